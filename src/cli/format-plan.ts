@@ -1,0 +1,81 @@
+import type { Plan } from '../planner/plan-report.js';
+import { number, percent, table, usd } from './output.js';
+
+/** The human summary of a plan: what runs where, what it costs and draws, and whether it survives. */
+export function formatPlan(plan: Plan, file: string): string {
+  const lines: string[] = [];
+  const gap = Number.isFinite(plan.gap) ? `, gap ${percent(plan.gap, 2)}` : '';
+  lines.push(`Plan for ${file}: ${plan.status.toUpperCase()} (${plan.policy.objective} objective) in ${plan.solveSeconds.toFixed(2)} s${gap}`);
+  lines.push(
+    `Marginal cost ${usd(plan.costPerHour)}/h · committed ${usd(plan.committedCostPerHour)}/h (stranded ${number(plan.strandedCommitted.chips)} chips, ${usd(plan.strandedCommitted.costPerHour)}/h) · power ${number(plan.powerMW, plan.powerMW < 10 ? 3 : 1)} MW`,
+  );
+  lines.push('');
+  lines.push('Allocations');
+  lines.push(
+    table(
+      ['workload', 'kind', 'pool', 'chips', 'replicas', 'tokens/s', '$/h', 'MW'],
+      plan.allocations.map((a) => [a.workload, a.kind, a.pool, number(a.chips), a.replicas === undefined ? '-' : `${number(a.replicas)} x ${a.chipsPerReplica}`, number(a.tokensPerSecond), usd(a.costPerHour), number(a.powerMW, a.powerMW < 10 ? 3 : 1)]),
+      ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right'],
+    ),
+  );
+  if (plan.services.length > 0) {
+    lines.push('');
+    lines.push('Services (output tokens/s)');
+    lines.push(
+      table(
+        ['service', 'jurisdictions', 'demand', 'with headroom', 'capacity', 'unmet'],
+        plan.services.map((s) => [s.id, s.jurisdictions.join(','), number(s.demandTokensPerSecond), number(s.requiredTokensPerSecond), number(s.capacityTokensPerSecond), number(s.unmetTokensPerSecond)]),
+        ['left', 'left', 'right', 'right', 'right', 'right'],
+      ),
+    );
+  }
+  if (plan.trainingJobs.length > 0) {
+    lines.push('');
+    lines.push('Training');
+    lines.push(table(['job', 'pool', 'chips', 'days', 'deadline'], plan.trainingJobs.map((j) => [j.id, j.pool ?? 'NOT PLACED', number(j.chips), j.days === null ? '-' : number(j.days, 1), number(j.deadlineDays)]), ['left', 'left', 'right', 'right', 'right']));
+  }
+  lines.push('');
+  const caps = plan.policy.maxShare;
+  lines.push(`Shares of allocated facility power${caps.provider !== null || caps.chipVendor !== null ? ` (caps: provider ${caps.provider === null ? 'none' : percent(caps.provider, 0)}, chip vendor ${caps.chipVendor === null ? 'none' : percent(caps.chipVendor, 0)})` : ''}`);
+  lines.push(`  provider:    ${Object.entries(plan.shares.provider).map(([k, v]) => `${k} ${percent(v)}`).join(', ') || '-'}`);
+  lines.push(`  chip vendor: ${Object.entries(plan.shares.chipVendor).map(([k, v]) => `${k} ${percent(v)}`).join(', ') || '-'}`);
+  if (plan.services.length > 0) {
+    const survive = plan.policy.survive;
+    lines.push('');
+    lines.push(`Survival: worst single ${survive?.lose ?? 'provider'} loss per service${survive ? ` (policy keeps ${percent(survive.keep, 0)})` : ' (no policy)'}`);
+    const worst = plan.services.map((s) => {
+      const rows = plan.survival.filter((r) => r.service === s.id);
+      const min = rows.reduce((best, r) => (r.keptFraction < best.keptFraction ? r : best), rows[0] ?? { lost: '-', keptFraction: Number.NaN });
+      return [s.id, min.lost, percent(min.keptFraction), survive === undefined || survive === null ? '-' : min.keptFraction >= survive.keep - 1e-6 ? 'ok' : 'SHORT'];
+    });
+    lines.push(table(['service', 'worst loss', 'kept', ''], worst, ['left', 'left', 'right', 'left']));
+  }
+  lines.push('');
+  lines.push('Pools');
+  lines.push(
+    table(
+      ['pool', 'provider', 'jurisdiction', 'chip', 'pricing', 'used', 'chips', 'util', 'MW'],
+      plan.pools.map((p) => [p.id, p.provider, p.jurisdiction, p.chip, p.pricing, number(p.used), number(p.chips), percent(p.used / p.chips), number(p.powerMW, p.powerMW < 10 ? 3 : 1)]),
+      ['left', 'left', 'left', 'left', 'left', 'right', 'right', 'right', 'right'],
+    ),
+  );
+  if (plan.sites.length > 0) {
+    lines.push('');
+    lines.push(`Sites: ${plan.sites.map((s) => `${s.id} ${number(s.powerMW, 1)} of ${number(s.limitMW)} MW`).join(' · ')}`);
+  }
+  lines.push('');
+  lines.push('Baselines (marginal $/h)');
+  lines.push(
+    table(
+      ['baseline', 'status', '$/h', 'MW', 'plan saves $/h'],
+      plan.baselines.map((b) => [b.name, b.status === 'feasible' ? 'feasible' : `infeasible (${b.violations.length} violations)`, usd(b.costPerHour), number(b.powerMW, 1), usd(b.planSavingsPerHour)]),
+      ['left', 'left', 'right', 'right', 'right'],
+    ),
+  );
+  if (plan.problems.length > 0) {
+    lines.push('');
+    lines.push('Problems');
+    for (const problem of plan.problems) lines.push(`  - ${problem}`);
+  }
+  return lines.join('\n');
+}

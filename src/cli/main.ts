@@ -1,0 +1,105 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { precisions, type Precision } from '../catalog/accelerator.js';
+import { SpecError, formatProblem } from '../domain/spec-problem.js';
+import { catalogCommand } from './commands/catalog-command.js';
+import { perfCommand } from './commands/perf-command.js';
+import { planCommand } from './commands/plan-command.js';
+import { processOutput, type Output } from './output.js';
+import { UsageError } from './usage-error.js';
+
+function positiveNumber(name: string) {
+  return (raw: string): number => {
+    const value = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(value) || value <= 0) throw new InvalidArgumentError(`${name} must be a positive number, got '${raw}'.`);
+    return value;
+  };
+}
+
+function positiveInteger(name: string) {
+  return (raw: string): number => {
+    const value = positiveNumber(name)(raw);
+    if (!Number.isInteger(value)) throw new InvalidArgumentError(`${name} must be a whole number, got '${raw}'.`);
+    return value;
+  };
+}
+
+function buildProgram(output: Output, setExit: (code: number) => void): Command {
+  const program = new Command('switchyard')
+    .description('Plan, route and rehearse AI inference and training across clouds and accelerators.')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => output.out(text.trimEnd()), writeErr: (text) => output.err(text.trimEnd()) })
+    .showHelpAfterError('(run with --help for usage)');
+
+  program
+    .command('plan')
+    .description('place services and training jobs of a fleet file on its pools (exit 0 feasible, 3 infeasible, 2 bad spec)')
+    .argument('<fleet.yaml>', 'fleet spec')
+    .option('--json', 'print one JSON object instead of tables')
+    .option('--time-limit <seconds>', 'solver time limit per solve (default: policy.timeLimitSeconds or 60)', positiveNumber('--time-limit'))
+    .option('--gap <fraction>', 'relative MIP gap at which to stop (default: policy.mipGap or 0.005)', positiveNumber('--gap'))
+    .action(async (file: string, options: { json?: boolean; timeLimit?: number; gap?: number }) => {
+      setExit(await planCommand(file, options, output));
+    });
+
+  program
+    .command('catalog')
+    .description('list accelerators and model presets')
+    .option('--json', 'print JSON with every figure and its source')
+    .action((options: { json?: boolean }) => setExit(catalogCommand(options, output)));
+
+  program
+    .command('perf')
+    .description('performance-model profile of a model on a chip: replica size, batch, TTFT, TPOT, tokens/s, training figures')
+    .requiredOption('--model <id>', 'model id (see `switchyard catalog`)')
+    .requiredOption('--chip <id>', 'chip id (see `switchyard catalog`)')
+    .option('--input <tokens>', 'input tokens per request', positiveInteger('--input'), 2000)
+    .option('--output <tokens>', 'output tokens per request', positiveInteger('--output'), 500)
+    .option('--tpot-ms <ms>', 'time-per-output-token target', positiveNumber('--tpot-ms'), 50)
+    .option('--ttft-ms <ms>', 'time-to-first-token target', positiveNumber('--ttft-ms'))
+    .addOption(new Option('--precision <p>', 'serving precision (default: the model preset)').choices(precisions))
+    .option('--mfu <fraction>', 'training MFU override', positiveNumber('--mfu'))
+    .option('--train-tokens <n>', 'size a training run of this many tokens', positiveNumber('--train-tokens'))
+    .option('--deadline-days <d>', 'deadline for --train-tokens', positiveNumber('--deadline-days'))
+    .option('--fleet <fleet.yaml>', 'apply this fleet file\'s chip/model overrides and measured profiles')
+    .option('--json', 'print JSON')
+    .action((options: { model: string; chip: string; input: number; output: number; tpotMs: number; ttftMs?: number; precision?: Precision; mfu?: number; trainTokens?: number; deadlineDays?: number; fleet?: string; json?: boolean }) => {
+      if ((options.trainTokens === undefined) !== (options.deadlineDays === undefined)) throw new UsageError('--train-tokens and --deadline-days go together');
+      setExit(perfCommand(options, output));
+    });
+
+  return program;
+}
+
+/** Runs the CLI; returns the exit code instead of exiting, so tests can call it in-process. */
+export async function main(argv: readonly string[], output: Output = processOutput): Promise<number> {
+  let code = 0;
+  const program = buildProgram(output, (value) => {
+    code = value;
+  });
+  try {
+    if (argv.length === 0) {
+      program.outputHelp();
+      return 0;
+    }
+    await program.parseAsync([...argv], { from: 'user' });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version are "errors" to commander; they are successes to a user.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    if (error instanceof UsageError) {
+      output.err(`switchyard: ${error.message}`);
+      return 2;
+    }
+    if (error instanceof SpecError) {
+      for (const problem of error.problems) output.err(formatProblem(problem));
+      return 2;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    output.err(`switchyard: internal error: ${message}. This is a bug; please report it with the input that caused it.`);
+    if (process.env.SWITCHYARD_DEBUG === '1' && error instanceof Error && error.stack !== undefined) output.err(error.stack);
+    return 1;
+  }
+}

@@ -1,0 +1,297 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { AcceleratorSpec, Precision } from '../catalog/accelerator.js';
+import { accelerators } from '../catalog/accelerators.js';
+import type { ModelSpec } from '../catalog/model-preset.js';
+import { modelPresets } from '../catalog/models.js';
+import type { Fleet, MeasuredProfile, Pool, Service, Site, TrainingJob } from './fleet.js';
+import { fleetSpecSchema, type ChipSpecInput, type FleetSpec, type ModelSpecInput } from './fleet-spec-schema.js';
+import { knownJurisdictions } from './jurisdictions.js';
+import { parseMeasuredProfiles } from './measured-profiles.js';
+import { SpecError, type Result, type SpecProblem } from './spec-problem.js';
+import { didYouMean } from './suggest.js';
+import { parseYamlSource, type YamlSource } from './yaml-source.js';
+import { problemsFromZod } from './zod-problems.js';
+
+export interface LoadOptions {
+  /** Reads a file named relative to the fleet file (the measured-profiles CSV). Injected for tests. */
+  readonly readFile?: (path: string) => string;
+}
+
+/** Parses and resolves a fleet file's text. Never throws on bad input: problems come back as data. */
+export function parseFleet(text: string, file: string, options: LoadOptions = {}): Result<Fleet> {
+  const parsed = parseYamlSource(text, file);
+  if (!parsed.ok) return { ok: false, problems: parsed.problems };
+  const source = parsed.source;
+  const checked = fleetSpecSchema.safeParse(source.data ?? {});
+  if (!checked.success) return { ok: false, problems: problemsFromZod(checked.error, source, fleetSpecSchema) };
+  return resolveFleet(checked.data, source, options.readFile ?? ((path) => readFileSync(resolve(dirname(file), path), 'utf8')));
+}
+
+/** Reads a fleet file from disk. */
+export function loadFleet(file: string, options: LoadOptions = {}): Result<Fleet> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    return { ok: false, problems: [{ code: 'file_unreadable', file, line: 0, column: 0, path: '', message: `cannot read the fleet file (${(error as NodeJS.ErrnoException).code ?? 'error'})`, suggestion: 'check the path' }] };
+  }
+  return parseFleet(text, file, options);
+}
+
+export function loadFleetOrThrow(file: string, options: LoadOptions = {}): Fleet {
+  const result = loadFleet(file, options);
+  if (!result.ok) throw new SpecError(result.problems);
+  return result.value;
+}
+
+function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: string) => string): Result<Fleet> {
+  const problems: SpecProblem[] = [];
+  const report = (path: readonly PropertyKey[], code: SpecProblem['code'], message: string, suggestion?: string): void => {
+    const display = path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
+    problems.push({ code, file: source.file, ...source.locate(path), path: display, message, ...(suggestion === undefined ? {} : { suggestion }) });
+  };
+
+  const jurisdictions = new Set([...knownJurisdictions, ...(spec.jurisdictions ?? [])]);
+  const chips = resolveChips(spec.chips ?? [], report);
+  const models = resolveModels(spec.models ?? [], report);
+
+  checkUnique(spec.sites, ['sites'], 'site', report);
+  checkUnique(spec.pools, ['pools'], 'pool', report);
+  // Services and training jobs share one namespace: plan allocations name them as "workload".
+  const workloads = new Map<string, string>();
+  for (const [kind, list] of [['services', spec.services], ['trainingJobs', spec.trainingJobs]] as const) {
+    list.forEach((item, index) => {
+      const previous = workloads.get(item.id);
+      if (previous !== undefined) report([kind, index, 'id'], 'duplicate_id', `workload id '${item.id}' is already used by ${previous}`, 'give every service and training job its own id');
+      else workloads.set(item.id, `${kind}[${index}]`);
+    });
+  }
+
+  const sites: Site[] = spec.sites.map((site) => ({ id: site.id, powerMW: site.powerMW, pue: site.pue }));
+  const siteById = new Map(sites.map((site) => [site.id, site]));
+
+  const checkJurisdiction = (path: readonly PropertyKey[], value: string): void => {
+    if (!jurisdictions.has(value)) {
+      report(path, 'unknown_reference', `unknown jurisdiction '${value}'`, didYouMean(value, jurisdictions) ?? `use one of ${[...jurisdictions].join(', ')}, or declare it under 'jurisdictions:'`);
+    }
+  };
+  const lookupChip = (path: readonly PropertyKey[], id: string): AcceleratorSpec | undefined => {
+    const chip = chips.get(id);
+    if (chip === undefined) report(path, 'unknown_reference', `unknown chip '${id}'`, didYouMean(id, chips.keys()) ?? "run 'switchyard catalog' for the list, or define it under 'chips:'");
+    return chip;
+  };
+  const lookupModel = (path: readonly PropertyKey[], id: string): ModelSpec | undefined => {
+    const model = models.get(id);
+    if (model === undefined) report(path, 'unknown_reference', `unknown model '${id}'`, didYouMean(id, models.keys()) ?? "run 'switchyard catalog' for the presets, or define it under 'models:'");
+    return model;
+  };
+
+  const pools: Pool[] = [];
+  spec.pools.forEach((pool, index) => {
+    checkJurisdiction(['pools', index, 'jurisdiction'], pool.jurisdiction);
+    const chip = lookupChip(['pools', index, 'chip'], pool.chip);
+    let pue = pool.pue ?? spec.policy.defaultPue;
+    if (pool.site !== undefined) {
+      const site = siteById.get(pool.site);
+      if (site === undefined) report(['pools', index, 'site'], 'unknown_reference', `unknown site '${pool.site}'`, didYouMean(pool.site, siteById.keys()) ?? "declare it under 'sites:'");
+      else if (pool.pue !== undefined && pool.pue !== site.pue) report(['pools', index, 'pue'], 'inconsistent', `pool PUE ${pool.pue} differs from its site's PUE ${site.pue}`, 'remove the pool PUE; a site has one PUE');
+      else pue = site.pue;
+    }
+    if (chip === undefined) return;
+    const price = pool.pricePerChipHour ?? chip.pricePerChipHour[pool.provider];
+    if (price === undefined) {
+      const known = Object.entries(chip.pricePerChipHour).map(([cloud, usd]) => `${cloud} $${usd}`).join(', ');
+      report(['pools', index], 'missing_field', `no price for chip '${chip.id}' on provider '${pool.provider}' in the catalog${known === '' ? '' : ` (known: ${known})`}`, 'set pricePerChipHour on the pool (committed pools need it too, to report their cost)');
+      return;
+    }
+    pools.push({ id: pool.id, provider: pool.provider, region: pool.region, jurisdiction: pool.jurisdiction, site: pool.site, chip, chips: pool.chips, pricing: pool.pricing, pricePerChipHour: price, pue });
+  });
+
+  const services: Service[] = [];
+  spec.services.forEach((service, index) => {
+    service.jurisdictions.forEach((j, k) => checkJurisdiction(['services', index, 'jurisdictions', k], j));
+    const model = lookupModel(['services', index, 'model'], service.model);
+    if (model === undefined) return;
+    services.push({
+      id: service.id,
+      model,
+      precision: service.precision ?? model.precision,
+      requestsPerSecond: service.requestsPerSecond,
+      inputTokens: service.inputTokens,
+      outputTokens: service.outputTokens,
+      ttftMs: service.slo.ttftMs,
+      tpotMs: service.slo.tpotMs,
+      jurisdictions: [...new Set(service.jurisdictions)],
+    });
+    if (model.contextWindow !== undefined && service.inputTokens + service.outputTokens > model.contextWindow) {
+      report(['services', index, 'inputTokens'], 'inconsistent', `input plus output tokens (${service.inputTokens + service.outputTokens}) exceed model '${model.id}' context window of ${model.contextWindow}`, 'shorten the request shape or raise the model contextWindow');
+    }
+  });
+
+  const trainingJobs: TrainingJob[] = [];
+  spec.trainingJobs.forEach((job, index) => {
+    job.jurisdictions.forEach((j, k) => checkJurisdiction(['trainingJobs', index, 'jurisdictions', k], j));
+    const model = lookupModel(['trainingJobs', index, 'model'], job.model);
+    if (model === undefined) return;
+    trainingJobs.push({
+      id: job.id,
+      model,
+      precision: job.precision ?? 'bf16',
+      tokens: job.tokens,
+      deadlineDays: job.deadlineDays,
+      jurisdictions: [...new Set(job.jurisdictions)],
+      mfu: job.mfu,
+      stateBytesPerParam: job.stateBytesPerParam ?? 16,
+    });
+  });
+
+  const policy = spec.policy;
+  let measuredProfiles: MeasuredProfile[] = [];
+  if (spec.profiles !== undefined) {
+    let csv: string | undefined;
+    try {
+      csv = readFile(spec.profiles);
+    } catch (error) {
+      report(['profiles'], 'file_unreadable', `cannot read profiles file '${spec.profiles}' (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'give a path relative to the fleet file');
+    }
+    if (csv !== undefined) {
+      const parsedProfiles = parseMeasuredProfiles(csv, spec.profiles);
+      if (!parsedProfiles.ok) problems.push(...parsedProfiles.problems);
+      else {
+        measuredProfiles = parsedProfiles.value;
+        measuredProfiles.forEach((row) => {
+          if (!chips.has(row.chip)) report(['profiles'], 'unknown_reference', `profiles: unknown chip '${row.chip}'`, didYouMean(row.chip, chips.keys()));
+          if (!models.has(row.model)) report(['profiles'], 'unknown_reference', `profiles: unknown model '${row.model}'`, didYouMean(row.model, models.keys()));
+        });
+      }
+    }
+  }
+
+  if (problems.length > 0) return { ok: false, problems };
+  return {
+    ok: true,
+    value: {
+      file: source.file,
+      sites,
+      pools,
+      services,
+      trainingJobs,
+      policy: {
+        objective: policy.objective,
+        headroom: policy.headroom,
+        survive: policy.survive,
+        maxShare: { provider: policy.maxShare?.provider, chipVendor: policy.maxShare?.chipVendor },
+        timeLimitSeconds: policy.timeLimitSeconds,
+        mipGap: policy.mipGap,
+      },
+      chips,
+      models,
+      measuredProfiles,
+    },
+  };
+}
+
+type Report = (path: readonly PropertyKey[], code: SpecProblem['code'], message: string, suggestion?: string) => void;
+
+function checkUnique(items: readonly { id: string }[], path: readonly PropertyKey[], what: string, report: Report): void {
+  const seen = new Set<string>();
+  items.forEach((item, index) => {
+    if (seen.has(item.id)) report([...path, index, 'id'], 'duplicate_id', `${what} id '${item.id}' appears more than once`, `give each ${what} its own id`);
+    seen.add(item.id);
+  });
+}
+
+type Defined<T> = { [K in keyof T]?: Exclude<T[K], undefined> };
+
+/** The fields a user actually wrote, so that overrides never blank a catalog value. */
+function definedEntries<T extends object>(value: T): Defined<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Defined<T>;
+}
+
+function resolveChips(inputs: readonly ChipSpecInput[], report: Report): Map<string, AcceleratorSpec> {
+  const chips = new Map(accelerators.map((chip) => [chip.id, chip]));
+  const seen = new Set<string>();
+  inputs.forEach((input, index) => {
+    if (seen.has(input.id)) report(['chips', index, 'id'], 'duplicate_id', `chip '${input.id}' is defined twice in this file`, 'merge the two entries');
+    seen.add(input.id);
+    const base = chips.get(input.id);
+    const { efficiency, peakTflops, pricePerChipHour, source, ...rest } = input;
+    if (base !== undefined) {
+      chips.set(input.id, {
+        ...base,
+        ...definedEntries(rest),
+        peakTflops: { ...base.peakTflops, ...definedEntries(peakTflops ?? {}) } as AcceleratorSpec['peakTflops'],
+        efficiency: { ...base.efficiency, ...definedEntries(efficiency ?? {}) },
+        pricePerChipHour: { ...base.pricePerChipHour, ...pricePerChipHour },
+        ...(input.itPowerW === undefined ? {} : { powerBasis: 'measured', powerNote: `set by the fleet file${source === undefined ? '' : `: ${source}`}` }),
+      });
+      return;
+    }
+    const missing = (['vendor', 'hbmGB', 'hbmTBps', 'itPowerW'] as const).filter((key) => input[key] === undefined);
+    if (peakTflops?.bf16 === undefined) missing.push('peakTflops.bf16' as never);
+    if (missing.length > 0) {
+      const hint = didYouMean(input.id, chips.keys());
+      report(['chips', index], 'missing_field', `new chip '${input.id}' needs ${missing.join(', ')}`, hint === undefined ? 'give the missing figures' : `${hint} (an existing id overrides the catalog entry)`);
+      return;
+    }
+    const note = source ?? 'defined in the fleet file';
+    chips.set(input.id, {
+      id: input.id,
+      name: input.name ?? input.id,
+      vendor: input.vendor ?? 'unknown',
+      year: input.year ?? 0,
+      peakTflops: { ...definedEntries(peakTflops ?? {}), bf16: peakTflops?.bf16 ?? 0 },
+      hbmGB: input.hbmGB ?? 0,
+      hbmTBps: input.hbmTBps ?? 0,
+      itPowerW: input.itPowerW ?? 0,
+      powerBasis: 'measured',
+      powerNote: note,
+      scaleUpDomain: input.scaleUpDomain ?? 8,
+      scaleUpGBps: input.scaleUpGBps ?? 100,
+      efficiency: { decodeBandwidth: 0.7, prefillCompute: 0.45, trainingMfu: 0.35, ...definedEntries(efficiency ?? {}) },
+      pricePerChipHour: pricePerChipHour ?? {},
+      sources: { compute: note, memory: note, power: note, price: note, scaleUp: note },
+      caveats: 'user-defined chip',
+    });
+  });
+  return chips;
+}
+
+function resolveModels(inputs: readonly ModelSpecInput[], report: Report): Map<string, ModelSpec> {
+  const models = new Map(modelPresets.map((model) => [model.id, model]));
+  const seen = new Set<string>();
+  inputs.forEach((input, index) => {
+    if (seen.has(input.id)) report(['models', index, 'id'], 'duplicate_id', `model '${input.id}' is defined twice in this file`, 'merge the two entries');
+    seen.add(input.id);
+    const base = models.get(input.id);
+    const merged = { ...(base ?? {}), ...definedEntries(input) } as Partial<ModelSpec> & { id: string };
+    const missing = (['params', 'layers', 'kvHeads', 'headDim'] as const).filter((key) => merged[key] === undefined);
+    if (missing.length > 0) {
+      const hint = didYouMean(input.id, models.keys());
+      report(['models', index], 'missing_field', `new model '${input.id}' needs ${missing.join(', ')}`, hint === undefined ? 'give the missing figures' : `${hint} (an existing id overrides the preset)`);
+      return;
+    }
+    const params = merged.params ?? 0;
+    const activeParams = merged.activeParams ?? params;
+    if (activeParams > params) {
+      report(['models', index, 'activeParams'], 'inconsistent', `activeParams (${activeParams}) exceeds params (${params})`, 'active parameters are a subset of all parameters');
+      return;
+    }
+    const precision: Precision = merged.precision ?? 'bf16';
+    models.set(input.id, {
+      id: input.id,
+      name: merged.name ?? input.id,
+      params,
+      activeParams,
+      layers: merged.layers ?? 0,
+      kvHeads: merged.kvHeads ?? 0,
+      headDim: merged.headDim ?? 0,
+      ...(merged.hiddenSize === undefined ? {} : { hiddenSize: merged.hiddenSize }),
+      precision,
+      ...(merged.contextWindow === undefined ? {} : { contextWindow: merged.contextWindow }),
+      source: merged.source ?? 'defined in the fleet file',
+    });
+  });
+  return models;
+}

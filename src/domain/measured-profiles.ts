@@ -1,0 +1,51 @@
+import { parse } from 'csv-parse/sync';
+import type { MeasuredProfile } from './fleet.js';
+import type { Result, SpecProblem } from './spec-problem.js';
+
+const columns = ['chip', 'model', 'tensorParallel', 'batch', 'tokensPerSecond', 'ttftMs', 'tpotMs'] as const;
+
+/**
+ * Parses a CSV of measured serving profiles (one row per chip, model,
+ * tensor-parallel size and batch). Column order is free; the header names them.
+ */
+export function parseMeasuredProfiles(text: string, file: string): Result<MeasuredProfile[]> {
+  let rows: string[][];
+  try {
+    rows = parse(text, { skip_empty_lines: true, trim: true, comment: '#', relax_column_count: false });
+  } catch (error) {
+    const where = error as { lines?: number; message?: string };
+    return { ok: false, problems: [{ code: 'syntax', file, line: where.lines ?? 0, column: 1, path: '', message: `CSV syntax error: ${where.message ?? 'unreadable'}` }] };
+  }
+  const [header, ...body] = rows;
+  if (header === undefined) return { ok: true, value: [] };
+  const problems: SpecProblem[] = [];
+  const index = new Map(header.map((name, i) => [name, i]));
+  const missing = columns.filter((name) => !index.has(name));
+  if (missing.length > 0) {
+    return { ok: false, problems: [{ code: 'missing_field', file, line: 1, column: 1, path: '', message: `profiles header lacks ${missing.join(', ')}`, suggestion: `the header must name ${columns.join(', ')}` }] };
+  }
+  const value: MeasuredProfile[] = [];
+  body.forEach((row, rowIndex) => {
+    const line = rowIndex + 2;
+    const cell = (name: (typeof columns)[number]): string => row[index.get(name) ?? 0] ?? '';
+    const numeric = (name: (typeof columns)[number], integer: boolean): number => {
+      const raw = cell(name);
+      const number = Number(raw);
+      if (raw === '' || !Number.isFinite(number) || number <= 0 || (integer && !Number.isInteger(number))) {
+        problems.push({ code: 'invalid_value', file, line, column: (index.get(name) ?? 0) + 1, path: name, message: `expected a positive ${integer ? 'integer' : 'number'}, got '${raw}'` });
+      }
+      return number;
+    };
+    const profile: MeasuredProfile = {
+      chip: cell('chip'),
+      model: cell('model'),
+      tensorParallel: numeric('tensorParallel', true),
+      batch: numeric('batch', true),
+      tokensPerSecond: numeric('tokensPerSecond', false),
+      ttftMs: numeric('ttftMs', false),
+      tpotMs: numeric('tpotMs', false),
+    };
+    value.push(profile);
+  });
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, value };
+}

@@ -1,0 +1,78 @@
+import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import type { SpecProblem } from './spec-problem.js';
+
+export interface Location {
+  readonly line: number;
+  readonly column: number;
+}
+
+/** A parsed YAML file that can say where any value or key came from. */
+export interface YamlSource {
+  readonly file: string;
+  readonly data: unknown;
+  /** Where the value at `path` starts; the nearest existing ancestor when the path is missing. */
+  locate(path: readonly PropertyKey[]): Location;
+  /** Where the key `key` of the mapping at `path` is written. */
+  locateKey(path: readonly PropertyKey[], key: string): Location;
+}
+
+export type ParsedYaml = { readonly ok: true; readonly source: YamlSource } | { readonly ok: false; readonly problems: SpecProblem[] };
+
+export function parseYamlSource(text: string, file: string): ParsedYaml {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      problems: doc.errors.map((error) => {
+        const where = lineCounter.linePos(error.pos[0]);
+        return {
+          code: 'syntax',
+          file,
+          line: where.line,
+          column: where.col,
+          path: '',
+          message: `YAML syntax error: ${firstLine(error.message)}`,
+          suggestion: 'check indentation, quoting and that each key appears once',
+        } satisfies SpecProblem;
+      }),
+    };
+  }
+  const data: unknown = doc.toJS({ maxAliasCount: 1000 });
+  const at = (offset: number | undefined): Location => {
+    const where = lineCounter.linePos(offset ?? 0);
+    return { line: where.line, column: where.col };
+  };
+  return {
+    ok: true,
+    source: {
+      file,
+      data,
+      locate: (path) => at(nodeAt(doc, path)?.range?.[0]),
+      locateKey: (path, key) => {
+        const parent = nodeAt(doc, path);
+        if (isMap(parent)) {
+          for (const item of parent.items) {
+            if (isPair(item) && isScalar(item.key) && String(item.key.value) === key) return at(item.key.range?.[0]);
+          }
+        }
+        return at(parent?.range?.[0]);
+      },
+    },
+  };
+}
+
+type RangedNode = { range?: [number, number, number] | null | undefined };
+
+/** The deepest existing node along `path`, so a missing field points at its parent object. */
+function nodeAt(doc: Document, path: readonly PropertyKey[]): RangedNode | undefined {
+  for (let depth = path.length; depth >= 0; depth -= 1) {
+    const node: unknown = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth) as unknown[], true);
+    if (isNode(node)) return node as RangedNode;
+  }
+  return undefined;
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0] ?? message;
+}

@@ -1,0 +1,118 @@
+import type { z } from 'zod';
+import { formatPath, type SpecProblem } from './spec-problem.js';
+import { didYouMean } from './suggest.js';
+import type { YamlSource } from './yaml-source.js';
+
+/**
+ * Turns zod issues into located, human problems. Shared by every YAML file
+ * Switchyard reads (fleet specs, gateway configs), so messages read the same.
+ */
+export function problemsFromZod(error: z.ZodError, source: YamlSource, schema: z.ZodType): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  for (const issue of error.issues) {
+    const path = issue.path;
+    if (issue.code === 'unrecognized_keys') {
+      const allowed = objectKeysAt(schema, path);
+      for (const key of issue.keys) {
+        const where = source.locateKey(path, key);
+        const hint = didYouMean(key, allowed);
+        problems.push({
+          code: 'unknown_key',
+          file: source.file,
+          ...where,
+          path: formatPath([...path, key]),
+          message: `unknown field '${key}'`,
+          suggestion: hint ?? `allowed fields here: ${allowed.join(', ')}`,
+        });
+      }
+      continue;
+    }
+    const where = source.locate(path);
+    const value = valueAt(source.data, path);
+    const base = { file: source.file, ...where, path: formatPath(path) };
+    if (issue.code === 'invalid_type' && value === undefined) {
+      problems.push({ ...base, code: 'missing_field', message: `missing required field (expected ${issue.expected})`, suggestion: `add '${String(path.at(-1))}'` });
+    } else if (issue.code === 'invalid_type') {
+      problems.push({ ...base, code: 'invalid_value', message: `expected ${article(issue.expected)}, got ${describe(value)}` });
+    } else if (issue.code === 'invalid_value') {
+      const options = issue.values.map((v) => String(v));
+      const hint = typeof value === 'string' ? didYouMean(value, options) : undefined;
+      problems.push({
+        ...base,
+        code: 'invalid_value',
+        message: `expected ${options.length === 1 ? String(options[0]) : `one of ${options.join(', ')}`}, got ${describe(value)}`,
+        ...(hint === undefined ? {} : { suggestion: hint }),
+      });
+    } else if (issue.code === 'too_small' || issue.code === 'too_big') {
+      const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
+      const op = issue.code === 'too_small' ? (issue.inclusive ? '>=' : '>') : issue.inclusive ? '<=' : '<';
+      const what = issue.origin === 'array' ? `a list with length ${op} ${String(bound)}` : `a value ${op} ${String(bound)}`;
+      problems.push({ ...base, code: 'invalid_value', message: `expected ${what}, got ${describe(value)}${issue.message && !issue.message.startsWith('Too') ? ` (${issue.message})` : ''}` });
+    } else {
+      problems.push({ ...base, code: 'invalid_value', message: `${issue.message}, got ${describe(value)}` });
+    }
+  }
+  return problems;
+}
+
+function article(expected: string): string {
+  return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
+}
+
+export function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (typeof value === 'string') return `'${value.length > 40 ? `${value.slice(0, 40)}...` : value}'`;
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : String(value);
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return String(value);
+}
+
+export function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
+  let current: unknown = data;
+  for (const part of path) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<PropertyKey, unknown>)[part];
+  }
+  return current;
+}
+
+/** The keys a strict object schema accepts at `path` (for "did you mean"). */
+function objectKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  let current: unknown = schema;
+  for (const part of [...path, undefined]) {
+    current = unwrap(current);
+    const def = defOf(current);
+    if (part === undefined) return def?.type === 'object' && def.shape ? Object.keys(def.shape) : [];
+    if (def?.type === 'array') current = def.element;
+    else if (def?.type === 'object' && def.shape) current = def.shape[String(part)];
+    else if (def?.type === 'record') current = def.valueType;
+    else return [];
+  }
+  return [];
+}
+
+interface LooseDef {
+  type?: string;
+  shape?: Record<string, unknown>;
+  element?: unknown;
+  innerType?: unknown;
+  valueType?: unknown;
+}
+
+function defOf(schema: unknown): LooseDef | undefined {
+  if (schema === null || typeof schema !== 'object') return undefined;
+  return (schema as { _zod?: { def?: LooseDef } })._zod?.def;
+}
+
+function unwrap(schema: unknown): unknown {
+  let current = schema;
+  for (let guard = 0; guard < 10; guard += 1) {
+    const def = defOf(current);
+    if (def?.innerType !== undefined && ['optional', 'default', 'nullable', 'prefault', 'readonly'].includes(def.type ?? '')) {
+      current = def.innerType;
+    } else return current;
+  }
+  return current;
+}

@@ -1,0 +1,252 @@
+import type { AcceleratorSpec, Precision } from '../catalog/accelerator.js';
+import type { ModelSpec } from '../catalog/model-preset.js';
+import type { MeasuredProfile } from '../domain/fleet.js';
+import { attentionFlopsPerToken, hiddenSize, kvElementsPerToken, weightFractionRead } from './model-shape.js';
+import { computePrecision, kvBytes, peakFlops, weightBytes } from './precision.js';
+
+/** Share of HBM the model may use; the rest is runtime, activations and fragmentation. */
+export const usableHbmFraction = 0.9;
+/** Latency of one tensor-parallel all-reduce inside a scale-up domain (two per layer per decode step). */
+export const allReduceLatencySeconds = 8e-6;
+/** Latency of handing activations from one pipeline stage to the next. */
+export const stageHopLatencySeconds = 20e-6;
+/** Largest pipeline depth considered; deeper pipelines add latency for little gain. */
+export const maxPipelineStages = 16;
+/** Activations cross the interconnect in bf16. */
+const activationBytes = 2;
+/** Layouts within this fraction of the best per-chip throughput count as equal; the smallest wins. */
+const layoutTolerance = 0.02;
+
+export interface InferenceShape {
+  readonly precision: Precision;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  /** Target time per output token (ms): the batch grows until a decode step takes this long. */
+  readonly tpotMs: number;
+  /** Target time to first token (ms); configurations whose prefill is slower are rejected. */
+  readonly ttftMs?: number;
+}
+
+export interface InferenceProfile {
+  readonly feasible: true;
+  readonly source: 'analytic' | 'measured';
+  readonly chip: string;
+  readonly model: string;
+  readonly precision: Precision;
+  /** Precision whose peak rate the chip runs it at (may be wider than `precision`). */
+  readonly computePrecision: Precision;
+  readonly tensorParallel: number;
+  readonly pipelineStages: number;
+  readonly chipsPerReplica: number;
+  /** Sequences decoded together per pipeline stage. */
+  readonly batch: number;
+  /** Sequences resident on one replica (batch x pipeline stages). */
+  readonly concurrentSequences: number;
+  readonly ttftMs: number;
+  readonly tpotMs: number;
+  readonly outputTokensPerSecond: number;
+  readonly requestsPerSecond: number;
+  readonly outputTokensPerSecondPerChip: number;
+  /** What stops the batch growing: the TPOT target or HBM capacity. */
+  readonly batchLimitedBy: 'tpot' | 'memory' | 'measured';
+  /** Whether a decode step at that batch is bound by memory bandwidth or by compute. */
+  readonly decodeBoundBy: 'bandwidth' | 'compute' | 'measured';
+  readonly weightGBPerChip: number;
+  readonly kvGBPerSequence: number;
+}
+
+export interface InfeasibleProfile {
+  readonly feasible: false;
+  readonly chip: string;
+  readonly model: string;
+  readonly reason: string;
+}
+
+export type InferenceResult = InferenceProfile | InfeasibleProfile;
+
+/** One (tensor-parallel, pipeline) layout evaluated analytically. */
+interface Layout {
+  readonly tp: number;
+  readonly pp: number;
+}
+
+/**
+ * The serving profile of a model on a chip for a request shape: the replica
+ * layout, the largest batch meeting the TPOT target, TTFT, and throughput.
+ * Measured profiles for the same chip and model, when given, replace the
+ * analytic estimate.
+ */
+export function inferenceProfile(
+  model: ModelSpec,
+  chip: AcceleratorSpec,
+  shape: InferenceShape,
+  measured: readonly MeasuredProfile[] = [],
+): InferenceResult {
+  const rows = measured.filter((row) => row.chip === chip.id && row.model === model.id);
+  if (rows.length > 0) return measuredProfile(model, chip, shape, rows);
+
+  const candidates: InferenceProfile[] = [];
+  // Of the failures, the largest layout that fitted the weights says most about why nothing works.
+  let weightFailure: string | undefined;
+  let otherFailure: string | undefined;
+  for (const layout of layouts(chip)) {
+    const result = evaluateLayout(model, chip, shape, layout);
+    if (!result.feasible) {
+      if (result.reason.startsWith('weights')) weightFailure = result.reason;
+      else otherFailure = result.reason;
+      continue;
+    }
+    candidates.push(result);
+  }
+  const top = Math.max(0, ...candidates.map((candidate) => candidate.outputTokensPerSecondPerChip));
+  // Smaller replicas pack pools more finely, so near-ties go to the layout with fewer chips.
+  const best = candidates
+    .filter((candidate) => candidate.outputTokensPerSecondPerChip >= top * (1 - layoutTolerance))
+    .sort((a, b) => a.chipsPerReplica - b.chipsPerReplica || b.outputTokensPerSecondPerChip - a.outputTokensPerSecondPerChip)[0];
+  if (best !== undefined) return best;
+  return { feasible: false, chip: chip.id, model: model.id, reason: otherFailure ?? weightFailure ?? 'no layout fits' };
+}
+
+function* layouts(chip: AcceleratorSpec): Generator<Layout> {
+  for (let pp = 1; pp <= maxPipelineStages; pp *= 2) {
+    for (let tp = 1; tp <= chip.scaleUpDomain; tp *= 2) yield { tp, pp };
+  }
+}
+
+function evaluateLayout(model: ModelSpec, chip: AcceleratorSpec, shape: InferenceShape, { tp, pp }: Layout): InferenceResult {
+  const chips = tp * pp;
+  const usableBytesPerChip = chip.hbmGB * 1e9 * usableHbmFraction;
+  const weightBytesTotal = model.params * weightBytes(shape.precision);
+  const weightBytesPerChip = weightBytesTotal / chips;
+  const infeasible = (reason: string): InfeasibleProfile => ({ feasible: false, chip: chip.id, model: model.id, reason });
+  if (weightBytesPerChip >= usableBytesPerChip) {
+    return infeasible(
+      `weights need ${(weightBytesTotal / 1e9).toFixed(0)} GB at ${shape.precision}; ${chips} x ${chip.id} (${tp} tensor-parallel x ${pp} pipeline stages) give ${((usableBytesPerChip * chips) / 1e9).toFixed(0)} GB usable`,
+    );
+  }
+  // Keys and values are sharded across at most kvHeads chips; beyond that they are replicated.
+  const kvBytesPerToken = kvElementsPerToken(model) * kvBytes(shape.precision);
+  const kvShards = Math.min(tp, model.kvHeads) * pp;
+  const contextTokens = shape.inputTokens + shape.outputTokens;
+  // Sequences per pipeline stage that fit: every stage holds its layers' KV for all in-flight sequences.
+  const kvBytesPerSequencePerChip = (contextTokens * kvBytesPerToken) / kvShards;
+  const memoryBatch = Math.floor(((usableBytesPerChip - weightBytesPerChip) / kvBytesPerSequencePerChip) / pp);
+  if (memoryBatch < 1) {
+    return infeasible(`one ${contextTokens}-token sequence's KV cache does not fit beside the weights on ${chips} x ${chip.id}`);
+  }
+
+  const bandwidth = chip.hbmTBps * 1e12 * chip.efficiency.decodeBandwidth;
+  const decodeFlops = peakFlops(chip, shape.precision) * chip.efficiency.prefillCompute;
+  const averageContext = shape.inputTokens + shape.outputTokens / 2;
+  const hidden = hiddenSize(model);
+  const scaleUpBytesPerSecond = chip.scaleUpGBps * 1e9;
+  // Two ring all-reduces per layer (after attention and after the MLP) over tensor-parallel chips,
+  // each moving 2(tp-1)/tp of the activations; plus a hop between pipeline stages. Not overlapped.
+  const allReduceSeconds = (tokens: number): number =>
+    tp === 1 ? 0 : 2 * model.layers * (allReduceLatencySeconds + (2 * (tp - 1) / tp) * tokens * hidden * activationBytes / scaleUpBytesPerSecond);
+  const hopSeconds = (pp - 1) * stageHopLatencySeconds;
+  // Time for one token of every sequence in a stage batch of B to pass through all stages.
+  const stepSeconds = (batch: number): { seconds: number; bound: 'bandwidth' | 'compute' } => {
+    // Stages run one after another for a given token: each reads its share of the weights over
+    // tp chips, and its layers' KV over the chips that hold distinct KV heads.
+    const memorySeconds =
+      (weightBytesTotal * weightFractionRead(model, batch)) / (tp * bandwidth) +
+      (batch * averageContext * kvBytesPerToken) / (Math.min(tp, model.kvHeads) * bandwidth);
+    const flops = batch * (2 * model.activeParams + attentionFlopsPerToken(model, averageContext));
+    const computeSeconds = flops / (tp * decodeFlops);
+    const commSeconds = allReduceSeconds(batch) + hopSeconds;
+    return memorySeconds >= computeSeconds
+      ? { seconds: memorySeconds + commSeconds, bound: 'bandwidth' }
+      : { seconds: computeSeconds + commSeconds, bound: 'compute' };
+  };
+
+  const targetSeconds = shape.tpotMs / 1e3;
+  if (stepSeconds(1).seconds > targetSeconds) {
+    return infeasible(`a decode step takes ${(stepSeconds(1).seconds * 1e3).toFixed(1)} ms even at batch 1 on ${tp}x${pp} ${chip.id}, above the ${shape.tpotMs} ms TPOT target`);
+  }
+  // Largest batch meeting TPOT: step time grows monotonically with batch.
+  let low = 1;
+  let high = memoryBatch;
+  if (stepSeconds(high).seconds <= targetSeconds) low = high;
+  else {
+    while (high - low > 1) {
+      const mid = Math.floor((low + high) / 2);
+      if (stepSeconds(mid).seconds <= targetSeconds) low = mid;
+      else high = mid;
+    }
+  }
+  const batch = low;
+  const step = stepSeconds(batch);
+
+  const prefillFlops = 2 * model.activeParams * shape.inputTokens + (attentionFlopsPerToken(model, shape.inputTokens) * shape.inputTokens) / 2;
+  const prefillFlopRate = peakFlops(chip, shape.precision) * chip.efficiency.prefillCompute;
+  // Prefill latency: the prompt passes through every stage in turn; each stage reads its weights at least once.
+  const prefillSeconds = Math.max(prefillFlops / (tp * prefillFlopRate), (weightBytesTotal * weightFractionRead(model, shape.inputTokens)) / (tp * bandwidth)) + allReduceSeconds(shape.inputTokens) + hopSeconds;
+  // A new request waits on average for the decode step in flight before its prefill is scheduled.
+  const ttftSeconds = prefillSeconds + step.seconds;
+  if (shape.ttftMs !== undefined && ttftSeconds * 1e3 > shape.ttftMs) {
+    return infeasible(`TTFT ${(ttftSeconds * 1e3).toFixed(0)} ms on ${tp}x${pp} ${chip.id} exceeds the ${shape.ttftMs} ms target`);
+  }
+  // Replica-seconds one request costs: its prefill occupies the whole replica's compute,
+  // its decode shares each step with the other resident sequences.
+  const concurrent = batch * pp;
+  const prefillReplicaSeconds = prefillFlops / (chips * prefillFlopRate);
+  const decodeReplicaSeconds = (shape.outputTokens * step.seconds) / concurrent;
+  const requestsPerSecond = 1 / (prefillReplicaSeconds + decodeReplicaSeconds);
+  const outputTokensPerSecond = requestsPerSecond * shape.outputTokens;
+  return {
+    feasible: true,
+    source: 'analytic',
+    chip: chip.id,
+    model: model.id,
+    precision: shape.precision,
+    computePrecision: computePrecision(chip, shape.precision),
+    tensorParallel: tp,
+    pipelineStages: pp,
+    chipsPerReplica: chips,
+    batch,
+    concurrentSequences: concurrent,
+    ttftMs: ttftSeconds * 1e3,
+    tpotMs: step.seconds * 1e3,
+    outputTokensPerSecond,
+    requestsPerSecond,
+    outputTokensPerSecondPerChip: outputTokensPerSecond / chips,
+    batchLimitedBy: batch === memoryBatch ? 'memory' : 'tpot',
+    decodeBoundBy: step.bound,
+    weightGBPerChip: weightBytesPerChip / 1e9,
+    kvGBPerSequence: (contextTokens * kvBytesPerToken) / 1e9,
+  };
+}
+
+function measuredProfile(model: ModelSpec, chip: AcceleratorSpec, shape: InferenceShape, rows: readonly MeasuredProfile[]): InferenceResult {
+  const meeting = rows.filter((row) => row.tpotMs <= shape.tpotMs && (shape.ttftMs === undefined || row.ttftMs <= shape.ttftMs));
+  if (meeting.length === 0) {
+    const fastest = Math.min(...rows.map((row) => row.tpotMs));
+    return { feasible: false, chip: chip.id, model: model.id, reason: `no measured profile meets TPOT ${shape.tpotMs} ms and TTFT ${shape.ttftMs ?? '-'} ms (fastest measured TPOT ${fastest} ms)` };
+  }
+  let best = meeting[0] as MeasuredProfile;
+  for (const row of meeting) if (row.tokensPerSecond / row.tensorParallel > best.tokensPerSecond / best.tensorParallel) best = row;
+  const requestsPerSecond = best.tokensPerSecond / shape.outputTokens;
+  return {
+    feasible: true,
+    source: 'measured',
+    chip: chip.id,
+    model: model.id,
+    precision: shape.precision,
+    computePrecision: computePrecision(chip, shape.precision),
+    tensorParallel: best.tensorParallel,
+    pipelineStages: 1,
+    chipsPerReplica: best.tensorParallel,
+    batch: best.batch,
+    concurrentSequences: best.batch,
+    ttftMs: best.ttftMs,
+    tpotMs: best.tpotMs,
+    outputTokensPerSecond: best.tokensPerSecond,
+    requestsPerSecond,
+    outputTokensPerSecondPerChip: best.tokensPerSecond / best.tensorParallel,
+    batchLimitedBy: 'measured',
+    decodeBoundBy: 'measured',
+    weightGBPerChip: (model.params * weightBytes(shape.precision)) / best.tensorParallel / 1e9,
+    kvGBPerSequence: ((shape.inputTokens + shape.outputTokens) * kvElementsPerToken(model) * kvBytes(shape.precision)) / 1e9,
+  };
+}

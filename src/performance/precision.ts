@@ -1,0 +1,36 @@
+import { bytesPerValue, type AcceleratorSpec, type Precision } from '../catalog/accelerator.js';
+
+/**
+ * Which peak rate a chip runs a given precision at. A chip without a native
+ * rate for the precision runs it at the next wider one it has (weights stay
+ * stored at the narrow precision: weight-only quantisation still saves memory
+ * and bandwidth).
+ */
+const fallbackChain: Readonly<Record<Precision, readonly Precision[]>> = {
+  fp4: ['fp4', 'fp8', 'int8', 'bf16'],
+  fp8: ['fp8', 'bf16'],
+  int8: ['int8', 'fp8', 'bf16'],
+  bf16: ['bf16'],
+};
+
+export function computePrecision(chip: AcceleratorSpec, precision: Precision): Precision {
+  for (const candidate of fallbackChain[precision]) {
+    if (chip.peakTflops[candidate] !== undefined) return candidate;
+  }
+  return 'bf16';
+}
+
+/** Peak dense FLOP/s (not TFLOP/s) the chip reaches at a precision. */
+export function peakFlops(chip: AcceleratorSpec, precision: Precision): number {
+  const rate = chip.peakTflops[computePrecision(chip, precision)] ?? chip.peakTflops.bf16;
+  return rate * 1e12;
+}
+
+/** Bytes per stored value; KV caches are kept at no less than one byte per element. */
+export function weightBytes(precision: Precision): number {
+  return bytesPerValue[precision];
+}
+
+export function kvBytes(precision: Precision): number {
+  return Math.max(1, bytesPerValue[precision]);
+}

@@ -1,0 +1,97 @@
+import { demandTokensPerSecond, type Fleet } from '../domain/fleet.js';
+import { formatRate, survivalGroup, type Evaluation } from './evaluate-allocation.js';
+import type { InferenceOption, PlanOptions } from './plan-options.js';
+
+/**
+ * Why a plan falls short, in a planner's terms: which service is short where,
+ * by how much, and which constraint binds (jurisdictions, SLO, capacity,
+ * power, share caps, survival).
+ */
+export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation: Evaluation): string[] {
+  const problems: string[] = [];
+  const usedByPool = new Map(evaluation.pools.map((pool) => [pool.id, pool]));
+  const siteById = new Map(evaluation.sites.map((site) => [site.id, site]));
+  const lose = fleet.policy.survive?.lose ?? 'provider';
+
+  for (const report of evaluation.services) {
+    if (report.unmetTokensPerSecond <= report.requiredTokensPerSecond * 1e-6) continue;
+    const service = fleet.services.find((s) => s.id === report.id);
+    if (service === undefined) continue;
+    const where = `[${service.jurisdictions.join(', ')}]`;
+    const head = `service ${service.id} is short ${formatRate(report.unmetTokensPerSecond)} of ${formatRate(report.requiredTokensPerSecond)} output tokens/s in ${where}`;
+    const own = options.inference.filter((o) => o.service === service);
+    if (own.length === 0) {
+      const excluded = options.excluded.filter((e) => e.workload === service.id);
+      if (excluded.length === 0) {
+        problems.push(`${head}: jurisdictions bind, no pool in ${where} (add a pool there or widen the service's jurisdictions)`);
+      } else {
+        problems.push(`${head}: no pool in ${where} can serve it within its SLO (TTFT ${service.ttftMs} ms, TPOT ${service.tpotMs} ms): ${excluded.slice(0, 4).map((e) => `${e.pool}: ${e.reason}`).join('; ')}`);
+      }
+      continue;
+    }
+    const ceiling = ceilingTokensPerSecond(own);
+    if (ceiling < report.requiredTokensPerSecond) {
+      problems.push(`${head}: jurisdictions bind, all eligible pools together could serve at most ${formatRate(ceiling)} tokens/s (add capacity in ${where}, relax the SLO or lower headroom)`);
+      continue;
+    }
+    const binding: string[] = [];
+    const fullPools = [...new Set(own.map((o) => o.pool))].filter((pool) => (usedByPool.get(pool.id)?.used ?? 0) + Math.min(...own.filter((o) => o.pool === pool).map((o) => o.chipsPerReplica)) > pool.chips);
+    if (fullPools.length > 0) binding.push(`pool capacity (${fullPools.map((p) => p.id).join(', ')} full)`);
+    const sites = [...new Set(own.map((o) => o.pool.site).filter((s): s is string => s !== undefined))]
+      .map((id) => siteById.get(id))
+      .filter((site) => site !== undefined && site.powerMW >= site.limitMW * 0.995);
+    if (sites.length > 0) binding.push(`site power (${sites.map((s) => `${s?.id} at ${s?.limitMW} MW`).join(', ')})`);
+    for (const [kind, cap] of [['provider', fleet.policy.maxShare.provider], ['chipVendor', fleet.policy.maxShare.chipVendor]] as const) {
+      if (cap === undefined) continue;
+      const atCap = Object.entries(evaluation.shares[kind]).filter(([, share]) => share >= cap - 1e-3);
+      if (atCap.length > 0) binding.push(`${kind === 'provider' ? 'provider' : 'chip-vendor'} share cap ${(cap * 100).toFixed(0)}% (${atCap.map(([name]) => name).join(', ')})`);
+    }
+    problems.push(`${head}: binding ${binding.length > 0 ? binding.join('; ') : 'competition with other workloads for the same pools'}`);
+  }
+
+  const keep = fleet.policy.survive?.keep;
+  if (keep !== undefined) {
+    for (const row of evaluation.survival) {
+      if (row.keptFraction >= keep - 1e-6) continue;
+      const service = fleet.services.find((s) => s.id === row.service);
+      if (service === undefined) continue;
+      const outside = options.inference.filter((o) => o.service === service && survivalGroup(o.pool, lose) !== row.lost);
+      const ceiling = ceilingTokensPerSecond(outside) / demandTokensPerSecond(service);
+      const cause =
+        ceiling < keep
+          ? `survival binds: outside ${row.lost}, pools in [${service.jurisdictions.join(', ')}] could keep at most ${(ceiling * 100).toFixed(0)}% (add capacity with another ${lose} there)`
+          : 'survival competes with cost, capacity, power or share caps';
+      problems.push(`losing ${lose} ${row.lost} leaves service ${service.id} ${(row.keptFraction * 100).toFixed(0)}% of demand, below the ${(keep * 100).toFixed(0)}% policy: ${cause}`);
+    }
+  }
+
+  for (const job of evaluation.trainingJobs) {
+    if (job.pool !== null) continue;
+    const candidates = options.training.filter((o) => o.job.id === job.id);
+    const excluded = options.excluded.filter((e) => e.workload === job.id);
+    if (candidates.length === 0) {
+      problems.push(`training job ${job.id} fits no pool in its jurisdictions by its ${job.deadlineDays}-day deadline${excluded.length > 0 ? `: ${excluded.slice(0, 4).map((e) => `${e.pool}: ${e.reason}`).join('; ')}` : ' (no pool in its jurisdictions)'}`);
+    } else {
+      problems.push(`training job ${job.id} is not placed: its candidate pools (${candidates.map((c) => `${c.pool.id} needs ${c.chips}`).join(', ')}) lack free chips or power after other workloads, or share caps bind`);
+    }
+  }
+
+  for (const [kind, cap] of [['provider', fleet.policy.maxShare.provider], ['chipVendor', fleet.policy.maxShare.chipVendor]] as const) {
+    if (cap === undefined) continue;
+    for (const [name, share] of Object.entries(evaluation.shares[kind])) {
+      if (share > cap + 1e-4) problems.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} ${name} holds ${(share * 100).toFixed(1)}% of allocated power, above the ${(cap * 100).toFixed(0)}% cap: share caps bind (not enough eligible capacity elsewhere)`);
+    }
+  }
+  return problems;
+}
+
+/** Most tokens/s a set of options could give if nothing else used their pools. */
+function ceilingTokensPerSecond(options: readonly InferenceOption[]): number {
+  const bestPerPool = new Map<string, number>();
+  for (const option of options) {
+    const tokens = option.maxReplicas * option.tokensPerSecondPerReplica;
+    bestPerPool.set(option.pool.id, Math.max(bestPerPool.get(option.pool.id) ?? 0, tokens));
+  }
+  return [...bestPerPool.values()].reduce((sum, value) => sum + value, 0);
+}
+

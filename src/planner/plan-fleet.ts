@@ -1,0 +1,145 @@
+import type { Fleet } from '../domain/fleet.js';
+import { bestSingleChipPerService, greedyCheapestFirst, type Baseline } from './baselines.js';
+import { evaluateDecision, type Evaluation } from './evaluate-allocation.js';
+import { explainShortfalls } from './explain-infeasibility.js';
+import { solveMilp, type MilpSolution } from './milp.js';
+import { buildPlanOptions, type PlanOptions } from './plan-options.js';
+import { buildPlanProblem, objectiveWeights, type ObjectiveWeights } from './plan-problem.js';
+import type { BaselineReport, Plan } from './plan-report.js';
+
+export interface PlanSettings {
+  /** Wall-clock budget per solve; the fleet's policy value otherwise. */
+  readonly timeLimitSeconds?: number;
+  readonly mipGap?: number;
+}
+
+/**
+ * Plans a fleet: builds every feasible (workload, pool) option from the
+ * performance model, solves the placement MILP with HiGHS, and reports the
+ * result beside two baselines. When the spec cannot be met it solves a
+ * relaxed model and says why.
+ */
+export async function planFleet(fleet: Fleet, settings: PlanSettings = {}): Promise<Plan> {
+  const started = performance.now();
+  const options = buildPlanOptions(fleet);
+  const greedy = greedyCheapestFirst(fleet, options);
+  const single = bestSingleChipPerService(fleet, options);
+  const weights = objectiveWeights(fleet, greedy.evaluation);
+  const solveOptions = { timeLimitSeconds: settings.timeLimitSeconds ?? fleet.policy.timeLimitSeconds, relativeGap: settings.mipGap ?? fleet.policy.mipGap };
+
+  const problems: string[] = [];
+  let method = 'MILP (HiGHS branch-and-cut)';
+  let strict = await solveStrict(fleet, options, weights, solveOptions);
+  let relaxedSolution: { solution: MilpSolution; evaluation: Evaluation } | undefined;
+  if (strict === undefined) {
+    relaxedSolution = await solveRelaxed(fleet, options, weights, solveOptions);
+    method = 'MILP (HiGHS) on the relaxed model: demand, survival, share caps and training placement as penalised slack';
+  }
+
+  let evaluation: Evaluation;
+  let status: Plan['status'];
+  let objective: number;
+  let lowerBound: number;
+  let gap: number;
+  if (strict !== undefined) {
+    evaluation = strict.evaluation;
+    status = strict.solution.status === 'optimal' ? 'optimal' : 'feasible';
+    objective = strict.solution.objective;
+    lowerBound = strict.solution.lowerBound;
+    gap = strict.solution.gap;
+    if (strict.solution.status !== 'optimal') problems.push(`the solver stopped at its ${solveOptions.timeLimitSeconds} s limit; the plan is within ${(gap * 100).toFixed(2)}% of the best possible`);
+  } else if (relaxedSolution !== undefined) {
+    evaluation = relaxedSolution.evaluation;
+    status = 'infeasible';
+    objective = weights.costWeight * evaluation.costPerHour + weights.powerWeight * evaluation.powerMW;
+    lowerBound = Number.NaN;
+    gap = Number.NaN;
+    const explained = explainShortfalls(fleet, options, evaluation);
+    problems.push(...(explained.length > 0 ? explained : evaluation.violations));
+    if (problems.length === 0) problems.push('no plan meets every constraint, and the relaxed plan found none to report: raise the time limit');
+  } else {
+    throw new Error('unreachable: relaxed model always has a solution');
+  }
+
+  const baselines = [greedy, single].map((baseline) => baselineReport(baseline, evaluation.costPerHour));
+  return {
+    status,
+    policy: {
+      objective: fleet.policy.objective,
+      headroom: fleet.policy.headroom,
+      survive: fleet.policy.survive ?? null,
+      maxShare: { provider: fleet.policy.maxShare.provider ?? null, chipVendor: fleet.policy.maxShare.chipVendor ?? null },
+    },
+    objective,
+    costPerHour: evaluation.costPerHour,
+    committedCostPerHour: evaluation.committedCostPerHour,
+    strandedCommitted: evaluation.strandedCommitted,
+    powerMW: evaluation.powerMW,
+    lowerBound,
+    gap,
+    solveSeconds: (performance.now() - started) / 1e3,
+    method,
+    allocations: evaluation.allocations,
+    options: [
+      ...options.inference.map((o) => ({
+        workload: o.service.id,
+        pool: o.pool.id,
+        chipsPerReplica: o.chipsPerReplica,
+        tokensPerSecondPerReplica: o.tokensPerSecondPerReplica,
+        ttftMs: o.profile.ttftMs,
+        tpotMs: o.profile.tpotMs,
+        marginalCostPerReplicaHour: o.marginalCostPerReplicaHour,
+        powerMWPerReplica: o.facilityMWPerReplica,
+        source: o.profile.source,
+      })),
+      ...options.training.map((o) => ({ workload: o.job.id, pool: o.pool.id, chips: o.chips, days: o.days, marginalCostPerHour: o.marginalCostPerHour, powerMW: o.facilityMW })),
+    ],
+    excludedOptions: options.excluded,
+    services: evaluation.services,
+    trainingJobs: evaluation.trainingJobs,
+    shares: evaluation.shares,
+    survival: evaluation.survival,
+    pools: evaluation.pools,
+    sites: evaluation.sites,
+    baselines,
+    problems,
+  };
+}
+
+type SolveOptions = { timeLimitSeconds: number; relativeGap: number };
+
+async function solveStrict(fleet: Fleet, options: PlanOptions, weights: ObjectiveWeights, solveOptions: SolveOptions) {
+  const built = buildPlanProblem(fleet, options, weights, false);
+  const solution = await solveMilp(built.problem, solveOptions);
+  if (solution.status !== 'optimal' && solution.status !== 'feasible') return undefined;
+  const evaluation = evaluateDecision(fleet, options, {
+    replicas: built.replicaColumns.map((column) => Math.round(solution.values[column] ?? 0)),
+    trainingChosen: built.trainingColumns.map((column) => (solution.values[column] ?? 0) > 0.5),
+  });
+  // The solver's tolerances are not the user's: a plan that breaks a rule after rounding is not feasible.
+  if (evaluation.violations.length > 0) return undefined;
+  return { solution, evaluation };
+}
+
+async function solveRelaxed(fleet: Fleet, options: PlanOptions, weights: ObjectiveWeights, solveOptions: SolveOptions) {
+  const built = buildPlanProblem(fleet, options, weights, true);
+  const solution = await solveMilp(built.problem, solveOptions);
+  const values = solution.values;
+  const evaluation = evaluateDecision(fleet, options, {
+    replicas: built.replicaColumns.map((column) => Math.round(values[column] ?? 0)),
+    trainingChosen: built.trainingColumns.map((column) => (values[column] ?? 0) > 0.5),
+  });
+  return { solution, evaluation };
+}
+
+function baselineReport(baseline: Baseline, planCost: number): BaselineReport {
+  const { evaluation } = baseline;
+  return {
+    name: baseline.name,
+    status: evaluation.violations.length === 0 ? 'feasible' : 'infeasible',
+    costPerHour: evaluation.costPerHour,
+    powerMW: evaluation.powerMW,
+    planSavingsPerHour: evaluation.costPerHour - planCost,
+    violations: evaluation.violations,
+  };
+}

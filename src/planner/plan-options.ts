@@ -1,0 +1,124 @@
+import { demandTokensPerSecond, facilityWattsPerChip, type Fleet, type Pool, type Service, type TrainingJob } from '../domain/fleet.js';
+import { inferenceProfile, type InferenceProfile, type InferenceResult } from '../performance/inference-profile.js';
+import { sizeTrainingRun, trainingProfile } from '../performance/training-profile.js';
+
+/** One way to serve a service: replicas of one profile on one pool. */
+export interface InferenceOption {
+  readonly kind: 'inference';
+  readonly service: Service;
+  readonly pool: Pool;
+  readonly profile: InferenceProfile;
+  readonly chipsPerReplica: number;
+  readonly tokensPerSecondPerReplica: number;
+  /** Marginal $/hour of one replica (zero on committed pools). */
+  readonly marginalCostPerReplicaHour: number;
+  readonly facilityMWPerReplica: number;
+  /** Most replicas the pool could hold on its own. */
+  readonly maxReplicas: number;
+}
+
+/** One way to run a training job: its whole gang on one pool. */
+export interface TrainingOption {
+  readonly kind: 'training';
+  readonly job: TrainingJob;
+  readonly pool: Pool;
+  readonly chips: number;
+  readonly days: number;
+  readonly tokensPerSecond: number;
+  readonly marginalCostPerHour: number;
+  readonly facilityMW: number;
+}
+
+/** A (workload, pool) pair that was ruled out, and why. */
+export interface ExcludedOption {
+  readonly workload: string;
+  readonly pool: string;
+  readonly reason: string;
+}
+
+export interface PlanOptions {
+  readonly inference: readonly InferenceOption[];
+  readonly training: readonly TrainingOption[];
+  readonly excluded: readonly ExcludedOption[];
+}
+
+export function marginalPricePerChipHour(pool: Pool): number {
+  // Committed capacity is take-or-pay: using it costs nothing more.
+  return pool.pricing === 'committed' ? 0 : pool.pricePerChipHour;
+}
+
+/**
+ * Every feasible (workload, pool) pair. Residency is applied here and never
+ * relaxed: a pool outside a workload's jurisdictions is not an option at all.
+ */
+export function buildPlanOptions(fleet: Fleet): PlanOptions {
+  const inference: InferenceOption[] = [];
+  const training: TrainingOption[] = [];
+  const excluded: ExcludedOption[] = [];
+  // Profiles depend on (model, chip, precision, shape) only; pools of the same chip share them.
+  const profiles = new Map<string, InferenceResult>();
+
+  for (const service of fleet.services) {
+    for (const pool of fleet.pools) {
+      if (!service.jurisdictions.includes(pool.jurisdiction)) continue;
+      const key = `${service.model.id}|${pool.chip.id}|${service.precision}|${service.inputTokens}|${service.outputTokens}|${service.tpotMs}|${service.ttftMs}`;
+      let result = profiles.get(key);
+      if (result === undefined) {
+        result = inferenceProfile(
+          service.model,
+          pool.chip,
+          { precision: service.precision, inputTokens: service.inputTokens, outputTokens: service.outputTokens, tpotMs: service.tpotMs, ttftMs: service.ttftMs },
+          fleet.measuredProfiles,
+        );
+        profiles.set(key, result);
+      }
+      if (!result.feasible) {
+        excluded.push({ workload: service.id, pool: pool.id, reason: result.reason });
+        continue;
+      }
+      const maxReplicas = Math.floor(pool.chips / result.chipsPerReplica);
+      if (maxReplicas < 1) {
+        excluded.push({ workload: service.id, pool: pool.id, reason: `a replica needs ${result.chipsPerReplica} chips; the pool has ${pool.chips}` });
+        continue;
+      }
+      inference.push({
+        kind: 'inference',
+        service,
+        pool,
+        profile: result,
+        chipsPerReplica: result.chipsPerReplica,
+        tokensPerSecondPerReplica: result.outputTokensPerSecond,
+        marginalCostPerReplicaHour: marginalPricePerChipHour(pool) * result.chipsPerReplica,
+        facilityMWPerReplica: (facilityWattsPerChip(pool) * result.chipsPerReplica) / 1e6,
+        maxReplicas,
+      });
+    }
+  }
+
+  for (const job of fleet.trainingJobs) {
+    for (const pool of fleet.pools) {
+      if (!job.jurisdictions.includes(pool.jurisdiction)) continue;
+      const profile = trainingProfile(job.model, pool.chip, { precision: job.precision, mfu: job.mfu, stateBytesPerParam: job.stateBytesPerParam });
+      const sizing = sizeTrainingRun(profile, job.tokens, job.deadlineDays);
+      if (sizing.chips > pool.chips) {
+        excluded.push({ workload: job.id, pool: pool.id, reason: `needs ${sizing.chips} chips to finish in ${job.deadlineDays} days (${sizing.limitedBy} bound); the pool has ${pool.chips}` });
+        continue;
+      }
+      training.push({
+        kind: 'training',
+        job,
+        pool,
+        chips: sizing.chips,
+        days: sizing.days,
+        tokensPerSecond: sizing.chips * profile.tokensPerSecondPerChip,
+        marginalCostPerHour: marginalPricePerChipHour(pool) * sizing.chips,
+        facilityMW: (facilityWattsPerChip(pool) * sizing.chips) / 1e6,
+      });
+    }
+  }
+  return { inference, training, excluded };
+}
+
+export function requiredTokensPerSecond(service: Service, headroom: number): number {
+  return demandTokensPerSecond(service) * (1 + headroom);
+}
