@@ -87,6 +87,8 @@ export interface MilpOptions {
   readonly relativeGap: number;
   /** Solve the LP relaxation only (integrality dropped). */
   readonly relaxation?: boolean;
+  /** A feasible integer point to start branch-and-bound from (one value per column). */
+  readonly start?: ArrayLike<number>;
 }
 
 let runtime: Promise<Highs> | undefined;
@@ -129,6 +131,7 @@ export async function solveMilp(problem: MilpProblem, options: MilpOptions): Pro
       mip_rel_gap: options.relativeGap,
       random_seed: 1,
     });
+    if (options.start !== undefined && integer) model.setSolution({ colValue: Float64Array.from(options.start as ArrayLike<number>) });
     const result = model.run();
     const seconds = (performance.now() - started) / 1e3;
     const code = result.modelStatus;

@@ -2,7 +2,7 @@ import type { Fleet } from '../domain/fleet.js';
 import { bestSingleChipPerService, greedyCheapestFirst, type Baseline } from './baselines.js';
 import { evaluateDecision, type Evaluation } from './evaluate-allocation.js';
 import { explainShortfalls } from './explain-infeasibility.js';
-import { solveMilp, type MilpSolution } from './milp.js';
+import { solvePlacement, type PlacementSolution } from './solve-placement.js';
 import { buildPlanOptions, type PlanOptions } from './plan-options.js';
 import { buildPlanProblem, objectiveWeights, type ObjectiveWeights } from './plan-problem.js';
 import type { BaselineReport, Plan } from './plan-report.js';
@@ -28,12 +28,12 @@ export async function planFleet(fleet: Fleet, settings: PlanSettings = {}): Prom
   const solveOptions = { timeLimitSeconds: settings.timeLimitSeconds ?? fleet.policy.timeLimitSeconds, relativeGap: settings.mipGap ?? fleet.policy.mipGap };
 
   const problems: string[] = [];
-  let method = 'MILP (HiGHS branch-and-cut)';
+  let method = '';
   let strict = await solveStrict(fleet, options, weights, solveOptions);
-  let relaxedSolution: { solution: MilpSolution; evaluation: Evaluation } | undefined;
+  let relaxedSolution: { solution: PlacementSolution; evaluation: Evaluation } | undefined;
   if (strict === undefined) {
     relaxedSolution = await solveRelaxed(fleet, options, weights, solveOptions);
-    method = 'MILP (HiGHS) on the relaxed model: demand, survival, share caps and training placement as penalised slack';
+    method = `${relaxedSolution.solution.method}, on the relaxed model (demand, survival, share caps and training placement as penalised slack)`;
   }
 
   let evaluation: Evaluation;
@@ -42,6 +42,7 @@ export async function planFleet(fleet: Fleet, settings: PlanSettings = {}): Prom
   let lowerBound: number;
   let gap: number;
   if (strict !== undefined) {
+    method = strict.solution.method;
     evaluation = strict.evaluation;
     status = strict.solution.status === 'optimal' ? 'optimal' : 'feasible';
     objective = strict.solution.objective;
@@ -108,9 +109,9 @@ export async function planFleet(fleet: Fleet, settings: PlanSettings = {}): Prom
 
 type SolveOptions = { timeLimitSeconds: number; relativeGap: number };
 
-async function solveStrict(fleet: Fleet, options: PlanOptions, weights: ObjectiveWeights, solveOptions: SolveOptions) {
+async function solveStrict(fleet: Fleet, options: PlanOptions, weights: ObjectiveWeights, solveOptions: SolveOptions): Promise<{ solution: PlacementSolution; evaluation: Evaluation } | undefined> {
   const built = buildPlanProblem(fleet, options, weights, false);
-  const solution = await solveMilp(built.problem, solveOptions);
+  const solution = await solvePlacement(fleet, options, built, weights, false, solveOptions);
   if (solution.status !== 'optimal' && solution.status !== 'feasible') return undefined;
   const evaluation = evaluateDecision(fleet, options, {
     replicas: built.replicaColumns.map((column) => Math.round(solution.values[column] ?? 0)),
@@ -123,7 +124,7 @@ async function solveStrict(fleet: Fleet, options: PlanOptions, weights: Objectiv
 
 async function solveRelaxed(fleet: Fleet, options: PlanOptions, weights: ObjectiveWeights, solveOptions: SolveOptions) {
   const built = buildPlanProblem(fleet, options, weights, true);
-  const solution = await solveMilp(built.problem, solveOptions);
+  const solution = await solvePlacement(fleet, options, built, weights, true, solveOptions);
   const values = solution.values;
   const evaluation = evaluateDecision(fleet, options, {
     replicas: built.replicaColumns.map((column) => Math.round(values[column] ?? 0)),
