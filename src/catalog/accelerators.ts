@@ -345,7 +345,7 @@ export const accelerators: readonly AcceleratorSpec[] = [
       price: `${vantageAws}; us-east-1 on-demand p4de.24xlarge $27.45/hr /8; 2026-01-21 (list on-demand)`,
       scaleUp: 'NVLink 3 / NVSwitch, 600 GB/s bidi (300 uni); 8 GPUs (HGX A100)',
     },
-    caveats: 'No FP8 (INT8 624 TOPS). Power is the GPU TDP only (no host share). ' + efficiencyNote,
+    caveats: 'No FP8 (INT8 624 TOPS). IT power is the per-GPU server share (see powerNote). ' + efficiencyNote,
   },
   {
     id: 'h100',
@@ -370,7 +370,7 @@ export const accelerators: readonly AcceleratorSpec[] = [
       price: `AWS: ${vantageAws}; us-east-1 p5.48xlarge $55.04/hr /8, 2026-01-21 (after ~44% June-2025 cut from $98.32). Azure ND96isr_H100_v5 $98.32/hr /8; GCP a3-highgpu per third-party Apr 2026: GitHub cloud_prices.json design doc (as_of 2026-04-30). List on-demand prices`,
       scaleUp: 'NVLink 4 / NVSwitch, 900 GB/s bidi (450 uni); 8 GPUs (HGX); 256 possible via NVLink Switch System (rare)',
     },
-    caveats: 'Azure/GCP prices from third-party compilations. Power is the GPU TDP only (no host share). ' + efficiencyNote,
+    caveats: 'Azure/GCP prices from third-party compilations. IT power is the per-GPU server share (see powerNote). ' + efficiencyNote,
   },
   {
     id: 'h200',
@@ -394,7 +394,7 @@ export const accelerators: readonly AcceleratorSpec[] = [
       price: `${vantageAws}; us-east-1 on-demand p5en.48xlarge $63.30/hr /8; 2026-01-21 (list on-demand)`,
       scaleUp: 'NVLink 4 / NVSwitch, 900 GB/s bidi; 8 GPUs (HGX)',
     },
-    caveats: 'Power is the GPU TDP only (no host share). ' + efficiencyNote,
+    caveats: 'IT power is the per-GPU server share (see powerNote). ' + efficiencyNote,
   },
   {
     id: 'b200',
@@ -420,7 +420,7 @@ export const accelerators: readonly AcceleratorSpec[] = [
       scaleUp: 'NVLink 5 / NVSwitch, 1800 GB/s bidi (900 uni); 8 GPUs (HGX B200)',
     },
     caveats:
-      'HBM BW 7.7 vs 8 TB/s varies by source (8.0 used). HBM: 180 GB usable used, 192 GB marketed. Power is the GPU TDP only (no host share). ' +
+      'HBM BW 7.7 vs 8 TB/s varies by source (8.0 used). HBM: 180 GB usable used, 192 GB marketed. IT power is the per-GPU server share (see powerNote). ' +
       efficiencyNote,
   },
   {
@@ -447,7 +447,7 @@ export const accelerators: readonly AcceleratorSpec[] = [
       scaleUp: 'NVLink 5 / NVSwitch, 1800 GB/s bidi; 8 GPUs (HGX B300)',
     },
     caveats:
-      'Row added to the reference set (not in the original brief). TDP differs 1000 vs 1100 W (1100 used). HBM: 270 GB usable used, 288 GB marketed. FP4 dense is 13.1-14 PF by source (the lower 13125 used). Blackwell Ultra cuts dense INT8 to ~0.15 POPS (int8 150): serve 8-bit models in FP8 on this chip. Power is the GPU TDP only (no host share). ' +
+      'Row added to the reference set (not in the original brief). TDP differs 1000 vs 1100 W (1100 used). HBM: 270 GB usable used, 288 GB marketed. FP4 dense is 13.1-14 PF by source (the lower 13125 used). Blackwell Ultra cuts dense INT8 to ~0.15 POPS (int8 150): serve 8-bit models in FP8 on this chip. IT power is the per-GPU server share (see powerNote). ' +
       efficiencyNote,
   },
   {
@@ -534,7 +534,7 @@ export const accelerators: readonly AcceleratorSpec[] = [
         'cliffcenter.com/research/amd-inference-economics (2026-05-18); GitHub cloud_prices.json design doc (as_of 2026-04-30): Azure ND96isr_MI300X_v5 ~$6.00 per GPU-hour on-demand, approximate (trackers conflict); neoclouds (TensorWave/Vultr) $1.50-1.85 per third-party May 2026, not keyed here',
       scaleUp: 'Infinity Fabric / xGMI (7 links x 64 GB/s), 448 GB/s uni / 896 bidi (all-to-all); 8 GPUs',
     },
-    caveats: 'Azure on-demand price approximate. Power is the board TBP only (no host share). ' + efficiencyNote,
+    caveats: 'Azure on-demand price approximate. IT power is an estimated per-GPU server share (see powerNote). ' + efficiencyNote,
   },
   {
     id: 'mi325x',
@@ -560,7 +560,7 @@ export const accelerators: readonly AcceleratorSpec[] = [
       scaleUp: 'Infinity Fabric / xGMI, 448 GB/s uni / 896 bidi; 8 GPUs',
     },
     caveats:
-      'Hyperscaler availability unconfirmed; only a neocloud price exists (not keyed). Power is the board TBP only (no host share). ' +
+      'Hyperscaler availability unconfirmed; only a neocloud price exists (not keyed). IT power is an estimated per-GPU server share (see powerNote). ' +
       efficiencyNote,
   },
   {
@@ -587,7 +587,7 @@ export const accelerators: readonly AcceleratorSpec[] = [
       scaleUp: 'Infinity Fabric / xGMI (7 links x 76.5 GB/s), 535.5 GB/s uni / 1071 bidi; 8 GPUs',
     },
     caveats:
-      'BF16 2.5 vs 2.3 PF discrepancy (AMD figure 2500 used; MAMF table uses 2300). FP8 sparse 10100 is not used (dense only). INT8 not in the reference data (omitted). Price not found. Power is the board TBP only (no host share). ' +
+      'BF16 2.5 vs 2.3 PF discrepancy (AMD figure 2500 used; MAMF table uses 2300). FP8 sparse 10100 is not used (dense only). INT8 not in the reference data (omitted). Price not found. IT power is an estimated per-GPU server share (see powerNote). ' +
       efficiencyNote,
   },
 

@@ -68,6 +68,9 @@ export interface MeasuredProfile {
   readonly tokensPerSecond: number;
   readonly ttftMs: number;
   readonly tpotMs: number;
+  /** Request shape the row was measured at; a row without one applies to every shape. */
+  readonly inputTokens?: number;
+  readonly outputTokens?: number;
 }
 
 export interface Fleet {

@@ -3,10 +3,13 @@ import type { MeasuredProfile } from './fleet.js';
 import type { Result, SpecProblem } from './spec-problem.js';
 
 const columns = ['chip', 'model', 'tensorParallel', 'batch', 'tokensPerSecond', 'ttftMs', 'tpotMs'] as const;
+/** Optional columns: the request shape a row was measured at. */
+const shapeColumns = ['inputTokens', 'outputTokens'] as const;
 
 /**
  * Parses a CSV of measured serving profiles (one row per chip, model,
- * tensor-parallel size and batch). Column order is free; the header names them.
+ * tensor-parallel size and batch, optionally the inputTokens/outputTokens it was
+ * measured at). Column order is free; the header names them.
  */
 export function parseMeasuredProfiles(text: string, file: string): Result<MeasuredProfile[]> {
   let rows: string[][];
@@ -27,8 +30,9 @@ export function parseMeasuredProfiles(text: string, file: string): Result<Measur
   const value: MeasuredProfile[] = [];
   body.forEach((row, rowIndex) => {
     const line = rowIndex + 2;
-    const cell = (name: (typeof columns)[number]): string => row[index.get(name) ?? 0] ?? '';
-    const numeric = (name: (typeof columns)[number], integer: boolean): number => {
+    type Column = (typeof columns)[number] | (typeof shapeColumns)[number];
+    const cell = (name: Column): string => row[index.get(name) ?? 0] ?? '';
+    const numeric = (name: Column, integer: boolean): number => {
       const raw = cell(name);
       const number = Number(raw);
       if (raw === '' || !Number.isFinite(number) || number <= 0 || (integer && !Number.isInteger(number))) {
@@ -44,6 +48,8 @@ export function parseMeasuredProfiles(text: string, file: string): Result<Measur
       tokensPerSecond: numeric('tokensPerSecond', false),
       ttftMs: numeric('ttftMs', false),
       tpotMs: numeric('tpotMs', false),
+      ...(index.has('inputTokens') && cell('inputTokens') !== '' ? { inputTokens: numeric('inputTokens', true) } : {}),
+      ...(index.has('outputTokens') && cell('outputTokens') !== '' ? { outputTokens: numeric('outputTokens', true) } : {}),
     };
     value.push(profile);
   });

@@ -48,7 +48,7 @@ export interface InferenceProfile {
   readonly requestsPerSecond: number;
   readonly outputTokensPerSecondPerChip: number;
   /** What stops the batch growing: the TPOT target or HBM capacity. */
-  readonly batchLimitedBy: 'tpot' | 'memory' | 'measured';
+  readonly batchLimitedBy: 'tpot' | 'ttft' | 'memory' | 'measured';
   /** Whether a decode step at that batch is bound by memory bandwidth or by compute. */
   readonly decodeBoundBy: 'bandwidth' | 'compute' | 'measured';
   readonly weightGBPerChip: number;
@@ -82,7 +82,7 @@ export function inferenceProfile(
   shape: InferenceShape,
   measured: readonly MeasuredProfile[] = [],
 ): InferenceResult {
-  const rows = measured.filter((row) => row.chip === chip.id && row.model === model.id);
+  const rows = measured.filter((row) => row.chip === chip.id && row.model === model.id && shapeMatches(row, shape));
   if (rows.length > 0) return measuredProfile(model, chip, shape, rows);
 
   const candidates: InferenceProfile[] = [];
@@ -105,6 +105,14 @@ export function inferenceProfile(
     .sort((a, b) => a.chipsPerReplica - b.chipsPerReplica || b.outputTokensPerSecondPerChip - a.outputTokensPerSecondPerChip)[0];
   if (best !== undefined) return best;
   return { feasible: false, chip: chip.id, model: model.id, reason: otherFailure ?? weightFailure ?? 'no layout fits' };
+}
+
+/** A row measured at a request shape applies to shapes within 25% of it (input and output). */
+export const measuredShapeTolerance = 0.25;
+
+function shapeMatches(row: MeasuredProfile, shape: InferenceShape): boolean {
+  const near = (measuredAt: number | undefined, wanted: number): boolean => measuredAt === undefined || Math.abs(wanted - measuredAt) <= measuredShapeTolerance * measuredAt;
+  return near(row.inputTokens, shape.inputTokens) && near(row.outputTokens, shape.outputTokens);
 }
 
 function* layouts(chip: AcceleratorSpec): Generator<Layout> {
@@ -160,11 +168,24 @@ function evaluateLayout(model: ModelSpec, chip: AcceleratorSpec, shape: Inferenc
       : { seconds: computeSeconds + commSeconds, bound: 'compute' };
   };
 
-  const targetSeconds = shape.tpotMs / 1e3;
-  if (stepSeconds(1).seconds > targetSeconds) {
-    return infeasible(`a decode step takes ${(stepSeconds(1).seconds * 1e3).toFixed(1)} ms even at batch 1 on ${tp}x${pp} ${chip.id}, above the ${shape.tpotMs} ms TPOT target`);
+  const prefillFlops = 2 * model.activeParams * shape.inputTokens + (attentionFlopsPerToken(model, shape.inputTokens) * shape.inputTokens) / 2;
+  const prefillFlopRate = peakFlops(chip, shape.precision) * chip.efficiency.prefillCompute;
+  // Prefill latency: the prompt passes through every stage in turn; each stage reads its weights at least once.
+  const prefillSeconds = Math.max(prefillFlops / (tp * prefillFlopRate), (weightBytesTotal * weightFractionRead(model, shape.inputTokens)) / (tp * bandwidth)) + allReduceSeconds(shape.inputTokens) + hopSeconds;
+
+  // TTFT is the prefill plus the decode step in flight when the request arrives, so a
+  // TTFT target also caps the step time: the batch shrinks to meet both targets.
+  const tpotSeconds = shape.tpotMs / 1e3;
+  const ttftStepSeconds = shape.ttftMs === undefined ? Number.POSITIVE_INFINITY : shape.ttftMs / 1e3 - prefillSeconds;
+  const targetSeconds = Math.min(tpotSeconds, ttftStepSeconds);
+  const smallest = stepSeconds(1).seconds;
+  if (smallest > tpotSeconds) {
+    return infeasible(`a decode step takes ${(smallest * 1e3).toFixed(1)} ms even at batch 1 on ${tp}x${pp} ${chip.id}, above the ${shape.tpotMs} ms TPOT target`);
   }
-  // Largest batch meeting TPOT: step time grows monotonically with batch.
+  if (smallest > ttftStepSeconds) {
+    return infeasible(`TTFT ${((prefillSeconds + smallest) * 1e3).toFixed(0)} ms on ${tp}x${pp} ${chip.id} (prefill ${(prefillSeconds * 1e3).toFixed(0)} ms) exceeds the ${shape.ttftMs} ms target even at batch 1`);
+  }
+  // Largest batch meeting both targets: step time grows monotonically with batch.
   let low = 1;
   let high = memoryBatch;
   if (stepSeconds(high).seconds <= targetSeconds) low = high;
@@ -177,16 +198,7 @@ function evaluateLayout(model: ModelSpec, chip: AcceleratorSpec, shape: Inferenc
   }
   const batch = low;
   const step = stepSeconds(batch);
-
-  const prefillFlops = 2 * model.activeParams * shape.inputTokens + (attentionFlopsPerToken(model, shape.inputTokens) * shape.inputTokens) / 2;
-  const prefillFlopRate = peakFlops(chip, shape.precision) * chip.efficiency.prefillCompute;
-  // Prefill latency: the prompt passes through every stage in turn; each stage reads its weights at least once.
-  const prefillSeconds = Math.max(prefillFlops / (tp * prefillFlopRate), (weightBytesTotal * weightFractionRead(model, shape.inputTokens)) / (tp * bandwidth)) + allReduceSeconds(shape.inputTokens) + hopSeconds;
-  // A new request waits on average for the decode step in flight before its prefill is scheduled.
   const ttftSeconds = prefillSeconds + step.seconds;
-  if (shape.ttftMs !== undefined && ttftSeconds * 1e3 > shape.ttftMs) {
-    return infeasible(`TTFT ${(ttftSeconds * 1e3).toFixed(0)} ms on ${tp}x${pp} ${chip.id} exceeds the ${shape.ttftMs} ms target`);
-  }
   // Replica-seconds one request costs: its prefill occupies the whole replica's compute,
   // its decode shares each step with the other resident sequences.
   const concurrent = batch * pp;
@@ -211,7 +223,7 @@ function evaluateLayout(model: ModelSpec, chip: AcceleratorSpec, shape: Inferenc
     outputTokensPerSecond,
     requestsPerSecond,
     outputTokensPerSecondPerChip: outputTokensPerSecond / chips,
-    batchLimitedBy: batch === memoryBatch ? 'memory' : 'tpot',
+    batchLimitedBy: batch === memoryBatch ? 'memory' : ttftStepSeconds < tpotSeconds ? 'ttft' : 'tpot',
     decodeBoundBy: step.bound,
     weightGBPerChip: weightBytesPerChip / 1e9,
     kvGBPerSequence: (contextTokens * kvBytesPerToken) / 1e9,

@@ -14,10 +14,13 @@ const fallbackChain: Readonly<Record<Precision, readonly Precision[]>> = {
 };
 
 export function computePrecision(chip: AcceleratorSpec, precision: Precision): Precision {
+  // The fastest rate the chain offers: a serving stack runs int8 weights through the
+  // fp8 units on a chip whose native int8 is slower (Blackwell Ultra cut dense int8).
+  let best: Precision = 'bf16';
   for (const candidate of fallbackChain[precision]) {
-    if (chip.peakTflops[candidate] !== undefined) return candidate;
+    if ((chip.peakTflops[candidate] ?? 0) > (chip.peakTflops[best] ?? 0)) best = candidate;
   }
-  return 'bf16';
+  return best;
 }
 
 /** Peak dense FLOP/s (not TFLOP/s) the chip reaches at a precision. */
