@@ -1,6 +1,7 @@
 import { parse } from 'csv-parse/sync';
 import type { MeasuredProfile } from './fleet.js';
 import type { Result, SpecProblem } from './spec-problem.js';
+import { didYouMean } from './suggest.js';
 
 const columns = ['chip', 'model', 'tensorParallel', 'batch', 'tokensPerSecond', 'ttftMs', 'tpotMs'] as const;
 /** Optional columns: the request shape a row was measured at. */
@@ -26,6 +27,11 @@ export function parseMeasuredProfiles(text: string, file: string): Result<Measur
   const missing = columns.filter((name) => !index.has(name));
   if (missing.length > 0) {
     return { ok: false, problems: [{ code: 'missing_field', file, line: 1, column: 1, path: '', message: `profiles header lacks ${missing.join(', ')}`, suggestion: `the header must name ${columns.join(', ')}` }] };
+  }
+  const known = new Set<string>([...columns, ...shapeColumns]);
+  const unknown = header.filter((name) => !known.has(name));
+  if (unknown.length > 0) {
+    return { ok: false, problems: unknown.map((name) => ({ code: 'unknown_key' as const, file, line: 1, column: header.indexOf(name) + 1, path: name, message: `unknown column '${name}'`, suggestion: didYouMean(name, known) ?? `columns are ${[...known].join(', ')}` })) };
   }
   const value: MeasuredProfile[] = [];
   body.forEach((row, rowIndex) => {

@@ -37,10 +37,13 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     const binding: string[] = [];
     const fullPools = [...new Set(own.map((o) => o.pool))].filter((pool) => (usedByPool.get(pool.id)?.used ?? 0) + Math.min(...own.filter((o) => o.pool === pool).map((o) => o.chipsPerReplica)) > pool.chips);
     if (fullPools.length > 0) binding.push(`pool capacity (${fullPools.map((p) => p.id).join(', ')} full)`);
-    const sites = [...new Set(own.map((o) => o.pool.site).filter((s): s is string => s !== undefined))]
-      .map((id) => siteById.get(id))
-      .filter((site) => site !== undefined && site.powerMW >= site.limitMW * 0.995);
-    if (sites.length > 0) binding.push(`site power (${sites.map((s) => `${s?.id} at ${s?.limitMW} MW`).join(', ')})`);
+    // A site binds when not even one more replica of this service fits in its power envelope.
+    const sites = [...new Set(own.map((o) => o.pool.site).filter((s): s is string => s !== undefined))].filter((id) => {
+      const site = siteById.get(id);
+      const smallest = Math.min(...own.filter((o) => o.pool.site === id).map((o) => o.facilityMWPerReplica));
+      return site !== undefined && site.powerMW + smallest > site.limitMW * (1 + 1e-9);
+    });
+    if (sites.length > 0) binding.push(`site power (${sites.map((id) => `${id} at ${siteById.get(id)?.limitMW} MW`).join(', ')})`);
     for (const [kind, cap] of [['provider', fleet.policy.maxShare.provider], ['chipVendor', fleet.policy.maxShare.chipVendor]] as const) {
       if (cap === undefined) continue;
       const atCap = Object.entries(evaluation.shares[kind]).filter(([, share]) => share >= cap - 1e-3);

@@ -135,8 +135,9 @@ export async function solveMilp(problem: MilpProblem, options: MilpOptions): Pro
     const result = model.run();
     const seconds = (performance.now() - started) / 1e3;
     const code = result.modelStatus;
-    const solution = model.getSolution();
+    // HiGHS reports "not solved" (and getSolution throws) when presolve alone proves infeasibility.
     const hasSolution = Number(model.info.get('primal_solution_status')) === 2;
+    const solution = hasSolution ? model.getSolution() : { colValue: new Float64Array(numCols), rowValue: new Float64Array(numRows) };
     const objective = hasSolution ? model.getObjectiveValue() : Number.NaN;
     let lowerBound = objective;
     if (integer) {
@@ -146,7 +147,7 @@ export async function solveMilp(problem: MilpProblem, options: MilpOptions): Pro
     const gap = hasSolution ? relativeGap(objective, lowerBound) : Number.POSITIVE_INFINITY;
     let status: MilpStatus;
     if (code === 7 && hasSolution) status = 'optimal';
-    else if (code === 8) status = 'infeasible';
+    else if (code === 8 || code === 9) status = 'infeasible';
     else if (hasSolution) status = 'feasible';
     else status = 'no-solution';
     return { status, values: solution.colValue, rowActivity: solution.rowValue, objective, lowerBound, gap, seconds };

@@ -29,7 +29,7 @@ export async function planFleet(fleet: Fleet, settings: PlanSettings = {}): Prom
 
   const problems: string[] = [];
   let method = '';
-  let strict = await solveStrict(fleet, options, weights, solveOptions);
+  const strict = await solveStrict(fleet, options, weights, solveOptions);
   let relaxedSolution: { solution: PlacementSolution; evaluation: Evaluation } | undefined;
   if (strict === undefined) {
     relaxedSolution = await solveRelaxed(fleet, options, weights, solveOptions);

@@ -1,0 +1,179 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { generateFleetYaml } from '../../bench/generate-fleet.js';
+import type { Fleet } from '../../src/domain/fleet.js';
+import { parseFleet } from '../../src/domain/load-fleet.js';
+import { planFleet } from '../../src/planner/plan-fleet.js';
+import { independentCost, independentViolations } from '../helpers/check-plan.js';
+
+function fleetFrom(text: string, file = 'test.yaml'): Fleet {
+  const result = parseFleet(text, file);
+  if (!result.ok) throw new Error(result.problems.map((p) => p.message).join('\n'));
+  return result.value;
+}
+
+const small = readFileSync(new URL('../../examples/small.yaml', import.meta.url), 'utf8');
+
+/** A compact spec for targeted cases: one US and one EU pool per provider. */
+function spec(overrides: { services?: string; pools?: string; policy?: string; jobs?: string; sites?: string }): string {
+  return [
+    'version: 1',
+    overrides.sites ?? 'sites: []',
+    'pools:',
+    overrides.pools ??
+      [
+        '  - { id: gcp-us, provider: gcp, region: us-central1, jurisdiction: us, chip: tpu-v6e, chips: 256, pricing: committed }',
+        '  - { id: aws-us, provider: aws, region: us-east-1, jurisdiction: us, chip: h100, chips: 256, pricing: on-demand }',
+        '  - { id: azure-eu, provider: azure, region: westeurope, jurisdiction: eu, chip: h100, chips: 64, pricing: on-demand }',
+      ].join('\n'),
+    'services:',
+    overrides.services ?? '  - { id: chat, model: llama-3.1-8b, requestsPerSecond: 100, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }',
+    overrides.jobs ?? 'trainingJobs: []',
+    overrides.policy ?? 'policy: { objective: cost, headroom: 0.2 }',
+  ].join('\n');
+}
+
+describe('planFleet on examples/small.yaml', () => {
+  it('is optimal, meets every constraint recomputed independently, and matches an independent solve', async () => {
+    const fleet = fleetFrom(small, 'examples/small.yaml');
+    const plan = await planFleet(fleet);
+    expect(plan.status).toBe('optimal');
+    expect(independentViolations(fleet, plan)).toEqual([]);
+    const best = await independentCost(fleet, plan);
+    // Same options, same objective: the planner is optimal within its MIP gap.
+    expect(plan.objective).toBeGreaterThanOrEqual(best * (1 - 1e-6));
+    expect(plan.objective).toBeLessThanOrEqual(best * (1 + fleet.policy.mipGap) + 1e-6);
+    expect(plan.gap).toBeLessThanOrEqual(fleet.policy.mipGap + 1e-9);
+  });
+
+  it('reports committed pools as sunk cost and prices their idle chips as stranded', async () => {
+    const fleet = fleetFrom(small);
+    const plan = await planFleet(fleet);
+    const committed = fleet.pools.filter((p) => p.pricing === 'committed');
+    expect(plan.committedCostPerHour).toBeCloseTo(committed.reduce((sum, p) => sum + p.chips * p.pricePerChipHour, 0), 6);
+    const idle = committed.reduce((sum, p) => sum + p.chips - (plan.pools.find((r) => r.id === p.id)?.used ?? 0), 0);
+    expect(plan.strandedCommitted.chips).toBe(idle);
+    for (const allocation of plan.allocations) {
+      const pool = fleet.pools.find((p) => p.id === allocation.pool);
+      if (pool?.pricing === 'committed') expect(allocation.costPerHour).toBe(0);
+      else expect(allocation.costPerHour).toBeCloseTo(allocation.chips * (pool?.pricePerChipHour ?? Number.NaN), 6);
+    }
+    expect(plan.costPerHour).toBeCloseTo(plan.allocations.reduce((sum, a) => sum + a.costPerHour, 0), 6);
+  });
+
+  it('lists every feasible option and prints baselines with savings against the plan', async () => {
+    const plan = await planFleet(fleetFrom(small));
+    const pairs = new Set(plan.options.map((o) => `${o.workload}|${o.pool}`));
+    // Residency: EU service options only on EU pools.
+    expect(pairs.has('assist-eu|azure-weu-h100')).toBe(true);
+    expect(pairs.has('assist-eu|aws-use1-h100')).toBe(false);
+    expect(plan.baselines.map((b) => b.name)).toEqual(['greedy cheapest-first', 'best single chip per service']);
+    for (const baseline of plan.baselines) expect(baseline.planSavingsPerHour).toBeCloseTo(baseline.costPerHour - plan.costPerHour, 6);
+    // A feasible baseline can never beat the optimal plan on its own objective by more than the gap.
+    for (const baseline of plan.baselines.filter((b) => b.status === 'feasible')) expect(baseline.costPerHour + 1e-6).toBeGreaterThanOrEqual(plan.costPerHour * (1 - 0.01));
+  });
+});
+
+describe('objectives', () => {
+  it('power never draws more MW than cost, and cost never spends more $ than power', async () => {
+    const byCost = await planFleet(fleetFrom(small));
+    const byPower = await planFleet(fleetFrom(small.replace('objective: cost', 'objective: power')));
+    expect(byPower.status).toBe('optimal');
+    expect(byPower.powerMW).toBeLessThanOrEqual(byCost.powerMW * (1 + 0.006));
+    expect(byCost.costPerHour).toBeLessThanOrEqual(byPower.costPerHour * (1 + 0.006) + 1e-6);
+    const balanced = await planFleet(fleetFrom(small.replace('objective: cost', 'objective: balanced')));
+    expect(['optimal', 'feasible']).toContain(balanced.status);
+    expect(independentViolations(fleetFrom(small), balanced)).toEqual([]);
+  });
+});
+
+describe('infeasible specs say why and still give the best partial plan', () => {
+  it('a service with no pool in its jurisdiction: jurisdictions bind', async () => {
+    const fleet = fleetFrom(spec({ services: '  - { id: chat-jp, model: llama-3.1-8b, requestsPerSecond: 10, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [jp] }' }));
+    const plan = await planFleet(fleet);
+    expect(plan.status).toBe('infeasible');
+    expect(plan.problems.join('\n')).toMatch(/service chat-jp is short 2,400 of 2,400 output tokens\/s in \[jp\]: jurisdictions bind, no pool in \[jp\]/);
+    expect(plan.allocations).toEqual([]);
+    expect(plan.lowerBound).toBeNaN();
+  });
+
+  it('demand above all eligible capacity: says how short and that jurisdictions bind, serves what it can', async () => {
+    const fleet = fleetFrom(spec({ services: '  - { id: chat-eu, model: llama-3.1-70b, requestsPerSecond: 5000, inputTokens: 2000, outputTokens: 500, slo: { ttftMs: 3000, tpotMs: 50 }, jurisdictions: [eu] }' }));
+    const plan = await planFleet(fleet);
+    expect(plan.status).toBe('infeasible');
+    const text = plan.problems.join('\n');
+    expect(text).toContain('service chat-eu is short');
+    expect(text).toContain('in [eu]: jurisdictions bind, all eligible pools together could serve at most');
+    const service = plan.services.find((s) => s.id === 'chat-eu');
+    expect(service?.capacityTokensPerSecond).toBeGreaterThan(0);
+    expect(service?.unmetTokensPerSecond).toBeCloseTo((service?.requiredTokensPerSecond ?? 0) - (service?.capacityTokensPerSecond ?? 0), 3);
+    // The partial plan uses the EU pool fully and never leaves the jurisdiction.
+    expect(plan.allocations.every((a) => a.pool === 'azure-eu')).toBe(true);
+    expect(plan.pools.find((p) => p.id === 'azure-eu')?.used).toBeGreaterThan(56);
+  });
+
+  it('survival impossible with one provider in the jurisdiction: survival binds', async () => {
+    const fleet = fleetFrom(spec({
+      services: '  - { id: chat-eu, model: llama-3.1-8b, requestsPerSecond: 10, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [eu] }',
+      policy: 'policy: { objective: cost, headroom: 0.2, survive: { lose: provider, keep: 0.5 } }',
+    }));
+    const plan = await planFleet(fleet);
+    expect(plan.status).toBe('infeasible');
+    expect(plan.problems.join('\n')).toContain('losing provider azure leaves service chat-eu 0% of demand, below the 50% policy: survival binds');
+    // Demand is still served: only survival is short.
+    expect(plan.services[0]?.unmetTokensPerSecond).toBe(0);
+  });
+
+  it('a site power envelope that binds is named', async () => {
+    const fleet = fleetFrom(spec({
+      sites: 'sites:\n  - { id: tiny-site, powerMW: 0.01, pue: 1.2 }',
+      services: '  - { id: chat, model: llama-3.1-8b, requestsPerSecond: 2000, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }',
+      pools: '  - { id: gcp-us, provider: gcp, region: us-central1, jurisdiction: us, site: tiny-site, chip: tpu-v6e, chips: 256, pricing: committed }',
+    }));
+    const plan = await planFleet(fleet);
+    expect(plan.status).toBe('infeasible');
+    expect(plan.problems.join('\n')).toContain('site power (tiny-site at 0.01 MW)');
+    expect(plan.sites[0]?.powerMW).toBeLessThanOrEqual(0.01 + 1e-9);
+  });
+
+  it('a training job that cannot meet its deadline on any pool says so', async () => {
+    const fleet = fleetFrom(spec({ jobs: 'trainingJobs:\n  - { id: huge, model: llama-3.1-405b, tokens: 1.0e14, deadlineDays: 10, jurisdictions: [us] }' }));
+    const plan = await planFleet(fleet);
+    expect(plan.status).toBe('infeasible');
+    expect(plan.problems.join('\n')).toMatch(/training job huge fits no pool in its jurisdictions by its 10-day deadline: gcp-us: needs [\d,]+ chips/);
+    expect(plan.trainingJobs[0]?.pool).toBeNull();
+  });
+
+  it('a provider share cap that binds is reported with the share', async () => {
+    const fleet = fleetFrom(spec({ policy: 'policy: { objective: cost, headroom: 0.2, maxShare: { provider: 0.3 } }', pools: '  - { id: gcp-us, provider: gcp, region: us-central1, jurisdiction: us, chip: tpu-v6e, chips: 256, pricing: committed }' }));
+    const plan = await planFleet(fleet);
+    expect(plan.status).toBe('infeasible');
+    expect(plan.problems.join('\n')).toMatch(/provider gcp holds 100\.0% of allocated power, above the 30% cap/);
+  });
+});
+
+describe('residency is never relaxed', () => {
+  it('no allocation ever lands outside its jurisdictions, feasible or not', async () => {
+    for (const seed of [1, 2, 3]) {
+      const fleet = fleetFrom(generateFleetYaml({ pools: 12, services: 10, trainingJobs: 2, totalChips: 20_000 }, seed));
+      const plan = await planFleet(fleet, { timeLimitSeconds: 3 });
+      const residency = independentViolations(fleet, plan).filter((p) => p.startsWith('RESIDENCY'));
+      expect(residency, `seed ${seed}`).toEqual([]);
+      if (plan.status !== 'infeasible') expect(independentViolations(fleet, plan), `seed ${seed}`).toEqual([]);
+    }
+  });
+});
+
+describe('large fleets go through the decomposition and stay feasible', () => {
+  it('a 40-pool generated fleet: every constraint holds and the gap is measured against the LP bound', async () => {
+    const fleet = fleetFrom(generateFleetYaml({ pools: 40, services: 60, trainingJobs: 4, totalChips: 60_000 }, 7));
+    const plan = await planFleet(fleet, { timeLimitSeconds: 6 });
+    expect(plan.options.length).toBeGreaterThan(300);
+    expect(plan.method).toContain('LP relaxation');
+    expect(['optimal', 'feasible']).toContain(plan.status);
+    expect(independentViolations(fleet, plan)).toEqual([]);
+    expect(plan.lowerBound).toBeLessThanOrEqual(plan.objective + 1e-6);
+    expect(plan.gap).toBeCloseTo((plan.objective - plan.lowerBound) / plan.objective, 9);
+    expect(plan.gap).toBeLessThan(0.1);
+  });
+});
