@@ -7,16 +7,22 @@ import { precisions } from '../catalog/accelerator.js';
  * finite and, unless said otherwise, positive.
  */
 
-const positive = z.number().positive();
 const positiveInt = z.number().int().positive();
+/**
+ * A positive number within physical sense. The bounds are far outside any real
+ * fleet but keep the solver's coefficients representable (a price of 1e307 $/h
+ * or a demand of 1e-15 requests/s is a typo, not a plan).
+ */
+const within = (min: number, max: number) => z.number().min(min).max(max);
+const count = (max: number) => z.number().int().positive().max(max);
 const fraction = z.number().min(0).max(1);
 const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'an id of letters, digits, ".", "_", ":" or "-"');
 const precision = z.enum(precisions);
 
 const efficiencySchema = z.strictObject({
-  decodeBandwidth: positive.max(1).optional(),
-  prefillCompute: positive.max(1).optional(),
-  trainingMfu: positive.max(1).optional(),
+  decodeBandwidth: within(1e-3, 1).optional(),
+  prefillCompute: within(1e-3, 1).optional(),
+  trainingMfu: within(1e-3, 1).optional(),
 });
 
 /** A chip entry: overrides a catalog chip with the same id, or defines a new chip (then the starred fields are required). */
@@ -26,15 +32,15 @@ export const chipSpecSchema = z.strictObject({
   vendor: z.string().min(1).optional(), // *
   year: positiveInt.optional(),
   peakTflops: z
-    .strictObject({ bf16: positive.optional(), fp8: positive.optional(), int8: positive.optional(), fp4: positive.optional() })
+    .strictObject({ bf16: within(1e-3, 1e7).optional(), fp8: within(1e-3, 1e7).optional(), int8: within(1e-3, 1e7).optional(), fp4: within(1e-3, 1e7).optional() })
     .optional(), // * (bf16)
-  hbmGB: positive.optional(), // *
-  hbmTBps: positive.optional(), // *
-  itPowerW: positive.optional(), // *
-  scaleUpDomain: positiveInt.optional(),
-  scaleUpGBps: positive.optional(),
+  hbmGB: within(1e-3, 1e6).optional(), // *
+  hbmTBps: within(1e-3, 1e4).optional(), // *
+  itPowerW: within(1, 1e6).optional(), // *
+  scaleUpDomain: count(1e6).optional(),
+  scaleUpGBps: within(1e-3, 1e7).optional(),
   efficiency: efficiencySchema.optional(),
-  pricePerChipHour: z.record(z.string(), positive).optional(),
+  pricePerChipHour: z.record(z.string(), within(1e-6, 1e5)).optional(),
   source: z.string().optional(),
 });
 
@@ -42,20 +48,20 @@ export const chipSpecSchema = z.strictObject({
 export const modelSpecSchema = z.strictObject({
   id,
   name: z.string().optional(),
-  params: positive.optional(), // *
-  activeParams: positive.optional(),
-  layers: positiveInt.optional(), // *
-  kvHeads: positiveInt.optional(), // *
-  headDim: positiveInt.optional(), // *
-  hiddenSize: positiveInt.optional(),
+  params: within(1e3, 1e16).optional(), // *
+  activeParams: within(1e3, 1e16).optional(),
+  layers: count(1e4).optional(), // *
+  kvHeads: count(1e4).optional(), // *
+  headDim: count(1e5).optional(), // *
+  hiddenSize: count(1e7).optional(),
   precision: precision.optional(),
-  contextWindow: positiveInt.optional(),
+  contextWindow: count(1e9).optional(),
   source: z.string().optional(),
 });
 
 export const siteSpecSchema = z.strictObject({
   id,
-  powerMW: positive,
+  powerMW: within(1e-3, 1e6),
   pue: z.number().min(1, 'a PUE of at least 1 (facility power cannot be below IT power)').max(3),
 });
 
@@ -69,9 +75,9 @@ export const poolSpecSchema = z.strictObject({
   jurisdiction: id,
   site: id.optional(),
   chip: id,
-  chips: positiveInt,
+  chips: count(1e8),
   pricing: z.enum(pricingModes),
-  pricePerChipHour: positive.optional(),
+  pricePerChipHour: within(1e-6, 1e5).optional(),
   /** PUE of this pool when it has no site; the site's PUE otherwise. */
   pue: z.number().min(1).max(3).optional(),
 });
@@ -79,10 +85,10 @@ export const poolSpecSchema = z.strictObject({
 export const serviceSpecSchema = z.strictObject({
   id,
   model: id,
-  requestsPerSecond: positive,
-  inputTokens: positiveInt,
-  outputTokens: positiveInt,
-  slo: z.strictObject({ ttftMs: positive, tpotMs: positive }),
+  requestsPerSecond: within(1e-6, 1e9),
+  inputTokens: count(1e8),
+  outputTokens: count(1e8),
+  slo: z.strictObject({ ttftMs: within(1e-3, 1e8), tpotMs: within(1e-3, 1e8) }),
   jurisdictions: z.array(id).min(1, 'at least one jurisdiction'),
   /** Serving precision; the model's own precision otherwise. */
   precision: precision.optional(),
@@ -91,14 +97,14 @@ export const serviceSpecSchema = z.strictObject({
 export const trainingJobSpecSchema = z.strictObject({
   id,
   model: id,
-  tokens: positive,
-  deadlineDays: positive,
+  tokens: within(1, 1e18),
+  deadlineDays: within(1e-3, 36500),
   jurisdictions: z.array(id).min(1, 'at least one jurisdiction'),
   /** Model-FLOPs utilisation; the chip's default otherwise. */
-  mfu: positive.max(1).optional(),
+  mfu: within(1e-3, 1).optional(),
   precision: precision.optional(),
   /** Bytes of training state per parameter (weights, gradients, optimizer); 16 for mixed-precision Adam. */
-  stateBytesPerParam: positive.optional(),
+  stateBytesPerParam: within(0.1, 1000).optional(),
 });
 
 export const objectives = ['cost', 'power', 'balanced'] as const;
@@ -110,13 +116,13 @@ export const policySpecSchema = z.strictObject({
   survive: z
     .strictObject({ lose: z.enum(['provider', 'region']), keep: fraction })
     .optional(),
-  maxShare: z.strictObject({ provider: positive.max(1).optional(), chipVendor: positive.max(1).optional() }).optional(),
+  maxShare: z.strictObject({ provider: within(1e-3, 1).optional(), chipVendor: within(1e-3, 1).optional() }).optional(),
   /** PUE for pools with neither a site nor a `pue` of their own. */
   defaultPue: z.number().min(1).max(3).default(1.2),
   /** Planner wall-clock budget in seconds. */
-  timeLimitSeconds: positive.max(3600).default(60),
+  timeLimitSeconds: within(0.1, 3600).default(60),
   /** Relative MIP gap at which the planner stops. */
-  mipGap: positive.max(1).default(0.005),
+  mipGap: within(1e-9, 1).default(0.005),
 });
 
 export const fleetSpecSchema = z.strictObject({

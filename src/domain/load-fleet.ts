@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { AcceleratorSpec, Precision } from '../catalog/accelerator.js';
 import { accelerators } from '../catalog/accelerators.js';
 import type { ModelSpec } from '../catalog/model-preset.js';
@@ -156,7 +156,7 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
       report(['profiles'], 'file_unreadable', `cannot read profiles file '${spec.profiles}' (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'give a path relative to the fleet file');
     }
     if (csv !== undefined) {
-      const parsedProfiles = parseMeasuredProfiles(csv, spec.profiles);
+      const parsedProfiles = parseMeasuredProfiles(csv, join(dirname(source.file), spec.profiles));
       if (!parsedProfiles.ok) problems.push(...parsedProfiles.problems);
       else {
         measuredProfiles = parsedProfiles.value;

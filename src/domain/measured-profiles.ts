@@ -13,14 +13,15 @@ const shapeColumns = ['inputTokens', 'outputTokens'] as const;
  * measured at). Column order is free; the header names them.
  */
 export function parseMeasuredProfiles(text: string, file: string): Result<MeasuredProfile[]> {
-  let rows: string[][];
+  let records: { record: string[]; info: { lines: number } }[];
   try {
-    rows = parse(text, { skip_empty_lines: true, trim: true, comment: '#', relax_column_count: false });
+    records = parse(text, { skip_empty_lines: true, trim: true, comment: '#', relax_column_count: false, info: true }) as unknown as typeof records;
   } catch (error) {
     const where = error as { lines?: number; message?: string };
     return { ok: false, problems: [{ code: 'syntax', file, line: where.lines ?? 0, column: 1, path: '', message: `CSV syntax error: ${where.message ?? 'unreadable'}` }] };
   }
-  const [header, ...body] = rows;
+  const [first, ...body] = records;
+  const header = first?.record;
   if (header === undefined) return { ok: true, value: [] };
   const problems: SpecProblem[] = [];
   const index = new Map(header.map((name, i) => [name, i]));
@@ -34,8 +35,9 @@ export function parseMeasuredProfiles(text: string, file: string): Result<Measur
     return { ok: false, problems: unknown.map((name) => ({ code: 'unknown_key' as const, file, line: 1, column: header.indexOf(name) + 1, path: name, message: `unknown column '${name}'`, suggestion: didYouMean(name, known) ?? `columns are ${[...known].join(', ')}` })) };
   }
   const value: MeasuredProfile[] = [];
-  body.forEach((row, rowIndex) => {
-    const line = rowIndex + 2;
+  body.forEach(({ record: row, info }) => {
+    // The physical line (comments and blank lines counted), as an editor shows it.
+    const line = info.lines;
     type Column = (typeof columns)[number] | (typeof shapeColumns)[number];
     const cell = (name: Column): string => row[index.get(name) ?? 0] ?? '';
     const numeric = (name: Column, integer: boolean): number => {

@@ -26,11 +26,17 @@ export interface SpecProblem {
   readonly suggestion?: string;
 }
 
+/** One line per problem, whatever the user's input held: control characters are escaped. */
 export function formatProblem(problem: SpecProblem): string {
   const place = problem.line > 0 ? `${problem.file}:${problem.line}:${problem.column}` : problem.file;
   const path = problem.path === '' ? '' : ` ${problem.path}:`;
   const hint = problem.suggestion === undefined ? '' : `; ${problem.suggestion}`;
-  return `${place}:${path} ${problem.message}${hint}`;
+  return escapeControl(`${place}:${path} ${problem.message}${hint}`);
+}
+
+export function escapeControl(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : c === '\r' ? '\\r' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 }
 
 /** Thrown by the throwing entry points (`loadFleetOrThrow`); carries every problem, not just the first. */

@@ -1,25 +1,33 @@
 import { distance } from 'fastest-levenshtein';
 
+/** Case, separators and a `v` before a version number do not distinguish ids: `tpu-v7` ~ `tpu7`. */
+function normalise(name: string): string {
+  return name.toLowerCase().replace(/[-_. ]/g, '').replace(/v(?=\d)/g, '');
+}
+
+function digits(name: string): string {
+  return name.replace(/\D+/g, ' ').trim();
+}
+
 /**
  * The closest candidate to a misspelt name, or undefined when nothing is close
- * enough to be a plausible typo (more than a third of the name differs).
+ * enough to be a plausible typo. Candidates are ranked by edit distance after
+ * normalising, then by whether their version numbers agree (`tpu-v7` prefers
+ * `tpu7x` to `tpu-v4`), then by length (`chipz` prefers `chips` to `chip`).
  */
 export function closestMatch(name: string, candidates: Iterable<string>): string | undefined {
-  const needle = name.toLowerCase();
-  let best: string | undefined;
-  let bestScore = Number.POSITIVE_INFINITY;
+  const needle = normalise(name);
+  let best: { candidate: string; score: [number, number, number] } | undefined;
   for (const candidate of candidates) {
-    const hay = candidate.toLowerCase();
-    // A candidate that contains the name (or the reverse) is a strong hint: `v7` -> `tpu7x`.
-    const score = hay.includes(needle) || needle.includes(hay) ? Math.abs(hay.length - needle.length) * 0.5 : distance(needle, hay);
-    if (score < bestScore) {
-      bestScore = score;
-      best = candidate;
+    const hay = normalise(candidate);
+    const score: [number, number, number] = [distance(needle, hay), digits(needle) === digits(hay) ? 0 : 1, Math.abs(candidate.length - name.length)];
+    if (best === undefined || score[0] < best.score[0] || (score[0] === best.score[0] && (score[1] < best.score[1] || (score[1] === best.score[1] && score[2] < best.score[2])))) {
+      best = { candidate, score };
     }
   }
   if (best === undefined) return undefined;
-  const limit = Math.max(2, Math.ceil(Math.max(needle.length, best.length) / 3));
-  return bestScore <= limit ? best : undefined;
+  const limit = Math.max(1, Math.ceil(Math.max(needle.length, normalise(best.candidate).length) / 3));
+  return best.score[0] <= limit ? best.candidate : undefined;
 }
 
 export function didYouMean(name: string, candidates: Iterable<string>): string | undefined {

@@ -20,7 +20,8 @@ export type ParsedYaml = { readonly ok: true; readonly source: YamlSource } | { 
 
 export function parseYamlSource(text: string, file: string): ParsedYaml {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  // logLevel 'error': warnings (e.g. complex keys) become no output rather than text on stderr.
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, logLevel: 'error' });
   if (doc.errors.length > 0) {
     return {
       ok: false,
@@ -38,7 +39,16 @@ export function parseYamlSource(text: string, file: string): ParsedYaml {
       }),
     };
   }
-  const data: unknown = doc.toJS({ maxAliasCount: 1000 });
+  let data: unknown;
+  try {
+    // Aliases are resolved here, not while parsing: an unknown alias or an alias bomb throws.
+    data = doc.toJS({ maxAliasCount: 1000 });
+  } catch (error) {
+    return {
+      ok: false,
+      problems: [{ code: 'syntax', file, line: 1, column: 1, path: '', message: `YAML error: ${firstLine(error instanceof Error ? error.message : String(error))}`, suggestion: 'define every alias (&name) before using it (*name), and do not nest aliases to expand the file' }],
+    };
+  }
   const at = (offset: number | undefined): Location => {
     const where = lineCounter.linePos(offset ?? 0);
     return { line: where.line, column: where.col };

@@ -30,8 +30,9 @@ export function problemsFromZod(error: z.ZodError, source: YamlSource, schema: z
     const where = source.locate(path);
     const value = valueAt(source.data, path);
     const base = { file: source.file, ...where, path: formatPath(path) };
-    if (issue.code === 'invalid_type' && value === undefined) {
-      problems.push({ ...base, code: 'missing_field', message: `missing required field (expected ${issue.expected})`, suggestion: `add '${String(path.at(-1))}'` });
+    if ((issue.code === 'invalid_type' || issue.code === 'invalid_value') && value === undefined) {
+      const expected = issue.code === 'invalid_type' ? issue.expected : issue.values.map(String).join(' or ');
+      problems.push({ ...base, code: 'missing_field', message: `missing required field (expected ${expected})`, suggestion: `add '${String(path.at(-1))}'` });
     } else if (issue.code === 'invalid_type') {
       problems.push({ ...base, code: 'invalid_value', message: `expected ${article(issue.expected)}, got ${describe(value)}` });
     } else if (issue.code === 'invalid_value') {

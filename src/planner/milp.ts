@@ -105,6 +105,11 @@ export async function solveMilp(problem: MilpProblem, options: MilpOptions): Pro
   const started = performance.now();
   const numCols = problem.columnCost.length;
   const numRows = problem.rowLower.length;
+  if (numCols === 0) {
+    // Nothing to decide (a fleet with no workloads): feasible exactly when every row admits zero.
+    const feasible = problem.rowLower.every((lower, i) => lower <= 0 && (problem.rowUpper[i] ?? 0) >= 0);
+    return { status: feasible ? 'optimal' : 'infeasible', values: new Float64Array(0), rowActivity: new Float64Array(numRows), objective: feasible ? 0 : Number.NaN, lowerBound: feasible ? 0 : Number.NaN, gap: feasible ? 0 : Number.POSITIVE_INFINITY, seconds: 0 };
+  }
   const integer = !options.relaxation && problem.columnInteger.some(Boolean);
   const model = highs.createModel({
     numCols,
