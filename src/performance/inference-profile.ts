@@ -44,6 +44,8 @@ export interface InferenceProfile {
   readonly concurrentSequences: number;
   readonly ttftMs: number;
   readonly tpotMs: number;
+  /** Decode step time with a single sequence: step time grows linearly from this to `tpotMs` at `batch`. */
+  readonly tpotAtBatchOneMs: number;
   readonly outputTokensPerSecond: number;
   readonly requestsPerSecond: number;
   readonly outputTokensPerSecondPerChip: number;
@@ -220,6 +222,7 @@ function evaluateLayout(model: ModelSpec, chip: AcceleratorSpec, shape: Inferenc
     concurrentSequences: concurrent,
     ttftMs: ttftSeconds * 1e3,
     tpotMs: step.seconds * 1e3,
+    tpotAtBatchOneMs: smallest * 1e3,
     outputTokensPerSecond,
     requestsPerSecond,
     outputTokensPerSecondPerChip: outputTokensPerSecond / chips,
@@ -253,6 +256,8 @@ function measuredProfile(model: ModelSpec, chip: AcceleratorSpec, shape: Inferen
     concurrentSequences: best.batch,
     ttftMs: best.ttftMs,
     tpotMs: best.tpotMs,
+    // A measured row gives one operating point; without more, assume the same step time at any batch.
+    tpotAtBatchOneMs: best.tpotMs,
     outputTokensPerSecond: best.tokensPerSecond,
     requestsPerSecond,
     outputTokensPerSecondPerChip: best.tokensPerSecond / best.tensorParallel,

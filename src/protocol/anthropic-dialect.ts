@@ -1,0 +1,193 @@
+import { z } from 'zod';
+import type { ChatEvent, ChatMessage, ChatRequest, ChatResult, ErrorKind, FinishReason, Parsed } from './chat.js';
+import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
+import { sseFrame } from './sse.js';
+
+const textBlock = z.looseObject({ type: z.literal('text'), text: z.string() });
+const content = z.union([z.string(), z.array(textBlock)]);
+
+/** What the gateway accepts from Anthropic Messages clients; unknown fields pass. */
+const requestSchema = z.looseObject({
+  model: z.string().min(1),
+  max_tokens: z.number().int().positive(),
+  messages: z.array(z.looseObject({ role: z.enum(['user', 'assistant']), content })).min(1),
+  system: z.union([z.string(), z.array(textBlock)]).optional(),
+  temperature: z.number().min(0).max(1).optional(),
+  top_p: z.number().min(0).max(1).optional(),
+  stop_sequences: z.array(z.string()).optional(),
+  stream: z.boolean().optional(),
+  tools: z.undefined({ error: 'tools are not supported by this gateway yet' }).optional(),
+});
+
+const kindToType: Readonly<Record<ErrorKind, string>> = {
+  invalid_request: 'invalid_request_error',
+  authentication: 'authentication_error',
+  permission: 'permission_error',
+  not_found: 'not_found_error',
+  rate_limit: 'rate_limit_error',
+  overloaded: 'overloaded_error',
+  api_error: 'api_error',
+  timeout: 'timeout_error',
+};
+
+const stopReason: Readonly<Record<FinishReason, string>> = { stop: 'end_turn', length: 'max_tokens' };
+
+function textOf(value: z.infer<typeof content>): string {
+  return typeof value === 'string' ? value : value.map((block) => block.text).join('');
+}
+
+export const anthropicDialect: Dialect = {
+  name: 'anthropic',
+  chatPath: '/v1/messages',
+
+  parseRequest(body: unknown): Parsed<ChatRequest> {
+    const parsed = requestSchema.safeParse(body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const param = issue?.path.join('.') ?? '';
+      return { ok: false, problem: { status: 400, kind: 'invalid_request', message: `${param === '' ? 'request' : param}: ${issue?.message ?? 'invalid request'}`, param } };
+    }
+    const r = parsed.data;
+    const messages: ChatMessage[] = [
+      ...(r.system === undefined ? [] : [{ role: 'system' as const, content: textOf(r.system) }]),
+      ...r.messages.map((m) => ({ role: m.role, content: textOf(m.content) })),
+    ];
+    return {
+      ok: true,
+      value: {
+        model: r.model,
+        messages,
+        maxTokens: r.max_tokens,
+        temperature: r.temperature,
+        topP: r.top_p,
+        stop: r.stop_sequences ?? [],
+        stream: r.stream === true,
+        includeUsage: true,
+      },
+    };
+  },
+
+  encodeRequest(request: ChatRequest): unknown {
+    const system = request.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n');
+    return {
+      model: request.model,
+      // Anthropic requires a budget; 4096 is the default for clients that gave none (OpenAI allows that).
+      max_tokens: request.maxTokens ?? 4096,
+      ...(system === '' ? {} : { system }),
+      messages: request.messages.filter((m) => m.role !== 'system').map((m) => ({ role: m.role, content: m.content })),
+      ...(request.temperature === undefined ? {} : { temperature: Math.min(1, request.temperature) }),
+      ...(request.topP === undefined ? {} : { top_p: request.topP }),
+      ...(request.stop.length === 0 ? {} : { stop_sequences: request.stop }),
+      stream: request.stream,
+    };
+  },
+
+  authHeaders(apiKey: string | undefined): Record<string, string> {
+    return { 'anthropic-version': '2023-06-01', ...(apiKey === undefined ? {} : { 'x-api-key': apiKey }) };
+  },
+
+  formatResult(result: ChatResult): unknown {
+    return {
+      id: result.id,
+      type: 'message',
+      role: 'assistant',
+      model: result.model,
+      content: [{ type: 'text', text: result.text }],
+      stop_reason: stopReason[result.finishReason],
+      stop_sequence: null,
+      usage: { input_tokens: result.usage.inputTokens, output_tokens: result.usage.outputTokens },
+    };
+  },
+
+  parseResult(body: unknown): Parsed<ChatResult> {
+    const parsed = z
+      .looseObject({
+        id: z.string(),
+        model: z.string(),
+        content: z.array(z.looseObject({ type: z.string(), text: z.string().optional() })),
+        stop_reason: z.string().nullable(),
+        usage: z.looseObject({ input_tokens: z.number(), output_tokens: z.number() }),
+      })
+      .safeParse(body);
+    if (!parsed.success) return { ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a malformed message' } };
+    return {
+      ok: true,
+      value: {
+        id: parsed.data.id,
+        model: parsed.data.model,
+        text: parsed.data.content.map((block) => block.text ?? '').join(''),
+        finishReason: parsed.data.stop_reason === 'max_tokens' ? 'length' : 'stop',
+        usage: { inputTokens: parsed.data.usage.input_tokens, outputTokens: parsed.data.usage.output_tokens },
+      },
+    };
+  },
+
+  createStreamWriter(): StreamWriter {
+    return {
+      write(event: ChatEvent): string {
+        switch (event.type) {
+          case 'start':
+            return (
+              sseFrame(JSON.stringify({ type: 'message_start', message: { id: event.id, type: 'message', role: 'assistant', model: event.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: event.inputTokens, output_tokens: 0 } } }), 'message_start') +
+              sseFrame(JSON.stringify({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }), 'content_block_start') +
+              sseFrame(JSON.stringify({ type: 'ping' }), 'ping')
+            );
+          case 'text':
+            return sseFrame(JSON.stringify({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: event.text } }), 'content_block_delta');
+          case 'finish':
+            return (
+              sseFrame(JSON.stringify({ type: 'content_block_stop', index: 0 }), 'content_block_stop') +
+              sseFrame(JSON.stringify({ type: 'message_delta', delta: { stop_reason: stopReason[event.finishReason], stop_sequence: null }, usage: { output_tokens: event.usage.outputTokens } }), 'message_delta') +
+              sseFrame(JSON.stringify({ type: 'message_stop' }), 'message_stop')
+            );
+          case 'error':
+            // No message_stop after an error: the stream must not look complete.
+            return sseFrame(JSON.stringify({ type: 'error', error: { type: kindToType[event.kind], message: event.message } }), 'error');
+        }
+      },
+    };
+  },
+
+  createStreamReader(): StreamReader {
+    let inputTokens = 0;
+    let finish: FinishReason = 'stop';
+    let outputTokens = 0;
+    return {
+      read(event, data) {
+        let json: { type?: string; message?: { id?: string; model?: string; usage?: { input_tokens?: number } }; delta?: { type?: string; text?: string; stop_reason?: string }; usage?: { output_tokens?: number }; error?: { type?: string; message?: string } };
+        try {
+          json = JSON.parse(data) as typeof json;
+        } catch {
+          return { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed stream event' }], done: true };
+        }
+        switch (json.type ?? event) {
+          case 'message_start':
+            inputTokens = json.message?.usage?.input_tokens ?? 0;
+            return { events: [{ type: 'start', id: json.message?.id ?? '', model: json.message?.model ?? '', inputTokens }], done: false };
+          case 'content_block_delta':
+            return json.delta?.type === 'text_delta' && typeof json.delta.text === 'string' && json.delta.text !== '' ? { events: [{ type: 'text', text: json.delta.text }], done: false } : { events: [], done: false };
+          case 'message_delta':
+            if (json.delta?.stop_reason === 'max_tokens') finish = 'length';
+            outputTokens = json.usage?.output_tokens ?? outputTokens;
+            return { events: [], done: false };
+          case 'message_stop':
+            return { events: [{ type: 'finish', finishReason: finish, usage: { inputTokens, outputTokens } }], done: true };
+          case 'error':
+            return { events: [{ type: 'error', kind: json.error?.type === 'overloaded_error' ? 'overloaded' : 'api_error', message: json.error?.message ?? 'upstream error' }], done: true };
+          default:
+            return { events: [], done: false };
+        }
+      },
+    };
+  },
+
+  formatError(kind: ErrorKind, message: string): unknown {
+    return { type: 'error', error: { type: kindToType[kind], message } };
+  },
+
+  errorMessage(body: unknown): string {
+    const message = (body as { error?: { message?: unknown } } | undefined)?.error?.message;
+    return typeof message === 'string' ? message : 'upstream error';
+  },
+};
+

@@ -1,0 +1,75 @@
+/**
+ * The canonical chat exchange every dialect adapter translates to and from
+ * (spec v1). The gateway routes, retries and resumes on these types; the
+ * emulator produces them; neither knows which dialect a client spoke.
+ */
+export type Role = 'system' | 'user' | 'assistant';
+
+export interface ChatMessage {
+  readonly role: Role;
+  readonly content: string;
+}
+
+export interface ChatRequest {
+  readonly model: string;
+  readonly messages: readonly ChatMessage[];
+  /** Output token budget; undefined lets the upstream decide (OpenAI allows omitting it). */
+  readonly maxTokens: number | undefined;
+  readonly temperature: number | undefined;
+  readonly topP: number | undefined;
+  readonly stop: readonly string[];
+  readonly stream: boolean;
+  /** OpenAI `stream_options.include_usage`; Anthropic streams always carry usage. */
+  readonly includeUsage: boolean;
+}
+
+export interface Usage {
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+}
+
+export type FinishReason = 'stop' | 'length';
+
+export interface ChatResult {
+  readonly id: string;
+  readonly model: string;
+  readonly text: string;
+  readonly finishReason: FinishReason;
+  readonly usage: Usage;
+}
+
+/** One step of a streamed answer. A stream is start, text*, then finish or error. */
+export type ChatEvent =
+  | { readonly type: 'start'; readonly id: string; readonly model: string; readonly inputTokens: number }
+  | { readonly type: 'text'; readonly text: string }
+  | { readonly type: 'finish'; readonly finishReason: FinishReason; readonly usage: Usage }
+  | { readonly type: 'error'; readonly kind: ErrorKind; readonly message: string };
+
+/** Error categories both dialects can express. */
+export type ErrorKind = 'invalid_request' | 'authentication' | 'permission' | 'not_found' | 'rate_limit' | 'overloaded' | 'api_error' | 'timeout';
+
+/** A request a dialect could not accept: answered as a 4xx in the caller's dialect. */
+export interface RequestProblem {
+  readonly status: number;
+  readonly kind: ErrorKind;
+  readonly message: string;
+  readonly param?: string;
+}
+
+export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problem: RequestProblem };
+
+/** Status code a canonical error kind is answered with. */
+export const statusOfKind: Readonly<Record<ErrorKind, number>> = {
+  invalid_request: 400,
+  authentication: 401,
+  permission: 403,
+  not_found: 404,
+  rate_limit: 429,
+  overloaded: 529,
+  api_error: 500,
+  timeout: 504,
+};
+
+export function promptText(request: ChatRequest): string {
+  return request.messages.map((message) => message.content).join('\n');
+}

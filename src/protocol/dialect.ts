@@ -1,0 +1,44 @@
+import type { ChatEvent, ChatRequest, ChatResult, ErrorKind, Parsed } from './chat.js';
+
+/**
+ * A wire dialect (spec v1): one adapter per API, implementing only this. The
+ * gateway and emulator speak canonical types and pick a dialect per request
+ * (inbound) or per endpoint (upstream).
+ */
+export interface Dialect {
+  readonly name: 'openai' | 'anthropic';
+  /** Path of the chat endpoint relative to an API base URL. */
+  readonly chatPath: string;
+
+  /** Inbound: a client's JSON body to a canonical request, or a 4xx problem. */
+  parseRequest(body: unknown): Parsed<ChatRequest>;
+  /** Upstream: a canonical request to this dialect's JSON body. */
+  encodeRequest(request: ChatRequest): unknown;
+  /** Headers an upstream of this dialect needs for a key (never logged). */
+  authHeaders(apiKey: string | undefined): Record<string, string>;
+
+  /** A complete answer as this dialect's JSON response body. */
+  formatResult(result: ChatResult): unknown;
+  /** An upstream's JSON response body to a canonical answer. */
+  parseResult(body: unknown): Parsed<ChatResult>;
+
+  /** Writes canonical stream events as this dialect's SSE frames. */
+  createStreamWriter(options: { includeUsage: boolean; created: number }): StreamWriter;
+  /** Reads this dialect's SSE events (event name, data) into canonical events. */
+  createStreamReader(): StreamReader;
+
+  /** An error body in this dialect. */
+  formatError(kind: ErrorKind, message: string, param?: string): unknown;
+  /** Reads an upstream error body (any shape) into a message. */
+  errorMessage(body: unknown): string;
+}
+
+export interface StreamWriter {
+  /** SSE frames for one canonical event (possibly none, possibly several). */
+  write(event: ChatEvent): string;
+}
+
+export interface StreamReader {
+  /** Canonical events for one SSE event; `done` once the stream's terminal frame is seen. */
+  read(event: string | undefined, data: string): { events: ChatEvent[]; done: boolean };
+}

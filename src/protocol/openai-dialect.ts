@@ -1,0 +1,199 @@
+import { z } from 'zod';
+import type { ChatEvent, ChatMessage, ChatRequest, ChatResult, ErrorKind, FinishReason, Parsed } from './chat.js';
+import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
+import { sseFrame } from './sse.js';
+
+const textPart = z.object({ type: z.literal('text'), text: z.string() });
+const content = z.union([z.string(), z.array(textPart)]);
+
+/** What the gateway accepts from OpenAI Chat Completions clients; unknown fields pass (SDKs send many). */
+const requestSchema = z.looseObject({
+  model: z.string().min(1),
+  messages: z
+    .array(z.looseObject({ role: z.enum(['system', 'developer', 'user', 'assistant']), content }))
+    .min(1),
+  max_tokens: z.number().int().positive().nullish(),
+  max_completion_tokens: z.number().int().positive().nullish(),
+  temperature: z.number().min(0).max(2).nullish(),
+  top_p: z.number().min(0).max(1).nullish(),
+  stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
+  stream: z.boolean().nullish(),
+  stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
+  n: z.literal(1).nullish(),
+  tools: z.undefined({ error: 'tools are not supported by this gateway yet' }).optional(),
+});
+
+const kindToType: Readonly<Record<ErrorKind, string>> = {
+  invalid_request: 'invalid_request_error',
+  authentication: 'authentication_error',
+  permission: 'permission_error',
+  not_found: 'not_found_error',
+  rate_limit: 'rate_limit_exceeded',
+  overloaded: 'server_error',
+  api_error: 'server_error',
+  timeout: 'timeout',
+};
+
+const finishToOpenAI: Readonly<Record<FinishReason, string>> = { stop: 'stop', length: 'length' };
+
+function textOf(value: z.infer<typeof content>): string {
+  return typeof value === 'string' ? value : value.map((part) => part.text).join('');
+}
+
+export const openaiDialect: Dialect = {
+  name: 'openai',
+  chatPath: '/v1/chat/completions',
+
+  parseRequest(body: unknown): Parsed<ChatRequest> {
+    const parsed = requestSchema.safeParse(body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const param = issue?.path.join('.') ?? '';
+      return { ok: false, problem: { status: 400, kind: 'invalid_request', message: `${param === '' ? 'request' : param}: ${issue?.message ?? 'invalid request'}`, param } };
+    }
+    const r = parsed.data;
+    const messages: ChatMessage[] = r.messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: textOf(m.content) }));
+    return {
+      ok: true,
+      value: {
+        model: r.model,
+        messages,
+        maxTokens: r.max_completion_tokens ?? r.max_tokens ?? undefined,
+        temperature: r.temperature ?? undefined,
+        topP: r.top_p ?? undefined,
+        stop: r.stop === undefined || r.stop === null ? [] : typeof r.stop === 'string' ? [r.stop] : r.stop,
+        stream: r.stream === true,
+        includeUsage: r.stream_options?.include_usage === true,
+      },
+    };
+  },
+
+  encodeRequest(request: ChatRequest): unknown {
+    return {
+      model: request.model,
+      messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
+      ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
+      ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+      ...(request.topP === undefined ? {} : { top_p: request.topP }),
+      ...(request.stop.length === 0 ? {} : { stop: request.stop }),
+      stream: request.stream,
+      // Upstream usage is always asked for: the gateway counts tokens even when the client did not ask.
+      ...(request.stream ? { stream_options: { include_usage: true } } : {}),
+    };
+  },
+
+  authHeaders(apiKey: string | undefined): Record<string, string> {
+    return apiKey === undefined ? {} : { authorization: `Bearer ${apiKey}` };
+  },
+
+  formatResult(result: ChatResult): unknown {
+    return {
+      id: result.id,
+      object: 'chat.completion',
+      created: Math.floor(Date.now() / 1000),
+      model: result.model,
+      choices: [{ index: 0, message: { role: 'assistant', content: result.text, refusal: null }, logprobs: null, finish_reason: finishToOpenAI[result.finishReason] }],
+      usage: { prompt_tokens: result.usage.inputTokens, completion_tokens: result.usage.outputTokens, total_tokens: result.usage.inputTokens + result.usage.outputTokens },
+    };
+  },
+
+  parseResult(body: unknown): Parsed<ChatResult> {
+    const parsed = z
+      .looseObject({
+        id: z.string(),
+        model: z.string(),
+        choices: z.array(z.looseObject({ message: z.looseObject({ content: z.string().nullable() }), finish_reason: z.string().nullable() })).min(1),
+        usage: z.looseObject({ prompt_tokens: z.number(), completion_tokens: z.number() }).optional(),
+      })
+      .safeParse(body);
+    if (!parsed.success) return { ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a malformed chat completion' } };
+    const choice = parsed.data.choices[0];
+    return {
+      ok: true,
+      value: {
+        id: parsed.data.id,
+        model: parsed.data.model,
+        text: choice?.message.content ?? '',
+        finishReason: choice?.finish_reason === 'length' ? 'length' : 'stop',
+        usage: { inputTokens: parsed.data.usage?.prompt_tokens ?? 0, outputTokens: parsed.data.usage?.completion_tokens ?? 0 },
+      },
+    };
+  },
+
+  createStreamWriter({ includeUsage, created }): StreamWriter {
+    let id = '';
+    let model = '';
+    const chunk = (choices: unknown[], extra: Record<string, unknown> = {}): string =>
+      sseFrame(JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices, ...extra }));
+    return {
+      write(event: ChatEvent): string {
+        switch (event.type) {
+          case 'start':
+            id = event.id;
+            model = event.model;
+            return chunk([{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]);
+          case 'text':
+            return chunk([{ index: 0, delta: { content: event.text }, logprobs: null, finish_reason: null }]);
+          case 'finish': {
+            const usage = { prompt_tokens: event.usage.inputTokens, completion_tokens: event.usage.outputTokens, total_tokens: event.usage.inputTokens + event.usage.outputTokens };
+            return (
+              chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: finishToOpenAI[event.finishReason] }]) +
+              (includeUsage ? chunk([], { usage }) : '') +
+              'data: [DONE]\n\n'
+            );
+          }
+          case 'error':
+            // An error object and no [DONE]: OpenAI clients raise it, and the stream never looks complete.
+            return sseFrame(JSON.stringify({ error: { message: event.message, type: kindToType[event.kind], param: null, code: event.kind } }));
+        }
+      },
+    };
+  },
+
+  createStreamReader(): StreamReader {
+    let started = false;
+    let finish: FinishReason | undefined;
+    let finished = false;
+    return {
+      read(_event, data) {
+        if (data === '[DONE]') {
+          // An upstream that ignored include_usage still ended properly: finish with what is known.
+          const events: ChatEvent[] = finish !== undefined && !finished ? [{ type: 'finish', finishReason: finish, usage: { inputTokens: 0, outputTokens: 0 } }] : [];
+          return { events, done: true };
+        }
+        let json: unknown;
+        try {
+          json = JSON.parse(data);
+        } catch {
+          return { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed stream chunk' }], done: true };
+        }
+        const chunk = json as { id?: string; model?: string; error?: { message?: string }; choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[]; usage?: { prompt_tokens?: number; completion_tokens?: number } | null };
+        if (chunk.error !== undefined) return { events: [{ type: 'error', kind: 'api_error', message: chunk.error.message ?? 'upstream error' }], done: true };
+        const events: ChatEvent[] = [];
+        if (!started) {
+          started = true;
+          events.push({ type: 'start', id: chunk.id ?? '', model: chunk.model ?? '', inputTokens: 0 });
+        }
+        const choice = chunk.choices?.[0];
+        const text = choice?.delta?.content;
+        if (typeof text === 'string' && text !== '') events.push({ type: 'text', text });
+        if (choice?.finish_reason) finish = choice.finish_reason === 'length' ? 'length' : 'stop';
+        // Usage arrives in its own chunk after the finish reason (include_usage); finish is emitted with it.
+        if (chunk.usage && finish !== undefined) {
+          finished = true;
+          events.push({ type: 'finish', finishReason: finish, usage: { inputTokens: chunk.usage.prompt_tokens ?? 0, outputTokens: chunk.usage.completion_tokens ?? 0 } });
+        }
+        return { events, done: false };
+      },
+    };
+  },
+
+  formatError(kind: ErrorKind, message: string, param?: string): unknown {
+    return { error: { message, type: kindToType[kind], param: param ?? null, code: kind } };
+  },
+
+  errorMessage(body: unknown): string {
+    const message = (body as { error?: { message?: unknown } } | undefined)?.error?.message;
+    return typeof message === 'string' ? message : 'upstream error';
+  },
+};
