@@ -137,7 +137,7 @@ export const anthropicDialect: Dialect = {
           case 'finish':
             return (
               sseFrame(JSON.stringify({ type: 'content_block_stop', index: 0 }), 'content_block_stop') +
-              sseFrame(JSON.stringify({ type: 'message_delta', delta: { stop_reason: stopReason[event.finishReason], stop_sequence: null }, usage: { output_tokens: event.usage.outputTokens } }), 'message_delta') +
+              sseFrame(JSON.stringify({ type: 'message_delta', delta: { stop_reason: stopReason[event.finishReason], stop_sequence: null }, usage: { input_tokens: event.usage.inputTokens, output_tokens: event.usage.outputTokens } }), 'message_delta') +
               sseFrame(JSON.stringify({ type: 'message_stop' }), 'message_stop')
             );
           case 'error':
@@ -154,7 +154,7 @@ export const anthropicDialect: Dialect = {
     let outputTokens = 0;
     return {
       read(event, data) {
-        let json: { type?: string; message?: { id?: string; model?: string; usage?: { input_tokens?: number } }; delta?: { type?: string; text?: string; stop_reason?: string }; usage?: { output_tokens?: number }; error?: { type?: string; message?: string } };
+        let json: { type?: string; message?: { id?: string; model?: string; usage?: { input_tokens?: number } }; delta?: { type?: string; text?: string; stop_reason?: string }; usage?: { input_tokens?: number; output_tokens?: number }; error?: { type?: string; message?: string } };
         try {
           json = JSON.parse(data) as typeof json;
         } catch {
@@ -169,6 +169,7 @@ export const anthropicDialect: Dialect = {
           case 'message_delta':
             if (json.delta?.stop_reason === 'max_tokens') finish = 'length';
             outputTokens = json.usage?.output_tokens ?? outputTokens;
+            inputTokens = json.usage?.input_tokens ?? inputTokens;
             return { events: [], done: false };
           case 'message_stop':
             return { events: [{ type: 'finish', finishReason: finish, usage: { inputTokens, outputTokens } }], done: true };

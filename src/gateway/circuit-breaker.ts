@@ -1,0 +1,75 @@
+import type { CircuitBreakerConfig } from './gateway-config.js';
+
+/**
+ * A per-endpoint circuit breaker as a pure state machine over plain data, so the
+ * gateway and the simulator share it and tests drive it with numbers for time.
+ *
+ *   closed    --failureThreshold failures within windowMs-->  open
+ *   open      --openMs elapsed (seen at the next event or view)-->  half-open
+ *   half-open --a probe succeeds-->  closed (failure history cleared)
+ *   half-open --a probe fails-->  open (timer restarts)
+ *
+ * In closed state a success does not clear earlier failures: a sliding window,
+ * not a run of consecutive failures, so an endpoint failing half of its requests
+ * still opens. In half-open state any outcome counts as the probe's verdict: the
+ * gateway cannot tell a late answer to a pre-open request from a probe's, and
+ * treating it as one errs towards re-testing sooner (success) or waiting longer
+ * (failure). 'probe-cancel' releases a probe slot that ended without a verdict
+ * (the client went away), so a cancelled probe cannot wedge the circuit.
+ */
+export type CircuitStatus = 'closed' | 'open' | 'half-open';
+
+export type CircuitState =
+  | { readonly status: 'closed'; /** Times of recent failures, oldest first, at most failureThreshold of them. */ readonly failures: readonly number[] }
+  | { readonly status: 'open'; readonly openedAt: number }
+  | { readonly status: 'half-open'; readonly probesInFlight: number };
+
+export type CircuitEvent = 'success' | 'failure' | 'probe-start' | 'probe-cancel';
+
+export const initialCircuitState: CircuitState = { status: 'closed', failures: [] };
+
+/** The state after `event` at time `now` (ms). Returns the same object when nothing changes. */
+export function nextCircuitState(state: CircuitState, event: CircuitEvent, now: number, config: CircuitBreakerConfig): CircuitState {
+  const current = advanceCircuit(state, now, config);
+  switch (current.status) {
+    case 'closed':
+      return event === 'failure' ? recordFailure(current.failures, now, config) : current;
+    case 'open':
+      // Outcomes of requests started before the circuit opened change nothing.
+      return current;
+    case 'half-open':
+      return halfOpenAfter(current.probesInFlight, event, now, current);
+  }
+}
+
+/** Applies the passage of time alone: an open circuit whose openMs has elapsed becomes half-open. */
+export function advanceCircuit(state: CircuitState, now: number, config: CircuitBreakerConfig): CircuitState {
+  if (state.status === 'open' && now - state.openedAt >= config.openMs) return { status: 'half-open', probesInFlight: 0 };
+  return state;
+}
+
+/** What the router needs to know at time `now` (see EndpointView in route-request.ts). */
+export function circuitView(state: CircuitState, now: number, config: CircuitBreakerConfig): { readonly circuit: CircuitStatus; readonly halfOpenInFlight: number } {
+  const current = advanceCircuit(state, now, config);
+  return { circuit: current.status, halfOpenInFlight: current.status === 'half-open' ? current.probesInFlight : 0 };
+}
+
+function recordFailure(previous: readonly number[], now: number, config: CircuitBreakerConfig): CircuitState {
+  const recent = [...previous.filter((at) => now - at < config.windowMs), now];
+  if (recent.length >= config.failureThreshold) return { status: 'open', openedAt: now };
+  // Only the newest threshold-1 failures can ever count towards opening.
+  return { status: 'closed', failures: recent.slice(-(config.failureThreshold - 1)) };
+}
+
+function halfOpenAfter(probesInFlight: number, event: CircuitEvent, now: number, current: CircuitState): CircuitState {
+  switch (event) {
+    case 'success':
+      return initialCircuitState;
+    case 'failure':
+      return { status: 'open', openedAt: now };
+    case 'probe-start':
+      return { status: 'half-open', probesInFlight: probesInFlight + 1 };
+    case 'probe-cancel':
+      return probesInFlight > 0 ? { status: 'half-open', probesInFlight: probesInFlight - 1 } : current;
+  }
+}

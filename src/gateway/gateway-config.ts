@@ -1,0 +1,246 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { knownJurisdictions } from '../domain/jurisdictions.js';
+import { SpecError, formatPath, type Result, type SpecProblem } from '../domain/spec-problem.js';
+import { didYouMean } from '../domain/suggest.js';
+import { parseYamlSource, type YamlSource } from '../domain/yaml-source.js';
+import { problemsFromZod } from '../domain/zod-problems.js';
+
+/**
+ * The gateway config file (`switchyard gateway --config gateway.yaml`): the trust
+ * boundary, validated like the fleet spec. Objects are strict so typos never
+ * silently vanish; every problem comes back located (file:line:column, field path)
+ * with a suggestion when there is a likely fix.
+ *
+ * Secrets never live in this file: tenants give the SHA-256 of their key, and
+ * endpoints name the environment variable that holds the upstream key.
+ */
+
+const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'an id of letters, digits, ".", "_", ":" or "-"');
+const count = (max: number) => z.number().int().positive().max(max);
+const milliseconds = (max: number) => z.number().int().min(0).max(max);
+
+export const dialects = ['openai', 'anthropic'] as const;
+export type Dialect = (typeof dialects)[number];
+
+export const routingPolicyNames = ['cost', 'least-load', 'latency', 'prefix-affinity', 'weighted'] as const;
+export type RoutingPolicyName = (typeof routingPolicyNames)[number];
+
+export const endpointConfigSchema = z.strictObject({
+  id,
+  /** Base URL; the dialect decides the path (`/v1/chat/completions` or `/v1/messages`). */
+  url: z.string().refine(isHttpUrl, 'expected an http:// or https:// base URL'),
+  dialect: z.enum(dialects),
+  /** The model name the upstream expects. */
+  model: z.string().min(1),
+  provider: id,
+  region: id,
+  jurisdiction: id,
+  /** Chip and pool are labels for metrics and logs; routing does not read them. */
+  chip: id.optional(),
+  pool: id.optional(),
+  /** Largest prompt plus output, in tokens. */
+  contextWindow: count(1e9),
+  /** Reserved for requests that fit no ordinary endpoint's window. */
+  longContext: z.boolean().default(false),
+  /** 0 for committed capacity: already paid for, free at the margin. */
+  marginalCostPerMillionTokens: z.number().min(0).max(1e6),
+  /** Concurrent requests the endpoint serves well; the denominator of its load. */
+  capacity: count(1e7),
+  /** Relative share under the `weighted` policy. */
+  weight: z.number().positive().max(1e6).default(1),
+  /** Name of the environment variable holding the upstream key (format checked below, without echoing it). */
+  apiKeyEnv: z.string().optional(),
+});
+
+export const routeConfigSchema = z.strictObject({
+  /** The public model name clients send. */
+  model: z.string().min(1),
+  endpoints: z.array(id).min(1, 'at least one endpoint'),
+  /** Applied lexicographically; see route-request.ts for the exact semantics. */
+  policy: z.array(z.enum(routingPolicyNames)).min(1, 'at least one policy').default(['cost', 'least-load']),
+});
+
+export const tenantConfigSchema = z.strictObject({
+  id,
+  /** Hex SHA-256 of the tenant's key (format checked below, without echoing it: it may be a pasted raw key). */
+  apiKeySha256: z.string().transform((hex) => hex.toLowerCase()),
+  jurisdictions: z.array(id).min(1, 'at least one jurisdiction'),
+  requestsPerMinute: count(1e9),
+  tokensPerMinute: count(1e12),
+});
+
+export const circuitBreakerConfigSchema = z.strictObject({
+  failureThreshold: count(1e6).default(5),
+  windowMs: count(864e5).default(30_000),
+  openMs: count(864e5).default(10_000),
+  halfOpenProbes: count(1e4).default(1),
+});
+
+export const resilienceConfigSchema = z.strictObject({
+  retries: z.number().int().min(0).max(20).default(2),
+  backoffMs: milliseconds(36e5).default(50),
+  maxBackoffMs: milliseconds(36e5).default(2000),
+  ttftTimeoutMs: count(864e5).default(10_000),
+  deadlineMs: count(864e5).default(120_000),
+  /** 0 turns hedging off. */
+  hedgeAfterMs: milliseconds(864e5).default(0),
+  resumeStreams: z.boolean().default(true),
+  circuitBreaker: circuitBreakerConfigSchema.prefault({}),
+});
+
+export const gatewayConfigSchema = z.strictObject({
+  version: z.literal(1),
+  /** Jurisdictions beyond the built-in list. */
+  jurisdictions: z.array(id).optional(),
+  listen: z
+    .strictObject({
+      port: z.number().int().min(0).max(65_535).default(8080),
+      host: z.string().min(1).default('127.0.0.1'),
+    })
+    .prefault({}),
+  endpoints: z.array(endpointConfigSchema).min(1, 'at least one endpoint'),
+  routes: z.array(routeConfigSchema).min(1, 'at least one route'),
+  tenants: z.array(tenantConfigSchema).min(1, 'at least one tenant'),
+  // prefault (not default) so the inner defaults are filled in when the block is absent.
+  resilience: resilienceConfigSchema.prefault({}),
+  limits: z.strictObject({ maxBodyBytes: count(1 << 30).default(1_048_576) }).prefault({}),
+  logging: z.strictObject({ logPrompts: z.boolean().default(false) }).prefault({}),
+});
+
+export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
+export type EndpointConfig = z.output<typeof endpointConfigSchema>;
+export type RouteConfig = z.output<typeof routeConfigSchema>;
+export type TenantConfig = z.output<typeof tenantConfigSchema>;
+export type ResilienceConfig = z.output<typeof resilienceConfigSchema>;
+export type CircuitBreakerConfig = z.output<typeof circuitBreakerConfigSchema>;
+
+/** Parses a gateway config's text. Never throws on bad input: problems come back as data. */
+export function parseGatewayConfig(text: string, file: string): Result<GatewayConfig> {
+  const parsed = parseYamlSource(text, file);
+  if (!parsed.ok) return { ok: false, problems: parsed.problems };
+  const source = parsed.source;
+  const checked = gatewayConfigSchema.safeParse(source.data ?? {});
+  if (!checked.success) return { ok: false, problems: problemsFromZod(checked.error, source, gatewayConfigSchema) };
+  const problems = crossCheck(checked.data, source);
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, value: checked.data };
+}
+
+/** Reads a gateway config from disk. */
+export function loadGatewayConfig(file: string): Result<GatewayConfig> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? 'error';
+    return { ok: false, problems: [{ code: 'file_unreadable', file, line: 0, column: 0, path: '', message: `cannot read the gateway config (${reason})`, suggestion: 'check the path' }] };
+  }
+  return parseGatewayConfig(text, file);
+}
+
+export function loadGatewayConfigOrThrow(file: string): GatewayConfig {
+  const result = loadGatewayConfig(file);
+  if (!result.ok) throw new SpecError(result.problems);
+  return result.value;
+}
+
+type Report = (path: readonly PropertyKey[], code: SpecProblem['code'], message: string, suggestion?: string) => void;
+
+/** Checks the schema cannot express: references, uniqueness, secrets in the wrong place, ordering of limits. */
+function crossCheck(config: GatewayConfig, source: YamlSource): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  const report: Report = (path, code, message, suggestion) => {
+    problems.push({ code, file: source.file, ...source.locate(path), path: formatPath(path), message, ...(suggestion === undefined ? {} : { suggestion }) });
+  };
+  const jurisdictions = new Set([...knownJurisdictions, ...(config.jurisdictions ?? [])]);
+  const checkJurisdiction = (path: readonly PropertyKey[], value: string): void => {
+    if (jurisdictions.has(value)) return;
+    report(path, 'unknown_reference', `unknown jurisdiction '${value}'`, didYouMean(value, jurisdictions) ?? `use one of ${[...jurisdictions].join(', ')}, or declare it under 'jurisdictions:'`);
+  };
+
+  checkUnique(config.endpoints.map((endpoint) => endpoint.id), ['endpoints'], 'id', 'endpoint id', report);
+  checkUnique(config.tenants.map((tenant) => tenant.id), ['tenants'], 'id', 'tenant id', report);
+  checkUnique(config.routes.map((route) => route.model), ['routes'], 'model', 'route model', report);
+  config.endpoints.forEach((endpoint, index) => checkEndpoint(endpoint, index, checkJurisdiction, report));
+  const endpointIds = new Set(config.endpoints.map((endpoint) => endpoint.id));
+  config.routes.forEach((route, index) => checkRoute(route, index, endpointIds, report));
+  checkTenants(config.tenants, checkJurisdiction, report);
+  checkResilience(config.resilience, report);
+  return problems;
+}
+
+function checkUnique(values: readonly string[], path: readonly PropertyKey[], field: string, what: string, report: Report): void {
+  const seen = new Map<string, number>();
+  values.forEach((value, index) => {
+    const first = seen.get(value);
+    if (first !== undefined) report([...path, index, field], 'duplicate_id', `${what} '${value}' is already used by ${formatPath([...path, first])}`, `give each its own ${field}`);
+    else seen.set(value, index);
+  });
+}
+
+function checkEndpoint(endpoint: EndpointConfig, index: number, checkJurisdiction: (path: readonly PropertyKey[], value: string) => void, report: Report): void {
+  checkJurisdiction(['endpoints', index, 'jurisdiction'], endpoint.jurisdiction);
+  const url = new URL(endpoint.url);
+  // Not echoed: the credentials are the problem.
+  if (url.username !== '' || url.password !== '') {
+    report(['endpoints', index, 'url'], 'invalid_value', 'the URL carries credentials', "remove them and put the key in an environment variable named by 'apiKeyEnv'");
+  }
+  if (endpoint.apiKeyEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(endpoint.apiKeyEnv)) {
+    // Not echoed either: a value that is not a variable name is likely the key itself.
+    report(['endpoints', index, 'apiKeyEnv'], 'invalid_value', 'expected the name of an environment variable (letters, digits and _), not the key itself', 'e.g. apiKeyEnv: UPSTREAM_KEY, with the key in that variable');
+  }
+}
+
+function checkRoute(route: RouteConfig, index: number, endpointIds: ReadonlySet<string>, report: Report): void {
+  const listed = new Set<string>();
+  route.endpoints.forEach((endpointId, position) => {
+    const path = ['routes', index, 'endpoints', position];
+    if (!endpointIds.has(endpointId)) {
+      report(path, 'unknown_reference', `unknown endpoint '${endpointId}'`, didYouMean(endpointId, endpointIds) ?? `known endpoints: ${[...endpointIds].join(', ')}`);
+    } else if (listed.has(endpointId)) {
+      report(path, 'duplicate_id', `endpoint '${endpointId}' is listed twice in this route`, 'list each endpoint once');
+    }
+    listed.add(endpointId);
+  });
+  const policies = new Set<string>();
+  route.policy.forEach((name, position) => {
+    if (policies.has(name)) report(['routes', index, 'policy', position], 'duplicate_id', `policy '${name}' is listed twice`, 'a repeated policy adds nothing: remove it');
+    policies.add(name);
+  });
+}
+
+function checkTenants(tenants: readonly TenantConfig[], checkJurisdiction: (path: readonly PropertyKey[], value: string) => void, report: Report): void {
+  const byKeyHash = new Map<string, string>();
+  tenants.forEach((tenant, index) => {
+    tenant.jurisdictions.forEach((jurisdiction, position) => checkJurisdiction(['tenants', index, 'jurisdictions', position], jurisdiction));
+    if (!/^[0-9a-f]{64}$/.test(tenant.apiKeySha256)) {
+      // Not echoed: a value that is not a SHA-256 is likely the raw key pasted by mistake.
+      report(['tenants', index, 'apiKeySha256'], 'invalid_value', 'expected the hex SHA-256 of the key (64 hex digits), not the key itself', "compute it with: printf %s \"$KEY\" | sha256sum");
+      return;
+    }
+    const other = byKeyHash.get(tenant.apiKeySha256);
+    if (other !== undefined) report(['tenants', index, 'apiKeySha256'], 'duplicate_id', `tenant '${tenant.id}' has the same API key as tenant '${other}'`, 'give every tenant its own key');
+    else byKeyHash.set(tenant.apiKeySha256, tenant.id);
+  });
+}
+
+function checkResilience(resilience: ResilienceConfig, report: Report): void {
+  if (resilience.backoffMs > resilience.maxBackoffMs) {
+    report(['resilience', 'backoffMs'], 'inconsistent', `backoffMs (${resilience.backoffMs}) exceeds maxBackoffMs (${resilience.maxBackoffMs})`, 'raise maxBackoffMs or lower backoffMs');
+  }
+  if (resilience.ttftTimeoutMs > resilience.deadlineMs) {
+    report(['resilience', 'ttftTimeoutMs'], 'inconsistent', `ttftTimeoutMs (${resilience.ttftTimeoutMs}) exceeds deadlineMs (${resilience.deadlineMs})`, 'the first token must be due before the whole request is');
+  }
+  if (resilience.hedgeAfterMs >= resilience.deadlineMs) {
+    report(['resilience', 'hedgeAfterMs'], 'inconsistent', `hedgeAfterMs (${resilience.hedgeAfterMs}) is not before deadlineMs (${resilience.deadlineMs})`, 'hedge earlier, or set 0 to turn hedging off');
+  }
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,43 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** The gateway's Prometheus metrics, on a registry of its own (several gateways can share a process). */
+export interface GatewayMetrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'route' | 'endpoint' | 'status' | 'dialect'>;
+  readonly ttft: Histogram<'route' | 'endpoint'>;
+  readonly tpot: Histogram<'route' | 'endpoint'>;
+  readonly tokens: Counter<'route' | 'endpoint' | 'direction'>;
+  readonly retries: Counter<'route'>;
+  readonly failovers: Counter<'route'>;
+  readonly hedges: Counter<'route' | 'outcome'>;
+  readonly resumes: Counter<'route' | 'outcome'>;
+  readonly circuitState: Gauge<'endpoint'>;
+  readonly jurisdictionRejections: Counter<'tenant'>;
+  readonly rateLimited: Counter<'tenant' | 'limit'>;
+  readonly upstreamErrors: Counter<'endpoint' | 'status'>;
+  readonly inFlight: Gauge<'endpoint'>;
+}
+
+const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const tokenIntervalBuckets = [0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1];
+
+export function createGatewayMetrics(): GatewayMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  return {
+    registry,
+    requests: new Counter({ name: 'switchyard_requests_total', help: 'Chat requests by public route, final endpoint, status and inbound dialect', labelNames: ['route', 'endpoint', 'status', 'dialect'], registers }),
+    ttft: new Histogram({ name: 'switchyard_ttft_seconds', help: 'Time to first token (streams) or to the response (non-stream), as the client saw it', labelNames: ['route', 'endpoint'], buckets: latencyBuckets, registers }),
+    tpot: new Histogram({ name: 'switchyard_tpot_seconds', help: 'Mean time per output token after the first, per stream', labelNames: ['route', 'endpoint'], buckets: tokenIntervalBuckets, registers }),
+    tokens: new Counter({ name: 'switchyard_tokens_total', help: 'Tokens by direction (input, output) as reported by upstreams', labelNames: ['route', 'endpoint', 'direction'], registers }),
+    retries: new Counter({ name: 'switchyard_retries_total', help: 'Attempts beyond the first', labelNames: ['route'], registers }),
+    failovers: new Counter({ name: 'switchyard_failovers_total', help: 'Attempts moved to a different endpoint after a failure', labelNames: ['route'], registers }),
+    hedges: new Counter({ name: 'switchyard_hedges_total', help: 'Hedged attempts started, by which attempt won', labelNames: ['route', 'outcome'], registers }),
+    resumes: new Counter({ name: 'switchyard_stream_resumes_total', help: 'Broken streams resumed by continuation, or ended with an error event', labelNames: ['route', 'outcome'], registers }),
+    circuitState: new Gauge({ name: 'switchyard_circuit_state', help: 'Circuit breaker per endpoint: 0 closed, 1 half-open, 2 open', labelNames: ['endpoint'], registers }),
+    jurisdictionRejections: new Counter({ name: 'switchyard_jurisdiction_rejections_total', help: 'Requests refused because no endpoint was inside the allowed jurisdictions', labelNames: ['tenant'], registers }),
+    rateLimited: new Counter({ name: 'switchyard_rate_limited_total', help: 'Requests refused by tenant limits', labelNames: ['tenant', 'limit'], registers }),
+    upstreamErrors: new Counter({ name: 'switchyard_upstream_errors_total', help: 'Failed upstream attempts by status (0 = connection failure, 504 = TTFT timeout)', labelNames: ['endpoint', 'status'], registers }),
+    inFlight: new Gauge({ name: 'switchyard_upstream_in_flight', help: 'Outstanding upstream requests per endpoint', labelNames: ['endpoint'], registers }),
+  };
+}

@@ -1,0 +1,544 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import type { ChatEvent, ChatRequest, ChatResult, ErrorKind, RequestProblem } from '../protocol/chat.js';
+import { promptText } from '../protocol/chat.js';
+import type { Dialect } from '../protocol/dialect.js';
+import { anthropicDialect } from '../protocol/anthropic-dialect.js';
+import { openaiDialect } from '../protocol/openai-dialect.js';
+import { circuitView, initialCircuitState, nextCircuitState, type CircuitState } from './circuit-breaker.js';
+import type { EndpointConfig, GatewayConfig, RouteConfig, TenantConfig } from './gateway-config.js';
+import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
+import { backoffMs, estimatePromptTokens, isRetryableStatus } from './retry-policy.js';
+import { parseJurisdictionHeader, routeRequest, routingPolicyFromConfig, type EndpointView } from './route-request.js';
+import { authenticate } from './tenant-auth.js';
+import { checkTenantLimits, MemoryRateLimitStore, settleTokenUsage, type RateLimitStore } from './token-bucket.js';
+import { connectFailureStatus, createPooledUpstreamClient, type UpstreamClient, type UpstreamTarget } from './upstream-client.js';
+
+export interface GatewayOptions {
+  readonly config: GatewayConfig;
+  readonly upstream?: UpstreamClient;
+  readonly rateLimits?: RateLimitStore;
+  readonly now?: () => number;
+  readonly random?: () => number;
+  /** JSON logs; false for none. Prompts and completions are never logged unless logging.logPrompts. */
+  readonly logger?: Logger | false;
+  /** Where `apiKeyEnv` names are looked up. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+export interface Gateway {
+  readonly server: Server;
+  readonly metrics: GatewayMetrics;
+  /** Starts listening; resolves to the base URL. */
+  listen(port?: number, host?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Header a caller may send to narrow (never widen) its tenant's jurisdictions, comma-separated. */
+export const jurisdictionHeader = 'x-switchyard-jurisdiction';
+/** Output budget assumed for routing and limits when a request gives none. */
+const defaultOutputTokens = 1024;
+const ttftSmoothing = 0.2;
+
+interface EndpointRuntime {
+  readonly config: EndpointConfig;
+  readonly target: UpstreamTarget;
+  outstanding: number;
+  ewmaTtftMs: number | undefined;
+  circuit: CircuitState;
+}
+
+/** What one upstream attempt came to before anything reached the client. */
+type Attempt =
+  | { readonly kind: 'result'; readonly endpoint: EndpointRuntime; readonly result: ChatResult; readonly ttftMs: number }
+  | { readonly kind: 'stream'; readonly endpoint: EndpointRuntime; readonly head: ChatEvent[]; readonly rest: AsyncIterator<ChatEvent>; readonly ttftMs: number; readonly abort: AbortController }
+  | { readonly kind: 'failed'; readonly endpoint: EndpointRuntime; readonly status: number; readonly message: string; readonly retryAfter: string | undefined };
+
+class ClientError extends Error {
+  constructor(
+    readonly status: number,
+    readonly kind: ErrorKind,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export function createGateway(options: GatewayOptions): Gateway {
+  const config = options.config;
+  const now = options.now ?? Date.now;
+  const random = options.random ?? Math.random;
+  const env = options.env ?? process.env;
+  const upstream = options.upstream ?? createPooledUpstreamClient();
+  const limits = options.rateLimits ?? new MemoryRateLimitStore();
+  const logger = options.logger === false ? undefined : (options.logger ?? pino({ base: null }));
+  const metrics = createGatewayMetrics();
+  const breaker = config.resilience.circuitBreaker;
+
+  const endpoints = new Map<string, EndpointRuntime>(
+    config.endpoints.map((endpoint) => [
+      endpoint.id,
+      {
+        config: endpoint,
+        target: { id: endpoint.id, url: endpoint.url, dialect: endpoint.dialect, apiKey: endpoint.apiKeyEnv === undefined ? undefined : env[endpoint.apiKeyEnv] },
+        outstanding: 0,
+        ewmaTtftMs: undefined,
+        circuit: initialCircuitState,
+      },
+    ]),
+  );
+  const routes = new Map<string, RouteConfig>(config.routes.map((route) => [route.model, route]));
+  const policy = routingPolicyFromConfig(config);
+
+  const views = (route: RouteConfig): EndpointView[] => {
+    const at = now();
+    return route.endpoints.flatMap((id) => {
+      const runtime = endpoints.get(id);
+      if (runtime === undefined) return [];
+      const circuit = circuitView(runtime.circuit, at, breaker);
+      return [{ ...runtime.config, outstanding: runtime.outstanding, ewmaTtftMs: runtime.ewmaTtftMs, circuit: circuit.circuit, halfOpenInFlight: circuit.halfOpenInFlight }];
+    });
+  };
+
+  const setCircuit = (endpoint: EndpointRuntime, event: 'success' | 'failure' | 'probe-start' | 'probe-cancel'): void => {
+    endpoint.circuit = nextCircuitState(endpoint.circuit, event, now(), breaker);
+    const status = circuitView(endpoint.circuit, now(), breaker).circuit;
+    metrics.circuitState.set({ endpoint: endpoint.config.id }, status === 'closed' ? 0 : status === 'half-open' ? 1 : 2);
+  };
+
+  /** Opens one upstream attempt and waits until it has a first token (stream) or an answer. */
+  const attempt = async (endpoint: EndpointRuntime, request: ChatRequest, parent: AbortSignal): Promise<Attempt> => {
+    const abort = new AbortController();
+    const onParentAbort = (): void => abort.abort();
+    parent.addEventListener('abort', onParentAbort, { once: true });
+    const started = now();
+    const halfOpen = circuitView(endpoint.circuit, started, breaker).circuit === 'half-open';
+    if (halfOpen) setCircuit(endpoint, 'probe-start');
+    endpoint.outstanding += 1;
+    metrics.inFlight.set({ endpoint: endpoint.config.id }, endpoint.outstanding);
+    const settle = (): void => {
+      endpoint.outstanding -= 1;
+      metrics.inFlight.set({ endpoint: endpoint.config.id }, endpoint.outstanding);
+      parent.removeEventListener('abort', onParentAbort);
+    };
+    const fail = (status: number, message: string, retryAfter?: string): Attempt => {
+      settle();
+      if (parent.aborted) setCircuit(endpoint, 'probe-cancel');
+      else setCircuit(endpoint, 'failure');
+      metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(status) });
+      return { kind: 'failed', endpoint, status, message, retryAfter };
+    };
+    const timer = setTimeout(() => abort.abort(new Error('ttft-timeout')), config.resilience.ttftTimeoutMs);
+    try {
+      const response = await upstream.send(endpoint.target, { ...request, model: endpoint.config.model }, abort.signal);
+      if (response.kind === 'error') return fail(response.status, response.message, response.retryAfter);
+      if (response.kind === 'result') {
+        clearTimeout(timer);
+        const ttftMs = now() - started;
+        recordTtft(endpoint, ttftMs);
+        setCircuit(endpoint, 'success');
+        settle();
+        return { kind: 'result', endpoint, result: response.result, ttftMs };
+      }
+      // Stream: pull events until the first token; the TTFT timer guards exactly this wait.
+      const rest = response.events[Symbol.asyncIterator]();
+      const head: ChatEvent[] = [];
+      for (;;) {
+        const next = await rest.next();
+        if (next.done === true) return fail(502, 'upstream stream ended before the first token');
+        if (next.value.type === 'error') return fail(502, next.value.message);
+        head.push(next.value);
+        if (next.value.type === 'text' || next.value.type === 'finish') break;
+      }
+      clearTimeout(timer);
+      const ttftMs = now() - started;
+      recordTtft(endpoint, ttftMs);
+      // The stream's own end settles the endpoint's load (see pump).
+      return { kind: 'stream', endpoint, head, rest, ttftMs, abort };
+    } catch (error) {
+      if (parent.aborted) return fail(499, 'client went away');
+      if (abort.signal.aborted) return fail(504, `no first token within ${config.resilience.ttftTimeoutMs} ms`);
+      return fail(connectFailureStatus, error instanceof Error ? error.message : String(error));
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const recordTtft = (endpoint: EndpointRuntime, ttftMs: number): void => {
+    endpoint.ewmaTtftMs = endpoint.ewmaTtftMs === undefined ? ttftMs : endpoint.ewmaTtftMs + ttftSmoothing * (ttftMs - endpoint.ewmaTtftMs);
+  };
+
+  /**
+   * Tries endpoints until one answers: failover to a fresh eligible endpoint is
+   * immediate; going back to one already tried waits a jittered backoff (and
+   * honours Retry-After). Every attempt, retry and hedge is re-routed, so
+   * eligibility (jurisdiction first) is re-checked each time.
+   */
+  const firstAnswer = async (context: RequestContext, request: ChatRequest, tried: Set<string>, signal: AbortSignal): Promise<Attempt> => {
+    let last: Attempt | undefined;
+    const attempts = 1 + config.resilience.retries;
+    for (let index = 0; index < attempts; index += 1) {
+      if (signal.aborted) throw new ClientError(504, 'timeout', `no endpoint answered within the ${config.resilience.deadlineMs} ms deadline`);
+      let decision = routeRequest(context.routeInput(tried), views(context.route), policy, random);
+      let revisiting = false;
+      if (!decision.ok && tried.size > 0 && decision.code === 'unavailable') {
+        decision = routeRequest(context.routeInput(new Set()), views(context.route), policy, random);
+        revisiting = true;
+      }
+      if (!decision.ok) {
+        if (last !== undefined) break;
+        if (decision.code === 'jurisdiction') metrics.jurisdictionRejections.inc({ tenant: context.tenant.id });
+        throw new ClientError(decision.status, decision.status === 404 ? 'not_found' : 'overloaded', decision.message);
+      }
+      const primary = endpoints.get(decision.ranked[0]?.id ?? '');
+      if (primary === undefined) break;
+      if (index > 0) {
+        metrics.retries.inc({ route: context.route.model });
+        if (!revisiting) metrics.failovers.inc({ route: context.route.model });
+        else await sleep(backoffMs(index, config.resilience, random, last?.kind === 'failed' ? last.retryAfter : undefined, now()), signal);
+      }
+      tried.add(primary.config.id);
+      const hedgeAfter = config.resilience.hedgeAfterMs;
+      const second = hedgeAfter > 0 ? endpoints.get(decision.ranked[1]?.id ?? '') : undefined;
+      const result = second === undefined ? await attempt(primary, request, signal) : await hedged(context, primary, second, request, tried, signal);
+      if (result.kind !== 'failed') return result;
+      last = result;
+      context.log.warn({ requestId: context.requestId, endpoint: result.endpoint.config.id, status: result.status, reason: result.message }, 'upstream attempt failed');
+      if (!isRetryableStatus(result.status)) break;
+    }
+    if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
+    const status = last.status === 429 ? 429 : last.status === 504 ? 504 : last.status >= 400 && last.status < 500 ? last.status : 502;
+    throw new ClientError(status, status === 429 ? 'rate_limit' : status === 504 ? 'timeout' : status < 500 ? 'invalid_request' : 'api_error', `upstream ${last.endpoint.config.id} failed: ${last.message}`);
+  };
+
+  /** Starts a second attempt when the first has no first token after hedgeAfterMs; the first to start wins. */
+  const hedged = async (context: RequestContext, primary: EndpointRuntime, second: EndpointRuntime, request: ChatRequest, tried: Set<string>, signal: AbortSignal): Promise<Attempt> => {
+    const controllers = [new AbortController(), new AbortController()] as const;
+    const link = (controller: AbortController): AbortSignal => {
+      signal.addEventListener('abort', () => controller.abort(), { once: true });
+      return controller.signal;
+    };
+    const first = attempt(primary, request, link(controllers[0]));
+    let timer: NodeJS.Timeout | undefined;
+    const delayed = new Promise<'hedge'>((resolve) => {
+      timer = setTimeout(() => resolve('hedge'), config.resilience.hedgeAfterMs);
+    });
+    const early = await Promise.race([first, delayed]);
+    clearTimeout(timer);
+    if (early !== 'hedge') return early;
+    tried.add(second.config.id);
+    const backup = attempt(second, request, link(controllers[1]));
+    const winner = await Promise.race([first.then((a) => ({ a, i: 0 })), backup.then((a) => ({ a, i: 1 }))]);
+    const loser = winner.i === 0 ? backup : first;
+    if (winner.a.kind === 'failed') {
+      // The first to finish failed: the other one is still our best chance.
+      const other = await loser;
+      metrics.hedges.inc({ route: context.route.model, outcome: other.kind === 'failed' ? 'both-failed' : winner.i === 0 ? 'hedge' : 'primary' });
+      return other;
+    }
+    metrics.hedges.inc({ route: context.route.model, outcome: winner.i === 0 ? 'primary' : 'hedge' });
+    controllers[winner.i === 0 ? 1 : 0].abort();
+    void loser.then((late) => {
+      if (late.kind === 'stream') late.abort.abort();
+    });
+    return winner.a;
+  };
+
+  interface RequestContext {
+    readonly requestId: string;
+    readonly tenant: TenantConfig;
+    readonly route: RouteConfig;
+    readonly log: Logger | { warn: (...args: unknown[]) => void; info: (...args: unknown[]) => void };
+    routeInput(tried: ReadonlySet<string>): Parameters<typeof routeRequest>[0];
+  }
+
+  const serveChat = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<{ status: number; endpoint: string; route: string; tenant: string; attempts: number }> => {
+    const key = bearer(req.headers.authorization) ?? headerValue(req.headers['x-api-key']) ?? '';
+    const tenant = authenticate(config.tenants, key);
+    if (tenant === undefined) throw new ClientError(401, 'authentication', 'invalid or missing API key: send "Authorization: Bearer <key>" or "x-api-key: <key>"');
+    const body = await readJson(req, config.limits.maxBodyBytes);
+    const parsed = inbound.parseRequest(body);
+    if (!parsed.ok) throw problemError(parsed.problem);
+    const request = parsed.value;
+    const route = routes.get(request.model);
+    if (route === undefined) throw new ClientError(404, 'not_found', `model '${request.model}' is not served here; GET /v1/models lists the models`);
+
+    const headerJurisdictions = parseJurisdictionHeader(headerValue(req.headers[jurisdictionHeader]));
+    const promptTokens = estimatePromptTokens(promptText(request));
+    const outputTokens = request.maxTokens ?? defaultOutputTokens;
+    const admitted = checkTenantLimits(limits, tenant, promptTokens + outputTokens, now());
+    for (const [name, value] of Object.entries(admitted.headers)) res.setHeader(name, value);
+    if (!admitted.allowed) {
+      metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
+      throw new ClientError(429, 'rate_limit', `tenant ${tenant.id} is over its ${admitted.limit}-per-minute limit; retry after ${admitted.headers['retry-after'] ?? '?'} s`, admitted.headers);
+    }
+    const prefixKey = request.messages.slice(0, -1).map((m) => m.content).join('\n').slice(0, 2048) || (request.messages[0]?.content ?? '').slice(0, 256);
+    const context: RequestContext = {
+      requestId,
+      tenant,
+      route,
+      log: logger ?? { warn: () => undefined, info: () => undefined },
+      routeInput: (tried) => ({
+        model: request.model,
+        tenantJurisdictions: tenant.jurisdictions,
+        ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }),
+        promptTokens,
+        maxOutputTokens: outputTokens,
+        prefixKey,
+        excludeEndpoints: tried,
+      }),
+    };
+
+    const deadline = new AbortController();
+    const deadlineTimer = setTimeout(() => deadline.abort(), config.resilience.deadlineMs);
+    const onClose = (): void => {
+      if (!res.writableFinished) deadline.abort();
+    };
+    res.on('close', onClose);
+    const tried = new Set<string>();
+    let usedTokens = promptTokens + outputTokens;
+    try {
+      const answer = await firstAnswer(context, request, tried, deadline.signal);
+      if (answer.kind === 'failed') throw new ClientError(502, 'api_error', answer.message);
+      const endpointId = answer.endpoint.config.id;
+      metrics.ttft.observe({ route: route.model, endpoint: endpointId }, answer.ttftMs / 1e3);
+      if (answer.kind === 'result') {
+        const result: ChatResult = { ...answer.result, model: request.model };
+        usedTokens = result.usage.inputTokens + result.usage.outputTokens;
+        countTokens(route.model, endpointId, result.usage.inputTokens, result.usage.outputTokens);
+        sendJson(res, 200, inbound.formatResult(result));
+        return { status: 200, endpoint: endpointId, route: route.model, tenant: tenant.id, attempts: tried.size };
+      }
+      const streamed = await pump(context, inbound, request, answer, res, tried, deadline.signal);
+      usedTokens = streamed.inputTokens + streamed.outputTokens;
+      return { status: 200, endpoint: streamed.endpoint, route: route.model, tenant: tenant.id, attempts: tried.size };
+    } finally {
+      clearTimeout(deadlineTimer);
+      res.off('close', onClose);
+      settleTokenUsage(limits, tenant, promptTokens + outputTokens, usedTokens, now());
+    }
+  };
+
+  const countTokens = (route: string, endpoint: string, input: number, output: number): void => {
+    metrics.tokens.inc({ route, endpoint, direction: 'input' }, input);
+    metrics.tokens.inc({ route, endpoint, direction: 'output' }, output);
+  };
+
+  /**
+   * Streams an answer to the client. If the upstream breaks after tokens were
+   * sent, the answer is resumed on another eligible endpoint by continuation
+   * (the prompt plus the text already sent, as an assistant turn to continue);
+   * if that is off or fails, the stream ends with an explicit error event.
+   */
+  const pump = async (context: RequestContext, inbound: Dialect, request: ChatRequest, first: Extract<Attempt, { kind: 'stream' }>, res: ServerResponse, tried: Set<string>, signal: AbortSignal): Promise<{ endpoint: string; inputTokens: number; outputTokens: number }> => {
+    const writer = inbound.createStreamWriter({ includeUsage: request.includeUsage, created: Math.floor(now() / 1000) });
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': context.requestId });
+    const route = context.route.model;
+    let current = first;
+    let sentText = '';
+    let sentTokens = 0;
+    let started = false;
+    let inputTokens = 0;
+    const firstTokenAt = now();
+    let lastTokenAt = firstTokenAt;
+    const write = (event: ChatEvent): void => {
+      if (event.type === 'start') {
+        if (started) return;
+        started = true;
+        inputTokens = event.inputTokens;
+        res.write(writer.write({ ...event, model: request.model }));
+        return;
+      }
+      if (event.type === 'text') {
+        sentText += event.text;
+        sentTokens += 1;
+        lastTokenAt = now();
+      }
+      res.write(writer.write(event));
+    };
+    for (let resumes = 0; ; resumes += 1) {
+      const endpoint = current.endpoint;
+      let failure: string | undefined;
+      let finished: Extract<ChatEvent, { type: 'finish' }> | undefined;
+      try {
+        for (const event of current.head) {
+          if (event.type === 'finish') finished = event;
+          else write(event);
+        }
+        while (finished === undefined) {
+          const next = await current.rest.next();
+          if (next.done === true) {
+            failure = 'upstream stream ended before its final event';
+            break;
+          }
+          const event = next.value;
+          if (event.type === 'error') {
+            failure = event.message;
+            break;
+          }
+          if (event.type === 'finish') finished = event;
+          else write(event);
+        }
+      } catch (error) {
+        failure = signal.aborted ? 'client went away' : error instanceof Error ? error.message : String(error);
+      } finally {
+        endpoint.outstanding -= 1;
+        metrics.inFlight.set({ endpoint: endpoint.config.id }, endpoint.outstanding);
+      }
+      if (finished !== undefined) {
+        setCircuit(endpoint, 'success');
+        const usage = { inputTokens: finished.usage.inputTokens || inputTokens, outputTokens: Math.max(finished.usage.outputTokens, sentTokens) };
+        res.end(writer.write({ type: 'finish', finishReason: finished.finishReason, usage }));
+        countTokens(route, endpoint.config.id, usage.inputTokens, usage.outputTokens);
+        if (sentTokens > 1) metrics.tpot.observe({ route, endpoint: endpoint.config.id }, (lastTokenAt - firstTokenAt) / 1e3 / (sentTokens - 1));
+        return { endpoint: endpoint.config.id, ...usage };
+      }
+      current.abort.abort();
+      if (signal.aborted) {
+        res.destroy();
+        return { endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens };
+      }
+      setCircuit(endpoint, 'failure');
+      metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: 'stream' });
+      context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, reason: failure, sentTokens }, 'upstream stream broke');
+      const budgetLeft = request.maxTokens === undefined ? undefined : request.maxTokens - sentTokens;
+      const canResume = config.resilience.resumeStreams && resumes < config.resilience.retries && (budgetLeft === undefined || budgetLeft > 0);
+      let next: Attempt | undefined;
+      if (canResume) {
+        const continuation: ChatRequest = {
+          ...request,
+          messages: [...request.messages, { role: 'assistant', content: sentText }],
+          maxTokens: budgetLeft,
+        };
+        try {
+          next = await firstAnswer(context, { ...continuation, stream: true }, tried, signal);
+        } catch {
+          next = undefined;
+        }
+      }
+      if (next === undefined || next.kind !== 'stream') {
+        metrics.resumes.inc({ route, outcome: 'error-event' });
+        res.end(writer.write({ type: 'error', kind: 'api_error', message: `the answer was cut after ${sentTokens} tokens and could not be resumed: ${failure ?? 'upstream failed'}` }));
+        return { endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens };
+      }
+      metrics.resumes.inc({ route, outcome: 'resumed' });
+      current = next;
+    }
+  };
+
+  const listModels = (res: ServerResponse): void => {
+    sendJson(res, 200, { object: 'list', data: config.routes.map((route) => ({ id: route.model, object: 'model', created: 0, owned_by: 'switchyard' })) });
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = now();
+    const requestId = headerValue(req.headers['x-request-id']) ?? randomUUID();
+    res.setHeader('x-request-id', requestId);
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const inbound = path === '/v1/messages' ? anthropicDialect : openaiDialect;
+    try {
+      if (req.method === 'GET' && path === '/healthz') return sendJson(res, 200, { status: 'ok' });
+      if (req.method === 'GET' && path === '/metrics') {
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        res.end(await metrics.registry.metrics());
+        return;
+      }
+      if (req.method === 'GET' && path === '/v1/models') return listModels(res);
+      if (path === '/v1/chat/completions' || path === '/v1/messages') {
+        if (req.method !== 'POST') throw new ClientError(405, 'invalid_request', `${path} takes POST`);
+        const outcome = await serveChat(inbound, req, res, requestId);
+        metrics.requests.inc({ route: outcome.route, endpoint: outcome.endpoint, status: String(outcome.status), dialect: inbound.name });
+        logger?.info({ requestId, tenant: outcome.tenant, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, attempts: outcome.attempts, ms: now() - started }, 'request');
+        return;
+      }
+      throw new ClientError(404, 'not_found', `no such path: ${req.method ?? ''} ${path}`);
+    } catch (error) {
+      const clientError = error instanceof ClientError ? error : new ClientError(500, 'api_error', 'internal gateway error');
+      if (!(error instanceof ClientError)) logger?.error({ requestId, err: error instanceof Error ? error.message : String(error) }, 'internal error');
+      metrics.requests.inc({ route: 'none', endpoint: 'none', status: String(clientError.status), dialect: inbound.name });
+      logger?.info({ requestId, status: clientError.status, reason: clientError.message, ms: now() - started }, 'request refused');
+      if (res.headersSent) {
+        res.end();
+        return;
+      }
+      for (const [name, value] of Object.entries(clientError.headers)) res.setHeader(name, value);
+      sendJson(res, clientError.status, inbound.formatError(clientError.kind, clientError.message));
+    }
+  };
+
+  const server = createServer((req, res) => {
+    void handle(req, res);
+  });
+  server.keepAliveTimeout = 65_000;
+
+  return {
+    server,
+    metrics,
+    listen: (port = config.listen.port, host = config.listen.host) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          const address = server.address() as AddressInfo;
+          resolve(`http://${host.includes(':') ? `[${host}]` : host}:${address.port}`);
+        });
+      }),
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await upstream.close();
+    },
+  };
+}
+
+function problemError(problem: RequestProblem): ClientError {
+  return new ClientError(problem.status, problem.kind, problem.message);
+}
+
+function bearer(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const match = /^Bearer\s+(.+)$/i.exec(value.trim());
+  return match?.[1];
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > limit) throw new ClientError(413, 'invalid_request', `request body exceeds the ${limit}-byte limit`);
+    chunks.push(buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ClientError(400, 'invalid_request', `request body is not valid JSON: ${error instanceof Error ? error.message : 'parse error'}`);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (ms <= 0 || signal.aborted) return resolve();
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}

@@ -1,0 +1,356 @@
+import { didYouMean } from '../domain/suggest.js';
+import type { CircuitStatus } from './circuit-breaker.js';
+import type { EndpointConfig, GatewayConfig, RouteConfig, RoutingPolicyName } from './gateway-config.js';
+import { hashRingFor, walkRing } from './hash-ring.js';
+import { unitInterval } from './unit-interval.js';
+
+/**
+ * THE routing decision: (request, endpoint states, policy) -> ranked endpoints.
+ * Pure: no I/O, no clock, randomness only through the `random` argument, so the
+ * gateway and the simulator run the same code and tests can seed it.
+ *
+ * ELIGIBILITY (hard; each step has its own failure):
+ *  1. a route exists for the public model name                     else 404 no_route
+ *  2. the endpoint's jurisdiction is in the effective set: the tenant's
+ *     jurisdictions, intersected with the request header's when one is given.
+ *     The header can only narrow. An empty set allows nothing (never fail open) else 503 jurisdiction
+ *  3. promptTokens + maxOutputTokens <= contextWindow; a longContext endpoint only
+ *     when no ordinary endpoint that passed step 2 fits (it is reserved for requests
+ *     that need it, even while the ordinary ones are down)          else 400 context
+ *  4. the circuit is not open (half-open: only while halfOpenInFlight < halfOpenProbes),
+ *     and the endpoint is not in excludeEndpoints (already tried)  else 503 unavailable
+ *
+ * SCORING among the eligible, by the route's policy list, lexicographically:
+ * the eligible endpoints start as one tier (in route order); each policy in turn
+ * splits every tier of two or more into ordered sub-tiers; the result is the tiers
+ * concatenated. So a later policy only ever reorders endpoints an earlier one
+ * left tied, and what is still tied after the last policy keeps route order.
+ *  - cost:       marginalCostPerMillionTokens ascending (free committed capacity first).
+ *  - latency:    ewmaTtftMs ascending; unknown counts as the mean of the known ones
+ *                over all eligible endpoints (all unknown: all tied).
+ *  - least-load: power of two choices on load = outstanding / capacity: two distinct
+ *                endpoints sampled with `random`; the lower-load one is the first
+ *                tier (both of them, as one tier, when their loads tie); then the
+ *                rest by load ascending.
+ *  - prefix-affinity: bounded-load consistent hashing (Mirrokni, Thorup, Zadimoghaddam
+ *                2018) on prefixKey over a ring of the route's endpoint ids: walking
+ *                clockwise from hash(prefixKey), endpoints within the load bound come
+ *                first, in walk order, then the others in walk order. Every position
+ *                is its own tier. Without a prefixKey the policy leaves the tier tied.
+ *  - weighted:   a weighted random order (exponential race, one draw each), so an
+ *                endpoint is first with probability weight / sum of weights; every
+ *                position is its own tier.
+ * Numeric keys (cost, latency, least-load's remainder) tie within 5%: a tier
+ * holds the values v with v - lead <= 0.05 * |lead|, where lead is the tier's
+ * smallest (so 0 ties only with 0). Tiers are built from the smallest value up,
+ * so ties are well defined even though "within 5%" is not transitive.
+ * Load bound: an endpoint takes the request when
+ *   outstanding + 1 <= ceil(1.25 * (total outstanding + 1) * capacity / total capacity)
+ * over the tier being ranked: the paper's bound with c = 1.25, counting the new
+ * request and weighting by capacity. Some endpoint always meets it.
+ * Affinity only orders endpoints that are already eligible; it never adds one.
+ */
+
+export interface EndpointLiveState {
+  /** Requests in flight to the endpoint now. */
+  readonly outstanding: number;
+  /** Exponentially weighted mean time to first token, or undefined before any sample. */
+  readonly ewmaTtftMs: number | undefined;
+  readonly circuit: CircuitStatus;
+  /** Half-open probes in flight (0 unless the circuit is half-open). */
+  readonly halfOpenInFlight: number;
+}
+
+export type EndpointView = EndpointConfig & EndpointLiveState;
+
+export interface RouteInput {
+  /** The public model name the client sent. */
+  readonly model: string;
+  readonly tenantJurisdictions: readonly string[];
+  /** From the request header; undefined when absent. An empty list allows nothing. */
+  readonly headerJurisdictions?: readonly string[];
+  /** Estimated (see estimatePromptTokens). */
+  readonly promptTokens: number;
+  /** The client's max output tokens, or the gateway's default when it gave none. */
+  readonly maxOutputTokens: number;
+  /** A hash of the prompt prefix, for prefix-affinity. */
+  readonly prefixKey?: string;
+  /** Endpoints already tried by this request (retries, hedges). */
+  readonly excludeEndpoints?: ReadonlySet<string>;
+}
+
+export interface RoutingPolicy {
+  /** Routes by public model name. */
+  readonly routes: ReadonlyMap<string, RouteConfig>;
+  readonly halfOpenProbes: number;
+}
+
+export type RouteFailureCode = 'no_route' | 'jurisdiction' | 'context' | 'unavailable';
+
+export type RouteDecision =
+  | { readonly ok: true; readonly ranked: EndpointView[] }
+  | { readonly ok: false; readonly status: 503 | 404 | 400; readonly code: RouteFailureCode; readonly message: string };
+
+type RouteFailure = Extract<RouteDecision, { ok: false }>;
+
+export const tieTolerance = 0.05;
+export const affinityLoadFactor = 1.25;
+
+/** Builds the routing policy once per config. */
+export function routingPolicyFromConfig(config: Pick<GatewayConfig, 'routes' | 'resilience'>): RoutingPolicy {
+  return { routes: new Map(config.routes.map((route) => [route.model, route])), halfOpenProbes: config.resilience.circuitBreaker.halfOpenProbes };
+}
+
+/**
+ * A jurisdiction header's value as a list: comma-separated, trimmed, lowercased.
+ * Undefined (no header) leaves the tenant's set; a present header that names
+ * nothing gives [] and so allows nothing.
+ */
+export function parseJurisdictionHeader(value: string | undefined): readonly string[] | undefined {
+  if (value === undefined) return undefined;
+  return value.split(',').map((part) => part.trim().toLowerCase()).filter((part) => part !== '');
+}
+
+export function routeRequest(request: RouteInput, endpoints: readonly EndpointView[], policy: RoutingPolicy, random: () => number): RouteDecision {
+  const route = policy.routes.get(request.model);
+  if (route === undefined) return noRoute(request.model, policy.routes);
+  const candidates = routeCandidates(route, endpoints);
+  if (candidates.length === 0) return { ok: false, status: 503, code: 'unavailable', message: `no endpoint for model ${quote(request.model)} is known to the gateway right now` };
+  const allowed = effectiveJurisdictions(request);
+  const inJurisdiction = candidates.filter((endpoint) => allowed.has(endpoint.jurisdiction));
+  if (inJurisdiction.length === 0) return jurisdictionFailure(request, allowed, candidates);
+  const needed = request.promptTokens + request.maxOutputTokens;
+  const fitting = fitContext(inJurisdiction, needed);
+  if (fitting.length === 0) return contextFailure(request, allowed, inJurisdiction, needed);
+  const available = fitting.filter((endpoint) => unavailableReason(endpoint, policy.halfOpenProbes, request.excludeEndpoints) === undefined);
+  if (available.length === 0) return unavailableFailure(request, allowed, fitting, policy.halfOpenProbes);
+  return { ok: true, ranked: rankEndpoints(available, route, request.prefixKey, random) };
+}
+
+// ---- eligibility
+
+/** The route's endpoints that have a view, each once, in route order. */
+function routeCandidates(route: RouteConfig, endpoints: readonly EndpointView[]): EndpointView[] {
+  // Plain loops: this runs per request, and flatMap is markedly slower in V8.
+  const byId = new Map<string, EndpointView>();
+  for (const endpoint of endpoints) byId.set(endpoint.id, endpoint);
+  const candidates: EndpointView[] = [];
+  for (const id of route.endpoints) {
+    const endpoint = byId.get(id);
+    if (endpoint !== undefined && !candidates.includes(endpoint)) candidates.push(endpoint);
+  }
+  return candidates;
+}
+
+function effectiveJurisdictions(request: RouteInput): ReadonlySet<string> {
+  const tenant = new Set(request.tenantJurisdictions);
+  if (request.headerJurisdictions === undefined) return tenant;
+  return new Set(request.headerJurisdictions.filter((jurisdiction) => tenant.has(jurisdiction)));
+}
+
+/** Ordinary endpoints whose window fits; the reserved long-context ones only when none does. */
+function fitContext(endpoints: readonly EndpointView[], needed: number): EndpointView[] {
+  // NaN fits nothing: a broken estimate fails closed.
+  const fits = endpoints.filter((endpoint) => needed <= endpoint.contextWindow);
+  const ordinary = fits.filter((endpoint) => !endpoint.longContext);
+  return ordinary.length > 0 ? ordinary : fits;
+}
+
+type UnavailableReason = 'circuit open' | 'half-open probe in flight' | 'already tried';
+
+function unavailableReason(endpoint: EndpointView, halfOpenProbes: number, exclude: ReadonlySet<string> | undefined): UnavailableReason | undefined {
+  if (endpoint.circuit === 'open') return 'circuit open';
+  if (endpoint.circuit === 'half-open' && endpoint.halfOpenInFlight >= halfOpenProbes) return 'half-open probe in flight';
+  if (exclude?.has(endpoint.id) === true) return 'already tried';
+  return undefined;
+}
+
+// ---- failures: one clear sentence each, safe to send to the client
+
+function noRoute(model: string, routes: ReadonlyMap<string, RouteConfig>): RouteFailure {
+  const known = [...routes.keys()];
+  const hint = didYouMean(model, known) ?? `known models: ${known.slice(0, 20).join(', ')}`;
+  return { ok: false, status: 404, code: 'no_route', message: `no route for model ${quote(model)}; ${hint}` };
+}
+
+function jurisdictionFailure(request: RouteInput, allowed: ReadonlySet<string>, candidates: readonly EndpointView[]): RouteFailure {
+  const model = quote(request.model);
+  let message: string;
+  if (allowed.size > 0) {
+    message = `no endpoint for model ${model} in jurisdictions ${list(allowed)}: candidates are in ${uniqueSorted(candidates.map((endpoint) => endpoint.jurisdiction)).join(', ')}`;
+  } else if (request.headerJurisdictions !== undefined) {
+    message = `no endpoint for model ${model}: the request's jurisdiction header ${list(request.headerJurisdictions)} names none of the tenant's allowed jurisdictions ${list(request.tenantJurisdictions)}, so nothing is allowed`;
+  } else {
+    message = `no endpoint for model ${model}: the tenant is allowed no jurisdictions`;
+  }
+  return { ok: false, status: 503, code: 'jurisdiction', message };
+}
+
+function contextFailure(request: RouteInput, allowed: ReadonlySet<string>, inJurisdiction: readonly EndpointView[], needed: number): RouteFailure {
+  const largest = Math.max(...inJurisdiction.map((endpoint) => endpoint.contextWindow));
+  const message =
+    `the request needs about ${String(needed)} tokens (prompt about ${String(request.promptTokens)} plus up to ${String(request.maxOutputTokens)} output) ` +
+    `but the largest context window for model ${quote(request.model)} in jurisdictions ${list(allowed)} is ${String(largest)}: shorten the prompt or lower max_tokens`;
+  return { ok: false, status: 400, code: 'context', message };
+}
+
+function unavailableFailure(request: RouteInput, allowed: ReadonlySet<string>, fitting: readonly EndpointView[], halfOpenProbes: number): RouteFailure {
+  const counts = new Map<UnavailableReason, number>();
+  for (const endpoint of fitting) {
+    const reason = unavailableReason(endpoint, halfOpenProbes, request.excludeEndpoints);
+    if (reason !== undefined) counts.set(reason, (counts.get(reason) ?? 0) + 1);
+  }
+  const reasons = [...counts].map(([reason, count]) => `${String(count)} ${reason}`).join(', ');
+  return { ok: false, status: 503, code: 'unavailable', message: `no available endpoint for model ${quote(request.model)} in jurisdictions ${list(allowed)}: ${reasons}` };
+}
+
+function quote(text: string): string {
+  return `'${text.length > 64 ? `${text.slice(0, 64)}...` : text}'`;
+}
+
+function list(values: Iterable<string>): string {
+  return `[${uniqueSorted(values).join(', ')}]`;
+}
+
+function uniqueSorted(values: Iterable<string>): string[] {
+  return [...new Set(values)].sort();
+}
+
+// ---- scoring
+
+type Tier = readonly EndpointView[];
+
+interface ScoringContext {
+  readonly route: RouteConfig;
+  readonly prefixKey: string | undefined;
+  readonly random: () => number;
+  /** Mean known TTFT over all eligible endpoints, standing in for unknown ones. */
+  readonly meanTtftMs: number;
+}
+
+function rankEndpoints(eligible: readonly EndpointView[], route: RouteConfig, prefixKey: string | undefined, random: () => number): EndpointView[] {
+  const context: ScoringContext = { route, prefixKey, random, meanTtftMs: meanKnownTtft(eligible) };
+  let tiers: Tier[] = [eligible];
+  for (const name of route.policy) {
+    const split: Tier[] = [];
+    for (const tier of tiers) {
+      if (tier.length > 1) split.push(...splitTier(name, tier, context));
+      else split.push(tier);
+    }
+    tiers = split;
+  }
+  const ranked: EndpointView[] = [];
+  for (const tier of tiers) ranked.push(...tier);
+  return ranked;
+}
+
+function splitTier(name: RoutingPolicyName, tier: Tier, context: ScoringContext): Tier[] {
+  switch (name) {
+    case 'cost':
+      return numericTiers(tier, (endpoint) => endpoint.marginalCostPerMillionTokens);
+    case 'latency':
+      return numericTiers(tier, (endpoint) => knownTtft(endpoint) ?? context.meanTtftMs);
+    case 'least-load':
+      return powerOfTwoTiers(tier, context.random);
+    case 'prefix-affinity':
+      return context.prefixKey === undefined ? [tier] : affinityTiers(tier, context.prefixKey, context.route);
+    case 'weighted':
+      return weightedOrder(tier, context.random).map((endpoint) => [endpoint]);
+  }
+}
+
+/** Sorted by key (stable, so ties keep their order), grouped within tieTolerance of each group's smallest. */
+function numericTiers(tier: Tier, key: (endpoint: EndpointView) => number): Tier[] {
+  const sorted = tier.map((endpoint) => ({ endpoint, value: key(endpoint) })).sort((a, b) => a.value - b.value);
+  const tiers: EndpointView[][] = [];
+  let lead = Number.NaN;
+  for (const { endpoint, value } of sorted) {
+    const current = tiers.at(-1);
+    if (current !== undefined && withinTolerance(lead, value)) current.push(endpoint);
+    else {
+      tiers.push([endpoint]);
+      lead = value;
+    }
+  }
+  return tiers;
+}
+
+function withinTolerance(lead: number, value: number): boolean {
+  return value - lead <= tieTolerance * Math.abs(lead);
+}
+
+function load(endpoint: EndpointView): number {
+  return endpoint.capacity > 0 ? outstandingOf(endpoint) / endpoint.capacity : Number.POSITIVE_INFINITY;
+}
+
+/** In-flight requests, with a nonsensical count read as none. */
+function outstandingOf(endpoint: EndpointView): number {
+  return Number.isFinite(endpoint.outstanding) && endpoint.outstanding > 0 ? endpoint.outstanding : 0;
+}
+
+/** Power of two choices: the better of two random picks first, then the rest by load. */
+function powerOfTwoTiers(tier: Tier, random: () => number): Tier[] {
+  const [first, second] = sampleTwo(tier, random);
+  const head = withinTolerance(Math.min(load(first), load(second)), Math.max(load(first), load(second)))
+    ? tier.filter((endpoint) => endpoint === first || endpoint === second)
+    : [load(first) <= load(second) ? first : second];
+  const rest = numericTiers(tier.filter((endpoint) => !head.includes(endpoint)), load);
+  return [sortByLoad(head), ...rest];
+}
+
+function sortByLoad(tier: Tier): Tier {
+  return [...tier].sort((a, b) => load(a) - load(b));
+}
+
+/** Two distinct members (the tier has at least two). */
+function sampleTwo(tier: Tier, random: () => number): [EndpointView, EndpointView] {
+  const firstIndex = Math.floor(unitInterval(random()) * tier.length);
+  let secondIndex = Math.floor(unitInterval(random()) * (tier.length - 1));
+  if (secondIndex >= firstIndex) secondIndex += 1;
+  const first = tier[firstIndex];
+  const second = tier[secondIndex];
+  if (first === undefined || second === undefined) throw new Error('sampleTwo needs a tier of at least two');
+  return [first, second];
+}
+
+/** Bounded-load consistent hashing: the ring walk from the prefix, within-bound endpoints first. */
+function affinityTiers(tier: Tier, prefixKey: string, route: RouteConfig): Tier[] {
+  const byId = new Map(tier.map((endpoint) => [endpoint.id, endpoint]));
+  // The ring holds every endpoint of the route, so a key keeps its place as others come and go.
+  const walk: EndpointView[] = [];
+  for (const id of walkRing(hashRingFor(route.endpoints), prefixKey, new Set(byId.keys()))) {
+    const endpoint = byId.get(id);
+    if (endpoint !== undefined) walk.push(endpoint);
+  }
+  const totalOutstanding = tier.reduce((sum, endpoint) => sum + outstandingOf(endpoint), 0);
+  const totalCapacity = tier.reduce((sum, endpoint) => sum + endpoint.capacity, 0);
+  const withinBound = (endpoint: EndpointView): boolean =>
+    outstandingOf(endpoint) + 1 <= Math.ceil((affinityLoadFactor * (totalOutstanding + 1) * endpoint.capacity) / totalCapacity);
+  const ordered = [...walk.filter(withinBound), ...walk.filter((endpoint) => !withinBound(endpoint))];
+  return ordered.map((endpoint) => [endpoint]);
+}
+
+/** Exponential race: each endpoint draws -ln(1-u)/weight; smallest first. P(first) = weight / total. */
+function weightedOrder(tier: Tier, random: () => number): EndpointView[] {
+  return tier
+    .map((endpoint) => ({ endpoint, arrival: -Math.log(1 - unitInterval(random())) / Math.max(endpoint.weight, Number.MIN_VALUE) }))
+    .sort((a, b) => a.arrival - b.arrival)
+    .map((entry) => entry.endpoint);
+}
+
+function knownTtft(endpoint: EndpointView): number | undefined {
+  const ttft = endpoint.ewmaTtftMs;
+  return ttft !== undefined && Number.isFinite(ttft) && ttft >= 0 ? ttft : undefined;
+}
+
+function meanKnownTtft(endpoints: readonly EndpointView[]): number {
+  let sum = 0;
+  let count = 0;
+  for (const endpoint of endpoints) {
+    const ttft = knownTtft(endpoint);
+    if (ttft === undefined) continue;
+    sum += ttft;
+    count += 1;
+  }
+  return count === 0 ? 0 : sum / count;
+}

@@ -1,0 +1,45 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { TenantConfig } from './gateway-config.js';
+
+/**
+ * Tenant authentication. Keys are only ever held hashed: the config stores the
+ * SHA-256 of each key, and a presented key is hashed before it is looked up, so
+ * the raw key is neither stored nor logged here.
+ */
+
+/** The lowercase hex SHA-256 of a key, as written in `tenants[].apiKeySha256`. */
+export function hashApiKey(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+interface IndexedTenant {
+  readonly tenant: TenantConfig;
+  readonly digest: Buffer;
+}
+
+/** Hash-to-tenant index, built once per tenant list (the config is immutable once loaded). */
+const indexes = new WeakMap<readonly TenantConfig[], ReadonlyMap<string, IndexedTenant>>();
+
+function indexFor(tenants: readonly TenantConfig[]): ReadonlyMap<string, IndexedTenant> {
+  let index = indexes.get(tenants);
+  if (index === undefined) {
+    index = new Map(tenants.map((tenant) => [tenant.apiKeySha256.toLowerCase(), { tenant, digest: Buffer.from(tenant.apiKeySha256, 'hex') }]));
+    indexes.set(tenants, index);
+  }
+  return index;
+}
+
+/**
+ * The tenant whose key this is, or undefined. The lookup is by the digest of the
+ * presented key (an attacker cannot steer it by guessing bytes of a stored key),
+ * and the match is confirmed with a constant-time comparison of the digests.
+ */
+export function authenticate(tenants: readonly TenantConfig[], presentedKey: string): TenantConfig | undefined {
+  if (presentedKey === '') return undefined;
+  const hex = hashApiKey(presentedKey);
+  const candidate = indexFor(tenants).get(hex);
+  if (candidate === undefined) return undefined;
+  const presented = Buffer.from(hex, 'hex');
+  if (presented.length !== candidate.digest.length) return undefined;
+  return timingSafeEqual(presented, candidate.digest) ? candidate.tenant : undefined;
+}

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { advanceCircuit, circuitView, initialCircuitState, nextCircuitState, type CircuitEvent, type CircuitState } from '../../src/gateway/circuit-breaker.js';
+
+const config = { failureThreshold: 3, windowMs: 1000, openMs: 5000, halfOpenProbes: 1 };
+
+function run(events: readonly [CircuitEvent, number][], from: CircuitState = initialCircuitState): CircuitState {
+  return events.reduce((state, [event, now]) => nextCircuitState(state, event, now, config), from);
+}
+
+describe('circuit breaker', () => {
+  it('opens after failureThreshold failures within windowMs', () => {
+    expect(run([['failure', 0], ['failure', 100]]).status).toBe('closed');
+    expect(run([['failure', 0], ['failure', 100], ['failure', 200]])).toEqual({ status: 'open', openedAt: 200 });
+  });
+
+  it('failures outside the window do not count', () => {
+    expect(run([['failure', 0], ['failure', 100], ['failure', 1100]]).status).toBe('closed');
+    expect(run([['failure', 0], ['failure', 600], ['failure', 1100], ['failure', 1200]]).status).toBe('open');
+  });
+
+  it('successes do not clear the window: an endpoint failing half its requests still opens', () => {
+    expect(run([['failure', 0], ['success', 10], ['failure', 20], ['success', 30], ['failure', 40]]).status).toBe('open');
+  });
+
+  it('keeps a bounded failure history', () => {
+    const events = Array.from({ length: 100 }, (_, index): [CircuitEvent, number] => ['failure', index * 600]);
+    const state = run(events);
+    expect(state.status === 'closed' ? state.failures.length : -1).toBeLessThanOrEqual(config.failureThreshold - 1);
+  });
+
+  it('open -> half-open after openMs, seen by a view or the next event', () => {
+    const open: CircuitState = { status: 'open', openedAt: 1000 };
+    expect(circuitView(open, 5999, config)).toEqual({ circuit: 'open', halfOpenInFlight: 0 });
+    expect(circuitView(open, 6000, config)).toEqual({ circuit: 'half-open', halfOpenInFlight: 0 });
+    expect(advanceCircuit(open, 6000, config)).toEqual({ status: 'half-open', probesInFlight: 0 });
+    expect(nextCircuitState(open, 'probe-start', 6000, config)).toEqual({ status: 'half-open', probesInFlight: 1 });
+  });
+
+  it('outcomes while open change nothing', () => {
+    const open: CircuitState = { status: 'open', openedAt: 1000 };
+    expect(nextCircuitState(open, 'success', 2000, config)).toBe(open);
+    expect(nextCircuitState(open, 'failure', 2000, config)).toBe(open);
+  });
+
+  it('half-open -> closed on a successful probe, with a clean history', () => {
+    const state = run([['probe-start', 6000], ['success', 6100]], { status: 'open', openedAt: 1000 });
+    expect(state).toEqual({ status: 'closed', failures: [] });
+  });
+
+  it('half-open -> open on a failed probe, restarting the timer', () => {
+    const state = run([['probe-start', 6000], ['failure', 6100]], { status: 'open', openedAt: 1000 });
+    expect(state).toEqual({ status: 'open', openedAt: 6100 });
+    expect(circuitView(state, 11_099, config).circuit).toBe('open');
+  });
+
+  it('counts probes in flight, and a cancelled probe frees its slot', () => {
+    const probing = run([['probe-start', 6000]], { status: 'open', openedAt: 1000 });
+    expect(circuitView(probing, 6001, config)).toEqual({ circuit: 'half-open', halfOpenInFlight: 1 });
+    expect(nextCircuitState(probing, 'probe-cancel', 6002, config)).toEqual({ status: 'half-open', probesInFlight: 0 });
+    const idle: CircuitState = { status: 'half-open', probesInFlight: 0 };
+    expect(nextCircuitState(idle, 'probe-cancel', 6002, config)).toBe(idle);
+  });
+
+  it('a closed circuit ignores probe events', () => {
+    expect(nextCircuitState(initialCircuitState, 'probe-start', 0, config)).toBe(initialCircuitState);
+  });
+
+  it('a threshold of one opens on the first failure', () => {
+    expect(nextCircuitState(initialCircuitState, 'failure', 5, { ...config, failureThreshold: 1 })).toEqual({ status: 'open', openedAt: 5 });
+  });
+});

@@ -1,0 +1,214 @@
+import { describe, expect, it } from 'vitest';
+import { formatProblem, type SpecProblem } from '../../src/domain/spec-problem.js';
+import { loadGatewayConfig, parseGatewayConfig, type GatewayConfig } from '../../src/gateway/gateway-config.js';
+import { hashApiKey } from '../../src/gateway/tenant-auth.js';
+
+const acmeKeyHash = hashApiKey('sk-acme-test');
+
+const valid = `version: 1
+listen: { port: 8080, host: 127.0.0.1 }
+endpoints:
+  - id: gcp-us-1
+    url: http://127.0.0.1:9001
+    dialect: openai
+    model: frontier-m
+    provider: gcp
+    region: us-central1
+    jurisdiction: us
+    chip: tpu7x
+    pool: gcp-usc1-tpu7x
+    contextWindow: 32768
+    longContext: false
+    marginalCostPerMillionTokens: 0
+    capacity: 64
+    weight: 1
+    apiKeyEnv: UPSTREAM_KEY
+  - id: azure-eu-1
+    url: https://eu.example.com/base
+    dialect: anthropic
+    model: frontier-m
+    provider: azure
+    region: westeurope
+    jurisdiction: eu
+    contextWindow: 131072
+    longContext: true
+    marginalCostPerMillionTokens: 1.5
+    capacity: 32
+routes:
+  - model: frontier
+    endpoints: [gcp-us-1, azure-eu-1]
+    policy: [cost, least-load]
+tenants:
+  - id: acme
+    apiKeySha256: ${acmeKeyHash}
+    jurisdictions: [us, eu]
+    requestsPerMinute: 600
+    tokensPerMinute: 2000000
+resilience:
+  retries: 3
+  circuitBreaker: { failureThreshold: 4 }
+limits: { maxBodyBytes: 1048576 }
+logging: { logPrompts: false }
+`;
+
+/** Replaces one exact snippet, failing loudly if it is missing or ambiguous. */
+function edit(text: string, from: string, to: string): string {
+  const at = text.indexOf(from);
+  if (at < 0 || text.indexOf(from, at + from.length) >= 0) throw new Error(`expected exactly one ${JSON.stringify(from)}`);
+  return text.slice(0, at) + to + text.slice(at + from.length);
+}
+
+function loadOk(text: string): GatewayConfig {
+  const result = parseGatewayConfig(text, 'gateway.yaml');
+  if (!result.ok) throw new Error(`expected the config to load, got:\n${result.problems.map(formatProblem).join('\n')}`);
+  return result.value;
+}
+
+function onlyProblem(text: string): SpecProblem {
+  const result = parseGatewayConfig(text, 'gateway.yaml');
+  if (result.ok) throw new Error('expected problems, but the config loaded');
+  expect(result.problems, result.problems.map(formatProblem).join('\n')).toHaveLength(1);
+  const [problem] = result.problems;
+  if (problem === undefined) throw new Error('unreachable');
+  return problem;
+}
+
+/** The 1-based line and column of the n-th occurrence of `needle` in the valid config after an edit. */
+function positionOf(text: string, needle: string, occurrence = 1): { line: number; column: number } {
+  let at = -1;
+  for (let seen = 0; seen < occurrence; seen += 1) at = text.indexOf(needle, at + 1);
+  if (at < 0) throw new Error(`no ${needle}`);
+  const before = text.slice(0, at).split('\n');
+  return { line: before.length, column: (before.at(-1)?.length ?? 0) + 1 };
+}
+
+describe('a valid gateway config', () => {
+  it('loads with every field and fills defaults', () => {
+    const config = loadOk(valid);
+    expect(config.listen).toEqual({ port: 8080, host: '127.0.0.1' });
+    expect(config.endpoints.map((e) => e.id)).toEqual(['gcp-us-1', 'azure-eu-1']);
+    expect(config.endpoints[1]).toMatchObject({ dialect: 'anthropic', longContext: true, weight: 1, marginalCostPerMillionTokens: 1.5 });
+    expect(config.endpoints[0]?.apiKeyEnv).toBe('UPSTREAM_KEY');
+    expect(config.routes[0]).toEqual({ model: 'frontier', endpoints: ['gcp-us-1', 'azure-eu-1'], policy: ['cost', 'least-load'] });
+    expect(config.tenants[0]?.apiKeySha256).toBe(acmeKeyHash);
+    expect(config.resilience).toEqual({
+      retries: 3,
+      backoffMs: 50,
+      maxBackoffMs: 2000,
+      ttftTimeoutMs: 10_000,
+      deadlineMs: 120_000,
+      hedgeAfterMs: 0,
+      resumeStreams: true,
+      circuitBreaker: { failureThreshold: 4, windowMs: 30_000, openMs: 10_000, halfOpenProbes: 1 },
+    });
+  });
+
+  it('fills every optional block when absent', () => {
+    const minimal = valid.slice(0, valid.indexOf('resilience:')).replace('listen: { port: 8080, host: 127.0.0.1 }\n', '').replace('    policy: [cost, least-load]\n', '');
+    const config = loadOk(minimal);
+    expect(config.listen).toEqual({ port: 8080, host: '127.0.0.1' });
+    expect(config.routes[0]?.policy).toEqual(['cost', 'least-load']);
+    expect(config.resilience.circuitBreaker).toEqual({ failureThreshold: 5, windowMs: 30_000, openMs: 10_000, halfOpenProbes: 1 });
+    expect(config.limits.maxBodyBytes).toBe(1_048_576);
+    expect(config.logging.logPrompts).toBe(false);
+  });
+
+  it('normalises an upper-case key hash', () => {
+    expect(loadOk(edit(valid, acmeKeyHash, acmeKeyHash.toUpperCase())).tenants[0]?.apiKeySha256).toBe(acmeKeyHash);
+  });
+});
+
+describe('gateway config problems are located, with a path and a suggestion', () => {
+  it('a route naming an unknown endpoint', () => {
+    const text = edit(valid, 'endpoints: [gcp-us-1, azure-eu-1]', 'endpoints: [gcp-us-1, azure-eu-l]');
+    const problem = onlyProblem(text);
+    expect(problem).toMatchObject({ code: 'unknown_reference', path: 'routes[0].endpoints[1]', message: "unknown endpoint 'azure-eu-l'", suggestion: "did you mean 'azure-eu-1'?", ...positionOf(text, 'azure-eu-l') });
+    expect(formatProblem(problem)).toBe(`gateway.yaml:${String(problem.line)}:${String(problem.column)}: routes[0].endpoints[1]: unknown endpoint 'azure-eu-l'; did you mean 'azure-eu-1'?`);
+  });
+
+  it('an unknown key', () => {
+    const text = edit(valid, '    contextWindow: 32768\n', '    contextWindw: 32768\n');
+    const result = parseGatewayConfig(text, 'gateway.yaml');
+    if (result.ok) throw new Error('expected problems');
+    const unknown = result.problems.find((p) => p.code === 'unknown_key');
+    expect(unknown).toMatchObject({ path: 'endpoints[0].contextWindw', message: "unknown field 'contextWindw'", suggestion: "did you mean 'contextWindow'?", ...positionOf(text, 'contextWindw') });
+    // The misspelt field leaves the real one missing, which is reported too.
+    expect(result.problems.find((p) => p.code === 'missing_field')?.path).toBe('endpoints[0].contextWindow');
+  });
+
+  it('a bad dialect', () => {
+    const text = edit(valid, 'dialect: openai', 'dialect: opneai');
+    expect(onlyProblem(text)).toMatchObject({ code: 'invalid_value', path: 'endpoints[0].dialect', message: "expected one of openai, anthropic, got 'opneai'", suggestion: "did you mean 'openai'?", ...positionOf(text, 'opneai') });
+  });
+
+  it('a bad policy name', () => {
+    const text = edit(valid, 'policy: [cost, least-load]', 'policy: [cost, least_load]');
+    expect(onlyProblem(text)).toMatchObject({ path: 'routes[0].policy[1]', suggestion: "did you mean 'least-load'?", ...positionOf(text, 'least_load') });
+  });
+
+  it('a duplicate endpoint id', () => {
+    const text = edit(valid, '  - id: azure-eu-1', '  - id: gcp-us-1');
+    const result = parseGatewayConfig(text, 'gateway.yaml');
+    if (result.ok) throw new Error('expected problems');
+    expect(result.problems.find((p) => p.code === 'duplicate_id')).toMatchObject({ path: 'endpoints[1].id', message: "endpoint id 'gcp-us-1' is already used by endpoints[0]", ...positionOf(text, 'gcp-us-1', 2) });
+  });
+
+  it('a duplicate tenant id, a shared key and a duplicate route', () => {
+    const tenant = valid.slice(valid.indexOf('  - id: acme'), valid.indexOf('resilience:'));
+    const route = valid.slice(valid.indexOf('  - model: frontier'), valid.indexOf('tenants:'));
+    const text = edit(edit(valid, 'resilience:', `${tenant}resilience:`), 'tenants:', `${route}tenants:`);
+    const result = parseGatewayConfig(text, 'gateway.yaml');
+    if (result.ok) throw new Error('expected problems');
+    expect(result.problems.map((p) => `${p.code} ${p.path}`).sort()).toEqual(['duplicate_id routes[1].model', 'duplicate_id tenants[1].apiKeySha256', 'duplicate_id tenants[1].id']);
+  });
+
+  it('an unknown jurisdiction, on an endpoint and a tenant', () => {
+    const text = edit(edit(valid, 'jurisdiction: us', 'jurisdiction: usa'), 'jurisdictions: [us, eu]', 'jurisdictions: [us, ue]');
+    const result = parseGatewayConfig(text, 'gateway.yaml');
+    if (result.ok) throw new Error('expected problems');
+    expect(result.problems).toHaveLength(2);
+    expect(result.problems[0]).toMatchObject({ code: 'unknown_reference', path: 'endpoints[0].jurisdiction', message: "unknown jurisdiction 'usa'", suggestion: "did you mean 'us'?", ...positionOf(text, 'usa') });
+    expect(result.problems[1]).toMatchObject({ path: 'tenants[0].jurisdictions[1]', message: "unknown jurisdiction 'ue'", ...positionOf(text, 'ue]') });
+  });
+
+  it('a declared jurisdiction is accepted', () => {
+    const text = edit(edit(valid, 'version: 1\n', 'version: 1\njurisdictions: [moon]\n'), 'jurisdiction: us', 'jurisdiction: moon');
+    expect(loadOk(text).endpoints[0]?.jurisdiction).toBe('moon');
+  });
+
+  it('a raw key where the hash belongs is refused without echoing it', () => {
+    const problem = onlyProblem(edit(valid, acmeKeyHash, 'sk-live-SECRET'));
+    expect(problem).toMatchObject({ code: 'invalid_value', path: 'tenants[0].apiKeySha256' });
+    expect(formatProblem(problem)).not.toContain('SECRET');
+  });
+
+  it('a key where the variable name belongs, and credentials in a URL, are refused without echoing them', () => {
+    const text = edit(edit(valid, 'apiKeyEnv: UPSTREAM_KEY', 'apiKeyEnv: sk-live-SECRET'), 'https://eu.example.com/base', 'https://user:SECRET@eu.example.com/base');
+    const result = parseGatewayConfig(text, 'gateway.yaml');
+    if (result.ok) throw new Error('expected problems');
+    expect(result.problems.map((p) => p.path)).toEqual(['endpoints[0].apiKeyEnv', 'endpoints[1].url']);
+    expect(result.problems.map(formatProblem).join('\n')).not.toContain('SECRET');
+  });
+
+  it('a URL that is not http(s)', () => {
+    expect(onlyProblem(edit(valid, 'http://127.0.0.1:9001', 'ftp://127.0.0.1:9001'))).toMatchObject({ path: 'endpoints[0].url', message: "expected an http:// or https:// base URL, got 'ftp://127.0.0.1:9001'" });
+  });
+
+  it('inconsistent resilience settings', () => {
+    const problem = onlyProblem(edit(valid, '  retries: 3\n', '  retries: 3\n  backoffMs: 5000\n'));
+    expect(problem).toMatchObject({ code: 'inconsistent', path: 'resilience.backoffMs', message: 'backoffMs (5000) exceeds maxBackoffMs (2000)' });
+  });
+
+  it('missing sections and a wrong version', () => {
+    const result = parseGatewayConfig('version: 2\nendpoints: []\n', 'gateway.yaml');
+    if (result.ok) throw new Error('expected problems');
+    expect(result.problems.map((p) => p.path)).toEqual(['version', 'endpoints', 'routes', 'tenants']);
+  });
+
+  it('YAML syntax errors and unreadable files', () => {
+    const syntax = parseGatewayConfig('version: 1\nendpoints: [\n', 'gateway.yaml');
+    expect(syntax.ok ? [] : syntax.problems.map((p) => p.code)).toContain('syntax');
+    const missing = loadGatewayConfig('/nonexistent/gateway.yaml');
+    expect(missing.ok ? undefined : missing.problems[0]).toMatchObject({ code: 'file_unreadable', line: 0, message: 'cannot read the gateway config (ENOENT)' });
+  });
+});

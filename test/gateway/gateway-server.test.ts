@@ -1,0 +1,194 @@
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startMockUpstream, type MockUpstream } from '../../bench/mock-upstream.js';
+import { parseGatewayConfig, type GatewayConfig } from '../../src/gateway/gateway-config.js';
+import { createGateway, type Gateway } from '../../src/gateway/gateway-server.js';
+import { hashApiKey } from '../../src/gateway/tenant-auth.js';
+
+const usKey = 'sk-test-us-only';
+const globalKey = 'sk-test-global';
+
+function config(openaiUrl: string, anthropicUrl: string, extra = ''): GatewayConfig {
+  const yaml = `
+version: 1
+endpoints:
+  - { id: dead-us, url: "http://127.0.0.1:9", dialect: openai, model: m-upstream, provider: aws, region: us-east-1, jurisdiction: us, contextWindow: 32768, marginalCostPerMillionTokens: 0, capacity: 64 }
+  - { id: oai-us, url: "${openaiUrl}", dialect: openai, model: m-upstream, provider: gcp, region: us-central1, jurisdiction: us, contextWindow: 32768, marginalCostPerMillionTokens: 1, capacity: 64 }
+  - { id: ant-eu, url: "${anthropicUrl}", dialect: anthropic, model: m-upstream, provider: azure, region: westeurope, jurisdiction: eu, contextWindow: 32768, marginalCostPerMillionTokens: 2, capacity: 64 }
+routes:
+  - { model: frontier, endpoints: [dead-us, oai-us, ant-eu], policy: [cost, least-load] }
+  - { model: frontier-eu, endpoints: [ant-eu], policy: [cost] }
+tenants:
+  - { id: us-corp, apiKeySha256: ${hashApiKey(usKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
+  - { id: global-corp, apiKeySha256: ${hashApiKey(globalKey)}, jurisdictions: [us, eu], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
+resilience: { retries: 2, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 2000, deadlineMs: 10000 }
+limits: { maxBodyBytes: 4096 }
+${extra}`;
+  const parsed = parseGatewayConfig(yaml, 'test-gateway.yaml');
+  if (!parsed.ok) throw new Error(parsed.problems.map((p) => p.message).join('\n'));
+  return parsed.value;
+}
+
+let openaiUpstream: MockUpstream;
+let anthropicUpstream: MockUpstream;
+let gateway: Gateway;
+let url: string;
+
+beforeAll(async () => {
+  openaiUpstream = await startMockUpstream({ words: 5 });
+  anthropicUpstream = await startMockUpstream({ words: 5 });
+  gateway = createGateway({ config: config(openaiUpstream.url, anthropicUpstream.url), logger: false, now: () => 1_700_000_000_000 });
+  url = await gateway.listen(0, '127.0.0.1');
+});
+
+afterAll(async () => {
+  await gateway.close();
+  await openaiUpstream.close();
+  await anthropicUpstream.close();
+});
+
+describe('official SDK clients against the gateway', () => {
+  it('OpenAI SDK, non-stream, to an OpenAI upstream (after failing over from a dead one)', async () => {
+    const client = new OpenAI({ apiKey: usKey, baseURL: `${url}/v1`, maxRetries: 0 });
+    const completion = await client.chat.completions.create({ model: 'frontier', messages: [{ role: 'user', content: 'hello' }], max_tokens: 20 });
+    expect(completion.choices[0]?.message.content).toBe('mock token token token token');
+    expect(completion.model).toBe('frontier');
+    expect(completion.usage?.completion_tokens).toBe(5);
+    expect(openaiUpstream.received.get('/v1/chat/completions')).toBeGreaterThan(0);
+  });
+
+  it('OpenAI SDK, stream with usage, translated from an Anthropic upstream', async () => {
+    const client = new OpenAI({ apiKey: globalKey, baseURL: `${url}/v1`, maxRetries: 0 });
+    const stream = await client.chat.completions.create({ model: 'frontier-eu', messages: [{ role: 'user', content: 'hello' }], max_tokens: 20, stream: true, stream_options: { include_usage: true } });
+    let text = '';
+    let usage: number | undefined;
+    let finish: string | null | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      if (chunk.choices[0]?.finish_reason) finish = chunk.choices[0].finish_reason;
+      if (chunk.usage) usage = chunk.usage.completion_tokens;
+    }
+    expect(text).toBe('mock token token token token');
+    expect(finish).toBe('stop');
+    expect(usage).toBe(5);
+  });
+
+  it('Anthropic SDK, non-stream, translated from an OpenAI upstream', async () => {
+    const client = new Anthropic({ apiKey: usKey, baseURL: url, maxRetries: 0 });
+    const message = await client.messages.create({ model: 'frontier', max_tokens: 20, messages: [{ role: 'user', content: 'hello' }] });
+    expect(message.content[0]?.type).toBe('text');
+    expect(message.content[0]?.type === 'text' ? message.content[0].text : '').toBe('mock token token token token');
+    expect(message.stop_reason).toBe('end_turn');
+    expect(message.usage.output_tokens).toBe(5);
+  });
+
+  it('Anthropic SDK, stream, to an Anthropic upstream', async () => {
+    const client = new Anthropic({ apiKey: globalKey, baseURL: url, maxRetries: 0 });
+    const stream = client.messages.stream({ model: 'frontier-eu', max_tokens: 20, messages: [{ role: 'user', content: 'hello' }] });
+    const final = await stream.finalMessage();
+    expect(final.content[0]?.type === 'text' ? final.content[0].text : '').toBe('mock token token token token');
+    expect(final.usage.output_tokens).toBe(5);
+  });
+});
+
+describe('exact SSE frames', () => {
+  it('OpenAI dialect, from an OpenAI upstream, with usage', async () => {
+    const response = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${usKey}`, 'content-type': 'application/json', 'x-switchyard-jurisdiction': 'us' },
+      body: JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true }, max_tokens: 5 }),
+    });
+    expect(response.headers.get('content-type')).toContain('text/event-stream');
+    const frame = (choices: unknown[], extra = {}): string => `data: ${JSON.stringify({ id: 'mock-1', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'frontier', choices, ...extra })}\n\n`;
+    const delta = (content: string): string => frame([{ index: 0, delta: { content }, logprobs: null, finish_reason: null }]);
+    expect(await response.text()).toBe(
+      frame([{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]) +
+        delta('mock') +
+        delta(' token').repeat(4) +
+        frame([{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }]) +
+        frame([], { usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } }) +
+        'data: [DONE]\n\n',
+    );
+  });
+
+  it('Anthropic dialect, from an OpenAI upstream', async () => {
+    const response = await fetch(`${url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': usKey, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }], stream: true }),
+    });
+    const frame = (event: string, data: unknown): string => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    const delta = (text: string): string => frame('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } });
+    expect(await response.text()).toBe(
+      frame('message_start', { type: 'message_start', message: { id: 'mock-1', type: 'message', role: 'assistant', model: 'frontier', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } } }) +
+        frame('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }) +
+        frame('ping', { type: 'ping' }) +
+        delta('mock') +
+        delta(' token').repeat(4) +
+        frame('content_block_stop', { type: 'content_block_stop', index: 0 }) +
+        frame('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { input_tokens: 10, output_tokens: 5 } }) +
+        frame('message_stop', { type: 'message_stop' }),
+    );
+  });
+});
+
+describe('jurisdiction is hard', () => {
+  it('a header can narrow a tenant to nothing: 503 with a JSON reason, never a fallback', async () => {
+    const response = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${usKey}`, 'content-type': 'application/json', 'x-switchyard-jurisdiction': 'eu' },
+      body: JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(response.status).toBe(503);
+    const body = (await response.json()) as { error: { message: string } };
+    expect(body.error.message).toMatch(/jurisdiction/i);
+  });
+
+  it('a US-only tenant cannot reach an EU-only route', async () => {
+    const before = anthropicUpstream.received.get('/v1/messages') ?? 0;
+    const response = await fetch(`${url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': usKey, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'frontier-eu', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(response.status).toBe(503);
+    expect(((await response.json()) as { type: string; error: { type: string } }).type).toBe('error');
+    expect(anthropicUpstream.received.get('/v1/messages') ?? 0).toBe(before);
+  });
+});
+
+describe('bad requests get clear 4xx errors in the caller dialect, and the gateway keeps serving', () => {
+  const post = (path: string, body: string, headers: Record<string, string> = {}): Promise<Response> =>
+    fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${usKey}`, 'content-type': 'application/json', ...headers }, body });
+
+  it.each([
+    ['/v1/chat/completions', '{"model": "frontier", "messages": [', 400, /not valid JSON/],
+    ['/v1/chat/completions', JSON.stringify({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }), 404, /model 'nope' is not served/],
+    ['/v1/chat/completions', JSON.stringify({ model: 'frontier' }), 400, /messages/],
+    ['/v1/messages', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }] }), 400, /max_tokens/],
+    ['/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x'.repeat(5000) }] }), 413, /exceeds the 4096-byte limit/],
+  ])('%s %s -> %i', async (path, body, status, message) => {
+    const response = await post(path, body);
+    expect(response.status).toBe(status);
+    const json = (await response.json()) as { error: { message: string }; type?: string };
+    expect(json.error.message).toMatch(message);
+    if (path === '/v1/messages') expect(json.type).toBe('error');
+  });
+
+  it('a missing or wrong key is 401 and a healthy request still works afterwards', async () => {
+    const response = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }] }), { authorization: 'Bearer wrong' });
+    expect(response.status).toBe(401);
+    const ok = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }], max_tokens: 5 }));
+    expect(ok.status).toBe(200);
+  });
+
+  it('GET /v1/models lists the public routes; /metrics exposes failovers and circuit state', async () => {
+    const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] };
+    expect(models.data.map((m) => m.id)).toEqual(['frontier', 'frontier-eu']);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/switchyard_failovers_total\{route="frontier"\} [1-9]/);
+    expect(metrics).toMatch(/switchyard_upstream_errors_total\{endpoint="dead-us",status="0"\} [1-9]/);
+    expect(metrics).toContain('switchyard_jurisdiction_rejections_total{tenant="us-corp"}');
+  });
+});

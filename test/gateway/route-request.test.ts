@@ -1,0 +1,361 @@
+import { describe, expect, it } from 'vitest';
+import type { RouteConfig, RoutingPolicyName } from '../../src/gateway/gateway-config.js';
+import { hash32, hashRingFor, virtualNodesPerEndpoint, walkRing } from '../../src/gateway/hash-ring.js';
+import { parseJurisdictionHeader, routeRequest, routingPolicyFromConfig, type EndpointView, type RouteDecision, type RouteInput, type RoutingPolicy } from '../../src/gateway/route-request.js';
+import { scriptedRandom, seededRandom } from './seeded-random.js';
+
+function endpoint(id: string, overrides: Partial<EndpointView> = {}): EndpointView {
+  return {
+    id,
+    url: 'http://127.0.0.1:9001',
+    dialect: 'openai',
+    model: 'frontier-m',
+    provider: 'gcp',
+    region: 'us-central1',
+    jurisdiction: 'us',
+    contextWindow: 32_768,
+    longContext: false,
+    marginalCostPerMillionTokens: 0,
+    capacity: 10,
+    weight: 1,
+    outstanding: 0,
+    ewmaTtftMs: undefined,
+    circuit: 'closed',
+    halfOpenInFlight: 0,
+    ...overrides,
+  };
+}
+
+function policyFor(endpoints: readonly EndpointView[], policy: RoutingPolicyName[], halfOpenProbes = 1): RoutingPolicy {
+  const route: RouteConfig = { model: 'frontier', endpoints: endpoints.map((e) => e.id), policy };
+  return { routes: new Map([[route.model, route]]), halfOpenProbes };
+}
+
+function request(overrides: Partial<RouteInput> = {}): RouteInput {
+  return { model: 'frontier', tenantJurisdictions: ['us', 'eu'], promptTokens: 1000, maxOutputTokens: 1000, ...overrides };
+}
+
+function ranked(decision: RouteDecision): string[] {
+  if (!decision.ok) throw new Error(`expected a route, got ${decision.status} ${decision.code}: ${decision.message}`);
+  return decision.ranked.map((e) => e.id);
+}
+
+function route(endpoints: readonly EndpointView[], policy: RoutingPolicyName[], input: Partial<RouteInput> = {}, random: () => number = seededRandom(1)): RouteDecision {
+  return routeRequest(request(input), endpoints, policyFor(endpoints, policy), random);
+}
+
+const usAndEu = [endpoint('us-1'), endpoint('eu-1', { jurisdiction: 'eu' }), endpoint('us-2'), endpoint('jp-1', { jurisdiction: 'jp' })];
+
+describe('route lookup', () => {
+  it('an unknown model is 404 no_route with a suggestion', () => {
+    expect(route(usAndEu, ['cost'], { model: 'frontir' })).toEqual({ ok: false, status: 404, code: 'no_route', message: "no route for model 'frontir'; did you mean 'frontier'?" });
+  });
+
+  it('builds the policy from a config', () => {
+    const policy = routingPolicyFromConfig({ routes: [{ model: 'm', endpoints: ['a'], policy: ['cost'] }], resilience: { circuitBreaker: { halfOpenProbes: 3 } } as never });
+    expect(policy.halfOpenProbes).toBe(3);
+    expect(policy.routes.get('m')?.endpoints).toEqual(['a']);
+  });
+});
+
+describe('jurisdiction: the tenant set, narrowed (never widened) by the header', () => {
+  it('without a header, every tenant jurisdiction is allowed', () => {
+    expect(ranked(route(usAndEu, ['cost']))).toEqual(['us-1', 'eu-1', 'us-2']);
+  });
+
+  it('a header narrows', () => {
+    expect(ranked(route(usAndEu, ['cost'], { headerJurisdictions: ['eu'] }))).toEqual(['eu-1']);
+  });
+
+  it('a header cannot widen: jurisdictions outside the tenant set are ignored', () => {
+    expect(ranked(route(usAndEu, ['cost'], { headerJurisdictions: ['eu', 'jp'] }))).toEqual(['eu-1']);
+  });
+
+  it('an empty intersection allows nothing: 503 jurisdiction, saying why', () => {
+    expect(route(usAndEu, ['cost'], { headerJurisdictions: ['jp'] })).toEqual({
+      ok: false,
+      status: 503,
+      code: 'jurisdiction',
+      message: "no endpoint for model 'frontier': the request's jurisdiction header [jp] names none of the tenant's allowed jurisdictions [eu, us], so nothing is allowed",
+    });
+    expect(route(usAndEu, ['cost'], { headerJurisdictions: [] })).toMatchObject({ ok: false, code: 'jurisdiction' });
+  });
+
+  it('no candidate in the allowed set: 503 naming where candidates are', () => {
+    expect(route(usAndEu, ['cost'], { tenantJurisdictions: ['uk'] })).toEqual({ ok: false, status: 503, code: 'jurisdiction', message: "no endpoint for model 'frontier' in jurisdictions [uk]: candidates are in eu, jp, us" });
+  });
+
+  it('parses the header: comma-separated, trimmed, lowercased; present but empty allows nothing', () => {
+    expect(parseJurisdictionHeader(undefined)).toBeUndefined();
+    expect(parseJurisdictionHeader(' EU , us,,')).toEqual(['eu', 'us']);
+    expect(parseJurisdictionHeader('')).toEqual([]);
+  });
+
+  it('property: over 1000 seeded random fleets, states and requests, no out-of-set endpoint is ever ranked', () => {
+    const random = seededRandom(20_240_601);
+    const jurisdictions = ['us', 'eu', 'uk', 'jp'];
+    const policies: RoutingPolicyName[] = ['cost', 'least-load', 'latency', 'prefix-affinity', 'weighted'];
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+    const subset = <T>(items: readonly T[]): T[] => items.filter(() => random() < 0.5);
+    const circuits = ['closed', 'closed', 'open', 'half-open'] as const;
+    let routed = 0;
+    for (let trial = 0; trial < 1000; trial += 1) {
+      const fleet = Array.from({ length: 1 + Math.floor(random() * 8) }, (_, index) =>
+        endpoint(`e${String(index)}`, {
+          jurisdiction: pick(jurisdictions),
+          contextWindow: pick([4096, 32_768, 131_072]),
+          longContext: random() < 0.2,
+          marginalCostPerMillionTokens: pick([0, 0, 1, 2.5]),
+          capacity: 1 + Math.floor(random() * 64),
+          weight: 0.1 + random() * 3,
+          outstanding: Math.floor(random() * 80),
+          ewmaTtftMs: random() < 0.3 ? undefined : random() * 2000,
+          circuit: pick(circuits),
+          halfOpenInFlight: Math.floor(random() * 2),
+        }),
+      );
+      const tenant = subset(jurisdictions);
+      const header = random() < 0.5 ? undefined : subset(jurisdictions);
+      const allowed = new Set(tenant.filter((j) => header === undefined || header.includes(j)));
+      const input = request({
+        tenantJurisdictions: tenant,
+        ...(header === undefined ? {} : { headerJurisdictions: header }),
+        promptTokens: Math.floor(random() * 60_000),
+        maxOutputTokens: Math.floor(random() * 4000),
+        prefixKey: `prefix-${String(Math.floor(random() * 20))}`,
+        excludeEndpoints: new Set(subset(fleet.map((e) => e.id))),
+      });
+      const decision = routeRequest(input, fleet, policyFor(fleet, subset(policies).concat(pick(policies))), random);
+      if (!decision.ok) {
+        expect(decision.status).not.toBe(200);
+        continue;
+      }
+      routed += 1;
+      for (const chosen of decision.ranked) {
+        expect(allowed.has(chosen.jurisdiction)).toBe(true);
+        expect(chosen.circuit).not.toBe('open');
+        expect(input.excludeEndpoints?.has(chosen.id)).toBe(false);
+        expect(input.promptTokens + input.maxOutputTokens).toBeLessThanOrEqual(chosen.contextWindow);
+      }
+      expect(new Set(decision.ranked.map((e) => e.id)).size).toBe(decision.ranked.length);
+    }
+    // The property is only meaningful if many trials did route.
+    expect(routed).toBeGreaterThan(100);
+  });
+});
+
+describe('context eligibility and long-context reservation', () => {
+  const fleet = [endpoint('small', { contextWindow: 8192 }), endpoint('medium', { contextWindow: 32_768 }), endpoint('long', { contextWindow: 200_000, longContext: true })];
+
+  it('only endpoints whose window fits prompt plus output', () => {
+    expect(ranked(route(fleet, ['cost'], { promptTokens: 10_000, maxOutputTokens: 2000 }))).toEqual(['medium']);
+  });
+
+  it('an exact fit is allowed', () => {
+    expect(ranked(route(fleet, ['cost'], { promptTokens: 7192, maxOutputTokens: 1000 }))).toEqual(['small', 'medium']);
+  });
+
+  it('a reserved long-context endpoint takes only requests that need it', () => {
+    expect(ranked(route(fleet, ['cost'], { promptTokens: 1000 }))).not.toContain('long');
+    expect(ranked(route(fleet, ['cost'], { promptTokens: 100_000 }))).toEqual(['long']);
+  });
+
+  it('need is judged within the allowed jurisdictions', () => {
+    const mixed = [endpoint('eu-medium', { jurisdiction: 'eu' }), endpoint('us-long', { contextWindow: 200_000, longContext: true })];
+    expect(ranked(route(mixed, ['cost'], { headerJurisdictions: ['us'] }))).toEqual(['us-long']);
+    expect(ranked(route(mixed, ['cost']))).toEqual(['eu-medium']);
+  });
+
+  it('stays reserved while the ordinary endpoints are down: 503, not a spill-over', () => {
+    const down = fleet.map((e) => (e.longContext ? e : { ...e, circuit: 'open' as const }));
+    expect(route(down, ['cost'])).toMatchObject({ ok: false, status: 503, code: 'unavailable' });
+  });
+
+  it('too long for every window is 400 context, saying why', () => {
+    expect(route(fleet, ['cost'], { promptTokens: 250_000, maxOutputTokens: 1000 })).toEqual({
+      ok: false,
+      status: 400,
+      code: 'context',
+      message: "the request needs about 251000 tokens (prompt about 250000 plus up to 1000 output) but the largest context window for model 'frontier' in jurisdictions [eu, us] is 200000: shorten the prompt or lower max_tokens",
+    });
+  });
+
+  it('a broken token estimate fits nothing', () => {
+    expect(route(fleet, ['cost'], { promptTokens: Number.NaN })).toMatchObject({ ok: false, code: 'context' });
+  });
+});
+
+describe('availability: circuits and already-tried endpoints', () => {
+  it('open circuits are excluded', () => {
+    expect(ranked(route([endpoint('a', { circuit: 'open' }), endpoint('b')], ['cost']))).toEqual(['b']);
+  });
+
+  it('half-open endpoints are eligible only while a probe slot is free', () => {
+    const fleet = [endpoint('a', { circuit: 'half-open', halfOpenInFlight: 0 }), endpoint('b', { circuit: 'half-open', halfOpenInFlight: 1 })];
+    expect(ranked(routeRequest(request(), fleet, policyFor(fleet, ['cost'], 1), Math.random))).toEqual(['a']);
+    expect(ranked(routeRequest(request(), fleet, policyFor(fleet, ['cost'], 2), Math.random))).toEqual(['a', 'b']);
+  });
+
+  it('excluded endpoints are skipped, and none left is 503 with the reasons counted', () => {
+    const fleet = [endpoint('a', { circuit: 'open' }), endpoint('b'), endpoint('c')];
+    expect(ranked(route(fleet, ['cost'], { excludeEndpoints: new Set(['b']) }))).toEqual(['c']);
+    expect(route(fleet, ['cost'], { excludeEndpoints: new Set(['b', 'c']) })).toEqual({ ok: false, status: 503, code: 'unavailable', message: "no available endpoint for model 'frontier' in jurisdictions [eu, us]: 1 circuit open, 2 already tried" });
+  });
+
+  it('a route whose endpoints have no state is 503', () => {
+    expect(routeRequest(request(), [], policyFor([endpoint('a')], ['cost']), Math.random)).toMatchObject({ ok: false, status: 503, code: 'unavailable' });
+  });
+});
+
+describe('scoring policies', () => {
+  it('cost: free committed capacity first, then cheapest marginal; ties keep route order', () => {
+    const fleet = [endpoint('pricey', { marginalCostPerMillionTokens: 3 }), endpoint('free-a'), endpoint('cheap', { marginalCostPerMillionTokens: 1 }), endpoint('free-b')];
+    expect(ranked(route(fleet, ['cost']))).toEqual(['free-a', 'free-b', 'cheap', 'pricey']);
+  });
+
+  it('least-load: the power-of-two winner first, the rest by load', () => {
+    const fleet = [endpoint('a', { outstanding: 9 }), endpoint('b', { outstanding: 1 }), endpoint('c', { outstanding: 5 }), endpoint('d', { outstanding: 3 })];
+    // Samples index 0 (a), then index 1 of the other three (c): c beats a, though b is lighter still.
+    expect(ranked(route(fleet, ['least-load'], {}, scriptedRandom([0, 0.5])))).toEqual(['c', 'b', 'd', 'a']);
+  });
+
+  it('least-load: load is outstanding over capacity', () => {
+    const fleet = [endpoint('big', { outstanding: 20, capacity: 100 }), endpoint('small', { outstanding: 5, capacity: 10 })];
+    expect(ranked(route(fleet, ['least-load'])))
+      .toEqual(['big', 'small']);
+  });
+
+  it('least-load: statistically prefers the less loaded over many seeded draws, without starving others', () => {
+    const fleet = [endpoint('idle', { outstanding: 0 }), endpoint('light', { outstanding: 3 }), endpoint('busy', { outstanding: 6 }), endpoint('full', { outstanding: 9 })];
+    const random = seededRandom(7);
+    const firsts = new Map<string, number>();
+    for (let draw = 0; draw < 4000; draw += 1) {
+      const first = ranked(route(fleet, ['least-load'], {}, random))[0] ?? '';
+      firsts.set(first, (firsts.get(first) ?? 0) + 1);
+    }
+    // Power of two choices: the k-th least loaded of n wins when sampled with a more loaded one,
+    // with probability 2(n-k)/(n(n-1)): 1/2, 1/3, 1/6, 0 for n = 4.
+    expect((firsts.get('idle') ?? 0) / 4000).toBeCloseTo(1 / 2, 1);
+    expect((firsts.get('light') ?? 0) / 4000).toBeCloseTo(1 / 3, 1);
+    expect((firsts.get('busy') ?? 0) / 4000).toBeCloseTo(1 / 6, 1);
+    expect(firsts.get('full') ?? 0).toBe(0);
+  });
+
+  it('latency: EWMA TTFT ascending, unknown counted as the mean of the known', () => {
+    const fleet = [endpoint('slow', { ewmaTtftMs: 900 }), endpoint('new'), endpoint('fast', { ewmaTtftMs: 100 }), endpoint('mid', { ewmaTtftMs: 400 })];
+    // Mean of known = 466.7: the new endpoint ranks between mid and slow.
+    expect(ranked(route(fleet, ['latency']))).toEqual(['fast', 'mid', 'new', 'slow']);
+  });
+
+  it('weighted: the first is chosen in proportion to weight', () => {
+    const fleet = [endpoint('heavy', { weight: 3 }), endpoint('light', { weight: 1 })];
+    const random = seededRandom(11);
+    let heavy = 0;
+    for (let draw = 0; draw < 4000; draw += 1) if (ranked(route(fleet, ['weighted'], {}, random))[0] === 'heavy') heavy += 1;
+    expect(heavy / 4000).toBeCloseTo(0.75, 1);
+  });
+});
+
+describe('prefix affinity: bounded-load consistent hashing', () => {
+  const fleet = ['a', 'b', 'c', 'd', 'e'].map((id) => endpoint(id, { capacity: 10 }));
+
+  it('the same prefix goes to the same endpoint while load is balanced', () => {
+    const first = ranked(route(fleet, ['prefix-affinity'], { prefixKey: 'system prompt 42' }))[0];
+    for (let seed = 0; seed < 20; seed += 1) expect(ranked(route(fleet, ['prefix-affinity'], { prefixKey: 'system prompt 42' }, seededRandom(seed)))[0]).toBe(first);
+  });
+
+  it('different prefixes spread over the endpoints', () => {
+    const firsts = new Set<string>();
+    for (let key = 0; key < 200; key += 1) firsts.add(ranked(route(fleet, ['prefix-affinity'], { prefixKey: `prefix ${String(key)}` }))[0] ?? '');
+    expect(firsts.size).toBe(5);
+  });
+
+  it('moves on when the sticky endpoint exceeds the load bound, and comes back when it drains', () => {
+    const key = 'shared prefix';
+    const home = ranked(route(fleet, ['prefix-affinity'], { prefixKey: key }))[0] ?? '';
+    const walk = walkRing(hashRingFor(fleet.map((e) => e.id)), key, new Set(fleet.map((e) => e.id)));
+    expect(walk[0]).toBe(home);
+    // Total outstanding 8 (all on home): bound = ceil(1.25 * 9 * 10/50) = 3, and home would have 9.
+    const loaded = fleet.map((e) => (e.id === home ? { ...e, outstanding: 8 } : e));
+    const moved = ranked(route(loaded, ['prefix-affinity'], { prefixKey: key }));
+    expect(moved[0]).toBe(walk[1]);
+    expect(moved.at(-1)).toBe(home);
+    // Spread load: 2 + 1 <= ceil(1.25 * 11 * 10/50) = 3, so home is within the bound again.
+    const balanced = fleet.map((e) => ({ ...e, outstanding: 2 }));
+    expect(ranked(route(balanced, ['prefix-affinity'], { prefixKey: key }))[0]).toBe(home);
+  });
+
+  it('never chooses an ineligible endpoint; the others keep their keys', () => {
+    const key = 'another prefix';
+    const walk = walkRing(hashRingFor(fleet.map((e) => e.id)), key, new Set(fleet.map((e) => e.id)));
+    const home = walk[0] ?? '';
+    const homeDown = fleet.map((e) => (e.id === home ? { ...e, circuit: 'open' as const } : e));
+    const ranking = ranked(route(homeDown, ['prefix-affinity'], { prefixKey: key }));
+    expect(ranking).not.toContain(home);
+    expect(ranking[0]).toBe(walk[1]);
+    const otherHeader = fleet.map((e) => (e.id === home ? { ...e, jurisdiction: 'jp' } : e));
+    expect(ranked(route(otherHeader, ['prefix-affinity'], { prefixKey: key }))).not.toContain(home);
+    // Keys whose home stays up do not move when another endpoint goes down.
+    let moved = 0;
+    for (let index = 0; index < 200; index += 1) {
+      const other = `key ${String(index)}`;
+      const before = ranked(route(fleet, ['prefix-affinity'], { prefixKey: other }))[0];
+      const after = ranked(route(homeDown, ['prefix-affinity'], { prefixKey: other }))[0];
+      if (before !== home && before !== after) moved += 1;
+    }
+    expect(moved).toBe(0);
+  });
+
+  it('without a prefix key the next policy decides', () => {
+    const priced = [endpoint('x', { marginalCostPerMillionTokens: 2 }), endpoint('y')];
+    expect(ranked(route(priced, ['prefix-affinity', 'cost']))).toEqual(['y', 'x']);
+  });
+
+  it('the ring has virtual nodes and a stable hash', () => {
+    expect(hashRingFor(['b', 'a']).points).toHaveLength(2 * virtualNodesPerEndpoint);
+    expect(hashRingFor(['a', 'b'])).toBe(hashRingFor(['b', 'a']));
+    expect(hash32('abc')).toBe(hash32('abc'));
+    expect(hash32('abc')).not.toBe(hash32('abd'));
+  });
+});
+
+describe('composition: lexicographic, ties within 5% broken by the next policy', () => {
+  it('cost first, latency breaks ties among the free endpoints', () => {
+    const fleet = [endpoint('paid-fast', { marginalCostPerMillionTokens: 1, ewmaTtftMs: 10 }), endpoint('free-slow', { ewmaTtftMs: 500 }), endpoint('free-fast', { ewmaTtftMs: 100 })];
+    expect(ranked(route(fleet, ['cost', 'latency']))).toEqual(['free-fast', 'free-slow', 'paid-fast']);
+  });
+
+  it('values within 5% tie; beyond, they do not', () => {
+    const fleet = [endpoint('a', { marginalCostPerMillionTokens: 1.04, ewmaTtftMs: 100 }), endpoint('b', { marginalCostPerMillionTokens: 1, ewmaTtftMs: 900 }), endpoint('c', { marginalCostPerMillionTokens: 1.06, ewmaTtftMs: 50 })];
+    expect(ranked(route(fleet, ['cost', 'latency']))).toEqual(['a', 'b', 'c']);
+  });
+
+  it('latency first, cost breaks a near tie', () => {
+    const fleet = [endpoint('paid', { marginalCostPerMillionTokens: 2, ewmaTtftMs: 100 }), endpoint('free', { ewmaTtftMs: 104 })];
+    expect(ranked(route(fleet, ['latency', 'cost']))).toEqual(['free', 'paid']);
+  });
+
+  it('cost first, then least-load among the free ones', () => {
+    const fleet = [endpoint('free-busy', { outstanding: 9 }), endpoint('paid-idle', { marginalCostPerMillionTokens: 1 }), endpoint('free-idle')];
+    expect(ranked(route(fleet, ['cost', 'least-load']))).toEqual(['free-idle', 'free-busy', 'paid-idle']);
+  });
+
+  it('least-load ties (both idle) are broken by the next policy', () => {
+    const fleet = [endpoint('paid', { marginalCostPerMillionTokens: 1 }), endpoint('free')];
+    expect(ranked(route(fleet, ['least-load', 'cost']))).toEqual(['free', 'paid']);
+  });
+
+  it('cost first, prefix affinity among the free ones, never leaving the cheapest tier', () => {
+    const fleet = [endpoint('paid', { marginalCostPerMillionTokens: 1 }), endpoint('free-a'), endpoint('free-b'), endpoint('free-c')];
+    for (let key = 0; key < 50; key += 1) {
+      const ranking = ranked(route(fleet, ['cost', 'prefix-affinity'], { prefixKey: `k${String(key)}` }));
+      expect(ranking.at(-1)).toBe('paid');
+    }
+  });
+
+  it('is deterministic for a seed', () => {
+    const fleet = ['a', 'b', 'c', 'd'].map((id, index) => endpoint(id, { outstanding: index, weight: index + 1 }));
+    const once = ranked(route(fleet, ['weighted', 'least-load'], {}, seededRandom(5)));
+    expect(ranked(route(fleet, ['weighted', 'least-load'], {}, seededRandom(5)))).toEqual(once);
+  });
+});
