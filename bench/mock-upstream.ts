@@ -6,7 +6,9 @@ import type { Dialect } from '../src/protocol/dialect.js';
 /**
  * An instant upstream for benchmarks and gateway tests: answers both dialects
  * at once with a fixed text, streamed or not. No model timing at all, so what
- * a benchmark measures in front of it is the proxy alone.
+ * a benchmark measures in front of it is the proxy alone. With
+ * `tokenIntervalMs`, streams instead send one token per interval, forever,
+ * until the client goes away (for holding many streams open).
  */
 export interface MockUpstream {
   readonly url: string;
@@ -15,7 +17,7 @@ export interface MockUpstream {
   close(): Promise<void>;
 }
 
-export async function startMockUpstream(options: { words?: number; port?: number } = {}): Promise<MockUpstream> {
+export async function startMockUpstream(options: { words?: number; port?: number; tokenIntervalMs?: number } = {}): Promise<MockUpstream> {
   const words = options.words ?? 8;
   const tokens = Array.from({ length: words }, (_, i) => (i === 0 ? 'mock' : ' token'));
   const received = new Map<string, number>();
@@ -45,6 +47,12 @@ export async function startMockUpstream(options: { words?: number; port?: number
       }
       const writer = dialect.createStreamWriter({ includeUsage: true, created: 0 });
       res.writeHead(200, { 'content-type': 'text/event-stream' });
+      if (options.tokenIntervalMs !== undefined) {
+        res.write(writer.write({ type: 'start', id: 'mock-1', model: 'mock', inputTokens: 10 }));
+        const timer = setInterval(() => res.write(writer.write({ type: 'text', text: ' token' })), options.tokenIntervalMs);
+        res.on('close', () => clearInterval(timer));
+        return;
+      }
       let frames = writer.write({ type: 'start', id: 'mock-1', model: 'mock', inputTokens: 10 });
       for (const text of tokens) frames += writer.write({ type: 'text', text });
       frames += writer.write({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 10, outputTokens: words } });

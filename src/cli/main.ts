@@ -2,6 +2,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { precisions, type Precision } from '../catalog/accelerator.js';
 import { SpecError, formatProblem } from '../domain/spec-problem.js';
 import { catalogCommand } from './commands/catalog-command.js';
+import { registerEmulateCommand } from './commands/emulate-command.js';
+import { gatewayCommand, untilSignal } from './commands/gateway-command.js';
 import { perfCommand } from './commands/perf-command.js';
 import { planCommand } from './commands/plan-command.js';
 import { processOutput, type Output } from './output.js';
@@ -21,6 +23,12 @@ function positiveInteger(name: string) {
     if (!Number.isInteger(value)) throw new InvalidArgumentError(`${name} must be a whole number, got '${raw}'.`);
     return value;
   };
+}
+
+function portNumber(raw: string): number {
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > 65_535) throw new InvalidArgumentError(`--port must be a whole number from 0 to 65535, got '${raw}'.`);
+  return value;
 }
 
 function buildProgram(output: Output, setExit: (code: number) => void): Command {
@@ -66,6 +74,18 @@ function buildProgram(output: Output, setExit: (code: number) => void): Command 
     .action((options: { model: string; chip: string; input: number; output: number; tpotMs: number; ttftMs?: number; precision?: Precision; mfu?: number; trainTokens?: number; deadlineDays?: number; fleet?: string; json?: boolean }) => {
       if ((options.trainTokens === undefined) !== (options.deadlineDays === undefined)) throw new UsageError('--train-tokens and --deadline-days go together');
       setExit(perfCommand(options, output));
+    });
+
+  registerEmulateCommand(program, output, setExit);
+
+  program
+    .command('gateway')
+    .description('serve the OpenAI and Anthropic APIs in front of many upstream endpoints (exit 2 on a bad config)')
+    .requiredOption('--config <gateway.yaml>', 'gateway config: endpoints, routes, tenants, resilience')
+    .option('--port <port>', 'port to listen on (default: listen.port in the config, or 8080)', portNumber)
+    .option('--host <host>', 'address to listen on (default: listen.host in the config, or 127.0.0.1)')
+    .action(async (options: { config: string; port?: number; host?: string }) => {
+      setExit(await gatewayCommand(options, output, untilSignal()));
     });
 
   return program;

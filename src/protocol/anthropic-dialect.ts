@@ -19,6 +19,15 @@ const requestSchema = z.looseObject({
   tools: z.undefined({ error: 'tools are not supported by this gateway yet' }).optional(),
 });
 
+/** An upstream's complete answer (built once: zod compiles each schema on first use). */
+const resultSchema = z  .looseObject({
+    id: z.string(),
+    model: z.string(),
+    content: z.array(z.looseObject({ type: z.string(), text: z.string().optional() })),
+    stop_reason: z.string().nullable(),
+    usage: z.looseObject({ input_tokens: z.number(), output_tokens: z.number() }),
+  });
+
 const kindToType: Readonly<Record<ErrorKind, string>> = {
   invalid_request: 'invalid_request_error',
   authentication: 'authentication_error',
@@ -100,15 +109,7 @@ export const anthropicDialect: Dialect = {
   },
 
   parseResult(body: unknown): Parsed<ChatResult> {
-    const parsed = z
-      .looseObject({
-        id: z.string(),
-        model: z.string(),
-        content: z.array(z.looseObject({ type: z.string(), text: z.string().optional() })),
-        stop_reason: z.string().nullable(),
-        usage: z.looseObject({ input_tokens: z.number(), output_tokens: z.number() }),
-      })
-      .safeParse(body);
+    const parsed = resultSchema.safeParse(body);
     if (!parsed.success) return { ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a malformed message' } };
     return {
       ok: true,

@@ -23,6 +23,14 @@ const requestSchema = z.looseObject({
   tools: z.undefined({ error: 'tools are not supported by this gateway yet' }).optional(),
 });
 
+/** An upstream's complete answer (built once: zod compiles each schema on first use). */
+const resultSchema = z  .looseObject({
+    id: z.string(),
+    model: z.string(),
+    choices: z.array(z.looseObject({ message: z.looseObject({ content: z.string().nullable() }), finish_reason: z.string().nullable() })).min(1),
+    usage: z.looseObject({ prompt_tokens: z.number(), completion_tokens: z.number() }).optional(),
+  });
+
 const kindToType: Readonly<Record<ErrorKind, string>> = {
   invalid_request: 'invalid_request_error',
   authentication: 'authentication_error',
@@ -98,14 +106,7 @@ export const openaiDialect: Dialect = {
   },
 
   parseResult(body: unknown): Parsed<ChatResult> {
-    const parsed = z
-      .looseObject({
-        id: z.string(),
-        model: z.string(),
-        choices: z.array(z.looseObject({ message: z.looseObject({ content: z.string().nullable() }), finish_reason: z.string().nullable() })).min(1),
-        usage: z.looseObject({ prompt_tokens: z.number(), completion_tokens: z.number() }).optional(),
-      })
-      .safeParse(body);
+    const parsed = resultSchema.safeParse(body);
     if (!parsed.success) return { ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a malformed chat completion' } };
     const choice = parsed.data.choices[0];
     return {

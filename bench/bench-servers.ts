@@ -1,0 +1,41 @@
+import { parseGatewayConfig } from '../src/gateway/gateway-config.js';
+import { createGateway } from '../src/gateway/gateway-server.js';
+import { hashApiKey } from '../src/gateway/tenant-auth.js';
+import { startMockUpstream } from './mock-upstream.js';
+
+/**
+ * Child-process entry points for bench:gateway, so each server's peak RSS is its
+ * own: `mock [--slow-stream-ms N]` or `gateway --upstream URL`. Each prints its
+ * URL on one line and serves until killed.
+ */
+export const benchKey = 'sk-bench';
+
+const [role, ...args] = process.argv.slice(2);
+const option = (name: string): string | undefined => {
+  const index = args.indexOf(name);
+  return index >= 0 ? args[index + 1] : undefined;
+};
+
+if (role === 'mock') {
+  const slow = option('--slow-stream-ms');
+  const mock = await startMockUpstream({ words: 8, ...(slow === undefined ? {} : { tokenIntervalMs: Number(slow) }) });
+  process.stdout.write(`${mock.url}\n`);
+} else if (role === 'gateway') {
+  const upstream = option('--upstream') ?? '';
+  const parsed = parseGatewayConfig(
+    [
+      'version: 1',
+      'endpoints:',
+      `  - { id: mock, url: "${upstream}", dialect: openai, model: mock, provider: local, region: loopback, jurisdiction: us, contextWindow: 1000000, marginalCostPerMillionTokens: 0, capacity: 100000 }`,
+      'routes:',
+      '  - { model: bench, endpoints: [mock], policy: [cost, least-load] }',
+      'tenants:',
+      `  - { id: bench, apiKeySha256: ${hashApiKey(benchKey)}, jurisdictions: [us], requestsPerMinute: 1000000000, tokensPerMinute: 1000000000000 }`,
+      'resilience: { ttftTimeoutMs: 600000, deadlineMs: 3600000 }',
+    ].join('\n'),
+    'bench-gateway.yaml',
+  );
+  if (!parsed.ok) throw new Error(parsed.problems.map((p) => p.message).join('\n'));
+  const gateway = createGateway({ config: parsed.value, logger: false });
+  process.stdout.write(`${await gateway.listen(0, '127.0.0.1')}\n`);
+}

@@ -1,0 +1,185 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { Agent, Pool, request } from 'undici';
+import { benchKey } from './bench-servers.js';
+
+/**
+ * `npm run bench:gateway`: on loopback, with the same load generator and
+ * concurrency, (a) the instant mock upstream called directly, (b) Switchyard's
+ * gateway in front of it, (c) Portkey's open-source gateway in front of it.
+ * Prints requests/s, p50/p99, latency added over (a) at a fixed 1,000
+ * requests/s, peak RSS, and the RSS of the gateway holding ~10k open streams.
+ * Every server runs in its own process; the load generator runs here.
+ */
+const serversScript = fileURLToPath(new URL('./bench-servers.js', import.meta.url));
+const portkeyScript = fileURLToPath(new URL('../../node_modules/@portkey-ai/gateway/build/start-server.js', import.meta.url));
+const connections = 32;
+const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const body = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'Say something short.' }], max_tokens: 16 });
+const children: ChildProcess[] = [];
+
+async function startChild(args: string[], readyPattern: RegExp): Promise<{ child: ChildProcess; line: string }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  const line = await new Promise<string>((resolve, reject) => {
+    let buffer = '';
+    const onData = (chunk: Buffer): void => {
+      // eslint-disable-next-line no-control-regex
+      buffer += chunk.toString().replace(/\u001b\[[0-9;]*m/g, '');
+      const match = readyPattern.exec(buffer);
+      if (match) {
+        child.stdout?.off('data', onData);
+        resolve(match[1] ?? match[0]);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${buffer}`)));
+  });
+  return { child, line };
+}
+
+function peakRssMB(child: ChildProcess): number {
+  const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+function currentRssMB(child: ChildProcess): number {
+  const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+interface Target {
+  readonly name: string;
+  readonly url: string;
+  readonly headers: Record<string, string>;
+  readonly child: ChildProcess;
+}
+
+async function throughput(target: Target): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
+  const run = (duration: number) =>
+    autocannon({ url: `${target.url}/v1/chat/completions`, method: 'POST', headers: { 'content-type': 'application/json', ...target.headers }, body, connections, duration });
+  await run(2);
+  const result = await run(seconds);
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx };
+}
+
+/** Open-loop load at a fixed rate with microsecond timing (autocannon reports whole milliseconds). */
+async function fixedRate(target: Target, rate: number): Promise<{ p50: number; p99: number; errors: number }> {
+  const pool = new Pool(target.url, { connections: 64 });
+  const latencies: number[] = [];
+  let errors = 0;
+  const total = rate * seconds;
+  const start = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < total; i += 1) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    pending.push(
+      (async () => {
+        const sent = performance.now();
+        try {
+          const response = await pool.request({ method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json', ...target.headers }, body });
+          await response.body.text();
+          if (response.statusCode !== 200) errors += 1;
+          if (i >= rate) latencies.push(performance.now() - sent); // first second is warm-up
+        } catch {
+          errors += 1;
+        }
+      })(),
+    );
+  }
+  await Promise.all(pending);
+  await pool.close();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+  return { p50: at(0.5), p99: at(0.99), errors };
+}
+
+async function openStreams(gatewayUrl: string, gateway: ChildProcess, count: number): Promise<{ opened: number; rssMB: number; perStreamKB: number }> {
+  const agent = new Agent({ connections: count + 10, pipelining: 0, bodyTimeout: 0, headersTimeout: 0 });
+  const baseline = currentRssMB(gateway);
+  const controllers: AbortController[] = [];
+  let opened = 0;
+  const batch = 500;
+  for (let i = 0; i < count; i += batch) {
+    await Promise.all(
+      Array.from({ length: Math.min(batch, count - i) }, async () => {
+        const controller = new AbortController();
+        controllers.push(controller);
+        try {
+          const response = await request(`${gatewayUrl}/v1/chat/completions`, {
+            dispatcher: agent,
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${benchKey}` },
+            body: JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'stream forever' }], stream: true }),
+            signal: controller.signal,
+          });
+          if (response.statusCode === 200) {
+            // Wait for the first chunk, then leave the stream open.
+            const iterator = response.body[Symbol.asyncIterator]();
+            await iterator.next();
+            opened += 1;
+            response.body.on('error', () => undefined);
+          }
+        } catch {
+          // counted as not opened
+        }
+      }),
+    );
+  }
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  const rssMB = currentRssMB(gateway);
+  for (const controller of controllers) controller.abort();
+  await agent.destroy().catch(() => undefined);
+  return { opened, rssMB, perStreamKB: ((rssMB - baseline) * 1024) / Math.max(1, opened) };
+}
+
+const format = (value: number, digits = 2): string => (Number.isFinite(value) ? value.toFixed(digits) : '-');
+
+try {
+  const mock = await startChild([serversScript, 'mock'], /(http:\/\/\S+)/);
+  const gateway = await startChild([serversScript, 'gateway', '--upstream', mock.line], /(http:\/\/\S+)/);
+  const portkeyPort = 18_787;
+  const portkey = await startChild([portkeyScript, `--port=${portkeyPort}`, '--headless'], /(Ready for connections)/);
+  const targets: Target[] = [
+    { name: '(a) mock upstream, direct', url: mock.line, headers: {}, child: mock.child },
+    { name: '(b) Switchyard gateway', url: gateway.line, headers: { authorization: `Bearer ${benchKey}` }, child: gateway.child },
+    { name: '(c) Portkey gateway 1.15', url: `http://127.0.0.1:${portkeyPort}`, headers: { authorization: 'Bearer sk-unused', 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${mock.line}/v1` }, child: portkey.child },
+  ];
+  console.log(`bench:gateway on ${process.platform}/${process.arch}, ${cpus().length} cores, node ${process.version}; ${connections} connections, ${seconds} s per run; load generator, upstream and gateway share the machine`);
+  const rows = [];
+  for (const target of targets) {
+    const load = await throughput(target);
+    const paced = await fixedRate(target, 1000);
+    rows.push({ target, load, paced });
+  }
+  const direct = rows[0]?.paced.p50 ?? Number.NaN;
+  console.log('target                         req/s      p50 ms  p99 ms  errors | at 1,000 req/s: p50 ms  p99 ms  added p50 ms | peak RSS MB');
+  for (const { target, load, paced } of rows) {
+    console.log(
+      `${target.name.padEnd(30)} ${format(load.rps, 0).padStart(8)}  ${format(load.p50, 1).padStart(6)}  ${format(load.p99, 1).padStart(6)}  ${String(load.errors).padStart(6)} | ${format(paced.p50, 3).padStart(21)}  ${format(paced.p99, 3).padStart(6)}  ${format(paced.p50 - direct, 3).padStart(12)} | ${format(peakRssMB(target.child), 0).padStart(11)}`,
+    );
+  }
+  const switchyard = rows[1]?.load.rps ?? 0;
+  const portkeyRps = rows[2]?.load.rps ?? 0;
+  console.log(`Switchyard / Portkey throughput: ${format(switchyard / portkeyRps, 1)}x`);
+
+  // Open streams: a slow upstream that sends a token a second and never ends.
+  const slow = await startChild([serversScript, 'mock', '--slow-stream-ms', '1000'], /(http:\/\/\S+)/);
+  const streamGateway = await startChild([serversScript, 'gateway', '--upstream', slow.line], /(http:\/\/\S+)/);
+  // Each open stream holds two sockets in the gateway (client and upstream); this machine's hard
+  // limit of open files per process is 20,000, so 9,900 is the most one gateway process can hold.
+  const streams = Number(process.env.BENCH_STREAMS ?? 9_900);
+  const held = await openStreams(streamGateway.line, streamGateway.child, streams);
+  console.log(`open streams: ${held.opened} of ${streams} held open through the gateway; gateway RSS ${format(held.rssMB, 0)} MB (${format(held.perStreamKB, 1)} KB per stream; at that rate 10,000 streams take ${format(currentBaseline(held) + (held.perStreamKB * 10_000) / 1024, 0)} MB)`);
+} finally {
+  for (const child of children) child.kill('SIGKILL');
+}
+
+function currentBaseline(held: { rssMB: number; opened: number; perStreamKB: number }): number {
+  return held.rssMB - (held.perStreamKB * held.opened) / 1024;
+}

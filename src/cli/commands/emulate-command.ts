@@ -1,0 +1,169 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { precisions, type Precision } from '../../catalog/accelerator.js';
+import { accelerators } from '../../catalog/accelerators.js';
+import { modelPresets } from '../../catalog/models.js';
+import type { Fleet } from '../../domain/fleet.js';
+import { loadFleet } from '../../domain/load-fleet.js';
+import { formatProblem } from '../../domain/spec-problem.js';
+import { didYouMean } from '../../domain/suggest.js';
+import { EmulatorError, startEmulator, type FaultsUpdate, type RunningEmulator } from '../../emulator/index.js';
+import { number, type Output } from '../output.js';
+import { UsageError } from '../usage-error.js';
+
+export interface EmulateCommandOptions {
+  readonly model: string;
+  readonly chip: string;
+  readonly port: number;
+  readonly host: string;
+  readonly seed: number;
+  readonly speed: number;
+  readonly input: number;
+  readonly output: number;
+  readonly tpotMs: number;
+  readonly ttftMs?: number;
+  readonly precision?: Precision;
+  /** A fleet file whose chip and model overrides (and measured profiles) apply. */
+  readonly fleet?: string;
+  readonly maxQueue?: number;
+  readonly errorRate?: number;
+  readonly errorStatus?: number;
+  readonly addedLatencyMs?: number;
+  readonly hangMs?: number;
+  readonly cutAfterTokens?: number;
+  readonly corruptRate?: number;
+  readonly refuse?: boolean;
+  readonly servedModelName?: string;
+}
+
+/** Resolves when the process gets SIGINT or SIGTERM. */
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+/**
+ * `switchyard emulate`: an emulated model server for a model on a chip. Prints
+ * one line with its URL and serves until `until` resolves (SIGINT or SIGTERM
+ * by default). Exit 2 for an unknown chip or model, an infeasible profile or a
+ * port in use.
+ */
+export async function emulateCommand(options: EmulateCommandOptions, output: Output, until: () => Promise<unknown> = untilSignal, onStarted?: (emulator: RunningEmulator) => void): Promise<number> {
+  let chips = new Map(accelerators.map((c) => [c.id, c]));
+  let models = new Map(modelPresets.map((m) => [m.id, m]));
+  let measured: Fleet['measuredProfiles'] = [];
+  if (options.fleet !== undefined) {
+    const loaded = loadFleet(options.fleet);
+    if (!loaded.ok) {
+      for (const problem of loaded.problems) output.err(formatProblem(problem));
+      return 2;
+    }
+    chips = new Map(loaded.value.chips);
+    models = new Map(loaded.value.models);
+    measured = loaded.value.measuredProfiles;
+  }
+  const chip = chips.get(options.chip);
+  if (chip === undefined) throw new UsageError(`--chip: unknown chip '${options.chip}'; ${didYouMean(options.chip, chips.keys()) ?? "run 'switchyard catalog' for the list"}`);
+  const model = models.get(options.model);
+  if (model === undefined) throw new UsageError(`--model: unknown model '${options.model}'; ${didYouMean(options.model, models.keys()) ?? "run 'switchyard catalog' for the presets"}`);
+
+  const faults: FaultsUpdate = {};
+  if (options.errorRate !== undefined) faults.errorRate = options.errorRate;
+  if (options.errorStatus !== undefined) faults.errorStatus = options.errorStatus;
+  if (options.addedLatencyMs !== undefined) faults.addedLatencyMs = options.addedLatencyMs;
+  if (options.hangMs !== undefined) faults.hangMs = options.hangMs;
+  if (options.cutAfterTokens !== undefined) faults.cutAfterTokens = options.cutAfterTokens;
+  if (options.corruptRate !== undefined) faults.corruptRate = options.corruptRate;
+  if (options.refuse === true) faults.refuse = true;
+
+  let emulator: RunningEmulator;
+  try {
+    emulator = await startEmulator({
+      model,
+      chip,
+      port: options.port,
+      host: options.host,
+      seed: options.seed,
+      speed: options.speed,
+      inputTokens: options.input,
+      outputTokens: options.output,
+      tpotMs: options.tpotMs,
+      ...(options.ttftMs === undefined ? {} : { ttftMs: options.ttftMs }),
+      ...(options.precision === undefined ? {} : { precision: options.precision }),
+      ...(options.maxQueue === undefined ? {} : { maxQueue: options.maxQueue }),
+      ...(options.servedModelName === undefined ? {} : { servedModelName: options.servedModelName }),
+      measuredProfiles: measured,
+      faults,
+      log: (line) => output.err(line),
+    });
+  } catch (error) {
+    if (error instanceof EmulatorError) {
+      output.err(`switchyard: emulate: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+  const p = emulator.profile;
+  output.out(
+    `switchyard emulate: listening on ${emulator.url} (model ${emulator.model} on ${p.chipsPerReplica} x ${p.chip}, ${number(p.concurrentSequences)} slots, TTFT ${number(p.ttftMs, 1)} ms, TPOT ${number(p.tpotAtBatchOneMs, 1)}-${number(p.tpotMs, 1)} ms, speed ${options.speed}x)`,
+  );
+  onStarted?.(emulator);
+  await until();
+  await emulator.close();
+  return 0;
+}
+
+function parseNumber(flag: string, raw: string, check: (value: number) => boolean, rule: string, integer = false): number {
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || !check(value) || (integer && !Number.isInteger(value))) throw new InvalidArgumentError(`${flag} must be ${rule}, got '${raw}'.`);
+  return value;
+}
+
+const flag = {
+  positive: (name: string) => (raw: string) => parseNumber(name, raw, (v) => v > 0, 'a positive number'),
+  positiveInteger: (name: string) => (raw: string) => parseNumber(name, raw, (v) => v > 0, 'a positive whole number', true),
+  count: (name: string) => (raw: string) => parseNumber(name, raw, (v) => v >= 0, 'a whole number >= 0', true),
+  nonNegative: (name: string) => (raw: string) => parseNumber(name, raw, (v) => v >= 0, 'a number >= 0'),
+  fraction: (name: string) => (raw: string) => parseNumber(name, raw, (v) => v >= 0 && v <= 1, 'a fraction between 0 and 1'),
+  port: (raw: string) => parseNumber('--port', raw, (v) => v >= 0 && v <= 65535, 'a port number 0..65535 (0 picks a free port)', true),
+  status: (raw: string) => parseNumber('--error-status', raw, (v) => v >= 400 && v <= 599, 'an HTTP status 400..599', true),
+  hang: (raw: string) => parseNumber('--hang-ms', raw, (v) => v === -1 || v >= 0, 'a number of ms >= 0, or -1 to hang until the client disconnects'),
+};
+
+/** Adds `switchyard emulate` to the program. */
+export function registerEmulateCommand(program: Command, output: Output, setExit: (code: number) => void): void {
+  program
+    .command('emulate')
+    .description('serve an emulated model replica (OpenAI and Anthropic APIs, vLLM metrics, faults) timed by the performance model; runs until Ctrl-C')
+    .requiredOption('--model <id>', 'model id (see `switchyard catalog`)')
+    .requiredOption('--chip <id>', 'chip id (see `switchyard catalog`)')
+    .option('--port <port>', 'port to listen on; 0 picks a free one', flag.port, 0)
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--seed <n>', 'seed of the generated text: same seed and prompt give the same answer', flag.count('--seed'), 0)
+    .option('--speed <x>', 'run x times faster than real time (every delay is divided by x)', flag.positive('--speed'), 1)
+    .option('--input <tokens>', 'input tokens of the profiled request shape', flag.positiveInteger('--input'), 2000)
+    .option('--output <tokens>', 'output tokens of the profiled request shape; also the mean answer length', flag.positiveInteger('--output'), 500)
+    .option('--tpot-ms <ms>', 'time-per-output-token target', flag.positive('--tpot-ms'), 50)
+    .option('--ttft-ms <ms>', 'time-to-first-token target', flag.positive('--ttft-ms'))
+    .addOption(new Option('--precision <p>', 'serving precision (default: the model preset)').choices(precisions))
+    .option('--fleet <fleet.yaml>', "apply this fleet file's chip/model overrides and measured profiles")
+    .option('--max-queue <n>', 'waiting requests before 429 (default: 4 x the running capacity)', flag.count('--max-queue'))
+    .option('--served-model-name <name>', 'model id clients send and /v1/models lists (default: the model id)')
+    .option('--error-rate <fraction>', 'fault: fraction of chat requests answered with --error-status', flag.fraction('--error-rate'))
+    .option('--error-status <status>', 'fault: status of injected errors (default 500)', flag.status)
+    .option('--added-latency-ms <ms>', 'fault: delay before the first byte of every chat response', flag.nonNegative('--added-latency-ms'))
+    .option('--hang-ms <ms>', 'fault: hang before the first token (-1: until the client disconnects)', flag.hang)
+    .option('--cut-after-tokens <n>', 'fault: destroy stream connections after n tokens, with no terminal frame', flag.count('--cut-after-tokens'))
+    .option('--corrupt-rate <fraction>', 'fault: fraction of tokens replaced by "<corrupt>"', flag.fraction('--corrupt-rate'))
+    .option('--refuse', 'fault: destroy new connections and answer /health with 503')
+    .addHelpText('after', '\nFaults can be changed at run time: curl -X POST URL/admin/faults -d \'{"errorRate":0.5}\'')
+    .action(async (options: EmulateCommandOptions) => {
+      setExit(await emulateCommand(options, output));
+    });
+}

@@ -1,0 +1,502 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { AcceleratorSpec, Precision } from '../catalog/accelerator.js';
+import { accelerators } from '../catalog/accelerators.js';
+import type { ModelSpec } from '../catalog/model-preset.js';
+import { modelPresets } from '../catalog/models.js';
+import type { MeasuredProfile } from '../domain/fleet.js';
+import { didYouMean } from '../domain/suggest.js';
+import { inferenceProfile, type InferenceProfile } from '../performance/inference-profile.js';
+import type { ChatEvent, ChatRequest, ErrorKind } from '../protocol/chat.js';
+import type { Dialect } from '../protocol/dialect.js';
+import { dialects } from '../protocol/dialects.js';
+import { BatchScheduler, schedulerConfigFromProfile, type SchedulerEvent } from './batch-scheduler.js';
+import { applyFaults, noFaults, parseFaultsUpdate, type Faults, type FaultsUpdate } from './faults.js';
+import { corruptPlan, planCompletion } from './generate.js';
+import { createEmulatorMetrics, type ReplicaLoad } from './metrics.js';
+import { mixSeed, seededRandom } from './prng.js';
+
+/** The emulator cannot start: unknown chip or model, a profile that does not fit, a port in use. */
+export class EmulatorError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EmulatorError';
+  }
+}
+
+export interface EmulatorOptions {
+  /** A model preset id, or a resolved spec (a fleet's override). */
+  readonly model: string | ModelSpec;
+  /** A catalog chip id, or a resolved spec (a fleet's override). */
+  readonly chip: string | AcceleratorSpec;
+  /** 0 (the default) picks a free port; `url` says which. */
+  readonly port?: number;
+  /** Default 127.0.0.1. */
+  readonly host?: string;
+  /** Same seed and same prompt give byte-identical text. Default 0. */
+  readonly seed?: number;
+  /** Every delay (model timing and fault delays) is divided by this. Default 1 (real time). */
+  readonly speed?: number;
+  /** Request shape the profile is computed for (as `switchyard perf`): defaults 2000 in, 500 out, TPOT 50 ms. */
+  readonly inputTokens?: number;
+  /** Also the mean natural answer length in tokens. */
+  readonly outputTokens?: number;
+  readonly tpotMs?: number;
+  readonly ttftMs?: number;
+  /** Default: the model's preset precision. */
+  readonly precision?: Precision;
+  /** A fleet's measured profiles; a matching row replaces the analytic estimate. */
+  readonly measuredProfiles?: readonly MeasuredProfile[];
+  /** Use this profile as is instead of computing one. */
+  readonly profile?: InferenceProfile;
+  /** Waiting requests beyond which chat requests get 429. Default 4 x capacity. */
+  readonly maxQueue?: number;
+  /** Running sequences; default the profile's concurrent sequences. For tests and scaled-down demos. */
+  readonly capacity?: number;
+  /** Faults from the start; the rest are off. */
+  readonly faults?: FaultsUpdate;
+  /** Model id clients must send, listed by /v1/models. Default the model's id. */
+  readonly servedModelName?: string;
+  /** Where errors are logged (never prompt or completion text). Default stderr. */
+  readonly log?: (line: string) => void;
+}
+
+export interface EmulatorStats extends ReplicaLoad {
+  readonly maxQueue: number;
+}
+
+export interface RunningEmulator {
+  /** Base URL, e.g. http://127.0.0.1:41234 (no trailing slash). */
+  readonly url: string;
+  readonly port: number;
+  /** The model id clients send and /v1/models lists. */
+  readonly model: string;
+  readonly chip: string;
+  readonly profile: InferenceProfile;
+  /** Applies a partial update of the faults (validated; throws TypeError when invalid) and returns them all. */
+  setFaults(update: FaultsUpdate): Faults;
+  faults(): Faults;
+  /** Running, waiting and capacity right now. */
+  stats(): EmulatorStats;
+  /** Stops listening, drops every connection (in-flight streams end abruptly) and stops the timers. */
+  close(): Promise<void>;
+}
+
+const maxChatBodyBytes = 8 * 1024 * 1024;
+const maxAdminBodyBytes = 64 * 1024;
+
+/** Resolves the profile an emulator would run with, or the reason it cannot run. */
+export function emulatorProfile(options: Pick<EmulatorOptions, 'model' | 'chip' | 'inputTokens' | 'outputTokens' | 'tpotMs' | 'ttftMs' | 'precision' | 'measuredProfiles' | 'profile'>): InferenceProfile {
+  if (options.profile !== undefined) return options.profile;
+  const model = typeof options.model === 'string' ? lookup('model', options.model, modelPresets) : options.model;
+  const chip = typeof options.chip === 'string' ? lookup('chip', options.chip, accelerators) : options.chip;
+  const result = inferenceProfile(
+    model,
+    chip,
+    {
+      precision: options.precision ?? model.precision,
+      inputTokens: options.inputTokens ?? 2000,
+      outputTokens: options.outputTokens ?? 500,
+      tpotMs: options.tpotMs ?? 50,
+      ...(options.ttftMs === undefined ? {} : { ttftMs: options.ttftMs }),
+    },
+    options.measuredProfiles ?? [],
+  );
+  if (!result.feasible) throw new EmulatorError(`${model.id} cannot be served on ${chip.id}: ${result.reason}`);
+  return result;
+}
+
+function lookup<T extends { readonly id: string }>(what: string, id: string, list: readonly T[]): T {
+  const found = list.find((item) => item.id === id);
+  if (found === undefined) {
+    const hint = didYouMean(id, list.map((item) => item.id));
+    throw new EmulatorError(`unknown ${what} '${id}'${hint === undefined ? '' : `; ${hint}`}`);
+  }
+  return found;
+}
+
+/** The status an injected or emulated error is answered with, as a canonical error kind. */
+function kindOfStatus(status: number): ErrorKind {
+  switch (status) {
+    case 400:
+    case 413:
+    case 422:
+      return 'invalid_request';
+    case 401:
+      return 'authentication';
+    case 403:
+      return 'permission';
+    case 404:
+      return 'not_found';
+    case 408:
+    case 504:
+      return 'timeout';
+    case 429:
+      return 'rate_limit';
+    case 503:
+    case 529:
+      return 'overloaded';
+    default:
+      return 'api_error';
+  }
+}
+
+type Body = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly reason: 'too_large' | 'gone' };
+
+function readBody(req: IncomingMessage, limit: number): Promise<Body> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const settle = (body: Body): void => {
+      if (settled) return;
+      settled = true;
+      resolve(body);
+    };
+    req.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      size += chunk.length;
+      if (size > limit) {
+        chunks.length = 0;
+        settle({ ok: false, reason: 'too_large' });
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => settle({ ok: true, text: Buffer.concat(chunks).toString('utf8') }));
+    req.on('error', () => settle({ ok: false, reason: 'gone' }));
+    req.on('close', () => settle({ ok: false, reason: 'gone' }));
+  });
+}
+
+/** Waits `ms` wall milliseconds; false when the signal aborted first. */
+function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  if (ms <= 0) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers });
+  res.end(text);
+}
+
+const sseHeaders = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' };
+
+/**
+ * Starts an emulated model server for a model on a chip: OpenAI and Anthropic
+ * chat endpoints timed by the performance model, /v1/models, /health,
+ * /metrics (vLLM names) and /admin/faults. Rejects with EmulatorError when the
+ * chip or model is unknown, the profile is infeasible or the port is taken.
+ */
+export async function startEmulator(options: EmulatorOptions): Promise<RunningEmulator> {
+  const profile = emulatorProfile(options);
+  const speed = options.speed ?? 1;
+  if (!(speed > 0) || !Number.isFinite(speed)) throw new EmulatorError(`speed must be a positive number, got ${speed}`);
+  const seed = options.seed ?? 0;
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new EmulatorError(`seed must be a whole number >= 0, got ${seed}`);
+  const modelName = options.servedModelName ?? profile.model;
+  const inputTokens = options.inputTokens ?? 2000;
+  const meanOutputTokens = options.outputTokens ?? 500;
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  let faults: Faults = noFaults;
+  const setFaults = (update: FaultsUpdate): Faults => {
+    const parsed = parseFaultsUpdate(update);
+    if (!parsed.ok) throw new TypeError(parsed.message);
+    faults = applyFaults(faults, parsed.value);
+    return faults;
+  };
+  if (options.faults !== undefined) {
+    const parsed = parseFaultsUpdate(options.faults);
+    if (!parsed.ok) throw new EmulatorError(parsed.message);
+    faults = applyFaults(faults, parsed.value);
+  }
+
+  let scheduler: BatchScheduler;
+  try {
+    scheduler = new BatchScheduler(schedulerConfigFromProfile(profile, inputTokens, { ...(options.maxQueue === undefined ? {} : { maxQueue: options.maxQueue }), ...(options.capacity === undefined ? {} : { capacity: options.capacity }) }));
+  } catch (error) {
+    throw new EmulatorError((error as Error).message);
+  }
+  const metrics = createEmulatorMetrics(modelName, () => ({ running: scheduler.running, waiting: scheduler.waiting, capacity: scheduler.capacity }));
+  // Injected errors and corrupted tokens come from their own seeded stream, in request order.
+  const faultRandom = seededRandom(mixSeed(seed >>> 0, Math.floor(seed / 2 ** 32) >>> 0, 0xfa17));
+  const startedAt = Math.floor(Date.now() / 1000);
+
+  // Emulated milliseconds since start: the scheduler's clock.
+  const origin = performance.now();
+  const now = (): number => (performance.now() - origin) * speed;
+
+  // One timer for the whole replica, armed for the scheduler's next deadline.
+  const generations = new Map<number, (event: SchedulerEvent) => void>();
+  let timer: NodeJS.Timeout | undefined;
+  let timerAt = Number.POSITIVE_INFINITY;
+  let pumping = false;
+  let closed = false;
+  const pump = (): void => {
+    if (pumping) return; // the running loop below picks up whatever changed
+    pumping = true;
+    try {
+      for (;;) {
+        const events = scheduler.advance(now());
+        if (events.length === 0) break;
+        for (const event of events) generations.get(event.id)?.(event);
+      }
+    } finally {
+      pumping = false;
+    }
+    arm();
+  };
+  const arm = (): void => {
+    if (closed) return;
+    const next = scheduler.nextDeadline();
+    if (next === undefined || (timer !== undefined && timerAt <= next)) return;
+    if (timer !== undefined) clearTimeout(timer);
+    timerAt = next;
+    timer = setTimeout(() => {
+      timer = undefined;
+      timerAt = Number.POSITIVE_INFINITY;
+      pump();
+    }, Math.max(0, (next - now()) / speed));
+  };
+
+  async function handleChat(req: IncomingMessage, res: ServerResponse, dialect: Dialect): Promise<void> {
+    const snapshot = faults;
+    const gone = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
+    const error = (status: number, kind: ErrorKind, message: string, param?: string, headers: Record<string, string> = {}): void =>
+      sendJson(res, status, dialect.formatError(kind, message, param), headers);
+
+    const body = await readBody(req, maxChatBodyBytes);
+    if (!body.ok) {
+      if (body.reason === 'too_large') error(413, 'invalid_request', `request body exceeds ${maxChatBodyBytes / 1024 / 1024} MiB`, undefined, { connection: 'close' });
+      return;
+    }
+    if (snapshot.addedLatencyMs > 0 && !(await sleep(snapshot.addedLatencyMs / speed, gone.signal))) return;
+    let json: unknown;
+    try {
+      json = JSON.parse(body.text);
+    } catch {
+      // The parser's message quotes the body: never echoed, never logged.
+      error(400, 'invalid_request', 'request body is not valid JSON');
+      return;
+    }
+    const parsed = dialect.parseRequest(json);
+    if (!parsed.ok) {
+      error(parsed.problem.status, parsed.problem.kind, parsed.problem.message, parsed.problem.param);
+      return;
+    }
+    const request: ChatRequest = parsed.value;
+    if (request.model !== modelName) {
+      error(404, 'not_found', `model '${request.model}' is not served here; this replica serves '${modelName}'`, 'model');
+      return;
+    }
+    if (snapshot.errorRate > 0 && faultRandom() < snapshot.errorRate) {
+      const status = snapshot.errorStatus;
+      const retry = status === 429 || status === 503 || status === 529 ? { 'retry-after': '1' } : {};
+      error(status, kindOfStatus(status), `injected fault: HTTP ${status} (error rate ${snapshot.errorRate})`, undefined, retry);
+      return;
+    }
+    if (gone.signal.aborted) return;
+
+    const natural = planCompletion(request, { seed, meanOutputTokens });
+    const plan = snapshot.corruptRate > 0 ? corruptPlan(natural, snapshot.corruptRate, faultRandom) : natural;
+    const arrivedAt = now();
+    const submitted = scheduler.submit(
+      { promptTokens: plan.usage.inputTokens, outputTokens: plan.tokens.length, holdMs: snapshot.hangMs === -1 ? Number.POSITIVE_INFINITY : snapshot.hangMs },
+      arrivedAt,
+    );
+    if (!submitted.accepted) {
+      const seconds = Math.max(1, Math.ceil(submitted.retryAfterMs / speed / 1000));
+      error(429, 'rate_limit', `replica full: ${scheduler.running} running, ${scheduler.waiting} waiting (queue limit ${scheduler.config.maxQueue}); retry after ${seconds} s`, undefined, { 'retry-after': String(seconds) });
+      return;
+    }
+
+    const id = submitted.id;
+    const completionId = `${dialect.name === 'anthropic' ? 'msg_' : 'chatcmpl-'}${randomBytes(12).toString('hex')}`;
+    const writer = request.stream ? dialect.createStreamWriter({ includeUsage: request.includeUsage, created: Math.floor(Date.now() / 1000) }) : undefined;
+    const start: ChatEvent = { type: 'start', id: completionId, model: modelName, inputTokens: plan.usage.inputTokens };
+    const cut = snapshot.cutAfterTokens;
+    let started = false;
+    let lastTokenAt = arrivedAt;
+    const abandon = (): void => {
+      generations.delete(id);
+      if (scheduler.cancel(id, now())) pump();
+    };
+    gone.signal.addEventListener('abort', abandon, { once: true });
+    if (writer !== undefined) {
+      res.writeHead(200, sseHeaders);
+      res.flushHeaders();
+    }
+
+    generations.set(id, (event) => {
+      switch (event.type) {
+        case 'admitted':
+          return;
+        case 'token': {
+          const seconds = (event.at - lastTokenAt) / speed / 1000;
+          if (event.index === 0) metrics.firstToken(plan.usage.inputTokens, seconds);
+          else metrics.nextToken(seconds);
+          metrics.generated(1);
+          lastTokenAt = event.at;
+          if (writer === undefined) return;
+          if (cut !== null && event.index >= cut) {
+            // Cut before anything more: the connection ends with no terminal frame.
+            abandon();
+            res.socket?.destroy();
+            return;
+          }
+          let frames = started ? '' : writer.write(start);
+          started = true;
+          frames += writer.write({ type: 'text', text: plan.tokens[event.index] ?? '' });
+          if (cut !== null && event.index + 1 >= cut && event.index + 1 < plan.tokens.length) {
+            abandon();
+            res.write(frames, () => res.socket?.destroy());
+          } else {
+            res.write(frames);
+          }
+          return;
+        }
+        case 'finished': {
+          generations.delete(id);
+          gone.signal.removeEventListener('abort', abandon);
+          metrics.success(plan.finishReason, (event.at - arrivedAt) / speed / 1000);
+          if (writer !== undefined) {
+            res.end((started ? '' : writer.write(start)) + writer.write({ type: 'finish', finishReason: plan.finishReason, usage: plan.usage }));
+          } else {
+            sendJson(res, 200, dialect.formatResult({ id: completionId, model: modelName, text: plan.text, finishReason: plan.finishReason, usage: plan.usage }));
+          }
+          return;
+        }
+      }
+    });
+    pump();
+  }
+
+  async function handleAdmin(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method === 'GET') {
+      sendJson(res, 200, faults);
+      return;
+    }
+    const body = await readBody(req, maxAdminBodyBytes);
+    if (!body.ok) {
+      if (body.reason === 'too_large') sendJson(res, 413, { error: { message: 'body too large', type: 'invalid_request_error' } }, { connection: 'close' });
+      return;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(body.text);
+    } catch {
+      sendJson(res, 400, { error: { message: 'body is not valid JSON; send an object such as {"errorRate": 0.5}', type: 'invalid_request_error' } });
+      return;
+    }
+    const parsed = parseFaultsUpdate(json);
+    if (!parsed.ok) {
+      sendJson(res, 400, { error: { message: parsed.message, type: 'invalid_request_error' } });
+      return;
+    }
+    faults = applyFaults(faults, parsed.value);
+    sendJson(res, 200, faults);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const method = req.method ?? 'GET';
+    const isControl = path === '/health' || path === '/admin/faults' || path === '/metrics';
+    if (faults.refuse && !isControl) {
+      // Connections that were open before refusing was switched on are dropped at their next request.
+      req.socket.destroy();
+      return;
+    }
+    const allow = (methods: string, run: () => void | Promise<void>): void | Promise<void> => {
+      if (methods.split(', ').includes(method)) return run();
+      sendJson(res, 405, dialects.openai.formatError('invalid_request', `${method} is not allowed on ${path}; use ${methods}`), { allow: methods });
+    };
+    switch (path) {
+      case dialects.openai.chatPath:
+        return allow('POST', () => handleChat(req, res, dialects.openai));
+      case dialects.anthropic.chatPath:
+        return allow('POST', () => handleChat(req, res, dialects.anthropic));
+      case '/v1/models':
+        return allow('GET', () =>
+          sendJson(res, 200, { object: 'list', data: [{ id: modelName, object: 'model', created: startedAt, owned_by: 'switchyard-emulator', root: profile.model, max_model_len: maxModelLen() }] }),
+        );
+      case '/health':
+        return allow('GET', () => sendJson(res, faults.refuse ? 503 : 200, { status: faults.refuse ? 'refusing' : 'ok' }));
+      case '/metrics':
+        return allow('GET', async () => {
+          const text = await metrics.render();
+          res.writeHead(200, { 'content-type': metrics.contentType });
+          res.end(text);
+        });
+      case '/admin/faults':
+        return allow('GET, POST', () => handleAdmin(req, res));
+      default:
+        sendJson(res, 404, dialects.openai.formatError('not_found', `no route for ${method} ${path}`));
+    }
+  }
+
+  const contextWindow = typeof options.model === 'string' ? modelPresets.find((m) => m.id === options.model)?.contextWindow : options.model.contextWindow;
+  const maxModelLen = (): number | null => contextWindow ?? null;
+
+  const server = createServer({ noDelay: true }, (req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      log(`switchyard emulate: error serving ${req.method ?? ''} ${(req.url ?? '').split('?')[0] ?? ''}: ${error instanceof Error ? error.message : String(error)}`);
+      if (!res.headersSent) sendJson(res, 500, dialects.openai.formatError('api_error', 'internal emulator error'));
+      else res.destroy();
+    });
+  });
+  server.on('connection', (socket) => {
+    if (faults.refuse) socket.destroy();
+  });
+
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => reject(new EmulatorError(`cannot listen on ${host}:${options.port ?? 0}: ${error.code ?? error.message}`));
+    server.once('error', onError);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  server.on('error', (error) => log(`switchyard emulate: server error: ${error.message}`));
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    model: modelName,
+    chip: profile.chip,
+    profile,
+    setFaults,
+    faults: () => faults,
+    stats: () => ({ running: scheduler.running, waiting: scheduler.waiting, capacity: scheduler.capacity, maxQueue: scheduler.config.maxQueue }),
+    close(): Promise<void> {
+      if (closing !== undefined) return closing;
+      closed = true;
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      closing = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      generations.clear();
+      return closing;
+    },
+  };
+}

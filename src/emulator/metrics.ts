@@ -1,0 +1,97 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { FinishReason } from '../protocol/chat.js';
+
+/** Buckets vLLM uses for time to first token (s). */
+const ttftBuckets = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
+/** Buckets vLLM uses for time per output token (s). */
+const tpotBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5];
+const e2eBuckets = [0.01, 0.05, 0.1, 0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120];
+
+export interface ReplicaLoad {
+  readonly running: number;
+  readonly waiting: number;
+  readonly capacity: number;
+}
+
+/** The vLLM-named metrics a router reads, in the emulator's own registry. */
+export interface EmulatorMetrics {
+  readonly registry: Registry;
+  /** Prefill done: the prompt's tokens and the time from arrival to the first token (wall seconds). */
+  firstToken(promptTokens: number, seconds: number): void;
+  /** One decoded token after the first, and the time since the previous one (wall seconds). */
+  nextToken(seconds: number): void;
+  /** The first token counts as generated too. */
+  generated(tokens: number): void;
+  /** A request that finished its answer, and its time from arrival (wall seconds). */
+  success(reason: FinishReason, seconds: number): void;
+  render(): Promise<string>;
+  readonly contentType: string;
+}
+
+export function createEmulatorMetrics(modelName: string, load: () => ReplicaLoad): EmulatorMetrics {
+  const registry = new Registry();
+  const labels = { model_name: modelName };
+  const labelNames = ['model_name'] as const;
+  new Gauge({
+    name: 'vllm:num_requests_running',
+    help: 'Number of requests in the model execution batch (prefilling, decoding or hung).',
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.set(labels, load().running);
+    },
+  });
+  new Gauge({
+    name: 'vllm:num_requests_waiting',
+    help: 'Number of requests waiting for a batch slot.',
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.set(labels, load().waiting);
+    },
+  });
+  new Gauge({
+    name: 'vllm:gpu_cache_usage_perc',
+    help: 'KV-cache usage, 0 to 1 (1 = full): running sequences over the replica capacity.',
+    labelNames,
+    registers: [registry],
+    collect() {
+      const { running, capacity } = load();
+      this.set(labels, capacity > 0 ? Math.min(1, running / capacity) : 0);
+    },
+  });
+  const prompt = new Counter({ name: 'vllm:prompt_tokens_total', help: 'Number of prefill tokens processed.', labelNames, registers: [registry] });
+  const generation = new Counter({ name: 'vllm:generation_tokens_total', help: 'Number of generation tokens processed.', labelNames, registers: [registry] });
+  const ttft = new Histogram({ name: 'vllm:time_to_first_token_seconds', help: 'Histogram of time to first token in seconds.', labelNames, buckets: ttftBuckets, registers: [registry] });
+  const tpot = new Histogram({ name: 'vllm:time_per_output_token_seconds', help: 'Histogram of time per output token in seconds.', labelNames, buckets: tpotBuckets, registers: [registry] });
+  const e2e = new Histogram({ name: 'vllm:e2e_request_latency_seconds', help: 'Histogram of end to end request latency in seconds.', labelNames, buckets: e2eBuckets, registers: [registry] });
+  const success = new Counter({ name: 'vllm:request_success_total', help: 'Count of successfully processed requests.', labelNames: ['model_name', 'finished_reason'] as const, registers: [registry] });
+  // Zero series from the start, so a router sees every name before the first request.
+  prompt.inc(labels, 0);
+  generation.inc(labels, 0);
+  success.inc({ ...labels, finished_reason: 'stop' }, 0);
+  success.inc({ ...labels, finished_reason: 'length' }, 0);
+  ttft.zero(labels);
+  tpot.zero(labels);
+  e2e.zero(labels);
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    firstToken(promptTokens, seconds) {
+      prompt.inc(labels, promptTokens);
+      ttft.observe(labels, seconds);
+    },
+    nextToken(seconds) {
+      tpot.observe(labels, seconds);
+    },
+    generated(tokens) {
+      generation.inc(labels, tokens);
+    },
+    success(reason, seconds) {
+      success.inc({ ...labels, finished_reason: reason });
+      e2e.observe(labels, seconds);
+    },
+    render: () => registry.metrics(),
+  };
+}

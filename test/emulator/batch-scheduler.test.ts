@@ -1,0 +1,180 @@
+import { describe, expect, it } from 'vitest';
+import { accelerators } from '../../src/catalog/accelerators.js';
+import { modelPresets } from '../../src/catalog/models.js';
+import { BatchScheduler, schedulerConfigFromProfile, type SchedulerConfig, type SchedulerEvent } from '../../src/emulator/batch-scheduler.js';
+import { inferenceProfile } from '../../src/performance/inference-profile.js';
+
+/** TTFT 100 ms at 100 prompt tokens; steps of 10 ms alone, 20 ms with a full batch of 2. */
+const base: SchedulerConfig = { capacity: 2, maxQueue: 2, ttftMs: 100, referenceInputTokens: 100, tpotAtBatchOneMs: 10, tpotMs: 20, batch: 2, pipelineStages: 1 };
+
+function summary(events: readonly SchedulerEvent[]): string[] {
+  return events.map((e) => (e.type === 'token' ? `${e.at}:${e.type}:${e.id}#${e.index}` : `${e.at}:${e.type}:${e.id}`));
+}
+
+/** Drives the scheduler like the server's timer would, jumping from deadline to deadline. */
+function runToEnd(scheduler: BatchScheduler, limit = 10_000): SchedulerEvent[] {
+  const events: SchedulerEvent[] = [...scheduler.advance(0)];
+  for (let i = 0; i < limit; i += 1) {
+    const next = scheduler.nextDeadline();
+    if (next === undefined) return events;
+    events.push(...scheduler.advance(next));
+  }
+  throw new Error('scheduler did not drain');
+}
+
+describe('BatchScheduler (pure, injected clock)', () => {
+  it('one sequence: prefill scaled by prompt tokens, then a step per token at the batch-one step time', () => {
+    const scheduler = new BatchScheduler(base);
+    const submitted = scheduler.submit({ promptTokens: 100, outputTokens: 3 }, 0);
+    expect(submitted).toEqual({ accepted: true, id: 1, queued: false });
+    expect(scheduler.running).toBe(1);
+    expect(scheduler.nextDeadline()).toBe(100);
+    expect(summary(runToEnd(scheduler))).toEqual(['0:admitted:1', '100:token:1#0', '110:token:1#1', '120:token:1#2', '120:finished:1']);
+    expect(scheduler.running).toBe(0);
+    expect(scheduler.nextDeadline()).toBeUndefined();
+  });
+
+  it('prefill is linear in prompt tokens, with one batch-one step as a floor', () => {
+    const scheduler = new BatchScheduler(base);
+    expect(scheduler.prefillMs(200)).toBe(200);
+    expect(scheduler.prefillMs(50)).toBe(50);
+    expect(scheduler.prefillMs(1)).toBe(10);
+  });
+
+  it('step time grows linearly from the batch-one time to TPOT at the profile batch, then stays there', () => {
+    const scheduler = new BatchScheduler({ ...base, capacity: 8, batch: 5, tpotAtBatchOneMs: 10, tpotMs: 30 });
+    expect([1, 2, 3, 4, 5, 6, 8].map((n) => scheduler.stepMs(n))).toEqual([10, 15, 20, 25, 30, 30, 30]);
+    // Pipelined replicas spread running sequences over stages: 4 running on 2 stages is a stage batch of 2.
+    const pipelined = new BatchScheduler({ ...base, capacity: 4, batch: 2, pipelineStages: 2 });
+    expect([1, 2, 3, 4].map((n) => pipelined.stepMs(n))).toEqual([10, 10, 20, 20]);
+  });
+
+  it('two running sequences decode at the slower full-batch step', () => {
+    const scheduler = new BatchScheduler(base);
+    scheduler.submit({ promptTokens: 100, outputTokens: 3 }, 0);
+    scheduler.submit({ promptTokens: 100, outputTokens: 3 }, 0);
+    const tokenTimes = runToEnd(scheduler).filter((e) => e.type === 'token' && e.id === 1).map((e) => e.at);
+    expect(tokenTimes).toEqual([100, 120, 140]);
+  });
+
+  it('queues FIFO beyond capacity, admits at the moment a slot frees, and rejects beyond the queue', () => {
+    const scheduler = new BatchScheduler({ ...base, capacity: 1, maxQueue: 2 });
+    const a = scheduler.submit({ promptTokens: 100, outputTokens: 2 }, 0);
+    const b = scheduler.submit({ promptTokens: 100, outputTokens: 1 }, 5);
+    const c = scheduler.submit({ promptTokens: 100, outputTokens: 1 }, 6);
+    expect([a, b, c].map((r) => r.accepted && r.queued)).toEqual([false, true, true]);
+    expect(scheduler.waiting).toBe(2);
+    const rejected = scheduler.submit({ promptTokens: 100, outputTokens: 1 }, 7);
+    expect(rejected.accepted).toBe(false);
+    // A finishes at 110 (first token at 100, one 10 ms step): that is when the first slot frees.
+    if (!rejected.accepted) expect(rejected.retryAfterMs).toBe(103);
+    const events = summary(runToEnd(scheduler));
+    expect(events.filter((e) => e.includes('admitted'))).toEqual(['0:admitted:1', '110:admitted:2', '210:admitted:3']);
+    expect(events.at(-1)).toBe('310:finished:3');
+  });
+
+  it('events carry the time they happened even when advance is called late', () => {
+    const scheduler = new BatchScheduler(base);
+    scheduler.submit({ promptTokens: 100, outputTokens: 3 }, 0);
+    expect(summary(scheduler.advance(1_000))).toEqual(['0:admitted:1', '100:token:1#0', '110:token:1#1', '120:token:1#2', '120:finished:1']);
+  });
+
+  it('cancel frees the slot at once and admits the next waiting request; a cancelled sequence emits nothing more', () => {
+    const scheduler = new BatchScheduler({ ...base, capacity: 1 });
+    const a = scheduler.submit({ promptTokens: 100, outputTokens: 5 }, 0);
+    const b = scheduler.submit({ promptTokens: 100, outputTokens: 1 }, 0);
+    expect(summary(scheduler.advance(105))).toEqual(['0:admitted:1', '100:token:1#0']);
+    if (!a.accepted || !b.accepted) throw new Error('expected both accepted');
+    expect(scheduler.cancel(a.id, 105)).toBe(true);
+    expect(scheduler.cancel(a.id, 105)).toBe(false);
+    const rest = summary(runToEnd(scheduler));
+    expect(rest).toEqual(['105:admitted:2', '205:token:2#0', '205:finished:2']);
+  });
+
+  it('cancelling a queued request removes it from the queue', () => {
+    const scheduler = new BatchScheduler({ ...base, capacity: 1 });
+    scheduler.submit({ promptTokens: 10, outputTokens: 1 }, 0);
+    const b = scheduler.submit({ promptTokens: 10, outputTokens: 1 }, 0);
+    if (!b.accepted) throw new Error('expected accepted');
+    expect(scheduler.cancel(b.id, 1)).toBe(true);
+    expect(scheduler.waiting).toBe(0);
+    expect(summary(runToEnd(scheduler)).filter((e) => e.includes(':2'))).toEqual([]);
+  });
+
+  it('a hang holds its slot; Infinity holds it until cancelled', () => {
+    const scheduler = new BatchScheduler({ ...base, capacity: 1 });
+    scheduler.submit({ promptTokens: 100, outputTokens: 1, holdMs: 50 }, 0);
+    expect(scheduler.nextDeadline()).toBe(150);
+    runToEnd(scheduler);
+    const hung = scheduler.submit({ promptTokens: 100, outputTokens: 1, holdMs: Number.POSITIVE_INFINITY }, 200);
+    scheduler.submit({ promptTokens: 100, outputTokens: 1 }, 200);
+    scheduler.advance(10_000);
+    expect(scheduler.nextDeadline()).toBeUndefined();
+    expect([scheduler.running, scheduler.waiting]).toEqual([1, 1]);
+    if (!hung.accepted) throw new Error('expected accepted');
+    scheduler.cancel(hung.id, 10_000);
+    expect(summary(scheduler.advance(10_100))).toEqual(['10000:admitted:3', '10100:token:3#0', '10100:finished:3']);
+  });
+
+  it('a sequence with no output tokens finishes at the end of prefill', () => {
+    const scheduler = new BatchScheduler(base);
+    scheduler.submit({ promptTokens: 100, outputTokens: 0 }, 0);
+    expect(summary(runToEnd(scheduler))).toEqual(['0:admitted:1', '100:finished:1']);
+  });
+
+  it('takes capacity, queue and timing from a performance profile', () => {
+    const model = modelPresets.find((m) => m.id === 'llama-3.1-8b');
+    const chip = accelerators.find((c) => c.id === 'h100');
+    if (model === undefined || chip === undefined) throw new Error('catalog changed');
+    const profile = inferenceProfile(model, chip, { precision: 'bf16', inputTokens: 2000, outputTokens: 500, tpotMs: 50 });
+    if (!profile.feasible) throw new Error(profile.reason);
+    const config = schedulerConfigFromProfile(profile, 2000);
+    expect(config.capacity).toBe(profile.concurrentSequences);
+    expect(config.maxQueue).toBe(4 * profile.concurrentSequences);
+    const scheduler = new BatchScheduler(config);
+    expect(scheduler.prefillMs(2000)).toBeCloseTo(profile.ttftMs, 9);
+    expect(scheduler.stepMs(1)).toBeCloseTo(profile.tpotAtBatchOneMs, 9);
+    expect(scheduler.stepMs(profile.concurrentSequences)).toBeCloseTo(profile.tpotMs, 9);
+  });
+
+  it('stays consistent under a random mix of submissions, cancels and advances', () => {
+    let state = 7;
+    const random = (): number => {
+      state = (state * 1103515245 + 12345) % 2 ** 31;
+      return state / 2 ** 31;
+    };
+    const scheduler = new BatchScheduler({ ...base, capacity: 3, maxQueue: 4 });
+    const live = new Set<number>();
+    const emitted = new Map<number, number>();
+    let now = 0;
+    for (let step = 0; step < 2_000; step += 1) {
+      now += random() * 30;
+      const roll = random();
+      if (roll < 0.4) {
+        const result = scheduler.submit({ promptTokens: 1 + Math.floor(random() * 200), outputTokens: Math.floor(random() * 6) }, now);
+        if (result.accepted) live.add(result.id);
+        else expect(scheduler.running + scheduler.waiting).toBe(7);
+      } else if (roll < 0.5 && live.size > 0) {
+        const id = [...live][Math.floor(random() * live.size)] as number;
+        // False only when it finished before `now` (its finished event comes with the next advance).
+        scheduler.cancel(id, now);
+        live.delete(id);
+      }
+      let last = -1;
+      for (const event of scheduler.advance(now)) {
+        expect(event.at).toBeLessThanOrEqual(now);
+        expect(event.at).toBeGreaterThanOrEqual(last);
+        last = event.at;
+        if (event.type === 'token') {
+          expect(event.index).toBe(emitted.get(event.id) ?? 0);
+          emitted.set(event.id, event.index + 1);
+        }
+        if (event.type === 'finished') live.delete(event.id);
+      }
+      expect(scheduler.running).toBeLessThanOrEqual(3);
+      expect(scheduler.waiting).toBeLessThanOrEqual(4);
+      if (scheduler.waiting > 0) expect(scheduler.running).toBe(3);
+      expect(scheduler.running + scheduler.waiting).toBe(live.size);
+    }
+  });
+});

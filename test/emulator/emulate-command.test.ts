@@ -1,0 +1,65 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { emulateCommand, type EmulateCommandOptions } from '../../src/cli/commands/emulate-command.js';
+import { main } from '../../src/cli/main.js';
+import { captureOutput } from '../helpers/capture-output.js';
+
+const defaults: EmulateCommandOptions = { model: 'llama-3.1-8b', chip: 'h100', port: 0, host: '127.0.0.1', seed: 0, speed: 100, input: 2000, output: 500, tpotMs: 50 };
+
+describe('switchyard emulate', () => {
+  it('an infeasible profile exits 2 with the reason; unknown ids and bad flags exit 2 with a hint', async () => {
+    const io = captureOutput();
+    expect(await main(['emulate', '--model', 'llama-3.1-405b', '--chip', 'inferentia2', '--tpot-ms', '5'], io)).toBe(2);
+    expect(io.stderr()).toMatch(/cannot be served on inferentia2: a decode step takes .* above the 5 ms TPOT target/);
+    expect(io.stdout()).toBe('');
+    const unknown = captureOutput();
+    expect(await main(['emulate', '--model', 'llama-3.1-8b', '--chip', 'h10'], unknown)).toBe(2);
+    expect(unknown.stderr()).toContain("unknown chip 'h10'");
+    for (const flags of [['--error-rate', '2'], ['--hang-ms', '-2'], ['--error-status', '200'], ['--port', '70000'], ['--speed', '0']]) {
+      const bad = captureOutput();
+      expect(await main(['emulate', '--model', 'llama-3.1-8b', '--chip', 'h100', ...flags], bad)).toBe(2);
+      expect(bad.stderr()).toContain(flags[0]);
+    }
+  });
+
+  it('prints one line with the URL, serves with the flags\' faults, and closes when told to stop', async () => {
+    const io = captureOutput();
+    let stop = (): void => undefined;
+    const done = emulateCommand({ ...defaults, hangMs: -1, errorRate: 0.5, cutAfterTokens: 3 }, io, () => new Promise<void>((resolve) => (stop = resolve)));
+    await expect.poll(() => io.outLines.length).toBe(1);
+    const url = /(http:\/\/127\.0\.0\.1:\d+)/.exec(io.outLines[0] ?? '')?.[1];
+    expect(url).toBeDefined();
+    expect(await (await fetch(`${url}/admin/faults`)).json()).toMatchObject({ hangMs: -1, errorRate: 0.5, cutAfterTokens: 3 });
+    stop();
+    expect(await done).toBe(0);
+    await expect(fetch(`${url}/health`)).rejects.toThrow();
+    expect(io.errLines).toEqual([]);
+  });
+
+  it('as a process: listens, serves, and exits 0 on SIGTERM without logging', async () => {
+    const script = fileURLToPath(new URL('./run-cli.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', script, 'emulate', '--model', 'llama-3.1-8b', '--chip', 'h100', '--speed', '500', '--hang-ms', '-1', '--seed', '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await expect.poll(() => stdout, { timeout: 10_000 }).toMatch(/listening on http/);
+      const url = /(http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)?.[1] ?? '';
+      expect((await fetch(`${url}/health`)).status).toBe(200);
+      expect(await (await fetch(`${url}/admin/faults`)).json()).toMatchObject({ hangMs: -1 });
+      // A hung stream is open when the signal comes: the server still closes at once.
+      const hung = fetch(`${url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'llama-3.1-8b', messages: [{ role: 'user', content: 'secret prompt' }], stream: true }) });
+      expect((await hung).status).toBe(200);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(stdout.trim().split('\n')).toHaveLength(1);
+      expect(stderr).not.toContain('secret prompt');
+      expect(stderr.replace(/^npm warn.*$/gm, '').trim()).toBe('');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});

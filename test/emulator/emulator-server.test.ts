@@ -1,0 +1,416 @@
+import { Agent, Client, fetch as undiciFetch } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { corruptMarker, planCompletion, startEmulator, vocabulary, type RunningEmulator } from '../../src/emulator/index.js';
+import type { ChatRequest } from '../../src/protocol/chat.js';
+import { dialects } from '../../src/protocol/dialects.js';
+
+const model = 'llama-3.1-8b';
+const speed = 200;
+
+type Json = Record<string, unknown>;
+
+function openaiBody(content: string, extra: Json = {}): Json {
+  return { model, messages: [{ role: 'user', content }], ...extra };
+}
+
+function anthropicBody(content: string, extra: Json = {}): Json {
+  return { model, max_tokens: 1024, messages: [{ role: 'user', content }], ...extra };
+}
+
+function post(base: string, path: string, body: unknown, init: RequestInit = {}): Promise<Response> {
+  return fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body), ...init });
+}
+
+async function json(response: Response): Promise<Json> {
+  return (await response.json()) as Json;
+}
+
+/** Frames of an SSE body, exactly as written (without the blank line that ends each). */
+function frames(text: string): string[] {
+  return text.split('\n\n').filter((frame) => frame !== '');
+}
+
+/** Reads a body to its end or until the connection breaks; never throws. */
+async function readUntilEnd(response: Response): Promise<{ text: string; broken: boolean }> {
+  const reader = response.body?.getReader();
+  if (reader === undefined) return { text: '', broken: false };
+  const decoder = new TextDecoder();
+  let text = '';
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return { text, broken: false };
+      text += decoder.decode(value, { stream: true });
+    }
+  } catch {
+    return { text, broken: true };
+  }
+}
+
+/** The canonical request the dialects produce for a one-message prompt (for the expected text). */
+function canonical(content: string, maxTokens?: number): ChatRequest {
+  return { model, messages: [{ role: 'user', content }], maxTokens, temperature: undefined, topP: undefined, stop: [], stream: false, includeUsage: false };
+}
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+let emu: RunningEmulator;
+const extra: RunningEmulator[] = [];
+
+beforeAll(async () => {
+  emu = await startEmulator({ model, chip: 'h100', seed: 7, speed, log: () => undefined });
+});
+
+afterEach(() => {
+  emu.setFaults({ errorRate: 0, errorStatus: 500, addedLatencyMs: 0, hangMs: 0, cutAfterTokens: null, corruptRate: 0, refuse: false });
+});
+
+afterAll(async () => {
+  await Promise.all([emu.close(), ...extra.map((e) => e.close())]);
+});
+
+async function another(options: Partial<Parameters<typeof startEmulator>[0]> = {}): Promise<RunningEmulator> {
+  const started = await startEmulator({ model, chip: 'h100', speed, log: () => undefined, ...options });
+  extra.push(started);
+  return started;
+}
+
+describe('emulator: OpenAI Chat Completions', () => {
+  it('non-stream: a chat.completion with the deterministic text and usage', async () => {
+    const content = 'What is a switchyard?';
+    const response = await post(emu.url, '/v1/chat/completions', openaiBody(content, { max_tokens: 8 }));
+    expect(response.status).toBe(200);
+    const body = await json(response);
+    const expected = planCompletion(canonical(content, 8), { seed: 7, meanOutputTokens: 500 });
+    expect(body).toMatchObject({
+      object: 'chat.completion',
+      model,
+      choices: [{ index: 0, message: { role: 'assistant', content: expected.text }, finish_reason: expected.finishReason }],
+      usage: { prompt_tokens: Math.ceil(content.length / 4), completion_tokens: expected.usage.outputTokens, total_tokens: Math.ceil(content.length / 4) + expected.usage.outputTokens },
+    });
+    expect(String(body.id)).toMatch(/^chatcmpl-/);
+  });
+
+  it('stream with include_usage: the exact frame sequence, usage chunk, then [DONE]', async () => {
+    const content = 'Say three words';
+    const response = await post(emu.url, '/v1/chat/completions', openaiBody(content, { max_tokens: 3, stream: true, stream_options: { include_usage: true } }));
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('text/event-stream');
+    const got = frames(await response.text());
+    const first = JSON.parse((got[0] ?? '').slice('data: '.length)) as { id: string; created: number };
+    const { id, created } = first;
+    const words = planCompletion(canonical(content, 3), { seed: 7, meanOutputTokens: 500 }).tokens;
+    expect(words).toHaveLength(3);
+    // Byte for byte what the project's OpenAI adapter writes for start, the words and finish...
+    const writer = dialects.openai.createStreamWriter({ includeUsage: true, created });
+    const wire = [writer.write({ type: 'start', id, model, inputTokens: 4 }), ...words.map((text) => writer.write({ type: 'text', text })), writer.write({ type: 'finish', finishReason: 'length', usage: { inputTokens: 4, outputTokens: 3 } })].join('');
+    expect(got).toEqual(frames(wire));
+    // ...which is: a role chunk, one chunk per word, the finish chunk, the usage chunk, [DONE].
+    const chunk = (choices: unknown[], more: Json = {}): Json => ({ id, object: 'chat.completion.chunk', created, model, choices, ...more });
+    expect(got).toHaveLength(7);
+    expect(got.at(-1)).toBe('data: [DONE]');
+    expect(got.slice(0, -1).map((f) => JSON.parse(f.slice('data: '.length)) as Json)).toMatchObject([
+      chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]),
+      ...words.map((word) => chunk([{ index: 0, delta: { content: word }, finish_reason: null }])),
+      chunk([{ index: 0, delta: {}, finish_reason: 'length' }]),
+      chunk([], { usage: { prompt_tokens: 4, completion_tokens: 3, total_tokens: 7 } }),
+    ]);
+  });
+
+  it('stream without include_usage has no usage chunk; a short natural answer finishes with stop', async () => {
+    const short = await another({ seed: 7, outputTokens: 4 });
+    const response = await post(short.url, '/v1/chat/completions', openaiBody('hello', { max_tokens: 100, stream: true }));
+    const got = frames(await response.text());
+    expect(got.at(-1)).toBe('data: [DONE]');
+    expect(got.some((frame) => frame.includes('"usage"'))).toBe(false);
+    expect(got.at(-2)).toContain('"finish_reason":"stop"');
+    expect(got.length - 3).toBeLessThanOrEqual(7);
+  });
+
+  it('GET /v1/models lists the served model in the OpenAI shape', async () => {
+    const body = await json(await fetch(`${emu.url}/v1/models`));
+    expect(body).toMatchObject({ object: 'list', data: [{ id: model, object: 'model' }] });
+  });
+});
+
+describe('emulator: Anthropic Messages', () => {
+  it('non-stream: a message with content, stop_reason and usage', async () => {
+    const content = 'Describe a rail yard';
+    const response = await post(emu.url, '/v1/messages', anthropicBody(content, { max_tokens: 5 }));
+    expect(response.status).toBe(200);
+    const body = await json(response);
+    const expected = planCompletion(canonical(content, 5), { seed: 7, meanOutputTokens: 500 });
+    expect(body).toMatchObject({ type: 'message', role: 'assistant', model, content: [{ type: 'text', text: expected.text }], stop_reason: 'max_tokens', usage: { input_tokens: 5, output_tokens: 5 } });
+    expect(String(body.id)).toMatch(/^msg_/);
+  });
+
+  it('stream: message_start, content_block_start, ping, deltas, content_block_stop, message_delta, message_stop', async () => {
+    const content = 'Two words please';
+    const response = await post(emu.url, '/v1/messages', anthropicBody(content, { max_tokens: 2, stream: true }));
+    expect(response.status).toBe(200);
+    const got = frames(await response.text());
+    const id = (JSON.parse((got[0] ?? '').split('\ndata: ')[1] ?? '{}') as { message?: { id?: string } }).message?.id;
+    expect(id).toMatch(/^msg_/);
+    const words = planCompletion(canonical(content, 2), { seed: 7, meanOutputTokens: 500 }).tokens;
+    // Byte for byte what the project's Anthropic adapter writes for start, the words and finish...
+    const writer = dialects.anthropic.createStreamWriter({ includeUsage: true, created: 0 });
+    const wire = [
+      writer.write({ type: 'start', id: id ?? '', model, inputTokens: 4 }),
+      ...words.map((text) => writer.write({ type: 'text', text })),
+      writer.write({ type: 'finish', finishReason: 'length', usage: { inputTokens: 4, outputTokens: 2 } }),
+    ].join('');
+    expect(got).toEqual(frames(wire));
+    // ...which is this sequence of events.
+    expect(got.map((f) => /^event: (\w+)/.exec(f)?.[1])).toEqual(['message_start', 'content_block_start', 'ping', 'content_block_delta', 'content_block_delta', 'content_block_stop', 'message_delta', 'message_stop']);
+    const data = got.map((f) => JSON.parse(f.split('\ndata: ')[1] ?? '{}') as Json);
+    expect(data[0]).toEqual({ type: 'message_start', message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 4, output_tokens: 0 } } });
+    expect(data.slice(3, 5)).toEqual(words.map((text) => ({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } })));
+    expect(data[6]).toMatchObject({ type: 'message_delta', delta: { stop_reason: 'max_tokens', stop_sequence: null }, usage: { output_tokens: 2 } });
+    expect(data[7]).toEqual({ type: 'message_stop' });
+  });
+});
+
+describe('emulator: determinism and limits', () => {
+  it('same seed gives byte-identical text across servers and dialects; another seed differs', async () => {
+    const twin = await another({ seed: 7 });
+    const other = await another({ seed: 8 });
+    const ask = async (base: string): Promise<string> => {
+      const body = await json(await post(base, '/v1/chat/completions', openaiBody('determinism check', { max_tokens: 40 })));
+      return (body as { choices: { message: { content: string } }[] }).choices[0]?.message.content ?? '';
+    };
+    const [a, b, c] = await Promise.all([ask(emu.url), ask(twin.url), ask(other.url)]);
+    expect(a.split(' ')).toHaveLength(40);
+    expect(b).toBe(a);
+    expect(c).not.toBe(a);
+    const viaAnthropic = await json(await post(emu.url, '/v1/messages', anthropicBody('determinism check', { max_tokens: 40 })));
+    expect((viaAnthropic as { content: { text: string }[] }).content[0]?.text).toBe(a);
+  });
+
+  it('max_tokens is honoured with finish length, streamed or not', async () => {
+    const body = await json(await post(emu.url, '/v1/chat/completions', openaiBody('limit me', { max_completion_tokens: 6 })));
+    expect(body).toMatchObject({ choices: [{ finish_reason: 'length' }], usage: { completion_tokens: 6 } });
+    const stream = frames(await (await post(emu.url, '/v1/messages', anthropicBody('limit me', { max_tokens: 6, stream: true }))).text());
+    expect(stream.filter((f) => f.startsWith('event: content_block_delta'))).toHaveLength(6);
+  });
+
+  it('429 with Retry-After when the running slots and the queue are full; FIFO admission; disconnects free slots', async () => {
+    // DeepSeek-V3 on H100 at a 5 ms TPOT target: 4 running sequences per replica.
+    const small = await another({ model: 'deepseek-v3', tpotMs: 5, maxQueue: 1, faults: { hangMs: -1 } });
+    expect(small.stats()).toMatchObject({ capacity: small.profile.concurrentSequences, maxQueue: 1 });
+    const capacity = small.stats().capacity;
+    expect(capacity).toBe(4);
+    const aborts = Array.from({ length: capacity + 1 }, () => new AbortController());
+    const pending = aborts.map((abort, i) =>
+      post(small.url, '/v1/chat/completions', { model: 'deepseek-v3', messages: [{ role: 'user', content: `hold ${i}` }] }, { signal: abort.signal }).catch((error: unknown) => error),
+    );
+    await waitFor(() => small.stats().running === capacity && small.stats().waiting === 1, 'a full replica');
+    const rejected = await post(small.url, '/v1/messages', { model: 'deepseek-v3', max_tokens: 5, messages: [{ role: 'user', content: 'one more' }] });
+    expect(rejected.status).toBe(429);
+    expect(Number(rejected.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(await json(rejected)).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' } });
+    // A disconnect frees a slot and the waiting request takes it.
+    aborts[0]?.abort();
+    await waitFor(() => small.stats().running === capacity && small.stats().waiting === 0, 'the queued request admitted');
+    // Stop hanging for new requests: one queued now runs to completion as soon as a slot frees.
+    small.setFaults({ hangMs: 0 });
+    const queued = post(small.url, '/v1/chat/completions', { model: 'deepseek-v3', max_tokens: 3, messages: [{ role: 'user', content: 'x' }] });
+    await waitFor(() => small.stats().waiting === 1, 'the new request queued');
+    aborts[1]?.abort();
+    expect((await queued).status).toBe(200);
+    for (const abort of aborts) abort.abort();
+    await Promise.all(pending);
+    await waitFor(() => small.stats().running === 0 && small.stats().waiting === 0, 'all slots free');
+  });
+});
+
+describe('emulator: faults', () => {
+  it('error rate 1 answers every chat request with the error status, in the caller dialect', async () => {
+    emu.setFaults({ errorRate: 1, errorStatus: 503 });
+    const openai = await post(emu.url, '/v1/chat/completions', openaiBody('hi'));
+    expect(openai.status).toBe(503);
+    expect(await json(openai)).toMatchObject({ error: { type: 'server_error', message: expect.stringContaining('injected') } });
+    const anthropic = await post(emu.url, '/v1/messages', anthropicBody('hi', { stream: true }));
+    expect(anthropic.status).toBe(503);
+    expect(await json(anthropic)).toMatchObject({ type: 'error', error: { type: 'overloaded_error' } });
+    emu.setFaults({ errorStatus: 500 });
+    expect((await post(emu.url, '/v1/messages', anthropicBody('hi'))).status).toBe(500);
+  });
+
+  it('added latency delays the first byte (divided by the speed)', async () => {
+    emu.setFaults({ addedLatencyMs: 30_000 });
+    const started = performance.now();
+    const response = await post(emu.url, '/v1/chat/completions', openaiBody('late', { max_tokens: 1 }));
+    expect(response.status).toBe(200);
+    expect(performance.now() - started).toBeGreaterThanOrEqual((30_000 / speed) * 0.9);
+  });
+
+  it('hang -1 holds the request until the client aborts, which frees its batch slot', async () => {
+    emu.setFaults({ hangMs: -1 });
+    const abort = new AbortController();
+    const request = post(emu.url, '/v1/chat/completions', openaiBody('hang'), { signal: abort.signal });
+    await waitFor(() => emu.stats().running === 1, 'the hung request running');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(emu.stats().running).toBe(1);
+    abort.abort();
+    await expect(request).rejects.toThrow();
+    await waitFor(() => emu.stats().running === 0, 'the slot freed');
+    // A finite hang delays the first token.
+    emu.setFaults({ hangMs: 20_000 });
+    const started = performance.now();
+    const stream = await post(emu.url, '/v1/messages', anthropicBody('hang a bit', { max_tokens: 2, stream: true }));
+    expect(stream.status).toBe(200);
+    expect(frames(await stream.text()).at(-1)).toContain('message_stop');
+    expect(performance.now() - started).toBeGreaterThanOrEqual((20_000 / speed) * 0.9);
+  });
+
+  it('cut after N tokens: the connection ends with no [DONE] and no message_stop', async () => {
+    emu.setFaults({ cutAfterTokens: 2 });
+    const openai = await post(emu.url, '/v1/chat/completions', openaiBody('cut me', { max_tokens: 10, stream: true, stream_options: { include_usage: true } }));
+    expect(openai.status).toBe(200);
+    const a = await readUntilEnd(openai);
+    expect(a.broken).toBe(true);
+    expect(a.text).not.toContain('[DONE]');
+    expect(a.text).not.toContain('finish_reason":"');
+    expect(frames(a.text).filter((f) => f.includes('"content":"') && !f.includes('"content":""'))).toHaveLength(2);
+    const anthropic = await post(emu.url, '/v1/messages', anthropicBody('cut me', { max_tokens: 10, stream: true }));
+    const b = await readUntilEnd(anthropic);
+    expect(b.broken).toBe(true);
+    expect(b.text).not.toContain('message_stop');
+    expect(frames(b.text).filter((f) => f.startsWith('event: content_block_delta'))).toHaveLength(2);
+    await waitFor(() => emu.stats().running === 0, 'cut sequences to leave the batch');
+    // Answers no longer than N are not cut.
+    const whole = await post(emu.url, '/v1/chat/completions', openaiBody('short', { max_tokens: 2, stream: true }));
+    expect(frames(await whole.text()).at(-1)).toBe('data: [DONE]');
+  });
+
+  it('corrupt rate 1 replaces every token with the marker, usage unchanged', async () => {
+    emu.setFaults({ corruptRate: 1 });
+    const body = await json(await post(emu.url, '/v1/chat/completions', openaiBody('corrupt', { max_tokens: 5 })));
+    expect(body).toMatchObject({ choices: [{ message: { content: Array.from({ length: 5 }, () => corruptMarker).join(' ') } }], usage: { completion_tokens: 5 } });
+    emu.setFaults({ corruptRate: 0 });
+    const clean = await json(await post(emu.url, '/v1/chat/completions', openaiBody('corrupt', { max_tokens: 5 })));
+    const text = (clean as { choices: { message: { content: string } }[] }).choices[0]?.message.content ?? '';
+    for (const word of text.split(' ')) expect(vocabulary).toContain(word);
+  });
+
+  it('refuse: /health 503 after toggling through /admin/faults, new connections fail, and it recovers', async () => {
+    const admin = new Client(emu.url);
+    const fresh = new Agent({ pipelining: 0 });
+    try {
+      const toggle = async (refuse: boolean): Promise<void> => {
+        const response = await admin.request({ path: '/admin/faults', method: 'POST', body: JSON.stringify({ refuse }), headers: { 'content-type': 'application/json' } });
+        expect(response.statusCode).toBe(200);
+        expect(await response.body.json()).toMatchObject({ refuse });
+      };
+      await toggle(true);
+      const health = await admin.request({ path: '/health', method: 'GET' });
+      expect(health.statusCode).toBe(503);
+      await health.body.dump();
+      await expect(undiciFetch(`${emu.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(openaiBody('hi')), dispatcher: fresh })).rejects.toThrow();
+      await expect(undiciFetch(`${emu.url}/health`, { dispatcher: fresh })).rejects.toThrow();
+      await toggle(false);
+      const ok = await undiciFetch(`${emu.url}/health`, { dispatcher: fresh });
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toEqual({ status: 'ok' });
+    } finally {
+      await admin.close();
+      await fresh.close();
+    }
+  });
+
+  it('/admin/faults: GET shows them, POST updates partially, a bad body gets 400 with a clear message', async () => {
+    const update = await post(emu.url, '/admin/faults', { errorRate: 0.25, cutAfterTokens: 3 });
+    expect(update.status).toBe(200);
+    expect(await json(await fetch(`${emu.url}/admin/faults`))).toEqual({ errorRate: 0.25, errorStatus: 500, addedLatencyMs: 0, hangMs: 0, cutAfterTokens: 3, corruptRate: 0, refuse: false });
+    const cases: [unknown, RegExp][] = [
+      [{ errorRate: 2 }, /errorRate must be between 0 and 1/],
+      [{ hangMs: -5 }, /hangMs must be >= 0, or -1/],
+      [{ errorStatus: 200 }, /errorStatus must be 400\.\.599/],
+      [{ refuse: 'yes' }, /refuse must be true or false/],
+      [{ erorRate: 1 }, /unknown field 'erorRate'/],
+      [[1], /JSON object/],
+      ['{not json', /not valid JSON/],
+    ];
+    for (const [body, message] of cases) {
+      const response = await post(emu.url, '/admin/faults', body);
+      expect(response.status).toBe(400);
+      expect(((await json(response)) as { error: { message: string } }).error.message).toMatch(message);
+    }
+    expect(emu.faults()).toMatchObject({ errorRate: 0.25, cutAfterTokens: 3 });
+    expect(() => emu.setFaults({ corruptRate: -1 })).toThrow(/corruptRate/);
+  });
+});
+
+describe('emulator: bad requests, health and metrics', () => {
+  it('bad bodies get 400 (unknown model 404) in the caller dialect, and the server keeps serving', async () => {
+    const badJson = await post(emu.url, '/v1/chat/completions', '{"model":');
+    expect(badJson.status).toBe(400);
+    expect(await json(badJson)).toMatchObject({ error: { type: 'invalid_request_error', message: 'request body is not valid JSON' } });
+    const noMessages = await post(emu.url, '/v1/chat/completions', { model });
+    expect(noMessages.status).toBe(400);
+    expect(await json(noMessages)).toMatchObject({ error: { type: 'invalid_request_error', param: 'messages' } });
+    const noMaxTokens = await post(emu.url, '/v1/messages', { model, messages: [{ role: 'user', content: 'hi' }] });
+    expect(noMaxTokens.status).toBe(400);
+    expect(await json(noMaxTokens)).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringContaining('max_tokens') } });
+    const anthropicBadJson = await post(emu.url, '/v1/messages', 'nope');
+    expect(await json(anthropicBadJson)).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+    const unknownModel = await post(emu.url, '/v1/messages', anthropicBody('hi', { model: 'claude-x' }));
+    expect(unknownModel.status).toBe(404);
+    expect(await json(unknownModel)).toMatchObject({ type: 'error', error: { type: 'not_found_error', message: expect.stringContaining(model) } });
+    expect((await fetch(`${emu.url}/v1/chat/completions`)).status).toBe(405);
+    expect((await fetch(`${emu.url}/nowhere`)).status).toBe(404);
+    expect((await post(emu.url, '/v1/chat/completions', openaiBody('still up', { max_tokens: 1 }))).status).toBe(200);
+  });
+
+  it('/health is 200 ok', async () => {
+    const response = await fetch(`${emu.url}/health`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'ok' });
+  });
+
+  it('/metrics has the vLLM names with sane values, including running, waiting and KV usage under load', async () => {
+    const fresh = await another({ seed: 1, capacity: 2, maxQueue: 4, faults: { hangMs: -1 } });
+    const read = async (): Promise<Map<string, number>> => {
+      const response = await fetch(`${fresh.url}/metrics`);
+      expect(response.headers.get('content-type')).toContain('text/plain');
+      const values = new Map<string, number>();
+      for (const line of (await response.text()).split('\n')) {
+        const match = /^(vllm:[a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
+        if (match?.[1] !== undefined && match[3] !== undefined) values.set(`${match[1]}${match[2]?.includes('finished_reason="length"') ? ':length' : match[2]?.includes('le=') ? `:${/le="([^"]+)"/.exec(match[2])?.[1]}` : ''}`, Number(match[3]));
+      }
+      return values;
+    };
+    const aborts = [new AbortController(), new AbortController(), new AbortController()];
+    const hung = aborts.map((abort) => post(fresh.url, '/v1/chat/completions', openaiBody('hold'), { signal: abort.signal }).catch(() => undefined));
+    await waitFor(() => fresh.stats().waiting === 1, 'load');
+    const loaded = await read();
+    expect(loaded.get('vllm:num_requests_running')).toBe(2);
+    expect(loaded.get('vllm:num_requests_waiting')).toBe(1);
+    expect(loaded.get('vllm:gpu_cache_usage_perc')).toBe(1);
+    for (const abort of aborts) abort.abort();
+    await Promise.all(hung);
+    fresh.setFaults({ hangMs: 0 });
+    await waitFor(() => fresh.stats().running === 0 && fresh.stats().waiting === 0, 'idle');
+    await post(fresh.url, '/v1/chat/completions', openaiBody('12345678', { max_tokens: 4 }));
+    await (await post(fresh.url, '/v1/messages', anthropicBody('12345678', { max_tokens: 3, stream: true }))).text();
+    const values = await read();
+    expect(values.get('vllm:num_requests_running')).toBe(0);
+    expect(values.get('vllm:num_requests_waiting')).toBe(0);
+    expect(values.get('vllm:gpu_cache_usage_perc')).toBe(0);
+    expect(values.get('vllm:prompt_tokens_total')).toBe(4);
+    expect(values.get('vllm:generation_tokens_total')).toBe(7);
+    expect(values.get('vllm:request_success_total:length')).toBe(2);
+    expect(values.get('vllm:time_to_first_token_seconds_count')).toBe(2);
+    expect(values.get('vllm:time_per_output_token_seconds_count')).toBe(5);
+    const tpotSum = values.get('vllm:time_per_output_token_seconds_sum') ?? 0;
+    // Wall seconds: one decode step at batch one, divided by the speed.
+    expect(tpotSum / 5).toBeCloseTo(fresh.profile.tpotAtBatchOneMs / speed / 1000, 6);
+    expect(values.get('vllm:time_to_first_token_seconds_sum')).toBeGreaterThan(0);
+  });
+});

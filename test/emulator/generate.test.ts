@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { corruptMarker, corruptPlan, estimateTokens, planCompletion, vocabulary } from '../../src/emulator/generate.js';
+import { seededRandom } from '../../src/emulator/prng.js';
+import type { ChatRequest } from '../../src/protocol/chat.js';
+
+function request(content: string, extra: Partial<ChatRequest> = {}): ChatRequest {
+  return { model: 'm', messages: [{ role: 'user', content }], maxTokens: undefined, temperature: undefined, topP: undefined, stop: [], stream: false, includeUsage: false, ...extra };
+}
+
+describe('deterministic answers', () => {
+  it('same seed and prompt give the same text; another seed or prompt gives another', () => {
+    const a = planCompletion(request('Tell me about switchyards'), { seed: 1, meanOutputTokens: 50 });
+    const b = planCompletion(request('Tell me about switchyards'), { seed: 1, meanOutputTokens: 50 });
+    const c = planCompletion(request('Tell me about switchyards'), { seed: 2, meanOutputTokens: 50 });
+    const d = planCompletion(request('Tell me about rail yards'), { seed: 1, meanOutputTokens: 50 });
+    expect(b.text).toBe(a.text);
+    expect(c.text).not.toBe(a.text);
+    expect(d.text).not.toBe(a.text);
+  });
+
+  it('one word per token from the vocabulary; the tokens join to the text; usage counts them', () => {
+    const plan = planCompletion(request('x'.repeat(41)), { seed: 3, meanOutputTokens: 20 });
+    expect(plan.tokens.join('')).toBe(plan.text);
+    const words = plan.text.split(' ');
+    expect(words.length).toBe(plan.tokens.length);
+    for (const word of words) expect(vocabulary).toContain(word);
+    expect(plan.usage).toEqual({ inputTokens: 11, outputTokens: words.length });
+    expect(plan.finishReason).toBe('stop');
+    expect(estimateTokens('abcd')).toBe(1);
+    expect(estimateTokens('abcde')).toBe(2);
+  });
+
+  it('natural lengths are between 1 and 2 x mean - 1, and average near the mean', () => {
+    const lengths = Array.from({ length: 400 }, (_, i) => planCompletion(request(`prompt ${i}`), { seed: 9, meanOutputTokens: 10 }).tokens.length);
+    expect(Math.min(...lengths)).toBeGreaterThanOrEqual(1);
+    expect(Math.max(...lengths)).toBeLessThanOrEqual(19);
+    const mean = lengths.reduce((sum, n) => sum + n, 0) / lengths.length;
+    expect(mean).toBeGreaterThan(9);
+    expect(mean).toBeLessThan(11);
+  });
+
+  it('max_tokens cuts the same text short with finish length', () => {
+    const full = planCompletion(request('hello there'), { seed: 5, meanOutputTokens: 100 });
+    expect(full.tokens.length).toBeGreaterThan(3);
+    const cut = planCompletion(request('hello there', { maxTokens: 3 }), { seed: 5, meanOutputTokens: 100 });
+    expect(cut.tokens).toEqual(full.tokens.slice(0, 3));
+    expect(cut.finishReason).toBe('length');
+    const roomy = planCompletion(request('hello there', { maxTokens: full.tokens.length }), { seed: 5, meanOutputTokens: 100 });
+    expect(roomy.finishReason).toBe('stop');
+  });
+
+  it('a stop sequence truncates the text before it with finish stop', () => {
+    const full = planCompletion(request('stop me'), { seed: 5, meanOutputTokens: 100 });
+    const third = full.tokens[2] as string;
+    const stopped = planCompletion(request('stop me', { stop: [third] }), { seed: 5, meanOutputTokens: 100 });
+    expect(stopped.finishReason).toBe('stop');
+    expect(stopped.text).toBe(full.text.slice(0, full.text.indexOf(third)));
+    expect(stopped.tokens.join('')).toBe(stopped.text);
+  });
+
+  it('corruption replaces the chosen fraction of tokens with the marker', () => {
+    const plan = planCompletion(request('corrupt me'), { seed: 1, meanOutputTokens: 200 });
+    const all = corruptPlan(plan, 1, seededRandom(1));
+    expect(all.text).toBe(Array.from({ length: plan.tokens.length }, () => corruptMarker).join(' '));
+    expect(all.usage).toEqual(plan.usage);
+    expect(corruptPlan(plan, 0, seededRandom(1))).toBe(plan);
+    const some = corruptPlan(plan, 0.5, seededRandom(1)).tokens.filter((t) => t.includes(corruptMarker)).length;
+    expect(some).toBeGreaterThan(plan.tokens.length * 0.2);
+    expect(some).toBeLessThan(plan.tokens.length * 0.8);
+  });
+});
