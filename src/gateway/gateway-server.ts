@@ -247,6 +247,17 @@ export function createGateway(options: GatewayOptions): Gateway {
     return winner.a;
   };
 
+  /** What a served chat request reports to metrics and logs; text only when logging.logPrompts is on. */
+  interface ChatOutcome {
+    readonly status: number;
+    readonly endpoint: string;
+    readonly route: string;
+    readonly tenant: string;
+    readonly attempts: number;
+    readonly prompt?: string;
+    readonly completion?: string;
+  }
+
   interface RequestContext {
     readonly requestId: string;
     readonly tenant: TenantConfig;
@@ -255,7 +266,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     routeInput(tried: ReadonlySet<string>): Parameters<typeof routeRequest>[0];
   }
 
-  const serveChat = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<{ status: number; endpoint: string; route: string; tenant: string; attempts: number }> => {
+  const serveChat = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<ChatOutcome> => {
     const key = bearer(req.headers.authorization) ?? headerValue(req.headers['x-api-key']) ?? '';
     const tenant = authenticate(config.tenants, key);
     if (tenant === undefined) throw new ClientError(401, 'authentication', 'invalid or missing API key: send "Authorization: Bearer <key>" or "x-api-key: <key>"');
@@ -310,17 +321,21 @@ export function createGateway(options: GatewayOptions): Gateway {
         usedTokens = result.usage.inputTokens + result.usage.outputTokens;
         countTokens(route.model, endpointId, result.usage.inputTokens, result.usage.outputTokens);
         sendJson(res, 200, inbound.formatResult(result));
-        return { status: 200, endpoint: endpointId, route: route.model, tenant: tenant.id, attempts: tried.size };
+        return { status: 200, endpoint: endpointId, route: route.model, tenant: tenant.id, attempts: tried.size, ...texts(request, result.text) };
       }
       const streamed = await pump(context, inbound, request, answer, res, tried, deadline.signal);
       usedTokens = streamed.inputTokens + streamed.outputTokens;
-      return { status: 200, endpoint: streamed.endpoint, route: route.model, tenant: tenant.id, attempts: tried.size };
+      return { status: 200, endpoint: streamed.endpoint, route: route.model, tenant: tenant.id, attempts: tried.size, ...texts(request, streamed.text) };
     } finally {
       clearTimeout(deadlineTimer);
       res.off('close', onClose);
       settleTokenUsage(limits, tenant, promptTokens + outputTokens, usedTokens, now());
     }
   };
+
+  // Prompt and completion text reach the logs only when the operator turned it on explicitly.
+  const texts = (request: ChatRequest, completion: string): { prompt?: string; completion?: string } =>
+    config.logging.logPrompts ? { prompt: promptText(request), completion } : {};
 
   const countTokens = (route: string, endpoint: string, input: number, output: number): void => {
     metrics.tokens.inc({ route, endpoint, direction: 'input' }, input);
@@ -333,7 +348,7 @@ export function createGateway(options: GatewayOptions): Gateway {
    * (the prompt plus the text already sent, as an assistant turn to continue);
    * if that is off or fails, the stream ends with an explicit error event.
    */
-  const pump = async (context: RequestContext, inbound: Dialect, request: ChatRequest, first: Extract<Attempt, { kind: 'stream' }>, res: ServerResponse, tried: Set<string>, signal: AbortSignal): Promise<{ endpoint: string; inputTokens: number; outputTokens: number }> => {
+  const pump = async (context: RequestContext, inbound: Dialect, request: ChatRequest, first: Extract<Attempt, { kind: 'stream' }>, res: ServerResponse, tried: Set<string>, signal: AbortSignal): Promise<{ endpoint: string; inputTokens: number; outputTokens: number; text: string }> => {
     const writer = inbound.createStreamWriter({ includeUsage: request.includeUsage, created: Math.floor(now() / 1000) });
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': context.requestId });
     const route = context.route.model;
@@ -394,12 +409,12 @@ export function createGateway(options: GatewayOptions): Gateway {
         res.end(writer.write({ type: 'finish', finishReason: finished.finishReason, usage }));
         countTokens(route, endpoint.config.id, usage.inputTokens, usage.outputTokens);
         if (sentTokens > 1) metrics.tpot.observe({ route, endpoint: endpoint.config.id }, (lastTokenAt - firstTokenAt) / 1e3 / (sentTokens - 1));
-        return { endpoint: endpoint.config.id, ...usage };
+        return { endpoint: endpoint.config.id, ...usage, text: sentText };
       }
       current.abort.abort();
       if (signal.aborted) {
         res.destroy();
-        return { endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens };
+        return { endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens, text: sentText };
       }
       setCircuit(endpoint, 'failure');
       metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: 'stream' });
@@ -422,7 +437,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (next === undefined || next.kind !== 'stream') {
         metrics.resumes.inc({ route, outcome: 'error-event' });
         res.end(writer.write({ type: 'error', kind: 'api_error', message: `the answer was cut after ${sentTokens} tokens and could not be resumed: ${failure ?? 'upstream failed'}` }));
-        return { endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens };
+        return { endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens, text: sentText };
       }
       metrics.resumes.inc({ route, outcome: 'resumed' });
       current = next;
@@ -451,7 +466,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (req.method !== 'POST') throw new ClientError(405, 'invalid_request', `${path} takes POST`);
         const outcome = await serveChat(inbound, req, res, requestId);
         metrics.requests.inc({ route: outcome.route, endpoint: outcome.endpoint, status: String(outcome.status), dialect: inbound.name });
-        logger?.info({ requestId, tenant: outcome.tenant, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, attempts: outcome.attempts, ms: now() - started }, 'request');
+        logger?.info({ requestId, tenant: outcome.tenant, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, attempts: outcome.attempts, ms: now() - started, ...(outcome.prompt === undefined ? {} : { prompt: outcome.prompt, completion: outcome.completion }) }, 'request');
         return;
       }
       throw new ClientError(404, 'not_found', `no such path: ${req.method ?? ''} ${path}`);

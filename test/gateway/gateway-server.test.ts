@@ -192,3 +192,41 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     expect(metrics).toContain('switchyard_jurisdiction_rejections_total{tenant="us-corp"}');
   });
 });
+
+describe('logs', () => {
+  const run = async (logPrompts: boolean): Promise<string> => {
+    const lines: string[] = [];
+    const { pino } = await import('pino');
+    const logger = pino({ base: null }, { write: (line: string) => lines.push(line) });
+    const base = config(openaiUpstream.url, anthropicUpstream.url, `logging: { logPrompts: ${logPrompts} }`);
+    const logged = createGateway({ config: base, logger });
+    const at = await logged.listen(0, '127.0.0.1');
+    try {
+      const response = await fetch(`${at}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${usKey}`, 'content-type': 'application/json', 'x-request-id': 'req-42' },
+        body: JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'a secret prompt about zebras' }], max_tokens: 5 }),
+      });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('x-request-id')).toBe('req-42');
+    } finally {
+      await logged.close();
+    }
+    return lines.join('');
+  };
+
+  it('carry the request id and no prompt or completion text by default, and never the API key', async () => {
+    const text = await run(false);
+    expect(text).toContain('"requestId":"req-42"');
+    expect(text).not.toContain('zebras');
+    expect(text).not.toContain('mock token');
+    expect(text).not.toContain(usKey);
+  });
+
+  it('carry prompt and completion only when logging.logPrompts is on', async () => {
+    const text = await run(true);
+    expect(text).toContain('zebras');
+    expect(text).toContain('mock token');
+    expect(text).not.toContain(usKey);
+  });
+});
