@@ -6,6 +6,7 @@ import { registerEmulateCommand } from './commands/emulate-command.js';
 import { gatewayCommand, untilSignal } from './commands/gateway-command.js';
 import { perfCommand } from './commands/perf-command.js';
 import { planCommand } from './commands/plan-command.js';
+import { registerUpCommand } from './commands/up-command.js';
 import { processOutput, type Output } from './output.js';
 import { UsageError } from './usage-error.js';
 
@@ -87,6 +88,8 @@ function buildProgram(output: Output, setExit: (code: number) => void): Command 
     .action(async (options: { config: string; port?: number; host?: string }) => {
       setExit(await gatewayCommand(options, output, untilSignal()));
     });
+
+  registerUpCommand(program, output, setExit);
 
   return program;
 }

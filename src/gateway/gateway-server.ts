@@ -50,11 +50,37 @@ interface EndpointRuntime {
   circuit: CircuitState;
 }
 
-/** What one upstream attempt came to before anything reached the client. */
+/**
+ * What one upstream attempt came to before anything reached the client. Upstreams
+ * are always asked to stream, even for a non-stream client, so that the time to the
+ * first token is observable (TTFT timeout) and a broken answer can be resumed.
+ */
 type Attempt =
-  | { readonly kind: 'result'; readonly endpoint: EndpointRuntime; readonly result: ChatResult; readonly ttftMs: number }
-  | { readonly kind: 'stream'; readonly endpoint: EndpointRuntime; readonly head: ChatEvent[]; readonly rest: AsyncIterator<ChatEvent>; readonly ttftMs: number; readonly abort: AbortController }
+  | {
+      readonly kind: 'stream';
+      readonly endpoint: EndpointRuntime;
+      /** Events up to and including the first token. */
+      readonly head: ChatEvent[];
+      readonly rest: AsyncIterator<ChatEvent>;
+      readonly ttftMs: number;
+      readonly abort: AbortController;
+      /** Whether this attempt holds the endpoint's half-open probe slot. */
+      readonly probe: boolean;
+      /** Stops the request's signal (client gone, deadline) from aborting this attempt. */
+      readonly detach: () => void;
+    }
   | { readonly kind: 'failed'; readonly endpoint: EndpointRuntime; readonly status: number; readonly message: string; readonly retryAfter: string | undefined };
+
+type StreamAttempt = Extract<Attempt, { kind: 'stream' }>;
+
+/** Where an answer goes: SSE frames to a streaming client, or one JSON body at the end. */
+interface AnswerSink {
+  /** Whether anything was already sent (a failure can then no longer be a clean status code). */
+  readonly committed: boolean;
+  event(event: Exclude<ChatEvent, { type: 'finish' } | { type: 'error' }>): void;
+  finish(event: Extract<ChatEvent, { type: 'finish' }>, text: string): void;
+  fail(kind: ErrorKind, message: string, status: number): void;
+}
 
 class ClientError extends Error {
   constructor(
@@ -109,67 +135,78 @@ export function createGateway(options: GatewayOptions): Gateway {
     metrics.circuitState.set({ endpoint: endpoint.config.id }, status === 'closed' ? 0 : status === 'half-open' ? 1 : 2);
   };
 
-  /** Opens one upstream attempt and waits until it has a first token (stream) or an answer. */
+  /** Opens one upstream attempt and waits until its first token. */
   const attempt = async (endpoint: EndpointRuntime, request: ChatRequest, parent: AbortSignal): Promise<Attempt> => {
     const abort = new AbortController();
     const onParentAbort = (): void => abort.abort();
     parent.addEventListener('abort', onParentAbort, { once: true });
     const started = now();
-    const halfOpen = circuitView(endpoint.circuit, started, breaker).circuit === 'half-open';
-    if (halfOpen) setCircuit(endpoint, 'probe-start');
+    const probe = circuitView(endpoint.circuit, started, breaker).circuit === 'half-open';
+    if (probe) setCircuit(endpoint, 'probe-start');
     endpoint.outstanding += 1;
     metrics.inFlight.set({ endpoint: endpoint.config.id }, endpoint.outstanding);
-    const settle = (): void => {
+    let timedOut = false;
+    const fail = (status: number, message: string, retryAfter?: string): Attempt => {
+      parent.removeEventListener('abort', onParentAbort);
+      abort.abort();
+      // A caller's own mistake (4xx other than 429) says nothing about the endpoint's health.
+      const endpointFault = status !== 499 && (status === connectFailureStatus || status === 429 || status >= 500);
       endpoint.outstanding -= 1;
       metrics.inFlight.set({ endpoint: endpoint.config.id }, endpoint.outstanding);
-      parent.removeEventListener('abort', onParentAbort);
-    };
-    const fail = (status: number, message: string, retryAfter?: string): Attempt => {
-      settle();
-      if (parent.aborted) setCircuit(endpoint, 'probe-cancel');
-      else setCircuit(endpoint, 'failure');
+      if (status === 499 || !endpointFault) {
+        if (probe) setCircuit(endpoint, 'probe-cancel');
+      } else setCircuit(endpoint, 'failure');
       metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(status) });
       return { kind: 'failed', endpoint, status, message, retryAfter };
     };
-    const timer = setTimeout(() => abort.abort(new Error('ttft-timeout')), config.resilience.ttftTimeoutMs);
+    const interrupted = (): Attempt | undefined => {
+      if (parent.aborted) return fail(499, 'client went away or the deadline passed');
+      if (timedOut) return fail(504, `no first token within ${config.resilience.ttftTimeoutMs} ms`);
+      return undefined;
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+    }, config.resilience.ttftTimeoutMs);
     try {
-      const response = await upstream.send(endpoint.target, { ...request, model: endpoint.config.model }, abort.signal);
-      if (response.kind === 'error') return fail(response.status, response.message, response.retryAfter);
-      if (response.kind === 'result') {
-        clearTimeout(timer);
-        const ttftMs = now() - started;
-        recordTtft(endpoint, ttftMs);
-        setCircuit(endpoint, 'success');
-        settle();
-        return { kind: 'result', endpoint, result: response.result, ttftMs };
-      }
-      // Stream: pull events until the first token; the TTFT timer guards exactly this wait.
-      const rest = response.events[Symbol.asyncIterator]();
+      const response = await upstream.send(endpoint.target, { ...request, stream: true, model: endpoint.config.model }, abort.signal);
+      if (response.kind === 'error') return interrupted() ?? fail(response.status, response.message, response.retryAfter);
+      // An upstream that answered with one JSON body anyway is read as a one-token stream.
+      const events = response.kind === 'stream' ? response.events : answerAsEvents(response.result);
+      const rest = events[Symbol.asyncIterator]();
       const head: ChatEvent[] = [];
       for (;;) {
         const next = await rest.next();
-        if (next.done === true) return fail(502, 'upstream stream ended before the first token');
-        if (next.value.type === 'error') return fail(502, next.value.message);
+        if (next.done === true) return interrupted() ?? fail(502, 'upstream stream ended before the first token');
+        if (next.value.type === 'error') return interrupted() ?? fail(502, next.value.message);
         head.push(next.value);
         if (next.value.type === 'text' || next.value.type === 'finish') break;
       }
-      clearTimeout(timer);
       const ttftMs = now() - started;
-      recordTtft(endpoint, ttftMs);
-      // The stream's own end settles the endpoint's load (see pump).
-      return { kind: 'stream', endpoint, head, rest, ttftMs, abort };
+      endpoint.ewmaTtftMs = endpoint.ewmaTtftMs === undefined ? ttftMs : endpoint.ewmaTtftMs + ttftSmoothing * (ttftMs - endpoint.ewmaTtftMs);
+      // The request's signal keeps aborting this upstream until release(): a client that
+      // leaves mid-answer must cancel it.
+      return { kind: 'stream', endpoint, head, rest, ttftMs, abort, probe, detach: () => parent.removeEventListener('abort', onParentAbort) };
     } catch (error) {
-      if (parent.aborted) return fail(499, 'client went away');
-      if (abort.signal.aborted) return fail(504, `no first token within ${config.resilience.ttftTimeoutMs} ms`);
-      return fail(connectFailureStatus, error instanceof Error ? error.message : String(error));
+      return interrupted() ?? fail(connectFailureStatus, error instanceof Error ? error.message : String(error));
     } finally {
       clearTimeout(timer);
     }
   };
 
-  const recordTtft = (endpoint: EndpointRuntime, ttftMs: number): void => {
-    endpoint.ewmaTtftMs = endpoint.ewmaTtftMs === undefined ? ttftMs : endpoint.ewmaTtftMs + ttftSmoothing * (ttftMs - endpoint.ewmaTtftMs);
+  /** Ends an attempt that got past its first token: load, circuit and the upstream connection. */
+  const release = (current: StreamAttempt, outcome: 'success' | 'failure' | 'cancel'): void => {
+    const endpoint = current.endpoint;
+    current.detach();
+    endpoint.outstanding -= 1;
+    metrics.inFlight.set({ endpoint: endpoint.config.id }, endpoint.outstanding);
+    if (outcome !== 'success') current.abort.abort();
+    if (outcome === 'success') setCircuit(endpoint, 'success');
+    else if (outcome === 'failure') setCircuit(endpoint, 'failure');
+    else if (current.probe) setCircuit(endpoint, 'probe-cancel');
   };
+
+
 
   /**
    * Tries endpoints until one answers: failover to a fresh eligible endpoint is
@@ -241,8 +278,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     metrics.hedges.inc({ route: context.route.model, outcome: winner.i === 0 ? 'primary' : 'hedge' });
     controllers[winner.i === 0 ? 1 : 0].abort();
+    // The loser may already have its first token: give back its load and probe slot.
     void loser.then((late) => {
-      if (late.kind === 'stream') late.abort.abort();
+      if (late.kind === 'stream') release(late, 'cancel');
     });
     return winner.a;
   };
@@ -305,8 +343,12 @@ export function createGateway(options: GatewayOptions): Gateway {
 
     const deadline = new AbortController();
     const deadlineTimer = setTimeout(() => deadline.abort(), config.resilience.deadlineMs);
+    // One signal stops upstream work on either event; `clientGone` tells them apart.
+    let clientGone = false;
     const onClose = (): void => {
-      if (!res.writableFinished) deadline.abort();
+      if (res.writableFinished) return;
+      clientGone = true;
+      deadline.abort();
     };
     res.on('close', onClose);
     const tried = new Set<string>();
@@ -314,23 +356,57 @@ export function createGateway(options: GatewayOptions): Gateway {
     try {
       const answer = await firstAnswer(context, request, tried, deadline.signal);
       if (answer.kind === 'failed') throw new ClientError(502, 'api_error', answer.message);
-      const endpointId = answer.endpoint.config.id;
-      metrics.ttft.observe({ route: route.model, endpoint: endpointId }, answer.ttftMs / 1e3);
-      if (answer.kind === 'result') {
-        const result: ChatResult = { ...answer.result, model: request.model };
-        usedTokens = result.usage.inputTokens + result.usage.outputTokens;
-        countTokens(route.model, endpointId, result.usage.inputTokens, result.usage.outputTokens);
-        sendJson(res, 200, inbound.formatResult(result));
-        return { status: 200, endpoint: endpointId, route: route.model, tenant: tenant.id, attempts: tried.size, ...texts(request, result.text) };
-      }
-      const streamed = await pump(context, inbound, request, answer, res, tried, deadline.signal);
-      usedTokens = streamed.inputTokens + streamed.outputTokens;
-      return { status: 200, endpoint: streamed.endpoint, route: route.model, tenant: tenant.id, attempts: tried.size, ...texts(request, streamed.text) };
+      metrics.ttft.observe({ route: route.model, endpoint: answer.endpoint.config.id }, answer.ttftMs / 1e3);
+      const sink = request.stream ? streamSink(inbound, request, res, context.requestId) : jsonSink(inbound, request, res);
+      const outcome = await pump(context, sink, request, answer, tried, deadline.signal, () => clientGone);
+      usedTokens = outcome.inputTokens + outcome.outputTokens;
+      return { status: outcome.status, endpoint: outcome.endpoint, route: route.model, tenant: tenant.id, attempts: tried.size, ...texts(request, outcome.text) };
     } finally {
       clearTimeout(deadlineTimer);
       res.off('close', onClose);
       settleTokenUsage(limits, tenant, promptTokens + outputTokens, usedTokens, now());
     }
+  };
+
+  /** SSE frames in the client's dialect, headers sent with the first event. */
+  const streamSink = (inbound: Dialect, request: ChatRequest, res: ServerResponse, requestId: string): AnswerSink => {
+    const writer = inbound.createStreamWriter({ includeUsage: request.includeUsage, created: Math.floor(now() / 1000) });
+    let committed = false;
+    const write = (frames: string): void => {
+      if (!committed) {
+        committed = true;
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': requestId });
+      }
+      res.write(frames);
+    };
+    return {
+      get committed() {
+        return committed;
+      },
+      event: (event) => write(writer.write(event.type === 'start' ? { ...event, model: request.model } : event)),
+      finish: (event) => {
+        write(writer.write(event));
+        res.end();
+      },
+      fail: (kind, message) => {
+        // After the first byte a status code can no longer change: the error travels as an event.
+        write(writer.write({ type: 'error', kind, message }));
+        res.end();
+      },
+    };
+  };
+
+  /** One JSON body at the end; a failure before that is a clean error status. */
+  const jsonSink = (inbound: Dialect, request: ChatRequest, res: ServerResponse): AnswerSink => {
+    let id = '';
+    return {
+      committed: false,
+      event: (event) => {
+        if (event.type === 'start') id = event.id;
+      },
+      finish: (event, text) => sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, usage: event.usage })),
+      fail: (kind, message, status) => sendJson(res, status, inbound.formatError(kind, message)),
+    };
   };
 
   // Prompt and completion text reach the logs only when the operator turned it on explicitly.
@@ -343,14 +419,22 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 
   /**
-   * Streams an answer to the client. If the upstream breaks after tokens were
+   * Carries an answer to the client. If the upstream breaks after tokens were
    * sent, the answer is resumed on another eligible endpoint by continuation
-   * (the prompt plus the text already sent, as an assistant turn to continue);
-   * if that is off or fails, the stream ends with an explicit error event.
+   * (the prompt plus the text already sent, as an assistant turn to continue,
+   * with the remaining budget); if that is off or fails, a stream ends with an
+   * explicit error event and a non-stream request with an error status. A
+   * broken answer never ends looking complete.
    */
-  const pump = async (context: RequestContext, inbound: Dialect, request: ChatRequest, first: Extract<Attempt, { kind: 'stream' }>, res: ServerResponse, tried: Set<string>, signal: AbortSignal): Promise<{ endpoint: string; inputTokens: number; outputTokens: number; text: string }> => {
-    const writer = inbound.createStreamWriter({ includeUsage: request.includeUsage, created: Math.floor(now() / 1000) });
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': context.requestId });
+  const pump = async (
+    context: RequestContext,
+    sink: AnswerSink,
+    request: ChatRequest,
+    first: StreamAttempt,
+    tried: Set<string>,
+    signal: AbortSignal,
+    clientGone: () => boolean,
+  ): Promise<{ status: number; endpoint: string; inputTokens: number; outputTokens: number; text: string }> => {
     const route = context.route.model;
     let current = first;
     let sentText = '';
@@ -359,20 +443,18 @@ export function createGateway(options: GatewayOptions): Gateway {
     let inputTokens = 0;
     const firstTokenAt = now();
     let lastTokenAt = firstTokenAt;
-    const write = (event: ChatEvent): void => {
+    const forward = (event: Exclude<ChatEvent, { type: 'finish' } | { type: 'error' }>): void => {
       if (event.type === 'start') {
+        // A resumed answer continues the first one: its own start is not the client's.
         if (started) return;
         started = true;
         inputTokens = event.inputTokens;
-        res.write(writer.write({ ...event, model: request.model }));
-        return;
-      }
-      if (event.type === 'text') {
+      } else {
         sentText += event.text;
         sentTokens += 1;
         lastTokenAt = now();
       }
-      res.write(writer.write(event));
+      sink.event(event);
     };
     for (let resumes = 0; ; resumes += 1) {
       const endpoint = current.endpoint;
@@ -381,7 +463,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       try {
         for (const event of current.head) {
           if (event.type === 'finish') finished = event;
-          else write(event);
+          else if (event.type !== 'error') forward(event);
         }
         while (finished === undefined) {
           const next = await current.rest.next();
@@ -395,49 +477,46 @@ export function createGateway(options: GatewayOptions): Gateway {
             break;
           }
           if (event.type === 'finish') finished = event;
-          else write(event);
+          else forward(event);
         }
       } catch (error) {
-        failure = signal.aborted ? 'client went away' : error instanceof Error ? error.message : String(error);
-      } finally {
-        endpoint.outstanding -= 1;
-        metrics.inFlight.set({ endpoint: endpoint.config.id }, endpoint.outstanding);
+        failure = error instanceof Error ? error.message : String(error);
       }
       if (finished !== undefined) {
-        setCircuit(endpoint, 'success');
+        release(current, 'success');
         const usage = { inputTokens: finished.usage.inputTokens || inputTokens, outputTokens: Math.max(finished.usage.outputTokens, sentTokens) };
-        res.end(writer.write({ type: 'finish', finishReason: finished.finishReason, usage }));
+        sink.finish({ type: 'finish', finishReason: finished.finishReason, usage }, sentText);
         countTokens(route, endpoint.config.id, usage.inputTokens, usage.outputTokens);
         if (sentTokens > 1) metrics.tpot.observe({ route, endpoint: endpoint.config.id }, (lastTokenAt - firstTokenAt) / 1e3 / (sentTokens - 1));
-        return { endpoint: endpoint.config.id, ...usage, text: sentText };
+        return { status: 200, endpoint: endpoint.config.id, ...usage, text: sentText };
       }
-      current.abort.abort();
       if (signal.aborted) {
-        res.destroy();
-        return { endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens, text: sentText };
+        release(current, 'cancel');
+        if (clientGone()) return { status: 499, endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens, text: sentText };
+        sink.fail('timeout', `the ${config.resilience.deadlineMs} ms deadline passed after ${sentTokens} tokens`, 504);
+        return { status: 504, endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens, text: sentText };
       }
-      setCircuit(endpoint, 'failure');
+      release(current, 'failure');
       metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: 'stream' });
       context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, reason: failure, sentTokens }, 'upstream stream broke');
       const budgetLeft = request.maxTokens === undefined ? undefined : request.maxTokens - sentTokens;
       const canResume = config.resilience.resumeStreams && resumes < config.resilience.retries && (budgetLeft === undefined || budgetLeft > 0);
       let next: Attempt | undefined;
       if (canResume) {
-        const continuation: ChatRequest = {
-          ...request,
-          messages: [...request.messages, { role: 'assistant', content: sentText }],
-          maxTokens: budgetLeft,
-        };
+        const continuation: ChatRequest =
+          sentText === ''
+            ? request
+            : { ...request, messages: [...request.messages, { role: 'assistant', content: sentText }], maxTokens: budgetLeft };
         try {
-          next = await firstAnswer(context, { ...continuation, stream: true }, tried, signal);
+          next = await firstAnswer(context, continuation, tried, signal);
         } catch {
           next = undefined;
         }
       }
       if (next === undefined || next.kind !== 'stream') {
         metrics.resumes.inc({ route, outcome: 'error-event' });
-        res.end(writer.write({ type: 'error', kind: 'api_error', message: `the answer was cut after ${sentTokens} tokens and could not be resumed: ${failure ?? 'upstream failed'}` }));
-        return { endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens, text: sentText };
+        sink.fail('api_error', `the answer was cut after ${sentTokens} tokens and could not be resumed: ${failure ?? 'upstream failed'}`, 502);
+        return { status: 502, endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens, text: sentText };
       }
       metrics.resumes.inc({ route, outcome: 'resumed' });
       current = next;
@@ -508,6 +587,13 @@ export function createGateway(options: GatewayOptions): Gateway {
       await upstream.close();
     },
   };
+}
+
+/** A complete answer as the stream it would have been. */
+async function* answerAsEvents(result: ChatResult): AsyncGenerator<ChatEvent> {
+  yield { type: 'start', id: result.id, model: result.model, inputTokens: result.usage.inputTokens };
+  if (result.text !== '') yield { type: 'text', text: result.text };
+  yield { type: 'finish', finishReason: result.finishReason, usage: result.usage };
 }
 
 function problemError(problem: RequestProblem): ClientError {

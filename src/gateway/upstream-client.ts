@@ -29,13 +29,17 @@ export interface UpstreamClient {
 /** Status used for failures that never got an HTTP status (refused, reset, timed out connecting). */
 export const connectFailureStatus = 0;
 
-/** An undici connection pool per upstream origin: keep-alive, no per-request TCP handshakes. */
+/**
+ * An undici connection pool per upstream origin: keep-alive, no per-request TCP handshakes.
+ * Unbounded by default: a stream holds its connection for its whole life, so a cap would
+ * queue new streams behind old ones (a cap of 256 stalled the 257th open stream).
+ */
 export function createPooledUpstreamClient(options: { connectionsPerUpstream?: number } = {}): UpstreamClient {
   const pools = new Map<string, Pool>();
   const poolFor = (origin: string): Pool => {
     let pool = pools.get(origin);
     if (pool === undefined) {
-      pool = new Pool(origin, { connections: options.connectionsPerUpstream ?? 256, pipelining: 1, keepAliveTimeout: 30_000 });
+      pool = new Pool(origin, { connections: options.connectionsPerUpstream ?? null, pipelining: 1, keepAliveTimeout: 30_000 });
       pools.set(origin, pool);
     }
     return pool;

@@ -1,0 +1,138 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { pino } from 'pino';
+import { loadFleet } from '../../domain/load-fleet.js';
+import { formatProblem } from '../../domain/spec-problem.js';
+import { StartFleetError, startFleet, type RunningFleet, type StartFleetOptions } from '../../up/start-fleet.js';
+import { number, table, toJson, type Output } from '../output.js';
+import { untilSignal } from './gateway-command.js';
+
+export interface UpCommandOptions {
+  readonly port: number;
+  readonly replicasPerPool: number;
+  readonly speed: number;
+  readonly seed: number;
+  readonly json?: boolean;
+  /** Gateway request logs (JSON, on stderr); on unless --quiet. */
+  readonly quiet?: boolean;
+}
+
+/**
+ * `switchyard up fleet.yaml`: plans the fleet, starts emulated replicas and a
+ * gateway in front of them, prints how to reach it, and serves until `stop`
+ * resolves (SIGINT or SIGTERM). Exit 0 after a clean stop; 2 on a bad spec or a
+ * port in use; 3 when the plan places nothing to serve.
+ */
+export async function upCommand(file: string, options: UpCommandOptions, output: Output, stop: Promise<void>, onStarted?: (fleet: RunningFleet) => void): Promise<number> {
+  const loaded = loadFleet(file);
+  if (!loaded.ok) {
+    for (const problem of loaded.problems) output.err(formatProblem(problem));
+    return 2;
+  }
+  const settings: StartFleetOptions = {
+    port: options.port,
+    replicasPerPool: options.replicasPerPool,
+    speed: options.speed,
+    seed: options.seed,
+    logger: options.quiet === true ? false : pino({ base: null }, process.stderr),
+    log: (line) => output.err(line),
+  };
+  let fleet: RunningFleet;
+  try {
+    fleet = await startFleet(loaded.value, settings);
+  } catch (error) {
+    if (error instanceof StartFleetError) {
+      output.err(`switchyard: up: ${error.message}`);
+      return error.planStatus === 'infeasible' ? 3 : 2;
+    }
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      output.err(`switchyard: up: port ${options.port} is in use; pick another with --port (0 picks a free one)`);
+      return 2;
+    }
+    throw error;
+  }
+  for (const warning of fleet.warnings) output.err(`switchyard: up: warning: ${warning}`);
+  output.out(options.json === true ? toJson(upJson(fleet)) : formatUp(fleet, file, options.speed));
+  onStarted?.(fleet);
+  await stop;
+  await fleet.close();
+  if (options.json !== true) output.err('switchyard up: stopped the gateway and every emulator');
+  return 0;
+}
+
+/** What `up --json` prints: one object. */
+export function upJson(fleet: RunningFleet): object {
+  return {
+    url: fleet.url,
+    apiKey: fleet.apiKey,
+    planStatus: fleet.plan.status,
+    routes: fleet.routes,
+    endpoints: fleet.endpoints,
+    scaling: fleet.scaling,
+    curl: fleet.curl,
+    warnings: fleet.warnings,
+  };
+}
+
+export function formatUp(fleet: RunningFleet, file: string, speed: number): string {
+  const lines: string[] = [];
+  const emulators = fleet.endpoints.length;
+  lines.push(`switchyard up: ${file}: plan ${fleet.plan.status.toUpperCase()} in ${fleet.plan.solveSeconds.toFixed(2)} s; ${emulators} emulated replica${emulators === 1 ? '' : 's'} at ${speed}x speed behind one gateway`);
+  lines.push('');
+  lines.push('Scaled down (planned replicas -> emulated)');
+  lines.push(
+    table(
+      ['service', 'pool', 'chip', 'planned', 'emulated'],
+      fleet.scaling.map((s) => [s.service, s.pool, s.chip, `${number(s.plannedReplicas)} x ${s.chipsPerReplica} chips`, s.emulators]),
+      ['left', 'left', 'left', 'right', 'right'],
+    ),
+  );
+  lines.push('');
+  lines.push('Routes (policy: cost, then least-load)');
+  const byId = new Map(fleet.endpoints.map((e) => [e.id, e]));
+  lines.push(
+    table(
+      ['service', 'endpoint', 'pool', 'chip', 'jurisdiction', 'dialect', '$/M tokens', 'url'],
+      fleet.routes.flatMap((route) =>
+        route.endpoints.flatMap((id, index) => {
+          const e = byId.get(id);
+          return e === undefined ? [] : [[index === 0 ? route.model : '', e.id, e.pool, e.chip, e.jurisdiction, e.dialect, number(e.marginalCostPerMillionTokens, 3), e.url]];
+        }),
+      ),
+      ['left', 'left', 'left', 'left', 'left', 'left', 'right', 'left'],
+    ),
+  );
+  lines.push('');
+  lines.push(`Gateway: ${fleet.url}`);
+  lines.push(`API key: ${fleet.apiKey}`);
+  lines.push('');
+  lines.push('Try it (OpenAI Chat Completions):');
+  lines.push(`  ${fleet.curl.openai}`);
+  lines.push('Try it (Anthropic Messages):');
+  lines.push(`  ${fleet.curl.anthropic}`);
+  lines.push('');
+  lines.push('Ctrl-C stops the gateway and every emulator.');
+  return lines.join('\n');
+}
+
+function parseNumber(flag: string, raw: string, check: (value: number) => boolean, rule: string, integer = false): number {
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || !check(value) || (integer && !Number.isInteger(value))) throw new InvalidArgumentError(`${flag} must be ${rule}, got '${raw}'.`);
+  return value;
+}
+
+/** Adds `switchyard up` to the program. */
+export function registerUpCommand(program: Command, output: Output, setExit: (code: number) => void): void {
+  program
+    .command('up')
+    .description('plan a fleet, start emulated replicas of its deployments (a few per pool) and a gateway across them; runs until Ctrl-C')
+    .argument('<fleet.yaml>', 'fleet spec')
+    .option('--port <port>', 'gateway port; 0 picks a free one', (raw) => parseNumber('--port', raw, (v) => v >= 0 && v <= 65_535, 'a port number 0..65535 (0 picks a free port)', true), 8080)
+    .option('--replicas-per-pool <n>', 'most emulated replicas per planned (service, pool) allocation', (raw) => parseNumber('--replicas-per-pool', raw, (v) => v >= 1 && v <= 64, 'a whole number from 1 to 64', true), 2)
+    .option('--speed <x>', 'run the emulators x times faster than real time', (raw) => parseNumber('--speed', raw, (v) => v > 0, 'a positive number'), 1)
+    .option('--seed <n>', 'seed of the first emulator (each further one gets the next)', (raw) => parseNumber('--seed', raw, (v) => v >= 0, 'a whole number >= 0', true), 0)
+    .option('--json', 'print one JSON object (url, apiKey, routes, endpoints, ...) instead of tables')
+    .option('--quiet', 'no gateway request logs on stderr')
+    .action(async (file: string, options: UpCommandOptions) => {
+      setExit(await upCommand(file, options, output, untilSignal()));
+    });
+}

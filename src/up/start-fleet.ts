@@ -1,0 +1,288 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Fleet, Pool, Service } from '../domain/fleet.js';
+import { knownJurisdictions } from '../domain/jurisdictions.js';
+import { formatProblem } from '../domain/spec-problem.js';
+import { startEmulator, type RunningEmulator } from '../emulator/index.js';
+import { parseGatewayConfig, type Dialect, type EndpointConfig, type GatewayConfig, type RouteConfig, type RoutingPolicyName } from '../gateway/gateway-config.js';
+import { createGateway, type Gateway } from '../gateway/gateway-server.js';
+import { hashApiKey } from '../gateway/tenant-auth.js';
+import { planFleet, type PlanSettings } from '../planner/plan-fleet.js';
+import { marginalPricePerChipHour } from '../planner/plan-options.js';
+import type { InferenceOptionReport, Plan } from '../planner/plan-report.js';
+import { curlLines, type CurlLines } from './curl-lines.js';
+
+/**
+ * `switchyard up`: plan a fleet, start emulated replicas for its inference
+ * allocations (scaled down to a few per allocation), and a gateway in front of
+ * them. Everything runs in this process; the handle closes it all.
+ */
+
+export interface StartFleetOptions {
+  /** Gateway port; 0 picks a free one. Default 8080. */
+  readonly port?: number;
+  /** Address the gateway listens on. Default 127.0.0.1 (emulators always listen on loopback). */
+  readonly host?: string;
+  /** Most emulated replicas started for one (service, pool) allocation. Default 2. */
+  readonly replicasPerPool?: number;
+  /** Emulator speed-up over real time. Default 1. */
+  readonly speed?: number;
+  /** Seed of the first emulator; each further emulator gets the next one. Default 0. */
+  readonly seed?: number;
+  /** A plan already made for this fleet; planned with `planSettings` otherwise. */
+  readonly plan?: Plan;
+  readonly planSettings?: PlanSettings;
+  /** The demo tenant's key; a fresh random one otherwise. */
+  readonly apiKey?: string;
+  /** The gateway's JSON request logs; default none. */
+  readonly logger?: Logger | false;
+  /** Where emulators report errors (never prompt or completion text); default nowhere. */
+  readonly log?: (line: string) => void;
+}
+
+/** How far one planned allocation was scaled down. */
+export interface UpScaling {
+  readonly service: string;
+  readonly pool: string;
+  readonly chip: string;
+  readonly plannedReplicas: number;
+  readonly chipsPerReplica: number;
+  readonly emulators: number;
+}
+
+/** One emulated replica behind the gateway. */
+export interface UpEndpoint {
+  readonly id: string;
+  readonly service: string;
+  readonly pool: string;
+  readonly provider: string;
+  readonly region: string;
+  readonly jurisdiction: string;
+  readonly chip: string;
+  readonly dialect: Dialect;
+  /** The emulator's own base URL (loopback). */
+  readonly url: string;
+  /** Model name the emulator serves: `${service}@${pool}`. */
+  readonly model: string;
+  readonly seed: number;
+  readonly capacity: number;
+  readonly contextWindow: number;
+  readonly marginalCostPerMillionTokens: number;
+}
+
+export interface UpRoute {
+  /** The public model name: the service id. */
+  readonly model: string;
+  readonly jurisdictions: readonly string[];
+  readonly endpoints: readonly string[];
+  readonly policy: readonly RoutingPolicyName[];
+}
+
+export interface RunningFleet {
+  /** The gateway's base URL. */
+  readonly url: string;
+  /** The demo tenant's raw key (the gateway holds only its SHA-256). */
+  readonly apiKey: string;
+  readonly plan: Plan;
+  readonly config: GatewayConfig;
+  readonly routes: readonly UpRoute[];
+  readonly endpoints: readonly UpEndpoint[];
+  readonly scaling: readonly UpScaling[];
+  /** Things a user should know: an infeasible plan, services left without replicas. */
+  readonly warnings: readonly string[];
+  /** Ready-to-paste curl lines for the first route, one per inbound dialect. */
+  readonly curl: CurlLines;
+  /** Closes the gateway, then every emulator. Safe to call more than once. */
+  close(): Promise<void>;
+}
+
+/** The fleet cannot be brought up (nothing to serve); the message says why. */
+export class StartFleetError extends Error {
+  constructor(
+    message: string,
+    readonly planStatus: Plan['status'],
+  ) {
+    super(message);
+    this.name = 'StartFleetError';
+  }
+}
+
+export const demoTenantId = 'demo';
+const defaultContextWindow = 32_768;
+const routePolicy: RoutingPolicyName[] = ['cost', 'least-load'];
+
+interface ReplicaSpec {
+  readonly service: Service;
+  readonly pool: Pool;
+  readonly option: InferenceOptionReport | undefined;
+  readonly id: string;
+  readonly dialect: Dialect;
+  readonly seed: number;
+}
+
+/** Plans (unless given a plan), starts the emulators and the gateway, and returns a handle that closes them. */
+export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}): Promise<RunningFleet> {
+  const replicasPerPool = options.replicasPerPool ?? 2;
+  if (!Number.isInteger(replicasPerPool) || replicasPerPool < 1) throw new RangeError(`replicasPerPool must be a positive whole number, got ${replicasPerPool}`);
+  const speed = options.speed ?? 1;
+  const baseSeed = options.seed ?? 0;
+  const plan = options.plan ?? (await planFleet(fleet, options.planSettings));
+
+  const warnings: string[] = [];
+  if (plan.status === 'infeasible') warnings.push(`the plan is INFEASIBLE (${plan.problems.join('; ')}); starting what it placed`);
+
+  const services = new Map(fleet.services.map((service) => [service.id, service]));
+  const pools = new Map(fleet.pools.map((pool) => [pool.id, pool]));
+  const replicas: ReplicaSpec[] = [];
+  const scaling: UpScaling[] = [];
+  const perPool = new Map<string, number>();
+  for (const allocation of plan.allocations) {
+    if (allocation.kind !== 'inference') continue;
+    const service = services.get(allocation.workload);
+    const pool = pools.get(allocation.pool);
+    const planned = allocation.replicas ?? 0;
+    if (service === undefined || pool === undefined || planned < 1) continue;
+    // Residency is never relaxed, not even for a demo.
+    if (!service.jurisdictions.includes(pool.jurisdiction)) continue;
+    const option = plan.options.find((o): o is InferenceOptionReport => 'tokensPerSecondPerReplica' in o && o.workload === service.id && o.pool === pool.id);
+    const count = Math.min(planned, replicasPerPool);
+    scaling.push({ service: service.id, pool: pool.id, chip: pool.chip.id, plannedReplicas: planned, chipsPerReplica: allocation.chipsPerReplica ?? option?.chipsPerReplica ?? 0, emulators: count });
+    for (let i = 0; i < count; i += 1) {
+      const k = perPool.get(pool.id) ?? 0;
+      perPool.set(pool.id, k + 1);
+      // Alternate upstream dialects over all replicas, so both are exercised even with one replica per pool.
+      const ordinal = replicas.length;
+      replicas.push({ service, pool, option, id: `${pool.id}-${k}`, dialect: ordinal % 2 === 0 ? 'openai' : 'anthropic', seed: baseSeed + ordinal });
+    }
+  }
+  for (const service of fleet.services) {
+    if (!replicas.some((r) => r.service === service)) warnings.push(`service '${service.id}' has no planned replicas: no route for it`);
+  }
+  if (replicas.length === 0) throw new StartFleetError(`the plan places no inference replica${fleet.services.length === 0 ? ' (the fleet has no services)' : ''}; nothing to start`, plan.status);
+
+  const emulators = await startAll(replicas, fleet, speed, options.log ?? (() => undefined));
+  let gateway: Gateway | undefined;
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      if (gateway !== undefined) await gateway.close().catch(() => undefined);
+      await Promise.allSettled(emulators.map((emulator) => emulator.close()));
+    })();
+    return closed;
+  };
+
+  try {
+    const endpoints = replicas.map((replica, index): UpEndpoint => {
+      const emulator = emulators[index];
+      if (emulator === undefined) throw new Error('unreachable: one emulator per replica');
+      return endpointFor(replica, emulator);
+    });
+    const routes: UpRoute[] = fleet.services.flatMap((service) => {
+      const ids = endpoints.filter((e) => e.service === service.id && service.jurisdictions.includes(e.jurisdiction)).map((e) => e.id);
+      return ids.length === 0 ? [] : [{ model: service.id, jurisdictions: service.jurisdictions, endpoints: ids, policy: routePolicy }];
+    });
+    const apiKey = options.apiKey ?? `sy-demo-${randomBytes(24).toString('base64url')}`;
+    const config = buildGatewayConfig(fleet, endpoints, routes, apiKey, options.port ?? 8080, options.host ?? '127.0.0.1');
+    gateway = createGateway({ config, logger: options.logger ?? false });
+    const url = await gateway.listen(config.listen.port, config.listen.host);
+    const first = routes[0];
+    if (first === undefined) throw new Error('unreachable: at least one route');
+    return { url, apiKey, plan, config, routes, endpoints, scaling, warnings, curl: curlLines(url, apiKey, first.model), close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+async function startAll(replicas: readonly ReplicaSpec[], fleet: Fleet, speed: number, log: (line: string) => void): Promise<RunningEmulator[]> {
+  const started = await Promise.allSettled(
+    replicas.map((replica) =>
+      startEmulator({
+        model: replica.service.model,
+        chip: replica.pool.chip,
+        port: 0,
+        host: '127.0.0.1',
+        seed: replica.seed,
+        speed,
+        inputTokens: replica.service.inputTokens,
+        outputTokens: replica.service.outputTokens,
+        tpotMs: replica.service.tpotMs,
+        ttftMs: replica.service.ttftMs,
+        precision: replica.service.precision,
+        measuredProfiles: fleet.measuredProfiles,
+        servedModelName: servedModelName(replica.service.id, replica.pool.id),
+        log,
+      }),
+    ),
+  );
+  const running = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const failed = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failed !== undefined) {
+    await Promise.allSettled(running.map((emulator) => emulator.close()));
+    throw failed.reason;
+  }
+  return running;
+}
+
+/** The model name an emulated replica of `service` on `pool` serves. */
+export function servedModelName(service: string, pool: string): string {
+  return `${service}@${pool}`;
+}
+
+function endpointFor(replica: ReplicaSpec, emulator: RunningEmulator): UpEndpoint {
+  const { service, pool, option } = replica;
+  const chipsPerReplica = option?.chipsPerReplica ?? emulator.profile.chipsPerReplica;
+  const tokensPerHour = (option?.tokensPerSecondPerReplica ?? emulator.profile.outputTokensPerSecond) * 3600;
+  // A replica costs its chips' marginal price (0 on committed pools), spread over the output tokens it serves.
+  const replicaHour = option?.marginalCostPerReplicaHour ?? marginalPricePerChipHour(pool) * chipsPerReplica;
+  const perMillion = tokensPerHour > 0 ? (replicaHour / tokensPerHour) * 1e6 : 0;
+  return {
+    id: replica.id,
+    service: service.id,
+    pool: pool.id,
+    provider: pool.provider,
+    region: pool.region,
+    jurisdiction: pool.jurisdiction,
+    chip: pool.chip.id,
+    dialect: replica.dialect,
+    url: emulator.url,
+    model: emulator.model,
+    seed: replica.seed,
+    capacity: Math.max(1, emulator.stats().capacity),
+    contextWindow: service.model.contextWindow ?? defaultContextWindow,
+    marginalCostPerMillionTokens: Math.min(1e6, Number(perMillion.toPrecision(6))),
+  };
+}
+
+function buildGatewayConfig(fleet: Fleet, endpoints: readonly UpEndpoint[], routes: readonly UpRoute[], apiKey: string, port: number, host: string): GatewayConfig {
+  const used = new Set([...fleet.pools.map((p) => p.jurisdiction), ...fleet.services.flatMap((s) => s.jurisdictions)]);
+  const extra = [...used].filter((j) => !knownJurisdictions.includes(j)).sort();
+  const tenantJurisdictions = [...new Set(fleet.services.flatMap((s) => s.jurisdictions))].sort();
+  const raw = {
+    version: 1,
+    ...(extra.length === 0 ? {} : { jurisdictions: extra }),
+    listen: { port, host },
+    endpoints: endpoints.map(
+      (e): Omit<EndpointConfig, 'longContext' | 'weight' | 'apiKeyEnv'> => ({
+        id: e.id,
+        url: e.url,
+        dialect: e.dialect,
+        model: e.model,
+        provider: e.provider,
+        region: e.region,
+        jurisdiction: e.jurisdiction,
+        chip: e.chip,
+        pool: e.pool,
+        contextWindow: e.contextWindow,
+        marginalCostPerMillionTokens: e.marginalCostPerMillionTokens,
+        capacity: e.capacity,
+      }),
+    ),
+    routes: routes.map((r): RouteConfig => ({ model: r.model, endpoints: [...r.endpoints], policy: [...r.policy] })),
+    tenants: [{ id: demoTenantId, apiKeySha256: hashApiKey(apiKey), jurisdictions: tenantJurisdictions, requestsPerMinute: 1_000_000, tokensPerMinute: 1_000_000_000 }],
+  };
+  // Through the same parser as a config file (JSON is YAML): the schema, its defaults and the cross-checks.
+  const parsed = parseGatewayConfig(JSON.stringify(raw), '<switchyard up>');
+  if (!parsed.ok) throw new Error(`generated gateway config is invalid: ${parsed.problems.map(formatProblem).join('; ')}`);
+  return parsed.value;
+}

@@ -1,0 +1,589 @@
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { RunningEmulator } from '../../src/emulator/index.js';
+import { createGateway, type Gateway } from '../../src/gateway/gateway-server.js';
+import { hashApiKey } from '../../src/gateway/tenant-auth.js';
+import { delay, gatewayConfig, metricValue, readSse, scrape, startCountingProxy, startTestEmulator, waitFor, type CountingProxy, type ReadStream } from './helpers/fleet.js';
+
+/**
+ * Failover under faults, end to end: real emulated replicas behind a real
+ * gateway on loopback, driven by the official SDKs (maxRetries 0, so every
+ * retry seen here is the gateway's) and by raw fetch where the frames matter.
+ */
+
+const apiKey = 'sk-failover-test';
+const publicModel = 'frontier';
+
+interface EndpointSpec {
+  readonly id: string;
+  readonly url: string;
+  readonly model: string;
+  readonly dialect?: 'openai' | 'anthropic';
+  readonly cost?: number;
+  readonly capacity?: number;
+}
+
+function config(endpoints: readonly EndpointSpec[], options: { policy?: string; resilience?: string } = {}): ReturnType<typeof gatewayConfig> {
+  const lines = endpoints.map(
+    (e) =>
+      `  - { id: ${e.id}, url: "${e.url}", dialect: ${e.dialect ?? 'openai'}, model: ${e.model}, provider: p-${e.id}, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: ${e.cost ?? 0}, capacity: ${e.capacity ?? 8} }`,
+  );
+  return gatewayConfig(`
+version: 1
+endpoints:
+${lines.join('\n')}
+routes:
+  - { model: ${publicModel}, endpoints: [${endpoints.map((e) => e.id).join(', ')}], policy: ${options.policy ?? '[cost, least-load]'} }
+tenants:
+  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 1000000, tokensPerMinute: 1000000000 }
+resilience: ${options.resilience ?? '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000 }'}
+`);
+}
+
+// Everything a test starts is stopped after it, even when it fails.
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+async function emulator(name: string, options: Omit<Parameters<typeof startTestEmulator>[0], 'servedModelName'> = {}): Promise<RunningEmulator> {
+  const running = await startTestEmulator({ servedModelName: name, ...options });
+  cleanups.push(() => running.close());
+  return running;
+}
+
+async function proxy(target: string): Promise<CountingProxy> {
+  const started = await startCountingProxy(target);
+  cleanups.push(() => started.close());
+  return started;
+}
+
+async function gateway(endpoints: readonly EndpointSpec[], options: { policy?: string; resilience?: string } = {}): Promise<{ gateway: Gateway; url: string }> {
+  const started = createGateway({ config: config(endpoints, options), logger: false });
+  const url = await started.listen(0, '127.0.0.1');
+  cleanups.push(() => started.close());
+  return { gateway: started, url };
+}
+
+const openai = (url: string): OpenAI => new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: 0, timeout: 15_000 });
+const anthropic = (url: string): Anthropic => new Anthropic({ apiKey, baseURL: url, maxRetries: 0, timeout: 15_000 });
+
+function streamOpenAI(url: string, content: string, maxTokens: number, signal?: AbortSignal): Promise<Response> {
+  return fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content }], max_tokens: maxTokens, stream: true, stream_options: { include_usage: true } }),
+    ...(signal === undefined ? {} : { signal }),
+  });
+}
+
+function streamAnthropic(url: string, content: string, maxTokens: number, signal?: AbortSignal): Promise<Response> {
+  return fetch(`${url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'x-api-key': apiKey, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+    body: JSON.stringify({ model: publicModel, max_tokens: maxTokens, messages: [{ role: 'user', content }], stream: true }),
+    ...(signal === undefined ? {} : { signal }),
+  });
+}
+
+/** The `data: {...}` payload of every OpenAI frame that carries usage. */
+function openAIUsage(raw: string): number | undefined {
+  for (const frame of raw.split('\n\n')) {
+    const data = frame.startsWith('data: ') ? frame.slice(6) : '';
+    if (data === '' || data === '[DONE]') continue;
+    const json = JSON.parse(data) as { usage?: { completion_tokens?: number } | null };
+    if (json.usage?.completion_tokens !== undefined) return json.usage.completion_tokens;
+  }
+  return undefined;
+}
+
+function lastFrame(raw: string): string {
+  const frames = raw.split('\n\n').filter((frame) => frame.trim() !== '');
+  return frames[frames.length - 1] ?? '';
+}
+
+describe('failover under faults', () => {
+  it('1. an emulator killed mid-run: no request fails while another eligible endpoint is healthy; mid-flight streams are resumed, never truncated', async () => {
+    // Speed 2: a 160-token stream takes about 300 ms, so several are mid-generation at the kill.
+    const slowEnough = { speed: 2, capacity: 32 } as const;
+    const doomed = await emulator('m-a', slowEnough);
+    const b = await emulator('m-b', slowEnough);
+    const c = await emulator('m-c', slowEnough);
+    const { url } = await gateway(
+      [
+        // The cheapest, so it carries the traffic until it dies; then the two others share it.
+        { id: 'doomed', url: doomed.url, model: 'm-a', cost: 0 },
+        { id: 'healthy-b', url: b.url, model: 'm-b', dialect: 'anthropic', cost: 1 },
+        { id: 'healthy-c', url: c.url, model: 'm-c', cost: 1 },
+      ],
+      { policy: '[cost, least-load]', resilience: '{ retries: 3, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 3000, deadlineMs: 15000, circuitBreaker: { failureThreshold: 3, openMs: 60000 } }' },
+    );
+    const oa = openai(url);
+    const an = anthropic(url);
+
+    type Outcome = { kind: 'non-stream'; ok: boolean; error?: string } | { kind: 'stream'; read: ReadStream };
+    let sequence = 0;
+    const one = async (): Promise<Outcome> => {
+      const n = sequence++;
+      const content = `request ${n}: tell me about failover`;
+      try {
+        switch (n % 4) {
+          case 0: {
+            const completion = await oa.chat.completions.create({ model: publicModel, messages: [{ role: 'user', content }], max_tokens: 20 });
+            return { kind: 'non-stream', ok: (completion.choices[0]?.message.content ?? '').length > 0 };
+          }
+          case 1: {
+            const message = await an.messages.create({ model: publicModel, max_tokens: 20, messages: [{ role: 'user', content }] });
+            return { kind: 'non-stream', ok: message.content[0]?.type === 'text' && message.content[0].text.length > 0 };
+          }
+          case 2:
+            return { kind: 'stream', read: await readSse(await streamOpenAI(url, content, 160), 'openai') };
+          default:
+            return { kind: 'stream', read: await readSse(await streamAnthropic(url, content, 160), 'anthropic') };
+        }
+      } catch (error) {
+        return { kind: 'non-stream', ok: false, error: error instanceof Error ? error.message : String(error) };
+      }
+    };
+
+    // A first batch, all at once; then more keep coming every few ms until 20 more have started after the kill.
+    const inFlight: Promise<Outcome>[] = Array.from({ length: 24 }, () => one());
+    let keepGoing = true;
+    let killed = false;
+    let launchedAfterKill = 0;
+    const feeder = (async () => {
+      while (keepGoing) {
+        inFlight.push(one());
+        if (killed) launchedAfterKill += 1;
+        await delay(10);
+      }
+    })();
+    let runningAtKill = 0;
+    try {
+      // Kill the doomed replica only once it is busy (streams and non-stream requests mid-generation).
+      expect(await waitFor(() => doomed.stats().running >= 8, 10_000, 2)).toBe(true);
+      runningAtKill = doomed.stats().running;
+      await doomed.close();
+      killed = true;
+      // More keep coming while the dead replica is still in the config (and then behind an open circuit).
+      expect(await waitFor(() => launchedAfterKill >= 20, 10_000)).toBe(true);
+    } finally {
+      keepGoing = false;
+      await feeder;
+    }
+    const outcomes = await Promise.all(inFlight);
+
+    const nonStream = outcomes.filter((o) => o.kind === 'non-stream');
+    const streams = outcomes.flatMap((o) => (o.kind === 'stream' ? [o.read] : []));
+    expect(runningAtKill).toBeGreaterThanOrEqual(8);
+    expect(nonStream.filter((o) => !o.ok), 'failed non-stream requests').toEqual([]);
+    // The hard rule: no stream may end looking complete when it is not. Each one completes or says it failed.
+    expect(streams.filter((s) => s.ending === 'truncated' || s.ending === 'reset').map((s) => s.raw.slice(-200))).toEqual([]);
+    // And with two healthy endpoints left, none needs to fail at all: the broken ones were resumed.
+    expect(streams.filter((s) => s.ending !== 'complete').map((s) => s.raw.slice(-200))).toEqual([]);
+    for (const s of streams) expect(s.status).toBe(200);
+
+    const metrics = await scrape(url);
+    // Every request the kill caught was rescued: failed over (nothing sent yet) or resumed (tokens already sent).
+    const failovers = metricValue(metrics, 'switchyard_failovers_total', { route: publicModel }) ?? 0;
+    const resumed = metricValue(metrics, 'switchyard_stream_resumes_total', { route: publicModel, outcome: 'resumed' }) ?? 0;
+    expect(failovers + resumed).toBeGreaterThanOrEqual(runningAtKill);
+    // Streams outlive non-stream answers eightfold, so the kill catches some mid-stream.
+    expect(resumed).toBeGreaterThanOrEqual(1);
+    expect(metricValue(metrics, 'switchyard_stream_resumes_total', { outcome: 'error-event' }) ?? 0).toBe(0);
+    expect(metricValue(metrics, 'switchyard_circuit_state', { endpoint: 'doomed' })).toBe(2);
+  });
+
+  describe('2. an endpoint that hangs before the first token', () => {
+    const resilience = '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 300, deadlineMs: 10000, circuitBreaker: { failureThreshold: 3, windowMs: 60000, openMs: 60000 } }';
+
+    it('requests succeed through the TTFT timeout and failover; the circuit opens after failureThreshold failures and later requests stop paying the timeout', async () => {
+      const hung = await emulator('m-hung', { faults: { hangMs: -1 } });
+      const good = await emulator('m-good');
+      // The hung endpoint is the cheapest, so it is always tried first while its circuit is closed.
+      const { url } = await gateway(
+        [
+          { id: 'hung', url: hung.url, model: 'm-hung', cost: 0 },
+          { id: 'good', url: good.url, model: 'm-good', cost: 1, dialect: 'anthropic' },
+        ],
+        { policy: '[cost]', resilience },
+      );
+      const oa = openai(url);
+      const an = anthropic(url);
+      const timed = async (run: () => Promise<unknown>): Promise<number> => {
+        const started = performance.now();
+        await run();
+        return performance.now() - started;
+      };
+      const ask = (n: number): Promise<unknown> =>
+        n % 2 === 0
+          ? oa.chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: `hang ${n}` }], max_tokens: 10 })
+          : an.messages.stream({ model: publicModel, max_tokens: 10, messages: [{ role: 'user', content: `hang ${n}` }] }).finalMessage();
+
+      // failureThreshold (3) requests pay the TTFT timeout on the hung endpoint, then fail over and succeed.
+      const paying: number[] = [];
+      for (let n = 0; n < 3; n += 1) paying.push(await timed(() => ask(n)));
+      for (const ms of paying) expect(ms).toBeGreaterThanOrEqual(290);
+      for (const ms of paying) expect(ms).toBeLessThan(2000);
+
+      const metrics = await scrape(url);
+      expect(metricValue(metrics, 'switchyard_circuit_state', { endpoint: 'hung' })).toBe(2);
+      expect(metricValue(metrics, 'switchyard_circuit_state', { endpoint: 'good' })).toBe(0);
+      // The gateway gave up on the hung attempts: their batch slots are free again.
+      expect(await waitFor(() => hung.stats().running === 0, 2000)).toBe(true);
+
+      // The circuit is open: the hung endpoint is skipped, no more timeouts to pay.
+      const after: number[] = [];
+      for (let n = 3; n < 9; n += 1) after.push(await timed(() => ask(n)));
+      for (const ms of after) expect(ms).toBeLessThan(200);
+      expect(hung.stats().running).toBe(0);
+    });
+
+    // Regression, fixed (src/gateway/gateway-server.ts, attempt(), lines 149-151 and 163): a STREAMED attempt that times out
+    // waiting for its first token is recorded as 502 "upstream stream ended before the first token", not as the
+    // TTFT timeout (504): the abort makes readStream end quietly (done), which attempt() reads as an early end.
+    it('a streamed request whose only endpoint hangs gets 504 (TTFT timeout) like a non-stream one, and the metric says 504', async () => {
+      const hung = await emulator('m-hung', { faults: { hangMs: -1 } });
+      const { url } = await gateway([{ id: 'hung', url: hung.url, model: 'm-hung' }], {
+        resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 200, deadlineMs: 10000 }',
+      });
+      const nonStream = await fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'x' }], max_tokens: 5 }),
+      });
+      expect(nonStream.status).toBe(504);
+      const streamed = await streamOpenAI(url, 'x', 5);
+      const body = (await streamed.json()) as { error: { message: string; code: string } };
+      const metrics = await scrape(url);
+      expect(streamed.status).toBe(504); // actual: 502 "upstream hung failed: upstream stream ended before the first token"
+      expect(body.error.code).toBe('timeout');
+      expect(body.error.message).toMatch(/no first token within 200 ms/);
+      expect(metricValue(metrics, 'switchyard_upstream_errors_total', { endpoint: 'hung', status: '504' })).toBe(2);
+    });
+
+    // Regression, fixed (src/gateway/gateway-server.ts, attempt(), line 134 with 138-139): for a NON-stream request the TTFT
+    // timer stays armed until the whole answer has arrived, so a healthy endpoint that starts at once but needs
+    // longer than ttftTimeoutMs to finish a long answer is aborted as "no first token within N ms" (504), counted
+    // as a circuit failure, and retried everywhere. The same request streamed succeeds.
+    it('a long non-stream answer from a healthy endpoint is not cut by the TTFT timeout', async () => {
+      const replica = await emulator('m-long', { speed: 2, outputTokens: 4000 });
+      const { url } = await gateway([{ id: 'long', url: replica.url, model: 'm-long' }], {
+        resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 300, deadlineMs: 10000 }',
+      });
+      const body = { model: publicModel, messages: [{ role: 'user', content: 'a long story please' }], max_tokens: 600 };
+      const streamed = await readSse(await streamOpenAI(url, 'a long story please', 600), 'openai');
+      expect(streamed.ending).toBe('complete');
+      const response = await fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      // actual: 504 {"error":{"message":"upstream long failed: no first token within 300 ms",...}}
+      expect(response.status).toBe(200);
+    });
+  });
+
+  describe('3. cut streams', () => {
+    const resilience = (resume: boolean): string =>
+      `{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, resumeStreams: ${resume}, circuitBreaker: { failureThreshold: 1000 } }`;
+
+    async function cutFleet(resume: boolean): Promise<{ url: string; continued: CountingProxy }> {
+      const cutting = await emulator('m-cut', { faults: { cutAfterTokens: 5 } });
+      const whole = await emulator('m-whole');
+      const continued = await proxy(whole.url);
+      const { url } = await gateway(
+        [
+          { id: 'cutting', url: cutting.url, model: 'm-cut', cost: 0 },
+          { id: 'whole', url: continued.url, model: 'm-whole', cost: 1, dialect: 'anthropic' },
+        ],
+        { policy: '[cost]', resilience: resilience(resume) },
+      );
+      return { url, continued };
+    }
+
+    it('are resumed by continuation on another endpoint: complete answers that end properly, in both dialects and through both SDKs', async () => {
+      const { url, continued } = await cutFleet(true);
+
+      const oaRaw = await readSse(await streamOpenAI(url, 'cut me please', 30), 'openai');
+      expect(oaRaw.ending).toBe('complete');
+      expect(oaRaw.finishReason).toBe('length');
+      expect(lastFrame(oaRaw.raw)).toBe('data: [DONE]');
+      expect(openAIUsage(oaRaw.raw)).toBe(30);
+
+      // The continuation carried the prompt plus exactly the text already sent, as an assistant turn.
+      const continuation = JSON.parse(continued.arrivals.at(-1)?.body ?? '{}') as { messages?: { role: string; content: unknown }[]; max_tokens?: number };
+      const turns = continuation.messages ?? [];
+      expect(turns[0]?.role).toBe('user');
+      expect(turns.at(-1)?.role).toBe('assistant');
+      const prefix = JSON.stringify(turns.at(-1)?.content);
+      expect(prefix.length).toBeGreaterThan(2);
+      expect(oaRaw.text.startsWith(typeof turns.at(-1)?.content === 'string' ? (turns.at(-1)?.content as string) : '\u0000')).toBe(true);
+      expect(continuation.max_tokens).toBe(25);
+
+      const anRaw = await readSse(await streamAnthropic(url, 'cut me too', 30), 'anthropic');
+      expect(anRaw.ending).toBe('complete');
+      expect(anRaw.finishReason).toBe('max_tokens');
+      expect(lastFrame(anRaw.raw)).toMatch(/^event: message_stop\n/);
+
+      let text = '';
+      let finish: string | null | undefined;
+      for await (const chunk of await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'sdk cut' }], max_tokens: 30, stream: true })) {
+        text += chunk.choices[0]?.delta.content ?? '';
+        finish = chunk.choices[0]?.finish_reason ?? finish;
+      }
+      expect(finish).toBe('length');
+      expect(text.length).toBeGreaterThan(0);
+
+      const final = await anthropic(url).messages.stream({ model: publicModel, max_tokens: 30, messages: [{ role: 'user', content: 'sdk cut' }] }).finalMessage();
+      expect(final.stop_reason).toBe('max_tokens');
+      expect(final.usage.output_tokens).toBe(30);
+
+      const metrics = await scrape(url);
+      expect(metricValue(metrics, 'switchyard_stream_resumes_total', { route: publicModel, outcome: 'resumed' })).toBeGreaterThanOrEqual(4);
+      expect(metricValue(metrics, 'switchyard_stream_resumes_total', { outcome: 'error-event' }) ?? 0).toBe(0);
+    });
+
+    it('with resumeStreams off, end with an explicit error event (never [DONE] or message_stop), and the OpenAI SDK raises while iterating', async () => {
+      const { url, continued } = await cutFleet(false);
+
+      const oaRaw = await readSse(await streamOpenAI(url, 'cut me please', 30), 'openai');
+      expect(oaRaw.ending).toBe('error-event');
+      expect(lastFrame(oaRaw.raw)).toMatch(/^data: \{"error":\{/);
+      expect(oaRaw.raw).not.toContain('[DONE]');
+      expect(oaRaw.finishReason).toBeUndefined();
+
+      const anRaw = await readSse(await streamAnthropic(url, 'cut me too', 30), 'anthropic');
+      expect(anRaw.ending).toBe('error-event');
+      expect(lastFrame(anRaw.raw)).toMatch(/^event: error\ndata: \{"type":"error"/);
+      expect(anRaw.raw).not.toContain('message_stop');
+
+      const iterate = async (): Promise<string> => {
+        let text = '';
+        for await (const chunk of await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'sdk cut' }], max_tokens: 30, stream: true })) {
+          text += chunk.choices[0]?.delta.content ?? '';
+        }
+        return text;
+      };
+      await expect(iterate()).rejects.toThrow(/cut after 5 tokens/);
+      await expect(anthropic(url).messages.stream({ model: publicModel, max_tokens: 30, messages: [{ role: 'user', content: 'sdk cut' }] }).finalMessage()).rejects.toThrow(/cut after 5 tokens/);
+
+      // No continuation was attempted anywhere.
+      expect(continued.arrivals).toHaveLength(0);
+      const metrics = await scrape(url);
+      expect(metricValue(metrics, 'switchyard_stream_resumes_total', { outcome: 'error-event' })).toBe(4);
+      expect(metricValue(metrics, 'switchyard_stream_resumes_total', { outcome: 'resumed' }) ?? 0).toBe(0);
+    });
+  });
+
+  // Regression, fixed (src/gateway/gateway-server.ts, serveChat() lines 306-311 and pump() lines 414-417): the total deadline
+  // and a client disconnect abort the same controller, so when the deadline expires mid-stream pump takes it for
+  // "client went away" and destroys the socket: the client gets a dropped connection (fetch: "terminated"),
+  // not an explicit error event, although it is still there to read one.
+  it('3b. a stream that outlives the total deadline ends with an explicit error event, not a dropped connection', async () => {
+    const replica = await emulator('m-long', { speed: 2, outputTokens: 4000 });
+    const { url } = await gateway([{ id: 'long', url: replica.url, model: 'm-long' }], {
+      resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 300, deadlineMs: 500 }',
+    });
+    const openAIStream = await readSse(await streamOpenAI(url, 'a long story please', 3000), 'openai');
+    const anthropicStream = await readSse(await streamAnthropic(url, 'a long story please', 3000), 'anthropic');
+    expect(await waitFor(() => replica.stats().running === 0, 1000)).toBe(true);
+    // Tokens were flowing when the deadline struck.
+    expect(openAIStream.text.length).toBeGreaterThan(0);
+    expect(anthropicStream.text.length).toBeGreaterThan(0);
+    // actual: 'reset' for both (the body breaks off after some tokens, with no error frame)
+    expect(openAIStream.ending).toBe('error-event');
+    expect(anthropicStream.ending).toBe('error-event');
+  });
+
+  it('4. an endpoint answering 503 to everything is failed over; a 400 (not retryable) reaches the client as the 4xx, with no retry', async () => {
+    const failing = await emulator('m-failing', { faults: { errorRate: 1, errorStatus: 503 } });
+    const good = await emulator('m-good');
+    const first = await proxy(failing.url);
+    const second = await proxy(good.url);
+    const { url } = await gateway(
+      [
+        { id: 'failing', url: first.url, model: 'm-failing', cost: 0 },
+        { id: 'good', url: second.url, model: 'm-good', cost: 1, dialect: 'anthropic' },
+      ],
+      { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }' },
+    );
+    const oa = openai(url);
+    const an = anthropic(url);
+
+    const completion = await oa.chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 10 });
+    expect(completion.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
+    const message = await an.messages.create({ model: publicModel, max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] });
+    expect(message.content[0]?.type).toBe('text');
+    const streamed = await readSse(await streamOpenAI(url, 'hi', 10), 'openai');
+    expect(streamed.ending).toBe('complete');
+    // Each went to the failing endpoint first (cheapest), then to the good one.
+    expect(first.arrivals).toHaveLength(3);
+    expect(second.arrivals).toHaveLength(3);
+
+    failing.setFaults({ errorStatus: 400 });
+    const failingBefore = first.arrivals.length;
+    const goodBefore = second.arrivals.length;
+    await expect(oa.chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 10 })).rejects.toMatchObject({ status: 400 });
+    await expect(an.messages.create({ model: publicModel, max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 400 });
+    const raw = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 10, stream: true }),
+    });
+    expect(raw.status).toBe(400);
+    expect(((await raw.json()) as { error: { message: string } }).error.message).toMatch(/HTTP 400/);
+    // One attempt each, and none of them retried or failed over.
+    expect(first.arrivals.length - failingBefore).toBe(3);
+    expect(second.arrivals.length - goodBefore).toBe(0);
+  });
+
+  describe('5. Retry-After is honoured when the rate-limited endpoint is the only one', () => {
+    async function rateLimitedOnce(maxBackoffMs: number): Promise<{ gap: number; total: number }> {
+      const limited = await emulator('m-limited', { faults: { errorRate: 1, errorStatus: 429 } });
+      const front = await proxy(limited.url);
+      // The emulator asks for `Retry-After: 1`; it recovers as soon as it has said so once.
+      front.onStatus = (status) => {
+        if (status === 429) limited.setFaults({ errorRate: 0 });
+      };
+      const { url } = await gateway([{ id: 'limited', url: front.url, model: 'm-limited' }], {
+        resilience: `{ retries: 2, backoffMs: 10, maxBackoffMs: ${maxBackoffMs}, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }`,
+      });
+      const started = performance.now();
+      const completion = await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 });
+      const total = performance.now() - started;
+      expect(completion.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
+      expect(front.arrivals).toHaveLength(2);
+      const [a, b] = front.arrivals;
+      return { gap: (b?.at ?? 0) - (a?.at ?? 0), total };
+    }
+
+    it('waits the Retry-After (1 s) when it is under maxBackoffMs, then retries and succeeds', async () => {
+      const { gap, total } = await rateLimitedOnce(3000);
+      expect(gap).toBeGreaterThanOrEqual(950);
+      expect(gap).toBeLessThan(1600);
+      expect(total).toBeLessThan(2000);
+    });
+
+    it('waits at most maxBackoffMs when Retry-After asks for longer', async () => {
+      const { gap, total } = await rateLimitedOnce(300);
+      expect(gap).toBeGreaterThanOrEqual(280);
+      expect(gap).toBeLessThan(800);
+      expect(total).toBeLessThan(1000);
+    });
+  });
+
+  it('6. hedging: with one slow endpoint, requests finish near the fast endpoint latency, and hedges are counted', async () => {
+    // addedLatencyMs is divided by the speed (200): 200 s emulated is 1 s of wall time before the first byte.
+    const slow = await emulator('m-slow', { faults: { addedLatencyMs: 200_000 } });
+    const fast = await emulator('m-fast');
+    const slowFront = await proxy(slow.url);
+    const fastFront = await proxy(fast.url);
+    const { url } = await gateway(
+      [
+        { id: 'slow', url: slowFront.url, model: 'm-slow', cost: 0 },
+        { id: 'fast', url: fastFront.url, model: 'm-fast', cost: 1 },
+      ],
+      // A high failure threshold keeps the slow endpoint first in line: every request is a hedge.
+      { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 5000, deadlineMs: 10000, hedgeAfterMs: 50, circuitBreaker: { failureThreshold: 1000 } }' },
+    );
+    const oa = openai(url);
+    const an = anthropic(url);
+    const durations: number[] = [];
+    for (let n = 0; n < 6; n += 1) {
+      const started = performance.now();
+      if (n % 3 === 0) await oa.chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: `hedge ${n}` }], max_tokens: 10 });
+      else if (n % 3 === 1) await an.messages.stream({ model: publicModel, max_tokens: 10, messages: [{ role: 'user', content: `hedge ${n}` }] }).finalMessage();
+      else expect((await readSse(await streamOpenAI(url, `hedge ${n}`, 10), 'openai')).ending).toBe('complete');
+      durations.push(performance.now() - started);
+    }
+    for (const ms of durations) expect(ms).toBeLessThan(500);
+    // Each request went to the slow endpoint first, then hedged to the fast one.
+    expect(slowFront.arrivals).toHaveLength(6);
+    expect(fastFront.arrivals).toHaveLength(6);
+    const metrics = await scrape(url);
+    expect(metricValue(metrics, 'switchyard_hedges_total', { route: publicModel, outcome: 'hedge' })).toBe(6);
+    expect(metricValue(metrics, 'switchyard_hedges_total', { outcome: 'primary' }) ?? 0).toBe(0);
+    // The losing (slow) attempts were cancelled, not left to run.
+    expect(await waitFor(() => slow.stats().running === 0 && slow.stats().waiting === 0, 2000)).toBe(true);
+  });
+
+  describe('7. a client that disconnects cancels its upstream request', () => {
+    async function single(): Promise<{ url: string; replica: RunningEmulator }> {
+      // Slow and long: an answer takes seconds, so only a cancellation frees the slot quickly.
+      const replica = await emulator('m-long', { speed: 2, outputTokens: 4000 });
+      const { url } = await gateway([{ id: 'long', url: replica.url, model: 'm-long' }]);
+      return { url, replica };
+    }
+
+    it.each(['openai', 'anthropic'] as const)('mid-stream (%s dialect)', async (dialect) => {
+      const { url, replica } = await single();
+      const abort = new AbortController();
+      const response = dialect === 'openai' ? await streamOpenAI(url, 'a long story please', 3000, abort.signal) : await streamAnthropic(url, 'a long story please', 3000, abort.signal);
+      expect(response.status).toBe(200);
+      const reader = response.body?.getReader();
+      if (reader === undefined) throw new Error('no body');
+      let seen = '';
+      while (!seen.includes('text') && !seen.includes('content')) {
+        const chunk = await reader.read();
+        if (chunk.done) throw new Error('the stream ended before the client could walk away');
+        seen += new TextDecoder().decode(chunk.value);
+      }
+      expect(replica.stats().running).toBe(1);
+      abort.abort();
+      await reader.cancel().catch(() => undefined);
+      expect(await waitFor(() => replica.stats().running === 0, 1000)).toBe(true);
+    });
+
+    // Regression, fixed (src/gateway/gateway-server.ts, pump(), lines 414-417): when the client goes away mid-stream, pump
+    // returns without any circuit event. If that stream was the half-open probe, its probe slot is never
+    // released ('probe-cancel'), so the endpoint stays half-open with a probe "in flight" for ever: no request is
+    // routed to it again (503 "1 half-open probe in flight") although it is healthy.
+    it('a client that walks away from a half-open probe stream does not wedge the circuit', async () => {
+      const replica = await emulator('m-long', { speed: 2, outputTokens: 4000, faults: { errorRate: 1, errorStatus: 500 } });
+      const { url } = await gateway([{ id: 'long', url: replica.url, model: 'm-long' }], {
+        resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1, openMs: 200, halfOpenProbes: 1 } }',
+      });
+      const ask = (): Promise<Response> =>
+        fetch(`${url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'short' }], max_tokens: 5 }),
+        });
+      // One failure opens the circuit; the replica then recovers.
+      expect((await ask()).status).toBe(502);
+      replica.setFaults({ errorRate: 0 });
+      await delay(250);
+      // The next request is the half-open probe: a stream the client abandons after its first tokens.
+      const abort = new AbortController();
+      const probe = await streamOpenAI(url, 'a long story please', 3000, abort.signal);
+      const reader = probe.body?.getReader();
+      if (reader === undefined) throw new Error('no body');
+      await reader.read();
+      abort.abort();
+      await reader.cancel().catch(() => undefined);
+      expect(await waitFor(() => replica.stats().running === 0, 1000)).toBe(true);
+      // Well past openMs: the healthy replica must be probed (and serve) again.
+      await delay(300);
+      const after = await ask();
+      expect(await after.text()).not.toMatch(/half-open probe in flight/);
+      expect(after.status).toBe(200);
+    });
+
+    it('while waiting for a non-stream answer', async () => {
+      const { url, replica } = await single();
+      const abort = new AbortController();
+      const pending = fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'a long story please' }], max_tokens: 3000 }),
+        signal: abort.signal,
+      }).catch((error: unknown) => error);
+      expect(await waitFor(() => replica.stats().running === 1, 2000)).toBe(true);
+      abort.abort();
+      await pending;
+      expect(await waitFor(() => replica.stats().running === 0, 1000)).toBe(true);
+    });
+  });
+});

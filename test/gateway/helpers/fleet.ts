@@ -1,0 +1,222 @@
+import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startEmulator, type EmulatorOptions, type FaultsUpdate, type RunningEmulator } from '../../../src/emulator/index.js';
+import { parseGatewayConfig, type GatewayConfig } from '../../../src/gateway/gateway-config.js';
+
+/** Shared test plumbing for the gateway fault tests: emulators, a counting proxy, SSE and metrics readers. */
+
+/** A YAML gateway config, parsed, or an exception listing every problem. */
+export function gatewayConfig(yaml: string): GatewayConfig {
+  const parsed = parseGatewayConfig(yaml, 'test-gateway.yaml');
+  if (!parsed.ok) throw new Error(parsed.problems.map((p) => `${p.path}: ${p.message}`).join('\n'));
+  return parsed.value;
+}
+
+/** A small, fast emulated replica: Llama 3.1 8B on H100, quiet logs. */
+export function startTestEmulator(options: Partial<EmulatorOptions> & { readonly servedModelName: string; readonly faults?: FaultsUpdate }): Promise<RunningEmulator> {
+  return startEmulator({ model: 'llama-3.1-8b', chip: 'h100', speed: 200, capacity: 8, log: () => undefined, ...options });
+}
+
+/** One chat request as it arrived at a proxy. */
+export interface Arrival {
+  readonly path: string;
+  readonly body: string;
+  readonly at: number;
+}
+
+/**
+ * A loopback HTTP proxy in front of one upstream that records every request it
+ * receives (path and body) before forwarding it. Breaks are passed through: an
+ * unreachable upstream or a response cut mid-body destroys the client's socket,
+ * and a client that goes away aborts the upstream request.
+ */
+export interface CountingProxy {
+  readonly url: string;
+  readonly arrivals: Arrival[];
+  /** Points the proxy at another upstream (an emulator restarted on a new port). */
+  setTarget(url: string): void;
+  /** Called for every upstream answer status, before it is forwarded. */
+  onStatus: ((status: number) => void) | undefined;
+  close(): Promise<void>;
+}
+
+const hopByHop = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade', 'te', 'trailer']);
+
+function forwardable(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !hopByHop.has(name.toLowerCase())) out[name] = value;
+  }
+  return out;
+}
+
+export async function startCountingProxy(target: string): Promise<CountingProxy> {
+  let upstreamUrl = new URL(target);
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const arrivals: Arrival[] = [];
+  const proxy: { onStatus: ((status: number) => void) | undefined } = { onStatus: undefined };
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const path = req.url ?? '/';
+      arrivals.push({ path, body: body.toString('utf8'), at: Date.now() });
+      const upstream = httpRequest(
+        { host: upstreamUrl.hostname, port: upstreamUrl.port, path, method: req.method ?? 'POST', headers: forwardable(req.headers), agent },
+        (answer) => {
+          proxy.onStatus?.(answer.statusCode ?? 0);
+          res.writeHead(answer.statusCode ?? 502, forwardable(answer.headers));
+          res.flushHeaders();
+          answer.on('data', (chunk: Buffer) => res.write(chunk));
+          answer.on('end', () => res.end());
+          answer.on('close', () => {
+            if (!answer.complete) res.destroy();
+          });
+        },
+      );
+      upstream.on('error', () => res.destroy());
+      res.on('close', () => {
+        if (!res.writableFinished) upstream.destroy();
+      });
+      upstream.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    arrivals,
+    setTarget: (next) => {
+      upstreamUrl = new URL(next);
+    },
+    get onStatus() {
+      return proxy.onStatus;
+    },
+    set onStatus(handler) {
+      proxy.onStatus = handler;
+    },
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      agent.destroy();
+    },
+  };
+}
+
+/** How a streamed answer ended, as a client reading the raw frames sees it. */
+export type StreamEnding =
+  /** The dialect's terminal frame after a finish: OpenAI finish_reason then [DONE]; Anthropic message_stop. */
+  | 'complete'
+  /** An explicit error frame and no terminal frame. */
+  | 'error-event'
+  /** The body ended with neither: what a broken gateway would pass off as an answer. */
+  | 'truncated'
+  /** The connection broke while reading. */
+  | 'reset';
+
+export interface ReadStream {
+  readonly status: number;
+  readonly ending: StreamEnding;
+  readonly text: string;
+  readonly raw: string;
+  readonly finishReason: string | undefined;
+}
+
+/** Reads a whole SSE response from the gateway and classifies its ending. */
+export async function readSse(response: Response, dialect: 'openai' | 'anthropic'): Promise<ReadStream> {
+  // Read chunk by chunk, so what arrived before a dropped connection is kept.
+  let raw = '';
+  let reset = false;
+  const decoder = new TextDecoder();
+  try {
+    const reader = response.body?.getReader();
+    for (;;) {
+      const chunk = await reader?.read();
+      if (chunk === undefined || chunk.done) break;
+      raw += decoder.decode(chunk.value, { stream: true });
+    }
+  } catch {
+    reset = true;
+  }
+  const frames = raw.split('\n\n').filter((frame) => frame.trim() !== '');
+  let text = '';
+  let finishReason: string | undefined;
+  let errorFrame = false;
+  let terminal = false;
+  for (const frame of frames) {
+    const lines = frame.split('\n');
+    const event = lines.find((line) => line.startsWith('event: '))?.slice('event: '.length);
+    const data = lines.find((line) => line.startsWith('data: '))?.slice('data: '.length) ?? '';
+    if (dialect === 'openai') {
+      if (data === '[DONE]') {
+        terminal = true;
+        continue;
+      }
+      if (data === '') continue;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(data);
+      } catch {
+        continue; // a frame cut off by a dropped connection
+      }
+      const json = parsed as { error?: unknown; choices?: { delta?: { content?: string }; finish_reason?: string | null }[] };
+      if (json.error !== undefined) errorFrame = true;
+      const choice = json.choices?.[0];
+      text += choice?.delta?.content ?? '';
+      if (typeof choice?.finish_reason === 'string') finishReason = choice.finish_reason;
+    } else {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(data);
+      } catch {
+        continue; // a frame cut off by a dropped connection
+      }
+      const json = parsed as { type?: string; delta?: { type?: string; text?: string; stop_reason?: string | null } };
+      if (event === 'error' || json.type === 'error') errorFrame = true;
+      if (event === 'message_stop') terminal = true;
+      if (json.type === 'content_block_delta' && json.delta?.type === 'text_delta') text += json.delta.text ?? '';
+      if (json.type === 'message_delta' && typeof json.delta?.stop_reason === 'string') finishReason = json.delta.stop_reason;
+    }
+  }
+  let ending: StreamEnding;
+  if (reset) ending = 'reset';
+  else if (errorFrame && !terminal) ending = 'error-event';
+  else if (terminal && !errorFrame && finishReason !== undefined) ending = 'complete';
+  else ending = 'truncated';
+  return { status: response.status, ending, text, raw, finishReason };
+}
+
+/** The value of one Prometheus sample (labels in any order), or undefined when absent. */
+export function metricValue(exposition: string, name: string, labels: Readonly<Record<string, string>> = {}): number | undefined {
+  let total: number | undefined;
+  for (const line of exposition.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const match = /^([^{\s]+)(?:\{(.*)\})?\s+(\S+)$/.exec(line);
+    if (match === null || match[1] !== name) continue;
+    const found = new Map<string, string>();
+    for (const pair of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) found.set(pair[1] ?? '', pair[2] ?? '');
+    if (Object.entries(labels).every(([key, value]) => found.get(key) === value)) total = (total ?? 0) + Number(match[3]);
+  }
+  return total;
+}
+
+export async function scrape(gatewayUrl: string): Promise<string> {
+  return (await fetch(`${gatewayUrl}/metrics`)).text();
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls until `check` holds or `timeoutMs` passes; returns whether it held. */
+export async function waitFor(check: () => boolean, timeoutMs: number, everyMs = 10): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (check()) return true;
+    if (Date.now() > until) return false;
+    await delay(everyMs);
+  }
+}

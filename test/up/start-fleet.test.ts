@@ -1,0 +1,193 @@
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseFleet, loadFleetOrThrow } from '../../src/domain/load-fleet.js';
+import type { Fleet } from '../../src/domain/fleet.js';
+import { hashApiKey } from '../../src/gateway/tenant-auth.js';
+import { StartFleetError, startFleet, type RunningFleet } from '../../src/up/start-fleet.js';
+import { readText, smallYamlPath } from '../helpers/paths.js';
+import { curlToFetch } from './curl-to-fetch.js';
+
+let fleet: Fleet;
+let running: RunningFleet;
+
+beforeAll(async () => {
+  fleet = loadFleetOrThrow(smallYamlPath);
+  running = await startFleet(fleet, { port: 0, speed: 200, replicasPerPool: 1, seed: 7 });
+});
+
+afterAll(async () => {
+  await running.close();
+});
+
+/** `switchyard_requests_total` samples of the gateway: which endpoint served which route. */
+async function servedBy(url: string): Promise<{ route: string; endpoint: string; status: string }[]> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return [...text.matchAll(/^switchyard_requests_total\{([^}]*)\} (\d+)/gm)].map((match) => {
+    const labels = Object.fromEntries([...(match[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+    return { route: labels.route ?? '', endpoint: labels.endpoint ?? '', status: labels.status ?? '' };
+  });
+}
+
+describe('startFleet on examples/small.yaml', () => {
+  it('starts one emulator per inference allocation, scaled down, and a gateway config that passed the schema', () => {
+    const inference = running.plan.allocations.filter((a) => a.kind === 'inference');
+    expect(running.scaling).toHaveLength(inference.length);
+    for (const allocation of inference) {
+      const scaled = running.scaling.find((s) => s.service === allocation.workload && s.pool === allocation.pool);
+      expect(scaled).toMatchObject({ plannedReplicas: allocation.replicas, chipsPerReplica: allocation.chipsPerReplica, emulators: 1 });
+    }
+    expect(running.endpoints.map((e) => e.id).sort()).toEqual(inference.map((a) => `${a.pool}-0`).sort());
+    expect(new Set(running.endpoints.map((e) => e.seed)).size).toBe(running.endpoints.length);
+    expect(new Set(running.endpoints.map((e) => e.dialect))).toEqual(new Set(['openai', 'anthropic']));
+    for (const endpoint of running.endpoints) {
+      expect(endpoint.model).toBe(`${endpoint.service}@${endpoint.pool}`);
+      const pool = fleet.pools.find((p) => p.id === endpoint.pool);
+      expect(endpoint).toMatchObject({ provider: pool?.provider, region: pool?.region, jurisdiction: pool?.jurisdiction, chip: pool?.chip.id });
+      expect(endpoint.capacity).toBeGreaterThan(0);
+      // Committed capacity is free at the margin; on-demand costs its chips over the replica's output tokens.
+      const option = running.plan.options.find((o) => o.workload === endpoint.service && o.pool === endpoint.pool && 'tokensPerSecondPerReplica' in o);
+      if (option === undefined || !('tokensPerSecondPerReplica' in option)) throw new Error('no plan option');
+      expect(endpoint.marginalCostPerMillionTokens).toBeCloseTo((option.marginalCostPerReplicaHour / (option.tokensPerSecondPerReplica * 3600)) * 1e6, 4);
+      if (pool?.pricing === 'committed') expect(endpoint.marginalCostPerMillionTokens).toBe(0);
+    }
+    const config = running.config;
+    expect(config.endpoints).toHaveLength(running.endpoints.length);
+    expect(config.endpoints.every((e) => e.contextWindow === 131_072 && e.longContext === false)).toBe(true);
+    expect(config.tenants).toEqual([expect.objectContaining({ id: 'demo', apiKeySha256: hashApiKey(running.apiKey), jurisdictions: ['eu', 'us'] })]);
+    expect(config.routes.map((r) => r.policy)).toEqual([['cost', 'least-load'], ['cost', 'least-load']]);
+    expect(running.apiKey).toMatch(/^sy-demo-[A-Za-z0-9_-]{32}$/);
+    expect(running.warnings).toEqual([]);
+  });
+
+  it('routes only to endpoints inside each service\'s jurisdictions', () => {
+    expect(running.routes.map((r) => r.model)).toEqual(fleet.services.map((s) => s.id));
+    for (const route of running.routes) {
+      const service = fleet.services.find((s) => s.id === route.model);
+      expect(route.endpoints.length).toBeGreaterThan(0);
+      for (const id of route.endpoints) {
+        const endpoint = running.endpoints.find((e) => e.id === id);
+        expect(endpoint?.service).toBe(route.model);
+        expect(service?.jurisdictions).toContain(endpoint?.jurisdiction);
+      }
+    }
+  });
+
+  it('answers every service through both SDK dialects, streaming and not', async () => {
+    const openai = new OpenAI({ apiKey: running.apiKey, baseURL: `${running.url}/v1`, maxRetries: 0 });
+    const anthropic = new Anthropic({ apiKey: running.apiKey, baseURL: running.url, maxRetries: 0 });
+    for (const route of running.routes) {
+      const completion = await openai.chat.completions.create({ model: route.model, max_tokens: 12, messages: [{ role: 'user', content: `hello ${route.model}` }] });
+      expect(completion.model).toBe(route.model);
+      expect(completion.choices[0]?.message.content?.length).toBeGreaterThan(0);
+      expect(completion.usage?.completion_tokens).toBeGreaterThan(0);
+
+      const message = await anthropic.messages.create({ model: route.model, max_tokens: 12, messages: [{ role: 'user', content: `hello ${route.model}` }] });
+      expect(message.model).toBe(route.model);
+      const block = message.content[0];
+      expect(block?.type === 'text' ? block.text.length : 0).toBeGreaterThan(0);
+
+      const stream = await openai.chat.completions.create({ model: route.model, max_tokens: 8, stream: true, messages: [{ role: 'user', content: 'stream please' }] });
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+      expect(text.length).toBeGreaterThan(0);
+
+      const streamed = await anthropic.messages.stream({ model: route.model, max_tokens: 8, messages: [{ role: 'user', content: 'stream please' }] }).finalMessage();
+      expect(streamed.stop_reason).toBe('max_tokens');
+    }
+    // Every answer came from an endpoint of its own route, inside the service's jurisdictions.
+    const served = await servedBy(running.url);
+    expect(served.length).toBeGreaterThan(0);
+    for (const sample of served) {
+      expect(sample.status).toBe('200');
+      const route = running.routes.find((r) => r.model === sample.route);
+      expect(route?.endpoints).toContain(sample.endpoint);
+    }
+    // The cheapest endpoints of the two routes speak different upstream dialects: both were exercised.
+    const dialects = new Set(served.map((s) => running.endpoints.find((e) => e.id === s.endpoint)?.dialect));
+    expect(dialects).toEqual(new Set(['openai', 'anthropic']));
+  });
+
+  it('never widens jurisdictions: a US service asked to stay in the EU is refused, not served', async () => {
+    const response = await fetch(`${running.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${running.apiKey}`, 'content-type': 'application/json', 'x-switchyard-jurisdiction': 'eu' },
+      body: JSON.stringify({ model: 'chat-us', max_tokens: 4, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(response.status).toBe(503);
+    const wrongKey = await fetch(`${running.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer not-the-key', 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'chat-us', max_tokens: 4, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(wrongKey.status).toBe(401);
+  });
+
+  it('the printed curl lines work as written', async () => {
+    expect(running.curl.openai).toContain(`${running.url}/v1/chat/completions`);
+    expect(running.curl.anthropic).toContain(`${running.url}/v1/messages`);
+    const openai = await curlToFetch(running.curl.openai);
+    expect(openai.status).toBe(200);
+    const openaiBody = (await openai.json()) as { model: string; choices: { message: { content: string } }[] };
+    expect(openaiBody.model).toBe(running.routes[0]?.model);
+    expect(openaiBody.choices[0]?.message.content.length).toBeGreaterThan(0);
+    const anthropic = await curlToFetch(running.curl.anthropic);
+    expect(anthropic.status).toBe(200);
+    const anthropicBody = (await anthropic.json()) as { type: string; content: { type: string; text: string }[] };
+    expect(anthropicBody.type).toBe('message');
+    expect(anthropicBody.content[0]?.text.length).toBeGreaterThan(0);
+  });
+});
+
+describe('startFleet lifecycle', () => {
+  it('several replicas per allocation get ids pool-k, alternating dialects and distinct seeds; close() releases every port', async () => {
+    const several = await startFleet(fleet, { port: 0, speed: 200, replicasPerPool: 2, plan: running.plan, seed: 100, apiKey: 'sy-test-key' });
+    let closed = false;
+    try {
+      expect(several.apiKey).toBe('sy-test-key');
+      expect(several.endpoints).toHaveLength(8);
+      expect(several.scaling.every((s) => s.emulators === 2)).toBe(true);
+      for (const pool of ['gcp-usc1-v6e', 'aws-use1-h100', 'azure-weu-h100', 'gcp-euw4-v6e']) {
+        expect(several.endpoints.filter((e) => e.pool === pool).map((e) => [e.id, e.dialect])).toEqual([
+          [`${pool}-0`, 'openai'],
+          [`${pool}-1`, 'anthropic'],
+        ]);
+      }
+      expect(several.endpoints.map((e) => e.seed)).toEqual([100, 101, 102, 103, 104, 105, 106, 107]);
+      expect((await fetch(`${several.url}/healthz`)).status).toBe(200);
+      const urls = [several.url, ...several.endpoints.map((e) => e.url)];
+      await several.close();
+      closed = true;
+      await several.close(); // idempotent
+      for (const url of urls) await expect(fetch(`${url}/health`)).rejects.toThrow();
+    } finally {
+      if (!closed) await several.close();
+    }
+  });
+
+  it('an infeasible plan still starts what it placed, with a warning; a plan with nothing to serve is refused', async () => {
+    const infeasible = { ...running.plan, status: 'infeasible' as const, problems: ['made up for the test'], allocations: running.plan.allocations.filter((a) => a.workload !== 'assist-eu') };
+    const partial = await startFleet(fleet, { port: 0, speed: 200, replicasPerPool: 1, plan: infeasible });
+    try {
+      expect(partial.routes.map((r) => r.model)).toEqual(['chat-us']);
+      expect(partial.warnings).toEqual([expect.stringContaining('INFEASIBLE (made up for the test)'), "service 'assist-eu' has no planned replicas: no route for it"]);
+    } finally {
+      await partial.close();
+    }
+    const nothing = { ...infeasible, allocations: [] };
+    await expect(startFleet(fleet, { port: 0, plan: nothing })).rejects.toThrow(StartFleetError);
+    const noServices = parseFleet(readText(smallYamlPath).replace(/^services:[\s\S]*?^trainingJobs:/m, 'trainingJobs:').replace(/^ {2}survive:.*$/m, ''), 'no-services.yaml');
+    if (!noServices.ok) throw new Error(noServices.problems.map((p) => p.message).join('; '));
+    await expect(startFleet(noServices.value, { port: 0 })).rejects.toThrow(/no inference replica \(the fleet has no services\)/);
+  });
+
+  it('a taken gateway port fails cleanly and leaves no emulator behind', async () => {
+    const port = Number(new URL(running.url).port);
+    const servers = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'TCPServerWrap').length;
+    // Only the shared fleet (its gateway and emulators) listens once the earlier tests' servers are gone.
+    const shared = 1 + running.endpoints.length;
+    await expect.poll(servers).toBe(shared);
+    await expect(startFleet(fleet, { port, speed: 200, replicasPerPool: 1, plan: running.plan })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await expect.poll(servers).toBe(shared);
+  });
+});

@@ -1,0 +1,84 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { upCommand } from '../../src/cli/commands/up-command.js';
+import { main } from '../../src/cli/main.js';
+import { captureOutput } from '../helpers/capture-output.js';
+import { makeTempDir, repoRoot, smallYamlPath } from '../helpers/paths.js';
+import { curlToFetch } from './curl-to-fetch.js';
+
+const chat = (model: string): string => JSON.stringify({ model, max_tokens: 8, messages: [{ role: 'user', content: 'secret prompt' }] });
+
+describe('switchyard up', () => {
+  it('bad specs and bad flags exit 2 before anything starts', async () => {
+    const missing = captureOutput();
+    expect(await main(['up', join(repoRoot, 'examples', 'no-such-fleet.yaml')], missing)).toBe(2);
+    expect(missing.stderr()).toContain('cannot read the fleet file');
+    const dir = makeTempDir('up');
+    try {
+      const bad = captureOutput();
+      expect(await main(['up', dir.write('bad.yaml', 'version: 1\npools:\n  - { id: p, provider: gcp, region: r, jurisdiction: us, chip: tpu-v7, chips: 8, pricing: on-demand }\n')], bad)).toBe(2);
+      expect(bad.stderr()).toMatch(/bad\.yaml:3:\d+: pools\[0\]\.chip: unknown chip 'tpu-v7'/);
+    } finally {
+      dir.remove();
+    }
+    for (const flags of [['--replicas-per-pool', '0'], ['--speed', '-1'], ['--port', '70000'], ['--seed', '1.5']]) {
+      const io = captureOutput();
+      expect(await main(['up', smallYamlPath, ...flags], io)).toBe(2);
+      expect(io.stderr()).toContain(flags[0]);
+    }
+  });
+
+  it('in-process with --json: one JSON object on stdout, then a clean stop', async () => {
+    const io = captureOutput();
+    let stop = (): void => undefined;
+    const done = upCommand(smallYamlPath, { port: 0, replicasPerPool: 1, speed: 200, seed: 0, json: true, quiet: true }, io, new Promise<void>((resolve) => (stop = resolve)));
+    await expect.poll(() => io.outLines.length, { timeout: 15_000 }).toBe(1);
+    const printed = JSON.parse(io.outLines[0] ?? '') as { url: string; apiKey: string; routes: { model: string; endpoints: string[] }[]; endpoints: { id: string; url: string; jurisdiction: string }[]; curl: { openai: string; anthropic: string } };
+    expect(Object.keys(printed)).toEqual(expect.arrayContaining(['url', 'apiKey', 'routes', 'endpoints']));
+    expect(printed.routes.map((r) => r.model)).toEqual(['chat-us', 'assist-eu']);
+    expect((await curlToFetch(printed.curl.anthropic)).status).toBe(200);
+    stop();
+    expect(await done).toBe(0);
+    for (const url of [printed.url, ...printed.endpoints.map((e) => e.url)]) await expect(fetch(`${url}/health`)).rejects.toThrow();
+    expect(io.errLines).toEqual([]);
+  });
+
+  it('as a process: prints the URL, key, routes and curl lines, serves, and exits 0 on SIGINT', async () => {
+    if (!existsSync(join(repoRoot, 'dist', 'src', 'up', 'start-fleet.js'))) throw new Error('dist/ is stale or missing: run `npm run build` first');
+    const child = spawn(process.execPath, ['bin/switchyard.js', 'up', 'examples/small.yaml', '--port', '0', '--speed', '100', '--replicas-per-pool', '1'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await expect.poll(() => stdout, { timeout: 15_000 }).toContain('Ctrl-C stops');
+      const url = /^Gateway: (http:\/\/127\.0\.0\.1:\d+)$/m.exec(stdout)?.[1] ?? '';
+      const apiKey = /^API key: (\S+)$/m.exec(stdout)?.[1] ?? '';
+      expect(url).not.toBe('');
+      expect(apiKey).not.toBe('');
+      expect(stdout).toMatch(/│ chat-us\s+│ gcp-usc1-v6e\s+│ tpu-v6e\s+│\s+\d+ x 16 chips │\s+1 │/);
+      for (const line of ['chat-us', 'assist-eu', 'gcp-usc1-v6e-0', 'azure-weu-h100-0', 'anthropic', 'openai']) expect(stdout).toContain(line);
+      expect(stdout).toContain(`curl -sS ${url}/v1/chat/completions -H 'Authorization: Bearer ${apiKey}'`);
+      expect(stdout).toContain(`curl -sS ${url}/v1/messages -H 'x-api-key: ${apiKey}'`);
+
+      const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: chat('assist-eu') });
+      expect(response.status).toBe(200);
+      expect(((await response.json()) as { model: string }).model).toBe('assist-eu');
+
+      const signalled = Date.now();
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+      expect(Date.now() - signalled).toBeLessThan(5_000);
+      await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+      // Request logs go to stderr, one JSON line per request, without prompt text.
+      expect(stderr).toMatch(/"route":"assist-eu".*"status":200/);
+      expect(stderr).not.toContain('secret prompt');
+      expect(stderr).toContain('stopped the gateway and every emulator');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
