@@ -5,6 +5,7 @@ import type { ModelSpec } from '../src/catalog/model-preset.js';
 import { modelPresets } from '../src/catalog/models.js';
 import { inferenceProfile } from '../src/performance/inference-profile.js';
 import { trainingProfile } from '../src/performance/training-profile.js';
+import { seededRandom } from '../src/random/seeded-random.js';
 
 /**
  * Synthetic fleets for benchmarks and property tests: deterministic for a seed,
@@ -18,16 +19,6 @@ export interface FleetSize {
   readonly totalChips: number;
 }
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const offerings: Readonly<Record<string, readonly { chip: string; price: number }[]>> = {
   gcp: [{ chip: 'tpu7x', price: 2.4 }, { chip: 'tpu-v6e', price: 2.7 }, { chip: 'tpu-v5p', price: 4.2 }, { chip: 'h100', price: 10.98 }],
@@ -47,7 +38,7 @@ const servedModels = ['frontier-m', 'frontier-s', 'llama-3.1-70b', 'llama-3.1-8b
 
 /** Builds a fleet spec object (the same shape a YAML file has). */
 export function generateFleetSpec(size: FleetSize, seed = 1): Record<string, unknown> {
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
   const providers = Object.keys(offerings);
   const chipsPerPool = Math.max(8, Math.round(size.totalChips / size.pools));

@@ -16,7 +16,7 @@ import { BatchScheduler, schedulerConfigFromProfile, type SchedulerEvent } from 
 import { applyFaults, noFaults, parseFaultsUpdate, type Faults, type FaultsUpdate } from './faults.js';
 import { corruptPlan, planCompletion } from './generate.js';
 import { createEmulatorMetrics, type ReplicaLoad } from './metrics.js';
-import { mixSeed, seededRandom } from './prng.js';
+import { mixSeed, seededRandom } from '../random/seeded-random.js';
 
 /** The emulator cannot start: unknown chip or model, a profile that does not fit, a port in use. */
 export class EmulatorError extends Error {

@@ -1,5 +1,5 @@
 import { promptText, type ChatRequest, type FinishReason, type Usage } from '../protocol/chat.js';
-import { hashText, mixSeed, seededRandom, type Random } from './prng.js';
+import { hashText, mixSeed, seededRandom, type Random } from '../random/seeded-random.js';
 
 /** The fixed vocabulary answers are drawn from; one word is one token. */
 export const vocabulary: readonly string[] = [

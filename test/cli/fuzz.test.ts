@@ -3,6 +3,7 @@ import { main } from '../../src/cli/main.js';
 import { parseFleet } from '../../src/domain/load-fleet.js';
 import { captureOutput } from '../helpers/capture-output.js';
 import { frontierYamlPath, makeTempDir, readText, smallYamlPath, type TempDir } from '../helpers/paths.js';
+import { seededRandom as mulberry32 } from '../../src/random/seeded-random.js';
 
 /**
  * A crash on any input is a bug. Seeded random mutations of the bundled examples go through the real CLI
@@ -14,17 +15,6 @@ import { frontierYamlPath, makeTempDir, readText, smallYamlPath, type TempDir } 
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed);
 
-/** mulberry32: a tiny deterministic PRNG in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Random = () => number;
 const int = (random: Random, n: number): number => Math.floor(random() * n);

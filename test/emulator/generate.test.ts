@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { corruptMarker, corruptPlan, estimateTokens, planCompletion, vocabulary } from '../../src/emulator/generate.js';
-import { seededRandom } from '../../src/emulator/prng.js';
+import { seededRandom } from '../../src/random/seeded-random.js';
 import type { ChatRequest } from '../../src/protocol/chat.js';
 
 function request(content: string, extra: Partial<ChatRequest> = {}): ChatRequest {

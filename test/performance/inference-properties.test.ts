@@ -25,22 +25,12 @@ import {
   type InferenceShape,
 } from '../../src/performance/inference-profile.js';
 import { weightBytes } from '../../src/performance/precision.js';
+import { seededRandom } from '../../src/random/seeded-random.js';
 
 /** Mirrors `layoutTolerance` in src/performance/inference-profile.ts (not exported). */
 const layoutTolerance = 0.02;
 const cases = 200;
 
-/** mulberry32: a small deterministic PRNG. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Generator {
   readonly between: (low: number, high: number) => number;

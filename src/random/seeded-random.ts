@@ -1,5 +1,6 @@
 /**
- * Small deterministic pseudo-random numbers for the emulator: the same seed
+ * Small deterministic pseudo-random numbers (emulator output, synthetic fleets, property
+ * tests): the same seed
  * and the same prompt give the same answer on every machine and Node version.
  */
 
