@@ -1,14 +1,8 @@
+import { resolveChipAndModel } from './resolve-chip-and-model.js';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { precisions, type Precision } from '../../catalog/accelerator.js';
-import { accelerators } from '../../catalog/accelerators.js';
-import { modelPresets } from '../../catalog/models.js';
-import type { Fleet } from '../../domain/fleet.js';
-import { loadFleet } from '../../domain/load-fleet.js';
-import { formatProblem } from '../../domain/spec-problem.js';
-import { didYouMean } from '../../domain/suggest.js';
 import { EmulatorError, startEmulator, type FaultsUpdate, type RunningEmulator } from '../../emulator/index.js';
 import { number, type Output } from '../output.js';
-import { UsageError } from '../usage-error.js';
 
 export interface EmulateCommandOptions {
   readonly model: string;
@@ -55,23 +49,9 @@ function untilSignal(): Promise<void> {
  * port in use.
  */
 export async function emulateCommand(options: EmulateCommandOptions, output: Output, until: () => Promise<unknown> = untilSignal, onStarted?: (emulator: RunningEmulator) => void): Promise<number> {
-  let chips = new Map(accelerators.map((c) => [c.id, c]));
-  let models = new Map(modelPresets.map((m) => [m.id, m]));
-  let measured: Fleet['measuredProfiles'] = [];
-  if (options.fleet !== undefined) {
-    const loaded = loadFleet(options.fleet);
-    if (!loaded.ok) {
-      for (const problem of loaded.problems) output.err(formatProblem(problem));
-      return 2;
-    }
-    chips = new Map(loaded.value.chips);
-    models = new Map(loaded.value.models);
-    measured = loaded.value.measuredProfiles;
-  }
-  const chip = chips.get(options.chip);
-  if (chip === undefined) throw new UsageError(`--chip: unknown chip '${options.chip}'; ${didYouMean(options.chip, chips.keys()) ?? "run 'switchyard catalog' for the list"}`);
-  const model = models.get(options.model);
-  if (model === undefined) throw new UsageError(`--model: unknown model '${options.model}'; ${didYouMean(options.model, models.keys()) ?? "run 'switchyard catalog' for the presets"}`);
+  const resolved = resolveChipAndModel(options, output);
+  if (resolved === 2) return 2;
+  const { chip, model, measured } = resolved;
 
   const faults: FaultsUpdate = {};
   if (options.errorRate !== undefined) faults.errorRate = options.errorRate;

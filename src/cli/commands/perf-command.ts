@@ -1,14 +1,8 @@
+import { resolveChipAndModel } from './resolve-chip-and-model.js';
 import type { Precision } from '../../catalog/accelerator.js';
-import { accelerators } from '../../catalog/accelerators.js';
-import { modelPresets } from '../../catalog/models.js';
-import type { Fleet } from '../../domain/fleet.js';
-import { loadFleet } from '../../domain/load-fleet.js';
-import { formatProblem } from '../../domain/spec-problem.js';
-import { didYouMean } from '../../domain/suggest.js';
 import { inferenceProfile } from '../../performance/inference-profile.js';
 import { sizeTrainingRun, trainingProfile } from '../../performance/training-profile.js';
 import { number, toJson, type Output } from '../output.js';
-import { UsageError } from '../usage-error.js';
 
 export interface PerfCommandOptions {
   readonly model: string;
@@ -28,23 +22,9 @@ export interface PerfCommandOptions {
 
 /** `switchyard perf`: the one performance model's view of a model on a chip. */
 export function perfCommand(options: PerfCommandOptions, output: Output): number {
-  let chips = new Map(accelerators.map((c) => [c.id, c]));
-  let models = new Map(modelPresets.map((m) => [m.id, m]));
-  let measured: Fleet['measuredProfiles'] = [];
-  if (options.fleet !== undefined) {
-    const loaded = loadFleet(options.fleet);
-    if (!loaded.ok) {
-      for (const problem of loaded.problems) output.err(formatProblem(problem));
-      return 2;
-    }
-    chips = new Map(loaded.value.chips);
-    models = new Map(loaded.value.models);
-    measured = loaded.value.measuredProfiles;
-  }
-  const chip = chips.get(options.chip);
-  if (chip === undefined) throw new UsageError(`--chip: unknown chip '${options.chip}'; ${didYouMean(options.chip, chips.keys()) ?? "run 'switchyard catalog' for the list"}`);
-  const model = models.get(options.model);
-  if (model === undefined) throw new UsageError(`--model: unknown model '${options.model}'; ${didYouMean(options.model, models.keys()) ?? "run 'switchyard catalog' for the presets"}`);
+  const resolved = resolveChipAndModel(options, output);
+  if (resolved === 2) return 2;
+  const { chip, model, measured } = resolved;
   const precision = options.precision ?? model.precision;
   const inference = inferenceProfile(
     model,

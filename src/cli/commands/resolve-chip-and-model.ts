@@ -1,0 +1,42 @@
+import type { AcceleratorSpec } from '../../catalog/accelerator.js';
+import { accelerators } from '../../catalog/accelerators.js';
+import type { ModelSpec } from '../../catalog/model-preset.js';
+import { modelPresets } from '../../catalog/models.js';
+import type { Fleet } from '../../domain/fleet.js';
+import { loadFleet } from '../../domain/load-fleet.js';
+import { formatProblem } from '../../domain/spec-problem.js';
+import { didYouMean } from '../../domain/suggest.js';
+import type { Output } from '../output.js';
+import { UsageError } from '../usage-error.js';
+
+export interface ChipAndModel {
+  readonly chip: AcceleratorSpec;
+  readonly model: ModelSpec;
+  readonly measured: Fleet['measuredProfiles'];
+}
+
+/**
+ * The chip and model a `--chip`/`--model` pair names, from the catalog or, with
+ * `--fleet`, from that fleet's overrides and measured profiles. Returns exit code
+ * 2 after printing the fleet's problems; throws UsageError for an unknown id.
+ */
+export function resolveChipAndModel(options: { readonly chip: string; readonly model: string; readonly fleet?: string | undefined }, output: Output): ChipAndModel | 2 {
+  let chips: ReadonlyMap<string, AcceleratorSpec> = new Map(accelerators.map((c) => [c.id, c]));
+  let models: ReadonlyMap<string, ModelSpec> = new Map(modelPresets.map((m) => [m.id, m]));
+  let measured: Fleet['measuredProfiles'] = [];
+  if (options.fleet !== undefined) {
+    const loaded = loadFleet(options.fleet);
+    if (!loaded.ok) {
+      for (const problem of loaded.problems) output.err(formatProblem(problem));
+      return 2;
+    }
+    chips = loaded.value.chips;
+    models = loaded.value.models;
+    measured = loaded.value.measuredProfiles;
+  }
+  const chip = chips.get(options.chip);
+  if (chip === undefined) throw new UsageError(`--chip: unknown chip '${options.chip}'; ${didYouMean(options.chip, chips.keys()) ?? "run 'switchyard catalog' for the list"}`);
+  const model = models.get(options.model);
+  if (model === undefined) throw new UsageError(`--model: unknown model '${options.model}'; ${didYouMean(options.model, models.keys()) ?? "run 'switchyard catalog' for the presets"}`);
+  return { chip, model, measured };
+}
