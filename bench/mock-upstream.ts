@@ -21,9 +21,17 @@ export async function startMockUpstream(options: { words?: number; port?: number
   const words = options.words ?? 8;
   const tokens = Array.from({ length: words }, (_, i) => (i === 0 ? 'mock' : ' token'));
   const received = new Map<string, number>();
+  // Answers are rendered once: an instant upstream should cost as little CPU as possible,
+  // since it shares the machine with the gateway being measured.
   const bodies = new Map<Dialect['name'], string>();
+  const streams = new Map<Dialect['name'], string>();
   for (const dialect of Object.values(dialects)) {
     bodies.set(dialect.name, JSON.stringify(dialect.formatResult({ id: 'mock-1', model: 'mock', text: tokens.join(''), finishReason: 'stop', usage: { inputTokens: 10, outputTokens: words } })));
+    const writer = dialect.createStreamWriter({ includeUsage: true, created: 0 });
+    let frames = writer.write({ type: 'start', id: 'mock-1', model: 'mock', inputTokens: 10 });
+    for (const text of tokens) frames += writer.write({ type: 'text', text });
+    frames += writer.write({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 10, outputTokens: words } });
+    streams.set(dialect.name, frames);
   }
   const server: Server = createServer((req, res) => {
     const path = req.url ?? '/';
@@ -45,18 +53,15 @@ export async function startMockUpstream(options: { words?: number; port?: number
         res.end(body);
         return;
       }
-      const writer = dialect.createStreamWriter({ includeUsage: true, created: 0 });
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       if (options.tokenIntervalMs !== undefined) {
+        const writer = dialect.createStreamWriter({ includeUsage: true, created: 0 });
         res.write(writer.write({ type: 'start', id: 'mock-1', model: 'mock', inputTokens: 10 }));
         const timer = setInterval(() => res.write(writer.write({ type: 'text', text: ' token' })), options.tokenIntervalMs);
         res.on('close', () => clearInterval(timer));
         return;
       }
-      let frames = writer.write({ type: 'start', id: 'mock-1', model: 'mock', inputTokens: 10 });
-      for (const text of tokens) frames += writer.write({ type: 'text', text });
-      frames += writer.write({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 10, outputTokens: words } });
-      res.end(frames);
+      res.end(streams.get(dialect.name) ?? '');
     });
   });
   server.keepAliveTimeout = 65_000;
