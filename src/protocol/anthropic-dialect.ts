@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ChatEvent, ChatMessage, ChatRequest, ChatResult, ErrorKind, FinishReason, Parsed } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
+import { invalidRequest } from './request-problem.js';
 import { sseFrame } from './sse.js';
 
 const textBlock = z.looseObject({ type: z.literal('text'), text: z.string() });
@@ -51,11 +52,7 @@ export const anthropicDialect: Dialect = {
 
   parseRequest(body: unknown): Parsed<ChatRequest> {
     const parsed = requestSchema.safeParse(body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const param = issue?.path.join('.') ?? '';
-      return { ok: false, problem: { status: 400, kind: 'invalid_request', message: `${param === '' ? 'request' : param}: ${issue?.message ?? 'invalid request'}`, param } };
-    }
+    if (!parsed.success) return invalidRequest(parsed.error);
     const r = parsed.data;
     const messages: ChatMessage[] = [
       ...(r.system === undefined ? [] : [{ role: 'system' as const, content: textOf(r.system) }]),

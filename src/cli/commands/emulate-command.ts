@@ -1,3 +1,4 @@
+import { untilSignal } from '../until-signal.js';
 import { resolveChipAndModel } from './resolve-chip-and-model.js';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { precisions, type Precision } from '../../catalog/accelerator.js';
@@ -29,18 +30,6 @@ export interface EmulateCommandOptions {
   readonly servedModelName?: string;
 }
 
-/** Resolves when the process gets SIGINT or SIGTERM. */
-function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-}
 
 /**
  * `switchyard emulate`: an emulated model server for a model on a chip. Prints

@@ -23,16 +23,3 @@ export async function gatewayCommand(options: GatewayCommandOptions, output: Out
   await gateway.close();
   return 0;
 }
-
-/** Resolves on the first SIGINT or SIGTERM, so servers close cleanly. */
-export function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      resolve();
-    };
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
-  });
-}

@@ -4,7 +4,7 @@ import { loadFleet } from '../../domain/load-fleet.js';
 import { formatProblem } from '../../domain/spec-problem.js';
 import { StartFleetError, startFleet, type RunningFleet, type StartFleetOptions } from '../../up/start-fleet.js';
 import { number, table, toJson, type Output } from '../output.js';
-import { untilSignal } from './gateway-command.js';
+import { untilSignal } from '../until-signal.js';
 
 export interface UpCommandOptions {
   readonly port: number;
