@@ -7,9 +7,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { AcceleratorSpec } from '../../src/catalog/accelerator.js';
-import { accelerators } from '../../src/catalog/accelerators.js';
-import type { ModelSpec } from '../../src/catalog/model-preset.js';
-import { modelPresets } from '../../src/catalog/models.js';
 import {
   sizeTrainingRun,
   trainingDays,
@@ -17,56 +14,11 @@ import {
   trainingStateHbmFraction,
   type TrainingProfile,
 } from '../../src/performance/training-profile.js';
+import { catalogChip, presetModel, syntheticChip as sharedSyntheticChip, tinyModel } from '../helpers/synthetic-specs.js';
 
-/** 100 TFLOP/s bf16 (200 fp8), 10 GB HBM, default MFU 0.5. */
+/** The shared synthetic chip with an fp8 rate and an 8-chip scale-up domain. */
 function syntheticChip(overrides: Partial<AcceleratorSpec> = {}): AcceleratorSpec {
-  return {
-    id: 'synthetic',
-    name: 'Synthetic test chip',
-    vendor: 'test',
-    year: 2025,
-    peakTflops: { bf16: 100, fp8: 200 },
-    hbmGB: 10,
-    hbmTBps: 1,
-    itPowerW: 500,
-    powerBasis: 'estimate',
-    powerNote: 'synthetic chip for hand-computed tests; the power figure is not used by the performance model',
-    scaleUpDomain: 8,
-    scaleUpGBps: 100,
-    efficiency: { decodeBandwidth: 0.5, prefillCompute: 0.5, trainingMfu: 0.5 },
-    pricePerChipHour: {},
-    sources: { compute: 'test', memory: 'test', power: 'test', price: 'test', scaleUp: 'test' },
-    caveats: 'synthetic',
-    ...overrides,
-  };
-}
-
-function tinyModel(overrides: Partial<ModelSpec> = {}): ModelSpec {
-  return {
-    id: 'tiny',
-    name: 'Tiny test model',
-    params: 1e9,
-    activeParams: 1e9,
-    layers: 10,
-    kvHeads: 1,
-    headDim: 100,
-    hiddenSize: 1000,
-    precision: 'bf16',
-    source: 'synthetic',
-    ...overrides,
-  };
-}
-
-function catalogChip(id: string): AcceleratorSpec {
-  const chip = accelerators.find((candidate) => candidate.id === id);
-  if (chip === undefined) throw new Error(`no catalog chip ${id}`);
-  return chip;
-}
-
-function presetModel(id: string): ModelSpec {
-  const model = modelPresets.find((candidate) => candidate.id === id);
-  if (model === undefined) throw new Error(`no model preset ${id}`);
-  return model;
+  return sharedSyntheticChip({ peakTflops: { bf16: 100, fp8: 200 }, scaleUpDomain: 8, ...overrides });
 }
 
 const adam = { precision: 'bf16', stateBytesPerParam: 16 } as const;
