@@ -1,4 +1,4 @@
-import { promptText, type ChatRequest, type FinishReason, type Usage } from '../protocol/chat.js';
+import { estimateTokens, promptText, type ChatRequest, type FinishReason, type Usage } from '../protocol/chat.js';
 import { hashText, mixSeed, seededRandom, type Random } from '../random/seeded-random.js';
 
 /** The fixed vocabulary answers are drawn from; one word is one token. */
@@ -36,10 +36,6 @@ export interface GenerateOptions {
   readonly meanOutputTokens: number;
 }
 
-/** Tokens a text counts as: one per four characters, rounded up. */
-export function estimateTokens(text: string): number {
-  return Math.ceil(text.length / 4);
-}
 
 /** The seeded generator for one prompt: keyed on (seed, hash of the prompt text). */
 export function promptRandom(seed: number, prompt: string): Random {

@@ -3,14 +3,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import type { ChatEvent, ChatRequest, ChatResult, ErrorKind, RequestProblem } from '../protocol/chat.js';
-import { promptText } from '../protocol/chat.js';
+import { estimateTokens, promptText } from '../protocol/chat.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { anthropicDialect } from '../protocol/anthropic-dialect.js';
 import { openaiDialect } from '../protocol/openai-dialect.js';
 import { circuitView, initialCircuitState, nextCircuitState, type CircuitState } from './circuit-breaker.js';
 import type { EndpointConfig, GatewayConfig, RouteConfig, TenantConfig } from './gateway-config.js';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
-import { backoffMs, estimatePromptTokens, isRetryableStatus } from './retry-policy.js';
+import { backoffMs, isRetryableStatus } from './retry-policy.js';
 import { parseJurisdictionHeader, routeRequest, routingPolicyFromConfig, type EndpointView } from './route-request.js';
 import { authenticate } from './tenant-auth.js';
 import { checkTenantLimits, MemoryRateLimitStore, settleTokenUsage, type RateLimitStore } from './token-bucket.js';
@@ -316,7 +316,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (route === undefined) throw new ClientError(404, 'not_found', `model '${request.model}' is not served here; GET /v1/models lists the models`);
 
     const headerJurisdictions = parseJurisdictionHeader(headerValue(req.headers[jurisdictionHeader]));
-    const promptTokens = estimatePromptTokens(promptText(request));
+    const promptTokens = estimateTokens(promptText(request));
     const outputTokens = request.maxTokens ?? defaultOutputTokens;
     const admitted = checkTenantLimits(limits, tenant, promptTokens + outputTokens, now());
     for (const [name, value] of Object.entries(admitted.headers)) res.setHeader(name, value);

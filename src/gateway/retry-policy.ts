@@ -49,12 +49,3 @@ export function parseRetryAfterMs(header: string, now?: number): number | undefi
   if (Number.isNaN(at) || !/[A-Za-z]/.test(text)) return undefined;
   return Math.max(0, at - now);
 }
-
-/**
- * An ESTIMATE of a text's tokens: one per four UTF-16 characters, rounded up.
- * Close for English with common tokenizers; low for code-dense or CJK text, so
- * callers add the output budget and endpoints keep context headroom.
- */
-export function estimatePromptTokens(text: string): number {
-  return Math.ceil(text.length / 4);
-}

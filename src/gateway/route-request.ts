@@ -69,7 +69,7 @@ export interface RouteInput {
   readonly tenantJurisdictions: readonly string[];
   /** From the request header; undefined when absent. An empty list allows nothing. */
   readonly headerJurisdictions?: readonly string[];
-  /** Estimated (see estimatePromptTokens). */
+  /** Estimated (see estimateTokens in src/protocol/chat.ts). */
   readonly promptTokens: number;
   /** The client's max output tokens, or the gateway's default when it gave none. */
   readonly maxOutputTokens: number;

@@ -73,3 +73,13 @@ export const statusOfKind: Readonly<Record<ErrorKind, number>> = {
 export function promptText(request: ChatRequest): string {
   return request.messages.map((message) => message.content).join('\n');
 }
+
+/**
+ * An ESTIMATE of a text's tokens: one per four UTF-16 characters, rounded up.
+ * Close for English with common tokenizers; low for code-dense or CJK text, so
+ * callers add the output budget and endpoints keep context headroom. The
+ * gateway (routing, limits) and the emulator (usage) count with this one rule.
+ */
+export function estimateTokens(text: string): number {
+  return Math.ceil(text.length / 4);
+}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { corruptMarker, corruptPlan, estimateTokens, planCompletion, vocabulary } from '../../src/emulator/generate.js';
+import { corruptMarker, corruptPlan, planCompletion, vocabulary } from '../../src/emulator/generate.js';
+import { estimateTokens } from '../../src/protocol/chat.js';
 import { seededRandom } from '../../src/random/seeded-random.js';
 import type { ChatRequest } from '../../src/protocol/chat.js';
 

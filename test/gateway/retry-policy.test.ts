@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { backoffMs, connectError, estimatePromptTokens, isRetryableStatus, parseRetryAfterMs } from '../../src/gateway/retry-policy.js';
+import { backoffMs, connectError, isRetryableStatus, parseRetryAfterMs } from '../../src/gateway/retry-policy.js';
+import { estimateTokens as estimatePromptTokens } from '../../src/protocol/chat.js';
 import { seededRandom } from './seeded-random.js';
 
 const config = { backoffMs: 50, maxBackoffMs: 2000 };
