@@ -1,4 +1,4 @@
-import { demandTokensPerSecond, facilityWattsPerChip, type Fleet, type Pool } from '../domain/fleet.js';
+import { demandTokensPerSecond, type Fleet, type Pool } from '../domain/fleet.js';
 import { requiredTokensPerSecond, type PlanOptions } from './plan-options.js';
 import type { Allocation, PoolReport, ServiceReport, SiteReport, SurvivalReport, TrainingJobReport } from './plan-report.js';
 
@@ -180,9 +180,4 @@ function shareBy(pools: readonly Pool[], poolMW: ReadonlyMap<string, number>, ke
 
 export function formatRate(value: number): string {
   return Math.round(value).toLocaleString('en-US');
-}
-
-/** Facility MW a number of chips of a pool draw. */
-export function chipsToMW(pool: Pool, chips: number): number {
-  return (facilityWattsPerChip(pool) * chips) / 1e6;
 }

@@ -212,3 +212,25 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(missing.ok ? undefined : missing.problems[0]).toMatchObject({ code: 'file_unreadable', line: 0, message: 'cannot read the gateway config (ENOENT)' });
   });
 });
+
+describe('loadGatewayConfigOrThrow', () => {
+  it('throws a SpecError carrying every located problem (the throwing twin of loadGatewayConfig)', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { SpecError } = await import('../../src/domain/spec-problem.js');
+    const { loadGatewayConfigOrThrow } = await import('../../src/gateway/gateway-config.js');
+    const file = join(mkdtempSync(join(tmpdir(), 'switchyard-gw-')), 'bad.yaml');
+    writeFileSync(file, 'version: 1\nendpoints: []\nroutez: []\n');
+    let caught: unknown;
+    try {
+      loadGatewayConfigOrThrow(file);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(SpecError);
+    const problems = (caught as InstanceType<typeof SpecError>).problems;
+    expect(problems.map((p) => p.path)).toEqual(expect.arrayContaining(['endpoints', 'routez', 'tenants']));
+    expect(problems.find((p) => p.path === 'routez')?.suggestion).toBe("did you mean 'routes'?");
+  });
+});
