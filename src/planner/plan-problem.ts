@@ -1,7 +1,7 @@
 import { demandTokensPerSecond, type Fleet } from '../domain/fleet.js';
 import { survivalGroup } from './evaluate-allocation.js';
 import { MilpBuilder, type MilpProblem } from './milp.js';
-import { requiredTokensPerSecond, type PlanOptions } from './plan-options.js';
+import { requiredTokensPerSecond, type InferenceOption, type PlanOptions } from './plan-options.js';
 
 /** How the objective is weighted; `balanced` divides cost and power by reference values. */
 export interface ObjectiveWeights {
@@ -31,6 +31,26 @@ export interface PlanProblem {
   readonly violationColumns: readonly number[];
   /** Divide the solver objective by this to get the objective in its own units (relaxed mode). */
   readonly objectiveScale: number;
+}
+
+/**
+ * Chvatal-Gomory rounding cuts on a cover row sum(t_o x_o) >= R with whole
+ * replicas x_o: for a divisor d, sum(ceil(t_o / d) x_o) >= ceil(R / d) holds for
+ * every integer plan. With d the largest replica it says "at least this many
+ * replicas"; with d the replica of the cheapest option it says "round the cheap
+ * option up, or pay for a substitute". Both tighten the LP bound the gap is
+ * measured against, and neither removes an integer plan.
+ */
+function addRoundingCuts(builder: MilpBuilder, terms: readonly { column: number; option: InferenceOption }[], required: number, weights: ObjectiveWeights): void {
+  if (required <= 0 || terms.length === 0) return;
+  const perToken = (option: InferenceOption): number => (weights.costWeight * option.marginalCostPerReplicaHour + weights.powerWeight * option.facilityMWPerReplica) / option.tokensPerSecondPerReplica;
+  const largest = Math.max(...terms.map((t) => t.option.tokensPerSecondPerReplica));
+  const cheapest = terms.reduce((best, t) => (perToken(t.option) < perToken(best.option) ? t : best)).option.tokensPerSecondPerReplica;
+  for (const divisor of new Set([largest, cheapest])) {
+    const bound = Math.ceil(required / divisor - 1e-9);
+    if (bound <= 0) continue;
+    builder.addRow(bound, Number.POSITIVE_INFINITY, terms.map((t) => t.column), terms.map((t) => Math.ceil(t.option.tokensPerSecondPerReplica / divisor - 1e-9)));
+  }
 }
 
 /** Penalty per unit of violation in the relaxed model; the plan objective is scaled into [0, 1]. */
@@ -113,6 +133,9 @@ export function buildPlanProblem(fleet: Fleet, options: PlanOptions, weights: Ob
     }
     // Added even when empty: a service with no option makes the strict model infeasible, as it should.
     builder.addRow(1, Number.POSITIVE_INFINITY, columns, values);
+    // A valid cut that tightens the LP bound: whole replicas, so at least as many as the
+    // largest replica needs to cover the demand (the LP alone may take a fraction of one).
+    if (!relaxed && indices.length > 0) addRoundingCuts(builder, indices.map((i) => ({ column: replicaColumns[i] as number, option: inference[i] as InferenceOption })), required, weights);
 
     // Survival: what stays outside each group keeps `keep` of demand.
     const survive = fleet.policy.survive;
@@ -128,6 +151,8 @@ export function buildPlanProblem(fleet: Fleet, options: PlanOptions, weights: Ob
         rowValues.push(1);
       }
       builder.addRow(survive.keep, Number.POSITIVE_INFINITY, rowColumns, rowValues);
+      // The same whole-replica cut for what must stay outside the group.
+      if (!relaxed && outside.length > 0) addRoundingCuts(builder, outside.map((i) => ({ column: replicaColumns[i] as number, option: inference[i] as InferenceOption })), survive.keep * demand, weights);
     }
   }
 

@@ -177,3 +177,19 @@ describe('large fleets go through the decomposition and stay feasible', () => {
     expect(plan.gap).toBeLessThan(0.1);
   });
 });
+
+describe('rounding cuts tighten the LP bound without removing any integer plan', () => {
+  it('solved to optimality, the planner (with cuts) and an independent solve (without) agree exactly', async () => {
+    for (const seed of [5, 6]) {
+      const fleet = fleetFrom(generateFleetYaml({ pools: 8, services: 6, trainingJobs: 1, totalChips: 8_000 }, seed));
+      const plan = await planFleet(fleet, { mipGap: 1e-9, timeLimitSeconds: 20 });
+      if (plan.status !== 'optimal') continue;
+      const best = await independentCost(fleet, plan);
+      expect(plan.objective, `seed ${seed}`).toBeCloseTo(best, 4);
+    }
+    const small = fleetFrom(readFileSync(new URL('../../examples/small.yaml', import.meta.url), 'utf8'));
+    const plan = await planFleet(small, { mipGap: 1e-9 });
+    expect(plan.status).toBe('optimal');
+    expect(plan.objective).toBeCloseTo(await independentCost(small, plan), 4);
+  });
+});
