@@ -37,16 +37,19 @@ export interface PlanProblem {
  * Chvatal-Gomory rounding cuts on a cover row sum(t_o x_o) >= R with whole
  * replicas x_o: for a divisor d, sum(ceil(t_o / d) x_o) >= ceil(R / d) holds for
  * every integer plan. With d the largest replica it says "at least this many
- * replicas"; with d the replica of the cheapest option it says "round the cheap
- * option up, or pay for a substitute". Both tighten the LP bound the gap is
+ * replicas"; with d the replica of one of the cheapest options it says "round
+ * that option up, or pay for a substitute". Both tighten the LP bound the gap is
  * measured against, and neither removes an integer plan.
  */
+/** How many of the cheapest options lend their replica size as a divisor. */
+const cheapDivisors = 8;
+
 function addRoundingCuts(builder: MilpBuilder, terms: readonly { column: number; option: InferenceOption }[], required: number, weights: ObjectiveWeights): void {
   if (required <= 0 || terms.length === 0) return;
   const perToken = (option: InferenceOption): number => (weights.costWeight * option.marginalCostPerReplicaHour + weights.powerWeight * option.facilityMWPerReplica) / option.tokensPerSecondPerReplica;
   const largest = Math.max(...terms.map((t) => t.option.tokensPerSecondPerReplica));
-  const cheapest = terms.reduce((best, t) => (perToken(t.option) < perToken(best.option) ? t : best)).option.tokensPerSecondPerReplica;
-  for (const divisor of new Set([largest, cheapest])) {
+  const cheapest = [...terms].sort((a, b) => perToken(a.option) - perToken(b.option)).slice(0, cheapDivisors).map((t) => t.option.tokensPerSecondPerReplica);
+  for (const divisor of new Set([largest, ...cheapest])) {
     const bound = Math.ceil(required / divisor - 1e-9);
     if (bound <= 0) continue;
     builder.addRow(bound, Number.POSITIVE_INFINITY, terms.map((t) => t.column), terms.map((t) => Math.ceil(t.option.tokensPerSecondPerReplica / divisor - 1e-9)));
