@@ -42,7 +42,7 @@ export interface PlanProblem {
  * measured against, and neither removes an integer plan.
  */
 /** How many of the cheapest options lend their replica size as a divisor. */
-const cheapDivisors = 8;
+const cheapDivisors = 10;
 
 function addRoundingCuts(builder: MilpBuilder, terms: readonly { column: number; option: InferenceOption }[], required: number, weights: ObjectiveWeights): void {
   if (required <= 0 || terms.length === 0) return;
