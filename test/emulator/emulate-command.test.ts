@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { emulateCommand, type EmulateCommandOptions } from '../../src/cli/commands/emulate-command.js';
 import { main } from '../../src/cli/main.js';
 import { captureOutput } from '../helpers/capture-output.js';
+import { spawnCli } from '../helpers/spawn-cli.js';
 
 const defaults: EmulateCommandOptions = { model: 'llama-3.1-8b', chip: 'h100', port: 0, host: '127.0.0.1', seed: 0, speed: 100, input: 2000, output: 500, tpotMs: 50 };
 
@@ -39,15 +39,11 @@ describe('switchyard emulate', () => {
 
   it('as a process: listens, serves, and exits 0 on SIGTERM without logging', async () => {
     const script = fileURLToPath(new URL('./run-cli.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--import', 'tsx', script, 'emulate', '--model', 'llama-3.1-8b', '--chip', 'h100', '--speed', '500', '--hang-ms', '-1', '--seed', '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const cli = spawnCli(['--import', 'tsx', script, 'emulate', '--model', 'llama-3.1-8b', '--chip', 'h100', '--speed', '500', '--hang-ms', '-1', '--seed', '3']);
+    const { child, exited } = cli;
     try {
-      await expect.poll(() => stdout, { timeout: 10_000 }).toMatch(/listening on http/);
-      const url = /(http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)?.[1] ?? '';
+      await expect.poll(() => cli.stdout(), { timeout: 10_000 }).toMatch(/listening on http/);
+      const url = /(http:\/\/127\.0\.0\.1:\d+)/.exec(cli.stdout())?.[1] ?? '';
       expect((await fetch(`${url}/health`)).status).toBe(200);
       expect(await (await fetch(`${url}/admin/faults`)).json()).toMatchObject({ hangMs: -1 });
       // A hung stream is open when the signal comes: the server still closes at once.
@@ -55,9 +51,9 @@ describe('switchyard emulate', () => {
       expect((await hung).status).toBe(200);
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
-      expect(stdout.trim().split('\n')).toHaveLength(1);
-      expect(stderr).not.toContain('secret prompt');
-      expect(stderr.replace(/^npm warn.*$/gm, '').trim()).toBe('');
+      expect(cli.stdout().trim().split('\n')).toHaveLength(1);
+      expect(cli.stderr()).not.toContain('secret prompt');
+      expect(cli.stderr().replace(/^npm warn.*$/gm, '').trim()).toBe('');
     } finally {
       child.kill('SIGKILL');
     }

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,6 +6,7 @@ import { main } from '../../src/cli/main.js';
 import { captureOutput } from '../helpers/capture-output.js';
 import { makeTempDir, repoRoot, smallYamlPath } from '../helpers/paths.js';
 import { curlToFetch } from './curl-to-fetch.js';
+import { spawnCli } from '../helpers/spawn-cli.js';
 
 const chat = (model: string): string => JSON.stringify({ model, max_tokens: 8, messages: [{ role: 'user', content: 'secret prompt' }] });
 
@@ -30,7 +30,7 @@ describe('switchyard up', () => {
     }
   });
 
-  it('in-process with --json: one JSON object on stdout, then a clean stop', async () => {
+  it('in-process with --json: one JSON object on cli.stdout(), then a clean stop', async () => {
     const io = captureOutput();
     let stop = (): void => undefined;
     const done = upCommand(smallYamlPath, { port: 0, replicasPerPool: 1, speed: 200, seed: 0, json: true, quiet: true }, io, new Promise<void>((resolve) => (stop = resolve)));
@@ -47,22 +47,18 @@ describe('switchyard up', () => {
 
   it('as a process: prints the URL, key, routes and curl lines, serves, and exits 0 on SIGINT', async () => {
     if (!existsSync(join(repoRoot, 'dist', 'src', 'up', 'start-fleet.js'))) throw new Error('dist/ is stale or missing: run `npm run build` first');
-    const child = spawn(process.execPath, ['bin/switchyard.js', 'up', 'examples/small.yaml', '--port', '0', '--speed', '100', '--replicas-per-pool', '1'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const cli = spawnCli(['bin/switchyard.js', 'up', 'examples/small.yaml', '--port', '0', '--speed', '100', '--replicas-per-pool', '1'], repoRoot);
+    const { child, exited } = cli;
     try {
-      await expect.poll(() => stdout, { timeout: 15_000 }).toContain('Ctrl-C stops');
-      const url = /^Gateway: (http:\/\/127\.0\.0\.1:\d+)$/m.exec(stdout)?.[1] ?? '';
-      const apiKey = /^API key: (\S+)$/m.exec(stdout)?.[1] ?? '';
+      await expect.poll(() => cli.stdout(), { timeout: 15_000 }).toContain('Ctrl-C stops');
+      const url = /^Gateway: (http:\/\/127\.0\.0\.1:\d+)$/m.exec(cli.stdout())?.[1] ?? '';
+      const apiKey = /^API key: (\S+)$/m.exec(cli.stdout())?.[1] ?? '';
       expect(url).not.toBe('');
       expect(apiKey).not.toBe('');
-      expect(stdout).toMatch(/│ chat-us\s+│ gcp-usc1-v6e\s+│ tpu-v6e\s+│\s+\d+ x 16 chips │\s+1 │/);
-      for (const line of ['chat-us', 'assist-eu', 'gcp-usc1-v6e-0', 'azure-weu-h100-0', 'anthropic', 'openai']) expect(stdout).toContain(line);
-      expect(stdout).toContain(`curl -sS ${url}/v1/chat/completions -H 'Authorization: Bearer ${apiKey}'`);
-      expect(stdout).toContain(`curl -sS ${url}/v1/messages -H 'x-api-key: ${apiKey}'`);
+      expect(cli.stdout()).toMatch(/│ chat-us\s+│ gcp-usc1-v6e\s+│ tpu-v6e\s+│\s+\d+ x 16 chips │\s+1 │/);
+      for (const line of ['chat-us', 'assist-eu', 'gcp-usc1-v6e-0', 'azure-weu-h100-0', 'anthropic', 'openai']) expect(cli.stdout()).toContain(line);
+      expect(cli.stdout()).toContain(`curl -sS ${url}/v1/chat/completions -H 'Authorization: Bearer ${apiKey}'`);
+      expect(cli.stdout()).toContain(`curl -sS ${url}/v1/messages -H 'x-api-key: ${apiKey}'`);
 
       const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: chat('assist-eu') });
       expect(response.status).toBe(200);
@@ -73,10 +69,10 @@ describe('switchyard up', () => {
       expect(await exited).toBe(0);
       expect(Date.now() - signalled).toBeLessThan(5_000);
       await expect(fetch(`${url}/healthz`)).rejects.toThrow();
-      // Request logs go to stderr, one JSON line per request, without prompt text.
-      expect(stderr).toMatch(/"route":"assist-eu".*"status":200/);
-      expect(stderr).not.toContain('secret prompt');
-      expect(stderr).toContain('stopped the gateway and every emulator');
+      // Request logs go to cli.stderr(), one JSON line per request, without prompt text.
+      expect(cli.stderr()).toMatch(/"route":"assist-eu".*"status":200/);
+      expect(cli.stderr()).not.toContain('secret prompt');
+      expect(cli.stderr()).toContain('stopped the gateway and every emulator');
     } finally {
       child.kill('SIGKILL');
     }
