@@ -21,7 +21,15 @@ export interface GatewayMetrics {
 const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const tokenIntervalBuckets = [0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1];
 
-export function createGatewayMetrics(): GatewayMetrics {
+/** One endpoint's live state, read when metrics are scraped rather than written per request. */
+export interface EndpointGaugeReading {
+  readonly endpoint: string;
+  readonly inFlight: number;
+  /** 0 closed, 1 half-open, 2 open. */
+  readonly circuit: number;
+}
+
+export function createGatewayMetrics(readEndpoints: () => Iterable<EndpointGaugeReading> = () => []): GatewayMetrics {
   const registry = new Registry();
   const registers = [registry];
   return {
@@ -34,10 +42,26 @@ export function createGatewayMetrics(): GatewayMetrics {
     failovers: new Counter({ name: 'switchyard_failovers_total', help: 'Attempts moved to a different endpoint after a failure', labelNames: ['route'], registers }),
     hedges: new Counter({ name: 'switchyard_hedges_total', help: 'Hedged attempts started, by which attempt won', labelNames: ['route', 'outcome'], registers }),
     resumes: new Counter({ name: 'switchyard_stream_resumes_total', help: 'Broken streams resumed by continuation, or ended with an error event', labelNames: ['route', 'outcome'], registers }),
-    circuitState: new Gauge({ name: 'switchyard_circuit_state', help: 'Circuit breaker per endpoint: 0 closed, 1 half-open, 2 open', labelNames: ['endpoint'], registers }),
+    circuitState: new Gauge({
+      name: 'switchyard_circuit_state',
+      help: 'Circuit breaker per endpoint: 0 closed, 1 half-open, 2 open',
+      labelNames: ['endpoint'],
+      registers,
+      collect() {
+        for (const reading of readEndpoints()) this.set({ endpoint: reading.endpoint }, reading.circuit);
+      },
+    }),
     jurisdictionRejections: new Counter({ name: 'switchyard_jurisdiction_rejections_total', help: 'Requests refused because no endpoint was inside the allowed jurisdictions', labelNames: ['tenant'], registers }),
     rateLimited: new Counter({ name: 'switchyard_rate_limited_total', help: 'Requests refused by tenant limits', labelNames: ['tenant', 'limit'], registers }),
     upstreamErrors: new Counter({ name: 'switchyard_upstream_errors_total', help: 'Failed upstream attempts by status (0 = connection failure, 504 = TTFT timeout)', labelNames: ['endpoint', 'status'], registers }),
-    inFlight: new Gauge({ name: 'switchyard_upstream_in_flight', help: 'Outstanding upstream requests per endpoint', labelNames: ['endpoint'], registers }),
+    inFlight: new Gauge({
+      name: 'switchyard_upstream_in_flight',
+      help: 'Outstanding upstream requests per endpoint',
+      labelNames: ['endpoint'],
+      registers,
+      collect() {
+        for (const reading of readEndpoints()) this.set({ endpoint: reading.endpoint }, reading.inFlight);
+      },
+    }),
   };
 }

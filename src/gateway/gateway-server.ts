@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
-import type { ChatEvent, ChatRequest, ChatResult, ErrorKind, RequestProblem } from '../protocol/chat.js';
+import type { ChatEvent, ChatRequest, ErrorKind, RequestProblem } from '../protocol/chat.js';
 import { estimateTokens, promptText } from '../protocol/chat.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { anthropicDialect } from '../protocol/anthropic-dialect.js';
 import { openaiDialect } from '../protocol/openai-dialect.js';
+import { Cancellation } from './cancellation.js';
 import { circuitView, initialCircuitState, nextCircuitState, type CircuitState } from './circuit-breaker.js';
 import type { EndpointConfig, GatewayConfig, RouteConfig, TenantConfig } from './gateway-config.js';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
@@ -63,10 +64,11 @@ type Attempt =
       readonly head: ChatEvent[];
       readonly rest: AsyncIterator<ChatEvent>;
       readonly ttftMs: number;
-      readonly abort: AbortController;
+      /** Stops this attempt's upstream request. */
+      readonly cancellation: Cancellation;
       /** Whether this attempt holds the endpoint's half-open probe slot. */
       readonly probe: boolean;
-      /** Stops the request's signal (client gone, deadline) from aborting this attempt. */
+      /** Stops the request's cancellation (client gone, deadline) from reaching this attempt. */
       readonly detach: () => void;
     }
   | { readonly kind: 'failed'; readonly endpoint: EndpointRuntime; readonly status: number; readonly message: string; readonly retryAfter: string | undefined };
@@ -81,6 +83,8 @@ interface AnswerSink {
   finish(event: Extract<ChatEvent, { type: 'finish' }>, text: string): void;
   fail(kind: ErrorKind, message: string, status: number): void;
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 class ClientError extends Error {
   constructor(
@@ -101,7 +105,15 @@ export function createGateway(options: GatewayOptions): Gateway {
   const upstream = options.upstream ?? createPooledUpstreamClient();
   const limits = options.rateLimits ?? new MemoryRateLimitStore();
   const logger = options.logger === false ? undefined : (options.logger ?? pino({ base: null }));
-  const metrics = createGatewayMetrics();
+  // Gauges of live endpoint state are read at scrape time: nothing to write per request, and
+  // an open circuit shows as half-open once its open time has passed.
+  const metrics = createGatewayMetrics(function* () {
+    const at = now();
+    for (const endpoint of endpoints.values()) {
+      const status = circuitView(endpoint.circuit, at, breaker).circuit;
+      yield { endpoint: endpoint.config.id, inFlight: endpoint.outstanding, circuit: status === 'closed' ? 0 : status === 'half-open' ? 1 : 2 };
+    }
+  });
   const breaker = config.resilience.circuitBreaker;
 
   const endpoints = new Map<string, EndpointRuntime>(
@@ -119,61 +131,70 @@ export function createGateway(options: GatewayOptions): Gateway {
   const routes = new Map<string, RouteConfig>(config.routes.map((route) => [route.model, route]));
   const policy = routingPolicyFromConfig(config);
 
+  // One view object per endpoint, refreshed in place before each routing decision: the
+  // router is synchronous and keeps nothing, and copying every config field per request
+  // showed in profiles.
+  const routeViews = new Map<RouteConfig, { runtime: EndpointRuntime; view: Mutable<EndpointView> }[]>(
+    config.routes.map((route) => [
+      route,
+      route.endpoints.flatMap((id) => {
+        const runtime = endpoints.get(id);
+        return runtime === undefined ? [] : [{ runtime, view: { ...runtime.config, outstanding: 0, ewmaTtftMs: undefined, circuit: 'closed' as const, halfOpenInFlight: 0 } }];
+      }),
+    ]),
+  );
   const views = (route: RouteConfig): EndpointView[] => {
     const at = now();
-    return route.endpoints.flatMap((id) => {
-      const runtime = endpoints.get(id);
-      if (runtime === undefined) return [];
+    const entries = routeViews.get(route) ?? [];
+    const fresh: EndpointView[] = [];
+    for (const { runtime, view } of entries) {
       const circuit = circuitView(runtime.circuit, at, breaker);
-      return [{ ...runtime.config, outstanding: runtime.outstanding, ewmaTtftMs: runtime.ewmaTtftMs, circuit: circuit.circuit, halfOpenInFlight: circuit.halfOpenInFlight }];
-    });
+      view.outstanding = runtime.outstanding;
+      view.ewmaTtftMs = runtime.ewmaTtftMs;
+      view.circuit = circuit.circuit;
+      view.halfOpenInFlight = circuit.halfOpenInFlight;
+      fresh.push(view);
+    }
+    return fresh;
   };
 
   const setCircuit = (endpoint: EndpointRuntime, event: 'success' | 'failure' | 'probe-start' | 'probe-cancel'): void => {
     endpoint.circuit = nextCircuitState(endpoint.circuit, event, now(), breaker);
-    const status = circuitView(endpoint.circuit, now(), breaker).circuit;
-    metrics.circuitState.set({ endpoint: endpoint.config.id }, status === 'closed' ? 0 : status === 'half-open' ? 1 : 2);
   };
 
   /** Opens one upstream attempt and waits until its first token. */
-  const attempt = async (endpoint: EndpointRuntime, request: ChatRequest, parent: AbortSignal): Promise<Attempt> => {
-    const abort = new AbortController();
-    const onParentAbort = (): void => abort.abort();
-    parent.addEventListener('abort', onParentAbort, { once: true });
+  const attempt = async (endpoint: EndpointRuntime, request: ChatRequest, parent: Cancellation): Promise<Attempt> => {
+    const { cancellation, detach } = parent.child();
     const started = now();
     const probe = circuitView(endpoint.circuit, started, breaker).circuit === 'half-open';
     if (probe) setCircuit(endpoint, 'probe-start');
     endpoint.outstanding += 1;
-    metrics.inFlight.set({ endpoint: endpoint.config.id }, endpoint.outstanding);
     let timedOut = false;
     const fail = (status: number, message: string, retryAfter?: string): Attempt => {
-      parent.removeEventListener('abort', onParentAbort);
-      abort.abort();
+      detach();
+      cancellation.cancel();
       // A caller's own mistake (4xx other than 429) says nothing about the endpoint's health.
       const endpointFault = status !== 499 && (status === connectFailureStatus || status === 429 || status >= 500);
       endpoint.outstanding -= 1;
-      metrics.inFlight.set({ endpoint: endpoint.config.id }, endpoint.outstanding);
-      if (status === 499 || !endpointFault) {
+        if (status === 499 || !endpointFault) {
         if (probe) setCircuit(endpoint, 'probe-cancel');
       } else setCircuit(endpoint, 'failure');
       metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(status) });
       return { kind: 'failed', endpoint, status, message, retryAfter };
     };
     const interrupted = (): Attempt | undefined => {
-      if (parent.aborted) return fail(499, 'client went away or the deadline passed');
+      if (parent.cancelled) return fail(499, 'client went away or the deadline passed');
       if (timedOut) return fail(504, `no first token within ${config.resilience.ttftTimeoutMs} ms`);
       return undefined;
     };
     const timer = setTimeout(() => {
       timedOut = true;
-      abort.abort();
+      cancellation.cancel();
     }, config.resilience.ttftTimeoutMs);
     try {
-      const response = await upstream.send(endpoint.target, { ...request, stream: true, model: endpoint.config.model }, abort.signal);
+      const response = await upstream.send(endpoint.target, { ...request, stream: true, model: endpoint.config.model }, cancellation);
       if (response.kind === 'error') return interrupted() ?? fail(response.status, response.message, response.retryAfter);
-      // An upstream that answered with one JSON body anyway is read as a one-token stream.
-      const events = response.kind === 'stream' ? response.events : answerAsEvents(response.result);
-      const rest = events[Symbol.asyncIterator]();
+      const rest = response.events;
       const head: ChatEvent[] = [];
       for (;;) {
         const next = await rest.next();
@@ -184,9 +205,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       const ttftMs = now() - started;
       endpoint.ewmaTtftMs = endpoint.ewmaTtftMs === undefined ? ttftMs : endpoint.ewmaTtftMs + ttftSmoothing * (ttftMs - endpoint.ewmaTtftMs);
-      // The request's signal keeps aborting this upstream until release(): a client that
+      // The request's cancellation keeps reaching this upstream until release(): a client that
       // leaves mid-answer must cancel it.
-      return { kind: 'stream', endpoint, head, rest, ttftMs, abort, probe, detach: () => parent.removeEventListener('abort', onParentAbort) };
+      return { kind: 'stream', endpoint, head, rest, ttftMs, cancellation, probe, detach };
     } catch (error) {
       return interrupted() ?? fail(connectFailureStatus, error instanceof Error ? error.message : String(error));
     } finally {
@@ -199,8 +220,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const endpoint = current.endpoint;
     current.detach();
     endpoint.outstanding -= 1;
-    metrics.inFlight.set({ endpoint: endpoint.config.id }, endpoint.outstanding);
-    if (outcome !== 'success') current.abort.abort();
+    if (outcome !== 'success') current.cancellation.cancel();
     if (outcome === 'success') setCircuit(endpoint, 'success');
     else if (outcome === 'failure') setCircuit(endpoint, 'failure');
     else if (current.probe) setCircuit(endpoint, 'probe-cancel');
@@ -214,11 +234,11 @@ export function createGateway(options: GatewayOptions): Gateway {
    * honours Retry-After). Every attempt, retry and hedge is re-routed, so
    * eligibility (jurisdiction first) is re-checked each time.
    */
-  const firstAnswer = async (context: RequestContext, request: ChatRequest, tried: Set<string>, signal: AbortSignal): Promise<Attempt> => {
+  const firstAnswer = async (context: RequestContext, request: ChatRequest, tried: Set<string>, cancellation: Cancellation): Promise<Attempt> => {
     let last: Attempt | undefined;
     const attempts = 1 + config.resilience.retries;
     for (let index = 0; index < attempts; index += 1) {
-      if (signal.aborted) throw new ClientError(504, 'timeout', `no endpoint answered within the ${config.resilience.deadlineMs} ms deadline`);
+      if (cancellation.cancelled) throw new ClientError(504, 'timeout', `no endpoint answered within the ${config.resilience.deadlineMs} ms deadline`);
       let decision = routeRequest(context.routeInput(tried), views(context.route), policy, random);
       let revisiting = false;
       if (!decision.ok && tried.size > 0 && decision.code === 'unavailable') {
@@ -235,12 +255,12 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (index > 0) {
         metrics.retries.inc({ route: context.route.model });
         if (!revisiting) metrics.failovers.inc({ route: context.route.model });
-        else await sleep(backoffMs(index, config.resilience, random, last?.kind === 'failed' ? last.retryAfter : undefined, now()), signal);
+        else await sleep(backoffMs(index, config.resilience, random, last?.kind === 'failed' ? last.retryAfter : undefined, now()), cancellation);
       }
       tried.add(primary.config.id);
       const hedgeAfter = config.resilience.hedgeAfterMs;
       const second = hedgeAfter > 0 ? endpoints.get(decision.ranked[1]?.id ?? '') : undefined;
-      const result = second === undefined ? await attempt(primary, request, signal) : await hedged(context, primary, second, request, tried, signal);
+      const result = second === undefined ? await attempt(primary, request, cancellation) : await hedged(context, primary, second, request, tried, cancellation);
       if (result.kind !== 'failed') return result;
       last = result;
       context.log.warn({ requestId: context.requestId, endpoint: result.endpoint.config.id, status: result.status, reason: result.message }, 'upstream attempt failed');
@@ -252,13 +272,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 
   /** Starts a second attempt when the first has no first token after hedgeAfterMs; the first to start wins. */
-  const hedged = async (context: RequestContext, primary: EndpointRuntime, second: EndpointRuntime, request: ChatRequest, tried: Set<string>, signal: AbortSignal): Promise<Attempt> => {
-    const controllers = [new AbortController(), new AbortController()] as const;
-    const link = (controller: AbortController): AbortSignal => {
-      signal.addEventListener('abort', () => controller.abort(), { once: true });
-      return controller.signal;
-    };
-    const first = attempt(primary, request, link(controllers[0]));
+  const hedged = async (context: RequestContext, primary: EndpointRuntime, second: EndpointRuntime, request: ChatRequest, tried: Set<string>, cancellation: Cancellation): Promise<Attempt> => {
+    const legs = [cancellation.child().cancellation, cancellation.child().cancellation] as const;
+    const first = attempt(primary, request, legs[0]);
     let timer: NodeJS.Timeout | undefined;
     const delayed = new Promise<'hedge'>((resolve) => {
       timer = setTimeout(() => resolve('hedge'), config.resilience.hedgeAfterMs);
@@ -267,7 +283,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     clearTimeout(timer);
     if (early !== 'hedge') return early;
     tried.add(second.config.id);
-    const backup = attempt(second, request, link(controllers[1]));
+    const backup = attempt(second, request, legs[1]);
     const winner = await Promise.race([first.then((a) => ({ a, i: 0 })), backup.then((a) => ({ a, i: 1 }))]);
     const loser = winner.i === 0 ? backup : first;
     if (winner.a.kind === 'failed') {
@@ -277,7 +293,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       return other;
     }
     metrics.hedges.inc({ route: context.route.model, outcome: winner.i === 0 ? 'primary' : 'hedge' });
-    controllers[winner.i === 0 ? 1 : 0].abort();
+    legs[winner.i === 0 ? 1 : 0].cancel();
     // The loser may already have its first token: give back its load and probe slot.
     void loser.then((late) => {
       if (late.kind === 'stream') release(late, 'cancel');
@@ -341,24 +357,24 @@ export function createGateway(options: GatewayOptions): Gateway {
       }),
     };
 
-    const deadline = new AbortController();
-    const deadlineTimer = setTimeout(() => deadline.abort(), config.resilience.deadlineMs);
-    // One signal stops upstream work on either event; `clientGone` tells them apart.
+    const deadline = new Cancellation();
+    const deadlineTimer = setTimeout(() => deadline.cancel(), config.resilience.deadlineMs);
+    // One cancellation stops upstream work on either event; `clientGone` tells them apart.
     let clientGone = false;
     const onClose = (): void => {
       if (res.writableFinished) return;
       clientGone = true;
-      deadline.abort();
+      deadline.cancel();
     };
     res.on('close', onClose);
     const tried = new Set<string>();
     let usedTokens = promptTokens + outputTokens;
     try {
-      const answer = await firstAnswer(context, request, tried, deadline.signal);
+      const answer = await firstAnswer(context, request, tried, deadline);
       if (answer.kind === 'failed') throw new ClientError(502, 'api_error', answer.message);
       metrics.ttft.observe({ route: route.model, endpoint: answer.endpoint.config.id }, answer.ttftMs / 1e3);
       const sink = request.stream ? streamSink(inbound, request, res, context.requestId) : jsonSink(inbound, request, res);
-      const outcome = await pump(context, sink, request, answer, tried, deadline.signal, () => clientGone);
+      const outcome = await pump(context, sink, request, answer, tried, deadline, () => clientGone);
       usedTokens = outcome.inputTokens + outcome.outputTokens;
       return { status: outcome.status, endpoint: outcome.endpoint, route: route.model, tenant: tenant.id, attempts: tried.size, ...texts(request, outcome.text) };
     } finally {
@@ -432,7 +448,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     request: ChatRequest,
     first: StreamAttempt,
     tried: Set<string>,
-    signal: AbortSignal,
+    cancellation: Cancellation,
     clientGone: () => boolean,
   ): Promise<{ status: number; endpoint: string; inputTokens: number; outputTokens: number; text: string }> => {
     const route = context.route.model;
@@ -490,7 +506,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (sentTokens > 1) metrics.tpot.observe({ route, endpoint: endpoint.config.id }, (lastTokenAt - firstTokenAt) / 1e3 / (sentTokens - 1));
         return { status: 200, endpoint: endpoint.config.id, ...usage, text: sentText };
       }
-      if (signal.aborted) {
+      if (cancellation.cancelled) {
         release(current, 'cancel');
         if (clientGone()) return { status: 499, endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens, text: sentText };
         sink.fail('timeout', `the ${config.resilience.deadlineMs} ms deadline passed after ${sentTokens} tokens`, 504);
@@ -508,7 +524,7 @@ export function createGateway(options: GatewayOptions): Gateway {
             ? request
             : { ...request, messages: [...request.messages, { role: 'assistant', content: sentText }], maxTokens: budgetLeft };
         try {
-          next = await firstAnswer(context, continuation, tried, signal);
+          next = await firstAnswer(context, continuation, tried, cancellation);
         } catch {
           next = undefined;
         }
@@ -589,13 +605,6 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 }
 
-/** A complete answer as the stream it would have been. */
-async function* answerAsEvents(result: ChatResult): AsyncGenerator<ChatEvent> {
-  yield { type: 'start', id: result.id, model: result.model, inputTokens: result.usage.inputTokens };
-  if (result.text !== '') yield { type: 'text', text: result.text };
-  yield { type: 'finish', finishReason: result.finishReason, usage: result.usage };
-}
-
 function problemError(problem: RequestProblem): ClientError {
   return new ClientError(problem.status, problem.kind, problem.message);
 }
@@ -644,13 +653,16 @@ function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   });
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+function sleep(ms: number, cancellation: Cancellation): Promise<void> {
   return new Promise((resolve) => {
-    if (ms <= 0 || signal.aborted) return resolve();
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
+    if (ms <= 0 || cancellation.cancelled) return resolve();
+    const stop = cancellation.onCancel(() => {
       clearTimeout(timer);
       resolve();
-    }, { once: true });
+    });
+    const timer = setTimeout(() => {
+      stop();
+      resolve();
+    }, ms);
   });
 }

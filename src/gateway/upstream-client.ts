@@ -1,8 +1,11 @@
-import { Pool, errors as undiciErrors } from 'undici';
-import type { ChatEvent, ChatRequest, ChatResult } from '../protocol/chat.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
+import type { ChatEvent, ChatRequest } from '../protocol/chat.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { dialects } from '../protocol/dialects.js';
 import { createSseReader } from '../protocol/sse.js';
+import type { Cancellation } from './cancellation.js';
+import { EventQueue } from './event-queue.js';
 
 /** Where and how to reach one upstream replica. */
 export interface UpstreamTarget {
@@ -13,8 +16,12 @@ export interface UpstreamTarget {
 }
 
 export type UpstreamResponse =
-  | { readonly kind: 'result'; readonly result: ChatResult }
-  | { readonly kind: 'stream'; readonly events: AsyncIterable<ChatEvent> }
+  /**
+   * The answer as canonical events, streamed or not: a JSON answer arrives as
+   * start, text, finish. A stream that breaks or ends early ends with an error
+   * event, so a cut answer never looks complete. After cancellation it just ends.
+   */
+  | { readonly kind: 'events'; readonly events: AsyncIterator<ChatEvent> }
   | { readonly kind: 'error'; readonly status: number; readonly message: string; readonly retryAfter: string | undefined };
 
 /**
@@ -22,20 +29,27 @@ export type UpstreamResponse =
  * interface only, so tests and the simulator can replace the network.
  */
 export interface UpstreamClient {
-  send(target: UpstreamTarget, request: ChatRequest, signal: AbortSignal): Promise<UpstreamResponse>;
+  /** Resolves once the upstream's status and headers are in (an error status once its body is). */
+  send(target: UpstreamTarget, request: ChatRequest, cancellation: Cancellation): Promise<UpstreamResponse>;
   close(): Promise<void>;
 }
 
 /** Status used for failures that never got an HTTP status (refused, reset, timed out connecting). */
 export const connectFailureStatus = 0;
 
+/** Queued events past which the upstream socket is paused until the gateway catches up. */
+const queueHighWater = 256;
+
 /**
  * An undici connection pool per upstream origin: keep-alive, no per-request TCP handshakes.
  * Unbounded by default: a stream holds its connection for its whole life, so a cap would
- * queue new streams behind old ones (a cap of 256 stalled the 257th open stream).
+ * queue new streams behind old ones (a cap of 256 stalled the 257th open stream). Requests go
+ * through undici's dispatch API, straight from socket callbacks to the SSE parser: no
+ * Readable body and no promise per chunk.
  */
 export function createPooledUpstreamClient(options: { connectionsPerUpstream?: number } = {}): UpstreamClient {
   const pools = new Map<string, Pool>();
+  const paths = new Map<string, { origin: string; path: string }>();
   const poolFor = (origin: string): Pool => {
     let pool = pools.get(origin);
     if (pool === undefined) {
@@ -44,49 +58,37 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
     }
     return pool;
   };
+  const locate = (target: UpstreamTarget, dialect: Dialect): { origin: string; path: string } => {
+    const key = `${target.dialect} ${target.url}`;
+    let located = paths.get(key);
+    if (located === undefined) {
+      const base = new URL(target.url);
+      located = { origin: base.origin, path: `${base.pathname.replace(/\/$/, '')}${dialect.chatPath}` };
+      paths.set(key, located);
+    }
+    return located;
+  };
 
   return {
-    async send(target, request, signal) {
+    send(target, request, cancellation) {
       const dialect = dialects[target.dialect];
-      const base = new URL(target.url);
-      const path = `${base.pathname.replace(/\/$/, '')}${dialect.chatPath}`;
-      let response;
-      try {
-        response = await poolFor(base.origin).request({
-          method: 'POST',
-          path,
-          headers: { 'content-type': 'application/json', accept: request.stream ? 'text/event-stream' : 'application/json', ...dialect.authHeaders(target.apiKey) },
-          body: JSON.stringify(dialect.encodeRequest(request)),
-          signal,
-        });
-      } catch (error) {
-        if (signal.aborted) throw error;
-        return { kind: 'error', status: connectFailureStatus, message: describeNetworkError(error), retryAfter: undefined };
-      }
-      const status = response.statusCode;
-      if (status >= 400) {
-        const text = await response.body.text().catch(() => '');
-        let body: unknown;
+      const { origin, path } = locate(target, dialect);
+      return new Promise((resolve) => {
+        const call = new UpstreamCall(dialect, request.stream, cancellation, resolve);
         try {
-          body = JSON.parse(text);
-        } catch {
-          body = undefined;
-        }
-        const retryAfter = response.headers['retry-after'];
-        return { kind: 'error', status, message: dialect.errorMessage(body), retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter };
-      }
-      if (!request.stream) {
-        let body: unknown;
-        try {
-          body = await response.body.json();
+          poolFor(origin).dispatch(
+            {
+              method: 'POST',
+              path,
+              headers: { 'content-type': 'application/json', accept: request.stream ? 'text/event-stream' : 'application/json', ...dialect.authHeaders(target.apiKey) },
+              body: JSON.stringify(dialect.encodeRequest(request)),
+            },
+            call,
+          );
         } catch (error) {
-          if (signal.aborted) throw error;
-          return { kind: 'error', status: 502, message: 'upstream sent a response that is not JSON', retryAfter: undefined };
+          call.onResponseError(undefined, error instanceof Error ? error : new Error(String(error)));
         }
-        const parsed = dialect.parseResult(body);
-        return parsed.ok ? { kind: 'result', result: parsed.value } : { kind: 'error', status: 502, message: parsed.problem.message, retryAfter: undefined };
-      }
-      return { kind: 'stream', events: readStream(response.body, dialect, signal) };
+      });
     },
     async close() {
       await Promise.all([...pools.values()].map((pool) => pool.close()));
@@ -95,35 +97,131 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
   };
 }
 
-/**
- * Canonical events from an upstream SSE body. A body that ends (or breaks)
- * before the dialect's terminal frame yields an error event: the gateway then
- * resumes or reports, and never passes a cut stream off as complete.
- */
-async function* readStream(body: AsyncIterable<Uint8Array | string>, dialect: Dialect, signal: AbortSignal): AsyncGenerator<ChatEvent> {
-  const reader = dialect.createStreamReader();
-  const pending: ChatEvent[] = [];
-  let done = false;
-  const sse = createSseReader((message) => {
-    if (done) return;
-    const read = reader.read(message.event, message.data);
-    pending.push(...read.events);
-    done = read.done;
-  });
-  const decoder = new TextDecoder();
-  try {
-    for await (const chunk of body) {
-      sse.feed(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
-      while (pending.length > 0) yield pending.shift() as ChatEvent;
-      if (done) return;
-    }
-  } catch (error) {
-    if (signal.aborted) return;
-    yield { type: 'error', kind: 'api_error', message: `upstream stream broke: ${describeNetworkError(error)}` };
-    return;
+class CancelledError extends Error {
+  constructor() {
+    super('request cancelled');
   }
-  while (pending.length > 0) yield pending.shift() as ChatEvent;
-  if (!done) yield { type: 'error', kind: 'api_error', message: 'upstream stream ended before its final event' };
+}
+
+/** One upstream request: undici's handler on one side, an UpstreamResponse on the other. */
+class UpstreamCall implements Dispatcher.DispatchHandler {
+  #controller: Dispatcher.DispatchController | undefined;
+  #settled = false;
+  #status = 0;
+  #mode: 'stream' | 'json' | 'error' = 'json';
+  #chunks: Buffer[] = [];
+  #retryAfter: string | undefined;
+  #queue: EventQueue<ChatEvent> | undefined;
+  #sse: { feed(chunk: string): void } | undefined;
+  #decoder: InstanceType<typeof TextDecoder> | undefined;
+  #streamDone = false;
+  readonly #stopListening: () => void;
+
+  constructor(
+    private readonly dialect: Dialect,
+    private readonly streamRequested: boolean,
+    private readonly cancellation: Cancellation,
+    private readonly resolve: (response: UpstreamResponse) => void,
+  ) {
+    this.#stopListening = cancellation.onCancel(() => {
+      if (this.#controller !== undefined) this.#controller.abort(new CancelledError());
+      // Not on a socket yet: answer now; the request is aborted when undici starts it.
+      else this.#settle({ kind: 'error', status: connectFailureStatus, message: 'request cancelled', retryAfter: undefined });
+    });
+  }
+
+  #settle(response: UpstreamResponse): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.resolve(response);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.cancellation.cancelled) controller.abort(new CancelledError());
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    this.#status = statusCode;
+    if (statusCode >= 400) {
+      this.#mode = 'error';
+      const retryAfter = headers['retry-after'];
+      this.#retryAfter = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;
+      return;
+    }
+    const contentType = headers['content-type'];
+    const isJson = typeof contentType === 'string' && contentType.includes('application/json');
+    if (!this.streamRequested || isJson) return;
+    this.#mode = 'stream';
+    const queue = new EventQueue<ChatEvent>(queueHighWater, () => controller.pause(), () => controller.resume());
+    const reader = this.dialect.createStreamReader();
+    this.#queue = queue;
+    this.#decoder = new TextDecoder();
+    this.#sse = createSseReader((message) => {
+      if (this.#streamDone) return;
+      const read = reader.read(message.event, message.data);
+      for (const event of read.events) queue.push(event);
+      this.#streamDone = read.done;
+    });
+    this.#settle({ kind: 'events', events: queue });
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#mode !== 'stream') {
+      this.#chunks.push(chunk);
+      return;
+    }
+    if (this.#streamDone) return;
+    this.#sse?.feed(this.#decoder?.decode(chunk, { stream: true }) ?? '');
+  }
+
+  onResponseEnd(): void {
+    this.#stopListening();
+    if (this.#mode === 'stream') {
+      if (!this.#streamDone) this.#queue?.push({ type: 'error', kind: 'api_error', message: 'upstream stream ended before its final event' });
+      this.#queue?.end();
+      return;
+    }
+    const text = Buffer.concat(this.#chunks).toString('utf8');
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    if (this.#mode === 'error') {
+      this.#settle({ kind: 'error', status: this.#status, message: this.dialect.errorMessage(body), retryAfter: this.#retryAfter });
+      return;
+    }
+    if (body === undefined) {
+      this.#settle({ kind: 'error', status: 502, message: 'upstream sent a response that is not JSON', retryAfter: undefined });
+      return;
+    }
+    const parsed = this.dialect.parseResult(body);
+    if (!parsed.ok) {
+      this.#settle({ kind: 'error', status: 502, message: parsed.problem.message, retryAfter: undefined });
+      return;
+    }
+    // A complete answer, read as the stream it would have been.
+    const result = parsed.value;
+    const queue = new EventQueue<ChatEvent>();
+    queue.push({ type: 'start', id: result.id, model: result.model, inputTokens: result.usage.inputTokens });
+    if (result.text !== '') queue.push({ type: 'text', text: result.text });
+    queue.push({ type: 'finish', finishReason: result.finishReason, usage: result.usage });
+    queue.end();
+    this.#settle({ kind: 'events', events: queue });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
+    this.#stopListening();
+    if (this.#queue !== undefined) {
+      // Cancelled on purpose: the gateway knows why and stops reading; otherwise say it broke.
+      if (!this.cancellation.cancelled && !this.#streamDone) this.#queue.push({ type: 'error', kind: 'api_error', message: `upstream stream broke: ${describeNetworkError(error)}` });
+      this.#queue.end();
+      return;
+    }
+    this.#settle({ kind: 'error', status: connectFailureStatus, message: describeNetworkError(error), retryAfter: undefined });
+  }
 }
 
 function describeNetworkError(error: unknown): string {

@@ -1,0 +1,121 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ChatEvent, ChatRequest } from '../../src/protocol/chat.js';
+import { openaiDialect } from '../../src/protocol/openai-dialect.js';
+import { Cancellation } from '../../src/gateway/cancellation.js';
+import { connectFailureStatus, createPooledUpstreamClient, type UpstreamResponse, type UpstreamTarget } from '../../src/gateway/upstream-client.js';
+
+const request: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'hi' }], maxTokens: undefined, temperature: undefined, topP: undefined, stop: [], stream: true, includeUsage: true };
+const servers: Server[] = [];
+const clients: { close(): Promise<void> }[] = [];
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.close()));
+  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); })));
+});
+
+async function upstream(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<UpstreamTarget> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => handler(req, res));
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { id: 'u', url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, dialect: 'openai', apiKey: undefined };
+}
+
+function client() {
+  const created = createPooledUpstreamClient();
+  clients.push(created);
+  return created;
+}
+
+async function events(response: UpstreamResponse, pauseEveryMs = 0): Promise<ChatEvent[]> {
+  if (response.kind !== 'events') throw new Error(`expected events, got ${JSON.stringify(response)}`);
+  const seen: ChatEvent[] = [];
+  for (;;) {
+    const next = await response.events.next();
+    if (next.done === true) return seen;
+    seen.push(next.value);
+    if (pauseEveryMs > 0 && seen.length % 100 === 0) await new Promise((resolve) => setTimeout(resolve, pauseEveryMs));
+  }
+}
+
+function sseBody(tokens: number, complete: boolean): string {
+  const writer = openaiDialect.createStreamWriter({ includeUsage: true, created: 0 });
+  let frames = writer.write({ type: 'start', id: 'x', model: 'm', inputTokens: 1 });
+  for (let i = 0; i < tokens; i += 1) frames += writer.write({ type: 'text', text: `t${i} ` });
+  if (complete) frames += writer.write({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 1, outputTokens: tokens } });
+  return frames;
+}
+
+describe('pooled upstream client', () => {
+  it('reads a long SSE answer in order even when the reader is slower than the socket (pause and resume)', async () => {
+    const target = await upstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(sseBody(2000, true));
+    });
+    const seen = await events(await client().send(target, request, new Cancellation()), 2);
+    const texts = seen.filter((event) => event.type === 'text').map((event) => (event.type === 'text' ? event.text : ''));
+    expect(texts).toHaveLength(2000);
+    expect(texts[1999]).toBe('t1999 ');
+    expect(seen.at(-1)).toEqual({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 1, outputTokens: 2000 } });
+  });
+
+  it('a stream that ends without its final frame ends with an error event, never looking complete', async () => {
+    const target = await upstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(sseBody(3, false));
+    });
+    const seen = await events(await client().send(target, request, new Cancellation()));
+    expect(seen.at(-1)).toMatchObject({ type: 'error', message: 'upstream stream ended before its final event' });
+    expect(seen.some((event) => event.type === 'finish')).toBe(false);
+  });
+
+  it('a JSON answer to a stream request is read as start, text, finish', async () => {
+    const target = await upstream((_req, res) => {
+      const body = JSON.stringify(openaiDialect.formatResult({ id: 'j', model: 'm', text: 'whole answer', finishReason: 'length', usage: { inputTokens: 4, outputTokens: 2 } }));
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(body);
+    });
+    expect(await events(await client().send(target, request, new Cancellation()))).toEqual([
+      { type: 'start', id: 'j', model: 'm', inputTokens: 4 },
+      { type: 'text', text: 'whole answer' },
+      { type: 'finish', finishReason: 'length', usage: { inputTokens: 4, outputTokens: 2 } },
+    ]);
+  });
+
+  it('an error status carries the upstream message and Retry-After', async () => {
+    const target = await upstream((_req, res) => {
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '3' });
+      res.end(JSON.stringify({ error: { message: 'slow down' } }));
+    });
+    expect(await client().send(target, request, new Cancellation())).toEqual({ kind: 'error', status: 429, message: 'slow down', retryAfter: '3' });
+  });
+
+  it('a refused connection is a connect failure; a cancelled request settles at once', async () => {
+    const refused = await client().send({ id: 'gone', url: 'http://127.0.0.1:1', dialect: 'openai', apiKey: undefined }, request, new Cancellation());
+    expect(refused).toMatchObject({ kind: 'error', status: connectFailureStatus });
+    const target = await upstream(() => undefined); // never answers
+    const cancellation = new Cancellation();
+    const pending = client().send(target, request, cancellation);
+    setTimeout(() => cancellation.cancel(), 20);
+    expect(await pending).toMatchObject({ kind: 'error', status: connectFailureStatus });
+  });
+
+  it('cancelling mid-stream ends the events quietly, without an error event', async () => {
+    const target = await upstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(sseBody(2, false));
+    });
+    const cancellation = new Cancellation();
+    const response = await client().send(target, request, cancellation);
+    if (response.kind !== 'events') throw new Error('expected events');
+    expect((await response.events.next()).value).toMatchObject({ type: 'start' });
+    cancellation.cancel();
+    const rest: ChatEvent[] = [];
+    for (let next = await response.events.next(); next.done !== true; next = await response.events.next()) rest.push(next.value);
+    expect(rest.every((event) => event.type !== 'error')).toBe(true);
+  });
+});
