@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ChatEvent, ChatMessage, ChatRequest, ChatResult, ErrorKind, FinishReason, Parsed } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest } from './request-problem.js';
+import { readContentDelta } from './openai-content-delta.js';
 import { sseFrame } from './sse.js';
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
@@ -158,6 +159,10 @@ export const openaiDialect: Dialect = {
           // An upstream that ignored include_usage still ended properly: finish with what is known.
           const events: ChatEvent[] = finish !== undefined && !finished ? [{ type: 'finish', finishReason: finish, usage: { inputTokens: 0, outputTokens: 0 } }] : [];
           return { events, done: true };
+        }
+        if (started) {
+          const text = readContentDelta(data);
+          if (text !== undefined) return { events: text === '' ? [] : [{ type: 'text', text }], done: false };
         }
         let json: unknown;
         try {
