@@ -39,6 +39,7 @@ export interface Gateway {
 
 /** Header a caller may send to narrow (never widen) its tenant's jurisdictions, comma-separated. */
 export const jurisdictionHeader = 'x-switchyard-jurisdiction';
+const requestIdPattern = /^[\w.:@/+=-]{1,128}$/;
 /** Output budget assumed for routing and limits when a request gives none. */
 const defaultOutputTokens = 1024;
 const ttftSmoothing = 0.2;
@@ -83,6 +84,9 @@ interface AnswerSink {
   finish(event: Extract<ChatEvent, { type: 'finish' }>, text: string): void;
   fail(kind: ErrorKind, message: string, status: number): void;
 }
+
+/** One response's headers, gathered while serving and written once with the status. */
+type ResponseHeaders = Record<string, string>;
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -320,7 +324,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     routeInput(tried: ReadonlySet<string>): Parameters<typeof routeRequest>[0];
   }
 
-  const serveChat = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<ChatOutcome> => {
+  const serveChat = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders): Promise<ChatOutcome> => {
     const key = bearer(req.headers.authorization) ?? headerValue(req.headers['x-api-key']) ?? '';
     const tenant = authenticate(config.tenants, key);
     if (tenant === undefined) throw new ClientError(401, 'authentication', 'invalid or missing API key: send "Authorization: Bearer <key>" or "x-api-key: <key>"');
@@ -335,7 +339,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const promptTokens = estimateTokens(promptText(request));
     const outputTokens = request.maxTokens ?? defaultOutputTokens;
     const admitted = checkTenantLimits(limits, tenant, promptTokens + outputTokens, now());
-    for (const [name, value] of Object.entries(admitted.headers)) res.setHeader(name, value);
+    Object.assign(headers, admitted.headers);
     if (!admitted.allowed) {
       metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
       throw new ClientError(429, 'rate_limit', `tenant ${tenant.id} is over its ${admitted.limit}-per-minute limit; retry after ${admitted.headers['retry-after'] ?? '?'} s`, admitted.headers);
@@ -373,7 +377,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const answer = await firstAnswer(context, request, tried, deadline);
       if (answer.kind === 'failed') throw new ClientError(502, 'api_error', answer.message);
       metrics.ttft.observe({ route: route.model, endpoint: answer.endpoint.config.id }, answer.ttftMs / 1e3);
-      const sink = request.stream ? streamSink(inbound, request, res, context.requestId) : jsonSink(inbound, request, res);
+      const sink = request.stream ? streamSink(inbound, request, res, headers) : jsonSink(inbound, request, res, headers);
       const outcome = await pump(context, sink, request, answer, tried, deadline, () => clientGone);
       usedTokens = outcome.inputTokens + outcome.outputTokens;
       return { status: outcome.status, endpoint: outcome.endpoint, route: route.model, tenant: tenant.id, attempts: tried.size, ...texts(request, outcome.text) };
@@ -385,13 +389,16 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 
   /** SSE frames in the client's dialect, headers sent with the first event. */
-  const streamSink = (inbound: Dialect, request: ChatRequest, res: ServerResponse, requestId: string): AnswerSink => {
+  const streamSink = (inbound: Dialect, request: ChatRequest, res: ServerResponse, headers: ResponseHeaders): AnswerSink => {
     const writer = inbound.createStreamWriter({ includeUsage: request.includeUsage, created: Math.floor(now() / 1000) });
     let committed = false;
     const write = (frames: string): void => {
       if (!committed) {
         committed = true;
-        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': requestId });
+        headers['content-type'] = 'text/event-stream; charset=utf-8';
+        headers['cache-control'] = 'no-cache';
+        headers.connection = 'keep-alive';
+        res.writeHead(200, headers);
       }
       res.write(frames);
     };
@@ -413,15 +420,15 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 
   /** One JSON body at the end; a failure before that is a clean error status. */
-  const jsonSink = (inbound: Dialect, request: ChatRequest, res: ServerResponse): AnswerSink => {
+  const jsonSink = (inbound: Dialect, request: ChatRequest, res: ServerResponse, headers: ResponseHeaders): AnswerSink => {
     let id = '';
     return {
       committed: false,
       event: (event) => {
         if (event.type === 'start') id = event.id;
       },
-      finish: (event, text) => sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, usage: event.usage })),
-      fail: (kind, message, status) => sendJson(res, status, inbound.formatError(kind, message)),
+      finish: (event, text) => sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, usage: event.usage }), headers),
+      fail: (kind, message, status) => sendJson(res, status, inbound.formatError(kind, message), headers),
     };
   };
 
@@ -539,27 +546,34 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   };
 
-  const listModels = (res: ServerResponse): void => {
-    sendJson(res, 200, { object: 'list', data: config.routes.map((route) => ({ id: route.model, object: 'model', created: 0, owned_by: 'switchyard' })) });
+  const listModels = (res: ServerResponse, headers: ResponseHeaders): void => {
+    sendJson(res, 200, { object: 'list', data: config.routes.map((route) => ({ id: route.model, object: 'model', created: 0, owned_by: 'switchyard' })) }, headers);
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = now();
-    const requestId = headerValue(req.headers['x-request-id']) ?? randomUUID();
-    res.setHeader('x-request-id', requestId);
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const presentedId = headerValue(req.headers['x-request-id']);
+    // A caller's id is echoed only when it is a plain token: it goes into headers and logs.
+    const requestId = presentedId !== undefined && requestIdPattern.test(presentedId) ? presentedId : randomUUID();
+    // Response headers are gathered here and written once: setHeader per header cost CPU and
+    // kept a header table alive for every open stream.
+    const headers: ResponseHeaders = { 'x-request-id': requestId };
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query < 0 ? url : url.slice(0, query);
     const inbound = path === '/v1/messages' ? anthropicDialect : openaiDialect;
     try {
-      if (req.method === 'GET' && path === '/healthz') return sendJson(res, 200, { status: 'ok' });
+      if (req.method === 'GET' && path === '/healthz') return sendJson(res, 200, { status: 'ok' }, headers);
       if (req.method === 'GET' && path === '/metrics') {
-        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        headers['content-type'] = metrics.registry.contentType;
+        res.writeHead(200, headers);
         res.end(await metrics.registry.metrics());
         return;
       }
-      if (req.method === 'GET' && path === '/v1/models') return listModels(res);
+      if (req.method === 'GET' && path === '/v1/models') return listModels(res, headers);
       if (path === '/v1/chat/completions' || path === '/v1/messages') {
         if (req.method !== 'POST') throw new ClientError(405, 'invalid_request', `${path} takes POST`);
-        const outcome = await serveChat(inbound, req, res, requestId);
+        const outcome = await serveChat(inbound, req, res, requestId, headers);
         metrics.requests.inc({ route: outcome.route, endpoint: outcome.endpoint, status: String(outcome.status), dialect: inbound.name });
         logger?.info({ requestId, tenant: outcome.tenant, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, attempts: outcome.attempts, ms: now() - started, ...(outcome.prompt === undefined ? {} : { prompt: outcome.prompt, completion: outcome.completion }) }, 'request');
         return;
@@ -574,8 +588,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         res.end();
         return;
       }
-      for (const [name, value] of Object.entries(clientError.headers)) res.setHeader(name, value);
-      sendJson(res, clientError.status, inbound.formatError(clientError.kind, clientError.message));
+      Object.assign(headers, clientError.headers);
+      sendJson(res, clientError.status, inbound.formatError(clientError.kind, clientError.message), headers);
     }
   };
 
@@ -619,9 +633,11 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: ResponseHeaders): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  headers['content-type'] = 'application/json';
+  headers['content-length'] = String(Buffer.byteLength(text));
+  res.writeHead(status, headers);
   res.end(text);
 }
 

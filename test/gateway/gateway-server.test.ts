@@ -230,3 +230,24 @@ describe('logs', () => {
     expect(text).not.toContain(usKey);
   });
 });
+
+describe('request ids', () => {
+  it('echo a plain caller id, and replace one that is not a plain token (it would reach headers and logs)', async () => {
+    const send = (id: string) =>
+      fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${usKey}`, 'content-type': 'application/json', 'x-request-id': id },
+        body: JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 }),
+      });
+    const plain = await send('trace-7f3a:42');
+    expect(plain.headers.get('x-request-id')).toBe('trace-7f3a:42');
+    for (const odd of ['has space', '"quoted"', 'x'.repeat(129), 'é']) {
+      const response = await send(odd);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      await response.text();
+    }
+    // Rate-limit headers still reach the client alongside the id.
+    expect(plain.headers.get('x-ratelimit-limit-requests')).not.toBeNull();
+  });
+});
