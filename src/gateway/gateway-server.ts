@@ -546,9 +546,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   };
 
-  const listModels = (res: ServerResponse, headers: ResponseHeaders): void => {
-    sendJson(res, 200, { object: 'list', data: config.routes.map((route) => ({ id: route.model, object: 'model', created: 0, owned_by: 'switchyard' })) }, headers);
-  };
+  const modelIds = config.routes.map((route) => route.model);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = now();
@@ -561,7 +559,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const path = query < 0 ? url : url.slice(0, query);
-    const inbound = path === '/v1/messages' ? anthropicDialect : openaiDialect;
+    // The chat path names the dialect; elsewhere Anthropic's own required version header does.
+    const inbound = path === '/v1/messages' || (path !== '/v1/chat/completions' && req.headers['anthropic-version'] !== undefined) ? anthropicDialect : openaiDialect;
     try {
       if (req.method === 'GET' && path === '/healthz') return sendJson(res, 200, { status: 'ok' }, headers);
       if (req.method === 'GET' && path === '/metrics') {
@@ -570,7 +569,12 @@ export function createGateway(options: GatewayOptions): Gateway {
         res.end(await metrics.registry.metrics());
         return;
       }
-      if (req.method === 'GET' && path === '/v1/models') return listModels(res, headers);
+      if (req.method === 'GET' && path === '/v1/models') return sendJson(res, 200, inbound.formatModelList(modelIds), headers);
+      if (req.method === 'GET' && path.startsWith('/v1/models/')) {
+        const id = decodedPathPart(path.slice('/v1/models/'.length));
+        if (!routes.has(id)) throw new ClientError(404, 'not_found', `model '${id}' is not served here; GET /v1/models lists the models`);
+        return sendJson(res, 200, inbound.formatModel(id), headers);
+      }
       if (path === '/v1/chat/completions' || path === '/v1/messages') {
         if (req.method !== 'POST') throw new ClientError(405, 'invalid_request', `${path} takes POST`);
         const outcome = await serveChat(inbound, req, res, requestId, headers);
@@ -627,6 +631,14 @@ function bearer(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   const match = /^Bearer\s+(.+)$/i.exec(value.trim());
   return match?.[1];
+}
+
+function decodedPathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part; // malformed escapes: matched as written, so simply not found
+  }
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

@@ -180,6 +180,14 @@ export const anthropicDialect: Dialect = {
     };
   },
 
+  formatModelList(ids: readonly string[]): unknown {
+    return { data: ids.map((id) => this.formatModel(id)), has_more: false, first_id: ids[0] ?? null, last_id: ids.at(-1) ?? null };
+  },
+
+  formatModel(id: string): unknown {
+    return { type: 'model', id, display_name: id, created_at: '1970-01-01T00:00:00Z' };
+  },
+
   formatError(kind: ErrorKind, message: string): unknown {
     return { type: 'error', error: { type: kindToType[kind], message } };
   },

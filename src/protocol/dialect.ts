@@ -27,6 +27,11 @@ export interface Dialect {
   /** Reads this dialect's SSE events (event name, data) into canonical events. */
   createStreamReader(): StreamReader;
 
+  /** The models a server offers, as this dialect's list body (GET /v1/models). */
+  formatModelList(ids: readonly string[]): unknown;
+  /** One model, as this dialect's model object (GET /v1/models/{id}). */
+  formatModel(id: string): unknown;
+
   /** An error body in this dialect. */
   formatError(kind: ErrorKind, message: string, param?: string): unknown;
   /** Reads an upstream error body (any shape) into a message. */

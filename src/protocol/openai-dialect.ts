@@ -191,6 +191,14 @@ export const openaiDialect: Dialect = {
     };
   },
 
+  formatModelList(ids: readonly string[]): unknown {
+    return { object: 'list', data: ids.map((id) => this.formatModel(id)) };
+  },
+
+  formatModel(id: string): unknown {
+    return { id, object: 'model', created: 0, owned_by: 'switchyard' };
+  },
+
   formatError(kind: ErrorKind, message: string, param?: string): unknown {
     return { error: { message, type: kindToType[kind], param: param ?? null, code: kind } };
   },

@@ -90,6 +90,25 @@ describe('official SDK clients against the gateway', () => {
     expect(final.content[0]?.type === 'text' ? final.content[0].text : '').toBe('mock token token token token');
     expect(final.usage.output_tokens).toBe(5);
   });
+
+  it('both SDKs list and retrieve the public models, each in its own format; an unknown model is a 404 in that format', async () => {
+    const openai = new OpenAI({ apiKey: usKey, baseURL: `${url}/v1`, maxRetries: 0 });
+    const openaiIds: string[] = [];
+    for await (const model of openai.models.list()) openaiIds.push(model.id);
+    expect(openaiIds).toEqual(['frontier', 'frontier-eu']);
+    expect(await openai.models.retrieve('frontier')).toMatchObject({ id: 'frontier', object: 'model' });
+    await expect(openai.models.retrieve('nope')).rejects.toMatchObject({ status: 404, error: { type: 'not_found_error' } });
+
+    const anthropic = new Anthropic({ apiKey: usKey, baseURL: url, maxRetries: 0 });
+    const anthropicModels = [];
+    for await (const model of anthropic.models.list()) anthropicModels.push(model);
+    expect(anthropicModels.map((model) => [model.type, model.id, model.display_name])).toEqual([
+      ['model', 'frontier', 'frontier'],
+      ['model', 'frontier-eu', 'frontier-eu'],
+    ]);
+    expect(await anthropic.models.retrieve('frontier-eu')).toMatchObject({ type: 'model', id: 'frontier-eu' });
+    await expect(anthropic.models.retrieve('nope')).rejects.toMatchObject({ status: 404, error: { type: 'error', error: { type: 'not_found_error' } } });
+  });
 });
 
 describe('exact SSE frames', () => {
