@@ -12,12 +12,15 @@ import { benchKey } from './bench-servers.js';
  * gateway in front of it, (c) Portkey's open-source gateway in front of it.
  * Prints requests/s, p50/p99, latency added over (a) at a fixed 1,000
  * requests/s, peak RSS, and the RSS of the gateway holding ~10k open streams.
- * Every server runs in its own process; the load generator runs here.
+ * Every server runs in its own process; the load generator runs here. The
+ * targets take turns over BENCH_ROUNDS rounds (default 3) and medians are
+ * reported with every round's figure, since a shared machine drifts.
  */
 const serversScript = fileURLToPath(new URL('./bench-servers.js', import.meta.url));
 const portkeyScript = fileURLToPath(new URL('../../node_modules/@portkey-ai/gateway/build/start-server.js', import.meta.url));
 const connections = 32;
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const body = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'Say something short.' }], max_tokens: 16 });
 const children: ChildProcess[] = [];
 
@@ -61,7 +64,7 @@ interface Target {
 async function throughput(target: Target): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
   const run = (duration: number) =>
     autocannon({ url: `${target.url}/v1/chat/completions`, method: 'POST', headers: { 'content-type': 'application/json', ...target.headers }, body, connections, duration });
-  await run(2);
+  await run(1);
   const result = await run(seconds);
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx };
 }
@@ -150,23 +153,38 @@ try {
     { name: '(b) Switchyard gateway', url: gateway.line, headers: { authorization: `Bearer ${benchKey}` }, child: gateway.child },
     { name: '(c) Portkey gateway 1.15', url: `http://127.0.0.1:${portkeyPort}`, headers: { authorization: 'Bearer sk-unused', 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${mock.line}/v1` }, child: portkey.child },
   ];
-  console.log(`bench:gateway on ${process.platform}/${process.arch}, ${cpus().length} cores, node ${process.version}; ${connections} connections, ${seconds} s per run; load generator, upstream and gateway share the machine`);
-  const rows = [];
-  for (const target of targets) {
-    const load = await throughput(target);
-    const paced = await fixedRate(target, 1000);
-    rows.push({ target, load, paced });
+  console.log(
+    `bench:gateway on ${process.platform}/${process.arch}, ${cpus().length} cores, node ${process.version}; ${connections} connections, ${seconds} s per run, ${rounds} interleaved rounds; load generator, upstream and gateway share the machine`,
+  );
+  // Rounds interleave the targets so that each ratio compares runs made minutes apart at most:
+  // on a shared machine the speed of the whole box drifts between runs by a third or more.
+  const loads = targets.map(() => [] as Awaited<ReturnType<typeof throughput>>[]);
+  const paced = targets.map(() => [] as Awaited<ReturnType<typeof fixedRate>>[]);
+  for (let round = 0; round < rounds; round += 1) {
+    for (const [index, target] of targets.entries()) loads[index]?.push(await throughput(target));
+    // Portkey cannot sustain 1,000 requests/s here: one saturated run says so; more would only take minutes.
+    for (const [index, target] of targets.entries()) if (index < 2 || round === 0) paced[index]?.push(await fixedRate(target, 1000));
   }
-  const direct = rows[0]?.paced.p50 ?? Number.NaN;
-  console.log('target                         req/s      p50 ms  p99 ms  errors | at 1,000 req/s: p50 ms  p99 ms  added p50 ms | peak RSS MB');
-  for (const { target, load, paced } of rows) {
+  const median = (values: number[]): number => {
+    const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+    if (sorted.length === 0) return Number.NaN;
+    const middle = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+  };
+  const directPaced = paced[0] ?? [];
+  console.log('target                         req/s (median; each round)     p50 ms  p99 ms  errors | at 1,000 req/s: p50 ms  p99 ms  added p50 ms (median; each round) | peak RSS MB');
+  for (const [index, target] of targets.entries()) {
+    const load = loads[index] ?? [];
+    const fixed = paced[index] ?? [];
+    const added = fixed.map((run, round) => run.p50 - (directPaced[round]?.p50 ?? Number.NaN));
+    const rpsText = `${format(median(load.map((run) => run.rps)), 0)} (${load.map((run) => format(run.rps, 0)).join(' / ')})`;
+    const addedText = index === 0 ? '-' : `${format(median(added), 3)} (${added.map((value) => format(value, 3)).join(' / ')})`;
     console.log(
-      `${target.name.padEnd(30)} ${format(load.rps, 0).padStart(8)}  ${format(load.p50, 1).padStart(6)}  ${format(load.p99, 1).padStart(6)}  ${String(load.errors).padStart(6)} | ${format(paced.p50, 3).padStart(21)}  ${format(paced.p99, 3).padStart(6)}  ${format(paced.p50 - direct, 3).padStart(12)} | ${format(peakRssMB(target.child), 0).padStart(11)}`,
+      `${target.name.padEnd(30)} ${rpsText.padEnd(30)} ${format(median(load.map((run) => run.p50)), 1).padStart(6)}  ${format(median(load.map((run) => run.p99)), 1).padStart(6)}  ${String(load.reduce((sum, run) => sum + run.errors, 0)).padStart(6)} | ${format(median(fixed.map((run) => run.p50)), 3).padStart(21)}  ${format(median(fixed.map((run) => run.p99)), 3).padStart(6)}  ${addedText.padStart(34)} | ${format(peakRssMB(target.child), 0).padStart(11)}`,
     );
   }
-  const switchyard = rows[1]?.load.rps ?? 0;
-  const portkeyRps = rows[2]?.load.rps ?? 0;
-  console.log(`Switchyard / Portkey throughput: ${format(switchyard / portkeyRps, 1)}x`);
+  const ratios = (loads[1] ?? []).map((run, round) => run.rps / (loads[2]?.[round]?.rps ?? Number.NaN));
+  console.log(`Switchyard / Portkey throughput, same round: ${ratios.map((ratio) => `${format(ratio, 1)}x`).join(' / ')}; median ${format(median(ratios), 1)}x`);
 
   // Open streams: a slow upstream that sends a token a second and never ends.
   const slow = await startChild([serversScript, 'mock', '--slow-stream-ms', '1000'], /(http:\/\/\S+)/);
