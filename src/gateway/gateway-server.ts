@@ -8,6 +8,7 @@ import type { Dialect } from '../protocol/dialect.js';
 import { anthropicDialect } from '../protocol/anthropic-dialect.js';
 import { openaiDialect } from '../protocol/openai-dialect.js';
 import { Cancellation } from './cancellation.js';
+import { TextAccumulator } from './text-accumulator.js';
 import { circuitView, initialCircuitState, nextCircuitState, type CircuitState } from './circuit-breaker.js';
 import type { EndpointConfig, GatewayConfig, RouteConfig, TenantConfig } from './gateway-config.js';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
@@ -460,7 +461,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   ): Promise<{ status: number; endpoint: string; inputTokens: number; outputTokens: number; text: string }> => {
     const route = context.route.model;
     let current = first;
-    let sentText = '';
+    const sent = new TextAccumulator();
     let sentTokens = 0;
     let started = false;
     let inputTokens = 0;
@@ -473,7 +474,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         started = true;
         inputTokens = event.inputTokens;
       } else {
-        sentText += event.text;
+        sent.append(event.text);
         sentTokens += 1;
         lastTokenAt = now();
       }
@@ -508,16 +509,17 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (finished !== undefined) {
         release(current, 'success');
         const usage = { inputTokens: finished.usage.inputTokens || inputTokens, outputTokens: Math.max(finished.usage.outputTokens, sentTokens) };
-        sink.finish({ type: 'finish', finishReason: finished.finishReason, usage }, sentText);
+        const text = sent.toString();
+        sink.finish({ type: 'finish', finishReason: finished.finishReason, usage }, text);
         countTokens(route, endpoint.config.id, usage.inputTokens, usage.outputTokens);
         if (sentTokens > 1) metrics.tpot.observe({ route, endpoint: endpoint.config.id }, (lastTokenAt - firstTokenAt) / 1e3 / (sentTokens - 1));
-        return { status: 200, endpoint: endpoint.config.id, ...usage, text: sentText };
+        return { status: 200, endpoint: endpoint.config.id, ...usage, text };
       }
       if (cancellation.cancelled) {
         release(current, 'cancel');
-        if (clientGone()) return { status: 499, endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens, text: sentText };
+        if (clientGone()) return { status: 499, endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens, text: sent.toString() };
         sink.fail('timeout', `the ${config.resilience.deadlineMs} ms deadline passed after ${sentTokens} tokens`, 504);
-        return { status: 504, endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens, text: sentText };
+        return { status: 504, endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens, text: sent.toString() };
       }
       release(current, 'failure');
       metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: 'stream' });
@@ -527,9 +529,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       let next: Attempt | undefined;
       if (canResume) {
         const continuation: ChatRequest =
-          sentText === ''
+          sent.isEmpty
             ? request
-            : { ...request, messages: [...request.messages, { role: 'assistant', content: sentText }], maxTokens: budgetLeft };
+            : { ...request, messages: [...request.messages, { role: 'assistant', content: sent.toString() }], maxTokens: budgetLeft };
         try {
           next = await firstAnswer(context, continuation, tried, cancellation);
         } catch {
@@ -539,7 +541,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (next === undefined || next.kind !== 'stream') {
         metrics.resumes.inc({ route, outcome: 'error-event' });
         sink.fail('api_error', `the answer was cut after ${sentTokens} tokens and could not be resumed: ${failure ?? 'upstream failed'}`, 502);
-        return { status: 502, endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens, text: sentText };
+        return { status: 502, endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens, text: sent.toString() };
       }
       metrics.resumes.inc({ route, outcome: 'resumed' });
       current = next;
