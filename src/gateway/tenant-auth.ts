@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { TenantConfig } from './gateway-config.js';
 
 /**
@@ -9,7 +9,8 @@ import type { TenantConfig } from './gateway-config.js';
 
 /** The lowercase hex SHA-256 of a key, as written in `tenants[].apiKeySha256`. */
 export function hashApiKey(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex');
+  // One-shot hash: a third of createHash's cost on the per-request path.
+  return hash('sha256', key, 'hex');
 }
 
 interface IndexedTenant {

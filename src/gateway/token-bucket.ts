@@ -121,10 +121,22 @@ function denied(limit: 'requests' | 'tokens', retryAfterMs: number, base: Record
   return { allowed: false, retryAfterMs, limit, headers: { ...base, 'retry-after': String(seconds) } };
 }
 
+// Bucket keys per tenant, built once: a template string per call showed in profiles.
+const keys = new Map<string, { readonly requests: string; readonly tokens: string }>();
+
+function keysOf(tenant: TenantLimits): { readonly requests: string; readonly tokens: string } {
+  let found = keys.get(tenant.id);
+  if (found === undefined) {
+    found = { requests: `tenant:${tenant.id}:requests`, tokens: `tenant:${tenant.id}:tokens` };
+    keys.set(tenant.id, found);
+  }
+  return found;
+}
+
 function requestsKey(tenant: TenantLimits): string {
-  return `tenant:${tenant.id}:requests`;
+  return keysOf(tenant).requests;
 }
 
 function tokensKey(tenant: TenantLimits): string {
-  return `tenant:${tenant.id}:tokens`;
+  return keysOf(tenant).tokens;
 }
