@@ -325,14 +325,23 @@ export function createGateway(options: GatewayOptions): Gateway {
     routeInput(tried: ReadonlySet<string>): Parameters<typeof routeRequest>[0];
   }
 
-  const serveChat = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders): Promise<ChatOutcome> => {
-    const key = bearer(req.headers.authorization) ?? headerValue(req.headers['x-api-key']) ?? '';
-    const tenant = authenticate(config.tenants, key);
+  // The two helpers below keep the raw key, the raw JSON body and its validated copy out of
+  // serveChat's frame, which lives as long as the answer streams.
+  const tenantOf = (req: IncomingMessage): TenantConfig => {
+    const tenant = authenticate(config.tenants, bearer(req.headers.authorization) ?? headerValue(req.headers['x-api-key']) ?? '');
     if (tenant === undefined) throw new ClientError(401, 'authentication', 'invalid or missing API key: send "Authorization: Bearer <key>" or "x-api-key: <key>"');
-    const body = await readJson(req, config.limits.maxBodyBytes);
-    const parsed = inbound.parseRequest(body);
+    return tenant;
+  };
+
+  const readChatRequest = async (inbound: Dialect, req: IncomingMessage): Promise<ChatRequest> => {
+    const parsed = inbound.parseRequest(await readJson(req, config.limits.maxBodyBytes));
     if (!parsed.ok) throw problemError(parsed.problem);
-    const request = parsed.value;
+    return parsed.value;
+  };
+
+  const serveChat = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders): Promise<ChatOutcome> => {
+    const tenant = tenantOf(req);
+    const request = await readChatRequest(inbound, req);
     const route = routes.get(request.model);
     if (route === undefined) throw new ClientError(404, 'not_found', `model '${request.model}' is not served here; GET /v1/models lists the models`);
 
