@@ -26,12 +26,12 @@ const requestSchema = z.looseObject({
 });
 
 /** An upstream's complete answer (built once: zod compiles each schema on first use). */
-const resultSchema = z  .looseObject({
-    id: z.string(),
-    model: z.string(),
-    choices: z.array(z.looseObject({ message: z.looseObject({ content: z.string().nullable() }), finish_reason: z.string().nullable() })).min(1),
-    usage: z.looseObject({ prompt_tokens: z.number(), completion_tokens: z.number() }).optional(),
-  });
+const resultSchema = z.looseObject({
+  id: z.string(),
+  model: z.string(),
+  choices: z.array(z.looseObject({ message: z.looseObject({ content: z.string().nullable() }), finish_reason: z.string().nullable() })).min(1),
+  usage: z.looseObject({ prompt_tokens: z.number(), completion_tokens: z.number() }).optional(),
+});
 
 const kindToType: Readonly<Record<ErrorKind, string>> = {
   invalid_request: 'invalid_request_error',
