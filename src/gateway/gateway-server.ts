@@ -12,7 +12,7 @@ import { TextAccumulator } from './text-accumulator.js';
 import { circuitView, initialCircuitState, nextCircuitState, type CircuitState } from './circuit-breaker.js';
 import type { EndpointConfig, GatewayConfig, RouteConfig, TenantConfig } from './gateway-config.js';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
-import { backoffMs, isRetryableStatus } from './retry-policy.js';
+import { answerForUpstreamFailure, backoffMs, isEndpointFault, isRetryableStatus, isWorthRevisiting } from './retry-policy.js';
 import { parseJurisdictionHeader, routeRequest, routingPolicyFromConfig, type EndpointView } from './route-request.js';
 import { authenticate } from './tenant-auth.js';
 import { checkTenantLimits, MemoryRateLimitStore, settleTokenUsage, type RateLimitStore } from './token-bucket.js';
@@ -178,10 +178,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     const fail = (status: number, message: string, retryAfter?: string): Attempt => {
       detach();
       cancellation.cancel();
-      // A caller's own mistake (4xx other than 429) says nothing about the endpoint's health.
-      const endpointFault = status !== 499 && (status === connectFailureStatus || status === 429 || status >= 500);
+      // A caller's own mistake (400, 413, 422) and backpressure (429) say nothing about the endpoint's health.
+      const endpointFault = status !== 499 && isEndpointFault(status);
       endpoint.outstanding -= 1;
-        if (status === 499 || !endpointFault) {
+      if (!endpointFault) {
         if (probe) setCircuit(endpoint, 'probe-cancel');
       } else setCircuit(endpoint, 'failure');
       metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(status) });
@@ -234,6 +234,24 @@ export function createGateway(options: GatewayOptions): Gateway {
 
 
   /**
+   * A routing refusal in the caller's terms. Nothing the caller can retry fixes a
+   * jurisdiction refusal, so both SDKs are told not to (they retry 503 by default).
+   */
+  const routeFailureError = (decision: Extract<ReturnType<typeof routeRequest>, { ok: false }>, tenant: string): ClientError => {
+    switch (decision.code) {
+      case 'jurisdiction':
+        metrics.jurisdictionRejections.inc({ tenant });
+        return new ClientError(decision.status, 'overloaded', decision.message, { 'x-should-retry': 'false' });
+      case 'context':
+        return new ClientError(decision.status, 'invalid_request', decision.message);
+      case 'no_route':
+        return new ClientError(decision.status, 'not_found', decision.message);
+      case 'unavailable':
+        return new ClientError(decision.status, 'overloaded', decision.message);
+    }
+  };
+
+  /**
    * Tries endpoints until one answers: failover to a fresh eligible endpoint is
    * immediate; going back to one already tried waits a jittered backoff (and
    * honours Retry-After). Every attempt, retry and hedge is re-routed, so
@@ -246,14 +264,13 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (cancellation.cancelled) throw new ClientError(504, 'timeout', `no endpoint answered within the ${config.resilience.deadlineMs} ms deadline`);
       let decision = routeRequest(context.routeInput(tried), views(context.route), policy, random);
       let revisiting = false;
-      if (!decision.ok && tried.size > 0 && decision.code === 'unavailable') {
+      if (!decision.ok && decision.code === 'unavailable' && last?.kind === 'failed' && isWorthRevisiting(last.status)) {
         decision = routeRequest(context.routeInput(new Set()), views(context.route), policy, random);
         revisiting = true;
       }
       if (!decision.ok) {
         if (last !== undefined) break;
-        if (decision.code === 'jurisdiction') metrics.jurisdictionRejections.inc({ tenant: context.tenant.id });
-        throw new ClientError(decision.status, decision.status === 404 ? 'not_found' : 'overloaded', decision.message);
+        throw routeFailureError(decision, context.tenant.id);
       }
       const primary = endpoints.get(decision.ranked[0]?.id ?? '');
       if (primary === undefined) break;
@@ -272,8 +289,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (!isRetryableStatus(result.status)) break;
     }
     if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
-    const status = last.status === 429 ? 429 : last.status === 504 ? 504 : last.status >= 400 && last.status < 500 ? last.status : 502;
-    throw new ClientError(status, status === 429 ? 'rate_limit' : status === 504 ? 'timeout' : status < 500 ? 'invalid_request' : 'api_error', `upstream ${last.endpoint.config.id} failed: ${last.message}`);
+    const answer = answerForUpstreamFailure(last.status);
+    const headers: Record<string, string> = answer.passRetryAfter && last.retryAfter !== undefined ? { 'retry-after': last.retryAfter } : {};
+    throw new ClientError(answer.status, answer.kind, `upstream ${last.endpoint.config.id} failed: ${last.message}`, headers);
   };
 
   /** Starts a second attempt when the first has no first token after hedgeAfterMs; the first to start wins. */

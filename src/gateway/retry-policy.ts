@@ -1,4 +1,5 @@
 import type { ResilienceConfig } from './gateway-config.js';
+import type { ErrorKind } from '../protocol/chat.js';
 import { unitInterval } from './unit-interval.js';
 
 /** Pure helpers for retries: what to retry, how long to wait, and how big a prompt is. */
@@ -9,14 +10,56 @@ import { unitInterval } from './unit-interval.js';
  */
 export const connectError = 'connect-error';
 
-const retryableStatuses: ReadonlySet<number> = new Set([429, 500, 502, 503, 504]);
+/**
+ * Upstream statuses that say the endpoint, not the caller's request, is wrong or
+ * unwell: its credentials or model mapping (401, 403, 404 are the gateway's
+ * configuration, never the caller's key), a timeout (408), or any 5xx including
+ * Anthropic's 529 overloaded. They count against the endpoint's circuit.
+ */
+const configurationFaultStatuses: ReadonlySet<number> = new Set([401, 403, 404]);
+
+export function isEndpointFault(status: number | typeof connectError): boolean {
+  return status === connectError || status === 0 || status === 408 || status >= 500 || configurationFaultStatuses.has(status);
+}
 
 /**
  * Whether a failed attempt may be retried (on another eligible endpoint or after
- * backoff). Other 4xx are the caller's fault and would fail again anywhere.
+ * backoff): endpoint faults, and 429, which is backpressure, not a fault, so it
+ * does not count against the circuit. Other 4xx (400, 413, 422) are about the
+ * request itself and would fail again anywhere.
  */
 export function isRetryableStatus(status: number | typeof connectError): boolean {
-  return status === connectError || status === 0 || retryableStatuses.has(status);
+  return status === 429 || isEndpointFault(status);
+}
+
+/**
+ * Whether going back to an endpoint that already failed this way can help: a
+ * rejected key or an unknown model will not heal in a few milliseconds of
+ * backoff, so those are only worth another endpoint.
+ */
+export function isWorthRevisiting(status: number | typeof connectError): boolean {
+  return isRetryableStatus(status) && !(typeof status === 'number' && configurationFaultStatuses.has(status));
+}
+
+/** What the client is told when every attempt failed, the last with `status`. */
+export interface UpstreamFailureAnswer {
+  readonly status: number;
+  readonly kind: ErrorKind;
+  /** Whether the upstream's Retry-After, if any, is passed on. */
+  readonly passRetryAfter: boolean;
+}
+
+/**
+ * Maps the last upstream failure to the client's answer. An upstream 401/403/404
+ * becomes 502: the caller's own key and model were accepted by the gateway, and an
+ * SDK told "401" would wrongly conclude its key is bad.
+ */
+export function answerForUpstreamFailure(status: number): UpstreamFailureAnswer {
+  if (status === 429) return { status: 429, kind: 'rate_limit', passRetryAfter: true };
+  if (status === 408 || status === 504) return { status: 504, kind: 'timeout', passRetryAfter: false };
+  if (status === 503 || status === 529) return { status: 503, kind: 'overloaded', passRetryAfter: true };
+  if (status >= 400 && status < 500 && !configurationFaultStatuses.has(status)) return { status, kind: 'invalid_request', passRetryAfter: false };
+  return { status: 502, kind: 'api_error', passRetryAfter: false };
 }
 
 /**

@@ -439,6 +439,76 @@ describe('failover under faults', () => {
     expect(second.arrivals.length - goodBefore).toBe(0);
   });
 
+  describe('4b. upstream statuses that are the endpoint\'s fault, not the caller\'s', () => {
+    it('an upstream 401/403/404 (the gateway\'s key or model mapping is wrong) fails over, and counts against that endpoint\'s circuit', async () => {
+      const misconfigured = await emulator('m-misconfigured', { faults: { errorRate: 1, errorStatus: 401 } });
+      const good = await emulator('m-good');
+      const first = await proxy(misconfigured.url);
+      const second = await proxy(good.url);
+      const { url } = await gateway(
+        [
+          { id: 'misconfigured', url: first.url, model: 'm-misconfigured', cost: 0 },
+          { id: 'good', url: second.url, model: 'm-good', cost: 1 },
+        ],
+        { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 2, openMs: 60000 } }' },
+      );
+      for (const status of [401, 403, 404]) {
+        misconfigured.setFaults({ errorStatus: status });
+        const completion = await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 });
+        expect(completion.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
+      }
+      // Two failures opened the circuit: the third request skipped the endpoint.
+      expect(first.arrivals).toHaveLength(2);
+      expect(second.arrivals).toHaveLength(3);
+      expect(metricValue(await scrape(url), 'switchyard_circuit_state', { endpoint: 'misconfigured' })).toBe(2);
+    });
+
+    it('when the only endpoint rejects the gateway\'s key, the caller gets 502, never a 401 about its own key, and the endpoint is not asked again', async () => {
+      const misconfigured = await emulator('m-misconfigured', { faults: { errorRate: 1, errorStatus: 401 } });
+      const front = await proxy(misconfigured.url);
+      const { url } = await gateway([{ id: 'misconfigured', url: front.url, model: 'm-misconfigured' }]);
+      await expect(openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 })).rejects.toMatchObject({ status: 502 });
+      await expect(anthropic(url).messages.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 502 });
+      expect(front.arrivals).toHaveLength(2);
+    });
+
+    it('529 (overloaded) and 408 are retried on another endpoint', async () => {
+      const overloaded = await emulator('m-overloaded', { faults: { errorRate: 1, errorStatus: 529 } });
+      const good = await emulator('m-good');
+      const first = await proxy(overloaded.url);
+      const second = await proxy(good.url);
+      const { url } = await gateway(
+        [
+          { id: 'overloaded', url: first.url, model: 'm-overloaded', cost: 0 },
+          { id: 'good', url: second.url, model: 'm-good', cost: 1, dialect: 'anthropic' },
+        ],
+        { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }' },
+      );
+      const message = await anthropic(url).messages.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
+      expect(message.content[0]?.type).toBe('text');
+      overloaded.setFaults({ errorStatus: 408 });
+      const completion = await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 });
+      expect(completion.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
+      expect(first.arrivals).toHaveLength(2);
+      expect(second.arrivals).toHaveLength(2);
+    });
+
+    it('an upstream 429 that cannot be retried away reaches the client with the upstream\'s Retry-After, and does not open the circuit', async () => {
+      const limited = await emulator('m-limited', { faults: { errorRate: 1, errorStatus: 429 } });
+      const { url } = await gateway([{ id: 'limited', url: limited.url, model: 'm-limited' }], {
+        resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1 } }',
+      });
+      for (let index = 0; index < 2; index += 1) {
+        const response = await streamOpenAI(url, 'hi', 5);
+        expect(response.status).toBe(429);
+        expect(response.headers.get('retry-after')).toBe('1');
+        await response.body?.cancel();
+      }
+      // failureThreshold 1: one counted failure would have opened it and turned the second answer into a 503.
+      expect(metricValue(await scrape(url), 'switchyard_circuit_state', { endpoint: 'limited' })).toBe(0);
+    });
+  });
+
   describe('5. Retry-After is honoured when the rate-limited endpoint is the only one', () => {
     async function rateLimitedOnce(maxBackoffMs: number): Promise<{ gap: number; total: number }> {
       const limited = await emulator('m-limited', { faults: { errorRate: 1, errorStatus: 429 } });

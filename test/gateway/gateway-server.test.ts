@@ -160,8 +160,27 @@ describe('jurisdiction is hard', () => {
       body: JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'hi' }] }),
     });
     expect(response.status).toBe(503);
+    // Both SDKs retry a 503 unless told not to; no retry can change a jurisdiction refusal.
+    expect(response.headers.get('x-should-retry')).toBe('false');
     const body = (await response.json()) as { error: { message: string } };
     expect(body.error.message).toMatch(/jurisdiction/i);
+  });
+
+  it('a request too large for every eligible context window is the caller\'s error (400 invalid_request), not an overload', async () => {
+    const ask = (path: string, headers: Record<string, string>): Promise<Response> =>
+      fetch(`${url}${path}`, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'frontier', max_tokens: 40_000, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+    const openaiAnswer = await ask('/v1/chat/completions', { authorization: `Bearer ${usKey}` });
+    expect(openaiAnswer.status).toBe(400);
+    const openaiBody = (await openaiAnswer.json()) as { error: { type: string; message: string } };
+    expect(openaiBody.error.type).toBe('invalid_request_error');
+    expect(openaiBody.error.message).toMatch(/context/i);
+    const anthropicAnswer = await ask('/v1/messages', { 'x-api-key': usKey, 'anthropic-version': '2023-06-01' });
+    expect(anthropicAnswer.status).toBe(400);
+    expect(((await anthropicAnswer.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
   });
 
   it('a US-only tenant cannot reach an EU-only route', async () => {

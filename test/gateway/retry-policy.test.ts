@@ -1,14 +1,46 @@
 import { describe, expect, it } from 'vitest';
-import { backoffMs, connectError, isRetryableStatus, parseRetryAfterMs } from '../../src/gateway/retry-policy.js';
+import { answerForUpstreamFailure, backoffMs, connectError, isEndpointFault, isRetryableStatus, isWorthRevisiting, parseRetryAfterMs } from '../../src/gateway/retry-policy.js';
 import { estimateTokens as estimatePromptTokens } from '../../src/protocol/chat.js';
 import { seededRandom } from './seeded-random.js';
 
 const config = { backoffMs: 50, maxBackoffMs: 2000 };
 
 describe('isRetryableStatus', () => {
-  it('retries connect errors, 429 and 500/502/503/504 only', () => {
-    expect(([connectError, 0, 429, 500, 502, 503, 504] as const).map((status) => isRetryableStatus(status))).toEqual([true, true, true, true, true, true, true]);
-    expect([200, 400, 401, 403, 404, 413, 422, 501].map(isRetryableStatus)).toEqual([false, false, false, false, false, false, false, false]);
+  it('retries connect errors, 408, 429, every 5xx (529 included) and the configuration faults 401/403/404', () => {
+    expect(([connectError, 0, 401, 403, 404, 408, 429, 500, 501, 502, 503, 504, 529] as const).every((status) => isRetryableStatus(status))).toBe(true);
+  });
+  it('does not retry what is wrong with the request itself', () => {
+    expect([200, 400, 409, 413, 422].map(isRetryableStatus)).toEqual([false, false, false, false, false]);
+  });
+});
+
+describe('isEndpointFault', () => {
+  it('counts unreachable, misconfigured, timed-out and failing endpoints, but not 429 backpressure or the caller\'s 4xx', () => {
+    expect(([connectError, 0, 401, 403, 404, 408, 500, 503, 529] as const).every((status) => isEndpointFault(status))).toBe(true);
+    expect([400, 413, 422, 429].map(isEndpointFault)).toEqual([false, false, false, false]);
+  });
+});
+
+describe('isWorthRevisiting', () => {
+  it('goes back after transient failures only: a rejected key or unknown model needs another endpoint', () => {
+    expect(([connectError, 408, 429, 503, 529] as const).every((status) => isWorthRevisiting(status))).toBe(true);
+    expect([400, 401, 403, 404].map(isWorthRevisiting)).toEqual([false, false, false, false]);
+  });
+});
+
+describe('answerForUpstreamFailure', () => {
+  it('never tells a caller its key was rejected when the upstream rejected the gateway\'s', () => {
+    for (const status of [401, 403, 404]) expect(answerForUpstreamFailure(status)).toEqual({ status: 502, kind: 'api_error', passRetryAfter: false });
+  });
+  it('passes the caller\'s own 4xx through and maps the rest to what a client can act on', () => {
+    expect(answerForUpstreamFailure(400)).toEqual({ status: 400, kind: 'invalid_request', passRetryAfter: false });
+    expect(answerForUpstreamFailure(413)).toEqual({ status: 413, kind: 'invalid_request', passRetryAfter: false });
+    expect(answerForUpstreamFailure(429)).toEqual({ status: 429, kind: 'rate_limit', passRetryAfter: true });
+    expect(answerForUpstreamFailure(529)).toEqual({ status: 503, kind: 'overloaded', passRetryAfter: true });
+    expect(answerForUpstreamFailure(503)).toEqual({ status: 503, kind: 'overloaded', passRetryAfter: true });
+    expect(answerForUpstreamFailure(408)).toEqual({ status: 504, kind: 'timeout', passRetryAfter: false });
+    expect(answerForUpstreamFailure(500)).toEqual({ status: 502, kind: 'api_error', passRetryAfter: false });
+    expect(answerForUpstreamFailure(0)).toEqual({ status: 502, kind: 'api_error', passRetryAfter: false });
   });
 });
 
