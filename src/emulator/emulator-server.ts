@@ -419,7 +419,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     const method = req.method ?? 'GET';
     const isControl = path === '/health' || path === '/admin/faults' || path === '/metrics';
     if (faults.refuse && !isControl) {
-      // Connections that were open before refusing was switched on are dropped at their next request.
+      // Refused at the first request rather than at accept: a client sees a connection dropped
+      // before any response either way, and /health, /metrics and /admin/faults stay reachable
+      // on fresh connections, so refusing can be switched off again at run time.
       req.socket.destroy();
       return;
     }
@@ -460,9 +462,6 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       if (!res.headersSent) sendJson(res, 500, dialects.openai.formatError('api_error', 'internal emulator error'));
       else res.destroy();
     });
-  });
-  server.on('connection', (socket) => {
-    if (faults.refuse) socket.destroy();
   });
 
   const host = options.host ?? '127.0.0.1';

@@ -299,7 +299,7 @@ describe('emulator: faults', () => {
     for (const word of text.split(' ')) expect(vocabulary).toContain(word);
   });
 
-  it('refuse: /health 503 after toggling through /admin/faults, new connections fail, and it recovers', async () => {
+  it('refuse: chat requests on any connection are dropped unanswered, /health says 503 and /admin/faults turns it off, also on fresh connections', async () => {
     const admin = new Client(emu.url);
     const fresh = new Agent({ pipelining: 0 });
     try {
@@ -313,7 +313,14 @@ describe('emulator: faults', () => {
       expect(health.statusCode).toBe(503);
       await health.body.dump();
       await expect(undiciFetch(`${emu.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(openaiBody('hi')), dispatcher: fresh })).rejects.toThrow();
-      await expect(undiciFetch(`${emu.url}/health`, { dispatcher: fresh })).rejects.toThrow();
+      await expect(undiciFetch(`${emu.url}/v1/messages`, { method: 'POST', body: '{}', dispatcher: fresh })).rejects.toThrow();
+      // The control endpoints answer on fresh connections too: refusing can be turned off at run time.
+      const freshHealth = await undiciFetch(`${emu.url}/health`, { dispatcher: fresh });
+      expect(freshHealth.status).toBe(503);
+      expect(await freshHealth.json()).toEqual({ status: 'refusing' });
+      const off = await undiciFetch(`${emu.url}/admin/faults`, { method: 'POST', body: JSON.stringify({ refuse: false }), headers: { 'content-type': 'application/json' }, dispatcher: fresh });
+      expect(off.status).toBe(200);
+      expect(await off.json()).toMatchObject({ refuse: false });
       await toggle(false);
       const ok = await undiciFetch(`${emu.url}/health`, { dispatcher: fresh });
       expect(ok.status).toBe(200);
