@@ -22,7 +22,7 @@ export const corruptMarker = '<corrupt>';
 
 /** A whole answer, decided before the first token: the scheduler only times it. */
 export interface CompletionPlan {
-  /** Text of each token as streamed (a leading space before every word but the first); joined they are `text`. */
+  /** Text of each token as streamed (a leading space before every word but the first, and before the first too when continuing an assistant turn); joined they are `text`. */
   readonly tokens: readonly string[];
   readonly text: string;
   readonly finishReason: FinishReason;
@@ -54,10 +54,14 @@ export function planCompletion(request: ChatRequest, options: GenerateOptions): 
   const mean = Math.max(1, Math.round(options.meanOutputTokens));
   const natural = 1 + Math.floor(random() * (2 * mean - 1));
   const count = request.maxTokens === undefined ? natural : Math.max(1, Math.min(request.maxTokens, natural));
+  // A request ending in an assistant turn asks to continue that text (prefill, or a
+  // gateway resuming a cut stream): the first word then needs its space, as a model would give it.
+  const last = request.messages.at(-1);
+  const continuing = last !== undefined && last.role === 'assistant' && last.content !== '' && !/\s$/.test(last.content);
   const tokens: string[] = [];
   for (let i = 0; i < count; i += 1) {
     const word = vocabulary[Math.floor(random() * vocabulary.length)] ?? 'the';
-    tokens.push(i === 0 ? word : ` ${word}`);
+    tokens.push(i === 0 && !continuing ? word : ` ${word}`);
   }
   const cut = request.maxTokens !== undefined && request.maxTokens < natural;
   const inputTokens = estimateTokens(prompt);
@@ -69,7 +73,7 @@ export function planCompletion(request: ChatRequest, options: GenerateOptions): 
 /** The same answer with each token replaced by the marker with probability `rate`. */
 export function corruptPlan(plan: CompletionPlan, rate: number, random: Random): CompletionPlan {
   if (rate <= 0) return plan;
-  const tokens = plan.tokens.map((token, i) => (random() < rate ? (i === 0 ? corruptMarker : ` ${corruptMarker}`) : token));
+  const tokens = plan.tokens.map((token) => (random() < rate ? (token.startsWith(' ') ? ` ${corruptMarker}` : corruptMarker) : token));
   return { ...plan, tokens, text: tokens.join('') };
 }
 

@@ -339,6 +339,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     readonly requestId: string;
     readonly tenant: TenantConfig;
     readonly route: RouteConfig;
+    /** The gateway's estimate of the prompt, as admitted by the limits. */
+    readonly promptTokens: number;
     readonly log: Logger | { warn: (...args: unknown[]) => void; info: (...args: unknown[]) => void };
     routeInput(tried: ReadonlySet<string>): Parameters<typeof routeRequest>[0];
   }
@@ -377,6 +379,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       requestId,
       tenant,
       route,
+      promptTokens,
       log: logger ?? { warn: () => undefined, info: () => undefined },
       routeInput: (tried) => ({
         model: request.model,
@@ -535,7 +538,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       if (finished !== undefined) {
         release(current, 'success');
-        const usage = { inputTokens: finished.usage.inputTokens || inputTokens, outputTokens: Math.max(finished.usage.outputTokens, sentTokens) };
+        // A resumed answer's upstream counted the continuation (prompt plus text sent) as its
+        // input: the client's prompt is what the first attempt reported, or the gateway's estimate.
+        const promptUsage = resumes === 0 ? finished.usage.inputTokens || inputTokens : inputTokens || context.promptTokens;
+        const usage = { inputTokens: promptUsage, outputTokens: Math.max(finished.usage.outputTokens, sentTokens) };
         const text = sent.toString();
         sink.finish({ type: 'finish', finishReason: finished.finishReason, usage }, text);
         countTokens(route, endpoint.config.id, usage.inputTokens, usage.outputTokens);

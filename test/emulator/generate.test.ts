@@ -31,6 +31,16 @@ describe('deterministic answers', () => {
     expect(estimateTokens('abcde')).toBe(2);
   });
 
+  it('continuing an assistant turn that ends mid-line starts with a space, so the joined text reads as one answer', () => {
+    const prefilled = (content: string): ChatRequest => request('q', { messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content }] });
+    const after = planCompletion(prefilled('the fleet'), { seed: 5, meanOutputTokens: 10 });
+    expect(after.text.startsWith(' ')).toBe(true);
+    expect(('the fleet' + after.text).split(' ').every((word) => vocabulary.includes(word) || word === 'fleet')).toBe(true);
+    // Already ending in whitespace, or a fresh answer: no extra space.
+    expect(planCompletion(prefilled('the fleet '), { seed: 5, meanOutputTokens: 10 }).text.startsWith(' ')).toBe(false);
+    expect(planCompletion(request('q'), { seed: 5, meanOutputTokens: 10 }).text.startsWith(' ')).toBe(false);
+  });
+
   it('natural lengths are between 1 and 2 x mean - 1, and average near the mean', () => {
     const lengths = Array.from({ length: 400 }, (_, i) => planCompletion(request(`prompt ${i}`), { seed: 9, meanOutputTokens: 10 }).tokens.length);
     expect(Math.min(...lengths)).toBeGreaterThanOrEqual(1);

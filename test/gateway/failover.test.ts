@@ -2,6 +2,8 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/index.js';
+import { vocabulary } from '../../src/emulator/generate.js';
+import { estimateTokens } from '../../src/protocol/chat.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { delay, gatewayConfig, metricValue, readSse, scrape, startCountingProxy, startTestEmulator, waitFor, type CountingProxy, type ReadStream } from './helpers/fleet.js';
@@ -88,12 +90,13 @@ function streamAnthropic(url: string, content: string, maxTokens: number, signal
 }
 
 /** The `data: {...}` payload of every OpenAI frame that carries usage. */
-function openAIUsage(raw: string): number | undefined {
+function openAIUsage(raw: string, field: 'completion_tokens' | 'prompt_tokens' = 'completion_tokens'): number | undefined {
   for (const frame of raw.split('\n\n')) {
     const data = frame.startsWith('data: ') ? frame.slice(6) : '';
     if (data === '' || data === '[DONE]') continue;
-    const json = JSON.parse(data) as { usage?: { completion_tokens?: number } | null };
-    if (json.usage?.completion_tokens !== undefined) return json.usage.completion_tokens;
+    const json = JSON.parse(data) as { usage?: Partial<Record<typeof field, number>> | null };
+    const value = json.usage?.[field];
+    if (value !== undefined) return value;
   }
   return undefined;
 }
@@ -311,6 +314,10 @@ describe('failover under faults', () => {
       expect(oaRaw.finishReason).toBe('length');
       expect(lastFrame(oaRaw.raw)).toBe('data: [DONE]');
       expect(openAIUsage(oaRaw.raw)).toBe(30);
+      // The client's prompt, not the longer continuation prompt the resuming endpoint was sent.
+      expect(openAIUsage(oaRaw.raw, 'prompt_tokens')).toBe(estimateTokens('cut me please'));
+      // The join reads as one answer: single spaces between whole words, none glued together.
+      expect(oaRaw.text.split(' ').filter((word) => !vocabulary.includes(word))).toEqual([]);
 
       // The continuation carried the prompt plus exactly the text already sent, as an assistant turn.
       const continuation = JSON.parse(continued.arrivals.at(-1)?.body ?? '{}') as { messages?: { role: string; content: unknown }[]; max_tokens?: number };
