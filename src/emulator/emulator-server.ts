@@ -328,7 +328,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     }
 
     const id = submitted.id;
-    const completionId = `${dialect.name === 'anthropic' ? 'msg_' : 'chatcmpl-'}${randomBytes(12).toString('hex')}`;
+    const completionId = dialect.responseId(randomBytes(12).toString('hex'));
     const writer = request.stream ? dialect.createStreamWriter({ includeUsage: request.includeUsage, created: Math.floor(Date.now() / 1000) }) : undefined;
     const start: ChatEvent = { type: 'start', id: completionId, model: modelName, inputTokens: plan.usage.inputTokens };
     const cut = snapshot.cutAfterTokens;

@@ -24,6 +24,8 @@ export interface GatewayOptions {
   readonly rateLimits?: RateLimitStore;
   readonly now?: () => number;
   readonly random?: () => number;
+  /** Unique opaque tokens for response ids (`chatcmpl-<token>`, `msg_<token>`); injected by tests. */
+  readonly generateId?: () => string;
   /** JSON logs; false for none. Prompts and completions are never logged unless logging.logPrompts. */
   readonly logger?: Logger | false;
   /** Where `apiKeyEnv` names are looked up. */
@@ -106,6 +108,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const config = options.config;
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
+  const generateId = options.generateId ?? (() => randomUUID().replaceAll('-', ''));
   const env = options.env ?? process.env;
   const upstream = options.upstream ?? createPooledUpstreamClient();
   const limits = options.rateLimits ?? new MemoryRateLimitStore();
@@ -419,9 +422,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   };
 
-  /** SSE frames in the client's dialect, headers sent with the first event. */
+  /** SSE frames in the client's dialect, headers sent with the first event. Ids are the caller's dialect's, whichever upstream answered. */
   const streamSink = (inbound: Dialect, request: ChatRequest, res: ServerResponse, headers: ResponseHeaders): AnswerSink => {
     const writer = inbound.createStreamWriter({ includeUsage: request.includeUsage, created: Math.floor(now() / 1000) });
+    const id = inbound.responseId(generateId());
     let committed = false;
     const write = (frames: string): void => {
       if (!committed) {
@@ -437,7 +441,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       get committed() {
         return committed;
       },
-      event: (event) => write(writer.write(event.type === 'start' ? { ...event, model: request.model } : event)),
+      event: (event) => write(writer.write(event.type === 'start' ? { ...event, id, model: request.model } : event)),
       finish: (event) => {
         write(writer.write(event));
         res.end();
@@ -452,12 +456,10 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   /** One JSON body at the end; a failure before that is a clean error status. */
   const jsonSink = (inbound: Dialect, request: ChatRequest, res: ServerResponse, headers: ResponseHeaders): AnswerSink => {
-    let id = '';
+    const id = inbound.responseId(generateId());
     return {
       committed: false,
-      event: (event) => {
-        if (event.type === 'start') id = event.id;
-      },
+      event: () => undefined,
       finish: (event, text) => sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, usage: event.usage }), headers),
       fail: (kind, message, status) => sendJson(res, status, inbound.formatError(kind, message), headers),
     };
@@ -590,12 +592,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     const requestId = presentedId !== undefined && requestIdPattern.test(presentedId) ? presentedId : randomUUID();
     // Response headers are gathered here and written once: setHeader per header cost CPU and
     // kept a header table alive for every open stream.
-    const headers: ResponseHeaders = { 'x-request-id': requestId };
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const path = query < 0 ? url : url.slice(0, query);
     // The chat path names the dialect; elsewhere Anthropic's own required version header does.
     const inbound = path === '/v1/messages' || (path !== '/v1/chat/completions' && req.headers['anthropic-version'] !== undefined) ? anthropicDialect : openaiDialect;
+    // x-request-id always (logs, docs), and the header the caller's SDK reads if it is another.
+    const headers: ResponseHeaders = { 'x-request-id': requestId, [inbound.requestIdHeader]: requestId };
     try {
       if (req.method === 'GET' && path === '/healthz') return sendJson(res, 200, { status: 'ok' }, headers);
       if (req.method === 'GET' && path === '/metrics') {

@@ -49,6 +49,7 @@ function textOf(value: z.infer<typeof content>): string {
 export const anthropicDialect: Dialect = {
   name: 'anthropic',
   chatPath: '/v1/messages',
+  requestIdHeader: 'request-id',
 
   parseRequest(body: unknown): Parsed<ChatRequest> {
     const parsed = requestSchema.safeParse(body);
@@ -71,6 +72,10 @@ export const anthropicDialect: Dialect = {
         includeUsage: true,
       },
     };
+  },
+
+  responseId(token: string): string {
+    return `msg_${token}`;
   },
 
   encodeRequest(request: ChatRequest): unknown {

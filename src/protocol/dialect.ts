@@ -9,6 +9,11 @@ export interface Dialect {
   readonly name: 'openai' | 'anthropic';
   /** Path of the chat endpoint relative to an API base URL. */
   readonly chatPath: string;
+  /** Response header this dialect's SDK reads the request id from. */
+  readonly requestIdHeader: string;
+
+  /** A response id of this dialect's form (`chatcmpl-…`, `msg_…`) around an opaque unique token. */
+  responseId(token: string): string;
 
   /** Inbound: a client's JSON body to a canonical request, or a 4xx problem. */
   parseRequest(body: unknown): Parsed<ChatRequest>;

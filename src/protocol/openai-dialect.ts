@@ -53,6 +53,7 @@ function textOf(value: z.infer<typeof content>): string {
 export const openaiDialect: Dialect = {
   name: 'openai',
   chatPath: '/v1/chat/completions',
+  requestIdHeader: 'x-request-id',
 
   parseRequest(body: unknown): Parsed<ChatRequest> {
     const parsed = requestSchema.safeParse(body);
@@ -72,6 +73,10 @@ export const openaiDialect: Dialect = {
         includeUsage: r.stream_options?.include_usage === true,
       },
     };
+  },
+
+  responseId(token: string): string {
+    return `chatcmpl-${token}`;
   },
 
   encodeRequest(request: ChatRequest): unknown {

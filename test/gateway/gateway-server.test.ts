@@ -38,7 +38,7 @@ let url: string;
 beforeAll(async () => {
   openaiUpstream = await startMockUpstream({ words: 5 });
   anthropicUpstream = await startMockUpstream({ words: 5 });
-  gateway = createGateway({ config: config(openaiUpstream.url, anthropicUpstream.url), logger: false, now: () => 1_700_000_000_000 });
+  gateway = createGateway({ config: config(openaiUpstream.url, anthropicUpstream.url), logger: false, now: () => 1_700_000_000_000, generateId: () => 'test' });
   url = await gateway.listen(0, '127.0.0.1');
 });
 
@@ -83,6 +83,21 @@ describe('official SDK clients against the gateway', () => {
     expect(message.usage.output_tokens).toBe(5);
   });
 
+  it('ids and request ids are in the caller\'s dialect, whichever dialect the upstream spoke', async () => {
+    const anthropic = new Anthropic({ apiKey: usKey, baseURL: url, maxRetries: 0 });
+    const message = await anthropic.messages.create({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 'hello' }] });
+    expect(message.id).toBe('msg_test');
+    // The Anthropic SDK reads `request-id`, the OpenAI SDK `x-request-id`.
+    expect(message._request_id).toMatch(/^[0-9a-f-]{36}$/);
+    const openai = new OpenAI({ apiKey: globalKey, baseURL: `${url}/v1`, maxRetries: 0 });
+    const completion = await openai.chat.completions.create({ model: 'frontier-eu', messages: [{ role: 'user', content: 'hello' }], max_tokens: 5 });
+    expect(completion.id).toBe('chatcmpl-test');
+    expect(completion._request_id).toMatch(/^[0-9a-f-]{36}$/);
+    const ids = new Set<string>();
+    for await (const chunk of await openai.chat.completions.create({ model: 'frontier-eu', messages: [{ role: 'user', content: 'hello' }], max_tokens: 5, stream: true })) ids.add(chunk.id);
+    expect([...ids]).toEqual(['chatcmpl-test']);
+  });
+
   it('Anthropic SDK, stream, to an Anthropic upstream', async () => {
     const client = new Anthropic({ apiKey: globalKey, baseURL: url, maxRetries: 0 });
     const stream = client.messages.stream({ model: 'frontier-eu', max_tokens: 20, messages: [{ role: 'user', content: 'hello' }] });
@@ -119,7 +134,7 @@ describe('exact SSE frames', () => {
       body: JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true }, max_tokens: 5 }),
     });
     expect(response.headers.get('content-type')).toContain('text/event-stream');
-    const frame = (choices: unknown[], extra = {}): string => `data: ${JSON.stringify({ id: 'mock-1', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'frontier', choices, ...extra })}\n\n`;
+    const frame = (choices: unknown[], extra = {}): string => `data: ${JSON.stringify({ id: 'chatcmpl-test', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'frontier', choices, ...extra })}\n\n`;
     const delta = (content: string): string => frame([{ index: 0, delta: { content }, logprobs: null, finish_reason: null }]);
     expect(await response.text()).toBe(
       frame([{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]) +
@@ -140,7 +155,7 @@ describe('exact SSE frames', () => {
     const frame = (event: string, data: unknown): string => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
     const delta = (text: string): string => frame('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } });
     expect(await response.text()).toBe(
-      frame('message_start', { type: 'message_start', message: { id: 'mock-1', type: 'message', role: 'assistant', model: 'frontier', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } } }) +
+      frame('message_start', { type: 'message_start', message: { id: 'msg_test', type: 'message', role: 'assistant', model: 'frontier', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } } }) +
         frame('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }) +
         frame('ping', { type: 'ping' }) +
         delta('mock') +
