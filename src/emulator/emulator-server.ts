@@ -377,9 +377,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
           gone.signal.removeEventListener('abort', abandon);
           metrics.success(plan.finishReason, (event.at - arrivedAt) / speed / 1000);
           if (writer !== undefined) {
-            res.end((started ? '' : writer.write(start)) + writer.write({ type: 'finish', finishReason: plan.finishReason, usage: plan.usage }));
+            res.end((started ? '' : writer.write(start)) + writer.write({ type: 'finish', finishReason: plan.finishReason, ...(plan.stopSequence === undefined ? {} : { stopSequence: plan.stopSequence }), usage: plan.usage }));
           } else {
-            sendJson(res, 200, dialect.formatResult({ id: completionId, model: modelName, text: plan.text, finishReason: plan.finishReason, usage: plan.usage }));
+            sendJson(res, 200, dialect.formatResult({ id: completionId, model: modelName, text: plan.text, finishReason: plan.finishReason, ...(plan.stopSequence === undefined ? {} : { stopSequence: plan.stopSequence }), usage: plan.usage }));
           }
           return;
         }

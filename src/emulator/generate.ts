@@ -26,6 +26,8 @@ export interface CompletionPlan {
   readonly tokens: readonly string[];
   readonly text: string;
   readonly finishReason: FinishReason;
+  /** The stop sequence the answer was cut before, if one was. */
+  readonly stopSequence?: string;
   readonly usage: Usage;
 }
 
@@ -66,7 +68,7 @@ export function planCompletion(request: ChatRequest, options: GenerateOptions): 
   const cut = request.maxTokens !== undefined && request.maxTokens < natural;
   const inputTokens = estimateTokens(prompt);
   const stopped = truncateAtStop(tokens, request.stop);
-  if (stopped !== undefined) return build(stopped, 'stop', inputTokens);
+  if (stopped !== undefined) return { ...build(stopped.tokens, 'stop', inputTokens), stopSequence: stopped.stop };
   return build(tokens, cut ? 'length' : 'stop', inputTokens);
 }
 
@@ -81,14 +83,18 @@ function build(tokens: readonly string[], finishReason: FinishReason, inputToken
   return { tokens, text: tokens.join(''), finishReason, usage: { inputTokens, outputTokens: tokens.length } };
 }
 
-/** Tokens up to (not including) the earliest stop sequence, or undefined when none occurs. */
-function truncateAtStop(tokens: readonly string[], stops: readonly string[]): string[] | undefined {
+/** Tokens up to (not including) the earliest stop sequence, and which one it was; undefined when none occurs. */
+function truncateAtStop(tokens: readonly string[], stops: readonly string[]): { tokens: string[]; stop: string } | undefined {
   const text = tokens.join('');
   let at = -1;
+  let matched = '';
   for (const stop of stops) {
     if (stop === '') continue;
     const index = text.indexOf(stop);
-    if (index >= 0 && (at < 0 || index < at)) at = index;
+    if (index >= 0 && (at < 0 || index < at)) {
+      at = index;
+      matched = stop;
+    }
   }
   if (at < 0) return undefined;
   const kept: string[] = [];
@@ -98,5 +104,5 @@ function truncateAtStop(tokens: readonly string[], stops: readonly string[]): st
     kept.push(token.slice(0, at - length));
     length += token.length;
   }
-  return kept;
+  return { tokens: kept, stop: matched };
 }

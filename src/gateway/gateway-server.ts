@@ -460,7 +460,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     return {
       committed: false,
       event: () => undefined,
-      finish: (event, text) => sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, usage: event.usage }), headers),
+      finish: (event, text) => sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, ...(event.stopSequence === undefined ? {} : { stopSequence: event.stopSequence }), usage: event.usage }), headers),
       fail: (kind, message, status) => sendJson(res, status, inbound.formatError(kind, message), headers),
     };
   };
@@ -545,7 +545,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         const promptUsage = resumes === 0 ? finished.usage.inputTokens || inputTokens : inputTokens || context.promptTokens;
         const usage = { inputTokens: promptUsage, outputTokens: Math.max(finished.usage.outputTokens, sentTokens) };
         const text = sent.toString();
-        sink.finish({ type: 'finish', finishReason: finished.finishReason, usage }, text);
+        sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(finished.stopSequence === undefined ? {} : { stopSequence: finished.stopSequence }), usage }, text);
         countTokens(route, endpoint.config.id, usage.inputTokens, usage.outputTokens);
         if (sentTokens > 1) metrics.tpot.observe({ route, endpoint: endpoint.config.id }, (lastTokenAt - firstTokenAt) / 1e3 / (sentTokens - 1));
         return { status: 200, endpoint: endpoint.config.id, ...usage, text };

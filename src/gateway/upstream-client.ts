@@ -207,7 +207,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     const queue = new EventQueue<ChatEvent>();
     queue.push({ type: 'start', id: result.id, model: result.model, inputTokens: result.usage.inputTokens });
     if (result.text !== '') queue.push({ type: 'text', text: result.text });
-    queue.push({ type: 'finish', finishReason: result.finishReason, usage: result.usage });
+    queue.push({ type: 'finish', finishReason: result.finishReason, ...(result.stopSequence === undefined ? {} : { stopSequence: result.stopSequence }), usage: result.usage });
     queue.end();
     this.#settle({ kind: 'events', events: queue });
   }

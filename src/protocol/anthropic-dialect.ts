@@ -26,6 +26,7 @@ const resultSchema = z  .looseObject({
     model: z.string(),
     content: z.array(z.looseObject({ type: z.string(), text: z.string().optional() })),
     stop_reason: z.string().nullable(),
+    stop_sequence: z.string().nullish(),
     usage: z.looseObject({ input_tokens: z.number(), output_tokens: z.number() }),
   });
 
@@ -41,6 +42,11 @@ const kindToType: Readonly<Record<ErrorKind, string>> = {
 };
 
 const stopReason: Readonly<Record<FinishReason, string>> = { stop: 'end_turn', length: 'max_tokens' };
+
+/** `stop_reason` and `stop_sequence`: a matched stop sequence is named; OpenAI upstreams never say which. */
+function stopFields(finish: { readonly finishReason: FinishReason; readonly stopSequence?: string }): { stop_reason: string; stop_sequence: string | null } {
+  return finish.stopSequence === undefined ? { stop_reason: stopReason[finish.finishReason], stop_sequence: null } : { stop_reason: 'stop_sequence', stop_sequence: finish.stopSequence };
+}
 
 function textOf(value: z.infer<typeof content>): string {
   return typeof value === 'string' ? value : value.map((block) => block.text).join('');
@@ -104,8 +110,7 @@ export const anthropicDialect: Dialect = {
       role: 'assistant',
       model: result.model,
       content: [{ type: 'text', text: result.text }],
-      stop_reason: stopReason[result.finishReason],
-      stop_sequence: null,
+      ...stopFields(result),
       usage: { input_tokens: result.usage.inputTokens, output_tokens: result.usage.outputTokens },
     };
   },
@@ -120,6 +125,7 @@ export const anthropicDialect: Dialect = {
         model: parsed.data.model,
         text: parsed.data.content.map((block) => block.text ?? '').join(''),
         finishReason: parsed.data.stop_reason === 'max_tokens' ? 'length' : 'stop',
+        ...(parsed.data.stop_reason === 'stop_sequence' && typeof parsed.data.stop_sequence === 'string' ? { stopSequence: parsed.data.stop_sequence } : {}),
         usage: { inputTokens: parsed.data.usage.input_tokens, outputTokens: parsed.data.usage.output_tokens },
       },
     };
@@ -140,7 +146,7 @@ export const anthropicDialect: Dialect = {
           case 'finish':
             return (
               sseFrame(JSON.stringify({ type: 'content_block_stop', index: 0 }), 'content_block_stop') +
-              sseFrame(JSON.stringify({ type: 'message_delta', delta: { stop_reason: stopReason[event.finishReason], stop_sequence: null }, usage: { input_tokens: event.usage.inputTokens, output_tokens: event.usage.outputTokens } }), 'message_delta') +
+              sseFrame(JSON.stringify({ type: 'message_delta', delta: stopFields(event), usage: { input_tokens: event.usage.inputTokens, output_tokens: event.usage.outputTokens } }), 'message_delta') +
               sseFrame(JSON.stringify({ type: 'message_stop' }), 'message_stop')
             );
           case 'error':
@@ -154,10 +160,11 @@ export const anthropicDialect: Dialect = {
   createStreamReader(): StreamReader {
     let inputTokens = 0;
     let finish: FinishReason = 'stop';
+    let stopSequence: string | undefined;
     let outputTokens = 0;
     return {
       read(event, data) {
-        let json: { type?: string; message?: { id?: string; model?: string; usage?: { input_tokens?: number } }; delta?: { type?: string; text?: string; stop_reason?: string }; usage?: { input_tokens?: number; output_tokens?: number }; error?: { type?: string; message?: string } };
+        let json: { type?: string; message?: { id?: string; model?: string; usage?: { input_tokens?: number } }; delta?: { type?: string; text?: string; stop_reason?: string; stop_sequence?: string | null }; usage?: { input_tokens?: number; output_tokens?: number }; error?: { type?: string; message?: string } };
         try {
           json = JSON.parse(data) as typeof json;
         } catch {
@@ -171,11 +178,12 @@ export const anthropicDialect: Dialect = {
             return json.delta?.type === 'text_delta' && typeof json.delta.text === 'string' && json.delta.text !== '' ? { events: [{ type: 'text', text: json.delta.text }], done: false } : { events: [], done: false };
           case 'message_delta':
             if (json.delta?.stop_reason === 'max_tokens') finish = 'length';
+            if (json.delta?.stop_reason === 'stop_sequence' && typeof json.delta.stop_sequence === 'string') stopSequence = json.delta.stop_sequence;
             outputTokens = json.usage?.output_tokens ?? outputTokens;
             inputTokens = json.usage?.input_tokens ?? inputTokens;
             return { events: [], done: false };
           case 'message_stop':
-            return { events: [{ type: 'finish', finishReason: finish, usage: { inputTokens, outputTokens } }], done: true };
+            return { events: [{ type: 'finish', finishReason: finish, ...(stopSequence === undefined ? {} : { stopSequence }), usage: { inputTokens, outputTokens } }], done: true };
           case 'error':
             return { events: [{ type: 'error', kind: json.error?.type === 'overloaded_error' ? 'overloaded' : 'api_error', message: json.error?.message ?? 'upstream error' }], done: true };
           default:

@@ -35,6 +35,8 @@ export interface ChatResult {
   readonly model: string;
   readonly text: string;
   readonly finishReason: FinishReason;
+  /** With finish 'stop': the stop sequence that ended the answer, when the upstream said which. */
+  readonly stopSequence?: string;
   readonly usage: Usage;
 }
 
@@ -42,7 +44,7 @@ export interface ChatResult {
 export type ChatEvent =
   | { readonly type: 'start'; readonly id: string; readonly model: string; readonly inputTokens: number }
   | { readonly type: 'text'; readonly text: string }
-  | { readonly type: 'finish'; readonly finishReason: FinishReason; readonly usage: Usage }
+  | { readonly type: 'finish'; readonly finishReason: FinishReason; readonly stopSequence?: string; readonly usage: Usage }
   | { readonly type: 'error'; readonly kind: ErrorKind; readonly message: string };
 
 /** Error categories both dialects can express. */

@@ -60,11 +60,13 @@ describe('deterministic answers', () => {
     expect(roomy.finishReason).toBe('stop');
   });
 
-  it('a stop sequence truncates the text before it with finish stop', () => {
+  it('a stop sequence truncates the text before it with finish stop, naming the sequence', () => {
     const full = planCompletion(request('stop me'), { seed: 5, meanOutputTokens: 100 });
     const third = full.tokens[2] as string;
     const stopped = planCompletion(request('stop me', { stop: [third] }), { seed: 5, meanOutputTokens: 100 });
     expect(stopped.finishReason).toBe('stop');
+    expect(stopped.stopSequence).toBe(third);
+    expect(full.stopSequence).toBeUndefined();
     expect(stopped.text).toBe(full.text.slice(0, full.text.indexOf(third)));
     expect(stopped.tokens.join('')).toBe(stopped.text);
   });

@@ -1,0 +1,80 @@
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningEmulator } from '../../src/emulator/index.js';
+import { createGateway, type Gateway } from '../../src/gateway/gateway-server.js';
+import { hashApiKey } from '../../src/gateway/tenant-auth.js';
+import { gatewayConfig, startTestEmulator } from './helpers/fleet.js';
+
+/**
+ * Stop sequences end-to-end: an Anthropic caller is told which sequence stopped
+ * the answer when the upstream said so (an Anthropic-dialect upstream does;
+ * OpenAI's finish_reason "stop" cannot tell a stop sequence from a natural end).
+ */
+
+const apiKey = 'sk-stop-test';
+const prompt = 'tell me about stop sequences';
+let replica: RunningEmulator;
+let gateway: Gateway;
+let url: string;
+
+beforeAll(async () => {
+  replica = await startTestEmulator({ servedModelName: 'm-stop' });
+  gateway = createGateway({
+    config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: via-anthropic, url: "${replica.url}", dialect: anthropic, model: m-stop, provider: p1, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: via-openai, url: "${replica.url}", dialect: openai, model: m-stop, provider: p2, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+routes:
+  - { model: anthropic-upstream, endpoints: [via-anthropic], policy: [cost] }
+  - { model: openai-upstream, endpoints: [via-openai], policy: [cost] }
+tenants:
+  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
+`),
+    logger: false,
+  });
+  url = await gateway.listen(0, '127.0.0.1');
+});
+
+afterAll(async () => {
+  await gateway.close();
+  await replica.close();
+});
+
+/** The answer without stops (deterministic for the prompt), and a stop sequence that occurs in it. */
+async function stopInAnswer(client: Anthropic): Promise<{ full: string; stop: string; before: string }> {
+  const whole = await client.messages.create({ model: 'anthropic-upstream', max_tokens: 40, messages: [{ role: 'user', content: prompt }] });
+  const full = whole.content[0]?.type === 'text' ? whole.content[0].text : '';
+  const words = full.split(' ');
+  expect(words.length).toBeGreaterThan(3);
+  const stop = ` ${words[2] ?? ''}`;
+  return { full, stop, before: full.slice(0, full.indexOf(stop)) };
+}
+
+describe('stop sequences', () => {
+  it('an Anthropic caller gets stop_reason stop_sequence and the sequence, streamed and not', async () => {
+    const client = new Anthropic({ apiKey, baseURL: url, maxRetries: 0 });
+    const { stop, before } = await stopInAnswer(client);
+    const message = await client.messages.create({ model: 'anthropic-upstream', max_tokens: 40, stop_sequences: ['never-occurs', stop], messages: [{ role: 'user', content: prompt }] });
+    expect(message.content[0]?.type === 'text' ? message.content[0].text : '').toBe(before);
+    expect(message.stop_reason).toBe('stop_sequence');
+    expect(message.stop_sequence).toBe(stop);
+    const streamed = await client.messages.stream({ model: 'anthropic-upstream', max_tokens: 40, stop_sequences: [stop], messages: [{ role: 'user', content: prompt }] }).finalMessage();
+    expect(streamed.stop_reason).toBe('stop_sequence');
+    expect(streamed.stop_sequence).toBe(stop);
+  });
+
+  it('an OpenAI caller gets finish_reason stop; through an OpenAI upstream an Anthropic caller gets end_turn, with the text still cut', async () => {
+    const client = new Anthropic({ apiKey, baseURL: url, maxRetries: 0 });
+    const { stop, before } = await stopInAnswer(client);
+    const openai = new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: 0 });
+    const completion = await openai.chat.completions.create({ model: 'anthropic-upstream', max_tokens: 40, stop: [stop], messages: [{ role: 'user', content: prompt }] });
+    expect(completion.choices[0]?.finish_reason).toBe('stop');
+    expect(completion.choices[0]?.message.content).toBe(before);
+    const viaOpenAI = await client.messages.create({ model: 'openai-upstream', max_tokens: 40, stop_sequences: [stop], messages: [{ role: 'user', content: prompt }] });
+    expect(viaOpenAI.content[0]?.type === 'text' ? viaOpenAI.content[0].text : '').toBe(before);
+    expect(viaOpenAI.stop_reason).toBe('end_turn');
+    expect(viaOpenAI.stop_sequence).toBeNull();
+  });
+});

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
+import type { ChatEvent } from '../../src/protocol/chat.js';
+
+/** Reads the frames a writer produced back through the dialect's own reader. */
+function roundTrip(events: readonly ChatEvent[]): ChatEvent[] {
+  const writer = anthropicDialect.createStreamWriter({ includeUsage: true, created: 0 });
+  const reader = anthropicDialect.createStreamReader();
+  const out: ChatEvent[] = [];
+  for (const frame of events.map((event) => writer.write(event)).join('').split('\n\n')) {
+    const name = /^event: (.*)$/m.exec(frame)?.[1];
+    const data = /^data: (.*)$/m.exec(frame)?.[1];
+    if (data !== undefined) out.push(...reader.read(name, data).events);
+  }
+  return out;
+}
+
+describe('anthropic dialect: stop sequences', () => {
+  const usage = { inputTokens: 3, outputTokens: 2 };
+
+  it('a finish that names its stop sequence is written as stop_sequence and read back the same', () => {
+    const events: ChatEvent[] = [{ type: 'start', id: 'msg_1', model: 'm', inputTokens: 3 }, { type: 'text', text: 'hi there' }, { type: 'finish', finishReason: 'stop', stopSequence: '###', usage }];
+    expect(roundTrip(events)).toEqual(events);
+    const written = anthropicDialect.createStreamWriter({ includeUsage: true, created: 0 }).write(events[2] as ChatEvent);
+    expect(written).toContain('"delta":{"stop_reason":"stop_sequence","stop_sequence":"###"}');
+  });
+
+  it('a plain finish stays end_turn with stop_sequence null', () => {
+    const events: ChatEvent[] = [{ type: 'start', id: 'msg_1', model: 'm', inputTokens: 3 }, { type: 'finish', finishReason: 'stop', usage }];
+    expect(roundTrip(events)).toEqual(events);
+  });
+
+  it('a complete message carries the sequence both ways', () => {
+    const body = anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: 'hi', finishReason: 'stop', stopSequence: 'END', usage });
+    expect(body).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: 'END' });
+    expect(anthropicDialect.parseResult(body)).toEqual({ ok: true, value: { id: 'msg_1', model: 'm', text: 'hi', finishReason: 'stop', stopSequence: 'END', usage } });
+    expect(anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: 'hi', finishReason: 'length', usage })).toMatchObject({ stop_reason: 'max_tokens', stop_sequence: null });
+  });
+});
