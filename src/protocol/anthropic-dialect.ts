@@ -5,7 +5,7 @@ import { invalidRequest } from './request-problem.js';
 import { sseFrame } from './sse.js';
 
 const textBlock = z.looseObject({ type: z.literal('text'), text: z.string() });
-const content = z.union([z.string(), z.array(textBlock)]);
+const content = z.union([z.string(), z.array(textBlock)], { error: 'content must be a string or an array of text blocks ({"type": "text", "text": ...}); images and documents are not supported by this gateway' });
 
 /** What the gateway accepts from Anthropic Messages clients; unknown fields pass. */
 const requestSchema = z.looseObject({
@@ -15,9 +15,11 @@ const requestSchema = z.looseObject({
   system: z.union([z.string(), z.array(textBlock)]).optional(),
   temperature: z.number().min(0).max(1).optional(),
   top_p: z.number().min(0).max(1).optional(),
-  stop_sequences: z.array(z.string()).optional(),
+  // The same answer whichever upstream serves it: OpenAI-dialect upstreams take at most 4.
+  stop_sequences: z.array(z.string()).max(4, 'at most 4 stop_sequences: answers may be served by OpenAI-compatible upstreams, which take 4').optional(),
   stream: z.boolean().optional(),
   tools: z.undefined({ error: 'tools are not supported by this gateway yet' }).optional(),
+  thinking: z.looseObject({ type: z.literal('disabled', { error: 'extended thinking is not supported by this gateway yet' }) }).optional(),
 });
 
 /** An upstream's complete answer (built once: zod compiles each schema on first use). */
@@ -86,12 +88,15 @@ export const anthropicDialect: Dialect = {
 
   encodeRequest(request: ChatRequest): unknown {
     const system = request.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n');
+    const turns = request.messages.filter((m) => m.role !== 'system').map((m) => ({ role: m.role, content: m.content }));
+    // Anthropic needs at least one turn; an OpenAI request of system messages alone becomes one user turn.
+    const alone = turns.length === 0;
     return {
       model: request.model,
       // Anthropic requires a budget; 4096 is the default for clients that gave none (OpenAI allows that).
       max_tokens: request.maxTokens ?? 4096,
-      ...(system === '' ? {} : { system }),
-      messages: request.messages.filter((m) => m.role !== 'system').map((m) => ({ role: m.role, content: m.content })),
+      ...(system === '' || alone ? {} : { system }),
+      messages: alone ? [{ role: 'user', content: system }] : turns,
       ...(request.temperature === undefined ? {} : { temperature: Math.min(1, request.temperature) }),
       ...(request.topP === undefined ? {} : { top_p: request.topP }),
       ...(request.stop.length === 0 ? {} : { stop_sequences: request.stop }),

@@ -6,7 +6,7 @@ import { readContentDelta } from './openai-content-delta.js';
 import { sseFrame } from './sse.js';
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
-const content = z.union([z.string(), z.array(textPart)]);
+const content = z.union([z.string(), z.array(textPart)], { error: 'content must be a string or an array of text parts ({"type": "text", "text": ...}); images, audio and files are not supported by this gateway' });
 
 /** What the gateway accepts from OpenAI Chat Completions clients; unknown fields pass (SDKs send many). */
 const requestSchema = z.looseObject({
@@ -18,10 +18,13 @@ const requestSchema = z.looseObject({
   max_completion_tokens: z.number().int().positive().nullish(),
   temperature: z.number().min(0).max(2).nullish(),
   top_p: z.number().min(0).max(1).nullish(),
-  stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
+  stop: z.union([z.string(), z.array(z.string()).max(4)], { error: 'stop must be a string or an array of at most 4 strings' }).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
-  n: z.literal(1).nullish(),
+  n: z.literal(1, { error: 'n must be 1: the gateway returns one choice per request' }).nullish(),
+  // Refused rather than silently ignored: a caller relying on them would get something else.
+  response_format: z.looseObject({ type: z.literal('text', { error: "response_format.type must be 'text': JSON mode and structured outputs are not supported by this gateway yet" }) }).nullish(),
+  logprobs: z.literal(false, { error: 'logprobs are not supported by this gateway' }).nullish(),
   tools: z.undefined({ error: 'tools are not supported by this gateway yet' }).optional(),
 });
 

@@ -221,6 +221,15 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     ['/v1/chat/completions', JSON.stringify({ model: 'frontier' }), 400, /messages/],
     ['/v1/messages', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }] }), 400, /max_tokens/],
     ['/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x'.repeat(5000) }] }), 413, /exceeds the 4096-byte limit/],
+    // What the gateway cannot honour is refused by name, never silently dropped.
+    ['/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }), 400, /^messages\.0\.content: .*images, audio and files are not supported/],
+    ['/v1/chat/completions', JSON.stringify({ model: 'frontier', n: 2, messages: [{ role: 'user', content: 'x' }] }), 400, /^n: n must be 1/],
+    ['/v1/chat/completions', JSON.stringify({ model: 'frontier', stop: ['a', 'b', 'c', 'd', 'e'], messages: [{ role: 'user', content: 'x' }] }), 400, /^stop: .*at most 4 strings/],
+    ['/v1/chat/completions', JSON.stringify({ model: 'frontier', response_format: { type: 'json_object' }, messages: [{ role: 'user', content: 'x' }] }), 400, /JSON mode and structured outputs are not supported/],
+    ['/v1/chat/completions', JSON.stringify({ model: 'frontier', logprobs: true, messages: [{ role: 'user', content: 'x' }] }), 400, /^logprobs: logprobs are not supported/],
+    ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, stop_sequences: ['a', 'b', 'c', 'd', 'e'], messages: [{ role: 'user', content: 'x' }] }), 400, /at most 4 stop_sequences/],
+    ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [{ role: 'user', content: 'x' }] }), 400, /extended thinking is not supported/],
+    ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'image', source: {} }] }] }), 400, /images and documents are not supported/],
   ])('%s %s -> %i', async (path, body, status, message) => {
     const response = await post(path, body);
     expect(response.status).toBe(status);

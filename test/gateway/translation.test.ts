@@ -7,7 +7,8 @@ import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { gatewayConfig, startTestEmulator } from './helpers/fleet.js';
 
 /**
- * Stop sequences end-to-end: an Anthropic caller is told which sequence stopped
+ * Translation edge cases end to end, through an emulated replica spoken to in
+ * either dialect. Stop sequences: an Anthropic caller is told which sequence stopped
  * the answer when the upstream said so (an Anthropic-dialect upstream does;
  * OpenAI's finish_reason "stop" cannot tell a stop sequence from a natural end).
  */
@@ -76,5 +77,16 @@ describe('stop sequences', () => {
     expect(viaOpenAI.content[0]?.type === 'text' ? viaOpenAI.content[0].text : '').toBe(before);
     expect(viaOpenAI.stop_reason).toBe('end_turn');
     expect(viaOpenAI.stop_sequence).toBeNull();
+  });
+});
+
+describe('requests that fit one dialect and must be fitted to the other', () => {
+  it('an OpenAI request of system messages alone reaches an Anthropic upstream as one user turn', async () => {
+    const openai = new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: 0 });
+    const completion = await openai.chat.completions.create({ model: 'anthropic-upstream', max_tokens: 5, messages: [{ role: 'system', content: 'you are terse' }] });
+    expect(completion.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
+    // The same answer as the same text sent as a user turn: the emulator saw one turn, no system prompt.
+    const asUser = await openai.chat.completions.create({ model: 'anthropic-upstream', max_tokens: 5, messages: [{ role: 'user', content: 'you are terse' }] });
+    expect(completion.choices[0]?.message.content).toBe(asUser.choices[0]?.message.content);
   });
 });
