@@ -54,6 +54,15 @@ export function circuitView(state: CircuitState, now: number, config: CircuitBre
   return { circuit: current.status, halfOpenInFlight: current.status === 'half-open' ? current.probesInFlight : 0 };
 }
 
+/**
+ * Milliseconds until this circuit admits a request again: 0 when closed or half-open
+ * (a taken probe slot frees when its probe ends, which has no schedule), the rest of
+ * openMs when open.
+ */
+export function msUntilHalfOpen(state: CircuitState, now: number, config: CircuitBreakerConfig): number {
+  return state.status === 'open' ? Math.max(0, state.openedAt + config.openMs - now) : 0;
+}
+
 function recordFailure(previous: readonly number[], now: number, config: CircuitBreakerConfig): CircuitState {
   const recent = [...previous.filter((at) => now - at < config.windowMs), now];
   if (recent.length >= config.failureThreshold) return { status: 'open', openedAt: now };

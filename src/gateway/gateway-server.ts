@@ -9,7 +9,7 @@ import { anthropicDialect } from '../protocol/anthropic-dialect.js';
 import { openaiDialect } from '../protocol/openai-dialect.js';
 import { Cancellation } from './cancellation.js';
 import { TextAccumulator } from './text-accumulator.js';
-import { circuitView, initialCircuitState, nextCircuitState, type CircuitState } from './circuit-breaker.js';
+import { circuitView, initialCircuitState, msUntilHalfOpen, nextCircuitState, type CircuitState } from './circuit-breaker.js';
 import type { EndpointConfig, GatewayConfig, RouteConfig, TenantConfig } from './gateway-config.js';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
 import { answerForUpstreamFailure, backoffMs, isEndpointFault, isRetryableStatus, isWorthRevisiting } from './retry-policy.js';
@@ -240,18 +240,30 @@ export function createGateway(options: GatewayOptions): Gateway {
    * A routing refusal in the caller's terms. Nothing the caller can retry fixes a
    * jurisdiction refusal, so both SDKs are told not to (they retry 503 by default).
    */
-  const routeFailureError = (decision: Extract<ReturnType<typeof routeRequest>, { ok: false }>, tenant: string): ClientError => {
+  const routeFailureError = (decision: Extract<ReturnType<typeof routeRequest>, { ok: false }>, context: RequestContext): ClientError => {
     switch (decision.code) {
       case 'jurisdiction':
-        metrics.jurisdictionRejections.inc({ tenant });
+        metrics.jurisdictionRejections.inc({ tenant: context.tenant.id });
         return new ClientError(decision.status, 'overloaded', decision.message, { 'x-should-retry': 'false' });
       case 'context':
         return new ClientError(decision.status, 'invalid_request', decision.message);
       case 'no_route':
         return new ClientError(decision.status, 'not_found', decision.message);
       case 'unavailable':
-        return new ClientError(decision.status, 'overloaded', decision.message);
+        // Every eligible endpoint is ejected: say when the first one will take a probe again.
+        return new ClientError(decision.status, 'overloaded', decision.message, { 'retry-after': String(retryAfterSeconds(context.route)) });
     }
+  };
+
+  /** Whole seconds (at least 1) until an endpoint of the route leaves its open circuit. */
+  const retryAfterSeconds = (route: RouteConfig): number => {
+    const at = now();
+    let soonest = Number.POSITIVE_INFINITY;
+    for (const { runtime } of routeViews.get(route) ?? []) {
+      // Closed circuits here are ineligible for other reasons (jurisdiction, context) and never free up.
+      if (runtime.circuit.status !== 'closed') soonest = Math.min(soonest, msUntilHalfOpen(runtime.circuit, at, breaker));
+    }
+    return Number.isFinite(soonest) ? Math.max(1, Math.ceil(soonest / 1000)) : 1;
   };
 
   /**
@@ -273,7 +285,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       if (!decision.ok) {
         if (last !== undefined) break;
-        throw routeFailureError(decision, context.tenant.id);
+        throw routeFailureError(decision, context);
       }
       const primary = endpoints.get(decision.ranked[0]?.id ?? '');
       if (primary === undefined) break;

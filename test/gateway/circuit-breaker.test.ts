@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { advanceCircuit, circuitView, initialCircuitState, nextCircuitState, type CircuitEvent, type CircuitState } from '../../src/gateway/circuit-breaker.js';
+import { advanceCircuit, circuitView, initialCircuitState, msUntilHalfOpen, nextCircuitState, type CircuitEvent, type CircuitState } from '../../src/gateway/circuit-breaker.js';
 
 const config = { failureThreshold: 3, windowMs: 1000, openMs: 5000, halfOpenProbes: 1 };
 
@@ -67,5 +67,14 @@ describe('circuit breaker', () => {
 
   it('a threshold of one opens on the first failure', () => {
     expect(nextCircuitState(initialCircuitState, 'failure', 5, { ...config, failureThreshold: 1 })).toEqual({ status: 'open', openedAt: 5 });
+  });
+
+  it('says how long until an open circuit takes a probe: the rest of openMs, 0 otherwise', () => {
+    const open = run([['failure', 0], ['failure', 100], ['failure', 200]]);
+    expect(msUntilHalfOpen(open, 200, config)).toBe(5000);
+    expect(msUntilHalfOpen(open, 4000, config)).toBe(1200);
+    expect(msUntilHalfOpen(open, 9000, config)).toBe(0);
+    expect(msUntilHalfOpen(initialCircuitState, 0, config)).toBe(0);
+    expect(msUntilHalfOpen({ status: 'half-open', probesInFlight: 1 }, 0, config)).toBe(0);
   });
 });

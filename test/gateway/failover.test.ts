@@ -516,6 +516,22 @@ describe('failover under faults', () => {
     });
   });
 
+  it('4c. when every eligible endpoint\'s circuit is open, the 503 says with Retry-After when one will take a probe again', async () => {
+    const failing = await emulator('m-failing', { faults: { errorRate: 1, errorStatus: 500 } });
+    const { url } = await gateway([{ id: 'failing', url: failing.url, model: 'm-failing' }], {
+      resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1, openMs: 30000 } }',
+    });
+    const first = await streamOpenAI(url, 'hi', 5);
+    expect(first.status).toBe(502);
+    await first.body?.cancel();
+    const ejected = await streamOpenAI(url, 'hi', 5);
+    expect(ejected.status).toBe(503);
+    expect(((await ejected.json()) as { error: { message: string } }).error.message).toMatch(/circuit open/);
+    const retryAfter = Number(ejected.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(29);
+    expect(retryAfter).toBeLessThanOrEqual(30);
+  });
+
   describe('5. Retry-After is honoured when the rate-limited endpoint is the only one', () => {
     async function rateLimitedOnce(maxBackoffMs: number): Promise<{ gap: number; total: number }> {
       const limited = await emulator('m-limited', { faults: { errorRate: 1, errorStatus: 429 } });
