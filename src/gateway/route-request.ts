@@ -25,7 +25,9 @@ import { unitInterval } from './unit-interval.js';
  * splits every tier of two or more into ordered sub-tiers; the result is the tiers
  * concatenated. So a later policy only ever reorders endpoints an earlier one
  * left tied, and what is still tied after the last policy keeps route order.
- *  - cost:       marginalCostPerMillionTokens ascending (free committed capacity first).
+ *  - cost:       marginalCostPerMillionTokens ascending (free committed capacity first),
+ *                endpoints with room (outstanding < capacity) before full ones, so
+ *                traffic spills to the cheapest paid capacity once the free is full.
  *  - latency:    ewmaTtftMs ascending; unknown counts as the mean of the known ones
  *                over all eligible endpoints (all unknown: all tied).
  *  - least-load: power of two choices on load = outstanding / capacity: two distinct
@@ -246,8 +248,13 @@ function rankEndpoints(eligible: readonly EndpointView[], route: RouteConfig, pr
 
 function splitTier(name: RoutingPolicyName, tier: Tier, context: ScoringContext): Tier[] {
   switch (name) {
-    case 'cost':
-      return numericTiers(tier, (endpoint) => endpoint.marginalCostPerMillionTokens);
+    case 'cost': {
+      // Committed capacity is free only while it has room: a full endpoint goes behind every
+      // endpoint with room, so traffic spills to paid capacity instead of queueing on free.
+      const cost = (endpoint: EndpointView): number => endpoint.marginalCostPerMillionTokens;
+      const full = (endpoint: EndpointView): boolean => outstandingOf(endpoint) >= endpoint.capacity;
+      return [...numericTiers(tier.filter((endpoint) => !full(endpoint)), cost), ...numericTiers(tier.filter(full), cost)];
+    }
     case 'latency':
       return numericTiers(tier, (endpoint) => knownTtft(endpoint) ?? context.meanTtftMs);
     case 'least-load':

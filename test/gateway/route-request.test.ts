@@ -213,6 +213,16 @@ describe('scoring policies', () => {
     expect(ranked(route(fleet, ['cost']))).toEqual(['free-a', 'free-b', 'cheap', 'pricey']);
   });
 
+  it('cost: free capacity that is full goes behind everything with room, so traffic spills to the cheapest paid', () => {
+    const fleet = [endpoint('free', { capacity: 64, outstanding: 64 }), endpoint('pricey', { marginalCostPerMillionTokens: 3 }), endpoint('cheap', { marginalCostPerMillionTokens: 1, outstanding: 9 })];
+    expect(ranked(route(fleet, ['cost']))).toEqual(['cheap', 'pricey', 'free']);
+    // One slot left is still room: free first again.
+    expect(ranked(route([endpoint('free', { capacity: 64, outstanding: 63 }), ...fleet.slice(1)], ['cost']))).toEqual(['free', 'cheap', 'pricey']);
+    // Everything full: by cost again, a queue on the free capacity before a queue on paid.
+    const allFull = [endpoint('pricey', { marginalCostPerMillionTokens: 3, outstanding: 10 }), endpoint('free', { outstanding: 12 })];
+    expect(ranked(route(allFull, ['cost']))).toEqual(['free', 'pricey']);
+  });
+
   it('least-load: the power-of-two winner first, the rest by load', () => {
     const fleet = [endpoint('a', { outstanding: 9 }), endpoint('b', { outstanding: 1 }), endpoint('c', { outstanding: 5 }), endpoint('d', { outstanding: 3 })];
     // Samples index 0 (a), then index 1 of the other three (c): c beats a, though b is lighter still.
