@@ -13,7 +13,7 @@ import { circuitView, initialCircuitState, msUntilHalfOpen, nextCircuitState, ty
 import type { EndpointConfig, GatewayConfig, RouteConfig, TenantConfig } from './gateway-config.js';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
 import { answerForUpstreamFailure, backoffMs, isEndpointFault, isRetryableStatus, isWorthRevisiting } from './retry-policy.js';
-import { parseJurisdictionHeader, routeRequest, routingPolicyFromConfig, type EndpointView } from './route-request.js';
+import { effectiveJurisdictions, parseJurisdictionHeader, routeRequest, routingPolicyFromConfig, type EndpointView } from './route-request.js';
 import { authenticate } from './tenant-auth.js';
 import { checkTenantLimits, MemoryRateLimitStore, settleTokenUsage, type RateLimitStore } from './token-bucket.js';
 import { connectFailureStatus, createPooledUpstreamClient, type UpstreamClient, type UpstreamTarget } from './upstream-client.js';
@@ -595,7 +595,19 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   };
 
-  const modelIds = config.routes.map((route) => route.model);
+  /** Per public model, the jurisdictions its endpoints are in. */
+  const modelJurisdictions = config.routes.map((route) => ({
+    model: route.model,
+    jurisdictions: new Set(route.endpoints.flatMap((id) => endpoints.get(id)?.config.jurisdiction ?? [])),
+  }));
+
+  /** The models this caller could be routed to: an endpoint in its (header-narrowed) jurisdictions. */
+  const visibleModels = (req: IncomingMessage): string[] => {
+    const tenant = tenantOf(req);
+    const headerJurisdictions = parseJurisdictionHeader(headerValue(req.headers[jurisdictionHeader]));
+    const allowed = effectiveJurisdictions({ tenantJurisdictions: tenant.jurisdictions, ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }) });
+    return modelJurisdictions.filter((entry) => [...entry.jurisdictions].some((jurisdiction) => allowed.has(jurisdiction))).map((entry) => entry.model);
+  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = now();
@@ -619,10 +631,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         res.end(await metrics.registry.metrics());
         return;
       }
-      if (req.method === 'GET' && path === '/v1/models') return sendJson(res, 200, inbound.formatModelList(modelIds), headers);
+      if (req.method === 'GET' && path === '/v1/models') return sendJson(res, 200, inbound.formatModelList(visibleModels(req)), headers);
       if (req.method === 'GET' && path.startsWith('/v1/models/')) {
         const id = decodedPathPart(path.slice('/v1/models/'.length));
-        if (!routes.has(id)) throw new ClientError(404, 'not_found', `model '${id}' is not served here; GET /v1/models lists the models`);
+        if (!visibleModels(req).includes(id)) throw new ClientError(404, 'not_found', `model '${id}' is not served here to this key; GET /v1/models lists the models it can use`);
         return sendJson(res, 200, inbound.formatModel(id), headers);
       }
       if (path === '/v1/chat/completions' || path === '/v1/messages') {

@@ -144,7 +144,8 @@ function routeCandidates(route: RouteConfig, endpoints: readonly EndpointView[])
   return candidates;
 }
 
-function effectiveJurisdictions(request: RouteInput): ReadonlySet<string> {
+/** The tenant's jurisdictions narrowed by the header's, if one was sent. */
+export function effectiveJurisdictions(request: Pick<RouteInput, 'tenantJurisdictions' | 'headerJurisdictions'>): ReadonlySet<string> {
   const tenant = new Set(request.tenantJurisdictions);
   if (request.headerJurisdictions === undefined) return tenant;
   return new Set(request.headerJurisdictions.filter((jurisdiction) => tenant.has(jurisdiction)));

@@ -107,14 +107,14 @@ describe('official SDK clients against the gateway', () => {
   });
 
   it('both SDKs list and retrieve the public models, each in its own format; an unknown model is a 404 in that format', async () => {
-    const openai = new OpenAI({ apiKey: usKey, baseURL: `${url}/v1`, maxRetries: 0 });
+    const openai = new OpenAI({ apiKey: globalKey, baseURL: `${url}/v1`, maxRetries: 0 });
     const openaiIds: string[] = [];
     for await (const model of openai.models.list()) openaiIds.push(model.id);
     expect(openaiIds).toEqual(['frontier', 'frontier-eu']);
     expect(await openai.models.retrieve('frontier')).toMatchObject({ id: 'frontier', object: 'model' });
     await expect(openai.models.retrieve('nope')).rejects.toMatchObject({ status: 404, error: { type: 'not_found_error' } });
 
-    const anthropic = new Anthropic({ apiKey: usKey, baseURL: url, maxRetries: 0 });
+    const anthropic = new Anthropic({ apiKey: globalKey, baseURL: url, maxRetries: 0 });
     const anthropicModels = [];
     for await (const model of anthropic.models.list()) anthropicModels.push(model);
     expect(anthropicModels.map((model) => [model.type, model.id, model.display_name])).toEqual([
@@ -123,6 +123,20 @@ describe('official SDK clients against the gateway', () => {
     ]);
     expect(await anthropic.models.retrieve('frontier-eu')).toMatchObject({ type: 'model', id: 'frontier-eu' });
     await expect(anthropic.models.retrieve('nope')).rejects.toMatchObject({ status: 404, error: { type: 'error', error: { type: 'not_found_error' } } });
+  });
+
+  it('the model list needs a key and shows only models the caller can be routed to (its jurisdictions, narrowed by the header)', async () => {
+    expect((await fetch(`${url}/v1/models`)).status).toBe(401);
+    const usOnly = new OpenAI({ apiKey: usKey, baseURL: `${url}/v1`, maxRetries: 0 });
+    const usIds: string[] = [];
+    for await (const model of usOnly.models.list()) usIds.push(model.id);
+    expect(usIds).toEqual(['frontier']);
+    await expect(usOnly.models.retrieve('frontier-eu')).rejects.toMatchObject({ status: 404 });
+    const narrowed = (await (await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${globalKey}`, 'x-switchyard-jurisdiction': 'eu' } })).json()) as { data: { id: string }[] };
+    // frontier has an EU endpoint too, so both remain; a header naming no jurisdiction of the tenant leaves nothing.
+    expect(narrowed.data.map((model) => model.id)).toEqual(['frontier', 'frontier-eu']);
+    const nothing = (await (await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${globalKey}`, 'x-switchyard-jurisdiction': 'jp' } })).json()) as { data: { id: string }[] };
+    expect(nothing.data).toEqual([]);
   });
 });
 
@@ -246,7 +260,7 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
   });
 
   it('GET /v1/models lists the public routes; /metrics exposes failovers and circuit state', async () => {
-    const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] };
+    const models = (await (await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${globalKey}` } })).json()) as { data: { id: string }[] };
     expect(models.data.map((m) => m.id)).toEqual(['frontier', 'frontier-eu']);
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/switchyard_failovers_total\{route="frontier"\} [1-9]/);
