@@ -234,8 +234,6 @@ export function createGateway(options: GatewayOptions): Gateway {
     else if (current.probe) setCircuit(endpoint, 'probe-cancel');
   };
 
-
-
   /**
    * A routing refusal in the caller's terms. Nothing the caller can retry fixes a
    * jurisdiction refusal, so both SDKs are told not to (they retry 503 by default).
@@ -279,7 +277,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (cancellation.cancelled) throw new ClientError(504, 'timeout', `no endpoint answered within the ${config.resilience.deadlineMs} ms deadline`);
       let decision = routeRequest(context.routeInput(tried), views(context.route), policy, random);
       let revisiting = false;
-      if (!decision.ok && decision.code === 'unavailable' && last?.kind === 'failed' && isWorthRevisiting(last.status)) {
+      // Going back to a tried endpoint: after a transient failure, or to resume a stream it broke.
+      const mayRevisit = last === undefined ? tried.size > 0 : last.kind === 'failed' && isWorthRevisiting(last.status);
+      if (!decision.ok && decision.code === 'unavailable' && mayRevisit) {
         decision = routeRequest(context.routeInput(new Set()), views(context.route), policy, random);
         revisiting = true;
       }

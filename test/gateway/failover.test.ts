@@ -352,6 +352,18 @@ describe('failover under faults', () => {
       expect(metricValue(metrics, 'switchyard_stream_resumes_total', { outcome: 'error-event' }) ?? 0).toBe(0);
     });
 
+    it('are resumed on the same endpoint when it is the only eligible one and it recovers', async () => {
+      const flaky = await emulator('m-flaky', { faults: { cutAfterTokens: 5 } });
+      const front = await proxy(flaky.url);
+      // The fault is read when a request starts: the first stream is cut, the continuation is whole.
+      front.onStatus = () => flaky.setFaults({ cutAfterTokens: null });
+      const { url } = await gateway([{ id: 'flaky', url: front.url, model: 'm-flaky' }], { resilience: resilience(true) });
+      const read = await readSse(await streamOpenAI(url, 'cut me once', 30), 'openai');
+      expect(read.ending).toBe('complete');
+      expect(openAIUsage(read.raw)).toBe(30);
+      expect(front.arrivals).toHaveLength(2);
+    });
+
     it('with resumeStreams off, end with an explicit error event (never [DONE] or message_stop), and the OpenAI SDK raises while iterating', async () => {
       const { url, continued } = await cutFleet(false);
 
