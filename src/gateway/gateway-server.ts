@@ -253,6 +253,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   };
 
+  /** Why a request stopped waiting for a first token: the client left, or the deadline passed. */
+  const stoppedError = (context: RequestContext): ClientError =>
+    context.clientGone()
+      ? new ClientError(499, 'api_error', 'the client went away before the first token')
+      : new ClientError(504, 'timeout', `no endpoint answered within the ${config.resilience.deadlineMs} ms deadline`);
+
   /** Whole seconds (at least 1) until an endpoint of the route leaves its open circuit. */
   const retryAfterSeconds = (route: RouteConfig): number => {
     const at = now();
@@ -274,7 +280,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     let last: Attempt | undefined;
     const attempts = 1 + config.resilience.retries;
     for (let index = 0; index < attempts; index += 1) {
-      if (cancellation.cancelled) throw new ClientError(504, 'timeout', `no endpoint answered within the ${config.resilience.deadlineMs} ms deadline`);
+      if (cancellation.cancelled) throw stoppedError(context);
       let decision = routeRequest(context.routeInput(tried), views(context.route), policy, random);
       let revisiting = false;
       // Going back to a tried endpoint: after a transient failure, or to resume a stream it broke.
@@ -299,6 +305,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       const second = hedgeAfter > 0 ? endpoints.get(decision.ranked[1]?.id ?? '') : undefined;
       const result = second === undefined ? await attempt(primary, request, cancellation) : await hedged(context, primary, second, request, tried, cancellation);
       if (result.kind !== 'failed') return result;
+      // 499 is this request's own cancellation: the deadline (a timeout for a waiting client) or the client leaving.
+      if (result.status === 499) throw stoppedError(context);
       last = result;
       context.log.warn({ requestId: context.requestId, endpoint: result.endpoint.config.id, status: result.status, reason: result.message }, 'upstream attempt failed');
       if (!isRetryableStatus(result.status)) break;
@@ -356,6 +364,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     readonly route: RouteConfig;
     /** The gateway's estimate of the prompt, as admitted by the limits. */
     readonly promptTokens: number;
+    /** Whether the client disconnected (the deadline cancellation also fires then). */
+    clientGone(): boolean;
     readonly log: Logger | { warn: (...args: unknown[]) => void; info: (...args: unknown[]) => void };
     routeInput(tried: ReadonlySet<string>): Parameters<typeof routeRequest>[0];
   }
@@ -389,12 +399,15 @@ export function createGateway(options: GatewayOptions): Gateway {
       metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
       throw new ClientError(429, 'rate_limit', `tenant ${tenant.id} is over its ${admitted.limit}-per-minute limit; retry after ${admitted.headers['retry-after'] ?? '?'} s`, admitted.headers);
     }
+    // One cancellation stops upstream work on either event; `clientGone` tells them apart.
+    let clientGone = false;
     const prefixKey = request.messages.slice(0, -1).map((m) => m.content).join('\n').slice(0, 2048) || (request.messages[0]?.content ?? '').slice(0, 256);
     const context: RequestContext = {
       requestId,
       tenant,
       route,
       promptTokens,
+      clientGone: () => clientGone,
       log: logger ?? { warn: () => undefined, info: () => undefined },
       routeInput: (tried) => ({
         model: request.model,
@@ -409,8 +422,6 @@ export function createGateway(options: GatewayOptions): Gateway {
 
     const deadline = new Cancellation();
     const deadlineTimer = setTimeout(() => deadline.cancel(), config.resilience.deadlineMs);
-    // One cancellation stops upstream work on either event; `clientGone` tells them apart.
-    let clientGone = false;
     const onClose = (): void => {
       if (res.writableFinished) return;
       clientGone = true;
@@ -424,7 +435,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (answer.kind === 'failed') throw new ClientError(502, 'api_error', answer.message);
       metrics.ttft.observe({ route: route.model, endpoint: answer.endpoint.config.id }, answer.ttftMs / 1e3);
       const sink = request.stream ? streamSink(inbound, request, res, headers) : jsonSink(inbound, request, res, headers);
-      const outcome = await pump(context, sink, request, answer, tried, deadline, () => clientGone);
+      const outcome = await pump(context, sink, request, answer, tried, deadline);
       usedTokens = outcome.inputTokens + outcome.outputTokens;
       return { status: outcome.status, endpoint: outcome.endpoint, route: route.model, tenant: tenant.id, attempts: tried.size, ...texts(request, outcome.text) };
     } finally {
@@ -501,7 +512,6 @@ export function createGateway(options: GatewayOptions): Gateway {
     first: StreamAttempt,
     tried: Set<string>,
     cancellation: Cancellation,
-    clientGone: () => boolean,
   ): Promise<{ status: number; endpoint: string; inputTokens: number; outputTokens: number; text: string }> => {
     const route = context.route.model;
     let current = first;
@@ -564,7 +574,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       if (cancellation.cancelled) {
         release(current, 'cancel');
-        if (clientGone()) return { status: 499, endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens, text: sent.toString() };
+        if (context.clientGone()) return { status: 499, endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens, text: sent.toString() };
         sink.fail('timeout', `the ${config.resilience.deadlineMs} ms deadline passed after ${sentTokens} tokens`, 504);
         return { status: 504, endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens, text: sent.toString() };
       }

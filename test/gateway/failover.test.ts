@@ -266,6 +266,20 @@ describe('failover under faults', () => {
       expect(metricValue(metrics, 'switchyard_upstream_errors_total', { endpoint: 'hung', status: '504' })).toBe(2);
     });
 
+    it('a deadline that passes while attempts wait for a first token is a 504 timeout for the waiting client, never a 499', async () => {
+      const hung = await emulator('m-hung', { faults: { hangMs: -1 } });
+      const { url } = await gateway([{ id: 'hung', url: hung.url, model: 'm-hung' }], {
+        // The second attempt is still waiting when the deadline fires.
+        resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 10, ttftTimeoutMs: 300, deadlineMs: 450, circuitBreaker: { failureThreshold: 100 } }',
+      });
+      await expect(openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'x' }], max_tokens: 5 })).rejects.toMatchObject({ status: 504 });
+      await expect(anthropic(url).messages.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({ status: 504, error: { error: { type: 'timeout_error' } } });
+      const streamed = await streamOpenAI(url, 'x', 5);
+      expect(streamed.status).toBe(504);
+      expect(((await streamed.json()) as { error: { message: string } }).error.message).toMatch(/450 ms deadline/);
+      expect(metricValue(await scrape(url), 'switchyard_requests_total', { status: '499' }) ?? 0).toBe(0);
+    });
+
     // Regression, fixed (src/gateway/gateway-server.ts, attempt(), line 134 with 138-139): for a NON-stream request the TTFT
     // timer stays armed until the whole answer has arrived, so a healthy endpoint that starts at once but needs
     // longer than ttftTimeoutMs to finish a long answer is aborted as "no first token within N ms" (504), counted
