@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import type { ChatEvent, ChatRequest, ErrorKind, RequestProblem } from '../protocol/chat.js';
-import { estimateTokens, promptText } from '../protocol/chat.js';
+import { defaultMaxOutputTokens, estimateTokens, promptText } from '../protocol/chat.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { anthropicDialect } from '../protocol/anthropic-dialect.js';
 import { openaiDialect } from '../protocol/openai-dialect.js';
@@ -43,8 +43,6 @@ export interface Gateway {
 /** Header a caller may send to narrow (never widen) its tenant's jurisdictions, comma-separated. */
 export const jurisdictionHeader = 'x-switchyard-jurisdiction';
 const requestIdPattern = /^[\w.:@/+=-]{1,128}$/;
-/** Output budget assumed for routing and limits when a request gives none. */
-const defaultOutputTokens = 1024;
 const ttftSmoothing = 0.2;
 
 interface EndpointRuntime {
@@ -392,7 +390,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
     const headerJurisdictions = parseJurisdictionHeader(headerValue(req.headers[jurisdictionHeader]));
     const promptTokens = estimateTokens(promptText(request));
-    const outputTokens = request.maxTokens ?? defaultOutputTokens;
+    const outputTokens = request.maxTokens ?? defaultMaxOutputTokens;
     const admitted = checkTenantLimits(limits, tenant, promptTokens + outputTokens, now());
     Object.assign(headers, admitted.headers);
     if (!admitted.allowed) {
@@ -527,6 +525,12 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (started) return;
         started = true;
         inputTokens = event.inputTokens;
+        // OpenAI-dialect upstreams count the prompt only at the end: an Anthropic client's
+        // message_start then carries the estimate, and message_delta the upstream's count.
+        if (inputTokens === 0) {
+          sink.event({ ...event, inputTokens: context.promptTokens });
+          return;
+        }
       } else {
         sent.append(event.text);
         sentTokens += 1;
@@ -564,7 +568,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         release(current, 'success');
         // A resumed answer's upstream counted the continuation (prompt plus text sent) as its
         // input: the client's prompt is what the first attempt reported, or the gateway's estimate.
-        const promptUsage = resumes === 0 ? finished.usage.inputTokens || inputTokens : inputTokens || context.promptTokens;
+        // An upstream that reports no prompt count (an OpenAI-dialect server ignoring include_usage)
+        // is charged and reported at the gateway's estimate, never at 0.
+        const promptUsage = (resumes === 0 ? finished.usage.inputTokens : 0) || inputTokens || context.promptTokens;
         const usage = { inputTokens: promptUsage, outputTokens: Math.max(finished.usage.outputTokens, sentTokens) };
         const text = sent.toString();
         sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(finished.stopSequence === undefined ? {} : { stopSequence: finished.stopSequence }), usage }, text);

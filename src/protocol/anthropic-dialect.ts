@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ChatEvent, ChatMessage, ChatRequest, ChatResult, ErrorKind, FinishReason, Parsed } from './chat.js';
+import { defaultMaxOutputTokens, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type FinishReason, type Parsed } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest } from './request-problem.js';
 import { sseFrame } from './sse.js';
@@ -93,8 +93,8 @@ export const anthropicDialect: Dialect = {
     const alone = turns.length === 0;
     return {
       model: request.model,
-      // Anthropic requires a budget; 4096 is the default for clients that gave none (OpenAI allows that).
-      max_tokens: request.maxTokens ?? 4096,
+      // Anthropic requires a budget: the same default the gateway routed and charged with.
+      max_tokens: request.maxTokens ?? defaultMaxOutputTokens,
       ...(system === '' || alone ? {} : { system }),
       messages: alone ? [{ role: 'user', content: system }] : turns,
       ...(request.temperature === undefined ? {} : { temperature: Math.min(1, request.temperature) }),

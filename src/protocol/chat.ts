@@ -23,6 +23,13 @@ export interface ChatRequest {
   readonly includeUsage: boolean;
 }
 
+/**
+ * The output budget of a request that gave none (OpenAI allows that): what the
+ * gateway checks context windows and charges limits with, and what it sends to
+ * upstreams that require a budget (Anthropic), so the two cannot disagree.
+ */
+export const defaultMaxOutputTokens = 4096;
+
 export interface Usage {
   readonly inputTokens: number;
   readonly outputTokens: number;

@@ -1,5 +1,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/index.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway-server.js';
@@ -88,5 +90,58 @@ describe('requests that fit one dialect and must be fitted to the other', () => 
     // The same answer as the same text sent as a user turn: the emulator saw one turn, no system prompt.
     const asUser = await openai.chat.completions.create({ model: 'anthropic-upstream', max_tokens: 5, messages: [{ role: 'user', content: 'you are terse' }] });
     expect(completion.choices[0]?.message.content).toBe(asUser.choices[0]?.message.content);
+  });
+});
+
+describe('usage from an upstream that reports none', () => {
+  it('an OpenAI-dialect upstream ignoring include_usage: the prompt is reported and charged at the gateway\'s estimate, never 0', async () => {
+    // Sends three words and [DONE], with no usage chunk, whatever it is asked.
+    const silent = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const chunk = (delta: object, finish: string | null): string => `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+        res.end(chunk({ role: 'assistant', content: 'one' }, null) + chunk({ content: ' two' }, null) + chunk({ content: ' three' }, null) + chunk({}, 'stop') + 'data: [DONE]\n\n');
+      });
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const silentUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const limited = createGateway({
+      config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: silent, url: "${silentUrl}", dialect: openai, model: m, provider: p1, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+routes:
+  - { model: silent, endpoints: [silent], policy: [cost] }
+tenants:
+  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 3000 }
+`),
+      logger: false,
+    });
+    const limitedUrl = await limited.listen(0, '127.0.0.1');
+    try {
+      const prompt = 'x'.repeat(2000); // 500 tokens by the estimate
+      const openai = new OpenAI({ apiKey, baseURL: `${limitedUrl}/v1`, maxRetries: 0 });
+      const completion = await openai.chat.completions.create({ model: 'silent', max_tokens: 10, messages: [{ role: 'user', content: prompt }] });
+      expect(completion.usage).toMatchObject({ prompt_tokens: 500, completion_tokens: 3 });
+      const anthropic = new Anthropic({ apiKey, baseURL: limitedUrl, maxRetries: 0 });
+      const message = await anthropic.messages.create({ model: 'silent', max_tokens: 10, messages: [{ role: 'user', content: prompt }] });
+      expect(message.usage).toMatchObject({ input_tokens: 500, output_tokens: 3 });
+      // 3,000 tokens a minute hold five such requests (503 each, charged at the estimate), not eight.
+      const statuses: number[] = [];
+      for (let index = 0; index < 6; index += 1) {
+        const response = await fetch(`${limitedUrl}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'silent', max_tokens: 10, messages: [{ role: 'user', content: prompt }] }),
+        });
+        statuses.push(response.status);
+        await response.body?.cancel();
+      }
+      expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await limited.close();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 });

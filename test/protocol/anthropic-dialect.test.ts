@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
-import type { ChatEvent } from '../../src/protocol/chat.js';
+import { defaultMaxOutputTokens, type ChatEvent, type ChatRequest } from '../../src/protocol/chat.js';
 
 /** Reads the frames a writer produced back through the dialect's own reader. */
 function roundTrip(events: readonly ChatEvent[]): ChatEvent[] {
@@ -35,5 +35,21 @@ describe('anthropic dialect: stop sequences', () => {
     expect(body).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: 'END' });
     expect(anthropicDialect.parseResult(body)).toEqual({ ok: true, value: { id: 'msg_1', model: 'm', text: 'hi', finishReason: 'stop', stopSequence: 'END', usage } });
     expect(anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: 'hi', finishReason: 'length', usage })).toMatchObject({ stop_reason: 'max_tokens', stop_sequence: null });
+  });
+});
+
+describe('anthropic dialect: encoding a canonical request', () => {
+  const base: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'hi' }], maxTokens: undefined, temperature: undefined, topP: undefined, stop: [], stream: false, includeUsage: false };
+
+  it('a request without a budget gets the budget the gateway routed and charged with', () => {
+    expect(defaultMaxOutputTokens).toBe(4096);
+    expect(anthropicDialect.encodeRequest(base)).toMatchObject({ max_tokens: defaultMaxOutputTokens });
+    expect(anthropicDialect.encodeRequest({ ...base, maxTokens: 7 })).toMatchObject({ max_tokens: 7 });
+  });
+
+  it('system messages alone become one user turn; otherwise they are the system prompt', () => {
+    expect(anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'system', content: 'be terse' }] })).toMatchObject({ messages: [{ role: 'user', content: 'be terse' }] });
+    expect(anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'system', content: 'be terse' }] })).not.toHaveProperty('system');
+    expect(anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'system', content: 'be terse' }, { role: 'user', content: 'hi' }] })).toMatchObject({ system: 'be terse', messages: [{ role: 'user', content: 'hi' }] });
   });
 });
