@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
-import type { ChatEvent, ChatRequest, ErrorKind, RequestProblem } from '../protocol/chat.js';
+import type { ChatEvent, ChatMessage, ChatRequest, ErrorKind, RequestProblem } from '../protocol/chat.js';
 import { defaultMaxOutputTokens, estimateTokens, promptText } from '../protocol/chat.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { anthropicDialect } from '../protocol/anthropic-dialect.js';
@@ -591,10 +591,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const canResume = config.resilience.resumeStreams && resumes < config.resilience.retries && (budgetLeft === undefined || budgetLeft > 0);
       let next: Attempt | undefined;
       if (canResume) {
-        const continuation: ChatRequest =
-          sent.isEmpty
-            ? request
-            : { ...request, messages: [...request.messages, { role: 'assistant', content: sent.toString() }], maxTokens: budgetLeft };
+        const continuation: ChatRequest = sent.isEmpty ? request : { ...request, messages: continued(request.messages, sent.toString()), maxTokens: budgetLeft };
         try {
           next = await firstAnswer(context, continuation, tried, cancellation);
         } catch {
@@ -699,6 +696,16 @@ export function createGateway(options: GatewayOptions): Gateway {
       await upstream.close();
     },
   };
+}
+
+/**
+ * The conversation with the text already sent as the assistant turn to continue: appended
+ * to the caller's own trailing assistant turn (a prefill) rather than as a second one.
+ */
+function continued(messages: readonly ChatMessage[], sent: string): ChatMessage[] {
+  const last = messages.at(-1);
+  if (last?.role === 'assistant') return [...messages.slice(0, -1), { role: 'assistant', content: last.content + sent }];
+  return [...messages, { role: 'assistant', content: sent }];
 }
 
 function problemError(problem: RequestProblem): ClientError {

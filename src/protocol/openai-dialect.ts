@@ -93,6 +93,9 @@ export const openaiDialect: Dialect = {
       stream: request.stream,
       // Upstream usage is always asked for: the gateway counts tokens even when the client did not ask.
       ...(request.stream ? { stream_options: { include_usage: true } } : {}),
+      // A trailing assistant turn (a prefill, or a resumed answer) is text to continue, not a turn
+      // to answer: vLLM's chat-template parameters say so.
+      ...(request.messages.at(-1)?.role === 'assistant' ? { continue_final_message: true, add_generation_prompt: false } : {}),
     };
   },
 

@@ -378,6 +378,34 @@ describe('failover under faults', () => {
       expect(front.arrivals).toHaveLength(2);
     });
 
+    it('resuming a prefilled answer continues the caller\'s assistant turn, and an OpenAI upstream is told to continue it', async () => {
+      const cutting = await emulator('m-cut', { faults: { cutAfterTokens: 4 } });
+      const whole = await emulator('m-whole');
+      const continued = await proxy(whole.url);
+      const { url } = await gateway(
+        [
+          { id: 'cutting', url: cutting.url, model: 'm-cut', cost: 0, dialect: 'anthropic' },
+          { id: 'whole', url: continued.url, model: 'm-whole', cost: 1, dialect: 'openai' },
+        ],
+        { policy: '[cost]', resilience: resilience(true) },
+      );
+      const response = await fetch(`${url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'x-api-key': apiKey, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+        body: JSON.stringify({ model: publicModel, max_tokens: 20, stream: true, messages: [{ role: 'user', content: 'a haiku' }, { role: 'assistant', content: 'Here is' }] }),
+      });
+      const read = await readSse(response, 'anthropic');
+      expect(read.ending).toBe('complete');
+      const body = JSON.parse(continued.arrivals.at(-1)?.body ?? '{}') as { messages: { role: string; content: string }[]; continue_final_message?: boolean; add_generation_prompt?: boolean };
+      // One assistant turn: the prefill followed by exactly the text already sent.
+      expect(body.messages.map((message) => message.role)).toEqual(['user', 'assistant']);
+      const resumedFrom = body.messages[1]?.content ?? '';
+      expect(resumedFrom.startsWith('Here is ')).toBe(true);
+      expect(read.text.startsWith(resumedFrom.slice('Here is'.length))).toBe(true);
+      expect(body.continue_final_message).toBe(true);
+      expect(body.add_generation_prompt).toBe(false);
+    });
+
     it('with resumeStreams off, end with an explicit error event (never [DONE] or message_stop), and the OpenAI SDK raises while iterating', async () => {
       const { url, continued } = await cutFleet(false);
 
