@@ -312,6 +312,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
     const answer = answerForUpstreamFailure(last.status);
     const headers: Record<string, string> = answer.passRetryAfter && last.retryAfter !== undefined ? { 'retry-after': last.retryAfter } : {};
+    if (!answer.clientMayRetry) headers['x-should-retry'] = 'false';
     throw new ClientError(answer.status, answer.kind, `upstream ${last.endpoint.config.id} failed: ${last.message}`, headers);
   };
 

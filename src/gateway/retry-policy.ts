@@ -47,6 +47,8 @@ export interface UpstreamFailureAnswer {
   readonly kind: ErrorKind;
   /** Whether the upstream's Retry-After, if any, is passed on. */
   readonly passRetryAfter: boolean;
+  /** False when a client's retry cannot help (the gateway's own configuration is wrong): sent as `x-should-retry: false`. */
+  readonly clientMayRetry: boolean;
 }
 
 /**
@@ -55,11 +57,12 @@ export interface UpstreamFailureAnswer {
  * SDK told "401" would wrongly conclude its key is bad.
  */
 export function answerForUpstreamFailure(status: number): UpstreamFailureAnswer {
-  if (status === 429) return { status: 429, kind: 'rate_limit', passRetryAfter: true };
-  if (status === 408 || status === 504) return { status: 504, kind: 'timeout', passRetryAfter: false };
-  if (status === 503 || status === 529) return { status: 503, kind: 'overloaded', passRetryAfter: true };
-  if (status >= 400 && status < 500 && !configurationFaultStatuses.has(status)) return { status, kind: 'invalid_request', passRetryAfter: false };
-  return { status: 502, kind: 'api_error', passRetryAfter: false };
+  if (status === 429) return { status: 429, kind: 'rate_limit', passRetryAfter: true, clientMayRetry: true };
+  if (status === 408 || status === 504) return { status: 504, kind: 'timeout', passRetryAfter: false, clientMayRetry: true };
+  if (status === 503 || status === 529) return { status: 503, kind: 'overloaded', passRetryAfter: true, clientMayRetry: true };
+  if (configurationFaultStatuses.has(status)) return { status: 502, kind: 'api_error', passRetryAfter: false, clientMayRetry: false };
+  if (status >= 400 && status < 500) return { status, kind: 'invalid_request', passRetryAfter: false, clientMayRetry: true };
+  return { status: 502, kind: 'api_error', passRetryAfter: false, clientMayRetry: true };
 }
 
 /**

@@ -531,6 +531,14 @@ describe('failover under faults', () => {
       await expect(openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 })).rejects.toMatchObject({ status: 502 });
       await expect(anthropic(url).messages.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 502 });
       expect(front.arrivals).toHaveLength(2);
+      // No client retry can fix the gateway's configuration: the SDKs are told so, and with their
+      // default retries still ask once.
+      const withRetries = new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: 2, timeout: 15_000 });
+      const failure: unknown = await withRetries.chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(OpenAI.APIError);
+      expect((failure as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
+      expect((failure as InstanceType<typeof OpenAI.APIError>).headers?.get('x-should-retry')).toBe('false');
+      expect(front.arrivals).toHaveLength(3);
     });
 
     it('529 (overloaded) and 408 are retried on another endpoint', async () => {

@@ -30,17 +30,17 @@ describe('isWorthRevisiting', () => {
 
 describe('answerForUpstreamFailure', () => {
   it('never tells a caller its key was rejected when the upstream rejected the gateway\'s', () => {
-    for (const status of [401, 403, 404]) expect(answerForUpstreamFailure(status)).toEqual({ status: 502, kind: 'api_error', passRetryAfter: false });
+    for (const status of [401, 403, 404]) expect(answerForUpstreamFailure(status)).toEqual({ status: 502, kind: 'api_error', passRetryAfter: false, clientMayRetry: false });
   });
   it('passes the caller\'s own 4xx through and maps the rest to what a client can act on', () => {
-    expect(answerForUpstreamFailure(400)).toEqual({ status: 400, kind: 'invalid_request', passRetryAfter: false });
-    expect(answerForUpstreamFailure(413)).toEqual({ status: 413, kind: 'invalid_request', passRetryAfter: false });
-    expect(answerForUpstreamFailure(429)).toEqual({ status: 429, kind: 'rate_limit', passRetryAfter: true });
-    expect(answerForUpstreamFailure(529)).toEqual({ status: 503, kind: 'overloaded', passRetryAfter: true });
-    expect(answerForUpstreamFailure(503)).toEqual({ status: 503, kind: 'overloaded', passRetryAfter: true });
-    expect(answerForUpstreamFailure(408)).toEqual({ status: 504, kind: 'timeout', passRetryAfter: false });
-    expect(answerForUpstreamFailure(500)).toEqual({ status: 502, kind: 'api_error', passRetryAfter: false });
-    expect(answerForUpstreamFailure(0)).toEqual({ status: 502, kind: 'api_error', passRetryAfter: false });
+    expect(answerForUpstreamFailure(400)).toEqual({ status: 400, kind: 'invalid_request', passRetryAfter: false, clientMayRetry: true });
+    expect(answerForUpstreamFailure(413)).toEqual({ status: 413, kind: 'invalid_request', passRetryAfter: false, clientMayRetry: true });
+    expect(answerForUpstreamFailure(429)).toEqual({ status: 429, kind: 'rate_limit', passRetryAfter: true, clientMayRetry: true });
+    expect(answerForUpstreamFailure(529)).toEqual({ status: 503, kind: 'overloaded', passRetryAfter: true, clientMayRetry: true });
+    expect(answerForUpstreamFailure(503)).toEqual({ status: 503, kind: 'overloaded', passRetryAfter: true, clientMayRetry: true });
+    expect(answerForUpstreamFailure(408)).toEqual({ status: 504, kind: 'timeout', passRetryAfter: false, clientMayRetry: true });
+    expect(answerForUpstreamFailure(500)).toEqual({ status: 502, kind: 'api_error', passRetryAfter: false, clientMayRetry: true });
+    expect(answerForUpstreamFailure(0)).toEqual({ status: 502, kind: 'api_error', passRetryAfter: false, clientMayRetry: true });
   });
 });
 
