@@ -51,7 +51,8 @@ function stopFields(finish: { readonly finishReason: FinishReason; readonly stop
 }
 
 function textOf(value: z.infer<typeof content>): string {
-  return typeof value === 'string' ? value : value.map((block) => block.text).join('');
+  // Blocks are joined as the system prompts of an OpenAI request are: one per line.
+  return typeof value === 'string' ? value : value.map((block) => block.text).join('\n');
 }
 
 export const anthropicDialect: Dialect = {
@@ -63,8 +64,10 @@ export const anthropicDialect: Dialect = {
     const parsed = requestSchema.safeParse(body);
     if (!parsed.success) return invalidRequest(parsed.error);
     const r = parsed.data;
+    const system = r.system === undefined ? '' : textOf(r.system);
     const messages: ChatMessage[] = [
-      ...(r.system === undefined ? [] : [{ role: 'system' as const, content: textOf(r.system) }]),
+      // An empty system prompt is no system prompt, whichever dialect the upstream speaks.
+      ...(system === '' ? [] : [{ role: 'system' as const, content: system }]),
       ...r.messages.map((m) => ({ role: m.role, content: textOf(m.content) })),
     ];
     return {

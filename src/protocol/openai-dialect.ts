@@ -50,7 +50,8 @@ const kindToType: Readonly<Record<ErrorKind, string>> = {
 const finishToOpenAI: Readonly<Record<FinishReason, string>> = { stop: 'stop', length: 'length' };
 
 function textOf(value: z.infer<typeof content>): string {
-  return typeof value === 'string' ? value : value.map((part) => part.text).join('');
+  // Parts are joined one per line, as vLLM's chat templates join them.
+  return typeof value === 'string' ? value : value.map((part) => part.text).join('\n');
 }
 
 export const openaiDialect: Dialect = {
@@ -62,7 +63,10 @@ export const openaiDialect: Dialect = {
     const parsed = requestSchema.safeParse(body);
     if (!parsed.success) return invalidRequest(parsed.error);
     const r = parsed.data;
-    const messages: ChatMessage[] = r.messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: textOf(m.content) }));
+    const all: ChatMessage[] = r.messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: textOf(m.content) }));
+    // An empty system message is no system prompt, whichever dialect the upstream speaks.
+    const kept = all.filter((m) => m.role !== 'system' || m.content !== '');
+    const messages = kept.length > 0 ? kept : all;
     return {
       ok: true,
       value: {
