@@ -97,6 +97,8 @@ class ClientError extends Error {
     readonly kind: ErrorKind,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** The request field at fault, for dialects that name it (OpenAI's `param`). */
+    readonly param?: string,
   ) {
     super(message);
   }
@@ -669,7 +671,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         return;
       }
       Object.assign(headers, clientError.headers);
-      sendJson(res, clientError.status, inbound.formatError(clientError.kind, clientError.message), headers);
+      sendJson(res, clientError.status, inbound.formatError(clientError.kind, clientError.message, clientError.param), headers);
     }
   };
 
@@ -710,7 +712,7 @@ function continued(messages: readonly ChatMessage[], sent: string): ChatMessage[
 }
 
 function problemError(problem: RequestProblem): ClientError {
-  return new ClientError(problem.status, problem.kind, problem.message);
+  return problem.param === undefined || problem.param === '' ? new ClientError(problem.status, problem.kind, problem.message) : new ClientError(problem.status, problem.kind, problem.message, {}, problem.param);
 }
 
 function bearer(value: string | undefined): string | undefined {

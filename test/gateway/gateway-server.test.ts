@@ -253,6 +253,11 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     if (path === '/v1/messages') expect(json.type).toBe('error');
   });
 
+  it('an invalid field is named in OpenAI\'s param, as the SDK exposes it', async () => {
+    const client = new OpenAI({ apiKey: usKey, baseURL: `${url}/v1`, maxRetries: 0 });
+    await expect(client.chat.completions.create({ model: 'frontier', messages: [{ role: 'robot' as 'user', content: 'x' }] })).rejects.toMatchObject({ status: 400, param: 'messages.0.role' });
+  });
+
   it('a missing or wrong key is 401 and a healthy request still works afterwards', async () => {
     const response = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }] }), { authorization: 'Bearer wrong' });
     expect(response.status).toBe(401);
