@@ -647,7 +647,11 @@ export function createGateway(options: GatewayOptions): Gateway {
         res.end(await metrics.registry.metrics());
         return;
       }
-      if (req.method === 'GET' && path === '/v1/models') return sendJson(res, 200, inbound.formatModelList(visibleModels(req)), headers);
+      if (req.method === 'GET' && path === '/v1/models') {
+        const list = inbound.formatModelList(visibleModels(req), new URLSearchParams(query < 0 ? '' : url.slice(query + 1)));
+        if (!list.ok) throw problemError(list.problem);
+        return sendJson(res, 200, list.value, headers);
+      }
       if (req.method === 'GET' && path.startsWith('/v1/models/')) {
         const id = decodedPathPart(path.slice('/v1/models/'.length));
         if (!visibleModels(req).includes(id)) throw new ClientError(404, 'not_found', `model '${id}' is not served here to this key; GET /v1/models lists the models it can use`);

@@ -201,8 +201,27 @@ export const anthropicDialect: Dialect = {
     };
   },
 
-  formatModelList(ids: readonly string[]): unknown {
-    return { data: ids.map((id) => this.formatModel(id)), has_more: false, first_id: ids[0] ?? null, last_id: ids.at(-1) ?? null };
+  formatModelList(ids: readonly string[], query: URLSearchParams): Parsed<unknown> {
+    const limitText = query.get('limit') ?? '20';
+    const limit = /^\d+$/.test(limitText) ? Number(limitText) : Number.NaN;
+    if (!(limit >= 1 && limit <= 1000)) return { ok: false, problem: { status: 400, kind: 'invalid_request', message: `limit: must be a whole number from 1 to 1000, got '${limitText.slice(0, 32)}'`, param: 'limit' } };
+    // Cursors are model ids: after_id pages forward, before_id backward; an unknown id is an empty page.
+    const after = query.get('after_id');
+    const before = query.get('before_id');
+    const position = (id: string): number => ids.indexOf(id);
+    let page: readonly string[];
+    let hasMore: boolean;
+    if (before !== null) {
+      const end = position(before);
+      const start = Math.max(0, end - limit);
+      page = end < 0 ? [] : ids.slice(start, end);
+      hasMore = end > 0 && start > 0;
+    } else {
+      const start = after === null ? 0 : position(after) < 0 ? ids.length : position(after) + 1;
+      page = ids.slice(start, start + limit);
+      hasMore = start + limit < ids.length;
+    }
+    return { ok: true, value: { data: page.map((id) => this.formatModel(id)), has_more: hasMore, first_id: page[0] ?? null, last_id: page.at(-1) ?? null } };
   },
 
   formatModel(id: string): unknown {

@@ -32,8 +32,8 @@ export interface Dialect {
   /** Reads this dialect's SSE events (event name, data) into canonical events. */
   createStreamReader(): StreamReader;
 
-  /** The models a server offers, as this dialect's list body (GET /v1/models). */
-  formatModelList(ids: readonly string[]): unknown;
+  /** The models a server offers, as this dialect's list body (GET /v1/models), paged as the query asks where the dialect pages. */
+  formatModelList(ids: readonly string[], query: URLSearchParams): Parsed<unknown>;
   /** One model, as this dialect's model object (GET /v1/models/{id}). */
   formatModel(id: string): unknown;
 

@@ -206,8 +206,8 @@ export const openaiDialect: Dialect = {
     };
   },
 
-  formatModelList(ids: readonly string[]): unknown {
-    return { object: 'list', data: ids.map((id) => this.formatModel(id)) };
+  formatModelList(ids: readonly string[]): Parsed<unknown> {
+    return { ok: true, value: { object: 'list', data: ids.map((id) => this.formatModel(id)) } };
   },
 
   formatModel(id: string): unknown {

@@ -122,6 +122,13 @@ describe('official SDK clients against the gateway', () => {
       ['model', 'frontier-eu', 'frontier-eu'],
     ]);
     expect(await anthropic.models.retrieve('frontier-eu')).toMatchObject({ type: 'model', id: 'frontier-eu' });
+    // The SDK's auto-pagination walks pages of one.
+    const paged: string[] = [];
+    for await (const model of anthropic.models.list({ limit: 1 })) paged.push(model.id);
+    expect(paged).toEqual(['frontier', 'frontier-eu']);
+    const firstPage = await anthropic.models.list({ limit: 1 });
+    expect(firstPage.data.map((model) => model.id)).toEqual(['frontier']);
+    expect(firstPage.has_more).toBe(true);
     await expect(anthropic.models.retrieve('nope')).rejects.toMatchObject({ status: 404, error: { type: 'error', error: { type: 'not_found_error' } } });
   });
 

@@ -53,3 +53,28 @@ describe('anthropic dialect: encoding a canonical request', () => {
     expect(anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'system', content: 'be terse' }, { role: 'user', content: 'hi' }] })).toMatchObject({ system: 'be terse', messages: [{ role: 'user', content: 'hi' }] });
   });
 });
+
+describe('anthropic dialect: the model list pages like the Anthropic API', () => {
+  const ids = ['a', 'b', 'c', 'd'];
+  const page = (query: string): unknown => {
+    const list = anthropicDialect.formatModelList(ids, new URLSearchParams(query));
+    if (!list.ok) return list.problem;
+    const value = list.value as { data: { id: string }[]; has_more: boolean; first_id: string | null; last_id: string | null };
+    return { ids: value.data.map((model) => model.id), hasMore: value.has_more, first: value.first_id, last: value.last_id };
+  };
+
+  it('limit, after_id and before_id', () => {
+    expect(page('')).toEqual({ ids: ['a', 'b', 'c', 'd'], hasMore: false, first: 'a', last: 'd' });
+    expect(page('limit=1')).toEqual({ ids: ['a'], hasMore: true, first: 'a', last: 'a' });
+    expect(page('limit=2&after_id=b')).toEqual({ ids: ['c', 'd'], hasMore: false, first: 'c', last: 'd' });
+    expect(page('limit=1&after_id=a')).toEqual({ ids: ['b'], hasMore: true, first: 'b', last: 'b' });
+    expect(page('limit=1&before_id=c')).toEqual({ ids: ['b'], hasMore: true, first: 'b', last: 'b' });
+    expect(page('limit=5&before_id=c')).toEqual({ ids: ['a', 'b'], hasMore: false, first: 'a', last: 'b' });
+    expect(page('after_id=nope')).toEqual({ ids: [], hasMore: false, first: null, last: null });
+  });
+
+  it('a bad limit is a 400 naming it', () => {
+    expect(page('limit=0')).toMatchObject({ status: 400, param: 'limit' });
+    expect(page('limit=abc')).toMatchObject({ status: 400, message: expect.stringMatching(/from 1 to 1000/) });
+  });
+});
