@@ -25,6 +25,9 @@ const requestSchema = z.looseObject({
   // Refused rather than silently ignored: a caller relying on them would get something else.
   response_format: z.looseObject({ type: z.literal('text', { error: "response_format.type must be 'text': JSON mode and structured outputs are not supported by this gateway yet" }) }).nullish(),
   logprobs: z.literal(false, { error: 'logprobs are not supported by this gateway' }).nullish(),
+  top_logprobs: z.null({ error: 'top_logprobs are not supported by this gateway' }).optional(),
+  modalities: z.array(z.literal('text', { error: "modalities: only 'text' output is supported by this gateway" })).nullish(),
+  audio: z.null({ error: 'audio output is not supported by this gateway' }).optional(),
   tools: z.undefined({ error: 'tools are not supported by this gateway yet' }).optional(),
 });
 

@@ -249,6 +249,8 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     ['/v1/chat/completions', JSON.stringify({ model: 'frontier', stop: ['a', 'b', 'c', 'd', 'e'], messages: [{ role: 'user', content: 'x' }] }), 400, /^stop: .*at most 4 strings/],
     ['/v1/chat/completions', JSON.stringify({ model: 'frontier', response_format: { type: 'json_object' }, messages: [{ role: 'user', content: 'x' }] }), 400, /JSON mode and structured outputs are not supported/],
     ['/v1/chat/completions', JSON.stringify({ model: 'frontier', logprobs: true, messages: [{ role: 'user', content: 'x' }] }), 400, /^logprobs: logprobs are not supported/],
+    ['/v1/chat/completions', JSON.stringify({ model: 'frontier', top_logprobs: 3, messages: [{ role: 'user', content: 'x' }] }), 400, /^top_logprobs: top_logprobs are not supported/],
+    ['/v1/chat/completions', JSON.stringify({ model: 'frontier', modalities: ['text', 'audio'], audio: { voice: 'alloy', format: 'wav' }, messages: [{ role: 'user', content: 'x' }] }), 400, /^modalities\.1: .*only 'text'/],
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, stop_sequences: ['a', 'b', 'c', 'd', 'e'], messages: [{ role: 'user', content: 'x' }] }), 400, /at most 4 stop_sequences/],
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [{ role: 'user', content: 'x' }] }), 400, /extended thinking is not supported/],
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'image', source: {} }] }] }), 400, /images and documents are not supported/],
