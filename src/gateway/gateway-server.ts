@@ -201,7 +201,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     }, config.resilience.ttftTimeoutMs);
     try {
       const response = await upstream.send(endpoint.target, { ...request, stream: true, model: endpoint.config.model }, cancellation);
-      if (response.kind === 'error') return interrupted() ?? fail(response.status, response.message, response.retryAfter);
+      // 499 stands for this request's own cancellation here; an upstream's 499 is just a bad answer.
+      if (response.kind === 'error') return interrupted() ?? fail(response.status === 499 ? 502 : response.status, response.message, response.retryAfter);
       const rest = response.events;
       const head: ChatEvent[] = [];
       for (;;) {

@@ -11,22 +11,33 @@ import { unitInterval } from './unit-interval.js';
 export const connectError = 'connect-error';
 
 /**
- * Upstream statuses that say the endpoint, not the caller's request, is wrong or
- * unwell: its credentials or model mapping (401, 403, 404 are the gateway's
- * configuration, never the caller's key), a timeout (408), or any 5xx including
- * Anthropic's 529 overloaded. They count against the endpoint's circuit.
+ * The only upstream 4xx statuses that are about the request itself, which would fail
+ * the same anywhere: passed to the caller, never retried, not held against the endpoint.
  */
-const configurationFaultStatuses: ReadonlySet<number> = new Set([401, 403, 404]);
+const requestFaultStatuses: ReadonlySet<number> = new Set([400, 413, 422]);
 
+/**
+ * Any other 4xx but 408 and 429 says the gateway's configuration of that endpoint is
+ * wrong: its key (401, 403), its model mapping or URL (404, 405, 410, 415), its
+ * account (402), or a policy of its own (451). Never the caller's key or model,
+ * which the gateway already accepted.
+ */
+function isConfigurationFault(status: number | typeof connectError): boolean {
+  return typeof status === 'number' && status >= 400 && status < 500 && status !== 408 && status !== 429 && !requestFaultStatuses.has(status);
+}
+
+/**
+ * Upstream failures that count against the endpoint's circuit: unreachable, a
+ * configuration fault, a timeout (408), or any 5xx including Anthropic's 529.
+ */
 export function isEndpointFault(status: number | typeof connectError): boolean {
-  return status === connectError || status === 0 || status === 408 || status >= 500 || configurationFaultStatuses.has(status);
+  return status === connectError || status === 0 || status === 408 || status >= 500 || isConfigurationFault(status);
 }
 
 /**
  * Whether a failed attempt may be retried (on another eligible endpoint or after
  * backoff): endpoint faults, and 429, which is backpressure, not a fault, so it
- * does not count against the circuit. Other 4xx (400, 413, 422) are about the
- * request itself and would fail again anywhere.
+ * does not count against the circuit. 400, 413 and 422 are about the request itself.
  */
 export function isRetryableStatus(status: number | typeof connectError): boolean {
   return status === 429 || isEndpointFault(status);
@@ -35,10 +46,10 @@ export function isRetryableStatus(status: number | typeof connectError): boolean
 /**
  * Whether going back to an endpoint that already failed this way can help: a
  * rejected key or an unknown model will not heal in a few milliseconds of
- * backoff, so those are only worth another endpoint.
+ * backoff, so configuration faults are only worth another endpoint.
  */
 export function isWorthRevisiting(status: number | typeof connectError): boolean {
-  return isRetryableStatus(status) && !(typeof status === 'number' && configurationFaultStatuses.has(status));
+  return isRetryableStatus(status) && !isConfigurationFault(status);
 }
 
 /** What the client is told when every attempt failed, the last with `status`. */
@@ -52,16 +63,16 @@ export interface UpstreamFailureAnswer {
 }
 
 /**
- * Maps the last upstream failure to the client's answer. An upstream 401/403/404
- * becomes 502: the caller's own key and model were accepted by the gateway, and an
+ * Maps the last upstream failure to the client's answer. An upstream configuration
+ * fault (401, 403, 404, ...) becomes 502: the caller's own key and model were accepted by the gateway, and an
  * SDK told "401" would wrongly conclude its key is bad.
  */
 export function answerForUpstreamFailure(status: number): UpstreamFailureAnswer {
   if (status === 429) return { status: 429, kind: 'rate_limit', passRetryAfter: true, clientMayRetry: true };
   if (status === 408 || status === 504) return { status: 504, kind: 'timeout', passRetryAfter: false, clientMayRetry: true };
   if (status === 503 || status === 529) return { status: 503, kind: 'overloaded', passRetryAfter: true, clientMayRetry: true };
-  if (configurationFaultStatuses.has(status)) return { status: 502, kind: 'api_error', passRetryAfter: false, clientMayRetry: false };
-  if (status >= 400 && status < 500) return { status, kind: 'invalid_request', passRetryAfter: false, clientMayRetry: true };
+  if (isConfigurationFault(status)) return { status: 502, kind: 'api_error', passRetryAfter: false, clientMayRetry: false };
+  if (requestFaultStatuses.has(status)) return { status, kind: 'invalid_request', passRetryAfter: false, clientMayRetry: true };
   return { status: 502, kind: 'api_error', passRetryAfter: false, clientMayRetry: true };
 }
 

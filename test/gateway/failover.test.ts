@@ -501,7 +501,7 @@ describe('failover under faults', () => {
   });
 
   describe('4b. upstream statuses that are the endpoint\'s fault, not the caller\'s', () => {
-    it('an upstream 401/403/404 (the gateway\'s key or model mapping is wrong) fails over, and counts against that endpoint\'s circuit', async () => {
+    it('an upstream 401, 402 or 451 (the gateway\'s key, account or the endpoint\'s own policy) fails over, and counts against that endpoint\'s circuit', async () => {
       const misconfigured = await emulator('m-misconfigured', { faults: { errorRate: 1, errorStatus: 401 } });
       const good = await emulator('m-good');
       const first = await proxy(misconfigured.url);
@@ -513,7 +513,7 @@ describe('failover under faults', () => {
         ],
         { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 2, openMs: 60000 } }' },
       );
-      for (const status of [401, 403, 404]) {
+      for (const status of [401, 402, 451]) {
         misconfigured.setFaults({ errorStatus: status });
         const completion = await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 });
         expect(completion.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);

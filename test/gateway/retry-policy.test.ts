@@ -7,10 +7,10 @@ const config = { backoffMs: 50, maxBackoffMs: 2000 };
 
 describe('isRetryableStatus', () => {
   it('retries connect errors, 408, 429, every 5xx (529 included) and the configuration faults 401/403/404', () => {
-    expect(([connectError, 0, 401, 403, 404, 408, 429, 500, 501, 502, 503, 504, 529] as const).every((status) => isRetryableStatus(status))).toBe(true);
+    expect(([connectError, 0, 401, 402, 403, 404, 405, 409, 410, 415, 418, 451, 408, 429, 500, 501, 502, 503, 504, 529] as const).every((status) => isRetryableStatus(status))).toBe(true);
   });
   it('does not retry what is wrong with the request itself', () => {
-    expect([200, 400, 409, 413, 422].map(isRetryableStatus)).toEqual([false, false, false, false, false]);
+    expect([200, 400, 413, 422].map(isRetryableStatus)).toEqual([false, false, false, false]);
   });
 });
 
@@ -24,13 +24,13 @@ describe('isEndpointFault', () => {
 describe('isWorthRevisiting', () => {
   it('goes back after transient failures only: a rejected key or unknown model needs another endpoint', () => {
     expect(([connectError, 408, 429, 503, 529] as const).every((status) => isWorthRevisiting(status))).toBe(true);
-    expect([400, 401, 403, 404].map(isWorthRevisiting)).toEqual([false, false, false, false]);
+    expect([400, 401, 402, 403, 404, 405, 410, 451].map(isWorthRevisiting)).toEqual([false, false, false, false, false, false, false, false]);
   });
 });
 
 describe('answerForUpstreamFailure', () => {
   it('never tells a caller its key was rejected when the upstream rejected the gateway\'s', () => {
-    for (const status of [401, 403, 404]) expect(answerForUpstreamFailure(status)).toEqual({ status: 502, kind: 'api_error', passRetryAfter: false, clientMayRetry: false });
+    for (const status of [401, 402, 403, 404, 405, 409, 410, 415, 418, 451]) expect(answerForUpstreamFailure(status)).toEqual({ status: 502, kind: 'api_error', passRetryAfter: false, clientMayRetry: false });
   });
   it('passes the caller\'s own 4xx through and maps the rest to what a client can act on', () => {
     expect(answerForUpstreamFailure(400)).toEqual({ status: 400, kind: 'invalid_request', passRetryAfter: false, clientMayRetry: true });
