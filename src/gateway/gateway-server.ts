@@ -342,6 +342,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     metrics.hedges.inc({ route: context.route.model, outcome: winner.i === 0 ? 'primary' : 'hedge' });
     legs[winner.i === 0 ? 1 : 0].cancel();
+    // The loser did not fail, it was only slower: it stays a candidate for resuming this answer.
+    tried.delete((winner.i === 0 ? second : primary).config.id);
     // The loser may already have its first token: give back its load and probe slot.
     void loser.then((late) => {
       if (late.kind === 'stream') release(late, 'cancel');

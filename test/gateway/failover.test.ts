@@ -664,6 +664,28 @@ describe('failover under faults', () => {
     expect(await waitFor(() => slow.stats().running === 0 && slow.stats().waiting === 0, 2000)).toBe(true);
   });
 
+  it('6b. a hedge that lost only by being slower is where a stream the winner breaks is resumed', async () => {
+    // The cheap endpoint answers first (0.2 s) and cuts after 3 tokens; the other is healthy but slower (0.4 s).
+    const cutting = await emulator('m-cut', { faults: { addedLatencyMs: 40_000, cutAfterTokens: 3 } });
+    const slower = await emulator('m-slower', { faults: { addedLatencyMs: 80_000 } });
+    const cuttingFront = await proxy(cutting.url);
+    const slowerFront = await proxy(slower.url);
+    const { url } = await gateway(
+      [
+        { id: 'cutting', url: cuttingFront.url, model: 'm-cut', cost: 0 },
+        { id: 'slower', url: slowerFront.url, model: 'm-slower', cost: 1 },
+      ],
+      { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 5000, deadlineMs: 10000, hedgeAfterMs: 100, resumeStreams: true, circuitBreaker: { failureThreshold: 1000 } }' },
+    );
+    const read = await readSse(await streamOpenAI(url, 'hedge then cut', 20), 'openai');
+    expect(read.ending).toBe('complete');
+    expect(openAIUsage(read.raw)).toBe(20);
+    // The first request to the slower endpoint was the cancelled hedge, the second the resume.
+    expect(cuttingFront.arrivals).toHaveLength(1);
+    expect(slowerFront.arrivals).toHaveLength(2);
+    expect(metricValue(await scrape(url), 'switchyard_stream_resumes_total', { route: publicModel, outcome: 'resumed' })).toBe(1);
+  });
+
   describe('7. a client that disconnects cancels its upstream request', () => {
     async function single(): Promise<{ url: string; replica: RunningEmulator }> {
       // Slow and long: an answer takes seconds, so only a cancellation frees the slot quickly.
