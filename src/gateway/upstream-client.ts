@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { ChatEvent, ChatRequest } from '../protocol/chat.js';
-import type { Dialect } from '../protocol/dialect.js';
+import type { Dialect, StreamReader } from '../protocol/dialect.js';
 import { dialects } from '../protocol/dialects.js';
 import { createSseReader } from '../protocol/sse.js';
 import type { Cancellation } from './cancellation.js';
@@ -113,6 +113,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   #retryAfter: string | undefined;
   #queue: EventQueue<ChatEvent> | undefined;
   #sse: { feed(chunk: string): void } | undefined;
+  #reader: StreamReader | undefined;
   #decoder: InstanceType<typeof TextDecoder> | undefined;
   #streamDone = false;
   readonly #stopListening: () => void;
@@ -155,6 +156,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     this.#mode = 'stream';
     const queue = new EventQueue<ChatEvent>(queueHighWater, () => controller.pause(), () => controller.resume());
     const reader = this.dialect.createStreamReader();
+    this.#reader = reader;
     this.#queue = queue;
     this.#decoder = new TextDecoder();
     this.#sse = createSseReader((message) => {
@@ -178,7 +180,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   onResponseEnd(): void {
     this.#stopListening();
     if (this.#mode === 'stream') {
-      if (!this.#streamDone) this.#queue?.push({ type: 'error', kind: 'api_error', message: 'upstream stream ended before its final event' });
+      if (!this.#streamDone) this.#queue?.push(this.#announcedFinish() ?? { type: 'error', kind: 'api_error', message: 'upstream stream ended before its final event' });
       this.#queue?.end();
       return;
     }
@@ -212,11 +214,16 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     this.#settle({ kind: 'events', events: queue });
   }
 
+  /** A stream that broke after announcing its finish is complete but for its trailer. */
+  #announcedFinish(): ChatEvent | undefined {
+    return this.#reader?.announcedFinish();
+  }
+
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
     this.#stopListening();
     if (this.#queue !== undefined) {
       // Cancelled on purpose: the gateway knows why and stops reading; otherwise say it broke.
-      if (!this.cancellation.cancelled && !this.#streamDone) this.#queue.push({ type: 'error', kind: 'api_error', message: `upstream stream broke: ${describeNetworkError(error)}` });
+      if (!this.cancellation.cancelled && !this.#streamDone) this.#queue.push(this.#announcedFinish() ?? { type: 'error', kind: 'api_error', message: `upstream stream broke: ${describeNetworkError(error)}` });
       this.#queue.end();
       return;
     }

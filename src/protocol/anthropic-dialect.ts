@@ -170,6 +170,8 @@ export const anthropicDialect: Dialect = {
     let finish: FinishReason = 'stop';
     let stopSequence: string | undefined;
     let outputTokens = 0;
+    let announced = false;
+    let finished = false;
     return {
       read(event, data) {
         let json: { type?: string; message?: { id?: string; model?: string; usage?: { input_tokens?: number } }; delta?: { type?: string; text?: string; stop_reason?: string; stop_sequence?: string | null }; usage?: { input_tokens?: number; output_tokens?: number }; error?: { type?: string; message?: string } };
@@ -185,18 +187,23 @@ export const anthropicDialect: Dialect = {
           case 'content_block_delta':
             return json.delta?.type === 'text_delta' && typeof json.delta.text === 'string' && json.delta.text !== '' ? { events: [{ type: 'text', text: json.delta.text }], done: false } : { events: [], done: false };
           case 'message_delta':
+            announced ||= typeof json.delta?.stop_reason === 'string';
             if (json.delta?.stop_reason === 'max_tokens') finish = 'length';
             if (json.delta?.stop_reason === 'stop_sequence' && typeof json.delta.stop_sequence === 'string') stopSequence = json.delta.stop_sequence;
             outputTokens = json.usage?.output_tokens ?? outputTokens;
             inputTokens = json.usage?.input_tokens ?? inputTokens;
             return { events: [], done: false };
           case 'message_stop':
+            finished = true;
             return { events: [{ type: 'finish', finishReason: finish, ...(stopSequence === undefined ? {} : { stopSequence }), usage: { inputTokens, outputTokens } }], done: true };
           case 'error':
             return { events: [{ type: 'error', kind: json.error?.type === 'overloaded_error' ? 'overloaded' : 'api_error', message: json.error?.message ?? 'upstream error' }], done: true };
           default:
             return { events: [], done: false };
         }
+      },
+      announcedFinish() {
+        return announced && !finished ? { type: 'finish', finishReason: finish, ...(stopSequence === undefined ? {} : { stopSequence }), usage: { inputTokens, outputTokens } } : undefined;
       },
     };
   },

@@ -51,4 +51,9 @@ export interface StreamWriter {
 export interface StreamReader {
   /** Canonical events for one SSE event; `done` once the stream's terminal frame is seen. */
   read(event: string | undefined, data: string): { events: ChatEvent[]; done: boolean };
+  /**
+   * For a stream that broke off before its terminal frame: the finish it had already
+   * announced (its answer is complete, only the usage or terminator was lost), if any.
+   */
+  announcedFinish(): Extract<ChatEvent, { type: 'finish' }> | undefined;
 }

@@ -206,6 +206,9 @@ export const openaiDialect: Dialect = {
         }
         return { events, done: false };
       },
+      announcedFinish() {
+        return finish !== undefined && !finished ? { type: 'finish', finishReason: finish, usage: { inputTokens: 0, outputTokens: 0 } } : undefined;
+      },
     };
   },
 

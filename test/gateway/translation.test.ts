@@ -145,3 +145,51 @@ tenants:
     }
   });
 });
+
+describe('a stream that breaks after its upstream announced the finish', () => {
+  it('is a complete answer (its text and finish are known), not a resume past its end nor an error', async () => {
+    let arrivals = 0;
+    // Sends the whole answer and its finish_reason, then drops the connection before usage and [DONE].
+    const abrupt = createServer((req, res) => {
+      arrivals += 1;
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const chunk = (delta: object, finish: string | null): string => `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+        res.write(chunk({ role: 'assistant', content: 'one' }, null) + chunk({ content: ' two' }, null) + chunk({}, 'stop'), () => setTimeout(() => res.socket?.destroy(), 20));
+      });
+    });
+    await new Promise<void>((resolve) => abrupt.listen(0, '127.0.0.1', resolve));
+    const abruptUrl = `http://127.0.0.1:${(abrupt.address() as AddressInfo).port}`;
+    const cutting = createGateway({
+      config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: abrupt, url: "${abruptUrl}", dialect: openai, model: m, provider: p1, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: whole, url: "${replica.url}", dialect: openai, model: m-stop, provider: p2, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 1, capacity: 8 }
+routes:
+  - { model: abrupt, endpoints: [abrupt, whole], policy: [cost] }
+tenants:
+  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
+resilience: { resumeStreams: true }
+`),
+      logger: false,
+    });
+    const cuttingUrl = await cutting.listen(0, '127.0.0.1');
+    try {
+      const openai = new OpenAI({ apiKey, baseURL: `${cuttingUrl}/v1`, maxRetries: 0 });
+      const completion = await openai.chat.completions.create({ model: 'abrupt', max_tokens: 30, messages: [{ role: 'user', content: 'hello' }] });
+      expect(completion.choices[0]?.message.content).toBe('one two');
+      expect(completion.choices[0]?.finish_reason).toBe('stop');
+      expect(completion.usage?.completion_tokens).toBe(2);
+      let streamed = '';
+      for await (const part of await openai.chat.completions.create({ model: 'abrupt', max_tokens: 30, stream: true, messages: [{ role: 'user', content: 'hello' }] })) streamed += part.choices[0]?.delta.content ?? '';
+      expect(streamed).toBe('one two');
+      // Nothing was resumed elsewhere.
+      expect(arrivals).toBe(2);
+    } finally {
+      await cutting.close();
+      await new Promise<void>((resolve) => abrupt.close(() => resolve()));
+    }
+  });
+});

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
+import { openaiDialect } from '../../src/protocol/openai-dialect.js';
 import { defaultMaxOutputTokens, type ChatEvent, type ChatRequest } from '../../src/protocol/chat.js';
 
 /** Reads the frames a writer produced back through the dialect's own reader. */
@@ -76,5 +77,29 @@ describe('anthropic dialect: the model list pages like the Anthropic API', () =>
   it('a bad limit is a 400 naming it', () => {
     expect(page('limit=0')).toMatchObject({ status: 400, param: 'limit' });
     expect(page('limit=abc')).toMatchObject({ status: 400, message: expect.stringMatching(/from 1 to 1000/) });
+  });
+});
+
+describe('stream readers: a stream that broke off after announcing its finish', () => {
+  it('Anthropic: after message_delta with a stop_reason the finish is known; before it, and after message_stop, there is none', () => {
+    const reader = anthropicDialect.createStreamReader();
+    reader.read('message_start', JSON.stringify({ type: 'message_start', message: { id: 'msg_1', model: 'm', usage: { input_tokens: 4 } } }));
+    reader.read('content_block_delta', JSON.stringify({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'hi' } }));
+    expect(reader.announcedFinish()).toBeUndefined();
+    reader.read('message_delta', JSON.stringify({ type: 'message_delta', delta: { stop_reason: 'max_tokens', stop_sequence: null }, usage: { output_tokens: 1 } }));
+    expect(reader.announcedFinish()).toEqual({ type: 'finish', finishReason: 'length', usage: { inputTokens: 4, outputTokens: 1 } });
+    reader.read('message_stop', JSON.stringify({ type: 'message_stop' }));
+    expect(reader.announcedFinish()).toBeUndefined();
+  });
+
+  it('OpenAI: after a finish_reason the finish is known until usage or [DONE] completes it', () => {
+    const reader = openaiDialect.createStreamReader();
+    const chunk = (delta: object, finish: string | null, usage?: object): string => JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta, finish_reason: finish }], ...(usage === undefined ? {} : { usage }) });
+    reader.read(undefined, chunk({ role: 'assistant', content: 'hi' }, null));
+    expect(reader.announcedFinish()).toBeUndefined();
+    reader.read(undefined, chunk({}, 'stop'));
+    expect(reader.announcedFinish()).toEqual({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 0, outputTokens: 0 } });
+    reader.read(undefined, JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage: { prompt_tokens: 3, completion_tokens: 1 } }));
+    expect(reader.announcedFinish()).toBeUndefined();
   });
 });
