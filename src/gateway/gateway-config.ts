@@ -83,6 +83,8 @@ export const resilienceConfigSchema = z.strictObject({
   maxBackoffMs: milliseconds(36e5).default(2000),
   ttftTimeoutMs: count(864e5).default(10_000),
   deadlineMs: count(864e5).default(120_000),
+  /** After the first token, the longest silence an attempt may keep before it counts as broken and is resumed. */
+  tokenIdleTimeoutMs: count(864e5).default(10_000),
   /** 0 turns hedging off. */
   hedgeAfterMs: milliseconds(864e5).default(0),
   resumeStreams: z.boolean().default(true),

@@ -544,10 +544,25 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       sink.event(event);
     };
+    const idleMs = config.resilience.tokenIdleTimeoutMs;
     for (let resumes = 0; ; resumes += 1) {
       const endpoint = current.endpoint;
       let failure: string | undefined;
       let finished: Extract<ChatEvent, { type: 'finish' }> | undefined;
+      // One watchdog per attempt, re-armed only when it fires: a stream that goes quiet after its
+      // first token is cut here and resumed, instead of holding the client until the deadline.
+      const attemptStarted = now();
+      let stalled = false;
+      const stallCheck = (): void => {
+        const quiet = now() - Math.max(lastTokenAt, attemptStarted);
+        if (quiet < idleMs) {
+          watchdog = setTimeout(stallCheck, idleMs - quiet);
+          return;
+        }
+        stalled = true;
+        current.cancellation.cancel();
+      };
+      let watchdog = setTimeout(stallCheck, idleMs);
       try {
         for (const event of current.head) {
           if (event.type === 'finish') finished = event;
@@ -569,7 +584,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         }
       } catch (error) {
         failure = error instanceof Error ? error.message : String(error);
+      } finally {
+        clearTimeout(watchdog);
       }
+      if (stalled && finished === undefined) failure = `no token for ${idleMs} ms`;
       if (finished !== undefined) {
         release(current, 'success');
         // A resumed answer's upstream counted the continuation (prompt plus text sent) as its

@@ -1,3 +1,5 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -404,6 +406,41 @@ describe('failover under faults', () => {
       expect(read.text.startsWith(resumedFrom.slice('Here is'.length))).toBe(true);
       expect(body.continue_final_message).toBe(true);
       expect(body.add_generation_prompt).toBe(false);
+    });
+
+    it('a stream that goes quiet after its first tokens is cut after tokenIdleTimeoutMs, held against the endpoint and resumed elsewhere', async () => {
+      // Two words, then silence with the connection held open.
+      const stalling: Server = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          const chunk = (delta: object): string => `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta, finish_reason: null }] })}\n\n`;
+          res.write(chunk({ role: 'assistant', content: 'one' }) + chunk({ content: ' two' }));
+        });
+      });
+      await new Promise<void>((resolve) => stalling.listen(0, '127.0.0.1', resolve));
+      cleanups.push(async () => {
+        stalling.closeAllConnections();
+        await new Promise<void>((resolve) => stalling.close(() => resolve()));
+      });
+      const whole = await emulator('m-whole');
+      const { url } = await gateway(
+        [
+          { id: 'stalling', url: `http://127.0.0.1:${(stalling.address() as AddressInfo).port}`, model: 'm', cost: 0 },
+          { id: 'whole', url: whole.url, model: 'm-whole', cost: 1 },
+        ],
+        { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, tokenIdleTimeoutMs: 300, circuitBreaker: { failureThreshold: 1, openMs: 60000 } }' },
+      );
+      const started = performance.now();
+      const read = await readSse(await streamOpenAI(url, 'stall me', 20), 'openai');
+      expect(read.ending).toBe('complete');
+      expect(read.text.startsWith('one two ')).toBe(true);
+      expect(openAIUsage(read.raw)).toBe(20);
+      expect(performance.now() - started).toBeLessThan(2000);
+      const metrics = await scrape(url);
+      expect(metricValue(metrics, 'switchyard_stream_resumes_total', { route: publicModel, outcome: 'resumed' })).toBe(1);
+      // The stall counted as the endpoint's failure: threshold 1 opened its circuit.
+      expect(metricValue(metrics, 'switchyard_circuit_state', { endpoint: 'stalling' })).toBe(2);
     });
 
     it('with resumeStreams off, end with an explicit error event (never [DONE] or message_stop), and the OpenAI SDK raises while iterating', async () => {

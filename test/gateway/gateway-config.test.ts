@@ -97,6 +97,7 @@ describe('a valid gateway config', () => {
       maxBackoffMs: 2000,
       ttftTimeoutMs: 10_000,
       deadlineMs: 120_000,
+      tokenIdleTimeoutMs: 10_000,
       hedgeAfterMs: 0,
       resumeStreams: true,
       circuitBreaker: { failureThreshold: 4, windowMs: 30_000, openMs: 10_000, halfOpenProbes: 1 },
