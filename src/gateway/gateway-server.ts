@@ -12,7 +12,7 @@ import { TextAccumulator } from './text-accumulator.js';
 import { circuitView, initialCircuitState, msUntilHalfOpen, nextCircuitState, type CircuitState } from './circuit-breaker.js';
 import type { EndpointConfig, GatewayConfig, RouteConfig, TenantConfig } from './gateway-config.js';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
-import { answerForUpstreamFailure, backoffMs, isEndpointFault, isRetryableStatus, isWorthRevisiting } from './retry-policy.js';
+import { answerForUpstreamFailure, backoffMs, isEndpointFault, isRetryableStatus, isWorthRevisiting, parseRetryAfterMs } from './retry-policy.js';
 import { effectiveJurisdictions, parseJurisdictionHeader, routeRequest, routingPolicyFromConfig, type EndpointView } from './route-request.js';
 import { authenticate } from './tenant-auth.js';
 import { checkTenantLimits, MemoryRateLimitStore, settleTokenUsage, type RateLimitStore } from './token-bucket.js';
@@ -51,6 +51,8 @@ interface EndpointRuntime {
   outstanding: number;
   ewmaTtftMs: number | undefined;
   circuit: CircuitState;
+  /** Epoch ms before which the endpoint asked (Retry-After) not to be asked again. */
+  retryAfterUntil: number;
 }
 
 /**
@@ -133,6 +135,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         outstanding: 0,
         ewmaTtftMs: undefined,
         circuit: initialCircuitState,
+        retryAfterUntil: 0,
       },
     ]),
   );
@@ -188,6 +191,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (probe) setCircuit(endpoint, 'probe-cancel');
       } else setCircuit(endpoint, 'failure');
       metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(status) });
+      const askedMs = retryAfter === undefined ? undefined : parseRetryAfterMs(retryAfter, now());
+      if (askedMs !== undefined) endpoint.retryAfterUntil = now() + askedMs;
       return { kind: 'failed', endpoint, status, message, retryAfter };
     };
     const interrupted = (): Attempt | undefined => {
@@ -299,7 +304,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (index > 0) {
         metrics.retries.inc({ route: context.route.model });
         if (!revisiting) metrics.failovers.inc({ route: context.route.model });
-        else await sleep(backoffMs(index, config.resilience, random, last?.kind === 'failed' ? last.retryAfter : undefined, now()), cancellation);
+        else {
+          // The endpoint's own Retry-After, remembered: other failures may have come in between.
+          const asked = Math.max(0, primary.retryAfterUntil - now());
+          await sleep(Math.min(config.resilience.maxBackoffMs, Math.max(backoffMs(index, config.resilience, random), asked)), cancellation);
+        }
       }
       tried.add(primary.config.id);
       const hedgeAfter = config.resilience.hedgeAfterMs;

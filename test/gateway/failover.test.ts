@@ -666,6 +666,29 @@ describe('failover under faults', () => {
     });
   });
 
+  it('5b. an endpoint\'s Retry-After is remembered when another endpoint fails in between', async () => {
+    const limited = await emulator('m-limited', { faults: { errorRate: 1, errorStatus: 429 } });
+    const hung = await emulator('m-hung', { faults: { hangMs: -1 } });
+    const front = await proxy(limited.url);
+    // Asks for `Retry-After: 1` once, then recovers.
+    front.onStatus = (status) => {
+      if (status === 429) limited.setFaults({ errorRate: 0 });
+    };
+    const { url } = await gateway(
+      [
+        { id: 'limited', url: front.url, model: 'm-limited', cost: 0 },
+        { id: 'hung', url: hung.url, model: 'm-hung', cost: 1 },
+      ],
+      { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 3000, ttftTimeoutMs: 200, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }' },
+    );
+    const completion = await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 });
+    expect(completion.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
+    // 429 from limited, a TTFT timeout on hung (200 ms), then limited again, no sooner than it asked.
+    expect(front.arrivals).toHaveLength(2);
+    const [a, b] = front.arrivals;
+    expect((b?.at ?? 0) - (a?.at ?? 0)).toBeGreaterThanOrEqual(950);
+  });
+
   it('6. hedging: with one slow endpoint, requests finish near the fast endpoint latency, and hedges are counted', async () => {
     // addedLatencyMs is divided by the speed (200): 200 s emulated is 1 s of wall time before the first byte.
     const slow = await emulator('m-slow', { faults: { addedLatencyMs: 200_000 } });
