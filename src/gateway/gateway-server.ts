@@ -79,6 +79,15 @@ type Attempt =
 
 type StreamAttempt = Extract<Attempt, { kind: 'stream' }>;
 
+/** An attempt past its first token, as the idle sweep sees it. */
+interface StreamWatch {
+  /** When it last sent a token (or started). */
+  lastActive: number;
+  readonly cancellation: Cancellation;
+  /** Set by the sweep when it cut the attempt for silence. */
+  stalled: boolean;
+}
+
 /** Where an answer goes: SSE frames to a streaming client, or one JSON body at the end. */
 interface AnswerSink {
   /** Whether anything was already sent (a failure can then no longer be a clean status code). */
@@ -172,6 +181,23 @@ export function createGateway(options: GatewayOptions): Gateway {
   const setCircuit = (endpoint: EndpointRuntime, event: 'success' | 'failure' | 'probe-start' | 'probe-cancel'): void => {
     endpoint.circuit = nextCircuitState(endpoint.circuit, event, now(), breaker);
   };
+
+  // The idle sweep: one timer for every streaming attempt, instead of a timer each.
+  const watched = new Set<StreamWatch>();
+  const idleMs = config.resilience.tokenIdleTimeoutMs;
+  const sweep = setInterval(
+    () => {
+      const at = now();
+      for (const watch of watched) {
+        if (at - watch.lastActive < idleMs) continue;
+        watch.stalled = true;
+        watched.delete(watch);
+        watch.cancellation.cancel();
+      }
+    },
+    Math.max(10, Math.min(1000, idleMs / 4)),
+  );
+  sweep.unref();
 
   /** Opens one upstream attempt and waits until its first token. */
   const attempt = async (endpoint: EndpointRuntime, request: ChatRequest, parent: Cancellation): Promise<Attempt> => {
@@ -534,6 +560,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     let inputTokens = 0;
     const firstTokenAt = now();
     let lastTokenAt = firstTokenAt;
+    let watch: StreamWatch = { lastActive: firstTokenAt, cancellation: first.cancellation, stalled: false };
     const forward = (event: Exclude<ChatEvent, { type: 'finish' } | { type: 'error' }>): void => {
       if (event.type === 'start') {
         // A resumed answer continues the first one: its own start is not the client's.
@@ -550,28 +577,18 @@ export function createGateway(options: GatewayOptions): Gateway {
         sent.append(event.text);
         sentTokens += 1;
         lastTokenAt = now();
+        watch.lastActive = lastTokenAt;
       }
       sink.event(event);
     };
-    const idleMs = config.resilience.tokenIdleTimeoutMs;
     for (let resumes = 0; ; resumes += 1) {
       const endpoint = current.endpoint;
       let failure: string | undefined;
       let finished: Extract<ChatEvent, { type: 'finish' }> | undefined;
-      // One watchdog per attempt, re-armed only when it fires: a stream that goes quiet after its
-      // first token is cut here and resumed, instead of holding the client until the deadline.
-      const attemptStarted = now();
-      let stalled = false;
-      const stallCheck = (): void => {
-        const quiet = now() - Math.max(lastTokenAt, attemptStarted);
-        if (quiet < idleMs) {
-          watchdog = setTimeout(stallCheck, idleMs - quiet);
-          return;
-        }
-        stalled = true;
-        current.cancellation.cancel();
-      };
-      let watchdog = setTimeout(stallCheck, idleMs);
+      // Watched by the idle sweep while it streams: one that goes quiet after its first token is
+      // cut and resumed, instead of holding the client until the deadline.
+      if (resumes > 0) watch = { lastActive: now(), cancellation: current.cancellation, stalled: false };
+      watched.add(watch);
       try {
         for (const event of current.head) {
           if (event.type === 'finish') finished = event;
@@ -594,9 +611,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       } catch (error) {
         failure = error instanceof Error ? error.message : String(error);
       } finally {
-        clearTimeout(watchdog);
+        watched.delete(watch);
       }
-      if (stalled && finished === undefined) failure = `no token for ${idleMs} ms`;
+      if (watch.stalled && finished === undefined) failure = `no token for ${config.resilience.tokenIdleTimeoutMs} ms`;
       if (finished !== undefined) {
         release(current, 'success');
         // A resumed answer's upstream counted the continuation (prompt plus text sent) as its
@@ -726,6 +743,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         });
       }),
     close: async () => {
+      clearInterval(sweep);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
