@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { formatProblem, type SpecProblem } from '../../src/domain/spec-problem.js';
 import { loadGatewayConfig, parseGatewayConfig, type GatewayConfig } from '../../src/gateway/gateway-config.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
+import { readText, repoRoot } from '../helpers/paths.js';
+import { join } from 'node:path';
 
 const acmeKeyHash = hashApiKey('sk-acme-test');
 
@@ -116,6 +118,15 @@ describe('a valid gateway config', () => {
 
   it('normalises an upper-case key hash', () => {
     expect(loadOk(edit(valid, acmeKeyHash, acmeKeyHash.toUpperCase())).tenants[0]?.apiKeySha256).toBe(acmeKeyHash);
+  });
+});
+
+describe('the bundled example', () => {
+  it('examples/gateway.yaml loads, with the demo key its comment names', () => {
+    const result = parseGatewayConfig(readText(join(repoRoot, 'examples', 'gateway.yaml')), 'gateway.yaml');
+    if (!result.ok) throw new Error(result.problems.map(formatProblem).join('\n'));
+    expect(result.value.tenants[0]?.apiKeySha256).toBe(hashApiKey('sk-switchyard-demo'));
+    expect(result.value.resilience.tokenIdleTimeoutMs).toBe(10_000);
   });
 });
 
