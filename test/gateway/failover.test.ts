@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -8,7 +6,7 @@ import { vocabulary } from '../../src/emulator/generate.js';
 import { estimateTokens } from '../../src/protocol/chat.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { delay, gatewayConfig, metricValue, readSse, scrape, startCountingProxy, startTestEmulator, waitFor, type CountingProxy, type ReadStream } from './helpers/fleet.js';
+import { delay, gatewayConfig, metricValue, openAIChunk, readSse, scrape, startCountingProxy, startScriptedUpstream, startTestEmulator, waitFor, type CountingProxy, type ReadStream } from './helpers/fleet.js';
 
 /**
  * Failover under faults, end to end: real emulated replicas behind a real
@@ -410,23 +408,12 @@ describe('failover under faults', () => {
 
     it('a stream that goes quiet after its first tokens is cut after tokenIdleTimeoutMs, held against the endpoint and resumed elsewhere', async () => {
       // Two words, then silence with the connection held open.
-      const stalling: Server = createServer((req, res) => {
-        req.resume();
-        req.on('end', () => {
-          res.writeHead(200, { 'content-type': 'text/event-stream' });
-          const chunk = (delta: object): string => `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta, finish_reason: null }] })}\n\n`;
-          res.write(chunk({ role: 'assistant', content: 'one' }) + chunk({ content: ' two' }));
-        });
-      });
-      await new Promise<void>((resolve) => stalling.listen(0, '127.0.0.1', resolve));
-      cleanups.push(async () => {
-        stalling.closeAllConnections();
-        await new Promise<void>((resolve) => stalling.close(() => resolve()));
-      });
+      const stalling = await startScriptedUpstream((res) => res.write(openAIChunk({ role: 'assistant', content: 'one' }) + openAIChunk({ content: ' two' })));
+      cleanups.push(() => stalling.close());
       const whole = await emulator('m-whole');
       const { url } = await gateway(
         [
-          { id: 'stalling', url: `http://127.0.0.1:${(stalling.address() as AddressInfo).port}`, model: 'm', cost: 0 },
+          { id: 'stalling', url: stalling.url, model: 'm', cost: 0 },
           { id: 'whole', url: whole.url, model: 'm-whole', cost: 1 },
         ],
         { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, tokenIdleTimeoutMs: 300, circuitBreaker: { failureThreshold: 1, openMs: 60000 } }' },

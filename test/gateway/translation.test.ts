@@ -1,12 +1,10 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/index.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { gatewayConfig, startTestEmulator } from './helpers/fleet.js';
+import { gatewayConfig, openAIChunk, startScriptedUpstream, startTestEmulator } from './helpers/fleet.js';
 
 /**
  * Translation edge cases end to end, through an emulated replica spoken to in
@@ -44,6 +42,18 @@ afterAll(async () => {
   await gateway.close();
   await replica.close();
 });
+
+/** A gateway for one test over openai-dialect endpoints `[id, url, served model]`, cheapest first, all on one route. */
+async function routeGateway(model: string, endpoints: readonly (readonly [string, string, string])[], tokensPerMinute = 100_000_000): Promise<{ url: string; close(): Promise<void> }> {
+  const lines = endpoints.map(([id, endpointUrl, served], index) => `  - { id: ${id}, url: "${endpointUrl}", dialect: openai, model: ${served}, provider: p${index}, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: ${index}, capacity: 8 }`);
+  const started = createGateway({
+    config: gatewayConfig(
+      ['version: 1', 'endpoints:', ...lines, 'routes:', `  - { model: ${model}, endpoints: [${endpoints.map(([id]) => id).join(', ')}], policy: [cost] }`, 'tenants:', `  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: ${tokensPerMinute} }`].join('\n'),
+    ),
+    logger: false,
+  });
+  return { url: await started.listen(0, '127.0.0.1'), close: () => started.close() };
+}
 
 /** The answer without stops (deterministic for the prompt), and a stop sequence that occurs in it. */
 async function stopInAnswer(client: Anthropic): Promise<{ full: string; stop: string; before: string }> {
@@ -96,29 +106,9 @@ describe('requests that fit one dialect and must be fitted to the other', () => 
 describe('usage from an upstream that reports none', () => {
   it('an OpenAI-dialect upstream ignoring include_usage: the prompt is reported and charged at the gateway\'s estimate, never 0', async () => {
     // Sends three words and [DONE], with no usage chunk, whatever it is asked.
-    const silent = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        const chunk = (delta: object, finish: string | null): string => `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-        res.end(chunk({ role: 'assistant', content: 'one' }, null) + chunk({ content: ' two' }, null) + chunk({ content: ' three' }, null) + chunk({}, 'stop') + 'data: [DONE]\n\n');
-      });
-    });
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const silentUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
-    const limited = createGateway({
-      config: gatewayConfig(`
-version: 1
-endpoints:
-  - { id: silent, url: "${silentUrl}", dialect: openai, model: m, provider: p1, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-routes:
-  - { model: silent, endpoints: [silent], policy: [cost] }
-tenants:
-  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 3000 }
-`),
-      logger: false,
-    });
-    const limitedUrl = await limited.listen(0, '127.0.0.1');
+    const silent = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'one' }) + openAIChunk({ content: ' two' }) + openAIChunk({ content: ' three' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+    const limited = await routeGateway('silent', [['silent', silent.url, 'm']], 3000);
+    const limitedUrl = limited.url;
     try {
       const prompt = 'x'.repeat(2000); // 500 tokens by the estimate
       const openai = new OpenAI({ apiKey, baseURL: `${limitedUrl}/v1`, maxRetries: 0 });
@@ -141,41 +131,20 @@ tenants:
       expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(2);
     } finally {
       await limited.close();
-      await new Promise<void>((resolve) => silent.close(() => resolve()));
+      await silent.close();
     }
   });
 });
 
 describe('a stream that breaks after its upstream announced the finish', () => {
   it('is a complete answer (its text and finish are known), not a resume past its end nor an error', async () => {
-    let arrivals = 0;
     // Sends the whole answer and its finish_reason, then drops the connection before usage and [DONE].
-    const abrupt = createServer((req, res) => {
-      arrivals += 1;
-      req.resume();
-      req.on('end', () => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        const chunk = (delta: object, finish: string | null): string => `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-        res.write(chunk({ role: 'assistant', content: 'one' }, null) + chunk({ content: ' two' }, null) + chunk({}, 'stop'), () => setTimeout(() => res.socket?.destroy(), 20));
-      });
+    const abrupt = await startScriptedUpstream((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: 'one' }) + openAIChunk({ content: ' two' }) + openAIChunk({}, 'stop'), () => setTimeout(() => res.socket?.destroy(), 20));
     });
-    await new Promise<void>((resolve) => abrupt.listen(0, '127.0.0.1', resolve));
-    const abruptUrl = `http://127.0.0.1:${(abrupt.address() as AddressInfo).port}`;
-    const cutting = createGateway({
-      config: gatewayConfig(`
-version: 1
-endpoints:
-  - { id: abrupt, url: "${abruptUrl}", dialect: openai, model: m, provider: p1, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-  - { id: whole, url: "${replica.url}", dialect: openai, model: m-stop, provider: p2, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 1, capacity: 8 }
-routes:
-  - { model: abrupt, endpoints: [abrupt, whole], policy: [cost] }
-tenants:
-  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
-resilience: { resumeStreams: true }
-`),
-      logger: false,
-    });
-    const cuttingUrl = await cutting.listen(0, '127.0.0.1');
+    // resumeStreams is on by default: a resume would reach the emulator behind.
+    const cutting = await routeGateway('abrupt', [['abrupt', abrupt.url, 'm'], ['whole', replica.url, 'm-stop']]);
+    const cuttingUrl = cutting.url;
     try {
       const openai = new OpenAI({ apiKey, baseURL: `${cuttingUrl}/v1`, maxRetries: 0 });
       const completion = await openai.chat.completions.create({ model: 'abrupt', max_tokens: 30, messages: [{ role: 'user', content: 'hello' }] });
@@ -186,10 +155,10 @@ resilience: { resumeStreams: true }
       for await (const part of await openai.chat.completions.create({ model: 'abrupt', max_tokens: 30, stream: true, messages: [{ role: 'user', content: 'hello' }] })) streamed += part.choices[0]?.delta.content ?? '';
       expect(streamed).toBe('one two');
       // Nothing was resumed elsewhere.
-      expect(arrivals).toBe(2);
+      expect(abrupt.arrivals()).toBe(2);
     } finally {
       await cutting.close();
-      await new Promise<void>((resolve) => abrupt.close(() => resolve()));
+      await abrupt.close();
     }
   });
 });

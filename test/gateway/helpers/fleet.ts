@@ -1,4 +1,4 @@
-import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startEmulator, type EmulatorOptions, type FaultsUpdate, type RunningEmulator } from '../../../src/emulator/index.js';
 import { parseGatewayConfig, type GatewayConfig } from '../../../src/gateway/gateway-config.js';
@@ -219,4 +219,42 @@ export async function waitFor(check: () => boolean, timeoutMs: number, everyMs =
     if (Date.now() > until) return false;
     await delay(everyMs);
   }
+}
+
+/** One OpenAI `chat.completion.chunk` SSE frame. */
+export function openAIChunk(delta: object, finishReason: string | null = null): string {
+  return `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta, finish_reason: finishReason }] })}\n\n`;
+}
+
+export interface ScriptedUpstream {
+  readonly url: string;
+  /** Requests received so far. */
+  readonly arrivals: () => number;
+  close(): Promise<void>;
+}
+
+/**
+ * An OpenAI-dialect upstream that answers every request with an SSE response the
+ * test scripts (misbehaviours the emulator has no fault for: no usage, a break
+ * after the finish, a stall). `respond` runs once the request body has arrived.
+ */
+export async function startScriptedUpstream(respond: (res: ServerResponse) => void): Promise<ScriptedUpstream> {
+  let arrivals = 0;
+  const server = createServer((req, res) => {
+    arrivals += 1;
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      respond(res);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    arrivals: () => arrivals,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
