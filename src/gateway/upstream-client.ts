@@ -222,8 +222,14 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
     this.#stopListening();
     if (this.#queue !== undefined) {
-      // Cancelled on purpose: the gateway knows why and stops reading; otherwise say it broke.
-      if (!this.cancellation.cancelled && !this.#streamDone) this.#queue.push(this.#announcedFinish() ?? { type: 'error', kind: 'api_error', message: `upstream stream broke: ${describeNetworkError(error)}` });
+      if (!this.#streamDone) {
+        // An answer whose finish was announced is complete, however the connection ended (even
+        // cut by the gateway's own stall sweep while the trailer never came).
+        const announced = this.#announcedFinish();
+        if (announced !== undefined) this.#queue.push(announced);
+        // Otherwise, cancelled on purpose: the gateway knows why and stops reading; else say it broke.
+        else if (!this.cancellation.cancelled) this.#queue.push({ type: 'error', kind: 'api_error', message: `upstream stream broke: ${describeNetworkError(error)}` });
+      }
       this.#queue.end();
       return;
     }

@@ -44,11 +44,11 @@ afterAll(async () => {
 });
 
 /** A gateway for one test over openai-dialect endpoints `[id, url, served model]`, cheapest first, all on one route. */
-async function routeGateway(model: string, endpoints: readonly (readonly [string, string, string])[], tokensPerMinute = 100_000_000): Promise<{ url: string; close(): Promise<void> }> {
+async function routeGateway(model: string, endpoints: readonly (readonly [string, string, string])[], tokensPerMinute = 100_000_000, resilience = ''): Promise<{ url: string; close(): Promise<void> }> {
   const lines = endpoints.map(([id, endpointUrl, served], index) => `  - { id: ${id}, url: "${endpointUrl}", dialect: openai, model: ${served}, provider: p${index}, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: ${index}, capacity: 8 }`);
   const started = createGateway({
     config: gatewayConfig(
-      ['version: 1', 'endpoints:', ...lines, 'routes:', `  - { model: ${model}, endpoints: [${endpoints.map(([id]) => id).join(', ')}], policy: [cost] }`, 'tenants:', `  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: ${tokensPerMinute} }`].join('\n'),
+      ['version: 1', 'endpoints:', ...lines, 'routes:', `  - { model: ${model}, endpoints: [${endpoints.map(([id]) => id).join(', ')}], policy: [cost] }`, 'tenants:', `  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: ${tokensPerMinute} }`, resilience].join('\n'),
     ),
     logger: false,
   });
@@ -159,6 +159,22 @@ describe('a stream that breaks after its upstream announced the finish', () => {
     } finally {
       await cutting.close();
       await abrupt.close();
+    }
+  });
+
+  it('or that goes quiet after announcing it, is complete when the stall sweep cuts it, not extended', async () => {
+    // The whole answer and its finish_reason, then silence on an open connection.
+    const quiet = await startScriptedUpstream((res) => res.write(openAIChunk({ role: 'assistant', content: 'one' }) + openAIChunk({ content: ' two' }) + openAIChunk({}, 'stop')));
+    const gateway = await routeGateway('quiet', [['quiet', quiet.url, 'm'], ['whole', replica.url, 'm-stop']], 100_000_000, 'resilience: { tokenIdleTimeoutMs: 200 }');
+    try {
+      const openai = new OpenAI({ apiKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+      const completion = await openai.chat.completions.create({ model: 'quiet', max_tokens: 30, messages: [{ role: 'user', content: 'hello' }] });
+      expect(completion.choices[0]?.message.content).toBe('one two');
+      expect(completion.choices[0]?.finish_reason).toBe('stop');
+      expect(quiet.arrivals()).toBe(1);
+    } finally {
+      await gateway.close();
+      await quiet.close();
     }
   });
 });
