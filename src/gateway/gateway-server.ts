@@ -285,6 +285,29 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   };
 
+  /**
+   * Counts a failed attempt of this request against an endpoint: a fault 1, backpressure (429,
+   * which also leaves a Retry-After) a half; a status not worth revisiting bans it for the request.
+   */
+  const noteFailure = (context: RequestContext, endpointId: string, status: number | 'stream'): void => {
+    context.failures.set(endpointId, (context.failures.get(endpointId) ?? 0) + (status === 429 ? 0.5 : 1));
+    if (status !== 'stream' && !isWorthRevisiting(status)) context.banned.add(endpointId);
+  };
+
+  /** What a revisit leaves out: banned endpoints, those that failed this request more than others, and rate-limited ones when others remain. */
+  const revisitExclusions = (context: RequestContext): Set<string> => {
+    const at = now();
+    const open = (routeViews.get(context.route) ?? []).map(({ runtime }) => runtime).filter((runtime) => !context.banned.has(runtime.config.id));
+    const failuresOf = (runtime: EndpointRuntime): number => context.failures.get(runtime.config.id) ?? 0;
+    const fewest = Math.min(...open.map(failuresOf));
+    const least = open.filter((runtime) => failuresOf(runtime) === fewest);
+    const ready = least.filter((runtime) => runtime.retryAfterUntil <= at);
+    const keep = new Set((ready.length > 0 ? ready : least).map((runtime) => runtime.config.id));
+    const excluded = new Set(context.banned);
+    for (const runtime of open) if (!keep.has(runtime.config.id)) excluded.add(runtime.config.id);
+    return excluded;
+  };
+
   /** Why a request stopped waiting for a first token: the client left, or the deadline passed. */
   const stoppedError = (context: RequestContext): ClientError =>
     context.clientGone()
@@ -315,10 +338,13 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (cancellation.cancelled) throw stoppedError(context);
       let decision = routeRequest(context.routeInput(tried), views(context.route), policy, random);
       let revisiting = false;
-      // Going back to a tried endpoint: after a transient failure, or to resume a stream it broke.
-      const mayRevisit = last === undefined ? tried.size > 0 : last.kind === 'failed' && isWorthRevisiting(last.status);
+      // Every eligible endpoint tried: go back to one, after a transient failure or to resume a
+      // stream. Never to one that rejected the gateway's configuration; first to those that failed
+      // this request least, and among them to one not asking to be left alone (Retry-After).
+      const mayRevisit = last === undefined ? tried.size > 0 : last.kind === 'failed';
       if (!decision.ok && decision.code === 'unavailable' && mayRevisit) {
-        decision = routeRequest(context.routeInput(new Set()), views(context.route), policy, random);
+        decision = routeRequest(context.routeInput(revisitExclusions(context)), views(context.route), policy, random);
+        if (!decision.ok && decision.code === 'unavailable') decision = routeRequest(context.routeInput(context.banned), views(context.route), policy, random);
         revisiting = true;
       }
       if (!decision.ok) {
@@ -344,6 +370,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // 499 is this request's own cancellation: the deadline (a timeout for a waiting client) or the client leaving.
       if (result.status === 499) throw stoppedError(context);
       last = result;
+      noteFailure(context, result.endpoint.config.id, result.status);
       context.log.warn({ requestId: context.requestId, endpoint: result.endpoint.config.id, status: result.status, reason: result.message }, 'upstream attempt failed');
       if (!isRetryableStatus(result.status)) break;
     }
@@ -405,6 +432,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     readonly promptTokens: number;
     /** Whether the client disconnected (the deadline cancellation also fires then). */
     clientGone(): boolean;
+    /** Failed attempts of this request per endpoint id (see noteFailure), stream breaks included. */
+    readonly failures: Map<string, number>;
+    /** Endpoints this request does not go back to: they rejected the gateway's configuration. */
+    readonly banned: Set<string>;
     readonly log: Logger | { warn: (...args: unknown[]) => void; info: (...args: unknown[]) => void };
     routeInput(tried: ReadonlySet<string>): Parameters<typeof routeRequest>[0];
   }
@@ -447,6 +478,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       route,
       promptTokens,
       clientGone: () => clientGone,
+      failures: new Map(),
+      banned: new Set(),
       log: logger ?? { warn: () => undefined, info: () => undefined },
       routeInput: (tried) => ({
         model: request.model,
@@ -635,6 +668,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         return { status: 504, endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens, text: sent.toString() };
       }
       release(current, 'failure');
+      noteFailure(context, endpoint.config.id, 'stream');
       metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: 'stream' });
       context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, reason: failure, sentTokens }, 'upstream stream broke');
       const budgetLeft = request.maxTokens === undefined ? undefined : request.maxTokens - sentTokens;

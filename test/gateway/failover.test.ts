@@ -618,6 +618,42 @@ describe('failover under faults', () => {
     expect(retryAfter).toBeLessThanOrEqual(30);
   });
 
+  describe('4d. when every endpoint has been tried, a retry or resume goes back to the one likeliest to answer', () => {
+    async function twoEndpoints(failingFaults: Parameters<RunningEmulator['setFaults']>[0], flakyFaults: Parameters<RunningEmulator['setFaults']>[0], retries: number): Promise<{ url: string; cheap: CountingProxy; flaky: CountingProxy }> {
+      const failing = await emulator('m-failing', { faults: failingFaults });
+      const recovering = await emulator('m-flaky', { faults: flakyFaults });
+      const cheap = await proxy(failing.url);
+      const flaky = await proxy(recovering.url);
+      // The flaky endpoint fails its first request only.
+      flaky.onStatus = () => recovering.setFaults({ errorRate: 0, cutAfterTokens: null });
+      const { url } = await gateway(
+        [
+          { id: 'failing', url: cheap.url, model: 'm-failing', cost: 0 },
+          { id: 'flaky', url: flaky.url, model: 'm-flaky', cost: 5 },
+        ],
+        { policy: '[cost]', resilience: `{ retries: ${retries}, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }` },
+      );
+      return { url, cheap, flaky };
+    }
+
+    it('a stream resumed after the cheap endpoint rejected the gateway\'s key goes to the other one, never back to the rejecting one', async () => {
+      const { url, cheap, flaky } = await twoEndpoints({ errorRate: 1, errorStatus: 401 }, { cutAfterTokens: 4 }, 2);
+      const read = await readSse(await streamOpenAI(url, 'resume me', 20), 'openai');
+      expect(read.ending).toBe('complete');
+      expect(cheap.arrivals).toHaveLength(1);
+      expect(flaky.arrivals).toHaveLength(2);
+    });
+
+    it('a retry after both failed goes to the one that failed this request least, not always the cheapest', async () => {
+      const { url, cheap, flaky } = await twoEndpoints({ errorRate: 1, errorStatus: 500 }, { errorRate: 1, errorStatus: 500 }, 3);
+      const completion = await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 });
+      expect(completion.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
+      // failing, flaky, failing (a tie, broken by cost), then flaky, which has failed least.
+      expect(cheap.arrivals).toHaveLength(2);
+      expect(flaky.arrivals).toHaveLength(2);
+    });
+  });
+
   describe('5. Retry-After is honoured when the rate-limited endpoint is the only one', () => {
     async function rateLimitedOnce(maxBackoffMs: number): Promise<{ gap: number; total: number }> {
       const limited = await emulator('m-limited', { faults: { errorRate: 1, errorStatus: 429 } });
