@@ -501,7 +501,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     };
     res.on('close', onClose);
     const tried = new Set<string>();
-    let usedTokens = promptTokens + outputTokens;
+    // Charged what was served: nothing for a request refused or failed before its first token.
+    let usedTokens = 0;
     try {
       const answer = await firstAnswer(context, request, tried, deadline);
       if (answer.kind === 'failed') throw new ClientError(502, 'api_error', answer.message);
@@ -614,6 +615,12 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       sink.event(event);
     };
+    /** An answer that ended without its finish: the prompt and the tokens delivered are what it used. */
+    const cutShort = (status: number, endpoint: EndpointRuntime): { status: number; endpoint: string; inputTokens: number; outputTokens: number; text: string } => {
+      const used = { inputTokens: inputTokens || context.promptTokens, outputTokens: sentTokens };
+      countTokens(route, endpoint.config.id, used.inputTokens, used.outputTokens);
+      return { status, endpoint: endpoint.config.id, ...used, text: sent.toString() };
+    };
     for (let resumes = 0; ; resumes += 1) {
       const endpoint = current.endpoint;
       let failure: string | undefined;
@@ -663,9 +670,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       if (cancellation.cancelled) {
         release(current, 'cancel');
-        if (context.clientGone()) return { status: 499, endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens, text: sent.toString() };
+        if (context.clientGone()) return cutShort(499, endpoint);
         sink.fail('timeout', `the ${config.resilience.deadlineMs} ms deadline passed after ${sentTokens} tokens`, 504);
-        return { status: 504, endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens, text: sent.toString() };
+        return cutShort(504, endpoint);
       }
       release(current, 'failure');
       noteFailure(context, endpoint.config.id, 'stream');
@@ -685,7 +692,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (next === undefined || next.kind !== 'stream') {
         metrics.resumes.inc({ route, outcome: 'error-event' });
         sink.fail('api_error', `the answer was cut after ${sentTokens} tokens and could not be resumed: ${failure ?? 'upstream failed'}`, 502);
-        return { status: 502, endpoint: endpoint.config.id, inputTokens, outputTokens: sentTokens, text: sent.toString() };
+        return cutShort(502, endpoint);
       }
       metrics.resumes.inc({ route, outcome: 'resumed' });
       current = next;

@@ -459,6 +459,8 @@ describe('failover under faults', () => {
       const metrics = await scrape(url);
       expect(metricValue(metrics, 'switchyard_stream_resumes_total', { outcome: 'error-event' })).toBe(4);
       expect(metricValue(metrics, 'switchyard_stream_resumes_total', { outcome: 'resumed' }) ?? 0).toBe(0);
+      // Tokens that were delivered are counted, though no answer finished: 4 answers cut after 5.
+      expect(metricValue(metrics, 'switchyard_tokens_total', { route: publicModel, endpoint: 'cutting', direction: 'output' })).toBe(20);
     });
   });
 

@@ -178,3 +178,23 @@ describe('a stream that breaks after its upstream announced the finish', () => {
     }
   });
 });
+
+describe('token limits charge what was served', () => {
+  it('a request refused before reaching any upstream is not charged its estimate', async () => {
+    const gateway = await routeGateway('small', [['whole', replica.url, 'm-stop']], 1000);
+    try {
+      const ask = (headers: Record<string, string>, body: object): Promise<Response> =>
+        fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', ...headers }, body: JSON.stringify({ model: 'small', messages: [{ role: 'user', content: 'hi' }], ...body }) });
+      // No max_tokens: admitted at 4,096 from a full 1,000-token bucket (an overdraft), then refused.
+      const refused = await ask({ 'x-switchyard-jurisdiction': 'eu' }, {});
+      expect(refused.status).toBe(503);
+      // Refunded in full: a small request right after is admitted, and served.
+      const next = await ask({}, { max_tokens: 5 });
+      expect(next.status).toBe(200);
+      expect(Number(next.headers.get('x-ratelimit-remaining-tokens'))).toBeGreaterThan(900);
+    } finally {
+      await gateway.close();
+    }
+  });
+});
+
