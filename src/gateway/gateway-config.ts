@@ -83,13 +83,17 @@ export const resilienceConfigSchema = z.strictObject({
   maxBackoffMs: milliseconds(36e5).default(2000),
   ttftTimeoutMs: count(864e5).default(10_000),
   deadlineMs: count(864e5).default(120_000),
-  /** After the first token, the longest silence an attempt may keep before it counts as broken and is resumed. */
-  tokenIdleTimeoutMs: count(864e5).default(10_000),
+  /**
+   * After the first token, the longest silence an attempt may keep before it counts as broken
+   * and is resumed. Default: 10 s, or half of deadlineMs when that is shorter, so a stall can
+   * always be resumed before the deadline.
+   */
+  tokenIdleTimeoutMs: count(864e5).optional(),
   /** 0 turns hedging off. */
   hedgeAfterMs: milliseconds(864e5).default(0),
   resumeStreams: z.boolean().default(true),
   circuitBreaker: circuitBreakerConfigSchema.prefault({}),
-});
+}).transform((resilience) => ({ ...resilience, tokenIdleTimeoutMs: resilience.tokenIdleTimeoutMs ?? Math.max(1, Math.min(10_000, Math.floor(resilience.deadlineMs / 2))) }));
 
 export const gatewayConfigSchema = z.strictObject({
   version: z.literal(1),
@@ -232,6 +236,9 @@ function checkResilience(resilience: ResilienceConfig, report: Report): void {
   }
   if (resilience.ttftTimeoutMs > resilience.deadlineMs) {
     report(['resilience', 'ttftTimeoutMs'], 'inconsistent', `ttftTimeoutMs (${resilience.ttftTimeoutMs}) exceeds deadlineMs (${resilience.deadlineMs})`, 'the first token must be due before the whole request is');
+  }
+  if (resilience.tokenIdleTimeoutMs >= resilience.deadlineMs) {
+    report(['resilience', 'tokenIdleTimeoutMs'], 'inconsistent', `tokenIdleTimeoutMs (${resilience.tokenIdleTimeoutMs}) is not below deadlineMs (${resilience.deadlineMs})`, 'a stalled stream must be cut before the deadline to be resumed: lower tokenIdleTimeoutMs or leave it out');
   }
   if (resilience.hedgeAfterMs >= resilience.deadlineMs) {
     report(['resilience', 'hedgeAfterMs'], 'inconsistent', `hedgeAfterMs (${resilience.hedgeAfterMs}) is not before deadlineMs (${resilience.deadlineMs})`, 'hedge earlier, or set 0 to turn hedging off');

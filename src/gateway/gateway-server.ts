@@ -621,6 +621,19 @@ export function createGateway(options: GatewayOptions): Gateway {
       countTokens(route, endpoint.config.id, used.inputTokens, used.outputTokens);
       return { status, endpoint: endpoint.config.id, ...used, text: sent.toString() };
     };
+    /**
+     * Ends the answer with its finish. An upstream that reports no prompt count (an
+     * OpenAI-dialect server ignoring include_usage) is reported and charged at the
+     * gateway's estimate, never at 0.
+     */
+    const complete = (finished: Extract<ChatEvent, { type: 'finish' }>, endpoint: EndpointRuntime, upstreamPrompt: number): { status: number; endpoint: string; inputTokens: number; outputTokens: number; text: string } => {
+      const usage = { inputTokens: upstreamPrompt || inputTokens || context.promptTokens, outputTokens: Math.max(finished.usage.outputTokens, sentTokens) };
+      const text = sent.toString();
+      sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(finished.stopSequence === undefined ? {} : { stopSequence: finished.stopSequence }), usage }, text);
+      countTokens(route, endpoint.config.id, usage.inputTokens, usage.outputTokens);
+      if (sentTokens > 1) metrics.tpot.observe({ route, endpoint: endpoint.config.id }, (lastTokenAt - firstTokenAt) / 1e3 / (sentTokens - 1));
+      return { status: 200, endpoint: endpoint.config.id, ...usage, text };
+    };
     for (let resumes = 0; ; resumes += 1) {
       const endpoint = current.endpoint;
       let failure: string | undefined;
@@ -658,15 +671,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         release(current, 'success');
         // A resumed answer's upstream counted the continuation (prompt plus text sent) as its
         // input: the client's prompt is what the first attempt reported, or the gateway's estimate.
-        // An upstream that reports no prompt count (an OpenAI-dialect server ignoring include_usage)
-        // is charged and reported at the gateway's estimate, never at 0.
-        const promptUsage = (resumes === 0 ? finished.usage.inputTokens : 0) || inputTokens || context.promptTokens;
-        const usage = { inputTokens: promptUsage, outputTokens: Math.max(finished.usage.outputTokens, sentTokens) };
-        const text = sent.toString();
-        sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(finished.stopSequence === undefined ? {} : { stopSequence: finished.stopSequence }), usage }, text);
-        countTokens(route, endpoint.config.id, usage.inputTokens, usage.outputTokens);
-        if (sentTokens > 1) metrics.tpot.observe({ route, endpoint: endpoint.config.id }, (lastTokenAt - firstTokenAt) / 1e3 / (sentTokens - 1));
-        return { status: 200, endpoint: endpoint.config.id, ...usage, text };
+        return complete(finished, endpoint, resumes === 0 ? finished.usage.inputTokens : 0);
       }
       if (cancellation.cancelled) {
         release(current, 'cancel');
@@ -679,7 +684,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: 'stream' });
       context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, reason: failure, sentTokens }, 'upstream stream broke');
       const budgetLeft = request.maxTokens === undefined ? undefined : request.maxTokens - sentTokens;
-      const canResume = config.resilience.resumeStreams && resumes < config.resilience.retries && (budgetLeft === undefined || budgetLeft > 0);
+      // Every token the client asked for was delivered: the answer is whole, cut or not.
+      if (budgetLeft !== undefined && budgetLeft <= 0) return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: sentTokens } }, endpoint, 0);
+      // A resume is not a retry of the request: one is allowed even with retries: 0.
+      const canResume = config.resilience.resumeStreams && resumes < Math.max(1, config.resilience.retries);
       let next: Attempt | undefined;
       if (canResume) {
         const continuation: ChatRequest = sent.isEmpty ? request : { ...request, messages: continued(request.messages, sent.toString()), maxTokens: budgetLeft };
@@ -688,6 +696,12 @@ export function createGateway(options: GatewayOptions): Gateway {
         } catch {
           next = undefined;
         }
+      }
+      if (next === undefined && cancellation.cancelled) {
+        // The deadline (or the client leaving) ended the resume: say so, not "could not be resumed".
+        if (context.clientGone()) return cutShort(499, endpoint);
+        sink.fail('timeout', `the ${config.resilience.deadlineMs} ms deadline passed after ${sentTokens} tokens`, 504);
+        return cutShort(504, endpoint);
       }
       if (next === undefined || next.kind !== 'stream') {
         metrics.resumes.inc({ route, outcome: 'error-event' });

@@ -430,6 +430,47 @@ describe('failover under faults', () => {
       expect(metricValue(metrics, 'switchyard_circuit_state', { endpoint: 'stalling' })).toBe(2);
     });
 
+    it('a stream cut right after its last allowed token is whole: it ends with finish length, not an error', async () => {
+      // Three words, then the connection drops before any finish.
+      const cutting = await startScriptedUpstream((res) => res.write(openAIChunk({ role: 'assistant', content: 'one' }) + openAIChunk({ content: ' two' }) + openAIChunk({ content: ' three' }), () => setTimeout(() => res.socket?.destroy(), 20)));
+      cleanups.push(() => cutting.close());
+      const { url } = await gateway([{ id: 'cutting', url: cutting.url, model: 'm' }], { resilience: resilience(true) });
+      const read = await readSse(await streamOpenAI(url, 'exactly three', 3), 'openai');
+      expect(read.ending).toBe('complete');
+      expect(read.finishReason).toBe('length');
+      expect(read.text).toBe('one two three');
+      expect(openAIUsage(read.raw)).toBe(3);
+      expect(cutting.arrivals()).toBe(1);
+    });
+
+    it('a cut stream is resumed even with retries: 0 (a resume is not a retry)', async () => {
+      const cutting = await emulator('m-cut', { faults: { cutAfterTokens: 4 } });
+      const whole = await emulator('m-whole');
+      const { url } = await gateway(
+        [
+          { id: 'cutting', url: cutting.url, model: 'm-cut', cost: 0 },
+          { id: 'whole', url: whole.url, model: 'm-whole', cost: 1 },
+        ],
+        { policy: '[cost]', resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }' },
+      );
+      const read = await readSse(await streamOpenAI(url, 'resume once', 20), 'openai');
+      expect(read.ending).toBe('complete');
+      expect(openAIUsage(read.raw)).toBe(20);
+    });
+
+    it('a deadline that passes while a resume waits is a timeout (504), not "could not be resumed"', async () => {
+      const cutting = await emulator('m-cut', { faults: { cutAfterTokens: 3 } });
+      const hung = await emulator('m-hung', { faults: { hangMs: -1 } });
+      const { url } = await gateway(
+        [
+          { id: 'cutting', url: cutting.url, model: 'm-cut', cost: 0 },
+          { id: 'hung', url: hung.url, model: 'm-hung', cost: 1 },
+        ],
+        { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 500, deadlineMs: 600, tokenIdleTimeoutMs: 500, circuitBreaker: { failureThreshold: 1000 } }' },
+      );
+      await expect(openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'cut then wait' }], max_tokens: 20 })).rejects.toMatchObject({ status: 504 });
+    });
+
     it('with resumeStreams off, end with an explicit error event (never [DONE] or message_stop), and the OpenAI SDK raises while iterating', async () => {
       const { url, continued } = await cutFleet(false);
 

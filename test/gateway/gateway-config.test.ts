@@ -148,6 +148,14 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(result.problems.find((p) => p.code === 'missing_field')?.path).toBe('endpoints[0].contextWindow');
   });
 
+  it('a stall timeout that is not below the deadline, which could never resume a stall', () => {
+    const text = edit(valid, '  retries: 3\n', '  retries: 3\n  ttftTimeoutMs: 1000\n  deadlineMs: 4000\n  tokenIdleTimeoutMs: 4000\n');
+    expect(onlyProblem(text)).toMatchObject({ code: 'inconsistent', path: 'resilience.tokenIdleTimeoutMs', message: 'tokenIdleTimeoutMs (4000) is not below deadlineMs (4000)', line: positionOf(text, 'tokenIdleTimeoutMs').line });
+    // Left out, it defaults to 10 s, or half a shorter deadline.
+    const defaulted = parseGatewayConfig(edit(valid, '  retries: 3\n', '  retries: 3\n  ttftTimeoutMs: 1000\n  deadlineMs: 4000\n'), 'gateway.yaml');
+    expect(defaulted.ok && defaulted.value.resilience.tokenIdleTimeoutMs).toBe(2000);
+  });
+
   it('a bad dialect', () => {
     const text = edit(valid, 'dialect: openai', 'dialect: opneai');
     expect(onlyProblem(text)).toMatchObject({ code: 'invalid_value', path: 'endpoints[0].dialect', message: "expected one of openai, anthropic, got 'opneai'", suggestion: "did you mean 'openai'?", ...positionOf(text, 'opneai') });
