@@ -8,6 +8,7 @@ import type { Dialect } from '../protocol/dialect.js';
 import { anthropicDialect } from '../protocol/anthropic-dialect.js';
 import { openaiDialect } from '../protocol/openai-dialect.js';
 import { Cancellation } from './cancellation.js';
+import { StopSequenceGuard } from './stop-sequence-guard.js';
 import { TextAccumulator } from './text-accumulator.js';
 import { circuitView, initialCircuitState, msUntilHalfOpen, nextCircuitState, type CircuitState } from './circuit-breaker.js';
 import type { EndpointConfig, GatewayConfig, RouteConfig, TenantConfig } from './gateway-config.js';
@@ -595,6 +596,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     const firstTokenAt = now();
     let lastTokenAt = firstTokenAt;
     let watch: StreamWatch = { lastActive: firstTokenAt, cancellation: first.cancellation, stalled: false };
+    // Only with stop sequences: one may span the join of a resumed answer, where no upstream sees it.
+    const guard = request.stop.length > 0 ? new StopSequenceGuard(request.stop) : undefined;
+    /** Set when the guard completed a stop sequence: the answer ends there. */
+    let guardStop: string | undefined;
     const forward = (event: Exclude<ChatEvent, { type: 'finish' } | { type: 'error' }>): void => {
       if (event.type === 'start') {
         // A resumed answer continues the first one: its own start is not the client's.
@@ -608,10 +613,19 @@ export function createGateway(options: GatewayOptions): Gateway {
           return;
         }
       } else {
-        sent.append(event.text);
         sentTokens += 1;
         lastTokenAt = now();
         watch.lastActive = lastTokenAt;
+        if (guard !== undefined) {
+          const guarded = guard.push(event.text);
+          if (guarded.release !== '') {
+            sent.append(guarded.release);
+            sink.event({ type: 'text', text: guarded.release });
+          }
+          guardStop = guarded.stop;
+          return;
+        }
+        sent.append(event.text);
       }
       sink.event(event);
     };
@@ -627,6 +641,11 @@ export function createGateway(options: GatewayOptions): Gateway {
      * gateway's estimate, never at 0.
      */
     const complete = (finished: Extract<ChatEvent, { type: 'finish' }>, endpoint: EndpointRuntime, upstreamPrompt: number): { status: number; endpoint: string; inputTokens: number; outputTokens: number; text: string } => {
+      const held = guard?.flush() ?? '';
+      if (held !== '') {
+        sent.append(held);
+        sink.event({ type: 'text', text: held });
+      }
       const usage = { inputTokens: upstreamPrompt || inputTokens || context.promptTokens, outputTokens: Math.max(finished.usage.outputTokens, sentTokens) };
       const text = sent.toString();
       sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(finished.stopSequence === undefined ? {} : { stopSequence: finished.stopSequence }), usage }, text);
@@ -647,7 +666,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           if (event.type === 'finish') finished = event;
           else if (event.type !== 'error') forward(event);
         }
-        while (finished === undefined) {
+        while (finished === undefined && guardStop === undefined) {
           const next = await current.rest.next();
           if (next.done === true) {
             failure = 'upstream stream ended before its final event';
@@ -665,6 +684,12 @@ export function createGateway(options: GatewayOptions): Gateway {
         failure = error instanceof Error ? error.message : String(error);
       } finally {
         watched.delete(watch);
+      }
+      if (guardStop !== undefined) {
+        // The stop sequence spanned the join: this upstream wrote past it, unaware. End here.
+        release(current, 'success');
+        current.cancellation.cancel();
+        return complete({ type: 'finish', finishReason: 'stop', stopSequence: guardStop, usage: { inputTokens: 0, outputTokens: sentTokens } }, endpoint, 0);
       }
       if (watch.stalled && finished === undefined) failure = `no token for ${config.resilience.tokenIdleTimeoutMs} ms`;
       if (finished !== undefined) {
@@ -690,7 +715,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       const canResume = config.resilience.resumeStreams && resumes < Math.max(1, config.resilience.retries);
       let next: Attempt | undefined;
       if (canResume) {
-        const continuation: ChatRequest = sent.isEmpty ? request : { ...request, messages: continued(request.messages, sent.toString()), maxTokens: budgetLeft };
+        // Held text (a possible stop sequence's start) was generated too: the continuation goes on from it.
+        const received = sent.toString() + (guard?.held ?? '');
+        const continuation: ChatRequest = received === '' ? request : { ...request, messages: continued(request.messages, received), maxTokens: budgetLeft };
         try {
           next = await firstAnswer(context, continuation, tried, cancellation);
         } catch {

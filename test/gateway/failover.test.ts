@@ -443,6 +443,30 @@ describe('failover under faults', () => {
       expect(cutting.arrivals()).toBe(1);
     });
 
+    it('a stop sequence that spans the join of a resumed answer ends it there, and none of the sequence reaches the client', async () => {
+      // The first endpoint breaks after "alpha always"; the resume goes on " but more".
+      const breaking = await startScriptedUpstream((res) => res.write(openAIChunk({ role: 'assistant', content: 'alpha' }) + openAIChunk({ content: ' always' }), () => setTimeout(() => res.socket?.destroy(), 20)));
+      const resuming = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: ' but' }) + openAIChunk({ content: ' more' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+      cleanups.push(() => breaking.close(), () => resuming.close());
+      const { url } = await gateway(
+        [
+          { id: 'breaking', url: breaking.url, model: 'm', cost: 0 },
+          { id: 'resuming', url: resuming.url, model: 'm', cost: 1 },
+        ],
+        { policy: '[cost]', resilience: resilience(true) },
+      );
+      const response = await fetch(`${url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'x-api-key': apiKey, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+        body: JSON.stringify({ model: publicModel, max_tokens: 20, stream: true, stop_sequences: ['always but'], messages: [{ role: 'user', content: 'go' }] }),
+      });
+      const read = await readSse(response, 'anthropic');
+      expect(read.ending).toBe('complete');
+      expect(read.text).toBe('alpha ');
+      expect(read.raw).toContain('"stop_reason":"stop_sequence","stop_sequence":"always but"');
+      expect(resuming.arrivals()).toBe(1);
+    });
+
     it('a cut stream is resumed even with retries: 0 (a resume is not a retry)', async () => {
       const cutting = await emulator('m-cut', { faults: { cutAfterTokens: 4 } });
       const whole = await emulator('m-whole');
