@@ -291,15 +291,16 @@ export function createGateway(options: GatewayOptions): Gateway {
    * which also leaves a Retry-After) a half; a status not worth revisiting bans it for the request.
    */
   const noteFailure = (context: RequestContext, endpointId: string, status: number | 'stream'): void => {
-    context.failures.set(endpointId, (context.failures.get(endpointId) ?? 0) + (status === 429 ? 0.5 : 1));
-    if (status !== 'stream' && !isWorthRevisiting(status)) context.banned.add(endpointId);
+    const failures = (context.failures ??= new Map());
+    failures.set(endpointId, (failures.get(endpointId) ?? 0) + (status === 429 ? 0.5 : 1));
+    if (status !== 'stream' && !isWorthRevisiting(status)) (context.banned ??= new Set()).add(endpointId);
   };
 
   /** What a revisit leaves out: banned endpoints, those that failed this request more than others, and rate-limited ones when others remain. */
   const revisitExclusions = (context: RequestContext): Set<string> => {
     const at = now();
-    const open = (routeViews.get(context.route) ?? []).map(({ runtime }) => runtime).filter((runtime) => !context.banned.has(runtime.config.id));
-    const failuresOf = (runtime: EndpointRuntime): number => context.failures.get(runtime.config.id) ?? 0;
+    const open = (routeViews.get(context.route) ?? []).map(({ runtime }) => runtime).filter((runtime) => context.banned?.has(runtime.config.id) !== true);
+    const failuresOf = (runtime: EndpointRuntime): number => context.failures?.get(runtime.config.id) ?? 0;
     const fewest = Math.min(...open.map(failuresOf));
     const least = open.filter((runtime) => failuresOf(runtime) === fewest);
     const ready = least.filter((runtime) => runtime.retryAfterUntil <= at);
@@ -345,7 +346,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const mayRevisit = last === undefined ? tried.size > 0 : last.kind === 'failed';
       if (!decision.ok && decision.code === 'unavailable' && mayRevisit) {
         decision = routeRequest(context.routeInput(revisitExclusions(context)), views(context.route), policy, random);
-        if (!decision.ok && decision.code === 'unavailable') decision = routeRequest(context.routeInput(context.banned), views(context.route), policy, random);
+        if (!decision.ok && decision.code === 'unavailable') decision = routeRequest(context.routeInput(context.banned ?? new Set()), views(context.route), policy, random);
         revisiting = true;
       }
       if (!decision.ok) {
@@ -434,9 +435,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     /** Whether the client disconnected (the deadline cancellation also fires then). */
     clientGone(): boolean;
     /** Failed attempts of this request per endpoint id (see noteFailure), stream breaks included. */
-    readonly failures: Map<string, number>;
+    failures: Map<string, number> | undefined;
     /** Endpoints this request does not go back to: they rejected the gateway's configuration. */
-    readonly banned: Set<string>;
+    banned: Set<string> | undefined;
     readonly log: Logger | { warn: (...args: unknown[]) => void; info: (...args: unknown[]) => void };
     routeInput(tried: ReadonlySet<string>): Parameters<typeof routeRequest>[0];
   }
@@ -479,8 +480,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       route,
       promptTokens,
       clientGone: () => clientGone,
-      failures: new Map(),
-      banned: new Set(),
+      // Made on a first failure: most requests never have one.
+      failures: undefined,
+      banned: undefined,
       log: logger ?? { warn: () => undefined, info: () => undefined },
       routeInput: (tried) => ({
         model: request.model,
