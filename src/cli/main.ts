@@ -28,7 +28,8 @@ function positiveInteger(name: string) {
 }
 
 function portNumber(raw: string): number {
-  const value = Number(raw);
+  // Number('') and Number(' ') are 0: only digits are a port.
+  const value = /^\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(value) || value < 0 || value > 65_535) throw new InvalidArgumentError(`--port must be a whole number from 0 to 65535, got '${raw}'.`);
   return value;
 }

@@ -35,9 +35,9 @@ export function createGatewayMetrics(readEndpoints: () => Iterable<EndpointGauge
   return {
     registry,
     requests: new Counter({ name: 'switchyard_requests_total', help: 'Chat requests by public route, final endpoint, status and inbound dialect', labelNames: ['route', 'endpoint', 'status', 'dialect'], registers }),
-    ttft: new Histogram({ name: 'switchyard_ttft_seconds', help: 'Time to first token (streams) or to the response (non-stream), as the client saw it', labelNames: ['route', 'endpoint'], buckets: latencyBuckets, registers }),
+    ttft: new Histogram({ name: 'switchyard_ttft_seconds', help: 'Time to first token of the upstream attempt that answered, from its start (earlier failed attempts and hedges not included)', labelNames: ['route', 'endpoint'], buckets: latencyBuckets, registers }),
     tpot: new Histogram({ name: 'switchyard_tpot_seconds', help: 'Mean time per output token after the first, per stream', labelNames: ['route', 'endpoint'], buckets: tokenIntervalBuckets, registers }),
-    tokens: new Counter({ name: 'switchyard_tokens_total', help: 'Tokens by direction (input, output) as reported by upstreams', labelNames: ['route', 'endpoint', 'direction'], registers }),
+    tokens: new Counter({ name: 'switchyard_tokens_total', help: 'Tokens by direction (input, output): upstream usage, or the prompt estimate and tokens delivered for answers cut short', labelNames: ['route', 'endpoint', 'direction'], registers }),
     retries: new Counter({ name: 'switchyard_retries_total', help: 'Attempts beyond the first', labelNames: ['route'], registers }),
     failovers: new Counter({ name: 'switchyard_failovers_total', help: 'Attempts moved to a different endpoint after a failure', labelNames: ['route'], registers }),
     hedges: new Counter({ name: 'switchyard_hedges_total', help: 'Hedged attempts started, by which attempt won', labelNames: ['route', 'outcome'], registers }),
@@ -53,7 +53,7 @@ export function createGatewayMetrics(readEndpoints: () => Iterable<EndpointGauge
     }),
     jurisdictionRejections: new Counter({ name: 'switchyard_jurisdiction_rejections_total', help: 'Requests refused because no endpoint was inside the allowed jurisdictions', labelNames: ['tenant'], registers }),
     rateLimited: new Counter({ name: 'switchyard_rate_limited_total', help: 'Requests refused by tenant limits', labelNames: ['tenant', 'limit'], registers }),
-    upstreamErrors: new Counter({ name: 'switchyard_upstream_errors_total', help: 'Failed upstream attempts by status (0 = connection failure, 504 = TTFT timeout)', labelNames: ['endpoint', 'status'], registers }),
+    upstreamErrors: new Counter({ name: 'switchyard_upstream_errors_total', help: 'Failed upstream attempts by status (0 = connection failure, 504 = TTFT timeout, stream = broken after the first token); attempts the gateway cancelled itself are not counted', labelNames: ['endpoint', 'status'], registers }),
     inFlight: new Gauge({
       name: 'switchyard_upstream_in_flight',
       help: 'Outstanding upstream requests per endpoint',

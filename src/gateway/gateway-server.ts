@@ -98,6 +98,12 @@ interface AnswerSink {
   fail(kind: ErrorKind, message: string, status: number): void;
 }
 
+/** What a failed chat request is counted and logged under, filled in as serving learns it. */
+interface FailureLabels {
+  route: string;
+  tenant: string | undefined;
+}
+
 /** One response's headers, gathered while serving and written once with the status. */
 type ResponseHeaders = Record<string, string>;
 
@@ -111,6 +117,8 @@ class ClientError extends Error {
     readonly headers: Record<string, string> = {},
     /** The request field at fault, for dialects that name it (OpenAI's `param`). */
     readonly param?: string,
+    /** The endpoint whose failure this is, for metrics and logs. */
+    readonly endpoint?: string,
   ) {
     super(message);
   }
@@ -217,7 +225,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (!endpointFault) {
         if (probe) setCircuit(endpoint, 'probe-cancel');
       } else setCircuit(endpoint, 'failure');
-      metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(status) });
+      // 499 is this request's own cancellation (client gone, deadline, a hedge that lost): not the endpoint's failure.
+      if (status !== 499) metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(status) });
       const askedMs = retryAfter === undefined ? undefined : parseRetryAfterMs(retryAfter, now());
       if (askedMs !== undefined) endpoint.retryAfterUntil = now() + askedMs;
       return { kind: 'failed', endpoint, status, message, retryAfter };
@@ -380,7 +389,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     const answer = answerForUpstreamFailure(last.status);
     const headers: Record<string, string> = answer.passRetryAfter && last.retryAfter !== undefined ? { 'retry-after': last.retryAfter } : {};
     if (!answer.clientMayRetry) headers['x-should-retry'] = 'false';
-    throw new ClientError(answer.status, answer.kind, `upstream ${last.endpoint.config.id} failed: ${last.message}`, headers);
+    // A connect error's detail names internal addresses: it goes to the log above, not to the client.
+    const detail = last.status === connectFailureStatus ? 'could not connect' : last.message;
+    throw new ClientError(answer.status, answer.kind, `upstream ${last.endpoint.config.id} failed: ${detail}`, headers, undefined, last.endpoint.config.id);
   };
 
   /** Starts a second attempt when the first has no first token after hedgeAfterMs; the first to start wins. */
@@ -456,10 +467,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     return parsed.value;
   };
 
-  const serveChat = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders): Promise<ChatOutcome> => {
+  const serveChat = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels): Promise<ChatOutcome> => {
     const tenant = tenantOf(req);
+    labels.tenant = tenant.id;
     const request = await readChatRequest(inbound, req);
     const route = routes.get(request.model);
+    if (route !== undefined) labels.route = route.model;
     if (route === undefined) throw new ClientError(404, 'not_found', `model '${request.model}' is not served here; GET /v1/models lists the models`);
 
     const headerJurisdictions = parseJurisdictionHeader(headerValue(req.headers[jurisdictionHeader]));
@@ -770,8 +783,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     const inbound = path === '/v1/messages' || (path !== '/v1/chat/completions' && req.headers['anthropic-version'] !== undefined) ? anthropicDialect : openaiDialect;
     // x-request-id always (logs, docs), and the header the caller's SDK reads if it is another.
     const headers: ResponseHeaders = { 'x-request-id': requestId, [inbound.requestIdHeader]: requestId };
+    const labels: FailureLabels = { route: 'none', tenant: undefined };
     try {
-      if (req.method === 'GET' && path === '/healthz') return sendJson(res, 200, { status: 'ok' }, headers);
+      if ((req.method === 'GET' || req.method === 'HEAD') && path === '/healthz') return sendJson(res, 200, { status: 'ok' }, headers);
+      // The read-only paths answer GET (and HEAD for health) only.
+      if (req.method !== 'GET' && (path === '/healthz' || path === '/metrics' || path === '/v1/models' || path.startsWith('/v1/models/'))) {
+        throw new ClientError(405, 'invalid_request', `${path} takes GET`, { allow: path === '/healthz' ? 'GET, HEAD' : 'GET' });
+      }
       if (req.method === 'GET' && path === '/metrics') {
         headers['content-type'] = metrics.registry.contentType;
         res.writeHead(200, headers);
@@ -789,8 +807,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         return sendJson(res, 200, inbound.formatModel(id), headers);
       }
       if (path === '/v1/chat/completions' || path === '/v1/messages') {
-        if (req.method !== 'POST') throw new ClientError(405, 'invalid_request', `${path} takes POST`);
-        const outcome = await serveChat(inbound, req, res, requestId, headers);
+        if (req.method !== 'POST') throw new ClientError(405, 'invalid_request', `${path} takes POST`, { allow: 'POST' });
+        const outcome = await serveChat(inbound, req, res, requestId, headers, labels);
         metrics.requests.inc({ route: outcome.route, endpoint: outcome.endpoint, status: String(outcome.status), dialect: inbound.name });
         logger?.info({ requestId, tenant: outcome.tenant, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, attempts: outcome.attempts, ms: now() - started, ...(outcome.prompt === undefined ? {} : { prompt: outcome.prompt, completion: outcome.completion }) }, 'request');
         return;
@@ -799,13 +817,16 @@ export function createGateway(options: GatewayOptions): Gateway {
     } catch (error) {
       const clientError = error instanceof ClientError ? error : new ClientError(500, 'api_error', 'internal gateway error');
       if (!(error instanceof ClientError)) logger?.error({ requestId, err: error instanceof Error ? error.message : String(error) }, 'internal error');
-      metrics.requests.inc({ route: 'none', endpoint: 'none', status: String(clientError.status), dialect: inbound.name });
-      logger?.info({ requestId, status: clientError.status, reason: clientError.message, ms: now() - started }, 'request refused');
+      metrics.requests.inc({ route: labels.route, endpoint: clientError.endpoint ?? 'none', status: String(clientError.status), dialect: inbound.name });
+      logger?.info({ requestId, tenant: labels.tenant, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, reason: clientError.message, ms: now() - started }, 'request refused');
       if (res.headersSent) {
         res.end();
         return;
       }
       Object.assign(headers, clientError.headers);
+      // A body not read to its end (too large, or refused before reading) is not drained: the
+      // connection closes after the answer instead.
+      if (!req.complete) headers.connection = 'close';
       sendJson(res, clientError.status, inbound.formatError(clientError.kind, clientError.message, clientError.param), headers);
     }
   };
@@ -885,21 +906,24 @@ function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
+        // Stop reading; the answer closes the connection (see handle), which ends the upload.
         req.removeAllListeners('data');
-        req.resume();
+        req.pause();
         reject(new ClientError(413, 'invalid_request', `request body exceeds the ${limit}-byte limit`));
         return;
       }
       chunks.push(chunk);
     });
-    req.once('error', reject);
+    // A client that leaves mid-body is a 499, not the gateway's own error.
+    req.once('error', () => reject(new ClientError(499, 'invalid_request', 'the client went away while sending the body')));
     req.once('end', () => {
       if (size > limit) return;
       const text = chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8');
       try {
         resolve(JSON.parse(text));
-      } catch (error) {
-        reject(new ClientError(400, 'invalid_request', `request body is not valid JSON: ${error instanceof Error ? error.message : 'parse error'}`));
+      } catch {
+        // JSON.parse quotes the body in its message: not in a log, not back to the client.
+        reject(new ClientError(400, 'invalid_request', 'request body is not valid JSON; check its quoting, commas and brackets'));
       }
     });
   });

@@ -632,6 +632,14 @@ describe('failover under faults', () => {
       expect(front.arrivals).toHaveLength(3);
     });
 
+    it('an unreachable endpoint\'s network detail stays in the logs: the client is not told internal addresses', async () => {
+      const { url } = await gateway([{ id: 'gone', url: 'http://127.0.0.1:9', model: 'm-gone' }], { resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000 }' });
+      const response = await streamOpenAI(url, 'hi', 5);
+      expect(response.status).toBe(502);
+      const message = ((await response.json()) as { error: { message: string } }).error.message;
+      expect(message).toBe('upstream gone failed: could not connect');
+    });
+
     it('529 (overloaded) and 408 are retried on another endpoint', async () => {
       const overloaded = await emulator('m-overloaded', { faults: { errorRate: 1, errorStatus: 529 } });
       const good = await emulator('m-good');

@@ -239,6 +239,7 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
 
   it.each([
     ['/v1/chat/completions', '{"model": "frontier", "messages": [', 400, /not valid JSON/],
+    ['/v1/chat/completions', 'SECRET words from a prompt', 400, /not valid JSON/],
     ['/v1/chat/completions', JSON.stringify({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }), 404, /model 'nope' is not served/],
     ['/v1/chat/completions', JSON.stringify({ model: 'frontier' }), 400, /messages/],
     ['/v1/messages', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }] }), 400, /max_tokens/],
@@ -259,12 +260,49 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     expect(response.status).toBe(status);
     const json = (await response.json()) as { error: { message: string }; type?: string };
     expect(json.error.message).toMatch(message);
+    // The body's own text is never quoted back (it would reach logs too).
+    expect(json.error.message).not.toMatch(/SECRET|"model": "frontier", "messages"/);
     if (path === '/v1/messages') expect(json.type).toBe('error');
   });
 
   it('an invalid field is named in OpenAI\'s param, as the SDK exposes it', async () => {
     const client = new OpenAI({ apiKey: usKey, baseURL: `${url}/v1`, maxRetries: 0 });
     await expect(client.chat.completions.create({ model: 'frontier', messages: [{ role: 'robot' as 'user', content: 'x' }] })).rejects.toMatchObject({ status: 400, param: 'messages.0.role' });
+  });
+
+  it('failed requests are counted under their route; oversized bodies close the connection; methods get 405 with Allow', async () => {
+    const refused = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }], max_tokens: 5 }), { 'x-switchyard-jurisdiction': 'jp' });
+    expect(refused.status).toBe(503);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/switchyard_requests_total\{route="frontier",endpoint="none",status="503",dialect="openai"\} [1-9]/);
+    const huge = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x'.repeat(5000) }] }));
+    expect(huge.status).toBe(413);
+    expect(huge.headers.get('connection')).toBe('close');
+    const wrongMethod = await fetch(`${url}/v1/chat/completions`, { method: 'GET', headers: { authorization: `Bearer ${usKey}` } });
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get('allow')).toBe('POST');
+    const deleteModels = await fetch(`${url}/v1/models`, { method: 'DELETE', headers: { authorization: `Bearer ${usKey}` } });
+    expect(deleteModels.status).toBe(405);
+    expect(deleteModels.headers.get('allow')).toBe('GET');
+    expect((await fetch(`${url}/healthz`, { method: 'HEAD' })).status).toBe(200);
+  });
+
+  it('a client that leaves in the middle of its body is a 499, never counted as the gateway\'s 500', async () => {
+    const { connect } = await import('node:net');
+    const target = new URL(url);
+    await new Promise<void>((resolve) => {
+      const socket = connect(Number(target.port), target.hostname, () => {
+        socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${usKey}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"model":`);
+        setTimeout(() => {
+          socket.destroy();
+          resolve();
+        }, 50);
+      });
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/switchyard_requests_total\{route="none",endpoint="none",status="499",dialect="openai"\} [1-9]/);
+    expect(metrics).not.toMatch(/status="500"/);
   });
 
   it('a missing or wrong key is 401 and a healthy request still works afterwards', async () => {

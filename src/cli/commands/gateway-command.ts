@@ -16,8 +16,24 @@ export async function gatewayCommand(options: GatewayCommandOptions, output: Out
     for (const problem of loaded.problems) output.err(formatProblem(problem));
     return 2;
   }
+  for (const endpoint of loaded.value.endpoints) {
+    if (endpoint.apiKeyEnv !== undefined && process.env[endpoint.apiKeyEnv] === undefined) {
+      output.err(`switchyard gateway: warning: endpoint '${endpoint.id}' takes its key from $${endpoint.apiKeyEnv}, which is not set; it will be called without a key`);
+    }
+  }
   const gateway = createGateway({ config: loaded.value });
-  const url = await gateway.listen(options.port ?? loaded.value.listen.port, options.host ?? loaded.value.listen.host);
+  const port = options.port ?? loaded.value.listen.port;
+  const host = options.host ?? loaded.value.listen.host;
+  let url: string;
+  try {
+    url = await gateway.listen(port, host);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'permission denied' : code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL' ? 'no such local address' : (code ?? String(error));
+    output.err(`switchyard gateway: cannot listen on ${host}:${port}: ${why}; choose another with --port or --host (or listen: in the config)`);
+    await gateway.close().catch(() => undefined);
+    return 2;
+  }
   output.err(`switchyard gateway listening on ${url} (${loaded.value.endpoints.length} endpoints, ${loaded.value.routes.length} routes)`);
   await stop;
   await gateway.close();
