@@ -171,7 +171,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Body> {
   });
 }
 
-/** Waits `ms` wall milliseconds; false when the signal aborted first. */
+/** Node's longest timer (about 24.8 days); a longer one would fire after 1 ms. */
+const longestTimerMs = 2 ** 31 - 1;
+
+/** Waits `ms` wall milliseconds (at most longestTimerMs); false when the signal aborted first. */
 function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   if (signal.aborted) return Promise.resolve(false);
   if (ms <= 0) return Promise.resolve(true);
@@ -183,7 +186,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
     const timer = setTimeout(() => {
       signal.removeEventListener('abort', onAbort);
       resolve(true);
-    }, ms);
+    }, Math.min(longestTimerMs, ms));
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -205,7 +208,7 @@ const sseHeaders = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-
 export async function startEmulator(options: EmulatorOptions): Promise<RunningEmulator> {
   const profile = emulatorProfile(options);
   const speed = options.speed ?? 1;
-  if (!(speed > 0) || !Number.isFinite(speed)) throw new EmulatorError(`speed must be a positive number, got ${speed}`);
+  if (!(speed >= 1e-3 && speed <= 1e6)) throw new EmulatorError(`speed must be a number from 0.001 to 1000000, got ${speed}`);
   const seed = options.seed ?? 0;
   if (!Number.isSafeInteger(seed) || seed < 0) throw new EmulatorError(`seed must be a whole number >= 0, got ${seed}`);
   const modelName = options.servedModelName ?? profile.model;
@@ -266,11 +269,12 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     if (next === undefined || (timer !== undefined && timerAt <= next)) return;
     if (timer !== undefined) clearTimeout(timer);
     timerAt = next;
+    // A far deadline (a long hang) fires early and re-arms: pump finds nothing due yet.
     timer = setTimeout(() => {
       timer = undefined;
       timerAt = Number.POSITIVE_INFINITY;
       pump();
-    }, Math.max(0, (next - now()) / speed));
+    }, Math.min(longestTimerMs, Math.max(0, (next - now()) / speed)));
   };
 
   async function handleChat(req: IncomingMessage, res: ServerResponse, dialect: Dialect): Promise<void> {

@@ -269,6 +269,29 @@ describe('emulator: faults', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual((20_000 / speed) * 0.9);
   });
 
+  it('delays past Node\'s longest timer (2^31 ms) hold, instead of firing at once or spinning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning.name);
+    };
+    process.on('warning', onWarning);
+    try {
+      for (const faults of [{ hangMs: 3e9 * speed }, { addedLatencyMs: 3e9 * speed }]) {
+        emu.setFaults({ hangMs: 0, addedLatencyMs: 0, ...faults });
+        const abort = new AbortController();
+        const request = post(emu.url, '/v1/chat/completions', openaiBody('hold'), { signal: abort.signal });
+        const settled = await Promise.race([request.then(() => 'answered', () => 'failed'), new Promise((resolve) => setTimeout(() => resolve('held'), 200))]);
+        expect(settled).toBe('held');
+        abort.abort();
+        await request.catch(() => undefined);
+      }
+      expect(warnings.filter((name) => name === 'TimeoutOverflowWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      emu.setFaults({ hangMs: 0, addedLatencyMs: 0 });
+    }
+  });
+
   it('cut after N tokens: the connection ends with no [DONE] and no message_stop', async () => {
     emu.setFaults({ cutAfterTokens: 2 });
     const openai = await post(emu.url, '/v1/chat/completions', openaiBody('cut me', { max_tokens: 10, stream: true, stream_options: { include_usage: true } }));

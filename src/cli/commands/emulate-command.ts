@@ -100,6 +100,7 @@ const flag = {
   count: (name: string) => (raw: string) => parseNumber(name, raw, (v) => v >= 0, 'a whole number >= 0', true),
   nonNegative: (name: string) => (raw: string) => parseNumber(name, raw, (v) => v >= 0, 'a number >= 0'),
   fraction: (name: string) => (raw: string) => parseNumber(name, raw, (v) => v >= 0 && v <= 1, 'a fraction between 0 and 1'),
+  speed: (raw: string) => parseNumber('--speed', raw, (v) => v >= 1e-3 && v <= 1e6, 'a number from 0.001 to 1000000'),
   port: (raw: string) => parseNumber('--port', raw, (v) => v >= 0 && v <= 65535, 'a port number 0..65535 (0 picks a free port)', true),
   status: (raw: string) => parseNumber('--error-status', raw, (v) => v >= 400 && v <= 599, 'an HTTP status 400..599', true),
   hang: (raw: string) => parseNumber('--hang-ms', raw, (v) => v === -1 || v >= 0, 'a number of ms >= 0, or -1 to hang until the client disconnects'),
@@ -115,7 +116,7 @@ export function registerEmulateCommand(program: Command, output: Output, setExit
     .option('--port <port>', 'port to listen on; 0 picks a free one', flag.port, 0)
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--seed <n>', 'seed of the generated text: same seed and prompt give the same answer', flag.count('--seed'), 0)
-    .option('--speed <x>', 'run x times faster than real time (every delay is divided by x)', flag.positive('--speed'), 1)
+    .option('--speed <x>', 'run x times faster than real time (every delay is divided by x)', flag.speed, 1)
     .option('--input <tokens>', 'input tokens of the profiled request shape', flag.positiveInteger('--input'), 2000)
     .option('--output <tokens>', 'output tokens of the profiled request shape; also the mean answer length', flag.positiveInteger('--output'), 500)
     .option('--tpot-ms <ms>', 'time-per-output-token target', flag.positive('--tpot-ms'), 50)
