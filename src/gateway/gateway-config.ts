@@ -17,6 +17,8 @@ import { problemsFromZod } from '../domain/zod-problems.js';
  */
 
 const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'an id of letters, digits, ".", "_", ":" or "-"');
+/** Jurisdictions compare without case, as the x-switchyard-jurisdiction header does: kept lowercase. */
+const jurisdictionId = id.transform((value) => value.toLowerCase());
 const count = (max: number) => z.number().int().positive().max(max);
 const milliseconds = (max: number) => z.number().int().min(0).max(max);
 
@@ -35,7 +37,7 @@ export const endpointConfigSchema = z.strictObject({
   model: z.string().min(1),
   provider: id,
   region: id,
-  jurisdiction: id,
+  jurisdiction: jurisdictionId,
   /** Chip and pool are labels for metrics and logs; routing does not read them. */
   chip: id.optional(),
   pool: id.optional(),
@@ -65,7 +67,7 @@ export const tenantConfigSchema = z.strictObject({
   id,
   /** Hex SHA-256 of the tenant's key (format checked below, without echoing it: it may be a pasted raw key). */
   apiKeySha256: z.string().transform((hex) => hex.toLowerCase()),
-  jurisdictions: z.array(id).min(1, 'at least one jurisdiction'),
+  jurisdictions: z.array(jurisdictionId).min(1, 'at least one jurisdiction'),
   requestsPerMinute: count(1e9),
   tokensPerMinute: count(1e12),
 });
@@ -98,7 +100,7 @@ export const resilienceConfigSchema = z.strictObject({
 export const gatewayConfigSchema = z.strictObject({
   version: z.literal(1),
   /** Jurisdictions beyond the built-in list. */
-  jurisdictions: z.array(id).optional(),
+  jurisdictions: z.array(jurisdictionId).optional(),
   listen: z
     .strictObject({
       port: z.number().int().min(0).max(65_535).default(8080),

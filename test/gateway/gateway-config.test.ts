@@ -130,6 +130,16 @@ describe('the bundled example', () => {
   });
 });
 
+describe('jurisdictions', () => {
+  it('are kept lowercase, so a mixed-case custom one can be chosen with the (lowercased) header', () => {
+    const text = edit(edit(valid, 'version: 1\n', 'version: 1\njurisdictions: [EU-Sov]\n'), '    jurisdiction: us\n', '    jurisdiction: EU-Sov\n');
+    const result = parseGatewayConfig(text, 'gateway.yaml');
+    if (!result.ok) throw new Error(result.problems.map(formatProblem).join('\n'));
+    expect(result.value.jurisdictions).toEqual(['eu-sov']);
+    expect(result.value.endpoints[0]?.jurisdiction).toBe('eu-sov');
+  });
+});
+
 describe('gateway config problems are located, with a path and a suggestion', () => {
   it('a route naming an unknown endpoint', () => {
     const text = edit(valid, 'endpoints: [gcp-us-1, azure-eu-1]', 'endpoints: [gcp-us-1, azure-eu-l]');
