@@ -369,8 +369,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (!revisiting) metrics.failovers.inc({ route: context.route.model });
         else {
           // The endpoint's own Retry-After, remembered: other failures may have come in between.
-          const asked = Math.max(0, primary.retryAfterUntil - now());
-          await sleep(Math.min(config.resilience.maxBackoffMs, Math.max(backoffMs(index, config.resilience, random), asked)), cancellation);
+          await sleep(backoffMs(index, config.resilience, random, Math.max(0, primary.retryAfterUntil - now())), cancellation);
         }
       }
       tried.add(primary.config.id);

@@ -79,17 +79,15 @@ export function answerForUpstreamFailure(status: number): UpstreamFailureAnswer 
 /**
  * Milliseconds to wait before retry number `attempt` (1 for the first retry).
  * Exponential with full jitter: uniform in [0, min(maxBackoffMs, backoffMs * 2^(attempt-1))).
- * A Retry-After header (seconds, or an HTTP date, which needs `now` in epoch ms)
- * raises the wait to at least what the upstream asked; everything is capped at
- * maxBackoffMs, so a longer Retry-After is better served by another endpoint
- * (see parseRetryAfterMs to keep the asking endpoint out of rotation meanwhile).
+ * `askedMs`, what the endpoint still asks for by its Retry-After (parseRetryAfterMs),
+ * raises the wait to at least that; everything is capped at maxBackoffMs, so a
+ * longer Retry-After is better served by another endpoint.
  */
-export function backoffMs(attempt: number, config: Pick<ResilienceConfig, 'backoffMs' | 'maxBackoffMs'>, random: () => number, retryAfterHeader?: string, now?: number): number {
+export function backoffMs(attempt: number, config: Pick<ResilienceConfig, 'backoffMs' | 'maxBackoffMs'>, random: () => number, askedMs = 0): number {
   const exponent = Math.max(0, Math.floor(attempt) - 1);
   const ceiling = Math.min(config.maxBackoffMs, config.backoffMs * 2 ** exponent);
   const jittered = unitInterval(random()) * ceiling;
-  const asked = retryAfterHeader === undefined ? undefined : parseRetryAfterMs(retryAfterHeader, now);
-  return Math.min(config.maxBackoffMs, Math.max(jittered, asked ?? 0));
+  return Math.min(config.maxBackoffMs, Math.max(jittered, askedMs));
 }
 
 /**
