@@ -32,6 +32,8 @@ export interface StartFleetOptions {
   /** A plan already made for this fleet; planned with `planSettings` otherwise. */
   readonly plan?: Plan;
   readonly planSettings?: PlanSettings;
+  /** Asked once the plan is made: true stops before anything starts (Ctrl-C while planning). */
+  readonly stopRequested?: () => boolean;
   /** The demo tenant's key; a fresh random one otherwise. */
   readonly apiKey?: string;
   /** The gateway's JSON request logs; default none. */
@@ -97,6 +99,14 @@ export interface RunningFleet {
 }
 
 /** The fleet cannot be brought up (nothing to serve); the message says why. */
+/** Stopped on request after planning, before any emulator or the gateway started. */
+export class StartFleetStopped extends Error {
+  constructor() {
+    super('stopped before starting anything');
+    this.name = 'StartFleetStopped';
+  }
+}
+
 export class StartFleetError extends Error {
   constructor(
     message: string,
@@ -127,6 +137,9 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
   const speed = options.speed ?? 1;
   const baseSeed = options.seed ?? 0;
   const plan = options.plan ?? (await planFleet(fleet, options.planSettings));
+  // Let a signal that arrived while the solver held the thread be handled before anything starts.
+  await new Promise((resolve) => setImmediate(resolve));
+  if (options.stopRequested?.() === true) throw new StartFleetStopped();
 
   const warnings: string[] = [];
   if (plan.status === 'infeasible') warnings.push(`the plan is INFEASIBLE (${plan.problems.join('; ')}); starting what it placed`);

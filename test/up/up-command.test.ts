@@ -30,6 +30,14 @@ describe('switchyard up', () => {
     }
   });
 
+  it('a stop asked for while planning starts nothing and exits 0', async () => {
+    const io = captureOutput();
+    // Already stopped: the answer must come once the plan is made, with no URL printed.
+    expect(await upCommand(smallYamlPath, { port: 0, replicasPerPool: 1, speed: 200, seed: 0, quiet: true }, io, Promise.resolve())).toBe(0);
+    expect(io.outLines).toEqual([]);
+    expect(io.stderr()).toContain('stopped while planning; nothing was started');
+  });
+
   it('in-process with --json: one JSON object on cli.stdout(), then a clean stop', async () => {
     const io = captureOutput();
     let stop = (): void => undefined;

@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { pino } from 'pino';
 import { loadFleet } from '../../domain/load-fleet.js';
 import { formatProblem } from '../../domain/spec-problem.js';
-import { StartFleetError, startFleet, type RunningFleet, type StartFleetOptions } from '../../up/start-fleet.js';
+import { StartFleetError, StartFleetStopped, startFleet, type RunningFleet, type StartFleetOptions } from '../../up/start-fleet.js';
 import { number, table, toJson, type Output } from '../output.js';
 import { untilSignal } from '../until-signal.js';
 
@@ -28,7 +28,12 @@ export async function upCommand(file: string, options: UpCommandOptions, output:
     for (const problem of loaded.problems) output.err(formatProblem(problem));
     return 2;
   }
+  let stopRequested = false;
+  void stop.then(() => {
+    stopRequested = true;
+  });
   const settings: StartFleetOptions = {
+    stopRequested: () => stopRequested,
     port: options.port,
     replicasPerPool: options.replicasPerPool,
     speed: options.speed,
@@ -40,6 +45,10 @@ export async function upCommand(file: string, options: UpCommandOptions, output:
   try {
     fleet = await startFleet(loaded.value, settings);
   } catch (error) {
+    if (error instanceof StartFleetStopped) {
+      output.err('switchyard up: stopped while planning; nothing was started');
+      return 0;
+    }
     if (error instanceof StartFleetError) {
       output.err(`switchyard: up: ${error.message}`);
       return error.planStatus === 'infeasible' ? 3 : 2;
