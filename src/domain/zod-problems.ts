@@ -34,7 +34,7 @@ export function problemsFromZod(error: z.ZodError, source: YamlSource, schema: z
       const expected = issue.code === 'invalid_type' ? issue.expected : issue.values.map(String).join(' or ');
       problems.push({ ...base, code: 'missing_field', message: `missing required field (expected ${expected})`, suggestion: `add '${String(path.at(-1))}'` });
     } else if (issue.code === 'invalid_type') {
-      problems.push({ ...base, code: 'invalid_value', message: `expected ${article(issue.expected)}, got ${describe(value)}` });
+      problems.push({ ...base, code: 'invalid_value', message: `expected ${article(issue.expected)}, got ${describe(value)}`, suggestion: typeHint(issue.expected, value) });
     } else if (issue.code === 'invalid_value') {
       const options = issue.values.map((v) => String(v));
       const hint = typeof value === 'string' ? didYouMean(value, options) : undefined;
@@ -48,12 +48,34 @@ export function problemsFromZod(error: z.ZodError, source: YamlSource, schema: z
       const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
       const op = issue.code === 'too_small' ? (issue.inclusive ? '>=' : '>') : issue.inclusive ? '<=' : '<';
       const what = issue.origin === 'array' ? `a list with length ${op} ${String(bound)}` : `a value ${op} ${String(bound)}`;
-      problems.push({ ...base, code: 'invalid_value', message: `expected ${what}, got ${describe(value)}${issue.message && !issue.message.startsWith('Too') ? ` (${issue.message})` : ''}` });
+      const fix = issue.origin === 'array' ? `give ${issue.code === 'too_small' ? 'at least' : 'at most'} ${String(bound)} ${Number(bound) === 1 ? 'entry' : 'entries'}` : `use ${issue.code === 'too_small' ? (issue.inclusive ? `${String(bound)} or more` : `a value above ${String(bound)}`) : issue.inclusive ? `${String(bound)} or less` : `a value below ${String(bound)}`}`;
+      problems.push({ ...base, code: 'invalid_value', message: `expected ${what}, got ${describe(value)}${issue.message && !issue.message.startsWith('Too') ? ` (${issue.message})` : ''}`, suggestion: fix });
     } else {
       problems.push({ ...base, code: 'invalid_value', message: `${issue.message}, got ${describe(value)}` });
     }
   }
   return problems;
+}
+
+/** How to write a value of the expected type, from what was written instead. */
+function typeHint(expected: string, value: unknown): string {
+  if ((expected === 'number' || expected === 'int') && typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return `remove the quotes: ${value.trim()}`;
+  switch (expected) {
+    case 'number':
+      return 'write a number, such as 8 or 0.5';
+    case 'int':
+      return 'write a whole number, such as 8';
+    case 'boolean':
+      return 'write true or false';
+    case 'string':
+      return 'write text; quote it if it looks like a number or a date';
+    case 'array':
+      return 'write a list: [a, b] or one "- item" per line';
+    case 'object':
+      return 'write a mapping: { key: value } or one "key: value" per line';
+    default:
+      return `write ${article(expected)}`;
+  }
 }
 
 function article(expected: string): string {

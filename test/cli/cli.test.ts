@@ -100,9 +100,9 @@ describe('switchyard CLI in-process', () => {
     expect(io.stdout()).toBe('');
     expectCleanError(io.stderr());
     expect(io.errLines).toEqual([
-      `${file}:13:12: pools[0].chips: expected a value > 0, got -4`,
+      `${file}:13:12: pools[0].chips: expected a value > 0, got -4; use a value above 0`,
       `${file}:15:111: pools[1].pricing: expected one of committed, on-demand, spot, got 'ondemand'; did you mean 'on-demand'?`,
-      `${file}:28:12: services[1].model: expected a string, got 17`,
+      `${file}:28:12: services[1].model: expected a string, got 17; write text; quote it if it looks like a number or a date`,
     ]);
     for (const line of io.stderr().split('\n')) expect(line).toMatch(/^.+:\d+:\d+: [A-Za-z]+(\[\d+\])?(\.[A-Za-z]+(\[\d+\])?)*: .+$/);
   });
@@ -201,7 +201,7 @@ describe('switchyard CLI in-process', () => {
     const { code, io } = await run(['perf', '--model', 'llama-3.1-70b', '--chip', 'h100', '--fleet', file]);
     expect(code).toBe(2);
     expectCleanError(io.stderr());
-    expect(io.errLines).toEqual([`${file}:13:12: pools[0].chips: expected a value > 0, got 0`]);
+    expect(io.errLines).toEqual([`${file}:13:12: pools[0].chips: expected a value > 0, got 0; use a value above 0`]);
   });
 
   it('catalog --json parses and lists 21 chips and the model presets', async () => {

@@ -367,6 +367,7 @@ describe('numbers and types', () => {
       column: 97,
       path: 'pools[1].chips',
       message: 'expected a value > 0, got 0',
+      suggestion: 'use a value above 0',
     });
   });
 
@@ -415,7 +416,7 @@ describe('numbers and types', () => {
       ['version', 'missing_field'],
       ['pools', 'missing_field'],
     ]);
-    expect(problemsOf('- a\n- b\n')).toEqual([{ code: 'invalid_value', file: 'fleet.yaml', line: 1, column: 1, path: '', message: 'expected an object, got a list' }]);
+    expect(problemsOf('- a\n- b\n')).toEqual([{ code: 'invalid_value', file: 'fleet.yaml', line: 1, column: 1, path: '', message: 'expected an object, got a list', suggestion: 'write a mapping: { key: value } or one "key: value" per line' }]);
   });
 });
 

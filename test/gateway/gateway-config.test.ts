@@ -166,6 +166,12 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(defaulted.ok && defaulted.value.resilience.tokenIdleTimeoutMs).toBe(2000);
   });
 
+  it('a wrong type or an out-of-range number says how to write it', () => {
+    expect(onlyProblem(edit(valid, '    requestsPerMinute: 600', '    requestsPerMinute: "600"'))).toMatchObject({ path: 'tenants[0].requestsPerMinute', message: "expected a number, got '600'", suggestion: 'remove the quotes: 600' });
+    expect(onlyProblem(edit(valid, '    requestsPerMinute: 600', '    requestsPerMinute: lots'))).toMatchObject({ suggestion: 'write a number, such as 8 or 0.5' });
+    expect(onlyProblem(edit(valid, '    requestsPerMinute: 600', '    requestsPerMinute: -5'))).toMatchObject({ message: 'expected a value > 0, got -5', suggestion: 'use a value above 0' });
+  });
+
   it('a bad dialect', () => {
     const text = edit(valid, 'dialect: openai', 'dialect: opneai');
     expect(onlyProblem(text)).toMatchObject({ code: 'invalid_value', path: 'endpoints[0].dialect', message: "expected one of openai, anthropic, got 'opneai'", suggestion: "did you mean 'openai'?", ...positionOf(text, 'opneai') });
