@@ -80,6 +80,15 @@ type Attempt =
 
 type StreamAttempt = Extract<Attempt, { kind: 'stream' }>;
 
+/** How an answer ended: its status, the endpoint that last served it, what it used, and its text. */
+interface AnswerOutcome {
+  readonly status: number;
+  readonly endpoint: string;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly text: string;
+}
+
 /** An attempt past its first token, as the idle sweep sees it. */
 interface StreamWatch {
   /** When it last sent a token (or started). */
@@ -600,7 +609,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     first: StreamAttempt,
     tried: Set<string>,
     cancellation: Cancellation,
-  ): Promise<{ status: number; endpoint: string; inputTokens: number; outputTokens: number; text: string }> => {
+  ): Promise<AnswerOutcome> => {
     const route = context.route.model;
     let current = first;
     const sent = new TextAccumulator();
@@ -644,17 +653,23 @@ export function createGateway(options: GatewayOptions): Gateway {
       sink.event(event);
     };
     /** An answer that ended without its finish: the prompt and the tokens delivered are what it used. */
-    const cutShort = (status: number, endpoint: EndpointRuntime): { status: number; endpoint: string; inputTokens: number; outputTokens: number; text: string } => {
+    const cutShort = (status: number, endpoint: EndpointRuntime): AnswerOutcome => {
       const used = { inputTokens: inputTokens || context.promptTokens, outputTokens: sentTokens };
       countTokens(route, endpoint.config.id, used.inputTokens, used.outputTokens);
       return { status, endpoint: endpoint.config.id, ...used, text: sent.toString() };
+    };
+    /** The request's own cancellation ended the answer: the client left (499), or the deadline passed (504, told to the client). */
+    const stopped = (endpoint: EndpointRuntime): AnswerOutcome => {
+      if (context.clientGone()) return cutShort(499, endpoint);
+      sink.fail('timeout', `the ${config.resilience.deadlineMs} ms deadline passed after ${sentTokens} tokens`, 504);
+      return cutShort(504, endpoint);
     };
     /**
      * Ends the answer with its finish. An upstream that reports no prompt count (an
      * OpenAI-dialect server ignoring include_usage) is reported and charged at the
      * gateway's estimate, never at 0.
      */
-    const complete = (finished: Extract<ChatEvent, { type: 'finish' }>, endpoint: EndpointRuntime, upstreamPrompt: number): { status: number; endpoint: string; inputTokens: number; outputTokens: number; text: string } => {
+    const complete = (finished: Extract<ChatEvent, { type: 'finish' }>, endpoint: EndpointRuntime, upstreamPrompt: number): AnswerOutcome => {
       const held = guard?.flush() ?? '';
       if (held !== '') {
         sent.append(held);
@@ -714,9 +729,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       if (cancellation.cancelled) {
         release(current, 'cancel');
-        if (context.clientGone()) return cutShort(499, endpoint);
-        sink.fail('timeout', `the ${config.resilience.deadlineMs} ms deadline passed after ${sentTokens} tokens`, 504);
-        return cutShort(504, endpoint);
+        return stopped(endpoint);
       }
       release(current, 'failure');
       noteFailure(context, endpoint.config.id, 'stream');
@@ -738,12 +751,8 @@ export function createGateway(options: GatewayOptions): Gateway {
           next = undefined;
         }
       }
-      if (next === undefined && cancellation.cancelled) {
-        // The deadline (or the client leaving) ended the resume: say so, not "could not be resumed".
-        if (context.clientGone()) return cutShort(499, endpoint);
-        sink.fail('timeout', `the ${config.resilience.deadlineMs} ms deadline passed after ${sentTokens} tokens`, 504);
-        return cutShort(504, endpoint);
-      }
+      // The deadline (or the client leaving) ended the resume: say so, not "could not be resumed".
+      if (next === undefined && cancellation.cancelled) return stopped(endpoint);
       if (next === undefined || next.kind !== 'stream') {
         metrics.resumes.inc({ route, outcome: 'error-event' });
         sink.fail('api_error', `the answer was cut after ${sentTokens} tokens and could not be resumed: ${failure ?? 'upstream failed'}`, 502);
@@ -868,7 +877,8 @@ function continued(messages: readonly ChatMessage[], sent: string): ChatMessage[
 }
 
 function problemError(problem: RequestProblem): ClientError {
-  return problem.param === undefined || problem.param === '' ? new ClientError(problem.status, problem.kind, problem.message) : new ClientError(problem.status, problem.kind, problem.message, {}, problem.param);
+  // A whole-body problem has no field to name.
+  return new ClientError(problem.status, problem.kind, problem.message, {}, problem.param === '' ? undefined : problem.param);
 }
 
 function bearer(value: string | undefined): string | undefined {
