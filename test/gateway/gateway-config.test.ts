@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { formatProblem, type SpecProblem } from '../../src/domain/spec-problem.js';
 import { loadGatewayConfig, parseGatewayConfig, type GatewayConfig } from '../../src/gateway/gateway-config.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { readText, repoRoot } from '../helpers/paths.js';
+import { makeTempDir, readText, repoRoot } from '../helpers/paths.js';
 import { join } from 'node:path';
 
 const acmeKeyHash = hashApiKey('sk-acme-test');
@@ -251,18 +251,17 @@ describe('gateway config problems are located, with a path and a suggestion', ()
 
 describe('loadGatewayConfigOrThrow', () => {
   it('throws a SpecError carrying every located problem (the throwing twin of loadGatewayConfig)', async () => {
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    const { tmpdir } = await import('node:os');
     const { SpecError } = await import('../../src/domain/spec-problem.js');
     const { loadGatewayConfigOrThrow } = await import('../../src/gateway/gateway-config.js');
-    const file = join(mkdtempSync(join(tmpdir(), 'switchyard-gw-')), 'bad.yaml');
-    writeFileSync(file, 'version: 1\nendpoints: []\nroutez: []\n');
+    const dir = makeTempDir('gw');
+    const file = dir.write('bad.yaml', 'version: 1\nendpoints: []\nroutez: []\n');
     let caught: unknown;
     try {
       loadGatewayConfigOrThrow(file);
     } catch (error) {
       caught = error;
+    } finally {
+      dir.remove();
     }
     expect(caught).toBeInstanceOf(SpecError);
     const problems = (caught as InstanceType<typeof SpecError>).problems;
