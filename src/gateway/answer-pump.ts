@@ -1,0 +1,204 @@
+import type { ChatEvent, ChatMessage, ChatRequest } from '../protocol/chat.js';
+import type { AnswerSink } from './answer-sink.js';
+import type { Cancellation } from './cancellation.js';
+import type { EndpointRuntime } from './endpoint-pool.js';
+import { firstAnswer, noteFailure } from './first-answer.js';
+import type { GatewayCore, StreamWatch } from './gateway-core.js';
+import type { RequestContext } from './request-context.js';
+import { StopSequenceGuard } from './stop-sequence-guard.js';
+import { TextAccumulator } from './text-accumulator.js';
+import { releaseAttempt, type Attempt, type StreamAttempt } from './upstream-attempt.js';
+
+/** How an answer ended: its status, the endpoint that last served it, what it used, and its text. */
+export interface AnswerOutcome {
+  readonly status: number;
+  readonly endpoint: string;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly text: string;
+}
+
+/**
+ * Carries an answer to the client. If the upstream breaks after tokens were
+ * sent, the answer is resumed on another eligible endpoint by continuation
+ * (the prompt plus the text already sent, as an assistant turn to continue,
+ * with the remaining budget); if that is off or fails, a stream ends with an
+ * explicit error event and a non-stream request with an error status. A
+ * broken answer never ends looking complete.
+ */
+export async function pumpAnswer(
+  core: GatewayCore,
+  context: RequestContext,
+  sink: AnswerSink,
+  request: ChatRequest,
+  first: StreamAttempt,
+  tried: Set<string>,
+  cancellation: Cancellation,
+): Promise<AnswerOutcome> {
+  const { config, metrics, now, watched } = core;
+  const route = context.route.model;
+  const countTokens = (endpoint: string, input: number, output: number): void => {
+    metrics.tokens.inc({ route, endpoint, direction: 'input' }, input);
+    metrics.tokens.inc({ route, endpoint, direction: 'output' }, output);
+  };
+  let current = first;
+  const sent = new TextAccumulator();
+  let sentTokens = 0;
+  let started = false;
+  let inputTokens = 0;
+  const firstTokenAt = now();
+  let lastTokenAt = firstTokenAt;
+  let watch: StreamWatch = { lastActive: firstTokenAt, cancellation: first.cancellation, stalled: false };
+  // Only with stop sequences: one may span the join of a resumed answer, where no upstream sees it.
+  const guard = request.stop.length > 0 ? new StopSequenceGuard(request.stop) : undefined;
+  /** Set when the guard completed a stop sequence: the answer ends there. */
+  let guardStop: string | undefined;
+  const forward = (event: Exclude<ChatEvent, { type: 'finish' } | { type: 'error' }>): void => {
+    if (event.type === 'start') {
+      // A resumed answer continues the first one: its own start is not the client's.
+      if (started) return;
+      started = true;
+      inputTokens = event.inputTokens;
+      // OpenAI-dialect upstreams count the prompt only at the end: an Anthropic client's
+      // message_start then carries the estimate, and message_delta the upstream's count.
+      if (inputTokens === 0) {
+        sink.event({ ...event, inputTokens: context.promptTokens });
+        return;
+      }
+    } else {
+      sentTokens += 1;
+      lastTokenAt = now();
+      watch.lastActive = lastTokenAt;
+      if (guard !== undefined) {
+        const guarded = guard.push(event.text);
+        if (guarded.release !== '') {
+          sent.append(guarded.release);
+          sink.event({ type: 'text', text: guarded.release });
+        }
+        guardStop = guarded.stop;
+        return;
+      }
+      sent.append(event.text);
+    }
+    sink.event(event);
+  };
+  /** An answer that ended without its finish: the prompt and the tokens delivered are what it used. */
+  const cutShort = (status: number, endpoint: EndpointRuntime): AnswerOutcome => {
+    const used = { inputTokens: inputTokens || context.promptTokens, outputTokens: sentTokens };
+    countTokens(endpoint.config.id, used.inputTokens, used.outputTokens);
+    return { status, endpoint: endpoint.config.id, ...used, text: sent.toString() };
+  };
+  /** The request's own cancellation ended the answer: the client left (499), or the deadline passed (504, told to the client). */
+  const stopped = (endpoint: EndpointRuntime): AnswerOutcome => {
+    if (context.clientGone()) return cutShort(499, endpoint);
+    sink.fail('timeout', `the ${config.resilience.deadlineMs} ms deadline passed after ${sentTokens} tokens`, 504);
+    return cutShort(504, endpoint);
+  };
+  /**
+   * Ends the answer with its finish. An upstream that reports no prompt count (an
+   * OpenAI-dialect server ignoring include_usage) is reported and charged at the
+   * gateway's estimate, never at 0.
+   */
+  const complete = (finished: Extract<ChatEvent, { type: 'finish' }>, endpoint: EndpointRuntime, upstreamPrompt: number): AnswerOutcome => {
+    const held = guard?.flush() ?? '';
+    if (held !== '') {
+      sent.append(held);
+      sink.event({ type: 'text', text: held });
+    }
+    const usage = { inputTokens: upstreamPrompt || inputTokens || context.promptTokens, outputTokens: Math.max(finished.usage.outputTokens, sentTokens) };
+    const text = sent.toString();
+    sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(finished.stopSequence === undefined ? {} : { stopSequence: finished.stopSequence }), usage }, text);
+    countTokens(endpoint.config.id, usage.inputTokens, usage.outputTokens);
+    if (sentTokens > 1) metrics.tpot.observe({ route, endpoint: endpoint.config.id }, (lastTokenAt - firstTokenAt) / 1e3 / (sentTokens - 1));
+    return { status: 200, endpoint: endpoint.config.id, ...usage, text };
+  };
+  for (let resumes = 0; ; resumes += 1) {
+    const endpoint = current.endpoint;
+    let failure: string | undefined;
+    let finished: Extract<ChatEvent, { type: 'finish' }> | undefined;
+    // Watched by the idle sweep while it streams: one that goes quiet after its first token is
+    // cut and resumed, instead of holding the client until the deadline.
+    if (resumes > 0) watch = { lastActive: now(), cancellation: current.cancellation, stalled: false };
+    watched.add(watch);
+    try {
+      for (const event of current.head) {
+        if (event.type === 'finish') finished = event;
+        else if (event.type !== 'error') forward(event);
+      }
+      while (finished === undefined && guardStop === undefined) {
+        const next = await current.rest.next();
+        if (next.done === true) {
+          failure = 'upstream stream ended before its final event';
+          break;
+        }
+        const event = next.value;
+        if (event.type === 'error') {
+          failure = event.message;
+          break;
+        }
+        if (event.type === 'finish') finished = event;
+        else forward(event);
+      }
+    } catch (error) {
+      failure = error instanceof Error ? error.message : String(error);
+    } finally {
+      watched.delete(watch);
+    }
+    if (guardStop !== undefined) {
+      // The stop sequence spanned the join: this upstream wrote past it, unaware. End here.
+      releaseAttempt(core, current, 'success');
+      current.cancellation.cancel();
+      return complete({ type: 'finish', finishReason: 'stop', stopSequence: guardStop, usage: { inputTokens: 0, outputTokens: sentTokens } }, endpoint, 0);
+    }
+    if (watch.stalled && finished === undefined) failure = `no token for ${config.resilience.tokenIdleTimeoutMs} ms`;
+    if (finished !== undefined) {
+      releaseAttempt(core, current, 'success');
+      // A resumed answer's upstream counted the continuation (prompt plus text sent) as its
+      // input: the client's prompt is what the first attempt reported, or the gateway's estimate.
+      return complete(finished, endpoint, resumes === 0 ? finished.usage.inputTokens : 0);
+    }
+    if (cancellation.cancelled) {
+      releaseAttempt(core, current, 'cancel');
+      return stopped(endpoint);
+    }
+    releaseAttempt(core, current, 'failure');
+    noteFailure(context, endpoint.config.id, 'stream');
+    metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: 'stream' });
+    context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, reason: failure, sentTokens }, 'upstream stream broke');
+    const budgetLeft = request.maxTokens === undefined ? undefined : request.maxTokens - sentTokens;
+    // Every token the client asked for was delivered: the answer is whole, cut or not.
+    if (budgetLeft !== undefined && budgetLeft <= 0) return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: sentTokens } }, endpoint, 0);
+    // A resume is not a retry of the request: one is allowed even with retries: 0.
+    const canResume = config.resilience.resumeStreams && resumes < Math.max(1, config.resilience.retries);
+    let next: Attempt | undefined;
+    if (canResume) {
+      // Held text (a possible stop sequence's start) was generated too: the continuation goes on from it.
+      const received = sent.toString() + (guard?.held ?? '');
+      const continuation: ChatRequest = received === '' ? request : { ...request, messages: continued(request.messages, received), maxTokens: budgetLeft };
+      try {
+        next = await firstAnswer(core, context, continuation, tried, cancellation);
+      } catch {
+        next = undefined;
+      }
+    }
+    // The deadline (or the client leaving) ended the resume: say so, not "could not be resumed".
+    if (next === undefined && cancellation.cancelled) return stopped(endpoint);
+    if (next === undefined || next.kind !== 'stream') {
+      metrics.resumes.inc({ route, outcome: 'error-event' });
+      sink.fail('api_error', `the answer was cut after ${sentTokens} tokens and could not be resumed: ${failure ?? 'upstream failed'}`, 502);
+      return cutShort(502, endpoint);
+    }
+    metrics.resumes.inc({ route, outcome: 'resumed' });
+    current = next;
+  }
+}
+
+/**
+ * The conversation with the text already sent as the assistant turn to continue: appended
+ * to the caller's own trailing assistant turn (a prefill) rather than as a second one.
+ */
+function continued(messages: readonly ChatMessage[], sent: string): ChatMessage[] {
+  const last = messages.at(-1);
+  if (last?.role === 'assistant') return [...messages.slice(0, -1), { role: 'assistant', content: last.content + sent }];
+  return [...messages, { role: 'assistant', content: sent }];
+}

@@ -1,0 +1,75 @@
+import type { ServerResponse } from 'node:http';
+import type { ChatEvent, ChatRequest, ErrorKind } from '../protocol/chat.js';
+import type { Dialect } from '../protocol/dialect.js';
+
+/** One response's headers, gathered while serving and written once with the status. */
+export type ResponseHeaders = Record<string, string>;
+
+/** Where an answer goes: SSE frames to a streaming client, or one JSON body at the end. */
+export interface AnswerSink {
+  /** Whether anything was already sent (a failure can then no longer be a clean status code). */
+  readonly committed: boolean;
+  event(event: Exclude<ChatEvent, { type: 'finish' } | { type: 'error' }>): void;
+  finish(event: Extract<ChatEvent, { type: 'finish' }>, text: string): void;
+  fail(kind: ErrorKind, message: string, status: number): void;
+}
+
+/** What both sinks answer with: the caller's dialect, its request, and the response id in that dialect's form. */
+export interface SinkTarget {
+  readonly inbound: Dialect;
+  readonly request: ChatRequest;
+  readonly res: ServerResponse;
+  readonly headers: ResponseHeaders;
+  /** The response id, whichever upstream answered. */
+  readonly id: string;
+}
+
+/** SSE frames in the client's dialect, headers sent with the first event. */
+export function createStreamSink({ inbound, request, res, headers, id }: SinkTarget, createdSeconds: number): AnswerSink {
+  const writer = inbound.createStreamWriter({ includeUsage: request.includeUsage, created: createdSeconds });
+  let committed = false;
+  const write = (frames: string): void => {
+    if (!committed) {
+      committed = true;
+      headers['content-type'] = 'text/event-stream; charset=utf-8';
+      headers['cache-control'] = 'no-cache';
+      headers.connection = 'keep-alive';
+      res.writeHead(200, headers);
+    }
+    res.write(frames);
+  };
+  return {
+    get committed() {
+      return committed;
+    },
+    event: (event) => write(writer.write(event.type === 'start' ? { ...event, id, model: request.model } : event)),
+    finish: (event) => {
+      write(writer.write(event));
+      res.end();
+    },
+    fail: (kind, message) => {
+      // After the first byte a status code can no longer change: the error travels as an event.
+      write(writer.write({ type: 'error', kind, message }));
+      res.end();
+    },
+  };
+}
+
+/** One JSON body at the end; a failure before that is a clean error status. */
+export function createJsonSink({ inbound, request, res, headers, id }: SinkTarget): AnswerSink {
+  return {
+    committed: false,
+    event: () => undefined,
+    finish: (event, text) => sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, ...(event.stopSequence === undefined ? {} : { stopSequence: event.stopSequence }), usage: event.usage }), headers),
+    fail: (kind, message, status) => sendJson(res, status, inbound.formatError(kind, message), headers),
+  };
+}
+
+/** A whole JSON response with its length, headers written once. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: ResponseHeaders): void {
+  const text = JSON.stringify(body);
+  headers['content-type'] = 'application/json';
+  headers['content-length'] = String(Buffer.byteLength(text));
+  res.writeHead(status, headers);
+  res.end(text);
+}

@@ -1,0 +1,116 @@
+import { circuitView, initialCircuitState, msUntilHalfOpen, nextCircuitState, type CircuitEvent, type CircuitState } from './circuit-breaker.js';
+import type { CircuitBreakerConfig, EndpointConfig, GatewayConfig, RouteConfig } from './gateway-config.js';
+import type { EndpointGaugeReading } from './gateway-metrics.js';
+import type { EndpointView } from './route-request.js';
+import type { UpstreamTarget } from './upstream-client.js';
+
+/** One endpoint's live state in the gateway. */
+export interface EndpointRuntime {
+  readonly config: EndpointConfig;
+  readonly target: UpstreamTarget;
+  outstanding: number;
+  ewmaTtftMs: number | undefined;
+  circuit: CircuitState;
+  /** Epoch ms before which the endpoint asked (Retry-After) not to be asked again. */
+  retryAfterUntil: number;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * The gateway's endpoints and their live state (load, TTFT, circuit, Retry-After),
+ * and the views of them the pure router reads.
+ */
+export class EndpointPool {
+  readonly #byId: ReadonlyMap<string, EndpointRuntime>;
+  /**
+   * One view object per endpoint of each route, refreshed in place before each routing
+   * decision: the router is synchronous and keeps nothing, and copying every config field
+   * per request showed in profiles.
+   */
+  readonly #routeViews: ReadonlyMap<RouteConfig, readonly { readonly runtime: EndpointRuntime; readonly view: Mutable<EndpointView> }[]>;
+  readonly #breaker: CircuitBreakerConfig;
+
+  constructor(
+    config: GatewayConfig,
+    env: Readonly<Record<string, string | undefined>>,
+    private readonly now: () => number,
+  ) {
+    this.#byId = new Map(
+      config.endpoints.map((endpoint) => [
+        endpoint.id,
+        {
+          config: endpoint,
+          target: { id: endpoint.id, url: endpoint.url, dialect: endpoint.dialect, apiKey: endpoint.apiKeyEnv === undefined ? undefined : env[endpoint.apiKeyEnv] },
+          outstanding: 0,
+          ewmaTtftMs: undefined,
+          circuit: initialCircuitState,
+          retryAfterUntil: 0,
+        },
+      ]),
+    );
+    this.#routeViews = new Map(
+      config.routes.map((route) => [
+        route,
+        route.endpoints.flatMap((id) => {
+          const runtime = this.#byId.get(id);
+          return runtime === undefined ? [] : [{ runtime, view: { ...runtime.config, outstanding: 0, ewmaTtftMs: undefined, circuit: 'closed' as const, halfOpenInFlight: 0 } }];
+        }),
+      ]),
+    );
+    this.#breaker = config.resilience.circuitBreaker;
+  }
+
+  get(id: string): EndpointRuntime | undefined {
+    return this.#byId.get(id);
+  }
+
+  /** The route's endpoints, in route order. */
+  runtimesOf(route: RouteConfig): EndpointRuntime[] {
+    return (this.#routeViews.get(route) ?? []).map(({ runtime }) => runtime);
+  }
+
+  /** The route's endpoints as the router sees them now. */
+  views(route: RouteConfig): EndpointView[] {
+    const at = this.now();
+    const fresh: EndpointView[] = [];
+    for (const { runtime, view } of this.#routeViews.get(route) ?? []) {
+      const circuit = circuitView(runtime.circuit, at, this.#breaker);
+      view.outstanding = runtime.outstanding;
+      view.ewmaTtftMs = runtime.ewmaTtftMs;
+      view.circuit = circuit.circuit;
+      view.halfOpenInFlight = circuit.halfOpenInFlight;
+      fresh.push(view);
+    }
+    return fresh;
+  }
+
+  /** Whether the endpoint's circuit lets only a probe through now. */
+  isHalfOpen(endpoint: EndpointRuntime): boolean {
+    return circuitView(endpoint.circuit, this.now(), this.#breaker).circuit === 'half-open';
+  }
+
+  setCircuit(endpoint: EndpointRuntime, event: CircuitEvent): void {
+    endpoint.circuit = nextCircuitState(endpoint.circuit, event, this.now(), this.#breaker);
+  }
+
+  /** Whole seconds (at least 1) until an endpoint of the route leaves its open circuit. */
+  retryAfterSeconds(route: RouteConfig): number {
+    const at = this.now();
+    let soonest = Number.POSITIVE_INFINITY;
+    for (const runtime of this.runtimesOf(route)) {
+      // Closed circuits here are ineligible for other reasons (jurisdiction, context) and never free up.
+      if (runtime.circuit.status !== 'closed') soonest = Math.min(soonest, msUntilHalfOpen(runtime.circuit, at, this.#breaker));
+    }
+    return Number.isFinite(soonest) ? Math.max(1, Math.ceil(soonest / 1000)) : 1;
+  }
+
+  /** Gauge readings at scrape time: an open circuit shows as half-open once its open time has passed. */
+  *readings(): Iterable<EndpointGaugeReading> {
+    const at = this.now();
+    for (const endpoint of this.#byId.values()) {
+      const status = circuitView(endpoint.circuit, at, this.#breaker).circuit;
+      yield { endpoint: endpoint.config.id, inFlight: endpoint.outstanding, circuit: status === 'closed' ? 0 : status === 'half-open' ? 1 : 2 };
+    }
+  }
+}

@@ -1,0 +1,166 @@
+import type { ChatRequest } from '../protocol/chat.js';
+import type { Cancellation } from './cancellation.js';
+import { ClientError } from './client-error.js';
+import type { EndpointRuntime } from './endpoint-pool.js';
+import type { GatewayCore } from './gateway-core.js';
+import type { RequestContext } from './request-context.js';
+import { answerForUpstreamFailure, backoffMs, isRetryableStatus, isWorthRevisiting } from './retry-policy.js';
+import { routeRequest, type RouteDecision } from './route-request.js';
+import { releaseAttempt, startAttempt, type Attempt } from './upstream-attempt.js';
+import { connectFailureStatus } from './upstream-client.js';
+
+/**
+ * Tries endpoints until one answers: failover to a fresh eligible endpoint is
+ * immediate; going back to one already tried waits a jittered backoff (and
+ * honours Retry-After). Every attempt, retry and hedge is re-routed, so
+ * eligibility (jurisdiction first) is re-checked each time. Throws a ClientError
+ * when no attempt can answer.
+ */
+export async function firstAnswer(core: GatewayCore, context: RequestContext, request: ChatRequest, tried: Set<string>, cancellation: Cancellation): Promise<Attempt> {
+  const { config, endpoints, metrics, policy, random } = core;
+  const route = (exclude: ReadonlySet<string>): RouteDecision => routeRequest(context.routeInput(exclude), endpoints.views(context.route), policy, random);
+  let last: Attempt | undefined;
+  const attempts = 1 + config.resilience.retries;
+  for (let index = 0; index < attempts; index += 1) {
+    if (cancellation.cancelled) throw stoppedError(core, context);
+    let decision = route(tried);
+    let revisiting = false;
+    // Every eligible endpoint tried: go back to one, after a transient failure or to resume a
+    // stream. Never to one that rejected the gateway's configuration; first to those that failed
+    // this request least, and among them to one not asking to be left alone (Retry-After).
+    const mayRevisit = last === undefined ? tried.size > 0 : last.kind === 'failed';
+    if (!decision.ok && decision.code === 'unavailable' && mayRevisit) {
+      decision = route(revisitExclusions(core, context));
+      if (!decision.ok && decision.code === 'unavailable') decision = route(context.banned ?? new Set());
+      revisiting = true;
+    }
+    if (!decision.ok) {
+      if (last !== undefined) break;
+      throw routeFailureError(core, decision, context);
+    }
+    const primary = endpoints.get(decision.ranked[0]?.id ?? '');
+    if (primary === undefined) break;
+    if (index > 0) {
+      metrics.retries.inc({ route: context.route.model });
+      if (!revisiting) metrics.failovers.inc({ route: context.route.model });
+      else {
+        // The endpoint's own Retry-After, remembered: other failures may have come in between.
+        await sleep(backoffMs(index, config.resilience, random, Math.max(0, primary.retryAfterUntil - core.now())), cancellation);
+      }
+    }
+    tried.add(primary.config.id);
+    const second = config.resilience.hedgeAfterMs > 0 ? endpoints.get(decision.ranked[1]?.id ?? '') : undefined;
+    const result = second === undefined ? await startAttempt(core, primary, request, cancellation) : await hedged(core, context, primary, second, request, tried, cancellation);
+    if (result.kind !== 'failed') return result;
+    // 499 is this request's own cancellation: the deadline (a timeout for a waiting client) or the client leaving.
+    if (result.status === 499) throw stoppedError(core, context);
+    last = result;
+    noteFailure(context, result.endpoint.config.id, result.status);
+    context.log.warn({ requestId: context.requestId, endpoint: result.endpoint.config.id, status: result.status, reason: result.message }, 'upstream attempt failed');
+    if (!isRetryableStatus(result.status)) break;
+  }
+  if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
+  const answer = answerForUpstreamFailure(last.status);
+  const headers: Record<string, string> = answer.passRetryAfter && last.retryAfter !== undefined ? { 'retry-after': last.retryAfter } : {};
+  if (!answer.clientMayRetry) headers['x-should-retry'] = 'false';
+  // A connect error's detail names internal addresses: it goes to the log above, not to the client.
+  const detail = last.status === connectFailureStatus ? 'could not connect' : last.message;
+  throw new ClientError(answer.status, answer.kind, `upstream ${last.endpoint.config.id} failed: ${detail}`, headers, undefined, last.endpoint.config.id);
+}
+
+/**
+ * Counts a failed attempt of this request against an endpoint: a fault 1, backpressure (429,
+ * which also leaves a Retry-After) a half; a status not worth revisiting bans it for the request.
+ */
+export function noteFailure(context: RequestContext, endpointId: string, status: number | 'stream'): void {
+  const failures = (context.failures ??= new Map());
+  failures.set(endpointId, (failures.get(endpointId) ?? 0) + (status === 429 ? 0.5 : 1));
+  if (status !== 'stream' && !isWorthRevisiting(status)) (context.banned ??= new Set()).add(endpointId);
+}
+
+/** Starts a second attempt when the first has no first token after hedgeAfterMs; the first to start wins. */
+async function hedged(core: GatewayCore, context: RequestContext, primary: EndpointRuntime, second: EndpointRuntime, request: ChatRequest, tried: Set<string>, cancellation: Cancellation): Promise<Attempt> {
+  const { metrics } = core;
+  const legs = [cancellation.child().cancellation, cancellation.child().cancellation] as const;
+  const first = startAttempt(core, primary, request, legs[0]);
+  let timer: NodeJS.Timeout | undefined;
+  const delayed = new Promise<'hedge'>((resolve) => {
+    timer = setTimeout(() => resolve('hedge'), core.config.resilience.hedgeAfterMs);
+  });
+  const early = await Promise.race([first, delayed]);
+  clearTimeout(timer);
+  if (early !== 'hedge') return early;
+  tried.add(second.config.id);
+  const backup = startAttempt(core, second, request, legs[1]);
+  const winner = await Promise.race([first.then((a) => ({ a, i: 0 })), backup.then((a) => ({ a, i: 1 }))]);
+  const loser = winner.i === 0 ? backup : first;
+  if (winner.a.kind === 'failed') {
+    // The first to finish failed: the other one is still our best chance.
+    const other = await loser;
+    metrics.hedges.inc({ route: context.route.model, outcome: other.kind === 'failed' ? 'both-failed' : winner.i === 0 ? 'hedge' : 'primary' });
+    return other;
+  }
+  metrics.hedges.inc({ route: context.route.model, outcome: winner.i === 0 ? 'primary' : 'hedge' });
+  legs[winner.i === 0 ? 1 : 0].cancel();
+  // The loser did not fail, it was only slower: it stays a candidate for resuming this answer.
+  tried.delete((winner.i === 0 ? second : primary).config.id);
+  // The loser may already have its first token: give back its load and probe slot.
+  void loser.then((late) => {
+    if (late.kind === 'stream') releaseAttempt(core, late, 'cancel');
+  });
+  return winner.a;
+}
+
+/**
+ * A routing refusal in the caller's terms. Nothing the caller can retry fixes a
+ * jurisdiction refusal, so both SDKs are told not to (they retry 503 by default).
+ */
+function routeFailureError(core: GatewayCore, decision: Extract<RouteDecision, { ok: false }>, context: RequestContext): ClientError {
+  switch (decision.code) {
+    case 'jurisdiction':
+      core.metrics.jurisdictionRejections.inc({ tenant: context.tenant.id });
+      return new ClientError(decision.status, 'overloaded', decision.message, { 'x-should-retry': 'false' });
+    case 'context':
+      return new ClientError(decision.status, 'invalid_request', decision.message);
+    case 'no_route':
+      return new ClientError(decision.status, 'not_found', decision.message);
+    case 'unavailable':
+      // Every eligible endpoint is ejected: say when the first one will take a probe again.
+      return new ClientError(decision.status, 'overloaded', decision.message, { 'retry-after': String(core.endpoints.retryAfterSeconds(context.route)) });
+  }
+}
+
+/** What a revisit leaves out: banned endpoints, those that failed this request more than others, and rate-limited ones when others remain. */
+function revisitExclusions(core: GatewayCore, context: RequestContext): Set<string> {
+  const at = core.now();
+  const open = core.endpoints.runtimesOf(context.route).filter((runtime) => context.banned?.has(runtime.config.id) !== true);
+  const failuresOf = (runtime: EndpointRuntime): number => context.failures?.get(runtime.config.id) ?? 0;
+  const fewest = Math.min(...open.map(failuresOf));
+  const least = open.filter((runtime) => failuresOf(runtime) === fewest);
+  const ready = least.filter((runtime) => runtime.retryAfterUntil <= at);
+  const keep = new Set((ready.length > 0 ? ready : least).map((runtime) => runtime.config.id));
+  const excluded = new Set(context.banned);
+  for (const runtime of open) if (!keep.has(runtime.config.id)) excluded.add(runtime.config.id);
+  return excluded;
+}
+
+/** Why a request stopped waiting for a first token: the client left, or the deadline passed. */
+function stoppedError(core: GatewayCore, context: RequestContext): ClientError {
+  return context.clientGone()
+    ? new ClientError(499, 'api_error', 'the client went away before the first token')
+    : new ClientError(504, 'timeout', `no endpoint answered within the ${core.config.resilience.deadlineMs} ms deadline`);
+}
+
+function sleep(ms: number, cancellation: Cancellation): Promise<void> {
+  return new Promise((resolve) => {
+    if (ms <= 0 || cancellation.cancelled) return resolve();
+    const stop = cancellation.onCancel(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    const timer = setTimeout(() => {
+      stop();
+      resolve();
+    }, ms);
+  });
+}

@@ -1,0 +1,32 @@
+import type { GatewayConfig } from './gateway-config.js';
+import type { GatewayMetrics } from './gateway-metrics.js';
+import type { Cancellation } from './cancellation.js';
+import type { EndpointPool } from './endpoint-pool.js';
+import type { RoutingPolicy } from './route-request.js';
+import type { UpstreamClient } from './upstream-client.js';
+
+/** An attempt past its first token, as the idle sweep sees it. */
+export interface StreamWatch {
+  /** When it last sent a token (or started). */
+  lastActive: number;
+  readonly cancellation: Cancellation;
+  /** Set by the sweep when it cut the attempt for silence. */
+  stalled: boolean;
+}
+
+/**
+ * What the serving modules (attempts, first answer, answer pump) share: the config,
+ * the injected clock and randomness, metrics, the upstream client and the live
+ * endpoint state. One per gateway; the HTTP server is a shell around it.
+ */
+export interface GatewayCore {
+  readonly config: GatewayConfig;
+  readonly now: () => number;
+  readonly random: () => number;
+  readonly metrics: GatewayMetrics;
+  readonly upstream: UpstreamClient;
+  readonly endpoints: EndpointPool;
+  readonly policy: RoutingPolicy;
+  /** Attempts past their first token, cut by the idle sweep when they go quiet. */
+  readonly watched: Set<StreamWatch>;
+}

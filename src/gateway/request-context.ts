@@ -1,0 +1,20 @@
+import type { Logger } from 'pino';
+import type { RouteConfig, TenantConfig } from './gateway-config.js';
+import type { RouteInput } from './route-request.js';
+
+/** One chat request as the serving modules see it once it is admitted. */
+export interface RequestContext {
+  readonly requestId: string;
+  readonly tenant: TenantConfig;
+  readonly route: RouteConfig;
+  /** The gateway's estimate of the prompt, as admitted by the limits. */
+  readonly promptTokens: number;
+  /** Whether the client disconnected (the deadline cancellation also fires then). */
+  clientGone(): boolean;
+  /** Failed attempts of this request per endpoint id (see noteFailure), stream breaks included. */
+  failures: Map<string, number> | undefined;
+  /** Endpoints this request does not go back to: they rejected the gateway's configuration. */
+  banned: Set<string> | undefined;
+  readonly log: Logger | { warn: (...args: unknown[]) => void; info: (...args: unknown[]) => void };
+  routeInput(tried: ReadonlySet<string>): RouteInput;
+}

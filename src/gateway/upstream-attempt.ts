@@ -1,0 +1,101 @@
+import type { ChatEvent, ChatRequest } from '../protocol/chat.js';
+import type { Cancellation } from './cancellation.js';
+import type { EndpointRuntime } from './endpoint-pool.js';
+import type { GatewayCore } from './gateway-core.js';
+import { isEndpointFault, parseRetryAfterMs } from './retry-policy.js';
+import { connectFailureStatus } from './upstream-client.js';
+
+const ttftSmoothing = 0.2;
+
+/**
+ * What one upstream attempt came to before anything reached the client. Upstreams
+ * are always asked to stream, even for a non-stream client, so that the time to the
+ * first token is observable (TTFT timeout) and a broken answer can be resumed.
+ */
+export type Attempt =
+  | {
+      readonly kind: 'stream';
+      readonly endpoint: EndpointRuntime;
+      /** Events up to and including the first token. */
+      readonly head: ChatEvent[];
+      readonly rest: AsyncIterator<ChatEvent>;
+      readonly ttftMs: number;
+      /** Stops this attempt's upstream request. */
+      readonly cancellation: Cancellation;
+      /** Whether this attempt holds the endpoint's half-open probe slot. */
+      readonly probe: boolean;
+      /** Stops the request's cancellation (client gone, deadline) from reaching this attempt. */
+      readonly detach: () => void;
+    }
+  | { readonly kind: 'failed'; readonly endpoint: EndpointRuntime; readonly status: number; readonly message: string; readonly retryAfter: string | undefined };
+
+export type StreamAttempt = Extract<Attempt, { kind: 'stream' }>;
+
+/** Opens one upstream attempt and waits until its first token. */
+export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime, request: ChatRequest, parent: Cancellation): Promise<Attempt> {
+  const { config, now, metrics, endpoints } = core;
+  const { cancellation, detach } = parent.child();
+  const started = now();
+  const probe = endpoints.isHalfOpen(endpoint);
+  if (probe) endpoints.setCircuit(endpoint, 'probe-start');
+  endpoint.outstanding += 1;
+  let timedOut = false;
+  const fail = (status: number, message: string, retryAfter?: string): Attempt => {
+    detach();
+    cancellation.cancel();
+    // A caller's own mistake (400, 413, 422) and backpressure (429) say nothing about the endpoint's health.
+    const endpointFault = status !== 499 && isEndpointFault(status);
+    endpoint.outstanding -= 1;
+    if (!endpointFault) {
+      if (probe) endpoints.setCircuit(endpoint, 'probe-cancel');
+    } else endpoints.setCircuit(endpoint, 'failure');
+    // 499 is this request's own cancellation (client gone, deadline, a hedge that lost): not the endpoint's failure.
+    if (status !== 499) metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(status) });
+    const askedMs = retryAfter === undefined ? undefined : parseRetryAfterMs(retryAfter, now());
+    if (askedMs !== undefined) endpoint.retryAfterUntil = now() + askedMs;
+    return { kind: 'failed', endpoint, status, message, retryAfter };
+  };
+  const interrupted = (): Attempt | undefined => {
+    if (parent.cancelled) return fail(499, 'client went away or the deadline passed');
+    if (timedOut) return fail(504, `no first token within ${config.resilience.ttftTimeoutMs} ms`);
+    return undefined;
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    cancellation.cancel();
+  }, config.resilience.ttftTimeoutMs);
+  try {
+    const response = await core.upstream.send(endpoint.target, { ...request, stream: true, model: endpoint.config.model }, cancellation);
+    // 499 stands for this request's own cancellation here; an upstream's 499 is just a bad answer.
+    if (response.kind === 'error') return interrupted() ?? fail(response.status === 499 ? 502 : response.status, response.message, response.retryAfter);
+    const rest = response.events;
+    const head: ChatEvent[] = [];
+    for (;;) {
+      const next = await rest.next();
+      if (next.done === true) return interrupted() ?? fail(502, 'upstream stream ended before the first token');
+      if (next.value.type === 'error') return interrupted() ?? fail(502, next.value.message);
+      head.push(next.value);
+      if (next.value.type === 'text' || next.value.type === 'finish') break;
+    }
+    const ttftMs = now() - started;
+    endpoint.ewmaTtftMs = endpoint.ewmaTtftMs === undefined ? ttftMs : endpoint.ewmaTtftMs + ttftSmoothing * (ttftMs - endpoint.ewmaTtftMs);
+    // The request's cancellation keeps reaching this upstream until releaseAttempt: a client
+    // that leaves mid-answer must cancel it.
+    return { kind: 'stream', endpoint, head, rest, ttftMs, cancellation, probe, detach };
+  } catch (error) {
+    return interrupted() ?? fail(connectFailureStatus, error instanceof Error ? error.message : String(error));
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Ends an attempt that got past its first token: load, circuit and the upstream connection. */
+export function releaseAttempt(core: GatewayCore, current: StreamAttempt, outcome: 'success' | 'failure' | 'cancel'): void {
+  const endpoint = current.endpoint;
+  current.detach();
+  endpoint.outstanding -= 1;
+  if (outcome !== 'success') current.cancellation.cancel();
+  if (outcome === 'success') core.endpoints.setCircuit(endpoint, 'success');
+  else if (outcome === 'failure') core.endpoints.setCircuit(endpoint, 'failure');
+  else if (current.probe) core.endpoints.setCircuit(endpoint, 'probe-cancel');
+}
