@@ -40,6 +40,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     }
     const primary = endpoints.get(decision.ranked[0]?.id ?? '');
     if (primary === undefined) break;
+    if (decision.panic) metrics.panicRoutes.inc({ route: context.route.model });
     if (index > 0) {
       metrics.retries.inc({ route: context.route.model });
       if (!revisiting) metrics.failovers.inc({ route: context.route.model });

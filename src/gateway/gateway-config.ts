@@ -94,6 +94,8 @@ export const resilienceConfigSchema = z.strictObject({
   /** 0 turns hedging off. */
   hedgeAfterMs: milliseconds(864e5).default(0),
   resumeStreams: z.boolean().default(true),
+  /** When every endpoint a request could use is ejected by its circuit, try them anyway rather than refuse (see route-request.ts). */
+  panicRouting: z.boolean().default(true),
   circuitBreaker: circuitBreakerConfigSchema.prefault({}),
 }).transform((resilience) => ({ ...resilience, tokenIdleTimeoutMs: resilience.tokenIdleTimeoutMs ?? Math.max(1, Math.min(10_000, Math.floor(resilience.deadlineMs / 2))) }));
 

@@ -9,6 +9,7 @@ export interface GatewayMetrics {
   readonly tokens: Counter<'route' | 'endpoint' | 'direction'>;
   readonly retries: Counter<'route'>;
   readonly failovers: Counter<'route'>;
+  readonly panicRoutes: Counter<'route'>;
   readonly hedges: Counter<'route' | 'outcome'>;
   readonly resumes: Counter<'route' | 'outcome'>;
   readonly circuitState: Gauge<'endpoint'>;
@@ -40,6 +41,7 @@ export function createGatewayMetrics(readEndpoints: () => Iterable<EndpointGauge
     tokens: new Counter({ name: 'switchyard_tokens_total', help: 'Tokens by direction (input, output): upstream usage, or the prompt estimate and tokens delivered for answers cut short', labelNames: ['route', 'endpoint', 'direction'], registers }),
     retries: new Counter({ name: 'switchyard_retries_total', help: 'Attempts beyond the first', labelNames: ['route'], registers }),
     failovers: new Counter({ name: 'switchyard_failovers_total', help: 'Attempts moved to a different endpoint after a failure', labelNames: ['route'], registers }),
+    panicRoutes: new Counter({ name: 'switchyard_panic_routes_total', help: 'Attempts sent to circuit-ejected endpoints because every endpoint the request could use was ejected (resilience.panicRouting)', labelNames: ['route'], registers }),
     hedges: new Counter({ name: 'switchyard_hedges_total', help: 'Hedged attempts started, by which attempt won', labelNames: ['route', 'outcome'], registers }),
     resumes: new Counter({ name: 'switchyard_stream_resumes_total', help: 'Broken streams resumed by continuation, or ended with an error event', labelNames: ['route', 'outcome'], registers }),
     circuitState: new Gauge({

@@ -19,6 +19,12 @@ import { unitInterval } from './unit-interval.js';
  *     that need it, even while the ordinary ones are down)          else 400 context
  *  4. the circuit is not open (half-open: only while halfOpenInFlight < halfOpenProbes),
  *     and the endpoint is not in excludeEndpoints (already tried)  else 503 unavailable
+ *     PANIC (policy.panic, resilience.panicRouting): when step 4 leaves nothing but some endpoint was held back by
+ *     its circuit alone (not already tried), those endpoints are ranked anyway and the
+ *     decision says `panic`. Breakers that ejected every endpoint are likelier wrong (a
+ *     burst of timeouts, a fault since healed, one probe holding the only half-open slot)
+ *     than the whole fleet down, and a refusal would fail the request for certain (Envoy's
+ *     panic threshold, at its lowest setting). Steps 1-3 are never relaxed.
  *
  * SCORING among the eligible, by the route's policy list, lexicographically:
  * the eligible endpoints start as one tier (in route order); each policy in turn
@@ -85,12 +91,14 @@ export interface RoutingPolicy {
   /** Routes by public model name. */
   readonly routes: ReadonlyMap<string, RouteConfig>;
   readonly halfOpenProbes: number;
+  /** Rank circuit-ejected endpoints when nothing else is available (see PANIC above). */
+  readonly panic: boolean;
 }
 
 export type RouteFailureCode = 'no_route' | 'jurisdiction' | 'context' | 'unavailable';
 
 export type RouteDecision =
-  | { readonly ok: true; readonly ranked: EndpointView[] }
+  | { readonly ok: true; readonly ranked: EndpointView[]; /** Ranked despite open circuits (see PANIC above). */ readonly panic: boolean }
   | { readonly ok: false; readonly status: 503 | 404 | 400; readonly code: RouteFailureCode; readonly message: string };
 
 type RouteFailure = Extract<RouteDecision, { ok: false }>;
@@ -100,7 +108,7 @@ export const affinityLoadFactor = 1.25;
 
 /** Builds the routing policy once per config. */
 export function routingPolicyFromConfig(config: Pick<GatewayConfig, 'routes' | 'resilience'>): RoutingPolicy {
-  return { routes: new Map(config.routes.map((route) => [route.model, route])), halfOpenProbes: config.resilience.circuitBreaker.halfOpenProbes };
+  return { routes: new Map(config.routes.map((route) => [route.model, route])), halfOpenProbes: config.resilience.circuitBreaker.halfOpenProbes, panic: config.resilience.panicRouting };
 }
 
 /**
@@ -125,8 +133,10 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   const fitting = fitContext(inJurisdiction, needed);
   if (fitting.length === 0) return contextFailure(request, allowed, inJurisdiction, needed);
   const available = fitting.filter((endpoint) => unavailableReason(endpoint, policy.halfOpenProbes, request.excludeEndpoints) === undefined);
-  if (available.length === 0) return unavailableFailure(request, allowed, fitting, policy.halfOpenProbes);
-  return { ok: true, ranked: rankEndpoints(available, route, request.prefixKey, random) };
+  if (available.length > 0) return { ok: true, ranked: rankEndpoints(available, route, request.prefixKey, random), panic: false };
+  const ejected = policy.panic ? fitting.filter((endpoint) => request.excludeEndpoints?.has(endpoint.id) !== true) : [];
+  if (ejected.length > 0) return { ok: true, ranked: rankEndpoints(ejected, route, request.prefixKey, random), panic: true };
+  return unavailableFailure(request, allowed, fitting, policy.halfOpenProbes);
 }
 
 // ---- eligibility

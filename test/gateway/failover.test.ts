@@ -677,10 +677,26 @@ describe('failover under faults', () => {
     });
   });
 
-  it('4c. when every eligible endpoint\'s circuit is open, the 503 says with Retry-After when one will take a probe again', async () => {
+  it('4c. with panic routing (the default), a request whose every eligible endpoint is ejected is tried anyway: one healed since answers at once', async () => {
+    const flaky = await emulator('m-flaky', { faults: { errorRate: 1, errorStatus: 500 } });
+    const { url } = await gateway([{ id: 'flaky', url: flaky.url, model: 'm-flaky' }], {
+      resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1, openMs: 30000 } }',
+    });
+    const first = await streamOpenAI(url, 'hi', 5);
+    expect(first.status).toBe(502);
+    await first.body?.cancel();
+    expect(metricValue(await scrape(url), 'switchyard_circuit_state', { endpoint: 'flaky' })).toBe(2);
+    flaky.setFaults({ errorRate: 0 });
+    // Without panic routing this would be a 503 for the next 30 s.
+    const healed = await readSse(await streamOpenAI(url, 'hi', 5), 'openai');
+    expect(healed.ending).toBe('complete');
+    expect(metricValue(await scrape(url), 'switchyard_panic_routes_total', { route: publicModel })).toBe(1);
+  });
+
+  it('4c. with panic routing off, when every eligible endpoint\'s circuit is open, the 503 says with Retry-After when one will take a probe again', async () => {
     const failing = await emulator('m-failing', { faults: { errorRate: 1, errorStatus: 500 } });
     const { url } = await gateway([{ id: 'failing', url: failing.url, model: 'm-failing' }], {
-      resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1, openMs: 30000 } }',
+      resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, panicRouting: false, circuitBreaker: { failureThreshold: 1, openMs: 30000 } }',
     });
     const first = await streamOpenAI(url, 'hi', 5);
     expect(first.status).toBe(502);

@@ -102,6 +102,7 @@ describe('a valid gateway config', () => {
       tokenIdleTimeoutMs: 10_000,
       hedgeAfterMs: 0,
       resumeStreams: true,
+      panicRouting: true,
       circuitBreaker: { failureThreshold: 4, windowMs: 30_000, openMs: 10_000, halfOpenProbes: 1 },
     });
   });

@@ -26,9 +26,9 @@ function endpoint(id: string, overrides: Partial<EndpointView> = {}): EndpointVi
   };
 }
 
-function policyFor(endpoints: readonly EndpointView[], policy: RoutingPolicyName[], halfOpenProbes = 1): RoutingPolicy {
+function policyFor(endpoints: readonly EndpointView[], policy: RoutingPolicyName[], halfOpenProbes = 1, panic = true): RoutingPolicy {
   const route: RouteConfig = { model: 'frontier', endpoints: endpoints.map((e) => e.id), policy };
-  return { routes: new Map([[route.model, route]]), halfOpenProbes };
+  return { routes: new Map([[route.model, route]]), halfOpenProbes, panic };
 }
 
 function request(overrides: Partial<RouteInput> = {}): RouteInput {
@@ -52,8 +52,9 @@ describe('route lookup', () => {
   });
 
   it('builds the policy from a config', () => {
-    const policy = routingPolicyFromConfig({ routes: [{ model: 'm', endpoints: ['a'], policy: ['cost'] }], resilience: { circuitBreaker: { halfOpenProbes: 3 } } as never });
+    const policy = routingPolicyFromConfig({ routes: [{ model: 'm', endpoints: ['a'], policy: ['cost'] }], resilience: { panicRouting: false, circuitBreaker: { halfOpenProbes: 3 } } as never });
     expect(policy.halfOpenProbes).toBe(3);
+    expect(policy.panic).toBe(false);
     expect(policy.routes.get('m')?.endpoints).toEqual(['a']);
   });
 });
@@ -131,9 +132,11 @@ describe('jurisdiction: the tenant set, narrowed (never widened) by the header',
         continue;
       }
       routed += 1;
+      // Panic ranks ejected endpoints only when no endpoint with a usable circuit is left.
+      const usable = (e: EndpointView): boolean => e.circuit === 'closed' || (e.circuit === 'half-open' && e.halfOpenInFlight < 1);
       for (const chosen of decision.ranked) {
         expect(allowed.has(chosen.jurisdiction)).toBe(true);
-        expect(chosen.circuit).not.toBe('open');
+        expect(usable(chosen)).toBe(!decision.panic);
         expect(input.excludeEndpoints?.has(chosen.id)).toBe(false);
         expect(input.promptTokens + input.maxOutputTokens).toBeLessThanOrEqual(chosen.contextWindow);
       }
@@ -166,9 +169,12 @@ describe('context eligibility and long-context reservation', () => {
     expect(ranked(route(mixed, ['cost']))).toEqual(['eu-medium']);
   });
 
-  it('stays reserved while the ordinary endpoints are down: 503, not a spill-over', () => {
+  it('stays reserved while the ordinary endpoints are down: panic tries the ordinary ones, or 503; never a spill-over', () => {
     const down = fleet.map((e) => (e.longContext ? e : { ...e, circuit: 'open' as const }));
-    expect(route(down, ['cost'])).toMatchObject({ ok: false, status: 503, code: 'unavailable' });
+    const panicked = route(down, ['cost']);
+    expect(panicked).toMatchObject({ ok: true, panic: true });
+    expect(ranked(panicked)).not.toContain('long');
+    expect(routeRequest(request(), down, policyFor(down, ['cost'], 1, false), Math.random)).toMatchObject({ ok: false, status: 503, code: 'unavailable' });
   });
 
   it('too long for every window is 400 context, saying why', () => {
@@ -196,10 +202,27 @@ describe('availability: circuits and already-tried endpoints', () => {
     expect(ranked(routeRequest(request(), fleet, policyFor(fleet, ['cost'], 2), Math.random))).toEqual(['a', 'b']);
   });
 
-  it('excluded endpoints are skipped, and none left is 503 with the reasons counted', () => {
+  it('excluded endpoints are skipped, and none left is 503 with the reasons counted (panic routing off)', () => {
     const fleet = [endpoint('a', { circuit: 'open' }), endpoint('b'), endpoint('c')];
-    expect(ranked(route(fleet, ['cost'], { excludeEndpoints: new Set(['b']) }))).toEqual(['c']);
-    expect(route(fleet, ['cost'], { excludeEndpoints: new Set(['b', 'c']) })).toEqual({ ok: false, status: 503, code: 'unavailable', message: "no available endpoint for model 'frontier' in jurisdictions [eu, us]: 1 circuit open, 2 already tried" });
+    const noPanic = (exclude: string[]): RouteDecision => routeRequest(request({ excludeEndpoints: new Set(exclude) }), fleet, policyFor(fleet, ['cost'], 1, false), Math.random);
+    expect(ranked(noPanic(['b']))).toEqual(['c']);
+    expect(noPanic(['b', 'c'])).toEqual({ ok: false, status: 503, code: 'unavailable', message: "no available endpoint for model 'frontier' in jurisdictions [eu, us]: 1 circuit open, 2 already tried" });
+  });
+
+  it('panic: when circuits hold back every endpoint not yet tried, those are ranked anyway and the decision says so', () => {
+    const fleet = [endpoint('a', { circuit: 'open', marginalCostPerMillionTokens: 2 }), endpoint('b', { circuit: 'half-open', halfOpenInFlight: 1 }), endpoint('c'), endpoint('d', { jurisdiction: 'jp', circuit: 'open' })];
+    // An available endpoint is always preferred: no panic.
+    expect(route(fleet, ['cost'])).toMatchObject({ ok: true, panic: false });
+    expect(ranked(route(fleet, ['cost']))).toEqual(['c']);
+    // Only ejected ones left (c tried): ranked by the policy, cheapest first; never d, outside the jurisdictions.
+    const panicked = route(fleet, ['cost'], { excludeEndpoints: new Set(['c']) });
+    expect(panicked).toMatchObject({ ok: true, panic: true });
+    expect(ranked(panicked)).toEqual(['b', 'a']);
+    // Tried endpoints stay excluded even in panic: every one tried is 503.
+    expect(route(fleet, ['cost'], { excludeEndpoints: new Set(['a', 'b', 'c']) })).toMatchObject({ ok: false, status: 503, code: 'unavailable' });
+    // The jurisdiction and context steps are never relaxed.
+    expect(route(fleet, ['cost'], { excludeEndpoints: new Set(['c']), headerJurisdictions: ['jp'], tenantJurisdictions: ['us'] })).toMatchObject({ ok: false, code: 'jurisdiction' });
+    expect(route(fleet, ['cost'], { excludeEndpoints: new Set(['c']), promptTokens: 40_000 })).toMatchObject({ ok: false, code: 'context' });
   });
 
   it('a route whose endpoints have no state is 503', () => {
@@ -300,6 +323,7 @@ describe('prefix affinity: bounded-load consistent hashing', () => {
     const walk = walkRing(hashRingFor(fleet.map((e) => e.id)), key, new Set(fleet.map((e) => e.id)));
     const home = walk[0] ?? '';
     const homeDown = fleet.map((e) => (e.id === home ? { ...e, circuit: 'open' as const } : e));
+    expect(route(homeDown, ['prefix-affinity'], { prefixKey: key })).toMatchObject({ ok: true, panic: false });
     const ranking = ranked(route(homeDown, ['prefix-affinity'], { prefixKey: key }));
     expect(ranking).not.toContain(home);
     expect(ranking[0]).toBe(walk[1]);
