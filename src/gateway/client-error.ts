@@ -1,23 +1,40 @@
-import type { ErrorKind, RequestProblem } from '../protocol/chat.js';
+import type { ErrorCode, ErrorKind, RequestProblem } from '../protocol/chat.js';
+
+/** What a ClientError may carry besides its status, kind and message. */
+export interface ClientErrorDetails {
+  /** Response headers (Retry-After, Allow, x-should-retry). */
+  readonly headers?: Record<string, string>;
+  /** The request field at fault, for dialects that name it (OpenAI's `param`). */
+  readonly param?: string;
+  /** A detail below the kind, for dialects that carry one (OpenAI's `code`). */
+  readonly code?: ErrorCode;
+  /** The endpoint whose failure this is, for metrics and logs. */
+  readonly endpoint?: string;
+}
 
 /** A request that ends with an error status in the caller's dialect; thrown anywhere while serving and answered once by the server. */
 export class ClientError extends Error {
+  readonly headers: Record<string, string>;
+  readonly param: string | undefined;
+  readonly code: ErrorCode | undefined;
+  readonly endpoint: string | undefined;
+
   constructor(
     readonly status: number,
     readonly kind: ErrorKind,
     message: string,
-    readonly headers: Record<string, string> = {},
-    /** The request field at fault, for dialects that name it (OpenAI's `param`). */
-    readonly param?: string,
-    /** The endpoint whose failure this is, for metrics and logs. */
-    readonly endpoint?: string,
+    details: ClientErrorDetails = {},
   ) {
     super(message);
+    this.headers = details.headers ?? {};
+    this.param = details.param;
+    this.code = details.code;
+    this.endpoint = details.endpoint;
   }
 }
 
 /** A dialect's request problem as a ClientError. */
 export function problemError(problem: RequestProblem): ClientError {
   // A whole-body problem has no field to name.
-  return new ClientError(problem.status, problem.kind, problem.message, {}, problem.param === '' ? undefined : problem.param);
+  return new ClientError(problem.status, problem.kind, problem.message, problem.param === '' || problem.param === undefined ? {} : { param: problem.param });
 }

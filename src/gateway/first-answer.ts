@@ -66,7 +66,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   if (!answer.clientMayRetry) headers['x-should-retry'] = 'false';
   // A connect error's detail names internal addresses: it goes to the log above, not to the client.
   const detail = last.status === connectFailureStatus ? 'could not connect' : last.message;
-  throw new ClientError(answer.status, answer.kind, `upstream ${last.endpoint.config.id} failed: ${detail}`, headers, undefined, last.endpoint.config.id);
+  throw new ClientError(answer.status, answer.kind, `upstream ${last.endpoint.config.id} failed: ${detail}`, { headers, endpoint: last.endpoint.config.id });
 }
 
 /**
@@ -120,14 +120,14 @@ function routeFailureError(core: GatewayCore, decision: Extract<RouteDecision, {
   switch (decision.code) {
     case 'jurisdiction':
       core.metrics.jurisdictionRejections.inc({ tenant: context.tenant.id });
-      return new ClientError(decision.status, 'overloaded', decision.message, { 'x-should-retry': 'false' });
+      return new ClientError(decision.status, 'overloaded', decision.message, { headers: { 'x-should-retry': 'false' } });
     case 'context':
-      return new ClientError(decision.status, 'invalid_request', decision.message);
+      return new ClientError(decision.status, 'invalid_request', decision.message, { param: 'messages', code: 'context_length_exceeded' });
     case 'no_route':
-      return new ClientError(decision.status, 'not_found', decision.message);
+      return new ClientError(decision.status, 'not_found', decision.message, { param: 'model', code: 'model_not_found' });
     case 'unavailable':
       // Every eligible endpoint is ejected: say when the first one will take a probe again.
-      return new ClientError(decision.status, 'overloaded', decision.message, { 'retry-after': String(core.endpoints.retryAfterSeconds(context.route)) });
+      return new ClientError(decision.status, 'overloaded', decision.message, { headers: { 'retry-after': String(core.endpoints.retryAfterSeconds(context.route)) } });
   }
 }
 

@@ -126,7 +126,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const request = await readChatRequest(inbound, req);
     const route = routes.get(request.model);
     if (route !== undefined) labels.route = route.model;
-    if (route === undefined) throw new ClientError(404, 'not_found', `model '${request.model}' is not served here; GET /v1/models lists the models`);
+    if (route === undefined) throw new ClientError(404, 'not_found', `model '${request.model}' is not served here; GET /v1/models lists the models`, { param: 'model', code: 'model_not_found' });
 
     const headerJurisdictions = parseJurisdictionHeader(headerValue(req.headers[jurisdictionHeader]));
     const promptTokens = estimateTokens(promptText(request));
@@ -135,7 +135,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     Object.assign(headers, admitted.headers);
     if (!admitted.allowed) {
       metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
-      throw new ClientError(429, 'rate_limit', `tenant ${tenant.id} is over its ${admitted.limit}-per-minute limit; retry after ${admitted.headers['retry-after'] ?? '?'} s`, admitted.headers);
+      throw new ClientError(429, 'rate_limit', `tenant ${tenant.id} is over its ${admitted.limit}-per-minute limit; retry after ${admitted.headers['retry-after'] ?? '?'} s`, { headers: admitted.headers });
     }
     // One cancellation stops upstream work on either event; `clientGone` tells them apart.
     let clientGone = false;
@@ -226,7 +226,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if ((req.method === 'GET' || req.method === 'HEAD') && path === '/healthz') return sendJson(res, 200, { status: 'ok' }, headers);
       // The read-only paths answer GET (and HEAD for health) only.
       if (req.method !== 'GET' && (path === '/healthz' || path === '/metrics' || path === '/v1/models' || path.startsWith('/v1/models/'))) {
-        throw new ClientError(405, 'invalid_request', `${path} takes GET`, { allow: path === '/healthz' ? 'GET, HEAD' : 'GET' });
+        throw new ClientError(405, 'invalid_request', `${path} takes GET`, { headers: { allow: path === '/healthz' ? 'GET, HEAD' : 'GET' } });
       }
       if (req.method === 'GET' && path === '/metrics') {
         headers['content-type'] = metrics.registry.contentType;
@@ -241,11 +241,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       if (req.method === 'GET' && path.startsWith('/v1/models/')) {
         const id = decodedPathPart(path.slice('/v1/models/'.length));
-        if (!visibleModels(req).includes(id)) throw new ClientError(404, 'not_found', `model '${id}' is not served here to this key; GET /v1/models lists the models it can use`);
+        if (!visibleModels(req).includes(id)) throw new ClientError(404, 'not_found', `model '${id}' is not served here to this key; GET /v1/models lists the models it can use`, { code: 'model_not_found' });
         return sendJson(res, 200, inbound.formatModel(id), headers);
       }
       if (path === '/v1/chat/completions' || path === '/v1/messages') {
-        if (req.method !== 'POST') throw new ClientError(405, 'invalid_request', `${path} takes POST`, { allow: 'POST' });
+        if (req.method !== 'POST') throw new ClientError(405, 'invalid_request', `${path} takes POST`, { headers: { allow: 'POST' } });
         const outcome = await serveChat(inbound, req, res, requestId, headers, labels);
         metrics.requests.inc({ route: outcome.route, endpoint: outcome.endpoint, status: String(outcome.status), dialect: inbound.name });
         logger?.info({ requestId, tenant: outcome.tenant, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, attempts: outcome.attempts, ms: now() - started, ...(outcome.prompt === undefined ? {} : { prompt: outcome.prompt, completion: outcome.completion }) }, 'request');
@@ -265,7 +265,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // A body not read to its end (too large, or refused before reading) is not drained: the
       // connection closes after the answer instead.
       if (!req.complete) headers.connection = 'close';
-      sendJson(res, clientError.status, inbound.formatError(clientError.kind, clientError.message, clientError.param), headers);
+      sendJson(res, clientError.status, inbound.formatError(clientError.kind, clientError.message, clientError.param, clientError.code), headers);
     }
   };
 

@@ -57,6 +57,12 @@ export type ChatEvent =
 /** Error categories both dialects can express. */
 export type ErrorKind = 'invalid_request' | 'authentication' | 'permission' | 'not_found' | 'rate_limit' | 'overloaded' | 'api_error' | 'timeout';
 
+/**
+ * A machine-readable detail below an ErrorKind, for dialects that carry one (OpenAI's
+ * `error.code`, which clients switch on, e.g. to shorten a prompt); named as OpenAI names it.
+ */
+export type ErrorCode = 'context_length_exceeded' | 'model_not_found';
+
 /** A request a dialect could not accept: answered as a 4xx in the caller's dialect. */
 export interface RequestProblem {
   readonly status: number;

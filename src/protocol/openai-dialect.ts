@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ChatEvent, ChatMessage, ChatRequest, ChatResult, ErrorKind, FinishReason, Parsed } from './chat.js';
+import type { ChatEvent, ChatMessage, ChatRequest, ChatResult, ErrorCode, ErrorKind, FinishReason, Parsed } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest } from './request-problem.js';
 import { readContentDelta } from './openai-content-delta.js';
@@ -39,16 +39,21 @@ const resultSchema = z.looseObject({
   usage: z.looseObject({ prompt_tokens: z.number(), completion_tokens: z.number() }).optional(),
 });
 
+// OpenAI's own pairs: a bad key is an invalid_request_error with code invalid_api_key, an
+// unknown model or path an invalid_request_error (code model_not_found for a model).
 const kindToType: Readonly<Record<ErrorKind, string>> = {
   invalid_request: 'invalid_request_error',
-  authentication: 'authentication_error',
+  authentication: 'invalid_request_error',
   permission: 'permission_error',
-  not_found: 'not_found_error',
+  not_found: 'invalid_request_error',
   rate_limit: 'rate_limit_exceeded',
   overloaded: 'server_error',
   api_error: 'server_error',
   timeout: 'timeout',
 };
+
+/** OpenAI's `error.code` for a kind when the error names no more specific one; null otherwise, as OpenAI sends. */
+const kindToCode: Readonly<Partial<Record<ErrorKind, string>>> = { authentication: 'invalid_api_key', rate_limit: 'rate_limit_exceeded' };
 
 const finishToOpenAI: Readonly<Record<FinishReason, string>> = { stop: 'stop', length: 'length' };
 
@@ -161,7 +166,7 @@ export const openaiDialect: Dialect = {
           }
           case 'error':
             // An error object and no [DONE]: OpenAI clients raise it, and the stream never looks complete.
-            return sseFrame(JSON.stringify({ error: { message: event.message, type: kindToType[event.kind], param: null, code: event.kind } }));
+            return sseFrame(JSON.stringify(openaiDialect.formatError(event.kind, event.message)));
         }
       },
     };
@@ -220,8 +225,8 @@ export const openaiDialect: Dialect = {
     return { id, object: 'model', created: 0, owned_by: 'switchyard' };
   },
 
-  formatError(kind: ErrorKind, message: string, param?: string): unknown {
-    return { error: { message, type: kindToType[kind], param: param ?? null, code: kind } };
+  formatError(kind: ErrorKind, message: string, param?: string, code?: ErrorCode): unknown {
+    return { error: { message, type: kindToType[kind], param: param ?? null, code: code ?? kindToCode[kind] ?? null } };
   },
 
   errorMessage(body: unknown): string {

@@ -112,7 +112,9 @@ describe('official SDK clients against the gateway', () => {
     for await (const model of openai.models.list()) openaiIds.push(model.id);
     expect(openaiIds).toEqual(['frontier', 'frontier-eu']);
     expect(await openai.models.retrieve('frontier')).toMatchObject({ id: 'frontier', object: 'model' });
-    await expect(openai.models.retrieve('nope')).rejects.toMatchObject({ status: 404, error: { type: 'not_found_error' } });
+    // OpenAI's own shape: an unknown model is an invalid_request_error with code model_not_found.
+    await expect(openai.models.retrieve('nope')).rejects.toMatchObject({ status: 404, type: 'invalid_request_error', code: 'model_not_found' });
+    await expect(openai.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({ status: 404, code: 'model_not_found', param: 'model' });
 
     const anthropic = new Anthropic({ apiKey: globalKey, baseURL: url, maxRetries: 0 });
     const anthropicModels = [];
@@ -212,8 +214,9 @@ describe('jurisdiction is hard', () => {
       });
     const openaiAnswer = await ask('/v1/chat/completions', { authorization: `Bearer ${usKey}` });
     expect(openaiAnswer.status).toBe(400);
-    const openaiBody = (await openaiAnswer.json()) as { error: { type: string; message: string } };
-    expect(openaiBody.error.type).toBe('invalid_request_error');
+    const openaiBody = (await openaiAnswer.json()) as { error: { type: string; message: string; code: string; param: string } };
+    // OpenAI's own code and param for a prompt too long: clients switch on them to shorten it.
+    expect(openaiBody.error).toMatchObject({ type: 'invalid_request_error', code: 'context_length_exceeded', param: 'messages' });
     expect(openaiBody.error.message).toMatch(/context/i);
     const anthropicAnswer = await ask('/v1/messages', { 'x-api-key': usKey, 'anthropic-version': '2023-06-01' });
     expect(anthropicAnswer.status).toBe(400);
@@ -308,6 +311,8 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
   it('a missing or wrong key is 401 and a healthy request still works afterwards', async () => {
     const response = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }] }), { authorization: 'Bearer wrong' });
     expect(response.status).toBe(401);
+    // OpenAI's own shape for a bad key.
+    expect(((await response.json()) as { error: unknown }).error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_api_key', param: null });
     const ok = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }], max_tokens: 5 }));
     expect(ok.status).toBe(200);
   });

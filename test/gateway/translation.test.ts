@@ -129,6 +129,8 @@ describe('usage from an upstream that reports none', () => {
         await response.body?.cancel();
       }
       expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(2);
+      // OpenAI's code for a rate limit, through the official SDK.
+      await expect(openai.chat.completions.create({ model: 'silent', max_tokens: 10, messages: [{ role: 'user', content: prompt }] })).rejects.toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
     } finally {
       await limited.close();
       await silent.close();
