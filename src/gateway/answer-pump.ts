@@ -185,7 +185,9 @@ export async function pumpAnswer(
     if (next === undefined && cancellation.cancelled) return stopped(endpoint);
     if (next === undefined || next.kind !== 'stream') {
       metrics.resumes.inc({ route, outcome: 'error-event' });
-      sink.fail('api_error', `the answer was cut after ${sentTokens} tokens and could not be resumed: ${failure ?? 'upstream failed'}`, 502);
+      // The cause in the gateway's words only: an upstream's error event may quote its account or internals (logged above).
+      const cause = watch.stalled ? `no token for ${config.resilience.tokenIdleTimeoutMs} ms` : 'the upstream stream broke';
+      sink.fail('api_error', `the answer was cut after ${sentTokens} tokens and could not be resumed: ${cause}`, 502);
       return cutShort(502, endpoint);
     }
     metrics.resumes.inc({ route, outcome: 'resumed' });

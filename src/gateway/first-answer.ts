@@ -64,8 +64,10 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   const answer = answerForUpstreamFailure(last.status);
   const headers: Record<string, string> = answer.passRetryAfter && last.retryAfter !== undefined ? { 'retry-after': last.retryAfter } : {};
   if (!answer.clientMayRetry) headers['x-should-retry'] = 'false';
-  // A connect error's detail names internal addresses: it goes to the log above, not to the client.
-  const detail = last.status === connectFailureStatus ? 'could not connect' : last.message;
+  // Upstream words reach the caller only about the caller's own request (400, 413, 422): otherwise they
+  // may quote the gateway's upstream key, account or organisation. A connect error names internal
+  // addresses. Both are in the log above.
+  const detail = last.status === connectFailureStatus ? 'could not connect' : last.upstreamWords && answer.kind !== 'invalid_request' ? `status ${last.status}` : last.message;
   throw new ClientError(answer.status, answer.kind, `upstream ${last.endpoint.config.id} failed: ${detail}`, { headers, endpoint: last.endpoint.config.id });
 }
 

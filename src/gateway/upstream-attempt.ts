@@ -27,7 +27,15 @@ export type Attempt =
       /** Stops the request's cancellation (client gone, deadline) from reaching this attempt. */
       readonly detach: () => void;
     }
-  | { readonly kind: 'failed'; readonly endpoint: EndpointRuntime; readonly status: number; readonly message: string; readonly retryAfter: string | undefined };
+  | {
+      readonly kind: 'failed';
+      readonly endpoint: EndpointRuntime;
+      readonly status: number;
+      readonly message: string;
+      /** Whether `message` is the upstream's own words (its error body or error event), not the gateway's. */
+      readonly upstreamWords: boolean;
+      readonly retryAfter: string | undefined;
+    };
 
 export type StreamAttempt = Extract<Attempt, { kind: 'stream' }>;
 
@@ -40,7 +48,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   if (probe) endpoints.setCircuit(endpoint, 'probe-start');
   endpoint.outstanding += 1;
   let timedOut = false;
-  const fail = (status: number, message: string, retryAfter?: string): Attempt => {
+  const fail = (status: number, message: string, upstreamWords = false, retryAfter?: string): Attempt => {
     detach();
     cancellation.cancel();
     // A caller's own mistake (400, 413, 422) and backpressure (429) say nothing about the endpoint's health.
@@ -53,7 +61,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     if (status !== 499) metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(status) });
     const askedMs = retryAfter === undefined ? undefined : parseRetryAfterMs(retryAfter, now());
     if (askedMs !== undefined) endpoint.retryAfterUntil = now() + askedMs;
-    return { kind: 'failed', endpoint, status, message, retryAfter };
+    return { kind: 'failed', endpoint, status, message, upstreamWords, retryAfter };
   };
   const interrupted = (): Attempt | undefined => {
     if (parent.cancelled) return fail(499, 'client went away or the deadline passed');
@@ -67,13 +75,13 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   try {
     const response = await core.upstream.send(endpoint.target, { ...request, stream: true, model: endpoint.config.model }, cancellation);
     // 499 stands for this request's own cancellation here; an upstream's 499 is just a bad answer.
-    if (response.kind === 'error') return interrupted() ?? fail(response.status === 499 ? 502 : response.status, response.message, response.retryAfter);
+    if (response.kind === 'error') return interrupted() ?? fail(response.status === 499 ? 502 : response.status, response.message, response.status !== connectFailureStatus, response.retryAfter);
     const rest = response.events;
     const head: ChatEvent[] = [];
     for (;;) {
       const next = await rest.next();
       if (next.done === true) return interrupted() ?? fail(502, 'upstream stream ended before the first token');
-      if (next.value.type === 'error') return interrupted() ?? fail(502, next.value.message);
+      if (next.value.type === 'error') return interrupted() ?? fail(502, next.value.message, true);
       head.push(next.value);
       if (next.value.type === 'text' || next.value.type === 'finish') break;
     }

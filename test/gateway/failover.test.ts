@@ -634,6 +634,37 @@ describe('failover under faults', () => {
       expect(front.arrivals).toHaveLength(3);
     });
 
+    it('an upstream\'s own error text reaches the caller only when it is about the caller\'s request (400, 413, 422)', async () => {
+      const secret = 'Incorrect API key provided: sk-gw-****7f3a for organization org-gateway-internal';
+      const body = JSON.stringify({ error: { message: secret, type: 'invalid_request_error' } });
+      const answer = (status: number): Promise<{ url: string }> =>
+        startScriptedUpstream((res) => res.end(body), { status, contentType: 'application/json' }).then((upstream) => {
+          cleanups.push(() => upstream.close());
+          return gateway([{ id: `s${String(status)}`, url: upstream.url, model: 'm' }], { resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000 }' });
+        });
+      for (const status of [401, 403, 500, 503]) {
+        const response = await streamOpenAI((await answer(status)).url, 'hi', 5);
+        const text = await response.text();
+        expect(response.status).toBeGreaterThanOrEqual(500);
+        expect(text).not.toMatch(/sk-gw|org-gateway-internal/);
+        expect(((JSON.parse(text) as { error: { message: string } }).error.message)).toBe(`upstream s${String(status)} failed: status ${String(status)}`);
+      }
+      // About the request itself: the upstream's words are what the caller needs to fix it.
+      const badRequest = await streamOpenAI((await answer(400)).url, 'hi', 5);
+      expect(badRequest.status).toBe(400);
+      expect(await badRequest.text()).toContain('Incorrect API key provided');
+    });
+
+    it('an upstream error event mid-stream that cannot be resumed ends the stream in the gateway\'s words, not the upstream\'s', async () => {
+      const leaky = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'one' }) + `data: ${JSON.stringify({ error: { message: 'shard 7 of cluster tpu-us-internal-3 crashed' } })}\n\n`));
+      cleanups.push(() => leaky.close());
+      const { url } = await gateway([{ id: 'leaky', url: leaky.url, model: 'm' }], { resilience: '{ retries: 0, resumeStreams: false, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000 }' });
+      const read = await readSse(await streamOpenAI(url, 'hi', 50), 'openai');
+      expect(read.ending).toBe('error-event');
+      expect(read.raw).toContain('could not be resumed: the upstream stream broke');
+      expect(read.raw).not.toContain('tpu-us-internal');
+    });
+
     it('an unreachable endpoint\'s network detail stays in the logs: the client is not told internal addresses', async () => {
       const { url } = await gateway([{ id: 'gone', url: 'http://127.0.0.1:9', model: 'm-gone' }], { resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000 }' });
       const response = await streamOpenAI(url, 'hi', 5);

@@ -234,17 +234,18 @@ export interface ScriptedUpstream {
 }
 
 /**
- * An OpenAI-dialect upstream that answers every request with an SSE response the
- * test scripts (misbehaviours the emulator has no fault for: no usage, a break
- * after the finish, a stall). `respond` runs once the request body has arrived.
+ * An OpenAI-dialect upstream that answers every request with a response the test
+ * scripts (misbehaviours the emulator has no fault for: no usage, a break after the
+ * finish, a stall, an error body of its own). `respond` runs once the request body
+ * has arrived, after the head: 200 and SSE unless `head` says otherwise.
  */
-export async function startScriptedUpstream(respond: (res: ServerResponse) => void): Promise<ScriptedUpstream> {
+export async function startScriptedUpstream(respond: (res: ServerResponse) => void, head: { status: number; contentType: string } = { status: 200, contentType: 'text/event-stream' }): Promise<ScriptedUpstream> {
   let arrivals = 0;
   const server = createServer((req, res) => {
     arrivals += 1;
     req.resume();
     req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.writeHead(head.status, { 'content-type': head.contentType });
       respond(res);
     });
   });
