@@ -174,7 +174,7 @@ export async function pumpAnswer(
     if (canResume) {
       // Held text (a possible stop sequence's start) was generated too: the continuation goes on from it.
       const received = sent.toString() + (guard?.held ?? '');
-      const continuation: ChatRequest = received === '' ? request : { ...request, messages: continued(request.messages, received), maxTokens: budgetLeft };
+      const continuation: ChatRequest = received === '' ? request : { ...request, messages: continued(request, received), maxTokens: budgetLeft, finalAssistant: 'continue' };
       try {
         next = await firstAnswer(core, context, continuation, tried, cancellation);
       } catch {
@@ -197,10 +197,12 @@ export async function pumpAnswer(
 
 /**
  * The conversation with the text already sent as the assistant turn to continue: appended
- * to the caller's own trailing assistant turn (a prefill) rather than as a second one.
+ * to the caller's own trailing assistant turn when that was a prefill, as a turn of its own
+ * when it was a finished turn (an OpenAI caller's).
  */
-function continued(messages: readonly ChatMessage[], sent: string): ChatMessage[] {
+function continued(request: ChatRequest, sent: string): ChatMessage[] {
+  const messages = request.messages;
   const last = messages.at(-1);
-  if (last?.role === 'assistant') return [...messages.slice(0, -1), { role: 'assistant', content: last.content + sent }];
+  if (last?.role === 'assistant' && request.finalAssistant === 'continue') return [...messages.slice(0, -1), { role: 'assistant', content: last.content + sent }];
   return [...messages, { role: 'assistant', content: sent }];
 }

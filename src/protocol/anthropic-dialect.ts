@@ -19,6 +19,9 @@ const requestSchema = z.looseObject({
   stop_sequences: z.array(z.string()).max(4, 'at most 4 stop_sequences: answers may be served by OpenAI-compatible upstreams, which take 4').optional(),
   stream: z.boolean().optional(),
   tools: z.undefined({ error: 'tools are not supported by this gateway yet' }).optional(),
+  tool_choice: z.looseObject({ type: z.literal('none', { error: "tools are not supported by this gateway yet: tool_choice can only be {\"type\": \"none\"}" }) }).optional(),
+  mcp_servers: z.undefined({ error: 'MCP servers (tools) are not supported by this gateway yet' }).optional(),
+  output_config: z.looseObject({ format: z.undefined({ error: 'structured output (output_config.format) is not supported by this gateway yet' }).optional() }).optional(),
   thinking: z.looseObject({ type: z.literal('disabled', { error: 'extended thinking is not supported by this gateway yet' }) }).optional(),
 });
 
@@ -81,6 +84,8 @@ export const anthropicDialect: Dialect = {
         stop: r.stop_sequences ?? [],
         stream: r.stream === true,
         includeUsage: true,
+        // Anthropic reads a trailing assistant message as a prefill: the answer continues it.
+        finalAssistant: 'continue',
       },
     };
   },
@@ -117,9 +122,11 @@ export const anthropicDialect: Dialect = {
       type: 'message',
       role: 'assistant',
       model: result.model,
-      content: [{ type: 'text', text: result.text }],
+      // An empty answer (a stop sequence at once) has no content block, as Anthropic sends it.
+      content: result.text === '' ? [] : [{ type: 'text', text: result.text }],
       ...stopFields(result),
-      usage: { input_tokens: result.usage.inputTokens, output_tokens: result.usage.outputTokens },
+      // The gateway caches no prompts: the cache counts are 0, present as Anthropic always sends them.
+      usage: { input_tokens: result.usage.inputTokens, output_tokens: result.usage.outputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
     };
   },
 
@@ -145,7 +152,7 @@ export const anthropicDialect: Dialect = {
         switch (event.type) {
           case 'start':
             return (
-              sseFrame(JSON.stringify({ type: 'message_start', message: { id: event.id, type: 'message', role: 'assistant', model: event.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: event.inputTokens, output_tokens: 0 } } }), 'message_start') +
+              sseFrame(JSON.stringify({ type: 'message_start', message: { id: event.id, type: 'message', role: 'assistant', model: event.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: event.inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 0 } } }), 'message_start') +
               sseFrame(JSON.stringify({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }), 'content_block_start') +
               sseFrame(JSON.stringify({ type: 'ping' }), 'ping')
             );

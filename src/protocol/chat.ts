@@ -21,6 +21,22 @@ export interface ChatRequest {
   readonly stream: boolean;
   /** OpenAI `stream_options.include_usage`; Anthropic streams always carry usage. */
   readonly includeUsage: boolean;
+  /**
+   * What a trailing assistant message is. 'continue': the start of the answer, to be continued
+   * (an Anthropic prefill, or the text of a resumed answer). 'answer': a finished turn to answer
+   * after (how OpenAI reads one).
+   */
+  readonly finalAssistant: 'continue' | 'answer';
+  /** OpenAI sampling controls with no Anthropic equivalent: OpenAI-dialect upstreams get them, Anthropic ones cannot. */
+  readonly sampling?: SamplingControls;
+}
+
+export interface SamplingControls {
+  readonly seed?: number;
+  readonly frequencyPenalty?: number;
+  readonly presencePenalty?: number;
+  /** Token id (as a string) to a bias in [-100, 100]. */
+  readonly logitBias?: Readonly<Record<string, number>>;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ChatEvent, ChatMessage, ChatRequest, ChatResult, ErrorCode, ErrorKind, FinishReason, Parsed } from './chat.js';
+import type { ChatEvent, ChatMessage, ChatRequest, ChatResult, ErrorCode, ErrorKind, FinishReason, Parsed, SamplingControls } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest } from './request-problem.js';
 import { readContentDelta } from './openai-content-delta.js';
@@ -12,12 +12,16 @@ const content = z.union([z.string(), z.array(textPart)], { error: 'content must 
 const requestSchema = z.looseObject({
   model: z.string().min(1),
   messages: z
-    .array(z.looseObject({ role: z.enum(['system', 'developer', 'user', 'assistant']), content }))
+    .array(z.looseObject({ role: z.enum(['system', 'developer', 'user', 'assistant'], { error: "role must be 'system', 'developer', 'user' or 'assistant': tool and function messages need tools, which this gateway does not support yet" }), content }))
     .min(1),
   max_tokens: z.number().int().positive().nullish(),
   max_completion_tokens: z.number().int().positive().nullish(),
   temperature: z.number().min(0).max(2).nullish(),
   top_p: z.number().min(0).max(1).nullish(),
+  seed: z.number().int().nullish(),
+  frequency_penalty: z.number().min(-2).max(2).nullish(),
+  presence_penalty: z.number().min(-2).max(2).nullish(),
+  logit_bias: z.record(z.string().regex(/^\d+$/, 'logit_bias keys are token ids'), z.number().min(-100).max(100)).nullish(),
   stop: z.union([z.string(), z.array(z.string()).max(4)], { error: 'stop must be a string or an array of at most 4 strings' }).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
@@ -29,6 +33,9 @@ const requestSchema = z.looseObject({
   modalities: z.array(z.literal('text', { error: "modalities: only 'text' output is supported by this gateway" })).nullish(),
   audio: z.null({ error: 'audio output is not supported by this gateway' }).optional(),
   tools: z.undefined({ error: 'tools are not supported by this gateway yet' }).optional(),
+  tool_choice: z.literal('none', { error: "tools are not supported by this gateway yet: tool_choice can only be 'none'" }).nullish(),
+  functions: z.undefined({ error: 'functions (tools) are not supported by this gateway yet' }).optional(),
+  function_call: z.undefined({ error: 'function_call (tools) is not supported by this gateway yet' }).optional(),
 });
 
 /** An upstream's complete answer (built once: zod compiles each schema on first use). */
@@ -56,6 +63,16 @@ const kindToType: Readonly<Record<ErrorKind, string>> = {
 const kindToCode: Readonly<Partial<Record<ErrorKind, string>>> = { authentication: 'invalid_api_key', rate_limit: 'rate_limit_exceeded' };
 
 const finishToOpenAI: Readonly<Record<FinishReason, string>> = { stop: 'stop', length: 'length' };
+
+/** The sampling controls a request set, if any. */
+function samplingOf(r: z.infer<typeof requestSchema>): { sampling?: SamplingControls } {
+  const sampling: { -readonly [K in keyof SamplingControls]: SamplingControls[K] } = {};
+  if (r.seed !== undefined && r.seed !== null) sampling.seed = r.seed;
+  if (r.frequency_penalty !== undefined && r.frequency_penalty !== null) sampling.frequencyPenalty = r.frequency_penalty;
+  if (r.presence_penalty !== undefined && r.presence_penalty !== null) sampling.presencePenalty = r.presence_penalty;
+  if (r.logit_bias !== undefined && r.logit_bias !== null) sampling.logitBias = r.logit_bias;
+  return Object.keys(sampling).length === 0 ? {} : { sampling };
+}
 
 function textOf(value: z.infer<typeof content>): string {
   // Parts are joined one per line, as vLLM's chat templates join them.
@@ -86,6 +103,8 @@ export const openaiDialect: Dialect = {
         stop: r.stop === undefined || r.stop === null ? [] : typeof r.stop === 'string' ? [r.stop] : r.stop,
         stream: r.stream === true,
         includeUsage: r.stream_options?.include_usage === true,
+        finalAssistant: 'answer',
+        ...samplingOf(r),
       },
     };
   },
@@ -102,12 +121,16 @@ export const openaiDialect: Dialect = {
       ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
       ...(request.topP === undefined ? {} : { top_p: request.topP }),
       ...(request.stop.length === 0 ? {} : { stop: request.stop }),
+      ...(request.sampling?.seed === undefined ? {} : { seed: request.sampling.seed }),
+      ...(request.sampling?.frequencyPenalty === undefined ? {} : { frequency_penalty: request.sampling.frequencyPenalty }),
+      ...(request.sampling?.presencePenalty === undefined ? {} : { presence_penalty: request.sampling.presencePenalty }),
+      ...(request.sampling?.logitBias === undefined ? {} : { logit_bias: request.sampling.logitBias }),
       stream: request.stream,
       // Upstream usage is always asked for: the gateway counts tokens even when the client did not ask.
       ...(request.stream ? { stream_options: { include_usage: true } } : {}),
-      // A trailing assistant turn (a prefill, or a resumed answer) is text to continue, not a turn
-      // to answer: vLLM's chat-template parameters say so.
-      ...(request.messages.at(-1)?.role === 'assistant' ? { continue_final_message: true, add_generation_prompt: false } : {}),
+      // A trailing assistant turn to continue (a prefill, or a resumed answer), not one to answer
+      // after: vLLM's chat-template parameters say so. Only then: other servers may refuse them.
+      ...(request.finalAssistant === 'continue' && request.messages.at(-1)?.role === 'assistant' ? { continue_final_message: true, add_generation_prompt: false } : {}),
     };
   },
 

@@ -49,7 +49,7 @@ async function readUntilEnd(response: Response): Promise<{ text: string; broken:
 
 /** The canonical request the dialects produce for a one-message prompt (for the expected text). */
 function canonical(content: string, maxTokens?: number): ChatRequest {
-  return { model, messages: [{ role: 'user', content }], maxTokens, temperature: undefined, topP: undefined, stop: [], stream: false, includeUsage: false };
+  return { model, messages: [{ role: 'user', content }], maxTokens, temperature: undefined, topP: undefined, stop: [], stream: false, includeUsage: false, finalAssistant: 'continue' };
 }
 
 async function waitFor(condition: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
@@ -169,7 +169,7 @@ describe('emulator: Anthropic Messages', () => {
     // ...which is this sequence of events.
     expect(got.map((f) => /^event: (\w+)/.exec(f)?.[1])).toEqual(['message_start', 'content_block_start', 'ping', 'content_block_delta', 'content_block_delta', 'content_block_stop', 'message_delta', 'message_stop']);
     const data = got.map((f) => JSON.parse(f.split('\ndata: ')[1] ?? '{}') as Json);
-    expect(data[0]).toEqual({ type: 'message_start', message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 4, output_tokens: 0 } } });
+    expect(data[0]).toEqual({ type: 'message_start', message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 4, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 0 } } });
     expect(data.slice(3, 5)).toEqual(words.map((text) => ({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } })));
     expect(data[6]).toMatchObject({ type: 'message_delta', delta: { stop_reason: 'max_tokens', stop_sequence: null }, usage: { output_tokens: 2 } });
     expect(data[7]).toEqual({ type: 'message_stop' });

@@ -5,7 +5,7 @@ import { seededRandom } from '../../src/random/seeded-random.js';
 import type { ChatRequest } from '../../src/protocol/chat.js';
 
 function request(content: string, extra: Partial<ChatRequest> = {}): ChatRequest {
-  return { model: 'm', messages: [{ role: 'user', content }], maxTokens: undefined, temperature: undefined, topP: undefined, stop: [], stream: false, includeUsage: false, ...extra };
+  return { model: 'm', messages: [{ role: 'user', content }], maxTokens: undefined, temperature: undefined, topP: undefined, stop: [], stream: false, includeUsage: false, finalAssistant: 'continue', ...extra };
 }
 
 describe('deterministic answers', () => {

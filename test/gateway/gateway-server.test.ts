@@ -179,7 +179,7 @@ describe('exact SSE frames', () => {
     const delta = (text: string): string => frame('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } });
     expect(await response.text()).toBe(
       // An OpenAI upstream counts the prompt only at the end: message_start carries the gateway's estimate ('hi': 1), message_delta the upstream's 10.
-      frame('message_start', { type: 'message_start', message: { id: 'msg_test', type: 'message', role: 'assistant', model: 'frontier', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 1, output_tokens: 0 } } }) +
+      frame('message_start', { type: 'message_start', message: { id: 'msg_test', type: 'message', role: 'assistant', model: 'frontier', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 0 } } }) +
         frame('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }) +
         frame('ping', { type: 'ping' }) +
         delta('mock') +

@@ -6,7 +6,7 @@ import { openaiDialect } from '../../src/protocol/openai-dialect.js';
 import { Cancellation } from '../../src/gateway/cancellation.js';
 import { connectFailureStatus, createPooledUpstreamClient, type UpstreamResponse, type UpstreamTarget } from '../../src/gateway/upstream-client.js';
 
-const request: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'hi' }], maxTokens: undefined, temperature: undefined, topP: undefined, stop: [], stream: true, includeUsage: true };
+const request: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'hi' }], maxTokens: undefined, temperature: undefined, topP: undefined, stop: [], stream: true, includeUsage: true, finalAssistant: 'continue' };
 const servers: Server[] = [];
 const clients: { close(): Promise<void> }[] = [];
 

@@ -40,7 +40,7 @@ describe('anthropic dialect: stop sequences', () => {
 });
 
 describe('anthropic dialect: encoding a canonical request', () => {
-  const base: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'hi' }], maxTokens: undefined, temperature: undefined, topP: undefined, stop: [], stream: false, includeUsage: false };
+  const base: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'hi' }], maxTokens: undefined, temperature: undefined, topP: undefined, stop: [], stream: false, includeUsage: false, finalAssistant: 'continue' };
 
   it('a request without a budget gets the budget the gateway routed and charged with', () => {
     expect(defaultMaxOutputTokens).toBe(4096);
@@ -101,5 +101,37 @@ describe('stream readers: a stream that broke off after announcing its finish', 
     expect(reader.announcedFinish()).toEqual({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 0, outputTokens: 0 } });
     reader.read(undefined, JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage: { prompt_tokens: 3, completion_tokens: 1 } }));
     expect(reader.announcedFinish()).toBeUndefined();
+  });
+});
+
+describe('anthropic dialect: requests it cannot honour, and what it answers', () => {
+  const request = (extra: object): unknown => ({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }], ...extra });
+
+  it('refuses tool choice, MCP servers and structured output with a 400 naming the field, never dropping them', () => {
+    for (const [extra, field] of [
+      [{ tool_choice: { type: 'any' } }, 'tool_choice.type'],
+      [{ mcp_servers: [{ type: 'url', url: 'https://example.com' }] }, 'mcp_servers'],
+      [{ output_config: { format: { type: 'json_schema', schema: { type: 'object' } } } }, 'output_config.format'],
+    ] as const) {
+      const parsed = anthropicDialect.parseRequest(request(extra));
+      expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: field, message: expect.stringMatching(/not supported/) });
+    }
+    expect(anthropicDialect.parseRequest(request({ tool_choice: { type: 'none' } })).ok).toBe(true);
+  });
+
+  it('a trailing assistant message is a prefill to continue', () => {
+    const parsed = anthropicDialect.parseRequest(request({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Sure' }] }));
+    expect(parsed.ok ? parsed.value.finalAssistant : undefined).toBe('continue');
+  });
+
+  it("an empty answer has no content block, and usage carries Anthropic's cache counts", () => {
+    const usage = { inputTokens: 3, outputTokens: 0 };
+    expect(anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: '', finishReason: 'stop', stopSequence: 'END', usage })).toMatchObject({ content: [], usage: { input_tokens: 3, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } });
+    expect(anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: 'hi', finishReason: 'stop', usage })).toMatchObject({ content: [{ type: 'text', text: 'hi' }] });
+  });
+
+  it('OpenAI sampling controls have no Anthropic equivalent: an Anthropic upstream is not sent them', () => {
+    const encoded = anthropicDialect.encodeRequest({ model: 'm', messages: [{ role: 'user', content: 'hi' }], maxTokens: 5, temperature: undefined, topP: undefined, stop: [], stream: false, includeUsage: false, finalAssistant: 'continue', sampling: { seed: 4, presencePenalty: 0.5 } });
+    expect(Object.keys(encoded as object).sort()).toEqual(['max_tokens', 'messages', 'model', 'stream']);
   });
 });
