@@ -126,7 +126,7 @@ function routeFailureError(core: GatewayCore, decision: Extract<RouteDecision, {
     case 'context':
       return new ClientError(decision.status, 'invalid_request', decision.message, { param: 'messages', code: 'context_length_exceeded' });
     case 'no_route':
-      return new ClientError(decision.status, 'not_found', decision.message, { param: 'model', code: 'model_not_found' });
+      return new ClientError(decision.status, 'not_found', decision.message, { code: 'model_not_found' });
     case 'unavailable':
       // Every eligible endpoint is ejected: say when the first one will take a probe again.
       return new ClientError(decision.status, 'overloaded', decision.message, { headers: { 'retry-after': String(core.endpoints.retryAfterSeconds(context.route)) } });

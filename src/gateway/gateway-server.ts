@@ -126,7 +126,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const request = await readChatRequest(inbound, req);
     const route = routes.get(request.model);
     if (route !== undefined) labels.route = route.model;
-    if (route === undefined) throw new ClientError(404, 'not_found', `model '${request.model}' is not served here; GET /v1/models lists the models`, { param: 'model', code: 'model_not_found' });
+    if (route === undefined) throw new ClientError(404, 'not_found', `model '${request.model}' is not served here; GET /v1/models lists the models`, { code: 'model_not_found' });
 
     const headerJurisdictions = parseJurisdictionHeader(headerValue(req.headers[jurisdictionHeader]));
     const promptTokens = estimateTokens(promptText(request));

@@ -114,7 +114,7 @@ describe('official SDK clients against the gateway', () => {
     expect(await openai.models.retrieve('frontier')).toMatchObject({ id: 'frontier', object: 'model' });
     // OpenAI's own shape: an unknown model is an invalid_request_error with code model_not_found.
     await expect(openai.models.retrieve('nope')).rejects.toMatchObject({ status: 404, type: 'invalid_request_error', code: 'model_not_found' });
-    await expect(openai.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({ status: 404, code: 'model_not_found', param: 'model' });
+    await expect(openai.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({ status: 404, code: 'model_not_found', param: null });
 
     const anthropic = new Anthropic({ apiKey: globalKey, baseURL: url, maxRetries: 0 });
     const anthropicModels = [];
