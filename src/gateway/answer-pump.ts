@@ -53,6 +53,12 @@ export async function pumpAnswer(
   const guard = request.stop.length > 0 ? new StopSequenceGuard(request.stop) : undefined;
   /** Set when the guard completed a stop sequence: the answer ends there. */
   let guardStop: string | undefined;
+  /**
+   * Whitespace the answer already ended with when it was resumed, left out of the continuation
+   * (Anthropic refuses a prefill that ends in whitespace): the continuation writes it again,
+   * and that much of its start is dropped so the join is not doubled.
+   */
+  let joinWhitespace = '';
   const forward = (event: Exclude<ChatEvent, { type: 'finish' } | { type: 'error' }>): void => {
     if (event.type === 'start') {
       // A resumed answer continues the first one: its own start is not the client's.
@@ -69,8 +75,15 @@ export async function pumpAnswer(
       sentTokens += 1;
       lastTokenAt = now();
       watch.lastActive = lastTokenAt;
+      let text = event.text;
+      if (joinWhitespace !== '') {
+        const overlap = sharedPrefixLength(joinWhitespace, text);
+        joinWhitespace = overlap === text.length ? joinWhitespace.slice(overlap) : '';
+        text = text.slice(overlap);
+        if (text === '') return;
+      }
       if (guard !== undefined) {
-        const guarded = guard.push(event.text);
+        const guarded = guard.push(text);
         if (guarded.release !== '') {
           sent.append(guarded.release);
           sink.event({ type: 'text', text: guarded.release });
@@ -78,7 +91,9 @@ export async function pumpAnswer(
         guardStop = guarded.stop;
         return;
       }
-      sent.append(event.text);
+      sent.append(text);
+      sink.event(text === event.text ? event : { type: 'text', text });
+      return;
     }
     sink.event(event);
   };
@@ -173,7 +188,9 @@ export async function pumpAnswer(
     let next: Attempt | undefined;
     if (canResume) {
       // Held text (a possible stop sequence's start) was generated too: the continuation goes on from it.
-      const received = sent.toString() + (guard?.held ?? '');
+      const generated = sent.toString() + (guard?.held ?? '');
+      const received = generated.trimEnd();
+      joinWhitespace = generated.slice(received.length);
       const continuation: ChatRequest = received === '' ? request : { ...request, messages: continued(request, received), maxTokens: budgetLeft, finalAssistant: 'continue' };
       try {
         next = await firstAnswer(core, context, continuation, tried, cancellation);
@@ -193,6 +210,13 @@ export async function pumpAnswer(
     metrics.resumes.inc({ route, outcome: 'resumed' });
     current = next;
   }
+}
+
+/** How many leading characters two strings share. */
+function sharedPrefixLength(a: string, b: string): number {
+  let index = 0;
+  while (index < a.length && index < b.length && a[index] === b[index]) index += 1;
+  return index;
 }
 
 /**

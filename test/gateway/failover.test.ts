@@ -445,6 +445,24 @@ describe('failover under faults', () => {
       expect(cutting.arrivals()).toBe(1);
     });
 
+    it('a resume continues from the text without its trailing whitespace (Anthropic refuses such a prefill), and the join keeps one space', async () => {
+      // The first endpoint breaks after "Hello " (a chunk ending in a space); the resume says " world".
+      const breaking = await startScriptedUpstream((res) => res.write(openAIChunk({ role: 'assistant', content: 'Hello' }) + openAIChunk({ content: ' ' }), () => setTimeout(() => res.socket?.destroy(), 20)));
+      const resuming = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: ' world' }) + openAIChunk({ content: '.' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+      cleanups.push(() => breaking.close(), () => resuming.close());
+      const { url } = await gateway(
+        [
+          { id: 'breaking', url: breaking.url, model: 'm', cost: 0 },
+          { id: 'resuming', url: resuming.url, model: 'm', cost: 1 },
+        ],
+        { policy: '[cost]', resilience: resilience(true) },
+      );
+      const read = await readSse(await streamOpenAI(url, 'greet', 20), 'openai');
+      expect(read.ending).toBe('complete');
+      expect(read.text).toBe('Hello world.');
+      expect((resuming.bodies[0] as { messages: { role: string; content: string }[] }).messages.at(-1)).toEqual({ role: 'assistant', content: 'Hello' });
+    });
+
     it('a stop sequence that spans the join of a resumed answer ends it there, and none of the sequence reaches the client', async () => {
       // The first endpoint breaks after "alpha always"; the resume goes on " but more".
       const breaking = await startScriptedUpstream((res) => res.write(openAIChunk({ role: 'assistant', content: 'alpha' }) + openAIChunk({ content: ' always' }), () => setTimeout(() => res.socket?.destroy(), 20)));

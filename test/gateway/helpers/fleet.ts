@@ -230,6 +230,8 @@ export interface ScriptedUpstream {
   readonly url: string;
   /** Requests received so far. */
   readonly arrivals: () => number;
+  /** Their bodies, parsed. */
+  readonly bodies: unknown[];
   close(): Promise<void>;
 }
 
@@ -241,10 +243,13 @@ export interface ScriptedUpstream {
  */
 export async function startScriptedUpstream(respond: (res: ServerResponse) => void, head: { status: number; contentType: string } = { status: 200, contentType: 'text/event-stream' }): Promise<ScriptedUpstream> {
   let arrivals = 0;
+  const bodies: unknown[] = [];
   const server = createServer((req, res) => {
     arrivals += 1;
-    req.resume();
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
+      bodies.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
       res.writeHead(head.status, { 'content-type': head.contentType });
       respond(res);
     });
@@ -253,6 +258,7 @@ export async function startScriptedUpstream(respond: (res: ServerResponse) => vo
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     arrivals: () => arrivals,
+    bodies,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
