@@ -16,6 +16,8 @@ import type { CircuitBreakerConfig } from './gateway-config.js';
  * treating it as one errs towards re-testing sooner (success) or waiting longer
  * (failure). 'probe-cancel' releases a probe slot that ended without a verdict
  * (the client went away), so a cancelled probe cannot wedge the circuit.
+ * 'recovered' is the success of a request sent to the endpoint while its circuit was
+ * open (panic routing): the endpoint works again, so the circuit closes, open or not.
  */
 export type CircuitStatus = 'closed' | 'open' | 'half-open';
 
@@ -24,7 +26,7 @@ export type CircuitState =
   | { readonly status: 'open'; readonly openedAt: number }
   | { readonly status: 'half-open'; readonly probesInFlight: number };
 
-export type CircuitEvent = 'success' | 'failure' | 'probe-start' | 'probe-cancel';
+export type CircuitEvent = 'success' | 'failure' | 'probe-start' | 'probe-cancel' | 'recovered';
 
 export const initialCircuitState: CircuitState = { status: 'closed', failures: [] };
 
@@ -35,8 +37,9 @@ export function nextCircuitState(state: CircuitState, event: CircuitEvent, now: 
     case 'closed':
       return event === 'failure' ? recordFailure(current.failures, now, config) : current;
     case 'open':
-      // Outcomes of requests started before the circuit opened change nothing.
-      return current;
+      // Outcomes of requests started before the circuit opened change nothing; a request
+      // sent while it was open (panic routing) that succeeded shows the endpoint works.
+      return event === 'recovered' ? initialCircuitState : current;
     case 'half-open':
       return halfOpenAfter(current.probesInFlight, event, now, current);
   }
@@ -73,6 +76,7 @@ function recordFailure(previous: readonly number[], now: number, config: Circuit
 function halfOpenAfter(probesInFlight: number, event: CircuitEvent, now: number, current: CircuitState): CircuitState {
   switch (event) {
     case 'success':
+    case 'recovered':
       return initialCircuitState;
     case 'failure':
       return { status: 'open', openedAt: now };

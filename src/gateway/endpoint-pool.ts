@@ -1,4 +1,4 @@
-import { circuitView, initialCircuitState, msUntilHalfOpen, nextCircuitState, type CircuitEvent, type CircuitState } from './circuit-breaker.js';
+import { circuitView, initialCircuitState, msUntilHalfOpen, nextCircuitState, type CircuitEvent, type CircuitState, type CircuitStatus } from './circuit-breaker.js';
 import type { CircuitBreakerConfig, EndpointConfig, GatewayConfig, RouteConfig } from './gateway-config.js';
 import type { EndpointGaugeReading } from './gateway-metrics.js';
 import type { EndpointView } from './route-request.js';
@@ -85,9 +85,9 @@ export class EndpointPool {
     return fresh;
   }
 
-  /** Whether the endpoint's circuit lets only a probe through now. */
-  isHalfOpen(endpoint: EndpointRuntime): boolean {
-    return circuitView(endpoint.circuit, this.now(), this.#breaker).circuit === 'half-open';
+  /** The endpoint's circuit as the router sees it now. */
+  circuitOf(endpoint: EndpointRuntime): CircuitStatus {
+    return circuitView(endpoint.circuit, this.now(), this.#breaker).circuit;
   }
 
   setCircuit(endpoint: EndpointRuntime, event: CircuitEvent): void {

@@ -19,12 +19,15 @@ import { unitInterval } from './unit-interval.js';
  *     that need it, even while the ordinary ones are down)          else 400 context
  *  4. the circuit is not open (half-open: only while halfOpenInFlight < halfOpenProbes),
  *     and the endpoint is not in excludeEndpoints (already tried)  else 503 unavailable
- *     PANIC (policy.panic, resilience.panicRouting): when step 4 leaves nothing but some endpoint was held back by
- *     its circuit alone (not already tried), those endpoints are ranked anyway and the
- *     decision says `panic`. Breakers that ejected every endpoint are likelier wrong (a
- *     burst of timeouts, a fault since healed, one probe holding the only half-open slot)
- *     than the whole fleet down, and a refusal would fail the request for certain (Envoy's
- *     panic threshold, at its lowest setting). Steps 1-3 are never relaxed.
+ *     PANIC (policy.panic, resilience.panicRouting): when step 4 leaves nothing but some
+ *     endpoint was held back by its circuit alone (not already tried), those endpoints are
+ *     ranked anyway and the decision says `panic`. Breakers that ejected every endpoint are
+ *     likelier wrong (a burst of timeouts, a fault since healed, one probe holding the only
+ *     half-open slot) than the whole fleet down, and a refusal would fail the request for
+ *     certain (Envoy's panic threshold, at its lowest setting). They are ranked in random
+ *     order, not by policy: the breakers cannot tell which endpoint recovered, and a fixed
+ *     order would send every request to the same few (the cheapest, say) while a recovered
+ *     one further down waited for its half-open probe. Steps 1-3 are never relaxed.
  *
  * SCORING among the eligible, by the route's policy list, lexicographically:
  * the eligible endpoints start as one tier (in route order); each policy in turn
@@ -135,7 +138,7 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   const available = fitting.filter((endpoint) => unavailableReason(endpoint, policy.halfOpenProbes, request.excludeEndpoints) === undefined);
   if (available.length > 0) return { ok: true, ranked: rankEndpoints(available, route, request.prefixKey, random), panic: false };
   const ejected = policy.panic ? fitting.filter((endpoint) => request.excludeEndpoints?.has(endpoint.id) !== true) : [];
-  if (ejected.length > 0) return { ok: true, ranked: rankEndpoints(ejected, route, request.prefixKey, random), panic: true };
+  if (ejected.length > 0) return { ok: true, ranked: shuffled(ejected, random), panic: true };
   return unavailableFailure(request, allowed, fitting, policy.halfOpenProbes);
 }
 
@@ -176,6 +179,16 @@ function unavailableReason(endpoint: EndpointView, halfOpenProbes: number, exclu
   if (endpoint.circuit === 'half-open' && endpoint.halfOpenInFlight >= halfOpenProbes) return 'half-open probe in flight';
   if (exclude?.has(endpoint.id) === true) return 'already tried';
   return undefined;
+}
+
+/** A uniformly random order (Fisher-Yates with the injected random). */
+function shuffled(endpoints: readonly EndpointView[], random: () => number): EndpointView[] {
+  const order = [...endpoints];
+  for (let index = order.length - 1; index > 0; index -= 1) {
+    const other = Math.floor(unitInterval(random()) * (index + 1));
+    [order[index], order[other]] = [order[other] as EndpointView, order[index] as EndpointView];
+  }
+  return order;
 }
 
 // ---- failures: one clear sentence each, safe to send to the client

@@ -24,6 +24,8 @@ export type Attempt =
       readonly cancellation: Cancellation;
       /** Whether this attempt holds the endpoint's half-open probe slot. */
       readonly probe: boolean;
+      /** Whether it was sent while the endpoint's circuit was open (panic routing): its success closes the circuit. */
+      readonly ejected: boolean;
       /** Stops the request's cancellation (client gone, deadline) from reaching this attempt. */
       readonly detach: () => void;
     }
@@ -44,7 +46,9 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   const { config, now, metrics, endpoints } = core;
   const { cancellation, detach } = parent.child();
   const started = now();
-  const probe = endpoints.isHalfOpen(endpoint);
+  const circuit = endpoints.circuitOf(endpoint);
+  const probe = circuit === 'half-open';
+  const ejected = circuit === 'open';
   if (probe) endpoints.setCircuit(endpoint, 'probe-start');
   endpoint.outstanding += 1;
   let timedOut = false;
@@ -89,7 +93,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     endpoint.ewmaTtftMs = endpoint.ewmaTtftMs === undefined ? ttftMs : endpoint.ewmaTtftMs + ttftSmoothing * (ttftMs - endpoint.ewmaTtftMs);
     // The request's cancellation keeps reaching this upstream until releaseAttempt: a client
     // that leaves mid-answer must cancel it.
-    return { kind: 'stream', endpoint, head, rest, ttftMs, cancellation, probe, detach };
+    return { kind: 'stream', endpoint, head, rest, ttftMs, cancellation, probe, ejected, detach };
   } catch (error) {
     return interrupted() ?? fail(connectFailureStatus, error instanceof Error ? error.message : String(error));
   } finally {
@@ -103,7 +107,7 @@ export function releaseAttempt(core: GatewayCore, current: StreamAttempt, outcom
   current.detach();
   endpoint.outstanding -= 1;
   if (outcome !== 'success') current.cancellation.cancel();
-  if (outcome === 'success') core.endpoints.setCircuit(endpoint, 'success');
+  if (outcome === 'success') core.endpoints.setCircuit(endpoint, current.ejected ? 'recovered' : 'success');
   else if (outcome === 'failure') core.endpoints.setCircuit(endpoint, 'failure');
   else if (current.probe) core.endpoints.setCircuit(endpoint, 'probe-cancel');
 }

@@ -36,10 +36,13 @@ describe('circuit breaker', () => {
     expect(nextCircuitState(open, 'probe-start', 6000, config)).toEqual({ status: 'half-open', probesInFlight: 1 });
   });
 
-  it('outcomes while open change nothing', () => {
+  it('outcomes while open change nothing, but a request sent while open (panic routing) that succeeded closes it', () => {
     const open: CircuitState = { status: 'open', openedAt: 1000 };
     expect(nextCircuitState(open, 'success', 2000, config)).toBe(open);
     expect(nextCircuitState(open, 'failure', 2000, config)).toBe(open);
+    expect(nextCircuitState(open, 'recovered', 2000, config)).toEqual({ status: 'closed', failures: [] });
+    expect(nextCircuitState({ status: 'half-open', probesInFlight: 1 }, 'recovered', 7000, config)).toEqual({ status: 'closed', failures: [] });
+    expect(nextCircuitState({ status: 'closed', failures: [10] }, 'recovered', 20, config)).toEqual({ status: 'closed', failures: [10] });
   });
 
   it('half-open -> closed on a successful probe, with a clean history', () => {

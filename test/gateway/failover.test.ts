@@ -6,6 +6,7 @@ import { vocabulary } from '../../src/emulator/generate.js';
 import { estimateTokens } from '../../src/protocol/chat.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
+import { seededRandom } from './seeded-random.js';
 import { delay, gatewayConfig, metricValue, openAIChunk, readSse, scrape, startCountingProxy, startScriptedUpstream, startTestEmulator, waitFor, type CountingProxy, type ReadStream } from './helpers/fleet.js';
 
 /**
@@ -742,6 +743,38 @@ describe('failover under faults', () => {
     const healed = await readSse(await streamOpenAI(url, 'hi', 5), 'openai');
     expect(healed.ending).toBe('complete');
     expect(metricValue(await scrape(url), 'switchyard_panic_routes_total', { route: publicModel })).toBe(1);
+  });
+
+  it('4c. panic routing finds a recovered endpoint that is not the cheapest, and its first success closes its circuit', async () => {
+    // Four endpoints, all ejected; the one that recovers is the dearest, so a by-cost panic order would never reach it.
+    const replicas = await Promise.all(['m-0', 'm-1', 'm-2', 'm-3'].map((name) => emulator(name, { faults: { errorRate: 1, errorStatus: 500 } })));
+    const specs = replicas.map((replica, index) => ({ id: `e${String(index)}`, url: replica.url, model: `m-${String(index)}`, cost: index === 3 ? 5 : 0 }));
+    const started = createGateway({
+      config: config(specs, { policy: '[cost]', resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1, openMs: 60000 } }' }),
+      logger: false,
+      random: seededRandom(11),
+    });
+    const url = await started.listen(0, '127.0.0.1');
+    cleanups.push(() => started.close());
+    for (let index = 0; index < 8; index += 1) await (await streamOpenAI(url, 'hi', 5)).text();
+    const circuits = async (): Promise<number[]> => {
+      const text = await scrape(url);
+      return specs.map((spec) => metricValue(text, 'switchyard_circuit_state', { endpoint: spec.id }) ?? -1);
+    };
+    expect(await circuits()).toEqual([2, 2, 2, 2]);
+    replicas[3]?.setFaults({ errorRate: 0 });
+    const statuses: number[] = [];
+    for (let index = 0; index < 20 && !statuses.includes(200); index += 1) {
+      const response = await streamOpenAI(url, 'hi', 5);
+      statuses.push(response.status);
+      await response.text();
+    }
+    expect(statuses).toContain(200);
+    // The success closed the recovered endpoint's circuit: what follows is routed normally, with no panic.
+    expect(await circuits()).toEqual([2, 2, 2, 0]);
+    const panics = metricValue(await scrape(url), 'switchyard_panic_routes_total', { route: publicModel });
+    for (let index = 0; index < 5; index += 1) expect((await readSse(await streamOpenAI(url, 'hi', 5), 'openai')).ending).toBe('complete');
+    expect(metricValue(await scrape(url), 'switchyard_panic_routes_total', { route: publicModel })).toBe(panics);
   });
 
   it('4c. with panic routing off, when every eligible endpoint\'s circuit is open, the 503 says with Retry-After when one will take a probe again', async () => {

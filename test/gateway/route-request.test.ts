@@ -214,10 +214,13 @@ describe('availability: circuits and already-tried endpoints', () => {
     // An available endpoint is always preferred: no panic.
     expect(route(fleet, ['cost'])).toMatchObject({ ok: true, panic: false });
     expect(ranked(route(fleet, ['cost']))).toEqual(['c']);
-    // Only ejected ones left (c tried): ranked by the policy, cheapest first; never d, outside the jurisdictions.
+    // Only ejected ones left (c tried): all of them, never d (outside the jurisdictions), in random order,
+    // not cheapest first: over seeds each one leads, so a recovered endpoint is not starved by cheaper ones.
     const panicked = route(fleet, ['cost'], { excludeEndpoints: new Set(['c']) });
     expect(panicked).toMatchObject({ ok: true, panic: true });
-    expect(ranked(panicked)).toEqual(['b', 'a']);
+    expect(ranked(panicked).sort()).toEqual(['a', 'b']);
+    const leaders = new Set(Array.from({ length: 40 }, (_, seed) => ranked(route(fleet, ['cost'], { excludeEndpoints: new Set(['c']) }, seededRandom(seed)))[0]));
+    expect(leaders).toEqual(new Set(['a', 'b']));
     // Tried endpoints stay excluded even in panic: every one tried is 503.
     expect(route(fleet, ['cost'], { excludeEndpoints: new Set(['a', 'b', 'c']) })).toMatchObject({ ok: false, status: 503, code: 'unavailable' });
     // The jurisdiction and context steps are never relaxed.
