@@ -94,13 +94,13 @@ export class EndpointPool {
     endpoint.circuit = nextCircuitState(endpoint.circuit, event, this.now(), this.#breaker);
   }
 
-  /** Whole seconds (at least 1) until an endpoint of the route leaves its open circuit. */
-  retryAfterSeconds(route: RouteConfig): number {
+  /** Whole seconds (at least 1) until one of these endpoints leaves its open circuit (a taken half-open slot has no schedule: 1). */
+  retryAfterSeconds(ids: readonly string[]): number {
     const at = this.now();
     let soonest = Number.POSITIVE_INFINITY;
-    for (const runtime of this.runtimesOf(route)) {
-      // Closed circuits here are ineligible for other reasons (jurisdiction, context) and never free up.
-      if (runtime.circuit.status !== 'closed') soonest = Math.min(soonest, msUntilHalfOpen(runtime.circuit, at, this.#breaker));
+    for (const id of ids) {
+      const runtime = this.#byId.get(id);
+      if (runtime !== undefined) soonest = Math.min(soonest, msUntilHalfOpen(runtime.circuit, at, this.#breaker));
     }
     return Number.isFinite(soonest) ? Math.max(1, Math.ceil(soonest / 1000)) : 1;
   }

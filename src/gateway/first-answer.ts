@@ -129,7 +129,7 @@ function routeFailureError(core: GatewayCore, decision: Extract<RouteDecision, {
       return new ClientError(decision.status, 'not_found', decision.message, { code: 'model_not_found' });
     case 'unavailable':
       // Every eligible endpoint is ejected: say when the first one will take a probe again.
-      return new ClientError(decision.status, 'overloaded', decision.message, { headers: { 'retry-after': String(core.endpoints.retryAfterSeconds(context.route)) } });
+      return new ClientError(decision.status, 'overloaded', decision.message, { headers: { 'retry-after': String(core.endpoints.retryAfterSeconds(decision.ejected)) } });
   }
 }
 

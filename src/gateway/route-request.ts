@@ -102,7 +102,15 @@ export type RouteFailureCode = 'no_route' | 'jurisdiction' | 'context' | 'unavai
 
 export type RouteDecision =
   | { readonly ok: true; readonly ranked: EndpointView[]; /** Ranked despite open circuits (see PANIC above). */ readonly panic: boolean }
-  | { readonly ok: false; readonly status: 503 | 404 | 400; readonly code: RouteFailureCode; readonly message: string };
+  | { readonly ok: false; readonly status: 503 | 404 | 400; readonly code: Exclude<RouteFailureCode, 'unavailable'>; readonly message: string }
+  | {
+      readonly ok: false;
+      readonly status: 503;
+      readonly code: 'unavailable';
+      readonly message: string;
+      /** This request's eligible endpoints that their circuits hold back: when one takes a request again is theirs to say. */
+      readonly ejected: readonly string[];
+    };
 
 type RouteFailure = Extract<RouteDecision, { ok: false }>;
 
@@ -128,7 +136,7 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   const route = policy.routes.get(request.model);
   if (route === undefined) return noRoute(request.model, policy.routes);
   const candidates = routeCandidates(route, endpoints);
-  if (candidates.length === 0) return { ok: false, status: 503, code: 'unavailable', message: `no endpoint for model ${quote(request.model)} is known to the gateway right now` };
+  if (candidates.length === 0) return { ok: false, status: 503, code: 'unavailable', message: `no endpoint for model ${quote(request.model)} is known to the gateway right now`, ejected: [] };
   const allowed = effectiveJurisdictions(request);
   const inJurisdiction = candidates.filter((endpoint) => allowed.has(endpoint.jurisdiction));
   if (inJurisdiction.length === 0) return jurisdictionFailure(request, allowed, candidates);
@@ -222,12 +230,14 @@ function contextFailure(request: RouteInput, allowed: ReadonlySet<string>, inJur
 
 function unavailableFailure(request: RouteInput, allowed: ReadonlySet<string>, fitting: readonly EndpointView[], halfOpenProbes: number): RouteFailure {
   const counts = new Map<UnavailableReason, number>();
+  const ejected: string[] = [];
   for (const endpoint of fitting) {
     const reason = unavailableReason(endpoint, halfOpenProbes, request.excludeEndpoints);
     if (reason !== undefined) counts.set(reason, (counts.get(reason) ?? 0) + 1);
+    if (reason === 'circuit open' || reason === 'half-open probe in flight') ejected.push(endpoint.id);
   }
   const reasons = [...counts].map(([reason, count]) => `${String(count)} ${reason}`).join(', ');
-  return { ok: false, status: 503, code: 'unavailable', message: `no available endpoint for model ${quote(request.model)} in jurisdictions ${list(allowed)}: ${reasons}` };
+  return { ok: false, status: 503, code: 'unavailable', message: `no available endpoint for model ${quote(request.model)} in jurisdictions ${list(allowed)}: ${reasons}`, ejected };
 }
 
 function quote(text: string): string {

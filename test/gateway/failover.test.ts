@@ -793,6 +793,46 @@ describe('failover under faults', () => {
     expect(retryAfter).toBeLessThanOrEqual(30);
   });
 
+  it('4c. the Retry-After of an all-ejected 503 is when one of this request\'s own endpoints takes a request again, not another jurisdiction\'s', async () => {
+    const us = await emulator('m-us', { faults: { errorRate: 1, errorStatus: 500 } });
+    const eu = await emulator('m-eu', { faults: { errorRate: 1, errorStatus: 500 } });
+    let clock = 1_000_000;
+    const started = createGateway({
+      config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: us-1, url: "${us.url}", dialect: openai, model: m-us, provider: p1, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: eu-1, url: "${eu.url}", dialect: openai, model: m-eu, provider: p2, region: r2, jurisdiction: eu, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+routes:
+  - { model: ${publicModel}, endpoints: [us-1, eu-1] }
+tenants:
+  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us, eu], requestsPerMinute: 1000000, tokensPerMinute: 1000000000 }
+resilience: { retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, panicRouting: false, circuitBreaker: { failureThreshold: 1, openMs: 30000 } }
+`),
+      logger: false,
+      now: () => clock,
+    });
+    const url = await started.listen(0, '127.0.0.1');
+    cleanups.push(() => started.close());
+    const ask = (jurisdiction: string): Promise<Response> =>
+      fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'x-switchyard-jurisdiction': jurisdiction },
+        body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }),
+      });
+    expect((await ask('us')).status).toBe(502); // us-1's circuit opens now
+    clock += 12_000;
+    expect((await ask('eu')).status).toBe(502); // eu-1's opens 12 s later
+    const refused = await ask('eu');
+    expect(refused.status).toBe(503);
+    // eu-1 takes a probe in 30 s; us-1 (18 s) is not this request's to wait for.
+    expect(refused.headers.get('retry-after')).toBe('30');
+    clock += 20_000;
+    const later = await ask('eu');
+    expect(later.status).toBe(503);
+    expect(later.headers.get('retry-after')).toBe('10');
+  });
+
   describe('4d. when every endpoint has been tried, a retry or resume goes back to the one likeliest to answer', () => {
     async function twoEndpoints(failingFaults: Parameters<RunningEmulator['setFaults']>[0], flakyFaults: Parameters<RunningEmulator['setFaults']>[0], retries: number): Promise<{ url: string; cheap: CountingProxy; flaky: CountingProxy }> {
       const failing = await emulator('m-failing', { faults: failingFaults });

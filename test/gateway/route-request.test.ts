@@ -206,7 +206,7 @@ describe('availability: circuits and already-tried endpoints', () => {
     const fleet = [endpoint('a', { circuit: 'open' }), endpoint('b'), endpoint('c')];
     const noPanic = (exclude: string[]): RouteDecision => routeRequest(request({ excludeEndpoints: new Set(exclude) }), fleet, policyFor(fleet, ['cost'], 1, false), Math.random);
     expect(ranked(noPanic(['b']))).toEqual(['c']);
-    expect(noPanic(['b', 'c'])).toEqual({ ok: false, status: 503, code: 'unavailable', message: "no available endpoint for model 'frontier' in jurisdictions [eu, us]: 1 circuit open, 2 already tried" });
+    expect(noPanic(['b', 'c'])).toEqual({ ok: false, status: 503, code: 'unavailable', message: "no available endpoint for model 'frontier' in jurisdictions [eu, us]: 1 circuit open, 2 already tried", ejected: ['a'] });
   });
 
   it('panic: when circuits hold back every endpoint not yet tried, those are ranked anyway and the decision says so', () => {
