@@ -264,7 +264,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       Object.assign(headers, clientError.headers);
       // A body not read to its end (too large, or refused before reading) is not drained: the
       // connection closes after the answer instead.
-      if (!req.complete) headers.connection = 'close';
+      if (!req.complete && hasBody(req)) headers.connection = 'close';
       sendJson(res, clientError.status, inbound.formatError(clientError.kind, clientError.message, clientError.param, clientError.code), headers);
     }
   };
@@ -308,6 +308,12 @@ function decodedPathPart(part: string): string {
   } catch {
     return part; // malformed escapes: matched as written, so simply not found
   }
+}
+
+/** Whether a request carries a body (a request without one may not be marked complete yet while it is handled). */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

@@ -288,6 +288,11 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     expect(deleteModels.status).toBe(405);
     expect(deleteModels.headers.get('allow')).toBe('GET');
     expect((await fetch(`${url}/healthz`, { method: 'HEAD' })).status).toBe(200);
+    // A refused request without a body keeps its connection for the next one.
+    const unknown = await fetch(`${url}/v1/models/nope`, { headers: { authorization: `Bearer ${usKey}` } });
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('connection')).not.toBe('close');
+    await unknown.text();
   });
 
   it('a client that leaves in the middle of its body is a 499, never counted as the gateway\'s 500', async () => {
