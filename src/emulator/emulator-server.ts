@@ -121,9 +121,10 @@ function lookup<T extends { readonly id: string }>(what: string, id: string, lis
 function kindOfStatus(status: number): ErrorKind {
   switch (status) {
     case 400:
-    case 413:
     case 422:
       return 'invalid_request';
+    case 413:
+      return 'too_large';
     case 401:
       return 'authentication';
     case 403:
@@ -288,7 +289,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
 
     const body = await readBody(req, maxChatBodyBytes);
     if (!body.ok) {
-      if (body.reason === 'too_large') error(413, 'invalid_request', `request body exceeds ${maxChatBodyBytes / 1024 / 1024} MiB`, undefined, { connection: 'close' });
+      if (body.reason === 'too_large') error(413, 'too_large', `request body exceeds ${maxChatBodyBytes / 1024 / 1024} MiB`, undefined, { connection: 'close' });
       return;
     }
     if (snapshot.addedLatencyMs > 0 && !(await sleep(snapshot.addedLatencyMs / speed, gone.signal))) return;

@@ -67,7 +67,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   // Upstream words reach the caller only about the caller's own request (400, 413, 422): otherwise they
   // may quote the gateway's upstream key, account or organisation. A connect error names internal
   // addresses. Both are in the log above.
-  const detail = last.status === connectFailureStatus ? 'could not connect' : last.upstreamWords && answer.kind !== 'invalid_request' ? `status ${last.status}` : last.message;
+  const detail = last.status === connectFailureStatus ? 'could not connect' : last.upstreamWords && !answer.relayMessage ? `status ${last.status}` : last.message;
   throw new ClientError(answer.status, answer.kind, `upstream ${last.endpoint.config.id} failed: ${detail}`, { headers, endpoint: last.endpoint.config.id });
 }
 

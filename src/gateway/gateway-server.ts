@@ -332,7 +332,7 @@ function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
         // Stop reading; the answer closes the connection (see handle), which ends the upload.
         req.removeAllListeners('data');
         req.pause();
-        reject(new ClientError(413, 'invalid_request', `request body exceeds the ${limit}-byte limit`));
+        reject(new ClientError(413, 'too_large', `request body exceeds the ${limit}-byte limit`));
         return;
       }
       chunks.push(chunk);

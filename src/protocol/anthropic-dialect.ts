@@ -37,6 +37,7 @@ const resultSchema = z  .looseObject({
 
 const kindToType: Readonly<Record<ErrorKind, string>> = {
   invalid_request: 'invalid_request_error',
+  too_large: 'request_too_large',
   authentication: 'authentication_error',
   permission: 'permission_error',
   not_found: 'not_found_error',

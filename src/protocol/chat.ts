@@ -71,7 +71,7 @@ export type ChatEvent =
   | { readonly type: 'error'; readonly kind: ErrorKind; readonly message: string };
 
 /** Error categories both dialects can express. */
-export type ErrorKind = 'invalid_request' | 'authentication' | 'permission' | 'not_found' | 'rate_limit' | 'overloaded' | 'api_error' | 'timeout';
+export type ErrorKind = 'invalid_request' | 'too_large' | 'authentication' | 'permission' | 'not_found' | 'rate_limit' | 'overloaded' | 'api_error' | 'timeout';
 
 /**
  * A machine-readable detail below an ErrorKind, for dialects that carry one (OpenAI's
@@ -92,6 +92,7 @@ export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok
 /** Status code a canonical error kind is answered with. */
 export const statusOfKind: Readonly<Record<ErrorKind, number>> = {
   invalid_request: 400,
+  too_large: 413,
   authentication: 401,
   permission: 403,
   not_found: 404,

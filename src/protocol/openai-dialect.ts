@@ -50,6 +50,7 @@ const resultSchema = z.looseObject({
 // unknown model or path an invalid_request_error (code model_not_found for a model).
 const kindToType: Readonly<Record<ErrorKind, string>> = {
   invalid_request: 'invalid_request_error',
+  too_large: 'invalid_request_error',
   authentication: 'invalid_request_error',
   permission: 'permission_error',
   not_found: 'invalid_request_error',

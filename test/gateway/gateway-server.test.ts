@@ -247,6 +247,7 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     ['/v1/chat/completions', JSON.stringify({ model: 'frontier' }), 400, /messages/],
     ['/v1/messages', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }] }), 400, /max_tokens/],
     ['/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x'.repeat(5000) }] }), 413, /exceeds the 4096-byte limit/],
+    ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 'x'.repeat(5000) }] }), 413, /exceeds the 4096-byte limit/],
     // What the gateway cannot honour is refused by name, never silently dropped.
     ['/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }), 400, /^messages\.0\.content: .*images, audio and files are not supported/],
     ['/v1/chat/completions', JSON.stringify({ model: 'frontier', n: 2, messages: [{ role: 'user', content: 'x' }] }), 400, /^n: n must be 1/],
@@ -266,6 +267,8 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     // The body's own text is never quoted back (it would reach logs too).
     expect(json.error.message).not.toMatch(/SECRET|"model": "frontier", "messages"/);
     if (path === '/v1/messages') expect(json.type).toBe('error');
+    // Anthropic names a too-large request with a type of its own.
+    if (path === '/v1/messages' && status === 413) expect((json.error as { type?: string }).type).toBe('request_too_large');
   });
 
   it('an invalid field is named in OpenAI\'s param, as the SDK exposes it', async () => {
