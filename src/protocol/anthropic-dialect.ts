@@ -11,7 +11,8 @@ const content = z.union([z.string(), z.array(textBlock)], { error: 'content must
 const requestSchema = z.looseObject({
   model: z.string().min(1),
   max_tokens: z.number().int().positive(),
-  messages: z.array(z.looseObject({ role: z.enum(['user', 'assistant']), content })).min(1),
+  // System messages among the turns are in the SDK's MessageParam (1.x): kept in place, like OpenAI's.
+  messages: z.array(z.looseObject({ role: z.enum(['user', 'assistant', 'system']), content })).min(1),
   system: z.union([z.string(), z.array(textBlock)]).optional(),
   temperature: z.number().min(0).max(1).optional(),
   top_p: z.number().min(0).max(1).optional(),

@@ -135,3 +135,12 @@ describe('anthropic dialect: requests it cannot honour, and what it answers', ()
     expect(Object.keys(encoded as object).sort()).toEqual(['max_tokens', 'messages', 'model', 'stream']);
   });
 });
+
+describe('anthropic dialect: system messages among the turns', () => {
+  it("are accepted (the SDK's SystemMessageParam) and kept in place; an Anthropic upstream gets them as the system prompt", () => {
+    const parsed = anthropicDialect.parseRequest({ model: 'm', max_tokens: 5, system: 'be terse', messages: [{ role: 'user', content: 'hi' }, { role: 'system', content: [{ type: 'text', text: 'now in French' }] }, { role: 'user', content: 'again' }] });
+    if (!parsed.ok) throw new Error(parsed.problem.message);
+    expect(parsed.value.messages.map((m) => m.role)).toEqual(['system', 'user', 'system', 'user']);
+    expect(anthropicDialect.encodeRequest(parsed.value)).toMatchObject({ system: 'be terse\nnow in French', messages: [{ role: 'user', content: 'hi' }, { role: 'user', content: 'again' }] });
+  });
+});
