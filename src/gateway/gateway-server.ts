@@ -135,6 +135,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     Object.assign(headers, admitted.headers);
     if (!admitted.allowed) {
       metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
+      if (admitted.tooLarge) {
+        // No wait helps, so neither the SDKs (which retry a 429) nor the caller should retry it as it is.
+        const needs = `about ${String(promptTokens + outputTokens)} tokens (prompt about ${String(promptTokens)} plus up to ${String(outputTokens)} output)`;
+        throw new ClientError(429, 'rate_limit', `the request needs ${needs}, more than tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute: lower max_tokens or shorten the prompt`, { headers: { ...admitted.headers, 'x-should-retry': 'false' } });
+      }
       throw new ClientError(429, 'rate_limit', `tenant ${tenant.id} is over its ${admitted.limit}-per-minute limit; retry after ${admitted.headers['retry-after'] ?? '?'} s`, { headers: admitted.headers });
     }
     // One cancellation stops upstream work on either event; `clientGone` tells them apart.

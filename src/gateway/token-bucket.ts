@@ -75,7 +75,14 @@ export class MemoryRateLimitStore implements RateLimitStore {
 
 export type TenantLimitDecision =
   | { readonly allowed: true; readonly headers: Record<string, string> }
-  | { readonly allowed: false; readonly retryAfterMs: number; readonly limit: 'requests' | 'tokens'; readonly headers: Record<string, string> };
+  | {
+      readonly allowed: false;
+      readonly retryAfterMs: number;
+      readonly limit: 'requests' | 'tokens';
+      /** The request alone needs more than a whole minute's tokens: no wait helps. */
+      readonly tooLarge: boolean;
+      readonly headers: Record<string, string>;
+    };
 
 export type TenantLimits = Pick<TenantConfig, 'id' | 'requestsPerMinute' | 'tokensPerMinute'>;
 
@@ -86,11 +93,14 @@ const minuteMs = 60_000;
  * Buckets hold a minute's allowance (the burst) and refill evenly over the minute.
  * A request refused for tokens has still spent its request token: every attempt
  * counts against requests per minute, which also slows a client that hammers.
+ * A request that alone needs more than a minute's tokens is refused outright and charged
+ * nothing: no wait would let it through without overdrawing the tenant for minutes.
  * The headers go on every response, allowed or not.
  */
 export function checkTenantLimits(store: RateLimitStore, tenant: TenantLimits, estimatedTokens: number, now: number): TenantLimitDecision {
-  const requests = store.take(requestsKey(tenant), 1, tenant.requestsPerMinute, tenant.requestsPerMinute / minuteMs, now);
-  const tokenCost = requests.allowed ? Math.max(0, estimatedTokens) : 0;
+  const tooLarge = estimatedTokens > tenant.tokensPerMinute;
+  const requests = store.take(requestsKey(tenant), tooLarge ? 0 : 1, tenant.requestsPerMinute, tenant.requestsPerMinute / minuteMs, now);
+  const tokenCost = requests.allowed && !tooLarge ? Math.max(0, estimatedTokens) : 0;
   const tokens = store.take(tokensKey(tenant), tokenCost, tenant.tokensPerMinute, tenant.tokensPerMinute / minuteMs, now);
   const base: Record<string, string> = {
     'x-ratelimit-limit-requests': String(tenant.requestsPerMinute),
@@ -98,6 +108,7 @@ export function checkTenantLimits(store: RateLimitStore, tenant: TenantLimits, e
     'x-ratelimit-limit-tokens': String(tenant.tokensPerMinute),
     'x-ratelimit-remaining-tokens': String(tokens.remaining),
   };
+  if (tooLarge) return { allowed: false, retryAfterMs: Number.POSITIVE_INFINITY, limit: 'tokens', tooLarge: true, headers: base };
   if (!requests.allowed) return denied('requests', requests.retryAfterMs, base);
   if (!tokens.allowed) return denied('tokens', tokens.retryAfterMs, base);
   return { allowed: true, headers: base };
@@ -118,7 +129,7 @@ export function settleTokenUsage(store: RateLimitStore, tenant: TenantLimits, es
 function denied(limit: 'requests' | 'tokens', retryAfterMs: number, base: Record<string, string>): TenantLimitDecision {
   // Retry-After is whole seconds, rounded up, and at least 1 so a client never retries at once.
   const seconds = Number.isFinite(retryAfterMs) ? Math.max(1, Math.ceil(retryAfterMs / 1000)) : 60;
-  return { allowed: false, retryAfterMs, limit, headers: { ...base, 'retry-after': String(seconds) } };
+  return { allowed: false, retryAfterMs, limit, tooLarge: false, headers: { ...base, 'retry-after': String(seconds) } };
 }
 
 // Bucket keys per tenant, built once: a template string per call showed in profiles.

@@ -80,6 +80,16 @@ describe('checkTenantLimits', () => {
     expect(checkTenantLimits(store, tenant, 3000, 20_000).allowed).toBe(true);
   });
 
+  it('a request needing more than a whole minute of tokens is refused outright, with no wait to offer, and charged nothing', () => {
+    const store = new MemoryRateLimitStore();
+    const refused = checkTenantLimits(store, tenant, 6001, 0);
+    expect(refused).toMatchObject({ allowed: false, limit: 'tokens', tooLarge: true, retryAfterMs: Number.POSITIVE_INFINITY });
+    expect(refused.headers).not.toHaveProperty('retry-after');
+    // Nothing was taken from either bucket: a whole minute's worth still passes at once.
+    expect(checkTenantLimits(store, tenant, 6000, 0)).toMatchObject({ allowed: true, headers: { 'x-ratelimit-remaining-requests': '59', 'x-ratelimit-remaining-tokens': '0' } });
+    expect(checkTenantLimits(store, tenant, 1, 0)).toMatchObject({ allowed: false, tooLarge: false });
+  });
+
   it('a short wait still says at least one second', () => {
     const store = new MemoryRateLimitStore();
     checkTenantLimits(store, tenant, 6000, 0);

@@ -187,13 +187,32 @@ describe('token limits charge what was served', () => {
     try {
       const ask = (headers: Record<string, string>, body: object): Promise<Response> =>
         fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', ...headers }, body: JSON.stringify({ model: 'small', messages: [{ role: 'user', content: 'hi' }], ...body }) });
-      // No max_tokens: admitted at 4,096 from a full 1,000-token bucket (an overdraft), then refused.
-      const refused = await ask({ 'x-switchyard-jurisdiction': 'eu' }, {});
+      // Admitted at 1 + 900 tokens from the full 1,000-token bucket, then refused.
+      const refused = await ask({ 'x-switchyard-jurisdiction': 'eu' }, { max_tokens: 900 });
       expect(refused.status).toBe(503);
       // Refunded in full: a small request right after is admitted, and served.
       const next = await ask({}, { max_tokens: 5 });
       expect(next.status).toBe(200);
       expect(Number(next.headers.get('x-ratelimit-remaining-tokens'))).toBeGreaterThan(900);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('a request that alone needs more than the tenant\'s tokens per minute is refused at once, saying how to fix it, and told not to retry', async () => {
+    const gateway = await routeGateway('small', [['whole', replica.url, 'm-stop']], 1000);
+    try {
+      // No max_tokens: 4,096 output tokens are budgeted, more than the 1,000 a minute.
+      const openai = new OpenAI({ apiKey, baseURL: `${gateway.url}/v1`, maxRetries: 2 });
+      const failure: unknown = await openai.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'hi' }] }).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(OpenAI.RateLimitError);
+      const error = failure as InstanceType<typeof OpenAI.RateLimitError>;
+      expect(error.message).toMatch(/needs about 4097 tokens .* more than tenant t1's whole limit of 1000 tokens per minute: lower max_tokens/);
+      expect(error.headers?.get('x-should-retry')).toBe('false');
+      expect(error.headers?.get('retry-after')).toBeNull();
+      // Charged nothing: a request that fits is served at once.
+      const fits = await openai.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 });
+      expect(fits.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
     } finally {
       await gateway.close();
     }
