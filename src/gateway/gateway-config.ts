@@ -5,6 +5,7 @@ import { SpecError, formatPath, type Result, type SpecProblem } from '../domain/
 import { didYouMean } from '../domain/suggest.js';
 import { parseYamlSource, type YamlSource } from '../domain/yaml-source.js';
 import { problemsFromZod } from '../domain/zod-problems.js';
+import { defaultMaxOutputTokens } from '../protocol/chat.js';
 
 /**
  * The gateway config file (`switchyard gateway --config gateway.yaml`): the trust
@@ -146,6 +147,26 @@ export function loadGatewayConfig(file: string): Result<GatewayConfig> {
     return { ok: false, problems: [{ code: 'file_unreadable', file, line: 0, column: 0, path: '', message: `cannot read the gateway config (${reason})`, suggestion: 'check the path' }] };
   }
   return parseGatewayConfig(text, file);
+}
+
+/**
+ * What a valid config will do that its author may not expect, one sentence each: an
+ * upstream key variable that is not set, a tenant whose tokens per minute are below the
+ * output budget of a request without max_tokens (every such request is refused).
+ */
+export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Record<string, string | undefined>>): string[] {
+  const warnings: string[] = [];
+  for (const endpoint of config.endpoints) {
+    if (endpoint.apiKeyEnv !== undefined && env[endpoint.apiKeyEnv] === undefined) {
+      warnings.push(`endpoint '${endpoint.id}' takes its key from $${endpoint.apiKeyEnv}, which is not set; it will be called without a key`);
+    }
+  }
+  for (const tenant of config.tenants) {
+    if (tenant.tokensPerMinute < defaultMaxOutputTokens) {
+      warnings.push(`tenant '${tenant.id}' has tokensPerMinute ${String(tenant.tokensPerMinute)}, below the ${String(defaultMaxOutputTokens)}-token output budget of a request without max_tokens: every such request will be refused; raise it or have callers set max_tokens`);
+    }
+  }
+  return warnings;
 }
 
 export function loadGatewayConfigOrThrow(file: string): GatewayConfig {

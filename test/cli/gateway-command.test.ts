@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { captureOutput } from '../helpers/capture-output.js';
-import { repoRoot } from '../helpers/paths.js';
+import { readFileSync } from 'node:fs';
+import { makeTempDir, repoRoot } from '../helpers/paths.js';
 
 const example = join(repoRoot, 'examples', 'gateway.yaml');
 
@@ -28,6 +29,28 @@ describe('switchyard gateway', () => {
       const io = captureOutput();
       expect(await main(['gateway', '--config', example, '--port', port], io)).toBe(2);
       expect(io.stderr()).toContain('--port must be a whole number from 0 to 65535');
+    }
+  });
+
+  it('warns about an unset upstream key variable and a tenant whose token limit refuses every request without max_tokens', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const dir = makeTempDir('gw-warn');
+    try {
+      const text = readFileSync(example, 'utf8')
+        .replace('dialect: openai, model: llama-3.1-70b,', 'dialect: openai, apiKeyEnv: SWITCHYARD_TEST_UNSET_KEY, model: llama-3.1-70b,')
+        .replace('tokensPerMinute: 2000000', 'tokensPerMinute: 1000');
+      const io = captureOutput();
+      // A blocked port ends the command right after the warnings.
+      expect(await main(['gateway', '--config', dir.write('gateway.yaml', text), '--port', String((blocker.address() as AddressInfo).port)], io)).toBe(2);
+      expect(io.stderr()).toContain("warning: endpoint 'us-tpu' takes its key from $SWITCHYARD_TEST_UNSET_KEY, which is not set");
+      expect(io.stderr()).toContain("warning: tenant 'demo' has tokensPerMinute 1000, below the 4096-token output budget of a request without max_tokens");
+      const quiet = captureOutput();
+      expect(await main(['gateway', '--config', example, '--port', String((blocker.address() as AddressInfo).port)], quiet)).toBe(2);
+      expect(quiet.stderr()).not.toContain('warning');
+    } finally {
+      dir.remove();
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
     }
   });
 });

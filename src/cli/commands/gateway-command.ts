@@ -1,5 +1,5 @@
 import { formatProblem } from '../../domain/spec-problem.js';
-import { loadGatewayConfig } from '../../gateway/gateway-config.js';
+import { gatewayConfigWarnings, loadGatewayConfig } from '../../gateway/gateway-config.js';
 import { createGateway } from '../../gateway/gateway-server.js';
 import type { Output } from '../output.js';
 
@@ -16,11 +16,7 @@ export async function gatewayCommand(options: GatewayCommandOptions, output: Out
     for (const problem of loaded.problems) output.err(formatProblem(problem));
     return 2;
   }
-  for (const endpoint of loaded.value.endpoints) {
-    if (endpoint.apiKeyEnv !== undefined && process.env[endpoint.apiKeyEnv] === undefined) {
-      output.err(`switchyard gateway: warning: endpoint '${endpoint.id}' takes its key from $${endpoint.apiKeyEnv}, which is not set; it will be called without a key`);
-    }
-  }
+  for (const warning of gatewayConfigWarnings(loaded.value, process.env)) output.err(`switchyard gateway: warning: ${warning}`);
   const gateway = createGateway({ config: loaded.value });
   const port = options.port ?? loaded.value.listen.port;
   const host = options.host ?? loaded.value.listen.host;
