@@ -7,7 +7,7 @@ import { estimateTokens } from '../../src/protocol/chat.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { seededRandom } from './seeded-random.js';
-import { delay, gatewayConfig, metricValue, openAIChunk, readSse, scrape, startCountingProxy, startScriptedUpstream, startTestEmulator, waitFor, type CountingProxy, type ReadStream } from './helpers/fleet.js';
+import { delay, gatewayConfig, metricValue, openAIChunk, readSse, scrape, startCountingProxy, startScriptedUpstream, startTestEmulator, waitFor, type CountingProxy, type ReadStream, type ScriptedUpstream } from './helpers/fleet.js';
 
 /**
  * Failover under faults, end to end: real emulated replicas behind a real
@@ -309,6 +309,22 @@ describe('failover under faults', () => {
     const resilience = (resume: boolean): string =>
       `{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, resumeStreams: ${resume}, circuitBreaker: { failureThreshold: 1000 } }`;
 
+    /** A cheap endpoint that streams `before` and breaks, and a dearer one that streams `after` and finishes: a resume goes from one to the other. */
+    async function breakThenResume(before: readonly string[], after: readonly string[]): Promise<{ url: string; resuming: ScriptedUpstream }> {
+      const chunks = (texts: readonly string[]): string => texts.map((text, index) => openAIChunk(index === 0 ? { role: 'assistant', content: text } : { content: text })).join('');
+      const breaking = await startScriptedUpstream((res) => res.write(chunks(before), () => setTimeout(() => res.socket?.destroy(), 20)));
+      const resuming = await startScriptedUpstream((res) => res.end(chunks(after) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+      cleanups.push(() => breaking.close(), () => resuming.close());
+      const { url } = await gateway(
+        [
+          { id: 'breaking', url: breaking.url, model: 'm', cost: 0 },
+          { id: 'resuming', url: resuming.url, model: 'm', cost: 1 },
+        ],
+        { policy: '[cost]', resilience: resilience(true) },
+      );
+      return { url, resuming };
+    }
+
     async function cutFleet(resume: boolean): Promise<{ url: string; continued: CountingProxy }> {
       const cutting = await emulator('m-cut', { faults: { cutAfterTokens: 5 } });
       const whole = await emulator('m-whole');
@@ -448,16 +464,7 @@ describe('failover under faults', () => {
 
     it('a resume continues from the text without its trailing whitespace (Anthropic refuses such a prefill), and the join keeps one space', async () => {
       // The first endpoint breaks after "Hello " (a chunk ending in a space); the resume says " world".
-      const breaking = await startScriptedUpstream((res) => res.write(openAIChunk({ role: 'assistant', content: 'Hello' }) + openAIChunk({ content: ' ' }), () => setTimeout(() => res.socket?.destroy(), 20)));
-      const resuming = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: ' world' }) + openAIChunk({ content: '.' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
-      cleanups.push(() => breaking.close(), () => resuming.close());
-      const { url } = await gateway(
-        [
-          { id: 'breaking', url: breaking.url, model: 'm', cost: 0 },
-          { id: 'resuming', url: resuming.url, model: 'm', cost: 1 },
-        ],
-        { policy: '[cost]', resilience: resilience(true) },
-      );
+      const { url, resuming } = await breakThenResume(['Hello', ' '], [' world', '.']);
       const read = await readSse(await streamOpenAI(url, 'greet', 20), 'openai');
       expect(read.ending).toBe('complete');
       expect(read.text).toBe('Hello world.');
@@ -466,16 +473,7 @@ describe('failover under faults', () => {
 
     it('a stop sequence that spans the join of a resumed answer ends it there, and none of the sequence reaches the client', async () => {
       // The first endpoint breaks after "alpha always"; the resume goes on " but more".
-      const breaking = await startScriptedUpstream((res) => res.write(openAIChunk({ role: 'assistant', content: 'alpha' }) + openAIChunk({ content: ' always' }), () => setTimeout(() => res.socket?.destroy(), 20)));
-      const resuming = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: ' but' }) + openAIChunk({ content: ' more' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
-      cleanups.push(() => breaking.close(), () => resuming.close());
-      const { url } = await gateway(
-        [
-          { id: 'breaking', url: breaking.url, model: 'm', cost: 0 },
-          { id: 'resuming', url: resuming.url, model: 'm', cost: 1 },
-        ],
-        { policy: '[cost]', resilience: resilience(true) },
-      );
+      const { url, resuming } = await breakThenResume(['alpha', ' always'], [' but', ' more']);
       const response = await fetch(`${url}/v1/messages`, {
         method: 'POST',
         headers: { 'x-api-key': apiKey, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
