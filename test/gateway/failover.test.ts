@@ -727,15 +727,21 @@ describe('failover under faults', () => {
     });
   });
 
-  it('4c. with panic routing (the default), a request whose every eligible endpoint is ejected is tried anyway: one healed since answers at once', async () => {
+  /** The route's only endpoint fails every request; a first request (502) opens its circuit for 30 s. */
+  async function ejectedEndpoint(panicRouting: boolean): Promise<{ url: string; flaky: RunningEmulator }> {
     const flaky = await emulator('m-flaky', { faults: { errorRate: 1, errorStatus: 500 } });
     const { url } = await gateway([{ id: 'flaky', url: flaky.url, model: 'm-flaky' }], {
-      resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1, openMs: 30000 } }',
+      resilience: `{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, panicRouting: ${String(panicRouting)}, circuitBreaker: { failureThreshold: 1, openMs: 30000 } }`,
     });
     const first = await streamOpenAI(url, 'hi', 5);
     expect(first.status).toBe(502);
     await first.body?.cancel();
     expect(metricValue(await scrape(url), 'switchyard_circuit_state', { endpoint: 'flaky' })).toBe(2);
+    return { url, flaky };
+  }
+
+  it('4c. with panic routing (the default), a request whose every eligible endpoint is ejected is tried anyway: one healed since answers at once', async () => {
+    const { url, flaky } = await ejectedEndpoint(true);
     flaky.setFaults({ errorRate: 0 });
     // Without panic routing this would be a 503 for the next 30 s.
     const healed = await readSse(await streamOpenAI(url, 'hi', 5), 'openai');
@@ -776,13 +782,7 @@ describe('failover under faults', () => {
   });
 
   it('4c. with panic routing off, when every eligible endpoint\'s circuit is open, the 503 says with Retry-After when one will take a probe again', async () => {
-    const failing = await emulator('m-failing', { faults: { errorRate: 1, errorStatus: 500 } });
-    const { url } = await gateway([{ id: 'failing', url: failing.url, model: 'm-failing' }], {
-      resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, panicRouting: false, circuitBreaker: { failureThreshold: 1, openMs: 30000 } }',
-    });
-    const first = await streamOpenAI(url, 'hi', 5);
-    expect(first.status).toBe(502);
-    await first.body?.cancel();
+    const { url } = await ejectedEndpoint(false);
     const ejected = await streamOpenAI(url, 'hi', 5);
     expect(ejected.status).toBe(503);
     expect(((await ejected.json()) as { error: { message: string } }).error.message).toMatch(/circuit open/);
