@@ -69,6 +69,28 @@ async function gateway(endpoints: readonly EndpointSpec[], options: { policy?: s
   return { gateway: started, url };
 }
 
+/**
+ * A cheap endpoint with `faults` and a dearer healthy one (Anthropic-dialect unless told), each behind a
+ * counting proxy, routed by cost: every request tries the faulted one first.
+ */
+async function faultedThenGood(
+  faulted: { readonly id: string; readonly faults: Parameters<RunningEmulator['setFaults']>[0] },
+  options: { readonly goodDialect?: 'openai' | 'anthropic'; readonly circuitBreaker?: string } = {},
+): Promise<{ url: string; faulted: RunningEmulator; first: CountingProxy; second: CountingProxy }> {
+  const replica = await emulator(`m-${faulted.id}`, { faults: faulted.faults });
+  const good = await emulator('m-good');
+  const first = await proxy(replica.url);
+  const second = await proxy(good.url);
+  const { url } = await gateway(
+    [
+      { id: faulted.id, url: first.url, model: `m-${faulted.id}`, cost: 0 },
+      { id: 'good', url: second.url, model: 'm-good', cost: 1, dialect: options.goodDialect ?? 'anthropic' },
+    ],
+    { policy: '[cost]', resilience: `{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: ${options.circuitBreaker ?? '{ failureThreshold: 1000 }'} }` },
+  );
+  return { url, faulted: replica, first, second };
+}
+
 const openai = (url: string): OpenAI => new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: 0, timeout: 15_000 });
 const anthropic = (url: string): Anthropic => new Anthropic({ apiKey, baseURL: url, maxRetries: 0, timeout: 15_000 });
 
@@ -569,17 +591,7 @@ describe('failover under faults', () => {
   });
 
   it('4. an endpoint answering 503 to everything is failed over; a 400 (not retryable) reaches the client as the 4xx, with no retry', async () => {
-    const failing = await emulator('m-failing', { faults: { errorRate: 1, errorStatus: 503 } });
-    const good = await emulator('m-good');
-    const first = await proxy(failing.url);
-    const second = await proxy(good.url);
-    const { url } = await gateway(
-      [
-        { id: 'failing', url: first.url, model: 'm-failing', cost: 0 },
-        { id: 'good', url: second.url, model: 'm-good', cost: 1, dialect: 'anthropic' },
-      ],
-      { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }' },
-    );
+    const { url, faulted: failing, first, second } = await faultedThenGood({ id: 'failing', faults: { errorRate: 1, errorStatus: 503 } });
     const oa = openai(url);
     const an = anthropic(url);
 
@@ -612,16 +624,9 @@ describe('failover under faults', () => {
 
   describe('4b. upstream statuses that are the endpoint\'s fault, not the caller\'s', () => {
     it('an upstream 401, 402 or 451 (the gateway\'s key, account or the endpoint\'s own policy) fails over, and counts against that endpoint\'s circuit', async () => {
-      const misconfigured = await emulator('m-misconfigured', { faults: { errorRate: 1, errorStatus: 401 } });
-      const good = await emulator('m-good');
-      const first = await proxy(misconfigured.url);
-      const second = await proxy(good.url);
-      const { url } = await gateway(
-        [
-          { id: 'misconfigured', url: first.url, model: 'm-misconfigured', cost: 0 },
-          { id: 'good', url: second.url, model: 'm-good', cost: 1 },
-        ],
-        { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 2, openMs: 60000 } }' },
+      const { url, faulted: misconfigured, first, second } = await faultedThenGood(
+        { id: 'misconfigured', faults: { errorRate: 1, errorStatus: 401 } },
+        { goodDialect: 'openai', circuitBreaker: '{ failureThreshold: 2, openMs: 60000 }' },
       );
       for (const status of [401, 402, 451]) {
         misconfigured.setFaults({ errorStatus: status });
@@ -691,17 +696,7 @@ describe('failover under faults', () => {
     });
 
     it('529 (overloaded) and 408 are retried on another endpoint', async () => {
-      const overloaded = await emulator('m-overloaded', { faults: { errorRate: 1, errorStatus: 529 } });
-      const good = await emulator('m-good');
-      const first = await proxy(overloaded.url);
-      const second = await proxy(good.url);
-      const { url } = await gateway(
-        [
-          { id: 'overloaded', url: first.url, model: 'm-overloaded', cost: 0 },
-          { id: 'good', url: second.url, model: 'm-good', cost: 1, dialect: 'anthropic' },
-        ],
-        { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }' },
-      );
+      const { url, faulted: overloaded, first, second } = await faultedThenGood({ id: 'overloaded', faults: { errorRate: 1, errorStatus: 529 } });
       const message = await anthropic(url).messages.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
       expect(message.content[0]?.type).toBe('text');
       overloaded.setFaults({ errorStatus: 408 });
