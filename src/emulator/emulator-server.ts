@@ -285,7 +285,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       if (!res.writableFinished) gone.abort();
     });
     const error = (status: number, kind: ErrorKind, message: string, param?: string, headers: Record<string, string> = {}): void =>
-      sendJson(res, status, dialect.formatError(kind, message, param), headers);
+      sendJson(res, status, dialect.formatError({ kind, message, param }), headers);
 
     const body = await readBody(req, maxChatBodyBytes);
     if (!body.ok) {
@@ -432,7 +432,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     }
     const allow = (methods: string, run: () => void | Promise<void>): void | Promise<void> => {
       if (methods.split(', ').includes(method)) return run();
-      sendJson(res, 405, dialects.openai.formatError('invalid_request', `${method} is not allowed on ${path}; use ${methods}`), { allow: methods });
+      sendJson(res, 405, dialects.openai.formatError({ kind: 'invalid_request', message: `${method} is not allowed on ${path}; use ${methods}` }), { allow: methods });
     };
     switch (path) {
       case dialects.openai.chatPath:
@@ -454,7 +454,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       case '/admin/faults':
         return allow('GET, POST', () => handleAdmin(req, res));
       default:
-        sendJson(res, 404, dialects.openai.formatError('not_found', `no route for ${method} ${path}`));
+        sendJson(res, 404, dialects.openai.formatError({ kind: 'not_found', message: `no route for ${method} ${path}` }));
     }
   }
 
@@ -464,7 +464,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   const server = createServer({ noDelay: true }, (req, res) => {
     handle(req, res).catch((error: unknown) => {
       log(`switchyard emulate: error serving ${req.method ?? ''} ${(req.url ?? '').split('?')[0] ?? ''}: ${error instanceof Error ? error.message : String(error)}`);
-      if (!res.headersSent) sendJson(res, 500, dialects.openai.formatError('api_error', 'internal emulator error'));
+      if (!res.headersSent) sendJson(res, 500, dialects.openai.formatError({ kind: 'api_error', message: 'internal emulator error' }));
       else res.destroy();
     });
   });

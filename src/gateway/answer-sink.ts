@@ -61,7 +61,7 @@ export function createJsonSink({ inbound, request, res, headers, id }: SinkTarge
     committed: false,
     event: () => undefined,
     finish: (event, text) => sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, ...(event.stopSequence === undefined ? {} : { stopSequence: event.stopSequence }), usage: event.usage }), headers),
-    fail: (kind, message, status) => sendJson(res, status, inbound.formatError(kind, message), headers),
+    fail: (kind, message, status) => sendJson(res, status, inbound.formatError({ kind, message, requestId: headers[inbound.requestIdHeader] }), headers),
   };
 }
 

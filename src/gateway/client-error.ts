@@ -1,4 +1,4 @@
-import type { ErrorCode, ErrorKind, RequestProblem } from '../protocol/chat.js';
+import type { ErrorCode, ErrorKind, RateLimitName, RequestProblem } from '../protocol/chat.js';
 
 /** What a ClientError may carry besides its status, kind and message. */
 export interface ClientErrorDetails {
@@ -10,6 +10,8 @@ export interface ClientErrorDetails {
   readonly code?: ErrorCode;
   /** The endpoint whose failure this is, for metrics and logs. */
   readonly endpoint?: string;
+  /** For a refusal by a tenant limit: which one. */
+  readonly limit?: RateLimitName;
 }
 
 /** A request that ends with an error status in the caller's dialect; thrown anywhere while serving and answered once by the server. */
@@ -18,6 +20,7 @@ export class ClientError extends Error {
   readonly param: string | undefined;
   readonly code: ErrorCode | undefined;
   readonly endpoint: string | undefined;
+  readonly limit: RateLimitName | undefined;
 
   constructor(
     readonly status: number,
@@ -30,6 +33,7 @@ export class ClientError extends Error {
     this.param = details.param;
     this.code = details.code;
     this.endpoint = details.endpoint;
+    this.limit = details.limit;
   }
 }
 

@@ -19,7 +19,7 @@ import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js'
 import type { RequestContext } from './request-context.js';
 import { effectiveJurisdictions, parseJurisdictionHeader, routingPolicyFromConfig } from './route-request.js';
 import { authenticate } from './tenant-auth.js';
-import { checkTenantLimits, MemoryRateLimitStore, settleTokenUsage, type RateLimitStore } from './token-bucket.js';
+import { checkTenantLimits, MemoryRateLimitStore, retryAfterHeaders, settleTokenUsage, type RateLimitStore } from './token-bucket.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
 
 export interface GatewayOptions {
@@ -109,8 +109,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   // The two helpers below keep the raw key, the raw JSON body and its validated copy out of
   // serveChat's frame, which lives as long as the answer streams.
   const tenantOf = (req: IncomingMessage): TenantConfig => {
-    const tenant = authenticate(config.tenants, bearer(req.headers.authorization) ?? headerValue(req.headers['x-api-key']) ?? '');
-    if (tenant === undefined) throw new ClientError(401, 'authentication', 'invalid or missing API key: send "Authorization: Bearer <key>" or "x-api-key: <key>"');
+    const key = bearer(req.headers.authorization) ?? headerValue(req.headers['x-api-key']) ?? '';
+    if (key === '') throw new ClientError(401, 'authentication', 'no API key: send "Authorization: Bearer <key>" or "x-api-key: <key>"');
+    const tenant = authenticate(config.tenants, key);
+    if (tenant === undefined) throw new ClientError(401, 'authentication', 'invalid API key: no tenant has this key; check the key you send in "Authorization: Bearer <key>" or "x-api-key: <key>"', { code: 'invalid_api_key' });
     return tenant;
   };
 
@@ -132,15 +134,16 @@ export function createGateway(options: GatewayOptions): Gateway {
     const promptTokens = estimateTokens(promptText(request));
     const outputTokens = request.maxTokens ?? defaultMaxOutputTokens;
     const admitted = checkTenantLimits(limits, tenant, promptTokens + outputTokens, now());
-    Object.assign(headers, admitted.headers);
+    Object.assign(headers, inbound.rateLimitHeaders(admitted.state, now()));
     if (!admitted.allowed) {
       metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
       if (admitted.tooLarge) {
         // No wait helps, so neither the SDKs (which retry a 429) nor the caller should retry it as it is.
         const needs = `about ${String(promptTokens + outputTokens)} tokens (prompt about ${String(promptTokens)} plus up to ${String(outputTokens)} output)`;
-        throw new ClientError(429, 'rate_limit', `the request needs ${needs}, more than tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute: lower max_tokens or shorten the prompt`, { headers: { ...admitted.headers, 'x-should-retry': 'false' } });
+        throw new ClientError(429, 'rate_limit', `the request needs ${needs}, more than tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute: lower max_tokens or shorten the prompt`, { headers: { 'x-should-retry': 'false' }, limit: 'tokens' });
       }
-      throw new ClientError(429, 'rate_limit', `tenant ${tenant.id} is over its ${admitted.limit}-per-minute limit; retry after ${admitted.headers['retry-after'] ?? '?'} s`, { headers: admitted.headers });
+      const retry = retryAfterHeaders(admitted.retryAfterMs);
+      throw new ClientError(429, 'rate_limit', `tenant ${tenant.id} is over its ${admitted.limit}-per-minute limit; retry after ${retry['retry-after'] ?? '?'} s`, { headers: retry, limit: admitted.limit });
     }
     // One cancellation stops upstream work on either event; `clientGone` tells them apart.
     let clientGone = false;
@@ -270,7 +273,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // A body not read to its end (too large, or refused before reading) is not drained: the
       // connection closes after the answer instead.
       if (!req.complete && hasBody(req)) headers.connection = 'close';
-      sendJson(res, clientError.status, inbound.formatError(clientError.kind, clientError.message, clientError.param, clientError.code), headers);
+      sendJson(res, clientError.status, inbound.formatError({ kind: clientError.kind, message: clientError.message, param: clientError.param, code: clientError.code, limit: clientError.limit, requestId }), headers);
     }
   };
 

@@ -1,3 +1,4 @@
+import type { RateLimitName, RateLimitState } from '../protocol/chat.js';
 import type { TenantConfig } from './gateway-config.js';
 
 /**
@@ -13,6 +14,8 @@ export interface RateLimitTake {
   readonly remaining: number;
   /** When denied, how long until the take would succeed; 0 when allowed. */
   readonly retryAfterMs: number;
+  /** How long until the bucket is full again with no more takes (the limit's "reset"). */
+  readonly fullInMs: number;
 }
 
 export interface RateLimitStore {
@@ -45,12 +48,12 @@ export class MemoryRateLimitStore implements RateLimitStore {
     const full = bucket.tokens >= capacity;
     if (cost <= bucket.tokens || (cost > capacity && full)) {
       bucket.tokens = Math.min(capacity, bucket.tokens - cost);
-      return { allowed: true, remaining: Math.max(0, Math.floor(bucket.tokens)), retryAfterMs: 0 };
+      return { allowed: true, remaining: Math.max(0, Math.floor(bucket.tokens)), retryAfterMs: 0, fullInMs: fullIn(bucket, capacity, refillPerMs) };
     }
     // A cost above capacity waits for a full bucket; any other for just enough tokens.
     const needed = Math.min(cost, capacity) - bucket.tokens;
     const retryAfterMs = refillPerMs > 0 ? Math.ceil(needed / refillPerMs) : Number.POSITIVE_INFINITY;
-    return { allowed: false, remaining: Math.max(0, Math.floor(bucket.tokens)), retryAfterMs };
+    return { allowed: false, remaining: Math.max(0, Math.floor(bucket.tokens)), retryAfterMs, fullInMs: fullIn(bucket, capacity, refillPerMs) };
   }
 
   adjust(key: string, amount: number, capacity: number, refillPerMs: number, now: number): void {
@@ -73,15 +76,20 @@ export class MemoryRateLimitStore implements RateLimitStore {
   }
 }
 
+function fullIn(bucket: Bucket, capacity: number, refillPerMs: number): number {
+  if (bucket.tokens >= capacity) return 0;
+  return refillPerMs > 0 ? Math.ceil((capacity - bucket.tokens) / refillPerMs) : Number.POSITIVE_INFINITY;
+}
+
 export type TenantLimitDecision =
-  | { readonly allowed: true; readonly headers: Record<string, string> }
+  | { readonly allowed: true; readonly state: RateLimitState }
   | {
       readonly allowed: false;
       readonly retryAfterMs: number;
-      readonly limit: 'requests' | 'tokens';
+      readonly limit: RateLimitName;
       /** The request alone needs more than a whole minute's tokens: no wait helps. */
       readonly tooLarge: boolean;
-      readonly headers: Record<string, string>;
+      readonly state: RateLimitState;
     };
 
 export type TenantLimits = Pick<TenantConfig, 'id' | 'requestsPerMinute' | 'tokensPerMinute'>;
@@ -95,23 +103,31 @@ const minuteMs = 60_000;
  * counts against requests per minute, which also slows a client that hammers.
  * A request that alone needs more than a minute's tokens is refused outright and charged
  * nothing: no wait would let it through without overdrawing the tenant for minutes.
- * The headers go on every response, allowed or not.
+ * The state is for the rate-limit headers every response carries, allowed or not.
  */
 export function checkTenantLimits(store: RateLimitStore, tenant: TenantLimits, estimatedTokens: number, now: number): TenantLimitDecision {
   const tooLarge = estimatedTokens > tenant.tokensPerMinute;
   const requests = store.take(requestsKey(tenant), tooLarge ? 0 : 1, tenant.requestsPerMinute, tenant.requestsPerMinute / minuteMs, now);
   const tokenCost = requests.allowed && !tooLarge ? Math.max(0, estimatedTokens) : 0;
   const tokens = store.take(tokensKey(tenant), tokenCost, tenant.tokensPerMinute, tenant.tokensPerMinute / minuteMs, now);
-  const base: Record<string, string> = {
-    'x-ratelimit-limit-requests': String(tenant.requestsPerMinute),
-    'x-ratelimit-remaining-requests': String(requests.remaining),
-    'x-ratelimit-limit-tokens': String(tenant.tokensPerMinute),
-    'x-ratelimit-remaining-tokens': String(tokens.remaining),
+  const state: RateLimitState = {
+    requests: { limit: tenant.requestsPerMinute, remaining: requests.remaining, resetMs: requests.fullInMs },
+    tokens: { limit: tenant.tokensPerMinute, remaining: tokens.remaining, resetMs: tokens.fullInMs },
   };
-  if (tooLarge) return { allowed: false, retryAfterMs: Number.POSITIVE_INFINITY, limit: 'tokens', tooLarge: true, headers: base };
-  if (!requests.allowed) return denied('requests', requests.retryAfterMs, base);
-  if (!tokens.allowed) return denied('tokens', tokens.retryAfterMs, base);
-  return { allowed: true, headers: base };
+  if (tooLarge) return { allowed: false, retryAfterMs: Number.POSITIVE_INFINITY, limit: 'tokens', tooLarge: true, state };
+  if (!requests.allowed) return { allowed: false, retryAfterMs: requests.retryAfterMs, limit: 'requests', tooLarge: false, state };
+  if (!tokens.allowed) return { allowed: false, retryAfterMs: tokens.retryAfterMs, limit: 'tokens', tooLarge: false, state };
+  return { allowed: true, state };
+}
+
+/**
+ * Retry headers for a wait: Retry-After in whole seconds, rounded up and at least 1 so a
+ * client never retries at once; and retry-after-ms, which both official SDKs read first.
+ */
+export function retryAfterHeaders(retryAfterMs: number): Record<string, string> {
+  if (!Number.isFinite(retryAfterMs)) return {};
+  const ms = Math.max(1, Math.ceil(retryAfterMs));
+  return { 'retry-after': String(Math.max(1, Math.ceil(ms / 1000))), 'retry-after-ms': String(ms) };
 }
 
 /**
@@ -124,12 +140,6 @@ export function settleTokenUsage(store: RateLimitStore, tenant: TenantLimits, es
   if (unused === 0 || !Number.isFinite(unused)) return;
   // An under-estimate is charged even into overdraft: the tokens were already served.
   store.adjust(tokensKey(tenant), unused, tenant.tokensPerMinute, tenant.tokensPerMinute / minuteMs, now);
-}
-
-function denied(limit: 'requests' | 'tokens', retryAfterMs: number, base: Record<string, string>): TenantLimitDecision {
-  // Retry-After is whole seconds, rounded up, and at least 1 so a client never retries at once.
-  const seconds = Number.isFinite(retryAfterMs) ? Math.max(1, Math.ceil(retryAfterMs / 1000)) : 60;
-  return { allowed: false, retryAfterMs, limit, tooLarge: false, headers: { ...base, 'retry-after': String(seconds) } };
 }
 
 // Bucket keys per tenant, built once: a template string per call showed in profiles.

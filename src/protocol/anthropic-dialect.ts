@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defaultMaxOutputTokens, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type FinishReason, type Parsed } from './chat.js';
+import { defaultMaxOutputTokens, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitState, type RateLimitWindow } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest } from './request-problem.js';
 import { sseFrame } from './sse.js';
@@ -58,6 +58,16 @@ function stopFields(finish: { readonly finishReason: FinishReason; readonly stop
 function textOf(value: z.infer<typeof content>): string {
   // Blocks are joined as the system prompts of an OpenAI request are: one per line.
   return typeof value === 'string' ? value : value.map((block) => block.text).join('\n');
+}
+
+/** One limit as Anthropic's headers: the reset is the RFC 3339 time it is full again, to the second (rounded up). */
+function anthropicLimit(name: string, window: RateLimitWindow, now: number): Record<string, string> {
+  const headers: Record<string, string> = {
+    [`anthropic-ratelimit-${name}-limit`]: String(window.limit),
+    [`anthropic-ratelimit-${name}-remaining`]: String(window.remaining),
+  };
+  if (Number.isFinite(window.resetMs)) headers[`anthropic-ratelimit-${name}-reset`] = new Date(Math.ceil((now + window.resetMs) / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  return headers;
 }
 
 export const anthropicDialect: Dialect = {
@@ -244,8 +254,12 @@ export const anthropicDialect: Dialect = {
     return { type: 'model', id, display_name: id, created_at: '1970-01-01T00:00:00Z' };
   },
 
-  formatError(kind: ErrorKind, message: string): unknown {
-    return { type: 'error', error: { type: kindToType[kind], message } };
+  formatError({ kind, message, requestId }: ErrorReport): unknown {
+    return { type: 'error', error: { type: kindToType[kind], message }, ...(requestId === undefined ? {} : { request_id: requestId }) };
+  },
+
+  rateLimitHeaders(state: RateLimitState, now: number): Record<string, string> {
+    return { ...anthropicLimit('requests', state.requests, now), ...anthropicLimit('tokens', state.tokens, now) };
   },
 
   errorMessage(body: unknown): string {

@@ -77,7 +77,33 @@ export type ErrorKind = 'invalid_request' | 'too_large' | 'authentication' | 'pe
  * A machine-readable detail below an ErrorKind, for dialects that carry one (OpenAI's
  * `error.code`, which clients switch on, e.g. to shorten a prompt); named as OpenAI names it.
  */
-export type ErrorCode = 'context_length_exceeded' | 'model_not_found';
+export type ErrorCode = 'context_length_exceeded' | 'model_not_found' | 'invalid_api_key';
+
+/** An error as a dialect renders it for the caller. */
+export interface ErrorReport {
+  readonly kind: ErrorKind;
+  readonly message: string;
+  /** The request field at fault, for dialects that name it (OpenAI's `param`). */
+  readonly param?: string | undefined;
+  readonly code?: ErrorCode | undefined;
+  /** For a refusal by a tenant limit: which one (OpenAI names it in `type`). */
+  readonly limit?: RateLimitName | undefined;
+  /** The id the response's request-id header carries (Anthropic repeats it in the body). */
+  readonly requestId?: string | undefined;
+}
+
+export type RateLimitName = 'requests' | 'tokens';
+
+/** One of a caller's per-minute limits after a request was checked against it. */
+export interface RateLimitWindow {
+  readonly limit: number;
+  readonly remaining: number;
+  /** How long until the limit is fully replenished. */
+  readonly resetMs: number;
+}
+
+/** A caller's limits, for the dialect's rate-limit response headers. */
+export type RateLimitState = Readonly<Record<RateLimitName, RateLimitWindow>>;
 
 /** A request a dialect could not accept: answered as a 4xx in the caller's dialect. */
 export interface RequestProblem {

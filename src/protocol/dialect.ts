@@ -1,4 +1,4 @@
-import type { ChatEvent, ChatRequest, ChatResult, ErrorCode, ErrorKind, Parsed } from './chat.js';
+import type { ChatEvent, ChatRequest, ChatResult, ErrorReport, Parsed, RateLimitState } from './chat.js';
 
 /**
  * A wire dialect (spec v1): one adapter per API, implementing only this. The
@@ -38,7 +38,9 @@ export interface Dialect {
   formatModel(id: string): unknown;
 
   /** An error body in this dialect. */
-  formatError(kind: ErrorKind, message: string, param?: string, code?: ErrorCode): unknown;
+  formatError(error: ErrorReport): unknown;
+  /** A caller's rate-limit state as this dialect's response headers; `now` in epoch ms. */
+  rateLimitHeaders(state: RateLimitState, now: number): Record<string, string>;
   /** Reads an upstream error body (any shape) into a message. */
   errorMessage(body: unknown): string;
 }

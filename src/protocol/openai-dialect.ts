@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ChatEvent, ChatMessage, ChatRequest, ChatResult, ErrorCode, ErrorKind, FinishReason, Parsed, SamplingControls } from './chat.js';
+import type { ChatEvent, ChatMessage, ChatRequest, ChatResult, ErrorKind, ErrorReport, FinishReason, Parsed, RateLimitState, SamplingControls } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest } from './request-problem.js';
 import { readContentDelta } from './openai-content-delta.js';
@@ -46,8 +46,9 @@ const resultSchema = z.looseObject({
   usage: z.looseObject({ prompt_tokens: z.number(), completion_tokens: z.number() }).optional(),
 });
 
-// OpenAI's own pairs: a bad key is an invalid_request_error with code invalid_api_key, an
-// unknown model or path an invalid_request_error (code model_not_found for a model).
+// OpenAI's own pairs: a bad or missing key is an invalid_request_error (code invalid_api_key
+// for a bad one), an unknown model or path an invalid_request_error (code model_not_found for
+// a model), a rate limit the limit's name ('requests', 'tokens') with code rate_limit_exceeded.
 const kindToType: Readonly<Record<ErrorKind, string>> = {
   invalid_request: 'invalid_request_error',
   too_large: 'invalid_request_error',
@@ -61,7 +62,7 @@ const kindToType: Readonly<Record<ErrorKind, string>> = {
 };
 
 /** OpenAI's `error.code` for a kind when the error names no more specific one; null otherwise, as OpenAI sends. */
-const kindToCode: Readonly<Partial<Record<ErrorKind, string>>> = { authentication: 'invalid_api_key', rate_limit: 'rate_limit_exceeded' };
+const kindToCode: Readonly<Partial<Record<ErrorKind, string>>> = { rate_limit: 'rate_limit_exceeded' };
 
 const finishToOpenAI: Readonly<Record<FinishReason, string>> = { stop: 'stop', length: 'length' };
 
@@ -78,6 +79,20 @@ function samplingOf(r: z.infer<typeof requestSchema>): { sampling?: SamplingCont
 function textOf(value: z.infer<typeof content>): string {
   // Parts are joined one per line, as vLLM's chat templates join them.
   return typeof value === 'string' ? value : value.map((part) => part.text).join('\n');
+}
+
+/** A wait as OpenAI's reset headers write it (Go's duration format): `0s`, `12ms`, `1.5s`, `6m0s`. */
+export function goDuration(ms: number): string {
+  if (!Number.isFinite(ms)) return 'inf';
+  const whole = Math.max(0, Math.ceil(ms));
+  if (whole === 0) return '0s';
+  if (whole < 1000) return `${String(whole)}ms`;
+  const hours = Math.floor(whole / 3_600_000);
+  const minutes = Math.floor((whole % 3_600_000) / 60_000);
+  // Seconds with up to three decimals and no trailing zeros, as Go prints them.
+  const seconds = String(Number(((whole % 60_000) / 1000).toFixed(3)));
+  if (hours > 0) return `${String(hours)}h${String(minutes)}m${seconds}s`;
+  return minutes > 0 ? `${String(minutes)}m${seconds}s` : `${seconds}s`;
 }
 
 export const openaiDialect: Dialect = {
@@ -190,7 +205,7 @@ export const openaiDialect: Dialect = {
           }
           case 'error':
             // An error object and no [DONE]: OpenAI clients raise it, and the stream never looks complete.
-            return sseFrame(JSON.stringify(openaiDialect.formatError(event.kind, event.message)));
+            return sseFrame(JSON.stringify(openaiDialect.formatError(event)));
         }
       },
     };
@@ -249,8 +264,19 @@ export const openaiDialect: Dialect = {
     return { id, object: 'model', created: 0, owned_by: 'switchyard' };
   },
 
-  formatError(kind: ErrorKind, message: string, param?: string, code?: ErrorCode): unknown {
-    return { error: { message, type: kindToType[kind], param: param ?? null, code: code ?? kindToCode[kind] ?? null } };
+  formatError({ kind, message, param, code, limit }: ErrorReport): unknown {
+    return { error: { message, type: limit ?? kindToType[kind], param: param ?? null, code: code ?? kindToCode[kind] ?? null } };
+  },
+
+  rateLimitHeaders(state: RateLimitState): Record<string, string> {
+    return {
+      'x-ratelimit-limit-requests': String(state.requests.limit),
+      'x-ratelimit-remaining-requests': String(state.requests.remaining),
+      'x-ratelimit-reset-requests': goDuration(state.requests.resetMs),
+      'x-ratelimit-limit-tokens': String(state.tokens.limit),
+      'x-ratelimit-remaining-tokens': String(state.tokens.remaining),
+      'x-ratelimit-reset-tokens': goDuration(state.tokens.resetMs),
+    };
   },
 
   errorMessage(body: unknown): string {

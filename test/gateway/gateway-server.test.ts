@@ -319,8 +319,11 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
   it('a missing or wrong key is 401 and a healthy request still works afterwards', async () => {
     const response = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }] }), { authorization: 'Bearer wrong' });
     expect(response.status).toBe(401);
-    // OpenAI's own shape for a bad key.
-    expect(((await response.json()) as { error: unknown }).error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_api_key', param: null });
+    // OpenAI's own shapes: code invalid_api_key for a bad key, none for a missing one.
+    expect(((await response.json()) as { error: unknown }).error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_api_key', param: null, message: expect.stringMatching(/^invalid API key/) as unknown });
+    const missing = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }] }), { authorization: '' });
+    expect(missing.status).toBe(401);
+    expect(((await missing.json()) as { error: unknown }).error).toMatchObject({ type: 'invalid_request_error', code: null, message: expect.stringMatching(/^no API key/) as unknown });
     const ok = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }], max_tokens: 5 }));
     expect(ok.status).toBe(200);
   });

@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { checkTenantLimits, MemoryRateLimitStore, settleTokenUsage } from '../../src/gateway/token-bucket.js';
+import { checkTenantLimits, MemoryRateLimitStore, retryAfterHeaders, settleTokenUsage } from '../../src/gateway/token-bucket.js';
 
 const tenant = { id: 'acme', requestsPerMinute: 60, tokensPerMinute: 6000 };
 
 describe('MemoryRateLimitStore (token bucket)', () => {
   it('starts full and refuses once empty, with the wait until enough refill', () => {
     const store = new MemoryRateLimitStore();
-    expect(store.take('k', 3, 3, 0.001, 0)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0 });
-    expect(store.take('k', 1, 3, 0.001, 0)).toEqual({ allowed: false, remaining: 0, retryAfterMs: 1000 });
-    expect(store.take('k', 2, 3, 0.001, 500)).toEqual({ allowed: false, remaining: 0, retryAfterMs: 1500 });
+    expect(store.take('k', 3, 3, 0.001, 0)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0, fullInMs: 3000 });
+    expect(store.take('k', 1, 3, 0.001, 0)).toEqual({ allowed: false, remaining: 0, retryAfterMs: 1000, fullInMs: 3000 });
+    expect(store.take('k', 2, 3, 0.001, 500)).toEqual({ allowed: false, remaining: 0, retryAfterMs: 1500, fullInMs: 2500 });
   });
 
   it('refills with time, never past capacity', () => {
@@ -27,9 +27,10 @@ describe('MemoryRateLimitStore (token bucket)', () => {
 
   it('a cost above capacity passes only from a full bucket and leaves an overdraft to repay', () => {
     const store = new MemoryRateLimitStore();
-    expect(store.take('k', 15, 10, 0.01, 0)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0 });
-    // -5 tokens: 6 must refill before one token is there.
-    expect(store.take('k', 1, 10, 0.01, 0)).toEqual({ allowed: false, remaining: 0, retryAfterMs: 600 });
+    // -5 tokens: 15 must refill before the bucket is full again,
+    expect(store.take('k', 15, 10, 0.01, 0)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0, fullInMs: 1500 });
+    // and 6 before one token is there.
+    expect(store.take('k', 1, 10, 0.01, 0)).toEqual({ allowed: false, remaining: 0, retryAfterMs: 600, fullInMs: 1500 });
     expect(store.take('k', 15, 10, 0.01, 1000).allowed).toBe(false);
     expect(store.take('k', 15, 10, 0.01, 1500).allowed).toBe(true);
   });
@@ -48,25 +49,26 @@ describe('MemoryRateLimitStore (token bucket)', () => {
     store.adjust('k', 100, 10, 0.001, 0);
     expect(store.take('k', 0, 10, 0.001, 0).remaining).toBe(10);
     store.adjust('k', -12, 10, 0.001, 0);
-    expect(store.take('k', 1, 10, 0.001, 0)).toEqual({ allowed: false, remaining: 0, retryAfterMs: 3000 });
+    // In overdraft: 3 s until one token, 12 s until full.
+    expect(store.take('k', 1, 10, 0.001, 0)).toEqual({ allowed: false, remaining: 0, retryAfterMs: 3000, fullInMs: 12_000 });
   });
 });
 
 describe('checkTenantLimits', () => {
-  it('admits within both limits and reports the standard headers', () => {
+  it('admits within both limits and reports each limit, what is left and when it is full again', () => {
     const decision = checkTenantLimits(new MemoryRateLimitStore(), tenant, 1000, 0);
     expect(decision).toEqual({
       allowed: true,
-      headers: { 'x-ratelimit-limit-requests': '60', 'x-ratelimit-remaining-requests': '59', 'x-ratelimit-limit-tokens': '6000', 'x-ratelimit-remaining-tokens': '5000' },
+      // One request of 60/min is back in 1 s; 1,000 tokens of 6,000/min in 10 s.
+      state: { requests: { limit: 60, remaining: 59, resetMs: 1000 }, tokens: { limit: 6000, remaining: 5000, resetMs: 10_000 } },
     });
   });
 
-  it('refuses on requests per minute with Retry-After in whole seconds', () => {
+  it('refuses on requests per minute, with the wait for one request', () => {
     const store = new MemoryRateLimitStore();
     for (let index = 0; index < 60; index += 1) expect(checkTenantLimits(store, tenant, 1, 0).allowed).toBe(true);
     const refused = checkTenantLimits(store, tenant, 1, 0);
-    expect(refused).toMatchObject({ allowed: false, limit: 'requests', retryAfterMs: 1000 });
-    expect(refused.headers).toMatchObject({ 'retry-after': '1', 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-remaining-tokens': '5940' });
+    expect(refused).toMatchObject({ allowed: false, limit: 'requests', retryAfterMs: 1000, state: { requests: { remaining: 0, resetMs: 60_000 }, tokens: { remaining: 5940 } } });
     expect(checkTenantLimits(store, tenant, 1, 1000).allowed).toBe(true);
   });
 
@@ -76,26 +78,27 @@ describe('checkTenantLimits', () => {
     const refused = checkTenantLimits(store, tenant, 3000, 0);
     // 2000 tokens missing at 100 tokens/s: 20 s.
     expect(refused).toMatchObject({ allowed: false, limit: 'tokens', retryAfterMs: 20_000 });
-    expect(refused.headers['retry-after']).toBe('20');
     expect(checkTenantLimits(store, tenant, 3000, 20_000).allowed).toBe(true);
   });
 
   it('a request needing more than a whole minute of tokens is refused outright, with no wait to offer, and charged nothing', () => {
     const store = new MemoryRateLimitStore();
     const refused = checkTenantLimits(store, tenant, 6001, 0);
-    expect(refused).toMatchObject({ allowed: false, limit: 'tokens', tooLarge: true, retryAfterMs: Number.POSITIVE_INFINITY });
-    expect(refused.headers).not.toHaveProperty('retry-after');
+    expect(refused).toMatchObject({ allowed: false, limit: 'tokens', tooLarge: true, retryAfterMs: Number.POSITIVE_INFINITY, state: { requests: { remaining: 60 }, tokens: { remaining: 6000 } } });
+    expect(retryAfterHeaders(Number.POSITIVE_INFINITY)).toEqual({});
     // Nothing was taken from either bucket: a whole minute's worth still passes at once.
-    expect(checkTenantLimits(store, tenant, 6000, 0)).toMatchObject({ allowed: true, headers: { 'x-ratelimit-remaining-requests': '59', 'x-ratelimit-remaining-tokens': '0' } });
+    expect(checkTenantLimits(store, tenant, 6000, 0)).toMatchObject({ allowed: true, state: { requests: { remaining: 59 }, tokens: { remaining: 0 } } });
     expect(checkTenantLimits(store, tenant, 1, 0)).toMatchObject({ allowed: false, tooLarge: false });
   });
 
-  it('a short wait still says at least one second', () => {
+  it('a short wait still says at least one second in Retry-After, and the exact wait in retry-after-ms', () => {
     const store = new MemoryRateLimitStore();
     checkTenantLimits(store, tenant, 6000, 0);
     const refused = checkTenantLimits(store, tenant, 1, 0);
     expect(refused).toMatchObject({ allowed: false, limit: 'tokens', retryAfterMs: 10 });
-    expect(refused.headers['retry-after']).toBe('1');
+    expect(retryAfterHeaders(10)).toEqual({ 'retry-after': '1', 'retry-after-ms': '10' });
+    expect(retryAfterHeaders(20_000)).toEqual({ 'retry-after': '20', 'retry-after-ms': '20000' });
+    expect(retryAfterHeaders(20_001)).toEqual({ 'retry-after': '21', 'retry-after-ms': '20001' });
   });
 
   it('settling refunds an over-estimate', () => {

@@ -217,5 +217,35 @@ describe('token limits charge what was served', () => {
       await gateway.close();
     }
   });
+
+  it('a tenant over its tokens per minute gets each SDK\'s own 429: the limit named, the exact wait, and the limit headers of its dialect', async () => {
+    const gateway = await routeGateway('small', [['whole', replica.url, 'm-stop']], 1000);
+    try {
+      const openai = new OpenAI({ apiKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+      await openai.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'hi' }], max_tokens: 900 });
+      const failure: unknown = await openai.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'hi' }], max_tokens: 900 }).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(OpenAI.RateLimitError);
+      const error = failure as InstanceType<typeof OpenAI.RateLimitError>;
+      // OpenAI names the limit in `type`.
+      expect(error).toMatchObject({ type: 'tokens', code: 'rate_limit_exceeded', param: null });
+      expect(Number(error.headers?.get('retry-after-ms'))).toBeGreaterThan(1000);
+      expect(Number(error.headers?.get('retry-after'))).toBe(Math.ceil(Number(error.headers?.get('retry-after-ms')) / 1000));
+      expect(error.headers?.get('x-ratelimit-limit-tokens')).toBe('1000');
+      expect(error.headers?.get('x-ratelimit-reset-tokens')).toMatch(/^\d+(\.\d+)?s$|^\d+ms$/);
+
+      const anthropic = new Anthropic({ apiKey, baseURL: gateway.url, maxRetries: 0 });
+      const refused: unknown = await anthropic.messages.create({ model: 'small', max_tokens: 900, messages: [{ role: 'user', content: 'hi' }] }).catch((caught: unknown) => caught);
+      expect(refused).toBeInstanceOf(Anthropic.RateLimitError);
+      const anthropicError = refused as InstanceType<typeof Anthropic.RateLimitError>;
+      // The body repeats the request id the header carries, as the Anthropic API does.
+      expect(anthropicError.error).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' }, request_id: anthropicError.requestID });
+      expect(anthropicError.requestID).toBeTruthy();
+      expect(anthropicError.headers?.get('anthropic-ratelimit-tokens-limit')).toBe('1000');
+      expect(Date.parse(anthropicError.headers?.get('anthropic-ratelimit-tokens-reset') ?? '')).toBeGreaterThan(Date.now());
+      expect(anthropicError.headers?.get('x-ratelimit-limit-tokens')).toBeNull();
+    } finally {
+      await gateway.close();
+    }
+  });
 });
 

@@ -144,3 +144,23 @@ describe('anthropic dialect: system messages among the turns', () => {
     expect(anthropicDialect.encodeRequest(parsed.value)).toMatchObject({ system: 'be terse\nnow in French', messages: [{ role: 'user', content: 'hi' }, { role: 'user', content: 'again' }] });
   });
 });
+
+describe('anthropic dialect: errors and rate-limit headers', () => {
+  it('an error body repeats the request id at the top level, as the Anthropic API does', () => {
+    expect(anthropicDialect.formatError({ kind: 'rate_limit', message: 'slow down', limit: 'tokens', requestId: 'req_1' })).toEqual({ type: 'error', error: { type: 'rate_limit_error', message: 'slow down' }, request_id: 'req_1' });
+    expect(anthropicDialect.formatError({ kind: 'not_found', message: 'no such model' })).toEqual({ type: 'error', error: { type: 'not_found_error', message: 'no such model' } });
+  });
+
+  it("rate-limit headers are Anthropic's, each reset the RFC 3339 second the limit is full again", () => {
+    const now = Date.UTC(2026, 10, 29, 12, 0, 0, 250);
+    expect(anthropicDialect.rateLimitHeaders({ requests: { limit: 60, remaining: 59, resetMs: 1000 }, tokens: { limit: 6000, remaining: 6000, resetMs: 0 } }, now)).toEqual({
+      'anthropic-ratelimit-requests-limit': '60',
+      'anthropic-ratelimit-requests-remaining': '59',
+      // 12:00:01.250 rounds up: the limit is not full before then.
+      'anthropic-ratelimit-requests-reset': '2026-11-29T12:00:02Z',
+      'anthropic-ratelimit-tokens-limit': '6000',
+      'anthropic-ratelimit-tokens-remaining': '6000',
+      'anthropic-ratelimit-tokens-reset': '2026-11-29T12:00:01Z',
+    });
+  });
+});

@@ -1,14 +1,34 @@
 import { describe, expect, it } from 'vitest';
-import { openaiDialect } from '../../src/protocol/openai-dialect.js';
+import { goDuration, openaiDialect } from '../../src/protocol/openai-dialect.js';
 import type { ChatRequest } from '../../src/protocol/chat.js';
 
 describe('OpenAI error bodies', () => {
-  it("carry OpenAI's own type and code: a detail when the error names one, OpenAI's code for a bad key or a rate limit, else null", () => {
-    expect(openaiDialect.formatError('invalid_request', 'too long', 'messages', 'context_length_exceeded')).toEqual({ error: { message: 'too long', type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' } });
-    expect(openaiDialect.formatError('not_found', 'no such model', 'model', 'model_not_found')).toEqual({ error: { message: 'no such model', type: 'invalid_request_error', param: 'model', code: 'model_not_found' } });
-    expect(openaiDialect.formatError('authentication', 'bad key')).toEqual({ error: { message: 'bad key', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } });
-    expect(openaiDialect.formatError('rate_limit', 'slow down')).toEqual({ error: { message: 'slow down', type: 'rate_limit_exceeded', param: null, code: 'rate_limit_exceeded' } });
-    expect(openaiDialect.formatError('api_error', 'broke')).toEqual({ error: { message: 'broke', type: 'server_error', param: null, code: null } });
+  it("carry OpenAI's own type and code: a detail when the error names one, the limit's name for a rate limit, else null", () => {
+    expect(openaiDialect.formatError({ kind: 'invalid_request', message: 'too long', param: 'messages', code: 'context_length_exceeded' })).toEqual({ error: { message: 'too long', type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' } });
+    expect(openaiDialect.formatError({ kind: 'not_found', message: 'no such model', param: 'model', code: 'model_not_found' })).toEqual({ error: { message: 'no such model', type: 'invalid_request_error', param: 'model', code: 'model_not_found' } });
+    // A bad key has code invalid_api_key; a missing one none, as OpenAI answers them.
+    expect(openaiDialect.formatError({ kind: 'authentication', message: 'bad key', code: 'invalid_api_key' })).toEqual({ error: { message: 'bad key', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } });
+    expect(openaiDialect.formatError({ kind: 'authentication', message: 'no key' })).toEqual({ error: { message: 'no key', type: 'invalid_request_error', param: null, code: null } });
+    expect(openaiDialect.formatError({ kind: 'rate_limit', message: 'slow down', limit: 'tokens' })).toEqual({ error: { message: 'slow down', type: 'tokens', param: null, code: 'rate_limit_exceeded' } });
+    expect(openaiDialect.formatError({ kind: 'rate_limit', message: 'slow down', limit: 'requests' })).toMatchObject({ error: { type: 'requests', code: 'rate_limit_exceeded' } });
+    // An upstream's 429 names no limit of ours.
+    expect(openaiDialect.formatError({ kind: 'rate_limit', message: 'slow down' })).toMatchObject({ error: { type: 'rate_limit_exceeded', code: 'rate_limit_exceeded' } });
+    expect(openaiDialect.formatError({ kind: 'api_error', message: 'broke', requestId: 'r1' })).toEqual({ error: { message: 'broke', type: 'server_error', param: null, code: null } });
+  });
+
+  it('rate-limit headers are OpenAI\'s, resets in Go duration form', () => {
+    expect(openaiDialect.rateLimitHeaders({ requests: { limit: 60, remaining: 59, resetMs: 1000 }, tokens: { limit: 6000, remaining: 0, resetMs: 360_000 } }, 0)).toEqual({
+      'x-ratelimit-limit-requests': '60',
+      'x-ratelimit-remaining-requests': '59',
+      'x-ratelimit-reset-requests': '1s',
+      'x-ratelimit-limit-tokens': '6000',
+      'x-ratelimit-remaining-tokens': '0',
+      'x-ratelimit-reset-tokens': '6m0s',
+    });
+  });
+
+  it('goDuration writes waits as Go does', () => {
+    expect([0, 0.2, 12, 999, 1000, 1500, 17_280, 59_999, 60_000, 61_500, 3_600_000, 3_725_000].map(goDuration)).toEqual(['0s', '1ms', '12ms', '999ms', '1s', '1.5s', '17.28s', '59.999s', '1m0s', '1m1.5s', '1h0m0s', '1h2m5s']);
   });
 
   it('a mid-stream error event is one SSE frame of the same body, with no [DONE] after it', () => {
