@@ -215,6 +215,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     return modelJurisdictions.filter((entry) => [...entry.jurisdictions].some((jurisdiction) => allowed.has(jurisdiction))).map((entry) => entry.model);
   };
 
+  // Named in every 404, so a client calling an API this gateway lacks (the Responses API,
+  // embeddings, count_tokens) learns what it can call instead.
+  const servedPaths = 'POST /v1/chat/completions, POST /v1/messages, GET /v1/models, GET /v1/models/{id}, GET /metrics and GET /healthz';
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = now();
     const presentedId = headerValue(req.headers['x-request-id']);
@@ -259,7 +263,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         logger?.info({ requestId, tenant: outcome.tenant, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, attempts: outcome.attempts, ms: now() - started, ...(outcome.prompt === undefined ? {} : { prompt: outcome.prompt, completion: outcome.completion }) }, 'request');
         return;
       }
-      throw new ClientError(404, 'not_found', `no such path: ${req.method ?? ''} ${path}`);
+      throw new ClientError(404, 'not_found', `no such path: ${req.method ?? ''} ${path}; this gateway serves ${servedPaths}`);
     } catch (error) {
       const clientError = error instanceof ClientError ? error : new ClientError(500, 'api_error', 'internal gateway error');
       if (!(error instanceof ClientError)) logger?.error({ requestId, err: error instanceof Error ? error.message : String(error) }, 'internal error');

@@ -298,6 +298,13 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     await unknown.text();
   });
 
+  it('an API this gateway lacks is a 404 in the caller\'s dialect that lists what it serves', async () => {
+    const openai = new OpenAI({ apiKey: usKey, baseURL: `${url}/v1`, maxRetries: 0 });
+    await expect(openai.responses.create({ model: 'frontier', input: 'hi' })).rejects.toMatchObject({ status: 404, message: expect.stringMatching(/no such path: POST \/v1\/responses; this gateway serves POST \/v1\/chat\/completions, POST \/v1\/messages/) as unknown });
+    const anthropic = new Anthropic({ apiKey: usKey, baseURL: url, maxRetries: 0 });
+    await expect(anthropic.messages.countTokens({ model: 'frontier', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 404, error: { type: 'error', error: { type: 'not_found_error', message: expect.stringMatching(/POST \/v1\/messages\/count_tokens; this gateway serves/) as unknown } } });
+  });
+
   it('a client that leaves in the middle of its body is a 499, never counted as the gateway\'s 500', async () => {
     const { connect } = await import('node:net');
     const target = new URL(url);
