@@ -23,6 +23,7 @@ const requestSchema = z.looseObject({
   tool_choice: z.looseObject({ type: z.literal('none', { error: "tools are not supported by this gateway yet: tool_choice can only be {\"type\": \"none\"}" }) }).optional(),
   mcp_servers: z.undefined({ error: 'MCP servers (tools) are not supported by this gateway yet' }).optional(),
   output_config: z.looseObject({ format: z.undefined({ error: 'structured output (output_config.format) is not supported by this gateway yet' }).optional() }).optional(),
+  metadata: z.looseObject({ user_id: z.string().max(256, 'metadata.user_id is at most 256 characters: an opaque id of your end user').nullish() }).optional(),
   thinking: z.looseObject({ type: z.literal('disabled', { error: 'extended thinking is not supported by this gateway yet' }) }).optional(),
 });
 
@@ -98,6 +99,7 @@ export const anthropicDialect: Dialect = {
         includeUsage: true,
         // Anthropic reads a trailing assistant message as a prefill: the answer continues it.
         finalAssistant: 'continue',
+        ...(r.metadata?.user_id === undefined || r.metadata.user_id === null || r.metadata.user_id === '' ? {} : { endUser: r.metadata.user_id }),
       },
     };
   },
@@ -120,6 +122,7 @@ export const anthropicDialect: Dialect = {
       ...(request.temperature === undefined ? {} : { temperature: Math.min(1, request.temperature) }),
       ...(request.topP === undefined ? {} : { top_p: request.topP }),
       ...(request.stop.length === 0 ? {} : { stop_sequences: request.stop }),
+      ...(request.endUser === undefined ? {} : { metadata: { user_id: request.endUser } }),
       stream: request.stream,
     };
   },

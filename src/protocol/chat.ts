@@ -29,6 +29,11 @@ export interface ChatRequest {
   readonly finalAssistant: 'continue' | 'answer';
   /** OpenAI sampling controls with no Anthropic equivalent: OpenAI-dialect upstreams get them, Anthropic ones cannot. */
   readonly sampling?: SamplingControls;
+  /**
+   * The caller's opaque id for its end user (OpenAI `user`, Anthropic `metadata.user_id`),
+   * passed on so an upstream provider's abuse monitoring can tell users apart. Never logged.
+   */
+  readonly endUser?: string;
 }
 
 export interface SamplingControls {

@@ -25,6 +25,7 @@ const requestSchema = z.looseObject({
   stop: z.union([z.string(), z.array(z.string()).max(4)], { error: 'stop must be a string or an array of at most 4 strings' }).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
+  user: z.string().max(256, 'user is at most 256 characters: an opaque id of your end user').nullish(),
   n: z.literal(1, { error: 'n must be 1: the gateway returns one choice per request' }).nullish(),
   // Refused rather than silently ignored: a caller relying on them would get something else.
   response_format: z.looseObject({ type: z.literal('text', { error: "response_format.type must be 'text': JSON mode and structured outputs are not supported by this gateway yet" }) }).nullish(),
@@ -121,6 +122,7 @@ export const openaiDialect: Dialect = {
         includeUsage: r.stream_options?.include_usage === true,
         finalAssistant: 'answer',
         ...samplingOf(r),
+        ...(r.user === undefined || r.user === null || r.user === '' ? {} : { endUser: r.user }),
       },
     };
   },
@@ -141,6 +143,7 @@ export const openaiDialect: Dialect = {
       ...(request.sampling?.frequencyPenalty === undefined ? {} : { frequency_penalty: request.sampling.frequencyPenalty }),
       ...(request.sampling?.presencePenalty === undefined ? {} : { presence_penalty: request.sampling.presencePenalty }),
       ...(request.sampling?.logitBias === undefined ? {} : { logit_bias: request.sampling.logitBias }),
+      ...(request.endUser === undefined ? {} : { user: request.endUser }),
       stream: request.stream,
       // Upstream usage is always asked for: the gateway counts tokens even when the client did not ask.
       ...(request.stream ? { stream_options: { include_usage: true } } : {}),

@@ -164,3 +164,16 @@ describe('anthropic dialect: errors and rate-limit headers', () => {
     });
   });
 });
+
+describe('anthropic dialect: the end-user id', () => {
+  it('metadata.user_id reaches either upstream dialect in its own field', () => {
+    const parsed = anthropicDialect.parseRequest({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }], metadata: { user_id: 'u-1' } });
+    if (!parsed.ok) throw new Error(parsed.problem.message);
+    expect(parsed.value.endUser).toBe('u-1');
+    expect(anthropicDialect.encodeRequest(parsed.value)).toMatchObject({ metadata: { user_id: 'u-1' } });
+    expect(openaiDialect.encodeRequest(parsed.value)).toMatchObject({ user: 'u-1' });
+    const without = anthropicDialect.parseRequest({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }], metadata: {} });
+    expect(without.ok).toBe(true);
+    expect(without.ok ? without.value : undefined).not.toHaveProperty('endUser');
+  });
+});

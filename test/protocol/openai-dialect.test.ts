@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
 import { goDuration, openaiDialect } from '../../src/protocol/openai-dialect.js';
 import type { ChatRequest } from '../../src/protocol/chat.js';
 
@@ -53,6 +54,20 @@ describe('OpenAI requests', () => {
     expect(openaiDialect.encodeRequest(parse({}))).not.toHaveProperty('seed');
     const outOfRange = openaiDialect.parseRequest(request({ presence_penalty: 3 }));
     expect(outOfRange.ok ? undefined : outOfRange.problem).toMatchObject({ status: 400, param: 'presence_penalty' });
+  });
+
+  it("the caller's end-user id reaches either upstream dialect in its own field", () => {
+    const parsed = parse({ user: 'user-7f3a' });
+    expect(parsed.endUser).toBe('user-7f3a');
+    expect(openaiDialect.encodeRequest(parsed)).toMatchObject({ user: 'user-7f3a' });
+    expect(anthropicDialect.encodeRequest(parsed)).toMatchObject({ metadata: { user_id: 'user-7f3a' } });
+    for (const none of [{}, { user: null }, { user: '' }]) {
+      expect(parse(none).endUser).toBeUndefined();
+      expect(openaiDialect.encodeRequest(parse(none))).not.toHaveProperty('user');
+      expect(anthropicDialect.encodeRequest(parse(none))).not.toHaveProperty('metadata');
+    }
+    const long = openaiDialect.parseRequest(request({ user: 'x'.repeat(257) }));
+    expect(long.ok ? undefined : long.problem).toMatchObject({ status: 400, param: 'user' });
   });
 
   it('refuses function calling and a tool choice with a 400 naming the field, never dropping them', () => {
