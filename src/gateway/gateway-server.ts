@@ -17,7 +17,7 @@ import type { GatewayConfig, RouteConfig, TenantConfig } from './gateway-config.
 import type { GatewayCore, StreamWatch } from './gateway-core.js';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
 import type { RequestContext } from './request-context.js';
-import { effectiveJurisdictions, parseJurisdictionHeader, routingPolicyFromConfig } from './route-request.js';
+import { effectiveJurisdictions, parseJurisdictionHeader, prefixKeyOf, routingPolicyFromConfig } from './route-request.js';
 import { authenticate } from './tenant-auth.js';
 import { checkTenantLimits, MemoryRateLimitStore, retryAfterHeaders, settleTokenUsage, type RateLimitStore } from './token-bucket.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
@@ -147,7 +147,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     // One cancellation stops upstream work on either event; `clientGone` tells them apart.
     let clientGone = false;
-    const prefixKey = request.messages.slice(0, -1).map((m) => m.content).join('\n').slice(0, 2048) || (request.messages[0]?.content ?? '').slice(0, 256);
+    const prefixKey = prefixKeyOf(request.messages);
     const context: RequestContext = {
       requestId,
       tenant,

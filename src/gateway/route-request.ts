@@ -118,6 +118,24 @@ export const tieTolerance = 0.05;
 export const affinityLoadFactor = 1.25;
 
 /** Builds the routing policy once per config. */
+const prefixKeyChars = 2048;
+const firstMessageKeyChars = 256;
+
+/**
+ * The prefix-affinity key of a conversation: the turns before the last, joined one per line, up to
+ * 2,048 characters (the shared prefix a server's KV cache can reuse); for a single turn, its first
+ * 256. Built from slices of each turn, never by joining the whole conversation: a slice of a joined
+ * copy would keep that copy alive for as long as the request streams.
+ */
+export function prefixKeyOf(messages: readonly { readonly content: string }[]): string {
+  let key = '';
+  for (let index = 0; index < messages.length - 1 && key.length < prefixKeyChars; index += 1) {
+    if (index > 0) key += '\n';
+    key += (messages[index]?.content ?? '').slice(0, prefixKeyChars - key.length);
+  }
+  return key !== '' ? key : (messages[0]?.content ?? '').slice(0, firstMessageKeyChars);
+}
+
 export function routingPolicyFromConfig(config: Pick<GatewayConfig, 'routes' | 'resilience'>): RoutingPolicy {
   return { routes: new Map(config.routes.map((route) => [route.model, route])), halfOpenProbes: config.resilience.circuitBreaker.halfOpenProbes, panic: config.resilience.panicRouting };
 }

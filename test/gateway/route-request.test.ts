@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RouteConfig, RoutingPolicyName } from '../../src/gateway/gateway-config.js';
 import { hash32, hashRingFor, virtualNodesPerEndpoint, walkRing } from '../../src/gateway/hash-ring.js';
-import { parseJurisdictionHeader, routeRequest, routingPolicyFromConfig, type EndpointView, type RouteDecision, type RouteInput, type RoutingPolicy } from '../../src/gateway/route-request.js';
+import { parseJurisdictionHeader, prefixKeyOf, routeRequest, routingPolicyFromConfig, type EndpointView, type RouteDecision, type RouteInput, type RoutingPolicy } from '../../src/gateway/route-request.js';
 import { scriptedRandom, seededRandom } from './seeded-random.js';
 
 function endpoint(id: string, overrides: Partial<EndpointView> = {}): EndpointView {
@@ -394,5 +394,28 @@ describe('composition: lexicographic, ties within 5% broken by the next policy',
     const fleet = ['a', 'b', 'c', 'd'].map((id, index) => endpoint(id, { outstanding: index, weight: index + 1 }));
     const once = ranked(route(fleet, ['weighted', 'least-load'], {}, seededRandom(5)));
     expect(ranked(route(fleet, ['weighted', 'least-load'], {}, seededRandom(5)))).toEqual(once);
+  });
+});
+
+describe('prefixKeyOf', () => {
+  const turns = (...contents: string[]): { content: string }[] => contents.map((content) => ({ content }));
+  // The key as first defined: the turns before the last, joined one per line, cut at 2,048.
+  const joined = (messages: { content: string }[]): string => messages.slice(0, -1).map((m) => m.content).join('\n').slice(0, 2048) || (messages[0]?.content ?? '').slice(0, 256);
+
+  it('is the turns before the last, one per line, up to 2,048 characters; a single turn keys on its first 256', () => {
+    expect(prefixKeyOf(turns('system', 'question'))).toBe('system');
+    expect(prefixKeyOf(turns('a', 'b', 'c'))).toBe('a\nb');
+    expect(prefixKeyOf(turns('x'.repeat(300)))).toBe('x'.repeat(256));
+    expect(prefixKeyOf([])).toBe('');
+    const long = turns('s'.repeat(1000), 'u'.repeat(1047), 'v'.repeat(5000), 'last');
+    expect(prefixKeyOf(long)).toBe(`${'s'.repeat(1000)}\n${'u'.repeat(1047)}`);
+    expect(prefixKeyOf(long)).toHaveLength(2048);
+  });
+
+  it('agrees with joining the whole conversation, at every cut', () => {
+    for (const sizes of [[0, 0, 0], [2047, 5, 1], [2046, 0, 9], [2048, 1, 1], [1, 2046, 3, 1], [100, 100, 100, 100, 100], [3000, 1], [0, 1]]) {
+      const messages = turns(...sizes.map((size, index) => String.fromCharCode(97 + index).repeat(size)));
+      expect(prefixKeyOf(messages)).toBe(joined(messages));
+    }
   });
 });
