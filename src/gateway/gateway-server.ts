@@ -354,6 +354,9 @@ function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
     req.once('end', () => {
       if (size > limit) return;
       const text = chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8');
+      // The data listener stays on the request, which lives as long as the answer streams: empty
+      // its buffer so the raw body is not held that long on top of the parsed one.
+      chunks.length = 0;
       try {
         resolve(JSON.parse(text));
       } catch {
