@@ -37,6 +37,25 @@ export interface UpstreamClient {
 /** Status used for failures that never got an HTTP status (refused, reset, timed out connecting). */
 export const connectFailureStatus = 0;
 
+/**
+ * Request bodies longer than this go to undici as a one-shot iterable that lets go of its bytes once
+ * written. undici keeps a string or Buffer body for the life of the request, which for a streaming
+ * answer is minutes: with long prompts that was one more copy of the prompt per open stream. Short
+ * bodies stay strings, undici's cheapest path.
+ */
+const releasedBodyChars = 16 * 1024;
+
+function releasingBody(bytes: Buffer): Iterable<Buffer> {
+  let pending: Buffer | undefined = bytes;
+  return {
+    *[Symbol.iterator]() {
+      const chunk = pending;
+      pending = undefined;
+      if (chunk !== undefined) yield chunk;
+    },
+  };
+}
+
 /** Queued events past which the upstream socket is paused until the gateway catches up. */
 const queueHighWater = 256;
 
@@ -76,15 +95,16 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       return new Promise((resolve) => {
         const call = new UpstreamCall(dialect, request.stream, cancellation, resolve);
         try {
-          poolFor(origin).dispatch(
-            {
-              method: 'POST',
-              path,
-              headers: { 'content-type': 'application/json', accept: request.stream ? 'text/event-stream' : 'application/json', ...dialect.authHeaders(target.apiKey) },
-              body: JSON.stringify(dialect.encodeRequest(request)),
-            },
-            call,
-          );
+          const json = JSON.stringify(dialect.encodeRequest(request));
+          const headers: Record<string, string> = { 'content-type': 'application/json', accept: request.stream ? 'text/event-stream' : 'application/json', ...dialect.authHeaders(target.apiKey) };
+          let body: string | Iterable<Buffer> = json;
+          if (json.length > releasedBodyChars) {
+            const bytes = Buffer.from(json);
+            headers['content-length'] = String(bytes.length);
+            body = releasingBody(bytes);
+          }
+          // undici documents Iterable bodies, but its DispatchOptions type does not list them yet.
+          poolFor(origin).dispatch({ method: 'POST', path, headers, body } as Dispatcher.DispatchOptions, call);
         } catch (error) {
           call.onResponseError(undefined, error instanceof Error ? error : new Error(String(error)));
         }

@@ -103,6 +103,34 @@ describe('requests that fit one dialect and must be fitted to the other', () => 
   });
 });
 
+describe('long prompts', () => {
+  it('reach the upstream whole, with their byte length, streamed or not', async () => {
+    const upstream = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'ok' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+    const gateway = await routeGateway('long', [['long', upstream.url, 'm']]);
+    try {
+      // Past the size sent as a one-shot iterable, with multi-byte characters: length is in bytes.
+      const prompt = `${'déjà vu 🚀 '.repeat(12_000)}end`;
+      const openai = new OpenAI({ apiKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+      const answer = await openai.chat.completions.create({ model: 'long', max_tokens: 5, messages: [{ role: 'system', content: prompt }, { role: 'user', content: prompt }] });
+      expect(answer.choices[0]?.message.content).toBe('ok');
+      const stream = await openai.chat.completions.create({ model: 'long', max_tokens: 5, stream: true, messages: [{ role: 'user', content: prompt }] });
+      let streamed = '';
+      for await (const chunk of stream) streamed += chunk.choices[0]?.delta.content ?? '';
+      expect(streamed).toBe('ok');
+      expect(upstream.bodies).toHaveLength(2);
+      expect(upstream.bodies[0]).toMatchObject({ messages: [{ role: 'system', content: prompt }, { role: 'user', content: prompt }] });
+      expect(upstream.bodies[1]).toMatchObject({ messages: [{ role: 'user', content: prompt }] });
+      for (const [index, headers] of upstream.headers.entries()) {
+        expect(Number(headers['content-length'])).toBe(Buffer.byteLength(JSON.stringify(upstream.bodies[index])));
+        expect(headers['transfer-encoding']).toBeUndefined();
+      }
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
+  });
+});
+
 describe('usage from an upstream that reports none', () => {
   it('an OpenAI-dialect upstream ignoring include_usage: the prompt is reported and charged at the gateway\'s estimate, never 0', async () => {
     // Sends three words and [DONE], with no usage chunk, whatever it is asked.

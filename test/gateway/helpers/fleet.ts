@@ -232,6 +232,8 @@ export interface ScriptedUpstream {
   readonly arrivals: () => number;
   /** Their bodies, parsed. */
   readonly bodies: unknown[];
+  /** Their headers. */
+  readonly headers: IncomingHttpHeaders[];
   close(): Promise<void>;
 }
 
@@ -244,8 +246,10 @@ export interface ScriptedUpstream {
 export async function startScriptedUpstream(respond: (res: ServerResponse) => void, head: { status: number; contentType: string } = { status: 200, contentType: 'text/event-stream' }): Promise<ScriptedUpstream> {
   let arrivals = 0;
   const bodies: unknown[] = [];
+  const headers: IncomingHttpHeaders[] = [];
   const server = createServer((req, res) => {
     arrivals += 1;
+    headers.push(req.headers);
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
@@ -259,6 +263,7 @@ export async function startScriptedUpstream(respond: (res: ServerResponse) => vo
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     arrivals: () => arrivals,
     bodies,
+    headers,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
