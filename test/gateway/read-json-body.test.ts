@@ -1,0 +1,37 @@
+import type { IncomingMessage } from 'node:http';
+import { PassThrough } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { describe, expect, it } from 'vitest';
+import { readJsonBody } from '../../src/gateway/read-json-body.js';
+
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
+
+describe('readJsonBody', () => {
+  it('parses the body, and refuses one past the limit or not JSON', async () => {
+    const body = (text: string, limit = 1000): Promise<unknown> => {
+      const req = new PassThrough();
+      const read = readJsonBody(req as unknown as IncomingMessage, limit);
+      req.end(text);
+      return read;
+    };
+    expect(await body('{"a": [1, 2]}')).toEqual({ a: [1, 2] });
+    await expect(body('{"a": 1}', 5)).rejects.toMatchObject({ status: 413, kind: 'too_large' });
+    await expect(body('{"secret words"')).rejects.toMatchObject({ status: 400, message: expect.not.stringContaining('secret') as unknown });
+  });
+
+  it('lets go of the raw chunks once parsed, though the request and its listener live on while the answer streams', async () => {
+    const req = new PassThrough();
+    let chunk: Buffer | undefined = Buffer.from(JSON.stringify({ text: 'x'.repeat(100_000) }));
+    const raw = new WeakRef(chunk);
+    const read = readJsonBody(req as unknown as IncomingMessage, 1_000_000);
+    req.end(chunk);
+    chunk = undefined;
+    expect(await read).toEqual({ text: 'x'.repeat(100_000) });
+    await new Promise((resolve) => setImmediate(resolve));
+    collectGarbage();
+    expect(req.listenerCount('data')).toBe(1);
+    expect(raw.deref()).toBeUndefined();
+  });
+});
