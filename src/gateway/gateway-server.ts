@@ -158,7 +158,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // Made on a first failure: most requests never have one.
       failures: undefined,
       banned: undefined,
-      log: logger ?? { warn: () => undefined, info: () => undefined },
+      log: requestLog,
       routeInput: (tried) => ({
         model: request.model,
         tenantJurisdictions: tenant.jurisdictions,
@@ -215,6 +215,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     const allowed = effectiveJurisdictions({ tenantJurisdictions: tenant.jurisdictions, ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }) });
     return modelJurisdictions.filter((entry) => [...entry.jurisdictions].some((jurisdiction) => allowed.has(jurisdiction))).map((entry) => entry.model);
   };
+
+  // One for every request: a silent stand-in made per request was three objects per open stream.
+  const requestLog: RequestContext['log'] = logger ?? { warn: () => undefined, info: () => undefined };
 
   // Named in every 404, so a client calling an API this gateway lacks (the Responses API,
   // embeddings, count_tokens) learns what it can call instead.
