@@ -56,10 +56,11 @@ export function planCompletion(request: ChatRequest, options: GenerateOptions): 
   const mean = Math.max(1, Math.round(options.meanOutputTokens));
   const natural = 1 + Math.floor(random() * (2 * mean - 1));
   const count = request.maxTokens === undefined ? natural : Math.max(1, Math.min(request.maxTokens, natural));
-  // A request ending in an assistant turn asks to continue that text (prefill, or a
-  // gateway resuming a cut stream): the first word then needs its space, as a model would give it.
+  // A request continuing a trailing assistant turn (an Anthropic prefill, vLLM's
+  // continue_final_message, or a gateway resuming a cut stream): the first word then needs its
+  // space, as a model would give it. An OpenAI request without it is answered after that turn.
   const last = request.messages.at(-1);
-  const continuing = last !== undefined && last.role === 'assistant' && last.content !== '' && !/\s$/.test(last.content);
+  const continuing = request.finalAssistant === 'continue' && last !== undefined && last.role === 'assistant' && last.content !== '' && !/\s$/.test(last.content);
   const tokens: string[] = [];
   for (let i = 0; i < count; i += 1) {
     const word = vocabulary[Math.floor(random() * vocabulary.length)] ?? 'the';

@@ -25,6 +25,8 @@ const requestSchema = z.looseObject({
   stop: z.union([z.string(), z.array(z.string()).max(4)], { error: 'stop must be a string or an array of at most 4 strings' }).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
+  // vLLM's extension: continue a trailing assistant message (a prefill) rather than answer after it.
+  continue_final_message: z.boolean().nullish(),
   user: z.string().max(256, 'user is at most 256 characters: an opaque id of your end user').nullish(),
   n: z.literal(1, { error: 'n must be 1: the gateway returns one choice per request' }).nullish(),
   // Refused rather than silently ignored: a caller relying on them would get something else.
@@ -120,7 +122,7 @@ export const openaiDialect: Dialect = {
         stop: r.stop === undefined || r.stop === null ? [] : typeof r.stop === 'string' ? [r.stop] : r.stop,
         stream: r.stream === true,
         includeUsage: r.stream_options?.include_usage === true,
-        finalAssistant: 'answer',
+        finalAssistant: r.continue_final_message === true ? 'continue' : 'answer',
         ...samplingOf(r),
         ...(r.user === undefined || r.user === null || r.user === '' ? {} : { endUser: r.user }),
       },

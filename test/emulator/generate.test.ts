@@ -41,6 +41,13 @@ describe('deterministic answers', () => {
     expect(planCompletion(request('q'), { seed: 5, meanOutputTokens: 10 }).text.startsWith(' ')).toBe(false);
   });
 
+  it('a trailing assistant turn to answer after (OpenAI without continue_final_message) gets a fresh answer, not a continuation', () => {
+    const messages: ChatRequest['messages'] = [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'the fleet' }];
+    const answered = planCompletion(request('q', { messages, finalAssistant: 'answer' }), { seed: 5, meanOutputTokens: 10 });
+    expect(answered.text.startsWith(' ')).toBe(false);
+    expect(planCompletion(request('q', { messages, finalAssistant: 'continue' }), { seed: 5, meanOutputTokens: 10 }).text).toBe(` ${answered.text}`);
+  });
+
   it('natural lengths are between 1 and 2 x mean - 1, and average near the mean', () => {
     const lengths = Array.from({ length: 400 }, (_, i) => planCompletion(request(`prompt ${i}`), { seed: 9, meanOutputTokens: 10 }).tokens.length);
     expect(Math.min(...lengths)).toBeGreaterThanOrEqual(1);

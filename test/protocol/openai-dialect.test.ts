@@ -56,6 +56,16 @@ describe('OpenAI requests', () => {
     expect(outOfRange.ok ? undefined : outOfRange.problem).toMatchObject({ status: 400, param: 'presence_penalty' });
   });
 
+  it("a trailing assistant turn is answered after, unless vLLM's continue_final_message asks to continue it", () => {
+    const messages = [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'Sure:' }];
+    expect(parse({ messages }).finalAssistant).toBe('answer');
+    expect(openaiDialect.encodeRequest(parse({ messages }))).not.toHaveProperty('continue_final_message');
+    const prefill = parse({ messages, continue_final_message: true, add_generation_prompt: false });
+    expect(prefill.finalAssistant).toBe('continue');
+    expect(openaiDialect.encodeRequest(prefill)).toMatchObject({ continue_final_message: true, add_generation_prompt: false });
+    expect(parse({ messages, continue_final_message: false }).finalAssistant).toBe('answer');
+  });
+
   it("the caller's end-user id reaches either upstream dialect in its own field", () => {
     const parsed = parse({ user: 'user-7f3a' });
     expect(parsed.endUser).toBe('user-7f3a');
