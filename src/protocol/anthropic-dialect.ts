@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { defaultMaxOutputTokens, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitState, type RateLimitWindow } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
-import { invalidRequest } from './request-problem.js';
+import { invalidRequest, unsupportedContent } from './request-problem.js';
 import { sseFrame } from './sse.js';
 
 const textBlock = z.looseObject({ type: z.literal('text'), text: z.string() });
-const content = z.union([z.string(), z.array(textBlock)], { error: 'content must be a string or an array of text blocks ({"type": "text", "text": ...}); images and documents are not supported by this gateway' });
+const content = z.union([z.string(), z.array(textBlock)], { error: unsupportedContent('block') });
 
 /** What the gateway accepts from Anthropic Messages clients; unknown fields pass. */
 const requestSchema = z.looseObject({

@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import type { ChatEvent, ChatMessage, ChatRequest, ChatResult, ErrorKind, ErrorReport, FinishReason, Parsed, RateLimitState, SamplingControls } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
-import { invalidRequest } from './request-problem.js';
+import { invalidRequest, unsupportedContent } from './request-problem.js';
 import { readContentDelta } from './openai-content-delta.js';
 import { sseFrame } from './sse.js';
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
-const content = z.union([z.string(), z.array(textPart)], { error: 'content must be a string or an array of text parts ({"type": "text", "text": ...}); images, audio and files are not supported by this gateway' });
+const content = z.union([z.string(), z.array(textPart)], { error: unsupportedContent('part') });
 
 /** What the gateway accepts from OpenAI Chat Completions clients; unknown fields pass (SDKs send many). */
 const requestSchema = z.looseObject({
