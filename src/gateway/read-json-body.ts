@@ -3,9 +3,14 @@ import { ClientError } from './client-error.js';
 
 /**
  * A request's JSON body, at most `limit` bytes: a 413 ClientError past that, a 400 for text that is
- * not JSON (never quoting it), a 499 for a client that left mid-body.
+ * not JSON (never quoting it), a 415 for a compressed body, a 499 for a client that left mid-body.
  */
 export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  const encoding = req.headers['content-encoding'];
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+    // Read as text, a compressed body would be refused as "not JSON": say what is wrong instead.
+    return Promise.reject(new ClientError(415, 'invalid_request', `content-encoding '${encoding.slice(0, 40)}' is not supported: send the body uncompressed`));
+  }
   // Plain events, not `for await`: the async iterator costs measurably per request on the hot path.
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -25,7 +30,9 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
     req.once('error', () => reject(new ClientError(499, 'invalid_request', 'the client went away while sending the body')));
     req.once('end', () => {
       if (size > limit) return;
-      const text = chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8');
+      const raw = chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8');
+      // A byte order mark is allowed before JSON text (RFC 8259, 8.1) but JSON.parse refuses it.
+      const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
       // The data listener stays on the request, which lives as long as the answer streams: empty
       // its buffer so the raw body is not held that long on top of the parsed one.
       chunks.length = 0;

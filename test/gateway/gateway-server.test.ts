@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -237,7 +238,7 @@ describe('jurisdiction is hard', () => {
 });
 
 describe('bad requests get clear 4xx errors in the caller dialect, and the gateway keeps serving', () => {
-  const post = (path: string, body: string, headers: Record<string, string> = {}): Promise<Response> =>
+  const post = (path: string, body: string | Uint8Array, headers: Record<string, string> = {}): Promise<Response> =>
     fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${usKey}`, 'content-type': 'application/json', ...headers }, body });
 
   it.each([
@@ -299,6 +300,15 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     expect(unknown.status).toBe(404);
     expect(unknown.headers.get('connection')).not.toBe('close');
     await unknown.text();
+  });
+
+  it('a compressed body is a 415 saying so, in the caller\'s dialect, and the gateway keeps serving', async () => {
+    const body = gzipSync(JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }));
+    const refused = await post('/v1/messages', body, { 'content-encoding': 'gzip' });
+    expect(refused.status).toBe(415);
+    expect(await refused.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: "content-encoding 'gzip' is not supported: send the body uncompressed" } });
+    const ok = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }], max_tokens: 5 }));
+    expect(ok.status).toBe(200);
   });
 
   it('an API this gateway lacks is a 404 in the caller\'s dialect that lists what it serves', async () => {

@@ -11,7 +11,7 @@ const collectGarbage = runInNewContext('gc') as () => void;
 describe('readJsonBody', () => {
   it('parses the body, and refuses one past the limit or not JSON', async () => {
     const body = (text: string, limit = 1000): Promise<unknown> => {
-      const req = new PassThrough();
+      const req = Object.assign(new PassThrough(), { headers: {} });
       const read = readJsonBody(req as unknown as IncomingMessage, limit);
       req.end(text);
       return read;
@@ -19,10 +19,21 @@ describe('readJsonBody', () => {
     expect(await body('{"a": [1, 2]}')).toEqual({ a: [1, 2] });
     await expect(body('{"a": 1}', 5)).rejects.toMatchObject({ status: 413, kind: 'too_large' });
     await expect(body('{"secret words"')).rejects.toMatchObject({ status: 400, message: expect.not.stringContaining('secret') as unknown });
+    // A byte order mark may precede JSON text.
+    expect(await body('\uFEFF{"a": 1}')).toEqual({ a: 1 });
+  });
+
+  it('refuses a compressed body by its encoding, not as text that is not JSON', async () => {
+    const req = Object.assign(new PassThrough(), { headers: { 'content-encoding': 'gzip' } });
+    await expect(readJsonBody(req as unknown as IncomingMessage, 1000)).rejects.toMatchObject({ status: 415, message: "content-encoding 'gzip' is not supported: send the body uncompressed" });
+    const identity = Object.assign(new PassThrough(), { headers: { 'content-encoding': 'identity' } });
+    const read = readJsonBody(identity as unknown as IncomingMessage, 1000);
+    identity.end('{}');
+    expect(await read).toEqual({});
   });
 
   it('lets go of the raw chunks once parsed, though the request and its listener live on while the answer streams', async () => {
-    const req = new PassThrough();
+    const req = Object.assign(new PassThrough(), { headers: {} });
     let chunk: Buffer | undefined = Buffer.from(JSON.stringify({ text: 'x'.repeat(100_000) }));
     const raw = new WeakRef(chunk);
     const read = readJsonBody(req as unknown as IncomingMessage, 1_000_000);
