@@ -28,6 +28,9 @@ const requestSchema = z.looseObject({
   // vLLM's extension: continue a trailing assistant message (a prefill) rather than answer after it.
   continue_final_message: z.boolean().nullish(),
   user: z.string().max(256, 'user is at most 256 characters: an opaque id of your end user').nullish(),
+  // OpenAI's successor to `user` for the same purpose; it wins when both are sent.
+  safety_identifier: z.string().max(256, 'safety_identifier is at most 256 characters: an opaque id of your end user').nullish(),
+  web_search_options: z.undefined({ error: 'web search is not supported by this gateway' }).optional(),
   n: z.literal(1, { error: 'n must be 1: the gateway returns one choice per request' }).nullish(),
   // Refused rather than silently ignored: a caller relying on them would get something else.
   response_format: z.looseObject({ type: z.literal('text', { error: "response_format.type must be 'text': JSON mode and structured outputs are not supported by this gateway yet" }) }).nullish(),
@@ -79,6 +82,12 @@ function samplingOf(r: z.infer<typeof requestSchema>): { sampling?: SamplingCont
   return Object.keys(sampling).length === 0 ? {} : { sampling };
 }
 
+/** The caller's end-user id, if it sent one: `safety_identifier`, else the older `user`. */
+function endUserOf(r: z.infer<typeof requestSchema>): { endUser?: string } {
+  const id = r.safety_identifier ?? r.user;
+  return id === undefined || id === null || id === '' ? {} : { endUser: id };
+}
+
 function textOf(value: z.infer<typeof content>): string {
   // Parts are joined one per line, as vLLM's chat templates join them.
   return typeof value === 'string' ? value : value.map((part) => part.text).join('\n');
@@ -124,7 +133,7 @@ export const openaiDialect: Dialect = {
         includeUsage: r.stream_options?.include_usage === true,
         finalAssistant: r.continue_final_message === true ? 'continue' : 'answer',
         ...samplingOf(r),
-        ...(r.user === undefined || r.user === null || r.user === '' ? {} : { endUser: r.user }),
+        ...endUserOf(r),
       },
     };
   },

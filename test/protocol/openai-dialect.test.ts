@@ -56,16 +56,6 @@ describe('OpenAI requests', () => {
     expect(outOfRange.ok ? undefined : outOfRange.problem).toMatchObject({ status: 400, param: 'presence_penalty' });
   });
 
-  it("a trailing assistant turn is answered after, unless vLLM's continue_final_message asks to continue it", () => {
-    const messages = [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'Sure:' }];
-    expect(parse({ messages }).finalAssistant).toBe('answer');
-    expect(openaiDialect.encodeRequest(parse({ messages }))).not.toHaveProperty('continue_final_message');
-    const prefill = parse({ messages, continue_final_message: true, add_generation_prompt: false });
-    expect(prefill.finalAssistant).toBe('continue');
-    expect(openaiDialect.encodeRequest(prefill)).toMatchObject({ continue_final_message: true, add_generation_prompt: false });
-    expect(parse({ messages, continue_final_message: false }).finalAssistant).toBe('answer');
-  });
-
   it("the caller's end-user id reaches either upstream dialect in its own field", () => {
     const parsed = parse({ user: 'user-7f3a' });
     expect(parsed.endUser).toBe('user-7f3a');
@@ -76,6 +66,9 @@ describe('OpenAI requests', () => {
       expect(openaiDialect.encodeRequest(parse(none))).not.toHaveProperty('user');
       expect(anthropicDialect.encodeRequest(parse(none))).not.toHaveProperty('metadata');
     }
+    // OpenAI's newer field for the same id wins over the older one.
+    expect(parse({ user: 'old', safety_identifier: 'new' }).endUser).toBe('new');
+    expect(parse({ safety_identifier: 'new' }).endUser).toBe('new');
     const long = openaiDialect.parseRequest(request({ user: 'x'.repeat(257) }));
     expect(long.ok ? undefined : long.problem).toMatchObject({ status: 400, param: 'user' });
   });
@@ -93,10 +86,19 @@ describe('OpenAI requests', () => {
     expect(openaiDialect.parseRequest(request({ tool_choice: 'none' })).ok).toBe(true);
   });
 
-  it("a trailing assistant message is a finished turn to answer after, as OpenAI reads it; only a continuation asks vLLM to continue it", () => {
-    const parsed = parse({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Hello.' }] });
+  it('refuses web search, a capability the answer would silently lack', () => {
+    const parsed = openaiDialect.parseRequest(request({ web_search_options: {} }));
+    expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: 'web_search_options', message: 'web_search_options: web search is not supported by this gateway' });
+  });
+
+  it("a trailing assistant message is a finished turn to answer after, as OpenAI reads it; only a continuation (or vLLM's continue_final_message) continues it", () => {
+    const messages = [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Hello.' }];
+    const parsed = parse({ messages });
     expect(parsed.finalAssistant).toBe('answer');
     expect(openaiDialect.encodeRequest(parsed)).not.toHaveProperty('continue_final_message');
     expect(openaiDialect.encodeRequest({ ...parsed, finalAssistant: 'continue' })).toMatchObject({ continue_final_message: true, add_generation_prompt: false });
+    // A caller asks for a prefill the vLLM way.
+    expect(parse({ messages, continue_final_message: true, add_generation_prompt: false }).finalAssistant).toBe('continue');
+    expect(parse({ messages, continue_final_message: false }).finalAssistant).toBe('answer');
   });
 });
