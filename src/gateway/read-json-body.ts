@@ -6,10 +6,11 @@ import { ClientError } from './client-error.js';
  * not JSON (never quoting it), a 415 for a compressed body, a 499 for a client that left mid-body.
  */
 export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
-  const encoding = req.headers['content-encoding'];
-  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+  const coding = req.headers['content-encoding']?.trim().toLowerCase();
+  // An empty coding list means no coding (RFC 9110, 8.4).
+  if (coding !== undefined && coding !== '' && coding !== 'identity') {
     // Read as text, a compressed body would be refused as "not JSON": say what is wrong instead.
-    return Promise.reject(new ClientError(415, 'invalid_request', `content-encoding '${encoding.slice(0, 40)}' is not supported: send the body uncompressed`));
+    return Promise.reject(new ClientError(415, 'invalid_request', `content-encoding '${coding.slice(0, 40)}' is not supported: send the body uncompressed`));
   }
   // Plain events, not `for await`: the async iterator costs measurably per request on the hot path.
   return new Promise((resolve, reject) => {
