@@ -198,7 +198,9 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
-const sseHeaders = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' };
+// No Connection header of our own: node:http then sends `Keep-Alive: timeout=5`, and a client's pool
+// knows to retire an idle connection before this server closes it.
+const sseHeaders = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' };
 
 /**
  * Starts an emulated model server for a model on a chip: OpenAI and Anthropic

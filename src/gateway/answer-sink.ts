@@ -33,7 +33,8 @@ export function createStreamSink({ inbound, request, res, headers, id }: SinkTar
       committed = true;
       headers['content-type'] = 'text/event-stream; charset=utf-8';
       headers['cache-control'] = 'no-cache';
-      headers.connection = 'keep-alive';
+      // No Connection header of our own: node:http then sends its Keep-Alive timeout hint, which
+      // tells clients how long an idle connection may be reused.
       res.writeHead(200, headers);
     }
     res.write(frames);

@@ -38,8 +38,8 @@ export interface UpstreamClient {
 export const connectFailureStatus = 0;
 
 /**
- * Request bodies longer than this go to undici as a one-shot iterable that lets go of its bytes once
- * written. undici keeps a string or Buffer body for the life of the request, which for a streaming
+ * Request bodies longer than this many characters go to undici as a one-shot iterable that lets go
+ * of its bytes once written. undici keeps a string or Buffer body for the life of the request, which for a streaming
  * answer is minutes: with long prompts that was one more copy of the prompt per open stream. Short
  * bodies stay strings, undici's cheapest path.
  */
@@ -72,7 +72,10 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
   const poolFor = (origin: string): Pool => {
     let pool = pools.get(origin);
     if (pool === undefined) {
-      pool = new Pool(origin, { connections: options.connectionsPerUpstream ?? null, pipelining: 1, keepAliveTimeout: 30_000 });
+      // undici's own idle keep-alive (4 s, or the server's Keep-Alive hint less 1 s): an idle
+      // connection kept longer than the upstream keeps it (uvicorn and node:http close after 5 s)
+      // can be reused just as the upstream closes it, and the request fails as 'other side closed'.
+      pool = new Pool(origin, { connections: options.connectionsPerUpstream ?? null, pipelining: 1 });
       pools.set(origin, pool);
     }
     return pool;

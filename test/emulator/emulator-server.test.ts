@@ -102,6 +102,8 @@ describe('emulator: OpenAI Chat Completions', () => {
     const response = await post(emu.url, '/v1/chat/completions', openaiBody(content, { max_tokens: 3, stream: true, stream_options: { include_usage: true } }));
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('text/event-stream');
+    // The idle keep-alive hint, so a client's pool retires the connection before the server closes it.
+    expect(response.headers.get('keep-alive')).toMatch(/^timeout=\d+$/);
     const got = frames(await response.text());
     const first = JSON.parse((got[0] ?? '').slice('data: '.length)) as { id: string; created: number };
     const { id, created } = first;

@@ -158,6 +158,8 @@ describe('exact SSE frames', () => {
       body: JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true }, max_tokens: 5 }),
     });
     expect(response.headers.get('content-type')).toContain('text/event-stream');
+    // The idle keep-alive hint, so a client's pool retires the connection before the server closes it.
+    expect(response.headers.get('keep-alive')).toMatch(/^timeout=\d+$/);
     const frame = (choices: unknown[], extra = {}): string => `data: ${JSON.stringify({ id: 'chatcmpl-test', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'frontier', choices, ...extra })}\n\n`;
     const delta = (content: string): string => frame([{ index: 0, delta: { content }, logprobs: null, finish_reason: null }]);
     expect(await response.text()).toBe(
