@@ -10,7 +10,9 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
   // An empty coding list means no coding (RFC 9110, 8.4).
   if (coding !== undefined && coding !== '' && coding !== 'identity') {
     // Read as text, a compressed body would be refused as "not JSON": say what is wrong instead.
-    return Promise.reject(new ClientError(415, 'invalid_request', `content-encoding '${coding.slice(0, 40)}' is not supported: send the body uncompressed`));
+    // The coding is named only when it is a plain token: messages reach logs, and the header is the caller's text.
+    const named = /^[a-z0-9._-]{1,40}$/.test(coding) ? `content-encoding '${coding}'` : 'this content-encoding';
+    return Promise.reject(new ClientError(415, 'invalid_request', `${named} is not supported: send the body uncompressed`));
   }
   // Plain events, not `for await`: the async iterator costs measurably per request on the hot path.
   return new Promise((resolve, reject) => {
@@ -32,7 +34,7 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
     req.once('end', () => {
       if (size > limit) return;
       const raw = chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8');
-      // A byte order mark is allowed before JSON text (RFC 8259, 8.1) but JSON.parse refuses it.
+      // RFC 8259 (8.1) lets a parser ignore a byte order mark (senders must not add one); JSON.parse refuses it.
       const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
       // The data listener stays on the request, which lives as long as the answer streams: empty
       // its buffer so the raw body is not held that long on top of the parsed one.

@@ -10,13 +10,18 @@ export function invalidRequest(error: z.ZodError): Parsed<never> {
 
 /**
  * The message for message content that is neither a string nor text blocks: names the first other
- * block type sent (image, document, tool_use, thinking...), so a caller sees what was refused.
+ * block type sent (image, document, tool_use, thinking...), so a caller sees what was refused. A
+ * type is quoted only when it is a plain name: messages reach logs, and the type is caller text.
  */
 export function unsupportedContent(blockName: string): (issue: { readonly input?: unknown }) => string {
+  const expected = `content must be a string or an array of text ${blockName}s ({"type": "text", "text": "..."})`;
   return (issue) => {
-    const other = Array.isArray(issue.input) ? (issue.input as unknown[]).find((block) => (block as { type?: unknown } | null)?.type !== 'text') : undefined;
-    const type = (other as { type?: unknown } | undefined)?.type;
-    const named = typeof type === 'string' ? `'${type.slice(0, 40)}' ${blockName}s are not supported by this gateway yet` : 'not a string or an array of text ' + blockName + 's';
-    return `content must be a string or an array of text ${blockName}s ({"type": "text", "text": ...}): ${named}`;
+    if (!Array.isArray(issue.input)) return `${expected}; got ${issue.input === null ? 'null' : typeof issue.input}`;
+    const blocks = issue.input as unknown[];
+    const other = blocks.find((block) => (block as { type?: unknown } | null)?.type !== 'text') as { type?: unknown } | null | undefined;
+    if (other === undefined) return `${expected}; a text ${blockName} needs a string "text"`;
+    const type = other?.type;
+    if (typeof type !== 'string') return `${expected}; each ${blockName} needs a "type"`;
+    return `${expected}: ${/^[a-z0-9_.-]{1,40}$/i.test(type) ? `'${type}' ${blockName}s are` : `${blockName}s of that type are`} not supported by this gateway yet`;
   };
 }

@@ -19,13 +19,16 @@ describe('readJsonBody', () => {
     expect(await body('{"a": [1, 2]}')).toEqual({ a: [1, 2] });
     await expect(body('{"a": 1}', 5)).rejects.toMatchObject({ status: 413, kind: 'too_large' });
     await expect(body('{"secret words"')).rejects.toMatchObject({ status: 400, message: expect.not.stringContaining('secret') as unknown });
-    // A byte order mark may precede JSON text.
+    // A byte order mark before the JSON is ignored.
     expect(await body('\uFEFF{"a": 1}')).toEqual({ a: 1 });
   });
 
   it('refuses a compressed body by its encoding, not as text that is not JSON', async () => {
     const req = Object.assign(new PassThrough(), { headers: { 'content-encoding': 'gzip' } });
     await expect(readJsonBody(req as unknown as IncomingMessage, 1000)).rejects.toMatchObject({ status: 415, message: "content-encoding 'gzip' is not supported: send the body uncompressed" });
+    // A coding that is not a plain token is not quoted back (messages reach logs).
+    const odd = Object.assign(new PassThrough(), { headers: { 'content-encoding': 'gzip; my secret' } });
+    await expect(readJsonBody(odd as unknown as IncomingMessage, 1000)).rejects.toMatchObject({ status: 415, message: 'this content-encoding is not supported: send the body uncompressed' });
     // identity, or an empty coding list, is no coding at all.
     for (const none of ['identity', ' Identity ', '']) {
       const plain = Object.assign(new PassThrough(), { headers: { 'content-encoding': none } });
