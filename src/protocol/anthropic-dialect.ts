@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defaultMaxOutputTokens, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitState, type RateLimitWindow } from './chat.js';
+import { defaultMaxOutputTokens, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest, unsupportedContent } from './request-problem.js';
 import { sseFrame } from './sse.js';
@@ -23,7 +23,7 @@ const requestSchema = z.looseObject({
   tool_choice: z.looseObject({ type: z.literal('none', { error: "tools are not supported by this gateway yet: tool_choice can only be {\"type\": \"none\"}" }) }).optional(),
   mcp_servers: z.undefined({ error: 'MCP servers (tools) are not supported by this gateway yet' }).optional(),
   output_config: z.looseObject({ format: z.undefined({ error: 'structured output (output_config.format) is not supported by this gateway yet' }).optional() }).optional(),
-  metadata: z.looseObject({ user_id: z.string().max(256, 'metadata.user_id is at most 256 characters: an opaque id of your end user').nullish() }).optional(),
+  metadata: z.looseObject({ user_id: z.string().max(256, 'metadata.user_id is at most 256 characters: an opaque id of your end user').nullish() }).nullish(),
   thinking: z.looseObject({ type: z.literal('disabled', { error: 'extended thinking is not supported by this gateway yet' }) }).optional(),
 });
 
@@ -62,7 +62,7 @@ function textOf(value: z.infer<typeof content>): string {
 }
 
 /** One limit as Anthropic's headers: the reset is the RFC 3339 time it is full again, to the second (rounded up). */
-function anthropicLimit(name: string, window: RateLimitWindow, now: number): Record<string, string> {
+function anthropicLimit(name: RateLimitName, window: RateLimitWindow, now: number): Record<string, string> {
   const headers: Record<string, string> = {
     [`anthropic-ratelimit-${name}-limit`]: String(window.limit),
     [`anthropic-ratelimit-${name}-remaining`]: String(window.remaining),

@@ -29,8 +29,8 @@ const requestSchema = z.looseObject({
   continue_final_message: z.boolean().nullish(),
   user: z.string().max(256, 'user is at most 256 characters: an opaque id of your end user').nullish(),
   // OpenAI's successor to `user` for the same purpose; it wins when both are sent.
-  safety_identifier: z.string().max(256, 'safety_identifier is at most 256 characters: an opaque id of your end user').nullish(),
-  web_search_options: z.undefined({ error: 'web search is not supported by this gateway' }).optional(),
+  safety_identifier: z.string().max(64, 'safety_identifier is at most 64 characters: an opaque id of your end user').nullish(),
+  web_search_options: z.null({ error: 'web search is not supported by this gateway' }).optional(),
   n: z.literal(1, { error: 'n must be 1: the gateway returns one choice per request' }).nullish(),
   // Refused rather than silently ignored: a caller relying on them would get something else.
   response_format: z.looseObject({ type: z.literal('text', { error: "response_format.type must be 'text': JSON mode and structured outputs are not supported by this gateway yet" }) }).nullish(),
@@ -54,7 +54,8 @@ const resultSchema = z.looseObject({
 
 // OpenAI's own pairs: a bad or missing key is an invalid_request_error (code invalid_api_key
 // for a bad one), an unknown model or path an invalid_request_error (code model_not_found for
-// a model), a rate limit the limit's name ('requests', 'tokens') with code rate_limit_exceeded.
+// a model). A tenant limit's refusal is typed by the limit's name instead (formatError); an
+// upstream's 429, which names none, keeps rate_limit_exceeded.
 const kindToType: Readonly<Record<ErrorKind, string>> = {
   invalid_request: 'invalid_request_error',
   too_large: 'invalid_request_error',

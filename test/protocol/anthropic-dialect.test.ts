@@ -172,8 +172,10 @@ describe('anthropic dialect: the end-user id', () => {
     expect(parsed.value.endUser).toBe('u-1');
     expect(anthropicDialect.encodeRequest(parsed.value)).toMatchObject({ metadata: { user_id: 'u-1' } });
     expect(openaiDialect.encodeRequest(parsed.value)).toMatchObject({ user: 'u-1' });
-    const without = anthropicDialect.parseRequest({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }], metadata: {} });
-    expect(without.ok).toBe(true);
-    expect(without.ok ? without.value : undefined).not.toHaveProperty('endUser');
+    for (const metadata of [{}, null, { user_id: null }]) {
+      const without = anthropicDialect.parseRequest({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }], metadata });
+      expect(without.ok).toBe(true);
+      expect(without.ok ? without.value : undefined).not.toHaveProperty('endUser');
+    }
   });
 });

@@ -69,6 +69,9 @@ describe('OpenAI requests', () => {
     // OpenAI's newer field for the same id wins over the older one.
     expect(parse({ user: 'old', safety_identifier: 'new' }).endUser).toBe('new');
     expect(parse({ safety_identifier: 'new' }).endUser).toBe('new');
+    // OpenAI's own limit for safety_identifier.
+    const tooLong = openaiDialect.parseRequest(request({ safety_identifier: 'x'.repeat(65) }));
+    expect(tooLong.ok ? undefined : tooLong.problem).toMatchObject({ status: 400, param: 'safety_identifier' });
     const long = openaiDialect.parseRequest(request({ user: 'x'.repeat(257) }));
     expect(long.ok ? undefined : long.problem).toMatchObject({ status: 400, param: 'user' });
   });
@@ -86,9 +89,10 @@ describe('OpenAI requests', () => {
     expect(openaiDialect.parseRequest(request({ tool_choice: 'none' })).ok).toBe(true);
   });
 
-  it('refuses web search, a capability the answer would silently lack', () => {
+  it('refuses web search, a capability the answer would silently lack; null is not asking for it', () => {
     const parsed = openaiDialect.parseRequest(request({ web_search_options: {} }));
     expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: 'web_search_options', message: 'web_search_options: web search is not supported by this gateway' });
+    expect(openaiDialect.parseRequest(request({ web_search_options: null })).ok).toBe(true);
   });
 
   it("a trailing assistant message is a finished turn to answer after, as OpenAI reads it; only a continuation (or vLLM's continue_final_message) continues it", () => {
