@@ -117,7 +117,6 @@ type RouteFailure = Extract<RouteDecision, { ok: false }>;
 export const tieTolerance = 0.05;
 export const affinityLoadFactor = 1.25;
 
-/** Builds the routing policy once per config. */
 const prefixKeyChars = 2048;
 const firstMessageKeyChars = 256;
 
@@ -136,6 +135,7 @@ export function prefixKeyOf(messages: readonly { readonly content: string }[]): 
   return key !== '' ? key : (messages[0]?.content ?? '').slice(0, firstMessageKeyChars);
 }
 
+/** Builds the routing policy once per config. */
 export function routingPolicyFromConfig(config: Pick<GatewayConfig, 'routes' | 'resilience'>): RoutingPolicy {
   return { routes: new Map(config.routes.map((route) => [route.model, route])), halfOpenProbes: config.resilience.circuitBreaker.halfOpenProbes, panic: config.resilience.panicRouting };
 }

@@ -72,10 +72,11 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
   const poolFor = (origin: string): Pool => {
     let pool = pools.get(origin);
     if (pool === undefined) {
-      // undici's own idle keep-alive (4 s, or the server's Keep-Alive hint less 1 s): an idle
-      // connection kept longer than the upstream keeps it (uvicorn and node:http close after 5 s)
-      // can be reused just as the upstream closes it, and the request fails as 'other side closed'.
-      pool = new Pool(origin, { connections: options.connectionsPerUpstream ?? null, pipelining: 1 });
+      // Idle connections are retired after 4 s, or the server's Keep-Alive hint less 2 s: one kept
+      // longer than the upstream keeps it (uvicorn and node:http close after 5 s, mostly without a
+      // hint on streams) can be reused just as the upstream closes it, and the request then fails
+      // as 'other side closed' against a healthy endpoint.
+      pool = new Pool(origin, { connections: options.connectionsPerUpstream ?? null, pipelining: 1, keepAliveTimeout: 4_000, keepAliveTimeoutThreshold: 2_000 });
       pools.set(origin, pool);
     }
     return pool;
