@@ -134,8 +134,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     const headerJurisdictions = parseJurisdictionHeader(headerValue(req.headers[jurisdictionHeader]));
     const promptTokens = estimateTokens(promptText(request));
     const outputTokens = request.maxTokens ?? defaultMaxOutputTokens;
-    const admitted = checkTenantLimits(limits, tenant, promptTokens + outputTokens, now());
-    Object.assign(headers, inbound.rateLimitHeaders(admitted.state, now()));
+    const admittedAt = now();
+    const admitted = checkTenantLimits(limits, tenant, promptTokens + outputTokens, admittedAt);
+    Object.assign(headers, inbound.rateLimitHeaders(admitted.state, admittedAt));
     if (!admitted.allowed) {
       metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
       if (admitted.tooLarge) {
