@@ -6,6 +6,7 @@ import { dialects } from '../protocol/dialects.js';
 import { createSseReader } from '../protocol/sse.js';
 import type { Cancellation } from './cancellation.js';
 import { EventQueue } from './event-queue.js';
+import { releasingBody } from './releasing-body.js';
 
 /** Where and how to reach one upstream replica. */
 export interface UpstreamTarget {
@@ -38,23 +39,12 @@ export interface UpstreamClient {
 export const connectFailureStatus = 0;
 
 /**
- * Request bodies longer than this many characters go to undici as a one-shot iterable that lets go
- * of its bytes once written. undici keeps a string or Buffer body for the life of the request, which for a streaming
- * answer is minutes: with long prompts that was one more copy of the prompt per open stream. Short
- * bodies stay strings, undici's cheapest path.
+ * Request bodies longer than this many characters go to undici as a releasingBody: undici keeps a
+ * string or Buffer body for the life of the request, which for a streaming answer is minutes, and
+ * with long prompts that was one more copy of the prompt per open stream. Short bodies stay
+ * strings, undici's cheapest path.
  */
 const releasedBodyChars = 16 * 1024;
-
-function releasingBody(bytes: Buffer): Iterable<Buffer> {
-  let pending: Buffer | undefined = bytes;
-  return {
-    *[Symbol.iterator]() {
-      const chunk = pending;
-      pending = undefined;
-      if (chunk !== undefined) yield chunk;
-    },
-  };
-}
 
 /** Queued events past which the upstream socket is paused until the gateway catches up. */
 const queueHighWater = 256;

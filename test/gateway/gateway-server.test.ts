@@ -375,7 +375,7 @@ describe('logs', () => {
       const response = await fetch(`${at}/v1/chat/completions`, {
         method: 'POST',
         headers: { authorization: `Bearer ${usKey}`, 'content-type': 'application/json', 'x-request-id': 'req-42' },
-        body: JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'a secret prompt about zebras' }], max_tokens: 5 }),
+        body: JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'a secret prompt about zebras' }], max_tokens: 5, user: 'end-user-7f3a' }),
       });
       expect(response.status).toBe(200);
       expect(response.headers.get('x-request-id')).toBe('req-42');
@@ -391,6 +391,7 @@ describe('logs', () => {
     expect(text).not.toContain('zebras');
     expect(text).not.toContain('mock token');
     expect(text).not.toContain(usKey);
+    expect(text).not.toContain('end-user-7f3a');
   });
 
   it('carry prompt and completion only when logging.logPrompts is on', async () => {
@@ -398,6 +399,8 @@ describe('logs', () => {
     expect(text).toContain('zebras');
     expect(text).toContain('mock token');
     expect(text).not.toContain(usKey);
+    // The end-user id is for the upstream provider, never for the gateway's logs.
+    expect(text).not.toContain('end-user-7f3a');
   });
 });
 

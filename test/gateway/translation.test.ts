@@ -104,9 +104,11 @@ describe('requests that fit one dialect and must be fitted to the other', () => 
 });
 
 describe('long prompts', () => {
-  it('reach the upstream whole, with their byte length, streamed or not', async () => {
+  it('reach the upstream whole, with their byte length, streamed or not, and again on failover', async () => {
+    const busy = await startScriptedUpstream((res) => res.end('{"error": {"message": "busy"}}'), { status: 503, contentType: 'application/json' });
     const upstream = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'ok' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
-    const gateway = await routeGateway('long', [['long', upstream.url, 'm']]);
+    // The cheaper endpoint refuses every request after reading it: each is sent twice.
+    const gateway = await routeGateway('long', [['busy', busy.url, 'm'], ['long', upstream.url, 'm']]);
     try {
       // Past the size sent as a one-shot iterable, with multi-byte characters: length is in bytes.
       const prompt = `${'déjà vu 🚀 '.repeat(12_000)}end`;
@@ -120,10 +122,57 @@ describe('long prompts', () => {
       expect(upstream.bodies).toHaveLength(2);
       expect(upstream.bodies[0]).toMatchObject({ messages: [{ role: 'system', content: prompt }, { role: 'user', content: prompt }] });
       expect(upstream.bodies[1]).toMatchObject({ messages: [{ role: 'user', content: prompt }] });
-      for (const [index, headers] of upstream.headers.entries()) {
-        expect(Number(headers['content-length'])).toBe(Buffer.byteLength(JSON.stringify(upstream.bodies[index])));
-        expect(headers['transfer-encoding']).toBeUndefined();
+      expect(busy.bodies).toEqual(upstream.bodies);
+      for (const received of [busy, upstream]) {
+        for (const [index, headers] of received.headers.entries()) {
+          expect(Number(headers['content-length'])).toBe(Buffer.byteLength(JSON.stringify(received.bodies[index])));
+          expect(headers['transfer-encoding']).toBeUndefined();
+        }
       }
+    } finally {
+      await gateway.close();
+      await upstream.close();
+      await busy.close();
+    }
+  });
+});
+
+describe('an answer that breaks with nowhere to resume', () => {
+  it("is an error in the caller's dialect, with the request id in an Anthropic body as in its header", async () => {
+    const breaking = await startScriptedUpstream((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: 'one' }), () => setTimeout(() => res.socket?.destroy(), 20));
+    });
+    const gateway = await routeGateway('breaking', [['breaking', breaking.url, 'm']]);
+    try {
+      const anthropic = new Anthropic({ apiKey, baseURL: gateway.url, maxRetries: 0 });
+      const failure: unknown = await anthropic.messages.create({ model: 'breaking', max_tokens: 30, messages: [{ role: 'user', content: 'hello' }] }).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(Anthropic.APIError);
+      const error = failure as InstanceType<typeof Anthropic.APIError>;
+      expect(error.status).toBe(502);
+      expect(error.requestID).toBeTruthy();
+      expect(error.error).toMatchObject({ type: 'error', error: { type: 'api_error' }, request_id: error.requestID });
+    } finally {
+      await gateway.close();
+      await breaking.close();
+    }
+  });
+});
+
+describe('prefills from OpenAI callers', () => {
+  it("vLLM's continue_final_message asks an OpenAI upstream to continue the caller's assistant turn; without it the turn is answered after", async () => {
+    const upstream = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: ' more' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+    const gateway = await routeGateway('prefill', [['prefill', upstream.url, 'm']]);
+    try {
+      const ask = (extra: object): Promise<Response> =>
+        fetch(`${gateway.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'prefill', max_tokens: 5, messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'The answer is' }], ...extra }),
+        });
+      expect((await ask({ continue_final_message: true, add_generation_prompt: false })).status).toBe(200);
+      expect((await ask({})).status).toBe(200);
+      expect(upstream.bodies[0]).toMatchObject({ continue_final_message: true, add_generation_prompt: false, messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'The answer is' }] });
+      expect(upstream.bodies[1]).not.toHaveProperty('continue_final_message');
     } finally {
       await gateway.close();
       await upstream.close();
