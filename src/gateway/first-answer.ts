@@ -122,7 +122,8 @@ function routeFailureError(core: GatewayCore, decision: Extract<RouteDecision, {
   switch (decision.code) {
     case 'jurisdiction':
       core.metrics.jurisdictionRejections.inc({ tenant: context.tenant.id });
-      return new ClientError(decision.status, 'overloaded', decision.message, { headers: { 'x-should-retry': 'false' } });
+      // Not 'overloaded': that type tells an Anthropic caller to back off and retry, and no retry helps.
+      return new ClientError(decision.status, 'api_error', decision.message, { headers: { 'x-should-retry': 'false' } });
     case 'context':
       return new ClientError(decision.status, 'invalid_request', decision.message, { param: 'messages', code: 'context_length_exceeded' });
     case 'no_route':

@@ -206,6 +206,14 @@ describe('jurisdiction is hard', () => {
     expect(response.headers.get('x-should-retry')).toBe('false');
     const body = (await response.json()) as { error: { message: string } };
     expect(body.error.message).toMatch(/jurisdiction/i);
+    // An Anthropic caller's type is not overloaded_error, which means "back off and retry".
+    const anthropic = await fetch(`${url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': usKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json', 'x-switchyard-jurisdiction': 'eu' },
+      body: JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(anthropic.status).toBe(503);
+    expect(await anthropic.json()).toMatchObject({ type: 'error', error: { type: 'api_error', message: expect.stringMatching(/jurisdiction/) as unknown } });
   });
 
   it('a request too large for every eligible context window is the caller\'s error (400 invalid_request), not an overload', async () => {
