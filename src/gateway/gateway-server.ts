@@ -20,7 +20,7 @@ import { readJsonBody } from './read-json-body.js';
 import type { RequestContext } from './request-context.js';
 import { effectiveJurisdictions, parseJurisdictionHeader, prefixKeyOf, routingPolicyFromConfig } from './route-request.js';
 import { authenticate } from './tenant-auth.js';
-import { checkTenantLimits, MemoryRateLimitStore, retryAfterHeaders, settleTokenUsage, type RateLimitStore } from './token-bucket.js';
+import { checkTenantLimits, MemoryRateLimitStore, retryAfterHeaders, settleTokenUsage, tenantLimitState, type RateLimitStore } from './token-bucket.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
 
 export interface GatewayOptions {
@@ -195,7 +195,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     } finally {
       clearTimeout(deadlineTimer);
       res.off('close', onClose);
-      settleTokenUsage(limits, tenant, promptTokens + outputTokens, usedTokens, now());
+      const settledAt = now();
+      settleTokenUsage(limits, tenant, promptTokens + outputTokens, usedTokens, settledAt);
+      // A request refused or failed before its answer began was refunded: its error response shows
+      // the limits after the refund, not the admission charge.
+      if (!res.headersSent) Object.assign(headers, inbound.rateLimitHeaders(tenantLimitState(limits, tenant, settledAt), settledAt));
     }
   };
 

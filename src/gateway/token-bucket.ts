@@ -120,6 +120,16 @@ export function checkTenantLimits(store: RateLimitStore, tenant: TenantLimits, e
   return { allowed: true, state };
 }
 
+/** The tenant's limits as they stand, charging nothing: for headers after a refund. */
+export function tenantLimitState(store: RateLimitStore, tenant: TenantLimits, now: number): RateLimitState {
+  const requests = store.take(requestsKey(tenant), 0, tenant.requestsPerMinute, tenant.requestsPerMinute / minuteMs, now);
+  const tokens = store.take(tokensKey(tenant), 0, tenant.tokensPerMinute, tenant.tokensPerMinute / minuteMs, now);
+  return {
+    requests: { limit: tenant.requestsPerMinute, remaining: requests.remaining, resetMs: requests.fullInMs },
+    tokens: { limit: tenant.tokensPerMinute, remaining: tokens.remaining, resetMs: tokens.fullInMs },
+  };
+}
+
 /**
  * Retry headers for a wait: Retry-After in whole seconds, rounded up and at least 1 so a
  * client never retries at once; and retry-after-ms, which both official SDKs read first.

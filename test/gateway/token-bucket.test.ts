@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkTenantLimits, MemoryRateLimitStore, retryAfterHeaders, settleTokenUsage } from '../../src/gateway/token-bucket.js';
+import { checkTenantLimits, MemoryRateLimitStore, retryAfterHeaders, settleTokenUsage, tenantLimitState } from '../../src/gateway/token-bucket.js';
 
 const tenant = { id: 'acme', requestsPerMinute: 60, tokensPerMinute: 6000 };
 
@@ -99,6 +99,16 @@ describe('checkTenantLimits', () => {
     expect(retryAfterHeaders(10)).toEqual({ 'retry-after': '1', 'retry-after-ms': '10' });
     expect(retryAfterHeaders(20_000)).toEqual({ 'retry-after': '20', 'retry-after-ms': '20000' });
     expect(retryAfterHeaders(20_001)).toEqual({ 'retry-after': '21', 'retry-after-ms': '20001' });
+  });
+
+  it('the state as it stands charges nothing, and shows a refund', () => {
+    const store = new MemoryRateLimitStore();
+    checkTenantLimits(store, tenant, 1000, 0);
+    const state = tenantLimitState(store, tenant, 0);
+    expect(state).toEqual({ requests: { limit: 60, remaining: 59, resetMs: 1000 }, tokens: { limit: 6000, remaining: 5000, resetMs: 10_000 } });
+    expect(tenantLimitState(store, tenant, 0)).toEqual(state);
+    settleTokenUsage(store, tenant, 1000, 0, 0);
+    expect(tenantLimitState(store, tenant, 0).tokens).toEqual({ limit: 6000, remaining: 6000, resetMs: 0 });
   });
 
   it('settling refunds an over-estimate', () => {

@@ -267,6 +267,8 @@ describe('token limits charge what was served', () => {
       // Admitted at 1 + 900 tokens from the full 1,000-token bucket, then refused.
       const refused = await ask({ 'x-switchyard-jurisdiction': 'eu' }, { max_tokens: 900 });
       expect(refused.status).toBe(503);
+      // Its own headers already show the refund: the bucket is full again.
+      expect(refused.headers.get('x-ratelimit-remaining-tokens')).toBe('1000');
       // Refunded in full: a small request right after is admitted, and served.
       const next = await ask({}, { max_tokens: 5 });
       expect(next.status).toBe(200);
