@@ -110,10 +110,7 @@ export function checkTenantLimits(store: RateLimitStore, tenant: TenantLimits, e
   const requests = store.take(requestsKey(tenant), tooLarge ? 0 : 1, tenant.requestsPerMinute, tenant.requestsPerMinute / minuteMs, now);
   const tokenCost = requests.allowed && !tooLarge ? Math.max(0, estimatedTokens) : 0;
   const tokens = store.take(tokensKey(tenant), tokenCost, tenant.tokensPerMinute, tenant.tokensPerMinute / minuteMs, now);
-  const state: RateLimitState = {
-    requests: { limit: tenant.requestsPerMinute, remaining: requests.remaining, resetMs: requests.fullInMs },
-    tokens: { limit: tenant.tokensPerMinute, remaining: tokens.remaining, resetMs: tokens.fullInMs },
-  };
+  const state = stateOf(tenant, requests, tokens);
   if (tooLarge) return { allowed: false, retryAfterMs: Number.POSITIVE_INFINITY, limit: 'tokens', tooLarge: true, state };
   if (!requests.allowed) return { allowed: false, retryAfterMs: requests.retryAfterMs, limit: 'requests', tooLarge: false, state };
   if (!tokens.allowed) return { allowed: false, retryAfterMs: tokens.retryAfterMs, limit: 'tokens', tooLarge: false, state };
@@ -124,6 +121,10 @@ export function checkTenantLimits(store: RateLimitStore, tenant: TenantLimits, e
 export function tenantLimitState(store: RateLimitStore, tenant: TenantLimits, now: number): RateLimitState {
   const requests = store.take(requestsKey(tenant), 0, tenant.requestsPerMinute, tenant.requestsPerMinute / minuteMs, now);
   const tokens = store.take(tokensKey(tenant), 0, tenant.tokensPerMinute, tenant.tokensPerMinute / minuteMs, now);
+  return stateOf(tenant, requests, tokens);
+}
+
+function stateOf(tenant: TenantLimits, requests: RateLimitTake, tokens: RateLimitTake): RateLimitState {
   return {
     requests: { limit: tenant.requestsPerMinute, remaining: requests.remaining, resetMs: requests.fullInMs },
     tokens: { limit: tenant.tokensPerMinute, remaining: tokens.remaining, resetMs: tokens.fullInMs },
