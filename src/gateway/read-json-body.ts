@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { isQuotableName } from '../protocol/request-problem.js';
 import { ClientError } from './client-error.js';
 
 /**
@@ -10,8 +11,8 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
   // An empty coding list means no coding (RFC 9110, 8.4).
   if (coding !== undefined && coding !== '' && coding !== 'identity') {
     // Read as text, a compressed body would be refused as "not JSON": say what is wrong instead.
-    // The coding is named only when it is a plain token: messages reach logs, and the header is the caller's text.
-    const named = /^[a-z0-9._-]{1,40}$/.test(coding) ? `content-encoding '${coding}'` : 'this content-encoding';
+    // The header is the caller's text: named only when it is a plain name.
+    const named = isQuotableName(coding) ? `content-encoding '${coding}'` : 'this content-encoding';
     return Promise.reject(new ClientError(415, 'invalid_request', `${named} is not supported: send the body uncompressed`));
   }
   // Plain events, not `for await`: the async iterator costs measurably per request on the hot path.

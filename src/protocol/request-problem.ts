@@ -9,9 +9,17 @@ export function invalidRequest(error: z.ZodError): Parsed<never> {
 }
 
 /**
+ * Whether caller text may be quoted back in an error message: a short plain name (letters,
+ * digits, '_', '.', '-'). Messages reach logs, where nothing else of a request may appear.
+ */
+export function isQuotableName(text: string): boolean {
+  return /^[a-z0-9_.-]{1,40}$/i.test(text);
+}
+
+/**
  * The message for message content that is neither a string nor text blocks: names the first other
- * block type sent (image, document, tool_use, thinking...), so a caller sees what was refused. A
- * type is quoted only when it is a plain name: messages reach logs, and the type is caller text.
+ * block type sent (image, document, tool_use, thinking...), so a caller sees what was refused; the
+ * type is caller text, so it is quoted only when isQuotableName.
  */
 export function unsupportedContent(blockName: string): (issue: { readonly input?: unknown }) => string {
   const expected = `content must be a string or an array of text ${blockName}s ({"type": "text", "text": "..."})`;
@@ -22,6 +30,6 @@ export function unsupportedContent(blockName: string): (issue: { readonly input?
     if (other === undefined) return `${expected}; a text ${blockName} needs a string "text"`;
     const type = other?.type;
     if (typeof type !== 'string') return `${expected}; each ${blockName} needs a "type"`;
-    return `${expected}: ${/^[a-z0-9_.-]{1,40}$/i.test(type) ? `'${type}' ${blockName}s are` : `${blockName}s of that type are`} not supported by this gateway yet`;
+    return `${expected}: ${isQuotableName(type) ? `'${type}' ${blockName}s are` : `${blockName}s of that type are`} not supported by this gateway yet`;
   };
 }
