@@ -1,4 +1,4 @@
-import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isNode, isPair, isScalar, LineCounter, Parser, parseDocument, type Document } from 'yaml';
 import type { SpecProblem } from './spec-problem.js';
 
 export interface Location {
@@ -26,6 +26,20 @@ export function parseYamlSource(text: string, file: string): ParsedYaml {
     return {
       ok: false,
       problems: doc.errors.map((error) => {
+        // The parser reports an unclosed quote where the file ends; the user needs where it opened.
+        const opened = error.code === 'MISSING_CHAR' && error.message.includes('quote') ? unclosedQuoteAt(text, error.pos[0]) : undefined;
+        if (opened !== undefined) {
+          const where = lineCounter.linePos(opened);
+          return {
+            code: 'syntax',
+            file,
+            line: where.line,
+            column: where.col,
+            path: '',
+            message: 'YAML syntax error: this quoted string is never closed',
+            suggestion: 'add the closing quote on this line, or escape a quote inside the string (\\" in double quotes, \'\' in single quotes)',
+          } satisfies SpecProblem;
+        }
         const where = lineCounter.linePos(error.pos[0]);
         return {
           code: 'syntax',
@@ -81,6 +95,25 @@ function nodeAt(doc: Document, path: readonly PropertyKey[]): RangedNode | undef
     if (isNode(node)) return node as RangedNode;
   }
   return undefined;
+}
+
+/** Where the quoted scalar that runs on to offset `end` (an unclosed one) opens, from the parser's tokens. */
+function unclosedQuoteAt(text: string, end: number): number | undefined {
+  let found: number | undefined;
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) {
+      for (const item of node) visit(item);
+      return;
+    }
+    if (typeof node !== 'object' || node === null) return;
+    const token = node as { type?: unknown; offset?: unknown; source?: unknown };
+    if ((token.type === 'double-quoted-scalar' || token.type === 'single-quoted-scalar') && typeof token.offset === 'number' && typeof token.source === 'string') {
+      if (token.offset < end && token.offset + token.source.length >= end) found = token.offset;
+    }
+    for (const value of Object.values(node)) visit(value);
+  };
+  for (const token of new Parser().parse(text)) visit(token);
+  return found;
 }
 
 function firstLine(message: string): string {

@@ -441,6 +441,18 @@ describe('YAML syntax errors', () => {
     expect(problem.message).toContain('Map keys must be unique');
   });
 
+  it('an unclosed quote is reported where it opens, not at the end of the file', () => {
+    const double = problemsOf('version: 1\npools:\n  - id: "a\n    chips: 5\nservices: []\n');
+    expect(double).toEqual([expect.objectContaining({ code: 'syntax', line: 3, column: 9, message: 'YAML syntax error: this quoted string is never closed' })]);
+    const single = problemsOf("version: 1\npools: []\nservices:\n  - { id: 'x, model: m }\n");
+    // The flow map it swallowed is reported too, after it.
+    expect(single[0]).toMatchObject({ code: 'syntax', line: 4, column: 11, message: 'YAML syntax error: this quoted string is never closed' });
+    // A closed quote with an escaped quote inside is fine, and other syntax errors keep their own location.
+    const other = problemsOf('version: 1\npools:\n  - id: "a\\"b"\n    chips: [\n');
+    expect(other.length).toBeGreaterThan(0);
+    expect(other.every((p) => p.code === 'syntax' && p.message !== 'YAML syntax error: this quoted string is never closed')).toBe(true);
+  });
+
   it('an unclosed flow mapping is a syntax error', () => {
     const problems = problemsOf('version: 1\npools:\n  - { id: a, chips: 5\nservices: []\n');
     expect(problems.length).toBeGreaterThan(0);
