@@ -66,7 +66,10 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       // longer than the upstream keeps it (uvicorn and node:http close after 5 s, mostly without a
       // hint on streams) can be reused just as the upstream closes it, and the request then fails
       // as 'other side closed' against a healthy endpoint.
-      pool = new Pool(origin, { connections: options.connectionsPerUpstream ?? null, pipelining: 1, keepAliveTimeout: 4_000, keepAliveTimeoutThreshold: 2_000 });
+      // No undici timeouts: the gateway's own (ttftTimeoutMs, tokenIdleTimeoutMs, deadlineMs, each up
+      // to a day) decide how long an upstream may think or pause; undici's 300 s defaults cut a slow
+      // reasoning model first, as a connection failure.
+      pool = new Pool(origin, { connections: options.connectionsPerUpstream ?? null, pipelining: 1, keepAliveTimeout: 4_000, keepAliveTimeoutThreshold: 2_000, headersTimeout: 0, bodyTimeout: 0 });
       pools.set(origin, pool);
     }
     return pool;
