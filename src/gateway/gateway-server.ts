@@ -164,6 +164,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         model: request.model,
         tenantJurisdictions: tenant.jurisdictions,
         ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }),
+        ...(request.geography === undefined ? {} : { requestedGeography: request.geography }),
         promptTokens,
         maxOutputTokens: outputTokens,
         prefixKey,

@@ -80,6 +80,8 @@ export interface RouteInput {
   readonly tenantJurisdictions: readonly string[];
   /** From the request header; undefined when absent. An empty list allows nothing. */
   readonly headerJurisdictions?: readonly string[];
+  /** The jurisdiction the request body asked for (Anthropic `inference_geo`); narrows like the header. */
+  readonly requestedGeography?: string;
   /** Estimated (see estimateTokens in src/protocol/chat.ts). */
   readonly promptTokens: number;
   /** The client's max output tokens, or the gateway's default when it gave none. */
@@ -184,10 +186,17 @@ function routeCandidates(route: RouteConfig, endpoints: readonly EndpointView[])
 }
 
 /** The tenant's jurisdictions narrowed by the header's, if one was sent. */
-export function effectiveJurisdictions(request: Pick<RouteInput, 'tenantJurisdictions' | 'headerJurisdictions'>): ReadonlySet<string> {
-  const tenant = new Set(request.tenantJurisdictions);
-  if (request.headerJurisdictions === undefined) return tenant;
-  return new Set(request.headerJurisdictions.filter((jurisdiction) => tenant.has(jurisdiction)));
+export function effectiveJurisdictions(request: Pick<RouteInput, 'tenantJurisdictions' | 'headerJurisdictions' | 'requestedGeography'>): ReadonlySet<string> {
+  let allowed = new Set(request.tenantJurisdictions);
+  if (request.headerJurisdictions !== undefined) {
+    const header = new Set(request.headerJurisdictions);
+    allowed = new Set([...allowed].filter((jurisdiction) => header.has(jurisdiction)));
+  }
+  if (request.requestedGeography !== undefined) {
+    const geography = request.requestedGeography;
+    allowed = new Set([...allowed].filter((jurisdiction) => jurisdiction === geography));
+  }
+  return allowed;
 }
 
 /** Ordinary endpoints whose window fits; the reserved long-context ones only when none does. */
@@ -230,6 +239,8 @@ function jurisdictionFailure(request: RouteInput, allowed: ReadonlySet<string>, 
   let message: string;
   if (allowed.size > 0) {
     message = `no endpoint for model ${model} in jurisdictions ${list(allowed)}: candidates are in ${uniqueSorted(candidates.map((endpoint) => endpoint.jurisdiction)).join(', ')}`;
+  } else if (request.requestedGeography !== undefined) {
+    message = `no endpoint for model ${model}: the request's inference_geo ${quote(request.requestedGeography)} is not among the jurisdictions this request may use ${list(effectiveJurisdictions({ tenantJurisdictions: request.tenantJurisdictions, ...(request.headerJurisdictions === undefined ? {} : { headerJurisdictions: request.headerJurisdictions }) }))}, so nothing is allowed`;
   } else if (request.headerJurisdictions !== undefined) {
     message = `no endpoint for model ${model}: the request's jurisdiction header ${list(request.headerJurisdictions)} names none of the tenant's allowed jurisdictions ${list(request.tenantJurisdictions)}, so nothing is allowed`;
   } else {

@@ -25,6 +25,8 @@ const requestSchema = z.looseObject({
   output_config: z.looseObject({ format: z.undefined({ error: 'structured output (output_config.format) is not supported by this gateway yet' }).optional() }).optional(),
   metadata: z.looseObject({ user_id: z.string().max(256, 'metadata.user_id is at most 256 characters: an opaque id of your end user').nullish() }).nullish(),
   thinking: z.looseObject({ type: z.literal('disabled', { error: 'extended thinking is not supported by this gateway yet' }) }).optional(),
+  // Data residency: honoured as a jurisdiction, never dropped (see ChatRequest.geography).
+  inference_geo: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "inference_geo is a jurisdiction name, such as 'us', or 'global' for any").nullish(),
 });
 
 /** An upstream's complete answer (built once: zod compiles each schema on first use). */
@@ -54,6 +56,11 @@ const stopReason: Readonly<Record<FinishReason, string>> = { stop: 'end_turn', l
 /** `stop_reason` and `stop_sequence`: a matched stop sequence is named; OpenAI upstreams never say which. */
 function stopFields(finish: { readonly finishReason: FinishReason; readonly stopSequence?: string }): { stop_reason: string; stop_sequence: string | null } {
   return finish.stopSequence === undefined ? { stop_reason: stopReason[finish.finishReason], stop_sequence: null } : { stop_reason: 'stop_sequence', stop_sequence: finish.stopSequence };
+}
+
+function geographyOf(value: string | null | undefined): { geography?: string } {
+  const geography = value?.toLowerCase();
+  return geography === undefined || geography === 'global' ? {} : { geography };
 }
 
 function textOf(value: z.infer<typeof content>): string {
@@ -100,6 +107,7 @@ export const anthropicDialect: Dialect = {
         // Anthropic reads a trailing assistant message as a prefill: the answer continues it.
         finalAssistant: 'continue',
         ...(r.metadata?.user_id === undefined || r.metadata.user_id === null || r.metadata.user_id === '' ? {} : { endUser: r.metadata.user_id }),
+        ...geographyOf(r.inference_geo),
       },
     };
   },

@@ -34,6 +34,11 @@ export interface ChatRequest {
    * passed on so an upstream provider's abuse monitoring can tell users apart. Never logged.
    */
   readonly endUser?: string;
+  /**
+   * Where the caller asked inference to run (Anthropic `inference_geo`, lower-cased; 'global',
+   * meaning anywhere, is left out): a jurisdiction that narrows, never widens, the tenant's.
+   */
+  readonly geography?: string;
 }
 
 export interface SamplingControls {

@@ -216,6 +216,27 @@ describe('jurisdiction is hard', () => {
     expect(await anthropic.json()).toMatchObject({ type: 'error', error: { type: 'api_error', message: expect.stringMatching(/jurisdiction/) as unknown } });
   });
 
+  it("Anthropic's inference_geo narrows like the header: honoured, never widened, 'global' is any, refused when malformed", async () => {
+    const client = (key: string): Anthropic => new Anthropic({ apiKey: key, baseURL: url, maxRetries: 0 });
+    const ask = { model: 'frontier', max_tokens: 5, messages: [{ role: 'user' as const, content: 'hi' }] };
+    const [openaiBefore, anthropicBefore] = [openaiUpstream.received.get('/v1/chat/completions') ?? 0, anthropicUpstream.received.get('/v1/messages') ?? 0];
+    // The tenant may use us and eu; 'EU' sends the request to the one EU endpoint, whatever is cheaper.
+    await client(globalKey).messages.create({ ...ask, inference_geo: 'EU' });
+    expect([openaiUpstream.received.get('/v1/chat/completions') ?? 0, anthropicUpstream.received.get('/v1/messages') ?? 0]).toEqual([openaiBefore, anthropicBefore + 1]);
+    await client(globalKey).messages.create({ ...ask, inference_geo: 'global' });
+    expect(openaiUpstream.received.get('/v1/chat/completions') ?? 0).toBe(openaiBefore + 1);
+    // A US-only tenant asking for eu gets nothing, with the reason; so does an unknown geography.
+    for (const [key, geography] of [[usKey, 'eu'], [globalKey, 'jp']] as const) {
+      const refused = await client(key).messages.create({ ...ask, inference_geo: geography }).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(Anthropic.APIError);
+      expect(refused).toMatchObject({ status: 503, error: { error: { type: 'api_error', message: expect.stringContaining(`inference_geo '${geography}'`) as unknown } } });
+    }
+    const malformed = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': globalKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify({ ...ask, inference_geo: 'us, eu' }) });
+    expect(malformed.status).toBe(400);
+    expect(await malformed.text()).toContain('inference_geo');
+    expect([openaiUpstream.received.get('/v1/chat/completions') ?? 0, anthropicUpstream.received.get('/v1/messages') ?? 0]).toEqual([openaiBefore + 1, anthropicBefore + 1]);
+  });
+
   it('a request too large for every eligible context window is the caller\'s error (400 invalid_request), not an overload', async () => {
     const ask = (path: string, headers: Record<string, string>): Promise<Response> =>
       fetch(`${url}${path}`, {

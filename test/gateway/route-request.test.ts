@@ -82,6 +82,18 @@ describe('jurisdiction: the tenant set, narrowed (never widened) by the header',
     expect(route(usAndEu, ['cost'], { headerJurisdictions: [] })).toMatchObject({ ok: false, code: 'jurisdiction' });
   });
 
+  it("a requested geography (Anthropic inference_geo) narrows with the header, never widens, and says why when nothing is left", () => {
+    expect(ranked(route(usAndEu, ['cost'], { requestedGeography: 'eu' }))).toEqual(['eu-1']);
+    expect(ranked(route(usAndEu, ['cost'], { requestedGeography: 'eu', headerJurisdictions: ['eu', 'us'] }))).toEqual(['eu-1']);
+    expect(route(usAndEu, ['cost'], { requestedGeography: 'eu', headerJurisdictions: ['us'] })).toEqual({
+      ok: false,
+      status: 503,
+      code: 'jurisdiction',
+      message: "no endpoint for model 'frontier': the request's inference_geo 'eu' is not among the jurisdictions this request may use [us], so nothing is allowed",
+    });
+    expect(route(usAndEu, ['cost'], { requestedGeography: 'jp', tenantJurisdictions: ['us'] })).toMatchObject({ ok: false, code: 'jurisdiction' });
+  });
+
   it('no candidate in the allowed set: 503 naming where candidates are', () => {
     expect(route(usAndEu, ['cost'], { tenantJurisdictions: ['uk'] })).toEqual({ ok: false, status: 503, code: 'jurisdiction', message: "no endpoint for model 'frontier' in jurisdictions [uk]: candidates are in eu, jp, us" });
   });
