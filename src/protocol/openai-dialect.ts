@@ -30,8 +30,10 @@ const requestSchema = z.looseObject({
   continue_final_message: z.boolean().nullish(),
   user: z.string().max(256, 'user is at most 256 characters: an opaque id of your end user').nullish(),
   // OpenAI's successor to `user` for the same purpose; it wins when both are sent.
-  safety_identifier: z.string().max(64, 'safety_identifier is at most 64 characters: an opaque id of your end user').nullish(),
+  safety_identifier: z.string().max(128, 'safety_identifier is at most 128 characters: an opaque id of your end user, such as a hash of their email').nullish(),
   web_search_options: z.null({ error: 'web search is not supported by this gateway' }).optional(),
+  // A moderation policy may block an input or an answer: ignoring it would serve what it blocks.
+  moderation: z.null({ error: 'moderated completions (moderation) are not supported by this gateway' }).optional(),
   n: z.literal(1, { error: 'n must be 1: the gateway returns one choice per request' }).nullish(),
   // Refused rather than silently ignored: a caller relying on them would get something else.
   response_format: z.looseObject({ type: z.literal('text', { error: "response_format.type must be 'text': JSON mode and structured outputs are not supported by this gateway yet" }) }).nullish(),

@@ -66,8 +66,9 @@ describe('OpenAI requests', () => {
     // OpenAI's newer field for the same id wins over the older one.
     expect(parse({ user: 'old', safety_identifier: 'new' }).endUser).toBe('new');
     expect(parse({ safety_identifier: 'new' }).endUser).toBe('new');
-    // OpenAI's own limit for safety_identifier.
-    const tooLong = openaiDialect.parseRequest(request({ safety_identifier: 'x'.repeat(65) }));
+    // OpenAI's own limit for safety_identifier: 128, room for a SHA-512 hex digest.
+    expect(parse({ safety_identifier: 'f'.repeat(128) }).endUser).toBe('f'.repeat(128));
+    const tooLong = openaiDialect.parseRequest(request({ safety_identifier: 'x'.repeat(129) }));
     expect(tooLong.ok ? undefined : tooLong.problem).toMatchObject({ status: 400, param: 'safety_identifier' });
     const long = openaiDialect.parseRequest(request({ user: 'x'.repeat(257) }));
     expect(long.ok ? undefined : long.problem).toMatchObject({ status: 400, param: 'user' });
@@ -86,10 +87,14 @@ describe('OpenAI requests', () => {
     expect(openaiDialect.parseRequest(request({ tool_choice: 'none' })).ok).toBe(true);
   });
 
-  it('refuses web search, a capability the answer would silently lack; null is not asking for it', () => {
+  it('refuses web search and moderation, which the answer would silently lack; null is not asking for them', () => {
     const parsed = openaiDialect.parseRequest(request({ web_search_options: {} }));
     expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: 'web_search_options', message: 'web_search_options: web search is not supported by this gateway' });
     expect(openaiDialect.parseRequest(request({ web_search_options: null })).ok).toBe(true);
+    // A moderation policy can block an answer: dropping it would serve what it blocks.
+    const moderated = openaiDialect.parseRequest(request({ moderation: { model: 'omni-moderation-latest' } }));
+    expect(moderated.ok ? undefined : moderated.problem).toMatchObject({ status: 400, param: 'moderation', message: 'moderation: moderated completions (moderation) are not supported by this gateway' });
+    expect(openaiDialect.parseRequest(request({ moderation: null })).ok).toBe(true);
   });
 
   it("a trailing assistant message is a finished turn to answer after, as OpenAI reads it; only a continuation (or vLLM's continue_final_message) continues it", () => {
