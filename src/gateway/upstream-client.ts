@@ -46,6 +46,13 @@ export const connectFailureStatus = 0;
  */
 const releasedBodyChars = 16 * 1024;
 
+/**
+ * How long an upstream may keep its response open after the stream's final event before the
+ * request is aborted. With no HTTP-client timeouts (see the pool), an upstream that never ends its
+ * response would otherwise hold its connection for good once the answer was delivered.
+ */
+const defaultTrailerGraceMs = 5_000;
+
 /** Queued events past which the upstream socket is paused until the gateway catches up. */
 const queueHighWater = 256;
 
@@ -56,7 +63,8 @@ const queueHighWater = 256;
  * through undici's dispatch API, straight from socket callbacks to the SSE parser: no
  * Readable body and no promise per chunk.
  */
-export function createPooledUpstreamClient(options: { connectionsPerUpstream?: number } = {}): UpstreamClient {
+export function createPooledUpstreamClient(options: { connectionsPerUpstream?: number; trailerGraceMs?: number } = {}): UpstreamClient {
+  const trailerGraceMs = options.trailerGraceMs ?? defaultTrailerGraceMs;
   const pools = new Map<string, Pool>();
   const paths = new Map<string, { origin: string; path: string }>();
   const poolFor = (origin: string): Pool => {
@@ -90,7 +98,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       const dialect = dialects[target.dialect];
       const { origin, path } = locate(target, dialect);
       return new Promise((resolve) => {
-        const call = new UpstreamCall(dialect, request.stream, cancellation, resolve);
+        const call = new UpstreamCall(dialect, request.stream, cancellation, resolve, trailerGraceMs);
         try {
           const json = JSON.stringify(dialect.encodeRequest(request));
           const headers: Record<string, string> = { 'content-type': 'application/json', accept: request.stream ? 'text/event-stream' : 'application/json', ...dialect.authHeaders(target.apiKey) };
@@ -133,6 +141,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   #reader: StreamReader | undefined;
   #decoder: InstanceType<typeof TextDecoder> | undefined;
   #streamDone = false;
+  #trailerTimer: NodeJS.Timeout | undefined;
   readonly #stopListening: () => void;
 
   constructor(
@@ -140,6 +149,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     private readonly streamRequested: boolean,
     private readonly cancellation: Cancellation,
     private readonly resolve: (response: UpstreamResponse) => void,
+    private readonly trailerGraceMs: number,
   ) {
     this.#stopListening = cancellation.onCancel(() => {
       if (this.#controller !== undefined) this.#controller.abort(new CancelledError());
@@ -192,9 +202,15 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     }
     if (this.#streamDone) return;
     this.#sse?.feed(this.#decoder?.decode(chunk, { stream: true }) ?? '');
+    if (this.#streamDone) {
+      // The response normally ends in this same read; the timer is for one that never does.
+      const controller = this.#controller;
+      this.#trailerTimer = setTimeout(() => controller?.abort(new CancelledError()), this.trailerGraceMs);
+    }
   }
 
   onResponseEnd(): void {
+    clearTimeout(this.#trailerTimer);
     this.#stopListening();
     if (this.#mode === 'stream') {
       if (!this.#streamDone) this.#queue?.push(this.#announcedFinish() ?? { type: 'error', kind: 'api_error', message: 'upstream stream ended before its final event' });
@@ -237,6 +253,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
+    clearTimeout(this.#trailerTimer);
     this.#stopListening();
     if (this.#queue !== undefined) {
       if (!this.#streamDone) {

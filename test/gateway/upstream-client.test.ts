@@ -25,8 +25,8 @@ async function upstream(handler: (req: IncomingMessage, res: ServerResponse) => 
   return { id: 'u', url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, dialect: 'openai', apiKey: undefined };
 }
 
-function client() {
-  const created = createPooledUpstreamClient();
+function client(options: Parameters<typeof createPooledUpstreamClient>[0] = {}) {
+  const created = createPooledUpstreamClient(options);
   clients.push(created);
   return created;
 }
@@ -117,5 +117,19 @@ describe('pooled upstream client', () => {
     const rest: ChatEvent[] = [];
     for (let next = await response.events.next(); next.done !== true; next = await response.events.next()) rest.push(next.value);
     expect(rest.every((event) => event.type !== 'error')).toBe(true);
+  });
+
+  it('an upstream that keeps its response open after the final event is let go after a grace period', async () => {
+    let closed: Promise<void> | undefined;
+    const target = await upstream((_req, res) => {
+      closed = new Promise((resolve) => res.on('close', () => resolve()));
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(sseBody(2, true)); // complete, [DONE] included, but the response never ends
+    });
+    const response = await client({ trailerGraceMs: 50 }).send(target, request, new Cancellation());
+    const within = <T>(promise: Promise<T>): Promise<T | 'still open'> => Promise.race([promise, new Promise<'still open'>((resolve) => setTimeout(() => resolve('still open'), 2000))]);
+    const seen = await within(events(response));
+    expect(seen === 'still open' ? seen : seen.map((event) => event.type)).toEqual(['start', 'text', 'text', 'finish']);
+    expect(await within(closed ?? Promise.resolve())).toBeUndefined();
   });
 });
