@@ -185,7 +185,7 @@ function routeCandidates(route: RouteConfig, endpoints: readonly EndpointView[])
   return candidates;
 }
 
-/** The tenant's jurisdictions narrowed by the header's, if one was sent. */
+/** The tenant's jurisdictions, narrowed by the header's and by the requested geography, when sent. */
 export function effectiveJurisdictions(request: Pick<RouteInput, 'tenantJurisdictions' | 'headerJurisdictions' | 'requestedGeography'>): ReadonlySet<string> {
   let allowed = new Set(request.tenantJurisdictions);
   if (request.headerJurisdictions !== undefined) {
