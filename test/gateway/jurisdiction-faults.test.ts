@@ -13,7 +13,8 @@ import { seededRandom } from './seeded-random.js';
  * cuts while a few hundred mixed requests run. Every request carries a tag in
  * its prompt (continuations repeat the prompt, so resumed streams carry it too),
  * so each arrival at a replica is checked against that request's allowed set:
- * the tenant's jurisdictions, narrowed by the x-switchyard-jurisdiction header.
+ * the tenant's jurisdictions, narrowed by the x-switchyard-jurisdiction header
+ * and, for Anthropic callers, by inference_geo.
  */
 
 const jurisdictions = ['us', 'eu', 'uk'] as const;
@@ -45,6 +46,9 @@ const senders: readonly Tenant[] = [0, 1, 2, 3, 3, 2, 0, 4].map((index) => tenan
 
 /** Header values sent (undefined: no header). Raw, as a client might type them. */
 const headerChoices: readonly (string | undefined)[] = [undefined, undefined, undefined, 'us', 'eu', 'uk', 'EU, uk', 'us,uk', 'jp', 'eu,jp', ''];
+
+/** Anthropic inference_geo values sent (undefined: none); 'global' narrows nothing. */
+const geographyChoices: readonly (string | undefined)[] = [undefined, undefined, undefined, 'us', 'EU', 'uk', 'global', 'jp'];
 
 interface Replica {
   readonly id: string;
@@ -99,18 +103,23 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 40, ttftTimeoutMs: 250, de
 `);
 }
 
-/** The jurisdictions a request may reach: the tenant's, narrowed (never widened) by the header. */
-function allowedSet(tenant: Tenant, header: string | undefined): Set<string> {
-  const own = new Set(tenant.jurisdictions);
-  if (header === undefined) return own;
-  const named = new Set(header.split(',').map((part) => part.trim().toLowerCase()).filter((part) => part !== ''));
-  return new Set([...own].filter((j) => named.has(j)));
+/** The jurisdictions a request may reach: the tenant's, narrowed (never widened) by the header and the geography. */
+function allowedSet(tenant: Tenant, header: string | undefined, geography: string | undefined): Set<string> {
+  let allowed = new Set(tenant.jurisdictions);
+  if (header !== undefined) {
+    const named = new Set(header.split(',').map((part) => part.trim().toLowerCase()).filter((part) => part !== ''));
+    allowed = new Set([...allowed].filter((j) => named.has(j)));
+  }
+  const geo = geography?.toLowerCase();
+  return geo === undefined || geo === 'global' ? allowed : new Set([...allowed].filter((j) => j === geo));
 }
 
 interface Sent {
   readonly tag: number;
   readonly tenant: Tenant;
   readonly header: string | undefined;
+  /** Anthropic requests only. */
+  readonly geography: string | undefined;
   readonly route: string;
   readonly dialect: 'openai' | 'anthropic';
   readonly stream: boolean;
@@ -138,7 +147,7 @@ async function send(gatewayUrl: string, sent: Sent): Promise<void> {
     headers['x-api-key'] = sent.tenant.key;
     headers['anthropic-version'] = '2023-06-01';
     path = '/v1/messages';
-    body = { model: sent.route, max_tokens: maxTokens, messages: [{ role: 'user', content }], ...(sent.stream ? { stream: true } : {}) };
+    body = { model: sent.route, max_tokens: maxTokens, messages: [{ role: 'user', content }], ...(sent.stream ? { stream: true } : {}), ...(sent.geography === undefined ? {} : { inference_geo: sent.geography }) };
   }
   let response: Response;
   try {
@@ -201,19 +210,24 @@ async function runSchedule(seed: number): Promise<void> {
 
   const requestRandom = seededRandom(seed * 7919 + 1);
   const faultRandom = seededRandom(seed * 104_729 + 2);
+  // A stream of its own, so the requests and faults drawn stay those of the schedules before it.
+  const geographyRandom = seededRandom(seed * 31 + 3);
   const total = 300;
   const requestsPerFault = 8;
   const sent: Sent[] = Array.from({ length: total }, (_, tag) => {
     const tenant = senders[Math.floor(requestRandom() * senders.length)] as Tenant;
     const header = headerChoices[Math.floor(requestRandom() * headerChoices.length)];
     const route = requestRandom() < 0.8 ? 'frontier' : 'frontier-uk';
-    const allowed = allowedSet(tenant, header);
+    const dialect = requestRandom() < 0.5 ? 'openai' : 'anthropic';
+    const geography = dialect === 'anthropic' ? geographyChoices[Math.floor(geographyRandom() * geographyChoices.length)] : undefined;
+    const allowed = allowedSet(tenant, header, geography);
     return {
       tag,
       tenant,
       header,
+      geography,
       route,
-      dialect: requestRandom() < 0.5 ? 'openai' : 'anthropic',
+      dialect,
       stream: requestRandom() < 0.5,
       allowed,
       servable: (routes[route] ?? []).some((j) => allowed.has(j)),
@@ -259,7 +273,7 @@ async function runSchedule(seed: number): Promise<void> {
       const request = tag === undefined ? undefined : byTag.get(Number(tag));
       const model = (JSON.parse(arrival.body) as { model?: string }).model;
       if (request === undefined) violations.push(`${replica.id}: untagged request ${arrival.body.slice(0, 120)}`);
-      else if (!request.allowed.has(replica.jurisdiction)) violations.push(`${replica.id} (${replica.jurisdiction}) got req ${request.tag} of ${request.tenant.id} with header ${JSON.stringify(request.header)}, allowed ${[...request.allowed].join(',') || 'nothing'}`);
+      else if (!request.allowed.has(replica.jurisdiction)) violations.push(`${replica.id} (${replica.jurisdiction}) got req ${request.tag} of ${request.tenant.id} with header ${JSON.stringify(request.header)} and inference_geo ${JSON.stringify(request.geography)}, allowed ${[...request.allowed].join(',') || 'nothing'}`);
       if (model !== replica.model) violations.push(`${replica.id} got model ${String(model)}`);
     }
   }
@@ -268,7 +282,7 @@ async function runSchedule(seed: number): Promise<void> {
   // 2. Requests whose allowed set has no endpoint get 503 with a JSON error naming jurisdiction, in their dialect.
   const unservable = sent.filter((s) => !s.servable);
   const wrongRefusals = unservable.filter((s) => s.status !== 503 || !s.errorShapeOk || !/jurisdiction/i.test(s.errorMessage ?? ''));
-  expect(wrongRefusals.map((s) => `req ${s.tag} ${s.tenant.id} ${JSON.stringify(s.header)} -> ${s.status} ${s.errorMessage ?? ''}`)).toEqual([]);
+  expect(wrongRefusals.map((s) => `req ${s.tag} ${s.tenant.id} ${JSON.stringify(s.header)} ${JSON.stringify(s.geography)} -> ${s.status} ${s.errorMessage ?? ''}`)).toEqual([]);
 
   // 3. The rest were served or failed cleanly: no stream ever ends looking complete when it is not.
   const servable = sent.filter((s) => s.servable);
@@ -280,6 +294,10 @@ async function runSchedule(seed: number): Promise<void> {
   expect(unservable.length).toBeGreaterThan(20);
   expect(servable.filter((s) => s.status === 200).length).toBeGreaterThan(20);
   expect(arrivals).toBeGreaterThan(40);
+  const narrowedByGeography = sent.filter((s) => s.geography !== undefined && s.geography.toLowerCase() !== 'global');
+  // Served and refused both happened with the geography narrowing (how many served depends on the faults).
+  expect(narrowedByGeography.some((s) => s.status === 200)).toBe(true);
+  expect(narrowedByGeography.some((s) => !s.servable)).toBe(true);
   for (const j of jurisdictions) expect(replicas.filter((r) => r.jurisdiction === j).some((r) => r.proxy.arrivals.length > 0)).toBe(true);
   const metrics = await scrape(url);
   expect(metricValue(metrics, 'switchyard_upstream_errors_total') ?? 0).toBeGreaterThan(0);
