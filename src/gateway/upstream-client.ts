@@ -189,8 +189,14 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     this.#sse = createSseReader((message) => {
       if (this.#streamDone) return;
       const read = reader.read(message.event, message.data);
-      for (const event of read.events) queue.push(event);
-      this.#streamDone = read.done;
+      let finished = false;
+      for (const event of read.events) {
+        queue.push(event);
+        if (event.type === 'finish') finished = true;
+      }
+      // The answer is whole at its finish: what an upstream sends after it ([DONE], or anything
+      // else) is not read, and the response is let go if it does not end (see onResponseData).
+      this.#streamDone = read.done || finished;
     });
     this.#settle({ kind: 'events', events: queue });
   }
