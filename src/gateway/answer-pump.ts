@@ -153,6 +153,16 @@ export async function pumpAnswer(
         }
         if (event.type === 'finish') finished = event;
         else forward(event);
+        if (sink.congested) {
+          // The client reads slower than the upstream writes: stop reading the upstream (its queue
+          // fills and pauses its socket) rather than hold the rest of the answer here. The wait is
+          // the client's, not a stall of the upstream's, so the idle sweep does not see it.
+          watched.delete(watch);
+          await sink.drained(cancellation);
+          if (cancellation.cancelled) break;
+          watch.lastActive = now();
+          watched.add(watch);
+        }
       }
     } catch (error) {
       failure = error instanceof Error ? error.message : String(error);

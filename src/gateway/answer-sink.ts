@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { ChatEvent, ChatRequest, ErrorKind } from '../protocol/chat.js';
 import type { Dialect } from '../protocol/dialect.js';
+import type { Cancellation } from './cancellation.js';
 
 /** One response's headers, gathered while serving and written once with the status. */
 export type ResponseHeaders = Record<string, string>;
@@ -9,6 +10,10 @@ export type ResponseHeaders = Record<string, string>;
 export interface AnswerSink {
   /** Whether anything was already sent (a failure can then no longer be a clean status code). */
   readonly committed: boolean;
+  /** Whether the client has not yet taken what was written: produce nothing more until drained(). */
+  readonly congested: boolean;
+  /** Resolves once the client has taken what was written, has gone, or `cancellation` fired. */
+  drained(cancellation: Cancellation): Promise<void>;
   event(event: Exclude<ChatEvent, { type: 'finish' } | { type: 'error' }>): void;
   finish(event: Extract<ChatEvent, { type: 'finish' }>, text: string): void;
   fail(kind: ErrorKind, message: string, status: number): void;
@@ -43,6 +48,25 @@ export function createStreamSink({ inbound, request, res, headers, id }: SinkTar
     get committed() {
       return committed;
     },
+    get congested() {
+      return res.writableNeedDrain;
+    },
+    drained: (cancellation) =>
+      new Promise((resolve) => {
+        if (!res.writableNeedDrain || cancellation.cancelled || res.destroyed) {
+          resolve();
+          return;
+        }
+        const done = (): void => {
+          res.off('drain', done);
+          res.off('close', done);
+          stopWaiting();
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+        const stopWaiting = cancellation.onCancel(done);
+      }),
     event: (event) => write(writer.write(event.type === 'start' ? { ...event, id, model: request.model } : event)),
     finish: (event) => {
       write(writer.write(event));
@@ -60,6 +84,9 @@ export function createStreamSink({ inbound, request, res, headers, id }: SinkTar
 export function createJsonSink({ inbound, request, res, headers, id }: SinkTarget): AnswerSink {
   return {
     committed: false,
+    // One body at the end: nothing is written while the answer streams in.
+    congested: false,
+    drained: () => Promise.resolve(),
     event: () => undefined,
     finish: (event, text) => sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, ...(event.stopSequence === undefined ? {} : { stopSequence: event.stopSequence }), usage: event.usage }), headers),
     fail: (kind, message, status) => sendJson(res, status, inbound.formatError({ kind, message, requestId: headers[inbound.requestIdHeader] }), headers),

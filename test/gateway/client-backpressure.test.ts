@@ -1,0 +1,103 @@
+import { connect, type Socket } from 'node:net';
+import type { ServerResponse } from 'node:http';
+import { afterEach, expect, it } from 'vitest';
+import { createGateway } from '../../src/gateway/gateway-server.js';
+import { hashApiKey } from '../../src/gateway/tenant-auth.js';
+import { delay, gatewayConfig, openAIChunk, startScriptedUpstream, waitFor } from './helpers/fleet.js';
+
+/**
+ * A client that stops reading its stream: the gateway must stop reading the upstream too,
+ * instead of holding the rest of the answer in memory, and still end the upstream request at
+ * the deadline. (After the answer ends, node's keep-alive timeout closes the idle connection.)
+ */
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+const frames = 20_000;
+const token = 'x'.repeat(1_000);
+
+/** An upstream that streams a 20 MB answer as fast as its reader takes it, counting what it wrote. */
+async function fastLongUpstream(): Promise<{ url: string; written: () => number; closed: () => boolean }> {
+  let written = 0;
+  let closed = false;
+  const upstream = await startScriptedUpstream((res: ServerResponse) => {
+    res.on('close', () => {
+      closed = true;
+    });
+    res.write(openAIChunk({ role: 'assistant', content: '' }));
+    const pump = (): void => {
+      while (written < frames && !res.destroyed) {
+        written += 1;
+        if (!res.write(openAIChunk({ content: token }))) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+      res.end(`${openAIChunk({}, 'stop')}data: [DONE]\n\n`);
+    };
+    pump();
+  });
+  cleanups.push(() => upstream.close());
+  return { url: upstream.url, written: () => written, closed: () => closed };
+}
+
+async function startGateway(upstreamUrl: string, deadlineMs: number): Promise<string> {
+  const gateway = createGateway({
+    config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: up, url: "${upstreamUrl}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 100000000, marginalCostPerMillionTokens: 0, capacity: 8 }
+routes:
+  - { model: m, endpoints: [up], policy: [cost] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey('sk-bp')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 100000000 }
+resilience: { retries: 0, ttftTimeoutMs: ${deadlineMs}, deadlineMs: ${deadlineMs} }
+`),
+    logger: false,
+  });
+  const url = await gateway.listen(0, '127.0.0.1');
+  cleanups.push(() => gateway.close());
+  return url;
+}
+
+/** A raw client that sends a streaming request, takes the first bytes of the answer and then stops reading. */
+function stalledClient(gatewayUrl: string): Promise<{ socket: Socket }> {
+  const { hostname, port } = new URL(gatewayUrl);
+  const body = JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'a long answer please' }] });
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), hostname, () => {
+      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-bp\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    });
+    socket.once('data', () => {
+      socket.pause();
+      resolve({ socket });
+    });
+    cleanups.push(async () => {
+      socket.destroy();
+    });
+  });
+}
+
+it('a client that stops reading stops the upstream being read: the rest of the answer is not buffered in the gateway', async () => {
+  const upstream = await fastLongUpstream();
+  const client = await stalledClient(await startGateway(upstream.url, 60_000));
+  // Loopback socket buffers take a few MB; without backpressure the whole 20 MB is read within a second or two.
+  await delay(1_500);
+  const early = upstream.written();
+  await delay(500);
+  expect(upstream.written()).toBe(early);
+  expect(early).toBeLessThan(frames / 2);
+  // The client leaving still cancels the upstream request.
+  client.socket.destroy();
+  expect(await waitFor(() => upstream.closed(), 2_000)).toBe(true);
+});
+
+it('a stalled client does not outlive the deadline upstream: the upstream request is cancelled when it passes', async () => {
+  const upstream = await fastLongUpstream();
+  await stalledClient(await startGateway(upstream.url, 400));
+  expect(await waitFor(() => upstream.closed(), 2_000)).toBe(true);
+  expect(upstream.written()).toBeLessThan(frames / 2);
+});
