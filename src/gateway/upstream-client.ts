@@ -139,6 +139,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   #queue: EventQueue<ChatEvent> | undefined;
   #sse: { feed(chunk: string): void } | undefined;
   #reader: StreamReader | undefined;
+  /** Made only once a chunk ends inside a character: most streams never need one. */
   #decoder: InstanceType<typeof TextDecoder> | undefined;
   #streamDone = false;
   #trailerTimer: NodeJS.Timeout | undefined;
@@ -185,7 +186,6 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     const reader = this.dialect.createStreamReader();
     this.#reader = reader;
     this.#queue = queue;
-    this.#decoder = new TextDecoder();
     this.#sse = createSseReader((message) => {
       if (this.#streamDone) return;
       const read = reader.read(message.event, message.data);
@@ -207,12 +207,26 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       return;
     }
     if (this.#streamDone) return;
-    this.#sse?.feed(this.#decoder?.decode(chunk, { stream: true }) ?? '');
+    this.#sse?.feed(this.#decode(chunk));
     if (this.#streamDone) {
       // The response normally ends in this same read; the timer is for one that never does.
       const controller = this.#controller;
       this.#trailerTimer = setTimeout(() => controller?.abort(new CancelledError()), this.trailerGraceMs);
     }
+  }
+
+  /**
+   * UTF-8 text of a chunk. A chunk that ends in an ASCII byte ends between characters (every byte
+   * of a multi-byte character is 0x80 or above) and decodes on its own; an SSE chunk nearly always
+   * ends in a newline. A streaming decoder, about 1 KB of native memory per open stream, is made
+   * only when one does not, and then keeps the partial character for the next chunk.
+   */
+  #decode(chunk: Buffer): string {
+    if (this.#decoder === undefined) {
+      if (chunk.length === 0 || (chunk[chunk.length - 1] ?? 0) < 0x80) return chunk.toString('utf8');
+      this.#decoder = new TextDecoder();
+    }
+    return this.#decoder.decode(chunk, { stream: true });
   }
 
   onResponseEnd(): void {

@@ -63,6 +63,29 @@ describe('pooled upstream client', () => {
     expect(seen.at(-1)).toEqual({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 1, outputTokens: 2000 } });
   });
 
+  it('multi-byte characters split across chunks arrive whole', async () => {
+    const text = 'héllo wörld 🎉 done';
+    const writer = openaiDialect.createStreamWriter({ includeUsage: true, created: 0 });
+    const bytes = Buffer.from(writer.write({ type: 'start', id: 'x', model: 'm', inputTokens: 1 }) + writer.write({ type: 'text', text }) + writer.write({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 1, outputTokens: 1 } }));
+    // Cut inside é (2 bytes), inside 🎉 (4 bytes, twice) and after a whole ö, so chunks end mid-character and not.
+    const at = (needle: string, offset: number): number => bytes.indexOf(Buffer.from(needle)) + offset;
+    const cuts = [at('é', 1), at('ö', 2), at('🎉', 1), at('🎉', 3), bytes.length];
+    const target = await upstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      void (async () => {
+        let from = 0;
+        for (const cut of cuts) {
+          res.write(bytes.subarray(from, cut));
+          from = cut;
+          await new Promise((resolve) => setTimeout(resolve, 30));
+        }
+        res.end();
+      })();
+    });
+    const seen = await events(await client().send(target, request, new Cancellation()));
+    expect(seen.flatMap((event) => (event.type === 'text' ? [event.text] : [])).join('')).toBe(text);
+  });
+
   it('a stream that ends without its final frame ends with an error event, never looking complete', async () => {
     const target = await upstream((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
