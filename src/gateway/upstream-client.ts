@@ -141,6 +141,8 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   #reader: StreamReader | undefined;
   /** Made only once a chunk ends inside a character: most streams never need one. */
   #decoder: InstanceType<typeof TextDecoder> | undefined;
+  /** Whether a non-empty chunk of the stream was decoded already (a byte-order mark can only lead). */
+  #decoding = false;
   #streamDone = false;
   #trailerTimer: NodeJS.Timeout | undefined;
   readonly #stopListening: () => void;
@@ -223,8 +225,14 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
    */
   #decode(chunk: Buffer): string {
     if (this.#decoder === undefined) {
-      if (chunk.length === 0 || (chunk[chunk.length - 1] ?? 0) < 0x80) return chunk.toString('utf8');
-      this.#decoder = new TextDecoder();
+      const first = !this.#decoding;
+      if (chunk.length > 0) this.#decoding = true;
+      // A stream may open with a byte-order mark, which a decoder drops at the start of a stream
+      // (SSE allows one; left in, it would hide the first field name and lose the first frame).
+      if (first && chunk[0] === 0xef) this.#decoder = new TextDecoder();
+      else if (chunk.length === 0 || (chunk[chunk.length - 1] ?? 0) < 0x80) return chunk.toString('utf8');
+      // Mid-stream a U+FEFF is text: the decoder must not take it for a byte-order mark.
+      else this.#decoder = new TextDecoder('utf-8', { ignoreBOM: true });
     }
     return this.#decoder.decode(chunk, { stream: true });
   }

@@ -63,18 +63,21 @@ describe('pooled upstream client', () => {
     expect(seen.at(-1)).toEqual({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 1, outputTokens: 2000 } });
   });
 
-  it('multi-byte characters split across chunks arrive whole', async () => {
-    const text = 'héllo wörld 🎉 done';
+  /**
+   * The text an answer's SSE bytes come to when the upstream sends them cut at the offsets `cuts`
+   * gives. `texts` are its text frames; without `start` the first of them opens the stream.
+   */
+  async function textReceived(texts: readonly string[], cuts: (bytes: Buffer) => number[], { prefix = Buffer.alloc(0), start = true } = {}): Promise<string> {
     const writer = openaiDialect.createStreamWriter({ includeUsage: true, created: 0 });
-    const bytes = Buffer.from(writer.write({ type: 'start', id: 'x', model: 'm', inputTokens: 1 }) + writer.write({ type: 'text', text }) + writer.write({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 1, outputTokens: 1 } }));
-    // Cut inside é (2 bytes), inside 🎉 (4 bytes, twice) and after a whole ö, so chunks end mid-character and not.
-    const at = (needle: string, offset: number): number => bytes.indexOf(Buffer.from(needle)) + offset;
-    const cuts = [at('é', 1), at('ö', 2), at('🎉', 1), at('🎉', 3), bytes.length];
+    let frames = start ? writer.write({ type: 'start', id: 'x', model: 'm', inputTokens: 1 }) : '';
+    for (const text of texts) frames += writer.write({ type: 'text', text });
+    frames += writer.write({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 1, outputTokens: 1 } });
+    const bytes = Buffer.concat([prefix, Buffer.from(frames)]);
     const target = await upstream((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       void (async () => {
         let from = 0;
-        for (const cut of cuts) {
+        for (const cut of [...cuts(bytes), bytes.length]) {
           res.write(bytes.subarray(from, cut));
           from = cut;
           await new Promise((resolve) => setTimeout(resolve, 30));
@@ -83,7 +86,23 @@ describe('pooled upstream client', () => {
       })();
     });
     const seen = await events(await client().send(target, request, new Cancellation()));
-    expect(seen.flatMap((event) => (event.type === 'text' ? [event.text] : [])).join('')).toBe(text);
+    return seen.flatMap((event) => (event.type === 'text' ? [event.text] : [])).join('');
+  }
+  const after = (bytes: Buffer, needle: string, offset = 0): number => bytes.indexOf(Buffer.from(needle)) + Buffer.byteLength(needle) + offset;
+
+  it('multi-byte characters arrive whole, in chunks that end between characters and in chunks that end inside one', async () => {
+    // Whole characters first, in a chunk ending in an ASCII space; then cuts inside é (2 bytes) and inside 🎉 (4 bytes, twice).
+    const text = 'ünïcødé ✓ then héllo 🎉 done';
+    expect(await textReceived([text], (bytes) => [after(bytes, '✓ '), after(bytes, 'hé', -1), after(bytes, '🎉', -3), after(bytes, '🎉', -1)])).toBe(text);
+  });
+
+  it('a byte-order mark opening the stream is dropped, and a U+FEFF inside the text is kept', async () => {
+    const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+    // The mark opens the stream's first frame, here a text frame: left in, 'Hello' would be lost.
+    expect(await textReceived(['Hello', ' world'], () => [], { prefix: bom, start: false })).toBe('Hello world');
+    // A chunk that starts with U+FEFF mid-stream and ends inside é: the decoder made for it keeps the U+FEFF.
+    const text = 'a\ufeffé';
+    expect(await textReceived([text], (bytes) => [bytes.indexOf(bom), after(bytes, 'é', -1)])).toBe(text);
   });
 
   it('a stream that ends without its final frame ends with an error event, never looking complete', async () => {
