@@ -236,11 +236,13 @@ function noRoute(model: string, routes: ReadonlyMap<string, RouteConfig>): Route
 
 function jurisdictionFailure(request: RouteInput, allowed: ReadonlySet<string>, candidates: readonly EndpointView[]): RouteFailure {
   const model = quote(request.model);
+  // What the tenant and the header allow: the geography only narrows it further.
+  const beforeGeography = effectiveJurisdictions({ tenantJurisdictions: request.tenantJurisdictions, ...(request.headerJurisdictions === undefined ? {} : { headerJurisdictions: request.headerJurisdictions }) });
   let message: string;
   if (allowed.size > 0) {
     message = `no endpoint for model ${model} in jurisdictions ${list(allowed)}: candidates are in ${uniqueSorted(candidates.map((endpoint) => endpoint.jurisdiction)).join(', ')}`;
-  } else if (request.requestedGeography !== undefined) {
-    message = `no endpoint for model ${model}: the request's inference_geo ${quote(request.requestedGeography)} is not among the jurisdictions this request may use ${list(effectiveJurisdictions({ tenantJurisdictions: request.tenantJurisdictions, ...(request.headerJurisdictions === undefined ? {} : { headerJurisdictions: request.headerJurisdictions }) }))}, so nothing is allowed`;
+  } else if (request.requestedGeography !== undefined && beforeGeography.size > 0) {
+    message = `no endpoint for model ${model}: the request's inference_geo ${quote(request.requestedGeography)} is not among the jurisdictions this request may use ${list(beforeGeography)}, so nothing is allowed`;
   } else if (request.headerJurisdictions !== undefined) {
     message = `no endpoint for model ${model}: the request's jurisdiction header ${list(request.headerJurisdictions)} names none of the tenant's allowed jurisdictions ${list(request.tenantJurisdictions)}, so nothing is allowed`;
   } else {

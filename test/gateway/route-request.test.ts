@@ -92,6 +92,8 @@ describe('jurisdiction: the tenant set, narrowed (never widened) by the header',
       message: "no endpoint for model 'frontier': the request's inference_geo 'eu' is not among the jurisdictions this request may use [us], so nothing is allowed",
     });
     expect(route(usAndEu, ['cost'], { requestedGeography: 'jp', tenantJurisdictions: ['us'] })).toMatchObject({ ok: false, code: 'jurisdiction' });
+    // When the header already left nothing, the message blames the header, not the geography.
+    expect(route(usAndEu, ['cost'], { requestedGeography: 'us', headerJurisdictions: ['jp'] })).toMatchObject({ ok: false, code: 'jurisdiction', message: expect.stringContaining("the request's jurisdiction header [jp] names none") as unknown });
   });
 
   it('no candidate in the allowed set: 503 naming where candidates are', () => {
