@@ -153,7 +153,7 @@ export async function pumpAnswer(
         }
         if (event.type === 'finish') finished = event;
         else forward(event);
-        if (sink.congested) {
+        if (sink.congested && finished === undefined && guardStop === undefined) {
           // The client reads slower than the upstream writes: stop reading the upstream (its queue
           // fills and pauses its socket) rather than hold the rest of the answer here. The wait is
           // the client's, not a stall of the upstream's, so the idle sweep does not see it.

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { pino, type Logger } from 'pino';
 import type { ChatRequest } from '../protocol/chat.js';
 import { defaultMaxOutputTokens, estimateTokens, promptText } from '../protocol/chat.js';
@@ -194,8 +194,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       usedTokens = outcome.inputTokens + outcome.outputTokens;
       return { status: outcome.status, endpoint: outcome.endpoint, route: route.model, tenant: tenant.id, attempts: tried.size, ...texts(request, outcome.text) };
     } finally {
-      clearTimeout(deadlineTimer);
       res.off('close', onClose);
+      const socket = res.socket;
+      if (socket !== null && socket.writableLength > 0 && !socket.destroyed) releaseAtDeadline(socket, deadline, deadlineTimer);
+      else clearTimeout(deadlineTimer);
       const settledAt = now();
       settleTokenUsage(limits, tenant, promptTokens + outputTokens, usedTokens, settledAt);
       // A request refused or failed before its answer began was refunded: its error response shows
@@ -316,6 +318,29 @@ export function createGateway(options: GatewayOptions): Gateway {
       await core.upstream.close();
     },
   };
+}
+
+/**
+ * A client that has not yet taken the end of its answer (it stopped reading) keeps its connection
+ * until the request's deadline at most: node starts the keep-alive timer only once everything was
+ * sent, which for such a client is never. Sent in time, the connection is left alone.
+ */
+function releaseAtDeadline(socket: Socket, deadline: Cancellation, deadlineTimer: NodeJS.Timeout): void {
+  const stopWatching = (): void => {
+    socket.off('drain', sent);
+    socket.off('close', sent);
+  };
+  const sent = (): void => {
+    clearTimeout(deadlineTimer);
+    stopWatching();
+    stopWaiting();
+  };
+  socket.on('drain', sent);
+  socket.on('close', sent);
+  const stopWaiting = deadline.onCancel(() => {
+    stopWatching();
+    if (socket.writableLength > 0) socket.destroy();
+  });
 }
 
 function bearer(value: string | undefined): string | undefined {

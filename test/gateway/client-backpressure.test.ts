@@ -1,14 +1,14 @@
 import { connect, type Socket } from 'node:net';
 import type { ServerResponse } from 'node:http';
 import { afterEach, expect, it } from 'vitest';
-import { createGateway } from '../../src/gateway/gateway-server.js';
+import { createGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { delay, gatewayConfig, openAIChunk, startScriptedUpstream, waitFor } from './helpers/fleet.js';
+import { delay, gatewayConfig, metricValue, openAIChunk, scrape, startScriptedUpstream, waitFor } from './helpers/fleet.js';
 
 /**
  * A client that stops reading its stream: the gateway must stop reading the upstream too,
- * instead of holding the rest of the answer in memory, and still end the upstream request at
- * the deadline. (After the answer ends, node's keep-alive timeout closes the idle connection.)
+ * instead of holding the rest of the answer in memory, still end the request at the deadline,
+ * and then let the client's connection go (node's keep-alive timer never starts for it).
  */
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -44,7 +44,7 @@ async function fastLongUpstream(): Promise<{ url: string; written: () => number;
   return { url: upstream.url, written: () => written, closed: () => closed };
 }
 
-async function startGateway(upstreamUrl: string, deadlineMs: number): Promise<string> {
+async function startGateway(upstreamUrl: string, deadlineMs: number): Promise<{ url: string; gateway: Gateway }> {
   const gateway = createGateway({
     config: gatewayConfig(`
 version: 1
@@ -60,7 +60,17 @@ resilience: { retries: 0, ttftTimeoutMs: ${deadlineMs}, deadlineMs: ${deadlineMs
   });
   const url = await gateway.listen(0, '127.0.0.1');
   cleanups.push(() => gateway.close());
-  return url;
+  return { url, gateway };
+}
+
+/** Requests the gateway counted with this status, once it has. */
+async function countedWithStatus(url: string, status: string): Promise<number> {
+  let count = 0;
+  for (let tries = 0; tries < 100 && count === 0; tries += 1) {
+    count = metricValue(await scrape(url), 'switchyard_requests_total', { status }) ?? 0;
+    if (count === 0) await delay(20);
+  }
+  return count;
 }
 
 /** A raw client that sends a streaming request, takes the first bytes of the answer and then stops reading. */
@@ -83,7 +93,8 @@ function stalledClient(gatewayUrl: string): Promise<{ socket: Socket }> {
 
 it('a client that stops reading stops the upstream being read: the rest of the answer is not buffered in the gateway', async () => {
   const upstream = await fastLongUpstream();
-  const client = await stalledClient(await startGateway(upstream.url, 60_000));
+  const { url } = await startGateway(upstream.url, 60_000);
+  const client = await stalledClient(url);
   // Loopback socket buffers take a few MB; without backpressure the whole 20 MB is read within a second or two.
   await delay(1_500);
   const early = upstream.written();
@@ -93,11 +104,24 @@ it('a client that stops reading stops the upstream being read: the rest of the a
   // The client leaving still cancels the upstream request.
   client.socket.destroy();
   expect(await waitFor(() => upstream.closed(), 2_000)).toBe(true);
+  // And the request ends, counted as the client's leaving.
+  expect(await countedWithStatus(url, '499')).toBe(1);
 });
 
-it('a stalled client does not outlive the deadline upstream: the upstream request is cancelled when it passes', async () => {
+it('a stalled client does not outlive the deadline: the request ends as a timeout and the connection is let go', async () => {
   const upstream = await fastLongUpstream();
-  await stalledClient(await startGateway(upstream.url, 400));
+  const { url } = await startGateway(upstream.url, 400);
+  const client = await stalledClient(url);
   expect(await waitFor(() => upstream.closed(), 2_000)).toBe(true);
   expect(upstream.written()).toBeLessThan(frames / 2);
+  expect(await countedWithStatus(url, '504')).toBe(1);
+  // The gateway closed the connection: a client reading again gets what was sent, then the close.
+  // (Kept open, the connection would stay so for node's 65 s keep-alive timeout once drained.)
+  let closed = false;
+  client.socket.on('close', () => {
+    closed = true;
+  });
+  client.socket.on('error', () => undefined);
+  client.socket.resume();
+  expect(await waitFor(() => closed, 3_000)).toBe(true);
 });

@@ -1,0 +1,50 @@
+import { expect, it } from 'vitest';
+import type { ChatEvent, ChatRequest } from '../../src/protocol/chat.js';
+import type { AnswerSink } from '../../src/gateway/answer-sink.js';
+import { pumpAnswer } from '../../src/gateway/answer-pump.js';
+import { Cancellation } from '../../src/gateway/cancellation.js';
+import { EndpointPool } from '../../src/gateway/endpoint-pool.js';
+import type { GatewayCore } from '../../src/gateway/gateway-core.js';
+import { createGatewayMetrics } from '../../src/gateway/gateway-metrics.js';
+import { EventQueue } from '../../src/gateway/event-queue.js';
+import { routingPolicyFromConfig } from '../../src/gateway/route-request.js';
+import type { RequestContext } from '../../src/gateway/request-context.js';
+import { hashApiKey } from '../../src/gateway/tenant-auth.js';
+import { gatewayConfig } from './helpers/fleet.js';
+
+const config = gatewayConfig(`
+version: 1
+endpoints:
+  - { id: up, url: "http://127.0.0.1:9", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 100000, marginalCostPerMillionTokens: 0, capacity: 8 }
+routes:
+  - { model: m, endpoints: [up], policy: [cost] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey('sk-pump')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 100000000 }
+`);
+
+// The answer's finish is not held behind a slow client: the endpoint's load and probe slot are
+// given back as soon as the upstream has finished, whatever the client has still to read.
+it('an answer whose finish arrives while the client is congested completes at once', async () => {
+  const endpoints = new EndpointPool(config, {}, Date.now);
+  const core: GatewayCore = { config, now: Date.now, random: Math.random, metrics: createGatewayMetrics(), upstream: { send: () => Promise.reject(new Error('unused')), close: () => Promise.resolve() }, endpoints, policy: routingPolicyFromConfig(config), watched: new Set() };
+  const endpoint = endpoints.get('up');
+  const route = config.routes[0];
+  const tenant = config.tenants[0];
+  if (endpoint === undefined || route === undefined || tenant === undefined) throw new Error('config');
+  const context: RequestContext = { requestId: 'r', tenant, route, promptTokens: 3, clientGone: () => false, failures: undefined, banned: undefined, log: { warn: () => undefined, info: () => undefined }, routeInput: () => ({ model: 'm', tenantJurisdictions: ['us'], promptTokens: 3, maxOutputTokens: 10 }) };
+  const request: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'hi' }], maxTokens: 10, temperature: undefined, topP: undefined, stop: [], stream: true, includeUsage: false, finalAssistant: 'answer' };
+  const rest = new EventQueue<ChatEvent>();
+  rest.push({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 3, outputTokens: 2 } });
+  rest.end();
+  endpoint.outstanding = 1;
+  const finished: string[] = [];
+  // A client that never drains, congested since the head's text: only the request's cancellation would end a wait.
+  const sink: AnswerSink = { committed: true, congested: true, drained: (cancellation) => new Promise((resolve) => cancellation.onCancel(resolve)), event: () => undefined, finish: (_event, text) => finished.push(text), fail: () => undefined };
+  const deadline = new Cancellation();
+  const outcome = pumpAnswer(core, context, sink, request, { kind: 'stream', endpoint, head: [{ type: 'start', id: 'x', model: 'm', inputTokens: 3 }, { type: 'text', text: 'hello' }], rest, ttftMs: 1, cancellation: new Cancellation(), probe: false, ejected: false, detach: () => undefined }, new Set(['up']), deadline);
+  const settled = await Promise.race([outcome, new Promise<'waiting'>((resolve) => setTimeout(() => resolve('waiting'), 500))]);
+  deadline.cancel();
+  expect(settled).toMatchObject({ status: 200, text: 'hello' });
+  expect(finished).toEqual(['hello']);
+  expect(endpoint.outstanding).toBe(0);
+});
