@@ -28,27 +28,15 @@ export function parseYamlSource(text: string, file: string): ParsedYaml {
       problems: doc.errors.map((error) => {
         // The parser reports an unclosed quote where the file ends; the user needs where it opened.
         const opened = error.code === 'MISSING_CHAR' && error.message.includes('quote') ? unclosedQuoteAt(text, error.pos[0]) : undefined;
-        if (opened !== undefined) {
-          const where = lineCounter.linePos(opened);
-          return {
-            code: 'syntax',
-            file,
-            line: where.line,
-            column: where.col,
-            path: '',
-            message: 'YAML syntax error: this quoted string is never closed',
-            suggestion: 'add the closing quote on this line, or escape a quote inside the string (\\" in double quotes, \'\' in single quotes)',
-          } satisfies SpecProblem;
-        }
-        const where = lineCounter.linePos(error.pos[0]);
+        const where = lineCounter.linePos(opened ?? error.pos[0]);
         return {
           code: 'syntax',
           file,
           line: where.line,
           column: where.col,
           path: '',
-          message: `YAML syntax error: ${firstLine(error.message)}`,
-          suggestion: 'check indentation, quoting and that each key appears once',
+          message: opened === undefined ? `YAML syntax error: ${firstLine(error.message)}` : 'YAML syntax error: this quoted string is never closed',
+          suggestion: opened === undefined ? 'check indentation, quoting and that each key appears once' : 'add the closing quote on this line, or escape a quote inside the string (\\" in double quotes, \'\' in single quotes)',
         } satisfies SpecProblem;
       }),
     };

@@ -9,18 +9,9 @@ import { createGatewayMetrics } from '../../src/gateway/gateway-metrics.js';
 import { EventQueue } from '../../src/gateway/event-queue.js';
 import { routingPolicyFromConfig } from '../../src/gateway/route-request.js';
 import type { RequestContext } from '../../src/gateway/request-context.js';
-import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { gatewayConfig } from './helpers/fleet.js';
+import { singleEndpointConfig } from './helpers/fleet.js';
 
-const config = gatewayConfig(`
-version: 1
-endpoints:
-  - { id: up, url: "http://127.0.0.1:9", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 100000, marginalCostPerMillionTokens: 0, capacity: 8 }
-routes:
-  - { model: m, endpoints: [up], policy: [cost] }
-tenants:
-  - { id: t, apiKeySha256: ${hashApiKey('sk-pump')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 100000000 }
-`);
+const config = singleEndpointConfig('http://127.0.0.1:9', 'sk-pump');
 
 // The answer's finish is not held behind a slow client: the endpoint's load and probe slot are
 // given back as soon as the upstream has finished, whatever the client has still to read.

@@ -2,8 +2,7 @@ import { connect, type Socket } from 'node:net';
 import type { ServerResponse } from 'node:http';
 import { afterEach, expect, it } from 'vitest';
 import { createGateway, type Gateway } from '../../src/gateway/gateway-server.js';
-import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { delay, gatewayConfig, metricValue, openAIChunk, scrape, startScriptedUpstream, waitFor } from './helpers/fleet.js';
+import { delay, metricValue, openAIChunk, scrape, singleEndpointConfig, startScriptedUpstream, waitFor } from './helpers/fleet.js';
 
 /**
  * A client that stops reading its stream: the gateway must stop reading the upstream too,
@@ -46,16 +45,7 @@ async function fastLongUpstream(): Promise<{ url: string; written: () => number;
 
 async function startGateway(upstreamUrl: string, deadlineMs: number): Promise<{ url: string; gateway: Gateway }> {
   const gateway = createGateway({
-    config: gatewayConfig(`
-version: 1
-endpoints:
-  - { id: up, url: "${upstreamUrl}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 100000000, marginalCostPerMillionTokens: 0, capacity: 8 }
-routes:
-  - { model: m, endpoints: [up], policy: [cost] }
-tenants:
-  - { id: t, apiKeySha256: ${hashApiKey('sk-bp')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 100000000 }
-resilience: { retries: 0, ttftTimeoutMs: ${deadlineMs}, deadlineMs: ${deadlineMs} }
-`),
+    config: singleEndpointConfig(upstreamUrl, 'sk-bp', `{ retries: 0, ttftTimeoutMs: ${deadlineMs}, deadlineMs: ${deadlineMs} }`),
     logger: false,
   });
   const url = await gateway.listen(0, '127.0.0.1');

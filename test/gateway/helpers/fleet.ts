@@ -2,6 +2,7 @@ import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, 
 import type { AddressInfo } from 'node:net';
 import { startEmulator, type EmulatorOptions, type FaultsUpdate, type RunningEmulator } from '../../../src/emulator/index.js';
 import { parseGatewayConfig, type GatewayConfig } from '../../../src/gateway/gateway-config.js';
+import { hashApiKey } from '../../../src/gateway/tenant-auth.js';
 
 /** Shared test plumbing for the gateway fault tests: emulators, a counting proxy, SSE and metrics readers. */
 
@@ -10,6 +11,20 @@ export function gatewayConfig(yaml: string): GatewayConfig {
   const parsed = parseGatewayConfig(yaml, 'test-gateway.yaml');
   if (!parsed.ok) throw new Error(parsed.problems.map((p) => `${p.path}: ${p.message}`).join('\n'));
   return parsed.value;
+}
+
+/** A gateway config with one OpenAI-dialect endpoint `up` serving model `m` to one tenant `t` (in us) with key `apiKey`. */
+export function singleEndpointConfig(upstreamUrl: string, apiKey: string, resilience = ''): GatewayConfig {
+  return gatewayConfig(`
+version: 1
+endpoints:
+  - { id: up, url: "${upstreamUrl}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 100000000, marginalCostPerMillionTokens: 0, capacity: 8 }
+routes:
+  - { model: m, endpoints: [up], policy: [cost] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 100000000 }
+${resilience === '' ? '' : `resilience: ${resilience}`}
+`);
 }
 
 /** A small, fast emulated replica: Llama 3.1 8B on H100, quiet logs. */
