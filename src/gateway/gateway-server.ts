@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import type { ChatRequest } from '../protocol/chat.js';
 import { defaultMaxOutputTokens, estimateTokens, promptText } from '../protocol/chat.js';
@@ -195,8 +195,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       return { status: outcome.status, endpoint: outcome.endpoint, route: route.model, tenant: tenant.id, attempts: tried.size, ...texts(request, outcome.text) };
     } finally {
       res.off('close', onClose);
-      const socket = res.socket;
-      if (socket !== null && socket.writableLength > 0 && !socket.destroyed) releaseAtDeadline(socket, deadline, deadlineTimer);
+      // Ended but not all sent: the client is not reading (see releaseAtDeadline).
+      if (res.writableEnded && !res.writableFinished && !res.destroyed) releaseAtDeadline(res, deadline, deadlineTimer);
       else clearTimeout(deadlineTimer);
       const settledAt = now();
       settleTokenUsage(limits, tenant, promptTokens + outputTokens, usedTokens, settledAt);
@@ -322,24 +322,25 @@ export function createGateway(options: GatewayOptions): Gateway {
 
 /**
  * A client that has not yet taken the end of its answer (it stopped reading) keeps its connection
- * until the request's deadline at most: node starts the keep-alive timer only once everything was
- * sent, which for such a client is never. Sent in time, the connection is left alone.
+ * until the request's deadline at most: node finishes a response, and only then starts the
+ * keep-alive timer, once everything was sent, which for such a client is never. Sent in time, the
+ * response finishes and the connection is left alone (a later request on it is not this one's).
  */
-function releaseAtDeadline(socket: Socket, deadline: Cancellation, deadlineTimer: NodeJS.Timeout): void {
+function releaseAtDeadline(res: ServerResponse, deadline: Cancellation, deadlineTimer: NodeJS.Timeout): void {
   const stopWatching = (): void => {
-    socket.off('drain', sent);
-    socket.off('close', sent);
+    res.off('finish', sent);
+    res.off('close', sent);
   };
   const sent = (): void => {
     clearTimeout(deadlineTimer);
     stopWatching();
     stopWaiting();
   };
-  socket.on('drain', sent);
-  socket.on('close', sent);
+  res.on('finish', sent);
+  res.on('close', sent);
   const stopWaiting = deadline.onCancel(() => {
     stopWatching();
-    if (socket.writableLength > 0) socket.destroy();
+    if (!res.writableFinished) res.destroy();
   });
 }
 
