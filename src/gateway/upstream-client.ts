@@ -47,11 +47,15 @@ export const connectFailureStatus = 0;
 const releasedBodyChars = 16 * 1024;
 
 /**
- * How long an upstream may keep its response open after the stream's final event before the
- * request is aborted. With no HTTP-client timeouts (see the pool), an upstream that never ends its
- * response would otherwise hold its connection for good once the answer was delivered.
+ * How long an upstream may keep its response open after the stream's final event, or take over
+ * an error body, before the request is aborted. With no HTTP-client timeouts (see the pool), an
+ * upstream that never ends its response would otherwise hold its connection for good once the
+ * answer was delivered, and an error would wait for the TTFT timeout and be reported as one.
  */
-const defaultTrailerGraceMs = 5_000;
+const defaultGraceMs = 5_000;
+
+/** Bytes of an error body read for its message; the rest is not read (an error body has no use for more). */
+const errorBodyLimit = 64 * 1024;
 
 /** Queued events past which the upstream socket is paused until the gateway catches up. */
 const queueHighWater = 256;
@@ -63,8 +67,8 @@ const queueHighWater = 256;
  * through undici's dispatch API, straight from socket callbacks to the SSE parser: no
  * Readable body and no promise per chunk.
  */
-export function createPooledUpstreamClient(options: { connectionsPerUpstream?: number; trailerGraceMs?: number } = {}): UpstreamClient {
-  const trailerGraceMs = options.trailerGraceMs ?? defaultTrailerGraceMs;
+export function createPooledUpstreamClient(options: { connectionsPerUpstream?: number; graceMs?: number } = {}): UpstreamClient {
+  const graceMs = options.graceMs ?? defaultGraceMs;
   const pools = new Map<string, Pool>();
   const paths = new Map<string, { origin: string; path: string }>();
   const poolFor = (origin: string): Pool => {
@@ -98,7 +102,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       const dialect = dialects[target.dialect];
       const { origin, path } = locate(target, dialect);
       return new Promise((resolve) => {
-        const call = new UpstreamCall(dialect, request.stream, cancellation, resolve, trailerGraceMs);
+        const call = new UpstreamCall(dialect, request.stream, cancellation, resolve, graceMs);
         try {
           const json = JSON.stringify(dialect.encodeRequest(request));
           const headers: Record<string, string> = { 'content-type': 'application/json', accept: request.stream ? 'text/event-stream' : 'application/json', ...dialect.authHeaders(target.apiKey) };
@@ -144,7 +148,9 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   /** Whether a non-empty chunk of the stream was decoded already (a byte-order mark can only lead). */
   #decoding = false;
   #streamDone = false;
-  #trailerTimer: NodeJS.Timeout | undefined;
+  /** Lets the response go: after the final event (trailer grace), or during a long error body. */
+  #letGoTimer: NodeJS.Timeout | undefined;
+  #errorBytes = 0;
   readonly #stopListening: () => void;
 
   constructor(
@@ -152,7 +158,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     private readonly streamRequested: boolean,
     private readonly cancellation: Cancellation,
     private readonly resolve: (response: UpstreamResponse) => void,
-    private readonly trailerGraceMs: number,
+    private readonly graceMs: number,
   ) {
     this.#stopListening = cancellation.onCancel(() => {
       if (this.#controller !== undefined) this.#controller.abort(new CancelledError());
@@ -178,6 +184,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       this.#mode = 'error';
       const retryAfter = headers['retry-after'];
       this.#retryAfter = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;
+      this.#letGoTimer = setTimeout(() => this.#endErrorEarly(), this.graceMs);
       return;
     }
     const contentType = headers['content-type'];
@@ -206,6 +213,8 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#mode !== 'stream') {
       this.#chunks.push(chunk);
+      this.#errorBytes += this.#mode === 'error' ? chunk.length : 0;
+      if (this.#errorBytes > errorBodyLimit) this.#endErrorEarly();
       return;
     }
     if (this.#streamDone) return;
@@ -213,7 +222,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     if (this.#streamDone) {
       // The response normally ends in this same read; the timer is for one that never does.
       const controller = this.#controller;
-      this.#trailerTimer = setTimeout(() => controller?.abort(new CancelledError()), this.trailerGraceMs);
+      this.#letGoTimer = setTimeout(() => controller?.abort(new CancelledError()), this.graceMs);
     }
   }
 
@@ -238,7 +247,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    clearTimeout(this.#trailerTimer);
+    clearTimeout(this.#letGoTimer);
     this.#stopListening();
     if (this.#mode === 'stream') {
       if (!this.#streamDone) this.#queue?.push(this.#announcedFinish() ?? { type: 'error', kind: 'api_error', message: 'upstream stream ended before its final event' });
@@ -253,7 +262,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       body = undefined;
     }
     if (this.#mode === 'error') {
-      this.#settle({ kind: 'error', status: this.#status, message: this.dialect.errorMessage(body), retryAfter: this.#retryAfter });
+      this.#settleError(body);
       return;
     }
     if (body === undefined) {
@@ -275,13 +284,31 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     this.#settle({ kind: 'events', events: queue });
   }
 
+  #settleError(body: unknown): void {
+    this.#settle({ kind: 'error', status: this.#status, message: this.dialect.errorMessage(body), retryAfter: this.#retryAfter });
+  }
+
+  /** An error body too long, or too slow to end: the status is the answer, read with what came of the body. */
+  #endErrorEarly(): void {
+    clearTimeout(this.#letGoTimer);
+    let body: unknown;
+    try {
+      body = JSON.parse(Buffer.concat(this.#chunks).toString('utf8'));
+    } catch {
+      body = undefined;
+    }
+    this.#chunks = [];
+    this.#settleError(body);
+    this.#controller?.abort(new CancelledError());
+  }
+
   /** A stream that broke after announcing its finish is complete but for its trailer. */
   #announcedFinish(): ChatEvent | undefined {
     return this.#reader?.announcedFinish();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
-    clearTimeout(this.#trailerTimer);
+    clearTimeout(this.#letGoTimer);
     this.#stopListening();
     if (this.#queue !== undefined) {
       if (!this.#streamDone) {

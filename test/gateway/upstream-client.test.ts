@@ -173,7 +173,7 @@ describe('pooled upstream client', () => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write(body); // complete, but the response never ends
     });
-    const response = await client({ trailerGraceMs: 50 }).send(target, request, new Cancellation());
+    const response = await client({ graceMs: 50 }).send(target, request, new Cancellation());
     const within = <T>(promise: Promise<T>): Promise<T | 'still open'> => Promise.race([promise, new Promise<'still open'>((resolve) => setTimeout(() => resolve('still open'), 2000))]);
     // The gateway stops reading at the finish, as pumpAnswer does.
     if (response.kind !== 'events') throw new Error(`expected events, got ${JSON.stringify(response)}`);
@@ -181,5 +181,39 @@ describe('pooled upstream client', () => {
     for (let next = await within(response.events.next()); next !== 'still open' && next.done !== true && seen.at(-1) !== 'finish'; next = await within(response.events.next())) seen.push(next.value.type);
     expect(seen).toEqual(['start', 'text', 'text', 'finish']);
     expect(await within(closed ?? Promise.resolve())).toBeUndefined();
+  });
+
+  it('an error status whose body never ends is answered with that status after the grace period', async () => {
+    let closed: Promise<void> | undefined;
+    const target = await upstream((_req, res) => {
+      closed = new Promise((resolve) => res.on('close', () => resolve()));
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.write('{"error":{"message":"bad request: max_tokens too large"'); // and nothing more
+    });
+    const started = Date.now();
+    const response = await client({ graceMs: 100 }).send(target, request, new Cancellation());
+    expect(response).toMatchObject({ kind: 'error', status: 400 });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    await closed;
+  });
+
+  it('an error body is read up to 64 KB for its message, not without end', async () => {
+    let written = 0;
+    const target = await upstream((_req, res) => {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      const pump = (): void => {
+        while (!res.destroyed && written < 50_000_000) {
+          written += 65_536;
+          if (!res.write(Buffer.alloc(65_536, 120))) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+      };
+      pump();
+    });
+    const response = await client({ graceMs: 60_000 }).send(target, request, new Cancellation());
+    expect(response).toMatchObject({ kind: 'error', status: 500, message: 'upstream error' });
+    expect(written).toBeLessThan(50_000_000);
   });
 });
