@@ -213,8 +213,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#mode !== 'stream') {
       this.#chunks.push(chunk);
-      this.#errorBytes += this.#mode === 'error' ? chunk.length : 0;
-      if (this.#errorBytes > errorBodyLimit) this.#endErrorEarly();
+      if (this.#mode === 'error' && (this.#errorBytes += chunk.length) > errorBodyLimit) this.#endErrorEarly();
       return;
     }
     if (this.#streamDone) return;
@@ -254,13 +253,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       this.#queue?.end();
       return;
     }
-    const text = Buffer.concat(this.#chunks).toString('utf8');
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      body = undefined;
-    }
+    const body = this.#bodyJson();
     if (this.#mode === 'error') {
       this.#settleError(body);
       return;
@@ -284,6 +277,15 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     this.#settle({ kind: 'events', events: queue });
   }
 
+  /** The body read so far, as JSON; undefined when it is not JSON (or not whole). */
+  #bodyJson(): unknown {
+    try {
+      return JSON.parse(Buffer.concat(this.#chunks).toString('utf8'));
+    } catch {
+      return undefined;
+    }
+  }
+
   #settleError(body: unknown): void {
     this.#settle({ kind: 'error', status: this.#status, message: this.dialect.errorMessage(body), retryAfter: this.#retryAfter });
   }
@@ -291,14 +293,8 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   /** An error body too long, or too slow to end: the status is the answer, read with what came of the body. */
   #endErrorEarly(): void {
     clearTimeout(this.#letGoTimer);
-    let body: unknown;
-    try {
-      body = JSON.parse(Buffer.concat(this.#chunks).toString('utf8'));
-    } catch {
-      body = undefined;
-    }
+    this.#settleError(this.#bodyJson());
     this.#chunks = [];
-    this.#settleError(body);
     this.#controller?.abort(new CancelledError());
   }
 

@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import type { ServerResponse } from 'node:http';
 import { afterEach, expect, it } from 'vitest';
-import { createGateway, type Gateway } from '../../src/gateway/gateway-server.js';
+import { createGateway } from '../../src/gateway/gateway-server.js';
 import { delay, metricValue, openAIChunk, scrape, singleEndpointConfig, startScriptedUpstream, waitFor } from './helpers/fleet.js';
 
 /**
@@ -43,14 +43,14 @@ async function fastLongUpstream(): Promise<{ url: string; written: () => number;
   return { url: upstream.url, written: () => written, closed: () => closed };
 }
 
-async function startGateway(upstreamUrl: string, deadlineMs: number): Promise<{ url: string; gateway: Gateway }> {
+async function startGateway(upstreamUrl: string, deadlineMs: number): Promise<string> {
   const gateway = createGateway({
     config: singleEndpointConfig(upstreamUrl, 'sk-bp', `{ retries: 0, ttftTimeoutMs: ${deadlineMs}, deadlineMs: ${deadlineMs} }`),
     logger: false,
   });
   const url = await gateway.listen(0, '127.0.0.1');
   cleanups.push(() => gateway.close());
-  return { url, gateway };
+  return url;
 }
 
 /** Requests the gateway counted with this status, once it has. */
@@ -83,7 +83,7 @@ function stalledClient(gatewayUrl: string): Promise<{ socket: Socket }> {
 
 it('a client that stops reading stops the upstream being read: the rest of the answer is not buffered in the gateway', async () => {
   const upstream = await fastLongUpstream();
-  const { url } = await startGateway(upstream.url, 60_000);
+  const url = await startGateway(upstream.url, 60_000);
   const client = await stalledClient(url);
   // Loopback socket buffers take a few MB; without backpressure the whole 20 MB is read within a second or two.
   await delay(1_500);
@@ -100,7 +100,7 @@ it('a client that stops reading stops the upstream being read: the rest of the a
 
 it('a stalled client does not outlive the deadline: the request ends as a timeout and the connection is let go', async () => {
   const upstream = await fastLongUpstream();
-  const { url } = await startGateway(upstream.url, 400);
+  const url = await startGateway(upstream.url, 400);
   const client = await stalledClient(url);
   expect(await waitFor(() => upstream.closed(), 2_000)).toBe(true);
   expect(upstream.written()).toBeLessThan(frames / 2);
