@@ -179,6 +179,9 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    // undici keeps the raw header buffers on its controller for the life of the response (about
+    // 1 KB of heap): a stream may stay open for hours, and the parsed headers are all we read.
+    controller.rawHeaders = null;
     this.#status = statusCode;
     if (statusCode >= 400) {
       this.#mode = 'error';

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { Pool, type Dispatcher } from 'undici';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ChatEvent, ChatRequest } from '../../src/protocol/chat.js';
 import { openaiDialect } from '../../src/protocol/openai-dialect.js';
 import { Cancellation } from '../../src/gateway/cancellation.js';
@@ -11,6 +12,7 @@ const servers: Server[] = [];
 const clients: { close(): Promise<void> }[] = [];
 
 afterEach(async () => {
+  vi.restoreAllMocks();
   await Promise.all(clients.splice(0).map((client) => client.close()));
   await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); })));
 });
@@ -215,5 +217,33 @@ describe('pooled upstream client', () => {
     const response = await client({ graceMs: 60_000 }).send(target, request, new Cancellation());
     expect(response).toMatchObject({ kind: 'error', status: 500, message: 'upstream error' });
     expect(written).toBeLessThan(50_000_000);
+  });
+
+  it('an open stream does not hold undici\'s raw response headers once they are read', async () => {
+    // The controller undici hands the call: it keeps the raw header buffers unless told otherwise.
+    const controllers: Dispatcher.DispatchController[] = [];
+    const dispatch = Pool.prototype.dispatch;
+    vi.spyOn(Pool.prototype, 'dispatch').mockImplementation(function (this: Pool, options, handler) {
+      const start = handler.onRequestStart?.bind(handler);
+      handler.onRequestStart = (controller, context) => {
+        controllers.push(controller);
+        start?.(controller, context);
+      };
+      return dispatch.call(this, options, handler);
+    });
+    const target = await upstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'x-padding': 'p'.repeat(200) });
+      res.write(sseBody(1, false)); // and the stream stays open
+    });
+    const cancellation = new Cancellation();
+    const response = await client().send(target, request, cancellation);
+    if (response.kind !== 'events') throw new Error(`expected events, got ${response.kind}`);
+    try {
+      await response.events.next();
+      expect(controllers).toHaveLength(1);
+      expect(controllers[0]?.rawHeaders ?? null).toBeNull();
+    } finally {
+      cancellation.cancel();
+    }
   });
 });
