@@ -51,7 +51,21 @@ const kindToType: Readonly<Record<ErrorKind, string>> = {
   timeout: 'timeout_error',
 };
 
-const stopReason: Readonly<Record<FinishReason, string>> = { stop: 'end_turn', length: 'max_tokens' };
+const stopReason: Readonly<Record<FinishReason, string>> = { stop: 'end_turn', length: 'max_tokens', content_filter: 'refusal', context_window: 'model_context_window_exceeded' };
+
+/** A stop_reason read from an upstream; tool_use and pause_turn need tools, which are never requested. */
+function finishFromAnthropic(reason: string | null | undefined): FinishReason {
+  switch (reason) {
+    case 'max_tokens':
+      return 'length';
+    case 'refusal':
+      return 'content_filter';
+    case 'model_context_window_exceeded':
+      return 'context_window';
+    default:
+      return 'stop';
+  }
+}
 
 /** `stop_reason` and `stop_sequence`: a matched stop sequence is named; OpenAI upstreams never say which. */
 function stopFields(finish: { readonly finishReason: FinishReason; readonly stopSequence?: string }): { stop_reason: string; stop_sequence: string | null } {
@@ -162,7 +176,7 @@ export const anthropicDialect: Dialect = {
         id: parsed.data.id,
         model: parsed.data.model,
         text: parsed.data.content.map((block) => block.text ?? '').join(''),
-        finishReason: parsed.data.stop_reason === 'max_tokens' ? 'length' : 'stop',
+        finishReason: finishFromAnthropic(parsed.data.stop_reason),
         ...(parsed.data.stop_reason === 'stop_sequence' && typeof parsed.data.stop_sequence === 'string' ? { stopSequence: parsed.data.stop_sequence } : {}),
         usage: { inputTokens: parsed.data.usage.input_tokens, outputTokens: parsed.data.usage.output_tokens },
       },
@@ -218,7 +232,7 @@ export const anthropicDialect: Dialect = {
             return json.delta?.type === 'text_delta' && typeof json.delta.text === 'string' && json.delta.text !== '' ? { events: [{ type: 'text', text: json.delta.text }], done: false } : { events: [], done: false };
           case 'message_delta':
             announced ||= typeof json.delta?.stop_reason === 'string';
-            if (json.delta?.stop_reason === 'max_tokens') finish = 'length';
+            if (typeof json.delta?.stop_reason === 'string') finish = finishFromAnthropic(json.delta.stop_reason);
             if (json.delta?.stop_reason === 'stop_sequence' && typeof json.delta.stop_sequence === 'string') stopSequence = json.delta.stop_sequence;
             outputTokens = json.usage?.output_tokens ?? outputTokens;
             inputTokens = json.usage?.input_tokens ?? inputTokens;

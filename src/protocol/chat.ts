@@ -61,7 +61,13 @@ export interface Usage {
   readonly outputTokens: number;
 }
 
-export type FinishReason = 'stop' | 'length';
+/**
+ * Why an answer ended. 'content_filter': the upstream withheld or cut the answer (OpenAI
+ * content_filter, Anthropic refusal), which a caller must be able to tell from a normal stop;
+ * 'context_window': the model ran out of context (Anthropic model_context_window_exceeded,
+ * which OpenAI calls length).
+ */
+export type FinishReason = 'stop' | 'length' | 'content_filter' | 'context_window';
 
 export interface ChatResult {
   readonly id: string;

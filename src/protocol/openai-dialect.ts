@@ -74,7 +74,12 @@ const kindToType: Readonly<Record<ErrorKind, string>> = {
 /** OpenAI's `error.code` for a kind when the error names no more specific one; null otherwise, as OpenAI sends. */
 const kindToCode: Readonly<Partial<Record<ErrorKind, string>>> = { rate_limit: 'rate_limit_exceeded' };
 
-const finishToOpenAI: Readonly<Record<FinishReason, string>> = { stop: 'stop', length: 'length' };
+const finishToOpenAI: Readonly<Record<FinishReason, string>> = { stop: 'stop', length: 'length', content_filter: 'content_filter', context_window: 'length' };
+
+/** A finish_reason read from an upstream; tool and function calls are never requested (tools are refused). */
+function finishFromOpenAI(reason: string | null | undefined): FinishReason {
+  return reason === 'length' || reason === 'content_filter' ? reason : 'stop';
+}
 
 /** The sampling controls a request set, if any. */
 function samplingOf(r: z.infer<typeof requestSchema>): { sampling?: SamplingControls } {
@@ -179,7 +184,7 @@ export const openaiDialect: Dialect = {
         id: parsed.data.id,
         model: parsed.data.model,
         text: choice?.message.content ?? '',
-        finishReason: choice?.finish_reason === 'length' ? 'length' : 'stop',
+        finishReason: finishFromOpenAI(choice?.finish_reason),
         usage: { inputTokens: parsed.data.usage?.prompt_tokens ?? 0, outputTokens: parsed.data.usage?.completion_tokens ?? 0 },
       },
     };
@@ -246,7 +251,7 @@ export const openaiDialect: Dialect = {
         const choice = chunk.choices?.[0];
         const text = choice?.delta?.content;
         if (typeof text === 'string' && text !== '') events.push({ type: 'text', text });
-        if (choice?.finish_reason) finish = choice.finish_reason === 'length' ? 'length' : 'stop';
+        if (choice?.finish_reason) finish = finishFromOpenAI(choice.finish_reason);
         // Usage arrives in its own chunk after the finish reason (include_usage); finish is emitted with it.
         if (chunk.usage && finish !== undefined) {
           finished = true;

@@ -215,6 +215,31 @@ describe('usage from an upstream that reports none', () => {
   });
 });
 
+describe('an answer the upstream withheld', () => {
+  it('reaches each caller as its own content-filter finish, never as a normal stop, streamed and not', async () => {
+    const filtered = await startScriptedUpstream((res) => {
+      res.end(openAIChunk({ role: 'assistant', content: 'I can' }) + openAIChunk({}, 'content_filter') + `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage: { prompt_tokens: 3, completion_tokens: 2 } })}\n\ndata: [DONE]\n\n`);
+    });
+    const started = await routeGateway('filtered', [['filtered', filtered.url, 'm']]);
+    try {
+      const openai = new OpenAI({ apiKey, baseURL: `${started.url}/v1`, maxRetries: 0 });
+      const completion = await openai.chat.completions.create({ model: 'filtered', messages: [{ role: 'user', content: 'hello' }] });
+      expect(completion.choices[0]?.finish_reason).toBe('content_filter');
+      const reasons: (string | null | undefined)[] = [];
+      for await (const part of await openai.chat.completions.create({ model: 'filtered', stream: true, messages: [{ role: 'user', content: 'hello' }] })) reasons.push(part.choices[0]?.finish_reason);
+      expect(reasons.filter((reason) => reason != null)).toEqual(['content_filter']);
+      const anthropic = new Anthropic({ apiKey, baseURL: started.url, maxRetries: 0 });
+      const message = await anthropic.messages.create({ model: 'filtered', max_tokens: 30, messages: [{ role: 'user', content: 'hello' }] });
+      expect(message.stop_reason).toBe('refusal');
+      const streamed = await anthropic.messages.stream({ model: 'filtered', max_tokens: 30, messages: [{ role: 'user', content: 'hello' }] }).finalMessage();
+      expect(streamed.stop_reason).toBe('refusal');
+    } finally {
+      await started.close();
+      await filtered.close();
+    }
+  });
+});
+
 describe('a stream that breaks after its upstream announced the finish', () => {
   it('is a complete answer (its text and finish are known), not a resume past its end nor an error', async () => {
     // Sends the whole answer and its finish_reason, then drops the connection before usage and [DONE].

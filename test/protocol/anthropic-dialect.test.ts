@@ -179,3 +179,40 @@ describe('anthropic dialect: the end-user id', () => {
     }
   });
 });
+
+describe('finish reasons a caller must tell from a normal stop', () => {
+  const usage = { inputTokens: 3, outputTokens: 2 };
+  const openaiChunk = (finish: string): string => JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: finish }] });
+  const anthropicDelta = (reason: string): string => JSON.stringify({ type: 'message_delta', delta: { stop_reason: reason, stop_sequence: null }, usage: { output_tokens: 2 } });
+
+  it.each([
+    ['refusal', 'content_filter', 'content_filter'],
+    ['model_context_window_exceeded', 'context_window', 'length'],
+    ['max_tokens', 'length', 'length'],
+    ['end_turn', 'stop', 'stop'],
+  ] as const)('Anthropic %s is read as %s and written to OpenAI callers as %s, streamed and not', (anthropic, canonical, openai) => {
+    const message = { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [{ type: 'text', text: 'no' }], stop_reason: anthropic, stop_sequence: null, usage: { input_tokens: 3, output_tokens: 2 } };
+    expect(anthropicDialect.parseResult(message)).toMatchObject({ ok: true, value: { finishReason: canonical } });
+    const reader = anthropicDialect.createStreamReader();
+    reader.read('message_delta', anthropicDelta(anthropic));
+    expect(reader.read('message_stop', '{"type":"message_stop"}').events).toEqual([{ type: 'finish', finishReason: canonical, usage: { inputTokens: 0, outputTokens: 2 } }]);
+    // Written back to either dialect, streamed and not.
+    expect(anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: 'no', finishReason: canonical, usage })).toMatchObject({ stop_reason: anthropic, stop_sequence: null });
+    expect(anthropicDialect.createStreamWriter({ includeUsage: true, created: 0 }).write({ type: 'finish', finishReason: canonical, usage })).toContain(`"delta":{"stop_reason":"${anthropic}","stop_sequence":null}`);
+    expect(openaiDialect.formatResult({ id: 'c', model: 'm', text: 'no', finishReason: canonical, usage })).toMatchObject({ choices: [{ finish_reason: openai }] });
+    expect(openaiDialect.createStreamWriter({ includeUsage: false, created: 0 }).write({ type: 'finish', finishReason: canonical, usage })).toContain(`"finish_reason":"${openai}"`);
+  });
+
+  it.each([
+    ['content_filter', 'content_filter', 'refusal'],
+    ['length', 'length', 'max_tokens'],
+    ['stop', 'stop', 'end_turn'],
+  ] as const)('OpenAI %s is read as %s and written to Anthropic callers as %s, streamed and not', (openai, canonical, anthropic) => {
+    const completion = { id: 'c', object: 'chat.completion', created: 0, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'no' }, finish_reason: openai }], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } };
+    expect(openaiDialect.parseResult(completion)).toMatchObject({ ok: true, value: { finishReason: canonical } });
+    const reader = openaiDialect.createStreamReader();
+    reader.read(undefined, openaiChunk(openai));
+    expect(reader.read(undefined, '[DONE]').events).toEqual([{ type: 'finish', finishReason: canonical, usage: { inputTokens: 0, outputTokens: 0 } }]);
+    expect(anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: 'no', finishReason: canonical, usage })).toMatchObject({ stop_reason: anthropic });
+  });
+});
