@@ -132,7 +132,12 @@ export const anthropicDialect: Dialect = {
 
   encodeRequest(request: ChatRequest): unknown {
     const system = request.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n');
-    const turns = request.messages.filter((m) => m.role !== 'system').map((m) => ({ role: m.role, content: m.content }));
+    // Anthropic refuses a turn without visible text, which OpenAI and vLLM accept: such a turn says
+    // nothing to the model, and Anthropic joins the turns of one role it may leave side by side.
+    const turns = request.messages.filter((m) => m.role !== 'system' && m.content.trim() !== '').map((m) => ({ role: m.role, content: m.content }));
+    // Anthropic refuses a stop sequence of whitespace alone, which OpenAI accepts; the gateway's own
+    // guard applies every stop sequence to the answer, so such a one is applied there only.
+    const stops = request.stop.filter((stop) => stop.trim() !== '');
     // Anthropic needs at least one turn; an OpenAI request of system messages alone becomes one user turn.
     const alone = turns.length === 0;
     return {
@@ -143,7 +148,7 @@ export const anthropicDialect: Dialect = {
       messages: alone ? [{ role: 'user', content: system }] : turns,
       ...(request.temperature === undefined ? {} : { temperature: Math.min(1, request.temperature) }),
       ...(request.topP === undefined ? {} : { top_p: request.topP }),
-      ...(request.stop.length === 0 ? {} : { stop_sequences: request.stop }),
+      ...(stops.length === 0 ? {} : { stop_sequences: stops }),
       ...(request.endUser === undefined ? {} : { metadata: { user_id: request.endUser } }),
       stream: request.stream,
     };

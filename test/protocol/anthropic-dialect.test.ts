@@ -55,6 +55,20 @@ describe('anthropic dialect: encoding a canonical request', () => {
   });
 });
 
+describe('anthropic dialect: what Anthropic refuses and OpenAI callers may send', () => {
+  const base: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'hi' }], maxTokens: undefined, temperature: undefined, topP: undefined, stop: [], stream: false, includeUsage: false, finalAssistant: 'answer' };
+
+  it('turns without visible text are left out', () => {
+    const messages: ChatRequest['messages'] = [{ role: 'system', content: 'be terse' }, { role: 'user', content: 'hi' }, { role: 'assistant', content: '' }, { role: 'user', content: ' \n' }, { role: 'user', content: 'again' }];
+    expect(anthropicDialect.encodeRequest({ ...base, messages })).toMatchObject({ system: 'be terse', messages: [{ role: 'user', content: 'hi' }, { role: 'user', content: 'again' }] });
+  });
+
+  it('stop sequences of whitespace alone are left to the gateway, the others sent', () => {
+    expect(anthropicDialect.encodeRequest({ ...base, stop: ['\n', 'END', ' '] })).toMatchObject({ stop_sequences: ['END'] });
+    expect(anthropicDialect.encodeRequest({ ...base, stop: ['\n\n'] })).not.toHaveProperty('stop_sequences');
+  });
+});
+
 describe('anthropic dialect: the model list pages like the Anthropic API', () => {
   const ids = ['a', 'b', 'c', 'd'];
   const page = (query: string): unknown => {
