@@ -103,9 +103,13 @@ export async function pumpAnswer(
     countTokens(endpoint.config.id, used.inputTokens, used.outputTokens);
     return { status, endpoint: endpoint.config.id, ...used, text: sent.toString() };
   };
-  /** The request's own cancellation ended the answer: the client left (499), or the deadline passed (504, told to the client). */
+  /** The request's own cancellation ended the answer: the client left (499), the gateway is shutting down or the deadline passed (503 or 504, told to the client). */
   const stopped = (endpoint: EndpointRuntime): AnswerOutcome => {
     if (context.clientGone()) return cutShort(499, endpoint);
+    if (context.shuttingDown()) {
+      sink.fail('overloaded', `the gateway shut down after ${sentTokens} tokens; retry the request`, 503);
+      return cutShort(503, endpoint);
+    }
     sink.fail('timeout', `the ${config.resilience.deadlineMs} ms deadline passed after ${sentTokens} tokens`, 504);
     return cutShort(504, endpoint);
   };

@@ -148,11 +148,11 @@ function revisitExclusions(core: GatewayCore, context: RequestContext): Set<stri
   return excluded;
 }
 
-/** Why a request stopped waiting for a first token: the client left, or the deadline passed. */
+/** Why a request stopped waiting for a first token: the client left, the gateway is shutting down, or the deadline passed. */
 function stoppedError(core: GatewayCore, context: RequestContext): ClientError {
-  return context.clientGone()
-    ? new ClientError(499, 'api_error', 'the client went away before the first token')
-    : new ClientError(504, 'timeout', `no endpoint answered within the ${core.config.resilience.deadlineMs} ms deadline`);
+  if (context.clientGone()) return new ClientError(499, 'api_error', 'the client went away before the first token');
+  if (context.shuttingDown()) return new ClientError(503, 'overloaded', 'the gateway shut down before the first token; retry the request');
+  return new ClientError(504, 'timeout', `no endpoint answered within the ${core.config.resilience.deadlineMs} ms deadline`);
 }
 
 function sleep(ms: number, cancellation: Cancellation): Promise<void> {

@@ -108,6 +108,8 @@ export const gatewayConfigSchema = z.strictObject({
     .strictObject({
       port: z.number().int().min(0).max(65_535).default(8080),
       host: z.string().min(1).default('127.0.0.1'),
+      /** On SIGTERM or SIGINT, how long requests in flight may run on before they are ended with an error. */
+      shutdownGraceMs: milliseconds(864e5).default(10_000),
     })
     .prefault({}),
   endpoints: z.array(endpointConfigSchema).min(1, 'at least one endpoint'),

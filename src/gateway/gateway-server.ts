@@ -42,7 +42,12 @@ export interface Gateway {
   readonly metrics: GatewayMetrics;
   /** Starts listening; resolves to the base URL. */
   listen(port?: number, host?: string): Promise<string>;
-  close(): Promise<void>;
+  /**
+   * Stops taking connections, lets the requests in flight run for up to `graceMs` (default 0),
+   * then ends the rest with an error in their caller's dialect (a 503, or an error event in a
+   * stream already answering), never a silent cut; resolves when every connection is closed.
+   */
+  close(options?: { readonly graceMs?: number }): Promise<void>;
 }
 
 /** Header a caller may send to narrow (never widen) its tenant's jurisdictions, comma-separated. */
@@ -79,6 +84,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
   const { metrics } = core;
   const routes = new Map<string, RouteConfig>(config.routes.map((route) => [route.model, route]));
+
+  // Shutdown: the chat requests in flight, each by the cancellation that ends it, and a waiter
+  // told when the last one settles.
+  const inFlight = new Set<Cancellation>();
+  let draining = false;
+  let shuttingDown = false;
+  let onIdle: (() => void) | undefined;
 
   // The idle sweep: one timer for every streaming attempt, instead of a timer each.
   const idleMs = config.resilience.tokenIdleTimeoutMs;
@@ -124,6 +136,23 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 
   const serveChat = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels): Promise<ChatOutcome> => {
+    if (draining) throw new ClientError(503, 'overloaded', 'the gateway is shutting down; retry the request', { headers: { connection: 'close' } });
+    // Made first, so a shutdown reaches a request still sending its body.
+    const deadline = new Cancellation();
+    inFlight.add(deadline);
+    try {
+      return await admitAndServe(inbound, req, res, requestId, headers, labels, deadline);
+    } finally {
+      inFlight.delete(deadline);
+      if (draining) {
+        // Its connection, now idle, closes rather than take another request.
+        setImmediate(() => server.closeIdleConnections());
+        if (inFlight.size === 0) onIdle?.();
+      }
+    }
+  };
+
+  const admitAndServe = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels, deadline: Cancellation): Promise<ChatOutcome> => {
     const tenant = tenantOf(req);
     labels.tenant = tenant.id;
     const request = await readChatRequest(inbound, req);
@@ -156,6 +185,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       route,
       promptTokens,
       clientGone: () => clientGone,
+      shuttingDown: () => shuttingDown && !clientGone,
       // Made on a first failure: most requests never have one.
       failures: undefined,
       banned: undefined,
@@ -172,7 +202,6 @@ export function createGateway(options: GatewayOptions): Gateway {
       }),
     };
 
-    const deadline = new Cancellation();
     const deadlineTimer = setTimeout(() => deadline.cancel(), config.resilience.deadlineMs);
     const onClose = (): void => {
       if (res.writableFinished) return;
@@ -247,7 +276,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     const headers: ResponseHeaders = { 'x-request-id': requestId, [inbound.requestIdHeader]: requestId };
     const labels: FailureLabels = { route: 'none', tenant: undefined };
     try {
-      if ((req.method === 'GET' || req.method === 'HEAD') && path === '/healthz') return sendJson(res, 200, { status: 'ok' }, headers);
+      // While shutting down, a load balancer's health check is told to send requests elsewhere.
+      if ((req.method === 'GET' || req.method === 'HEAD') && path === '/healthz') return draining ? sendJson(res, 503, { status: 'shutting down' }, { ...headers, connection: 'close' }) : sendJson(res, 200, { status: 'ok' }, headers);
       // The read-only paths answer GET (and HEAD for health) only.
       if (req.method !== 'GET' && (path === '/healthz' || path === '/metrics' || path === '/v1/models' || path.startsWith('/v1/models/'))) {
         throw new ClientError(405, 'invalid_request', `${path} takes GET`, { headers: { allow: path === '/healthz' ? 'GET, HEAD' : 'GET' } });
@@ -297,6 +327,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     void handle(req, res);
   });
   server.keepAliveTimeout = 65_000;
+  let closing: Promise<void> | undefined;
 
   return {
     server,
@@ -309,16 +340,43 @@ export function createGateway(options: GatewayOptions): Gateway {
           resolve(`http://${host.includes(':') ? `[${host}]` : host}:${address.port}`);
         });
       }),
-    close: async () => {
-      clearInterval(sweep);
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      await core.upstream.close();
-    },
+    close: (options = {}) => (closing ??= drainAndClose(options.graceMs ?? 0)),
   };
+
+  async function drainAndClose(graceMs: number): Promise<void> {
+    draining = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    if (inFlight.size > 0) logger?.info({ inFlight: inFlight.size, graceMs }, 'shutting down: waiting for requests in flight');
+    await untilIdle(graceMs);
+    // The rest are ended in their caller's dialect, and given a moment to say so.
+    if (inFlight.size > 0) logger?.warn({ inFlight: inFlight.size, graceMs }, 'shutting down: grace period over, ending requests in flight with an error');
+    shuttingDown = true;
+    for (const request of inFlight) request.cancel();
+    await untilIdle(shutdownAnswerMs);
+    server.closeAllConnections();
+    clearInterval(sweep);
+    await closed;
+    await core.upstream.close();
+  }
+
+  /** Resolves when no chat request is in flight, or after `ms`. */
+  function untilIdle(ms: number): Promise<void> {
+    if (inFlight.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        onIdle = undefined;
+        resolve();
+      }
+      onIdle = done;
+    });
+  }
 }
+
+/** How long requests ended by a shutdown have to write their error before connections close. */
+const shutdownAnswerMs = 2_000;
 
 /**
  * A client that has not yet taken the end of its answer (it stopped reading) keeps its connection

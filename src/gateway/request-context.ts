@@ -11,6 +11,8 @@ export interface RequestContext {
   readonly promptTokens: number;
   /** Whether the client disconnected (the deadline cancellation also fires then). */
   clientGone(): boolean;
+  /** Whether the gateway's shutdown ended the request (its grace period ran out; see Gateway.close). */
+  shuttingDown(): boolean;
   /** Failed attempts of this request per endpoint id (see noteFailure), stream breaks included. */
   failures: Map<string, number> | undefined;
   /** Endpoints this request does not go back to: they rejected the gateway's configuration. */

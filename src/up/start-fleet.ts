@@ -175,10 +175,12 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
 
   const emulators = await startAll(replicas, fleet, speed, options.log ?? (() => undefined));
   let gateway: Gateway | undefined;
+  let gatewayGraceMs = 0;
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closed ??= (async () => {
-      if (gateway !== undefined) await gateway.close().catch(() => undefined);
+      // The emulators keep serving while the gateway lets its requests in flight finish.
+      if (gateway !== undefined) await gateway.close({ graceMs: gatewayGraceMs }).catch(() => undefined);
       await Promise.allSettled(emulators.map((emulator) => emulator.close()));
     })();
     return closed;
@@ -196,6 +198,7 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
     });
     const apiKey = options.apiKey ?? `sy-demo-${randomBytes(24).toString('base64url')}`;
     const config = buildGatewayConfig(fleet, endpoints, routes, apiKey, options.port ?? 8080, options.host ?? '127.0.0.1');
+    gatewayGraceMs = config.listen.shutdownGraceMs;
     gateway = createGateway({ config, logger: options.logger ?? false });
     const url = await gateway.listen(config.listen.port, config.listen.host);
     const first = routes[0];

@@ -87,7 +87,7 @@ function positionOf(text: string, needle: string, occurrence = 1): { line: numbe
 describe('a valid gateway config', () => {
   it('loads with every field and fills defaults', () => {
     const config = loadOk(valid);
-    expect(config.listen).toEqual({ port: 8080, host: '127.0.0.1' });
+    expect(config.listen).toEqual({ port: 8080, host: '127.0.0.1', shutdownGraceMs: 10_000 });
     expect(config.endpoints.map((e) => e.id)).toEqual(['gcp-us-1', 'azure-eu-1']);
     expect(config.endpoints[1]).toMatchObject({ dialect: 'anthropic', longContext: true, weight: 1, marginalCostPerMillionTokens: 1.5 });
     expect(config.endpoints[0]?.apiKeyEnv).toBe('UPSTREAM_KEY');
@@ -110,7 +110,7 @@ describe('a valid gateway config', () => {
   it('fills every optional block when absent', () => {
     const minimal = valid.slice(0, valid.indexOf('resilience:')).replace('listen: { port: 8080, host: 127.0.0.1 }\n', '').replace('    policy: [cost, least-load]\n', '');
     const config = loadOk(minimal);
-    expect(config.listen).toEqual({ port: 8080, host: '127.0.0.1' });
+    expect(config.listen).toEqual({ port: 8080, host: '127.0.0.1', shutdownGraceMs: 10_000 });
     expect(config.routes[0]?.policy).toEqual(['cost', 'least-load']);
     expect(config.resilience.circuitBreaker).toEqual({ failureThreshold: 5, windowMs: 30_000, openMs: 10_000, halfOpenProbes: 1 });
     expect(config.limits.maxBodyBytes).toBe(1_048_576);
