@@ -6,21 +6,29 @@ import type { InferenceProfile } from '../performance/inference-profile.js';
  * server shell feeds it submissions and cancellations, asks for the next
  * deadline, and calls `advance` when a timer reaches it.
  *
- * Model: up to `capacity` sequences run at once; later requests wait in a
- * FIFO queue of at most `maxQueue`, beyond which they are rejected. A running
- * sequence first prefills (the profile's TTFT scaled linearly by its prompt
- * tokens), which produces its first token, then decodes one token per step;
- * a step takes the batch-one step time with one sequence running and the
- * profile's TPOT with a full batch, linearly in between, at the running count
- * when the step starts.
+ * Model: up to `capacity` sequences hold a slot at once; later requests wait in
+ * a FIFO queue of at most `maxQueue`, beyond which they are rejected. The
+ * replica's compute runs one step at a time, as vLLM's scheduler does without
+ * chunked prefill: a waiting prompt is prefilled first, one prompt per step;
+ * otherwise every decoding sequence gets one token in a decode step, which
+ * takes the batch-one step time with one sequence and the profile's TPOT with a
+ * full batch, linearly in between. A prefill step occupies the replica for the
+ * profile's prefill replica time and its first token comes after the profile's
+ * prefill time (both scaled linearly by prompt tokens); the sequence then joins
+ * the decode batch. Prefills and decode steps thus share the replica's time as
+ * the performance model's throughput counts them, so a loaded replica serves
+ * what `switchyard perf` says, not more; and a prompt arriving during a step
+ * waits for it, which is the step in flight the profile's TTFT includes.
  */
 export interface SchedulerConfig {
   /** Sequences running at once (the profile's concurrent sequences). */
   readonly capacity: number;
   /** Waiting requests allowed; a submission beyond them is rejected. */
   readonly maxQueue: number;
-  /** Time to first token (ms) of a prompt of `referenceInputTokens` tokens. */
-  readonly ttftMs: number;
+  /** Prefill (ms) of a prompt of `referenceInputTokens` tokens, arrival to first token on an idle replica. */
+  readonly prefillMs: number;
+  /** Of which the replica is occupied (ms), as the performance model's throughput counts it. */
+  readonly prefillReplicaMs: number;
   readonly referenceInputTokens: number;
   /** Decode step time (ms) with one sequence running. */
   readonly tpotAtBatchOneMs: number;
@@ -38,7 +46,8 @@ export function schedulerConfigFromProfile(profile: InferenceProfile, referenceI
   return {
     capacity,
     maxQueue: options.maxQueue ?? 4 * capacity,
-    ttftMs: profile.ttftMs,
+    prefillMs: profile.prefillMs,
+    prefillReplicaMs: profile.prefillReplicaMs,
     referenceInputTokens,
     tpotAtBatchOneMs: profile.tpotAtBatchOneMs,
     tpotMs: profile.tpotMs,
@@ -71,24 +80,33 @@ interface Sequence {
   readonly id: number;
   readonly spec: SequenceSpec;
   emitted: number;
-  /** When its next token is due (Infinity while it hangs for ever or waits in the queue). */
-  nextAt: number;
-  /** Bumped whenever the sequence's heap entry is superseded. */
+  /** held: a hang before prefill; prefill: waiting for or in its prefill step; prefilled: its first token is on the way; decode: in the batch. */
+  phase: 'queued' | 'held' | 'prefill' | 'prefilled' | 'decode';
+  /** Bumped on a cancel, which makes its pending timed entry stale. */
   version: number;
 }
 
+/** A sequence's timed change outside the steps: a hang ends (release), or a prefill's first token arrives. */
 interface Deadline {
   readonly at: number;
   readonly order: number;
   readonly id: number;
   readonly version: number;
+  readonly kind: 'release' | 'first-token';
 }
+
+/** The step the replica is computing: one prompt's prefill, or one token for every decoding sequence. */
+type Step = { readonly kind: 'prefill'; readonly sequence: Sequence; readonly startedAt: number; readonly endsAt: number } | { readonly kind: 'decode'; readonly sequences: readonly Sequence[]; readonly endsAt: number };
 
 export class BatchScheduler {
   readonly config: SchedulerConfig;
   private readonly queue: Sequence[] = [];
   private readonly active = new Map<number, Sequence>();
-  private readonly heap: Deadline[] = [];
+  /** Admitted prompts waiting for their prefill step, in order. */
+  private readonly prefills: Sequence[] = [];
+  private readonly decoding = new Set<Sequence>();
+  private step: Step | undefined;
+  private readonly timed: Deadline[] = [];
   private pending: SchedulerEvent[] = [];
   private nextId = 1;
   private order = 0;
@@ -122,12 +140,19 @@ export class BatchScheduler {
   }
 
   /**
-   * Prefill time (ms) of a prompt: the profile's TTFT scaled linearly by its
-   * tokens, never below one batch-one step (a forward pass reads the weights once).
+   * Replica time (ms) a prompt's prefill step occupies: the profile's scaled
+   * linearly by its tokens, never below one pipeline stage's share of a
+   * batch-one step (a forward pass reads each stage's weights once).
    */
+  prefillReplicaMs(promptTokens: number): number {
+    const { prefillReplicaMs, referenceInputTokens, tpotAtBatchOneMs, pipelineStages } = this.config;
+    return Math.max(tpotAtBatchOneMs / Math.max(1, pipelineStages), (prefillReplicaMs * Math.max(1, promptTokens)) / Math.max(1, referenceInputTokens));
+  }
+
+  /** Prefill time (ms) of a prompt, from its step's start to its first token: never shorter than the step. */
   prefillMs(promptTokens: number): number {
-    const { ttftMs, referenceInputTokens, tpotAtBatchOneMs } = this.config;
-    return Math.max(tpotAtBatchOneMs, (ttftMs * Math.max(1, promptTokens)) / Math.max(1, referenceInputTokens));
+    const { prefillMs, referenceInputTokens } = this.config;
+    return Math.max(this.prefillReplicaMs(promptTokens), (prefillMs * Math.max(1, promptTokens)) / Math.max(1, referenceInputTokens));
   }
 
   /** Runs the request at once if a slot is free, queues it if the queue has room, else rejects it. */
@@ -136,9 +161,10 @@ export class BatchScheduler {
     if (this.active.size >= this.config.capacity && this.queue.length >= this.config.maxQueue) {
       return { accepted: false, retryAfterMs: this.retryAfterMs(now) };
     }
-    const sequence: Sequence = { id: this.nextId++, spec, emitted: 0, nextAt: Number.POSITIVE_INFINITY, version: 0 };
+    const sequence: Sequence = { id: this.nextId++, spec, emitted: 0, phase: 'queued', version: 0 };
     if (this.active.size < this.config.capacity) {
       this.admit(sequence, now);
+      this.startStep(now);
       return { accepted: true, id: sequence.id, queued: false };
     }
     this.queue.push(sequence);
@@ -150,9 +176,13 @@ export class BatchScheduler {
     this.processUntil(now);
     const running = this.active.get(id);
     if (running !== undefined) {
-      this.active.delete(id);
+      this.leave(running);
       running.version += 1;
+      // A step left with no sequence to compute for ends now.
+      const step = this.step;
+      if (step !== undefined && (step.kind === 'prefill' ? step.sequence === running : step.sequences.every((sequence) => !this.active.has(sequence.id)))) this.step = undefined;
       this.admitWaiting(now);
+      this.startStep(now);
       return true;
     }
     const index = this.queue.findIndex((sequence) => sequence.id === id);
@@ -164,7 +194,10 @@ export class BatchScheduler {
   /** When the next event is due (emulated ms), or undefined when nothing is scheduled. */
   nextDeadline(): number | undefined {
     this.dropStale();
-    return this.heap[0]?.at;
+    const hold = this.timed[0]?.at;
+    const step = this.step?.endsAt;
+    if (hold === undefined) return step;
+    return step === undefined ? hold : Math.min(hold, step);
   }
 
   /** Everything that happened up to `now`, in time order; events are stamped with when they happened. */
@@ -179,36 +212,97 @@ export class BatchScheduler {
   private processUntil(now: number): void {
     for (;;) {
       this.dropStale();
-      const top = this.heap[0];
-      if (top === undefined || top.at > now) break;
-      this.pop();
-      const sequence = this.active.get(top.id);
-      if (sequence === undefined) continue;
-      const at = top.at;
-      if (sequence.emitted < sequence.spec.outputTokens) {
-        this.pending.push({ type: 'token', id: sequence.id, index: sequence.emitted, at });
-        sequence.emitted += 1;
+      const timed = this.timed[0];
+      const step = this.step;
+      if (timed !== undefined && timed.at <= now && (step === undefined || timed.at <= step.endsAt)) {
+        this.pop();
+        const sequence = this.active.get(timed.id);
+        if (sequence === undefined) continue;
+        if (timed.kind === 'release') {
+          sequence.phase = 'prefill';
+          this.prefills.push(sequence);
+        } else this.firstToken(sequence, timed.at);
+        this.admitWaiting(timed.at);
+        this.startStep(timed.at);
+        continue;
       }
-      if (sequence.emitted >= sequence.spec.outputTokens) {
-        this.active.delete(sequence.id);
-        this.pending.push({ type: 'finished', id: sequence.id, at });
-        this.admitWaiting(at);
-      } else {
-        this.schedule(sequence, at + this.stepMs(this.active.size));
-      }
+      if (step === undefined || step.endsAt > now) return;
+      this.step = undefined;
+      this.finishStep(step);
+      this.admitWaiting(step.endsAt);
+      this.startStep(step.endsAt);
     }
   }
 
-  /** Estimated wait (ms) until a slot frees: the soonest projected finish among running sequences. */
+  private finishStep(step: Step): void {
+    const at = step.endsAt;
+    if (step.kind === 'prefill') {
+      const sequence = step.sequence;
+      if (!this.active.has(sequence.id)) return;
+      const firstAt = step.startedAt + this.prefillMs(sequence.spec.promptTokens);
+      if (firstAt <= at) this.firstToken(sequence, at);
+      else {
+        sequence.phase = 'prefilled';
+        this.push({ at: firstAt, order: this.order++, id: sequence.id, version: sequence.version, kind: 'first-token' });
+      }
+      return;
+    }
+    for (const sequence of step.sequences) {
+      if (!this.active.has(sequence.id)) continue;
+      this.emit(sequence, at);
+    }
+  }
+
+  /** A prefilled sequence's first token (none if it asked for none): it then decodes, or is done. */
+  private firstToken(sequence: Sequence, at: number): void {
+    if (this.emit(sequence, at)) return;
+    sequence.phase = 'decode';
+    this.decoding.add(sequence);
+  }
+
+  /** The sequence's next token, if it has one to give; returns whether it is done and left. */
+  private emit(sequence: Sequence, at: number): boolean {
+    if (sequence.emitted < sequence.spec.outputTokens) {
+      this.pending.push({ type: 'token', id: sequence.id, index: sequence.emitted, at });
+      sequence.emitted += 1;
+    }
+    if (sequence.emitted < sequence.spec.outputTokens) return false;
+    this.leave(sequence);
+    this.pending.push({ type: 'finished', id: sequence.id, at });
+    return true;
+  }
+
+  /** Starts the next step at `at` if the replica is idle: a waiting prefill first, else a decode step. */
+  private startStep(at: number): void {
+    if (this.step !== undefined) return;
+    for (;;) {
+      const next = this.prefills.shift();
+      if (next === undefined) break;
+      if (!this.active.has(next.id)) continue;
+      this.step = { kind: 'prefill', sequence: next, startedAt: at, endsAt: at + this.prefillReplicaMs(next.spec.promptTokens) };
+      return;
+    }
+    if (this.decoding.size > 0) this.step = { kind: 'decode', sequences: [...this.decoding], endsAt: at + this.stepMs(this.decoding.size) };
+  }
+
+  /** Estimated wait (ms) until a slot frees: the soonest projected finish among sequences past their prefill or in it. */
   retryAfterMs(now: number): number {
     this.processUntil(now);
+    const step = this.step;
+    const stepMs = this.stepMs(Math.max(1, this.decoding.size));
     let soonest = Number.POSITIVE_INFINITY;
-    const step = this.stepMs(this.active.size);
-    for (const sequence of this.active.values()) {
-      const remaining = Math.max(0, sequence.spec.outputTokens - sequence.emitted - 1);
-      soonest = Math.min(soonest, Math.max(0, sequence.nextAt - now) + remaining * step);
+    if (step?.kind === 'prefill') soonest = step.startedAt + this.prefillMs(step.sequence.spec.promptTokens) + Math.max(0, step.sequence.spec.outputTokens - 1) * stepMs;
+    for (const sequence of this.decoding) {
+      // In a decode step its next token comes at the step's end; after a prefill step, one step later.
+      const next = step === undefined ? now + stepMs : step.kind === 'decode' ? step.endsAt : step.endsAt + stepMs;
+      soonest = Math.min(soonest, next + Math.max(0, sequence.spec.outputTokens - sequence.emitted - 1) * stepMs);
     }
-    return Number.isFinite(soonest) ? soonest : this.config.ttftMs + this.config.tpotMs;
+    return Number.isFinite(soonest) ? Math.max(0, soonest - now) : this.config.prefillMs + this.config.tpotMs;
+  }
+
+  private leave(sequence: Sequence): void {
+    this.active.delete(sequence.id);
+    this.decoding.delete(sequence);
   }
 
   private admitWaiting(now: number): void {
@@ -224,19 +318,22 @@ export class BatchScheduler {
     this.pending.push({ type: 'admitted', id: sequence.id, at: now });
     const hold = sequence.spec.holdMs ?? 0;
     // A hang of Infinity holds the slot with no deadline: only a cancel frees it.
-    if (hold === Number.POSITIVE_INFINITY) return;
-    this.schedule(sequence, now + Math.max(0, hold) + this.prefillMs(sequence.spec.promptTokens));
-  }
-
-  private schedule(sequence: Sequence, at: number): void {
-    sequence.version += 1;
-    sequence.nextAt = at;
-    this.push({ at, order: this.order++, id: sequence.id, version: sequence.version });
+    if (hold === Number.POSITIVE_INFINITY) {
+      sequence.phase = 'held';
+      return;
+    }
+    if (hold > 0) {
+      sequence.phase = 'held';
+      this.push({ at: now + hold, order: this.order++, id: sequence.id, version: sequence.version, kind: 'release' });
+      return;
+    }
+    sequence.phase = 'prefill';
+    this.prefills.push(sequence);
   }
 
   private dropStale(): void {
     for (;;) {
-      const top = this.heap[0];
+      const top = this.timed[0];
       if (top === undefined) return;
       const sequence = this.active.get(top.id);
       if (sequence !== undefined && sequence.version === top.version) return;
@@ -246,7 +343,7 @@ export class BatchScheduler {
 
   // A binary min-heap on (at, order): ties go to the earlier-scheduled deadline.
   private push(entry: Deadline): void {
-    const heap = this.heap;
+    const heap = this.timed;
     heap.push(entry);
     let i = heap.length - 1;
     while (i > 0) {
@@ -260,7 +357,7 @@ export class BatchScheduler {
   }
 
   private pop(): void {
-    const heap = this.heap;
+    const heap = this.timed;
     const last = heap.pop();
     if (last === undefined || heap.length === 0) return;
     let i = 0;

@@ -42,7 +42,12 @@ export interface InferenceProfile {
   readonly batch: number;
   /** Sequences resident on one replica (batch x pipeline stages). */
   readonly concurrentSequences: number;
+  /** Time to first token on a loaded replica: the prompt's prefill plus the decode step in flight when it arrives. */
   readonly ttftMs: number;
+  /** The prefill alone, arrival to first token on an idle replica. */
+  readonly prefillMs: number;
+  /** Replica time one prefill occupies, as the throughput counts it: the rest of `prefillMs` overlaps other work. */
+  readonly prefillReplicaMs: number;
   readonly tpotMs: number;
   /** Decode step time with a single sequence: step time grows linearly from this to `tpotMs` at `batch`. */
   readonly tpotAtBatchOneMs: number;
@@ -221,6 +226,8 @@ function evaluateLayout(model: ModelSpec, chip: AcceleratorSpec, shape: Inferenc
     batch,
     concurrentSequences: concurrent,
     ttftMs: ttftSeconds * 1e3,
+    prefillMs: prefillSeconds * 1e3,
+    prefillReplicaMs: prefillReplicaSeconds * 1e3,
     tpotMs: step.seconds * 1e3,
     tpotAtBatchOneMs: smallest * 1e3,
     outputTokensPerSecond,
@@ -242,6 +249,10 @@ function measuredProfile(model: ModelSpec, chip: AcceleratorSpec, shape: Inferen
   let best = meeting[0] as MeasuredProfile;
   for (const row of meeting) if (row.tokensPerSecond / row.tensorParallel > best.tokensPerSecond / best.tensorParallel) best = row;
   const requestsPerSecond = best.tokensPerSecond / shape.outputTokens;
+  // A measured row gives TTFT (prefill plus a step in flight) and throughput: the prefill's replica
+  // time is what the throughput leaves after the decode steps, at most the prefill itself.
+  const prefillMs = Math.max(0, best.ttftMs - best.tpotMs);
+  const prefillReplicaMs = Math.min(prefillMs, Math.max(0, 1000 / requestsPerSecond - (shape.outputTokens * best.tpotMs) / best.batch));
   return {
     feasible: true,
     source: 'measured',
@@ -255,6 +266,8 @@ function measuredProfile(model: ModelSpec, chip: AcceleratorSpec, shape: Inferen
     batch: best.batch,
     concurrentSequences: best.batch,
     ttftMs: best.ttftMs,
+    prefillMs,
+    prefillReplicaMs,
     tpotMs: best.tpotMs,
     // A measured row gives one operating point; without more, assume the same step time at any batch.
     tpotAtBatchOneMs: best.tpotMs,

@@ -90,6 +90,9 @@ describe('inferenceProfile: hand-computed, compute-bound decode (synthetic chip,
 
   it('adds one decode step to the prefill time for TTFT', () => {
     expect(result.ttftMs).toBeCloseTo(60.39032, 6);
+    expect(result.prefillMs).toBeCloseTo(40.4, 6);
+    // One chip, no pipeline: the prefill occupies the replica for all of its time.
+    expect(result.prefillReplicaMs).toBeCloseTo(40.4, 6);
   });
 
   it('charges prefill to the whole replica and shares decode steps across the batch', () => {
@@ -275,6 +278,9 @@ describe('measured profiles override the analytic model', () => {
     expect(result.requestsPerSecond).toBeCloseTo(1000 / 200, 12);
     expect(result.tpotMs).toBe(15);
     expect(result.ttftMs).toBe(100);
+    // TTFT less a step; the 200 ms a request takes of the replica less its decode share (93.75 ms), at most that.
+    expect(result.prefillMs).toBe(85);
+    expect(result.prefillReplicaMs).toBe(85);
     expect(result.batchLimitedBy).toBe('measured');
     expect(result.decodeBoundBy).toBe('measured');
   });

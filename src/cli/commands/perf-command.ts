@@ -47,7 +47,7 @@ export function perfCommand(options: PerfCommandOptions, output: Output): number
     output.out(`  chips per replica       ${inference.chipsPerReplica} (tensor-parallel ${inference.tensorParallel} x pipeline ${inference.pipelineStages})`);
     output.out(`  max batch               ${number(inference.batch)} per stage, ${number(inference.concurrentSequences)} sequences per replica (limited by ${inference.batchLimitedBy})`);
     output.out(`  decode bound by         ${inference.decodeBoundBy}`);
-    output.out(`  TTFT                    ${number(inference.ttftMs, 1)} ms`);
+    output.out(`  TTFT                    ${number(inference.ttftMs, 1)} ms (prefill ${number(inference.prefillMs, 1)} ms, of which ${number(inference.prefillReplicaMs, 1)} ms occupy the replica, plus a step in flight)`);
     output.out(`  TPOT                    ${number(inference.tpotMs, 1)} ms`);
     output.out(`  output tokens/s         ${number(inference.outputTokensPerSecond)} per replica, ${number(inference.outputTokensPerSecondPerChip)} per chip`);
     output.out(`  requests/s per replica  ${number(inference.requestsPerSecond, 2)}`);
