@@ -122,6 +122,8 @@ interface LooseDef {
   element?: unknown;
   innerType?: unknown;
   valueType?: unknown;
+  /** A pipe's input schema (what `.transform()` wraps). */
+  in?: unknown;
 }
 
 function defOf(schema: unknown): LooseDef | undefined {
@@ -135,6 +137,9 @@ function unwrap(schema: unknown): unknown {
     const def = defOf(current);
     if (def?.innerType !== undefined && ['optional', 'default', 'nullable', 'prefault', 'readonly'].includes(def.type ?? '')) {
       current = def.innerType;
+    } else if (def?.type === 'pipe' && def.in !== undefined) {
+      // A transformed object: its fields are the input's.
+      current = def.in;
     } else return current;
   }
   return current;

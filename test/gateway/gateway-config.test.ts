@@ -159,6 +159,13 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(result.problems.find((p) => p.code === 'missing_field')?.path).toBe('endpoints[0].contextWindow');
   });
 
+  it('an unknown key in a block the schema transforms (resilience), and in one inside it', () => {
+    const misspelt = onlyProblem(edit(valid, '  retries: 3\n', '  retires: 3\n'));
+    expect(misspelt).toMatchObject({ path: 'resilience.retires', message: "unknown field 'retires'", suggestion: "did you mean 'retries'?" });
+    const nested = onlyProblem(edit(valid, 'circuitBreaker: { failureThreshold: 4 }', 'circuitBreaker: { failureThreshhold: 4 }'));
+    expect(nested).toMatchObject({ path: 'resilience.circuitBreaker.failureThreshhold', suggestion: "did you mean 'failureThreshold'?" });
+  });
+
   it('a stall timeout that is not below the deadline, which could never resume a stall', () => {
     const text = edit(valid, '  retries: 3\n', '  retries: 3\n  ttftTimeoutMs: 1000\n  deadlineMs: 4000\n  tokenIdleTimeoutMs: 4000\n');
     expect(onlyProblem(text)).toMatchObject({ code: 'inconsistent', path: 'resilience.tokenIdleTimeoutMs', message: 'tokenIdleTimeoutMs (4000) is not below deadlineMs (4000)', line: positionOf(text, 'tokenIdleTimeoutMs').line });
