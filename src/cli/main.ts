@@ -1,38 +1,16 @@
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { precisions, type Precision } from '../catalog/accelerator.js';
 import { SpecError, formatProblem } from '../domain/spec-problem.js';
 import { catalogCommand } from './commands/catalog-command.js';
 import { registerEmulateCommand } from './commands/emulate-command.js';
 import { gatewayCommand } from './commands/gateway-command.js';
+import { flagParsers } from './flag-parsers.js';
 import { untilSignal } from './until-signal.js';
 import { perfCommand } from './commands/perf-command.js';
 import { planCommand } from './commands/plan-command.js';
 import { registerUpCommand } from './commands/up-command.js';
 import { processOutput, type Output } from './output.js';
 import { UsageError } from './usage-error.js';
-
-function positiveNumber(name: string) {
-  return (raw: string): number => {
-    const value = Number(raw);
-    if (raw.trim() === '' || !Number.isFinite(value) || value <= 0) throw new InvalidArgumentError(`${name} must be a positive number, got '${raw}'.`);
-    return value;
-  };
-}
-
-function positiveInteger(name: string) {
-  return (raw: string): number => {
-    const value = positiveNumber(name)(raw);
-    if (!Number.isInteger(value)) throw new InvalidArgumentError(`${name} must be a whole number, got '${raw}'.`);
-    return value;
-  };
-}
-
-function portNumber(raw: string): number {
-  // Number('') and Number(' ') are 0: only digits are a port.
-  const value = /^\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
-  if (!Number.isInteger(value) || value < 0 || value > 65_535) throw new InvalidArgumentError(`--port must be a whole number from 0 to 65535, got '${raw}'.`);
-  return value;
-}
 
 function buildProgram(output: Output, setExit: (code: number) => void): Command {
   const program = new Command('switchyard')
@@ -47,8 +25,8 @@ function buildProgram(output: Output, setExit: (code: number) => void): Command 
     .description('place services and training jobs of a fleet file on its pools (exit 0 feasible, 3 infeasible, 2 bad spec)')
     .argument('<fleet.yaml>', 'fleet spec')
     .option('--json', 'print one JSON object instead of tables')
-    .option('--time-limit <seconds>', 'solver time limit per solve (default: policy.timeLimitSeconds or 60)', positiveNumber('--time-limit'))
-    .option('--gap <fraction>', 'relative MIP gap at which to stop (default: policy.mipGap or 0.005)', positiveNumber('--gap'))
+    .option('--time-limit <seconds>', 'solver time limit per solve (default: policy.timeLimitSeconds or 60)', flagParsers.positive('--time-limit'))
+    .option('--gap <fraction>', 'relative MIP gap at which to stop (default: policy.mipGap or 0.005)', flagParsers.positive('--gap'))
     .action(async (file: string, options: { json?: boolean; timeLimit?: number; gap?: number }) => {
       setExit(await planCommand(file, options, output));
     });
@@ -64,14 +42,14 @@ function buildProgram(output: Output, setExit: (code: number) => void): Command 
     .description('performance-model profile of a model on a chip: replica size, batch, TTFT, TPOT, tokens/s, training figures')
     .requiredOption('--model <id>', 'model id (see `switchyard catalog`)')
     .requiredOption('--chip <id>', 'chip id (see `switchyard catalog`)')
-    .option('--input <tokens>', 'input tokens per request', positiveInteger('--input'), 2000)
-    .option('--output <tokens>', 'output tokens per request', positiveInteger('--output'), 500)
-    .option('--tpot-ms <ms>', 'time-per-output-token target', positiveNumber('--tpot-ms'), 50)
-    .option('--ttft-ms <ms>', 'time-to-first-token target', positiveNumber('--ttft-ms'))
+    .option('--input <tokens>', 'input tokens per request', flagParsers.positiveWhole('--input'), 2000)
+    .option('--output <tokens>', 'output tokens per request', flagParsers.positiveWhole('--output'), 500)
+    .option('--tpot-ms <ms>', 'time-per-output-token target', flagParsers.positive('--tpot-ms'), 50)
+    .option('--ttft-ms <ms>', 'time-to-first-token target', flagParsers.positive('--ttft-ms'))
     .addOption(new Option('--precision <p>', 'serving precision (default: the model preset)').choices(precisions))
-    .option('--mfu <fraction>', 'training MFU override', positiveNumber('--mfu'))
-    .option('--train-tokens <n>', 'size a training run of this many tokens', positiveNumber('--train-tokens'))
-    .option('--deadline-days <d>', 'deadline for --train-tokens', positiveNumber('--deadline-days'))
+    .option('--mfu <fraction>', 'training MFU override', flagParsers.positive('--mfu'))
+    .option('--train-tokens <n>', 'size a training run of this many tokens', flagParsers.positive('--train-tokens'))
+    .option('--deadline-days <d>', 'deadline for --train-tokens', flagParsers.positive('--deadline-days'))
     .option('--fleet <fleet.yaml>', 'apply this fleet file\'s chip/model overrides and measured profiles')
     .option('--json', 'print JSON')
     .action((options: { model: string; chip: string; input: number; output: number; tpotMs: number; ttftMs?: number; precision?: Precision; mfu?: number; trainTokens?: number; deadlineDays?: number; fleet?: string; json?: boolean }) => {
@@ -85,7 +63,7 @@ function buildProgram(output: Output, setExit: (code: number) => void): Command 
     .command('gateway')
     .description('serve the OpenAI and Anthropic APIs in front of many upstream endpoints (exit 2 on a bad config)')
     .requiredOption('--config <gateway.yaml>', 'gateway config: endpoints, routes, tenants, resilience')
-    .option('--port <port>', 'port to listen on (default: listen.port in the config, or 8080)', portNumber)
+    .option('--port <port>', 'port to listen on (default: listen.port in the config, or 8080)', flagParsers.port())
     .option('--host <host>', 'address to listen on (default: listen.host in the config, or 127.0.0.1)')
     .action(async (options: { config: string; port?: number; host?: string }) => {
       setExit(await gatewayCommand(options, output, untilSignal()));

@@ -135,6 +135,7 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
   const replicasPerPool = options.replicasPerPool ?? 2;
   if (!Number.isInteger(replicasPerPool) || replicasPerPool < 1) throw new RangeError(`replicasPerPool must be a positive whole number, got ${replicasPerPool}`);
   const speed = options.speed ?? 1;
+  // Each further emulator gets the next seed, wrapping below 2^53 so a seed near it stays a whole number.
   const baseSeed = options.seed ?? 0;
   const plan = options.plan ?? (await planFleet(fleet, options.planSettings));
   // Let a signal that arrived while the solver held the thread be handled before anything starts.
@@ -165,7 +166,7 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
       perPool.set(pool.id, k + 1);
       // Alternate upstream dialects over all replicas, so both are exercised even with one replica per pool.
       const ordinal = replicas.length;
-      replicas.push({ service, pool, option, id: `${pool.id}-${k}`, dialect: ordinal % 2 === 0 ? 'openai' : 'anthropic', seed: baseSeed + ordinal });
+      replicas.push({ service, pool, option, id: `${pool.id}-${k}`, dialect: ordinal % 2 === 0 ? 'openai' : 'anthropic', seed: (baseSeed + ordinal) % Number.MAX_SAFE_INTEGER });
     }
   }
   for (const service of fleet.services) {

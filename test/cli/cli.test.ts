@@ -153,13 +153,20 @@ describe('switchyard CLI in-process', () => {
   });
 
   it.each([
-    [['perf', '--model', 'x', '--chip', 'h100', '--input', '-5'], '--input must be a positive number'],
-    [['perf', '--model', 'x', '--chip', 'h100', '--input', '2.5'], '--input must be a whole number'],
+    [['perf', '--model', 'x', '--chip', 'h100', '--input', '-5'], '--input must be a positive whole number'],
+    [['perf', '--model', 'x', '--chip', 'h100', '--input', '2.5'], '--input must be a positive whole number'],
     [['perf', '--model', 'x', '--chip', 'h100', '--tpot-ms', 'fast'], '--tpot-ms must be a positive number'],
     [['perf', '--model', 'x', '--chip', 'h100', '--precision', 'fp16'], 'fp16'],
     [['plan', 'examples/small.yaml', '--time-limit', 'abc'], '--time-limit must be a positive number'],
     [['plan', 'examples/small.yaml', '--gap', '0'], '--gap must be a positive number'],
     [['plan', 'examples/small.yaml', '--time-limit', 'Infinity'], '--time-limit must be a positive number'],
+    // Whole numbers are decimal digits: no hex, no exponents, nothing past 2^53 - 1.
+    [['emulate', '--model', 'llama-3.1-8b', '--chip', 'h100', '--port', '0x1F90'], '--port must be a whole number from 0 to 65535'],
+    [['emulate', '--model', 'llama-3.1-8b', '--chip', 'h100', '--port', '1e3'], '--port must be a whole number from 0 to 65535'],
+    [['emulate', '--model', 'llama-3.1-8b', '--chip', 'h100', '--seed', '1e300'], '--seed must be a whole number >= 0'],
+    // One flag, one meaning: up's emulators take the emulator's speed range.
+    [['up', 'examples/small.yaml', '--speed', '1e7'], '--speed must be a number from 0.001 to 1000000'],
+    [['up', 'examples/small.yaml', '--seed', '9007199254740993'], '--seed must be a whole number >= 0'],
   ])('bad flag values exit 2: %j', async (argv, message) => {
     const { code, io } = await run(argv);
     expect(code).toBe(2);

@@ -140,6 +140,16 @@ describe('startFleet on examples/small.yaml', () => {
 });
 
 describe('startFleet lifecycle', () => {
+  it('seeds near 2^53 wrap to whole numbers rather than failing to start an emulator', async () => {
+    const top = Number.MAX_SAFE_INTEGER;
+    const wrapped = await startFleet(fleet, { port: 0, speed: 200, replicasPerPool: 1, plan: running.plan, seed: top - 2 });
+    try {
+      expect(wrapped.endpoints.map((e) => e.seed)).toEqual([top - 2, top - 1, 0, 1]);
+    } finally {
+      await wrapped.close();
+    }
+  });
+
   it('several replicas per allocation get ids pool-k, alternating dialects and distinct seeds; close() releases every port', async () => {
     const several = await startFleet(fleet, { port: 0, speed: 200, replicasPerPool: 2, plan: running.plan, seed: 100, apiKey: 'sy-test-key' });
     let closed = false;

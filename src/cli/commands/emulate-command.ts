@@ -1,6 +1,7 @@
 import { untilSignal } from '../until-signal.js';
 import { resolveChipAndModel } from './resolve-chip-and-model.js';
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { flagParsers, numberFlag, wholeFlag } from '../flag-parsers.js';
 import { precisions, type Precision } from '../../catalog/accelerator.js';
 import { EmulatorError, startEmulator, type FaultsUpdate, type RunningEmulator } from '../../emulator/index.js';
 import { number, type Output } from '../output.js';
@@ -88,22 +89,10 @@ export async function emulateCommand(options: EmulateCommandOptions, output: Out
   return 0;
 }
 
-function parseNumber(flag: string, raw: string, check: (value: number) => boolean, rule: string, integer = false): number {
-  const value = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(value) || !check(value) || (integer && !Number.isInteger(value))) throw new InvalidArgumentError(`${flag} must be ${rule}, got '${raw}'.`);
-  return value;
-}
-
 const flag = {
-  positive: (name: string) => (raw: string) => parseNumber(name, raw, (v) => v > 0, 'a positive number'),
-  positiveInteger: (name: string) => (raw: string) => parseNumber(name, raw, (v) => v > 0, 'a positive whole number', true),
-  count: (name: string) => (raw: string) => parseNumber(name, raw, (v) => v >= 0, 'a whole number >= 0', true),
-  nonNegative: (name: string) => (raw: string) => parseNumber(name, raw, (v) => v >= 0, 'a number >= 0'),
-  fraction: (name: string) => (raw: string) => parseNumber(name, raw, (v) => v >= 0 && v <= 1, 'a fraction between 0 and 1'),
-  speed: (raw: string) => parseNumber('--speed', raw, (v) => v >= 1e-3 && v <= 1e6, 'a number from 0.001 to 1000000'),
-  port: (raw: string) => parseNumber('--port', raw, (v) => v >= 0 && v <= 65535, 'a port number 0..65535 (0 picks a free port)', true),
-  status: (raw: string) => parseNumber('--error-status', raw, (v) => v >= 400 && v <= 599, 'an HTTP status 400..599', true),
-  hang: (raw: string) => parseNumber('--hang-ms', raw, (v) => v === -1 || v >= 0, 'a number of ms >= 0, or -1 to hang until the client disconnects'),
+  ...flagParsers,
+  status: wholeFlag('--error-status', (v) => v >= 400 && v <= 599, 'an HTTP status 400..599'),
+  hang: numberFlag('--hang-ms', (v) => v === -1 || v >= 0, 'a number of ms >= 0, or -1 to hang until the client disconnects'),
 };
 
 /** Adds `switchyard emulate` to the program. */
@@ -113,12 +102,12 @@ export function registerEmulateCommand(program: Command, output: Output, setExit
     .description('serve an emulated model replica (OpenAI and Anthropic APIs, vLLM metrics, faults) timed by the performance model; runs until Ctrl-C')
     .requiredOption('--model <id>', 'model id (see `switchyard catalog`)')
     .requiredOption('--chip <id>', 'chip id (see `switchyard catalog`)')
-    .option('--port <port>', 'port to listen on; 0 picks a free one', flag.port, 0)
+    .option('--port <port>', 'port to listen on; 0 picks a free one', flag.port(), 0)
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--seed <n>', 'seed of the generated text: same seed and prompt give the same answer', flag.count('--seed'), 0)
-    .option('--speed <x>', 'run x times faster than real time (every delay is divided by x)', flag.speed, 1)
-    .option('--input <tokens>', 'input tokens of the profiled request shape', flag.positiveInteger('--input'), 2000)
-    .option('--output <tokens>', 'output tokens of the profiled request shape; also the mean answer length', flag.positiveInteger('--output'), 500)
+    .option('--speed <x>', 'run x times faster than real time (every delay is divided by x)', flag.speed(), 1)
+    .option('--input <tokens>', 'input tokens of the profiled request shape', flag.positiveWhole('--input'), 2000)
+    .option('--output <tokens>', 'output tokens of the profiled request shape; also the mean answer length', flag.positiveWhole('--output'), 500)
     .option('--tpot-ms <ms>', 'time-per-output-token target', flag.positive('--tpot-ms'), 50)
     .option('--ttft-ms <ms>', 'time-to-first-token target', flag.positive('--ttft-ms'))
     .addOption(new Option('--precision <p>', 'serving precision (default: the model preset)').choices(precisions))

@@ -1,4 +1,5 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import { type Command } from 'commander';
+import { flagParsers, wholeFlag } from '../flag-parsers.js';
 import { pino } from 'pino';
 import { loadFleet } from '../../domain/load-fleet.js';
 import { formatProblem } from '../../domain/spec-problem.js';
@@ -123,22 +124,16 @@ export function formatUp(fleet: RunningFleet, file: string, speed: number): stri
   return lines.join('\n');
 }
 
-function parseNumber(flag: string, raw: string, check: (value: number) => boolean, rule: string, integer = false): number {
-  const value = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(value) || !check(value) || (integer && !Number.isInteger(value))) throw new InvalidArgumentError(`${flag} must be ${rule}, got '${raw}'.`);
-  return value;
-}
-
 /** Adds `switchyard up` to the program. */
 export function registerUpCommand(program: Command, output: Output, setExit: (code: number) => void): void {
   program
     .command('up')
     .description('plan a fleet, start emulated replicas of its deployments (a few per pool) and a gateway across them; runs until Ctrl-C')
     .argument('<fleet.yaml>', 'fleet spec')
-    .option('--port <port>', 'gateway port; 0 picks a free one', (raw) => parseNumber('--port', raw, (v) => v >= 0 && v <= 65_535, 'a port number 0..65535 (0 picks a free port)', true), 8080)
-    .option('--replicas-per-pool <n>', 'most emulated replicas per planned (service, pool) allocation', (raw) => parseNumber('--replicas-per-pool', raw, (v) => v >= 1 && v <= 64, 'a whole number from 1 to 64', true), 2)
-    .option('--speed <x>', 'run the emulators x times faster than real time', (raw) => parseNumber('--speed', raw, (v) => v > 0, 'a positive number'), 1)
-    .option('--seed <n>', 'seed of the first emulator (each further one gets the next)', (raw) => parseNumber('--seed', raw, (v) => v >= 0, 'a whole number >= 0', true), 0)
+    .option('--port <port>', 'gateway port; 0 picks a free one', flagParsers.port(), 8080)
+    .option('--replicas-per-pool <n>', 'most emulated replicas per planned (service, pool) allocation', wholeFlag('--replicas-per-pool', (v) => v >= 1 && v <= 64, 'a whole number from 1 to 64'), 2)
+    .option('--speed <x>', 'run the emulators x times faster than real time', flagParsers.speed(), 1)
+    .option('--seed <n>', 'seed of the first emulator (each further one gets the next)', flagParsers.count('--seed'), 0)
     .option('--json', 'print one JSON object (url, apiKey, routes, endpoints, ...) instead of tables')
     .option('--quiet', 'no gateway request logs on stderr')
     .action(async (file: string, options: UpCommandOptions) => {

@@ -1,0 +1,47 @@
+import { InvalidArgumentError } from 'commander';
+
+/**
+ * Parsers for numeric flags, shared by every command so one flag means the same everywhere.
+ * Whole numbers are decimal digits only: Number() would also take '0x1F90', '1e3' and ' '.
+ */
+
+function parsed(flag: string, raw: string, rule: string, value: number, accept: boolean): number {
+  if (!accept) throw new InvalidArgumentError(`${flag} must be ${rule}, got '${raw}'.`);
+  return value;
+}
+
+function decimal(raw: string): number {
+  const value = Number(raw);
+  return raw.trim() === '' || !Number.isFinite(value) ? Number.NaN : value;
+}
+
+function whole(raw: string): number {
+  return /^\s*\d+\s*$/.test(raw) ? Number(raw) : Number.NaN;
+}
+
+/** A number flag checked by `check`; `rule` says what it must be. */
+export function numberFlag(flag: string, check: (value: number) => boolean, rule: string): (raw: string) => number {
+  return (raw) => {
+    const value = decimal(raw);
+    return parsed(flag, raw, rule, value, !Number.isNaN(value) && check(value));
+  };
+}
+
+/** A whole-number flag (decimal digits, at most 2^53 - 1) checked by `check`. */
+export function wholeFlag(flag: string, check: (value: number) => boolean, rule: string): (raw: string) => number {
+  return (raw) => {
+    const value = whole(raw);
+    return parsed(flag, raw, rule, value, Number.isSafeInteger(value) && check(value));
+  };
+}
+
+export const flagParsers = {
+  positive: (flag: string) => numberFlag(flag, (v) => v > 0, 'a positive number'),
+  nonNegative: (flag: string) => numberFlag(flag, (v) => v >= 0, 'a number >= 0'),
+  fraction: (flag: string) => numberFlag(flag, (v) => v >= 0 && v <= 1, 'a fraction between 0 and 1'),
+  positiveWhole: (flag: string) => wholeFlag(flag, (v) => v > 0, 'a positive whole number'),
+  count: (flag: string) => wholeFlag(flag, () => true, 'a whole number >= 0'),
+  port: (flag = '--port') => wholeFlag(flag, (v) => v <= 65_535, 'a whole number from 0 to 65535 (0 picks a free port)'),
+  /** The emulator's speed-up over real time; its range is the emulator's (see startEmulator). */
+  speed: (flag = '--speed') => numberFlag(flag, (v) => v >= 1e-3 && v <= 1e6, 'a number from 0.001 to 1000000'),
+};
