@@ -9,7 +9,7 @@ import { modelPresets } from '../catalog/models.js';
 import type { MeasuredProfile } from '../domain/fleet.js';
 import { didYouMean } from '../domain/suggest.js';
 import { inferenceProfile, type InferenceProfile } from '../performance/inference-profile.js';
-import type { ChatEvent, ChatRequest, ErrorKind } from '../protocol/chat.js';
+import { estimateTokens, promptText, type ChatEvent, type ChatRequest, type ErrorKind } from '../protocol/chat.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { dialects } from '../protocol/dialects.js';
 import { BatchScheduler, schedulerConfigFromProfile, type SchedulerEvent } from './batch-scheduler.js';
@@ -311,6 +311,14 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     const request: ChatRequest = parsed.value;
     if (request.model !== modelName) {
       error(404, 'not_found', `model '${request.model}' is not served here; this replica serves '${modelName}'`, 'model');
+      return;
+    }
+    // As vLLM does: a prompt and an output budget that cannot fit the context window are a 400.
+    const window = maxModelLen();
+    const promptTokens = estimateTokens(promptText(request));
+    if (window !== null && promptTokens + (request.maxTokens ?? 0) > window) {
+      const asked = request.maxTokens === undefined ? `${promptTokens} tokens in the messages` : `${promptTokens + request.maxTokens} tokens (${promptTokens} in the messages, ${request.maxTokens} in the completion)`;
+      error(400, 'invalid_request', `This model's maximum context length is ${window} tokens. However, you requested ${asked}. Please reduce the length of the messages or completion.`, 'messages');
       return;
     }
     if (snapshot.errorRate > 0 && faultRandom() < snapshot.errorRate) {

@@ -201,6 +201,21 @@ describe('emulator: determinism and limits', () => {
     expect(stream.filter((f) => f.startsWith('event: content_block_delta'))).toHaveLength(6);
   });
 
+  it('a prompt and output budget beyond the context window are a 400 in the caller dialect, as vLLM answers', async () => {
+    // Llama 3.1 8B: 131,072 tokens; the emulator counts a token per 4 characters.
+    const long = 'word '.repeat(4 * 33_000);
+    const openai = await post(emu.url, '/v1/chat/completions', openaiBody(long));
+    expect(openai.status).toBe(400);
+    expect(await json(openai)).toMatchObject({ error: { type: 'invalid_request_error', param: 'messages' } });
+    const budget = await post(emu.url, '/v1/messages', anthropicBody('short', { max_tokens: 200_000 }));
+    expect(budget.status).toBe(400);
+    const anthropic = await json(budget);
+    expect(anthropic).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+    expect(JSON.stringify(anthropic)).toContain('maximum context length is 131072 tokens');
+    // Within the window it is served.
+    expect((await post(emu.url, '/v1/messages', anthropicBody('short', { max_tokens: 100_000 }))).status).toBe(200);
+  });
+
   it('429 with Retry-After when the running slots and the queue are full; FIFO admission; disconnects free slots', async () => {
     // DeepSeek-V3 on H100 at a 5 ms TPOT target: 4 running sequences per replica.
     const small = await another({ model: 'deepseek-v3', tpotMs: 5, maxQueue: 1, faults: { hangMs: -1 } });
