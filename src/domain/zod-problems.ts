@@ -44,6 +44,12 @@ export function problemsFromZod(error: z.ZodError, source: YamlSource, schema: z
         message: `expected ${options.length === 1 ? String(options[0]) : `one of ${options.join(', ')}`}, got ${describe(value)}`,
         ...(hint === undefined ? {} : { suggestion: hint }),
       });
+    } else if (issue.code === 'too_small' && issue.origin === 'string' && Number(issue.minimum) === 1) {
+      problems.push({ ...base, code: 'invalid_value', message: `expected a non-empty text, got ${describe(value)}`, suggestion: 'write a non-empty value' });
+    } else if ((issue.code === 'too_small' || issue.code === 'too_big') && issue.origin === 'string') {
+      const bound = String(issue.code === 'too_small' ? issue.minimum : issue.maximum);
+      const limit = issue.code === 'too_small' ? `at least ${bound}` : `at most ${bound}`;
+      problems.push({ ...base, code: 'invalid_value', message: `expected a text of ${limit} characters, got ${describe(value)}`, suggestion: `write ${limit} characters` });
     } else if (issue.code === 'too_small' || issue.code === 'too_big') {
       const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
       const op = issue.code === 'too_small' ? (issue.inclusive ? '>=' : '>') : issue.inclusive ? '<=' : '<';

@@ -6,6 +6,7 @@ import { didYouMean } from '../domain/suggest.js';
 import { parseYamlSource, type YamlSource } from '../domain/yaml-source.js';
 import { problemsFromZod } from '../domain/zod-problems.js';
 import { defaultMaxOutputTokens } from '../protocol/chat.js';
+import { dialects as protocolDialects } from '../protocol/dialects.js';
 
 /**
  * The gateway config file (`switchyard gateway --config gateway.yaml`): the trust
@@ -162,6 +163,16 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
     if (endpoint.apiKeyEnv !== undefined && env[endpoint.apiKeyEnv] === undefined) {
       warnings.push(`endpoint '${endpoint.id}' takes its key from $${endpoint.apiKeyEnv}, which is not set; it will be called without a key`);
     }
+    const path = new URL(endpoint.url).pathname.replace(/\/$/, '');
+    if (path.endsWith('/v1')) {
+      warnings.push(`endpoint '${endpoint.id}' has a url ending in /v1, and the gateway adds ${protocolDialects[endpoint.dialect].chatPath} itself: it will call ${path}${protocolDialects[endpoint.dialect].chatPath}; drop the trailing /v1 if that is not meant`);
+    }
+  }
+  const jurisdictions = new Set(config.endpoints.map((endpoint) => endpoint.jurisdiction));
+  for (const tenant of config.tenants) {
+    if (!tenant.jurisdictions.some((jurisdiction) => jurisdictions.has(jurisdiction))) {
+      warnings.push(`tenant '${tenant.id}' may use ${tenant.jurisdictions.join(', ')}, where no endpoint is: every request of it will be refused (503); add an endpoint there or widen its jurisdictions`);
+    }
   }
   for (const tenant of config.tenants) {
     if (tenant.tokensPerMinute < defaultMaxOutputTokens) {
@@ -217,6 +228,9 @@ function checkEndpoint(endpoint: EndpointConfig, index: number, checkJurisdictio
   // Not echoed: the credentials are the problem.
   if (url.username !== '' || url.password !== '') {
     report(['endpoints', index, 'url'], 'invalid_value', 'the URL carries credentials', "remove them and put the key in an environment variable named by 'apiKeyEnv'");
+  }
+  if (url.hash !== '') {
+    report(['endpoints', index, 'url'], 'invalid_value', `the URL has a fragment ('${url.hash}'), which never reaches a server`, 'remove it; a query string (such as ?api-version=...) is kept and sent');
   }
   if (endpoint.apiKeyEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(endpoint.apiKeyEnv)) {
     // Not echoed either: a value that is not a variable name is likely the key itself.

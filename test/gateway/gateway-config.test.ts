@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatProblem, type SpecProblem } from '../../src/domain/spec-problem.js';
-import { loadGatewayConfig, parseGatewayConfig, type GatewayConfig } from '../../src/gateway/gateway-config.js';
+import { gatewayConfigWarnings, loadGatewayConfig, parseGatewayConfig, type GatewayConfig } from '../../src/gateway/gateway-config.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { makeTempDir, readText, repoRoot } from '../helpers/paths.js';
 import { join } from 'node:path';
@@ -157,6 +157,28 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(unknown).toMatchObject({ path: 'endpoints[0].contextWindw', message: "unknown field 'contextWindw'", suggestion: "did you mean 'contextWindow'?", ...positionOf(text, 'contextWindw') });
     // The misspelt field leaves the real one missing, which is reported too.
     expect(result.problems.find((p) => p.code === 'missing_field')?.path).toBe('endpoints[0].contextWindow');
+  });
+
+  it('an empty text says so, not that a value must be >= 1', () => {
+    const problem = onlyProblem(edit(valid, 'host: 127.0.0.1', "host: ''"));
+    expect(problem).toMatchObject({ path: 'listen.host', message: "expected a non-empty text, got ''", suggestion: 'write a non-empty value' });
+  });
+
+  it('a URL fragment, which would never reach the upstream', () => {
+    const problem = onlyProblem(edit(valid, 'url: https://eu.example.com/base', 'url: https://eu.example.com/base#deploy'));
+    expect(problem).toMatchObject({ path: 'endpoints[1].url', message: "the URL has a fragment ('#deploy'), which never reaches a server" });
+    // A query string is kept: Azure's api-version.
+    loadOk(edit(valid, 'url: https://eu.example.com/base', 'url: https://eu.example.com/base?api-version=2024-10-21'));
+  });
+
+  it('warnings for what is valid but likely wrong: a url ending in /v1, a tenant no endpoint can serve', () => {
+    const env = { UPSTREAM_KEY: 'set' };
+    expect(gatewayConfigWarnings(loadOk(valid), env)).toEqual([]);
+    const v1 = gatewayConfigWarnings(loadOk(edit(valid, 'url: https://eu.example.com/base', 'url: https://eu.example.com/v1/')), env);
+    expect(v1).toEqual([expect.stringContaining("endpoint 'azure-eu-1' has a url ending in /v1")]);
+    expect(v1[0]).toContain('/v1/v1/');
+    const stranded = gatewayConfigWarnings(loadOk(edit(valid, 'jurisdictions: [us, eu]', 'jurisdictions: [jp]')), env);
+    expect(stranded).toEqual([expect.stringContaining("tenant 'acme' may use jp, where no endpoint is")]);
   });
 
   it('an unknown key in a block the schema transforms (resilience), and in one inside it', () => {
