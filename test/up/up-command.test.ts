@@ -30,6 +30,19 @@ describe('switchyard up', () => {
     }
   });
 
+  it('a valid fleet whose plan places nothing to serve (training only) exits 3, starting nothing', async () => {
+    const dir = makeTempDir('up');
+    try {
+      const io = captureOutput();
+      const file = dir.write('training.yaml', 'version: 1\npools:\n  - { id: p1, provider: aws, region: us-east-1, jurisdiction: us, chip: h100, chips: 64, pricing: on-demand }\ntrainingJobs:\n  - { id: ft, model: llama-3.1-8b, tokens: 1.0e9, deadlineDays: 7, jurisdictions: [us] }\n');
+      expect(await main(['up', file, '--port', '0'], io)).toBe(3);
+      expect(io.stderr()).toContain('the plan places no inference replica (the fleet has no services); nothing to start');
+      expect(io.stdout()).toBe('');
+    } finally {
+      dir.remove();
+    }
+  });
+
   it('a stop asked for while planning starts nothing and exits 0', async () => {
     const io = captureOutput();
     // Already stopped: the answer must come once the plan is made, with no URL printed.

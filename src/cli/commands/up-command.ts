@@ -52,7 +52,8 @@ export async function upCommand(file: string, options: UpCommandOptions, output:
     }
     if (error instanceof StartFleetError) {
       output.err(`switchyard: up: ${error.message}`);
-      return error.planStatus === 'infeasible' ? 3 : 2;
+      // The spec was valid; the plan places nothing to serve (infeasible, or no services).
+      return 3;
     }
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       output.err(`switchyard: up: port ${options.port} is in use; pick another with --port (0 picks a free one)`);
