@@ -215,6 +215,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   const seed = options.seed ?? 0;
   if (!Number.isSafeInteger(seed) || seed < 0) throw new EmulatorError(`seed must be a whole number >= 0, got ${seed}`);
   const modelName = options.servedModelName ?? profile.model;
+  // No request could name an empty or padded model: the server would serve nobody.
+  if (modelName.trim() === '' || modelName.trim() !== modelName) throw new EmulatorError(`served model name must be a non-empty name without surrounding spaces, got '${modelName}'`);
   const inputTokens = options.inputTokens ?? 2000;
   const meanOutputTokens = options.outputTokens ?? 500;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -481,7 +483,10 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
 
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException): void => reject(new EmulatorError(`cannot listen on ${host}:${options.port ?? 0}: ${error.code ?? error.message}`));
+    const onError = (error: NodeJS.ErrnoException): void => {
+      const why = error.code === 'EADDRINUSE' ? 'the port is in use; choose another with --port (0 picks a free one)' : error.code === 'EACCES' ? 'permission denied; choose a port above 1023 with --port' : (error.code ?? error.message);
+      reject(new EmulatorError(`cannot listen on ${host}:${options.port ?? 0}: ${why}`));
+    };
     server.once('error', onError);
     server.listen(options.port ?? 0, host, () => {
       server.off('error', onError);

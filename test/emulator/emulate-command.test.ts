@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { emulateCommand, type EmulateCommandOptions } from '../../src/cli/commands/emulate-command.js';
@@ -21,6 +23,21 @@ describe('switchyard emulate', () => {
       expect(await main(['emulate', '--model', 'llama-3.1-8b', '--chip', 'h100', ...flags], bad)).toBe(2);
       expect(bad.stderr()).toContain(flags[0]);
     }
+  });
+
+  it('a port in use and an empty served model name exit 2 saying how to fix them', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    try {
+      const busy = captureOutput();
+      expect(await emulateCommand({ ...defaults, port: (blocker.address() as AddressInfo).port }, busy, () => Promise.resolve())).toBe(2);
+      expect(busy.stderr()).toContain('the port is in use; choose another with --port (0 picks a free one)');
+    } finally {
+      blocker.close();
+    }
+    const empty = captureOutput();
+    expect(await emulateCommand({ ...defaults, servedModelName: ' ' }, empty, () => Promise.resolve())).toBe(2);
+    expect(empty.stderr()).toContain("served model name must be a non-empty name without surrounding spaces, got ' '");
   });
 
   it('prints one line with the URL, serves with the flags\' faults, and closes when told to stop', async () => {
