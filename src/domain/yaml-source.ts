@@ -21,7 +21,7 @@ export type ParsedYaml = { readonly ok: true; readonly source: YamlSource } | { 
 export function parseYamlSource(text: string, file: string): ParsedYaml {
   const lineCounter = new LineCounter();
   // logLevel 'error': warnings (e.g. complex keys) become no output rather than text on stderr.
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, logLevel: 'error' });
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, merge: true, prettyErrors: false, logLevel: 'error' });
   if (doc.errors.length > 0) {
     return {
       ok: false,

@@ -159,6 +159,16 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(result.problems.find((p) => p.code === 'missing_field')?.path).toBe('endpoints[0].contextWindow');
   });
 
+  it('YAML merge keys fill an entry from an anchored one; a misspelt override is still located', () => {
+    const merged = edit(valid, '  - id: azure-eu-1\n', '  - { <<: *first, id: gcp-us-2, url: "http://127.0.0.1:9002" }\n  - id: azure-eu-1\n').replace('  - id: gcp-us-1\n', '  - &first\n    id: gcp-us-1\n');
+    const config = loadOk(merged);
+    const [first, second] = config.endpoints;
+    expect(second).toEqual({ ...first, id: 'gcp-us-2', url: 'http://127.0.0.1:9002' });
+    const misspelt = edit(merged, 'url: "http://127.0.0.1:9002" }', 'url: "http://127.0.0.1:9002", capacty: 3 }');
+    const problem = onlyProblem(misspelt);
+    expect(problem).toMatchObject({ path: 'endpoints[1].capacty', suggestion: "did you mean 'capacity'?", ...positionOf(misspelt, 'capacty') });
+  });
+
   it('an empty text says so, not that a value must be >= 1', () => {
     const problem = onlyProblem(edit(valid, 'host: 127.0.0.1', "host: ''"));
     expect(problem).toMatchObject({ path: 'listen.host', message: "expected a non-empty text, got ''", suggestion: 'write a non-empty value' });
