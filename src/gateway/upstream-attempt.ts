@@ -22,10 +22,6 @@ export type Attempt =
       readonly ttftMs: number;
       /** Stops this attempt's upstream request. */
       readonly cancellation: Cancellation;
-      /** Whether this attempt holds the endpoint's half-open probe slot. */
-      readonly probe: boolean;
-      /** Whether it was sent while the endpoint's circuit was open (panic routing): its success closes the circuit. */
-      readonly ejected: boolean;
       /** Stops the request's cancellation (client gone, deadline) from reaching this attempt. */
       readonly detach: () => void;
     }
@@ -91,9 +87,13 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     }
     const ttftMs = now() - started;
     endpoint.ewmaTtftMs = endpoint.ewmaTtftMs === undefined ? ttftMs : endpoint.ewmaTtftMs + ttftSmoothing * (ttftMs - endpoint.ewmaTtftMs);
+    // A probe's verdict (or a panic-routed request's) is in at its first token: the endpoint
+    // answers. Waiting for the end of an answer that may stream for minutes would keep every
+    // other request off a recovered endpoint that long. A later break still counts as a failure.
+    if (probe || ejected) endpoints.setCircuit(endpoint, ejected ? 'recovered' : 'success');
     // The request's cancellation keeps reaching this upstream until releaseAttempt: a client
     // that leaves mid-answer must cancel it.
-    return { kind: 'stream', endpoint, head, rest, ttftMs, cancellation, probe, ejected, detach };
+    return { kind: 'stream', endpoint, head, rest, ttftMs, cancellation, detach };
   } catch (error) {
     return interrupted() ?? fail(connectFailureStatus, error instanceof Error ? error.message : String(error));
   } finally {
@@ -107,7 +107,7 @@ export function releaseAttempt(core: GatewayCore, current: StreamAttempt, outcom
   current.detach();
   endpoint.outstanding -= 1;
   if (outcome !== 'success') current.cancellation.cancel();
-  if (outcome === 'success') core.endpoints.setCircuit(endpoint, current.ejected ? 'recovered' : 'success');
+  // A probe's verdict was given at its first token (see startAttempt).
+  if (outcome === 'success') core.endpoints.setCircuit(endpoint, 'success');
   else if (outcome === 'failure') core.endpoints.setCircuit(endpoint, 'failure');
-  else if (current.probe) core.endpoints.setCircuit(endpoint, 'probe-cancel');
 }

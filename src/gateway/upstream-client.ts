@@ -180,6 +180,9 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    // An informational response (103 Early Hints, 100 Continue) comes before the real one: it
+    // is not the answer, and taken for it the real one would be read into a queue nobody reads.
+    if (statusCode < 200) return;
     // undici keeps the raw header buffers on its controller for the life of the response (about
     // 1 KB of heap): a stream may stay open for hours, and the parsed headers are all we read.
     controller.rawHeaders = null;

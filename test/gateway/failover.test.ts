@@ -1039,6 +1039,37 @@ resilience: { retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, d
       expect(after.status).toBe(200);
     });
 
+    it('a recovered endpoint takes requests again once its probe has a first token, not when its long answer ends', async () => {
+      const replica = await emulator('m-long', { speed: 2, outputTokens: 4000, faults: { errorRate: 1, errorStatus: 500 } });
+      const { url } = await gateway([{ id: 'long', url: replica.url, model: 'm-long' }], {
+        resilience: '{ retries: 0, panicRouting: false, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1, openMs: 200, halfOpenProbes: 1 } }',
+      });
+      const ask = (): Promise<Response> =>
+        fetch(`${url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'short' }], max_tokens: 5 }),
+        });
+      expect((await ask()).status).toBe(502);
+      replica.setFaults({ errorRate: 0 });
+      await delay(250);
+      // The probe: a long stream, still running while the next requests arrive.
+      const abort = new AbortController();
+      const probe = await streamOpenAI(url, 'a long story please', 3000, abort.signal);
+      const reader = probe.body?.getReader();
+      if (reader === undefined) throw new Error('no body');
+      try {
+        await reader.read();
+        const during = await ask();
+        expect(await during.text()).not.toMatch(/half-open probe in flight/);
+        expect(during.status).toBe(200);
+        expect(replica.stats().running).toBeGreaterThanOrEqual(1); // the probe's answer goes on
+      } finally {
+        abort.abort();
+        await reader.cancel().catch(() => undefined);
+      }
+    });
+
     it('while waiting for a non-stream answer', async () => {
       const { url, replica } = await single();
       const abort = new AbortController();

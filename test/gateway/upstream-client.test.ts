@@ -219,6 +219,17 @@ describe('pooled upstream client', () => {
     expect(written).toBeLessThan(50_000_000);
   });
 
+  it('an informational response (103 Early Hints) before the answer is passed over, not taken for it', async () => {
+    const target = await upstream((_req, res) => {
+      res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(sseBody(3, true));
+    });
+    const response = await client().send(target, request, new Cancellation());
+    const seen = await Promise.race([events(response), new Promise<never>((_resolve, reject) => setTimeout(() => reject(new Error('the answer never came')), 2_000))]);
+    expect(seen.map((event) => event.type)).toEqual(['start', 'text', 'text', 'text', 'finish']);
+  });
+
   it('a base URL with a path and a query (Azure api-version) is called at path + chat path + query', async () => {
     let called = '';
     const target = await upstream((req, res) => {
