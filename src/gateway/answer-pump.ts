@@ -42,6 +42,8 @@ export async function pumpAnswer(
     metrics.tokens.inc({ route, endpoint, direction: 'output' }, output);
   };
   let current = first;
+  /** An upstream's token count, or 0 (unknown) past the endpoint's context window: charged to the tenant, it must be possible. */
+  const plausible = (count: number, endpoint: EndpointRuntime): number => (count <= endpoint.config.contextWindow ? count : 0);
   const sent = new TextAccumulator();
   let sentTokens = 0;
   let started = false;
@@ -64,7 +66,7 @@ export async function pumpAnswer(
       // A resumed answer continues the first one: its own start is not the client's.
       if (started) return;
       started = true;
-      inputTokens = event.inputTokens;
+      inputTokens = plausible(event.inputTokens, current.endpoint);
       // OpenAI-dialect upstreams count the prompt only at the end: an Anthropic client's
       // message_start then carries the estimate, and message_delta the upstream's count.
       if (inputTokens === 0) {
@@ -124,7 +126,7 @@ export async function pumpAnswer(
       sent.append(held);
       sink.event({ type: 'text', text: held });
     }
-    const usage = { inputTokens: upstreamPrompt || inputTokens || context.promptTokens, outputTokens: Math.max(finished.usage.outputTokens, sentTokens) };
+    const usage = { inputTokens: plausible(upstreamPrompt, endpoint) || inputTokens || context.promptTokens, outputTokens: Math.max(plausible(finished.usage.outputTokens, endpoint), sentTokens) };
     const text = sent.toString();
     sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(finished.stopSequence === undefined ? {} : { stopSequence: finished.stopSequence }), usage }, text);
     countTokens(endpoint.config.id, usage.inputTokens, usage.outputTokens);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defaultMaxOutputTokens, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow } from './chat.js';
+import { defaultMaxOutputTokens, tokenCount, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest, unsupportedContent } from './request-problem.js';
 import { sseFrame } from './sse.js';
@@ -183,7 +183,7 @@ export const anthropicDialect: Dialect = {
         text: parsed.data.content.map((block) => block.text ?? '').join(''),
         finishReason: finishFromAnthropic(parsed.data.stop_reason),
         ...(parsed.data.stop_reason === 'stop_sequence' && typeof parsed.data.stop_sequence === 'string' ? { stopSequence: parsed.data.stop_sequence } : {}),
-        usage: { inputTokens: parsed.data.usage.input_tokens, outputTokens: parsed.data.usage.output_tokens },
+        usage: { inputTokens: tokenCount(parsed.data.usage.input_tokens) ?? 0, outputTokens: tokenCount(parsed.data.usage.output_tokens) ?? 0 },
       },
     };
   },
@@ -223,7 +223,7 @@ export const anthropicDialect: Dialect = {
     let finished = false;
     return {
       read(event, data) {
-        let json: { type?: string; message?: { id?: string; model?: string; usage?: { input_tokens?: number } }; delta?: { type?: string; text?: string; stop_reason?: string; stop_sequence?: string | null }; usage?: { input_tokens?: number; output_tokens?: number }; error?: { type?: string; message?: string } };
+        let json: { type?: string; message?: { id?: string; model?: string; usage?: { input_tokens?: unknown } }; delta?: { type?: string; text?: string; stop_reason?: string; stop_sequence?: string | null }; usage?: { input_tokens?: unknown; output_tokens?: unknown }; error?: { type?: string; message?: string } };
         try {
           json = JSON.parse(data) as typeof json;
         } catch {
@@ -231,7 +231,7 @@ export const anthropicDialect: Dialect = {
         }
         switch (json.type ?? event) {
           case 'message_start':
-            inputTokens = json.message?.usage?.input_tokens ?? 0;
+            inputTokens = tokenCount(json.message?.usage?.input_tokens) ?? 0;
             return { events: [{ type: 'start', id: json.message?.id ?? '', model: json.message?.model ?? '', inputTokens }], done: false };
           case 'content_block_delta':
             return json.delta?.type === 'text_delta' && typeof json.delta.text === 'string' && json.delta.text !== '' ? { events: [{ type: 'text', text: json.delta.text }], done: false } : { events: [], done: false };
@@ -239,8 +239,8 @@ export const anthropicDialect: Dialect = {
             announced ||= typeof json.delta?.stop_reason === 'string';
             if (typeof json.delta?.stop_reason === 'string') finish = finishFromAnthropic(json.delta.stop_reason);
             if (json.delta?.stop_reason === 'stop_sequence' && typeof json.delta.stop_sequence === 'string') stopSequence = json.delta.stop_sequence;
-            outputTokens = json.usage?.output_tokens ?? outputTokens;
-            inputTokens = json.usage?.input_tokens ?? inputTokens;
+            outputTokens = tokenCount(json.usage?.output_tokens) ?? outputTokens;
+            inputTokens = tokenCount(json.usage?.input_tokens) ?? inputTokens;
             return { events: [], done: false };
           case 'message_stop':
             finished = true;

@@ -62,6 +62,15 @@ export interface Usage {
 }
 
 /**
+ * A token count read from an upstream: a whole number >= 0, else undefined (unknown). Usage is
+ * charged to tenants and counted in metrics, so a negative, fractional or non-numeric count
+ * must never pass for one.
+ */
+export function tokenCount(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+}
+
+/**
  * Why an answer ended. 'content_filter': the upstream withheld or cut the answer (OpenAI
  * content_filter, Anthropic refusal), which a caller must be able to tell from a normal stop;
  * 'context_window': the model ran out of context (Anthropic model_context_window_exceeded,

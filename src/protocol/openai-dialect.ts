@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ChatEvent, ChatMessage, ChatRequest, ChatResult, ErrorKind, ErrorReport, FinishReason, Parsed, RateLimitState, SamplingControls } from './chat.js';
+import { tokenCount, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitState, type SamplingControls } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { goDuration } from './go-duration.js';
 import { invalidRequest, unsupportedContent } from './request-problem.js';
@@ -185,7 +185,7 @@ export const openaiDialect: Dialect = {
         model: parsed.data.model,
         text: choice?.message.content ?? '',
         finishReason: finishFromOpenAI(choice?.finish_reason),
-        usage: { inputTokens: parsed.data.usage?.prompt_tokens ?? 0, outputTokens: parsed.data.usage?.completion_tokens ?? 0 },
+        usage: { inputTokens: tokenCount(parsed.data.usage?.prompt_tokens) ?? 0, outputTokens: tokenCount(parsed.data.usage?.completion_tokens) ?? 0 },
       },
     };
   },
@@ -241,7 +241,7 @@ export const openaiDialect: Dialect = {
         } catch {
           return { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed stream chunk' }], done: true };
         }
-        const chunk = json as { id?: string; model?: string; error?: { message?: string }; choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[]; usage?: { prompt_tokens?: number; completion_tokens?: number } | null };
+        const chunk = json as { id?: string; model?: string; error?: { message?: string }; choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[]; usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null };
         if (chunk.error !== undefined) return { events: [{ type: 'error', kind: 'api_error', message: chunk.error.message ?? 'upstream error' }], done: true };
         const events: ChatEvent[] = [];
         if (!started) {
@@ -255,7 +255,7 @@ export const openaiDialect: Dialect = {
         // Usage arrives in its own chunk after the finish reason (include_usage); finish is emitted with it.
         if (chunk.usage && finish !== undefined) {
           finished = true;
-          events.push({ type: 'finish', finishReason: finish, usage: { inputTokens: chunk.usage.prompt_tokens ?? 0, outputTokens: chunk.usage.completion_tokens ?? 0 } });
+          events.push({ type: 'finish', finishReason: finish, usage: { inputTokens: tokenCount(chunk.usage.prompt_tokens) ?? 0, outputTokens: tokenCount(chunk.usage.completion_tokens) ?? 0 } });
         }
         return { events, done: false };
       },

@@ -210,6 +210,29 @@ describe('prefills from OpenAI callers', () => {
   });
 });
 
+describe('usage an upstream reports that cannot be true', () => {
+  it.each([
+    ['a prompt past the context window, a negative completion', { prompt_tokens: 1e15, completion_tokens: -5 }],
+    ['counts that are not whole numbers', { prompt_tokens: 'abc', completion_tokens: 2.5 }],
+  ])('%s: neither passed on nor charged; the estimate and the tokens sent are', async (_case, usage) => {
+    const lying = await startScriptedUpstream((res) =>
+      res.end(openAIChunk({ role: 'assistant', content: 'one' }) + openAIChunk({ content: ' two' }) + openAIChunk({}, 'stop') + `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage })}\n\ndata: [DONE]\n\n`),
+    );
+    const limited = await routeGateway('lying', [['lying', lying.url, 'm']], 3000);
+    try {
+      const openai = new OpenAI({ apiKey, baseURL: `${limited.url}/v1`, maxRetries: 0 });
+      const ask = (): Promise<OpenAI.ChatCompletion> => openai.chat.completions.create({ model: 'lying', max_tokens: 10, messages: [{ role: 'user', content: 'x'.repeat(400) }] });
+      const completion = await ask();
+      expect(completion.usage).toEqual({ prompt_tokens: 100, completion_tokens: 2, total_tokens: 102 });
+      // Charged what was served: 3,000 tokens a minute still hold more requests.
+      for (let index = 0; index < 5; index += 1) expect((await ask()).usage?.prompt_tokens).toBe(100);
+    } finally {
+      await limited.close();
+      await lying.close();
+    }
+  });
+});
+
 describe('usage from an upstream that reports none', () => {
   it('an OpenAI-dialect upstream ignoring include_usage: the prompt is reported and charged at the gateway\'s estimate, never 0', async () => {
     // Sends three words and [DONE], with no usage chunk, whatever it is asked.

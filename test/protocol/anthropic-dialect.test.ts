@@ -230,3 +230,17 @@ describe('finish reasons a caller must tell from a normal stop', () => {
     expect(anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: 'no', finishReason: canonical, usage })).toMatchObject({ stop_reason: anthropic });
   });
 });
+
+describe('token counts read from an upstream', () => {
+  it('are whole numbers >= 0 or unknown (0), in both readers, streamed and not', () => {
+    const reader = anthropicDialect.createStreamReader();
+    reader.read('message_start', JSON.stringify({ type: 'message_start', message: { id: 'm', model: 'm', usage: { input_tokens: -3 } } }));
+    reader.read('message_delta', JSON.stringify({ type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: '7' } }));
+    expect(reader.read('message_stop', '{"type":"message_stop"}').events).toEqual([{ type: 'finish', finishReason: 'stop', usage: { inputTokens: 0, outputTokens: 0 } }]);
+    const message = { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [{ type: 'text', text: 'hi' }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 1.5, output_tokens: -1 } };
+    expect(anthropicDialect.parseResult(message)).toMatchObject({ ok: true, value: { usage: { inputTokens: 0, outputTokens: 0 } } });
+    const openai = openaiDialect.createStreamReader();
+    openai.read(undefined, JSON.stringify({ id: 'c', model: 'm', choices: [{ index: 0, delta: { content: 'hi' }, finish_reason: 'stop' }] }));
+    expect(openai.read(undefined, JSON.stringify({ id: 'c', model: 'm', choices: [], usage: { prompt_tokens: Number.MAX_VALUE, completion_tokens: 4 } })).events).toEqual([{ type: 'finish', finishReason: 'stop', usage: { inputTokens: 0, outputTokens: 4 } }]);
+  });
+});
