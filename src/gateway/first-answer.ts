@@ -4,7 +4,7 @@ import { ClientError } from './client-error.js';
 import type { EndpointRuntime } from './endpoint-pool.js';
 import type { GatewayCore } from './gateway-core.js';
 import type { RequestContext } from './request-context.js';
-import { answerForUpstreamFailure, backoffMs, isRetryableStatus, isWorthRevisiting } from './retry-policy.js';
+import { answerForUpstreamFailure, backoffMs, isRetryableStatus, isWorthRevisiting, relayedRetryAfter } from './retry-policy.js';
 import { routeRequest, type RouteDecision } from './route-request.js';
 import { releaseAttempt, startAttempt, type Attempt } from './upstream-attempt.js';
 import { connectFailureStatus } from './upstream-client.js';
@@ -62,7 +62,8 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   }
   if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
   const answer = answerForUpstreamFailure(last.status);
-  const headers: Record<string, string> = answer.passRetryAfter && last.retryAfter !== undefined ? { 'retry-after': last.retryAfter } : {};
+  const retryAfter = answer.passRetryAfter && last.retryAfter !== undefined ? relayedRetryAfter(last.retryAfter, core.now()) : undefined;
+  const headers: Record<string, string> = retryAfter === undefined ? {} : { 'retry-after': retryAfter };
   if (!answer.clientMayRetry) headers['x-should-retry'] = 'false';
   // Upstream words reach the caller only about the caller's own request (400, 413, 422): otherwise they
   // may quote the gateway's upstream key, account or organisation. A connect error names internal

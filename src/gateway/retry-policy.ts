@@ -95,17 +95,30 @@ export function backoffMs(attempt: number, config: Pick<ResilienceConfig, 'backo
   return Math.min(config.maxBackoffMs, Math.max(jittered, askedMs));
 }
 
+/** The longest wait an upstream's Retry-After is taken for (a day): longer ones are read as this. */
+export const longestRetryAfterMs = 86_400_000;
+
 /**
  * A Retry-After header in milliseconds from `now`: delay-seconds (RFC 9110: a
- * non-negative integer; fractions are tolerated) or an HTTP date. Undefined when
- * it is malformed, or a date and `now` is not given. A date in the past is 0.
+ * non-negative integer; fractions are tolerated) or an HTTP date, at most a day.
+ * Undefined when it is malformed, or a date and `now` is not given. A date in
+ * the past is 0.
  */
 export function parseRetryAfterMs(header: string, now?: number): number | undefined {
   const text = header.trim();
-  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
+  if (/^\d+(\.\d+)?$/.test(text)) return Math.min(longestRetryAfterMs, Number(text) * 1000);
   if (now === undefined) return undefined;
   const at = Date.parse(text);
   // Date.parse reads many formats; an HTTP date always names a weekday or month in letters.
   if (Number.isNaN(at) || !/[A-Za-z]/.test(text)) return undefined;
-  return Math.max(0, at - now);
+  return Math.min(longestRetryAfterMs, Math.max(0, at - now));
+}
+
+/**
+ * An upstream's Retry-After as the gateway passes it on: whole seconds, at most a day; none
+ * when it does not parse. Its text is the upstream's and would otherwise reach the client as is.
+ */
+export function relayedRetryAfter(header: string, now: number): string | undefined {
+  const ms = parseRetryAfterMs(header, now);
+  return ms === undefined ? undefined : String(Math.ceil(ms / 1000));
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { answerForUpstreamFailure, backoffMs, connectError, isEndpointFault, isRetryableStatus, isWorthRevisiting, parseRetryAfterMs } from '../../src/gateway/retry-policy.js';
+import { answerForUpstreamFailure, backoffMs, connectError, isEndpointFault, isRetryableStatus, isWorthRevisiting, parseRetryAfterMs, relayedRetryAfter } from '../../src/gateway/retry-policy.js';
 import { estimateTokens as estimatePromptTokens } from '../../src/protocol/chat.js';
 import { seededRandom } from './seeded-random.js';
 
@@ -86,6 +86,22 @@ describe('parseRetryAfterMs', () => {
     expect(parseRetryAfterMs('-1', now)).toBeUndefined();
     expect(parseRetryAfterMs('tomorrow', now)).toBeUndefined();
     expect(parseRetryAfterMs('', now)).toBeUndefined();
+  });
+
+  it('takes at most a day', () => {
+    const now = Date.parse('Wed, 21 Oct 2015 07:28:00 GMT');
+    expect(parseRetryAfterMs('99999999999')).toBe(86_400_000);
+    expect(parseRetryAfterMs('Wed, 21 Oct 2115 07:28:00 GMT', now)).toBe(86_400_000);
+  });
+});
+
+describe('relayedRetryAfter', () => {
+  it('passes an upstream Retry-After on as whole seconds, at most a day, and nothing that does not parse', () => {
+    const now = Date.parse('Wed, 21 Oct 2015 07:28:00 GMT');
+    expect(relayedRetryAfter('1.2', now)).toBe('2');
+    expect(relayedRetryAfter('Wed, 21 Oct 2015 07:28:30 GMT', now)).toBe('30');
+    expect(relayedRetryAfter('99999999999', now)).toBe('86400');
+    expect(relayedRetryAfter('soon, maybe <script>', now)).toBeUndefined();
   });
 });
 

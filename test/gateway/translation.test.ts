@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -206,6 +208,35 @@ describe('prefills from OpenAI callers', () => {
     } finally {
       await gateway.close();
       await upstream.close();
+    }
+  });
+});
+
+describe('an upstream Retry-After passed on to the caller', () => {
+  it.each([
+    ['99999999999', '86400'],
+    ['soon, maybe <script>', null],
+    ['2.5', '3'],
+  ])('%j reaches the caller as %j: whole seconds, at most a day, never the upstream\'s own text', async (sent, relayed) => {
+    const busy = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(503, { 'content-type': 'application/json', 'retry-after': sent }).end('{"error":{"message":"busy"}}'));
+    });
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const started = await routeGateway('busy', [['busy', `http://127.0.0.1:${(busy.address() as AddressInfo).port}`, 'm']], 100_000_000, 'resilience: { retries: 0 }');
+    try {
+      const response = await fetch(`${started.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'busy', messages: [{ role: 'user', content: 'hello' }] }),
+      });
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toBe(relayed);
+      await response.body?.cancel();
+    } finally {
+      await started.close();
+      busy.closeAllConnections();
+      busy.close();
     }
   });
 });
