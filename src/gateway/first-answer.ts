@@ -69,7 +69,10 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   // may quote the gateway's upstream key, account or organisation. A connect error names internal
   // addresses. Both are in the log above.
   const detail = last.status === connectFailureStatus ? 'could not connect' : last.upstreamWords && !answer.relayMessage ? `status ${last.status}` : last.message;
-  throw new ClientError(answer.status, answer.kind, `upstream ${last.endpoint.config.id} failed: ${detail}`, { headers, endpoint: last.endpoint.config.id });
+  // The field and code named by an upstream about the caller's own request: clients switch on
+  // them (context_length_exceeded: shorten the prompt).
+  const named = answer.relayMessage ? { ...(last.param === undefined ? {} : { param: last.param }), ...(last.code === undefined ? {} : { code: last.code }) } : {};
+  throw new ClientError(answer.status, answer.kind, `upstream ${last.endpoint.config.id} failed: ${detail}`, { headers, endpoint: last.endpoint.config.id, ...named });
 }
 
 /**

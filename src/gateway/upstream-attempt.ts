@@ -1,4 +1,4 @@
-import type { ChatEvent, ChatRequest } from '../protocol/chat.js';
+import type { ChatEvent, ChatRequest, ErrorCode } from '../protocol/chat.js';
 import type { Cancellation } from './cancellation.js';
 import type { EndpointRuntime } from './endpoint-pool.js';
 import type { GatewayCore } from './gateway-core.js';
@@ -33,6 +33,9 @@ export type Attempt =
       /** Whether `message` is the upstream's own words (its error body or error event), not the gateway's. */
       readonly upstreamWords: boolean;
       readonly retryAfter: string | undefined;
+      /** The field and code an upstream's error names (OpenAI's param and code), when plain. */
+      readonly param?: string | undefined;
+      readonly code?: ErrorCode | undefined;
     };
 
 export type StreamAttempt = Extract<Attempt, { kind: 'stream' }>;
@@ -48,7 +51,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   if (probe) endpoints.setCircuit(endpoint, 'probe-start');
   endpoint.outstanding += 1;
   let timedOut = false;
-  const fail = (status: number, message: string, upstreamWords = false, retryAfter?: string): Attempt => {
+  const fail = (status: number, message: string, upstreamWords = false, retryAfter?: string, named: { param?: string | undefined; code?: ErrorCode | undefined } = {}): Attempt => {
     detach();
     cancellation.cancel();
     // A caller's own mistake (400, 413, 422) and backpressure (429) say nothing about the endpoint's health.
@@ -61,7 +64,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     if (status !== 499) metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(status) });
     const askedMs = retryAfter === undefined ? undefined : parseRetryAfterMs(retryAfter, now());
     if (askedMs !== undefined) endpoint.retryAfterUntil = now() + askedMs;
-    return { kind: 'failed', endpoint, status, message, upstreamWords, retryAfter };
+    return { kind: 'failed', endpoint, status, message, upstreamWords, retryAfter, ...named };
   };
   const interrupted = (): Attempt | undefined => {
     if (parent.cancelled) return fail(499, 'client went away or the deadline passed');
@@ -75,7 +78,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   try {
     const response = await core.upstream.send(endpoint.target, { ...request, stream: true, model: endpoint.config.model }, cancellation);
     // 499 stands for this request's own cancellation here; an upstream's 499 is just a bad answer.
-    if (response.kind === 'error') return interrupted() ?? fail(response.status === 499 ? 502 : response.status, response.message, response.status !== connectFailureStatus, response.retryAfter);
+    if (response.kind === 'error') return interrupted() ?? fail(response.status === 499 ? 502 : response.status, response.message, response.status !== connectFailureStatus, response.retryAfter, { param: response.param, code: response.code });
     const rest = response.events;
     const head: ChatEvent[] = [];
     for (;;) {

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
-import type { ChatEvent, ChatRequest } from '../protocol/chat.js';
+import type { ChatEvent, ChatRequest, ErrorCode } from '../protocol/chat.js';
 import type { Dialect, StreamReader } from '../protocol/dialect.js';
 import { dialects } from '../protocol/dialects.js';
 import { createSseReader } from '../protocol/sse.js';
@@ -23,7 +23,7 @@ export type UpstreamResponse =
    * event, so a cut answer never looks complete. After cancellation it just ends.
    */
   | { readonly kind: 'events'; readonly events: AsyncIterator<ChatEvent> }
-  | { readonly kind: 'error'; readonly status: number; readonly message: string; readonly retryAfter: string | undefined };
+  | { readonly kind: 'error'; readonly status: number; readonly message: string; readonly retryAfter: string | undefined; readonly param?: string | undefined; readonly code?: ErrorCode | undefined };
 
 /**
  * Sends canonical requests to upstream replicas. The gateway depends on this
@@ -294,7 +294,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   #settleError(body: unknown): void {
-    this.#settle({ kind: 'error', status: this.#status, message: this.dialect.errorMessage(body), retryAfter: this.#retryAfter });
+    this.#settle({ kind: 'error', status: this.#status, retryAfter: this.#retryAfter, ...this.dialect.errorDetail(body) });
   }
 
   /** An error body too long, or too slow to end: the status is the answer, read with what came of the body. */

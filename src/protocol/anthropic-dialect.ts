@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defaultMaxOutputTokens, tokenCount, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow } from './chat.js';
+import { defaultMaxOutputTokens, tokenCount, upstreamErrorFields, type UpstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest, unsupportedContent } from './request-problem.js';
 import { sseFrame } from './sse.js';
@@ -292,9 +292,9 @@ export const anthropicDialect: Dialect = {
     return { ...anthropicLimit('requests', state.requests, now), ...anthropicLimit('tokens', state.tokens, now) };
   },
 
-  errorMessage(body: unknown): string {
-    const message = (body as { error?: { message?: unknown } } | undefined)?.error?.message;
-    return typeof message === 'string' ? message : 'upstream error';
+  errorDetail(body: unknown): UpstreamErrorDetail {
+    const error = (body as { error?: { message?: unknown; param?: unknown; code?: unknown } } | undefined)?.error;
+    return { message: typeof error?.message === 'string' ? error.message : 'upstream error', ...upstreamErrorFields(error) };
   },
 };
 

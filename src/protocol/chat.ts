@@ -104,6 +104,26 @@ export type ErrorKind = 'invalid_request' | 'too_large' | 'authentication' | 'pe
  */
 export type ErrorCode = 'context_length_exceeded' | 'model_not_found' | 'invalid_api_key';
 
+const errorCodes: ReadonlySet<string> = new Set<ErrorCode>(['context_length_exceeded', 'model_not_found', 'invalid_api_key']);
+
+/** What an upstream's error body says: its message, and the field and code it names when they are plain. */
+export interface UpstreamErrorDetail {
+  readonly message: string;
+  readonly param: string | undefined;
+  readonly code: ErrorCode | undefined;
+}
+
+/**
+ * An upstream's `error.param` and `error.code`, kept only when they can be passed on safely:
+ * a param that is a plain field path, a code the gateway knows (others say nothing to a caller
+ * of the other dialect, and the text is the upstream's).
+ */
+export function upstreamErrorFields(error: { readonly param?: unknown; readonly code?: unknown } | undefined): { param: string | undefined; code: ErrorCode | undefined } {
+  const param = typeof error?.param === 'string' && /^[\w.[\]-]{1,128}$/.test(error.param) ? error.param : undefined;
+  const code = typeof error?.code === 'string' && errorCodes.has(error.code) ? (error.code as ErrorCode) : undefined;
+  return { param, code };
+}
+
 /** An error as a dialect renders it for the caller. */
 export interface ErrorReport {
   readonly kind: ErrorKind;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { tokenCount, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitState, type SamplingControls } from './chat.js';
+import { tokenCount, upstreamErrorFields, type UpstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitState, type SamplingControls } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { goDuration } from './go-duration.js';
 import { invalidRequest, unsupportedContent } from './request-problem.js';
@@ -288,8 +288,8 @@ export const openaiDialect: Dialect = {
     };
   },
 
-  errorMessage(body: unknown): string {
-    const message = (body as { error?: { message?: unknown } } | undefined)?.error?.message;
-    return typeof message === 'string' ? message : 'upstream error';
+  errorDetail(body: unknown): UpstreamErrorDetail {
+    const error = (body as { error?: { message?: unknown; param?: unknown; code?: unknown } } | undefined)?.error;
+    return { message: typeof error?.message === 'string' ? error.message : 'upstream error', ...upstreamErrorFields(error) };
   },
 };

@@ -241,6 +241,30 @@ describe('an upstream Retry-After passed on to the caller', () => {
   });
 });
 
+describe('an upstream 400 about the caller\'s request', () => {
+  it('keeps the field and the known code it names, which OpenAI clients switch on; not arbitrary text', async () => {
+    let error: object = {};
+    const refusing = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error })));
+    });
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+    const started = await routeGateway('refusing', [['refusing', `http://127.0.0.1:${(refusing.address() as AddressInfo).port}`, 'm']]);
+    const openai = new OpenAI({ apiKey, baseURL: `${started.url}/v1`, maxRetries: 0 });
+    const ask = (): Promise<unknown> => openai.chat.completions.create({ model: 'refusing', messages: [{ role: 'user', content: 'hello' }] }).catch((caught: unknown) => caught);
+    try {
+      error = { message: "This model's maximum context length is 8192 tokens.", type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' };
+      expect(await ask()).toMatchObject({ status: 400, param: 'messages', code: 'context_length_exceeded' });
+      error = { message: 'no', type: 'invalid_request_error', param: 'a b <c>', code: 'something_else' };
+      expect(await ask()).toMatchObject({ status: 400, param: null, code: null });
+    } finally {
+      await started.close();
+      refusing.closeAllConnections();
+      refusing.close();
+    }
+  });
+});
+
 describe('usage an upstream reports that cannot be true', () => {
   it.each([
     ['a prompt past the context window, a negative completion', { prompt_tokens: 1e15, completion_tokens: -5 }],
