@@ -137,11 +137,91 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const serveChat = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels): Promise<ChatOutcome> => {
     if (draining) throw new ClientError(503, 'overloaded', 'the gateway is shutting down; retry the request', { headers: { connection: 'close' } });
-    // Made first, so a shutdown reaches a request still sending its body.
+    // Made first, so a shutdown reaches a request still sending its body. One function, not a
+    // wrapper: a suspended async frame more per open stream costs memory.
     const deadline = new Cancellation();
     inFlight.add(deadline);
     try {
-      return await admitAndServe(inbound, req, res, requestId, headers, labels, deadline);
+      const tenant = tenantOf(req);
+      labels.tenant = tenant.id;
+      const request = await readChatRequest(inbound, req);
+      const route = routes.get(request.model);
+      if (route !== undefined) labels.route = route.model;
+      if (route === undefined) throw new ClientError(404, 'not_found', `model '${request.model}' is not served here; GET /v1/models lists the models`, { code: 'model_not_found' });
+
+      const headerJurisdictions = parseJurisdictionHeader(headerValue(req.headers[jurisdictionHeader]));
+      const promptTokens = estimateTokens(promptText(request));
+      const outputTokens = request.maxTokens ?? defaultMaxOutputTokens;
+      const admittedAt = now();
+      const admitted = checkTenantLimits(limits, tenant, promptTokens + outputTokens, admittedAt);
+      Object.assign(headers, inbound.rateLimitHeaders(admitted.state, admittedAt));
+      if (!admitted.allowed) {
+        metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
+        if (admitted.tooLarge) {
+          // No wait helps, so neither the SDKs (which retry a 429) nor the caller should retry it as it is.
+          const needs = `about ${String(promptTokens + outputTokens)} tokens (prompt about ${String(promptTokens)} plus up to ${String(outputTokens)} output)`;
+          throw new ClientError(429, 'rate_limit', `the request needs ${needs}, more than tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute: lower max_tokens or shorten the prompt`, { headers: { 'x-should-retry': 'false' }, limit: 'tokens' });
+        }
+        const retry = retryAfterHeaders(admitted.retryAfterMs);
+        throw new ClientError(429, 'rate_limit', `tenant ${tenant.id} is over its ${admitted.limit}-per-minute limit; retry after ${retry['retry-after'] ?? '?'} s`, { headers: retry, limit: admitted.limit });
+      }
+      // One cancellation stops upstream work on either event; `clientGone` tells them apart.
+      let clientGone = false;
+      const prefixKey = prefixKeyOf(request.messages);
+      const context: RequestContext = {
+        requestId,
+        tenant,
+        route,
+        promptTokens,
+        clientGone: () => clientGone,
+        shuttingDown: () => shuttingDown && !clientGone,
+        // Made on a first failure: most requests never have one.
+        failures: undefined,
+        banned: undefined,
+        log: requestLog,
+        routeInput: (tried) => ({
+          model: request.model,
+          tenantJurisdictions: tenant.jurisdictions,
+          ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }),
+          ...(request.geography === undefined ? {} : { requestedGeography: request.geography }),
+          promptTokens,
+          maxOutputTokens: outputTokens,
+          prefixKey,
+          excludeEndpoints: tried,
+        }),
+      };
+
+      const deadlineTimer = setTimeout(() => deadline.cancel(), config.resilience.deadlineMs);
+      const onClose = (): void => {
+        if (res.writableFinished) return;
+        clientGone = true;
+        deadline.cancel();
+      };
+      res.on('close', onClose);
+      const tried = new Set<string>();
+      // Charged what was served: nothing for a request refused or failed before its first token.
+      let usedTokens = 0;
+      try {
+        const answer = await firstAnswer(core, context, request, tried, deadline);
+        if (answer.kind === 'failed') throw new ClientError(502, 'api_error', answer.message);
+        metrics.ttft.observe({ route: route.model, endpoint: answer.endpoint.config.id }, answer.ttftMs / 1e3);
+        // Ids are the caller's dialect's, whichever upstream answered.
+        const target = { inbound, request, res, headers, id: inbound.responseId(generateId()) };
+        const sink = request.stream ? createStreamSink(target, Math.floor(now() / 1000)) : createJsonSink(target);
+        const outcome = await pumpAnswer(core, context, sink, request, answer, tried, deadline);
+        usedTokens = outcome.inputTokens + outcome.outputTokens;
+        return { status: outcome.status, endpoint: outcome.endpoint, route: route.model, tenant: tenant.id, attempts: tried.size, ...texts(request, outcome.text) };
+      } finally {
+        res.off('close', onClose);
+        // Ended but not all sent: the client is not reading (see releaseAtDeadline).
+        if (res.writableEnded && !res.writableFinished && !res.destroyed) releaseAtDeadline(res, deadline, deadlineTimer);
+        else clearTimeout(deadlineTimer);
+        const settledAt = now();
+        settleTokenUsage(limits, tenant, promptTokens + outputTokens, usedTokens, settledAt);
+        // A request refused or failed before its answer began was refunded: its error response shows
+        // the limits after the refund, not the admission charge.
+        if (!res.headersSent) Object.assign(headers, inbound.rateLimitHeaders(tenantLimitState(limits, tenant, settledAt), settledAt));
+      }
     } finally {
       inFlight.delete(deadline);
       if (draining) {
@@ -149,89 +229,6 @@ export function createGateway(options: GatewayOptions): Gateway {
         setImmediate(() => server.closeIdleConnections());
         if (inFlight.size === 0) onIdle?.();
       }
-    }
-  };
-
-  const admitAndServe = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels, deadline: Cancellation): Promise<ChatOutcome> => {
-    const tenant = tenantOf(req);
-    labels.tenant = tenant.id;
-    const request = await readChatRequest(inbound, req);
-    const route = routes.get(request.model);
-    if (route !== undefined) labels.route = route.model;
-    if (route === undefined) throw new ClientError(404, 'not_found', `model '${request.model}' is not served here; GET /v1/models lists the models`, { code: 'model_not_found' });
-
-    const headerJurisdictions = parseJurisdictionHeader(headerValue(req.headers[jurisdictionHeader]));
-    const promptTokens = estimateTokens(promptText(request));
-    const outputTokens = request.maxTokens ?? defaultMaxOutputTokens;
-    const admittedAt = now();
-    const admitted = checkTenantLimits(limits, tenant, promptTokens + outputTokens, admittedAt);
-    Object.assign(headers, inbound.rateLimitHeaders(admitted.state, admittedAt));
-    if (!admitted.allowed) {
-      metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
-      if (admitted.tooLarge) {
-        // No wait helps, so neither the SDKs (which retry a 429) nor the caller should retry it as it is.
-        const needs = `about ${String(promptTokens + outputTokens)} tokens (prompt about ${String(promptTokens)} plus up to ${String(outputTokens)} output)`;
-        throw new ClientError(429, 'rate_limit', `the request needs ${needs}, more than tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute: lower max_tokens or shorten the prompt`, { headers: { 'x-should-retry': 'false' }, limit: 'tokens' });
-      }
-      const retry = retryAfterHeaders(admitted.retryAfterMs);
-      throw new ClientError(429, 'rate_limit', `tenant ${tenant.id} is over its ${admitted.limit}-per-minute limit; retry after ${retry['retry-after'] ?? '?'} s`, { headers: retry, limit: admitted.limit });
-    }
-    // One cancellation stops upstream work on either event; `clientGone` tells them apart.
-    let clientGone = false;
-    const prefixKey = prefixKeyOf(request.messages);
-    const context: RequestContext = {
-      requestId,
-      tenant,
-      route,
-      promptTokens,
-      clientGone: () => clientGone,
-      shuttingDown: () => shuttingDown && !clientGone,
-      // Made on a first failure: most requests never have one.
-      failures: undefined,
-      banned: undefined,
-      log: requestLog,
-      routeInput: (tried) => ({
-        model: request.model,
-        tenantJurisdictions: tenant.jurisdictions,
-        ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }),
-        ...(request.geography === undefined ? {} : { requestedGeography: request.geography }),
-        promptTokens,
-        maxOutputTokens: outputTokens,
-        prefixKey,
-        excludeEndpoints: tried,
-      }),
-    };
-
-    const deadlineTimer = setTimeout(() => deadline.cancel(), config.resilience.deadlineMs);
-    const onClose = (): void => {
-      if (res.writableFinished) return;
-      clientGone = true;
-      deadline.cancel();
-    };
-    res.on('close', onClose);
-    const tried = new Set<string>();
-    // Charged what was served: nothing for a request refused or failed before its first token.
-    let usedTokens = 0;
-    try {
-      const answer = await firstAnswer(core, context, request, tried, deadline);
-      if (answer.kind === 'failed') throw new ClientError(502, 'api_error', answer.message);
-      metrics.ttft.observe({ route: route.model, endpoint: answer.endpoint.config.id }, answer.ttftMs / 1e3);
-      // Ids are the caller's dialect's, whichever upstream answered.
-      const target = { inbound, request, res, headers, id: inbound.responseId(generateId()) };
-      const sink = request.stream ? createStreamSink(target, Math.floor(now() / 1000)) : createJsonSink(target);
-      const outcome = await pumpAnswer(core, context, sink, request, answer, tried, deadline);
-      usedTokens = outcome.inputTokens + outcome.outputTokens;
-      return { status: outcome.status, endpoint: outcome.endpoint, route: route.model, tenant: tenant.id, attempts: tried.size, ...texts(request, outcome.text) };
-    } finally {
-      res.off('close', onClose);
-      // Ended but not all sent: the client is not reading (see releaseAtDeadline).
-      if (res.writableEnded && !res.writableFinished && !res.destroyed) releaseAtDeadline(res, deadline, deadlineTimer);
-      else clearTimeout(deadlineTimer);
-      const settledAt = now();
-      settleTokenUsage(limits, tenant, promptTokens + outputTokens, usedTokens, settledAt);
-      // A request refused or failed before its answer began was refunded: its error response shows
-      // the limits after the refund, not the admission charge.
-      if (!res.headersSent) Object.assign(headers, inbound.rateLimitHeaders(tenantLimitState(limits, tenant, settledAt), settledAt));
     }
   };
 
