@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import type { ChatRequest } from '../protocol/chat.js';
 import { defaultMaxOutputTokens, estimateTokens, promptText } from '../protocol/chat.js';
@@ -46,6 +46,7 @@ export interface Gateway {
    * Stops taking connections, lets the requests in flight run for up to `graceMs` (default 0),
    * then ends the rest with an error in their caller's dialect (a 503, or an error event in a
    * stream already answering), never a silent cut; resolves when every connection is closed.
+   * A second call returns the first one's promise: its `graceMs` is the one that counts.
    */
   close(options?: { readonly graceMs?: number }): Promise<void>;
 }
@@ -85,12 +86,22 @@ export function createGateway(options: GatewayOptions): Gateway {
   const { metrics } = core;
   const routes = new Map<string, RouteConfig>(config.routes.map((route) => [route.model, route]));
 
-  // Shutdown: the chat requests in flight, each by the cancellation that ends it, and a waiter
-  // told when the last one settles.
-  const inFlight = new Set<Cancellation>();
+  // Shutdown: every response not yet sent, with the cancellation that ends it when it is a chat
+  // request, and a waiter told when the last one is sent (or its connection is gone).
+  const inFlight = new Map<ServerResponse, Cancellation | undefined>();
   let draining = false;
   let shuttingDown = false;
   let onIdle: (() => void) | undefined;
+  const track = (res: ServerResponse): void => {
+    inFlight.set(res, undefined);
+    // 'close' comes once the response is sent (after 'finish'), or when its connection is gone.
+    res.once('close', () => {
+      inFlight.delete(res);
+      if (draining && inFlight.size === 0) onIdle?.();
+    });
+    // During a shutdown a connection takes no further request: it closes once its answer is sent.
+    if (draining) res.shouldKeepAlive = false;
+  };
 
   // The idle sweep: one timer for every streaming attempt, instead of a timer each.
   const idleMs = config.resilience.tokenIdleTimeoutMs;
@@ -137,98 +148,88 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const serveChat = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels): Promise<ChatOutcome> => {
     if (draining) throw new ClientError(503, 'overloaded', 'the gateway is shutting down; retry the request', { headers: { connection: 'close' } });
-    // Made first, so a shutdown reaches a request still sending its body. One function, not a
-    // wrapper: a suspended async frame more per open stream costs memory.
+    // Made first, so a shutdown reaches a request still sending its body.
     const deadline = new Cancellation();
-    inFlight.add(deadline);
-    try {
-      const tenant = tenantOf(req);
-      labels.tenant = tenant.id;
-      const request = await readChatRequest(inbound, req);
-      const route = routes.get(request.model);
-      if (route !== undefined) labels.route = route.model;
-      if (route === undefined) throw new ClientError(404, 'not_found', `model '${request.model}' is not served here; GET /v1/models lists the models`, { code: 'model_not_found' });
+    inFlight.set(res, deadline);
+    const tenant = tenantOf(req);
+    labels.tenant = tenant.id;
+    const request = await readChatRequest(inbound, req);
+    const route = routes.get(request.model);
+    if (route !== undefined) labels.route = route.model;
+    if (route === undefined) throw new ClientError(404, 'not_found', `model '${request.model}' is not served here; GET /v1/models lists the models`, { code: 'model_not_found' });
 
-      const headerJurisdictions = parseJurisdictionHeader(headerValue(req.headers[jurisdictionHeader]));
-      const promptTokens = estimateTokens(promptText(request));
-      const outputTokens = request.maxTokens ?? defaultMaxOutputTokens;
-      const admittedAt = now();
-      const admitted = checkTenantLimits(limits, tenant, promptTokens + outputTokens, admittedAt);
-      Object.assign(headers, inbound.rateLimitHeaders(admitted.state, admittedAt));
-      if (!admitted.allowed) {
-        metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
-        if (admitted.tooLarge) {
-          // No wait helps, so neither the SDKs (which retry a 429) nor the caller should retry it as it is.
-          const needs = `about ${String(promptTokens + outputTokens)} tokens (prompt about ${String(promptTokens)} plus up to ${String(outputTokens)} output)`;
-          throw new ClientError(429, 'rate_limit', `the request needs ${needs}, more than tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute: lower max_tokens or shorten the prompt`, { headers: { 'x-should-retry': 'false' }, limit: 'tokens' });
-        }
-        const retry = retryAfterHeaders(admitted.retryAfterMs);
-        throw new ClientError(429, 'rate_limit', `tenant ${tenant.id} is over its ${admitted.limit}-per-minute limit; retry after ${retry['retry-after'] ?? '?'} s`, { headers: retry, limit: admitted.limit });
+    const headerJurisdictions = parseJurisdictionHeader(headerValue(req.headers[jurisdictionHeader]));
+    const promptTokens = estimateTokens(promptText(request));
+    const outputTokens = request.maxTokens ?? defaultMaxOutputTokens;
+    const admittedAt = now();
+    const admitted = checkTenantLimits(limits, tenant, promptTokens + outputTokens, admittedAt);
+    Object.assign(headers, inbound.rateLimitHeaders(admitted.state, admittedAt));
+    if (!admitted.allowed) {
+      metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
+      if (admitted.tooLarge) {
+        // No wait helps, so neither the SDKs (which retry a 429) nor the caller should retry it as it is.
+        const needs = `about ${String(promptTokens + outputTokens)} tokens (prompt about ${String(promptTokens)} plus up to ${String(outputTokens)} output)`;
+        throw new ClientError(429, 'rate_limit', `the request needs ${needs}, more than tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute: lower max_tokens or shorten the prompt`, { headers: { 'x-should-retry': 'false' }, limit: 'tokens' });
       }
-      // One cancellation stops upstream work on either event; `clientGone` tells them apart.
-      let clientGone = false;
-      const prefixKey = prefixKeyOf(request.messages);
-      const context: RequestContext = {
-        requestId,
-        tenant,
-        route,
+      const retry = retryAfterHeaders(admitted.retryAfterMs);
+      throw new ClientError(429, 'rate_limit', `tenant ${tenant.id} is over its ${admitted.limit}-per-minute limit; retry after ${retry['retry-after'] ?? '?'} s`, { headers: retry, limit: admitted.limit });
+    }
+    // One cancellation stops upstream work on either event; `clientGone` tells them apart.
+    let clientGone = false;
+    const prefixKey = prefixKeyOf(request.messages);
+    const context: RequestContext = {
+      requestId,
+      tenant,
+      route,
+      promptTokens,
+      clientGone: () => clientGone,
+      shuttingDown: () => shuttingDown && !clientGone,
+      // Made on a first failure: most requests never have one.
+      failures: undefined,
+      banned: undefined,
+      log: requestLog,
+      routeInput: (tried) => ({
+        model: request.model,
+        tenantJurisdictions: tenant.jurisdictions,
+        ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }),
+        ...(request.geography === undefined ? {} : { requestedGeography: request.geography }),
         promptTokens,
-        clientGone: () => clientGone,
-        shuttingDown: () => shuttingDown && !clientGone,
-        // Made on a first failure: most requests never have one.
-        failures: undefined,
-        banned: undefined,
-        log: requestLog,
-        routeInput: (tried) => ({
-          model: request.model,
-          tenantJurisdictions: tenant.jurisdictions,
-          ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }),
-          ...(request.geography === undefined ? {} : { requestedGeography: request.geography }),
-          promptTokens,
-          maxOutputTokens: outputTokens,
-          prefixKey,
-          excludeEndpoints: tried,
-        }),
-      };
+        maxOutputTokens: outputTokens,
+        prefixKey,
+        excludeEndpoints: tried,
+      }),
+    };
 
-      const deadlineTimer = setTimeout(() => deadline.cancel(), config.resilience.deadlineMs);
-      const onClose = (): void => {
-        if (res.writableFinished) return;
-        clientGone = true;
-        deadline.cancel();
-      };
-      res.on('close', onClose);
-      const tried = new Set<string>();
-      // Charged what was served: nothing for a request refused or failed before its first token.
-      let usedTokens = 0;
-      try {
-        const answer = await firstAnswer(core, context, request, tried, deadline);
-        if (answer.kind === 'failed') throw new ClientError(502, 'api_error', answer.message);
-        metrics.ttft.observe({ route: route.model, endpoint: answer.endpoint.config.id }, answer.ttftMs / 1e3);
-        // Ids are the caller's dialect's, whichever upstream answered.
-        const target = { inbound, request, res, headers, id: inbound.responseId(generateId()) };
-        const sink = request.stream ? createStreamSink(target, Math.floor(now() / 1000)) : createJsonSink(target);
-        const outcome = await pumpAnswer(core, context, sink, request, answer, tried, deadline);
-        usedTokens = outcome.inputTokens + outcome.outputTokens;
-        return { status: outcome.status, endpoint: outcome.endpoint, route: route.model, tenant: tenant.id, attempts: tried.size, ...texts(request, outcome.text) };
-      } finally {
-        res.off('close', onClose);
-        // Ended but not all sent: the client is not reading (see releaseAtDeadline).
-        if (res.writableEnded && !res.writableFinished && !res.destroyed) releaseAtDeadline(res, deadline, deadlineTimer);
-        else clearTimeout(deadlineTimer);
-        const settledAt = now();
-        settleTokenUsage(limits, tenant, promptTokens + outputTokens, usedTokens, settledAt);
-        // A request refused or failed before its answer began was refunded: its error response shows
-        // the limits after the refund, not the admission charge.
-        if (!res.headersSent) Object.assign(headers, inbound.rateLimitHeaders(tenantLimitState(limits, tenant, settledAt), settledAt));
-      }
+    const deadlineTimer = setTimeout(() => deadline.cancel(), config.resilience.deadlineMs);
+    const onClose = (): void => {
+      if (res.writableFinished) return;
+      clientGone = true;
+      deadline.cancel();
+    };
+    res.on('close', onClose);
+    const tried = new Set<string>();
+    // Charged what was served: nothing for a request refused or failed before its first token.
+    let usedTokens = 0;
+    try {
+      const answer = await firstAnswer(core, context, request, tried, deadline);
+      if (answer.kind === 'failed') throw new ClientError(502, 'api_error', answer.message);
+      metrics.ttft.observe({ route: route.model, endpoint: answer.endpoint.config.id }, answer.ttftMs / 1e3);
+      // Ids are the caller's dialect's, whichever upstream answered.
+      const target = { inbound, request, res, headers, id: inbound.responseId(generateId()) };
+      const sink = request.stream ? createStreamSink(target, Math.floor(now() / 1000)) : createJsonSink(target);
+      const outcome = await pumpAnswer(core, context, sink, request, answer, tried, deadline);
+      usedTokens = outcome.inputTokens + outcome.outputTokens;
+      return { status: outcome.status, endpoint: outcome.endpoint, route: route.model, tenant: tenant.id, attempts: tried.size, ...texts(request, outcome.text) };
     } finally {
-      inFlight.delete(deadline);
-      if (draining) {
-        // Its connection, now idle, closes rather than take another request.
-        setImmediate(() => server.closeIdleConnections());
-        if (inFlight.size === 0) onIdle?.();
-      }
+      res.off('close', onClose);
+      // Ended but not all sent: the client is not reading (see releaseAtDeadline).
+      if (res.writableEnded && !res.writableFinished && !res.destroyed) releaseAtDeadline(res, deadline, deadlineTimer);
+      else clearTimeout(deadlineTimer);
+      const settledAt = now();
+      settleTokenUsage(limits, tenant, promptTokens + outputTokens, usedTokens, settledAt);
+      // A request refused or failed before its answer began was refunded: its error response shows
+      // the limits after the refund, not the admission charge.
+      if (!res.headersSent) Object.assign(headers, inbound.rateLimitHeaders(tenantLimitState(limits, tenant, settledAt), settledAt));
     }
   };
 
@@ -321,6 +322,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 
   const server = createServer((req, res) => {
+    track(res);
     void handle(req, res);
   });
   server.keepAliveTimeout = 65_000;
@@ -342,22 +344,28 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   async function drainAndClose(graceMs: number): Promise<void> {
     draining = true;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
+    // Stop taking connections. http.Server.close would also close every connection whose answer
+    // has been ended, sent or not (node's idle test), cutting a slow reader's answer: the listener
+    // is closed alone, and connections once their answers are sent.
+    const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+    for (const res of inFlight.keys()) if (!res.headersSent) res.shouldKeepAlive = false;
     if (inFlight.size > 0) logger?.info({ inFlight: inFlight.size, graceMs }, 'shutting down: waiting for requests in flight');
     await untilIdle(graceMs);
     // The rest are ended in their caller's dialect, and given a moment to say so.
     if (inFlight.size > 0) logger?.warn({ inFlight: inFlight.size, graceMs }, 'shutting down: grace period over, ending requests in flight with an error');
     shuttingDown = true;
-    for (const request of inFlight) request.cancel();
+    for (const cancellation of inFlight.values()) cancellation?.cancel();
     await untilIdle(shutdownAnswerMs);
+    // Every answer is sent (or out of time): what is left is idle keep-alive connections.
     server.closeAllConnections();
     clearInterval(sweep);
     await closed;
+    // node's own connection checks stop with its close, which now finds the listener closed.
+    server.close(() => undefined);
     await core.upstream.close();
   }
 
-  /** Resolves when no chat request is in flight, or after `ms`. */
+  /** Resolves when every response is sent, or after `ms`. */
   function untilIdle(ms: number): Promise<void> {
     if (inFlight.size === 0) return Promise.resolve();
     return new Promise((resolve) => {

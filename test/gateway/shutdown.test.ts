@@ -1,7 +1,9 @@
 import type { ServerResponse } from 'node:http';
+import { connect } from 'node:net';
+import { Client } from 'undici';
 import { afterEach, expect, it } from 'vitest';
 import { createGateway, type Gateway } from '../../src/gateway/gateway-server.js';
-import { openAIChunk, readSse, singleEndpointConfig, startScriptedUpstream, waitFor } from './helpers/fleet.js';
+import { delay, openAIChunk, readSse, singleEndpointConfig, startScriptedUpstream, waitFor } from './helpers/fleet.js';
 
 /**
  * Shutdown (SIGTERM from a supervisor, a rolling deploy): requests in flight finish within the
@@ -58,6 +60,8 @@ it('a stream in flight finishes whole within the grace period, and no new connec
   let closedYet = false;
   void closed.then(() => (closedYet = true));
   await expect(chat(url, false)).rejects.toThrow();
+  await delay(50);
+  expect(closedYet).toBe(false); // it waits for the stream
   const read = await readSse(response, 'openai');
   expect(read.ending).toBe('complete');
   expect(read.text).toBe('t1 t2 t3 t4 t5 t6 t7 t8 t9 t10 ');
@@ -85,4 +89,77 @@ it('past the grace period a stream ends with an error event and a waiting reques
   expect(Date.now() - started).toBeGreaterThanOrEqual(190);
   expect(Date.now() - started).toBeLessThan(5_000);
   expect(logs.map((log) => log.msg)).toContain('shutting down: grace period over, ending requests in flight with an error');
+});
+
+/** An upstream whose 4 MB answer comes after `afterMs`, all at once. */
+async function bigUpstream(afterMs: number): Promise<string> {
+  const upstream = await startScriptedUpstream((res: ServerResponse) => {
+    setTimeout(() => {
+      res.write(openAIChunk({ role: 'assistant', content: '' }));
+      for (let i = 0; i < 1000; i += 1) res.write(openAIChunk({ content: 'x'.repeat(4096) }));
+      res.end(`${openAIChunk({}, 'stop')}data: [DONE]\n\n`);
+    }, afterMs);
+  });
+  cleanups.push(() => upstream.close());
+  return upstream.url;
+}
+
+/** Sends a non-stream request on a raw socket that reads nothing until `readAfter` resolves; returns the body bytes against content-length. */
+async function slowReader(url: string, readAfter: Promise<unknown>): Promise<{ body: number; contentLength: number }> {
+  const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hello' }] });
+  const socket = connect(Number(new URL(url).port), '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.pause();
+  socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: Bearer ${apiKey}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  await readAfter;
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.resume();
+  await new Promise((resolve) => socket.once('close', resolve));
+  const all = Buffer.concat(chunks);
+  const split = all.indexOf('\r\n\r\n');
+  const contentLength = Number(/content-length: (\d+)/i.exec(all.subarray(0, split).toString('latin1'))?.[1]);
+  return { body: all.length - split - 4, contentLength };
+}
+
+it.each([
+  ['ended before the shutdown began', 0, 300],
+  ['ending during the grace period', 300, 100],
+])('an answer %s reaches a client that reads it slowly whole, not cut when its connection closes', async (_case, upstreamDelayMs, closeAfterMs) => {
+  const { gateway, url } = await startGateway(await bigUpstream(upstreamDelayMs));
+  let closed: Promise<void> | undefined;
+  const read = slowReader(
+    url,
+    (async () => {
+      await delay(closeAfterMs);
+      closed = gateway.close({ graceMs: 10_000 });
+      await delay(upstreamDelayMs + 300); // the gateway has ended the answer; the client reads only now
+    })(),
+  );
+  const { body, contentLength } = await read;
+  expect(contentLength).toBeGreaterThan(4_000_000);
+  expect(body).toBe(contentLength);
+  await closed;
+});
+
+it('while draining, a request on a connection already open gets a 503 and the connection closes; /healthz says so', async () => {
+  const { gateway, url } = await startGateway((await tickingUpstream(10, 50)).url);
+  const open = [new Client(url), new Client(url)];
+  cleanups.push(async () => Promise.all(open.map((client) => client.destroy())).then(() => undefined));
+  const [health, chatting] = open as [Client, Client];
+  // Both connections open and idle before the shutdown; a stream keeps the drain going.
+  expect((await health.request({ method: 'GET', path: '/healthz' })).statusCode).toBe(200);
+  expect((await chatting.request({ method: 'GET', path: '/healthz' })).statusCode).toBe(200);
+  const stream = await chat(url, true);
+  const closed = gateway.close({ graceMs: 10_000 });
+  const healthz = await health.request({ method: 'GET', path: '/healthz' });
+  expect(healthz.statusCode).toBe(503);
+  expect(healthz.headers.connection).toBe('close');
+  await healthz.body.dump();
+  const refused = await chatting.request({ method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) });
+  expect(refused.statusCode).toBe(503);
+  expect(refused.headers.connection).toBe('close');
+  expect(((await refused.body.json()) as { error: { message: string } }).error.message).toContain('shutting down');
+  expect((await readSse(stream, 'openai')).ending).toBe('complete');
+  await closed;
 });

@@ -33,7 +33,7 @@ export async function gatewayCommand(options: GatewayCommandOptions, output: Out
   output.err(`switchyard gateway listening on ${url} (${loaded.value.endpoints.length} endpoints, ${loaded.value.routes.length} routes)`);
   await stop;
   const graceMs = loaded.value.listen.shutdownGraceMs;
-  output.err(`switchyard gateway stopping: requests in flight have up to ${graceMs} ms to finish (listen.shutdownGraceMs); a second Ctrl-C stops at once`);
+  output.err(`switchyard gateway stopping: requests in flight have up to ${graceMs} ms to finish (listen.shutdownGraceMs); a second signal (Ctrl-C) stops at once`);
   await gateway.close({ graceMs });
   output.err('switchyard gateway stopped');
   return 0;

@@ -65,6 +65,7 @@ export async function upCommand(file: string, options: UpCommandOptions, output:
   output.out(options.json === true ? toJson(upJson(fleet)) : formatUp(fleet, file, options.speed));
   onStarted?.(fleet);
   await stop;
+  if (options.json !== true) output.err(`switchyard up: stopping: requests in flight have up to ${fleet.config.listen.shutdownGraceMs} ms to finish; a second signal (Ctrl-C) stops at once`);
   await fleet.close();
   if (options.json !== true) output.err('switchyard up: stopped the gateway and every emulator');
   return 0;
