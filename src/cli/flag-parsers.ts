@@ -11,8 +11,10 @@ function parsed(flag: string, raw: string, rule: string, value: number, accept: 
 }
 
 function decimal(raw: string): number {
+  // Decimal notation only (an exponent allowed): Number() would also read '0x32' and '0b1'.
+  if (!/^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(raw)) return Number.NaN;
   const value = Number(raw);
-  return raw.trim() === '' || !Number.isFinite(value) ? Number.NaN : value;
+  return Number.isFinite(value) ? value : Number.NaN;
 }
 
 function whole(raw: string): number {
@@ -40,7 +42,7 @@ export const flagParsers = {
   nonNegative: (flag: string) => numberFlag(flag, (v) => v >= 0, 'a number >= 0'),
   fraction: (flag: string) => numberFlag(flag, (v) => v >= 0 && v <= 1, 'a fraction between 0 and 1'),
   positiveWhole: (flag: string) => wholeFlag(flag, (v) => v > 0, 'a positive whole number'),
-  count: (flag: string) => wholeFlag(flag, () => true, 'a whole number >= 0'),
+  count: (flag: string) => wholeFlag(flag, () => true, `a whole number >= 0 (at most ${Number.MAX_SAFE_INTEGER})`),
   port: (flag = '--port') => wholeFlag(flag, (v) => v <= 65_535, 'a whole number from 0 to 65535 (0 picks a free port)'),
   /** The emulator's speed-up over real time; its range is the emulator's (see startEmulator). */
   speed: (flag = '--speed') => numberFlag(flag, (v) => v >= 1e-3 && v <= 1e6, 'a number from 0.001 to 1000000'),

@@ -230,7 +230,7 @@ function checkEndpoint(endpoint: EndpointConfig, index: number, checkJurisdictio
     report(['endpoints', index, 'url'], 'invalid_value', 'the URL carries credentials', "remove them and put the key in an environment variable named by 'apiKeyEnv'");
   }
   if (url.hash !== '') {
-    report(['endpoints', index, 'url'], 'invalid_value', `the URL has a fragment ('${url.hash}'), which never reaches a server`, 'remove it; a query string (such as ?api-version=...) is kept and sent');
+    report(['endpoints', index, 'url'], 'invalid_value', `the URL has a fragment ('${url.hash}'), which never reaches a server`, 'remove it; a query string is kept and sent');
   }
   if (endpoint.apiKeyEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(endpoint.apiKeyEnv)) {
     // Not echoed either: a value that is not a variable name is likely the key itself.

@@ -91,7 +91,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
     let located = paths.get(key);
     if (located === undefined) {
       const base = new URL(target.url);
-      // A query (Azure's ?api-version=...) is sent on every call; the config refuses a fragment.
+      // A query is sent on every call; the config refuses a fragment.
       located = { origin: base.origin, path: `${base.pathname.replace(/\/$/, '')}${dialect.chatPath}${base.search}` };
       paths.set(key, located);
     }

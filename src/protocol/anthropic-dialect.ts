@@ -134,7 +134,9 @@ export const anthropicDialect: Dialect = {
     const system = request.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n');
     // Anthropic refuses a turn without visible text, which OpenAI and vLLM accept: such a turn says
     // nothing to the model, and Anthropic joins the turns of one role it may leave side by side.
-    const turns = request.messages.filter((m) => m.role !== 'system' && m.content.trim() !== '').map((m) => ({ role: m.role, content: m.content }));
+    const said = request.messages.filter((m) => m.role !== 'system' && m.content.trim() !== '');
+    // Only turns without text: sent as they are (and refused), not turned into the system prompt alone.
+    const turns = (said.length > 0 ? said : request.messages.filter((m) => m.role !== 'system')).map((m) => ({ role: m.role, content: m.content }));
     // Anthropic refuses a stop sequence of whitespace alone, which OpenAI accepts; the gateway's own
     // guard applies every stop sequence to the answer, so such a one is applied there only.
     const stops = request.stop.filter((stop) => stop.trim() !== '');

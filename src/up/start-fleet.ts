@@ -108,10 +108,7 @@ export class StartFleetStopped extends Error {
 }
 
 export class StartFleetError extends Error {
-  constructor(
-    message: string,
-    readonly planStatus: Plan['status'],
-  ) {
+  constructor(message: string) {
     super(message);
     this.name = 'StartFleetError';
   }
@@ -135,7 +132,6 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
   const replicasPerPool = options.replicasPerPool ?? 2;
   if (!Number.isInteger(replicasPerPool) || replicasPerPool < 1) throw new RangeError(`replicasPerPool must be a positive whole number, got ${replicasPerPool}`);
   const speed = options.speed ?? 1;
-  // Each further emulator gets the next seed, wrapping below 2^53 so a seed near it stays a whole number.
   const baseSeed = options.seed ?? 0;
   const plan = options.plan ?? (await planFleet(fleet, options.planSettings));
   // Let a signal that arrived while the solver held the thread be handled before anything starts.
@@ -166,13 +162,13 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
       perPool.set(pool.id, k + 1);
       // Alternate upstream dialects over all replicas, so both are exercised even with one replica per pool.
       const ordinal = replicas.length;
-      replicas.push({ service, pool, option, id: `${pool.id}-${k}`, dialect: ordinal % 2 === 0 ? 'openai' : 'anthropic', seed: (baseSeed + ordinal) % Number.MAX_SAFE_INTEGER });
+      replicas.push({ service, pool, option, id: `${pool.id}-${k}`, dialect: ordinal % 2 === 0 ? 'openai' : 'anthropic', seed: nthSeed(baseSeed, ordinal) });
     }
   }
   for (const service of fleet.services) {
     if (!replicas.some((r) => r.service === service)) warnings.push(`service '${service.id}' has no planned replicas: no route for it`);
   }
-  if (replicas.length === 0) throw new StartFleetError(`the plan places no inference replica${fleet.services.length === 0 ? ' (the fleet has no services)' : ''}; nothing to start`, plan.status);
+  if (replicas.length === 0) throw new StartFleetError(`the plan places no inference replica${fleet.services.length === 0 ? ' (the fleet has no services)' : ''}; nothing to start`);
 
   const emulators = await startAll(replicas, fleet, speed, options.log ?? (() => undefined));
   let gateway: Gateway | undefined;
@@ -239,6 +235,15 @@ async function startAll(replicas: readonly ReplicaSpec[], fleet: Fleet, speed: n
     throw failed.reason;
   }
   return running;
+}
+
+/**
+ * The seed of the `ordinal`-th emulator: the next after the base, wrapping to 0 past 2^53 - 1 so it
+ * stays a whole number (a sum past 2^53 would lose precision and give two emulators one seed).
+ */
+export function nthSeed(base: number, ordinal: number): number {
+  const room = Number.MAX_SAFE_INTEGER - base;
+  return ordinal <= room ? base + ordinal : ordinal - room - 1;
 }
 
 /** The model name an emulated replica of `service` on `pool` serves. */

@@ -166,7 +166,8 @@ describe('switchyard CLI in-process', () => {
     [['emulate', '--model', 'llama-3.1-8b', '--chip', 'h100', '--seed', '1e300'], '--seed must be a whole number >= 0'],
     // One flag, one meaning: up's emulators take the emulator's speed range.
     [['up', 'examples/small.yaml', '--speed', '1e7'], '--speed must be a number from 0.001 to 1000000'],
-    [['up', 'examples/small.yaml', '--seed', '9007199254740993'], '--seed must be a whole number >= 0'],
+    [['up', 'examples/small.yaml', '--seed', '9007199254740993'], '--seed must be a whole number >= 0 (at most 9007199254740991)'],
+    [['perf', '--model', 'llama-3.1-8b', '--chip', 'h100', '--tpot-ms', '0x32'], '--tpot-ms must be a positive number'],
   ])('bad flag values exit 2: %j', async (argv, message) => {
     const { code, io } = await run(argv);
     expect(code).toBe(2);

@@ -71,6 +71,23 @@ describe('BatchScheduler (pure, injected clock)', () => {
     expect(tokenTimes(2)).toEqual([160, 170, 180]);
   });
 
+  it('a cancel during a prefill step ends the step at once; during the wait for its first token, frees the slot and emits nothing', () => {
+    const scheduler = new BatchScheduler({ ...base, capacity: 2, prefillReplicaMs: 60 });
+    const a = scheduler.submit({ promptTokens: 100, outputTokens: 3 }, 0);
+    const b = scheduler.submit({ promptTokens: 100, outputTokens: 2 }, 0);
+    if (!a.accepted || !b.accepted) throw new Error('expected both accepted');
+    // a's prefill step runs 0-60; cancelled at 30, b's prefill starts then (30-90, first token at 130).
+    expect(scheduler.cancel(a.id, 30)).toBe(true);
+    expect(scheduler.nextDeadline()).toBe(90);
+    const c = scheduler.submit({ promptTokens: 100, outputTokens: 1 }, 100);
+    if (!c.accepted) throw new Error('expected accepted');
+    // At 110 b waits for its first token (due at 130): a cancel frees its slot; c prefills from 100.
+    expect(summary(scheduler.advance(110))).toEqual(['0:admitted:1', '0:admitted:2', '100:admitted:3']);
+    expect(scheduler.cancel(b.id, 110)).toBe(true);
+    expect(scheduler.running).toBe(1);
+    expect(summary(runToEnd(scheduler))).toEqual(['200:token:3#0', '200:finished:3']);
+  });
+
   it('a loaded replica serves what the performance model says, not more', () => {
     const model = modelPresets.find((m) => m.id === 'llama-3.1-70b');
     const chip = accelerators.find((c) => c.id === 'h100');

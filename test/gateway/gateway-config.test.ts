@@ -177,8 +177,8 @@ describe('gateway config problems are located, with a path and a suggestion', ()
   it('a URL fragment, which would never reach the upstream', () => {
     const problem = onlyProblem(edit(valid, 'url: https://eu.example.com/base', 'url: https://eu.example.com/base#deploy'));
     expect(problem).toMatchObject({ path: 'endpoints[1].url', message: "the URL has a fragment ('#deploy'), which never reaches a server" });
-    // A query string is kept: Azure's api-version.
-    loadOk(edit(valid, 'url: https://eu.example.com/base', 'url: https://eu.example.com/base?api-version=2024-10-21'));
+    // A query string is kept.
+    loadOk(edit(valid, 'url: https://eu.example.com/base', 'url: https://eu.example.com/base?version=2024-10-21'));
   });
 
   it('warnings for what is valid but likely wrong: a url ending in /v1, a tenant no endpoint can serve', () => {

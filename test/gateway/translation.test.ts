@@ -244,9 +244,10 @@ describe('an upstream Retry-After passed on to the caller', () => {
 describe('an upstream 400 about the caller\'s request', () => {
   it('keeps the field and the known code it names, which OpenAI clients switch on; not arbitrary text', async () => {
     let error: object = {};
+    let status = 400;
     const refusing = createServer((req, res) => {
       req.resume();
-      req.on('end', () => res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error })));
+      req.on('end', () => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error })));
     });
     await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
     const started = await routeGateway('refusing', [['refusing', `http://127.0.0.1:${(refusing.address() as AddressInfo).port}`, 'm']]);
@@ -257,6 +258,10 @@ describe('an upstream 400 about the caller\'s request', () => {
       expect(await ask()).toMatchObject({ status: 400, param: 'messages', code: 'context_length_exceeded' });
       error = { message: 'no', type: 'invalid_request_error', param: 'a b <c>', code: 'something_else' };
       expect(await ask()).toMatchObject({ status: 400, param: null, code: null });
+      // About the gateway's own key, not the caller's request: a 502, never the caller's invalid_api_key.
+      status = 401;
+      error = { message: 'Incorrect API key provided', type: 'invalid_request_error', param: null, code: 'invalid_api_key' };
+      expect(await ask()).toMatchObject({ status: 502, code: null });
     } finally {
       await started.close();
       refusing.closeAllConnections();

@@ -61,6 +61,8 @@ describe('anthropic dialect: what Anthropic refuses and OpenAI callers may send'
   it('turns without visible text are left out', () => {
     const messages: ChatRequest['messages'] = [{ role: 'system', content: 'be terse' }, { role: 'user', content: 'hi' }, { role: 'assistant', content: '' }, { role: 'user', content: ' \n' }, { role: 'user', content: 'again' }];
     expect(anthropicDialect.encodeRequest({ ...base, messages })).toMatchObject({ system: 'be terse', messages: [{ role: 'user', content: 'hi' }, { role: 'user', content: 'again' }] });
+    // With nothing but such turns they are sent as they are: the system prompt does not become the question.
+    expect(anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'system', content: 'be terse' }, { role: 'user', content: ' ' }] })).toMatchObject({ system: 'be terse', messages: [{ role: 'user', content: ' ' }] });
   });
 
   it('stop sequences of whitespace alone are left to the gateway, the others sent', () => {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFleet, loadFleetOrThrow } from '../../src/domain/load-fleet.js';
 import type { Fleet } from '../../src/domain/fleet.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { StartFleetError, startFleet, type RunningFleet } from '../../src/up/start-fleet.js';
+import { StartFleetError, nthSeed, startFleet, type RunningFleet } from '../../src/up/start-fleet.js';
 import { readText, smallYamlPath } from '../helpers/paths.js';
 import { curlToFetch } from './curl-to-fetch.js';
 
@@ -140,11 +140,12 @@ describe('startFleet on examples/small.yaml', () => {
 });
 
 describe('startFleet lifecycle', () => {
-  it('seeds near 2^53 wrap to whole numbers rather than failing to start an emulator', async () => {
+  it('seeds near 2^53 wrap to distinct whole numbers rather than failing to start an emulator', async () => {
     const top = Number.MAX_SAFE_INTEGER;
-    const wrapped = await startFleet(fleet, { port: 0, speed: 200, replicasPerPool: 1, plan: running.plan, seed: top - 2 });
+    expect([0, 1, 2, 3].map((ordinal) => nthSeed(top - 2, ordinal))).toEqual([top - 2, top - 1, top, 0]);
+    const wrapped = await startFleet(fleet, { port: 0, speed: 200, replicasPerPool: 2, plan: running.plan, seed: top });
     try {
-      expect(wrapped.endpoints.map((e) => e.seed)).toEqual([top - 2, top - 1, 0, 1]);
+      expect(wrapped.endpoints.map((e) => e.seed)).toEqual([top, 0, 1, 2, 3, 4, 5, 6]);
     } finally {
       await wrapped.close();
     }
