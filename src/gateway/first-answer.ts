@@ -30,8 +30,12 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     // this request least, and among them to one not asking to be left alone (Retry-After).
     const mayRevisit = last === undefined ? tried.size > 0 : last.kind === 'failed';
     if (!decision.ok && decision.code === 'unavailable' && mayRevisit) {
-      decision = route(revisitExclusions(core, context));
-      if (!decision.ok && decision.code === 'unavailable') decision = route(context.banned ?? new Set());
+      // The endpoints this request may go back to: eligible for it, not banned.
+      const open = route(context.banned ?? new Set());
+      if (open.ok) {
+        decision = route(revisitExclusions(core, context, open.ranked.map((ranked) => ranked.id)));
+        if (!decision.ok && decision.code === 'unavailable') decision = open;
+      } else decision = open;
       revisiting = true;
     }
     if (!decision.ok) {
@@ -139,9 +143,11 @@ function routeFailureError(core: GatewayCore, decision: Extract<RouteDecision, {
 }
 
 /** What a revisit leaves out: banned endpoints, those that failed this request more than others, and rate-limited ones when others remain. */
-function revisitExclusions(core: GatewayCore, context: RequestContext): Set<string> {
+function revisitExclusions(core: GatewayCore, context: RequestContext, eligible: readonly string[]): Set<string> {
   const at = core.now();
-  const open = core.endpoints.runtimesOf(context.route).filter((runtime) => context.banned?.has(runtime.config.id) !== true);
+  // Counted over the endpoints this request can use: one it cannot (another jurisdiction, too small
+  // a window, reserved for long contexts) has no failures and would otherwise exclude all the rest.
+  const open = eligible.flatMap((id) => core.endpoints.get(id) ?? []);
   const failuresOf = (runtime: EndpointRuntime): number => context.failures?.get(runtime.config.id) ?? 0;
   const fewest = Math.min(...open.map(failuresOf));
   const least = open.filter((runtime) => failuresOf(runtime) === fewest);

@@ -897,6 +897,41 @@ resilience: { retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, d
     });
   });
 
+  it('5c. going back to an endpoint counts the failures of the endpoints this request can use, not of one it cannot', async () => {
+    const failing = await emulator('m-fail', { faults: { errorRate: 1, errorStatus: 500 } });
+    const limited = await emulator('m-limited', { faults: { errorRate: 1, errorStatus: 429 } });
+    const long = await emulator('m-long');
+    const [failingFront, limitedFront, longFront] = [await proxy(failing.url), await proxy(limited.url), await proxy(long.url)];
+    const started = createGateway({
+      config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: failing, url: "${failingFront.url}", dialect: openai, model: m-fail, provider: p1, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: limited, url: "${limitedFront.url}", dialect: openai, model: m-limited, provider: p2, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 1, capacity: 8 }
+  - { id: long, url: "${longFront.url}", dialect: openai, model: m-long, provider: p3, region: r1, jurisdiction: us, contextWindow: 1000000, longContext: true, marginalCostPerMillionTokens: 2, capacity: 8 }
+routes:
+  - { model: ${publicModel}, endpoints: [failing, limited, long], policy: [cost] }
+tenants:
+  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 1000000, tokensPerMinute: 1000000000 }
+resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }
+`),
+      logger: false,
+    });
+    const url = await started.listen(0, '127.0.0.1');
+    cleanups.push(() => started.close());
+    const response = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }),
+    });
+    // failing (500), limited (429), then back to limited, which failed this request less: the caller
+    // gets its 429 and Retry-After, not a 502 from going back to the endpoint that failed harder.
+    expect(response.status).toBe(429);
+    expect(response.headers.get('retry-after')).toBe('1');
+    await response.body?.cancel();
+    expect([failingFront.arrivals.length, limitedFront.arrivals.length, longFront.arrivals.length]).toEqual([1, 2, 0]);
+  });
+
   it('5b. an endpoint\'s Retry-After is remembered when another endpoint fails in between', async () => {
     const limited = await emulator('m-limited', { faults: { errorRate: 1, errorStatus: 429 } });
     const hung = await emulator('m-hung', { faults: { hangMs: -1 } });
