@@ -1,4 +1,4 @@
-import type { ChatEvent, ChatMessage, ChatRequest } from '../protocol/chat.js';
+import { defaultMaxOutputTokens, type ChatEvent, type ChatMessage, type ChatRequest } from '../protocol/chat.js';
 import type { AnswerSink } from './answer-sink.js';
 import type { Cancellation } from './cancellation.js';
 import type { EndpointRuntime } from './endpoint-pool.js';
@@ -196,9 +196,10 @@ export async function pumpAnswer(
     noteFailure(context, endpoint.config.id, 'stream');
     metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: 'stream' });
     context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, reason: failure, sentTokens }, 'upstream stream broke');
-    const budgetLeft = request.maxTokens === undefined ? undefined : request.maxTokens - sentTokens;
+    // The whole answer keeps the budget it was admitted with (the default when the caller gave none).
+    const budgetLeft = (request.maxTokens ?? defaultMaxOutputTokens) - sentTokens;
     // Every token the client asked for was delivered: the answer is whole, cut or not.
-    if (budgetLeft !== undefined && budgetLeft <= 0) return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: sentTokens } }, endpoint, 0);
+    if (budgetLeft <= 0) return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: sentTokens } }, endpoint, 0);
     // A resume is not a retry of the request: one is allowed even with retries: 0.
     const canResume = config.resilience.resumeStreams && resumes < Math.max(1, config.resilience.retries);
     let next: Attempt | undefined;

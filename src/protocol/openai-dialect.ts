@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { tokenCount, upstreamErrorFields, type UpstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitState, type SamplingControls } from './chat.js';
+import { defaultMaxOutputTokens, tokenCount, upstreamErrorFields, type UpstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitState, type SamplingControls } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { goDuration } from './go-duration.js';
 import { invalidRequest, unsupportedContent } from './request-problem.js';
@@ -141,7 +141,9 @@ export const openaiDialect: Dialect = {
     return {
       model: request.model,
       messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
-      ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
+      // Always a budget: the one the gateway routed and charged with. Without it an upstream may
+      // answer to the end of its context, past what the tenant's token limit let in.
+      max_tokens: request.maxTokens ?? defaultMaxOutputTokens,
       ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
       ...(request.topP === undefined ? {} : { top_p: request.topP }),
       ...(request.stop.length === 0 ? {} : { stop: request.stop }),

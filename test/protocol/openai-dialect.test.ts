@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
 import { openaiDialect } from '../../src/protocol/openai-dialect.js';
-import type { ChatRequest } from '../../src/protocol/chat.js';
+import { defaultMaxOutputTokens, type ChatRequest } from '../../src/protocol/chat.js';
 
 describe('OpenAI error bodies', () => {
   it("carry OpenAI's own type and code: a detail when the error names one, the limit's name for a rate limit, else null", () => {
@@ -51,6 +51,11 @@ describe('OpenAI requests', () => {
     expect(openaiDialect.encodeRequest(parse({}))).not.toHaveProperty('seed');
     const outOfRange = openaiDialect.parseRequest(request({ presence_penalty: 3 }));
     expect(outOfRange.ok ? undefined : outOfRange.problem).toMatchObject({ status: 400, param: 'presence_penalty' });
+  });
+
+  it('an OpenAI-dialect upstream is always sent a budget: the caller\'s, or the 4096 the gateway charged for', () => {
+    expect(openaiDialect.encodeRequest(parse({}))).toMatchObject({ max_tokens: defaultMaxOutputTokens });
+    expect(openaiDialect.encodeRequest(parse({ max_completion_tokens: 7 }))).toMatchObject({ max_tokens: 7 });
   });
 
   it("the caller's end-user id reaches either upstream dialect in its own field", () => {
