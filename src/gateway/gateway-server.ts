@@ -19,6 +19,7 @@ import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js'
 import { readJsonBody } from './read-json-body.js';
 import type { RequestContext } from './request-context.js';
 import { effectiveJurisdictions, parseJurisdictionHeader, prefixKeyOf, routingPolicyFromConfig } from './route-request.js';
+import { quoteIdentifier } from '../protocol/request-problem.js';
 import { authenticate } from './tenant-auth.js';
 import { checkTenantLimits, MemoryRateLimitStore, retryAfterHeaders, settleTokenUsage, tenantLimitState, type RateLimitStore } from './token-bucket.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
@@ -156,7 +157,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const request = await readChatRequest(inbound, req);
     const route = routes.get(request.model);
     if (route !== undefined) labels.route = route.model;
-    if (route === undefined) throw new ClientError(404, 'not_found', `model '${request.model}' is not served here; GET /v1/models lists the models`, { code: 'model_not_found' });
+    if (route === undefined) throw new ClientError(404, 'not_found', `model ${quoteIdentifier(request.model)} is not served here; GET /v1/models lists the models`, { code: 'model_not_found' });
 
     const headerJurisdictions = parseJurisdictionHeader(headerValue(req.headers[jurisdictionHeader]));
     const promptTokens = estimateTokens(promptText(request));
@@ -293,7 +294,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       if (req.method === 'GET' && path.startsWith('/v1/models/')) {
         const id = decodedPathPart(path.slice('/v1/models/'.length));
-        if (!visibleModels(req).includes(id)) throw new ClientError(404, 'not_found', `model '${id}' is not served here to this key; GET /v1/models lists the models it can use`, { code: 'model_not_found' });
+        if (!visibleModels(req).includes(id)) throw new ClientError(404, 'not_found', `model ${quoteIdentifier(id)} is not served here to this key; GET /v1/models lists the models it can use`, { code: 'model_not_found' });
         return sendJson(res, 200, inbound.formatModel(id), headers);
       }
       if (path === '/v1/chat/completions' || path === '/v1/messages') {

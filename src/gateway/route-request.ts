@@ -1,4 +1,5 @@
 import { didYouMean } from '../domain/suggest.js';
+import { quoteIdentifier } from '../protocol/request-problem.js';
 import type { CircuitStatus } from './circuit-breaker.js';
 import type { EndpointConfig, GatewayConfig, RouteConfig, RoutingPolicyName } from './gateway-config.js';
 import { hashRingFor, walkRing } from './hash-ring.js';
@@ -156,7 +157,7 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   const route = policy.routes.get(request.model);
   if (route === undefined) return noRoute(request.model, policy.routes);
   const candidates = routeCandidates(route, endpoints);
-  if (candidates.length === 0) return { ok: false, status: 503, code: 'unavailable', message: `no endpoint for model ${quote(request.model)} is known to the gateway right now`, ejected: [] };
+  if (candidates.length === 0) return { ok: false, status: 503, code: 'unavailable', message: `no endpoint for model ${quoteIdentifier(request.model)} is known to the gateway right now`, ejected: [] };
   const allowed = effectiveJurisdictions(request);
   const inJurisdiction = candidates.filter((endpoint) => allowed.has(endpoint.jurisdiction));
   if (inJurisdiction.length === 0) return jurisdictionFailure(request, allowed, candidates);
@@ -231,18 +232,18 @@ function shuffled(endpoints: readonly EndpointView[], random: () => number): End
 function noRoute(model: string, routes: ReadonlyMap<string, RouteConfig>): RouteFailure {
   const known = [...routes.keys()];
   const hint = didYouMean(model, known) ?? `known models: ${known.slice(0, 20).join(', ')}`;
-  return { ok: false, status: 404, code: 'no_route', message: `no route for model ${quote(model)}; ${hint}` };
+  return { ok: false, status: 404, code: 'no_route', message: `no route for model ${quoteIdentifier(model)}; ${hint}` };
 }
 
 function jurisdictionFailure(request: RouteInput, allowed: ReadonlySet<string>, candidates: readonly EndpointView[]): RouteFailure {
-  const model = quote(request.model);
+  const model = quoteIdentifier(request.model);
   // What the tenant and the header allow: the geography only narrows it further.
   const beforeGeography = effectiveJurisdictions({ tenantJurisdictions: request.tenantJurisdictions, ...(request.headerJurisdictions === undefined ? {} : { headerJurisdictions: request.headerJurisdictions }) });
   let message: string;
   if (allowed.size > 0) {
     message = `no endpoint for model ${model} in jurisdictions ${list(allowed)}: candidates are in ${uniqueSorted(candidates.map((endpoint) => endpoint.jurisdiction)).join(', ')}`;
   } else if (request.requestedGeography !== undefined && beforeGeography.size > 0) {
-    message = `no endpoint for model ${model}: the request's inference_geo ${quote(request.requestedGeography)} is not among the jurisdictions this request may use ${list(beforeGeography)}, so nothing is allowed`;
+    message = `no endpoint for model ${model}: the request's inference_geo ${quoteIdentifier(request.requestedGeography)} is not among the jurisdictions this request may use ${list(beforeGeography)}, so nothing is allowed`;
   } else if (request.headerJurisdictions !== undefined) {
     message = `no endpoint for model ${model}: the request's jurisdiction header ${list(request.headerJurisdictions)} names none of the tenant's allowed jurisdictions ${list(request.tenantJurisdictions)}, so nothing is allowed`;
   } else {
@@ -255,7 +256,7 @@ function contextFailure(request: RouteInput, allowed: ReadonlySet<string>, inJur
   const largest = Math.max(...inJurisdiction.map((endpoint) => endpoint.contextWindow));
   const message =
     `the request needs about ${String(needed)} tokens (prompt about ${String(request.promptTokens)} plus up to ${String(request.maxOutputTokens)} output) ` +
-    `but the largest context window for model ${quote(request.model)} in jurisdictions ${list(allowed)} is ${String(largest)}: shorten the prompt or lower max_tokens`;
+    `but the largest context window for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} is ${String(largest)}: shorten the prompt or lower max_tokens`;
   return { ok: false, status: 400, code: 'context', message };
 }
 
@@ -268,11 +269,7 @@ function unavailableFailure(request: RouteInput, allowed: ReadonlySet<string>, f
     if (reason === 'circuit open' || reason === 'half-open probe in flight') ejected.push(endpoint.id);
   }
   const reasons = [...counts].map(([reason, count]) => `${String(count)} ${reason}`).join(', ');
-  return { ok: false, status: 503, code: 'unavailable', message: `no available endpoint for model ${quote(request.model)} in jurisdictions ${list(allowed)}: ${reasons}`, ejected };
-}
-
-function quote(text: string): string {
-  return `'${text.length > 64 ? `${text.slice(0, 64)}...` : text}'`;
+  return { ok: false, status: 503, code: 'unavailable', message: `no available endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)}: ${reasons}`, ejected };
 }
 
 function list(values: Iterable<string>): string {

@@ -16,6 +16,11 @@ export function isQuotableName(text: string): boolean {
   return /^[a-z0-9_.-]{1,40}$/i.test(text);
 }
 
+/** A caller-chosen identifier (a model name) quoted in an error: at most 64 characters, so a huge one is neither echoed nor logged whole. */
+export function quoteIdentifier(text: string): string {
+  return `'${text.length > 64 ? `${text.slice(0, 64)}...` : text}'`;
+}
+
 /**
  * The message for message content that is neither a string nor text blocks: names the first other
  * block type sent (image, document, tool_use, thinking...), so a caller sees what was refused; the

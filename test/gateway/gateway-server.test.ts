@@ -116,6 +116,12 @@ describe('official SDK clients against the gateway', () => {
     // OpenAI's own shape: an unknown model is an invalid_request_error with code model_not_found.
     await expect(openai.models.retrieve('nope')).rejects.toMatchObject({ status: 404, type: 'invalid_request_error', code: 'model_not_found' });
     await expect(openai.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({ status: 404, code: 'model_not_found', param: null });
+    // A huge model name is quoted cut short, in the answer as in the log.
+    const huge = 'm'.repeat(3_000);
+    const refused = (await openai.chat.completions.create({ model: huge, messages: [{ role: 'user', content: 'x' }] }).catch((error: unknown) => error)) as { status: number; message: string };
+    expect(refused.status).toBe(404);
+    expect(refused.message).toContain(`model '${'m'.repeat(64)}...' is not served here`);
+    expect(refused.message.length).toBeLessThan(200);
 
     const anthropic = new Anthropic({ apiKey: globalKey, baseURL: url, maxRetries: 0 });
     const anthropicModels = [];
