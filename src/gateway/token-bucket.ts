@@ -39,14 +39,19 @@ interface Bucket {
   updatedAt: number;
 }
 
+/** A millionth of a token: below any real shortfall, above floating-point rounding of a refill. */
+const shortfallTolerance = 1e-6;
+
 export class MemoryRateLimitStore implements RateLimitStore {
   // One bucket per tenant and limit: bounded by the config, so no eviction is needed.
   private readonly buckets = new Map<string, Bucket>();
 
   take(key: string, cost: number, capacity: number, refillPerMs: number, now: number): RateLimitTake {
     const bucket = this.refilled(key, capacity, refillPerMs, now);
-    const full = bucket.tokens >= capacity;
-    if (cost <= bucket.tokens || (cost > capacity && full)) {
+    const full = bucket.tokens >= capacity - shortfallTolerance;
+    // Refill is floating point: a retry at exactly the Retry-After given may find the bucket a
+    // hair short of the cost, and must not be refused for it.
+    if (cost <= bucket.tokens + shortfallTolerance || (cost > capacity && full)) {
       bucket.tokens = Math.min(capacity, bucket.tokens - cost);
       return { allowed: true, remaining: Math.max(0, Math.floor(bucket.tokens)), retryAfterMs: 0, fullInMs: fullIn(bucket, capacity, refillPerMs) };
     }

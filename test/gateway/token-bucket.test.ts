@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkTenantLimits, MemoryRateLimitStore, retryAfterHeaders, settleTokenUsage, tenantLimitState } from '../../src/gateway/token-bucket.js';
+import { seededRandom } from './seeded-random.js';
 
 const tenant = { id: 'acme', requestsPerMinute: 60, tokensPerMinute: 6000 };
 
@@ -116,5 +117,33 @@ describe('checkTenantLimits', () => {
     checkTenantLimits(store, tenant, 6000, 0);
     settleTokenUsage(store, tenant, 6000, 1000, 0);
     expect(checkTenantLimits(store, tenant, 5000, 0).allowed).toBe(true);
+  });
+});
+
+describe('Retry-After from a refusal', () => {
+  it('is enough: a retry exactly that much later is not refused by the same limit (no rounding shortfall)', () => {
+    const random = seededRandom(12345);
+    const refusedAgain: string[] = [];
+    let trials = 0;
+    for (const requestsPerMinute of [1, 3, 7, 60, 61, 97, 600, 7777]) {
+      for (const tokensPerMinute of [4096, 5000, 6000, 123457]) {
+        const store = new MemoryRateLimitStore();
+        const tenant = { id: `t${requestsPerMinute}-${tokensPerMinute}`, requestsPerMinute, tokensPerMinute };
+        let now = 1_700_000_000_000 + Math.floor(random() * 1e6);
+        for (let i = 0; i < 300; i += 1) {
+          const cost = 1 + Math.floor(random() * Math.min(tokensPerMinute, 5000));
+          const first = checkTenantLimits(store, tenant, cost, now);
+          if (!first.allowed && Number.isFinite(first.retryAfterMs)) {
+            trials += 1;
+            now += first.retryAfterMs;
+            const again = checkTenantLimits(store, tenant, cost, now);
+            if (!again.allowed && again.limit === first.limit) refusedAgain.push(`${tenant.id} cost ${cost}: again ${again.retryAfterMs} ms`);
+          }
+          now += Math.floor(random() * 300);
+        }
+      }
+    }
+    expect(trials).toBeGreaterThan(1000);
+    expect(refusedAgain).toEqual([]);
   });
 });
