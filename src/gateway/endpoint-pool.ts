@@ -10,12 +10,34 @@ export interface EndpointRuntime {
   readonly target: UpstreamTarget;
   outstanding: number;
   ewmaTtftMs: number | undefined;
+  /** When the TTFT average last took a sample (epoch ms). */
+  ewmaTtftAt: number;
   circuit: CircuitState;
   /** Epoch ms before which the endpoint asked (Retry-After) not to be asked again. */
   retryAfterUntil: number;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** How long an endpoint's TTFT average is trusted without a new sample. */
+export const ttftMemoryMs = 30_000;
+
+const ttftSmoothing = 0.2;
+
+/** Takes a measured time to first token into the endpoint's average. */
+export function recordTtft(endpoint: EndpointRuntime, ms: number, now: number): void {
+  endpoint.ewmaTtftMs = endpoint.ewmaTtftMs === undefined ? ms : endpoint.ewmaTtftMs + ttftSmoothing * (ms - endpoint.ewmaTtftMs);
+  endpoint.ewmaTtftAt = now;
+}
+
+/**
+ * Takes a time the endpoint has gone without a first token (a TTFT timeout, a hedge it lost):
+ * its TTFT is at least that, so the average only ever rises from it.
+ */
+export function recordTtftAtLeast(endpoint: EndpointRuntime, ms: number, now: number): void {
+  if (endpoint.ewmaTtftMs !== undefined && ms <= endpoint.ewmaTtftMs) return;
+  recordTtft(endpoint, ms, now);
+}
 
 /**
  * The gateway's endpoints and their live state (load, TTFT, circuit, Retry-After),
@@ -44,6 +66,7 @@ export class EndpointPool {
           target: { id: endpoint.id, url: endpoint.url, dialect: endpoint.dialect, apiKey: endpoint.apiKeyEnv === undefined ? undefined : env[endpoint.apiKeyEnv] },
           outstanding: 0,
           ewmaTtftMs: undefined,
+          ewmaTtftAt: 0,
           circuit: initialCircuitState,
           retryAfterUntil: 0,
         },
@@ -77,7 +100,9 @@ export class EndpointPool {
     for (const { runtime, view } of this.#routeViews.get(route) ?? []) {
       const circuit = circuitView(runtime.circuit, at, this.#breaker);
       view.outstanding = runtime.outstanding;
-      view.ewmaTtftMs = runtime.ewmaTtftMs;
+      // A TTFT average with no sample for ttftMemoryMs is forgotten: the latency policy then tries
+      // the endpoint again (see route-request.ts), so one that was slow can win its traffic back.
+      view.ewmaTtftMs = at - runtime.ewmaTtftAt <= ttftMemoryMs ? runtime.ewmaTtftMs : undefined;
       view.circuit = circuit.circuit;
       view.halfOpenInFlight = circuit.halfOpenInFlight;
       fresh.push(view);

@@ -1,7 +1,7 @@
 import type { ChatRequest } from '../protocol/chat.js';
 import type { Cancellation } from './cancellation.js';
 import { ClientError } from './client-error.js';
-import type { EndpointRuntime } from './endpoint-pool.js';
+import { recordTtftAtLeast, type EndpointRuntime } from './endpoint-pool.js';
 import type { GatewayCore } from './gateway-core.js';
 import type { RequestContext } from './request-context.js';
 import { answerForUpstreamFailure, backoffMs, isRetryableStatus, isWorthRevisiting, relayedRetryAfter } from './retry-policy.js';
@@ -93,6 +93,7 @@ export function noteFailure(context: RequestContext, endpointId: string, status:
 async function hedged(core: GatewayCore, context: RequestContext, primary: EndpointRuntime, second: EndpointRuntime, request: ChatRequest, tried: Set<string>, cancellation: Cancellation): Promise<Attempt> {
   const { metrics } = core;
   const legs = [cancellation.child().cancellation, cancellation.child().cancellation] as const;
+  const started = core.now();
   const first = startAttempt(core, primary, request, legs[0]);
   let timer: NodeJS.Timeout | undefined;
   const delayed = new Promise<'hedge'>((resolve) => {
@@ -112,6 +113,8 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
     return other;
   }
   metrics.hedges.inc({ route: context.route.model, outcome: winner.i === 0 ? 'primary' : 'hedge' });
+  // A primary that lost had no first token all this time: the latency policy learns it is slow.
+  if (winner.i === 1) recordTtftAtLeast(primary, core.now() - started, core.now());
   legs[winner.i === 0 ? 1 : 0].cancel();
   // The loser did not fail, it was only slower: it stays a candidate for resuming this answer.
   tried.delete((winner.i === 0 ? second : primary).config.id);

@@ -38,8 +38,10 @@ import { unitInterval } from './unit-interval.js';
  *  - cost:       marginalCostPerMillionTokens ascending (free committed capacity first),
  *                endpoints with room (outstanding < capacity) before full ones, so
  *                traffic spills to the cheapest paid capacity once the free is full.
- *  - latency:    ewmaTtftMs ascending; unknown counts as the mean of the known ones
- *                over all eligible endpoints (all unknown: all tied).
+ *  - latency:    ewmaTtftMs ascending. An endpoint with none (never measured, or its
+ *                average forgotten: see EndpointPool) is tried first when it has nothing
+ *                outstanding, so it gets measured, and last while a request to it is
+ *                out: one request at a time finds out, the rest go where it is known.
  *  - least-load: power of two choices on load = outstanding / capacity: two distinct
  *                endpoints sampled with `random`; the lower-load one is the first
  *                tier (both of them, as one tier, when their loads tie); then the
@@ -288,12 +290,10 @@ interface ScoringContext {
   readonly route: RouteConfig;
   readonly prefixKey: string | undefined;
   readonly random: () => number;
-  /** Mean known TTFT over all eligible endpoints, standing in for unknown ones. */
-  readonly meanTtftMs: number;
 }
 
 function rankEndpoints(eligible: readonly EndpointView[], route: RouteConfig, prefixKey: string | undefined, random: () => number): EndpointView[] {
-  const context: ScoringContext = { route, prefixKey, random, meanTtftMs: meanKnownTtft(eligible) };
+  const context: ScoringContext = { route, prefixKey, random };
   let tiers: Tier[] = [eligible];
   for (const name of route.policy) {
     const split: Tier[] = [];
@@ -318,7 +318,7 @@ function splitTier(name: RoutingPolicyName, tier: Tier, context: ScoringContext)
       return [...numericTiers(tier.filter((endpoint) => !full(endpoint)), cost), ...numericTiers(tier.filter(full), cost)];
     }
     case 'latency':
-      return numericTiers(tier, (endpoint) => knownTtft(endpoint) ?? context.meanTtftMs);
+      return numericTiers(tier, (endpoint) => knownTtft(endpoint) ?? (outstandingOf(endpoint) === 0 ? 0 : Number.MAX_VALUE));
     case 'least-load':
       return powerOfTwoTiers(tier, context.random);
     case 'prefix-affinity':
@@ -412,14 +412,3 @@ function knownTtft(endpoint: EndpointView): number | undefined {
   return ttft !== undefined && Number.isFinite(ttft) && ttft >= 0 ? ttft : undefined;
 }
 
-function meanKnownTtft(endpoints: readonly EndpointView[]): number {
-  let sum = 0;
-  let count = 0;
-  for (const endpoint of endpoints) {
-    const ttft = knownTtft(endpoint);
-    if (ttft === undefined) continue;
-    sum += ttft;
-    count += 1;
-  }
-  return count === 0 ? 0 : sum / count;
-}

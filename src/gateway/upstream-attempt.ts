@@ -1,11 +1,9 @@
 import type { ChatEvent, ChatRequest, ErrorCode } from '../protocol/chat.js';
 import type { Cancellation } from './cancellation.js';
-import type { EndpointRuntime } from './endpoint-pool.js';
+import { recordTtft, recordTtftAtLeast, type EndpointRuntime } from './endpoint-pool.js';
 import type { GatewayCore } from './gateway-core.js';
 import { isEndpointFault, parseRetryAfterMs } from './retry-policy.js';
 import { connectFailureStatus } from './upstream-client.js';
-
-const ttftSmoothing = 0.2;
 
 /**
  * What one upstream attempt came to before anything reached the client. Upstreams
@@ -68,7 +66,11 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   };
   const interrupted = (): Attempt | undefined => {
     if (parent.cancelled) return fail(499, 'client went away or the deadline passed');
-    if (timedOut) return fail(504, `no first token within ${config.resilience.ttftTimeoutMs} ms`);
+    if (timedOut) {
+      // Slow, not broken: the latency policy learns it.
+      recordTtftAtLeast(endpoint, config.resilience.ttftTimeoutMs, now());
+      return fail(504, `no first token within ${config.resilience.ttftTimeoutMs} ms`);
+    }
     return undefined;
   };
   const timer = setTimeout(() => {
@@ -89,7 +91,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
       if (next.value.type === 'text' || next.value.type === 'finish') break;
     }
     const ttftMs = now() - started;
-    endpoint.ewmaTtftMs = endpoint.ewmaTtftMs === undefined ? ttftMs : endpoint.ewmaTtftMs + ttftSmoothing * (ttftMs - endpoint.ewmaTtftMs);
+    recordTtft(endpoint, ttftMs, now());
     // A probe's verdict (or a panic-routed request's) is in at its first token: the endpoint
     // answers. Waiting for the end of an answer that may stream for minutes would keep every
     // other request off a recovered endpoint that long. A later break still counts as a failure.

@@ -955,6 +955,25 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, d
     expect((b?.at ?? 0) - (a?.at ?? 0)).toBeGreaterThanOrEqual(950);
   });
 
+  it('6b. hedging under the latency policy: the primary that lost a hedge is known to be slow, and the next requests go where it is fast', async () => {
+    const slow = await emulator('m-slow', { faults: { addedLatencyMs: 200_000 } });
+    const fast = await emulator('m-fast');
+    const slowFront = await proxy(slow.url);
+    const fastFront = await proxy(fast.url);
+    const { url } = await gateway(
+      [
+        { id: 'slow', url: slowFront.url, model: 'm-slow' },
+        { id: 'fast', url: fastFront.url, model: 'm-fast' },
+      ],
+      { policy: '[latency]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 5000, deadlineMs: 10000, hedgeAfterMs: 100, circuitBreaker: { failureThreshold: 1000 } }' },
+    );
+    for (let n = 0; n < 4; n += 1) await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: `hedge ${n}` }], max_tokens: 5 });
+    // Only the first request tried the slow endpoint: it lost its hedge after 100 ms and is ranked by that.
+    expect(slowFront.arrivals).toHaveLength(1);
+    expect(fastFront.arrivals).toHaveLength(4);
+    expect(metricValue(await scrape(url), 'switchyard_hedges_total', { route: publicModel, outcome: 'hedge' })).toBe(1);
+  });
+
   it('6. hedging: with one slow endpoint, requests finish near the fast endpoint latency, and hedges are counted', async () => {
     // addedLatencyMs is divided by the speed (200): 200 s emulated is 1 s of wall time before the first byte.
     const slow = await emulator('m-slow', { faults: { addedLatencyMs: 200_000 } });

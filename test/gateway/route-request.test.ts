@@ -291,10 +291,11 @@ describe('scoring policies', () => {
     expect(firsts.get('full') ?? 0).toBe(0);
   });
 
-  it('latency: EWMA TTFT ascending, unknown counted as the mean of the known', () => {
+  it('latency: EWMA TTFT ascending; an endpoint without one goes first when idle (to be measured), last while a request to it is out', () => {
     const fleet = [endpoint('slow', { ewmaTtftMs: 900 }), endpoint('new'), endpoint('fast', { ewmaTtftMs: 100 }), endpoint('mid', { ewmaTtftMs: 400 })];
-    // Mean of known = 466.7: the new endpoint ranks between mid and slow.
-    expect(ranked(route(fleet, ['latency']))).toEqual(['fast', 'mid', 'new', 'slow']);
+    expect(ranked(route(fleet, ['latency']))).toEqual(['new', 'fast', 'mid', 'slow']);
+    const measuring = fleet.map((view) => (view.id === 'new' ? { ...view, outstanding: 1 } : view));
+    expect(ranked(route(measuring, ['latency']))).toEqual(['fast', 'mid', 'slow', 'new']);
   });
 
   it('weighted: the first is chosen in proportion to weight', () => {

@@ -1,0 +1,64 @@
+import { expect, it } from 'vitest';
+import type { ChatRequest } from '../../src/protocol/chat.js';
+import { Cancellation } from '../../src/gateway/cancellation.js';
+import { EndpointPool, recordTtft, recordTtftAtLeast, ttftMemoryMs } from '../../src/gateway/endpoint-pool.js';
+import type { GatewayCore } from '../../src/gateway/gateway-core.js';
+import { createGatewayMetrics } from '../../src/gateway/gateway-metrics.js';
+import { routingPolicyFromConfig } from '../../src/gateway/route-request.js';
+import { startAttempt } from '../../src/gateway/upstream-attempt.js';
+import { singleEndpointConfig } from './helpers/fleet.js';
+
+/**
+ * What the latency policy knows of an endpoint: its TTFT average, forgotten when it has had no
+ * sample for a while (so a slow endpoint that recovered is tried again), and raised by what shows
+ * an endpoint is slow without a first token (a TTFT timeout, a hedge it lost).
+ */
+
+const config = singleEndpointConfig('http://127.0.0.1:9', 'sk-ttft', '{ ttftTimeoutMs: 50, deadlineMs: 5000 }');
+
+it('an average with no sample for ttftMemoryMs is forgotten, so the router tries the endpoint again', () => {
+  let now = 1_000_000;
+  const pool = new EndpointPool(config, {}, () => now);
+  const endpoint = pool.get('up');
+  const route = config.routes[0];
+  if (endpoint === undefined || route === undefined) throw new Error('config');
+  recordTtft(endpoint, 300, now);
+  expect(pool.views(route)[0]?.ewmaTtftMs).toBe(300);
+  now += ttftMemoryMs;
+  expect(pool.views(route)[0]?.ewmaTtftMs).toBe(300);
+  now += 1;
+  expect(pool.views(route)[0]?.ewmaTtftMs).toBeUndefined();
+  // A new sample is remembered again, averaged with the old value.
+  recordTtft(endpoint, 100, now);
+  expect(pool.views(route)[0]?.ewmaTtftMs).toBeCloseTo(260, 9);
+});
+
+it('a lower bound only ever raises the average', () => {
+  const pool = new EndpointPool(config, {}, () => 0);
+  const endpoint = pool.get('up');
+  if (endpoint === undefined) throw new Error('config');
+  recordTtftAtLeast(endpoint, 400, 0);
+  expect(endpoint.ewmaTtftMs).toBe(400);
+  recordTtftAtLeast(endpoint, 100, 0);
+  expect(endpoint.ewmaTtftMs).toBe(400);
+  recordTtftAtLeast(endpoint, 900, 0);
+  expect(endpoint.ewmaTtftMs).toBe(500);
+});
+
+it('a TTFT timeout teaches the latency policy that the endpoint is slow', async () => {
+  const endpoints = new EndpointPool(config, {}, Date.now);
+  const endpoint = endpoints.get('up');
+  if (endpoint === undefined) throw new Error('config');
+  recordTtft(endpoint, 5, Date.now());
+  // An upstream that never answers, until the attempt's own cancellation.
+  const upstream: GatewayCore['upstream'] = {
+    send: (_target, _request, cancellation) => new Promise((resolve) => cancellation.onCancel(() => resolve({ kind: 'error', status: 0, message: 'request cancelled', retryAfter: undefined }))),
+    close: () => Promise.resolve(),
+  };
+  const core: GatewayCore = { config, now: Date.now, random: Math.random, metrics: createGatewayMetrics(), upstream, endpoints, policy: routingPolicyFromConfig(config), watched: new Set() };
+  const request: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'hi' }], maxTokens: 10, temperature: undefined, topP: undefined, stop: [], stream: true, includeUsage: false, finalAssistant: 'answer' };
+  const attempt = await startAttempt(core, endpoint, request, new Cancellation());
+  expect(attempt).toMatchObject({ kind: 'failed', status: 504 });
+  // From 5 ms towards the 50 ms timeout: 5 + 0.2 * (50 - 5).
+  expect(endpoint.ewmaTtftMs).toBeCloseTo(14, 9);
+});
