@@ -123,21 +123,25 @@ export const tieTolerance = 0.05;
 export const affinityLoadFactor = 1.25;
 
 const prefixKeyChars = 2048;
-const firstMessageKeyChars = 256;
 
 /**
- * The prefix-affinity key of a conversation: the turns before the last, joined one per line, up to
- * 2,048 characters (the shared prefix a server's KV cache can reuse); for a single turn, its first
- * 256. Built from slices of each turn, never by joining the whole conversation: a slice of a joined
- * copy would keep that copy alive for as long as the request streams.
+ * The prefix-affinity key of a conversation: its system messages and its first other turn, joined
+ * one per line, up to 2,048 characters. Every later turn of a conversation starts with these, so
+ * the whole conversation keys alike and stays on the replica whose KV cache holds its history;
+ * conversations that share only a system prompt spread out (each replica caches a shared system
+ * prompt once), unless that prompt alone fills the key. Built from slices of each turn, never by
+ * joining the whole conversation: a slice of a joined copy would keep that copy alive for as long
+ * as the request streams.
  */
-export function prefixKeyOf(messages: readonly { readonly content: string }[]): string {
+export function prefixKeyOf(messages: readonly { readonly role: string; readonly content: string }[]): string {
   let key = '';
-  for (let index = 0; index < messages.length - 1 && key.length < prefixKeyChars; index += 1) {
+  for (const [index, message] of messages.entries()) {
+    if (key.length >= prefixKeyChars) break;
     if (index > 0) key += '\n';
-    key += (messages[index]?.content ?? '').slice(0, prefixKeyChars - key.length);
+    key += message.content.slice(0, prefixKeyChars - key.length);
+    if (message.role !== 'system') break;
   }
-  return key !== '' ? key : (messages[0]?.content ?? '').slice(0, firstMessageKeyChars);
+  return key;
 }
 
 /** Builds the routing policy once per config. */

@@ -413,24 +413,23 @@ describe('composition: lexicographic, ties within 5% broken by the next policy',
 });
 
 describe('prefixKeyOf', () => {
-  const turns = (...contents: string[]): { content: string }[] => contents.map((content) => ({ content }));
-  // The key as first defined: the turns before the last, joined one per line, cut at 2,048.
-  const joined = (messages: { content: string }[]): string => messages.slice(0, -1).map((m) => m.content).join('\n').slice(0, 2048) || (messages[0]?.content ?? '').slice(0, 256);
+  const message = (role: string, content: string): { role: string; content: string } => ({ role, content });
 
-  it('is the turns before the last, one per line, up to 2,048 characters; a single turn keys on its first 256', () => {
-    expect(prefixKeyOf(turns('system', 'question'))).toBe('system');
-    expect(prefixKeyOf(turns('a', 'b', 'c'))).toBe('a\nb');
-    expect(prefixKeyOf(turns('x'.repeat(300)))).toBe('x'.repeat(256));
+  it('is the system messages and the first other turn, one per line, up to 2,048 characters', () => {
+    expect(prefixKeyOf([message('system', 'be terse'), message('user', 'question')])).toBe('be terse\nquestion');
+    expect(prefixKeyOf([message('user', 'first'), message('assistant', 'answer'), message('user', 'second')])).toBe('first');
+    expect(prefixKeyOf([message('user', 'x'.repeat(3000))])).toBe('x'.repeat(2048));
     expect(prefixKeyOf([])).toBe('');
-    const long = turns('s'.repeat(1000), 'u'.repeat(1047), 'v'.repeat(5000), 'last');
+    const long = [message('system', 's'.repeat(1000)), message('system', 'u'.repeat(1047)), message('user', 'v'.repeat(5000))];
     expect(prefixKeyOf(long)).toBe(`${'s'.repeat(1000)}\n${'u'.repeat(1047)}`);
     expect(prefixKeyOf(long)).toHaveLength(2048);
   });
 
-  it('agrees with joining the whole conversation, at every cut', () => {
-    for (const sizes of [[0, 0, 0], [2047, 5, 1], [2046, 0, 9], [2048, 1, 1], [1, 2046, 3, 1], [100, 100, 100, 100, 100], [3000, 1], [0, 1]]) {
-      const messages = turns(...sizes.map((size, index) => String.fromCharCode(97 + index).repeat(size)));
-      expect(prefixKeyOf(messages)).toBe(joined(messages));
-    }
+  it('keys every turn of a conversation alike, so it stays on one replica; conversations sharing only a system prompt differ', () => {
+    const system = message('system', 'You are a helpful assistant.');
+    const turns = [message('user', 'plan a trip to Lisbon'), message('assistant', 'Day one: Alfama.'), message('user', 'and day two?'), message('assistant', 'Belem.'), message('user', 'and food?')];
+    const keys = new Set([1, 3, 5].map((length) => prefixKeyOf([system, ...turns.slice(0, length)])));
+    expect(keys.size).toBe(1);
+    expect(prefixKeyOf([system, message('user', 'write a haiku')])).not.toBe(prefixKeyOf([system, turns[0] ?? message('user', '')]));
   });
 });
