@@ -1062,10 +1062,14 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, d
     // returns without any circuit event. If that stream was the half-open probe, its probe slot is never
     // released ('probe-cancel'), so the endpoint stays half-open with a probe "in flight" for ever: no request is
     // routed to it again (503 "1 half-open probe in flight") although it is healthy.
-    it('a client that walks away from a half-open probe stream does not wedge the circuit', async () => {
+    /**
+     * One long-answering endpoint whose circuit one failure opened, recovered by now and half-open:
+     * the next request is its probe, a long stream, read up to its first tokens.
+     */
+    async function probingRecoveredEndpoint(extraResilience = ''): Promise<{ url: string; replica: RunningEmulator; ask: () => Promise<Response>; abort: AbortController; reader: ReadableStreamDefaultReader<Uint8Array> }> {
       const replica = await emulator('m-long', { speed: 2, outputTokens: 4000, faults: { errorRate: 1, errorStatus: 500 } });
       const { url } = await gateway([{ id: 'long', url: replica.url, model: 'm-long' }], {
-        resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1, openMs: 200, halfOpenProbes: 1 } }',
+        resilience: `{ retries: 0, ${extraResilience}backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1, openMs: 200, halfOpenProbes: 1 } }`,
       });
       const ask = (): Promise<Response> =>
         fetch(`${url}/v1/chat/completions`, {
@@ -1077,12 +1081,17 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, d
       expect((await ask()).status).toBe(502);
       replica.setFaults({ errorRate: 0 });
       await delay(250);
-      // The next request is the half-open probe: a stream the client abandons after its first tokens.
       const abort = new AbortController();
       const probe = await streamOpenAI(url, 'a long story please', 3000, abort.signal);
       const reader = probe.body?.getReader();
       if (reader === undefined) throw new Error('no body');
       await reader.read();
+      return { url, replica, ask, abort, reader };
+    }
+
+    it('a client that walks away from a half-open probe stream does not wedge the circuit', async () => {
+      // The probe is a stream the client abandons after its first tokens.
+      const { replica, ask, abort, reader } = await probingRecoveredEndpoint();
       abort.abort();
       await reader.cancel().catch(() => undefined);
       expect(await waitFor(() => replica.stats().running === 0, 1000)).toBe(true);
@@ -1094,26 +1103,9 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, d
     });
 
     it('a recovered endpoint takes requests again once its probe has a first token, not when its long answer ends', async () => {
-      const replica = await emulator('m-long', { speed: 2, outputTokens: 4000, faults: { errorRate: 1, errorStatus: 500 } });
-      const { url } = await gateway([{ id: 'long', url: replica.url, model: 'm-long' }], {
-        resilience: '{ retries: 0, panicRouting: false, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1, openMs: 200, halfOpenProbes: 1 } }',
-      });
-      const ask = (): Promise<Response> =>
-        fetch(`${url}/v1/chat/completions`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'short' }], max_tokens: 5 }),
-        });
-      expect((await ask()).status).toBe(502);
-      replica.setFaults({ errorRate: 0 });
-      await delay(250);
-      // The probe: a long stream, still running while the next requests arrive.
-      const abort = new AbortController();
-      const probe = await streamOpenAI(url, 'a long story please', 3000, abort.signal);
-      const reader = probe.body?.getReader();
-      if (reader === undefined) throw new Error('no body');
+      // The probe's long stream is still running while the next request arrives.
+      const { replica, ask, abort, reader } = await probingRecoveredEndpoint('panicRouting: false, ');
       try {
-        await reader.read();
         const during = await ask();
         expect(await during.text()).not.toMatch(/half-open probe in flight/);
         expect(during.status).toBe(200);

@@ -7,7 +7,7 @@ import type { RunningEmulator } from '../../src/emulator/index.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
-import { gatewayConfig, openAIChunk, startScriptedUpstream, startTestEmulator } from './helpers/fleet.js';
+import { gatewayConfig, openAIChunk, singleEndpointConfig, startScriptedUpstream, startTestEmulator } from './helpers/fleet.js';
 
 /**
  * Translation edge cases end to end, through an emulated replica spoken to in
@@ -110,21 +110,10 @@ describe('requests that fit one dialect and must be fitted to the other', () => 
     const writer = anthropicDialect.createStreamWriter({ includeUsage: true, created: 0 });
     const frames = [{ type: 'start', id: 'msg_1', model: 'm', inputTokens: 3 }, { type: 'text', text: 'line one' }, { type: 'text', text: '\nline two' }, { type: 'finish', finishReason: 'stop', usage: { inputTokens: 3, outputTokens: 4 } }] as const;
     const upstream = await startScriptedUpstream((res) => res.end(frames.map((event) => writer.write(event)).join('')));
-    const started = createGateway({
-      config: gatewayConfig(`
-version: 1
-endpoints:
-  - { id: a, url: "${upstream.url}", dialect: anthropic, model: m, provider: p1, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-routes:
-  - { model: lines, endpoints: [a], policy: [cost] }
-tenants:
-  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
-`),
-      logger: false,
-    });
+    const started = createGateway({ config: singleEndpointConfig(upstream.url, apiKey, '', 'anthropic'), logger: false });
     try {
       const openai = new OpenAI({ apiKey, baseURL: `${await started.listen(0, '127.0.0.1')}/v1`, maxRetries: 0 });
-      const completion = await openai.chat.completions.create({ model: 'lines', stop: ['\n', 'END'], messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: '' }, { role: 'user', content: 'two lines please' }] });
+      const completion = await openai.chat.completions.create({ model: 'm', stop: ['\n', 'END'], messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: '' }, { role: 'user', content: 'two lines please' }] });
       expect(completion.choices[0]?.message.content).toBe('line one');
       expect(completion.choices[0]?.finish_reason).toBe('stop');
       expect(upstream.bodies[0]).toMatchObject({ stop_sequences: ['END'], messages: [{ role: 'user', content: 'hi' }, { role: 'user', content: 'two lines please' }] });

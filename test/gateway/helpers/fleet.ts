@@ -13,12 +13,12 @@ export function gatewayConfig(yaml: string): GatewayConfig {
   return parsed.value;
 }
 
-/** A gateway config with one OpenAI-dialect endpoint `up` serving model `m` to one tenant `t` (in us) with key `apiKey`. */
-export function singleEndpointConfig(upstreamUrl: string, apiKey: string, resilience = ''): GatewayConfig {
+/** A gateway config with one endpoint `up` (OpenAI-dialect unless told) serving model `m` to one tenant `t` (in us) with key `apiKey`. */
+export function singleEndpointConfig(upstreamUrl: string, apiKey: string, resilience = '', dialect: 'openai' | 'anthropic' = 'openai'): GatewayConfig {
   return gatewayConfig(`
 version: 1
 endpoints:
-  - { id: up, url: "${upstreamUrl}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 100000000, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: up, url: "${upstreamUrl}", dialect: ${dialect}, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 100000000, marginalCostPerMillionTokens: 0, capacity: 8 }
 routes:
   - { model: m, endpoints: [up], policy: [cost] }
 tenants:
