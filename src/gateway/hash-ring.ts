@@ -1,10 +1,15 @@
 /**
  * A consistent-hash ring over endpoint ids, with virtual nodes so keys spread
- * evenly. Building is the costly part, so rings are memoised by their id list:
- * the memo only remembers pure results, so callers stay pure.
+ * in proportion to each endpoint's weight (its capacity). Building is the
+ * costly part, so rings are memoised by their ids and weights: the memo only
+ * remembers pure results, so callers stay pure.
  */
 
+/** Virtual nodes of an endpoint of average weight; others get proportionally more or fewer. */
 export const virtualNodesPerEndpoint = 100;
+/** Bounds on one endpoint's virtual nodes, whatever the spread of weights. */
+const fewestVirtualNodes = 4;
+const mostVirtualNodes = 1000;
 
 export interface HashRing {
   /** Ring positions, ascending. */
@@ -15,24 +20,32 @@ export interface HashRing {
 
 const memo = new Map<string, HashRing>();
 const memoLimit = 256;
-// Routes pass the same array every time: skip building the memo key for them.
-const byArray = new WeakMap<readonly string[], HashRing>();
+// Routes pass the same array every time: skip building the memo key for them while the weights hold.
+const byArray = new WeakMap<readonly string[], { readonly weights: readonly number[]; readonly ring: HashRing }>();
 
-/** The ring for these ids (order does not matter). Do not mutate `ids` afterwards. */
-export function hashRingFor(ids: readonly string[]): HashRing {
+/**
+ * The ring for these ids (order does not matter), each weighted by `weightOf` (1 when not given;
+ * a weight that is not a positive number counts as 1). Do not mutate `ids` afterwards.
+ */
+export function hashRingFor(ids: readonly string[], weightOf: (id: string) => number = () => 1): HashRing {
+  const weights = ids.map((id) => {
+    const weight = weightOf(id);
+    return Number.isFinite(weight) && weight > 0 ? weight : 1;
+  });
   const known = byArray.get(ids);
-  if (known !== undefined) return known;
-  const ring = ringByKey(ids);
-  byArray.set(ids, ring);
+  if (known !== undefined && known.weights.every((weight, index) => weight === weights[index])) return known.ring;
+  const ring = ringByKey(ids, weights);
+  byArray.set(ids, { weights, ring });
   return ring;
 }
 
-function ringByKey(ids: readonly string[]): HashRing {
-  const unique = [...new Set(ids)].sort();
-  const key = unique.join('\u0000');
+function ringByKey(ids: readonly string[], weights: readonly number[]): HashRing {
+  const weightById = new Map(ids.map((id, index) => [id, weights[index] ?? 1]));
+  const unique = [...weightById.keys()].sort();
+  const key = unique.map((id) => `${id}\u0001${String(weightById.get(id))}`).join('\u0000');
   const cached = memo.get(key);
   if (cached !== undefined) return cached;
-  const ring = buildRing(unique);
+  const ring = buildRing(unique, weightById);
   if (memo.size >= memoLimit) {
     const oldest = memo.keys().next();
     if (oldest.done !== true) memo.delete(oldest.value);
@@ -76,10 +89,13 @@ export function hash32(text: string): number {
   return hash >>> 0;
 }
 
-function buildRing(ids: readonly string[]): HashRing {
+function buildRing(ids: readonly string[], weightById: ReadonlyMap<string, number>): HashRing {
+  const mean = ids.reduce((sum, id) => sum + (weightById.get(id) ?? 1), 0) / Math.max(1, ids.length);
   const nodes: { point: number; owner: string }[] = [];
   for (const id of ids) {
-    for (let replica = 0; replica < virtualNodesPerEndpoint; replica += 1) nodes.push({ point: hash32(`${id}#${replica}`), owner: id });
+    // An endpoint's first virtual nodes are the same whatever its weight: a weight change moves few keys.
+    const count = Math.min(mostVirtualNodes, Math.max(fewestVirtualNodes, Math.round((virtualNodesPerEndpoint * (weightById.get(id) ?? 1)) / mean)));
+    for (let replica = 0; replica < count; replica += 1) nodes.push({ point: hash32(`${id}#${replica}`), owner: id });
   }
   // Ties (vanishingly rare) are broken by id so the ring does not depend on input order.
   nodes.sort((a, b) => a.point - b.point || (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0));

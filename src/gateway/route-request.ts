@@ -47,7 +47,8 @@ import { unitInterval } from './unit-interval.js';
  *                tier (both of them, as one tier, when their loads tie); then the
  *                rest by load ascending.
  *  - prefix-affinity: bounded-load consistent hashing (Mirrokni, Thorup, Zadimoghaddam
- *                2018) on prefixKey over a ring of the route's endpoint ids: walking
+ *                2018) on prefixKey over a ring of the route's endpoint ids (virtual
+ *                nodes in proportion to capacity): walking
  *                clockwise from hash(prefixKey), endpoints within the load bound come
  *                first, in walk order, then the others in walk order. Every position
  *                is its own tier. Without a prefixKey the policy leaves the tier tied.
@@ -171,7 +172,7 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   const fitting = fitContext(inJurisdiction, needed);
   if (fitting.length === 0) return contextFailure(request, allowed, inJurisdiction, needed);
   const available = fitting.filter((endpoint) => unavailableReason(endpoint, policy.halfOpenProbes, request.excludeEndpoints) === undefined);
-  if (available.length > 0) return { ok: true, ranked: rankEndpoints(available, route, request.prefixKey, random), panic: false };
+  if (available.length > 0) return { ok: true, ranked: rankEndpoints(available, candidates, route, request.prefixKey, random), panic: false };
   const ejected = policy.panic ? fitting.filter((endpoint) => request.excludeEndpoints?.has(endpoint.id) !== true) : [];
   if (ejected.length > 0) return { ok: true, ranked: shuffled(ejected, random), panic: true };
   return unavailableFailure(request, allowed, fitting, policy.halfOpenProbes);
@@ -294,10 +295,12 @@ interface ScoringContext {
   readonly route: RouteConfig;
   readonly prefixKey: string | undefined;
   readonly random: () => number;
+  /** Every endpoint of the route with a view, eligible or not (the affinity ring holds them all). */
+  readonly routeEndpoints: readonly EndpointView[];
 }
 
-function rankEndpoints(eligible: readonly EndpointView[], route: RouteConfig, prefixKey: string | undefined, random: () => number): EndpointView[] {
-  const context: ScoringContext = { route, prefixKey, random };
+function rankEndpoints(eligible: readonly EndpointView[], routeEndpoints: readonly EndpointView[], route: RouteConfig, prefixKey: string | undefined, random: () => number): EndpointView[] {
+  const context: ScoringContext = { route, routeEndpoints, prefixKey, random };
   let tiers: Tier[] = [eligible];
   for (const name of route.policy) {
     const split: Tier[] = [];
@@ -326,7 +329,7 @@ function splitTier(name: RoutingPolicyName, tier: Tier, context: ScoringContext)
     case 'least-load':
       return powerOfTwoTiers(tier, context.random);
     case 'prefix-affinity':
-      return context.prefixKey === undefined ? [tier] : affinityTiers(tier, context.prefixKey, context.route);
+      return context.prefixKey === undefined ? [tier] : affinityTiers(tier, context.prefixKey, context.route, context.routeEndpoints);
     case 'weighted':
       return weightedOrder(tier, context.random).map((endpoint) => [endpoint]);
   }
@@ -387,11 +390,13 @@ function sampleTwo(tier: Tier, random: () => number): [EndpointView, EndpointVie
 }
 
 /** Bounded-load consistent hashing: the ring walk from the prefix, within-bound endpoints first. */
-function affinityTiers(tier: Tier, prefixKey: string, route: RouteConfig): Tier[] {
+function affinityTiers(tier: Tier, prefixKey: string, route: RouteConfig, routeEndpoints: readonly EndpointView[]): Tier[] {
   const byId = new Map(tier.map((endpoint) => [endpoint.id, endpoint]));
-  // The ring holds every endpoint of the route, so a key keeps its place as others come and go.
+  // The ring holds every endpoint of the route, so a key keeps its place as others come and go,
+  // each with a share of the ring in proportion to its capacity.
+  const capacities = new Map(routeEndpoints.map((endpoint) => [endpoint.id, endpoint.capacity]));
   const walk: EndpointView[] = [];
-  for (const id of walkRing(hashRingFor(route.endpoints), prefixKey, new Set(byId.keys()))) {
+  for (const id of walkRing(hashRingFor(route.endpoints, (id) => capacities.get(id) ?? 1), prefixKey, new Set(byId.keys()))) {
     const endpoint = byId.get(id);
     if (endpoint !== undefined) walk.push(endpoint);
   }

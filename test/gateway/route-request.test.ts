@@ -363,6 +363,20 @@ describe('prefix affinity: bounded-load consistent hashing', () => {
     expect(ranked(route(priced, ['prefix-affinity', 'cost']))).toEqual(['y', 'x']);
   });
 
+  it('gives each endpoint a share of keys in proportion to its capacity', () => {
+    const mixed = [endpoint('small', { capacity: 8 }), endpoint('large', { capacity: 64 })];
+    const counts = new Map<string, number>();
+    for (let key = 0; key < 4000; key += 1) {
+      const first = ranked(route(mixed, ['prefix-affinity'], { prefixKey: `conversation ${String(key)}` }))[0] ?? '';
+      counts.set(first, (counts.get(first) ?? 0) + 1);
+    }
+    // 8 / 72 of the keys: about 444 of 4,000.
+    expect((counts.get('small') ?? 0) / 4000).toBeGreaterThan(0.06);
+    expect((counts.get('small') ?? 0) / 4000).toBeLessThan(0.17);
+    // Equal weights give equal rings; the memo tells weights apart.
+    expect(hashRingFor(['a', 'b'], (id) => (id === 'a' ? 1 : 3)).points).toHaveLength(50 + 150);
+  });
+
   it('the ring has virtual nodes and a stable hash', () => {
     expect(hashRingFor(['b', 'a']).points).toHaveLength(2 * virtualNodesPerEndpoint);
     expect(hashRingFor(['a', 'b'])).toBe(hashRingFor(['b', 'a']));
