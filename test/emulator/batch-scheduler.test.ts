@@ -11,6 +11,19 @@ function summary(events: readonly SchedulerEvent[]): string[] {
   return events.map((e) => (e.type === 'token' ? `${e.at}:${e.type}:${e.id}#${e.index}` : `${e.at}:${e.type}:${e.id}`));
 }
 
+/** When each token of sequence `id` came. */
+function tokenTimes(events: readonly SchedulerEvent[], id: number): number[] {
+  return events.filter((e) => e.type === 'token' && e.id === id).map((e) => e.at);
+}
+
+/** Two sequences of 100 prompt and 3 output tokens submitted at 0, run to the end. */
+function twoAtOnce(config: SchedulerConfig): SchedulerEvent[] {
+  const scheduler = new BatchScheduler(config);
+  scheduler.submit({ promptTokens: 100, outputTokens: 3 }, 0);
+  scheduler.submit({ promptTokens: 100, outputTokens: 3 }, 0);
+  return runToEnd(scheduler);
+}
+
 /** Drives the scheduler like the server's timer would, jumping from deadline to deadline. */
 function runToEnd(scheduler: BatchScheduler, limit = 10_000): SchedulerEvent[] {
   const events: SchedulerEvent[] = [...scheduler.advance(0)];
@@ -50,25 +63,17 @@ describe('BatchScheduler (pure, injected clock)', () => {
   });
 
   it('prefills take the replica one at a time, before decode steps; running sequences then decode at the slower full-batch step', () => {
-    const scheduler = new BatchScheduler(base);
-    scheduler.submit({ promptTokens: 100, outputTokens: 3 }, 0);
-    scheduler.submit({ promptTokens: 100, outputTokens: 3 }, 0);
-    const events = runToEnd(scheduler);
-    const tokenTimes = (id: number): number[] => events.filter((e) => e.type === 'token' && e.id === id).map((e) => e.at);
+    const events = twoAtOnce(base);
     // 1 prefills 0-100, 2 prefills 100-200 (1 waits), then steps of 20 ms with both in the batch.
-    expect(tokenTimes(1)).toEqual([100, 220, 240]);
-    expect(tokenTimes(2)).toEqual([200, 220, 240]);
+    expect(tokenTimes(events, 1)).toEqual([100, 220, 240]);
+    expect(tokenTimes(events, 2)).toEqual([200, 220, 240]);
   });
 
   it('a prefill frees the replica after its replica time; its first token comes after the whole prefill time', () => {
-    const scheduler = new BatchScheduler({ ...base, prefillReplicaMs: 60 });
-    scheduler.submit({ promptTokens: 100, outputTokens: 3 }, 0);
-    scheduler.submit({ promptTokens: 100, outputTokens: 3 }, 0);
-    const events = runToEnd(scheduler);
-    const tokenTimes = (id: number): number[] => events.filter((e) => e.type === 'token' && e.id === id).map((e) => e.at);
+    const events = twoAtOnce({ ...base, prefillReplicaMs: 60 });
     // 1 prefills 0-60 (first token at 100), 2 prefills 60-120 (first token at 160); 1 decodes from 120.
-    expect(tokenTimes(1)).toEqual([100, 130, 140]);
-    expect(tokenTimes(2)).toEqual([160, 170, 180]);
+    expect(tokenTimes(events, 1)).toEqual([100, 130, 140]);
+    expect(tokenTimes(events, 2)).toEqual([160, 170, 180]);
   });
 
   it('a cancel during a prefill step ends the step at once; during the wait for its first token, frees the slot and emits nothing', () => {

@@ -955,27 +955,12 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, d
     expect((b?.at ?? 0) - (a?.at ?? 0)).toBeGreaterThanOrEqual(950);
   });
 
-  it('6b. hedging under the latency policy: the primary that lost a hedge is known to be slow, and the next requests go where it is fast', async () => {
-    const slow = await emulator('m-slow', { faults: { addedLatencyMs: 200_000 } });
-    const fast = await emulator('m-fast');
-    const slowFront = await proxy(slow.url);
-    const fastFront = await proxy(fast.url);
-    const { url } = await gateway(
-      [
-        { id: 'slow', url: slowFront.url, model: 'm-slow' },
-        { id: 'fast', url: fastFront.url, model: 'm-fast' },
-      ],
-      { policy: '[latency]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 5000, deadlineMs: 10000, hedgeAfterMs: 100, circuitBreaker: { failureThreshold: 1000 } }' },
-    );
-    for (let n = 0; n < 4; n += 1) await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: `hedge ${n}` }], max_tokens: 5 });
-    // Only the first request tried the slow endpoint: it lost its hedge after 100 ms and is ranked by that.
-    expect(slowFront.arrivals).toHaveLength(1);
-    expect(fastFront.arrivals).toHaveLength(4);
-    expect(metricValue(await scrape(url), 'switchyard_hedges_total', { route: publicModel, outcome: 'hedge' })).toBe(1);
-  });
-
-  it('6. hedging: with one slow endpoint, requests finish near the fast endpoint latency, and hedges are counted', async () => {
-    // addedLatencyMs is divided by the speed (200): 200 s emulated is 1 s of wall time before the first byte.
+  /**
+   * A slow endpoint (1 s before its first byte: addedLatencyMs is divided by the speed, 200) listed
+   * before a fast one, cheaper, each behind a counting proxy, with hedging after `hedgeAfterMs`. A
+   * high failure threshold keeps the slow one from being ejected.
+   */
+  async function slowThenFast(policy: string, hedgeAfterMs: number): Promise<{ url: string; slow: RunningEmulator; slowFront: CountingProxy; fastFront: CountingProxy }> {
     const slow = await emulator('m-slow', { faults: { addedLatencyMs: 200_000 } });
     const fast = await emulator('m-fast');
     const slowFront = await proxy(slow.url);
@@ -985,9 +970,23 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, d
         { id: 'slow', url: slowFront.url, model: 'm-slow', cost: 0 },
         { id: 'fast', url: fastFront.url, model: 'm-fast', cost: 1 },
       ],
-      // A high failure threshold keeps the slow endpoint first in line: every request is a hedge.
-      { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 5000, deadlineMs: 10000, hedgeAfterMs: 50, circuitBreaker: { failureThreshold: 1000 } }' },
+      { policy, resilience: `{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 5000, deadlineMs: 10000, hedgeAfterMs: ${hedgeAfterMs}, circuitBreaker: { failureThreshold: 1000 } }` },
     );
+    return { url, slow, slowFront, fastFront };
+  }
+
+  it('6b. hedging under the latency policy: the primary that lost a hedge is known to be slow, and the next requests go where it is fast', async () => {
+    const { url, slowFront, fastFront } = await slowThenFast('[latency]', 100);
+    for (let n = 0; n < 4; n += 1) await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: `hedge ${n}` }], max_tokens: 5 });
+    // Only the first request tried the slow endpoint: it lost its hedge after 100 ms and is ranked by that.
+    expect(slowFront.arrivals).toHaveLength(1);
+    expect(fastFront.arrivals).toHaveLength(4);
+    expect(metricValue(await scrape(url), 'switchyard_hedges_total', { route: publicModel, outcome: 'hedge' })).toBe(1);
+  });
+
+  it('6. hedging: with one slow endpoint, requests finish near the fast endpoint latency, and hedges are counted', async () => {
+    // By cost the slow endpoint stays first in line: every request is a hedge.
+    const { url, slow, slowFront, fastFront } = await slowThenFast('[cost]', 50);
     const oa = openai(url);
     const an = anthropic(url);
     const durations: number[] = [];
