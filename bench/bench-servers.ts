@@ -1,12 +1,14 @@
 import { parseGatewayConfig } from '../src/gateway/gateway-config.js';
+import { createGatewayLogger } from '../src/gateway/gateway-logger.js';
 import { createGateway } from '../src/gateway/gateway-server.js';
 import { hashApiKey } from '../src/gateway/tenant-auth.js';
 import { startMockUpstream } from './mock-upstream.js';
 
 /**
  * Child-process entry points for bench:gateway, so each server's peak RSS is its
- * own: `mock [--slow-stream-ms N]` or `gateway --upstream URL`. Each prints its
- * URL on one line and serves until killed.
+ * own: `mock [--slow-stream-ms N]` or `gateway --upstream URL [--log-file PATH]`. Each prints its
+ * URL on one line and serves until killed. The gateway writes its request log,
+ * as `switchyard gateway` does, to `--log-file` (none without it).
  */
 export const benchKey = 'sk-bench';
 
@@ -36,6 +38,7 @@ if (role === 'mock') {
     'bench-gateway.yaml',
   );
   if (!parsed.ok) throw new Error(parsed.problems.map((p) => p.message).join('\n'));
-  const gateway = createGateway({ config: parsed.value, logger: false });
+  const logFile = option('--log-file');
+  const gateway = createGateway({ config: parsed.value, logger: logFile === undefined ? false : createGatewayLogger(logFile) });
   process.stdout.write(`${await gateway.listen(0, '127.0.0.1')}\n`);
 }

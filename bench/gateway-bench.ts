@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { readFileSync, rmSync, statSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { Agent, Pool, request } from 'undici';
@@ -14,7 +15,9 @@ import { benchKey } from './bench-servers.js';
  * requests/s, peak RSS, and the RSS of the gateway holding ~10k open streams.
  * Every server runs in its own process; the load generator runs here. The
  * targets take turns over BENCH_ROUNDS rounds (default 3) and medians are
- * reported with every round's figure, since a shared machine drifts.
+ * reported with every round's figure, since a shared machine drifts. The
+ * gateway writes its request log (one JSON line per request, as it ships) to a
+ * temporary file, removed at the end.
  */
 const serversScript = fileURLToPath(new URL('./bench-servers.js', import.meta.url));
 const portkeyScript = fileURLToPath(new URL('../../node_modules/@portkey-ai/gateway/build/start-server.js', import.meta.url));
@@ -23,6 +26,7 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const body = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'Say something short.' }], max_tokens: 16 });
 const children: ChildProcess[] = [];
+const logFile = join(tmpdir(), `switchyard-bench-gateway-${process.pid}.log`);
 
 async function startChild(args: string[], readyPattern: RegExp): Promise<{ child: ChildProcess; line: string }> {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -145,7 +149,7 @@ const format = (value: number, digits = 2): string => (Number.isFinite(value) ? 
 
 try {
   const mock = await startChild([serversScript, 'mock'], /(http:\/\/\S+)/);
-  const gateway = await startChild([serversScript, 'gateway', '--upstream', mock.line], /(http:\/\/\S+)/);
+  const gateway = await startChild([serversScript, 'gateway', '--upstream', mock.line, '--log-file', logFile], /(http:\/\/\S+)/);
   const portkeyPort = 18_787;
   const portkey = await startChild([portkeyScript, `--port=${portkeyPort}`, '--headless'], /(Ready for connections)/);
   const targets: Target[] = [
@@ -184,11 +188,12 @@ try {
     );
   }
   const ratios = (loads[1] ?? []).map((run, round) => run.rps / (loads[2]?.[round]?.rps ?? Number.NaN));
+  console.log(`Switchyard's request log: on, ${format(statSync(logFile).size / 1024 / 1024, 0)} MB written to ${logFile} (removed at the end)`);
   console.log(`Switchyard / Portkey throughput, same round: ${ratios.map((ratio) => `${format(ratio, 1)}x`).join(' / ')}; median ${format(median(ratios), 1)}x`);
 
   // Open streams: a slow upstream that sends a token a second and never ends.
   const slow = await startChild([serversScript, 'mock', '--slow-stream-ms', '1000'], /(http:\/\/\S+)/);
-  const streamGateway = await startChild([serversScript, 'gateway', '--upstream', slow.line], /(http:\/\/\S+)/);
+  const streamGateway = await startChild([serversScript, 'gateway', '--upstream', slow.line, '--log-file', logFile], /(http:\/\/\S+)/);
   // Each open stream holds two sockets in the gateway (client and upstream); this machine's hard
   // limit of open files per process is 20,000, so 9,900 is the most one gateway process can hold.
   const streams = Number(process.env.BENCH_STREAMS ?? 9_900);
@@ -196,6 +201,7 @@ try {
   console.log(`open streams: ${held.opened} of ${streams} held open through the gateway; gateway RSS ${format(held.rssMB, 0)} MB (${format(held.perStreamKB, 1)} KB per stream; at that rate 10,000 streams take ${format(currentBaseline(held) + (held.perStreamKB * 10_000) / 1024, 0)} MB)`);
 } finally {
   for (const child of children) child.kill('SIGKILL');
+  rmSync(logFile, { force: true });
 }
 
 function currentBaseline(held: { rssMB: number; opened: number; perStreamKB: number }): number {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer, type AddressInfo } from 'node:net';
-import { pino, type Logger } from 'pino';
+import { type Logger } from 'pino';
 import type { ChatRequest } from '../protocol/chat.js';
 import { defaultMaxOutputTokens, estimateTokens, promptText } from '../protocol/chat.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
@@ -16,6 +16,7 @@ import { EndpointPool } from './endpoint-pool.js';
 import { firstAnswer } from './first-answer.js';
 import type { GatewayConfig, RouteConfig, TenantConfig } from './gateway-config.js';
 import type { GatewayCore, StreamWatch } from './gateway-core.js';
+import { createGatewayLogger } from './gateway-logger.js';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
 import { readJsonBody } from './read-json-body.js';
 import type { RequestContext } from './request-context.js';
@@ -71,7 +72,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const now = options.now ?? Date.now;
   const generateId = options.generateId ?? (() => randomUUID().replaceAll('-', ''));
   const limits = options.rateLimits ?? new MemoryRateLimitStore();
-  const logger = options.logger === false ? undefined : (options.logger ?? pino({ base: null }));
+  const logger = options.logger === false ? undefined : (options.logger ?? createGatewayLogger());
   const endpoints = new EndpointPool(config, options.env ?? process.env, now);
   const core: GatewayCore = {
     config,

@@ -1,7 +1,7 @@
 import { type Command } from 'commander';
 import { flagParsers, wholeFlag } from '../flag-parsers.js';
-import { pino } from 'pino';
 import { loadFleet } from '../../domain/load-fleet.js';
+import { createGatewayLogger } from '../../gateway/gateway-logger.js';
 import { formatProblem } from '../../domain/spec-problem.js';
 import { StartFleetError, StartFleetStopped, startFleet, type RunningFleet, type StartFleetOptions } from '../../up/start-fleet.js';
 import { number, table, toJson, type Output } from '../output.js';
@@ -39,7 +39,7 @@ export async function upCommand(file: string, options: UpCommandOptions, output:
     replicasPerPool: options.replicasPerPool,
     speed: options.speed,
     seed: options.seed,
-    logger: options.quiet === true ? false : pino({ base: null }, process.stderr),
+    logger: options.quiet === true ? false : createGatewayLogger(2),
     log: (line) => output.err(line),
   };
   let fleet: RunningFleet;
