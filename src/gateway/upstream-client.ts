@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
-import type { ChatEvent, ChatRequest, ErrorCode } from '../protocol/chat.js';
+import { upstreamErrorDetail, type ChatEvent, type ChatRequest, type ErrorCode } from '../protocol/chat.js';
 import type { Dialect, StreamReader } from '../protocol/dialect.js';
 import { dialects } from '../protocol/dialects.js';
 import { createSseReader } from '../protocol/sse.js';
@@ -294,7 +294,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   #settleError(body: unknown): void {
-    this.#settle({ kind: 'error', status: this.#status, retryAfter: this.#retryAfter, ...this.dialect.errorDetail(body) });
+    this.#settle({ kind: 'error', status: this.#status, retryAfter: this.#retryAfter, ...upstreamErrorDetail(body) });
   }
 
   /** An error body too long, or too slow to end: the status is the answer, read with what came of the body. */

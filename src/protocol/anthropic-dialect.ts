@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defaultMaxOutputTokens, tokenCount, upstreamErrorFields, type UpstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow } from './chat.js';
+import { defaultMaxOutputTokens, tokenCount, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest, unsupportedContent } from './request-problem.js';
 import { sseFrame } from './sse.js';
@@ -292,11 +292,6 @@ export const anthropicDialect: Dialect = {
 
   rateLimitHeaders(state: RateLimitState, now: number): Record<string, string> {
     return { ...anthropicLimit('requests', state.requests, now), ...anthropicLimit('tokens', state.tokens, now) };
-  },
-
-  errorDetail(body: unknown): UpstreamErrorDetail {
-    const error = (body as { error?: { message?: unknown; param?: unknown; code?: unknown } } | undefined)?.error;
-    return { message: typeof error?.message === 'string' ? error.message : 'upstream error', ...upstreamErrorFields(error) };
   },
 };
 

@@ -114,14 +114,45 @@ export interface UpstreamErrorDetail {
 }
 
 /**
- * An upstream's `error.param` and `error.code`, kept only when they can be passed on safely:
- * a param that is a plain field path, a code the gateway knows (others say nothing to a caller
- * of the other dialect, and the text is the upstream's).
+ * What an upstream's error body says, in any of the shapes servers send: `{error: {message, param,
+ * code}}` (OpenAI, Anthropic, recent vLLM), flat `{object: 'error', message, ...}` (older vLLM,
+ * SGLang), `{error: '...'}` (TGI), `{detail: '...'}` or FastAPI's validation list `{detail: [{loc,
+ * msg}]}` (only locations and messages: its `input` may quote the prompt). A context-length refusal
+ * the upstream gives no code is named by its wording, since clients switch on the code.
  */
-export function upstreamErrorFields(error: { readonly param?: unknown; readonly code?: unknown } | undefined): { param: string | undefined; code: ErrorCode | undefined } {
-  const param = typeof error?.param === 'string' && /^[\w.[\]-]{1,128}$/.test(error.param) ? error.param : undefined;
-  const code = typeof error?.code === 'string' && errorCodes.has(error.code) ? (error.code as ErrorCode) : undefined;
-  return { param, code };
+export function upstreamErrorDetail(body: unknown): UpstreamErrorDetail {
+  const top = isRecord(body) ? body : {};
+  const nested = isRecord(top.error) ? top.error : undefined;
+  const source = nested ?? top;
+  const message =
+    typeof source.message === 'string' && source.message !== ''
+      ? source.message
+      : typeof top.error === 'string' && top.error !== ''
+        ? top.error
+        : (validationMessage(top.detail) ?? 'upstream error');
+  const param = typeof source.param === 'string' && /^[\w.[\]-]{1,128}$/.test(source.param) ? source.param : undefined;
+  const named = typeof source.code === 'string' && errorCodes.has(source.code) ? (source.code as ErrorCode) : undefined;
+  const code = named ?? (contextLengthWording.test(message) ? 'context_length_exceeded' : undefined);
+  return { message, param, code };
+}
+
+// vLLM and OpenAI: "maximum context length is N tokens"; Anthropic: "prompt is too long"; SGLang:
+// "longer than the model's context length".
+const contextLengthWording = /context length|prompt is too long|context window/i;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function validationMessage(detail: unknown): string | undefined {
+  if (typeof detail === 'string' && detail !== '') return detail;
+  if (!Array.isArray(detail)) return undefined;
+  const parts = detail.slice(0, 3).flatMap((entry) => {
+    if (!isRecord(entry) || typeof entry.msg !== 'string') return [];
+    const location = Array.isArray(entry.loc) ? entry.loc.filter((part) => typeof part === 'string' || typeof part === 'number').join('.') : '';
+    return [location === '' ? entry.msg : `${location}: ${entry.msg}`];
+  });
+  return parts.length === 0 ? undefined : parts.join('; ');
 }
 
 /** An error as a dialect renders it for the caller. */

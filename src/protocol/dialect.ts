@@ -1,4 +1,4 @@
-import type { ChatEvent, ChatRequest, ChatResult, ErrorReport, Parsed, RateLimitState, UpstreamErrorDetail } from './chat.js';
+import type { ChatEvent, ChatRequest, ChatResult, ErrorReport, Parsed, RateLimitState } from './chat.js';
 
 /**
  * A wire dialect (spec v1): one adapter per API, implementing only this. The
@@ -41,8 +41,6 @@ export interface Dialect {
   formatError(error: ErrorReport): unknown;
   /** A caller's rate-limit state as this dialect's response headers; `now` in epoch ms. */
   rateLimitHeaders(state: RateLimitState, now: number): Record<string, string>;
-  /** Reads an upstream error body (any shape): its message, and the param and code it names. */
-  errorDetail(body: unknown): UpstreamErrorDetail;
 }
 
 export interface StreamWriter {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defaultMaxOutputTokens, tokenCount, upstreamErrorFields, type UpstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitState, type SamplingControls } from './chat.js';
+import { defaultMaxOutputTokens, tokenCount, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitState, type SamplingControls } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { goDuration } from './go-duration.js';
 import { invalidRequest, unsupportedContent } from './request-problem.js';
@@ -288,10 +288,5 @@ export const openaiDialect: Dialect = {
       'x-ratelimit-remaining-tokens': String(state.tokens.remaining),
       'x-ratelimit-reset-tokens': goDuration(state.tokens.resetMs),
     };
-  },
-
-  errorDetail(body: unknown): UpstreamErrorDetail {
-    const error = (body as { error?: { message?: unknown; param?: unknown; code?: unknown } } | undefined)?.error;
-    return { message: typeof error?.message === 'string' ? error.message : 'upstream error', ...upstreamErrorFields(error) };
   },
 };

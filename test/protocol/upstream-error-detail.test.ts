@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { upstreamErrorDetail } from '../../src/protocol/chat.js';
+
+describe('upstreamErrorDetail', () => {
+  it.each([
+    ['OpenAI and Anthropic, nested', { error: { message: 'bad temperature', type: 'invalid_request_error', param: 'temperature', code: null } }, { message: 'bad temperature', param: 'temperature', code: undefined }],
+    ['older vLLM and SGLang, flat', { object: 'error', message: "This model's maximum context length is 32768 tokens. However, you requested 40000 tokens.", type: 'BadRequestError', param: null, code: 400 }, { message: "This model's maximum context length is 32768 tokens. However, you requested 40000 tokens.", param: undefined, code: 'context_length_exceeded' }],
+    ['TGI, a string', { error: 'Input validation error: `temperature` must be strictly positive', error_type: 'validation' }, { message: 'Input validation error: `temperature` must be strictly positive', param: undefined, code: undefined }],
+    ['FastAPI, a string detail', { detail: 'Not Found' }, { message: 'Not Found', param: undefined, code: undefined }],
+    ['Anthropic, a long prompt', { type: 'error', error: { type: 'invalid_request_error', message: 'prompt is too long: 210000 tokens > 200000 maximum' } }, { message: 'prompt is too long: 210000 tokens > 200000 maximum', param: undefined, code: 'context_length_exceeded' }],
+    ['no shape it knows', ['x'], { message: 'upstream error', param: undefined, code: undefined }],
+  ])('%s', (_shape, body, detail) => {
+    expect(upstreamErrorDetail(body)).toEqual(detail);
+  });
+
+  it('reads FastAPI validation errors by location and message, never their input, which may quote the prompt', () => {
+    const body = { detail: [{ type: 'string_type', loc: ['body', 'messages', 0, 'content'], msg: 'Input should be a valid string', input: 'my secret prompt' }, { loc: ['body', 'max_tokens'], msg: 'Input should be greater than 0', input: -1 }] };
+    const detail = upstreamErrorDetail(body);
+    expect(detail.message).toBe('body.messages.0.content: Input should be a valid string; body.max_tokens: Input should be greater than 0');
+    expect(detail.message).not.toContain('secret');
+  });
+
+  it('names a code only when it is one the gateway knows, and a param only when it is a plain field path', () => {
+    expect(upstreamErrorDetail({ error: { message: 'm', param: 'a b <c>', code: 'something_else' } })).toEqual({ message: 'm', param: undefined, code: undefined });
+  });
+});
