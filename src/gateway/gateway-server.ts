@@ -16,6 +16,7 @@ import { EndpointPool } from './endpoint-pool.js';
 import { firstAnswer } from './first-answer.js';
 import type { GatewayConfig, RouteConfig, TenantConfig } from './gateway-config.js';
 import type { GatewayCore, StreamWatch } from './gateway-core.js';
+import { discardRestOfBody, type DiscardLimits } from './discard-rest-of-body.js';
 import { createGatewayLogger } from './gateway-logger.js';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
 import { readJsonBody } from './read-json-body.js';
@@ -37,6 +38,8 @@ export interface GatewayOptions {
   readonly logger?: Logger | false;
   /** Where `apiKeyEnv` names are looked up. */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** How much of a refused request's unread body is read and dropped (default 64 MiB, 10 s); for tests. */
+  readonly discardLimits?: DiscardLimits;
 }
 
 export interface Gateway {
@@ -323,9 +326,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         return;
       }
       Object.assign(headers, clientError.headers);
-      // A body not read to its end (too large, or refused before reading) is not drained: the
-      // connection closes after the answer instead.
-      if (!req.complete && hasBody(req)) headers.connection = 'close';
+      // A body not read to its end (too large, or refused before reading) is read and dropped,
+      // within bounds, so that a caller still sending it gets this answer rather than a reset.
+      if (!req.complete && hasBody(req)) discardRestOfBody(req, options.discardLimits);
       sendJson(res, clientError.status, inbound.formatError({ kind: clientError.kind, message: clientError.message, param: clientError.param, code: clientError.code, limit: clientError.limit, requestId }), headers);
     }
   };

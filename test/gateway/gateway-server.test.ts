@@ -320,14 +320,14 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     await expect(client.chat.completions.create({ model: 'frontier', messages: [{ role: 'robot' as 'user', content: 'x' }] })).rejects.toMatchObject({ status: 400, param: 'messages.0.role' });
   });
 
-  it('failed requests are counted under their route; oversized bodies close the connection; methods get 405 with Allow', async () => {
+  it('failed requests are counted under their route; an oversized body is read and dropped and its connection kept; methods get 405 with Allow', async () => {
     const refused = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }], max_tokens: 5 }), { 'x-switchyard-jurisdiction': 'jp' });
     expect(refused.status).toBe(503);
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/switchyard_requests_total\{route="frontier",endpoint="none",status="503",dialect="openai"\} [1-9]/);
     const huge = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x'.repeat(5000) }] }));
     expect(huge.status).toBe(413);
-    expect(huge.headers.get('connection')).toBe('close');
+    expect(huge.headers.get('connection')).toBe('keep-alive');
     const wrongMethod = await fetch(`${url}/v1/chat/completions`, { method: 'GET', headers: { authorization: `Bearer ${usKey}` } });
     expect(wrongMethod.status).toBe(405);
     expect(wrongMethod.headers.get('allow')).toBe('POST');
