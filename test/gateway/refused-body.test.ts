@@ -47,7 +47,6 @@ afterAll(async () => {
   await upstream.close();
 });
 
-
 describe('a request refused while its caller is still sending the body', () => {
   it('gets its 413 or 401, not a connection reset that SDKs retry as a connection error; the connection serves on', async () => {
     const url = await start();
