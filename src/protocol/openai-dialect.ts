@@ -195,7 +195,9 @@ export const openaiDialect: Dialect = {
   createStreamWriter({ includeUsage, created }): StreamWriter {
     let id = '';
     let model = '';
-    const chunk = (choices: unknown[], extra: Record<string, unknown> = {}): string =>
+    // With include_usage, OpenAI gives every chunk a usage field, null until the last one.
+    const noUsage = includeUsage ? { usage: null } : {};
+    const chunk = (choices: unknown[], extra: Record<string, unknown> = noUsage): string =>
       sseFrame(JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices, ...extra }));
     return {
       write(event: ChatEvent): string {

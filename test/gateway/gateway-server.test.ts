@@ -166,7 +166,8 @@ describe('exact SSE frames', () => {
     expect(response.headers.get('content-type')).toContain('text/event-stream');
     // The idle keep-alive hint, so a client's pool retires the connection before the server closes it.
     expect(response.headers.get('keep-alive')).toMatch(/^timeout=\d+$/);
-    const frame = (choices: unknown[], extra = {}): string => `data: ${JSON.stringify({ id: 'chatcmpl-test', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'frontier', choices, ...extra })}\n\n`;
+    // With include_usage every chunk carries usage, null until the last (OpenAI's stream_options docs).
+    const frame = (choices: unknown[], extra: object = { usage: null }): string => `data: ${JSON.stringify({ id: 'chatcmpl-test', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'frontier', choices, ...extra })}\n\n`;
     const delta = (content: string): string => frame([{ index: 0, delta: { content }, logprobs: null, finish_reason: null }]);
     expect(await response.text()).toBe(
       frame([{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]) +

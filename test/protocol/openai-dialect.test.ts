@@ -29,6 +29,14 @@ describe('OpenAI error bodies', () => {
   });
 
 
+  it.each([true, false])('stream chunks carry usage: null until the last only when include_usage is %s', (includeUsage) => {
+    const writer = openaiDialect.createStreamWriter({ includeUsage, created: 0 });
+    const frames = [writer.write({ type: 'start', id: 'chatcmpl-1', model: 'm', inputTokens: 3 }), writer.write({ type: 'text', text: 'hi' }), writer.write({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 3, outputTokens: 1 } })].join('');
+    const chunks = frames.split('\n\n').filter((frame) => frame.startsWith('data: {')).map((frame) => JSON.parse(frame.slice('data: '.length)) as { usage?: unknown });
+    expect(chunks.map((chunk) => chunk.usage)).toEqual(includeUsage ? [null, null, null, { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 }] : [undefined, undefined, undefined]);
+    expect(chunks.every((chunk) => includeUsage === 'usage' in chunk)).toBe(true);
+  });
+
   it('a mid-stream error event is one SSE frame of the same body, with no [DONE] after it', () => {
     const writer = openaiDialect.createStreamWriter({ includeUsage: true, created: 0 });
     expect(writer.write({ type: 'error', kind: 'api_error', message: 'cut' })).toBe('data: {"error":{"message":"cut","type":"server_error","param":null,"code":null}}\n\n');
