@@ -77,7 +77,7 @@ export class EndpointPool {
         route,
         route.endpoints.flatMap((id) => {
           const runtime = this.#byId.get(id);
-          return runtime === undefined ? [] : [{ runtime, view: { ...runtime.config, outstanding: 0, ewmaTtftMs: undefined, circuit: 'closed' as const, halfOpenInFlight: 0 } }];
+          return runtime === undefined ? [] : [{ runtime, view: { ...runtime.config, outstanding: 0, ewmaTtftMs: undefined, circuit: 'closed' as const, halfOpenInFlight: 0, backedOff: false } }];
         }),
       ]),
     );
@@ -105,6 +105,7 @@ export class EndpointPool {
       view.ewmaTtftMs = at - runtime.ewmaTtftAt <= ttftMemoryMs ? runtime.ewmaTtftMs : undefined;
       view.circuit = circuit.circuit;
       view.halfOpenInFlight = circuit.halfOpenInFlight;
+      view.backedOff = runtime.retryAfterUntil > at;
       fresh.push(view);
     }
     return fresh;

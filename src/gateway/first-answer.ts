@@ -11,17 +11,19 @@ import { connectFailureStatus } from './upstream-client.js';
 
 /**
  * Tries endpoints until one answers: failover to a fresh eligible endpoint is
- * immediate; going back to one already tried waits a jittered backoff (and
- * honours Retry-After). Every attempt, retry and hedge is re-routed, so
- * eligibility (jurisdiction first) is re-checked each time. Throws a ClientError
- * when no attempt can answer.
+ * immediate and always allowed, so no request fails while an eligible endpoint it
+ * has not tried remains; going back to one already tried is what `retries` bounds,
+ * and waits a jittered backoff (honouring Retry-After). Every attempt, retry and
+ * hedge is re-routed, so eligibility (jurisdiction first) is re-checked each time;
+ * the deadline bounds the whole. Throws a ClientError when no attempt can answer.
  */
 export async function firstAnswer(core: GatewayCore, context: RequestContext, request: ChatRequest, tried: Set<string>, cancellation: Cancellation): Promise<Attempt> {
   const { config, endpoints, metrics, policy, random } = core;
   const route = (exclude: ReadonlySet<string>): RouteDecision => routeRequest(context.routeInput(exclude), endpoints.views(context.route), policy, random);
   let last: Attempt | undefined;
-  const attempts = 1 + config.resilience.retries;
-  for (let index = 0; index < attempts; index += 1) {
+  let revisits = 0;
+  // Ends: each pass tries a fresh endpoint (finitely many) or revisits one (at most `retries`).
+  for (let index = 0; ; index += 1) {
     if (cancellation.cancelled) throw stoppedError(core, context);
     let decision = route(tried);
     let revisiting = false;
@@ -30,6 +32,9 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     // this request least, and among them to one not asking to be left alone (Retry-After).
     const mayRevisit = last === undefined ? tried.size > 0 : last.kind === 'failed';
     if (!decision.ok && decision.code === 'unavailable' && mayRevisit) {
+      // A call's first attempt may go back (a resume after every endpoint was used); later ones count.
+      if (index > 0 && revisits >= config.resilience.retries) break;
+      if (index > 0) revisits += 1;
       // The endpoints this request may go back to: eligible for it, not banned.
       const open = route(context.banned ?? new Set());
       if (open.ok) {
@@ -50,7 +55,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
       if (!revisiting) metrics.failovers.inc({ route: context.route.model });
       else {
         // The endpoint's own Retry-After, remembered: other failures may have come in between.
-        await sleep(backoffMs(index, config.resilience, random, Math.max(0, primary.retryAfterUntil - core.now())), cancellation);
+        await sleep(backoffMs(revisits, config.resilience, random, Math.max(0, primary.retryAfterUntil - core.now())), cancellation);
       }
     }
     tried.add(primary.config.id);

@@ -35,6 +35,7 @@ import { unitInterval } from './unit-interval.js';
  * splits every tier of two or more into ordered sub-tiers; the result is the tiers
  * concatenated. So a later policy only ever reorders endpoints an earlier one
  * left tied, and what is still tied after the last policy keeps route order.
+ * Endpoints inside a Retry-After they sent (backedOff) then go last, in that order.
  *  - cost:       marginalCostPerMillionTokens ascending (free committed capacity first),
  *                endpoints with room (outstanding < capacity) before full ones, so
  *                traffic spills to the cheapest paid capacity once the free is full.
@@ -74,6 +75,8 @@ export interface EndpointLiveState {
   readonly circuit: CircuitStatus;
   /** Half-open probes in flight (0 unless the circuit is half-open). */
   readonly halfOpenInFlight: number;
+  /** The endpoint asked (Retry-After) not to be sent requests yet: ranked after the others. */
+  readonly backedOff: boolean;
 }
 
 export type EndpointView = EndpointConfig & EndpointLiveState;
@@ -172,7 +175,7 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   const fitting = fitContext(inJurisdiction, needed);
   if (fitting.length === 0) return contextFailure(request, allowed, inJurisdiction, needed);
   const available = fitting.filter((endpoint) => unavailableReason(endpoint, policy.halfOpenProbes, request.excludeEndpoints) === undefined);
-  if (available.length > 0) return { ok: true, ranked: rankEndpoints(available, candidates, route, request.prefixKey, random), panic: false };
+  if (available.length > 0) return { ok: true, ranked: lastIfBackedOff(rankEndpoints(available, candidates, route, request.prefixKey, random)), panic: false };
   const ejected = policy.panic ? fitting.filter((endpoint) => request.excludeEndpoints?.has(endpoint.id) !== true) : [];
   if (ejected.length > 0) return { ok: true, ranked: shuffled(ejected, random), panic: true };
   return unavailableFailure(request, allowed, fitting, policy.halfOpenProbes);
@@ -288,6 +291,16 @@ function uniqueSorted(values: Iterable<string>): string[] {
 }
 
 // ---- scoring
+
+/**
+ * The ranking with endpoints inside their Retry-After moved last, in order. A 429 does not count
+ * against a circuit (the endpoint is busy, not broken), so this is what keeps fresh requests
+ * from going to it first while others have room.
+ */
+function lastIfBackedOff(ranked: EndpointView[]): EndpointView[] {
+  if (!ranked.some((endpoint) => endpoint.backedOff)) return ranked;
+  return [...ranked.filter((endpoint) => !endpoint.backedOff), ...ranked.filter((endpoint) => endpoint.backedOff)];
+}
 
 type Tier = readonly EndpointView[];
 

@@ -590,6 +590,34 @@ describe('failover under faults', () => {
     expect(anthropicStream.ending).toBe('error-event');
   });
 
+  it.each([
+    ['answering 500', { errorRate: 1, errorStatus: 500 }],
+    ['refusing connections', { refuse: true }],
+    ['hanging before the first token', { hangMs: -1 }],
+  ])('4a. more broken endpoints ranked ahead than retries allow (%s): every one is failed over until the healthy one answers', async (_fault, faults) => {
+    const broken = [await emulator('m-b1', { faults }), await emulator('m-b2', { faults }), await emulator('m-b3', { faults })];
+    const fronts = [await proxy(broken[0]?.url ?? ''), await proxy(broken[1]?.url ?? ''), await proxy(broken[2]?.url ?? '')];
+    const healthy = await proxy((await emulator('m-ok')).url);
+    const { url } = await gateway(
+      [...fronts.map((front, index) => ({ id: `b${index + 1}`, url: front.url, model: `m-b${index + 1}`, cost: 0 })), { id: 'ok', url: healthy.url, model: 'm-ok', cost: 1 }],
+      { policy: '[cost]', resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 300, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }' },
+    );
+    const completion = await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 });
+    expect(completion.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
+    expect(fronts.map((front) => front.arrivals.length)).toEqual([1, 1, 1]);
+    expect(healthy.arrivals).toHaveLength(1);
+  });
+
+  it('4c. an endpoint that asked for Retry-After with its 429 is ranked last by the next requests while it lasts (a 429 opens no circuit)', async () => {
+    const { url, first, second } = await faultedThenGood({ id: 'limited', faults: { errorRate: 1, errorStatus: 429 } });
+    for (let index = 0; index < 3; index += 1) {
+      const completion = await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 });
+      expect(completion.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
+    }
+    expect(first.arrivals).toHaveLength(1);
+    expect(second.arrivals).toHaveLength(3);
+  });
+
   it('4. an endpoint answering 503 to everything is failed over; a 400 (not retryable) reaches the client as the 4xx, with no retry', async () => {
     const { url, faulted: failing, first, second } = await faultedThenGood({ id: 'failing', faults: { errorRate: 1, errorStatus: 503 } });
     const oa = openai(url);
@@ -601,11 +629,14 @@ describe('failover under faults', () => {
     expect(message.content[0]?.type).toBe('text');
     const streamed = await readSse(await streamOpenAI(url, 'hi', 10), 'openai');
     expect(streamed.ending).toBe('complete');
-    // Each went to the failing endpoint first (cheapest), then to the good one.
-    expect(first.arrivals).toHaveLength(3);
+    // The first went to the failing endpoint (cheapest), then to the good one; its 503 asked for
+    // `Retry-After: 1`, so the next two went to the good one first.
+    expect(first.arrivals).toHaveLength(1);
     expect(second.arrivals).toHaveLength(3);
 
     failing.setFaults({ errorStatus: 400 });
+    // Past that Retry-After the cheapest endpoint is first again.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     const failingBefore = first.arrivals.length;
     const goodBefore = second.arrivals.length;
     await expect(oa.chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 10 })).rejects.toMatchObject({ status: 400 });
@@ -697,11 +728,13 @@ describe('failover under faults', () => {
 
     it('529 (overloaded) and 408 are retried on another endpoint', async () => {
       const { url, faulted: overloaded, first, second } = await faultedThenGood({ id: 'overloaded', faults: { errorRate: 1, errorStatus: 529 } });
-      const message = await anthropic(url).messages.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
-      expect(message.content[0]?.type).toBe('text');
+      // 408 first: the emulator's 529 asks for Retry-After, which would rank the endpoint last.
       overloaded.setFaults({ errorStatus: 408 });
       const completion = await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 });
       expect(completion.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
+      overloaded.setFaults({ errorStatus: 529 });
+      const message = await anthropic(url).messages.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
+      expect(message.content[0]?.type).toBe('text');
       expect(first.arrivals).toHaveLength(2);
       expect(second.arrivals).toHaveLength(2);
     });
@@ -913,7 +946,7 @@ routes:
   - { model: ${publicModel}, endpoints: [failing, limited, long], policy: [cost] }
 tenants:
   - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 1000000, tokensPerMinute: 1000000000 }
-resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }
+resilience: { retries: 1, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }
 `),
       logger: false,
     });
@@ -924,7 +957,7 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, d
       headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }),
     });
-    // failing (500), limited (429), then back to limited, which failed this request less: the caller
+    // failing (500), limited (429), then (one retry) back to limited, which failed this request less: the caller
     // gets its 429 and Retry-After, not a 502 from going back to the endpoint that failed harder.
     expect(response.status).toBe(429);
     expect(response.headers.get('retry-after')).toBe('1');

@@ -22,6 +22,7 @@ function endpoint(id: string, overrides: Partial<EndpointView> = {}): EndpointVi
     ewmaTtftMs: undefined,
     circuit: 'closed',
     halfOpenInFlight: 0,
+    backedOff: false,
     ...overrides,
   };
 }
@@ -251,6 +252,11 @@ describe('scoring policies', () => {
   it('cost: free committed capacity first, then cheapest marginal; ties keep route order', () => {
     const fleet = [endpoint('pricey', { marginalCostPerMillionTokens: 3 }), endpoint('free-a'), endpoint('cheap', { marginalCostPerMillionTokens: 1 }), endpoint('free-b')];
     expect(ranked(route(fleet, ['cost']))).toEqual(['free-a', 'free-b', 'cheap', 'pricey']);
+  });
+
+  it('an endpoint inside a Retry-After it sent goes after the others, whatever the policy ranks it', () => {
+    const fleet = [endpoint('free-a', { backedOff: true }), endpoint('free-b'), endpoint('cheap', { marginalCostPerMillionTokens: 1, backedOff: true }), endpoint('pricey', { marginalCostPerMillionTokens: 3 })];
+    expect(ranked(route(fleet, ['cost']))).toEqual(['free-b', 'pricey', 'free-a', 'cheap']);
   });
 
   it('cost: free capacity that is full goes behind everything with room, so traffic spills to the cheapest paid', () => {
