@@ -103,10 +103,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     unsent -= 1;
     if (draining && unsent === 0) onIdle?.();
   }
-  const track = (res: ServerResponse): void => {
+  const track = (req: IncomingMessage, res: ServerResponse): void => {
     unsent += 1;
     // 'close' comes once the response is sent (after 'finish'), or when its connection is gone.
     res.on('close', responseClosed);
+    if (res.socket === null) closeWithConnection(req, res);
     // During a shutdown a connection takes no further request: it closes once its answer is sent.
     if (draining) res.shouldKeepAlive = false;
   };
@@ -334,7 +335,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 
   const server = createServer((req, res) => {
-    track(res);
+    track(req, res);
     void handle(req, res);
   });
   server.keepAliveTimeout = 65_000;
@@ -393,6 +394,22 @@ export function createGateway(options: GatewayOptions): Gateway {
 
 /** How long requests ended by a shutdown have to write their error before connections close. */
 const shutdownAnswerMs = 2_000;
+
+/**
+ * A response pipelined behind another one's answer waits for the connection without a socket, and
+ * Node never closes it when the connection goes first: its request would run on (served upstream,
+ * charged, counted in flight until a shutdown gave up on it). Closed with its connection instead.
+ */
+function closeWithConnection(req: IncomingMessage, res: ServerResponse): void {
+  const socket = req.socket;
+  const gone = (): void => {
+    if (res.socket !== null) return; // its turn came: Node closes it itself
+    res.destroy();
+    res.emit('close');
+  };
+  socket.once('close', gone);
+  res.once('close', () => socket.off('close', gone));
+}
 
 /**
  * A client that has not yet taken the end of its answer (it stopped reading) keeps its connection

@@ -163,3 +163,28 @@ it('while draining, a request on a connection already open gets a 503 and the co
   expect((await readSse(stream, 'openai')).ending).toBe('complete');
   await closed;
 });
+
+it('requests pipelined on a connection that closes are cancelled upstream and counted as gone, so a shutdown waits for none of them', async () => {
+  let open = 0;
+  const upstream = await startScriptedUpstream((res: ServerResponse) => {
+    open += 1;
+    res.write(openAIChunk({ role: 'assistant', content: '' }));
+    res.on('close', () => {
+      open -= 1;
+    });
+  });
+  cleanups.push(() => upstream.close());
+  const { gateway, url, logs } = await startGateway(upstream.url);
+  const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hello' }] });
+  const request = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: Bearer ${apiKey}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const { port } = new URL(url);
+  const socket = connect(Number(port), '127.0.0.1');
+  socket.on('error', () => undefined);
+  // Three requests in one write: Node runs all three while the first answer holds the connection.
+  socket.write(request.repeat(3));
+  expect(await waitFor(() => upstream.arrivals() === 3, 5_000)).toBe(true);
+  socket.destroy();
+  expect(await waitFor(() => open === 0, 5_000)).toBe(true);
+  await gateway.close({ graceMs: 5_000 });
+  expect(logs.map((log) => log.msg)).not.toContain('shutting down: waiting for requests in flight');
+});
