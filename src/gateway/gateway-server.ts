@@ -168,7 +168,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (route !== undefined) labels.route = route.model;
       if (route === undefined) throw new ClientError(404, 'not_found', `model ${quoteIdentifier(request.model)} is not served here; GET /v1/models lists the models`, { code: 'model_not_found' });
 
-      const headerJurisdictions = parseJurisdictionHeader(headerValue(req.headers[jurisdictionHeader]));
+      const headerJurisdictions = parseJurisdictionHeader(jurisdictionHeaderLines(req));
       const promptTokens = estimateTokens(promptText(request));
       const outputTokens = request.maxTokens ?? defaultMaxOutputTokens;
       const admittedAt = now();
@@ -259,7 +259,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   /** The models this caller could be routed to: an endpoint in its (header-narrowed) jurisdictions. */
   const visibleModels = (req: IncomingMessage): string[] => {
     const tenant = tenantOf(req);
-    const headerJurisdictions = parseJurisdictionHeader(headerValue(req.headers[jurisdictionHeader]));
+    const headerJurisdictions = parseJurisdictionHeader(jurisdictionHeaderLines(req));
     const allowed = effectiveJurisdictions({ tenantJurisdictions: tenant.jurisdictions, ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }) });
     return modelJurisdictions.filter((entry) => [...entry.jurisdictions].some((jurisdiction) => allowed.has(jurisdiction))).map((entry) => entry.model);
   };
@@ -339,6 +339,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     void handle(req, res);
   });
   server.keepAliveTimeout = 65_000;
+  // Node drops headers past its count limit (2,000 lines) without a word, and a dropped jurisdiction
+  // header would widen what the request may reach: no count limit, only the size one (16 KB, 431).
+  server.maxHeadersCount = 0;
   let closing: Promise<void> | undefined;
 
   return {
@@ -453,6 +456,13 @@ function decodedPathPart(part: string): string {
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** The jurisdiction header's lines: Node joins repeated lines with commas, which would make their union. */
+function jurisdictionHeaderLines(req: IncomingMessage): string | string[] | undefined {
+  const joined = req.headers[jurisdictionHeader];
+  // headersDistinct is built from every header on each read: only when a line may repeat.
+  return joined?.includes(',') === true ? req.headersDistinct[jurisdictionHeader] : joined;
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

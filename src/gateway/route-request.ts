@@ -156,10 +156,16 @@ export function routingPolicyFromConfig(config: Pick<GatewayConfig, 'routes' | '
 /**
  * A jurisdiction header's value as a list: comma-separated, trimmed, lowercased.
  * Undefined (no header) leaves the tenant's set; a present header that names
- * nothing gives [] and so allows nothing.
+ * nothing gives [] and so allows nothing. Sent on several lines, each line
+ * narrows: the jurisdictions every line names (a proxy that adds a line to pin a
+ * request is never widened by a line the client sent).
  */
-export function parseJurisdictionHeader(value: string | undefined): readonly string[] | undefined {
+export function parseJurisdictionHeader(value: string | readonly string[] | undefined): readonly string[] | undefined {
   if (value === undefined) return undefined;
+  if (typeof value !== 'string') {
+    const [first, ...rest] = value.map((line) => parseJurisdictionHeader(line) ?? []);
+    return (first ?? []).filter((jurisdiction) => rest.every((line) => line.includes(jurisdiction)));
+  }
   return value.split(',').map((part) => part.trim().toLowerCase()).filter((part) => part !== '');
 }
 

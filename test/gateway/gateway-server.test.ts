@@ -1,6 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
+import { request as undiciRequest } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMockUpstream, type MockUpstream } from '../../bench/mock-upstream.js';
 import { parseGatewayConfig, type GatewayConfig } from '../../src/gateway/gateway-config.js';
@@ -319,6 +320,28 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
   it('an invalid field is named in OpenAI\'s param, as the SDK exposes it', async () => {
     const client = new OpenAI({ apiKey: usKey, baseURL: `${url}/v1`, maxRetries: 0 });
     await expect(client.chat.completions.create({ model: 'frontier', messages: [{ role: 'robot' as 'user', content: 'x' }] })).rejects.toMatchObject({ status: 400, param: 'messages.0.role' });
+  });
+
+  it('a jurisdiction header behind a thousand others still narrows: none is dropped, never failing open', async () => {
+    const filler = Object.fromEntries(Array.from({ length: 1100 }, (_, index) => [`x-f${index}`, '1']));
+    const refused = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }], max_tokens: 5 }), { ...filler, 'x-switchyard-jurisdiction': 'jp' });
+    expect(refused.status).toBe(503);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toContain('jurisdiction header');
+  });
+
+  it('a jurisdiction header sent on two lines narrows to what both name, never to either', async () => {
+    const body = JSON.stringify({ model: 'frontier-eu', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] });
+    const ask = (lines: string[]): Promise<number> =>
+      undiciRequest(`${url}/v1/messages`, {
+        method: 'POST',
+        headers: ['authorization', `Bearer ${globalKey}`, 'content-type', 'application/json', 'anthropic-version', '2023-06-01', ...lines.flatMap((line) => ['x-switchyard-jurisdiction', line])],
+        body,
+      }).then(async (response) => {
+        await response.body.dump();
+        return response.statusCode;
+      });
+    expect(await ask(['us', 'eu'])).toBe(503);
+    expect(await ask(['us, eu', 'eu'])).toBe(200);
   });
 
   it('failed requests are counted under their route; an oversized body is read and dropped and its connection kept; methods get 405 with Allow', async () => {

@@ -104,6 +104,8 @@ describe('jurisdiction: the tenant set, narrowed (never widened) by the header',
   it('parses the header: comma-separated, trimmed, lowercased; present but empty allows nothing', () => {
     expect(parseJurisdictionHeader(undefined)).toBeUndefined();
     expect(parseJurisdictionHeader(' EU , us,,')).toEqual(['eu', 'us']);
+    expect(parseJurisdictionHeader(['us, EU', ' eu'])).toEqual(['eu']);
+    expect(parseJurisdictionHeader(['us', 'eu'])).toEqual([]);
     expect(parseJurisdictionHeader('')).toEqual([]);
   });
 
