@@ -1,4 +1,4 @@
-import { defaultMaxOutputTokens, type ChatEvent, type ChatMessage, type ChatRequest } from '../protocol/chat.js';
+import { defaultMaxOutputTokens, estimateTokens, promptText, type ChatEvent, type ChatMessage, type ChatRequest } from '../protocol/chat.js';
 import type { AnswerSink } from './answer-sink.js';
 import type { Cancellation } from './cancellation.js';
 import type { EndpointRuntime } from './endpoint-pool.js';
@@ -209,6 +209,9 @@ export async function pumpAnswer(
       const received = generated.trimEnd();
       joinWhitespace = generated.slice(received.length);
       const continuation: ChatRequest = received === '' ? request : { ...request, messages: continued(request, received), maxTokens: budgetLeft, finalAssistant: 'continue' };
+      // The text sent, now in the prompt, estimated by the rule upstreams like the emulator count
+      // with, and never as fewer tokens than were generated.
+      context.resumedPromptTokens = received === '' ? undefined : Math.max(estimateTokens(promptText(continuation)), context.promptTokens + sentTokens);
       try {
         next = await firstAnswer(core, context, continuation, tried, cancellation);
       } catch {

@@ -1,4 +1,4 @@
-import type { ChatRequest } from '../protocol/chat.js';
+import { defaultMaxOutputTokens, type ChatRequest } from '../protocol/chat.js';
 import type { Cancellation } from './cancellation.js';
 import { ClientError } from './client-error.js';
 import { recordTtftAtLeast, type EndpointRuntime } from './endpoint-pool.js';
@@ -60,7 +60,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     }
     tried.add(primary.config.id);
     const second = config.resilience.hedgeAfterMs > 0 ? endpoints.get(decision.ranked[1]?.id ?? '') : undefined;
-    const result = second === undefined ? await startAttempt(core, primary, request, cancellation) : await hedged(core, context, primary, second, request, tried, cancellation);
+    const result = second === undefined ? await startAttempt(core, primary, fittedTo(primary, request, context), cancellation) : await hedged(core, context, primary, second, request, tried, cancellation);
     if (result.kind !== 'failed') return result;
     // 499 is this request's own cancellation: the deadline (a timeout for a waiting client) or the client leaving.
     if (result.status === 499) throw stoppedError(core, context);
@@ -99,7 +99,7 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
   const { metrics } = core;
   const legs = [cancellation.child().cancellation, cancellation.child().cancellation] as const;
   const started = core.now();
-  const first = startAttempt(core, primary, request, legs[0]);
+  const first = startAttempt(core, primary, fittedTo(primary, request, context), legs[0]);
   let timer: NodeJS.Timeout | undefined;
   const delayed = new Promise<'hedge'>((resolve) => {
     timer = setTimeout(() => resolve('hedge'), core.config.resilience.hedgeAfterMs);
@@ -108,7 +108,7 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
   clearTimeout(timer);
   if (early !== 'hedge') return early;
   tried.add(second.config.id);
-  const backup = startAttempt(core, second, request, legs[1]);
+  const backup = startAttempt(core, second, fittedTo(second, request, context), legs[1]);
   const winner = await Promise.race([first.then((a) => ({ a, i: 0 })), backup.then((a) => ({ a, i: 1 }))]);
   const loser = winner.i === 0 ? backup : first;
   if (winner.a.kind === 'failed') {
@@ -164,6 +164,17 @@ function revisitExclusions(core: GatewayCore, context: RequestContext, eligible:
   const excluded = new Set(context.banned);
   for (const runtime of open) if (!keep.has(runtime.config.id)) excluded.add(runtime.config.id);
   return excluded;
+}
+
+/**
+ * The request with its output budget cut to the room the endpoint's window leaves: a continuation's
+ * prompt holds the answer so far, so a request that fitted whole may not fit with it. A first
+ * attempt was routed only where it fits, and goes as it is.
+ */
+function fittedTo(endpoint: EndpointRuntime, request: ChatRequest, context: RequestContext): ChatRequest {
+  if (context.resumedPromptTokens === undefined) return request;
+  const room = endpoint.config.contextWindow - context.resumedPromptTokens;
+  return room < (request.maxTokens ?? defaultMaxOutputTokens) ? { ...request, maxTokens: Math.max(1, room) } : request;
 }
 
 /** Why a request stopped waiting for a first token: the client left, the gateway is shutting down, or the deadline passed. */

@@ -192,6 +192,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         tenant,
         route,
         promptTokens,
+        resumedPromptTokens: undefined,
         clientGone: () => clientGone,
         shuttingDown: () => shuttingDown && !clientGone,
         // Made on a first failure: most requests never have one.
@@ -203,8 +204,10 @@ export function createGateway(options: GatewayOptions): Gateway {
           tenantJurisdictions: tenant.jurisdictions,
           ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }),
           ...(request.geography === undefined ? {} : { requestedGeography: request.geography }),
-          promptTokens,
-          maxOutputTokens: outputTokens,
+          // A continuation needs room for one more token at least: each attempt's budget is then
+          // fitted to its endpoint's window (see firstAnswer).
+          promptTokens: context.resumedPromptTokens ?? promptTokens,
+          maxOutputTokens: context.resumedPromptTokens === undefined ? outputTokens : 1,
           prefixKey,
           excludeEndpoints: tried,
         }),

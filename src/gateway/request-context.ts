@@ -9,6 +9,11 @@ export interface RequestContext {
   readonly route: RouteConfig;
   /** The gateway's estimate of the prompt, as admitted by the limits. */
   readonly promptTokens: number;
+  /**
+   * While a broken answer is resumed: the estimate of the continuation's prompt (the caller's
+   * plus the answer so far), which routing and each attempt's output budget fit to the window.
+   */
+  resumedPromptTokens: number | undefined;
   /** Whether the client disconnected (the deadline cancellation also fires then). */
   clientGone(): boolean;
   /** Whether the gateway's shutdown ended the request (its grace period ran out; see Gateway.close). */

@@ -407,6 +407,17 @@ describe('failover under faults', () => {
       expect(metricValue(metrics, 'switchyard_stream_resumes_total', { outcome: 'error-event' }) ?? 0).toBe(0);
     });
 
+    it('a request that fills the context window is resumed with the budget the longer continuation prompt leaves', async () => {
+      const { url, second } = await faultedThenGood({ id: 'cut', faults: { cutAfterTokens: 10 } }, { goodDialect: 'openai' });
+      // The prompt's estimate plus max_tokens is the window exactly (llama-3.1-8b: 131,072).
+      const read = await readSse(await streamOpenAI(url, 'x'.repeat(4 * (131_072 - 40)), 40), 'openai');
+      expect(read.ending).toBe('complete');
+      expect(read.finishReason).toBe('length');
+      const resumedWith = JSON.parse(second.arrivals[0]?.body ?? '{}') as { max_tokens?: number; messages?: { content: string }[] };
+      const continuationTokens = Math.ceil((resumedWith.messages ?? []).map((message) => message.content).join('\n').length / 4);
+      expect(continuationTokens + (resumedWith.max_tokens ?? 0)).toBe(131_072);
+    });
+
     it('are resumed on the same endpoint when it is the only eligible one and it recovers', async () => {
       const flaky = await emulator('m-flaky', { faults: { cutAfterTokens: 5 } });
       const front = await proxy(flaky.url);
