@@ -12,6 +12,8 @@ export interface ClientErrorDetails {
   readonly endpoint?: string;
   /** For a refusal by a tenant limit: which one. */
   readonly limit?: RateLimitName;
+  /** What the log says instead of the message, when the message may quote the caller's prompt. */
+  readonly logMessage?: string;
 }
 
 /** A request that ends with an error status in the caller's dialect; thrown anywhere while serving and answered once by the server. */
@@ -21,6 +23,7 @@ export class ClientError extends Error {
   readonly code: ErrorCode | undefined;
   readonly endpoint: string | undefined;
   readonly limit: RateLimitName | undefined;
+  readonly logMessage: string;
 
   constructor(
     readonly status: number,
@@ -34,6 +37,7 @@ export class ClientError extends Error {
     this.code = details.code;
     this.endpoint = details.endpoint;
     this.limit = details.limit;
+    this.logMessage = details.logMessage ?? message;
   }
 }
 

@@ -66,7 +66,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     if (result.status === 499) throw stoppedError(core, context);
     last = result;
     noteFailure(context, result.endpoint.config.id, result.status);
-    context.log.warn({ requestId: context.requestId, endpoint: result.endpoint.config.id, status: result.status, reason: result.message }, 'upstream attempt failed');
+    context.log.warn({ requestId: context.requestId, endpoint: result.endpoint.config.id, status: result.status, reason: loggedReason(core, result) }, 'upstream attempt failed');
     if (!isRetryableStatus(result.status)) break;
   }
   if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
@@ -81,7 +81,17 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   // The field and code named by an upstream about the caller's own request: clients switch on
   // them (context_length_exceeded: shorten the prompt).
   const named = answer.relayMessage ? { ...(last.param === undefined ? {} : { param: last.param }), ...(last.code === undefined ? {} : { code: last.code }) } : {};
-  throw new ClientError(answer.status, answer.kind, `upstream ${last.endpoint.config.id} failed: ${detail}`, { headers, endpoint: last.endpoint.config.id, ...named });
+  const logMessage = `upstream ${last.endpoint.config.id} failed: ${loggedReason(core, last)}`;
+  throw new ClientError(answer.status, answer.kind, `upstream ${last.endpoint.config.id} failed: ${detail}`, { headers, endpoint: last.endpoint.config.id, logMessage, ...named });
+}
+
+/**
+ * A failed attempt's reason as logged. An upstream's words about the caller's request (400, 413,
+ * 422) may quote its prompt: logged only with logging.logPrompts, as prompts are.
+ */
+function loggedReason(core: GatewayCore, failed: Extract<Attempt, { kind: 'failed' }>): string {
+  if (failed.upstreamWords && answerForUpstreamFailure(failed.status).relayMessage && !core.config.logging.logPrompts) return `status ${failed.status} (the upstream's words may quote the prompt: logged only with logging.logPrompts)`;
+  return failed.message;
 }
 
 /**

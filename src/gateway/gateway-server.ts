@@ -324,7 +324,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const clientError = error instanceof ClientError ? error : new ClientError(500, 'api_error', 'internal gateway error');
       if (!(error instanceof ClientError)) logger?.error({ requestId, err: error instanceof Error ? error.message : String(error) }, 'internal error');
       metrics.requests.inc({ route: labels.route, endpoint: clientError.endpoint ?? 'none', status: String(clientError.status), dialect: inbound.name });
-      logger?.info({ requestId, tenant: labels.tenant, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, reason: clientError.message, ms: now() - started }, 'request refused');
+      logger?.info({ requestId, tenant: labels.tenant, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, reason: clientError.logMessage, ms: now() - started }, 'request refused');
       if (res.headersSent) {
         res.end();
         return;

@@ -103,7 +103,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       const dialect = dialects[target.dialect];
       const { origin, path } = locate(target, dialect);
       return new Promise((resolve) => {
-        const call = new UpstreamCall(dialect, request.stream, cancellation, resolve, graceMs);
+        const call = new UpstreamCall(dialect, request.stream, cancellation, resolve, graceMs, target.apiKey);
         try {
           const json = JSON.stringify(dialect.encodeRequest(request));
           const headers: Record<string, string> = { 'content-type': 'application/json', accept: request.stream ? 'text/event-stream' : 'application/json', ...dialect.authHeaders(target.apiKey) };
@@ -160,6 +160,8 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     private readonly cancellation: Cancellation,
     private readonly resolve: (response: UpstreamResponse) => void,
     private readonly graceMs: number,
+    /** The gateway's key for this upstream: its error texts (which reach logs) may quote it. */
+    private readonly apiKey: string | undefined,
   ) {
     this.#stopListening = cancellation.onCancel(() => {
       if (this.#controller !== undefined) this.#controller.abort(new CancelledError());
@@ -207,7 +209,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       const read = reader.read(message.event, message.data);
       let finished = false;
       for (const event of read.events) {
-        queue.push(event);
+        queue.push(event.type === 'error' ? { ...event, message: this.#redact(event.message) } : event);
         if (event.type === 'finish') finished = true;
       }
       // The answer is whole at its finish: what an upstream sends after it ([DONE], or anything
@@ -294,7 +296,13 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   #settleError(body: unknown): void {
-    this.#settle({ kind: 'error', status: this.#status, retryAfter: this.#retryAfter, ...upstreamErrorDetail(body) });
+    const detail = upstreamErrorDetail(body);
+    this.#settle({ kind: 'error', status: this.#status, retryAfter: this.#retryAfter, ...detail, message: this.#redact(detail.message) });
+  }
+
+  /** An upstream's text with the gateway's key for it taken out (an upstream 401 may quote it whole); a key under 8 characters is no real key, and taking it out would garble the text. */
+  #redact(text: string): string {
+    return this.apiKey === undefined || this.apiKey.length < 8 ? text : text.replaceAll(this.apiKey, '[the gateway\'s upstream key]');
   }
 
   /** An error body too long, or too slow to end: the status is the answer, read with what came of the body. */

@@ -1,0 +1,77 @@
+import type { ServerResponse } from 'node:http';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createGateway } from '../../src/gateway/gateway-server.js';
+import { hashApiKey } from '../../src/gateway/tenant-auth.js';
+import { gatewayConfig, openAIChunk, startScriptedUpstream } from './helpers/fleet.js';
+
+/**
+ * What the gateway's JSON log never holds by default: the gateway's own upstream keys, and prompt
+ * text an upstream quotes back in its error about the caller's request.
+ */
+const apiKey = 'sk-log-privacy';
+const upstreamKey = 'sk-upstream-SECRET-0123456789';
+const prompt = 'my confidential prompt: patient John Doe';
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function loggingGateway(respond: (res: ServerResponse) => void, status: number, logPrompts: boolean): Promise<{ url: string; lines: string[] }> {
+  const upstream = await startScriptedUpstream(respond, { status, contentType: status === 200 ? 'text/event-stream' : 'application/json' });
+  cleanups.push(() => upstream.close());
+  const lines: string[] = [];
+  const gateway = createGateway({
+    config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: up, url: "${upstream.url}", apiKeyEnv: UPSTREAM_KEY, dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+routes:
+  - { model: m, endpoints: [up], policy: [cost] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
+resilience: { retries: 0, resumeStreams: false }
+logging: { logPrompts: ${logPrompts} }
+`),
+    env: { UPSTREAM_KEY: upstreamKey },
+    logger: pino({ base: null }, { write: (line: string) => lines.push(line) }),
+  });
+  const url = await gateway.listen(0, '127.0.0.1');
+  cleanups.push(() => gateway.close());
+  return { url, lines };
+}
+
+async function ask(url: string): Promise<{ status: number; text: string }> {
+  const response = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: prompt }] }),
+  });
+  return { status: response.status, text: await response.text() };
+}
+
+describe('the log', () => {
+  it.each([
+    ['a 401 error body', 401, (res: ServerResponse) => res.end(JSON.stringify({ error: { message: `Incorrect API key provided: ${upstreamKey}` } }))],
+    ['an error event mid-stream', 200, (res: ServerResponse) => res.end(openAIChunk({ role: 'assistant', content: 'Hi' }) + `data: ${JSON.stringify({ error: { message: `key ${upstreamKey} is over quota` } })}\n\n`)],
+  ])('holds no upstream key an upstream quotes in %s, nor does the caller get it', async (_where, status, respond) => {
+    const { url, lines } = await loggingGateway(respond, status, false);
+    const answer = await ask(url);
+    expect(answer.text).not.toContain(upstreamKey);
+    expect(lines.some((line) => line.includes("[the gateway's upstream key]"))).toBe(true);
+    expect(lines.join('')).not.toContain(upstreamKey);
+  });
+
+  it.each([false, true])('holds an upstream 400 quoting the prompt only with logPrompts (%s); the caller gets it either way', async (logPrompts) => {
+    const { url, lines } = await loggingGateway((res) => res.end(JSON.stringify({ error: { message: `invalid content: '${prompt}'` } })), 400, logPrompts);
+    const answer = await ask(url);
+    expect(answer.status).toBe(400);
+    expect(answer.text).toContain(prompt);
+    const quoting = lines.filter((line) => line.includes('confidential'));
+    if (logPrompts) expect(quoting.length).toBeGreaterThan(0);
+    else {
+      expect(quoting).toEqual([]);
+      expect(lines.some((line) => line.includes('logged only with logging.logPrompts'))).toBe(true);
+    }
+  });
+});
