@@ -285,29 +285,30 @@ export function createGateway(options: GatewayOptions): Gateway {
     const query = url.indexOf('?');
     const path = query < 0 ? url : url.slice(0, query);
     // The chat path names the dialect; elsewhere Anthropic's own required version header does.
-    const inbound = path === '/v1/messages' || (path !== '/v1/chat/completions' && req.headers['anthropic-version'] !== undefined) ? anthropicDialect : openaiDialect;
+    const inbound = path === '/v1/messages' || path.startsWith('/v1/messages/') || (path !== '/v1/chat/completions' && req.headers['anthropic-version'] !== undefined) ? anthropicDialect : openaiDialect;
     // x-request-id always (logs, docs), and the header the caller's SDK reads if it is another.
     const headers: ResponseHeaders = { 'x-request-id': requestId, [inbound.requestIdHeader]: requestId };
     const labels: FailureLabels = { route: 'none', tenant: undefined };
     try {
       // While shutting down, a load balancer's health check is told to send requests elsewhere.
       if ((req.method === 'GET' || req.method === 'HEAD') && path === '/healthz') return draining ? sendJson(res, 503, { status: 'shutting down' }, { ...headers, connection: 'close' }) : sendJson(res, 200, { status: 'ok' }, headers);
-      // The read-only paths answer GET (and HEAD for health) only.
-      if (req.method !== 'GET' && (path === '/healthz' || path === '/metrics' || path === '/v1/models' || path.startsWith('/v1/models/'))) {
-        throw new ClientError(405, 'invalid_request', `${path} takes GET`, { headers: { allow: path === '/healthz' ? 'GET, HEAD' : 'GET' } });
+      // The read-only paths answer GET and HEAD (RFC 9110, 9.3.2: Node sends a HEAD answer's headers only).
+      const reading = req.method === 'GET' || req.method === 'HEAD';
+      if (!reading && (path === '/healthz' || path === '/metrics' || path === '/v1/models' || path.startsWith('/v1/models/'))) {
+        throw new ClientError(405, 'invalid_request', `${quoteIdentifier(path)} takes GET or HEAD`, { headers: { allow: 'GET, HEAD' } });
       }
-      if (req.method === 'GET' && path === '/metrics') {
+      if (reading && path === '/metrics') {
         headers['content-type'] = metrics.registry.contentType;
         res.writeHead(200, headers);
         res.end(await metrics.registry.metrics());
         return;
       }
-      if (req.method === 'GET' && path === '/v1/models') {
+      if (reading && path === '/v1/models') {
         const list = inbound.formatModelList(visibleModels(req), new URLSearchParams(query < 0 ? '' : url.slice(query + 1)));
         if (!list.ok) throw problemError(list.problem);
         return sendJson(res, 200, list.value, headers);
       }
-      if (req.method === 'GET' && path.startsWith('/v1/models/')) {
+      if (reading && path.startsWith('/v1/models/')) {
         const id = decodedPathPart(path.slice('/v1/models/'.length));
         if (!visibleModels(req).includes(id)) throw new ClientError(404, 'not_found', `model ${quoteIdentifier(id)} is not served here to this key; GET /v1/models lists the models it can use`, { code: 'model_not_found' });
         return sendJson(res, 200, inbound.formatModel(id), headers);
@@ -319,7 +320,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         logger?.info({ requestId, tenant: outcome.tenant, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, attempts: outcome.attempts, ms: now() - started, ...(outcome.prompt === undefined ? {} : { prompt: outcome.prompt, completion: outcome.completion }) }, 'request');
         return;
       }
-      throw new ClientError(404, 'not_found', `no such path: ${req.method ?? ''} ${path}; this gateway serves ${servedPaths}`);
+      throw new ClientError(404, 'not_found', `no such path: ${req.method ?? ''} ${quoteIdentifier(path)}; this gateway serves ${servedPaths}`);
     } catch (error) {
       const clientError = error instanceof ClientError ? error : new ClientError(500, 'api_error', 'internal gateway error');
       if (!(error instanceof ClientError)) logger?.error({ requestId, err: error instanceof Error ? error.message : String(error) }, 'internal error');

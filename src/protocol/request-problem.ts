@@ -1,11 +1,16 @@
 import type { z } from 'zod';
 import type { Parsed } from './chat.js';
 
-/** A client's request that failed its dialect's schema, as a 400 naming the first bad field. */
+/**
+ * A client's request that failed its dialect's schema, as a 400 naming the first bad field. A path
+ * step that is caller text (a record's key, as in logit_bias) is named `<key>` unless it is a plain
+ * name: it would be echoed in the message and the log. A bad key says what its own schema says.
+ */
 export function invalidRequest(error: z.ZodError): Parsed<never> {
   const issue = error.issues[0];
-  const param = issue?.path.join('.') ?? '';
-  return { ok: false, problem: { status: 400, kind: 'invalid_request', message: `${param === '' ? 'request' : param}: ${issue?.message ?? 'invalid request'}`, param } };
+  const param = issue?.path.map((step) => (typeof step === 'number' || (typeof step === 'string' && isQuotableName(step)) ? String(step) : '<key>')).join('.') ?? '';
+  const message = (issue?.code === 'invalid_key' ? issue.issues[0]?.message : undefined) ?? issue?.message ?? 'invalid request';
+  return { ok: false, problem: { status: 400, kind: 'invalid_request', message: `${param === '' ? 'request' : param}: ${message}`, param } };
 }
 
 /**
@@ -18,7 +23,10 @@ export function isQuotableName(text: string): boolean {
 
 /** A caller-chosen identifier (a model name) quoted in an error: at most 64 characters, so a huge one is neither echoed nor logged whole. */
 export function quoteIdentifier(text: string): string {
-  return `'${text.length > 64 ? `${text.slice(0, 64)}...` : text}'`;
+  if (text.length <= 64) return `'${text}'`;
+  // Not between the two halves of a surrogate pair: a lone half is invalid in strict JSON parsers.
+  const end = /[\ud800-\udbff]/.test(text.charAt(63)) ? 63 : 64;
+  return `'${text.slice(0, end)}...'`;
 }
 
 /**

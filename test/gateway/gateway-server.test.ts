@@ -357,7 +357,7 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     expect(wrongMethod.headers.get('allow')).toBe('POST');
     const deleteModels = await fetch(`${url}/v1/models`, { method: 'DELETE', headers: { authorization: `Bearer ${usKey}` } });
     expect(deleteModels.status).toBe(405);
-    expect(deleteModels.headers.get('allow')).toBe('GET');
+    expect(deleteModels.headers.get('allow')).toBe('GET, HEAD');
     expect((await fetch(`${url}/healthz`, { method: 'HEAD' })).status).toBe(200);
     // A refused request without a body keeps its connection for the next one.
     const unknown = await fetch(`${url}/v1/models/nope`, { headers: { authorization: `Bearer ${usKey}` } });
@@ -377,9 +377,34 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
 
   it('an API this gateway lacks is a 404 in the caller\'s dialect that lists what it serves', async () => {
     const openai = new OpenAI({ apiKey: usKey, baseURL: `${url}/v1`, maxRetries: 0 });
-    await expect(openai.responses.create({ model: 'frontier', input: 'hi' })).rejects.toMatchObject({ status: 404, message: expect.stringMatching(/no such path: POST \/v1\/responses; this gateway serves POST \/v1\/chat\/completions, POST \/v1\/messages/) as unknown });
+    await expect(openai.responses.create({ model: 'frontier', input: 'hi' })).rejects.toMatchObject({ status: 404, message: expect.stringMatching(/no such path: POST '\/v1\/responses'; this gateway serves POST \/v1\/chat\/completions, POST \/v1\/messages/) as unknown });
     const anthropic = new Anthropic({ apiKey: usKey, baseURL: url, maxRetries: 0 });
-    await expect(anthropic.messages.countTokens({ model: 'frontier', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 404, error: { type: 'error', error: { type: 'not_found_error', message: expect.stringMatching(/POST \/v1\/messages\/count_tokens; this gateway serves/) as unknown } } });
+    await expect(anthropic.messages.countTokens({ model: 'frontier', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 404, error: { type: 'error', error: { type: 'not_found_error', message: expect.stringMatching(/POST '\/v1\/messages\/count_tokens'; this gateway serves/) as unknown } } });
+    // An Anthropic path answers in Anthropic's shape even without the anthropic-version header.
+    const bare = await post('/v1/messages/count_tokens', '{}');
+    expect(await bare.json()).toMatchObject({ type: 'error', error: { type: 'not_found_error' } });
+  });
+
+  it('caller text is quoted in errors at most 64 characters: a long path, a jurisdiction header; a logit_bias key not at all', async () => {
+    const longPath = await fetch(`${url}/${'A'.repeat(12_000)}`, { headers: { authorization: `Bearer ${usKey}` } });
+    expect(longPath.status).toBe(404);
+    expect((await longPath.text()).length).toBeLessThan(500);
+    const longHeader = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }], max_tokens: 5 }), { 'x-switchyard-jurisdiction': 'j'.repeat(12_000) });
+    expect(longHeader.status).toBe(503);
+    expect((await longHeader.text()).length).toBeLessThan(1000);
+    const secretKey = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }], logit_bias: { 'my password is hunter2': 5 } }));
+    expect(secretKey.status).toBe(400);
+    const body = await secretKey.text();
+    expect(body).not.toContain('hunter2');
+    expect(JSON.parse(body)).toMatchObject({ error: { message: 'logit_bias.<key>: logit_bias keys are token ids', param: 'logit_bias.<key>' } });
+  });
+
+  it('the read-only paths answer HEAD with their headers and no body', async () => {
+    for (const path of ['/v1/models', '/v1/models/frontier', '/metrics', '/healthz']) {
+      const response = await fetch(`${url}${path}`, { method: 'HEAD', headers: { authorization: `Bearer ${usKey}` } });
+      expect(response.status).toBe(200);
+      expect(await response.text()).toBe('');
+    }
   });
 
   it('a client that leaves in the middle of its body is a 499, never counted as the gateway\'s 500', async () => {
