@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defaultMaxOutputTokens, tokenCount, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
-import { invalidRequest, unsupportedContent } from './request-problem.js';
+import { invalidRequest, noTools, unsupportedContent } from './request-problem.js';
 import { sseFrame } from './sse.js';
 
 const textBlock = z.looseObject({ type: z.literal('text'), text: z.string() });
@@ -19,9 +19,10 @@ const requestSchema = z.looseObject({
   // The same answer whichever upstream serves it: OpenAI-dialect upstreams take at most 4.
   stop_sequences: z.array(z.string()).max(4, 'at most 4 stop_sequences: answers may be served by OpenAI-compatible upstreams, which take 4').optional(),
   stream: z.boolean().optional(),
-  tools: z.undefined({ error: 'tools are not supported by this gateway yet' }).optional(),
+  // An empty list asks for no tools, as leaving the field out does.
+  tools: noTools('tools are not supported by this gateway yet').optional(),
   tool_choice: z.looseObject({ type: z.literal('none', { error: "tools are not supported by this gateway yet: tool_choice can only be {\"type\": \"none\"}" }) }).optional(),
-  mcp_servers: z.undefined({ error: 'MCP servers (tools) are not supported by this gateway yet' }).optional(),
+  mcp_servers: noTools('MCP servers (tools) are not supported by this gateway yet').optional(),
   output_config: z.looseObject({ format: z.undefined({ error: 'structured output (output_config.format) is not supported by this gateway yet' }).optional() }).optional(),
   metadata: z.looseObject({ user_id: z.string().max(256, 'metadata.user_id is at most 256 characters: an opaque id of your end user').nullish() }).nullish(),
   thinking: z.looseObject({ type: z.literal('disabled', { error: 'extended thinking is not supported by this gateway yet' }) }).optional(),

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defaultMaxOutputTokens, tokenCount, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitState, type SamplingControls } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { goDuration } from './go-duration.js';
-import { invalidRequest, unsupportedContent } from './request-problem.js';
+import { invalidRequest, noTools, unsupportedContent } from './request-problem.js';
 import { readContentDelta } from './openai-content-delta.js';
 import { sseFrame } from './sse.js';
 
@@ -41,10 +41,11 @@ const requestSchema = z.looseObject({
   top_logprobs: z.null({ error: 'top_logprobs are not supported by this gateway' }).optional(),
   modalities: z.array(z.literal('text', { error: "modalities: only 'text' output is supported by this gateway" })).nullish(),
   audio: z.null({ error: 'audio output is not supported by this gateway' }).optional(),
-  tools: z.undefined({ error: 'tools are not supported by this gateway yet' }).optional(),
+  // null or an empty list asks for no tools, as leaving the field out does.
+  tools: noTools('tools are not supported by this gateway yet').nullish(),
   tool_choice: z.literal('none', { error: "tools are not supported by this gateway yet: tool_choice can only be 'none'" }).nullish(),
-  functions: z.undefined({ error: 'functions (tools) are not supported by this gateway yet' }).optional(),
-  function_call: z.undefined({ error: 'function_call (tools) is not supported by this gateway yet' }).optional(),
+  functions: noTools('functions (tools) are not supported by this gateway yet').nullish(),
+  function_call: z.literal('none', { error: "function_call (tools) is not supported by this gateway yet: it can only be 'none'" }).nullish(),
 });
 
 /** An upstream's complete answer (built once: zod compiles each schema on first use). */

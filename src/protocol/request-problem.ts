@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Parsed } from './chat.js';
 
 /**
@@ -45,4 +45,9 @@ export function unsupportedContent(blockName: string): (issue: { readonly input?
     if (typeof type !== 'string') return `${expected}; each ${blockName} needs a "type"`;
     return `${expected}: ${isQuotableName(type) ? `'${type}' ${blockName}s are` : `${blockName}s of that type are`} not supported by this gateway yet`;
   };
+}
+
+/** A tool list that asks for no tools: an empty one (tools are not supported yet). */
+export function noTools(message: string): z.ZodTuple<[], null> {
+  return z.tuple([], { error: message });
 }

@@ -31,3 +31,26 @@ describe('parsing requests into canonical messages', () => {
     expect(messagesOf(openaiDialect.parseRequest({ model: 'm', messages: [{ role: 'developer', content: '' }] }))).toEqual([{ role: 'system', content: '' }]);
   });
 });
+
+describe('tool fields that ask for no tools', () => {
+  const problem = (parsed: ReturnType<typeof openaiDialect.parseRequest>): string => (parsed.ok ? 'accepted' : parsed.problem.message);
+  const openai = (extra: object): string => problem(openaiDialect.parseRequest({ model: 'm', messages: [{ role: 'user', content: 'hi' }], ...extra }));
+  const anthropic = (extra: object): string => problem(anthropicDialect.parseRequest({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }], ...extra }));
+
+  it.each([{ tools: null }, { tools: [] }, { functions: null }, { functions: [] }, { function_call: null }, { function_call: 'none' }, { tool_choice: 'none' }])('OpenAI %j is accepted', (extra) => {
+    expect(openai(extra)).toBe('accepted');
+  });
+
+  it.each([{ tools: [] }, { mcp_servers: [] }, { tool_choice: { type: 'none' } }])('Anthropic %j is accepted', (extra) => {
+    expect(anthropic(extra)).toBe('accepted');
+  });
+
+  it('tools themselves are refused, saying so, in both dialects', () => {
+    const tool = { type: 'function', function: { name: 'f', parameters: {} } };
+    expect(openai({ tools: [tool] })).toBe('tools: tools are not supported by this gateway yet');
+    expect(openai({ functions: [{ name: 'f' }] })).toBe('functions: functions (tools) are not supported by this gateway yet');
+    expect(openai({ function_call: 'auto' })).toMatch(/^function_call: function_call \(tools\) is not supported/);
+    expect(anthropic({ tools: [{ name: 'f', input_schema: { type: 'object' } }] })).toBe('tools: tools are not supported by this gateway yet');
+    expect(anthropic({ tools: 'all' })).toBe('tools: tools are not supported by this gateway yet');
+  });
+});
