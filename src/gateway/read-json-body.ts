@@ -3,8 +3,9 @@ import { isQuotableName } from '../protocol/request-problem.js';
 import { ClientError } from './client-error.js';
 
 /**
- * A request's JSON body, at most `limit` bytes: a 413 ClientError past that, a 400 for text that is
- * not JSON (never quoting it), a 415 for a compressed body, a 499 for a client that left mid-body.
+ * A request's JSON body, at most `limit` bytes: a 413 ClientError past that, a 400 for an empty body
+ * or text that is not JSON (never quoting it), a 415 for a compressed body or a charset other than
+ * UTF-8, a 499 for a client that left mid-body.
  */
 export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
   const coding = req.headers['content-encoding']?.trim().toLowerCase();
@@ -14,6 +15,12 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
     // The header is the caller's text: named only when it is a plain name.
     const named = isQuotableName(coding) ? `content-encoding '${coding}'` : 'this content-encoding';
     return Promise.reject(new ClientError(415, 'invalid_request', `${named} is not supported: send the body uncompressed`));
+  }
+  // JSON is UTF-8 (RFC 8259, 8.1): a body declared in another charset would only read as "not JSON".
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase();
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8' && charset !== 'us-ascii') {
+    const named = isQuotableName(charset) ? `charset '${charset}'` : 'this charset';
+    return Promise.reject(new ClientError(415, 'invalid_request', `${named} is not supported: send the JSON body as UTF-8`));
   }
   // Plain events, not `for await`: the async iterator costs measurably per request on the hot path.
   return new Promise((resolve, reject) => {
@@ -40,6 +47,10 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
       // The data listener stays on the request, which lives as long as the answer streams: empty
       // its buffer so the raw body is not held that long on top of the parsed one.
       chunks.length = 0;
+      if (text.trim() === '') {
+        reject(new ClientError(400, 'invalid_request', 'request body is empty: send the request as a JSON object'));
+        return;
+      }
       try {
         resolve(JSON.parse(text));
       } catch {

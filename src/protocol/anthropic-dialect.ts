@@ -13,7 +13,7 @@ const requestSchema = z.looseObject({
   max_tokens: z.number().int().positive(),
   // System messages among the turns are in the SDK's MessageParam (1.x): kept in place, like OpenAI's.
   messages: z.array(z.looseObject({ role: z.enum(['user', 'assistant', 'system']), content })).min(1),
-  system: z.union([z.string(), z.array(textBlock)]).optional(),
+  system: z.union([z.string(), z.array(textBlock)], { error: unsupportedContent('block', 'system') }).optional(),
   temperature: z.number().min(0).max(1).optional(),
   top_p: z.number().min(0).max(1).optional(),
   // The same answer whichever upstream serves it: OpenAI-dialect upstreams take at most 4.

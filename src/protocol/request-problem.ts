@@ -34,8 +34,8 @@ export function quoteIdentifier(text: string): string {
  * block type sent (image, document, tool_use, thinking...), so a caller sees what was refused; the
  * type is caller text, so it is quoted only when isQuotableName.
  */
-export function unsupportedContent(blockName: string): (issue: { readonly input?: unknown }) => string {
-  const expected = `content must be a string or an array of text ${blockName}s ({"type": "text", "text": "..."})`;
+export function unsupportedContent(blockName: string, field = 'content'): (issue: { readonly input?: unknown }) => string {
+  const expected = `${field} must be a string or an array of text ${blockName}s ({"type": "text", "text": "..."})`;
   return (issue) => {
     if (!Array.isArray(issue.input)) return `${expected}; got ${issue.input === null ? 'null' : typeof issue.input}`;
     const blocks = issue.input as unknown[];

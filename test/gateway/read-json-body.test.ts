@@ -52,3 +52,24 @@ describe('readJsonBody', () => {
     expect(raw.deref()).toBeUndefined();
   });
 });
+
+describe('readJsonBody on bodies it cannot read as JSON', () => {
+  const read = (text: string, headers: Record<string, string> = {}): Promise<unknown> => {
+    const req = Object.assign(new PassThrough(), { headers });
+    const reading = readJsonBody(req as unknown as IncomingMessage, 1000);
+    req.end(text);
+    return reading;
+  };
+
+  it('an empty body says it is empty, not that its quoting is wrong', async () => {
+    await expect(read('')).rejects.toMatchObject({ status: 400, message: 'request body is empty: send the request as a JSON object' });
+    await expect(read(' \n')).rejects.toMatchObject({ status: 400, message: 'request body is empty: send the request as a JSON object' });
+  });
+
+  it('a charset other than UTF-8 is a 415 naming it; UTF-8 and ASCII, however written, are read', async () => {
+    await expect(read('{}', { 'content-type': 'application/json; charset=utf-16' })).rejects.toMatchObject({ status: 415, message: "charset 'utf-16' is not supported: send the JSON body as UTF-8" });
+    for (const contentType of ['application/json; charset=UTF-8', 'application/json;charset="utf-8"', 'application/json; charset=us-ascii', 'application/json']) {
+      expect(await read('{"a": 1}', { 'content-type': contentType })).toEqual({ a: 1 });
+    }
+  });
+});
