@@ -11,6 +11,7 @@ import { didYouMean } from '../domain/suggest.js';
 import { inferenceProfile, type InferenceProfile } from '../performance/inference-profile.js';
 import { estimateTokens, promptText, type ChatEvent, type ChatRequest, type ErrorKind } from '../protocol/chat.js';
 import type { Dialect } from '../protocol/dialect.js';
+import { quoteIdentifier } from '../protocol/request-problem.js';
 import { dialects } from '../protocol/dialects.js';
 import { BatchScheduler, schedulerConfigFromProfile, type SchedulerEvent } from './batch-scheduler.js';
 import { applyFaults, noFaults, parseFaultsUpdate, type Faults, type FaultsUpdate } from './faults.js';
@@ -312,13 +313,14 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     }
     const request: ChatRequest = parsed.value;
     if (request.model !== modelName) {
-      error(404, 'not_found', `model '${request.model}' is not served here; this replica serves '${modelName}'`, 'model');
+      error(404, 'not_found', `model ${quoteIdentifier(request.model)} is not served here; this replica serves '${modelName}'`, 'model');
       return;
     }
     // As vLLM does: a prompt and an output budget that cannot fit the context window are a 400.
     const window = maxModelLen();
     const promptTokens = estimateTokens(promptText(request));
-    if (window !== null && promptTokens + (request.maxTokens ?? 0) > window) {
+    // Without max_tokens the answer may take what the window leaves, which must be a token at least.
+    if (window !== null && promptTokens + (request.maxTokens ?? 1) > window) {
       const asked = request.maxTokens === undefined ? `${promptTokens} tokens in the messages` : `${promptTokens + request.maxTokens} tokens (${promptTokens} in the messages, ${request.maxTokens} in the completion)`;
       error(400, 'invalid_request', `This model's maximum context length is ${window} tokens. However, you requested ${asked}. Please reduce the length of the messages or completion.`, 'messages');
       return;
@@ -331,7 +333,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     }
     if (gone.signal.aborted) return;
 
-    const natural = planCompletion(request, { seed, meanOutputTokens });
+    // vLLM's budget without max_tokens: what the window leaves (the answer ends there with 'length').
+    const budgeted = request.maxTokens === undefined && window !== null ? { ...request, maxTokens: window - promptTokens } : request;
+    const natural = planCompletion(budgeted, { seed, meanOutputTokens });
     const plan = snapshot.corruptRate > 0 ? corruptPlan(natural, snapshot.corruptRate, faultRandom) : natural;
     const arrivedAt = now();
     const submitted = scheduler.submit(
@@ -392,6 +396,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
         case 'finished': {
           generations.delete(id);
           gone.signal.removeEventListener('abort', abandon);
+          // An empty answer (a stop sequence at its first word) had no token: its prefill still counts.
+          if (plan.tokens.length === 0) metrics.firstToken(plan.usage.inputTokens, (event.at - arrivedAt) / speed / 1000);
           metrics.success(plan.finishReason, (event.at - arrivedAt) / speed / 1000);
           if (writer !== undefined) {
             res.end((started ? '' : writer.write(start)) + writer.write({ type: 'finish', finishReason: plan.finishReason, ...(plan.stopSequence === undefined ? {} : { stopSequence: plan.stopSequence }), usage: plan.usage }));
@@ -442,9 +448,11 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       req.socket.destroy();
       return;
     }
+    // Errors in the shape of the API the path belongs to.
+    const shape = path === dialects.anthropic.chatPath || path.startsWith(`${dialects.anthropic.chatPath}/`) ? dialects.anthropic : dialects.openai;
     const allow = (methods: string, run: () => void | Promise<void>): void | Promise<void> => {
       if (methods.split(', ').includes(method)) return run();
-      sendJson(res, 405, dialects.openai.formatError({ kind: 'invalid_request', message: `${method} is not allowed on ${path}; use ${methods}` }), { allow: methods });
+      sendJson(res, 405, shape.formatError({ kind: 'invalid_request', message: `${method} is not allowed on ${path}; use ${methods}` }), { allow: methods });
     };
     switch (path) {
       case dialects.openai.chatPath:
@@ -466,7 +474,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       case '/admin/faults':
         return allow('GET, POST', () => handleAdmin(req, res));
       default:
-        sendJson(res, 404, dialects.openai.formatError({ kind: 'not_found', message: `no route for ${method} ${path}` }));
+        sendJson(res, 404, shape.formatError({ kind: 'not_found', message: `no route for ${method} ${quoteIdentifier(path)}` }));
     }
   }
 

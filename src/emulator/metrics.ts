@@ -50,16 +50,19 @@ export function createEmulatorMetrics(modelName: string, load: () => ReplicaLoad
       this.set(labels, load().waiting);
     },
   });
-  new Gauge({
-    name: 'vllm:gpu_cache_usage_perc',
-    help: 'KV-cache usage, 0 to 1 (1 = full): running sequences over the replica capacity.',
-    labelNames,
-    registers: [registry],
-    collect() {
-      const { running, capacity } = load();
-      this.set(labels, capacity > 0 ? Math.min(1, running / capacity) : 0);
-    },
-  });
+  // vLLM's V1 engine names it kv_cache_usage_perc; older routers read gpu_cache_usage_perc: both.
+  for (const name of ['vllm:kv_cache_usage_perc', 'vllm:gpu_cache_usage_perc']) {
+    new Gauge({
+      name,
+      help: 'KV-cache usage, 0 to 1 (1 = full): running sequences over the replica capacity.',
+      labelNames,
+      registers: [registry],
+      collect() {
+        const { running, capacity } = load();
+        this.set(labels, capacity > 0 ? Math.min(1, running / capacity) : 0);
+      },
+    });
+  }
   const prompt = new Counter({ name: 'vllm:prompt_tokens_total', help: 'Number of prefill tokens processed.', labelNames, registers: [registry] });
   const generation = new Counter({ name: 'vllm:generation_tokens_total', help: 'Number of generation tokens processed.', labelNames, registers: [registry] });
   const ttft = new Histogram({ name: 'vllm:time_to_first_token_seconds', help: 'Histogram of time to first token in seconds.', labelNames, buckets: ttftBuckets, registers: [registry] });

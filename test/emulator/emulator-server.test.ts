@@ -216,6 +216,40 @@ describe('emulator: determinism and limits', () => {
     expect((await post(emu.url, '/v1/messages', anthropicBody('short', { max_tokens: 100_000 }))).status).toBe(200);
   });
 
+  it('without max_tokens the answer takes at most what the window leaves, ending with length; a prompt that fills it is a 400', async () => {
+    // 131,072 tokens; the prompt leaves room for 3.
+    const prompt = 'x'.repeat(4 * (131_072 - 3));
+    const answer = await json(await post(emu.url, '/v1/chat/completions', openaiBody(prompt)));
+    expect(answer).toMatchObject({ choices: [{ finish_reason: 'length' }], usage: { prompt_tokens: 131_069, completion_tokens: 3 } });
+    const full = await post(emu.url, '/v1/chat/completions', openaiBody('x'.repeat(4 * 131_072)));
+    expect(full.status).toBe(400);
+    await full.body?.cancel();
+  });
+
+  it('an empty answer (a stop sequence at the first word) still counts its prompt and its time to first token', async () => {
+    const fresh = await another({ seed: 7 });
+    const first = (await json(await post(fresh.url, '/v1/chat/completions', openaiBody('12345678', { max_tokens: 3 })))) as { choices: { message: { content: string } }[] };
+    const word = first.choices[0]?.message.content.split(' ')[0] ?? '';
+    const empty = (await json(await post(fresh.url, '/v1/chat/completions', openaiBody('12345678', { max_tokens: 3, stop: [word] })))) as { choices: { message: { content: string } }[] };
+    expect(empty.choices[0]?.message.content).toBe('');
+    const text = await (await fetch(`${fresh.url}/metrics`)).text();
+    const value = (name: string): number => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(value('vllm:prompt_tokens_total')).toBe(4);
+    expect(value('vllm:time_to_first_token_seconds_count')).toBe(2);
+  });
+
+  it('errors on an Anthropic path come in Anthropic\'s shape; a long model name is quoted cut', async () => {
+    const wrongMethod = await fetch(`${emu.url}/v1/messages`);
+    expect(wrongMethod.status).toBe(405);
+    expect(await json(wrongMethod)).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+    const unknown = await post(emu.url, '/v1/messages/count_tokens', anthropicBody('hi'));
+    expect(unknown.status).toBe(404);
+    expect(await json(unknown)).toMatchObject({ type: 'error', error: { type: 'not_found_error' } });
+    const longName = await post(emu.url, '/v1/chat/completions', { ...openaiBody('hi'), model: 'm'.repeat(3000) });
+    expect(longName.status).toBe(404);
+    expect((await longName.text()).length).toBeLessThan(400);
+  });
+
   it('429 with Retry-After when the running slots and the queue are full; FIFO admission; disconnects free slots', async () => {
     // DeepSeek-V3 on H100 at a 5 ms TPOT target: 4 running sequences per replica.
     const small = await another({ model: 'deepseek-v3', tpotMs: 5, maxQueue: 1, faults: { hangMs: -1 } });
@@ -440,6 +474,7 @@ describe('emulator: bad requests, health and metrics', () => {
     expect(loaded.get('vllm:num_requests_running')).toBe(2);
     expect(loaded.get('vllm:num_requests_waiting')).toBe(1);
     expect(loaded.get('vllm:gpu_cache_usage_perc')).toBe(1);
+    expect(loaded.get('vllm:kv_cache_usage_perc')).toBe(1);
     for (const abort of aborts) abort.abort();
     await Promise.all(hung);
     fresh.setFaults({ hangMs: 0 });
@@ -450,6 +485,7 @@ describe('emulator: bad requests, health and metrics', () => {
     expect(values.get('vllm:num_requests_running')).toBe(0);
     expect(values.get('vllm:num_requests_waiting')).toBe(0);
     expect(values.get('vllm:gpu_cache_usage_perc')).toBe(0);
+    expect(values.get('vllm:kv_cache_usage_perc')).toBe(0);
     expect(values.get('vllm:prompt_tokens_total')).toBe(4);
     expect(values.get('vllm:generation_tokens_total')).toBe(7);
     expect(values.get('vllm:request_success_total:length')).toBe(2);
