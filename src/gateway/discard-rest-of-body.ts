@@ -16,18 +16,27 @@ export const defaultDiscardLimits: DiscardLimits = { maxBytes: 64 * 1024 * 1024,
  * reporting the 413 or 401. The connection stays usable once the body has ended.
  */
 export function discardRestOfBody(req: IncomingMessage, limits: DiscardLimits = defaultDiscardLimits): void {
+  const socket = req.socket;
+  // The caller left (mid-body, or after the answer): nothing to read.
+  if (req.destroyed || socket.destroyed) return;
   let left = limits.maxBytes;
-  const cut = (): void => {
+  const stop = (): void => {
     clearTimeout(timer);
-    req.socket.destroy();
+    socket.off('close', stop);
   };
-  const timer = setTimeout(cut, limits.maxMs);
+  const cut = (): void => {
+    stop();
+    socket.destroy();
+  };
+  // Unref'd: a process shutting down does not wait for a caller still sending.
+  const timer = setTimeout(cut, limits.maxMs).unref();
   req.removeAllListeners('data');
   req.on('data', (chunk: Buffer) => {
     left -= chunk.length;
     if (left < 0) cut();
   });
-  req.once('end', () => clearTimeout(timer));
-  req.once('close', () => clearTimeout(timer));
+  req.once('end', stop);
+  // The request may get neither 'end' nor 'close' once its answer is sent: its connection's close is certain.
+  socket.once('close', stop);
   req.resume();
 }

@@ -29,7 +29,7 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        // Stop reading; the answer closes the connection (see handle), which ends the upload.
+        // Stop reading here; after the answer, the rest is read and dropped (see discardRestOfBody).
         req.removeAllListeners('data');
         req.pause();
         reject(new ClientError(413, 'too_large', `request body exceeds the ${limit}-byte limit`));

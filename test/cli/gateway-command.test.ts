@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -6,10 +6,32 @@ import { main } from '../../src/cli/main.js';
 import { captureOutput } from '../helpers/capture-output.js';
 import { readFileSync } from 'node:fs';
 import { makeTempDir, repoRoot } from '../helpers/paths.js';
+import { spawnCli } from '../helpers/spawn-cli.js';
 
 const example = join(repoRoot, 'examples', 'gateway.yaml');
 
 describe('switchyard gateway', () => {
+  it('as a process: exits at once on SIGTERM though a caller refused mid-body left while its rest was being dropped', async () => {
+    const cli = spawnCli(['--import', 'tsx', join(repoRoot, 'test', 'emulator', 'run-cli.ts'), 'gateway', '--config', example, '--port', '0']);
+    try {
+      await expect.poll(() => cli.stderr(), { timeout: 10_000 }).toMatch(/listening on http/);
+      const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(cli.stderr())?.[1]);
+      // A wrong key and a body announced at 10 MB, half sent: the 401 comes, the caller leaves.
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer sk-wrong\r\ncontent-type: application/json\r\ncontent-length: 10000000\r\n\r\n{"model":`);
+      await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+      socket.destroy();
+      const signalled = Date.now();
+      cli.child.kill('SIGTERM');
+      expect(await cli.exited).toBe(0);
+      // Well before the 10 s the rest of a refused body may take to arrive.
+      expect(Date.now() - signalled).toBeLessThan(5_000);
+    } finally {
+      cli.child.kill('SIGKILL');
+    }
+  });
+
   it('a port already in use is a clear error and exit 2, not an internal error', async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));

@@ -92,11 +92,14 @@ describe('a request refused while its caller is still sending the body', () => {
       open = false;
     });
     const chunk = Buffer.alloc(chunkBytes, 0x78);
+    const startedAt = Date.now();
     for (let sent = 0; open && sent < 100 * 1024 * 1024; sent += chunkBytes) {
       if (!socket.write(chunk)) await new Promise((resolve) => setTimeout(resolve, 5));
       if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
     }
     await closed;
     expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+    // Cut by the limit under test, not by the other one (10 s, or 64 MiB at loopback speed).
+    expect(Date.now() - startedAt).toBeLessThan(5_000);
   });
 });
