@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { Server as NetServer, type AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import { type Logger } from 'pino';
 import type { ChatRequest } from '../protocol/chat.js';
 import { defaultMaxOutputTokens, estimateTokens, promptText } from '../protocol/chat.js';
@@ -409,14 +409,27 @@ const shutdownAnswerMs = 2_000;
  */
 function closeWithConnection(req: IncomingMessage, res: ServerResponse): void {
   const socket = req.socket;
-  const gone = (): void => {
-    if (res.socket !== null) return; // its turn came: Node closes it itself
-    res.destroy();
-    res.emit('close');
-  };
-  socket.once('close', gone);
-  res.once('close', () => socket.off('close', gone));
+  let queued = queuedResponses.get(socket);
+  if (queued === undefined) {
+    // One listener per connection, however many requests a client pipelines on it.
+    const responses = new Set<ServerResponse>();
+    queued = responses;
+    queuedResponses.set(socket, responses);
+    socket.once('close', () => {
+      queuedResponses.delete(socket);
+      for (const waiting of responses) {
+        if (waiting.socket !== null || waiting.writableFinished) continue; // its turn came: Node closes it
+        waiting.destroy();
+        waiting.emit('close');
+      }
+    });
+  }
+  queued.add(res);
+  res.once('close', () => queued.delete(res));
 }
+
+/** Responses waiting behind another answer, by connection (see closeWithConnection). */
+const queuedResponses = new WeakMap<Socket, Set<ServerResponse>>();
 
 /**
  * A client that has not yet taken the end of its answer (it stopped reading) keeps its connection

@@ -188,3 +188,24 @@ it('requests pipelined on a connection that closes are cancelled upstream and co
   await gateway.close({ graceMs: 5_000 });
   expect(logs.map((log) => log.msg)).not.toContain('shutting down: waiting for requests in flight');
 });
+
+it('many requests pipelined on one connection are answered in order without a listener warning', async () => {
+  const { url } = await startGateway((await tickingUpstream(1, 1)).url);
+  const warnings: string[] = [];
+  const onWarning = (warning: Error): void => {
+    warnings.push(warning.name);
+  };
+  process.on('warning', onWarning);
+  try {
+    const socket = connect(Number(new URL(url).port), '127.0.0.1');
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    socket.write('GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n'.repeat(20));
+    expect(await waitFor(() => (received.match(/HTTP\/1\.1 200 /g) ?? []).length === 20, 5_000)).toBe(true);
+    socket.destroy();
+    await delay(50);
+    expect(warnings).toEqual([]);
+  } finally {
+    process.off('warning', onWarning);
+  }
+});
