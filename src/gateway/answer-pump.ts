@@ -211,7 +211,7 @@ export async function pumpAnswer(
       const continuation: ChatRequest = received === '' ? request : { ...request, messages: continued(request, received), maxTokens: budgetLeft, finalAssistant: 'continue' };
       // The text sent, now in the prompt, estimated by the rule upstreams like the emulator count
       // with, and never as fewer tokens than were generated.
-      context.resumedPromptTokens = received === '' ? undefined : Math.max(estimateTokens(promptText(continuation)), context.promptTokens + sentTokens);
+      context.resumed = received === '' ? undefined : { promptTokens: Math.max(estimateTokens(promptText(continuation)), context.promptTokens + sentTokens), outputTokens: budgetLeft };
       try {
         next = await firstAnswer(core, context, continuation, tried, cancellation);
       } catch {

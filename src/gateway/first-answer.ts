@@ -26,6 +26,11 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   for (let index = 0; ; index += 1) {
     if (cancellation.cancelled) throw stoppedError(core, context);
     let decision = route(tried);
+    // A continuation no window has room to finish in whole: it goes where it can go on, cut to fit.
+    if (!decision.ok && decision.code === 'context' && context.resumed !== undefined && context.resumed.outputTokens > 1) {
+      context.resumed = { ...context.resumed, outputTokens: 1 };
+      decision = route(tried);
+    }
     let revisiting = false;
     // Every eligible endpoint tried: go back to one, after a transient failure or to resume a
     // stream. Never to one that rejected the gateway's configuration; first to those that failed
@@ -182,8 +187,8 @@ function revisitExclusions(core: GatewayCore, context: RequestContext, eligible:
  * attempt was routed only where it fits, and goes as it is.
  */
 function fittedTo(endpoint: EndpointRuntime, request: ChatRequest, context: RequestContext): ChatRequest {
-  if (context.resumedPromptTokens === undefined) return request;
-  const room = endpoint.config.contextWindow - context.resumedPromptTokens;
+  if (context.resumed === undefined) return request;
+  const room = endpoint.config.contextWindow - context.resumed.promptTokens;
   return room < (request.maxTokens ?? defaultMaxOutputTokens) ? { ...request, maxTokens: Math.max(1, room) } : request;
 }
 

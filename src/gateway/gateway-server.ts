@@ -192,7 +192,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         tenant,
         route,
         promptTokens,
-        resumedPromptTokens: undefined,
+        resumed: undefined,
         clientGone: () => clientGone,
         shuttingDown: () => shuttingDown && !clientGone,
         // Made on a first failure: most requests never have one.
@@ -204,10 +204,8 @@ export function createGateway(options: GatewayOptions): Gateway {
           tenantJurisdictions: tenant.jurisdictions,
           ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }),
           ...(request.geography === undefined ? {} : { requestedGeography: request.geography }),
-          // A continuation needs room for one more token at least: each attempt's budget is then
-          // fitted to its endpoint's window (see firstAnswer).
-          promptTokens: context.resumedPromptTokens ?? promptTokens,
-          maxOutputTokens: context.resumedPromptTokens === undefined ? outputTokens : 1,
+          promptTokens: context.resumed?.promptTokens ?? promptTokens,
+          maxOutputTokens: context.resumed?.outputTokens ?? outputTokens,
           prefixKey,
           excludeEndpoints: tried,
         }),

@@ -10,10 +10,11 @@ export interface RequestContext {
   /** The gateway's estimate of the prompt, as admitted by the limits. */
   readonly promptTokens: number;
   /**
-   * While a broken answer is resumed: the estimate of the continuation's prompt (the caller's
-   * plus the answer so far), which routing and each attempt's output budget fit to the window.
+   * While a broken answer is resumed: the estimate of the continuation's prompt (the caller's plus
+   * the answer so far), and the output room routing asks for: the budget left, or a single token
+   * when no endpoint has room for all of it (each attempt's budget is then cut to its window).
    */
-  resumedPromptTokens: number | undefined;
+  resumed: { readonly promptTokens: number; readonly outputTokens: number } | undefined;
   /** Whether the client disconnected (the deadline cancellation also fires then). */
   clientGone(): boolean;
   /** Whether the gateway's shutdown ended the request (its grace period ran out; see Gateway.close). */

@@ -418,6 +418,34 @@ describe('failover under faults', () => {
       expect(continuationTokens + (resumedWith.max_tokens ?? 0)).toBe(131_072);
     });
 
+    it('a resume goes where the whole remaining budget fits (a long-context endpoint) rather than cut short on an ordinary one', async () => {
+      const cutting = await emulator('m-cut', { faults: { cutAfterTokens: 10 } });
+      const [cutFront, ordinaryFront, longFront] = [await proxy(cutting.url), await proxy((await emulator('m-ordinary')).url), await proxy((await emulator('m-long')).url)];
+      const started = createGateway({
+        config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: cut, url: "${cutFront.url}", dialect: openai, model: m-cut, provider: p1, region: r1, jurisdiction: us, contextWindow: 8192, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: ordinary, url: "${ordinaryFront.url}", dialect: openai, model: m-ordinary, provider: p2, region: r1, jurisdiction: us, contextWindow: 8192, marginalCostPerMillionTokens: 1, capacity: 8 }
+  - { id: long, url: "${longFront.url}", dialect: openai, model: m-long, provider: p3, region: r1, jurisdiction: us, contextWindow: 131072, longContext: true, marginalCostPerMillionTokens: 2, capacity: 8 }
+routes:
+  - { model: ${publicModel}, endpoints: [cut, ordinary, long], policy: [cost] }
+tenants:
+  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 1000000, tokensPerMinute: 1000000000 }
+resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }
+`),
+        logger: false,
+      });
+      const url = await started.listen(0, '127.0.0.1');
+      cleanups.push(() => started.close());
+      // The prompt and max_tokens fill an ordinary window: the continuation, longer by the text sent, cannot finish there.
+      const read = await readSse(await streamOpenAI(url, 'x'.repeat(4 * (8192 - 40)), 40), 'openai');
+      expect(read.ending).toBe('complete');
+      expect(openAIUsage(read.raw)).toBe(40);
+      expect([cutFront.arrivals.length, ordinaryFront.arrivals.length, longFront.arrivals.length]).toEqual([1, 0, 1]);
+      expect((JSON.parse(longFront.arrivals[0]?.body ?? '{}') as { max_tokens?: number }).max_tokens).toBe(30);
+    });
+
     it('are resumed on the same endpoint when it is the only eligible one and it recovers', async () => {
       const flaky = await emulator('m-flaky', { faults: { cutAfterTokens: 5 } });
       const front = await proxy(flaky.url);
