@@ -16,9 +16,11 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
     const named = isQuotableName(coding) ? `content-encoding '${coding}'` : 'this content-encoding';
     return Promise.reject(new ClientError(415, 'invalid_request', `${named} is not supported: send the body uncompressed`));
   }
-  // JSON is UTF-8 (RFC 8259, 8.1): a body declared in another charset would only read as "not JSON".
+  // JSON is UTF-8 (RFC 8259, 8.1). A body in a charset that is not ASCII-compatible (UTF-16, UTF-32)
+  // would only read as "not JSON"; others (ISO-8859-1, as Java clients label JSON) are read as UTF-8,
+  // which is right for the ASCII that JSON serialisers write, escaping the rest.
   const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase();
-  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8' && charset !== 'us-ascii') {
+  if (charset !== undefined && /^(utf-?(16|32)|ucs-?[24])/.test(charset)) {
     const named = isQuotableName(charset) ? `charset '${charset}'` : 'this charset';
     return Promise.reject(new ClientError(415, 'invalid_request', `${named} is not supported: send the JSON body as UTF-8`));
   }
