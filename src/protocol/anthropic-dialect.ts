@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defaultMaxOutputTokens, tokenCount, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow } from './chat.js';
+import { defaultMaxOutputTokens, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest, noTools, unsupportedContent } from './request-problem.js';
 import { sseFrame } from './sse.js';
@@ -249,7 +249,7 @@ export const anthropicDialect: Dialect = {
             finished = true;
             return { events: [{ type: 'finish', finishReason: finish, ...(stopSequence === undefined ? {} : { stopSequence }), usage: { inputTokens, outputTokens } }], done: true };
           case 'error':
-            return { events: [{ type: 'error', kind: json.error?.type === 'overloaded_error' ? 'overloaded' : 'api_error', message: json.error?.message ?? 'upstream error' }], done: true };
+            return { events: [{ type: 'error', kind: json.error?.type === 'overloaded_error' ? 'overloaded' : 'api_error', message: upstreamErrorDetail(json).message }], done: true };
           default:
             return { events: [], done: false };
         }

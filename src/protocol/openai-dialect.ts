@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defaultMaxOutputTokens, tokenCount, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitState, type SamplingControls } from './chat.js';
+import { defaultMaxOutputTokens, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitState, type SamplingControls } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { goDuration } from './go-duration.js';
 import { invalidRequest, noTools, unsupportedContent } from './request-problem.js';
@@ -246,8 +246,9 @@ export const openaiDialect: Dialect = {
         } catch {
           return { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed stream chunk' }], done: true };
         }
-        const chunk = json as { id?: string; model?: string; error?: { message?: string }; choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[]; usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null };
-        if (chunk.error !== undefined) return { events: [{ type: 'error', kind: 'api_error', message: chunk.error.message ?? 'upstream error' }], done: true };
+        const chunk = json as { id?: string; model?: string; error?: unknown; choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[]; usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null };
+        // An error chunk in any shape a server sends (TGI's error is a string).
+        if (chunk.error !== undefined) return { events: [{ type: 'error', kind: 'api_error', message: upstreamErrorDetail(chunk).message }], done: true };
         const events: ChatEvent[] = [];
         if (!started) {
           started = true;

@@ -121,3 +121,18 @@ describe('OpenAI requests', () => {
     expect(parse({ messages, continue_final_message: false }).finalAssistant).toBe('answer');
   });
 });
+
+describe('error chunks in an upstream stream', () => {
+  it.each([
+    ['OpenAI', { error: { message: 'over quota' } }, 'over quota'],
+    ['TGI, a string', { error: 'Input validation error' }, 'Input validation error'],
+    ['a message that is not text', { error: { message: { nested: true } } }, 'upstream error'],
+  ])('%s: read as an error event with a text message', (_shape, chunk, message) => {
+    expect(openaiDialect.createStreamReader().read(undefined, JSON.stringify(chunk))).toEqual({ events: [{ type: 'error', kind: 'api_error', message }], done: true });
+  });
+
+  it('Anthropic: an error event whose message is not text still reads as text', () => {
+    const read = anthropicDialect.createStreamReader().read('error', JSON.stringify({ type: 'error', error: { type: 'overloaded_error', message: 42 } }));
+    expect(read).toEqual({ events: [{ type: 'error', kind: 'overloaded', message: 'upstream error' }], done: true });
+  });
+});
