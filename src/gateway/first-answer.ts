@@ -70,8 +70,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     // 499 is this request's own cancellation: the deadline (a timeout for a waiting client) or the client leaving.
     if (result.status === 499) throw stoppedError(core, context);
     last = result;
-    noteFailure(context, result.endpoint.config.id, result.status);
-    context.log.warn({ requestId: context.requestId, endpoint: result.endpoint.config.id, status: result.status, reason: loggedReason(core, result) }, 'upstream attempt failed');
+    recordFailure(core, context, result);
     if (!isRetryableStatus(result.status)) break;
   }
   if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
@@ -109,6 +108,12 @@ export function noteFailure(context: RequestContext, endpointId: string, status:
   if (status !== 'stream' && !isWorthRevisiting(status)) (context.banned ??= new Set()).add(endpointId);
 }
 
+/** A failed attempt, counted against its endpoint for this request and logged. */
+function recordFailure(core: GatewayCore, context: RequestContext, failed: Extract<Attempt, { kind: 'failed' }>): void {
+  noteFailure(context, failed.endpoint.config.id, failed.status);
+  context.log.warn({ requestId: context.requestId, endpoint: failed.endpoint.config.id, status: failed.status, reason: loggedReason(core, failed) }, 'upstream attempt failed');
+}
+
 /** Starts a second attempt when the first has no first token after hedgeAfterMs; the first to start wins. */
 async function hedged(core: GatewayCore, context: RequestContext, primary: EndpointRuntime, second: EndpointRuntime, request: ChatRequest, tried: Set<string>, cancellation: Cancellation): Promise<Attempt> {
   const { metrics } = core;
@@ -127,7 +132,9 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
   const winner = await Promise.race([first.then((a) => ({ a, i: 0 })), backup.then((a) => ({ a, i: 1 }))]);
   const loser = winner.i === 0 ? backup : first;
   if (winner.a.kind === 'failed') {
-    // The first to finish failed: the other one is still our best chance.
+    // The first to finish failed: the other one is still our best chance. Its failure counts as any
+    // other's (a 401 bans its endpoint for this request); the caller records the other's outcome.
+    if (winner.a.status !== 499) recordFailure(core, context, winner.a);
     const other = await loser;
     metrics.hedges.inc({ route: context.route.model, outcome: other.kind === 'failed' ? 'both-failed' : winner.i === 0 ? 'hedge' : 'primary' });
     return other;

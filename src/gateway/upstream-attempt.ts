@@ -113,6 +113,10 @@ export function releaseAttempt(core: GatewayCore, current: StreamAttempt, outcom
   endpoint.outstanding -= 1;
   if (outcome !== 'success') current.cancellation.cancel();
   // A probe's verdict was given at its first token (see startAttempt).
-  if (outcome === 'success') core.endpoints.setCircuit(endpoint, 'success');
+  if (outcome === 'success') {
+    core.endpoints.setCircuit(endpoint, 'success');
+    // It answered whole: whatever it asked by an earlier Retry-After is over.
+    endpoint.retryAfterUntil = 0;
+  }
   else if (outcome === 'failure') core.endpoints.setCircuit(endpoint, 'failure');
 }

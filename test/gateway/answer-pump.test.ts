@@ -15,7 +15,7 @@ const config = singleEndpointConfig('http://127.0.0.1:9', 'sk-pump');
 
 // The answer's finish is not held behind a slow client: the endpoint's load and probe slot are
 // given back as soon as the upstream has finished, whatever the client has still to read.
-it('an answer whose finish arrives while the client is congested completes at once', async () => {
+it('an answer whose finish arrives while the client is congested completes at once, and clears the endpoint\'s Retry-After', async () => {
   const endpoints = new EndpointPool(config, {}, Date.now);
   const core: GatewayCore = { config, now: Date.now, random: Math.random, metrics: createGatewayMetrics(), upstream: { send: () => Promise.reject(new Error('unused')), close: () => Promise.resolve() }, endpoints, policy: routingPolicyFromConfig(config), watched: new Set() };
   const endpoint = endpoints.get('up');
@@ -28,6 +28,7 @@ it('an answer whose finish arrives while the client is congested completes at on
   rest.push({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 3, outputTokens: 2 } });
   rest.end();
   endpoint.outstanding = 1;
+  endpoint.retryAfterUntil = Date.now() + 86_400_000;
   const finished: string[] = [];
   // A client that never drains, congested since the head's text: only the request's cancellation would end a wait.
   const sink: AnswerSink = { committed: true, congested: true, drained: (cancellation) => new Promise((resolve) => cancellation.onCancel(resolve)), event: () => undefined, finish: (_event, text) => finished.push(text), fail: () => undefined };
@@ -38,4 +39,6 @@ it('an answer whose finish arrives while the client is congested completes at on
   expect(settled).toMatchObject({ status: 200, text: 'hello' });
   expect(finished).toEqual(['hello']);
   expect(endpoint.outstanding).toBe(0);
+  // A whole answer also ends whatever the endpoint asked by an earlier Retry-After.
+  expect(endpoint.retryAfterUntil).toBe(0);
 });

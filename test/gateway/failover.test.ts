@@ -1047,6 +1047,25 @@ resilience: { retries: 1, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, d
     return { url, slow, slowFront, fastFront };
   }
 
+  it('6c. when both legs of a hedge fail, each failure counts: the leg that refused the gateway\'s key is not gone back to', async () => {
+    // The primary fails with a 500 after 1 s (latency divided by the speed, 200); the hedge's leg, after 100 ms, with a 401 at once.
+    const failing = await emulator('m-failing', { faults: { errorRate: 1, errorStatus: 500, addedLatencyMs: 200_000 } });
+    const refusing = await emulator('m-refusing', { faults: { errorRate: 1, errorStatus: 401 } });
+    const [failingFront, refusingFront] = [await proxy(failing.url), await proxy(refusing.url)];
+    const { url } = await gateway(
+      [
+        { id: 'failing', url: failingFront.url, model: 'm-failing', cost: 0 },
+        { id: 'refusing', url: refusingFront.url, model: 'm-refusing', cost: 1 },
+      ],
+      { policy: '[cost]', resilience: '{ retries: 1, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 5000, deadlineMs: 10000, hedgeAfterMs: 100, circuitBreaker: { failureThreshold: 1000 } }' },
+    );
+    const response = await streamOpenAI(url, 'hedge both', 5);
+    expect(response.status).toBe(502);
+    await response.body?.cancel();
+    // The one retry went back to the endpoint that failed with a 500, never to the one that refused the key.
+    expect([failingFront.arrivals.length, refusingFront.arrivals.length]).toEqual([2, 1]);
+  });
+
   it('6b. hedging under the latency policy: the primary that lost a hedge is known to be slow, and the next requests go where it is fast', async () => {
     const { url, slowFront, fastFront } = await slowThenFast('[latency]', 100);
     for (let n = 0; n < 4; n += 1) await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: `hedge ${n}` }], max_tokens: 5 });
