@@ -341,7 +341,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     void handle(req, res);
   });
   server.keepAliveTimeout = 65_000;
-  // Node drops headers past its count limit (2,000 lines) without a word, and a dropped jurisdiction
+  // Node drops headers past its count limit (about a thousand here) without a word, and a dropped jurisdiction
   // header would widen what the request may reach: no count limit, only the size one (16 KB, 431).
   server.maxHeadersCount = 0;
   let closing: Promise<void> | undefined;

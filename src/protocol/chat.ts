@@ -136,9 +136,9 @@ export function upstreamErrorDetail(body: unknown): UpstreamErrorDetail {
   return { message, param, code };
 }
 
-// vLLM and OpenAI: "maximum context length is N tokens"; Anthropic: "prompt is too long"; SGLang:
-// "longer than the model's context length".
-const contextLengthWording = /context length|prompt is too long|context window/i;
+// vLLM and OpenAI: "maximum context length is N tokens"; Anthropic: "prompt is too long", "input
+// length and `max_tokens` exceed context limit"; SGLang: "longer than the model's context length".
+const contextLengthWording = /context length|prompt is too long|context window|context limit/i;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

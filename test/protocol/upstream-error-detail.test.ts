@@ -8,6 +8,7 @@ describe('upstreamErrorDetail', () => {
     ['TGI, a string', { error: 'Input validation error: `temperature` must be strictly positive', error_type: 'validation' }, { message: 'Input validation error: `temperature` must be strictly positive', param: undefined, code: undefined }],
     ['FastAPI, a string detail', { detail: 'Not Found' }, { message: 'Not Found', param: undefined, code: undefined }],
     ['Anthropic, a long prompt', { type: 'error', error: { type: 'invalid_request_error', message: 'prompt is too long: 210000 tokens > 200000 maximum' } }, { message: 'prompt is too long: 210000 tokens > 200000 maximum', param: undefined, code: 'context_length_exceeded' }],
+    ['Anthropic, a long prompt and budget', { type: 'error', error: { type: 'invalid_request_error', message: 'input length and `max_tokens` exceed context limit: 199000 + 21333 > 200000' } }, { message: 'input length and `max_tokens` exceed context limit: 199000 + 21333 > 200000', param: undefined, code: 'context_length_exceeded' }],
     ['no shape it knows', ['x'], { message: 'upstream error', param: undefined, code: undefined }],
   ])('%s', (_shape, body, detail) => {
     expect(upstreamErrorDetail(body)).toEqual(detail);
