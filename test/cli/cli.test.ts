@@ -314,4 +314,12 @@ describe('the real binary', () => {
     expect(result.stdout).toBe('');
     expect(result.stderr.trim()).toBe(`${file}:12:11: pools[0].chip: unknown chip 'h10'; did you mean 'h100'?`);
   });
+
+  it('a reader that stops early (| head -1) ends the output quietly: exit 0, no EPIPE trace', () => {
+    const errors = temp.write('epipe.err', '');
+    // The shell's `| head -1`: the reader takes the first line and closes the pipe while perf still writes.
+    const result = spawnSync('bash', ['-c', `"${process.execPath}" bin/switchyard.js perf --model llama-3.1-8b --chip h100 2>"${errors}" | head -1 >/dev/null; echo "\${PIPESTATUS[0]}"`], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
+    expect(result.stdout.trim()).toBe('0');
+    expect(readText(errors)).toBe('');
+  });
 });
