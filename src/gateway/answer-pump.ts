@@ -136,6 +136,8 @@ export async function pumpAnswer(
   for (let resumes = 0; ; resumes += 1) {
     const endpoint = current.endpoint;
     let failure: string | undefined;
+    /** Whether `failure` is the upstream's own words (an error event), which may quote the request. */
+    let upstreamSaid = false;
     let finished: Extract<ChatEvent, { type: 'finish' }> | undefined;
     // Watched by the idle sweep while it streams: one that goes quiet after its first token is
     // cut and resumed, instead of holding the client until the deadline.
@@ -155,6 +157,7 @@ export async function pumpAnswer(
         const event = next.value;
         if (event.type === 'error') {
           failure = event.message;
+          upstreamSaid = true;
           break;
         }
         if (event.type === 'finish') finished = event;
@@ -195,7 +198,8 @@ export async function pumpAnswer(
     releaseAttempt(core, current, 'failure');
     noteFailure(context, endpoint.config.id, 'stream');
     metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: 'stream' });
-    context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, reason: failure, sentTokens }, 'upstream stream broke');
+    const reason = upstreamSaid && !config.logging.logPrompts ? "the upstream sent an error event; its words are logged only with logging.logPrompts" : failure;
+    context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, reason, sentTokens }, 'upstream stream broke');
     // The whole answer keeps the budget it was admitted with (the default when the caller gave none).
     const budgetLeft = (request.maxTokens ?? defaultMaxOutputTokens) - sentTokens;
     // Every token the client asked for was delivered: the answer is whole, cut or not.

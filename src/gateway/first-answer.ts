@@ -90,12 +90,13 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
 }
 
 /**
- * A failed attempt's reason as logged. An upstream's words about the caller's request (400, 413,
- * 422) may quote its prompt: logged only with logging.logPrompts, as prompts are.
+ * A failed attempt's reason as logged. An upstream's own words (an error body or event) may quote
+ * the request, prompt and all: logged only with logging.logPrompts, as prompts are; otherwise its
+ * status and its own error code or type when that is a plain name.
  */
 function loggedReason(core: GatewayCore, failed: Extract<Attempt, { kind: 'failed' }>): string {
-  if (failed.upstreamWords && answerForUpstreamFailure(failed.status).relayMessage && !core.config.logging.logPrompts) return `status ${failed.status} (the upstream's words may quote the prompt: logged only with logging.logPrompts)`;
-  return failed.message;
+  if (!failed.upstreamWords || core.config.logging.logPrompts) return failed.message;
+  return `status ${failed.status}${failed.label === undefined ? '' : ` (${failed.label})`}; the upstream's words are logged only with logging.logPrompts`;
 }
 
 /**

@@ -34,6 +34,8 @@ export type Attempt =
       /** The field and code an upstream's error names (OpenAI's param and code), when plain. */
       readonly param?: string | undefined;
       readonly code?: ErrorCode | undefined;
+      /** The upstream's own error code or type, when a plain name (see UpstreamErrorDetail). */
+      readonly label?: string | undefined;
     };
 
 export type StreamAttempt = Extract<Attempt, { kind: 'stream' }>;
@@ -49,7 +51,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   if (probe) endpoints.setCircuit(endpoint, 'probe-start');
   endpoint.outstanding += 1;
   let timedOut = false;
-  const fail = (status: number, message: string, upstreamWords = false, retryAfter?: string, named: { param?: string | undefined; code?: ErrorCode | undefined } = {}): Attempt => {
+  const fail = (status: number, message: string, upstreamWords = false, retryAfter?: string, named: { param?: string | undefined; code?: ErrorCode | undefined; label?: string | undefined } = {}): Attempt => {
     detach();
     cancellation.cancel();
     // A caller's own mistake (400, 413, 422) and backpressure (429) say nothing about the endpoint's health.
@@ -80,7 +82,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   try {
     const response = await core.upstream.send(endpoint.target, { ...request, stream: true, model: endpoint.config.model }, cancellation);
     // 499 stands for this request's own cancellation here; an upstream's 499 is just a bad answer.
-    if (response.kind === 'error') return interrupted() ?? fail(response.status === 499 ? 502 : response.status, response.message, response.status !== connectFailureStatus, response.retryAfter, { param: response.param, code: response.code });
+    if (response.kind === 'error') return interrupted() ?? fail(response.status === 499 ? 502 : response.status, response.message, response.status !== connectFailureStatus, response.retryAfter, { param: response.param, code: response.code, label: response.label });
     const rest = response.events;
     const head: ChatEvent[] = [];
     for (;;) {

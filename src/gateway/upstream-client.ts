@@ -23,7 +23,7 @@ export type UpstreamResponse =
    * event, so a cut answer never looks complete. After cancellation it just ends.
    */
   | { readonly kind: 'events'; readonly events: AsyncIterator<ChatEvent> }
-  | { readonly kind: 'error'; readonly status: number; readonly message: string; readonly retryAfter: string | undefined; readonly param?: string | undefined; readonly code?: ErrorCode | undefined };
+  | { readonly kind: 'error'; readonly status: number; readonly message: string; readonly retryAfter: string | undefined; readonly param?: string | undefined; readonly code?: ErrorCode | undefined; readonly label?: string | undefined };
 
 /**
  * Sends canonical requests to upstream replicas. The gateway depends on this
@@ -300,9 +300,9 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     this.#settle({ kind: 'error', status: this.#status, retryAfter: this.#retryAfter, ...detail, message: this.#redact(detail.message) });
   }
 
-  /** An upstream's text with the gateway's key for it taken out (an upstream 401 may quote it whole); a key under 8 characters is no real key, and taking it out would garble the text. */
+  /** An upstream's text with the gateway's key for it taken out (an upstream 401 may quote it whole). */
   #redact(text: string): string {
-    return this.apiKey === undefined || this.apiKey.length < 8 ? text : text.replaceAll(this.apiKey, '[the gateway\'s upstream key]');
+    return this.apiKey === undefined || this.apiKey === '' ? text : text.replaceAll(this.apiKey, '[the gateway\'s upstream key]');
   }
 
   /** An error body too long, or too slow to end: the status is the answer, read with what came of the body. */

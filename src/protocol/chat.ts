@@ -111,6 +111,8 @@ export interface UpstreamErrorDetail {
   readonly message: string;
   readonly param: string | undefined;
   readonly code: ErrorCode | undefined;
+  /** The upstream's own code or type when it is a plain name (invalid_api_key, overloaded_error): safe to log, unlike its message. */
+  readonly label: string | undefined;
 }
 
 /**
@@ -133,7 +135,8 @@ export function upstreamErrorDetail(body: unknown): UpstreamErrorDetail {
   const param = typeof source.param === 'string' && /^[\w.[\]-]{1,128}$/.test(source.param) ? source.param : undefined;
   const named = typeof source.code === 'string' && errorCodes.has(source.code) ? (source.code as ErrorCode) : undefined;
   const code = named ?? (contextLengthWording.test(message) ? 'context_length_exceeded' : undefined);
-  return { message, param, code };
+  const label = [source.code, source.type, top.error_type].find((value): value is string => typeof value === 'string' && /^[\w.-]{1,64}$/.test(value) && value !== 'error');
+  return { message, param, code, label };
 }
 
 // vLLM and OpenAI: "maximum context length is N tokens"; Anthropic: "prompt is too long", "input

@@ -3,13 +3,14 @@ import { upstreamErrorDetail } from '../../src/protocol/chat.js';
 
 describe('upstreamErrorDetail', () => {
   it.each([
-    ['OpenAI and Anthropic, nested', { error: { message: 'bad temperature', type: 'invalid_request_error', param: 'temperature', code: null } }, { message: 'bad temperature', param: 'temperature', code: undefined }],
-    ['older vLLM and SGLang, flat', { object: 'error', message: "This model's maximum context length is 32768 tokens. However, you requested 40000 tokens.", type: 'BadRequestError', param: null, code: 400 }, { message: "This model's maximum context length is 32768 tokens. However, you requested 40000 tokens.", param: undefined, code: 'context_length_exceeded' }],
-    ['TGI, a string', { error: 'Input validation error: `temperature` must be strictly positive', error_type: 'validation' }, { message: 'Input validation error: `temperature` must be strictly positive', param: undefined, code: undefined }],
-    ['FastAPI, a string detail', { detail: 'Not Found' }, { message: 'Not Found', param: undefined, code: undefined }],
-    ['Anthropic, a long prompt', { type: 'error', error: { type: 'invalid_request_error', message: 'prompt is too long: 210000 tokens > 200000 maximum' } }, { message: 'prompt is too long: 210000 tokens > 200000 maximum', param: undefined, code: 'context_length_exceeded' }],
-    ['Anthropic, a long prompt and budget', { type: 'error', error: { type: 'invalid_request_error', message: 'input length and `max_tokens` exceed context limit: 199000 + 21333 > 200000' } }, { message: 'input length and `max_tokens` exceed context limit: 199000 + 21333 > 200000', param: undefined, code: 'context_length_exceeded' }],
-    ['no shape it knows', ['x'], { message: 'upstream error', param: undefined, code: undefined }],
+    ['OpenAI and Anthropic, nested', { error: { message: 'bad temperature', type: 'invalid_request_error', param: 'temperature', code: null } }, { message: 'bad temperature', param: 'temperature', code: undefined, label: 'invalid_request_error' }],
+    ['older vLLM and SGLang, flat', { object: 'error', message: "This model's maximum context length is 32768 tokens. However, you requested 40000 tokens.", type: 'BadRequestError', param: null, code: 400 }, { message: "This model's maximum context length is 32768 tokens. However, you requested 40000 tokens.", param: undefined, code: 'context_length_exceeded', label: 'BadRequestError' }],
+    ['TGI, a string', { error: 'Input validation error: `temperature` must be strictly positive', error_type: 'validation' }, { message: 'Input validation error: `temperature` must be strictly positive', param: undefined, code: undefined, label: 'validation' }],
+    ['FastAPI, a string detail', { detail: 'Not Found' }, { message: 'Not Found', param: undefined, code: undefined, label: undefined }],
+    ['Anthropic, a long prompt', { type: 'error', error: { type: 'invalid_request_error', message: 'prompt is too long: 210000 tokens > 200000 maximum' } }, { message: 'prompt is too long: 210000 tokens > 200000 maximum', param: undefined, code: 'context_length_exceeded', label: 'invalid_request_error' }],
+    ['Anthropic, a long prompt and budget', { type: 'error', error: { type: 'invalid_request_error', message: 'input length and `max_tokens` exceed context limit: 199000 + 21333 > 200000' } }, { message: 'input length and `max_tokens` exceed context limit: 199000 + 21333 > 200000', param: undefined, code: 'context_length_exceeded', label: 'invalid_request_error' }],
+    ['a type that is free text, never a label', { error: { message: 'm', type: 'my secret prompt' } }, { message: 'm', param: undefined, code: undefined, label: undefined }],
+    ['no shape it knows', ['x'], { message: 'upstream error', param: undefined, code: undefined, label: undefined }],
   ])('%s', (_shape, body, detail) => {
     expect(upstreamErrorDetail(body)).toEqual(detail);
   });
@@ -22,6 +23,6 @@ describe('upstreamErrorDetail', () => {
   });
 
   it('names a code only when it is one the gateway knows, and a param only when it is a plain field path', () => {
-    expect(upstreamErrorDetail({ error: { message: 'm', param: 'a b <c>', code: 'something_else' } })).toEqual({ message: 'm', param: undefined, code: undefined });
+    expect(upstreamErrorDetail({ error: { message: 'm', param: 'a b <c>', code: 'something_else' } })).toEqual({ message: 'm', param: undefined, code: undefined, label: 'something_else' });
   });
 });
