@@ -65,7 +65,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     }
     tried.add(primary.config.id);
     const second = config.resilience.hedgeAfterMs > 0 ? endpoints.get(decision.ranked[1]?.id ?? '') : undefined;
-    const result = second === undefined ? await startAttempt(core, primary, fittedTo(primary, request, context), cancellation) : await hedged(core, context, primary, second, request, tried, cancellation);
+    const result = second === undefined ? await attemptOn(core, context, primary, request, cancellation) : await hedged(core, context, primary, second, request, tried, cancellation);
     if (result.kind !== 'failed') return result;
     // 499 is this request's own cancellation: the deadline (a timeout for a waiting client) or the client leaving.
     if (result.status === 499) throw stoppedError(core, context);
@@ -120,7 +120,7 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
   const { metrics } = core;
   const legs = [cancellation.child().cancellation, cancellation.child().cancellation] as const;
   const started = core.now();
-  const first = startAttempt(core, primary, fittedTo(primary, request, context), legs[0]);
+  const first = attemptOn(core, context, primary, request, legs[0]);
   let timer: NodeJS.Timeout | undefined;
   const delayed = new Promise<'hedge'>((resolve) => {
     timer = setTimeout(() => resolve('hedge'), core.config.resilience.hedgeAfterMs);
@@ -129,7 +129,7 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
   clearTimeout(timer);
   if (early !== 'hedge') return early;
   tried.add(second.config.id);
-  const backup = startAttempt(core, second, fittedTo(second, request, context), legs[1]);
+  const backup = attemptOn(core, context, second, request, legs[1]);
   const winner = await Promise.race([first.then((a) => ({ a, i: 0 })), backup.then((a) => ({ a, i: 1 }))]);
   const loser = winner.i === 0 ? backup : first;
   if (winner.a.kind === 'failed') {
@@ -187,6 +187,12 @@ function revisitExclusions(core: GatewayCore, context: RequestContext, eligible:
   const excluded = new Set(context.banned);
   for (const runtime of open) if (!keep.has(runtime.config.id)) excluded.add(runtime.config.id);
   return excluded;
+}
+
+/** One upstream attempt of this request, counted, with its budget fitted to the endpoint. */
+function attemptOn(core: GatewayCore, context: RequestContext, endpoint: EndpointRuntime, request: ChatRequest, cancellation: Cancellation): Promise<Attempt> {
+  context.attempts += 1;
+  return startAttempt(core, endpoint, fittedTo(endpoint, request, context), cancellation);
 }
 
 /**

@@ -193,6 +193,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         route,
         promptTokens,
         resumed: undefined,
+        attempts: 0,
         clientGone: () => clientGone,
         shuttingDown: () => shuttingDown && !clientGone,
         // Made on a first failure: most requests never have one.
@@ -230,7 +231,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         const sink = request.stream ? createStreamSink(target, Math.floor(now() / 1000)) : createJsonSink(target);
         const outcome = await pumpAnswer(core, context, sink, request, answer, tried, deadline);
         usedTokens = outcome.inputTokens + outcome.outputTokens;
-        return { status: outcome.status, endpoint: outcome.endpoint, route: route.model, tenant: tenant.id, attempts: tried.size, ...texts(request, outcome.text) };
+        return { status: outcome.status, endpoint: outcome.endpoint, route: route.model, tenant: tenant.id, attempts: context.attempts, ...texts(request, outcome.text) };
       } finally {
         res.off('close', onClose);
         // Ended but not all sent: the client is not reading (see releaseAtDeadline).

@@ -15,6 +15,8 @@ export interface RequestContext {
    * when no endpoint has room for all of it (each attempt's budget is then cut to its window).
    */
   resumed: { readonly promptTokens: number; readonly outputTokens: number } | undefined;
+  /** Upstream attempts made for the request so far: failovers, retries, hedges and resumes included. */
+  attempts: number;
   /** Whether the client disconnected (the deadline cancellation also fires then). */
   clientGone(): boolean;
   /** Whether the gateway's shutdown ended the request (its grace period ran out; see Gateway.close). */

@@ -17,7 +17,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function loggingGateway(respond: (res: ServerResponse) => void, status: number, logPrompts: boolean): Promise<{ url: string; lines: string[] }> {
+async function loggingGateway(respond: (res: ServerResponse) => void, status: number, logPrompts: boolean, retries = 0): Promise<{ url: string; lines: string[] }> {
   const upstream = await startScriptedUpstream(respond, { status, contentType: status === 200 ? 'text/event-stream' : 'application/json' });
   cleanups.push(() => upstream.close());
   const lines: string[] = [];
@@ -30,7 +30,7 @@ routes:
   - { model: m, endpoints: [up], policy: [cost] }
 tenants:
   - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
-resilience: { retries: 0, resumeStreams: false }
+resilience: { retries: ${retries}, backoffMs: 1, maxBackoffMs: 2, resumeStreams: false }
 logging: { logPrompts: ${logPrompts} }
 `),
     env: { UPSTREAM_KEY: upstreamKey },
@@ -76,5 +76,24 @@ describe('the log', () => {
     expect(log).toContain('confidential');
     expect(log).toContain("[the gateway's upstream key]");
     expect(log).not.toContain(upstreamKey);
+  });
+});
+
+describe('the request log line', () => {
+  it('counts every upstream attempt, going back to the same endpoint included', async () => {
+    let arrivals = 0;
+    const { url, lines } = await loggingGateway(
+      (res) => {
+        arrivals += 1;
+        if (arrivals === 1) res.destroy();
+        else res.end(openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n');
+      },
+      200,
+      false,
+      2,
+    );
+    expect((await ask(url)).status).toBe(200);
+    const request = lines.map((line) => JSON.parse(line) as { msg: string; attempts?: number }).find((line) => line.msg === 'request');
+    expect(request?.attempts).toBe(2);
   });
 });
