@@ -130,7 +130,8 @@ export async function pumpAnswer(
     const text = sent.toString();
     sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(finished.stopSequence === undefined ? {} : { stopSequence: finished.stopSequence }), usage }, text);
     countTokens(endpoint.config.id, usage.inputTokens, usage.outputTokens);
-    if (sentTokens > 1) metrics.tpot.observe({ route, endpoint: endpoint.config.id }, (lastTokenAt - firstTokenAt) / 1e3 / (sentTokens - 1));
+    // Over the tokens counted, not the chunks: an upstream may send several tokens in one.
+    if (usage.outputTokens > 1 && sentTokens > 1) metrics.tpot.observe({ route, endpoint: endpoint.config.id }, (lastTokenAt - firstTokenAt) / 1e3 / (usage.outputTokens - 1));
     return { status: 200, endpoint: endpoint.config.id, ...usage, text };
   };
   for (let resumes = 0; ; resumes += 1) {

@@ -36,8 +36,8 @@ export function createGatewayMetrics(readEndpoints: () => Iterable<EndpointGauge
   return {
     registry,
     requests: new Counter({ name: 'switchyard_requests_total', help: 'Requests answered by public route (none when no route was reached: also refused requests on any path), final endpoint, status and inbound dialect', labelNames: ['route', 'endpoint', 'status', 'dialect'], registers }),
-    ttft: new Histogram({ name: 'switchyard_ttft_seconds', help: 'Time to first token of the upstream attempt that answered, from its start (earlier failed attempts and hedges not included)', labelNames: ['route', 'endpoint'], buckets: latencyBuckets, registers }),
-    tpot: new Histogram({ name: 'switchyard_tpot_seconds', help: 'Mean time per output token after the first, per stream', labelNames: ['route', 'endpoint'], buckets: tokenIntervalBuckets, registers }),
+    ttft: new Histogram({ name: 'switchyard_ttft_seconds', help: 'Time to first token as the caller waits for it, from the request\'s arrival (failed attempts, backoff and hedges included); endpoint: the one that answered', labelNames: ['route', 'endpoint'], buckets: latencyBuckets, registers }),
+    tpot: new Histogram({ name: 'switchyard_tpot_seconds', help: 'Mean time per output token after the first, per answer, over the tokens the upstream reported (several may come in one chunk)', labelNames: ['route', 'endpoint'], buckets: tokenIntervalBuckets, registers }),
     tokens: new Counter({ name: 'switchyard_tokens_total', help: 'Tokens by direction (input, output): upstream usage, or the prompt estimate and tokens delivered for answers cut short', labelNames: ['route', 'endpoint', 'direction'], registers }),
     retries: new Counter({ name: 'switchyard_retries_total', help: 'Attempts beyond the first', labelNames: ['route'], registers }),
     failovers: new Counter({ name: 'switchyard_failovers_total', help: 'Attempts moved to a different endpoint after a failure', labelNames: ['route'], registers }),

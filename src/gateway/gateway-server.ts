@@ -156,6 +156,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 
   const serveChat = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels): Promise<ChatOutcome> => {
+    const arrivedAt = now();
     if (draining) throw new ClientError(503, 'overloaded', 'the gateway is shutting down; retry the request', { headers: { connection: 'close' } });
     // Made first, so a shutdown reaches a request still sending its body.
     const deadline = new Cancellation();
@@ -225,7 +226,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       try {
         const answer = await firstAnswer(core, context, request, tried, deadline);
         if (answer.kind === 'failed') throw new ClientError(502, 'api_error', answer.message);
-        metrics.ttft.observe({ route: route.model, endpoint: answer.endpoint.config.id }, answer.ttftMs / 1e3);
+        // The caller's time to first token: failed attempts, backoff and a lost hedge included.
+        metrics.ttft.observe({ route: route.model, endpoint: answer.endpoint.config.id }, (now() - arrivedAt) / 1e3);
         // Ids are the caller's dialect's, whichever upstream answered.
         const target = { inbound, request, res, headers, id: inbound.responseId(generateId()) };
         const sink = request.stream ? createStreamSink(target, Math.floor(now() / 1000)) : createJsonSink(target);

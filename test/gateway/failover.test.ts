@@ -1095,6 +1095,9 @@ resilience: { retries: 1, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, d
     const metrics = await scrape(url);
     expect(metricValue(metrics, 'switchyard_hedges_total', { route: publicModel, outcome: 'hedge' })).toBe(6);
     expect(metricValue(metrics, 'switchyard_hedges_total', { outcome: 'primary' }) ?? 0).toBe(0);
+    // The TTFT recorded is the callers': each waited the 50 ms before the hedge started, at least.
+    expect(metricValue(metrics, 'switchyard_ttft_seconds_count', { route: publicModel })).toBe(6);
+    expect(metricValue(metrics, 'switchyard_ttft_seconds_sum', { route: publicModel }) ?? 0).toBeGreaterThanOrEqual(6 * 0.05);
     // The losing (slow) attempts were cancelled, not left to run.
     expect(await waitFor(() => slow.stats().running === 0 && slow.stats().waiting === 0, 2000)).toBe(true);
   });

@@ -479,3 +479,35 @@ describe('token limits charge what was served', () => {
   });
 });
 
+
+describe('an upstream that sends several tokens in one chunk', () => {
+  it('has its TPOT taken over the tokens it reports, not over its chunks', async () => {
+    const chunky = await startScriptedUpstream((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: 'one two three four' }));
+      let chunks = 1;
+      const timer = setInterval(() => {
+        if (chunks === 5) {
+          clearInterval(timer);
+          res.end(`${openAIChunk({}, 'stop')}data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage: { prompt_tokens: 2, completion_tokens: 20 } })}\n\ndata: [DONE]\n\n`);
+          return;
+        }
+        chunks += 1;
+        res.write(openAIChunk({ content: ' five six seven eight' }));
+      }, 40);
+    });
+    const started = await routeGateway('chunky', [['chunky', chunky.url, 'm']]);
+    try {
+      const openai = new OpenAI({ apiKey, baseURL: `${started.url}/v1`, maxRetries: 0 });
+      expect((await openai.chat.completions.create({ model: 'chunky', messages: [{ role: 'user', content: 'hi' }] })).usage?.completion_tokens).toBe(20);
+      const metrics = await (await fetch(`${started.url}/metrics`)).text();
+      const sum = Number(/^switchyard_tpot_seconds_sum\{[^}]*\} (\S+)$/m.exec(metrics)?.[1]);
+      // Four gaps of 40 ms or more (timers never fire early) over 19 token gaps: about 8 ms a token;
+      // per chunk it would read 40 ms at least.
+      expect(sum).toBeGreaterThan(0.008);
+      expect(sum).toBeLessThan(0.035);
+    } finally {
+      await started.close();
+      await chunky.close();
+    }
+  });
+});
