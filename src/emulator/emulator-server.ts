@@ -492,7 +492,14 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => {
-      const why = error.code === 'EADDRINUSE' ? 'the port is in use; choose another with --port (0 picks a free one)' : error.code === 'EACCES' ? 'permission denied; choose a port above 1023 with --port' : (error.code ?? error.message);
+      const why =
+        error.code === 'EADDRINUSE'
+          ? 'the port is in use; choose another with --port (0 picks a free one)'
+          : error.code === 'EACCES'
+            ? 'permission denied; choose a port above 1023 with --port'
+            : error.code === 'EMFILE'
+              ? "too many open files: the process's limit (ulimit -n) is reached"
+              : (error.code ?? error.message);
       reject(new EmulatorError(`cannot listen on ${host}:${options.port ?? 0}: ${why}`));
     };
     server.once('error', onError);

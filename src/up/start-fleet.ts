@@ -168,9 +168,19 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
   for (const service of fleet.services) {
     if (!replicas.some((r) => r.service === service)) warnings.push(`service '${service.id}' has no planned replicas: no route for it`);
   }
-  if (replicas.length === 0) throw new StartFleetError(`the plan places no inference replica${fleet.services.length === 0 ? ' (the fleet has no services)' : ''}; nothing to start`);
+  if (replicas.length === 0) {
+    // Why, as `switchyard plan` says it: the user's next step is to fix the spec.
+    const why = fleet.services.length === 0 ? ' (the fleet has no services)' : plan.problems.length > 0 ? `: ${plan.problems.join('; ')}` : '';
+    throw new StartFleetError(`the plan places no inference replica${why}; nothing to start`);
+  }
 
   const emulators = await startAll(replicas, fleet, speed, options.log ?? (() => undefined));
+  // A signal that came while the emulators started: stop before the gateway and the banner.
+  await new Promise((resolve) => setImmediate(resolve));
+  if (options.stopRequested?.() === true) {
+    await Promise.allSettled(emulators.map((emulator) => emulator.close()));
+    throw new StartFleetStopped();
+  }
   let gateway: Gateway | undefined;
   let gatewayGraceMs = 0;
   let closed: Promise<void> | undefined;
@@ -194,7 +204,7 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
       return ids.length === 0 ? [] : [{ model: service.id, jurisdictions: service.jurisdictions, endpoints: ids, policy: routePolicy }];
     });
     const apiKey = options.apiKey ?? `sy-demo-${randomBytes(24).toString('base64url')}`;
-    const config = buildGatewayConfig(fleet, endpoints, routes, apiKey, options.port ?? 8080, options.host ?? '127.0.0.1');
+    const config = buildGatewayConfig(fleet, endpoints, routes, apiKey, options.port ?? 8080, options.host ?? '127.0.0.1', speed);
     gatewayGraceMs = config.listen.shutdownGraceMs;
     gateway = createGateway({ config, logger: options.logger ?? false });
     const url = await gateway.listen(config.listen.port, config.listen.host);
@@ -276,7 +286,7 @@ function endpointFor(replica: ReplicaSpec, emulator: RunningEmulator): UpEndpoin
   };
 }
 
-function buildGatewayConfig(fleet: Fleet, endpoints: readonly UpEndpoint[], routes: readonly UpRoute[], apiKey: string, port: number, host: string): GatewayConfig {
+function buildGatewayConfig(fleet: Fleet, endpoints: readonly UpEndpoint[], routes: readonly UpRoute[], apiKey: string, port: number, host: string, speed: number): GatewayConfig {
   const used = new Set([...fleet.pools.map((p) => p.jurisdiction), ...fleet.services.flatMap((s) => s.jurisdictions)]);
   const extra = [...used].filter((j) => !knownJurisdictions.includes(j)).sort();
   const tenantJurisdictions = [...new Set(fleet.services.flatMap((s) => s.jurisdictions))].sort();
@@ -302,9 +312,17 @@ function buildGatewayConfig(fleet: Fleet, endpoints: readonly UpEndpoint[], rout
     ),
     routes: routes.map((r): RouteConfig => ({ model: r.model, endpoints: [...r.endpoints], policy: [...r.policy] })),
     tenants: [{ id: demoTenantId, apiKeySha256: hashApiKey(apiKey), jurisdictions: tenantJurisdictions, requestsPerMinute: 1_000_000, tokensPerMinute: 1_000_000_000 }],
+    // Emulators slower than real time: the gateway's timeouts (the defaults' 10 s to a first token or
+    // between tokens, 120 s in all) stretch with them, at most a day, or every answer would time out.
+    ...(speed >= 1 ? {} : { resilience: { ttftTimeoutMs: slowed(10_000, speed), tokenIdleTimeoutMs: slowed(10_000, speed), deadlineMs: slowed(120_000, speed) } }),
   };
   // Through the same parser as a config file (JSON is YAML): the schema, its defaults and the cross-checks.
   const parsed = parseGatewayConfig(JSON.stringify(raw), '<switchyard up>');
   if (!parsed.ok) throw new Error(`generated gateway config is invalid: ${parsed.problems.map(formatProblem).join('; ')}`);
   return parsed.value;
+}
+
+/** A real-time duration at an emulator speed below 1, at most a day (the config's ceiling). */
+function slowed(ms: number, speed: number): number {
+  return Math.min(86_400_000, Math.round(ms / speed));
 }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFleet, loadFleetOrThrow } from '../../src/domain/load-fleet.js';
 import type { Fleet } from '../../src/domain/fleet.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { StartFleetError, nthSeed, startFleet, type RunningFleet } from '../../src/up/start-fleet.js';
+import { StartFleetError, StartFleetStopped, nthSeed, startFleet, type RunningFleet } from '../../src/up/start-fleet.js';
 import { readText, smallYamlPath } from '../helpers/paths.js';
 import { curlToFetch } from './curl-to-fetch.js';
 
@@ -186,10 +186,32 @@ describe('startFleet lifecycle', () => {
       await partial.close();
     }
     const nothing = { ...infeasible, allocations: [] };
-    await expect(startFleet(fleet, { port: 0, plan: nothing })).rejects.toThrow(StartFleetError);
+    // The refusal says why, as the plan does.
+    await expect(startFleet(fleet, { port: 0, plan: nothing })).rejects.toThrow(new StartFleetError('the plan places no inference replica: made up for the test; nothing to start'));
     const noServices = parseFleet(readText(smallYamlPath).replace(/^services:[\s\S]*?^trainingJobs:/m, 'trainingJobs:').replace(/^ {2}survive:.*$/m, ''), 'no-services.yaml');
     if (!noServices.ok) throw new Error(noServices.problems.map((p) => p.message).join('; '));
     await expect(startFleet(noServices.value, { port: 0 })).rejects.toThrow(/no inference replica \(the fleet has no services\)/);
+  });
+
+  it('a stop asked while the emulators start stops before the gateway: nothing is left listening', async () => {
+    const servers = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'TCPServerWrap').length;
+    const shared = 1 + running.endpoints.length;
+    await expect.poll(servers).toBe(shared);
+    let asked = 0;
+    // No after planning, yes once the emulators are up.
+    await expect(startFleet(fleet, { port: 0, speed: 200, replicasPerPool: 1, plan: running.plan, stopRequested: () => (asked += 1) > 1 })).rejects.toThrow(StartFleetStopped);
+    expect(asked).toBe(2);
+    await expect.poll(servers).toBe(shared);
+  });
+
+  it('emulators slower than real time get gateway timeouts stretched with them', async () => {
+    const slow = await startFleet(fleet, { port: 0, speed: 0.01, replicasPerPool: 1, plan: running.plan });
+    try {
+      expect(slow.config.resilience).toMatchObject({ ttftTimeoutMs: 1_000_000, tokenIdleTimeoutMs: 1_000_000, deadlineMs: 12_000_000 });
+    } finally {
+      await slow.close();
+    }
+    expect(running.config.resilience).toMatchObject({ ttftTimeoutMs: 10_000, deadlineMs: 120_000 });
   });
 
   it('a taken gateway port fails cleanly and leaves no emulator behind', async () => {

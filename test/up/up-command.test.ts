@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -64,6 +65,14 @@ describe('switchyard up', () => {
     expect(await done).toBe(0);
     for (const url of [printed.url, ...printed.endpoints.map((e) => e.url)]) await expect(fetch(`${url}/health`)).rejects.toThrow();
     expect(io.errLines).toEqual([]);
+  });
+
+  it('as a process: too few open files for the emulators is a usage error saying what to change, not an internal one', () => {
+    const result = spawnSync('bash', ['-c', `ulimit -n 150 && "${process.execPath}" bin/switchyard.js up examples/frontier-lab.yaml --port 0 --replicas-per-pool 32`], { cwd: repoRoot, encoding: 'utf8', timeout: 120_000 });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('too many open files');
+    expect(result.stderr).toContain('start fewer with --replicas-per-pool (now 32) or raise the limit');
+    expect(result.stderr).not.toMatch(/internal error|This is a bug/);
   });
 
   it('as a process: prints the URL, key, routes and curl lines, serves, and exits 0 on SIGINT', async () => {

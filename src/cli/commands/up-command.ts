@@ -1,6 +1,7 @@
 import { type Command } from 'commander';
 import { flagParsers, wholeFlag } from '../flag-parsers.js';
 import { loadFleet } from '../../domain/load-fleet.js';
+import { EmulatorError } from '../../emulator/emulator-server.js';
 import { createGatewayLogger } from '../../gateway/gateway-logger.js';
 import { formatProblem } from '../../domain/spec-problem.js';
 import { StartFleetError, StartFleetStopped, startFleet, type RunningFleet, type StartFleetOptions } from '../../up/start-fleet.js';
@@ -57,6 +58,12 @@ export async function upCommand(file: string, options: UpCommandOptions, output:
     }
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       output.err(`switchyard: up: port ${options.port} is in use; pick another with --port (0 picks a free one)`);
+      return 2;
+    }
+    // Each emulator takes sockets: a small open-file limit stops a large fleet, which is the user's to size.
+    if (error instanceof EmulatorError || (error as NodeJS.ErrnoException).code === 'EMFILE') {
+      const why = error instanceof EmulatorError ? error.message : "too many open files: the process's limit (ulimit -n) is reached";
+      output.err(`switchyard: up: an emulated replica or the gateway could not start: ${why}; start fewer with --replicas-per-pool (now ${options.replicasPerPool}) or raise the limit`);
       return 2;
     }
     throw error;
