@@ -4,7 +4,7 @@ import { SpecError, formatProblem } from '../domain/spec-problem.js';
 import { catalogCommand } from './commands/catalog-command.js';
 import { registerEmulateCommand } from './commands/emulate-command.js';
 import { gatewayCommand } from './commands/gateway-command.js';
-import { flagParsers } from './flag-parsers.js';
+import { flagParsers, numberFlag } from './flag-parsers.js';
 import { untilSignal } from './until-signal.js';
 import { perfCommand } from './commands/perf-command.js';
 import { planCommand } from './commands/plan-command.js';
@@ -26,7 +26,7 @@ function buildProgram(output: Output, setExit: (code: number) => void): Command 
     .argument('<fleet.yaml>', 'fleet spec')
     .option('--json', 'print one JSON object instead of tables')
     .option('--time-limit <seconds>', 'solver time limit per solve (default: policy.timeLimitSeconds or 60)', flagParsers.positive('--time-limit'))
-    .option('--gap <fraction>', 'relative MIP gap at which to stop (default: policy.mipGap or 0.005)', flagParsers.positive('--gap'))
+    .option('--gap <fraction>', 'relative MIP gap at which to stop (default: policy.mipGap or 0.005)', numberFlag('--gap', (v) => v >= 1e-9 && v <= 1, 'a fraction from 0.000000001 to 1, as policy.mipGap'))
     .action(async (file: string, options: { json?: boolean; timeLimit?: number; gap?: number }) => {
       setExit(await planCommand(file, options, output));
     });
@@ -47,7 +47,7 @@ function buildProgram(output: Output, setExit: (code: number) => void): Command 
     .option('--tpot-ms <ms>', 'time-per-output-token target', flagParsers.positive('--tpot-ms'), 50)
     .option('--ttft-ms <ms>', 'time-to-first-token target', flagParsers.positive('--ttft-ms'))
     .addOption(new Option('--precision <p>', 'serving precision (default: the model preset)').choices(precisions))
-    .option('--mfu <fraction>', 'training MFU override', flagParsers.positive('--mfu'))
+    .option('--mfu <fraction>', 'training MFU override', numberFlag('--mfu', (v) => v >= 1e-3 && v <= 1, 'a fraction from 0.001 to 1, as a model\'s mfu in the fleet spec'))
     .option('--train-tokens <n>', 'size a training run of this many tokens', flagParsers.positive('--train-tokens'))
     .option('--deadline-days <d>', 'deadline for --train-tokens', flagParsers.positive('--deadline-days'))
     .option('--fleet <fleet.yaml>', 'apply this fleet file\'s chip/model overrides and measured profiles')

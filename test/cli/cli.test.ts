@@ -158,7 +158,12 @@ describe('switchyard CLI in-process', () => {
     [['perf', '--model', 'x', '--chip', 'h100', '--tpot-ms', 'fast'], '--tpot-ms must be a positive number'],
     [['perf', '--model', 'x', '--chip', 'h100', '--precision', 'fp16'], 'fp16'],
     [['plan', 'examples/small.yaml', '--time-limit', 'abc'], '--time-limit must be a positive number'],
-    [['plan', 'examples/small.yaml', '--gap', '0'], '--gap must be a positive number'],
+    [['plan', 'examples/small.yaml', '--gap', '0'], '--gap must be a fraction from 0.000000001 to 1'],
+    [['plan', 'examples/small.yaml', '--gap', '5'], '--gap must be a fraction from 0.000000001 to 1'],
+    // The fleet spec's own ranges and checks: a flag is not a way around them.
+    [['perf', '--model', 'llama-3.1-8b', '--chip', 'h100', '--mfu', '2'], '--mfu must be a fraction from 0.001 to 1'],
+    [['perf', '--model', 'llama-2-70b', '--chip', 'h100', '--input', '4000'], "--input plus --output (4500 tokens) exceed model 'llama-2-70b' context window of 4096; lower them"],
+    [['emulate', '--model', 'llama-2-70b', '--chip', 'h100', '--output', '4000'], "--input plus --output (6000 tokens) exceed model 'llama-2-70b' context window of 4096; lower them"],
     [['plan', 'examples/small.yaml', '--time-limit', 'Infinity'], '--time-limit must be a positive number'],
     // Whole numbers are decimal digits: no hex, no exponents, nothing past 2^53 - 1.
     [['emulate', '--model', 'llama-3.1-8b', '--chip', 'h100', '--port', '0x1F90'], '--port must be a whole number from 0 to 65535'],

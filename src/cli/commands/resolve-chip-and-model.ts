@@ -20,7 +20,7 @@ export interface ChipAndModel {
  * `--fleet`, from that fleet's overrides and measured profiles. Returns exit code
  * 2 after printing the fleet's problems; throws UsageError for an unknown id.
  */
-export function resolveChipAndModel(options: { readonly chip: string; readonly model: string; readonly fleet?: string | undefined }, output: Output): ChipAndModel | 2 {
+export function resolveChipAndModel(options: { readonly chip: string; readonly model: string; readonly fleet?: string | undefined; readonly input: number; readonly output: number }, output: Output): ChipAndModel | 2 {
   let chips: ReadonlyMap<string, AcceleratorSpec> = new Map(accelerators.map((c) => [c.id, c]));
   let models: ReadonlyMap<string, ModelSpec> = new Map(modelPresets.map((m) => [m.id, m]));
   let measured: Fleet['measuredProfiles'] = [];
@@ -38,5 +38,9 @@ export function resolveChipAndModel(options: { readonly chip: string; readonly m
   if (chip === undefined) throw new UsageError(`--chip: unknown chip '${options.chip}'; ${didYouMean(options.chip, chips.keys()) ?? "run 'switchyard catalog' for the list"}`);
   const model = models.get(options.model);
   if (model === undefined) throw new UsageError(`--model: unknown model '${options.model}'; ${didYouMean(options.model, models.keys()) ?? "run 'switchyard catalog' for the presets"}`);
+  // As the fleet spec checks a service's shape: requests that cannot fit the model are no profile.
+  if (model.contextWindow !== undefined && options.input + options.output > model.contextWindow) {
+    throw new UsageError(`--input plus --output (${options.input + options.output} tokens) exceed model '${model.id}' context window of ${model.contextWindow}; lower them`);
+  }
   return { chip, model, measured };
 }
