@@ -29,7 +29,8 @@ export async function planFleet(fleet: Fleet, settings: PlanSettings = {}): Prom
 
   const problems: string[] = [];
   let method = '';
-  const strict = await solveStrict(fleet, options, weights, solveOptions);
+  const strictOutcome = await solveStrict(fleet, options, weights, solveOptions);
+  const strict = strictOutcome === 'timed-out' ? undefined : strictOutcome;
   let relaxedSolution: { solution: PlacementSolution; evaluation: Evaluation } | undefined;
   if (strict === undefined) {
     relaxedSolution = await solveRelaxed(fleet, options, weights, solveOptions);
@@ -51,12 +52,18 @@ export async function planFleet(fleet: Fleet, settings: PlanSettings = {}): Prom
     if (strict.solution.status !== 'optimal') problems.push(`the solver stopped at its ${solveOptions.timeLimitSeconds} s limit; the plan is within ${(gap * 100).toFixed(2)}% of the best possible`);
   } else if (relaxedSolution !== undefined) {
     evaluation = relaxedSolution.evaluation;
-    status = 'infeasible';
+    status = strictOutcome === 'timed-out' ? 'timed-out' : 'infeasible';
     objective = weights.costWeight * evaluation.costPerHour + weights.powerWeight * evaluation.powerMW;
     lowerBound = Number.NaN;
     gap = Number.NaN;
-    const explained = explainShortfalls(fleet, options, evaluation);
-    problems.push(...(explained.length > 0 ? explained : evaluation.violations));
+    if (strictOutcome === 'timed-out') {
+      // Out of time before any plan that meets every rule: nothing shows the fleet cannot be served,
+      // and shortfalls read off a relaxed plan cut short would blame the wrong constraint.
+      problems.push(`no plan was found within the solver's ${solveOptions.timeLimitSeconds} s time limit, which does not show the fleet infeasible: raise --time-limit (policy.timeLimitSeconds); the plan shown is the relaxed model's`);
+    } else {
+      const explained = explainShortfalls(fleet, options, evaluation);
+      problems.push(...(explained.length > 0 ? explained : evaluation.violations));
+    }
     if (problems.length === 0) problems.push('no plan meets every constraint, and the relaxed plan found none to report: raise the time limit');
   } else {
     throw new Error('unreachable: relaxed model always has a solution');
@@ -109,9 +116,11 @@ export async function planFleet(fleet: Fleet, settings: PlanSettings = {}): Prom
 
 type SolveOptions = { timeLimitSeconds: number; relativeGap: number };
 
-async function solveStrict(fleet: Fleet, options: PlanOptions, weights: ObjectiveWeights, solveOptions: SolveOptions): Promise<{ solution: PlacementSolution; evaluation: Evaluation } | undefined> {
+/** The strict model's plan; undefined when none meets every rule, 'timed-out' when the solver ran out of time before finding one. */
+async function solveStrict(fleet: Fleet, options: PlanOptions, weights: ObjectiveWeights, solveOptions: SolveOptions): Promise<{ solution: PlacementSolution; evaluation: Evaluation } | 'timed-out' | undefined> {
   const built = buildPlanProblem(fleet, options, weights, false);
   const solution = await solvePlacement(fleet, options, built, weights, false, solveOptions);
+  if (solution.status === 'no-solution') return 'timed-out';
   if (solution.status !== 'optimal' && solution.status !== 'feasible') return undefined;
   const evaluation = evaluateDecision(fleet, options, {
     replicas: built.replicaColumns.map((column) => Math.round(solution.values[column] ?? 0)),

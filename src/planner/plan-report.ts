@@ -2,7 +2,8 @@ import type { Objective } from '../domain/fleet-spec-schema.js';
 
 /** The planner's answer, as printed by `switchyard plan --json`. */
 export interface Plan {
-  readonly status: 'optimal' | 'feasible' | 'infeasible';
+  /** 'timed-out': the solver found no plan that meets every rule within its time limit, which does not show there is none. */
+  readonly status: 'optimal' | 'feasible' | 'infeasible' | 'timed-out';
   readonly policy: { readonly objective: Objective; readonly headroom: number; readonly survive: { readonly lose: 'provider' | 'region'; readonly keep: number } | null; readonly maxShare: { readonly provider: number | null; readonly chipVendor: number | null } };
   /** Value of the optimised objective ($/hour for cost, MW for power, a weighted sum for balanced). */
   readonly objective: number;

@@ -139,7 +139,7 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
   if (options.stopRequested?.() === true) throw new StartFleetStopped();
 
   const warnings: string[] = [];
-  if (plan.status === 'infeasible') warnings.push(`the plan is INFEASIBLE (${plan.problems.join('; ')}); starting what it placed`);
+  if (plan.status === 'infeasible' || plan.status === 'timed-out') warnings.push(`the plan is ${plan.status.toUpperCase()} (${plan.problems.join('; ')}); starting what it placed`);
 
   const services = new Map(fleet.services.map((service) => [service.id, service]));
   const pools = new Map(fleet.pools.map((pool) => [pool.id, pool]));

@@ -217,7 +217,7 @@ async function runCase(command: Command, file: string): Promise<Outcome> {
   if (command === 'plan') {
     const status = (parsed as { status?: unknown }).status;
     if (typeof status !== 'string') return { code, failure: `exit ${code} but the plan JSON has no status`, knownBug: undefined };
-    if ((code === 3) !== (status === 'infeasible')) return { code, failure: `exit ${code} with status '${status}'`, knownBug: undefined };
+    if ((code === 3) !== (status === 'infeasible' || status === 'timed-out')) return { code, failure: `exit ${code} with status '${status}'`, knownBug: undefined };
   } else if (code !== 0 || typeof (parsed as { inference?: unknown }).inference !== 'object') {
     return { code, failure: `perf exit ${code} without an inference profile`, knownBug: undefined };
   }

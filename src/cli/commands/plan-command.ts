@@ -22,5 +22,5 @@ export async function planCommand(file: string, options: PlanCommandOptions, out
     ...(options.gap === undefined ? {} : { mipGap: options.gap }),
   });
   output.out(options.json === true ? toJson(plan) : formatPlan(plan, file));
-  return plan.status === 'infeasible' ? 3 : 0;
+  return plan.status === 'infeasible' || plan.status === 'timed-out' ? 3 : 0;
 }
