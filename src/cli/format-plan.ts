@@ -1,5 +1,5 @@
 import type { Plan } from '../planner/plan-report.js';
-import { number, percent, table, usd } from './output.js';
+import { count, number, percent, table, usd } from './output.js';
 
 /** The human summary of a plan: what runs where, what it costs and draws, and whether it survives. */
 export function formatPlan(plan: Plan, file: string): string {
@@ -68,7 +68,7 @@ export function formatPlan(plan: Plan, file: string): string {
   lines.push(
     table(
       ['baseline', 'status', '$/h', 'MW', 'plan saves $/h'],
-      plan.baselines.map((b) => [b.name, b.status === 'feasible' ? 'feasible' : `infeasible (${b.violations.length} violations)`, usd(b.costPerHour), number(b.powerMW, 1), usd(b.planSavingsPerHour)]),
+      plan.baselines.map((b) => [b.name, b.status === 'feasible' ? 'feasible' : `infeasible (${count(b.violations.length, 'violation')})`, usd(b.costPerHour), number(b.powerMW, 1), usd(b.planSavingsPerHour)]),
       ['left', 'left', 'right', 'right', 'right'],
     ),
   );

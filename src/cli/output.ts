@@ -40,3 +40,8 @@ export function usd(value: number): string {
 export function toJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2);
 }
+
+/** A count and its noun, singular for one: "1 route", "3 routes". */
+export function count(value: number, noun: string): string {
+  return `${number(value)} ${noun}${value === 1 ? '' : 's'}`;
+}

@@ -1,7 +1,7 @@
 import { formatProblem } from '../../domain/spec-problem.js';
 import { gatewayConfigWarnings, loadGatewayConfig } from '../../gateway/gateway-config.js';
 import { createGateway } from '../../gateway/gateway-server.js';
-import type { Output } from '../output.js';
+import { count, type Output } from '../output.js';
 
 export interface GatewayCommandOptions {
   readonly config: string;
@@ -30,7 +30,7 @@ export async function gatewayCommand(options: GatewayCommandOptions, output: Out
     await gateway.close().catch(() => undefined);
     return 2;
   }
-  output.err(`switchyard gateway listening on ${url} (${loaded.value.endpoints.length} endpoints, ${loaded.value.routes.length} routes)`);
+  output.err(`switchyard gateway listening on ${url} (${count(loaded.value.endpoints.length, 'endpoint')}, ${count(loaded.value.routes.length, 'route')})`);
   await stop;
   const graceMs = loaded.value.listen.shutdownGraceMs;
   output.err(`switchyard gateway stopping: requests in flight have up to ${graceMs} ms to finish (listen.shutdownGraceMs); a second signal (Ctrl-C) stops at once`);
