@@ -25,12 +25,14 @@ interface EndpointSpec {
   readonly dialect?: 'openai' | 'anthropic';
   readonly cost?: number;
   readonly capacity?: number;
+  readonly contextWindow?: number;
+  readonly longContext?: boolean;
 }
 
 function config(endpoints: readonly EndpointSpec[], options: { policy?: string; resilience?: string } = {}): ReturnType<typeof gatewayConfig> {
   const lines = endpoints.map(
     (e) =>
-      `  - { id: ${e.id}, url: "${e.url}", dialect: ${e.dialect ?? 'openai'}, model: ${e.model}, provider: p-${e.id}, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: ${e.cost ?? 0}, capacity: ${e.capacity ?? 8} }`,
+      `  - { id: ${e.id}, url: "${e.url}", dialect: ${e.dialect ?? 'openai'}, model: ${e.model}, provider: p-${e.id}, region: r1, jurisdiction: us, contextWindow: ${e.contextWindow ?? 131072},${e.longContext === true ? ' longContext: true,' : ''} marginalCostPerMillionTokens: ${e.cost ?? 0}, capacity: ${e.capacity ?? 8} }`,
   );
   return gatewayConfig(`
 version: 1
@@ -421,23 +423,14 @@ describe('failover under faults', () => {
     it('a resume goes where the whole remaining budget fits (a long-context endpoint) rather than cut short on an ordinary one', async () => {
       const cutting = await emulator('m-cut', { faults: { cutAfterTokens: 10 } });
       const [cutFront, ordinaryFront, longFront] = [await proxy(cutting.url), await proxy((await emulator('m-ordinary')).url), await proxy((await emulator('m-long')).url)];
-      const started = createGateway({
-        config: gatewayConfig(`
-version: 1
-endpoints:
-  - { id: cut, url: "${cutFront.url}", dialect: openai, model: m-cut, provider: p1, region: r1, jurisdiction: us, contextWindow: 8192, marginalCostPerMillionTokens: 0, capacity: 8 }
-  - { id: ordinary, url: "${ordinaryFront.url}", dialect: openai, model: m-ordinary, provider: p2, region: r1, jurisdiction: us, contextWindow: 8192, marginalCostPerMillionTokens: 1, capacity: 8 }
-  - { id: long, url: "${longFront.url}", dialect: openai, model: m-long, provider: p3, region: r1, jurisdiction: us, contextWindow: 131072, longContext: true, marginalCostPerMillionTokens: 2, capacity: 8 }
-routes:
-  - { model: ${publicModel}, endpoints: [cut, ordinary, long], policy: [cost] }
-tenants:
-  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 1000000, tokensPerMinute: 1000000000 }
-resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }
-`),
-        logger: false,
-      });
-      const url = await started.listen(0, '127.0.0.1');
-      cleanups.push(() => started.close());
+      const { url } = await gateway(
+        [
+          { id: 'cut', url: cutFront.url, model: 'm-cut', cost: 0, contextWindow: 8192 },
+          { id: 'ordinary', url: ordinaryFront.url, model: 'm-ordinary', cost: 1, contextWindow: 8192 },
+          { id: 'long', url: longFront.url, model: 'm-long', cost: 2, longContext: true },
+        ],
+        { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }' },
+      );
       // The prompt and max_tokens fill an ordinary window: the continuation, longer by the text sent, cannot finish there.
       const read = await readSse(await streamOpenAI(url, 'x'.repeat(4 * (8192 - 40)), 40), 'openai');
       expect(read.ending).toBe('complete');
@@ -974,23 +967,14 @@ resilience: { retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, d
     const limited = await emulator('m-limited', { faults: { errorRate: 1, errorStatus: 429 } });
     const long = await emulator('m-long');
     const [failingFront, limitedFront, longFront] = [await proxy(failing.url), await proxy(limited.url), await proxy(long.url)];
-    const started = createGateway({
-      config: gatewayConfig(`
-version: 1
-endpoints:
-  - { id: failing, url: "${failingFront.url}", dialect: openai, model: m-fail, provider: p1, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-  - { id: limited, url: "${limitedFront.url}", dialect: openai, model: m-limited, provider: p2, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 1, capacity: 8 }
-  - { id: long, url: "${longFront.url}", dialect: openai, model: m-long, provider: p3, region: r1, jurisdiction: us, contextWindow: 1000000, longContext: true, marginalCostPerMillionTokens: 2, capacity: 8 }
-routes:
-  - { model: ${publicModel}, endpoints: [failing, limited, long], policy: [cost] }
-tenants:
-  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 1000000, tokensPerMinute: 1000000000 }
-resilience: { retries: 1, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }
-`),
-      logger: false,
-    });
-    const url = await started.listen(0, '127.0.0.1');
-    cleanups.push(() => started.close());
+    const { url } = await gateway(
+      [
+        { id: 'failing', url: failingFront.url, model: 'm-fail', cost: 0 },
+        { id: 'limited', url: limitedFront.url, model: 'm-limited', cost: 1 },
+        { id: 'long', url: longFront.url, model: 'm-long', cost: 2, contextWindow: 1_000_000, longContext: true },
+      ],
+      { policy: '[cost]', resilience: '{ retries: 1, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }' },
+    );
     const response = await fetch(`${url}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },

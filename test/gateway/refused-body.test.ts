@@ -4,30 +4,15 @@ import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMockUpstream, type MockUpstream } from '../../bench/mock-upstream.js';
-import { parseGatewayConfig, type GatewayConfig } from '../../src/gateway/gateway-config.js';
+import type { GatewayConfig } from '../../src/gateway/gateway-config.js';
 import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway/gateway-server.js';
-import { hashApiKey } from '../../src/gateway/tenant-auth.js';
+import { singleEndpointConfig } from './helpers/fleet.js';
 
 const apiKey = 'sk-refused-body';
 const execFileAsync = promisify(execFile);
 
-function config(upstreamUrl: string): GatewayConfig {
-  const parsed = parseGatewayConfig(
-    [
-      'version: 1',
-      'endpoints:',
-      `  - { id: mock, url: "${upstreamUrl}", dialect: openai, model: m, provider: local, region: loopback, jurisdiction: us, contextWindow: 1000000, marginalCostPerMillionTokens: 0, capacity: 64 }`,
-      'routes:',
-      '  - { model: chat, endpoints: [mock], policy: [cost] }',
-      'tenants:',
-      `  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }`,
-      'limits: { maxBodyBytes: 4096 }',
-    ].join('\n'),
-    'refused-body.yaml',
-  );
-  if (!parsed.ok) throw new Error(parsed.problems.map((p) => p.message).join('\n'));
-  return parsed.value;
-}
+/** One endpoint, and a 4 KB body limit: a body of any size is one to refuse. */
+const config = (upstreamUrl: string): GatewayConfig => ({ ...singleEndpointConfig(upstreamUrl, apiKey), limits: { maxBodyBytes: 4096 } });
 
 let upstream: MockUpstream;
 const started: Gateway[] = [];
@@ -53,7 +38,7 @@ describe('a request refused while its caller is still sending the body', () => {
     // The caller in a process of its own: in this one, the gateway's reads and the caller's writes
     // take turns on one event loop and the race that loses the answer does not happen.
     const caller = `
-      const body = JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'x'.repeat(5 * 1024 * 1024) }] });
+      const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'x'.repeat(5 * 1024 * 1024) }] });
       const outcomes = [];
       for (let i = 0; i < 6; i += 1) {
         for (const key of ['${apiKey}', 'sk-wrong']) {
@@ -71,7 +56,7 @@ describe('a request refused while its caller is still sending the body', () => {
     expect(outcomes).toHaveLength(12);
     outcomes.forEach((outcome, index) => expect(outcome).toMatch(index % 2 === 0 ? /^413 .*request body exceeds the 4096-byte limit/ : /^401 /));
     const client = new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: 0 });
-    expect((await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'hi' }] })).choices[0]?.message.content).toBe('mock token token');
+    expect((await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] })).choices[0]?.message.content).toBe('mock token token');
   });
 
   it.each([

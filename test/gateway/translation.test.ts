@@ -264,12 +264,8 @@ describe('an upstream 400 in the error shape of another server', () => {
     ['older vLLM (flat)', { object: 'error', message: "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens.", type: 'BadRequestError', param: null, code: 400 }, "This model's maximum context length is 8192 tokens", 'context_length_exceeded'],
     ['FastAPI validation', { detail: [{ loc: ['body', 'temperature'], msg: 'Input should be less than or equal to 2', input: 5 }] }, 'body.temperature: Input should be less than or equal to 2', null],
   ])('%s: the caller gets its words, and the code clients switch on', async (_server, body, words, code) => {
-    const refusing = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify(body)));
-    });
-    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
-    const started = await routeGateway('refusing', [['refusing', `http://127.0.0.1:${(refusing.address() as AddressInfo).port}`, 'm']]);
+    const refusing = await startScriptedUpstream((res) => res.end(JSON.stringify(body)), { status: 400, contentType: 'application/json' });
+    const started = await routeGateway('refusing', [['refusing', refusing.url, 'm']]);
     const openai = new OpenAI({ apiKey, baseURL: `${started.url}/v1`, maxRetries: 0 });
     try {
       const error = await openai.chat.completions.create({ model: 'refusing', messages: [{ role: 'user', content: 'hello' }] }).catch((caught: unknown) => caught);
@@ -277,8 +273,7 @@ describe('an upstream 400 in the error shape of another server', () => {
       expect((error as Error).message).toContain(words);
     } finally {
       await started.close();
-      refusing.closeAllConnections();
-      refusing.close();
+      await refusing.close();
     }
   });
 });
