@@ -158,7 +158,7 @@ export async function pumpAnswer(
         const event = next.value;
         if (event.type === 'error') {
           failure = event.message;
-          upstreamSaid = true;
+          upstreamSaid = event.fromUpstream === true;
           break;
         }
         if (event.type === 'finish') finished = event;

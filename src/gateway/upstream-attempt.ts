@@ -82,13 +82,13 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   try {
     const response = await core.upstream.send(endpoint.target, { ...request, stream: true, model: endpoint.config.model }, cancellation);
     // 499 stands for this request's own cancellation here; an upstream's 499 is just a bad answer.
-    if (response.kind === 'error') return interrupted() ?? fail(response.status === 499 ? 502 : response.status, response.message, response.status !== connectFailureStatus, response.retryAfter, { param: response.param, code: response.code, label: response.label });
+    if (response.kind === 'error') return interrupted() ?? fail(response.status === 499 ? 502 : response.status, response.message, response.fromUpstream, response.retryAfter, { param: response.param, code: response.code, label: response.label });
     const rest = response.events;
     const head: ChatEvent[] = [];
     for (;;) {
       const next = await rest.next();
       if (next.done === true) return interrupted() ?? fail(502, 'upstream stream ended before the first token');
-      if (next.value.type === 'error') return interrupted() ?? fail(502, next.value.message, true);
+      if (next.value.type === 'error') return interrupted() ?? fail(502, next.value.message, next.value.fromUpstream === true);
       head.push(next.value);
       if (next.value.type === 'text' || next.value.type === 'finish') break;
     }

@@ -23,7 +23,17 @@ export type UpstreamResponse =
    * event, so a cut answer never looks complete. After cancellation it just ends.
    */
   | { readonly kind: 'events'; readonly events: AsyncIterator<ChatEvent> }
-  | { readonly kind: 'error'; readonly status: number; readonly message: string; readonly retryAfter: string | undefined; readonly param?: string | undefined; readonly code?: ErrorCode | undefined; readonly label?: string | undefined };
+  | {
+      readonly kind: 'error';
+      readonly status: number;
+      readonly message: string;
+      /** Whether `message` is the upstream's error body (its words may quote the request), not the gateway's account of what went wrong. */
+      readonly fromUpstream: boolean;
+      readonly retryAfter: string | undefined;
+      readonly param?: string | undefined;
+      readonly code?: ErrorCode | undefined;
+      readonly label?: string | undefined;
+    };
 
 /**
  * Sends canonical requests to upstream replicas. The gateway depends on this
@@ -166,7 +176,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     this.#stopListening = cancellation.onCancel(() => {
       if (this.#controller !== undefined) this.#controller.abort(new CancelledError());
       // Not on a socket yet: answer now; the request is aborted when undici starts it.
-      else this.#settle({ kind: 'error', status: connectFailureStatus, message: 'request cancelled', retryAfter: undefined });
+      else this.#settle({ kind: 'error', status: connectFailureStatus, message: 'request cancelled', fromUpstream: false, retryAfter: undefined });
     });
   }
 
@@ -268,12 +278,12 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       return;
     }
     if (body === undefined) {
-      this.#settle({ kind: 'error', status: 502, message: 'upstream sent a response that is not JSON', retryAfter: undefined });
+      this.#settle({ kind: 'error', status: 502, message: 'upstream sent a response that is not JSON', fromUpstream: false, retryAfter: undefined });
       return;
     }
     const parsed = this.dialect.parseResult(body);
     if (!parsed.ok) {
-      this.#settle({ kind: 'error', status: 502, message: parsed.problem.message, retryAfter: undefined });
+      this.#settle({ kind: 'error', status: 502, message: parsed.problem.message, fromUpstream: false, retryAfter: undefined });
       return;
     }
     // A complete answer, read as the stream it would have been.
@@ -297,12 +307,20 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
 
   #settleError(body: unknown): void {
     const detail = upstreamErrorDetail(body);
-    this.#settle({ kind: 'error', status: this.#status, retryAfter: this.#retryAfter, ...detail, message: this.#redact(detail.message) });
+    const label = detail.label !== undefined && this.#quotesKey(detail.label) ? undefined : detail.label;
+    this.#settle({ kind: 'error', status: this.#status, retryAfter: this.#retryAfter, ...detail, label, message: this.#redact(detail.message), fromUpstream: true });
   }
 
-  /** An upstream's text with the gateway's key for it taken out (an upstream 401 may quote it whole). */
+  #quotesKey(text: string): boolean {
+    return this.apiKey !== undefined && this.apiKey !== '' && text.includes(this.apiKey);
+  }
+
+  /**
+   * An upstream's text, withheld whole when it quotes the gateway's key for it (an upstream 401 may).
+   * Not the key replaced in place: a short key ('none', 'EMPTY') would then show where it stood.
+   */
   #redact(text: string): string {
-    return this.apiKey === undefined || this.apiKey === '' ? text : text.replaceAll(this.apiKey, '[the gateway\'s upstream key]');
+    return this.#quotesKey(text) ? "[the upstream's message, withheld: it quoted the gateway's key for that upstream]" : text;
   }
 
   /** An error body too long, or too slow to end: the status is the answer, read with what came of the body. */
@@ -333,7 +351,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       this.#queue.end();
       return;
     }
-    this.#settle({ kind: 'error', status: connectFailureStatus, message: describeNetworkError(error), retryAfter: undefined });
+    this.#settle({ kind: 'error', status: connectFailureStatus, message: describeNetworkError(error), fromUpstream: false, retryAfter: undefined });
   }
 }
 

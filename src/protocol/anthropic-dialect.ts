@@ -249,7 +249,7 @@ export const anthropicDialect: Dialect = {
             finished = true;
             return { events: [{ type: 'finish', finishReason: finish, ...(stopSequence === undefined ? {} : { stopSequence }), usage: { inputTokens, outputTokens } }], done: true };
           case 'error':
-            return { events: [{ type: 'error', kind: json.error?.type === 'overloaded_error' ? 'overloaded' : 'api_error', message: upstreamErrorDetail(json).message }], done: true };
+            return { events: [{ type: 'error', kind: json.error?.type === 'overloaded_error' ? 'overloaded' : 'api_error', message: upstreamErrorDetail(json).message, fromUpstream: true }], done: true };
           default:
             return { events: [], done: false };
         }

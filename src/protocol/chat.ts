@@ -93,7 +93,8 @@ export type ChatEvent =
   | { readonly type: 'start'; readonly id: string; readonly model: string; readonly inputTokens: number }
   | { readonly type: 'text'; readonly text: string }
   | { readonly type: 'finish'; readonly finishReason: FinishReason; readonly stopSequence?: string; readonly usage: Usage }
-  | { readonly type: 'error'; readonly kind: ErrorKind; readonly message: string };
+  /** `fromUpstream`: the message is an upstream's own error frame (its words may quote the request), not the gateway's. */
+  | { readonly type: 'error'; readonly kind: ErrorKind; readonly message: string; readonly fromUpstream?: true };
 
 /** Error categories both dialects can express. */
 export type ErrorKind = 'invalid_request' | 'too_large' | 'authentication' | 'permission' | 'not_found' | 'rate_limit' | 'overloaded' | 'api_error' | 'timeout';

@@ -248,7 +248,7 @@ export const openaiDialect: Dialect = {
         }
         const chunk = json as { id?: string; model?: string; error?: unknown; choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[]; usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null };
         // An error chunk in any shape a server sends (TGI's error is a string).
-        if (chunk.error !== undefined) return { events: [{ type: 'error', kind: 'api_error', message: upstreamErrorDetail(chunk).message }], done: true };
+        if (chunk.error !== undefined) return { events: [{ type: 'error', kind: 'api_error', message: upstreamErrorDetail(chunk).message, fromUpstream: true }], done: true };
         const events: ChatEvent[] = [];
         if (!started) {
           started = true;

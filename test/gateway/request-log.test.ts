@@ -17,7 +17,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function loggingGateway(respond: (res: ServerResponse) => void, status: number, logPrompts: boolean, retries = 0): Promise<{ url: string; lines: string[] }> {
+async function loggingGateway(respond: (res: ServerResponse) => void, status: number, logPrompts: boolean, retries = 0, key = upstreamKey): Promise<{ url: string; lines: string[] }> {
   const upstream = await startScriptedUpstream(respond, { status, contentType: status === 200 ? 'text/event-stream' : 'application/json' });
   cleanups.push(() => upstream.close());
   const lines: string[] = [];
@@ -33,7 +33,7 @@ tenants:
 resilience: { retries: ${retries}, backoffMs: 1, maxBackoffMs: 2, resumeStreams: false }
 logging: { logPrompts: ${logPrompts} }
 `),
-    env: { UPSTREAM_KEY: upstreamKey },
+    env: { UPSTREAM_KEY: key },
     logger: pino({ base: null }, { write: (line: string) => lines.push(line) }),
   });
   const url = await gateway.listen(0, '127.0.0.1');
@@ -69,13 +69,36 @@ describe('the log', () => {
     if (status === 401) expect(log).toContain('status 401 (invalid_api_key)');
   });
 
-  it('with logPrompts, holds the upstream\'s words, but never the gateway\'s key for it', async () => {
-    const { url, lines } = await loggingGateway((res) => res.end(JSON.stringify({ error: { message: quoting } })), 500, true);
+  it.each([
+    ['quoting the prompt only: they are logged', `invalid content: '${prompt}'`, 'confidential'],
+    ['quoting the gateway\'s key for it: they are withheld whole, the key never shown in place', quoting, "[the upstream's message, withheld: it quoted the gateway's key for that upstream]"],
+  ])('with logPrompts, an upstream\'s words %s', async (_case, words, expected) => {
+    const { url, lines } = await loggingGateway((res) => res.end(JSON.stringify({ error: { message: words } })), 500, true);
     await ask(url);
     const log = lines.join('');
-    expect(log).toContain('confidential');
-    expect(log).toContain("[the gateway's upstream key]");
+    expect(log).toContain(expected);
     expect(log).not.toContain(upstreamKey);
+  });
+});
+
+describe('the gateway\'s own words in the log', () => {
+  it('a stream the upstream\'s connection broke is logged with the network cause, not as words withheld', async () => {
+    const { url, lines } = await loggingGateway((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: 'Hi' }));
+      setTimeout(() => res.socket?.destroy(), 20);
+    }, 200, false);
+    await ask(url);
+    const broke = lines.map((line) => JSON.parse(line) as { msg: string; reason?: string }).find((line) => line.msg === 'upstream stream broke');
+    expect(broke?.reason).toMatch(/upstream stream broke|ended before its final event/);
+    expect(broke?.reason).not.toContain('logged only with');
+  });
+
+  it('a short upstream key in an upstream\'s words withholds them whole, rather than showing where the key stood', async () => {
+    const { url } = await loggingGateway((res) => res.end(JSON.stringify({ error: { message: "'temperature' must be none or a number" } })), 400, false, 0, 'none');
+    const answer = await ask(url);
+    expect(answer.status).toBe(400);
+    expect(answer.text).toContain("[the upstream's message, withheld: it quoted the gateway's key for that upstream]");
+    expect(answer.text).not.toContain('must be');
   });
 });
 

@@ -52,7 +52,7 @@ it('a TTFT timeout teaches the latency policy that the endpoint is slow', async 
   recordTtft(endpoint, 5, Date.now());
   // An upstream that never answers, until the attempt's own cancellation.
   const upstream: GatewayCore['upstream'] = {
-    send: (_target, _request, cancellation) => new Promise((resolve) => cancellation.onCancel(() => resolve({ kind: 'error', status: 0, message: 'request cancelled', retryAfter: undefined }))),
+    send: (_target, _request, cancellation) => new Promise((resolve) => cancellation.onCancel(() => resolve({ kind: 'error', status: 0, message: 'request cancelled', fromUpstream: false, retryAfter: undefined }))),
     close: () => Promise.resolve(),
   };
   const core: GatewayCore = { config, now: Date.now, random: Math.random, metrics: createGatewayMetrics(), upstream, endpoints, policy: routingPolicyFromConfig(config), watched: new Set() };

@@ -135,7 +135,7 @@ describe('pooled upstream client', () => {
       res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '3' });
       res.end(JSON.stringify({ error: { message: 'slow down' } }));
     });
-    expect(await client().send(target, request, new Cancellation())).toEqual({ kind: 'error', status: 429, message: 'slow down', retryAfter: '3' });
+    expect(await client().send(target, request, new Cancellation())).toEqual({ kind: 'error', status: 429, message: 'slow down', fromUpstream: true, retryAfter: '3' });
   });
 
   it('a refused connection is a connect failure; a cancelled request settles at once', async () => {

@@ -128,11 +128,11 @@ describe('error chunks in an upstream stream', () => {
     ['TGI, a string', { error: 'Input validation error' }, 'Input validation error'],
     ['a message that is not text', { error: { message: { nested: true } } }, 'upstream error'],
   ])('%s: read as an error event with a text message', (_shape, chunk, message) => {
-    expect(openaiDialect.createStreamReader().read(undefined, JSON.stringify(chunk))).toEqual({ events: [{ type: 'error', kind: 'api_error', message }], done: true });
+    expect(openaiDialect.createStreamReader().read(undefined, JSON.stringify(chunk))).toEqual({ events: [{ type: 'error', kind: 'api_error', message, fromUpstream: true }], done: true });
   });
 
   it('Anthropic: an error event whose message is not text still reads as text', () => {
     const read = anthropicDialect.createStreamReader().read('error', JSON.stringify({ type: 'error', error: { type: 'overloaded_error', message: 42 } }));
-    expect(read).toEqual({ events: [{ type: 'error', kind: 'overloaded', message: 'upstream error' }], done: true });
+    expect(read).toEqual({ events: [{ type: 'error', kind: 'overloaded', message: 'upstream error', fromUpstream: true }], done: true });
   });
 });
