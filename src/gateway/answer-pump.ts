@@ -46,6 +46,8 @@ export async function pumpAnswer(
   const plausible = (count: number, endpoint: EndpointRuntime): number => (count <= endpoint.config.contextWindow ? count : 0);
   const sent = new TextAccumulator();
   let sentTokens = 0;
+  /** Whether the answer was resumed on another attempt after a break. */
+  let resumed = false;
   let started = false;
   let inputTokens = 0;
   const firstTokenAt = now();
@@ -130,8 +132,11 @@ export async function pumpAnswer(
     const text = sent.toString();
     sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(finished.stopSequence === undefined ? {} : { stopSequence: finished.stopSequence }), usage }, text);
     countTokens(endpoint.config.id, usage.inputTokens, usage.outputTokens);
-    // Over the tokens counted, not the chunks: an upstream may send several tokens in one.
-    if (usage.outputTokens > 1 && sentTokens > 1) metrics.tpot.observe({ route, endpoint: endpoint.config.id }, (lastTokenAt - firstTokenAt) / 1e3 / (usage.outputTokens - 1));
+    // Over the tokens streamed: several may come in one chunk (so not the chunks), and a reasoning
+    // model's count includes tokens never streamed (so not the count alone); a resumed answer's span
+    // holds the break, and is no measure of either endpoint's pace.
+    const streamedTokens = Math.min(usage.outputTokens, Math.max(sentTokens, estimateTokens(text)));
+    if (!resumed && streamedTokens > 1 && sentTokens > 1) metrics.tpot.observe({ route, endpoint: endpoint.config.id }, (lastTokenAt - firstTokenAt) / 1e3 / (streamedTokens - 1));
     return { status: 200, endpoint: endpoint.config.id, ...usage, text };
   };
   for (let resumes = 0; ; resumes += 1) {
@@ -234,6 +239,7 @@ export async function pumpAnswer(
     }
     metrics.resumes.inc({ route, outcome: 'resumed' });
     current = next;
+    resumed = true;
   }
 }
 
