@@ -326,5 +326,10 @@ describe('the real binary', () => {
     const result = spawnSync('bash', ['-c', `"${process.execPath}" bin/switchyard.js perf --model llama-3.1-8b --chip h100 2>"${errors}" | head -1 >/dev/null; echo "\${PIPESTATUS[0]}"`], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
     expect(result.stdout.trim()).toBe('0');
     expect(readText(errors)).toBe('');
+    // The exit code stays the command's own: 3 for a plan that places nothing, read for 10 bytes.
+    const none = temp.write('epipe-infeasible.yaml', 'version: 1\npools:\n  - { id: p, provider: gcp, region: us-central1, jurisdiction: us, chip: tpu-v6e, chips: 16, pricing: committed }\nservices:\n  - { id: s, model: llama-3.1-405b, requestsPerSecond: 1000, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }\n');
+    const infeasible = spawnSync('bash', ['-c', `"${process.execPath}" bin/switchyard.js plan "${none}" --json 2>"${errors}" | head -c 10 >/dev/null; echo "\${PIPESTATUS[0]}"`], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
+    expect(infeasible.stdout.trim()).toBe('3');
+    expect(readText(errors)).toBe('');
   });
 });
