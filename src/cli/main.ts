@@ -22,7 +22,7 @@ function buildProgram(output: Output, setExit: (code: number) => void): Command 
 
   program
     .command('plan')
-    .description('place services and training jobs of a fleet file on its pools (exit 0 feasible, 3 infeasible, 2 bad spec)')
+    .description('place services and training jobs of a fleet file on its pools (exit 0 feasible, 3 infeasible or out of time, 2 bad spec)')
     .argument('<fleet.yaml>', 'fleet spec')
     .option('--json', 'print one JSON object instead of tables')
     .option('--time-limit <seconds>', 'solver time limit per solve (default: policy.timeLimitSeconds or 60)', flagParsers.positive('--time-limit'))

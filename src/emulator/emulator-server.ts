@@ -21,7 +21,11 @@ import { mixSeed, seededRandom } from '../random/seeded-random.js';
 
 /** The emulator cannot start: unknown chip or model, a profile that does not fit, a port in use. */
 export class EmulatorError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The system error behind it, when there is one (EADDRINUSE, EMFILE). */
+    readonly code?: string,
+  ) {
     super(message);
     this.name = 'EmulatorError';
   }
@@ -500,7 +504,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
             : error.code === 'EMFILE'
               ? "too many open files: the process's limit (ulimit -n) is reached"
               : (error.code ?? error.message);
-      reject(new EmulatorError(`cannot listen on ${host}:${options.port ?? 0}: ${why}`));
+      reject(new EmulatorError(`cannot listen on ${host}:${options.port ?? 0}: ${why}`, error.code));
     };
     server.once('error', onError);
     server.listen(options.port ?? 0, host, () => {

@@ -49,7 +49,7 @@ describe('switchyard up', () => {
     // Already stopped: the answer must come once the plan is made, with no URL printed.
     expect(await upCommand(smallYamlPath, { port: 0, replicasPerPool: 1, speed: 200, seed: 0, quiet: true }, io, Promise.resolve())).toBe(0);
     expect(io.outLines).toEqual([]);
-    expect(io.stderr()).toContain('stopped while planning; nothing was started');
+    expect(io.stderr()).toContain('stopped before serving; nothing is left running');
   });
 
   it('in-process with --json: one JSON object on cli.stdout(), then a clean stop', async () => {

@@ -48,7 +48,7 @@ export async function upCommand(file: string, options: UpCommandOptions, output:
     fleet = await startFleet(loaded.value, settings);
   } catch (error) {
     if (error instanceof StartFleetStopped) {
-      output.err('switchyard up: stopped while planning; nothing was started');
+      output.err('switchyard up: stopped before serving; nothing is left running');
       return 0;
     }
     if (error instanceof StartFleetError) {
@@ -61,9 +61,12 @@ export async function upCommand(file: string, options: UpCommandOptions, output:
       return 2;
     }
     // Each emulator takes sockets: a small open-file limit stops a large fleet, which is the user's to size.
-    if (error instanceof EmulatorError || (error as NodeJS.ErrnoException).code === 'EMFILE') {
-      const why = error instanceof EmulatorError ? error.message : "too many open files: the process's limit (ulimit -n) is reached";
-      output.err(`switchyard: up: an emulated replica or the gateway could not start: ${why}; start fewer with --replicas-per-pool (now ${options.replicasPerPool}) or raise the limit`);
+    if ((error as { code?: unknown }).code === 'EMFILE') {
+      output.err(`switchyard: up: too many open files (the process's limit, ulimit -n, is reached) starting the emulated replicas and the gateway; start fewer with --replicas-per-pool (now ${options.replicasPerPool}) or raise the limit`);
+      return 2;
+    }
+    if (error instanceof EmulatorError) {
+      output.err(`switchyard: up: an emulated replica could not start: ${error.message}`);
       return 2;
     }
     throw error;
