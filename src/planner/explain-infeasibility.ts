@@ -5,9 +5,12 @@ import type { InferenceOption, PlanOptions } from './plan-options.js';
 /**
  * Why a plan falls short, in a planner's terms: which service is short where,
  * by how much, and which constraint binds (jurisdictions, SLO, capacity,
- * power, share caps, survival).
+ * power, share caps, survival). `provenOnly`: just the shortfalls the options
+ * alone prove, whatever any solver would place (no pool, not enough capacity
+ * in every eligible pool together, no pool a training job fits), for a plan the
+ * solver did not finish.
  */
-export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation: Evaluation): string[] {
+export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation: Evaluation, provenOnly = false): string[] {
   const problems: string[] = [];
   const usedByPool = new Map(evaluation.pools.map((pool) => [pool.id, pool]));
   const siteById = new Map(evaluation.sites.map((site) => [site.id, site]));
@@ -34,6 +37,8 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
       problems.push(`${head}: jurisdictions bind, all eligible pools together could serve at most ${formatRate(ceiling)} tokens/s (add capacity in ${where}, relax the SLO or lower headroom)`);
       continue;
     }
+    // What follows is read off this plan's placement: no proof when the plan was cut short.
+    if (provenOnly) continue;
     const binding: string[] = [];
     const fullPools = [...new Set(own.map((o) => o.pool))].filter((pool) => (usedByPool.get(pool.id)?.used ?? 0) + Math.min(...own.filter((o) => o.pool === pool).map((o) => o.chipsPerReplica)) > pool.chips);
     if (fullPools.length > 0) binding.push(`pool capacity (${fullPools.map((p) => p.id).join(', ')} full)`);
@@ -60,6 +65,7 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
       if (service === undefined) continue;
       const outside = options.inference.filter((o) => o.service === service && survivalGroup(o.pool, lose) !== row.lost);
       const ceiling = ceilingTokensPerSecond(outside) / demandTokensPerSecond(service);
+      if (provenOnly && ceiling >= keep) continue;
       const cause =
         ceiling < keep
           ? `survival binds: outside ${row.lost}, pools in [${service.jurisdictions.join(', ')}] could keep at most ${(ceiling * 100).toFixed(0)}% (add capacity with another ${lose} there)`
@@ -74,13 +80,13 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     const excluded = options.excluded.filter((e) => e.workload === job.id);
     if (candidates.length === 0) {
       problems.push(`training job ${job.id} fits no pool in its jurisdictions by its ${job.deadlineDays}-day deadline${excluded.length > 0 ? `: ${excluded.slice(0, 4).map((e) => `${e.pool}: ${e.reason}`).join('; ')}` : ' (no pool in its jurisdictions)'}`);
-    } else {
+    } else if (!provenOnly) {
       problems.push(`training job ${job.id} is not placed: its candidate pools (${candidates.map((c) => `${c.pool.id} needs ${c.chips}`).join(', ')}) lack free chips or power after other workloads, or share caps bind`);
     }
   }
 
   for (const [kind, cap] of [['provider', fleet.policy.maxShare.provider], ['chipVendor', fleet.policy.maxShare.chipVendor]] as const) {
-    if (cap === undefined) continue;
+    if (cap === undefined || provenOnly) continue;
     for (const [name, share] of Object.entries(evaluation.shares[kind])) {
       if (share > cap + 1e-4) problems.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} ${name} holds ${(share * 100).toFixed(1)}% of allocated power, above the ${(cap * 100).toFixed(0)}% cap: share caps bind (not enough eligible capacity elsewhere)`);
     }

@@ -52,14 +52,19 @@ export async function planFleet(fleet: Fleet, settings: PlanSettings = {}): Prom
     if (strict.solution.status !== 'optimal') problems.push(`the solver stopped at its ${solveOptions.timeLimitSeconds} s limit; the plan is within ${(gap * 100).toFixed(2)}% of the best possible`);
   } else if (relaxedSolution !== undefined) {
     evaluation = relaxedSolution.evaluation;
-    status = strictOutcome === 'timed-out' ? 'timed-out' : 'infeasible';
+    status = 'infeasible';
     objective = weights.costWeight * evaluation.costPerHour + weights.powerWeight * evaluation.powerMW;
     lowerBound = Number.NaN;
     gap = Number.NaN;
     if (strictOutcome === 'timed-out') {
-      // Out of time before any plan that meets every rule: nothing shows the fleet cannot be served,
-      // and shortfalls read off a relaxed plan cut short would blame the wrong constraint.
-      problems.push(`no plan was found within the solver's ${solveOptions.timeLimitSeconds} s time limit, which does not show the fleet infeasible: raise --time-limit (policy.timeLimitSeconds); the plan shown is the relaxed model's`);
+      // Out of time before any plan that meets every rule: only what the options alone prove is
+      // infeasible; shortfalls read off a relaxed plan cut short would blame the wrong constraint.
+      const proven = explainShortfalls(fleet, options, evaluation, true);
+      if (proven.length > 0) problems.push(...proven);
+      else {
+        status = 'timed-out';
+        problems.push(`no plan was found within the solver's ${solveOptions.timeLimitSeconds} s time limit, which does not show the fleet infeasible: raise --time-limit (policy.timeLimitSeconds); the plan shown is the relaxed model's`);
+      }
     } else {
       const explained = explainShortfalls(fleet, options, evaluation);
       problems.push(...(explained.length > 0 ? explained : evaluation.violations));

@@ -158,6 +158,16 @@ describe('a solver out of time', () => {
     expect(plan.status).toBe('timed-out');
     expect(plan.problems).toEqual([expect.stringContaining('no plan was found within the solver\'s 0.000001 s time limit, which does not show the fleet infeasible: raise --time-limit')]);
   });
+
+  it('still says infeasible when the options alone prove it, whatever the solver had time for', async () => {
+    // A fleet the solver runs out of time on, plus a service no pool can take: in jp, where there is none.
+    const none = fleetFrom(small.replace('services:\n', 'services:\n  - { id: s-jp, model: llama-3.1-8b, requestsPerSecond: 10, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [jp] }\n'));
+    const plan = await planFleet(none, { timeLimitSeconds: 1e-6 });
+    expect(plan.status).toBe('infeasible');
+    expect(plan.problems[0]).toContain('service s-jp is short 2,400 of 2,400 output tokens/s in [jp]: jurisdictions bind, no pool in [jp]');
+    // Nothing read off the unfinished plan: every problem is about s-jp, which no pool can take.
+    for (const problem of plan.problems) expect(problem).toContain('s-jp');
+  });
 });
 
 describe('residency is never relaxed', () => {
