@@ -48,6 +48,8 @@ export async function pumpAnswer(
   let sentTokens = 0;
   /** Whether the answer was resumed on another attempt after a break. */
   let resumed = false;
+  /** Resumes that went back to an endpoint this answer had already used. */
+  let resumesOnUsed = 0;
   let started = false;
   let inputTokens = 0;
   const firstTokenAt = now();
@@ -210,10 +212,8 @@ export async function pumpAnswer(
     const budgetLeft = (request.maxTokens ?? defaultMaxOutputTokens) - sentTokens;
     // Every token the client asked for was delivered: the answer is whole, cut or not.
     if (budgetLeft <= 0) return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: sentTokens } }, endpoint, 0);
-    // A resume is not a retry of the request: one is allowed even with retries: 0.
-    const canResume = config.resilience.resumeStreams && resumes < Math.max(1, config.resilience.retries);
     let next: Attempt | undefined;
-    if (canResume) {
+    if (config.resilience.resumeStreams) {
       // Held text (a possible stop sequence's start) was generated too: the continuation goes on from it.
       const generated = sent.toString() + (guard?.held ?? '');
       const received = generated.trimEnd();
@@ -222,11 +222,16 @@ export async function pumpAnswer(
       // The text sent, now in the prompt, estimated by the rule upstreams like the emulator count
       // with, and never as fewer tokens than were generated.
       context.resumed = received === '' ? undefined : { promptTokens: Math.max(estimateTokens(promptText(continuation)), context.promptTokens + sentTokens), outputTokens: budgetLeft };
+      // A fresh endpoint is always tried, as for a first answer; going back to one this answer used
+      // is what `retries` bounds, and a resume is not a retry of the request: once even with 0.
+      const usedBefore = new Set(tried);
+      const mayGoBack = resumesOnUsed < Math.max(1, config.resilience.retries);
       try {
-        next = await firstAnswer(core, context, continuation, tried, cancellation);
+        next = await firstAnswer(core, context, continuation, tried, cancellation, mayGoBack);
       } catch {
         next = undefined;
       }
+      if (next?.kind === 'stream' && usedBefore.has(next.endpoint.config.id)) resumesOnUsed += 1;
     }
     // The deadline (or the client leaving) ended the resume: say so, not "could not be resumed".
     if (next === undefined && cancellation.cancelled) return stopped(endpoint);

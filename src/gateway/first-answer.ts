@@ -16,8 +16,9 @@ import { connectFailureStatus } from './upstream-client.js';
  * and waits a jittered backoff (honouring Retry-After). Every attempt, retry and
  * hedge is re-routed, so eligibility (jurisdiction first) is re-checked each time;
  * the deadline bounds the whole. Throws a ClientError when no attempt can answer.
+ * `mayGoBack` false: fresh endpoints only (a resume that has gone back enough).
  */
-export async function firstAnswer(core: GatewayCore, context: RequestContext, request: ChatRequest, tried: Set<string>, cancellation: Cancellation): Promise<Attempt> {
+export async function firstAnswer(core: GatewayCore, context: RequestContext, request: ChatRequest, tried: Set<string>, cancellation: Cancellation, mayGoBack = true): Promise<Attempt> {
   const { config, endpoints, metrics, policy, random } = core;
   const route = (exclude: ReadonlySet<string>): RouteDecision => routeRequest(context.routeInput(exclude), endpoints.views(context.route), policy, random);
   let last: Attempt | undefined;
@@ -35,7 +36,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     // Every eligible endpoint tried: go back to one, after a transient failure or to resume a
     // stream. Never to one that rejected the gateway's configuration; first to those that failed
     // this request least, and among them to one not asking to be left alone (Retry-After).
-    const mayRevisit = last === undefined ? tried.size > 0 : last.kind === 'failed';
+    const mayRevisit = mayGoBack && (last === undefined ? tried.size > 0 : last.kind === 'failed');
     if (!decision.ok && decision.code === 'unavailable' && mayRevisit) {
       // A call's first attempt may go back (a resume after every endpoint was used); later ones count.
       if (index > 0 && revisits >= config.resilience.retries) break;

@@ -420,6 +420,24 @@ describe('failover under faults', () => {
       expect(continuationTokens + (resumedWith.max_tokens ?? 0)).toBe(131_072);
     });
 
+    it('an answer cut again after a resume goes on to a fresh endpoint, however few retries are left', async () => {
+      const first = await emulator('m-a', { faults: { cutAfterTokens: 3 } });
+      const second = await emulator('m-b', { faults: { cutAfterTokens: 3 } });
+      const [aFront, bFront, cFront] = [await proxy(first.url), await proxy(second.url), await proxy((await emulator('m-c')).url)];
+      const { url } = await gateway(
+        [
+          { id: 'a', url: aFront.url, model: 'm-a', cost: 0 },
+          { id: 'b', url: bFront.url, model: 'm-b', cost: 1 },
+          { id: 'c', url: cFront.url, model: 'm-c', cost: 2 },
+        ],
+        { policy: '[cost]', resilience: '{ retries: 1, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }' },
+      );
+      const read = await readSse(await streamOpenAI(url, 'cut me twice', 30), 'openai');
+      expect(read.ending).toBe('complete');
+      expect(openAIUsage(read.raw)).toBe(30);
+      expect([aFront.arrivals.length, bFront.arrivals.length, cFront.arrivals.length]).toEqual([1, 1, 1]);
+    });
+
     it('a resume goes where the whole remaining budget fits (a long-context endpoint) rather than cut short on an ordinary one', async () => {
       const cutting = await emulator('m-cut', { faults: { cutAfterTokens: 10 } });
       const [cutFront, ordinaryFront, longFront] = [await proxy(cutting.url), await proxy((await emulator('m-ordinary')).url), await proxy((await emulator('m-long')).url)];
