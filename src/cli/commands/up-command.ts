@@ -40,7 +40,7 @@ export async function upCommand(file: string, options: UpCommandOptions, output:
     replicasPerPool: options.replicasPerPool,
     speed: options.speed,
     seed: options.seed,
-    logger: options.quiet === true ? false : createGatewayLogger(2),
+    logger: options.quiet === true ? false : createGatewayLogger(process.stderr),
     log: (line) => output.err(line),
   };
   let fleet: RunningFleet;
