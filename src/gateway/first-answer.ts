@@ -82,7 +82,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   // Upstream words reach the caller only about the caller's own request (400, 413, 422): otherwise they
   // may quote the gateway's upstream key, account or organisation. A connect error names internal
   // addresses. Both are in the log above.
-  const detail = last.status === connectFailureStatus ? 'could not connect' : last.upstreamWords && !answer.relayMessage ? `status ${last.status}` : last.message;
+  const detail = last.status === connectFailureStatus ? 'could not connect' : last.fromUpstream && !answer.relayMessage ? `status ${last.status}` : last.message;
   // The field and code named by an upstream about the caller's own request: clients switch on
   // them (context_length_exceeded: shorten the prompt).
   const named = answer.relayMessage ? { ...(last.param === undefined ? {} : { param: last.param }), ...(last.code === undefined ? {} : { code: last.code }) } : {};
@@ -96,7 +96,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
  * status and its own error code or type when that is a plain name.
  */
 function loggedReason(core: GatewayCore, failed: Extract<Attempt, { kind: 'failed' }>): string {
-  if (!failed.upstreamWords || core.config.logging.logPrompts) return failed.message;
+  if (!failed.fromUpstream || core.config.logging.logPrompts) return failed.message;
   return `status ${failed.status}${failed.label === undefined ? '' : ` (${failed.label})`}; the upstream's words are logged only with logging.logPrompts`;
 }
 

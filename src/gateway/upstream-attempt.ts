@@ -1,9 +1,9 @@
-import type { ChatEvent, ChatRequest, ErrorCode } from '../protocol/chat.js';
+import type { ChatEvent, ChatRequest } from '../protocol/chat.js';
 import type { Cancellation } from './cancellation.js';
 import { recordTtft, recordTtftAtLeast, type EndpointRuntime } from './endpoint-pool.js';
 import type { GatewayCore } from './gateway-core.js';
 import { isEndpointFault, parseRetryAfterMs } from './retry-policy.js';
-import { connectFailureStatus } from './upstream-client.js';
+import { connectFailureStatus, type UpstreamFailure } from './upstream-client.js';
 
 /**
  * What one upstream attempt came to before anything reached the client. Upstreams
@@ -23,20 +23,7 @@ export type Attempt =
       /** Stops the request's cancellation (client gone, deadline) from reaching this attempt. */
       readonly detach: () => void;
     }
-  | {
-      readonly kind: 'failed';
-      readonly endpoint: EndpointRuntime;
-      readonly status: number;
-      readonly message: string;
-      /** Whether `message` is the upstream's own words (its error body or error event), not the gateway's. */
-      readonly upstreamWords: boolean;
-      readonly retryAfter: string | undefined;
-      /** The field and code an upstream's error names (OpenAI's param and code), when plain. */
-      readonly param?: string | undefined;
-      readonly code?: ErrorCode | undefined;
-      /** The upstream's own error code or type, when a plain name (see UpstreamErrorDetail). */
-      readonly label?: string | undefined;
-    };
+  | ({ readonly kind: 'failed'; readonly endpoint: EndpointRuntime } & UpstreamFailure);
 
 export type StreamAttempt = Extract<Attempt, { kind: 'stream' }>;
 
@@ -51,7 +38,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   if (probe) endpoints.setCircuit(endpoint, 'probe-start');
   endpoint.outstanding += 1;
   let timedOut = false;
-  const fail = (status: number, message: string, upstreamWords = false, retryAfter?: string, named: { param?: string | undefined; code?: ErrorCode | undefined; label?: string | undefined } = {}): Attempt => {
+  const fail = (status: number, message: string, fromUpstream = false, retryAfter?: string, named: Pick<UpstreamFailure, 'param' | 'code' | 'label'> = {}): Attempt => {
     detach();
     cancellation.cancel();
     // A caller's own mistake (400, 413, 422) and backpressure (429) say nothing about the endpoint's health.
@@ -64,7 +51,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     if (status !== 499) metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(status) });
     const askedMs = retryAfter === undefined ? undefined : parseRetryAfterMs(retryAfter, now());
     if (askedMs !== undefined) endpoint.retryAfterUntil = now() + askedMs;
-    return { kind: 'failed', endpoint, status, message, upstreamWords, retryAfter, ...named };
+    return { kind: 'failed', endpoint, status, message, fromUpstream, retryAfter, ...named };
   };
   const interrupted = (): Attempt | undefined => {
     if (parent.cancelled) return fail(499, 'client went away or the deadline passed');

@@ -23,17 +23,21 @@ export type UpstreamResponse =
    * event, so a cut answer never looks complete. After cancellation it just ends.
    */
   | { readonly kind: 'events'; readonly events: AsyncIterator<ChatEvent> }
-  | {
-      readonly kind: 'error';
-      readonly status: number;
-      readonly message: string;
-      /** Whether `message` is the upstream's error body (its words may quote the request), not the gateway's account of what went wrong. */
-      readonly fromUpstream: boolean;
-      readonly retryAfter: string | undefined;
-      readonly param?: string | undefined;
-      readonly code?: ErrorCode | undefined;
-      readonly label?: string | undefined;
-    };
+  | ({ readonly kind: 'error' } & UpstreamFailure);
+
+/** Why an upstream request failed: shared by the client's answer and the gateway's failed attempt. */
+export interface UpstreamFailure {
+  readonly status: number;
+  readonly message: string;
+  /** Whether `message` is the upstream's own words (its error body or error event), which may quote the request, not the gateway's account of what went wrong. */
+  readonly fromUpstream: boolean;
+  readonly retryAfter: string | undefined;
+  /** The field and code an upstream's error names (OpenAI's param and code), when plain. */
+  readonly param?: string | undefined;
+  readonly code?: ErrorCode | undefined;
+  /** The upstream's own error code or type, when a plain name (see UpstreamErrorDetail). */
+  readonly label?: string | undefined;
+}
 
 /**
  * Sends canonical requests to upstream replicas. The gateway depends on this
