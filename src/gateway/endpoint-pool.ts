@@ -9,6 +9,8 @@ export interface EndpointRuntime {
   readonly config: EndpointConfig;
   readonly target: UpstreamTarget;
   outstanding: number;
+  /** Upstream attempts started, hedge legs and attempts cancelled before an answer included. */
+  attempts: number;
   ewmaTtftMs: number | undefined;
   /** When the TTFT average last took a sample (epoch ms). */
   ewmaTtftAt: number;
@@ -65,6 +67,7 @@ export class EndpointPool {
           config: endpoint,
           target: { id: endpoint.id, url: endpoint.url, dialect: endpoint.dialect, apiKey: endpoint.apiKeyEnv === undefined ? undefined : env[endpoint.apiKeyEnv] },
           outstanding: 0,
+          attempts: 0,
           ewmaTtftMs: undefined,
           ewmaTtftAt: 0,
           circuit: initialCircuitState,
@@ -136,7 +139,7 @@ export class EndpointPool {
     const at = this.now();
     for (const endpoint of this.#byId.values()) {
       const status = circuitView(endpoint.circuit, at, this.#breaker).circuit;
-      yield { endpoint: endpoint.config.id, inFlight: endpoint.outstanding, circuit: status === 'closed' ? 0 : status === 'half-open' ? 1 : 2 };
+      yield { endpoint: endpoint.config.id, inFlight: endpoint.outstanding, attempts: endpoint.attempts, circuit: status === 'closed' ? 0 : status === 'half-open' ? 1 : 2 };
     }
   }
 }

@@ -17,6 +17,7 @@ export interface GatewayMetrics {
   readonly rateLimited: Counter<'tenant' | 'limit'>;
   readonly upstreamErrors: Counter<'endpoint' | 'status'>;
   readonly inFlight: Gauge<'endpoint'>;
+  readonly attempts: Counter<'endpoint'>;
 }
 
 const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -26,6 +27,8 @@ const tokenIntervalBuckets = [0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 
 export interface EndpointGaugeReading {
   readonly endpoint: string;
   readonly inFlight: number;
+  /** Attempts started since the gateway started. */
+  readonly attempts: number;
   /** 0 closed, 1 half-open, 2 open. */
   readonly circuit: number;
 }
@@ -63,6 +66,17 @@ export function createGatewayMetrics(readEndpoints: () => Iterable<EndpointGauge
       registers,
       collect() {
         for (const reading of readEndpoints()) this.set({ endpoint: reading.endpoint }, reading.inFlight);
+      },
+    }),
+    attempts: new Counter({
+      name: 'switchyard_upstream_attempts_total',
+      help: 'Upstream attempts started per endpoint: first tries, retries, failovers, resumes and both legs of a hedge, including attempts cancelled before an answer',
+      labelNames: ['endpoint'],
+      registers,
+      // Kept as a count on the endpoint and read at scrape time, as the gauges are: nothing per request.
+      collect() {
+        this.reset();
+        for (const reading of readEndpoints()) this.inc({ endpoint: reading.endpoint }, reading.attempts);
       },
     }),
   };

@@ -37,6 +37,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   const ejected = circuit === 'open';
   if (probe) endpoints.setCircuit(endpoint, 'probe-start');
   endpoint.outstanding += 1;
+  endpoint.attempts += 1;
   let timedOut = false;
   const fail = (status: number, message: string, fromUpstream = false, retryAfter?: string, named: Pick<UpstreamFailure, 'param' | 'code' | 'label'> = {}): Attempt => {
     detach();

@@ -1066,6 +1066,9 @@ resilience: { retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, d
     await response.body?.cancel();
     // The one retry went back to the endpoint that failed with a 500, never to the one that refused the key.
     expect([failingFront.arrivals.length, refusingFront.arrivals.length]).toEqual([2, 1]);
+    // Every attempt is counted on its endpoint, the losing leg of the hedge included.
+    const metrics = await scrape(url);
+    expect([metricValue(metrics, 'switchyard_upstream_attempts_total', { endpoint: 'failing' }), metricValue(metrics, 'switchyard_upstream_attempts_total', { endpoint: 'refusing' })]).toEqual([2, 1]);
   });
 
   it('6b. hedging under the latency policy: the primary that lost a hedge is known to be slow, and the next requests go where it is fast', async () => {
@@ -1097,6 +1100,9 @@ resilience: { retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, d
     const metrics = await scrape(url);
     expect(metricValue(metrics, 'switchyard_hedges_total', { route: publicModel, outcome: 'hedge' })).toBe(6);
     expect(metricValue(metrics, 'switchyard_hedges_total', { outcome: 'primary' }) ?? 0).toBe(0);
+    // The cancelled primaries are attempts too: the counts match what each endpoint received.
+    expect(metricValue(metrics, 'switchyard_upstream_attempts_total', { endpoint: 'slow' })).toBe(6);
+    expect(metricValue(metrics, 'switchyard_upstream_attempts_total', { endpoint: 'fast' })).toBe(6);
     // The TTFT recorded is the callers': each waited the 50 ms before the hedge started, at least.
     expect(metricValue(metrics, 'switchyard_ttft_seconds_count', { route: publicModel })).toBe(6);
     expect(metricValue(metrics, 'switchyard_ttft_seconds_sum', { route: publicModel }) ?? 0).toBeGreaterThanOrEqual(6 * 0.05);
