@@ -65,7 +65,13 @@ export class EndpointPool {
         endpoint.id,
         {
           config: endpoint,
-          target: { id: endpoint.id, url: endpoint.url, dialect: endpoint.dialect, apiKey: endpoint.apiKeyEnv === undefined ? undefined : env[endpoint.apiKeyEnv] },
+          target: {
+            id: endpoint.id,
+            url: endpoint.url,
+            dialect: endpoint.dialect,
+            apiKey: endpoint.apiKeyEnv === undefined ? undefined : env[endpoint.apiKeyEnv],
+            ...(endpoint.maxTokensField === undefined ? {} : { encoding: { maxTokensField: endpoint.maxTokensField } }),
+          },
           outstanding: 0,
           attempts: 0,
           ewmaTtftMs: undefined,

@@ -55,6 +55,11 @@ export const endpointConfigSchema = z.strictObject({
   weight: z.number().positive().max(1e6).default(1),
   /** Name of the environment variable holding the upstream key (format checked below, without echoing it). */
   apiKeyEnv: z.string().optional(),
+  /**
+   * OpenAI dialect only: the request field for the output budget. `max_completion_tokens` for
+   * OpenAI's reasoning models and Azure, which refuse `max_tokens`; TGI reads only `max_tokens`.
+   */
+  maxTokensField: z.enum(['max_tokens', 'max_completion_tokens']).optional(),
 });
 
 export const routeConfigSchema = z.strictObject({
@@ -231,6 +236,9 @@ function checkEndpoint(endpoint: EndpointConfig, index: number, checkJurisdictio
   }
   if (url.hash !== '') {
     report(['endpoints', index, 'url'], 'invalid_value', `the URL has a fragment ('${url.hash}'), which never reaches a server`, 'remove it; a query string is kept and sent');
+  }
+  if (endpoint.maxTokensField !== undefined && endpoint.dialect !== 'openai') {
+    report(['endpoints', index, 'maxTokensField'], 'invalid_value', `maxTokensField applies to OpenAI-dialect endpoints; this one speaks ${endpoint.dialect}, whose budget is always max_tokens`, 'remove maxTokensField from this endpoint');
   }
   if (endpoint.apiKeyEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(endpoint.apiKeyEnv)) {
     // Not echoed either: a value that is not a variable name is likely the key itself.

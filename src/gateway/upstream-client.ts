@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { upstreamErrorDetail, type ChatEvent, type ChatRequest, type ErrorCode } from '../protocol/chat.js';
-import type { Dialect, StreamReader } from '../protocol/dialect.js';
+import type { Dialect, EncodeOptions, StreamReader } from '../protocol/dialect.js';
 import { dialects } from '../protocol/dialects.js';
 import { createSseReader } from '../protocol/sse.js';
 import type { Cancellation } from './cancellation.js';
@@ -14,6 +14,8 @@ export interface UpstreamTarget {
   readonly url: string;
   readonly dialect: Dialect['name'];
   readonly apiKey: string | undefined;
+  /** How this upstream wants requests written (see EncodeOptions). */
+  readonly encoding?: EncodeOptions;
 }
 
 export type UpstreamResponse =
@@ -119,7 +121,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       return new Promise((resolve) => {
         const call = new UpstreamCall(dialect, request.stream, cancellation, resolve, graceMs, target.apiKey);
         try {
-          const json = JSON.stringify(dialect.encodeRequest(request));
+          const json = JSON.stringify(dialect.encodeRequest(request, target.encoding));
           const headers: Record<string, string> = { 'content-type': 'application/json', accept: request.stream ? 'text/event-stream' : 'application/json', ...dialect.authHeaders(target.apiKey) };
           let body: string | Iterable<Buffer> = json;
           if (json.length > releasedBodyChars) {

@@ -18,7 +18,7 @@ export interface Dialect {
   /** Inbound: a client's JSON body to a canonical request, or a 4xx problem. */
   parseRequest(body: unknown): Parsed<ChatRequest>;
   /** Upstream: a canonical request to this dialect's JSON body. */
-  encodeRequest(request: ChatRequest): unknown;
+  encodeRequest(request: ChatRequest, options?: EncodeOptions): unknown;
   /** Headers an upstream of this dialect needs for a key (never logged). */
   authHeaders(apiKey: string | undefined): Record<string, string>;
 
@@ -41,6 +41,16 @@ export interface Dialect {
   formatError(error: ErrorReport): unknown;
   /** A caller's rate-limit state as this dialect's response headers; `now` in epoch ms. */
   rateLimitHeaders(state: RateLimitState, now: number): Record<string, string>;
+}
+
+/** How one upstream wants a request written, where servers of one dialect differ. */
+export interface EncodeOptions {
+  /**
+   * OpenAI dialect: the field that carries the output budget. `max_tokens` is read by vLLM, SGLang
+   * and TGI; OpenAI's reasoning models (and Azure's) refuse it and read only `max_completion_tokens`,
+   * which TGI ignores. Default `max_tokens`.
+   */
+  readonly maxTokensField?: 'max_tokens' | 'max_completion_tokens';
 }
 
 export interface StreamWriter {

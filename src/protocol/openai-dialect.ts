@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defaultMaxOutputTokens, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitState, type SamplingControls } from './chat.js';
-import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
+import type { Dialect, EncodeOptions, StreamReader, StreamWriter } from './dialect.js';
 import { goDuration } from './go-duration.js';
 import { invalidRequest, noTools, unsupportedContent } from './request-problem.js';
 import { readContentDelta } from './openai-content-delta.js';
@@ -138,13 +138,13 @@ export const openaiDialect: Dialect = {
     return `chatcmpl-${token}`;
   },
 
-  encodeRequest(request: ChatRequest): unknown {
+  encodeRequest(request: ChatRequest, options: EncodeOptions = {}): unknown {
     return {
       model: request.model,
       messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
       // Always a budget: the one the gateway routed and charged with. Without it an upstream may
       // answer to the end of its context, past what the tenant's token limit let in.
-      max_tokens: request.maxTokens ?? defaultMaxOutputTokens,
+      [options.maxTokensField ?? 'max_tokens']: request.maxTokens ?? defaultMaxOutputTokens,
       ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
       ...(request.topP === undefined ? {} : { top_p: request.topP }),
       ...(request.stop.length === 0 ? {} : { stop: request.stop }),

@@ -266,6 +266,13 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(result.problems.map(formatProblem).join('\n')).not.toContain('SECRET');
   });
 
+  it('maxTokensField: one of the two OpenAI fields, and only on an OpenAI-dialect endpoint', () => {
+    const ok = parseGatewayConfig(edit(valid, '    apiKeyEnv: UPSTREAM_KEY\n', '    apiKeyEnv: UPSTREAM_KEY\n    maxTokensField: max_completion_tokens\n'), 'gateway.yaml');
+    expect(ok.ok ? ok.value.endpoints[0]?.maxTokensField : ok.problems).toBe('max_completion_tokens');
+    expect(onlyProblem(edit(valid, '    apiKeyEnv: UPSTREAM_KEY\n', '    apiKeyEnv: UPSTREAM_KEY\n    maxTokensField: max_output_tokens\n'))).toMatchObject({ path: 'endpoints[0].maxTokensField' });
+    expect(onlyProblem(edit(valid, '    capacity: 32\n', '    capacity: 32\n    maxTokensField: max_tokens\n'))).toMatchObject({ path: 'endpoints[1].maxTokensField', message: expect.stringContaining('OpenAI-dialect endpoints') });
+  });
+
   it('a URL that is not http(s)', () => {
     expect(onlyProblem(edit(valid, 'http://127.0.0.1:9001', 'ftp://127.0.0.1:9001'))).toMatchObject({ path: 'endpoints[0].url', message: "expected an http:// or https:// base URL, got 'ftp://127.0.0.1:9001'" });
   });

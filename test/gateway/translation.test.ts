@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
@@ -506,6 +506,49 @@ describe('an upstream that sends several tokens in one chunk', () => {
     } finally {
       await started.close();
       await chunky.close();
+    }
+  });
+});
+
+describe('the output budget field an OpenAI-dialect upstream reads', () => {
+  it("is max_tokens unless the endpoint names max_completion_tokens (OpenAI's reasoning models refuse max_tokens), whichever field the caller used", async () => {
+    const answer = (res: ServerResponse): void => {
+      res.end(openAIChunk({ role: 'assistant', content: 'ok' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n');
+    };
+    const [plain, reasoning] = [await startScriptedUpstream(answer), await startScriptedUpstream(answer)];
+    const started = createGateway({
+      config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: plain, url: "${plain.url}", dialect: openai, model: m, provider: p1, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: reasoning, url: "${reasoning.url}", dialect: openai, model: m, provider: p2, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8, maxTokensField: max_completion_tokens }
+routes:
+  - { model: plain, endpoints: [plain] }
+  - { model: reasoning, endpoints: [reasoning] }
+tenants:
+  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
+`),
+      logger: false,
+    });
+    try {
+      const base = await started.listen(0, '127.0.0.1');
+      const openai = new OpenAI({ apiKey, baseURL: `${base}/v1`, maxRetries: 0 });
+      const anthropic = new Anthropic({ apiKey, baseURL: base, maxRetries: 0 });
+      for (const model of ['plain', 'reasoning']) {
+        await openai.chat.completions.create({ model, max_completion_tokens: 7, messages: [{ role: 'user', content: 'hi' }] });
+        await openai.chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }] });
+        await anthropic.messages.create({ model, max_tokens: 9, messages: [{ role: 'user', content: 'hi' }] });
+      }
+      const budgets = (bodies: readonly unknown[]): unknown[] => bodies.map((body) => {
+        const { max_tokens, max_completion_tokens } = body as { max_tokens?: number; max_completion_tokens?: number };
+        return { max_tokens, max_completion_tokens };
+      });
+      expect(budgets(plain.bodies)).toEqual([{ max_tokens: 7 }, { max_tokens: 4096 }, { max_tokens: 9 }]);
+      expect(budgets(reasoning.bodies)).toEqual([{ max_completion_tokens: 7 }, { max_completion_tokens: 4096 }, { max_completion_tokens: 9 }]);
+    } finally {
+      await started.close();
+      await plain.close();
+      await reasoning.close();
     }
   });
 });

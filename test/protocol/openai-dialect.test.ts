@@ -64,6 +64,10 @@ describe('OpenAI requests', () => {
   it('an OpenAI-dialect upstream is always sent a budget: the caller\'s, or the 4096 the gateway charged for', () => {
     expect(openaiDialect.encodeRequest(parse({}))).toMatchObject({ max_tokens: defaultMaxOutputTokens });
     expect(openaiDialect.encodeRequest(parse({ max_completion_tokens: 7 }))).toMatchObject({ max_tokens: 7 });
+    // In the field the upstream reads: one field, never both (OpenAI refuses max_tokens for reasoning models).
+    const encoded = openaiDialect.encodeRequest(parse({ max_tokens: 7 }), { maxTokensField: 'max_completion_tokens' });
+    expect(encoded).toMatchObject({ max_completion_tokens: 7 });
+    expect(encoded).not.toHaveProperty('max_tokens');
   });
 
   it("the caller's end-user id reaches either upstream dialect in its own field", () => {
