@@ -150,7 +150,9 @@ export const anthropicDialect: Dialect = {
       ...(system === '' || alone ? {} : { system }),
       messages: alone ? [{ role: 'user', content: system }] : turns,
       ...(request.temperature === undefined ? {} : { temperature: Math.min(1, request.temperature) }),
-      ...(request.topP === undefined ? {} : { top_p: request.topP }),
+      // Claude 4.5 and later refuse temperature and top_p together ("use only one"), which OpenAI
+      // clients often send: temperature is kept, as Anthropic advises altering one of them only.
+      ...(request.topP === undefined || request.temperature !== undefined ? {} : { top_p: request.topP }),
       ...(stops.length === 0 ? {} : { stop_sequences: stops }),
       ...(request.endUser === undefined ? {} : { metadata: { user_id: request.endUser } }),
       stream: request.stream,

@@ -69,6 +69,15 @@ describe('anthropic dialect: what Anthropic refuses and OpenAI callers may send'
     expect(anthropicDialect.encodeRequest({ ...base, stop: ['\n', 'END', ' '] })).toMatchObject({ stop_sequences: ['END'] });
     expect(anthropicDialect.encodeRequest({ ...base, stop: ['\n\n'] })).not.toHaveProperty('stop_sequences');
   });
+
+  it('an Anthropic upstream gets temperature or top_p, never both (Claude 4.5 and later refuse the pair): temperature when both are set', () => {
+    expect(anthropicDialect.encodeRequest({ ...base, temperature: 0.3, topP: 0.9 })).toMatchObject({ temperature: 0.3 });
+    expect(anthropicDialect.encodeRequest({ ...base, temperature: 0.3, topP: 0.9 })).not.toHaveProperty('top_p');
+    expect(anthropicDialect.encodeRequest({ ...base, topP: 0.9 })).toMatchObject({ top_p: 0.9 });
+    expect(anthropicDialect.encodeRequest({ ...base, temperature: 0 })).toMatchObject({ temperature: 0 });
+    // An OpenAI-dialect upstream (vLLM) takes both.
+    expect(openaiDialect.encodeRequest({ ...base, temperature: 0.3, topP: 0.9 })).toMatchObject({ temperature: 0.3, top_p: 0.9 });
+  });
 });
 
 describe('anthropic dialect: the model list pages like the Anthropic API', () => {
