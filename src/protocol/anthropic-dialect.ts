@@ -16,6 +16,7 @@ const requestSchema = z.looseObject({
   system: z.union([z.string(), z.array(textBlock)], { error: unsupportedContent('block', 'system') }).optional(),
   temperature: z.number().min(0).max(1).optional(),
   top_p: z.number().min(0).max(1).optional(),
+  top_k: z.number().int().min(0).optional(),
   // The same answer whichever upstream serves it: OpenAI-dialect upstreams take at most 4.
   stop_sequences: z.array(z.string()).max(4, 'at most 4 stop_sequences: answers may be served by OpenAI-compatible upstreams, which take 4').optional(),
   stream: z.boolean().optional(),
@@ -116,6 +117,7 @@ export const anthropicDialect: Dialect = {
         maxTokens: r.max_tokens,
         temperature: r.temperature,
         topP: r.top_p,
+        ...(r.top_k === undefined || r.top_k === 0 ? {} : { topK: r.top_k }),
         stop: r.stop_sequences ?? [],
         stream: r.stream === true,
         includeUsage: true,
@@ -153,6 +155,7 @@ export const anthropicDialect: Dialect = {
       // Claude 4.5 and later refuse temperature and top_p together ("use only one"), which OpenAI
       // clients often send: temperature is kept, as Anthropic advises altering one of them only.
       ...(request.topP === undefined || request.temperature !== undefined ? {} : { top_p: request.topP }),
+      ...(request.topK === undefined ? {} : { top_k: request.topK }),
       ...(stops.length === 0 ? {} : { stop_sequences: stops }),
       ...(request.endUser === undefined ? {} : { metadata: { user_id: request.endUser } }),
       stream: request.stream,

@@ -17,6 +17,8 @@ export interface ChatRequest {
   readonly maxTokens: number | undefined;
   readonly temperature: number | undefined;
   readonly topP: number | undefined;
+  /** Sample from the k likeliest tokens only (Anthropic `top_k`; vLLM, SGLang and TGI read it too); undefined: all. */
+  readonly topK?: number;
   readonly stop: readonly string[];
   readonly stream: boolean;
   /** OpenAI `stream_options.include_usage`; Anthropic streams always carry usage. */

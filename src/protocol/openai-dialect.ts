@@ -9,6 +9,44 @@ import { sseFrame } from './sse.js';
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 const content = z.union([z.string(), z.array(textPart)], { error: unsupportedContent('part') });
 
+/**
+ * vLLM's and SGLang's request extensions that change what the answer is (its format, its length,
+ * its template, its sampling): the gateway does not carry them to the upstream, so a caller that
+ * sends one is refused rather than served something else. Their neutral values pass, as clients
+ * send defaults.
+ */
+function notCarried<T extends z.ZodType>(neutral: T, what: string): z.ZodOptional<z.ZodNullable<z.ZodCustom<z.infer<T>>>> {
+  return z.custom<z.infer<T>>((value) => neutral.safeParse(value).success, { error: `not forwarded by this gateway: ${what} (a model-server extension) would be ignored; remove the field` }).nullish();
+}
+const off = z.literal(false);
+const empty = z.union([z.looseObject({}).refine((value) => Object.keys(value).length === 0), z.tuple([])]);
+const serverExtensions = {
+  guided_json: notCarried(z.undefined(), 'structured output'),
+  guided_regex: notCarried(z.undefined(), 'structured output'),
+  guided_choice: notCarried(z.undefined(), 'structured output'),
+  guided_grammar: notCarried(z.undefined(), 'structured output'),
+  structural_tag: notCarried(z.undefined(), 'structured output'),
+  structured_outputs: notCarried(z.undefined(), 'structured output'),
+  json_schema: notCarried(z.undefined(), 'structured output'),
+  regex: notCarried(z.undefined(), 'structured output'),
+  ebnf: notCarried(z.undefined(), 'structured output'),
+  chat_template: notCarried(z.undefined(), 'a chat template'),
+  chat_template_kwargs: notCarried(empty, 'chat template parameters'),
+  documents: notCarried(empty, 'documents for the chat template'),
+  min_tokens: notCarried(z.literal(0), 'a minimum length'),
+  ignore_eos: notCarried(off, 'ignoring the end of sequence'),
+  stop_token_ids: notCarried(empty, 'stop token ids'),
+  include_stop_str_in_output: notCarried(off, 'keeping the stop string'),
+  bad_words: notCarried(empty, 'banned words'),
+  allowed_token_ids: notCarried(z.undefined(), 'an allowed-token list'),
+  echo: notCarried(off, 'echoing the prompt'),
+  use_beam_search: notCarried(off, 'beam search'),
+  best_of: notCarried(z.literal(1), 'best-of sampling'),
+  length_penalty: notCarried(z.literal(1), 'a length penalty'),
+  min_p: notCarried(z.literal(0), 'min-p sampling'),
+  repetition_penalty: notCarried(z.literal(1), 'a repetition penalty'),
+};
+
 /** What the gateway accepts from OpenAI Chat Completions clients; unknown fields pass (SDKs send many). */
 const requestSchema = z.looseObject({
   model: z.string().min(1),
@@ -19,6 +57,8 @@ const requestSchema = z.looseObject({
   max_completion_tokens: z.number().int().positive().nullish(),
   temperature: z.number().min(0).max(2).nullish(),
   top_p: z.number().min(0).max(1).nullish(),
+  // vLLM's extension, as Anthropic's: -1 (and 0, in newer vLLM) mean no limit.
+  top_k: z.number().int().min(-1).nullish(),
   seed: z.number().int().nullish(),
   frequency_penalty: z.number().min(-2).max(2).nullish(),
   presence_penalty: z.number().min(-2).max(2).nullish(),
@@ -46,6 +86,7 @@ const requestSchema = z.looseObject({
   tool_choice: z.literal('none', { error: "tools are not supported by this gateway yet: tool_choice can only be 'none'" }).nullish(),
   functions: noTools('functions (tools) are not supported by this gateway yet').nullish(),
   function_call: z.literal('none', { error: "function_call (tools) is not supported by this gateway yet: it can only be 'none'" }).nullish(),
+  ...serverExtensions,
 });
 
 /** An upstream's complete answer (built once: zod compiles each schema on first use). */
@@ -124,6 +165,7 @@ export const openaiDialect: Dialect = {
         maxTokens: r.max_completion_tokens ?? r.max_tokens ?? undefined,
         temperature: r.temperature ?? undefined,
         topP: r.top_p ?? undefined,
+        ...(r.top_k === undefined || r.top_k === null || r.top_k <= 0 ? {} : { topK: r.top_k }),
         stop: r.stop === undefined || r.stop === null ? [] : typeof r.stop === 'string' ? [r.stop] : r.stop,
         stream: r.stream === true,
         includeUsage: r.stream_options?.include_usage === true,
@@ -147,6 +189,8 @@ export const openaiDialect: Dialect = {
       [options.maxTokensField ?? 'max_tokens']: request.maxTokens ?? defaultMaxOutputTokens,
       ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
       ...(request.topP === undefined ? {} : { top_p: request.topP }),
+      // Not an OpenAI API field: sent only when asked, for the servers that read it (vLLM, SGLang, TGI).
+      ...(request.topK === undefined ? {} : { top_k: request.topK }),
       ...(request.stop.length === 0 ? {} : { stop: request.stop }),
       ...(request.sampling?.seed === undefined ? {} : { seed: request.sampling.seed }),
       ...(request.sampling?.frequencyPenalty === undefined ? {} : { frequency_penalty: request.sampling.frequencyPenalty }),

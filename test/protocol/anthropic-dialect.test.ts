@@ -70,6 +70,16 @@ describe('anthropic dialect: what Anthropic refuses and OpenAI callers may send'
     expect(anthropicDialect.encodeRequest({ ...base, stop: ['\n\n'] })).not.toHaveProperty('stop_sequences');
   });
 
+  it("an Anthropic caller's top_k reaches either upstream dialect; 0 is no limit; a bad one is refused as Anthropic refuses it", () => {
+    const parsed = anthropicDialect.parseRequest({ model: 'm', max_tokens: 5, top_k: 40, messages: [{ role: 'user', content: 'hi' }] });
+    if (!parsed.ok) throw new Error(parsed.problem.message);
+    expect(anthropicDialect.encodeRequest(parsed.value)).toMatchObject({ top_k: 40 });
+    expect(openaiDialect.encodeRequest(parsed.value)).toMatchObject({ top_k: 40 });
+    const none = anthropicDialect.parseRequest({ model: 'm', max_tokens: 5, top_k: 0, messages: [{ role: 'user', content: 'hi' }] });
+    expect(none.ok ? anthropicDialect.encodeRequest(none.value) : none.problem).not.toHaveProperty('top_k');
+    for (const bad of [-1, 'x', 1.5]) expect(anthropicDialect.parseRequest({ model: 'm', max_tokens: 5, top_k: bad, messages: [{ role: 'user', content: 'hi' }] })).toMatchObject({ ok: false, problem: { status: 400, param: 'top_k' } });
+  });
+
   it('an Anthropic upstream gets temperature or top_p, never both (Claude 4.5 and later refuse the pair): temperature when both are set', () => {
     expect(anthropicDialect.encodeRequest({ ...base, temperature: 0.3, topP: 0.9 })).toMatchObject({ temperature: 0.3 });
     expect(anthropicDialect.encodeRequest({ ...base, temperature: 0.3, topP: 0.9 })).not.toHaveProperty('top_p');

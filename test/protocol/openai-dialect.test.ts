@@ -51,6 +51,37 @@ describe('OpenAI requests', () => {
     return parsed.value;
   };
 
+  it.each([
+    ['guided_json', { type: 'object' }],
+    ['guided_choice', ['yes', 'no']],
+    ['structured_outputs', { json: { type: 'object' } }],
+    ['chat_template_kwargs', { enable_thinking: false }],
+    ['min_tokens', 20],
+    ['ignore_eos', true],
+    ['repetition_penalty', 1.1],
+    ['min_p', 0.05],
+    ['stop_token_ids', [128001]],
+  ])("vLLM's %s, which the gateway does not forward, is refused naming the field rather than dropped", (field, value) => {
+    const parsed = openaiDialect.parseRequest(request({ [field]: value }));
+    expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: field, message: expect.stringMatching(/not forwarded by this gateway.*remove the field/) });
+  });
+
+  it("vLLM extensions at their neutral values, as clients send defaults, are accepted", () => {
+    expect(() => parse({ guided_json: null, chat_template_kwargs: {}, min_tokens: 0, ignore_eos: false, repetition_penalty: 1, min_p: 0, stop_token_ids: [], echo: false, best_of: 1 })).not.toThrow();
+  });
+
+  it('top_k reaches either upstream dialect (Anthropic, vLLM, SGLang and TGI read it); -1 and 0 mean no limit and are not sent', () => {
+    const parsed = parse({ top_k: 40 });
+    expect(parsed.topK).toBe(40);
+    expect(openaiDialect.encodeRequest(parsed)).toMatchObject({ top_k: 40 });
+    expect(anthropicDialect.encodeRequest(parsed)).toMatchObject({ top_k: 40 });
+    for (const none of [-1, 0, null]) {
+      expect(openaiDialect.encodeRequest(parse({ top_k: none }))).not.toHaveProperty('top_k');
+      expect(anthropicDialect.encodeRequest(parse({ top_k: none }))).not.toHaveProperty('top_k');
+    }
+    expect(openaiDialect.parseRequest(request({ top_k: 2.5 })).ok).toBe(false);
+  });
+
   it('seed, penalties and logit_bias reach an OpenAI-dialect upstream (vLLM honours them)', () => {
     const parsed = parse({ seed: 4, frequency_penalty: 0.3, presence_penalty: -0.5, logit_bias: { '50256': -100 } });
     expect(parsed.sampling).toEqual({ seed: 4, frequencyPenalty: 0.3, presencePenalty: -0.5, logitBias: { '50256': -100 } });
