@@ -166,6 +166,8 @@ function routeFailureError(core: GatewayCore, decision: Extract<RouteDecision, {
       return new ClientError(decision.status, 'api_error', decision.message, { headers: { 'x-should-retry': 'false' } });
     case 'context':
       return new ClientError(decision.status, 'invalid_request', decision.message, { param: 'messages', code: 'context_length_exceeded' });
+    case 'prefill':
+      return new ClientError(decision.status, 'invalid_request', decision.message, { param: 'messages' });
     case 'no_route':
       return new ClientError(decision.status, 'not_found', decision.message, { code: 'model_not_found' });
     case 'unavailable':

@@ -47,6 +47,12 @@ export const endpointConfigSchema = z.strictObject({
   contextWindow: count(1e9),
   /** Reserved for requests that fit no ordinary endpoint's window. */
   longContext: z.boolean().default(false),
+  /**
+   * Whether the upstream continues a trailing assistant turn (a prefill). Claude Opus and Sonnet
+   * 4.6 and later refuse a conversation that ends with one: false keeps such requests, and the
+   * resumes of broken streams, away from the endpoint.
+   */
+  prefill: z.boolean().default(true),
   /** 0 for committed capacity: already paid for, free at the margin. */
   marginalCostPerMillionTokens: z.number().min(0).max(1e6),
   /** Concurrent requests the endpoint serves well; the denominator of its load. */

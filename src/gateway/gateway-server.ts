@@ -188,6 +188,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // One cancellation stops upstream work on either event; `clientGone` tells them apart.
       let clientGone = false;
       const prefixKey = prefixKeyOf(request.messages);
+      const trailingAssistant = request.messages.at(-1)?.role === 'assistant' ? request.finalAssistant : undefined;
       const context: RequestContext = {
         requestId,
         tenant,
@@ -210,6 +211,8 @@ export function createGateway(options: GatewayOptions): Gateway {
           maxOutputTokens: context.resumed?.outputTokens ?? outputTokens,
           prefixKey,
           excludeEndpoints: tried,
+          // A resumed answer is a continuation: it goes only where prefills are taken.
+          ...(context.resumed !== undefined ? { trailingAssistant: 'continue' as const } : trailingAssistant === undefined ? {} : { trailingAssistant }),
         }),
       };
 

@@ -15,6 +15,9 @@ import { unitInterval } from './unit-interval.js';
  *  2. the endpoint's jurisdiction is in the effective set: the tenant's
  *     jurisdictions, intersected with the request header's when one is given.
  *     The header can only narrow. An empty set allows nothing (never fail open) else 503 jurisdiction
+ *  3a. a request that ends with an assistant turn the upstream would continue (a prefill, a
+ *     resumed answer, or any trailing assistant turn for an Anthropic-dialect upstream, which
+ *     reads one only as a prefill) goes only to endpoints that take prefills  else 400 prefill
  *  3. promptTokens + maxOutputTokens <= contextWindow; a longContext endpoint only
  *     when no ordinary endpoint that passed step 2 fits (it is reserved for requests
  *     that need it, even while the ordinary ones are down)          else 400 context
@@ -97,6 +100,11 @@ export interface RouteInput {
   readonly prefixKey?: string;
   /** Endpoints already tried by this request (retries, hedges). */
   readonly excludeEndpoints?: ReadonlySet<string>;
+  /**
+   * The request ends with an assistant turn: to be continued (a prefill, a resumed answer) or to be
+   * answered after (an OpenAI caller's finished turn). Undefined: it ends with another turn.
+   */
+  readonly trailingAssistant?: 'continue' | 'answer';
 }
 
 export interface RoutingPolicy {
@@ -107,7 +115,7 @@ export interface RoutingPolicy {
   readonly panic: boolean;
 }
 
-export type RouteFailureCode = 'no_route' | 'jurisdiction' | 'context' | 'unavailable';
+export type RouteFailureCode = 'no_route' | 'jurisdiction' | 'prefill' | 'context' | 'unavailable';
 
 export type RouteDecision =
   | { readonly ok: true; readonly ranked: EndpointView[]; /** Ranked despite open circuits (see PANIC above). */ readonly panic: boolean }
@@ -177,9 +185,11 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   const allowed = effectiveJurisdictions(request);
   const inJurisdiction = candidates.filter((endpoint) => allowed.has(endpoint.jurisdiction));
   if (inJurisdiction.length === 0) return jurisdictionFailure(request, allowed, candidates);
+  const continuing = request.trailingAssistant === undefined ? inJurisdiction : inJurisdiction.filter((endpoint) => endpoint.prefill || (request.trailingAssistant === 'answer' && endpoint.dialect !== 'anthropic'));
+  if (continuing.length === 0) return prefillFailure(request, allowed);
   const needed = request.promptTokens + request.maxOutputTokens;
-  const fitting = fitContext(inJurisdiction, needed);
-  if (fitting.length === 0) return contextFailure(request, allowed, inJurisdiction, needed);
+  const fitting = fitContext(continuing, needed);
+  if (fitting.length === 0) return contextFailure(request, allowed, continuing, needed);
   const available = fitting.filter((endpoint) => unavailableReason(endpoint, policy.halfOpenProbes, request.excludeEndpoints) === undefined);
   if (available.length > 0) return { ok: true, ranked: lastIfBackedOff(rankEndpoints(available, candidates, route, request.prefixKey, random)), panic: false };
   const ejected = policy.panic ? fitting.filter((endpoint) => request.excludeEndpoints?.has(endpoint.id) !== true) : [];
@@ -266,6 +276,11 @@ function jurisdictionFailure(request: RouteInput, allowed: ReadonlySet<string>, 
     message = `no endpoint for model ${model}: the tenant is allowed no jurisdictions`;
   }
   return { ok: false, status: 503, code: 'jurisdiction', message };
+}
+
+function prefillFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {
+  const message = `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} continues a conversation that ends with an assistant turn (a prefill): end it with a user turn`;
+  return { ok: false, status: 400, code: 'prefill', message };
 }
 
 function contextFailure(request: RouteInput, allowed: ReadonlySet<string>, inJurisdiction: readonly EndpointView[], needed: number): RouteFailure {

@@ -27,12 +27,13 @@ interface EndpointSpec {
   readonly capacity?: number;
   readonly contextWindow?: number;
   readonly longContext?: boolean;
+  readonly prefill?: boolean;
 }
 
 function config(endpoints: readonly EndpointSpec[], options: { policy?: string; resilience?: string } = {}): ReturnType<typeof gatewayConfig> {
   const lines = endpoints.map(
     (e) =>
-      `  - { id: ${e.id}, url: "${e.url}", dialect: ${e.dialect ?? 'openai'}, model: ${e.model}, provider: p-${e.id}, region: r1, jurisdiction: us, contextWindow: ${e.contextWindow ?? 131072},${e.longContext === true ? ' longContext: true,' : ''} marginalCostPerMillionTokens: ${e.cost ?? 0}, capacity: ${e.capacity ?? 8} }`,
+      `  - { id: ${e.id}, url: "${e.url}", dialect: ${e.dialect ?? 'openai'}, model: ${e.model}, provider: p-${e.id}, region: r1, jurisdiction: us, contextWindow: ${e.contextWindow ?? 131072},${e.longContext === true ? ' longContext: true,' : ''}${e.prefill === false ? ' prefill: false,' : ''} marginalCostPerMillionTokens: ${e.cost ?? 0}, capacity: ${e.capacity ?? 8} }`,
   );
   return gatewayConfig(`
 version: 1
@@ -436,6 +437,40 @@ describe('failover under faults', () => {
       expect(read.ending).toBe('complete');
       expect(openAIUsage(read.raw)).toBe(30);
       expect([aFront.arrivals.length, bFront.arrivals.length, cFront.arrivals.length]).toEqual([1, 1, 1]);
+    });
+
+    it('a resume goes only to an endpoint that takes prefills, past a cheaper one that refuses them (Claude 4.6 and later)', async () => {
+      const cutting = await emulator('m-cut', { faults: { cutAfterTokens: 10 } });
+      const [noPrefillFront, wholeFront] = [await proxy((await emulator('m-new')).url), await proxy((await emulator('m-whole')).url)];
+      const { url } = await gateway(
+        [
+          { id: 'cut', url: cutting.url, model: 'm-cut', cost: 0 },
+          { id: 'no-prefill', url: noPrefillFront.url, model: 'm-new', cost: 1, dialect: 'anthropic', prefill: false },
+          { id: 'whole', url: wholeFront.url, model: 'm-whole', cost: 2, dialect: 'anthropic' },
+        ],
+        { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, resumeStreams: true, circuitBreaker: { failureThreshold: 1000 } }' },
+      );
+      const read = await readSse(await streamOpenAI(url, 'cut me', 30), 'openai');
+      expect(read.ending).toBe('complete');
+      expect(openAIUsage(read.raw)).toBe(30);
+      expect([noPrefillFront.arrivals.length, wholeFront.arrivals.length]).toEqual([0, 1]);
+    });
+
+    it("a caller's prefill goes past an endpoint that refuses prefills, which still takes conversations that end with a user turn", async () => {
+      const [noPrefillFront, wholeFront] = [await proxy((await emulator('m-new')).url), await proxy((await emulator('m-whole')).url)];
+      const { url } = await gateway(
+        [
+          { id: 'no-prefill', url: noPrefillFront.url, model: 'm-new', cost: 0, dialect: 'anthropic', prefill: false },
+          { id: 'whole', url: wholeFront.url, model: 'm-whole', cost: 1 },
+        ],
+        { policy: '[cost]' },
+      );
+      await anthropic(url).messages.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
+      const prefilled = await anthropic(url).messages.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Well,' }] });
+      expect(prefilled.stop_reason).toBe('max_tokens');
+      // An OpenAI caller's finished assistant turn is a prefill to an Anthropic upstream too.
+      await openai(url).chat.completions.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Hello.' }] });
+      expect([noPrefillFront.arrivals.length, wholeFront.arrivals.length]).toEqual([1, 2]);
     });
 
     it('a resume goes where the whole remaining budget fits (a long-context endpoint) rather than cut short on an ordinary one', async () => {

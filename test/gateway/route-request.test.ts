@@ -15,6 +15,7 @@ function endpoint(id: string, overrides: Partial<EndpointView> = {}): EndpointVi
     jurisdiction: 'us',
     contextWindow: 32_768,
     longContext: false,
+    prefill: true,
     marginalCostPerMillionTokens: 0,
     capacity: 10,
     weight: 1,
@@ -205,6 +206,33 @@ describe('context eligibility and long-context reservation', () => {
 
   it('a broken token estimate fits nothing', () => {
     expect(route(fleet, ['cost'], { promptTokens: Number.NaN })).toMatchObject({ ok: false, code: 'context' });
+  });
+});
+
+describe('prefill eligibility: endpoints that refuse a trailing assistant turn (Claude 4.6 and later)', () => {
+  const fleet = [endpoint('claude-new', { dialect: 'anthropic', prefill: false }), endpoint('vllm-new', { prefill: false }), endpoint('vllm'), endpoint('claude', { dialect: 'anthropic' })];
+
+  it('a prefill or a resumed answer goes only to endpoints that take prefills', () => {
+    expect(ranked(route(fleet, ['cost'], { trailingAssistant: 'continue' }))).toEqual(['vllm', 'claude']);
+  });
+
+  it("a finished assistant turn to answer after is no prefill for an OpenAI-dialect upstream, but is for an Anthropic one, which reads it as one", () => {
+    expect(ranked(route(fleet, ['cost'], { trailingAssistant: 'answer' }))).toEqual(['vllm-new', 'vllm', 'claude']);
+  });
+
+  it('a conversation that ends with a user turn goes anywhere', () => {
+    expect(ranked(route(fleet, ['cost']))).toEqual(['claude-new', 'vllm-new', 'vllm', 'claude']);
+  });
+
+  it('nowhere to continue it is a 400 saying so, judged within the allowed jurisdictions', () => {
+    const mixed = [endpoint('us-new', { prefill: false }), endpoint('eu', { jurisdiction: 'eu' })];
+    expect(route(mixed, ['cost'], { trailingAssistant: 'continue', headerJurisdictions: ['us'] })).toEqual({
+      ok: false,
+      status: 400,
+      code: 'prefill',
+      message: "no endpoint for model 'frontier' in jurisdictions [us] continues a conversation that ends with an assistant turn (a prefill): end it with a user turn",
+    });
+    expect(ranked(route(mixed, ['cost'], { trailingAssistant: 'continue' }))).toEqual(['eu']);
   });
 });
 
