@@ -27,6 +27,8 @@ export interface RateLimitStore {
    * one large request is possible but the long-run rate still holds.
    */
   take(key: string, cost: number, capacity: number, refillPerMs: number, now: number): RateLimitTake;
+  /** How long until a take of `cost` would succeed (0: now), taking nothing. */
+  waitFor(key: string, cost: number, capacity: number, refillPerMs: number, now: number): number;
   /**
    * Adds `amount` tokens unconditionally: negative to charge (may overdraw), positive
    * to refund (capped at capacity). For settling an estimate against real usage.
@@ -48,17 +50,13 @@ export class MemoryRateLimitStore implements RateLimitStore {
 
   take(key: string, cost: number, capacity: number, refillPerMs: number, now: number): RateLimitTake {
     const bucket = this.refilled(key, capacity, refillPerMs, now);
-    const full = bucket.tokens >= capacity - shortfallTolerance;
-    // Refill is floating point: a retry at exactly the Retry-After given may find the bucket a
-    // hair short of the cost, and must not be refused for it.
-    if (cost <= bucket.tokens + shortfallTolerance || (cost > capacity && full)) {
-      bucket.tokens = Math.min(capacity, bucket.tokens - cost);
-      return { allowed: true, remaining: Math.max(0, Math.floor(bucket.tokens)), retryAfterMs: 0, fullInMs: fullIn(bucket, capacity, refillPerMs) };
-    }
-    // A cost above capacity waits for a full bucket; any other for just enough tokens.
-    const needed = Math.min(cost, capacity) - bucket.tokens;
-    const retryAfterMs = refillPerMs > 0 ? Math.ceil(needed / refillPerMs) : Number.POSITIVE_INFINITY;
-    return { allowed: false, remaining: Math.max(0, Math.floor(bucket.tokens)), retryAfterMs, fullInMs: fullIn(bucket, capacity, refillPerMs) };
+    const retryAfterMs = waitIn(bucket, cost, capacity, refillPerMs);
+    if (retryAfterMs === 0) bucket.tokens = Math.min(capacity, bucket.tokens - cost);
+    return { allowed: retryAfterMs === 0, remaining: Math.max(0, Math.floor(bucket.tokens)), retryAfterMs, fullInMs: fullIn(bucket, capacity, refillPerMs) };
+  }
+
+  waitFor(key: string, cost: number, capacity: number, refillPerMs: number, now: number): number {
+    return waitIn(this.refilled(key, capacity, refillPerMs, now), cost, capacity, refillPerMs);
   }
 
   adjust(key: string, amount: number, capacity: number, refillPerMs: number, now: number): void {
@@ -79,6 +77,17 @@ export class MemoryRateLimitStore implements RateLimitStore {
     bucket.updatedAt = Math.max(bucket.updatedAt, now);
     return bucket;
   }
+}
+
+/** How long until `cost` can be taken from the bucket: 0 now. */
+function waitIn(bucket: Bucket, cost: number, capacity: number, refillPerMs: number): number {
+  // Refill is floating point: a retry at exactly the Retry-After given may find the bucket a
+  // hair short of the cost, and must not be refused for it.
+  if (cost <= bucket.tokens + shortfallTolerance) return 0;
+  if (cost > capacity && bucket.tokens >= capacity - shortfallTolerance) return 0;
+  // A cost above capacity waits for a full bucket; any other for just enough tokens.
+  const needed = Math.min(cost, capacity) - bucket.tokens;
+  return refillPerMs > 0 ? Math.ceil(needed / refillPerMs) : Number.POSITIVE_INFINITY;
 }
 
 function fullIn(bucket: Bucket, capacity: number, refillPerMs: number): number {
@@ -105,21 +114,29 @@ const minuteMs = 60_000;
  * Checks both of a tenant's buckets: one request, then `estimatedTokens`.
  * Buckets hold a minute's allowance (the burst) and refill evenly over the minute.
  * A request refused for tokens has still spent its request token: every attempt
- * counts against requests per minute, which also slows a client that hammers.
+ * counts against requests per minute, as OpenAI counts unsuccessful requests, which
+ * also slows a client that hammers. A refusal's wait is until both limits let the
+ * request through, that spent token included: a client that waits exactly as told
+ * is not refused again by the other limit.
  * A request that alone needs more than a minute's tokens is refused outright and charged
  * nothing: no wait would let it through without overdrawing the tenant for minutes.
  * The state is for the rate-limit headers every response carries, allowed or not.
  */
 export function checkTenantLimits(store: RateLimitStore, tenant: TenantLimits, estimatedTokens: number, now: number): TenantLimitDecision {
   const tooLarge = estimatedTokens > tenant.tokensPerMinute;
-  const requests = store.take(requestsKey(tenant), tooLarge ? 0 : 1, tenant.requestsPerMinute, tenant.requestsPerMinute / minuteMs, now);
-  const tokenCost = requests.allowed && !tooLarge ? Math.max(0, estimatedTokens) : 0;
-  const tokens = store.take(tokensKey(tenant), tokenCost, tenant.tokensPerMinute, tenant.tokensPerMinute / minuteMs, now);
+  const requestRate = tenant.requestsPerMinute / minuteMs;
+  const tokenRate = tenant.tokensPerMinute / minuteMs;
+  const tokenCost = Math.max(0, estimatedTokens);
+  const requests = store.take(requestsKey(tenant), tooLarge ? 0 : 1, tenant.requestsPerMinute, requestRate, now);
+  const tokens = store.take(tokensKey(tenant), requests.allowed && !tooLarge ? tokenCost : 0, tenant.tokensPerMinute, tokenRate, now);
   const state = stateOf(tenant, requests, tokens);
   if (tooLarge) return { allowed: false, retryAfterMs: Number.POSITIVE_INFINITY, limit: 'tokens', tooLarge: true, state };
-  if (!requests.allowed) return { allowed: false, retryAfterMs: requests.retryAfterMs, limit: 'requests', tooLarge: false, state };
-  if (!tokens.allowed) return { allowed: false, retryAfterMs: tokens.retryAfterMs, limit: 'tokens', tooLarge: false, state };
-  return { allowed: true, state };
+  if (requests.allowed && tokens.allowed) return { allowed: true, state };
+  const requestsWait = store.waitFor(requestsKey(tenant), 1, tenant.requestsPerMinute, requestRate, now);
+  const tokensWait = store.waitFor(tokensKey(tenant), tokenCost, tenant.tokensPerMinute, tokenRate, now);
+  // Named by the limit that is waited for longest: the one the client is really held by.
+  const limit = tokensWait > requestsWait ? 'tokens' : 'requests';
+  return { allowed: false, retryAfterMs: Math.max(requestsWait, tokensWait), limit, tooLarge: false, state };
 }
 
 /** The tenant's limits as they stand, charging nothing: for headers after a refund. */

@@ -82,6 +82,29 @@ describe('checkTenantLimits', () => {
     expect(checkTenantLimits(store, tenant, 3000, 20_000).allowed).toBe(true);
   });
 
+  describe('with both limits short, the wait is until both let the request through, and a retry then is let in', () => {
+    const scarce = { id: 'scarce', requestsPerMinute: 2, tokensPerMinute: 6000 };
+
+    it('refused for requests while also short of tokens: the longer tokens wait, named as the tokens limit', () => {
+      const store = new MemoryRateLimitStore();
+      expect(checkTenantLimits(store, scarce, 4010, 0).allowed).toBe(true);
+      expect(checkTenantLimits(store, scarce, 1, 0).allowed).toBe(true);
+      // No request left (one back in 30 s), and 1,989 of the 5,910 tokens (the rest in 39.21 s at 100/s).
+      const refused = checkTenantLimits(store, scarce, 5910, 0);
+      expect(refused).toMatchObject({ allowed: false, limit: 'tokens', retryAfterMs: 39_210 });
+      expect(checkTenantLimits(store, scarce, 5910, 39_210).allowed).toBe(true);
+    });
+
+    it('refused for tokens, having spent the last request (as OpenAI counts refused requests): the wait for a request again', () => {
+      const store = new MemoryRateLimitStore();
+      expect(checkTenantLimits(store, scarce, 4010, 0).allowed).toBe(true);
+      // 120 tokens short (1.2 s), and this attempt takes the last request: one is back in 30 s.
+      const refused = checkTenantLimits(store, scarce, 2110, 0);
+      expect(refused).toMatchObject({ allowed: false, limit: 'requests', retryAfterMs: 30_000 });
+      expect(checkTenantLimits(store, scarce, 2110, 30_000).allowed).toBe(true);
+    });
+  });
+
   it('a request needing more than a whole minute of tokens is refused outright, with no wait to offer, and charged nothing', () => {
     const store = new MemoryRateLimitStore();
     const refused = checkTenantLimits(store, tenant, 6001, 0);
