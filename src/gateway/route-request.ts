@@ -48,7 +48,8 @@ import { unitInterval } from './unit-interval.js';
  *                out: one request at a time finds out, the rest go where it is known.
  *  - least-load: power of two choices on load = outstanding / capacity: two distinct
  *                endpoints sampled with `random`; the lower-load one is the first
- *                tier (both of them, as one tier, when their loads tie); then the
+ *                tier (both of them, as one tier in the order sampled, when their loads
+ *                tie, so ties no later policy splits go either way at random); then the
  *                rest by load ascending.
  *  - prefix-affinity: bounded-load consistent hashing (Mirrokni, Thorup, Zadimoghaddam
  *                2018) on prefixKey over a ring of the route's endpoint ids (virtual
@@ -401,9 +402,10 @@ function outstandingOf(endpoint: EndpointView): number {
 /** Power of two choices: the better of two random picks first, then the rest by load. */
 function powerOfTwoTiers(tier: Tier, random: () => number): Tier[] {
   const [first, second] = sampleTwo(tier, random);
-  const head = withinTolerance(Math.min(load(first), load(second)), Math.max(load(first), load(second)))
-    ? tier.filter((endpoint) => endpoint === first || endpoint === second)
-    : [load(first) <= load(second) ? first : second];
+  // A tie stays one tier for the next policy, in the order sampled: if nothing splits it, ties go
+  // either way at random. In route order, at light load (every endpoint idle) the first endpoint
+  // would take every request and the last none.
+  const head = withinTolerance(Math.min(load(first), load(second)), Math.max(load(first), load(second))) ? [first, second] : [load(first) <= load(second) ? first : second];
   const rest = numericTiers(tier.filter((endpoint) => !head.includes(endpoint)), load);
   return [sortByLoad(head), ...rest];
 }

@@ -305,6 +305,19 @@ describe('scoring policies', () => {
     expect(ranked(route(fleet, ['least-load'], {}, scriptedRandom([0, 0.5])))).toEqual(['c', 'b', 'd', 'a']);
   });
 
+  it('least-load: idle endpoints share the requests, not the first in route order taking them all', () => {
+    const random = seededRandom(11);
+    for (const size of [2, 3]) {
+      const fleet = Array.from({ length: size }, (_, index) => endpoint(`e${String(index)}`));
+      const firsts = new Map<string, number>();
+      for (let draw = 0; draw < 3000; draw += 1) {
+        const first = ranked(route(fleet, ['least-load'], {}, random))[0] ?? '';
+        firsts.set(first, (firsts.get(first) ?? 0) + 1);
+      }
+      for (const { id } of fleet) expect((firsts.get(id) ?? 0) / 3000).toBeCloseTo(1 / size, 1);
+    }
+  });
+
   it('least-load: load is outstanding over capacity', () => {
     const fleet = [endpoint('big', { outstanding: 20, capacity: 100 }), endpoint('small', { outstanding: 5, capacity: 10 })];
     expect(ranked(route(fleet, ['least-load'])))
