@@ -143,7 +143,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   // serveChat's frame, which lives as long as the answer streams.
   const tenantOf = (req: IncomingMessage): TenantConfig => {
     const key = bearer(req.headers.authorization) ?? headerValue(req.headers['x-api-key']) ?? '';
-    if (key === '') throw new ClientError(401, 'authentication', 'no API key: send "Authorization: Bearer <key>" or "x-api-key: <key>"');
+    if (key === '') {
+      // A key sent in another scheme (Basic, a bare key) is not "no key": say what is wrong with it, without echoing it.
+      const unread = (req.headers.authorization ?? '').trim() !== '';
+      throw new ClientError(401, 'authentication', `${unread ? 'no API key read: the Authorization header is not of the form "Bearer <key>"' : 'no API key'}: send "Authorization: Bearer <key>" or "x-api-key: <key>"`);
+    }
     const tenant = authenticate(config.tenants, key);
     if (tenant === undefined) throw new ClientError(401, 'authentication', 'invalid API key: no tenant has this key; check the key you send in "Authorization: Bearer <key>" or "x-api-key: <key>"', { code: 'invalid_api_key' });
     return tenant;

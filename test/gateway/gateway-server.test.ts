@@ -433,6 +433,12 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     const missing = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }] }), { authorization: '' });
     expect(missing.status).toBe(401);
     expect(((await missing.json()) as { error: unknown }).error).toMatchObject({ type: 'invalid_request_error', code: null, message: expect.stringMatching(/^no API key/) as unknown });
+    // A key in another scheme is named as such, never echoed.
+    const basic = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }] }), { authorization: 'Basic c2stc2VjcmV0' });
+    expect(basic.status).toBe(401);
+    const basicText = await basic.text();
+    expect(basicText).toMatch(/the Authorization header is not of the form \\"Bearer <key>\\"/);
+    expect(basicText).not.toContain('c2stc2VjcmV0');
     const ok = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }], max_tokens: 5 }));
     expect(ok.status).toBe(200);
   });
