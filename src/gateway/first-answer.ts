@@ -32,6 +32,12 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
       context.resumed = { ...context.resumed, outputTokens: 1 };
       decision = route(tried);
     }
+    // A request without max_tokens whose prompt leaves no window room for the default: it goes where
+    // the prompt fits, answered up to the end of that window.
+    if (!decision.ok && decision.code === 'context' && context.resumed === undefined && request.maxTokens === undefined && !context.budgetToRoom) {
+      context.budgetToRoom = true;
+      decision = route(tried);
+    }
     let revisiting = false;
     // Every eligible endpoint tried: go back to one, after a transient failure or to resume a
     // stream. Never to one that rejected the gateway's configuration; first to those that failed
@@ -200,12 +206,13 @@ function attemptOn(core: GatewayCore, context: RequestContext, endpoint: Endpoin
 
 /**
  * The request with its output budget cut to the room the endpoint's window leaves: a continuation's
- * prompt holds the answer so far, so a request that fitted whole may not fit with it. A first
+ * prompt holds the answer so far, so a request that fitted whole may not fit with it; a request that
+ * gave no budget may have been routed where the default does not fit (budgetToRoom). Any other
  * attempt was routed only where it fits, and goes as it is.
  */
 function fittedTo(endpoint: EndpointRuntime, request: ChatRequest, context: RequestContext): ChatRequest {
-  if (context.resumed === undefined) return request;
-  const room = endpoint.config.contextWindow - context.resumed.promptTokens;
+  if (context.resumed === undefined && !context.budgetToRoom) return request;
+  const room = endpoint.config.contextWindow - (context.resumed?.promptTokens ?? context.promptTokens);
   return room < (request.maxTokens ?? defaultMaxOutputTokens) ? { ...request, maxTokens: Math.max(1, room) } : request;
 }
 

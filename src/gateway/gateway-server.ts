@@ -199,6 +199,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         route,
         promptTokens,
         resumed: undefined,
+        budgetToRoom: false,
         attempts: 0,
         clientGone: () => clientGone,
         shuttingDown: () => shuttingDown && !clientGone,
@@ -212,7 +213,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }),
           ...(request.geography === undefined ? {} : { requestedGeography: request.geography }),
           promptTokens: context.resumed?.promptTokens ?? promptTokens,
-          maxOutputTokens: context.resumed?.outputTokens ?? outputTokens,
+          maxOutputTokens: context.resumed?.outputTokens ?? (context.budgetToRoom ? 1 : outputTokens),
           prefixKey,
           excludeEndpoints: tried,
           // A resumed answer is a continuation: it goes only where prefills are taken.

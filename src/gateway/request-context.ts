@@ -15,6 +15,12 @@ export interface RequestContext {
    * when no endpoint has room for all of it (each attempt's budget is then cut to its window).
    */
   resumed: { readonly promptTokens: number; readonly outputTokens: number } | undefined;
+  /**
+   * The request gave no max_tokens and no window has room for the default budget after its prompt:
+   * it is routed where the prompt fits, and each attempt's budget is what that window leaves, as
+   * vLLM and OpenAI answer such a request.
+   */
+  budgetToRoom: boolean;
   /** Upstream attempts made for the request so far: failovers, retries, hedges and resumes included. */
   attempts: number;
   /** Whether the client disconnected (the deadline cancellation also fires then). */

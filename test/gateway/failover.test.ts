@@ -473,6 +473,19 @@ describe('failover under faults', () => {
       expect([noPrefillFront.arrivals.length, wholeFront.arrivals.length]).toEqual([1, 2]);
     });
 
+    it('a request without max_tokens whose prompt leaves less than the default 4096 is answered to the end of the window, as vLLM does, not refused', async () => {
+      const front = await proxy((await emulator('m-small')).url);
+      const { url } = await gateway([{ id: 'small', url: front.url, model: 'm-small', contextWindow: 8192 }], { policy: '[cost]' });
+      const prompt = 'x'.repeat(4 * 8180);
+      const answer = await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: prompt }] });
+      expect(answer.choices[0]?.finish_reason).toBe('length');
+      // Sent the room the window leaves after the prompt (by the gateway's estimate), not the default.
+      expect((JSON.parse(front.arrivals[0]?.body ?? '{}') as { max_tokens?: number }).max_tokens).toBe(8192 - estimateTokens(prompt));
+      expect(answer.usage?.completion_tokens).toBe(8192 - estimateTokens(prompt));
+      // With max_tokens given, too long is still too long.
+      await expect(openai(url).chat.completions.create({ model: publicModel, max_tokens: 500, messages: [{ role: 'user', content: prompt }] })).rejects.toMatchObject({ status: 400, code: 'context_length_exceeded' });
+    });
+
     it('a resume goes where the whole remaining budget fits (a long-context endpoint) rather than cut short on an ordinary one', async () => {
       const cutting = await emulator('m-cut', { faults: { cutAfterTokens: 10 } });
       const [cutFront, ordinaryFront, longFront] = [await proxy(cutting.url), await proxy((await emulator('m-ordinary')).url), await proxy((await emulator('m-long')).url)];
