@@ -313,8 +313,9 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
 
   #settleError(body: unknown): void {
     const detail = upstreamErrorDetail(body);
-    const label = detail.label !== undefined && this.#quotesKey(detail.label) ? undefined : detail.label;
-    this.#settle({ kind: 'error', status: this.#status, retryAfter: this.#retryAfter, ...detail, label, message: this.#redact(detail.message), fromUpstream: true });
+    // Every field of the upstream's error that may reach the caller or the log: a field that quotes the key is left out.
+    const kept = (value: string | undefined): string | undefined => (value !== undefined && this.#quotesKey(value) ? undefined : value);
+    this.#settle({ kind: 'error', status: this.#status, retryAfter: this.#retryAfter, ...detail, label: kept(detail.label), param: kept(detail.param), message: this.#redact(detail.message), fromUpstream: true });
   }
 
   #quotesKey(text: string): boolean {

@@ -57,6 +57,7 @@ describe('the log', () => {
     ['a 401 error body', 401, (res: ServerResponse) => res.end(JSON.stringify({ error: { message: quoting, type: 'invalid_request_error', code: 'invalid_api_key' } }))],
     ['a 500 error body', 500, (res: ServerResponse) => res.end(JSON.stringify({ error: { message: quoting } }))],
     ['a 400 error body', 400, (res: ServerResponse) => res.end(JSON.stringify({ error: { message: quoting } }))],
+    ['a 400 error body naming the key as its param', 400, (res: ServerResponse) => res.end(JSON.stringify({ error: { message: 'bad request', type: 'invalid_request_error', param: upstreamKey } }))],
     ['an error event mid-stream', 200, (res: ServerResponse) => res.end(openAIChunk({ role: 'assistant', content: 'Hi' }) + `data: ${JSON.stringify({ error: { message: quoting } })}\n\n`)],
   ])('holds none of the upstream\'s words in %s (they may quote the prompt), only its status and plain code; the caller never gets the key', async (_where, status, respond) => {
     const { url, lines } = await loggingGateway(respond, status, false);
