@@ -35,6 +35,29 @@ describe('StopSequenceGuard', () => {
     expect(run(['abc', 'b'], ['abc'])).toEqual({ released: 'a', stop: 'b' });
   });
 
+  it('holds back exactly the longest tail that begins a stop sequence, over random texts and chunkings', () => {
+    const random = seededRandom(3);
+    const pick = (length: number): string => Array.from({ length }, () => 'ab'[Math.floor(random() * 2)]).join('');
+    for (let trial = 0; trial < 1000; trial += 1) {
+      const stops = Array.from({ length: 1 + Math.floor(random() * 3) }, () => pick(2 + Math.floor(random() * 6)));
+      const guard = new StopSequenceGuard(stops);
+      let seen = '';
+      for (let step = 0; step < 10; step += 1) {
+        const chunk = pick(Math.floor(random() * 4));
+        if (guard.push(chunk).stop !== undefined) break;
+        seen += chunk;
+        const naive = Math.max(0, ...stops.map((stop) => Array.from({ length: stop.length }, (_, length) => length).filter((length) => seen.endsWith(stop.slice(0, length))).at(-1) ?? 0));
+        expect(guard.held).toBe(seen.slice(seen.length - naive));
+      }
+    }
+  });
+
+  it('a long stop sequence the text keeps almost matching is found, and what precedes it released', () => {
+    const stop = `${'a'.repeat(20_000)}b`;
+    const chunks = [...Array.from({ length: 25_000 }, () => 'a'), 'b', 'tail'];
+    expect(run([stop], chunks)).toEqual({ released: 'a'.repeat(5000), stop });
+  });
+
   it('over random chunkings, releases exactly the text before the first stop sequence', () => {
     const random = seededRandom(7);
     const alphabet = 'ab c';
