@@ -26,6 +26,12 @@ export interface AnswerOutcome {
  * explicit error event and a non-stream request with an error status. A
  * broken answer never ends looking complete.
  */
+/**
+ * Characters per token of budget past which an upstream's answer is cut: a token is a few
+ * characters, rarely dozens; an answer this long per token of its budget ignored the budget.
+ */
+export const maxCharsPerToken = 256;
+
 export async function pumpAnswer(
   core: GatewayCore,
   context: RequestContext,
@@ -46,6 +52,11 @@ export async function pumpAnswer(
   const plausible = (count: number, endpoint: EndpointRuntime): number => (count <= endpoint.config.contextWindow ? count : 0);
   const sent = new TextAccumulator();
   let sentTokens = 0;
+  // More text than the budget could hold: an upstream that ignores max_tokens (or a hostile one)
+  // would otherwise fill the gateway's memory. No tokenizer's tokens run this long on average.
+  const textLimit = (request.maxTokens ?? defaultMaxOutputTokens) * maxCharsPerToken;
+  /** Set when the answer passed textLimit: it ends there, cut at its budget. */
+  let overran = false;
   /** Whether the answer was resumed on another attempt after a break. */
   let resumed = false;
   /** Resumes that went back to an endpoint this answer had already used. */
@@ -95,10 +106,12 @@ export async function pumpAnswer(
           sink.event({ type: 'text', text: guarded.release });
         }
         guardStop = guarded.stop;
+        overran = sent.length > textLimit;
         return;
       }
       sent.append(text);
       sink.event(text === event.text ? event : { type: 'text', text });
+      overran = sent.length > textLimit;
       return;
     }
     sink.event(event);
@@ -156,7 +169,7 @@ export async function pumpAnswer(
         if (event.type === 'finish') finished = event;
         else if (event.type !== 'error') forward(event);
       }
-      while (finished === undefined && guardStop === undefined) {
+      while (finished === undefined && guardStop === undefined && !overran) {
         const next = await current.rest.next();
         if (next.done === true) {
           failure = 'upstream stream ended before its final event';
@@ -170,7 +183,7 @@ export async function pumpAnswer(
         }
         if (event.type === 'finish') finished = event;
         else forward(event);
-        if (sink.congested && finished === undefined && guardStop === undefined) {
+        if (sink.congested && finished === undefined && guardStop === undefined && !overran) {
           // The client reads slower than the upstream writes: stop reading the upstream (its queue
           // fills and pauses its socket) rather than hold the rest of the answer here. The wait is
           // the client's, not a stall of the upstream's, so the idle sweep does not see it.
@@ -191,6 +204,13 @@ export async function pumpAnswer(
       releaseAttempt(core, current, 'success');
       current.cancellation.cancel();
       return complete({ type: 'finish', finishReason: 'stop', stopSequence: guardStop, usage: { inputTokens: 0, outputTokens: sentTokens } }, endpoint, 0);
+    }
+    if (overran && finished === undefined) {
+      // The upstream wrote far past the budget it was sent: end the answer as cut at its budget.
+      context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, chars: sent.length, sentTokens }, 'upstream answer ran past its max_tokens budget: cut');
+      releaseAttempt(core, current, 'success');
+      current.cancellation.cancel();
+      return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: sentTokens } }, endpoint, 0);
     }
     if (watch.stalled && finished === undefined) failure = `no token for ${config.resilience.tokenIdleTimeoutMs} ms`;
     if (finished !== undefined) {

@@ -7,8 +7,15 @@
 export class TextAccumulator {
   #text = '';
   #pieces: string[] = [];
+  #length = 0;
+
+  /** UTF-16 code units so far. */
+  get length(): number {
+    return this.#length;
+  }
 
   append(text: string): void {
+    this.#length += text.length;
     this.#pieces.push(text);
     if (this.#pieces.length >= 64) this.#fold();
   }

@@ -72,6 +72,12 @@ const defaultGraceMs = 5_000;
 
 /** Bytes of an error body read for its message; the rest is not read (an error body has no use for more). */
 const errorBodyLimit = 64 * 1024;
+/**
+ * Bounds on what one upstream answer may make the gateway hold: an SSE event (a token's chunk is
+ * tens of bytes) and a whole JSON answer. Past them the answer is a failed upstream response.
+ */
+const maxEventChars = 16 * 1024 * 1024;
+const maxJsonAnswerBytes = 64 * 1024 * 1024;
 
 /** Queued events past which the upstream socket is paused until the gateway catches up. */
 const queueHighWater = 256;
@@ -167,7 +173,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   #streamDone = false;
   /** Lets the response go: after the final event (trailer grace), or during a long error body. */
   #letGoTimer: NodeJS.Timeout | undefined;
-  #errorBytes = 0;
+  #bodyBytes = 0;
   readonly #stopListening: () => void;
 
   constructor(
@@ -231,6 +237,11 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       // The answer is whole at its finish: what an upstream sends after it ([DONE], or anything
       // else) is not read, and the response is let go if it does not end (see onResponseData).
       this.#streamDone = read.done || finished;
+    }, maxEventChars, () => {
+      this.#streamDone = true;
+      queue.push({ type: 'error', kind: 'api_error', message: `upstream sent an SSE event or line longer than ${maxEventChars} characters` });
+      queue.end();
+      this.#controller?.abort(new CancelledError());
     });
     this.#settle({ kind: 'events', events: queue });
   }
@@ -238,7 +249,9 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#mode !== 'stream') {
       this.#chunks.push(chunk);
-      if (this.#mode === 'error' && (this.#errorBytes += chunk.length) > errorBodyLimit) this.#endErrorEarly();
+      this.#bodyBytes += chunk.length;
+      if (this.#mode === 'error' && this.#bodyBytes > errorBodyLimit) this.#endErrorEarly();
+      else if (this.#mode === 'json' && this.#bodyBytes > maxJsonAnswerBytes) this.#refuseLargeAnswer();
       return;
     }
     if (this.#streamDone) return;
@@ -300,6 +313,13 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     queue.push({ type: 'finish', finishReason: result.finishReason, ...(result.stopSequence === undefined ? {} : { stopSequence: result.stopSequence }), usage: result.usage });
     queue.end();
     this.#settle({ kind: 'events', events: queue });
+  }
+
+  /** A JSON answer past maxJsonAnswerBytes: a failed response, the rest not read. */
+  #refuseLargeAnswer(): void {
+    this.#chunks = [];
+    this.#settle({ kind: 'error', status: 502, message: `upstream sent a JSON answer larger than ${maxJsonAnswerBytes} bytes`, fromUpstream: false, retryAfter: undefined });
+    this.#controller?.abort(new CancelledError());
   }
 
   /** The body read so far, as JSON; undefined when it is not JSON (or not whole). */

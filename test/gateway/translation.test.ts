@@ -552,3 +552,46 @@ tenants:
     }
   });
 });
+
+describe('an upstream that sends far more than was asked', () => {
+  it('an answer running past its max_tokens budget is cut there, ending with length, the gateway holding no more of it', async () => {
+    // 1,000 characters a chunk, without end: the budget of 5 tokens allows at most 5 x 256 characters.
+    const flooding = await startScriptedUpstream((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: '' }));
+      const timer = setInterval(() => res.write(openAIChunk({ content: 'x'.repeat(1000) })), 1);
+      res.on('close', () => clearInterval(timer));
+    });
+    const gateway = await routeGateway('flooding', [['flooding', flooding.url, 'm']]);
+    try {
+      const openai = new OpenAI({ apiKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+      const answer = await openai.chat.completions.create({ model: 'flooding', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
+      expect(answer.choices[0]?.finish_reason).toBe('length');
+      expect(answer.choices[0]?.message.content?.length).toBe(2000);
+    } finally {
+      await gateway.close();
+      await flooding.close();
+    }
+  });
+
+  it('an SSE line that never ends is a failed upstream response once past 16 Mi characters, not buffered without bound', async () => {
+    const endless = await startScriptedUpstream((res) => {
+      res.write('data: {"choices":[{"delta":{"content":"');
+      const block = 'y'.repeat(1024 * 1024);
+      let sent = 0;
+      const more = (): void => {
+        while (sent < 20 && res.write(block)) sent += 1;
+        if (sent < 20) res.once('drain', more);
+      };
+      more();
+    });
+    const gateway = await routeGateway('endless', [['endless', endless.url, 'm']]);
+    try {
+      const response = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'endless', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) });
+      expect(response.status).toBe(502);
+      expect(await response.text()).toContain('longer than 16777216 characters');
+    } finally {
+      await gateway.close();
+      await endless.close();
+    }
+  });
+});
