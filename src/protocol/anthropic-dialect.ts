@@ -235,8 +235,10 @@ export const anthropicDialect: Dialect = {
         try {
           json = JSON.parse(data) as typeof json;
         } catch {
-          return { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed stream event' }], done: true };
+          json = null as unknown as typeof json;
         }
+        // JSON that is not an object (`data: null`, a number) is as malformed as text that is not JSON.
+        if (typeof json !== 'object' || json === null || Array.isArray(json)) return { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed stream event' }], done: true };
         switch (json.type ?? event) {
           case 'message_start':
             inputTokens = tokenCount(json.message?.usage?.input_tokens) ?? 0;

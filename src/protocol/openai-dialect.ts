@@ -288,8 +288,10 @@ export const openaiDialect: Dialect = {
         try {
           json = JSON.parse(data);
         } catch {
-          return { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed stream chunk' }], done: true };
+          json = undefined;
         }
+        // JSON that is not an object (`data: null`, a number) is as malformed as text that is not JSON.
+        if (typeof json !== 'object' || json === null || Array.isArray(json)) return { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed stream chunk' }], done: true };
         const chunk = json as { id?: string; model?: string; error?: unknown; choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[]; usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null };
         // An error chunk in any shape a server sends (TGI's error is a string).
         if (chunk.error !== undefined) return { events: [{ type: 'error', kind: 'api_error', message: upstreamErrorDetail(chunk).message, fromUpstream: true }], done: true };

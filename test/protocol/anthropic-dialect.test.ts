@@ -115,6 +115,13 @@ describe('anthropic dialect: the model list pages like the Anthropic API', () =>
   });
 });
 
+describe('stream readers: an event whose data is JSON but not an object', () => {
+  it.each(['null', '42', '"text"', '[]'])('data: %s is a malformed event, an error that ends the stream, in either dialect', (data) => {
+    expect(openaiDialect.createStreamReader().read(undefined, data)).toEqual({ events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed stream chunk' }], done: true });
+    expect(anthropicDialect.createStreamReader().read('content_block_delta', data)).toEqual({ events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed stream event' }], done: true });
+  });
+});
+
 describe('stream readers: a stream that broke off after announcing its finish', () => {
   it('Anthropic: after message_delta with a stop_reason the finish is known; before it, and after message_stop, there is none', () => {
     const reader = anthropicDialect.createStreamReader();
