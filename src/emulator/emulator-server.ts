@@ -420,6 +420,14 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       sendJson(res, 200, faults);
       return;
     }
+    // The endpoint has no key (the emulator is a test tool on loopback by default), and its body is
+    // read whatever its content type: a web page the operator has open could post to it. Browsers
+    // send Origin with such a request; curl and the SDKs do not.
+    if (req.headers.origin !== undefined) {
+      req.resume();
+      sendJson(res, 403, { error: { message: '/admin/faults takes no requests from web pages (an Origin header was sent); use curl or a script', type: 'permission_error' } });
+      return;
+    }
     const body = await readBody(req, maxAdminBodyBytes);
     if (!body.ok) {
       if (body.reason === 'too_large') sendJson(res, 413, { error: { message: 'body too large', type: 'invalid_request_error' } }, { connection: 'close' });

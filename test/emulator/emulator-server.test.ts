@@ -425,6 +425,11 @@ describe('emulator: faults', () => {
     }
     expect(emu.faults()).toMatchObject({ errorRate: 0.25, cutAfterTokens: 3 });
     expect(() => emu.setFaults({ corruptRate: -1 })).toThrow(/corruptRate/);
+    // A web page's post (a simple request: text/plain, no preflight) is refused; the faults stay.
+    const fromPage = await fetch(`${emu.url}/admin/faults`, { method: 'POST', headers: { origin: 'http://evil.example', 'content-type': 'text/plain' }, body: '{"refuse": true}' });
+    expect(fromPage.status).toBe(403);
+    expect(((await json(fromPage)) as { error: { message: string } }).error.message).toMatch(/no requests from web pages/);
+    expect(emu.faults()).toMatchObject({ refuse: false, errorRate: 0.25 });
   });
 });
 
