@@ -40,6 +40,8 @@ export interface GatewayOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** How much of a refused request's unread body is read and dropped (default 64 MiB, 10 s); for tests. */
   readonly discardLimits?: DiscardLimits;
+  /** How long a new connection may stay open without sending a whole request head (default 60 s); for tests. */
+  readonly firstRequestTimeoutMs?: number;
 }
 
 export interface Gateway {
@@ -103,7 +105,17 @@ export function createGateway(options: GatewayOptions): Gateway {
     unsent -= 1;
     if (draining && unsent === 0) onIdle?.();
   }
+  // A new connection that never sends a request head would hold a socket (a file) for ever: Node's
+  // headersTimeout starts at a request's first byte, and keepAliveTimeout only after a response.
+  // Anyone who can reach the port could open them by the thousand, before any key is checked.
+  const firstRequestTimers = new WeakMap<Socket, NodeJS.Timeout>();
+  const firstRequestTimeoutMs = options.firstRequestTimeoutMs ?? 60_000;
   const track = (req: IncomingMessage, res: ServerResponse): void => {
+    const firstRequestTimer = firstRequestTimers.get(req.socket);
+    if (firstRequestTimer !== undefined) {
+      clearTimeout(firstRequestTimer);
+      firstRequestTimers.delete(req.socket);
+    }
     unsent += 1;
     // 'close' comes once the response is sent (after 'finish'), or when its connection is gone.
     res.on('close', responseClosed);
@@ -350,6 +362,12 @@ export function createGateway(options: GatewayOptions): Gateway {
   const server = createServer((req, res) => {
     track(req, res);
     void handle(req, res);
+  });
+  server.on('connection', (socket: Socket) => {
+    const timer = setTimeout(() => socket.destroy(), firstRequestTimeoutMs);
+    timer.unref();
+    firstRequestTimers.set(socket, timer);
+    socket.once('close', () => clearTimeout(timer));
   });
   server.keepAliveTimeout = 65_000;
   // Node drops headers past its count limit (about a thousand here) without a word, and a dropped jurisdiction
