@@ -339,7 +339,11 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   #quotesKey(text: string): boolean {
-    return this.apiKey !== undefined && this.apiKey !== '' && text.includes(this.apiKey);
+    const key = this.apiKey;
+    if (key === undefined || key === '') return false;
+    if (text.includes(key)) return true;
+    // Masked, as OpenAI's 401 quotes a key: its first characters and last four around asterisks.
+    return key.length >= 16 && (text.includes(key.slice(0, 8)) || text.includes(`*${key.slice(-4)}`));
   }
 
   /**

@@ -73,6 +73,7 @@ describe('the log', () => {
   it.each([
     ['quoting the prompt only: they are logged', `invalid content: '${prompt}'`, 'confidential'],
     ['quoting the gateway\'s key for it: they are withheld whole, the key never shown in place', quoting, "[the upstream's message, withheld: it quoted the gateway's key for that upstream]"],
+    ['quoting the key masked, as OpenAI does: withheld too', `Incorrect API key provided: ${upstreamKey.slice(0, 8)}*****************${upstreamKey.slice(-4)}.`, "[the upstream's message, withheld: it quoted the gateway's key for that upstream]"],
   ])('with logPrompts, an upstream\'s words %s', async (_case, words, expected) => {
     const { url, lines } = await loggingGateway((res) => res.end(JSON.stringify({ error: { message: words } })), 500, true);
     await ask(url);
