@@ -19,6 +19,34 @@ export interface AnswerOutcome {
 }
 
 /**
+ * Characters per token of budget past which an upstream's answer is cut: a token is a few
+ * characters, rarely dozens; an answer this long per token of its budget ignored the budget.
+ */
+export const maxCharsPerToken = 256;
+
+/**
+ * A request whose trailing assistant turn (a prefill to continue) ends in whitespace, as sent
+ * upstream: without that whitespace, which Anthropic refuses at the end of a prefill. The answer
+ * writes it again, and pumpAnswer drops that much from its start, as it does at a resume's join;
+ * so the caller gets the same text whichever dialect the upstream speaks.
+ */
+export function withoutPrefillWhitespace(request: ChatRequest): ChatRequest {
+  const whitespace = prefillWhitespace(request);
+  if (whitespace === '') return request;
+  const last = request.messages.at(-1) as ChatMessage;
+  return { ...request, messages: [...request.messages.slice(0, -1), { role: 'assistant', content: last.content.slice(0, last.content.length - whitespace.length) }] };
+}
+
+/** The whitespace a request's prefill ends with (see withoutPrefillWhitespace). */
+function prefillWhitespace(request: ChatRequest): string {
+  const last = request.messages.at(-1);
+  if (last?.role !== 'assistant' || request.finalAssistant !== 'continue') return '';
+  const kept = last.content.trimEnd();
+  // A prefill of whitespace alone is sent as it is: there is nothing to continue from.
+  return kept === '' ? '' : last.content.slice(kept.length);
+}
+
+/**
  * Carries an answer to the client. If the upstream breaks after tokens were
  * sent, the answer is resumed on another eligible endpoint by continuation
  * (the prompt plus the text already sent, as an assistant turn to continue,
@@ -26,12 +54,6 @@ export interface AnswerOutcome {
  * explicit error event and a non-stream request with an error status. A
  * broken answer never ends looking complete.
  */
-/**
- * Characters per token of budget past which an upstream's answer is cut: a token is a few
- * characters, rarely dozens; an answer this long per token of its budget ignored the budget.
- */
-export const maxCharsPerToken = 256;
-
 export async function pumpAnswer(
   core: GatewayCore,
   context: RequestContext,
@@ -71,11 +93,12 @@ export async function pumpAnswer(
   /** Set when the guard completed a stop sequence: the answer ends there. */
   let guardStop: string | undefined;
   /**
-   * Whitespace the answer already ended with when it was resumed, left out of the continuation
-   * (Anthropic refuses a prefill that ends in whitespace): the continuation writes it again,
-   * and that much of its start is dropped so the join is not doubled.
+   * Whitespace left out of the prefill sent upstream (Anthropic refuses a prefill that ends in
+   * whitespace): the caller's own prefill's at first, then what the answer ended with when it was
+   * resumed. The answer writes it again, and that much of its start is dropped so the join is
+   * neither doubled nor lost.
    */
-  let joinWhitespace = '';
+  let joinWhitespace = prefillWhitespace(request);
   const forward = (event: Exclude<ChatEvent, { type: 'finish' } | { type: 'error' }>): void => {
     if (event.type === 'start') {
       // A resumed answer continues the first one: its own start is not the client's.
@@ -237,8 +260,9 @@ export async function pumpAnswer(
       // Held text (a possible stop sequence's start) was generated too: the continuation goes on from it.
       const generated = sent.toString() + (guard?.held ?? '');
       const received = generated.trimEnd();
-      joinWhitespace = generated.slice(received.length);
-      const continuation: ChatRequest = received === '' ? request : { ...request, messages: continued(request, received), maxTokens: budgetLeft, finalAssistant: 'continue' };
+      // Nothing but whitespace sent: the request goes again as first sent, its answer's start dropped as far as that.
+      joinWhitespace = received === '' ? prefillWhitespace(request) + generated : generated.slice(received.length);
+      const continuation: ChatRequest = received === '' ? withoutPrefillWhitespace(request) : { ...request, messages: continued(request, received), maxTokens: budgetLeft, finalAssistant: 'continue' };
       // The text sent, now in the prompt, estimated by the rule upstreams like the emulator count
       // with, and never as fewer tokens than were generated.
       context.resumed = received === '' ? undefined : { promptTokens: Math.max(estimateTokens(promptText(continuation)), context.promptTokens + sentTokens), outputTokens: budgetLeft };

@@ -8,7 +8,7 @@ import { quoteIdentifier } from '../protocol/request-problem.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { anthropicDialect } from '../protocol/anthropic-dialect.js';
 import { openaiDialect } from '../protocol/openai-dialect.js';
-import { pumpAnswer } from './answer-pump.js';
+import { pumpAnswer, withoutPrefillWhitespace } from './answer-pump.js';
 import { createJsonSink, createStreamSink, sendJson, type ResponseHeaders } from './answer-sink.js';
 import { Cancellation } from './cancellation.js';
 import { ClientError, problemError } from './client-error.js';
@@ -244,7 +244,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // Charged what was served: nothing for a request refused or failed before its first token.
       let usedTokens = 0;
       try {
-        const answer = await firstAnswer(core, context, request, tried, deadline);
+        const answer = await firstAnswer(core, context, withoutPrefillWhitespace(request), tried, deadline);
         if (answer.kind === 'failed') throw new ClientError(502, 'api_error', answer.message);
         // The caller's time to first token: failed attempts, backoff and a lost hedge included.
         metrics.ttft.observe({ route: route.model, endpoint: answer.endpoint.config.id }, (now() - arrivedAt) / 1e3);

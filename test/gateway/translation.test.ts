@@ -595,3 +595,43 @@ describe('an upstream that sends far more than was asked', () => {
     }
   });
 });
+
+describe("a caller's prefill that ends in whitespace", () => {
+  it('is sent without it (Anthropic refuses it) to either upstream dialect, and the answer written again from it comes back once', async () => {
+    const anthropicFrames = (): string => {
+      const writer = anthropicDialect.createStreamWriter({ includeUsage: true, created: 0 });
+      return [writer.write({ type: 'start', id: 'msg_1', model: 'm', inputTokens: 5 }), writer.write({ type: 'text', text: ' a' }), writer.write({ type: 'text', text: ' time' }), writer.write({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 5, outputTokens: 2 } })].join('');
+    };
+    const viaAnthropic = await startScriptedUpstream((res) => res.end(anthropicFrames()));
+    const viaOpenAI = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: ' a' }) + openAIChunk({ content: ' time' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+    const started = createGateway({
+      config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: a, url: "${viaAnthropic.url}", dialect: anthropic, model: m, provider: p1, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: o, url: "${viaOpenAI.url}", dialect: openai, model: m, provider: p2, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+routes:
+  - { model: via-anthropic, endpoints: [a] }
+  - { model: via-openai, endpoints: [o] }
+tenants:
+  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
+`),
+      logger: false,
+    });
+    try {
+      const base = await started.listen(0, '127.0.0.1');
+      const anthropic = new Anthropic({ apiKey, baseURL: base, maxRetries: 0 });
+      for (const model of ['via-anthropic', 'via-openai']) {
+        const answer = await anthropic.messages.create({ model, max_tokens: 10, messages: [{ role: 'user', content: 'Tell a story' }, { role: 'assistant', content: 'Once upon ' }] });
+        expect(answer.content).toEqual([{ type: 'text', text: 'a time' }]);
+        const streamed = await anthropic.messages.stream({ model, max_tokens: 10, messages: [{ role: 'user', content: 'Tell a story' }, { role: 'assistant', content: 'Once upon ' }] }).finalText();
+        expect(streamed).toBe('a time');
+      }
+      for (const body of [...viaAnthropic.bodies, ...viaOpenAI.bodies]) expect((body as { messages: { content: string }[] }).messages.at(-1)?.content).toBe('Once upon');
+    } finally {
+      await started.close();
+      await viaAnthropic.close();
+      await viaOpenAI.close();
+    }
+  });
+});
