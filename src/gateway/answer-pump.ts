@@ -77,8 +77,21 @@ export async function pumpAnswer(
   // More text than the budget could hold: an upstream that ignores max_tokens (or a hostile one)
   // would otherwise fill the gateway's memory. No tokenizer's tokens run this long on average.
   const textLimit = (request.maxTokens ?? defaultMaxOutputTokens) * maxCharsPerToken;
-  /** Set when the answer passed textLimit: it ends there, cut at its budget. */
+  /** Set when the answer reached textLimit with more to come: it ends there, cut at its budget. */
   let overran = false;
+  /** Text to the client, up to textLimit; what would pass it is cut off and ends the answer. */
+  const deliver = (text: string, event?: Extract<ChatEvent, { type: 'text' }>): void => {
+    let kept = text;
+    if (sent.length + text.length > textLimit) {
+      overran = true;
+      kept = text.slice(0, Math.max(0, textLimit - sent.length));
+      // Not between the two halves of a surrogate pair.
+      if (/[\ud800-\udbff]$/.test(kept)) kept = kept.slice(0, -1);
+      if (kept === '') return;
+    }
+    sent.append(kept);
+    sink.event(kept === event?.text ? event : { type: 'text', text: kept });
+  };
   /** Whether the answer was resumed on another attempt after a break. */
   let resumed = false;
   /** Resumes that went back to an endpoint this answer had already used. */
@@ -124,17 +137,11 @@ export async function pumpAnswer(
       }
       if (guard !== undefined) {
         const guarded = guard.push(text);
-        if (guarded.release !== '') {
-          sent.append(guarded.release);
-          sink.event({ type: 'text', text: guarded.release });
-        }
+        if (guarded.release !== '') deliver(guarded.release);
         guardStop = guarded.stop;
-        overran = sent.length > textLimit;
         return;
       }
-      sent.append(text);
-      sink.event(text === event.text ? event : { type: 'text', text });
-      overran = sent.length > textLimit;
+      deliver(text, event);
       return;
     }
     sink.event(event);
@@ -233,7 +240,8 @@ export async function pumpAnswer(
       context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, chars: sent.length, sentTokens }, 'upstream answer ran past its max_tokens budget: cut');
       releaseAttempt(core, current, 'success');
       current.cancellation.cancel();
-      return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: sentTokens } }, endpoint, 0);
+      // Charged at least what the text holds by the gateway's estimate: its chunks say little here.
+      return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: estimateTokens(sent.toString()) } }, endpoint, 0);
     }
     if (watch.stalled && finished === undefined) failure = `no token for ${config.resilience.tokenIdleTimeoutMs} ms`;
     if (finished !== undefined) {

@@ -566,10 +566,25 @@ describe('an upstream that sends far more than was asked', () => {
       const openai = new OpenAI({ apiKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
       const answer = await openai.chat.completions.create({ model: 'flooding', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
       expect(answer.choices[0]?.finish_reason).toBe('length');
-      expect(answer.choices[0]?.message.content?.length).toBe(2000);
+      expect(answer.choices[0]?.message.content?.length).toBe(5 * 256);
     } finally {
       await gateway.close();
       await flooding.close();
+    }
+  });
+
+  it('one chunk far past the budget is cut to it too, and charged what the text holds by the estimate, not as one token', async () => {
+    const oneChunk = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'z'.repeat(100_000) }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+    const gateway = await routeGateway('one-chunk', [['one-chunk', oneChunk.url, 'm']]);
+    try {
+      const openai = new OpenAI({ apiKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+      const answer = await openai.chat.completions.create({ model: 'one-chunk', max_tokens: 2, messages: [{ role: 'user', content: 'hi' }] });
+      expect(answer.choices[0]?.finish_reason).toBe('length');
+      expect(answer.choices[0]?.message.content).toBe('z'.repeat(512));
+      expect(answer.usage?.completion_tokens).toBe(128);
+    } finally {
+      await gateway.close();
+      await oneChunk.close();
     }
   });
 
