@@ -204,7 +204,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       // One cancellation stops upstream work on either event; `clientGone` tells them apart.
       let clientGone = false;
       const prefixKey = prefixKeyOf(request.messages);
-      const trailingAssistant = request.messages.at(-1)?.role === 'assistant' ? request.finalAssistant : undefined;
+      // A trailing assistant turn without visible text is no turn to continue: the Anthropic encoder drops it.
+      const last = request.messages.at(-1);
+      const trailingAssistant = last?.role === 'assistant' && last.content.trim() !== '' ? request.finalAssistant : undefined;
       const context: RequestContext = {
         requestId,
         tenant,

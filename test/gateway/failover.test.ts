@@ -471,6 +471,9 @@ describe('failover under faults', () => {
       // An OpenAI caller's finished assistant turn is a prefill to an Anthropic upstream too.
       await openai(url).chat.completions.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Hello.' }] });
       expect([noPrefillFront.arrivals.length, wholeFront.arrivals.length]).toEqual([1, 2]);
+      // One without visible text is dropped on the way to Anthropic: no prefill, it may go there.
+      await openai(url).chat.completions.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: '\n' }] });
+      expect([noPrefillFront.arrivals.length, wholeFront.arrivals.length]).toEqual([2, 2]);
     });
 
     it('a request without max_tokens whose prompt leaves less than the default 4096 is answered to the end of the window, as vLLM does, not refused', async () => {
