@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defaultMaxOutputTokens, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow } from './chat.js';
+import { defaultMaxOutputTokens, maxStopSequenceChars, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest, noTools, unsupportedContent } from './request-problem.js';
 import { sseFrame } from './sse.js';
@@ -18,7 +18,7 @@ const requestSchema = z.looseObject({
   top_p: z.number().min(0).max(1).optional(),
   top_k: z.number().int().min(0).optional(),
   // The same answer whichever upstream serves it: OpenAI-dialect upstreams take at most 4.
-  stop_sequences: z.array(z.string()).max(4, 'at most 4 stop_sequences: answers may be served by OpenAI-compatible upstreams, which take 4').optional(),
+  stop_sequences: z.array(z.string().max(maxStopSequenceChars, `a stop sequence is at most ${maxStopSequenceChars} characters`)).max(4, 'at most 4 stop_sequences: answers may be served by OpenAI-compatible upstreams, which take 4').optional(),
   stream: z.boolean().optional(),
   // An empty list asks for no tools, as leaving the field out does.
   tools: noTools('tools are not supported by this gateway yet').optional(),

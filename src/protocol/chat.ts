@@ -52,6 +52,13 @@ export interface SamplingControls {
 }
 
 /**
+ * The longest stop sequence either dialect accepts. The gateway holds back answer text that could
+ * begin a stop sequence (see StopSequenceGuard), so a stop of a megabyte would make it hold and copy
+ * that much on every chunk; no real stop sequence is near this.
+ */
+export const maxStopSequenceChars = 1000;
+
+/**
  * The output budget of a request that gave none (OpenAI allows that): what the
  * gateway checks context windows and charges limits with, and what it sends to
  * upstreams that require a budget (Anthropic), so the two cannot disagree.

@@ -1,11 +1,12 @@
 import { z } from 'zod';
-import { defaultMaxOutputTokens, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitState, type SamplingControls } from './chat.js';
+import { defaultMaxOutputTokens, maxStopSequenceChars, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitState, type SamplingControls } from './chat.js';
 import type { Dialect, EncodeOptions, StreamReader, StreamWriter } from './dialect.js';
 import { goDuration } from './go-duration.js';
 import { invalidRequest, noTools, unsupportedContent } from './request-problem.js';
 import { readContentDelta } from './openai-content-delta.js';
 import { sseFrame } from './sse.js';
 
+const stopSequence = z.string().max(maxStopSequenceChars, `a stop sequence is at most ${maxStopSequenceChars} characters`);
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 const content = z.union([z.string(), z.array(textPart)], { error: unsupportedContent('part') });
 
@@ -63,7 +64,7 @@ const requestSchema = z.looseObject({
   frequency_penalty: z.number().min(-2).max(2).nullish(),
   presence_penalty: z.number().min(-2).max(2).nullish(),
   logit_bias: z.record(z.string().regex(/^\d+$/, 'logit_bias keys are token ids'), z.number().min(-100).max(100)).nullish(),
-  stop: z.union([z.string(), z.array(z.string()).max(4)], { error: 'stop must be a string or an array of at most 4 strings' }).nullish(),
+  stop: z.union([stopSequence, z.array(stopSequence).max(4)], { error: `stop must be a string or an array of at most 4 strings, each at most ${maxStopSequenceChars} characters` }).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
   // vLLM's extension: continue a trailing assistant message (a prefill) rather than answer after it.

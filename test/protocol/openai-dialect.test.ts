@@ -70,6 +70,14 @@ describe('OpenAI requests', () => {
     expect(() => parse({ guided_json: null, chat_template_kwargs: {}, min_tokens: 0, ignore_eos: false, repetition_penalty: 1, min_p: 0, stop_token_ids: [], echo: false, best_of: 1 })).not.toThrow();
   });
 
+  it('a stop sequence over 1000 characters is refused in either dialect, naming where it is', () => {
+    const long = 'x'.repeat(1001);
+    expect(openaiDialect.parseRequest(request({ stop: long }))).toMatchObject({ ok: false, problem: { status: 400, param: 'stop', message: 'stop: a stop sequence is at most 1000 characters' } });
+    expect(openaiDialect.parseRequest(request({ stop: ['END', long] }))).toMatchObject({ ok: false, problem: { param: 'stop.1' } });
+    expect(anthropicDialect.parseRequest({ model: 'm', max_tokens: 5, stop_sequences: [long], messages: [{ role: 'user', content: 'hi' }] })).toMatchObject({ ok: false, problem: { status: 400, param: 'stop_sequences.0', message: 'stop_sequences.0: a stop sequence is at most 1000 characters' } });
+    expect(parse({ stop: 'x'.repeat(1000) }).stop).toEqual(['x'.repeat(1000)]);
+  });
+
   it('top_k reaches either upstream dialect (Anthropic, vLLM, SGLang and TGI read it); -1 and 0 mean no limit and are not sent', () => {
     const parsed = parse({ top_k: 40 });
     expect(parsed.topK).toBe(40);
