@@ -34,8 +34,8 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     }
     // A request without max_tokens whose prompt leaves no window room for the default: it goes where
     // the prompt fits, answered up to the end of that window.
-    if (!decision.ok && decision.code === 'context' && context.resumed === undefined && request.maxTokens === undefined && !context.budgetToRoom) {
-      context.budgetToRoom = true;
+    if (!decision.ok && decision.code === 'context' && context.resumed === undefined && request.maxTokens === undefined && context.roomBudget === undefined && decision.largestWindow > context.promptTokens) {
+      context.roomBudget = decision.largestWindow - context.promptTokens;
       decision = route(tried);
     }
     let revisiting = false;
@@ -207,11 +207,11 @@ function attemptOn(core: GatewayCore, context: RequestContext, endpoint: Endpoin
 /**
  * The request with its output budget cut to the room the endpoint's window leaves: a continuation's
  * prompt holds the answer so far, so a request that fitted whole may not fit with it; a request that
- * gave no budget may have been routed where the default does not fit (budgetToRoom). Any other
+ * gave no budget may have been routed where the default does not fit (roomBudget). Any other
  * attempt was routed only where it fits, and goes as it is.
  */
 function fittedTo(endpoint: EndpointRuntime, request: ChatRequest, context: RequestContext): ChatRequest {
-  if (context.resumed === undefined && !context.budgetToRoom) return request;
+  if (context.resumed === undefined && context.roomBudget === undefined) return request;
   const room = endpoint.config.contextWindow - (context.resumed?.promptTokens ?? context.promptTokens);
   return room < (request.maxTokens ?? defaultMaxOutputTokens) ? { ...request, maxTokens: Math.max(1, room) } : request;
 }

@@ -213,7 +213,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         route,
         promptTokens,
         resumed: undefined,
-        budgetToRoom: false,
+        roomBudget: undefined,
         attempts: 0,
         clientGone: () => clientGone,
         shuttingDown: () => shuttingDown && !clientGone,
@@ -227,7 +227,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }),
           ...(request.geography === undefined ? {} : { requestedGeography: request.geography }),
           promptTokens: context.resumed?.promptTokens ?? promptTokens,
-          maxOutputTokens: context.resumed?.outputTokens ?? (context.budgetToRoom ? 1 : outputTokens),
+          maxOutputTokens: context.resumed?.outputTokens ?? context.roomBudget ?? outputTokens,
           prefixKey,
           excludeEndpoints: tried,
           // A resumed answer is a continuation: it goes only where prefills are taken.

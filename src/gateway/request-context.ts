@@ -16,11 +16,12 @@ export interface RequestContext {
    */
   resumed: { readonly promptTokens: number; readonly outputTokens: number } | undefined;
   /**
-   * The request gave no max_tokens and no window has room for the default budget after its prompt:
-   * it is routed where the prompt fits, and each attempt's budget is what that window leaves, as
-   * vLLM and OpenAI answer such a request.
+   * When the request gave no max_tokens and no window has room for the default budget after its
+   * prompt: the room the largest eligible window leaves, the budget it is routed with instead, so it
+   * goes where it can answer longest (each attempt's budget is what its window leaves, as vLLM and
+   * OpenAI answer such a request). Undefined otherwise.
    */
-  budgetToRoom: boolean;
+  roomBudget: number | undefined;
   /** Upstream attempts made for the request so far: failovers, retries, hedges and resumes included. */
   attempts: number;
   /** Whether the client disconnected (the deadline cancellation also fires then). */

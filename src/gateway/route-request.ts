@@ -120,7 +120,15 @@ export type RouteFailureCode = 'no_route' | 'jurisdiction' | 'prefill' | 'contex
 
 export type RouteDecision =
   | { readonly ok: true; readonly ranked: EndpointView[]; /** Ranked despite open circuits (see PANIC above). */ readonly panic: boolean }
-  | { readonly ok: false; readonly status: 503 | 404 | 400; readonly code: Exclude<RouteFailureCode, 'unavailable'>; readonly message: string }
+  | { readonly ok: false; readonly status: 503 | 404 | 400; readonly code: Exclude<RouteFailureCode, 'unavailable' | 'context'>; readonly message: string }
+  | {
+      readonly ok: false;
+      readonly status: 400;
+      readonly code: 'context';
+      readonly message: string;
+      /** The largest context window among the endpoints the request may use. */
+      readonly largestWindow: number;
+    }
   | {
       readonly ok: false;
       readonly status: 503;
@@ -289,7 +297,7 @@ function contextFailure(request: RouteInput, allowed: ReadonlySet<string>, inJur
   const message =
     `the request needs about ${String(needed)} tokens (prompt about ${String(request.promptTokens)} plus up to ${String(request.maxOutputTokens)} output) ` +
     `but the largest context window for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} is ${String(largest)}: shorten the prompt or lower max_tokens`;
-  return { ok: false, status: 400, code: 'context', message };
+  return { ok: false, status: 400, code: 'context', message, largestWindow: largest };
 }
 
 function unavailableFailure(request: RouteInput, allowed: ReadonlySet<string>, fitting: readonly EndpointView[], halfOpenProbes: number): RouteFailure {

@@ -489,6 +489,21 @@ describe('failover under faults', () => {
       await expect(openai(url).chat.completions.create({ model: publicModel, max_tokens: 500, messages: [{ role: 'user', content: prompt }] })).rejects.toMatchObject({ status: 400, code: 'context_length_exceeded' });
     });
 
+    it('such a request goes where the window leaves the most room, past a cheaper one with less, a reserved long-context one included', async () => {
+      const [smallFront, bigFront] = [await proxy((await emulator('m-small')).url), await proxy((await emulator('m-big')).url)];
+      const { url } = await gateway(
+        [
+          { id: 'small', url: smallFront.url, model: 'm-small', contextWindow: 8192, cost: 0 },
+          { id: 'big', url: bigFront.url, model: 'm-big', contextWindow: 12_000, cost: 1, longContext: true },
+        ],
+        { policy: '[cost]' },
+      );
+      const prompt = 'x'.repeat(4 * 8180);
+      await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: prompt }] });
+      expect([smallFront.arrivals.length, bigFront.arrivals.length]).toEqual([0, 1]);
+      expect((JSON.parse(bigFront.arrivals[0]?.body ?? '{}') as { max_tokens?: number }).max_tokens).toBe(12_000 - estimateTokens(prompt));
+    });
+
     it('a resume goes where the whole remaining budget fits (a long-context endpoint) rather than cut short on an ordinary one', async () => {
       const cutting = await emulator('m-cut', { faults: { cutAfterTokens: 10 } });
       const [cutFront, ordinaryFront, longFront] = [await proxy(cutting.url), await proxy((await emulator('m-ordinary')).url), await proxy((await emulator('m-long')).url)];

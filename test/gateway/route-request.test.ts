@@ -201,6 +201,7 @@ describe('context eligibility and long-context reservation', () => {
       status: 400,
       code: 'context',
       message: "the request needs about 251000 tokens (prompt about 250000 plus up to 1000 output) but the largest context window for model 'frontier' in jurisdictions [eu, us] is 200000: shorten the prompt or lower max_tokens",
+      largestWindow: 200_000,
     });
   });
 
