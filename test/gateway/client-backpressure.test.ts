@@ -66,7 +66,8 @@ async function countedWithStatus(url: string, status: string): Promise<number> {
 /** A raw client that sends a streaming request, takes the first bytes of the answer and then stops reading. */
 function stalledClient(gatewayUrl: string): Promise<{ socket: Socket }> {
   const { hostname, port } = new URL(gatewayUrl);
-  const body = JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'a long answer please' }] });
+  // A budget the 20 MB answer fits in (the gateway cuts an answer past 256 characters a token of it).
+  const body = JSON.stringify({ model: 'm', stream: true, max_tokens: 100_000, messages: [{ role: 'user', content: 'a long answer please' }] });
   return new Promise((resolve) => {
     const socket = connect(Number(port), hostname, () => {
       socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-bp\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);

@@ -106,7 +106,8 @@ async function bigUpstream(afterMs: number): Promise<string> {
 
 /** Sends a non-stream request on a raw socket that reads nothing until `readAfter` resolves; returns the body bytes against content-length. */
 async function slowReader(url: string, readAfter: Promise<unknown>): Promise<{ body: number; contentLength: number }> {
-  const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hello' }] });
+  // A budget the 4 MB answer fits in (the gateway cuts an answer past 256 characters a token of it).
+  const body = JSON.stringify({ model: 'm', max_tokens: 20_000, messages: [{ role: 'user', content: 'hello' }] });
   const socket = connect(Number(new URL(url).port), '127.0.0.1');
   await new Promise((resolve) => socket.once('connect', resolve));
   socket.pause();
