@@ -72,7 +72,7 @@ export async function pumpAnswer(
   let current = first;
   /** An upstream's token count, or 0 (unknown) past the endpoint's context window: charged to the tenant, it must be possible. */
   const plausible = (count: number, endpoint: EndpointRuntime): number => (count <= endpoint.config.contextWindow ? count : 0);
-  const sent = new TextAccumulator();
+  let sent = new TextAccumulator();
   let sentTokens = 0;
   // More text than the budget could hold: an upstream that ignores max_tokens (or a hostile one)
   // would otherwise fill the gateway's memory. No tokenizer's tokens run this long on average.
@@ -102,7 +102,7 @@ export async function pumpAnswer(
   let lastTokenAt = firstTokenAt;
   let watch: StreamWatch = { lastActive: firstTokenAt, cancellation: first.cancellation, stalled: false };
   // Only with stop sequences: one may span the join of a resumed answer, where no upstream sees it.
-  const guard = request.stop.length > 0 ? new StopSequenceGuard(request.stop) : undefined;
+  let guard = request.stop.length > 0 ? new StopSequenceGuard(request.stop) : undefined;
   /** Set when the guard completed a stop sequence: the answer ends there. */
   let guardStop: string | undefined;
   /**
@@ -284,6 +284,26 @@ export async function pumpAnswer(
         next = undefined;
       }
       if (next?.kind === 'stream' && usedBefore.has(next.endpoint.config.id)) resumesOnUsed += 1;
+    }
+    if (config.resilience.resumeStreams && (next === undefined || next.kind !== 'stream') && !sink.committed && !cancellation.cancelled) {
+      // Nothing has reached the client (a non-stream answer): rather than fail, the request starts
+      // over, whole, on an endpoint this answer has not used, one that takes no continuations included.
+      context.resumed = undefined;
+      try {
+        next = await firstAnswer(core, context, withoutPrefillWhitespace(request), tried, cancellation, false);
+      } catch {
+        next = undefined;
+      }
+      if (next?.kind === 'stream') {
+        sent = new TextAccumulator();
+        sentTokens = 0;
+        guard = request.stop.length > 0 ? new StopSequenceGuard(request.stop) : undefined;
+        joinWhitespace = prefillWhitespace(request);
+        metrics.resumes.inc({ route, outcome: 'restarted' });
+        current = next;
+        resumed = true;
+        continue;
+      }
     }
     // The deadline (or the client leaving) ended the resume: say so, not "could not be resumed".
     if (next === undefined && cancellation.cancelled) return stopped(endpoint);

@@ -456,6 +456,28 @@ describe('failover under faults', () => {
       expect([noPrefillFront.arrivals.length, wholeFront.arrivals.length]).toEqual([0, 1]);
     });
 
+    it('a non-stream answer cut where only an endpoint that takes no continuations is left starts over there, whole; a stream, already begun, ends with an error event', async () => {
+      const cutting = await emulator('m-cut', { faults: { cutAfterTokens: 3 } });
+      const [cutFront, freshFront] = [await proxy(cutting.url), await proxy((await emulator('m-fresh')).url)];
+      const { url } = await gateway(
+        [
+          { id: 'cut', url: cutFront.url, model: 'm-cut', cost: 0 },
+          { id: 'fresh', url: freshFront.url, model: 'm-fresh', cost: 1, dialect: 'anthropic', prefill: false },
+        ],
+        { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, resumeStreams: true, circuitBreaker: { failureThreshold: 1000 } }' },
+      );
+      const answer = await openai(url).chat.completions.create({ model: publicModel, max_tokens: 30, messages: [{ role: 'user', content: 'hello there' }] });
+      expect(answer.choices[0]?.finish_reason).toBe('length');
+      expect(answer.usage?.completion_tokens).toBe(30);
+      // The same text as the endpoint alone gives: the cut start was dropped, not joined to it.
+      const direct = await anthropic(freshFront.url).messages.create({ model: 'm-fresh', max_tokens: 30, messages: [{ role: 'user', content: 'hello there' }] });
+      expect(answer.choices[0]?.message.content).toBe(direct.content[0]?.type === 'text' ? direct.content[0].text : undefined);
+      expect(freshFront.arrivals.filter((arrival) => !JSON.parse(arrival.body).messages.some((m: { role: string }) => m.role === 'assistant'))).toHaveLength(2);
+      expect(metricValue(await scrape(url), 'switchyard_stream_resumes_total', { outcome: 'restarted' })).toBe(1);
+      const streamed = await readSse(await streamOpenAI(url, 'hello there', 30), 'openai');
+      expect(streamed.ending).toBe('error-event');
+    });
+
     it("a caller's prefill goes past an endpoint that refuses prefills, which still takes conversations that end with a user turn", async () => {
       const [noPrefillFront, wholeFront] = [await proxy((await emulator('m-new')).url), await proxy((await emulator('m-whole')).url)];
       const { url } = await gateway(
