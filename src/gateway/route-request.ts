@@ -279,6 +279,8 @@ function jurisdictionFailure(request: RouteInput, allowed: ReadonlySet<string>, 
     message = `no endpoint for model ${model} in jurisdictions ${list(allowed)}: candidates are in ${uniqueSorted(candidates.map((endpoint) => endpoint.jurisdiction)).join(', ')}`;
   } else if (request.requestedGeography !== undefined && beforeGeography.size > 0) {
     message = `no endpoint for model ${model}: the request's inference_geo ${quoteIdentifier(request.requestedGeography)} is not among the jurisdictions this request may use ${list(beforeGeography)}, so nothing is allowed`;
+  } else if (request.headerJurisdictions !== undefined && request.headerJurisdictions.length === 0) {
+    message = `no endpoint for model ${model}: the request's jurisdiction header names no jurisdiction (it is empty, or its lines have none in common), so nothing is allowed`;
   } else if (request.headerJurisdictions !== undefined) {
     message = `no endpoint for model ${model}: the request's jurisdiction header ${list(request.headerJurisdictions.slice(0, 10).map((value) => (value.length > 32 ? `${Array.from(value).slice(0, 32).join('')}...` : value)))} names none of the tenant's allowed jurisdictions ${list(request.tenantJurisdictions)}, so nothing is allowed`;
   } else {

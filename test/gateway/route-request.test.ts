@@ -81,7 +81,11 @@ describe('jurisdiction: the tenant set, narrowed (never widened) by the header',
       code: 'jurisdiction',
       message: "no endpoint for model 'frontier': the request's jurisdiction header [jp] names none of the tenant's allowed jurisdictions [eu, us], so nothing is allowed",
     });
-    expect(route(usAndEu, ['cost'], { headerJurisdictions: [] })).toMatchObject({ ok: false, code: 'jurisdiction' });
+    expect(route(usAndEu, ['cost'], { headerJurisdictions: [] })).toMatchObject({
+      ok: false,
+      code: 'jurisdiction',
+      message: "no endpoint for model 'frontier': the request's jurisdiction header names no jurisdiction (it is empty, or its lines have none in common), so nothing is allowed",
+    });
   });
 
   it("a requested geography (Anthropic inference_geo) narrows with the header, never widens, and says why when nothing is left", () => {
