@@ -366,10 +366,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     void handle(req, res);
   });
   server.on('connection', (socket: Socket) => {
+    // Cleared by the connection's first request (track); no close listener, which would stay on a
+    // long stream's socket for nothing. A socket that closed first is destroyed again, harmlessly.
     const timer = setTimeout(() => socket.destroy(), firstRequestTimeoutMs);
     timer.unref();
     firstRequestTimers.set(socket, timer);
-    socket.once('close', () => clearTimeout(timer));
   });
   server.keepAliveTimeout = 65_000;
   // Node drops headers past its count limit (about a thousand here) without a word, and a dropped jurisdiction
