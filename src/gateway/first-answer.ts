@@ -33,7 +33,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
       decision = route(tried);
     }
     // A request without max_tokens whose prompt leaves no window room for the default: it goes where
-    // the prompt fits, answered up to the end of that window.
+    // the largest window leaves the most room, answered up to that window's end.
     if (!decision.ok && decision.code === 'context' && context.resumed === undefined && request.maxTokens === undefined && context.roomBudget === undefined && decision.largestWindow > context.promptTokens) {
       context.roomBudget = decision.largestWindow - context.promptTokens;
       decision = route(tried);
