@@ -11,8 +11,9 @@ import type { InferenceProfile } from '../performance/inference-profile.js';
  * replica's compute runs one step at a time, as vLLM's scheduler does without
  * chunked prefill: a waiting prompt is prefilled first, one prompt per step;
  * otherwise every decoding sequence gets one token in a decode step, which
- * takes the batch-one step time with one sequence and the profile's TPOT with a
- * full batch, linearly in between. A prefill step occupies the replica for the
+ * takes the performance model's step time for that batch (the batch-one step
+ * time with one sequence, the profile's TPOT with a full batch; between the
+ * model's sampled batches, linearly). A prefill step occupies the replica for the
  * profile's prefill replica time and its first token comes after the profile's
  * prefill time (both scaled linearly by prompt tokens); the sequence then joins
  * the decode batch. Prefills and decode steps thus share the replica's time as
@@ -36,6 +37,8 @@ export interface SchedulerConfig {
   readonly tpotMs: number;
   /** Sequences decoded together per pipeline stage at the profile's operating point. */
   readonly batch: number;
+  /** The model's decode step times (ms) at sampled stage batches (see InferenceProfile.decodeStepMs); linear from batch one to `batch` without them. */
+  readonly decodeStepMs?: readonly (readonly [number, number])[];
   /** Running sequences are spread over this many pipeline stages (1 without pipelining). */
   readonly pipelineStages: number;
 }
@@ -52,6 +55,7 @@ export function schedulerConfigFromProfile(profile: InferenceProfile, referenceI
     tpotAtBatchOneMs: profile.tpotAtBatchOneMs,
     tpotMs: profile.tpotMs,
     batch: profile.batch,
+    decodeStepMs: profile.decodeStepMs,
     pipelineStages: profile.pipelineStages,
   };
 }
@@ -131,12 +135,18 @@ export class BatchScheduler {
     return this.config.capacity;
   }
 
-  /** Decode step time (ms) with `running` sequences in the batch. */
+  /** Decode step time (ms) with `running` sequences in the batch: the model's, between its sampled batches linearly. */
   stepMs(running: number): number {
     const { tpotAtBatchOneMs, tpotMs, batch, pipelineStages } = this.config;
     if (batch <= 1) return tpotMs;
     const stageBatch = Math.min(batch, Math.max(1, Math.ceil(running / Math.max(1, pipelineStages))));
-    return tpotAtBatchOneMs + ((tpotMs - tpotAtBatchOneMs) * (stageBatch - 1)) / (batch - 1);
+    const points = this.config.decodeStepMs !== undefined && this.config.decodeStepMs.length >= 2 ? this.config.decodeStepMs : ([[1, tpotAtBatchOneMs], [batch, tpotMs]] as const);
+    let [lowBatch, lowMs] = points[0] as readonly [number, number];
+    for (const [atBatch, atMs] of points) {
+      if (atBatch >= stageBatch) return atBatch === lowBatch ? atMs : lowMs + ((atMs - lowMs) * (stageBatch - lowBatch)) / (atBatch - lowBatch);
+      [lowBatch, lowMs] = [atBatch, atMs];
+    }
+    return lowMs;
   }
 
   /**
@@ -149,10 +159,14 @@ export class BatchScheduler {
     return Math.max(tpotAtBatchOneMs / Math.max(1, pipelineStages), (prefillReplicaMs * Math.max(1, promptTokens)) / Math.max(1, referenceInputTokens));
   }
 
-  /** Prefill time (ms) of a prompt, from its step's start to its first token: never shorter than the step. */
+  /**
+   * Prefill time (ms) of a prompt, from its step's start to its first token: never shorter than the
+   * step, nor than a batch-one decode step, which reads every stage's weights once as any forward
+   * pass does (with pipeline stages, a stage's share of the replica is not the pass's latency).
+   */
   prefillMs(promptTokens: number): number {
-    const { prefillMs, referenceInputTokens } = this.config;
-    return Math.max(this.prefillReplicaMs(promptTokens), (prefillMs * Math.max(1, promptTokens)) / Math.max(1, referenceInputTokens));
+    const { prefillMs, referenceInputTokens, tpotAtBatchOneMs } = this.config;
+    return Math.max(this.prefillReplicaMs(promptTokens), tpotAtBatchOneMs, (prefillMs * Math.max(1, promptTokens)) / Math.max(1, referenceInputTokens));
   }
 
   /** Runs the request at once if a slot is free, queues it if the queue has room, else rejects it. */

@@ -49,8 +49,15 @@ export interface InferenceProfile {
   /** Replica time one prefill occupies, as the throughput counts it: the rest of `prefillMs` overlaps other work. */
   readonly prefillReplicaMs: number;
   readonly tpotMs: number;
-  /** Decode step time with a single sequence: step time grows linearly from this to `tpotMs` at `batch`. */
+  /** Decode step time with a single sequence. */
   readonly tpotAtBatchOneMs: number;
+  /**
+   * Decode step time (ms) at stage batches from 1 to `batch` (1, 2, 4, ... and `batch`, ascending),
+   * as `[batch, ms]`: between them the step time is close to linear. It is not linear from 1 to
+   * `batch` for a mixture of experts, whose share of the weights read per step saturates at small
+   * batches; the emulator times its steps from these points.
+   */
+  readonly decodeStepMs: readonly (readonly [number, number])[];
   readonly outputTokensPerSecond: number;
   readonly requestsPerSecond: number;
   readonly outputTokensPerSecondPerChip: number;
@@ -230,6 +237,7 @@ function evaluateLayout(model: ModelSpec, chip: AcceleratorSpec, shape: Inferenc
     prefillReplicaMs: prefillReplicaSeconds * 1e3,
     tpotMs: step.seconds * 1e3,
     tpotAtBatchOneMs: smallest * 1e3,
+    decodeStepMs: sampledBatches(batch).map((at) => [at, stepSeconds(at).seconds * 1e3] as const),
     outputTokensPerSecond,
     requestsPerSecond,
     outputTokensPerSecondPerChip: outputTokensPerSecond / chips,
@@ -238,6 +246,14 @@ function evaluateLayout(model: ModelSpec, chip: AcceleratorSpec, shape: Inferenc
     weightGBPerChip: weightBytesPerChip / 1e9,
     kvGBPerSequence: (contextTokens * kvBytesPerToken) / 1e9,
   };
+}
+
+/** 1, 2, 4, ... below `batch`, then `batch`. */
+function sampledBatches(batch: number): number[] {
+  const batches: number[] = [];
+  for (let at = 1; at < batch; at *= 2) batches.push(at);
+  batches.push(batch);
+  return batches;
 }
 
 function measuredProfile(model: ModelSpec, chip: AcceleratorSpec, shape: InferenceShape, rows: readonly MeasuredProfile[]): InferenceResult {
@@ -271,6 +287,8 @@ function measuredProfile(model: ModelSpec, chip: AcceleratorSpec, shape: Inferen
     tpotMs: best.tpotMs,
     // A measured row gives one operating point; without more, assume the same step time at any batch.
     tpotAtBatchOneMs: best.tpotMs,
+    // One operating point was measured: the step time is known there only.
+    decodeStepMs: [[best.batch, best.tpotMs]],
     outputTokensPerSecond: best.tokensPerSecond,
     requestsPerSecond,
     outputTokensPerSecondPerChip: best.tokensPerSecond / best.tensorParallel,

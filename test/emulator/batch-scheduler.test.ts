@@ -186,6 +186,37 @@ describe('BatchScheduler (pure, injected clock)', () => {
     expect(summary(runToEnd(scheduler))).toEqual(['0:admitted:1', '100:finished:1']);
   });
 
+  it("a mixture of experts' step time follows the model's curve, which rises steeply at small batches, not a line", () => {
+    const model = modelPresets.find((m) => m.id === 'mixtral-8x7b');
+    const chip = accelerators.find((c) => c.id === 'h100');
+    if (model === undefined || chip === undefined) throw new Error('catalog changed');
+    const shape = { precision: 'fp8', inputTokens: 2000, outputTokens: 500 } as const;
+    const loose = inferenceProfile(model, chip, { ...shape, tpotMs: 50 });
+    const tight = inferenceProfile(model, chip, { ...shape, tpotMs: 20 });
+    if (!loose.feasible || !tight.feasible) throw new Error('infeasible');
+    expect([tight.tensorParallel, tight.pipelineStages]).toEqual([loose.tensorParallel, loose.pipelineStages]);
+    const scheduler = new BatchScheduler(schedulerConfigFromProfile(loose, shape.inputTokens));
+    // The loose profile's replica at the tight profile's batch steps in the tight profile's TPOT.
+    expect(scheduler.stepMs(tight.batch) / tight.tpotMs).toBeCloseTo(1, 2);
+    // At a batch of 8 the model's step is over twice what a line from batch 1 to the full batch gives.
+    const line = loose.tpotAtBatchOneMs + ((loose.tpotMs - loose.tpotAtBatchOneMs) * 7) / (loose.batch - 1);
+    expect(scheduler.stepMs(8)).toBeCloseTo(loose.decodeStepMs.find(([batch]) => batch === 8)?.[1] ?? Number.NaN, 9);
+    expect(scheduler.stepMs(8)).toBeGreaterThan(2 * line);
+  });
+
+  it('a short prompt through pipeline stages takes no less than a batch-one decode step, which passes every stage', () => {
+    const model = modelPresets.find((m) => m.id === 'llama-3.1-405b');
+    const chip = accelerators.find((c) => c.id === 'tpu-v6e');
+    if (model === undefined || chip === undefined) throw new Error('catalog changed');
+    const profile = inferenceProfile(model, chip, { precision: 'fp8', inputTokens: 2000, outputTokens: 500, tpotMs: 50 });
+    if (!profile.feasible) throw new Error(profile.reason);
+    expect(profile.pipelineStages).toBeGreaterThan(1);
+    const scheduler = new BatchScheduler(schedulerConfigFromProfile(profile, 2000));
+    expect(scheduler.prefillMs(10)).toBeGreaterThanOrEqual(profile.tpotAtBatchOneMs);
+    // The replica is occupied for a stage's share only: other work goes on in the other stages.
+    expect(scheduler.prefillReplicaMs(10)).toBeLessThan(profile.tpotAtBatchOneMs);
+  });
+
   it('takes capacity, queue and timing from a performance profile', () => {
     const model = modelPresets.find((m) => m.id === 'llama-3.1-8b');
     const chip = accelerators.find((c) => c.id === 'h100');
