@@ -44,6 +44,14 @@ export const flagParsers = {
   positiveWhole: (flag: string) => wholeFlag(flag, (v) => v > 0, 'a positive whole number'),
   count: (flag: string) => wholeFlag(flag, () => true, `a whole number >= 0 (at most ${Number.MAX_SAFE_INTEGER})`),
   port: (flag = '--port') => wholeFlag(flag, (v) => v <= 65_535, 'a whole number from 0 to 65535 (0 picks a free port)'),
+  /**
+   * An address to listen on. Empty would make Node listen on every interface: a blank $HOST in a
+   * wrapper script must not expose a server meant for loopback.
+   */
+  host: (flag = '--host') => (raw: string): string => {
+    if (raw.trim() === '' || raw.trim() !== raw) throw new InvalidArgumentError(`${flag} must be an address such as 127.0.0.1, or 0.0.0.0 for every interface, got '${raw}'.`);
+    return raw;
+  },
   /** The emulator's speed-up over real time; its range is the emulator's (see startEmulator). */
   speed: (flag = '--speed') => numberFlag(flag, (v) => v >= 1e-3 && v <= 1e6, 'a number from 0.001 to 1000000'),
 };

@@ -64,7 +64,7 @@ function buildProgram(output: Output, setExit: (code: number) => void): Command 
     .description('serve the OpenAI and Anthropic APIs in front of many upstream endpoints (exit 2 on a bad config)')
     .requiredOption('--config <gateway.yaml>', 'gateway config: endpoints, routes, tenants, resilience')
     .option('--port <port>', 'port to listen on (default: listen.port in the config, or 8080)', flagParsers.port())
-    .option('--host <host>', 'address to listen on (default: listen.host in the config, or 127.0.0.1)')
+    .option('--host <host>', 'address to listen on (default: listen.host in the config, or 127.0.0.1)', flagParsers.host())
     .action(async (options: { config: string; port?: number; host?: string }) => {
       setExit(await gatewayCommand(options, output, untilSignal()));
     });

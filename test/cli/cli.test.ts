@@ -173,6 +173,9 @@ describe('switchyard CLI in-process', () => {
     [['up', 'examples/small.yaml', '--speed', '1e7'], '--speed must be a number from 0.001 to 1000000'],
     [['up', 'examples/small.yaml', '--seed', '9007199254740993'], '--seed must be a whole number >= 0 (at most 9007199254740991)'],
     [['perf', '--model', 'llama-3.1-8b', '--chip', 'h100', '--tpot-ms', '0x32'], '--tpot-ms must be a positive number'],
+    // An empty host would listen on every interface.
+    [['gateway', '--config', 'examples/gateway.yaml', '--host', ''], "--host must be an address such as 127.0.0.1, or 0.0.0.0 for every interface, got ''"],
+    [['emulate', '--model', 'llama-3.1-8b', '--chip', 'h100', '--host', ' '], "--host must be an address such as 127.0.0.1, or 0.0.0.0 for every interface, got ' '"],
   ])('bad flag values exit 2: %j', async (argv, message) => {
     const { code, io } = await run(argv);
     expect(code).toBe(2);

@@ -103,7 +103,7 @@ export function registerEmulateCommand(program: Command, output: Output, setExit
     .requiredOption('--model <id>', 'model id (see `switchyard catalog`)')
     .requiredOption('--chip <id>', 'chip id (see `switchyard catalog`)')
     .option('--port <port>', 'port to listen on; 0 picks a free one', flag.port(), 0)
-    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--host <address>', 'address to listen on', flag.host(), '127.0.0.1')
     .option('--seed <n>', 'seed of the generated text: same seed and prompt give the same answer', flag.count('--seed'), 0)
     .option('--speed <x>', 'run x times faster than real time (every delay is divided by x)', flag.speed(), 1)
     .option('--input <tokens>', 'input tokens of the profiled request shape', flag.positiveWhole('--input'), 2000)
