@@ -246,10 +246,21 @@ function checkEndpoint(endpoint: EndpointConfig, index: number, checkJurisdictio
   if (endpoint.maxTokensField !== undefined && endpoint.dialect !== 'openai') {
     report(['endpoints', index, 'maxTokensField'], 'invalid_value', `maxTokensField applies to OpenAI-dialect endpoints; this one speaks ${endpoint.dialect}, whose budget is always max_tokens`, 'remove maxTokensField from this endpoint');
   }
-  if (endpoint.apiKeyEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(endpoint.apiKeyEnv)) {
+  if (endpoint.apiKeyEnv !== undefined && (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(endpoint.apiKeyEnv) || looksLikeKey(endpoint.apiKeyEnv))) {
     // Not echoed either: a value that is not a variable name is likely the key itself.
     report(['endpoints', index, 'apiKeyEnv'], 'invalid_value', 'expected the name of an environment variable (letters, digits and _), not the key itself', 'e.g. apiKeyEnv: UPSTREAM_KEY, with the key in that variable');
   }
+}
+
+/**
+ * Whether a value that is a valid variable name is more likely a pasted key: a known key prefix
+ * (Groq's gsk_, Hugging Face's hf_, AWS's AKIA, GitHub's ghp_, Google's AIza), or a long run of mixed
+ * case and digits, which variable names (UPPER_SNAKE by convention) do not have. It would be echoed
+ * by the warning for an unset variable, so it is refused unechoed instead.
+ */
+function looksLikeKey(name: string): boolean {
+  if (/^(gsk_|hf_|ghp_|gho_|github_pat_|AKIA|ASIA|AIza|xox[abp]_|sk_)/.test(name)) return true;
+  return name.length >= 24 && /[a-z]/.test(name) && /[A-Z]/.test(name) && /[0-9]/.test(name);
 }
 
 function checkRoute(route: RouteConfig, index: number, endpointIds: ReadonlySet<string>, report: Report): void {

@@ -266,6 +266,17 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(result.problems.map(formatProblem).join('\n')).not.toContain('SECRET');
   });
 
+  it.each(['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', 'hf_AbCdEfGhIjKlMnOpQrStUvWxYz012345', 'AKIAIOSFODNN7EXAMPLE', 'Q2xk8f7LmN3pR5tV9wY1zA4bC6dE8f'])('a key that is also a valid variable name (%s) is refused where the variable name belongs, unechoed', (key) => {
+    const problem = onlyProblem(edit(valid, 'apiKeyEnv: UPSTREAM_KEY', `apiKeyEnv: ${key}`));
+    expect(problem).toMatchObject({ path: 'endpoints[0].apiKeyEnv' });
+    expect(formatProblem(problem)).not.toContain(key);
+  });
+
+  it.each(['UPSTREAM_KEY', 'OPENAI_API_KEY', 'azure_openai_key', 'AZURE_OPENAI_API_KEY_WESTEUROPE_2'])('an ordinary variable name (%s) is accepted', (name) => {
+    const result = parseGatewayConfig(edit(valid, 'apiKeyEnv: UPSTREAM_KEY', `apiKeyEnv: ${name}`), 'gateway.yaml');
+    expect(result.ok ? result.value.endpoints[0]?.apiKeyEnv : result.problems).toBe(name);
+  });
+
   it('maxTokensField: one of the two OpenAI fields, and only on an OpenAI-dialect endpoint', () => {
     const ok = parseGatewayConfig(edit(valid, '    apiKeyEnv: UPSTREAM_KEY\n', '    apiKeyEnv: UPSTREAM_KEY\n    maxTokensField: max_completion_tokens\n'), 'gateway.yaml');
     expect(ok.ok ? ok.value.endpoints[0]?.maxTokensField : ok.problems).toBe('max_completion_tokens');
