@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { openSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { captureOutput, type CapturedOutput } from '../helpers/capture-output.js';
@@ -334,5 +335,11 @@ describe('the real binary', () => {
     const infeasible = spawnSync('bash', ['-c', `"${process.execPath}" bin/switchyard.js plan "${none}" --json 2>"${errors}" | head -c 10 >/dev/null; echo "\${PIPESTATUS[0]}"`], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
     expect(infeasible.stdout.trim()).toBe('3');
     expect(readText(errors)).toBe('');
+  });
+
+  it('output that cannot be written (a full disk) is said in one line and exits 1, not a stack trace', () => {
+    const result = spawnSync(process.execPath, ['bin/switchyard.js', 'catalog'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000, stdio: ['ignore', openSync('/dev/full', 'w'), 'pipe'] });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe('switchyard: cannot write output: ENOSPC\n');
   });
 });
