@@ -1,4 +1,4 @@
-import { isMap, isNode, isPair, isScalar, LineCounter, Parser, parseDocument, type Document } from 'yaml';
+import { isMap, isNode, isPair, isScalar, LineCounter, Parser, parseDocument, visit, type Document } from 'yaml';
 import type { SpecProblem } from './spec-problem.js';
 
 export interface Location {
@@ -35,7 +35,7 @@ export function parseYamlSource(text: string, file: string): ParsedYaml {
           line: where.line,
           column: where.col,
           path: '',
-          message: opened === undefined ? `YAML syntax error: ${firstLine(error.message)}` : 'YAML syntax error: this quoted string is never closed',
+          message: opened === undefined ? `YAML syntax error: ${syntaxMessage(error.code, error.message)}` : 'YAML syntax error: this quoted string is never closed',
           suggestion: opened === undefined ? 'check indentation, quoting and that each key appears once' : 'add the closing quote on this line, or escape a quote inside the string (\\" in double quotes, \'\' in single quotes)',
         } satisfies SpecProblem;
       }),
@@ -46,9 +46,20 @@ export function parseYamlSource(text: string, file: string): ParsedYaml {
     // Aliases are resolved here, not while parsing: an unknown alias or an alias bomb throws.
     data = doc.toJS({ maxAliasCount: 1000 });
   } catch (error) {
+    // An alias to no anchor: where it is written. Otherwise (too many aliases) the file as a whole.
+    let unresolved: number | undefined;
+    visit(doc, {
+      Alias(_key, node) {
+        if (node.resolve(doc) !== undefined) return undefined;
+        unresolved = node.range?.[0];
+        return visit.BREAK;
+      },
+    });
+    const where = lineCounter.linePos(unresolved ?? 0);
+    const message = unresolved !== undefined ? 'an alias (*name) to an anchor (&name) not defined before it' : syntaxMessage(undefined, error instanceof Error ? error.message : String(error));
     return {
       ok: false,
-      problems: [{ code: 'syntax', file, line: 1, column: 1, path: '', message: `YAML error: ${firstLine(error instanceof Error ? error.message : String(error))}`, suggestion: 'define every alias (&name) before using it (*name), and do not nest aliases to expand the file' }],
+      problems: [{ code: 'syntax', file, line: unresolved === undefined ? 1 : where.line, column: unresolved === undefined ? 1 : where.col, path: '', message: `YAML error: ${message}`, suggestion: 'define every alias (&name) before using it (*name), and do not nest aliases to expand the file' }],
     };
   }
   const at = (offset: number | undefined): Location => {
@@ -104,6 +115,16 @@ function unclosedQuoteAt(text: string, end: number): number | undefined {
   return found;
 }
 
-function firstLine(message: string): string {
-  return message.split('\n')[0] ?? message;
+/**
+ * The parser's account of a syntax error, without the file's own text: its messages quote the
+ * source after a colon ("Block scalar header includes extra characters: >sk-live-..."), which may
+ * be a secret pasted in the wrong place, or a binary file's bytes.
+ */
+function syntaxMessage(code: string | undefined, message: string): string {
+  if (code === 'MULTIPLE_DOCS') return 'the file holds more than one YAML document (a line of ---, or ... , between them); keep one';
+  if (code === 'DUPLICATE_KEY') return 'a key appears twice in the same mapping';
+  const first = message.split('\n')[0] ?? message;
+  const colon = first.indexOf(': ');
+  const said = colon > 0 ? first.slice(0, colon) : first;
+  return said.length > 160 ? `${said.slice(0, 160)}...` : said;
 }

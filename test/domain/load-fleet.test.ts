@@ -438,7 +438,18 @@ describe('YAML syntax errors', () => {
   it('a repeated key is a syntax error at the second key', () => {
     const problem = onlyProblem(edit(small, '    region: us-central1\n', '    region: us-central1\n    region: us-east1\n'));
     expect(problem).toMatchObject({ code: 'syntax', line: 10, column: 5, path: '' });
-    expect(problem.message).toContain('Map keys must be unique');
+    expect(problem.message).toBe('YAML syntax error: a key appears twice in the same mapping');
+  });
+
+  it("a syntax error's message does not quote the file's text (it may be a key pasted in the wrong place)", () => {
+    const problem = problemsOf('version: 1\npools:\n  - id: >sk-live-SECRET0123456789\n')[0];
+    expect(problem).toMatchObject({ code: 'syntax', line: 3, message: 'YAML syntax error: Block scalar header includes extra characters' });
+    expect(formatProblem(problem as SpecProblem)).not.toContain('SECRET');
+  });
+
+  it('an alias to no anchor is reported where the alias is written; several documents are named as such', () => {
+    expect(problemsOf('version: 1\npools:\n  - { id: a, chips: *nope }\n')).toEqual([expect.objectContaining({ code: 'syntax', line: 3, column: 21, message: 'YAML error: an alias (*name) to an anchor (&name) not defined before it' })]);
+    expect(problemsOf('version: 1\n---\nversion: 1\n')[0]?.message).toBe('YAML syntax error: the file holds more than one YAML document (a line of ---, or ... , between them); keep one');
   });
 
   it('an unclosed quote is reported where it opens, not at the end of the file', () => {
