@@ -220,7 +220,8 @@ function crossCheck(config: GatewayConfig, source: YamlSource): SpecProblem[] {
   const endpointIds = new Set(config.endpoints.map((endpoint) => endpoint.id));
   config.routes.forEach((route, index) => checkRoute(route, index, endpointIds, report));
   checkTenants(config.tenants, checkJurisdiction, report);
-  checkResilience(config.resilience, report);
+  const rawResilience = (source.data as { resilience?: unknown } | null)?.resilience;
+  checkResilience(config.resilience, new Set(typeof rawResilience === 'object' && rawResilience !== null ? Object.keys(rawResilience) : []), report);
   return problems;
 }
 
@@ -296,19 +297,22 @@ function checkTenants(tenants: readonly TenantConfig[], checkJurisdiction: (path
   });
 }
 
-function checkResilience(resilience: ResilienceConfig, report: Report): void {
-  if (resilience.backoffMs > resilience.maxBackoffMs) {
-    report(['resilience', 'backoffMs'], 'inconsistent', `backoffMs (${resilience.backoffMs}) exceeds maxBackoffMs (${resilience.maxBackoffMs})`, 'raise maxBackoffMs or lower backoffMs');
-  }
-  if (resilience.ttftTimeoutMs > resilience.deadlineMs) {
-    report(['resilience', 'ttftTimeoutMs'], 'inconsistent', `ttftTimeoutMs (${resilience.ttftTimeoutMs}) exceeds deadlineMs (${resilience.deadlineMs})`, 'the first token must be due before the whole request is');
-  }
-  if (resilience.tokenIdleTimeoutMs >= resilience.deadlineMs) {
-    report(['resilience', 'tokenIdleTimeoutMs'], 'inconsistent', `tokenIdleTimeoutMs (${resilience.tokenIdleTimeoutMs}) is not below deadlineMs (${resilience.deadlineMs})`, 'a stalled stream must be cut before the deadline to be resumed: lower tokenIdleTimeoutMs or leave it out');
-  }
-  if (resilience.hedgeAfterMs >= resilience.deadlineMs) {
-    report(['resilience', 'hedgeAfterMs'], 'inconsistent', `hedgeAfterMs (${resilience.hedgeAfterMs}) is not before deadlineMs (${resilience.deadlineMs})`, 'hedge earlier, or set 0 to turn hedging off');
-  }
+/**
+ * Orderings between resilience settings. A setting left out has its default: a conflict with one
+ * is reported at the setting that was written, saying the other is a default.
+ */
+function checkResilience(resilience: ResilienceConfig, written: ReadonlySet<string>, report: Report): void {
+  const inconsistent = (field: keyof ResilienceConfig, other: keyof ResilienceConfig, relation: string, why: string): void => {
+    if (!written.has(field) && written.has(other)) {
+      report(['resilience', other], 'inconsistent', `${other} (${resilience[other] as number}) conflicts with the default ${field} (${resilience[field] as number}), which ${relation} it`, `${why}: set ${field} to fit, or change ${other}`);
+    } else {
+      report(['resilience', field], 'inconsistent', `${field} (${resilience[field] as number}) ${relation} ${other} (${resilience[other] as number})`, why);
+    }
+  };
+  if (resilience.backoffMs > resilience.maxBackoffMs) inconsistent('backoffMs', 'maxBackoffMs', 'exceeds', 'raise maxBackoffMs or lower backoffMs');
+  if (resilience.ttftTimeoutMs > resilience.deadlineMs) inconsistent('ttftTimeoutMs', 'deadlineMs', 'exceeds', 'the first token must be due before the whole request is');
+  if (resilience.tokenIdleTimeoutMs >= resilience.deadlineMs) inconsistent('tokenIdleTimeoutMs', 'deadlineMs', 'is not below', 'a stalled stream must be cut before the deadline to be resumed');
+  if (resilience.hedgeAfterMs >= resilience.deadlineMs) inconsistent('hedgeAfterMs', 'deadlineMs', 'is not before', 'hedge earlier, or set 0 to turn hedging off');
 }
 
 function isHttpUrl(text: string): boolean {

@@ -288,6 +288,13 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(onlyProblem(edit(valid, 'http://127.0.0.1:9001', 'ftp://127.0.0.1:9001'))).toMatchObject({ path: 'endpoints[0].url', message: "expected an http:// or https:// base URL, got 'ftp://127.0.0.1:9001'" });
   });
 
+  it('a conflict with a default is reported at the setting written, naming the default', () => {
+    const problem = onlyProblem(edit(valid, '  retries: 3\n', '  retries: 3\n  deadlineMs: 5000\n'));
+    expect(problem).toMatchObject({ code: 'inconsistent', path: 'resilience.deadlineMs', line: 42, message: 'deadlineMs (5000) conflicts with the default ttftTimeoutMs (10000), which exceeds it', suggestion: 'the first token must be due before the whole request is: set ttftTimeoutMs to fit, or change deadlineMs' });
+    // Both written: at the first, as before.
+    expect(onlyProblem(edit(valid, '  retries: 3\n', '  retries: 3\n  deadlineMs: 5000\n  ttftTimeoutMs: 6000\n'))).toMatchObject({ path: 'resilience.ttftTimeoutMs', message: 'ttftTimeoutMs (6000) exceeds deadlineMs (5000)' });
+  });
+
   it('inconsistent resilience settings', () => {
     const problem = onlyProblem(edit(valid, '  retries: 3\n', '  retries: 3\n  backoffMs: 5000\n'));
     expect(problem).toMatchObject({ code: 'inconsistent', path: 'resilience.backoffMs', message: 'backoffMs (5000) exceeds maxBackoffMs (2000)' });
