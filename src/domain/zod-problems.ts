@@ -37,7 +37,9 @@ export function problemsFromZod(error: z.ZodError, source: YamlSource, schema: z
       problems.push({ ...base, code: 'invalid_value', message: `expected ${article(issue.expected)}, got ${describe(value)}`, suggestion: typeHint(issue.expected, value) });
     } else if (issue.code === 'invalid_value') {
       const options = issue.values.map((v) => String(v));
-      const hint = typeof value === 'string' ? didYouMean(value, options) : undefined;
+      // A quoted number where the number itself is expected ('1' for 1) is not a misspelling.
+      const quoted = typeof value === 'string' && issue.values.some((v) => typeof v === 'number' && String(v) === value.trim());
+      const hint = quoted ? `remove the quotes: ${value.trim()}` : typeof value === 'string' ? didYouMean(value, options) : undefined;
       problems.push({
         ...base,
         code: 'invalid_value',

@@ -397,6 +397,8 @@ describe('numbers and types', () => {
 
   it('a wrong version, a PUE below 1 and an enum typo are reported with their bounds and suggestions', () => {
     expect(onlyProblem(edit(small, 'version: 1', 'version: 2'))).toMatchObject({ code: 'invalid_value', line: 3, column: 10, path: 'version', message: 'expected 1, got 2' });
+    // A quoted version is not a misspelling of 1.
+    expect(onlyProblem(edit(small, 'version: 1', 'version: "1"'))).toMatchObject({ path: 'version', message: "expected 1, got '1'", suggestion: 'remove the quotes: 1' });
     const pue = onlyProblem(edit(small, 'pue: 1.1', 'pue: 0.9'));
     expect(pue).toMatchObject({ code: 'invalid_value', line: 5, column: 45, path: 'sites[0].pue' });
     expect(pue.message).toContain('a PUE of at least 1');
