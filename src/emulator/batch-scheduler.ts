@@ -131,6 +131,13 @@ export class BatchScheduler {
     return this.queue.length;
   }
 
+  /** Of the running, those holding a slot whose prefill step has not begun (vLLM would count them waiting). */
+  get awaitingPrefill(): number {
+    let count = 0;
+    for (const sequence of this.prefills) if (this.active.has(sequence.id)) count += 1;
+    return count;
+  }
+
   get capacity(): number {
     return this.config.capacity;
   }

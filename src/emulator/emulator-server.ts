@@ -244,7 +244,11 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   } catch (error) {
     throw new EmulatorError((error as Error).message);
   }
-  const metrics = createEmulatorMetrics(modelName, () => ({ running: scheduler.running, waiting: scheduler.waiting, capacity: scheduler.capacity }));
+  // As vLLM counts them: a prompt not yet scheduled for its prefill is waiting, not running.
+  const metrics = createEmulatorMetrics(modelName, () => {
+    const unscheduled = scheduler.awaitingPrefill;
+    return { running: scheduler.running - unscheduled, waiting: scheduler.waiting + unscheduled, capacity: scheduler.capacity };
+  });
   // Injected errors and corrupted tokens come from their own seeded stream, in request order.
   const faultRandom = seededRandom(mixSeed(seed >>> 0, Math.floor(seed / 2 ** 32) >>> 0, 0xfa17));
   const startedAt = Math.floor(Date.now() / 1000);

@@ -34,7 +34,7 @@ export function createEmulatorMetrics(modelName: string, load: () => ReplicaLoad
   const labelNames = ['model_name'] as const;
   new Gauge({
     name: 'vllm:num_requests_running',
-    help: 'Number of requests in the model execution batch (prefilling, decoding or hung).',
+    help: 'Number of requests in the model execution batch (prefilling now, decoding or hung).',
     labelNames,
     registers: [registry],
     collect() {
@@ -43,7 +43,7 @@ export function createEmulatorMetrics(modelName: string, load: () => ReplicaLoad
   });
   new Gauge({
     name: 'vllm:num_requests_waiting',
-    help: 'Number of requests waiting for a batch slot.',
+    help: 'Number of requests waiting: for a batch slot, or in one for their prefill step.',
     labelNames,
     registers: [registry],
     collect() {

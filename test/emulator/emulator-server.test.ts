@@ -454,6 +454,20 @@ describe('emulator: bad requests, health and metrics', () => {
     expect((await post(emu.url, '/v1/chat/completions', openaiBody('still up', { max_tokens: 1 }))).status).toBe(200);
   });
 
+  it('/metrics counts prompts in a slot whose prefill has not begun as waiting, as vLLM does, not running', async () => {
+    // Slow enough that three 8,000-character prompts queue for their prefill steps one after another.
+    const slow = await another({ speed: 0.02, capacity: 8 });
+    const aborts = [new AbortController(), new AbortController(), new AbortController()];
+    const requests = aborts.map((abort) => post(slow.url, '/v1/chat/completions', openaiBody('word '.repeat(1600), { max_tokens: 2 }), { signal: abort.signal }).catch(() => undefined));
+    await waitFor(() => slow.stats().running === 3, 'admission');
+    const text = await (await fetch(`${slow.url}/metrics`)).text();
+    const gauge = (name: string): number => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(gauge('vllm:num_requests_running')).toBe(1);
+    expect(gauge('vllm:num_requests_waiting')).toBe(2);
+    for (const abort of aborts) abort.abort();
+    await Promise.all(requests);
+  });
+
   it('/health is 200 ok', async () => {
     const response = await fetch(`${emu.url}/health`);
     expect(response.status).toBe(200);
