@@ -10,6 +10,7 @@ import { knownJurisdictions } from './jurisdictions.js';
 import { parseMeasuredProfiles } from './measured-profiles.js';
 import { SpecError, type Result, type SpecProblem } from './spec-problem.js';
 import { didYouMean } from './suggest.js';
+import { wrongKindOfFile } from './wrong-kind-of-file.js';
 import { parseYamlSource, type YamlSource } from './yaml-source.js';
 import { problemsFromZod } from './zod-problems.js';
 
@@ -24,7 +25,10 @@ export function parseFleet(text: string, file: string, options: LoadOptions = {}
   if (!parsed.ok) return { ok: false, problems: parsed.problems };
   const source = parsed.source;
   const checked = fleetSpecSchema.safeParse(source.data ?? {});
-  if (!checked.success) return { ok: false, problems: problemsFromZod(checked.error, source, fleetSpecSchema) };
+  if (!checked.success) {
+    const wrongKind = wrongKindOfFile(source.data, file, 'fleet');
+    return { ok: false, problems: wrongKind === undefined ? problemsFromZod(checked.error, source, fleetSpecSchema) : [wrongKind] };
+  }
   return resolveFleet(checked.data, source, options.readFile ?? ((path) => readFileSync(resolve(dirname(file), path), 'utf8')));
 }
 

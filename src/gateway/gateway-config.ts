@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { knownJurisdictions } from '../domain/jurisdictions.js';
 import { SpecError, formatPath, type Result, type SpecProblem } from '../domain/spec-problem.js';
 import { didYouMean } from '../domain/suggest.js';
+import { wrongKindOfFile } from '../domain/wrong-kind-of-file.js';
 import { parseYamlSource, type YamlSource } from '../domain/yaml-source.js';
 import { problemsFromZod } from '../domain/zod-problems.js';
 import { defaultMaxOutputTokens } from '../protocol/chat.js';
@@ -146,7 +147,10 @@ export function parseGatewayConfig(text: string, file: string): Result<GatewayCo
   if (!parsed.ok) return { ok: false, problems: parsed.problems };
   const source = parsed.source;
   const checked = gatewayConfigSchema.safeParse(source.data ?? {});
-  if (!checked.success) return { ok: false, problems: problemsFromZod(checked.error, source, gatewayConfigSchema) };
+  if (!checked.success) {
+    const wrongKind = wrongKindOfFile(source.data, file, 'gateway');
+    return { ok: false, problems: wrongKind === undefined ? problemsFromZod(checked.error, source, gatewayConfigSchema) : [wrongKind] };
+  }
   const problems = crossCheck(checked.data, source);
   return problems.length > 0 ? { ok: false, problems } : { ok: true, value: checked.data };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatProblem, type SpecProblem } from '../../src/domain/spec-problem.js';
+import { parseFleet } from '../../src/domain/load-fleet.js';
 import { gatewayConfigWarnings, loadGatewayConfig, parseGatewayConfig, type GatewayConfig } from '../../src/gateway/gateway-config.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { makeTempDir, readText, repoRoot } from '../helpers/paths.js';
@@ -119,6 +120,20 @@ describe('a valid gateway config', () => {
 
   it('normalises an upper-case key hash', () => {
     expect(loadOk(edit(valid, acmeKeyHash, acmeKeyHash.toUpperCase())).tenants[0]?.apiKeySha256).toBe(acmeKeyHash);
+  });
+});
+
+describe('a file of the other kind', () => {
+  it('a fleet spec given as a gateway config, and a gateway config given as a fleet spec, are each one problem saying so', () => {
+    const asGateway = parseGatewayConfig(readText(join(repoRoot, 'examples', 'small.yaml')), 'small.yaml');
+    expect(asGateway.ok ? [] : asGateway.problems).toEqual([
+      { code: 'invalid_value', file: 'small.yaml', line: 1, column: 1, path: '', message: 'this file is a fleet spec (it has pools, services, trainingJobs), not a gateway config', suggestion: 'give it to switchyard plan or switchyard up; a gateway config has endpoints, routes, tenants' },
+    ]);
+    const asFleet = parseFleet(readText(join(repoRoot, 'examples', 'gateway.yaml')), 'gateway.yaml');
+    expect(asFleet.ok ? [] : asFleet.problems.map((problem) => problem.message)).toEqual(['this file is a gateway config (it has endpoints, routes, tenants), not a fleet spec']);
+    // A gateway config with a key of a fleet spec among its own is checked as a gateway config.
+    const mixed = parseGatewayConfig(`${valid}pools: []\n`, 'gateway.yaml');
+    expect(mixed.ok ? [] : mixed.problems.map((problem) => problem.path)).toEqual(['pools']);
   });
 });
 
