@@ -9,7 +9,7 @@ import { fleetSpecSchema, type ChipSpecInput, type FleetSpec, type ModelSpecInpu
 import { knownJurisdictions } from './jurisdictions.js';
 import { parseMeasuredProfiles } from './measured-profiles.js';
 import { SpecError, type Result, type SpecProblem } from './spec-problem.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean, someOf } from './suggest.js';
 import { wrongKindOfFile } from './wrong-kind-of-file.js';
 import { parseYamlSource, type YamlSource } from './yaml-source.js';
 import { problemsFromZod } from './zod-problems.js';
@@ -77,7 +77,7 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
 
   const checkJurisdiction = (path: readonly PropertyKey[], value: string): void => {
     if (!jurisdictions.has(value)) {
-      report(path, 'unknown_reference', `unknown jurisdiction '${value}'`, didYouMean(value, jurisdictions) ?? `use one of ${[...jurisdictions].join(', ')}, or declare it under 'jurisdictions:'`);
+      report(path, 'unknown_reference', `unknown jurisdiction '${value}'`, didYouMean(value, jurisdictions) ?? `use one of ${someOf(jurisdictions)}, or declare it under 'jurisdictions:'`);
     }
   };
   const lookupChip = (path: readonly PropertyKey[], id: string): AcceleratorSpec | undefined => {

@@ -34,3 +34,9 @@ export function didYouMean(name: string, candidates: Iterable<string>): string |
   const match = closestMatch(name, candidates);
   return match === undefined ? undefined : `did you mean '${match}'?`;
 }
+
+/** Names for a message, at most `max` of them: a list of thousands is no help on one line. */
+export function someOf(names: Iterable<string>, max = 20): string {
+  const all = [...names];
+  return all.length <= max ? all.join(', ') : `${all.slice(0, max).join(', ')} and ${all.length - max} more`;
+}

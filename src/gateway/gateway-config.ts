@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { knownJurisdictions } from '../domain/jurisdictions.js';
 import { SpecError, formatPath, type Result, type SpecProblem } from '../domain/spec-problem.js';
-import { didYouMean } from '../domain/suggest.js';
+import { didYouMean, someOf } from '../domain/suggest.js';
 import { wrongKindOfFile } from '../domain/wrong-kind-of-file.js';
 import { parseYamlSource, type YamlSource } from '../domain/yaml-source.js';
 import { problemsFromZod } from '../domain/zod-problems.js';
@@ -214,7 +214,7 @@ function crossCheck(config: GatewayConfig, source: YamlSource): SpecProblem[] {
   const jurisdictions = new Set([...knownJurisdictions, ...(config.jurisdictions ?? [])]);
   const checkJurisdiction = (path: readonly PropertyKey[], value: string): void => {
     if (jurisdictions.has(value)) return;
-    report(path, 'unknown_reference', `unknown jurisdiction '${value}'`, didYouMean(value, jurisdictions) ?? `use one of ${[...jurisdictions].join(', ')}, or declare it under 'jurisdictions:'`);
+    report(path, 'unknown_reference', `unknown jurisdiction '${value}'`, didYouMean(value, jurisdictions) ?? `use one of ${someOf(jurisdictions)}, or declare it under 'jurisdictions:'`);
   };
 
   checkUnique(config.endpoints.map((endpoint) => endpoint.id), ['endpoints'], 'id', 'endpoint id', report);
@@ -273,7 +273,7 @@ function checkRoute(route: RouteConfig, index: number, endpointIds: ReadonlySet<
   route.endpoints.forEach((endpointId, position) => {
     const path = ['routes', index, 'endpoints', position];
     if (!endpointIds.has(endpointId)) {
-      report(path, 'unknown_reference', `unknown endpoint '${endpointId}'`, didYouMean(endpointId, endpointIds) ?? `known endpoints: ${[...endpointIds].join(', ')}`);
+      report(path, 'unknown_reference', `unknown endpoint '${endpointId}'`, didYouMean(endpointId, endpointIds) ?? `known endpoints: ${someOf(endpointIds)}`);
     } else if (listed.has(endpointId)) {
       report(path, 'duplicate_id', `endpoint '${endpointId}' is listed twice in this route`, 'list each endpoint once');
     }

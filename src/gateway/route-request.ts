@@ -1,4 +1,4 @@
-import { didYouMean } from '../domain/suggest.js';
+import { didYouMean, someOf } from '../domain/suggest.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import type { CircuitStatus } from './circuit-breaker.js';
 import type { EndpointConfig, GatewayConfig, RouteConfig, RoutingPolicyName } from './gateway-config.js';
@@ -266,7 +266,7 @@ function shuffled(endpoints: readonly EndpointView[], random: () => number): End
 
 function noRoute(model: string, routes: ReadonlyMap<string, RouteConfig>): RouteFailure {
   const known = [...routes.keys()];
-  const hint = didYouMean(model, known) ?? `known models: ${known.slice(0, 20).join(', ')}`;
+  const hint = didYouMean(model, known) ?? `known models: ${someOf(known)}`;
   return { ok: false, status: 404, code: 'no_route', message: `no route for model ${quoteIdentifier(model)}; ${hint}` };
 }
 

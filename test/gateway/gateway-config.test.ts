@@ -123,6 +123,16 @@ describe('a valid gateway config', () => {
   });
 });
 
+describe('a route naming an unknown endpoint among many', () => {
+  it('lists at most 20 of the known endpoints, and how many more', () => {
+    const many = Array.from({ length: 500 }, (_, index) => `  - { id: e${String(index)}, url: "http://127.0.0.1:9001", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 8192, marginalCostPerMillionTokens: 0, capacity: 8 }`);
+    const text = ['version: 1', 'endpoints:', ...many, 'routes:', '  - { model: m, endpoints: [zzzz] }', 'tenants:', `  - { id: t, apiKeySha256: ${acmeKeyHash}, jurisdictions: [us], requestsPerMinute: 1, tokensPerMinute: 1 }`].join('\n');
+    const problem = onlyProblem(text);
+    expect(problem).toMatchObject({ code: 'unknown_reference', path: 'routes[0].endpoints[0]', message: "unknown endpoint 'zzzz'" });
+    expect(problem.suggestion).toBe(`known endpoints: ${Array.from({ length: 20 }, (_, index) => `e${String(index)}`).join(', ')} and 480 more`);
+  });
+});
+
 describe('a file of the other kind', () => {
   it('a fleet spec given as a gateway config, and a gateway config given as a fleet spec, are each one problem saying so', () => {
     const asGateway = parseGatewayConfig(readText(join(repoRoot, 'examples', 'small.yaml')), 'small.yaml');
