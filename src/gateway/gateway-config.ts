@@ -170,7 +170,8 @@ export function loadGatewayConfig(file: string): Result<GatewayConfig> {
 /**
  * What a valid config will do that its author may not expect, one sentence each: an
  * upstream key variable that is not set, a tenant whose tokens per minute are below the
- * output budget of a request without max_tokens (every such request is refused).
+ * output budget of a request without max_tokens (every such request is refused), an endpoint
+ * no route uses, hedging that can never fire, a body limit no request fits.
  */
 export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Record<string, string | undefined>>): string[] {
   const warnings: string[] = [];
@@ -188,6 +189,17 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
     if (!tenant.jurisdictions.some((jurisdiction) => jurisdictions.has(jurisdiction))) {
       warnings.push(`tenant '${tenant.id}' may use ${tenant.jurisdictions.join(', ')}, where no endpoint is: every request of it will be refused (503); add an endpoint there or widen its jurisdictions`);
     }
+  }
+  const routed = new Set(config.routes.flatMap((route) => route.endpoints));
+  const unrouted = config.endpoints.filter((endpoint) => !routed.has(endpoint.id)).map((endpoint) => endpoint.id);
+  if (unrouted.length > 0) warnings.push(`endpoint${unrouted.length === 1 ? '' : 's'} ${someOf(unrouted.map((id) => `'${id}'`))} ${unrouted.length === 1 ? 'is' : 'are'} in no route: no request will reach ${unrouted.length === 1 ? 'it' : 'them'}; add ${unrouted.length === 1 ? 'it' : 'them'} to a route's endpoints or remove ${unrouted.length === 1 ? 'it' : 'them'}`);
+  const { hedgeAfterMs, ttftTimeoutMs } = config.resilience;
+  if (hedgeAfterMs > 0 && hedgeAfterMs >= ttftTimeoutMs) {
+    warnings.push(`resilience.hedgeAfterMs (${String(hedgeAfterMs)}) is not below ttftTimeoutMs (${String(ttftTimeoutMs)}): an attempt times out before it would be hedged, so hedging never happens; lower hedgeAfterMs`);
+  }
+  // A body of this size holds little more than an empty request: every chat request would be a 413.
+  if (config.limits.maxBodyBytes < 1024) {
+    warnings.push(`limits.maxBodyBytes is ${String(config.limits.maxBodyBytes)} bytes: nearly every chat request will be refused (413); it is a size in bytes, such as 1048576 for 1 MiB`);
   }
   for (const tenant of config.tenants) {
     if (tenant.tokensPerMinute < defaultMaxOutputTokens) {

@@ -216,6 +216,17 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(stranded).toEqual([expect.stringContaining("tenant 'acme' may use jp, where no endpoint is")]);
   });
 
+  it('warnings for settings that silently switch something off: an endpoint in no route, hedging after the TTFT timeout, a body limit no request fits', () => {
+    const env = { UPSTREAM_KEY: 'set' };
+    expect(gatewayConfigWarnings(loadOk(edit(valid, 'endpoints: [gcp-us-1, azure-eu-1]', 'endpoints: [gcp-us-1]')), env)).toEqual([
+      "endpoint 'azure-eu-1' is in no route: no request will reach it; add it to a route's endpoints or remove it",
+    ]);
+    expect(gatewayConfigWarnings(loadOk(edit(valid, '  retries: 3\n', '  retries: 3\n  hedgeAfterMs: 20000\n')), env)).toEqual([
+      'resilience.hedgeAfterMs (20000) is not below ttftTimeoutMs (10000): an attempt times out before it would be hedged, so hedging never happens; lower hedgeAfterMs',
+    ]);
+    expect(gatewayConfigWarnings(loadOk(edit(valid, 'maxBodyBytes: 1048576', 'maxBodyBytes: 10')), env)).toEqual([expect.stringContaining('limits.maxBodyBytes is 10 bytes: nearly every chat request will be refused (413)')]);
+  });
+
   it('an unknown key in a block the schema transforms (resilience), and in one inside it', () => {
     const misspelt = onlyProblem(edit(valid, '  retries: 3\n', '  retires: 3\n'));
     expect(misspelt).toMatchObject({ path: 'resilience.retires', message: "unknown field 'retires'", suggestion: "did you mean 'retries'?" });
