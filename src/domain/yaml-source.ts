@@ -23,9 +23,12 @@ export function parseYamlSource(text: string, file: string): ParsedYaml {
   // logLevel 'error': warnings (e.g. complex keys) become no output rather than text on stderr.
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, merge: true, prettyErrors: false, logLevel: 'error' });
   if (doc.errors.length > 0) {
+    // One misplaced tab or indent makes the parser report every line after it: the first error is the
+    // one to fix, and the rest are counted rather than listed.
+    const later = doc.errors.length - 1;
     return {
       ok: false,
-      problems: doc.errors.map((error) => {
+      problems: doc.errors.slice(0, 1).map((error) => {
         // The parser reports an unclosed quote where the file ends; the user needs where it opened.
         const opened = error.code === 'MISSING_CHAR' && error.message.includes('quote') ? unclosedQuoteAt(text, error.pos[0]) : undefined;
         const where = lineCounter.linePos(opened ?? error.pos[0]);
@@ -36,7 +39,7 @@ export function parseYamlSource(text: string, file: string): ParsedYaml {
           column: where.col,
           path: '',
           message: opened === undefined ? `YAML syntax error: ${syntaxMessage(error.code, error.message)}` : 'YAML syntax error: this quoted string is never closed',
-          suggestion: opened === undefined ? 'check indentation, quoting and that each key appears once' : 'add the closing quote on this line, or escape a quote inside the string (\\" in double quotes, \'\' in single quotes)',
+          suggestion: `${opened === undefined ? 'check indentation, quoting and that each key appears once' : 'add the closing quote on this line, or escape a quote inside the string (\\" in double quotes, \'\' in single quotes)'}${later === 0 ? '' : `; the parser found ${String(later)} more error${later === 1 ? '' : 's'} after this one, which may follow from it`}`,
         } satisfies SpecProblem;
       }),
     };
