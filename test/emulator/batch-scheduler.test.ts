@@ -2,10 +2,20 @@ import { describe, expect, it } from 'vitest';
 import { accelerators } from '../../src/catalog/accelerators.js';
 import { modelPresets } from '../../src/catalog/models.js';
 import { BatchScheduler, schedulerConfigFromProfile, type SchedulerConfig, type SchedulerEvent } from '../../src/emulator/batch-scheduler.js';
-import { inferenceProfile } from '../../src/performance/inference-profile.js';
+import { inferenceProfile, type InferenceProfile, type InferenceShape } from '../../src/performance/inference-profile.js';
 
 /** Prefill 100 ms at 100 prompt tokens, all of it on the replica; steps of 10 ms alone, 20 ms with a full batch of 2. */
 const base: SchedulerConfig = { capacity: 2, maxQueue: 2, prefillMs: 100, prefillReplicaMs: 100, referenceInputTokens: 100, tpotAtBatchOneMs: 10, tpotMs: 20, batch: 2, pipelineStages: 1 };
+
+/** The performance model's profile of a catalog model on a catalog chip, which must be feasible. */
+function profileOf(modelId: string, chipId: string, shape: InferenceShape): InferenceProfile {
+  const model = modelPresets.find((m) => m.id === modelId);
+  const chip = accelerators.find((c) => c.id === chipId);
+  if (model === undefined || chip === undefined) throw new Error('catalog changed');
+  const profile = inferenceProfile(model, chip, shape);
+  if (!profile.feasible) throw new Error(profile.reason);
+  return profile;
+}
 
 function summary(events: readonly SchedulerEvent[]): string[] {
   return events.map((e) => (e.type === 'token' ? `${e.at}:${e.type}:${e.id}#${e.index}` : `${e.at}:${e.type}:${e.id}`));
@@ -94,12 +104,8 @@ describe('BatchScheduler (pure, injected clock)', () => {
   });
 
   it('a loaded replica serves what the performance model says, not more', () => {
-    const model = modelPresets.find((m) => m.id === 'llama-3.1-70b');
-    const chip = accelerators.find((c) => c.id === 'h100');
-    if (model === undefined || chip === undefined) throw new Error('catalog changed');
     const shape = { precision: 'fp8', inputTokens: 2000, outputTokens: 500, tpotMs: 50 } as const;
-    const profile = inferenceProfile(model, chip, shape);
-    if (!profile.feasible) throw new Error(profile.reason);
+    const profile = profileOf('llama-3.1-70b', 'h100', shape);
     const scheduler = new BatchScheduler(schedulerConfigFromProfile(profile, shape.inputTokens));
     // Closed loop: every slot refilled at once with the profile's request, for 10 emulated minutes.
     const spec = { promptTokens: shape.inputTokens, outputTokens: shape.outputTokens };
@@ -187,13 +193,9 @@ describe('BatchScheduler (pure, injected clock)', () => {
   });
 
   it("a mixture of experts' step time follows the model's curve, which rises steeply at small batches, not a line", () => {
-    const model = modelPresets.find((m) => m.id === 'mixtral-8x7b');
-    const chip = accelerators.find((c) => c.id === 'h100');
-    if (model === undefined || chip === undefined) throw new Error('catalog changed');
     const shape = { precision: 'fp8', inputTokens: 2000, outputTokens: 500 } as const;
-    const loose = inferenceProfile(model, chip, { ...shape, tpotMs: 50 });
-    const tight = inferenceProfile(model, chip, { ...shape, tpotMs: 20 });
-    if (!loose.feasible || !tight.feasible) throw new Error('infeasible');
+    const loose = profileOf('mixtral-8x7b', 'h100', { ...shape, tpotMs: 50 });
+    const tight = profileOf('mixtral-8x7b', 'h100', { ...shape, tpotMs: 20 });
     expect([tight.tensorParallel, tight.pipelineStages]).toEqual([loose.tensorParallel, loose.pipelineStages]);
     const scheduler = new BatchScheduler(schedulerConfigFromProfile(loose, shape.inputTokens));
     // The loose profile's replica at the tight profile's batch steps in the tight profile's TPOT.
@@ -205,11 +207,7 @@ describe('BatchScheduler (pure, injected clock)', () => {
   });
 
   it('a short prompt through pipeline stages takes no less than a batch-one decode step, which passes every stage', () => {
-    const model = modelPresets.find((m) => m.id === 'llama-3.1-405b');
-    const chip = accelerators.find((c) => c.id === 'tpu-v6e');
-    if (model === undefined || chip === undefined) throw new Error('catalog changed');
-    const profile = inferenceProfile(model, chip, { precision: 'fp8', inputTokens: 2000, outputTokens: 500, tpotMs: 50 });
-    if (!profile.feasible) throw new Error(profile.reason);
+    const profile = profileOf('llama-3.1-405b', 'tpu-v6e', { precision: 'fp8', inputTokens: 2000, outputTokens: 500, tpotMs: 50 });
     expect(profile.pipelineStages).toBeGreaterThan(1);
     const scheduler = new BatchScheduler(schedulerConfigFromProfile(profile, 2000));
     expect(scheduler.prefillMs(10)).toBeGreaterThanOrEqual(profile.tpotAtBatchOneMs);
@@ -218,11 +216,7 @@ describe('BatchScheduler (pure, injected clock)', () => {
   });
 
   it('takes capacity, queue and timing from a performance profile', () => {
-    const model = modelPresets.find((m) => m.id === 'llama-3.1-8b');
-    const chip = accelerators.find((c) => c.id === 'h100');
-    if (model === undefined || chip === undefined) throw new Error('catalog changed');
-    const profile = inferenceProfile(model, chip, { precision: 'bf16', inputTokens: 2000, outputTokens: 500, tpotMs: 50 });
-    if (!profile.feasible) throw new Error(profile.reason);
+    const profile = profileOf('llama-3.1-8b', 'h100', { precision: 'bf16', inputTokens: 2000, outputTokens: 500, tpotMs: 50 });
     const config = schedulerConfigFromProfile(profile, 2000);
     expect(config.capacity).toBe(profile.concurrentSequences);
     expect(config.maxQueue).toBe(4 * profile.concurrentSequences);
