@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ChatRequest } from '../protocol/chat.js';
-import { defaultMaxOutputTokens, estimateTokens, promptText } from '../protocol/chat.js';
+import { defaultMaxOutputTokens, estimateTokens, hasVisibleText, promptText } from '../protocol/chat.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { anthropicDialect } from '../protocol/anthropic-dialect.js';
@@ -206,7 +206,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const prefixKey = prefixKeyOf(request.messages);
       // A trailing assistant turn without visible text is no turn to continue: the Anthropic encoder drops it.
       const last = request.messages.at(-1);
-      const trailingAssistant = last?.role === 'assistant' && last.content.trim() !== '' ? request.finalAssistant : undefined;
+      const trailingAssistant = last?.role === 'assistant' && hasVisibleText(last.content) ? request.finalAssistant : undefined;
       const context: RequestContext = {
         requestId,
         tenant,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defaultMaxOutputTokens, maxStopSequenceChars, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow } from './chat.js';
+import { defaultMaxOutputTokens, hasVisibleText, maxStopSequenceChars, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest, noTools, unsupportedContent } from './request-problem.js';
 import { sseFrame } from './sse.js';
@@ -137,7 +137,7 @@ export const anthropicDialect: Dialect = {
     const system = request.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n');
     // Anthropic refuses a turn without visible text, which OpenAI and vLLM accept: such a turn says
     // nothing to the model, and Anthropic joins the turns of one role it may leave side by side.
-    const said = request.messages.filter((m) => m.role !== 'system' && m.content.trim() !== '');
+    const said = request.messages.filter((m) => m.role !== 'system' && hasVisibleText(m.content));
     // Only turns without text: sent as they are (and refused), not turned into the system prompt alone.
     const turns = (said.length > 0 ? said : request.messages.filter((m) => m.role !== 'system')).map((m) => ({ role: m.role, content: m.content }));
     // Anthropic refuses a stop sequence of whitespace alone, which OpenAI accepts; the gateway's own

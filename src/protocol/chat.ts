@@ -222,6 +222,14 @@ export function promptText(request: ChatRequest): string {
 }
 
 /**
+ * Whether a turn's text says anything. Anthropic refuses a turn without visible text, so its
+ * encoder drops such turns, and routing does not take a trailing one for a prefill.
+ */
+export function hasVisibleText(text: string): boolean {
+  return text.trim() !== '';
+}
+
+/**
  * An ESTIMATE of a text's tokens: one per four UTF-16 characters, rounded up.
  * Close for English with common tokenizers; low for code-dense or CJK text, so
  * callers add the output budget and endpoints keep context headroom. The
