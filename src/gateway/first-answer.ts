@@ -3,7 +3,7 @@ import type { Cancellation } from './cancellation.js';
 import { ClientError } from './client-error.js';
 import { recordTtftAtLeast, type EndpointRuntime } from './endpoint-pool.js';
 import type { GatewayCore } from './gateway-core.js';
-import type { RequestContext } from './request-context.js';
+import { routedPromptTokens, type RequestContext } from './request-context.js';
 import { answerForUpstreamFailure, backoffMs, isRetryableStatus, isWorthRevisiting, relayedRetryAfter } from './retry-policy.js';
 import { routeRequest, type RouteDecision } from './route-request.js';
 import { releaseAttempt, startAttempt, type Attempt } from './upstream-attempt.js';
@@ -34,8 +34,8 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     }
     // A request without max_tokens whose prompt leaves no window room for the default: it goes where
     // the largest window leaves the most room, answered up to that window's end.
-    if (!decision.ok && decision.code === 'context' && context.resumed === undefined && request.maxTokens === undefined && context.roomBudget === undefined && decision.largestWindow > context.promptTokens) {
-      context.roomBudget = decision.largestWindow - context.promptTokens;
+    if (!decision.ok && decision.code === 'context' && context.resumed === undefined && request.maxTokens === undefined && context.roomBudget === undefined && decision.largestWindow > routedPromptTokens(context)) {
+      context.roomBudget = decision.largestWindow - routedPromptTokens(context);
       decision = route(tried);
     }
     let revisiting = false;
@@ -78,7 +78,13 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     if (result.status === 499) throw stoppedError(core, context);
     last = result;
     recordFailure(core, context, result);
-    if (!isRetryableStatus(result.status)) break;
+    if (isRetryableStatus(result.status)) continue;
+    // The upstream counts the prompt longer than the estimate did: a larger window may still take
+    // it. The refusing endpoint is banned for the request (recordFailure), and so, by the floor, is
+    // every window no larger than its own.
+    if (result.code !== 'context_length_exceeded') break;
+    const routedBudget = context.routeInput(tried).maxOutputTokens;
+    context.promptFloor = Math.max(context.promptFloor ?? 0, result.endpoint.config.contextWindow - routedBudget + 1);
   }
   if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
   const answer = answerForUpstreamFailure(last.status);
@@ -212,7 +218,7 @@ function attemptOn(core: GatewayCore, context: RequestContext, endpoint: Endpoin
  */
 function fittedTo(endpoint: EndpointRuntime, request: ChatRequest, context: RequestContext): ChatRequest {
   if (context.resumed === undefined && context.roomBudget === undefined) return request;
-  const room = endpoint.config.contextWindow - (context.resumed?.promptTokens ?? context.promptTokens);
+  const room = endpoint.config.contextWindow - routedPromptTokens(context);
   return room < (request.maxTokens ?? defaultMaxOutputTokens) ? { ...request, maxTokens: Math.max(1, room) } : request;
 }
 

@@ -20,7 +20,7 @@ import { discardRestOfBody, type DiscardLimits } from './discard-rest-of-body.js
 import { createGatewayLogger } from './gateway-logger.js';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
 import { readJsonBody } from './read-json-body.js';
-import type { RequestContext } from './request-context.js';
+import { routedPromptTokens, type RequestContext } from './request-context.js';
 import { effectiveJurisdictions, parseJurisdictionHeader, prefixKeyOf, routingPolicyFromConfig } from './route-request.js';
 import { authenticate } from './tenant-auth.js';
 import { checkTenantLimits, MemoryRateLimitStore, retryAfterHeaders, settleTokenUsage, tenantLimitState, type RateLimitStore } from './token-bucket.js';
@@ -214,6 +214,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         promptTokens,
         resumed: undefined,
         roomBudget: undefined,
+        promptFloor: undefined,
         attempts: 0,
         clientGone: () => clientGone,
         shuttingDown: () => shuttingDown && !clientGone,
@@ -226,7 +227,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           tenantJurisdictions: tenant.jurisdictions,
           ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }),
           ...(request.geography === undefined ? {} : { requestedGeography: request.geography }),
-          promptTokens: context.resumed?.promptTokens ?? promptTokens,
+          promptTokens: routedPromptTokens(context),
           maxOutputTokens: context.resumed?.outputTokens ?? context.roomBudget ?? outputTokens,
           prefixKey,
           excludeEndpoints: tried,

@@ -22,6 +22,12 @@ export interface RequestContext {
    * OpenAI answer such a request). Undefined otherwise.
    */
   roomBudget: number | undefined;
+  /**
+   * When an upstream refused the prompt as too long for its window: the prompt is longer than the
+   * estimate says, at least this many tokens (that window less the budget it was routed with, plus
+   * one), so routing looks only at larger windows. Undefined until then.
+   */
+  promptFloor: number | undefined;
   /** Upstream attempts made for the request so far: failovers, retries, hedges and resumes included. */
   attempts: number;
   /** Whether the client disconnected (the deadline cancellation also fires then). */
@@ -34,4 +40,9 @@ export interface RequestContext {
   banned: Set<string> | undefined;
   readonly log: Logger | { warn: (...args: unknown[]) => void; info: (...args: unknown[]) => void };
   routeInput(tried: ReadonlySet<string>): RouteInput;
+}
+
+/** The prompt as routing counts it: the continuation's while resuming, never below what an upstream showed it to be. */
+export function routedPromptTokens(context: Pick<RequestContext, 'promptTokens' | 'resumed' | 'promptFloor'>): number {
+  return Math.max(context.resumed?.promptTokens ?? context.promptTokens, context.promptFloor ?? 0);
 }

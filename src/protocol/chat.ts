@@ -149,9 +149,10 @@ export function upstreamErrorDetail(body: unknown): UpstreamErrorDetail {
   return { message, param, code, label };
 }
 
-// vLLM and OpenAI: "maximum context length is N tokens"; Anthropic: "prompt is too long", "input
-// length and `max_tokens` exceed context limit"; SGLang: "longer than the model's context length".
-const contextLengthWording = /context length|prompt is too long|context window|context limit/i;
+// vLLM and OpenAI: "maximum context length is N tokens"; vLLM V1: "longer than the maximum model
+// length"; Anthropic: "prompt is too long", "input length and `max_tokens` exceed context limit";
+// SGLang: "longer than the model's context length"; TGI: "`inputs` tokens + `max_new_tokens` must be <= N".
+const contextLengthWording = /context length|prompt is too long|context window|context limit|maximum model length|tokens \+ `max_new_tokens` must be <=/i;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -526,6 +526,41 @@ describe('failover under faults', () => {
       expect((JSON.parse(bigFront.arrivals[0]?.body ?? '{}') as { max_tokens?: number }).max_tokens).toBe(12_000 - estimateTokens(prompt));
     });
 
+    it("an upstream that counts the prompt longer than the estimate did (its 400) sends the request on to a larger window, past others of the same size", async () => {
+      // vLLM's flat error shape, no code: the wording names it.
+      const countsMore = await startScriptedUpstream((res) => res.end(JSON.stringify({ object: 'error', type: 'BadRequestError', message: "This model's maximum context length is 8192 tokens. However, you requested 9100 tokens.", code: 400 })), { status: 400, contentType: 'application/json' });
+      cleanups.push(() => countsMore.close());
+      const [sameFront, largerFront] = [await proxy((await emulator('m-same')).url), await proxy((await emulator('m-larger')).url)];
+      const { url } = await gateway(
+        [
+          { id: 'counts-more', url: countsMore.url, model: 'm-counts-more', contextWindow: 8192, cost: 0 },
+          { id: 'same', url: sameFront.url, model: 'm-same', contextWindow: 8192, cost: 1 },
+          { id: 'larger', url: largerFront.url, model: 'm-larger', contextWindow: 32_768, cost: 2 },
+        ],
+        { policy: '[cost]' },
+      );
+      const prompt = 'x'.repeat(4 * 7000);
+      const answer = await openai(url).chat.completions.create({ model: publicModel, max_tokens: 500, messages: [{ role: 'user', content: prompt }] });
+      expect(answer.choices[0]?.message.content).not.toBe('');
+      expect([countsMore.arrivals(), sameFront.arrivals.length, largerFront.arrivals.length]).toEqual([1, 0, 1]);
+    });
+
+    it("with no larger window the upstream's context-length 400 reaches the caller, and no window of the same size is tried", async () => {
+      const countsMore = await startScriptedUpstream((res) => res.end(JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: 'prompt is too long: 9100 tokens > 8192 maximum' } })), { status: 400, contentType: 'application/json' });
+      cleanups.push(() => countsMore.close());
+      const sameFront = await proxy((await emulator('m-same')).url);
+      const { url } = await gateway(
+        [
+          { id: 'counts-more', url: countsMore.url, model: 'm-counts-more', contextWindow: 8192, cost: 0, dialect: 'anthropic' },
+          { id: 'same', url: sameFront.url, model: 'm-same', contextWindow: 8192, cost: 1 },
+        ],
+        { policy: '[cost]' },
+      );
+      const request = openai(url).chat.completions.create({ model: publicModel, max_tokens: 500, messages: [{ role: 'user', content: 'x'.repeat(4 * 7000) }] });
+      await expect(request).rejects.toMatchObject({ status: 400, code: 'context_length_exceeded' });
+      expect([countsMore.arrivals(), sameFront.arrivals.length]).toEqual([1, 0]);
+    });
+
     it('a resume goes where the whole remaining budget fits (a long-context endpoint) rather than cut short on an ordinary one', async () => {
       const cutting = await emulator('m-cut', { faults: { cutAfterTokens: 10 } });
       const [cutFront, ordinaryFront, longFront] = [await proxy(cutting.url), await proxy((await emulator('m-ordinary')).url), await proxy((await emulator('m-long')).url)];
