@@ -4,7 +4,7 @@ import { ClientError } from './client-error.js';
 import { recordTtftAtLeast, type EndpointRuntime } from './endpoint-pool.js';
 import type { GatewayCore } from './gateway-core.js';
 import { routedPromptTokens, type RequestContext } from './request-context.js';
-import { answerForUpstreamFailure, backoffMs, isRetryableStatus, isWorthRevisiting, relayedRetryAfter } from './retry-policy.js';
+import { answerForUpstreamFailure, backoffMs, isRequestFault, isRetryableStatus, isWorthRevisiting, relayedRetryAfter } from './retry-policy.js';
 import { routeRequest, type RouteDecision } from './route-request.js';
 import { releaseAttempt, startAttempt, type Attempt } from './upstream-attempt.js';
 import { connectFailureStatus } from './upstream-client.js';
@@ -125,7 +125,8 @@ export function noteFailure(context: RequestContext, endpointId: string, status:
 /** A failed attempt, counted against its endpoint for this request and logged. */
 function recordFailure(core: GatewayCore, context: RequestContext, failed: Extract<Attempt, { kind: 'failed' }>): void {
   noteFailure(context, failed.endpoint.config.id, failed.status);
-  context.log.warn({ requestId: context.requestId, endpoint: failed.endpoint.config.id, status: failed.status, reason: loggedReason(core, failed) }, 'upstream attempt failed');
+  // The caller's own mistake, refused by the upstream, is routine: no endpoint is at fault.
+  context.log[isRequestFault(failed.status) ? 'info' : 'warn']({ requestId: context.requestId, endpoint: failed.endpoint.config.id, status: failed.status, reason: loggedReason(core, failed) }, 'upstream attempt failed');
 }
 
 /** Starts a second attempt when the first has no first token after hedgeAfterMs; the first to start wins. */

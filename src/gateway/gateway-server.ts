@@ -341,7 +341,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (req.method !== 'POST') throw new ClientError(405, 'invalid_request', `${path} takes POST`, { headers: { allow: 'POST' } });
         const outcome = await serveChat(inbound, req, res, requestId, headers, labels);
         metrics.requests.inc({ route: outcome.route, endpoint: outcome.endpoint, status: String(outcome.status), dialect: inbound.name });
-        logger?.info({ requestId, tenant: outcome.tenant, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, attempts: outcome.attempts, ms: now() - started, ...(outcome.prompt === undefined ? {} : { prompt: outcome.prompt, completion: outcome.completion }) }, 'request');
+        logger?.[levelOf(outcome.status)]({ requestId, tenant: outcome.tenant, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, ...sentStatus(res, outcome.status), attempts: outcome.attempts, ms: now() - started, ...(outcome.prompt === undefined ? {} : { prompt: outcome.prompt, completion: outcome.completion }) }, 'request');
         return;
       }
       throw new ClientError(404, 'not_found', `no such path: ${req.method ?? ''} ${quoteIdentifier(path)}; this gateway serves ${servedPaths}`);
@@ -349,7 +349,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const clientError = error instanceof ClientError ? error : new ClientError(500, 'api_error', 'internal gateway error');
       if (!(error instanceof ClientError)) logger?.error({ requestId, err: error instanceof Error ? error.message : String(error) }, 'internal error');
       metrics.requests.inc({ route: labels.route, endpoint: clientError.endpoint ?? 'none', status: String(clientError.status), dialect: inbound.name });
-      logger?.info({ requestId, tenant: labels.tenant, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, reason: clientError.logMessage, ms: now() - started }, 'request refused');
+      logger?.[levelOf(clientError.status)]({ requestId, tenant: labels.tenant, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, ...sentStatus(res, clientError.status), reason: clientError.logMessage, ms: now() - started }, 'request refused');
       if (res.headersSent) {
         res.end();
         return;
@@ -517,4 +517,18 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+/**
+ * A request's log level: a caller's own mistake (4xx, 499 included) is routine, a failure of the
+ * gateway or its upstreams (5xx) is a warning an operator may alert on.
+ */
+function levelOf(status: number): 'info' | 'warn' {
+  return status >= 500 ? 'warn' : 'info';
+}
 
+/**
+ * The HTTP status the caller actually got, when it is not the request's status: a stream whose
+ * 200 was sent before it broke, ended with an error event and counted as its failure.
+ */
+function sentStatus(res: ServerResponse, status: number): { httpStatus?: number } {
+  return res.headersSent && res.statusCode !== status ? { httpStatus: res.statusCode } : {};
+}

@@ -22,6 +22,11 @@ const requestFaultStatuses: ReadonlySet<number> = new Set([400, 413, 422]);
  * account (402), or a policy of its own (451). Never the caller's key or model,
  * which the gateway already accepted.
  */
+/** Whether an upstream status says the caller's own request is at fault (400, 413, 422). */
+export function isRequestFault(status: number | typeof connectError): boolean {
+  return typeof status === 'number' && requestFaultStatuses.has(status);
+}
+
 function isConfigurationFault(status: number | typeof connectError): boolean {
   return typeof status === 'number' && status >= 400 && status < 500 && status !== 408 && status !== 429 && !requestFaultStatuses.has(status);
 }

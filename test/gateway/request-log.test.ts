@@ -121,4 +121,39 @@ describe('the request log line', () => {
     const request = lines.map((line) => JSON.parse(line) as { msg: string; attempts?: number }).find((line) => line.msg === 'request');
     expect(request?.attempts).toBe(2);
   });
+
+  interface LogLine {
+    readonly msg: string;
+    readonly level: number;
+    readonly status?: number;
+    readonly httpStatus?: number;
+  }
+  const parsed = (lines: readonly string[]): LogLine[] => lines.map((line) => JSON.parse(line) as LogLine);
+
+  it("is a warning when the gateway or its upstreams failed (5xx), routine when the caller erred, and names the status a broken stream's caller got", async () => {
+    const failing = await loggingGateway((res) => res.end(JSON.stringify({ error: { message: 'boom' } })), 500, false);
+    expect((await ask(failing.url)).status).toBe(502);
+    expect(parsed(failing.lines).find((line) => line.msg === 'request refused')).toMatchObject({ level: 40, status: 502 });
+
+    const badKey = await fetch(`${failing.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-wrong', 'content-type': 'application/json' }, body: '{}' });
+    expect(badKey.status).toBe(401);
+    const refused = parsed(failing.lines).filter((line) => line.msg === 'request refused');
+    expect(refused.at(-1)).toMatchObject({ level: 30, status: 401 });
+    expect(refused.at(-1)).not.toHaveProperty('httpStatus');
+
+    const breaking = await loggingGateway((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: 'Hi' }));
+      setTimeout(() => res.socket?.destroy(), 20);
+    }, 200, false);
+    expect((await ask(breaking.url)).status).toBe(200);
+    const broken = parsed(breaking.lines).find((line) => line.msg === 'request' || line.msg === 'request refused');
+    expect(broken).toMatchObject({ level: 40, status: 502, httpStatus: 200 });
+  });
+
+  it("logs an upstream's refusal of the caller's own request as routine, not as a warning", async () => {
+    const { url, lines } = await loggingGateway((res) => res.end(JSON.stringify({ error: { message: 'bad temperature', param: 'temperature' } })), 400, false);
+    expect((await ask(url)).status).toBe(400);
+    expect(parsed(lines).find((line) => line.msg === 'upstream attempt failed')).toMatchObject({ level: 30, status: 400 });
+    expect(parsed(lines).find((line) => line.msg === 'request refused')).toMatchObject({ level: 30, status: 400 });
+  });
 });
