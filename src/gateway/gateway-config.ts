@@ -252,6 +252,9 @@ function checkUnique(values: readonly string[], path: readonly PropertyKey[], fi
 
 function checkEndpoint(endpoint: EndpointConfig, index: number, checkJurisdiction: (path: readonly PropertyKey[], value: string) => void, report: Report): void {
   checkJurisdiction(['endpoints', index, 'jurisdiction'], endpoint.jurisdiction);
+  if (endpoint.id === unlabelled) {
+    report(['endpoints', index, 'id'], 'invalid_value', `'${unlabelled}' is reserved: metrics and logs label requests that reached no endpoint so`, 'give the endpoint another id');
+  }
   const url = new URL(endpoint.url);
   // Not echoed: the credentials are the problem.
   if (url.username !== '' || url.password !== '') {
@@ -280,7 +283,13 @@ function looksLikeKey(name: string): boolean {
   return name.length >= 24 && /[a-z]/.test(name) && /[A-Z]/.test(name) && /[0-9]/.test(name);
 }
 
+/** What metrics label a request that reached no route or no endpoint: no route or endpoint may be named so. */
+const unlabelled = 'none';
+
 function checkRoute(route: RouteConfig, index: number, endpointIds: ReadonlySet<string>, report: Report): void {
+  if (route.model === unlabelled) {
+    report(['routes', index, 'model'], 'invalid_value', `'${unlabelled}' is reserved: metrics and logs label requests that reached no route so`, 'give the public model another name');
+  }
   const listed = new Set<string>();
   route.endpoints.forEach((endpointId, position) => {
     const path = ['routes', index, 'endpoints', position];

@@ -199,6 +199,12 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(problem).toMatchObject({ path: 'listen.host', message: "expected a non-empty text, got ''", suggestion: 'write a non-empty value' });
   });
 
+  it("a route or endpoint named 'none', the label of requests that reached none", () => {
+    expect(onlyProblem(edit(valid, '  - model: frontier\n', '  - model: none\n'))).toMatchObject({ path: 'routes[0].model', message: "'none' is reserved: metrics and logs label requests that reached no route so" });
+    const endpoint = edit(edit(valid, '  - id: gcp-us-1\n', '  - id: none\n'), 'endpoints: [gcp-us-1, azure-eu-1]', 'endpoints: [none, azure-eu-1]');
+    expect(onlyProblem(endpoint)).toMatchObject({ path: 'endpoints[0].id', message: "'none' is reserved: metrics and logs label requests that reached no endpoint so" });
+  });
+
   it('a URL fragment, which would never reach the upstream', () => {
     const problem = onlyProblem(edit(valid, 'url: https://eu.example.com/base', 'url: https://eu.example.com/base#deploy'));
     expect(problem).toMatchObject({ path: 'endpoints[1].url', message: "the URL has a fragment ('#deploy'), which never reaches a server" });
