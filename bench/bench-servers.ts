@@ -39,6 +39,6 @@ if (role === 'mock') {
   );
   if (!parsed.ok) throw new Error(parsed.problems.map((p) => p.message).join('\n'));
   const logFile = option('--log-file');
-  const gateway = createGateway({ config: parsed.value, logger: logFile === undefined ? false : createGatewayLogger(logFile) });
+  const gateway = createGateway({ config: parsed.value, logger: logFile === undefined ? false : createGatewayLogger(logFile), processMetrics: true });
   process.stdout.write(`${await gateway.listen(0, '127.0.0.1')}\n`);
 }

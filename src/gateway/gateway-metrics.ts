@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** The gateway's Prometheus metrics, on a registry of its own (several gateways can share a process). */
 export interface GatewayMetrics {
@@ -20,7 +20,8 @@ export interface GatewayMetrics {
   readonly attempts: Counter<'endpoint'>;
 }
 
-const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+// Up to the default deadline (120 s), so a slow tail is still resolved rather than all in +Inf.
+const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 const tokenIntervalBuckets = [0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1];
 
 /** One endpoint's live state, read when metrics are scraped rather than written per request. */
@@ -33,16 +34,22 @@ export interface EndpointGaugeReading {
   readonly circuit: number;
 }
 
-export function createGatewayMetrics(readEndpoints: () => Iterable<EndpointGaugeReading> = () => []): GatewayMetrics {
+/**
+ * `processMetrics`: also export the process's own (prom-client's defaults: resident memory, heap,
+ * CPU, open files, event-loop lag, GC), for the one gateway a process runs; off by default, since
+ * their event-loop monitor runs for the life of the process.
+ */
+export function createGatewayMetrics(readEndpoints: () => Iterable<EndpointGaugeReading> = () => [], options: { readonly processMetrics?: boolean } = {}): GatewayMetrics {
   const registry = new Registry();
   const registers = [registry];
+  if (options.processMetrics === true) collectDefaultMetrics({ register: registry });
   return {
     registry,
     requests: new Counter({ name: 'switchyard_requests_total', help: 'Requests answered by public route (none when no route was reached: also refused requests on any path), final endpoint, status and inbound dialect', labelNames: ['route', 'endpoint', 'status', 'dialect'], registers }),
     ttft: new Histogram({ name: 'switchyard_ttft_seconds', help: 'Time to first token as the caller waits for it, from the request\'s arrival (failed attempts, backoff and hedges included); endpoint: the one that answered', labelNames: ['route', 'endpoint'], buckets: latencyBuckets, registers }),
     tpot: new Histogram({ name: 'switchyard_tpot_seconds', help: 'Mean time per output token after the first, per answer, over the tokens the upstream reported (several may come in one chunk)', labelNames: ['route', 'endpoint'], buckets: tokenIntervalBuckets, registers }),
     tokens: new Counter({ name: 'switchyard_tokens_total', help: 'Tokens by direction (input, output): upstream usage, or the prompt estimate and tokens delivered for answers cut short', labelNames: ['route', 'endpoint', 'direction'], registers }),
-    retries: new Counter({ name: 'switchyard_retries_total', help: 'Attempts beyond the first', labelNames: ['route'], registers }),
+    retries: new Counter({ name: 'switchyard_retries_total', help: 'Attempts beyond the first a request made for its first answer: failovers to another endpoint (also counted in switchyard_failovers_total) and revisits after a backoff; resumes and hedges are counted in their own metrics', labelNames: ['route'], registers }),
     failovers: new Counter({ name: 'switchyard_failovers_total', help: 'Attempts moved to a different endpoint after a failure', labelNames: ['route'], registers }),
     panicRoutes: new Counter({ name: 'switchyard_panic_routes_total', help: 'Attempts sent to circuit-ejected endpoints because every endpoint the request could use was ejected (resilience.panicRouting)', labelNames: ['route'], registers }),
     hedges: new Counter({ name: 'switchyard_hedges_total', help: 'Hedged attempts started, by which attempt won', labelNames: ['route', 'outcome'], registers }),

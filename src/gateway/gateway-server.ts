@@ -42,6 +42,8 @@ export interface GatewayOptions {
   readonly discardLimits?: DiscardLimits;
   /** How long a new connection may stay open without sending a whole request head (default 60 s); for tests. */
   readonly firstRequestTimeoutMs?: number;
+  /** Also export the process's own metrics (memory, CPU, event-loop lag): for the one gateway a process serves. */
+  readonly processMetrics?: boolean;
 }
 
 export interface Gateway {
@@ -84,7 +86,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     now,
     random: options.random ?? Math.random,
     // Gauges of live endpoint state are read at scrape time: nothing to write per request.
-    metrics: createGatewayMetrics(() => endpoints.readings()),
+    metrics: createGatewayMetrics(() => endpoints.readings(), { processMetrics: options.processMetrics === true }),
     upstream: options.upstream ?? createPooledUpstreamClient(),
     endpoints,
     policy: routingPolicyFromConfig(config),

@@ -206,7 +206,7 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
     const apiKey = options.apiKey ?? `sy-demo-${randomBytes(24).toString('base64url')}`;
     const config = buildGatewayConfig(fleet, endpoints, routes, apiKey, options.port ?? 8080, options.host ?? '127.0.0.1', speed);
     gatewayGraceMs = config.listen.shutdownGraceMs;
-    gateway = createGateway({ config, logger: options.logger ?? false });
+    gateway = createGateway({ config, logger: options.logger ?? false, processMetrics: true });
     const url = await gateway.listen(config.listen.port, config.listen.host);
     const first = routes[0];
     if (first === undefined) throw new Error('unreachable: at least one route');

@@ -16,6 +16,11 @@ describe('switchyard gateway', () => {
     try {
       await expect.poll(() => cli.stderr(), { timeout: 10_000 }).toMatch(/listening on http/);
       const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(cli.stderr())?.[1]);
+      // The process's own metrics beside the gateway's, for memory and event-loop alerts.
+      const scraped = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(scraped).toMatch(/^process_resident_memory_bytes \d+/m);
+      expect(scraped).toMatch(/^nodejs_eventloop_lag_seconds /m);
+      expect(scraped).toContain('switchyard_requests_total');
       // A wrong key and a body announced at 10 MB, half sent: the 401 comes, the caller leaves.
       const socket = connect(port, '127.0.0.1');
       socket.on('error', () => undefined);

@@ -17,7 +17,7 @@ export async function gatewayCommand(options: GatewayCommandOptions, output: Out
     return 2;
   }
   for (const warning of gatewayConfigWarnings(loaded.value, process.env)) output.err(`switchyard gateway: warning: ${warning}`);
-  const gateway = createGateway({ config: loaded.value });
+  const gateway = createGateway({ config: loaded.value, processMetrics: true });
   const port = options.port ?? loaded.value.listen.port;
   const host = options.host ?? loaded.value.listen.host;
   let url: string;
