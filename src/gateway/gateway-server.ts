@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ChatRequest } from '../protocol/chat.js';
@@ -375,6 +375,21 @@ export function createGateway(options: GatewayOptions): Gateway {
     timer.unref();
     firstRequestTimers.set(socket, timer);
   });
+  // A request Node's parser refuses never reaches `handle`; Node would answer it with a bare status.
+  // It gets the same JSON error (OpenAI's shape: no header was read to tell the dialect), and is
+  // counted and logged as any refused request.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const refusal = parserRefusal(error.code);
+    const requestId = randomUUID();
+    metrics.requests.inc({ route: 'none', endpoint: 'none', status: String(refusal.status), dialect: 'none' });
+    logger?.info({ requestId, route: 'none', status: refusal.status, reason: `HTTP parser: ${error.code ?? 'error'}` }, 'request refused');
+    const body = JSON.stringify(openaiDialect.formatError({ kind: refusal.kind, message: refusal.message }));
+    socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`);
+  });
   server.keepAliveTimeout = 65_000;
   // Node drops headers past its count limit (about a thousand here) without a word, and a dropped jurisdiction
   // header would widen what the request may reach: no count limit, only the size one (16 KB, 431).
@@ -533,4 +548,11 @@ function levelOf(status: number): 'info' | 'warn' {
  */
 function sentStatus(res: ServerResponse, status: number): { httpStatus?: number } {
   return res.headersSent && res.statusCode !== status ? { httpStatus: res.statusCode } : {};
+}
+
+/** What a request Node's HTTP parser refused is told, by the parser's error code. */
+function parserRefusal(code: string | undefined): { status: number; kind: 'too_large' | 'invalid_request' | 'timeout'; message: string } {
+  if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, kind: 'too_large', message: 'the request line and headers are over 16 KB: send fewer or shorter headers' };
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, kind: 'timeout', message: 'the request was not received in full within the server\'s request timeout (300 s): send it faster' };
+  return { status: 400, kind: 'invalid_request', message: 'malformed HTTP request: check the request line, headers and body framing (Content-Length or chunked)' };
 }

@@ -425,6 +425,29 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     expect(metrics).not.toMatch(/status="500"/);
   });
 
+  it("a request Node's HTTP parser refuses (headers over 16 KB, an unknown method) gets a JSON error saying why, and is counted", async () => {
+    const { connect } = await import('node:net');
+    const target = new URL(url);
+    const raw = (head: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        let answer = '';
+        const socket = connect(Number(target.port), target.hostname, () => socket.write(head));
+        socket.on('data', (chunk: Buffer) => (answer += chunk.toString('utf8')));
+        socket.on('end', () => resolve(answer));
+        socket.on('error', reject);
+      });
+    const oversized = await raw(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-padding: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(oversized).toMatch(/^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+    expect(JSON.parse(oversized.slice(oversized.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { type: 'invalid_request_error', message: expect.stringContaining('over 16 KB') } });
+    const unknownMethod = await raw('FOO /v1/models HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(unknownMethod).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(unknownMethod).toContain('malformed HTTP request');
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/switchyard_requests_total\{route="none",endpoint="none",status="431",dialect="none"\} 1\n/);
+    expect(metrics).toMatch(/switchyard_requests_total\{route="none",endpoint="none",status="400",dialect="none"\} 1\n/);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+
   it('a missing or wrong key is 401 and a healthy request still works afterwards', async () => {
     const response = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }] }), { authorization: 'Bearer wrong' });
     expect(response.status).toBe(401);
