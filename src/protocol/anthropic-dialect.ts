@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defaultMaxOutputTokens, hasVisibleText, maxStopSequenceChars, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
-import { invalidRequest, noTools, unsupportedContent } from './request-problem.js';
+import { invalidRequest, noTools, otherApiField, unsupportedContent } from './request-problem.js';
 import { sseFrame } from './sse.js';
 
 const textBlock = z.looseObject({ type: z.literal('text'), text: z.string() });
@@ -29,6 +29,23 @@ const requestSchema = z.looseObject({
   thinking: z.looseObject({ type: z.literal('disabled', { error: 'extended thinking is not supported by this gateway yet' }) }).optional(),
   // Data residency: honoured as a jurisdiction, never dropped (see ChatRequest.geography).
   inference_geo: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "inference_geo is a jurisdiction name, such as 'us', or 'global' for any").nullish(),
+  // OpenAI Chat Completions fields that callers send here by mistake: the Messages API refuses them
+  // ("Extra inputs are not permitted"), and dropping them would change the answer.
+  stop: otherApiField('stop is a field of the OpenAI Chat Completions API (POST /v1/chat/completions): here, send stop_sequences'),
+  max_completion_tokens: otherApiField('max_completion_tokens is a field of the OpenAI Chat Completions API: here, send max_tokens'),
+  response_format: otherApiField('response_format is a field of the OpenAI Chat Completions API, and structured output is not supported by this gateway yet'),
+  n: otherApiField('n is a field of the OpenAI Chat Completions API: the Messages API returns one answer per request'),
+  seed: otherApiField('seed is a field of the OpenAI Chat Completions API, not of the Messages API: remove it'),
+  logprobs: otherApiField('logprobs is a field of the OpenAI Chat Completions API, and logprobs are not supported by this gateway'),
+  top_logprobs: otherApiField('top_logprobs is a field of the OpenAI Chat Completions API, and logprobs are not supported by this gateway'),
+  logit_bias: otherApiField('logit_bias is a field of the OpenAI Chat Completions API, not of the Messages API: remove it'),
+  frequency_penalty: otherApiField('frequency_penalty is a field of the OpenAI Chat Completions API, not of the Messages API: remove it'),
+  presence_penalty: otherApiField('presence_penalty is a field of the OpenAI Chat Completions API, not of the Messages API: remove it'),
+  user: otherApiField('user is a field of the OpenAI Chat Completions API: here, send metadata.user_id'),
+  functions: otherApiField('functions is a field of the OpenAI Chat Completions API, and tools are not supported by this gateway yet'),
+  function_call: otherApiField('function_call is a field of the OpenAI Chat Completions API, and tools are not supported by this gateway yet'),
+  modalities: otherApiField('modalities is a field of the OpenAI Chat Completions API, and only text output is supported'),
+  audio: otherApiField('audio is a field of the OpenAI Chat Completions API, and only text output is supported'),
 });
 
 /** An upstream's complete answer (built once: zod compiles each schema on first use). */

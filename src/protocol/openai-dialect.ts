@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defaultMaxOutputTokens, maxStopSequenceChars, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitState, type SamplingControls } from './chat.js';
 import type { Dialect, EncodeOptions, StreamReader, StreamWriter } from './dialect.js';
 import { goDuration } from './go-duration.js';
-import { invalidRequest, noTools, unsupportedContent } from './request-problem.js';
+import { invalidRequest, noTools, otherApiField, unsupportedContent } from './request-problem.js';
 import { readContentDelta } from './openai-content-delta.js';
 import { sseFrame } from './sse.js';
 
@@ -46,6 +46,28 @@ const serverExtensions = {
   length_penalty: notCarried(z.literal(1), 'a length penalty'),
   min_p: notCarried(z.literal(0), 'min-p sampling'),
   repetition_penalty: notCarried(z.literal(1), 'a repetition penalty'),
+  add_special_tokens: notCarried(off, 'special tokens added to the prompt'),
+  skip_special_tokens: notCarried(z.literal(true), 'special tokens in the output'),
+  spaces_between_special_tokens: notCarried(z.literal(true), 'special-token spacing'),
+  truncate_prompt_tokens: notCarried(z.undefined(), 'prompt truncation'),
+  prompt_logprobs: notCarried(z.undefined(), 'prompt logprobs'),
+  return_tokens_as_token_ids: notCarried(off, 'token ids in the output'),
+  logits_processors: notCarried(empty, 'logits processors'),
+  custom_logit_processor: notCarried(z.undefined(), 'a logit processor'),
+  mm_processor_kwargs: notCarried(empty, 'multimodal processor parameters'),
+  guided_whitespace_pattern: notCarried(z.undefined(), 'structured output'),
+  lora_path: notCarried(z.undefined(), 'a LoRA adapter'),
+  no_stop_trim: notCarried(off, 'keeping the stop string'),
+  return_hidden_states: notCarried(off, 'hidden states'),
+};
+
+/** Fields of Anthropic's Messages API and OpenAI's Responses API that callers send here by mistake. */
+const otherApiFields = {
+  system: otherApiField('system is a field of the Anthropic Messages API (POST /v1/messages): here, send the system prompt as the first message, with role "system"'),
+  stop_sequences: otherApiField('stop_sequences is a field of the Anthropic Messages API (POST /v1/messages): here, send stop'),
+  thinking: otherApiField('thinking is a field of the Anthropic Messages API, and extended thinking is not supported by this gateway yet'),
+  instructions: otherApiField('instructions is a field of the OpenAI Responses API, which this gateway does not serve: send the instructions as the first message, with role "system"'),
+  max_output_tokens: otherApiField('max_output_tokens is a field of the OpenAI Responses API, which this gateway does not serve: send max_completion_tokens (or max_tokens)'),
 };
 
 /** What the gateway accepts from OpenAI Chat Completions clients; unknown fields pass (SDKs send many). */
@@ -79,7 +101,8 @@ const requestSchema = z.looseObject({
   // Refused rather than silently ignored: a caller relying on them would get something else.
   response_format: z.looseObject({ type: z.literal('text', { error: "response_format.type must be 'text': JSON mode and structured outputs are not supported by this gateway yet" }) }).nullish(),
   logprobs: z.literal(false, { error: 'logprobs are not supported by this gateway' }).nullish(),
-  top_logprobs: z.null({ error: 'top_logprobs are not supported by this gateway' }).optional(),
+  // 0 asks for none, as clients send by default.
+  top_logprobs: z.union([z.null(), z.literal(0)], { error: 'top_logprobs are not supported by this gateway' }).optional(),
   modalities: z.array(z.literal('text', { error: "modalities: only 'text' output is supported by this gateway" })).nullish(),
   audio: z.null({ error: 'audio output is not supported by this gateway' }).optional(),
   // null or an empty list asks for no tools, as leaving the field out does.
@@ -88,6 +111,7 @@ const requestSchema = z.looseObject({
   functions: noTools('functions (tools) are not supported by this gateway yet').nullish(),
   function_call: z.literal('none', { error: "function_call (tools) is not supported by this gateway yet: it can only be 'none'" }).nullish(),
   ...serverExtensions,
+  ...otherApiFields,
 });
 
 /** An upstream's complete answer (built once: zod compiles each schema on first use). */

@@ -47,6 +47,16 @@ export function unsupportedContent(blockName: string, field = 'content'): (issue
   };
 }
 
+/**
+ * A field of the other API (or of OpenAI's Responses API) sent to this one: refused with `advice`,
+ * what to send instead, since dropping it would change the answer (a system prompt or stop
+ * sequences lost), as the real APIs refuse it. Null passes, as leaving it out does. Fields no API
+ * names still pass: SDKs add new ones.
+ */
+export function otherApiField(advice: string): z.ZodOptional<z.ZodNull> {
+  return z.null({ error: advice }).optional();
+}
+
 /** A tool list that asks for no tools: an empty one (tools are not supported yet). */
 export function noTools(message: string): z.ZodTuple<[], null> {
   return z.tuple([], { error: message });

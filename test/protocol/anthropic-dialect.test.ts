@@ -90,6 +90,26 @@ describe('anthropic dialect: what Anthropic refuses and OpenAI callers may send'
   });
 });
 
+describe("anthropic dialect: OpenAI's fields sent to the Messages API", () => {
+  const request = (extra: object): unknown => ({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }], ...extra });
+
+  it.each([
+    ['stop', ['END'], 'send stop_sequences'],
+    ['response_format', { type: 'json_object' }, 'structured output is not supported'],
+    ['n', 2, 'one answer per request'],
+    ['seed', 7, 'remove it'],
+    ['logprobs', true, 'logprobs are not supported'],
+    ['max_completion_tokens', 50, 'send max_tokens'],
+    ['user', 'u-1', 'send metadata.user_id'],
+  ])('%s is refused, as the Messages API refuses it, saying what to send instead: dropped, it would change the answer', (field, value, advice) => {
+    expect(anthropicDialect.parseRequest(request({ [field]: value }))).toMatchObject({ ok: false, problem: { status: 400, param: field, message: expect.stringContaining(advice) } });
+  });
+
+  it('null passes as leaving the field out does, and fields no API names still pass (SDKs add new ones)', () => {
+    expect(anthropicDialect.parseRequest(request({ stop: null, seed: null, some_future_hint: 'x' })).ok).toBe(true);
+  });
+});
+
 describe('anthropic dialect: the model list pages like the Anthropic API', () => {
   const ids = ['a', 'b', 'c', 'd'];
   const page = (query: string): unknown => {

@@ -66,8 +66,35 @@ describe('OpenAI requests', () => {
     expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: field, message: expect.stringMatching(/not forwarded by this gateway.*remove the field/) });
   });
 
+  it.each([
+    ['truncate_prompt_tokens', 100],
+    ['skip_special_tokens', false],
+    ['add_special_tokens', true],
+    ['lora_path', 'adapter'],
+    ['no_stop_trim', true],
+    ['prompt_logprobs', 1],
+    ['return_tokens_as_token_ids', true],
+    ['logits_processors', ['m.p']],
+  ])("vLLM's or SGLang's %s, which changes what the answer is, is refused naming the field too", (field, value) => {
+    const parsed = openaiDialect.parseRequest(request({ [field]: value }));
+    expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: field, message: expect.stringMatching(/not forwarded by this gateway.*remove the field/) });
+  });
+
   it("vLLM extensions at their neutral values, as clients send defaults, are accepted", () => {
     expect(() => parse({ guided_json: null, chat_template_kwargs: {}, min_tokens: 0, ignore_eos: false, repetition_penalty: 1, min_p: 0, stop_token_ids: [], echo: false, best_of: 1 })).not.toThrow();
+    expect(() => parse({ skip_special_tokens: true, add_special_tokens: false, spaces_between_special_tokens: true, truncate_prompt_tokens: null, logits_processors: [], top_logprobs: 0 })).not.toThrow();
+  });
+
+  it.each([
+    ['system', 'Answer in French', 'with role "system"'],
+    ['stop_sequences', ['END'], 'send stop'],
+    ['instructions', 'Be terse', 'with role "system"'],
+    ['max_output_tokens', 100, 'send max_completion_tokens'],
+    ['thinking', { type: 'enabled', budget_tokens: 1024 }, 'extended thinking is not supported'],
+  ])("the Anthropic or Responses API's %s is refused, saying what to send instead: dropped, it would change the answer", (field, value, advice) => {
+    const parsed = openaiDialect.parseRequest(request({ [field]: value }));
+    expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: field, message: expect.stringContaining(advice) });
+    expect(openaiDialect.parseRequest(request({ [field]: null })).ok).toBe(true);
   });
 
   it('a stop sequence over 1000 characters is refused in either dialect, naming where it is', () => {
