@@ -159,7 +159,9 @@ export async function pumpAnswer(
       sink.fail('overloaded', `the gateway shut down after ${sentTokens} tokens; retry the request`, 503);
       return cutShort(503, endpoint);
     }
-    sink.fail('timeout', `the ${config.resilience.deadlineMs} ms deadline passed after ${sentTokens} tokens`, 504);
+    // The answer takes longer than the deadline allows: a retry would generate it again and fail the
+    // same way, so the SDKs (which retry a 504) are told not to, and the caller what would help.
+    sink.fail('timeout', `the ${config.resilience.deadlineMs} ms deadline passed after ${sentTokens} tokens: the answer takes longer than the gateway's deadline allows, and a retry would be cut the same way; ask with stream: true (a stream is not cut before the deadline either, but what was sent is kept), a lower max_tokens, or ask the operator to raise resilience.deadlineMs`, 504, { 'x-should-retry': 'false' });
     return cutShort(504, endpoint);
   };
   /**

@@ -16,7 +16,8 @@ export interface AnswerSink {
   drained(cancellation: Cancellation): Promise<void>;
   event(event: Exclude<ChatEvent, { type: 'finish' } | { type: 'error' }>): void;
   finish(event: Extract<ChatEvent, { type: 'finish' }>, text: string): void;
-  fail(kind: ErrorKind, message: string, status: number): void;
+  /** `headers` go with a failure that is still a status code (a JSON answer); a stream's error event has none. */
+  fail(kind: ErrorKind, message: string, status: number, headers?: ResponseHeaders): void;
 }
 
 /** What both sinks answer with: the caller's dialect, its request, and the response id in that dialect's form. */
@@ -89,7 +90,7 @@ export function createJsonSink({ inbound, request, res, headers, id }: SinkTarge
     drained: () => Promise.resolve(),
     event: () => undefined,
     finish: (event, text) => sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, ...(event.stopSequence === undefined ? {} : { stopSequence: event.stopSequence }), usage: event.usage }), headers),
-    fail: (kind, message, status) => sendJson(res, status, inbound.formatError({ kind, message, requestId: headers[inbound.requestIdHeader] }), headers),
+    fail: (kind, message, status, extra) => sendJson(res, status, inbound.formatError({ kind, message, requestId: headers[inbound.requestIdHeader] }), extra === undefined ? headers : Object.assign(headers, extra)),
   };
 }
 

@@ -763,6 +763,21 @@ describe('failover under faults', () => {
     expect(anthropicStream.ending).toBe('error-event');
   });
 
+  it("3c. a non-stream answer the deadline cuts is a 504 the SDKs do not retry: each retry would generate it again and be cut the same way", async () => {
+    const replica = await emulator('m-long', { speed: 2, outputTokens: 4000 });
+    const front = await proxy(replica.url);
+    const { url } = await gateway([{ id: 'long', url: front.url, model: 'm-long' }], {
+      resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 300, deadlineMs: 500 }',
+    });
+    const sdk = new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: 2, timeout: 15_000 });
+    await expect(sdk.chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'a long story please' }], max_tokens: 3000 })).rejects.toMatchObject({ status: 504, message: expect.stringContaining('a lower max_tokens') });
+    expect(front.arrivals).toHaveLength(1);
+    // An Anthropic caller is told the same, in the header both SDKs read.
+    const response = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': apiKey, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: publicModel, max_tokens: 3000, messages: [{ role: 'user', content: 'a long story please' }] }) });
+    expect(response.status).toBe(504);
+    expect(response.headers.get('x-should-retry')).toBe('false');
+  });
+
   it.each([
     ['answering 500', { errorRate: 1, errorStatus: 500 }],
     ['refusing connections', { refuse: true }],
