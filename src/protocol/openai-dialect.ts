@@ -118,7 +118,7 @@ const requestSchema = z.looseObject({
 const resultSchema = z.looseObject({
   id: z.string(),
   model: z.string(),
-  choices: z.array(z.looseObject({ message: z.looseObject({ content: z.string().nullable() }), finish_reason: z.string().nullable() })).min(1),
+  choices: z.array(z.looseObject({ message: z.looseObject({ content: z.string().nullable() }), finish_reason: z.string().nullable(), stop_reason: z.unknown().optional(), matched_stop: z.unknown().optional() })).min(1),
   usage: z.looseObject({ prompt_tokens: z.number(), completion_tokens: z.number() }).optional(),
 });
 
@@ -142,6 +142,22 @@ const kindToType: Readonly<Record<ErrorKind, string>> = {
 const kindToCode: Readonly<Partial<Record<ErrorKind, string>>> = { rate_limit: 'rate_limit_exceeded' };
 
 const finishToOpenAI: Readonly<Record<FinishReason, string>> = { stop: 'stop', length: 'length', content_filter: 'content_filter', context_window: 'length' };
+
+/**
+ * The stop sequence that ended an answer, as vLLM names it (`stop_reason`: the matched string; a
+ * number is a stop token, null the end of sequence) and SGLang (`matched_stop`). OpenAI's own API
+ * names none: its finish_reason "stop" cannot tell a stop sequence from a natural end.
+ */
+function stopSequenceOf(choice: { readonly finish_reason?: string | null; readonly stop_reason?: unknown; readonly matched_stop?: unknown } | undefined): { stopSequence?: string } {
+  if (choice?.finish_reason !== 'stop') return {};
+  const named = typeof choice.stop_reason === 'string' ? choice.stop_reason : typeof choice.matched_stop === 'string' ? choice.matched_stop : undefined;
+  return named === undefined || named === '' ? {} : { stopSequence: named };
+}
+
+/** vLLM's field naming the stop sequence that ended an answer, written only when one did. */
+function matchedStop(stopSequence: string | undefined): { stop_reason?: string } {
+  return stopSequence === undefined ? {} : { stop_reason: stopSequence };
+}
 
 /** A finish_reason read from an upstream; tool and function calls are never requested (tools are refused). */
 function finishFromOpenAI(reason: string | null | undefined): FinishReason {
@@ -241,7 +257,7 @@ export const openaiDialect: Dialect = {
       object: 'chat.completion',
       created: Math.floor(Date.now() / 1000),
       model: result.model,
-      choices: [{ index: 0, message: { role: 'assistant', content: result.text, refusal: null }, logprobs: null, finish_reason: finishToOpenAI[result.finishReason] }],
+      choices: [{ index: 0, message: { role: 'assistant', content: result.text, refusal: null }, logprobs: null, finish_reason: finishToOpenAI[result.finishReason], ...matchedStop(result.stopSequence) }],
       usage: { prompt_tokens: result.usage.inputTokens, completion_tokens: result.usage.outputTokens, total_tokens: result.usage.inputTokens + result.usage.outputTokens },
     };
   },
@@ -257,6 +273,7 @@ export const openaiDialect: Dialect = {
         model: parsed.data.model,
         text: choice?.message.content ?? '',
         finishReason: finishFromOpenAI(choice?.finish_reason),
+        ...stopSequenceOf(choice),
         usage: { inputTokens: tokenCount(parsed.data.usage?.prompt_tokens) ?? 0, outputTokens: tokenCount(parsed.data.usage?.completion_tokens) ?? 0 },
       },
     };
@@ -281,7 +298,7 @@ export const openaiDialect: Dialect = {
           case 'finish': {
             const usage = { prompt_tokens: event.usage.inputTokens, completion_tokens: event.usage.outputTokens, total_tokens: event.usage.inputTokens + event.usage.outputTokens };
             return (
-              chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: finishToOpenAI[event.finishReason] }]) +
+              chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: finishToOpenAI[event.finishReason], ...matchedStop(event.stopSequence) }]) +
               (includeUsage ? chunk([], { usage }) : '') +
               'data: [DONE]\n\n'
             );
@@ -297,12 +314,13 @@ export const openaiDialect: Dialect = {
   createStreamReader(): StreamReader {
     let started = false;
     let finish: FinishReason | undefined;
+    let stopped: { stopSequence?: string } = {};
     let finished = false;
     return {
       read(_event, data) {
         if (data === '[DONE]') {
           // An upstream that ignored include_usage still ended properly: finish with what is known.
-          const events: ChatEvent[] = finish !== undefined && !finished ? [{ type: 'finish', finishReason: finish, usage: { inputTokens: 0, outputTokens: 0 } }] : [];
+          const events: ChatEvent[] = finish !== undefined && !finished ? [{ type: 'finish', finishReason: finish, ...stopped, usage: { inputTokens: 0, outputTokens: 0 } }] : [];
           return { events, done: true };
         }
         if (started) {
@@ -317,7 +335,7 @@ export const openaiDialect: Dialect = {
         }
         // JSON that is not an object (`data: null`, a number) is as malformed as text that is not JSON.
         if (typeof json !== 'object' || json === null || Array.isArray(json)) return { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed stream chunk' }], done: true };
-        const chunk = json as { id?: string; model?: string; error?: unknown; choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[]; usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null };
+        const chunk = json as { id?: string; model?: string; error?: unknown; choices?: { delta?: { content?: string | null }; finish_reason?: string | null; stop_reason?: unknown; matched_stop?: unknown }[]; usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null };
         // An error chunk in any shape a server sends (TGI's error is a string).
         if (chunk.error !== undefined) return { events: [{ type: 'error', kind: 'api_error', message: upstreamErrorDetail(chunk).message, fromUpstream: true }], done: true };
         const events: ChatEvent[] = [];
@@ -328,16 +346,19 @@ export const openaiDialect: Dialect = {
         const choice = chunk.choices?.[0];
         const text = choice?.delta?.content;
         if (typeof text === 'string' && text !== '') events.push({ type: 'text', text });
-        if (choice?.finish_reason) finish = finishFromOpenAI(choice.finish_reason);
+        if (choice?.finish_reason) {
+          finish = finishFromOpenAI(choice.finish_reason);
+          stopped = stopSequenceOf(choice);
+        }
         // Usage arrives in its own chunk after the finish reason (include_usage); finish is emitted with it.
         if (chunk.usage && finish !== undefined) {
           finished = true;
-          events.push({ type: 'finish', finishReason: finish, usage: { inputTokens: tokenCount(chunk.usage.prompt_tokens) ?? 0, outputTokens: tokenCount(chunk.usage.completion_tokens) ?? 0 } });
+          events.push({ type: 'finish', finishReason: finish, ...stopped, usage: { inputTokens: tokenCount(chunk.usage.prompt_tokens) ?? 0, outputTokens: tokenCount(chunk.usage.completion_tokens) ?? 0 } });
         }
         return { events, done: false };
       },
       announcedFinish() {
-        return finish !== undefined && !finished ? { type: 'finish', finishReason: finish, usage: { inputTokens: 0, outputTokens: 0 } } : undefined;
+        return finish !== undefined && !finished ? { type: 'finish', finishReason: finish, ...stopped, usage: { inputTokens: 0, outputTokens: 0 } } : undefined;
       },
     };
   },

@@ -12,8 +12,9 @@ import { gatewayConfig, openAIChunk, singleEndpointConfig, startScriptedUpstream
 /**
  * Translation edge cases end to end, through an emulated replica spoken to in
  * either dialect. Stop sequences: an Anthropic caller is told which sequence stopped
- * the answer when the upstream said so (an Anthropic-dialect upstream does;
- * OpenAI's finish_reason "stop" cannot tell a stop sequence from a natural end).
+ * the answer when the upstream said so (an Anthropic-dialect upstream does, and vLLM
+ * in its stop_reason, as the emulator does; OpenAI's own finish_reason "stop" cannot
+ * tell a stop sequence from a natural end).
  */
 
 const apiKey = 'sk-stop-test';
@@ -81,7 +82,7 @@ describe('stop sequences', () => {
     expect(streamed.stop_sequence).toBe(stop);
   });
 
-  it('an OpenAI caller gets finish_reason stop; through an OpenAI upstream an Anthropic caller gets end_turn, with the text still cut', async () => {
+  it("an OpenAI caller gets finish_reason stop; through an OpenAI upstream an Anthropic caller gets the sequence vLLM's stop_reason names, streamed and not", async () => {
     const client = new Anthropic({ apiKey, baseURL: url, maxRetries: 0 });
     const { stop, before } = await stopInAnswer(client);
     const openai = new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: 0 });
@@ -90,8 +91,22 @@ describe('stop sequences', () => {
     expect(completion.choices[0]?.message.content).toBe(before);
     const viaOpenAI = await client.messages.create({ model: 'openai-upstream', max_tokens: 40, stop_sequences: [stop], messages: [{ role: 'user', content: prompt }] });
     expect(viaOpenAI.content[0]?.type === 'text' ? viaOpenAI.content[0].text : '').toBe(before);
-    expect(viaOpenAI.stop_reason).toBe('end_turn');
-    expect(viaOpenAI.stop_sequence).toBeNull();
+    expect(viaOpenAI.stop_reason).toBe('stop_sequence');
+    expect(viaOpenAI.stop_sequence).toBe(stop);
+    const streamed = await client.messages.stream({ model: 'openai-upstream', max_tokens: 40, stop_sequences: [stop], messages: [{ role: 'user', content: prompt }] }).finalMessage();
+    expect([streamed.stop_reason, streamed.stop_sequence]).toEqual(['stop_sequence', stop]);
+  });
+
+  it("through an upstream that names no stop sequence (OpenAI's own API) an Anthropic caller gets end_turn, the text still cut", async () => {
+    const upstream = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'Hello' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+    const scripted = await routeGateway('plain', [['plain', upstream.url, 'm']]);
+    try {
+      const message = await new Anthropic({ apiKey, baseURL: scripted.url, maxRetries: 0 }).messages.create({ model: 'plain', max_tokens: 40, stop_sequences: [' world'], messages: [{ role: 'user', content: prompt }] });
+      expect([message.stop_reason, message.stop_sequence]).toEqual(['end_turn', null]);
+    } finally {
+      await scripted.close();
+      await upstream.close();
+    }
   });
 });
 
