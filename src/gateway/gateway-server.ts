@@ -300,6 +300,15 @@ export function createGateway(options: GatewayOptions): Gateway {
   // embeddings, count_tokens) learns what it can call instead.
   const servedPaths = 'POST /v1/chat/completions, POST /v1/messages, GET /v1/models, GET /v1/models/{id}, GET /metrics and GET /healthz';
 
+  // The APIs the SDKs offer that callers try most, with why they are not served and what to use.
+  const unservedApis: ReadonlyMap<string, string> = new Map([
+    ['/v1/messages/count_tokens', "token counting is not served: an exact count needs the tokenizer of the upstream that would answer, and the gateway's own figure is an estimate; each answer's usage has the upstream's count"],
+    ['/v1/responses', 'the Responses API is not served: send the conversation as messages to POST /v1/chat/completions'],
+    ['/v1/completions', 'legacy completions are not served: send the prompt as a user message to POST /v1/chat/completions'],
+    ['/v1/complete', 'legacy Text Completions are not served: send the prompt as a user message to POST /v1/messages'],
+    ['/v1/embeddings', 'embeddings are not served: this gateway routes chat'],
+  ]);
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = now();
     const presentedId = headerValue(req.headers['x-request-id']);
@@ -346,7 +355,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         logger?.[levelOf(outcome.status)]({ requestId, tenant: outcome.tenant, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, ...sentStatus(res, outcome.status), attempts: outcome.attempts, ms: now() - started, ...(outcome.prompt === undefined ? {} : { prompt: outcome.prompt, completion: outcome.completion }) }, 'request');
         return;
       }
-      throw new ClientError(404, 'not_found', `no such path: ${req.method ?? ''} ${quoteIdentifier(path)}; this gateway serves ${servedPaths}`);
+      const why = unservedApis.get(path);
+      throw new ClientError(404, 'not_found', `no such path: ${req.method ?? ''} ${quoteIdentifier(path)}${why === undefined ? '' : ` (${why})`}; this gateway serves ${servedPaths}`);
     } catch (error) {
       const clientError = error instanceof ClientError ? error : new ClientError(500, 'api_error', 'internal gateway error');
       if (!(error instanceof ClientError)) logger?.error({ requestId, err: error instanceof Error ? error.message : String(error) }, 'internal error');
