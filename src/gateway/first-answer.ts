@@ -126,7 +126,7 @@ export function noteFailure(context: RequestContext, endpointId: string, status:
 function recordFailure(core: GatewayCore, context: RequestContext, failed: Extract<Attempt, { kind: 'failed' }>): void {
   noteFailure(context, failed.endpoint.config.id, failed.status);
   // The caller's own mistake, refused by the upstream, is routine: no endpoint is at fault.
-  context.log[isRequestFault(failed.status) ? 'info' : 'warn']({ requestId: context.requestId, endpoint: failed.endpoint.config.id, status: failed.status, reason: loggedReason(core, failed) }, 'upstream attempt failed');
+  context.log[isRequestFault(failed.status) ? 'info' : 'warn']({ requestId: context.requestId, endpoint: failed.endpoint.config.id, status: failed.status, ...(failed.upstreamRequestId === undefined ? {} : { upstreamRequestId: failed.upstreamRequestId }), reason: loggedReason(core, failed) }, 'upstream attempt failed');
 }
 
 /** Starts a second attempt when the first has no first token after hedgeAfterMs; the first to start wins. */
@@ -208,7 +208,9 @@ function revisitExclusions(core: GatewayCore, context: RequestContext, eligible:
 /** One upstream attempt of this request, counted, with its budget fitted to the endpoint. */
 function attemptOn(core: GatewayCore, context: RequestContext, endpoint: EndpointRuntime, request: ChatRequest, cancellation: Cancellation): Promise<Attempt> {
   context.attempts += 1;
-  return startAttempt(core, endpoint, fittedTo(endpoint, request, context), cancellation);
+  // The caller's request id with the attempt's number: unique per attempt (vLLM refuses an id
+  // already running), and still matched with the gateway's log line.
+  return startAttempt(core, endpoint, fittedTo(endpoint, request, context), cancellation, `${context.requestId}-${context.attempts}`);
 }
 
 /**

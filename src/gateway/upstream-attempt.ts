@@ -28,7 +28,7 @@ export type Attempt =
 export type StreamAttempt = Extract<Attempt, { kind: 'stream' }>;
 
 /** Opens one upstream attempt and waits until its first token. */
-export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime, request: ChatRequest, parent: Cancellation): Promise<Attempt> {
+export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime, request: ChatRequest, parent: Cancellation, requestId?: string): Promise<Attempt> {
   const { config, now, metrics, endpoints } = core;
   const { cancellation, detach } = parent.child();
   const started = now();
@@ -39,7 +39,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   endpoint.outstanding += 1;
   endpoint.attempts += 1;
   let timedOut = false;
-  const fail = (status: number, message: string, fromUpstream = false, retryAfter?: string, named: Pick<UpstreamFailure, 'param' | 'code' | 'label'> = {}): Attempt => {
+  const fail = (status: number, message: string, fromUpstream = false, retryAfter?: string, named: Pick<UpstreamFailure, 'param' | 'code' | 'label' | 'upstreamRequestId'> = {}): Attempt => {
     detach();
     cancellation.cancel();
     // A caller's own mistake (400, 413, 422) and backpressure (429) say nothing about the endpoint's health.
@@ -68,9 +68,9 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     cancellation.cancel();
   }, config.resilience.ttftTimeoutMs);
   try {
-    const response = await core.upstream.send(endpoint.target, { ...request, stream: true, model: endpoint.config.model }, cancellation);
+    const response = await core.upstream.send(endpoint.target, { ...request, stream: true, model: endpoint.config.model }, cancellation, requestId);
     // 499 stands for this request's own cancellation here; an upstream's 499 is just a bad answer.
-    if (response.kind === 'error') return interrupted() ?? fail(response.status === 499 ? 502 : response.status, response.message, response.fromUpstream, response.retryAfter, { param: response.param, code: response.code, label: response.label });
+    if (response.kind === 'error') return interrupted() ?? fail(response.status === 499 ? 502 : response.status, response.message, response.fromUpstream, response.retryAfter, { param: response.param, code: response.code, label: response.label, upstreamRequestId: response.upstreamRequestId });
     const rest = response.events;
     const head: ChatEvent[] = [];
     for (;;) {

@@ -39,6 +39,8 @@ export interface UpstreamFailure {
   readonly code?: ErrorCode | undefined;
   /** The upstream's own error code or type, when a plain name (see UpstreamErrorDetail). */
   readonly label?: string | undefined;
+  /** The upstream's id for the failed request (OpenAI's x-request-id, Anthropic's request-id), when a plain token: for its operator. */
+  readonly upstreamRequestId?: string | undefined;
 }
 
 /**
@@ -46,8 +48,12 @@ export interface UpstreamFailure {
  * interface only, so tests and the simulator can replace the network.
  */
 export interface UpstreamClient {
-  /** Resolves once the upstream's status and headers are in (an error status once its body is). */
-  send(target: UpstreamTarget, request: ChatRequest, cancellation: Cancellation): Promise<UpstreamResponse>;
+  /**
+   * Resolves once the upstream's status and headers are in (an error status once its body is).
+   * `requestId` is sent as x-request-id, so the upstream's logs (vLLM's, with request-id headers
+   * on) can be matched with the gateway's.
+   */
+  send(target: UpstreamTarget, request: ChatRequest, cancellation: Cancellation, requestId?: string): Promise<UpstreamResponse>;
   close(): Promise<void>;
 }
 
@@ -121,7 +127,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
   };
 
   return {
-    send(target, request, cancellation) {
+    send(target, request, cancellation, requestId) {
       const dialect = dialects[target.dialect];
       const { origin, path } = locate(target, dialect);
       return new Promise((resolve) => {
@@ -129,6 +135,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
         try {
           const json = JSON.stringify(dialect.encodeRequest(request, target.encoding));
           const headers: Record<string, string> = { 'content-type': 'application/json', accept: request.stream ? 'text/event-stream' : 'application/json', ...dialect.authHeaders(target.apiKey) };
+          if (requestId !== undefined) headers['x-request-id'] = requestId;
           let body: string | Iterable<Buffer> = json;
           if (json.length > releasedBodyChars) {
             const bytes = Buffer.from(json);
@@ -163,6 +170,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   #mode: 'stream' | 'json' | 'error' = 'json';
   #chunks: Buffer[] = [];
   #retryAfter: string | undefined;
+  #upstreamRequestId: string | undefined;
   #queue: EventQueue<ChatEvent> | undefined;
   #sse: { feed(chunk: string): void } | undefined;
   #reader: StreamReader | undefined;
@@ -215,6 +223,10 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       this.#mode = 'error';
       const retryAfter = headers['retry-after'];
       this.#retryAfter = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;
+      const id = headers['x-request-id'] ?? headers['request-id'];
+      const first = Array.isArray(id) ? id[0] : id;
+      // Logged: only a plain token, never text an upstream could fill with anything.
+      if (first !== undefined && /^[\w.:@/+=-]{1,128}$/.test(first)) this.#upstreamRequestId = first;
       this.#letGoTimer = setTimeout(() => this.#endErrorEarly(), this.graceMs);
       return;
     }
@@ -335,7 +347,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     const detail = upstreamErrorDetail(body);
     // Every field of the upstream's error that may reach the caller or the log: a field that quotes the key is left out.
     const kept = (value: string | undefined): string | undefined => (value !== undefined && this.#quotesKey(value) ? undefined : value);
-    this.#settle({ kind: 'error', status: this.#status, retryAfter: this.#retryAfter, ...detail, label: kept(detail.label), param: kept(detail.param), message: this.#redact(detail.message), fromUpstream: true });
+    this.#settle({ kind: 'error', status: this.#status, retryAfter: this.#retryAfter, ...detail, label: kept(detail.label), param: kept(detail.param), message: this.#redact(detail.message), fromUpstream: true, upstreamRequestId: this.#upstreamRequestId });
   }
 
   #quotesKey(text: string): boolean {

@@ -1,4 +1,5 @@
-import type { ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
@@ -155,5 +156,44 @@ describe('the request log line', () => {
     expect((await ask(url)).status).toBe(400);
     expect(parsed(lines).find((line) => line.msg === 'upstream attempt failed')).toMatchObject({ level: 30, status: 400 });
     expect(parsed(lines).find((line) => line.msg === 'request refused')).toMatchObject({ level: 30, status: 400 });
+  });
+
+  it("sends the caller's request id upstream, one per attempt, and logs the upstream's own id of a failed attempt", async () => {
+    const seen: (string | undefined)[] = [];
+    const upstream = createServer((req, res) => {
+      seen.push(req.headers['x-request-id'] as string | undefined);
+      req.resume();
+      req.on('end', () => {
+        if (seen.length === 1) {
+          res.writeHead(500, { 'content-type': 'application/json', 'x-request-id': 'req_upstream_1' });
+          res.end(JSON.stringify({ error: { message: 'boom' } }));
+        } else {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.end(openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n');
+        }
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => upstream.close(() => resolve())));
+    const lines: string[] = [];
+    const gateway = createGateway({
+      config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: up, url: "http://127.0.0.1:${(upstream.address() as AddressInfo).port}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+routes:
+  - { model: m, endpoints: [up], policy: [cost] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
+resilience: { retries: 1, backoffMs: 1, maxBackoffMs: 2 }
+`),
+      logger: pino({ base: null }, { write: (line: string) => lines.push(line) }),
+    });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'x-request-id': 'caller-42' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) });
+    expect(response.status).toBe(200);
+    expect(seen).toEqual(['caller-42-1', 'caller-42-2']);
+    expect(parsed(lines).find((line) => line.msg === 'upstream attempt failed')).toMatchObject({ requestId: 'caller-42', upstreamRequestId: 'req_upstream_1' });
   });
 });
