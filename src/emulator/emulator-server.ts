@@ -305,7 +305,10 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       if (body.reason === 'too_large') error(413, 'too_large', `request body exceeds ${maxChatBodyBytes / 1024 / 1024} MiB`, undefined, { connection: 'close' });
       return;
     }
-    if (snapshot.addedLatencyMs > 0 && !(await sleep(snapshot.addedLatencyMs / speed, gone.signal))) return;
+    if (snapshot.addedLatencyMs > 0) {
+      metrics.fault('latency');
+      if (!(await sleep(snapshot.addedLatencyMs / speed, gone.signal))) return;
+    }
     let json: unknown;
     try {
       json = JSON.parse(body.text);
@@ -334,6 +337,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       return;
     }
     if (snapshot.errorRate > 0 && faultRandom() < snapshot.errorRate) {
+      metrics.fault('error');
       const status = snapshot.errorStatus;
       const retry = status === 429 || status === 503 || status === 529 ? { 'retry-after': '1' } : {};
       error(status, kindOfStatus(status), `injected fault: HTTP ${status} (error rate ${snapshot.errorRate})`, undefined, retry);
@@ -345,6 +349,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     const budgeted = request.maxTokens === undefined && window !== null ? { ...request, maxTokens: window - promptTokens } : request;
     const natural = planCompletion(budgeted, { seed, meanOutputTokens });
     const plan = snapshot.corruptRate > 0 ? corruptPlan(natural, snapshot.corruptRate, faultRandom) : natural;
+    if (plan.text !== natural.text) metrics.fault('corrupt');
     const arrivedAt = now();
     const submitted = scheduler.submit(
       { promptTokens: plan.usage.inputTokens, outputTokens: plan.tokens.length, holdMs: snapshot.hangMs === -1 ? Number.POSITIVE_INFINITY : snapshot.hangMs },
@@ -355,6 +360,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       error(429, 'rate_limit', `replica full: ${scheduler.running} running, ${scheduler.waiting} waiting (queue limit ${scheduler.config.maxQueue}); retry after ${seconds} s`, undefined, { 'retry-after': String(seconds) });
       return;
     }
+    if (snapshot.hangMs !== 0) metrics.fault('hang');
 
     const id = submitted.id;
     const completionId = dialect.responseId(randomBytes(12).toString('hex'));
@@ -386,6 +392,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
           if (writer === undefined) return;
           if (cut !== null && event.index >= cut) {
             // Cut before anything more: the connection ends with no terminal frame.
+            metrics.fault('cut');
             abandon();
             res.socket?.destroy();
             return;
@@ -394,6 +401,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
           started = true;
           frames += writer.write({ type: 'text', text: plan.tokens[event.index] ?? '' });
           if (cut !== null && event.index + 1 >= cut && event.index + 1 < plan.tokens.length) {
+            metrics.fault('cut');
             abandon();
             res.write(frames, () => res.socket?.destroy());
           } else {
@@ -450,6 +458,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       return;
     }
     faults = applyFaults(faults, parsed.value);
+    // A rehearsal's log says when its faults changed, beside what the gateway logged meanwhile.
+    log(`switchyard emulate: faults now ${JSON.stringify(faults)}`);
     sendJson(res, 200, faults);
   }
 
@@ -461,6 +471,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       // Refused at the first request rather than at accept: a client sees a connection dropped
       // before any response either way, and /health, /metrics and /admin/faults stay reachable
       // on fresh connections, so refusing can be switched off again at run time.
+      metrics.fault('refuse');
       req.socket.destroy();
       return;
     }

@@ -7,6 +7,10 @@ const ttftBuckets = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5,
 const tpotBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5];
 const e2eBuckets = [0.01, 0.05, 0.1, 0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120];
 
+/** The faults the emulator injects, one count per request they touched. */
+export type InjectedFault = 'error' | 'latency' | 'hang' | 'cut' | 'corrupt' | 'refuse';
+const injectedFaults: readonly InjectedFault[] = ['error', 'latency', 'hang', 'cut', 'corrupt', 'refuse'];
+
 export interface ReplicaLoad {
   readonly running: number;
   readonly waiting: number;
@@ -24,6 +28,8 @@ export interface EmulatorMetrics {
   generated(tokens: number): void;
   /** A request that finished its answer, and its time from arrival (wall seconds). */
   success(reason: FinishReason, seconds: number): void;
+  /** A fault injected into one request (or connection, for `refuse`). */
+  fault(kind: InjectedFault): void;
   render(): Promise<string>;
   readonly contentType: string;
 }
@@ -69,7 +75,10 @@ export function createEmulatorMetrics(modelName: string, load: () => ReplicaLoad
   const tpot = new Histogram({ name: 'vllm:time_per_output_token_seconds', help: 'Histogram of time per output token in seconds.', labelNames, buckets: tpotBuckets, registers: [registry] });
   const e2e = new Histogram({ name: 'vllm:e2e_request_latency_seconds', help: 'Histogram of end to end request latency in seconds.', labelNames, buckets: e2eBuckets, registers: [registry] });
   const success = new Counter({ name: 'vllm:request_success_total', help: 'Count of successfully processed requests.', labelNames: ['model_name', 'finished_reason'] as const, registers: [registry] });
+  // The emulator's own: what a rehearsal injected, to reconcile with what the gateway saw.
+  const faults = new Counter({ name: 'switchyard_emulator_faults_total', help: 'Faults injected, per request they touched (refuse: per connection dropped; cut: per stream cut)', labelNames: ['model_name', 'fault'] as const, registers: [registry] });
   // Zero series from the start, so a router sees every name before the first request.
+  for (const fault of injectedFaults) faults.inc({ ...labels, fault }, 0);
   prompt.inc(labels, 0);
   generation.inc(labels, 0);
   success.inc({ ...labels, finished_reason: 'stop' }, 0);
@@ -94,6 +103,9 @@ export function createEmulatorMetrics(modelName: string, load: () => ReplicaLoad
     success(reason, seconds) {
       success.inc({ ...labels, finished_reason: reason });
       e2e.observe(labels, seconds);
+    },
+    fault(kind) {
+      faults.inc({ ...labels, fault: kind });
     },
     render: () => registry.metrics(),
   };

@@ -405,6 +405,29 @@ describe('emulator: faults', () => {
     }
   });
 
+  it('counts every fault it injects in /metrics, per request touched, and logs each change of faults', async () => {
+    const lines: string[] = [];
+    const own = await startEmulator({ model: 'llama-3.1-8b', chip: 'h100', speed: 200, servedModelName: model, log: (line) => lines.push(line) });
+    try {
+      const injected = async (): Promise<Record<string, number>> => {
+        const text = await (await fetch(`${own.url}/metrics`)).text();
+        return Object.fromEntries([...text.matchAll(/^switchyard_emulator_faults_total\{model_name="[^"]*",fault="(\w+)"\} (\d+)$/gm)].map((match) => [match[1], Number(match[2])]));
+      };
+      expect(await injected()).toEqual({ error: 0, latency: 0, hang: 0, cut: 0, corrupt: 0, refuse: 0 });
+      expect((await post(own.url, '/admin/faults', { errorRate: 1 })).status).toBe(200);
+      for (let i = 0; i < 2; i += 1) expect((await post(own.url, '/v1/chat/completions', openaiBody('hi'))).status).toBe(500);
+      await post(own.url, '/admin/faults', { errorRate: 0, cutAfterTokens: 2 });
+      expect((await readUntilEnd(await post(own.url, '/v1/chat/completions', openaiBody('a long answer', { stream: true, max_tokens: 50 })))).broken).toBe(true);
+      await post(own.url, '/admin/faults', { cutAfterTokens: null, refuse: true });
+      await post(own.url, '/v1/chat/completions', openaiBody('hi'), { headers: { 'content-type': 'application/json', connection: 'close' } }).catch(() => undefined);
+      expect(await injected()).toEqual({ error: 2, latency: 0, hang: 0, cut: 1, corrupt: 0, refuse: 1 });
+      expect(lines.filter((line) => line.includes('faults now'))).toHaveLength(3);
+      expect(lines[0]).toContain('"errorRate":1');
+    } finally {
+      await own.close();
+    }
+  });
+
   it('/admin/faults: GET shows them, POST updates partially, a bad body gets 400 with a clear message', async () => {
     const update = await post(emu.url, '/admin/faults', { errorRate: 0.25, cutAfterTokens: 3 });
     expect(update.status).toBe(200);
