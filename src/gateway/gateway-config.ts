@@ -149,9 +149,11 @@ export function parseGatewayConfig(text: string, file: string): Result<GatewayCo
   const checked = gatewayConfigSchema.safeParse(source.data ?? {});
   if (!checked.success) {
     const wrongKind = wrongKindOfFile(source.data, file, 'gateway');
-    return { ok: false, problems: wrongKind === undefined ? problemsFromZod(checked.error, source, gatewayConfigSchema) : [wrongKind] };
+    if (wrongKind !== undefined) return { ok: false, problems: [wrongKind] };
+    // The parts that are valid are cross-checked too, so one round of fixes clears every problem.
+    return { ok: false, problems: [...problemsFromZod(checked.error, source, gatewayConfigSchema), ...crossCheck(validParts(source.data), source)] };
   }
-  const problems = crossCheck(checked.data, source);
+  const problems = crossCheck(wholeConfig(checked.data), source);
   return problems.length > 0 ? { ok: false, problems } : { ok: true, value: checked.data };
 }
 
@@ -217,33 +219,98 @@ export function loadGatewayConfigOrThrow(file: string): GatewayConfig {
 
 type Report = (path: readonly PropertyKey[], code: SpecProblem['code'], message: string, suggestion?: string) => void;
 
+/** An entry of a list that passed its schema, with its place in the file's list. */
+type Placed<T> = readonly [value: T, index: number];
+
+/**
+ * What the cross-checks read: every entry that passed its schema, at its index in the file, and the
+ * names every entry gives (valid or not, so an entry with another problem is still known by its id).
+ * A part that failed its schema as a whole is undefined, and its checks are skipped.
+ */
+interface CheckedParts {
+  /** Declared jurisdictions; undefined when the list itself is invalid (no jurisdiction is then checked). */
+  readonly jurisdictions: readonly string[] | undefined;
+  readonly endpoints: readonly Placed<EndpointConfig>[];
+  readonly endpointIds: readonly (string | undefined)[] | undefined;
+  readonly routes: readonly Placed<RouteConfig>[];
+  readonly routeModels: readonly (string | undefined)[];
+  readonly tenants: readonly Placed<TenantConfig>[];
+  readonly tenantIds: readonly (string | undefined)[];
+  readonly resilience: ResilienceConfig | undefined;
+}
+
+function wholeConfig(config: GatewayConfig): CheckedParts {
+  const placed = <T>(values: readonly T[]): Placed<T>[] => values.map((value, index) => [value, index] as const);
+  return {
+    jurisdictions: config.jurisdictions ?? [],
+    endpoints: placed(config.endpoints),
+    endpointIds: config.endpoints.map((endpoint) => endpoint.id),
+    routes: placed(config.routes),
+    routeModels: config.routes.map((route) => route.model),
+    tenants: placed(config.tenants),
+    tenantIds: config.tenants.map((tenant) => tenant.id),
+    resilience: config.resilience,
+  };
+}
+
+/** The parts of a config that failed its schema which are valid on their own. */
+function validParts(data: unknown): CheckedParts {
+  const top = typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : {};
+  const list = (value: unknown): unknown[] | undefined => (Array.isArray(value) ? value : undefined);
+  const valid = <T>(entries: unknown[] | undefined, schema: z.ZodType<T>): Placed<T>[] =>
+    (entries ?? []).flatMap((entry, index) => {
+      const parsed = schema.safeParse(entry);
+      return parsed.success ? [[parsed.data, index] as const] : [];
+    });
+  const named = (entries: unknown[] | undefined, field: string): (string | undefined)[] =>
+    (entries ?? []).map((entry) => {
+      const value = typeof entry === 'object' && entry !== null ? (entry as Record<string, unknown>)[field] : undefined;
+      return typeof value === 'string' ? value : undefined;
+    });
+  const declared = z.array(jurisdictionId).optional().safeParse(top.jurisdictions);
+  const resilience = resilienceConfigSchema.safeParse(top.resilience ?? {});
+  const endpoints = list(top.endpoints);
+  return {
+    jurisdictions: declared.success ? (declared.data ?? []) : undefined,
+    endpoints: valid(endpoints, endpointConfigSchema),
+    endpointIds: endpoints === undefined ? undefined : named(endpoints, 'id'),
+    routes: valid(list(top.routes), routeConfigSchema),
+    routeModels: named(list(top.routes), 'model'),
+    tenants: valid(list(top.tenants), tenantConfigSchema),
+    tenantIds: named(list(top.tenants), 'id'),
+    resilience: resilience.success ? resilience.data : undefined,
+  };
+}
+
 /** Checks the schema cannot express: references, uniqueness, secrets in the wrong place, ordering of limits. */
-function crossCheck(config: GatewayConfig, source: YamlSource): SpecProblem[] {
+function crossCheck(parts: CheckedParts, source: YamlSource): SpecProblem[] {
   const problems: SpecProblem[] = [];
   const report: Report = (path, code, message, suggestion) => {
     problems.push({ code, file: source.file, ...source.locate(path), path: formatPath(path), message, ...(suggestion === undefined ? {} : { suggestion }) });
   };
-  const jurisdictions = new Set([...knownJurisdictions, ...(config.jurisdictions ?? [])]);
+  const declared = parts.jurisdictions;
+  const jurisdictions = new Set([...knownJurisdictions, ...(declared ?? [])]);
   const checkJurisdiction = (path: readonly PropertyKey[], value: string): void => {
-    if (jurisdictions.has(value)) return;
+    if (declared === undefined || jurisdictions.has(value)) return;
     report(path, 'unknown_reference', `unknown jurisdiction '${value}'`, didYouMean(value, jurisdictions) ?? `use one of ${someOf(jurisdictions)}, or declare it under 'jurisdictions:'`);
   };
 
-  checkUnique(config.endpoints.map((endpoint) => endpoint.id), ['endpoints'], 'id', 'endpoint id', report);
-  checkUnique(config.tenants.map((tenant) => tenant.id), ['tenants'], 'id', 'tenant id', report);
-  checkUnique(config.routes.map((route) => route.model), ['routes'], 'model', 'route model', report);
-  config.endpoints.forEach((endpoint, index) => checkEndpoint(endpoint, index, checkJurisdiction, report));
-  const endpointIds = new Set(config.endpoints.map((endpoint) => endpoint.id));
-  config.routes.forEach((route, index) => checkRoute(route, index, endpointIds, report));
-  checkTenants(config.tenants, checkJurisdiction, report);
+  if (parts.endpointIds !== undefined) checkUnique(parts.endpointIds, ['endpoints'], 'id', 'endpoint id', report);
+  checkUnique(parts.tenantIds, ['tenants'], 'id', 'tenant id', report);
+  checkUnique(parts.routeModels, ['routes'], 'model', 'route model', report);
+  for (const [endpoint, index] of parts.endpoints) checkEndpoint(endpoint, index, checkJurisdiction, report);
+  const endpointIds = parts.endpointIds === undefined ? undefined : new Set(parts.endpointIds.filter((value) => value !== undefined));
+  for (const [route, index] of parts.routes) checkRoute(route, index, endpointIds, report);
+  checkTenants(parts.tenants, checkJurisdiction, report);
   const rawResilience = (source.data as { resilience?: unknown } | null)?.resilience;
-  checkResilience(config.resilience, new Set(typeof rawResilience === 'object' && rawResilience !== null ? Object.keys(rawResilience) : []), report);
+  if (parts.resilience !== undefined) checkResilience(parts.resilience, new Set(typeof rawResilience === 'object' && rawResilience !== null ? Object.keys(rawResilience) : []), report);
   return problems;
 }
 
-function checkUnique(values: readonly string[], path: readonly PropertyKey[], field: string, what: string, report: Report): void {
+function checkUnique(values: readonly (string | undefined)[], path: readonly PropertyKey[], field: string, what: string, report: Report): void {
   const seen = new Map<string, number>();
   values.forEach((value, index) => {
+    if (value === undefined) return;
     const first = seen.get(value);
     if (first !== undefined) report([...path, index, field], 'duplicate_id', `${what} '${value}' is already used by ${formatPath([...path, first])}`, `give each its own ${field}`);
     else seen.set(value, index);
@@ -286,14 +353,15 @@ function looksLikeKey(name: string): boolean {
 /** What metrics label a request that reached no route or no endpoint: no route or endpoint may be named so. */
 const unlabelled = 'none';
 
-function checkRoute(route: RouteConfig, index: number, endpointIds: ReadonlySet<string>, report: Report): void {
+/** `endpointIds` undefined: the endpoint list itself is invalid, so references are not checked. */
+function checkRoute(route: RouteConfig, index: number, endpointIds: ReadonlySet<string> | undefined, report: Report): void {
   if (route.model === unlabelled) {
     report(['routes', index, 'model'], 'invalid_value', `'${unlabelled}' is reserved: metrics and logs label requests that reached no route so`, 'give the public model another name');
   }
   const listed = new Set<string>();
   route.endpoints.forEach((endpointId, position) => {
     const path = ['routes', index, 'endpoints', position];
-    if (!endpointIds.has(endpointId)) {
+    if (endpointIds !== undefined && !endpointIds.has(endpointId)) {
       report(path, 'unknown_reference', `unknown endpoint '${endpointId}'`, didYouMean(endpointId, endpointIds) ?? `known endpoints: ${someOf(endpointIds)}`);
     } else if (listed.has(endpointId)) {
       report(path, 'duplicate_id', `endpoint '${endpointId}' is listed twice in this route`, 'list each endpoint once');
@@ -307,9 +375,9 @@ function checkRoute(route: RouteConfig, index: number, endpointIds: ReadonlySet<
   });
 }
 
-function checkTenants(tenants: readonly TenantConfig[], checkJurisdiction: (path: readonly PropertyKey[], value: string) => void, report: Report): void {
+function checkTenants(tenants: readonly Placed<TenantConfig>[], checkJurisdiction: (path: readonly PropertyKey[], value: string) => void, report: Report): void {
   const byKeyHash = new Map<string, string>();
-  tenants.forEach((tenant, index) => {
+  tenants.forEach(([tenant, index]) => {
     tenant.jurisdictions.forEach((jurisdiction, position) => checkJurisdiction(['tenants', index, 'jurisdictions', position], jurisdiction));
     if (!/^[0-9a-f]{64}$/.test(tenant.apiKeySha256)) {
       // Not echoed: a value that is not a SHA-256 is likely the raw key pasted by mistake.

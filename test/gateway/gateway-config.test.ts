@@ -205,6 +205,25 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(onlyProblem(endpoint)).toMatchObject({ path: 'endpoints[0].id', message: "'none' is reserved: metrics and logs label requests that reached no endpoint so" });
   });
 
+  it('schema problems and reference problems come in one round: the valid parts are cross-checked too', () => {
+    // A typo inside one endpoint (schema), a route naming an endpoint that does not exist and a
+    // tenant with an unknown jurisdiction (references): all three at once.
+    let text = edit(valid, '    contextWindow: 32768\n', '    contextWindw: 32768\n');
+    text = edit(text, 'endpoints: [gcp-us-1, azure-eu-1]', 'endpoints: [gcp-us-1, azure-eu-l]');
+    text = edit(text, 'jurisdictions: [us, eu]', 'jurisdictions: [us, uk-sov]');
+    const result = parseGatewayConfig(text, 'gateway.yaml');
+    expect(result.ok).toBe(false);
+    const problems = result.ok ? [] : result.problems;
+    expect(problems.map((problem) => [problem.path, problem.code])).toEqual([
+      ['endpoints[0].contextWindow', expect.any(String)],
+      ['endpoints[0].contextWindw', expect.any(String)],
+      ['routes[0].endpoints[1]', 'unknown_reference'],
+      ['tenants[0].jurisdictions[1]', 'unknown_reference'],
+    ]);
+    // The endpoint with the typo is still known by its id: the route naming it is not told otherwise.
+    expect(problems.find((problem) => problem.path === 'routes[0].endpoints[1]')?.suggestion).toContain('azure-eu-1');
+  });
+
   it('a URL fragment, which would never reach the upstream', () => {
     const problem = onlyProblem(edit(valid, 'url: https://eu.example.com/base', 'url: https://eu.example.com/base#deploy'));
     expect(problem).toMatchObject({ path: 'endpoints[1].url', message: "the URL has a fragment ('#deploy'), which never reaches a server" });
