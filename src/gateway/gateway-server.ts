@@ -262,7 +262,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       } finally {
         res.off('close', onClose);
         // Ended but not all sent: the client is not reading (see releaseAtDeadline).
-        if (res.writableEnded && !res.writableFinished && !res.destroyed) releaseAtDeadline(res, deadline, deadlineTimer);
+        if (res.writableEnded && !res.writableFinished && !res.destroyed) releaseAtDeadline(res, deadline, deadlineTimer, context.shuttingDown);
         else clearTimeout(deadlineTimer);
         const settledAt = now();
         settleTokenUsage(limits, tenant, promptTokens + outputTokens, usedTokens, settledAt);
@@ -495,7 +495,7 @@ const queuedResponses = new WeakMap<Socket, Set<ServerResponse>>();
  * keep-alive timer, once everything was sent, which for such a client is never. Sent in time, the
  * response finishes and the connection is left alone (a later request on it is not this one's).
  */
-function releaseAtDeadline(res: ServerResponse, deadline: Cancellation, deadlineTimer: NodeJS.Timeout): void {
+function releaseAtDeadline(res: ServerResponse, deadline: Cancellation, deadlineTimer: NodeJS.Timeout, shuttingDown: () => boolean): void {
   const stopWatching = (): void => {
     res.off('finish', sent);
     res.off('close', sent);
@@ -507,7 +507,12 @@ function releaseAtDeadline(res: ServerResponse, deadline: Cancellation, deadline
   };
   res.on('finish', sent);
   res.on('close', sent);
+  // Runs at once when the deadline already fired, as a shutdown's cancellation does.
   const stopWaiting = deadline.onCancel(() => {
+    clearTimeout(deadlineTimer);
+    // A shutdown gives every answer a last moment to be taken, its error event included; it closes
+    // the connections itself after that.
+    if (shuttingDown()) return;
     stopWatching();
     if (!res.writableFinished) res.destroy();
   });

@@ -143,6 +143,46 @@ it.each([
   await closed;
 });
 
+it("a stream to a client that stopped reading, ended by the shutdown, still gets its error event when the client reads within the last moment, and leaves no timer behind", async () => {
+  // An upstream that streams as fast as it is read and never finishes.
+  const upstream = await startScriptedUpstream((res: ServerResponse) => {
+    res.write(openAIChunk({ role: 'assistant', content: '' }));
+    const pump = (): void => {
+      while (!res.destroyed) {
+        if (!res.write(openAIChunk({ content: 'x'.repeat(1000) }))) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+    };
+    pump();
+  });
+  cleanups.push(() => upstream.close());
+  const gateway = createGateway({ config: singleEndpointConfig(upstream.url, apiKey, '{ retries: 0, ttftTimeoutMs: 5000, deadlineMs: 15000 }'), logger: false });
+  const url = await gateway.listen(0, '127.0.0.1');
+  cleanups.push(() => gateway.close());
+  const timersBefore = process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+  const body = JSON.stringify({ model: 'm', stream: true, max_tokens: 1_000_000, messages: [{ role: 'user', content: 'a long answer' }] });
+  const socket = connect(Number(new URL(url).port), '127.0.0.1');
+  socket.on('error', () => undefined);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: Bearer ${apiKey}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  await new Promise((resolve) => socket.once('data', resolve));
+  socket.pause();
+  await delay(500); // the gateway's socket to the client is backed up by now
+  const closed = gateway.close({ graceMs: 100 });
+  await delay(400); // past the grace period: the answer has been ended with its error event
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  const ended = new Promise((resolve) => socket.once('close', resolve));
+  socket.resume();
+  await ended;
+  await closed;
+  expect(received.slice(-2000)).toContain('shut down');
+  // The request's deadline timer (15 s) went with it.
+  expect(process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length).toBeLessThanOrEqual(timersBefore);
+});
+
 it('while draining, a request on a connection already open gets a 503 and the connection closes; /healthz says so', async () => {
   const { gateway, url } = await startGateway((await tickingUpstream(10, 50)).url);
   const open = [new Client(url), new Client(url)];
