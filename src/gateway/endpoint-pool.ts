@@ -17,6 +17,8 @@ export interface EndpointRuntime {
   circuit: CircuitState;
   /** Epoch ms before which the endpoint asked (Retry-After) not to be asked again. */
   retryAfterUntil: number;
+  /** `attempts` when that Retry-After came: only an answer to a later attempt shows it is over. */
+  retryAfterAtAttempt: number;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -78,6 +80,7 @@ export class EndpointPool {
           ewmaTtftAt: 0,
           circuit: initialCircuitState,
           retryAfterUntil: 0,
+          retryAfterAtAttempt: 0,
         },
       ]),
     );

@@ -22,6 +22,8 @@ export type Attempt =
       readonly cancellation: Cancellation;
       /** Stops the request's cancellation (client gone, deadline) from reaching this attempt. */
       readonly detach: () => void;
+      /** The endpoint's attempt count when this one started (see EndpointRuntime.retryAfterAtAttempt). */
+      readonly number: number;
     }
   | ({ readonly kind: 'failed'; readonly endpoint: EndpointRuntime } & UpstreamFailure);
 
@@ -38,6 +40,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   if (probe) endpoints.setCircuit(endpoint, 'probe-start');
   endpoint.outstanding += 1;
   endpoint.attempts += 1;
+  const number = endpoint.attempts;
   let timedOut = false;
   const fail = (status: number, message: string, fromUpstream = false, retryAfter?: string, named: Pick<UpstreamFailure, 'param' | 'code' | 'label' | 'upstreamRequestId'> = {}): Attempt => {
     detach();
@@ -51,7 +54,10 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     // 499 is this request's own cancellation (client gone, deadline, a hedge that lost): not the endpoint's failure.
     if (status !== 499) metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(status) });
     const askedMs = retryAfter === undefined ? undefined : parseRetryAfterMs(retryAfter, now());
-    if (askedMs !== undefined) endpoint.retryAfterUntil = now() + askedMs;
+    if (askedMs !== undefined) {
+      endpoint.retryAfterUntil = now() + askedMs;
+      endpoint.retryAfterAtAttempt = endpoint.attempts;
+    }
     return { kind: 'failed', endpoint, status, message, fromUpstream, retryAfter, ...named };
   };
   const interrupted = (): Attempt | undefined => {
@@ -88,7 +94,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     if (probe || ejected) endpoints.setCircuit(endpoint, ejected ? 'recovered' : 'success');
     // The request's cancellation keeps reaching this upstream until releaseAttempt: a client
     // that leaves mid-answer must cancel it.
-    return { kind: 'stream', endpoint, head, rest, ttftMs, cancellation, detach };
+    return { kind: 'stream', endpoint, head, rest, ttftMs, cancellation, detach, number };
   } catch (error) {
     return interrupted() ?? fail(connectFailureStatus, error instanceof Error ? error.message : String(error));
   } finally {
@@ -105,8 +111,9 @@ export function releaseAttempt(core: GatewayCore, current: StreamAttempt, outcom
   // A probe's verdict was given at its first token (see startAttempt).
   if (outcome === 'success') {
     core.endpoints.setCircuit(endpoint, 'success');
-    // It answered whole: whatever it asked by an earlier Retry-After is over.
-    endpoint.retryAfterUntil = 0;
+    // It answered whole an attempt made after its Retry-After: what that asked is over. An answer
+    // to an attempt started before (a long stream) says nothing about it.
+    if (current.number > endpoint.retryAfterAtAttempt) endpoint.retryAfterUntil = 0;
   }
   else if (outcome === 'failure') core.endpoints.setCircuit(endpoint, 'failure');
 }
