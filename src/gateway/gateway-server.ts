@@ -389,7 +389,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   // It gets the same JSON error (OpenAI's shape: no header was read to tell the dialect), and is
   // counted and logged as any refused request.
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-    if (error.code === 'ECONNRESET' || !socket.writable) {
+    // Node's own rule: an answer whose head has gone out on this connection cannot be followed by
+    // another status line (it would land inside that answer's body), so the connection is cut.
+    const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (error.code === 'ECONNRESET' || !socket.writable || (current?.headersSent ?? false)) {
       socket.destroy();
       return;
     }
