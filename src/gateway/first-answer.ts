@@ -61,14 +61,16 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     }
     const primary = endpoints.get(decision.ranked[0]?.id ?? '');
     if (primary === undefined) break;
+    if (index > 0 && revisiting) {
+      // The endpoint's own Retry-After, remembered: other failures may have come in between.
+      await sleep(backoffMs(revisits, config.resilience, random, Math.max(0, primary.retryAfterUntil - core.now())), cancellation);
+      // The deadline or the client's leaving ends the sleep early: no attempt, and none counted.
+      if (cancellation.cancelled) throw stoppedError(core, context);
+    }
     if (decision.panic) metrics.panicRoutes.inc({ route: context.route.model });
     if (index > 0) {
       metrics.retries.inc({ route: context.route.model });
       if (!revisiting) metrics.failovers.inc({ route: context.route.model });
-      else {
-        // The endpoint's own Retry-After, remembered: other failures may have come in between.
-        await sleep(backoffMs(revisits, config.resilience, random, Math.max(0, primary.retryAfterUntil - core.now())), cancellation);
-      }
     }
     tried.add(primary.config.id);
     const second = config.resilience.hedgeAfterMs > 0 ? endpoints.get(decision.ranked[1]?.id ?? '') : undefined;

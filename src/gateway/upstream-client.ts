@@ -132,6 +132,9 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       const { origin, path } = locate(target, dialect);
       return new Promise((resolve) => {
         const call = new UpstreamCall(dialect, request.stream, cancellation, resolve, graceMs, target.apiKey);
+        // Already cancelled, the call has answered: dispatched, undici would abort it on a pooled
+        // connection and destroy that connection.
+        if (cancellation.cancelled) return;
         try {
           const json = JSON.stringify(dialect.encodeRequest(request, target.encoding));
           const headers: Record<string, string> = { 'content-type': 'application/json', accept: request.stream ? 'text/event-stream' : 'application/json', ...dialect.authHeaders(target.apiKey) };

@@ -1,0 +1,63 @@
+import { createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { afterEach, expect, it } from 'vitest';
+import { createGateway } from '../../src/gateway/gateway-server.js';
+import { delay, metricValue, scrape, singleEndpointConfig } from './helpers/fleet.js';
+
+/**
+ * The deadline (or the client leaving) ends a backoff sleep early: no attempt follows it, none is
+ * counted (upstream_attempts_total, retries_total, the log's attempts), and the upstream's idle
+ * keep-alive connection is not taken only to be destroyed by an aborted dispatch.
+ */
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+it.each([[0, 'control: no retry, so no backoff'], [2, 'the deadline passes in the backoff sleep']])('retries %i (%s): no attempt is counted that no upstream received, and the keep-alive connection survives', async (retries) => {
+  let requests = 0;
+  let closedConnections = 0;
+  const server = createServer((req, res) => {
+    requests += 1;
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: 'busy' } }));
+    });
+  });
+  server.on('connection', (socket: Socket) => {
+    socket.on('close', () => (closedConnections += 1));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const upstreamUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // One endpoint: after its 503 the request may only go back to it, after a backoff of ~4 s
+  // (random 0.99); the 300 ms deadline passes during that sleep.
+  const gateway = createGateway({
+    config: singleEndpointConfig(upstreamUrl, 'sk-bo', `{ retries: ${retries}, backoffMs: 4000, maxBackoffMs: 4000, ttftTimeoutMs: 250, deadlineMs: 300 }`),
+    logger: false,
+    random: () => 0.99,
+  });
+  const url = await gateway.listen(0, '127.0.0.1');
+  cleanups.push(() => gateway.close());
+  const response = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bo' },
+    body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  expect([503, 504]).toContain(response.status);
+  await response.text();
+  await delay(100);
+  const metrics = await scrape(url);
+  const attempts = metricValue(metrics, 'switchyard_upstream_attempts_total', { endpoint: 'up' });
+  const retriesCounted = metricValue(metrics, 'switchyard_retries_total', { route: 'm' });
+  expect(requests).toBe(1);
+  expect(attempts).toBe(requests);
+  expect(retriesCounted ?? 0).toBe(0);
+  // The first attempt's keep-alive connection is still there for the next request.
+  expect(closedConnections).toBe(0);
+});
