@@ -53,7 +53,8 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     } else endpoints.setCircuit(endpoint, 'failure');
     // 499 is this request's own cancellation (client gone, deadline, a hedge that lost): not the endpoint's failure.
     if (status !== 499) metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(status) });
-    const askedMs = retryAfter === undefined ? undefined : parseRetryAfterMs(retryAfter, now());
+    // A Retry-After means "later" only with a 429, 503 or 529 (RFC 9110 names 503 and 3xx; RFC 6585, 429).
+    const askedMs = retryAfter === undefined || !asksForLater(status) ? undefined : parseRetryAfterMs(retryAfter, now());
     if (askedMs !== undefined) {
       endpoint.retryAfterUntil = now() + askedMs;
       endpoint.retryAfterAtAttempt = endpoint.attempts;
@@ -116,4 +117,9 @@ export function releaseAttempt(core: GatewayCore, current: StreamAttempt, outcom
     if (current.number > endpoint.retryAfterAtAttempt) endpoint.retryAfterUntil = 0;
   }
   else if (outcome === 'failure') core.endpoints.setCircuit(endpoint, 'failure');
+}
+
+/** Whether a failure's status is one whose Retry-After asks the gateway to come back later. */
+function asksForLater(status: number): boolean {
+  return status === 429 || status === 503 || status === 529;
 }

@@ -806,6 +806,21 @@ describe('failover under faults', () => {
     expect(second.arrivals).toHaveLength(3);
   });
 
+  it('4c. a Retry-After sent with a 500 asks nothing: the endpoint is not ranked last for it (only 429, 503 and 529 ask for later)', async () => {
+    const erring = await startScriptedUpstream((res) => res.end(JSON.stringify({ error: { message: 'boom' } })), { status: 500, contentType: 'application/json', headers: { 'retry-after': '60' } });
+    cleanups.push(() => erring.close());
+    const good = await proxy((await emulator('m-good')).url);
+    const { url } = await gateway(
+      [
+        { id: 'erring', url: erring.url, model: 'm-erring', cost: 0 },
+        { id: 'good', url: good.url, model: 'm-good', cost: 1 },
+      ],
+      { policy: '[cost]' },
+    );
+    for (let index = 0; index < 2; index += 1) await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 });
+    expect([erring.arrivals(), good.arrivals.length]).toEqual([2, 2]);
+  });
+
   it('4. an endpoint answering 503 to everything is failed over; a 400 (not retryable) reaches the client as the 4xx, with no retry', async () => {
     const { url, faulted: failing, first, second } = await faultedThenGood({ id: 'failing', faults: { errorRate: 1, errorStatus: 503 } });
     const oa = openai(url);

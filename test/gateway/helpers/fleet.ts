@@ -258,7 +258,7 @@ export interface ScriptedUpstream {
  * finish, a stall, an error body of its own). `respond` runs once the request body
  * has arrived, after the head: 200 and SSE unless `head` says otherwise.
  */
-export async function startScriptedUpstream(respond: (res: ServerResponse) => void, head: { status: number; contentType: string } = { status: 200, contentType: 'text/event-stream' }): Promise<ScriptedUpstream> {
+export async function startScriptedUpstream(respond: (res: ServerResponse) => void, head: { status: number; contentType: string; headers?: Record<string, string> } = { status: 200, contentType: 'text/event-stream' }): Promise<ScriptedUpstream> {
   let arrivals = 0;
   const bodies: unknown[] = [];
   const headers: IncomingHttpHeaders[] = [];
@@ -269,7 +269,7 @@ export async function startScriptedUpstream(respond: (res: ServerResponse) => vo
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       bodies.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      res.writeHead(head.status, { 'content-type': head.contentType });
+      res.writeHead(head.status, { 'content-type': head.contentType, ...head.headers });
       respond(res);
     });
   });
