@@ -153,15 +153,19 @@ export async function pumpAnswer(
     return { status, endpoint: endpoint.config.id, ...used, text: sent.toString() };
   };
   /** The request's own cancellation ended the answer: the client left (499), the gateway is shutting down or the deadline passed (503 or 504, told to the client). */
-  const stopped = (endpoint: EndpointRuntime): AnswerOutcome => {
+  /** `streaming`: an upstream was generating when it came, not a resume waiting for its first token. */
+  const stopped = (endpoint: EndpointRuntime, streaming: boolean): AnswerOutcome => {
     if (context.clientGone()) return cutShort(499, endpoint);
     if (context.shuttingDown()) {
       sink.fail('overloaded', `the gateway shut down after ${sentTokens} tokens; retry the request`, 503);
       return cutShort(503, endpoint);
     }
-    // The answer takes longer than the deadline allows: a retry would generate it again and fail the
-    // same way, so the SDKs (which retry a 504) are told not to, and the caller what would help.
-    sink.fail('timeout', `the ${config.resilience.deadlineMs} ms deadline passed after ${sentTokens} tokens: the answer takes longer than the gateway's deadline allows, and a retry would be cut the same way; ask with stream: true (a stream is not cut before the deadline either, but what was sent is kept), a lower max_tokens, or ask the operator to raise resilience.deadlineMs`, 504, { 'x-should-retry': 'false' });
+    const passed = `the ${config.resilience.deadlineMs} ms deadline passed after ${sentTokens} tokens`;
+    if (!streaming) sink.fail('timeout', `${passed}, while the answer was being resumed elsewhere`, 504);
+    else if (request.stream) sink.fail('timeout', `${passed}: for a longer answer, ask the operator to raise resilience.deadlineMs`, 504);
+    // A whole answer that takes longer than the deadline allows: a retry would generate it again and
+    // be cut the same way, so the SDKs (which retry a 504) are told not to, and the caller what helps.
+    else sink.fail('timeout', `${passed}: the answer takes longer than the gateway's deadline allows, and a retry would be cut the same way; ask with stream: true (what was sent is kept), a lower max_tokens, or ask the operator to raise resilience.deadlineMs`, 504, { 'x-should-retry': 'false' });
     return cutShort(504, endpoint);
   };
   /**
@@ -254,7 +258,7 @@ export async function pumpAnswer(
     }
     if (cancellation.cancelled) {
       releaseAttempt(core, current, 'cancel');
-      return stopped(endpoint);
+      return stopped(endpoint, true);
     }
     releaseAttempt(core, current, 'failure');
     noteFailure(context, endpoint.config.id, 'stream');
@@ -308,7 +312,7 @@ export async function pumpAnswer(
       }
     }
     // The deadline (or the client leaving) ended the resume: say so, not "could not be resumed".
-    if (next === undefined && cancellation.cancelled) return stopped(endpoint);
+    if (next === undefined && cancellation.cancelled) return stopped(endpoint, false);
     if (next === undefined || next.kind !== 'stream') {
       metrics.resumes.inc({ route, outcome: 'error-event' });
       // The cause in the gateway's words only: an upstream's error event may quote its account or internals (logged above).

@@ -778,6 +778,34 @@ describe('failover under faults', () => {
     expect(response.headers.get('x-should-retry')).toBe('false');
   });
 
+  it('3d. but a 504 the deadline gives while a resume waits is one a retry may cure, and a stream is not told to stream', async () => {
+    let arrivals = 0;
+    const stalling = await startScriptedUpstream((res) => {
+      arrivals += 1;
+      res.write(openAIChunk({ role: 'assistant', content: '' }));
+      if (arrivals === 1) res.write(openAIChunk({ content: 'one ' })); // then stalls
+      // The second (the resume) waits past the deadline for its first token.
+    });
+    cleanups.push(() => stalling.close());
+    const { url } = await gateway([{ id: 'stalling', url: stalling.url, model: 'm-stall' }], { resilience: '{ retries: 1, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 900, tokenIdleTimeoutMs: 300, deadlineMs: 1000 }' });
+    const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` }, body: JSON.stringify({ model: publicModel, max_tokens: 20, messages: [{ role: 'user', content: 'short please' }] }) });
+    expect(response.status).toBe(504);
+    expect(response.headers.get('x-should-retry')).toBeNull();
+    expect(await response.text()).toContain('while the answer was being resumed');
+
+    const ticking = await startScriptedUpstream((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: '' }));
+      const timer = setInterval(() => res.write(openAIChunk({ content: 'tok ' })), 50);
+      res.on('close', () => clearInterval(timer));
+    });
+    cleanups.push(() => ticking.close());
+    const streamed = await gateway([{ id: 'ticking', url: ticking.url, model: 'm-tick' }], { resilience: '{ retries: 0, ttftTimeoutMs: 400, tokenIdleTimeoutMs: 300, deadlineMs: 600 }' });
+    const read = await readSse(await streamOpenAI(streamed.url, 'go', 1000), 'openai');
+    expect(read.ending).toBe('error-event');
+    expect(read.raw).toContain('deadline passed');
+    expect(read.raw).not.toContain('stream: true');
+  });
+
   it.each([
     ['answering 500', { errorRate: 1, errorStatus: 500 }],
     ['refusing connections', { refuse: true }],
