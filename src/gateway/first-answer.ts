@@ -48,9 +48,16 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
       if (index > 0 && revisits >= config.resilience.retries) break;
       if (index > 0) revisits += 1;
       // The endpoints this request may go back to: eligible for it, not banned.
-      const open = route(context.banned ?? new Set());
+      const banned = context.banned ?? new Set<string>();
+      const open = route(banned);
       if (open.ok) {
-        decision = route(revisitExclusions(core, context, open.ranked.map((ranked) => ranked.id)));
+        const openIds = open.ranked.map((ranked) => ranked.id);
+        // Those it tried that a circuit has ejected since (for others' failures too) are candidates
+        // as well, by panic routing when it is on: going back again to the one that keeps failing
+        // this request helps less than one that failed it less. Circuits break ties.
+        const ejected = open.panic ? undefined : route(new Set([...banned, ...openIds]));
+        const ejectedTried = ejected?.ok === true && ejected.panic ? ejected.ranked.map((ranked) => ranked.id).filter((id) => (context.failures?.get(id) ?? 0) > 0) : [];
+        decision = route(revisitExclusions(core, context, [...openIds, ...ejectedTried]));
         if (!decision.ok && decision.code === 'unavailable') decision = open;
       } else decision = open;
       revisiting = true;
@@ -191,7 +198,11 @@ function routeFailureError(core: GatewayCore, decision: Extract<RouteDecision, {
   }
 }
 
-/** What a revisit leaves out: banned endpoints, those that failed this request more than others, and rate-limited ones when others remain. */
+/**
+ * What a revisit leaves out: banned endpoints, those that failed this request more than others, and
+ * rate-limited ones when others remain. Among the fewest failures an endpoint whose circuit is
+ * closed is ranked first by routing itself; one ejected is reached only when all kept are (panic).
+ */
 function revisitExclusions(core: GatewayCore, context: RequestContext, eligible: readonly string[]): Set<string> {
   const at = core.now();
   // Counted over the endpoints this request can use: one it cannot (another jurisdiction, too small

@@ -806,6 +806,40 @@ describe('failover under faults', () => {
     expect(read.raw).not.toContain('stream: true');
   });
 
+  it('3e. a resume goes back to endpoints it tried that failed it less, though their circuits opened meanwhile, not again and again to the one that keeps cutting it', async () => {
+    const [x, y] = [await emulator('m-x', { faults: { refuse: true } }), await emulator('m-y', { faults: { refuse: true } })];
+    // z answers after a second (the speed divides the delay), then cuts every stream after 5 tokens.
+    const z = await emulator('m-z', { faults: { addedLatencyMs: 200_000, cutAfterTokens: 5 } });
+    const started = createGateway({
+      config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: x, url: "${x.url}", dialect: openai, model: m-x, provider: px, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: y, url: "${y.url}", dialect: openai, model: m-y, provider: py, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0.5, capacity: 8 }
+  - { id: z, url: "${z.url}", dialect: openai, model: m-z, provider: pz, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 1, capacity: 8 }
+routes:
+  - { model: ${publicModel}, endpoints: [x, y, z], policy: [cost] }
+  - { model: side, endpoints: [x, y], policy: [cost] }
+tenants:
+  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 1000000, tokensPerMinute: 1000000000 }
+resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 5000, tokenIdleTimeoutMs: 5000, deadlineMs: 30000, circuitBreaker: { failureThreshold: 3, windowMs: 60000, openMs: 60000 } }
+`),
+      logger: false,
+    });
+    const url = await started.listen(0, '127.0.0.1');
+    cleanups.push(() => started.close());
+    // R tries x and y (refused), then z, which is slow to answer.
+    const request = streamOpenAI(url, 'a long answer please', 200).then((response) => readSse(response, 'openai'));
+    await delay(200);
+    // Other requests open x's and y's circuits; then both recover.
+    for (let index = 0; index < 2; index += 1) await openai(url).chat.completions.create({ model: 'side', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }).catch(() => undefined);
+    expect(metricValue(await scrape(url), 'switchyard_circuit_state', { endpoint: 'x' })).toBe(2);
+    x.setFaults({ refuse: false });
+    y.setFaults({ refuse: false });
+    const read = await request;
+    expect(read.ending).toBe('complete');
+  });
+
   it.each([
     ['answering 500', { errorRate: 1, errorStatus: 500 }],
     ['refusing connections', { refuse: true }],
