@@ -16,17 +16,17 @@ export const connectError = 'connect-error';
  */
 const requestFaultStatuses: ReadonlySet<number> = new Set([400, 413, 422]);
 
+/** Whether an upstream status says the caller's own request is at fault (400, 413, 422). */
+export function isRequestFault(status: number | typeof connectError): boolean {
+  return typeof status === 'number' && requestFaultStatuses.has(status);
+}
+
 /**
  * Any other 4xx but 408 and 429 says the gateway's configuration of that endpoint is
  * wrong: its key (401, 403), its model mapping or URL (404, 405, 410, 415), its
  * account (402), or a policy of its own (451). Never the caller's key or model,
  * which the gateway already accepted.
  */
-/** Whether an upstream status says the caller's own request is at fault (400, 413, 422). */
-export function isRequestFault(status: number | typeof connectError): boolean {
-  return typeof status === 'number' && requestFaultStatuses.has(status);
-}
-
 function isConfigurationFault(status: number | typeof connectError): boolean {
   return typeof status === 'number' && status >= 400 && status < 500 && status !== 408 && status !== 429 && !requestFaultStatuses.has(status);
 }
