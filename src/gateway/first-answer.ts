@@ -221,9 +221,7 @@ function revisitExclusions(core: GatewayCore, context: RequestContext, eligible:
 /** One upstream attempt of this request, counted, with its budget fitted to the endpoint. */
 function attemptOn(core: GatewayCore, context: RequestContext, endpoint: EndpointRuntime, request: ChatRequest, cancellation: Cancellation): Promise<Attempt> {
   context.attempts += 1;
-  // The caller's request id with the attempt's number: unique per attempt (vLLM refuses an id
-  // already running), and still matched with the gateway's log line.
-  return startAttempt(core, endpoint, fittedTo(endpoint, request, context), cancellation, `${context.requestId}-${context.attempts}`);
+  return startAttempt(core, endpoint, fittedTo(endpoint, request, context), cancellation, core.upstreamRequestId(context.requestId));
 }
 
 /**

@@ -29,4 +29,10 @@ export interface GatewayCore {
   readonly policy: RoutingPolicy;
   /** Attempts past their first token, cut by the idle sweep when they go quiet. */
   readonly watched: Set<StreamWatch>;
+  /**
+   * The x-request-id an upstream attempt is sent: the request's id and a number no other attempt
+   * of this gateway has (two requests may carry the same caller id, and vLLM refuses an id
+   * already running).
+   */
+  upstreamRequestId(requestId: string): string;
 }

@@ -81,6 +81,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const limits = options.rateLimits ?? new MemoryRateLimitStore();
   const logger = options.logger === false ? undefined : (options.logger ?? createGatewayLogger());
   const endpoints = new EndpointPool(config, options.env ?? process.env, now);
+  let upstreamAttempts = 0;
   const core: GatewayCore = {
     config,
     now,
@@ -91,6 +92,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     endpoints,
     policy: routingPolicyFromConfig(config),
     watched: new Set<StreamWatch>(),
+    upstreamRequestId: (requestId) => `${requestId}-${(upstreamAttempts += 1).toString(36)}`,
   };
   const { metrics } = core;
   const routes = new Map<string, RouteConfig>(config.routes.map((route) => [route.model, route]));

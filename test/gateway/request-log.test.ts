@@ -158,7 +158,7 @@ describe('the request log line', () => {
     expect(parsed(lines).find((line) => line.msg === 'request refused')).toMatchObject({ level: 30, status: 400 });
   });
 
-  it("sends the caller's request id upstream, one per attempt, and logs the upstream's own id of a failed attempt", async () => {
+  it("sends the caller's request id upstream, unique per attempt across requests, and logs the upstream's own id of a failed attempt", async () => {
     const seen: (string | undefined)[] = [];
     const upstream = createServer((req, res) => {
       seen.push(req.headers['x-request-id'] as string | undefined);
@@ -193,7 +193,12 @@ resilience: { retries: 1, backoffMs: 1, maxBackoffMs: 2 }
     cleanups.push(() => gateway.close());
     const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'x-request-id': 'caller-42' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) });
     expect(response.status).toBe(200);
-    expect(seen).toEqual(['caller-42-1', 'caller-42-2']);
+    // Two more requests with the same caller id, at once: every upstream attempt has its own id.
+    const again = () => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'x-request-id': 'caller-42' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) });
+    await Promise.all([again(), again()].map(async (pending) => (await pending).text()));
+    expect(seen).toHaveLength(4);
+    for (const id of seen) expect(id).toMatch(/^caller-42-[0-9a-z]+$/);
+    expect(new Set(seen).size).toBe(4);
     expect(parsed(lines).find((line) => line.msg === 'upstream attempt failed')).toMatchObject({ requestId: 'caller-42', upstreamRequestId: 'req_upstream_1' });
   });
 });
