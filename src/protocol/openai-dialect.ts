@@ -65,7 +65,8 @@ const serverExtensions = {
 const otherApiFields = {
   system: otherApiField('system is a field of the Anthropic Messages API (POST /v1/messages): here, send the system prompt as the first message, with role "system"'),
   stop_sequences: otherApiField('stop_sequences is a field of the Anthropic Messages API (POST /v1/messages): here, send stop'),
-  thinking: otherApiField('thinking is a field of the Anthropic Messages API, and extended thinking is not supported by this gateway yet'),
+  // OpenAI-compatible APIs that read it (Anthropic's compatibility layer, GLM, Ark) take {type: 'disabled'}, which asks for none.
+  thinking: z.looseObject({ type: z.literal('disabled', { error: 'extended thinking is not supported by this gateway yet: thinking can only be {"type": "disabled"}' }) }).nullish(),
   instructions: otherApiField('instructions is a field of the OpenAI Responses API, which this gateway does not serve: send the instructions as the first message, with role "system"'),
   max_output_tokens: otherApiField('max_output_tokens is a field of the OpenAI Responses API, which this gateway does not serve: send max_completion_tokens (or max_tokens)'),
 };

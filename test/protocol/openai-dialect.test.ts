@@ -90,11 +90,15 @@ describe('OpenAI requests', () => {
     ['stop_sequences', ['END'], 'send stop'],
     ['instructions', 'Be terse', 'with role "system"'],
     ['max_output_tokens', 100, 'send max_completion_tokens'],
-    ['thinking', { type: 'enabled', budget_tokens: 1024 }, 'extended thinking is not supported'],
   ])("the Anthropic or Responses API's %s is refused, saying what to send instead: dropped, it would change the answer", (field, value, advice) => {
     const parsed = openaiDialect.parseRequest(request({ [field]: value }));
     expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: field, message: expect.stringContaining(advice) });
     expect(openaiDialect.parseRequest(request({ [field]: null })).ok).toBe(true);
+  });
+
+  it('thinking: {type: "disabled"}, which OpenAI-compatible clients of thinking models send, asks for none and passes; any other is refused', () => {
+    expect(openaiDialect.parseRequest(request({ thinking: { type: 'disabled' } })).ok).toBe(true);
+    expect(openaiDialect.parseRequest(request({ thinking: { type: 'enabled', budget_tokens: 1024 } }))).toMatchObject({ ok: false, problem: { status: 400, param: 'thinking.type', message: expect.stringContaining('thinking can only be {"type": "disabled"}') } });
   });
 
   it('a stop sequence over 1000 characters is refused in either dialect, naming where it is', () => {
