@@ -31,8 +31,12 @@ export type Dialect = (typeof dialects)[number];
 export const routingPolicyNames = ['cost', 'least-load', 'latency', 'prefix-affinity', 'weighted'] as const;
 export type RoutingPolicyName = (typeof routingPolicyNames)[number];
 
+/** What metrics label a request that reached no route or no endpoint: no route or endpoint may be named so. */
+const unlabelled = 'none';
+const notUnlabelled = (value: string): boolean => value !== unlabelled;
+
 export const endpointConfigSchema = z.strictObject({
-  id,
+  id: id.refine(notUnlabelled, `'${unlabelled}' is reserved: metrics and logs label requests that reached no endpoint so; give the endpoint another id`),
   /** Base URL; the dialect decides the path (`/v1/chat/completions` or `/v1/messages`). */
   url: z.string().refine(isHttpUrl, 'expected an http:// or https:// base URL'),
   dialect: z.enum(dialects),
@@ -71,7 +75,7 @@ export const endpointConfigSchema = z.strictObject({
 
 export const routeConfigSchema = z.strictObject({
   /** The public model name clients send. */
-  model: z.string().min(1),
+  model: z.string().min(1).refine(notUnlabelled, `'${unlabelled}' is reserved: metrics and logs label requests that reached no route so; give the public model another name`),
   endpoints: z.array(id).min(1, 'at least one endpoint'),
   /** Applied lexicographically; see route-request.ts for the exact semantics. */
   policy: z.array(z.enum(routingPolicyNames)).min(1, 'at least one policy').default(['cost', 'least-load']),
@@ -319,9 +323,6 @@ function checkUnique(values: readonly (string | undefined)[], path: readonly Pro
 
 function checkEndpoint(endpoint: EndpointConfig, index: number, checkJurisdiction: (path: readonly PropertyKey[], value: string) => void, report: Report): void {
   checkJurisdiction(['endpoints', index, 'jurisdiction'], endpoint.jurisdiction);
-  if (endpoint.id === unlabelled) {
-    report(['endpoints', index, 'id'], 'invalid_value', `'${unlabelled}' is reserved: metrics and logs label requests that reached no endpoint so`, 'give the endpoint another id');
-  }
   const url = new URL(endpoint.url);
   // Not echoed: the credentials are the problem.
   if (url.username !== '' || url.password !== '') {
@@ -350,14 +351,8 @@ function looksLikeKey(name: string): boolean {
   return name.length >= 24 && /[a-z]/.test(name) && /[A-Z]/.test(name) && /[0-9]/.test(name);
 }
 
-/** What metrics label a request that reached no route or no endpoint: no route or endpoint may be named so. */
-const unlabelled = 'none';
-
 /** `endpointIds` undefined: the endpoint list itself is invalid, so references are not checked. */
 function checkRoute(route: RouteConfig, index: number, endpointIds: ReadonlySet<string> | undefined, report: Report): void {
-  if (route.model === unlabelled) {
-    report(['routes', index, 'model'], 'invalid_value', `'${unlabelled}' is reserved: metrics and logs label requests that reached no route so`, 'give the public model another name');
-  }
   const listed = new Set<string>();
   route.endpoints.forEach((endpointId, position) => {
     const path = ['routes', index, 'endpoints', position];

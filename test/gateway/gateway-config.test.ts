@@ -199,10 +199,12 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(problem).toMatchObject({ path: 'listen.host', message: "expected a non-empty text, got ''", suggestion: 'write a non-empty value' });
   });
 
-  it("a route or endpoint named 'none', the label of requests that reached none", () => {
-    expect(onlyProblem(edit(valid, '  - model: frontier\n', '  - model: none\n'))).toMatchObject({ path: 'routes[0].model', message: "'none' is reserved: metrics and logs label requests that reached no route so" });
+  it("a route or endpoint named 'none', the label of requests that reached none, in the same round as the entry's other problems", () => {
+    expect(onlyProblem(edit(valid, '  - model: frontier\n', '  - model: none\n'))).toMatchObject({ path: 'routes[0].model', message: expect.stringContaining("'none' is reserved: metrics and logs label requests that reached no route so") });
     const endpoint = edit(edit(valid, '  - id: gcp-us-1\n', '  - id: none\n'), 'endpoints: [gcp-us-1, azure-eu-1]', 'endpoints: [none, azure-eu-1]');
-    expect(onlyProblem(endpoint)).toMatchObject({ path: 'endpoints[0].id', message: "'none' is reserved: metrics and logs label requests that reached no endpoint so" });
+    expect(onlyProblem(endpoint)).toMatchObject({ path: 'endpoints[0].id', message: expect.stringContaining("'none' is reserved: metrics and logs label requests that reached no endpoint so") });
+    const both = parseGatewayConfig(edit(edit(endpoint, '    capacity: 64\n', '    capacity: -1\n'), '  - model: frontier\n', '  - model: none\n'), 'gateway.yaml');
+    expect(both.ok ? [] : both.problems.map((problem) => problem.path).sort()).toEqual(['endpoints[0].capacity', 'endpoints[0].id', 'routes[0].model']);
   });
 
   it('schema problems and reference problems come in one round: the valid parts are cross-checked too', () => {
