@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { upCommand } from '../../src/cli/commands/up-command.js';
@@ -21,6 +21,11 @@ describe('switchyard up', () => {
       const bad = captureOutput();
       expect(await main(['up', dir.write('bad.yaml', 'version: 1\npools:\n  - { id: p, provider: gcp, region: r, jurisdiction: us, chip: tpu-v7, chips: 8, pricing: on-demand }\n')], bad)).toBe(2);
       expect(bad.stderr()).toMatch(/bad\.yaml:3:\d+: pools\[0\]\.chip: unknown chip 'tpu-v7'/);
+      // A service named 'none' plans, but its route would read as 'no route' in the gateway's metrics.
+      const reserved = captureOutput();
+      expect(await main(['up', dir.write('none.yaml', readFileSync(smallYamlPath, 'utf8').replace('id: chat-us', 'id: none')), '--port', '0'], reserved)).toBe(2);
+      expect(reserved.stderr()).toContain("service 'none' cannot be served by up");
+      expect(reserved.stderr()).not.toContain('internal error');
     } finally {
       dir.remove();
     }

@@ -30,6 +30,13 @@ export async function upCommand(file: string, options: UpCommandOptions, output:
     for (const problem of loaded.problems) output.err(formatProblem(problem));
     return 2;
   }
+  // Each service becomes a gateway route of its name, and a route may not be named as metrics
+  // name requests that reached none: said before anything starts.
+  const reserved = loaded.value.services.find((service) => service.id === 'none');
+  if (reserved !== undefined) {
+    output.err(`switchyard: up: ${file}: service 'none' cannot be served by up: its gateway route would be named 'none', which metrics and logs use for requests that reached no route; rename the service`);
+    return 2;
+  }
   let stopRequested = false;
   void stop.then(() => {
     stopRequested = true;
