@@ -33,8 +33,10 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
       decision = route(tried);
     }
     // A request without max_tokens whose prompt leaves no window room for the default: it goes where
-    // the largest window leaves the most room, answered up to that window's end.
-    if (!decision.ok && decision.code === 'context' && context.resumed === undefined && request.maxTokens === undefined && context.roomBudget === undefined && decision.largestWindow > routedPromptTokens(context)) {
+    // the largest window leaves the most room, answered up to that window's end. Not once an upstream
+    // refused its prompt as too long (promptFloor): the room left is then a guess a window of the
+    // same size would refuse too.
+    if (!decision.ok && decision.code === 'context' && context.resumed === undefined && request.maxTokens === undefined && context.roomBudget === undefined && context.promptFloor === undefined && decision.largestWindow > routedPromptTokens(context)) {
       context.roomBudget = decision.largestWindow - routedPromptTokens(context);
       decision = route(tried);
     }

@@ -545,6 +545,21 @@ describe('failover under faults', () => {
       expect([countsMore.arrivals(), sameFront.arrivals.length, largerFront.arrivals.length]).toEqual([1, 0, 1]);
     });
 
+    it('nor for a request without max_tokens, which is not retried with the room a window of the same size would leave', async () => {
+      const countsMore = await startScriptedUpstream((res) => res.end(JSON.stringify({ error: { message: "This model's maximum context length is 8192 tokens. However, you requested 9100 tokens.", code: 'context_length_exceeded' } })), { status: 400, contentType: 'application/json' });
+      cleanups.push(() => countsMore.close());
+      const sameFront = await proxy((await emulator('m-same')).url);
+      const { url } = await gateway(
+        [
+          { id: 'counts-more', url: countsMore.url, model: 'm-counts-more', contextWindow: 8192, cost: 0 },
+          { id: 'same', url: sameFront.url, model: 'm-same', contextWindow: 8192, cost: 1 },
+        ],
+        { policy: '[cost]' },
+      );
+      await expect(openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'x'.repeat(4 * 3000) }] })).rejects.toMatchObject({ status: 400, code: 'context_length_exceeded' });
+      expect([countsMore.arrivals(), sameFront.arrivals.length]).toEqual([1, 0]);
+    });
+
     it("with no larger window the upstream's context-length 400 reaches the caller, and no window of the same size is tried", async () => {
       const countsMore = await startScriptedUpstream((res) => res.end(JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: 'prompt is too long: 9100 tokens > 8192 maximum' } })), { status: 400, contentType: 'application/json' });
       cleanups.push(() => countsMore.close());
