@@ -181,7 +181,9 @@ export async function pumpAnswer(
     }
     const usage = { inputTokens: plausible(upstreamPrompt, endpoint) || inputTokens || context.promptTokens, outputTokens: Math.max(plausible(finished.usage.outputTokens, endpoint), sentTokens) };
     const text = sent.toString();
-    sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(finished.stopSequence === undefined ? {} : { stopSequence: finished.stopSequence }), usage }, text);
+    // Only a sequence the caller asked for: a server may name its chat template's own stop string.
+    const stopSequence = finished.stopSequence !== undefined && request.stop.includes(finished.stopSequence) ? finished.stopSequence : undefined;
+    sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(stopSequence === undefined ? {} : { stopSequence }), usage }, text);
     countTokens(endpoint.config.id, usage.inputTokens, usage.outputTokens);
     // Over the tokens streamed: several may come in one chunk (so not the chunks), and a reasoning
     // model's count includes tokens never streamed (so not the count alone); a resumed answer's span

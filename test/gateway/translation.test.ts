@@ -97,8 +97,11 @@ describe('stop sequences', () => {
     expect([streamed.stop_reason, streamed.stop_sequence]).toEqual(['stop_sequence', stop]);
   });
 
-  it("through an upstream that names no stop sequence (OpenAI's own API) an Anthropic caller gets end_turn, the text still cut", async () => {
-    const upstream = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'Hello' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+  it.each([
+    ['names no stop sequence (OpenAI\'s own API)', {}],
+    ['names one the caller did not ask for (its chat template\'s)', { stop_reason: '<|im_end|>' }],
+  ])("through an upstream that %s an Anthropic caller gets end_turn, the text still cut", async (_case, named) => {
+    const upstream = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'Hello' }) + `data: ${JSON.stringify({ id: 'c', model: 'm', choices: [{ index: 0, delta: {}, finish_reason: 'stop', ...named }] })}\n\n` + 'data: [DONE]\n\n'));
     const scripted = await routeGateway('plain', [['plain', upstream.url, 'm']]);
     try {
       const message = await new Anthropic({ apiKey, baseURL: scripted.url, maxRetries: 0 }).messages.create({ model: 'plain', max_tokens: 40, stop_sequences: [' world'], messages: [{ role: 'user', content: prompt }] });
