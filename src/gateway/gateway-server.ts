@@ -403,7 +403,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     metrics.requests.inc({ route: 'none', endpoint: 'none', status: String(refusal.status), dialect: 'none' });
     logger?.info({ requestId, route: 'none', status: refusal.status, reason: `HTTP parser: ${error.code ?? 'error'}` }, 'request refused');
     const body = JSON.stringify(openaiDialect.formatError({ kind: refusal.kind, message: refusal.message }));
-    socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`);
+    // Closed once written, as Node does: a client that keeps its side open does not keep the socket.
+    socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`, () => socket.destroy());
   });
   server.keepAliveTimeout = 65_000;
   // Node drops headers past its count limit (about a thousand here) without a word, and a dropped jurisdiction

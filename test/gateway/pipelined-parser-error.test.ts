@@ -16,6 +16,27 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
 
+it('a refused request is answered and its connection let go, though the client keeps its side open', async () => {
+  const upstream = await startScriptedUpstream((res: ServerResponse) => res.end());
+  cleanups.push(() => upstream.close());
+  const gateway = createGateway({ config: singleEndpointConfig(upstream.url, apiKey), logger: false });
+  const url = await gateway.listen(0, '127.0.0.1');
+  cleanups.push(() => gateway.close());
+  const socket = connect({ port: Number(new URL(url).port), host: '127.0.0.1', allowHalfOpen: true });
+  cleanups.push(async () => {
+    socket.destroy();
+  });
+  socket.on('error', () => undefined);
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write('GARBAGE / HTTP/1.1\r\nhost: x\r\n\r\n');
+  await new Promise((resolve) => socket.once('end', resolve));
+  expect(received).toMatch(/^HTTP\/1\.1 400 /);
+  const connections = (): Promise<number> => new Promise((resolve, reject) => gateway.server.getConnections((error, count) => (error ? reject(error) : resolve(count))));
+  await expect.poll(connections, { timeout: 2_000 }).toBe(0);
+});
+
 it('a malformed request pipelined behind a stream in flight cuts the connection rather than writing a status line into the stream', async () => {
   const upstream = await startScriptedUpstream((res: ServerResponse) => {
     res.write(openAIChunk({ role: 'assistant', content: '' }));
