@@ -317,7 +317,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       error(400, 'invalid_request', 'request body is not valid JSON');
       return;
     }
-    const parsed = dialect.parseRequest(json);
+    const parsed = dialect.parseRequest(json, { asServer: true });
     if (!parsed.ok) {
       error(parsed.problem.status, parsed.problem.kind, parsed.problem.message, parsed.problem.param);
       return;

@@ -15,8 +15,12 @@ export interface Dialect {
   /** A response id of this dialect's form (`chatcmpl-…`, `msg_…`) around an opaque unique token. */
   responseId(token: string): string;
 
-  /** Inbound: a client's JSON body to a canonical request, or a 4xx problem. */
-  parseRequest(body: unknown): Parsed<ChatRequest>;
+  /**
+   * Inbound: a client's JSON body to a canonical request, or a 4xx problem. `asServer`: read as a
+   * model server reads it (the emulator), not as the gateway, which refuses fields it cannot carry
+   * to an upstream (engine extensions, another API's fields) rather than drop them.
+   */
+  parseRequest(body: unknown, options?: { readonly asServer?: boolean }): Parsed<ChatRequest>;
   /** Upstream: a canonical request to this dialect's JSON body. */
   encodeRequest(request: ChatRequest, options?: EncodeOptions): unknown;
   /** Headers an upstream of this dialect needs for a key (never logged). */

@@ -111,9 +111,10 @@ const requestSchema = z.looseObject({
   tool_choice: z.literal('none', { error: "tools are not supported by this gateway yet: tool_choice can only be 'none'" }).nullish(),
   functions: noTools('functions (tools) are not supported by this gateway yet').nullish(),
   function_call: z.literal('none', { error: "function_call (tools) is not supported by this gateway yet: it can only be 'none'" }).nullish(),
-  ...serverExtensions,
-  ...otherApiFields,
 });
+
+/** As the gateway reads a request: what it cannot carry to an upstream is refused, not dropped. */
+const gatewayRequestSchema = requestSchema.extend({ ...serverExtensions, ...otherApiFields });
 
 /** An upstream's complete answer (built once: zod compiles each schema on first use). */
 const resultSchema = z.looseObject({
@@ -191,8 +192,9 @@ export const openaiDialect: Dialect = {
   chatPath: '/v1/chat/completions',
   requestIdHeader: 'x-request-id',
 
-  parseRequest(body: unknown): Parsed<ChatRequest> {
-    const parsed = requestSchema.safeParse(body);
+  parseRequest(body: unknown, options: { readonly asServer?: boolean } = {}): Parsed<ChatRequest> {
+    // A model server (vLLM, and the emulator as it) serves or ignores those fields.
+    const parsed = (options.asServer === true ? requestSchema : gatewayRequestSchema).safeParse(body);
     if (!parsed.success) return invalidRequest(parsed.error);
     const r = parsed.data;
     const all: ChatMessage[] = r.messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: textOf(m.content) }));

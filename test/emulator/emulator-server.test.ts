@@ -457,6 +457,12 @@ describe('emulator: faults', () => {
 });
 
 describe('emulator: bad requests, health and metrics', () => {
+  it("serves, as vLLM does, fields the gateway refuses because it cannot carry them (engine extensions, another API's)", async () => {
+    const response = await post(emu.url, '/v1/chat/completions', openaiBody('hi', { max_tokens: 3, skip_special_tokens: false, truncate_prompt_tokens: 100, system: 'ignored, as vLLM ignores it', thinking: { type: 'enabled' } }));
+    expect(response.status).toBe(200);
+    expect(await json(response)).toMatchObject({ object: 'chat.completion' });
+  });
+
   it('bad bodies get 400 (unknown model 404) in the caller dialect, and the server keeps serving', async () => {
     const badJson = await post(emu.url, '/v1/chat/completions', '{"model":');
     expect(badJson.status).toBe(400);
