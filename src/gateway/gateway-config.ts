@@ -31,12 +31,8 @@ export type Dialect = (typeof dialects)[number];
 export const routingPolicyNames = ['cost', 'least-load', 'latency', 'prefix-affinity', 'weighted'] as const;
 export type RoutingPolicyName = (typeof routingPolicyNames)[number];
 
-/** What metrics label a request that reached no route or no endpoint: no route or endpoint may be named so. */
-const unlabelled = 'none';
-const notUnlabelled = (value: string): boolean => value !== unlabelled;
-
 export const endpointConfigSchema = z.strictObject({
-  id: id.refine(notUnlabelled, `'${unlabelled}' is reserved: metrics and logs label requests that reached no endpoint so; give the endpoint another id`),
+  id,
   /** Base URL; the dialect decides the path (`/v1/chat/completions` or `/v1/messages`). */
   url: z.string().refine(isHttpUrl, 'expected an http:// or https:// base URL'),
   dialect: z.enum(dialects),
@@ -75,7 +71,7 @@ export const endpointConfigSchema = z.strictObject({
 
 export const routeConfigSchema = z.strictObject({
   /** The public model name clients send. */
-  model: z.string().min(1).refine(notUnlabelled, `'${unlabelled}' is reserved: metrics and logs label requests that reached no route so; give the public model another name`),
+  model: z.string().min(1),
   endpoints: z.array(id).min(1, 'at least one endpoint'),
   /** Applied lexicographically; see route-request.ts for the exact semantics. */
   policy: z.array(z.enum(routingPolicyNames)).min(1, 'at least one policy').default(['cost', 'least-load']),
@@ -223,6 +219,9 @@ export function loadGatewayConfigOrThrow(file: string): GatewayConfig {
 
 type Report = (path: readonly PropertyKey[], code: SpecProblem['code'], message: string, suggestion?: string) => void;
 
+/** What metrics label a request that reached no route or no endpoint: no route or endpoint may be named so. */
+const unlabelled = 'none';
+
 /** An entry of a list that passed its schema, with its place in the file's list. */
 type Placed<T> = readonly [value: T, index: number];
 
@@ -299,6 +298,13 @@ function crossCheck(parts: CheckedParts, source: YamlSource): SpecProblem[] {
     report(path, 'unknown_reference', `unknown jurisdiction '${value}'`, didYouMean(value, jurisdictions) ?? `use one of ${someOf(jurisdictions)}, or declare it under 'jurisdictions:'`);
   };
 
+  // Read from every entry, valid or not, so it comes in the first round with the entry's other problems.
+  parts.endpointIds?.forEach((value, index) => {
+    if (value === unlabelled) report(['endpoints', index, 'id'], 'invalid_value', `'${unlabelled}' is reserved: metrics and logs label requests that reached no endpoint so`, 'give the endpoint another id');
+  });
+  parts.routeModels.forEach((value, index) => {
+    if (value === unlabelled) report(['routes', index, 'model'], 'invalid_value', `'${unlabelled}' is reserved: metrics and logs label requests that reached no route so`, 'give the public model another name');
+  });
   if (parts.endpointIds !== undefined) checkUnique(parts.endpointIds, ['endpoints'], 'id', 'endpoint id', report);
   checkUnique(parts.tenantIds, ['tenants'], 'id', 'tenant id', report);
   checkUnique(parts.routeModels, ['routes'], 'model', 'route model', report);

@@ -200,9 +200,9 @@ describe('gateway config problems are located, with a path and a suggestion', ()
   });
 
   it("a route or endpoint named 'none', the label of requests that reached none, in the same round as the entry's other problems", () => {
-    expect(onlyProblem(edit(valid, '  - model: frontier\n', '  - model: none\n'))).toMatchObject({ path: 'routes[0].model', message: expect.stringContaining("'none' is reserved: metrics and logs label requests that reached no route so") });
+    expect(onlyProblem(edit(valid, '  - model: frontier\n', '  - model: none\n'))).toMatchObject({ path: 'routes[0].model', message: "'none' is reserved: metrics and logs label requests that reached no route so", suggestion: 'give the public model another name' });
     const endpoint = edit(edit(valid, '  - id: gcp-us-1\n', '  - id: none\n'), 'endpoints: [gcp-us-1, azure-eu-1]', 'endpoints: [none, azure-eu-1]');
-    expect(onlyProblem(endpoint)).toMatchObject({ path: 'endpoints[0].id', message: expect.stringContaining("'none' is reserved: metrics and logs label requests that reached no endpoint so") });
+    expect(onlyProblem(endpoint)).toMatchObject({ path: 'endpoints[0].id', message: "'none' is reserved: metrics and logs label requests that reached no endpoint so", suggestion: 'give the endpoint another id' });
     const both = parseGatewayConfig(edit(edit(endpoint, '    capacity: 64\n', '    capacity: -1\n'), '  - model: frontier\n', '  - model: none\n'), 'gateway.yaml');
     expect(both.ok ? [] : both.problems.map((problem) => problem.path).sort()).toEqual(['endpoints[0].capacity', 'endpoints[0].id', 'routes[0].model']);
   });
