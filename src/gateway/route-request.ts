@@ -400,8 +400,13 @@ function withinTolerance(lead: number, value: number): boolean {
   return value - lead <= tieTolerance * Math.abs(lead);
 }
 
+/**
+ * The share of its capacity an endpoint would be using with this request on it: counting the
+ * request itself, an idle endpoint of 32 ranks before an idle one of 4, and load per capacity
+ * evens out when capacities differ (without it, both read 0 and the small one filled as fast).
+ */
 function load(endpoint: EndpointView): number {
-  return endpoint.capacity > 0 ? outstandingOf(endpoint) / endpoint.capacity : Number.POSITIVE_INFINITY;
+  return endpoint.capacity > 0 ? (outstandingOf(endpoint) + 1) / endpoint.capacity : Number.POSITIVE_INFINITY;
 }
 
 /** In-flight requests, with a nonsensical count read as none. */

@@ -323,6 +323,26 @@ describe('scoring policies', () => {
     }
   });
 
+  it('least-load: the load counted is with the request placed, so unequal capacities fill evenly', () => {
+    // Idle, an endpoint of 32 takes the request before one of 4, every time: both would read 0 without it.
+    const idle = [endpoint('small', { capacity: 4 }), endpoint('big', { capacity: 32 })];
+    const draws = seededRandom(3);
+    const firsts = Array.from({ length: 200 }, () => ranked(route(idle, ['least-load'], {}, draws))[0]);
+    expect(firsts.filter((id) => id === 'big')).toHaveLength(200);
+    // With 3 of 4 in flight on the small one and 24 of 32 on the big one (both 75%), the big one leads.
+    expect(ranked(route([endpoint('small', { capacity: 4, outstanding: 3 }), endpoint('big', { capacity: 32, outstanding: 24 })], ['least-load']))[0]).toBe('big');
+    // Filling 36 slots one request at a time, the small endpoint never runs past its capacity.
+    const fleet = [endpoint('small', { capacity: 4 }), endpoint('big', { capacity: 32 })];
+    const random = seededRandom(5);
+    for (let placed = 0; placed < 36; placed += 1) {
+      const first = ranked(route(fleet, ['least-load'], {}, random))[0];
+      const index = fleet.findIndex((view) => view.id === first);
+      const chosen = fleet[index];
+      if (chosen !== undefined) fleet[index] = { ...chosen, outstanding: chosen.outstanding + 1 };
+    }
+    expect(fleet.map((view) => view.outstanding)).toEqual([4, 32]);
+  });
+
   it('least-load: load is outstanding over capacity', () => {
     const fleet = [endpoint('big', { outstanding: 20, capacity: 100 }), endpoint('small', { outstanding: 5, capacity: 10 })];
     expect(ranked(route(fleet, ['least-load'])))
