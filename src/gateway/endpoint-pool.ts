@@ -30,7 +30,10 @@ const ttftSmoothing = 0.2;
 
 /** Takes a measured time to first token into the endpoint's average. */
 export function recordTtft(endpoint: EndpointRuntime, ms: number, now: number): void {
-  endpoint.ewmaTtftMs = endpoint.ewmaTtftMs === undefined ? ms : endpoint.ewmaTtftMs + ttftSmoothing * (ms - endpoint.ewmaTtftMs);
+  // An average with no sample for ttftMemoryMs is forgotten, not only hidden: the first sample after
+  // starts it afresh, so a recovered endpoint is judged by what it does now.
+  const remembered = endpoint.ewmaTtftMs !== undefined && now - endpoint.ewmaTtftAt <= ttftMemoryMs ? endpoint.ewmaTtftMs : undefined;
+  endpoint.ewmaTtftMs = remembered === undefined ? ms : remembered + ttftSmoothing * (ms - remembered);
   endpoint.ewmaTtftAt = now;
 }
 
@@ -39,7 +42,7 @@ export function recordTtft(endpoint: EndpointRuntime, ms: number, now: number): 
  * its TTFT is at least that, so the average only ever rises from it.
  */
 export function recordTtftAtLeast(endpoint: EndpointRuntime, ms: number, now: number): void {
-  if (endpoint.ewmaTtftMs !== undefined && ms <= endpoint.ewmaTtftMs) return;
+  if (endpoint.ewmaTtftMs !== undefined && now - endpoint.ewmaTtftAt <= ttftMemoryMs && ms <= endpoint.ewmaTtftMs) return;
   recordTtft(endpoint, ms, now);
 }
 

@@ -28,9 +28,12 @@ it('an average with no sample for ttftMemoryMs is forgotten, so the router tries
   expect(pool.views(route)[0]?.ewmaTtftMs).toBe(300);
   now += 1;
   expect(pool.views(route)[0]?.ewmaTtftMs).toBeUndefined();
-  // A new sample is remembered again, averaged with the old value.
+  // The first sample after starts the average afresh: the old value is gone, not blended in.
   recordTtft(endpoint, 100, now);
-  expect(pool.views(route)[0]?.ewmaTtftMs).toBeCloseTo(260, 9);
+  expect(pool.views(route)[0]?.ewmaTtftMs).toBe(100);
+  // Later samples are averaged as before.
+  recordTtft(endpoint, 200, now + 10);
+  expect(pool.views(route)[0]?.ewmaTtftMs).toBeCloseTo(120, 9);
 });
 
 it('a lower bound only ever raises the average', () => {
