@@ -219,8 +219,8 @@ export function loadGatewayConfigOrThrow(file: string): GatewayConfig {
 
 type Report = (path: readonly PropertyKey[], code: SpecProblem['code'], message: string, suggestion?: string) => void;
 
-/** What metrics label a request that reached no route or no endpoint: no route or endpoint may be named so. */
-const unlabelled = 'none';
+/** What metrics and logs label a request that reached no route or no endpoint: no route or endpoint may be named so. */
+export const unlabelled = 'none';
 
 /** An entry of a list that passed its schema, with its place in the file's list. */
 type Placed<T> = readonly [value: T, index: number];

@@ -14,7 +14,7 @@ import { Cancellation } from './cancellation.js';
 import { ClientError, problemError } from './client-error.js';
 import { EndpointPool } from './endpoint-pool.js';
 import { firstAnswer } from './first-answer.js';
-import type { GatewayConfig, RouteConfig, TenantConfig } from './gateway-config.js';
+import { unlabelled, type GatewayConfig, type RouteConfig, type TenantConfig } from './gateway-config.js';
 import type { GatewayCore, StreamWatch } from './gateway-core.js';
 import { discardRestOfBody, type DiscardLimits } from './discard-rest-of-body.js';
 import { createGatewayLogger } from './gateway-logger.js';
@@ -325,7 +325,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const inbound = path === '/v1/messages' || path.startsWith('/v1/messages/') || (path !== '/v1/chat/completions' && req.headers['anthropic-version'] !== undefined) ? anthropicDialect : openaiDialect;
     // x-request-id always (logs, docs), and the header the caller's SDK reads if it is another.
     const headers: ResponseHeaders = { 'x-request-id': requestId, [inbound.requestIdHeader]: requestId };
-    const labels: FailureLabels = { route: 'none', tenant: undefined };
+    const labels: FailureLabels = { route: unlabelled, tenant: undefined };
     try {
       // While shutting down, a load balancer's health check is told to send requests elsewhere.
       if ((req.method === 'GET' || req.method === 'HEAD') && path === '/healthz') return draining ? sendJson(res, 503, { status: 'shutting down' }, { ...headers, connection: 'close' }) : sendJson(res, 200, { status: 'ok' }, headers);
@@ -362,7 +362,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     } catch (error) {
       const clientError = error instanceof ClientError ? error : new ClientError(500, 'api_error', 'internal gateway error');
       if (!(error instanceof ClientError)) logger?.error({ requestId, err: error instanceof Error ? error.message : String(error) }, 'internal error');
-      metrics.requests.inc({ route: labels.route, endpoint: clientError.endpoint ?? 'none', status: String(clientError.status), dialect: inbound.name });
+      metrics.requests.inc({ route: labels.route, endpoint: clientError.endpoint ?? unlabelled, status: String(clientError.status), dialect: inbound.name });
       logger?.[levelOf(clientError.status)]({ requestId, tenant: labels.tenant, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, ...sentStatus(res, clientError.status), reason: clientError.logMessage, ms: now() - started }, 'request refused');
       if (res.headersSent) {
         res.end();
@@ -400,8 +400,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     const refusal = parserRefusal(error.code);
     const requestId = randomUUID();
-    metrics.requests.inc({ route: 'none', endpoint: 'none', status: String(refusal.status), dialect: 'none' });
-    logger?.info({ requestId, route: 'none', status: refusal.status, reason: `HTTP parser: ${error.code ?? 'error'}` }, 'request refused');
+    metrics.requests.inc({ route: unlabelled, endpoint: unlabelled, status: String(refusal.status), dialect: unlabelled });
+    logger?.info({ requestId, route: unlabelled, status: refusal.status, reason: `HTTP parser: ${error.code ?? 'error'}` }, 'request refused');
     const body = JSON.stringify(openaiDialect.formatError({ kind: refusal.kind, message: refusal.message }));
     // Closed once written, as Node does: a client that keeps its side open does not keep the socket.
     socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`, () => socket.destroy());

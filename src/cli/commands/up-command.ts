@@ -2,6 +2,7 @@ import { type Command } from 'commander';
 import { flagParsers, wholeFlag } from '../flag-parsers.js';
 import { loadFleet } from '../../domain/load-fleet.js';
 import { EmulatorError } from '../../emulator/emulator-server.js';
+import { unlabelled } from '../../gateway/gateway-config.js';
 import { createGatewayLogger } from '../../gateway/gateway-logger.js';
 import { formatProblem } from '../../domain/spec-problem.js';
 import { StartFleetError, StartFleetStopped, startFleet, type RunningFleet, type StartFleetOptions } from '../../up/start-fleet.js';
@@ -32,9 +33,9 @@ export async function upCommand(file: string, options: UpCommandOptions, output:
   }
   // Each service becomes a gateway route of its name, and a route may not be named as metrics
   // name requests that reached none: said before anything starts.
-  const reserved = loaded.value.services.find((service) => service.id === 'none');
+  const reserved = loaded.value.services.find((service) => service.id === unlabelled);
   if (reserved !== undefined) {
-    output.err(`switchyard: up: ${file}: service 'none' cannot be served by up: its gateway route would be named 'none', which metrics and logs use for requests that reached no route; rename the service`);
+    output.err(`switchyard: up: ${file}: service '${unlabelled}' cannot be served by up: its gateway route would be named '${unlabelled}', which metrics and logs use for requests that reached no route; rename the service`);
     return 2;
   }
   let stopRequested = false;
