@@ -5,7 +5,8 @@ import { accelerators } from '../catalog/accelerators.js';
 import type { ModelSpec } from '../catalog/model-preset.js';
 import { modelPresets } from '../catalog/models.js';
 import type { Fleet, MeasuredProfile, Pool, Service, Site, TrainingJob } from './fleet.js';
-import { fleetSpecSchema, type ChipSpecInput, type FleetSpec, type ModelSpecInput } from './fleet-spec-schema.js';
+import type { z } from 'zod';
+import { chipSpecSchema, fleetSpecSchema, modelSpecSchema, poolSpecSchema, serviceSpecSchema, siteSpecSchema, trainingJobSpecSchema, type ChipSpecInput, type FleetSpec, type ModelSpecInput } from './fleet-spec-schema.js';
 import { knownJurisdictions } from './jurisdictions.js';
 import { parseMeasuredProfiles } from './measured-profiles.js';
 import { SpecError, type Result, type SpecProblem } from './spec-problem.js';
@@ -24,12 +25,78 @@ export function parseFleet(text: string, file: string, options: LoadOptions = {}
   const parsed = parseYamlSource(text, file);
   if (!parsed.ok) return { ok: false, problems: parsed.problems };
   const source = parsed.source;
+  const readFile = options.readFile ?? ((path: string) => readFileSync(resolve(dirname(file), path), 'utf8'));
   const checked = fleetSpecSchema.safeParse(source.data ?? {});
   if (!checked.success) {
     const wrongKind = wrongKindOfFile(source.data, file, 'fleet');
-    return { ok: false, problems: wrongKind === undefined ? problemsFromZod(checked.error, source, fleetSpecSchema) : [wrongKind] };
+    if (wrongKind !== undefined) return { ok: false, problems: [wrongKind] };
+    // The entries that are valid on their own are cross-checked too, so every problem comes in one round.
+    const parts = validParts(source.data);
+    const crossChecked = resolveFleet(parts.spec, source, readFile, parts.invalidNames);
+    const problems = [...problemsFromZod(checked.error, source, fleetSpecSchema), ...(crossChecked.ok ? [] : crossChecked.problems)];
+    return { ok: false, problems: inFileOrder(problems, source.file) };
   }
-  return resolveFleet(checked.data, source, options.readFile ?? ((path) => readFileSync(resolve(dirname(file), path), 'utf8')));
+  const resolved = resolveFleet(checked.data, source, readFile);
+  return resolved.ok ? resolved : { ok: false, problems: inFileOrder(resolved.problems, source.file) };
+}
+
+/** The fleet file's problems top to bottom (stable), then those of other files (the profiles CSV). */
+function inFileOrder(problems: readonly SpecProblem[], file: string): SpecProblem[] {
+  const rank = (problem: SpecProblem): number => (problem.file === file ? 0 : 1);
+  return [...problems].sort((a, b) => rank(a) - rank(b) || (rank(a) === 0 ? a.line - b.line || a.column - b.column : 0));
+}
+
+/**
+ * Names of entries that failed the schema. A reference to one is not reported as unknown: the
+ * entry's own problem is. Undefined jurisdictions: the declared list itself is invalid.
+ */
+interface InvalidNames {
+  readonly sites: ReadonlySet<string>;
+  readonly chips: ReadonlySet<string>;
+  readonly models: ReadonlySet<string>;
+  readonly jurisdictions: 'unchecked' | undefined;
+}
+
+/**
+ * The parts of a spec that failed its schema which are valid on their own. Lists keep their
+ * indexes: an invalid entry is a hole, which forEach and flatMap skip, so a cross-check problem
+ * names the entry's place in the file.
+ */
+function validParts(data: unknown): { readonly spec: FleetSpec; readonly invalidNames: InvalidNames } {
+  const top = typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : {};
+  const shape = fleetSpecSchema.shape;
+  const invalid = { sites: new Set<string>(), chips: new Set<string>(), models: new Set<string>() };
+  const valid = <T>(value: unknown, item: z.ZodType<T>, names?: Set<string>): T[] => {
+    const kept: T[] = [];
+    if (!Array.isArray(value)) return kept;
+    kept.length = value.length;
+    value.forEach((entry: unknown, index) => {
+      const parsed = item.safeParse(entry);
+      if (parsed.success) kept[index] = parsed.data;
+      else if (names !== undefined && typeof entry === 'object' && entry !== null) {
+        const id = (entry as Record<string, unknown>).id;
+        if (typeof id === 'string') names.add(id);
+      }
+    });
+    return kept;
+  };
+  const declared = shape.jurisdictions.safeParse(top.jurisdictions);
+  const policy = shape.policy.safeParse(top.policy);
+  const profiles = shape.profiles.safeParse(top.profiles);
+  const spec: FleetSpec = {
+    version: 1,
+    jurisdictions: declared.success ? declared.data : undefined,
+    chips: valid(top.chips, chipSpecSchema, invalid.chips),
+    models: valid(top.models, modelSpecSchema, invalid.models),
+    // An invalid path is reported by the schema; nothing is read.
+    profiles: profiles.success ? profiles.data : undefined,
+    sites: valid(top.sites, siteSpecSchema, invalid.sites),
+    pools: valid(top.pools, poolSpecSchema),
+    services: valid(top.services, serviceSpecSchema),
+    trainingJobs: valid(top.trainingJobs, trainingJobSpecSchema),
+    policy: policy.success ? policy.data : shape.policy.parse(undefined),
+  };
+  return { spec, invalidNames: { ...invalid, jurisdictions: declared.success ? undefined : 'unchecked' } };
 }
 
 /** Reads a fleet file from disk. */
@@ -49,7 +116,9 @@ export function loadFleetOrThrow(file: string, options: LoadOptions = {}): Fleet
   return result.value;
 }
 
-function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: string) => string): Result<Fleet> {
+const noInvalidNames: InvalidNames = { sites: new Set(), chips: new Set(), models: new Set(), jurisdictions: undefined };
+
+function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: string) => string, invalidNames = noInvalidNames): Result<Fleet> {
   const problems: SpecProblem[] = [];
   const report = (path: readonly PropertyKey[], code: SpecProblem['code'], message: string, suggestion?: string): void => {
     const display = path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
@@ -72,22 +141,24 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
     });
   }
 
-  const sites: Site[] = spec.sites.map((site) => ({ id: site.id, powerMW: site.powerMW, pue: site.pue }));
+  // flatMap, not map: it skips the holes of a spec that failed its schema (see validParts).
+  const sites: Site[] = spec.sites.flatMap((site) => [{ id: site.id, powerMW: site.powerMW, pue: site.pue }]);
   const siteById = new Map(sites.map((site) => [site.id, site]));
 
   const checkJurisdiction = (path: readonly PropertyKey[], value: string): void => {
+    if (invalidNames.jurisdictions === 'unchecked') return;
     if (!jurisdictions.has(value)) {
       report(path, 'unknown_reference', `unknown jurisdiction '${value}'`, didYouMean(value, jurisdictions) ?? `use one of ${someOf(jurisdictions)}, or declare it under 'jurisdictions:'`);
     }
   };
   const lookupChip = (path: readonly PropertyKey[], id: string): AcceleratorSpec | undefined => {
     const chip = chips.get(id);
-    if (chip === undefined) report(path, 'unknown_reference', `unknown chip '${id}'`, didYouMean(id, chips.keys()) ?? "run 'switchyard catalog' for the list, or define it under 'chips:'");
+    if (chip === undefined && !invalidNames.chips.has(id)) report(path, 'unknown_reference', `unknown chip '${id}'`, didYouMean(id, chips.keys()) ?? "run 'switchyard catalog' for the list, or define it under 'chips:'");
     return chip;
   };
   const lookupModel = (path: readonly PropertyKey[], id: string): ModelSpec | undefined => {
     const model = models.get(id);
-    if (model === undefined) report(path, 'unknown_reference', `unknown model '${id}'`, didYouMean(id, models.keys()) ?? "run 'switchyard catalog' for the presets, or define it under 'models:'");
+    if (model === undefined && !invalidNames.models.has(id)) report(path, 'unknown_reference', `unknown model '${id}'`, didYouMean(id, models.keys()) ?? "run 'switchyard catalog' for the presets, or define it under 'models:'");
     return model;
   };
 
@@ -98,8 +169,9 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
     let pue = pool.pue ?? spec.policy.defaultPue;
     if (pool.site !== undefined) {
       const site = siteById.get(pool.site);
-      if (site === undefined) report(['pools', index, 'site'], 'unknown_reference', `unknown site '${pool.site}'`, didYouMean(pool.site, siteById.keys()) ?? "declare it under 'sites:'");
-      else if (pool.pue !== undefined && pool.pue !== site.pue) report(['pools', index, 'pue'], 'inconsistent', `pool PUE ${pool.pue} differs from its site's PUE ${site.pue}`, 'remove the pool PUE; a site has one PUE');
+      if (site === undefined) {
+        if (!invalidNames.sites.has(pool.site)) report(['pools', index, 'site'], 'unknown_reference', `unknown site '${pool.site}'`, didYouMean(pool.site, siteById.keys()) ?? "declare it under 'sites:'");
+      } else if (pool.pue !== undefined && pool.pue !== site.pue) report(['pools', index, 'pue'], 'inconsistent', `pool PUE ${pool.pue} differs from its site's PUE ${site.pue}`, 'remove the pool PUE; a site has one PUE');
       else pue = site.pue;
     }
     if (chip === undefined) return;

@@ -692,6 +692,41 @@ describe('every problem is reported', () => {
     expect(new Set(lines)).toEqual(new Set([11, 12, 17, 28, 35]));
   });
 
+  it('schema and reference problems come back in one round, the valid entries cross-checked', () => {
+    let text = edit(small, '    chips: 512\n', '    chips: -4\n');
+    text = edit(text, 'chip: h100, chips: 256', 'chip: h10, chips: 256');
+    text = edit(text, 'model: llama-3.1-8b', 'model: llama-3.1-8c');
+    text = edit(text, 'jurisdictions: [us] }', 'jurisdictions: [uss] }');
+    const problems = problemsOf(text);
+    expect(problems.map((p) => [p.code, p.path])).toEqual([
+      ['invalid_value', 'pools[0].chips'],
+      ['unknown_reference', 'pools[1].chip'],
+      ['unknown_reference', 'services[1].model'],
+      ['unknown_reference', 'trainingJobs[0].jurisdictions[0]'],
+    ]);
+    expect(problems[1]?.suggestion).toBe("did you mean 'h100'?");
+  });
+
+  it('an entry that fails the schema is still a known name: nothing refers to it in vain', () => {
+    // The site, chip and model entries are invalid; the pool and service naming them are not
+    // told their references are unknown, only the entries themselves are reported.
+    let text = edit(small, 'powerMW: 5', 'powerMW: -5');
+    text = edit(text, 'chip: h100, chips: 128', 'chip: acme-1, chips: 128');
+    text = edit(text, 'model: llama-3.1-8b', 'model: tiny-x');
+    text += 'chips:\n  - { id: acme-1, vendor: acme, hbmGB: -1 }\nmodels:\n  - { id: tiny-x, params: many }\n';
+    const problems = problemsOf(text);
+    expect(problems.map((p) => [p.code, p.path])).toEqual([
+      ['invalid_value', 'sites[0].powerMW'],
+      ['invalid_value', 'chips[0].hbmGB'],
+      ['invalid_value', 'models[0].params'],
+    ]);
+  });
+
+  it('with the jurisdictions list itself invalid, no jurisdiction is called unknown', () => {
+    const text = edit(small, 'version: 1\n', 'version: 1\njurisdictions: [7]\n');
+    expect(problemsOf(text).map((p) => [p.code, p.path])).toEqual([['invalid_value', 'jurisdictions[0]']]);
+  });
+
   it('formatProblem renders file:line:col: path: message; suggestion', () => {
     const problem = onlyProblem(edit(small, 'chip: h100, chips: 256', 'chip: h10, chips: 256'));
     expect(formatProblem(problem)).toBe("fleet.yaml:15:84: pools[1].chip: unknown chip 'h10'; did you mean 'h100'?");
