@@ -12,7 +12,19 @@ const requestSchema = z.looseObject({
   model: z.string().min(1),
   max_tokens: z.number().int().positive(),
   // System messages among the turns are in the SDK's MessageParam (1.x): kept in place, like OpenAI's.
-  messages: z.array(z.looseObject({ role: z.enum(['user', 'assistant', 'system']), content })).min(1),
+  messages: z
+    .array(z.looseObject({ role: z.enum(['user', 'assistant', 'system']), content }))
+    .min(1)
+    .superRefine((messages, context) => {
+      // Refused as the Messages API refuses it: the encoder would drop such a turn, and the turn
+      // before it (a prefill, an earlier question) would become the one answered.
+      messages.forEach((message, index) => {
+        const finalAssistant = index === messages.length - 1 && message.role === 'assistant';
+        if (!finalAssistant && !hasVisibleText(textOf(message.content))) {
+          context.addIssue({ code: 'custom', path: [index, 'content'], message: 'all messages must have non-empty content except for the optional final assistant message' });
+        }
+      });
+    }),
   system: z.union([z.string(), z.array(textBlock)], { error: unsupportedContent('block', 'system') }).optional(),
   temperature: z.number().min(0).max(1).optional(),
   top_p: z.number().min(0).max(1).optional(),

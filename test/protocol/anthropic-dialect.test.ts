@@ -55,6 +55,30 @@ describe('anthropic dialect: encoding a canonical request', () => {
   });
 });
 
+describe('anthropic dialect: turns without text, as the Messages API reads them', () => {
+  const refusal = (messages: unknown[]): string => {
+    const parsed = anthropicDialect.parseRequest({ model: 'm', max_tokens: 5, messages });
+    if (parsed.ok) throw new Error('expected a refusal');
+    expect(parsed.problem).toMatchObject({ status: 400, kind: 'invalid_request' });
+    return parsed.problem.message;
+  };
+
+  it.each([
+    ['an empty user turn', [{ role: 'user', content: '' }], 'messages.0.content'],
+    ['a whitespace-only user turn after a prefill', [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'It is' }, { role: 'user', content: ' \n' }], 'messages.2.content'],
+    ['an empty list of blocks', [{ role: 'user', content: [] }], 'messages.0.content'],
+    ['blocks of empty text', [{ role: 'user', content: [{ type: 'text', text: '' }] }], 'messages.0.content'],
+    ['an empty assistant turn before the last', [{ role: 'user', content: 'hi' }, { role: 'assistant', content: '' }, { role: 'user', content: 'again' }], 'messages.1.content'],
+  ])('%s is refused, as Anthropic refuses it: dropped, the turn before it would become the one answered', (_name, messages, param) => {
+    expect(refusal(messages)).toBe(`${param}: all messages must have non-empty content except for the optional final assistant message`);
+  });
+
+  it('an empty final assistant turn is allowed, as Anthropic allows it', () => {
+    const parsed = anthropicDialect.parseRequest({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: '' }] });
+    expect(parsed.ok).toBe(true);
+  });
+});
+
 describe('anthropic dialect: what Anthropic refuses and OpenAI callers may send', () => {
   const base: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'hi' }], maxTokens: undefined, temperature: undefined, topP: undefined, stop: [], stream: false, includeUsage: false, finalAssistant: 'answer' };
 
