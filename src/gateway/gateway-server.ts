@@ -3,7 +3,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ChatRequest } from '../protocol/chat.js';
-import { defaultMaxOutputTokens, estimateTokens, hasVisibleText, promptText } from '../protocol/chat.js';
+import { defaultMaxOutputTokens, estimateTokens, lastSpokenTurn, promptText } from '../protocol/chat.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { anthropicDialect } from '../protocol/anthropic-dialect.js';
@@ -208,9 +208,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       // One cancellation stops upstream work on either event; `clientGone` tells them apart.
       let clientGone = false;
       const prefixKey = prefixKeyOf(request.messages);
-      // A trailing assistant turn without visible text is no turn to continue: the Anthropic encoder drops it.
-      const last = request.messages.at(-1);
-      const trailingAssistant = last?.role === 'assistant' && hasVisibleText(last.content) ? request.finalAssistant : undefined;
+      // Read from the last turn an upstream sees: a system message or a turn without visible text after
+      // an assistant turn leaves that turn last for an Anthropic upstream, which continues it (a prefill).
+      const trailingAssistant = lastSpokenTurn(request.messages)?.role === 'assistant' ? request.finalAssistant : undefined;
       const context: RequestContext = {
         requestId,
         tenant,

@@ -231,6 +231,19 @@ export function hasVisibleText(text: string): boolean {
 }
 
 /**
+ * The last turn every upstream sees: system messages and turns without visible text left out, as
+ * the Anthropic encoder leaves them (to its system prompt, or out). What routing reads a request's
+ * ending from, so that [user, assistant, system] counts as ending with the assistant turn.
+ */
+export function lastSpokenTurn(messages: readonly ChatMessage[]): ChatMessage | undefined {
+  for (let index = messages.length - 1; index >= 0; index -= 1) {
+    const message = messages[index];
+    if (message !== undefined && message.role !== 'system' && hasVisibleText(message.content)) return message;
+  }
+  return undefined;
+}
+
+/**
  * An ESTIMATE of a text's tokens: one per four UTF-16 characters, rounded up.
  * Close for English with common tokenizers; low for code-dense or CJK text, so
  * callers add the output budget and endpoints keep context headroom. The

@@ -496,6 +496,11 @@ describe('failover under faults', () => {
       // One without visible text is dropped on the way to Anthropic: no prefill, it may go there.
       await openai(url).chat.completions.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: '\n' }] });
       expect([noPrefillFront.arrivals.length, wholeFront.arrivals.length]).toEqual([2, 2]);
+      // What ends the conversation is the last turn an upstream sees: a system message (which goes to
+      // Anthropic's system prompt) or a turn without text after an assistant turn leaves that turn last.
+      await openai(url).chat.completions.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'It is 4' }, { role: 'system', content: 'Answer briefly.' }] });
+      await openai(url).chat.completions.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'It is 4' }, { role: 'user', content: ' ' }] });
+      expect([noPrefillFront.arrivals.length, wholeFront.arrivals.length]).toEqual([2, 4]);
     });
 
     it('a request without max_tokens whose prompt leaves less than the default 4096 is answered to the end of the window, as vLLM does, not refused', async () => {
