@@ -8,7 +8,10 @@ import { sseFrame } from './sse.js';
 
 const stopSequence = z.string().max(maxStopSequenceChars, `a stop sequence is at most ${maxStopSequenceChars} characters`);
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
-const content = z.union([z.string(), z.array(textPart)], { error: unsupportedContent('part') });
+const content = z
+  .union([z.string(), z.array(textPart)], { error: unsupportedContent('part') })
+  // As OpenAI refuses it; an empty string passes, as OpenAI lets it.
+  .refine((value) => typeof value === 'string' || value.length > 0, 'an empty array of content parts: give at least one text part, or a string');
 
 /**
  * vLLM's and SGLang's request extensions that change what the answer is (its format, its length,

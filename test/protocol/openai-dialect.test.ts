@@ -51,6 +51,14 @@ describe('OpenAI requests', () => {
     return parsed.value;
   };
 
+  it('an empty list of content parts is refused, as OpenAI refuses it; an empty string is not', () => {
+    for (const role of ['user', 'system', 'assistant']) {
+      const parsed = openaiDialect.parseRequest({ model: 'm', messages: [{ role: 'user', content: 'hi' }, { role, content: [] }] });
+      expect(parsed.ok ? undefined : parsed.problem).toEqual({ status: 400, kind: 'invalid_request', param: 'messages.1.content', message: 'messages.1.content: an empty array of content parts: give at least one text part, or a string' });
+    }
+    expect(parse({ messages: [{ role: 'user', content: 'hi' }, { role: 'user', content: '' }] }).messages).toEqual([{ role: 'user', content: 'hi' }, { role: 'user', content: '' }]);
+  });
+
   it.each([
     ['guided_json', { type: 'object' }],
     ['guided_choice', ['yes', 'no']],
