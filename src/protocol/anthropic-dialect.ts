@@ -226,20 +226,24 @@ export const anthropicDialect: Dialect = {
   },
 
   createStreamWriter(): StreamWriter {
+    // The text block opens at the first text: an empty answer (a stop sequence at once) has no
+    // block, as Anthropic streams it. Accumulated, an empty block is one the API refuses if sent back.
+    let blockOpen = false;
     return {
       write(event: ChatEvent): string {
         switch (event.type) {
           case 'start':
-            return (
-              sseFrame(JSON.stringify({ type: 'message_start', message: { id: event.id, type: 'message', role: 'assistant', model: event.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: event.inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 0 } } }), 'message_start') +
-              sseFrame(JSON.stringify({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }), 'content_block_start') +
-              sseFrame(JSON.stringify({ type: 'ping' }), 'ping')
-            );
-          case 'text':
-            return sseFrame(JSON.stringify({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: event.text } }), 'content_block_delta');
+            return sseFrame(JSON.stringify({ type: 'message_start', message: { id: event.id, type: 'message', role: 'assistant', model: event.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: event.inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 0 } } }), 'message_start');
+          case 'text': {
+            if (event.text === '') return '';
+            const delta = sseFrame(JSON.stringify({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: event.text } }), 'content_block_delta');
+            if (blockOpen) return delta;
+            blockOpen = true;
+            return sseFrame(JSON.stringify({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }), 'content_block_start') + sseFrame(JSON.stringify({ type: 'ping' }), 'ping') + delta;
+          }
           case 'finish':
             return (
-              sseFrame(JSON.stringify({ type: 'content_block_stop', index: 0 }), 'content_block_stop') +
+              (blockOpen ? sseFrame(JSON.stringify({ type: 'content_block_stop', index: 0 }), 'content_block_stop') : '') +
               sseFrame(JSON.stringify({ type: 'message_delta', delta: stopFields(event), usage: { input_tokens: event.usage.inputTokens, output_tokens: event.usage.outputTokens } }), 'message_delta') +
               sseFrame(JSON.stringify({ type: 'message_stop' }), 'message_stop')
             );

@@ -31,6 +31,17 @@ describe('anthropic dialect: stop sequences', () => {
     expect(roundTrip(events)).toEqual(events);
   });
 
+  it('an empty answer streams no content block, as Anthropic streams it and as its complete message has none', () => {
+    const writer = anthropicDialect.createStreamWriter({ includeUsage: true, created: 0 });
+    const events: ChatEvent[] = [{ type: 'start', id: 'msg_1', model: 'm', inputTokens: 3 }, { type: 'finish', finishReason: 'stop', stopSequence: '###', usage: { inputTokens: 3, outputTokens: 0 } }];
+    const names = events.map((event) => writer.write(event)).join('').match(/^event: \w+/gm);
+    expect(names).toEqual(['event: message_start', 'event: message_delta', 'event: message_stop']);
+    // With text, the block opens at the first of it, followed by a ping, as Anthropic sends them.
+    const withText = anthropicDialect.createStreamWriter({ includeUsage: true, created: 0 });
+    const frames = [events[0], { type: 'text', text: 'a' }, { type: 'text', text: 'b' }, events[1]].map((event) => withText.write(event as ChatEvent)).join('');
+    expect(frames.match(/^event: \w+/gm)).toEqual(['event: message_start', 'event: content_block_start', 'event: ping', 'event: content_block_delta', 'event: content_block_delta', 'event: content_block_stop', 'event: message_delta', 'event: message_stop']);
+  });
+
   it('a complete message carries the sequence both ways', () => {
     const body = anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: 'hi', finishReason: 'stop', stopSequence: 'END', usage });
     expect(body).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: 'END' });
