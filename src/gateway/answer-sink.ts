@@ -81,8 +81,11 @@ export function createStreamSink({ inbound, request, res, headers, id }: SinkTar
   };
 }
 
-/** One JSON body at the end; a failure before that is a clean error status. */
-export function createJsonSink({ inbound, request, res, headers, id }: SinkTarget): AnswerSink {
+/**
+ * One JSON body at the end; a failure before that is a clean error status. `beforeFailure` runs
+ * before a failure is written (the tenant's charge settled, so its headers show the refund).
+ */
+export function createJsonSink({ inbound, request, res, headers, id }: SinkTarget, beforeFailure: () => void = () => undefined): AnswerSink {
   return {
     committed: false,
     // One body at the end: nothing is written while the answer streams in.
@@ -90,7 +93,10 @@ export function createJsonSink({ inbound, request, res, headers, id }: SinkTarge
     drained: () => Promise.resolve(),
     event: () => undefined,
     finish: (event, text) => sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, ...(event.stopSequence === undefined ? {} : { stopSequence: event.stopSequence }), usage: event.usage }), headers),
-    fail: (kind, message, status, extra) => sendJson(res, status, inbound.formatError({ kind, message, requestId: headers[inbound.requestIdHeader] }), extra === undefined ? headers : Object.assign(headers, extra)),
+    fail: (kind, message, status, extra) => {
+      beforeFailure();
+      sendJson(res, status, inbound.formatError({ kind, message, requestId: headers[inbound.requestIdHeader] }), extra === undefined ? headers : Object.assign(headers, extra));
+    },
   };
 }
 

@@ -250,6 +250,15 @@ export function createGateway(options: GatewayOptions): Gateway {
       const tried = new Set<string>();
       // Charged what was served: nothing for a request refused or failed before its first token.
       let usedTokens = 0;
+      let settled = false;
+      /** Settles the tenant's token charge once; a response not yet begun then shows the limits after it. */
+      const settle = (used: number): void => {
+        if (settled) return;
+        settled = true;
+        const settledAt = now();
+        settleTokenUsage(limits, tenant, promptTokens + outputTokens, used, settledAt);
+        if (!res.headersSent) Object.assign(headers, inbound.rateLimitHeaders(tenantLimitState(limits, tenant, settledAt), settledAt));
+      };
       try {
         const answer = await firstAnswer(core, context, withoutPrefillWhitespace(request), tried, deadline);
         if (answer.kind === 'failed') throw new ClientError(502, 'api_error', answer.message);
@@ -257,20 +266,21 @@ export function createGateway(options: GatewayOptions): Gateway {
         metrics.ttft.observe({ route: route.model, endpoint: answer.endpoint.config.id }, (now() - arrivedAt) / 1e3);
         // Ids are the caller's dialect's, whichever upstream answered.
         const target = { inbound, request, res, headers, id: inbound.responseId(generateId()) };
-        const sink = request.stream ? createStreamSink(target, Math.floor(now() / 1000)) : createJsonSink(target);
+        // A complete answer that fails delivers nothing: settled at nothing before its error is written.
+        const sink = request.stream ? createStreamSink(target, Math.floor(now() / 1000)) : createJsonSink(target, () => settle(0));
         const outcome = await pumpAnswer(core, context, sink, request, answer, tried, deadline);
-        usedTokens = outcome.inputTokens + outcome.outputTokens;
+        // A stream cut short delivered its tokens; a complete answer cut short (the client gone, a
+        // deadline, a break) delivered none.
+        usedTokens = request.stream || outcome.status === 200 ? outcome.inputTokens + outcome.outputTokens : 0;
         return { status: outcome.status, endpoint: outcome.endpoint, route: route.model, tenant: tenant.id, attempts: context.attempts, ...texts(request, outcome.text) };
       } finally {
         res.off('close', onClose);
         // Ended but not all sent: the client is not reading (see releaseAtDeadline).
         if (res.writableEnded && !res.writableFinished && !res.destroyed) releaseAtDeadline(res, deadline, deadlineTimer, context.shuttingDown);
         else clearTimeout(deadlineTimer);
-        const settledAt = now();
-        settleTokenUsage(limits, tenant, promptTokens + outputTokens, usedTokens, settledAt);
         // A request refused or failed before its answer began was refunded: its error response shows
         // the limits after the refund, not the admission charge.
-        if (!res.headersSent) Object.assign(headers, inbound.rateLimitHeaders(tenantLimitState(limits, tenant, settledAt), settledAt));
+        settle(usedTokens);
       }
     } finally {
       chatRequests.delete(deadline);

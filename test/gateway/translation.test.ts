@@ -442,6 +442,34 @@ describe('token limits charge what was served', () => {
     }
   });
 
+  it('a complete answer that breaks with nowhere to resume delivers nothing: it is charged nothing, and its 502 shows the refund', async () => {
+    const breaking = await startScriptedUpstream((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: 'one' }) + openAIChunk({ content: ' two' }) + openAIChunk({ content: ' three' }), () => setTimeout(() => res.socket?.destroy(), 20));
+    });
+    const gateway = await routeGateway('breaking', [['breaking', breaking.url, 'm']], 1000, 'resilience: { resumeStreams: false }');
+    try {
+      // A prompt of 100 tokens by the gateway's estimate.
+      const ask = (body: object): Promise<Response> =>
+        fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'breaking', messages: [{ role: 'user', content: 'x'.repeat(400) }], max_tokens: 700, ...body }) });
+      const failed = await ask({});
+      expect(failed.status).toBe(502);
+      // Admitted at 800 of 1,000, then refunded whole before the 502 was written.
+      expect(failed.headers.get('x-ratelimit-remaining-tokens')).toBe('1000');
+      // A stream delivered its three tokens before the break: it is charged them and its prompt.
+      const streamed = await ask({ stream: true });
+      expect(await streamed.text()).toContain('the answer was cut after 3 tokens');
+      const again = await ask({});
+      expect(again.status).toBe(502);
+      // 103 charged for the stream; the bucket refills about 17 tokens a second meanwhile.
+      const remaining = Number(again.headers.get('x-ratelimit-remaining-tokens'));
+      expect(remaining).toBeGreaterThanOrEqual(1000 - 103);
+      expect(remaining).toBeLessThan(1000 - 103 + 50);
+    } finally {
+      await gateway.close();
+      await breaking.close();
+    }
+  });
+
   it('a request that alone needs more than the tenant\'s tokens per minute is refused at once, saying how to fix it, and told not to retry', async () => {
     const gateway = await routeGateway('small', [['whole', replica.url, 'm-stop']], 1000);
     try {
