@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { precisions } from '../catalog/accelerator.js';
+import { jurisdictionIdSchema } from './jurisdictions.js';
 
 /**
  * The fleet file as written by a user: the trust boundary. Objects are strict
@@ -72,7 +73,7 @@ export const poolSpecSchema = z.strictObject({
   id,
   provider: id,
   region: id,
-  jurisdiction: id,
+  jurisdiction: jurisdictionIdSchema,
   site: id.optional(),
   chip: id,
   chips: count(1e8),
@@ -89,7 +90,7 @@ export const serviceSpecSchema = z.strictObject({
   inputTokens: count(1e8),
   outputTokens: count(1e8),
   slo: z.strictObject({ ttftMs: within(1e-3, 1e8), tpotMs: within(1e-3, 1e8) }),
-  jurisdictions: z.array(id).min(1, 'at least one jurisdiction'),
+  jurisdictions: z.array(jurisdictionIdSchema).min(1, 'at least one jurisdiction'),
   /** Serving precision; the model's own precision otherwise. */
   precision: precision.optional(),
 });
@@ -99,7 +100,7 @@ export const trainingJobSpecSchema = z.strictObject({
   model: id,
   tokens: within(1, 1e18),
   deadlineDays: within(1e-3, 36500),
-  jurisdictions: z.array(id).min(1, 'at least one jurisdiction'),
+  jurisdictions: z.array(jurisdictionIdSchema).min(1, 'at least one jurisdiction'),
   /** Model-FLOPs utilisation; the chip's default otherwise. */
   mfu: within(1e-3, 1).optional(),
   precision: precision.optional(),
@@ -127,7 +128,7 @@ export const policySpecSchema = z.strictObject({
 
 export const fleetSpecSchema = z.strictObject({
   version: z.literal(1),
-  jurisdictions: z.array(id).optional(),
+  jurisdictions: z.array(jurisdictionIdSchema).optional(),
   chips: z.array(chipSpecSchema).optional(),
   models: z.array(modelSpecSchema).optional(),
   /** Path (relative to the fleet file) of a CSV of measured performance profiles. */

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { knownJurisdictions } from '../domain/jurisdictions.js';
+import { jurisdictionIdSchema, knownJurisdictions } from '../domain/jurisdictions.js';
 import { SpecError, formatPath, type Result, type SpecProblem } from '../domain/spec-problem.js';
 import { didYouMean, someOf } from '../domain/suggest.js';
 import { wrongKindOfFile } from '../domain/wrong-kind-of-file.js';
@@ -20,8 +20,6 @@ import { dialects as protocolDialects } from '../protocol/dialects.js';
  */
 
 const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'an id of letters, digits, ".", "_", ":" or "-"');
-/** Jurisdictions compare without case, as the x-switchyard-jurisdiction header does: kept lowercase. */
-const jurisdictionId = id.transform((value) => value.toLowerCase());
 const count = (max: number) => z.number().int().positive().max(max);
 const milliseconds = (max: number) => z.number().int().min(0).max(max);
 
@@ -40,7 +38,7 @@ export const endpointConfigSchema = z.strictObject({
   model: z.string().min(1),
   provider: id,
   region: id,
-  jurisdiction: jurisdictionId,
+  jurisdiction: jurisdictionIdSchema,
   /** Chip and pool are labels for metrics and logs; routing does not read them. */
   chip: id.optional(),
   pool: id.optional(),
@@ -81,7 +79,7 @@ export const tenantConfigSchema = z.strictObject({
   id,
   /** Hex SHA-256 of the tenant's key (format checked below, without echoing it: it may be a pasted raw key). */
   apiKeySha256: z.string().transform((hex) => hex.toLowerCase()),
-  jurisdictions: z.array(jurisdictionId).min(1, 'at least one jurisdiction'),
+  jurisdictions: z.array(jurisdictionIdSchema).min(1, 'at least one jurisdiction'),
   requestsPerMinute: count(1e9),
   tokensPerMinute: count(1e12),
 });
@@ -116,7 +114,7 @@ export const resilienceConfigSchema = z.strictObject({
 export const gatewayConfigSchema = z.strictObject({
   version: z.literal(1),
   /** Jurisdictions beyond the built-in list. */
-  jurisdictions: z.array(jurisdictionId).optional(),
+  jurisdictions: z.array(jurisdictionIdSchema).optional(),
   listen: z
     .strictObject({
       port: z.number().int().min(0).max(65_535).default(8080),
@@ -270,7 +268,7 @@ function validParts(data: unknown): CheckedParts {
       const value = typeof entry === 'object' && entry !== null ? (entry as Record<string, unknown>)[field] : undefined;
       return typeof value === 'string' ? value : undefined;
     });
-  const declared = z.array(jurisdictionId).optional().safeParse(top.jurisdictions);
+  const declared = z.array(jurisdictionIdSchema).optional().safeParse(top.jurisdictions);
   const resilience = resilienceConfigSchema.safeParse(top.resilience ?? {});
   const endpoints = list(top.endpoints);
   return {

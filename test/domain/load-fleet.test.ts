@@ -305,6 +305,17 @@ describe('unknown references', () => {
     const declared = loadOk(edit(edit(small, 'jurisdiction: eu, chip: h100', 'jurisdiction: mars, chip: h100'), 'version: 1\n', 'version: 1\njurisdictions: [mars]\n'));
     expect(pool(declared, 'azure-weu-h100').jurisdiction).toBe('mars');
   });
+
+  it('jurisdictions compare without case, as the gateway compares them: a declared EU is the built-in eu', () => {
+    let text = edit(small, 'version: 1\n', 'version: 1\njurisdictions: [EU, Mars]\n');
+    text = edit(text, 'jurisdiction: eu, chip: h100', 'jurisdiction: EU, chip: h100');
+    text = edit(text, 'jurisdictions: [eu]', 'jurisdictions: [Eu]');
+    const fleet = loadOk(text);
+    expect(pool(fleet, 'azure-weu-h100').jurisdiction).toBe('eu');
+    expect(fleet.services.find((service) => service.id === 'assist-eu')?.jurisdictions).toEqual(['eu']);
+    // An undeclared one is still unknown, named as it is compared.
+    expect(onlyProblem(edit(small, 'jurisdiction: eu, chip: h100', 'jurisdiction: MARS, chip: h100')).message).toBe("unknown jurisdiction 'mars'");
+  });
 });
 
 describe('duplicate ids', () => {
