@@ -142,9 +142,10 @@ export function upstreamErrorDetail(body: unknown): UpstreamErrorDetail {
       : typeof top.error === 'string' && top.error !== ''
         ? top.error
         : (validationMessage(top.detail) ?? 'upstream error');
-  const param = typeof source.param === 'string' && /^[\w.[\]-]{1,128}$/.test(source.param) ? source.param : undefined;
   const named = typeof source.code === 'string' && errorCodes.has(source.code) ? (source.code as ErrorCode) : undefined;
   const code = named ?? (contextLengthWording.test(message) ? 'context_length_exceeded' : undefined);
+  // OpenAI names messages as the field of a context-length refusal, as the gateway's own does.
+  const param = typeof source.param === 'string' && /^[\w.[\]-]{1,128}$/.test(source.param) ? source.param : code === 'context_length_exceeded' ? 'messages' : undefined;
   const label = [source.code, source.type, top.error_type].find((value): value is string => typeof value === 'string' && /^[\w.-]{1,64}$/.test(value) && value !== 'error');
   return { message, param, code, label };
 }
