@@ -95,7 +95,7 @@ export function createJsonSink({ inbound, request, res, headers, id }: SinkTarge
     finish: (event, text) => sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, ...(event.stopSequence === undefined ? {} : { stopSequence: event.stopSequence }), usage: event.usage }), headers),
     fail: (kind, message, status, extra) => {
       beforeFailure();
-      sendJson(res, status, inbound.formatError({ kind, message, requestId: headers[inbound.requestIdHeader] }), extra === undefined ? headers : Object.assign(headers, extra));
+      sendJson(res, inbound.errorStatus(kind, status), inbound.formatError({ kind, message, requestId: headers[inbound.requestIdHeader] }), extra === undefined ? headers : Object.assign(headers, extra));
     },
   };
 }

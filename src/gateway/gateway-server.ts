@@ -373,7 +373,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       const clientError = error instanceof ClientError ? error : new ClientError(500, 'api_error', 'internal gateway error');
       if (!(error instanceof ClientError)) logger?.error({ requestId, err: error instanceof Error ? error.message : String(error) }, 'internal error');
       metrics.requests.inc({ route: labels.route, endpoint: clientError.endpoint ?? unlabelled, status: String(clientError.status), dialect: inbound.name });
-      logger?.[levelOf(clientError.status)]({ requestId, tenant: labels.tenant, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, ...sentStatus(res, clientError.status), reason: clientError.logMessage, ms: now() - started }, 'request refused');
+      // The status the caller's dialect answers with (an Anthropic overload is 529), when not yet sent.
+      const answered = inbound.errorStatus(clientError.kind, clientError.status);
+      const httpStatus = res.headersSent ? sentStatus(res, clientError.status) : answered === clientError.status ? {} : { httpStatus: answered };
+      logger?.[levelOf(clientError.status)]({ requestId, tenant: labels.tenant, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, ...httpStatus, reason: clientError.logMessage, ms: now() - started }, 'request refused');
       if (res.headersSent) {
         res.end();
         return;
@@ -382,7 +385,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // A body not read to its end (too large, or refused before reading) is read and dropped,
       // within bounds, so that a caller still sending it gets this answer rather than a reset.
       if (!req.complete && hasBody(req)) discardRestOfBody(req, options.discardLimits);
-      sendJson(res, clientError.status, inbound.formatError({ kind: clientError.kind, message: clientError.message, param: clientError.param, code: clientError.code, limit: clientError.limit, requestId }), headers);
+      sendJson(res, answered, inbound.formatError({ kind: clientError.kind, message: clientError.message, param: clientError.param, code: clientError.code, limit: clientError.limit, requestId }), headers);
     }
   };
 

@@ -327,6 +327,12 @@ export const anthropicDialect: Dialect = {
     return { type: 'model', id, display_name: id, created_at: '1970-01-01T00:00:00Z' };
   },
 
+  errorStatus(kind: ErrorKind, status: number): number {
+    // Anthropic answers overload with 529 overloaded_error, and its clients (Claude Code's fallback
+    // model among them) act on that status; other APIs and load balancers know 503.
+    return kind === 'overloaded' && status === 503 ? 529 : status;
+  },
+
   formatError({ kind, message, requestId }: ErrorReport): unknown {
     return { type: 'error', error: { type: kindToType[kind], message }, ...(requestId === undefined ? {} : { request_id: requestId }) };
   },

@@ -1,4 +1,4 @@
-import type { ChatEvent, ChatRequest, ChatResult, ErrorReport, Parsed, RateLimitState } from './chat.js';
+import type { ChatEvent, ChatRequest, ChatResult, ErrorKind, ErrorReport, Parsed, RateLimitState } from './chat.js';
 
 /**
  * A wire dialect (spec v1): one adapter per API, implementing only this. The
@@ -43,6 +43,8 @@ export interface Dialect {
 
   /** An error body in this dialect. */
   formatError(error: ErrorReport): unknown;
+  /** The status this dialect answers an error of `kind` with, where it differs from the gateway's `status`. */
+  errorStatus(kind: ErrorKind, status: number): number;
   /** A caller's rate-limit state as this dialect's response headers; `now` in epoch ms. */
   rateLimitHeaders(state: RateLimitState, now: number): Record<string, string>;
 }

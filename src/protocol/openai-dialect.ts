@@ -377,6 +377,10 @@ export const openaiDialect: Dialect = {
     return { id, object: 'model', created: 0, owned_by: 'switchyard' };
   },
 
+  errorStatus(_kind: ErrorKind, status: number): number {
+    return status;
+  },
+
   formatError({ kind, message, param, code, limit }: ErrorReport): unknown {
     return { error: { message, type: limit ?? kindToType[kind], param: param ?? null, code: code ?? kindToCode[kind] ?? null } };
   },

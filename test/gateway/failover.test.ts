@@ -1102,6 +1102,10 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 5000, t
     const retryAfter = Number(ejected.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThanOrEqual(29);
     expect(retryAfter).toBeLessThanOrEqual(30);
+    // An Anthropic caller gets what the Anthropic API answers when overloaded: 529 overloaded_error.
+    const overloaded: unknown = await anthropic(url).messages.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }, { maxRetries: 0 }).catch((error: unknown) => error);
+    expect(overloaded).toMatchObject({ status: 529, error: { type: 'error', error: { type: 'overloaded_error' } } });
+    expect(Number((overloaded as { headers?: Headers }).headers?.get('retry-after'))).toBeGreaterThanOrEqual(29);
   });
 
   it('4c. the Retry-After of an all-ejected 503 is when one of this request\'s own endpoints takes a request again, not another jurisdiction\'s', async () => {
