@@ -215,7 +215,7 @@ export async function pumpAnswer(
         }
         const event = next.value;
         if (event.type === 'error') {
-          failure = event.message;
+          failure = event.detail === undefined ? event.message : `${event.message}: ${event.detail}`;
           upstreamSaid = event.fromUpstream === true;
           break;
         }

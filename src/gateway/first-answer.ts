@@ -119,7 +119,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
  * status and its own error code or type when that is a plain name.
  */
 function loggedReason(core: GatewayCore, failed: Extract<Attempt, { kind: 'failed' }>): string {
-  if (!failed.fromUpstream || core.config.logging.logPrompts) return failed.message;
+  if (!failed.fromUpstream || core.config.logging.logPrompts) return failed.detail === undefined ? failed.message : `${failed.message}: ${failed.detail}`;
   return `status ${failed.status}${failed.label === undefined ? '' : ` (${failed.label})`}; the upstream's words are logged only with logging.logPrompts`;
 }
 

@@ -42,7 +42,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   endpoint.attempts += 1;
   const number = endpoint.attempts;
   let timedOut = false;
-  const fail = (status: number, message: string, fromUpstream = false, retryAfter?: string, named: Pick<UpstreamFailure, 'param' | 'code' | 'label' | 'upstreamRequestId'> = {}): Attempt => {
+  const fail = (status: number, message: string, fromUpstream = false, retryAfter?: string, named: Pick<UpstreamFailure, 'param' | 'code' | 'label' | 'upstreamRequestId' | 'detail'> = {}): Attempt => {
     detach();
     cancellation.cancel();
     // A caller's own mistake (400, 413, 422) and backpressure (429) say nothing about the endpoint's health.
@@ -83,7 +83,10 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     for (;;) {
       const next = await rest.next();
       if (next.done === true) return interrupted() ?? fail(502, 'upstream stream ended before the first token');
-      if (next.value.type === 'error') return interrupted() ?? fail(502, next.value.message, next.value.fromUpstream === true);
+      if (next.value.type === 'error') {
+        const { message, fromUpstream, detail } = next.value;
+        return interrupted() ?? (fromUpstream === true ? fail(502, message, true) : fail(502, `${message} before the first token`, false, undefined, detail === undefined ? {} : { detail }));
+      }
       head.push(next.value);
       if (next.value.type === 'text' || next.value.type === 'finish') break;
     }

@@ -41,6 +41,8 @@ export interface UpstreamFailure {
   readonly label?: string | undefined;
   /** The upstream's id for the failed request (OpenAI's x-request-id, Anthropic's request-id), when a plain token: for its operator. */
   readonly upstreamRequestId?: string | undefined;
+  /** Network detail of a failure the gateway saw (its HTTP client's error code): logged, never told to the caller. */
+  readonly detail?: string | undefined;
 }
 
 /**
@@ -392,7 +394,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
         const announced = this.#announcedFinish();
         if (announced !== undefined) this.#queue.push(announced);
         // Otherwise, cancelled on purpose: the gateway knows why and stops reading; else say it broke.
-        else if (!this.cancellation.cancelled) this.#queue.push({ type: 'error', kind: 'api_error', message: `upstream stream broke: ${describeNetworkError(error)}` });
+        else if (!this.cancellation.cancelled) this.#queue.push({ type: 'error', kind: 'api_error', message: 'the upstream stream broke', detail: describeNetworkError(error) });
       }
       this.#queue.end();
       return;

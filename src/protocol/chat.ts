@@ -103,7 +103,14 @@ export type ChatEvent =
   | { readonly type: 'text'; readonly text: string }
   | { readonly type: 'finish'; readonly finishReason: FinishReason; readonly stopSequence?: string; readonly usage: Usage }
   /** `fromUpstream`: the message is an upstream's own error frame (its words may quote the request), not the gateway's. */
-  | { readonly type: 'error'; readonly kind: ErrorKind; readonly message: string; readonly fromUpstream?: true };
+  | {
+      readonly type: 'error';
+      readonly kind: ErrorKind;
+      readonly message: string;
+      readonly fromUpstream?: true;
+      /** The gateway's own account of a network failure (its HTTP client's error code): for logs, never for callers. */
+      readonly detail?: string;
+    };
 
 /** Error categories both dialects can express. */
 export type ErrorKind = 'invalid_request' | 'too_large' | 'authentication' | 'permission' | 'not_found' | 'rate_limit' | 'overloaded' | 'api_error' | 'timeout';

@@ -92,8 +92,18 @@ describe('the gateway\'s own words in the log', () => {
     }, 200, false);
     await ask(url);
     const broke = lines.map((line) => JSON.parse(line) as { msg: string; reason?: string }).find((line) => line.msg === 'upstream stream broke');
-    expect(broke?.reason).toMatch(/upstream stream broke|ended before its final event/);
+    expect(broke?.reason).toMatch(/upstream stream broke: [A-Z_]+: |ended before its final event/);
     expect(broke?.reason).not.toContain('logged only with');
+  });
+
+  it('a stream that broke before its first token is logged with the network cause the caller is not told', async () => {
+    const { url, lines } = await loggingGateway((res) => {
+      res.write(': ok\n\n');
+      setTimeout(() => res.socket?.destroy(), 20);
+    }, 200, false);
+    await ask(url);
+    const failed = lines.map((line) => JSON.parse(line) as { msg: string; reason?: string }).find((line) => line.msg === 'upstream attempt failed');
+    expect(failed?.reason).toMatch(/^the upstream stream broke before the first token: [A-Z_]+: /);
   });
 
   it('a short upstream key in an upstream\'s words withholds them whole, rather than showing where the key stood', async () => {

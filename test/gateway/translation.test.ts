@@ -197,6 +197,23 @@ describe('an answer that breaks with nowhere to resume', () => {
   });
 });
 
+describe('an answer that breaks before its first token, with nowhere else to go', () => {
+  it("is a 502 in the gateway's words: the HTTP client's network detail is for the log only", async () => {
+    const breaking = await startScriptedUpstream((res) => {
+      res.write(': ok\n\n', () => setTimeout(() => res.socket?.destroy(), 20));
+    });
+    const gateway = await routeGateway('breaking', [['breaking', breaking.url, 'm']], 100_000_000, 'resilience: { retries: 0 }');
+    try {
+      const response = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'breaking', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }) });
+      expect(response.status).toBe(502);
+      expect(((await response.json()) as { error: { message: string } }).error.message).toBe('upstream breaking failed: the upstream stream broke before the first token');
+    } finally {
+      await gateway.close();
+      await breaking.close();
+    }
+  });
+});
+
 describe('prefills from OpenAI callers', () => {
   it("vLLM's continue_final_message asks an OpenAI upstream to continue the caller's assistant turn; without it the turn is answered after", async () => {
     const upstream = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: ' more' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
