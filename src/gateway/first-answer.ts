@@ -23,6 +23,8 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   const route = (exclude: ReadonlySet<string>): RouteDecision => routeRequest(context.routeInput(exclude), endpoints.views(context.route), policy, random);
   let last: Attempt | undefined;
   let revisits = 0;
+  /** An endpoint that refused the request as the caller's fault, while another is asked (a second opinion). */
+  let refusedBy: EndpointRuntime | undefined;
   // Ends: each pass tries a fresh endpoint (finitely many) or revisits one (at most `retries`).
   for (let index = 0; ; index += 1) {
     if (cancellation.cancelled) throw stoppedError(core, context);
@@ -84,7 +86,11 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     tried.add(primary.config.id);
     const second = config.resilience.hedgeAfterMs > 0 ? endpoints.get(decision.ranked[1]?.id ?? '') : undefined;
     const result = second === undefined ? await attemptOn(core, context, primary, request, cancellation) : await hedged(core, context, primary, second, request, tried, cancellation);
-    if (result.kind !== 'failed') return result;
+    if (result.kind !== 'failed') {
+      // Another endpoint took what one refused as the caller's fault: the refusal was the endpoint's.
+      if (refusedBy !== undefined) endpoints.setCircuit(refusedBy, 'failure');
+      return result;
+    }
     // 499 is this request's own cancellation: the deadline (a timeout for a waiting client) or the client leaving.
     if (result.status === 499) throw stoppedError(core, context);
     last = result;
@@ -93,9 +99,19 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     // The upstream counts the prompt longer than the estimate did: a larger window may still take
     // it. The refusing endpoint is banned for the request (recordFailure), and so, by the floor, is
     // every window no larger than its own.
-    if (result.code !== 'context_length_exceeded') break;
-    const routedBudget = context.routeInput(tried).maxOutputTokens;
-    context.promptFloor = Math.max(context.promptFloor ?? 0, result.endpoint.config.contextWindow - routedBudget + 1);
+    if (result.code === 'context_length_exceeded') {
+      const routedBudget = context.routeInput(tried).maxOutputTokens;
+      context.promptFloor = Math.max(context.promptFloor ?? 0, result.endpoint.config.contextWindow - routedBudget + 1);
+      continue;
+    }
+    // A refusal of the caller's request (400, 413, 422) gets one second opinion: the gateway checked
+    // the request already, and an endpoint that refuses what others take (a field it does not know,
+    // a fault) must not fail every request routed to it first. Two refusals are the caller's fault.
+    if (isRequestFault(result.status) && refusedBy === undefined && route(tried).ok) {
+      refusedBy = result.endpoint;
+      continue;
+    }
+    break;
   }
   if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
   const answer = answerForUpstreamFailure(last.status);

@@ -903,8 +903,8 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 5000, t
     expect([erring.arrivals(), good.arrivals.length]).toEqual([2, 2]);
   });
 
-  it('4. an endpoint answering 503 to everything is failed over; a 400 (not retryable) reaches the client as the 4xx, with no retry', async () => {
-    const { url, faulted: failing, first, second } = await faultedThenGood({ id: 'failing', faults: { errorRate: 1, errorStatus: 503 } });
+  it('4. an endpoint answering 503 to everything is failed over', async () => {
+    const { url, first, second } = await faultedThenGood({ id: 'failing', faults: { errorRate: 1, errorStatus: 503 } });
     const oa = openai(url);
     const an = anthropic(url);
 
@@ -918,24 +918,54 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 5000, t
     // `Retry-After: 1`, so the next two went to the good one first.
     expect(first.arrivals).toHaveLength(1);
     expect(second.arrivals).toHaveLength(3);
+  });
 
-    failing.setFaults({ errorStatus: 400 });
-    // Past that Retry-After the cheapest endpoint is first again.
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    const failingBefore = first.arrivals.length;
-    const goodBefore = second.arrivals.length;
-    await expect(oa.chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 10 })).rejects.toMatchObject({ status: 400 });
-    await expect(an.messages.create({ model: publicModel, max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 400 });
-    const raw = await fetch(`${url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 10, stream: true }),
+  describe('4e. an upstream that refuses the request as the caller\'s fault (400, 413, 422) gets a second opinion', () => {
+    it('another endpoint that takes it shows the refusal was the endpoint\'s: the caller is answered, and the refusing endpoint\'s circuit counts it', async () => {
+      const { url, faulted: refusing, first, second } = await faultedThenGood({ id: 'refusing', faults: { errorRate: 1, errorStatus: 422 } }, { circuitBreaker: '{ failureThreshold: 3, openMs: 60000 }' });
+      for (const status of [422, 400, 413]) {
+        refusing.setFaults({ errorStatus: status });
+        const completion = await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 });
+        expect(completion.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
+      }
+      expect([first.arrivals.length, second.arrivals.length]).toEqual([3, 3]);
+      // Three refusals another endpoint did not share opened its circuit: the next request goes straight to the good one.
+      expect(metricValue(await scrape(url), 'switchyard_circuit_state', { endpoint: 'refusing' })).toBe(2);
+      const streamed = await readSse(await streamOpenAI(url, 'hi', 5), 'openai');
+      expect(streamed.ending).toBe('complete');
+      expect([first.arrivals.length, second.arrivals.length]).toEqual([3, 4]);
     });
-    expect(raw.status).toBe(400);
-    expect(((await raw.json()) as { error: { message: string } }).error.message).toMatch(/HTTP 400/);
-    // One attempt each, and none of them retried or failed over.
-    expect(first.arrivals.length - failingBefore).toBe(3);
-    expect(second.arrivals.length - goodBefore).toBe(0);
+
+    it('a second refusal is the caller\'s fault after all: its 4xx and words reach the caller after two attempts, and no circuit counts it', async () => {
+      const body = (words: string): string => JSON.stringify({ error: { message: words, type: 'invalid_request_error', param: 'temperature' } });
+      const [cheap, dear] = [
+        await startScriptedUpstream((res) => res.end(body('temperature must be at most 1.5 here')), { status: 400, contentType: 'application/json' }),
+        await startScriptedUpstream((res) => res.end(body('temperature must be at most 1.2 here')), { status: 400, contentType: 'application/json' }),
+      ];
+      cleanups.push(() => cheap.close(), () => dear.close());
+      const { url } = await gateway(
+        [
+          { id: 'cheap', url: cheap.url, model: 'm', cost: 0 },
+          { id: 'dear', url: dear.url, model: 'm', cost: 1 },
+          { id: 'dearest', url: dear.url, model: 'm', cost: 2 },
+        ],
+        { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1 } }' },
+      );
+      const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5, temperature: 1.9 }) });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toMatchObject({ error: { message: 'upstream dear failed: temperature must be at most 1.2 here', param: 'temperature' } });
+      expect([cheap.arrivals(), dear.arrivals()]).toEqual([1, 1]);
+      const scraped = await scrape(url);
+      for (const endpoint of ['cheap', 'dear']) expect(metricValue(scraped, 'switchyard_circuit_state', { endpoint })).toBe(0);
+    });
+
+    it('with no other eligible endpoint the refusal reaches the caller at once', async () => {
+      const refusing = await emulator('m-refusing', { faults: { errorRate: 1, errorStatus: 422 } });
+      const front = await proxy(refusing.url);
+      const { url } = await gateway([{ id: 'refusing', url: front.url, model: 'm-refusing' }]);
+      await expect(openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 })).rejects.toMatchObject({ status: 422 });
+      expect(front.arrivals).toHaveLength(1);
+    });
   });
 
   describe('4b. upstream statuses that are the endpoint\'s fault, not the caller\'s', () => {
