@@ -42,6 +42,15 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
       context.roomBudget = decision.largestWindow - routedPromptTokens(context);
       decision = route(tried);
     }
+    // Such a request whose windows with room for the default have all been tried: rather than go
+    // back to one, it goes on to an ordinary window, answered up to that window's end.
+    if (!decision.ok && decision.code === 'unavailable' && context.resumed === undefined && request.maxTokens === undefined && context.roomBudget === undefined && context.promptFloor === undefined) {
+      const largestWindow = roomyWindow(core, context, route, tried);
+      if (largestWindow !== undefined) {
+        context.roomBudget = largestWindow - routedPromptTokens(context);
+        decision = route(tried);
+      }
+    }
     let revisiting = false;
     // Every eligible endpoint tried: go back to one, after a transient failure or to resume a
     // stream. Never to one that rejected the gateway's configuration; first to those that failed
@@ -127,6 +136,20 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   const named = answer.relayMessage ? { ...(last.param === undefined ? {} : { param: last.param }), ...(last.code === undefined ? {} : { code: last.code }) } : {};
   const logMessage = `upstream ${last.endpoint.config.id} failed: ${loggedReason(core, last)}`;
   throw new ClientError(answer.status, answer.kind, `upstream ${last.endpoint.config.id} failed: ${detail}`, { headers, endpoint: last.endpoint.config.id, logMessage, ...named });
+}
+
+/**
+ * The largest window among the endpoints not yet tried that hold the prompt and a token of answer,
+ * or undefined if none does. Routing with a budget of 1 finds them, then the budget is given back.
+ */
+function roomyWindow(core: GatewayCore, context: RequestContext, route: (exclude: ReadonlySet<string>) => RouteDecision, tried: ReadonlySet<string>): number | undefined {
+  context.roomBudget = 1;
+  const fitting = route(tried);
+  context.roomBudget = undefined;
+  if (!fitting.ok || fitting.panic) return undefined;
+  const windows = fitting.ranked.flatMap((ranked) => core.endpoints.get(ranked.id)?.config.contextWindow ?? []);
+  const largest = Math.max(...windows);
+  return largest > routedPromptTokens(context) ? largest : undefined;
 }
 
 /**

@@ -531,6 +531,24 @@ describe('failover under faults', () => {
       expect((JSON.parse(bigFront.arrivals[0]?.body ?? '{}') as { max_tokens?: number }).max_tokens).toBe(12_000 - estimateTokens(prompt));
     });
 
+    it('such a request whose only window with room for the default budget fails is answered in the room an ordinary window leaves', async () => {
+      const big = await emulator('m-big', { faults: { errorRate: 1, errorStatus: 500 } });
+      const [smallFront, bigFront] = [await proxy((await emulator('m-small')).url), await proxy(big.url)];
+      const { url } = await gateway(
+        [
+          { id: 'small', url: smallFront.url, model: 'm-small', contextWindow: 8192, cost: 0 },
+          { id: 'big', url: bigFront.url, model: 'm-big', contextWindow: 131_072, cost: 1, longContext: true },
+        ],
+        { policy: '[cost]' },
+      );
+      const prompt = 'word '.repeat(4800);
+      const answer = await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: prompt }] });
+      expect(answer.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
+      expect(bigFront.arrivals.length).toBeGreaterThanOrEqual(1);
+      expect(smallFront.arrivals).toHaveLength(1);
+      expect((JSON.parse(smallFront.arrivals[0]?.body ?? '{}') as { max_tokens?: number }).max_tokens).toBe(8192 - estimateTokens(prompt));
+    });
+
     it("an upstream that counts the prompt longer than the estimate did (its 400) sends the request on to a larger window, past others of the same size", async () => {
       // vLLM's flat error shape, no code: the wording names it.
       const countsMore = await startScriptedUpstream((res) => res.end(JSON.stringify({ object: 'error', type: 'BadRequestError', message: "This model's maximum context length is 8192 tokens. However, you requested 9100 tokens.", code: 400 })), { status: 400, contentType: 'application/json' });
