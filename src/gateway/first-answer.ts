@@ -207,10 +207,12 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
   metrics.hedges.inc({ route: context.route.model, outcome: winner.i === 0 ? 'primary' : 'hedge' });
   // A primary that lost had no first token all this time: the latency policy learns it is slow.
   if (winner.i === 1) recordTtftAtLeast(primary, core.now() - started, core.now());
-  legs[winner.i === 0 ? 1 : 0].cancel();
   // The loser did not fail, it was only slower: it stays a candidate for resuming this answer.
   tried.delete((winner.i === 0 ? second : primary).config.id);
-  // The loser may already have its first token: give back its load and probe slot.
+  // The loser runs on to its first token, where it is cancelled (its load and probe slot given
+  // back), or to its TTFT timeout, which counts against its circuit as any other. Cancelled now, a
+  // hung endpoint ranked first would never fail an attempt: every request would pay the hedge delay
+  // and its circuit would never open. The request's own cancellation still reaches it.
   void loser.then((late) => {
     if (late.kind === 'stream') releaseAttempt(core, late, 'cancel');
   });

@@ -56,6 +56,7 @@ export interface UpstreamClient {
    * on) can be matched with the gateway's.
    */
   send(target: UpstreamTarget, request: ChatRequest, cancellation: Cancellation, requestId?: string): Promise<UpstreamResponse>;
+  /** Ends every connection, cutting what is still in flight. */
   close(): Promise<void>;
 }
 
@@ -155,7 +156,10 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       });
     },
     async close() {
-      await Promise.all([...pools.values()].map((pool) => pool.close()));
+      // Destroyed, not closed (which waits for requests in flight): the gateway closes its client
+      // after its own drain, when what may still run (a hedge's losing leg waiting for its first
+      // token) is needed by no one.
+      await Promise.all([...pools.values()].map((pool) => pool.destroy()));
       pools.clear();
     },
   };

@@ -1393,8 +1393,56 @@ resilience: { retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, d
     // The TTFT recorded is the callers': each waited the 50 ms before the hedge started, at least.
     expect(metricValue(metrics, 'switchyard_ttft_seconds_count', { route: publicModel })).toBe(6);
     expect(metricValue(metrics, 'switchyard_ttft_seconds_sum', { route: publicModel }) ?? 0).toBeGreaterThanOrEqual(6 * 0.05);
-    // The losing (slow) attempts were cancelled, not left to run.
-    expect(await waitFor(() => slow.stats().running === 0 && slow.stats().waiting === 0, 2000)).toBe(true);
+    // The losing (slow) attempts were cancelled at their first token (1 s), not left to run on.
+    expect(await waitFor(() => slow.stats().running === 0 && slow.stats().waiting === 0, 3000)).toBe(true);
+  });
+
+  it('6d. hedging does not hide a hung endpoint from its circuit: the losing leg runs to its TTFT timeout, which counts', async () => {
+    const hung = await emulator('m-hung', { faults: { hangMs: -1 } });
+    const [hungFront, goodFront] = [await proxy(hung.url), await proxy((await emulator('m-good')).url)];
+    const { url } = await gateway(
+      [
+        { id: 'hung', url: hungFront.url, model: 'm-hung', cost: 0 },
+        { id: 'good', url: goodFront.url, model: 'm-good', cost: 1 },
+      ],
+      { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 300, deadlineMs: 10000, hedgeAfterMs: 50, circuitBreaker: { failureThreshold: 3, openMs: 60000 } }' },
+    );
+    for (let n = 0; n < 3; n += 1) {
+      const completion = await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: `hedge ${n}` }], max_tokens: 5 });
+      expect(completion.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
+    }
+    // Each hung leg timed out 300 ms after it began, after its request was answered; the third opened the circuit.
+    let circuit: number | undefined;
+    for (const until = Date.now() + 3000; Date.now() < until && circuit !== 2; await new Promise((resolve) => setTimeout(resolve, 20))) circuit = metricValue(await scrape(url), 'switchyard_circuit_state', { endpoint: 'hung' });
+    expect(circuit).toBe(2);
+    expect(await waitFor(() => hung.stats().running === 0 && hung.stats().waiting === 0, 2000)).toBe(true);
+    await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'after' }], max_tokens: 5 });
+    expect([hungFront.arrivals.length, goodFront.arrivals.length]).toEqual([3, 4]);
+  });
+
+  it('6d. a losing leg still waiting for its first token does not hold up the gateway\'s close', async () => {
+    const hung = await emulator('m-hung', { faults: { hangMs: -1 } });
+    const good = await emulator('m-good');
+    const started = createGateway({
+      config: config(
+        [
+          { id: 'hung', url: hung.url, model: 'm-hung', cost: 0 },
+          { id: 'good', url: good.url, model: 'm-good', cost: 1 },
+        ],
+        { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 60000, deadlineMs: 120000, hedgeAfterMs: 50 }' },
+      ),
+      logger: false,
+    });
+    const url = await started.listen(0, '127.0.0.1');
+    await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hedged' }], max_tokens: 5 });
+    expect(hung.stats().running + hung.stats().waiting).toBe(1);
+    let closed = false;
+    void started.close().then(() => {
+      closed = true;
+    });
+    // Not the 60 s TTFT timeout of the hung leg: it is cut with the upstream connections.
+    expect(await waitFor(() => closed, 5000)).toBe(true);
+    expect(await waitFor(() => hung.stats().running + hung.stats().waiting === 0, 2000)).toBe(true);
   });
 
   it('6b. a hedge that lost only by being slower is where a stream the winner breaks is resumed', async () => {
