@@ -282,11 +282,20 @@ function jurisdictionFailure(request: RouteInput, allowed: ReadonlySet<string>, 
   } else if (request.headerJurisdictions !== undefined && request.headerJurisdictions.length === 0) {
     message = `no endpoint for model ${model}: the request's jurisdiction header names no jurisdiction (it is empty, or its lines have none in common), so nothing is allowed`;
   } else if (request.headerJurisdictions !== undefined) {
-    message = `no endpoint for model ${model}: the request's jurisdiction header ${list(request.headerJurisdictions.slice(0, 10).map((value) => (value.length > 32 ? `${Array.from(value).slice(0, 32).join('')}...` : value)))} names none of the tenant's allowed jurisdictions ${list(request.tenantJurisdictions)}, so nothing is allowed`;
+    message = `no endpoint for model ${model}: the request's jurisdiction header ${list(request.headerJurisdictions.slice(0, 10).map(shownHeaderValue))} names none of the tenant's allowed jurisdictions ${list(request.tenantJurisdictions)}, so nothing is allowed`;
   } else {
     message = `no endpoint for model ${model}: the tenant is allowed no jurisdictions`;
   }
   return { ok: false, status: 503, code: 'jurisdiction', message };
+}
+
+/**
+ * A jurisdiction header's value as quoted back: a name, at most 32 characters; anything else (node
+ * reads header bytes as Latin-1, so non-ASCII would come out garbled) is said to be no name.
+ */
+function shownHeaderValue(value: string): string {
+  if (!/^[a-z0-9][a-z0-9._:-]*$/.test(value)) return '<not a jurisdiction name>';
+  return value.length > 32 ? `${value.slice(0, 32)}...` : value;
 }
 
 function prefillFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {

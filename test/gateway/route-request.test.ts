@@ -81,6 +81,10 @@ describe('jurisdiction: the tenant set, narrowed (never widened) by the header',
       code: 'jurisdiction',
       message: "no endpoint for model 'frontier': the request's jurisdiction header [jp] names none of the tenant's allowed jurisdictions [eu, us], so nothing is allowed",
     });
+    // Node reads header bytes as Latin-1: a value that is no jurisdiction name (here a full-width 'ｅｕ') is not echoed garbled.
+    expect(route(usAndEu, ['cost'], { headerJurisdictions: ['jp', Buffer.from('ｅｕ').toString('latin1')] })).toMatchObject({
+      message: "no endpoint for model 'frontier': the request's jurisdiction header [<not a jurisdiction name>, jp] names none of the tenant's allowed jurisdictions [eu, us], so nothing is allowed",
+    });
     expect(route(usAndEu, ['cost'], { headerJurisdictions: [] })).toMatchObject({
       ok: false,
       code: 'jurisdiction',
