@@ -6,7 +6,7 @@ import type { GatewayCore } from './gateway-core.js';
 import { routedPromptTokens, type RequestContext } from './request-context.js';
 import { answerForUpstreamFailure, backoffMs, isRequestFault, isRetryableStatus, isWorthRevisiting, relayedRetryAfter } from './retry-policy.js';
 import { routeRequest, type RouteDecision } from './route-request.js';
-import { releaseAttempt, startAttempt, type Attempt } from './upstream-attempt.js';
+import { releaseAttempt, startAttempt, type Attempt, type FailedAttempt } from './upstream-attempt.js';
 import { connectFailureStatus } from './upstream-client.js';
 
 /**
@@ -23,8 +23,11 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   const route = (exclude: ReadonlySet<string>): RouteDecision => routeRequest(context.routeInput(exclude), endpoints.views(context.route), policy, random);
   let last: Attempt | undefined;
   let revisits = 0;
-  /** An endpoint that refused the request as the caller's fault, while another is asked (a second opinion). */
-  let refusedBy: EndpointRuntime | undefined;
+  /** The first refusal of the request as the caller's fault (400, 413, 422), while another endpoint is asked. */
+  let refused: FailedAttempt | undefined;
+  const noteRefusal = (failed: FailedAttempt): void => {
+    refused ??= failed;
+  };
   // Ends: each pass tries a fresh endpoint (finitely many) or revisits one (at most `retries`).
   for (let index = 0; ; index += 1) {
     if (cancellation.cancelled) throw stoppedError(core, context);
@@ -94,10 +97,10 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     }
     tried.add(primary.config.id);
     const second = config.resilience.hedgeAfterMs > 0 ? endpoints.get(decision.ranked[1]?.id ?? '') : undefined;
-    const result = second === undefined ? await attemptOn(core, context, primary, request, cancellation) : await hedged(core, context, primary, second, request, tried, cancellation);
+    const result = second === undefined ? await attemptOn(core, context, primary, request, cancellation) : await hedged(core, context, primary, second, request, tried, cancellation, noteRefusal);
     if (result.kind !== 'failed') {
       // Another endpoint took what one refused as the caller's fault: the refusal was the endpoint's.
-      if (refusedBy !== undefined) endpoints.setCircuit(refusedBy, 'failure');
+      if (refused !== undefined) endpoints.setCircuit(refused.endpoint, 'failure');
       return result;
     }
     // 499 is this request's own cancellation: the deadline (a timeout for a waiting client) or the client leaving.
@@ -116,12 +119,15 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     // A refusal of the caller's request (400, 413, 422) gets one second opinion: the gateway checked
     // the request already, and an endpoint that refuses what others take (a field it does not know,
     // a fault) must not fail every request routed to it first. Two refusals are the caller's fault.
-    if (isRequestFault(result.status) && refusedBy === undefined && route(tried).ok) {
-      refusedBy = result.endpoint;
+    if (isRequestFault(result.status) && refused === undefined && route(tried).ok) {
+      refused = result;
       continue;
     }
     break;
   }
+  // A second opinion that failed for reasons of its own (a 5xx, a 429, a timeout) says nothing about
+  // the request: the caller gets the refusal, which tells it what to fix.
+  if (refused !== undefined && last?.kind === 'failed' && !isRequestFault(last.status)) last = refused;
   if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
   const answer = answerForUpstreamFailure(last.status);
   const retryAfter = answer.passRetryAfter && last.retryAfter !== undefined ? relayedRetryAfter(last.retryAfter, core.now()) : undefined;
@@ -180,7 +186,7 @@ function recordFailure(core: GatewayCore, context: RequestContext, failed: Extra
 }
 
 /** Starts a second attempt when the first has no first token after hedgeAfterMs; the first to start wins. */
-async function hedged(core: GatewayCore, context: RequestContext, primary: EndpointRuntime, second: EndpointRuntime, request: ChatRequest, tried: Set<string>, cancellation: Cancellation): Promise<Attempt> {
+async function hedged(core: GatewayCore, context: RequestContext, primary: EndpointRuntime, second: EndpointRuntime, request: ChatRequest, tried: Set<string>, cancellation: Cancellation, noteRefusal: (failed: FailedAttempt) => void): Promise<Attempt> {
   const { metrics } = core;
   const legs = [cancellation.child().cancellation, cancellation.child().cancellation] as const;
   const started = core.now();
@@ -200,6 +206,8 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
     // The first to finish failed: the other one is still our best chance. Its failure counts as any
     // other's (a 401 bans its endpoint for this request); the caller records the other's outcome.
     if (winner.a.status !== 499) recordFailure(core, context, winner.a);
+    // The other leg is the refusal's second opinion (see firstAnswer).
+    if (isRequestFault(winner.a.status)) noteRefusal(winner.a);
     const other = await loser;
     metrics.hedges.inc({ route: context.route.model, outcome: other.kind === 'failed' ? 'both-failed' : winner.i === 0 ? 'hedge' : 'primary' });
     return other;

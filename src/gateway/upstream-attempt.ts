@@ -28,6 +28,7 @@ export type Attempt =
   | ({ readonly kind: 'failed'; readonly endpoint: EndpointRuntime } & UpstreamFailure);
 
 export type StreamAttempt = Extract<Attempt, { kind: 'stream' }>;
+export type FailedAttempt = Extract<Attempt, { kind: 'failed' }>;
 
 /** Opens one upstream attempt and waits until its first token. */
 export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime, request: ChatRequest, parent: Cancellation, requestId?: string): Promise<Attempt> {

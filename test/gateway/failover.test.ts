@@ -977,6 +977,40 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 5000, t
       for (const endpoint of ['cheap', 'dear']) expect(metricValue(scraped, 'switchyard_circuit_state', { endpoint })).toBe(0);
     });
 
+    /** Upstreams answering `status` with a body naming `param`, after `delayMs`; each its own endpoint, by cost in this order. */
+    async function answering(statuses: readonly number[], delayMs: number, resilience: string): Promise<{ url: string; upstreams: { arrivals(): number }[] }> {
+      const upstreams = await Promise.all(
+        statuses.map((status, index) =>
+          status === 200
+            ? startScriptedUpstream((res) => setTimeout(() => res.end(openAIChunk({ role: 'assistant', content: 'ok' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'), delayMs))
+            : startScriptedUpstream((res) => setTimeout(() => res.end(JSON.stringify({ error: { message: `refused by ${String(index)}`, type: 'invalid_request_error', param: 'foo' } })), delayMs), { status, contentType: 'application/json' }),
+        ),
+      );
+      for (const upstream of upstreams) cleanups.push(() => upstream.close());
+      const { url } = await gateway(upstreams.map((upstream, index) => ({ id: `e${String(index)}`, url: upstream.url, model: 'm', cost: index })), { policy: '[cost]', resilience });
+      return { url, upstreams };
+    }
+
+    it('a second opinion that fails for a reason of its own (503) leaves the caller the refusal, which says what to fix', async () => {
+      const { url, upstreams } = await answering([400, 503], 0, '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000 }');
+      const response = await streamOpenAI(url, 'hi', 5);
+      expect(response.status).toBe(400);
+      expect(await response.json()).toMatchObject({ error: { message: 'upstream e0 failed: refused by 0', param: 'foo' } });
+      expect(upstreams.map((upstream) => upstream.arrivals())).toEqual([1, 1]);
+    });
+
+    it('with hedging, a refusing leg gets its second opinion from the other leg: counted against its circuit if that one answers, the caller\'s fault if it refuses too', async () => {
+      const hedging = (threshold: number): string => `{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, hedgeAfterMs: 20, circuitBreaker: { failureThreshold: ${String(threshold)}, openMs: 60000 } }`;
+      const answered = await answering([400, 200], 100, hedging(1));
+      expect((await streamOpenAI(answered.url, 'hi', 5)).status).toBe(200);
+      expect(metricValue(await scrape(answered.url), 'switchyard_circuit_state', { endpoint: 'e0' })).toBe(2);
+      const refusedTwice = await answering([400, 400, 400, 400], 100, hedging(1000));
+      const response = await streamOpenAI(refusedTwice.url, 'hi', 5);
+      expect(response.status).toBe(400);
+      await response.body?.cancel();
+      expect(refusedTwice.upstreams.map((upstream) => upstream.arrivals())).toEqual([1, 1, 0, 0]);
+    });
+
     it('with no other eligible endpoint the refusal reaches the caller at once', async () => {
       const refusing = await emulator('m-refusing', { faults: { errorRate: 1, errorStatus: 422 } });
       const front = await proxy(refusing.url);
