@@ -3,7 +3,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ChatRequest } from '../protocol/chat.js';
-import { defaultMaxOutputTokens, estimateTokens, lastSpokenTurn, promptText } from '../protocol/chat.js';
+import { defaultMaxOutputTokens, estimateTokens, hasVisibleText, lastSpokenTurn, promptText } from '../protocol/chat.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { anthropicDialect } from '../protocol/anthropic-dialect.js';
@@ -208,9 +208,12 @@ export function createGateway(options: GatewayOptions): Gateway {
       // One cancellation stops upstream work on either event; `clientGone` tells them apart.
       let clientGone = false;
       const prefixKey = prefixKeyOf(request.messages);
-      // Read from the last turn an upstream sees: a system message or a turn without visible text after
-      // an assistant turn leaves that turn last for an Anthropic upstream, which continues it (a prefill).
-      const trailingAssistant = lastSpokenTurn(request.messages)?.role === 'assistant' ? request.finalAssistant : undefined;
+      // How the request ends as each dialect's upstream receives it: OpenAI-dialect upstreams get the
+      // turns as they are; Anthropic's encoder moves system messages out and leaves out turns without
+      // text, so a turn of either kind after an assistant turn leaves that turn last there (a prefill).
+      const last = request.messages.at(-1);
+      const trailingAssistant = last?.role === 'assistant' && hasVisibleText(last.content) ? request.finalAssistant : undefined;
+      const joinedTrailingAssistant = trailingAssistant === undefined && lastSpokenTurn(request.messages)?.role === 'assistant' ? request.finalAssistant : undefined;
       const context: RequestContext = {
         requestId,
         tenant,
@@ -236,7 +239,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           prefixKey,
           excludeEndpoints: tried,
           // A resumed answer is a continuation: it goes only where prefills are taken.
-          ...(context.resumed !== undefined ? { trailingAssistant: 'continue' as const } : trailingAssistant === undefined ? {} : { trailingAssistant }),
+          ...(context.resumed !== undefined ? { trailingAssistant: 'continue' as const } : { ...(trailingAssistant === undefined ? {} : { trailingAssistant }), ...(joinedTrailingAssistant === undefined ? {} : { joinedTrailingAssistant }) }),
         }),
       };
 

@@ -106,6 +106,12 @@ export interface RouteInput {
    * answered after (an OpenAI caller's finished turn). Undefined: it ends with another turn.
    */
   readonly trailingAssistant?: 'continue' | 'answer';
+  /**
+   * The same as an Anthropic-dialect upstream receives the request, where it differs: its encoder
+   * moves system messages to the system prompt and leaves out turns without text, so [user,
+   * assistant, system] ends with the assistant turn there. Undefined: as trailingAssistant.
+   */
+  readonly joinedTrailingAssistant?: 'continue' | 'answer';
 }
 
 export interface RoutingPolicy {
@@ -194,7 +200,7 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   const allowed = effectiveJurisdictions(request);
   const inJurisdiction = candidates.filter((endpoint) => allowed.has(endpoint.jurisdiction));
   if (inJurisdiction.length === 0) return jurisdictionFailure(request, allowed, candidates);
-  const continuing = request.trailingAssistant === undefined ? inJurisdiction : inJurisdiction.filter((endpoint) => endpoint.prefill || (request.trailingAssistant === 'answer' && endpoint.dialect !== 'anthropic'));
+  const continuing = request.trailingAssistant === undefined && request.joinedTrailingAssistant === undefined ? inJurisdiction : inJurisdiction.filter((endpoint) => takesEnding(endpoint, endpoint.dialect === 'anthropic' ? (request.joinedTrailingAssistant ?? request.trailingAssistant) : request.trailingAssistant));
   if (continuing.length === 0) return prefillFailure(request, allowed);
   const needed = request.promptTokens + request.maxOutputTokens;
   const fitting = fitContext(continuing, needed);
@@ -207,6 +213,11 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
 }
 
 // ---- eligibility
+
+/** Whether an endpoint can serve a request that ends so: a prefill only where prefills are taken. */
+function takesEnding(endpoint: EndpointView, ending: 'continue' | 'answer' | undefined): boolean {
+  return ending === undefined || endpoint.prefill || (ending === 'answer' && endpoint.dialect !== 'anthropic');
+}
 
 /** The route's endpoints that have a view, each once, in route order. */
 function routeCandidates(route: RouteConfig, endpoints: readonly EndpointView[]): EndpointView[] {

@@ -503,6 +503,21 @@ describe('failover under faults', () => {
       expect([noPrefillFront.arrivals.length, wholeFront.arrivals.length]).toEqual([2, 4]);
     });
 
+    it('a turn after a prefill that only an Anthropic encoder leaves out does not keep the request from an OpenAI-dialect endpoint that refuses prefills', async () => {
+      const front = await proxy((await emulator('m-new')).url);
+      const { url } = await gateway([{ id: 'vllm-new', url: front.url, model: 'm-new', prefill: false }], { policy: '[cost]' });
+      const response = await fetch(`${url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'x-api-key': apiKey, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+        body: JSON.stringify({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Well,' }, { role: 'system', content: 'Be brief.' }] }),
+      });
+      expect(response.status).toBe(200);
+      // The OpenAI-dialect upstream got the turns as they were, the system message last: no prefill.
+      const sent = JSON.parse(front.arrivals[0]?.body ?? '{}') as { messages: { role: string }[]; continue_final_message?: boolean };
+      expect(sent.messages.at(-1)?.role).toBe('system');
+      expect(sent.continue_final_message).toBeUndefined();
+    });
+
     it('a request without max_tokens whose prompt leaves less than the default 4096 is answered to the end of the window, as vLLM does, not refused', async () => {
       const front = await proxy((await emulator('m-small')).url);
       const { url } = await gateway([{ id: 'small', url: front.url, model: 'm-small', contextWindow: 8192 }], { policy: '[cost]' });

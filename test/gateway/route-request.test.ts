@@ -229,6 +229,11 @@ describe('prefill eligibility: endpoints that refuse a trailing assistant turn (
     expect(ranked(route(fleet, ['cost'], { trailingAssistant: 'answer' }))).toEqual(['vllm-new', 'vllm', 'claude']);
   });
 
+  it('one that ends so only once an Anthropic encoder has joined system messages and left out empty turns is a prefill for Anthropic-dialect upstreams alone', () => {
+    expect(ranked(route(fleet, ['cost'], { joinedTrailingAssistant: 'continue' }))).toEqual(['vllm-new', 'vllm', 'claude']);
+    expect(ranked(route(fleet, ['cost'], { joinedTrailingAssistant: 'answer' }))).toEqual(['vllm-new', 'vllm', 'claude']);
+  });
+
   it('a conversation that ends with a user turn goes anywhere', () => {
     expect(ranked(route(fleet, ['cost']))).toEqual(['claude-new', 'vllm-new', 'vllm', 'claude']);
   });
