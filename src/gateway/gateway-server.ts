@@ -272,9 +272,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         // A complete answer that fails delivers nothing: settled at nothing before its error is written.
         const sink = request.stream ? createStreamSink(target, Math.floor(now() / 1000)) : createJsonSink(target, () => settle(0));
         const outcome = await pumpAnswer(core, context, sink, request, answer, tried, deadline);
-        // A stream cut short delivered its tokens; a complete answer cut short (the client gone, a
-        // deadline, a break) delivered none.
-        usedTokens = request.stream || outcome.status === 200 ? outcome.inputTokens + outcome.outputTokens : 0;
+        // A stream cut short delivered its tokens; a complete answer the gateway failed (a break, the
+        // deadline, shutdown) delivered none. One whose client left is charged what was generated for
+        // it: otherwise leaving just before the end would be a way around the limit.
+        usedTokens = request.stream || outcome.status === 200 || outcome.status === 499 ? outcome.inputTokens + outcome.outputTokens : 0;
         return { status: outcome.status, endpoint: outcome.endpoint, route: route.model, tenant: tenant.id, attempts: context.attempts, ...texts(request, outcome.text) };
       } finally {
         res.off('close', onClose);

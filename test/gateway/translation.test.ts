@@ -487,6 +487,36 @@ describe('token limits charge what was served', () => {
     }
   });
 
+  it('a complete answer whose client leaves before it ends is still charged what was generated: leaving is no way around the limit', async () => {
+    const slow = await startScriptedUpstream((res) => {
+      let sent = 0;
+      res.write(openAIChunk({ role: 'assistant', content: 'one' }));
+      const timer = setInterval(() => {
+        sent += 1;
+        if (sent > 200 || res.destroyed) clearInterval(timer);
+        else res.write(openAIChunk({ content: ' more' }));
+      }, 10);
+    });
+    const gateway = await routeGateway('slow', [['slow', slow.url, 'm']], 1000);
+    try {
+      const ask = (body: object, signal?: AbortSignal): Promise<Response> =>
+        fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: 'x'.repeat(400) }], max_tokens: 500, ...body }), ...(signal === undefined ? {} : { signal }) });
+      const abort = new AbortController();
+      const leaving = ask({}, abort.signal).catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      abort.abort();
+      await leaving;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Charged its 100-token prompt and the tokens generated before it left, not refunded to 1,000.
+      const next = await ask({ max_tokens: 5, stream: true });
+      await next.body?.cancel();
+      expect(Number(next.headers.get('x-ratelimit-remaining-tokens'))).toBeLessThan(1000 - 100 - 105 + 30);
+    } finally {
+      await gateway.close();
+      await slow.close();
+    }
+  });
+
   it('a request that alone needs more than the tenant\'s tokens per minute is refused at once, saying how to fix it, and told not to retry', async () => {
     const gateway = await routeGateway('small', [['whole', replica.url, 'm-stop']], 1000);
     try {
