@@ -192,11 +192,14 @@ export async function pumpAnswer(
     if (!resumed && streamedTokens > 1 && sentTokens > 1) metrics.tpot.observe({ route, endpoint: endpoint.config.id }, (lastTokenAt - firstTokenAt) / 1e3 / (streamedTokens - 1));
     return { status: 200, endpoint: endpoint.config.id, ...usage, text };
   };
+  let overloaded = false;
   for (let resumes = 0; ; resumes += 1) {
     const endpoint = current.endpoint;
     let failure: string | undefined;
     /** Whether `failure` is the upstream's own words (an error event), which may quote the request. */
     let upstreamSaid = false;
+    /** The upstream said it was overloaded (Anthropic's overloaded_error event): told so if not resumed. */
+    overloaded = false;
     let finished: Extract<ChatEvent, { type: 'finish' }> | undefined;
     // Watched by the idle sweep while it streams: one that goes quiet after its first token is
     // cut and resumed, instead of holding the client until the deadline.
@@ -217,6 +220,7 @@ export async function pumpAnswer(
         if (event.type === 'error') {
           failure = event.detail === undefined ? event.message : `${event.message}: ${event.detail}`;
           upstreamSaid = event.fromUpstream === true;
+          overloaded = event.kind === 'overloaded';
           break;
         }
         if (event.type === 'finish') finished = event;
@@ -318,9 +322,11 @@ export async function pumpAnswer(
     if (next === undefined || next.kind !== 'stream') {
       metrics.resumes.inc({ route, outcome: 'error-event' });
       // The cause in the gateway's words only: an upstream's error event may quote its account or internals (logged above).
-      const cause = watch.stalled ? `no token for ${config.resilience.tokenIdleTimeoutMs} ms` : 'the upstream stream broke';
-      sink.fail('api_error', `the answer was cut after ${sentTokens} tokens and could not be resumed: ${cause}`, 502);
-      return cutShort(502, endpoint);
+      const cause = watch.stalled ? `no token for ${config.resilience.tokenIdleTimeoutMs} ms` : overloaded ? 'the upstream was overloaded' : 'the upstream stream broke';
+      // Overload is told as such (a 503, Anthropic's overloaded_error), which clients wait on and retry.
+      const status = overloaded && !watch.stalled ? 503 : 502;
+      sink.fail(status === 503 ? 'overloaded' : 'api_error', `the answer was cut after ${sentTokens} tokens and could not be resumed: ${cause}`, status);
+      return cutShort(status, endpoint);
     }
     metrics.resumes.inc({ route, outcome: 'resumed' });
     current = next;

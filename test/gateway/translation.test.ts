@@ -197,6 +197,29 @@ describe('an answer that breaks with nowhere to resume', () => {
   });
 });
 
+describe('an upstream overloaded mid-answer, with nowhere to resume', () => {
+  it("reaches the caller as overload in its dialect (Anthropic's overloaded_error event, which its clients retry), not as an unknown error", async () => {
+    const writer = anthropicDialect.createStreamWriter({ includeUsage: true, created: 0 });
+    const frames = [{ type: 'start', id: 'msg_1', model: 'm', inputTokens: 3 }, { type: 'text', text: 'one' }] as const;
+    const overloaded = `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } })}\n\n`;
+    const upstream = await startScriptedUpstream((res) => res.end(frames.map((event) => writer.write(event)).join('') + overloaded));
+    const started = createGateway({ config: singleEndpointConfig(upstream.url, apiKey, '{ retries: 0, resumeStreams: false }', 'anthropic'), logger: false });
+    try {
+      const url = await started.listen(0, '127.0.0.1');
+      const ask = (path: string, body: object): Promise<Response> => fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: 'm', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }], ...body }) });
+      const streamed = await (await ask('/v1/messages', { stream: true })).text();
+      expect(streamed.trimEnd().split('\n\n').at(-1)).toMatch(/^event: error\ndata: \{"type":"error","error":\{"type":"overloaded_error","message":"the answer was cut after 1 tokens and could not be resumed: the upstream was overloaded"\}\}$/);
+      const whole = await ask('/v1/messages', {});
+      expect(whole.status).toBe(529);
+      expect(await whole.json()).toMatchObject({ type: 'error', error: { type: 'overloaded_error' } });
+      expect((await ask('/v1/chat/completions', {})).status).toBe(503);
+    } finally {
+      await started.close();
+      await upstream.close();
+    }
+  });
+});
+
 describe('an answer that breaks before its first token, with nowhere else to go', () => {
   it("is a 502 in the gateway's words: the HTTP client's network detail is for the log only", async () => {
     const breaking = await startScriptedUpstream((res) => {
