@@ -45,9 +45,11 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
       context.roomBudget = decision.largestWindow - routedPromptTokens(context);
       decision = route(tried);
     }
-    // Such a request whose windows with room for the default have all been tried: rather than go
-    // back to one, it goes on to an ordinary window, answered up to that window's end.
-    if (!decision.ok && decision.code === 'unavailable' && context.resumed === undefined && request.maxTokens === undefined && context.roomBudget === undefined && context.promptFloor === undefined) {
+    // Such a request whose windows with room for the default have all been tried, or are held back by
+    // their circuits: rather than go back to one, or send it to one by panic routing (a hung one
+    // would cost it a TTFT timeout), it goes on to an ordinary window, answered up to its end.
+    const noRoomyWindowLeft = decision.ok ? decision.panic : decision.code === 'unavailable';
+    if (noRoomyWindowLeft && context.resumed === undefined && request.maxTokens === undefined && context.roomBudget === undefined && context.promptFloor === undefined) {
       const largestWindow = roomyWindow(core, context, route, tried);
       if (largestWindow !== undefined) {
         context.roomBudget = largestWindow - routedPromptTokens(context);
@@ -107,6 +109,8 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     if (result.status === 499) throw stoppedError(core, context);
     last = result;
     recordFailure(core, context, result);
+    // A second opinion is one attempt: however it failed, the caller gets the refusal (below).
+    if (refused !== undefined) break;
     if (isRetryableStatus(result.status)) continue;
     // The upstream counts the prompt longer than the estimate did: a larger window may still take
     // it. The refusing endpoint is banned for the request (recordFailure), and so, by the floor, is
@@ -119,7 +123,8 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     // A refusal of the caller's request (400, 413, 422) gets one second opinion: the gateway checked
     // the request already, and an endpoint that refuses what others take (a field it does not know,
     // a fault) must not fail every request routed to it first. Two refusals are the caller's fault.
-    if (isRequestFault(result.status) && refused === undefined && route(tried).ok) {
+    // With no other endpoint to ask, the next pass finds none and the refusal is answered.
+    if (isRequestFault(result.status)) {
       refused = result;
       continue;
     }
@@ -223,6 +228,8 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
   // and its circuit would never open. The request's own cancellation still reaches it.
   void loser.then((late) => {
     if (late.kind === 'stream') releaseAttempt(core, late, 'cancel');
+    // It refused what the winner is answering: the refusal was the endpoint's (see firstAnswer).
+    else if (isRequestFault(late.status)) core.endpoints.setCircuit(late.endpoint, 'failure');
   });
   return winner.a;
 }

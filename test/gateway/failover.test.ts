@@ -1026,6 +1026,71 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 5000, t
       expect(refusedTwice.upstreams.map((upstream) => upstream.arrivals())).toEqual([1, 1, 0, 0]);
     });
 
+    it('a second opinion is one attempt: one failing for a reason of its own is not retried, failed over or gone back to', async () => {
+      const { url, upstreams } = await answering([400, 503, 503], 0, '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000 }');
+      const response = await streamOpenAI(url, 'hi', 5);
+      expect(response.status).toBe(400);
+      await response.body?.cancel();
+      expect(upstreams.map((upstream) => upstream.arrivals())).toEqual([1, 1, 0]);
+    });
+
+    it('with hedging, a refusal that comes after the other leg answered counts against the refusing endpoint too', async () => {
+      // The cheap endpoint refuses only after 150 ms, well after the hedge's leg (sent at 20 ms) answered.
+      const late = await startScriptedUpstream((res) => setTimeout(() => res.end(JSON.stringify({ error: { message: 'no' } })), 150), { status: 422, contentType: 'application/json' });
+      const good = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'ok' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+      cleanups.push(() => late.close(), () => good.close());
+      const { url } = await gateway(
+        [
+          { id: 'late', url: late.url, model: 'm', cost: 0 },
+          { id: 'good', url: good.url, model: 'm', cost: 1 },
+        ],
+        { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, hedgeAfterMs: 20, circuitBreaker: { failureThreshold: 2, openMs: 60000 } }' },
+      );
+      for (let n = 0; n < 2; n += 1) expect((await streamOpenAI(url, 'hi', 5)).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Two late refusals opened its circuit: the next request goes to the good endpoint alone.
+      expect(metricValue(await scrape(url), 'switchyard_circuit_state', { endpoint: 'late' })).toBe(2);
+      expect((await streamOpenAI(url, 'hi', 5)).status).toBe(200);
+      expect([late.arrivals(), good.arrivals()]).toEqual([2, 3]);
+    });
+
+    it('a long-context endpoint that refuses gets its second opinion from an ordinary window, in the room that one leaves', async () => {
+      const refusing = await emulator('m-long', { faults: { errorRate: 1, errorStatus: 422 } });
+      const [smallFront, longFront] = [await proxy((await emulator('m-small')).url), await proxy(refusing.url)];
+      const { url } = await gateway(
+        [
+          { id: 'small', url: smallFront.url, model: 'm-small', contextWindow: 8192, cost: 0 },
+          { id: 'long', url: longFront.url, model: 'm-long', contextWindow: 131_072, cost: 1, longContext: true },
+        ],
+        { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1, openMs: 60000 } }' },
+      );
+      const prompt = 'word '.repeat(4800);
+      const answer = await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: prompt }] });
+      expect(answer.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
+      expect([smallFront.arrivals.length, longFront.arrivals.length]).toEqual([1, 1]);
+      expect((JSON.parse(smallFront.arrivals[0]?.body ?? '{}') as { max_tokens?: number }).max_tokens).toBe(8192 - estimateTokens(prompt));
+      expect(metricValue(await scrape(url), 'switchyard_circuit_state', { endpoint: 'long' })).toBe(2);
+    });
+
+    it('a long-context endpoint held back by its circuit is not panic-routed to while an ordinary window can answer in its room', async () => {
+      const hung = await emulator('m-long', { faults: { hangMs: -1 } });
+      const [smallFront, longFront] = [await proxy((await emulator('m-small')).url), await proxy(hung.url)];
+      const { url } = await gateway(
+        [
+          { id: 'small', url: smallFront.url, model: 'm-small', contextWindow: 8192, cost: 0 },
+          { id: 'long', url: longFront.url, model: 'm-long', contextWindow: 131_072, cost: 1, longContext: true },
+        ],
+        { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 300, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1, openMs: 60000 } }' },
+      );
+      const prompt = 'word '.repeat(4800);
+      for (let n = 0; n < 3; n += 1) {
+        const answer = await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: `${prompt}${String(n)}` }] });
+        expect(answer.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
+      }
+      // Only the first waited out the hung endpoint's TTFT timeout; its circuit then held the others back.
+      expect([smallFront.arrivals.length, longFront.arrivals.length]).toEqual([3, 1]);
+    });
+
     it('with no other eligible endpoint the refusal reaches the caller at once', async () => {
       const refusing = await emulator('m-refusing', { faults: { errorRate: 1, errorStatus: 422 } });
       const front = await proxy(refusing.url);
