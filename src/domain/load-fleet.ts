@@ -6,8 +6,8 @@ import type { ModelSpec } from '../catalog/model-preset.js';
 import { modelPresets } from '../catalog/models.js';
 import type { Fleet, MeasuredProfile, Pool, Service, Site, TrainingJob } from './fleet.js';
 import type { z } from 'zod';
-import { chipSpecSchema, fleetSpecSchema, modelSpecSchema, poolSpecSchema, serviceSpecSchema, siteSpecSchema, trainingJobSpecSchema, type ChipSpecInput, type FleetSpec, type ModelSpecInput } from './fleet-spec-schema.js';
-import { knownJurisdictions } from './jurisdictions.js';
+import { chipSpecSchema, fleetSpecSchema, idSchema, modelSpecSchema, poolSpecSchema, serviceSpecSchema, siteSpecSchema, trainingJobSpecSchema, type ChipSpecInput, type FleetSpec, type ModelSpecInput } from './fleet-spec-schema.js';
+import { jurisdictionIdSchema, knownJurisdictions } from './jurisdictions.js';
 import { parseMeasuredProfiles } from './measured-profiles.js';
 import { SpecError, type Result, type SpecProblem } from './spec-problem.js';
 import { didYouMean, someOf } from './suggest.js';
@@ -32,7 +32,7 @@ export function parseFleet(text: string, file: string, options: LoadOptions = {}
     if (wrongKind !== undefined) return { ok: false, problems: [wrongKind] };
     // The entries that are valid on their own are cross-checked too, so every problem comes in one round.
     const parts = validParts(source.data);
-    const crossChecked = resolveFleet(parts.spec, source, readFile, parts.invalidNames);
+    const crossChecked = resolveFleet(parts.spec, source, readFile, parts.unfinished);
     const problems = [...problemsFromZod(checked.error, source, fleetSpecSchema), ...(crossChecked.ok ? [] : crossChecked.problems)];
     return { ok: false, problems: inFileOrder(problems, source.file) };
   }
@@ -46,15 +46,24 @@ function inFileOrder(problems: readonly SpecProblem[], file: string): SpecProble
   return [...problems].sort((a, b) => rank(a) - rank(b) || (rank(a) === 0 ? a.line - b.line || a.column - b.column : 0));
 }
 
-/**
- * Names of entries that failed the schema. A reference to one is not reported as unknown: the
- * entry's own problem is. Undefined jurisdictions: the declared list itself is invalid.
- */
-interface InvalidNames {
+/** What the entries of a spec that failed its schema still say (see validParts). */
+interface Unfinished {
+  /** Names of entries that failed the schema: a reference to one is not unknown, the entry's own problem is reported. */
   readonly sites: ReadonlySet<string>;
   readonly chips: ReadonlySet<string>;
   readonly models: ReadonlySet<string>;
+  /** 'unchecked': the declared list itself is invalid, so no jurisdiction is called unknown. */
   readonly jurisdictions: 'unchecked' | undefined;
+  /** Every entry's id, valid entry or not, by list and index (undefined where it has none): duplicates are found among all. */
+  readonly ids: Readonly<Record<'sites' | 'pools' | 'services' | 'trainingJobs', readonly (string | undefined)[]>> | undefined;
+  /** References in entries that failed the schema which are valid on their own: checked in the same round. */
+  readonly references: readonly UnfinishedReference[];
+}
+
+interface UnfinishedReference {
+  readonly path: readonly PropertyKey[];
+  readonly kind: 'chip' | 'model' | 'site' | 'jurisdiction';
+  readonly value: string;
 }
 
 /**
@@ -62,41 +71,64 @@ interface InvalidNames {
  * indexes: an invalid entry is a hole, which forEach and flatMap skip, so a cross-check problem
  * names the entry's place in the file.
  */
-function validParts(data: unknown): { readonly spec: FleetSpec; readonly invalidNames: InvalidNames } {
+function validParts(data: unknown): { readonly spec: FleetSpec; readonly unfinished: Unfinished } {
   const top = typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : {};
   const shape = fleetSpecSchema.shape;
   const invalid = { sites: new Set<string>(), chips: new Set<string>(), models: new Set<string>() };
-  const valid = <T>(value: unknown, item: z.ZodType<T>, names?: Set<string>): T[] => {
+  const references: UnfinishedReference[] = [];
+  /** An invalid entry's references that are valid on their own, by field name and kind. */
+  const referencesOf = (list: string, index: number, entry: Record<string, unknown>, fields: Readonly<Record<string, UnfinishedReference['kind']>>, listFields: Readonly<Record<string, UnfinishedReference['kind']>> = {}): void => {
+    for (const [field, kind] of Object.entries(fields)) {
+      const parsed = (kind === 'jurisdiction' ? jurisdictionIdSchema : idSchema).safeParse(entry[field]);
+      if (parsed.success) references.push({ path: [list, index, field], kind, value: parsed.data });
+    }
+    for (const [field, kind] of Object.entries(listFields)) {
+      const values = entry[field];
+      if (!Array.isArray(values)) continue;
+      values.forEach((value: unknown, position) => {
+        const parsed = jurisdictionIdSchema.safeParse(value);
+        if (parsed.success) references.push({ path: [list, index, field, position], kind, value: parsed.data });
+      });
+    }
+  };
+  const valid = <T>(value: unknown, item: z.ZodType<T>, onInvalid?: (entry: Record<string, unknown>, index: number) => void): T[] => {
     const kept: T[] = [];
     if (!Array.isArray(value)) return kept;
     kept.length = value.length;
     value.forEach((entry: unknown, index) => {
       const parsed = item.safeParse(entry);
       if (parsed.success) kept[index] = parsed.data;
-      else if (names !== undefined && typeof entry === 'object' && entry !== null) {
-        const id = (entry as Record<string, unknown>).id;
-        if (typeof id === 'string') names.add(id);
-      }
+      else if (typeof entry === 'object' && entry !== null && !Array.isArray(entry)) onInvalid?.(entry as Record<string, unknown>, index);
     });
     return kept;
   };
+  const named = (names: Set<string>) => (entry: Record<string, unknown>): void => {
+    const parsed = idSchema.safeParse(entry.id);
+    if (parsed.success) names.add(parsed.data);
+  };
+  const ids = (value: unknown): (string | undefined)[] =>
+    Array.isArray(value) ? value.map((entry: unknown) => {
+      const parsed = idSchema.safeParse(typeof entry === 'object' && entry !== null ? (entry as Record<string, unknown>).id : undefined);
+      return parsed.success ? parsed.data : undefined;
+    }) : [];
   const declared = shape.jurisdictions.safeParse(top.jurisdictions);
   const policy = shape.policy.safeParse(top.policy);
   const profiles = shape.profiles.safeParse(top.profiles);
   const spec: FleetSpec = {
     version: 1,
     jurisdictions: declared.success ? declared.data : undefined,
-    chips: valid(top.chips, chipSpecSchema, invalid.chips),
-    models: valid(top.models, modelSpecSchema, invalid.models),
+    chips: valid(top.chips, chipSpecSchema, named(invalid.chips)),
+    models: valid(top.models, modelSpecSchema, named(invalid.models)),
     // An invalid path is reported by the schema; nothing is read.
     profiles: profiles.success ? profiles.data : undefined,
-    sites: valid(top.sites, siteSpecSchema, invalid.sites),
-    pools: valid(top.pools, poolSpecSchema),
-    services: valid(top.services, serviceSpecSchema),
-    trainingJobs: valid(top.trainingJobs, trainingJobSpecSchema),
+    sites: valid(top.sites, siteSpecSchema, named(invalid.sites)),
+    pools: valid(top.pools, poolSpecSchema, (entry, index) => referencesOf('pools', index, entry, { jurisdiction: 'jurisdiction', chip: 'chip', site: 'site' })),
+    services: valid(top.services, serviceSpecSchema, (entry, index) => referencesOf('services', index, entry, { model: 'model' }, { jurisdictions: 'jurisdiction' })),
+    trainingJobs: valid(top.trainingJobs, trainingJobSpecSchema, (entry, index) => referencesOf('trainingJobs', index, entry, { model: 'model' }, { jurisdictions: 'jurisdiction' })),
     policy: policy.success ? policy.data : shape.policy.parse(undefined),
   };
-  return { spec, invalidNames: { ...invalid, jurisdictions: declared.success ? undefined : 'unchecked' } };
+  const allIds = { sites: ids(top.sites), pools: ids(top.pools), services: ids(top.services), trainingJobs: ids(top.trainingJobs) };
+  return { spec, unfinished: { ...invalid, jurisdictions: declared.success ? undefined : 'unchecked', ids: allIds, references } };
 }
 
 /** Reads a fleet file from disk. */
@@ -116,9 +148,9 @@ export function loadFleetOrThrow(file: string, options: LoadOptions = {}): Fleet
   return result.value;
 }
 
-const noInvalidNames: InvalidNames = { sites: new Set(), chips: new Set(), models: new Set(), jurisdictions: undefined };
+const nothingUnfinished: Unfinished = { sites: new Set(), chips: new Set(), models: new Set(), jurisdictions: undefined, ids: undefined, references: [] };
 
-function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: string) => string, invalidNames = noInvalidNames): Result<Fleet> {
+function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: string) => string, unfinished: Unfinished = nothingUnfinished): Result<Fleet> {
   const problems: SpecProblem[] = [];
   const report = (path: readonly PropertyKey[], code: SpecProblem['code'], message: string, suggestion?: string): void => {
     const display = path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
@@ -129,15 +161,18 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
   const chips = resolveChips(spec.chips ?? [], report);
   const models = resolveModels(spec.models ?? [], report);
 
-  checkUnique(spec.sites, ['sites'], 'site', report);
-  checkUnique(spec.pools, ['pools'], 'pool', report);
+  // Ids of every entry, those that failed the schema included (map keeps a valid list's holes, which forEach skips).
+  const idsOf = (list: 'sites' | 'pools' | 'services' | 'trainingJobs'): readonly (string | undefined)[] => unfinished.ids?.[list] ?? spec[list].map((item) => item.id);
+  checkUnique(idsOf('sites'), ['sites'], 'site', report);
+  checkUnique(idsOf('pools'), ['pools'], 'pool', report);
   // Services and training jobs share one namespace: plan allocations name them as "workload".
   const workloads = new Map<string, string>();
-  for (const [kind, list] of [['services', spec.services], ['trainingJobs', spec.trainingJobs]] as const) {
-    list.forEach((item, index) => {
-      const previous = workloads.get(item.id);
-      if (previous !== undefined) report([kind, index, 'id'], 'duplicate_id', `workload id '${item.id}' is already used by ${previous}`, 'give every service and training job its own id');
-      else workloads.set(item.id, `${kind}[${index}]`);
+  for (const kind of ['services', 'trainingJobs'] as const) {
+    idsOf(kind).forEach((id, index) => {
+      if (id === undefined) return;
+      const previous = workloads.get(id);
+      if (previous !== undefined) report([kind, index, 'id'], 'duplicate_id', `workload id '${id}' is already used by ${previous}`, 'give every service and training job its own id');
+      else workloads.set(id, `${kind}[${index}]`);
     });
   }
 
@@ -146,20 +181,24 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
   const siteById = new Map(sites.map((site) => [site.id, site]));
 
   const checkJurisdiction = (path: readonly PropertyKey[], value: string): void => {
-    if (invalidNames.jurisdictions === 'unchecked') return;
+    if (unfinished.jurisdictions === 'unchecked') return;
     if (!jurisdictions.has(value)) {
       report(path, 'unknown_reference', `unknown jurisdiction '${value}'`, didYouMean(value, jurisdictions) ?? `use one of ${someOf(jurisdictions)}, or declare it under 'jurisdictions:'`);
     }
   };
   const lookupChip = (path: readonly PropertyKey[], id: string): AcceleratorSpec | undefined => {
     const chip = chips.get(id);
-    if (chip === undefined && !invalidNames.chips.has(id)) report(path, 'unknown_reference', `unknown chip '${id}'`, didYouMean(id, chips.keys()) ?? "run 'switchyard catalog' for the list, or define it under 'chips:'");
+    if (chip === undefined && !unfinished.chips.has(id)) report(path, 'unknown_reference', `unknown chip '${id}'`, didYouMean(id, chips.keys()) ?? "run 'switchyard catalog' for the list, or define it under 'chips:'");
     return chip;
   };
   const lookupModel = (path: readonly PropertyKey[], id: string): ModelSpec | undefined => {
     const model = models.get(id);
-    if (model === undefined && !invalidNames.models.has(id)) report(path, 'unknown_reference', `unknown model '${id}'`, didYouMean(id, models.keys()) ?? "run 'switchyard catalog' for the presets, or define it under 'models:'");
+    if (model === undefined && !unfinished.models.has(id)) report(path, 'unknown_reference', `unknown model '${id}'`, didYouMean(id, models.keys()) ?? "run 'switchyard catalog' for the presets, or define it under 'models:'");
     return model;
+  };
+
+  const checkSite = (path: readonly PropertyKey[], id: string): void => {
+    if (!siteById.has(id) && !unfinished.sites.has(id)) report(path, 'unknown_reference', `unknown site '${id}'`, didYouMean(id, siteById.keys()) ?? "declare it under 'sites:'");
   };
 
   const pools: Pool[] = [];
@@ -169,9 +208,8 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
     let pue = pool.pue ?? spec.policy.defaultPue;
     if (pool.site !== undefined) {
       const site = siteById.get(pool.site);
-      if (site === undefined) {
-        if (!invalidNames.sites.has(pool.site)) report(['pools', index, 'site'], 'unknown_reference', `unknown site '${pool.site}'`, didYouMean(pool.site, siteById.keys()) ?? "declare it under 'sites:'");
-      } else if (pool.pue !== undefined && pool.pue !== site.pue) report(['pools', index, 'pue'], 'inconsistent', `pool PUE ${pool.pue} differs from its site's PUE ${site.pue}`, 'remove the pool PUE; a site has one PUE');
+      if (site === undefined) checkSite(['pools', index, 'site'], pool.site);
+      else if (pool.pue !== undefined && pool.pue !== site.pue) report(['pools', index, 'pue'], 'inconsistent', `pool PUE ${pool.pue} differs from its site's PUE ${site.pue}`, 'remove the pool PUE; a site has one PUE');
       else pue = site.pue;
     }
     if (chip === undefined) return;
@@ -222,6 +260,13 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
     });
   });
 
+  for (const reference of unfinished.references) {
+    if (reference.kind === 'jurisdiction') checkJurisdiction(reference.path, reference.value);
+    else if (reference.kind === 'chip') lookupChip(reference.path, reference.value);
+    else if (reference.kind === 'model') lookupModel(reference.path, reference.value);
+    else checkSite(reference.path, reference.value);
+  }
+
   const policy = spec.policy;
   let measuredProfiles: MeasuredProfile[] = [];
   if (spec.profiles !== undefined) {
@@ -270,11 +315,12 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
 
 type Report = (path: readonly PropertyKey[], code: SpecProblem['code'], message: string, suggestion?: string) => void;
 
-function checkUnique(items: readonly { id: string }[], path: readonly PropertyKey[], what: string, report: Report): void {
+function checkUnique(ids: readonly (string | undefined)[], path: readonly PropertyKey[], what: string, report: Report): void {
   const seen = new Set<string>();
-  items.forEach((item, index) => {
-    if (seen.has(item.id)) report([...path, index, 'id'], 'duplicate_id', `${what} id '${item.id}' appears more than once`, `give each ${what} its own id`);
-    seen.add(item.id);
+  ids.forEach((id, index) => {
+    if (id === undefined) return;
+    if (seen.has(id)) report([...path, index, 'id'], 'duplicate_id', `${what} id '${id}' appears more than once`, `give each ${what} its own id`);
+    seen.add(id);
   });
 }
 

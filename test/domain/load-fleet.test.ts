@@ -733,6 +733,22 @@ describe('every problem is reported', () => {
     ]);
   });
 
+  it("an entry that fails the schema still has its own references and id checked in the same round", () => {
+    let text = edit(small, 'chip: h100, chips: 256', 'chip: h10, chips: -256');
+    text = edit(text, 'id: gcp-euw4-v6e, provider: gcp, region: europe-west4, jurisdiction: eu, chip: tpu-v6e, chips: 256', 'id: aws-use1-h100, provider: gcp, region: europe-west4, jurisdiction: euu, chip: tpu-v6e, chips: 0');
+    text = edit(text, '    model: llama-3.1-8b\n    requestsPerSecond: 600', '    model: llama-3.1-8c\n    requestsPerSecond: -600');
+    const problems = problemsOf(text);
+    expect(problems.map((p) => [p.code, p.path])).toEqual([
+      ['unknown_reference', 'pools[1].chip'],
+      ['invalid_value', 'pools[1].chips'],
+      ['duplicate_id', 'pools[3].id'],
+      ['unknown_reference', 'pools[3].jurisdiction'],
+      ['invalid_value', 'pools[3].chips'],
+      ['unknown_reference', 'services[1].model'],
+      ['invalid_value', 'services[1].requestsPerSecond'],
+    ]);
+  });
+
   it('with the jurisdictions list itself invalid, no jurisdiction is called unknown', () => {
     const text = edit(small, 'version: 1\n', 'version: 1\njurisdictions: [7]\n');
     expect(problemsOf(text).map((p) => [p.code, p.path])).toEqual([['invalid_value', 'jurisdictions[0]']]);
