@@ -271,8 +271,9 @@ export async function pumpAnswer(
     metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: 'stream' });
     const reason = upstreamSaid && !config.logging.logPrompts ? "the upstream sent an error event; its words are logged only with logging.logPrompts" : failure;
     context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, reason, sentTokens }, 'upstream stream broke');
-    // The whole answer keeps the budget it was admitted with (the default when the caller gave none).
-    const budgetLeft = (request.maxTokens ?? defaultMaxOutputTokens) - sentTokens;
+    // The whole answer keeps the budget it was sent with: the caller's, else the room a window left
+    // (context.roomBudget), else the default.
+    const budgetLeft = (request.maxTokens ?? context.roomBudget ?? defaultMaxOutputTokens) - sentTokens;
     // Every token the client asked for was delivered: the answer is whole, cut or not.
     if (budgetLeft <= 0) return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: sentTokens } }, endpoint, 0);
     let next: Attempt | undefined;

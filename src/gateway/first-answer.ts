@@ -32,10 +32,16 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   for (let index = 0; ; index += 1) {
     if (cancellation.cancelled) throw stoppedError(core, context);
     let decision = route(tried);
-    // A continuation no window has room to finish in whole: it goes where it can go on, cut to fit.
+    // A continuation no window has room to finish in whole: it goes where it can go on the longest,
+    // cut to that window's room; failing that, to any window it can go on in.
     if (!decision.ok && decision.code === 'context' && context.resumed !== undefined && context.resumed.outputTokens > 1) {
-      context.resumed = { ...context.resumed, outputTokens: 1 };
+      const room = decision.largestWindow - context.resumed.promptTokens;
+      context.resumed = { ...context.resumed, outputTokens: Math.max(1, Math.min(room, context.resumed.outputTokens - 1)) };
       decision = route(tried);
+      if (!decision.ok && context.resumed.outputTokens > 1) {
+        context.resumed = { ...context.resumed, outputTokens: 1 };
+        decision = route(tried);
+      }
     }
     // A request without max_tokens whose prompt leaves no window room for the default: it goes where
     // the largest window leaves the most room, answered up to that window's end. Not once an upstream
@@ -48,11 +54,14 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     // Such a request whose windows with room for the default have all been tried, or are held back by
     // their circuits: rather than go back to one, or send it to one by panic routing (a hung one
     // would cost it a TTFT timeout), it goes on to an ordinary window, answered up to its end.
+    // The same when the window a room budget was taken from has been tried or is held back: the
+    // budget shrinks to the room of the largest window left.
     const noRoomyWindowLeft = decision.ok ? decision.panic : decision.code === 'unavailable';
-    if (noRoomyWindowLeft && context.resumed === undefined && request.maxTokens === undefined && context.roomBudget === undefined && context.promptFloor === undefined) {
+    if (noRoomyWindowLeft && context.resumed === undefined && request.maxTokens === undefined && context.promptFloor === undefined) {
       const largestWindow = roomyWindow(core, context, route, tried);
-      if (largestWindow !== undefined) {
-        context.roomBudget = largestWindow - routedPromptTokens(context);
+      const room = largestWindow === undefined ? undefined : largestWindow - routedPromptTokens(context);
+      if (room !== undefined && (context.roomBudget === undefined || room < context.roomBudget)) {
+        context.roomBudget = room;
         decision = route(tried);
       }
     }
@@ -98,7 +107,8 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
       if (!revisiting) metrics.failovers.inc({ route: context.route.model });
     }
     tried.add(primary.config.id);
-    const second = config.resilience.hedgeAfterMs > 0 ? endpoints.get(decision.ranked[1]?.id ?? '') : undefined;
+    // No hedge on a revisit: its second leg would go back to another tried endpoint, past `retries`.
+    const second = config.resilience.hedgeAfterMs > 0 && !revisiting ? endpoints.get(decision.ranked[1]?.id ?? '') : undefined;
     const result = second === undefined ? await attemptOn(core, context, primary, request, cancellation) : await hedged(core, context, primary, second, request, tried, cancellation, noteRefusal);
     if (result.kind !== 'failed') {
       // Another endpoint took what one refused as the caller's fault: the refusal was the endpoint's.
@@ -109,17 +119,17 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     if (result.status === 499) throw stoppedError(core, context);
     last = result;
     recordFailure(core, context, result);
-    // A second opinion is one attempt: however it failed, the caller gets the refusal (below).
-    if (refused !== undefined) break;
-    if (isRetryableStatus(result.status)) continue;
     // The upstream counts the prompt longer than the estimate did: a larger window may still take
     // it. The refusing endpoint is banned for the request (recordFailure), and so, by the floor, is
-    // every window no larger than its own.
+    // every window no larger than its own. No opinion on the request: a second opinion is still due.
     if (result.code === 'context_length_exceeded') {
       const routedBudget = context.routeInput(tried).maxOutputTokens;
       context.promptFloor = Math.max(context.promptFloor ?? 0, result.endpoint.config.contextWindow - routedBudget + 1);
       continue;
     }
+    // A second opinion is one attempt: however it failed, the caller gets the refusal (below).
+    if (refused !== undefined) break;
+    if (isRetryableStatus(result.status)) continue;
     // A refusal of the caller's request (400, 413, 422) gets one second opinion: the gateway checked
     // the request already, and an endpoint that refuses what others take (a field it does not know,
     // a fault) must not fail every request routed to it first. Two refusals are the caller's fault.
@@ -130,9 +140,9 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     }
     break;
   }
-  // A second opinion that failed for reasons of its own (a 5xx, a 429, a timeout) says nothing about
-  // the request: the caller gets the refusal, which tells it what to fix.
-  if (refused !== undefined && last?.kind === 'failed' && !isRequestFault(last.status)) last = refused;
+  // The caller gets the first refusal, which tells it what to fix: a second opinion that failed for
+  // reasons of its own (a 5xx, a 429, a timeout) says nothing about the request.
+  if (refused !== undefined) last = refused;
   if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
   const answer = answerForUpstreamFailure(last.status);
   const retryAfter = answer.passRetryAfter && last.retryAfter !== undefined ? relayedRetryAfter(last.retryAfter, core.now()) : undefined;
@@ -154,9 +164,10 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
  * or undefined if none does. Routing with a budget of 1 finds them, then the budget is given back.
  */
 function roomyWindow(core: GatewayCore, context: RequestContext, route: (exclude: ReadonlySet<string>) => RouteDecision, tried: ReadonlySet<string>): number | undefined {
+  const budget = context.roomBudget;
   context.roomBudget = 1;
   const fitting = route(tried);
-  context.roomBudget = undefined;
+  context.roomBudget = budget;
   if (!fitting.ok || fitting.panic) return undefined;
   const windows = fitting.ranked.flatMap((ranked) => core.endpoints.get(ranked.id)?.config.contextWindow ?? []);
   const largest = Math.max(...windows);
@@ -211,8 +222,9 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
     // The first to finish failed: the other one is still our best chance. Its failure counts as any
     // other's (a 401 bans its endpoint for this request); the caller records the other's outcome.
     if (winner.a.status !== 499) recordFailure(core, context, winner.a);
-    // The other leg is the refusal's second opinion (see firstAnswer).
-    if (isRequestFault(winner.a.status)) noteRefusal(winner.a);
+    // The other leg is the refusal's second opinion (see firstAnswer); a context-length refusal is
+    // about the window's size, not the request.
+    if (isRequestFault(winner.a.status) && winner.a.code !== 'context_length_exceeded') noteRefusal(winner.a);
     const other = await loser;
     metrics.hedges.inc({ route: context.route.model, outcome: other.kind === 'failed' ? 'both-failed' : winner.i === 0 ? 'hedge' : 'primary' });
     return other;
@@ -229,7 +241,7 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
   void loser.then((late) => {
     if (late.kind === 'stream') releaseAttempt(core, late, 'cancel');
     // It refused what the winner is answering: the refusal was the endpoint's (see firstAnswer).
-    else if (isRequestFault(late.status)) core.endpoints.setCircuit(late.endpoint, 'failure');
+    else if (isRequestFault(late.status) && late.code !== 'context_length_exceeded') core.endpoints.setCircuit(late.endpoint, 'failure');
   });
   return winner.a;
 }

@@ -986,7 +986,8 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 5000, t
       );
       const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5, temperature: 1.9 }) });
       expect(response.status).toBe(400);
-      expect(await response.json()).toMatchObject({ error: { message: 'upstream dear failed: temperature must be at most 1.2 here', param: 'temperature' } });
+      // The first refusal's words: both are about the request, and the first is from the endpoint routing preferred.
+      expect(await response.json()).toMatchObject({ error: { message: 'upstream cheap failed: temperature must be at most 1.5 here', param: 'temperature' } });
       expect([cheap.arrivals(), dear.arrivals()]).toEqual([1, 1]);
       const scraped = await scrape(url);
       for (const endpoint of ['cheap', 'dear']) expect(metricValue(scraped, 'switchyard_circuit_state', { endpoint })).toBe(0);
