@@ -65,6 +65,8 @@ export async function pumpAnswer(
 ): Promise<AnswerOutcome> {
   const { config, metrics, now, watched } = core;
   const route = context.route.model;
+  /** The request's own prompt floor: a continuation's refusals raise it for the continuation only. */
+  const promptFloor = context.promptFloor;
   const countTokens = (endpoint: string, input: number, output: number): void => {
     metrics.tokens.inc({ route, endpoint, direction: 'input' }, input);
     metrics.tokens.inc({ route, endpoint, direction: 'output' }, output);
@@ -302,6 +304,7 @@ export async function pumpAnswer(
       // Nothing has reached the client (a non-stream answer): rather than fail, the request starts
       // over, whole, on an endpoint this answer has not used, one that takes no continuations included.
       context.resumed = undefined;
+      context.promptFloor = promptFloor;
       try {
         next = await firstAnswer(core, context, withoutPrefillWhitespace(request), tried, cancellation, false);
       } catch {

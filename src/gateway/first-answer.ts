@@ -28,17 +28,24 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   const noteRefusal = (failed: FailedAttempt): void => {
     refused ??= failed;
   };
+  /** The latest failure a wait may cure (a 5xx, a 429, a timeout): answered rather than a smaller window's context-length refusal. */
+  let transient: FailedAttempt | undefined;
   // Ends: each pass tries a fresh endpoint (finitely many) or revisits one (at most `retries`).
   for (let index = 0; ; index += 1) {
     if (cancellation.cancelled) throw stoppedError(core, context);
     let decision = route(tried);
-    // A continuation no window has room to finish in whole: it goes where it can go on the longest,
-    // cut to that window's room; failing that, to any window it can go on in.
-    if (!decision.ok && decision.code === 'context' && context.resumed !== undefined && context.resumed.outputTokens > 1) {
-      const room = decision.largestWindow - context.resumed.promptTokens;
-      context.resumed = { ...context.resumed, outputTokens: Math.max(1, Math.min(room, context.resumed.outputTokens - 1)) };
-      decision = route(tried);
-      if (!decision.ok && context.resumed.outputTokens > 1) {
+    // A continuation with no fresh window that has room to finish it whole (none has, or those that
+    // have are tried or held back): it goes on in the fresh window with the most room, cut to that
+    // room; failing that (a context refusal), anywhere it can go on at all.
+    const continuationStuck = decision.ok ? decision.panic : decision.code === 'context' || decision.code === 'unavailable';
+    if (continuationStuck && context.resumed !== undefined && context.resumed.outputTokens > 1) {
+      const largestWindow = largestOpenWindow(core, context, route, tried);
+      const wanted = context.resumed.outputTokens;
+      if (largestWindow !== undefined) {
+        context.resumed = { ...context.resumed, outputTokens: Math.max(1, Math.min(largestWindow - routedPromptTokens(context), wanted - 1)) };
+        decision = route(tried);
+      }
+      if (!decision.ok && decision.code === 'context') {
         context.resumed = { ...context.resumed, outputTokens: 1 };
         decision = route(tried);
       }
@@ -58,7 +65,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     // budget shrinks to the room of the largest window left.
     const noRoomyWindowLeft = decision.ok ? decision.panic : decision.code === 'unavailable';
     if (noRoomyWindowLeft && context.resumed === undefined && request.maxTokens === undefined && context.promptFloor === undefined) {
-      const largestWindow = roomyWindow(core, context, route, tried);
+      const largestWindow = largestOpenWindow(core, context, route, tried);
       const room = largestWindow === undefined ? undefined : largestWindow - routedPromptTokens(context);
       if (room !== undefined && (context.roomBudget === undefined || room < context.roomBudget)) {
         context.roomBudget = room;
@@ -71,9 +78,10 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     // this request least, and among them to one not asking to be left alone (Retry-After).
     const mayRevisit = mayGoBack && (last === undefined ? tried.size > 0 : last.kind === 'failed');
     if (!decision.ok && decision.code === 'unavailable' && mayRevisit) {
-      // A call's first attempt may go back (a resume after every endpoint was used); later ones count.
-      if (index > 0 && revisits >= config.resilience.retries) break;
-      if (index > 0) revisits += 1;
+      // Going back is bounded by `retries`; a resume (a call whose first attempt goes back, every
+      // endpoint having been used) may go back once even with `retries: 0`.
+      if (revisits >= (index === 0 ? Math.max(1, config.resilience.retries) : config.resilience.retries)) break;
+      revisits += 1;
       // The endpoints this request may go back to: eligible for it, not banned.
       const banned = context.banned ?? new Set<string>();
       const open = route(banned);
@@ -90,6 +98,9 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
       revisiting = true;
     }
     if (!decision.ok) {
+      // A smaller window refused the prompt as too long and the larger ones are held back by their
+      // circuits: a wait cures that, which the refusal ("shorten the prompt") would not say.
+      if (last?.kind === 'failed' && last.code === 'context_length_exceeded' && transient === undefined && decision.code === 'unavailable' && decision.ejected.length > 0) throw routeFailureError(core, decision, context);
       if (last !== undefined) break;
       throw routeFailureError(core, decision, context);
     }
@@ -120,16 +131,17 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     last = result;
     recordFailure(core, context, result);
     // The upstream counts the prompt longer than the estimate did: a larger window may still take
-    // it. The refusing endpoint is banned for the request (recordFailure), and so, by the floor, is
-    // every window no larger than its own. No opinion on the request: a second opinion is still due.
+    // it. No opinion on the request: a second opinion is still due.
     if (result.code === 'context_length_exceeded') {
-      const routedBudget = context.routeInput(tried).maxOutputTokens;
-      context.promptFloor = Math.max(context.promptFloor ?? 0, result.endpoint.config.contextWindow - routedBudget + 1);
+      raiseFloor(context, tried, result);
       continue;
     }
     // A second opinion is one attempt: however it failed, the caller gets the refusal (below).
     if (refused !== undefined) break;
-    if (isRetryableStatus(result.status)) continue;
+    if (isRetryableStatus(result.status)) {
+      transient = result;
+      continue;
+    }
     // A refusal of the caller's request (400, 413, 422) gets one second opinion: the gateway checked
     // the request already, and an endpoint that refuses what others take (a field it does not know,
     // a fault) must not fail every request routed to it first. Two refusals are the caller's fault.
@@ -143,6 +155,9 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   // The caller gets the first refusal, which tells it what to fix: a second opinion that failed for
   // reasons of its own (a 5xx, a 429, a timeout) says nothing about the request.
   if (refused !== undefined) last = refused;
+  // A smaller window's context-length refusal after a larger one failed for a reason a wait cures:
+  // the larger one's failure is the answer, retryable, not "shorten the prompt".
+  else if (last?.kind === 'failed' && last.code === 'context_length_exceeded' && transient !== undefined && transient.endpoint.config.contextWindow > last.endpoint.config.contextWindow) last = transient;
   if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
   const answer = answerForUpstreamFailure(last.status);
   const retryAfter = answer.passRetryAfter && last.retryAfter !== undefined ? relayedRetryAfter(last.retryAfter, core.now()) : undefined;
@@ -160,14 +175,26 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
 }
 
 /**
- * The largest window among the endpoints not yet tried that hold the prompt and a token of answer,
- * or undefined if none does. Routing with a budget of 1 finds them, then the budget is given back.
+ * An upstream counted the prompt longer than the estimate did: the refusing endpoint is banned for
+ * the request (recordFailure), and by this floor every window no larger than its own.
  */
-function roomyWindow(core: GatewayCore, context: RequestContext, route: (exclude: ReadonlySet<string>) => RouteDecision, tried: ReadonlySet<string>): number | undefined {
-  const budget = context.roomBudget;
-  context.roomBudget = 1;
+function raiseFloor(context: RequestContext, tried: ReadonlySet<string>, refusal: FailedAttempt): void {
+  const routedBudget = context.routeInput(tried).maxOutputTokens;
+  context.promptFloor = Math.max(context.promptFloor ?? 0, refusal.endpoint.config.contextWindow - routedBudget + 1);
+}
+
+/**
+ * The largest window among the endpoints not yet tried nor held back that hold the prompt (or the
+ * continuation) and a token of answer, or undefined if none does. Routing with a budget of 1 finds
+ * them, then the budget is given back.
+ */
+function largestOpenWindow(core: GatewayCore, context: RequestContext, route: (exclude: ReadonlySet<string>) => RouteDecision, tried: ReadonlySet<string>): number | undefined {
+  const { roomBudget, resumed } = context;
+  if (resumed === undefined) context.roomBudget = 1;
+  else context.resumed = { ...resumed, outputTokens: 1 };
   const fitting = route(tried);
-  context.roomBudget = budget;
+  context.roomBudget = roomBudget;
+  context.resumed = resumed;
   if (!fitting.ok || fitting.panic) return undefined;
   const windows = fitting.ranked.flatMap((ranked) => core.endpoints.get(ranked.id)?.config.contextWindow ?? []);
   const largest = Math.max(...windows);
@@ -223,8 +250,9 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
     // other's (a 401 bans its endpoint for this request); the caller records the other's outcome.
     if (winner.a.status !== 499) recordFailure(core, context, winner.a);
     // The other leg is the refusal's second opinion (see firstAnswer); a context-length refusal is
-    // about the window's size, not the request.
-    if (isRequestFault(winner.a.status) && winner.a.code !== 'context_length_exceeded') noteRefusal(winner.a);
+    // about the window's size, not the request: it raises the floor, as in firstAnswer.
+    if (winner.a.code === 'context_length_exceeded') raiseFloor(context, tried, winner.a);
+    else if (isRequestFault(winner.a.status)) noteRefusal(winner.a);
     const other = await loser;
     metrics.hedges.inc({ route: context.route.model, outcome: other.kind === 'failed' ? 'both-failed' : winner.i === 0 ? 'hedge' : 'primary' });
     return other;

@@ -1,4 +1,5 @@
-import type { ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/index.js';
 import { createGateway } from '../../src/gateway/gateway-server.js';
@@ -18,6 +19,7 @@ interface EndpointSpec {
   readonly model: string;
   readonly cost: number;
   readonly contextWindow?: number;
+  readonly prefill?: boolean;
 }
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -26,7 +28,7 @@ afterEach(async () => {
 });
 
 async function gateway(endpoints: readonly EndpointSpec[], resilience = defaultResilience): Promise<string> {
-  const lines = endpoints.map((e) => `  - { id: ${e.id}, url: "${e.url}", dialect: openai, model: ${e.model}, provider: p-${e.id}, region: r1, jurisdiction: us, contextWindow: ${String(e.contextWindow ?? 131072)}, marginalCostPerMillionTokens: ${String(e.cost)}, capacity: 8 }`);
+  const lines = endpoints.map((e) => `  - { id: ${e.id}, url: "${e.url}", dialect: openai, model: ${e.model}, provider: p-${e.id}, region: r1, jurisdiction: us, contextWindow: ${String(e.contextWindow ?? 131072)}, marginalCostPerMillionTokens: ${String(e.cost)}, capacity: 8${e.prefill === false ? ', prefill: false' : ''} }`);
   const started = createGateway({
     config: gatewayConfig(`
 version: 1
@@ -72,6 +74,45 @@ const longPrompt = (n: number): { max_tokens: number; messages: { role: string; 
 /** About 5,000 tokens, without max_tokens: no 8192 window has room for the default 4096. */
 const noBudget = (n: number): { messages: { role: string; content: string }[] } => ({ messages: [{ role: 'user', content: `${'word '.repeat(4000)}${String(n)}` }] });
 const budgetOf = (front: CountingProxy, index: number): number | undefined => (JSON.parse(front.arrivals[index]?.body ?? '{}') as { max_tokens?: number }).max_tokens;
+
+/** An upstream whose n-th request (from 0) `respond` answers; it keeps each request's max_tokens. */
+async function upstream(respond: (n: number, res: ServerResponse) => void): Promise<{ url: string; budgets: (number | undefined)[] }> {
+  const budgets: (number | undefined)[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      budgets.push((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { max_tokens?: number }).max_tokens);
+      respond(budgets.length - 1, res);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return { url: `http://127.0.0.1:${String((server.address() as AddressInfo).port)}`, budgets };
+}
+const streaming = (res: ServerResponse): void => {
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+};
+const answerWhole = (res: ServerResponse): void => {
+  streaming(res);
+  answers(res);
+};
+/** Streams `texts`, then breaks the connection. */
+const breaksAfter = (res: ServerResponse, texts: readonly string[]): void => {
+  streaming(res);
+  res.write(openAIChunk({ role: 'assistant', content: '' }));
+  for (const text of texts) res.write(openAIChunk({ content: text }));
+  setTimeout(() => res.destroy(), 30);
+};
+const failWith = (res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void => {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(body);
+};
+const tokensOf = (tokens: number): { role: string; content: string }[] => [{ role: 'user', content: 'x'.repeat(4 * tokens) }];
+const quick = '{ retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }';
 
 describe('context-length refusals with hedging', () => {
   it.each([
@@ -200,5 +241,120 @@ describe('hedging and revisits', () => {
     await response.text();
     // Three fresh endpoints (one by a hedge), then one revisit.
     expect(upstreams.reduce((sum, upstream) => sum + upstream.arrivals(), 0)).toBe(4);
+  });
+});
+
+describe('resumes and their windows', () => {
+  it('a continuation whose only window with room to finish is the one it broke on goes on in a fresh smaller window, cut to its room', async () => {
+    const broke = await upstream((n, res) => (n === 0 ? breaksAfter(res, ['one ', 'two ', 'three ']) : failWith(res, 503, busy)));
+    const fresh = await upstream((_n, res) => answerWhole(res));
+    const url = await gateway(
+      [
+        { id: 'a', url: broke.url, model: 'm', cost: 0, contextWindow: 16384 },
+        { id: 'b', url: fresh.url, model: 'm', cost: 1, contextWindow: 8192 },
+      ],
+      quick,
+    );
+    const response = await ask(url, { stream: true, max_tokens: 6000, messages: tokensOf(5000) });
+    expect(await response.text()).toContain('[DONE]');
+    expect([broke.budgets.length, fresh.budgets.length]).toEqual([1, 1]);
+  });
+
+  it('a continuation that fits no window whole goes to the fresh window with the most room, not the cheapest', async () => {
+    // One chunk of 12,000 characters: one token sent, 3,000 by the estimate.
+    const broke = await upstream((n, res) => (n === 0 ? breaksAfter(res, ['y'.repeat(12000)]) : failWith(res, 503, busy)));
+    const [cheap, roomy] = [await upstream((_n, res) => answerWhole(res)), await upstream((_n, res) => answerWhole(res))];
+    const url = await gateway(
+      [
+        { id: 'a', url: broke.url, model: 'm', cost: 0, contextWindow: 16384 },
+        { id: 'b', url: cheap.url, model: 'm', cost: 1, contextWindow: 8192 },
+        { id: 'c', url: roomy.url, model: 'm', cost: 2, contextWindow: 12000 },
+      ],
+      quick,
+    );
+    const response = await ask(url, { stream: true, max_tokens: 12000, messages: tokensOf(2000) });
+    expect(await response.text()).toContain('[DONE]');
+    expect([cheap.budgets.length, roomy.budgets.length]).toEqual([0, 1]);
+  });
+
+  it("a non-stream answer started over after its continuation was refused as too long is routed by its own prompt, not the continuation's", async () => {
+    const broke = await upstream((n, res) => (n === 0 ? breaksAfter(res, ['one ', 'two ', 'three ']) : failWith(res, 503, busy)));
+    const refusing = await upstream((_n, res) => failWith(res, 400, contextRefusal));
+    const whole = await upstream((_n, res) => answerWhole(res));
+    const url = await gateway(
+      [
+        { id: 'a', url: broke.url, model: 'm', cost: 0, contextWindow: 8192 },
+        { id: 'b', url: refusing.url, model: 'm', cost: 1, contextWindow: 8192 },
+        { id: 'c', url: whole.url, model: 'm', cost: 2, contextWindow: 8192, prefill: false },
+      ],
+      '{ retries: 0, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }',
+    );
+    const response = await ask(url, { max_tokens: 500, messages: tokensOf(100) });
+    expect(response.status).toBe(200);
+    await response.text();
+    expect(whole.budgets).toHaveLength(1);
+  });
+
+  it('resumes go back to the one endpoint at most retries times', async () => {
+    const only = await upstream((n, res) => (n === 0 ? breaksAfter(res, ['one ', 'two ']) : failWith(res, 503, busy)));
+    const url = await gateway([{ id: 'a', url: only.url, model: 'm', cost: 0 }], quick);
+    const response = await ask(url, { stream: true, max_tokens: 50, messages: tokensOf(10) });
+    expect(await response.text()).not.toContain('[DONE]');
+    expect(only.budgets).toHaveLength(3);
+  });
+});
+
+describe('what a caller is told when a smaller window refused the prompt as too long', () => {
+  it('a larger window held back by its circuit: a 503 with Retry-After, which a wait cures, not context_length_exceeded', async () => {
+    const small = await upstream((_n, res) => failWith(res, 400, contextRefusal));
+    const large = await upstream((_n, res) => failWith(res, 503, busy));
+    const url = await gateway(
+      [
+        { id: 'small', url: small.url, model: 'm', cost: 0, contextWindow: 8192 },
+        { id: 'large', url: large.url, model: 'm', cost: 1, contextWindow: 131072 },
+      ],
+      '{ retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 2000, deadlineMs: 10000, panicRouting: false, circuitBreaker: { failureThreshold: 1, openMs: 60000 } }',
+    );
+    await (await ask(url, { max_tokens: 500, messages: tokensOf(7000) })).text();
+    const held = await ask(url, { max_tokens: 500, messages: tokensOf(7000) });
+    expect(held.status).toBe(503);
+    expect(Number(held.headers.get('retry-after'))).toBeGreaterThan(50);
+    await held.text();
+  });
+
+  it("a larger window that failed transiently: its 503 and Retry-After, not context_length_exceeded", async () => {
+    const large = await upstream((_n, res) => failWith(res, 503, busy, { 'retry-after': '7' }));
+    const small = await upstream((_n, res) => failWith(res, 400, contextRefusal));
+    const url = await gateway(
+      [
+        { id: 'large', url: large.url, model: 'm', cost: 0, contextWindow: 131072 },
+        { id: 'small', url: small.url, model: 'm', cost: 1, contextWindow: 8192 },
+      ],
+      '{ retries: 0, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }',
+    );
+    const response = await ask(url, { max_tokens: 500, messages: tokensOf(7000) });
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('7');
+    await response.text();
+  });
+
+  it('with hedging, a leg refusing the prompt as too long raises the floor: no window of its size is tried', async () => {
+    const small = await upstream((_n, res) => setTimeout(() => failWith(res, 400, contextRefusal), 50));
+    const mid = await upstream((_n, res) => setTimeout(() => failWith(res, 503, busy), 150));
+    const small2 = await upstream((_n, res) => failWith(res, 400, contextRefusal));
+    const large = await upstream((_n, res) => answerWhole(res));
+    const url = await gateway(
+      [
+        { id: 'small', url: small.url, model: 'm', cost: 0, contextWindow: 8192 },
+        { id: 'mid', url: mid.url, model: 'm', cost: 1, contextWindow: 32768 },
+        { id: 'small2', url: small2.url, model: 'm', cost: 2, contextWindow: 8192 },
+        { id: 'large', url: large.url, model: 'm', cost: 3, contextWindow: 131072 },
+      ],
+      '{ retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 2000, deadlineMs: 10000, hedgeAfterMs: 20, circuitBreaker: { failureThreshold: 1000 } }',
+    );
+    const response = await ask(url, { max_tokens: 500, messages: tokensOf(7000) });
+    expect(response.status).toBe(200);
+    await response.text();
+    expect([small2.budgets.length, large.budgets.length]).toEqual([0, 1]);
   });
 });
