@@ -2,7 +2,7 @@ import { defaultMaxOutputTokens, estimateTokens, promptText, type ChatEvent, typ
 import type { AnswerSink } from './answer-sink.js';
 import type { Cancellation } from './cancellation.js';
 import type { EndpointRuntime } from './endpoint-pool.js';
-import { firstAnswer, noteFailure } from './first-answer.js';
+import { firstAnswer, noteFailure, type GoingBack } from './first-answer.js';
 import type { GatewayCore, StreamWatch } from './gateway-core.js';
 import type { RequestContext } from './request-context.js';
 import { StopSequenceGuard } from './stop-sequence-guard.js';
@@ -96,8 +96,8 @@ export async function pumpAnswer(
   };
   /** Whether the answer was resumed on another attempt after a break. */
   let resumed = false;
-  /** Resumes that went back to an endpoint this answer had already used. */
-  let resumesOnUsed = 0;
+  /** Going back to endpoints this answer already used, shared by all its resumes. */
+  const resumesGoingBack: GoingBack = { left: Math.max(1, config.resilience.retries) };
   let started = false;
   let inputTokens = 0;
   const firstTokenAt = now();
@@ -290,15 +290,13 @@ export async function pumpAnswer(
       // with, and never as fewer tokens than were generated.
       context.resumed = received === '' ? undefined : { promptTokens: Math.max(estimateTokens(promptText(continuation)), context.promptTokens + sentTokens), outputTokens: budgetLeft };
       // A fresh endpoint is always tried, as for a first answer; going back to one this answer used
-      // is what `retries` bounds, and a resume is not a retry of the request: once even with 0.
-      const usedBefore = new Set(tried);
-      const mayGoBack = resumesOnUsed < Math.max(1, config.resilience.retries);
+      // is what `retries` bounds, over all of the answer's resumes together, and a resume is not a
+      // retry of the request: once even with 0.
       try {
-        next = await firstAnswer(core, context, continuation, tried, cancellation, mayGoBack);
+        next = await firstAnswer(core, context, continuation, tried, cancellation, resumesGoingBack);
       } catch {
         next = undefined;
       }
-      if (next?.kind === 'stream' && usedBefore.has(next.endpoint.config.id)) resumesOnUsed += 1;
     }
     if (config.resilience.resumeStreams && (next === undefined || next.kind !== 'stream') && !sink.committed && !cancellation.cancelled) {
       // Nothing has reached the client (a non-stream answer): rather than fail, the request starts
@@ -306,7 +304,7 @@ export async function pumpAnswer(
       context.resumed = undefined;
       context.promptFloor = promptFloor;
       try {
-        next = await firstAnswer(core, context, withoutPrefillWhitespace(request), tried, cancellation, false);
+        next = await firstAnswer(core, context, withoutPrefillWhitespace(request), tried, cancellation, { left: 0 });
       } catch {
         next = undefined;
       }

@@ -16,12 +16,15 @@ import { connectFailureStatus } from './upstream-client.js';
  * and waits a jittered backoff (honouring Retry-After). Every attempt, retry and
  * hedge is re-routed, so eligibility (jurisdiction first) is re-checked each time;
  * the deadline bounds the whole. Throws a ClientError when no attempt can answer.
- * `mayGoBack` false: fresh endpoints only (a resume that has gone back enough).
+ * `goingBack`: how many more times the request may go back to an endpoint it tried; by default
+ * `retries`, and shared by the calls that resume one answer, so that their sum is bounded too.
  */
-export async function firstAnswer(core: GatewayCore, context: RequestContext, request: ChatRequest, tried: Set<string>, cancellation: Cancellation, mayGoBack = true): Promise<Attempt> {
+export async function firstAnswer(core: GatewayCore, context: RequestContext, request: ChatRequest, tried: Set<string>, cancellation: Cancellation, goingBack?: GoingBack): Promise<Attempt> {
   const { config, endpoints, metrics, policy, random } = core;
   const route = (exclude: ReadonlySet<string>): RouteDecision => routeRequest(context.routeInput(exclude), endpoints.views(context.route), policy, random);
   let last: Attempt | undefined;
+  const budget = goingBack ?? { left: config.resilience.retries };
+  /** Revisits in this call: the backoff grows with them. */
   let revisits = 0;
   /** The first refusal of the request as the caller's fault (400, 413, 422), while another endpoint is asked. */
   let refused: FailedAttempt | undefined;
@@ -76,11 +79,11 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     // Every eligible endpoint tried: go back to one, after a transient failure or to resume a
     // stream. Never to one that rejected the gateway's configuration; first to those that failed
     // this request least, and among them to one not asking to be left alone (Retry-After).
-    const mayRevisit = mayGoBack && (last === undefined ? tried.size > 0 : last.kind === 'failed');
+    // Not while a refusal waits for its second opinion: that goes to fresh endpoints only.
+    const mayRevisit = refused === undefined && (last === undefined ? tried.size > 0 : last.kind === 'failed');
     if (!decision.ok && decision.code === 'unavailable' && mayRevisit) {
-      // Going back is bounded by `retries`; a resume (a call whose first attempt goes back, every
-      // endpoint having been used) may go back once even with `retries: 0`.
-      if (revisits >= (index === 0 ? Math.max(1, config.resilience.retries) : config.resilience.retries)) break;
+      if (budget.left <= 0) break;
+      budget.left -= 1;
       revisits += 1;
       // The endpoints this request may go back to: eligible for it, not banned.
       const banned = context.banned ?? new Set<string>();
@@ -136,12 +139,14 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
       raiseFloor(context, tried, result);
       continue;
     }
-    // A second opinion is one attempt: however it failed, the caller gets the refusal (below).
-    if (refused !== undefined) break;
     if (isRetryableStatus(result.status)) {
       transient = result;
+      // A second opinion that failed for a reason of its own gave none: the next fresh endpoint is
+      // asked (never one gone back to); with none left, the caller gets the refusal (below).
       continue;
     }
+    // A second opinion that refused too: the request is at fault, and the caller gets the refusal.
+    if (refused !== undefined) break;
     // A refusal of the caller's request (400, 413, 422) gets one second opinion: the gateway checked
     // the request already, and an endpoint that refuses what others take (a field it does not know,
     // a fault) must not fail every request routed to it first. Two refusals are the caller's fault.
@@ -172,6 +177,11 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   const named = answer.relayMessage ? { ...(last.param === undefined ? {} : { param: last.param }), ...(last.code === undefined ? {} : { code: last.code }) } : {};
   const logMessage = `upstream ${last.endpoint.config.id} failed: ${loggedReason(core, last)}`;
   throw new ClientError(answer.status, answer.kind, `upstream ${last.endpoint.config.id} failed: ${detail}`, { headers, endpoint: last.endpoint.config.id, logMessage, ...named });
+}
+
+/** How many more times a request may go back to an endpoint it already tried (see firstAnswer). */
+export interface GoingBack {
+  left: number;
 }
 
 /**

@@ -1027,12 +1027,15 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 5000, t
       expect(refusedTwice.upstreams.map((upstream) => upstream.arrivals())).toEqual([1, 1, 0, 0]);
     });
 
-    it('a second opinion is one attempt: one failing for a reason of its own is not retried, failed over or gone back to', async () => {
+    it('a second opinion failing for a reason of its own gave none: the next fresh endpoint is asked, and none is gone back to', async () => {
       const { url, upstreams } = await answering([400, 503, 503], 0, '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000 }');
       const response = await streamOpenAI(url, 'hi', 5);
       expect(response.status).toBe(400);
       await response.body?.cancel();
-      expect(upstreams.map((upstream) => upstream.arrivals())).toEqual([1, 1, 0]);
+      expect(upstreams.map((upstream) => upstream.arrivals())).toEqual([1, 1, 1]);
+      const served = await answering([422, 429, 200], 0, '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000 }');
+      expect((await streamOpenAI(served.url, 'hi', 5)).status).toBe(200);
+      expect(served.upstreams.map((upstream) => upstream.arrivals())).toEqual([1, 1, 1]);
     });
 
     it('with hedging, a refusal that comes after the other leg answered counts against the refusing endpoint too', async () => {

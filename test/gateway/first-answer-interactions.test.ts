@@ -295,6 +295,22 @@ describe('resumes and their windows', () => {
     expect(whole.budgets).toHaveLength(1);
   });
 
+  it("an answer's resumes together go back to endpoints it used at most retries times", async () => {
+    // a cuts every answer after two tokens; b is down. Bound: 2 endpoints + 2 retries.
+    const cutting = await upstream((_n, res) => breaksAfter(res, ['one ', 'two ']));
+    const down = await upstream((_n, res) => failWith(res, 503, busy));
+    const url = await gateway(
+      [
+        { id: 'a', url: cutting.url, model: 'm', cost: 0 },
+        { id: 'b', url: down.url, model: 'm', cost: 1 },
+      ],
+      quick,
+    );
+    const response = await ask(url, { stream: true, max_tokens: 60, messages: tokensOf(10) });
+    expect(await response.text()).not.toContain('[DONE]');
+    expect(cutting.budgets.length + down.budgets.length).toBe(4);
+  });
+
   it('resumes go back to the one endpoint at most retries times', async () => {
     const only = await upstream((n, res) => (n === 0 ? breaksAfter(res, ['one ', 'two ']) : failWith(res, 503, busy)));
     const url = await gateway([{ id: 'a', url: only.url, model: 'm', cost: 0 }], quick);
