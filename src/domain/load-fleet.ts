@@ -76,20 +76,18 @@ function validParts(data: unknown): { readonly spec: FleetSpec; readonly unfinis
   const shape = fleetSpecSchema.shape;
   const invalid = { sites: new Set<string>(), chips: new Set<string>(), models: new Set<string>() };
   const references: UnfinishedReference[] = [];
-  /** An invalid entry's references that are valid on their own, by field name and kind. */
-  const referencesOf = (list: string, index: number, entry: Record<string, unknown>, fields: Readonly<Record<string, UnfinishedReference['kind']>>, listFields: Readonly<Record<string, UnfinishedReference['kind']>> = {}): void => {
+  /** An invalid entry's references that are valid on their own: fields by kind, and a list of jurisdictions. */
+  const referencesOf = (list: string, index: number, entry: Record<string, unknown>, fields: Readonly<Record<string, UnfinishedReference['kind']>>, jurisdictionList?: string): void => {
     for (const [field, kind] of Object.entries(fields)) {
       const parsed = (kind === 'jurisdiction' ? jurisdictionIdSchema : idSchema).safeParse(entry[field]);
       if (parsed.success) references.push({ path: [list, index, field], kind, value: parsed.data });
     }
-    for (const [field, kind] of Object.entries(listFields)) {
-      const values = entry[field];
-      if (!Array.isArray(values)) continue;
-      values.forEach((value: unknown, position) => {
-        const parsed = jurisdictionIdSchema.safeParse(value);
-        if (parsed.success) references.push({ path: [list, index, field, position], kind, value: parsed.data });
-      });
-    }
+    const values = jurisdictionList === undefined ? undefined : entry[jurisdictionList];
+    if (!Array.isArray(values) || jurisdictionList === undefined) return;
+    values.forEach((value: unknown, position) => {
+      const parsed = jurisdictionIdSchema.safeParse(value);
+      if (parsed.success) references.push({ path: [list, index, jurisdictionList, position], kind: 'jurisdiction', value: parsed.data });
+    });
   };
   const valid = <T>(value: unknown, item: z.ZodType<T>, onInvalid?: (entry: Record<string, unknown>, index: number) => void): T[] => {
     const kept: T[] = [];
@@ -123,8 +121,8 @@ function validParts(data: unknown): { readonly spec: FleetSpec; readonly unfinis
     profiles: profiles.success ? profiles.data : undefined,
     sites: valid(top.sites, siteSpecSchema, named(invalid.sites)),
     pools: valid(top.pools, poolSpecSchema, (entry, index) => referencesOf('pools', index, entry, { jurisdiction: 'jurisdiction', chip: 'chip', site: 'site' })),
-    services: valid(top.services, serviceSpecSchema, (entry, index) => referencesOf('services', index, entry, { model: 'model' }, { jurisdictions: 'jurisdiction' })),
-    trainingJobs: valid(top.trainingJobs, trainingJobSpecSchema, (entry, index) => referencesOf('trainingJobs', index, entry, { model: 'model' }, { jurisdictions: 'jurisdiction' })),
+    services: valid(top.services, serviceSpecSchema, (entry, index) => referencesOf('services', index, entry, { model: 'model' }, 'jurisdictions')),
+    trainingJobs: valid(top.trainingJobs, trainingJobSpecSchema, (entry, index) => referencesOf('trainingJobs', index, entry, { model: 'model' }, 'jurisdictions')),
     policy: policy.success ? policy.data : shape.policy.parse(undefined),
   };
   const allIds = { sites: ids(top.sites), pools: ids(top.pools), services: ids(top.services), trainingJobs: ids(top.trainingJobs) };

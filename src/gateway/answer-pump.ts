@@ -194,13 +194,13 @@ export async function pumpAnswer(
     if (!resumed && streamedTokens > 1 && sentTokens > 1) metrics.tpot.observe({ route, endpoint: endpoint.config.id }, (lastTokenAt - firstTokenAt) / 1e3 / (streamedTokens - 1));
     return { status: 200, endpoint: endpoint.config.id, ...usage, text };
   };
+  /** The upstream's last break was its saying it was overloaded (Anthropic's overloaded_error event): told so if not resumed. */
   let overloaded = false;
   for (let resumes = 0; ; resumes += 1) {
     const endpoint = current.endpoint;
     let failure: string | undefined;
     /** Whether `failure` is the upstream's own words (an error event), which may quote the request. */
     let upstreamSaid = false;
-    /** The upstream said it was overloaded (Anthropic's overloaded_error event): told so if not resumed. */
     overloaded = false;
     let finished: Extract<ChatEvent, { type: 'finish' }> | undefined;
     // Watched by the idle sweep while it streams: one that goes quiet after its first token is

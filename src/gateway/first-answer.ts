@@ -216,7 +216,7 @@ function largestOpenWindow(core: GatewayCore, context: RequestContext, route: (e
  * the request, prompt and all: logged only with logging.logPrompts, as prompts are; otherwise its
  * status and its own error code or type when that is a plain name.
  */
-function loggedReason(core: GatewayCore, failed: Extract<Attempt, { kind: 'failed' }>): string {
+function loggedReason(core: GatewayCore, failed: FailedAttempt): string {
   if (!failed.fromUpstream || core.config.logging.logPrompts) return failed.detail === undefined ? failed.message : `${failed.message}: ${failed.detail}`;
   return `status ${failed.status}${failed.label === undefined ? '' : ` (${failed.label})`}; the upstream's words are logged only with logging.logPrompts`;
 }
@@ -232,7 +232,7 @@ export function noteFailure(context: RequestContext, endpointId: string, status:
 }
 
 /** A failed attempt, counted against its endpoint for this request and logged. */
-function recordFailure(core: GatewayCore, context: RequestContext, failed: Extract<Attempt, { kind: 'failed' }>): void {
+function recordFailure(core: GatewayCore, context: RequestContext, failed: FailedAttempt): void {
   noteFailure(context, failed.endpoint.config.id, failed.status);
   // The caller's own mistake, refused by the upstream, is routine: no endpoint is at fault.
   context.log[isRequestFault(failed.status) ? 'info' : 'warn']({ requestId: context.requestId, endpoint: failed.endpoint.config.id, status: failed.status, ...(failed.upstreamRequestId === undefined ? {} : { upstreamRequestId: failed.upstreamRequestId }), reason: loggedReason(core, failed) }, 'upstream attempt failed');
