@@ -209,6 +209,34 @@ describe('room budgets (a request without max_tokens that no window has room for
     expect([roomy.arrivals.length, smaller.arrivals.length]).toEqual([1, 3]);
   });
 
+  it('once the ordinary windows are spent, panic routing may still reach a roomy window held back by its circuit', async () => {
+    const long = await startTestEmulator({ servedModelName: 'm-long', faults: { errorRate: 1, errorStatus: 503 } });
+    cleanups.push(() => long.close());
+    const longFront = await startCountingProxy(long.url);
+    cleanups.push(() => longFront.close());
+    let refuse = false;
+    const first = await upstream((_n, res) => (refuse ? failWith(res, 400, JSON.stringify({ error: { message: 'no' } })) : answerWhole(res)));
+    const failing = await upstream((_n, res) => failWith(res, 502, busy));
+    const url = await gateway(
+      [
+        { id: 'a', url: first.url, model: 'm', cost: 0, contextWindow: 8192 },
+        { id: 'b', url: failing.url, model: 'm', cost: 1, contextWindow: 8192 },
+        { id: 'long', url: longFront.url, model: 'm-long', cost: 2, contextWindow: 131_072 },
+      ],
+      '{ retries: 2, ttftTimeoutMs: 800, tokenIdleTimeoutMs: 600, deadlineMs: 20000, hedgeAfterMs: 0, panicRouting: true, circuitBreaker: { failureThreshold: 2, windowMs: 60000, openMs: 60000 } }',
+    );
+    // Only the long window has room for the default budget: it fails twice (its circuit opens), and a answers each in its room.
+    for (let n = 0; n < 2; n += 1) expect((await ask(url, noBudget(n))).status).toBe(200);
+    expect(metricValue(await scrape(url), 'switchyard_circuit_state', { endpoint: 'long' })).toBe(2);
+    long.setFaults({ errorRate: 0 });
+    refuse = true;
+    // a refuses, b (the second opinion) fails: the long window, healthy again, is what is left.
+    const response = await ask(url, { messages: [{ role: 'user', content: 'the '.repeat(6000) }] });
+    expect(response.status).toBe(200);
+    await response.text();
+    expect(longFront.arrivals).toHaveLength(3);
+  });
+
   it('a room-budget answer cut mid-way is resumed with the room it had, where that room still is', async () => {
     const [small, cutting, whole] = [await emulator('m-b'), await emulator('m-a', { cutAfterTokens: 10 }), await emulator('m-a2')];
     const url = await gateway(
