@@ -75,6 +75,16 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
         decision = route(tried);
       }
     }
+    // Such a request whose windows at the room budget are all spent: back to the whole budget, where
+    // a roomy window held back by its circuit (a reserved long-context one) may still take it by
+    // panic routing, rather than go back to a spent one or be refused.
+    if (!decision.ok && decision.code === 'unavailable' && context.roomBudget !== undefined && context.resumed === undefined && request.maxTokens === undefined) {
+      const roomBudget = context.roomBudget;
+      context.roomBudget = undefined;
+      const whole = route(tried);
+      if (whole.ok) decision = whole;
+      else context.roomBudget = roomBudget;
+    }
     let revisiting = false;
     // Every eligible endpoint tried: go back to one, after a transient failure or to resume a
     // stream. Never to one that rejected the gateway's configuration; first to those that failed

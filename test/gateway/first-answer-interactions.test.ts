@@ -19,6 +19,7 @@ interface EndpointSpec {
   readonly model: string;
   readonly cost: number;
   readonly contextWindow?: number;
+  readonly longContext?: boolean;
   readonly prefill?: boolean;
 }
 
@@ -28,7 +29,7 @@ afterEach(async () => {
 });
 
 async function gateway(endpoints: readonly EndpointSpec[], resilience = defaultResilience): Promise<string> {
-  const lines = endpoints.map((e) => `  - { id: ${e.id}, url: "${e.url}", dialect: openai, model: ${e.model}, provider: p-${e.id}, region: r1, jurisdiction: us, contextWindow: ${String(e.contextWindow ?? 131072)}, marginalCostPerMillionTokens: ${String(e.cost)}, capacity: 8${e.prefill === false ? ', prefill: false' : ''} }`);
+  const lines = endpoints.map((e) => `  - { id: ${e.id}, url: "${e.url}", dialect: openai, model: ${e.model}, provider: p-${e.id}, region: r1, jurisdiction: us, contextWindow: ${String(e.contextWindow ?? 131072)},${e.longContext === true ? ' longContext: true,' : ''} marginalCostPerMillionTokens: ${String(e.cost)}, capacity: 8${e.prefill === false ? ', prefill: false' : ''} }`);
   const started = createGateway({
     config: gatewayConfig(`
 version: 1
@@ -221,7 +222,7 @@ describe('room budgets (a request without max_tokens that no window has room for
       [
         { id: 'a', url: first.url, model: 'm', cost: 0, contextWindow: 8192 },
         { id: 'b', url: failing.url, model: 'm', cost: 1, contextWindow: 8192 },
-        { id: 'long', url: longFront.url, model: 'm-long', cost: 2, contextWindow: 131_072 },
+        { id: 'long', url: longFront.url, model: 'm-long', cost: 2, contextWindow: 131_072, longContext: true },
       ],
       '{ retries: 2, ttftTimeoutMs: 800, tokenIdleTimeoutMs: 600, deadlineMs: 20000, hedgeAfterMs: 0, panicRouting: true, circuitBreaker: { failureThreshold: 2, windowMs: 60000, openMs: 60000 } }',
     );
