@@ -82,8 +82,9 @@ function validParts(data: unknown): { readonly spec: FleetSpec; readonly unfinis
       const parsed = (kind === 'jurisdiction' ? jurisdictionIdSchema : idSchema).safeParse(entry[field]);
       if (parsed.success) references.push({ path: [list, index, field], kind, value: parsed.data });
     }
-    const values = jurisdictionList === undefined ? undefined : entry[jurisdictionList];
-    if (!Array.isArray(values) || jurisdictionList === undefined) return;
+    if (jurisdictionList === undefined) return;
+    const values = entry[jurisdictionList];
+    if (!Array.isArray(values)) return;
     values.forEach((value: unknown, position) => {
       const parsed = jurisdictionIdSchema.safeParse(value);
       if (parsed.success) references.push({ path: [list, index, jurisdictionList, position], kind: 'jurisdiction', value: parsed.data });

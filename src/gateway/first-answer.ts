@@ -21,7 +21,11 @@ import { connectFailureStatus } from './upstream-client.js';
  */
 export async function firstAnswer(core: GatewayCore, context: RequestContext, request: ChatRequest, tried: Set<string>, cancellation: Cancellation, goingBack?: GoingBack): Promise<Attempt> {
   const { config, endpoints, metrics, policy, random } = core;
-  const route = (exclude: ReadonlySet<string>): RouteDecision => routeRequest(context.routeInput(exclude), endpoints.views(context.route), policy, random);
+  // `outputTokens`: route as if the answer's budget were that (the room it may be cut to), the context unchanged.
+  const route: Route = (exclude, outputTokens) => {
+    const input = context.routeInput(exclude);
+    return routeRequest(outputTokens === undefined ? input : { ...input, maxOutputTokens: outputTokens }, endpoints.views(context.route), policy, random);
+  };
   let last: Attempt | undefined;
   const budget = goingBack ?? { left: config.resilience.retries };
   /** Revisits in this call: the backoff grows with them. */
@@ -79,11 +83,11 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     // a roomy window held back by its circuit (a reserved long-context one) may still take it by
     // panic routing, rather than go back to a spent one or be refused.
     if (!decision.ok && decision.code === 'unavailable' && context.roomBudget !== undefined && context.resumed === undefined && request.maxTokens === undefined) {
-      const roomBudget = context.roomBudget;
-      context.roomBudget = undefined;
-      const whole = route(tried);
-      if (whole.ok) decision = whole;
-      else context.roomBudget = roomBudget;
+      const whole = route(tried, defaultMaxOutputTokens);
+      if (whole.ok) {
+        context.roomBudget = undefined;
+        decision = whole;
+      }
     }
     let revisiting = false;
     // Every eligible endpoint tried: go back to one, after a transient failure or to resume a
@@ -203,18 +207,14 @@ function raiseFloor(context: RequestContext, tried: ReadonlySet<string>, refusal
   context.promptFloor = Math.max(context.promptFloor ?? 0, refusal.endpoint.config.contextWindow - routedBudget + 1);
 }
 
+type Route = (exclude: ReadonlySet<string>, outputTokens?: number) => RouteDecision;
+
 /**
  * The largest window among the endpoints not yet tried nor held back that hold the prompt (or the
- * continuation) and a token of answer, or undefined if none does. Routing with a budget of 1 finds
- * them, then the budget is given back.
+ * continuation) and a token of answer, or undefined if none does: routing with a budget of 1 finds them.
  */
-function largestOpenWindow(core: GatewayCore, context: RequestContext, route: (exclude: ReadonlySet<string>) => RouteDecision, tried: ReadonlySet<string>): number | undefined {
-  const { roomBudget, resumed } = context;
-  if (resumed === undefined) context.roomBudget = 1;
-  else context.resumed = { ...resumed, outputTokens: 1 };
-  const fitting = route(tried);
-  context.roomBudget = roomBudget;
-  context.resumed = resumed;
+function largestOpenWindow(core: GatewayCore, context: RequestContext, route: Route, tried: ReadonlySet<string>): number | undefined {
+  const fitting = route(tried, 1);
   if (!fitting.ok || fitting.panic) return undefined;
   const windows = fitting.ranked.flatMap((ranked) => core.endpoints.get(ranked.id)?.config.contextWindow ?? []);
   const largest = Math.max(...windows);
