@@ -200,6 +200,10 @@ export const openaiDialect: Dialect = {
     const parsed = (options.asServer === true ? requestSchema : gatewayRequestSchema).safeParse(body);
     if (!parsed.success) return invalidRequest(parsed.error);
     const r = parsed.data;
+    // As OpenAI and vLLM refuse it: stream options on an answer that is not streamed ask for nothing.
+    if (r.stream !== true && r.stream_options !== undefined && r.stream_options !== null) {
+      return { ok: false, problem: { status: 400, kind: 'invalid_request', param: 'stream_options', message: 'stream_options: only allowed when stream is true; send "stream": true, or leave stream_options out' } };
+    }
     const all: ChatMessage[] = r.messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: textOf(m.content) }));
     // An empty system message is no system prompt, whichever dialect the upstream speaks.
     const kept = all.filter((m) => m.role !== 'system' || m.content !== '');

@@ -59,6 +59,15 @@ describe('OpenAI requests', () => {
     expect(parse({ messages: [{ role: 'user', content: 'hi' }, { role: 'user', content: '' }] }).messages).toEqual([{ role: 'user', content: 'hi' }, { role: 'user', content: '' }]);
   });
 
+  it('stream_options is refused on a request that is not streamed, as OpenAI and vLLM refuse it', () => {
+    for (const stream of [false, null, undefined]) {
+      const parsed = openaiDialect.parseRequest(request({ stream, stream_options: { include_usage: true } }));
+      expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, kind: 'invalid_request', param: 'stream_options', message: expect.stringContaining('only allowed when stream is true') });
+    }
+    expect(parse({ stream: false, stream_options: null }).stream).toBe(false);
+    expect(parse({ stream: true, stream_options: { include_usage: true } }).includeUsage).toBe(true);
+  });
+
   it.each([
     ['guided_json', { type: 'object' }],
     ['guided_choice', ['yes', 'no']],
