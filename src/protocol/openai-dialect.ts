@@ -78,7 +78,17 @@ const otherApiFields = {
 const requestSchema = z.looseObject({
   model: z.string().min(1),
   messages: z
-    .array(z.looseObject({ role: z.enum(['system', 'developer', 'user', 'assistant'], { error: "role must be 'system', 'developer', 'user' or 'assistant': tool and function messages need tools, which this gateway does not support yet" }), content }))
+    .array(
+      z.looseObject({
+        role: z.enum(['system', 'developer', 'user', 'assistant'], { error: "role must be 'system', 'developer', 'user' or 'assistant': tool and function messages need tools, which this gateway does not support yet" }),
+        // An earlier answer's tool calls or audio, refused rather than dropped: without them the
+        // turn reads as something else. Checked before content, which a tool call may leave null.
+        tool_calls: noTools('tool calls in messages need tools, which this gateway does not support yet').nullish(),
+        function_call: z.null({ error: 'function calls in messages need tools, which this gateway does not support yet' }).optional(),
+        audio: z.null({ error: 'audio in messages is not supported by this gateway' }).optional(),
+        content,
+      }),
+    )
     .min(1),
   max_tokens: z.number().int().positive().nullish(),
   max_completion_tokens: z.number().int().positive().nullish(),

@@ -59,6 +59,22 @@ describe('OpenAI requests', () => {
     expect(parse({ messages: [{ role: 'user', content: 'hi' }, { role: 'user', content: '' }] }).messages).toEqual([{ role: 'user', content: 'hi' }, { role: 'user', content: '' }]);
   });
 
+  it.each([
+    ['tool_calls', { content: 'checking', tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'weather', arguments: '{}' } }] }],
+    ['tool_calls', { content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'weather', arguments: '{}' } }] }],
+    ['function_call', { content: 'checking', function_call: { name: 'weather', arguments: '{}' } }],
+    ['audio', { content: 'hello', audio: { id: 'audio_1' } }],
+  ])("an earlier assistant turn's %s is refused naming the field, not dropped", (field, turn) => {
+    const parsed = openaiDialect.parseRequest({ model: 'm', messages: [{ role: 'user', content: 'weather?' }, { role: 'assistant', ...turn }, { role: 'user', content: 'thanks' }] });
+    expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: `messages.1.${field}`, message: expect.stringContaining('not support') });
+  });
+
+  it('an assistant turn with no tool calls (null or an empty list) is taken', () => {
+    for (const extra of [{ tool_calls: null }, { tool_calls: [] }, { function_call: null, audio: null }]) {
+      expect(parse({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello', ...extra }, { role: 'user', content: 'bye' }] }).messages).toHaveLength(3);
+    }
+  });
+
   it('stream_options is refused on a request that is not streamed, as OpenAI and vLLM refuse it', () => {
     for (const stream of [false, null, undefined]) {
       const parsed = openaiDialect.parseRequest(request({ stream, stream_options: { include_usage: true } }));
