@@ -147,7 +147,8 @@ export const anthropicDialect: Dialect = {
         temperature: r.temperature,
         topP: r.top_p,
         ...(r.top_k === undefined || r.top_k === 0 ? {} : { topK: r.top_k }),
-        stop: r.stop_sequences ?? [],
+        // An empty stop sequence stops nothing: dropped, so no upstream sees one (vLLM refuses it).
+        stop: (r.stop_sequences ?? []).filter((sequence) => sequence !== ''),
         stream: r.stream === true,
         includeUsage: true,
         // Anthropic reads a trailing assistant message as a prefill: the answer continues it.

@@ -156,6 +156,9 @@ const kindToType: Readonly<Record<ErrorKind, string>> = {
 /** OpenAI's `error.code` for a kind when the error names no more specific one; null otherwise, as OpenAI sends. */
 const kindToCode: Readonly<Partial<Record<ErrorKind, string>>> = { rate_limit: 'rate_limit_exceeded' };
 
+/** A top_p that keeps one token, for a caller's 0 (see encodeRequest). */
+const smallestTopP = 1e-9;
+
 const finishToOpenAI: Readonly<Record<FinishReason, string>> = { stop: 'stop', length: 'length', content_filter: 'content_filter', context_window: 'length' };
 
 /**
@@ -210,6 +213,11 @@ export const openaiDialect: Dialect = {
     const parsed = (options.asServer === true ? requestSchema : gatewayRequestSchema).safeParse(body);
     if (!parsed.success) return invalidRequest(parsed.error);
     const r = parsed.data;
+    const stop = r.stop === undefined || r.stop === null ? [] : typeof r.stop === 'string' ? [r.stop] : r.stop;
+    // As vLLM refuses them: an empty stop string and a top_p of 0. The gateway takes both, as
+    // OpenAI does (see below and encodeRequest), so that the emulator, as a server, catches them.
+    if (options.asServer === true && stop.includes('')) return { ok: false, problem: { status: 400, kind: 'invalid_request', param: 'stop', message: 'stop cannot contain an empty string' } };
+    if (options.asServer === true && r.top_p === 0) return { ok: false, problem: { status: 400, kind: 'invalid_request', param: 'top_p', message: 'top_p must be in (0, 1], got 0' } };
     // As OpenAI and vLLM refuse it: stream options on an answer that is not streamed ask for nothing.
     if (r.stream !== true && r.stream_options !== undefined && r.stream_options !== null) {
       return { ok: false, problem: { status: 400, kind: 'invalid_request', param: 'stream_options', message: 'stream_options: only allowed when stream is true; send "stream": true, or leave stream_options out' } };
@@ -227,7 +235,8 @@ export const openaiDialect: Dialect = {
         temperature: r.temperature ?? undefined,
         topP: r.top_p ?? undefined,
         ...(r.top_k === undefined || r.top_k === null || r.top_k <= 0 ? {} : { topK: r.top_k }),
-        stop: r.stop === undefined || r.stop === null ? [] : typeof r.stop === 'string' ? [r.stop] : r.stop,
+        // An empty stop string stops nothing: dropped, so no upstream sees one (vLLM refuses it).
+        stop: stop.filter((sequence) => sequence !== ''),
         stream: r.stream === true,
         includeUsage: r.stream_options?.include_usage === true,
         finalAssistant: r.continue_final_message === true ? 'continue' : 'answer',
@@ -249,7 +258,9 @@ export const openaiDialect: Dialect = {
       // answer to the end of its context, past what the tenant's token limit let in.
       [options.maxTokensField ?? 'max_tokens']: request.maxTokens ?? defaultMaxOutputTokens,
       ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-      ...(request.topP === undefined ? {} : { top_p: request.topP }),
+      // 0 asks for the likeliest token alone, as the smallest positive top_p does: vLLM and SGLang
+      // refuse 0 itself, which OpenAI accepts.
+      ...(request.topP === undefined ? {} : { top_p: request.topP === 0 ? smallestTopP : request.topP }),
       // Not an OpenAI API field: sent only when asked, for the servers that read it (vLLM, SGLang, TGI).
       ...(request.topK === undefined ? {} : { top_k: request.topK }),
       ...(request.stop.length === 0 ? {} : { stop: request.stop }),

@@ -140,6 +140,21 @@ describe('requests that fit one dialect and must be fitted to the other', () => 
       await upstream.close();
     }
   });
+
+  it("an empty stop string and a top_p of 0, which OpenAI takes and vLLM refuses, are served through a vLLM-like upstream in either caller's dialect", async () => {
+    const openai = new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: 0 });
+    const anthropic = new Anthropic({ apiKey, baseURL: url, maxRetries: 0 });
+    // The emulator refuses both as vLLM does: asked directly, it answers 400.
+    const direct = new OpenAI({ apiKey: 'none', baseURL: `${replica.url}/v1`, maxRetries: 0 });
+    await expect(direct.chat.completions.create({ model: 'm-stop', max_tokens: 5, stop: ['', 'END'], messages: [{ role: 'user', content: prompt }] })).rejects.toMatchObject({ status: 400 });
+    await expect(direct.chat.completions.create({ model: 'm-stop', max_tokens: 5, top_p: 0, messages: [{ role: 'user', content: prompt }] })).rejects.toMatchObject({ status: 400 });
+    for (const model of ['openai-upstream', 'anthropic-upstream']) {
+      const completion = await openai.chat.completions.create({ model, max_tokens: 5, stop: ['', 'never-occurs'], top_p: 0, messages: [{ role: 'user', content: prompt }] });
+      expect(completion.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
+      const message = await anthropic.messages.create({ model, max_tokens: 5, stop_sequences: [''], top_p: 0, messages: [{ role: 'user', content: prompt }] });
+      expect(message.content.length).toBe(1);
+    }
+  });
 });
 
 describe('long prompts', () => {

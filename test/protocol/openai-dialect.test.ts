@@ -75,6 +75,25 @@ describe('OpenAI requests', () => {
     }
   });
 
+  it('an empty stop string stops nothing and is dropped; as a server (vLLM) it is refused, as a top_p of 0 is', () => {
+    expect(parse({ stop: '' }).stop).toEqual([]);
+    expect(parse({ stop: ['', 'END'] }).stop).toEqual(['END']);
+    expect(anthropicDialect.parseRequest({ model: 'm', max_tokens: 5, stop_sequences: ['', 'END'], messages: [{ role: 'user', content: 'hi' }] })).toMatchObject({ ok: true, value: { stop: ['END'] } });
+    expect(openaiDialect.parseRequest(request({ stop: ['', 'END'] }), { asServer: true })).toMatchObject({ ok: false, problem: { status: 400, param: 'stop' } });
+    expect(openaiDialect.parseRequest(request({ top_p: 0 }), { asServer: true })).toMatchObject({ ok: false, problem: { status: 400, param: 'top_p' } });
+    expect(openaiDialect.parseRequest(request({ top_p: 0.5, stop: 'END' }), { asServer: true }).ok).toBe(true);
+  });
+
+  it('a top_p of 0 reaches an OpenAI-dialect upstream as the smallest positive one (vLLM refuses 0), an Anthropic one as 0', () => {
+    const zero = parse({ top_p: 0 });
+    expect(zero.topP).toBe(0);
+    const sent = openaiDialect.encodeRequest(zero) as { top_p: number };
+    expect(sent.top_p).toBeGreaterThan(0);
+    expect(sent.top_p).toBeLessThan(1e-6);
+    expect(anthropicDialect.encodeRequest(zero)).toMatchObject({ top_p: 0 });
+    expect(openaiDialect.encodeRequest(parse({ top_p: 0.5 }))).toMatchObject({ top_p: 0.5 });
+  });
+
   it('stream_options is refused on a request that is not streamed, as OpenAI and vLLM refuse it', () => {
     for (const stream of [false, null, undefined]) {
       const parsed = openaiDialect.parseRequest(request({ stream, stream_options: { include_usage: true } }));
