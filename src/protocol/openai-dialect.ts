@@ -71,6 +71,8 @@ const otherApiFields = {
   // OpenAI-compatible APIs that read it (Anthropic's compatibility layer, GLM, Ark) take {type: 'disabled'}, which asks for none.
   thinking: z.looseObject({ type: z.literal('disabled', { error: 'extended thinking is not supported by this gateway yet: thinking can only be {"type": "disabled"}' }) }).nullish(),
   instructions: otherApiField('instructions is a field of the OpenAI Responses API, which this gateway does not serve: send the instructions as the first message, with role "system"'),
+  // Where inference may run: dropped, the request could be served outside the jurisdiction asked for.
+  inference_geo: otherApiField('inference_geo is a field of the Anthropic Messages API (POST /v1/messages): here, send the x-switchyard-jurisdiction header to narrow where the request may run'),
   max_output_tokens: otherApiField('max_output_tokens is a field of the OpenAI Responses API, which this gateway does not serve: send max_completion_tokens (or max_tokens)'),
 };
 

@@ -94,6 +94,12 @@ describe('OpenAI requests', () => {
     expect(openaiDialect.encodeRequest(parse({ top_p: 0.5 }))).toMatchObject({ top_p: 0.5 });
   });
 
+  it("Anthropic's inference_geo is refused, saying to send the jurisdiction header: dropped, the request could run outside the jurisdiction asked for", () => {
+    const parsed = openaiDialect.parseRequest(request({ inference_geo: 'eu' }));
+    expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: 'inference_geo', message: expect.stringContaining('x-switchyard-jurisdiction') });
+    expect(parse({ inference_geo: null }).messages).toHaveLength(1);
+  });
+
   it('stream_options is refused on a request that is not streamed, as OpenAI and vLLM refuse it', () => {
     for (const stream of [false, null, undefined]) {
       const parsed = openaiDialect.parseRequest(request({ stream, stream_options: { include_usage: true } }));
