@@ -65,6 +65,12 @@ export function parseYamlSource(text: string, file: string): ParsedYaml {
       problems: [{ code: 'syntax', file, line: unresolved === undefined ? 1 : where.line, column: unresolved === undefined ? 1 : where.col, path: '', message: `YAML error: ${message}`, suggestion: 'define every alias (&name) before using it (*name), and do not nest aliases to expand the file' }],
     };
   }
+  // A file that is not a mapping of keys at all: said in one problem, not one per missing key. Its
+  // text is not quoted: a file given in place of this one (a key file, a .env) may hold a secret.
+  if (data === null || data === undefined || typeof data !== 'object') {
+    const what = data === null || data === undefined ? 'the file is empty (nothing but comments or blank lines)' : 'the file holds a single value (not shown), not a mapping of keys';
+    return { ok: false, problems: [{ code: 'invalid_value', file, line: 1, column: 1, path: '', message: what, suggestion: 'check the path given: this file should be YAML, one "key: value" per line' }] };
+  }
   const at = (offset: number | undefined): Location => {
     const where = lineCounter.linePos(offset ?? 0);
     return { line: where.line, column: where.col };

@@ -424,12 +424,21 @@ describe('numbers and types', () => {
     });
   });
 
-  it('an empty file and a non-mapping root give problems, not exceptions', () => {
-    expect(problemsOf('').map((p) => [p.path, p.code])).toEqual([
-      ['version', 'missing_field'],
-      ['pools', 'missing_field'],
-    ]);
+  it('an empty file and a non-mapping root give one problem each, not exceptions nor one per missing key', () => {
+    for (const empty of ['', '# just a comment\n\n']) {
+      expect(problemsOf(empty)).toEqual([{ code: 'invalid_value', file: 'fleet.yaml', line: 1, column: 1, path: '', message: expect.stringContaining('the file is empty'), suggestion: expect.stringContaining('check the path') }]);
+    }
     expect(problemsOf('- a\n- b\n')).toEqual([{ code: 'invalid_value', file: 'fleet.yaml', line: 1, column: 1, path: '', message: 'expected an object, got a list', suggestion: 'write a mapping: { key: value } or one "key: value" per line' }]);
+  });
+});
+
+describe('a file given in place of a fleet spec', () => {
+  it('that holds a single value (a key file, a .env, a PEM) is not quoted back: it may be a secret', () => {
+    for (const text of ['sk-live-SECRET1234567890\n', 'OPENAI_API_KEY=sk-proj-abcdef0123456789\nOTHER=x\n', '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----\n', '42\n']) {
+      const problems = problemsOf(text);
+      expect(problems).toEqual([{ code: 'invalid_value', file: 'fleet.yaml', line: 1, column: 1, path: '', message: 'the file holds a single value (not shown), not a mapping of keys', suggestion: expect.stringContaining('check the path') }]);
+      expect(JSON.stringify(problems)).not.toMatch(/SECRET|sk-proj|MIIE/);
+    }
   });
 });
 
