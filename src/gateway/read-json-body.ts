@@ -1,10 +1,11 @@
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import { isQuotableName } from '../protocol/request-problem.js';
 import { ClientError } from './client-error.js';
 
 /**
  * A request's JSON body, at most `limit` bytes: a 413 ClientError past that, a 400 for an empty body
- * or text that is not JSON (never quoting it), a 415 for a compressed body or a charset other than
+ * or text that is not UTF-8 or not JSON (never quoting it), a 415 for a compressed body or a charset other than
  * UTF-8, a 499 for a client that left mid-body.
  */
 export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
@@ -43,7 +44,14 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
     req.once('error', () => reject(new ClientError(499, 'invalid_request', 'the client went away while sending the body')));
     req.once('end', () => {
       if (size > limit) return;
-      const raw = chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8');
+      const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+      // Decoded as it is, a byte that is not UTF-8 would become U+FFFD and a changed prompt go upstream.
+      if (!isUtf8(bytes)) {
+        chunks.length = 0;
+        reject(new ClientError(400, 'invalid_request', 'request body is not valid UTF-8: send the JSON body as UTF-8 (JSON is UTF-8; another charset, such as ISO-8859-1, is not converted)'));
+        return;
+      }
+      const raw = bytes.toString('utf8');
       // RFC 8259 (8.1) lets a parser ignore a byte order mark (senders must not add one); JSON.parse refuses it.
       const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
       // The data listener stays on the request, which lives as long as the answer streams: empty

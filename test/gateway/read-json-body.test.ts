@@ -23,6 +23,22 @@ describe('readJsonBody', () => {
     expect(await body('\uFEFF{"a": 1}')).toEqual({ a: 1 });
   });
 
+  it('refuses bytes that are not UTF-8 rather than send a prompt changed to U+FFFD; a character split across chunks is whole', async () => {
+    const bytes = (chunks: readonly Buffer[], headers: Record<string, string> = {}): Promise<unknown> => {
+      const req = Object.assign(new PassThrough(), { headers });
+      const read = readJsonBody(req as unknown as IncomingMessage, 1000);
+      for (const chunk of chunks) req.write(chunk);
+      req.end();
+      return read;
+    };
+    const latin1 = Buffer.from('{"q": "caf\u00e9"}', 'latin1');
+    await expect(bytes([latin1])).rejects.toMatchObject({ status: 400, kind: 'invalid_request', message: expect.stringContaining('not valid UTF-8') });
+    await expect(bytes([latin1], { 'content-type': 'application/json; charset=iso-8859-1' })).rejects.toMatchObject({ status: 400 });
+    await expect(bytes([Buffer.from('{"q": "'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')])).rejects.toMatchObject({ status: 400 });
+    const utf8 = Buffer.from('{"q": "caf\u00e9 \ud83d\ude00"}');
+    expect(await bytes([utf8.subarray(0, 11), utf8.subarray(11)])).toEqual({ q: 'caf\u00e9 \ud83d\ude00' });
+  });
+
   it('refuses a compressed body by its encoding, not as text that is not JSON', async () => {
     const req = Object.assign(new PassThrough(), { headers: { 'content-encoding': 'gzip' } });
     await expect(readJsonBody(req as unknown as IncomingMessage, 1000)).rejects.toMatchObject({ status: 415, message: "content-encoding 'gzip' is not supported: send the body uncompressed" });
