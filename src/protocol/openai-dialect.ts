@@ -220,6 +220,11 @@ export const openaiDialect: Dialect = {
     // OpenAI does (see below and encodeRequest), so that the emulator, as a server, catches them.
     if (options.asServer === true && stop.includes('')) return { ok: false, problem: { status: 400, kind: 'invalid_request', param: 'stop', message: 'stop cannot contain an empty string' } };
     if (options.asServer === true && r.top_p === 0) return { ok: false, problem: { status: 400, kind: 'invalid_request', param: 'top_p', message: 'top_p must be in (0, 1], got 0' } };
+    // Two budgets that differ: which one the caller meant is a guess (OpenAI refuses the pair, vLLM
+    // takes max_completion_tokens). The same number twice is no conflict.
+    if (options.asServer !== true && r.max_tokens != null && r.max_completion_tokens != null && r.max_tokens !== r.max_completion_tokens) {
+      return { ok: false, problem: { status: 400, kind: 'invalid_request', param: 'max_tokens', message: 'max_tokens and max_completion_tokens are both set, to different numbers: send one of them (max_completion_tokens is the current name)' } };
+    }
     // As OpenAI and vLLM refuse it: stream options on an answer that is not streamed ask for nothing.
     if (r.stream !== true && r.stream_options !== undefined && r.stream_options !== null) {
       return { ok: false, problem: { status: 400, kind: 'invalid_request', param: 'stream_options', message: 'stream_options: only allowed when stream is true; send "stream": true, or leave stream_options out' } };

@@ -100,6 +100,15 @@ describe('OpenAI requests', () => {
     expect(parse({ inference_geo: null }).messages).toHaveLength(1);
   });
 
+  it('max_tokens and max_completion_tokens set to different numbers are refused as a guess either way; the same number is one budget', () => {
+    const parsed = openaiDialect.parseRequest(request({ max_tokens: 3, max_completion_tokens: 10 }));
+    expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: 'max_tokens', message: expect.stringContaining('send one of them') });
+    expect(parse({ max_tokens: 7, max_completion_tokens: 7 }).maxTokens).toBe(7);
+    expect(parse({ max_tokens: null, max_completion_tokens: 9 }).maxTokens).toBe(9);
+    // As vLLM, the emulator takes max_completion_tokens.
+    expect(openaiDialect.parseRequest(request({ max_tokens: 3, max_completion_tokens: 10 }), { asServer: true })).toMatchObject({ ok: true, value: { maxTokens: 10 } });
+  });
+
   it('stream_options is refused on a request that is not streamed, as OpenAI and vLLM refuse it', () => {
     for (const stream of [false, null, undefined]) {
       const parsed = openaiDialect.parseRequest(request({ stream, stream_options: { include_usage: true } }));
