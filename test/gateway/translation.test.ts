@@ -151,7 +151,9 @@ describe('requests that fit one dialect and must be fitted to the other', () => 
     for (const model of ['openai-upstream', 'anthropic-upstream']) {
       const completion = await openai.chat.completions.create({ model, max_tokens: 5, stop: ['', 'never-occurs'], top_p: 0, messages: [{ role: 'user', content: prompt }] });
       expect(completion.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
-      const message = await anthropic.messages.create({ model, max_tokens: 5, stop_sequences: [''], top_p: 0, messages: [{ role: 'user', content: prompt }] });
+      // top_p is a Messages API field the SDK's 1.x types leave out; the SDK sends it as given.
+      const topP = { top_p: 0 };
+      const message = await anthropic.messages.create({ model, max_tokens: 5, stop_sequences: [''], ...topP, messages: [{ role: 'user', content: prompt }] });
       expect(message.content.length).toBe(1);
     }
   });
