@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import { chipSpecSchema, fleetSpecSchema, idSchema, modelSpecSchema, poolSpecSchema, serviceSpecSchema, siteSpecSchema, trainingJobSpecSchema, type ChipSpecInput, type FleetSpec, type ModelSpecInput } from './fleet-spec-schema.js';
 import { jurisdictionIdSchema, knownJurisdictions } from './jurisdictions.js';
 import { parseMeasuredProfiles } from './measured-profiles.js';
-import { SpecError, type Result, type SpecProblem } from './spec-problem.js';
+import { inFileOrder, SpecError, type Result, type SpecProblem } from './spec-problem.js';
 import { didYouMean, someOf } from './suggest.js';
 import { wrongKindOfFile } from './wrong-kind-of-file.js';
 import { parseYamlSource, type YamlSource } from './yaml-source.js';
@@ -38,12 +38,6 @@ export function parseFleet(text: string, file: string, options: LoadOptions = {}
   }
   const resolved = resolveFleet(checked.data, source, readFile);
   return resolved.ok ? resolved : { ok: false, problems: inFileOrder(resolved.problems, source.file) };
-}
-
-/** The fleet file's problems top to bottom (stable), then those of other files (the profiles CSV). */
-function inFileOrder(problems: readonly SpecProblem[], file: string): SpecProblem[] {
-  const rank = (problem: SpecProblem): number => (problem.file === file ? 0 : 1);
-  return [...problems].sort((a, b) => rank(a) - rank(b) || (rank(a) === 0 ? a.line - b.line || a.column - b.column : 0));
 }
 
 /** What the entries of a spec that failed its schema still say (see validParts). */

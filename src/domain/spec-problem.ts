@@ -53,6 +53,12 @@ export class SpecError extends Error {
 
 export type Result<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problems: readonly SpecProblem[] };
 
+/** A file's problems top to bottom (stable), then those of other files (a fleet's profiles CSV). */
+export function inFileOrder(problems: readonly SpecProblem[], file: string): SpecProblem[] {
+  const rank = (problem: SpecProblem): number => (problem.file === file ? 0 : 1);
+  return [...problems].sort((a, b) => rank(a) - rank(b) || (rank(a) === 0 ? a.line - b.line || a.column - b.column : 0));
+}
+
 /** Renders a path array as `pools[2].chip`. */
 export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';

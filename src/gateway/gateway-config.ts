@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { jurisdictionIdSchema, knownJurisdictions } from '../domain/jurisdictions.js';
-import { SpecError, formatPath, type Result, type SpecProblem } from '../domain/spec-problem.js';
+import { SpecError, formatPath, inFileOrder, type Result, type SpecProblem } from '../domain/spec-problem.js';
 import { didYouMean, someOf } from '../domain/suggest.js';
 import { wrongKindOfFile } from '../domain/wrong-kind-of-file.js';
 import { parseYamlSource, type YamlSource } from '../domain/yaml-source.js';
@@ -149,10 +149,10 @@ export function parseGatewayConfig(text: string, file: string): Result<GatewayCo
     const wrongKind = wrongKindOfFile(source.data, file, 'gateway');
     if (wrongKind !== undefined) return { ok: false, problems: [wrongKind] };
     // The parts that are valid are cross-checked too, so one round of fixes clears every problem.
-    return { ok: false, problems: [...problemsFromZod(checked.error, source, gatewayConfigSchema), ...crossCheck(validParts(source.data), source)] };
+    return { ok: false, problems: inFileOrder([...problemsFromZod(checked.error, source, gatewayConfigSchema), ...crossCheck(validParts(source.data), source)], file) };
   }
   const problems = crossCheck(wholeConfig(checked.data), source);
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, value: checked.data };
+  return problems.length > 0 ? { ok: false, problems: inFileOrder(problems, file) } : { ok: true, value: checked.data };
 }
 
 /** Reads a gateway config from disk. */
@@ -220,13 +220,17 @@ type Report = (path: readonly PropertyKey[], code: SpecProblem['code'], message:
 /** What metrics and logs label a request that reached no route or no endpoint: no route or endpoint may be named so. */
 export const unlabelled = 'none';
 
-/** An entry of a list that passed its schema, with its place in the file's list. */
-type Placed<T> = readonly [value: T, index: number];
+/**
+ * An entry of a list, with its place in the file's list: whole when it passed its schema, else the
+ * fields that pass their own (a list of ids keeps those that do, at their places), so an entry with
+ * one bad field still has its references checked in the same round.
+ */
+type Placed<T> = readonly [value: Partial<T>, index: number];
 
 /**
- * What the cross-checks read: every entry that passed its schema, at its index in the file, and the
- * names every entry gives (valid or not, so an entry with another problem is still known by its id).
- * A part that failed its schema as a whole is undefined, and its checks are skipped.
+ * What the cross-checks read: every entry (whole, or the fields of it that are valid), at its index
+ * in the file, and the names every entry gives. A part that failed its schema as a whole (not a
+ * list) is undefined, and its checks are skipped.
  */
 interface CheckedParts {
   /** Declared jurisdictions; undefined when the list itself is invalid (no jurisdiction is then checked). */
@@ -258,10 +262,11 @@ function wholeConfig(config: GatewayConfig): CheckedParts {
 function validParts(data: unknown): CheckedParts {
   const top = typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : {};
   const list = (value: unknown): unknown[] | undefined => (Array.isArray(value) ? value : undefined);
-  const valid = <T>(entries: unknown[] | undefined, schema: z.ZodType<T>): Placed<T>[] =>
+  const valid = <T>(entries: unknown[] | undefined, schema: z.ZodObject): Placed<T>[] =>
     (entries ?? []).flatMap((entry, index) => {
       const parsed = schema.safeParse(entry);
-      return parsed.success ? [[parsed.data, index] as const] : [];
+      if (parsed.success) return [[parsed.data as Partial<T>, index] as const];
+      return typeof entry === 'object' && entry !== null && !Array.isArray(entry) ? [[validFields(schema, entry as Record<string, unknown>) as Partial<T>, index] as const] : [];
     });
   const named = (entries: unknown[] | undefined, field: string): (string | undefined)[] =>
     (entries ?? []).map((entry) => {
@@ -281,6 +286,30 @@ function validParts(data: unknown): CheckedParts {
     tenantIds: named(list(top.tenants), 'id'),
     resilience: resilience.success ? resilience.data : undefined,
   };
+}
+
+/**
+ * The fields of an entry that failed its schema which pass their own: written ones only (no
+ * defaults). A list that fails keeps the items that pass, at their places (a sparse array).
+ */
+function validFields(schema: z.ZodObject, entry: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(schema.shape)) {
+    const value = entry[key];
+    if (value === undefined) continue;
+    const parsed = field.safeParse(value);
+    if (parsed.success) fields[key] = parsed.data;
+    else if (Array.isArray(value) && field instanceof z.ZodArray) {
+      const items: unknown[] = [];
+      items.length = value.length;
+      value.forEach((item: unknown, position) => {
+        const parsedItem = (field.element as z.ZodType).safeParse(item);
+        if (parsedItem.success) items[position] = parsedItem.data;
+      });
+      fields[key] = items;
+    }
+  }
+  return fields;
 }
 
 /** Checks the schema cannot express: references, uniqueness, secrets in the wrong place, ordering of limits. */
@@ -325,17 +354,18 @@ function checkUnique(values: readonly (string | undefined)[], path: readonly Pro
   });
 }
 
-function checkEndpoint(endpoint: EndpointConfig, index: number, checkJurisdiction: (path: readonly PropertyKey[], value: string) => void, report: Report): void {
-  checkJurisdiction(['endpoints', index, 'jurisdiction'], endpoint.jurisdiction);
-  const url = new URL(endpoint.url);
+/** An endpoint's checks, each of the fields it reads (an entry that failed its schema may lack some). */
+function checkEndpoint(endpoint: Partial<EndpointConfig>, index: number, checkJurisdiction: (path: readonly PropertyKey[], value: string) => void, report: Report): void {
+  if (endpoint.jurisdiction !== undefined) checkJurisdiction(['endpoints', index, 'jurisdiction'], endpoint.jurisdiction);
+  const url = endpoint.url === undefined ? undefined : new URL(endpoint.url);
   // Not echoed: the credentials are the problem.
-  if (url.username !== '' || url.password !== '') {
+  if (url !== undefined && (url.username !== '' || url.password !== '')) {
     report(['endpoints', index, 'url'], 'invalid_value', 'the URL carries credentials', "remove them and put the key in an environment variable named by 'apiKeyEnv'");
   }
-  if (url.hash !== '') {
+  if (url !== undefined && url.hash !== '') {
     report(['endpoints', index, 'url'], 'invalid_value', `the URL has a fragment ('${url.hash}'), which never reaches a server`, 'remove it; a query string is kept and sent');
   }
-  if (endpoint.maxTokensField !== undefined && endpoint.dialect !== 'openai') {
+  if (endpoint.maxTokensField !== undefined && endpoint.dialect !== undefined && endpoint.dialect !== 'openai') {
     report(['endpoints', index, 'maxTokensField'], 'invalid_value', `maxTokensField applies to OpenAI-dialect endpoints; this one speaks ${endpoint.dialect}, whose budget is always max_tokens`, 'remove maxTokensField from this endpoint');
   }
   if (endpoint.apiKeyEnv !== undefined && (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(endpoint.apiKeyEnv) || looksLikeKey(endpoint.apiKeyEnv))) {
@@ -356,9 +386,9 @@ function looksLikeKey(name: string): boolean {
 }
 
 /** `endpointIds` undefined: the endpoint list itself is invalid, so references are not checked. */
-function checkRoute(route: RouteConfig, index: number, endpointIds: ReadonlySet<string> | undefined, report: Report): void {
+function checkRoute(route: Partial<RouteConfig>, index: number, endpointIds: ReadonlySet<string> | undefined, report: Report): void {
   const listed = new Set<string>();
-  route.endpoints.forEach((endpointId, position) => {
+  route.endpoints?.forEach((endpointId, position) => {
     const path = ['routes', index, 'endpoints', position];
     if (endpointIds !== undefined && !endpointIds.has(endpointId)) {
       report(path, 'unknown_reference', `unknown endpoint '${endpointId}'`, didYouMean(endpointId, endpointIds) ?? `known endpoints: ${someOf(endpointIds)}`);
@@ -368,7 +398,7 @@ function checkRoute(route: RouteConfig, index: number, endpointIds: ReadonlySet<
     listed.add(endpointId);
   });
   const policies = new Set<string>();
-  route.policy.forEach((name, position) => {
+  route.policy?.forEach((name, position) => {
     if (policies.has(name)) report(['routes', index, 'policy', position], 'duplicate_id', `policy '${name}' is listed twice`, 'a repeated policy adds nothing: remove it');
     policies.add(name);
   });
@@ -377,15 +407,17 @@ function checkRoute(route: RouteConfig, index: number, endpointIds: ReadonlySet<
 function checkTenants(tenants: readonly Placed<TenantConfig>[], checkJurisdiction: (path: readonly PropertyKey[], value: string) => void, report: Report): void {
   const byKeyHash = new Map<string, string>();
   tenants.forEach(([tenant, index]) => {
-    tenant.jurisdictions.forEach((jurisdiction, position) => checkJurisdiction(['tenants', index, 'jurisdictions', position], jurisdiction));
+    tenant.jurisdictions?.forEach((jurisdiction, position) => checkJurisdiction(['tenants', index, 'jurisdictions', position], jurisdiction));
+    if (tenant.apiKeySha256 === undefined) return;
     if (!/^[0-9a-f]{64}$/.test(tenant.apiKeySha256)) {
       // Not echoed: a value that is not a SHA-256 is likely the raw key pasted by mistake.
       report(['tenants', index, 'apiKeySha256'], 'invalid_value', 'expected the hex SHA-256 of the key (64 hex digits), not the key itself', "compute it with: printf %s \"$KEY\" | sha256sum");
       return;
     }
     const other = byKeyHash.get(tenant.apiKeySha256);
-    if (other !== undefined) report(['tenants', index, 'apiKeySha256'], 'duplicate_id', `tenant '${tenant.id}' has the same API key as tenant '${other}'`, 'give every tenant its own key');
-    else byKeyHash.set(tenant.apiKeySha256, tenant.id);
+    const name = tenant.id === undefined ? formatPath(['tenants', index]) : `tenant '${tenant.id}'`;
+    if (other !== undefined) report(['tenants', index, 'apiKeySha256'], 'duplicate_id', `${name} has the same API key as ${other}`, 'give every tenant its own key');
+    else byKeyHash.set(tenant.apiKeySha256, name);
   });
 }
 

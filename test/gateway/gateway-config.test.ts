@@ -226,6 +226,33 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(problems.find((problem) => problem.path === 'routes[0].endpoints[1]')?.suggestion).toContain('azure-eu-1');
   });
 
+  it("an entry that fails its schema still has its well-formed fields checked in the same round, and problems come top to bottom", () => {
+    // Each entry has one schema problem and one reference or format problem: all six at once.
+    let text = edit(valid, '    capacity: 64\n', '    capacity: 0\n');
+    text = edit(text, '    jurisdiction: us\n', '    jurisdiction: uss\n');
+    text = edit(text, 'policy: [cost, least-load]', 'policy: [cheapest]');
+    text = edit(text, 'endpoints: [gcp-us-1, azure-eu-1]', 'endpoints: [gcp-us-1, b]');
+    text = edit(text, 'requestsPerMinute: 600', 'requestsPerMinute: 0');
+    text = edit(text, `apiKeySha256: ${acmeKeyHash}`, 'apiKeySha256: sk-live-pasted-key');
+    text = edit(text, 'jurisdictions: [us, eu]', 'jurisdictions: [us, EU!, ue]');
+    const result = parseGatewayConfig(text, 'gateway.yaml');
+    const problems = result.ok ? [] : result.problems;
+    expect(problems.map((problem) => problem.path)).toEqual([
+      'endpoints[0].jurisdiction',
+      'endpoints[0].capacity',
+      'routes[0].endpoints[1]',
+      'routes[0].policy[0]',
+      'tenants[0].apiKeySha256',
+      'tenants[0].jurisdictions[1]',
+      'tenants[0].jurisdictions[2]',
+      'tenants[0].requestsPerMinute',
+    ]);
+    expect(problems.map((problem) => problem.line)).toEqual([...problems.map((problem) => problem.line)].sort((a, b) => a - b));
+    expect(problems.find((problem) => problem.path === 'endpoints[0].jurisdiction')?.message).toBe("unknown jurisdiction 'uss'");
+    expect(problems.find((problem) => problem.path === 'tenants[0].jurisdictions[2]')?.code).toBe('unknown_reference');
+    expect(JSON.stringify(problems)).not.toContain('sk-live-pasted-key');
+  });
+
   it('a URL fragment, which would never reach the upstream', () => {
     const problem = onlyProblem(edit(valid, 'url: https://eu.example.com/base', 'url: https://eu.example.com/base#deploy'));
     expect(problem).toMatchObject({ path: 'endpoints[1].url', message: "the URL has a fragment ('#deploy'), which never reaches a server" });
@@ -366,7 +393,8 @@ describe('gateway config problems are located, with a path and a suggestion', ()
   it('missing sections and a wrong version', () => {
     const result = parseGatewayConfig('version: 2\nendpoints: []\n', 'gateway.yaml');
     if (result.ok) throw new Error('expected problems');
-    expect(result.problems.map((p) => p.path)).toEqual(['version', 'endpoints', 'routes', 'tenants']);
+    // Top to bottom: missing sections at the top of the file (1:1), then version's value (1:10), endpoints' (2:12).
+    expect(result.problems.map((p) => [p.path, p.line, p.column])).toEqual([['routes', 1, 1], ['tenants', 1, 1], ['version', 1, 10], ['endpoints', 2, 12]]);
   });
 
   it('YAML syntax errors and unreadable files', () => {
