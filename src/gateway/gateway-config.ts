@@ -118,7 +118,8 @@ export const gatewayConfigSchema = z.strictObject({
   listen: z
     .strictObject({
       port: z.number().int().min(0).max(65_535).default(8080),
-      host: z.string().min(1).default('127.0.0.1'),
+      // No spaces: Node would fail to listen with no word of this file; empty is refused by min(1).
+      host: z.string().min(1).regex(/^\S*$/, 'an address without spaces, such as 127.0.0.1, or 0.0.0.0 for every interface').default('127.0.0.1'),
       /** On SIGTERM or SIGINT, how long requests in flight may run on before they are ended with an error. */
       shutdownGraceMs: milliseconds(864e5).default(10_000),
     })
@@ -180,7 +181,10 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
       warnings.push(`endpoint '${endpoint.id}' takes its key from $${endpoint.apiKeyEnv}, which is not set; it will be called without a key`);
     }
     const path = new URL(endpoint.url).pathname.replace(/\/$/, '');
-    if (path.endsWith('/v1')) {
+    const apiPath = Object.values(protocolDialects).find((dialect) => path.endsWith(dialect.chatPath))?.chatPath;
+    if (apiPath !== undefined) {
+      warnings.push(`endpoint '${endpoint.id}' has a url ending in ${apiPath}, and the gateway adds ${protocolDialects[endpoint.dialect].chatPath} itself: it will call ${path}${protocolDialects[endpoint.dialect].chatPath}; give the base URL, without ${apiPath}`);
+    } else if (path.endsWith('/v1')) {
       warnings.push(`endpoint '${endpoint.id}' has a url ending in /v1, and the gateway adds ${protocolDialects[endpoint.dialect].chatPath} itself: it will call ${path}${protocolDialects[endpoint.dialect].chatPath}; drop the trailing /v1 if that is not meant`);
     }
   }

@@ -194,6 +194,11 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(problem).toMatchObject({ path: 'endpoints[1].capacty', suggestion: "did you mean 'capacity'?", ...positionOf(misspelt, 'capacty') });
   });
 
+  it('a listen host with spaces, which Node could not listen on, is refused where it is written', () => {
+    const problem = onlyProblem(edit(valid, 'host: 127.0.0.1', 'host: " 127.0.0.1"'));
+    expect(problem).toMatchObject({ path: 'listen.host', line: 2, message: expect.stringContaining('an address without spaces') });
+  });
+
   it('an empty text says so, not that a value must be >= 1', () => {
     const problem = onlyProblem(edit(valid, 'host: 127.0.0.1', "host: ''"));
     expect(problem).toMatchObject({ path: 'listen.host', message: "expected a non-empty text, got ''", suggestion: 'write a non-empty value' });
@@ -266,6 +271,10 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     const v1 = gatewayConfigWarnings(loadOk(edit(valid, 'url: https://eu.example.com/base', 'url: https://eu.example.com/v1/')), env);
     expect(v1).toEqual([expect.stringContaining("endpoint 'azure-eu-1' has a url ending in /v1")]);
     expect(v1[0]).toContain('/v1/v1/');
+    for (const [url, apiPath] of [['https://eu.example.com/v1/chat/completions', '/v1/chat/completions'], ['https://eu.example.com/v1/messages/', '/v1/messages']]) {
+      const whole = gatewayConfigWarnings(loadOk(edit(valid, 'url: https://eu.example.com/base', `url: ${url}`)), env);
+      expect(whole).toEqual([`endpoint 'azure-eu-1' has a url ending in ${apiPath}, and the gateway adds /v1/messages itself: it will call ${apiPath}/v1/messages; give the base URL, without ${apiPath}`]);
+    }
     const stranded = gatewayConfigWarnings(loadOk(edit(valid, 'jurisdictions: [us, eu]', 'jurisdictions: [jp]')), env);
     expect(stranded).toEqual([expect.stringContaining("tenant 'acme' may use jp, where no endpoint is")]);
   });
