@@ -112,6 +112,19 @@ describe('infeasible specs say why and still give the best partial plan', () => 
     expect(plan.pools.find((p) => p.id === 'azure-eu')?.used).toBeGreaterThan(56);
   });
 
+  it('demand thousands of times the capacity: the partial plan still serves what the pools can, however small its share', async () => {
+    const fleet = fleetFrom(spec({
+      pools: '  - { id: aws-us, provider: aws, region: us-east-1, jurisdiction: us, chip: h100, chips: 8, pricing: on-demand }',
+      services: '  - { id: flood, model: llama-3.1-70b, requestsPerSecond: 100000, inputTokens: 1000, outputTokens: 100, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }',
+    }));
+    const plan = await planFleet(fleet);
+    expect(plan.status).toBe('infeasible');
+    expect(plan.pools.find((p) => p.id === 'aws-us')?.used).toBe(8);
+    const service = plan.services[0];
+    expect(service?.capacityTokensPerSecond).toBeGreaterThan(0);
+    expect((service?.capacityTokensPerSecond ?? 0) / (service?.requiredTokensPerSecond ?? 1)).toBeLessThan(0.001);
+  });
+
   it('survival impossible with one provider in the jurisdiction: survival binds', async () => {
     const fleet = fleetFrom(spec({
       services: '  - { id: chat-eu, model: llama-3.1-8b, requestsPerSecond: 10, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [eu] }',
