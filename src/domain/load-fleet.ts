@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { AcceleratorSpec, Precision } from '../catalog/accelerator.js';
 import { accelerators } from '../catalog/accelerators.js';
 import type { ModelSpec } from '../catalog/model-preset.js';
@@ -270,15 +270,11 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
       report(['profiles'], 'file_unreadable', `cannot read profiles file '${spec.profiles}' (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'give a path relative to the fleet file');
     }
     if (csv !== undefined) {
-      const parsedProfiles = parseMeasuredProfiles(csv, join(dirname(source.file), spec.profiles));
+      // Named as read (see LoadOptions.readFile): next to the fleet file, or where an absolute path says.
+      const csvFile = isAbsolute(spec.profiles) ? spec.profiles : join(dirname(source.file), spec.profiles);
+      const parsedProfiles = parseMeasuredProfiles(csv, csvFile, { chips: new Set(chips.keys()), models: new Set(models.keys()) });
       if (!parsedProfiles.ok) problems.push(...parsedProfiles.problems);
-      else {
-        measuredProfiles = parsedProfiles.value;
-        measuredProfiles.forEach((row) => {
-          if (!chips.has(row.chip)) report(['profiles'], 'unknown_reference', `profiles: unknown chip '${row.chip}'`, didYouMean(row.chip, chips.keys()));
-          if (!models.has(row.model)) report(['profiles'], 'unknown_reference', `profiles: unknown model '${row.model}'`, didYouMean(row.model, models.keys()));
-        });
-      }
+      else measuredProfiles = parsedProfiles.value;
     }
   }
 

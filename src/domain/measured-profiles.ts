@@ -7,12 +7,19 @@ const columns = ['chip', 'model', 'tensorParallel', 'batch', 'tokensPerSecond', 
 /** Optional columns: the request shape a row was measured at. */
 const shapeColumns = ['inputTokens', 'outputTokens'] as const;
 
+/** The chip and model ids a profile row may name (those of the catalog and of the fleet file). */
+export interface KnownNames {
+  readonly chips: Iterable<string> & { has(id: string): boolean };
+  readonly models: Iterable<string> & { has(id: string): boolean };
+}
+
 /**
  * Parses a CSV of measured serving profiles (one row per chip, model,
  * tensor-parallel size and batch, optionally the inputTokens/outputTokens it was
- * measured at). Column order is free; the header names them.
+ * measured at). Column order is free; the header names them. With `known`, a row's
+ * chip and model are checked too, located at their cells with the row's other problems.
  */
-export function parseMeasuredProfiles(text: string, file: string): Result<MeasuredProfile[]> {
+export function parseMeasuredProfiles(text: string, file: string, known?: KnownNames): Result<MeasuredProfile[]> {
   let records: { record: string[]; info: { lines: number } }[];
   try {
     records = parse(text, { skip_empty_lines: true, trim: true, comment: '#', relax_column_count: false, info: true }) as unknown as typeof records;
@@ -29,10 +36,10 @@ export function parseMeasuredProfiles(text: string, file: string): Result<Measur
   if (missing.length > 0) {
     return { ok: false, problems: [{ code: 'missing_field', file, line: 1, column: 1, path: '', message: `profiles header lacks ${missing.join(', ')}`, suggestion: `the header must name ${columns.join(', ')}` }] };
   }
-  const known = new Set<string>([...columns, ...shapeColumns]);
-  const unknown = header.filter((name) => !known.has(name));
+  const knownColumns = new Set<string>([...columns, ...shapeColumns]);
+  const unknown = header.filter((name) => !knownColumns.has(name));
   if (unknown.length > 0) {
-    return { ok: false, problems: unknown.map((name) => ({ code: 'unknown_key' as const, file, line: 1, column: header.indexOf(name) + 1, path: name, message: `unknown column '${name}'`, suggestion: didYouMean(name, known) ?? `columns are ${[...known].join(', ')}` })) };
+    return { ok: false, problems: unknown.map((name) => ({ code: 'unknown_key' as const, file, line: 1, column: header.indexOf(name) + 1, path: name, message: `unknown column '${name}'`, suggestion: didYouMean(name, knownColumns) ?? `columns are ${[...knownColumns].join(', ')}` })) };
   }
   const value: MeasuredProfile[] = [];
   body.forEach(({ record: row, info }) => {
@@ -48,6 +55,11 @@ export function parseMeasuredProfiles(text: string, file: string): Result<Measur
       }
       return number;
     };
+    for (const [name, names, what] of [['chip', known?.chips, 'chip'], ['model', known?.models, 'model']] as const) {
+      const value = cell(name);
+      if (names === undefined || names.has(value)) continue;
+      problems.push({ code: 'unknown_reference', file, line, column: (index.get(name) ?? 0) + 1, path: name, message: `unknown ${what} '${value}'`, ...suggestionFor(value, names) });
+    }
     const profile: MeasuredProfile = {
       chip: cell('chip'),
       model: cell('model'),
@@ -62,4 +74,9 @@ export function parseMeasuredProfiles(text: string, file: string): Result<Measur
     value.push(profile);
   });
   return problems.length > 0 ? { ok: false, problems } : { ok: true, value };
+}
+
+function suggestionFor(value: string, names: Iterable<string>): { suggestion?: string } {
+  const hint = didYouMean(value, names);
+  return hint === undefined ? {} : { suggestion: hint };
 }

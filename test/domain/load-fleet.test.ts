@@ -643,16 +643,27 @@ describe('measured profiles (profiles: p.csv)', () => {
     expect(short.message).toMatch(/^CSV syntax error: /);
   });
 
-  it('a profile naming an unknown chip is an unknown_reference at profiles:', () => {
-    expect(onlyProblem(withProfiles, reader(`${header}h10,llama-3.1-70b,4,64,2500,800,25\n`))).toEqual({
+  it('a profile naming an unknown chip or model is an unknown_reference at its CSV cell, in the same round as the values', () => {
+    expect(onlyProblem(withProfiles, reader(`${header}h100,llama-3.1-70b,4,64,2500,800,25\nh10,llama-3.1-70b,4,64,2500,800,25\n`))).toEqual({
       code: 'unknown_reference',
-      file: 'fleet.yaml',
-      line: 4,
-      column: 11,
-      path: 'profiles',
-      message: "profiles: unknown chip 'h10'",
+      file: 'p.csv',
+      line: 3,
+      column: 1,
+      path: 'chip',
+      message: "unknown chip 'h10'",
       suggestion: "did you mean 'h100'?",
     });
+    const problems = problemsOf(withProfiles, 'fleet.yaml', reader(`${header}h100,llama-3.1-70x,4,-64,2500,800,25\n`));
+    expect(problems.map((p) => [p.file, p.line, p.path, p.code])).toEqual([
+      ['p.csv', 2, 'model', 'unknown_reference'],
+      ['p.csv', 2, 'batch', 'invalid_value'],
+    ]);
+  });
+
+  it('a profiles path that is absolute is named as it is, not joined to the fleet file\'s folder', () => {
+    const csv = `${header}h100,llama-3.1-70b,4,0,2500,800,25\n`;
+    expect(problemsOf(edit(small, 'version: 1\n', 'version: 1\nprofiles: /data/p.csv\n'), 'configs/fleet.yaml', reader(csv))).toEqual([expect.objectContaining({ file: '/data/p.csv', line: 2, path: 'batch' })]);
+    expect(problemsOf(withProfiles, 'configs/fleet.yaml', reader(csv))).toEqual([expect.objectContaining({ file: 'configs/p.csv', line: 2, path: 'batch' })]);
   });
 
   it('an unreadable profiles file is file_unreadable at profiles:', () => {
