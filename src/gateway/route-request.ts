@@ -316,6 +316,11 @@ function prefillFailure(request: RouteInput, allowed: ReadonlySet<string>): Rout
 
 function contextFailure(request: RouteInput, allowed: ReadonlySet<string>, inJurisdiction: readonly EndpointView[], needed: number): RouteFailure {
   const largest = Math.max(...inJurisdiction.map((endpoint) => endpoint.contextWindow));
+  // A prompt that fills the window alone: a smaller max_tokens would not help, and saying so would mislead.
+  const where = `for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} is ${String(largest)}`;
+  if (request.promptTokens >= largest) {
+    return { ok: false, status: 400, code: 'context', message: `the prompt alone is about ${String(request.promptTokens)} tokens, and the largest context window ${where}: shorten the prompt`, largestWindow: largest };
+  }
   const message =
     `the request needs about ${String(needed)} tokens (prompt about ${String(request.promptTokens)} plus up to ${String(request.maxOutputTokens)} output) ` +
     `but the largest context window for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} is ${String(largest)}: shorten the prompt or lower max_tokens`;

@@ -204,12 +204,21 @@ describe('context eligibility and long-context reservation', () => {
   });
 
   it('too long for every window is 400 context, saying why', () => {
-    expect(route(fleet, ['cost'], { promptTokens: 250_000, maxOutputTokens: 1000 })).toEqual({
+    expect(route(fleet, ['cost'], { promptTokens: 199_500, maxOutputTokens: 1000 })).toEqual({
       ok: false,
       status: 400,
       code: 'context',
-      message: "the request needs about 251000 tokens (prompt about 250000 plus up to 1000 output) but the largest context window for model 'frontier' in jurisdictions [eu, us] is 200000: shorten the prompt or lower max_tokens",
+      message: "the request needs about 200500 tokens (prompt about 199500 plus up to 1000 output) but the largest context window for model 'frontier' in jurisdictions [eu, us] is 200000: shorten the prompt or lower max_tokens",
       largestWindow: 200_000,
+    });
+  });
+
+  it('a prompt that fills every window alone is told to shorten the prompt, not to lower max_tokens', () => {
+    expect(route(fleet, ['cost'], { promptTokens: 200_000, maxOutputTokens: 4096 })).toMatchObject({
+      ok: false,
+      status: 400,
+      code: 'context',
+      message: "the prompt alone is about 200000 tokens, and the largest context window for model 'frontier' in jurisdictions [eu, us] is 200000: shorten the prompt",
     });
   });
 
