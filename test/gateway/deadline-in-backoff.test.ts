@@ -61,3 +61,39 @@ it.each([[0, 'control: no retry, so no backoff'], [2, 'the deadline passes in th
   // The first attempt's keep-alive connection is still there for the next request.
   expect(closedConnections).toBe(0);
 });
+
+it('a client that leaves during the backoff is counted under the endpoint that failed it, not under none', async () => {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '5' });
+      res.end(JSON.stringify({ error: { message: 'busy' } }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const gateway = createGateway({ config: singleEndpointConfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 'sk-bo', '{ retries: 1, backoffMs: 50, maxBackoffMs: 10000 }'), logger: false });
+  const url = await gateway.listen(0, '127.0.0.1');
+  cleanups.push(() => gateway.close());
+  const leaving = new AbortController();
+  const response = fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bo' },
+    body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }),
+    signal: leaving.signal,
+  });
+  // The 503 comes at once; the request then waits out the upstream's Retry-After of 5 s.
+  await delay(300);
+  leaving.abort();
+  await expect(response).rejects.toThrow();
+  let counted: number | undefined;
+  for (let tries = 0; tries < 100 && counted === undefined; tries += 1) {
+    await delay(20);
+    counted = metricValue(await scrape(url), 'switchyard_requests_total', { route: 'm', endpoint: 'up', status: '499' });
+  }
+  expect(counted).toBe(1);
+  expect(metricValue(await scrape(url), 'switchyard_requests_total', { route: 'm', endpoint: 'none', status: '499' })).toBeUndefined();
+});
