@@ -9,8 +9,38 @@ import type { Parsed } from './chat.js';
 export function invalidRequest(error: z.ZodError): Parsed<never> {
   const issue = error.issues[0];
   const param = issue?.path.map((step) => (typeof step === 'number' || (typeof step === 'string' && isQuotableName(step)) ? String(step) : '<key>')).join('.') ?? '';
-  const message = (issue?.code === 'invalid_key' ? issue.issues[0]?.message : undefined) ?? issue?.message ?? 'invalid request';
+  const message = (issue?.code === 'invalid_key' ? issue.issues[0]?.message : undefined) ?? (issue === undefined ? undefined : plainMessage(issue)) ?? 'invalid request';
   return { ok: false, problem: { status: 400, kind: 'invalid_request', message: `${param === '' ? 'request' : param}: ${message}`, param } };
+}
+
+/**
+ * An issue's message in plain words when it is zod's own ("Too small: expected number to be >0"),
+ * which reads as the validator's, not the API's; a message the schema wrote is kept as it is.
+ */
+function plainMessage(issue: z.core.$ZodIssue): string {
+  if (!/^(Too small|Too big|Invalid input|Invalid option)/.test(issue.message)) return issue.message;
+  switch (issue.code) {
+    case 'too_small':
+    case 'too_big': {
+      const bound = Number(issue.code === 'too_small' ? issue.minimum : issue.maximum);
+      const inclusive = issue.inclusive !== false;
+      if (issue.origin === 'number' || issue.origin === 'int') return `must be ${issue.code === 'too_small' ? (inclusive ? 'at least' : 'greater than') : inclusive ? 'at most' : 'less than'} ${String(bound)}`;
+      if (issue.origin === 'string' && issue.code === 'too_small' && bound === 1) return 'must not be empty';
+      const unit = `${issue.origin === 'string' ? 'character' : 'item'}${bound === 1 ? '' : 's'}`;
+      return `must have ${issue.code === 'too_small' ? 'at least' : 'at most'} ${String(bound)} ${unit}`;
+    }
+    case 'invalid_type': {
+      const received = /received (\w+)$/.exec(issue.message)?.[1];
+      const expected = issue.expected === 'int' ? 'a whole number' : `${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected}`;
+      if (received === 'undefined') return `is required: ${expected}`;
+      if (received === 'Infinity' || received === 'NaN') return 'must be a finite number';
+      return `must be ${expected}${received === undefined || issue.expected === 'int' ? '' : `, got ${received === 'null' ? 'null' : `${/^[aeiou]/.test(received) ? 'an' : 'a'} ${received}`}`}`;
+    }
+    case 'invalid_value':
+      return `must be one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}`;
+    default:
+      return issue.message;
+  }
 }
 
 /**
