@@ -100,11 +100,16 @@ export function createJsonSink({ inbound, request, res, headers, id }: SinkTarge
   };
 }
 
+/** Reason phrases of statuses Node does not name (it writes 'unknown'): Anthropic's overload. */
+const reasonPhrases: Readonly<Record<number, string>> = { 529: 'Overloaded' };
+
 /** A whole JSON response with its length, headers written once. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: ResponseHeaders): void {
   const text = JSON.stringify(body);
   headers['content-type'] = 'application/json';
   headers['content-length'] = String(Buffer.byteLength(text));
-  res.writeHead(status, headers);
+  const reason = reasonPhrases[status];
+  if (reason === undefined) res.writeHead(status, headers);
+  else res.writeHead(status, reason, headers);
   res.end(text);
 }
