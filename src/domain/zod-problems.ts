@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { formatPath, type SpecProblem } from './spec-problem.js';
-import { didYouMean } from './suggest.js';
+import { closestMatch, didYouMean } from './suggest.js';
 import type { YamlSource } from './yaml-source.js';
 
 /**
@@ -9,28 +9,33 @@ import type { YamlSource } from './yaml-source.js';
  */
 export function problemsFromZod(error: z.ZodError, source: YamlSource, schema: z.ZodType): SpecProblem[] {
   const problems: SpecProblem[] = [];
+  /** Fields an unknown key is taken for a misspelling of (`ttft` for `ttftMs`): their "missing" is the same problem. */
+  const misspelt = new Set<string>();
   for (const issue of error.issues) {
     const path = issue.path;
-    if (issue.code === 'unrecognized_keys') {
-      const allowed = objectKeysAt(schema, path);
-      for (const key of issue.keys) {
-        const where = source.locateKey(path, key);
-        const hint = didYouMean(key, allowed);
-        problems.push({
-          code: 'unknown_key',
-          file: source.file,
-          ...where,
-          path: formatPath([...path, key]),
-          message: `unknown field '${key}'`,
-          suggestion: hint ?? `allowed fields here: ${allowed.join(', ')}`,
-        });
-      }
-      continue;
+    if (issue.code !== 'unrecognized_keys') continue;
+    const allowed = objectKeysAt(schema, path);
+    for (const key of issue.keys) {
+      const match = closestMatch(key, allowed);
+      if (match !== undefined) misspelt.add(formatPath([...path, match]));
+      problems.push({
+        code: 'unknown_key',
+        file: source.file,
+        ...source.locateKey(path, key),
+        path: formatPath([...path, key]),
+        message: `unknown field '${key}'`,
+        suggestion: match === undefined ? `allowed fields here: ${allowed.join(', ')}` : `did you mean '${match}'?`,
+      });
     }
+  }
+  for (const issue of error.issues) {
+    const path = issue.path;
+    if (issue.code === 'unrecognized_keys') continue;
     const where = source.locate(path);
     const value = valueAt(source.data, path);
     const base = { file: source.file, ...where, path: formatPath(path) };
     if ((issue.code === 'invalid_type' || issue.code === 'invalid_value') && value === undefined) {
+      if (misspelt.has(formatPath(path))) continue;
       const expected = issue.code === 'invalid_type' ? issue.expected : issue.values.map(String).join(' or ');
       problems.push({ ...base, code: 'missing_field', message: `missing required field (expected ${expected})`, suggestion: `add '${String(path.at(-1))}'` });
     } else if (issue.code === 'invalid_type') {
