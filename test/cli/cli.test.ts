@@ -114,7 +114,8 @@ describe('switchyard CLI in-process', () => {
     const file = temp.write('bad-refs.yaml', text);
     const { code, io } = await run(['plan', file, '--json']);
     expect(code).toBe(2);
-    expect(io.stdout()).toBe('');
+    // With --json, a script reading stdout gets the same problems as data.
+    expect(JSON.parse(io.stdout())).toEqual({ status: 'invalid-spec', problems: [expect.objectContaining({ code: 'unknown_reference', path: 'pools[0].chip', line: 12 }), expect.objectContaining({ code: 'unknown_reference', path: 'services[1].jurisdictions[0]', line: 33 })] });
     expectCleanError(io.stderr());
     expect(io.errLines).toEqual([
       `${file}:12:11: pools[0].chip: unknown chip 'h10'; did you mean 'h100'?`,
@@ -158,14 +159,15 @@ describe('switchyard CLI in-process', () => {
     [['perf', '--model', 'x', '--chip', 'h100', '--input', '2.5'], '--input must be a positive whole number'],
     [['perf', '--model', 'x', '--chip', 'h100', '--tpot-ms', 'fast'], '--tpot-ms must be a positive number'],
     [['perf', '--model', 'x', '--chip', 'h100', '--precision', 'fp16'], 'fp16'],
-    [['plan', 'examples/small.yaml', '--time-limit', 'abc'], '--time-limit must be a positive number'],
+    [['plan', 'examples/small.yaml', '--time-limit', 'abc'], '--time-limit must be a number of seconds from 0.1 to 3600, as policy.timeLimitSeconds'],
+    [['plan', 'examples/small.yaml', '--time-limit', '0.000001'], '--time-limit must be a number of seconds from 0.1 to 3600'],
     [['plan', 'examples/small.yaml', '--gap', '0'], '--gap must be a fraction from 0.000000001 to 1'],
     [['plan', 'examples/small.yaml', '--gap', '5'], '--gap must be a fraction from 0.000000001 to 1'],
     // The fleet spec's own ranges and checks: a flag is not a way around them.
     [['perf', '--model', 'llama-3.1-8b', '--chip', 'h100', '--mfu', '2'], '--mfu must be a fraction from 0.001 to 1'],
     [['perf', '--model', 'llama-2-70b', '--chip', 'h100', '--input', '4000'], "--input plus --output (4500 tokens) exceed model 'llama-2-70b' context window of 4096; lower them"],
     [['emulate', '--model', 'llama-2-70b', '--chip', 'h100', '--output', '4000'], "--input plus --output (6000 tokens) exceed model 'llama-2-70b' context window of 4096; lower them"],
-    [['plan', 'examples/small.yaml', '--time-limit', 'Infinity'], '--time-limit must be a positive number'],
+    [['plan', 'examples/small.yaml', '--time-limit', 'Infinity'], '--time-limit must be a number of seconds from 0.1 to 3600'],
     // Whole numbers are decimal digits: no hex, no exponents, nothing past 2^53 - 1.
     [['emulate', '--model', 'llama-3.1-8b', '--chip', 'h100', '--port', '0x1F90'], '--port must be a whole number from 0 to 65535'],
     [['emulate', '--model', 'llama-3.1-8b', '--chip', 'h100', '--port', '1e3'], '--port must be a whole number from 0 to 65535'],

@@ -195,7 +195,16 @@ async function runCase(command: Command, file: string): Promise<Outcome> {
   if (code === 2) {
     if (stderr.trim() === '') return { code, failure: 'exit 2 with an empty stderr', knownBug: undefined };
     if (stderr.includes('internal error')) return { code, failure: `exit 2 but stderr says internal error: ${stderr.slice(0, 500)}`, knownBug: undefined };
-    if (stdout !== '') return { code, failure: `exit 2 but stdout is not empty: ${stdout.slice(0, 200)}`, knownBug: undefined };
+    // plan --json puts the same problems on stdout as data; perf prints nothing there.
+    if (command === 'plan') {
+      let report: { status?: unknown; problems?: unknown[] } | undefined;
+      try {
+        report = JSON.parse(stdout) as typeof report;
+      } catch {
+        return { code, failure: `exit 2 but stdout is not the problems as JSON: ${stdout.slice(0, 200)}`, knownBug: undefined };
+      }
+      if (report?.status !== 'invalid-spec' || report.problems?.length !== io.errLines.length) return { code, failure: `exit 2 but stdout does not hold the ${io.errLines.length} problems: ${stdout.slice(0, 200)}`, knownBug: undefined };
+    } else if (stdout !== '') return { code, failure: `exit 2 but stdout is not empty: ${stdout.slice(0, 200)}`, knownBug: undefined };
     // One problem per entry, each naming the file (or, for perf, the flag).
     const stranger = io.errLines.find((line) => !(line.startsWith(`${file}`) || (command === 'perf' && line.startsWith('switchyard: --'))));
     if (stranger !== undefined) return { code, failure: `malformed problem line: ${JSON.stringify(stranger.slice(0, 300))}`, knownBug: undefined };

@@ -10,11 +10,16 @@ export interface PlanCommandOptions {
   readonly gap?: number;
 }
 
-/** `switchyard plan FILE`: exit 0 with a feasible plan, 3 with an infeasible one (still printed, marked), 2 on a bad spec. */
+/**
+ * `switchyard plan FILE`: exit 0 with a feasible plan, 3 with an infeasible one (still printed, marked), 2 on a
+ * bad spec (with --json, also `{"status": "invalid-spec", "problems": [...]}` on stdout).
+ */
 export async function planCommand(file: string, options: PlanCommandOptions, output: Output): Promise<number> {
   const loaded = loadFleet(file);
   if (!loaded.ok) {
     for (const problem of loaded.problems) output.err(formatProblem(problem));
+    // A script reading stdout gets the problems as data, not nothing.
+    if (options.json === true) output.out(toJson({ status: 'invalid-spec', problems: loaded.problems }));
     return 2;
   }
   const plan = await planFleet(loaded.value, {
