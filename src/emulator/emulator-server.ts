@@ -478,6 +478,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     // Errors in the shape of the API the path belongs to.
     const shape = path === dialects.anthropic.chatPath || path.startsWith(`${dialects.anthropic.chatPath}/`) ? dialects.anthropic : dialects.openai;
     const allow = (methods: string, run: () => void | Promise<void>): void | Promise<void> => {
+      // HEAD is GET without the body (Node leaves it out), as load balancers' health checks send it.
+      if (method === 'HEAD' && methods.split(', ').includes('GET')) return run();
       if (methods.split(', ').includes(method)) return run();
       sendJson(res, 405, shape.formatError({ kind: 'invalid_request', message: `${method} is not allowed on ${path}; use ${methods}` }), { allow: methods });
     };

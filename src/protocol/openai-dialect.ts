@@ -82,7 +82,7 @@ const requestSchema = z.looseObject({
   messages: z
     .array(
       z.looseObject({
-        role: z.enum(['system', 'developer', 'user', 'assistant'], { error: "role must be 'system', 'developer', 'user' or 'assistant': tool and function messages need tools, which this gateway does not support yet" }),
+        role: z.enum(['system', 'developer', 'user', 'assistant'], { error: "role must be 'system', 'developer', 'user' or 'assistant': tool and function messages need tools, which Switchyard does not support yet" }),
         // An earlier answer's tool calls or audio, refused rather than dropped: without them the
         // turn reads as something else. Checked before content, which a tool call may leave null.
         tool_calls: noTools('tool calls in messages need tools, which this gateway does not support yet').nullish(),

@@ -40,18 +40,28 @@ describe('switchyard emulate', () => {
     expect(empty.stderr()).toContain("served model name must be a non-empty name without surrounding spaces, got ' '");
   });
 
-  it('prints one line with the URL, serves with the flags\' faults, and closes when told to stop', async () => {
+  it('prints a line with the URL and one with the faults it starts with, serves with them, and closes when told to stop', async () => {
     const io = captureOutput();
     let stop = (): void => undefined;
     const done = emulateCommand({ ...defaults, hangMs: -1, errorRate: 0.5, cutAfterTokens: 3 }, io, () => new Promise<void>((resolve) => (stop = resolve)));
-    await expect.poll(() => io.outLines.length).toBe(1);
+    await expect.poll(() => io.outLines.length).toBe(2);
     const url = /(http:\/\/127\.0\.0\.1:\d+)/.exec(io.outLines[0] ?? '')?.[1];
     expect(url).toBeDefined();
+    expect(io.outLines[1]).toBe('switchyard emulate: faults {"errorRate":0.5,"hangMs":-1,"cutAfterTokens":3}');
     expect(await (await fetch(`${url}/admin/faults`)).json()).toMatchObject({ hangMs: -1, errorRate: 0.5, cutAfterTokens: 3 });
+    // A load balancer's health check may send HEAD: it is GET without the body.
+    const head = await fetch(`${url}/health`, { method: 'HEAD' });
+    expect([head.status, await head.text()]).toEqual([200, '']);
     stop();
     expect(await done).toBe(0);
     await expect(fetch(`${url}/health`)).rejects.toThrow();
     expect(io.errLines).toEqual([]);
+  });
+
+  it('says that --error-status alone injects nothing', async () => {
+    const io = captureOutput();
+    expect(await emulateCommand({ ...defaults, errorStatus: 503 }, io, () => Promise.resolve())).toBe(0);
+    expect(io.errLines).toEqual(['switchyard emulate: --error-status 503 takes effect only with --error-rate (or an errorRate set at run time on /admin/faults)']);
   });
 
   it('as a process: listens, serves, and exits 0 on SIGTERM without logging', async () => {
@@ -68,7 +78,7 @@ describe('switchyard emulate', () => {
       expect((await hung).status).toBe(200);
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
-      expect(cli.stdout().trim().split('\n')).toHaveLength(1);
+      expect(cli.stdout().trim().split('\n')).toEqual([expect.stringMatching(/listening on http/), 'switchyard emulate: faults {"hangMs":-1}']);
       expect(cli.stderr()).not.toContain('secret prompt');
       expect(cli.stderr().replace(/^npm warn.*$/gm, '').trim()).toBe('');
     } finally {
