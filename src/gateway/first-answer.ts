@@ -123,7 +123,8 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     }
     const primary = endpoints.get(decision.ranked[0]?.id ?? '');
     if (primary === undefined) break;
-    if (index > 0 && revisiting) {
+    // Also on a resume's first pass, which may go back at once: its endpoints were tried by the calls before it.
+    if (revisiting) {
       // The endpoint's own Retry-After, remembered: other failures may have come in between.
       await sleep(backoffMs(revisits, config.resilience, random, Math.max(0, primary.retryAfterUntil - core.now())), cancellation);
       // The deadline or the client's leaving ends the sleep early: no attempt, and none counted.

@@ -2,7 +2,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
-import { delay, metricValue, scrape, singleEndpointConfig } from './helpers/fleet.js';
+import { hashApiKey } from '../../src/gateway/tenant-auth.js';
+import { delay, gatewayConfig, metricValue, openAIChunk, scrape, singleEndpointConfig } from './helpers/fleet.js';
 
 /**
  * The deadline (or the client leaving) ends a backoff sleep early: no attempt follows it, none is
@@ -96,4 +97,68 @@ it('a client that leaves during the backoff is counted under the endpoint that f
   }
   expect(counted).toBe(1);
   expect(metricValue(await scrape(url), 'switchyard_requests_total', { route: 'm', endpoint: 'none', status: '499' })).toBeUndefined();
+});
+
+it("a resume that goes back to an endpoint waits out the Retry-After it gave this request, rather than spend its go-back on a second 429", async () => {
+  // 'cheap' answers this request's first attempt 429 (Retry-After: 1) and keeps refusing for 900 ms;
+  // 'dear' streams two tokens and breaks. The resume has no fresh endpoint left: it goes back.
+  const cheapArrivals: number[] = [];
+  const cheap = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      cheapArrivals.push(Date.now());
+      const first = cheapArrivals[0] ?? 0;
+      if (Date.now() - first < 900) {
+        res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' });
+        res.end(JSON.stringify({ error: { message: 'slow down' } }));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(openAIChunk({ role: 'assistant', content: ' three' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n');
+    });
+  });
+  const dear = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(openAIChunk({ role: 'assistant', content: 'one' }) + openAIChunk({ content: ' two' }), () => setTimeout(() => res.socket?.destroy(), 20));
+    });
+  });
+  for (const server of [cheap, dear]) {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+  }
+  const at = (server: typeof cheap): string => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const gateway = createGateway({
+    config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: cheap, url: "${at(cheap)}", dialect: openai, model: m, provider: p1, region: r, jurisdiction: us, contextWindow: 100000, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: dear, url: "${at(dear)}", dialect: openai, model: m, provider: p2, region: r, jurisdiction: us, contextWindow: 100000, marginalCostPerMillionTokens: 1, capacity: 8 }
+routes:
+  - { model: m, endpoints: [cheap, dear], policy: [cost] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey('sk-bo')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 100000000 }
+resilience: { retries: 1, backoffMs: 10, maxBackoffMs: 5000 }
+`),
+    logger: false,
+  });
+  const url = await gateway.listen(0, '127.0.0.1');
+  cleanups.push(() => gateway.close());
+  const response = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bo' },
+    body: JSON.stringify({ model: 'm', max_tokens: 20, stream: true, messages: [{ role: 'user', content: 'count' }] }),
+  });
+  const text = await response.text();
+  expect(text).not.toContain('"error"');
+  const contents = text.split('\n\n').filter((frame) => frame.startsWith('data: {')).map((frame) => (JSON.parse(frame.slice(6)) as { choices: { delta: { content?: string } }[] }).choices[0]?.delta.content ?? '').join('');
+  expect(contents).toBe('one two three');
+  expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
+  // Two arrivals at 'cheap': its 429, then the resume, a Retry-After (1 s) later.
+  expect(cheapArrivals).toHaveLength(2);
+  expect((cheapArrivals[1] ?? 0) - (cheapArrivals[0] ?? 0)).toBeGreaterThanOrEqual(900);
 });
