@@ -288,9 +288,14 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
   // hung endpoint ranked first would never fail an attempt: every request would pay the hedge delay
   // and its circuit would never open. The request's own cancellation still reaches it.
   void loser.then((late) => {
-    if (late.kind === 'stream') releaseAttempt(core, late, 'cancel');
+    if (late.kind === 'stream') {
+      releaseAttempt(core, late, 'cancel');
+      return;
+    }
+    // Logged as any failed attempt (the request's own cancellation is no failure), after the request's line.
+    if (late.status !== 499) recordFailure(core, context, late);
     // It refused what the winner is answering: the refusal was the endpoint's (see firstAnswer).
-    else if (isRequestFault(late.status) && late.code !== 'context_length_exceeded') core.endpoints.setCircuit(late.endpoint, 'failure');
+    if (isRequestFault(late.status) && late.code !== 'context_length_exceeded') core.endpoints.setCircuit(late.endpoint, 'failure');
   });
   return winner.a;
 }

@@ -212,3 +212,39 @@ resilience: { retries: 1, backoffMs: 1, maxBackoffMs: 2 }
     expect(parsed(lines).find((line) => line.msg === 'upstream attempt failed')).toMatchObject({ requestId: 'caller-42', upstreamRequestId: 'req_upstream_1' });
   });
 });
+
+describe('a hedge whose losing leg fails after the other won', () => {
+  it("logs that leg's failure under the request's id, as any other failed attempt is logged", async () => {
+    // 'slow' (cheaper, first) never sends a first token; the hedge's leg on 'fast' answers at once.
+    const slow = await startScriptedUpstream(() => undefined);
+    const fast = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+    cleanups.push(() => slow.close(), () => fast.close());
+    const lines: string[] = [];
+    const gateway = createGateway({
+      config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: slow, url: "${slow.url}", dialect: openai, model: m, provider: p1, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: fast, url: "${fast.url}", dialect: openai, model: m, provider: p2, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 1, capacity: 8 }
+routes:
+  - { model: m, endpoints: [slow, fast], policy: [cost] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
+resilience: { retries: 0, hedgeAfterMs: 20, ttftTimeoutMs: 300, deadlineMs: 5000 }
+`),
+      logger: pino({ base: null }, { write: (line: string) => lines.push(line) }),
+    });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    expect((await ask(url)).status).toBe(200);
+    const parsed = (): { msg?: string; requestId?: string; endpoint?: string }[] => lines.map((line) => JSON.parse(line) as { msg?: string; requestId?: string; endpoint?: string });
+    const requestId = parsed().find((line) => line.msg === 'request')?.requestId;
+    expect(requestId).toBeDefined();
+    let failed: { endpoint?: string } | undefined;
+    for (let tries = 0; tries < 100 && failed === undefined; tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      failed = parsed().find((line) => line.msg === 'upstream attempt failed' && line.requestId === requestId);
+    }
+    expect(failed).toMatchObject({ endpoint: 'slow' });
+  });
+});
