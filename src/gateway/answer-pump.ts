@@ -97,7 +97,7 @@ export async function pumpAnswer(
   /** Whether the answer was resumed on another attempt after a break. */
   let resumed = false;
   /** Going back to endpoints this answer already used, shared by all its resumes. */
-  const resumesGoingBack: GoingBack = { left: Math.max(1, config.resilience.retries) };
+  const resumesGoingBack: GoingBack = { left: Math.max(1, context.resilience.retries) };
   let started = false;
   let inputTokens = 0;
   const firstTokenAt = now();
@@ -162,7 +162,7 @@ export async function pumpAnswer(
       sink.fail('overloaded', `the gateway shut down after ${sentTokens} tokens; retry the request`, 503);
       return cutShort(503, endpoint);
     }
-    const passed = `the ${config.resilience.deadlineMs} ms deadline passed after ${sentTokens} tokens`;
+    const passed = `the ${context.resilience.deadlineMs} ms deadline passed after ${sentTokens} tokens`;
     if (!streaming) sink.fail('timeout', `${passed}, while the answer was being resumed elsewhere`, 504);
     else if (request.stream) sink.fail('timeout', `${passed}: for a longer answer, ask the operator to raise resilience.deadlineMs`, 504);
     // A whole answer that takes longer than the deadline allows: a retry would generate it again and
@@ -279,7 +279,7 @@ export async function pumpAnswer(
     // Every token the client asked for was delivered: the answer is whole, cut or not.
     if (budgetLeft <= 0) return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: sentTokens } }, endpoint, 0);
     let next: Attempt | undefined;
-    if (config.resilience.resumeStreams) {
+    if (context.resilience.resumeStreams) {
       // Held text (a possible stop sequence's start) was generated too: the continuation goes on from it.
       const generated = sent.toString() + (guard?.held ?? '');
       const received = generated.trimEnd();
@@ -298,7 +298,7 @@ export async function pumpAnswer(
         next = undefined;
       }
     }
-    if (config.resilience.resumeStreams && (next === undefined || next.kind !== 'stream') && !sink.committed && !cancellation.cancelled) {
+    if (context.resilience.resumeStreams && (next === undefined || next.kind !== 'stream') && !sink.committed && !cancellation.cancelled) {
       // Nothing has reached the client (a non-stream answer): rather than fail, the request starts
       // over, whole, on an endpoint this answer has not used, one that takes no continuations included.
       context.resumed = undefined;

@@ -20,14 +20,14 @@ import { connectFailureStatus } from './upstream-client.js';
  * `retries`, and shared by the calls that resume one answer, so that their sum is bounded too.
  */
 export async function firstAnswer(core: GatewayCore, context: RequestContext, request: ChatRequest, tried: Set<string>, cancellation: Cancellation, goingBack?: GoingBack): Promise<Attempt> {
-  const { config, endpoints, metrics, policy, random } = core;
+  const { endpoints, metrics, policy, random } = core;
   // `outputTokens`: route as if the answer's budget were that (the room it may be cut to), the context unchanged.
   const route: Route = (exclude, outputTokens) => {
     const input = context.routeInput(exclude);
     return routeRequest(outputTokens === undefined ? input : { ...input, maxOutputTokens: outputTokens }, endpoints.views(context.route), policy, random);
   };
   let last: Attempt | undefined;
-  const budget = goingBack ?? { left: config.resilience.retries };
+  const budget = goingBack ?? { left: context.resilience.retries };
   /** Revisits in this call: the backoff grows with them. */
   let revisits = 0;
   /** The first refusal of the request as the caller's fault (400, 413, 422), while another endpoint is asked. */
@@ -126,7 +126,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     // Also on a resume's first pass, which may go back at once: its endpoints were tried by the calls before it.
     if (revisiting) {
       // The endpoint's own Retry-After, remembered: other failures may have come in between.
-      await sleep(backoffMs(revisits, config.resilience, random, Math.max(0, primary.retryAfterUntil - core.now())), cancellation);
+      await sleep(backoffMs(revisits, context.resilience, random, Math.max(0, primary.retryAfterUntil - core.now())), cancellation);
       // The deadline or the client's leaving ends the sleep early: no attempt, and none counted.
       if (cancellation.cancelled) throw stoppedError(core, context, last?.endpoint.config.id);
     }
@@ -137,7 +137,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     }
     tried.add(primary.config.id);
     // No hedge on a revisit: its second leg would go back to another tried endpoint, past `retries`.
-    const second = config.resilience.hedgeAfterMs > 0 && !revisiting ? endpoints.get(decision.ranked[1]?.id ?? '') : undefined;
+    const second = context.resilience.hedgeAfterMs > 0 && !revisiting ? endpoints.get(decision.ranked[1]?.id ?? '') : undefined;
     const result = second === undefined ? await attemptOn(core, context, primary, request, cancellation) : await hedged(core, context, primary, second, request, tried, cancellation, noteRefusal);
     if (result.kind !== 'failed') {
       // Another endpoint took what one refused as the caller's fault: the refusal was the endpoint's.
@@ -257,7 +257,7 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
   const first = attemptOn(core, context, primary, request, legs[0]);
   let timer: NodeJS.Timeout | undefined;
   const delayed = new Promise<'hedge'>((resolve) => {
-    timer = setTimeout(() => resolve('hedge'), core.config.resilience.hedgeAfterMs);
+    timer = setTimeout(() => resolve('hedge'), context.resilience.hedgeAfterMs);
   });
   const early = await Promise.race([first, delayed]);
   clearTimeout(timer);
@@ -345,7 +345,7 @@ function revisitExclusions(core: GatewayCore, context: RequestContext, eligible:
 /** One upstream attempt of this request, counted, with its budget fitted to the endpoint. */
 function attemptOn(core: GatewayCore, context: RequestContext, endpoint: EndpointRuntime, request: ChatRequest, cancellation: Cancellation): Promise<Attempt> {
   context.attempts += 1;
-  return startAttempt(core, endpoint, fittedTo(endpoint, request, context), cancellation, core.upstreamRequestId(context.requestId));
+  return startAttempt(core, endpoint, fittedTo(endpoint, request, context), cancellation, context.resilience.ttftTimeoutMs, core.upstreamRequestId(context.requestId));
 }
 
 /**
@@ -368,7 +368,7 @@ function stoppedError(core: GatewayCore, context: RequestContext, endpoint: stri
   const at = endpoint === undefined ? {} : { endpoint };
   if (context.clientGone()) return new ClientError(499, 'api_error', 'the client went away before the first token', at);
   if (context.shuttingDown()) return new ClientError(503, 'overloaded', 'the gateway shut down before the first token; retry the request', at);
-  return new ClientError(504, 'timeout', `no endpoint answered within the ${core.config.resilience.deadlineMs} ms deadline`, at);
+  return new ClientError(504, 'timeout', `no endpoint answered within the ${context.resilience.deadlineMs} ms deadline`, at);
 }
 
 function sleep(ms: number, cancellation: Cancellation): Promise<void> {

@@ -67,12 +67,28 @@ export const endpointConfigSchema = z.strictObject({
   maxTokensField: z.enum(['max_tokens', 'max_completion_tokens']).optional(),
 });
 
+/** Settings a route may set for its own requests (a large model's first token comes later than a small one's). */
+const retries = z.number().int().min(0).max(20);
+const ttftTimeoutMs = count(864e5);
+const deadlineMs = count(864e5);
+const hedgeAfterMs = milliseconds(864e5);
+
+/** A route's own resilience: what it leaves out is the gateway's (`resilience:`). */
+export const routeResilienceSchema = z.strictObject({
+  retries: retries.optional(),
+  ttftTimeoutMs: ttftTimeoutMs.optional(),
+  deadlineMs: deadlineMs.optional(),
+  hedgeAfterMs: hedgeAfterMs.optional(),
+  resumeStreams: z.boolean().optional(),
+});
+
 export const routeConfigSchema = z.strictObject({
   /** The public model name clients send. */
   model: z.string().min(1),
   endpoints: z.array(id).min(1, 'at least one endpoint'),
   /** Applied lexicographically; see route-request.ts for the exact semantics. */
   policy: z.array(z.enum(routingPolicyNames)).min(1, 'at least one policy').default(['cost', 'least-load']),
+  resilience: routeResilienceSchema.optional(),
 });
 
 export const tenantConfigSchema = z.strictObject({
@@ -92,11 +108,11 @@ export const circuitBreakerConfigSchema = z.strictObject({
 });
 
 export const resilienceConfigSchema = z.strictObject({
-  retries: z.number().int().min(0).max(20).default(2),
+  retries: retries.default(2),
   backoffMs: milliseconds(36e5).default(50),
   maxBackoffMs: milliseconds(36e5).default(2000),
-  ttftTimeoutMs: count(864e5).default(10_000),
-  deadlineMs: count(864e5).default(120_000),
+  ttftTimeoutMs: ttftTimeoutMs.default(10_000),
+  deadlineMs: deadlineMs.default(120_000),
   /**
    * After the first token, the longest silence an attempt may keep before it counts as broken
    * and is resumed. Default: 10 s, or half of deadlineMs when that is shorter, so a stall can
@@ -104,7 +120,7 @@ export const resilienceConfigSchema = z.strictObject({
    */
   tokenIdleTimeoutMs: count(864e5).optional(),
   /** 0 turns hedging off. */
-  hedgeAfterMs: milliseconds(864e5).default(0),
+  hedgeAfterMs: hedgeAfterMs.default(0),
   resumeStreams: z.boolean().default(true),
   /** When every endpoint a request could use is ejected by its circuit, try them anyway rather than refuse (see route-request.ts). */
   panicRouting: z.boolean().default(true),
@@ -138,7 +154,32 @@ export type EndpointConfig = z.output<typeof endpointConfigSchema>;
 export type RouteConfig = z.output<typeof routeConfigSchema>;
 export type TenantConfig = z.output<typeof tenantConfigSchema>;
 export type ResilienceConfig = z.output<typeof resilienceConfigSchema>;
+
+/** The resilience a route's requests get: the route's own settings over the gateway's. */
+export function routeResilience(resilience: ResilienceConfig, route: Pick<RouteConfig, 'resilience'>): ResilienceConfig {
+  const own = route.resilience;
+  if (own === undefined) return resilience;
+  return {
+    ...resilience,
+    retries: own.retries ?? resilience.retries,
+    ttftTimeoutMs: own.ttftTimeoutMs ?? resilience.ttftTimeoutMs,
+    deadlineMs: own.deadlineMs ?? resilience.deadlineMs,
+    hedgeAfterMs: own.hedgeAfterMs ?? resilience.hedgeAfterMs,
+    resumeStreams: own.resumeStreams ?? resilience.resumeStreams,
+  };
+}
 export type CircuitBreakerConfig = z.output<typeof circuitBreakerConfigSchema>;
+
+/**
+ * The stall timeout's default fitted to the shortest deadline, a route's included: 10 s, or half of
+ * that deadline when shorter, so a stall can be resumed before any request's deadline. One the
+ * config wrote is kept (and checked against every deadline).
+ */
+function fitIdleToRoutes(resilience: ResilienceConfig, rawResilience: unknown, routes: readonly Placed<RouteConfig>[]): ResilienceConfig {
+  if (typeof rawResilience === 'object' && rawResilience !== null && 'tokenIdleTimeoutMs' in rawResilience) return resilience;
+  const shortest = Math.min(resilience.deadlineMs, ...routes.map(([route]) => route.resilience?.deadlineMs ?? Number.POSITIVE_INFINITY));
+  return { ...resilience, tokenIdleTimeoutMs: Math.max(1, Math.min(10_000, Math.floor(shortest / 2))) };
+}
 
 /** Parses a gateway config's text. Never throws on bad input: problems come back as data. */
 export function parseGatewayConfig(text: string, file: string): Result<GatewayConfig> {
@@ -152,8 +193,9 @@ export function parseGatewayConfig(text: string, file: string): Result<GatewayCo
     // The parts that are valid are cross-checked too, so one round of fixes clears every problem.
     return { ok: false, problems: inFileOrder([...problemsFromZod(checked.error, source, gatewayConfigSchema), ...crossCheck(validParts(source.data), source)], file) };
   }
-  const problems = crossCheck(wholeConfig(checked.data), source);
-  return problems.length > 0 ? { ok: false, problems: inFileOrder(problems, file) } : { ok: true, value: checked.data };
+  const config = { ...checked.data, resilience: fitIdleToRoutes(checked.data.resilience, (source.data as { resilience?: unknown }).resilience, wholeConfig(checked.data).routes) };
+  const problems = crossCheck(wholeConfig(config), source);
+  return problems.length > 0 ? { ok: false, problems: inFileOrder(problems, file) } : { ok: true, value: config };
 }
 
 /** Reads a gateway config from disk. */
@@ -197,9 +239,11 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
   const routed = new Set(config.routes.flatMap((route) => route.endpoints));
   const unrouted = config.endpoints.filter((endpoint) => !routed.has(endpoint.id)).map((endpoint) => endpoint.id);
   if (unrouted.length > 0) warnings.push(`endpoint${unrouted.length === 1 ? '' : 's'} ${someOf(unrouted.map((id) => `'${id}'`))} ${unrouted.length === 1 ? 'is' : 'are'} in no route: no request will reach ${unrouted.length === 1 ? 'it' : 'them'}; add ${unrouted.length === 1 ? 'it' : 'them'} to a route's endpoints or remove ${unrouted.length === 1 ? 'it' : 'them'}`);
-  const { hedgeAfterMs, ttftTimeoutMs } = config.resilience;
-  if (hedgeAfterMs > 0 && hedgeAfterMs >= ttftTimeoutMs) {
-    warnings.push(`resilience.hedgeAfterMs (${String(hedgeAfterMs)}) is not below ttftTimeoutMs (${String(ttftTimeoutMs)}): an attempt times out before it would be hedged, so hedging never happens; lower hedgeAfterMs`);
+  for (const [where, resilience] of [['', config.resilience] as const, ...config.routes.filter((route) => route.resilience?.hedgeAfterMs !== undefined || route.resilience?.ttftTimeoutMs !== undefined).map((route) => [`route '${route.model}': `, routeResilience(config.resilience, route)] as const)]) {
+    const { hedgeAfterMs: hedge, ttftTimeoutMs: ttft } = resilience;
+    if (hedge > 0 && hedge >= ttft) {
+      warnings.push(`${where}resilience.hedgeAfterMs (${String(hedge)}) is not below ttftTimeoutMs (${String(ttft)}): an attempt times out before it would be hedged, so hedging never happens; lower hedgeAfterMs`);
+    }
   }
   // A body of this size holds little more than an empty request: every chat request would be a 413.
   if (config.limits.maxBodyBytes < 1024) {
@@ -280,15 +324,16 @@ function validParts(data: unknown): CheckedParts {
   const declared = z.array(jurisdictionIdSchema).optional().safeParse(top.jurisdictions);
   const resilience = resilienceConfigSchema.safeParse(top.resilience ?? {});
   const endpoints = list(top.endpoints);
+  const routes = valid<RouteConfig>(list(top.routes), routeConfigSchema);
   return {
     jurisdictions: declared.success ? (declared.data ?? []) : undefined,
     endpoints: valid(endpoints, endpointConfigSchema),
     endpointIds: endpoints === undefined ? undefined : named(endpoints, 'id'),
-    routes: valid(list(top.routes), routeConfigSchema),
+    routes,
     routeModels: named(list(top.routes), 'model'),
     tenants: valid(list(top.tenants), tenantConfigSchema),
     tenantIds: named(list(top.tenants), 'id'),
-    resilience: resilience.success ? resilience.data : undefined,
+    resilience: resilience.success ? fitIdleToRoutes(resilience.data, top.resilience, routes) : undefined,
   };
 }
 
@@ -344,7 +389,15 @@ function crossCheck(parts: CheckedParts, source: YamlSource): SpecProblem[] {
   for (const [route, index] of parts.routes) checkRoute(route, index, endpointIds, report);
   checkTenants(parts.tenants, checkJurisdiction, report);
   const rawResilience = (source.data as { resilience?: unknown } | null)?.resilience;
-  if (parts.resilience !== undefined) checkResilience(parts.resilience, new Set(typeof rawResilience === 'object' && rawResilience !== null ? Object.keys(rawResilience) : []), report);
+  if (parts.resilience !== undefined) checkResilience(parts.resilience, new Set(typeof rawResilience === 'object' && rawResilience !== null ? Object.keys(rawResilience) : []), report, ['resilience']);
+  // A route's own settings against the gateway's: only what the route wrote is its problem.
+  const gatewayResilience = parts.resilience;
+  if (gatewayResilience !== undefined) {
+    for (const [route, index] of parts.routes) {
+      if (route.resilience === undefined) continue;
+      checkResilience(routeResilience(gatewayResilience, { resilience: route.resilience }), new Set(Object.keys(route.resilience)), report, ['routes', index, 'resilience']);
+    }
+  }
   return problems;
 }
 
@@ -426,15 +479,22 @@ function checkTenants(tenants: readonly Placed<TenantConfig>[], checkJurisdictio
 }
 
 /**
- * Orderings between resilience settings. A setting left out has its default: a conflict with one
- * is reported at the setting that was written, saying the other is a default.
+ * Orderings between resilience settings, the gateway's (at ['resilience']) or a route's over them (at
+ * ['routes', i, 'resilience']). A setting left out has its default, or for a route the gateway's: a
+ * conflict with one is reported at the setting that was written, saying where the other comes from.
+ * For a route, a conflict between two settings it did not write is the gateway's, reported there.
  */
-function checkResilience(resilience: ResilienceConfig, written: ReadonlySet<string>, report: Report): void {
+function checkResilience(resilience: ResilienceConfig, written: ReadonlySet<string>, report: Report, at: readonly PropertyKey[]): void {
+  const forRoute = at[0] === 'routes';
   const inconsistent = (field: keyof ResilienceConfig, other: keyof ResilienceConfig, relation: string, why: string): void => {
+    if (forRoute && !written.has(field) && !written.has(other)) return;
     if (!written.has(field) && written.has(other)) {
-      report(['resilience', other], 'inconsistent', `${other} (${resilience[other] as number}) conflicts with the default ${field} (${resilience[field] as number}), which ${relation} it`, `${why}: set ${field} to fit, or change ${other}`);
+      const source = forRoute ? `the gateway's resilience.${field}` : `the default ${field}`;
+      // A route sets only some fields; the others (tokenIdleTimeoutMs, the backoffs) are the gateway's to change.
+      const fix = !forRoute ? `set ${field} to fit` : field in routeResilienceSchema.shape ? `set ${field} for this route too` : `set resilience.${field} to fit`;
+      report([...at, other], 'inconsistent', `${other} (${resilience[other] as number}) conflicts with ${source} (${resilience[field] as number}), which ${relation} it`, `${why}: ${fix}, or change ${other}`);
     } else {
-      report(['resilience', field], 'inconsistent', `${field} (${resilience[field] as number}) ${relation} ${other} (${resilience[other] as number})`, why);
+      report([...at, field], 'inconsistent', `${field} (${resilience[field] as number}) ${relation} ${other} (${resilience[other] as number})`, why);
     }
   };
   if (resilience.backoffMs > resilience.maxBackoffMs) inconsistent('backoffMs', 'maxBackoffMs', 'exceeds', 'raise maxBackoffMs or lower backoffMs');

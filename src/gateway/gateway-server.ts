@@ -14,7 +14,7 @@ import { Cancellation } from './cancellation.js';
 import { ClientError, problemError } from './client-error.js';
 import { EndpointPool } from './endpoint-pool.js';
 import { firstAnswer } from './first-answer.js';
-import { unlabelled, type GatewayConfig, type RouteConfig, type TenantConfig } from './gateway-config.js';
+import { routeResilience, unlabelled, type GatewayConfig, type ResilienceConfig, type RouteConfig, type TenantConfig } from './gateway-config.js';
 import type { GatewayCore, StreamWatch } from './gateway-core.js';
 import { discardRestOfBody, type DiscardLimits } from './discard-rest-of-body.js';
 import { createGatewayLogger } from './gateway-logger.js';
@@ -96,6 +96,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
   const { metrics } = core;
   const routes = new Map<string, RouteConfig>(config.routes.map((route) => [route.model, route]));
+  /** Each route's resilience, merged once rather than per request. */
+  const resilienceOf = new Map<RouteConfig, ResilienceConfig>(config.routes.map((route) => [route, routeResilience(config.resilience, route)]));
 
   // Shutdown: how many responses are not yet sent, a waiter told when none is, and the chat
   // requests running, each by the cancellation that ends it. A count and one shared listener:
@@ -218,6 +220,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         requestId,
         tenant,
         route,
+        resilience: resilienceOf.get(route) ?? config.resilience,
         promptTokens,
         resumed: undefined,
         roomBudget: undefined,
@@ -243,7 +246,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         }),
       };
 
-      const deadlineTimer = setTimeout(() => deadline.cancel(), config.resilience.deadlineMs);
+      const deadlineTimer = setTimeout(() => deadline.cancel(), context.resilience.deadlineMs);
       const onClose = (): void => {
         if (res.writableFinished) return;
         clientGone = true;

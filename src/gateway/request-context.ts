@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { RouteConfig, TenantConfig } from './gateway-config.js';
+import type { ResilienceConfig, RouteConfig, TenantConfig } from './gateway-config.js';
 import type { RouteInput } from './route-request.js';
 
 /** One chat request as the serving modules see it once it is admitted. */
@@ -7,6 +7,8 @@ export interface RequestContext {
   readonly requestId: string;
   readonly tenant: TenantConfig;
   readonly route: RouteConfig;
+  /** Retries, timeouts, hedging and resuming for this request: its route's own over the gateway's. */
+  readonly resilience: ResilienceConfig;
   /** The gateway's estimate of the prompt, as admitted by the limits. */
   readonly promptTokens: number;
   /**

@@ -31,8 +31,8 @@ export type StreamAttempt = Extract<Attempt, { kind: 'stream' }>;
 export type FailedAttempt = Extract<Attempt, { kind: 'failed' }>;
 
 /** Opens one upstream attempt and waits until its first token. */
-export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime, request: ChatRequest, parent: Cancellation, requestId?: string): Promise<Attempt> {
-  const { config, now, metrics, endpoints } = core;
+export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime, request: ChatRequest, parent: Cancellation, ttftTimeoutMs: number, requestId?: string): Promise<Attempt> {
+  const { now, metrics, endpoints } = core;
   const { cancellation, detach } = parent.child();
   const started = now();
   const circuit = endpoints.circuitOf(endpoint);
@@ -66,15 +66,15 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     if (parent.cancelled) return fail(499, 'client went away or the deadline passed');
     if (timedOut) {
       // Slow, not broken: the latency policy learns it.
-      recordTtftAtLeast(endpoint, config.resilience.ttftTimeoutMs, now());
-      return fail(504, `no first token within ${config.resilience.ttftTimeoutMs} ms`);
+      recordTtftAtLeast(endpoint, ttftTimeoutMs, now());
+      return fail(504, `no first token within ${ttftTimeoutMs} ms`);
     }
     return undefined;
   };
   const timer = setTimeout(() => {
     timedOut = true;
     cancellation.cancel();
-  }, config.resilience.ttftTimeoutMs);
+  }, ttftTimeoutMs);
   try {
     const response = await core.upstream.send(endpoint.target, { ...request, stream: true, model: endpoint.config.model }, cancellation, requestId);
     // 499 stands for this request's own cancellation here; an upstream's 499 is just a bad answer.

@@ -60,7 +60,7 @@ it('a TTFT timeout teaches the latency policy that the endpoint is slow', async 
   };
   const core: GatewayCore = { config, now: Date.now, random: Math.random, metrics: createGatewayMetrics(), upstream, endpoints, policy: routingPolicyFromConfig(config), watched: new Set(), upstreamRequestId: (id) => id };
   const request: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'hi' }], maxTokens: 10, temperature: undefined, topP: undefined, stop: [], stream: true, includeUsage: false, finalAssistant: 'answer' };
-  const attempt = await startAttempt(core, endpoint, request, new Cancellation());
+  const attempt = await startAttempt(core, endpoint, request, new Cancellation(), config.resilience.ttftTimeoutMs);
   expect(attempt).toMatchObject({ kind: 'failed', status: 504 });
   // From 5 ms towards the 50 ms timeout: 5 + 0.2 * (50 - 5).
   expect(endpoint.ewmaTtftMs).toBeCloseTo(14, 9);
