@@ -78,16 +78,25 @@ const sharePenalty = 10;
 export function buildPlanProblem(fleet: Fleet, options: PlanOptions, weights: ObjectiveWeights, relaxed: boolean): PlanProblem {
   const builder = new MilpBuilder();
   const { inference, training } = options;
-  // In relaxed mode the real objective is scaled to at most 1 so that penalties dominate it.
+  // In relaxed mode the real objective is scaled to at most 1 so that penalties dominate it, and
+  // further down until every replica is worth its cost: a replica's share of a demand far beyond the
+  // fleet is tiny, and at a fixed penalty per fraction of demand the best partial plan served nothing.
+  // Scaling the objective, not the penalties, keeps the penalties' order and ratios, so services
+  // competing for capacity are weighed as before.
   let objectiveScale = 1;
   if (relaxed) {
+    const replicaCost = (o: InferenceOption): number => weights.costWeight * o.marginalCostPerReplicaHour + weights.powerWeight * o.facilityMWPerReplica;
     const maximum =
-      inference.reduce((sum, o) => sum + o.maxReplicas * (weights.costWeight * o.marginalCostPerReplicaHour + weights.powerWeight * o.facilityMWPerReplica), 0) +
+      inference.reduce((sum, o) => sum + o.maxReplicas * replicaCost(o), 0) +
       training.reduce((sum, o) => sum + weights.costWeight * o.marginalCostPerHour + weights.powerWeight * o.facilityMW, 0);
     objectiveScale = maximum > 0 ? 1 / maximum : 1;
+    // The dearest option's scaled cost of serving its service's whole demand (a fraction of 1).
+    const dearest = inference.reduce((most, o) => (o.tokensPerSecondPerReplica > 0 ? Math.max(most, (objectiveScale * replicaCost(o) * requiredTokensPerSecond(o.service, fleet.policy.headroom)) / o.tokensPerSecondPerReplica) : most), 1);
+    objectiveScale /= dearest;
   }
-  const replicaCosts = inference.map((option) => objectiveScale * (weights.costWeight * option.marginalCostPerReplicaHour + weights.powerWeight * option.facilityMWPerReplica));
-  const replicaColumns = inference.map((option, i) => builder.addColumn(replicaCosts[i] as number, 0, option.maxReplicas, true));
+  const replicaColumns = inference.map((option) =>
+    builder.addColumn(objectiveScale * (weights.costWeight * option.marginalCostPerReplicaHour + weights.powerWeight * option.facilityMWPerReplica), 0, option.maxReplicas, true),
+  );
   const trainingColumns = training.map((option) =>
     builder.addColumn(objectiveScale * (weights.costWeight * option.marginalCostPerHour + weights.powerWeight * option.facilityMW), 0, 1, true),
   );
@@ -97,13 +106,6 @@ export function buildPlanProblem(fleet: Fleet, options: PlanOptions, weights: Ob
     violationColumns.push(column);
     return column;
   };
-  /**
-   * A penalty per unit of a row measured in fractions of a demand, scaled so that each replica that
-   * closes part of the gap is worth its cost: a replica's share of a demand far beyond the fleet is
-   * tiny, and with the plain penalty the best partial plan served nothing at all.
-   */
-  const perFraction = (penalty: number, indices: readonly number[], fractionPerReplica: (i: number) => number): number =>
-    penalty * Math.max(1, ...indices.map((i) => (fractionPerReplica(i) > 0 ? (replicaCosts[i] as number) / fractionPerReplica(i) : 0)));
 
   // Pool capacity (in units of the pool's size).
   for (const pool of fleet.pools) {
@@ -137,7 +139,7 @@ export function buildPlanProblem(fleet: Fleet, options: PlanOptions, weights: Ob
     const columns = indices.map((i) => replicaColumns[i] as number);
     const values = indices.map((i) => (inference[i]?.tokensPerSecondPerReplica ?? 0) / required);
     if (relaxed) {
-      columns.push(slack(perFraction(unmetPenalty, indices, (i) => (inference[i]?.tokensPerSecondPerReplica ?? 0) / required), 1));
+      columns.push(slack(unmetPenalty, 1));
       values.push(1);
     }
     // Added even when empty: a service with no option makes the strict model infeasible, as it should.
@@ -156,7 +158,7 @@ export function buildPlanProblem(fleet: Fleet, options: PlanOptions, weights: Ob
       const rowColumns = outside.map((i) => replicaColumns[i] as number);
       const rowValues = outside.map((i) => (inference[i]?.tokensPerSecondPerReplica ?? 0) / demand);
       if (relaxed) {
-        rowColumns.push(slack(perFraction(survivalPenalty, outside, (i) => (inference[i]?.tokensPerSecondPerReplica ?? 0) / demand), survive.keep));
+        rowColumns.push(slack(survivalPenalty, survive.keep));
         rowValues.push(1);
       }
       builder.addRow(survive.keep, Number.POSITIVE_INFINITY, rowColumns, rowValues);
