@@ -125,6 +125,21 @@ describe('infeasible specs say why and still give the best partial plan', () => 
     expect((service?.capacityTokensPerSecond ?? 0) / (service?.requiredTokensPerSecond ?? 1)).toBeLessThan(0.001);
   });
 
+  it('services competing for too little capacity are weighed per fraction of their demand: the smaller is covered first', async () => {
+    const fleet = fleetFrom(spec({
+      pools: ['  - { id: aws-us, provider: aws, region: us-east-1, jurisdiction: us, chip: h100, chips: 64, pricing: on-demand }', '  - { id: gcp-eu, provider: gcp, region: europe-west4, jurisdiction: eu, chip: tpu-v4, chips: 8, pricing: on-demand }'].join('\n'),
+      services: ['  - { id: big, model: llama-3.1-8b, requestsPerSecond: 5000, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us, eu] }', '  - { id: small, model: llama-3.1-8b, requestsPerSecond: 2000, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }'].join('\n'),
+    }));
+    const plan = await planFleet(fleet);
+    const covered = (id: string): number => {
+      const service = plan.services.find((s) => s.id === id);
+      return (service?.capacityTokensPerSecond ?? 0) / (service?.requiredTokensPerSecond ?? 1);
+    };
+    expect(plan.status).toBe('infeasible');
+    expect(covered('small')).toBeGreaterThan(0.5);
+    expect(covered('big')).toBeLessThan(covered('small'));
+  });
+
   it('survival impossible with one provider in the jurisdiction: survival binds', async () => {
     const fleet = fleetFrom(spec({
       services: '  - { id: chat-eu, model: llama-3.1-8b, requestsPerSecond: 10, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [eu] }',
