@@ -107,7 +107,7 @@ export const circuitBreakerConfigSchema = z.strictObject({
   halfOpenProbes: count(1e4).default(1),
 });
 
-export const resilienceConfigSchema = z.strictObject({
+const resilienceFieldsSchema = z.strictObject({
   retries: retries.default(2),
   backoffMs: milliseconds(36e5).default(50),
   maxBackoffMs: milliseconds(36e5).default(2000),
@@ -125,7 +125,9 @@ export const resilienceConfigSchema = z.strictObject({
   /** When every endpoint a request could use is ejected by its circuit, try them anyway rather than refuse (see route-request.ts). */
   panicRouting: z.boolean().default(true),
   circuitBreaker: circuitBreakerConfigSchema.prefault({}),
-}).transform((resilience) => ({ ...resilience, tokenIdleTimeoutMs: resilience.tokenIdleTimeoutMs ?? Math.max(1, Math.min(10_000, Math.floor(resilience.deadlineMs / 2))) }));
+});
+
+export const resilienceConfigSchema = resilienceFieldsSchema.transform((resilience) => ({ ...resilience, tokenIdleTimeoutMs: resilience.tokenIdleTimeoutMs ?? Math.max(1, Math.min(10_000, Math.floor(resilience.deadlineMs / 2))) }));
 
 export const gatewayConfigSchema = z.strictObject({
   version: z.literal(1),
@@ -193,8 +195,9 @@ export function parseGatewayConfig(text: string, file: string): Result<GatewayCo
     // The parts that are valid are cross-checked too, so one round of fixes clears every problem.
     return { ok: false, problems: inFileOrder([...problemsFromZod(checked.error, source, gatewayConfigSchema), ...crossCheck(validParts(source.data), source)], file) };
   }
-  const config = { ...checked.data, resilience: fitIdleToRoutes(checked.data.resilience, (source.data as { resilience?: unknown }).resilience, wholeConfig(checked.data).routes) };
-  const problems = crossCheck(wholeConfig(config), source);
+  const rawResilience = (source.data as { resilience?: unknown }).resilience;
+  const config = { ...checked.data, resilience: fitIdleToRoutes(checked.data.resilience, rawResilience, wholeConfig(checked.data, rawResilience).routes) };
+  const problems = crossCheck(wholeConfig(config, rawResilience), source);
   return problems.length > 0 ? { ok: false, problems: inFileOrder(problems, file) } : { ok: true, value: config };
 }
 
@@ -290,9 +293,13 @@ interface CheckedParts {
   readonly tenants: readonly Placed<TenantConfig>[];
   readonly tenantIds: readonly (string | undefined)[];
   readonly resilience: ResilienceConfig | undefined;
+  /** The resilience fields written that are valid (the others are defaults), and those written that are not. */
+  readonly resilienceWritten: ReadonlySet<string>;
+  readonly resilienceInvalid: ReadonlySet<string>;
 }
 
-function wholeConfig(config: GatewayConfig): CheckedParts {
+/** A config that passed its schema, for the cross-checks; `rawResilience`: its resilience block as written. */
+function wholeConfig(config: GatewayConfig, rawResilience: unknown): CheckedParts {
   const placed = <T>(values: readonly T[]): Placed<T>[] => values.map((value, index) => [value, index] as const);
   return {
     jurisdictions: config.jurisdictions ?? [],
@@ -303,6 +310,8 @@ function wholeConfig(config: GatewayConfig): CheckedParts {
     tenants: placed(config.tenants),
     tenantIds: config.tenants.map((tenant) => tenant.id),
     resilience: config.resilience,
+    resilienceWritten: new Set(typeof rawResilience === 'object' && rawResilience !== null ? Object.keys(rawResilience) : []),
+    resilienceInvalid: new Set(),
   };
 }
 
@@ -322,7 +331,11 @@ function validParts(data: unknown): CheckedParts {
       return typeof value === 'string' ? value : undefined;
     });
   const declared = z.array(jurisdictionIdSchema).optional().safeParse(top.jurisdictions);
-  const resilience = resilienceConfigSchema.safeParse(top.resilience ?? {});
+  // A resilience block with a bad field keeps its valid ones: their orderings are checked in the same round.
+  const rawResilience = typeof top.resilience === 'object' && top.resilience !== null && !Array.isArray(top.resilience) ? (top.resilience as Record<string, unknown>) : {};
+  const whole = resilienceConfigSchema.safeParse(top.resilience ?? {});
+  const kept = whole.success ? rawResilience : validFields(resilienceFieldsSchema, rawResilience);
+  const resilience = whole.success ? whole : resilienceConfigSchema.safeParse(kept);
   const endpoints = list(top.endpoints);
   const routes = valid<RouteConfig>(list(top.routes), routeConfigSchema);
   return {
@@ -334,6 +347,8 @@ function validParts(data: unknown): CheckedParts {
     tenants: valid(list(top.tenants), tenantConfigSchema),
     tenantIds: named(list(top.tenants), 'id'),
     resilience: resilience.success ? fitIdleToRoutes(resilience.data, top.resilience, routes) : undefined,
+    resilienceWritten: new Set(Object.keys(kept).filter((key) => key in resilienceFieldsSchema.shape)),
+    resilienceInvalid: new Set(Object.keys(rawResilience).filter((key) => !(key in kept))),
   };
 }
 
@@ -347,18 +362,26 @@ function validFields(schema: z.ZodObject, entry: Readonly<Record<string, unknown
     const value = entry[key];
     if (value === undefined) continue;
     const parsed = field.safeParse(value);
+    const list = arrayIn(field);
     if (parsed.success) fields[key] = parsed.data;
-    else if (Array.isArray(value) && field instanceof z.ZodArray) {
+    else if (Array.isArray(value) && list !== undefined) {
       const items: unknown[] = [];
       items.length = value.length;
       value.forEach((item: unknown, position) => {
-        const parsedItem = (field.element as z.ZodType).safeParse(item);
+        const parsedItem = (list.element as z.ZodType).safeParse(item);
         if (parsedItem.success) items[position] = parsedItem.data;
       });
       fields[key] = items;
     }
   }
   return fields;
+}
+
+/** The list schema a field is, under a default or an optional (a route's policy has a default). */
+function arrayIn(field: z.core.SomeType): z.ZodArray | undefined {
+  let current: unknown = field;
+  while (current instanceof z.ZodDefault || current instanceof z.ZodOptional) current = current.unwrap();
+  return current instanceof z.ZodArray ? current : undefined;
 }
 
 /** Checks the schema cannot express: references, uniqueness, secrets in the wrong place, ordering of limits. */
@@ -388,8 +411,7 @@ function crossCheck(parts: CheckedParts, source: YamlSource): SpecProblem[] {
   const endpointIds = parts.endpointIds === undefined ? undefined : new Set(parts.endpointIds.filter((value) => value !== undefined));
   for (const [route, index] of parts.routes) checkRoute(route, index, endpointIds, report);
   checkTenants(parts.tenants, checkJurisdiction, report);
-  const rawResilience = (source.data as { resilience?: unknown } | null)?.resilience;
-  if (parts.resilience !== undefined) checkResilience(parts.resilience, new Set(typeof rawResilience === 'object' && rawResilience !== null ? Object.keys(rawResilience) : []), report, ['resilience']);
+  if (parts.resilience !== undefined) checkResilience(parts.resilience, parts.resilienceWritten, report, ['resilience'], parts.resilienceInvalid);
   // A route's own settings against the gateway's: only what the route wrote is its problem.
   const gatewayResilience = parts.resilience;
   if (gatewayResilience !== undefined) {
@@ -484,10 +506,12 @@ function checkTenants(tenants: readonly Placed<TenantConfig>[], checkJurisdictio
  * conflict with one is reported at the setting that was written, saying where the other comes from.
  * For a route, a conflict between two settings it did not write is the gateway's, reported there.
  */
-function checkResilience(resilience: ResilienceConfig, written: ReadonlySet<string>, report: Report, at: readonly PropertyKey[]): void {
+function checkResilience(resilience: ResilienceConfig, written: ReadonlySet<string>, report: Report, at: readonly PropertyKey[], invalid: ReadonlySet<string> = new Set()): void {
   const forRoute = at[0] === 'routes';
   const inconsistent = (field: keyof ResilienceConfig, other: keyof ResilienceConfig, relation: string, why: string): void => {
     if (forRoute && !written.has(field) && !written.has(other)) return;
+    // A field written with a bad value is reported as such; it stands for no default here.
+    if (invalid.has(field) || invalid.has(other)) return;
     if (!written.has(field) && written.has(other)) {
       const source = forRoute ? `the gateway's resilience.${field}` : `the default ${field}`;
       // A route sets only some fields; the others (tokenIdleTimeoutMs, the backoffs) are the gateway's to change.

@@ -257,6 +257,22 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(JSON.stringify(problems)).not.toContain('sk-live-pasted-key');
   });
 
+  it('a list with a default (a route\'s policy) and a resilience block with a bad field keep their valid parts for the same round', () => {
+    const policy = parseGatewayConfig(edit(valid, 'policy: [cost, least-load]', 'policy: [cost, bogus, cost]'), 'gateway.yaml');
+    expect(policy.ok ? [] : policy.problems.map((problem) => [problem.path, problem.code])).toEqual([
+      ['routes[0].policy[1]', 'invalid_value'],
+      ['routes[0].policy[2]', 'duplicate_id'],
+    ]);
+    const resilience = parseGatewayConfig(edit(valid, 'retries: 3', 'retries: -1\n  backoffMs: 5000\n  maxBackoffMs: 100'), 'gateway.yaml');
+    expect(resilience.ok ? [] : resilience.problems.map((problem) => [problem.path, problem.code])).toEqual([
+      ['resilience.retries', 'invalid_value'],
+      ['resilience.backoffMs', 'inconsistent'],
+    ]);
+    // A bad value stands for no default: nothing is said to conflict with it.
+    const bad = parseGatewayConfig(edit(valid, 'retries: 3', 'retries: 3\n  deadlineMs: -5\n  ttftTimeoutMs: 5000'), 'gateway.yaml');
+    expect(bad.ok ? [] : bad.problems.map((problem) => [problem.path, problem.code])).toEqual([['resilience.deadlineMs', 'invalid_value']]);
+  });
+
   it('a URL fragment, which would never reach the upstream', () => {
     const problem = onlyProblem(edit(valid, 'url: https://eu.example.com/base', 'url: https://eu.example.com/base#deploy'));
     expect(problem).toMatchObject({ path: 'endpoints[1].url', message: "the URL has a fragment ('#deploy'), which never reaches a server" });
