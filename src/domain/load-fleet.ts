@@ -272,7 +272,7 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
     if (csv !== undefined) {
       // Named as read (see LoadOptions.readFile): next to the fleet file, or where an absolute path says.
       const csvFile = isAbsolute(spec.profiles) ? spec.profiles : join(dirname(source.file), spec.profiles);
-      const parsedProfiles = parseMeasuredProfiles(csv, csvFile, { chips: new Set(chips.keys()), models: new Set(models.keys()) });
+      const parsedProfiles = parseMeasuredProfiles(csv, csvFile, { chips: new Set([...chips.keys(), ...unfinished.chips]), models: new Set([...models.keys(), ...unfinished.models]) });
       if (!parsedProfiles.ok) problems.push(...parsedProfiles.problems);
       else measuredProfiles = parsedProfiles.value;
     }

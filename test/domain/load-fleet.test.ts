@@ -657,6 +657,13 @@ describe('measured profiles (profiles: p.csv)', () => {
     ]);
   });
 
+  it('a profile naming a chip the file defines with a problem of its own is not called unknown', () => {
+    const withChip = edit(withProfiles, 'version: 1\n', 'version: 1\nchips:\n  - { id: mychip, vendor: acme, hbmGB: -80, hbmTBps: 3, bf16Tflops: 900, itPowerW: 700, pricePerChipHour: 2 }\n');
+    const problems = problemsOf(withChip, 'fleet.yaml', reader(`${header}mychip,llama-3.1-70b,4,64,2500,800,25\n`));
+    expect(problems.filter((problem) => problem.file === 'p.csv')).toEqual([]);
+    expect(problems.some((problem) => problem.path === 'chips[0].hbmGB')).toBe(true);
+  });
+
   it('a profiles path that is absolute is named as it is, not joined to the fleet file\'s folder', () => {
     const csv = `${header}h100,llama-3.1-70b,4,0,2500,800,25\n`;
     expect(problemsOf(edit(small, 'version: 1\n', 'version: 1\nprofiles: /data/p.csv\n'), 'configs/fleet.yaml', reader(csv))).toEqual([expect.objectContaining({ file: '/data/p.csv', line: 2, path: 'batch' })]);
