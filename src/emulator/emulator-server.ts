@@ -13,6 +13,7 @@ import { estimateTokens, promptText, type ChatEvent, type ChatRequest, type Erro
 import type { Dialect } from '../protocol/dialect.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import { dialects } from '../protocol/dialects.js';
+import { sendJson } from '../protocol/send-json.js';
 import { BatchScheduler, schedulerConfigFromProfile, type SchedulerEvent } from './batch-scheduler.js';
 import { applyFaults, noFaults, parseFaultsUpdate, type Faults, type FaultsUpdate } from './faults.js';
 import { corruptPlan, planCompletion } from './generate.js';
@@ -197,11 +198,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   });
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers });
-  res.end(text);
-}
 
 // No Connection header of our own: node:http then sends `Keep-Alive: timeout=5`, and a client's pool
 // knows to retire an idle connection before this server closes it.
@@ -481,7 +477,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       // HEAD is GET without the body (Node leaves it out), as load balancers' health checks send it.
       if (method === 'HEAD' && methods.split(', ').includes('GET')) return run();
       if (methods.split(', ').includes(method)) return run();
-      sendJson(res, 405, shape.formatError({ kind: 'invalid_request', message: `${method} is not allowed on ${path}; use ${methods}` }), { allow: methods });
+      const allowed = methods.split(', ').includes('GET') ? `${methods}, HEAD` : methods;
+      sendJson(res, 405, shape.formatError({ kind: 'invalid_request', message: `${method} is not allowed on ${path}; use ${allowed}` }), { allow: allowed });
     };
     switch (path) {
       case dialects.openai.chatPath:

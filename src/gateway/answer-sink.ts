@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { ChatEvent, ChatRequest, ErrorKind } from '../protocol/chat.js';
 import type { Dialect } from '../protocol/dialect.js';
+import { sendJson } from '../protocol/send-json.js';
 import type { Cancellation } from './cancellation.js';
 
 /** One response's headers, gathered while serving and written once with the status. */
@@ -100,16 +101,4 @@ export function createJsonSink({ inbound, request, res, headers, id }: SinkTarge
   };
 }
 
-/** Reason phrases of statuses Node does not name (it writes 'unknown'): Anthropic's overload. */
-const reasonPhrases: Readonly<Record<number, string>> = { 529: 'Overloaded' };
 
-/** A whole JSON response with its length, headers written once. */
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: ResponseHeaders): void {
-  const text = JSON.stringify(body);
-  headers['content-type'] = 'application/json';
-  headers['content-length'] = String(Buffer.byteLength(text));
-  const reason = reasonPhrases[status];
-  if (reason === undefined) res.writeHead(status, headers);
-  else res.writeHead(status, reason, headers);
-  res.end(text);
-}

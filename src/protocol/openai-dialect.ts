@@ -85,9 +85,9 @@ const requestSchema = z.looseObject({
         role: z.enum(['system', 'developer', 'user', 'assistant'], { error: "role must be 'system', 'developer', 'user' or 'assistant': tool and function messages need tools, which Switchyard does not support yet" }),
         // An earlier answer's tool calls or audio, refused rather than dropped: without them the
         // turn reads as something else. Checked before content, which a tool call may leave null.
-        tool_calls: noTools('tool calls in messages need tools, which this gateway does not support yet').nullish(),
-        function_call: z.null({ error: 'function calls in messages need tools, which this gateway does not support yet' }).optional(),
-        audio: z.null({ error: 'audio in messages is not supported by this gateway' }).optional(),
+        tool_calls: noTools('tool calls in messages need tools, which Switchyard does not support yet').nullish(),
+        function_call: z.null({ error: 'function calls in messages need tools, which Switchyard does not support yet' }).optional(),
+        audio: z.null({ error: 'audio in messages is not supported by Switchyard' }).optional(),
         content,
       }),
     )

@@ -44,24 +44,30 @@ describe('switchyard emulate', () => {
     const io = captureOutput();
     let stop = (): void => undefined;
     const done = emulateCommand({ ...defaults, hangMs: -1, errorRate: 0.5, cutAfterTokens: 3 }, io, () => new Promise<void>((resolve) => (stop = resolve)));
-    await expect.poll(() => io.outLines.length).toBe(2);
+    await expect.poll(() => io.outLines.length).toBe(1);
     const url = /(http:\/\/127\.0\.0\.1:\d+)/.exec(io.outLines[0] ?? '')?.[1];
     expect(url).toBeDefined();
-    expect(io.outLines[1]).toBe('switchyard emulate: faults {"errorRate":0.5,"hangMs":-1,"cutAfterTokens":3}');
+    // On stderr, where the faults' run-time changes are logged too.
+    expect(io.errLines).toEqual(['switchyard emulate: faults {"errorRate":0.5,"hangMs":-1,"cutAfterTokens":3}']);
     expect(await (await fetch(`${url}/admin/faults`)).json()).toMatchObject({ hangMs: -1, errorRate: 0.5, cutAfterTokens: 3 });
     // A load balancer's health check may send HEAD: it is GET without the body.
     const head = await fetch(`${url}/health`, { method: 'HEAD' });
     expect([head.status, await head.text()]).toEqual([200, '']);
+    expect((await fetch(`${url}/health`, { method: 'DELETE' })).headers.get('allow')).toBe('GET, HEAD');
+    // An injected overload is 529 with a reason phrase, not Node's 'unknown'.
+    await fetch(`${url}/admin/faults`, { method: 'POST', body: JSON.stringify({ errorRate: 1, errorStatus: 529, hangMs: 0 }) });
+    const overloaded = await fetch(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify({ model: 'llama-3.1-8b', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) });
+    expect([overloaded.status, overloaded.statusText]).toEqual([529, 'Overloaded']);
     stop();
     expect(await done).toBe(0);
     await expect(fetch(`${url}/health`)).rejects.toThrow();
-    expect(io.errLines).toEqual([]);
+    expect(io.errLines.slice(1)).toEqual([expect.stringContaining('switchyard emulate: faults now')]);
   });
 
-  it('says that --error-status alone injects nothing', async () => {
+  it.each([[undefined], [0]])('says that --error-status with --error-rate %s injects nothing', async (errorRate) => {
     const io = captureOutput();
-    expect(await emulateCommand({ ...defaults, errorStatus: 503 }, io, () => Promise.resolve())).toBe(0);
-    expect(io.errLines).toEqual(['switchyard emulate: --error-status 503 takes effect only with --error-rate (or an errorRate set at run time on /admin/faults)']);
+    expect(await emulateCommand({ ...defaults, errorStatus: 503, ...(errorRate === undefined ? {} : { errorRate }) }, io, () => Promise.resolve())).toBe(0);
+    expect(io.errLines.at(-1)).toBe('switchyard emulate: --error-status 503 takes effect only with --error-rate (or an errorRate set at run time on /admin/faults)');
   });
 
   it('as a process: listens, serves, and exits 0 on SIGTERM without logging', async () => {
@@ -78,9 +84,10 @@ describe('switchyard emulate', () => {
       expect((await hung).status).toBe(200);
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
-      expect(cli.stdout().trim().split('\n')).toEqual([expect.stringMatching(/listening on http/), 'switchyard emulate: faults {"hangMs":-1}']);
+      expect(cli.stdout().trim().split('\n')).toEqual([expect.stringMatching(/listening on http/)]);
       expect(cli.stderr()).not.toContain('secret prompt');
-      expect(cli.stderr().replace(/^npm warn.*$/gm, '').trim()).toBe('');
+      // Only the faults it started with: no log line of the request.
+      expect(cli.stderr().replace(/^npm warn.*$/gm, '').trim()).toBe('switchyard emulate: faults {"hangMs":-1}');
     } finally {
       child.kill('SIGKILL');
     }

@@ -83,9 +83,9 @@ export async function emulateCommand(options: EmulateCommandOptions, output: Out
   output.out(
     `switchyard emulate: listening on ${emulator.url} (model ${emulator.model} on ${p.chipsPerReplica} x ${p.chip}, ${number(p.concurrentSequences)} slots, TTFT ${number(p.ttftMs, 1)} ms, TPOT ${number(p.tpotAtBatchOneMs, 1)}-${number(p.tpotMs, 1)} ms, speed ${options.speed}x)`,
   );
-  // A rehearsal's log says which faults it started with, as it says when they change at run time.
-  if (Object.keys(faults).length > 0) output.out(`switchyard emulate: faults ${JSON.stringify(faults)}`);
-  if (options.errorStatus !== undefined && options.errorRate === undefined) {
+  // A rehearsal's log (stderr) says which faults it started with, as it says when they change at run time.
+  if (Object.keys(faults).length > 0) output.err(`switchyard emulate: faults ${JSON.stringify(faults)}`);
+  if (options.errorStatus !== undefined && (options.errorRate ?? 0) === 0) {
     output.err(`switchyard emulate: --error-status ${String(options.errorStatus)} takes effect only with --error-rate (or an errorRate set at run time on /admin/faults)`);
   }
   onStarted?.(emulator);
