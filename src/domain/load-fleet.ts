@@ -26,7 +26,7 @@ export function parseFleet(text: string, file: string, options: LoadOptions = {}
   if (!parsed.ok) return { ok: false, problems: parsed.problems };
   const source = parsed.source;
   const readFile = options.readFile ?? ((path: string) => readFileSync(resolve(dirname(file), path), 'utf8'));
-  const checked = fleetSpecSchema.safeParse(source.data ?? {});
+  const checked = fleetSpecSchema.safeParse(source.data);
   if (!checked.success) {
     const wrongKind = wrongKindOfFile(source.data, file, 'fleet');
     if (wrongKind !== undefined) return { ok: false, problems: [wrongKind] };

@@ -292,7 +292,8 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
       releaseAttempt(core, late, 'cancel');
       return;
     }
-    // Logged as any failed attempt (the request's own cancellation is no failure), after the request's line.
+    // Logged and counted for the request as any failed attempt (its own cancellation is no failure): a
+    // later resume then knows the endpoint failed it. The line may come after the request's own.
     if (late.status !== 499) recordFailure(core, context, late);
     // It refused what the winner is answering: the refusal was the endpoint's (see firstAnswer).
     if (isRequestFault(late.status) && late.code !== 'context_length_exceeded') core.endpoints.setCircuit(late.endpoint, 'failure');

@@ -188,7 +188,7 @@ export function parseGatewayConfig(text: string, file: string): Result<GatewayCo
   const parsed = parseYamlSource(text, file);
   if (!parsed.ok) return { ok: false, problems: parsed.problems };
   const source = parsed.source;
-  const checked = gatewayConfigSchema.safeParse(source.data ?? {});
+  const checked = gatewayConfigSchema.safeParse(source.data);
   if (!checked.success) {
     const wrongKind = wrongKindOfFile(source.data, file, 'gateway');
     if (wrongKind !== undefined) return { ok: false, problems: [wrongKind] };
@@ -470,7 +470,7 @@ function checkRoute(route: Partial<RouteConfig>, index: number, endpointIds: Rea
   route.endpoints?.forEach((endpointId, position) => {
     const path = ['routes', index, 'endpoints', position];
     if (endpointIds !== undefined && !endpointIds.has(endpointId)) {
-      report(path, 'unknown_reference', `unknown endpoint '${endpointId}'`, didYouMean(endpointId, endpointIds) ?? `known endpoints: ${someOf(endpointIds)}`);
+      report(path, 'unknown_reference', `unknown endpoint '${endpointId}'`, didYouMean(endpointId, endpointIds) ?? (endpointIds.size === 0 ? 'no endpoint has a valid id yet: fix the endpoints above' : `known endpoints: ${someOf(endpointIds)}`));
     } else if (listed.has(endpointId)) {
       report(path, 'duplicate_id', `endpoint '${endpointId}' is listed twice in this route`, 'list each endpoint once');
     }

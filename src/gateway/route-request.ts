@@ -323,7 +323,7 @@ function contextFailure(request: RouteInput, allowed: ReadonlySet<string>, inJur
   }
   const message =
     `the request needs about ${String(needed)} tokens (prompt about ${String(request.promptTokens)} plus up to ${String(request.maxOutputTokens)} output) ` +
-    `but the largest context window for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} is ${String(largest)}: shorten the prompt or lower max_tokens`;
+    `but the largest context window ${where}: shorten the prompt or lower max_tokens`;
   return { ok: false, status: 400, code: 'context', message, largestWindow: largest };
 }
 

@@ -31,7 +31,8 @@ function plainMessage(issue: z.core.$ZodIssue): string {
     }
     case 'invalid_type': {
       const received = /received (\w+)$/.exec(issue.message)?.[1];
-      const expected = issue.expected === 'int' ? 'a whole number' : `${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected}`;
+      const named = issue.expected === 'record' ? 'object' : issue.expected;
+      const expected = issue.expected === 'int' ? 'a whole number' : `${/^[aeiou]/.test(named) ? 'an' : 'a'} ${named}`;
       if (received === 'undefined') return `is required: ${expected}`;
       if (received === 'Infinity' || received === 'NaN') return 'must be a finite number';
       return `must be ${expected}${received === undefined || issue.expected === 'int' ? '' : `, got ${received === 'null' ? 'null' : `${/^[aeiou]/.test(received) ? 'an' : 'a'} ${received}`}`}`;

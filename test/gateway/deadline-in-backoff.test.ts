@@ -64,9 +64,11 @@ it.each([[0, 'control: no retry, so no backoff'], [2, 'the deadline passes in th
 });
 
 it('a client that leaves during the backoff is counted under the endpoint that failed it, not under none', async () => {
+  let refused = 0;
   const server = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
+      refused += 1;
       res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '5' });
       res.end(JSON.stringify({ error: { message: 'busy' } }));
     });
@@ -87,7 +89,9 @@ it('a client that leaves during the backoff is counted under the endpoint that f
     signal: leaving.signal,
   });
   // The 503 comes at once; the request then waits out the upstream's Retry-After of 5 s.
-  await delay(300);
+  for (let tries = 0; tries < 200 && refused === 0; tries += 1) await delay(10);
+  await delay(100);
+  expect(refused).toBe(1);
   leaving.abort();
   await expect(response).rejects.toThrow();
   let counted: number | undefined;

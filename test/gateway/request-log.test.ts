@@ -246,5 +246,8 @@ resilience: { retries: 0, hedgeAfterMs: 20, ttftTimeoutMs: 300, deadlineMs: 5000
       failed = parsed().find((line) => line.msg === 'upstream attempt failed' && line.requestId === requestId);
     }
     expect(failed).toMatchObject({ endpoint: 'slow' });
+    // The hedge's leg won: the failure logged is the loser's, not a first leg that failed before the race.
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/switchyard_hedges_total\{route="m",outcome="hedge"\} 1/);
   });
 });
