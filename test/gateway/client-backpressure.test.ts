@@ -114,5 +114,6 @@ it('a stalled client does not outlive the deadline: the request ends as a timeou
   });
   client.socket.on('error', () => undefined);
   client.socket.resume();
-  expect(await waitFor(() => closed, 3_000)).toBe(true);
+  // Reading what was buffered takes a while on a loaded machine; the point is well before 65 s.
+  expect(await waitFor(() => closed, 20_000)).toBe(true);
 });

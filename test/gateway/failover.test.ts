@@ -191,12 +191,12 @@ describe('failover under faults', () => {
     let runningAtKill = 0;
     try {
       // Kill the doomed replica only once it is busy (streams and non-stream requests mid-generation).
-      expect(await waitFor(() => doomed.stats().running >= 8, 10_000, 2)).toBe(true);
+      expect(await waitFor(() => doomed.stats().running >= 8, 30_000, 2)).toBe(true);
       runningAtKill = doomed.stats().running;
       await doomed.close();
       killed = true;
       // More keep coming while the dead replica is still in the config (and then behind an open circuit).
-      expect(await waitFor(() => launchedAfterKill >= 20, 10_000)).toBe(true);
+      expect(await waitFor(() => launchedAfterKill >= 20, 30_000)).toBe(true);
     } finally {
       keepGoing = false;
       await feeder;
