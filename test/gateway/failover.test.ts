@@ -820,7 +820,9 @@ describe('failover under faults', () => {
     const replica = await emulator('m-long', { speed: 2, outputTokens: 4000 });
     const front = await proxy(replica.url);
     const { url } = await gateway([{ id: 'long', url: front.url, model: 'm-long' }], {
-      resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 300, deadlineMs: 500 }',
+      // A TTFT timeout with room for a loaded machine: timed out before its first token, the request
+      // would be a retryable 504 of another kind.
+      resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 1500, deadlineMs: 2500 }',
     });
     const sdk = new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: 2, timeout: 15_000 });
     await expect(sdk.chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'a long story please' }], max_tokens: 3000 })).rejects.toMatchObject({ status: 504, message: expect.stringContaining('a lower max_tokens') });
