@@ -93,7 +93,8 @@ export async function main(argv: readonly string[], output: Output = processOutp
       return error.exitCode === 0 ? 0 : 2;
     }
     if (error instanceof UsageError) {
-      output.err(`switchyard: ${error.message}`);
+      // One line per problem (two flags may be wrong at once).
+      for (const line of error.message.split('\n')) output.err(`switchyard: ${line}`);
       return 2;
     }
     if (error instanceof SpecError) {

@@ -194,6 +194,12 @@ describe('switchyard CLI in-process', () => {
     expect(io.errLines).toEqual(["switchyard: --chip: unknown chip 'h10'; did you mean 'h100'?"]);
   });
 
+  it('perf with both chip and model mistyped names both, one line each', async () => {
+    const { code, io } = await run(['perf', '--model', 'llama-3.1-70', '--chip', 'h10']);
+    expect(code).toBe(2);
+    expect(io.errLines).toEqual(["switchyard: --chip: unknown chip 'h10'; did you mean 'h100'?", expect.stringMatching(/^switchyard: --model: unknown model 'llama-3\.1-70'; did you mean '/)]);
+  });
+
   it('perf with a mistyped model exits 2 with a suggestion; --train-tokens alone exits 2', async () => {
     const model = await run(['perf', '--model', 'llama-3.1-7b', '--chip', 'h100']);
     expect(model.code).toBe(2);

@@ -35,9 +35,13 @@ export function resolveChipAndModel(options: { readonly chip: string; readonly m
     measured = loaded.value.measuredProfiles;
   }
   const chip = chips.get(options.chip);
-  if (chip === undefined) throw new UsageError(`--chip: unknown chip '${options.chip}'; ${didYouMean(options.chip, chips.keys()) ?? "run 'switchyard catalog' for the list"}`);
   const model = models.get(options.model);
-  if (model === undefined) throw new UsageError(`--model: unknown model '${options.model}'; ${didYouMean(options.model, models.keys()) ?? "run 'switchyard catalog' for the presets"}`);
+  // Both at once when both are wrong: fixing one should not uncover the other.
+  const unknown = [
+    ...(chip === undefined ? [`--chip: unknown chip '${options.chip}'; ${didYouMean(options.chip, chips.keys()) ?? "run 'switchyard catalog' for the list"}`] : []),
+    ...(model === undefined ? [`--model: unknown model '${options.model}'; ${didYouMean(options.model, models.keys()) ?? "run 'switchyard catalog' for the presets"}`] : []),
+  ];
+  if (chip === undefined || model === undefined) throw new UsageError(unknown.join('\n'));
   // As the fleet spec checks a service's shape: requests that cannot fit the model are no profile.
   if (model.contextWindow !== undefined && options.input + options.output > model.contextWindow) {
     throw new UsageError(`--input plus --output (${options.input + options.output} tokens) exceed model '${model.id}' context window of ${model.contextWindow}; lower them`);
