@@ -9,6 +9,21 @@ export const knownJurisdictions: readonly string[] = [
 ];
 
 /**
+ * Where a list of jurisdiction names (lowercased by the schema) repeats one: `[us, eu, US]` says
+ * `us` twice, which is harmless but likely a slip. Holes (entries that failed the schema) are skipped.
+ */
+export function repeatedJurisdictions(values: readonly (string | undefined)[]): { readonly index: number; readonly value: string }[] {
+  const seen = new Set<string>();
+  const repeated: { index: number; value: string }[] = [];
+  values.forEach((value, index) => {
+    if (value === undefined) return;
+    if (seen.has(value)) repeated.push({ index, value });
+    seen.add(value);
+  });
+  return repeated;
+}
+
+/**
  * A jurisdiction name, as fleet specs and gateway configs read it. Names compare without case (the
  * gateway's x-switchyard-jurisdiction header does too), so they are kept lowercase: a fleet's 'EU'
  * and the built-in 'eu' are one jurisdiction for the planner and for the gateway `up` configures.
@@ -16,4 +31,6 @@ export const knownJurisdictions: readonly string[] = [
 export const jurisdictionIdSchema = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'an id of letters, digits, ".", "_", ":" or "-"')
+  // Anthropic's inference_geo 'global' means "anywhere": a jurisdiction of that name could never be asked for.
+  .refine((value) => value.toLowerCase() !== 'global', "'global' is reserved: a request's inference_geo 'global' means any jurisdiction; name it otherwise")
   .transform((value) => value.toLowerCase());

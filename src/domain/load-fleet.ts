@@ -7,7 +7,7 @@ import { modelPresets } from '../catalog/models.js';
 import type { Fleet, MeasuredProfile, Pool, Service, Site, TrainingJob } from './fleet.js';
 import type { z } from 'zod';
 import { chipSpecSchema, fleetSpecSchema, idSchema, modelSpecSchema, poolSpecSchema, serviceSpecSchema, siteSpecSchema, trainingJobSpecSchema, type ChipSpecInput, type FleetSpec, type ModelSpecInput } from './fleet-spec-schema.js';
-import { jurisdictionIdSchema, knownJurisdictions } from './jurisdictions.js';
+import { jurisdictionIdSchema, knownJurisdictions, repeatedJurisdictions } from './jurisdictions.js';
 import { parseMeasuredProfiles } from './measured-profiles.js';
 import { inFileOrder, SpecError, type Result, type SpecProblem } from './spec-problem.js';
 import { didYouMean, someOf } from './suggest.js';
@@ -173,6 +173,10 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
   const sites: Site[] = spec.sites.flatMap((site) => [{ id: site.id, powerMW: site.powerMW, pue: site.pue }]);
   const siteById = new Map(sites.map((site) => [site.id, site]));
 
+  const reportRepeated = (path: readonly PropertyKey[], values: readonly string[]): void => {
+    for (const { index, value } of repeatedJurisdictions(values)) report([...path, index], 'duplicate_id', `jurisdiction '${value}' is listed twice (names compare without case)`, 'list each once');
+  };
+  reportRepeated(['jurisdictions'], spec.jurisdictions ?? []);
   const checkJurisdiction = (path: readonly PropertyKey[], value: string): void => {
     if (unfinished.jurisdictions === 'unchecked') return;
     if (!jurisdictions.has(value)) {
@@ -218,6 +222,7 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
   const services: Service[] = [];
   spec.services.forEach((service, index) => {
     service.jurisdictions.forEach((j, k) => checkJurisdiction(['services', index, 'jurisdictions', k], j));
+    reportRepeated(['services', index, 'jurisdictions'], service.jurisdictions);
     const model = lookupModel(['services', index, 'model'], service.model);
     if (model === undefined) return;
     services.push({
@@ -239,6 +244,7 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
   const trainingJobs: TrainingJob[] = [];
   spec.trainingJobs.forEach((job, index) => {
     job.jurisdictions.forEach((j, k) => checkJurisdiction(['trainingJobs', index, 'jurisdictions', k], j));
+    reportRepeated(['trainingJobs', index, 'jurisdictions'], job.jurisdictions);
     const model = lookupModel(['trainingJobs', index, 'model'], job.model);
     if (model === undefined) return;
     trainingJobs.push({

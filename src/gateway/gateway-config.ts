@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { jurisdictionIdSchema, knownJurisdictions } from '../domain/jurisdictions.js';
+import { jurisdictionIdSchema, knownJurisdictions, repeatedJurisdictions } from '../domain/jurisdictions.js';
 import { SpecError, formatPath, inFileOrder, type Result, type SpecProblem } from '../domain/spec-problem.js';
 import { didYouMean, someOf } from '../domain/suggest.js';
 import { wrongKindOfFile } from '../domain/wrong-kind-of-file.js';
@@ -391,6 +391,7 @@ function crossCheck(parts: CheckedParts, source: YamlSource): SpecProblem[] {
     problems.push({ code, file: source.file, ...source.locate(path), path: formatPath(path), message, ...(suggestion === undefined ? {} : { suggestion }) });
   };
   const declared = parts.jurisdictions;
+  for (const { index, value } of repeatedJurisdictions(declared ?? [])) report(['jurisdictions', index], 'duplicate_id', `jurisdiction '${value}' is listed twice (names compare without case)`, 'list each once');
   const jurisdictions = new Set([...knownJurisdictions, ...(declared ?? [])]);
   const checkJurisdiction = (path: readonly PropertyKey[], value: string): void => {
     if (declared === undefined || jurisdictions.has(value)) return;
@@ -487,6 +488,7 @@ function checkTenants(tenants: readonly Placed<TenantConfig>[], checkJurisdictio
   const byKeyHash = new Map<string, string>();
   tenants.forEach(([tenant, index]) => {
     tenant.jurisdictions?.forEach((jurisdiction, position) => checkJurisdiction(['tenants', index, 'jurisdictions', position], jurisdiction));
+    for (const { index: position, value } of repeatedJurisdictions(tenant.jurisdictions ?? [])) report(['tenants', index, 'jurisdictions', position], 'duplicate_id', `jurisdiction '${value}' is listed twice (names compare without case)`, 'list each once');
     if (tenant.apiKeySha256 === undefined) return;
     if (!/^[0-9a-f]{64}$/.test(tenant.apiKeySha256)) {
       // Not echoed: a value that is not a SHA-256 is likely the raw key pasted by mistake.

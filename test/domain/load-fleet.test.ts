@@ -313,6 +313,12 @@ describe('unknown references', () => {
     // An undeclared one is still unknown, named as it is compared.
     expect(onlyProblem(edit(small, 'jurisdiction: eu, chip: h100', 'jurisdiction: MARS, chip: h100')).message).toBe("unknown jurisdiction 'mars'");
   });
+
+  it('a name repeated in a list (without case) is reported where it repeats; global is reserved', () => {
+    expect(onlyProblem(edit(small, 'jurisdictions: [eu]', 'jurisdictions: [eu, EU]'))).toMatchObject({ code: 'duplicate_id', path: 'services[1].jurisdictions[1]', message: "jurisdiction 'eu' is listed twice (names compare without case)" });
+    expect(onlyProblem(edit(small, 'version: 1\n', 'version: 1\njurisdictions: [mars, Mars]\n'))).toMatchObject({ code: 'duplicate_id', path: 'jurisdictions[1]' });
+    expect(onlyProblem(edit(small, 'version: 1\n', 'version: 1\njurisdictions: [Global]\n'))).toMatchObject({ path: 'jurisdictions[0]', message: expect.stringContaining("'global' is reserved") });
+  });
 });
 
 describe('duplicate ids', () => {

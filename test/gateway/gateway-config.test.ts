@@ -164,6 +164,12 @@ describe('jurisdictions', () => {
     expect(result.value.jurisdictions).toEqual(['eu-sov']);
     expect(result.value.endpoints[0]?.jurisdiction).toBe('eu-sov');
   });
+
+  it('a name repeated in a tenant\'s or the declared list is reported where it repeats; global is reserved', () => {
+    expect(onlyProblem(edit(valid, 'jurisdictions: [us, eu]', 'jurisdictions: [us, eu, US]'))).toMatchObject({ code: 'duplicate_id', path: 'tenants[0].jurisdictions[2]', message: "jurisdiction 'us' is listed twice (names compare without case)" });
+    expect(onlyProblem(edit(valid, 'version: 1\n', 'version: 1\njurisdictions: [x1, X1]\n'))).toMatchObject({ code: 'duplicate_id', path: 'jurisdictions[1]' });
+    expect(onlyProblem(edit(valid, '    jurisdiction: us\n', '    jurisdiction: global\n'))).toMatchObject({ path: 'endpoints[0].jurisdiction', message: expect.stringContaining("'global' is reserved") });
+  });
 });
 
 describe('gateway config problems are located, with a path and a suggestion', () => {
