@@ -163,11 +163,13 @@ export async function pumpAnswer(
       return cutShort(503, endpoint);
     }
     const passed = `the ${context.resilience.deadlineMs} ms deadline passed after ${sentTokens} tokens`;
+    // The setting to raise: the route's own when it has one, which the gateway's does not override.
+    const setting = context.route.resilience?.deadlineMs === undefined ? 'resilience.deadlineMs' : `the resilience.deadlineMs of route ${context.route.model}`;
     if (!streaming) sink.fail('timeout', `${passed}, while the answer was being resumed elsewhere`, 504);
-    else if (request.stream) sink.fail('timeout', `${passed}: for a longer answer, ask the operator to raise resilience.deadlineMs`, 504);
+    else if (request.stream) sink.fail('timeout', `${passed}: for a longer answer, ask the operator to raise ${setting}`, 504);
     // A whole answer that takes longer than the deadline allows: a retry would generate it again and
     // be cut the same way, so the SDKs (which retry a 504) are told not to, and the caller what helps.
-    else sink.fail('timeout', `${passed}: the answer takes longer than the gateway's deadline allows, and a retry would be cut the same way; ask with stream: true (what was sent is kept), a lower max_tokens, or ask the operator to raise resilience.deadlineMs`, 504, { 'x-should-retry': 'false' });
+    else sink.fail('timeout', `${passed}: the answer takes longer than the deadline allows, and a retry would be cut the same way; ask with stream: true (what was sent is kept), a lower max_tokens, or ask the operator to raise ${setting}`, 504, { 'x-should-retry': 'false' });
     return cutShort(504, endpoint);
   };
   /**

@@ -245,8 +245,30 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
   for (const [where, resilience] of [['', config.resilience] as const, ...config.routes.filter((route) => route.resilience?.hedgeAfterMs !== undefined || route.resilience?.ttftTimeoutMs !== undefined).map((route) => [`route '${route.model}': `, routeResilience(config.resilience, route)] as const)]) {
     const { hedgeAfterMs: hedge, ttftTimeoutMs: ttft } = resilience;
     if (hedge > 0 && hedge >= ttft) {
-      warnings.push(`${where}resilience.hedgeAfterMs (${String(hedge)}) is not below ttftTimeoutMs (${String(ttft)}): an attempt times out before it would be hedged, so hedging never happens; lower hedgeAfterMs`);
+      const fix = where === '' ? 'lower hedgeAfterMs' : 'set this route\'s hedgeAfterMs below its ttftTimeoutMs, or 0 to turn hedging off there';
+      warnings.push(`${where}resilience.hedgeAfterMs (${String(hedge)}) is not below ttftTimeoutMs (${String(ttft)}): an attempt times out before it would be hedged, so hedging never happens; ${fix}`);
     }
+  }
+  for (const route of config.routes) {
+    if (route.endpoints.length < 2 && routeResilience(config.resilience, route).hedgeAfterMs > 0) {
+      warnings.push(`route '${route.model}' hedges but has one endpoint: a hedge needs a second one, so hedging never happens there`);
+    }
+  }
+  // Circuits are the endpoints', shared by every route: one route's shorter TTFT timeout opens them for all.
+  config.routes.forEach((route, index) => {
+    const ttft = routeResilience(config.resilience, route).ttftTimeoutMs;
+    for (const other of config.routes.slice(0, index)) {
+      const otherTtft = routeResilience(config.resilience, other).ttftTimeoutMs;
+      const shared = route.endpoints.filter((id) => other.endpoints.includes(id));
+      if (otherTtft === ttft || shared.length === 0) continue;
+      warnings.push(`routes '${other.model}' and '${route.model}' share ${someOf(shared.map((id) => `'${id}'`))} with different ttftTimeoutMs (${String(otherTtft)} and ${String(ttft)}): the shorter one's timeouts count against the endpoints' circuits, which open for both; give them the same, or endpoints of their own`);
+    }
+  });
+  // A route's short deadline fits the stall timeout for every route (see fitIdleToRoutes).
+  const idle = config.resilience.tokenIdleTimeoutMs;
+  const fittedBy = config.routes.find((route) => route.resilience?.deadlineMs !== undefined && Math.max(1, Math.min(10_000, Math.floor(route.resilience.deadlineMs / 2))) === idle);
+  if (fittedBy !== undefined && idle < Math.max(1, Math.min(10_000, Math.floor(config.resilience.deadlineMs / 2)))) {
+    warnings.push(`resilience.tokenIdleTimeoutMs is ${String(idle)} ms for every route, fitted to the deadline of route '${fittedBy.model}': a stream silent that long is cut and resumed; set resilience.tokenIdleTimeoutMs to choose it`);
   }
   // A body of this size holds little more than an empty request: every chat request would be a 413.
   if (config.limits.maxBodyBytes < 1024) {
@@ -363,7 +385,10 @@ function validFields(schema: z.ZodObject, entry: Readonly<Record<string, unknown
     if (value === undefined) continue;
     const parsed = field.safeParse(value);
     const list = arrayIn(field);
+    const block = objectIn(field);
     if (parsed.success) fields[key] = parsed.data;
+    // A nested block (a route's resilience) keeps its valid fields too.
+    else if (block !== undefined && typeof value === 'object' && value !== null && !Array.isArray(value)) fields[key] = validFields(block, value as Record<string, unknown>);
     else if (Array.isArray(value) && list !== undefined) {
       const items: unknown[] = [];
       items.length = value.length;
@@ -377,11 +402,29 @@ function validFields(schema: z.ZodObject, entry: Readonly<Record<string, unknown
   return fields;
 }
 
-/** The list schema a field is, under a default or an optional (a route's policy has a default). */
-function arrayIn(field: z.core.SomeType): z.ZodArray | undefined {
+/** The fields of route `index`'s resilience block that were written with a bad value (`valid` holds the others). */
+function invalidRouteFields(source: YamlSource, index: number, valid: object): string[] {
+  const routes = (source.data as { routes?: unknown }).routes;
+  const entry: unknown = Array.isArray(routes) ? routes[index] : undefined;
+  const block = typeof entry === 'object' && entry !== null ? (entry as { resilience?: unknown }).resilience : undefined;
+  return typeof block === 'object' && block !== null ? Object.keys(block).filter((key) => !(key in valid)) : [];
+}
+
+/** The schema a field is under a default or an optional (a route's policy has a default). */
+function unwrapped(field: z.core.SomeType): unknown {
   let current: unknown = field;
   while (current instanceof z.ZodDefault || current instanceof z.ZodOptional) current = current.unwrap();
-  return current instanceof z.ZodArray ? current : undefined;
+  return current;
+}
+
+function arrayIn(field: z.core.SomeType): z.ZodArray | undefined {
+  const inner = unwrapped(field);
+  return inner instanceof z.ZodArray ? inner : undefined;
+}
+
+function objectIn(field: z.core.SomeType): z.ZodObject | undefined {
+  const inner = unwrapped(field);
+  return inner instanceof z.ZodObject ? inner : undefined;
 }
 
 /** Checks the schema cannot express: references, uniqueness, secrets in the wrong place, ordering of limits. */
@@ -418,7 +461,8 @@ function crossCheck(parts: CheckedParts, source: YamlSource): SpecProblem[] {
   if (gatewayResilience !== undefined) {
     for (const [route, index] of parts.routes) {
       if (route.resilience === undefined) continue;
-      checkResilience(routeResilience(gatewayResilience, { resilience: route.resilience }), new Set(Object.keys(route.resilience)), report, ['routes', index, 'resilience']);
+      // The route's own bad values are reported as such, and so are the gateway's: neither stands for a default here.
+      checkResilience(routeResilience(gatewayResilience, { resilience: route.resilience }), new Set(Object.keys(route.resilience)), report, ['routes', index, 'resilience'], new Set([...parts.resilienceInvalid, ...invalidRouteFields(source, index, route.resilience)]));
     }
   }
   return problems;
@@ -519,6 +563,10 @@ function checkResilience(resilience: ResilienceConfig, written: ReadonlySet<stri
       // A route sets only some fields; the others (tokenIdleTimeoutMs, the backoffs) are the gateway's to change.
       const fix = !forRoute ? `set ${field} to fit` : field in routeResilienceSchema.shape ? `set ${field} for this route too` : `set resilience.${field} to fit`;
       report([...at, other], 'inconsistent', `${other} (${resilience[other] as number}) conflicts with ${source} (${resilience[field] as number}), which ${relation} it`, `${why}: ${fix}, or change ${other}`);
+    } else if (forRoute && !written.has(other)) {
+      // The route wrote this one; the other is the gateway's.
+      const fix = other in routeResilienceSchema.shape ? `set ${other} for this route too` : `set resilience.${other} to fit`;
+      report([...at, field], 'inconsistent', `${field} (${resilience[field] as number}) ${relation} the gateway's resilience.${other} (${resilience[other] as number})`, `${why}: ${fix}, or change ${field}`);
     } else {
       report([...at, field], 'inconsistent', `${field} (${resilience[field] as number}) ${relation} ${other} (${resilience[other] as number})`, why);
     }

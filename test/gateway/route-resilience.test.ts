@@ -42,13 +42,59 @@ describe('a route\'s resilience in the config', () => {
     expect(gatewayConfig(yaml('  - { model: big, endpoints: [slow] }', '{}')).resilience.tokenIdleTimeoutMs).toBe(10_000);
   });
 
-  it('warns of a route whose hedge comes after its TTFT timeout, once, naming the route', () => {
+  it("a route's bad field does not hide its conflicts, a bad gateway field is no default to conflict with, and a conflict says whose the other value is", () => {
+    const both = parseGatewayConfig(yaml('  - { model: big, endpoints: [slow], resilience: { deadlineMs: 5000, retries: -1 } }', '{}'), 'gateway.yaml');
+    expect(both.ok ? [] : both.problems.map((problem) => [problem.path, problem.code])).toEqual([
+      ['routes[0].resilience.deadlineMs', 'inconsistent'],
+      ['routes[0].resilience.retries', 'invalid_value'],
+    ]);
+    const gatewayBad = parseGatewayConfig(yaml('  - { model: big, endpoints: [slow], resilience: { deadlineMs: 5000 } }', '{ ttftTimeoutMs: -3 }'), 'gateway.yaml');
+    expect(gatewayBad.ok ? [] : gatewayBad.problems.map((problem) => [problem.path, problem.code])).toEqual([['resilience.ttftTimeoutMs', 'invalid_value']]);
+    const routeBad = parseGatewayConfig(yaml('  - { model: big, endpoints: [slow], resilience: { deadlineMs: -5, ttftTimeoutMs: 200000 } }', '{}'), 'gateway.yaml');
+    expect(routeBad.ok ? [] : routeBad.problems.map((problem) => [problem.path, problem.code])).toEqual([['routes[0].resilience.deadlineMs', 'invalid_value']]);
+    const whose = parseGatewayConfig(yaml('  - { model: big, endpoints: [slow], resilience: { ttftTimeoutMs: 200000 } }', '{}'), 'gateway.yaml');
+    expect(whose.ok ? [] : whose.problems.map((problem) => [problem.path, problem.message, problem.suggestion])).toEqual([
+      ['routes[0].resilience.ttftTimeoutMs', "ttftTimeoutMs (200000) exceeds the gateway's resilience.deadlineMs (120000)", 'the first token must be due before the whole request is: set deadlineMs for this route too, or change ttftTimeoutMs'],
+    ]);
+  });
+
+  it('warns of a route whose hedge comes after its TTFT timeout, once, naming the route; and of routes whose timeouts differ on shared endpoints', () => {
     const config = gatewayConfig(yaml(['  - { model: big, endpoints: [slow, fast], resilience: { hedgeAfterMs: 3000, ttftTimeoutMs: 2000 } }', '  - { model: small, endpoints: [slow, fast], resilience: { retries: 0 } }'].join('\n'), '{}'));
-    expect(gatewayConfigWarnings(config, {})).toEqual(["route 'big': resilience.hedgeAfterMs (3000) is not below ttftTimeoutMs (2000): an attempt times out before it would be hedged, so hedging never happens; lower hedgeAfterMs"]);
+    expect(gatewayConfigWarnings(config, {})).toEqual([
+      "route 'big': resilience.hedgeAfterMs (3000) is not below ttftTimeoutMs (2000): an attempt times out before it would be hedged, so hedging never happens; set this route's hedgeAfterMs below its ttftTimeoutMs, or 0 to turn hedging off there",
+      "routes 'big' and 'small' share 'slow', 'fast' with different ttftTimeoutMs (2000 and 10000): the shorter one's timeouts count against the endpoints' circuits, which open for both; give them the same, or endpoints of their own",
+    ]);
+  });
+
+  it('warns of a route that hedges with one endpoint, and of a stall timeout a route\'s deadline shortened for all', () => {
+    const config = gatewayConfig(yaml(['  - { model: lone, endpoints: [slow], resilience: { hedgeAfterMs: 100, deadlineMs: 4000, ttftTimeoutMs: 1000 } }', '  - { model: pair, endpoints: [fast] }'].join('\n'), '{}'));
+    expect(gatewayConfigWarnings(config, {})).toEqual([
+      "route 'lone' hedges but has one endpoint: a hedge needs a second one, so hedging never happens there",
+      "resilience.tokenIdleTimeoutMs is 2000 ms for every route, fitted to the deadline of route 'lone': a stream silent that long is cut and resumed; set resilience.tokenIdleTimeoutMs to choose it",
+    ]);
+    // Written, it is the operator's choice: no warning.
+    expect(gatewayConfigWarnings(gatewayConfig(yaml(['  - { model: lone, endpoints: [slow], resilience: { deadlineMs: 4000, ttftTimeoutMs: 1000 } }', '  - { model: pair, endpoints: [fast] }'].join('\n'), '{ tokenIdleTimeoutMs: 1000 }')), {})).toEqual([]);
   });
 });
 
 describe("a route's resilience at run time", () => {
+  it("a deadline that cuts a stream names the route's own setting, which the gateway's does not override", async () => {
+    // A token every 50 ms, forever: the route's 1 s deadline cuts it, no stall does.
+    const endless = await startScriptedUpstream((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: '' }));
+      const timer = setInterval(() => res.write(openAIChunk({ content: ' more' })), 50);
+      res.on('close', () => clearInterval(timer));
+    });
+    cleanups.push(() => endless.close());
+    const gateway = createGateway({ config: gatewayConfig(yaml('  - { model: short, endpoints: [slow], policy: [cost], resilience: { deadlineMs: 1000, ttftTimeoutMs: 500 } }', '{ retries: 0 }', { slow: endless.url, fast: endless.url })), logger: false });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'short', max_tokens: 1000, stream: true, messages: [{ role: 'user', content: 'go on' }] }) });
+    const text = await response.text();
+    expect(text).toContain('the 1000 ms deadline passed after');
+    expect(text).toContain('ask the operator to raise the resilience.deadlineMs of route short');
+  });
+
   it('its TTFT timeout and hedging apply to its requests only, the gateway\'s to the others', async () => {
     // 'slow' (cheaper, first) never sends a first token; 'fast' answers at once.
     const slow = await startScriptedUpstream(() => undefined);
