@@ -115,8 +115,8 @@ const resilienceFieldsSchema = z.strictObject({
   deadlineMs: deadlineMs.default(120_000),
   /**
    * After the first token, the longest silence an attempt may keep before it counts as broken
-   * and is resumed. Default: 10 s, or half of deadlineMs when that is shorter, so a stall can
-   * always be resumed before the deadline.
+   * and is resumed. Default: 10 s, or half of the shortest deadlineMs (a route's included, see
+   * fitIdleToRoutes) when that is shorter, so a stall can always be resumed before the deadline.
    */
   tokenIdleTimeoutMs: count(864e5).optional(),
   /** 0 turns hedging off. */
@@ -127,7 +127,12 @@ const resilienceFieldsSchema = z.strictObject({
   circuitBreaker: circuitBreakerConfigSchema.prefault({}),
 });
 
-export const resilienceConfigSchema = resilienceFieldsSchema.transform((resilience) => ({ ...resilience, tokenIdleTimeoutMs: resilience.tokenIdleTimeoutMs ?? Math.max(1, Math.min(10_000, Math.floor(resilience.deadlineMs / 2))) }));
+/** The stall timeout when none is written: 10 s, or half the deadline when that is shorter, so a stall can be resumed before it. */
+function defaultIdleMs(deadlineMs: number): number {
+  return Math.max(1, Math.min(10_000, Math.floor(deadlineMs / 2)));
+}
+
+export const resilienceConfigSchema = resilienceFieldsSchema.transform((resilience) => ({ ...resilience, tokenIdleTimeoutMs: resilience.tokenIdleTimeoutMs ?? defaultIdleMs(resilience.deadlineMs) }));
 
 export const gatewayConfigSchema = z.strictObject({
   version: z.literal(1),
@@ -180,7 +185,7 @@ export type CircuitBreakerConfig = z.output<typeof circuitBreakerConfigSchema>;
 function fitIdleToRoutes(resilience: ResilienceConfig, rawResilience: unknown, routes: readonly Placed<RouteConfig>[]): ResilienceConfig {
   if (typeof rawResilience === 'object' && rawResilience !== null && 'tokenIdleTimeoutMs' in rawResilience) return resilience;
   const shortest = Math.min(resilience.deadlineMs, ...routes.map(([route]) => route.resilience?.deadlineMs ?? Number.POSITIVE_INFINITY));
-  return { ...resilience, tokenIdleTimeoutMs: Math.max(1, Math.min(10_000, Math.floor(shortest / 2))) };
+  return { ...resilience, tokenIdleTimeoutMs: defaultIdleMs(shortest) };
 }
 
 /** Parses a gateway config's text. Never throws on bad input: problems come back as data. */
@@ -266,8 +271,8 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
   });
   // A route's short deadline fits the stall timeout for every route (see fitIdleToRoutes).
   const idle = config.resilience.tokenIdleTimeoutMs;
-  const fittedBy = config.routes.find((route) => route.resilience?.deadlineMs !== undefined && Math.max(1, Math.min(10_000, Math.floor(route.resilience.deadlineMs / 2))) === idle);
-  if (fittedBy !== undefined && idle < Math.max(1, Math.min(10_000, Math.floor(config.resilience.deadlineMs / 2)))) {
+  const fittedBy = config.routes.find((route) => route.resilience?.deadlineMs !== undefined && defaultIdleMs(route.resilience.deadlineMs) === idle);
+  if (fittedBy !== undefined && idle < defaultIdleMs(config.resilience.deadlineMs)) {
     warnings.push(`resilience.tokenIdleTimeoutMs is ${String(idle)} ms for every route, fitted to the deadline of route '${fittedBy.model}': a stream silent that long is cut and resumed; set resilience.tokenIdleTimeoutMs to choose it`);
   }
   // A body of this size holds little more than an empty request: every chat request would be a 413.
