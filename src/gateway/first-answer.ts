@@ -39,7 +39,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   let transient: FailedAttempt | undefined;
   // Ends: each pass tries a fresh endpoint (finitely many) or revisits one (at most `retries`).
   for (let index = 0; ; index += 1) {
-    if (cancellation.cancelled) throw stoppedError(core, context, last?.endpoint.config.id);
+    if (cancellation.cancelled) throw stoppedError(context, last?.endpoint.config.id);
     let decision = route(tried);
     // A continuation with no fresh window that has room to finish it whole (none has, or those that
     // have are tried or held back): it goes on in the fresh window with the most room, cut to that
@@ -128,7 +128,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
       // The endpoint's own Retry-After, remembered: other failures may have come in between.
       await sleep(backoffMs(revisits, context.resilience, random, Math.max(0, primary.retryAfterUntil - core.now())), cancellation);
       // The deadline or the client's leaving ends the sleep early: no attempt, and none counted.
-      if (cancellation.cancelled) throw stoppedError(core, context, last?.endpoint.config.id);
+      if (cancellation.cancelled) throw stoppedError(context, last?.endpoint.config.id);
     }
     if (decision.panic) metrics.panicRoutes.inc({ route: context.route.model });
     if (index > 0) {
@@ -145,7 +145,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
       return result;
     }
     // 499 is this request's own cancellation: the deadline (a timeout for a waiting client) or the client leaving.
-    if (result.status === 499) throw stoppedError(core, context, result.endpoint.config.id);
+    if (result.status === 499) throw stoppedError(context, result.endpoint.config.id);
     last = result;
     recordFailure(core, context, result);
     // The upstream counts the prompt longer than the estimate did: a larger window may still take
@@ -365,7 +365,7 @@ function fittedTo(endpoint: EndpointRuntime, request: ChatRequest, context: Requ
  * Why a request stopped waiting for a first token: the client left, the gateway is shutting down, or
  * the deadline passed. `endpoint`: the one it was waiting on or, in a backoff, the one that failed it last.
  */
-function stoppedError(core: GatewayCore, context: RequestContext, endpoint: string | undefined): ClientError {
+function stoppedError(context: RequestContext, endpoint: string | undefined): ClientError {
   const at = endpoint === undefined ? {} : { endpoint };
   if (context.clientGone()) return new ClientError(499, 'api_error', 'the client went away before the first token', at);
   if (context.shuttingDown()) return new ClientError(503, 'overloaded', 'the gateway shut down before the first token; retry the request', at);
