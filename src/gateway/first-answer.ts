@@ -336,7 +336,14 @@ function revisitExclusions(core: GatewayCore, context: RequestContext, eligible:
   const failuresOf = (runtime: EndpointRuntime): number => context.failures?.get(runtime.config.id) ?? 0;
   const fewest = Math.min(...open.map(failuresOf));
   const least = open.filter((runtime) => failuresOf(runtime) === fewest);
-  const ready = least.filter((runtime) => runtime.retryAfterUntil <= at);
+  let ready = least.filter((runtime) => runtime.retryAfterUntil <= at);
+  // None of them takes requests now, and the wait for the soonest (at most maxBackoffMs) would outlast
+  // the request's deadline: one that failed it more but takes requests now is better than none.
+  if (ready.length === 0 && at + Math.min(context.resilience.maxBackoffMs, Math.min(...least.map((runtime) => runtime.retryAfterUntil)) - at) >= context.deadlineAt) {
+    const readyAny = open.filter((runtime) => runtime.retryAfterUntil <= at);
+    const fewestReady = Math.min(...readyAny.map(failuresOf));
+    ready = readyAny.filter((runtime) => failuresOf(runtime) === fewestReady);
+  }
   const keep = new Set((ready.length > 0 ? ready : least).map((runtime) => runtime.config.id));
   const excluded = new Set(context.banned);
   for (const runtime of open) if (!keep.has(runtime.config.id)) excluded.add(runtime.config.id);

@@ -217,11 +217,13 @@ export function createGateway(options: GatewayOptions): Gateway {
       const last = request.messages.at(-1);
       const trailingAssistant = last?.role === 'assistant' && hasVisibleText(last.content) ? request.finalAssistant : undefined;
       const joinedTrailingAssistant = trailingAssistant === undefined && lastSpokenTurn(request.messages)?.role === 'assistant' ? request.finalAssistant : undefined;
+      const resilience = resilienceOf.get(route) ?? config.resilience;
       const context: RequestContext = {
         requestId,
         tenant,
         route,
-        resilience: resilienceOf.get(route) ?? config.resilience,
+        resilience,
+        deadlineAt: arrivedAt + resilience.deadlineMs,
         promptTokens,
         resumed: undefined,
         roomBudget: undefined,

@@ -9,6 +9,8 @@ export interface RequestContext {
   readonly route: RouteConfig;
   /** Retries, timeouts, hedging and resuming for this request: its route's own over the gateway's. */
   readonly resilience: ResilienceConfig;
+  /** When the request's deadline passes (the clock of GatewayCore.now). */
+  readonly deadlineAt: number;
   /** The gateway's estimate of the prompt, as admitted by the limits. */
   readonly promptTokens: number;
   /**

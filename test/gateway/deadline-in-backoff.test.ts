@@ -166,3 +166,61 @@ resilience: { retries: 1, backoffMs: 10, maxBackoffMs: 5000 }
   expect(cheapArrivals).toHaveLength(2);
   expect((cheapArrivals[1] ?? 0) - (cheapArrivals[0] ?? 0)).toBeGreaterThanOrEqual(900);
 });
+
+it('going back, an endpoint whose Retry-After outlasts the deadline gives way to one that failed the request more but takes requests now', async () => {
+  // 'cheap' answers 429 with Retry-After: 30 (a half failure); 'dear' fails once with a 503 (a whole
+  // one), then answers. Going back to the least-failed 'cheap' would wait past the 1.5 s deadline.
+  const cheap = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '30' });
+      res.end(JSON.stringify({ error: { message: 'slow down' } }));
+    });
+  });
+  let dearArrivals = 0;
+  const dear = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      dearArrivals += 1;
+      if (dearArrivals === 1) {
+        res.writeHead(503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: 'busy' } }));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(openAIChunk({ role: 'assistant', content: 'served' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n');
+    });
+  });
+  for (const server of [cheap, dear]) {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+  }
+  const at = (server: typeof cheap): string => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const gateway = createGateway({
+    config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: cheap, url: "${at(cheap)}", dialect: openai, model: m, provider: p1, region: r, jurisdiction: us, contextWindow: 100000, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: dear, url: "${at(dear)}", dialect: openai, model: m, provider: p2, region: r, jurisdiction: us, contextWindow: 100000, marginalCostPerMillionTokens: 1, capacity: 8 }
+routes:
+  - { model: m, endpoints: [cheap, dear], policy: [cost] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey('sk-bo')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 100000000 }
+resilience: { retries: 1, backoffMs: 10, maxBackoffMs: 60000, ttftTimeoutMs: 1000, deadlineMs: 1500 }
+`),
+    logger: false,
+  });
+  const url = await gateway.listen(0, '127.0.0.1');
+  cleanups.push(() => gateway.close());
+  const response = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bo' },
+    body: JSON.stringify({ model: 'm', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  expect(response.status).toBe(200);
+  expect(await response.text()).toContain('served');
+  expect(dearArrivals).toBe(2);
+});
