@@ -247,7 +247,9 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
   const routed = new Set(config.routes.flatMap((route) => route.endpoints));
   const unrouted = config.endpoints.filter((endpoint) => !routed.has(endpoint.id)).map((endpoint) => endpoint.id);
   if (unrouted.length > 0) warnings.push(`endpoint${unrouted.length === 1 ? '' : 's'} ${someOf(unrouted.map((id) => `'${id}'`))} ${unrouted.length === 1 ? 'is' : 'are'} in no route: no request will reach ${unrouted.length === 1 ? 'it' : 'them'}; add ${unrouted.length === 1 ? 'it' : 'them'} to a route's endpoints or remove ${unrouted.length === 1 ? 'it' : 'them'}`);
-  for (const [where, resilience] of [['', config.resilience] as const, ...config.routes.filter((route) => route.resilience?.hedgeAfterMs !== undefined || route.resilience?.ttftTimeoutMs !== undefined).map((route) => [`route '${route.model}': `, routeResilience(config.resilience, route)] as const)]) {
+  // The gateway's own pair only while some route uses it (a route that sets either has its own).
+  const gatewayPairUsed = config.routes.some((route) => route.resilience?.hedgeAfterMs === undefined && route.resilience?.ttftTimeoutMs === undefined);
+  for (const [where, resilience] of [...(gatewayPairUsed ? [['', config.resilience] as const] : []), ...config.routes.filter((route) => route.resilience?.hedgeAfterMs !== undefined || route.resilience?.ttftTimeoutMs !== undefined).map((route) => [`route '${route.model}': `, routeResilience(config.resilience, route)] as const)]) {
     const { hedgeAfterMs: hedge, ttftTimeoutMs: ttft } = resilience;
     if (hedge > 0 && hedge >= ttft) {
       const fix = where === '' ? 'lower hedgeAfterMs' : 'set this route\'s hedgeAfterMs below its ttftTimeoutMs, or 0 to turn hedging off there';

@@ -66,6 +66,12 @@ describe('a route\'s resilience in the config', () => {
     ]);
   });
 
+  it("does not warn of the gateway's hedge when every route sets its own", () => {
+    const config = gatewayConfig(yaml('  - { model: big, endpoints: [slow, fast], resilience: { hedgeAfterMs: 500 } }', '{ hedgeAfterMs: 20000 }'));
+    expect(gatewayConfigWarnings(config, {})).toEqual([]);
+    expect(gatewayConfigWarnings(gatewayConfig(yaml('  - { model: big, endpoints: [slow, fast] }', '{ hedgeAfterMs: 20000 }')), {})).toEqual([expect.stringMatching(/^resilience\.hedgeAfterMs \(20000\) is not below ttftTimeoutMs/)]);
+  });
+
   it('warns of a route that hedges with one endpoint, and of a stall timeout a route\'s deadline shortened for all', () => {
     const config = gatewayConfig(yaml(['  - { model: lone, endpoints: [slow], resilience: { hedgeAfterMs: 100, deadlineMs: 4000, ttftTimeoutMs: 1000 } }', '  - { model: pair, endpoints: [fast] }'].join('\n'), '{}'));
     expect(gatewayConfigWarnings(config, {})).toEqual([
