@@ -300,9 +300,10 @@ export async function pumpAnswer(
         next = undefined;
       }
     }
-    if (context.resilience.resumeStreams && (next === undefined || next.kind !== 'stream') && !sink.committed && !cancellation.cancelled) {
+    if ((next === undefined || next.kind !== 'stream') && !sink.committed && !cancellation.cancelled) {
       // Nothing has reached the client (a non-stream answer): rather than fail, the request starts
       // over, whole, on an endpoint this answer has not used, one that takes no continuations included.
+      // Also with resumeStreams off: this is the request sent again, not a continuation.
       context.resumed = undefined;
       context.promptFloor = promptFloor;
       try {

@@ -84,6 +84,24 @@ describe('a route\'s resilience in the config', () => {
 });
 
 describe("a route's resilience at run time", () => {
+  it('with resumeStreams off, a broken stream ends in an error event, but a non-stream answer nothing of which was sent starts over elsewhere', async () => {
+    const breaking = await startScriptedUpstream((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: 'one' }) + openAIChunk({ content: ' two' }), () => setTimeout(() => res.socket?.destroy(), 20));
+    });
+    const whole = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'whole answer' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+    cleanups.push(() => breaking.close(), () => whole.close());
+    const gateway = createGateway({ config: gatewayConfig(yaml('  - { model: plain, endpoints: [slow, fast], policy: [cost], resilience: { resumeStreams: false } }', '{ retries: 0 }', { slow: breaking.url, fast: whole.url })), logger: false });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const ask = (stream: boolean): Promise<Response> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'plain', max_tokens: 20, stream, messages: [{ role: 'user', content: 'hi' }] }) });
+    const streamed = await (await ask(true)).text();
+    expect(streamed).toContain('"error"');
+    expect(streamed).not.toContain('[DONE]');
+    const answered = await ask(false);
+    expect(answered.status).toBe(200);
+    expect(((await answered.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content).toBe('whole answer');
+  });
+
   it("a deadline that cuts a stream names the route's own setting, which the gateway's does not override", async () => {
     // A token every 50 ms, forever: the route's 1 s deadline cuts it, no stall does.
     const endless = await startScriptedUpstream((res) => {
