@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
@@ -15,6 +15,40 @@ const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
+
+/** An upstream that answers each request with `respond` once its body is in; its URL. Closed after the test. */
+async function upstream(respond: (res: ServerResponse) => void): Promise<string> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => respond(res));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** A gateway over a free endpoint 'cheap' and a paid one 'dear' (cost policy first), for key sk-bo; its URL. */
+async function cheapAndDear(cheapUrl: string, dearUrl: string, resilience: string): Promise<string> {
+  const gateway = createGateway({
+    config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: cheap, url: "${cheapUrl}", dialect: openai, model: m, provider: p1, region: r, jurisdiction: us, contextWindow: 100000, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: dear, url: "${dearUrl}", dialect: openai, model: m, provider: p2, region: r, jurisdiction: us, contextWindow: 100000, marginalCostPerMillionTokens: 1, capacity: 8 }
+routes:
+  - { model: m, endpoints: [cheap, dear], policy: [cost] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey('sk-bo')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 100000000 }
+resilience: ${resilience}
+`),
+    logger: false,
+  });
+  cleanups.push(() => gateway.close());
+  return gateway.listen(0, '127.0.0.1');
+}
 
 it.each([[0, 'control: no retry, so no backoff'], [2, 'the deadline passes in the backoff sleep']])('retries %i (%s): no attempt is counted that no upstream received, and the keep-alive connection survives', async (retries) => {
   let requests = 0;
@@ -65,20 +99,12 @@ it.each([[0, 'control: no retry, so no backoff'], [2, 'the deadline passes in th
 
 it('a client that leaves during the backoff is counted under the endpoint that failed it, not under none', async () => {
   let refused = 0;
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      refused += 1;
-      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '5' });
-      res.end(JSON.stringify({ error: { message: 'busy' } }));
-    });
+  const busy = await upstream((res) => {
+    refused += 1;
+    res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '5' });
+    res.end(JSON.stringify({ error: { message: 'busy' } }));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  const gateway = createGateway({ config: singleEndpointConfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 'sk-bo', '{ retries: 1, backoffMs: 50, maxBackoffMs: 10000 }'), logger: false });
+  const gateway = createGateway({ config: singleEndpointConfig(busy, 'sk-bo', '{ retries: 1, backoffMs: 50, maxBackoffMs: 10000 }'), logger: false });
   const url = await gateway.listen(0, '127.0.0.1');
   cleanups.push(() => gateway.close());
   const leaving = new AbortController();
@@ -107,51 +133,21 @@ it("a resume that goes back to an endpoint waits out the Retry-After it gave thi
   // 'cheap' answers this request's first attempt 429 (Retry-After: 1) and keeps refusing for 900 ms;
   // 'dear' streams two tokens and breaks. The resume has no fresh endpoint left: it goes back.
   const cheapArrivals: number[] = [];
-  const cheap = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      cheapArrivals.push(Date.now());
-      const first = cheapArrivals[0] ?? 0;
-      if (Date.now() - first < 900) {
-        res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' });
-        res.end(JSON.stringify({ error: { message: 'slow down' } }));
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.end(openAIChunk({ role: 'assistant', content: ' three' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n');
-    });
+  const cheap = await upstream((res) => {
+    cheapArrivals.push(Date.now());
+    if (Date.now() - (cheapArrivals[0] ?? 0) < 900) {
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' });
+      res.end(JSON.stringify({ error: { message: 'slow down' } }));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.end(openAIChunk({ role: 'assistant', content: ' three' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n');
   });
-  const dear = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write(openAIChunk({ role: 'assistant', content: 'one' }) + openAIChunk({ content: ' two' }), () => setTimeout(() => res.socket?.destroy(), 20));
-    });
+  const dear = await upstream((res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write(openAIChunk({ role: 'assistant', content: 'one' }) + openAIChunk({ content: ' two' }), () => setTimeout(() => res.socket?.destroy(), 20));
   });
-  for (const server of [cheap, dear]) {
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    });
-  }
-  const at = (server: typeof cheap): string => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const gateway = createGateway({
-    config: gatewayConfig(`
-version: 1
-endpoints:
-  - { id: cheap, url: "${at(cheap)}", dialect: openai, model: m, provider: p1, region: r, jurisdiction: us, contextWindow: 100000, marginalCostPerMillionTokens: 0, capacity: 8 }
-  - { id: dear, url: "${at(dear)}", dialect: openai, model: m, provider: p2, region: r, jurisdiction: us, contextWindow: 100000, marginalCostPerMillionTokens: 1, capacity: 8 }
-routes:
-  - { model: m, endpoints: [cheap, dear], policy: [cost] }
-tenants:
-  - { id: t, apiKeySha256: ${hashApiKey('sk-bo')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 100000000 }
-resilience: { retries: 1, backoffMs: 10, maxBackoffMs: 5000 }
-`),
-    logger: false,
-  });
-  const url = await gateway.listen(0, '127.0.0.1');
-  cleanups.push(() => gateway.close());
+  const url = await cheapAndDear(cheap, dear, '{ retries: 1, backoffMs: 10, maxBackoffMs: 5000 }');
   const response = await fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bo' },
@@ -170,51 +166,22 @@ resilience: { retries: 1, backoffMs: 10, maxBackoffMs: 5000 }
 it('going back, an endpoint whose Retry-After outlasts the deadline gives way to one that failed the request more but takes requests now', async () => {
   // 'cheap' answers 429 with Retry-After: 30 (a half failure); 'dear' fails once with a 503 (a whole
   // one), then answers. Going back to the least-failed 'cheap' would wait past the 1.5 s deadline.
-  const cheap = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '30' });
-      res.end(JSON.stringify({ error: { message: 'slow down' } }));
-    });
+  const cheap = await upstream((res) => {
+    res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '30' });
+    res.end(JSON.stringify({ error: { message: 'slow down' } }));
   });
   let dearArrivals = 0;
-  const dear = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      dearArrivals += 1;
-      if (dearArrivals === 1) {
-        res.writeHead(503, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { message: 'busy' } }));
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.end(openAIChunk({ role: 'assistant', content: 'served' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n');
-    });
+  const dear = await upstream((res) => {
+    dearArrivals += 1;
+    if (dearArrivals === 1) {
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: 'busy' } }));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.end(openAIChunk({ role: 'assistant', content: 'served' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n');
   });
-  for (const server of [cheap, dear]) {
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    });
-  }
-  const at = (server: typeof cheap): string => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const gateway = createGateway({
-    config: gatewayConfig(`
-version: 1
-endpoints:
-  - { id: cheap, url: "${at(cheap)}", dialect: openai, model: m, provider: p1, region: r, jurisdiction: us, contextWindow: 100000, marginalCostPerMillionTokens: 0, capacity: 8 }
-  - { id: dear, url: "${at(dear)}", dialect: openai, model: m, provider: p2, region: r, jurisdiction: us, contextWindow: 100000, marginalCostPerMillionTokens: 1, capacity: 8 }
-routes:
-  - { model: m, endpoints: [cheap, dear], policy: [cost] }
-tenants:
-  - { id: t, apiKeySha256: ${hashApiKey('sk-bo')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 100000000 }
-resilience: { retries: 1, backoffMs: 10, maxBackoffMs: 60000, ttftTimeoutMs: 1000, deadlineMs: 1500 }
-`),
-    logger: false,
-  });
-  const url = await gateway.listen(0, '127.0.0.1');
-  cleanups.push(() => gateway.close());
+  const url = await cheapAndDear(cheap, dear, '{ retries: 1, backoffMs: 10, maxBackoffMs: 60000, ttftTimeoutMs: 1000, deadlineMs: 1500 }');
   const response = await fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bo' },
