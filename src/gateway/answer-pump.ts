@@ -7,6 +7,7 @@ import type { GatewayCore, StreamWatch } from './gateway-core.js';
 import type { RequestContext } from './request-context.js';
 import { StopSequenceGuard } from './stop-sequence-guard.js';
 import { TextAccumulator } from './text-accumulator.js';
+import { hasObjectArguments, ToolCallAccumulator } from './tool-call-accumulator.js';
 import { releaseAttempt, type Attempt, type StreamAttempt } from './upstream-attempt.js';
 
 /** How an answer ended: its status, the endpoint that last served it, what it used, and its text. */
@@ -75,24 +76,46 @@ export async function pumpAnswer(
   /** An upstream's token count, or 0 (unknown) past the endpoint's context window: charged to the tenant, it must be possible. */
   const plausible = (count: number, endpoint: EndpointRuntime): number => (count <= endpoint.config.contextWindow ? count : 0);
   let sent = new TextAccumulator();
+  /** The answer's tool calls so far: once one has begun, a break cannot be resumed by continuation. */
+  let calls = new ToolCallAccumulator();
   let sentTokens = 0;
   // More text than the budget could hold: an upstream that ignores max_tokens (or a hostile one)
   // would otherwise fill the gateway's memory. No tokenizer's tokens run this long on average.
   const textLimit = (request.maxTokens ?? defaultMaxOutputTokens) * maxCharsPerToken;
   /** Set when the answer reached textLimit with more to come: it ends there, cut at its budget. */
   let overran = false;
-  /** Text to the client, up to textLimit; what would pass it is cut off and ends the answer. */
+  /** As much of `text` as fits under textLimit (text and tool arguments together); what would pass it ends the answer. */
+  const withinLimit = (text: string): string => {
+    const room = textLimit - sent.length - calls.argumentChars;
+    if (text.length <= room) return text;
+    overran = true;
+    const kept = text.slice(0, Math.max(0, room));
+    // Not between the two halves of a surrogate pair.
+    return /[\ud800-\udbff]$/.test(kept) ? kept.slice(0, -1) : kept;
+  };
+  /** Text to the client, up to textLimit. */
   const deliver = (text: string, event?: Extract<ChatEvent, { type: 'text' }>): void => {
-    let kept = text;
-    if (sent.length + text.length > textLimit) {
-      overran = true;
-      kept = text.slice(0, Math.max(0, textLimit - sent.length));
-      // Not between the two halves of a surrogate pair.
-      if (/[\ud800-\udbff]$/.test(kept)) kept = kept.slice(0, -1);
-      if (kept === '') return;
-    }
+    const kept = withinLimit(text);
+    if (kept === '') return;
     sent.append(kept);
     sink.event(kept === event?.text ? event : { type: 'text', text: kept });
+  };
+  /** A tool call's events, after any text held for a possible stop sequence (it came first); stop sequences apply to text only. */
+  const deliverTool = (event: Extract<ChatEvent, { type: 'tool_call' } | { type: 'tool_arguments' }>): void => {
+    const held = guard?.flush() ?? '';
+    if (held !== '') deliver(held);
+    // Whitespace a continuation was to write again at the join: a call does not.
+    joinWhitespace = '';
+    if (event.type === 'tool_call') {
+      calls.start(event.index, event.id, event.name);
+      sink.event(event);
+      return;
+    }
+    sentTokens += 1;
+    const kept = withinLimit(event.text);
+    if (kept === '') return;
+    calls.append(event.index, kept);
+    sink.event(kept === event.text ? event : { ...event, text: kept });
   };
   /** Whether the answer was resumed on another attempt after a break. */
   let resumed = false;
@@ -126,6 +149,11 @@ export async function pumpAnswer(
         sink.event({ ...event, inputTokens: context.promptTokens });
         return;
       }
+    } else if (event.type !== 'text') {
+      lastTokenAt = now();
+      watch.lastActive = lastTokenAt;
+      deliverTool(event);
+      return;
     } else {
       sentTokens += 1;
       lastTokenAt = now();
@@ -185,9 +213,17 @@ export async function pumpAnswer(
     }
     const usage = { inputTokens: plausible(upstreamPrompt, endpoint) || inputTokens || context.promptTokens, outputTokens: Math.max(plausible(finished.usage.outputTokens, endpoint), sentTokens) };
     const text = sent.toString();
+    const toolCalls = calls.toCalls();
+    if (!sink.committed && finished.finishReason !== 'length' && !toolCalls.every(hasObjectArguments)) {
+      // A whole reply is written here, and an Anthropic reply's tool input is an object: a model's
+      // malformed arguments are a failed answer, not one passed on as something else.
+      context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id }, 'upstream tool call arguments are not a JSON object');
+      sink.fail('api_error', 'the upstream answered with tool call arguments that are not a JSON object; retry the request', 502);
+      return cutShort(502, endpoint);
+    }
     // Only a sequence the caller asked for: a server may name its chat template's own stop string.
     const stopSequence = finished.stopSequence !== undefined && request.stop.includes(finished.stopSequence) ? finished.stopSequence : undefined;
-    sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(stopSequence === undefined ? {} : { stopSequence }), usage }, text);
+    sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(stopSequence === undefined ? {} : { stopSequence }), usage }, { text, toolCalls });
     countTokens(endpoint.config.id, usage.inputTokens, usage.outputTokens);
     // Over the tokens streamed: several may come in one chunk (so not the chunks), and a reasoning
     // model's count includes tokens never streamed (so not the count alone); a resumed answer's span
@@ -281,7 +317,9 @@ export async function pumpAnswer(
     // Every token the client asked for was delivered: the answer is whole, cut or not.
     if (budgetLeft <= 0) return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: sentTokens } }, endpoint, 0);
     let next: Attempt | undefined;
-    if (context.resilience.resumeStreams) {
+    // A tool call cut half-way cannot be continued (no API takes one as a prefill): a non-stream
+    // answer starts over below, a stream ends with an error event.
+    if (context.resilience.resumeStreams && calls.count === 0) {
       // Held text (a possible stop sequence's start) was generated too: the continuation goes on from it.
       const generated = sent.toString() + (guard?.held ?? '');
       const received = generated.trimEnd();
@@ -313,6 +351,7 @@ export async function pumpAnswer(
       }
       if (next?.kind === 'stream') {
         sent = new TextAccumulator();
+        calls = new ToolCallAccumulator();
         sentTokens = 0;
         guard = request.stop.length > 0 ? new StopSequenceGuard(request.stop) : undefined;
         joinWhitespace = prefillWhitespace(request);
@@ -327,7 +366,8 @@ export async function pumpAnswer(
     if (next === undefined || next.kind !== 'stream') {
       metrics.resumes.inc({ route, outcome: 'error-event' });
       // The cause in the gateway's words only: an upstream's error event may quote its account or internals (logged above).
-      const cause = watch.stalled ? `no token for ${config.resilience.tokenIdleTimeoutMs} ms` : overloaded ? 'the upstream was overloaded' : 'the upstream stream broke';
+      const broke = calls.count > 0 ? 'the upstream stream broke inside a tool call, which cannot be continued' : 'the upstream stream broke';
+      const cause = watch.stalled ? `no token for ${config.resilience.tokenIdleTimeoutMs} ms` : overloaded ? 'the upstream was overloaded' : broke;
       // Overload is told as such (a 503, Anthropic's overloaded_error), which clients wait on and retry.
       const status = overloaded && !watch.stalled ? 503 : 502;
       sink.fail(status === 503 ? 'overloaded' : 'api_error', `the answer was cut after ${sentTokens} tokens and could not be resumed: ${cause}`, status);

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { ChatEvent, ChatRequest, ErrorKind } from '../protocol/chat.js';
+import type { ChatEvent, ChatRequest, ErrorKind, ToolCall } from '../protocol/chat.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { sendJson } from '../protocol/send-json.js';
 import type { Cancellation } from './cancellation.js';
@@ -16,9 +16,16 @@ export interface AnswerSink {
   /** Resolves once the client has taken what was written, has gone, or `cancellation` fired. */
   drained(cancellation: Cancellation): Promise<void>;
   event(event: Exclude<ChatEvent, { type: 'finish' } | { type: 'error' }>): void;
-  finish(event: Extract<ChatEvent, { type: 'finish' }>, text: string): void;
+  /** Ends the answer; `answer` is all of it, for a sink that writes it whole. */
+  finish(event: Extract<ChatEvent, { type: 'finish' }>, answer: WholeAnswer): void;
   /** `headers` go with a failure that is still a status code (a JSON answer); a stream's error event has none. */
   fail(kind: ErrorKind, message: string, status: number, headers?: ResponseHeaders): void;
+}
+
+/** An answer's text and tool calls, whole. */
+export interface WholeAnswer {
+  readonly text: string;
+  readonly toolCalls: readonly ToolCall[];
 }
 
 /** What both sinks answer with: the caller's dialect, its request, and the response id in that dialect's form. */
@@ -93,7 +100,8 @@ export function createJsonSink({ inbound, request, res, headers, id }: SinkTarge
     congested: false,
     drained: () => Promise.resolve(),
     event: () => undefined,
-    finish: (event, text) => sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, ...(event.stopSequence === undefined ? {} : { stopSequence: event.stopSequence }), usage: event.usage }), headers),
+    finish: (event, { text, toolCalls }) =>
+      sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, ...(event.stopSequence === undefined ? {} : { stopSequence: event.stopSequence }), ...(toolCalls.length === 0 ? {} : { toolCalls }), usage: event.usage }), headers),
     fail: (kind, message, status, extra) => {
       beforeFailure();
       sendJson(res, inbound.errorStatus(kind, status), inbound.formatError({ kind, message, requestId: headers[inbound.requestIdHeader] }), extra === undefined ? headers : Object.assign(headers, extra));

@@ -331,6 +331,10 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     const queue = new EventQueue<ChatEvent>();
     queue.push({ type: 'start', id: result.id, model: result.model, inputTokens: result.usage.inputTokens });
     if (result.text !== '') queue.push({ type: 'text', text: result.text });
+    for (const [index, call] of (result.toolCalls ?? []).entries()) {
+      queue.push({ type: 'tool_call', index, id: call.id, name: call.name });
+      if (call.arguments !== '') queue.push({ type: 'tool_arguments', index, text: call.arguments });
+    }
     queue.push({ type: 'finish', finishReason: result.finishReason, ...(result.stopSequence === undefined ? {} : { stopSequence: result.stopSequence }), usage: result.usage });
     queue.end();
     this.#settle({ kind: 'events', events: queue });

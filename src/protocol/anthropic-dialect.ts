@@ -1,31 +1,67 @@
 import { z } from 'zod';
-import { defaultMaxOutputTokens, hasVisibleText, maxStopSequenceChars, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow } from './chat.js';
+import { defaultMaxOutputTokens, hasVisibleText, maxStopSequenceChars, saysSomething, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ToolCall, type ToolChoice, type ToolDefinition } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
-import { invalidRequest, noTools, otherApiField, unsupportedContent } from './request-problem.js';
+import { invalidRequest, isQuotableName, noTools, otherApiField, unsupportedContent } from './request-problem.js';
 import { sseFrame } from './sse.js';
+import { toolCallIdPattern, toolNamePattern, toolUseIssue } from './tool-use.js';
 
 const textBlock = z.looseObject({ type: z.literal('text'), text: z.string() });
-const content = z.union([z.string(), z.array(textBlock)], { error: unsupportedContent('block') });
+const systemContent = z.union([z.string(), z.array(textBlock)], { error: unsupportedContent('block', 'system') });
+// Blocks are read one by one after the schema (see readConversation): a union of block types
+// would report any bad block as the whole content being of the wrong shape.
+const messageContent = z.union([z.string(), z.array(z.unknown())], { error: unsupportedContent('block') });
+
+const toolNameRule = "a tool name is 1 to 64 letters, digits, '_' or '-'";
+const toolCallIdRule = "a tool call id is 1 to 256 letters, digits, '_' or '-'";
+
+/** A call the model made, sent back in an assistant turn. */
+const toolUseBlock = z.looseObject({
+  type: z.literal('tool_use'),
+  id: z.string().regex(toolCallIdPattern, toolCallIdRule),
+  name: z.string().regex(toolNamePattern, toolNameRule),
+  input: z.record(z.string(), z.unknown(), { error: 'must be an object: the arguments the tool was called with' }),
+});
+
+/** A tool's answer to a call, in a user turn. */
+const toolResultBlock = z.looseObject({
+  type: z.literal('tool_result'),
+  tool_use_id: z.string().regex(toolCallIdPattern, toolCallIdRule),
+  content: z.union([z.string(), z.array(textBlock)], { error: unsupportedContent('block') }).optional(),
+  is_error: z.boolean().optional(),
+});
+
+/** The caller's own tool (a "custom" tool); any other `type` is a server tool Anthropic runs itself. */
+const toolSchema = z.looseObject({
+  // First, so that a server tool (which has no input_schema) is named as one.
+  type: z.literal('custom', { error: serverToolRefusal }).optional(),
+  name: z.string().regex(toolNamePattern, toolNameRule),
+  description: z.string().optional(),
+  input_schema: z.record(z.string(), z.unknown(), { error: 'is required: a JSON Schema object of the tool\'s input' }),
+});
+
+const toolChoiceSchema = z
+  .looseObject({
+    type: z.enum(['auto', 'any', 'tool', 'none']),
+    name: z.string().optional(),
+    disable_parallel_tool_use: z.boolean().optional(),
+  })
+  .superRefine((choice, context) => {
+    if (choice.type === 'tool' && choice.name === undefined) context.addIssue({ code: 'custom', path: ['name'], message: "is required with type 'tool': the name of the tool to call" });
+  });
+
+/** Server tools run at Anthropic (web search, code execution, bash, text editor, computer use): no other upstream has them. */
+function serverToolRefusal(issue: { readonly input?: unknown }): string {
+  const named = typeof issue.input === 'string' && isQuotableName(issue.input) ? ` ('${issue.input}')` : '';
+  return `server tools${named} are not supported by this gateway: offer your own tools, each with a name and an input_schema`;
+}
 
 /** What the gateway accepts from Anthropic Messages clients; unknown fields pass. */
 const requestSchema = z.looseObject({
   model: z.string().min(1),
   max_tokens: z.number().int().positive(),
   // System messages among the turns are in the SDK's MessageParam (1.x): kept in place, like OpenAI's.
-  messages: z
-    .array(z.looseObject({ role: z.enum(['user', 'assistant', 'system']), content }))
-    .min(1)
-    .superRefine((messages, context) => {
-      // Refused as the Messages API refuses it: the encoder would drop such a turn, and the turn
-      // before it (a prefill, an earlier question) would become the one answered.
-      messages.forEach((message, index) => {
-        const finalAssistant = index === messages.length - 1 && message.role === 'assistant';
-        if (!finalAssistant && !hasVisibleText(textOf(message.content))) {
-          context.addIssue({ code: 'custom', path: [index, 'content'], message: 'all messages must have non-empty content except for the optional final assistant message' });
-        }
-      });
-    }),
-  system: z.union([z.string(), z.array(textBlock)], { error: unsupportedContent('block', 'system') }).optional(),
+  messages: z.array(z.looseObject({ role: z.enum(['user', 'assistant', 'system']), content: messageContent })).min(1),
+  system: systemContent.optional(),
   temperature: z.number().min(0).max(1).optional(),
   top_p: z.number().min(0).max(1).optional(),
   top_k: z.number().int().min(0).optional(),
@@ -33,8 +69,8 @@ const requestSchema = z.looseObject({
   stop_sequences: z.array(z.string().max(maxStopSequenceChars, `a stop sequence is at most ${maxStopSequenceChars} characters`)).max(4, 'at most 4 stop_sequences: answers may be served by OpenAI-compatible upstreams, which take 4').optional(),
   stream: z.boolean().optional(),
   // An empty list asks for no tools, as leaving the field out does.
-  tools: noTools('tools are not supported by this gateway yet').optional(),
-  tool_choice: z.looseObject({ type: z.literal('none', { error: "tools are not supported by this gateway yet: tool_choice can only be {\"type\": \"none\"}" }) }).optional(),
+  tools: z.array(toolSchema).optional(),
+  tool_choice: toolChoiceSchema.optional(),
   mcp_servers: noTools('MCP servers (tools) are not supported by this gateway yet').optional(),
   output_config: z.looseObject({ format: z.undefined({ error: 'structured output (output_config.format) is not supported by this gateway yet' }).optional() }).optional(),
   metadata: z.looseObject({ user_id: z.string().max(256, 'metadata.user_id is at most 256 characters: an opaque id of your end user').nullish() }).nullish(),
@@ -54,21 +90,25 @@ const requestSchema = z.looseObject({
   frequency_penalty: otherApiField('frequency_penalty is a field of the OpenAI Chat Completions API, not of the Messages API: remove it'),
   presence_penalty: otherApiField('presence_penalty is a field of the OpenAI Chat Completions API, not of the Messages API: remove it'),
   user: otherApiField('user is a field of the OpenAI Chat Completions API: here, send metadata.user_id'),
-  functions: otherApiField('functions is a field of the OpenAI Chat Completions API, and tools are not supported by this gateway yet'),
-  function_call: otherApiField('function_call is a field of the OpenAI Chat Completions API, and tools are not supported by this gateway yet'),
+  functions: otherApiField('functions is a field of the OpenAI Chat Completions API: here, send tools, each with a name and an input_schema'),
+  function_call: otherApiField('function_call is a field of the OpenAI Chat Completions API: here, send tool_choice'),
   modalities: otherApiField('modalities is a field of the OpenAI Chat Completions API, and only text output is supported'),
   audio: otherApiField('audio is a field of the OpenAI Chat Completions API, and only text output is supported'),
 });
 
 /** An upstream's complete answer (built once: zod compiles each schema on first use). */
-const resultSchema = z  .looseObject({
-    id: z.string(),
-    model: z.string(),
-    content: z.array(z.looseObject({ type: z.string(), text: z.string().optional() })),
-    stop_reason: z.string().nullable(),
-    stop_sequence: z.string().nullish(),
-    usage: z.looseObject({ input_tokens: z.number(), output_tokens: z.number() }),
-  });
+const resultSchema = z.looseObject({
+  id: z.string(),
+  model: z.string(),
+  content: z.array(
+    z
+      .looseObject({ type: z.string(), text: z.string().optional(), id: z.unknown().optional(), name: z.unknown().optional(), input: z.unknown().optional() })
+      .refine((block) => block.type !== 'tool_use' || (typeof block.id === 'string' && typeof block.name === 'string' && isPlainObject(block.input)), 'a tool_use block needs an id, a name and an input object'),
+  ),
+  stop_reason: z.string().nullable(),
+  stop_sequence: z.string().nullish(),
+  usage: z.looseObject({ input_tokens: z.number(), output_tokens: z.number() }),
+});
 
 const kindToType: Readonly<Record<ErrorKind, string>> = {
   invalid_request: 'invalid_request_error',
@@ -82,11 +122,13 @@ const kindToType: Readonly<Record<ErrorKind, string>> = {
   timeout: 'timeout_error',
 };
 
-const stopReason: Readonly<Record<FinishReason, string>> = { stop: 'end_turn', length: 'max_tokens', content_filter: 'refusal', context_window: 'model_context_window_exceeded' };
+const stopReason: Readonly<Record<FinishReason, string>> = { stop: 'end_turn', length: 'max_tokens', content_filter: 'refusal', context_window: 'model_context_window_exceeded', tool_calls: 'tool_use' };
 
-/** A stop_reason read from an upstream; tool_use and pause_turn need tools, which are never requested. */
+/** A stop_reason read from an upstream; pause_turn needs server tools, which are never requested. */
 function finishFromAnthropic(reason: string | null | undefined): FinishReason {
   switch (reason) {
+    case 'tool_use':
+      return 'tool_calls';
     case 'max_tokens':
       return 'length';
     case 'refusal':
@@ -108,9 +150,193 @@ function geographyOf(value: string | null | undefined): { geography?: string } {
   return geography === undefined || geography === 'global' ? {} : { geography };
 }
 
-function textOf(value: z.infer<typeof content>): string {
+function textOf(value: string | readonly { readonly text: string }[]): string {
   // Blocks are joined as the system prompts of an OpenAI request are: one per line.
   return typeof value === 'string' ? value : value.map((block) => block.text).join('\n');
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function refusal(param: string, text: string): Parsed<never> {
+  return { ok: false, problem: { status: 400, kind: 'invalid_request', message: `${param}: ${text}`, param } };
+}
+
+/** A block schema's refusal, named by its place in the request. */
+function blockRefusal(error: z.ZodError, path: readonly (string | number)[]): Parsed<never> {
+  return invalidRequest(new z.ZodError(error.issues.map((issue) => ({ ...issue, path: [...path, ...issue.path] }))));
+}
+
+/** Canonical messages, each with the request path it came from (`system`, `messages.I`), to name it in refusals. */
+interface Conversation {
+  readonly messages: ChatMessage[];
+  readonly paths: string[];
+}
+
+type Turn = z.infer<typeof requestSchema>['messages'][number];
+
+/**
+ * A caller's turns as canonical messages. A user turn's tool_result blocks become 'tool' messages,
+ * in order, then its text (if it has any text block) one user message; an assistant turn is one
+ * message, its text then its calls. Refused as the Messages API refuses them: a tool block in the
+ * wrong role's turn, text before a tool result, a turn that says nothing (but a final assistant one).
+ */
+function readConversation(system: string, turns: readonly Turn[]): Parsed<Conversation> {
+  const messages: ChatMessage[] = [];
+  const paths: string[] = [];
+  // An empty system prompt is no system prompt, whichever dialect the upstream speaks.
+  if (system !== '') {
+    messages.push({ role: 'system', content: system });
+    paths.push('system');
+  }
+  for (const [index, turn] of turns.entries()) {
+    const path = `messages.${String(index)}`;
+    const texts: string[] = [];
+    const calls: ToolCall[] = [];
+    const results: ChatMessage[] = [];
+    const blocks = typeof turn.content === 'string' ? [{ type: 'text', text: turn.content }] : turn.content;
+    for (const [blockIndex, block] of blocks.entries()) {
+      const type = isPlainObject(block) ? block.type : undefined;
+      if (type === 'tool_use' || type === 'tool_result') {
+        const role = type === 'tool_use' ? 'assistant' : 'user';
+        if (turn.role !== role) return refusal(`${path}.content.${String(blockIndex)}`, type === 'tool_use' ? 'tool_use blocks are calls the model made: they belong in assistant turns' : 'tool_result blocks answer the tool calls of the assistant turn before: they belong in user turns');
+      }
+      if (type === 'tool_use') {
+        const parsed = toolUseBlock.safeParse(block);
+        if (!parsed.success) return blockRefusal(parsed.error, ['messages', index, 'content', blockIndex]);
+        calls.push({ id: parsed.data.id, name: parsed.data.name, arguments: JSON.stringify(parsed.data.input) });
+      } else if (type === 'tool_result') {
+        // Anthropic: "Messages following tool_use blocks must begin with ... tool_result blocks".
+        if (texts.length > 0) return refusal(`${path}.content.${String(blockIndex)}`, "tool_result blocks come first in a user turn, before any text, as the Messages API requires");
+        const parsed = toolResultBlock.safeParse(block);
+        if (!parsed.success) return blockRefusal(parsed.error, ['messages', index, 'content', blockIndex]);
+        const result = parsed.data;
+        results.push({ role: 'tool', content: result.content === undefined ? '' : textOf(result.content), toolCallId: result.tool_use_id, ...(result.is_error === true ? { isError: true } : {}) });
+      } else {
+        const parsed = textBlock.safeParse(block);
+        // Images, documents, thinking...: refused as before, naming the block's type.
+        if (!parsed.success) return refusal(`${path}.content`, unsupportedContent('block')({ input: [block] }));
+        texts.push(parsed.data.text);
+      }
+    }
+    const text = texts.join('\n');
+    // Refused as the Messages API refuses it: the encoder would drop such a turn, and the turn
+    // before it (a prefill, an earlier question) would become the one answered.
+    const finalAssistant = index === turns.length - 1 && turn.role === 'assistant';
+    if (!finalAssistant && calls.length === 0 && results.length === 0 && !hasVisibleText(text)) {
+      return refusal(`${path}.content`, 'all messages must have non-empty content except for the optional final assistant message');
+    }
+    for (const result of results) {
+      messages.push(result);
+      paths.push(path);
+    }
+    if (results.length === 0 || texts.length > 0) {
+      messages.push({ role: turn.role, content: text, ...(calls.length === 0 ? {} : { toolCalls: calls }) });
+      paths.push(path);
+    }
+  }
+  return { ok: true, value: { messages, paths } };
+}
+
+function toolChoiceOf(choice: z.infer<typeof toolChoiceSchema>): ToolChoice {
+  switch (choice.type) {
+    case 'any':
+      return { type: 'required' };
+    case 'tool':
+      // The schema requires a name with type 'tool'.
+      return { type: 'tool', name: choice.name ?? '' };
+    default:
+      return { type: choice.type };
+  }
+}
+
+/** A tool call's arguments as Anthropic's `input` object: '' (none streamed) is {}. */
+function inputOf(argumentsText: string): Record<string, unknown> {
+  if (argumentsText === '') return {};
+  try {
+    const input: unknown = JSON.parse(argumentsText);
+    // Text that is not a JSON object should not get here: the gateway checks a model's arguments
+    // before it answers with them. Anthropic needs an object all the same, and writing must not throw.
+    return isPlainObject(input) ? input : {};
+  } catch {
+    return {};
+  }
+}
+
+type AnthropicBlock =
+  | { readonly type: 'text'; readonly text: string }
+  | { readonly type: 'tool_use'; readonly id: string; readonly name: string; readonly input: Record<string, unknown> }
+  | { readonly type: 'tool_result'; readonly tool_use_id: string; readonly content?: string; readonly is_error?: true };
+
+interface AnthropicTurn {
+  readonly role: 'user' | 'assistant';
+  readonly content: string | AnthropicBlock[];
+}
+
+function toolUseOf(call: ToolCall): AnthropicBlock {
+  return { type: 'tool_use', id: call.id, name: call.name, input: inputOf(call.arguments) };
+}
+
+/**
+ * Canonical turns as Anthropic's. Tool results are tool_result blocks of a user turn, which also
+ * takes the user message right after them: Anthropic wants a call's results in the one turn after
+ * it, first. An assistant turn's calls are tool_use blocks after its text. Turns without tools
+ * stay plain strings.
+ */
+function anthropicTurns(messages: readonly ChatMessage[]): AnthropicTurn[] {
+  const turns: AnthropicTurn[] = [];
+  let index = 0;
+  while (index < messages.length) {
+    const message = messages[index];
+    index += 1;
+    if (message === undefined) continue;
+    if (message.role === 'tool') {
+      const blocks: AnthropicBlock[] = [toolResultOf(message)];
+      for (let next = messages[index]; next?.role === 'tool'; next = messages[index]) {
+        blocks.push(toolResultOf(next));
+        index += 1;
+      }
+      const following = messages[index];
+      if (following?.role === 'user' && hasVisibleText(following.content)) {
+        blocks.push({ type: 'text', text: following.content });
+        index += 1;
+      }
+      turns.push({ role: 'user', content: blocks });
+    } else if (message.toolCalls !== undefined && message.toolCalls.length > 0) {
+      turns.push({ role: 'assistant', content: [...(hasVisibleText(message.content) ? [{ type: 'text' as const, text: message.content }] : []), ...message.toolCalls.map(toolUseOf)] });
+    } else {
+      // A canonical system message never gets here: the caller takes them out for the system prompt.
+      turns.push({ role: message.role === 'assistant' ? 'assistant' : 'user', content: message.content });
+    }
+  }
+  return turns;
+}
+
+/** A 'tool' message as a tool_result block: an empty result has no content, and is_error is sent only when true. */
+function toolResultOf(message: ChatMessage): AnthropicBlock {
+  return { type: 'tool_result', tool_use_id: message.toolCallId ?? '', ...(message.content === '' ? {} : { content: message.content }), ...(message.isError === true ? { is_error: true as const } : {}) };
+}
+
+/** The request's tools and tool choice as Anthropic's; nothing without tools (there is nothing to choose among). */
+function anthropicTools(request: ChatRequest): { tools?: unknown[]; tool_choice?: Record<string, unknown> } {
+  if (request.tools === undefined || request.tools.length === 0) return {};
+  // Anthropic requires an object schema; OpenAI callers may leave the type out of theirs.
+  const tools = request.tools.map((tool) => ({ name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), input_schema: tool.parameters.type === undefined ? { type: 'object', ...tool.parameters } : tool.parameters }));
+  const single = request.parallelToolCalls === false ? { disable_parallel_tool_use: true } : {};
+  const choice = request.toolChoice ?? (request.parallelToolCalls === false ? { type: 'auto' as const } : undefined);
+  if (choice === undefined) return { tools };
+  switch (choice.type) {
+    case 'none':
+      // No calls, so nothing to run in parallel: Anthropic's none takes no such flag.
+      return { tools, tool_choice: { type: 'none' } };
+    case 'required':
+      return { tools, tool_choice: { type: 'any', ...single } };
+    case 'tool':
+      return { tools, tool_choice: { type: 'tool', name: choice.name, ...single } };
+    case 'auto':
+      return { tools, tool_choice: { type: 'auto', ...single } };
+  }
 }
 
 /** One limit as Anthropic's headers: the reset is the RFC 3339 time it is full again, to the second (rounded up). */
@@ -132,12 +358,17 @@ export const anthropicDialect: Dialect = {
     const parsed = requestSchema.safeParse(body);
     if (!parsed.success) return invalidRequest(parsed.error);
     const r = parsed.data;
-    const system = r.system === undefined ? '' : textOf(r.system);
-    const messages: ChatMessage[] = [
-      // An empty system prompt is no system prompt, whichever dialect the upstream speaks.
-      ...(system === '' ? [] : [{ role: 'system' as const, content: system }]),
-      ...r.messages.map((m) => ({ role: m.role, content: textOf(m.content) })),
-    ];
+    const conversation = readConversation(r.system === undefined ? '' : textOf(r.system), r.messages);
+    if (!conversation.ok) return conversation;
+    const { messages, paths } = conversation.value;
+    // An empty list asks for no tools, as leaving the field out does.
+    const tools: ToolDefinition[] | undefined = r.tools === undefined || r.tools.length === 0 ? undefined : r.tools.map((tool) => ({ name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), parameters: tool.input_schema }));
+    const choice = r.tool_choice === undefined ? undefined : toolChoiceOf(r.tool_choice);
+    // Without tools, 'auto' and 'none' choose nothing: left out, as an upstream may refuse a choice
+    // without tools (OpenAI does). 'any' and 'tool' stay, for toolUseIssue to refuse.
+    const toolChoice = tools === undefined && (choice?.type === 'auto' || choice?.type === 'none') ? undefined : choice;
+    const issue = toolUseIssue(messages, tools, toolChoice);
+    if (issue !== undefined) return refusal(issue.message === undefined ? issue.field : (paths[issue.message] ?? issue.field), issue.text);
     return {
       ok: true,
       value: {
@@ -155,6 +386,9 @@ export const anthropicDialect: Dialect = {
         finalAssistant: 'continue',
         ...(r.metadata?.user_id === undefined || r.metadata.user_id === null || r.metadata.user_id === '' ? {} : { endUser: r.metadata.user_id }),
         ...geographyOf(r.inference_geo),
+        ...(tools === undefined ? {} : { tools }),
+        ...(toolChoice === undefined ? {} : { toolChoice }),
+        ...(tools !== undefined && r.tool_choice?.disable_parallel_tool_use === true ? { parallelToolCalls: false } : {}),
       },
     };
   },
@@ -167,9 +401,10 @@ export const anthropicDialect: Dialect = {
     const system = request.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n');
     // Anthropic refuses a turn without visible text, which OpenAI and vLLM accept: such a turn says
     // nothing to the model, and Anthropic joins the turns of one role it may leave side by side.
-    const said = request.messages.filter((m) => m.role !== 'system' && hasVisibleText(m.content));
+    // Tool calls and tool results say something, even without text.
+    const said = request.messages.filter((m) => m.role !== 'system' && saysSomething(m));
     // Only turns without text: sent as they are (and refused), not turned into the system prompt alone.
-    const turns = (said.length > 0 ? said : request.messages.filter((m) => m.role !== 'system')).map((m) => ({ role: m.role, content: m.content }));
+    const turns = anthropicTurns(said.length > 0 ? said : request.messages.filter((m) => m.role !== 'system'));
     // Anthropic refuses a stop sequence of whitespace alone, which OpenAI accepts; the gateway's own
     // guard applies every stop sequence to the answer, so such a one is applied there only.
     const stops = request.stop.filter((stop) => stop.trim() !== '');
@@ -181,6 +416,7 @@ export const anthropicDialect: Dialect = {
       max_tokens: request.maxTokens ?? defaultMaxOutputTokens,
       ...(system === '' || alone ? {} : { system }),
       messages: alone ? [{ role: 'user', content: system }] : turns,
+      ...anthropicTools(request),
       ...(request.temperature === undefined ? {} : { temperature: Math.min(1, request.temperature) }),
       // Claude 4.5 and later refuse temperature and top_p together ("use only one"), which OpenAI
       // clients often send: temperature is kept, as Anthropic advises altering one of them only.
@@ -203,7 +439,7 @@ export const anthropicDialect: Dialect = {
       role: 'assistant',
       model: result.model,
       // An empty answer (a stop sequence at once) has no content block, as Anthropic sends it.
-      content: result.text === '' ? [] : [{ type: 'text', text: result.text }],
+      content: [...(result.text === '' ? [] : [{ type: 'text', text: result.text }]), ...(result.toolCalls ?? []).map(toolUseOf)],
       ...stopFields(result),
       // The gateway caches no prompts: the cache counts are 0, present as Anthropic always sends them.
       usage: { input_tokens: result.usage.inputTokens, output_tokens: result.usage.outputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
@@ -213,6 +449,7 @@ export const anthropicDialect: Dialect = {
   parseResult(body: unknown): Parsed<ChatResult> {
     const parsed = resultSchema.safeParse(body);
     if (!parsed.success) return { ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a malformed message' } };
+    const toolCalls = parsed.data.content.flatMap((block): ToolCall[] => (block.type === 'tool_use' && typeof block.id === 'string' && typeof block.name === 'string' ? [{ id: block.id, name: block.name, arguments: JSON.stringify(block.input) }] : []));
     return {
       ok: true,
       value: {
@@ -221,15 +458,34 @@ export const anthropicDialect: Dialect = {
         text: parsed.data.content.map((block) => block.text ?? '').join(''),
         finishReason: finishFromAnthropic(parsed.data.stop_reason),
         ...(parsed.data.stop_reason === 'stop_sequence' && typeof parsed.data.stop_sequence === 'string' ? { stopSequence: parsed.data.stop_sequence } : {}),
+        ...(toolCalls.length === 0 ? {} : { toolCalls }),
         usage: { inputTokens: tokenCount(parsed.data.usage.input_tokens) ?? 0, outputTokens: tokenCount(parsed.data.usage.output_tokens) ?? 0 },
       },
     };
   },
 
   createStreamWriter(): StreamWriter {
-    // The text block opens at the first text: an empty answer (a stop sequence at once) has no
-    // block, as Anthropic streams it. Accumulated, an empty block is one the API refuses if sent back.
-    let blockOpen = false;
+    // Content blocks are numbered in the order they open. The text block opens at the first text:
+    // an empty answer (a stop sequence at once) has no block, as Anthropic streams it. Accumulated,
+    // an empty block is one the API refuses if sent back.
+    let nextBlock = 0;
+    let open: { readonly kind: 'text' | 'tool_use'; readonly index: number } | undefined;
+    /** Each tool call's block, by the call's canonical index. */
+    const callBlocks = new Map<number, number>();
+    const frame = (payload: { readonly type: string } & Record<string, unknown>): string => sseFrame(JSON.stringify(payload), payload.type);
+    const close = (): string => {
+      if (open === undefined) return '';
+      const stop = frame({ type: 'content_block_stop', index: open.index });
+      open = undefined;
+      return stop;
+    };
+    const start = (kind: 'text' | 'tool_use', contentBlock: Record<string, unknown>): string => {
+      const closed = close();
+      open = { kind, index: nextBlock };
+      nextBlock += 1;
+      // Anthropic pings once, after the first block starts.
+      return closed + frame({ type: 'content_block_start', index: open.index, content_block: contentBlock }) + (open.index === 0 ? frame({ type: 'ping' }) : '');
+    };
     return {
       write(event: ChatEvent): string {
         switch (event.type) {
@@ -237,17 +493,22 @@ export const anthropicDialect: Dialect = {
             return sseFrame(JSON.stringify({ type: 'message_start', message: { id: event.id, type: 'message', role: 'assistant', model: event.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: event.inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 0 } } }), 'message_start');
           case 'text': {
             if (event.text === '') return '';
-            const delta = sseFrame(JSON.stringify({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: event.text } }), 'content_block_delta');
-            if (blockOpen) return delta;
-            blockOpen = true;
-            return sseFrame(JSON.stringify({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }), 'content_block_start') + sseFrame(JSON.stringify({ type: 'ping' }), 'ping') + delta;
+            const opened = open?.kind === 'text' ? '' : start('text', { type: 'text', text: '' });
+            return opened + frame({ type: 'content_block_delta', index: open?.index ?? 0, delta: { type: 'text_delta', text: event.text } });
+          }
+          case 'tool_call': {
+            const opened = start('tool_use', { type: 'tool_use', id: event.id, name: event.name, input: {} });
+            callBlocks.set(event.index, open?.index ?? 0);
+            return opened;
+          }
+          case 'tool_arguments': {
+            const block = callBlocks.get(event.index);
+            // Arguments of a call never begun have no block to go in.
+            if (event.text === '' || block === undefined) return '';
+            return frame({ type: 'content_block_delta', index: block, delta: { type: 'input_json_delta', partial_json: event.text } });
           }
           case 'finish':
-            return (
-              (blockOpen ? sseFrame(JSON.stringify({ type: 'content_block_stop', index: 0 }), 'content_block_stop') : '') +
-              sseFrame(JSON.stringify({ type: 'message_delta', delta: stopFields(event), usage: { input_tokens: event.usage.inputTokens, output_tokens: event.usage.outputTokens } }), 'message_delta') +
-              sseFrame(JSON.stringify({ type: 'message_stop' }), 'message_stop')
-            );
+            return close() + frame({ type: 'message_delta', delta: stopFields(event), usage: { input_tokens: event.usage.inputTokens, output_tokens: event.usage.outputTokens } }) + frame({ type: 'message_stop' });
           case 'error':
             // No message_stop after an error: the stream must not look complete.
             return sseFrame(JSON.stringify({ type: 'error', error: { type: kindToType[event.kind], message: event.message } }), 'error');
@@ -263,9 +524,19 @@ export const anthropicDialect: Dialect = {
     let outputTokens = 0;
     let announced = false;
     let finished = false;
+    /** Each tool_use block's canonical call index (0, 1, 2... in the order they start), by the block's index. */
+    const callOfBlock = new Map<number, number>();
     return {
       read(event, data) {
-        let json: { type?: string; message?: { id?: string; model?: string; usage?: { input_tokens?: unknown } }; delta?: { type?: string; text?: string; stop_reason?: string; stop_sequence?: string | null }; usage?: { input_tokens?: unknown; output_tokens?: unknown }; error?: { type?: string; message?: string } };
+        let json: {
+          type?: string;
+          index?: unknown;
+          message?: { id?: string; model?: string; usage?: { input_tokens?: unknown } };
+          content_block?: { type?: unknown; id?: unknown; name?: unknown; input?: unknown };
+          delta?: { type?: string; text?: string; partial_json?: unknown; stop_reason?: string; stop_sequence?: string | null };
+          usage?: { input_tokens?: unknown; output_tokens?: unknown };
+          error?: { type?: string; message?: string };
+        };
         try {
           json = JSON.parse(data) as typeof json;
         } catch {
@@ -277,8 +548,25 @@ export const anthropicDialect: Dialect = {
           case 'message_start':
             inputTokens = tokenCount(json.message?.usage?.input_tokens) ?? 0;
             return { events: [{ type: 'start', id: json.message?.id ?? '', model: json.message?.model ?? '', inputTokens }], done: false };
-          case 'content_block_delta':
-            return json.delta?.type === 'text_delta' && typeof json.delta.text === 'string' && json.delta.text !== '' ? { events: [{ type: 'text', text: json.delta.text }], done: false } : { events: [], done: false };
+          case 'content_block_start': {
+            const block = json.content_block;
+            if (block?.type !== 'tool_use') return { events: [], done: false };
+            // A call that cannot be answered (no id) or run (no name) is no call.
+            if (typeof json.index !== 'number' || typeof block.id !== 'string' || typeof block.name !== 'string') return { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed tool_use block' }], done: true };
+            const index = callOfBlock.size;
+            callOfBlock.set(json.index, index);
+            const events: ChatEvent[] = [{ type: 'tool_call', index, id: block.id, name: block.name }];
+            // Anthropic starts a block with an empty input and streams it; a server that sends the
+            // input whole at the start gets it passed on as the call's arguments.
+            if (isPlainObject(block.input) && Object.keys(block.input).length > 0) events.push({ type: 'tool_arguments', index, text: JSON.stringify(block.input) });
+            return { events, done: false };
+          }
+          case 'content_block_delta': {
+            if (json.delta?.type === 'text_delta') return typeof json.delta.text === 'string' && json.delta.text !== '' ? { events: [{ type: 'text', text: json.delta.text }], done: false } : { events: [], done: false };
+            if (json.delta?.type !== 'input_json_delta' || typeof json.delta.partial_json !== 'string' || json.delta.partial_json === '') return { events: [], done: false };
+            const index = typeof json.index === 'number' ? callOfBlock.get(json.index) : undefined;
+            return index === undefined ? { events: [], done: false } : { events: [{ type: 'tool_arguments', index, text: json.delta.partial_json }], done: false };
+          }
           case 'message_delta':
             announced ||= typeof json.delta?.stop_reason === 'string';
             if (typeof json.delta?.stop_reason === 'string') finish = finishFromAnthropic(json.delta.stop_reason);

@@ -3,12 +3,38 @@
  * (spec v1). The gateway routes, retries and resumes on these types; the
  * emulator produces them; neither knows which dialect a client spoke.
  */
-export type Role = 'system' | 'user' | 'assistant';
+export type Role = 'system' | 'user' | 'assistant' | 'tool';
 
 export interface ChatMessage {
   readonly role: Role;
+  /** The turn's text; '' for an assistant turn that only called tools. */
   readonly content: string;
+  /** An assistant turn's calls of the caller's tools, after its text. */
+  readonly toolCalls?: readonly ToolCall[];
+  /** A 'tool' turn: the id of the call whose result `content` is. */
+  readonly toolCallId?: string;
+  /** A 'tool' turn: the tool failed (Anthropic's `is_error`; OpenAI has no such flag). */
+  readonly isError?: boolean;
 }
+
+/** One call of a caller's tool by the model. */
+export interface ToolCall {
+  readonly id: string;
+  readonly name: string;
+  /** The arguments as the model wrote them: JSON text of an object ('' while none were streamed). */
+  readonly arguments: string;
+}
+
+/** A tool the caller offers the model (a function it runs itself). */
+export interface ToolDefinition {
+  readonly name: string;
+  readonly description?: string;
+  /** JSON Schema of the arguments object. */
+  readonly parameters: Readonly<Record<string, unknown>>;
+}
+
+/** Whether the model may, must, or must not call tools, or must call one named tool. */
+export type ToolChoice = { readonly type: 'auto' } | { readonly type: 'none' } | { readonly type: 'required' } | { readonly type: 'tool'; readonly name: string };
 
 export interface ChatRequest {
   readonly model: string;
@@ -41,6 +67,12 @@ export interface ChatRequest {
    * meaning anywhere, is left out): a jurisdiction that narrows, never widens, the tenant's.
    */
   readonly geography?: string;
+  /** The caller's tools; left out when it offered none. */
+  readonly tools?: readonly ToolDefinition[];
+  /** How the tools may be used; undefined: as the upstream defaults (auto with tools). */
+  readonly toolChoice?: ToolChoice;
+  /** false: at most one tool call per answer (OpenAI `parallel_tool_calls`, Anthropic `disable_parallel_tool_use`); undefined: the upstream's default. */
+  readonly parallelToolCalls?: boolean;
 }
 
 export interface SamplingControls {
@@ -83,9 +115,10 @@ export function tokenCount(value: unknown): number | undefined {
  * Why an answer ended. 'content_filter': the upstream withheld or cut the answer (OpenAI
  * content_filter, Anthropic refusal), which a caller must be able to tell from a normal stop;
  * 'context_window': the model ran out of context (Anthropic model_context_window_exceeded,
- * which OpenAI calls length).
+ * which OpenAI calls length); 'tool_calls': the model called tools and waits for their results
+ * (OpenAI tool_calls, Anthropic tool_use).
  */
-export type FinishReason = 'stop' | 'length' | 'content_filter' | 'context_window';
+export type FinishReason = 'stop' | 'length' | 'content_filter' | 'context_window' | 'tool_calls';
 
 export interface ChatResult {
   readonly id: string;
@@ -94,13 +127,21 @@ export interface ChatResult {
   readonly finishReason: FinishReason;
   /** With finish 'stop': the stop sequence that ended the answer, when the upstream said which. */
   readonly stopSequence?: string;
+  /** The tools the answer called, after its text. */
+  readonly toolCalls?: readonly ToolCall[];
   readonly usage: Usage;
 }
 
-/** One step of a streamed answer. A stream is start, text*, then finish or error. */
+/**
+ * One step of a streamed answer. A stream is start, then text and tool calls (each call's
+ * 'tool_call' before its 'tool_arguments'), then finish or error. Tool calls are numbered from 0
+ * in the order they begin; a call's arguments end where the next call or the finish begins.
+ */
 export type ChatEvent =
   | { readonly type: 'start'; readonly id: string; readonly model: string; readonly inputTokens: number }
   | { readonly type: 'text'; readonly text: string }
+  | { readonly type: 'tool_call'; readonly index: number; readonly id: string; readonly name: string }
+  | { readonly type: 'tool_arguments'; readonly index: number; readonly text: string }
   | { readonly type: 'finish'; readonly finishReason: FinishReason; readonly stopSequence?: string; readonly usage: Usage }
   /** `fromUpstream`: the message is an upstream's own error frame (its words may quote the request), not the gateway's. */
   | {
@@ -226,8 +267,13 @@ export const statusOfKind: Readonly<Record<ErrorKind, number>> = {
   timeout: 504,
 };
 
+/**
+ * The text a request puts before the model, for estimates (tokens, the emulator's seed): the tools
+ * offered (chat templates write them into the prompt), then every turn's text and tool calls.
+ */
 export function promptText(request: ChatRequest): string {
-  return request.messages.map((message) => message.content).join('\n');
+  const turns = request.messages.map((message) => (message.toolCalls === undefined ? message.content : `${message.content}${message.toolCalls.map((call) => `\n${call.name}(${call.arguments})`).join('')}`)).join('\n');
+  return request.tools === undefined ? turns : `${JSON.stringify(request.tools)}\n${turns}`;
 }
 
 /**
@@ -238,6 +284,11 @@ export function hasVisibleText(text: string): boolean {
   return text.trim() !== '';
 }
 
+/** Whether a turn says anything to the model: visible text, tool calls, or a tool's result (which may be empty). */
+export function saysSomething(message: ChatMessage): boolean {
+  return message.role === 'tool' || (message.toolCalls !== undefined && message.toolCalls.length > 0) || hasVisibleText(message.content);
+}
+
 /**
  * The last turn every upstream sees: system messages and turns without visible text left out, as
  * the Anthropic encoder leaves them (to its system prompt, or out). What routing reads a request's
@@ -246,7 +297,7 @@ export function hasVisibleText(text: string): boolean {
 export function lastSpokenTurn(messages: readonly ChatMessage[]): ChatMessage | undefined {
   for (let index = messages.length - 1; index >= 0; index -= 1) {
     const message = messages[index];
-    if (message !== undefined && message.role !== 'system' && hasVisibleText(message.content)) return message;
+    if (message !== undefined && message.role !== 'system' && saysSomething(message)) return message;
   }
   return undefined;
 }

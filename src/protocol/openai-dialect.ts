@@ -1,10 +1,29 @@
 import { z } from 'zod';
-import { defaultMaxOutputTokens, maxStopSequenceChars, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitState, type SamplingControls } from './chat.js';
+import {
+  defaultMaxOutputTokens,
+  maxStopSequenceChars,
+  tokenCount,
+  upstreamErrorDetail,
+  type ChatEvent,
+  type ChatMessage,
+  type ChatRequest,
+  type ChatResult,
+  type ErrorKind,
+  type ErrorReport,
+  type FinishReason,
+  type Parsed,
+  type RateLimitState,
+  type SamplingControls,
+  type ToolCall,
+  type ToolChoice,
+  type ToolDefinition,
+} from './chat.js';
 import type { Dialect, EncodeOptions, StreamReader, StreamWriter } from './dialect.js';
 import { goDuration } from './go-duration.js';
-import { invalidRequest, noTools, otherApiField, unsupportedContent } from './request-problem.js';
+import { invalidRequest, isQuotableName, noTools, otherApiField, unsupportedContent } from './request-problem.js';
 import { readContentDelta } from './openai-content-delta.js';
 import { sseFrame } from './sse.js';
+import { toolCallIdPattern, toolNamePattern, toolUseIssue } from './tool-use.js';
 
 const stopSequence = z.string().max(maxStopSequenceChars, `a stop sequence is at most ${maxStopSequenceChars} characters`);
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
@@ -76,22 +95,96 @@ const otherApiFields = {
   max_output_tokens: otherApiField('max_output_tokens is a field of the OpenAI Responses API, which this gateway does not serve: send max_completion_tokens (or max_tokens)'),
 };
 
+/** Why a tool or tool call of another type than 'function' is refused, naming the type when it is a plain name. */
+function onlyFunctions(what: 'tools' | 'tool calls' | 'tool choices'): (issue: { readonly input?: unknown }) => string {
+  return ({ input }) => {
+    if (input === undefined) return `is required: 'function'`;
+    const named = typeof input === 'string' && isQuotableName(input) ? `'${input}' ${what} are` : `${what} of that type are`;
+    return `${named} not supported by this gateway: only 'function' ${what}`;
+  };
+}
+
+const toolName = z.string().regex(toolNamePattern, "a tool name is 1 to 64 letters, digits, '_' or '-'");
+
+/** Whether text is JSON of an object, as a tool call's arguments must be. */
+function isJsonObjectText(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+  } catch {
+    return false;
+  }
+}
+
+/** A tool the caller offers: a function, described by a JSON Schema of its arguments. */
+const toolDefinition = z.looseObject({
+  type: z.literal('function', { error: onlyFunctions('tools') }),
+  function: z.looseObject({
+    name: toolName,
+    description: z.string().nullish(),
+    parameters: z.record(z.string(), z.unknown(), { error: 'parameters must be a JSON Schema object' }).nullish(),
+    // Refused, not dropped: a caller that asks for it relies on arguments that always match the schema.
+    strict: z.literal(false, { error: 'strict function calling is not supported by this gateway yet: leave strict out, or false' }).nullish(),
+  }),
+});
+
+/** A tool choice the gateway cannot carry, in words that say what it can. */
+function toolChoiceProblem({ input }: { readonly input?: unknown }): string {
+  const forms = `tool_choice must be 'none', 'auto', 'required' or {"type": "function", "function": {"name": "..."}}`;
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return forms;
+  const type = (input as { readonly type?: unknown }).type;
+  if (type === 'function') return `${forms}: a function tool choice names the tool in function.name`;
+  if (type === 'allowed_tools') return 'allowed_tools tool choices are not supported by this gateway yet: send only the allowed tools, with tool_choice \'auto\' or \'required\'';
+  return type === undefined ? forms : `${forms}: ${onlyFunctions('tool choices')({ input: type })}`;
+}
+
+const toolChoiceSchema = z.union([z.enum(['none', 'auto', 'required']), z.looseObject({ type: z.literal('function'), function: z.looseObject({ name: z.string() }) })], { error: toolChoiceProblem });
+
+/** An earlier answer's call of a tool, sent back with the conversation. */
+const messageToolCall = z.looseObject({
+  id: z.string().regex(toolCallIdPattern, "a tool call id is 1 to 256 letters, digits, '_' or '-'"),
+  // Left out by some clients; OpenAI's only other kind (custom tools) is refused with its tools.
+  type: z.literal('function', { error: onlyFunctions('tool calls') }).optional(),
+  function: z.looseObject({ name: toolName, arguments: z.string().refine(isJsonObjectText, 'must be a JSON object, as text (such as "{}")') }),
+});
+
+function roleProblem({ input }: { readonly input?: unknown }): string {
+  if (input === 'function') return "function messages are legacy function calling, which this gateway does not support: send tool messages (role 'tool', with tool_call_id) instead";
+  return "role must be 'system', 'developer', 'user', 'assistant' or 'tool'";
+}
+
+const messageSchema = z
+  .looseObject({
+    role: z.enum(['system', 'developer', 'user', 'assistant', 'tool'], { error: roleProblem }),
+    // Checked before content, which tool calls may leave null.
+    tool_calls: z.array(messageToolCall).nullish(),
+    // An earlier answer's legacy function call or audio, refused rather than dropped: without them
+    // the turn reads as something else.
+    function_call: z.null({ error: 'function calls in messages are legacy function calling, which this gateway does not support: send tool_calls instead' }).optional(),
+    audio: z.null({ error: 'audio in messages is not supported by Switchyard' }).optional(),
+    content: content.nullish(),
+    // Read only on a tool message (below): other roles have no use for it.
+    tool_call_id: z.unknown().optional(),
+  })
+  .superRefine((message, context) => {
+    const calls = message.tool_calls ?? [];
+    if (calls.length > 0 && message.role !== 'assistant') context.addIssue({ code: 'custom', path: ['tool_calls'], message: 'only assistant messages carry tool calls' });
+    // Content may be left out (or null) only by an assistant turn that calls tools, as OpenAI allows.
+    if ((message.content === undefined || message.content === null) && (message.role !== 'assistant' || calls.length === 0)) {
+      const problem = unsupportedContent('part')({ input: message.content });
+      context.addIssue({ code: 'custom', path: ['content'], message: message.role === 'assistant' ? `${problem} (it may be null only with tool_calls)` : problem });
+    }
+    if (message.role === 'tool') {
+      const id = message.tool_call_id;
+      if (id === undefined || id === null) context.addIssue({ code: 'custom', path: ['tool_call_id'], message: 'is required: a tool message is the result of the tool call with that id' });
+      else if (typeof id !== 'string' || !toolCallIdPattern.test(id)) context.addIssue({ code: 'custom', path: ['tool_call_id'], message: "a tool call id is 1 to 256 letters, digits, '_' or '-'" });
+    }
+  });
+
 /** What the gateway accepts from OpenAI Chat Completions clients; unknown fields pass (SDKs send many). */
 const requestSchema = z.looseObject({
   model: z.string().min(1),
-  messages: z
-    .array(
-      z.looseObject({
-        role: z.enum(['system', 'developer', 'user', 'assistant'], { error: "role must be 'system', 'developer', 'user' or 'assistant': tool and function messages need tools, which Switchyard does not support yet" }),
-        // An earlier answer's tool calls or audio, refused rather than dropped: without them the
-        // turn reads as something else. Checked before content, which a tool call may leave null.
-        tool_calls: noTools('tool calls in messages need tools, which Switchyard does not support yet').nullish(),
-        function_call: z.null({ error: 'function calls in messages need tools, which Switchyard does not support yet' }).optional(),
-        audio: z.null({ error: 'audio in messages is not supported by Switchyard' }).optional(),
-        content,
-      }),
-    )
-    .min(1),
+  messages: z.array(messageSchema).min(1),
   max_tokens: z.number().int().positive().nullish(),
   max_completion_tokens: z.number().int().positive().nullish(),
   temperature: z.number().min(0).max(2).nullish(),
@@ -121,21 +214,38 @@ const requestSchema = z.looseObject({
   top_logprobs: z.union([z.null(), z.literal(0)], { error: 'top_logprobs are not supported by this gateway' }).optional(),
   modalities: z.array(z.literal('text', { error: "modalities: only 'text' output is supported by this gateway" })).nullish(),
   audio: z.null({ error: 'audio output is not supported by this gateway' }).optional(),
-  // null or an empty list asks for no tools, as leaving the field out does.
-  tools: noTools('tools are not supported by this gateway yet').nullish(),
-  tool_choice: z.literal('none', { error: "tools are not supported by this gateway yet: tool_choice can only be 'none'" }).nullish(),
-  functions: noTools('functions (tools) are not supported by this gateway yet').nullish(),
-  function_call: z.literal('none', { error: "function_call (tools) is not supported by this gateway yet: it can only be 'none'" }).nullish(),
+  // null or an empty list offers no tools, as leaving the field out does.
+  tools: z.array(toolDefinition).nullish(),
+  tool_choice: toolChoiceSchema.nullish(),
+  parallel_tool_calls: z.boolean().nullish(),
+  // OpenAI's legacy function calling: refused, pointing at its successor (null, [] and 'none' ask for nothing).
+  functions: noTools('functions are legacy function calling, which this gateway does not support: send tools instead').nullish(),
+  function_call: z.literal('none', { error: 'function_call is legacy function calling, which this gateway does not support: send tool_choice instead' }).nullish(),
 });
 
 /** As the gateway reads a request: what it cannot carry to an upstream is refused, not dropped. */
 const gatewayRequestSchema = requestSchema.extend({ ...serverExtensions, ...otherApiFields });
 
+/** A tool call in an upstream's complete answer; its id is made one the gateway takes back (takenBackId). */
+const resultToolCall = z.looseObject({
+  id: z.string().nullish(),
+  function: z.looseObject({ name: z.string().min(1), arguments: z.unknown().optional() }),
+});
+
 /** An upstream's complete answer (built once: zod compiles each schema on first use). */
 const resultSchema = z.looseObject({
   id: z.string(),
   model: z.string(),
-  choices: z.array(z.looseObject({ message: z.looseObject({ content: z.string().nullable() }), finish_reason: z.string().nullable(), stop_reason: z.unknown().optional(), matched_stop: z.unknown().optional() })).min(1),
+  choices: z
+    .array(
+      z.looseObject({
+        message: z.looseObject({ content: z.string().nullish(), tool_calls: z.array(resultToolCall).nullish() }),
+        finish_reason: z.string().nullable(),
+        stop_reason: z.unknown().optional(),
+        matched_stop: z.unknown().optional(),
+      }),
+    )
+    .min(1),
   usage: z.looseObject({ prompt_tokens: z.number(), completion_tokens: z.number() }).optional(),
 });
 
@@ -161,7 +271,7 @@ const kindToCode: Readonly<Partial<Record<ErrorKind, string>>> = { rate_limit: '
 /** A top_p that keeps one token, for a caller's 0 (see encodeRequest). */
 const smallestTopP = 1e-9;
 
-const finishToOpenAI: Readonly<Record<FinishReason, string>> = { stop: 'stop', length: 'length', content_filter: 'content_filter', context_window: 'length' };
+const finishToOpenAI: Readonly<Record<FinishReason, string>> = { stop: 'stop', length: 'length', content_filter: 'content_filter', context_window: 'length', tool_calls: 'tool_calls' };
 
 /**
  * The stop sequence that ended an answer, as vLLM names it (`stop_reason`: the matched string; a
@@ -179,9 +289,90 @@ function matchedStop(stopSequence: string | undefined): { stop_reason?: string }
   return stopSequence === undefined ? {} : { stop_reason: stopSequence };
 }
 
-/** A finish_reason read from an upstream; tool and function calls are never requested (tools are refused). */
+/** A finish_reason read from an upstream; 'function_call' is legacy function calling's name for tool_calls. */
 function finishFromOpenAI(reason: string | null | undefined): FinishReason {
+  if (reason === 'tool_calls' || reason === 'function_call') return 'tool_calls';
   return reason === 'length' || reason === 'content_filter' ? reason : 'stop';
+}
+
+/**
+ * The finish of an answer that called tools: vLLM ends one forced by a named or required tool
+ * choice with 'stop', which an Anthropic caller would read as an answer with nothing left to do.
+ * A stop sequence that ended it, or a cut (length, filter), is kept as it is.
+ */
+function finishWithCalls(finish: FinishReason, calledTools: boolean, stopped: { stopSequence?: string }): FinishReason {
+  return finish === 'stop' && calledTools && stopped.stopSequence === undefined ? 'tool_calls' : finish;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * An upstream's tool call id as one the gateway takes back from a caller (and Anthropic takes): other
+ * characters (Kimi's 'functions.get_weather:0') become '_'. Undefined for none: the caller makes one.
+ */
+function takenBackId(id: unknown): string | undefined {
+  if (typeof id !== 'string' || id === '') return undefined;
+  return toolCallIdPattern.test(id) ? id : id.replace(/[^a-zA-Z0-9_-]/g, '_').slice(0, 256);
+}
+
+/** An id for a call an upstream gave none: unique in the answer, and across answers by the answer's own id. */
+function madeUpCallId(answerId: string, index: number): string {
+  const answer = answerId.replace(/[^a-zA-Z0-9_-]/g, '_').slice(0, 200);
+  return answer === '' ? `call_${index}` : `call_${answer}_${index}`;
+}
+
+/** A call's arguments as text: servers that send them as an object (not OpenAI's wire form) get them written as JSON. */
+function argumentsText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  return isRecord(value) ? JSON.stringify(value) : '';
+}
+
+/** A call's arguments on the wire: OpenAI always writes a JSON object, '{}' for none. */
+function wireArguments(text: string): string {
+  return text === '' ? '{}' : text;
+}
+
+function wireToolCall(call: ToolCall): unknown {
+  return { id: call.id, type: 'function', function: { name: call.name, arguments: wireArguments(call.arguments) } };
+}
+
+function wireToolChoice(choice: ToolChoice): unknown {
+  return choice.type === 'tool' ? { type: 'function', function: { name: choice.name } } : choice.type;
+}
+
+function toolChoiceOf(choice: z.infer<typeof toolChoiceSchema> | null | undefined): ToolChoice | undefined {
+  if (choice === undefined || choice === null) return undefined;
+  return typeof choice === 'string' ? { type: choice } : { type: 'tool', name: choice.function.name };
+}
+
+function toolDefinitionOf({ function: tool }: z.infer<typeof toolDefinition>): ToolDefinition {
+  return {
+    name: tool.name,
+    ...(tool.description === undefined || tool.description === null ? {} : { description: tool.description }),
+    // No parameters: a function of no arguments, as OpenAI reads it.
+    parameters: tool.parameters ?? { type: 'object', properties: {} },
+  };
+}
+
+function canonicalMessage(message: z.infer<typeof messageSchema>): ChatMessage {
+  const text = message.content === undefined || message.content === null ? '' : textOf(message.content);
+  if (message.role === 'tool') return { role: 'tool', content: text, toolCallId: typeof message.tool_call_id === 'string' ? message.tool_call_id : '' };
+  const calls = message.tool_calls ?? [];
+  if (message.role === 'assistant' && calls.length > 0) {
+    return { role: 'assistant', content: text, toolCalls: calls.map((call) => ({ id: call.id, name: call.function.name, arguments: call.function.arguments })) };
+  }
+  return { role: message.role === 'developer' ? 'system' : message.role, content: text };
+}
+
+/** A canonical message in OpenAI's form: a tool result, an assistant turn's calls (content null when it said nothing else). */
+function wireMessage(message: ChatMessage): unknown {
+  if (message.role === 'tool') return { role: 'tool', tool_call_id: message.toolCallId ?? '', content: message.content };
+  if (message.toolCalls !== undefined && message.toolCalls.length > 0) {
+    return { role: message.role, content: message.content === '' ? null : message.content, tool_calls: message.toolCalls.map(wireToolCall) };
+  }
+  return { role: message.role, content: message.content };
 }
 
 /** The sampling controls a request set, if any. */
@@ -203,6 +394,89 @@ function endUserOf(r: z.infer<typeof requestSchema>): { endUser?: string } {
 function textOf(value: z.infer<typeof content>): string {
   // Parts are joined one per line, as vLLM's chat templates join them.
   return typeof value === 'string' ? value : value.map((part) => part.text).join('\n');
+}
+
+/** A tool call of an upstream stream, as far as its chunks have told it. */
+interface StreamedCall {
+  /** Canonical: 0, 1, 2 in the order calls began. */
+  readonly index: number;
+  /** The upstream's id (taken back, see takenBackId), once it sent one. */
+  upstreamId: string | undefined;
+  name: string | undefined;
+  announced: boolean;
+  /** Arguments that arrived before the call could be announced. */
+  heldArguments: string;
+}
+
+/** The tool calls of an OpenAI-dialect stream, read into canonical events; a method's text is why the stream is malformed. */
+interface ToolCallReader {
+  read(entries: readonly unknown[], events: ChatEvent[], answerId: string): string | undefined;
+  /** Announces every call not yet announced: at the finish, nothing more of them will come. */
+  finish(events: ChatEvent[], answerId: string): string | undefined;
+  called(): boolean;
+}
+
+/**
+ * Calls are numbered 0, 1, 2 in the order their wire index first appears (a missing index is 0,
+ * as servers that send one call omit it). Another id with a name at a known index begins another
+ * call (servers that send each call whole at index 0). A call is announced (tool_call) once its
+ * name and id are both known, or at its first arguments (with the name alone), or when the next
+ * call or the finish begins: a server may send the id before the name, and announcing earlier
+ * would make an id up for a call whose own id was a chunk away. Arguments that came before are
+ * held and follow the announcement. An id the upstream never sent is made up (madeUpCallId); a
+ * call whose name never came is a malformed stream, since no caller could run it.
+ */
+function createToolCallReader(): ToolCallReader {
+  const calls: StreamedCall[] = [];
+  const atWireIndex = new Map<number, StreamedCall>();
+  const announce = (call: StreamedCall, events: ChatEvent[], answerId: string): string | undefined => {
+    if (call.name === undefined) return 'upstream sent a tool call without a name';
+    call.announced = true;
+    events.push({ type: 'tool_call', index: call.index, id: call.upstreamId ?? madeUpCallId(answerId, call.index), name: call.name });
+    if (call.heldArguments !== '') events.push({ type: 'tool_arguments', index: call.index, text: call.heldArguments });
+    call.heldArguments = '';
+    return undefined;
+  };
+  const announceAll = (events: ChatEvent[], answerId: string): string | undefined => {
+    for (const call of calls) {
+      const problem = call.announced ? undefined : announce(call, events, answerId);
+      if (problem !== undefined) return problem;
+    }
+    return undefined;
+  };
+  return {
+    read(entries, events, answerId) {
+      for (const entry of entries) {
+        if (!isRecord(entry)) return 'upstream sent a malformed tool call';
+        const wireIndex = typeof entry.index === 'number' && Number.isSafeInteger(entry.index) ? entry.index : 0;
+        const id = takenBackId(entry.id);
+        const fields = isRecord(entry.function) ? entry.function : {};
+        const name = typeof fields.name === 'string' && fields.name !== '' ? fields.name : undefined;
+        const text = argumentsText(fields.arguments);
+        let call = atWireIndex.get(wireIndex);
+        if (call === undefined || (id !== undefined && name !== undefined && call.upstreamId !== undefined && call.upstreamId !== id)) {
+          // The calls before are complete: announced now, so canonical calls begin in order.
+          const problem = announceAll(events, answerId);
+          if (problem !== undefined) return problem;
+          call = { index: calls.length, upstreamId: undefined, name: undefined, announced: false, heldArguments: '' };
+          calls.push(call);
+          atWireIndex.set(wireIndex, call);
+        }
+        if (call.announced) {
+          // OpenAI streams one call at a time; a server that interleaves still gets its arguments to the right call.
+          if (text !== '') events.push({ type: 'tool_arguments', index: call.index, text });
+          continue;
+        }
+        call.upstreamId ??= id;
+        call.name ??= name;
+        call.heldArguments += text;
+        if (call.name !== undefined && (call.upstreamId !== undefined || call.heldArguments !== '')) announce(call, events, answerId);
+      }
+      return undefined;
+    },
+    finish: announceAll,
+    called: () => calls.length > 0,
+  };
 }
 
 export const openaiDialect: Dialect = {
@@ -229,10 +503,19 @@ export const openaiDialect: Dialect = {
     if (r.stream !== true && r.stream_options !== undefined && r.stream_options !== null) {
       return { ok: false, problem: { status: 400, kind: 'invalid_request', param: 'stream_options', message: 'stream_options: only allowed when stream is true; send "stream": true, or leave stream_options out' } };
     }
-    const all: ChatMessage[] = r.messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: textOf(m.content) }));
+    // Each canonical message with its index in the caller's list, to name it in a problem.
+    const all = r.messages.map((message, index) => ({ message: canonicalMessage(message), index }));
     // An empty system message is no system prompt, whichever dialect the upstream speaks.
-    const kept = all.filter((m) => m.role !== 'system' || m.content !== '');
-    const messages = kept.length > 0 ? kept : all;
+    const kept = all.filter(({ message }) => message.role !== 'system' || message.content !== '');
+    const numbered = kept.length > 0 ? kept : all;
+    const messages = numbered.map(({ message }) => message);
+    const tools = (r.tools ?? []).map(toolDefinitionOf);
+    const toolChoice = toolChoiceOf(r.tool_choice);
+    const issue = toolUseIssue(messages, tools, toolChoice);
+    if (issue !== undefined) {
+      const param = issue.field !== 'messages' ? issue.field : issue.message === undefined ? 'messages' : `messages.${numbered[issue.message]?.index ?? issue.message}`;
+      return { ok: false, problem: { status: 400, kind: 'invalid_request', param, message: `${param}: ${issue.text}` } };
+    }
     return {
       ok: true,
       value: {
@@ -249,6 +532,9 @@ export const openaiDialect: Dialect = {
         finalAssistant: r.continue_final_message === true ? 'continue' : 'answer',
         ...samplingOf(r),
         ...endUserOf(r),
+        // Without tools, a tool choice of 'auto' or 'none' and parallel_tool_calls ask for nothing
+        // (the others were refused above); left out, as OpenAI refuses them without tools.
+        ...(tools.length === 0 ? {} : { tools, ...(toolChoice === undefined ? {} : { toolChoice }), ...(r.parallel_tool_calls === undefined || r.parallel_tool_calls === null ? {} : { parallelToolCalls: r.parallel_tool_calls }) }),
       },
     };
   },
@@ -260,7 +546,15 @@ export const openaiDialect: Dialect = {
   encodeRequest(request: ChatRequest, options: EncodeOptions = {}): unknown {
     return {
       model: request.model,
-      messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
+      messages: request.messages.map(wireMessage),
+      // Tool choice and parallel_tool_calls only with tools: OpenAI refuses them alone.
+      ...(request.tools === undefined || request.tools.length === 0
+        ? {}
+        : {
+            tools: request.tools.map((tool) => ({ type: 'function', function: { name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), parameters: tool.parameters } })),
+            ...(request.toolChoice === undefined ? {} : { tool_choice: wireToolChoice(request.toolChoice) }),
+            ...(request.parallelToolCalls === undefined ? {} : { parallel_tool_calls: request.parallelToolCalls }),
+          }),
       // Always a budget: the one the gateway routed and charged with. Without it an upstream may
       // answer to the end of its context, past what the tenant's token limit let in.
       [options.maxTokensField ?? 'max_tokens']: request.maxTokens ?? defaultMaxOutputTokens,
@@ -290,12 +584,15 @@ export const openaiDialect: Dialect = {
   },
 
   formatResult(result: ChatResult): unknown {
+    const calls = result.toolCalls ?? [];
+    // As OpenAI answers a turn that only called tools: content null, not ''.
+    const message = calls.length === 0 ? { role: 'assistant', content: result.text, refusal: null } : { role: 'assistant', content: result.text === '' ? null : result.text, refusal: null, tool_calls: calls.map(wireToolCall) };
     return {
       id: result.id,
       object: 'chat.completion',
       created: Math.floor(Date.now() / 1000),
       model: result.model,
-      choices: [{ index: 0, message: { role: 'assistant', content: result.text, refusal: null }, logprobs: null, finish_reason: finishToOpenAI[result.finishReason], ...matchedStop(result.stopSequence) }],
+      choices: [{ index: 0, message, logprobs: null, finish_reason: finishToOpenAI[result.finishReason], ...matchedStop(result.stopSequence) }],
       usage: { prompt_tokens: result.usage.inputTokens, completion_tokens: result.usage.outputTokens, total_tokens: result.usage.inputTokens + result.usage.outputTokens },
     };
   },
@@ -304,14 +601,17 @@ export const openaiDialect: Dialect = {
     const parsed = resultSchema.safeParse(body);
     if (!parsed.success) return { ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a malformed chat completion' } };
     const choice = parsed.data.choices[0];
+    const toolCalls = (choice?.message.tool_calls ?? []).map((call, index) => ({ id: takenBackId(call.id) ?? madeUpCallId(parsed.data.id, index), name: call.function.name, arguments: argumentsText(call.function.arguments) }));
+    const stopped = stopSequenceOf(choice);
     return {
       ok: true,
       value: {
         id: parsed.data.id,
         model: parsed.data.model,
         text: choice?.message.content ?? '',
-        finishReason: finishFromOpenAI(choice?.finish_reason),
-        ...stopSequenceOf(choice),
+        finishReason: finishWithCalls(finishFromOpenAI(choice?.finish_reason), toolCalls.length > 0, stopped),
+        ...stopped,
+        ...(toolCalls.length === 0 ? {} : { toolCalls }),
         usage: { inputTokens: tokenCount(parsed.data.usage?.prompt_tokens) ?? 0, outputTokens: tokenCount(parsed.data.usage?.completion_tokens) ?? 0 },
       },
     };
@@ -320,10 +620,14 @@ export const openaiDialect: Dialect = {
   createStreamWriter({ includeUsage, created }): StreamWriter {
     let id = '';
     let model = '';
+    // Calls begun, and those whose arguments began: OpenAI always sends a call some arguments.
+    const calls: number[] = [];
+    const argued = new Set<number>();
     // With include_usage, OpenAI gives every chunk a usage field, null until the last one.
     const noUsage = includeUsage ? { usage: null } : {};
     const chunk = (choices: unknown[], extra: Record<string, unknown> = noUsage): string =>
       sseFrame(JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices, ...extra }));
+    const delta = (content: Record<string, unknown>): string => chunk([{ index: 0, delta: content, logprobs: null, finish_reason: null }]);
     return {
       write(event: ChatEvent): string {
         switch (event.type) {
@@ -332,10 +636,19 @@ export const openaiDialect: Dialect = {
             model = event.model;
             return chunk([{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]);
           case 'text':
-            return chunk([{ index: 0, delta: { content: event.text }, logprobs: null, finish_reason: null }]);
+            return delta({ content: event.text });
+          case 'tool_call':
+            calls.push(event.index);
+            return delta({ tool_calls: [{ index: event.index, id: event.id, type: 'function', function: { name: event.name, arguments: '' } }] });
+          case 'tool_arguments':
+            if (event.text === '') return '';
+            argued.add(event.index);
+            return delta({ tool_calls: [{ index: event.index, function: { arguments: event.text } }] });
           case 'finish': {
             const usage = { prompt_tokens: event.usage.inputTokens, completion_tokens: event.usage.outputTokens, total_tokens: event.usage.inputTokens + event.usage.outputTokens };
+            const noArguments = calls.filter((index) => !argued.has(index)).map((index) => delta({ tool_calls: [{ index, function: { arguments: '{}' } }] }));
             return (
+              noArguments.join('') +
               chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: finishToOpenAI[event.finishReason], ...matchedStop(event.stopSequence) }]) +
               (includeUsage ? chunk([], { usage }) : '') +
               'data: [DONE]\n\n'
@@ -351,14 +664,20 @@ export const openaiDialect: Dialect = {
 
   createStreamReader(): StreamReader {
     let started = false;
+    let answerId = '';
     let finish: FinishReason | undefined;
     let stopped: { stopSequence?: string } = {};
     let finished = false;
+    const toolCalls = createToolCallReader();
+    const malformed = (events: ChatEvent[], message: string): { events: ChatEvent[]; done: boolean } => ({ events: [...events, { type: 'error', kind: 'api_error', message }], done: true });
     return {
       read(_event, data) {
         if (data === '[DONE]') {
           // An upstream that ignored include_usage still ended properly: finish with what is known.
-          const events: ChatEvent[] = finish !== undefined && !finished ? [{ type: 'finish', finishReason: finish, ...stopped, usage: { inputTokens: 0, outputTokens: 0 } }] : [];
+          const events: ChatEvent[] = [];
+          const problem = toolCalls.finish(events, answerId);
+          if (problem !== undefined) return malformed(events, problem);
+          if (finish !== undefined && !finished) events.push({ type: 'finish', finishReason: finish, ...stopped, usage: { inputTokens: 0, outputTokens: 0 } });
           return { events, done: true };
         }
         if (started) {
@@ -372,21 +691,36 @@ export const openaiDialect: Dialect = {
           json = undefined;
         }
         // JSON that is not an object (`data: null`, a number) is as malformed as text that is not JSON.
-        if (typeof json !== 'object' || json === null || Array.isArray(json)) return { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed stream chunk' }], done: true };
-        const chunk = json as { id?: string; model?: string; error?: unknown; choices?: { delta?: { content?: string | null }; finish_reason?: string | null; stop_reason?: unknown; matched_stop?: unknown }[]; usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null };
+        if (!isRecord(json)) return malformed([], 'upstream sent a malformed stream chunk');
+        const chunk = json as {
+          id?: string;
+          model?: string;
+          error?: unknown;
+          choices?: { delta?: { content?: string | null; tool_calls?: unknown }; finish_reason?: string | null; stop_reason?: unknown; matched_stop?: unknown }[];
+          usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null;
+        };
         // An error chunk in any shape a server sends (TGI's error is a string).
         if (chunk.error !== undefined) return { events: [{ type: 'error', kind: 'api_error', message: upstreamErrorDetail(chunk).message, fromUpstream: true }], done: true };
         const events: ChatEvent[] = [];
         if (!started) {
           started = true;
-          events.push({ type: 'start', id: chunk.id ?? '', model: chunk.model ?? '', inputTokens: 0 });
+          answerId = chunk.id ?? '';
+          events.push({ type: 'start', id: answerId, model: chunk.model ?? '', inputTokens: 0 });
         }
         const choice = chunk.choices?.[0];
         const text = choice?.delta?.content;
         if (typeof text === 'string' && text !== '') events.push({ type: 'text', text });
+        const calls = choice?.delta?.tool_calls;
+        if (Array.isArray(calls)) {
+          const problem = toolCalls.read(calls, events, answerId);
+          if (problem !== undefined) return malformed(events, problem);
+        }
         if (choice?.finish_reason) {
-          finish = finishFromOpenAI(choice.finish_reason);
+          // The calls are complete: each is announced before the finish.
+          const problem = toolCalls.finish(events, answerId);
+          if (problem !== undefined) return malformed(events, problem);
           stopped = stopSequenceOf(choice);
+          finish = finishWithCalls(finishFromOpenAI(choice.finish_reason), toolCalls.called(), stopped);
         }
         // Usage arrives in its own chunk after the finish reason (include_usage); finish is emitted with it.
         if (chunk.usage && finish !== undefined) {

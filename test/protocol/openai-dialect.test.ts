@@ -59,9 +59,8 @@ describe('OpenAI requests', () => {
     expect(parse({ messages: [{ role: 'user', content: 'hi' }, { role: 'user', content: '' }] }).messages).toEqual([{ role: 'user', content: 'hi' }, { role: 'user', content: '' }]);
   });
 
+  // Tool calls in messages are read (see openai-tools.test.ts); legacy function calls and audio are not.
   it.each([
-    ['tool_calls', { content: 'checking', tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'weather', arguments: '{}' } }] }],
-    ['tool_calls', { content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'weather', arguments: '{}' } }] }],
     ['function_call', { content: 'checking', function_call: { name: 'weather', arguments: '{}' } }],
     ['audio', { content: 'hello', audio: { id: 'audio_1' } }],
   ])("an earlier assistant turn's %s is refused naming the field, not dropped", (field, turn) => {
@@ -228,15 +227,16 @@ describe('OpenAI requests', () => {
     expect(long.ok ? undefined : long.problem).toMatchObject({ status: 400, param: 'user' });
   });
 
-  it('refuses function calling and a tool choice with a 400 naming the field, never dropping them', () => {
-    for (const [extra, field] of [
-      [{ functions: [{ name: 'f', parameters: {} }] }, 'functions'],
-      [{ function_call: 'auto' }, 'function_call'],
-      [{ tool_choice: 'required' }, 'tool_choice'],
-      [{ messages: [{ role: 'tool', content: 'x', tool_call_id: '1' }] }, 'messages.0.role'],
+  it('refuses legacy function calling, and a tool choice or tool result without tools, with a 400 naming the field, never dropping them', () => {
+    for (const [extra, field, says] of [
+      [{ functions: [{ name: 'f', parameters: {} }] }, 'functions', /send tools instead$/],
+      [{ function_call: 'auto' }, 'function_call', /send tool_choice instead$/],
+      [{ messages: [{ role: 'function', name: 'f', content: 'x' }] }, 'messages.0.role', /send tool messages/],
+      [{ tool_choice: 'required' }, 'tool_choice', /needs tools/],
+      [{ messages: [{ role: 'tool', content: 'x', tool_call_id: '1' }] }, 'messages.0', /needs the tools it used/],
     ] as const) {
       const parsed = openaiDialect.parseRequest(request(extra));
-      expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: field, message: expect.stringMatching(/tools|function/) });
+      expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: field, message: expect.stringMatching(says) });
     }
     expect(openaiDialect.parseRequest(request({ tool_choice: 'none' })).ok).toBe(true);
   });

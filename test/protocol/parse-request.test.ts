@@ -46,12 +46,15 @@ describe('tool fields that ask for no tools', () => {
   });
 
   it('tools themselves are refused, saying so, in both dialects', () => {
+    // OpenAI tools are taken (see openai-tools.test.ts); its legacy function calling is refused, pointing at them.
     const tool = { type: 'function', function: { name: 'f', parameters: {} } };
-    expect(openai({ tools: [tool] })).toBe('tools: tools are not supported by this gateway yet');
-    expect(openai({ functions: [{ name: 'f' }] })).toBe('functions: functions (tools) are not supported by this gateway yet');
-    expect(openai({ function_call: 'auto' })).toMatch(/^function_call: function_call \(tools\) is not supported/);
-    expect(anthropic({ tools: [{ name: 'f', input_schema: { type: 'object' } }] })).toBe('tools: tools are not supported by this gateway yet');
-    expect(anthropic({ tools: 'all' })).toBe('tools: tools are not supported by this gateway yet');
+    expect(openai({ tools: [tool] })).toBe('accepted');
+    expect(openai({ functions: [{ name: 'f' }] })).toBe('functions: functions are legacy function calling, which this gateway does not support: send tools instead');
+    expect(openai({ function_call: 'auto' })).toBe('function_call: function_call is legacy function calling, which this gateway does not support: send tool_choice instead');
+    // Anthropic custom tools are taken (see anthropic-tools.test.ts); server tools are refused.
+    expect(anthropic({ tools: [{ name: 'f', input_schema: { type: 'object' } }] })).toBe('accepted');
+    expect(anthropic({ tools: [{ type: 'web_search_20250305', name: 'web_search' }] })).toBe("tools.0.type: server tools ('web_search_20250305') are not supported by this gateway: offer your own tools, each with a name and an input_schema");
+    expect(anthropic({ tools: 'all' })).toBe('tools: must be an array, got a string');
   });
 });
 

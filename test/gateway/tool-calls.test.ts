@@ -1,0 +1,139 @@
+import type { ServerResponse } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createGateway } from '../../src/gateway/gateway-server.js';
+import { hashApiKey } from '../../src/gateway/tenant-auth.js';
+import { gatewayConfig, openAIChunk, readSse, startScriptedUpstream, type ScriptedUpstream } from './helpers/fleet.js';
+
+// How the gateway carries tool calls that upstreams stream (scripted OpenAI-dialect upstreams, for
+// the misbehaviours an emulator has no fault for): joined for a whole reply, a cut call never
+// continued, held stop-sequence text before a call, and a call's finish told as tool calls.
+
+const apiKey = 'sk-tools';
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+async function scripted(respond: (res: ServerResponse) => void): Promise<ScriptedUpstream> {
+  const upstream = await startScriptedUpstream(respond);
+  cleanups.push(() => upstream.close());
+  return upstream;
+}
+
+/** A gateway over OpenAI-dialect upstreams, cheapest first, on route `m`. */
+async function gateway(urls: readonly string[]): Promise<string> {
+  const resilience = '{ retries: 1, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000 }';
+  const endpoints = urls.map((url, index) => `  - { id: e${index}, url: "${url}", dialect: openai, model: m, provider: p${index}, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: ${index}, capacity: 8 }`);
+  const started = createGateway({
+    config: gatewayConfig(
+      ['version: 1', 'endpoints:', ...endpoints, 'routes:', `  - { model: m, endpoints: [${urls.map((_, index) => `e${index}`).join(', ')}], policy: [cost] }`, 'tenants:', `  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }`, `resilience: ${resilience}`].join('\n'),
+    ),
+    logger: false,
+  });
+  const url = await started.listen(0, '127.0.0.1');
+  cleanups.push(() => started.close());
+  return url;
+}
+
+const weatherTool = { type: 'function', function: { name: 'get_weather', description: 'Weather now', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } };
+const question = { model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'Weather in Paris?' }], tools: [weatherTool] };
+
+function ask(url: string, body: object, path = '/v1/chat/completions'): Promise<Response> {
+  return fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'x-api-key': apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+}
+
+const callStart = (index: number, id: string, name: string): string => openAIChunk({ tool_calls: [{ index, id, type: 'function', function: { name, arguments: '' } }] });
+const callArguments = (index: number, text: string): string => openAIChunk({ tool_calls: [{ index, function: { arguments: text } }] });
+const usage = `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage: { prompt_tokens: 7, completion_tokens: 5 } })}\n\n`;
+
+/** An upstream answer: a call of get_weather with its arguments in three pieces, ending with `finish`. */
+const weatherCall = (finish: string) => (res: ServerResponse): void => {
+  res.end(openAIChunk({ role: 'assistant', content: null }) + callStart(0, 'call_1', 'get_weather') + callArguments(0, '{"ci') + callArguments(0, 'ty":"Par') + callArguments(0, 'is"}') + openAIChunk({}, finish) + usage + 'data: [DONE]\n\n');
+};
+
+describe('tool calls through the gateway', () => {
+  it('a whole reply carries the call with its arguments joined; the upstream was offered the tool', async () => {
+    const upstream = await scripted(weatherCall('tool_calls'));
+    const url = await gateway([upstream.url]);
+    const response = await ask(url, question);
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { choices: { message: { content: string | null; tool_calls?: unknown[] }; finish_reason: string }[] };
+    expect(body.choices[0]?.finish_reason).toBe('tool_calls');
+    expect(body.choices[0]?.message.content).toBeNull();
+    expect(body.choices[0]?.message.tool_calls).toEqual([{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }]);
+    expect(upstream.bodies[0]).toMatchObject({ tools: [weatherTool] });
+  });
+
+  it("an answer of calls that an upstream finishes with 'stop' is told as tool calls, in both dialects", async () => {
+    const upstream = await scripted(weatherCall('stop'));
+    const url = await gateway([upstream.url]);
+    const openai = (await (await ask(url, question)).json()) as { choices: { finish_reason: string }[] };
+    expect(openai.choices[0]?.finish_reason).toBe('tool_calls');
+    const anthropic = await ask(url, { model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'Weather in Paris?' }], tools: [{ name: 'get_weather', input_schema: weatherTool.function.parameters }] }, '/v1/messages');
+    const message = (await anthropic.json()) as { stop_reason: string; content: unknown[] };
+    expect(message.stop_reason).toBe('tool_use');
+    expect(message.content).toEqual([{ type: 'tool_use', id: 'call_1', name: 'get_weather', input: { city: 'Paris' } }]);
+  });
+
+  it('a stream that breaks inside a call ends with an error event, and no continuation is asked for', async () => {
+    const cut = await scripted((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: null }) + callStart(0, 'call_1', 'get_weather') + callArguments(0, '{"ci'));
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    const other = await scripted(weatherCall('tool_calls'));
+    const url = await gateway([cut.url, other.url]);
+    const stream = await readSse(await ask(url, { ...question, stream: true }), 'openai');
+    expect(stream.ending).toBe('error-event');
+    expect(stream.raw).toMatch(/inside a tool call, which cannot be continued/);
+    expect(other.arrivals()).toBe(0);
+  });
+
+  it('a whole reply whose call broke starts over elsewhere, the call not continued', async () => {
+    const cut = await scripted((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: null }) + callStart(0, 'call_1', 'get_weather') + callArguments(0, '{"ci'));
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    const other = await scripted(weatherCall('tool_calls'));
+    const url = await gateway([cut.url, other.url]);
+    const body = (await (await ask(url, question)).json()) as { choices: { message: { tool_calls?: { function: { arguments: string } }[] } }[] };
+    expect(body.choices[0]?.message.tool_calls?.[0]?.function.arguments).toBe('{"city":"Paris"}');
+    // The request sent again as the caller sent it: no trailing assistant turn, no continuation flags.
+    expect(other.bodies[0]).toMatchObject({ messages: [{ role: 'user', content: 'Weather in Paris?' }] });
+    expect(other.bodies[0]).not.toHaveProperty('continue_final_message');
+  });
+
+  it('text held for a possible stop sequence reaches the client before the call that follows it', async () => {
+    const upstream = await scripted((res) => {
+      res.end(openAIChunk({ role: 'assistant', content: 'Checking E' }) + callStart(0, 'call_1', 'get_weather') + callArguments(0, '{"city":"Paris"}') + openAIChunk({}, 'tool_calls') + usage + 'data: [DONE]\n\n');
+    });
+    const url = await gateway([upstream.url]);
+    const response = await ask(url, { ...question, stream: true, stop: ['END'] });
+    const frames = (await response.text()).split('\n\n').filter((frame) => frame.startsWith('data: {'));
+    const deltas = frames.map((frame) => (JSON.parse(frame.slice('data: '.length)) as { choices: { delta: { content?: string; tool_calls?: unknown[] } }[] }).choices[0]?.delta);
+    const callAt = deltas.findIndex((delta) => delta?.tool_calls !== undefined);
+    expect(callAt).toBeGreaterThan(-1);
+    // 'E' could begin 'END': held until the call showed it does not, then sent before the call.
+    expect(deltas.slice(0, callAt).map((delta) => delta?.content ?? '').join('')).toBe('Checking E');
+    expect(deltas.slice(callAt).some((delta) => (delta?.content ?? '') !== '')).toBe(false);
+  });
+
+  it('a whole reply whose call arguments are not a JSON object is a 502, not passed on', async () => {
+    const upstream = await scripted((res) => {
+      res.end(openAIChunk({ role: 'assistant', content: null }) + callStart(0, 'call_1', 'get_weather') + callArguments(0, '{"city": Par') + openAIChunk({}, 'tool_calls') + usage + 'data: [DONE]\n\n');
+    });
+    const url = await gateway([upstream.url]);
+    const response = await ask(url, question);
+    expect(response.status).toBe(502);
+    expect(await response.text()).toMatch(/tool call arguments that are not a JSON object/);
+  });
+
+  it('arguments far past the budget are cut there: the answer ends with length', async () => {
+    const upstream = await scripted((res) => {
+      res.end(openAIChunk({ role: 'assistant', content: null }) + callStart(0, 'call_1', 'get_weather') + callArguments(0, `{"city":"${'x'.repeat(2000)}"}`) + openAIChunk({}, 'tool_calls') + usage + 'data: [DONE]\n\n');
+    });
+    const url = await gateway([upstream.url]);
+    const body = (await (await ask(url, { ...question, max_tokens: 2 })).json()) as { choices: { message: { tool_calls?: { function: { arguments: string } }[] }; finish_reason: string }[] };
+    expect(body.choices[0]?.finish_reason).toBe('length');
+    expect(body.choices[0]?.message.tool_calls?.[0]?.function.arguments.length).toBe(2 * 256);
+  });
+});

@@ -1,0 +1,537 @@
+import { describe, expect, it } from 'vitest';
+import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
+import type { ChatEvent, ChatMessage, ChatRequest, ChatResult, RequestProblem } from '../../src/protocol/chat.js';
+
+/** Tool use in the Anthropic Messages dialect: requests both ways, answers both ways, streams both ways. */
+
+const weatherTool = { name: 'get_weather', description: 'Weather of a city', input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } };
+const timeTool = { name: 'get_time', input_schema: { type: 'object' } };
+
+function body(extra: object): Record<string, unknown> {
+  return { model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }], ...extra };
+}
+
+function parsed(request: unknown): ChatRequest {
+  const result = anthropicDialect.parseRequest(request);
+  if (!result.ok) throw new Error(result.problem.message);
+  return result.value;
+}
+
+function refusal(request: unknown): RequestProblem {
+  const result = anthropicDialect.parseRequest(request);
+  if (result.ok) throw new Error('expected a refusal');
+  return result.problem;
+}
+
+/** A conversation where the model called a tool and got its result. */
+const answeredCall = [
+  { role: 'user', content: 'Weather in Paris?' },
+  { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } }] },
+  { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: '18C' }] },
+];
+
+describe('anthropic tools: parsing the tools offered', () => {
+  it("a caller's tools become canonical tools: input_schema is the parameters; type 'custom' and cache_control are accepted", () => {
+    const request = parsed(body({ tools: [weatherTool, { ...timeTool, type: 'custom', cache_control: { type: 'ephemeral' } }] }));
+    expect(request.tools).toEqual([
+      { name: 'get_weather', description: 'Weather of a city', parameters: weatherTool.input_schema },
+      { name: 'get_time', parameters: { type: 'object' } },
+    ]);
+    expect(request).not.toHaveProperty('toolChoice');
+    expect(request).not.toHaveProperty('parallelToolCalls');
+  });
+
+  it('an empty list of tools is no tools, as leaving the field out is', () => {
+    expect(parsed(body({ tools: [] }))).not.toHaveProperty('tools');
+    expect(parsed(body({}))).not.toHaveProperty('tools');
+  });
+
+  it.each([
+    ['a server tool, named by its type', { tools: [{ type: 'web_search_20250305', name: 'web_search', max_uses: 3 }] }, 'tools.0.type', "server tools ('web_search_20250305') are not supported by this gateway: offer your own tools, each with a name and an input_schema"],
+    ['a server tool among custom ones', { tools: [weatherTool, { type: 'bash_20250124', name: 'bash' }] }, 'tools.1.type', "server tools ('bash_20250124') are not supported by this gateway: offer your own tools, each with a name and an input_schema"],
+    ['a server tool whose type is not a plain name, not quoted', { tools: [{ type: 'text editor <2025>', name: 'x' }] }, 'tools.0.type', 'server tools are not supported by this gateway: offer your own tools, each with a name and an input_schema'],
+    ['a tool name with a space', { tools: [{ ...weatherTool, name: 'get weather' }] }, 'tools.0.name', "a tool name is 1 to 64 letters, digits, '_' or '-'"],
+    ['a tool name too long', { tools: [{ ...weatherTool, name: 'x'.repeat(65) }] }, 'tools.0.name', "a tool name is 1 to 64 letters, digits, '_' or '-'"],
+    ['a tool without input_schema', { tools: [{ name: 'f' }] }, 'tools.0.input_schema', "is required: a JSON Schema object of the tool's input"],
+    ['an input_schema that is no object', { tools: [{ name: 'f', input_schema: [] }] }, 'tools.0.input_schema', "is required: a JSON Schema object of the tool's input"],
+    ['two tools of one name', { tools: [weatherTool, weatherTool] }, 'tools', "two tools are named 'get_weather': tool names must be unique"],
+    ['tools that are no list', { tools: 'all' }, 'tools', 'must be an array, got a string'],
+  ])('%s is refused', (_name, extra, param, text) => {
+    expect(refusal(body(extra))).toEqual({ status: 400, kind: 'invalid_request', param, message: `${param}: ${text}` });
+  });
+
+  it('MCP servers stay refused', () => {
+    expect(refusal(body({ mcp_servers: [{ type: 'url', url: 'https://example.com', name: 'x' }] }))).toMatchObject({ param: 'mcp_servers', message: 'mcp_servers: MCP servers (tools) are not supported by this gateway yet' });
+  });
+});
+
+describe('anthropic tools: parsing tool_choice', () => {
+  it.each([
+    [{ type: 'auto' }, { type: 'auto' }],
+    [{ type: 'any' }, { type: 'required' }],
+    [{ type: 'tool', name: 'get_weather' }, { type: 'tool', name: 'get_weather' }],
+    [{ type: 'none' }, { type: 'none' }],
+  ])('%j is %j', (choice, canonical) => {
+    expect(parsed(body({ tools: [weatherTool], tool_choice: choice })).toolChoice).toEqual(canonical);
+  });
+
+  it('disable_parallel_tool_use: true allows one call per answer; false is the default, left out', () => {
+    expect(parsed(body({ tools: [weatherTool], tool_choice: { type: 'any', disable_parallel_tool_use: true } }))).toMatchObject({ toolChoice: { type: 'required' }, parallelToolCalls: false });
+    expect(parsed(body({ tools: [weatherTool], tool_choice: { type: 'auto', disable_parallel_tool_use: false } }))).not.toHaveProperty('parallelToolCalls');
+  });
+
+  it("without tools, 'auto' and 'none' choose nothing and are left out", () => {
+    for (const type of ['auto', 'none']) {
+      const request = parsed(body({ tool_choice: { type, disable_parallel_tool_use: true } }));
+      expect(request).not.toHaveProperty('toolChoice');
+      expect(request).not.toHaveProperty('parallelToolCalls');
+    }
+  });
+
+  it.each([
+    ['any without tools', { tool_choice: { type: 'any' } }, 'tool_choice', 'a tool choice that requires a tool needs tools: send tools, or leave tool_choice out'],
+    ['a named tool without tools', { tool_choice: { type: 'tool', name: 'get_weather' } }, 'tool_choice', 'a tool choice that requires a tool needs tools: send tools, or leave tool_choice out'],
+    ['a tool not offered', { tools: [weatherTool], tool_choice: { type: 'tool', name: 'get_time' } }, 'tool_choice', "names a tool ('get_time') that is not among the tools offered"],
+    ['type tool without a name', { tools: [weatherTool], tool_choice: { type: 'tool' } }, 'tool_choice.name', "is required with type 'tool': the name of the tool to call"],
+    ['an unknown type', { tools: [weatherTool], tool_choice: { type: 'function' } }, 'tool_choice.type', 'must be one of "auto", "any", "tool", "none"'],
+  ])('%s is refused', (_name, extra, param, text) => {
+    expect(refusal(body(extra))).toEqual({ status: 400, kind: 'invalid_request', param, message: `${param}: ${text}` });
+  });
+});
+
+describe('anthropic tools: parsing tool_use and tool_result blocks', () => {
+  it("an assistant turn is one message, text then calls; a user turn's results come first, its text after them", () => {
+    const request = parsed(
+      body({
+        system: 'be terse',
+        tools: [weatherTool, timeTool],
+        messages: [
+          { role: 'user', content: 'Weather and time in Paris?' },
+          {
+            role: 'assistant',
+            content: [
+              { type: 'text', text: 'Let me look.' },
+              { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } },
+              { type: 'text', text: 'And the time.' },
+              { type: 'tool_use', id: 'toolu_2', name: 'get_time', input: {}, cache_control: { type: 'ephemeral' } },
+            ],
+          },
+          {
+            role: 'user',
+            content: [
+              { type: 'tool_result', tool_use_id: 'toolu_1', content: '18C' },
+              { type: 'tool_result', tool_use_id: 'toolu_2', content: [{ type: 'text', text: 'clock' }, { type: 'text', text: 'broken' }], is_error: true },
+              { type: 'text', text: 'Thanks.' },
+              { type: 'text', text: 'Summarise.' },
+            ],
+          },
+        ],
+      }),
+    );
+    expect(request.messages).toStrictEqual([
+      { role: 'system', content: 'be terse' },
+      { role: 'user', content: 'Weather and time in Paris?' },
+      {
+        role: 'assistant',
+        content: 'Let me look.\nAnd the time.',
+        toolCalls: [
+          { id: 'toolu_1', name: 'get_weather', arguments: '{"city":"Paris"}' },
+          { id: 'toolu_2', name: 'get_time', arguments: '{}' },
+        ],
+      },
+      { role: 'tool', content: '18C', toolCallId: 'toolu_1' },
+      { role: 'tool', content: 'clock\nbroken', toolCallId: 'toolu_2', isError: true },
+      { role: 'user', content: 'Thanks.\nSummarise.' },
+    ]);
+  });
+
+  it('a turn of tool blocks alone is not empty: calls without text, results without text (or content) and no user message', () => {
+    const request = parsed(
+      body({
+        tools: [weatherTool],
+        messages: [
+          ...answeredCall.slice(0, 2),
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', is_error: false }] },
+          { role: 'assistant', content: 'It is mild.' },
+          { role: 'user', content: 'Thanks' },
+        ],
+      }),
+    );
+    // Strict: a result that is no error has no isError key at all.
+    expect(request.messages).toStrictEqual([
+      { role: 'user', content: 'Weather in Paris?' },
+      { role: 'assistant', content: '', toolCalls: [{ id: 'toolu_1', name: 'get_weather', arguments: '{"city":"Paris"}' }] },
+      { role: 'tool', content: '', toolCallId: 'toolu_1' },
+      { role: 'assistant', content: 'It is mild.' },
+      { role: 'user', content: 'Thanks' },
+    ]);
+  });
+
+  it('the emulator (asServer) reads tools the same way', () => {
+    const request = body({ tools: [weatherTool], tool_choice: { type: 'any' }, messages: answeredCall });
+    expect(anthropicDialect.parseRequest(request, { asServer: true })).toEqual(anthropicDialect.parseRequest(request));
+    expect(parsed(request).messages).toHaveLength(3);
+  });
+
+  it.each([
+    ['a tool_use block in a user turn', [{ role: 'user', content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: {} }] }], 'messages.0.content.0', 'tool_use blocks are calls the model made: they belong in assistant turns'],
+    ['a tool_use block in a system turn', [{ role: 'user', content: 'hi' }, { role: 'system', content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: {} }] }], 'messages.1.content.0', 'tool_use blocks are calls the model made: they belong in assistant turns'],
+    ['a tool_result block in an assistant turn', [{ role: 'user', content: 'hi' }, { role: 'assistant', content: [{ type: 'text', text: 'ok' }, { type: 'tool_result', tool_use_id: 'toolu_1' }] }], 'messages.1.content.1', 'tool_result blocks answer the tool calls of the assistant turn before: they belong in user turns'],
+    ['text before a tool result', [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'text', text: 'here' }, { type: 'tool_result', tool_use_id: 'toolu_1' }] }], 'messages.2.content.1', 'tool_result blocks come first in a user turn, before any text, as the Messages API requires'],
+    ['a tool_use id with a space', [answeredCall[0], { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu 1', name: 'get_weather', input: {} }] }], 'messages.1.content.0.id', "a tool call id is 1 to 256 letters, digits, '_' or '-'"],
+    ['a tool_use without an id', [answeredCall[0], { role: 'assistant', content: [{ type: 'tool_use', name: 'get_weather', input: {} }] }], 'messages.1.content.0.id', 'is required: a string'],
+    ['a tool_use name with a dot', [answeredCall[0], { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'get.weather', input: {} }] }], 'messages.1.content.0.name', "a tool name is 1 to 64 letters, digits, '_' or '-'"],
+    ['a tool_use input that is a list', [answeredCall[0], { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: ['Paris'] }] }], 'messages.1.content.0.input', 'must be an object: the arguments the tool was called with'],
+    ['a tool_use without input', [answeredCall[0], { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather' }] }], 'messages.1.content.0.input', 'must be an object: the arguments the tool was called with'],
+    ['a tool_result id with a slash', [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'a/b' }] }], 'messages.2.content.0.tool_use_id', "a tool call id is 1 to 256 letters, digits, '_' or '-'"],
+    [
+      'an image in a tool result',
+      [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'image', source: {} }] }] }],
+      'messages.2.content.0.content',
+      'content must be a string or an array of text blocks ({"type": "text", "text": "..."}): \'image\' blocks are not supported by this gateway yet',
+    ],
+    ['an is_error that is no boolean', [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', is_error: 'yes' }] }], 'messages.2.content.0.is_error', 'must be a boolean, got a string'],
+    ['an image beside a tool result', [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1' }, { type: 'image', source: {} }] }], 'messages.2.content', 'content must be a string or an array of text blocks ({"type": "text", "text": "..."}): \'image\' blocks are not supported by this gateway yet'],
+    ['a thinking block', [answeredCall[0], { role: 'assistant', content: [{ type: 'thinking', thinking: 'hm', signature: 's' }] }], 'messages.1.content', 'content must be a string or an array of text blocks ({"type": "text", "text": "..."}): \'thinking\' blocks are not supported by this gateway yet'],
+    ['a block of a type that is no plain name', [{ role: 'user', content: [{ type: 'my secret prompt' }] }], 'messages.0.content', 'content must be a string or an array of text blocks ({"type": "text", "text": "..."}): blocks of that type are not supported by this gateway yet'],
+    ['a block without a type', [{ role: 'user', content: [{ text: 'hi' }] }], 'messages.0.content', 'content must be a string or an array of text blocks ({"type": "text", "text": "..."}); each block needs a "type"'],
+    ['a text block without text', [{ role: 'user', content: [{ type: 'text' }] }], 'messages.0.content', 'content must be a string or an array of text blocks ({"type": "text", "text": "..."}); a text block needs a string "text"'],
+    ['content that is a number', [{ role: 'user', content: 42 }], 'messages.0.content', 'content must be a string or an array of text blocks ({"type": "text", "text": "..."}); got number'],
+  ])('%s is refused, naming it', (_name, messages, param, text) => {
+    expect(refusal(body({ tools: [weatherTool], messages }))).toEqual({ status: 400, kind: 'invalid_request', param, message: `${param}: ${text}` });
+  });
+
+  it.each([
+    ['a call left unanswered, after a system prompt (which shifts canonical indexes)', { system: 'be terse', messages: [answeredCall[0], answeredCall[1], { role: 'user', content: 'well?' }] }, 'messages.1', "its tool calls ('toolu_1') have no results: each call needs a tool result right after the assistant turn"],
+    [
+      'a result for no call, after a turn split into a result and text',
+      {
+        messages: [
+          ...answeredCall.slice(0, 2),
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1' }, { type: 'text', text: 'and again' }] },
+          { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_2', name: 'get_weather', input: { city: 'Rome' } }] },
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_2' }, { type: 'tool_result', tool_use_id: 'toolu_9' }] },
+        ],
+      },
+      'messages.4',
+      "a tool result for 'toolu_9', which is no unanswered tool call of the assistant turn before it",
+    ],
+    ['a conversation that ends with calls (a prefill cannot continue one)', { messages: answeredCall.slice(0, 2) }, 'messages.1', 'the conversation ends with tool calls: send their results after it (an answer cannot continue a tool call)'],
+    [
+      'two calls of one id',
+      { messages: [answeredCall[0], { role: 'assistant', content: [answeredCall[1]?.content[0], answeredCall[1]?.content[0]] }, answeredCall[2]] },
+      'messages.1',
+      "calls two tools with the same id 'toolu_1': tool call ids must be unique",
+    ],
+    ['a result at the start', { messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1' }] }] }, 'messages.0', "a tool result for 'toolu_1', which is no unanswered tool call of the assistant turn before it"],
+  ])('%s is refused, naming the caller’s message', (_name, extra, param, text) => {
+    expect(refusal(body({ tools: [weatherTool], ...extra }))).toEqual({ status: 400, kind: 'invalid_request', param, message: `${param}: ${text}` });
+  });
+
+  it('a turn with no tool block and no visible text is still refused', () => {
+    expect(refusal(body({ tools: [weatherTool], messages: [...answeredCall, { role: 'assistant', content: [] }, { role: 'user', content: 'hi' }] }))).toEqual({
+      status: 400,
+      kind: 'invalid_request',
+      param: 'messages.3.content',
+      message: 'messages.3.content: all messages must have non-empty content except for the optional final assistant message',
+    });
+  });
+});
+
+describe('anthropic tools: encoding a canonical request', () => {
+  const base: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'hi' }], maxTokens: 5, temperature: undefined, topP: undefined, stop: [], stream: false, includeUsage: false, finalAssistant: 'answer' };
+  const tools: ChatRequest['tools'] = [{ name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object', properties: {} } }, { name: 'get_time', parameters: {} }];
+
+  it('tools are name, description and input_schema; a schema without a type is an object schema, as Anthropic requires', () => {
+    expect(anthropicDialect.encodeRequest({ ...base, tools })).toMatchObject({
+      tools: [
+        { name: 'get_weather', description: 'Weather of a city', input_schema: { type: 'object', properties: {} } },
+        { name: 'get_time', input_schema: { type: 'object' } },
+      ],
+    });
+    expect(anthropicDialect.encodeRequest({ ...base, tools })).not.toHaveProperty('tool_choice');
+  });
+
+  it.each([
+    [{ type: 'auto' }, undefined, { type: 'auto' }],
+    [{ type: 'required' }, undefined, { type: 'any' }],
+    [{ type: 'tool', name: 'get_time' }, undefined, { type: 'tool', name: 'get_time' }],
+    [{ type: 'none' }, undefined, { type: 'none' }],
+    [{ type: 'auto' }, false, { type: 'auto', disable_parallel_tool_use: true }],
+    [{ type: 'required' }, false, { type: 'any', disable_parallel_tool_use: true }],
+    [{ type: 'tool', name: 'get_time' }, false, { type: 'tool', name: 'get_time', disable_parallel_tool_use: true }],
+    [{ type: 'none' }, false, { type: 'none' }],
+    [undefined, false, { type: 'auto', disable_parallel_tool_use: true }],
+    [{ type: 'auto' }, true, { type: 'auto' }],
+  ] as const)('tool choice %j with parallel calls %j is %j', (toolChoice, parallelToolCalls, expected) => {
+    const request: ChatRequest = { ...base, tools, ...(toolChoice === undefined ? {} : { toolChoice }), ...(parallelToolCalls === undefined ? {} : { parallelToolCalls }) };
+    expect((anthropicDialect.encodeRequest(request) as { tool_choice?: unknown }).tool_choice).toEqual(expected);
+  });
+
+  it('without tools no tool field is sent, whatever the choice says', () => {
+    const encoded = anthropicDialect.encodeRequest({ ...base, toolChoice: { type: 'none' }, parallelToolCalls: false });
+    expect(Object.keys(encoded as object).sort()).toEqual(['max_tokens', 'messages', 'model', 'stream']);
+  });
+
+  it('tool results and the user message after them are one user turn, results first; calls are tool_use blocks after the text', () => {
+    const messages: ChatMessage[] = [
+      { role: 'system', content: 'be terse' },
+      { role: 'user', content: 'Weather and time?' },
+      {
+        role: 'assistant',
+        content: 'Looking.',
+        toolCalls: [
+          { id: 'toolu_1', name: 'get_weather', arguments: '{"city":"Paris"}' },
+          { id: 'toolu_2', name: 'get_time', arguments: '' },
+        ],
+      },
+      { role: 'tool', content: '18C', toolCallId: 'toolu_1' },
+      { role: 'system', content: 'mind the units' },
+      { role: 'tool', content: '', toolCallId: 'toolu_2', isError: true },
+      { role: 'user', content: 'Thanks' },
+      { role: 'assistant', content: ' ', toolCalls: [{ id: 'toolu_3', name: 'get_time', arguments: '{}' }] },
+      { role: 'tool', content: 'noon', toolCallId: 'toolu_3', isError: false },
+      { role: 'assistant', content: 'Noon.' },
+    ];
+    expect(anthropicDialect.encodeRequest({ ...base, tools, messages })).toMatchObject({
+      system: 'be terse\nmind the units',
+      messages: [
+        { role: 'user', content: 'Weather and time?' },
+        {
+          role: 'assistant',
+          content: [
+            { type: 'text', text: 'Looking.' },
+            { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } },
+            { type: 'tool_use', id: 'toolu_2', name: 'get_time', input: {} },
+          ],
+        },
+        {
+          role: 'user',
+          content: [
+            { type: 'tool_result', tool_use_id: 'toolu_1', content: '18C' },
+            { type: 'tool_result', tool_use_id: 'toolu_2', is_error: true },
+            { type: 'text', text: 'Thanks' },
+          ],
+        },
+        // Whitespace is no text block (Anthropic refuses one), and a result that is no error has no is_error.
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_3', name: 'get_time', input: {} }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_3', content: 'noon' }] },
+        { role: 'assistant', content: 'Noon.' },
+      ],
+    });
+    const encoded = anthropicDialect.encodeRequest({ ...base, tools, messages }) as { messages: { content: unknown }[] };
+    expect(encoded.messages[2]?.content).toEqual([{ type: 'tool_result', tool_use_id: 'toolu_1', content: '18C' }, { type: 'tool_result', tool_use_id: 'toolu_2', is_error: true }, { type: 'text', text: 'Thanks' }]);
+    expect(encoded.messages[4]?.content).toEqual([{ type: 'tool_result', tool_use_id: 'toolu_3', content: 'noon' }]);
+  });
+
+  it('a user message without visible text after results is left out, as it always was', () => {
+    const messages: ChatMessage[] = [
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: '', toolCalls: [{ id: 'toolu_1', name: 'get_time', arguments: '{}' }] },
+      { role: 'tool', content: 'noon', toolCallId: 'toolu_1' },
+      { role: 'user', content: ' ' },
+    ];
+    expect((anthropicDialect.encodeRequest({ ...base, tools, messages }) as { messages: unknown[] }).messages).toEqual([
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_time', input: {} }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'noon' }] },
+    ]);
+  });
+
+  it('an Anthropic request with tools reaches an Anthropic upstream as it was sent', () => {
+    const sent = {
+      model: 'm',
+      max_tokens: 5,
+      messages: [
+        ...answeredCall,
+        { role: 'assistant', content: [{ type: 'text', text: 'And Rome?' }, { type: 'tool_use', id: 'toolu_2', name: 'get_weather', input: { city: 'Rome', units: ['C'] } }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_2', content: 'boom', is_error: true }, { type: 'text', text: 'Try again' }] },
+      ],
+      tools: [weatherTool],
+      tool_choice: { type: 'any', disable_parallel_tool_use: true },
+      stream: true,
+    };
+    expect(anthropicDialect.encodeRequest(parsed(sent))).toEqual({ ...sent, max_tokens: 5 });
+  });
+});
+
+describe('anthropic tools: complete answers', () => {
+  const usage = { inputTokens: 3, outputTokens: 9 };
+  const calls = [
+    { id: 'toolu_1', name: 'get_weather', arguments: '{"city":"Paris"}' },
+    { id: 'toolu_2', name: 'get_time', arguments: '' },
+  ];
+
+  it("an answer's text, then its calls as tool_use blocks, stopping for tool_use", () => {
+    expect(anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: 'Looking.', finishReason: 'tool_calls', toolCalls: calls, usage })).toEqual({
+      id: 'msg_1',
+      type: 'message',
+      role: 'assistant',
+      model: 'm',
+      content: [
+        { type: 'text', text: 'Looking.' },
+        { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } },
+        { type: 'tool_use', id: 'toolu_2', name: 'get_time', input: {} },
+      ],
+      stop_reason: 'tool_use',
+      stop_sequence: null,
+      usage: { input_tokens: 3, output_tokens: 9, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+    });
+  });
+
+  it('an answer of calls alone has no text block; arguments that are no JSON object are written as {} rather than throw', () => {
+    const body = anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: '', finishReason: 'tool_calls', toolCalls: [{ id: 'toolu_1', name: 'f', arguments: '[1]' }, { id: 'toolu_2', name: 'f', arguments: '{"a":' }], usage });
+    expect(body).toMatchObject({ content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }, { type: 'tool_use', id: 'toolu_2', name: 'f', input: {} }] });
+  });
+
+  it('an upstream message with tool_use blocks is read back as calls, stop_reason tool_use as tool_calls', () => {
+    const result: ChatResult = { id: 'msg_1', model: 'm', text: 'Looking.', finishReason: 'tool_calls', toolCalls: [{ id: 'toolu_1', name: 'get_weather', arguments: '{"city":"Paris"}' }], usage };
+    expect(anthropicDialect.parseResult(anthropicDialect.formatResult(result))).toEqual({ ok: true, value: result });
+    const message = { id: 'msg_2', type: 'message', role: 'assistant', model: 'm', content: [{ type: 'tool_use', id: 'toolu_9', name: 'get_time', input: {} }], stop_reason: 'tool_use', stop_sequence: null, usage: { input_tokens: 1, output_tokens: 2 } };
+    expect(anthropicDialect.parseResult(message)).toEqual({ ok: true, value: { id: 'msg_2', model: 'm', text: '', finishReason: 'tool_calls', toolCalls: [{ id: 'toolu_9', name: 'get_time', arguments: '{}' }], usage: { inputTokens: 1, outputTokens: 2 } } });
+    // An answer without calls has no toolCalls at all.
+    expect(anthropicDialect.parseResult({ ...message, content: [{ type: 'text', text: 'hi' }], stop_reason: 'end_turn' })).toEqual({ ok: true, value: { id: 'msg_2', model: 'm', text: 'hi', finishReason: 'stop', usage: { inputTokens: 1, outputTokens: 2 } } });
+  });
+
+  it.each([
+    ['without an id', { type: 'tool_use', name: 'f', input: {} }],
+    ['without a name', { type: 'tool_use', id: 'toolu_1', input: {} }],
+    ['with an input that is no object', { type: 'tool_use', id: 'toolu_1', name: 'f', input: 'x' }],
+  ])('a tool_use block %s is a malformed message', (_name, block) => {
+    const message = { id: 'msg_1', model: 'm', content: [block], stop_reason: 'tool_use', usage: { input_tokens: 1, output_tokens: 2 } };
+    expect(anthropicDialect.parseResult(message)).toEqual({ ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a malformed message' } });
+  });
+});
+
+describe('anthropic tools: streaming answers', () => {
+  const usage = { inputTokens: 3, outputTokens: 9 };
+  const start: ChatEvent = { type: 'start', id: 'msg_1', model: 'm', inputTokens: 3 };
+  const frame = (payload: { type: string }): string => `event: ${payload.type}\ndata: ${JSON.stringify(payload)}\n\n`;
+  const written = (events: readonly ChatEvent[]): string => {
+    const writer = anthropicDialect.createStreamWriter({ includeUsage: true, created: 0 });
+    return events.map((event) => writer.write(event)).join('');
+  };
+  const finishFrames = frame({ type: 'message_delta', delta: { stop_reason: 'tool_use', stop_sequence: null }, usage: { input_tokens: 3, output_tokens: 9 } } as { type: string }) + frame({ type: 'message_stop' });
+
+  it('text then two calls: a text block, then a tool_use block per call, each closed before the next opens', () => {
+    const events: ChatEvent[] = [
+      { type: 'text', text: 'Looking.' },
+      { type: 'tool_call', index: 0, id: 'toolu_1', name: 'get_weather' },
+      { type: 'tool_arguments', index: 0, text: '{"city":' },
+      { type: 'tool_arguments', index: 0, text: '' },
+      { type: 'tool_arguments', index: 0, text: '"Paris"}' },
+      { type: 'tool_call', index: 1, id: 'toolu_2', name: 'get_time' },
+      { type: 'finish', finishReason: 'tool_calls', usage },
+    ];
+    expect(written(events)).toBe(
+      [
+        { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
+        { type: 'ping' },
+        { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Looking.' } },
+        { type: 'content_block_stop', index: 0 },
+        { type: 'content_block_start', index: 1, content_block: { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: {} } },
+        { type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '{"city":' } },
+        { type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '"Paris"}' } },
+        { type: 'content_block_stop', index: 1 },
+        { type: 'content_block_start', index: 2, content_block: { type: 'tool_use', id: 'toolu_2', name: 'get_time', input: {} } },
+        { type: 'content_block_stop', index: 2 },
+      ]
+        .map(frame)
+        .join('') + finishFrames,
+    );
+  });
+
+  it('calls alone: the first tool_use block is block 0, followed by the ping', () => {
+    const events: ChatEvent[] = [start, { type: 'tool_call', index: 0, id: 'toolu_1', name: 'get_time' }, { type: 'tool_arguments', index: 0, text: '{}' }, { type: 'finish', finishReason: 'tool_calls', usage }];
+    const startFrame = written([start]);
+    expect(startFrame).toMatch(/^event: message_start\n/);
+    expect(written(events)).toBe(
+      startFrame +
+        [
+          { type: 'content_block_start', index: 0, content_block: { type: 'tool_use', id: 'toolu_1', name: 'get_time', input: {} } },
+          { type: 'ping' },
+          { type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: '{}' } },
+          { type: 'content_block_stop', index: 0 },
+        ]
+          .map(frame)
+          .join('') +
+        finishFrames,
+    );
+  });
+
+  it('text after a call opens a new text block; arguments of a call never begun are not written', () => {
+    const frames = written([{ type: 'tool_call', index: 0, id: 'toolu_1', name: 'f' }, { type: 'text', text: 'so' }, { type: 'text', text: ' there' }, { type: 'tool_arguments', index: 5, text: '{}' }]);
+    expect(frames).toBe(
+      [
+        { type: 'content_block_start', index: 0, content_block: { type: 'tool_use', id: 'toolu_1', name: 'f', input: {} } },
+        { type: 'ping' },
+        { type: 'content_block_stop', index: 0 },
+        { type: 'content_block_start', index: 1, content_block: { type: 'text', text: '' } },
+        { type: 'content_block_delta', index: 1, delta: { type: 'text_delta', text: 'so' } },
+        { type: 'content_block_delta', index: 1, delta: { type: 'text_delta', text: ' there' } },
+      ]
+        .map(frame)
+        .join(''),
+    );
+  });
+
+  it("reads Anthropic's tool_use blocks as calls numbered in order, with their arguments split as streamed", () => {
+    const reader = anthropicDialect.createStreamReader();
+    const read = (payload: { type: string }): ChatEvent[] => reader.read(payload.type, JSON.stringify(payload)).events;
+    const events = [
+      read({ type: 'message_start', message: { id: 'msg_1', model: 'm', usage: { input_tokens: 3 } } } as { type: string }),
+      read({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } } as { type: string }),
+      read({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Looking.' } } as { type: string }),
+      read({ type: 'content_block_stop', index: 0 } as { type: string }),
+      read({ type: 'content_block_start', index: 1, content_block: { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: {} } } as { type: string }),
+      read({ type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '' } } as { type: string }),
+      read({ type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '{"ci' } } as { type: string }),
+      read({ type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: 'ty": "Paris"}' } } as { type: string }),
+      read({ type: 'content_block_stop', index: 1 } as { type: string }),
+      // A server that sends the input whole at the start.
+      read({ type: 'content_block_start', index: 2, content_block: { type: 'tool_use', id: 'toolu_2', name: 'get_time', input: { zone: 'CET' } } } as { type: string }),
+      read({ type: 'content_block_stop', index: 2 } as { type: string }),
+      read({ type: 'content_block_delta', index: 7, delta: { type: 'input_json_delta', partial_json: '{"lost":1}' } } as { type: string }),
+      read({ type: 'message_delta', delta: { stop_reason: 'tool_use', stop_sequence: null }, usage: { output_tokens: 9 } } as { type: string }),
+      read({ type: 'message_stop' }),
+    ].flat();
+    expect(events).toEqual([
+      start,
+      { type: 'text', text: 'Looking.' },
+      { type: 'tool_call', index: 0, id: 'toolu_1', name: 'get_weather' },
+      { type: 'tool_arguments', index: 0, text: '{"ci' },
+      { type: 'tool_arguments', index: 0, text: 'ty": "Paris"}' },
+      { type: 'tool_call', index: 1, id: 'toolu_2', name: 'get_time' },
+      { type: 'tool_arguments', index: 1, text: '{"zone":"CET"}' },
+      { type: 'finish', finishReason: 'tool_calls', usage },
+    ]);
+  });
+
+  it('a tool_use block without an id or a name is a malformed stream', () => {
+    for (const block of [{ type: 'tool_use', name: 'f', input: {} }, { type: 'tool_use', id: 'toolu_1', input: {} }]) {
+      expect(anthropicDialect.createStreamReader().read('content_block_start', JSON.stringify({ type: 'content_block_start', index: 0, content_block: block }))).toEqual({ events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed tool_use block' }], done: true });
+    }
+  });
+
+  it('what the writer writes, the reader reads back', () => {
+    const events: ChatEvent[] = [
+      start,
+      { type: 'text', text: 'Let me ' },
+      { type: 'text', text: 'look.' },
+      { type: 'tool_call', index: 0, id: 'toolu_1', name: 'get_weather' },
+      { type: 'tool_arguments', index: 0, text: '{"city":' },
+      { type: 'tool_arguments', index: 0, text: '"Paris"}' },
+      { type: 'tool_call', index: 1, id: 'toolu_2', name: 'get_time' },
+      { type: 'tool_arguments', index: 1, text: '{}' },
+      { type: 'finish', finishReason: 'tool_calls', usage },
+    ];
+    const reader = anthropicDialect.createStreamReader();
+    const read: ChatEvent[] = [];
+    for (const part of written(events).split('\n\n')) {
+      const name = /^event: (.*)$/m.exec(part)?.[1];
+      const data = /^data: (.*)$/m.exec(part)?.[1];
+      if (data !== undefined) read.push(...reader.read(name, data).events);
+    }
+    expect(read).toEqual(events);
+  });
+});

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import type { ChatMessage, ToolDefinition } from '../../src/protocol/chat.js';
+import { toolUseIssue } from '../../src/protocol/tool-use.js';
+
+const weather: ToolDefinition = { name: 'get_weather', parameters: { type: 'object' } };
+const time: ToolDefinition = { name: 'get_time', parameters: { type: 'object' } };
+const user = (content: string): ChatMessage => ({ role: 'user', content });
+const calls = (...ids: string[]): ChatMessage => ({ role: 'assistant', content: '', toolCalls: ids.map((id) => ({ id, name: 'get_weather', arguments: '{}' })) });
+const result = (id: string): ChatMessage => ({ role: 'tool', content: '18 degrees', toolCallId: id });
+
+describe('toolUseIssue: what both dialects refuse about tools, checked once', () => {
+  it('a consistent agent turn passes: question, two calls, both results, the next question', () => {
+    expect(toolUseIssue([user('q'), calls('a', 'b'), result('b'), result('a'), user('thanks'), calls('c'), result('c')], [weather], { type: 'auto' })).toBeUndefined();
+    // System messages may stand between a call and its results (Anthropic moves them to the system prompt).
+    expect(toolUseIssue([user('q'), calls('a'), { role: 'system', content: 'be brief' }, result('a')], [weather], undefined)).toBeUndefined();
+  });
+
+  it('tool choices: a named tool must be offered; a required one needs tools', () => {
+    expect(toolUseIssue([user('q')], [weather], { type: 'tool', name: 'get_time' })).toEqual({ field: 'tool_choice', text: "names a tool ('get_time') that is not among the tools offered" });
+    expect(toolUseIssue([user('q')], undefined, { type: 'required' })).toMatchObject({ field: 'tool_choice', text: expect.stringMatching(/needs tools/) });
+    expect(toolUseIssue([user('q')], undefined, { type: 'tool', name: 'get_time' })).toMatchObject({ field: 'tool_choice' });
+    expect(toolUseIssue([user('q')], undefined, { type: 'none' })).toBeUndefined();
+    expect(toolUseIssue([user('q')], [weather, time], { type: 'tool', name: 'get_time' })).toBeUndefined();
+  });
+
+  it('two tools of one name are refused', () => {
+    expect(toolUseIssue([user('q')], [weather, weather], undefined)).toEqual({ field: 'tools', text: "two tools are named 'get_weather': tool names must be unique" });
+  });
+
+  it('tool turns in a request that offers no tools are refused (Anthropic refuses them), at the first such turn', () => {
+    expect(toolUseIssue([user('q'), calls('a'), result('a'), user('more')], undefined, undefined)).toMatchObject({ message: 1, field: 'messages', text: expect.stringMatching(/needs the tools it used/) });
+    expect(toolUseIssue([user('q'), calls('a'), result('a'), user('more')], [weather], { type: 'none' })).toBeUndefined();
+  });
+
+  it('a result that answers no pending call is refused at the result', () => {
+    expect(toolUseIssue([user('q'), calls('a'), result('x')], [weather], undefined)).toEqual({ message: 2, field: 'messages', text: "a tool result for 'x', which is no unanswered tool call of the assistant turn before it" });
+    // Answered twice: the second answers nothing pending.
+    expect(toolUseIssue([user('q'), calls('a'), result('a'), result('a')], [weather], undefined)).toMatchObject({ message: 3 });
+    // A result of an earlier turn's call, after the conversation moved on.
+    expect(toolUseIssue([user('q'), calls('a'), result('a'), user('next'), result('a')], [weather], undefined)).toMatchObject({ message: 4 });
+  });
+
+  it('calls left unanswered when the conversation moves on, or at its end, are refused at the calling turn', () => {
+    expect(toolUseIssue([user('q'), calls('a', 'b'), result('a'), user('next')], [weather], undefined)).toEqual({ message: 1, field: 'messages', text: "its tool calls ('b') have no results: each call needs a tool result right after the assistant turn" });
+    expect(toolUseIssue([user('q'), calls('a')], [weather], undefined)).toMatchObject({ message: 1, text: expect.stringMatching(/ends with tool calls/) });
+  });
+
+  it('two calls of one id in a turn are refused', () => {
+    expect(toolUseIssue([user('q'), calls('a', 'a'), result('a')], [weather], undefined)).toMatchObject({ message: 1, text: "calls two tools with the same id 'a': tool call ids must be unique" });
+  });
+
+  it('ids that are not plain names are not quoted back (messages are logged)', () => {
+    const odd = 'x'.repeat(60);
+    expect(toolUseIssue([user('q'), calls('a'), result(odd)], [weather], undefined)?.text).toBe('a tool result for a tool call, which is no unanswered tool call of the assistant turn before it');
+  });
+});
