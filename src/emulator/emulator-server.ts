@@ -16,7 +16,7 @@ import { dialects } from '../protocol/dialects.js';
 import { sendJson } from '../protocol/send-json.js';
 import { BatchScheduler, schedulerConfigFromProfile, type SchedulerEvent } from './batch-scheduler.js';
 import { applyFaults, noFaults, parseFaultsUpdate, type Faults, type FaultsUpdate } from './faults.js';
-import { corruptPlan, planCompletion } from './generate.js';
+import { corruptPlan, eventsOfToken, planCompletion } from './generate.js';
 import { createEmulatorMetrics, type ReplicaLoad } from './metrics.js';
 import { mixSeed, seededRandom } from '../random/seeded-random.js';
 
@@ -395,7 +395,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
           }
           let frames = started ? '' : writer.write(start);
           started = true;
-          frames += writer.write({ type: 'text', text: plan.tokens[event.index] ?? '' });
+          for (const tokenEvent of eventsOfToken(plan, event.index)) frames += writer.write(tokenEvent);
           if (cut !== null && event.index + 1 >= cut && event.index + 1 < plan.tokens.length) {
             metrics.fault('cut');
             abandon();
@@ -414,7 +414,19 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
           if (writer !== undefined) {
             res.end((started ? '' : writer.write(start)) + writer.write({ type: 'finish', finishReason: plan.finishReason, ...(plan.stopSequence === undefined ? {} : { stopSequence: plan.stopSequence }), usage: plan.usage }));
           } else {
-            sendJson(res, 200, dialect.formatResult({ id: completionId, model: modelName, text: plan.text, finishReason: plan.finishReason, ...(plan.stopSequence === undefined ? {} : { stopSequence: plan.stopSequence }), usage: plan.usage }));
+            sendJson(
+              res,
+              200,
+              dialect.formatResult({
+                id: completionId,
+                model: modelName,
+                text: plan.text,
+                finishReason: plan.finishReason,
+                ...(plan.stopSequence === undefined ? {} : { stopSequence: plan.stopSequence }),
+                ...(plan.toolCalls === undefined ? {} : { toolCalls: plan.toolCalls }),
+                usage: plan.usage,
+              }),
+            );
           }
           return;
         }

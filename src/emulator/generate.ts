@@ -1,4 +1,4 @@
-import { estimateTokens, promptText, type ChatRequest, type FinishReason, type Usage } from '../protocol/chat.js';
+import { estimateTokens, lastSpokenTurn, promptText, type ChatEvent, type ChatRequest, type FinishReason, type ToolCall, type ToolDefinition, type Usage } from '../protocol/chat.js';
 import { hashText, mixSeed, seededRandom, type Random } from '../random/seeded-random.js';
 
 /** The fixed vocabulary answers are drawn from; one word is one token. */
@@ -20,14 +20,26 @@ export const vocabulary: readonly string[] = [
 /** Replaces a token's word when the corrupt-output fault hits it. */
 export const corruptMarker = '<corrupt>';
 
+/** What one output token streams: a piece of answer text, or a piece of a tool call's arguments (after the call's start, on its first token). */
+export type TokenEvent = Extract<ChatEvent, { type: 'text' | 'tool_call' | 'tool_arguments' }>;
+
 /** A whole answer, decided before the first token: the scheduler only times it. */
 export interface CompletionPlan {
-  /** Text of each token as streamed (a leading space before every word but the first, and before the first too when continuing an assistant turn); joined they are `text`. */
+  /**
+   * One entry per output token, so its length is what the scheduler times. A text answer: each
+   * token's text as streamed (a leading space before every word but the first, and before the
+   * first too when continuing an assistant turn); joined they are `text`. An answer calling
+   * tools: each token's piece of its call's arguments.
+   */
   readonly tokens: readonly string[];
   readonly text: string;
   readonly finishReason: FinishReason;
   /** The stop sequence the answer was cut before, if one was. */
   readonly stopSequence?: string;
+  /** An answer calling tools: what each token streams (parallel to `tokens`); left out of text answers, whose tokens stream as text. */
+  readonly tokenEvents?: readonly (readonly TokenEvent[])[];
+  /** An answer calling tools: the calls, as the non-stream answer carries them (arguments incomplete when max_tokens cut them). */
+  readonly toolCalls?: readonly ToolCall[];
   readonly usage: Usage;
 }
 
@@ -48,11 +60,14 @@ export function promptRandom(seed: number, prompt: string): Random {
  * The deterministic answer to a request: words drawn from the vocabulary by
  * a generator keyed on the seed and the prompt, as many as a length drawn
  * the same way or `max_tokens`, whichever is smaller (finish `length` when
- * `max_tokens` cut it), truncated before the first stop sequence.
+ * `max_tokens` cut it), truncated before the first stop sequence. A request
+ * offering tools may be answered with tool calls instead (see 'Tool calls' below).
  */
 export function planCompletion(request: ChatRequest, options: GenerateOptions): CompletionPlan {
   const prompt = promptText(request);
   const random = promptRandom(options.seed, prompt);
+  const tools = toolsToCall(request, random);
+  if (tools !== undefined) return planToolCalls(request, tools, random, estimateTokens(prompt));
   const mean = Math.max(1, Math.round(options.meanOutputTokens));
   const natural = 1 + Math.floor(random() * (2 * mean - 1));
   const count = request.maxTokens === undefined ? natural : Math.max(1, Math.min(request.maxTokens, natural));
@@ -73,11 +88,127 @@ export function planCompletion(request: ChatRequest, options: GenerateOptions): 
   return build(tokens, cut ? 'length' : 'stop', inputTokens);
 }
 
-/** The same answer with each token replaced by the marker with probability `rate`. */
+/**
+ * The same answer with each token replaced by the marker with probability `rate`. Only text is
+ * corrupted: an answer calling tools is returned as it is, since garbled arguments would be
+ * invalid JSON, which is a different fault from a garbled answer.
+ */
 export function corruptPlan(plan: CompletionPlan, rate: number, random: Random): CompletionPlan {
-  if (rate <= 0) return plan;
+  if (rate <= 0 || plan.tokenEvents !== undefined) return plan;
   const tokens = plan.tokens.map((token) => (random() < rate ? (token.startsWith(' ') ? ` ${corruptMarker}` : corruptMarker) : token));
   return { ...plan, tokens, text: tokens.join('') };
+}
+
+/** The stream events of a plan's token `index`. */
+export function eventsOfToken(plan: CompletionPlan, index: number): readonly TokenEvent[] {
+  return plan.tokenEvents?.[index] ?? [{ type: 'text', text: plan.tokens[index] ?? '' }];
+}
+
+/*
+ * Tool calls, as deterministic as text answers (same seed and prompt, same calls):
+ * - tool choice 'none', or no tools offered: a text answer;
+ * - 'required' or a named tool: always calls (the named tool, or one the generator picks);
+ * - 'auto' or none given: calls when the conversation's last turn (system turns aside) is the
+ *   user's, a fresh question, and answers with text after a tool's result or an assistant turn
+ *   (one to continue, or to answer after): an agent loop runs question, call, results, answer;
+ * - one call, or two of different tools when parallel calls are not turned off, two or more
+ *   tools are offered, no tool is named, and the generator draws it (one time in two).
+ * Arguments are a JSON object built from the tool's schema (see argumentsFor), streamed four
+ * characters a token (estimateTokens' rule); max_tokens cuts them (finish 'length', arguments
+ * then incomplete), stop sequences never apply, else the finish is 'tool_calls'.
+ */
+
+/** The tools an answer calls (one or two), or undefined when it answers with text. */
+function toolsToCall(request: ChatRequest, random: Random): readonly ToolDefinition[] | undefined {
+  const tools = request.tools ?? [];
+  const choice = request.toolChoice ?? { type: 'auto' };
+  // No draw is made before this decision, so a text answer draws exactly as without tools.
+  if (tools.length === 0 || choice.type === 'none') return undefined;
+  if (choice.type === 'tool') {
+    const named = tools.find((tool) => tool.name === choice.name);
+    return named === undefined ? undefined : [named];
+  }
+  if (choice.type === 'auto' && lastSpokenTurn(request.messages)?.role !== 'user') return undefined;
+  const first = pick(tools, random);
+  if (request.parallelToolCalls === false || tools.length < 2 || random() >= 0.5) return [first];
+  return [first, pick(tools.filter((tool) => tool !== first), random)];
+}
+
+/** One of `items` (never empty here), drawn by the generator. */
+function pick<T>(items: readonly T[], random: Random): T {
+  return items[Math.floor(random() * items.length)] ?? (items[0] as T);
+}
+
+function planToolCalls(request: ChatRequest, tools: readonly ToolDefinition[], random: Random, inputTokens: number): CompletionPlan {
+  const calls: ToolCall[] = tools.map((tool) => ({ id: `call_${hex(random)}${hex(random)}${hex(random)}`, name: tool.name, arguments: JSON.stringify(argumentsFor(tool.parameters, random)) }));
+  const budget = request.maxTokens === undefined ? Number.POSITIVE_INFINITY : Math.max(1, request.maxTokens);
+  const tokens: string[] = [];
+  const tokenEvents: TokenEvent[][] = [];
+  const written: ToolCall[] = [];
+  for (const [index, call] of calls.entries()) {
+    if (tokens.length >= budget) break;
+    let text = '';
+    for (let at = 0; at < call.arguments.length && tokens.length < budget; at += 4) {
+      const piece = call.arguments.slice(at, at + 4);
+      // The call's start rides with its first piece of arguments.
+      tokenEvents.push(at === 0 ? [{ type: 'tool_call', index, id: call.id, name: call.name }, { type: 'tool_arguments', index, text: piece }] : [{ type: 'tool_arguments', index, text: piece }]);
+      tokens.push(piece);
+      text += piece;
+    }
+    written.push({ ...call, arguments: text });
+  }
+  const needed = calls.reduce((sum, call) => sum + estimateTokens(call.arguments), 0);
+  return { tokens, text: '', finishReason: tokens.length < needed ? 'length' : 'tool_calls', tokenEvents, toolCalls: written, usage: { inputTokens, outputTokens: tokens.length } };
+}
+
+/** Eight hex digits from the generator. */
+function hex(random: Random): string {
+  return Math.floor(random() * 2 ** 32)
+    .toString(16)
+    .padStart(8, '0');
+}
+
+/**
+ * An arguments object for a tool's JSON Schema: each required property (every property when the
+ * schema lists none required) by its type: string, a vocabulary word; integer or number, a whole
+ * number from 1 to 100; boolean, either; array, []; object, {}; anything else, null. A property
+ * with an enum takes its first value, whatever its type, so the arguments stay within the schema.
+ */
+function argumentsFor(schema: Readonly<Record<string, unknown>>, random: Random): Record<string, unknown> {
+  const properties = isRecord(schema.properties) ? schema.properties : {};
+  const names = Array.isArray(schema.required) ? schema.required.filter((name): name is string => typeof name === 'string') : Object.keys(properties);
+  // fromEntries defines every name as a property of its own, '__proto__' too.
+  return Object.fromEntries(
+    names.map((name) => {
+      const property = Object.hasOwn(properties, name) ? properties[name] : undefined;
+      return [name, valueFor(isRecord(property) ? property : {}, random)];
+    }),
+  );
+}
+
+function valueFor(schema: Readonly<Record<string, unknown>>, random: Random): unknown {
+  if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[0];
+  // A list of types (["string", "null"]): the first that is not null.
+  const type = Array.isArray(schema.type) ? schema.type.find((entry) => entry !== 'null') : schema.type;
+  switch (type) {
+    case 'string':
+      return pick(vocabulary, random);
+    case 'integer':
+    case 'number':
+      return 1 + Math.floor(random() * 100);
+    case 'boolean':
+      return random() < 0.5;
+    case 'array':
+      return [];
+    case 'object':
+      return {};
+    default:
+      return null;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function build(tokens: readonly string[], finishReason: FinishReason, inputTokens: number): CompletionPlan {

@@ -34,6 +34,15 @@ export interface EmulatorMetrics {
   readonly contentType: string;
 }
 
+/**
+ * The finish reason as vLLM's engine counts it: its engine knows only stop and length (the tool
+ * parser that reports tool calls runs above it, on text that ended at the end-of-turn token), so a
+ * router reading these series sees an answer calling tools as a stop, as from a real replica.
+ */
+function engineFinishReason(reason: FinishReason): FinishReason {
+  return reason === 'tool_calls' ? 'stop' : reason;
+}
+
 export function createEmulatorMetrics(modelName: string, load: () => ReplicaLoad): EmulatorMetrics {
   const registry = new Registry();
   const labels = { model_name: modelName };
@@ -101,7 +110,7 @@ export function createEmulatorMetrics(modelName: string, load: () => ReplicaLoad
       generation.inc(labels, tokens);
     },
     success(reason, seconds) {
-      success.inc({ ...labels, finished_reason: reason });
+      success.inc({ ...labels, finished_reason: engineFinishReason(reason) });
       e2e.observe(labels, seconds);
     },
     fault(kind) {

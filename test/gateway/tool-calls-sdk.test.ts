@@ -1,0 +1,137 @@
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningEmulator } from '../../src/emulator/index.js';
+import { createGateway, type Gateway } from '../../src/gateway/gateway-server.js';
+import { hashApiKey } from '../../src/gateway/tenant-auth.js';
+import { gatewayConfig, startTestEmulator } from './helpers/fleet.js';
+
+/**
+ * Tool calling end to end with the official SDKs, through an emulated replica spoken to in the
+ * other dialect: an OpenAI client over an Anthropic-dialect upstream and an Anthropic client over an
+ * OpenAI-dialect one, whole and streamed, and a whole agent turn (call, result, answer).
+ */
+
+const apiKey = 'sk-tool-sdk';
+let replica: RunningEmulator;
+let gateway: Gateway;
+let url: string;
+
+beforeAll(async () => {
+  replica = await startTestEmulator({ servedModelName: 'm-tools' });
+  gateway = createGateway({
+    config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: via-anthropic, url: "${replica.url}", dialect: anthropic, model: m-tools, provider: p1, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: via-openai, url: "${replica.url}", dialect: openai, model: m-tools, provider: p2, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+routes:
+  - { model: anthropic-upstream, endpoints: [via-anthropic], policy: [cost] }
+  - { model: openai-upstream, endpoints: [via-openai], policy: [cost] }
+tenants:
+  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
+`),
+    logger: false,
+  });
+  url = await gateway.listen(0, '127.0.0.1');
+});
+
+afterAll(async () => {
+  await gateway.close();
+  await replica.close();
+});
+
+const weatherSchema = { type: 'object', properties: { city: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } }, required: ['city', 'unit'] };
+const question = 'What is the weather in Paris?';
+
+describe('an OpenAI client over an Anthropic-dialect upstream', () => {
+  const client = (): OpenAI => new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: 0 });
+  const tools: OpenAI.Chat.Completions.ChatCompletionTool[] = [{ type: 'function', function: { name: 'get_weather', description: 'The weather now', parameters: weatherSchema } }];
+
+  it('gets a tool call whole and streamed, the same call both ways, with arguments that follow the schema', async () => {
+    const whole = await client().chat.completions.create({ model: 'anthropic-upstream', max_tokens: 200, messages: [{ role: 'user', content: question }], tools });
+    const choice = whole.choices[0];
+    expect(choice?.finish_reason).toBe('tool_calls');
+    const call = choice?.message.tool_calls?.[0];
+    expect(call?.type).toBe('function');
+    if (call?.type !== 'function') throw new Error('no function call');
+    expect(call.function.name).toBe('get_weather');
+    expect(call.id).toMatch(/^[A-Za-z0-9_-]+$/);
+    const input = JSON.parse(call.function.arguments) as { city?: unknown; unit?: unknown };
+    expect(typeof input.city).toBe('string');
+    expect(input.unit).toBe('celsius');
+    expect(whole.usage?.completion_tokens).toBeGreaterThan(0);
+
+    const streamed = await client().chat.completions.stream({ model: 'anthropic-upstream', max_tokens: 200, messages: [{ role: 'user', content: question }], tools }).finalChatCompletion();
+    expect(streamed.choices[0]?.finish_reason).toBe('tool_calls');
+    expect(streamed.choices[0]?.message.tool_calls).toEqual(choice?.message.tool_calls);
+  });
+
+  it('sends the result back and gets the answer in text', async () => {
+    const first = await client().chat.completions.create({ model: 'anthropic-upstream', max_tokens: 200, messages: [{ role: 'user', content: question }], tools });
+    const assistant = first.choices[0]?.message;
+    const call = assistant?.tool_calls?.[0];
+    if (assistant === undefined || call === undefined) throw new Error('no tool call');
+    const answer = await client().chat.completions.create({
+      model: 'anthropic-upstream',
+      max_tokens: 50,
+      tools,
+      messages: [{ role: 'user', content: question }, assistant, { role: 'tool', tool_call_id: call.id, content: '18 degrees, light rain' }],
+    });
+    expect(answer.choices[0]?.finish_reason).toMatch(/^(stop|length)$/);
+    expect(answer.choices[0]?.message.content?.length).toBeGreaterThan(0);
+    expect(answer.choices[0]?.message.tool_calls ?? []).toEqual([]);
+  });
+
+  it('a tool result that answers no call is refused with a 400 naming the message', async () => {
+    const refused = await client()
+      .chat.completions.create({ model: 'anthropic-upstream', max_tokens: 50, tools, messages: [{ role: 'user', content: question }, { role: 'tool', tool_call_id: 'call_nowhere', content: '18 degrees' }] })
+      .catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((refused as InstanceType<typeof OpenAI.BadRequestError>).message).toMatch(/messages\.1: .*call_nowhere/);
+  });
+});
+
+describe('an Anthropic client over an OpenAI-dialect upstream', () => {
+  const client = (): Anthropic => new Anthropic({ apiKey, baseURL: url, maxRetries: 0 });
+  const tools: Anthropic.Tool[] = [{ name: 'get_weather', description: 'The weather now', input_schema: weatherSchema as Anthropic.Tool.InputSchema }];
+
+  it('gets a tool_use block whole and streamed, the same both ways', async () => {
+    const whole = await client().messages.create({ model: 'openai-upstream', max_tokens: 200, messages: [{ role: 'user', content: question }], tools });
+    expect(whole.stop_reason).toBe('tool_use');
+    const block = whole.content.find((item) => item.type === 'tool_use');
+    if (block?.type !== 'tool_use') throw new Error('no tool_use block');
+    expect(block.name).toBe('get_weather');
+    expect(block.input).toMatchObject({ city: expect.any(String), unit: 'celsius' });
+
+    const streamed = await client().messages.stream({ model: 'openai-upstream', max_tokens: 200, messages: [{ role: 'user', content: question }], tools }).finalMessage();
+    expect(streamed.stop_reason).toBe('tool_use');
+    expect(streamed.content).toEqual(whole.content);
+  });
+
+  it('sends the tool_result back and gets the answer in text', async () => {
+    const first = await client().messages.create({ model: 'openai-upstream', max_tokens: 200, messages: [{ role: 'user', content: question }], tools });
+    const block = first.content.find((item) => item.type === 'tool_use');
+    if (block?.type !== 'tool_use') throw new Error('no tool_use block');
+    const answer = await client().messages.create({
+      model: 'openai-upstream',
+      max_tokens: 50,
+      tools,
+      messages: [
+        { role: 'user', content: question },
+        { role: 'assistant', content: first.content },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: block.id, content: '18 degrees, light rain' }] },
+      ],
+    });
+    expect(answer.stop_reason).toMatch(/^(end_turn|max_tokens)$/);
+    expect(answer.content[0]?.type).toBe('text');
+  });
+
+  it('a forced tool choice of a tool not offered is refused with a 400 naming tool_choice', async () => {
+    const refused = await client()
+      .messages.create({ model: 'openai-upstream', max_tokens: 50, tools, tool_choice: { type: 'tool', name: 'get_time' }, messages: [{ role: 'user', content: question }] })
+      .catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(Anthropic.BadRequestError);
+    expect((refused as InstanceType<typeof Anthropic.BadRequestError>).message).toMatch(/tool_choice: .*get_time.*not among the tools offered/);
+  });
+});
