@@ -52,6 +52,11 @@ export const endpointConfigSchema = z.strictObject({
    * resumes of broken streams, away from the endpoint.
    */
   prefill: z.boolean().default(true),
+  /**
+   * Whether the upstream takes tools (calls the caller's functions). vLLM does only when started
+   * with a tool-call parser (--enable-auto-tool-choice): false keeps requests that offer tools away.
+   */
+  tools: z.boolean().default(true),
   /** 0 for committed capacity: already paid for, free at the margin. */
   marginalCostPerMillionTokens: z.number().min(0).max(1e6),
   /** Concurrent requests the endpoint serves well; the denominator of its load. */

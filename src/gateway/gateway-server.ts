@@ -244,6 +244,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           maxOutputTokens: context.resumed?.outputTokens ?? context.roomBudget ?? outputTokens,
           prefixKey,
           excludeEndpoints: tried,
+          ...(request.tools === undefined ? {} : { offersTools: true }),
           // A resumed answer is a continuation: it goes only where prefills are taken.
           ...(context.resumed !== undefined ? { trailingAssistant: 'continue' as const } : { ...(trailingAssistant === undefined ? {} : { trailingAssistant }), ...(joinedTrailingAssistant === undefined ? {} : { joinedTrailingAssistant }) }),
         }),

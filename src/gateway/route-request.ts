@@ -18,6 +18,7 @@ import { unitInterval } from './unit-interval.js';
  *  3a. a request that ends with an assistant turn the upstream would continue (a prefill, a
  *     resumed answer, or any trailing assistant turn for an Anthropic-dialect upstream, which
  *     reads one only as a prefill) goes only to endpoints that take prefills  else 400 prefill
+ *  3b. a request that offers tools goes only to endpoints that take tools    else 400 tools
  *  3. promptTokens + maxOutputTokens <= contextWindow; a longContext endpoint only
  *     when no ordinary endpoint that passed step 2 fits (it is reserved for requests
  *     that need it, even while the ordinary ones are down)          else 400 context
@@ -112,6 +113,8 @@ export interface RouteInput {
    * assistant, system] ends with the assistant turn there. Undefined: as trailingAssistant.
    */
   readonly joinedTrailingAssistant?: 'continue' | 'answer';
+  /** The request offers the model tools: only endpoints that take tools can serve it. */
+  readonly offersTools?: boolean;
 }
 
 export interface RoutingPolicy {
@@ -122,7 +125,7 @@ export interface RoutingPolicy {
   readonly panic: boolean;
 }
 
-export type RouteFailureCode = 'no_route' | 'jurisdiction' | 'prefill' | 'context' | 'unavailable';
+export type RouteFailureCode = 'no_route' | 'jurisdiction' | 'prefill' | 'tools' | 'context' | 'unavailable';
 
 export type RouteDecision =
   | { readonly ok: true; readonly ranked: EndpointView[]; /** Ranked despite open circuits (see PANIC above). */ readonly panic: boolean }
@@ -202,9 +205,11 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   if (inJurisdiction.length === 0) return jurisdictionFailure(request, allowed, candidates);
   const continuing = request.trailingAssistant === undefined && request.joinedTrailingAssistant === undefined ? inJurisdiction : inJurisdiction.filter((endpoint) => takesEnding(endpoint, endpoint.dialect === 'anthropic' ? (request.joinedTrailingAssistant ?? request.trailingAssistant) : request.trailingAssistant));
   if (continuing.length === 0) return prefillFailure(request, allowed);
+  const withTools = request.offersTools === true ? continuing.filter((endpoint) => endpoint.tools) : continuing;
+  if (withTools.length === 0) return toolsFailure(request, allowed);
   const needed = request.promptTokens + request.maxOutputTokens;
-  const fitting = fitContext(continuing, needed);
-  if (fitting.length === 0) return contextFailure(request, allowed, continuing, needed);
+  const fitting = fitContext(withTools, needed);
+  if (fitting.length === 0) return contextFailure(request, allowed, withTools, needed);
   const available = fitting.filter((endpoint) => unavailableReason(endpoint, policy.halfOpenProbes, request.excludeEndpoints) === undefined);
   if (available.length > 0) return { ok: true, ranked: lastIfBackedOff(rankEndpoints(available, candidates, route, request.prefixKey, random)), panic: false };
   const ejected = policy.panic ? fitting.filter((endpoint) => request.excludeEndpoints?.has(endpoint.id) !== true) : [];
@@ -312,6 +317,11 @@ function shownHeaderValue(value: string): string {
 function prefillFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {
   const message = `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} continues a conversation that ends with an assistant turn (a prefill): end it with a user turn`;
   return { ok: false, status: 400, code: 'prefill', message };
+}
+
+function toolsFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {
+  const message = `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} takes tools: send the request without tools, or ask the operator for a route whose endpoints take them`;
+  return { ok: false, status: 400, code: 'tools', message };
 }
 
 function contextFailure(request: RouteInput, allowed: ReadonlySet<string>, inJurisdiction: readonly EndpointView[], needed: number): RouteFailure {

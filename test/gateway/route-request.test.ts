@@ -16,6 +16,7 @@ function endpoint(id: string, overrides: Partial<EndpointView> = {}): EndpointVi
     contextWindow: 32_768,
     longContext: false,
     prefill: true,
+    tools: true,
     marginalCostPerMillionTokens: 0,
     capacity: 10,
     weight: 1,
@@ -256,6 +257,25 @@ describe('prefill eligibility: endpoints that refuse a trailing assistant turn (
       message: "no endpoint for model 'frontier' in jurisdictions [us] continues a conversation that ends with an assistant turn (a prefill): end it with a user turn",
     });
     expect(ranked(route(mixed, ['cost'], { trailingAssistant: 'continue' }))).toEqual(['eu']);
+  });
+});
+
+describe('tools eligibility: endpoints started without a tool-call parser', () => {
+  const fleet = [endpoint('plain', { tools: false }), endpoint('tooled'), endpoint('eu-tooled', { jurisdiction: 'eu' })];
+
+  it('a request that offers tools goes only to endpoints that take them; one without goes anywhere', () => {
+    expect(ranked(route(fleet, ['cost'], { offersTools: true }))).toEqual(['tooled', 'eu-tooled']);
+    expect(ranked(route(fleet, ['cost']))).toEqual(['plain', 'tooled', 'eu-tooled']);
+  });
+
+  it('nowhere to take them is a 400 saying so, judged within the allowed jurisdictions', () => {
+    expect(route(fleet, ['cost'], { offersTools: true, headerJurisdictions: ['us'], excludeEndpoints: new Set() })).toMatchObject({ ok: true });
+    expect(route([endpoint('plain', { tools: false }), endpoint('eu-tooled', { jurisdiction: 'eu' })], ['cost'], { offersTools: true, headerJurisdictions: ['us'] })).toEqual({
+      ok: false,
+      status: 400,
+      code: 'tools',
+      message: "no endpoint for model 'frontier' in jurisdictions [us] takes tools: send the request without tools, or ask the operator for a route whose endpoints take them",
+    });
   });
 });
 

@@ -21,9 +21,9 @@ async function scripted(respond: (res: ServerResponse) => void): Promise<Scripte
 }
 
 /** A gateway over OpenAI-dialect upstreams, cheapest first, on route `m`. */
-async function gateway(urls: readonly string[]): Promise<string> {
+async function gateway(urls: readonly string[], endpointExtra = ''): Promise<string> {
   const resilience = '{ retries: 1, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000 }';
-  const endpoints = urls.map((url, index) => `  - { id: e${index}, url: "${url}", dialect: openai, model: m, provider: p${index}, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: ${index}, capacity: 8 }`);
+  const endpoints = urls.map((url, index) => `  - { id: e${index}, url: "${url}", dialect: openai, model: m, provider: p${index}, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: ${index}, capacity: 8${endpointExtra} }`);
   const started = createGateway({
     config: gatewayConfig(
       ['version: 1', 'endpoints:', ...endpoints, 'routes:', `  - { model: m, endpoints: [${urls.map((_, index) => `e${index}`).join(', ')}], policy: [cost] }`, 'tenants:', `  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }`, `resilience: ${resilience}`].join('\n'),
@@ -125,6 +125,18 @@ describe('tool calls through the gateway', () => {
     const response = await ask(url, question);
     expect(response.status).toBe(502);
     expect(await response.text()).toMatch(/tool call arguments that are not a JSON object/);
+  });
+
+  it('a request that offers tools is refused with a 400 naming tools when no endpoint takes them; one without tools is served there', async () => {
+    const upstream = await scripted(weatherCall('tool_calls'));
+    const url = await gateway([upstream.url], ', tools: false');
+    const response = await ask(url, question);
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: { param: 'tools', message: expect.stringMatching(/takes tools/) } });
+    expect(upstream.arrivals()).toBe(0);
+    const { tools: _offered, ...withoutTools } = question;
+    expect((await ask(url, withoutTools)).status).toBe(200);
+    expect(upstream.arrivals()).toBe(1);
   });
 
   it('arguments far past the budget are cut there: the answer ends with length', async () => {
