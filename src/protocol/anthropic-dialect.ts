@@ -3,7 +3,7 @@ import { defaultMaxOutputTokens, hasVisibleText, maxStopSequenceChars, saysSomet
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest, isQuotableName, noTools, otherApiField, unsupportedContent } from './request-problem.js';
 import { sseFrame } from './sse.js';
-import { toolCallIdPattern, toolNamePattern, toolUseIssue } from './tool-use.js';
+import { jsonObjectOf, toolCallIdPattern, toolNamePattern, toolUseIssue } from './tool-use.js';
 
 const textBlock = z.looseObject({ type: z.literal('text'), text: z.string() });
 const systemContent = z.union([z.string(), z.array(textBlock)], { error: unsupportedContent('block', 'system') });
@@ -32,11 +32,15 @@ const toolResultBlock = z.looseObject({
 
 /** The caller's own tool (a "custom" tool); any other `type` is a server tool Anthropic runs itself. */
 const toolSchema = z.looseObject({
-  // First, so that a server tool (which has no input_schema) is named as one.
-  type: z.literal('custom', { error: serverToolRefusal }).optional(),
+  // First, so that a server tool (which has no input_schema) is named as one. The SDK's Tool
+  // allows `type: null`, which is a custom tool as an absent type is.
+  type: z.literal('custom', { error: serverToolRefusal }).nullish(),
   name: z.string().regex(toolNamePattern, toolNameRule),
   description: z.string().optional(),
   input_schema: z.record(z.string(), z.unknown(), { error: 'is required: a JSON Schema object of the tool\'s input' }),
+  // Refused as OpenAI's strict is: dropping it would promise schema-valid input the gateway does not enforce.
+  strict: z.literal(false, { error: 'strict function calling is not supported by this gateway yet: leave strict out, or false' }).nullish(),
+  // eager_input_streaming (fine-grained tool streaming) passes unforwarded: a streaming hint that does not change the answer.
 });
 
 const toolChoiceSchema = z
@@ -138,6 +142,11 @@ function finishFromAnthropic(reason: string | null | undefined): FinishReason {
     default:
       return 'stop';
   }
+}
+
+/** A finish of 'tool_calls' with no call is 'stop': the answer ended, and there is nothing to run. */
+function finishWithCalls(finish: FinishReason, hasCalls: boolean): FinishReason {
+  return finish === 'tool_calls' && !hasCalls ? 'stop' : finish;
 }
 
 /** `stop_reason` and `stop_sequence`: a matched stop sequence is named; OpenAI upstreams never say which. */
@@ -251,17 +260,16 @@ function toolChoiceOf(choice: z.infer<typeof toolChoiceSchema>): ToolChoice {
   }
 }
 
-/** A tool call's arguments as Anthropic's `input` object: '' (none streamed) is {}. */
+/**
+ * A tool call's arguments as Anthropic's `input` object: '' (none streamed) is {}. Other text that
+ * is not a JSON object gets here only in an answer cut short (finish 'length', mostly): the gateway
+ * refuses such arguments in any other whole answer before writing it. Anthropic needs an object all
+ * the same, so a cut call is written as {}: not a complete call without arguments, as the answer's
+ * stop_reason (max_tokens) tells the caller it was cut. Writing must not throw either way.
+ */
 function inputOf(argumentsText: string): Record<string, unknown> {
   if (argumentsText === '') return {};
-  try {
-    const input: unknown = JSON.parse(argumentsText);
-    // Text that is not a JSON object should not get here: the gateway checks a model's arguments
-    // before it answers with them. Anthropic needs an object all the same, and writing must not throw.
-    return isPlainObject(input) ? input : {};
-  } catch {
-    return {};
-  }
+  return jsonObjectOf(argumentsText) ?? {};
 }
 
 type AnthropicBlock =
@@ -352,6 +360,7 @@ function anthropicLimit(name: RateLimitName, window: RateLimitWindow, now: numbe
 export const anthropicDialect: Dialect = {
   name: 'anthropic',
   chatPath: '/v1/messages',
+  toolArgumentsAsObject: true,
   requestIdHeader: 'request-id',
 
   parseRequest(body: unknown): Parsed<ChatRequest> {
@@ -456,7 +465,8 @@ export const anthropicDialect: Dialect = {
         id: parsed.data.id,
         model: parsed.data.model,
         text: parsed.data.content.map((block) => block.text ?? '').join(''),
-        finishReason: finishFromAnthropic(parsed.data.stop_reason),
+        // tool_use without a tool_use block is an answer that ended: an agent loop would wait for calls that do not exist.
+        finishReason: finishWithCalls(finishFromAnthropic(parsed.data.stop_reason), toolCalls.length > 0),
         ...(parsed.data.stop_reason === 'stop_sequence' && typeof parsed.data.stop_sequence === 'string' ? { stopSequence: parsed.data.stop_sequence } : {}),
         ...(toolCalls.length === 0 ? {} : { toolCalls }),
         usage: { inputTokens: tokenCount(parsed.data.usage.input_tokens) ?? 0, outputTokens: tokenCount(parsed.data.usage.output_tokens) ?? 0 },
@@ -526,6 +536,9 @@ export const anthropicDialect: Dialect = {
     let finished = false;
     /** Each tool_use block's canonical call index (0, 1, 2... in the order they start), by the block's index. */
     const callOfBlock = new Map<number, number>();
+    /** The blocks whose start carried their input whole (by the block's index): deltas for them are ignored. */
+    const wholeInput = new Set<number>();
+    const finishEvent = (): Extract<ChatEvent, { type: 'finish' }> => ({ type: 'finish', finishReason: finishWithCalls(finish, callOfBlock.size > 0), ...(stopSequence === undefined ? {} : { stopSequence }), usage: { inputTokens, outputTokens } });
     return {
       read(event, data) {
         let json: {
@@ -557,14 +570,20 @@ export const anthropicDialect: Dialect = {
             callOfBlock.set(json.index, index);
             const events: ChatEvent[] = [{ type: 'tool_call', index, id: block.id, name: block.name }];
             // Anthropic starts a block with an empty input and streams it; a server that sends the
-            // input whole at the start gets it passed on as the call's arguments.
-            if (isPlainObject(block.input) && Object.keys(block.input).length > 0) events.push({ type: 'tool_arguments', index, text: JSON.stringify(block.input) });
+            // input whole at the start gets it passed on as the call's arguments, at once. Deltas
+            // for that block are then ignored: the input is a whole object already, so deltas could
+            // only repeat it (arguments '{"a":1}{"a":1}'). Simpler than holding the input back until
+            // content_block_stop, and a stream cut before the stop still has the call's arguments.
+            if (isPlainObject(block.input) && Object.keys(block.input).length > 0) {
+              wholeInput.add(json.index);
+              events.push({ type: 'tool_arguments', index, text: JSON.stringify(block.input) });
+            }
             return { events, done: false };
           }
           case 'content_block_delta': {
             if (json.delta?.type === 'text_delta') return typeof json.delta.text === 'string' && json.delta.text !== '' ? { events: [{ type: 'text', text: json.delta.text }], done: false } : { events: [], done: false };
             if (json.delta?.type !== 'input_json_delta' || typeof json.delta.partial_json !== 'string' || json.delta.partial_json === '') return { events: [], done: false };
-            const index = typeof json.index === 'number' ? callOfBlock.get(json.index) : undefined;
+            const index = typeof json.index === 'number' && !wholeInput.has(json.index) ? callOfBlock.get(json.index) : undefined;
             return index === undefined ? { events: [], done: false } : { events: [{ type: 'tool_arguments', index, text: json.delta.partial_json }], done: false };
           }
           case 'message_delta':
@@ -576,7 +595,8 @@ export const anthropicDialect: Dialect = {
             return { events: [], done: false };
           case 'message_stop':
             finished = true;
-            return { events: [{ type: 'finish', finishReason: finish, ...(stopSequence === undefined ? {} : { stopSequence }), usage: { inputTokens, outputTokens } }], done: true };
+            // stop_reason tool_use without a tool_use block reads as 'stop' (see finishWithCalls).
+            return { events: [finishEvent()], done: true };
           case 'error':
             return { events: [{ type: 'error', kind: json.error?.type === 'overloaded_error' ? 'overloaded' : 'api_error', message: upstreamErrorDetail(json).message, fromUpstream: true }], done: true };
           default:
@@ -584,7 +604,7 @@ export const anthropicDialect: Dialect = {
         }
       },
       announcedFinish() {
-        return announced && !finished ? { type: 'finish', finishReason: finish, ...(stopSequence === undefined ? {} : { stopSequence }), usage: { inputTokens, outputTokens } } : undefined;
+        return announced && !finished ? finishEvent() : undefined;
       },
     };
   },

@@ -9,6 +9,12 @@ export interface Dialect {
   readonly name: 'openai' | 'anthropic';
   /** Path of the chat endpoint relative to an API base URL. */
   readonly chatPath: string;
+  /**
+   * Whether this dialect writes a tool call's arguments as a JSON object (Anthropic's `input`)
+   * rather than as the model's text (OpenAI's `arguments`): arguments that are not an object
+   * cannot be written in a whole answer.
+   */
+  readonly toolArgumentsAsObject: boolean;
   /** Response header this dialect's SDK reads the request id from. */
   readonly requestIdHeader: string;
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import {
   defaultMaxOutputTokens,
@@ -23,7 +24,7 @@ import { goDuration } from './go-duration.js';
 import { invalidRequest, isQuotableName, noTools, otherApiField, unsupportedContent } from './request-problem.js';
 import { readContentDelta } from './openai-content-delta.js';
 import { sseFrame } from './sse.js';
-import { toolCallIdPattern, toolNamePattern, toolUseIssue } from './tool-use.js';
+import { jsonObjectOf, toolCallIdPattern, toolNamePattern, toolUseIssue } from './tool-use.js';
 
 const stopSequence = z.string().max(maxStopSequenceChars, `a stop sequence is at most ${maxStopSequenceChars} characters`);
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
@@ -106,16 +107,6 @@ function onlyFunctions(what: 'tools' | 'tool calls' | 'tool choices'): (issue: {
 
 const toolName = z.string().regex(toolNamePattern, "a tool name is 1 to 64 letters, digits, '_' or '-'");
 
-/** Whether text is JSON of an object, as a tool call's arguments must be. */
-function isJsonObjectText(text: string): boolean {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
-  } catch {
-    return false;
-  }
-}
-
 /** A tool the caller offers: a function, described by a JSON Schema of its arguments. */
 const toolDefinition = z.looseObject({
   type: z.literal('function', { error: onlyFunctions('tools') }),
@@ -145,7 +136,7 @@ const messageToolCall = z.looseObject({
   id: z.string().regex(toolCallIdPattern, "a tool call id is 1 to 256 letters, digits, '_' or '-'"),
   // Left out by some clients; OpenAI's only other kind (custom tools) is refused with its tools.
   type: z.literal('function', { error: onlyFunctions('tool calls') }).optional(),
-  function: z.looseObject({ name: toolName, arguments: z.string().refine(isJsonObjectText, 'must be a JSON object, as text (such as "{}")') }),
+  function: z.looseObject({ name: toolName, arguments: z.string().refine((text) => jsonObjectOf(text) !== undefined, 'must be a JSON object, as text (such as "{}")') }),
 });
 
 function roleProblem({ input }: { readonly input?: unknown }): string {
@@ -296,11 +287,13 @@ function finishFromOpenAI(reason: string | null | undefined): FinishReason {
 }
 
 /**
- * The finish of an answer that called tools: vLLM ends one forced by a named or required tool
+ * The finish of an answer as its calls say: vLLM ends one forced by a named or required tool
  * choice with 'stop', which an Anthropic caller would read as an answer with nothing left to do.
- * A stop sequence that ended it, or a cut (length, filter), is kept as it is.
+ * A stop sequence that ended it, or a cut (length, filter), is kept as it is. And a 'tool_calls'
+ * that came with no calls is a 'stop': an agent loop would wait for calls that do not exist.
  */
 function finishWithCalls(finish: FinishReason, calledTools: boolean, stopped: { stopSequence?: string }): FinishReason {
+  if (finish === 'tool_calls' && !calledTools) return 'stop';
   return finish === 'stop' && calledTools && stopped.stopSequence === undefined ? 'tool_calls' : finish;
 }
 
@@ -308,19 +301,32 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** The longest tool call id OpenAI takes back in tool_calls[].id (it refuses longer ones). */
+const maxCallIdChars = 40;
+
 /**
- * An upstream's tool call id as one the gateway takes back from a caller (and Anthropic takes): other
- * characters (Kimi's 'functions.get_weather:0') become '_'. Undefined for none: the caller makes one.
+ * An upstream's tool call id as one the gateway takes back from a caller, and OpenAI and Anthropic
+ * take: other characters (Kimi's 'functions.get_weather:0') become '_', and one longer than OpenAI
+ * takes keeps its start and ends with a hash of the whole id, so two long ids stay distinct.
+ * Undefined for none: the caller makes one.
  */
 function takenBackId(id: unknown): string | undefined {
   if (typeof id !== 'string' || id === '') return undefined;
-  return toolCallIdPattern.test(id) ? id : id.replace(/[^a-zA-Z0-9_-]/g, '_').slice(0, 256);
+  const sanitized = id.replace(/[^a-zA-Z0-9_-]/g, '_');
+  if (sanitized.length <= maxCallIdChars) return sanitized;
+  const hash = createHash('sha256').update(id).digest('hex').slice(0, 8);
+  return `${sanitized.slice(0, maxCallIdChars - hash.length - 1)}_${hash}`;
 }
 
-/** An id for a call an upstream gave none: unique in the answer, and across answers by the answer's own id. */
+/**
+ * An id for a call an upstream gave none, at most 40 characters: unique in the answer (its index
+ * ends it), and across answers by the tail of the answer's own id (where its random part is).
+ */
 function madeUpCallId(answerId: string, index: number): string {
-  const answer = answerId.replace(/[^a-zA-Z0-9_-]/g, '_').slice(0, 200);
-  return answer === '' ? `call_${index}` : `call_${answer}_${index}`;
+  const suffix = `_${index}`;
+  const room = Math.min(32, maxCallIdChars - 'call_'.length - suffix.length);
+  const answer = room > 0 ? answerId.replace(/[^a-zA-Z0-9_-]/g, '_').slice(-room) : '';
+  return answer === '' ? `call${suffix}` : `call_${answer}${suffix}`;
 }
 
 /** A call's arguments as text: servers that send them as an object (not OpenAI's wire form) get them written as JSON. */
@@ -329,13 +335,21 @@ function argumentsText(value: unknown): string {
   return isRecord(value) ? JSON.stringify(value) : '';
 }
 
-/** A call's arguments on the wire: OpenAI always writes a JSON object, '{}' for none. */
-function wireArguments(text: string): string {
-  return text === '' ? '{}' : text;
+/**
+ * Whether an answer that ended so was cut by its budget (or its context window, which OpenAI
+ * also names 'length'): a call it cut must not look complete, so its arguments are not made '{}'.
+ */
+function cutShort(finish: FinishReason): boolean {
+  return finish === 'length' || finish === 'context_window';
 }
 
-function wireToolCall(call: ToolCall): unknown {
-  return { id: call.id, type: 'function', function: { name: call.name, arguments: wireArguments(call.arguments) } };
+/** A call's arguments on the wire: OpenAI always writes a JSON object, '{}' for none (but '' in an answer cut short). */
+function wireArguments(text: string, finish?: FinishReason): string {
+  return text === '' && (finish === undefined || !cutShort(finish)) ? '{}' : text;
+}
+
+function wireToolCall(call: ToolCall, finish?: FinishReason): unknown {
+  return { id: call.id, type: 'function', function: { name: call.name, arguments: wireArguments(call.arguments, finish) } };
 }
 
 function wireToolChoice(choice: ToolChoice): unknown {
@@ -368,9 +382,14 @@ function canonicalMessage(message: z.infer<typeof messageSchema>): ChatMessage {
 
 /** A canonical message in OpenAI's form: a tool result, an assistant turn's calls (content null when it said nothing else). */
 function wireMessage(message: ChatMessage): unknown {
-  if (message.role === 'tool') return { role: 'tool', tool_call_id: message.toolCallId ?? '', content: message.content };
+  if (message.role === 'tool') {
+    // OpenAI has no is_error flag: a failed tool's result says so in its text, or an OpenAI-dialect
+    // upstream would read it (an empty one above all) as the tool's success.
+    const content = message.isError === true ? (message.content === '' ? 'Error' : `Error: ${message.content}`) : message.content;
+    return { role: 'tool', tool_call_id: message.toolCallId ?? '', content };
+  }
   if (message.toolCalls !== undefined && message.toolCalls.length > 0) {
-    return { role: message.role, content: message.content === '' ? null : message.content, tool_calls: message.toolCalls.map(wireToolCall) };
+    return { role: message.role, content: message.content === '' ? null : message.content, tool_calls: message.toolCalls.map((call) => wireToolCall(call)) };
   }
   return { role: message.role, content: message.content };
 }
@@ -482,6 +501,7 @@ function createToolCallReader(): ToolCallReader {
 export const openaiDialect: Dialect = {
   name: 'openai',
   chatPath: '/v1/chat/completions',
+  toolArgumentsAsObject: false,
   requestIdHeader: 'x-request-id',
 
   parseRequest(body: unknown, options: { readonly asServer?: boolean } = {}): Parsed<ChatRequest> {
@@ -586,7 +606,7 @@ export const openaiDialect: Dialect = {
   formatResult(result: ChatResult): unknown {
     const calls = result.toolCalls ?? [];
     // As OpenAI answers a turn that only called tools: content null, not ''.
-    const message = calls.length === 0 ? { role: 'assistant', content: result.text, refusal: null } : { role: 'assistant', content: result.text === '' ? null : result.text, refusal: null, tool_calls: calls.map(wireToolCall) };
+    const message = calls.length === 0 ? { role: 'assistant', content: result.text, refusal: null } : { role: 'assistant', content: result.text === '' ? null : result.text, refusal: null, tool_calls: calls.map((call) => wireToolCall(call, result.finishReason)) };
     return {
       id: result.id,
       object: 'chat.completion',
@@ -620,14 +640,20 @@ export const openaiDialect: Dialect = {
   createStreamWriter({ includeUsage, created }): StreamWriter {
     let id = '';
     let model = '';
-    // Calls begun, and those whose arguments began: OpenAI always sends a call some arguments.
-    const calls: number[] = [];
-    const argued = new Set<number>();
+    // Calls begun whose arguments have not: OpenAI always sends a call some arguments, so each is
+    // written '{}' once it is complete, when the next call begins (the OpenAI SDK's stream then
+    // reports the call's arguments done) or at the finish.
+    let unargued: number[] = [];
     // With include_usage, OpenAI gives every chunk a usage field, null until the last one.
     const noUsage = includeUsage ? { usage: null } : {};
     const chunk = (choices: unknown[], extra: Record<string, unknown> = noUsage): string =>
       sseFrame(JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices, ...extra }));
     const delta = (content: Record<string, unknown>): string => chunk([{ index: 0, delta: content, logprobs: null, finish_reason: null }]);
+    const noArguments = (): string => {
+      const frames = unargued.map((index) => delta({ tool_calls: [{ index, function: { arguments: '{}' } }] }));
+      unargued = [];
+      return frames.join('');
+    };
     return {
       write(event: ChatEvent): string {
         switch (event.type) {
@@ -637,18 +663,21 @@ export const openaiDialect: Dialect = {
             return chunk([{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]);
           case 'text':
             return delta({ content: event.text });
-          case 'tool_call':
-            calls.push(event.index);
-            return delta({ tool_calls: [{ index: event.index, id: event.id, type: 'function', function: { name: event.name, arguments: '' } }] });
+          case 'tool_call': {
+            const before = noArguments();
+            unargued.push(event.index);
+            return before + delta({ tool_calls: [{ index: event.index, id: event.id, type: 'function', function: { name: event.name, arguments: '' } }] });
+          }
           case 'tool_arguments':
             if (event.text === '') return '';
-            argued.add(event.index);
+            unargued = unargued.filter((index) => index !== event.index);
             return delta({ tool_calls: [{ index: event.index, function: { arguments: event.text } }] });
           case 'finish': {
             const usage = { prompt_tokens: event.usage.inputTokens, completion_tokens: event.usage.outputTokens, total_tokens: event.usage.inputTokens + event.usage.outputTokens };
-            const noArguments = calls.filter((index) => !argued.has(index)).map((index) => delta({ tool_calls: [{ index, function: { arguments: '{}' } }] }));
+            // A call cut by the budget is left without arguments: '{}' would make it look complete.
+            const last = cutShort(event.finishReason) ? '' : noArguments();
             return (
-              noArguments.join('') +
+              last +
               chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: finishToOpenAI[event.finishReason], ...matchedStop(event.stopSequence) }]) +
               (includeUsage ? chunk([], { usage }) : '') +
               'data: [DONE]\n\n'

@@ -1,4 +1,4 @@
-import type { ChatMessage, ToolChoice, ToolDefinition } from './chat.js';
+import type { ChatMessage, ToolCall, ToolChoice, ToolDefinition } from './chat.js';
 import { isQuotableName } from './request-problem.js';
 
 /** A tool name both APIs accept (OpenAI: letters, digits, '_' and '-', at most 64; Anthropic the same, up to 128). */
@@ -6,6 +6,21 @@ export const toolNamePattern = /^[a-zA-Z0-9_-]{1,64}$/;
 
 /** A tool call id both APIs accept back (Anthropic: letters, digits, '_' and '-'). */
 export const toolCallIdPattern = /^[a-zA-Z0-9_-]{1,256}$/;
+
+/** The JSON object `text` holds, or undefined when it holds none (not JSON, or another value). */
+export function jsonObjectOf(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a call's arguments are what both APIs promise: JSON text of an object ('' stands for `{}`). */
+export function hasObjectArguments(call: ToolCall): boolean {
+  return call.arguments === '' || jsonObjectOf(call.arguments) !== undefined;
+}
 
 /**
  * Where a request's use of tools is inconsistent: `message` is the canonical message's index
@@ -20,8 +35,8 @@ export interface ToolUseIssue {
 /**
  * The first inconsistency in a request's tools, as the APIs refuse them: a named tool choice that
  * names no tool offered, a required one without tools, a tool offered twice, tool turns in a
- * request that offers no tools, and a conversation where a tool result answers no pending call or
- * a call goes unanswered before the conversation moves on. Checked once here, for both dialects,
+ * request that offers no tools, a call id used twice in the conversation, and a conversation where
+ * a tool result answers no pending call or a call goes unanswered before the conversation moves on. Checked once here, for both dialects,
  * so an upstream never refuses a request the gateway took (which would count against its health).
  */
 export function toolUseIssue(messages: readonly ChatMessage[], tools: readonly ToolDefinition[] | undefined, choice: ToolChoice | undefined): ToolUseIssue | undefined {
@@ -43,6 +58,8 @@ export function toolUseIssue(messages: readonly ChatMessage[], tools: readonly T
   /** Calls of the latest assistant turn not yet answered, and that turn's index. */
   let pending = new Set<string>();
   let callerIndex = -1;
+  /** Every call id so far: Anthropic refuses one used twice anywhere in a request. */
+  const used = new Set<string>();
   for (const [index, message] of messages.entries()) {
     if (message.role === 'tool') {
       const id = message.toolCallId ?? '';
@@ -56,7 +73,9 @@ export function toolUseIssue(messages: readonly ChatMessage[], tools: readonly T
     pending = new Set();
     for (const call of calls) {
       if (pending.has(call.id)) return { message: index, field: 'messages', text: `calls two tools with the same id ${quoted(call.id)}: tool call ids must be unique` };
+      if (used.has(call.id)) return { message: index, field: 'messages', text: `calls a tool with the id ${quoted(call.id)} of an earlier call: tool call ids must be unique in a conversation` };
       pending.add(call.id);
+      used.add(call.id);
     }
     callerIndex = index;
   }

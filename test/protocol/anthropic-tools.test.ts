@@ -41,6 +41,16 @@ describe('anthropic tools: parsing the tools offered', () => {
     expect(request).not.toHaveProperty('parallelToolCalls');
   });
 
+  it("type null is a custom tool, as the SDK's Tool type allows; strict false or null and eager_input_streaming pass, not forwarded", () => {
+    const request = parsed(body({ tools: [{ ...weatherTool, type: null, strict: false, eager_input_streaming: true }, { ...timeTool, strict: null }] }));
+    expect(request.tools).toEqual([
+      { name: 'get_weather', description: 'Weather of a city', parameters: weatherTool.input_schema },
+      { name: 'get_time', parameters: { type: 'object' } },
+    ]);
+    expect(anthropicDialect.encodeRequest(request)).toMatchObject({ tools: [{ name: 'get_weather', description: 'Weather of a city', input_schema: weatherTool.input_schema }, { name: 'get_time', input_schema: { type: 'object' } }] });
+    expect((anthropicDialect.encodeRequest(request) as { tools: object[] }).tools.flatMap(Object.keys)).toEqual(['name', 'description', 'input_schema', 'name', 'input_schema']);
+  });
+
   it('an empty list of tools is no tools, as leaving the field out is', () => {
     expect(parsed(body({ tools: [] }))).not.toHaveProperty('tools');
     expect(parsed(body({}))).not.toHaveProperty('tools');
@@ -54,6 +64,7 @@ describe('anthropic tools: parsing the tools offered', () => {
     ['a tool name too long', { tools: [{ ...weatherTool, name: 'x'.repeat(65) }] }, 'tools.0.name', "a tool name is 1 to 64 letters, digits, '_' or '-'"],
     ['a tool without input_schema', { tools: [{ name: 'f' }] }, 'tools.0.input_schema', "is required: a JSON Schema object of the tool's input"],
     ['an input_schema that is no object', { tools: [{ name: 'f', input_schema: [] }] }, 'tools.0.input_schema', "is required: a JSON Schema object of the tool's input"],
+    ['strict: true, like OpenAI\'s,', { tools: [timeTool, { ...weatherTool, strict: true }] }, 'tools.1.strict', 'strict function calling is not supported by this gateway yet: leave strict out, or false'],
     ['two tools of one name', { tools: [weatherTool, weatherTool] }, 'tools', "two tools are named 'get_weather': tool names must be unique"],
     ['tools that are no list', { tools: 'all' }, 'tools', 'must be an array, got a string'],
   ])('%s is refused', (_name, extra, param, text) => {
@@ -384,6 +395,17 @@ describe('anthropic tools: complete answers', () => {
     expect(body).toMatchObject({ content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }, { type: 'tool_use', id: 'toolu_2', name: 'f', input: {} }] });
   });
 
+  it("an answer cut short (finish 'length') writes a call's unfinished arguments as {}, its stop_reason max_tokens saying it was cut", () => {
+    const body = anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: '', finishReason: 'length', toolCalls: [{ id: 'toolu_1', name: 'get_weather', arguments: '{"city":"Par' }], usage });
+    expect(body).toMatchObject({ content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: {} }], stop_reason: 'max_tokens', stop_sequence: null });
+  });
+
+  it("stop_reason tool_use without a tool_use block reads as 'stop': there is no call to wait for", () => {
+    const message = { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [{ type: 'text', text: 'Done.' }], stop_reason: 'tool_use', stop_sequence: null, usage: { input_tokens: 1, output_tokens: 2 } };
+    expect(anthropicDialect.parseResult(message)).toEqual({ ok: true, value: { id: 'msg_1', model: 'm', text: 'Done.', finishReason: 'stop', usage: { inputTokens: 1, outputTokens: 2 } } });
+    expect(anthropicDialect.parseResult({ ...message, content: [] })).toMatchObject({ ok: true, value: { text: '', finishReason: 'stop' } });
+  });
+
   it('an upstream message with tool_use blocks is read back as calls, stop_reason tool_use as tool_calls', () => {
     const result: ChatResult = { id: 'msg_1', model: 'm', text: 'Looking.', finishReason: 'tool_calls', toolCalls: [{ id: 'toolu_1', name: 'get_weather', arguments: '{"city":"Paris"}' }], usage };
     expect(anthropicDialect.parseResult(anthropicDialect.formatResult(result))).toEqual({ ok: true, value: result });
@@ -505,6 +527,37 @@ describe('anthropic tools: streaming answers', () => {
       { type: 'tool_arguments', index: 1, text: '{"zone":"CET"}' },
       { type: 'finish', finishReason: 'tool_calls', usage },
     ]);
+  });
+
+  it('a block whose start carried its input whole: deltas that follow for it are ignored, not added to the arguments', () => {
+    const reader = anthropicDialect.createStreamReader();
+    const read = (payload: { type: string }): ChatEvent[] => reader.read(payload.type, JSON.stringify(payload)).events;
+    const events = [
+      read({ type: 'content_block_start', index: 0, content_block: { type: 'tool_use', id: 'toolu_1', name: 'f', input: { a: 1 } } } as { type: string }),
+      read({ type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: '{"a":' } } as { type: string }),
+      read({ type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: '1}' } } as { type: string }),
+      read({ type: 'content_block_stop', index: 0 } as { type: string }),
+      // A later block that starts empty still gets its deltas.
+      read({ type: 'content_block_start', index: 1, content_block: { type: 'tool_use', id: 'toolu_2', name: 'g', input: {} } } as { type: string }),
+      read({ type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '{"b":2}' } } as { type: string }),
+    ].flat();
+    expect(events).toEqual([
+      { type: 'tool_call', index: 0, id: 'toolu_1', name: 'f' },
+      { type: 'tool_arguments', index: 0, text: '{"a":1}' },
+      { type: 'tool_call', index: 1, id: 'toolu_2', name: 'g' },
+      { type: 'tool_arguments', index: 1, text: '{"b":2}' },
+    ]);
+  });
+
+  it("stop_reason tool_use without a tool_use block reads as 'stop', finished or only announced", () => {
+    const reader = anthropicDialect.createStreamReader();
+    const read = (payload: { type: string }): ChatEvent[] => reader.read(payload.type, JSON.stringify(payload)).events;
+    read({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } } as { type: string });
+    read({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Done.' } } as { type: string });
+    read({ type: 'content_block_stop', index: 0 } as { type: string });
+    read({ type: 'message_delta', delta: { stop_reason: 'tool_use', stop_sequence: null }, usage: { output_tokens: 9 } } as { type: string });
+    expect(reader.announcedFinish()).toEqual({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 0, outputTokens: 9 } });
+    expect(read({ type: 'message_stop' })).toEqual([{ type: 'finish', finishReason: 'stop', usage: { inputTokens: 0, outputTokens: 9 } }]);
   });
 
   it('a tool_use block without an id or a name is a malformed stream', () => {

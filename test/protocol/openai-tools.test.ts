@@ -1,3 +1,4 @@
+import { ChatCompletionStream } from 'openai/lib/ChatCompletionStream';
 import { describe, expect, it } from 'vitest';
 import type { ChatEvent, ChatRequest, ChatResult } from '../../src/protocol/chat.js';
 import { openaiDialect } from '../../src/protocol/openai-dialect.js';
@@ -230,6 +231,22 @@ describe('encoding tool use for an OpenAI-dialect upstream', () => {
     ]);
   });
 
+  it("a failed tool's result (isError, which OpenAI has no flag for) is written as an error in its text", () => {
+    const encoded = openaiDialect.encodeRequest({
+      ...parse({}),
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: '', toolCalls: [{ id: 'toolu_1', name: 'get_time', arguments: '{}' }, { id: 'toolu_2', name: 'get_weather', arguments: '{"city":"Paris"}' }] },
+        { role: 'tool', content: 'zone unknown', toolCallId: 'toolu_1', isError: true },
+        { role: 'tool', content: '', toolCallId: 'toolu_2', isError: true },
+      ],
+    }) as { messages: unknown[] };
+    expect(encoded.messages.slice(2)).toEqual([
+      { role: 'tool', tool_call_id: 'toolu_1', content: 'Error: zone unknown' },
+      { role: 'tool', tool_call_id: 'toolu_2', content: 'Error' },
+    ]);
+  });
+
   it('without tools, no tool field is sent (OpenAI refuses tool_choice and parallel_tool_calls alone); parallel_tool_calls only when set', () => {
     const encoded = openaiDialect.encodeRequest({ ...parse({}), toolChoice: { type: 'none' }, parallelToolCalls: false });
     for (const field of ['tools', 'tool_choice', 'parallel_tool_calls']) expect(encoded).not.toHaveProperty(field);
@@ -285,6 +302,19 @@ describe('OpenAI complete answers with tool calls', () => {
     expect(plain.choices[0]?.finish_reason).toBe('stop');
   });
 
+  it("cut by the budget ('length'), a call without arguments keeps '' (it must not look complete), and reads back so", () => {
+    const cut: ChatResult = { ...result, finishReason: 'length' };
+    const body = openaiDialect.formatResult(cut) as { choices: { message: { tool_calls: unknown[] }; finish_reason: string }[] };
+    expect(body.choices[0]?.message.tool_calls).toEqual([
+      { id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+      { id: 'call_2', type: 'function', function: { name: 'get_time', arguments: '' } },
+    ]);
+    expect(body.choices[0]?.finish_reason).toBe('length');
+    expect(openaiDialect.parseResult(body)).toEqual({ ok: true, value: cut });
+    // A context window's cut is written 'length' too, and the same.
+    expect(openaiDialect.formatResult({ ...result, finishReason: 'context_window' })).toMatchObject({ choices: [{ message: { tool_calls: [{}, { function: { arguments: '' } }] }, finish_reason: 'length' }] });
+  });
+
   it('are read back from an OpenAI body', () => {
     const parsed = openaiDialect.parseResult(openaiDialect.formatResult(result));
     expect(parsed).toEqual({ ok: true, value: { ...result, toolCalls: [result.toolCalls?.[0], { id: 'call_2', name: 'get_time', arguments: '{}' }] } });
@@ -315,6 +345,32 @@ describe('OpenAI complete answers with tool calls', () => {
         ],
       },
     });
+  });
+
+  it('ids are at most 40 characters (OpenAI refuses longer ones): made-up ones keep the tail of a long answer id, long ones keep their start and a hash', () => {
+    const answerId = `chatcmpl-${'a'.repeat(40)}${'0123456789abcdefghijklmnopqrstuv'}`;
+    const long = `functions.${'x'.repeat(40)}`;
+    const calls = [{ function: { name: 'f', arguments: '{}' } }, { id: `${long}:1`, function: { name: 'g', arguments: '{}' } }, { id: `${long}:2`, function: { name: 'g', arguments: '{}' } }, { function: { name: 'h', arguments: '{}' } }];
+    const parsed = openaiDialect.parseResult({ id: answerId, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: calls }, finish_reason: 'tool_calls' }] });
+    if (!parsed.ok) throw new Error(parsed.problem.message);
+    const ids = (parsed.value.toolCalls ?? []).map((call) => call.id);
+    expect(ids[0]).toBe('call_0123456789abcdefghijklmnopqrstuv_0');
+    expect(ids[3]).toBe('call_0123456789abcdefghijklmnopqrstuv_3');
+    expect(ids[1]).toMatch(/^functions_x{21}_[0-9a-f]{8}$/);
+    expect(ids[2]).toMatch(/^functions_x{21}_[0-9a-f]{8}$/);
+    expect(new Set(ids).size).toBe(4);
+    for (const id of ids) expect(id.length).toBeLessThanOrEqual(40);
+    // The same answer reads back the same ids; an id of 40 characters is kept as it is.
+    const again = openaiDialect.parseResult({ id: answerId, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: calls }, finish_reason: 'tool_calls' }] });
+    expect(again.ok && again.value.toolCalls?.map((call) => call.id)).toEqual(ids);
+    const forty = `call_${'b'.repeat(35)}`;
+    expect(openaiDialect.parseResult(body({ content: null, tool_calls: [{ id: forty, function: { name: 'f', arguments: '{}' } }] }, 'tool_calls'))).toMatchObject({ value: { toolCalls: [{ id: forty }] } });
+  });
+
+  it("a 'tool_calls' finish without tool calls is read as 'stop' (there are no calls to wait for)", () => {
+    for (const message of [{ content: 'hi', tool_calls: null }, { content: 'hi', tool_calls: [] }, { content: 'hi' }]) {
+      expect(openaiDialect.parseResult(body(message, 'tool_calls'))).toMatchObject({ ok: true, value: { text: 'hi', finishReason: 'stop' } });
+    }
   });
 
   it("a 'stop' with tool calls (vLLM's forced tool choice) is read as tool_calls; a cut or a matched stop sequence is kept", () => {
@@ -355,6 +411,71 @@ describe('writing tool calls as OpenAI stream chunks', () => {
       '',
       `data: ${head}{"tool_calls":[{"index":1,"function":{"arguments":"{}"}}]}${tail}\n\n` + `data: ${head}{},"logprobs":null,"finish_reason":"tool_calls"}]}\n\n` + 'data: [DONE]\n\n',
     ]);
+  });
+
+  it("a call without arguments gets {} when the next call begins, before it (the OpenAI SDK reports it done then), and the last one at the finish", () => {
+    const writer = openaiDialect.createStreamWriter({ includeUsage: false, created: 7 });
+    const frames = [
+      { type: 'start', id: 'chatcmpl-1', model: 'm', inputTokens: 3 },
+      { type: 'tool_call', index: 0, id: 'call_1', name: 'get_time' },
+      { type: 'tool_call', index: 1, id: 'call_2', name: 'get_weather' },
+      { type: 'tool_arguments', index: 1, text: '{"city":"Paris"}' },
+      { type: 'tool_call', index: 2, id: 'call_3', name: 'get_date' },
+      { type: 'finish', finishReason: 'tool_calls', usage: { inputTokens: 3, outputTokens: 9 } },
+    ].map((event) => writer.write(event as ChatEvent));
+    expect(frames.slice(1)).toEqual([
+      `data: ${head}{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_time","arguments":""}}]}${tail}\n\n`,
+      `data: ${head}{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}${tail}\n\n` + `data: ${head}{"tool_calls":[{"index":1,"id":"call_2","type":"function","function":{"name":"get_weather","arguments":""}}]}${tail}\n\n`,
+      `data: ${head}{"tool_calls":[{"index":1,"function":{"arguments":"{\\"city\\":\\"Paris\\"}"}}]}${tail}\n\n`,
+      // Call 1 had arguments: nothing is added for it.
+      `data: ${head}{"tool_calls":[{"index":2,"id":"call_3","type":"function","function":{"name":"get_date","arguments":""}}]}${tail}\n\n`,
+      `data: ${head}{"tool_calls":[{"index":2,"function":{"arguments":"{}"}}]}${tail}\n\n` + `data: ${head}{},"logprobs":null,"finish_reason":"tool_calls"}]}\n\n` + 'data: [DONE]\n\n',
+    ]);
+  });
+
+  it("a finish of 'length' gives the last call no {}: cut by the budget, it must not look complete", () => {
+    const writer = openaiDialect.createStreamWriter({ includeUsage: false, created: 7 });
+    const frames = [
+      { type: 'start', id: 'chatcmpl-1', model: 'm', inputTokens: 3 },
+      { type: 'tool_call', index: 0, id: 'call_1', name: 'get_time' },
+      { type: 'tool_call', index: 1, id: 'call_2', name: 'get_weather' },
+      { type: 'finish', finishReason: 'length', usage: { inputTokens: 3, outputTokens: 9 } },
+    ].map((event) => writer.write(event as ChatEvent));
+    expect(frames.slice(2)).toEqual([
+      // Call 0 was complete when call 1 began.
+      `data: ${head}{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}${tail}\n\n` + `data: ${head}{"tool_calls":[{"index":1,"id":"call_2","type":"function","function":{"name":"get_weather","arguments":""}}]}${tail}\n\n`,
+      `data: ${head}{},"logprobs":null,"finish_reason":"length"}]}\n\n` + 'data: [DONE]\n\n',
+    ]);
+  });
+
+  it("the OpenAI SDK's stream reports each call's arguments done once, as '{}' for calls without arguments", async () => {
+    const writer = openaiDialect.createStreamWriter({ includeUsage: false, created: 7 });
+    const events: ChatEvent[] = [
+      { type: 'start', id: 'chatcmpl-1', model: 'm', inputTokens: 3 },
+      { type: 'tool_call', index: 0, id: 'call_1', name: 'get_time' },
+      { type: 'tool_call', index: 1, id: 'call_2', name: 'get_weather' },
+      { type: 'tool_arguments', index: 1, text: '{"city":"Paris"}' },
+      { type: 'tool_call', index: 2, id: 'call_3', name: 'get_date' },
+      { type: 'finish', finishReason: 'tool_calls', usage: { inputTokens: 3, outputTokens: 9 } },
+    ];
+    // The SDK reads a stream of JSON lines (its own toReadableStream's form): the chunks, without SSE framing or [DONE].
+    const lines = events
+      .map((event) => writer.write(event))
+      .join('')
+      .split('\n\n')
+      .filter((frame) => frame.startsWith('data: {'))
+      .map((frame) => `${frame.slice('data: '.length)}\n`)
+      .join('');
+    const stream = ChatCompletionStream.fromReadableStream(new Response(lines).body ?? new ReadableStream());
+    const done: { index: number; arguments: string }[] = [];
+    stream.on('tool_calls.function.arguments.done', (event) => done.push({ index: event.index, arguments: event.arguments }));
+    const completion = await stream.finalChatCompletion();
+    expect(done).toEqual([
+      { index: 0, arguments: '{}' },
+      { index: 1, arguments: '{"city":"Paris"}' },
+      { index: 2, arguments: '{}' },
+    ]);
+    expect(completion.choices[0]?.message.tool_calls?.map((call) => (call.type === 'function' ? call.function.arguments : ''))).toEqual(['{}', '{"city":"Paris"}', '{}']);
   });
 
   it('with include_usage, tool chunks carry usage: null too', () => {
@@ -468,6 +589,33 @@ describe('reading tool calls from an OpenAI-dialect stream', () => {
     expect(anonymous.filter((event) => event.type === 'tool_call').map((event) => (event.type === 'tool_call' ? event.id : ''))).toEqual(['call_0', 'call_1']);
   });
 
+  it("a 'tool_calls' finish without tool calls is read as 'stop'", () => {
+    expect(readStream([chunk({ content: 'hi' }), chunk({}, 'tool_calls'), usageChunk, '[DONE]']).events).toEqual([start, { type: 'text', text: 'hi' }, finish('stop')]);
+    const reader = openaiDialect.createStreamReader();
+    reader.read(undefined, JSON.stringify(chunk({ content: 'hi' })));
+    reader.read(undefined, JSON.stringify(chunk({}, 'tool_calls')));
+    expect(reader.announcedFinish()).toEqual(finish('stop', { inputTokens: 0, outputTokens: 0 }));
+  });
+
+  it('ids are at most 40 characters: made-up ones keep the tail of a long answer id, long ones keep their start and a hash', () => {
+    const answerId = `chatcmpl-${'a'.repeat(40)}${'0123456789abcdefghijklmnopqrstuv'}`;
+    const long = `functions.${'x'.repeat(40)}`;
+    const read = readStream([
+      chunk({ tool_calls: [{ index: 0, function: { name: 'f', arguments: '{}' } }] }, null, answerId),
+      chunk({ tool_calls: [{ index: 1, id: `${long}:1`, function: { name: 'g', arguments: '{}' } }] }, null, answerId),
+      chunk({ tool_calls: [{ index: 2, id: `${long}:2`, function: { name: 'g', arguments: '{' } }] }, null, answerId),
+      // The same long id again continues its call.
+      chunk({ tool_calls: [{ index: 2, id: `${long}:2`, function: { arguments: '}' } }] }, 'tool_calls', answerId),
+    ]).events;
+    const ids = read.flatMap((event) => (event.type === 'tool_call' ? [event.id] : []));
+    expect(ids[0]).toBe('call_0123456789abcdefghijklmnopqrstuv_0');
+    expect(ids[1]).toMatch(/^functions_x{21}_[0-9a-f]{8}$/);
+    expect(ids[2]).toMatch(/^functions_x{21}_[0-9a-f]{8}$/);
+    expect(new Set(ids).size).toBe(3);
+    for (const id of ids) expect(id.length).toBeLessThanOrEqual(40);
+    expect(read.at(-1)).toEqual({ type: 'tool_arguments', index: 2, text: '}' });
+  });
+
   it('an id sent before the name: the call is announced once the name comes, with that id', () => {
     const read = readStream([
       chunk({ tool_calls: [{ index: 0, id: 'call_a', type: 'function' }] }),
@@ -577,5 +725,17 @@ describe('tool calls written by the gateway and read back by a gateway in front 
       { type: 'finish', finishReason: 'tool_calls', usage: { inputTokens: 1, outputTokens: 2 } },
     ];
     expect(roundTrip(events)).toEqual([events[0], events[1], { type: 'tool_arguments', index: 0, text: '{}' }, events[2]]);
+  });
+
+  it("calls written without arguments read back with '{}' each, before the next call; after a 'length' finish the last one has none", () => {
+    const events: ChatEvent[] = [
+      { type: 'start', id: 'chatcmpl-5', model: 'm', inputTokens: 0 },
+      { type: 'tool_call', index: 0, id: 'call_1', name: 'get_time' },
+      { type: 'tool_call', index: 1, id: 'call_2', name: 'get_date' },
+    ];
+    const noArguments = (index: number): ChatEvent => ({ type: 'tool_arguments', index, text: '{}' });
+    const finished = (finishReason: 'tool_calls' | 'length'): ChatEvent => ({ type: 'finish', finishReason, usage: { inputTokens: 1, outputTokens: 2 } });
+    expect(roundTrip([...events, finished('tool_calls')])).toEqual([events[0], events[1], noArguments(0), events[2], noArguments(1), finished('tool_calls')]);
+    expect(roundTrip([...events, finished('length')])).toEqual([events[0], events[1], noArguments(0), events[2], finished('length')]);
   });
 });

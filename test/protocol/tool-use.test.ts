@@ -45,8 +45,9 @@ describe('toolUseIssue: what both dialects refuse about tools, checked once', ()
     expect(toolUseIssue([user('q'), calls('a')], [weather], undefined)).toMatchObject({ message: 1, text: expect.stringMatching(/ends with tool calls/) });
   });
 
-  it('two calls of one id in a turn are refused', () => {
+  it('two calls of one id are refused, in one turn or across the conversation (Anthropic refuses both)', () => {
     expect(toolUseIssue([user('q'), calls('a', 'a'), result('a')], [weather], undefined)).toMatchObject({ message: 1, text: "calls two tools with the same id 'a': tool call ids must be unique" });
+    expect(toolUseIssue([user('q'), calls('a'), result('a'), user('again'), calls('a'), result('a')], [weather], undefined)).toEqual({ message: 4, field: 'messages', text: "calls a tool with the id 'a' of an earlier call: tool call ids must be unique in a conversation" });
   });
 
   it('ids that are not plain names are not quoted back (messages are logged)', () => {
