@@ -1,4 +1,4 @@
-import { defaultMaxOutputTokens, estimateTokens, promptText, type ChatEvent, type ChatMessage, type ChatRequest } from '../protocol/chat.js';
+import { defaultMaxOutputTokens, estimateTokens, promptText, type ChatEvent, type ChatMessage, type ChatRequest, type FinishReason } from '../protocol/chat.js';
 import type { AnswerSink } from './answer-sink.js';
 import type { Cancellation } from './cancellation.js';
 import type { EndpointRuntime } from './endpoint-pool.js';
@@ -7,7 +7,8 @@ import type { GatewayCore, StreamWatch } from './gateway-core.js';
 import type { RequestContext } from './request-context.js';
 import { StopSequenceGuard } from './stop-sequence-guard.js';
 import { TextAccumulator } from './text-accumulator.js';
-import { hasObjectArguments, ToolCallAccumulator } from './tool-call-accumulator.js';
+import { hasObjectArguments } from '../protocol/tool-use.js';
+import { ToolCallAccumulator } from './tool-call-accumulator.js';
 import { releaseAttempt, type Attempt, type StreamAttempt } from './upstream-attempt.js';
 
 /** How an answer ended: its status, the endpoint that last served it, what it used, and its text. */
@@ -18,6 +19,9 @@ export interface AnswerOutcome {
   readonly outputTokens: number;
   readonly text: string;
 }
+
+/** Finishes of an answer cut short, whose last tool call's arguments may be unfinished. */
+const cutShortFinishes: ReadonlySet<FinishReason> = new Set<FinishReason>(['length', 'context_window', 'content_filter']);
 
 /**
  * Characters per token of budget past which an upstream's answer is cut: a token is a few
@@ -107,6 +111,7 @@ export async function pumpAnswer(
     // Whitespace a continuation was to write again at the join: a call does not.
     joinWhitespace = '';
     if (event.type === 'tool_call') {
+      watch.inToolCall = true;
       calls.start(event.index, event.id, event.name);
       sink.event(event);
       return;
@@ -125,7 +130,7 @@ export async function pumpAnswer(
   let inputTokens = 0;
   const firstTokenAt = now();
   let lastTokenAt = firstTokenAt;
-  let watch: StreamWatch = { lastActive: firstTokenAt, cancellation: first.cancellation, stalled: false };
+  let watch: StreamWatch = { lastActive: firstTokenAt, cancellation: first.cancellation, stalled: false, inToolCall: false };
   // Only with stop sequences: one may span the join of a resumed answer, where no upstream sees it.
   let guard = request.stop.length > 0 ? new StopSequenceGuard(request.stop) : undefined;
   /** Set when the guard completed a stop sequence: the answer ends there. */
@@ -158,6 +163,7 @@ export async function pumpAnswer(
       sentTokens += 1;
       lastTokenAt = now();
       watch.lastActive = lastTokenAt;
+      watch.inToolCall = false;
       let text = event.text;
       if (joinWhitespace !== '') {
         const overlap = sharedPrefixLength(joinWhitespace, text);
@@ -214,9 +220,11 @@ export async function pumpAnswer(
     const usage = { inputTokens: plausible(upstreamPrompt, endpoint) || inputTokens || context.promptTokens, outputTokens: Math.max(plausible(finished.usage.outputTokens, endpoint), sentTokens) };
     const text = sent.toString();
     const toolCalls = calls.toCalls();
-    if (!sink.committed && finished.finishReason !== 'length' && !toolCalls.every(hasObjectArguments)) {
-      // A whole reply is written here, and an Anthropic reply's tool input is an object: a model's
-      // malformed arguments are a failed answer, not one passed on as something else.
+    if (sink.needsObjectArguments && !cutShortFinishes.has(finished.finishReason) && !toolCalls.every(hasObjectArguments)) {
+      // A whole answer whose dialect writes arguments as an object (Anthropic's input): a model's
+      // malformed arguments are a failed answer, not one passed on as something else. (OpenAI's
+      // API passes them on as text, and so does the gateway to OpenAI callers; an answer cut
+      // short leaves its last call's arguments unfinished, which its finish says.)
       context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id }, 'upstream tool call arguments are not a JSON object');
       sink.fail('api_error', 'the upstream answered with tool call arguments that are not a JSON object; retry the request', 502);
       return cutShort(502, endpoint);
@@ -243,7 +251,7 @@ export async function pumpAnswer(
     let finished: Extract<ChatEvent, { type: 'finish' }> | undefined;
     // Watched by the idle sweep while it streams: one that goes quiet after its first token is
     // cut and resumed, instead of holding the client until the deadline.
-    if (resumes > 0) watch = { lastActive: now(), cancellation: current.cancellation, stalled: false };
+    if (resumes > 0) watch = { lastActive: now(), cancellation: current.cancellation, stalled: false, inToolCall: false };
     watched.add(watch);
     try {
       for (const event of current.head) {
@@ -289,11 +297,12 @@ export async function pumpAnswer(
     }
     if (overran && finished === undefined) {
       // The upstream wrote far past the budget it was sent: end the answer as cut at its budget.
-      context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, chars: sent.length, sentTokens }, 'upstream answer ran past its max_tokens budget: cut');
+      context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, chars: sent.length + calls.argumentChars, sentTokens }, 'upstream answer ran past its max_tokens budget: cut');
       releaseAttempt(core, current, 'success');
       current.cancellation.cancel();
-      // Charged at least what the text holds by the gateway's estimate: its chunks say little here.
-      return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: estimateTokens(sent.toString()) } }, endpoint, 0);
+      // Charged at least what the text and tool arguments hold by the gateway's estimate: its chunks say little here.
+      const written = sent.toString() + calls.toCalls().map((call) => call.arguments).join('');
+      return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: estimateTokens(written) } }, endpoint, 0);
     }
     if (watch.stalled && finished === undefined) failure = `no token for ${config.resilience.tokenIdleTimeoutMs} ms`;
     if (finished !== undefined) {

@@ -11,6 +11,8 @@ export type ResponseHeaders = Record<string, string>;
 export interface AnswerSink {
   /** Whether anything was already sent (a failure can then no longer be a clean status code). */
   readonly committed: boolean;
+  /** Whether a tool call's arguments must be a JSON object to be written (a whole answer in a dialect that writes them as one). */
+  readonly needsObjectArguments: boolean;
   /** Whether the client has not yet taken what was written: produce nothing more until drained(). */
   readonly congested: boolean;
   /** Resolves once the client has taken what was written, has gone, or `cancellation` fired. */
@@ -57,6 +59,8 @@ export function createStreamSink({ inbound, request, res, headers, id }: SinkTar
     get committed() {
       return committed;
     },
+    // Streamed, arguments go out as the model writes them, as each API streams them.
+    needsObjectArguments: false,
     get congested() {
       return res.writableNeedDrain;
     },
@@ -96,6 +100,7 @@ export function createStreamSink({ inbound, request, res, headers, id }: SinkTar
 export function createJsonSink({ inbound, request, res, headers, id }: SinkTarget, beforeFailure: () => void = () => undefined): AnswerSink {
   return {
     committed: false,
+    needsObjectArguments: inbound.toolArgumentsAsObject,
     // One body at the end: nothing is written while the answer streams in.
     congested: false,
     drained: () => Promise.resolve(),

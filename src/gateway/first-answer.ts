@@ -316,7 +316,7 @@ function routeFailureError(core: GatewayCore, decision: Extract<RouteDecision, {
     case 'prefill':
       return new ClientError(decision.status, 'invalid_request', decision.message, { param: 'messages' });
     case 'tools':
-      return new ClientError(decision.status, 'invalid_request', decision.message, { param: 'tools' });
+      return new ClientError(decision.status, 'invalid_request', decision.message, { param: 'tool_choice' });
     case 'no_route':
       return new ClientError(decision.status, 'not_found', decision.message, { code: 'model_not_found' });
     case 'unavailable':

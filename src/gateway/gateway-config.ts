@@ -53,10 +53,12 @@ export const endpointConfigSchema = z.strictObject({
    */
   prefill: z.boolean().default(true),
   /**
-   * Whether the upstream takes tools (calls the caller's functions). vLLM does only when started
-   * with a tool-call parser (--enable-auto-tool-choice): false keeps requests that offer tools away.
+   * Whether the model may choose for itself whether to call the caller's tools (tool choice auto,
+   * the default when tools are offered). vLLM allows it only when started with
+   * --enable-auto-tool-choice and a tool-call parser; a named or required tool choice it serves
+   * without. false keeps requests that leave the choice to the model away from the endpoint.
    */
-  tools: z.boolean().default(true),
+  autoToolChoice: z.boolean().default(true),
   /** 0 for committed capacity: already paid for, free at the margin. */
   marginalCostPerMillionTokens: z.number().min(0).max(1e6),
   /** Concurrent requests the endpoint serves well; the denominator of its load. */

@@ -12,6 +12,12 @@ export interface StreamWatch {
   readonly cancellation: Cancellation;
   /** Set by the sweep when it cut the attempt for silence. */
   stalled: boolean;
+  /**
+   * The answer is inside a tool call: the sweep leaves it to the deadline. Upstreams may send a
+   * call's arguments only once they are whole (Anthropic buffers large ones without fine-grained
+   * tool streaming: seconds to minutes of silence), and a call cut there cannot be resumed.
+   */
+  inToolCall: boolean;
 }
 
 /**

@@ -137,7 +137,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     () => {
       const at = now();
       for (const watch of core.watched) {
-        if (at - watch.lastActive < idleMs) continue;
+        if (watch.inToolCall || at - watch.lastActive < idleMs) continue;
         watch.stalled = true;
         core.watched.delete(watch);
         watch.cancellation.cancel();
@@ -244,7 +244,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           maxOutputTokens: context.resumed?.outputTokens ?? context.roomBudget ?? outputTokens,
           prefixKey,
           excludeEndpoints: tried,
-          ...(request.tools === undefined ? {} : { offersTools: true }),
+          ...(request.tools !== undefined && (request.toolChoice === undefined || request.toolChoice.type === 'auto') ? { needsAutoToolChoice: true } : {}),
           // A resumed answer is a continuation: it goes only where prefills are taken.
           ...(context.resumed !== undefined ? { trailingAssistant: 'continue' as const } : { ...(trailingAssistant === undefined ? {} : { trailingAssistant }), ...(joinedTrailingAssistant === undefined ? {} : { joinedTrailingAssistant }) }),
         }),

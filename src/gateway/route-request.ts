@@ -18,7 +18,8 @@ import { unitInterval } from './unit-interval.js';
  *  3a. a request that ends with an assistant turn the upstream would continue (a prefill, a
  *     resumed answer, or any trailing assistant turn for an Anthropic-dialect upstream, which
  *     reads one only as a prefill) goes only to endpoints that take prefills  else 400 prefill
- *  3b. a request that offers tools goes only to endpoints that take tools    else 400 tools
+ *  3b. a request that leaves the choice of its tools to the model (tool choice auto) goes only
+ *     to endpoints that allow it (autoToolChoice)                           else 400 tools
  *  3. promptTokens + maxOutputTokens <= contextWindow; a longContext endpoint only
  *     when no ordinary endpoint that passed step 2 fits (it is reserved for requests
  *     that need it, even while the ordinary ones are down)          else 400 context
@@ -113,8 +114,8 @@ export interface RouteInput {
    * assistant, system] ends with the assistant turn there. Undefined: as trailingAssistant.
    */
   readonly joinedTrailingAssistant?: 'continue' | 'answer';
-  /** The request offers the model tools: only endpoints that take tools can serve it. */
-  readonly offersTools?: boolean;
+  /** The request offers tools and leaves the choice to call them to the model (tool choice auto). */
+  readonly needsAutoToolChoice?: boolean;
 }
 
 export interface RoutingPolicy {
@@ -205,7 +206,7 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   if (inJurisdiction.length === 0) return jurisdictionFailure(request, allowed, candidates);
   const continuing = request.trailingAssistant === undefined && request.joinedTrailingAssistant === undefined ? inJurisdiction : inJurisdiction.filter((endpoint) => takesEnding(endpoint, endpoint.dialect === 'anthropic' ? (request.joinedTrailingAssistant ?? request.trailingAssistant) : request.trailingAssistant));
   if (continuing.length === 0) return prefillFailure(request, allowed);
-  const withTools = request.offersTools === true ? continuing.filter((endpoint) => endpoint.tools) : continuing;
+  const withTools = request.needsAutoToolChoice === true ? continuing.filter((endpoint) => endpoint.autoToolChoice) : continuing;
   if (withTools.length === 0) return toolsFailure(request, allowed);
   const needed = request.promptTokens + request.maxOutputTokens;
   const fitting = fitContext(withTools, needed);
@@ -320,7 +321,7 @@ function prefillFailure(request: RouteInput, allowed: ReadonlySet<string>): Rout
 }
 
 function toolsFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {
-  const message = `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} takes tools: send the request without tools, or ask the operator for a route whose endpoints take them`;
+  const message = `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} lets the model choose its tools (tool choice auto): name the tool to call or require a call in tool_choice, or ask the operator for a route whose endpoints allow it`;
   return { ok: false, status: 400, code: 'tools', message };
 }
 

@@ -35,14 +35,3 @@ export class ToolCallAccumulator {
     return this.#calls.filter((call) => call !== undefined).map((call) => ({ id: call.id, name: call.name, arguments: call.pieces.join('') }));
   }
 }
-
-/** Whether a call's arguments are what both APIs promise: JSON text of an object ('' stands for `{}`). */
-export function hasObjectArguments(call: ToolCall): boolean {
-  if (call.arguments === '') return true;
-  try {
-    const value: unknown = JSON.parse(call.arguments);
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
-  } catch {
-    return false;
-  }
-}

@@ -16,7 +16,7 @@ function endpoint(id: string, overrides: Partial<EndpointView> = {}): EndpointVi
     contextWindow: 32_768,
     longContext: false,
     prefill: true,
-    tools: true,
+    autoToolChoice: true,
     marginalCostPerMillionTokens: 0,
     capacity: 10,
     weight: 1,
@@ -260,21 +260,20 @@ describe('prefill eligibility: endpoints that refuse a trailing assistant turn (
   });
 });
 
-describe('tools eligibility: endpoints started without a tool-call parser', () => {
-  const fleet = [endpoint('plain', { tools: false }), endpoint('tooled'), endpoint('eu-tooled', { jurisdiction: 'eu' })];
+describe('auto tool choice eligibility: endpoints started without a tool-call parser (vLLM)', () => {
+  const fleet = [endpoint('plain', { autoToolChoice: false }), endpoint('tooled'), endpoint('eu-tooled', { jurisdiction: 'eu' })];
 
-  it('a request that offers tools goes only to endpoints that take them; one without goes anywhere', () => {
-    expect(ranked(route(fleet, ['cost'], { offersTools: true }))).toEqual(['tooled', 'eu-tooled']);
+  it('a request that leaves the choice of tools to the model goes only to endpoints that allow it; others go anywhere', () => {
+    expect(ranked(route(fleet, ['cost'], { needsAutoToolChoice: true }))).toEqual(['tooled', 'eu-tooled']);
     expect(ranked(route(fleet, ['cost']))).toEqual(['plain', 'tooled', 'eu-tooled']);
   });
 
-  it('nowhere to take them is a 400 saying so, judged within the allowed jurisdictions', () => {
-    expect(route(fleet, ['cost'], { offersTools: true, headerJurisdictions: ['us'], excludeEndpoints: new Set() })).toMatchObject({ ok: true });
-    expect(route([endpoint('plain', { tools: false }), endpoint('eu-tooled', { jurisdiction: 'eu' })], ['cost'], { offersTools: true, headerJurisdictions: ['us'] })).toEqual({
+  it('nowhere to serve it is a 400 saying what helps, judged within the allowed jurisdictions', () => {
+    expect(route([endpoint('plain', { autoToolChoice: false }), endpoint('eu-tooled', { jurisdiction: 'eu' })], ['cost'], { needsAutoToolChoice: true, headerJurisdictions: ['us'] })).toEqual({
       ok: false,
       status: 400,
       code: 'tools',
-      message: "no endpoint for model 'frontier' in jurisdictions [us] takes tools: send the request without tools, or ask the operator for a route whose endpoints take them",
+      message: "no endpoint for model 'frontier' in jurisdictions [us] lets the model choose its tools (tool choice auto): name the tool to call or require a call in tool_choice, or ask the operator for a route whose endpoints allow it",
     });
   });
 });

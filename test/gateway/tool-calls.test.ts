@@ -21,8 +21,7 @@ async function scripted(respond: (res: ServerResponse) => void): Promise<Scripte
 }
 
 /** A gateway over OpenAI-dialect upstreams, cheapest first, on route `m`. */
-async function gateway(urls: readonly string[], endpointExtra = ''): Promise<string> {
-  const resilience = '{ retries: 1, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000 }';
+async function gateway(urls: readonly string[], endpointExtra = '', resilience = '{ retries: 1, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000 }'): Promise<string> {
   const endpoints = urls.map((url, index) => `  - { id: e${index}, url: "${url}", dialect: openai, model: m, provider: p${index}, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: ${index}, capacity: 8${endpointExtra} }`);
   const started = createGateway({
     config: gatewayConfig(
@@ -117,26 +116,18 @@ describe('tool calls through the gateway', () => {
     expect(deltas.slice(callAt).some((delta) => (delta?.content ?? '') !== '')).toBe(false);
   });
 
-  it('a whole reply whose call arguments are not a JSON object is a 502, not passed on', async () => {
-    const upstream = await scripted((res) => {
-      res.end(openAIChunk({ role: 'assistant', content: null }) + callStart(0, 'call_1', 'get_weather') + callArguments(0, '{"city": Par') + openAIChunk({}, 'tool_calls') + usage + 'data: [DONE]\n\n');
-    });
-    const url = await gateway([upstream.url]);
-    const response = await ask(url, question);
-    expect(response.status).toBe(502);
-    expect(await response.text()).toMatch(/tool call arguments that are not a JSON object/);
-  });
-
-  it('a request that offers tools is refused with a 400 naming tools when no endpoint takes them; one without tools is served there', async () => {
+  it('a request that leaves the choice of tools to the model is refused with a 400 where no endpoint allows it; a named or required choice is served there', async () => {
     const upstream = await scripted(weatherCall('tool_calls'));
-    const url = await gateway([upstream.url], ', tools: false');
-    const response = await ask(url, question);
-    expect(response.status).toBe(400);
-    expect(await response.json()).toMatchObject({ error: { param: 'tools', message: expect.stringMatching(/takes tools/) } });
+    const url = await gateway([upstream.url], ', autoToolChoice: false');
+    for (const choice of [{}, { tool_choice: 'auto' }]) {
+      const response = await ask(url, { ...question, ...choice });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toMatchObject({ error: { param: 'tool_choice', message: expect.stringMatching(/lets the model choose its tools/) } });
+    }
     expect(upstream.arrivals()).toBe(0);
-    const { tools: _offered, ...withoutTools } = question;
-    expect((await ask(url, withoutTools)).status).toBe(200);
-    expect(upstream.arrivals()).toBe(1);
+    expect((await ask(url, { ...question, tool_choice: 'required' })).status).toBe(200);
+    expect((await ask(url, { ...question, tool_choice: { type: 'function', function: { name: 'get_weather' } } })).status).toBe(200);
+    expect(upstream.arrivals()).toBe(2);
   });
 
   it('arguments far past the budget are cut there: the answer ends with length', async () => {
@@ -147,5 +138,44 @@ describe('tool calls through the gateway', () => {
     const body = (await (await ask(url, { ...question, max_tokens: 2 })).json()) as { choices: { message: { tool_calls?: { function: { arguments: string } }[] }; finish_reason: string }[] };
     expect(body.choices[0]?.finish_reason).toBe('length');
     expect(body.choices[0]?.message.tool_calls?.[0]?.function.arguments.length).toBe(2 * 256);
+    // Charged what it wrote (512 characters of arguments), not only its text.
+    expect((body as unknown as { usage: { completion_tokens: number } }).usage.completion_tokens).toBe(128);
+  });
+
+  it('a whole answer cut short inside a call (context window, filter) ends so, its arguments unfinished, in either dialect', async () => {
+    const upstream = await scripted((res) => {
+      res.end(openAIChunk({ role: 'assistant', content: null }) + callStart(0, 'call_1', 'get_weather') + callArguments(0, '{"city": "Pa') + openAIChunk({}, 'content_filter') + usage + 'data: [DONE]\n\n');
+    });
+    const url = await gateway([upstream.url]);
+    const openai = await ask(url, question);
+    expect(openai.status).toBe(200);
+    expect(((await openai.json()) as { choices: { finish_reason: string }[] }).choices[0]?.finish_reason).toBe('content_filter');
+    const anthropic = await ask(url, { model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'Weather in Paris?' }], tools: [{ name: 'get_weather', input_schema: weatherTool.function.parameters }] }, '/v1/messages');
+    expect(anthropic.status).toBe(200);
+    expect(((await anthropic.json()) as { stop_reason: string }).stop_reason).toBe('refusal');
+  });
+
+  it('malformed arguments reach an OpenAI caller as the model wrote them (as OpenAI passes them on), but fail an Anthropic whole answer', async () => {
+    const upstream = await scripted((res) => {
+      res.end(openAIChunk({ role: 'assistant', content: null }) + callStart(0, 'call_1', 'get_weather') + callArguments(0, '{"city": Par') + openAIChunk({}, 'tool_calls') + usage + 'data: [DONE]\n\n');
+    });
+    const url = await gateway([upstream.url]);
+    const openai = (await (await ask(url, question)).json()) as { choices: { message: { tool_calls?: { function: { arguments: string } }[] } }[] };
+    expect(openai.choices[0]?.message.tool_calls?.[0]?.function.arguments).toBe('{"city": Par');
+    const anthropic = await ask(url, { model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'Weather in Paris?' }], tools: [{ name: 'get_weather', input_schema: weatherTool.function.parameters }] }, '/v1/messages');
+    expect(anthropic.status).toBe(502);
+    expect(await anthropic.text()).toMatch(/tool call arguments that are not a JSON object/);
+  });
+
+  it("a call whose arguments an upstream holds back longer than the stall timeout is waited for, not cut (Anthropic buffers large ones)", async () => {
+    const upstream = await scripted((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: null }) + callStart(0, 'call_1', 'get_weather'));
+      setTimeout(() => res.end(callArguments(0, '{"city":"Paris"}') + openAIChunk({}, 'tool_calls') + usage + 'data: [DONE]\n\n'), 600);
+    });
+    const url = await gateway([upstream.url], '', '{ retries: 1, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, tokenIdleTimeoutMs: 200, deadlineMs: 10000 }');
+    const stream = await readSse(await ask(url, { ...question, stream: true }), 'openai');
+    expect(stream.ending).toBe('complete');
+    expect(stream.raw).toContain('{\\"city\\":\\"Paris\\"}');
+    expect(upstream.arrivals()).toBe(1);
   });
 });
