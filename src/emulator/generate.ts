@@ -168,43 +168,162 @@ function hex(random: Random): string {
     .padStart(8, '0');
 }
 
-/**
- * An arguments object for a tool's JSON Schema: each required property (every property when the
- * schema lists none required) by its type: string, a vocabulary word; integer or number, a whole
- * number from 1 to 100; boolean, either; array, []; object, {}; anything else, null. A property
- * with an enum takes its first value, whatever its type, so the arguments stay within the schema.
+/*
+ * Arguments from a tool's JSON Schema, kept within the schema for the common keywords. Each value
+ * is decided by the first rule that applies:
+ * - nested more than maxSchemaDepth (8) levels below the arguments object: null (a guard against
+ *   deep or cyclic schemas; each property, array item and anyOf/oneOf/allOf branch is a level);
+ * - `const`: that value; a non-empty `enum`: its first value, whatever the type;
+ * - `anyOf` / `oneOf`: the first branch; `allOf`: its branches merged into one schema (properties
+ *   merged, `required` lists joined, any other keyword from the first branch that has it, the
+ *   schema's own keywords beside `allOf` first of all);
+ * - `type` (a list of types, ["string", "null"]: the first that is not "null"):
+ *   - object: an object of its `required` properties in that order; every property of
+ *     `properties` in order when `required` is absent (the emulator's choice, so calls exercise
+ *     every property: JSON Schema itself reads an absent `required` as none), and none for
+ *     `required: []`; a required name `properties` does not describe is null. The tool's
+ *     parameters are read this way whatever their `type`;
+ *   - array: `minItems` items (0 when not given; at most maxArrayItems) of the `items` schema;
+ *     a tuple `items` list, `prefixItems` and `uniqueItems` are not followed;
+ *   - string: a known `format` (date-time, date, email, uri) a fixed plausible value; otherwise a
+ *     vocabulary word, more words after it (space-separated) until `minLength` (at most
+ *     maxStringLength) is reached, cut to `maxLength`. `pattern` and other formats are ignored;
+ *   - integer: a whole number in [`minimum`, `maximum`] (exclusiveMinimum / exclusiveMaximum
+ *     too, as numbers or draft-4 booleans): 1 to 100 without bounds, 100 numbers from the bound
+ *     when only one is given; number: the same, or a fraction in the middle half of the range
+ *     when it holds no whole number. `multipleOf` is ignored;
+ *   - boolean: either;
+ * - anything else (no type, "null", a `$ref`, which is not followed): null.
+ * Draws, in order: the arguments of each call after its id, depth first in the order the values
+ * are written; a string draws its word then each padding word, a number or boolean one draw;
+ * const, enum, format strings, null and empty containers draw nothing. So a schema the rules
+ * above leave at the defaults draws as before they existed.
  */
-function argumentsFor(schema: Readonly<Record<string, unknown>>, random: Random): Record<string, unknown> {
-  const properties = isRecord(schema.properties) ? schema.properties : {};
-  const names = Array.isArray(schema.required) ? schema.required.filter((name): name is string => typeof name === 'string') : Object.keys(properties);
+
+/** Values nested deeper than this below the arguments object are null. */
+const maxSchemaDepth = 8;
+/** The most items an array gets, whatever its `minItems`. */
+const maxArrayItems = 100;
+/** The longest a string is padded to, whatever its `minLength`. */
+const maxStringLength = 10_000;
+
+/** The fixed values of the string formats the emulator knows. */
+const formatValues: Readonly<Record<string, string>> = {
+  'date-time': '2025-01-01T12:00:00Z',
+  date: '2025-01-01',
+  email: 'user@example.com',
+  uri: 'https://example.com/',
+};
+
+/** An arguments object for a tool's JSON Schema, or for an object schema `depth` levels down (see above). */
+function argumentsFor(schema: Readonly<Record<string, unknown>>, random: Random, depth = 0): Record<string, unknown> {
+  const object = Array.isArray(schema.allOf) ? mergeAllOf(schema, schema.allOf) : schema;
+  const properties = isRecord(object.properties) ? object.properties : {};
+  const names = Array.isArray(object.required) ? object.required.filter((name): name is string => typeof name === 'string') : Object.keys(properties);
   // fromEntries defines every name as a property of its own, '__proto__' too.
   return Object.fromEntries(
     names.map((name) => {
       const property = Object.hasOwn(properties, name) ? properties[name] : undefined;
-      return [name, valueFor(isRecord(property) ? property : {}, random)];
+      return [name, valueFor(isRecord(property) ? property : {}, random, depth + 1)];
     }),
   );
 }
 
-function valueFor(schema: Readonly<Record<string, unknown>>, random: Random): unknown {
+/** A value within `schema`, `depth` levels below the arguments object (see above). */
+function valueFor(schema: Readonly<Record<string, unknown>>, random: Random, depth: number): unknown {
+  if (depth > maxSchemaDepth) return null;
+  if (Object.hasOwn(schema, 'const')) return schema.const;
   if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[0];
+  for (const keyword of ['anyOf', 'oneOf'] as const) {
+    const branches = schema[keyword];
+    if (Array.isArray(branches) && branches.length > 0) return valueFor(isRecord(branches[0]) ? branches[0] : {}, random, depth + 1);
+  }
+  if (Array.isArray(schema.allOf)) return valueFor(mergeAllOf(schema, schema.allOf), random, depth + 1);
   // A list of types (["string", "null"]): the first that is not null.
   const type = Array.isArray(schema.type) ? schema.type.find((entry) => entry !== 'null') : schema.type;
   switch (type) {
     case 'string':
-      return pick(vocabulary, random);
+      return stringFor(schema, random);
     case 'integer':
     case 'number':
-      return 1 + Math.floor(random() * 100);
+      return numberFor(schema, type === 'integer', random);
     case 'boolean':
       return random() < 0.5;
-    case 'array':
-      return [];
+    case 'array': {
+      const items = isRecord(schema.items) ? schema.items : {};
+      return Array.from({ length: Math.min(maxArrayItems, count(schema.minItems) ?? 0) }, () => valueFor(items, random, depth + 1));
+    }
     case 'object':
-      return {};
+      return argumentsFor(schema, random, depth);
     default:
       return null;
   }
+}
+
+/** One schema for `schema` and its `allOf` branches: properties merged, `required` joined (absent when none lists it), other keywords the first found. */
+function mergeAllOf(schema: Readonly<Record<string, unknown>>, branches: readonly unknown[]): Record<string, unknown> {
+  const { allOf: _allOf, ...own } = schema;
+  const parts = [own, ...branches.filter(isRecord)];
+  const merged: Record<string, unknown> = {};
+  const properties: Record<string, unknown> = {};
+  let required: string[] | undefined;
+  for (const part of parts) {
+    for (const [key, value] of Object.entries(part)) {
+      if (key === 'properties' && isRecord(value)) {
+        for (const [name, property] of Object.entries(value)) if (!Object.hasOwn(properties, name)) define(properties, name, property);
+      } else if (key === 'required' && Array.isArray(value)) {
+        required = [...new Set([...(required ?? []), ...value.filter((name): name is string => typeof name === 'string')])];
+      } else if (!Object.hasOwn(merged, key)) {
+        define(merged, key, value);
+      }
+    }
+  }
+  return { ...merged, properties, ...(required === undefined ? {} : { required }) };
+}
+
+/** Sets a property of its own, '__proto__' too (assignment would set the prototype). */
+function define(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** A string within `schema`'s format and lengths (see above). */
+function stringFor(schema: Readonly<Record<string, unknown>>, random: Random): string {
+  const known = typeof schema.format === 'string' && Object.hasOwn(formatValues, schema.format) ? formatValues[schema.format] : undefined;
+  if (known !== undefined) return known;
+  let text = pick(vocabulary, random);
+  const minLength = Math.min(maxStringLength, count(schema.minLength) ?? 0);
+  while (text.length < minLength) text += ` ${pick(vocabulary, random)}`;
+  const maxLength = count(schema.maxLength);
+  return maxLength === undefined ? text : text.slice(0, maxLength);
+}
+
+/** A number within `schema`'s bounds, whole when the range holds a whole number (see above); one draw. */
+function numberFor(schema: Readonly<Record<string, unknown>>, integer: boolean, random: Random): number {
+  const draw = random();
+  const low = bound(schema.minimum, schema.exclusiveMinimum, (a, b) => a >= b);
+  const high = bound(schema.maximum, schema.exclusiveMaximum, (a, b) => a <= b);
+  const wholeLow = low === undefined ? undefined : low.exclusive ? Math.floor(low.value) + 1 : Math.ceil(low.value);
+  const wholeHigh = high === undefined ? undefined : high.exclusive ? Math.ceil(high.value) - 1 : Math.floor(high.value);
+  const from = wholeLow ?? (wholeHigh === undefined ? 1 : wholeHigh - 99);
+  const to = wholeHigh ?? from + 99;
+  if (from <= to) return Math.min(to, from + Math.floor(draw * (to - from + 1)));
+  // No whole number fits: a number takes a fraction strictly inside (or the one value both bounds
+  // allow); an integer, or an empty range, has none to take.
+  if (integer || low === undefined || high === undefined) return from;
+  if (low.value < high.value) return low.value + (high.value - low.value) * (0.25 + draw / 2);
+  return low.value === high.value && !low.exclusive && !high.exclusive ? low.value : from;
+}
+
+/** The tighter of an inclusive bound and an exclusive one (a number, or draft 4's boolean on the inclusive one). */
+function bound(inclusive: unknown, exclusive: unknown, tighter: (a: number, b: number) => boolean): { value: number; exclusive: boolean } | undefined {
+  const given = typeof inclusive === 'number' && Number.isFinite(inclusive) ? { value: inclusive, exclusive: exclusive === true } : undefined;
+  if (typeof exclusive !== 'number' || !Number.isFinite(exclusive)) return given;
+  return given === undefined || tighter(exclusive, given.value) ? { value: exclusive, exclusive: true } : given;
+}
+
+/** A non-negative whole count (minItems, minLength, maxLength), or undefined when not one. */
+function count(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : undefined;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

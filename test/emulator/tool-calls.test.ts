@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { corruptPlan, eventsOfToken, planCompletion, startEmulator, vocabulary, type CompletionPlan, type RunningEmulator } from '../../src/emulator/index.js';
-import type { ChatMessage, ChatRequest, ToolCall, ToolChoice, ToolDefinition } from '../../src/protocol/chat.js';
+import { corruptPlan, eventsOfToken, planCompletion, promptRandom, startEmulator, vocabulary, type CompletionPlan, type RunningEmulator } from '../../src/emulator/index.js';
+import { promptText, type ChatMessage, type ChatRequest, type ToolCall, type ToolChoice, type ToolDefinition } from '../../src/protocol/chat.js';
 import { dialects } from '../../src/protocol/dialects.js';
 import { seededRandom } from '../../src/random/seeded-random.js';
 
@@ -257,6 +257,158 @@ describe('planCompletion with tools: the calls', () => {
     expect(corruptPlan(plan, 1, seededRandom(1))).toBe(plan);
     const text = planCompletion(ask('weather please', { toolChoice: { type: 'none' } }), options);
     expect(corruptPlan(text, 1, seededRandom(1)).text).not.toBe(text.text);
+  });
+});
+
+/** The arguments the emulator writes for a tool of these parameters (it is the only tool, and required). */
+function argumentsOf(parameters: Record<string, unknown>, seed = 11, prompt = 'probe'): Record<string, unknown> {
+  const plan = planCompletion(request([{ role: 'user', content: prompt }], { tools: [{ name: 'probe', parameters }], toolChoice: { type: 'required' } }), { ...options, seed });
+  return JSON.parse(checkedCalls(plan)[0]?.arguments ?? '') as Record<string, unknown>;
+}
+
+/** The value written for one property of this schema, for seeds 0 to count - 1. */
+function valuesOf(property: Record<string, unknown>, count = 200): unknown[] {
+  return Array.from({ length: count }, (_, seed) => argumentsOf({ type: 'object', properties: { value: property } }, seed).value);
+}
+
+/** A chain of `levels` objects, each holding the next under `next`. */
+function chain(levels: number): Record<string, unknown> {
+  return levels === 0 ? { type: 'integer' } : { type: 'object', properties: { next: chain(levels - 1) } };
+}
+
+describe('planCompletion with tools: arguments within the schema', () => {
+  it('a nested object gets its required properties, every property without `required`, none for `required: []`', () => {
+    const values = argumentsOf({
+      type: 'object',
+      properties: {
+        address: { type: 'object', properties: { street: { type: 'string' }, zip: { type: 'integer' }, note: { type: 'string' } }, required: ['zip', 'street'] },
+        meta: { type: 'object', properties: { flag: { type: 'boolean' }, inner: { type: 'object', properties: { deep: { type: 'integer', minimum: 3, maximum: 3 } } } } },
+        none: { type: 'object', properties: { skipped: { type: 'string' } }, required: [] },
+      },
+    });
+    expect(Object.keys(values)).toEqual(['address', 'meta', 'none']);
+    const address = values.address as Record<string, unknown>;
+    expect(Object.keys(address)).toEqual(['zip', 'street']);
+    expect(vocabulary).toContain(address.street);
+    expect(Number.isInteger(address.zip)).toBe(true);
+    expect(values.meta).toEqual({ flag: expect.any(Boolean) as unknown, inner: { deep: 3 } });
+    expect(values.none).toEqual({});
+    expect(argumentsOf({ type: 'object', properties: { skipped: { type: 'string' } }, required: [] })).toEqual({});
+  });
+
+  it('an array gets minItems items of its `items` schema (none without minItems, at most 100)', () => {
+    for (const value of valuesOf({ type: 'array', minItems: 3, items: { type: 'integer', minimum: 5, maximum: 7 } }, 50)) {
+      expect(value).toHaveLength(3);
+      for (const item of value as unknown[]) expect([5, 6, 7]).toContain(item);
+    }
+    const [objects] = valuesOf({ type: 'array', minItems: 2, items: { type: 'object', properties: { id: { const: 'x' } } } }, 1);
+    expect(objects).toEqual([{ id: 'x' }, { id: 'x' }]);
+    expect(valuesOf({ type: 'array', items: { type: 'string' } }, 1)).toEqual([[]]);
+    expect(valuesOf({ type: 'array', minItems: 2 }, 1)).toEqual([[null, null]]);
+    expect(valuesOf({ type: 'array', minItems: 1000, items: { const: 0 } }, 1)[0]).toHaveLength(100);
+  });
+
+  it('`const` is written as given, whatever the type', () => {
+    const values = argumentsOf({ type: 'object', properties: { a: { const: 'fixed' }, b: { type: 'integer', const: 7 }, c: { const: { nested: [1, 2] } }, d: { type: 'string', const: null } } });
+    expect(values).toEqual({ a: 'fixed', b: 7, c: { nested: [1, 2] }, d: null });
+  });
+
+  it('`anyOf` and `oneOf` take their first branch', () => {
+    const values = argumentsOf({
+      type: 'object',
+      properties: {
+        any: { anyOf: [{ type: 'integer', minimum: 500, maximum: 500 }, { type: 'string' }] },
+        one: { oneOf: [{ type: 'string', format: 'email' }, { type: 'null' }] },
+        nullable: { anyOf: [{ type: 'null' }, { type: 'string' }] },
+      },
+    });
+    expect(values).toEqual({ any: 500, one: 'user@example.com', nullable: null });
+  });
+
+  it('`allOf` merges its branches: properties and required lists joined, in nested objects and the parameters themselves', () => {
+    const merged = { allOf: [{ type: 'object', properties: { a: { const: 1 }, b: { const: 2 } }, required: ['a'] }, { properties: { c: { const: 3 } }, required: ['c'] }] };
+    expect(argumentsOf({ type: 'object', properties: { merged } })).toEqual({ merged: { a: 1, c: 3 } });
+    expect(argumentsOf(merged)).toEqual({ a: 1, c: 3 });
+    // No branch lists `required`: every property, the first branch's schema winning a clash.
+    expect(argumentsOf({ type: 'object', properties: { merged: { allOf: [{ type: 'object', properties: { a: { const: 1 } } }, { properties: { a: { const: 9 }, b: { const: 2 } } }] } } })).toEqual({ merged: { a: 1, b: 2 } });
+    expect(argumentsOf({ type: 'object', properties: { n: { allOf: [{ type: 'integer' }, { minimum: 40, maximum: 40 }] } } })).toEqual({ n: 40 });
+  });
+
+  it('a `$ref` is not followed: null', () => {
+    // Pins the documented limit (there is no code for it): a reference is written as null.
+    expect(argumentsOf({ type: 'object', properties: { ref: { $ref: '#/$defs/thing' } }, $defs: { thing: { type: 'string' } } })).toEqual({ ref: null });
+  });
+
+  it('integers and numbers stay within minimum/maximum and their exclusive forms, still drawn by the seed', () => {
+    expect(new Set(valuesOf({ type: 'integer', minimum: 10, maximum: 12 }))).toEqual(new Set([10, 11, 12]));
+    expect(new Set(valuesOf({ type: 'integer', exclusiveMinimum: 0, exclusiveMaximum: 3 }))).toEqual(new Set([1, 2]));
+    // Draft 4: exclusiveMinimum/exclusiveMaximum as booleans beside minimum/maximum.
+    expect(new Set(valuesOf({ type: 'integer', minimum: 0, exclusiveMinimum: true, maximum: 2.5 }))).toEqual(new Set([1, 2]));
+    expect(new Set(valuesOf({ type: 'number', minimum: -2, maximum: 2, exclusiveMaximum: true }))).toEqual(new Set([-2, -1, 0, 1]));
+    const above = valuesOf({ type: 'integer', minimum: 1000 }) as number[];
+    expect(Math.min(...above)).toBeGreaterThanOrEqual(1000);
+    expect(Math.max(...above)).toBeLessThanOrEqual(1099);
+    expect(new Set(above).size).toBeGreaterThan(50);
+    const below = valuesOf({ type: 'integer', maximum: -5 }) as number[];
+    expect(Math.max(...below)).toBeLessThanOrEqual(-5);
+    expect(Math.min(...below)).toBeGreaterThanOrEqual(-104);
+    // A range holding no whole number: a fraction strictly inside it, varying with the seed.
+    const fractions = valuesOf({ type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }) as number[];
+    for (const fraction of fractions) expect(fraction > 0 && fraction < 1).toBe(true);
+    expect(new Set(fractions).size).toBeGreaterThan(100);
+    expect(valuesOf({ type: 'number', minimum: 0.5, maximum: 0.5 }, 3)).toEqual([0.5, 0.5, 0.5]);
+    expect(valuesOf({ type: 'integer', minimum: 3, maximum: 9 }, 20)).toEqual(valuesOf({ type: 'integer', minimum: 3, maximum: 9 }, 20));
+  });
+
+  it('strings: minLength padded with words, cut to maxLength; known formats a fixed value; `pattern` ignored', () => {
+    for (const value of valuesOf({ type: 'string', minLength: 40 }, 50) as string[]) {
+      expect(value.length).toBeGreaterThanOrEqual(40);
+      for (const word of value.split(' ')) expect(vocabulary).toContain(word);
+    }
+    for (const value of valuesOf({ type: 'string', maxLength: 2 }, 50) as string[]) expect(value.length).toBeLessThanOrEqual(2);
+    expect(argumentsOf({ type: 'object', properties: { at: { type: 'string', format: 'date-time' }, day: { type: 'string', format: 'date' }, mail: { type: ['string', 'null'], format: 'email' }, link: { type: 'string', format: 'uri' } } })).toEqual({
+      at: '2025-01-01T12:00:00Z',
+      day: '2025-01-01',
+      mail: 'user@example.com',
+      link: 'https://example.com/',
+    });
+    expect(Number.isNaN(Date.parse('2025-01-01T12:00:00Z'))).toBe(false);
+    // Documented limit: a pattern is not followed.
+    expect(vocabulary).toContain(argumentsOf({ type: 'object', properties: { code: { type: 'string', pattern: '^[0-9]+$' } } }).code);
+  });
+
+  it('values nested more than 8 levels down are null: deep and cyclic schemas end', () => {
+    let value: unknown = argumentsOf(chain(20));
+    for (let level = 1; level <= 8; level += 1) {
+      value = (value as Record<string, unknown>).next;
+      expect(value).toBeTypeOf('object');
+    }
+    expect(value).toEqual({ next: null });
+    expect(argumentsOf(chain(7))).toEqual(argumentsOf(chain(7)));
+    expect(JSON.stringify(argumentsOf(chain(8)))).toMatch(/^(\{"next":){8}\d+\}{8}$/);
+    // A schema built in memory can refer to itself (one from JSON cannot; its `$ref`s are not
+    // followed); toJSON lets the prompt text, which holds the tools, be written.
+    const loop: { anyOf: unknown[] } = { anyOf: [] };
+    loop.anyOf.push(loop);
+    const cyclic: Record<string, unknown> = { type: 'object', properties: {} };
+    cyclic.properties = { self: cyclic, loop };
+    Object.defineProperty(cyclic, 'toJSON', { value: () => 'cyclic' });
+    const written = JSON.stringify(argumentsOf(cyclic));
+    expect(written.startsWith('{"self":{"self":')).toBe(true);
+    expect(written).toContain('"loop":null');
+  });
+
+  it('draws: after the tool pick and the id, values in order; const, enum and format draw nothing, a padded string one draw a word', () => {
+    const parameters = { type: 'object', properties: { when: { type: 'string', format: 'date-time' }, kind: { type: 'string', enum: ['a'] }, one: { const: 1 }, n: { type: 'integer', minimum: 0, maximum: 9 }, s: { type: 'string', minLength: 30 }, b: { type: 'boolean' } } };
+    for (let seed = 0; seed < 20; seed += 1) {
+      const random = promptRandom(seed, promptText(request([{ role: 'user', content: 'probe' }], { tools: [{ name: 'probe', parameters }] })));
+      for (let draw = 0; draw < 4; draw += 1) random(); // the tool picked, then the id's three
+      const word = (): string => vocabulary[Math.floor(random() * vocabulary.length)] ?? '';
+      const n = Math.floor(random() * 10);
+      let s = word();
+      while (s.length < 30) s += ` ${word()}`;
+      expect(argumentsOf(parameters, seed)).toEqual({ when: '2025-01-01T12:00:00Z', kind: 'a', one: 1, n, s, b: random() < 0.5 });
+    }
   });
 });
 
