@@ -193,10 +193,10 @@ export async function pumpAnswer(
   const stopped = (endpoint: EndpointRuntime, streaming: boolean): AnswerOutcome => {
     if (context.clientGone()) return cutShort(499, endpoint);
     if (context.shuttingDown()) {
-      sink.fail('overloaded', `the gateway shut down after ${sentTokens} tokens; retry the request`, 503);
+      sink.fail('overloaded', `the gateway shut down after ${tokens(sentTokens)}; retry the request`, 503);
       return cutShort(503, endpoint);
     }
-    const passed = `the ${context.resilience.deadlineMs} ms deadline passed after ${sentTokens} tokens`;
+    const passed = `the ${context.resilience.deadlineMs} ms deadline passed after ${tokens(sentTokens)}`;
     // The setting to raise: the route's own when it has one, which the gateway's does not override.
     const setting = context.route.resilience?.deadlineMs === undefined ? 'resilience.deadlineMs' : `the resilience.deadlineMs of route ${context.route.model}`;
     if (!streaming) sink.fail('timeout', `${passed}, while the answer was being resumed elsewhere`, 504);
@@ -379,13 +379,18 @@ export async function pumpAnswer(
       const cause = watch.stalled ? `no token for ${config.resilience.tokenIdleTimeoutMs} ms` : overloaded ? 'the upstream was overloaded' : broke;
       // Overload is told as such (a 503, Anthropic's overloaded_error), which clients wait on and retry.
       const status = overloaded && !watch.stalled ? 503 : 502;
-      sink.fail(status === 503 ? 'overloaded' : 'api_error', `the answer was cut after ${sentTokens} tokens and could not be resumed: ${cause}`, status);
+      sink.fail(status === 503 ? 'overloaded' : 'api_error', `the answer was cut after ${tokens(sentTokens)} and could not be resumed: ${cause}`, status);
       return cutShort(status, endpoint);
     }
     metrics.resumes.inc({ route, outcome: 'resumed' });
     current = next;
     resumed = true;
   }
+}
+
+/** A count of tokens in words: '1 token', '2 tokens'. */
+function tokens(count: number): string {
+  return count === 1 ? '1 token' : `${String(count)} tokens`;
 }
 
 /** How many leading characters two strings share. */

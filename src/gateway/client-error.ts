@@ -44,5 +44,5 @@ export class ClientError extends Error {
 /** A dialect's request problem as a ClientError. */
 export function problemError(problem: RequestProblem): ClientError {
   // A whole-body problem has no field to name.
-  return new ClientError(problem.status, problem.kind, problem.message, problem.param === '' || problem.param === undefined ? {} : { param: problem.param });
+  return new ClientError(problem.status, problem.kind, problem.message, { ...(problem.param === '' || problem.param === undefined ? {} : { param: problem.param }), ...(problem.code === undefined ? {} : { code: problem.code }) });
 }

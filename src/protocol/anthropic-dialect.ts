@@ -37,7 +37,7 @@ const toolSchema = z.looseObject({
   type: z.literal('custom', { error: serverToolRefusal }).nullish(),
   name: z.string().regex(toolNamePattern, toolNameRule),
   description: z.string().optional(),
-  input_schema: z.record(z.string(), z.unknown(), { error: 'is required: a JSON Schema object of the tool\'s input' }),
+  input_schema: z.record(z.string(), z.unknown(), { error: 'is required: a JSON Schema object of the tool\'s input' }).refine((schema) => schema.type === undefined || schema.type === 'object', { error: "a tool's input is an object: input_schema.type must be 'object'", path: ['type'] }),
   // Refused as OpenAI's strict is: dropping it would promise schema-valid input the gateway does not enforce.
   strict: z.literal(false, { error: 'strict function calling is not supported by this gateway yet: leave strict out, or false' }).nullish(),
   // eager_input_streaming (fine-grained tool streaming) passes unforwarded: a streaming hint that does not change the answer.
@@ -367,6 +367,12 @@ export const anthropicDialect: Dialect = {
     const parsed = requestSchema.safeParse(body);
     if (!parsed.success) return invalidRequest(parsed.error);
     const r = parsed.data;
+    // A message thread (the conversation stored at Anthropic, continued by id): dropped, a
+    // continuation would be answered without the conversation before it. The SDK's tool runner
+    // threads by default and, told so by the error code, sends the whole conversation instead.
+    if (r.thread !== undefined && r.thread !== null) {
+      return { ok: false, problem: { status: 400, kind: 'invalid_request', param: 'thread', code: 'thread_unsupported_request', message: 'thread: message threads (conversations stored by the server) are not supported by this gateway: send the whole conversation in messages, without thread' } };
+    }
     const conversation = readConversation(r.system === undefined ? '' : textOf(r.system), r.messages);
     if (!conversation.ok) return conversation;
     const { messages, paths } = conversation.value;
@@ -642,8 +648,11 @@ export const anthropicDialect: Dialect = {
     return kind === 'overloaded' && status === 503 ? 529 : status;
   },
 
-  formatError({ kind, message, requestId }: ErrorReport): unknown {
-    return { type: 'error', error: { type: kindToType[kind], message }, ...(requestId === undefined ? {} : { request_id: requestId }) };
+  formatError({ kind, message, requestId, code }: ErrorReport): unknown {
+    // A refused message thread says so in Anthropic's error details, which the SDK's tool runner
+    // reads to send the whole conversation instead.
+    const details = code === 'thread_unsupported_request' ? { details: { error_code: code, unsupported: ['thread'] } } : {};
+    return { type: 'error', error: { type: kindToType[kind], message, ...details }, ...(requestId === undefined ? {} : { request_id: requestId }) };
   },
 
   rateLimitHeaders(state: RateLimitState, now: number): Record<string, string> {

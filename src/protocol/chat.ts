@@ -160,7 +160,7 @@ export type ErrorKind = 'invalid_request' | 'too_large' | 'authentication' | 'pe
  * A machine-readable detail below an ErrorKind, for dialects that carry one (OpenAI's
  * `error.code`, which clients switch on, e.g. to shorten a prompt); named as OpenAI names it.
  */
-export type ErrorCode = 'context_length_exceeded' | 'model_not_found' | 'invalid_api_key';
+export type ErrorCode = 'context_length_exceeded' | 'model_not_found' | 'invalid_api_key' | 'thread_unsupported_request';
 
 const errorCodes: ReadonlySet<string> = new Set<ErrorCode>(['context_length_exceeded', 'model_not_found', 'invalid_api_key']);
 
@@ -250,6 +250,8 @@ export interface RequestProblem {
   readonly kind: ErrorKind;
   readonly message: string;
   readonly param?: string;
+  /** A detail clients act on (see ErrorCode). */
+  readonly code?: ErrorCode;
 }
 
 export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problem: RequestProblem };

@@ -113,7 +113,11 @@ const toolDefinition = z.looseObject({
   function: z.looseObject({
     name: toolName,
     description: z.string().nullish(),
-    parameters: z.record(z.string(), z.unknown(), { error: 'parameters must be a JSON Schema object' }).nullish(),
+    parameters: z
+      .record(z.string(), z.unknown(), { error: 'parameters must be a JSON Schema object' })
+      // As OpenAI and Anthropic refuse it: a call's arguments are an object.
+      .refine((schema) => schema.type === undefined || schema.type === 'object', { error: "a function's arguments are an object: parameters.type must be 'object'", path: ['type'] })
+      .nullish(),
     // Refused, not dropped: a caller that asks for it relies on arguments that always match the schema.
     strict: z.literal(false, { error: 'strict function calling is not supported by this gateway yet: leave strict out, or false' }).nullish(),
   }),
@@ -482,7 +486,9 @@ function createToolCallReader(): ToolCallReader {
           atWireIndex.set(wireIndex, call);
         }
         if (call.announced) {
-          // OpenAI streams one call at a time; a server that interleaves still gets its arguments to the right call.
+          // OpenAI streams one call at a time. Arguments for a call after the next one began cannot
+          // be carried (an Anthropic caller's block for it is closed, and would look complete).
+          if (text !== '' && call.index !== calls.length - 1) return 'upstream interleaved the arguments of two tool calls';
           if (text !== '') events.push({ type: 'tool_arguments', index: call.index, text });
           continue;
         }

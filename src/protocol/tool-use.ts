@@ -79,7 +79,7 @@ export function toolUseIssue(messages: readonly ChatMessage[], tools: readonly T
     }
     callerIndex = index;
   }
-  if (pending.size > 0) return { message: callerIndex, field: 'messages', text: 'the conversation ends with tool calls: send their results after it (an answer cannot continue a tool call)' };
+  if (pending.size > 0) return { message: callerIndex, field: 'messages', text: `the conversation ends with tool calls (${[...pending].map((id) => quoted(id)).join(', ')}) that have no results: send a result for each after it (an answer cannot continue a tool call)` };
   return undefined;
 }
 

@@ -1,4 +1,5 @@
 import Anthropic from '@anthropic-ai/sdk';
+import { betaTool } from '@anthropic-ai/sdk/helpers/beta/json-schema';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/index.js';
@@ -125,6 +126,34 @@ describe('an Anthropic client over an OpenAI-dialect upstream', () => {
     });
     expect(answer.stop_reason).toMatch(/^(end_turn|max_tokens)$/);
     expect(answer.content[0]?.type).toBe('text');
+  });
+
+  it("the SDK's tool runner runs a whole agent loop: its message thread is refused with the error code that makes it send the conversation instead", async () => {
+    const calls: unknown[] = [];
+    const weather = betaTool({
+      name: 'get_weather',
+      description: 'The weather now',
+      inputSchema: { type: 'object', properties: { city: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } }, required: ['city', 'unit'] },
+      run: (input) => {
+        calls.push(input);
+        return '18 degrees, light rain';
+      },
+    });
+    const final = await client().beta.messages.toolRunner({ model: 'openai-upstream', max_tokens: 60, max_iterations: 4, messages: [{ role: 'user', content: question }], tools: [weather] });
+    // The runner called the tool once (a question, then results: the emulator answers in text).
+    expect(calls).toEqual([{ city: expect.any(String), unit: 'celsius' }]);
+    expect(final.stop_reason).toMatch(/^(end_turn|max_tokens)$/);
+    expect(final.content[0]?.type).toBe('text');
+  });
+
+  it('a message thread sent by hand is refused, never dropped (its continuation would lose the conversation)', async () => {
+    const response = await fetch(`${url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'openai-upstream', max_tokens: 20, thread: { type: 'continue', previous_message_id: 'msg_1' }, messages: [{ role: 'user', content: 'and then?' }] }),
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringMatching(/^thread: message threads/), details: { error_code: 'thread_unsupported_request' } } });
   });
 
   it('a forced tool choice of a tool not offered is refused with a 400 naming tool_choice', async () => {

@@ -227,7 +227,7 @@ describe('anthropic tools: parsing tool_use and tool_result blocks', () => {
       'messages.4',
       "a tool result for 'toolu_9', which is no unanswered tool call of the assistant turn before it",
     ],
-    ['a conversation that ends with calls (a prefill cannot continue one)', { messages: answeredCall.slice(0, 2) }, 'messages.1', 'the conversation ends with tool calls: send their results after it (an answer cannot continue a tool call)'],
+    ['a conversation that ends with calls (a prefill cannot continue one)', { messages: answeredCall.slice(0, 2) }, 'messages.1', "the conversation ends with tool calls ('toolu_1') that have no results: send a result for each after it (an answer cannot continue a tool call)"],
     [
       'two calls of one id',
       { messages: [answeredCall[0], { role: 'assistant', content: [answeredCall[1]?.content[0], answeredCall[1]?.content[0]] }, answeredCall[2]] },

@@ -172,7 +172,7 @@ describe('OpenAI tool requests the gateway refuses, naming the field', () => {
     // Tool use out of order: named by the caller's own index, past an empty system message the parser drops.
     [bad([{ role: 'system', content: '' }, calledAndAnswered[0], { role: 'tool', tool_call_id: 'call_1', content: 'sunny' }]), 'messages.2', "a tool result for 'call_1', which is no unanswered tool call of the assistant turn before it"],
     [bad([{ role: 'system', content: '' }, ...calledAndAnswered.slice(0, 2), { role: 'user', content: 'well?' }]), 'messages.2', "its tool calls ('call_1') have no results: each call needs a tool result right after the assistant turn"],
-    [bad([{ role: 'developer', content: '' }, ...calledAndAnswered.slice(0, 2)]), 'messages.2', 'the conversation ends with tool calls: send their results after it (an answer cannot continue a tool call)'],
+    [bad([{ role: 'developer', content: '' }, ...calledAndAnswered.slice(0, 2)]), 'messages.2', "the conversation ends with tool calls ('call_1') that have no results: send a result for each after it (an answer cannot continue a tool call)"],
     [bad([calledAndAnswered[0], { role: 'assistant', content: null, tool_calls: [callWeather, callWeather] }]), 'messages.1', "calls two tools with the same id 'call_1': tool call ids must be unique"],
     // Anthropic refuses tool turns without tools; so does the gateway, whichever upstream serves it.
     [{ messages: calledAndAnswered }, 'messages.1', 'a conversation with tool calls or tool results needs the tools it used: send tools too (with a tool choice of none for an answer in text)'],
@@ -737,5 +737,17 @@ describe('tool calls written by the gateway and read back by a gateway in front 
     const finished = (finishReason: 'tool_calls' | 'length'): ChatEvent => ({ type: 'finish', finishReason, usage: { inputTokens: 1, outputTokens: 2 } });
     expect(roundTrip([...events, finished('tool_calls')])).toEqual([events[0], events[1], noArguments(0), events[2], noArguments(1), finished('tool_calls')]);
     expect(roundTrip([...events, finished('length')])).toEqual([events[0], events[1], noArguments(0), events[2], finished('length')]);
+  });
+});
+
+describe('interleaved tool calls', () => {
+  it('arguments for a call after the next one began are a malformed stream: they cannot be carried (an Anthropic block for it is closed)', () => {
+    const reader = openaiDialect.createStreamReader();
+    const chunk = (delta: object): string => JSON.stringify({ id: 'c', model: 'm', choices: [{ index: 0, delta, finish_reason: null }] });
+    reader.read(undefined, chunk({ role: 'assistant', content: null }));
+    reader.read(undefined, chunk({ tool_calls: [{ index: 0, id: 'call_a', type: 'function', function: { name: 'f', arguments: '' } }, { index: 1, id: 'call_b', type: 'function', function: { name: 'g', arguments: '' } }] }));
+    const interleaved = reader.read(undefined, chunk({ tool_calls: [{ index: 0, function: { arguments: '{"x":1}' } }] }));
+    expect(interleaved.done).toBe(true);
+    expect(interleaved.events.at(-1)).toEqual({ type: 'error', kind: 'api_error', message: 'upstream interleaved the arguments of two tool calls' });
   });
 });

@@ -43,6 +43,8 @@ describe('toolUseIssue: what both dialects refuse about tools, checked once', ()
   it('calls left unanswered when the conversation moves on, or at its end, are refused at the calling turn', () => {
     expect(toolUseIssue([user('q'), calls('a', 'b'), result('a'), user('next')], [weather], undefined)).toEqual({ message: 1, field: 'messages', text: "its tool calls ('b') have no results: each call needs a tool result right after the assistant turn" });
     expect(toolUseIssue([user('q'), calls('a')], [weather], undefined)).toMatchObject({ message: 1, text: expect.stringMatching(/ends with tool calls/) });
+    // One of two answered: the missing one is named.
+    expect(toolUseIssue([user('q'), calls('a1', 'a2'), result('a1')], [weather], undefined)).toEqual({ message: 1, field: 'messages', text: "the conversation ends with tool calls ('a2') that have no results: send a result for each after it (an answer cannot continue a tool call)" });
   });
 
   it('two calls of one id are refused, in one turn or across the conversation (Anthropic refuses both)', () => {
@@ -53,5 +55,16 @@ describe('toolUseIssue: what both dialects refuse about tools, checked once', ()
   it('ids that are not plain names are not quoted back (messages are logged)', () => {
     const odd = 'x'.repeat(60);
     expect(toolUseIssue([user('q'), calls('a'), result(odd)], [weather], undefined)?.text).toBe('a tool result for a tool call, which is no unanswered tool call of the assistant turn before it');
+  });
+
+  it('tool schemas that are not objects are refused in both dialects, as both APIs refuse them', async () => {
+    const { openaiDialect } = await import('../../src/protocol/openai-dialect.js');
+    const { anthropicDialect } = await import('../../src/protocol/anthropic-dialect.js');
+    const openai = openaiDialect.parseRequest({ model: 'm', messages: [{ role: 'user', content: 'q' }], tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'array' } } }] });
+    expect(openai.ok ? undefined : openai.problem).toEqual({ status: 400, kind: 'invalid_request', param: 'tools.0.function.parameters.type', message: "tools.0.function.parameters.type: a function's arguments are an object: parameters.type must be 'object'" });
+    const anthropic = anthropicDialect.parseRequest({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'q' }], tools: [{ name: 'f', input_schema: { type: 'string' } }] });
+    expect(anthropic.ok ? undefined : anthropic.problem).toEqual({ status: 400, kind: 'invalid_request', param: 'tools.0.input_schema.type', message: "tools.0.input_schema.type: a tool's input is an object: input_schema.type must be 'object'" });
+    // No type at all: read as an object, as OpenAI callers often leave it out.
+    expect(openaiDialect.parseRequest({ model: 'm', messages: [{ role: 'user', content: 'q' }], tools: [{ type: 'function', function: { name: 'f', parameters: { properties: {} } } }] }).ok).toBe(true);
   });
 });
