@@ -225,7 +225,7 @@ describe('an upstream overloaded mid-answer, with nowhere to resume', () => {
       const url = await started.listen(0, '127.0.0.1');
       const ask = (path: string, body: object): Promise<Response> => fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: 'm', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }], ...body }) });
       const streamed = await (await ask('/v1/messages', { stream: true })).text();
-      expect(streamed.trimEnd().split('\n\n').at(-1)).toMatch(/^event: error\ndata: \{"type":"error","error":\{"type":"overloaded_error","message":"the answer was cut after 1 tokens and could not be resumed: the upstream was overloaded"\}\}$/);
+      expect(streamed.trimEnd().split('\n\n').at(-1)).toMatch(/^event: error\ndata: \{"type":"error","error":\{"type":"overloaded_error","message":"the answer was cut after 1 token and could not be resumed: the upstream was overloaded"\}\}$/);
       const whole = await ask('/v1/messages', {});
       expect(whole.status).toBe(529);
       // Node knows no reason phrase for 529 and would write 'unknown'.
