@@ -157,8 +157,10 @@ export type ChatEvent =
 export type ErrorKind = 'invalid_request' | 'too_large' | 'authentication' | 'permission' | 'not_found' | 'rate_limit' | 'overloaded' | 'api_error' | 'timeout';
 
 /**
- * A machine-readable detail below an ErrorKind, for dialects that carry one (OpenAI's
- * `error.code`, which clients switch on, e.g. to shorten a prompt); named as OpenAI names it.
+ * A machine-readable detail below an ErrorKind, for dialects that carry one, named as that API
+ * names it: OpenAI's `error.code`, which clients switch on (e.g. to shorten a prompt), and
+ * Anthropic's `error.details.error_code` (its SDK's tool runner stops threading on
+ * thread_unsupported_request).
  */
 export type ErrorCode = 'context_length_exceeded' | 'model_not_found' | 'invalid_api_key' | 'thread_unsupported_request';
 
