@@ -191,3 +191,27 @@ it('going back, an endpoint whose Retry-After outlasts the deadline gives way to
   expect(await response.text()).toContain('served');
   expect(dearArrivals).toBe(2);
 });
+
+it('a wait for an endpoint that outlasts the deadline is not waited: the caller gets its 429 and Retry-After at once, not a 504 when the deadline passes', async () => {
+  let requests = 0;
+  const url = await upstream((res) => {
+    requests += 1;
+    res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '5' });
+    res.end(JSON.stringify({ error: { message: 'slow down' } }));
+  });
+  const gateway = createGateway({ config: singleEndpointConfig(url, 'sk-bo', '{ retries: 2, backoffMs: 10, maxBackoffMs: 5000, ttftTimeoutMs: 1000, deadlineMs: 1500 }'), logger: false });
+  cleanups.push(() => gateway.close());
+  const gatewayUrl = await gateway.listen(0, '127.0.0.1');
+  const started = Date.now();
+  const response = await fetch(`${gatewayUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bo' },
+    body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  expect(response.status).toBe(429);
+  expect(Number(response.headers.get('retry-after'))).toBeGreaterThanOrEqual(4);
+  await response.text();
+  // Answered without sitting out the 1.5 s deadline, and without asking the upstream again.
+  expect(Date.now() - started).toBeLessThan(1200);
+  expect(requests).toBe(1);
+});
