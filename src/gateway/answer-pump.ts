@@ -116,8 +116,10 @@ export async function pumpAnswer(
       sink.event(event);
       return;
     }
-    sentTokens += 1;
     const kept = withinLimit(event.text);
+    // Counted by the estimate, at least one a piece: upstreams that hold a call's arguments back
+    // send them in a few large pieces (Anthropic), and a cut answer is charged what it delivered.
+    sentTokens += Math.max(1, estimateTokens(kept));
     if (kept === '') return;
     calls.append(event.index, kept);
     sink.event(kept === event.text ? event : { ...event, text: kept });
@@ -373,7 +375,8 @@ export async function pumpAnswer(
     // The deadline (or the client leaving) ended the resume: say so, not "could not be resumed".
     if (next === undefined && cancellation.cancelled) return stopped(endpoint, false);
     if (next === undefined || next.kind !== 'stream') {
-      metrics.resumes.inc({ route, outcome: 'error-event' });
+      // An error event ends a stream; a whole answer fails with a status instead.
+      metrics.resumes.inc({ route, outcome: sink.committed ? 'error-event' : 'failed' });
       // The cause in the gateway's words only: an upstream's error event may quote its account or internals (logged above).
       const broke = calls.count > 0 ? 'the upstream stream broke inside a tool call, which cannot be continued' : 'the upstream stream broke';
       const cause = watch.stalled ? `no token for ${config.resilience.tokenIdleTimeoutMs} ms` : overloaded ? 'the upstream was overloaded' : broke;

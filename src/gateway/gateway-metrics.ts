@@ -53,7 +53,7 @@ export function createGatewayMetrics(readEndpoints: () => Iterable<EndpointGauge
     failovers: new Counter({ name: 'switchyard_failovers_total', help: 'Attempts moved to a different endpoint after a failure', labelNames: ['route'], registers }),
     panicRoutes: new Counter({ name: 'switchyard_panic_routes_total', help: 'Attempts sent to circuit-ejected endpoints (resilience.panicRouting): because every endpoint the request could use was ejected, or a retry going back to one that failed the request less than those still closed', labelNames: ['route'], registers }),
     hedges: new Counter({ name: 'switchyard_hedges_total', help: 'Hedged attempts started, by which attempt won', labelNames: ['route', 'outcome'], registers }),
-    resumes: new Counter({ name: 'switchyard_stream_resumes_total', help: 'Broken answers resumed by continuation (resumed), started over whole when nothing had reached the client (restarted), or ended with an error (error-event)', labelNames: ['route', 'outcome'], registers }),
+    resumes: new Counter({ name: 'switchyard_stream_resumes_total', help: 'Broken answers resumed by continuation (resumed), started over whole when nothing had reached the client (restarted), or ended with an error: an error event for a stream (error-event), an error status for a whole answer (failed)', labelNames: ['route', 'outcome'], registers }),
     circuitState: new Gauge({
       name: 'switchyard_circuit_state',
       help: 'Circuit breaker per endpoint: 0 closed, 1 half-open, 2 open',

@@ -590,7 +590,11 @@ export const anthropicDialect: Dialect = {
             if (json.delta?.type === 'text_delta') return typeof json.delta.text === 'string' && json.delta.text !== '' ? { events: [{ type: 'text', text: json.delta.text }], done: false } : { events: [], done: false };
             if (json.delta?.type !== 'input_json_delta' || typeof json.delta.partial_json !== 'string' || json.delta.partial_json === '') return { events: [], done: false };
             const index = typeof json.index === 'number' && !wholeInput.has(json.index) ? callOfBlock.get(json.index) : undefined;
-            return index === undefined ? { events: [], done: false } : { events: [{ type: 'tool_arguments', index, text: json.delta.partial_json }], done: false };
+            if (index === undefined) return { events: [], done: false };
+            // Anthropic streams one block at a time. Input for a call after the next one began
+            // cannot be carried (a caller's block for it is closed, and would look complete).
+            if (index !== callOfBlock.size - 1) return { events: [{ type: 'error', kind: 'api_error', message: 'upstream interleaved the input of two tool calls' }], done: true };
+            return { events: [{ type: 'tool_arguments', index, text: json.delta.partial_json }], done: false };
           }
           case 'message_delta':
             announced ||= typeof json.delta?.stop_reason === 'string';

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { gatewayConfig, openAIChunk, readSse, startScriptedUpstream, type ScriptedUpstream } from './helpers/fleet.js';
+import { gatewayConfig, metricValue, openAIChunk, readSse, scrape, startScriptedUpstream, type ScriptedUpstream } from './helpers/fleet.js';
 
 // How the gateway carries tool calls that upstreams stream (scripted OpenAI-dialect upstreams, for
 // the misbehaviours an emulator has no fault for): joined for a whole reply, a cut call never
@@ -85,6 +85,22 @@ describe('tool calls through the gateway', () => {
     expect(stream.ending).toBe('error-event');
     expect(stream.raw).toMatch(/inside a tool call, which cannot be continued/);
     expect(other.arrivals()).toBe(0);
+  });
+
+  it('a cut call is charged what it delivered by the estimate, though it came in one piece; a whole answer that could not be saved counts as failed, not as an error event', async () => {
+    const cut = await scripted((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: null }) + callStart(0, 'call_1', 'get_weather') + callArguments(0, `{"city":"${'x'.repeat(3990)}`));
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    const url = await gateway([cut.url]);
+    const stream = await readSse(await ask(url, { ...question, max_tokens: 4000, stream: true }), 'openai');
+    expect(stream.ending).toBe('error-event');
+    expect((await ask(url, { ...question, max_tokens: 4000 })).status).toBe(502);
+    const metrics = await scrape(url);
+    // Two answers of 4,000 characters of arguments each: about 1,000 tokens each, not one.
+    expect(metricValue(metrics, 'switchyard_tokens_total', { route: 'm', endpoint: 'e0', direction: 'output' })).toBe(2000);
+    expect(metricValue(metrics, 'switchyard_stream_resumes_total', { route: 'm', outcome: 'error-event' })).toBe(1);
+    expect(metricValue(metrics, 'switchyard_stream_resumes_total', { route: 'm', outcome: 'failed' })).toBe(1);
   });
 
   it('a whole reply whose call broke starts over elsewhere, the call not continued', async () => {

@@ -588,3 +588,18 @@ describe('anthropic tools: streaming answers', () => {
     expect(read).toEqual(events);
   });
 });
+
+describe('anthropic tools: interleaved calls', () => {
+  it('input for a call after the next one began is a malformed stream: it cannot be carried (that block is closed)', () => {
+    const reader = anthropicDialect.createStreamReader();
+    const read = (type: string, body: object): { events: unknown[]; done: boolean } => reader.read(type, JSON.stringify({ type, ...body }));
+    read('message_start', { message: { id: 'msg_1', model: 'm', usage: { input_tokens: 3 } } });
+    read('content_block_start', { index: 0, content_block: { type: 'tool_use', id: 'toolu_a', name: 'f', input: {} } });
+    read('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: '{"city":' } });
+    read('content_block_stop', { index: 0 });
+    read('content_block_start', { index: 1, content_block: { type: 'tool_use', id: 'toolu_b', name: 'g', input: {} } });
+    expect(read('content_block_delta', { index: 1, delta: { type: 'input_json_delta', partial_json: '{}' } })).toEqual({ events: [{ type: 'tool_arguments', index: 1, text: '{}' }], done: false });
+    expect(read('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: '"Paris"}' } })).toEqual({ events: [{ type: 'error', kind: 'api_error', message: 'upstream interleaved the input of two tool calls' }], done: true });
+  });
+});
+
