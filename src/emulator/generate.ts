@@ -182,7 +182,8 @@ function hex(random: Random): string {
  *     `properties` in order when `required` is absent (the emulator's choice, so calls exercise
  *     every property: JSON Schema itself reads an absent `required` as none), and none for
  *     `required: []`; a required name `properties` does not describe is null. The tool's
- *     parameters are read this way whatever their `type`;
+ *     parameters are read this way whatever their `type` (their `allOf` merged; an `anyOf` or
+ *     `oneOf` at the top is not followed: the gateway takes only object schemas there);
  *   - array: `minItems` items (0 when not given; at most maxArrayItems) of the `items` schema;
  *     a tuple `items` list, `prefixItems` and `uniqueItems` are not followed;
  *   - string: a known `format` (date-time, date, email, uri) a fixed plausible value; otherwise a

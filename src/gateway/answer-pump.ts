@@ -1,4 +1,5 @@
-import { defaultMaxOutputTokens, estimateTokens, promptText, type ChatEvent, type ChatMessage, type ChatRequest, type FinishReason } from '../protocol/chat.js';
+import { defaultMaxOutputTokens, estimateTokens, isCutShort, promptText, type ChatEvent, type ChatMessage, type ChatRequest } from '../protocol/chat.js';
+import { dialects } from '../protocol/dialects.js';
 import type { AnswerSink } from './answer-sink.js';
 import type { Cancellation } from './cancellation.js';
 import type { EndpointRuntime } from './endpoint-pool.js';
@@ -19,9 +20,6 @@ export interface AnswerOutcome {
   readonly outputTokens: number;
   readonly text: string;
 }
-
-/** Finishes of an answer cut short, whose last tool call's arguments may be unfinished. */
-const cutShortFinishes: ReadonlySet<FinishReason> = new Set<FinishReason>(['length', 'context_window', 'content_filter']);
 
 /**
  * Characters per token of budget past which an upstream's answer is cut: a token is a few
@@ -83,6 +81,8 @@ export async function pumpAnswer(
   /** The answer's tool calls so far: once one has begun, a break cannot be resumed by continuation. */
   let calls = new ToolCallAccumulator();
   let sentTokens = 0;
+  /** Of sentTokens, the pieces of tool arguments. */
+  let argumentPieces = 0;
   // More text than the budget could hold: an upstream that ignores max_tokens (or a hostile one)
   // would otherwise fill the gateway's memory. No tokenizer's tokens run this long on average.
   const textLimit = (request.maxTokens ?? defaultMaxOutputTokens) * maxCharsPerToken;
@@ -111,15 +111,15 @@ export async function pumpAnswer(
     // Whitespace a continuation was to write again at the join: a call does not.
     joinWhitespace = '';
     if (event.type === 'tool_call') {
-      watch.inToolCall = true;
+      // Only where the upstream's API may hold a call's arguments back until they are whole.
+      watch.inToolCall = dialects[current.endpoint.config.dialect].mayHoldToolArguments;
       calls.start(event.index, event.id, event.name);
       sink.event(event);
       return;
     }
     const kept = withinLimit(event.text);
-    // Counted by the estimate, at least one a piece: upstreams that hold a call's arguments back
-    // send them in a few large pieces (Anthropic), and a cut answer is charged what it delivered.
-    sentTokens += Math.max(1, estimateTokens(kept));
+    sentTokens += 1;
+    argumentPieces += 1;
     if (kept === '') return;
     calls.append(event.index, kept);
     sink.event(kept === event.text ? event : { ...event, text: kept });
@@ -132,7 +132,9 @@ export async function pumpAnswer(
   let inputTokens = 0;
   const firstTokenAt = now();
   let lastTokenAt = firstTokenAt;
-  let watch: StreamWatch = { lastActive: firstTokenAt, cancellation: first.cancellation, stalled: false, inToolCall: false };
+  /** What the idle sweep watches of one attempt. */
+  const watchOf = (cancellation: StreamAttempt['cancellation'], since: number): StreamWatch => ({ lastActive: since, cancellation, stalled: false, inToolCall: false });
+  let watch = watchOf(first.cancellation, firstTokenAt);
   // Only with stop sequences: one may span the join of a resumed answer, where no upstream sees it.
   let guard = request.stop.length > 0 ? new StopSequenceGuard(request.stop) : undefined;
   /** Set when the guard completed a stop sequence: the answer ends there. */
@@ -184,19 +186,25 @@ export async function pumpAnswer(
     }
     sink.event(event);
   };
+  /**
+   * The tokens delivered, as far as the gateway can tell: a text chunk or argument piece is at
+   * least one, and arguments at least what the estimate makes of them (upstreams that hold a call
+   * back send it in a few large pieces). For answers whose upstream gave no count.
+   */
+  const deliveredTokens = (): number => sentTokens + Math.max(0, estimateTokens(calls.toCalls().map((call) => call.arguments).join('')) - argumentPieces);
   /** An answer that ended without its finish: the prompt and the tokens delivered are what it used. */
-  const cutShort = (status: number, endpoint: EndpointRuntime): AnswerOutcome => {
-    const used = { inputTokens: inputTokens || context.promptTokens, outputTokens: sentTokens };
+  const endedEarly = (status: number, endpoint: EndpointRuntime): AnswerOutcome => {
+    const used = { inputTokens: inputTokens || context.promptTokens, outputTokens: deliveredTokens() };
     countTokens(endpoint.config.id, used.inputTokens, used.outputTokens);
     return { status, endpoint: endpoint.config.id, ...used, text: sent.toString() };
   };
   /** The request's own cancellation ended the answer: the client left (499), the gateway is shutting down or the deadline passed (503 or 504, told to the client). */
   /** `streaming`: an upstream was generating when it came, not a resume waiting for its first token. */
   const stopped = (endpoint: EndpointRuntime, streaming: boolean): AnswerOutcome => {
-    if (context.clientGone()) return cutShort(499, endpoint);
+    if (context.clientGone()) return endedEarly(499, endpoint);
     if (context.shuttingDown()) {
       sink.fail('overloaded', `the gateway shut down after ${tokens(sentTokens)}; retry the request`, 503);
-      return cutShort(503, endpoint);
+      return endedEarly(503, endpoint);
     }
     const passed = `the ${context.resilience.deadlineMs} ms deadline passed after ${tokens(sentTokens)}`;
     // The setting to raise: the route's own when it has one, which the gateway's does not override.
@@ -206,7 +214,7 @@ export async function pumpAnswer(
     // A whole answer that takes longer than the deadline allows: a retry would generate it again and
     // be cut the same way, so the SDKs (which retry a 504) are told not to, and the caller what helps.
     else sink.fail('timeout', `${passed}: the answer takes longer than the deadline allows, and a retry would be cut the same way; ask with stream: true (what was sent is kept), a lower max_tokens, or ask the operator to raise ${setting}`, 504, { 'x-should-retry': 'false' });
-    return cutShort(504, endpoint);
+    return endedEarly(504, endpoint);
   };
   /**
    * Ends the answer with its finish. An upstream that reports no prompt count (an
@@ -219,17 +227,19 @@ export async function pumpAnswer(
       sent.append(held);
       sink.event({ type: 'text', text: held });
     }
-    const usage = { inputTokens: plausible(upstreamPrompt, endpoint) || inputTokens || context.promptTokens, outputTokens: Math.max(plausible(finished.usage.outputTokens, endpoint), sentTokens) };
+    // The upstream's count when it gave one (never below the pieces delivered), else the gateway's.
+    const counted = plausible(finished.usage.outputTokens, endpoint);
+    const usage = { inputTokens: plausible(upstreamPrompt, endpoint) || inputTokens || context.promptTokens, outputTokens: counted > 0 ? Math.max(counted, sentTokens) : deliveredTokens() };
     const text = sent.toString();
     const toolCalls = calls.toCalls();
-    if (sink.needsObjectArguments && !cutShortFinishes.has(finished.finishReason) && !toolCalls.every(hasObjectArguments)) {
+    if (sink.needsObjectArguments && !isCutShort(finished.finishReason) && !toolCalls.every(hasObjectArguments)) {
       // A whole answer whose dialect writes arguments as an object (Anthropic's input): a model's
       // malformed arguments are a failed answer, not one passed on as something else. (OpenAI's
       // API passes them on as text, and so does the gateway to OpenAI callers; an answer cut
       // short leaves its last call's arguments unfinished, which its finish says.)
       context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id }, 'upstream tool call arguments are not a JSON object');
       sink.fail('api_error', 'the upstream answered with tool call arguments that are not a JSON object; retry the request', 502);
-      return cutShort(502, endpoint);
+      return endedEarly(502, endpoint);
     }
     // Only a sequence the caller asked for: a server may name its chat template's own stop string.
     const stopSequence = finished.stopSequence !== undefined && request.stop.includes(finished.stopSequence) ? finished.stopSequence : undefined;
@@ -253,7 +263,7 @@ export async function pumpAnswer(
     let finished: Extract<ChatEvent, { type: 'finish' }> | undefined;
     // Watched by the idle sweep while it streams: one that goes quiet after its first token is
     // cut and resumed, instead of holding the client until the deadline.
-    if (resumes > 0) watch = { lastActive: now(), cancellation: current.cancellation, stalled: false, inToolCall: false };
+    if (resumes > 0) watch = watchOf(current.cancellation, now());
     watched.add(watch);
     try {
       for (const event of current.head) {
@@ -304,7 +314,7 @@ export async function pumpAnswer(
       current.cancellation.cancel();
       // Charged at least what the text and tool arguments hold by the gateway's estimate: its chunks say little here.
       const written = sent.toString() + calls.toCalls().map((call) => call.arguments).join('');
-      return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: estimateTokens(written) } }, endpoint, 0);
+      return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: Math.max(estimateTokens(written), deliveredTokens()) } }, endpoint, 0);
     }
     if (watch.stalled && finished === undefined) failure = `no token for ${config.resilience.tokenIdleTimeoutMs} ms`;
     if (finished !== undefined) {
@@ -364,6 +374,7 @@ export async function pumpAnswer(
         sent = new TextAccumulator();
         calls = new ToolCallAccumulator();
         sentTokens = 0;
+        argumentPieces = 0;
         guard = request.stop.length > 0 ? new StopSequenceGuard(request.stop) : undefined;
         joinWhitespace = prefillWhitespace(request);
         metrics.resumes.inc({ route, outcome: 'restarted' });
@@ -383,7 +394,7 @@ export async function pumpAnswer(
       // Overload is told as such (a 503, Anthropic's overloaded_error), which clients wait on and retry.
       const status = overloaded && !watch.stalled ? 503 : 502;
       sink.fail(status === 503 ? 'overloaded' : 'api_error', `the answer was cut after ${tokens(sentTokens)} and could not be resumed: ${cause}`, status);
-      return cutShort(status, endpoint);
+      return endedEarly(status, endpoint);
     }
     metrics.resumes.inc({ route, outcome: 'resumed' });
     current = next;

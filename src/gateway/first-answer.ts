@@ -319,7 +319,7 @@ function routeFailureError(core: GatewayCore, decision: Extract<RouteDecision, {
       return new ClientError(decision.status, 'invalid_request', decision.message, { param: 'messages', code: 'context_length_exceeded' });
     case 'prefill':
       return new ClientError(decision.status, 'invalid_request', decision.message, { param: 'messages' });
-    case 'tools':
+    case 'auto_tool_choice':
       return new ClientError(decision.status, 'invalid_request', decision.message, { param: 'tool_choice' });
     case 'no_route':
       return new ClientError(decision.status, 'not_found', decision.message, { code: 'model_not_found' });

@@ -13,9 +13,9 @@ export interface StreamWatch {
   /** Set by the sweep when it cut the attempt for silence. */
   stalled: boolean;
   /**
-   * The answer is inside a tool call: the sweep leaves it to the deadline. Upstreams may send a
-   * call's arguments only once they are whole (Anthropic buffers large ones without fine-grained
-   * tool streaming: seconds to minutes of silence), and a call cut there cannot be resumed.
+   * The answer is inside a tool call from an upstream whose API may hold the call's arguments back
+   * until they are whole (Dialect.mayHoldToolArguments): the sweep leaves it to the deadline, since
+   * silence there is no sign of a stall.
    */
   inToolCall: boolean;
 }

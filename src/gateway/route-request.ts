@@ -19,7 +19,7 @@ import { unitInterval } from './unit-interval.js';
  *     resumed answer, or any trailing assistant turn for an Anthropic-dialect upstream, which
  *     reads one only as a prefill) goes only to endpoints that take prefills  else 400 prefill
  *  3b. a request that leaves the choice of its tools to the model (tool choice auto) goes only
- *     to endpoints that allow it (autoToolChoice)                           else 400 tools
+ *     to endpoints that allow it (autoToolChoice)                else 400 auto_tool_choice
  *  3. promptTokens + maxOutputTokens <= contextWindow; a longContext endpoint only
  *     when no ordinary endpoint that passed step 2 fits (it is reserved for requests
  *     that need it, even while the ordinary ones are down)          else 400 context
@@ -126,7 +126,7 @@ export interface RoutingPolicy {
   readonly panic: boolean;
 }
 
-export type RouteFailureCode = 'no_route' | 'jurisdiction' | 'prefill' | 'tools' | 'context' | 'unavailable';
+export type RouteFailureCode = 'no_route' | 'jurisdiction' | 'prefill' | 'auto_tool_choice' | 'context' | 'unavailable';
 
 export type RouteDecision =
   | { readonly ok: true; readonly ranked: EndpointView[]; /** Ranked despite open circuits (see PANIC above). */ readonly panic: boolean }
@@ -206,11 +206,11 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   if (inJurisdiction.length === 0) return jurisdictionFailure(request, allowed, candidates);
   const continuing = request.trailingAssistant === undefined && request.joinedTrailingAssistant === undefined ? inJurisdiction : inJurisdiction.filter((endpoint) => takesEnding(endpoint, endpoint.dialect === 'anthropic' ? (request.joinedTrailingAssistant ?? request.trailingAssistant) : request.trailingAssistant));
   if (continuing.length === 0) return prefillFailure(request, allowed);
-  const withTools = request.needsAutoToolChoice === true ? continuing.filter((endpoint) => endpoint.autoToolChoice) : continuing;
-  if (withTools.length === 0) return toolsFailure(request, allowed);
+  const choosing = request.needsAutoToolChoice === true ? continuing.filter((endpoint) => endpoint.autoToolChoice) : continuing;
+  if (choosing.length === 0) return autoToolChoiceFailure(request, allowed);
   const needed = request.promptTokens + request.maxOutputTokens;
-  const fitting = fitContext(withTools, needed);
-  if (fitting.length === 0) return contextFailure(request, allowed, withTools, needed);
+  const fitting = fitContext(choosing, needed);
+  if (fitting.length === 0) return contextFailure(request, allowed, choosing, needed);
   const available = fitting.filter((endpoint) => unavailableReason(endpoint, policy.halfOpenProbes, request.excludeEndpoints) === undefined);
   if (available.length > 0) return { ok: true, ranked: lastIfBackedOff(rankEndpoints(available, candidates, route, request.prefixKey, random)), panic: false };
   const ejected = policy.panic ? fitting.filter((endpoint) => request.excludeEndpoints?.has(endpoint.id) !== true) : [];
@@ -320,9 +320,9 @@ function prefillFailure(request: RouteInput, allowed: ReadonlySet<string>): Rout
   return { ok: false, status: 400, code: 'prefill', message };
 }
 
-function toolsFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {
+function autoToolChoiceFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {
   const message = `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} lets the model choose its tools (tool choice auto): name the tool to call or require a call in tool_choice, or ask the operator for a route whose endpoints allow it`;
-  return { ok: false, status: 400, code: 'tools', message };
+  return { ok: false, status: 400, code: 'auto_tool_choice', message };
 }
 
 function contextFailure(request: RouteInput, allowed: ReadonlySet<string>, inJurisdiction: readonly EndpointView[], needed: number): RouteFailure {

@@ -261,6 +261,38 @@ function toolChoiceOf(choice: z.infer<typeof toolChoiceSchema>): ToolChoice {
 }
 
 /**
+ * The conversation with every tool call id unique in it, as Anthropic requires (its 400: "tool_use
+ * ids must be unique"): OpenAI callers, and models with ids like Kimi's 'functions_f_0', repeat
+ * ids across turns, which OpenAI takes. A repeat is renamed, with the results that answer it
+ * (the results follow their calls, tool-use.ts checks that). Earlier turns' ids are history:
+ * the answer's own calls keep the ids the upstream gives them.
+ */
+function withUniqueCallIds(messages: readonly ChatMessage[]): readonly ChatMessage[] {
+  const used = new Set<string>();
+  let renamed = new Map<string, string>();
+  let changed = false;
+  const result = messages.map((message) => {
+    if (message.role === 'tool') {
+      const id = renamed.get(message.toolCallId ?? '');
+      return id === undefined ? message : { ...message, toolCallId: id };
+    }
+    if (message.toolCalls === undefined || message.toolCalls.length === 0) return message;
+    renamed = new Map();
+    const toolCalls = message.toolCalls.map((call) => {
+      let id = call.id;
+      for (let n = 2; used.has(id); n += 1) id = `${call.id.slice(0, 240)}_${String(n)}`;
+      used.add(id);
+      if (id === call.id) return call;
+      renamed.set(call.id, id);
+      changed = true;
+      return { ...call, id };
+    });
+    return renamed.size === 0 ? message : { ...message, toolCalls };
+  });
+  return changed ? result : messages;
+}
+
+/**
  * A tool call's arguments as Anthropic's `input` object: '' (none streamed) is {}. Other text that
  * is not a JSON object gets here only in an answer cut short (finish 'length', mostly): the gateway
  * refuses such arguments in any other whole answer before writing it. Anthropic needs an object all
@@ -361,6 +393,7 @@ export const anthropicDialect: Dialect = {
   name: 'anthropic',
   chatPath: '/v1/messages',
   toolArgumentsAsObject: true,
+  mayHoldToolArguments: true,
   requestIdHeader: 'request-id',
 
   parseRequest(body: unknown): Parsed<ChatRequest> {
@@ -417,7 +450,7 @@ export const anthropicDialect: Dialect = {
     // Anthropic refuses a turn without visible text, which OpenAI and vLLM accept: such a turn says
     // nothing to the model, and Anthropic joins the turns of one role it may leave side by side.
     // Tool calls and tool results say something, even without text.
-    const said = request.messages.filter((m) => m.role !== 'system' && saysSomething(m));
+    const said = withUniqueCallIds(request.messages).filter((m) => m.role !== 'system' && saysSomething(m));
     // Only turns without text: sent as they are (and refused), not turned into the system prompt alone.
     const turns = anthropicTurns(said.length > 0 ? said : request.messages.filter((m) => m.role !== 'system'));
     // Anthropic refuses a stop sequence of whitespace alone, which OpenAI accepts; the gateway's own

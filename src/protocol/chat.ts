@@ -120,6 +120,14 @@ export function tokenCount(value: unknown): number | undefined {
  */
 export type FinishReason = 'stop' | 'length' | 'content_filter' | 'context_window' | 'tool_calls';
 
+/**
+ * Whether an answer that ended so was cut short (its budget, its context window, or a filter): its
+ * last text or tool call may be unfinished, which the finish itself tells the caller.
+ */
+export function isCutShort(finish: FinishReason): boolean {
+  return finish === 'length' || finish === 'context_window' || finish === 'content_filter';
+}
+
 export interface ChatResult {
   readonly id: string;
   readonly model: string;

@@ -15,6 +15,12 @@ export interface Dialect {
    * cannot be written in a whole answer.
    */
   readonly toolArgumentsAsObject: boolean;
+  /**
+   * Whether this API may hold a tool call's arguments back until they are whole (Anthropic buffers
+   * large ones unless asked for fine-grained tool streaming: seconds to minutes of silence after a
+   * call begins), rather than stream them as they are generated (OpenAI, vLLM).
+   */
+  readonly mayHoldToolArguments: boolean;
   /** Response header this dialect's SDK reads the request id from. */
   readonly requestIdHeader: string;
 

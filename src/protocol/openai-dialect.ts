@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import {
   defaultMaxOutputTokens,
+  isCutShort,
   maxStopSequenceChars,
   tokenCount,
   upstreamErrorDetail,
@@ -339,17 +340,10 @@ function argumentsText(value: unknown): string {
   return isRecord(value) ? JSON.stringify(value) : '';
 }
 
-/**
- * Whether an answer that ended so was cut by its budget (or its context window, which OpenAI
- * also names 'length'): a call it cut must not look complete, so its arguments are not made '{}'.
- */
-function cutShort(finish: FinishReason): boolean {
-  return finish === 'length' || finish === 'context_window';
-}
-
 /** A call's arguments on the wire: OpenAI always writes a JSON object, '{}' for none (but '' in an answer cut short). */
 function wireArguments(text: string, finish?: FinishReason): string {
-  return text === '' && (finish === undefined || !cutShort(finish)) ? '{}' : text;
+  // A call an answer cut short may have cut must not look complete: its arguments are not made '{}'.
+  return text === '' && (finish === undefined || !isCutShort(finish)) ? '{}' : text;
 }
 
 function wireToolCall(call: ToolCall, finish?: FinishReason): unknown {
@@ -508,6 +502,7 @@ export const openaiDialect: Dialect = {
   name: 'openai',
   chatPath: '/v1/chat/completions',
   toolArgumentsAsObject: false,
+  mayHoldToolArguments: false,
   requestIdHeader: 'x-request-id',
 
   parseRequest(body: unknown, options: { readonly asServer?: boolean } = {}): Parsed<ChatRequest> {
@@ -681,7 +676,7 @@ export const openaiDialect: Dialect = {
           case 'finish': {
             const usage = { prompt_tokens: event.usage.inputTokens, completion_tokens: event.usage.outputTokens, total_tokens: event.usage.inputTokens + event.usage.outputTokens };
             // A call cut by the budget is left without arguments: '{}' would make it look complete.
-            const last = cutShort(event.finishReason) ? '' : noArguments();
+            const last = isCutShort(event.finishReason) ? '' : noArguments();
             return (
               last +
               chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: finishToOpenAI[event.finishReason], ...matchedStop(event.stopSequence) }]) +

@@ -35,8 +35,9 @@ export interface ToolUseIssue {
 /**
  * The first inconsistency in a request's tools, as the APIs refuse them: a named tool choice that
  * names no tool offered, a required one without tools, a tool offered twice, tool turns in a
- * request that offers no tools, a call id used twice in the conversation, and a conversation where
- * a tool result answers no pending call or a call goes unanswered before the conversation moves on. Checked once here, for both dialects,
+ * request that offers no tools, a call id used twice in one turn, and a conversation where a tool
+ * result answers no pending call or a call goes unanswered before the conversation moves on. (An id
+ * an earlier turn used, which Anthropic refuses and OpenAI takes, the Anthropic encoder renames.) Checked once here, for both dialects,
  * so an upstream never refuses a request the gateway took (which would count against its health).
  */
 export function toolUseIssue(messages: readonly ChatMessage[], tools: readonly ToolDefinition[] | undefined, choice: ToolChoice | undefined): ToolUseIssue | undefined {
@@ -58,8 +59,6 @@ export function toolUseIssue(messages: readonly ChatMessage[], tools: readonly T
   /** Calls of the latest assistant turn not yet answered, and that turn's index. */
   let pending = new Set<string>();
   let callerIndex = -1;
-  /** Every call id so far: Anthropic refuses one used twice anywhere in a request. */
-  const used = new Set<string>();
   for (const [index, message] of messages.entries()) {
     if (message.role === 'tool') {
       const id = message.toolCallId ?? '';
@@ -73,9 +72,7 @@ export function toolUseIssue(messages: readonly ChatMessage[], tools: readonly T
     pending = new Set();
     for (const call of calls) {
       if (pending.has(call.id)) return { message: index, field: 'messages', text: `calls two tools with the same id ${quoted(call.id)}: tool call ids must be unique` };
-      if (used.has(call.id)) return { message: index, field: 'messages', text: `calls a tool with the id ${quoted(call.id)} of an earlier call: tool call ids must be unique in a conversation` };
       pending.add(call.id);
-      used.add(call.id);
     }
     callerIndex = index;
   }

@@ -265,6 +265,7 @@ describe('auto tool choice eligibility: endpoints started without a tool-call pa
 
   it('a request that leaves the choice of tools to the model goes only to endpoints that allow it; others go anywhere', () => {
     expect(ranked(route(fleet, ['cost'], { needsAutoToolChoice: true }))).toEqual(['tooled', 'eu-tooled']);
+    expect(ranked(route(fleet, ['cost'], { needsAutoToolChoice: true, headerJurisdictions: ['us'] }))).toEqual(['tooled']);
     expect(ranked(route(fleet, ['cost']))).toEqual(['plain', 'tooled', 'eu-tooled']);
   });
 
@@ -272,7 +273,7 @@ describe('auto tool choice eligibility: endpoints started without a tool-call pa
     expect(route([endpoint('plain', { autoToolChoice: false }), endpoint('eu-tooled', { jurisdiction: 'eu' })], ['cost'], { needsAutoToolChoice: true, headerJurisdictions: ['us'] })).toEqual({
       ok: false,
       status: 400,
-      code: 'tools',
+      code: 'auto_tool_choice',
       message: "no endpoint for model 'frontier' in jurisdictions [us] lets the model choose its tools (tool choice auto): name the tool to call or require a call in tool_choice, or ask the operator for a route whose endpoints allow it",
     });
   });

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
+import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { gatewayConfig, metricValue, openAIChunk, readSse, scrape, startScriptedUpstream, type ScriptedUpstream } from './helpers/fleet.js';
 
@@ -21,8 +22,10 @@ async function scripted(respond: (res: ServerResponse) => void): Promise<Scripte
 }
 
 /** A gateway over OpenAI-dialect upstreams, cheapest first, on route `m`. */
-async function gateway(urls: readonly string[], endpointExtra = '', resilience = '{ retries: 1, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000 }'): Promise<string> {
-  const endpoints = urls.map((url, index) => `  - { id: e${index}, url: "${url}", dialect: openai, model: m, provider: p${index}, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: ${index}, capacity: 8${endpointExtra} }`);
+const stallAfter200 = '{ retries: 1, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, tokenIdleTimeoutMs: 200, deadlineMs: 10000 }';
+
+async function gateway(urls: readonly string[], endpointExtra = '', resilience = '{ retries: 1, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000 }', dialect: 'openai' | 'anthropic' = 'openai'): Promise<string> {
+  const endpoints = urls.map((url, index) => `  - { id: e${index}, url: "${url}", dialect: ${dialect}, model: m, provider: p${index}, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: ${index}, capacity: 8${endpointExtra} }`);
   const started = createGateway({
     config: gatewayConfig(
       ['version: 1', 'endpoints:', ...endpoints, 'routes:', `  - { model: m, endpoints: [${urls.map((_, index) => `e${index}`).join(', ')}], policy: [cost] }`, 'tenants:', `  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }`, `resilience: ${resilience}`].join('\n'),
@@ -183,15 +186,39 @@ describe('tool calls through the gateway', () => {
     expect(await anthropic.text()).toMatch(/tool call arguments that are not a JSON object/);
   });
 
-  it("a call whose arguments an upstream holds back longer than the stall timeout is waited for, not cut (Anthropic buffers large ones)", async () => {
+  it("a call whose arguments an Anthropic-dialect upstream holds back longer than the stall timeout is waited for, not cut (Anthropic buffers large ones)", async () => {
+    const writer = anthropicDialect.createStreamWriter({ includeUsage: true, created: 0 });
     const upstream = await scripted((res) => {
-      res.write(openAIChunk({ role: 'assistant', content: null }) + callStart(0, 'call_1', 'get_weather'));
-      setTimeout(() => res.end(callArguments(0, '{"city":"Paris"}') + openAIChunk({}, 'tool_calls') + usage + 'data: [DONE]\n\n'), 600);
+      res.write(writer.write({ type: 'start', id: 'msg_1', model: 'm', inputTokens: 7 }) + writer.write({ type: 'tool_call', index: 0, id: 'toolu_1', name: 'get_weather' }));
+      setTimeout(() => res.end(writer.write({ type: 'tool_arguments', index: 0, text: '{"city":"Paris"}' }) + writer.write({ type: 'finish', finishReason: 'tool_calls', usage: { inputTokens: 7, outputTokens: 5 } })), 600);
     });
-    const url = await gateway([upstream.url], '', '{ retries: 1, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, tokenIdleTimeoutMs: 200, deadlineMs: 10000 }');
+    const url = await gateway([upstream.url], '', stallAfter200, 'anthropic');
     const stream = await readSse(await ask(url, { ...question, stream: true }), 'openai');
     expect(stream.ending).toBe('complete');
     expect(stream.raw).toContain('{\\"city\\":\\"Paris\\"}');
     expect(upstream.arrivals()).toBe(1);
+  });
+
+  it('an OpenAI-dialect upstream, which streams arguments as generated, silent after its call is a stall as after text: a whole answer starts over elsewhere', async () => {
+    const hung = await scripted((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: null }) + callStart(0, 'call_1', 'get_weather') + callArguments(0, '{"city":"Paris"}'));
+    });
+    const healthy = await scripted(weatherCall('tool_calls'));
+    const url = await gateway([hung.url, healthy.url], '', stallAfter200);
+    const started = Date.now();
+    const response = await ask(url, question);
+    expect(response.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(healthy.arrivals()).toBe(1);
+  });
+
+  it('usage is the upstream\'s count when it gives one, however many pieces the arguments came in', async () => {
+    const upstream = await scripted((res) => {
+      const pieces = Array.from({ length: 10 }, (_, index) => callArguments(0, index === 0 ? '{"c":"' : index === 9 ? 'abcd"}' : 'abcdef')).join('');
+      res.end(openAIChunk({ role: 'assistant', content: null }) + callStart(0, 'call_1', 'get_weather') + pieces + openAIChunk({}, 'tool_calls') + `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage: { prompt_tokens: 7, completion_tokens: 10 } })}\n\n` + 'data: [DONE]\n\n');
+    });
+    const url = await gateway([upstream.url]);
+    const body = (await (await ask(url, question)).json()) as { usage: { completion_tokens: number } };
+    expect(body.usage.completion_tokens).toBe(10);
   });
 });

@@ -47,9 +47,16 @@ describe('toolUseIssue: what both dialects refuse about tools, checked once', ()
     expect(toolUseIssue([user('q'), calls('a1', 'a2'), result('a1')], [weather], undefined)).toEqual({ message: 1, field: 'messages', text: "the conversation ends with tool calls ('a2') that have no results: send a result for each after it (an answer cannot continue a tool call)" });
   });
 
-  it('two calls of one id are refused, in one turn or across the conversation (Anthropic refuses both)', () => {
+  it('two calls of one id in a turn are refused; an id an earlier turn used is not (OpenAI takes it; the Anthropic encoder renames it)', () => {
     expect(toolUseIssue([user('q'), calls('a', 'a'), result('a')], [weather], undefined)).toMatchObject({ message: 1, text: "calls two tools with the same id 'a': tool call ids must be unique" });
-    expect(toolUseIssue([user('q'), calls('a'), result('a'), user('again'), calls('a'), result('a')], [weather], undefined)).toEqual({ message: 4, field: 'messages', text: "calls a tool with the id 'a' of an earlier call: tool call ids must be unique in a conversation" });
+    expect(toolUseIssue([user('q'), calls('a'), result('a'), user('again'), calls('a'), result('a')], [weather], undefined)).toBeUndefined();
+  });
+
+  it('the Anthropic encoder renames an id an earlier turn used, with the result that answers it', async () => {
+    const { anthropicDialect } = await import('../../src/protocol/anthropic-dialect.js');
+    const encoded = anthropicDialect.encodeRequest({ model: 'm', messages: [user('q'), calls('a'), result('a'), user('again'), calls('a', 'b'), result('b'), result('a')], tools: [weather], maxTokens: 5, temperature: undefined, topP: undefined, stop: [], stream: false, includeUsage: false, finalAssistant: 'answer' }) as { messages: { content: unknown }[] };
+    const ids = JSON.stringify(encoded.messages.map((message) => message.content)).match(/"(id|tool_use_id)":"[^"]+"/g);
+    expect(ids).toEqual(['"id":"a"', '"tool_use_id":"a"', '"id":"a_2"', '"id":"b"', '"tool_use_id":"b"', '"tool_use_id":"a_2"']);
   });
 
   it('ids that are not plain names are not quoted back (messages are logged)', () => {
