@@ -105,13 +105,18 @@ export async function pumpAnswer(
     sink.event(kept === event?.text ? event : { type: 'text', text: kept });
   };
   /** A tool call's events, after any text held for a possible stop sequence (it came first); stop sequences apply to text only. */
-  const deliverTool = (event: Extract<ChatEvent, { type: 'tool_call' } | { type: 'tool_arguments' }>): void => {
+  const deliverTool = (event: Extract<ChatEvent, { type: 'tool_call' } | { type: 'tool_arguments' } | { type: 'tool_call_end' }>): void => {
+    if (event.type === 'tool_call_end') {
+      // The call is whole: silence from here on is a stall again.
+      watch.inToolCall = false;
+      return;
+    }
     const held = guard?.flush() ?? '';
     if (held !== '') deliver(held);
     // Whitespace a continuation was to write again at the join: a call does not.
     joinWhitespace = '';
     if (event.type === 'tool_call') {
-      // Only where the upstream's API may hold a call's arguments back until they are whole.
+      // Only where the upstream's API may hold a call's arguments back until they are whole (until its end).
       watch.inToolCall = dialects[current.endpoint.config.dialect].mayHoldToolArguments;
       calls.start(event.index, event.id, event.name);
       sink.event(event);
@@ -305,7 +310,7 @@ export async function pumpAnswer(
       // The stop sequence spanned the join: this upstream wrote past it, unaware. End here.
       releaseAttempt(core, current, 'success');
       current.cancellation.cancel();
-      return complete({ type: 'finish', finishReason: 'stop', stopSequence: guardStop, usage: { inputTokens: 0, outputTokens: sentTokens } }, endpoint, 0);
+      return complete({ type: 'finish', finishReason: 'stop', stopSequence: guardStop, usage: { inputTokens: 0, outputTokens: 0 } }, endpoint, 0);
     }
     if (overran && finished === undefined) {
       // The upstream wrote far past the budget it was sent: end the answer as cut at its budget.
@@ -336,7 +341,8 @@ export async function pumpAnswer(
     // (context.roomBudget), else the default.
     const budgetLeft = (request.maxTokens ?? context.roomBudget ?? defaultMaxOutputTokens) - sentTokens;
     // Every token the client asked for was delivered: the answer is whole, cut or not.
-    if (budgetLeft <= 0) return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: sentTokens } }, endpoint, 0);
+    // (No upstream count: complete charges what was delivered.)
+    if (budgetLeft <= 0) return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: 0 } }, endpoint, 0);
     let next: Attempt | undefined;
     // A tool call cut half-way cannot be continued (no API takes one as a prefill): a non-stream
     // answer starts over below, a stream ends with an error event.

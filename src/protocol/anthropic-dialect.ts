@@ -556,6 +556,9 @@ export const anthropicDialect: Dialect = {
             if (event.text === '' || block === undefined) return '';
             return frame({ type: 'content_block_delta', index: block, delta: { type: 'input_json_delta', partial_json: event.text } });
           }
+          case 'tool_call_end':
+            // The block closes when the next one begins or the answer finishes, as for text.
+            return '';
           case 'finish':
             return close() + frame({ type: 'message_delta', delta: stopFields(event), usage: { input_tokens: event.usage.inputTokens, output_tokens: event.usage.outputTokens } }) + frame({ type: 'message_stop' });
           case 'error':
@@ -636,6 +639,10 @@ export const anthropicDialect: Dialect = {
             outputTokens = tokenCount(json.usage?.output_tokens) ?? outputTokens;
             inputTokens = tokenCount(json.usage?.input_tokens) ?? inputTokens;
             return { events: [], done: false };
+          case 'content_block_stop': {
+            const index = typeof json.index === 'number' ? callOfBlock.get(json.index) : undefined;
+            return { events: index === undefined ? [] : [{ type: 'tool_call_end', index }], done: false };
+          }
           case 'message_stop':
             finished = true;
             // stop_reason tool_use without a tool_use block reads as 'stop' (see finishWithCalls).

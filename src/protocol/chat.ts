@@ -150,6 +150,8 @@ export type ChatEvent =
   | { readonly type: 'text'; readonly text: string }
   | { readonly type: 'tool_call'; readonly index: number; readonly id: string; readonly name: string }
   | { readonly type: 'tool_arguments'; readonly index: number; readonly text: string }
+  /** A call's arguments are whole (Anthropic's content_block_stop); streams that do not say so end a call where the next one or the finish begins. */
+  | { readonly type: 'tool_call_end'; readonly index: number }
   | { readonly type: 'finish'; readonly finishReason: FinishReason; readonly stopSequence?: string; readonly usage: Usage }
   /** `fromUpstream`: the message is an upstream's own error frame (its words may quote the request), not the gateway's. */
   | {

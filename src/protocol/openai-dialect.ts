@@ -669,6 +669,9 @@ export const openaiDialect: Dialect = {
             unargued.push(event.index);
             return before + delta({ tool_calls: [{ index: event.index, id: event.id, type: 'function', function: { name: event.name, arguments: '' } }] });
           }
+          case 'tool_call_end':
+            // OpenAI's chunks do not mark the end of a call.
+            return '';
           case 'tool_arguments':
             if (event.text === '') return '';
             unargued = unargued.filter((index) => index !== event.index);

@@ -22,6 +22,18 @@ async function scripted(respond: (res: ServerResponse) => void): Promise<Scripte
 }
 
 /** A gateway over OpenAI-dialect upstreams, cheapest first, on route `m`. */
+/** A gateway over endpoints of the given dialects, cheapest first, on route `m`. */
+async function gatewayOf(endpoints: readonly (readonly [string, 'openai' | 'anthropic'])[], resilience: string): Promise<string> {
+  const lines = endpoints.map(([url, dialect], index) => `  - { id: e${index}, url: "${url}", dialect: ${dialect}, model: m, provider: p${index}, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: ${index}, capacity: 8 }`);
+  const started = createGateway({
+    config: gatewayConfig(['version: 1', 'endpoints:', ...lines, 'routes:', `  - { model: m, endpoints: [${endpoints.map((_, index) => `e${index}`).join(', ')}], policy: [cost] }`, 'tenants:', `  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }`, `resilience: ${resilience}`].join('\n')),
+    logger: false,
+  });
+  const url = await started.listen(0, '127.0.0.1');
+  cleanups.push(() => started.close());
+  return url;
+}
+
 const stallAfter200 = '{ retries: 1, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, tokenIdleTimeoutMs: 200, deadlineMs: 10000 }';
 
 async function gateway(urls: readonly string[], endpointExtra = '', resilience = '{ retries: 1, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000 }', dialect: 'openai' | 'anthropic' = 'openai'): Promise<string> {
@@ -199,6 +211,20 @@ describe('tool calls through the gateway', () => {
     expect(upstream.arrivals()).toBe(1);
   });
 
+  it('an Anthropic-dialect upstream silent after a call it closed (content_block_stop) is a stall again: a whole answer starts over elsewhere', async () => {
+    const writer = anthropicDialect.createStreamWriter({ includeUsage: true, created: 0 });
+    const hung = await scripted((res) => {
+      res.write(writer.write({ type: 'start', id: 'msg_1', model: 'm', inputTokens: 7 }) + writer.write({ type: 'tool_call', index: 0, id: 'toolu_1', name: 'get_weather' }) + writer.write({ type: 'tool_arguments', index: 0, text: '{"city":"Paris"}' }) + 'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n');
+    });
+    const healthy = await scripted(weatherCall('tool_calls'));
+    const url = await gatewayOf([[hung.url, 'anthropic'], [healthy.url, 'openai']], stallAfter200);
+    const started = Date.now();
+    const response = await ask(url, question);
+    expect(response.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(healthy.arrivals()).toBe(1);
+  });
+
   it('an OpenAI-dialect upstream, which streams arguments as generated, silent after its call is a stall as after text: a whole answer starts over elsewhere', async () => {
     const hung = await scripted((res) => {
       res.write(openAIChunk({ role: 'assistant', content: null }) + callStart(0, 'call_1', 'get_weather') + callArguments(0, '{"city":"Paris"}'));
@@ -210,6 +236,18 @@ describe('tool calls through the gateway', () => {
     expect(response.status).toBe(200);
     expect(Date.now() - started).toBeLessThan(3000);
     expect(healthy.arrivals()).toBe(1);
+  });
+
+  it('an answer whose budget was spent when it broke is charged its arguments by the estimate, not one a piece', async () => {
+    const upstream = await scripted((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: 'a' }) + openAIChunk({ content: 'b' }) + openAIChunk({ content: 'c' }) + callStart(0, 'call_1', 'get_weather') + callArguments(0, `{"city":"${'x'.repeat(600)}"}`));
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    const url = await gateway([upstream.url]);
+    const body = (await (await ask(url, { ...question, max_tokens: 4 })).json()) as { choices: { finish_reason: string }[]; usage: { completion_tokens: number } };
+    expect(body.choices[0]?.finish_reason).toBe('length');
+    // Three text chunks, and 612 characters of arguments: 153 by the estimate.
+    expect(body.usage.completion_tokens).toBe(3 + 153);
   });
 
   it('usage is the upstream\'s count when it gives one, however many pieces the arguments came in', async () => {

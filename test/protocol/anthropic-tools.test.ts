@@ -523,8 +523,11 @@ describe('anthropic tools: streaming answers', () => {
       { type: 'tool_call', index: 0, id: 'toolu_1', name: 'get_weather' },
       { type: 'tool_arguments', index: 0, text: '{"ci' },
       { type: 'tool_arguments', index: 0, text: 'ty": "Paris"}' },
+      // A tool_use block's stop says its call is whole (a text block's says nothing).
+      { type: 'tool_call_end', index: 0 },
       { type: 'tool_call', index: 1, id: 'toolu_2', name: 'get_time' },
       { type: 'tool_arguments', index: 1, text: '{"zone":"CET"}' },
+      { type: 'tool_call_end', index: 1 },
       { type: 'finish', finishReason: 'tool_calls', usage },
     ]);
   });
@@ -544,6 +547,7 @@ describe('anthropic tools: streaming answers', () => {
     expect(events).toEqual([
       { type: 'tool_call', index: 0, id: 'toolu_1', name: 'f' },
       { type: 'tool_arguments', index: 0, text: '{"a":1}' },
+      { type: 'tool_call_end', index: 0 },
       { type: 'tool_call', index: 1, id: 'toolu_2', name: 'g' },
       { type: 'tool_arguments', index: 1, text: '{"b":2}' },
     ]);
@@ -585,7 +589,8 @@ describe('anthropic tools: streaming answers', () => {
       const data = /^data: (.*)$/m.exec(part)?.[1];
       if (data !== undefined) read.push(...reader.read(name, data).events);
     }
-    expect(read).toEqual(events);
+    // The writer closes each call's block, which the reader reads as the call's end.
+    expect(read).toEqual([...events.slice(0, 6), { type: 'tool_call_end', index: 0 }, ...events.slice(6, 8), { type: 'tool_call_end', index: 1 }, events[8]]);
   });
 });
 
