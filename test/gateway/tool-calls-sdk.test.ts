@@ -2,10 +2,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { betaTool } from '@anthropic-ai/sdk/helpers/beta/json-schema';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningEmulator } from '../../src/emulator/index.js';
-import { createGateway, type Gateway } from '../../src/gateway/gateway-server.js';
-import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { gatewayConfig, startTestEmulator } from './helpers/fleet.js';
+import { startBothDialects, type BothDialects } from './helpers/fleet.js';
 
 /**
  * Tool calling end to end with the official SDKs, through an emulated replica spoken to in the
@@ -14,33 +11,15 @@ import { gatewayConfig, startTestEmulator } from './helpers/fleet.js';
  */
 
 const apiKey = 'sk-tool-sdk';
-let replica: RunningEmulator;
-let gateway: Gateway;
+let fleet: BothDialects;
 let url: string;
 
 beforeAll(async () => {
-  replica = await startTestEmulator({ servedModelName: 'm-tools' });
-  gateway = createGateway({
-    config: gatewayConfig(`
-version: 1
-endpoints:
-  - { id: via-anthropic, url: "${replica.url}", dialect: anthropic, model: m-tools, provider: p1, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-  - { id: via-openai, url: "${replica.url}", dialect: openai, model: m-tools, provider: p2, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-routes:
-  - { model: anthropic-upstream, endpoints: [via-anthropic], policy: [cost] }
-  - { model: openai-upstream, endpoints: [via-openai], policy: [cost] }
-tenants:
-  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
-`),
-    logger: false,
-  });
-  url = await gateway.listen(0, '127.0.0.1');
+  fleet = await startBothDialects('m-tools', apiKey);
+  url = fleet.url;
 });
 
-afterAll(async () => {
-  await gateway.close();
-  await replica.close();
-});
+afterAll(() => fleet.close());
 
 const weatherSchema = { type: 'object', properties: { city: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } }, required: ['city', 'unit'] };
 const question = 'What is the weather in Paris?';

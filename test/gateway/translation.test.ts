@@ -4,10 +4,10 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/index.js';
-import { createGateway, type Gateway } from '../../src/gateway/gateway-server.js';
+import { createGateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
-import { gatewayConfig, openAIChunk, singleEndpointConfig, startScriptedUpstream, startTestEmulator } from './helpers/fleet.js';
+import { gatewayConfig, openAIChunk, singleEndpointConfig, startBothDialects, startScriptedUpstream, type BothDialects } from './helpers/fleet.js';
 
 /**
  * Translation edge cases end to end, through an emulated replica spoken to in
@@ -19,33 +19,16 @@ import { gatewayConfig, openAIChunk, singleEndpointConfig, startScriptedUpstream
 
 const apiKey = 'sk-stop-test';
 const prompt = 'tell me about stop sequences';
+let fleet: BothDialects;
 let replica: RunningEmulator;
-let gateway: Gateway;
 let url: string;
 
 beforeAll(async () => {
-  replica = await startTestEmulator({ servedModelName: 'm-stop' });
-  gateway = createGateway({
-    config: gatewayConfig(`
-version: 1
-endpoints:
-  - { id: via-anthropic, url: "${replica.url}", dialect: anthropic, model: m-stop, provider: p1, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-  - { id: via-openai, url: "${replica.url}", dialect: openai, model: m-stop, provider: p2, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-routes:
-  - { model: anthropic-upstream, endpoints: [via-anthropic], policy: [cost] }
-  - { model: openai-upstream, endpoints: [via-openai], policy: [cost] }
-tenants:
-  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
-`),
-    logger: false,
-  });
-  url = await gateway.listen(0, '127.0.0.1');
+  fleet = await startBothDialects('m-stop', apiKey);
+  ({ replica, url } = fleet);
 });
 
-afterAll(async () => {
-  await gateway.close();
-  await replica.close();
-});
+afterAll(() => fleet.close());
 
 /** A gateway for one test over openai-dialect endpoints `[id, url, served model]`, cheapest first, all on one route. */
 async function routeGateway(model: string, endpoints: readonly (readonly [string, string, string])[], tokensPerMinute = 100_000_000, resilience = ''): Promise<{ url: string; close(): Promise<void> }> {

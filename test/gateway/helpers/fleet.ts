@@ -2,6 +2,7 @@ import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, 
 import type { AddressInfo } from 'node:net';
 import { startEmulator, type EmulatorOptions, type FaultsUpdate, type RunningEmulator } from '../../../src/emulator/index.js';
 import { parseGatewayConfig, type GatewayConfig } from '../../../src/gateway/gateway-config.js';
+import { createGateway, type Gateway } from '../../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../../src/gateway/tenant-auth.js';
 
 /** Shared test plumbing for the gateway fault tests: emulators, a counting proxy, SSE and metrics readers. */
@@ -25,6 +26,44 @@ tenants:
   - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 100000000 }
 ${resilience === '' ? '' : `resilience: ${resilience}`}
 `);
+}
+
+/** One emulated replica, and a gateway that reaches it as two endpoints, one per upstream dialect. */
+export interface BothDialects {
+  readonly replica: RunningEmulator;
+  readonly gateway: Gateway;
+  /** The gateway's URL: route `anthropic-upstream` reaches the replica in Anthropic's dialect, `openai-upstream` in OpenAI's. */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** A replica serving `servedModelName` behind a gateway with a route per upstream dialect, for one tenant (us) with key `apiKey`. */
+export async function startBothDialects(servedModelName: string, apiKey: string): Promise<BothDialects> {
+  const replica = await startTestEmulator({ servedModelName });
+  const gateway = createGateway({
+    config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: via-anthropic, url: "${replica.url}", dialect: anthropic, model: ${servedModelName}, provider: p1, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: via-openai, url: "${replica.url}", dialect: openai, model: ${servedModelName}, provider: p2, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+routes:
+  - { model: anthropic-upstream, endpoints: [via-anthropic], policy: [cost] }
+  - { model: openai-upstream, endpoints: [via-openai], policy: [cost] }
+tenants:
+  - { id: t1, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
+`),
+    logger: false,
+  });
+  const url = await gateway.listen(0, '127.0.0.1');
+  return {
+    replica,
+    gateway,
+    url,
+    close: async () => {
+      await gateway.close();
+      await replica.close();
+    },
+  };
 }
 
 /** A small, fast emulated replica: Llama 3.1 8B on H100, quiet logs. */
