@@ -260,6 +260,18 @@ function toolChoiceOf(choice: z.infer<typeof toolChoiceSchema>): ToolChoice {
   }
 }
 
+/** The index of the first message that calls a tool with an id an earlier call used, if any. */
+function repeatedCallId(messages: readonly ChatMessage[]): number | undefined {
+  const used = new Set<string>();
+  for (const [index, message] of messages.entries()) {
+    for (const call of message.toolCalls ?? []) {
+      if (used.has(call.id)) return index;
+      used.add(call.id);
+    }
+  }
+  return undefined;
+}
+
 /**
  * The conversation with every tool call id unique in it, as Anthropic requires (its 400: "tool_use
  * ids must be unique"): OpenAI callers, and models with ids like Kimi's 'functions_f_0', repeat
@@ -396,7 +408,7 @@ export const anthropicDialect: Dialect = {
   mayHoldToolArguments: true,
   requestIdHeader: 'request-id',
 
-  parseRequest(body: unknown): Parsed<ChatRequest> {
+  parseRequest(body: unknown, options: { readonly asServer?: boolean } = {}): Parsed<ChatRequest> {
     const parsed = requestSchema.safeParse(body);
     if (!parsed.success) return invalidRequest(parsed.error);
     const r = parsed.data;
@@ -417,6 +429,10 @@ export const anthropicDialect: Dialect = {
     const toolChoice = tools === undefined && (choice?.type === 'auto' || choice?.type === 'none') ? undefined : choice;
     const issue = toolUseIssue(messages, tools, toolChoice);
     if (issue !== undefined) return refusal(issue.message === undefined ? issue.field : (paths[issue.message] ?? issue.field), issue.text);
+    // As Anthropic refuses it (the gateway renames such ids instead, see withUniqueCallIds), so that
+    // the emulator, as a server, catches a request the gateway failed to rename.
+    const repeated = options.asServer === true ? repeatedCallId(messages) : undefined;
+    if (repeated !== undefined) return refusal(paths[repeated] ?? 'messages', 'tool_use ids must be unique');
     return {
       ok: true,
       value: {

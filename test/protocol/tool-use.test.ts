@@ -52,6 +52,18 @@ describe('toolUseIssue: what both dialects refuse about tools, checked once', ()
     expect(toolUseIssue([user('q'), calls('a'), result('a'), user('again'), calls('a'), result('a')], [weather], undefined)).toBeUndefined();
   });
 
+  it('read as a server (the emulator), Anthropic refuses an id an earlier turn used, as Anthropic does; the gateway takes it', async () => {
+    const { anthropicDialect } = await import('../../src/protocol/anthropic-dialect.js');
+    const turn = (id: string): unknown[] => [
+      { role: 'assistant', content: [{ type: 'tool_use', id, name: 'get_weather', input: {} }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: id, content: 'sunny' }] },
+    ];
+    const body = { model: 'm', max_tokens: 5, tools: [{ name: 'get_weather', input_schema: { type: 'object' } }], messages: [{ role: 'user', content: 'q' }, ...turn('toolu_1'), ...turn('toolu_1')] };
+    expect(anthropicDialect.parseRequest(body).ok).toBe(true);
+    const asServer = anthropicDialect.parseRequest(body, { asServer: true });
+    expect(asServer.ok ? undefined : asServer.problem).toEqual({ status: 400, kind: 'invalid_request', param: 'messages.3', message: 'messages.3: tool_use ids must be unique' });
+  });
+
   it('the Anthropic encoder renames an id an earlier turn used, with the result that answers it', async () => {
     const { anthropicDialect } = await import('../../src/protocol/anthropic-dialect.js');
     const encoded = anthropicDialect.encodeRequest({ model: 'm', messages: [user('q'), calls('a'), result('a'), user('again'), calls('a', 'b'), result('b'), result('a')], tools: [weather], maxTokens: 5, temperature: undefined, topP: undefined, stop: [], stream: false, includeUsage: false, finalAssistant: 'answer' }) as { messages: { content: unknown }[] };
