@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { corruptMarker, planCompletion, startEmulator, vocabulary, type RunningEmulator } from '../../src/emulator/index.js';
 import type { ChatRequest } from '../../src/protocol/chat.js';
 import { dialects } from '../../src/protocol/dialects.js';
+import { readUntilEnd } from './read-until-end.js';
 
 const model = 'llama-3.1-8b';
 const speed = 200;
@@ -28,23 +29,6 @@ async function json(response: Response): Promise<Json> {
 /** Frames of an SSE body, exactly as written (without the blank line that ends each). */
 function frames(text: string): string[] {
   return text.split('\n\n').filter((frame) => frame !== '');
-}
-
-/** Reads a body to its end or until the connection breaks; never throws. */
-async function readUntilEnd(response: Response): Promise<{ text: string; broken: boolean }> {
-  const reader = response.body?.getReader();
-  if (reader === undefined) return { text: '', broken: false };
-  const decoder = new TextDecoder();
-  let text = '';
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return { text, broken: false };
-      text += decoder.decode(value, { stream: true });
-    }
-  } catch {
-    return { text, broken: true };
-  }
 }
 
 /** The canonical request the dialects produce for a one-message prompt (for the expected text). */

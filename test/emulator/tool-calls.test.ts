@@ -3,6 +3,7 @@ import { corruptPlan, eventsOfToken, planCompletion, promptRandom, startEmulator
 import { promptText, type ChatMessage, type ChatRequest, type ToolCall, type ToolChoice, type ToolDefinition } from '../../src/protocol/chat.js';
 import { dialects } from '../../src/protocol/dialects.js';
 import { seededRandom } from '../../src/random/seeded-random.js';
+import { readUntilEnd } from './read-until-end.js';
 
 const weather: ToolDefinition = {
   name: 'get_weather',
@@ -467,23 +468,6 @@ function expectedPlan(dialect: 'openai' | 'anthropic', body: Json): CompletionPl
   const parsed = dialects[dialect].parseRequest(body, { asServer: true });
   if (!parsed.ok) throw new Error(`the ${dialect} dialect refused the body: ${parsed.problem.message}`);
   return planCompletion(parsed.value, { seed, meanOutputTokens });
-}
-
-/** Reads a body to its end or until the connection breaks; never throws. */
-async function readUntilEnd(response: Response): Promise<{ text: string; broken: boolean }> {
-  const reader = response.body?.getReader();
-  if (reader === undefined) return { text: '', broken: false };
-  const decoder = new TextDecoder();
-  let text = '';
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return { text, broken: false };
-      text += decoder.decode(value, { stream: true });
-    }
-  } catch {
-    return { text, broken: true };
-  }
 }
 
 /** The JSON data of each SSE frame but OpenAI's [DONE]. */

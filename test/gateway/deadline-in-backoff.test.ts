@@ -30,6 +30,34 @@ async function upstream(respond: (res: ServerResponse) => void): Promise<string>
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
+/** An upstream that refuses every request with `status` and a Retry-After of 5 s; its URL, and how many it refused. */
+async function refusing(status: number): Promise<{ url: string; refused: () => number }> {
+  let refused = 0;
+  const url = await upstream((res) => {
+    refused += 1;
+    res.writeHead(status, { 'content-type': 'application/json', 'retry-after': '5' });
+    res.end(JSON.stringify({ error: { message: 'busy' } }));
+  });
+  return { url, refused: () => refused };
+}
+
+/** A gateway over one endpoint 'up' at `upstreamUrl`, for key sk-bo; its URL. Closed after the test. */
+async function oneEndpoint(upstreamUrl: string, resilience: string, random?: () => number): Promise<string> {
+  const gateway = createGateway({ config: singleEndpointConfig(upstreamUrl, 'sk-bo', resilience), logger: false, ...(random === undefined ? {} : { random }) });
+  cleanups.push(() => gateway.close());
+  return gateway.listen(0, '127.0.0.1');
+}
+
+/** A chat request to a gateway with key sk-bo. */
+function ask(gatewayUrl: string, signal?: AbortSignal): Promise<Response> {
+  return fetch(`${gatewayUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bo' },
+    body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }),
+    ...(signal === undefined ? {} : { signal }),
+  });
+}
+
 /** A gateway over a free endpoint 'cheap' and a paid one 'dear' (cost policy first), for key sk-bo; its URL. */
 async function cheapAndDear(cheapUrl: string, dearUrl: string, resilience: string): Promise<string> {
   const gateway = createGateway({
@@ -72,18 +100,8 @@ it.each([[0, 'control: no retry, so no backoff'], [2, 'the deadline passes in th
   const upstreamUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   // One endpoint: after its 503 the request may only go back to it, after a backoff of ~4 s
   // (random 0.99); the 300 ms deadline passes during that sleep.
-  const gateway = createGateway({
-    config: singleEndpointConfig(upstreamUrl, 'sk-bo', `{ retries: ${retries}, backoffMs: 4000, maxBackoffMs: 4000, ttftTimeoutMs: 250, deadlineMs: 300 }`),
-    logger: false,
-    random: () => 0.99,
-  });
-  const url = await gateway.listen(0, '127.0.0.1');
-  cleanups.push(() => gateway.close());
-  const response = await fetch(`${url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bo' },
-    body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }),
-  });
+  const url = await oneEndpoint(upstreamUrl, `{ retries: ${retries}, backoffMs: 4000, maxBackoffMs: 4000, ttftTimeoutMs: 250, deadlineMs: 300 }`, () => 0.99);
+  const response = await ask(url);
   expect([503, 504]).toContain(response.status);
   await response.text();
   await delay(100);
@@ -98,26 +116,14 @@ it.each([[0, 'control: no retry, so no backoff'], [2, 'the deadline passes in th
 });
 
 it('a client that leaves during the backoff is counted under the endpoint that failed it, not under none', async () => {
-  let refused = 0;
-  const busy = await upstream((res) => {
-    refused += 1;
-    res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '5' });
-    res.end(JSON.stringify({ error: { message: 'busy' } }));
-  });
-  const gateway = createGateway({ config: singleEndpointConfig(busy, 'sk-bo', '{ retries: 1, backoffMs: 50, maxBackoffMs: 10000 }'), logger: false });
-  const url = await gateway.listen(0, '127.0.0.1');
-  cleanups.push(() => gateway.close());
+  const busy = await refusing(503);
+  const url = await oneEndpoint(busy.url, '{ retries: 1, backoffMs: 50, maxBackoffMs: 10000 }');
   const leaving = new AbortController();
-  const response = fetch(`${url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bo' },
-    body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }),
-    signal: leaving.signal,
-  });
+  const response = ask(url, leaving.signal);
   // The 503 comes at once; the request then waits out the upstream's Retry-After of 5 s.
-  for (let tries = 0; tries < 200 && refused === 0; tries += 1) await delay(10);
+  for (let tries = 0; tries < 200 && busy.refused() === 0; tries += 1) await delay(10);
   await delay(100);
-  expect(refused).toBe(1);
+  expect(busy.refused()).toBe(1);
   leaving.abort();
   await expect(response).rejects.toThrow();
   let counted: number | undefined;
@@ -193,25 +199,14 @@ it('going back, an endpoint whose Retry-After outlasts the deadline gives way to
 });
 
 it('a wait for an endpoint that outlasts the deadline is not waited: the caller gets its 429 and Retry-After at once, not a 504 when the deadline passes', async () => {
-  let requests = 0;
-  const url = await upstream((res) => {
-    requests += 1;
-    res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '5' });
-    res.end(JSON.stringify({ error: { message: 'slow down' } }));
-  });
-  const gateway = createGateway({ config: singleEndpointConfig(url, 'sk-bo', '{ retries: 2, backoffMs: 10, maxBackoffMs: 5000, ttftTimeoutMs: 1000, deadlineMs: 1500 }'), logger: false });
-  cleanups.push(() => gateway.close());
-  const gatewayUrl = await gateway.listen(0, '127.0.0.1');
+  const limited = await refusing(429);
+  const gatewayUrl = await oneEndpoint(limited.url, '{ retries: 2, backoffMs: 10, maxBackoffMs: 5000, ttftTimeoutMs: 1000, deadlineMs: 1500 }');
   const started = Date.now();
-  const response = await fetch(`${gatewayUrl}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bo' },
-    body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }),
-  });
+  const response = await ask(gatewayUrl);
   expect(response.status).toBe(429);
   expect(Number(response.headers.get('retry-after'))).toBeGreaterThanOrEqual(4);
   await response.text();
   // Answered without sitting out the 1.5 s deadline, and without asking the upstream again.
   expect(Date.now() - started).toBeLessThan(1200);
-  expect(requests).toBe(1);
+  expect(limited.refused()).toBe(1);
 });
