@@ -196,7 +196,7 @@ export async function pumpAnswer(
    * least one, and arguments at least what the estimate makes of them (upstreams that hold a call
    * back send it in a few large pieces). For answers whose upstream gave no count.
    */
-  const deliveredTokens = (): number => sentTokens + Math.max(0, estimateTokens(calls.toCalls().map((call) => call.arguments).join('')) - argumentPieces);
+  const deliveredTokens = (): number => sentTokens + Math.max(0, estimateTokens(calls.allArguments()) - argumentPieces);
   /** An answer that ended without its finish: the prompt and the tokens delivered are what it used. */
   const endedEarly = (status: number, endpoint: EndpointRuntime): AnswerOutcome => {
     const used = { inputTokens: inputTokens || context.promptTokens, outputTokens: deliveredTokens() };
@@ -318,7 +318,7 @@ export async function pumpAnswer(
       releaseAttempt(core, current, 'success');
       current.cancellation.cancel();
       // Charged at least what the text and tool arguments hold by the gateway's estimate: its chunks say little here.
-      const written = sent.toString() + calls.toCalls().map((call) => call.arguments).join('');
+      const written = sent.toString() + calls.allArguments();
       return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: Math.max(estimateTokens(written), deliveredTokens()) } }, endpoint, 0);
     }
     if (watch.stalled && finished === undefined) failure = `no token for ${config.resilience.tokenIdleTimeoutMs} ms`;

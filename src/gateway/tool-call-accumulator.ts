@@ -30,6 +30,11 @@ export class ToolCallAccumulator {
     this.#argumentChars += text.length;
   }
 
+  /** Every call's argument text, joined (for estimates of what was written). */
+  allArguments(): string {
+    return this.#calls.map((call) => call.pieces.join('')).join('');
+  }
+
   /** The calls in order (a gap an upstream left in the numbering is skipped). */
   toCalls(): ToolCall[] {
     return this.#calls.filter((call) => call !== undefined).map((call) => ({ id: call.id, name: call.name, arguments: call.pieces.join('') }));
