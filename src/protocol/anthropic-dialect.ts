@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { defaultMaxOutputTokens, hasVisibleText, maxStopSequenceChars, saysSomething, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ToolCall, type ToolChoice, type ToolDefinition } from './chat.js';
+import { defaultMaxOutputTokens, defaultResponseFormatName, hasVisibleText, maxStopSequenceChars, saysSomething, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ToolCall, type ToolChoice, type ToolDefinition } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest, isQuotableName, noTools, otherApiField, unsupportedContent } from './request-problem.js';
+import { answerSchema } from './answer-schema.js';
 import { sseFrame } from './sse.js';
 import { jsonObjectOf, toolCallIdPattern, toolNamePattern, toolUseIssue } from './tool-use.js';
 
@@ -38,10 +39,13 @@ const toolSchema = z.looseObject({
   name: z.string().regex(toolNamePattern, toolNameRule),
   description: z.string().optional(),
   input_schema: z.record(z.string(), z.unknown(), { error: 'is required: a JSON Schema object of the tool\'s input' }).refine((schema) => schema.type === undefined || schema.type === 'object', { error: "a tool's input is an object: input_schema.type must be 'object'", path: ['type'] }),
-  // Refused as OpenAI's strict is: dropping it would promise schema-valid input the gateway does not enforce.
-  strict: z.literal(false, { error: 'strict function calling is not supported by this gateway yet: leave strict out, or false' }).nullish(),
+  // Carried to the upstream, and routed only to endpoints that constrain output (structuredOutputs).
+  strict: z.boolean().nullish(),
   // eager_input_streaming (fine-grained tool streaming) passes unforwarded: a streaming hint that does not change the answer.
 });
+
+/** The form of the answer: JSON matching a schema (structured output). */
+const outputFormat = z.looseObject({ type: z.literal('json_schema', { error: "the output format's type must be 'json_schema'" }), schema: answerSchema });
 
 const toolChoiceSchema = z
   .looseObject({
@@ -76,7 +80,9 @@ const requestSchema = z.looseObject({
   tools: z.array(toolSchema).optional(),
   tool_choice: toolChoiceSchema.optional(),
   mcp_servers: noTools('MCP servers (tools) are not supported by this gateway yet').optional(),
-  output_config: z.looseObject({ format: z.undefined({ error: 'structured output (output_config.format) is not supported by this gateway yet' }).optional() }).optional(),
+  output_config: z.looseObject({ format: outputFormat.nullish() }).optional(),
+  // The structured-outputs beta's name for output_config.format, which older SDKs send.
+  output_format: outputFormat.nullish(),
   metadata: z.looseObject({ user_id: z.string().max(256, 'metadata.user_id is at most 256 characters: an opaque id of your end user').nullish() }).nullish(),
   thinking: z.looseObject({ type: z.literal('disabled', { error: 'extended thinking is not supported by this gateway yet' }) }).optional(),
   // Data residency: honoured as a jurisdiction, never dropped (see ChatRequest.geography).
@@ -85,7 +91,7 @@ const requestSchema = z.looseObject({
   // ("Extra inputs are not permitted"), and dropping them would change the answer.
   stop: otherApiField('stop is a field of the OpenAI Chat Completions API (POST /v1/chat/completions): here, send stop_sequences'),
   max_completion_tokens: otherApiField('max_completion_tokens is a field of the OpenAI Chat Completions API: here, send max_tokens'),
-  response_format: otherApiField('response_format is a field of the OpenAI Chat Completions API, and structured output is not supported by this gateway yet'),
+  response_format: otherApiField('response_format is a field of the OpenAI Chat Completions API: here, send output_config.format, {"type": "json_schema", "schema": ...}'),
   n: otherApiField('n is a field of the OpenAI Chat Completions API: the Messages API returns one answer per request'),
   seed: otherApiField('seed is a field of the OpenAI Chat Completions API, not of the Messages API: remove it'),
   logprobs: otherApiField('logprobs is a field of the OpenAI Chat Completions API, and logprobs are not supported by this gateway'),
@@ -374,7 +380,7 @@ function toolResultOf(message: ChatMessage): AnthropicBlock {
 function anthropicTools(request: ChatRequest): { tools?: unknown[]; tool_choice?: Record<string, unknown> } {
   if (request.tools === undefined || request.tools.length === 0) return {};
   // Anthropic requires an object schema; OpenAI callers may leave the type out of theirs.
-  const tools = request.tools.map((tool) => ({ name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), input_schema: tool.parameters.type === undefined ? { type: 'object', ...tool.parameters } : tool.parameters }));
+  const tools = request.tools.map((tool) => ({ name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), input_schema: tool.parameters.type === undefined ? { type: 'object', ...tool.parameters } : tool.parameters, ...(tool.strict === true ? { strict: true } : {}) }));
   const single = request.parallelToolCalls === false ? { disable_parallel_tool_use: true } : {};
   const choice = request.toolChoice ?? (request.parallelToolCalls === false ? { type: 'auto' as const } : undefined);
   if (choice === undefined) return { tools };
@@ -389,6 +395,17 @@ function anthropicTools(request: ChatRequest): { tools?: unknown[]; tool_choice?
     case 'auto':
       return { tools, tool_choice: { type: 'auto', ...single } };
   }
+}
+
+/**
+ * The request's response format as Anthropic's output_config. JSON mode (any object) has no
+ * Anthropic form: routing sends it only to endpoints of dialects that have one, and should one
+ * get here it goes as a bare object schema, for the upstream to refuse, never dropped.
+ */
+function outputConfig(request: ChatRequest): { output_config?: unknown } {
+  const format = request.responseFormat;
+  if (format === undefined) return {};
+  return { output_config: { format: { type: 'json_schema', schema: format.type === 'json_schema' ? format.schema : { type: 'object' } } } };
 }
 
 /** One limit as Anthropic's headers: the reset is the RFC 3339 time it is full again, to the second (rounded up). */
@@ -422,7 +439,9 @@ export const anthropicDialect: Dialect = {
     if (!conversation.ok) return conversation;
     const { messages, paths } = conversation.value;
     // An empty list asks for no tools, as leaving the field out does.
-    const tools: ToolDefinition[] | undefined = r.tools === undefined || r.tools.length === 0 ? undefined : r.tools.map((tool) => ({ name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), parameters: tool.input_schema }));
+    const tools: ToolDefinition[] | undefined = r.tools === undefined || r.tools.length === 0 ? undefined : r.tools.map((tool) => ({ name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), parameters: tool.input_schema, ...(tool.strict === true ? { strict: true } : {}) }));
+    const format = r.output_config?.format ?? r.output_format ?? undefined;
+    if (r.output_config?.format != null && r.output_format != null) return refusal('output_format', 'output_format is the beta name of output_config.format: send one of them');
     const choice = r.tool_choice === undefined ? undefined : toolChoiceOf(r.tool_choice);
     // Without tools, 'auto' and 'none' choose nothing: left out, as an upstream may refuse a choice
     // without tools (OpenAI does). 'any' and 'tool' stay, for toolUseIssue to refuse.
@@ -453,6 +472,8 @@ export const anthropicDialect: Dialect = {
         ...(tools === undefined ? {} : { tools }),
         ...(toolChoice === undefined ? {} : { toolChoice }),
         ...(tools !== undefined && r.tool_choice?.disable_parallel_tool_use === true ? { parallelToolCalls: false } : {}),
+        // Anthropic holds the answer to the schema always: strict.
+        ...(format === undefined ? {} : { responseFormat: { type: 'json_schema', name: defaultResponseFormatName, schema: format.schema, strict: true } }),
       },
     };
   },
@@ -481,6 +502,7 @@ export const anthropicDialect: Dialect = {
       ...(system === '' || alone ? {} : { system }),
       messages: alone ? [{ role: 'user', content: system }] : turns,
       ...anthropicTools(request),
+      ...outputConfig(request),
       ...(request.temperature === undefined ? {} : { temperature: Math.min(1, request.temperature) }),
       // Claude 4.5 and later refuse temperature and top_p together ("use only one"), which OpenAI
       // clients often send: temperature is kept, as Anthropic advises altering one of them only.

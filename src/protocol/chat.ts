@@ -31,7 +31,21 @@ export interface ToolDefinition {
   readonly description?: string;
   /** JSON Schema of the arguments object. */
   readonly parameters: Readonly<Record<string, unknown>>;
+  /** The upstream must hold the arguments to the schema (constrained decoding): OpenAI's and Anthropic's `strict`. */
+  readonly strict?: boolean;
 }
+
+/**
+ * The form an answer's text must take (structured output). 'json_object': some JSON object
+ * (OpenAI's JSON mode; Anthropic has no such mode). 'json_schema': JSON matching the schema, held
+ * to it by the upstream when `strict` (Anthropic's `output_config.format` always is).
+ */
+export type ResponseFormat =
+  | { readonly type: 'json_object' }
+  | { readonly type: 'json_schema'; readonly name: string; readonly description?: string; readonly schema: Readonly<Record<string, unknown>>; readonly strict: boolean };
+
+/** The name a schema gets when the caller's dialect gives none (Anthropic's): OpenAI requires one. */
+export const defaultResponseFormatName = 'response';
 
 /** Whether the model may, must, or must not call tools, or must call one named tool. */
 export type ToolChoice = { readonly type: 'auto' } | { readonly type: 'none' } | { readonly type: 'required' } | { readonly type: 'tool'; readonly name: string };
@@ -73,6 +87,8 @@ export interface ChatRequest {
   readonly toolChoice?: ToolChoice;
   /** false: at most one tool call per answer (OpenAI `parallel_tool_calls`, Anthropic `disable_parallel_tool_use`); undefined: the upstream's default. */
   readonly parallelToolCalls?: boolean;
+  /** The form the answer's text must take; left out for free text. */
+  readonly responseFormat?: ResponseFormat;
 }
 
 export interface SamplingControls {
@@ -283,11 +299,13 @@ export const statusOfKind: Readonly<Record<ErrorKind, number>> = {
 
 /**
  * The text a request puts before the model, for estimates (tokens, the emulator's seed): the tools
- * offered (chat templates write them into the prompt), then every turn's text and tool calls.
+ * offered (chat templates write them into the prompt), a response format's schema (upstreams write
+ * it into the prompt too), then every turn's text and tool calls.
  */
 export function promptText(request: ChatRequest): string {
   const turns = request.messages.map((message) => (message.toolCalls === undefined ? message.content : `${message.content}${message.toolCalls.map((call) => `\n${call.name}(${call.arguments})`).join('')}`)).join('\n');
-  return request.tools === undefined ? turns : `${JSON.stringify(request.tools)}\n${turns}`;
+  const format = request.responseFormat?.type === 'json_schema' ? `${JSON.stringify(request.responseFormat.schema)}\n` : '';
+  return request.tools === undefined ? `${format}${turns}` : `${JSON.stringify(request.tools)}\n${format}${turns}`;
 }
 
 /**

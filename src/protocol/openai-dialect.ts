@@ -15,6 +15,7 @@ import {
   type FinishReason,
   type Parsed,
   type RateLimitState,
+  type ResponseFormat,
   type SamplingControls,
   type ToolCall,
   type ToolChoice,
@@ -24,6 +25,7 @@ import type { Dialect, EncodeOptions, StreamReader, StreamWriter } from './diale
 import { goDuration } from './go-duration.js';
 import { invalidRequest, isQuotableName, noTools, otherApiField, unsupportedContent } from './request-problem.js';
 import { readContentDelta } from './openai-content-delta.js';
+import { answerSchema } from './answer-schema.js';
 import { sseFrame } from './sse.js';
 import { jsonObjectOf, toolCallIdPattern, toolNamePattern, toolUseIssue } from './tool-use.js';
 
@@ -119,10 +121,29 @@ const toolDefinition = z.looseObject({
       // As OpenAI and Anthropic refuse it: a call's arguments are an object.
       .refine((schema) => schema.type === undefined || schema.type === 'object', { error: "a function's arguments are an object: parameters.type must be 'object'", path: ['type'] })
       .nullish(),
-    // Refused, not dropped: a caller that asks for it relies on arguments that always match the schema.
-    strict: z.literal(false, { error: 'strict function calling is not supported by this gateway yet: leave strict out, or false' }).nullish(),
+    // Carried to the upstream, and routed only to endpoints that constrain output (structuredOutputs).
+    strict: z.boolean().nullish(),
   }),
 });
+
+/** The form of the answer: text, any JSON object (JSON mode), or JSON matching a schema (structured output). */
+const responseFormatSchema = z.discriminatedUnion(
+  'type',
+  [
+    z.looseObject({ type: z.literal('text') }),
+    z.looseObject({ type: z.literal('json_object') }),
+    z.looseObject({
+      type: z.literal('json_schema'),
+      json_schema: z.looseObject({
+        name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "a response format's name is 1 to 64 letters, digits, '_' or '-'"),
+        description: z.string().nullish(),
+        schema: answerSchema,
+        strict: z.boolean().nullish(),
+      }),
+    }),
+  ],
+  { error: "response_format.type must be 'text', 'json_object' or 'json_schema'" },
+);
 
 /** A tool choice the gateway cannot carry, in words that say what it can. */
 function toolChoiceProblem({ input }: { readonly input?: unknown }): string {
@@ -203,8 +224,8 @@ const requestSchema = z.looseObject({
   // A moderation policy may block an input or an answer: ignoring it would serve what it blocks.
   moderation: z.null({ error: 'moderated completions (moderation) are not supported by this gateway' }).optional(),
   n: z.literal(1, { error: 'n must be 1: the gateway returns one choice per request' }).nullish(),
+  response_format: responseFormatSchema.nullish(),
   // Refused rather than silently ignored: a caller relying on them would get something else.
-  response_format: z.looseObject({ type: z.literal('text', { error: "response_format.type must be 'text': JSON mode and structured outputs are not supported by this gateway yet" }) }).nullish(),
   logprobs: z.literal(false, { error: 'logprobs are not supported by this gateway' }).nullish(),
   // 0 asks for none, as clients send by default.
   top_logprobs: z.union([z.null(), z.literal(0)], { error: 'top_logprobs are not supported by this gateway' }).optional(),
@@ -235,7 +256,8 @@ const resultSchema = z.looseObject({
   choices: z
     .array(
       z.looseObject({
-        message: z.looseObject({ content: z.string().nullish(), tool_calls: z.array(resultToolCall).nullish() }),
+        // refusal: the model declined a structured answer (OpenAI), in words instead of JSON.
+        message: z.looseObject({ content: z.string().nullish(), refusal: z.string().nullish(), tool_calls: z.array(resultToolCall).nullish() }),
         finish_reason: z.string().nullable(),
         stop_reason: z.unknown().optional(),
         matched_stop: z.unknown().optional(),
@@ -365,7 +387,20 @@ function toolDefinitionOf({ function: tool }: z.infer<typeof toolDefinition>): T
     ...(tool.description === undefined || tool.description === null ? {} : { description: tool.description }),
     // No parameters: a function of no arguments, as OpenAI reads it.
     parameters: tool.parameters ?? { type: 'object', properties: {} },
+    ...(tool.strict === true ? { strict: true } : {}),
   };
+}
+
+function responseFormatOf(format: z.infer<typeof responseFormatSchema> | null | undefined): ResponseFormat | undefined {
+  if (format === undefined || format === null || format.type === 'text') return undefined;
+  if (format.type === 'json_object') return { type: 'json_object' };
+  const { name, description, schema, strict } = format.json_schema;
+  return { type: 'json_schema', name, ...(description === undefined || description === null ? {} : { description }), schema, strict: strict === true };
+}
+
+function wireResponseFormat(format: ResponseFormat): unknown {
+  if (format.type === 'json_object') return { type: 'json_object' };
+  return { type: 'json_schema', json_schema: { name: format.name, ...(format.description === undefined ? {} : { description: format.description }), schema: format.schema, strict: format.strict } };
 }
 
 function canonicalMessage(message: z.infer<typeof messageSchema>): ChatMessage {
@@ -537,6 +572,11 @@ export const openaiDialect: Dialect = {
       const param = issue.field !== 'messages' ? issue.field : issue.message === undefined ? 'messages' : `messages.${numbered[issue.message]?.index ?? issue.message}`;
       return { ok: false, problem: { status: 400, kind: 'invalid_request', param, message: `${param}: ${issue.text}` } };
     }
+    const responseFormat = responseFormatOf(r.response_format);
+    // OpenAI's own rule, kept for every upstream: JSON mode without asking for JSON can make a model write whitespace to the end of its budget.
+    if (responseFormat?.type === 'json_object' && !messages.some((message) => /json/i.test(message.content))) {
+      return { ok: false, problem: { status: 400, kind: 'invalid_request', param: 'messages', message: "messages: with response_format of type 'json_object', some message must ask for JSON (contain the word 'JSON'), or the model may write whitespace until its budget runs out" } };
+    }
     return {
       ok: true,
       value: {
@@ -556,6 +596,7 @@ export const openaiDialect: Dialect = {
         // Without tools, a tool choice of 'auto' or 'none' and parallel_tool_calls ask for nothing
         // (the others were refused above); left out, as OpenAI refuses them without tools.
         ...(tools.length === 0 ? {} : { tools, ...(toolChoice === undefined ? {} : { toolChoice }), ...(r.parallel_tool_calls === undefined || r.parallel_tool_calls === null ? {} : { parallelToolCalls: r.parallel_tool_calls }) }),
+        ...(responseFormat === undefined ? {} : { responseFormat }),
       },
     };
   },
@@ -572,12 +613,13 @@ export const openaiDialect: Dialect = {
       ...(request.tools === undefined || request.tools.length === 0
         ? {}
         : {
-            tools: request.tools.map((tool) => ({ type: 'function', function: { name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), parameters: tool.parameters } })),
+            tools: request.tools.map((tool) => ({ type: 'function', function: { name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), parameters: tool.parameters, ...(tool.strict === true ? { strict: true } : {}) } })),
             ...(request.toolChoice === undefined ? {} : { tool_choice: wireToolChoice(request.toolChoice) }),
             ...(request.parallelToolCalls === undefined ? {} : { parallel_tool_calls: request.parallelToolCalls }),
           }),
       // Always a budget: the one the gateway routed and charged with. Without it an upstream may
       // answer to the end of its context, past what the tenant's token limit let in.
+      ...(request.responseFormat === undefined ? {} : { response_format: wireResponseFormat(request.responseFormat) }),
       [options.maxTokensField ?? 'max_tokens']: request.maxTokens ?? defaultMaxOutputTokens,
       ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
       // 0 asks for the likeliest token alone, as the smallest positive top_p does: vLLM and SGLang
@@ -624,13 +666,16 @@ export const openaiDialect: Dialect = {
     const choice = parsed.data.choices[0];
     const toolCalls = (choice?.message.tool_calls ?? []).map((call, index) => ({ id: takenBackId(call.id) ?? madeUpCallId(parsed.data.id, index), name: call.function.name, arguments: argumentsText(call.function.arguments) }));
     const stopped = stopSequenceOf(choice);
+    // A refusal is told as Anthropic tells one: its words as the text, and a content_filter finish,
+    // so that no caller reads an empty answer, or the refusal, as the JSON it asked for.
+    const refusal = choice?.message.refusal ?? '';
     return {
       ok: true,
       value: {
         id: parsed.data.id,
         model: parsed.data.model,
-        text: choice?.message.content ?? '',
-        finishReason: finishWithCalls(finishFromOpenAI(choice?.finish_reason), toolCalls.length > 0, stopped),
+        text: `${choice?.message.content ?? ''}${refusal}`,
+        finishReason: refusal === '' ? finishWithCalls(finishFromOpenAI(choice?.finish_reason), toolCalls.length > 0, stopped) : 'content_filter',
         ...stopped,
         ...(toolCalls.length === 0 ? {} : { toolCalls }),
         usage: { inputTokens: tokenCount(parsed.data.usage?.prompt_tokens) ?? 0, outputTokens: tokenCount(parsed.data.usage?.completion_tokens) ?? 0 },
@@ -701,6 +746,8 @@ export const openaiDialect: Dialect = {
     let finish: FinishReason | undefined;
     let stopped: { stopSequence?: string } = {};
     let finished = false;
+    // The model declined (a refusal in place of content): the finish is then content_filter (see parseResult).
+    let refused = false;
     const toolCalls = createToolCallReader();
     const malformed = (events: ChatEvent[], message: string): { events: ChatEvent[]; done: boolean } => ({ events: [...events, { type: 'error', kind: 'api_error', message }], done: true });
     return {
@@ -729,7 +776,7 @@ export const openaiDialect: Dialect = {
           id?: string;
           model?: string;
           error?: unknown;
-          choices?: { delta?: { content?: string | null; tool_calls?: unknown }; finish_reason?: string | null; stop_reason?: unknown; matched_stop?: unknown }[];
+          choices?: { delta?: { content?: string | null; refusal?: string | null; tool_calls?: unknown }; finish_reason?: string | null; stop_reason?: unknown; matched_stop?: unknown }[];
           usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null;
         };
         // An error chunk in any shape a server sends (TGI's error is a string).
@@ -743,6 +790,11 @@ export const openaiDialect: Dialect = {
         const choice = chunk.choices?.[0];
         const text = choice?.delta?.content;
         if (typeof text === 'string' && text !== '') events.push({ type: 'text', text });
+        const refusal = choice?.delta?.refusal;
+        if (typeof refusal === 'string' && refusal !== '') {
+          refused = true;
+          events.push({ type: 'text', text: refusal });
+        }
         const calls = choice?.delta?.tool_calls;
         if (Array.isArray(calls)) {
           const problem = toolCalls.read(calls, events, answerId);
@@ -752,8 +804,8 @@ export const openaiDialect: Dialect = {
           // The calls are complete: each is announced before the finish.
           const problem = toolCalls.finish(events, answerId);
           if (problem !== undefined) return malformed(events, problem);
-          stopped = stopSequenceOf(choice);
-          finish = finishWithCalls(finishFromOpenAI(choice.finish_reason), toolCalls.called(), stopped);
+          stopped = refused ? {} : stopSequenceOf(choice);
+          finish = refused ? 'content_filter' : finishWithCalls(finishFromOpenAI(choice.finish_reason), toolCalls.called(), stopped);
         }
         // Usage arrives in its own chunk after the finish reason (include_usage); finish is emitted with it.
         if (chunk.usage && finish !== undefined) {

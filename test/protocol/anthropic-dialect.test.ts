@@ -130,7 +130,7 @@ describe("anthropic dialect: OpenAI's fields sent to the Messages API", () => {
 
   it.each([
     ['stop', ['END'], 'send stop_sequences'],
-    ['response_format', { type: 'json_object' }, 'structured output is not supported'],
+    ['response_format', { type: 'json_object' }, 'here, send output_config.format'],
     ['n', 2, 'one answer per request'],
     ['seed', 7, 'remove it'],
     ['logprobs', true, 'logprobs are not supported'],
@@ -204,11 +204,10 @@ describe('stream readers: a stream that broke off after announcing its finish', 
 describe('anthropic dialect: requests it cannot honour, and what it answers', () => {
   const request = (extra: object): unknown => ({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }], ...extra });
 
-  it('refuses MCP servers, structured output and a tool choice it cannot honour with a 400 naming the field, never dropping them', () => {
+  it('refuses MCP servers and a tool choice it cannot honour with a 400 naming the field, never dropping them', () => {
     for (const [extra, field] of [
       [{ tool_choice: { type: 'any' } }, 'tool_choice'],
       [{ mcp_servers: [{ type: 'url', url: 'https://example.com' }] }, 'mcp_servers'],
-      [{ output_config: { format: { type: 'json_schema', schema: { type: 'object' } } } }, 'output_config.format'],
     ] as const) {
       const parsed = anthropicDialect.parseRequest(request(extra));
       // A tool choice that requires a tool is refused without tools, as the Messages API refuses it.

@@ -64,7 +64,7 @@ describe('anthropic tools: parsing the tools offered', () => {
     ['a tool name too long', { tools: [{ ...weatherTool, name: 'x'.repeat(65) }] }, 'tools.0.name', "a tool name is 1 to 64 letters, digits, '_' or '-'"],
     ['a tool without input_schema', { tools: [{ name: 'f' }] }, 'tools.0.input_schema', "is required: a JSON Schema object of the tool's input"],
     ['an input_schema that is no object', { tools: [{ name: 'f', input_schema: [] }] }, 'tools.0.input_schema', "is required: a JSON Schema object of the tool's input"],
-    ['strict: true, like OpenAI\'s,', { tools: [timeTool, { ...weatherTool, strict: true }] }, 'tools.1.strict', 'strict function calling is not supported by this gateway yet: leave strict out, or false'],
+    ['strict that is no boolean', { tools: [timeTool, { ...weatherTool, strict: 'yes' }] }, 'tools.1.strict', 'must be a boolean, got a string'],
     ['two tools of one name', { tools: [weatherTool, weatherTool] }, 'tools', "two tools are named 'get_weather': tool names must be unique"],
     ['tools that are no list', { tools: 'all' }, 'tools', 'must be an array, got a string'],
   ])('%s is refused', (_name, extra, param, text) => {
