@@ -344,9 +344,12 @@ export async function pumpAnswer(
     // (No upstream count: complete charges what was delivered.)
     if (budgetLeft <= 0) return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: 0 } }, endpoint, 0);
     let next: Attempt | undefined;
-    // A tool call cut half-way cannot be continued (no API takes one as a prefill): a non-stream
-    // answer starts over below, a stream ends with an error event.
-    if (context.resilience.resumeStreams && calls.count === 0) {
+    // A tool call cut half-way cannot be continued (no API takes one as a prefill), nor can JSON an
+    // upstream holds to a format (constrained decoding would start the JSON over after the text
+    // sent; Anthropic refuses prefills with a format): a non-stream answer starts over below, a
+    // stream ends with an error event. JSON of which only whitespace was sent goes again as sent.
+    const jsonBegun = request.responseFormat !== undefined && (sent.toString() + (guard?.held ?? '')).trim() !== '';
+    if (context.resilience.resumeStreams && calls.count === 0 && !jsonBegun) {
       // Held text (a possible stop sequence's start) was generated too: the continuation goes on from it.
       const generated = sent.toString() + (guard?.held ?? '');
       const received = generated.trimEnd();
@@ -395,7 +398,7 @@ export async function pumpAnswer(
       // An error event ends a stream; a whole answer fails with a status instead.
       metrics.resumes.inc({ route, outcome: sink.committed ? 'error-event' : 'failed' });
       // The cause in the gateway's words only: an upstream's error event may quote its account or internals (logged above).
-      const broke = calls.count > 0 ? 'the upstream stream broke inside a tool call, which cannot be continued' : 'the upstream stream broke';
+      const broke = calls.count > 0 ? 'the upstream stream broke inside a tool call, which cannot be continued' : jsonBegun ? 'the upstream stream broke inside a structured (JSON) answer, which cannot be continued' : 'the upstream stream broke';
       const cause = watch.stalled ? `no token for ${config.resilience.tokenIdleTimeoutMs} ms` : overloaded ? 'the upstream was overloaded' : broke;
       // Overload is told as such (a 503, Anthropic's overloaded_error), which clients wait on and retry.
       const status = overloaded && !watch.stalled ? 503 : 502;

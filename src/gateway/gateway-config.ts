@@ -59,6 +59,12 @@ export const endpointConfigSchema = z.strictObject({
    * without. false keeps requests that leave the choice to the model away from the endpoint.
    */
   autoToolChoice: z.boolean().default(true),
+  /**
+   * Whether the upstream holds output to a JSON schema (structured output: a response format, strict
+   * tools), as OpenAI, Anthropic and vLLM (guided decoding) do. false keeps requests that ask for it
+   * away from the endpoint, rather than let it answer with unchecked JSON.
+   */
+  structuredOutputs: z.boolean().default(true),
   /** 0 for committed capacity: already paid for, free at the margin. */
   marginalCostPerMillionTokens: z.number().min(0).max(1e6),
   /** Concurrent requests the endpoint serves well; the denominator of its load. */

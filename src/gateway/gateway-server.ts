@@ -245,6 +245,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           prefixKey,
           excludeEndpoints: tried,
           ...(request.tools !== undefined && (request.toolChoice === undefined || request.toolChoice.type === 'auto') ? { needsAutoToolChoice: true } : {}),
+          ...structuredOutputOf(request),
           // A resumed answer is a continuation: it goes only where prefills are taken.
           ...(context.resumed !== undefined ? { trailingAssistant: 'continue' as const } : { ...(trailingAssistant === undefined ? {} : { trailingAssistant }), ...(joinedTrailingAssistant === undefined ? {} : { joinedTrailingAssistant }) }),
         }),
@@ -600,4 +601,10 @@ function parserRefusal(code: string | undefined): { status: number; kind: 'too_l
   if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, kind: 'too_large', message: 'the request line and headers are over 16 KB: send fewer or shorter headers' };
   if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, kind: 'timeout', message: 'the request was not received in full within the server\'s request timeout (300 s): send it faster' };
   return { status: 400, kind: 'invalid_request', message: 'malformed HTTP request: check the request line, headers and body framing (Content-Length or chunked)' };
+}
+
+/** The output a request needs its upstream to constrain (routing step 3c), if any. */
+function structuredOutputOf(request: ChatRequest): { structuredOutput?: 'json_object' | 'json_schema' | 'strict_tools' } {
+  if (request.responseFormat !== undefined) return { structuredOutput: request.responseFormat.type };
+  return request.tools?.some((tool) => tool.strict === true) === true ? { structuredOutput: 'strict_tools' } : {};
 }

@@ -20,6 +20,9 @@ import { unitInterval } from './unit-interval.js';
  *     reads one only as a prefill) goes only to endpoints that take prefills  else 400 prefill
  *  3b. a request that leaves the choice of its tools to the model (tool choice auto) goes only
  *     to endpoints that allow it (autoToolChoice)                else 400 auto_tool_choice
+ *  3c. a request for structured output (a JSON schema or JSON mode response format, or strict
+ *     tools) goes only to endpoints that constrain output (structuredOutputs); JSON mode (any
+ *     object) not to Anthropic-dialect ones, whose API has schemas only  else 400 structured_output
  *  3. promptTokens + maxOutputTokens <= contextWindow; a longContext endpoint only
  *     when no ordinary endpoint that passed step 2 fits (it is reserved for requests
  *     that need it, even while the ordinary ones are down)          else 400 context
@@ -116,6 +119,12 @@ export interface RouteInput {
   readonly joinedTrailingAssistant?: 'continue' | 'answer';
   /** The request offers tools and leaves the choice to call them to the model (tool choice auto). */
   readonly needsAutoToolChoice?: boolean;
+  /**
+   * The output the request needs constrained: 'json_object', any JSON object (JSON mode);
+   * 'json_schema', an answer matching a schema; 'strict_tools', tool arguments held to their
+   * schemas (and no response format). Undefined: none.
+   */
+  readonly structuredOutput?: 'json_object' | 'json_schema' | 'strict_tools';
 }
 
 export interface RoutingPolicy {
@@ -126,11 +135,18 @@ export interface RoutingPolicy {
   readonly panic: boolean;
 }
 
-export type RouteFailureCode = 'no_route' | 'jurisdiction' | 'prefill' | 'auto_tool_choice' | 'context' | 'unavailable';
+export type RouteFailureCode = 'no_route' | 'jurisdiction' | 'prefill' | 'auto_tool_choice' | 'structured_output' | 'context' | 'unavailable';
 
 export type RouteDecision =
   | { readonly ok: true; readonly ranked: EndpointView[]; /** Ranked despite open circuits (see PANIC above). */ readonly panic: boolean }
-  | { readonly ok: false; readonly status: 503 | 404 | 400; readonly code: Exclude<RouteFailureCode, 'unavailable' | 'context'>; readonly message: string }
+  | {
+      readonly ok: false;
+      readonly status: 503 | 404 | 400;
+      readonly code: Exclude<RouteFailureCode, 'unavailable' | 'context'>;
+      readonly message: string;
+      /** The request field the failure is about, where one is (structured_output: tools or response_format). */
+      readonly param?: string;
+    }
   | {
       readonly ok: false;
       readonly status: 400;
@@ -208,9 +224,11 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   if (continuing.length === 0) return prefillFailure(request, allowed);
   const choosing = request.needsAutoToolChoice === true ? continuing.filter((endpoint) => endpoint.autoToolChoice) : continuing;
   if (choosing.length === 0) return autoToolChoiceFailure(request, allowed);
+  const constraining = request.structuredOutput === undefined ? choosing : choosing.filter((endpoint) => constrains(endpoint, request.structuredOutput));
+  if (constraining.length === 0) return structuredOutputFailure(request, allowed);
   const needed = request.promptTokens + request.maxOutputTokens;
-  const fitting = fitContext(choosing, needed);
-  if (fitting.length === 0) return contextFailure(request, allowed, choosing, needed);
+  const fitting = fitContext(constraining, needed);
+  if (fitting.length === 0) return contextFailure(request, allowed, constraining, needed);
   const available = fitting.filter((endpoint) => unavailableReason(endpoint, policy.halfOpenProbes, request.excludeEndpoints) === undefined);
   if (available.length > 0) return { ok: true, ranked: lastIfBackedOff(rankEndpoints(available, candidates, route, request.prefixKey, random)), panic: false };
   const ejected = policy.panic ? fitting.filter((endpoint) => request.excludeEndpoints?.has(endpoint.id) !== true) : [];
@@ -223,6 +241,11 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
 /** Whether an endpoint can serve a request that ends so: a prefill only where prefills are taken. */
 function takesEnding(endpoint: EndpointView, ending: 'continue' | 'answer' | undefined): boolean {
   return ending === undefined || endpoint.prefill || (ending === 'answer' && endpoint.dialect !== 'anthropic');
+}
+
+/** Whether an endpoint constrains output as a request needs: Anthropic's API has schemas, but no JSON mode. */
+function constrains(endpoint: EndpointView, needed: RouteInput['structuredOutput']): boolean {
+  return endpoint.structuredOutputs && (needed !== 'json_object' || endpoint.dialect !== 'anthropic');
 }
 
 /** The route's endpoints that have a view, each once, in route order. */
@@ -323,6 +346,17 @@ function prefillFailure(request: RouteInput, allowed: ReadonlySet<string>): Rout
 function autoToolChoiceFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {
   const message = `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} lets the model choose its tools (tool choice auto): name the tool to call or require a call in tool_choice, or ask the operator for a route whose endpoints allow it`;
   return { ok: false, status: 400, code: 'auto_tool_choice', message };
+}
+
+function structuredOutputFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {
+  const where = `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)}`;
+  const message =
+    request.structuredOutput === 'json_object'
+      ? `${where} writes answers in JSON mode (response_format json_object; Anthropic-dialect endpoints have JSON schemas only): send a json_schema response format, or ask the operator for a route whose endpoints take JSON mode`
+      : request.structuredOutput === 'strict_tools'
+        ? `${where} holds tool arguments to their schemas (strict tools): leave strict out, or ask the operator for a route whose endpoints do`
+        : `${where} holds answers to a JSON schema (structured output): leave the response format out, or ask the operator for a route whose endpoints do`;
+  return { ok: false, status: 400, code: 'structured_output', message, param: request.structuredOutput === 'strict_tools' ? 'tools' : 'response_format' };
 }
 
 function contextFailure(request: RouteInput, allowed: ReadonlySet<string>, inJurisdiction: readonly EndpointView[], needed: number): RouteFailure {

@@ -17,6 +17,7 @@ function endpoint(id: string, overrides: Partial<EndpointView> = {}): EndpointVi
     longContext: false,
     prefill: true,
     autoToolChoice: true,
+    structuredOutputs: true,
     marginalCostPerMillionTokens: 0,
     capacity: 10,
     weight: 1,
@@ -276,6 +277,32 @@ describe('auto tool choice eligibility: endpoints started without a tool-call pa
       code: 'auto_tool_choice',
       message: "no endpoint for model 'frontier' in jurisdictions [us] lets the model choose its tools (tool choice auto): name the tool to call or require a call in tool_choice, or ask the operator for a route whose endpoints allow it",
     });
+  });
+});
+
+describe('eligibility: structured output', () => {
+  const fleet = [endpoint('unchecked', { structuredOutputs: false }), endpoint('claude', { dialect: 'anthropic' }), endpoint('vllm'), endpoint('eu-vllm', { jurisdiction: 'eu' })];
+
+  it('a JSON schema or strict tools go only to endpoints that constrain output; JSON mode not to Anthropic-dialect ones; plain requests anywhere', () => {
+    expect(ranked(route(fleet, ['cost'], { structuredOutput: 'json_schema' }))).toEqual(['claude', 'vllm', 'eu-vllm']);
+    expect(ranked(route(fleet, ['cost'], { structuredOutput: 'strict_tools' }))).toEqual(['claude', 'vllm', 'eu-vllm']);
+    expect(ranked(route(fleet, ['cost'], { structuredOutput: 'json_object' }))).toEqual(['vllm', 'eu-vllm']);
+    expect(ranked(route(fleet, ['cost'], { structuredOutput: 'json_object', headerJurisdictions: ['us'] }))).toEqual(['vllm']);
+    expect(ranked(route(fleet, ['cost']))).toEqual(['unchecked', 'claude', 'vllm', 'eu-vllm']);
+  });
+
+  it('nowhere to serve it is a 400 naming the field and saying what helps, judged within the allowed jurisdictions', () => {
+    const few = [endpoint('unchecked', { structuredOutputs: false }), endpoint('claude', { dialect: 'anthropic' }), endpoint('eu-vllm', { jurisdiction: 'eu' })];
+    expect(route(few, ['cost'], { structuredOutput: 'json_object', headerJurisdictions: ['us'] })).toEqual({
+      ok: false,
+      status: 400,
+      code: 'structured_output',
+      param: 'response_format',
+      message: "no endpoint for model 'frontier' in jurisdictions [us] writes answers in JSON mode (response_format json_object; Anthropic-dialect endpoints have JSON schemas only): send a json_schema response format, or ask the operator for a route whose endpoints take JSON mode",
+    });
+    const unchecked = [endpoint('unchecked', { structuredOutputs: false })];
+    expect(route(unchecked, ['cost'], { structuredOutput: 'strict_tools' })).toMatchObject({ status: 400, code: 'structured_output', param: 'tools', message: expect.stringContaining('holds tool arguments to their schemas (strict tools): leave strict out') });
+    expect(route(unchecked, ['cost'], { structuredOutput: 'json_schema' })).toMatchObject({ status: 400, code: 'structured_output', param: 'response_format', message: expect.stringContaining('holds answers to a JSON schema (structured output)') });
   });
 });
 

@@ -2,8 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
-import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { gatewayConfig, metricValue, openAIChunk, readSse, scrape, startScriptedUpstream, type ScriptedUpstream } from './helpers/fleet.js';
+import { cheapestFirstConfig, metricValue, openAIChunk, readSse, scrape, startScriptedUpstream, type ScriptedUpstream } from './helpers/fleet.js';
 
 // How the gateway carries tool calls that upstreams stream (scripted OpenAI-dialect upstreams, for
 // the misbehaviours an emulator has no fault for): joined for a whole reply, a cut call never
@@ -21,14 +20,9 @@ async function scripted(respond: (res: ServerResponse) => void): Promise<Scripte
   return upstream;
 }
 
-/** A gateway over OpenAI-dialect upstreams, cheapest first, on route `m`. */
 /** A gateway over endpoints of the given dialects, cheapest first, on route `m`. */
-async function gatewayOf(endpoints: readonly (readonly [string, 'openai' | 'anthropic'])[], resilience: string): Promise<string> {
-  const lines = endpoints.map(([url, dialect], index) => `  - { id: e${index}, url: "${url}", dialect: ${dialect}, model: m, provider: p${index}, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: ${index}, capacity: 8 }`);
-  const started = createGateway({
-    config: gatewayConfig(['version: 1', 'endpoints:', ...lines, 'routes:', `  - { model: m, endpoints: [${endpoints.map((_, index) => `e${index}`).join(', ')}], policy: [cost] }`, 'tenants:', `  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }`, `resilience: ${resilience}`].join('\n')),
-    logger: false,
-  });
+async function gatewayOf(endpoints: readonly (readonly [string, 'openai' | 'anthropic'])[], resilience: string, endpointExtra = ''): Promise<string> {
+  const started = createGateway({ config: cheapestFirstConfig(endpoints, apiKey, resilience, endpointExtra), logger: false });
   const url = await started.listen(0, '127.0.0.1');
   cleanups.push(() => started.close());
   return url;
@@ -36,17 +30,9 @@ async function gatewayOf(endpoints: readonly (readonly [string, 'openai' | 'anth
 
 const stallAfter200 = '{ retries: 1, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, tokenIdleTimeoutMs: 200, deadlineMs: 10000 }';
 
-async function gateway(urls: readonly string[], endpointExtra = '', resilience = '{ retries: 1, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000 }', dialect: 'openai' | 'anthropic' = 'openai'): Promise<string> {
-  const endpoints = urls.map((url, index) => `  - { id: e${index}, url: "${url}", dialect: ${dialect}, model: m, provider: p${index}, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: ${index}, capacity: 8${endpointExtra} }`);
-  const started = createGateway({
-    config: gatewayConfig(
-      ['version: 1', 'endpoints:', ...endpoints, 'routes:', `  - { model: m, endpoints: [${urls.map((_, index) => `e${index}`).join(', ')}], policy: [cost] }`, 'tenants:', `  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }`, `resilience: ${resilience}`].join('\n'),
-    ),
-    logger: false,
-  });
-  const url = await started.listen(0, '127.0.0.1');
-  cleanups.push(() => started.close());
-  return url;
+/** A gateway over upstreams of one dialect (OpenAI's unless told), cheapest first, on route `m`. */
+function gateway(urls: readonly string[], endpointExtra = '', resilience = '{ retries: 1, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000 }', dialect: 'openai' | 'anthropic' = 'openai'): Promise<string> {
+  return gatewayOf(urls.map((url) => [url, dialect] as const), resilience, endpointExtra);
 }
 
 const weatherTool = { type: 'function', function: { name: 'get_weather', description: 'Weather now', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } };

@@ -1,0 +1,134 @@
+import type { ServerResponse } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createGateway } from '../../src/gateway/gateway-server.js';
+import { cheapestFirstConfig, metricValue, openAIChunk, readSse, scrape, startScriptedUpstream, type ScriptedUpstream } from './helpers/fleet.js';
+
+// How the gateway carries structured answers (scripted OpenAI-dialect upstreams): JSON an upstream
+// holds to a format is never continued after a break (constrained decoding would start it over),
+// and endpoints that do not constrain output are kept out of such requests.
+
+const apiKey = 'sk-structured';
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+async function scripted(respond: (res: ServerResponse) => void): Promise<ScriptedUpstream> {
+  const upstream = await startScriptedUpstream(respond);
+  cleanups.push(() => upstream.close());
+  return upstream;
+}
+
+async function gateway(urls: readonly string[], endpointExtra = ''): Promise<string> {
+  const config = cheapestFirstConfig(
+    urls.map((url) => [url, 'openai'] as const),
+    apiKey,
+    '{ retries: 1, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000 }',
+    endpointExtra,
+  );
+  const started = createGateway({ config, logger: false });
+  const url = await started.listen(0, '127.0.0.1');
+  cleanups.push(() => started.close());
+  return url;
+}
+
+const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false };
+const responseFormat = { type: 'json_schema', json_schema: { name: 'weather', schema, strict: true } };
+const question = { model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'Weather in Paris?' }], response_format: responseFormat };
+
+function ask(url: string, body: object, path = '/v1/chat/completions'): Promise<Response> {
+  return fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'x-api-key': apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+}
+
+const usage = `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage: { prompt_tokens: 7, completion_tokens: 4 } })}\n\n`;
+const wholeJson = (res: ServerResponse): void => {
+  res.end(openAIChunk({ role: 'assistant', content: '' }) + openAIChunk({ content: '{"city":' }) + openAIChunk({ content: '"Paris"}' }) + openAIChunk({}, 'stop') + usage + 'data: [DONE]\n\n');
+};
+/** An upstream that writes `text` and drops the connection. */
+const breaksAfter = (text: string) => (res: ServerResponse): void => {
+  res.write(openAIChunk({ role: 'assistant', content: '' }) + openAIChunk({ content: text }));
+  setTimeout(() => res.socket?.destroy(), 20);
+};
+
+describe('a structured answer that breaks', () => {
+  it('a stream ends with an error event and no continuation is asked for; the same break in free text is resumed', async () => {
+    const cut = await scripted(breaksAfter('{"city":'));
+    const other = await scripted(wholeJson);
+    const url = await gateway([cut.url, other.url]);
+    const stream = await readSse(await ask(url, { ...question, stream: true }), 'openai');
+    expect(stream.ending).toBe('error-event');
+    expect(stream.text).toBe('{"city":');
+    expect(stream.raw).toMatch(/inside a structured \(JSON\) answer, which cannot be continued/);
+    expect(other.arrivals()).toBe(0);
+    expect(metricValue(await scrape(url), 'switchyard_stream_resumes_total', { route: 'm', outcome: 'error-event' })).toBe(1);
+
+    const { response_format: _format, ...freeText } = question;
+    const resumed = await readSse(await ask(url, { ...freeText, stream: true }), 'openai');
+    expect(resumed.ending).toBe('complete');
+    expect(other.arrivals()).toBe(1);
+    expect(other.bodies[0]).toMatchObject({ continue_final_message: true });
+  });
+
+  it('a whole answer starts over elsewhere, sent as the caller sent it, format included', async () => {
+    const cut = await scripted(breaksAfter('{"city":'));
+    const other = await scripted(wholeJson);
+    const url = await gateway([cut.url, other.url]);
+    const body = (await (await ask(url, question)).json()) as { choices: { message: { content: string }; finish_reason: string }[] };
+    expect(body.choices[0]?.message.content).toBe('{"city":"Paris"}');
+    expect(body.choices[0]?.finish_reason).toBe('stop');
+    expect(other.bodies[0]).toMatchObject({ messages: [{ role: 'user', content: 'Weather in Paris?' }], response_format: responseFormat });
+    expect(other.bodies[0]).not.toHaveProperty('continue_final_message');
+    expect(metricValue(await scrape(url), 'switchyard_stream_resumes_total', { route: 'm', outcome: 'restarted' })).toBe(1);
+  });
+
+  it('a break before anything but whitespace goes again as first sent: nothing of the JSON was written', async () => {
+    const cut = await scripted(breaksAfter('  '));
+    const other = await scripted(wholeJson);
+    const url = await gateway([cut.url, other.url]);
+    const stream = await readSse(await ask(url, { ...question, stream: true }), 'openai');
+    expect(stream.ending).toBe('complete');
+    expect(stream.text.trim()).toBe('{"city":"Paris"}');
+    expect(other.bodies[0]).toMatchObject({ response_format: responseFormat });
+    expect(other.bodies[0]).not.toHaveProperty('continue_final_message');
+  });
+});
+
+describe('endpoints that do not constrain output (structuredOutputs: false)', () => {
+  it('are passed over for a response format or strict tools, and still serve plain requests', async () => {
+    const unchecked = await scripted(wholeJson);
+    const constrained = await scripted(wholeJson);
+    // The cheaper endpoint, e0, is the one that does not constrain output.
+    const config = cheapestFirstConfig(
+      [
+        [unchecked.url, 'openai'],
+        [constrained.url, 'openai'],
+      ],
+      apiKey,
+      '{ retries: 0 }',
+    );
+    const marked = createGateway({ config: { ...config, endpoints: config.endpoints.map((endpoint) => (endpoint.id === 'e0' ? { ...endpoint, structuredOutputs: false } : endpoint)) }, logger: false });
+    const markedUrl = await marked.listen(0, '127.0.0.1');
+    cleanups.push(() => marked.close());
+
+    expect((await ask(markedUrl, question)).status).toBe(200);
+    const strictTool = { type: 'function', function: { name: 'f', parameters: schema, strict: true } };
+    const { response_format: _format, ...plain } = question;
+    expect((await ask(markedUrl, { ...plain, tools: [strictTool], tool_choice: 'required' })).status).toBe(200);
+    expect(unchecked.arrivals()).toBe(0);
+    expect(constrained.arrivals()).toBe(2);
+    expect((await ask(markedUrl, plain)).status).toBe(200);
+    expect(unchecked.arrivals()).toBe(1);
+  });
+
+  it('none left is a 400 naming the field, in the caller\'s dialect', async () => {
+    const unchecked = await scripted(wholeJson);
+    const url = await gateway([unchecked.url], ', structuredOutputs: false');
+    const openai = await ask(url, question);
+    expect(openai.status).toBe(400);
+    expect(await openai.json()).toMatchObject({ error: { type: 'invalid_request_error', param: 'response_format', message: expect.stringContaining('holds answers to a JSON schema (structured output)') } });
+    const anthropic = await ask(url, { model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'Weather in Paris?' }], output_config: { format: { type: 'json_schema', schema } } }, '/v1/messages');
+    expect(anthropic.status).toBe(400);
+    expect(await anthropic.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringContaining('structured output') } });
+    expect(unchecked.arrivals()).toBe(0);
+  });
+});
