@@ -1,4 +1,4 @@
-import { estimateTokens, lastSpokenTurn, promptText, type ChatEvent, type ChatRequest, type FinishReason, type ToolCall, type ToolDefinition, type Usage } from '../protocol/chat.js';
+import { estimateTokens, lastSpokenTurn, promptText, type ChatEvent, type ChatRequest, type FinishReason, type ResponseFormat, type ToolCall, type ToolDefinition, type Usage } from '../protocol/chat.js';
 import { hashText, mixSeed, seededRandom, type Random } from '../random/seeded-random.js';
 
 /** The fixed vocabulary answers are drawn from; one word is one token. */
@@ -61,7 +61,8 @@ export function promptRandom(seed: number, prompt: string): Random {
  * a generator keyed on the seed and the prompt, as many as a length drawn
  * the same way or `max_tokens`, whichever is smaller (finish `length` when
  * `max_tokens` cut it), truncated before the first stop sequence. A request
- * offering tools may be answered with tool calls instead (see 'Tool calls' below).
+ * offering tools may be answered with tool calls instead (see 'Tool calls' below),
+ * and one with a response format is answered in JSON (see planJson).
  */
 export function planCompletion(request: ChatRequest, options: GenerateOptions): CompletionPlan {
   const prompt = promptText(request);
@@ -69,6 +70,7 @@ export function planCompletion(request: ChatRequest, options: GenerateOptions): 
   const tools = toolsToCall(request, random);
   if (tools !== undefined) return planToolCalls(request, tools, random, estimateTokens(prompt));
   const mean = Math.max(1, Math.round(options.meanOutputTokens));
+  if (request.responseFormat !== undefined) return planJson(request, request.responseFormat, mean, random, estimateTokens(prompt));
   const natural = 1 + Math.floor(random() * (2 * mean - 1));
   const count = request.maxTokens === undefined ? natural : Math.max(1, Math.min(request.maxTokens, natural));
   // A request continuing a trailing assistant turn (an Anthropic prefill, vLLM's
@@ -159,6 +161,29 @@ function planToolCalls(request: ChatRequest, tools: readonly ToolDefinition[], r
   }
   const needed = calls.reduce((sum, call) => sum + estimateTokens(call.arguments), 0);
   return { tokens, text: '', finishReason: tokens.length < needed ? 'length' : 'tool_calls', tokenEvents, toolCalls: written, usage: { inputTokens, outputTokens: tokens.length } };
+}
+
+/**
+ * A structured answer: JSON text, streamed four characters a token as tool arguments are. A schema
+ * gives a value built as tool arguments are (see argumentsFor); JSON mode gives {"answer": ...}
+ * with as many words as a text answer would have. max_tokens cuts the JSON (finish 'length', the
+ * text then not JSON, as a real model's is), a stop sequence cuts it where it occurs.
+ */
+function planJson(request: ChatRequest, format: ResponseFormat, mean: number, random: Random, inputTokens: number): CompletionPlan {
+  let value: unknown;
+  if (format.type === 'json_schema') {
+    value = argumentsFor(format.schema, random);
+  } else {
+    const words = Array.from({ length: 1 + Math.floor(random() * (2 * mean - 1)) }, () => pick(vocabulary, random));
+    value = { answer: words.join(' ') };
+  }
+  const json = JSON.stringify(value);
+  const budget = request.maxTokens === undefined ? Number.POSITIVE_INFINITY : Math.max(1, request.maxTokens);
+  const tokens: string[] = [];
+  for (let at = 0; at < json.length && tokens.length < budget; at += 4) tokens.push(json.slice(at, at + 4));
+  const stopped = truncateAtStop(tokens, request.stop);
+  if (stopped !== undefined) return { ...build(stopped.tokens, 'stop', inputTokens), stopSequence: stopped.stop };
+  return build(tokens, tokens.length < estimateTokens(json) ? 'length' : 'stop', inputTokens);
 }
 
 /** Eight hex digits from the generator. */
