@@ -9,7 +9,7 @@ import { modelPresets } from '../catalog/models.js';
 import type { MeasuredProfile } from '../domain/fleet.js';
 import { didYouMean } from '../domain/suggest.js';
 import { inferenceProfile, type InferenceProfile } from '../performance/inference-profile.js';
-import { estimateTokens, promptText, type ChatEvent, type ChatRequest, type ErrorKind } from '../protocol/chat.js';
+import { estimatePromptTokens, type ChatEvent, type ChatRequest, type ErrorKind } from '../protocol/chat.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import { dialects } from '../protocol/dialects.js';
@@ -325,7 +325,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     }
     // As vLLM does: a prompt and an output budget that cannot fit the context window are a 400.
     const window = maxModelLen();
-    const promptTokens = estimateTokens(promptText(request));
+    const promptTokens = estimatePromptTokens(request);
     // Without max_tokens the answer may take what the window leaves, which must be a token at least.
     if (window !== null && promptTokens + (request.maxTokens ?? 1) > window) {
       const asked = request.maxTokens === undefined ? `${promptTokens} tokens in the messages` : `${promptTokens + request.maxTokens} tokens (${promptTokens} in the messages, ${request.maxTokens} in the completion)`;

@@ -1,4 +1,4 @@
-import { estimateTokens, lastSpokenTurn, promptText, type ChatEvent, type ChatRequest, type FinishReason, type ResponseFormat, type ToolCall, type ToolDefinition, type Usage } from '../protocol/chat.js';
+import { estimatePromptTokens, estimateTokens, lastSpokenTurn, promptText, type ChatEvent, type ChatRequest, type FinishReason, type ResponseFormat, type ToolCall, type ToolDefinition, type Usage } from '../protocol/chat.js';
 import { hashText, mixSeed, seededRandom, type Random } from '../random/seeded-random.js';
 
 /** The fixed vocabulary answers are drawn from; one word is one token. */
@@ -68,9 +68,10 @@ export function planCompletion(request: ChatRequest, options: GenerateOptions): 
   const prompt = promptText(request);
   const random = promptRandom(options.seed, prompt);
   const tools = toolsToCall(request, random);
-  if (tools !== undefined) return planToolCalls(request, tools, random, estimateTokens(prompt));
+  const inputTokens = estimatePromptTokens(request);
+  if (tools !== undefined) return planToolCalls(request, tools, random, inputTokens);
   const mean = Math.max(1, Math.round(options.meanOutputTokens));
-  if (request.responseFormat !== undefined) return planJson(request, request.responseFormat, mean, random, estimateTokens(prompt));
+  if (request.responseFormat !== undefined) return planJson(request, request.responseFormat, mean, random, inputTokens);
   const natural = 1 + Math.floor(random() * (2 * mean - 1));
   const count = request.maxTokens === undefined ? natural : Math.max(1, Math.min(request.maxTokens, natural));
   // A request continuing a trailing assistant turn (an Anthropic prefill, vLLM's
@@ -84,7 +85,6 @@ export function planCompletion(request: ChatRequest, options: GenerateOptions): 
     tokens.push(i === 0 && !continuing ? word : ` ${word}`);
   }
   const cut = request.maxTokens !== undefined && request.maxTokens < natural;
-  const inputTokens = estimateTokens(prompt);
   const stopped = truncateAtStop(tokens, request.stop);
   if (stopped !== undefined) return { ...build(stopped.tokens, 'stop', inputTokens), stopSequence: stopped.stop };
   return build(tokens, cut ? 'length' : 'stop', inputTokens);

@@ -1,4 +1,4 @@
-import { defaultMaxOutputTokens, estimateTokens, isCutShort, promptText, type ChatEvent, type ChatMessage, type ChatRequest } from '../protocol/chat.js';
+import { defaultMaxOutputTokens, estimatePromptTokens, estimateTokens, isCutShort, type ChatEvent, type ChatMessage, type ChatRequest } from '../protocol/chat.js';
 import { dialects } from '../protocol/dialects.js';
 import type { AnswerSink } from './answer-sink.js';
 import type { Cancellation } from './cancellation.js';
@@ -358,7 +358,7 @@ export async function pumpAnswer(
       const continuation: ChatRequest = received === '' ? withoutPrefillWhitespace(request) : { ...request, messages: continued(request, received), maxTokens: budgetLeft, finalAssistant: 'continue' };
       // The text sent, now in the prompt, estimated by the rule upstreams like the emulator count
       // with, and never as fewer tokens than were generated.
-      context.resumed = received === '' ? undefined : { promptTokens: Math.max(estimateTokens(promptText(continuation)), context.promptTokens + sentTokens), outputTokens: budgetLeft };
+      context.resumed = received === '' ? undefined : { promptTokens: Math.max(estimatePromptTokens(continuation), context.promptTokens + sentTokens), outputTokens: budgetLeft };
       // A fresh endpoint is always tried, as for a first answer; going back to one this answer used
       // is what `retries` bounds, over all of the answer's resumes together, and a resume is not a
       // retry of the request: once even with 0.

@@ -65,6 +65,11 @@ export const endpointConfigSchema = z.strictObject({
    * away from the endpoint, rather than let it answer with unchecked JSON.
    */
   structuredOutputs: z.boolean().default(true),
+  /**
+   * Whether the model reads images (a vision model). false keeps requests that show it images away
+   * from the endpoint: a text-only model's server refuses them (vLLM), or worse, ignores them.
+   */
+  images: z.boolean().default(true),
   /** 0 for committed capacity: already paid for, free at the margin. */
   marginalCostPerMillionTokens: z.number().min(0).max(1e6),
   /** Concurrent requests the endpoint serves well; the denominator of its load. */

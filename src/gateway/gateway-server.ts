@@ -3,7 +3,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ChatRequest } from '../protocol/chat.js';
-import { defaultMaxOutputTokens, estimateTokens, hasVisibleText, lastSpokenTurn, promptText } from '../protocol/chat.js';
+import { defaultMaxOutputTokens, estimatePromptTokens, hasVisibleText, imageCount, lastSpokenTurn, promptText } from '../protocol/chat.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { anthropicDialect } from '../protocol/anthropic-dialect.js';
@@ -193,7 +193,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (route === undefined) throw new ClientError(404, 'not_found', `model ${quoteIdentifier(request.model)} is not served here; GET /v1/models lists the models`, { code: 'model_not_found' });
 
       const headerJurisdictions = parseJurisdictionHeader(jurisdictionHeaderLines(req));
-      const promptTokens = estimateTokens(promptText(request));
+      const promptTokens = estimatePromptTokens(request);
       const outputTokens = request.maxTokens ?? defaultMaxOutputTokens;
       const admittedAt = now();
       const admitted = checkTenantLimits(limits, tenant, promptTokens + outputTokens, admittedAt);
@@ -211,6 +211,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // One cancellation stops upstream work on either event; `clientGone` tells them apart.
       let clientGone = false;
       const prefixKey = prefixKeyOf(request.messages);
+      const hasImages = imageCount(request.messages) > 0;
       // How the request ends as each dialect's upstream receives it: OpenAI-dialect upstreams get the
       // turns as they are; Anthropic's encoder moves system messages out and leaves out turns without
       // text, so a turn of either kind after an assistant turn leaves that turn last there (a prefill).
@@ -246,6 +247,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           excludeEndpoints: tried,
           ...(request.tools !== undefined && (request.toolChoice === undefined || request.toolChoice.type === 'auto') ? { needsAutoToolChoice: true } : {}),
           ...structuredOutputOf(request),
+          ...(hasImages ? { hasImages } : {}),
           // A resumed answer is a continuation: it goes only where prefills are taken.
           ...(context.resumed !== undefined ? { trailingAssistant: 'continue' as const } : { ...(trailingAssistant === undefined ? {} : { trailingAssistant }), ...(joinedTrailingAssistant === undefined ? {} : { joinedTrailingAssistant }) }),
         }),

@@ -35,7 +35,7 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
         // Stop reading here; after the answer, the rest is read and dropped (see discardRestOfBody).
         req.removeAllListeners('data');
         req.pause();
-        reject(new ClientError(413, 'too_large', `request body exceeds the ${limit}-byte limit`));
+        reject(new ClientError(413, 'too_large', `request body exceeds the ${limit}-byte limit: send less (images by URL rather than inline), or ask the operator to raise limits.maxBodyBytes`));
         return;
       }
       chunks.push(chunk);

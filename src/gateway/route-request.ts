@@ -23,6 +23,8 @@ import { unitInterval } from './unit-interval.js';
  *  3c. a request for structured output (a JSON schema or JSON mode response format, or strict
  *     tools) goes only to endpoints that constrain output (structuredOutputs); JSON mode (any
  *     object) not to Anthropic-dialect ones, whose API has schemas only  else 400 structured_output
+ *  3d. a request that shows the model images goes only to endpoints that read them (images)
+ *                                                                  else 400 images
  *  3. promptTokens + maxOutputTokens <= contextWindow; a longContext endpoint only
  *     when no ordinary endpoint that passed step 2 fits (it is reserved for requests
  *     that need it, even while the ordinary ones are down)          else 400 context
@@ -125,6 +127,8 @@ export interface RouteInput {
    * schemas (and no response format). Undefined: none.
    */
   readonly structuredOutput?: 'json_object' | 'json_schema' | 'strict_tools';
+  /** The request shows the model images. */
+  readonly hasImages?: boolean;
 }
 
 export interface RoutingPolicy {
@@ -135,7 +139,7 @@ export interface RoutingPolicy {
   readonly panic: boolean;
 }
 
-export type RouteFailureCode = 'no_route' | 'jurisdiction' | 'prefill' | 'auto_tool_choice' | 'structured_output' | 'context' | 'unavailable';
+export type RouteFailureCode = 'no_route' | 'jurisdiction' | 'prefill' | 'auto_tool_choice' | 'structured_output' | 'images' | 'context' | 'unavailable';
 
 export type RouteDecision =
   | { readonly ok: true; readonly ranked: EndpointView[]; /** Ranked despite open circuits (see PANIC above). */ readonly panic: boolean }
@@ -226,9 +230,11 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   if (choosing.length === 0) return autoToolChoiceFailure(request, allowed);
   const constraining = request.structuredOutput === undefined ? choosing : choosing.filter((endpoint) => constrains(endpoint, request.structuredOutput));
   if (constraining.length === 0) return structuredOutputFailure(request, allowed);
+  const seeing = request.hasImages === true ? constraining.filter((endpoint) => endpoint.images) : constraining;
+  if (seeing.length === 0) return imagesFailure(request, allowed);
   const needed = request.promptTokens + request.maxOutputTokens;
-  const fitting = fitContext(constraining, needed);
-  if (fitting.length === 0) return contextFailure(request, allowed, constraining, needed);
+  const fitting = fitContext(seeing, needed);
+  if (fitting.length === 0) return contextFailure(request, allowed, seeing, needed);
   const available = fitting.filter((endpoint) => unavailableReason(endpoint, policy.halfOpenProbes, request.excludeEndpoints) === undefined);
   if (available.length > 0) return { ok: true, ranked: lastIfBackedOff(rankEndpoints(available, candidates, route, request.prefixKey, random)), panic: false };
   const ejected = policy.panic ? fitting.filter((endpoint) => request.excludeEndpoints?.has(endpoint.id) !== true) : [];
@@ -357,6 +363,11 @@ function structuredOutputFailure(request: RouteInput, allowed: ReadonlySet<strin
         ? `${where} holds tool arguments to their schemas (strict tools): leave strict out, or ask the operator for a route whose endpoints do`
         : `${where} holds answers to a JSON schema (structured output): leave the response format out, or ask the operator for a route whose endpoints do`;
   return { ok: false, status: 400, code: 'structured_output', message, param: request.structuredOutput === 'strict_tools' ? 'tools' : 'response_format' };
+}
+
+function imagesFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {
+  const message = `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} reads images: send the request without them, or ask the operator for a route to a vision model`;
+  return { ok: false, status: 400, code: 'images', message, param: 'messages' };
 }
 
 function contextFailure(request: RouteInput, allowed: ReadonlySet<string>, inJurisdiction: readonly EndpointView[], needed: number): RouteFailure {

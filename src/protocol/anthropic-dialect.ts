@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { defaultMaxOutputTokens, defaultResponseFormatName, hasVisibleText, maxStopSequenceChars, saysSomething, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ToolCall, type ToolChoice, type ToolDefinition } from './chat.js';
+import { defaultMaxOutputTokens, defaultResponseFormatName, hasVisibleText, maxStopSequenceChars, saysSomething, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ContentPart, type ErrorKind, type ErrorReport, type FinishReason, type ImageMediaType, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ToolCall, type ToolChoice, type ToolDefinition } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest, isQuotableName, noTools, otherApiField, unsupportedContent } from './request-problem.js';
 import { answerSchema } from './answer-schema.js';
+import { isBase64, isHttpUrl, isImageMediaType } from './image-source.js';
 import { sseFrame } from './sse.js';
 import { jsonObjectOf, toolCallIdPattern, toolNamePattern, toolUseIssue } from './tool-use.js';
 
@@ -10,10 +11,23 @@ const textBlock = z.looseObject({ type: z.literal('text'), text: z.string() });
 const systemContent = z.union([z.string(), z.array(textBlock)], { error: unsupportedContent('block', 'system') });
 // Blocks are read one by one after the schema (see readConversation): a union of block types
 // would report any bad block as the whole content being of the wrong shape.
-const messageContent = z.union([z.string(), z.array(z.unknown())], { error: unsupportedContent('block') });
+const messageContent = z.union([z.string(), z.array(z.unknown())], { error: unsupportedContent('block', 'content', ['text', 'image']) });
 
 const toolNameRule = "a tool name is 1 to 64 letters, digits, '_' or '-'";
 const toolCallIdRule = "a tool call id is 1 to 256 letters, digits, '_' or '-'";
+
+/** An image in a user turn: the image itself (base64) or a URL the upstream fetches. */
+const imageBlock = z.looseObject({
+  type: z.literal('image'),
+  source: z.discriminatedUnion(
+    'type',
+    [
+      z.looseObject({ type: z.literal('base64'), media_type: z.string().refine(isImageMediaType, "media_type must be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'"), data: z.string().refine(isBase64, 'data must be the image, base64-encoded') }),
+      z.looseObject({ type: z.literal('url'), url: z.string().refine(isHttpUrl, 'url must be an http(s) URL') }),
+    ],
+    { error: "an image's source is {\"type\": \"base64\", \"media_type\": ..., \"data\": ...} or {\"type\": \"url\", \"url\": ...} (files uploaded to Anthropic are not supported by this gateway)" },
+  ),
+});
 
 /** A call the model made, sent back in an assistant turn. */
 const toolUseBlock = z.looseObject({
@@ -208,6 +222,8 @@ function readConversation(system: string, turns: readonly Turn[]): Parsed<Conver
   for (const [index, turn] of turns.entries()) {
     const path = `messages.${String(index)}`;
     const texts: string[] = [];
+    // The turn's text and images in order, kept when it holds an image.
+    const parts: ContentPart[] = [];
     const calls: ToolCall[] = [];
     const results: ChatMessage[] = [];
     const blocks = typeof turn.content === 'string' ? [{ type: 'text', text: turn.content }] : turn.content;
@@ -221,33 +237,41 @@ function readConversation(system: string, turns: readonly Turn[]): Parsed<Conver
         const parsed = toolUseBlock.safeParse(block);
         if (!parsed.success) return blockRefusal(parsed.error, ['messages', index, 'content', blockIndex]);
         calls.push({ id: parsed.data.id, name: parsed.data.name, arguments: JSON.stringify(parsed.data.input) });
+      } else if (type === 'image') {
+        if (turn.role !== 'user') return refusal(`${path}.content.${String(blockIndex)}`, 'image blocks are what the user shows the model: they belong in user turns');
+        const parsed = imageBlock.safeParse(block);
+        if (!parsed.success) return blockRefusal(parsed.error, ['messages', index, 'content', blockIndex]);
+        const source = parsed.data.source;
+        parts.push({ type: 'image', source: source.type === 'url' ? { type: 'url', url: source.url } : { type: 'base64', mediaType: source.media_type as ImageMediaType, data: source.data } });
       } else if (type === 'tool_result') {
         // Anthropic: "Messages following tool_use blocks must begin with ... tool_result blocks".
-        if (texts.length > 0) return refusal(`${path}.content.${String(blockIndex)}`, "tool_result blocks come first in a user turn, before any text, as the Messages API requires");
+        if (parts.length > 0) return refusal(`${path}.content.${String(blockIndex)}`, "tool_result blocks come first in a user turn, before any text, as the Messages API requires");
         const parsed = toolResultBlock.safeParse(block);
         if (!parsed.success) return blockRefusal(parsed.error, ['messages', index, 'content', blockIndex]);
         const result = parsed.data;
         results.push({ role: 'tool', content: result.content === undefined ? '' : textOf(result.content), toolCallId: result.tool_use_id, ...(result.is_error === true ? { isError: true } : {}) });
       } else {
         const parsed = textBlock.safeParse(block);
-        // Images, documents, thinking...: refused as before, naming the block's type.
-        if (!parsed.success) return refusal(`${path}.content`, unsupportedContent('block')({ input: [block] }));
+        // Documents, thinking...: refused, naming the block's type.
+        if (!parsed.success) return refusal(`${path}.content`, unsupportedContent('block', 'content', ['text', 'image'])({ input: [block] }));
         texts.push(parsed.data.text);
+        parts.push({ type: 'text', text: parsed.data.text });
       }
     }
     const text = texts.join('\n');
     // Refused as the Messages API refuses it: the encoder would drop such a turn, and the turn
     // before it (a prefill, an earlier question) would become the one answered.
     const finalAssistant = index === turns.length - 1 && turn.role === 'assistant';
-    if (!finalAssistant && calls.length === 0 && results.length === 0 && !hasVisibleText(text)) {
+    const images = parts.some((part) => part.type === 'image');
+    if (!finalAssistant && calls.length === 0 && results.length === 0 && !hasVisibleText(text) && !images) {
       return refusal(`${path}.content`, 'all messages must have non-empty content except for the optional final assistant message');
     }
     for (const result of results) {
       messages.push(result);
       paths.push(path);
     }
-    if (results.length === 0 || texts.length > 0) {
-      messages.push({ role: turn.role, content: text, ...(calls.length === 0 ? {} : { toolCalls: calls }) });
+    if (results.length === 0 || parts.length > 0) {
+      messages.push({ role: turn.role, content: text, ...(calls.length === 0 ? {} : { toolCalls: calls }), ...(images ? { parts } : {}) });
       paths.push(path);
     }
   }
@@ -325,7 +349,8 @@ function inputOf(argumentsText: string): Record<string, unknown> {
 type AnthropicBlock =
   | { readonly type: 'text'; readonly text: string }
   | { readonly type: 'tool_use'; readonly id: string; readonly name: string; readonly input: Record<string, unknown> }
-  | { readonly type: 'tool_result'; readonly tool_use_id: string; readonly content?: string; readonly is_error?: true };
+  | { readonly type: 'tool_result'; readonly tool_use_id: string; readonly content?: string; readonly is_error?: true }
+  | { readonly type: 'image'; readonly source: { readonly type: 'base64'; readonly media_type: string; readonly data: string } | { readonly type: 'url'; readonly url: string } };
 
 interface AnthropicTurn {
   readonly role: 'user' | 'assistant';
@@ -356,8 +381,8 @@ function anthropicTurns(messages: readonly ChatMessage[]): AnthropicTurn[] {
         index += 1;
       }
       const following = messages[index];
-      if (following?.role === 'user' && hasVisibleText(following.content)) {
-        blocks.push({ type: 'text', text: following.content });
+      if (following?.role === 'user' && saysSomething(following)) {
+        blocks.push(...userBlocks(following));
         index += 1;
       }
       turns.push({ role: 'user', content: blocks });
@@ -365,10 +390,20 @@ function anthropicTurns(messages: readonly ChatMessage[]): AnthropicTurn[] {
       turns.push({ role: 'assistant', content: [...(hasVisibleText(message.content) ? [{ type: 'text' as const, text: message.content }] : []), ...message.toolCalls.map(toolUseOf)] });
     } else {
       // A canonical system message never gets here: the caller takes them out for the system prompt.
-      turns.push({ role: message.role === 'assistant' ? 'assistant' : 'user', content: message.content });
+      turns.push({ role: message.role === 'assistant' ? 'assistant' : 'user', content: message.parts === undefined ? message.content : userBlocks(message) });
     }
   }
   return turns;
+}
+
+/** A user turn's text and images as blocks, in order; text without visible characters left out, as Anthropic refuses it. */
+function userBlocks(message: ChatMessage): AnthropicBlock[] {
+  if (message.parts === undefined) return [{ type: 'text', text: message.content }];
+  return message.parts.flatMap((part): AnthropicBlock[] => {
+    if (part.type === 'text') return hasVisibleText(part.text) ? [{ type: 'text', text: part.text }] : [];
+    const source = part.source;
+    return [{ type: 'image', source: source.type === 'url' ? { type: 'url', url: source.url } : { type: 'base64', media_type: source.mediaType, data: source.data } }];
+  });
 }
 
 /** A 'tool' message as a tool_result block: an empty result has no content, and is_error is sent only when true. */

@@ -15,6 +15,40 @@ export interface ChatMessage {
   readonly toolCallId?: string;
   /** A 'tool' turn: the tool failed (Anthropic's `is_error`; OpenAI has no such flag). */
   readonly isError?: boolean;
+  /**
+   * A user turn that holds images: its text and images in the order sent (`content` is then its
+   * text parts joined, one per line). Left out of turns of text alone.
+   */
+  readonly parts?: readonly ContentPart[];
+}
+
+/** The image types both APIs take. */
+export const imageMediaTypes = ['image/jpeg', 'image/png', 'image/gif', 'image/webp'] as const;
+export type ImageMediaType = (typeof imageMediaTypes)[number];
+
+/** Where an image comes from: a URL the upstream fetches, or the image itself, base64-encoded. */
+export type ImageSource = { readonly type: 'url'; readonly url: string } | { readonly type: 'base64'; readonly mediaType: ImageMediaType; readonly data: string };
+
+/** A piece of a user turn: text, or an image (OpenAI's `detail` kept for OpenAI-dialect upstreams). */
+export type ContentPart = { readonly type: 'text'; readonly text: string } | { readonly type: 'image'; readonly source: ImageSource; readonly detail?: 'auto' | 'low' | 'high' };
+
+/**
+ * What an image is counted as in estimates (routing, limits, the emulator's usage): about what
+ * Anthropic charges a 1.15-megapixel image (width x height / 750) and more than OpenAI's 765 for
+ * a 1024 x 1024 one at high detail. The pixels are not read: an estimate, as text's is.
+ */
+export const imageTokenEstimate = 1_600;
+
+/** The images of a request's turns. */
+export function imageCount(messages: readonly ChatMessage[]): number {
+  let count = 0;
+  for (const message of messages) for (const part of message.parts ?? []) if (part.type === 'image') count += 1;
+  return count;
+}
+
+/** An ESTIMATE of a request's prompt tokens: its text (see estimateTokens) and its images (imageTokenEstimate each). */
+export function estimatePromptTokens(request: ChatRequest): number {
+  return estimateTokens(promptText(request)) + imageTokenEstimate * imageCount(request.messages);
 }
 
 /** One call of a caller's tool by the model. */
@@ -316,9 +350,9 @@ export function hasVisibleText(text: string): boolean {
   return text.trim() !== '';
 }
 
-/** Whether a turn says anything to the model: visible text, tool calls, or a tool's result (which may be empty). */
+/** Whether a turn says anything to the model: visible text, an image, tool calls, or a tool's result (which may be empty). */
 export function saysSomething(message: ChatMessage): boolean {
-  return message.role === 'tool' || (message.toolCalls !== undefined && message.toolCalls.length > 0) || hasVisibleText(message.content);
+  return message.role === 'tool' || (message.toolCalls !== undefined && message.toolCalls.length > 0) || hasVisibleText(message.content) || message.parts?.some((part) => part.type === 'image') === true;
 }
 
 /**

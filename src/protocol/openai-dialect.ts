@@ -10,6 +10,7 @@ import {
   type ChatMessage,
   type ChatRequest,
   type ChatResult,
+  type ContentPart,
   type ErrorKind,
   type ErrorReport,
   type FinishReason,
@@ -23,18 +24,47 @@ import {
 } from './chat.js';
 import type { Dialect, EncodeOptions, StreamReader, StreamWriter } from './dialect.js';
 import { goDuration } from './go-duration.js';
-import { invalidRequest, isQuotableName, noTools, otherApiField, unsupportedContent } from './request-problem.js';
+import { invalidRequest, isQuotableName, noTools, otherApiField, plainMessage, unsupportedContent } from './request-problem.js';
 import { readContentDelta } from './openai-content-delta.js';
 import { answerSchema } from './answer-schema.js';
+import { imageRule, imageSourceOf, imageUrlOf } from './image-source.js';
 import { sseFrame } from './sse.js';
 import { jsonObjectOf, toolCallIdPattern, toolNamePattern, toolUseIssue } from './tool-use.js';
 
 const stopSequence = z.string().max(maxStopSequenceChars, `a stop sequence is at most ${maxStopSequenceChars} characters`);
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
+/** An image in a user message: a URL the upstream fetches, or the image itself as a data URL. */
+const imagePart = z.looseObject({
+  type: z.literal('image_url'),
+  image_url: z.looseObject({ url: z.string().refine((url) => imageSourceOf(url) !== undefined, imageRule), detail: z.enum(['auto', 'low', 'high']).nullish() }, { error: 'is required: {"url": "..."}, the image' }),
+});
+const contentPart = z.discriminatedUnion('type', [textPart, imagePart]);
+type ContentPartInput = z.infer<typeof contentPart>;
+const partsProblem = unsupportedContent('part', 'content', ['text', 'image_url']);
 const content = z
-  .union([z.string(), z.array(textPart)], { error: unsupportedContent('part') })
+  .union([z.string(), z.array(z.unknown())], { error: partsProblem })
   // As OpenAI refuses it; an empty string passes, as OpenAI lets it.
-  .refine((value) => typeof value === 'string' || value.length > 0, 'an empty array of content parts: give at least one text part, or a string');
+  .refine((value) => typeof value === 'string' || value.length > 0, 'an empty array of content parts: give at least one text part, or a string')
+  // Parts are read one by one (a union would report a bad image as content of the wrong shape):
+  // a part of another type is named, a bad text or image part is refused at its own field.
+  .transform((value, context): string | ContentPartInput[] => {
+    if (typeof value === 'string') return value;
+    const parts: ContentPartInput[] = [];
+    for (const [index, part] of value.entries()) {
+      const type = (part as { type?: unknown } | null)?.type;
+      if (type !== 'text' && type !== 'image_url') {
+        context.addIssue({ code: 'custom', message: partsProblem({ input: value }) });
+        return z.NEVER;
+      }
+      const parsed = contentPart.safeParse(part);
+      if (!parsed.success) {
+        for (const issue of parsed.error.issues) context.addIssue({ code: 'custom', path: [index, ...issue.path], message: plainMessage(issue) });
+        return z.NEVER;
+      }
+      parts.push(parsed.data);
+    }
+    return parts;
+  });
 
 /**
  * vLLM's and SGLang's request extensions that change what the answer is (its format, its length,
@@ -186,6 +216,9 @@ const messageSchema = z
   .superRefine((message, context) => {
     const calls = message.tool_calls ?? [];
     if (calls.length > 0 && message.role !== 'assistant') context.addIssue({ code: 'custom', path: ['tool_calls'], message: 'only assistant messages carry tool calls' });
+    // As OpenAI refuses them: an image is something the user shows the model.
+    const image = Array.isArray(message.content) && message.role !== 'user' ? message.content.findIndex((part) => part.type === 'image_url') : -1;
+    if (image >= 0) context.addIssue({ code: 'custom', path: ['content', image], message: 'image parts are allowed only in user messages' });
     // Content may be left out (or null) only by an assistant turn that calls tools, as OpenAI allows.
     if ((message.content === undefined || message.content === null) && (message.role !== 'assistant' || calls.length === 0)) {
       const problem = unsupportedContent('part')({ input: message.content });
@@ -410,7 +443,20 @@ function canonicalMessage(message: z.infer<typeof messageSchema>): ChatMessage {
   if (message.role === 'assistant' && calls.length > 0) {
     return { role: 'assistant', content: text, toolCalls: calls.map((call) => ({ id: call.id, name: call.function.name, arguments: call.function.arguments })) };
   }
+  const content = message.content;
+  if (Array.isArray(content) && content.some((part) => part.type === 'image_url')) return { role: 'user', content: text, parts: content.map(canonicalPart) };
   return { role: message.role === 'developer' ? 'system' : message.role, content: text };
+}
+
+function canonicalPart(part: ContentPartInput): ContentPart {
+  if (part.type === 'text') return { type: 'text', text: part.text };
+  // The schema refused a url that is no image source.
+  const source = imageSourceOf(part.image_url.url) ?? { type: 'url', url: part.image_url.url };
+  return { type: 'image', source, ...(part.image_url.detail === undefined || part.image_url.detail === null ? {} : { detail: part.image_url.detail }) };
+}
+
+function wirePart(part: ContentPart): unknown {
+  return part.type === 'text' ? { type: 'text', text: part.text } : { type: 'image_url', image_url: { url: imageUrlOf(part.source), ...(part.detail === undefined ? {} : { detail: part.detail }) } };
 }
 
 /** A canonical message in OpenAI's form: a tool result, an assistant turn's calls (content null when it said nothing else). */
@@ -424,7 +470,7 @@ function wireMessage(message: ChatMessage): unknown {
   if (message.toolCalls !== undefined && message.toolCalls.length > 0) {
     return { role: message.role, content: message.content === '' ? null : message.content, tool_calls: message.toolCalls.map((call) => wireToolCall(call)) };
   }
-  return { role: message.role, content: message.content };
+  return { role: message.role, content: message.parts === undefined ? message.content : message.parts.map(wirePart) };
 }
 
 /** The sampling controls a request set, if any. */
@@ -445,7 +491,7 @@ function endUserOf(r: z.infer<typeof requestSchema>): { endUser?: string } {
 
 function textOf(value: z.infer<typeof content>): string {
   // Parts are joined one per line, as vLLM's chat templates join them.
-  return typeof value === 'string' ? value : value.map((part) => part.text).join('\n');
+  return typeof value === 'string' ? value : value.flatMap((part) => (part.type === 'text' ? [part.text] : [])).join('\n');
 }
 
 /** A tool call of an upstream stream, as far as its chunks have told it. */

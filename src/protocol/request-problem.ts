@@ -17,7 +17,7 @@ export function invalidRequest(error: z.ZodError): Parsed<never> {
  * An issue's message in plain words when it is zod's own ("Too small: expected number to be >0"),
  * which reads as the validator's, not the API's; a message the schema wrote is kept as it is.
  */
-function plainMessage(issue: z.core.$ZodIssue): string {
+export function plainMessage(issue: z.core.$ZodIssue): string {
   if (!/^(Too small|Too big|Invalid input|Invalid option)/.test(issue.message)) return issue.message;
   switch (issue.code) {
     case 'too_small':
@@ -61,17 +61,22 @@ export function quoteIdentifier(text: string): string {
 }
 
 /**
- * The message for message content that is neither a string nor text blocks: names the first other
- * block type sent (image, document, tool_use, thinking...), so a caller sees what was refused; the
- * type is caller text, so it is quoted only when isQuotableName.
+ * The message for message content that is neither a string nor blocks of the `accepted` types (text,
+ * and images where the field takes them): names the first other block type sent (document,
+ * tool_use, thinking...), so a caller sees what was refused; the type is caller text, so it is
+ * quoted only when isQuotableName.
  */
-export function unsupportedContent(blockName: string, field = 'content'): (issue: { readonly input?: unknown }) => string {
-  const expected = `${field} must be a string or an array of text ${blockName}s ({"type": "text", "text": "..."})`;
+export function unsupportedContent(blockName: string, field = 'content', accepted: readonly string[] = ['text']): (issue: { readonly input?: unknown }) => string {
+  const kinds = accepted.length === 1 ? 'text' : `${accepted.slice(0, -1).join(', ')} and ${accepted.at(-1) ?? ''}`;
+  const expected = `${field} must be a string or an array of ${kinds} ${blockName}s ({"type": "text", "text": "..."})`;
   return (issue) => {
     if (!Array.isArray(issue.input)) return `${expected}; got ${issue.input === null ? 'null' : typeof issue.input}`;
     const blocks = issue.input as unknown[];
-    const other = blocks.find((block) => (block as { type?: unknown } | null)?.type !== 'text') as { type?: unknown } | null | undefined;
-    if (other === undefined) return `${expected}; a text ${blockName} needs a string "text"`;
+    const other = blocks.find((block) => !accepted.includes((block as { type?: unknown } | null)?.type as string)) as { type?: unknown } | null | undefined;
+    if (other === undefined) {
+      const textless = blocks.some((block) => (block as { type?: unknown }).type === 'text' && typeof (block as { text?: unknown }).text !== 'string');
+      return textless ? `${expected}; a text ${blockName} needs a string "text"` : `${expected}; a ${blockName} is missing a field its type needs`;
+    }
     const type = other?.type;
     if (typeof type !== 'string') return `${expected}; each ${blockName} needs a "type"`;
     return `${expected}: ${isQuotableName(type) ? `'${type}' ${blockName}s are` : `${blockName}s of that type are`} not supported by this gateway yet`;

@@ -289,7 +289,8 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     ['/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x'.repeat(5000) }] }), 413, /exceeds the 4096-byte limit/],
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 'x'.repeat(5000) }] }), 413, /exceeds the 4096-byte limit/],
     // What the gateway cannot honour is refused by name, never silently dropped.
-    ['/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }), 400, /^messages\.0\.content: content must be a string or an array of text parts .*: 'image_url' parts are not supported by this gateway yet$/],
+    ['/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }), 400, /^messages\.0\.content\.0\.image_url\.url: an image is an http\(s\) URL or a base64 data URL of a JPEG, PNG, GIF or WebP image/],
+    ['/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'x', format: 'wav' } }] }] }), 400, /^messages\.0\.content: content must be a string or an array of text and image_url parts .*: 'input_audio' parts are not supported by this gateway yet$/],
     ['/v1/chat/completions', JSON.stringify({ model: 'frontier', n: 2, messages: [{ role: 'user', content: 'x' }] }), 400, /^n: n must be 1/],
     ['/v1/chat/completions', JSON.stringify({ model: 'frontier', stop: ['a', 'b', 'c', 'd', 'e'], messages: [{ role: 'user', content: 'x' }] }), 400, /^stop: .*at most 4 strings/],
     ['/v1/chat/completions', JSON.stringify({ model: 'frontier', response_format: { type: 'json_object' }, messages: [{ role: 'user', content: 'x' }] }), 400, /^messages: with response_format of type 'json_object', some message must ask for JSON/],
@@ -299,10 +300,11 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     ['/v1/chat/completions', JSON.stringify({ model: 'frontier', modalities: ['text', 'audio'], audio: { voice: 'alloy', format: 'wav' }, messages: [{ role: 'user', content: 'x' }] }), 400, /^modalities\.1: .*only 'text'/],
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, stop_sequences: ['a', 'b', 'c', 'd', 'e'], messages: [{ role: 'user', content: 'x' }] }), 400, /at most 4 stop_sequences/],
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [{ role: 'user', content: 'x' }] }), 400, /extended thinking is not supported/],
-    ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'image', source: {} }] }] }), 400, /'image' blocks are not supported by this gateway yet$/],
+    ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'image', source: {} }] }] }), 400, /^messages\.0\.content\.0\.source\.type: an image's source is/],
+    ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'document', source: {} }] }] }), 400, /'document' blocks are not supported by this gateway yet$/],
     // A thinking block from an earlier turn's history is named as such, not as an image.
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: [{ type: 'thinking', thinking: 'hmm', signature: 'x' }, { type: 'text', text: 'yo' }] }] }), 400, /^messages\.1\.content: .*'thinking' blocks are not supported/],
-    ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 42 }] }), 400, /content must be a string or an array of text blocks .*; got number$/],
+    ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 42 }] }), 400, /content must be a string or an array of text and image blocks .*; got number$/],
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'text', text: 5 }] }] }), 400, /; a text block needs a string "text"$/],
     // A type that is not a plain name is not quoted back: messages reach logs.
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'my secret prompt' }] }] }), 400, /: blocks of that type are not supported by this gateway yet$/],

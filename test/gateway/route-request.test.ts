@@ -18,6 +18,7 @@ function endpoint(id: string, overrides: Partial<EndpointView> = {}): EndpointVi
     prefill: true,
     autoToolChoice: true,
     structuredOutputs: true,
+    images: true,
     marginalCostPerMillionTokens: 0,
     capacity: 10,
     weight: 1,
@@ -303,6 +304,21 @@ describe('eligibility: structured output', () => {
     const unchecked = [endpoint('unchecked', { structuredOutputs: false })];
     expect(route(unchecked, ['cost'], { structuredOutput: 'strict_tools' })).toMatchObject({ status: 400, code: 'structured_output', param: 'tools', message: expect.stringContaining('holds tool arguments to their schemas (strict tools): leave strict out') });
     expect(route(unchecked, ['cost'], { structuredOutput: 'json_schema' })).toMatchObject({ status: 400, code: 'structured_output', param: 'response_format', message: expect.stringContaining('holds answers to a JSON schema (structured output)') });
+  });
+});
+
+describe('eligibility: images', () => {
+  it('a request that shows images goes only to endpoints that read them; none left is a 400 naming messages', () => {
+    const fleet = [endpoint('text-only', { images: false }), endpoint('vision'), endpoint('eu-vision', { jurisdiction: 'eu' })];
+    expect(ranked(route(fleet, ['cost'], { hasImages: true }))).toEqual(['vision', 'eu-vision']);
+    expect(ranked(route(fleet, ['cost']))).toEqual(['text-only', 'vision', 'eu-vision']);
+    expect(route([fleet[0] as EndpointView, fleet[2] as EndpointView], ['cost'], { hasImages: true, headerJurisdictions: ['us'] })).toEqual({
+      ok: false,
+      status: 400,
+      code: 'images',
+      param: 'messages',
+      message: "no endpoint for model 'frontier' in jurisdictions [us] reads images: send the request without them, or ask the operator for a route to a vision model",
+    });
   });
 });
 

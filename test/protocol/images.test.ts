@@ -1,0 +1,158 @@
+import { describe, expect, it } from 'vitest';
+import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
+import { estimatePromptTokens, estimateTokens, imageTokenEstimate, promptText, type ChatMessage, type ChatRequest } from '../../src/protocol/chat.js';
+import type { Dialect } from '../../src/protocol/dialect.js';
+import { imageSourceOf } from '../../src/protocol/image-source.js';
+import { openaiDialect } from '../../src/protocol/openai-dialect.js';
+
+/** Images in user turns, in both dialects: read, written, and carried from one to the other. */
+
+const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+const photoUrl = 'https://example.com/cat.jpg';
+
+function read(dialect: Dialect, body: Record<string, unknown>): ChatRequest {
+  const parsed = dialect.parseRequest(body);
+  if (!parsed.ok) throw new Error(parsed.problem.message);
+  return parsed.value;
+}
+
+function refusal(dialect: Dialect, body: Record<string, unknown>): unknown {
+  const parsed = dialect.parseRequest(body);
+  return parsed.ok ? 'accepted' : { param: parsed.problem.param, message: parsed.problem.message };
+}
+
+const openai = (messages: unknown[]): Record<string, unknown> => ({ model: 'm', messages });
+const anthropic = (messages: unknown[]): Record<string, unknown> => ({ model: 'm', max_tokens: 100, messages });
+
+/** The canonical user turn both dialects read the examples below as. */
+const shown: ChatMessage = {
+  role: 'user',
+  content: 'What is in these?\nAnd this one?',
+  parts: [
+    { type: 'text', text: 'What is in these?' },
+    { type: 'image', source: { type: 'base64', mediaType: 'image/png', data: png } },
+    { type: 'image', source: { type: 'url', url: photoUrl } },
+    { type: 'text', text: 'And this one?' },
+  ],
+};
+
+describe('OpenAI image_url parts', () => {
+  const parts = [
+    { type: 'text', text: 'What is in these?' },
+    { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } },
+    { type: 'image_url', image_url: { url: photoUrl } },
+    { type: 'text', text: 'And this one?' },
+  ];
+
+  it('become canonical parts in order, the text joined as content; detail is kept', () => {
+    expect(read(openaiDialect, openai([{ role: 'user', content: parts }])).messages).toEqual([shown]);
+    const detailed = read(openaiDialect, openai([{ role: 'user', content: [{ type: 'image_url', image_url: { url: photoUrl, detail: 'low' } }] }])).messages[0];
+    expect(detailed?.parts).toEqual([{ type: 'image', source: { type: 'url', url: photoUrl }, detail: 'low' }]);
+    // A text-only array keeps no parts.
+    expect(read(openaiDialect, openai([{ role: 'user', content: [{ type: 'text', text: 'hi' }] }])).messages[0]).toEqual({ role: 'user', content: 'hi' });
+  });
+
+  it.each([
+    [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'ftp://example.com/a.png' } }] }], 'messages.0.content.0.image_url.url', 'an image is an http(s) URL or a base64 data URL of a JPEG, PNG, GIF or WebP image (data:image/png;base64,...)'],
+    [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/bmp;base64,${png}` } }] }], 'messages.0.content.0.image_url.url', 'an image is an http(s) URL or a base64 data URL of a JPEG, PNG, GIF or WebP image (data:image/png;base64,...)'],
+    [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,not base64!' } }] }], 'messages.0.content.0.image_url.url', 'an image is an http(s) URL or a base64 data URL of a JPEG, PNG, GIF or WebP image (data:image/png;base64,...)'],
+    [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: photoUrl, detail: 'ultra' } }] }], 'messages.0.content.0.image_url.detail', 'must be one of "auto", "low", "high"'],
+    [[{ role: 'user', content: [{ type: 'image_url' }] }], 'messages.0.content.0.image_url', 'is required: {"url": "..."}, the image'],
+    [[{ role: 'system', content: [{ type: 'image_url', image_url: { url: photoUrl } }] }, { role: 'user', content: 'hi' }], 'messages.0.content.0', 'image parts are allowed only in user messages'],
+    [[{ role: 'user', content: 'hi' }, { role: 'assistant', content: [{ type: 'text', text: 'look' }, { type: 'image_url', image_url: { url: photoUrl } }] }], 'messages.1.content.1', 'image parts are allowed only in user messages'],
+  ])('%j is refused at %s', (messages, param, text) => {
+    expect(refusal(openaiDialect, openai(messages))).toEqual({ param, message: `${param}: ${text}` });
+  });
+
+  it('are written to OpenAI-dialect upstreams as read, and to Anthropic-dialect ones as image blocks', () => {
+    const request = read(openaiDialect, openai([{ role: 'user', content: parts }]));
+    expect((openaiDialect.encodeRequest(request) as { messages: unknown[] }).messages).toEqual([{ role: 'user', content: parts }]);
+    expect((anthropicDialect.encodeRequest(request) as { messages: unknown[] }).messages).toEqual([
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'What is in these?' },
+          { type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } },
+          { type: 'image', source: { type: 'url', url: photoUrl } },
+          { type: 'text', text: 'And this one?' },
+        ],
+      },
+    ]);
+  });
+});
+
+describe('Anthropic image blocks', () => {
+  const blocks = [
+    { type: 'text', text: 'What is in these?' },
+    { type: 'image', source: { type: 'base64', media_type: 'image/png', data: png }, cache_control: { type: 'ephemeral' } },
+    { type: 'image', source: { type: 'url', url: photoUrl } },
+    { type: 'text', text: 'And this one?' },
+  ];
+
+  it('become the same canonical parts; a turn of an image alone says something', () => {
+    expect(read(anthropicDialect, anthropic([{ role: 'user', content: blocks }])).messages).toEqual([shown]);
+    const alone = read(anthropicDialect, anthropic([{ role: 'user', content: [{ type: 'image', source: { type: 'url', url: photoUrl } }] }])).messages;
+    expect(alone).toEqual([{ role: 'user', content: '', parts: [{ type: 'image', source: { type: 'url', url: photoUrl } }] }]);
+  });
+
+  it('after tool results, go with the text in the user message that follows them', () => {
+    const messages = [
+      { role: 'user', content: 'Take a picture' },
+      { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'camera', input: {} }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'taken' }, { type: 'image', source: { type: 'url', url: photoUrl } }, { type: 'text', text: 'Here it is' }] },
+    ];
+    const request = read(anthropicDialect, { ...anthropic(messages), tools: [{ name: 'camera', input_schema: { type: 'object' } }] });
+    expect(request.messages.slice(2)).toEqual([
+      { role: 'tool', content: 'taken', toolCallId: 'toolu_1' },
+      { role: 'user', content: 'Here it is', parts: [{ type: 'image', source: { type: 'url', url: photoUrl } }, { type: 'text', text: 'Here it is' }] },
+    ]);
+    // Written back as one user turn: the result first, then the image and the text.
+    expect((anthropicDialect.encodeRequest(request) as { messages: unknown[] }).messages[2]).toEqual({
+      role: 'user',
+      content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'taken' }, { type: 'image', source: { type: 'url', url: photoUrl } }, { type: 'text', text: 'Here it is' }],
+    });
+  });
+
+  it.each([
+    [[{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/tiff', data: png } }] }], 'messages.0.content.0.source.media_type', "media_type must be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'"],
+    [[{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'a b c' } }] }], 'messages.0.content.0.source.data', 'data must be the image, base64-encoded'],
+    [[{ role: 'user', content: [{ type: 'image', source: { type: 'url', url: 'file:///etc/passwd' } }] }], 'messages.0.content.0.source.url', 'url must be an http(s) URL'],
+    [[{ role: 'user', content: [{ type: 'image', source: { type: 'file', file_id: 'file_1' } }] }], 'messages.0.content.0.source.type', 'an image\'s source is {"type": "base64", "media_type": ..., "data": ...} or {"type": "url", "url": ...} (files uploaded to Anthropic are not supported by this gateway)'],
+    [[{ role: 'user', content: 'hi' }, { role: 'assistant', content: [{ type: 'image', source: { type: 'url', url: photoUrl } }] }], 'messages.1.content.0', 'image blocks are what the user shows the model: they belong in user turns'],
+  ])('%j is refused at %s', (messages, param, text) => {
+    expect(refusal(anthropicDialect, anthropic(messages))).toEqual({ param, message: `${param}: ${text}` });
+  });
+
+  it('are written to OpenAI-dialect upstreams as image_url parts (a data URL for a base64 image), and back to Anthropic-dialect ones as read', () => {
+    const request = read(anthropicDialect, anthropic([{ role: 'user', content: blocks }]));
+    expect((openaiDialect.encodeRequest(request) as { messages: unknown[] }).messages).toEqual([
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'What is in these?' },
+          { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } },
+          { type: 'image_url', image_url: { url: photoUrl } },
+          { type: 'text', text: 'And this one?' },
+        ],
+      },
+    ]);
+    const { cache_control: _cache, ...plain } = blocks[1] as Record<string, unknown>;
+    expect((anthropicDialect.encodeRequest(request) as { messages: unknown[] }).messages).toEqual([{ role: 'user', content: [blocks[0], plain, blocks[2], blocks[3]] }]);
+  });
+});
+
+describe('estimates', () => {
+  it('count each image as imageTokenEstimate tokens; its bytes are not prompt text', () => {
+    const request = read(openaiDialect, openai([{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${Buffer.alloc(30_000).toString('base64')}` } }] }]));
+    expect(promptText(request)).toBe('What is this?');
+    expect(estimatePromptTokens(request)).toBe(estimateTokens('What is this?') + imageTokenEstimate);
+  });
+});
+
+it('a data URL is read case-insensitively in its header and only with base64 data of a known type', () => {
+  expect(imageSourceOf(`data:IMAGE/PNG;base64,${png}`)).toEqual({ type: 'base64', mediaType: 'image/png', data: png });
+  expect(imageSourceOf(`data:image/png,${png}`)).toBeUndefined();
+  expect(imageSourceOf('data:image/png;base64,abc')).toBeUndefined();
+  expect(imageSourceOf('not a url')).toBeUndefined();
+  expect(imageSourceOf('HTTPS://example.com/a.png')).toEqual({ type: 'url', url: 'HTTPS://example.com/a.png' });
+});
