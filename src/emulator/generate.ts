@@ -219,7 +219,10 @@ function hex(random: Random): string {
  *     when only one is given; number: the same, or a fraction in the middle half of the range
  *     when it holds no whole number. `multipleOf` is ignored;
  *   - boolean: either;
- * - anything else (no type, "null", a `$ref`, which is not followed): null.
+ * - a `$ref` to the schema's own `$defs` or `definitions` (`#/$defs/name`, as zod writes them):
+ *   that definition, a level deeper (so a recursive one ends in null at the depth limit); any other
+ *   reference: null;
+ * - anything else (no type, "null"): null.
  * Draws, in order: the arguments of each call after its id, depth first in the order the values
  * are written; a string draws its word then each padding word, a number or boolean one draw;
  * const, enum, format strings, null and empty containers draw nothing. So a schema the rules
@@ -242,7 +245,7 @@ const formatValues: Readonly<Record<string, string>> = {
 };
 
 /** An arguments object for a tool's JSON Schema, or for an object schema `depth` levels down (see above). */
-function argumentsFor(schema: Readonly<Record<string, unknown>>, random: Random, depth = 0): Record<string, unknown> {
+function argumentsFor(schema: Readonly<Record<string, unknown>>, random: Random, depth = 0, root: Readonly<Record<string, unknown>> = schema): Record<string, unknown> {
   const object = Array.isArray(schema.allOf) ? mergeAllOf(schema, schema.allOf) : schema;
   const properties = isRecord(object.properties) ? object.properties : {};
   const names = Array.isArray(object.required) ? object.required.filter((name): name is string => typeof name === 'string') : Object.keys(properties);
@@ -250,21 +253,25 @@ function argumentsFor(schema: Readonly<Record<string, unknown>>, random: Random,
   return Object.fromEntries(
     names.map((name) => {
       const property = Object.hasOwn(properties, name) ? properties[name] : undefined;
-      return [name, valueFor(isRecord(property) ? property : {}, random, depth + 1)];
+      return [name, valueFor(isRecord(property) ? property : {}, random, depth + 1, root)];
     }),
   );
 }
 
 /** A value within `schema`, `depth` levels below the arguments object (see above). */
-function valueFor(schema: Readonly<Record<string, unknown>>, random: Random, depth: number): unknown {
+function valueFor(schema: Readonly<Record<string, unknown>>, random: Random, depth: number, root: Readonly<Record<string, unknown>>): unknown {
   if (depth > maxSchemaDepth) return null;
+  if (typeof schema.$ref === 'string') {
+    const target = localDefinition(root, schema.$ref);
+    return target === undefined ? null : valueFor(target, random, depth + 1, root);
+  }
   if (Object.hasOwn(schema, 'const')) return schema.const;
   if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[0];
   for (const keyword of ['anyOf', 'oneOf'] as const) {
     const branches = schema[keyword];
-    if (Array.isArray(branches) && branches.length > 0) return valueFor(isRecord(branches[0]) ? branches[0] : {}, random, depth + 1);
+    if (Array.isArray(branches) && branches.length > 0) return valueFor(isRecord(branches[0]) ? branches[0] : {}, random, depth + 1, root);
   }
-  if (Array.isArray(schema.allOf)) return valueFor(mergeAllOf(schema, schema.allOf), random, depth + 1);
+  if (Array.isArray(schema.allOf)) return valueFor(mergeAllOf(schema, schema.allOf), random, depth + 1, root);
   // A list of types (["string", "null"]): the first that is not null.
   const type = Array.isArray(schema.type) ? schema.type.find((entry) => entry !== 'null') : schema.type;
   switch (type) {
@@ -277,13 +284,23 @@ function valueFor(schema: Readonly<Record<string, unknown>>, random: Random, dep
       return random() < 0.5;
     case 'array': {
       const items = isRecord(schema.items) ? schema.items : {};
-      return Array.from({ length: Math.min(maxArrayItems, count(schema.minItems) ?? 0) }, () => valueFor(items, random, depth + 1));
+      return Array.from({ length: Math.min(maxArrayItems, count(schema.minItems) ?? 0) }, () => valueFor(items, random, depth + 1, root));
     }
     case 'object':
-      return argumentsFor(schema, random, depth);
+      return argumentsFor(schema, random, depth, root);
     default:
       return null;
   }
+}
+
+/** The schema a local reference names (`#/$defs/name`, `#/definitions/name`), or undefined. */
+function localDefinition(root: Readonly<Record<string, unknown>>, ref: string): Readonly<Record<string, unknown>> | undefined {
+  const match = /^#\/(\$defs|definitions)\/([^/]+)$/.exec(ref);
+  if (match === null) return undefined;
+  const definitions = root[match[1] ?? ''];
+  const name = decodeURIComponent((match[2] ?? '').replace(/~1/g, '/').replace(/~0/g, '~'));
+  const target = isRecord(definitions) && Object.hasOwn(definitions, name) ? definitions[name] : undefined;
+  return isRecord(target) ? target : undefined;
 }
 
 /** One schema for `schema` and its `allOf` branches: properties merged, `required` joined (absent when none lists it), other keywords the first found. */

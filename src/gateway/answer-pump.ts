@@ -97,12 +97,15 @@ export async function pumpAnswer(
     // Not between the two halves of a surrogate pair.
     return /[\ud800-\udbff]$/.test(kept) ? kept.slice(0, -1) : kept;
   };
+  /** Whether text delivered was the model's refusal (OpenAI's `refusal`), which OpenAI callers read apart. */
+  let refused = false;
   /** Text to the client, up to textLimit. */
   const deliver = (text: string, event?: Extract<ChatEvent, { type: 'text' }>): void => {
     const kept = withinLimit(text);
     if (kept === '') return;
     sent.append(kept);
-    sink.event(kept === event?.text ? event : { type: 'text', text: kept });
+    if (event?.refusal === true) refused = true;
+    sink.event(kept === event?.text ? event : { type: 'text', text: kept, ...(event?.refusal === true ? { refusal: true as const } : {}) });
   };
   /** A tool call's events, after any text held for a possible stop sequence (it came first); stop sequences apply to text only. */
   const deliverTool = (event: Extract<ChatEvent, { type: 'tool_call' } | { type: 'tool_arguments' } | { type: 'tool_call_end' }>): void => {
@@ -248,7 +251,7 @@ export async function pumpAnswer(
     }
     // Only a sequence the caller asked for: a server may name its chat template's own stop string.
     const stopSequence = finished.stopSequence !== undefined && request.stop.includes(finished.stopSequence) ? finished.stopSequence : undefined;
-    sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(stopSequence === undefined ? {} : { stopSequence }), usage }, { text, toolCalls });
+    sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(stopSequence === undefined ? {} : { stopSequence }), usage }, { text, toolCalls, refusal: refused });
     countTokens(endpoint.config.id, usage.inputTokens, usage.outputTokens);
     // Over the tokens streamed: several may come in one chunk (so not the chunks), and a reasoning
     // model's count includes tokens never streamed (so not the count alone); a resumed answer's span
@@ -346,7 +349,7 @@ export async function pumpAnswer(
     let next: Attempt | undefined;
     // A tool call cut half-way cannot be continued (no API takes one as a prefill), nor can JSON an
     // upstream holds to a format (constrained decoding would start the JSON over after the text
-    // sent; Anthropic refuses prefills with a format): a non-stream answer starts over below, a
+    // sent, and the whole would not parse): a non-stream answer starts over below, a
     // stream ends with an error event. JSON of which only whitespace was sent goes again as sent.
     const jsonBegun = request.responseFormat !== undefined && (sent.toString() + (guard?.held ?? '')).trim() !== '';
     if (context.resilience.resumeStreams && calls.count === 0 && !jsonBegun) {
@@ -370,17 +373,20 @@ export async function pumpAnswer(
     }
     if ((next === undefined || next.kind !== 'stream') && !sink.committed && !cancellation.cancelled) {
       // Nothing has reached the client (a non-stream answer): rather than fail, the request starts
-      // over, whole, on an endpoint this answer has not used, one that takes no continuations included.
+      // over, whole, on an endpoint this answer has not used, one that takes no continuations
+      // included, else going back to one as `retries` allows (the budget its resumes share): sent
+      // again whole, the request is as safe to repeat there as a first answer's retry.
       // Also with resumeStreams off: this is the request sent again, not a continuation.
       context.resumed = undefined;
       context.promptFloor = promptFloor;
       try {
-        next = await firstAnswer(core, context, withoutPrefillWhitespace(request), tried, cancellation, { left: 0 });
+        next = await firstAnswer(core, context, withoutPrefillWhitespace(request), tried, cancellation, resumesGoingBack);
       } catch {
         next = undefined;
       }
       if (next?.kind === 'stream') {
         sent = new TextAccumulator();
+        refused = false;
         calls = new ToolCallAccumulator();
         sentTokens = 0;
         argumentPieces = 0;

@@ -28,6 +28,8 @@ export interface AnswerSink {
 export interface WholeAnswer {
   readonly text: string;
   readonly toolCalls: readonly ToolCall[];
+  /** The text is the model's refusal (see ChatResult.refusal). */
+  readonly refusal: boolean;
 }
 
 /** What both sinks answer with: the caller's dialect, its request, and the response id in that dialect's form. */
@@ -105,8 +107,8 @@ export function createJsonSink({ inbound, request, res, headers, id }: SinkTarge
     congested: false,
     drained: () => Promise.resolve(),
     event: () => undefined,
-    finish: (event, { text, toolCalls }) =>
-      sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, ...(event.stopSequence === undefined ? {} : { stopSequence: event.stopSequence }), ...(toolCalls.length === 0 ? {} : { toolCalls }), usage: event.usage }), headers),
+    finish: (event, { text, toolCalls, refusal }) =>
+      sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, ...(event.stopSequence === undefined ? {} : { stopSequence: event.stopSequence }), ...(toolCalls.length === 0 ? {} : { toolCalls }), ...(refusal ? { refusal } : {}), usage: event.usage }), headers),
     fail: (kind, message, status, extra) => {
       beforeFailure();
       sendJson(res, inbound.errorStatus(kind, status), inbound.formatError({ kind, message, requestId: headers[inbound.requestIdHeader] }), extra === undefined ? headers : Object.assign(headers, extra));

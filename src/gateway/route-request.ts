@@ -22,7 +22,9 @@ import { unitInterval } from './unit-interval.js';
  *     to endpoints that allow it (autoToolChoice)                else 400 auto_tool_choice
  *  3c. a request for structured output (a JSON schema or JSON mode response format, or strict
  *     tools) goes only to endpoints that constrain output (structuredOutputs); JSON mode (any
- *     object) not to Anthropic-dialect ones, whose API has schemas only  else 400 structured_output
+ *     object) not to Anthropic-dialect ones, whose API has schemas only; and a response format
+ *     not where the request continues an assistant turn (constrained decoding would start the
+ *     JSON over after it)                                           else 400 structured_output
  *  3d. a request that shows the model images goes only to endpoints that read them (images)
  *                                                                  else 400 images
  *  3. promptTokens + maxOutputTokens <= contextWindow; a longContext endpoint only
@@ -230,7 +232,9 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   if (choosing.length === 0) return autoToolChoiceFailure(request, allowed);
   const constraining = request.structuredOutput === undefined ? choosing : choosing.filter((endpoint) => constrains(endpoint, request.structuredOutput));
   if (constraining.length === 0) return structuredOutputFailure(request, allowed);
-  const seeing = request.hasImages === true ? constraining.filter((endpoint) => endpoint.images) : constraining;
+  const formatting = request.structuredOutput === 'json_object' || request.structuredOutput === 'json_schema' ? constraining.filter((endpoint) => !continuesAssistant(endpoint, request)) : constraining;
+  if (formatting.length === 0) return formatAfterPrefillFailure(request, allowed);
+  const seeing = request.hasImages === true ? formatting.filter((endpoint) => endpoint.images) : formatting;
   if (seeing.length === 0) return imagesFailure(request, allowed);
   const needed = request.promptTokens + request.maxOutputTokens;
   const fitting = fitContext(seeing, needed);
@@ -252,6 +256,12 @@ function takesEnding(endpoint: EndpointView, ending: 'continue' | 'answer' | und
 /** Whether an endpoint constrains output as a request needs: Anthropic's API has schemas, but no JSON mode. */
 function constrains(endpoint: EndpointView, needed: RouteInput['structuredOutput']): boolean {
   return endpoint.structuredOutputs && (needed !== 'json_object' || endpoint.dialect !== 'anthropic');
+}
+
+/** Whether the endpoint would continue the request's trailing assistant turn: Anthropic's API reads any as a prefill. */
+function continuesAssistant(endpoint: EndpointView, request: RouteInput): boolean {
+  const ending = endpoint.dialect === 'anthropic' ? (request.joinedTrailingAssistant ?? request.trailingAssistant) : request.trailingAssistant;
+  return ending === 'continue' || (ending === 'answer' && endpoint.dialect === 'anthropic');
 }
 
 /** The route's endpoints that have a view, each once, in route order. */
@@ -363,6 +373,11 @@ function structuredOutputFailure(request: RouteInput, allowed: ReadonlySet<strin
         ? `${where} holds tool arguments to their schemas (strict tools): leave strict out, or ask the operator for a route whose endpoints do`
         : `${where} holds answers to a JSON schema (structured output): leave the response format out, or ask the operator for a route whose endpoints do`;
   return { ok: false, status: 400, code: 'structured_output', message, param: request.structuredOutput === 'strict_tools' ? 'tools' : 'response_format' };
+}
+
+function formatAfterPrefillFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {
+  const message = `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} can write a structured answer that continues the conversation's last assistant turn (constrained decoding starts the JSON over after it): end the conversation with a user turn`;
+  return { ok: false, status: 400, code: 'structured_output', message, param: 'messages' };
 }
 
 function imagesFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {

@@ -4,6 +4,7 @@ import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest, isQuotableName, noTools, otherApiField, unsupportedContent } from './request-problem.js';
 import { answerSchema } from './answer-schema.js';
 import { isBase64, isHttpUrl, isImageMediaType } from './image-source.js';
+import { anthropicSchema } from './json-schema-limits.js';
 import { sseFrame } from './sse.js';
 import { jsonObjectOf, toolCallIdPattern, toolNamePattern, toolUseIssue } from './tool-use.js';
 
@@ -415,7 +416,12 @@ function toolResultOf(message: ChatMessage): AnthropicBlock {
 function anthropicTools(request: ChatRequest): { tools?: unknown[]; tool_choice?: Record<string, unknown> } {
   if (request.tools === undefined || request.tools.length === 0) return {};
   // Anthropic requires an object schema; OpenAI callers may leave the type out of theirs.
-  const tools = request.tools.map((tool) => ({ name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), input_schema: tool.parameters.type === undefined ? { type: 'object', ...tool.parameters } : tool.parameters, ...(tool.strict === true ? { strict: true } : {}) }));
+  const tools = request.tools.map((tool) => {
+    // Anthropic requires an object schema; OpenAI callers may leave the type out of theirs.
+    const schema = tool.parameters.type === undefined ? { type: 'object', ...tool.parameters } : tool.parameters;
+    // A strict tool's schema is held to Anthropic's subset (see anthropicSchema); others go as they are.
+    return { name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), input_schema: tool.strict === true ? anthropicSchema(schema).schema : schema, ...(tool.strict === true ? { strict: true } : {}) };
+  });
   const single = request.parallelToolCalls === false ? { disable_parallel_tool_use: true } : {};
   const choice = request.toolChoice ?? (request.parallelToolCalls === false ? { type: 'auto' as const } : undefined);
   if (choice === undefined) return { tools };
@@ -440,7 +446,7 @@ function anthropicTools(request: ChatRequest): { tools?: unknown[]; tool_choice?
 function outputConfig(request: ChatRequest): { output_config?: unknown } {
   const format = request.responseFormat;
   if (format === undefined) return {};
-  return { output_config: { format: { type: 'json_schema', schema: format.type === 'json_schema' ? format.schema : { type: 'object' } } } };
+  return { output_config: { format: { type: 'json_schema', schema: format.type === 'json_schema' ? anthropicSchema(format.schema).schema : { type: 'object' } } } };
 }
 
 /** One limit as Anthropic's headers: the reset is the RFC 3339 time it is full again, to the second (rounded up). */
@@ -477,6 +483,15 @@ export const anthropicDialect: Dialect = {
     const tools: ToolDefinition[] | undefined = r.tools === undefined || r.tools.length === 0 ? undefined : r.tools.map((tool) => ({ name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), parameters: tool.input_schema, ...(tool.strict === true ? { strict: true } : {}) }));
     const format = r.output_config?.format ?? r.output_format ?? undefined;
     if (r.output_config?.format != null && r.output_format != null) return refusal('output_format', 'output_format is the beta name of output_config.format: send one of them');
+    // As Anthropic refuses them, so that the emulator, as a server, catches a schema the gateway
+    // failed to rewrite (see anthropicSchema): the gateway itself takes any, and rewrites it.
+    if (options.asServer === true) {
+      const field = r.output_config?.format != null ? 'output_config.format.schema' : 'output_format.schema';
+      const formatChanges = format === undefined ? [] : anthropicSchema(format.schema).changes;
+      if (formatChanges.length > 0) return refusal(field, `not a schema Anthropic's structured output takes: ${formatChanges.slice(0, 3).join('; ')}`);
+      const strictTool = r.tools?.findIndex((tool) => tool.strict === true && anthropicSchema(tool.input_schema).changes.length > 0) ?? -1;
+      if (strictTool >= 0) return refusal(`tools.${String(strictTool)}.input_schema`, `not a schema Anthropic's strict tool use takes: ${anthropicSchema(r.tools?.[strictTool]?.input_schema ?? {}).changes.slice(0, 3).join('; ')}`);
+    }
     const choice = r.tool_choice === undefined ? undefined : toolChoiceOf(r.tool_choice);
     // Without tools, 'auto' and 'none' choose nothing: left out, as an upstream may refuse a choice
     // without tools (OpenAI does). 'any' and 'tool' stay, for toolUseIssue to refuse.

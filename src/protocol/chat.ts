@@ -187,6 +187,8 @@ export interface ChatResult {
   readonly stopSequence?: string;
   /** The tools the answer called, after its text. */
   readonly toolCalls?: readonly ToolCall[];
+  /** The text is the model's refusal (OpenAI's `refusal`; the finish is then content_filter). */
+  readonly refusal?: true;
   readonly usage: Usage;
 }
 
@@ -197,7 +199,8 @@ export interface ChatResult {
  */
 export type ChatEvent =
   | { readonly type: 'start'; readonly id: string; readonly model: string; readonly inputTokens: number }
-  | { readonly type: 'text'; readonly text: string }
+  /** refusal: the text is the model's refusal (OpenAI's `refusal`, which its callers read apart from content). */
+  | { readonly type: 'text'; readonly text: string; readonly refusal?: true }
   | { readonly type: 'tool_call'; readonly index: number; readonly id: string; readonly name: string }
   | { readonly type: 'tool_arguments'; readonly index: number; readonly text: string }
   /** A call's arguments are whole (Anthropic's content_block_stop); streams that do not say so end a call where the next one or the finish begins. */

@@ -27,6 +27,7 @@ import { goDuration } from './go-duration.js';
 import { invalidRequest, isQuotableName, noTools, otherApiField, plainMessage, unsupportedContent } from './request-problem.js';
 import { readContentDelta } from './openai-content-delta.js';
 import { answerSchema } from './answer-schema.js';
+import { openaiStrictProblem } from './json-schema-limits.js';
 import { imageRule, imageSourceOf, imageUrlOf } from './image-source.js';
 import { sseFrame } from './sse.js';
 import { jsonObjectOf, toolCallIdPattern, toolNamePattern, toolUseIssue } from './tool-use.js';
@@ -72,21 +73,25 @@ const content = z
  * sends one is refused rather than served something else. Their neutral values pass, as clients
  * send defaults.
  */
-function notCarried<T extends z.ZodType>(neutral: T, what: string): z.ZodOptional<z.ZodNullable<z.ZodCustom<z.infer<T>>>> {
-  return z.custom<z.infer<T>>((value) => neutral.safeParse(value).success, { error: `not forwarded by this gateway: ${what} (a model-server extension) would be ignored; remove the field` }).nullish();
+function notCarried<T extends z.ZodType>(neutral: T, what: string, advice = 'remove the field'): z.ZodOptional<z.ZodNullable<z.ZodCustom<z.infer<T>>>> {
+  return z.custom<z.infer<T>>((value) => neutral.safeParse(value).success, { error: `not forwarded by this gateway: ${what} (a model-server extension) would be ignored; ${advice}` }).nullish();
+}
+/** A model server's own structured-output field: the gateway carries OpenAI's instead. */
+function serverStructuredOutput(): ReturnType<typeof notCarried> {
+  return notCarried(z.undefined(), 'structured output in its own form', 'send response_format ({"type": "json_schema", ...}) instead, which every upstream gets');
 }
 const off = z.literal(false);
 const empty = z.union([z.looseObject({}).refine((value) => Object.keys(value).length === 0), z.tuple([])]);
 const serverExtensions = {
-  guided_json: notCarried(z.undefined(), 'structured output'),
-  guided_regex: notCarried(z.undefined(), 'structured output'),
-  guided_choice: notCarried(z.undefined(), 'structured output'),
-  guided_grammar: notCarried(z.undefined(), 'structured output'),
-  structural_tag: notCarried(z.undefined(), 'structured output'),
-  structured_outputs: notCarried(z.undefined(), 'structured output'),
-  json_schema: notCarried(z.undefined(), 'structured output'),
-  regex: notCarried(z.undefined(), 'structured output'),
-  ebnf: notCarried(z.undefined(), 'structured output'),
+  guided_json: serverStructuredOutput(),
+  guided_regex: serverStructuredOutput(),
+  guided_choice: serverStructuredOutput(),
+  guided_grammar: serverStructuredOutput(),
+  structural_tag: serverStructuredOutput(),
+  structured_outputs: serverStructuredOutput(),
+  json_schema: serverStructuredOutput(),
+  regex: serverStructuredOutput(),
+  ebnf: serverStructuredOutput(),
   chat_template: notCarried(z.undefined(), 'a chat template'),
   chat_template_kwargs: notCarried(empty, 'chat template parameters'),
   documents: notCarried(empty, 'documents for the chat template'),
@@ -111,7 +116,7 @@ const serverExtensions = {
   logits_processors: notCarried(empty, 'logits processors'),
   custom_logit_processor: notCarried(z.undefined(), 'a logit processor'),
   mm_processor_kwargs: notCarried(empty, 'multimodal processor parameters'),
-  guided_whitespace_pattern: notCarried(z.undefined(), 'structured output'),
+  guided_whitespace_pattern: serverStructuredOutput(),
   lora_path: notCarried(z.undefined(), 'a LoRA adapter'),
   no_stop_trim: notCarried(off, 'keeping the stop string'),
   return_hidden_states: notCarried(off, 'hidden states'),
@@ -126,6 +131,9 @@ const otherApiFields = {
   instructions: otherApiField('instructions is a field of the OpenAI Responses API, which this gateway does not serve: send the instructions as the first message, with role "system"'),
   // Where inference may run: dropped, the request could be served outside the jurisdiction asked for.
   inference_geo: otherApiField('inference_geo is a field of the Anthropic Messages API (POST /v1/messages): here, send the x-switchyard-jurisdiction header to narrow where the request may run'),
+  output_config: otherApiField('output_config is a field of the Anthropic Messages API (POST /v1/messages): here, send response_format, {"type": "json_schema", "json_schema": {"name": "...", "schema": {...}}}'),
+  output_format: otherApiField('output_format is a field of the Anthropic Messages API (POST /v1/messages): here, send response_format, {"type": "json_schema", "json_schema": {"name": "...", "schema": {...}}}'),
+  text: otherApiField('text is a field of the OpenAI Responses API, which this gateway does not serve: send response_format for the format of the answer'),
   max_output_tokens: otherApiField('max_output_tokens is a field of the OpenAI Responses API, which this gateway does not serve: send max_completion_tokens (or max_tokens)'),
 };
 
@@ -431,9 +439,32 @@ function responseFormatOf(format: z.infer<typeof responseFormatSchema> | null | 
   return { type: 'json_schema', name, ...(description === undefined || description === null ? {} : { description }), schema, strict: strict === true };
 }
 
+/** The first strict schema (of the response format, then of each tool) that OpenAI's strict mode would refuse, by the path of its problem. */
+function strictSchemaProblem(format: ResponseFormat | undefined, tools: readonly ToolDefinition[]): { readonly param: string } | undefined {
+  if (format?.type === 'json_schema' && format.strict) {
+    const problem = openaiStrictProblem(format.schema);
+    if (problem !== undefined) return { param: `response_format.json_schema.schema.${problem}` };
+  }
+  for (const [index, tool] of tools.entries()) {
+    const problem = tool.strict === true ? openaiStrictProblem(tool.parameters) : undefined;
+    if (problem !== undefined) return { param: `tools.${String(index)}.function.parameters.${problem}` };
+  }
+  return undefined;
+}
+
+/**
+ * Whether to ask for strict mode: only for a schema it takes. A strict request from an OpenAI
+ * caller always has one (see strictSchemaProblem); one from an Anthropic caller, whose API closes
+ * objects and leaves properties optional as it likes, may not, and is then sent without strict
+ * (the upstream may still follow the schema: vLLM does) rather than refused by OpenAI.
+ */
+function strictFits(strict: boolean | undefined, schema: Readonly<Record<string, unknown>>): boolean {
+  return strict === true && openaiStrictProblem(schema) === undefined;
+}
+
 function wireResponseFormat(format: ResponseFormat): unknown {
   if (format.type === 'json_object') return { type: 'json_object' };
-  return { type: 'json_schema', json_schema: { name: format.name, ...(format.description === undefined ? {} : { description: format.description }), schema: format.schema, strict: format.strict } };
+  return { type: 'json_schema', json_schema: { name: format.name, ...(format.description === undefined ? {} : { description: format.description }), schema: format.schema, strict: strictFits(format.strict, format.schema) } };
 }
 
 function canonicalMessage(message: z.infer<typeof messageSchema>): ChatMessage {
@@ -619,6 +650,11 @@ export const openaiDialect: Dialect = {
       return { ok: false, problem: { status: 400, kind: 'invalid_request', param, message: `${param}: ${issue.text}` } };
     }
     const responseFormat = responseFormatOf(r.response_format);
+    // OpenAI's strict mode refuses other schemas; refused here for every upstream alike, in its words.
+    if (options.asServer !== true) {
+      const strictProblem = strictSchemaProblem(responseFormat, tools);
+      if (strictProblem !== undefined) return { ok: false, problem: { status: 400, kind: 'invalid_request', param: strictProblem.param, message: `${strictProblem.param}: strict schemas must close every object (additionalProperties: false) and list all its properties in required (write an optional one as nullable)` } };
+    }
     // OpenAI's own rule, kept for every upstream: JSON mode without asking for JSON can make a model write whitespace to the end of its budget.
     if (responseFormat?.type === 'json_object' && !messages.some((message) => /json/i.test(message.content))) {
       return { ok: false, problem: { status: 400, kind: 'invalid_request', param: 'messages', message: "messages: with response_format of type 'json_object', some message must ask for JSON (contain the word 'JSON'), or the model may write whitespace until its budget runs out" } };
@@ -659,7 +695,7 @@ export const openaiDialect: Dialect = {
       ...(request.tools === undefined || request.tools.length === 0
         ? {}
         : {
-            tools: request.tools.map((tool) => ({ type: 'function', function: { name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), parameters: tool.parameters, ...(tool.strict === true ? { strict: true } : {}) } })),
+            tools: request.tools.map((tool) => ({ type: 'function', function: { name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), parameters: tool.parameters, ...(strictFits(tool.strict, tool.parameters) ? { strict: true } : {}) } })),
             ...(request.toolChoice === undefined ? {} : { tool_choice: wireToolChoice(request.toolChoice) }),
             ...(request.parallelToolCalls === undefined ? {} : { parallel_tool_calls: request.parallelToolCalls }),
           }),
@@ -694,14 +730,20 @@ export const openaiDialect: Dialect = {
 
   formatResult(result: ChatResult): unknown {
     const calls = result.toolCalls ?? [];
-    // As OpenAI answers a turn that only called tools: content null, not ''.
-    const message = calls.length === 0 ? { role: 'assistant', content: result.text, refusal: null } : { role: 'assistant', content: result.text === '' ? null : result.text, refusal: null, tool_calls: calls.map((call) => wireToolCall(call, result.finishReason)) };
+    // As OpenAI answers a turn that only called tools: content null, not ''. A refusal is in its own
+    // field, content null, and the answer ends as OpenAI ends one, with 'stop'.
+    const message =
+      result.refusal === true
+        ? { role: 'assistant', content: null, refusal: result.text }
+        : calls.length === 0
+          ? { role: 'assistant', content: result.text, refusal: null }
+          : { role: 'assistant', content: result.text === '' ? null : result.text, refusal: null, tool_calls: calls.map((call) => wireToolCall(call, result.finishReason)) };
     return {
       id: result.id,
       object: 'chat.completion',
       created: Math.floor(Date.now() / 1000),
       model: result.model,
-      choices: [{ index: 0, message, logprobs: null, finish_reason: finishToOpenAI[result.finishReason], ...matchedStop(result.stopSequence) }],
+      choices: [{ index: 0, message, logprobs: null, finish_reason: result.refusal === true && result.finishReason === 'content_filter' ? 'stop' : finishToOpenAI[result.finishReason], ...matchedStop(result.stopSequence) }],
       usage: { prompt_tokens: result.usage.inputTokens, completion_tokens: result.usage.outputTokens, total_tokens: result.usage.inputTokens + result.usage.outputTokens },
     };
   },
@@ -722,6 +764,7 @@ export const openaiDialect: Dialect = {
         model: parsed.data.model,
         text: `${choice?.message.content ?? ''}${refusal}`,
         finishReason: refusal === '' ? finishWithCalls(finishFromOpenAI(choice?.finish_reason), toolCalls.length > 0, stopped) : 'content_filter',
+        ...(refusal === '' ? {} : { refusal: true }),
         ...stopped,
         ...(toolCalls.length === 0 ? {} : { toolCalls }),
         usage: { inputTokens: tokenCount(parsed.data.usage?.prompt_tokens) ?? 0, outputTokens: tokenCount(parsed.data.usage?.completion_tokens) ?? 0 },
@@ -736,6 +779,8 @@ export const openaiDialect: Dialect = {
     // written '{}' once it is complete, when the next call begins (the OpenAI SDK's stream then
     // reports the call's arguments done) or at the finish.
     let unargued: number[] = [];
+    // A refusal was written (in its own field): its content_filter finish is OpenAI's 'stop'.
+    let refused = false;
     // With include_usage, OpenAI gives every chunk a usage field, null until the last one.
     const noUsage = includeUsage ? { usage: null } : {};
     const chunk = (choices: unknown[], extra: Record<string, unknown> = noUsage): string =>
@@ -754,7 +799,9 @@ export const openaiDialect: Dialect = {
             model = event.model;
             return chunk([{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]);
           case 'text':
-            return delta({ content: event.text });
+            if (event.refusal !== true) return delta({ content: event.text });
+            refused = true;
+            return delta({ refusal: event.text });
           case 'tool_call': {
             const before = noArguments();
             unargued.push(event.index);
@@ -773,7 +820,7 @@ export const openaiDialect: Dialect = {
             const last = isCutShort(event.finishReason) ? '' : noArguments();
             return (
               last +
-              chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: finishToOpenAI[event.finishReason], ...matchedStop(event.stopSequence) }]) +
+              chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: refused && event.finishReason === 'content_filter' ? 'stop' : finishToOpenAI[event.finishReason], ...matchedStop(event.stopSequence) }]) +
               (includeUsage ? chunk([], { usage }) : '') +
               'data: [DONE]\n\n'
             );
@@ -839,7 +886,7 @@ export const openaiDialect: Dialect = {
         const refusal = choice?.delta?.refusal;
         if (typeof refusal === 'string' && refusal !== '') {
           refused = true;
-          events.push({ type: 'text', text: refusal });
+          events.push({ type: 'text', text: refusal, refusal: true });
         }
         const calls = choice?.delta?.tool_calls;
         if (Array.isArray(calls)) {

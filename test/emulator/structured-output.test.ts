@@ -89,3 +89,22 @@ it('a plan without a response format draws as before: the format changes nothing
   expect(plain.text.split(' ').every((word) => vocabulary.includes(word))).toBe(true);
   expect(() => JSON.parse(plain.text) as unknown).toThrow();
 });
+
+it("follows a reference to the schema's own definitions, as zod writes them, and ends a recursive one at the depth limit", () => {
+  const referring = {
+    type: 'object',
+    properties: { tags: { type: 'array', items: { $ref: '#/$defs/tag' }, minItems: 1 }, tree: { $ref: '#/definitions/node' }, elsewhere: { $ref: 'https://example.com/x.json' } },
+    required: ['tags', 'tree', 'elsewhere'],
+    $defs: { tag: { type: 'string', enum: ['urgent'] } },
+    definitions: { node: { type: 'object', properties: { child: { $ref: '#/definitions/node' } }, required: ['child'] } },
+  };
+  const plan = planCompletion(request({ responseFormat: { type: 'json_schema', name: 'r', schema: referring, strict: false } }), options);
+  const value = JSON.parse(plan.text) as { tags: unknown[]; tree: unknown; elsewhere: unknown };
+  expect(value.tags).toEqual(['urgent']);
+  expect(value.elsewhere).toBeNull();
+  // Each reference is a level deeper: the recursion ends in null within the depth limit.
+  let depth = 0;
+  for (let node = value.tree as { child?: unknown } | null; node !== null; node = node.child as { child?: unknown } | null) depth += 1;
+  expect(depth).toBeGreaterThan(1);
+  expect(depth).toBeLessThanOrEqual(8);
+});

@@ -335,9 +335,9 @@ describe('planCompletion with tools: arguments within the schema', () => {
     expect(argumentsOf({ type: 'object', properties: { n: { allOf: [{ type: 'integer' }, { minimum: 40, maximum: 40 }] } } })).toEqual({ n: 40 });
   });
 
-  it('a `$ref` is not followed: null', () => {
-    // Pins the documented limit (there is no code for it): a reference is written as null.
-    expect(argumentsOf({ type: 'object', properties: { ref: { $ref: '#/$defs/thing' } }, $defs: { thing: { type: 'string' } } })).toEqual({ ref: null });
+  it("a `$ref` to the schema's own definitions is followed; any other is null", () => {
+    expect(argumentsOf({ type: 'object', properties: { ref: { $ref: '#/$defs/thing' } }, $defs: { thing: { type: 'string', const: 'x' } } })).toEqual({ ref: 'x' });
+    expect(argumentsOf({ type: 'object', properties: { ref: { $ref: '#/$defs/missing' }, far: { $ref: 'other.json#/x' } }, $defs: {} })).toEqual({ ref: null, far: null });
   });
 
   it('integers and numbers stay within minimum/maximum and their exclusive forms, still drawn by the seed', () => {

@@ -307,6 +307,27 @@ describe('eligibility: structured output', () => {
   });
 });
 
+describe('eligibility: a structured answer after a trailing assistant turn', () => {
+  const fleet = [endpoint('vllm'), endpoint('claude', { dialect: 'anthropic' })];
+
+  it('goes only where the turn is answered after, not continued; strict tools alone are not held to this', () => {
+    // An OpenAI caller's finished assistant turn: OpenAI-dialect upstreams answer after it, Anthropic's would continue it.
+    expect(ranked(route(fleet, ['cost'], { structuredOutput: 'json_schema', trailingAssistant: 'answer' }))).toEqual(['vllm']);
+    expect(ranked(route(fleet, ['cost'], { structuredOutput: 'strict_tools', trailingAssistant: 'answer' }))).toEqual(['vllm', 'claude']);
+    expect(ranked(route(fleet, ['cost'], { structuredOutput: 'json_schema' }))).toEqual(['vllm', 'claude']);
+  });
+
+  it('a prefill to continue is a 400 naming messages', () => {
+    expect(route(fleet, ['cost'], { structuredOutput: 'json_schema', trailingAssistant: 'continue' })).toEqual({
+      ok: false,
+      status: 400,
+      code: 'structured_output',
+      param: 'messages',
+      message: "no endpoint for model 'frontier' in jurisdictions [eu, us] can write a structured answer that continues the conversation's last assistant turn (constrained decoding starts the JSON over after it): end the conversation with a user turn",
+    });
+  });
+});
+
 describe('eligibility: images', () => {
   it('a request that shows images goes only to endpoints that read them; none left is a 400 naming messages', () => {
     const fleet = [endpoint('text-only', { images: false }), endpoint('vision'), endpoint('eu-vision', { jurisdiction: 'eu' })];

@@ -1,5 +1,8 @@
 import type { ServerResponse } from 'node:http';
+import OpenAI from 'openai';
+import { zodResponseFormat } from 'openai/helpers/zod';
 import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { cheapestFirstConfig, metricValue, openAIChunk, readSse, scrape, startScriptedUpstream, type ScriptedUpstream } from './helpers/fleet.js';
 
@@ -81,6 +84,21 @@ describe('a structured answer that breaks', () => {
     expect(metricValue(await scrape(url), 'switchyard_stream_resumes_total', { route: 'm', outcome: 'restarted' })).toBe(1);
   });
 
+  it('a whole answer on a route of one endpoint goes back to it, as a retry would: nothing had reached the client', async () => {
+    let calls = 0;
+    const flaky = await scripted((res) => {
+      calls += 1;
+      if (calls === 1) breaksAfter('{"city":')(res);
+      else wholeJson(res);
+    });
+    const url = await gateway([flaky.url]);
+    const response = await ask(url, question);
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content).toBe('{"city":"Paris"}');
+    expect(flaky.arrivals()).toBe(2);
+    expect(flaky.bodies[1]).not.toHaveProperty('continue_final_message');
+  });
+
   it('a break before anything but whitespace goes again as first sent: nothing of the JSON was written', async () => {
     const cut = await scripted(breaksAfter('  '));
     const other = await scripted(wholeJson);
@@ -90,6 +108,27 @@ describe('a structured answer that breaks', () => {
     expect(stream.text.trim()).toBe('{"city":"Paris"}');
     expect(other.bodies[0]).toMatchObject({ response_format: responseFormat });
     expect(other.bodies[0]).not.toHaveProperty('continue_final_message');
+  });
+});
+
+describe("an upstream's refusal", () => {
+  const refusing = (res: ServerResponse): void => {
+    res.end(openAIChunk({ role: 'assistant', content: null, refusal: '' }) + openAIChunk({ refusal: "I'm sorry, " }) + openAIChunk({ refusal: 'I cannot help with that.' }) + openAIChunk({}, 'stop') + usage + 'data: [DONE]\n\n');
+  };
+
+  it("reaches the OpenAI SDK's parse helpers as a refusal, whole and streamed; an Anthropic caller gets stop_reason refusal", async () => {
+    const upstream = await scripted(refusing);
+    const url = await gateway([upstream.url]);
+    const client = new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: 0 });
+    const request = { model: 'm', max_tokens: 100, messages: [{ role: 'user' as const, content: 'Weather in Paris?' }], response_format: zodResponseFormat(z.object({ city: z.string() }), 'weather') };
+    const whole = await client.chat.completions.parse(request);
+    expect(whole.choices[0]?.message).toMatchObject({ content: null, refusal: "I'm sorry, I cannot help with that.", parsed: null });
+    expect(whole.choices[0]?.finish_reason).toBe('stop');
+    const streamed = await client.chat.completions.stream(request).finalChatCompletion();
+    expect(streamed.choices[0]?.message).toMatchObject({ refusal: "I'm sorry, I cannot help with that.", parsed: null });
+
+    const anthropic = await ask(url, { model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'Weather in Paris?' }], output_config: { format: { type: 'json_schema', schema } } }, '/v1/messages');
+    expect(await anthropic.json()).toMatchObject({ content: [{ type: 'text', text: "I'm sorry, I cannot help with that." }], stop_reason: 'refusal' });
   });
 });
 

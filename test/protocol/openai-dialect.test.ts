@@ -118,9 +118,6 @@ describe('OpenAI requests', () => {
   });
 
   it.each([
-    ['guided_json', { type: 'object' }],
-    ['guided_choice', ['yes', 'no']],
-    ['structured_outputs', { json: { type: 'object' } }],
     ['chat_template_kwargs', { enable_thinking: false }],
     ['min_tokens', 20],
     ['ignore_eos', true],
@@ -130,6 +127,25 @@ describe('OpenAI requests', () => {
   ])("vLLM's %s, which the gateway does not forward, is refused naming the field rather than dropped", (field, value) => {
     const parsed = openaiDialect.parseRequest(request({ [field]: value }));
     expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: field, message: expect.stringMatching(/not forwarded by this gateway.*remove the field/) });
+  });
+
+  it.each([
+    ['guided_json', { type: 'object' }],
+    ['guided_choice', ['yes', 'no']],
+    ['structured_outputs', { json: { type: 'object' } }],
+  ])("vLLM's %s is refused naming the field, pointing at response_format, which every upstream gets", (field, value) => {
+    const parsed = openaiDialect.parseRequest(request({ [field]: value }));
+    expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: field, message: expect.stringMatching(/not forwarded by this gateway.*send response_format .* instead/) });
+  });
+
+  it.each([
+    ['output_config', { format: { type: 'json_schema', schema: { type: 'object' } } }, 'Anthropic Messages API'],
+    ['output_format', { type: 'json_schema', schema: { type: 'object' } }, 'Anthropic Messages API'],
+    ['text', { format: { type: 'json_schema' } }, 'OpenAI Responses API'],
+  ])('%s, a field of another API that sets the format of the answer, is refused pointing at response_format, never dropped', (field, value, api) => {
+    const parsed = openaiDialect.parseRequest(request({ [field]: value }));
+    expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: field, message: expect.stringContaining(api) });
+    expect(parsed.ok ? '' : parsed.problem.message).toMatch(/send response_format/);
   });
 
   it.each([

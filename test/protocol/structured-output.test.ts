@@ -105,12 +105,15 @@ describe("an OpenAI-dialect upstream's refusal (the model declined a structured 
 
   it('is its words as the text and a content_filter finish, whole and streamed, never an empty answer that ended well', () => {
     const whole = openaiDialect.parseResult({ id: 'c1', model: 'm', choices: [{ message: { role: 'assistant', content: null, refusal: refusalText }, finish_reason: 'stop' }], usage: { prompt_tokens: 9, completion_tokens: 8 } });
-    expect(whole.ok ? whole.value : undefined).toMatchObject({ text: refusalText, finishReason: 'content_filter' });
+    expect(whole.ok ? whole.value : undefined).toMatchObject({ text: refusalText, finishReason: 'content_filter', refusal: true });
 
     const reader = openaiDialect.createStreamReader();
     const chunk = (delta: object, finish: string | null = null): string => JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta, finish_reason: finish }] });
     const events = [chunk({ role: 'assistant', content: null, refusal: '' }), chunk({ refusal: "I'm sorry, " }), chunk({ refusal: 'I cannot help with that.' }), chunk({}, 'stop'), JSON.stringify({ id: 'c1', choices: [], usage: { prompt_tokens: 9, completion_tokens: 8 } })].flatMap((data) => reader.read(undefined, data).events);
-    expect(events.filter((event) => event.type === 'text').map((event) => (event.type === 'text' ? event.text : '')).join('')).toBe(refusalText);
+    expect(events.filter((event) => event.type === 'text')).toEqual([
+      { type: 'text', text: "I'm sorry, ", refusal: true },
+      { type: 'text', text: 'I cannot help with that.', refusal: true },
+    ]);
     expect(events.at(-1)).toEqual({ type: 'finish', finishReason: 'content_filter', usage: { inputTokens: 9, outputTokens: 8 } });
   });
 
@@ -118,5 +121,92 @@ describe("an OpenAI-dialect upstream's refusal (the model declined a structured 
     const whole = openaiDialect.parseResult({ id: 'c1', model: 'm', choices: [{ message: { role: 'assistant', content: null, refusal: refusalText }, finish_reason: 'stop' }] });
     if (!whole.ok) throw new Error('not read');
     expect(anthropicDialect.formatResult({ ...whole.value, id: 'msg_1' })).toMatchObject({ content: [{ type: 'text', text: refusalText }], stop_reason: 'refusal' });
+  });
+});
+
+describe('schemas where the two APIs differ', () => {
+  const bounded = {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    type: 'object',
+    properties: {
+      celsius: { type: 'integer', minimum: -50, maximum: 50, description: 'Temperature' },
+      note: { type: 'string', maxLength: 20, format: 'email' },
+      tags: { type: 'array', items: { type: 'object', properties: { name: { type: 'string', pattern: '^[a-z]+$' } }, required: ['name'], additionalProperties: false }, minItems: 1, maxItems: 3 },
+      kind: { oneOf: [{ type: 'string', enum: ['a', 'b'] }, { type: 'null' }] },
+    },
+    required: ['celsius', 'note', 'tags', 'kind'],
+    additionalProperties: false,
+  };
+
+  it("reach Anthropic-dialect upstreams rewritten to the subset Anthropic takes: bounds moved to the description, objects closed, oneOf as anyOf", () => {
+    const rewritten = {
+      type: 'object',
+      properties: {
+        celsius: { type: 'integer', description: 'Temperature\n\n{minimum: -50, maximum: 50}' },
+        note: { type: 'string', format: 'email', description: '{maxLength: 20}' },
+        tags: { type: 'array', items: { type: 'object', properties: { name: { type: 'string', description: '{pattern: "^[a-z]+$"}' } }, required: ['name'], additionalProperties: false }, minItems: 1, description: '{maxItems: 3}' },
+        kind: { anyOf: [{ type: 'string', enum: ['a', 'b'] }, { type: 'null' }] },
+      },
+      required: ['celsius', 'note', 'tags', 'kind'],
+      additionalProperties: false,
+    };
+    const request = read(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema: bounded, strict: true } }, tools: [{ type: 'function', function: { name: 'f', parameters: bounded, strict: true } }, { type: 'function', function: { name: 'g', parameters: bounded } }] }));
+    const wire = anthropicDialect.encodeRequest(request) as { output_config: { format: { schema: unknown } }; tools: { input_schema: unknown }[] };
+    expect(wire.output_config.format.schema).toEqual(rewritten);
+    expect(wire.tools[0]?.input_schema).toEqual(rewritten);
+    // A tool that is not strict is not held to the schema: it goes as written.
+    expect(wire.tools[1]?.input_schema).toEqual(bounded);
+    // An open object is closed, as Anthropic requires.
+    const open = read(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema: { type: 'object', properties: { a: { type: 'string' } } } } } }));
+    expect((anthropicDialect.encodeRequest(open) as { output_config: unknown }).output_config).toEqual({ format: { type: 'json_schema', schema: { type: 'object', properties: { a: { type: 'string' } }, additionalProperties: false } } });
+  });
+
+  it('are refused by the emulator, as an Anthropic server, when the gateway has not rewritten them', () => {
+    const body = anthropic({ output_config: { format: { type: 'json_schema', schema: bounded } } });
+    const refused = anthropicDialect.parseRequest(body, { asServer: true });
+    expect(refused.ok ? 'accepted' : refused.problem.message).toMatch(/^output_config\.format\.schema: not a schema Anthropic's structured output takes: \$schema dropped; properties\.celsius\.minimum moved to the description; properties\.celsius\.maximum moved to the description$/);
+    const strictTool = anthropicDialect.parseRequest(anthropic({ tools: [{ name: 'f', input_schema: { type: 'object', properties: {} }, strict: true }] }), { asServer: true });
+    expect(strictTool.ok ? 'accepted' : strictTool.problem.param).toBe('tools.0.input_schema');
+    expect(anthropicDialect.parseRequest(body).ok).toBe(true);
+  });
+
+  it("are refused from OpenAI callers with strict when OpenAI's strict mode would refuse them, naming the object", () => {
+    const optional = { type: 'object', properties: { a: { type: 'string' }, b: { type: 'object', properties: { c: { type: 'string' } }, required: [] , additionalProperties: false } }, required: ['a', 'b'], additionalProperties: false };
+    expect(refusal(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema: optional, strict: true } } }))).toEqual({
+      param: 'response_format.json_schema.schema.properties.b.required',
+      message: 'response_format.json_schema.schema.properties.b.required: strict schemas must close every object (additionalProperties: false) and list all its properties in required (write an optional one as nullable)',
+    });
+    expect(refusal(openaiDialect, openai({ tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: {} }, strict: true } }] }))).toMatchObject({ param: 'tools.0.function.parameters.additionalProperties' });
+    // Not strict: any schema.
+    expect(read(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema: optional } } })).responseFormat).toMatchObject({ strict: false });
+  });
+
+  it("from Anthropic callers reach OpenAI-dialect upstreams strict only where OpenAI's strict mode takes them", () => {
+    const optional = { type: 'object', properties: { city: { type: 'string' }, note: { type: 'string' } }, required: ['city'], additionalProperties: false };
+    const request = read(anthropicDialect, anthropic({ output_config: { format: { type: 'json_schema', schema: optional } }, tools: [{ name: 'f', input_schema: optional, strict: true }, { name: 'g', input_schema: schema, strict: true }] }));
+    const wire = openaiDialect.encodeRequest(request) as { response_format: unknown; tools: unknown[] };
+    expect(wire.response_format).toEqual({ type: 'json_schema', json_schema: { name: 'response', schema: optional, strict: false } });
+    expect(wire.tools).toEqual([
+      { type: 'function', function: { name: 'f', parameters: optional } },
+      { type: 'function', function: { name: 'g', parameters: schema, strict: true } },
+    ]);
+  });
+
+  it("a refusal reaches an OpenAI caller in its own field, as OpenAI sends it: content null and finish stop, whole and streamed", () => {
+    const refusalText = "I'm sorry, I cannot help with that.";
+    const whole = openaiDialect.formatResult({ id: 'c1', model: 'm', text: refusalText, finishReason: 'content_filter', refusal: true, usage: { inputTokens: 9, outputTokens: 8 } }) as { choices: unknown[] };
+    expect(whole.choices[0]).toMatchObject({ message: { role: 'assistant', content: null, refusal: refusalText }, finish_reason: 'stop' });
+    const writer = openaiDialect.createStreamWriter({ includeUsage: false, created: 0 });
+    const frames = [
+      writer.write({ type: 'start', id: 'c1', model: 'm', inputTokens: 0 }),
+      writer.write({ type: 'text', text: refusalText, refusal: true }),
+      writer.write({ type: 'finish', finishReason: 'content_filter', usage: { inputTokens: 9, outputTokens: 8 } }),
+    ].join('');
+    const chunks = frames.split('\n\n').filter((frame) => frame.startsWith('data: {')).map((frame) => JSON.parse(frame.slice(6)) as { choices: { delta: object; finish_reason: string | null }[] });
+    expect(chunks.map((chunk) => chunk.choices[0])).toEqual([
+      { index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
+      { index: 0, delta: { refusal: refusalText }, logprobs: null, finish_reason: null },
+      { index: 0, delta: {}, logprobs: null, finish_reason: 'stop' },
+    ]);
   });
 });

@@ -1,0 +1,115 @@
+/**
+ * The JSON Schema each API holds answers to, where the two differ (structured output, strict tools).
+ *
+ * Anthropic constrains decoding to a subset: types, enum and const, anyOf and allOf, $ref and $defs,
+ * properties and required, array items, a few string formats, minItems of 0 or 1, and objects
+ * closed to other properties (additionalProperties false). Bounds on numbers, lengths and item
+ * counts, patterns and the rest are refused. OpenAI's strict mode needs every object closed and
+ * every property required (optional ones are written as nullable).
+ */
+
+/** Keywords Anthropic's structured output takes as they are (a node's own; the nested are walked). */
+const anthropicKeeps = new Set(['type', 'enum', 'const', '$ref', 'description', 'title', 'required', 'default']);
+/** The string formats Anthropic's structured output takes. */
+const anthropicFormats = new Set(['date-time', 'time', 'date', 'duration', 'email', 'hostname', 'uri', 'ipv4', 'ipv6', 'uuid']);
+
+/** A schema as Anthropic's structured output takes it, and the keywords that had to move or change for it. */
+export interface AnthropicSchema {
+  readonly schema: Record<string, unknown>;
+  /** JSON paths of what was changed ('properties.age.minimum moved to the description'); none: taken as it was. */
+  readonly changes: readonly string[];
+}
+
+/**
+ * A schema rewritten for Anthropic: each object closed (additionalProperties false, as Anthropic
+ * requires), oneOf read as anyOf, and each keyword Anthropic refuses moved into the node's
+ * description as `{keyword: value}`, so the model still reads the constraint it cannot be held to.
+ * `$schema`, which constrains nothing, is dropped.
+ */
+export function anthropicSchema(schema: Readonly<Record<string, unknown>>): AnthropicSchema {
+  const changes: string[] = [];
+  return { schema: rewriteNode(schema, '', changes), changes };
+}
+
+function rewriteNode(node: Readonly<Record<string, unknown>>, path: string, changes: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const moved: string[] = [];
+  const at = (key: string): string => (path === '' ? key : `${path}.${key}`);
+  for (const [key, value] of Object.entries(node)) {
+    if (anthropicKeeps.has(key)) {
+      define(out, key, value);
+    } else if ((key === 'properties' || key === '$defs' || key === 'definitions') && isRecord(value)) {
+      define(out, key, Object.fromEntries(Object.entries(value).map(([name, child]) => [name, isRecord(child) ? rewriteNode(child, `${at(key)}.${name}`, changes) : child])));
+    } else if ((key === 'anyOf' || key === 'oneOf' || key === 'allOf') && Array.isArray(value)) {
+      if (key === 'oneOf') changes.push(`${at(key)} read as anyOf`);
+      define(out, key === 'oneOf' ? 'anyOf' : key, value.map((child, index) => (isRecord(child) ? rewriteNode(child, `${at(key)}.${String(index)}`, changes) : child)));
+    } else if (key === 'items' && isRecord(value)) {
+      define(out, key, rewriteNode(value, at(key), changes));
+    } else if (key === 'additionalProperties') {
+      // Set below, for every object.
+    } else if (key === '$schema') {
+      changes.push(`${at(key)} dropped`);
+    } else if ((key === 'format' && typeof value === 'string' && anthropicFormats.has(value)) || (key === 'minItems' && (value === 0 || value === 1))) {
+      define(out, key, value);
+    } else {
+      moved.push(`${key}: ${JSON.stringify(value)}`);
+      changes.push(`${at(key)} moved to the description`);
+    }
+  }
+  if (isObjectNode(node)) {
+    if (node.additionalProperties !== false) changes.push(`${at('additionalProperties')} set to false`);
+    out.additionalProperties = false;
+  }
+  if (moved.length > 0) {
+    const description = typeof out.description === 'string' && out.description !== '' ? `${out.description}\n\n` : '';
+    out.description = `${description}{${moved.join(', ')}}`;
+  }
+  return out;
+}
+
+/**
+ * Whether a schema meets OpenAI's strict mode: every object closed to other properties and listing
+ * each of its properties as required, in every nested schema. Undefined when it does; else the
+ * path of the first object that does not.
+ */
+export function openaiStrictProblem(schema: Readonly<Record<string, unknown>>, path = ''): string | undefined {
+  const at = (key: string): string => (path === '' ? key : `${path}.${key}`);
+  if (isObjectNode(schema)) {
+    const properties = isRecord(schema.properties) ? Object.keys(schema.properties) : [];
+    const required = Array.isArray(schema.required) ? schema.required : [];
+    if (schema.additionalProperties !== false) return at('additionalProperties');
+    const missing = properties.find((name) => !required.includes(name));
+    if (missing !== undefined) return at('required');
+  }
+  for (const [key, value] of Object.entries(schema)) {
+    if ((key === 'properties' || key === '$defs' || key === 'definitions') && isRecord(value)) {
+      for (const [name, child] of Object.entries(value)) {
+        const problem = isRecord(child) ? openaiStrictProblem(child, `${at(key)}.${name}`) : undefined;
+        if (problem !== undefined) return problem;
+      }
+    } else if ((key === 'anyOf' || key === 'oneOf' || key === 'allOf') && Array.isArray(value)) {
+      for (const [index, child] of value.entries()) {
+        const problem = isRecord(child) ? openaiStrictProblem(child, `${at(key)}.${String(index)}`) : undefined;
+        if (problem !== undefined) return problem;
+      }
+    } else if (key === 'items' && isRecord(value)) {
+      const problem = openaiStrictProblem(value, at(key));
+      if (problem !== undefined) return problem;
+    }
+  }
+  return undefined;
+}
+
+/** An object schema: `type` object, or a list of types holding object. */
+function isObjectNode(node: Readonly<Record<string, unknown>>): boolean {
+  return node.type === 'object' || (Array.isArray(node.type) && node.type.includes('object'));
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Sets a property of its own, '__proto__' too (assignment would set the prototype). */
+function define(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
