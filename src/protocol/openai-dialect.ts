@@ -387,6 +387,15 @@ function takenBackId(id: unknown): string | undefined {
 }
 
 /**
+ * A caller's call id as sent to an upstream: OpenAI refuses one over 40 characters, which an
+ * Anthropic caller may send (up to 256). A longer one is shortened as takenBackId does, the same way
+ * in the call and in its result, so they still match; the upstream's answer never names it.
+ */
+function sentCallId(id: string): string {
+  return id.length <= maxCallIdChars ? id : (takenBackId(id) ?? id);
+}
+
+/**
  * An id for a call an upstream gave none, at most 40 characters: unique in the answer (its index
  * ends it), and across answers by the tail of the answer's own id (where its random part is).
  */
@@ -496,10 +505,10 @@ function wireMessage(message: ChatMessage): unknown {
     // OpenAI has no is_error flag: a failed tool's result says so in its text, or an OpenAI-dialect
     // upstream would read it (an empty one above all) as the tool's success.
     const content = message.isError === true ? (message.content === '' ? 'Error' : `Error: ${message.content}`) : message.content;
-    return { role: 'tool', tool_call_id: message.toolCallId ?? '', content };
+    return { role: 'tool', tool_call_id: sentCallId(message.toolCallId ?? ''), content };
   }
   if (message.toolCalls !== undefined && message.toolCalls.length > 0) {
-    return { role: message.role, content: message.content === '' ? null : message.content, tool_calls: message.toolCalls.map((call) => wireToolCall(call)) };
+    return { role: message.role, content: message.content === '' ? null : message.content, tool_calls: message.toolCalls.map((call) => wireToolCall({ ...call, id: sentCallId(call.id) })) };
   }
   return { role: message.role, content: message.parts === undefined ? message.content : message.parts.map(wirePart) };
 }

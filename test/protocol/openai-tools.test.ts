@@ -750,3 +750,32 @@ describe('interleaved tool calls', () => {
     expect(interleaved.events.at(-1)).toEqual({ type: 'error', kind: 'api_error', message: 'upstream interleaved the arguments of two tool calls' });
   });
 });
+
+it("a caller's call id longer than OpenAI takes (an Anthropic caller may send 256 characters) reaches an OpenAI-dialect upstream shortened, alike in the call and its result", () => {
+  const long = `toolu_${'a'.repeat(100)}`;
+  const other = `toolu_${'a'.repeat(99)}b`;
+  const request: ChatRequest = {
+    model: 'm',
+    messages: [
+      { role: 'user', content: 'weather?' },
+      { role: 'assistant', content: '', toolCalls: [{ id: long, name: 'get_weather', arguments: '{}' }, { id: other, name: 'get_weather', arguments: '{}' }, { id: 'call_short', name: 'get_weather', arguments: '{}' }] },
+      { role: 'tool', content: 'sunny', toolCallId: long },
+      { role: 'tool', content: 'rainy', toolCallId: other },
+      { role: 'tool', content: 'windy', toolCallId: 'call_short' },
+    ],
+    tools: [{ name: 'get_weather', parameters: { type: 'object' } }],
+    maxTokens: 10,
+    temperature: undefined,
+    topP: undefined,
+    stop: [],
+    stream: false,
+    includeUsage: false,
+    finalAssistant: 'answer',
+  };
+  const wire = openaiDialect.encodeRequest(request) as { messages: { tool_calls?: { id: string }[]; tool_call_id?: string }[] };
+  const ids = wire.messages[1]?.tool_calls?.map((call) => call.id) ?? [];
+  expect(ids.every((id) => id.length <= 40)).toBe(true);
+  expect(new Set(ids).size).toBe(3);
+  expect(ids[2]).toBe('call_short');
+  expect(wire.messages.slice(2).map((message) => message.tool_call_id)).toEqual(ids);
+});
