@@ -183,6 +183,14 @@ export async function pumpAnswer(
         text = text.slice(overlap);
         if (text === '') return;
       }
+      // A refusal is not the answer: stop sequences do not apply to it, and it keeps its flag (text
+      // held for a possible stop sequence came before it, and goes first).
+      if (guard !== undefined && event.refusal === true) {
+        const held = guard.flush();
+        if (held !== '') deliver(held);
+        deliver(text, { ...event, text });
+        return;
+      }
       if (guard !== undefined) {
         const guarded = guard.push(text);
         if (guarded.release !== '') deliver(guarded.release);
@@ -380,7 +388,7 @@ export async function pumpAnswer(
       context.resumed = undefined;
       context.promptFloor = promptFloor;
       try {
-        next = await firstAnswer(core, context, withoutPrefillWhitespace(request), tried, cancellation, resumesGoingBack);
+        next = await firstAnswer(core, context, withoutPrefillWhitespace(request), tried, cancellation, context.resilience.retries > 0 ? resumesGoingBack : { left: 0 });
       } catch {
         next = undefined;
       }

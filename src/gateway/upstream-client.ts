@@ -330,7 +330,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     const result = parsed.value;
     const queue = new EventQueue<ChatEvent>();
     queue.push({ type: 'start', id: result.id, model: result.model, inputTokens: result.usage.inputTokens });
-    if (result.text !== '') queue.push({ type: 'text', text: result.text });
+    if (result.text !== '') queue.push({ type: 'text', text: result.text, ...(result.refusal === true ? { refusal: true as const } : {}) });
     for (const [index, call] of (result.toolCalls ?? []).entries()) {
       queue.push({ type: 'tool_call', index, id: call.id, name: call.name });
       if (call.arguments !== '') queue.push({ type: 'tool_arguments', index, text: call.arguments });

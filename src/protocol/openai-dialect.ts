@@ -435,8 +435,8 @@ function toolDefinitionOf({ function: tool }: z.infer<typeof toolDefinition>): T
   return {
     name: tool.name,
     ...(tool.description === undefined || tool.description === null ? {} : { description: tool.description }),
-    // No parameters: a function of no arguments, as OpenAI reads it.
-    parameters: tool.parameters ?? { type: 'object', properties: {} },
+    // No parameters: a function of no arguments, as OpenAI reads it (closed, for strict mode).
+    parameters: tool.parameters ?? (tool.strict === true ? { type: 'object', properties: {}, required: [], additionalProperties: false } : { type: 'object', properties: {} }),
     ...(tool.strict === true ? { strict: true } : {}),
   };
 }

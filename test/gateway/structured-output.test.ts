@@ -99,6 +99,15 @@ describe('a structured answer that breaks', () => {
     expect(flaky.bodies[1]).not.toHaveProperty('continue_final_message');
   });
 
+  it('with retries: 0 a whole answer does not go back: it fails with a 502 after the one attempt', async () => {
+    const cut = await scripted(breaksAfter('{"city":'));
+    const started = createGateway({ config: cheapestFirstConfig([[cut.url, 'openai']], apiKey, '{ retries: 0 }'), logger: false });
+    const url = await started.listen(0, '127.0.0.1');
+    cleanups.push(() => started.close());
+    expect((await ask(url, question)).status).toBe(502);
+    expect(cut.arrivals()).toBe(1);
+  });
+
   it('a break before anything but whitespace goes again as first sent: nothing of the JSON was written', async () => {
     const cut = await scripted(breaksAfter('  '));
     const other = await scripted(wholeJson);
@@ -129,6 +138,23 @@ describe("an upstream's refusal", () => {
 
     const anthropic = await ask(url, { model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'Weather in Paris?' }], output_config: { format: { type: 'json_schema', schema } } }, '/v1/messages');
     expect(await anthropic.json()).toMatchObject({ content: [{ type: 'text', text: "I'm sorry, I cannot help with that." }], stop_reason: 'refusal' });
+
+    // Stop sequences do not apply to a refusal, nor take its flag away.
+    const stopped = await client.chat.completions.parse({ ...request, stop: ['help'] });
+    expect(stopped.choices[0]?.message).toMatchObject({ content: null, refusal: "I'm sorry, I cannot help with that." });
+    const streamedStopped = await client.chat.completions.stream({ ...request, stop: ['END'] }).finalChatCompletion();
+    expect(streamedStopped.choices[0]?.message).toMatchObject({ refusal: "I'm sorry, I cannot help with that." });
+  });
+
+  it('a whole answer from an upstream that ignored stream: true keeps its refusal', async () => {
+    const upstream = await startScriptedUpstream(
+      (res) => res.end(JSON.stringify({ id: 'c1', model: 'm', choices: [{ message: { role: 'assistant', content: null, refusal: 'I cannot help.' }, finish_reason: 'stop' }], usage: { prompt_tokens: 5, completion_tokens: 3 } })),
+      { status: 200, contentType: 'application/json' },
+    );
+    cleanups.push(() => upstream.close());
+    const url = await gateway([upstream.url]);
+    const body = (await (await ask(url, question)).json()) as { choices: { message: object; finish_reason: string }[] };
+    expect(body.choices[0]).toMatchObject({ message: { content: null, refusal: 'I cannot help.' }, finish_reason: 'stop' });
   });
 });
 

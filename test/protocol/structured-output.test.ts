@@ -177,6 +177,8 @@ describe('schemas where the two APIs differ', () => {
       message: 'response_format.json_schema.schema.properties.b.required: strict schemas must close every object (additionalProperties: false) and list all its properties in required (write an optional one as nullable)',
     });
     expect(refusal(openaiDialect, openai({ tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: {} }, strict: true } }] }))).toMatchObject({ param: 'tools.0.function.parameters.additionalProperties' });
+    // A strict tool without parameters is a function of no arguments, closed as strict mode needs.
+    expect(read(openaiDialect, openai({ tools: [{ type: 'function', function: { name: 'now', strict: true } }] })).tools).toEqual([{ name: 'now', parameters: { type: 'object', properties: {}, required: [], additionalProperties: false }, strict: true }]);
     // Not strict: any schema.
     expect(read(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema: optional } } })).responseFormat).toMatchObject({ strict: false });
   });
