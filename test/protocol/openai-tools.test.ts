@@ -80,7 +80,7 @@ describe('parsing OpenAI tools, tool choice and parallel_tool_calls', () => {
       parallelToolCalls: false,
       messages: [{ role: 'user' }, { role: 'assistant', toolCalls: [{ id: 'call_1' }] }, { role: 'tool', toolCallId: 'call_1' }],
     });
-    expect(parse({ tools: [{ type: 'function', function: { name: 'f', strict: true } }] }, { asServer: true }).tools).toEqual([{ name: 'f', parameters: { type: 'object', properties: {} }, strict: true }]);
+    expect(parse({ tools: [{ type: 'function', function: { name: 'f', strict: true } }] }, { asServer: true }).tools).toEqual([{ name: 'f', parameters: { type: 'object', properties: {}, required: [], additionalProperties: false }, strict: true }]);
   });
 });
 
