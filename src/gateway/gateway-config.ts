@@ -70,6 +70,13 @@ export const endpointConfigSchema = z.strictObject({
    * from the endpoint: a text-only model's server refuses them (vLLM), or worse, ignores them.
    */
   images: z.boolean().default(true),
+  /**
+   * Whether images may reach the endpoint by URL, for its server to fetch. A self-hosted model server
+   * (vLLM, SGLang) fetches from inside its own network, so a tenant's URL could reach internal
+   * services there (the gateway refuses literal local and private addresses, not names that resolve
+   * to them): false keeps requests with image URLs away (images sent inline still go).
+   */
+  imageUrls: z.boolean().default(true),
   /** 0 for committed capacity: already paid for, free at the margin. */
   marginalCostPerMillionTokens: z.number().min(0).max(1e6),
   /** Concurrent requests the endpoint serves well; the denominator of its load. */

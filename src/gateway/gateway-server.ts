@@ -212,6 +212,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       let clientGone = false;
       const prefixKey = prefixKeyOf(request.messages);
       const hasImages = imageCount(request.messages) > 0;
+      const hasImageUrls = hasImages && request.messages.some((message) => message.parts?.some((part) => part.type === 'image' && part.source.type === 'url') === true);
       // How the request ends as each dialect's upstream receives it: OpenAI-dialect upstreams get the
       // turns as they are; Anthropic's encoder moves system messages out and leaves out turns without
       // text, so a turn of either kind after an assistant turn leaves that turn last there (a prefill).
@@ -248,6 +249,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           ...(request.tools !== undefined && (request.toolChoice === undefined || request.toolChoice.type === 'auto') ? { needsAutoToolChoice: true } : {}),
           ...structuredOutputOf(request),
           ...(hasImages ? { hasImages } : {}),
+          ...(hasImageUrls ? { hasImageUrls } : {}),
           // A resumed answer is a continuation: it goes only where prefills are taken.
           ...(context.resumed !== undefined ? { trailingAssistant: 'continue' as const } : { ...(trailingAssistant === undefined ? {} : { trailingAssistant }), ...(joinedTrailingAssistant === undefined ? {} : { joinedTrailingAssistant }) }),
         }),

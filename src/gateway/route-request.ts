@@ -1,4 +1,5 @@
 import { didYouMean, someOf } from '../domain/suggest.js';
+import type { ChatMessage, ContentPart } from '../protocol/chat.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import type { CircuitStatus } from './circuit-breaker.js';
 import type { EndpointConfig, GatewayConfig, RouteConfig, RoutingPolicyName } from './gateway-config.js';
@@ -25,8 +26,8 @@ import { unitInterval } from './unit-interval.js';
  *     object) not to Anthropic-dialect ones, whose API has schemas only; and a response format
  *     not where the request continues an assistant turn (constrained decoding would start the
  *     JSON over after it)                                           else 400 structured_output
- *  3d. a request that shows the model images goes only to endpoints that read them (images)
- *                                                                  else 400 images
+ *  3d. a request that shows the model images goes only to endpoints that read them (images),
+ *     and one with images by URL only to endpoints that may fetch them (imageUrls)  else 400 images
  *  3. promptTokens + maxOutputTokens <= contextWindow; a longContext endpoint only
  *     when no ordinary endpoint that passed step 2 fits (it is reserved for requests
  *     that need it, even while the ordinary ones are down)          else 400 context
@@ -131,6 +132,8 @@ export interface RouteInput {
   readonly structuredOutput?: 'json_object' | 'json_schema' | 'strict_tools';
   /** The request shows the model images. */
   readonly hasImages?: boolean;
+  /** Some of its images are URLs, for the upstream to fetch. */
+  readonly hasImageUrls?: boolean;
 }
 
 export interface RoutingPolicy {
@@ -186,15 +189,33 @@ const prefixKeyChars = 2048;
  * joining the whole conversation: a slice of a joined copy would keep that copy alive for as long
  * as the request streams.
  */
-export function prefixKeyOf(messages: readonly { readonly role: string; readonly content: string }[]): string {
+export function prefixKeyOf(messages: readonly { readonly role: string; readonly content: string; readonly parts?: ChatMessage['parts'] }[]): string {
   let key = '';
   for (const [index, message] of messages.entries()) {
     if (key.length >= prefixKeyChars) break;
     if (index > 0) key += '\n';
-    key += message.content.slice(0, prefixKeyChars - key.length);
+    key += (message.parts === undefined ? message.content : partsKey(message.parts)).slice(0, prefixKeyChars - key.length);
     if (message.role !== 'system') break;
   }
   return key;
+}
+
+/**
+ * A turn with images as the key reads it: its text, and each image by a short stand-in (a URL's
+ * start; for inline data its length and 32 characters from its middle, where encoders differ
+ * most), so conversations that begin with different images key apart, as a vision model's cache
+ * keys them, without hashing megabytes per request.
+ */
+function partsKey(parts: readonly ContentPart[]): string {
+  return parts
+    .map((part) => {
+      if (part.type === 'text') return part.text;
+      const source = part.source;
+      if (source.type === 'url') return `<image ${source.url.slice(0, 256)}>`;
+      const middle = Math.floor(source.data.length / 2);
+      return `<image ${String(source.data.length)} ${source.data.slice(middle, middle + 32)}>`;
+    })
+    .join('\n');
 }
 
 /** Builds the routing policy once per config. */
@@ -234,7 +255,7 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   if (constraining.length === 0) return structuredOutputFailure(request, allowed);
   const formatting = request.structuredOutput === 'json_object' || request.structuredOutput === 'json_schema' ? constraining.filter((endpoint) => !continuesAssistant(endpoint, request)) : constraining;
   if (formatting.length === 0) return formatAfterPrefillFailure(request, allowed);
-  const seeing = request.hasImages === true ? formatting.filter((endpoint) => endpoint.images) : formatting;
+  const seeing = request.hasImages === true ? formatting.filter((endpoint) => endpoint.images && (request.hasImageUrls !== true || endpoint.imageUrls)) : formatting;
   if (seeing.length === 0) return imagesFailure(request, allowed);
   const needed = request.promptTokens + request.maxOutputTokens;
   const fitting = fitContext(seeing, needed);
@@ -381,7 +402,11 @@ function formatAfterPrefillFailure(request: RouteInput, allowed: ReadonlySet<str
 }
 
 function imagesFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {
-  const message = `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} reads images: send the request without them, or ask the operator for a route to a vision model`;
+  const where = `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)}`;
+  const message =
+    request.hasImageUrls === true
+      ? `${where} reads images it is given by URL: send the images inline (base64), or ask the operator for a route whose endpoints read images and may fetch URLs`
+      : `${where} reads images: send the request without them, or ask the operator for a route to a vision model`;
   return { ok: false, status: 400, code: 'images', message, param: 'messages' };
 }
 

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { defaultMaxOutputTokens, defaultResponseFormatName, hasVisibleText, maxStopSequenceChars, saysSomething, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ContentPart, type ErrorKind, type ErrorReport, type FinishReason, type ImageMediaType, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ToolCall, type ToolChoice, type ToolDefinition } from './chat.js';
+import { defaultMaxOutputTokens, defaultResponseFormatName, hasVisibleText, maxStopSequenceChars, saysSomething, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ContentPart, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ToolCall, type ToolChoice, type ToolDefinition } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest, isQuotableName, noTools, otherApiField, unsupportedContent } from './request-problem.js';
 import { answerSchema } from './answer-schema.js';
-import { isBase64, isHttpUrl, isImageMediaType } from './image-source.js';
+import { readBase64Image, readWebImage } from './image-source.js';
 import { anthropicSchema } from './json-schema-limits.js';
 import { sseFrame } from './sse.js';
 import { jsonObjectOf, toolCallIdPattern, toolNamePattern, toolUseIssue } from './tool-use.js';
@@ -23,8 +23,8 @@ const imageBlock = z.looseObject({
   source: z.discriminatedUnion(
     'type',
     [
-      z.looseObject({ type: z.literal('base64'), media_type: z.string().refine(isImageMediaType, "media_type must be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'"), data: z.string().refine(isBase64, 'data must be the image, base64-encoded') }),
-      z.looseObject({ type: z.literal('url'), url: z.string().refine(isHttpUrl, 'url must be an http(s) URL') }),
+      z.looseObject({ type: z.literal('base64'), media_type: z.string(), data: z.string() }),
+      z.looseObject({ type: z.literal('url'), url: z.string().regex(/^https?:\/\//i, 'url must be an http(s) URL') }),
     ],
     { error: "an image's source is {\"type\": \"base64\", \"media_type\": ..., \"data\": ...} or {\"type\": \"url\", \"url\": ...} (files uploaded to Anthropic are not supported by this gateway)" },
   ),
@@ -243,7 +243,9 @@ function readConversation(system: string, turns: readonly Turn[]): Parsed<Conver
         const parsed = imageBlock.safeParse(block);
         if (!parsed.success) return blockRefusal(parsed.error, ['messages', index, 'content', blockIndex]);
         const source = parsed.data.source;
-        parts.push({ type: 'image', source: source.type === 'url' ? { type: 'url', url: source.url } : { type: 'base64', mediaType: source.media_type as ImageMediaType, data: source.data } });
+        const reading = source.type === 'url' ? readWebImage(source.url) : readBase64Image(source.media_type, source.data);
+        if (!reading.ok) return refusal(`${path}.content.${String(blockIndex)}.source`, reading.problem);
+        parts.push({ type: 'image', source: reading.source });
       } else if (type === 'tool_result') {
         // Anthropic: "Messages following tool_use blocks must begin with ... tool_result blocks".
         if (parts.length > 0) return refusal(`${path}.content.${String(blockIndex)}`, "tool_result blocks come first in a user turn, before any text, as the Messages API requires");

@@ -9,7 +9,7 @@
  */
 
 /** Keywords Anthropic's structured output takes as they are (a node's own; the nested are walked). */
-const anthropicKeeps = new Set(['type', 'enum', 'const', '$ref', 'description', 'title', 'required', 'default']);
+const anthropicKeeps = new Set(['type', '$ref', 'title', 'required']);
 /** The string formats Anthropic's structured output takes. */
 const anthropicFormats = new Set(['date-time', 'time', 'date', 'duration', 'email', 'hostname', 'uri', 'ipv4', 'ipv6', 'uuid']);
 
@@ -36,7 +36,10 @@ function rewriteNode(node: Readonly<Record<string, unknown>>, path: string, chan
   const moved: string[] = [];
   const at = (key: string): string => (path === '' ? key : `${path}.${key}`);
   for (const [key, value] of Object.entries(node)) {
-    if (anthropicKeeps.has(key)) {
+    if (anthropicKeeps.has(key) || (key === 'description' && typeof value === 'string')) {
+      define(out, key, value);
+    } else if ((key === 'enum' && Array.isArray(value) && value.every(isPrimitive)) || (key === 'const' && isPrimitive(value))) {
+      // Anthropic takes literals of strings, numbers, booleans and null only.
       define(out, key, value);
     } else if ((key === 'properties' || key === '$defs' || key === 'definitions') && isRecord(value)) {
       define(out, key, Object.fromEntries(Object.entries(value).map(([name, child]) => [name, isRecord(child) ? rewriteNode(child, `${at(key)}.${name}`, changes) : child])));
@@ -45,7 +48,7 @@ function rewriteNode(node: Readonly<Record<string, unknown>>, path: string, chan
       define(out, key === 'oneOf' ? 'anyOf' : key, value.map((child, index) => (isRecord(child) ? rewriteNode(child, `${at(key)}.${String(index)}`, changes) : child)));
     } else if (key === 'items' && isRecord(value)) {
       define(out, key, rewriteNode(value, at(key), changes));
-    } else if (key === 'additionalProperties') {
+    } else if (key === 'additionalProperties' && typeof value === 'boolean') {
       // Set below, for every object.
     } else if (key === '$schema') {
       changes.push(`${at(key)} dropped`);
@@ -57,7 +60,8 @@ function rewriteNode(node: Readonly<Record<string, unknown>>, path: string, chan
     }
   }
   if (isObjectNode(node)) {
-    if (node.additionalProperties !== false) changes.push(`${at('additionalProperties')} set to false`);
+    // An additionalProperties schema (a map's values) was moved to the description above.
+    if (node.additionalProperties === true || node.additionalProperties === undefined) changes.push(`${at('additionalProperties')} set to false`);
     out.additionalProperties = false;
   }
   if (moved.length > 0) {
@@ -100,9 +104,13 @@ export function openaiStrictProblem(schema: Readonly<Record<string, unknown>>, p
   return undefined;
 }
 
-/** An object schema: `type` object, or a list of types holding object. */
+/** An object schema: `type` object, a list of types holding object, or no type but properties. */
 function isObjectNode(node: Readonly<Record<string, unknown>>): boolean {
-  return node.type === 'object' || (Array.isArray(node.type) && node.type.includes('object'));
+  return node.type === 'object' || (Array.isArray(node.type) && node.type.includes('object')) || (node.type === undefined && isRecord(node.properties));
+}
+
+function isPrimitive(value: unknown): boolean {
+  return value === null || typeof value !== 'object';
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -12,6 +12,7 @@ import {
   type ChatResult,
   type ContentPart,
   type ErrorKind,
+  type ImageSource,
   type ErrorReport,
   type FinishReason,
   type Parsed,
@@ -28,7 +29,7 @@ import { invalidRequest, isQuotableName, noTools, otherApiField, plainMessage, u
 import { readContentDelta } from './openai-content-delta.js';
 import { answerSchema } from './answer-schema.js';
 import { openaiStrictProblem } from './json-schema-limits.js';
-import { imageRule, imageSourceOf, imageUrlOf } from './image-source.js';
+import { imageUrlOf, readImageUrl } from './image-source.js';
 import { sseFrame } from './sse.js';
 import { jsonObjectOf, toolCallIdPattern, toolNamePattern, toolUseIssue } from './tool-use.js';
 
@@ -37,7 +38,19 @@ const textPart = z.object({ type: z.literal('text'), text: z.string() });
 /** An image in a user message: a URL the upstream fetches, or the image itself as a data URL. */
 const imagePart = z.looseObject({
   type: z.literal('image_url'),
-  image_url: z.looseObject({ url: z.string().refine((url) => imageSourceOf(url) !== undefined, imageRule), detail: z.enum(['auto', 'low', 'high']).nullish() }, { error: 'is required: {"url": "..."}, the image' }),
+  image_url: z.looseObject(
+    {
+      // Read once, into its source: a data URL may be megabytes.
+      url: z.string().transform((url, context): ImageSource => {
+        const reading = readImageUrl(url);
+        if (reading.ok) return reading.source;
+        context.addIssue({ code: 'custom', message: reading.problem });
+        return z.NEVER;
+      }),
+      detail: z.enum(['auto', 'low', 'high']).nullish(),
+    },
+    { error: 'is required: {"url": "..."}, the image' },
+  ),
 });
 const contentPart = z.discriminatedUnion('type', [textPart, imagePart]);
 type ContentPartInput = z.infer<typeof contentPart>;
@@ -490,9 +503,7 @@ function canonicalMessage(message: z.infer<typeof messageSchema>): ChatMessage {
 
 function canonicalPart(part: ContentPartInput): ContentPart {
   if (part.type === 'text') return { type: 'text', text: part.text };
-  // The schema refused a url that is no image source.
-  const source = imageSourceOf(part.image_url.url) ?? { type: 'url', url: part.image_url.url };
-  return { type: 'image', source, ...(part.image_url.detail === undefined || part.image_url.detail === null ? {} : { detail: part.image_url.detail }) };
+  return { type: 'image', source: part.image_url.url, ...(part.image_url.detail === undefined || part.image_url.detail === null ? {} : { detail: part.image_url.detail }) };
 }
 
 function wirePart(part: ContentPart): unknown {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { RouteConfig, RoutingPolicyName } from '../../src/gateway/gateway-config.js';
 import { hash32, hashRingFor, virtualNodesPerEndpoint, walkRing } from '../../src/gateway/hash-ring.js';
 import { parseJurisdictionHeader, prefixKeyOf, routeRequest, routingPolicyFromConfig, type EndpointView, type RouteDecision, type RouteInput, type RoutingPolicy } from '../../src/gateway/route-request.js';
+import type { ChatMessage } from '../../src/protocol/chat.js';
 import { scriptedRandom, seededRandom } from './seeded-random.js';
 
 function endpoint(id: string, overrides: Partial<EndpointView> = {}): EndpointView {
@@ -19,6 +20,7 @@ function endpoint(id: string, overrides: Partial<EndpointView> = {}): EndpointVi
     autoToolChoice: true,
     structuredOutputs: true,
     images: true,
+    imageUrls: true,
     marginalCostPerMillionTokens: 0,
     capacity: 10,
     weight: 1,
@@ -333,6 +335,11 @@ describe('eligibility: images', () => {
     const fleet = [endpoint('text-only', { images: false }), endpoint('vision'), endpoint('eu-vision', { jurisdiction: 'eu' })];
     expect(ranked(route(fleet, ['cost'], { hasImages: true }))).toEqual(['vision', 'eu-vision']);
     expect(ranked(route(fleet, ['cost']))).toEqual(['text-only', 'vision', 'eu-vision']);
+    // Images by URL only where the endpoint may fetch them.
+    const fetching = [endpoint('inline-only', { imageUrls: false }), endpoint('fetching')];
+    expect(ranked(route(fetching, ['cost'], { hasImages: true, hasImageUrls: true }))).toEqual(['fetching']);
+    expect(ranked(route(fetching, ['cost'], { hasImages: true }))).toEqual(['inline-only', 'fetching']);
+    expect(route([endpoint('inline-only', { imageUrls: false })], ['cost'], { hasImages: true, hasImageUrls: true })).toMatchObject({ status: 400, code: 'images', message: expect.stringContaining('reads images it is given by URL: send the images inline (base64)') });
     expect(route([fleet[0] as EndpointView, fleet[2] as EndpointView], ['cost'], { hasImages: true, headerJurisdictions: ['us'] })).toEqual({
       ok: false,
       status: 400,
@@ -621,5 +628,16 @@ describe('prefixKeyOf', () => {
     const keys = new Set([1, 3, 5].map((length) => prefixKeyOf([system, ...turns.slice(0, length)])));
     expect(keys.size).toBe(1);
     expect(prefixKeyOf([system, message('user', 'write a haiku')])).not.toBe(prefixKeyOf([system, turns[0] ?? message('user', '')]));
+  });
+
+  it('keys conversations that begin with different images apart, the same image alike, without reading all of its data', () => {
+    const shown = (data: string): { role: string; content: string; parts: ChatMessage['parts'] } => ({ role: 'user', content: 'what is this?', parts: [{ type: 'image', source: { type: 'base64', mediaType: 'image/png', data } }, { type: 'text', text: 'what is this?' }] });
+    const cat = 'A'.repeat(4000) + 'cat' + 'A'.repeat(4000);
+    const dog = 'A'.repeat(4000) + 'dog' + 'A'.repeat(4000);
+    expect(prefixKeyOf([shown(cat)])).not.toBe(prefixKeyOf([shown(dog)]));
+    expect(prefixKeyOf([shown(cat), message('assistant', 'a cat'), message('user', 'sure?')])).toBe(prefixKeyOf([shown(cat)]));
+    expect(prefixKeyOf([shown(cat)]).length).toBeLessThan(100);
+    const byUrl = (url: string): { role: string; content: string; parts: ChatMessage['parts'] } => ({ role: 'user', content: '', parts: [{ type: 'image', source: { type: 'url', url } }] });
+    expect(prefixKeyOf([byUrl('https://example.com/a.png')])).not.toBe(prefixKeyOf([byUrl('https://example.com/b.png')]));
   });
 });

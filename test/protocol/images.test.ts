@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
 import { estimatePromptTokens, estimateTokens, imageTokenEstimate, promptText, type ChatMessage, type ChatRequest } from '../../src/protocol/chat.js';
 import type { Dialect } from '../../src/protocol/dialect.js';
-import { imageSourceOf } from '../../src/protocol/image-source.js';
+import { readBase64Image, readImageUrl } from '../../src/protocol/image-source.js';
 import { openaiDialect } from '../../src/protocol/openai-dialect.js';
 
 /** Images in user turns, in both dialects: read, written, and carried from one to the other. */
@@ -54,8 +54,12 @@ describe('OpenAI image_url parts', () => {
 
   it.each([
     [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'ftp://example.com/a.png' } }] }], 'messages.0.content.0.image_url.url', 'an image is an http(s) URL or a base64 data URL of a JPEG, PNG, GIF or WebP image (data:image/png;base64,...)'],
-    [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/bmp;base64,${png}` } }] }], 'messages.0.content.0.image_url.url', 'an image is an http(s) URL or a base64 data URL of a JPEG, PNG, GIF or WebP image (data:image/png;base64,...)'],
-    [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,not base64!' } }] }], 'messages.0.content.0.image_url.url', 'an image is an http(s) URL or a base64 data URL of a JPEG, PNG, GIF or WebP image (data:image/png;base64,...)'],
+    [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/bmp;base64,${png}` } }] }], 'messages.0.content.0.image_url.url', 'the image type must be image/jpeg, image/png, image/gif or image/webp'],
+    [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,not base64!' } }] }], 'messages.0.content.0.image_url.url', 'the image data is not base64'],
+    [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,' } }] }], 'messages.0.content.0.image_url.url', 'the image data is empty'],
+    [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${Buffer.from('%PDF-1.7 not an image').toString('base64')}` } }] }], 'messages.0.content.0.image_url.url', 'the image data is not a JPEG, PNG, GIF or WebP image'],
+    [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png,${png}` } }] }], 'messages.0.content.0.image_url.url', 'a data URL image must be base64-encoded: data:image/png;base64,...'],
+    [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'http://169.254.169.254/latest/meta-data' } }] }], 'messages.0.content.0.image_url.url', 'an image URL must point at the public internet, not at a local, private or internal address'],
     [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: photoUrl, detail: 'ultra' } }] }], 'messages.0.content.0.image_url.detail', 'must be one of "auto", "low", "high"'],
     [[{ role: 'user', content: [{ type: 'image_url' }] }], 'messages.0.content.0.image_url', 'is required: {"url": "..."}, the image'],
     [[{ role: 'system', content: [{ type: 'image_url', image_url: { url: photoUrl } }] }, { role: 'user', content: 'hi' }], 'messages.0.content.0', 'image parts are allowed only in user messages'],
@@ -114,9 +118,11 @@ describe('Anthropic image blocks', () => {
   });
 
   it.each([
-    [[{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/tiff', data: png } }] }], 'messages.0.content.0.source.media_type', "media_type must be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'"],
-    [[{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'a b c' } }] }], 'messages.0.content.0.source.data', 'data must be the image, base64-encoded'],
+    [[{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/tiff', data: png } }] }], 'messages.0.content.0.source', 'the image type must be image/jpeg, image/png, image/gif or image/webp'],
+    [[{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'a b c!' } }] }], 'messages.0.content.0.source', 'the image data is not base64'],
+    [[{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: '' } }] }], 'messages.0.content.0.source', 'the image data is empty'],
     [[{ role: 'user', content: [{ type: 'image', source: { type: 'url', url: 'file:///etc/passwd' } }] }], 'messages.0.content.0.source.url', 'url must be an http(s) URL'],
+    [[{ role: 'user', content: [{ type: 'image', source: { type: 'url', url: 'http://localhost:8080/admin' } }] }], 'messages.0.content.0.source', 'an image URL must point at the public internet, not at a local, private or internal address'],
     [[{ role: 'user', content: [{ type: 'image', source: { type: 'file', file_id: 'file_1' } }] }], 'messages.0.content.0.source.type', 'an image\'s source is {"type": "base64", "media_type": ..., "data": ...} or {"type": "url", "url": ...} (files uploaded to Anthropic are not supported by this gateway)'],
     [[{ role: 'user', content: 'hi' }, { role: 'assistant', content: [{ type: 'image', source: { type: 'url', url: photoUrl } }] }], 'messages.1.content.0', 'image blocks are what the user shows the model: they belong in user turns'],
   ])('%j is refused at %s', (messages, param, text) => {
@@ -143,16 +149,39 @@ describe('Anthropic image blocks', () => {
 
 describe('estimates', () => {
   it('count each image as imageTokenEstimate tokens; its bytes are not prompt text', () => {
-    const request = read(openaiDialect, openai([{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${Buffer.alloc(30_000).toString('base64')}` } }] }]));
+    const request = read(openaiDialect, openai([{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${Buffer.concat([Buffer.from(png, 'base64'), Buffer.alloc(30_000)]).toString('base64')}` } }] }]));
     expect(promptText(request)).toBe('What is this?');
     expect(estimatePromptTokens(request)).toBe(estimateTokens('What is this?') + imageTokenEstimate);
   });
 });
 
-it('a data URL is read case-insensitively in its header and only with base64 data of a known type', () => {
-  expect(imageSourceOf(`data:IMAGE/PNG;base64,${png}`)).toEqual({ type: 'base64', mediaType: 'image/png', data: png });
-  expect(imageSourceOf(`data:image/png,${png}`)).toBeUndefined();
-  expect(imageSourceOf('data:image/png;base64,abc')).toBeUndefined();
-  expect(imageSourceOf('not a url')).toBeUndefined();
-  expect(imageSourceOf('HTTPS://example.com/a.png')).toEqual({ type: 'url', url: 'HTTPS://example.com/a.png' });
+describe('reading an image as clients send them', () => {
+  const ok = { ok: true, source: { type: 'base64', mediaType: 'image/png', data: png } };
+
+  it('a data URL: its header in any case, parameters before base64, image/jpg as image/jpeg, base64 wrapped in lines or unpadded', () => {
+    expect(readImageUrl(`data:IMAGE/PNG;BASE64,${png}`)).toEqual(ok);
+    expect(readImageUrl(`data:image/png;name=a.png;charset=utf-8;base64,${png}`)).toEqual(ok);
+    // Python's encodebytes and MIME encoders wrap base64 every 76 characters.
+    expect(readImageUrl(`data:image/png;base64,${png.slice(0, 40)}\r\n${png.slice(40)}\n`)).toEqual(ok);
+    expect(readImageUrl(`data:image/png;base64,${png.replace(/=+$/, '')}`)).toEqual(ok);
+    const jpeg = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 74, 70, 73, 70]).toString('base64');
+    expect(readImageUrl(`data:image/jpg;base64,${jpeg}`)).toEqual({ ok: true, source: { type: 'base64', mediaType: 'image/jpeg', data: jpeg } });
+  });
+
+  it('the type is what the bytes say, whatever the label: Anthropic refuses a mismatch, OpenAI reads the bytes', () => {
+    expect(readBase64Image('image/jpeg', png)).toEqual(ok);
+    const gif = Buffer.from('GIF89a\u0001\u0000').toString('base64');
+    expect(readBase64Image('image/png', gif)).toEqual({ ok: true, source: { type: 'base64', mediaType: 'image/gif', data: gif } });
+    const webp = Buffer.concat([Buffer.from('RIFF'), Buffer.from([0, 0, 0, 0]), Buffer.from('WEBPVP8 ')]).toString('base64');
+    expect(readBase64Image('image/png', webp)).toMatchObject({ ok: true, source: { mediaType: 'image/webp' } });
+  });
+
+  it('a URL on the public internet passes as sent; local, private and link-local hosts do not', () => {
+    expect(readImageUrl('HTTPS://example.com/a.png')).toEqual({ ok: true, source: { type: 'url', url: 'HTTPS://example.com/a.png' } });
+    expect(readImageUrl('https://8.8.8.8/a.png').ok).toBe(true);
+    for (const url of ['http://localhost/a.png', 'http://127.1/a.png', 'http://10.0.0.5/a.png', 'http://192.168.1.1/a.png', 'http://172.20.0.1/a.png', 'http://[::1]/a.png', 'http://[fd00::1]/a.png', 'http://[::ffff:10.0.0.1]/a.png', 'http://metadata.google.internal/a', 'http://0.0.0.0/a']) {
+      expect(readImageUrl(url)).toMatchObject({ ok: false });
+    }
+    expect(readImageUrl('not a url')).toMatchObject({ ok: false });
+  });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
 import { promptText, type ChatRequest } from '../../src/protocol/chat.js';
 import type { Dialect } from '../../src/protocol/dialect.js';
+import { anthropicSchema } from '../../src/protocol/json-schema-limits.js';
 import { openaiDialect } from '../../src/protocol/openai-dialect.js';
 
 /** Structured output (response formats, strict tools) in both dialects: read, written, and carried from one to the other. */
@@ -159,6 +160,32 @@ describe('schemas where the two APIs differ', () => {
     // An open object is closed, as Anthropic requires.
     const open = read(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema: { type: 'object', properties: { a: { type: 'string' } } } } } }));
     expect((anthropicDialect.encodeRequest(open) as { output_config: unknown }).output_config).toEqual({ format: { type: 'json_schema', schema: { type: 'object', properties: { a: { type: 'string' } }, additionalProperties: false } } });
+  });
+
+  it('Anthropic takes primitive literals only, closed objects only (a map is described, not allowed), and reads an object without a type as one', () => {
+    const loose = {
+      type: 'object',
+      properties: {
+        point: { enum: [{ x: 1 }, 'origin'] },
+        mode: { const: 'fast', default: 'fast' },
+        scores: { type: 'object', additionalProperties: { type: 'number' } },
+        bare: { properties: { a: { type: 'string' } } },
+        noted: { type: 'string', description: 42 },
+      },
+    };
+    expect(anthropicSchema(loose).schema).toEqual({
+      type: 'object',
+      properties: {
+        point: { description: '{enum: [{"x":1},"origin"]}' },
+        mode: { const: 'fast', description: '{default: "fast"}' },
+        scores: { type: 'object', description: '{additionalProperties: {"type":"number"}}', additionalProperties: false },
+        bare: { properties: { a: { type: 'string' } }, additionalProperties: false },
+        noted: { type: 'string', description: '{description: 42}' },
+      },
+      additionalProperties: false,
+    });
+    // Rewriting twice changes nothing more.
+    expect(anthropicSchema(anthropicSchema(loose).schema).changes).toEqual([]);
   });
 
   it('are refused by the emulator, as an Anthropic server, when the gateway has not rewritten them', () => {
