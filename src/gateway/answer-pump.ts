@@ -360,7 +360,8 @@ export async function pumpAnswer(
     // sent, and the whole would not parse): a non-stream answer starts over below, a
     // stream ends with an error event. JSON of which only whitespace was sent goes again as sent.
     const jsonBegun = request.responseFormat !== undefined && (sent.toString() + (guard?.held ?? '')).trim() !== '';
-    if (context.resilience.resumeStreams && calls.count === 0 && !jsonBegun) {
+    // Nor a refusal: a continuation would carry on from the refusal's words as if they were an answer.
+    if (context.resilience.resumeStreams && calls.count === 0 && !jsonBegun && !refused) {
       // Held text (a possible stop sequence's start) was generated too: the continuation goes on from it.
       const generated = sent.toString() + (guard?.held ?? '');
       const received = generated.trimEnd();

@@ -71,12 +71,13 @@ export const endpointConfigSchema = z.strictObject({
    */
   images: z.boolean().default(true),
   /**
-   * Whether images may reach the endpoint by URL, for its server to fetch. A self-hosted model server
-   * (vLLM, SGLang) fetches from inside its own network, so a tenant's URL could reach internal
-   * services there (the gateway refuses literal local and private addresses, not names that resolve
-   * to them): false keeps requests with image URLs away (images sent inline still go).
+   * Which image URLs the endpoint's server may be given to fetch. A self-hosted model server (vLLM,
+   * SGLang) fetches from inside its own network, so a tenant's URL could reach internal services
+   * there. 'public' (the default): URLs whose host is not plainly local or private (the gateway
+   * reads literal addresses and local names, not what names resolve to); 'any': those too, for a
+   * server meant to fetch from an internal store; 'none': no URLs (images sent inline still go).
    */
-  imageUrls: z.boolean().default(true),
+  imageUrls: z.enum(['public', 'any', 'none']).default('public'),
   /** 0 for committed capacity: already paid for, free at the margin. */
   marginalCostPerMillionTokens: z.number().min(0).max(1e6),
   /** Concurrent requests the endpoint serves well; the denominator of its load. */

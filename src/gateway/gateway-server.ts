@@ -212,7 +212,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       let clientGone = false;
       const prefixKey = prefixKeyOf(request.messages);
       const hasImages = imageCount(request.messages) > 0;
-      const hasImageUrls = hasImages && request.messages.some((message) => message.parts?.some((part) => part.type === 'image' && part.source.type === 'url') === true);
+      const imageUrls = hasImages ? imageUrlsOf(request) : undefined;
       // How the request ends as each dialect's upstream receives it: OpenAI-dialect upstreams get the
       // turns as they are; Anthropic's encoder moves system messages out and leaves out turns without
       // text, so a turn of either kind after an assistant turn leaves that turn last there (a prefill).
@@ -249,7 +249,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           ...(request.tools !== undefined && (request.toolChoice === undefined || request.toolChoice.type === 'auto') ? { needsAutoToolChoice: true } : {}),
           ...structuredOutputOf(request),
           ...(hasImages ? { hasImages } : {}),
-          ...(hasImageUrls ? { hasImageUrls } : {}),
+          ...(imageUrls === undefined ? {} : { imageUrls }),
           // A resumed answer is a continuation: it goes only where prefills are taken.
           ...(context.resumed !== undefined ? { trailingAssistant: 'continue' as const } : { ...(trailingAssistant === undefined ? {} : { trailingAssistant }), ...(joinedTrailingAssistant === undefined ? {} : { joinedTrailingAssistant }) }),
         }),
@@ -611,4 +611,17 @@ function parserRefusal(code: string | undefined): { status: number; kind: 'too_l
 function structuredOutputOf(request: ChatRequest): { structuredOutput?: 'json_object' | 'json_schema' | 'strict_tools' } {
   if (request.responseFormat !== undefined) return { structuredOutput: request.responseFormat.type };
   return request.tools?.some((tool) => tool.strict === true) === true ? { structuredOutput: 'strict_tools' } : {};
+}
+
+/** Whether a request's images include URLs (routing step 3d): 'local' when one's host is plainly not public. */
+function imageUrlsOf(request: ChatRequest): 'public' | 'local' | undefined {
+  let urls: 'public' | 'local' | undefined;
+  for (const message of request.messages) {
+    for (const part of message.parts ?? []) {
+      if (part.type !== 'image' || part.source.type !== 'url') continue;
+      if (part.source.local === true) return 'local';
+      urls = 'public';
+    }
+  }
+  return urls;
 }

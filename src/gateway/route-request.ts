@@ -132,8 +132,8 @@ export interface RouteInput {
   readonly structuredOutput?: 'json_object' | 'json_schema' | 'strict_tools';
   /** The request shows the model images. */
   readonly hasImages?: boolean;
-  /** Some of its images are URLs, for the upstream to fetch. */
-  readonly hasImageUrls?: boolean;
+  /** Some of its images are URLs, for the upstream to fetch: 'local' when one's host is plainly not public. */
+  readonly imageUrls?: 'public' | 'local';
 }
 
 export interface RoutingPolicy {
@@ -255,7 +255,7 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   if (constraining.length === 0) return structuredOutputFailure(request, allowed);
   const formatting = request.structuredOutput === 'json_object' || request.structuredOutput === 'json_schema' ? constraining.filter((endpoint) => !continuesAssistant(endpoint, request)) : constraining;
   if (formatting.length === 0) return formatAfterPrefillFailure(request, allowed);
-  const seeing = request.hasImages === true ? formatting.filter((endpoint) => endpoint.images && (request.hasImageUrls !== true || endpoint.imageUrls)) : formatting;
+  const seeing = request.hasImages === true ? formatting.filter((endpoint) => endpoint.images && fetches(endpoint, request.imageUrls)) : formatting;
   if (seeing.length === 0) return imagesFailure(request, allowed);
   const needed = request.promptTokens + request.maxOutputTokens;
   const fitting = fitContext(seeing, needed);
@@ -277,6 +277,11 @@ function takesEnding(endpoint: EndpointView, ending: 'continue' | 'answer' | und
 /** Whether an endpoint constrains output as a request needs: Anthropic's API has schemas, but no JSON mode. */
 function constrains(endpoint: EndpointView, needed: RouteInput['structuredOutput']): boolean {
   return endpoint.structuredOutputs && (needed !== 'json_object' || endpoint.dialect !== 'anthropic');
+}
+
+/** Whether the endpoint may be given the request's image URLs to fetch. */
+function fetches(endpoint: EndpointView, urls: RouteInput['imageUrls']): boolean {
+  return urls === undefined || endpoint.imageUrls === 'any' || (urls === 'public' && endpoint.imageUrls === 'public');
 }
 
 /** Whether the endpoint would continue the request's trailing assistant turn: Anthropic's API reads any as a prefill. */
@@ -404,7 +409,9 @@ function formatAfterPrefillFailure(request: RouteInput, allowed: ReadonlySet<str
 function imagesFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {
   const where = `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)}`;
   const message =
-    request.hasImageUrls === true
+    request.imageUrls === 'local'
+      ? `${where} reads images and may fetch them from a local or private address: send the images inline (base64), or ask the operator for a route whose endpoints may (imageUrls: any)`
+      : request.imageUrls === 'public'
       ? `${where} reads images it is given by URL: send the images inline (base64), or ask the operator for a route whose endpoints read images and may fetch URLs`
       : `${where} reads images: send the request without them, or ask the operator for a route to a vision model`;
   return { ok: false, status: 400, code: 'images', message, param: 'messages' };

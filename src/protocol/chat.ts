@@ -27,7 +27,10 @@ export const imageMediaTypes = ['image/jpeg', 'image/png', 'image/gif', 'image/w
 export type ImageMediaType = (typeof imageMediaTypes)[number];
 
 /** Where an image comes from: a URL the upstream fetches, or the image itself, base64-encoded. */
-export type ImageSource = { readonly type: 'url'; readonly url: string } | { readonly type: 'base64'; readonly mediaType: ImageMediaType; readonly data: string };
+export type ImageSource =
+  /** local: the URL's host is plainly not on the public internet (see readWebImage); routing sends it only where such fetches are allowed. */
+  | { readonly type: 'url'; readonly url: string; readonly local?: true }
+  | { readonly type: 'base64'; readonly mediaType: ImageMediaType; readonly data: string };
 
 /** A piece of a user turn: text, or an image (OpenAI's `detail` kept for OpenAI-dialect upstreams). */
 export type ContentPart = { readonly type: 'text'; readonly text: string } | { readonly type: 'image'; readonly source: ImageSource; readonly detail?: 'auto' | 'low' | 'high' };

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import { imageMediaTypes, type ImageMediaType, type ImageSource } from './chat.js';
 
 /** An image read from a request: its source, or what is wrong with it, in words both dialects' refusals use. */
@@ -21,21 +21,25 @@ export function readImageUrl(url: string): ImageReading {
 }
 
 /**
- * An http(s) image URL, which the upstream will fetch: refused when its host is plainly not on
- * the public internet (localhost, a private, loopback or link-local address, a `.internal` name),
- * since a self-hosted model server would fetch it from inside its own network. A name that
- * resolves to such an address is not caught here (no DNS lookup): mark endpoints whose servers
- * must never fetch URLs `imageUrls: false`.
+ * An http(s) image URL, which the upstream will fetch, as the WHATWG parser reads it: forwarded in
+ * that form (`href`), so the upstream's parser cannot read another host out of it
+ * (`http://example.com\@127.0.0.1/` is example.com here and 127.0.0.1 to Python's). A URL with
+ * credentials is refused. One whose host is plainly not on the public internet (a local name, a
+ * private, loopback, link-local, multicast or reserved address) is marked `local`: routing sends it
+ * only to endpoints allowed to fetch such (imageUrls: any), since a self-hosted model server would
+ * fetch it from inside its own network. A name that resolves to such an address is not caught
+ * (no DNS lookup): give endpoints whose servers must never fetch URLs `imageUrls: none`.
  */
 export function readWebImage(url: string): ImageReading {
-  let host: string;
+  let parsed: URL;
   try {
-    host = new URL(url).hostname.toLowerCase();
+    parsed = new URL(url);
   } catch {
     return { ok: false, problem: 'the image URL is not a valid URL' };
   }
-  if (!isPublicHost(host)) return { ok: false, problem: 'an image URL must point at the public internet, not at a local, private or internal address' };
-  return { ok: true, source: { type: 'url', url } };
+  if (parsed.username !== '' || parsed.password !== '') return { ok: false, problem: 'an image URL must not carry credentials (user:password@)' };
+  const local = !isPublicHost(parsed.hostname.toLowerCase().replace(/\.+$/, ''));
+  return { ok: true, source: { type: 'url', url: parsed.href, ...(local ? { local: true } : {}) } };
 }
 
 /**
@@ -45,14 +49,14 @@ export function readWebImage(url: string): ImageReading {
  * refuses an image whose bytes are not of the type sent; OpenAI reads the bytes).
  */
 export function readBase64Image(mediaType: string, data: string): ImageReading {
-  const declared = mediaType.toLowerCase() === 'image/jpg' ? 'image/jpeg' : mediaType.toLowerCase();
-  if (!isImageMediaType(declared)) return { ok: false, problem: `the image type must be image/jpeg, image/png, image/gif or image/webp` };
   const cleaned = cleanBase64(data);
   if (cleaned === undefined) return { ok: false, problem: 'the image data is not base64' };
   if (cleaned === '') return { ok: false, problem: 'the image data is empty' };
   const sniffed = sniffImageType(cleaned);
-  if (sniffed === undefined) return { ok: false, problem: `the image data is not a ${kinds} image` };
-  return { ok: true, source: { type: 'base64', mediaType: sniffed, data: cleaned } };
+  if (sniffed !== undefined) return { ok: true, source: { type: 'base64', mediaType: sniffed, data: cleaned } };
+  const declared = mediaType.toLowerCase() === 'image/jpg' ? 'image/jpeg' : mediaType.toLowerCase();
+  if (!isImageMediaType(declared)) return { ok: false, problem: `the image type must be image/jpeg, image/png, image/gif or image/webp` };
+  return { ok: false, problem: `the image data is not a ${kinds} image` };
 }
 
 /** A source as OpenAI's image_url takes it: the URL, or a data URL of the image. */
@@ -66,11 +70,13 @@ function isImageMediaType(text: string): text is ImageMediaType {
 }
 
 /**
- * Base64 text without ASCII whitespace and padded to a multiple of four, or undefined when it
- * holds anything else. One pass of char codes: an image may be megabytes.
+ * Base64 text without ASCII whitespace, in the standard alphabet (URL-safe '-' and '_' read as
+ * '+' and '/') and padded to a multiple of four, or undefined when it holds anything else. One
+ * pass of char codes: an image may be megabytes.
  */
 function cleanBase64(text: string): string | undefined {
-  const compact = /[ \t\r\n]/.test(text) ? text.replace(/[ \t\r\n]+/g, '') : text;
+  const spaced = /[ \t\r\n]/.test(text) ? text.replace(/[ \t\r\n]+/g, '') : text;
+  const compact = /[-_]/.test(spaced) ? spaced.replace(/-/g, '+').replace(/_/g, '/') : spaced;
   let end = compact.length;
   while (end > 0 && compact.charCodeAt(end - 1) === 61 /* = */) end -= 1;
   if (compact.length - end > 2) return undefined;
@@ -84,9 +90,10 @@ function cleanBase64(text: string): string | undefined {
   return body.length % 4 === 0 ? body : body + '='.repeat(4 - (body.length % 4));
 }
 
-/** The type an image's first bytes say it is (PNG, JPEG, GIF and WebP signatures), or undefined. */
+/** The type an image's first bytes say it is (PNG, JPEG, GIF and WebP signatures), or undefined; fewer than 12 bytes are no image. */
 function sniffImageType(base64: string): ImageMediaType | undefined {
   const head = Buffer.from(base64.slice(0, 16), 'base64');
+  if (head.length < 12) return undefined;
   if (head.length >= 4 && head[0] === 0x89 && head[1] === 0x50 && head[2] === 0x4e && head[3] === 0x47) return 'image/png';
   if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return 'image/jpeg';
   if (head.subarray(0, 4).toString('latin1') === 'GIF8') return 'image/gif';
@@ -94,7 +101,13 @@ function sniffImageType(base64: string): ImageMediaType | undefined {
   return undefined;
 }
 
-/** Whether a URL's host may be on the public internet: not a local name, nor a literal private, loopback or link-local address. */
+/** Addresses not on the public internet (RFC 6890's special-purpose ranges that a fetch could reach). */
+const nonPublic = new BlockList();
+for (const [network, prefix] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4]] as const) nonPublic.addSubnet(network, prefix, 'ipv4');
+// Unspecified and loopback, IPv4-compatible, NAT64, unique local, link-local, site-local, multicast.
+for (const [network, prefix] of [['::', 96], ['::ffff:0:0:0', 96], ['64:ff9b::', 96], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8]] as const) nonPublic.addSubnet(network, prefix, 'ipv6');
+
+/** Whether a URL's host may be on the public internet: not a local name, nor a literal address of a special-purpose range. */
 function isPublicHost(host: string): boolean {
   const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
   if (bare === 'localhost' || bare.endsWith('.localhost') || bare.endsWith('.internal') || bare.endsWith('.local')) return false;
@@ -108,14 +121,12 @@ function isPublicHost(host: string): boolean {
       const low = parseInt(mapped[2], 16);
       return isPublicIpv4(`${String(high >> 8)}.${String(high & 255)}.${String(low >> 8)}.${String(low & 255)}`);
     }
-    if (bare.startsWith('::ffff:')) return isPublicIpv4(bare.slice(7));
-    // Unspecified, loopback, unique local (fc00::/7), link-local (fe80::/10).
-    return !(bare === '::' || bare === '::1' || /^f[cd]/.test(bare) || /^fe[89ab]/.test(bare));
+    if (isIP(bare.slice(7)) === 4 && bare.startsWith('::ffff:')) return isPublicIpv4(bare.slice(7));
+    return !nonPublic.check(bare, 'ipv6');
   }
   return true;
 }
 
 function isPublicIpv4(address: string): boolean {
-  const [a = 0, b = 0] = address.split('.').map(Number);
-  return !(a === 0 || a === 10 || a === 127 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127));
+  return !nonPublic.check(address, 'ipv4');
 }

@@ -78,7 +78,8 @@ function rewriteNode(node: Readonly<Record<string, unknown>>, path: string, chan
  */
 export function openaiStrictProblem(schema: Readonly<Record<string, unknown>>, path = ''): string | undefined {
   const at = (key: string): string => (path === '' ? key : `${path}.${key}`);
-  if (isObjectNode(schema)) {
+  // Objects by their type only, as OpenAI reads them.
+  if (schema.type === 'object' || (Array.isArray(schema.type) && schema.type.includes('object'))) {
     const properties = isRecord(schema.properties) ? Object.keys(schema.properties) : [];
     const required = Array.isArray(schema.required) ? schema.required : [];
     if (schema.additionalProperties !== false) return at('additionalProperties');

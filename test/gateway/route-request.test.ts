@@ -20,7 +20,7 @@ function endpoint(id: string, overrides: Partial<EndpointView> = {}): EndpointVi
     autoToolChoice: true,
     structuredOutputs: true,
     images: true,
-    imageUrls: true,
+    imageUrls: 'public',
     marginalCostPerMillionTokens: 0,
     capacity: 10,
     weight: 1,
@@ -335,11 +335,13 @@ describe('eligibility: images', () => {
     const fleet = [endpoint('text-only', { images: false }), endpoint('vision'), endpoint('eu-vision', { jurisdiction: 'eu' })];
     expect(ranked(route(fleet, ['cost'], { hasImages: true }))).toEqual(['vision', 'eu-vision']);
     expect(ranked(route(fleet, ['cost']))).toEqual(['text-only', 'vision', 'eu-vision']);
-    // Images by URL only where the endpoint may fetch them.
-    const fetching = [endpoint('inline-only', { imageUrls: false }), endpoint('fetching')];
-    expect(ranked(route(fetching, ['cost'], { hasImages: true, hasImageUrls: true }))).toEqual(['fetching']);
-    expect(ranked(route(fetching, ['cost'], { hasImages: true }))).toEqual(['inline-only', 'fetching']);
-    expect(route([endpoint('inline-only', { imageUrls: false })], ['cost'], { hasImages: true, hasImageUrls: true })).toMatchObject({ status: 400, code: 'images', message: expect.stringContaining('reads images it is given by URL: send the images inline (base64)') });
+    // Images by URL only where the endpoint may fetch them; a local or private one only where it may fetch those.
+    const fetching = [endpoint('inline-only', { imageUrls: 'none' }), endpoint('public'), endpoint('internal', { imageUrls: 'any' })];
+    expect(ranked(route(fetching, ['cost'], { hasImages: true, imageUrls: 'public' }))).toEqual(['public', 'internal']);
+    expect(ranked(route(fetching, ['cost'], { hasImages: true, imageUrls: 'local' }))).toEqual(['internal']);
+    expect(ranked(route(fetching, ['cost'], { hasImages: true }))).toEqual(['inline-only', 'public', 'internal']);
+    expect(route([endpoint('inline-only', { imageUrls: 'none' })], ['cost'], { hasImages: true, imageUrls: 'public' })).toMatchObject({ status: 400, code: 'images', message: expect.stringContaining('reads images it is given by URL: send the images inline (base64)') });
+    expect(route([endpoint('public')], ['cost'], { hasImages: true, imageUrls: 'local' })).toMatchObject({ status: 400, code: 'images', message: expect.stringContaining('may fetch them from a local or private address: send the images inline (base64), or ask the operator for a route whose endpoints may (imageUrls: any)') });
     expect(route([fleet[0] as EndpointView, fleet[2] as EndpointView], ['cost'], { hasImages: true, headerJurisdictions: ['us'] })).toEqual({
       ok: false,
       status: 400,

@@ -146,6 +146,19 @@ describe("an upstream's refusal", () => {
     expect(streamedStopped.choices[0]?.message).toMatchObject({ refusal: "I'm sorry, I cannot help with that." });
   });
 
+  it('a refusal that breaks is not continued (a continuation would go on from its words as an answer): a stream ends with an error event', async () => {
+    const cut = await scripted((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: null, refusal: '' }) + openAIChunk({ refusal: "I'm sorry, " }));
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    const other = await scripted(refusing);
+    const url = await gateway([cut.url, other.url]);
+    const { response_format: _format, ...plain } = question;
+    const stream = await readSse(await ask(url, { ...plain, stream: true }), 'openai');
+    expect(stream.ending).toBe('error-event');
+    expect(other.arrivals()).toBe(0);
+  });
+
   it('a whole answer from an upstream that ignored stream: true keeps its refusal', async () => {
     const upstream = await startScriptedUpstream(
       (res) => res.end(JSON.stringify({ id: 'c1', model: 'm', choices: [{ message: { role: 'assistant', content: null, refusal: 'I cannot help.' }, finish_reason: 'stop' }], usage: { prompt_tokens: 5, completion_tokens: 3 } })),

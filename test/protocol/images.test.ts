@@ -54,12 +54,12 @@ describe('OpenAI image_url parts', () => {
 
   it.each([
     [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'ftp://example.com/a.png' } }] }], 'messages.0.content.0.image_url.url', 'an image is an http(s) URL or a base64 data URL of a JPEG, PNG, GIF or WebP image (data:image/png;base64,...)'],
-    [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/bmp;base64,${png}` } }] }], 'messages.0.content.0.image_url.url', 'the image type must be image/jpeg, image/png, image/gif or image/webp'],
+    [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/bmp;base64,${Buffer.from('BM6\u0000\u0000\u0000\u0000\u0000\u0000\u00006\u0000\u0000\u0000').toString('base64')}` } }] }], 'messages.0.content.0.image_url.url', 'the image type must be image/jpeg, image/png, image/gif or image/webp'],
     [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,not base64!' } }] }], 'messages.0.content.0.image_url.url', 'the image data is not base64'],
     [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,' } }] }], 'messages.0.content.0.image_url.url', 'the image data is empty'],
     [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${Buffer.from('%PDF-1.7 not an image').toString('base64')}` } }] }], 'messages.0.content.0.image_url.url', 'the image data is not a JPEG, PNG, GIF or WebP image'],
     [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png,${png}` } }] }], 'messages.0.content.0.image_url.url', 'a data URL image must be base64-encoded: data:image/png;base64,...'],
-    [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'http://169.254.169.254/latest/meta-data' } }] }], 'messages.0.content.0.image_url.url', 'an image URL must point at the public internet, not at a local, private or internal address'],
+    [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://user:secret@example.com/a.png' } }] }], 'messages.0.content.0.image_url.url', 'an image URL must not carry credentials (user:password@)'],
     [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: photoUrl, detail: 'ultra' } }] }], 'messages.0.content.0.image_url.detail', 'must be one of "auto", "low", "high"'],
     [[{ role: 'user', content: [{ type: 'image_url' }] }], 'messages.0.content.0.image_url', 'is required: {"url": "..."}, the image'],
     [[{ role: 'system', content: [{ type: 'image_url', image_url: { url: photoUrl } }] }, { role: 'user', content: 'hi' }], 'messages.0.content.0', 'image parts are allowed only in user messages'],
@@ -118,11 +118,10 @@ describe('Anthropic image blocks', () => {
   });
 
   it.each([
-    [[{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/tiff', data: png } }] }], 'messages.0.content.0.source', 'the image type must be image/jpeg, image/png, image/gif or image/webp'],
+    [[{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/tiff', data: Buffer.from('II*\u0000\u0008\u0000\u0000\u0000\u0000\u0000\u0000\u0000').toString('base64') } }] }], 'messages.0.content.0.source', 'the image type must be image/jpeg, image/png, image/gif or image/webp'],
     [[{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'a b c!' } }] }], 'messages.0.content.0.source', 'the image data is not base64'],
     [[{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: '' } }] }], 'messages.0.content.0.source', 'the image data is empty'],
     [[{ role: 'user', content: [{ type: 'image', source: { type: 'url', url: 'file:///etc/passwd' } }] }], 'messages.0.content.0.source.url', 'url must be an http(s) URL'],
-    [[{ role: 'user', content: [{ type: 'image', source: { type: 'url', url: 'http://localhost:8080/admin' } }] }], 'messages.0.content.0.source', 'an image URL must point at the public internet, not at a local, private or internal address'],
     [[{ role: 'user', content: [{ type: 'image', source: { type: 'file', file_id: 'file_1' } }] }], 'messages.0.content.0.source.type', 'an image\'s source is {"type": "base64", "media_type": ..., "data": ...} or {"type": "url", "url": ...} (files uploaded to Anthropic are not supported by this gateway)'],
     [[{ role: 'user', content: 'hi' }, { role: 'assistant', content: [{ type: 'image', source: { type: 'url', url: photoUrl } }] }], 'messages.1.content.0', 'image blocks are what the user shows the model: they belong in user turns'],
   ])('%j is refused at %s', (messages, param, text) => {
@@ -164,24 +163,35 @@ describe('reading an image as clients send them', () => {
     // Python's encodebytes and MIME encoders wrap base64 every 76 characters.
     expect(readImageUrl(`data:image/png;base64,${png.slice(0, 40)}\r\n${png.slice(40)}\n`)).toEqual(ok);
     expect(readImageUrl(`data:image/png;base64,${png.replace(/=+$/, '')}`)).toEqual(ok);
-    const jpeg = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 74, 70, 73, 70]).toString('base64');
+    const jpeg = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 74, 70, 73, 70, 0, 1]).toString('base64');
     expect(readImageUrl(`data:image/jpg;base64,${jpeg}`)).toEqual({ ok: true, source: { type: 'base64', mediaType: 'image/jpeg', data: jpeg } });
   });
 
   it('the type is what the bytes say, whatever the label: Anthropic refuses a mismatch, OpenAI reads the bytes', () => {
     expect(readBase64Image('image/jpeg', png)).toEqual(ok);
-    const gif = Buffer.from('GIF89a\u0001\u0000').toString('base64');
+    expect(readBase64Image('application/octet-stream', png)).toEqual(ok);
+    // Too short to be an image, whatever it starts with; URL-safe base64 read as standard.
+    expect(readBase64Image('image/jpeg', '/9j/')).toEqual({ ok: false, problem: 'the image data is not a JPEG, PNG, GIF or WebP image' });
+    const urlSafe = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0xfb, 0xff, 0xfe, 0, 1, 2, 3, 4, 5, 6, 7, 8]).toString('base64');
+    expect(urlSafe).toMatch(/[+/]/);
+    expect(readBase64Image('image/jpeg', urlSafe.replace(/\+/g, '-').replace(/\//g, '_'))).toEqual({ ok: true, source: { type: 'base64', mediaType: 'image/jpeg', data: urlSafe } });
+    const gif = Buffer.from('GIF89a\u0001\u0000\u0001\u0000\u0080\u0000\u0000\u0000').toString('base64');
     expect(readBase64Image('image/png', gif)).toEqual({ ok: true, source: { type: 'base64', mediaType: 'image/gif', data: gif } });
     const webp = Buffer.concat([Buffer.from('RIFF'), Buffer.from([0, 0, 0, 0]), Buffer.from('WEBPVP8 ')]).toString('base64');
     expect(readBase64Image('image/png', webp)).toMatchObject({ ok: true, source: { mediaType: 'image/webp' } });
   });
 
-  it('a URL on the public internet passes as sent; local, private and link-local hosts do not', () => {
-    expect(readImageUrl('HTTPS://example.com/a.png')).toEqual({ ok: true, source: { type: 'url', url: 'HTTPS://example.com/a.png' } });
-    expect(readImageUrl('https://8.8.8.8/a.png').ok).toBe(true);
-    for (const url of ['http://localhost/a.png', 'http://127.1/a.png', 'http://10.0.0.5/a.png', 'http://192.168.1.1/a.png', 'http://172.20.0.1/a.png', 'http://[::1]/a.png', 'http://[fd00::1]/a.png', 'http://[::ffff:10.0.0.1]/a.png', 'http://metadata.google.internal/a', 'http://0.0.0.0/a']) {
-      expect(readImageUrl(url)).toMatchObject({ ok: false });
-    }
+  it('a URL passes as the WHATWG parser reads it; one whose host is plainly not public is marked local, for routing', () => {
+    expect(readImageUrl('HTTPS://example.com/a.png')).toEqual({ ok: true, source: { type: 'url', url: 'https://example.com/a.png' } });
+    expect(readImageUrl('https://8.8.8.8/a.png')).toEqual({ ok: true, source: { type: 'url', url: 'https://8.8.8.8/a.png' } });
+    // Forwarded in the parsed form, so no other parser reads another host out of it.
+    expect(readImageUrl('http://example.com\\@127.0.0.1/a.png')).toEqual({ ok: true, source: { type: 'url', url: 'http://example.com/@127.0.0.1/a.png' } });
+    const local = [
+      'http://localhost/a.png', 'http://localhost./a.png', 'http://127.1/a.png', 'http://2130706433/a', 'http://10.0.0.5/a.png', 'http://192.168.1.1/a.png', 'http://172.20.0.1/a.png',
+      'http://224.0.0.1/a', 'http://255.255.255.255/a', 'http://[::1]/a.png', 'http://[::127.0.0.1]/a', 'http://[fd00::1]/a.png', 'http://[fec0::1]/a', 'http://[64:ff9b::a00:1]/a',
+      'http://[::ffff:10.0.0.1]/a.png', 'http://[::ffff:0:7f00:1]/a', 'http://metadata.google.internal./a', 'http://0.0.0.0/a',
+    ];
+    for (const url of local) expect(readImageUrl(url), url).toMatchObject({ ok: true, source: { local: true } });
     expect(readImageUrl('not a url')).toMatchObject({ ok: false });
   });
 });
