@@ -417,7 +417,6 @@ function toolResultOf(message: ChatMessage): AnthropicBlock {
 /** The request's tools and tool choice as Anthropic's; nothing without tools (there is nothing to choose among). */
 function anthropicTools(request: ChatRequest): { tools?: unknown[]; tool_choice?: Record<string, unknown> } {
   if (request.tools === undefined || request.tools.length === 0) return {};
-  // Anthropic requires an object schema; OpenAI callers may leave the type out of theirs.
   const tools = request.tools.map((tool) => {
     // Anthropic requires an object schema; OpenAI callers may leave the type out of theirs.
     const schema = tool.parameters.type === undefined ? { type: 'object', ...tool.parameters } : tool.parameters;

@@ -12,9 +12,9 @@ import {
   type ChatResult,
   type ContentPart,
   type ErrorKind,
-  type ImageSource,
   type ErrorReport,
   type FinishReason,
+  type ImageSource,
   type Parsed,
   type RateLimitState,
   type ResponseFormat,
@@ -719,9 +719,9 @@ export const openaiDialect: Dialect = {
             ...(request.toolChoice === undefined ? {} : { tool_choice: wireToolChoice(request.toolChoice) }),
             ...(request.parallelToolCalls === undefined ? {} : { parallel_tool_calls: request.parallelToolCalls }),
           }),
+      ...(request.responseFormat === undefined ? {} : { response_format: wireResponseFormat(request.responseFormat) }),
       // Always a budget: the one the gateway routed and charged with. Without it an upstream may
       // answer to the end of its context, past what the tenant's token limit let in.
-      ...(request.responseFormat === undefined ? {} : { response_format: wireResponseFormat(request.responseFormat) }),
       [options.maxTokensField ?? 'max_tokens']: request.maxTokens ?? defaultMaxOutputTokens,
       ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
       // 0 asks for the likeliest token alone, as the smallest positive top_p does: vLLM and SGLang
