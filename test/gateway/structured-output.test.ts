@@ -1,26 +1,17 @@
 import type { ServerResponse } from 'node:http';
 import OpenAI from 'openai';
 import { zodResponseFormat } from 'openai/helpers/zod';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createGateway } from '../../src/gateway/gateway-server.js';
-import { cheapestFirstConfig, metricValue, openAIChunk, readSse, scrape, startScriptedUpstream, type ScriptedUpstream } from './helpers/fleet.js';
+import { cheapestFirstConfig, closedAfterEach, metricValue, openAIChunk, readSse, scrape, startScriptedUpstream } from './helpers/fleet.js';
 
 // How the gateway carries structured answers (scripted OpenAI-dialect upstreams): JSON an upstream
 // holds to a format is never continued after a break (constrained decoding would start it over),
 // and endpoints that do not constrain output are kept out of such requests.
 
 const apiKey = 'sk-structured';
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
-});
-
-async function scripted(respond: (res: ServerResponse) => void): Promise<ScriptedUpstream> {
-  const upstream = await startScriptedUpstream(respond);
-  cleanups.push(() => upstream.close());
-  return upstream;
-}
+const { cleanups, scripted } = closedAfterEach();
 
 async function gateway(urls: readonly string[], endpointExtra = ''): Promise<string> {
   const config = cheapestFirstConfig(

@@ -1,24 +1,15 @@
 import type { ServerResponse } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
-import { cheapestFirstConfig, metricValue, openAIChunk, readSse, scrape, startScriptedUpstream, type ScriptedUpstream } from './helpers/fleet.js';
+import { cheapestFirstConfig, closedAfterEach, metricValue, openAIChunk, readSse, scrape } from './helpers/fleet.js';
 
 // How the gateway carries tool calls that upstreams stream (scripted OpenAI-dialect upstreams, for
 // the misbehaviours an emulator has no fault for): joined for a whole reply, a cut call never
 // continued, held stop-sequence text before a call, and a call's finish told as tool calls.
 
 const apiKey = 'sk-tools';
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
-});
-
-async function scripted(respond: (res: ServerResponse) => void): Promise<ScriptedUpstream> {
-  const upstream = await startScriptedUpstream(respond);
-  cleanups.push(() => upstream.close());
-  return upstream;
-}
+const { cleanups, scripted } = closedAfterEach();
 
 /** A gateway over endpoints of the given dialects, cheapest first, on route `m`. */
 async function gatewayOf(endpoints: readonly (readonly [string, 'openai' | 'anthropic'])[], resilience: string, endpointExtra = ''): Promise<string> {

@@ -1,25 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
-import { estimatePromptTokens, estimateTokens, imageTokenEstimate, promptText, type ChatMessage, type ChatRequest } from '../../src/protocol/chat.js';
-import type { Dialect } from '../../src/protocol/dialect.js';
+import { estimatePromptTokens, estimateTokens, imageTokenEstimate, promptText, type ChatMessage } from '../../src/protocol/chat.js';
 import { readBase64Image, readImageUrl } from '../../src/protocol/image-source.js';
 import { openaiDialect } from '../../src/protocol/openai-dialect.js';
+import { readRequest, refusalOf } from './read-request.js';
 
 /** Images in user turns, in both dialects: read, written, and carried from one to the other. */
 
 const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
 const photoUrl = 'https://example.com/cat.jpg';
 
-function read(dialect: Dialect, body: Record<string, unknown>): ChatRequest {
-  const parsed = dialect.parseRequest(body);
-  if (!parsed.ok) throw new Error(parsed.problem.message);
-  return parsed.value;
-}
-
-function refusal(dialect: Dialect, body: Record<string, unknown>): unknown {
-  const parsed = dialect.parseRequest(body);
-  return parsed.ok ? 'accepted' : { param: parsed.problem.param, message: parsed.problem.message };
-}
 
 const openai = (messages: unknown[]): Record<string, unknown> => ({ model: 'm', messages });
 const anthropic = (messages: unknown[]): Record<string, unknown> => ({ model: 'm', max_tokens: 100, messages });
@@ -45,11 +35,11 @@ describe('OpenAI image_url parts', () => {
   ];
 
   it('become canonical parts in order, the text joined as content; detail is kept', () => {
-    expect(read(openaiDialect, openai([{ role: 'user', content: parts }])).messages).toEqual([shown]);
-    const detailed = read(openaiDialect, openai([{ role: 'user', content: [{ type: 'image_url', image_url: { url: photoUrl, detail: 'low' } }] }])).messages[0];
+    expect(readRequest(openaiDialect, openai([{ role: 'user', content: parts }])).messages).toEqual([shown]);
+    const detailed = readRequest(openaiDialect, openai([{ role: 'user', content: [{ type: 'image_url', image_url: { url: photoUrl, detail: 'low' } }] }])).messages[0];
     expect(detailed?.parts).toEqual([{ type: 'image', source: { type: 'url', url: photoUrl }, detail: 'low' }]);
     // A text-only array keeps no parts.
-    expect(read(openaiDialect, openai([{ role: 'user', content: [{ type: 'text', text: 'hi' }] }])).messages[0]).toEqual({ role: 'user', content: 'hi' });
+    expect(readRequest(openaiDialect, openai([{ role: 'user', content: [{ type: 'text', text: 'hi' }] }])).messages[0]).toEqual({ role: 'user', content: 'hi' });
   });
 
   it.each([
@@ -65,11 +55,11 @@ describe('OpenAI image_url parts', () => {
     [[{ role: 'system', content: [{ type: 'image_url', image_url: { url: photoUrl } }] }, { role: 'user', content: 'hi' }], 'messages.0.content.0', 'image parts are allowed only in user messages'],
     [[{ role: 'user', content: 'hi' }, { role: 'assistant', content: [{ type: 'text', text: 'look' }, { type: 'image_url', image_url: { url: photoUrl } }] }], 'messages.1.content.1', 'image parts are allowed only in user messages'],
   ])('%j is refused at %s', (messages, param, text) => {
-    expect(refusal(openaiDialect, openai(messages))).toEqual({ param, message: `${param}: ${text}` });
+    expect(refusalOf(openaiDialect, openai(messages))).toEqual({ param, message: `${param}: ${text}` });
   });
 
   it('are written to OpenAI-dialect upstreams as read, and to Anthropic-dialect ones as image blocks', () => {
-    const request = read(openaiDialect, openai([{ role: 'user', content: parts }]));
+    const request = readRequest(openaiDialect, openai([{ role: 'user', content: parts }]));
     expect((openaiDialect.encodeRequest(request) as { messages: unknown[] }).messages).toEqual([{ role: 'user', content: parts }]);
     expect((anthropicDialect.encodeRequest(request) as { messages: unknown[] }).messages).toEqual([
       {
@@ -94,8 +84,8 @@ describe('Anthropic image blocks', () => {
   ];
 
   it('become the same canonical parts; a turn of an image alone says something', () => {
-    expect(read(anthropicDialect, anthropic([{ role: 'user', content: blocks }])).messages).toEqual([shown]);
-    const alone = read(anthropicDialect, anthropic([{ role: 'user', content: [{ type: 'image', source: { type: 'url', url: photoUrl } }] }])).messages;
+    expect(readRequest(anthropicDialect, anthropic([{ role: 'user', content: blocks }])).messages).toEqual([shown]);
+    const alone = readRequest(anthropicDialect, anthropic([{ role: 'user', content: [{ type: 'image', source: { type: 'url', url: photoUrl } }] }])).messages;
     expect(alone).toEqual([{ role: 'user', content: '', parts: [{ type: 'image', source: { type: 'url', url: photoUrl } }] }]);
   });
 
@@ -105,7 +95,7 @@ describe('Anthropic image blocks', () => {
       { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'camera', input: {} }] },
       { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'taken' }, { type: 'image', source: { type: 'url', url: photoUrl } }, { type: 'text', text: 'Here it is' }] },
     ];
-    const request = read(anthropicDialect, { ...anthropic(messages), tools: [{ name: 'camera', input_schema: { type: 'object' } }] });
+    const request = readRequest(anthropicDialect, { ...anthropic(messages), tools: [{ name: 'camera', input_schema: { type: 'object' } }] });
     expect(request.messages.slice(2)).toEqual([
       { role: 'tool', content: 'taken', toolCallId: 'toolu_1' },
       { role: 'user', content: 'Here it is', parts: [{ type: 'image', source: { type: 'url', url: photoUrl } }, { type: 'text', text: 'Here it is' }] },
@@ -125,11 +115,11 @@ describe('Anthropic image blocks', () => {
     [[{ role: 'user', content: [{ type: 'image', source: { type: 'file', file_id: 'file_1' } }] }], 'messages.0.content.0.source.type', 'an image\'s source is {"type": "base64", "media_type": ..., "data": ...} or {"type": "url", "url": ...} (files uploaded to Anthropic are not supported by this gateway)'],
     [[{ role: 'user', content: 'hi' }, { role: 'assistant', content: [{ type: 'image', source: { type: 'url', url: photoUrl } }] }], 'messages.1.content.0', 'image blocks are what the user shows the model: they belong in user turns'],
   ])('%j is refused at %s', (messages, param, text) => {
-    expect(refusal(anthropicDialect, anthropic(messages))).toEqual({ param, message: `${param}: ${text}` });
+    expect(refusalOf(anthropicDialect, anthropic(messages))).toEqual({ param, message: `${param}: ${text}` });
   });
 
   it('are written to OpenAI-dialect upstreams as image_url parts (a data URL for a base64 image), and back to Anthropic-dialect ones as read', () => {
-    const request = read(anthropicDialect, anthropic([{ role: 'user', content: blocks }]));
+    const request = readRequest(anthropicDialect, anthropic([{ role: 'user', content: blocks }]));
     expect((openaiDialect.encodeRequest(request) as { messages: unknown[] }).messages).toEqual([
       {
         role: 'user',
@@ -148,7 +138,7 @@ describe('Anthropic image blocks', () => {
 
 describe('estimates', () => {
   it('count each image as imageTokenEstimate tokens; its bytes are not prompt text', () => {
-    const request = read(openaiDialect, openai([{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${Buffer.concat([Buffer.from(png, 'base64'), Buffer.alloc(30_000)]).toString('base64')}` } }] }]));
+    const request = readRequest(openaiDialect, openai([{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${Buffer.concat([Buffer.from(png, 'base64'), Buffer.alloc(30_000)]).toString('base64')}` } }] }]));
     expect(promptText(request)).toBe('What is this?');
     expect(estimatePromptTokens(request)).toBe(estimateTokens('What is this?') + imageTokenEstimate);
   });

@@ -1,25 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
-import { promptText, type ChatRequest } from '../../src/protocol/chat.js';
-import type { Dialect } from '../../src/protocol/dialect.js';
+import { promptText } from '../../src/protocol/chat.js';
 import { anthropicSchema } from '../../src/protocol/json-schema-limits.js';
 import { openaiDialect } from '../../src/protocol/openai-dialect.js';
+import { readRequest, refusalOf } from './read-request.js';
 
 /** Structured output (response formats, strict tools) in both dialects: read, written, and carried from one to the other. */
 
 const schema = { type: 'object', properties: { city: { type: 'string' }, celsius: { type: 'integer' } }, required: ['city', 'celsius'], additionalProperties: false };
 const asks = [{ role: 'user', content: 'The weather in Paris, as JSON.' }];
 
-function read(dialect: Dialect, body: Record<string, unknown>): ChatRequest {
-  const parsed = dialect.parseRequest(body);
-  if (!parsed.ok) throw new Error(parsed.problem.message);
-  return parsed.value;
-}
-
-function refusal(dialect: Dialect, body: Record<string, unknown>): unknown {
-  const parsed = dialect.parseRequest(body);
-  return parsed.ok ? 'accepted' : { param: parsed.problem.param, message: parsed.problem.message };
-}
 
 const openai = (extra: object): Record<string, unknown> => ({ model: 'm', messages: asks, ...extra });
 const anthropic = (extra: object): Record<string, unknown> => ({ model: 'm', max_tokens: 100, messages: asks, ...extra });
@@ -27,12 +17,12 @@ const anthropic = (extra: object): Record<string, unknown> => ({ model: 'm', max
 describe('OpenAI response_format', () => {
   it('json_schema becomes a canonical format with its name, description and strictness; text asks for nothing', () => {
     const format = { type: 'json_schema', json_schema: { name: 'weather', description: 'Weather now', schema, strict: true } };
-    expect(read(openaiDialect, openai({ response_format: format })).responseFormat).toEqual({ type: 'json_schema', name: 'weather', description: 'Weather now', schema, strict: true });
+    expect(readRequest(openaiDialect, openai({ response_format: format })).responseFormat).toEqual({ type: 'json_schema', name: 'weather', description: 'Weather now', schema, strict: true });
     // strict left out (or null) is OpenAI's default, false.
-    expect(read(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema, strict: null } } })).responseFormat).toEqual({ type: 'json_schema', name: 'w', schema, strict: false });
-    expect(read(openaiDialect, openai({ response_format: { type: 'json_object' } })).responseFormat).toEqual({ type: 'json_object' });
-    expect(read(openaiDialect, openai({ response_format: { type: 'text' } }))).not.toHaveProperty('responseFormat');
-    expect(read(openaiDialect, openai({ response_format: null }))).not.toHaveProperty('responseFormat');
+    expect(readRequest(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema, strict: null } } })).responseFormat).toEqual({ type: 'json_schema', name: 'w', schema, strict: false });
+    expect(readRequest(openaiDialect, openai({ response_format: { type: 'json_object' } })).responseFormat).toEqual({ type: 'json_object' });
+    expect(readRequest(openaiDialect, openai({ response_format: { type: 'text' } }))).not.toHaveProperty('responseFormat');
+    expect(readRequest(openaiDialect, openai({ response_format: null }))).not.toHaveProperty('responseFormat');
   });
 
   it.each([
@@ -44,38 +34,38 @@ describe('OpenAI response_format', () => {
     // OpenAI's own rule for JSON mode, kept for every upstream.
     [{ response_format: { type: 'json_object' }, messages: [{ role: 'user', content: 'hi' }] }, 'messages', "with response_format of type 'json_object', some message must ask for JSON (contain the word 'JSON'), or the model may write whitespace until its budget runs out"],
   ])('%j is refused at %s', (extra, param, text) => {
-    expect(refusal(openaiDialect, openai(extra))).toEqual({ param, message: `${param}: ${text}` });
+    expect(refusalOf(openaiDialect, openai(extra))).toEqual({ param, message: `${param}: ${text}` });
   });
 
   it('is written to OpenAI-dialect upstreams as read, strict tools with it', () => {
     const format = { type: 'json_schema', json_schema: { name: 'weather', description: 'Weather now', schema, strict: true } };
     const tools = [{ type: 'function', function: { name: 'f', parameters: schema, strict: true } }, { type: 'function', function: { name: 'g', parameters: schema } }];
-    const wire = openaiDialect.encodeRequest(read(openaiDialect, openai({ response_format: format, tools }))) as Record<string, unknown>;
+    const wire = openaiDialect.encodeRequest(readRequest(openaiDialect, openai({ response_format: format, tools }))) as Record<string, unknown>;
     expect(wire.response_format).toEqual(format);
     expect(wire.tools).toEqual([...tools.slice(0, 1), { type: 'function', function: { name: 'g', parameters: schema } }]);
-    const jsonMode = openaiDialect.encodeRequest(read(openaiDialect, openai({ response_format: { type: 'json_object' } }))) as Record<string, unknown>;
+    const jsonMode = openaiDialect.encodeRequest(readRequest(openaiDialect, openai({ response_format: { type: 'json_object' } }))) as Record<string, unknown>;
     expect(jsonMode.response_format).toEqual({ type: 'json_object' });
-    expect(openaiDialect.encodeRequest(read(openaiDialect, openai({})))).not.toHaveProperty('response_format');
+    expect(openaiDialect.encodeRequest(readRequest(openaiDialect, openai({})))).not.toHaveProperty('response_format');
   });
 
   it('is written to Anthropic-dialect upstreams as output_config.format, with strict tools', () => {
-    const request = read(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'weather', schema } }, tools: [{ type: 'function', function: { name: 'f', parameters: schema, strict: true } }] }));
+    const request = readRequest(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'weather', schema } }, tools: [{ type: 'function', function: { name: 'f', parameters: schema, strict: true } }] }));
     const wire = anthropicDialect.encodeRequest(request) as Record<string, unknown>;
     expect(wire.output_config).toEqual({ format: { type: 'json_schema', schema } });
     expect(wire.tools).toEqual([{ name: 'f', input_schema: schema, strict: true }]);
     // JSON mode has no Anthropic form: routing keeps it away; should one get here it is refused upstream, never dropped.
-    expect((anthropicDialect.encodeRequest(read(openaiDialect, openai({ response_format: { type: 'json_object' } }))) as Record<string, unknown>).output_config).toEqual({ format: { type: 'json_schema', schema: { type: 'object' } } });
+    expect((anthropicDialect.encodeRequest(readRequest(openaiDialect, openai({ response_format: { type: 'json_object' } }))) as Record<string, unknown>).output_config).toEqual({ format: { type: 'json_schema', schema: { type: 'object' } } });
   });
 });
 
 describe('Anthropic output_config.format and output_format', () => {
   it('become a strict canonical format named for OpenAI, which requires a name', () => {
     const expected = { type: 'json_schema', name: 'response', schema, strict: true };
-    expect(read(anthropicDialect, anthropic({ output_config: { format: { type: 'json_schema', schema } } })).responseFormat).toEqual(expected);
+    expect(readRequest(anthropicDialect, anthropic({ output_config: { format: { type: 'json_schema', schema } } })).responseFormat).toEqual(expected);
     // The structured-outputs beta's name for the same field.
-    expect(read(anthropicDialect, anthropic({ output_format: { type: 'json_schema', schema } })).responseFormat).toEqual(expected);
-    expect(read(anthropicDialect, anthropic({ output_config: { format: null } }))).not.toHaveProperty('responseFormat');
-    expect(read(anthropicDialect, anthropic({ tools: [{ name: 'f', input_schema: schema, strict: true }] })).tools).toEqual([{ name: 'f', parameters: schema, strict: true }]);
+    expect(readRequest(anthropicDialect, anthropic({ output_format: { type: 'json_schema', schema } })).responseFormat).toEqual(expected);
+    expect(readRequest(anthropicDialect, anthropic({ output_config: { format: null } }))).not.toHaveProperty('responseFormat');
+    expect(readRequest(anthropicDialect, anthropic({ tools: [{ name: 'f', input_schema: schema, strict: true }] })).tools).toEqual([{ name: 'f', parameters: schema, strict: true }]);
   });
 
   it.each([
@@ -84,21 +74,21 @@ describe('Anthropic output_config.format and output_format', () => {
     [{ output_config: { format: { type: 'json_schema' } } }, 'output_config.format.schema', 'is required: the JSON Schema the answer must match'],
     [{ output_format: { type: 'json_schema', schema: { type: 'string' } } }, 'output_format.schema.type', "the answer is a JSON object: schema.type must be 'object'"],
   ])('%j is refused at %s', (extra, param, text) => {
-    expect(refusal(anthropicDialect, anthropic(extra))).toEqual({ param, message: `${param}: ${text}` });
+    expect(refusalOf(anthropicDialect, anthropic(extra))).toEqual({ param, message: `${param}: ${text}` });
   });
 
   it('is written back to Anthropic-dialect upstreams as output_config.format, and to OpenAI-dialect ones as a strict json_schema', () => {
-    const request = read(anthropicDialect, anthropic({ output_format: { type: 'json_schema', schema } }));
+    const request = readRequest(anthropicDialect, anthropic({ output_format: { type: 'json_schema', schema } }));
     expect((anthropicDialect.encodeRequest(request) as Record<string, unknown>).output_config).toEqual({ format: { type: 'json_schema', schema } });
     expect((openaiDialect.encodeRequest(request) as Record<string, unknown>).response_format).toEqual({ type: 'json_schema', json_schema: { name: 'response', schema, strict: true } });
   });
 });
 
 it("a schema is part of the prompt's text, as upstreams write it into the prompt (token estimates, the emulator's seed)", () => {
-  const plain = read(openaiDialect, openai({}));
-  const structured = read(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema } } }));
+  const plain = readRequest(openaiDialect, openai({}));
+  const structured = readRequest(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema } } }));
   expect(promptText(structured)).toBe(`${JSON.stringify(schema)}\n${promptText(plain)}`);
-  expect(promptText(read(openaiDialect, openai({ response_format: { type: 'json_object' } })))).toBe(promptText(plain));
+  expect(promptText(readRequest(openaiDialect, openai({ response_format: { type: 'json_object' } })))).toBe(promptText(plain));
 });
 
 describe("an OpenAI-dialect upstream's refusal (the model declined a structured answer)", () => {
@@ -151,14 +141,14 @@ describe('schemas where the two APIs differ', () => {
       required: ['celsius', 'note', 'tags', 'kind'],
       additionalProperties: false,
     };
-    const request = read(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema: bounded, strict: true } }, tools: [{ type: 'function', function: { name: 'f', parameters: bounded, strict: true } }, { type: 'function', function: { name: 'g', parameters: bounded } }] }));
+    const request = readRequest(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema: bounded, strict: true } }, tools: [{ type: 'function', function: { name: 'f', parameters: bounded, strict: true } }, { type: 'function', function: { name: 'g', parameters: bounded } }] }));
     const wire = anthropicDialect.encodeRequest(request) as { output_config: { format: { schema: unknown } }; tools: { input_schema: unknown }[] };
     expect(wire.output_config.format.schema).toEqual(rewritten);
     expect(wire.tools[0]?.input_schema).toEqual(rewritten);
     // A tool that is not strict is not held to the schema: it goes as written.
     expect(wire.tools[1]?.input_schema).toEqual(bounded);
     // An open object is closed, as Anthropic requires.
-    const open = read(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema: { type: 'object', properties: { a: { type: 'string' } } } } } }));
+    const open = readRequest(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema: { type: 'object', properties: { a: { type: 'string' } } } } } }));
     expect((anthropicDialect.encodeRequest(open) as { output_config: unknown }).output_config).toEqual({ format: { type: 'json_schema', schema: { type: 'object', properties: { a: { type: 'string' } }, additionalProperties: false } } });
   });
 
@@ -199,20 +189,20 @@ describe('schemas where the two APIs differ', () => {
 
   it("are refused from OpenAI callers with strict when OpenAI's strict mode would refuse them, naming the object", () => {
     const optional = { type: 'object', properties: { a: { type: 'string' }, b: { type: 'object', properties: { c: { type: 'string' } }, required: [] , additionalProperties: false } }, required: ['a', 'b'], additionalProperties: false };
-    expect(refusal(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema: optional, strict: true } } }))).toEqual({
+    expect(refusalOf(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema: optional, strict: true } } }))).toEqual({
       param: 'response_format.json_schema.schema.properties.b.required',
       message: 'response_format.json_schema.schema.properties.b.required: strict schemas must close every object (additionalProperties: false) and list all its properties in required (write an optional one as nullable)',
     });
-    expect(refusal(openaiDialect, openai({ tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: {} }, strict: true } }] }))).toMatchObject({ param: 'tools.0.function.parameters.additionalProperties' });
+    expect(refusalOf(openaiDialect, openai({ tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: {} }, strict: true } }] }))).toMatchObject({ param: 'tools.0.function.parameters.additionalProperties' });
     // A strict tool without parameters is a function of no arguments, closed as strict mode needs.
-    expect(read(openaiDialect, openai({ tools: [{ type: 'function', function: { name: 'now', strict: true } }] })).tools).toEqual([{ name: 'now', parameters: { type: 'object', properties: {}, required: [], additionalProperties: false }, strict: true }]);
+    expect(readRequest(openaiDialect, openai({ tools: [{ type: 'function', function: { name: 'now', strict: true } }] })).tools).toEqual([{ name: 'now', parameters: { type: 'object', properties: {}, required: [], additionalProperties: false }, strict: true }]);
     // Not strict: any schema.
-    expect(read(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema: optional } } })).responseFormat).toMatchObject({ strict: false });
+    expect(readRequest(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema: optional } } })).responseFormat).toMatchObject({ strict: false });
   });
 
   it("from Anthropic callers reach OpenAI-dialect upstreams strict only where OpenAI's strict mode takes them", () => {
     const optional = { type: 'object', properties: { city: { type: 'string' }, note: { type: 'string' } }, required: ['city'], additionalProperties: false };
-    const request = read(anthropicDialect, anthropic({ output_config: { format: { type: 'json_schema', schema: optional } }, tools: [{ name: 'f', input_schema: optional, strict: true }, { name: 'g', input_schema: schema, strict: true }] }));
+    const request = readRequest(anthropicDialect, anthropic({ output_config: { format: { type: 'json_schema', schema: optional } }, tools: [{ name: 'f', input_schema: optional, strict: true }, { name: 'g', input_schema: schema, strict: true }] }));
     const wire = openaiDialect.encodeRequest(request) as { response_format: unknown; tools: unknown[] };
     expect(wire.response_format).toEqual({ type: 'json_schema', json_schema: { name: 'response', schema: optional, strict: false } });
     expect(wire.tools).toEqual([

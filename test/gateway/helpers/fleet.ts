@@ -4,6 +4,7 @@ import { startEmulator, type EmulatorOptions, type FaultsUpdate, type RunningEmu
 import { parseGatewayConfig, type GatewayConfig } from '../../../src/gateway/gateway-config.js';
 import { createGateway, type Gateway } from '../../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../../src/gateway/tenant-auth.js';
+import { afterEach } from 'vitest';
 
 /** Shared test plumbing for the gateway fault tests: emulators, a counting proxy, SSE and metrics readers. */
 
@@ -331,6 +332,28 @@ export async function startScriptedUpstream(respond: (res: ServerResponse) => vo
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** What a test file starts, closed after each test, last first: cleanups to push, and scripted upstreams registered there. */
+export interface ClosedAfterEach {
+  readonly cleanups: (() => Promise<void>)[];
+  scripted(respond: (res: ServerResponse) => void): Promise<ScriptedUpstream>;
+}
+
+/** Registers an afterEach that closes what the test started (errors on closing ignored). */
+export function closedAfterEach(): ClosedAfterEach {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+  });
+  return {
+    cleanups,
+    async scripted(respond) {
+      const upstream = await startScriptedUpstream(respond);
+      cleanups.push(() => upstream.close());
+      return upstream;
     },
   };
 }
