@@ -413,7 +413,14 @@ export async function pumpAnswer(
       // An error event ends a stream; a whole answer fails with a status instead.
       metrics.resumes.inc({ route, outcome: sink.committed ? 'error-event' : 'failed' });
       // The cause in the gateway's words only: an upstream's error event may quote its account or internals (logged above).
-      const broke = calls.count > 0 ? 'the upstream stream broke inside a tool call, which cannot be continued' : jsonBegun ? 'the upstream stream broke inside a structured (JSON) answer, which cannot be continued' : 'the upstream stream broke';
+      const broke =
+        calls.count > 0
+          ? 'the upstream stream broke inside a tool call, which cannot be continued'
+          : jsonBegun
+            ? 'the upstream stream broke inside a structured (JSON) answer, which cannot be continued'
+            : refused
+              ? 'the upstream stream broke inside a refusal, which is not continued'
+              : 'the upstream stream broke';
       const cause = watch.stalled ? `no token for ${config.resilience.tokenIdleTimeoutMs} ms` : overloaded ? 'the upstream was overloaded' : broke;
       // Overload is told as such (a 503, Anthropic's overloaded_error), which clients wait on and retry.
       const status = overloaded && !watch.stalled ? 503 : 502;

@@ -77,7 +77,7 @@ export const endpointConfigSchema = z.strictObject({
    * reads literal addresses and local names, not what names resolve to); 'any': those too, for a
    * server meant to fetch from an internal store; 'none': no URLs (images sent inline still go).
    */
-  imageUrls: z.enum(['public', 'any', 'none']).default('public'),
+  imageUrls: z.preprocess((value) => (value === false ? 'none' : value === true ? 'public' : value), z.enum(['public', 'any', 'none'])).default('public'),
   /** 0 for committed capacity: already paid for, free at the margin. */
   marginalCostPerMillionTokens: z.number().min(0).max(1e6),
   /** Concurrent requests the endpoint serves well; the denominator of its load. */

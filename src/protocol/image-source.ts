@@ -7,7 +7,7 @@ export type ImageReading = { readonly ok: true; readonly source: ImageSource } |
 const kinds = 'JPEG, PNG, GIF or WebP';
 
 /**
- * An OpenAI image_url's url: an http(s) URL on the public internet, or a base64 data URL of an
+ * An OpenAI image_url's url: an http(s) URL (see readWebImage), or a base64 data URL of an
  * image (`data:image/png;base64,...`; other parameters before `base64` are allowed, as data URLs
  * allow them).
  */
@@ -103,15 +103,25 @@ function sniffImageType(base64: string): ImageMediaType | undefined {
 
 /** Addresses not on the public internet (RFC 6890's special-purpose ranges that a fetch could reach). */
 const nonPublic = new BlockList();
-for (const [network, prefix] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4]] as const) nonPublic.addSubnet(network, prefix, 'ipv4');
-// Unspecified and loopback, IPv4-compatible, NAT64, unique local, link-local, site-local, multicast.
-for (const [network, prefix] of [['::', 96], ['::ffff:0:0:0', 96], ['64:ff9b::', 96], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8]] as const) nonPublic.addSubnet(network, prefix, 'ipv6');
+for (const [network, prefix] of [
+  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.0.0.0', 24], ['192.0.2.0', 24],
+  ['192.88.99.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
+] as const) nonPublic.addSubnet(network, prefix, 'ipv4');
+// Unspecified and loopback, IPv4-compatible and -translated, discard, documentation, unique local,
+// link-local, site-local, multicast; and the prefixes that embed an IPv4 address (NAT64, 6to4,
+// Teredo), whatever address they embed: a fetch through them may land inside.
+for (const [network, prefix] of [
+  ['::', 96], ['::ffff:0:0:0', 96], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 32], ['2001:db8::', 32], ['2002::', 16],
+  ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
+] as const) nonPublic.addSubnet(network, prefix, 'ipv6');
 
 /** Whether a URL's host may be on the public internet: not a local name, nor a literal address of a special-purpose range. */
 function isPublicHost(host: string): boolean {
   const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  if (bare === 'localhost' || bare.endsWith('.localhost') || bare.endsWith('.internal') || bare.endsWith('.local')) return false;
   const version = isIP(bare);
+  // A name of one label (metadata, redis: reached through the search domain) or under a name kept
+  // for local networks (RFC 6761, 8375; Kubernetes services; common home-router suffixes).
+  if (version === 0 && (!bare.includes('.') || /(^|\.)(localhost|internal|local|home\.arpa|lan|svc|intranet|corp)$/.test(bare))) return false;
   if (version === 4) return isPublicIpv4(bare);
   if (version === 6) {
     // An IPv4 address mapped into IPv6 (::ffff:10.0.0.1, which the URL parser writes ::ffff:a00:1).

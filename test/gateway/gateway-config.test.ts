@@ -108,6 +108,14 @@ describe('a valid gateway config', () => {
     });
   });
 
+  it("an endpoint's capability flags default to what most upstreams do; imageUrls reads its short-lived boolean form too", () => {
+    expect(loadOk(valid).endpoints[0]).toMatchObject({ prefill: true, autoToolChoice: true, structuredOutputs: true, images: true, imageUrls: 'public' });
+    const flagged = (value: string): string => valid.replace('    apiKeyEnv: UPSTREAM_KEY\n', `    apiKeyEnv: UPSTREAM_KEY\n    imageUrls: ${value}\n    structuredOutputs: false\n    images: false\n`);
+    expect(loadOk(flagged('any')).endpoints[0]).toMatchObject({ imageUrls: 'any', structuredOutputs: false, images: false });
+    expect(loadOk(flagged('false')).endpoints[0]?.imageUrls).toBe('none');
+    expect(loadOk(flagged('true')).endpoints[0]?.imageUrls).toBe('public');
+  });
+
   it('fills every optional block when absent', () => {
     const minimal = valid.slice(0, valid.indexOf('resilience:')).replace('listen: { port: 8080, host: 127.0.0.1 }\n', '').replace('    policy: [cost, least-load]\n', '');
     const config = loadOk(minimal);

@@ -180,6 +180,9 @@ describe('reading an image as clients send them', () => {
       'http://localhost/a.png', 'http://localhost./a.png', 'http://127.1/a.png', 'http://2130706433/a', 'http://10.0.0.5/a.png', 'http://192.168.1.1/a.png', 'http://172.20.0.1/a.png',
       'http://224.0.0.1/a', 'http://255.255.255.255/a', 'http://[::1]/a.png', 'http://[::127.0.0.1]/a', 'http://[fd00::1]/a.png', 'http://[fec0::1]/a', 'http://[64:ff9b::a00:1]/a',
       'http://[::ffff:10.0.0.1]/a.png', 'http://[::ffff:0:7f00:1]/a', 'http://metadata.google.internal./a', 'http://0.0.0.0/a',
+      // One-label names reach hosts through the search domain (a cloud's metadata server, a cluster's services).
+      'http://metadata/computeMetadata/v1/', 'http://redis:6379/x', 'http://api.default.svc/a', 'http://router.home.arpa/a', 'http://nas.lan/a',
+      'http://192.0.2.1/a', 'http://[2002:7f00:1::]/a', 'http://[64:ff9b:1::a00:1]/a', 'http://[2001:db8::1]/a',
     ];
     for (const url of local) expect(readImageUrl(url), url).toMatchObject({ ok: true, source: { local: true } });
     expect(readImageUrl('not a url')).toMatchObject({ ok: false });
