@@ -95,7 +95,7 @@ const requestSchema = z.looseObject({
   tools: z.array(toolSchema).optional(),
   tool_choice: toolChoiceSchema.optional(),
   mcp_servers: noTools('MCP servers (tools) are not supported by this gateway yet').optional(),
-  output_config: z.looseObject({ format: outputFormat.nullish() }).optional(),
+  output_config: z.looseObject({ format: outputFormat.nullish(), effort: z.enum(['low', 'medium', 'high', 'xhigh', 'max']).nullish() }).optional(),
   // The structured-outputs beta's name for output_config.format, which older SDKs send.
   output_format: outputFormat.nullish(),
   metadata: z.looseObject({ user_id: z.string().max(256, 'metadata.user_id is at most 256 characters: an opaque id of your end user').nullish() }).nullish(),
@@ -440,14 +440,20 @@ function anthropicTools(request: ChatRequest): { tools?: unknown[]; tool_choice?
 }
 
 /**
- * The request's response format as Anthropic's output_config. JSON mode (any object) has no
+ * The request's response format and effort as Anthropic's output_config. JSON mode (any object) has no
  * Anthropic form: routing sends it only to endpoints of dialects that have one, and should one
  * get here it goes as a bare object schema, for the upstream to refuse, never dropped.
  */
 function outputConfig(request: ChatRequest): { output_config?: unknown } {
   const format = request.responseFormat;
-  if (format === undefined) return {};
-  return { output_config: { format: { type: 'json_schema', schema: format.type === 'json_schema' ? anthropicSchema(format.schema).schema : { type: 'object' } } } };
+  if (format === undefined && request.effort === undefined) return {};
+  return {
+    output_config: {
+      ...(format === undefined ? {} : { format: { type: 'json_schema', schema: format.type === 'json_schema' ? anthropicSchema(format.schema).schema : { type: 'object' } } }),
+      // OpenAI's none and minimal are below Anthropic's lowest.
+      ...(request.effort === undefined ? {} : { effort: request.effort === 'none' || request.effort === 'minimal' ? 'low' : request.effort }),
+    },
+  };
 }
 
 /** One limit as Anthropic's headers: the reset is the RFC 3339 time it is full again, to the second (rounded up). */
@@ -525,6 +531,7 @@ export const anthropicDialect: Dialect = {
         ...(tools !== undefined && r.tool_choice?.disable_parallel_tool_use === true ? { parallelToolCalls: false } : {}),
         // Anthropic holds the answer to the schema always: strict.
         ...(format === undefined ? {} : { responseFormat: { type: 'json_schema', name: defaultResponseFormatName, schema: format.schema, strict: true } }),
+        ...(r.output_config?.effort === undefined || r.output_config.effort === null ? {} : { effort: r.output_config.effort }),
       },
     };
   },

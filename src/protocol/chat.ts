@@ -126,7 +126,12 @@ export interface ChatRequest {
   readonly parallelToolCalls?: boolean;
   /** The form the answer's text must take; left out for free text. */
   readonly responseFormat?: ResponseFormat;
+  /** How hard a reasoning model thinks (OpenAI `reasoning_effort`, Anthropic `output_config.effort`); left out: the upstream's default. */
+  readonly effort?: Effort;
 }
+
+/** Reasoning effort, on the scale both APIs share from low to high (OpenAI adds none and minimal below, Anthropic max above). */
+export type Effort = 'none' | 'minimal' | 'low' | 'medium' | 'high' | 'xhigh' | 'max';
 
 export interface SamplingControls {
   readonly seed?: number;

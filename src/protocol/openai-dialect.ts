@@ -279,6 +279,8 @@ const requestSchema = z.looseObject({
   moderation: z.null({ error: 'moderated completions (moderation) are not supported by this gateway' }).optional(),
   n: z.literal(1, { error: 'n must be 1: the gateway returns one choice per request' }).nullish(),
   response_format: responseFormatSchema.nullish(),
+  // Carried: it changes how long and how deep a reasoning model's answer is.
+  reasoning_effort: z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']).nullish(),
   // Refused rather than silently ignored: a caller relying on them would get something else.
   logprobs: z.literal(false, { error: 'logprobs are not supported by this gateway' }).nullish(),
   // 0 asks for none, as clients send by default.
@@ -699,6 +701,7 @@ export const openaiDialect: Dialect = {
         // (the others were refused above); left out, as OpenAI refuses them without tools.
         ...(tools.length === 0 ? {} : { tools, ...(toolChoice === undefined ? {} : { toolChoice }), ...(r.parallel_tool_calls === undefined || r.parallel_tool_calls === null ? {} : { parallelToolCalls: r.parallel_tool_calls }) }),
         ...(responseFormat === undefined ? {} : { responseFormat }),
+        ...(r.reasoning_effort === undefined || r.reasoning_effort === null ? {} : { effort: r.reasoning_effort }),
       },
     };
   },
@@ -720,6 +723,8 @@ export const openaiDialect: Dialect = {
             ...(request.parallelToolCalls === undefined ? {} : { parallel_tool_calls: request.parallelToolCalls }),
           }),
       ...(request.responseFormat === undefined ? {} : { response_format: wireResponseFormat(request.responseFormat) }),
+      // Anthropic's max has no OpenAI level; high is the top one every reasoning model (and vLLM) takes.
+      ...(request.effort === undefined ? {} : { reasoning_effort: request.effort === 'max' ? 'high' : request.effort }),
       // Always a budget: the one the gateway routed and charged with. Without it an upstream may
       // answer to the end of its context, past what the tenant's token limit let in.
       [options.maxTokensField ?? 'max_tokens']: request.maxTokens ?? defaultMaxOutputTokens,

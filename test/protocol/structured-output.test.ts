@@ -229,3 +229,22 @@ describe('schemas where the two APIs differ', () => {
     ]);
   });
 });
+
+describe('reasoning effort', () => {
+  it("OpenAI's reasoning_effort and Anthropic's output_config.effort are carried both ways, each to the other's nearest level", () => {
+    const fromOpenAI = readRequest(openaiDialect, openai({ reasoning_effort: 'minimal' }));
+    expect(fromOpenAI.effort).toBe('minimal');
+    expect((openaiDialect.encodeRequest(fromOpenAI) as Record<string, unknown>).reasoning_effort).toBe('minimal');
+    expect((anthropicDialect.encodeRequest(fromOpenAI) as Record<string, unknown>).output_config).toEqual({ effort: 'low' });
+    const fromAnthropic = readRequest(anthropicDialect, anthropic({ output_config: { effort: 'max', format: { type: 'json_schema', schema } } }));
+    expect(fromAnthropic.effort).toBe('max');
+    expect((anthropicDialect.encodeRequest(fromAnthropic) as Record<string, unknown>).output_config).toEqual({ format: { type: 'json_schema', schema }, effort: 'max' });
+    expect((openaiDialect.encodeRequest(fromAnthropic) as Record<string, unknown>).reasoning_effort).toBe('high');
+    expect(openaiDialect.encodeRequest(readRequest(openaiDialect, openai({})))).not.toHaveProperty('reasoning_effort');
+  });
+
+  it('an effort neither API has is refused, naming the field', () => {
+    expect(refusalOf(openaiDialect, openai({ reasoning_effort: 'ultra' }))).toMatchObject({ param: 'reasoning_effort' });
+    expect(refusalOf(anthropicDialect, anthropic({ output_config: { effort: 'minimal' } }))).toMatchObject({ param: 'output_config.effort' });
+  });
+});
