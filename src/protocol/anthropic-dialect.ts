@@ -1,15 +1,35 @@
 import { z } from 'zod';
-import { defaultMaxOutputTokens, defaultResponseFormatName, hasVisibleText, maxStopSequenceChars, saysSomething, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ContentPart, type ErrorKind, type ErrorReport, type FinishReason, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ToolCall, type ToolChoice, type ToolDefinition } from './chat.js';
+import { defaultMaxOutputTokens, defaultResponseFormatName, hasVisibleText, maxStopSequenceChars, saysSomething, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ContentPart, type ErrorKind, type ErrorReport, type FinishReason, type CacheBreakpoint, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ToolCall, type ToolChoice, type ToolDefinition } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
-import { invalidRequest, isQuotableName, noTools, otherApiField, unsupportedContent } from './request-problem.js';
+import { invalidRequest, isQuotableName, noTools, otherApiField, plainMessage, unsupportedContent } from './request-problem.js';
 import { answerSchema } from './answer-schema.js';
 import { readBase64Image, readWebImage } from './image-source.js';
 import { anthropicSchema } from './json-schema-limits.js';
 import { sseFrame } from './sse.js';
 import { jsonObjectOf, toolCallIdPattern, toolNamePattern, toolUseIssue } from './tool-use.js';
 
-const textBlock = z.looseObject({ type: z.literal('text'), text: z.string() });
-const systemContent = z.union([z.string(), z.array(textBlock)], { error: unsupportedContent('block', 'system') });
+/** A prompt-cache breakpoint, carried back to Anthropic-dialect upstreams (see ChatMessage.cache). */
+const cacheControl = z.looseObject({ type: z.literal('ephemeral', { error: "cache_control.type must be 'ephemeral'" }), ttl: z.enum(['5m', '1h']).optional() }).nullish();
+const textBlock = z.looseObject({ type: z.literal('text'), text: z.string(), cache_control: cacheControl });
+const systemProblem = unsupportedContent('block', 'system');
+// Blocks read one by one, so a bad field of one (its cache_control) is named at its own path.
+const systemContent = z.union([z.string(), z.array(z.unknown())], { error: systemProblem }).transform((value, context): string | z.infer<typeof textBlock>[] => {
+  if (typeof value === 'string') return value;
+  const blocks: z.infer<typeof textBlock>[] = [];
+  for (const [index, block] of value.entries()) {
+    if ((block as { type?: unknown } | null)?.type !== 'text') {
+      context.addIssue({ code: 'custom', message: systemProblem({ input: value }) });
+      return z.NEVER;
+    }
+    const parsed = textBlock.safeParse(block);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) context.addIssue({ code: 'custom', path: [index, ...issue.path], message: plainMessage(issue) });
+      return z.NEVER;
+    }
+    blocks.push(parsed.data);
+  }
+  return blocks;
+});
 // Blocks are read one by one after the schema (see readConversation): a union of block types
 // would report any bad block as the whole content being of the wrong shape.
 const messageContent = z.union([z.string(), z.array(z.unknown())], { error: unsupportedContent('block', 'content', ['text', 'image']) });
@@ -20,6 +40,7 @@ const toolCallIdRule = "a tool call id is 1 to 256 letters, digits, '_' or '-'";
 /** An image in a user turn: the image itself (base64) or a URL the upstream fetches. */
 const imageBlock = z.looseObject({
   type: z.literal('image'),
+  cache_control: cacheControl,
   source: z.discriminatedUnion(
     'type',
     [
@@ -36,6 +57,7 @@ const toolUseBlock = z.looseObject({
   id: z.string().regex(toolCallIdPattern, toolCallIdRule),
   name: z.string().regex(toolNamePattern, toolNameRule),
   input: z.record(z.string(), z.unknown(), { error: 'must be an object: the arguments the tool was called with' }),
+  cache_control: cacheControl,
 });
 
 /** A tool's answer to a call, in a user turn. */
@@ -44,6 +66,7 @@ const toolResultBlock = z.looseObject({
   tool_use_id: z.string().regex(toolCallIdPattern, toolCallIdRule),
   content: z.union([z.string(), z.array(textBlock)], { error: unsupportedContent('block') }).optional(),
   is_error: z.boolean().optional(),
+  cache_control: cacheControl,
 });
 
 /** The caller's own tool (a "custom" tool); any other `type` is a server tool Anthropic runs itself. */
@@ -56,6 +79,7 @@ const toolSchema = z.looseObject({
   input_schema: z.record(z.string(), z.unknown(), { error: 'is required: a JSON Schema object of the tool\'s input' }).refine((schema) => schema.type === undefined || schema.type === 'object', { error: "a tool's input is an object: input_schema.type must be 'object'", path: ['type'] }),
   // Carried to the upstream, and routed only to endpoints that constrain output (structuredOutputs).
   strict: z.boolean().nullish(),
+  cache_control: cacheControl,
   // eager_input_streaming (fine-grained tool streaming) passes unforwarded: a streaming hint that does not change the answer.
 });
 
@@ -212,14 +236,9 @@ type Turn = z.infer<typeof requestSchema>['messages'][number];
  * message, its text then its calls. Refused as the Messages API refuses them: a tool block in the
  * wrong role's turn, text before a tool result, a turn that says nothing (but a final assistant one).
  */
-function readConversation(system: string, turns: readonly Turn[]): Parsed<Conversation> {
-  const messages: ChatMessage[] = [];
-  const paths: string[] = [];
-  // An empty system prompt is no system prompt, whichever dialect the upstream speaks.
-  if (system !== '') {
-    messages.push({ role: 'system', content: system });
-    paths.push('system');
-  }
+function readConversation(system: z.infer<typeof systemContent> | undefined, turns: readonly Turn[]): Parsed<Conversation> {
+  const messages: ChatMessage[] = systemMessages(system);
+  const paths: string[] = messages.map(() => 'system');
   for (const [index, turn] of turns.entries()) {
     const path = `messages.${String(index)}`;
     const texts: string[] = [];
@@ -227,6 +246,8 @@ function readConversation(system: string, turns: readonly Turn[]): Parsed<Conver
     const parts: ContentPart[] = [];
     const calls: ToolCall[] = [];
     const results: ChatMessage[] = [];
+    // A cache breakpoint on any of the turn's own blocks: kept at the end of its message.
+    let cache: CacheBreakpoint | undefined;
     const blocks = typeof turn.content === 'string' ? [{ type: 'text', text: turn.content }] : turn.content;
     for (const [blockIndex, block] of blocks.entries()) {
       const type = isPlainObject(block) ? block.type : undefined;
@@ -238,6 +259,7 @@ function readConversation(system: string, turns: readonly Turn[]): Parsed<Conver
         const parsed = toolUseBlock.safeParse(block);
         if (!parsed.success) return blockRefusal(parsed.error, ['messages', index, 'content', blockIndex]);
         calls.push({ id: parsed.data.id, name: parsed.data.name, arguments: JSON.stringify(parsed.data.input) });
+        cache = cacheOf(parsed.data.cache_control) ?? cache;
       } else if (type === 'image') {
         if (turn.role !== 'user') return refusal(`${path}.content.${String(blockIndex)}`, 'image blocks are what the user shows the model: they belong in user turns');
         const parsed = imageBlock.safeParse(block);
@@ -246,19 +268,22 @@ function readConversation(system: string, turns: readonly Turn[]): Parsed<Conver
         const reading = source.type === 'url' ? readWebImage(source.url) : readBase64Image(source.media_type, source.data);
         if (!reading.ok) return refusal(`${path}.content.${String(blockIndex)}.source`, reading.problem);
         parts.push({ type: 'image', source: reading.source });
+        cache = cacheOf(parsed.data.cache_control) ?? cache;
       } else if (type === 'tool_result') {
         // Anthropic: "Messages following tool_use blocks must begin with ... tool_result blocks".
         if (parts.length > 0) return refusal(`${path}.content.${String(blockIndex)}`, "tool_result blocks come first in a user turn, before any text, as the Messages API requires");
         const parsed = toolResultBlock.safeParse(block);
         if (!parsed.success) return blockRefusal(parsed.error, ['messages', index, 'content', blockIndex]);
         const result = parsed.data;
-        results.push({ role: 'tool', content: result.content === undefined ? '' : textOf(result.content), toolCallId: result.tool_use_id, ...(result.is_error === true ? { isError: true } : {}) });
+        const resultCache = cacheOf(result.cache_control);
+        results.push({ role: 'tool', content: result.content === undefined ? '' : textOf(result.content), toolCallId: result.tool_use_id, ...(result.is_error === true ? { isError: true } : {}), ...(resultCache === undefined ? {} : { cache: resultCache }) });
       } else {
         const parsed = textBlock.safeParse(block);
         // Documents, thinking...: refused, naming the block's type.
         if (!parsed.success) return refusal(`${path}.content`, unsupportedContent('block', 'content', ['text', 'image'])({ input: [block] }));
         texts.push(parsed.data.text);
         parts.push({ type: 'text', text: parsed.data.text });
+        cache = cacheOf(parsed.data.cache_control) ?? cache;
       }
     }
     const text = texts.join('\n');
@@ -274,11 +299,44 @@ function readConversation(system: string, turns: readonly Turn[]): Parsed<Conver
       paths.push(path);
     }
     if (results.length === 0 || parts.length > 0) {
-      messages.push({ role: turn.role, content: text, ...(calls.length === 0 ? {} : { toolCalls: calls }), ...(images ? { parts } : {}) });
+      messages.push({ role: turn.role, content: text, ...(calls.length === 0 ? {} : { toolCalls: calls }), ...(images ? { parts } : {}), ...(cache === undefined ? {} : { cache }) });
       paths.push(path);
     }
   }
   return { ok: true, value: { messages, paths } };
+}
+
+/**
+ * The system prompt as canonical system messages: one, its blocks joined, unless a block carries a
+ * cache breakpoint, when each block is its own message (so the breakpoint stays where it was). An
+ * empty system prompt is no system prompt, whichever dialect the upstream speaks.
+ */
+function systemMessages(system: z.infer<typeof systemContent> | undefined): ChatMessage[] {
+  if (system === undefined) return [];
+  if (typeof system !== 'string' && system.some((block) => cacheOf(block.cache_control) !== undefined)) {
+    return system.map((block) => {
+      const cache = cacheOf(block.cache_control);
+      return { role: 'system', content: block.text, ...(cache === undefined ? {} : { cache }) };
+    });
+  }
+  const text = textOf(system);
+  return text === '' ? [] : [{ role: 'system', content: text }];
+}
+
+function cacheOf(control: z.infer<typeof cacheControl>): CacheBreakpoint | undefined {
+  if (control === undefined || control === null) return undefined;
+  return control.ttl === undefined ? {} : { ttl: control.ttl };
+}
+
+function wireCache(cache: CacheBreakpoint): { type: 'ephemeral'; ttl?: '5m' | '1h' } {
+  return { type: 'ephemeral', ...(cache.ttl === undefined ? {} : { ttl: cache.ttl }) };
+}
+
+/** Blocks with a cache breakpoint on the last one, when there is one to set. */
+function withCache(blocks: AnthropicBlock[], cache: CacheBreakpoint | undefined): AnthropicBlock[] {
+  const last = blocks.at(-1);
+  if (cache === undefined || last === undefined) return blocks;
+  return [...blocks.slice(0, -1), { ...last, cache_control: wireCache(cache) }];
 }
 
 function toolChoiceOf(choice: z.infer<typeof toolChoiceSchema>): ToolChoice {
@@ -349,11 +407,12 @@ function inputOf(argumentsText: string): Record<string, unknown> {
   return jsonObjectOf(argumentsText) ?? {};
 }
 
-type AnthropicBlock =
+type AnthropicBlock = (
   | { readonly type: 'text'; readonly text: string }
   | { readonly type: 'tool_use'; readonly id: string; readonly name: string; readonly input: Record<string, unknown> }
   | { readonly type: 'tool_result'; readonly tool_use_id: string; readonly content?: string; readonly is_error?: true }
-  | { readonly type: 'image'; readonly source: { readonly type: 'base64'; readonly media_type: string; readonly data: string } | { readonly type: 'url'; readonly url: string } };
+  | { readonly type: 'image'; readonly source: { readonly type: 'base64'; readonly media_type: string; readonly data: string } | { readonly type: 'url'; readonly url: string } }
+) & { readonly cache_control?: ReturnType<typeof wireCache> };
 
 interface AnthropicTurn {
   readonly role: 'user' | 'assistant';
@@ -385,15 +444,16 @@ function anthropicTurns(messages: readonly ChatMessage[]): AnthropicTurn[] {
       }
       const following = messages[index];
       if (following?.role === 'user' && saysSomething(following)) {
-        blocks.push(...userBlocks(following));
+        blocks.push(...withCache(userBlocks(following), following.cache));
         index += 1;
       }
       turns.push({ role: 'user', content: blocks });
     } else if (message.toolCalls !== undefined && message.toolCalls.length > 0) {
-      turns.push({ role: 'assistant', content: [...(hasVisibleText(message.content) ? [{ type: 'text' as const, text: message.content }] : []), ...message.toolCalls.map(toolUseOf)] });
+      turns.push({ role: 'assistant', content: withCache([...(hasVisibleText(message.content) ? [{ type: 'text' as const, text: message.content }] : []), ...message.toolCalls.map(toolUseOf)], message.cache) });
     } else {
       // A canonical system message never gets here: the caller takes them out for the system prompt.
-      turns.push({ role: message.role === 'assistant' ? 'assistant' : 'user', content: message.parts === undefined ? message.content : userBlocks(message) });
+      // A plain turn stays a string, unless it carries a cache breakpoint, which only a block can.
+      turns.push({ role: message.role === 'assistant' ? 'assistant' : 'user', content: message.parts === undefined && message.cache === undefined ? message.content : withCache(userBlocks(message), message.cache) });
     }
   }
   return turns;
@@ -411,7 +471,7 @@ function userBlocks(message: ChatMessage): AnthropicBlock[] {
 
 /** A 'tool' message as a tool_result block: an empty result has no content, and is_error is sent only when true. */
 function toolResultOf(message: ChatMessage): AnthropicBlock {
-  return { type: 'tool_result', tool_use_id: message.toolCallId ?? '', ...(message.content === '' ? {} : { content: message.content }), ...(message.isError === true ? { is_error: true as const } : {}) };
+  return { type: 'tool_result', tool_use_id: message.toolCallId ?? '', ...(message.content === '' ? {} : { content: message.content }), ...(message.isError === true ? { is_error: true as const } : {}), ...(message.cache === undefined ? {} : { cache_control: wireCache(message.cache) }) };
 }
 
 /** The request's tools and tool choice as Anthropic's; nothing without tools (there is nothing to choose among). */
@@ -421,7 +481,7 @@ function anthropicTools(request: ChatRequest): { tools?: unknown[]; tool_choice?
     // Anthropic requires an object schema; OpenAI callers may leave the type out of theirs.
     const schema = tool.parameters.type === undefined ? { type: 'object', ...tool.parameters } : tool.parameters;
     // A strict tool's schema is held to Anthropic's subset (see anthropicSchema); others go as they are.
-    return { name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), input_schema: tool.strict === true ? anthropicSchema(schema).schema : schema, ...(tool.strict === true ? { strict: true } : {}) };
+    return { name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), input_schema: tool.strict === true ? anthropicSchema(schema).schema : schema, ...(tool.strict === true ? { strict: true } : {}), ...(tool.cache === undefined ? {} : { cache_control: wireCache(tool.cache) }) };
   });
   const single = request.parallelToolCalls === false ? { disable_parallel_tool_use: true } : {};
   const choice = request.toolChoice ?? (request.parallelToolCalls === false ? { type: 'auto' as const } : undefined);
@@ -483,11 +543,14 @@ export const anthropicDialect: Dialect = {
     if (r.thread !== undefined && r.thread !== null) {
       return { ok: false, problem: { status: 400, kind: 'invalid_request', param: 'thread', code: 'thread_unsupported_request', message: 'thread: message threads (conversations stored by the server) are not supported by this gateway: send the whole conversation in messages, without thread' } };
     }
-    const conversation = readConversation(r.system === undefined ? '' : textOf(r.system), r.messages);
+    const conversation = readConversation(r.system, r.messages);
     if (!conversation.ok) return conversation;
     const { messages, paths } = conversation.value;
     // An empty list asks for no tools, as leaving the field out does.
-    const tools: ToolDefinition[] | undefined = r.tools === undefined || r.tools.length === 0 ? undefined : r.tools.map((tool) => ({ name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), parameters: tool.input_schema, ...(tool.strict === true ? { strict: true } : {}) }));
+    const tools: ToolDefinition[] | undefined = r.tools === undefined || r.tools.length === 0 ? undefined : r.tools.map((tool) => {
+            const cache = cacheOf(tool.cache_control);
+            return { name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), parameters: tool.input_schema, ...(tool.strict === true ? { strict: true } : {}), ...(cache === undefined ? {} : { cache }) };
+          });
     const format = r.output_config?.format ?? r.output_format ?? undefined;
     if (r.output_config?.format != null && r.output_format != null) return refusal('output_format', 'output_format is the beta name of output_config.format: send one of them');
     // As Anthropic refuses them, so that the emulator, as a server, catches a schema the gateway
@@ -541,7 +604,10 @@ export const anthropicDialect: Dialect = {
   },
 
   encodeRequest(request: ChatRequest): unknown {
-    const system = request.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n');
+    const systemTurns = request.messages.filter((m) => m.role === 'system');
+    const system = systemTurns.map((m) => m.content).join('\n');
+    // With a cache breakpoint among them, the system prompt goes as blocks, each breakpoint on its own.
+    const systemBlocks = systemTurns.some((m) => m.cache !== undefined) ? systemTurns.filter((m) => hasVisibleText(m.content)).map((m) => ({ type: 'text', text: m.content, ...(m.cache === undefined ? {} : { cache_control: wireCache(m.cache) }) })) : undefined;
     // Anthropic refuses a turn without visible text, which OpenAI and vLLM accept: such a turn says
     // nothing to the model, and Anthropic joins the turns of one role it may leave side by side.
     // Tool calls and tool results say something, even without text.
@@ -557,7 +623,7 @@ export const anthropicDialect: Dialect = {
       model: request.model,
       // Anthropic requires a budget: the same default the gateway routed and charged with.
       max_tokens: request.maxTokens ?? defaultMaxOutputTokens,
-      ...(system === '' || alone ? {} : { system }),
+      ...(system === '' || alone ? {} : { system: systemBlocks ?? system }),
       messages: alone ? [{ role: 'user', content: system }] : turns,
       ...anthropicTools(request),
       ...outputConfig(request),

@@ -20,6 +20,16 @@ export interface ChatMessage {
    * text parts joined, one per line). Left out of turns of text alone.
    */
   readonly parts?: readonly ContentPart[];
+  /**
+   * A prompt-cache breakpoint at the end of this turn (Anthropic's `cache_control` on its last
+   * block): Anthropic-dialect upstreams get it back; OpenAI-dialect ones cache prefixes by themselves.
+   */
+  readonly cache?: CacheBreakpoint;
+}
+
+/** A prompt-cache breakpoint (Anthropic `cache_control`): the prompt up to here may be cached, for `ttl` (Anthropic's default 5m). */
+export interface CacheBreakpoint {
+  readonly ttl?: '5m' | '1h';
 }
 
 /** The image types both APIs take. */
@@ -70,6 +80,8 @@ export interface ToolDefinition {
   readonly parameters: Readonly<Record<string, unknown>>;
   /** The upstream must hold the arguments to the schema (constrained decoding): OpenAI's and Anthropic's `strict`. */
   readonly strict?: boolean;
+  /** A prompt-cache breakpoint after this tool (see ChatMessage.cache). */
+  readonly cache?: CacheBreakpoint;
 }
 
 /**

@@ -31,11 +31,11 @@ const answeredCall = [
 ];
 
 describe('anthropic tools: parsing the tools offered', () => {
-  it("a caller's tools become canonical tools: input_schema is the parameters; type 'custom' and cache_control are accepted", () => {
+  it("a caller's tools become canonical tools: input_schema is the parameters; type 'custom' is accepted and cache_control kept as a breakpoint", () => {
     const request = parsed(body({ tools: [weatherTool, { ...timeTool, type: 'custom', cache_control: { type: 'ephemeral' } }] }));
     expect(request.tools).toEqual([
       { name: 'get_weather', description: 'Weather of a city', parameters: weatherTool.input_schema },
-      { name: 'get_time', parameters: { type: 'object' } },
+      { name: 'get_time', parameters: { type: 'object' }, cache: {} },
     ]);
     expect(request).not.toHaveProperty('toolChoice');
     expect(request).not.toHaveProperty('parallelToolCalls');
@@ -149,6 +149,7 @@ describe('anthropic tools: parsing tool_use and tool_result blocks', () => {
           { id: 'toolu_1', name: 'get_weather', arguments: '{"city":"Paris"}' },
           { id: 'toolu_2', name: 'get_time', arguments: '{}' },
         ],
+        cache: {},
       },
       { role: 'tool', content: '18C', toolCallId: 'toolu_1' },
       { role: 'tool', content: 'clock\nbroken', toolCallId: 'toolu_2', isError: true },

@@ -62,7 +62,8 @@ describe('an Anthropic system prompt of the wrong shape', () => {
   it.each([
     [null, /system must be a string or an array of text blocks .*; got null$/],
     [[{ type: 'image' }], /system must be a string or an array of text blocks .*: 'image' blocks are not supported by this gateway yet$/],
-    [[{ type: 'text' }], /; a text block needs a string "text"$/],
+    // A text block read on its own: the missing field is named at its path.
+    [[{ type: 'text' }], /^system\.0\.text: is required: a string$/],
   ])('%j says what a system prompt must be', (system, message) => {
     const parsed = anthropicDialect.parseRequest({ model: 'm', max_tokens: 5, system, messages: [{ role: 'user', content: 'hi' }] });
     expect(parsed.ok ? 'accepted' : parsed.problem.message).toMatch(message);

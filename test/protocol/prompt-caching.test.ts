@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
+import { openaiDialect } from '../../src/protocol/openai-dialect.js';
+import { readRequest, refusalOf } from './read-request.js';
+
+/**
+ * Anthropic prompt caching through the gateway: the caller's cache_control breakpoints reach an
+ * Anthropic-dialect upstream where it put them (system blocks, a turn's end, a tool result, a
+ * tool), so cached prefixes are billed as cached; OpenAI-dialect upstreams, which cache prefixes by
+ * themselves, get the same request without them.
+ */
+
+const ephemeral = { type: 'ephemeral' };
+const tool = { name: 'search', input_schema: { type: 'object', properties: { q: { type: 'string' } } }, cache_control: ephemeral };
+const body = {
+  model: 'm',
+  max_tokens: 100,
+  system: [
+    { type: 'text', text: 'You answer from the handbook.' },
+    { type: 'text', text: 'HANDBOOK: a long document', cache_control: { type: 'ephemeral', ttl: '1h' } },
+  ],
+  tools: [tool],
+  messages: [
+    { role: 'user', content: [{ type: 'text', text: 'What does chapter 2 say?', cache_control: ephemeral }] },
+    { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'search', input: { q: 'chapter 2' } }] },
+    { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'Chapter 2: routing', cache_control: ephemeral }] },
+  ],
+};
+
+describe('cache_control from an Anthropic caller', () => {
+  it('reaches an Anthropic-dialect upstream where the caller put it', () => {
+    const wire = anthropicDialect.encodeRequest(readRequest(anthropicDialect, body)) as Record<string, unknown>;
+    expect(wire.system).toEqual(body.system);
+    expect(wire.tools).toEqual([tool]);
+    expect(wire.messages).toEqual(body.messages);
+  });
+
+  it('is left out for OpenAI-dialect upstreams, which cache prefixes by themselves; the system blocks are one system message per block', () => {
+    const wire = openaiDialect.encodeRequest(readRequest(anthropicDialect, body)) as { messages: unknown[]; tools: unknown[] };
+    expect(JSON.stringify(wire)).not.toContain('cache_control');
+    expect(wire.messages.slice(0, 3)).toEqual([
+      { role: 'system', content: 'You answer from the handbook.' },
+      { role: 'system', content: 'HANDBOOK: a long document' },
+      { role: 'user', content: 'What does chapter 2 say?' },
+    ]);
+  });
+
+  it('a request without breakpoints is written as before: the system prompt a string, turns plain', () => {
+    const plain = { model: 'm', max_tokens: 10, system: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }], messages: [{ role: 'user', content: 'hi' }] };
+    const wire = anthropicDialect.encodeRequest(readRequest(anthropicDialect, plain)) as Record<string, unknown>;
+    expect(wire.system).toBe('a\nb');
+    expect(wire.messages).toEqual([{ role: 'user', content: 'hi' }]);
+  });
+
+  it('a breakpoint inside a turn is kept at the end of its message (a string turn becomes one block)', () => {
+    const inner = { model: 'm', max_tokens: 10, messages: [{ role: 'user', content: [{ type: 'text', text: 'one', cache_control: ephemeral }, { type: 'text', text: 'two' }] }] };
+    const wire = anthropicDialect.encodeRequest(readRequest(anthropicDialect, inner)) as Record<string, unknown>;
+    expect(wire.messages).toEqual([{ role: 'user', content: [{ type: 'text', text: 'one\ntwo', cache_control: ephemeral }] }]);
+  });
+
+  it('a cache_control of another type or ttl is refused, naming it', () => {
+    expect(refusalOf(anthropicDialect, { ...body, tools: [{ ...tool, cache_control: { type: 'persistent' } }] })).toEqual({ param: 'tools.0.cache_control.type', message: "tools.0.cache_control.type: cache_control.type must be 'ephemeral'" });
+    expect(refusalOf(anthropicDialect, { ...body, system: [{ type: 'text', text: 'x', cache_control: { type: 'ephemeral', ttl: '1d' } }] })).toMatchObject({ param: 'system.0.cache_control.ttl' });
+  });
+});
