@@ -275,11 +275,13 @@ function readConversation(system: z.infer<typeof systemContent> | undefined, tur
         const parsed = toolResultBlock.safeParse(block);
         if (!parsed.success) return blockRefusal(parsed.error, ['messages', index, 'content', blockIndex]);
         const result = parsed.data;
-        const resultCache = cacheOf(result.cache_control);
+        // A breakpoint on a block of the result's content is kept on the result (its content is one text).
+        const resultCache = cacheOf(result.cache_control) ?? (Array.isArray(result.content) ? result.content.map((block) => cacheOf(block.cache_control)).findLast((cache) => cache !== undefined) : undefined);
         results.push({ role: 'tool', content: result.content === undefined ? '' : textOf(result.content), toolCallId: result.tool_use_id, ...(result.is_error === true ? { isError: true } : {}), ...(resultCache === undefined ? {} : { cache: resultCache }) });
       } else {
         const parsed = textBlock.safeParse(block);
-        // Documents, thinking...: refused, naming the block's type.
+        // A text block's bad field is named at its path; documents, thinking...: refused, naming the block's type.
+        if (!parsed.success && type === 'text') return blockRefusal(parsed.error, ['messages', index, 'content', blockIndex]);
         if (!parsed.success) return refusal(`${path}.content`, unsupportedContent('block', 'content', ['text', 'image'])({ input: [block] }));
         texts.push(parsed.data.text);
         parts.push({ type: 'text', text: parsed.data.text });

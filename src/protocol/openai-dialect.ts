@@ -512,6 +512,27 @@ function wirePart(part: ContentPart): unknown {
   return part.type === 'text' ? { type: 'text', text: part.text } : { type: 'image_url', image_url: { url: imageUrlOf(part.source), ...(part.detail === undefined ? {} : { detail: part.detail }) } };
 }
 
+/**
+ * The messages with each run of system messages that carries a prompt-cache breakpoint joined into
+ * one: an Anthropic system prompt split at its breakpoints (see ChatMessage.cache) reaches
+ * OpenAI-dialect upstreams as the one system message it was, since some chat templates refuse a
+ * second. Other messages, and system messages without breakpoints, are left as sent.
+ */
+function joinedCachedSystem(messages: readonly ChatMessage[]): readonly ChatMessage[] {
+  if (!messages.some((message) => message.role === 'system' && message.cache !== undefined)) return messages;
+  const joined: ChatMessage[] = [];
+  for (let index = 0; index < messages.length; ) {
+    const message = messages[index] as ChatMessage;
+    let end = index + 1;
+    while (message.role === 'system' && messages[end]?.role === 'system') end += 1;
+    const run = messages.slice(index, end);
+    if (run.length > 1 && run.some((part) => part.cache !== undefined)) joined.push({ role: 'system', content: run.map((part) => part.content).filter((text) => text.trim() !== '').join('\n') });
+    else joined.push(...run);
+    index = end;
+  }
+  return joined;
+}
+
 /** A canonical message in OpenAI's form: a tool result, an assistant turn's calls (content null when it said nothing else). */
 function wireMessage(message: ChatMessage): unknown {
   if (message.role === 'tool') {
@@ -713,7 +734,7 @@ export const openaiDialect: Dialect = {
   encodeRequest(request: ChatRequest, options: EncodeOptions = {}): unknown {
     return {
       model: request.model,
-      messages: request.messages.map(wireMessage),
+      messages: joinedCachedSystem(request.messages).map(wireMessage),
       // Tool choice and parallel_tool_calls only with tools: OpenAI refuses them alone.
       ...(request.tools === undefined || request.tools.length === 0
         ? {}
@@ -723,8 +744,9 @@ export const openaiDialect: Dialect = {
             ...(request.parallelToolCalls === undefined ? {} : { parallel_tool_calls: request.parallelToolCalls }),
           }),
       ...(request.responseFormat === undefined ? {} : { response_format: wireResponseFormat(request.responseFormat) }),
-      // Anthropic's max has no OpenAI level; high is the top one every reasoning model (and vLLM) takes.
-      ...(request.effort === undefined ? {} : { reasoning_effort: request.effort === 'max' ? 'high' : request.effort }),
+      // Low, medium and high: the levels every reasoning server takes (vLLM only those); the others
+      // are sent as the nearest of them.
+      ...(request.effort === undefined ? {} : { reasoning_effort: request.effort === 'none' || request.effort === 'minimal' ? 'low' : request.effort === 'xhigh' || request.effort === 'max' ? 'high' : request.effort }),
       // Always a budget: the one the gateway routed and charged with. Without it an upstream may
       // answer to the end of its context, past what the tenant's token limit let in.
       [options.maxTokensField ?? 'max_tokens']: request.maxTokens ?? defaultMaxOutputTokens,

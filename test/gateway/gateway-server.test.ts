@@ -305,7 +305,7 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     // A thinking block from an earlier turn's history is named as such, not as an image.
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: [{ type: 'thinking', thinking: 'hmm', signature: 'x' }, { type: 'text', text: 'yo' }] }] }), 400, /^messages\.1\.content: .*'thinking' blocks are not supported/],
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 42 }] }), 400, /content must be a string or an array of text and image blocks .*; got number$/],
-    ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'text', text: 5 }] }] }), 400, /; a text block needs a string "text"$/],
+    ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'text', text: 5 }] }] }), 400, /^messages\.0\.content\.0\.text: must be a string, got a number$/],
     // A type that is not a plain name is not quoted back: messages reach logs.
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'my secret prompt' }] }] }), 400, /: blocks of that type are not supported by this gateway yet$/],
   ])('%s %s -> %i', async (path, body, status, message) => {

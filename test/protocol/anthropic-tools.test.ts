@@ -207,7 +207,7 @@ describe('anthropic tools: parsing tool_use and tool_result blocks', () => {
     ['a thinking block', [answeredCall[0], { role: 'assistant', content: [{ type: 'thinking', thinking: 'hm', signature: 's' }] }], 'messages.1.content', 'content must be a string or an array of text and image blocks ({"type": "text", "text": "..."}): \'thinking\' blocks are not supported by this gateway yet'],
     ['a block of a type that is no plain name', [{ role: 'user', content: [{ type: 'my secret prompt' }] }], 'messages.0.content', 'content must be a string or an array of text and image blocks ({"type": "text", "text": "..."}): blocks of that type are not supported by this gateway yet'],
     ['a block without a type', [{ role: 'user', content: [{ text: 'hi' }] }], 'messages.0.content', 'content must be a string or an array of text and image blocks ({"type": "text", "text": "..."}); each block needs a "type"'],
-    ['a text block without text', [{ role: 'user', content: [{ type: 'text' }] }], 'messages.0.content', 'content must be a string or an array of text and image blocks ({"type": "text", "text": "..."}); a text block needs a string "text"'],
+    ['a text block without text', [{ role: 'user', content: [{ type: 'text' }] }], 'messages.0.content.0.text', 'is required: a string'],
     ['content that is a number', [{ role: 'user', content: 42 }], 'messages.0.content', 'content must be a string or an array of text and image blocks ({"type": "text", "text": "..."}); got number'],
   ])('%s is refused, naming it', (_name, messages, param, text) => {
     expect(refusal(body({ tools: [weatherTool], messages }))).toEqual({ status: 400, kind: 'invalid_request', param, message: `${param}: ${text}` });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
+import { withoutPrefillWhitespace } from '../../src/gateway/answer-pump.js';
 import { openaiDialect } from '../../src/protocol/openai-dialect.js';
 import { readRequest, refusalOf } from './read-request.js';
 
@@ -35,14 +36,27 @@ describe('cache_control from an Anthropic caller', () => {
     expect(wire.messages).toEqual(body.messages);
   });
 
-  it('is left out for OpenAI-dialect upstreams, which cache prefixes by themselves; the system blocks are one system message per block', () => {
+  it('is left out for OpenAI-dialect upstreams, which cache prefixes by themselves; the system prompt stays one message, as without breakpoints', () => {
     const wire = openaiDialect.encodeRequest(readRequest(anthropicDialect, body)) as { messages: unknown[]; tools: unknown[] };
-    expect(JSON.stringify(wire)).not.toContain('cache_control');
-    expect(wire.messages.slice(0, 3)).toEqual([
-      { role: 'system', content: 'You answer from the handbook.' },
-      { role: 'system', content: 'HANDBOOK: a long document' },
+    expect(JSON.stringify(wire)).not.toContain('cache');
+    expect(wire.messages.slice(0, 2)).toEqual([
+      { role: 'system', content: 'You answer from the handbook.\nHANDBOOK: a long document' },
       { role: 'user', content: 'What does chapter 2 say?' },
     ]);
+  });
+
+  it('inside tool result content, or on a prefill the gateway rewrites, is kept', () => {
+    const inResult = {
+      ...body,
+      messages: [body.messages[0], body.messages[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'text', text: 'Chapter 2', cache_control: ephemeral }] }] }],
+    };
+    const wire = anthropicDialect.encodeRequest(readRequest(anthropicDialect, inResult)) as { messages: unknown[] };
+    expect(wire.messages[2]).toEqual({ role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'Chapter 2', cache_control: ephemeral }] });
+
+    // A prefill ending in whitespace, which the gateway trims before sending (Anthropic refuses it).
+    const prefill = readRequest(anthropicDialect, { model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'Describe it.' }, { role: 'assistant', content: [{ type: 'text', text: 'It is ', cache_control: ephemeral }] }] });
+    const sent = anthropicDialect.encodeRequest(withoutPrefillWhitespace(prefill)) as { messages: unknown[] };
+    expect(sent.messages[1]).toEqual({ role: 'assistant', content: [{ type: 'text', text: 'It is', cache_control: ephemeral }] });
   });
 
   it('a request without breakpoints is written as before: the system prompt a string, turns plain', () => {

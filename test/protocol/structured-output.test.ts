@@ -234,7 +234,9 @@ describe('reasoning effort', () => {
   it("OpenAI's reasoning_effort and Anthropic's output_config.effort are carried both ways, each to the other's nearest level", () => {
     const fromOpenAI = readRequest(openaiDialect, openai({ reasoning_effort: 'minimal' }));
     expect(fromOpenAI.effort).toBe('minimal');
-    expect((openaiDialect.encodeRequest(fromOpenAI) as Record<string, unknown>).reasoning_effort).toBe('minimal');
+    // To OpenAI-dialect upstreams, the nearest of low, medium and high (vLLM takes only those).
+    expect((openaiDialect.encodeRequest(fromOpenAI) as Record<string, unknown>).reasoning_effort).toBe('low');
+    expect((openaiDialect.encodeRequest(readRequest(openaiDialect, openai({ reasoning_effort: 'medium' }))) as Record<string, unknown>).reasoning_effort).toBe('medium');
     expect((anthropicDialect.encodeRequest(fromOpenAI) as Record<string, unknown>).output_config).toEqual({ effort: 'low' });
     const fromAnthropic = readRequest(anthropicDialect, anthropic({ output_config: { effort: 'max', format: { type: 'json_schema', schema } } }));
     expect(fromAnthropic.effort).toBe('max');
