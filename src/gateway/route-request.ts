@@ -397,7 +397,7 @@ function structuredOutputFailure(request: RouteInput, allowed: ReadonlySet<strin
       ? `${where} writes answers in JSON mode (response_format json_object; Anthropic-dialect endpoints have JSON schemas only): send a json_schema response format, or ask the operator for a route whose endpoints take JSON mode`
       : request.structuredOutput === 'strict_tools'
         ? `${where} holds tool arguments to their schemas (strict tools): leave strict out, or ask the operator for a route whose endpoints do`
-        : `${where} holds answers to a JSON schema (structured output): leave the response format out, or ask the operator for a route whose endpoints do`;
+        : `${where} holds answers to a JSON schema (structured output): leave the format out (response_format, or output_config.format), or ask the operator for a route whose endpoints do`;
   return { ok: false, status: 400, code: 'structured_output', message, param: request.structuredOutput === 'strict_tools' ? 'tools' : 'response_format' };
 }
 

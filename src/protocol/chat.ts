@@ -362,7 +362,9 @@ export const statusOfKind: Readonly<Record<ErrorKind, number>> = {
 export function promptText(request: ChatRequest): string {
   const turns = request.messages.map((message) => (message.toolCalls === undefined ? message.content : `${message.content}${message.toolCalls.map((call) => `\n${call.name}(${call.arguments})`).join('')}`)).join('\n');
   const format = request.responseFormat?.type === 'json_schema' ? `${JSON.stringify(request.responseFormat.schema)}\n` : '';
-  return request.tools === undefined ? `${format}${turns}` : `${JSON.stringify(request.tools)}\n${format}${turns}`;
+  // The tools as a chat template writes them: name, description, parameters (not the gateway's own flags).
+  const tools = request.tools?.map(({ name, description, parameters }) => ({ name, ...(description === undefined ? {} : { description }), parameters }));
+  return tools === undefined ? `${format}${turns}` : `${JSON.stringify(tools)}\n${format}${turns}`;
 }
 
 /**

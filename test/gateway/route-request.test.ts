@@ -305,7 +305,7 @@ describe('eligibility: structured output', () => {
     });
     const unchecked = [endpoint('unchecked', { structuredOutputs: false })];
     expect(route(unchecked, ['cost'], { structuredOutput: 'strict_tools' })).toMatchObject({ status: 400, code: 'structured_output', param: 'tools', message: expect.stringContaining('holds tool arguments to their schemas (strict tools): leave strict out') });
-    expect(route(unchecked, ['cost'], { structuredOutput: 'json_schema' })).toMatchObject({ status: 400, code: 'structured_output', param: 'response_format', message: expect.stringContaining('holds answers to a JSON schema (structured output)') });
+    expect(route(unchecked, ['cost'], { structuredOutput: 'json_schema' })).toMatchObject({ status: 400, code: 'structured_output', param: 'response_format', message: expect.stringContaining('holds answers to a JSON schema (structured output): leave the format out (response_format, or output_config.format)') });
   });
 });
 

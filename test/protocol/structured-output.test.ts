@@ -89,6 +89,9 @@ it("a schema is part of the prompt's text, as upstreams write it into the prompt
   const structured = readRequest(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema } } }));
   expect(promptText(structured)).toBe(`${JSON.stringify(schema)}\n${promptText(plain)}`);
   expect(promptText(readRequest(openaiDialect, openai({ response_format: { type: 'json_object' } })))).toBe(promptText(plain));
+  // A tool's strict and cache flags are the gateway's, not prompt text.
+  const tool = { type: 'function', function: { name: 'f', parameters: schema } };
+  expect(promptText(readRequest(openaiDialect, openai({ tools: [{ ...tool, function: { ...tool.function, strict: true } }] })))).toBe(promptText(readRequest(openaiDialect, openai({ tools: [tool] }))));
 });
 
 describe("an OpenAI-dialect upstream's refusal (the model declined a structured answer)", () => {
