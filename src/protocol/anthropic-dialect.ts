@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defaultMaxOutputTokens, defaultResponseFormatName, hasVisibleText, maxStopSequenceChars, saysSomething, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ContentPart, type ErrorKind, type ErrorReport, type FinishReason, type CacheBreakpoint, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ToolCall, type ToolChoice, type ToolDefinition } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
-import { invalidRequest, isQuotableName, noTools, otherApiField, plainMessage, unsupportedContent } from './request-problem.js';
+import { invalidRequest, isQuotableName, noTools, otherApiField, readBlocks, unsupportedContent } from './request-problem.js';
 import { answerSchema } from './answer-schema.js';
 import { readBase64Image, readWebImage } from './image-source.js';
 import { anthropicSchema } from './json-schema-limits.js';
@@ -13,23 +13,7 @@ const cacheControl = z.looseObject({ type: z.literal('ephemeral', { error: "cach
 const textBlock = z.looseObject({ type: z.literal('text'), text: z.string(), cache_control: cacheControl });
 const systemProblem = unsupportedContent('block', 'system');
 // Blocks read one by one, so a bad field of one (its cache_control) is named at its own path.
-const systemContent = z.union([z.string(), z.array(z.unknown())], { error: systemProblem }).transform((value, context): string | z.infer<typeof textBlock>[] => {
-  if (typeof value === 'string') return value;
-  const blocks: z.infer<typeof textBlock>[] = [];
-  for (const [index, block] of value.entries()) {
-    if ((block as { type?: unknown } | null)?.type !== 'text') {
-      context.addIssue({ code: 'custom', message: systemProblem({ input: value }) });
-      return z.NEVER;
-    }
-    const parsed = textBlock.safeParse(block);
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues) context.addIssue({ code: 'custom', path: [index, ...issue.path], message: plainMessage(issue) });
-      return z.NEVER;
-    }
-    blocks.push(parsed.data);
-  }
-  return blocks;
-});
+const systemContent = z.union([z.string(), z.array(z.unknown())], { error: systemProblem }).transform((value, context) => readBlocks(value, context, ['text'], textBlock, systemProblem));
 // Blocks are read one by one after the schema (see readConversation): a union of block types
 // would report any bad block as the whole content being of the wrong shape.
 const messageContent = z.union([z.string(), z.array(z.unknown())], { error: unsupportedContent('block', 'content', ['text', 'image']) });

@@ -25,7 +25,7 @@ import {
 } from './chat.js';
 import type { Dialect, EncodeOptions, StreamReader, StreamWriter } from './dialect.js';
 import { goDuration } from './go-duration.js';
-import { invalidRequest, isQuotableName, noTools, otherApiField, plainMessage, unsupportedContent } from './request-problem.js';
+import { invalidRequest, isQuotableName, noTools, otherApiField, readBlocks, unsupportedContent } from './request-problem.js';
 import { readContentDelta } from './openai-content-delta.js';
 import { answerSchema } from './answer-schema.js';
 import { openaiStrictProblem } from './json-schema-limits.js';
@@ -59,26 +59,8 @@ const content = z
   .union([z.string(), z.array(z.unknown())], { error: partsProblem })
   // As OpenAI refuses it; an empty string passes, as OpenAI lets it.
   .refine((value) => typeof value === 'string' || value.length > 0, 'an empty array of content parts: give at least one text part, or a string')
-  // Parts are read one by one (a union would report a bad image as content of the wrong shape):
-  // a part of another type is named, a bad text or image part is refused at its own field.
-  .transform((value, context): string | ContentPartInput[] => {
-    if (typeof value === 'string') return value;
-    const parts: ContentPartInput[] = [];
-    for (const [index, part] of value.entries()) {
-      const type = (part as { type?: unknown } | null)?.type;
-      if (type !== 'text' && type !== 'image_url') {
-        context.addIssue({ code: 'custom', message: partsProblem({ input: value }) });
-        return z.NEVER;
-      }
-      const parsed = contentPart.safeParse(part);
-      if (!parsed.success) {
-        for (const issue of parsed.error.issues) context.addIssue({ code: 'custom', path: [index, ...issue.path], message: plainMessage(issue) });
-        return z.NEVER;
-      }
-      parts.push(parsed.data);
-    }
-    return parts;
-  });
+  // Parts are read one by one: a part of another type is named, a bad text or image part is refused at its own field.
+  .transform((value, context) => readBlocks(value, context, ['text', 'image_url'], contentPart, partsProblem));
 
 /**
  * vLLM's and SGLang's request extensions that change what the answer is (its format, its length,

@@ -17,7 +17,7 @@ export function invalidRequest(error: z.ZodError): Parsed<never> {
  * An issue's message in plain words when it is zod's own ("Too small: expected number to be >0"),
  * which reads as the validator's, not the API's; a message the schema wrote is kept as it is.
  */
-export function plainMessage(issue: z.core.$ZodIssue): string {
+function plainMessage(issue: z.core.$ZodIssue): string {
   if (!/^(Too small|Too big|Invalid input|Invalid option)/.test(issue.message)) return issue.message;
   switch (issue.code) {
     case 'too_small':
@@ -96,4 +96,28 @@ export function otherApiField(advice: string): z.ZodOptional<z.ZodNull> {
 /** A tool list that asks for no tools: an empty one (tools are not supported yet). */
 export function noTools(message: string): z.ZodTuple<[], null> {
   return z.tuple([], { error: message });
+}
+
+/**
+ * Content blocks (OpenAI parts) read one by one, for a transform: a block whose type is not in
+ * `accepted` is refused with `problem` (which names the type), a bad field of an accepted one at
+ * its own path (messages.0.content.1.image_url.url). A union of block schemas would report any
+ * bad block as the whole content being of the wrong shape.
+ */
+export function readBlocks<T extends z.ZodType>(value: string | readonly unknown[], context: z.RefinementCtx, accepted: readonly string[], block: T, problem: (issue: { readonly input?: unknown }) => string): string | z.infer<T>[] {
+  if (typeof value === 'string') return value;
+  const blocks: z.infer<T>[] = [];
+  for (const [index, item] of value.entries()) {
+    if (!accepted.includes((item as { type?: unknown } | null)?.type as string)) {
+      context.addIssue({ code: 'custom', message: problem({ input: value }) });
+      return z.NEVER;
+    }
+    const parsed = block.safeParse(item);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) context.addIssue({ code: 'custom', path: [index, ...issue.path], message: plainMessage(issue) });
+      return z.NEVER;
+    }
+    blocks.push(parsed.data);
+  }
+  return blocks;
 }
