@@ -213,6 +213,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       const prefixKey = prefixKeyOf(request.messages);
       const hasImages = imageCount(request.messages) > 0;
       const imageUrls = hasImages ? imageUrlsOf(request) : undefined;
+      // Read once: routeInput runs on every attempt, retry, hedge and resume.
+      const structuredOutput = structuredOutputOf(request);
       // How the request ends as each dialect's upstream receives it: OpenAI-dialect upstreams get the
       // turns as they are; Anthropic's encoder moves system messages out and leaves out turns without
       // text, so a turn of either kind after an assistant turn leaves that turn last there (a prefill).
@@ -247,7 +249,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           prefixKey,
           excludeEndpoints: tried,
           ...(request.tools !== undefined && (request.toolChoice === undefined || request.toolChoice.type === 'auto') ? { needsAutoToolChoice: true } : {}),
-          ...structuredOutputOf(request),
+          ...structuredOutput,
           ...(hasImages ? { hasImages } : {}),
           ...(imageUrls === undefined ? {} : { imageUrls }),
           // A resumed answer is a continuation: it goes only where prefills are taken.
