@@ -545,8 +545,10 @@ export const anthropicDialect: Dialect = {
       const field = r.output_config?.format != null ? 'output_config.format.schema' : 'output_format.schema';
       const formatChanges = format === undefined ? [] : anthropicSchema(format.schema).changes;
       if (formatChanges.length > 0) return refusal(field, `not a schema Anthropic's structured output takes: ${formatChanges.slice(0, 3).join('; ')}`);
-      const strictTool = r.tools?.findIndex((tool) => tool.strict === true && anthropicSchema(tool.input_schema).changes.length > 0) ?? -1;
-      if (strictTool >= 0) return refusal(`tools.${String(strictTool)}.input_schema`, `not a schema Anthropic's strict tool use takes: ${anthropicSchema(r.tools?.[strictTool]?.input_schema ?? {}).changes.slice(0, 3).join('; ')}`);
+      for (const [index, tool] of (r.tools ?? []).entries()) {
+        const toolChanges = tool.strict === true ? anthropicSchema(tool.input_schema).changes : [];
+        if (toolChanges.length > 0) return refusal(`tools.${String(index)}.input_schema`, `not a schema Anthropic's strict tool use takes: ${toolChanges.slice(0, 3).join('; ')}`);
+      }
     }
     const choice = r.tool_choice === undefined ? undefined : toolChoiceOf(r.tool_choice);
     // Without tools, 'auto' and 'none' choose nothing: left out, as an upstream may refuse a choice
