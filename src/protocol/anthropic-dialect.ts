@@ -4,6 +4,7 @@ import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest, isQuotableName, noTools, otherApiField, readBlocks, unsupportedContent } from './request-problem.js';
 import { answerSchema } from './answer-schema.js';
 import { readBase64Image, readWebImage } from './image-source.js';
+import { tooDeepProblem } from './json-depth.js';
 import { anthropicSchema } from './json-schema-limits.js';
 import { sseFrame } from './sse.js';
 import { jsonObjectOf, toolCallIdPattern, toolNamePattern, toolUseIssue } from './tool-use.js';
@@ -520,6 +521,8 @@ export const anthropicDialect: Dialect = {
   requestIdHeader: 'request-id',
 
   parseRequest(body: unknown, options: { readonly asServer?: boolean } = {}): Parsed<ChatRequest> {
+    const tooDeep = tooDeepProblem(body);
+    if (tooDeep !== undefined) return tooDeep;
     const parsed = requestSchema.safeParse(body);
     if (!parsed.success) return invalidRequest(parsed.error);
     const r = parsed.data;

@@ -30,8 +30,9 @@ import { readContentDelta } from './openai-content-delta.js';
 import { answerSchema } from './answer-schema.js';
 import { openaiStrictProblem } from './json-schema-limits.js';
 import { imageUrlOf, readImageUrl } from './image-source.js';
+import { tooDeepProblem } from './json-depth.js';
 import { sseFrame } from './sse.js';
-import { jsonObjectOf, toolCallIdPattern, toolNamePattern, toolUseIssue } from './tool-use.js';
+import { argumentsProblem, toolCallIdPattern, toolNamePattern, toolUseIssue } from './tool-use.js';
 
 const stopSequence = z.string().max(maxStopSequenceChars, `a stop sequence is at most ${maxStopSequenceChars} characters`);
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
@@ -195,7 +196,10 @@ const messageToolCall = z.looseObject({
   id: z.string().regex(toolCallIdPattern, "a tool call id is 1 to 256 letters, digits, '_' or '-'"),
   // Left out by some clients; OpenAI's only other kind (custom tools) is refused with its tools.
   type: z.literal('function', { error: onlyFunctions('tool calls') }).optional(),
-  function: z.looseObject({ name: toolName, arguments: z.string().refine((text) => jsonObjectOf(text) !== undefined, 'must be a JSON object, as text (such as "{}")') }),
+  function: z.looseObject({ name: toolName, arguments: z.string().check((context) => {
+      const problem = argumentsProblem(context.value);
+      if (problem !== undefined) context.issues.push({ code: 'custom', input: context.value, message: problem });
+    }) }),
 });
 
 function roleProblem({ input }: { readonly input?: unknown }): string {
@@ -643,6 +647,8 @@ export const openaiDialect: Dialect = {
   requestIdHeader: 'x-request-id',
 
   parseRequest(body: unknown, options: { readonly asServer?: boolean } = {}): Parsed<ChatRequest> {
+    const tooDeep = tooDeepProblem(body);
+    if (tooDeep !== undefined) return tooDeep;
     // A model server (vLLM, and the emulator as it) serves or ignores those fields.
     const parsed = (options.asServer === true ? requestSchema : gatewayRequestSchema).safeParse(body);
     if (!parsed.success) return invalidRequest(parsed.error);

@@ -1,4 +1,5 @@
 import type { ChatMessage, ToolCall, ToolChoice, ToolDefinition } from './chat.js';
+import { maxJsonDepth, pathTooDeep } from './json-depth.js';
 import { isQuotableName } from './request-problem.js';
 
 /** A tool name both APIs accept (OpenAI: letters, digits, '_' and '-', at most 64; Anthropic the same, up to 128). */
@@ -7,14 +8,30 @@ export const toolNamePattern = /^[a-zA-Z0-9_-]{1,64}$/;
 /** A tool call id both APIs accept back (Anthropic: letters, digits, '_' and '-'). */
 export const toolCallIdPattern = /^[a-zA-Z0-9_-]{1,256}$/;
 
-/** The JSON object `text` holds, or undefined when it holds none (not JSON, or another value). */
+/**
+ * The JSON object `text` holds, or undefined when it holds none (not JSON, another value, or one
+ * nested deeper than a request may be: such arguments could not be written again).
+ */
 export function jsonObjectOf(text: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    return typeof value === 'object' && value !== null && !Array.isArray(value) && pathTooDeep(value) === undefined ? (value as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** What is wrong with a caller's tool call arguments, in words for a 400, or undefined when nothing is. */
+export function argumentsProblem(text: string): string | undefined {
+  if (jsonObjectOf(text) !== undefined) return undefined;
+  // Told apart only once refused: the common case parses once.
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return `must be nested at most ${String(maxJsonDepth)} levels deep`;
+  } catch {
+    // not JSON: said below
+  }
+  return 'must be a JSON object, as text (such as "{}")';
 }
 
 /** Whether a call's arguments are what both APIs promise: JSON text of an object ('' stands for `{}`). */

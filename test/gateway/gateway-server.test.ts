@@ -306,6 +306,8 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: [{ type: 'thinking', thinking: 'hmm', signature: 'x' }, { type: 'text', text: 'yo' }] }] }), 400, /^messages\.1\.content: .*'thinking' blocks are not supported/],
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 42 }] }), 400, /content must be a string or an array of text and image blocks .*; got number$/],
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'text', text: 5 }] }] }), 400, /^messages\.0\.content\.0\.text: must be a string, got a number$/],
+    // Deep nesting once overflowed the stack in schema checks and encoding: a 500, or the endpoint's failure.
+    ['/v1/chat/completions', `{"model": "frontier", "messages": [{"role": "user", "content": "JSON"}], "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": ${'{"k":'.repeat(200)}{}${'}'.repeat(200)}}}}`, 400, /^response_format\.json_schema\.schema(\.k)+: objects and arrays nested more than 128 levels deep/],
     // A type that is not a plain name is not quoted back: messages reach logs.
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'my secret prompt' }] }] }), 400, /: blocks of that type are not supported by this gateway yet$/],
   ])('%s %s -> %i', async (path, body, status, message) => {
