@@ -306,17 +306,33 @@ export class BatchScheduler {
     if (this.decoding.size > 0) this.step = { kind: 'decode', sequences: [...this.decoding], endsAt: at + this.stepMs(this.decoding.size) };
   }
 
-  /** Estimated wait (ms) until a slot frees: the soonest projected finish among sequences past their prefill or in it. */
+  /**
+   * Estimated wait (ms) until a slot frees: the soonest projected finish among sequences past their
+   * prefill or in it. Prefills go before decode steps, so every prompt waiting for its prefill delays
+   * every decoding sequence's remaining steps; decode steps are timed at the batch they will have.
+   */
   retryAfterMs(now: number): number {
     this.processUntil(now);
     const step = this.step;
-    const stepMs = this.stepMs(Math.max(1, this.decoding.size));
+    let waitingPrefillsMs = 0;
+    let waiting = 0;
+    for (const sequence of this.prefills) {
+      if (!this.active.has(sequence.id)) continue;
+      waitingPrefillsMs += this.prefillReplicaMs(sequence.spec.promptTokens);
+      waiting += 1;
+    }
+    const stepMs = this.stepMs(Math.max(1, this.decoding.size + waiting + (step?.kind === 'prefill' ? 1 : 0)));
     let soonest = Number.POSITIVE_INFINITY;
-    if (step?.kind === 'prefill') soonest = step.startedAt + this.prefillMs(step.sequence.spec.promptTokens) + Math.max(0, step.sequence.spec.outputTokens - 1) * stepMs;
+    if (step?.kind === 'prefill') {
+      const firstAt = Math.max(step.startedAt + this.prefillMs(step.sequence.spec.promptTokens), step.endsAt + waitingPrefillsMs);
+      soonest = firstAt + Math.max(0, step.sequence.spec.outputTokens - 1) * stepMs;
+    }
     for (const sequence of this.decoding) {
-      // In a decode step its next token comes at the step's end; after a prefill step, one step later.
-      const next = step === undefined ? now + stepMs : step.kind === 'decode' ? step.endsAt : step.endsAt + stepMs;
-      soonest = Math.min(soonest, next + Math.max(0, sequence.spec.outputTokens - sequence.emitted - 1) * stepMs);
+      const remaining = Math.max(0, sequence.spec.outputTokens - sequence.emitted);
+      // In a decode step its next token comes at the step's end, then the waiting prefills run;
+      // after a prefill step, the other waiting prefills run first.
+      const finish = step === undefined ? now + remaining * stepMs : step.kind === 'decode' ? step.endsAt + waitingPrefillsMs + Math.max(0, remaining - 1) * stepMs : step.endsAt + waitingPrefillsMs + remaining * stepMs;
+      soonest = Math.min(soonest, finish);
     }
     return Number.isFinite(soonest) ? Math.max(0, soonest - now) : this.config.prefillMs + this.config.tpotMs;
   }

@@ -142,6 +142,18 @@ describe('BatchScheduler (pure, injected clock)', () => {
     expect(events.at(-1)).toBe('310:finished:3');
   });
 
+  it("a full replica's Retry-After counts the prompts waiting for their prefill, which go before any decode step", () => {
+    const scheduler = new BatchScheduler({ ...base, maxQueue: 1 });
+    scheduler.submit({ promptTokens: 100, outputTokens: 2 }, 0);
+    scheduler.submit({ promptTokens: 100, outputTokens: 2 }, 0);
+    scheduler.submit({ promptTokens: 100, outputTokens: 2 }, 0);
+    const rejected = scheduler.submit({ promptTokens: 100, outputTokens: 1 }, 1);
+    // A's prefill to 100, B's to 200, then one step of the batch of two (20 ms): both finish at 220.
+    // Counting A alone (its prefill, then a step of one) said 109 ms.
+    expect(rejected.accepted ? 'accepted' : rejected.retryAfterMs).toBe(219);
+    expect(summary(runToEnd(scheduler)).find((event) => event.includes('finished'))).toBe('220:finished:1');
+  });
+
   it('events carry the time they happened even when advance is called late', () => {
     const scheduler = new BatchScheduler(base);
     scheduler.submit({ promptTokens: 100, outputTokens: 3 }, 0);
