@@ -64,7 +64,9 @@ export function problemsFromZod(error: z.ZodError, source: YamlSource, schema: z
       const fix = issue.origin === 'array' ? `give ${issue.code === 'too_small' ? 'at least' : 'at most'} ${String(bound)} ${Number(bound) === 1 ? 'entry' : 'entries'}` : `use ${issue.code === 'too_small' ? (issue.inclusive ? `${String(bound)} or more` : `a value above ${String(bound)}`) : issue.inclusive ? `${String(bound)} or less` : `a value below ${String(bound)}`}`;
       problems.push({ ...base, code: 'invalid_value', message: `expected ${what}, got ${describe(value)}${issue.message && !issue.message.startsWith('Too') ? ` (${issue.message})` : ''}`, suggestion: fix });
     } else {
-      problems.push({ ...base, code: 'invalid_value', message: `${issue.message}, got ${describe(value)}` });
+      // A check may name the likely fix, which depends on the value, in its issue's params.
+      const suggestion: unknown = issue.code === 'custom' ? issue.params?.['suggestion'] : undefined;
+      problems.push({ ...base, code: 'invalid_value', message: `${issue.message}, got ${describe(value)}`, ...(typeof suggestion === 'string' ? { suggestion } : {}) });
     }
   }
   return problems;

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { accelerators } from '../catalog/accelerators.js';
 import { jurisdictionIdSchema, knownJurisdictions, repeatedJurisdictions } from '../domain/jurisdictions.js';
 import { SpecError, formatPath, inFileOrder, type Result, type SpecProblem } from '../domain/spec-problem.js';
 import { didYouMean, someOf } from '../domain/suggest.js';
@@ -32,7 +33,12 @@ export type RoutingPolicyName = (typeof routingPolicyNames)[number];
 export const endpointConfigSchema = z.strictObject({
   id,
   /** Base URL; the dialect decides the path (`/v1/chat/completions` or `/v1/messages`). */
-  url: z.string().refine(isHttpUrl, 'expected an http:// or https:// base URL'),
+  url: z.string().check((context) => {
+    if (isHttpUrl(context.value)) return;
+    // A host and port without its scheme is the usual slip.
+    const bare = /^[A-Za-z0-9.-]+:\d{1,5}(\/[\w./-]*)?$/.test(context.value);
+    context.issues.push({ code: 'custom', input: context.value, message: 'expected an http:// or https:// base URL', params: bare ? { suggestion: `did you mean 'http://${context.value}'?` } : {} });
+  }),
   dialect: z.enum(dialects),
   /** The model name the upstream expects. */
   model: z.string().min(1),
@@ -246,15 +252,21 @@ export function loadGatewayConfig(file: string): Result<GatewayConfig> {
 
 /**
  * What a valid config will do that its author may not expect, one sentence each: an
- * upstream key variable that is not set, a tenant whose tokens per minute are below the
+ * upstream key variable that is not set, a chip the catalog does not list, a tenant whose tokens per minute are below the
  * output budget of a request without max_tokens (every such request is refused), an endpoint
  * no route uses, hedging that can never fire, a body limit no request fits.
  */
+const catalogChips = new Set(accelerators.map((chip) => chip.id));
+
 export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Record<string, string | undefined>>): string[] {
   const warnings: string[] = [];
   for (const endpoint of config.endpoints) {
     if (endpoint.apiKeyEnv !== undefined && env[endpoint.apiKeyEnv] === undefined) {
       warnings.push(`endpoint '${endpoint.id}' takes its key from $${endpoint.apiKeyEnv}, which is not set; it will be called without a key`);
+    }
+    // A label only, but a misspelt one splits a chip's metrics: a new chip the catalog lacks is fine.
+    if (endpoint.chip !== undefined && !catalogChips.has(endpoint.chip)) {
+      warnings.push(`endpoint '${endpoint.id}' has chip '${endpoint.chip}', which the catalog does not list (${didYouMean(endpoint.chip, catalogChips) ?? "run 'switchyard catalog' for the list"}); the chip only labels metrics and logs, so if it is new to the catalog, nothing is wrong`);
     }
     const path = new URL(endpoint.url).pathname.replace(/\/$/, '');
     const apiPath = Object.values(protocolDialects).find((dialect) => path.endsWith(dialect.chatPath))?.chatPath;
@@ -569,7 +581,8 @@ function checkTenants(tenants: readonly Placed<TenantConfig>[], checkJurisdictio
     if (tenant.apiKeySha256 === undefined) return;
     if (!/^[0-9a-f]{64}$/.test(tenant.apiKeySha256)) {
       // Not echoed: a value that is not a SHA-256 is likely the raw key pasted by mistake.
-      report(['tenants', index, 'apiKeySha256'], 'invalid_value', 'expected the hex SHA-256 of the key (64 hex digits), not the key itself', "compute it with: printf %s \"$KEY\" | sha256sum");
+      const wrongLength = /^[0-9a-f]+$/.test(tenant.apiKeySha256);
+      report(['tenants', index, 'apiKeySha256'], 'invalid_value', wrongLength ? `expected the hex SHA-256 of the key, 64 hex digits; this has ${String(tenant.apiKeySha256.length)} (cut or pasted twice?)` : 'expected the hex SHA-256 of the key (64 hex digits), not the key itself', "compute it with: printf %s \"$KEY\" | sha256sum");
       return;
     }
     const other = byKeyHash.get(tenant.apiKeySha256);

@@ -308,6 +308,21 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(stranded).toEqual([expect.stringContaining("tenant 'acme' may use jp, where no endpoint is")]);
   });
 
+  it('a chip the catalog does not list is a warning (a label only; a chip new to the catalog is no error), with the likely chip', () => {
+    const env = { UPSTREAM_KEY: 'set' };
+    expect(gatewayConfigWarnings(loadOk(edit(valid, 'chip: tpu7x', 'chip: tpu-7x')), env)).toEqual([
+      "endpoint 'gcp-us-1' has chip 'tpu-7x', which the catalog does not list (did you mean 'tpu7x'?); the chip only labels metrics and logs, so if it is new to the catalog, nothing is wrong",
+    ]);
+    expect(gatewayConfigWarnings(loadOk(edit(valid, 'chip: tpu7x', 'chip: qq-chip-9000')), env)).toEqual([expect.stringContaining("(run 'switchyard catalog' for the list)")]);
+  });
+
+  it('messages that say what to write: a URL without its scheme, a cut key hash', () => {
+    expect(onlyProblem(edit(valid, 'url: http://127.0.0.1:9001', 'url: 127.0.0.1:9001'))).toMatchObject({ path: 'endpoints[0].url', message: "expected an http:// or https:// base URL, got '127.0.0.1:9001'", suggestion: "did you mean 'http://127.0.0.1:9001'?" });
+    expect(onlyProblem(edit(valid, 'url: http://127.0.0.1:9001', 'url: ftp://host/x'))).not.toHaveProperty('suggestion');
+    expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: ${acmeKeyHash.slice(1)}`))).toMatchObject({ path: 'tenants[0].apiKeySha256', message: 'expected the hex SHA-256 of the key, 64 hex digits; this has 63 (cut or pasted twice?)' });
+    expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, 'apiKeySha256: sk-live-abc'))).toMatchObject({ message: 'expected the hex SHA-256 of the key (64 hex digits), not the key itself' });
+  });
+
   it('warnings for settings that silently switch something off: an endpoint in no route, hedging after the TTFT timeout, a body limit no request fits', () => {
     const env = { UPSTREAM_KEY: 'set' };
     expect(gatewayConfigWarnings(loadOk(edit(valid, 'endpoints: [gcp-us-1, azure-eu-1]', 'endpoints: [gcp-us-1]')), env)).toEqual([
