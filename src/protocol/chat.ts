@@ -25,6 +25,11 @@ export interface ChatMessage {
    * block): Anthropic-dialect upstreams get it back; OpenAI-dialect ones cache prefixes by themselves.
    */
   readonly cache?: CacheBreakpoint;
+  /**
+   * The participant's name (OpenAI's `name`, to tell apart speakers of one role): OpenAI-dialect
+   * upstreams get it; Anthropic's API has no such field.
+   */
+  readonly name?: string;
 }
 
 /** A prompt-cache breakpoint (Anthropic `cache_control`): the prompt up to here may be cached, for `ttl` (Anthropic's default 5m). */

@@ -79,6 +79,13 @@ function serverStructuredOutput(): ReturnType<typeof notCarried> {
 const off = z.literal(false);
 const empty = z.union([z.looseObject({}).refine((value) => Object.keys(value).length === 0), z.tuple([])]);
 const serverExtensions = {
+  // vLLM's usage on every chunk: the gateway writes usage once, in the last chunk, as OpenAI does.
+  stream_options: z
+    .looseObject({
+      include_usage: z.boolean().optional(),
+      continuous_usage_stats: z.literal(false, { error: 'not forwarded by this gateway: usage on every chunk (a model-server extension) would be ignored; usage comes in the last chunk with include_usage' }).nullish(),
+    })
+    .nullish(),
   guided_json: serverStructuredOutput(),
   guided_regex: serverStructuredOutput(),
   guided_choice: serverStructuredOutput(),
@@ -217,6 +224,9 @@ const messageSchema = z
     function_call: z.null({ error: 'function calls in messages are legacy function calling, which this gateway does not support: send tool_calls instead' }).optional(),
     audio: z.null({ error: 'audio in messages is not supported by Switchyard' }).optional(),
     content: content.nullish(),
+    // An earlier answer's refusal, as the gateway writes it (content null): what the model said.
+    refusal: z.string().nullish(),
+    name: z.string().nullish(),
     // Read only on a tool message (below): other roles have no use for it.
     tool_call_id: z.unknown().optional(),
   })
@@ -226,10 +236,15 @@ const messageSchema = z
     // As OpenAI refuses them: an image is something the user shows the model.
     const image = Array.isArray(message.content) && message.role !== 'user' ? message.content.findIndex((part) => part.type === 'image_url') : -1;
     if (image >= 0) context.addIssue({ code: 'custom', path: ['content', image], message: 'image parts are allowed only in user messages' });
-    // Content may be left out (or null) only by an assistant turn that calls tools, as OpenAI allows.
-    if ((message.content === undefined || message.content === null) && (message.role !== 'assistant' || calls.length === 0)) {
+    const refusal = typeof message.refusal === 'string' && message.refusal !== '' ? message.refusal : undefined;
+    const noContent = message.content === undefined || message.content === null;
+    if (refusal !== undefined && message.role !== 'assistant') context.addIssue({ code: 'custom', path: ['refusal'], message: 'only assistant messages carry a refusal' });
+    // Which of the two the model said would be a guess.
+    else if (refusal !== undefined && !(noContent || message.content === '')) context.addIssue({ code: 'custom', path: ['refusal'], message: 'an assistant message carries content or a refusal, not both' });
+    // Content may be left out (or null) only by an assistant turn that calls tools or refused, as OpenAI allows.
+    else if (noContent && (message.role !== 'assistant' || (calls.length === 0 && refusal === undefined))) {
       const problem = unsupportedContent('part')({ input: message.content });
-      context.addIssue({ code: 'custom', path: ['content'], message: message.role === 'assistant' ? `${problem} (it may be null only with tool_calls)` : problem });
+      context.addIssue({ code: 'custom', path: ['content'], message: message.role === 'assistant' ? `${problem} (it may be null only with tool_calls or a refusal)` : problem });
     }
     if (message.role === 'tool') {
       const id = message.tool_call_id;
@@ -478,15 +493,17 @@ function wireResponseFormat(format: ResponseFormat): unknown {
 }
 
 function canonicalMessage(message: z.infer<typeof messageSchema>): ChatMessage {
-  const text = message.content === undefined || message.content === null ? '' : textOf(message.content);
+  // A refusal is the turn's text (the schema allows one only where there is no content).
+  const text = message.content === undefined || message.content === null || message.content === '' ? (message.refusal ?? '') : textOf(message.content);
   if (message.role === 'tool') return { role: 'tool', content: text, toolCallId: typeof message.tool_call_id === 'string' ? message.tool_call_id : '' };
+  const named = typeof message.name === 'string' && message.name !== '' ? { name: message.name } : {};
   const calls = message.tool_calls ?? [];
   if (message.role === 'assistant' && calls.length > 0) {
-    return { role: 'assistant', content: text, toolCalls: calls.map((call) => ({ id: call.id, name: call.function.name, arguments: call.function.arguments })) };
+    return { role: 'assistant', content: text, toolCalls: calls.map((call) => ({ id: call.id, name: call.function.name, arguments: call.function.arguments })), ...named };
   }
   const content = message.content;
-  if (Array.isArray(content) && content.some((part) => part.type === 'image_url')) return { role: 'user', content: text, parts: content.map(canonicalPart) };
-  return { role: message.role === 'developer' ? 'system' : message.role, content: text };
+  if (Array.isArray(content) && content.some((part) => part.type === 'image_url')) return { role: 'user', content: text, parts: content.map(canonicalPart), ...named };
+  return { role: message.role === 'developer' ? 'system' : message.role, content: text, ...named };
 }
 
 function canonicalPart(part: ContentPartInput): ContentPart {
@@ -527,10 +544,11 @@ function wireMessage(message: ChatMessage): unknown {
     const content = message.isError === true ? (message.content === '' ? 'Error' : `Error: ${message.content}`) : message.content;
     return { role: 'tool', tool_call_id: sentCallId(message.toolCallId ?? ''), content };
   }
+  const named = message.name === undefined ? {} : { name: message.name };
   if (message.toolCalls !== undefined && message.toolCalls.length > 0) {
-    return { role: message.role, content: message.content === '' ? null : message.content, tool_calls: message.toolCalls.map((call) => wireToolCall({ ...call, id: sentCallId(call.id) })) };
+    return { role: message.role, content: message.content === '' ? null : message.content, tool_calls: message.toolCalls.map((call) => wireToolCall({ ...call, id: sentCallId(call.id) })), ...named };
   }
-  return { role: message.role, content: message.parts === undefined ? message.content : message.parts.map(wirePart) };
+  return { role: message.role, content: message.parts === undefined ? message.content : message.parts.map(wirePart), ...named };
 }
 
 /** The sampling controls a request set, if any. */

@@ -117,6 +117,42 @@ describe('OpenAI requests', () => {
     expect(parse({ stream: true, stream_options: { include_usage: true } }).includeUsage).toBe(true);
   });
 
+  it("a message's name reaches OpenAI-dialect upstreams, on every role that has one; Anthropic's API has no such field", () => {
+    const parsed = parse({
+      tools: [{ type: 'function', function: { name: 'f' } }],
+      messages: [
+        { role: 'system', content: 'Moderate.', name: 'host' },
+        { role: 'user', content: 'hi', name: 'alice' },
+        { role: 'assistant', content: null, name: 'bot', tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } }] },
+        { role: 'tool', tool_call_id: 'c1', content: 'ok' },
+        { role: 'user', content: 'and me', name: '' },
+      ],
+    });
+    expect(parsed.messages.map((message) => message.name)).toEqual(['host', 'alice', 'bot', undefined, undefined]);
+    expect((openaiDialect.encodeRequest(parsed) as { messages: { name?: string }[] }).messages.map((message) => message.name)).toEqual(['host', 'alice', 'bot', undefined, undefined]);
+    expect(JSON.stringify(anthropicDialect.encodeRequest(parsed))).not.toContain('alice');
+  });
+
+  it('an earlier refusal sent back as the gateway wrote it (content null) is what the model said; refusal beside content is refused', () => {
+    const history = (assistant: object): unknown => request({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', ...assistant }, { role: 'user', content: 'why?' }] });
+    const parsed = openaiDialect.parseRequest(history({ content: null, refusal: "I can't help with that." }));
+    expect(parsed.ok ? parsed.value.messages[1] : parsed.problem).toEqual({ role: 'assistant', content: "I can't help with that." });
+    expect(openaiDialect.parseRequest(history({ content: '', refusal: 'No.' }))).toMatchObject({ ok: true, value: { messages: [{}, { content: 'No.' }, {}] } });
+    expect(openaiDialect.parseRequest(history({ content: 'Sure', refusal: null }))).toMatchObject({ ok: true, value: { messages: [{}, { content: 'Sure' }, {}] } });
+    const both = openaiDialect.parseRequest(history({ content: 'Sure', refusal: 'No.' }));
+    expect(both.ok ? undefined : both.problem).toMatchObject({ param: 'messages.1.refusal', message: 'messages.1.refusal: an assistant message carries content or a refusal, not both' });
+    const user = openaiDialect.parseRequest(request({ messages: [{ role: 'user', content: 'q', refusal: 'No.' }] }));
+    expect(user.ok ? undefined : user.problem).toMatchObject({ param: 'messages.0.refusal' });
+  });
+
+  it("vLLM's usage on every chunk (stream_options.continuous_usage_stats) is refused by name; off, it is accepted", () => {
+    const parsed = openaiDialect.parseRequest(request({ stream: true, stream_options: { include_usage: true, continuous_usage_stats: true } }));
+    expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: 'stream_options.continuous_usage_stats', message: expect.stringMatching(/not forwarded by this gateway: usage on every chunk .*usage comes in the last chunk with include_usage$/) });
+    expect(parse({ stream: true, stream_options: { include_usage: true, continuous_usage_stats: false } }).includeUsage).toBe(true);
+    // A model server (the emulator as vLLM) takes it.
+    expect(openaiDialect.parseRequest(request({ stream: true, stream_options: { continuous_usage_stats: true } }), { asServer: true }).ok).toBe(true);
+  });
+
   it.each([
     ['chat_template_kwargs', { enable_thinking: false }],
     ['min_tokens', 20],

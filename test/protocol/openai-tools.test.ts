@@ -162,8 +162,8 @@ describe('OpenAI tool requests the gateway refuses, naming the field', () => {
     [bad([calledAndAnswered[0], calledAndAnswered[1], { role: 'tool', tool_call_id: 'call_1' }]), 'messages.2.content', 'content must be a string or an array of text parts ({"type": "text", "text": "..."}); got undefined'],
     // Tool calls.
     [bad([{ role: 'user', content: 'hi', tool_calls: [callWeather] }]), 'messages.0.tool_calls', 'only assistant messages carry tool calls'],
-    [bad([calledAndAnswered[0], { role: 'assistant', content: null }]), 'messages.1.content', 'content must be a string or an array of text parts ({"type": "text", "text": "..."}); got null (it may be null only with tool_calls)'],
-    [bad([calledAndAnswered[0], { role: 'assistant', content: null, tool_calls: [] }]), 'messages.1.content', 'content must be a string or an array of text parts ({"type": "text", "text": "..."}); got null (it may be null only with tool_calls)'],
+    [bad([calledAndAnswered[0], { role: 'assistant', content: null }]), 'messages.1.content', 'content must be a string or an array of text parts ({"type": "text", "text": "..."}); got null (it may be null only with tool_calls or a refusal)'],
+    [bad([calledAndAnswered[0], { role: 'assistant', content: null, tool_calls: [] }]), 'messages.1.content', 'content must be a string or an array of text parts ({"type": "text", "text": "..."}); got null (it may be null only with tool_calls or a refusal)'],
     [bad([calledAndAnswered[0], { role: 'assistant', content: null, tool_calls: [{ ...callWeather, id: 'call.1' }] }]), 'messages.1.tool_calls.0.id', "a tool call id is 1 to 256 letters, digits, '_' or '-'"],
     [bad([calledAndAnswered[0], { role: 'assistant', content: null, tool_calls: [{ ...callWeather, type: 'custom' }] }]), 'messages.1.tool_calls.0.type', "'custom' tool calls are not supported by this gateway: only 'function' tool calls"],
     [bad([calledAndAnswered[0], { role: 'assistant', content: null, tool_calls: [{ ...callWeather, function: { name: 'get.weather', arguments: '{}' } }] }]), 'messages.1.tool_calls.0.function.name', "a tool name is 1 to 64 letters, digits, '_' or '-'"],
