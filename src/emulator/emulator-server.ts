@@ -146,7 +146,8 @@ function kindOfStatus(status: number): ErrorKind {
     case 529:
       return 'overloaded';
     default:
-      return 'api_error';
+      // Another 4xx (402, 409, 451...) is still about the request, as both APIs type it.
+      return status < 500 ? 'invalid_request' : 'api_error';
   }
 }
 

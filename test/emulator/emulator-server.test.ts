@@ -275,6 +275,10 @@ describe('emulator: faults', () => {
     expect(await json(anthropic)).toMatchObject({ type: 'error', error: { type: 'overloaded_error' } });
     emu.setFaults({ errorStatus: 500 });
     expect((await post(emu.url, '/v1/messages', anthropicBody('hi'))).status).toBe(500);
+    // A 4xx without a kind of its own is about the request, not the server's failure.
+    emu.setFaults({ errorStatus: 451 });
+    expect(await json(await post(emu.url, '/v1/chat/completions', openaiBody('hi')))).toMatchObject({ error: { type: 'invalid_request_error' } });
+    expect(await json(await post(emu.url, '/v1/messages', anthropicBody('hi')))).toMatchObject({ error: { type: 'invalid_request_error' } });
   });
 
   it('added latency delays the first byte (divided by the speed)', async () => {
