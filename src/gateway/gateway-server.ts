@@ -612,7 +612,8 @@ function parserRefusal(code: string | undefined): { status: number; kind: 'too_l
 /** The output a request needs its upstream to constrain (routing step 3c), if any. */
 function structuredOutputOf(request: ChatRequest): { structuredOutput?: 'json_object' | 'json_schema' | 'strict_tools' } {
   if (request.responseFormat !== undefined) return { structuredOutput: request.responseFormat.type };
-  return request.tools?.some((tool) => tool.strict === true) === true ? { structuredOutput: 'strict_tools' } : {};
+  // Tools the model may not call (tool choice none) constrain nothing.
+  return request.toolChoice?.type !== 'none' && request.tools?.some((tool) => tool.strict === true) === true ? { structuredOutput: 'strict_tools' } : {};
 }
 
 /** Whether a request's images include URLs (routing step 3d): 'local' when one's host is plainly not public. */

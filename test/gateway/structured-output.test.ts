@@ -163,7 +163,7 @@ describe("an upstream's refusal", () => {
 });
 
 describe('endpoints that do not constrain output (structuredOutputs: false)', () => {
-  it('are passed over for a response format or strict tools, and still serve plain requests', async () => {
+  it('are passed over for a response format or strict tools the model may call, and still serve plain requests', async () => {
     const unchecked = await scripted(wholeJson);
     const constrained = await scripted(wholeJson);
     // The cheaper endpoint, e0, is the one that does not constrain output.
@@ -187,6 +187,9 @@ describe('endpoints that do not constrain output (structuredOutputs: false)', ()
     expect(constrained.arrivals()).toBe(2);
     expect((await ask(markedUrl, plain)).status).toBe(200);
     expect(unchecked.arrivals()).toBe(1);
+    // Strict tools the model may not call constrain nothing: the cheapest endpoint serves.
+    expect((await ask(markedUrl, { ...plain, tools: [strictTool], tool_choice: 'none' })).status).toBe(200);
+    expect(unchecked.arrivals()).toBe(2);
   });
 
   it('none left is a 400 naming the field, in the caller\'s dialect', async () => {
