@@ -1,6 +1,8 @@
 import { defaultMaxOutputTokens, estimatePromptTokens, estimateTokens, isCutShort, type ChatEvent, type ChatMessage, type ChatRequest } from '../protocol/chat.js';
 import { dialects } from '../protocol/dialects.js';
 import type { AnswerSink } from './answer-sink.js';
+import { ClientError } from './client-error.js';
+import { isRequestFault } from './retry-policy.js';
 import type { Cancellation } from './cancellation.js';
 import type { EndpointRuntime } from './endpoint-pool.js';
 import { firstAnswer, noteFailure, type GoingBack } from './first-answer.js';
@@ -209,10 +211,11 @@ export async function pumpAnswer(
    */
   const deliveredTokens = (): number => sentTokens + Math.max(0, estimateTokens(calls.allArguments()) - argumentPieces);
   /** An answer that ended without its finish: the prompt and the tokens delivered are what it used. */
-  const endedEarly = (status: number, endpoint: EndpointRuntime): AnswerOutcome => {
+  /** Tokens count against the endpoint that gave them; the outcome names the one that failed last (`failedLast`), if another. */
+  const endedEarly = (status: number, endpoint: EndpointRuntime, failedLast = endpoint.config.id): AnswerOutcome => {
     const used = { inputTokens: inputTokens || context.promptTokens, outputTokens: deliveredTokens() };
     countTokens(endpoint.config.id, used.inputTokens, used.outputTokens);
-    return { status, endpoint: endpoint.config.id, ...used, text: sent.toString() };
+    return { status, endpoint: failedLast, ...used, text: sent.toString() };
   };
   /** The request's own cancellation ended the answer: the client left (499), the gateway is shutting down or the deadline passed (503 or 504, told to the client). */
   /** `streaming`: an upstream was generating when it came, not a resume waiting for its first token. */
@@ -355,6 +358,12 @@ export async function pumpAnswer(
     // (No upstream count: complete charges what was delivered.)
     if (budgetLeft <= 0) return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: 0 } }, endpoint, 0);
     let next: Attempt | undefined;
+    /** How the last resume or restart failed at an upstream, when one did: what the caller is told then. */
+    let lastFailure: ClientError | undefined;
+    const failedAtUpstream = (error: unknown): void => {
+      // Not a routing refusal of the continuation (no endpoint failed): the caller's request was fine.
+      if (error instanceof ClientError && error.endpoint !== undefined && !isRequestFault(error.status)) lastFailure = error;
+    };
     // A tool call cut half-way cannot be continued (no API takes one as a prefill), nor can JSON an
     // upstream holds to a format (constrained decoding would start the JSON over after the text
     // sent, and the whole would not parse): a non-stream answer starts over below, a
@@ -376,7 +385,8 @@ export async function pumpAnswer(
       // retry of the request: once even with 0.
       try {
         next = await firstAnswer(core, context, continuation, tried, cancellation, resumesGoingBack);
-      } catch {
+      } catch (error) {
+        failedAtUpstream(error);
         next = undefined;
       }
     }
@@ -390,7 +400,8 @@ export async function pumpAnswer(
       context.promptFloor = promptFloor;
       try {
         next = await firstAnswer(core, context, withoutPrefillWhitespace(request), tried, cancellation, context.resilience.retries > 0 ? resumesGoingBack : { left: 0 });
-      } catch {
+      } catch (error) {
+        failedAtUpstream(error);
         next = undefined;
       }
       if (next?.kind === 'stream') {
@@ -422,9 +433,16 @@ export async function pumpAnswer(
               ? 'the upstream stream broke inside a refusal, which is not continued'
               : 'the upstream stream broke';
       const cause = watch.stalled ? `no token for ${config.resilience.tokenIdleTimeoutMs} ms` : overloaded ? 'the upstream was overloaded' : broke;
+      const cut = `the answer was cut after ${tokens(sentTokens)} and could not be resumed: ${cause}`;
+      // When the resumes failed at upstreams, the last one's failure is the answer, as for a first
+      // answer's attempts: its status (429, 503, 504...), Retry-After and endpoint.
+      if (lastFailure !== undefined) {
+        sink.fail(lastFailure.kind, `${cut}; then ${lastFailure.message}`, lastFailure.status, lastFailure.headers);
+        return endedEarly(lastFailure.status, endpoint, lastFailure.endpoint);
+      }
       // Overload is told as such (a 503, Anthropic's overloaded_error), which clients wait on and retry.
       const status = overloaded && !watch.stalled ? 503 : 502;
-      sink.fail(status === 503 ? 'overloaded' : 'api_error', `the answer was cut after ${tokens(sentTokens)} and could not be resumed: ${cause}`, status);
+      sink.fail(status === 503 ? 'overloaded' : 'api_error', cut, status);
       return endedEarly(status, endpoint);
     }
     metrics.resumes.inc({ route, outcome: 'resumed' });

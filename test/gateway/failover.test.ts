@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -333,6 +335,47 @@ describe('failover under faults', () => {
   describe('3. cut streams', () => {
     const resilience = (resume: boolean): string =>
       `{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, resumeStreams: ${resume}, circuitBreaker: { failureThreshold: 1000 } }`;
+
+    it("when every resume fails at an upstream, the caller is told the last failure's status, Retry-After and endpoint, as for a first answer", async () => {
+      // The cheap endpoint breaks its first answer after two tokens and is overloaded after; so is the other.
+      let arrivals = 0;
+      const breaking = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          arrivals += 1;
+          if (arrivals > 1) {
+            res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '7' }).end('{"error":{"message":"busy"}}');
+            return;
+          }
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write(openAIChunk({ role: 'assistant', content: 'one' }) + openAIChunk({ content: ' two' }), () => setTimeout(() => res.socket?.destroy(), 20));
+        });
+      });
+      await new Promise<void>((resolve) => breaking.listen(0, '127.0.0.1', resolve));
+      cleanups.push(() => new Promise((resolve) => breaking.close(() => resolve())));
+      const overloaded = await startScriptedUpstream((res) => res.end('{"error":{"message":"busy"}}'), { status: 503, contentType: 'application/json', headers: { 'retry-after': '7' } });
+      cleanups.push(() => overloaded.close());
+      const { url } = await gateway(
+        [
+          { id: 'breaking', url: `http://127.0.0.1:${String((breaking.address() as AddressInfo).port)}`, model: 'm', cost: 0 },
+          { id: 'overloaded', url: overloaded.url, model: 'm', cost: 1 },
+        ],
+        { policy: '[cost]', resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }' },
+      );
+      // The continuation goes to the other endpoint, overloaded, then back to the first (once, even with
+      // retries 0), overloaded by then; a whole answer's restart finds nothing left to try.
+      const whole = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 20 }) });
+      expect(whole.status).toBe(503);
+      expect(whole.headers.get('retry-after')).not.toBeNull();
+      expect(((await whole.json()) as { error: { message: string } }).error.message).toBe('the answer was cut after 2 tokens and could not be resumed: the upstream stream broke; then upstream breaking failed: status 503');
+      expect(metricValue(await scrape(url), 'switchyard_requests_total', { endpoint: 'breaking', status: '503' })).toBe(1);
+      expect(overloaded.arrivals()).toBe(1);
+      // A stream's resumes fail the same way: its error event says overloaded, as clients wait on that.
+      arrivals = 0;
+      const streamed = await readSse(await streamAnthropic(url, 'hi', 20), 'anthropic');
+      expect(streamed.ending).toBe('error-event');
+      expect(streamed.raw).toContain('"type":"overloaded_error","message":"the answer was cut after 2 tokens and could not be resumed: the upstream stream broke; then upstream ');
+    });
 
     /** A cheap endpoint that streams `before` and breaks, and a dearer one that streams `after` and finishes: a resume goes from one to the other. */
     async function breakThenResume(before: readonly string[], after: readonly string[]): Promise<{ url: string; resuming: ScriptedUpstream }> {
