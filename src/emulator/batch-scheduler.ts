@@ -307,31 +307,40 @@ export class BatchScheduler {
   }
 
   /**
-   * Estimated wait (ms) until a slot frees: the soonest projected finish among sequences past their
-   * prefill or in it. Prefills go before decode steps, so every prompt waiting for its prefill delays
-   * every decoding sequence's remaining steps; decode steps are timed at the batch they will have.
+   * Estimated wait (ms) until a slot frees: the soonest projected finish of any admitted sequence
+   * but a held one. Prefill steps go before decode steps, so the prompts waiting for theirs delay
+   * every decoding sequence's tokens after the step running now; decode steps are timed at the
+   * batch they will have.
    */
   retryAfterMs(now: number): number {
     this.processUntil(now);
     const step = this.step;
-    let waitingPrefillsMs = 0;
-    let waiting = 0;
+    // The waiting prefills run back to back after the step running now; decode steps resume after them.
+    let prefillAt = step?.endsAt ?? now;
+    const firstTokens: { readonly at: number; readonly outputTokens: number }[] = [];
+    if (step?.kind === 'prefill') firstTokens.push({ at: step.startedAt + this.prefillMs(step.sequence.spec.promptTokens), outputTokens: step.sequence.spec.outputTokens });
     for (const sequence of this.prefills) {
       if (!this.active.has(sequence.id)) continue;
-      waitingPrefillsMs += this.prefillReplicaMs(sequence.spec.promptTokens);
-      waiting += 1;
+      firstTokens.push({ at: prefillAt + this.prefillMs(sequence.spec.promptTokens), outputTokens: sequence.spec.outputTokens });
+      prefillAt += this.prefillReplicaMs(sequence.spec.promptTokens);
     }
-    const stepMs = this.stepMs(Math.max(1, this.decoding.size + waiting + (step?.kind === 'prefill' ? 1 : 0)));
+    // Prefilled, their first token on its way.
+    for (const timed of this.timed) {
+      const sequence = this.active.get(timed.id);
+      if (timed.kind === 'first-token' && sequence !== undefined && sequence.version === timed.version) firstTokens.push({ at: timed.at, outputTokens: sequence.spec.outputTokens });
+    }
+    const decodeFrom = prefillAt;
+    const stepMs = this.stepMs(Math.max(1, this.decoding.size + firstTokens.length));
+    // A sequence's last token: its first when it asks for one, else steps after decoding resumes.
+    const finishAfterFirst = (first: number, outputTokens: number): number => (outputTokens <= 1 ? first : Math.max(first, decodeFrom) + (outputTokens - 1) * stepMs);
     let soonest = Number.POSITIVE_INFINITY;
-    if (step?.kind === 'prefill') {
-      const firstAt = Math.max(step.startedAt + this.prefillMs(step.sequence.spec.promptTokens), step.endsAt + waitingPrefillsMs);
-      soonest = firstAt + Math.max(0, step.sequence.spec.outputTokens - 1) * stepMs;
-    }
+    for (const { at, outputTokens } of firstTokens) soonest = Math.min(soonest, finishAfterFirst(at, outputTokens));
+    // The decode step running now gives each of its sequences a token at its end (one that joined
+    // the batch since waits for the next).
+    const stepping = step?.kind === 'decode' ? new Set(step.sequences) : undefined;
     for (const sequence of this.decoding) {
       const remaining = Math.max(0, sequence.spec.outputTokens - sequence.emitted);
-      // In a decode step its next token comes at the step's end, then the waiting prefills run;
-      // after a prefill step, the other waiting prefills run first.
-      const finish = step === undefined ? now + remaining * stepMs : step.kind === 'decode' ? step.endsAt + waitingPrefillsMs + Math.max(0, remaining - 1) * stepMs : step.endsAt + waitingPrefillsMs + remaining * stepMs;
+      const finish = step !== undefined && stepping?.has(sequence) === true ? (remaining <= 1 ? step.endsAt : decodeFrom + (remaining - 1) * stepMs) : decodeFrom + remaining * stepMs;
       soonest = Math.min(soonest, finish);
     }
     return Number.isFinite(soonest) ? Math.max(0, soonest - now) : this.config.prefillMs + this.config.tpotMs;

@@ -154,6 +154,20 @@ describe('BatchScheduler (pure, injected clock)', () => {
     expect(summary(runToEnd(scheduler)).find((event) => event.includes('finished'))).toBe('220:finished:1');
   });
 
+  it.each([
+    ['the last token of a sequence in the decode step running now, before prompts waiting for prefill', { capacity: 3 }, [[0, 100, 4], [125, 1000, 5], [125, 1000, 5], [125, 100, 1]], 126],
+    ['a one-token answer, done at its prefill, with prompts waiting behind it', { capacity: 4, maxQueue: 1 }, [[0, 100, 1], [0, 100, 1], [0, 100, 1], [0, 100, 1], [0, 100, 1]], 1],
+    ['prompts waiting for prefill that finish before the decoding ones', { capacity: 3 }, [[0, 100, 50], [0, 100, 1], [0, 100, 1], [0, 100, 1]], 1],
+    ['a long decode behind a queue of prefills', { capacity: 4, batch: 4 }, [[0, 100, 3], [0, 500, 30], [0, 500, 30], [0, 500, 30], [0, 100, 1]], 50],
+  ] as const)("Retry-After is when a slot frees: %s", (_name, config, submitted, at) => {
+    const scheduler = new BatchScheduler({ ...base, maxQueue: 1, ...config });
+    for (const [when, promptTokens, outputTokens] of submitted) scheduler.submit({ promptTokens, outputTokens }, when);
+    const rejected = scheduler.submit({ promptTokens: 100, outputTokens: 1 }, at);
+    if (rejected.accepted) throw new Error('the replica was not full');
+    const firstFree = runToEnd(scheduler).find((event) => event.type === 'finished' && event.at >= at)?.at ?? Number.NaN;
+    expect(rejected.retryAfterMs).toBeCloseTo(firstFree - at, 6);
+  });
+
   it('events carry the time they happened even when advance is called late', () => {
     const scheduler = new BatchScheduler(base);
     scheduler.submit({ promptTokens: 100, outputTokens: 3 }, 0);
