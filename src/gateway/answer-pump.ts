@@ -39,7 +39,7 @@ export function withoutPrefillWhitespace(request: ChatRequest): ChatRequest {
   const whitespace = prefillWhitespace(request);
   if (whitespace === '') return request;
   const last = request.messages.at(-1) as ChatMessage;
-  return { ...request, messages: [...request.messages.slice(0, -1), { role: 'assistant', content: last.content.slice(0, last.content.length - whitespace.length), ...cacheOf(last) }] };
+  return { ...request, messages: [...request.messages.slice(0, -1), { role: 'assistant', content: last.content.slice(0, last.content.length - whitespace.length), ...keptOf(last) }] };
 }
 
 /** The whitespace a request's prefill ends with (see withoutPrefillWhitespace). */
@@ -471,11 +471,11 @@ function sharedPrefixLength(a: string, b: string): number {
 function continued(request: ChatRequest, sent: string): ChatMessage[] {
   const messages = request.messages;
   const last = messages.at(-1);
-  if (last?.role === 'assistant' && request.finalAssistant === 'continue') return [...messages.slice(0, -1), { role: 'assistant', content: last.content + sent, ...cacheOf(last) }];
+  if (last?.role === 'assistant' && request.finalAssistant === 'continue') return [...messages.slice(0, -1), { role: 'assistant', content: last.content + sent, ...keptOf(last) }];
   return [...messages, { role: 'assistant', content: sent }];
 }
 
-/** A prefill's prompt-cache breakpoint, kept when the gateway rewrites the prefill. */
-function cacheOf(message: ChatMessage): { cache?: NonNullable<ChatMessage['cache']> } {
-  return message.cache === undefined ? {} : { cache: message.cache };
+/** A prefill's prompt-cache breakpoint and speaker's name, kept when the gateway rewrites the prefill. */
+function keptOf(message: ChatMessage): Pick<ChatMessage, 'cache' | 'name'> {
+  return { ...(message.cache === undefined ? {} : { cache: message.cache }), ...(message.name === undefined ? {} : { name: message.name }) };
 }

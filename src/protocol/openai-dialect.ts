@@ -226,7 +226,11 @@ const messageSchema = z
     content: content.nullish(),
     // An earlier answer's refusal, as the gateway writes it (content null): what the model said.
     refusal: z.string().nullish(),
-    name: z.string().nullish(),
+    // As OpenAI checks it (an empty one is taken as none).
+    name: z
+      .string()
+      .refine((name) => name === '' || toolNamePattern.test(name), "a participant's name is 1 to 64 letters, digits, '_' or '-' (OpenAI's rule): write 'Alice_Smith', not 'Alice Smith'")
+      .nullish(),
     // Read only on a tool message (below): other roles have no use for it.
     tool_call_id: z.unknown().optional(),
   })
@@ -236,11 +240,12 @@ const messageSchema = z
     // As OpenAI refuses them: an image is something the user shows the model.
     const image = Array.isArray(message.content) && message.role !== 'user' ? message.content.findIndex((part) => part.type === 'image_url') : -1;
     if (image >= 0) context.addIssue({ code: 'custom', path: ['content', image], message: 'image parts are allowed only in user messages' });
-    const refusal = typeof message.refusal === 'string' && message.refusal !== '' ? message.refusal : undefined;
+    // Any string, as the gateway writes a refusal even when its text is empty.
+    const refusal = typeof message.refusal === 'string' ? message.refusal : undefined;
     const noContent = message.content === undefined || message.content === null;
-    if (refusal !== undefined && message.role !== 'assistant') context.addIssue({ code: 'custom', path: ['refusal'], message: 'only assistant messages carry a refusal' });
+    if (refusal !== undefined && refusal !== '' && message.role !== 'assistant') context.addIssue({ code: 'custom', path: ['refusal'], message: 'only assistant messages carry a refusal' });
     // Which of the two the model said would be a guess.
-    else if (refusal !== undefined && !(noContent || message.content === '')) context.addIssue({ code: 'custom', path: ['refusal'], message: 'an assistant message carries content or a refusal, not both' });
+    else if (refusal !== undefined && refusal !== '' && !(noContent || message.content === '')) context.addIssue({ code: 'custom', path: ['refusal'], message: 'an assistant message carries content or a refusal, not both' });
     // Content may be left out (or null) only by an assistant turn that calls tools or refused, as OpenAI allows.
     else if (noContent && (message.role !== 'assistant' || (calls.length === 0 && refusal === undefined))) {
       const problem = unsupportedContent('part')({ input: message.content });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
 import { openaiDialect } from '../../src/protocol/openai-dialect.js';
+import { withoutPrefillWhitespace } from '../../src/gateway/answer-pump.js';
+import { refusalOf } from './read-request.js';
 import { defaultMaxOutputTokens, type ChatRequest } from '../../src/protocol/chat.js';
 
 describe('OpenAI error bodies', () => {
@@ -133,11 +135,23 @@ describe('OpenAI requests', () => {
     expect(JSON.stringify(anthropicDialect.encodeRequest(parsed))).not.toContain('alice');
   });
 
+  it("a name OpenAI would refuse is a 400 saying what a name may be, whichever upstream serves; a rewritten prefill keeps its name", () => {
+    const named = (name: unknown): unknown => refusalOf(openaiDialect, { model: 'm', messages: [{ role: 'user', content: 'hi', name }] });
+    expect(named('Alice Smith')).toEqual({ param: 'messages.0.name', message: "messages.0.name: a participant's name is 1 to 64 letters, digits, '_' or '-' (OpenAI's rule): write 'Alice_Smith', not 'Alice Smith'" });
+    expect(named('a'.repeat(65))).toMatchObject({ param: 'messages.0.name' });
+    expect(named(7)).toMatchObject({ param: 'messages.0.name' });
+    expect(named('Alice_Smith-2')).toBe('accepted');
+    const prefill = parse({ messages: [{ role: 'user', content: 'Go on.' }, { role: 'assistant', content: 'Once upon ', name: 'narrator' }], continue_final_message: true });
+    expect(withoutPrefillWhitespace(prefill).messages.at(-1)).toEqual({ role: 'assistant', content: 'Once upon', name: 'narrator' });
+  });
+
   it('an earlier refusal sent back as the gateway wrote it (content null) is what the model said; refusal beside content is refused', () => {
     const history = (assistant: object): unknown => request({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', ...assistant }, { role: 'user', content: 'why?' }] });
     const parsed = openaiDialect.parseRequest(history({ content: null, refusal: "I can't help with that." }));
     expect(parsed.ok ? parsed.value.messages[1] : parsed.problem).toEqual({ role: 'assistant', content: "I can't help with that." });
     expect(openaiDialect.parseRequest(history({ content: '', refusal: 'No.' }))).toMatchObject({ ok: true, value: { messages: [{}, { content: 'No.' }, {}] } });
+    // An empty refusal, as the gateway writes one whose text is empty.
+    expect(openaiDialect.parseRequest(history({ content: null, refusal: '' }))).toMatchObject({ ok: true, value: { messages: [{}, { role: 'assistant', content: '' }, {}] } });
     expect(openaiDialect.parseRequest(history({ content: 'Sure', refusal: null }))).toMatchObject({ ok: true, value: { messages: [{}, { content: 'Sure' }, {}] } });
     const both = openaiDialect.parseRequest(history({ content: 'Sure', refusal: 'No.' }));
     expect(both.ok ? undefined : both.problem).toMatchObject({ param: 'messages.1.refusal', message: 'messages.1.refusal: an assistant message carries content or a refusal, not both' });
