@@ -10,6 +10,7 @@ import type { GatewayCore, StreamWatch } from './gateway-core.js';
 import type { RequestContext } from './request-context.js';
 import { StopSequenceGuard } from './stop-sequence-guard.js';
 import { TextAccumulator } from './text-accumulator.js';
+import { maxJsonDepth } from '../protocol/json-depth.js';
 import { hasObjectArguments } from '../protocol/tool-use.js';
 import { ToolCallAccumulator } from './tool-call-accumulator.js';
 import { releaseAttempt, type Attempt, type StreamAttempt } from './upstream-attempt.js';
@@ -256,8 +257,8 @@ export async function pumpAnswer(
       // malformed arguments are a failed answer, not one passed on as something else. (OpenAI's
       // API passes them on as text, and so does the gateway to OpenAI callers; an answer cut
       // short leaves its last call's arguments unfinished, which its finish says.)
-      context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id }, 'upstream tool call arguments are not a JSON object');
-      sink.fail('api_error', 'the upstream answered with tool call arguments that are not a JSON object; retry the request', 502);
+      context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id }, 'upstream tool call arguments are not a JSON object, or nested too deeply');
+      sink.fail('api_error', `the upstream answered with tool call arguments that are not a JSON object (or one nested more than ${String(maxJsonDepth)} levels deep); retry the request`, 502);
       return endedEarly(502, endpoint);
     }
     // Only a sequence the caller asked for: a server may name its chat template's own stop string.

@@ -4,7 +4,7 @@ import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest, isQuotableName, noTools, otherApiField, readBlocks, unsupportedContent } from './request-problem.js';
 import { answerSchema } from './answer-schema.js';
 import { readBase64Image, readWebImage } from './image-source.js';
-import { tooDeepProblem } from './json-depth.js';
+import { maxJsonDepth, tooDeepProblem } from './json-depth.js';
 import { anthropicSchema } from './json-schema-limits.js';
 import { sseFrame } from './sse.js';
 import { jsonObjectOf, toolCallIdPattern, toolNamePattern, toolUseIssue } from './tool-use.js';
@@ -521,7 +521,9 @@ export const anthropicDialect: Dialect = {
   requestIdHeader: 'request-id',
 
   parseRequest(body: unknown, options: { readonly asServer?: boolean } = {}): Parsed<ChatRequest> {
-    const tooDeep = tooDeepProblem(body);
+    // A model server takes a few levels more: a gateway's encoding moves a caller's tool arguments and
+    // schemas deeper (OpenAI arguments text becomes Anthropic's input object, in a content block).
+    const tooDeep = tooDeepProblem(body, options.asServer === true ? maxJsonDepth + 16 : maxJsonDepth);
     if (tooDeep !== undefined) return tooDeep;
     const parsed = requestSchema.safeParse(body);
     if (!parsed.success) return invalidRequest(parsed.error);

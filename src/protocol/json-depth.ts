@@ -30,13 +30,16 @@ export function pathTooDeep(value: unknown, limit = maxJsonDepth): (string | num
   return undefined;
 }
 
-/** A request body nested too deeply, as a 400 naming where (caller keys as invalidRequest names them), or undefined. */
-export function tooDeepProblem(body: unknown): Parsed<never> | undefined {
-  const path = pathTooDeep(body);
+/**
+ * A request body nested deeper than `limit`, as a 400 naming where (caller keys as invalidRequest
+ * names them), or undefined.
+ */
+export function tooDeepProblem(body: unknown, limit = maxJsonDepth): Parsed<never> | undefined {
+  const path = pathTooDeep(body, limit);
   if (path === undefined) return undefined;
   const param = path.map((step) => (typeof step === 'number' || isQuotableName(step) ? String(step) : '<key>')).join('.');
   return {
     ok: false,
-    problem: { status: 400, kind: 'invalid_request', param, message: `${param === '' ? 'request' : param}: objects and arrays nested more than ${String(maxJsonDepth)} levels deep; flatten it (a schema can name its parts in $defs and point to them with $ref)` },
+    problem: { status: 400, kind: 'invalid_request', param, message: `${param}: objects and arrays nested more than ${String(limit)} levels deep; flatten it (a schema can name its parts in $defs and point to them with $ref)` },
   };
 }

@@ -30,7 +30,7 @@ import { readContentDelta } from './openai-content-delta.js';
 import { answerSchema } from './answer-schema.js';
 import { openaiStrictProblem } from './json-schema-limits.js';
 import { imageUrlOf, readImageUrl } from './image-source.js';
-import { tooDeepProblem } from './json-depth.js';
+import { maxJsonDepth, tooDeepProblem } from './json-depth.js';
 import { sseFrame } from './sse.js';
 import { argumentsProblem, toolCallIdPattern, toolNamePattern, toolUseIssue } from './tool-use.js';
 
@@ -670,7 +670,9 @@ export const openaiDialect: Dialect = {
   requestIdHeader: 'x-request-id',
 
   parseRequest(body: unknown, options: { readonly asServer?: boolean } = {}): Parsed<ChatRequest> {
-    const tooDeep = tooDeepProblem(body);
+    // A model server takes a few levels more: a gateway's encoding moves a caller's tool arguments and
+    // schemas deeper (OpenAI arguments text becomes Anthropic's input object, in a content block).
+    const tooDeep = tooDeepProblem(body, options.asServer === true ? maxJsonDepth + 16 : maxJsonDepth);
     if (tooDeep !== undefined) return tooDeep;
     // A model server (vLLM, and the emulator as it) serves or ignores those fields.
     const parsed = (options.asServer === true ? requestSchema : gatewayRequestSchema).safeParse(body);

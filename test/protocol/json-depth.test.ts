@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
 import { maxJsonDepth, pathTooDeep } from '../../src/protocol/json-depth.js';
 import { openaiDialect } from '../../src/protocol/openai-dialect.js';
-import { refusalOf } from './read-request.js';
+import { readRequest, refusalOf } from './read-request.js';
 
 /** An object nesting `levels` objects (itself included) under key `k`, ending in {}. */
 function nested(levels: number): Record<string, unknown> {
@@ -47,5 +47,17 @@ describe('how deeply a request may nest', () => {
     expect(call(maxJsonDepth)).toBe('accepted');
     expect(call(maxJsonDepth + 1)).toEqual({ param: 'messages.1.tool_calls.0.function.arguments', message: 'messages.1.tool_calls.0.function.arguments: must be nested at most 128 levels deep' });
     expect(call(5000)).toMatchObject({ param: 'messages.1.tool_calls.0.function.arguments' });
+  });
+
+  it('what the gateway sends for a request at the limit, a few levels deeper in the other dialect, a model server takes', () => {
+    const argumentsText = `${'{"k":'.repeat(maxJsonDepth - 1)}{}${'}'.repeat(maxJsonDepth - 1)}`;
+    const fromOpenAI = readRequest(openaiDialect, {
+      model: 'm',
+      tools: [{ type: 'function', function: { name: 'f' } }],
+      messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: argumentsText } }] }, { role: 'tool', tool_call_id: 'c1', content: 'ok' }],
+    });
+    expect(anthropicDialect.parseRequest(anthropicDialect.encodeRequest(fromOpenAI), { asServer: true }).ok).toBe(true);
+    const fromAnthropic = readRequest(anthropicDialect, { model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }], tools: [{ name: 'f', input_schema: nested(maxJsonDepth - 3) }] });
+    expect(openaiDialect.parseRequest(openaiDialect.encodeRequest(fromAnthropic), { asServer: true }).ok).toBe(true);
   });
 });
