@@ -36,8 +36,9 @@ export const endpointConfigSchema = z.strictObject({
   url: z.string().check((context) => {
     if (isHttpUrl(context.value)) return;
     // A host and port without its scheme is the usual slip.
-    const bare = /^[A-Za-z0-9.-]+:\d{1,5}(\/[\w./-]*)?$/.test(context.value);
-    context.issues.push({ code: 'custom', input: context.value, message: 'expected an http:// or https:// base URL', params: bare ? { suggestion: `did you mean 'http://${context.value}'?` } : {} });
+    const bare = /^[A-Za-z0-9.-]+:(\d{1,5})(\/[\w./-]*)?$/.exec(context.value);
+    const scheme = bare?.[1] === '443' ? 'https' : 'http';
+    context.issues.push({ code: 'custom', input: context.value, message: 'expected an http:// or https:// base URL', params: bare === null ? {} : { suggestion: `did you mean '${scheme}://${context.value}'?` } });
   }),
   dialect: z.enum(dialects),
   /** The model name the upstream expects. */
@@ -250,14 +251,15 @@ export function loadGatewayConfig(file: string): Result<GatewayConfig> {
   return parseGatewayConfig(text, file);
 }
 
+/** Chips the catalog lists, for the warning about an endpoint's chip. */
+const catalogChips = new Set(accelerators.map((chip) => chip.id));
+
 /**
  * What a valid config will do that its author may not expect, one sentence each: an
  * upstream key variable that is not set, a chip the catalog does not list, a tenant whose tokens per minute are below the
  * output budget of a request without max_tokens (every such request is refused), an endpoint
  * no route uses, hedging that can never fire, a body limit no request fits.
  */
-const catalogChips = new Set(accelerators.map((chip) => chip.id));
-
 export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Record<string, string | undefined>>): string[] {
   const warnings: string[] = [];
   for (const endpoint of config.endpoints) {
@@ -581,8 +583,10 @@ function checkTenants(tenants: readonly Placed<TenantConfig>[], checkJurisdictio
     if (tenant.apiKeySha256 === undefined) return;
     if (!/^[0-9a-f]{64}$/.test(tenant.apiKeySha256)) {
       // Not echoed: a value that is not a SHA-256 is likely the raw key pasted by mistake.
-      const wrongLength = /^[0-9a-f]+$/.test(tenant.apiKeySha256);
-      report(['tenants', index, 'apiKeySha256'], 'invalid_value', wrongLength ? `expected the hex SHA-256 of the key, 64 hex digits; this has ${String(tenant.apiKeySha256.length)} (cut or pasted twice?)` : 'expected the hex SHA-256 of the key (64 hex digits), not the key itself', "compute it with: printf %s \"$KEY\" | sha256sum");
+      // Hex of about a hash's length is a hash cut or doubled; other hex (openssl rand -hex) is a key.
+      const length = tenant.apiKeySha256.length;
+      const wrongLength = /^[0-9a-f]+$/.test(tenant.apiKeySha256) && ((length >= 56 && length <= 72) || length === 128);
+      report(['tenants', index, 'apiKeySha256'], 'invalid_value', wrongLength ? `expected the hex SHA-256 of the key, 64 hex digits; this has ${String(length)} (cut or pasted twice?)` : 'expected the hex SHA-256 of the key (64 hex digits), not the key itself', "compute it with: printf %s \"$KEY\" | sha256sum");
       return;
     }
     const other = byKeyHash.get(tenant.apiKeySha256);

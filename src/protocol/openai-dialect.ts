@@ -78,13 +78,11 @@ function serverStructuredOutput(): ReturnType<typeof notCarried> {
 }
 const off = z.literal(false);
 const empty = z.union([z.looseObject({}).refine((value) => Object.keys(value).length === 0), z.tuple([])]);
+const streamOptions = z.looseObject({ include_usage: z.boolean().optional() });
 const serverExtensions = {
   // vLLM's usage on every chunk: the gateway writes usage once, in the last chunk, as OpenAI does.
-  stream_options: z
-    .looseObject({
-      include_usage: z.boolean().optional(),
-      continuous_usage_stats: z.literal(false, { error: 'not forwarded by this gateway: usage on every chunk (a model-server extension) would be ignored; usage comes in the last chunk with include_usage' }).nullish(),
-    })
+  stream_options: streamOptions
+    .extend({ continuous_usage_stats: z.literal(false, { error: 'not forwarded by this gateway: usage on every chunk (a model-server extension) would be ignored; usage comes in the last chunk with include_usage' }).nullish() })
     .nullish(),
   guided_json: serverStructuredOutput(),
   guided_regex: serverStructuredOutput(),
@@ -274,7 +272,7 @@ const requestSchema = z.looseObject({
   logit_bias: z.record(z.string().regex(/^\d+$/, 'logit_bias keys are token ids'), z.number().min(-100).max(100)).nullish(),
   stop: z.union([stopSequence, z.array(stopSequence).max(4)], { error: `stop must be a string or an array of at most 4 strings, each at most ${maxStopSequenceChars} characters` }).nullish(),
   stream: z.boolean().nullish(),
-  stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
+  stream_options: streamOptions.nullish(),
   // vLLM's extension: continue a trailing assistant message (a prefill) rather than answer after it.
   continue_final_message: z.boolean().nullish(),
   user: z.string().max(256, 'user is at most 256 characters: an opaque id of your end user').nullish(),

@@ -318,9 +318,12 @@ describe('gateway config problems are located, with a path and a suggestion', ()
 
   it('messages that say what to write: a URL without its scheme, a cut key hash', () => {
     expect(onlyProblem(edit(valid, 'url: http://127.0.0.1:9001', 'url: 127.0.0.1:9001'))).toMatchObject({ path: 'endpoints[0].url', message: "expected an http:// or https:// base URL, got '127.0.0.1:9001'", suggestion: "did you mean 'http://127.0.0.1:9001'?" });
+    expect(onlyProblem(edit(valid, 'url: http://127.0.0.1:9001', 'url: api.example.com:443'))).toMatchObject({ suggestion: "did you mean 'https://api.example.com:443'?" });
     expect(onlyProblem(edit(valid, 'url: http://127.0.0.1:9001', 'url: ftp://host/x'))).not.toHaveProperty('suggestion');
     expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: ${acmeKeyHash.slice(1)}`))).toMatchObject({ path: 'tenants[0].apiKeySha256', message: 'expected the hex SHA-256 of the key, 64 hex digits; this has 63 (cut or pasted twice?)' });
     expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, 'apiKeySha256: sk-live-abc'))).toMatchObject({ message: 'expected the hex SHA-256 of the key (64 hex digits), not the key itself' });
+    // Hex far from a hash's length is a key made with openssl rand -hex.
+    expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: ${'ab'.repeat(16)}`))).toMatchObject({ message: 'expected the hex SHA-256 of the key (64 hex digits), not the key itself' });
   });
 
   it('warnings for settings that silently switch something off: an endpoint in no route, hedging after the TTFT timeout, a body limit no request fits', () => {
