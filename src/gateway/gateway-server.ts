@@ -355,6 +355,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     const headers: ResponseHeaders = { 'x-request-id': requestId, [inbound.requestIdHeader]: requestId };
     const labels: FailureLabels = { route: unlabelled, tenant: undefined };
     try {
+      // RFC 9112 (3.2): an HTTP/1.1 request without Host is a 400. Node's own answer to it would be a
+      // bare status, neither counted nor logged (so its check is off, and this is it).
+      if (req.headers.host === undefined && req.httpVersion === '1.1') throw new ClientError(400, 'invalid_request', 'an HTTP/1.1 request needs a Host header (RFC 9112): send one', { headers: { connection: 'close' } });
       // While shutting down, a load balancer's health check is told to send requests elsewhere.
       if ((req.method === 'GET' || req.method === 'HEAD') && path === '/healthz') return draining ? sendJson(res, 503, { status: 'shutting down' }, { ...headers, connection: 'close' }) : sendJson(res, 200, { status: 'ok' }, headers);
       // The read-only paths answer GET and HEAD (RFC 9110, 9.3.2: Node sends a HEAD answer's headers only).
@@ -407,7 +410,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   };
 
-  const server = createServer((req, res) => {
+  const server = createServer({ requireHostHeader: false }, (req, res) => {
     track(req, res);
     void handle(req, res);
   });

@@ -7,6 +7,7 @@ import { startMockUpstream, type MockUpstream } from '../../bench/mock-upstream.
 import { parseGatewayConfig, type GatewayConfig } from '../../src/gateway/gateway-config.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
+import { metricValue, scrape } from './helpers/fleet.js';
 
 const usKey = 'sk-test-us-only';
 const globalKey = 'sk-test-global';
@@ -454,6 +455,15 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     expect(unknownMethod).toContain('malformed HTTP request');
     expect([await counted(431), await counted(400)]).toEqual([(before[0] ?? 0) + 1, (before[1] ?? 0) + 1]);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    // Without Host, which HTTP/1.1 requires: the same JSON error in the caller's dialect, counted
+    // (Node's own answer was a bare 400, neither counted nor logged). HTTP/1.0 has no such rule.
+    const hostless = async (): Promise<number> => metricValue(await scrape(url), 'switchyard_requests_total', { route: 'none', status: '400', dialect: 'anthropic' }) ?? 0;
+    const hostlessBefore = await hostless();
+    const noHost = await raw(`POST /v1/messages HTTP/1.1\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}`);
+    expect(noHost).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(JSON.parse(noHost.slice(noHost.indexOf('\r\n\r\n') + 4))).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: 'an HTTP/1.1 request needs a Host header (RFC 9112): send one' } });
+    expect(await hostless()).toBe(hostlessBefore + 1);
+    expect(await raw('GET /healthz HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
   });
 
   it('a missing or wrong key is 401 and a healthy request still works afterwards', async () => {
