@@ -76,6 +76,7 @@ export class EndpointPool {
             dialect: endpoint.dialect,
             apiKey: endpoint.apiKeyEnv === undefined ? undefined : env[endpoint.apiKeyEnv],
             ...(endpoint.maxTokensField === undefined ? {} : { encoding: { maxTokensField: endpoint.maxTokensField } }),
+            ...(endpoint.headers === undefined ? {} : { headers: endpoint.headers }),
           },
           outstanding: 0,
           attempts: 0,

@@ -98,6 +98,13 @@ export const endpointConfigSchema = z.strictObject({
    * OpenAI's reasoning models and Azure, which refuse `max_tokens`; TGI reads only `max_tokens`.
    */
   maxTokensField: z.enum(['max_tokens', 'max_completion_tokens']).optional(),
+  /**
+   * Headers sent on every call to the endpoint, for what its API reads there and a request body
+   * cannot say: an Anthropic beta (`anthropic-beta: context-1m-2025-08-07` for a 1M-token window),
+   * an OpenAI project, a router's attribution. Not for keys (see apiKeyEnv), nor for headers the
+   * gateway writes itself.
+   */
+  headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'a header name is letters, digits and !#$%&\'*+.^_`|~-'), z.string().regex(/^[\t\x20-\x7e]*$/, 'a header value is printable ASCII on one line')).optional(),
 });
 
 /** Settings a route may set for its own requests (a large model's first token comes later than a small one's). */
@@ -250,6 +257,12 @@ export function loadGatewayConfig(file: string): Result<GatewayConfig> {
   }
   return parseGatewayConfig(text, file);
 }
+
+/**
+ * Headers the gateway writes on upstream calls, which an endpoint's `headers` may not set: the
+ * body's framing and type, the keys, hop-by-hop headers, and the request id it passes on.
+ */
+const managedHeaders: ReadonlySet<string> = new Set(['host', 'content-length', 'content-type', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect', 'accept', 'authorization', 'x-api-key', 'api-key', 'anthropic-version', 'x-request-id']);
 
 /** Chips the catalog lists, for the warning about an endpoint's chip. */
 const catalogChips = new Set(accelerators.map((chip) => chip.id));
@@ -539,6 +552,16 @@ function checkEndpoint(endpoint: Partial<EndpointConfig>, index: number, checkJu
   if (endpoint.maxTokensField !== undefined && endpoint.dialect !== undefined && endpoint.dialect !== 'openai') {
     report(['endpoints', index, 'maxTokensField'], 'invalid_value', `maxTokensField applies to OpenAI-dialect endpoints; this one speaks ${endpoint.dialect}, whose budget is always max_tokens`, 'remove maxTokensField from this endpoint');
   }
+  const headerNames = new Set<string>();
+  for (const [name, value] of Object.entries(endpoint.headers ?? {})) {
+    const lower = name.toLowerCase();
+    const path = ['endpoints', index, 'headers', name];
+    if (managedHeaders.has(lower)) report(path, 'invalid_value', `'${lower}' is written by the gateway itself`, lower === 'authorization' || lower === 'x-api-key' || lower === 'api-key' ? "name the environment variable holding the key in 'apiKeyEnv'" : 'remove it');
+    else if (headerNames.has(lower)) report(path, 'duplicate_id', `header '${lower}' is set twice (names compare without case)`, 'set it once; several values go in one, comma-separated');
+    // Not echoed: a value that looks like a key is the problem.
+    else if (/^(Bearer|Basic) /i.test(value) || value.split(/[\s,;=]+/).some((word) => keyPrefix.test(word))) report(path, 'invalid_value', 'the value looks like a key, which would sit in this file in plain text', "keys go in environment variables: name one in 'apiKeyEnv'");
+    headerNames.add(lower);
+  }
   if (endpoint.apiKeyEnv !== undefined && (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(endpoint.apiKeyEnv) || looksLikeKey(endpoint.apiKeyEnv))) {
     // Not echoed either: a value that is not a variable name is likely the key itself.
     report(['endpoints', index, 'apiKeyEnv'], 'invalid_value', 'expected the name of an environment variable (letters, digits and _), not the key itself', 'e.g. apiKeyEnv: UPSTREAM_KEY, with the key in that variable');
@@ -551,8 +574,11 @@ function checkEndpoint(endpoint: Partial<EndpointConfig>, index: number, checkJu
  * case and digits, which variable names (UPPER_SNAKE by convention) do not have. It would be echoed
  * by the warning for an unset variable, so it is refused unechoed instead.
  */
+/** How the keys of common providers begin. */
+const keyPrefix = /^(sk-|sk_|gsk_|hf_|ghp_|gho_|github_pat_|AKIA|ASIA|AIza|xox[abp]_)/;
+
 function looksLikeKey(name: string): boolean {
-  if (/^(gsk_|hf_|ghp_|gho_|github_pat_|AKIA|ASIA|AIza|xox[abp]_|sk_)/.test(name)) return true;
+  if (keyPrefix.test(name)) return true;
   return name.length >= 24 && /[a-z]/.test(name) && /[A-Z]/.test(name) && /[0-9]/.test(name);
 }
 

@@ -16,6 +16,8 @@ export interface UpstreamTarget {
   readonly apiKey: string | undefined;
   /** How this upstream wants requests written (see EncodeOptions). */
   readonly encoding?: EncodeOptions;
+  /** Sent on every call (the endpoint's configured `headers`). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export type UpstreamResponse =
@@ -141,6 +143,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
         try {
           const json = JSON.stringify(dialect.encodeRequest(request, target.encoding));
           const headers: Record<string, string> = { 'content-type': 'application/json', accept: request.stream ? 'text/event-stream' : 'application/json', ...dialect.authHeaders(target.apiKey) };
+          if (target.headers !== undefined) Object.assign(headers, target.headers);
           if (requestId !== undefined) headers['x-request-id'] = requestId;
           let body: string | Iterable<Buffer> = json;
           if (json.length > releasedBodyChars) {

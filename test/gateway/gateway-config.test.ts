@@ -316,6 +316,21 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(gatewayConfigWarnings(loadOk(edit(valid, 'chip: tpu7x', 'chip: qq-chip-9000')), env)).toEqual([expect.stringContaining("(run 'switchyard catalog' for the list)")]);
   });
 
+  it("an endpoint's headers: any but those the gateway writes, each once, none that looks like a key (not echoed)", () => {
+    const withHeaders = (headers: string): string => edit(valid, '    apiKeyEnv: UPSTREAM_KEY\n', `    apiKeyEnv: UPSTREAM_KEY\n    headers: ${headers}\n`);
+    expect(loadOk(withHeaders('{ anthropic-beta: "context-1m-2025-08-07,output-128k-2025-02-19", OpenAI-Project: proj_Kd9sdf8sdfHJK3kjh1234 }')).endpoints[0]?.headers).toEqual({ 'anthropic-beta': 'context-1m-2025-08-07,output-128k-2025-02-19', 'OpenAI-Project': 'proj_Kd9sdf8sdfHJK3kjh1234' });
+    expect(onlyProblem(withHeaders('{ Authorization: x }'))).toMatchObject({ path: 'endpoints[0].headers.Authorization', message: "'authorization' is written by the gateway itself", suggestion: "name the environment variable holding the key in 'apiKeyEnv'" });
+    expect(onlyProblem(withHeaders('{ content-length: "5" }'))).toMatchObject({ message: "'content-length' is written by the gateway itself", suggestion: 'remove it' });
+    expect(onlyProblem(withHeaders('{ x-a: "1", X-A: "2" }'))).toMatchObject({ path: 'endpoints[0].headers.X-A', code: 'duplicate_id' });
+    for (const secret of ['Bearer abc', 'sk-ant-api03-secretsecret', 'token=gsk_secretsecret']) {
+      const problem = onlyProblem(withHeaders(`{ x-proxy-auth: "${secret}" }`));
+      expect(problem).toMatchObject({ path: 'endpoints[0].headers.x-proxy-auth', message: 'the value looks like a key, which would sit in this file in plain text' });
+      expect(JSON.stringify(problem)).not.toContain(secret.slice(-6));
+    }
+    expect(onlyProblem(withHeaders('{ "bad name": x }'))).toMatchObject({ path: 'endpoints[0].headers.bad name' });
+    expect(onlyProblem(withHeaders('{ x-a: "two\\nlines" }'))).toMatchObject({ path: 'endpoints[0].headers.x-a' });
+  });
+
   it('messages that say what to write: a URL without its scheme, a cut key hash', () => {
     expect(onlyProblem(edit(valid, 'url: http://127.0.0.1:9001', 'url: 127.0.0.1:9001'))).toMatchObject({ path: 'endpoints[0].url', message: "expected an http:// or https:// base URL, got '127.0.0.1:9001'", suggestion: "did you mean 'http://127.0.0.1:9001'?" });
     expect(onlyProblem(edit(valid, 'url: http://127.0.0.1:9001', 'url: api.example.com:443'))).toMatchObject({ suggestion: "did you mean 'https://api.example.com:443'?" });
