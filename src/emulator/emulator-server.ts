@@ -16,7 +16,7 @@ import { dialects } from '../protocol/dialects.js';
 import { sendJson } from '../protocol/send-json.js';
 import { BatchScheduler, schedulerConfigFromProfile, type SchedulerEvent } from './batch-scheduler.js';
 import { applyFaults, noFaults, parseFaultsUpdate, type Faults, type FaultsUpdate } from './faults.js';
-import { corruptPlan, eventsOfToken, planCompletion } from './generate.js';
+import { corruptPlan, eventsOfToken, planCompletion, thinkingSignature } from './generate.js';
 import { createEmulatorMetrics, type ReplicaLoad } from './metrics.js';
 import { mixSeed, seededRandom } from '../random/seeded-random.js';
 
@@ -320,6 +320,12 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       return;
     }
     const request: ChatRequest = parsed.value;
+    // As Anthropic checks them: thinking that comes back must be what the model gave.
+    const tampered = request.messages.findIndex((message) => message.thinking?.some((block) => block.type === 'thinking' && block.signature !== thinkingSignature(block.thinking)) === true);
+    if (tampered >= 0) {
+      error(400, 'invalid_request', `messages: invalid signature in a thinking block (canonical message ${String(tampered)}): thinking must come back exactly as the model gave it`, 'messages');
+      return;
+    }
     if (request.model !== modelName) {
       error(404, 'not_found', `model ${quoteIdentifier(request.model)} is not served here; this replica serves '${modelName}'`, 'model');
       return;
@@ -425,6 +431,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
                 finishReason: plan.finishReason,
                 ...(plan.stopSequence === undefined ? {} : { stopSequence: plan.stopSequence }),
                 ...(plan.toolCalls === undefined ? {} : { toolCalls: plan.toolCalls }),
+                ...(plan.thinking === undefined ? {} : { thinking: plan.thinking }),
                 usage: plan.usage,
               }),
             );

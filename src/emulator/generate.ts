@@ -1,4 +1,5 @@
-import { estimatePromptTokens, estimateTokens, lastSpokenTurn, promptText, type ChatEvent, type ChatRequest, type FinishReason, type ResponseFormat, type ToolCall, type ToolDefinition, type Usage } from '../protocol/chat.js';
+import { createHash } from 'node:crypto';
+import { estimatePromptTokens, estimateTokens, lastSpokenTurn, promptText, type ChatEvent, type ChatRequest, type FinishReason, type ResponseFormat, type ThinkingBlock, type ThinkingRequest, type ToolCall, type ToolDefinition, type Usage } from '../protocol/chat.js';
 import { hashText, mixSeed, seededRandom, type Random } from '../random/seeded-random.js';
 
 /** The fixed vocabulary answers are drawn from; one word is one token. */
@@ -20,8 +21,11 @@ export const vocabulary: readonly string[] = [
 /** Replaces a token's word when the corrupt-output fault hits it. */
 export const corruptMarker = '<corrupt>';
 
-/** What one output token streams: a piece of answer text, or a piece of a tool call's arguments (after the call's start, on its first token). */
-export type TokenEvent = Extract<ChatEvent, { type: 'text' | 'tool_call' | 'tool_arguments' }>;
+/**
+ * What one output token streams: a piece of answer text, a piece of a tool call's arguments (after
+ * the call's start, on its first token), or a piece of thinking (its signature on its last token).
+ */
+export type TokenEvent = Extract<ChatEvent, { type: 'text' | 'tool_call' | 'tool_arguments' | 'thinking' | 'thinking_signature' }>;
 
 /** A whole answer, decided before the first token: the scheduler only times it. */
 export interface CompletionPlan {
@@ -40,6 +44,8 @@ export interface CompletionPlan {
   readonly tokenEvents?: readonly (readonly TokenEvent[])[];
   /** An answer calling tools: the calls, as the non-stream answer carries them (arguments incomplete when max_tokens cut them). */
   readonly toolCalls?: readonly ToolCall[];
+  /** An answer with extended thinking: its one thinking block, streamed by its first tokens. */
+  readonly thinking?: readonly ThinkingBlock[];
   readonly usage: Usage;
 }
 
@@ -65,6 +71,7 @@ export function promptRandom(seed: number, prompt: string): Random {
  * and one with a response format is answered in JSON (see planJson).
  */
 export function planCompletion(request: ChatRequest, options: GenerateOptions): CompletionPlan {
+  if (request.thinking !== undefined) return planThinking(request, request.thinking, options);
   const prompt = promptText(request);
   const random = promptRandom(options.seed, prompt);
   const tools = toolsToCall(request, random);
@@ -99,6 +106,36 @@ export function corruptPlan(plan: CompletionPlan, rate: number, random: Random):
   if (rate <= 0 || plan.tokenEvents !== undefined) return plan;
   const tokens = plan.tokens.map((token) => (random() < rate ? (token.startsWith(' ') ? ` ${corruptMarker}` : corruptMarker) : token));
   return { ...plan, tokens, text: tokens.join('') };
+}
+
+/**
+ * Extended thinking: a block of vocabulary words first (up to the thinking budget, and always
+ * leaving the answer a token of max_tokens), signed so that the emulator can tell the block came
+ * back unchanged (see thinkingSignature), then the answer as without thinking, in what is left.
+ */
+function planThinking(request: ChatRequest, asked: ThinkingRequest, options: GenerateOptions): CompletionPlan {
+  const random = promptRandom(options.seed, `thinking\n${promptText(request)}`);
+  const natural = 8 + Math.floor(random() * 17);
+  const budget = asked.type === 'enabled' ? asked.budgetTokens : natural;
+  const count = Math.max(1, Math.min(natural, budget, (request.maxTokens ?? natural + 1) - 1));
+  const words = Array.from({ length: count }, (_, i) => `${i === 0 ? '' : ' '}${vocabulary[Math.floor(random() * vocabulary.length)] ?? 'the'}`);
+  const thinking = words.join('');
+  const signature = thinkingSignature(thinking);
+  const { thinking: _asked, ...rest } = request;
+  const answer = planCompletion(request.maxTokens === undefined ? rest : { ...rest, maxTokens: Math.max(1, request.maxTokens - count) }, options);
+  const thought: TokenEvent[][] = words.map((word, i) => (i === count - 1 ? [{ type: 'thinking', text: word }, { type: 'thinking_signature', signature }] : [{ type: 'thinking', text: word }]));
+  return {
+    ...answer,
+    tokens: [...words, ...answer.tokens],
+    tokenEvents: [...thought, ...answer.tokens.map((_, index) => eventsOfToken(answer, index))],
+    thinking: [{ type: 'thinking', thinking, signature }],
+    usage: { ...answer.usage, outputTokens: answer.usage.outputTokens + count },
+  };
+}
+
+/** The emulator's signature of a thinking block's text: checked when the block comes back in a conversation. */
+export function thinkingSignature(thinking: string): string {
+  return createHash('sha256').update(`switchyard-emulator thinking\n${thinking}`).digest('base64');
 }
 
 /** The stream events of a plan's token `index`. */

@@ -12,6 +12,7 @@ import { StopSequenceGuard } from './stop-sequence-guard.js';
 import { TextAccumulator } from './text-accumulator.js';
 import { maxJsonDepth } from '../protocol/json-depth.js';
 import { hasObjectArguments } from '../protocol/tool-use.js';
+import { ThinkingAccumulator } from './thinking-accumulator.js';
 import { ToolCallAccumulator } from './tool-call-accumulator.js';
 import { releaseAttempt, type Attempt, type StreamAttempt } from './upstream-attempt.js';
 
@@ -83,6 +84,8 @@ export async function pumpAnswer(
   let sent = new TextAccumulator();
   /** The answer's tool calls so far: once one has begun, a break cannot be resumed by continuation. */
   let calls = new ToolCallAccumulator();
+  /** The answer's thinking so far: once some has come, a break cannot be resumed by continuation either. */
+  let thought = new ThinkingAccumulator();
   let sentTokens = 0;
   /** Of sentTokens, the pieces of tool arguments. */
   let argumentPieces = 0;
@@ -93,7 +96,7 @@ export async function pumpAnswer(
   let overran = false;
   /** As much of `text` as fits under textLimit (text and tool arguments together); what would pass it ends the answer. */
   const withinLimit = (text: string): string => {
-    const room = textLimit - sent.length - calls.argumentChars;
+    const room = textLimit - sent.length - calls.argumentChars - thought.chars;
     if (text.length <= room) return text;
     overran = true;
     const kept = text.slice(0, Math.max(0, room));
@@ -135,6 +138,26 @@ export async function pumpAnswer(
     calls.append(event.index, kept);
     sink.event(kept === event.text ? event : { ...event, text: kept });
   };
+  /** The model's thinking, after any text held for a possible stop sequence; stop sequences apply to text only. */
+  const deliverThinking = (event: Extract<ChatEvent, { type: 'thinking' } | { type: 'thinking_signature' } | { type: 'redacted_thinking' }>): void => {
+    const held = guard?.flush() ?? '';
+    if (held !== '') deliver(held);
+    if (event.type === 'thinking_signature') {
+      thought.sign(event.signature);
+      sink.event(event);
+      return;
+    }
+    sentTokens += 1;
+    if (event.type === 'redacted_thinking') {
+      thought.redacted(event.data);
+      sink.event(event);
+      return;
+    }
+    const kept = withinLimit(event.text);
+    if (kept === '') return;
+    thought.append(kept);
+    sink.event(kept === event.text ? event : { ...event, text: kept });
+  };
   /** Whether the answer was resumed on another attempt after a break. */
   let resumed = false;
   /** Going back to endpoints this answer already used, shared by all its resumes. */
@@ -169,6 +192,12 @@ export async function pumpAnswer(
         sink.event({ ...event, inputTokens: context.promptTokens });
         return;
       }
+    } else if (event.type === 'thinking' || event.type === 'thinking_signature' || event.type === 'redacted_thinking') {
+      lastTokenAt = now();
+      watch.lastActive = lastTokenAt;
+      watch.inToolCall = false;
+      deliverThinking(event);
+      return;
     } else if (event.type !== 'text') {
       lastTokenAt = now();
       watch.lastActive = lastTokenAt;
@@ -263,7 +292,7 @@ export async function pumpAnswer(
     }
     // Only a sequence the caller asked for: a server may name its chat template's own stop string.
     const stopSequence = finished.stopSequence !== undefined && request.stop.includes(finished.stopSequence) ? finished.stopSequence : undefined;
-    sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(stopSequence === undefined ? {} : { stopSequence }), usage }, { text, toolCalls, refusal: refused });
+    sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(stopSequence === undefined ? {} : { stopSequence }), usage }, { text, toolCalls, refusal: refused, thinking: thought.toBlocks() });
     countTokens(endpoint.config.id, usage.inputTokens, usage.outputTokens);
     // Over the tokens streamed: several may come in one chunk (so not the chunks), and a reasoning
     // model's count includes tokens never streamed (so not the count alone); a resumed answer's span
@@ -371,7 +400,8 @@ export async function pumpAnswer(
     // stream ends with an error event. JSON of which only whitespace was sent goes again as sent.
     const jsonBegun = request.responseFormat !== undefined && (sent.toString() + (guard?.held ?? '')).trim() !== '';
     // Nor a refusal: a continuation would carry on from the refusal's words as if they were an answer.
-    if (context.resilience.resumeStreams && calls.count === 0 && !jsonBegun && !refused) {
+    // Nor thinking: a prefill cannot hold it (Anthropic takes none with thinking on), and a block cut before its signature could not go back.
+    if (context.resilience.resumeStreams && calls.count === 0 && !jsonBegun && !refused && !thought.started) {
       // Held text (a possible stop sequence's start) was generated too: the continuation goes on from it.
       const generated = sent.toString() + (guard?.held ?? '');
       const received = generated.trimEnd();
@@ -409,6 +439,7 @@ export async function pumpAnswer(
         sent = new TextAccumulator();
         refused = false;
         calls = new ToolCallAccumulator();
+        thought = new ThinkingAccumulator();
         sentTokens = 0;
         argumentPieces = 0;
         guard = request.stop.length > 0 ? new StopSequenceGuard(request.stop) : undefined;
@@ -432,7 +463,9 @@ export async function pumpAnswer(
             ? 'the upstream stream broke inside a structured (JSON) answer, which cannot be continued'
             : refused
               ? 'the upstream stream broke inside a refusal, which is not continued'
-              : 'the upstream stream broke';
+              : thought.started
+                ? "the upstream stream broke after the model's thinking began, which cannot be continued"
+                : 'the upstream stream broke';
       const cause = watch.stalled ? `no token for ${config.resilience.tokenIdleTimeoutMs} ms` : overloaded ? 'the upstream was overloaded' : broke;
       const cut = `the answer was cut after ${tokens(sentTokens)} and could not be resumed: ${cause}`;
       // When the resumes failed at upstreams, the last one's failure is the answer, as for a first

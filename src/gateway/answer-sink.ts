@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { ChatEvent, ChatRequest, ErrorKind, ToolCall } from '../protocol/chat.js';
+import type { ChatEvent, ChatRequest, ErrorKind, ThinkingBlock, ToolCall } from '../protocol/chat.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { sendJson } from '../protocol/send-json.js';
 import type { Cancellation } from './cancellation.js';
@@ -30,6 +30,8 @@ export interface WholeAnswer {
   readonly toolCalls: readonly ToolCall[];
   /** The text is the model's refusal (see ChatResult.refusal). */
   readonly refusal: boolean;
+  /** The model's thinking, before its text. */
+  readonly thinking: readonly ThinkingBlock[];
 }
 
 /** What both sinks answer with: the caller's dialect, its request, and the response id in that dialect's form. */
@@ -107,8 +109,8 @@ export function createJsonSink({ inbound, request, res, headers, id }: SinkTarge
     congested: false,
     drained: () => Promise.resolve(),
     event: () => undefined,
-    finish: (event, { text, toolCalls, refusal }) =>
-      sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, ...(event.stopSequence === undefined ? {} : { stopSequence: event.stopSequence }), ...(toolCalls.length === 0 ? {} : { toolCalls }), ...(refusal ? { refusal } : {}), usage: event.usage }), headers),
+    finish: (event, { text, toolCalls, refusal, thinking }) =>
+      sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, ...(event.stopSequence === undefined ? {} : { stopSequence: event.stopSequence }), ...(toolCalls.length === 0 ? {} : { toolCalls }), ...(refusal ? { refusal } : {}), ...(thinking.length === 0 ? {} : { thinking }), usage: event.usage }), headers),
     fail: (kind, message, status, extra) => {
       beforeFailure();
       sendJson(res, inbound.errorStatus(kind, status), inbound.formatError({ kind, message, requestId: headers[inbound.requestIdHeader] }), extra === undefined ? headers : Object.assign(headers, extra));

@@ -325,6 +325,8 @@ function routeFailureError(core: GatewayCore, decision: Extract<RouteDecision, {
       return new ClientError(decision.status, 'invalid_request', decision.message, { param: decision.param ?? 'response_format' });
     case 'images':
       return new ClientError(decision.status, 'invalid_request', decision.message, { param: 'messages' });
+    case 'thinking':
+      return new ClientError(decision.status, 'invalid_request', decision.message, { param: 'thinking' });
     case 'no_route':
       return new ClientError(decision.status, 'not_found', decision.message, { code: 'model_not_found' });
     case 'unavailable':

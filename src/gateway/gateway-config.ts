@@ -84,6 +84,11 @@ export const endpointConfigSchema = z.strictObject({
    * reads literal addresses and local names, not what names resolve to); 'any': those too, for a
    * server meant to fetch from an internal store; 'none': no URLs (images sent inline still go).
    */
+  /**
+   * Anthropic-dialect endpoints only: whether the model gives extended thinking (Claude 3.7 and
+   * later). false keeps requests that ask for it away from the endpoint.
+   */
+  thinking: z.boolean().default(true),
   imageUrls: z.preprocess((value) => (value === false ? 'none' : value === true ? 'public' : value), z.enum(['public', 'any', 'none'])).default('public'),
   /** 0 for committed capacity: already paid for, free at the margin. */
   marginalCostPerMillionTokens: z.number().min(0).max(1e6),

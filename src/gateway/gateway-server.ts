@@ -252,6 +252,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           ...structuredOutput,
           ...(hasImages ? { hasImages } : {}),
           ...(imageUrls === undefined ? {} : { imageUrls }),
+          ...(request.thinking === undefined ? {} : { thinking: true }),
           // A resumed answer is a continuation: it goes only where prefills are taken.
           ...(context.resumed !== undefined ? { trailingAssistant: 'continue' as const } : { ...(trailingAssistant === undefined ? {} : { trailingAssistant }), ...(joinedTrailingAssistant === undefined ? {} : { joinedTrailingAssistant }) }),
         }),

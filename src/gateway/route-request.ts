@@ -28,6 +28,9 @@ import { unitInterval } from './unit-interval.js';
  *     JSON over after it)                                           else 400 structured_output
  *  3d. a request that shows the model images goes only to endpoints that read them (images),
  *     and one with images by URL only to endpoints that may fetch them (imageUrls)  else 400 images
+ *  3e. a request for extended thinking goes only to Anthropic-dialect endpoints that think
+ *     (thinking): no other API gives thinking with the signature Anthropic checks when it comes
+ *     back                                                           else 400 thinking
  *  3. promptTokens + maxOutputTokens <= contextWindow; a longContext endpoint only
  *     when no ordinary endpoint that passed step 2 fits (it is reserved for requests
  *     that need it, even while the ordinary ones are down)          else 400 context
@@ -134,6 +137,8 @@ export interface RouteInput {
   readonly hasImages?: boolean;
   /** Some of its images are URLs, for the upstream to fetch: 'local' when one's host is plainly not public. */
   readonly imageUrls?: 'public' | 'local';
+  /** The request asks for extended thinking. */
+  readonly thinking?: boolean;
 }
 
 export interface RoutingPolicy {
@@ -144,7 +149,7 @@ export interface RoutingPolicy {
   readonly panic: boolean;
 }
 
-export type RouteFailureCode = 'no_route' | 'jurisdiction' | 'prefill' | 'auto_tool_choice' | 'structured_output' | 'images' | 'context' | 'unavailable';
+export type RouteFailureCode = 'no_route' | 'jurisdiction' | 'prefill' | 'auto_tool_choice' | 'structured_output' | 'images' | 'thinking' | 'context' | 'unavailable';
 
 export type RouteDecision =
   | { readonly ok: true; readonly ranked: EndpointView[]; /** Ranked despite open circuits (see PANIC above). */ readonly panic: boolean }
@@ -257,9 +262,11 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   if (formatting.length === 0) return formatAfterPrefillFailure(request, allowed);
   const seeing = request.hasImages === true ? formatting.filter((endpoint) => endpoint.images && fetches(endpoint, request.imageUrls)) : formatting;
   if (seeing.length === 0) return imagesFailure(request, allowed);
+  const thinking = request.thinking === true ? seeing.filter((endpoint) => endpoint.dialect === 'anthropic' && endpoint.thinking) : seeing;
+  if (thinking.length === 0) return thinkingFailure(request, allowed);
   const needed = request.promptTokens + request.maxOutputTokens;
-  const fitting = fitContext(seeing, needed);
-  if (fitting.length === 0) return contextFailure(request, allowed, seeing, needed);
+  const fitting = fitContext(thinking, needed);
+  if (fitting.length === 0) return contextFailure(request, allowed, thinking, needed);
   const available = fitting.filter((endpoint) => unavailableReason(endpoint, policy.halfOpenProbes, request.excludeEndpoints) === undefined);
   if (available.length > 0) return { ok: true, ranked: lastIfBackedOff(rankEndpoints(available, candidates, route, request.prefixKey, random)), panic: false };
   const ejected = policy.panic ? fitting.filter((endpoint) => request.excludeEndpoints?.has(endpoint.id) !== true) : [];
@@ -404,6 +411,11 @@ function structuredOutputFailure(request: RouteInput, allowed: ReadonlySet<strin
 function formatAfterPrefillFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {
   const message = `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} can write a structured answer that continues the conversation's last assistant turn (constrained decoding starts the JSON over after it): end the conversation with a user turn`;
   return { ok: false, status: 400, code: 'structured_output', message, param: 'messages' };
+}
+
+function thinkingFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {
+  const message = `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} gives extended thinking (Anthropic-dialect endpoints only, not marked thinking: false): send the request without thinking, or ask the operator for a route to a model that thinks`;
+  return { ok: false, status: 400, code: 'thinking', message, param: 'thinking' };
 }
 
 function imagesFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defaultMaxOutputTokens, defaultResponseFormatName, hasVisibleText, maxStopSequenceChars, saysSomething, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ContentPart, type ErrorKind, type ErrorReport, type FinishReason, type CacheBreakpoint, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ToolCall, type ToolChoice, type ToolDefinition } from './chat.js';
+import { defaultMaxOutputTokens, defaultResponseFormatName, hasVisibleText, maxStopSequenceChars, saysSomething, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ContentPart, type ErrorKind, type ErrorReport, type FinishReason, type CacheBreakpoint, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ThinkingBlock, type ThinkingRequest, type ToolCall, type ToolChoice, type ToolDefinition } from './chat.js';
 import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest, isQuotableName, noTools, otherApiField, readBlocks, unsupportedContent } from './request-problem.js';
 import { answerSchema } from './answer-schema.js';
@@ -44,6 +44,23 @@ const toolUseBlock = z.looseObject({
   input: z.record(z.string(), z.unknown(), { error: 'must be an object: the arguments the tool was called with' }),
   cache_control: cacheControl,
 });
+
+/** The model's thinking in an earlier answer, sent back as it came (its signature is checked upstream). */
+const thinkingBlock = z.discriminatedUnion('type', [
+  z.looseObject({ type: z.literal('thinking'), thinking: z.string(), signature: z.string() }),
+  z.looseObject({ type: z.literal('redacted_thinking'), data: z.string() }),
+]);
+
+/** Extended thinking: a budget of tokens below max_tokens, as the model judges (adaptive), or none. */
+const thinkingConfig = z.discriminatedUnion(
+  'type',
+  [
+    z.looseObject({ type: z.literal('enabled'), budget_tokens: z.number().int().min(1024, 'budget_tokens must be at least 1024') }),
+    z.looseObject({ type: z.literal('adaptive') }),
+    z.looseObject({ type: z.literal('disabled') }),
+  ],
+  { error: 'thinking is {"type": "enabled", "budget_tokens": N}, {"type": "adaptive"} or {"type": "disabled"}' },
+);
 
 /** A tool's answer to a call, in a user turn. */
 const toolResultBlock = z.looseObject({
@@ -108,7 +125,7 @@ const requestSchema = z.looseObject({
   // The structured-outputs beta's name for output_config.format, which older SDKs send.
   output_format: outputFormat.nullish(),
   metadata: z.looseObject({ user_id: z.string().max(256, 'metadata.user_id is at most 256 characters: an opaque id of your end user').nullish() }).nullish(),
-  thinking: z.looseObject({ type: z.literal('disabled', { error: 'extended thinking is not supported by this gateway yet' }) }).optional(),
+  thinking: thinkingConfig.optional(),
   // Data residency: honoured as a jurisdiction, never dropped (see ChatRequest.geography).
   inference_geo: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "inference_geo is a jurisdiction name, such as 'us', or 'global' for any").nullish(),
   // OpenAI Chat Completions fields that callers send here by mistake: the Messages API refuses them
@@ -136,8 +153,10 @@ const resultSchema = z.looseObject({
   model: z.string(),
   content: z.array(
     z
-      .looseObject({ type: z.string(), text: z.string().optional(), id: z.unknown().optional(), name: z.unknown().optional(), input: z.unknown().optional() })
-      .refine((block) => block.type !== 'tool_use' || (typeof block.id === 'string' && typeof block.name === 'string' && isPlainObject(block.input)), 'a tool_use block needs an id, a name and an input object'),
+      .looseObject({ type: z.string(), text: z.string().optional(), id: z.unknown().optional(), name: z.unknown().optional(), input: z.unknown().optional(), thinking: z.unknown().optional(), signature: z.unknown().optional(), data: z.unknown().optional() })
+      .refine((block) => block.type !== 'tool_use' || (typeof block.id === 'string' && typeof block.name === 'string' && isPlainObject(block.input)), 'a tool_use block needs an id, a name and an input object')
+      .refine((block) => block.type !== 'thinking' || (typeof block.thinking === 'string' && typeof block.signature === 'string'), 'a thinking block needs its thinking and signature')
+      .refine((block) => block.type !== 'redacted_thinking' || typeof block.data === 'string', 'a redacted_thinking block needs its data'),
   ),
   stop_reason: z.string().nullable(),
   stop_sequence: z.string().nullish(),
@@ -230,6 +249,7 @@ function readConversation(system: z.infer<typeof systemContent> | undefined, tur
     // The turn's text and images in order, kept when it holds an image.
     const parts: ContentPart[] = [];
     const calls: ToolCall[] = [];
+    const thinking: ThinkingBlock[] = [];
     const results: ChatMessage[] = [];
     // A cache breakpoint on any of the turn's own blocks: kept at the end of its message.
     let cache: CacheBreakpoint | undefined;
@@ -240,7 +260,12 @@ function readConversation(system: z.infer<typeof systemContent> | undefined, tur
         const role = type === 'tool_use' ? 'assistant' : 'user';
         if (turn.role !== role) return refusal(`${path}.content.${String(blockIndex)}`, type === 'tool_use' ? 'tool_use blocks are calls the model made: they belong in assistant turns' : 'tool_result blocks answer the tool calls of the assistant turn before: they belong in user turns');
       }
-      if (type === 'tool_use') {
+      if (type === 'thinking' || type === 'redacted_thinking') {
+        if (turn.role !== 'assistant') return refusal(`${path}.content.${String(blockIndex)}`, `${type} blocks are the model's own: they belong in assistant turns`);
+        const parsed = thinkingBlock.safeParse(block);
+        if (!parsed.success) return blockRefusal(parsed.error, ['messages', index, 'content', blockIndex]);
+        thinking.push(parsed.data.type === 'thinking' ? { type: 'thinking', thinking: parsed.data.thinking, signature: parsed.data.signature } : { type: 'redacted_thinking', data: parsed.data.data });
+      } else if (type === 'tool_use') {
         const parsed = toolUseBlock.safeParse(block);
         if (!parsed.success) return blockRefusal(parsed.error, ['messages', index, 'content', blockIndex]);
         calls.push({ id: parsed.data.id, name: parsed.data.name, arguments: JSON.stringify(parsed.data.input) });
@@ -278,7 +303,7 @@ function readConversation(system: z.infer<typeof systemContent> | undefined, tur
     // before it (a prefill, an earlier question) would become the one answered.
     const finalAssistant = index === turns.length - 1 && turn.role === 'assistant';
     const images = parts.some((part) => part.type === 'image');
-    if (!finalAssistant && calls.length === 0 && results.length === 0 && !hasVisibleText(text) && !images) {
+    if (!finalAssistant && calls.length === 0 && results.length === 0 && thinking.length === 0 && !hasVisibleText(text) && !images) {
       return refusal(`${path}.content`, 'all messages must have non-empty content except for the optional final assistant message');
     }
     for (const result of results) {
@@ -286,7 +311,7 @@ function readConversation(system: z.infer<typeof systemContent> | undefined, tur
       paths.push(path);
     }
     if (results.length === 0 || parts.length > 0) {
-      messages.push({ role: turn.role, content: text, ...(calls.length === 0 ? {} : { toolCalls: calls }), ...(images ? { parts } : {}), ...(cache === undefined ? {} : { cache }) });
+      messages.push({ role: turn.role, content: text, ...(calls.length === 0 ? {} : { toolCalls: calls }), ...(images ? { parts } : {}), ...(cache === undefined ? {} : { cache }), ...(thinking.length === 0 ? {} : { thinking }) });
       paths.push(path);
     }
   }
@@ -324,6 +349,12 @@ function withCache(blocks: AnthropicBlock[], cache: CacheBreakpoint | undefined)
   const last = blocks.at(-1);
   if (cache === undefined || last === undefined) return blocks;
   return [...blocks.slice(0, -1), { ...last, cache_control: wireCache(cache) }];
+}
+
+/** Extended thinking as asked for; disabled is none. */
+function thinkingOf(config: z.infer<typeof thinkingConfig> | undefined): { thinking?: ThinkingRequest } {
+  if (config === undefined || config.type === 'disabled') return {};
+  return { thinking: config.type === 'enabled' ? { type: 'enabled', budgetTokens: config.budget_tokens } : { type: 'adaptive' } };
 }
 
 function toolChoiceOf(choice: z.infer<typeof toolChoiceSchema>): ToolChoice {
@@ -399,6 +430,7 @@ type AnthropicBlock = (
   | { readonly type: 'tool_use'; readonly id: string; readonly name: string; readonly input: Record<string, unknown> }
   | { readonly type: 'tool_result'; readonly tool_use_id: string; readonly content?: string; readonly is_error?: true }
   | { readonly type: 'image'; readonly source: { readonly type: 'base64'; readonly media_type: string; readonly data: string } | { readonly type: 'url'; readonly url: string } }
+  | ThinkingBlock
 ) & { readonly cache_control?: ReturnType<typeof wireCache> };
 
 interface AnthropicTurn {
@@ -435,8 +467,9 @@ function anthropicTurns(messages: readonly ChatMessage[]): AnthropicTurn[] {
         index += 1;
       }
       turns.push({ role: 'user', content: blocks });
-    } else if (message.toolCalls !== undefined && message.toolCalls.length > 0) {
-      turns.push({ role: 'assistant', content: withCache([...(hasVisibleText(message.content) ? [{ type: 'text' as const, text: message.content }] : []), ...message.toolCalls.map(toolUseOf)], message.cache) });
+    } else if ((message.toolCalls !== undefined && message.toolCalls.length > 0) || message.thinking !== undefined) {
+      // Thinking first, as the answer gave it; then its text and calls.
+      turns.push({ role: 'assistant', content: withCache([...(message.thinking ?? []), ...(hasVisibleText(message.content) ? [{ type: 'text' as const, text: message.content }] : []), ...(message.toolCalls ?? []).map(toolUseOf)], message.cache) });
     } else {
       // A canonical system message never gets here: the caller takes them out for the system prompt.
       // A plain turn stays a string, unless it carries a cache breakpoint, which only a block can.
@@ -555,6 +588,7 @@ export const anthropicDialect: Dialect = {
         if (toolChanges.length > 0) return refusal(`tools.${String(index)}.input_schema`, `not a schema Anthropic's strict tool use takes: ${toolChanges.slice(0, 3).join('; ')}`);
       }
     }
+    if (r.thinking?.type === 'enabled' && r.thinking.budget_tokens >= r.max_tokens) return refusal('thinking.budget_tokens', `budget_tokens (${String(r.thinking.budget_tokens)}) must be below max_tokens (${String(r.max_tokens)}): the answer comes out of the same budget`);
     const choice = r.tool_choice === undefined ? undefined : toolChoiceOf(r.tool_choice);
     // Without tools, 'auto' and 'none' choose nothing: left out, as an upstream may refuse a choice
     // without tools (OpenAI does). 'any' and 'tool' stay, for toolUseIssue to refuse.
@@ -588,6 +622,7 @@ export const anthropicDialect: Dialect = {
         // Anthropic holds the answer to the schema always: strict.
         ...(format === undefined ? {} : { responseFormat: { type: 'json_schema', name: defaultResponseFormatName, schema: format.schema, strict: true } }),
         ...(r.output_config?.effort === undefined || r.output_config.effort === null ? {} : { effort: r.output_config.effort }),
+        ...thinkingOf(r.thinking),
       },
     };
   },
@@ -620,6 +655,7 @@ export const anthropicDialect: Dialect = {
       messages: alone ? [{ role: 'user', content: system }] : turns,
       ...anthropicTools(request),
       ...outputConfig(request),
+      ...(request.thinking === undefined ? {} : { thinking: request.thinking.type === 'enabled' ? { type: 'enabled', budget_tokens: request.thinking.budgetTokens } : { type: 'adaptive' } }),
       ...(request.temperature === undefined ? {} : { temperature: Math.min(1, request.temperature) }),
       // Claude 4.5 and later refuse temperature and top_p together ("use only one"), which OpenAI
       // clients often send: temperature is kept, as Anthropic advises altering one of them only.
@@ -642,7 +678,7 @@ export const anthropicDialect: Dialect = {
       role: 'assistant',
       model: result.model,
       // An empty answer (a stop sequence at once) has no content block, as Anthropic sends it.
-      content: [...(result.text === '' ? [] : [{ type: 'text', text: result.text }]), ...(result.toolCalls ?? []).map(toolUseOf)],
+      content: [...(result.thinking ?? []), ...(result.text === '' ? [] : [{ type: 'text', text: result.text }]), ...(result.toolCalls ?? []).map(toolUseOf)],
       ...stopFields(result),
       // The gateway caches no prompts: the cache counts are 0, present as Anthropic always sends them.
       usage: { input_tokens: result.usage.inputTokens, output_tokens: result.usage.outputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
@@ -653,16 +689,21 @@ export const anthropicDialect: Dialect = {
     const parsed = resultSchema.safeParse(body);
     if (!parsed.success) return { ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a malformed message' } };
     const toolCalls = parsed.data.content.flatMap((block): ToolCall[] => (block.type === 'tool_use' && typeof block.id === 'string' && typeof block.name === 'string' ? [{ id: block.id, name: block.name, arguments: JSON.stringify(block.input) }] : []));
+    const thinking = parsed.data.content.flatMap((block): ThinkingBlock[] => {
+      if (block.type === 'thinking' && typeof block.thinking === 'string' && typeof block.signature === 'string') return [{ type: 'thinking', thinking: block.thinking, signature: block.signature }];
+      return block.type === 'redacted_thinking' && typeof block.data === 'string' ? [{ type: 'redacted_thinking', data: block.data }] : [];
+    });
     return {
       ok: true,
       value: {
         id: parsed.data.id,
         model: parsed.data.model,
-        text: parsed.data.content.map((block) => block.text ?? '').join(''),
+        text: parsed.data.content.map((block) => (block.type === 'text' ? (block.text ?? '') : '')).join(''),
         // tool_use without a tool_use block is an answer that ended: an agent loop would wait for calls that do not exist.
         finishReason: finishWithCalls(finishFromAnthropic(parsed.data.stop_reason), toolCalls.length > 0),
         ...(parsed.data.stop_reason === 'stop_sequence' && typeof parsed.data.stop_sequence === 'string' ? { stopSequence: parsed.data.stop_sequence } : {}),
         ...(toolCalls.length === 0 ? {} : { toolCalls }),
+        ...(thinking.length === 0 ? {} : { thinking }),
         usage: { inputTokens: tokenCount(parsed.data.usage.input_tokens) ?? 0, outputTokens: tokenCount(parsed.data.usage.output_tokens) ?? 0 },
       },
     };
@@ -673,7 +714,7 @@ export const anthropicDialect: Dialect = {
     // an empty answer (a stop sequence at once) has no block, as Anthropic streams it. Accumulated,
     // an empty block is one the API refuses if sent back.
     let nextBlock = 0;
-    let open: { readonly kind: 'text' | 'tool_use'; readonly index: number } | undefined;
+    let open: { readonly kind: 'text' | 'tool_use' | 'thinking'; readonly index: number } | undefined;
     /** Each tool call's block, by the call's canonical index. */
     const callBlocks = new Map<number, number>();
     const frame = (payload: { readonly type: string } & Record<string, unknown>): string => sseFrame(JSON.stringify(payload), payload.type);
@@ -683,7 +724,7 @@ export const anthropicDialect: Dialect = {
       open = undefined;
       return stop;
     };
-    const start = (kind: 'text' | 'tool_use', contentBlock: Record<string, unknown>): string => {
+    const start = (kind: 'text' | 'tool_use' | 'thinking', contentBlock: Record<string, unknown>): string => {
       const closed = close();
       open = { kind, index: nextBlock };
       nextBlock += 1;
@@ -714,6 +755,18 @@ export const anthropicDialect: Dialect = {
           case 'tool_call_end':
             // The block closes when the next one begins or the answer finishes, as for text.
             return '';
+          case 'thinking': {
+            if (event.text === '') return '';
+            const opened = open?.kind === 'thinking' ? '' : start('thinking', { type: 'thinking', thinking: '', signature: '' });
+            return opened + frame({ type: 'content_block_delta', index: open?.index ?? 0, delta: { type: 'thinking_delta', thinking: event.text } });
+          }
+          case 'thinking_signature': {
+            // The signature ends its block, as Anthropic streams it (a block of no text still has one).
+            const opened = open?.kind === 'thinking' ? '' : start('thinking', { type: 'thinking', thinking: '', signature: '' });
+            return opened + frame({ type: 'content_block_delta', index: open?.index ?? 0, delta: { type: 'signature_delta', signature: event.signature } }) + close();
+          }
+          case 'redacted_thinking':
+            return start('thinking', { type: 'redacted_thinking', data: event.data }) + close();
           case 'finish':
             return close() + frame({ type: 'message_delta', delta: stopFields(event), usage: { input_tokens: event.usage.inputTokens, output_tokens: event.usage.outputTokens } }) + frame({ type: 'message_stop' });
           case 'error':
@@ -742,8 +795,8 @@ export const anthropicDialect: Dialect = {
           type?: string;
           index?: unknown;
           message?: { id?: string; model?: string; usage?: { input_tokens?: unknown } };
-          content_block?: { type?: unknown; id?: unknown; name?: unknown; input?: unknown };
-          delta?: { type?: string; text?: string; partial_json?: unknown; stop_reason?: string; stop_sequence?: string | null };
+          content_block?: { type?: unknown; id?: unknown; name?: unknown; input?: unknown; thinking?: unknown; data?: unknown };
+          delta?: { type?: string; text?: string; partial_json?: unknown; thinking?: unknown; signature?: unknown; stop_reason?: string; stop_sequence?: string | null };
           usage?: { input_tokens?: unknown; output_tokens?: unknown };
           error?: { type?: string; message?: string };
         };
@@ -760,6 +813,8 @@ export const anthropicDialect: Dialect = {
             return { events: [{ type: 'start', id: json.message?.id ?? '', model: json.message?.model ?? '', inputTokens }], done: false };
           case 'content_block_start': {
             const block = json.content_block;
+            if (block?.type === 'thinking') return { events: typeof block.thinking === 'string' && block.thinking !== '' ? [{ type: 'thinking', text: block.thinking }] : [], done: false };
+            if (block?.type === 'redacted_thinking') return typeof block.data === 'string' ? { events: [{ type: 'redacted_thinking', data: block.data }], done: false } : { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed redacted_thinking block' }], done: true };
             if (block?.type !== 'tool_use') return { events: [], done: false };
             // A call that cannot be answered (no id) or run (no name) is no call.
             if (typeof json.index !== 'number' || typeof block.id !== 'string' || typeof block.name !== 'string') return { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed tool_use block' }], done: true };
@@ -779,6 +834,8 @@ export const anthropicDialect: Dialect = {
           }
           case 'content_block_delta': {
             if (json.delta?.type === 'text_delta') return typeof json.delta.text === 'string' && json.delta.text !== '' ? { events: [{ type: 'text', text: json.delta.text }], done: false } : { events: [], done: false };
+            if (json.delta?.type === 'thinking_delta') return typeof json.delta.thinking === 'string' && json.delta.thinking !== '' ? { events: [{ type: 'thinking', text: json.delta.thinking }], done: false } : { events: [], done: false };
+            if (json.delta?.type === 'signature_delta') return typeof json.delta.signature === 'string' ? { events: [{ type: 'thinking_signature', signature: json.delta.signature }], done: false } : { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed signature' }], done: true };
             if (json.delta?.type !== 'input_json_delta' || typeof json.delta.partial_json !== 'string' || json.delta.partial_json === '') return { events: [], done: false };
             const index = typeof json.index === 'number' && !wholeInput.has(json.index) ? callOfBlock.get(json.index) : undefined;
             if (index === undefined) return { events: [], done: false };

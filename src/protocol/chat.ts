@@ -30,7 +30,18 @@ export interface ChatMessage {
    * upstreams get it; Anthropic's API has no such field.
    */
   readonly name?: string;
+  /**
+   * An assistant turn's thinking (Anthropic extended thinking), before its text and calls, as the
+   * upstream gave it: its signature lets Anthropic check the blocks come back unchanged.
+   */
+  readonly thinking?: readonly ThinkingBlock[];
 }
+
+/** A block of a model's thinking: its text and signature, or, redacted, what only the upstream can read. */
+export type ThinkingBlock = { readonly type: 'thinking'; readonly thinking: string; readonly signature: string } | { readonly type: 'redacted_thinking'; readonly data: string };
+
+/** Extended thinking asked for: with a budget of tokens (below the output budget), or as the model judges (adaptive). */
+export type ThinkingRequest = { readonly type: 'enabled'; readonly budgetTokens: number } | { readonly type: 'adaptive' };
 
 /** A prompt-cache breakpoint (Anthropic `cache_control`): the prompt up to here may be cached, for `ttl` (Anthropic's default 5m). */
 export interface CacheBreakpoint {
@@ -145,6 +156,8 @@ export interface ChatRequest {
   readonly responseFormat?: ResponseFormat;
   /** How hard a reasoning model thinks (OpenAI `reasoning_effort`, Anthropic `output_config.effort`); left out: the upstream's default. */
   readonly effort?: Effort;
+  /** Extended thinking (Anthropic `thinking`), which only Anthropic-dialect upstreams give; left out: none. */
+  readonly thinking?: ThinkingRequest;
 }
 
 /** Reasoning effort, on the scale both APIs share from low to high (OpenAI adds none and minimal below, Anthropic max above). */
@@ -214,6 +227,8 @@ export interface ChatResult {
   readonly toolCalls?: readonly ToolCall[];
   /** The text is the model's refusal (OpenAI's `refusal`; the finish is then content_filter). */
   readonly refusal?: true;
+  /** The model's thinking, before its text; left out when there was none. */
+  readonly thinking?: readonly ThinkingBlock[];
   readonly usage: Usage;
 }
 
@@ -228,6 +243,14 @@ export type ChatEvent =
   | { readonly type: 'text'; readonly text: string; readonly refusal?: true }
   | { readonly type: 'tool_call'; readonly index: number; readonly id: string; readonly name: string }
   | { readonly type: 'tool_arguments'; readonly index: number; readonly text: string }
+  /**
+   * The model's thinking (Anthropic extended thinking), before its text: a block's text in pieces,
+   * then its signature, which ends the block; a 'thinking' after a signature begins the next block.
+   */
+  | { readonly type: 'thinking'; readonly text: string }
+  | { readonly type: 'thinking_signature'; readonly signature: string }
+  /** A whole thinking block the upstream redacted (encrypted): passed on as it came. */
+  | { readonly type: 'redacted_thinking'; readonly data: string }
   /** A call's arguments are whole (Anthropic's content_block_stop); streams that do not say so end a call where the next one or the finish begins. */
   | { readonly type: 'tool_call_end'; readonly index: number }
   | { readonly type: 'finish'; readonly finishReason: FinishReason; readonly stopSequence?: string; readonly usage: Usage }

@@ -128,7 +128,7 @@ const otherApiFields = {
   system: otherApiField('system is a field of the Anthropic Messages API (POST /v1/messages): here, send the system prompt as the first message, with role "system"'),
   stop_sequences: otherApiField('stop_sequences is a field of the Anthropic Messages API (POST /v1/messages): here, send stop'),
   // OpenAI-compatible APIs that read it (Anthropic's compatibility layer, GLM, Ark) take {type: 'disabled'}, which asks for none.
-  thinking: z.looseObject({ type: z.literal('disabled', { error: 'extended thinking is not supported by this gateway yet: thinking can only be {"type": "disabled"}' }) }).nullish(),
+  thinking: z.looseObject({ type: z.literal('disabled', { error: 'extended thinking is asked for with the Anthropic Messages API (POST /v1/messages), and Chat Completions shows none: here thinking can only be {"type": "disabled"}' }) }).nullish(),
   instructions: otherApiField('instructions is a field of the OpenAI Responses API, which this gateway does not serve: send the instructions as the first message, with role "system"'),
   // Where inference may run: dropped, the request could be served outside the jurisdiction asked for.
   inference_geo: otherApiField('inference_geo is a field of the Anthropic Messages API (POST /v1/messages): here, send the x-switchyard-jurisdiction header to narrow where the request may run'),
@@ -867,6 +867,11 @@ export const openaiDialect: Dialect = {
           }
           case 'tool_call_end':
             // OpenAI's chunks do not mark the end of a call.
+            return '';
+          case 'thinking':
+          case 'thinking_signature':
+          case 'redacted_thinking':
+            // The Chat Completions API shows no thinking (its reasoning models keep theirs, too).
             return '';
           case 'tool_arguments':
             if (event.text === '') return '';

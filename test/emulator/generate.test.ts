@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { corruptMarker, corruptPlan, planCompletion, vocabulary } from '../../src/emulator/generate.js';
+import { corruptMarker, corruptPlan, planCompletion, thinkingSignature, vocabulary } from '../../src/emulator/generate.js';
 import { estimateTokens } from '../../src/protocol/chat.js';
 import { seededRandom } from '../../src/random/seeded-random.js';
 import type { ChatRequest } from '../../src/protocol/chat.js';
@@ -87,5 +87,26 @@ describe('deterministic answers', () => {
     const some = corruptPlan(plan, 0.5, seededRandom(1)).tokens.filter((t) => t.includes(corruptMarker)).length;
     expect(some).toBeGreaterThan(plan.tokens.length * 0.2);
     expect(some).toBeLessThan(plan.tokens.length * 0.8);
+  });
+});
+
+describe('extended thinking', () => {
+  it('a signed block of words first, within the budget, leaving the answer a token of max_tokens; the rest as without thinking', () => {
+    const asked = request('Which pool?', { thinking: { type: 'enabled', budgetTokens: 1024 }, maxTokens: 2048 });
+    const plan = planCompletion(asked, { seed: 4, meanOutputTokens: 30 });
+    const thinking = plan.thinking?.[0];
+    if (thinking?.type !== 'thinking') throw new Error('no thinking');
+    expect(thinking.signature).toBe(thinkingSignature(thinking.thinking));
+    const thought = thinking.thinking.split(' ').length;
+    expect(thought).toBeGreaterThanOrEqual(8);
+    expect(plan.tokens.slice(0, thought).join('')).toBe(thinking.thinking);
+    expect(plan.tokenEvents?.[thought - 1]).toEqual([{ type: 'thinking', text: plan.tokens[thought - 1] }, { type: 'thinking_signature', signature: thinking.signature }]);
+    expect(plan.usage.outputTokens).toBe(plan.tokens.length);
+    expect(planCompletion(asked, { seed: 4, meanOutputTokens: 30 })).toEqual(plan);
+    // Tight budgets: the answer still gets a token.
+    const tight = planCompletion({ ...asked, maxTokens: 3 }, { seed: 4, meanOutputTokens: 30 });
+    expect(tight.tokens).toHaveLength(3);
+    expect(tight.thinking?.[0]).toMatchObject({ thinking: expect.stringMatching(/^\S+ \S+$/) });
+    expect(tight.finishReason).toBe('length');
   });
 });

@@ -218,8 +218,8 @@ describe('planCompletion with tools: the calls', () => {
     expect(starts.map((event) => event.index)).toEqual([0, 1]);
     const secondStart = events.findIndex((event) => event.type === 'tool_call' && event.index === 1);
     expect(secondStart).toBeGreaterThan(0);
-    expect(events.slice(0, secondStart).every((event) => event.type !== 'text' && event.index === 0)).toBe(true);
-    expect(events.slice(secondStart).every((event) => event.type !== 'text' && event.index === 1)).toBe(true);
+    expect(events.slice(0, secondStart).every((event) => (event.type === 'tool_call' || event.type === 'tool_arguments') && event.index === 0)).toBe(true);
+    expect(events.slice(secondStart).every((event) => (event.type === 'tool_call' || event.type === 'tool_arguments') && event.index === 1)).toBe(true);
   });
 
   it('max_tokens cuts the arguments with finish length; a budget that fits them all finishes tool_calls', () => {

@@ -300,11 +300,11 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     ['/v1/chat/completions', JSON.stringify({ model: 'frontier', top_logprobs: 3, messages: [{ role: 'user', content: 'x' }] }), 400, /^top_logprobs: top_logprobs are not supported/],
     ['/v1/chat/completions', JSON.stringify({ model: 'frontier', modalities: ['text', 'audio'], audio: { voice: 'alloy', format: 'wav' }, messages: [{ role: 'user', content: 'x' }] }), 400, /^modalities\.1: .*only 'text'/],
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, stop_sequences: ['a', 'b', 'c', 'd', 'e'], messages: [{ role: 'user', content: 'x' }] }), 400, /at most 4 stop_sequences/],
-    ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [{ role: 'user', content: 'x' }] }), 400, /extended thinking is not supported/],
+    ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [{ role: 'user', content: 'x' }] }), 400, /^thinking\.budget_tokens: budget_tokens \(1024\) must be below max_tokens \(5\)/],
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'image', source: {} }] }] }), 400, /^messages\.0\.content\.0\.source\.type: an image's source is/],
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'document', source: {} }] }] }), 400, /'document' blocks are not supported by this gateway yet$/],
-    // A thinking block from an earlier turn's history is named as such, not as an image.
-    ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: [{ type: 'thinking', thinking: 'hmm', signature: 'x' }, { type: 'text', text: 'yo' }] }] }), 400, /^messages\.1\.content: .*'thinking' blocks are not supported/],
+    // A thinking block is the model's: in a user turn it is named as such, not as an image.
+    ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'thinking', thinking: 'hmm', signature: 'x' }] }] }), 400, /^messages\.0\.content\.0: thinking blocks are the model's own/],
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 42 }] }), 400, /content must be a string or an array of text and image blocks .*; got number$/],
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'text', text: 5 }] }] }), 400, /^messages\.0\.content\.0\.text: must be a string, got a number$/],
     // Deep nesting once overflowed the stack in schema checks and encoding: a 500, or the endpoint's failure.

@@ -21,6 +21,7 @@ function endpoint(id: string, overrides: Partial<EndpointView> = {}): EndpointVi
     structuredOutputs: true,
     images: true,
     imageUrls: 'public',
+    thinking: true,
     marginalCostPerMillionTokens: 0,
     capacity: 10,
     weight: 1,
@@ -327,6 +328,15 @@ describe('eligibility: a structured answer after a trailing assistant turn', () 
       param: 'messages',
       message: "no endpoint for model 'frontier' in jurisdictions [eu, us] can write a structured answer that continues the conversation's last assistant turn (constrained decoding starts the JSON over after it): end the conversation with a user turn",
     });
+  });
+});
+
+describe('eligibility: extended thinking', () => {
+  it('goes only to Anthropic-dialect endpoints that think; none left is a 400 naming thinking', () => {
+    const fleet = [endpoint('vllm'), endpoint('claude-no-thinking', { dialect: 'anthropic', thinking: false }), endpoint('claude', { dialect: 'anthropic' })];
+    expect(ranked(route(fleet, ['cost'], { thinking: true }))).toEqual(['claude']);
+    expect(ranked(route(fleet, ['cost']))).toEqual(['vllm', 'claude-no-thinking', 'claude']);
+    expect(route(fleet.slice(0, 2), ['cost'], { thinking: true })).toMatchObject({ ok: false, status: 400, code: 'thinking', param: 'thinking', message: expect.stringContaining('gives extended thinking (Anthropic-dialect endpoints only, not marked thinking: false)') });
   });
 });
 

@@ -1,0 +1,108 @@
+import Anthropic from '@anthropic-ai/sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { thinkingSignature } from '../../src/emulator/generate.js';
+import { createGateway } from '../../src/gateway/gateway-server.js';
+import { cheapestFirstConfig, closedAfterEach, readSse, startBothDialects, startCountingProxy, startTestEmulator, type BothDialects } from './helpers/fleet.js';
+
+// Extended thinking through the gateway: Anthropic callers get the model's thinking blocks from
+// Anthropic-dialect upstreams, signed, streamed and whole, and send them back unchanged in an
+// agent loop (the emulator, as Anthropic does, refuses a block whose signature does not match).
+
+const apiKey = 'sk-thinking';
+const { cleanups, scripted } = closedAfterEach();
+let fleet: BothDialects;
+let client: Anthropic;
+
+beforeAll(async () => {
+  fleet = await startBothDialects('thinker', apiKey);
+  client = new Anthropic({ apiKey, baseURL: fleet.url, maxRetries: 0 });
+});
+afterAll(() => fleet.close());
+
+const question = { model: 'anthropic-upstream', max_tokens: 2048, thinking: { type: 'enabled' as const, budget_tokens: 1024 }, messages: [{ role: 'user' as const, content: 'Which pool should serve the EU traffic?' }] };
+
+describe('extended thinking, Anthropic caller, Anthropic-dialect upstream', () => {
+  it('a whole answer starts with the signed thinking block, then the text; streamed, the SDK builds the same message', async () => {
+    const whole = await client.messages.create(question);
+    const [thinking, text] = whole.content;
+    if (thinking?.type !== 'thinking' || text?.type !== 'text') throw new Error(`unexpected content: ${JSON.stringify(whole.content)}`);
+    expect(thinking.thinking).not.toBe('');
+    expect(thinking.signature).toBe(thinkingSignature(thinking.thinking));
+    expect(text.text).not.toBe('');
+    const streamed = await client.messages.stream(question).finalMessage();
+    expect(streamed.content).toEqual(whole.content);
+    expect(streamed.usage.output_tokens).toBe(whole.usage.output_tokens);
+  });
+
+  it('exact frames: the thinking block (deltas, then its signature) before the text block', async () => {
+    const response = await fetch(`${fleet.url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify({ ...question, max_tokens: 1026, stream: true }) });
+    const frames = (await response.text()).split('\n\n').filter((frame) => frame !== '');
+    const types = frames.map((frame) => /^event: (\S+)/.exec(frame)?.[1]);
+    // With max_tokens 1026 the thinking takes its natural 8 to 24 tokens, the answer the rest.
+    const blockStarts = frames.filter((frame) => frame.startsWith('event: content_block_start')).map((frame) => JSON.parse(frame.slice(frame.indexOf('data: ') + 6)) as { index: number; content_block: { type: string } });
+    expect(blockStarts.map((start) => [start.index, start.content_block.type])).toEqual([[0, 'thinking'], [1, 'text']]);
+    expect(frames[1]).toBe('event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}');
+    expect(types[2]).toBe('ping');
+    const signature = frames.findIndex((frame) => frame.includes('"signature_delta"'));
+    expect(frames[signature + 1]).toBe('event: content_block_stop\ndata: {"type":"content_block_stop","index":0}');
+    expect(types.slice(3, signature).every((type) => type === 'content_block_delta')).toBe(true);
+    expect(frames.slice(3, signature).every((frame) => frame.includes('"thinking_delta"'))).toBe(true);
+    expect(types.at(-1)).toBe('message_stop');
+  });
+
+  it('in an agent loop the thinking goes back with the tool call, unchanged, and a changed block is refused upstream', async () => {
+    const tools = [{ name: 'pick_pool', description: 'Picks a pool', input_schema: { type: 'object' as const, properties: { region: { type: 'string' } }, required: ['region'] } }];
+    const first = await client.messages.create({ ...question, tools });
+    expect(first.content.map((block) => block.type)).toEqual(['thinking', 'tool_use']);
+    const call = first.content.find((block) => block.type === 'tool_use');
+    if (call?.type !== 'tool_use') throw new Error('no call');
+    const loop = (assistant: Anthropic.ContentBlockParam[]): Promise<Anthropic.Message> =>
+      client.messages.create({ ...question, tools, messages: [...question.messages, { role: 'assistant', content: assistant }, { role: 'user', content: [{ type: 'tool_result', tool_use_id: call.id, content: 'eu-west-tpu' }] }] });
+    const second = await loop(first.content as Anthropic.ContentBlockParam[]);
+    expect(second.stop_reason).toBe('end_turn');
+    const changed = first.content.map((block) => (block.type === 'thinking' ? { ...block, thinking: `${block.thinking} (edited)` } : block));
+    await expect(loop(changed as Anthropic.ContentBlockParam[])).rejects.toMatchObject({ status: 400, message: expect.stringContaining('invalid signature in a thinking block') });
+  });
+
+  it('is routed only to Anthropic-dialect endpoints that think: elsewhere a 400 naming thinking', async () => {
+    await expect(client.messages.create({ ...question, model: 'openai-upstream' })).rejects.toMatchObject({ status: 400, error: { error: { type: 'invalid_request_error', message: expect.stringContaining('gives extended thinking (Anthropic-dialect endpoints only, not marked thinking: false)') } } });
+    // Without thinking the same route serves, and thinking blocks in the history are left out for it.
+    const plain = await client.messages.create({ model: 'openai-upstream', max_tokens: 50, messages: [...question.messages, { role: 'assistant', content: [{ type: 'thinking', thinking: 'hmm', signature: 'sig' }, { type: 'text', text: 'Frankfurt.' }] }, { role: 'user', content: 'Why?' }] });
+    expect(plain.content[0]?.type).toBe('text');
+  });
+});
+
+describe('a stream that breaks after thinking began', () => {
+  // An Anthropic upstream that sends a little thinking, then drops the connection.
+  const breaking = (): ReturnType<typeof scripted> =>
+    scripted((res) => {
+      const event = (type: string, data: object): string => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+      res.write(
+        event('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [], stop_reason: null, usage: { input_tokens: 5, output_tokens: 0 } } }) +
+          event('content_block_start', { index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } }) +
+          event('content_block_delta', { index: 0, delta: { type: 'thinking_delta', thinking: 'Let me see' } }),
+        () => setTimeout(() => res.socket?.destroy(), 20),
+      );
+    });
+
+  it('is not continued (no prefill holds thinking): a stream ends with an error event; a whole answer starts over elsewhere', async () => {
+    const upstream = await breaking();
+    const replica = await startTestEmulator({ servedModelName: 'm' });
+    cleanups.push(() => replica.close());
+    const counted = await startCountingProxy(replica.url);
+    cleanups.push(() => counted.close());
+    const gateway = createGateway({ config: cheapestFirstConfig([[upstream.url, 'anthropic'], [counted.url, 'anthropic']], apiKey, '{ retries: 0, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000 }'), logger: false });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const body = { ...question, model: 'm' };
+    const streamed = await readSse(await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }) }), 'anthropic');
+    expect(streamed.ending).toBe('error-event');
+    expect(streamed.raw).toContain('"thinking_delta","thinking":"Let me see"');
+    expect(streamed.raw).toContain("the upstream stream broke after the model's thinking began, which cannot be continued");
+    expect(counted.arrivals).toHaveLength(0);
+    const whole = await new Anthropic({ apiKey, baseURL: url, maxRetries: 0 }).messages.create(body);
+    expect(whole.content.map((block) => block.type)).toEqual(['thinking', 'text']);
+    expect(whole.content[0]).toMatchObject({ signature: expect.any(String) });
+    expect(JSON.stringify(whole.content)).not.toContain('Let me see');
+  });
+});
