@@ -183,6 +183,8 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   // the larger one's failure is the answer, retryable, not "shorten the prompt".
   else if (last?.kind === 'failed' && last.code === 'context_length_exceeded' && transient !== undefined && transient.endpoint.config.contextWindow > last.endpoint.config.contextWindow) last = transient;
   if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
+  // Not the upstream's failure: the caller is not told one failed.
+  if (last.gatewayFault === true) throw new ClientError(500, 'api_error', 'internal gateway error: the request could not be written for its upstream', { endpoint: last.endpoint.config.id, logMessage: `upstream ${last.endpoint.config.id}: ${last.message}` });
   const answer = answerForUpstreamFailure(last.status);
   const retryAfter = answer.passRetryAfter && last.retryAfter !== undefined ? relayedRetryAfter(last.retryAfter, core.now()) : undefined;
   const headers: Record<string, string> = retryAfter === undefined ? {} : { 'retry-after': retryAfter };

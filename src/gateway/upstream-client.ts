@@ -45,6 +45,8 @@ export interface UpstreamFailure {
   readonly upstreamRequestId?: string | undefined;
   /** Network detail of a failure the gateway saw (its HTTP client's error code): logged, never told to the caller. */
   readonly detail?: string | undefined;
+  /** The gateway's own failure (it could not write the request for this upstream): never held against the endpoint. */
+  readonly gatewayFault?: true;
 }
 
 /**
@@ -135,13 +137,19 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
     send(target, request, cancellation, requestId) {
       const dialect = dialects[target.dialect];
       const { origin, path } = locate(target, dialect);
+      let json: string;
+      try {
+        json = JSON.stringify(dialect.encodeRequest(request, target.encoding));
+      } catch (error) {
+        // A bug of the gateway's, which no endpoint caused: said so, and kept off its circuit.
+        return Promise.resolve({ kind: 'error', status: 500, message: `the gateway could not write the request for this upstream: ${error instanceof Error ? error.message : String(error)}`, fromUpstream: false, retryAfter: undefined, gatewayFault: true });
+      }
       return new Promise((resolve) => {
         const call = new UpstreamCall(dialect, request.stream, cancellation, resolve, graceMs, target.apiKey);
         // Already cancelled, the call has answered: dispatched, undici would abort it on a pooled
         // connection and destroy that connection.
         if (cancellation.cancelled) return;
         try {
-          const json = JSON.stringify(dialect.encodeRequest(request, target.encoding));
           const headers: Record<string, string> = { 'content-type': 'application/json', accept: request.stream ? 'text/event-stream' : 'application/json', ...dialect.authHeaders(target.apiKey) };
           if (target.headers !== undefined) Object.assign(headers, target.headers);
           if (requestId !== undefined) headers['x-request-id'] = requestId;

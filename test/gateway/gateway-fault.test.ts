@@ -1,0 +1,39 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createGateway } from '../../src/gateway/gateway-server.js';
+import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
+import { cheapestFirstConfig, closedAfterEach, metricValue, scrape, startTestEmulator } from './helpers/fleet.js';
+
+// A failure of the gateway's own (it cannot write a request for an upstream) is not the endpoint's:
+// it must not open the endpoint's circuit for everyone, nor be told to the caller as the upstream's.
+
+const apiKey = 'sk-gateway-fault';
+const { cleanups } = closedAfterEach();
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe("the gateway's own failure to write a request", () => {
+  it('is a 500 saying so, never counted against the endpoint; another dialect still serves', async () => {
+    const replica = await startTestEmulator({ servedModelName: 'm' });
+    cleanups.push(() => replica.close());
+    const config = cheapestFirstConfig([[replica.url, 'anthropic'], [replica.url, 'openai']], apiKey, '{ retries: 0, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 2 } }');
+    const only = createGateway({ config: { ...config, routes: [{ ...config.routes[0]!, endpoints: ['e0'] }] }, logger: false });
+    const both = createGateway({ config, logger: false });
+    const onlyUrl = await only.listen(0, '127.0.0.1');
+    const bothUrl = await both.listen(0, '127.0.0.1');
+    cleanups.push(() => only.close(), () => both.close());
+    vi.spyOn(anthropicDialect, 'encodeRequest').mockImplementation(() => {
+      throw new RangeError('Maximum call stack size exceeded');
+    });
+    const ask = (url: string): Promise<Response> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }) });
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const refused = await ask(onlyUrl);
+      expect(refused.status).toBe(500);
+      expect(((await refused.json()) as { error: { message: string } }).error.message).toBe('internal gateway error: the request could not be written for its upstream');
+    }
+    const exposition = await scrape(onlyUrl);
+    expect(metricValue(exposition, 'switchyard_circuit_state', { endpoint: 'e0' })).toBe(0);
+    expect(metricValue(exposition, 'switchyard_upstream_errors_total', { endpoint: 'e0' }) ?? 0).toBe(0);
+    expect((await ask(bothUrl)).status).toBe(200);
+  });
+});
