@@ -161,6 +161,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   // The two helpers below keep the raw key, the raw JSON body and its validated copy out of
   // serveChat's frame, which lives as long as the answer streams.
   const tenantOf = (req: IncomingMessage): TenantConfig => {
+    // Node keeps the first of several Authorization headers; a proxy in front may read another, and
+    // so authenticate someone else. Two are refused, never one picked.
+    if (req.headers.authorization !== undefined && authorizationLines(req.rawHeaders) > 1) throw new ClientError(400, 'invalid_request', 'the request has more than one Authorization header: send one');
     const key = bearer(req.headers.authorization) ?? headerValue(req.headers['x-api-key']) ?? '';
     if (key === '') {
       // A key sent in another scheme (Basic, a bare key) is not "no key": say what is wrong with it, without echoing it.
@@ -268,6 +271,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       const tried = new Set<string>();
       // Charged what was served: nothing for a request refused or failed before its first token.
       let usedTokens = 0;
+      /** The request's own deadline ended it (not the client, nor a shutdown). */
+      const deadlinePassed = (): boolean => deadline.cancelled && !clientGone && !context.shuttingDown();
       let settled = false;
       /** Settles the tenant's token charge once; a response not yet begun then shows the limits after it. */
       const settle = (used: number): void => {
@@ -285,18 +290,23 @@ export function createGateway(options: GatewayOptions): Gateway {
         // Ids are the caller's dialect's, whichever upstream answered.
         const target = { inbound, request, res, headers, id: inbound.responseId(generateId()) };
         // A complete answer that fails delivers nothing: settled at nothing before its error is written.
-        const sink = request.stream ? createStreamSink(target, Math.floor(now() / 1000)) : createJsonSink(target, () => settle(0));
+        // (A deadline's failure is charged what was generated, below.)
+        const sink = request.stream ? createStreamSink(target, Math.floor(now() / 1000)) : createJsonSink(target, () => (deadlinePassed() ? undefined : settle(0)));
         const outcome = await pumpAnswer(core, context, sink, request, answer, tried, deadline);
-        // A stream cut short delivered its tokens; a complete answer the gateway failed (a break, the
-        // deadline, shutdown) delivered none. One whose client left is charged what was generated for
-        // it: otherwise leaving just before the end would be a way around the limit.
-        usedTokens = request.stream || outcome.status === 200 || outcome.status === 499 ? outcome.inputTokens + outcome.outputTokens : 0;
+        // A stream cut short delivered its tokens; a complete answer the gateway failed (a break,
+        // shutdown) delivered none. One whose client left, or whose deadline passed, is charged what
+        // was generated for it: otherwise leaving just before the end, or asking for more than the
+        // deadline allows, would be a way around the limit.
+        usedTokens = request.stream || outcome.status === 200 || outcome.status === 499 || deadlinePassed() ? outcome.inputTokens + outcome.outputTokens : 0;
         return { status: outcome.status, endpoint: outcome.endpoint, route: route.model, tenant: tenant.id, attempts: context.attempts, ...texts(request, outcome.text) };
       } finally {
         res.off('close', onClose);
         // Ended but not all sent: the client is not reading (see releaseAtDeadline).
         if (res.writableEnded && !res.writableFinished && !res.destroyed) releaseAtDeadline(res, deadline, deadlineTimer, context.shuttingDown);
         else clearTimeout(deadlineTimer);
+        // An upstream read the prompt (its prefill) for a request whose client left, or whose deadline
+        // passed, before the first token: charged at least that, or many such would bypass the limit.
+        if (usedTokens === 0 && context.attempts > 0 && (clientGone || deadlinePassed())) usedTokens = promptTokens;
         // A request refused or failed before its answer began was refunded: its error response shows
         // the limits after the refund, not the admission charge.
         settle(usedTokens);
@@ -604,6 +614,16 @@ function levelOf(status: number): 'info' | 'warn' {
  */
 function sentStatus(res: ServerResponse, status: number): { httpStatus?: number } {
   return res.headersSent && res.statusCode !== status ? { httpStatus: res.statusCode } : {};
+}
+
+/** How many Authorization header lines a request has (Node's headers keep the first alone). */
+function authorizationLines(rawHeaders: readonly string[]): number {
+  let lines = 0;
+  for (let index = 0; index < rawHeaders.length; index += 2) {
+    const name = rawHeaders[index];
+    if (name !== undefined && name.length === 13 && name.toLowerCase() === 'authorization') lines += 1;
+  }
+  return lines;
 }
 
 /** What a request Node's HTTP parser refused is told, by the parser's error code. */

@@ -466,6 +466,22 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     expect(await raw('GET /healthz HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
   });
 
+  it('two Authorization headers are a 400, whichever comes first: a proxy in front might read the other one', async () => {
+    const ask = (keys: string[]): Promise<number> =>
+      undiciRequest(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: [...keys.flatMap((key) => ['Authorization', `Bearer ${key}`]), 'content-type', 'application/json'],
+        body: JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }], max_tokens: 5 }),
+      }).then(async (response) => {
+        await response.body.dump();
+        return response.statusCode;
+      });
+    expect(await ask([usKey])).toBe(200);
+    expect(await ask([usKey, 'sk-other'])).toBe(400);
+    expect(await ask(['sk-other', usKey])).toBe(400);
+    expect(await ask([usKey, usKey])).toBe(400);
+  });
+
   it('a missing or wrong key is 401 and a healthy request still works afterwards', async () => {
     const response = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }] }), { authorization: 'Bearer wrong' });
     expect(response.status).toBe(401);

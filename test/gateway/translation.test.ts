@@ -7,7 +7,7 @@ import type { RunningEmulator } from '../../src/emulator/index.js';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
-import { gatewayConfig, openAIChunk, singleEndpointConfig, startBothDialects, startScriptedUpstream, type BothDialects } from './helpers/fleet.js';
+import { gatewayConfig, openAIChunk, singleEndpointConfig, startBothDialects, startScriptedUpstream, waitFor, type BothDialects } from './helpers/fleet.js';
 
 /**
  * Translation edge cases end to end, through an emulated replica spoken to in
@@ -536,6 +536,51 @@ describe('token limits charge what was served', () => {
       const next = await ask({ max_tokens: 5, stream: true });
       await next.body?.cancel();
       expect(Number(next.headers.get('x-ratelimit-remaining-tokens'))).toBeLessThan(1000 - 100 - 105 + 30);
+    } finally {
+      await gateway.close();
+      await slow.close();
+    }
+  });
+
+  it('a client that leaves before the first token is charged its prompt, which an upstream read: many such are no way around the limit', async () => {
+    const silent = await startScriptedUpstream(() => undefined);
+    const gateway = await routeGateway('silent', [['silent', silent.url, 'm']], 1000);
+    try {
+      const abort = new AbortController();
+      const leaving = fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'silent', messages: [{ role: 'user', content: 'x'.repeat(400) }], max_tokens: 500 }), signal: abort.signal }).catch(() => undefined);
+      await waitFor(() => silent.arrivals() === 1, 2000);
+      abort.abort();
+      await leaving;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      // A request refused at routing shows the bucket with its own charge refunded.
+      const next = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'x-switchyard-jurisdiction': 'eu' }, body: JSON.stringify({ model: 'silent', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }) });
+      expect(next.status).toBe(503);
+      // Its 100-token prompt stays charged (the bucket refills about 17 tokens a second meanwhile).
+      const remaining = Number(next.headers.get('x-ratelimit-remaining-tokens'));
+      expect(remaining).toBeLessThan(1000 - 100 + 20);
+      expect(remaining).toBeGreaterThan(1000 - 100 - 20);
+    } finally {
+      await gateway.close();
+      await silent.close();
+    }
+  });
+
+  it('a whole answer its deadline cut is charged what was generated: asking for more than the deadline allows is no way around the limit', async () => {
+    const slow = await startScriptedUpstream((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: 'one' }));
+      const timer = setInterval(() => (res.destroyed ? clearInterval(timer) : res.write(openAIChunk({ content: ' more' }))), 10);
+    });
+    const gateway = await routeGateway('slow', [['slow', slow.url, 'm']], 1000, 'resilience: { deadlineMs: 500, ttftTimeoutMs: 400 }');
+    try {
+      const ask = (body: object): Promise<Response> =>
+        fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: 'x'.repeat(400) }], max_tokens: 800, ...body }) });
+      const cut = await ask({});
+      expect(cut.status).toBe(504);
+      await cut.text();
+      const next = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'x-switchyard-jurisdiction': 'eu' }, body: JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }) });
+      expect(next.status).toBe(503);
+      // The 100-token prompt and some 40 tokens generated in the half second stay charged.
+      expect(Number(next.headers.get('x-ratelimit-remaining-tokens'))).toBeLessThan(1000 - 100 - 20);
     } finally {
       await gateway.close();
       await slow.close();
