@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { ChatEvent, ChatRequest, ErrorKind, ThinkingBlock, ToolCall } from '../protocol/chat.js';
+import type { ChatEvent, ChatRequest, ErrorKind, ThinkingBlock, ToolCall, Usage } from '../protocol/chat.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { sendJson } from '../protocol/send-json.js';
 import type { Cancellation } from './cancellation.js';
@@ -99,9 +99,10 @@ export function createStreamSink({ inbound, request, res, headers, id }: SinkTar
 
 /**
  * One JSON body at the end; a failure before that is a clean error status. `beforeFailure` runs
- * before a failure is written (the tenant's charge settled, so its headers show the refund).
+ * before a failure is written, `beforeAnswer` before the answer (the tenant's charge settled, so the
+ * headers show the limits after it).
  */
-export function createJsonSink({ inbound, request, res, headers, id }: SinkTarget, beforeFailure: () => void = () => undefined): AnswerSink {
+export function createJsonSink({ inbound, request, res, headers, id }: SinkTarget, beforeFailure: () => void = () => undefined, beforeAnswer: (usage: Usage) => void = () => undefined): AnswerSink {
   return {
     committed: false,
     needsObjectArguments: inbound.toolArgumentsAsObject,
@@ -109,8 +110,10 @@ export function createJsonSink({ inbound, request, res, headers, id }: SinkTarge
     congested: false,
     drained: () => Promise.resolve(),
     event: () => undefined,
-    finish: (event, { text, toolCalls, refusal, thinking }) =>
-      sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, ...(event.stopSequence === undefined ? {} : { stopSequence: event.stopSequence }), ...(toolCalls.length === 0 ? {} : { toolCalls }), ...(refusal ? { refusal } : {}), ...(thinking.length === 0 ? {} : { thinking }), usage: event.usage }), headers),
+    finish: (event, { text, toolCalls, refusal, thinking }) => {
+      beforeAnswer(event.usage);
+      sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, ...(event.stopSequence === undefined ? {} : { stopSequence: event.stopSequence }), ...(toolCalls.length === 0 ? {} : { toolCalls }), ...(refusal ? { refusal } : {}), ...(thinking.length === 0 ? {} : { thinking }), usage: event.usage }), headers);
+    },
     fail: (kind, message, status, extra) => {
       beforeFailure();
       sendJson(res, inbound.errorStatus(kind, status), inbound.formatError({ kind, message, requestId: headers[inbound.requestIdHeader] }), extra === undefined ? headers : Object.assign(headers, extra));

@@ -291,7 +291,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         const target = { inbound, request, res, headers, id: inbound.responseId(generateId()) };
         // A complete answer that fails delivers nothing: settled at nothing before its error is written.
         // (A deadline's failure is charged what was generated, below.)
-        const sink = request.stream ? createStreamSink(target, Math.floor(now() / 1000)) : createJsonSink(target, () => (deadlinePassed() ? undefined : settle(0)));
+        const sink = request.stream ? createStreamSink(target, Math.floor(now() / 1000)) : createJsonSink(target, () => (deadlinePassed() ? undefined : settle(0)), (usage) => settle(usage.inputTokens + usage.outputTokens));
         const outcome = await pumpAnswer(core, context, sink, request, answer, tried, deadline);
         // A stream cut short delivered its tokens; a complete answer the gateway failed (a break,
         // shutdown) delivered none. One whose client left, or whose deadline passed, is charged what

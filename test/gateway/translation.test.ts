@@ -542,6 +542,21 @@ describe('token limits charge what was served', () => {
     }
   });
 
+  it("a whole answer's limit headers show the charge settled at its usage, not the admission estimate", async () => {
+    const gateway = await routeGateway('small', [['whole', replica.url, 'm-stop']], 1000);
+    try {
+      const answer = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'small', messages: [{ role: 'user', content: 'hi' }], max_tokens: 500 }) });
+      const { usage } = (await answer.json()) as { usage: { total_tokens: number } };
+      // Admitted at 501 (1 prompt token, 500 output); settled at what the answer used.
+      expect(usage.total_tokens).toBeLessThan(400);
+      const remaining = Number(answer.headers.get('x-ratelimit-remaining-tokens'));
+      expect(remaining).toBeGreaterThanOrEqual(1000 - usage.total_tokens);
+      expect(remaining).toBeLessThan(1000 - usage.total_tokens + 10);
+    } finally {
+      await gateway.close();
+    }
+  });
+
   it('a client that leaves before the first token is charged its prompt, which an upstream read: many such are no way around the limit', async () => {
     const silent = await startScriptedUpstream(() => undefined);
     const gateway = await routeGateway('silent', [['silent', silent.url, 'm']], 1000);
