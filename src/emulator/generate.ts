@@ -117,12 +117,16 @@ function planThinking(request: ChatRequest, asked: ThinkingRequest, options: Gen
   const random = promptRandom(options.seed, `thinking\n${promptText(request)}`);
   const natural = 8 + Math.floor(random() * 17);
   const budget = asked.type === 'enabled' ? asked.budgetTokens : natural;
-  const count = Math.max(1, Math.min(natural, budget, (request.maxTokens ?? natural + 1) - 1));
+  // Within max_tokens: a budget that leaves the answer nothing ends in the thinking, cut ('length').
+  const count = Math.max(1, Math.min(natural, budget, request.maxTokens ?? natural));
   const words = Array.from({ length: count }, (_, i) => `${i === 0 ? '' : ' '}${vocabulary[Math.floor(random() * vocabulary.length)] ?? 'the'}`);
   const thinking = words.join('');
   const signature = thinkingSignature(thinking);
   const { thinking: _asked, ...rest } = request;
-  const answer = planCompletion(request.maxTokens === undefined ? rest : { ...rest, maxTokens: Math.max(1, request.maxTokens - count) }, options);
+  if (request.maxTokens !== undefined && count >= request.maxTokens) {
+    return { tokens: words, text: '', finishReason: 'length', tokenEvents: words.map((word) => [{ type: 'thinking', text: word }]), usage: { inputTokens: estimatePromptTokens(request), outputTokens: count } };
+  }
+  const answer = planCompletion(request.maxTokens === undefined ? rest : { ...rest, maxTokens: request.maxTokens - count }, options);
   const thought: TokenEvent[][] = words.map((word, i) => (i === count - 1 ? [{ type: 'thinking', text: word }, { type: 'thinking_signature', signature }] : [{ type: 'thinking', text: word }]));
   return {
     ...answer,

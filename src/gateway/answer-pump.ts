@@ -147,12 +147,15 @@ export async function pumpAnswer(
       sink.event(event);
       return;
     }
-    sentTokens += 1;
     if (event.type === 'redacted_thinking') {
+      sentTokens += 1;
       thought.redacted(event.data);
       sink.event(event);
       return;
     }
+    // A block's empty start is its first sign of life (its text may never stream: display omitted).
+    if (event.text === '') return;
+    sentTokens += 1;
     const kept = withinLimit(event.text);
     if (kept === '') return;
     thought.append(kept);
@@ -270,14 +273,15 @@ export async function pumpAnswer(
    * OpenAI-dialect server ignoring include_usage) is reported and charged at the
    * gateway's estimate, never at 0.
    */
-  const complete = (finished: Extract<ChatEvent, { type: 'finish' }>, endpoint: EndpointRuntime, upstreamPrompt: number): AnswerOutcome => {
+  /** `ownCount`: the finish's output count is the gateway's own estimate, not an upstream's to check for plausibility. */
+  const complete = (finished: Extract<ChatEvent, { type: 'finish' }>, endpoint: EndpointRuntime, upstreamPrompt: number, ownCount = false): AnswerOutcome => {
     const held = guard?.flush() ?? '';
     if (held !== '') {
       sent.append(held);
       sink.event({ type: 'text', text: held });
     }
     // The upstream's count when it gave one (never below the pieces delivered), else the gateway's.
-    const counted = plausible(finished.usage.outputTokens, endpoint);
+    const counted = ownCount ? finished.usage.outputTokens : plausible(finished.usage.outputTokens, endpoint);
     const usage = { inputTokens: plausible(upstreamPrompt, endpoint) || inputTokens || context.promptTokens, outputTokens: counted > 0 ? Math.max(counted, sentTokens) : deliveredTokens() };
     const text = sent.toString();
     const toolCalls = calls.toCalls();
@@ -363,7 +367,7 @@ export async function pumpAnswer(
       current.cancellation.cancel();
       // Charged at least what the text and tool arguments hold by the gateway's estimate: its chunks say little here.
       const written = sent.toString() + calls.allArguments();
-      return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: Math.max(estimateTokens(written), deliveredTokens()) } }, endpoint, 0);
+      return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: Math.max(estimateTokens(written + thought.toText()), deliveredTokens()) } }, endpoint, 0, true);
     }
     if (watch.stalled && finished === undefined) failure = `no token for ${config.resilience.tokenIdleTimeoutMs} ms`;
     if (finished !== undefined) {
@@ -400,8 +404,9 @@ export async function pumpAnswer(
     // stream ends with an error event. JSON of which only whitespace was sent goes again as sent.
     const jsonBegun = request.responseFormat !== undefined && (sent.toString() + (guard?.held ?? '')).trim() !== '';
     // Nor a refusal: a continuation would carry on from the refusal's words as if they were an answer.
-    // Nor thinking: a prefill cannot hold it (Anthropic takes none with thinking on), and a block cut before its signature could not go back.
-    if (context.resilience.resumeStreams && calls.count === 0 && !jsonBegun && !refused && !thought.started) {
+    // Nor an answer with thinking on: Anthropic takes no prefill then, and a thinking block cut before
+    // its signature could not go back (even one that wrote text before any thinking).
+    if (context.resilience.resumeStreams && calls.count === 0 && !jsonBegun && !refused && request.thinking === undefined && !thought.started) {
       // Held text (a possible stop sequence's start) was generated too: the continuation goes on from it.
       const generated = sent.toString() + (guard?.held ?? '');
       const received = generated.trimEnd();
@@ -463,8 +468,8 @@ export async function pumpAnswer(
             ? 'the upstream stream broke inside a structured (JSON) answer, which cannot be continued'
             : refused
               ? 'the upstream stream broke inside a refusal, which is not continued'
-              : thought.started
-                ? "the upstream stream broke after the model's thinking began, which cannot be continued"
+              : thought.started || request.thinking !== undefined
+                ? "the upstream stream broke in an answer with extended thinking, which cannot be continued"
                 : 'the upstream stream broke';
       const cause = watch.stalled ? `no token for ${config.resilience.tokenIdleTimeoutMs} ms` : overloaded ? 'the upstream was overloaded' : broke;
       const cut = `the answer was cut after ${tokens(sentTokens)} and could not be resumed: ${cause}`;

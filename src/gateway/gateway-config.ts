@@ -84,12 +84,12 @@ export const endpointConfigSchema = z.strictObject({
    * reads literal addresses and local names, not what names resolve to); 'any': those too, for a
    * server meant to fetch from an internal store; 'none': no URLs (images sent inline still go).
    */
+  imageUrls: z.preprocess((value) => (value === false ? 'none' : value === true ? 'public' : value), z.enum(['public', 'any', 'none'])).default('public'),
   /**
    * Anthropic-dialect endpoints only: whether the model gives extended thinking (Claude 3.7 and
    * later). false keeps requests that ask for it away from the endpoint.
    */
   thinking: z.boolean().default(true),
-  imageUrls: z.preprocess((value) => (value === false ? 'none' : value === true ? 'public' : value), z.enum(['public', 'any', 'none'])).default('public'),
   /** 0 for committed capacity: already paid for, free at the margin. */
   marginalCostPerMillionTokens: z.number().min(0).max(1e6),
   /** Concurrent requests the endpoint serves well; the denominator of its load. */
@@ -109,7 +109,7 @@ export const endpointConfigSchema = z.strictObject({
    * an OpenAI project, a router's attribution. Not for keys (see apiKeyEnv), nor for headers the
    * gateway writes itself.
    */
-  headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'a header name is letters, digits and !#$%&\'*+.^_`|~-'), z.string().regex(/^[\t\x20-\x7e]*$/, 'a header value is printable ASCII on one line')).optional(),
+  headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'a header name is letters, digits and !#$%&\'*+.^_`|~-'), z.preprocess((value) => (typeof value === 'number' ? String(value) : value), z.string().regex(/^[\t\x20-\x7e]*$/, 'a header value is printable ASCII on one line'))).optional(),
 });
 
 /** Settings a route may set for its own requests (a large model's first token comes later than a small one's). */
@@ -267,7 +267,10 @@ export function loadGatewayConfig(file: string): Result<GatewayConfig> {
  * Headers the gateway writes on upstream calls, which an endpoint's `headers` may not set: the
  * body's framing and type, the keys, hop-by-hop headers, and the request id it passes on.
  */
-const managedHeaders: ReadonlySet<string> = new Set(['host', 'content-length', 'content-type', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect', 'accept', 'authorization', 'x-api-key', 'api-key', 'anthropic-version', 'x-request-id']);
+const managedHeaders: ReadonlySet<string> = new Set(['host', 'content-length', 'content-type', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect', 'accept', 'accept-encoding', 'content-encoding', 'proxy-connection', 'http2-settings', 'authorization', 'proxy-authorization', 'x-api-key', 'api-key', 'anthropic-version', 'x-request-id']);
+
+/** Header names that carry credentials: their values belong in environment variables, not this file. */
+const credentialHeaderName = /auth|key|token|secret|cookie|password|session/i;
 
 /** Chips the catalog lists, for the warning about an endpoint's chip. */
 const catalogChips = new Set(accelerators.map((chip) => chip.id));
@@ -564,7 +567,7 @@ function checkEndpoint(endpoint: Partial<EndpointConfig>, index: number, checkJu
     if (managedHeaders.has(lower)) report(path, 'invalid_value', `'${lower}' is written by the gateway itself`, lower === 'authorization' || lower === 'x-api-key' || lower === 'api-key' ? "name the environment variable holding the key in 'apiKeyEnv'" : 'remove it');
     else if (headerNames.has(lower)) report(path, 'duplicate_id', `header '${lower}' is set twice (names compare without case)`, 'set it once; several values go in one, comma-separated');
     // Not echoed: a value that looks like a key is the problem.
-    else if (/^(Bearer|Basic) /i.test(value) || value.split(/[\s,;=]+/).some((word) => keyPrefix.test(word))) report(path, 'invalid_value', 'the value looks like a key, which would sit in this file in plain text', "keys go in environment variables: name one in 'apiKeyEnv'");
+    else if (credentialHeaderName.test(lower) || /^(Bearer|Basic|Digest) /i.test(value) || value.split(/[\s,;=:]+/).some((word) => keyPrefix.test(word))) report(path, 'invalid_value', 'a credential (by its name or value), which would sit in this file in plain text', "keys go in environment variables: name one in 'apiKeyEnv'");
     headerNames.add(lower);
   }
   if (endpoint.apiKeyEnv !== undefined && (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(endpoint.apiKeyEnv) || looksLikeKey(endpoint.apiKeyEnv))) {

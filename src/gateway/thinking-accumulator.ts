@@ -31,19 +31,25 @@ export class ThinkingAccumulator {
   }
 
   redacted(data: string): void {
+    // An unsigned block before it cannot go back: dropped (see toBlocks).
     this.#closeUnsigned();
     this.#blocks.push({ type: 'redacted_thinking', data });
   }
 
-  /** The blocks, an open one last with no signature (an answer cut short in its thinking). */
+  /**
+   * The signed and redacted blocks. One still open (an answer cut short in its thinking) is left out:
+   * without its signature it could never be sent back.
+   */
   toBlocks(): readonly ThinkingBlock[] {
-    this.#closeUnsigned();
     return this.#blocks;
   }
 
+  /** All the thinking text, for estimating its tokens. */
+  toText(): string {
+    return this.#blocks.map((block) => (block.type === 'thinking' ? block.thinking : '')).join('') + (this.#open ?? []).join('');
+  }
+
   #closeUnsigned(): void {
-    if (this.#open === undefined) return;
-    this.#blocks.push({ type: 'thinking', thinking: this.#open.join(''), signature: '' });
     this.#open = undefined;
   }
 }

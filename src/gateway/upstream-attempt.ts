@@ -90,7 +90,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
       }
       head.push(next.value);
       // A tool call or thinking is a first token as text is: the model answers.
-      if (next.value.type === 'text' || next.value.type === 'tool_call' || next.value.type === 'thinking' || next.value.type === 'redacted_thinking' || next.value.type === 'finish') break;
+      if (next.value.type === 'text' || next.value.type === 'tool_call' || next.value.type === 'thinking' || next.value.type === 'thinking_signature' || next.value.type === 'redacted_thinking' || next.value.type === 'finish') break;
     }
     const ttftMs = now() - started;
     recordTtft(endpoint, ttftMs, now());

@@ -341,6 +341,13 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     const result = parsed.value;
     const queue = new EventQueue<ChatEvent>();
     queue.push({ type: 'start', id: result.id, model: result.model, inputTokens: result.usage.inputTokens });
+    for (const block of result.thinking ?? []) {
+      if (block.type === 'redacted_thinking') queue.push({ type: 'redacted_thinking', data: block.data });
+      else {
+        queue.push({ type: 'thinking', text: block.thinking });
+        queue.push({ type: 'thinking_signature', signature: block.signature });
+      }
+    }
     if (result.text !== '') queue.push({ type: 'text', text: result.text, ...(result.refusal === true ? { refusal: true as const } : {}) });
     for (const [index, call] of (result.toolCalls ?? []).entries()) {
       queue.push({ type: 'tool_call', index, id: call.id, name: call.name });

@@ -51,12 +51,14 @@ const thinkingBlock = z.discriminatedUnion('type', [
   z.looseObject({ type: z.literal('redacted_thinking'), data: z.string() }),
 ]);
 
+const thinkingDisplay = z.enum(['summarized', 'omitted']).nullish();
+
 /** Extended thinking: a budget of tokens below max_tokens, as the model judges (adaptive), or none. */
 const thinkingConfig = z.discriminatedUnion(
   'type',
   [
-    z.looseObject({ type: z.literal('enabled'), budget_tokens: z.number().int().min(1024, 'budget_tokens must be at least 1024') }),
-    z.looseObject({ type: z.literal('adaptive') }),
+    z.looseObject({ type: z.literal('enabled'), budget_tokens: z.number().int().min(1024, 'budget_tokens must be at least 1024'), display: thinkingDisplay }),
+    z.looseObject({ type: z.literal('adaptive'), display: thinkingDisplay }),
     z.looseObject({ type: z.literal('disabled') }),
   ],
   { error: 'thinking is {"type": "enabled", "budget_tokens": N}, {"type": "adaptive"} or {"type": "disabled"}' },
@@ -354,7 +356,8 @@ function withCache(blocks: AnthropicBlock[], cache: CacheBreakpoint | undefined)
 /** Extended thinking as asked for; disabled is none. */
 function thinkingOf(config: z.infer<typeof thinkingConfig> | undefined): { thinking?: ThinkingRequest } {
   if (config === undefined || config.type === 'disabled') return {};
-  return { thinking: config.type === 'enabled' ? { type: 'enabled', budgetTokens: config.budget_tokens } : { type: 'adaptive' } };
+  const display = config.display === undefined || config.display === null ? {} : { display: config.display };
+  return { thinking: config.type === 'enabled' ? { type: 'enabled', budgetTokens: config.budget_tokens, ...display } : { type: 'adaptive', ...display } };
 }
 
 function toolChoiceOf(choice: z.infer<typeof toolChoiceSchema>): ToolChoice {
@@ -588,6 +591,14 @@ export const anthropicDialect: Dialect = {
         if (toolChanges.length > 0) return refusal(`tools.${String(index)}.input_schema`, `not a schema Anthropic's strict tool use takes: ${toolChanges.slice(0, 3).join('; ')}`);
       }
     }
+    // As Anthropic refuses them with thinking on, so that the emulator, as a server, catches a gateway that sends one.
+    if (options.asServer === true && r.thinking !== undefined && r.thinking.type !== 'disabled') {
+      const last = r.messages.at(-1);
+      if (last?.role === 'assistant') return refusal(`messages.${String(r.messages.length - 1)}`, 'a final assistant turn (a prefill) cannot be continued with thinking on');
+      if (r.tool_choice?.type === 'any' || r.tool_choice?.type === 'tool') return refusal('tool_choice', 'thinking may not be enabled when tool_choice forces tool use');
+      if (r.temperature !== undefined && r.temperature !== 1) return refusal('temperature', 'temperature may only be set to 1 when thinking is enabled');
+      if (r.top_k !== undefined) return refusal('top_k', 'top_k may not be set when thinking is enabled');
+    }
     if (r.thinking?.type === 'enabled' && r.thinking.budget_tokens >= r.max_tokens) return refusal('thinking.budget_tokens', `budget_tokens (${String(r.thinking.budget_tokens)}) must be below max_tokens (${String(r.max_tokens)}): the answer comes out of the same budget`);
     const choice = r.tool_choice === undefined ? undefined : toolChoiceOf(r.tool_choice);
     // Without tools, 'auto' and 'none' choose nothing: left out, as an upstream may refuse a choice
@@ -639,7 +650,7 @@ export const anthropicDialect: Dialect = {
     // Anthropic refuses a turn without visible text, which OpenAI and vLLM accept: such a turn says
     // nothing to the model, and Anthropic joins the turns of one role it may leave side by side.
     // Tool calls and tool results say something, even without text.
-    const said = withUniqueCallIds(request.messages).filter((m) => m.role !== 'system' && saysSomething(m));
+    const said = withUniqueCallIds(request.messages).filter((m) => m.role !== 'system' && (saysSomething(m) || m.thinking !== undefined));
     // Only turns without text: sent as they are (and refused), not turned into the system prompt alone.
     const turns = anthropicTurns(said.length > 0 ? said : request.messages.filter((m) => m.role !== 'system'));
     // Anthropic refuses a stop sequence of whitespace alone, which OpenAI accepts; the gateway's own
@@ -655,7 +666,7 @@ export const anthropicDialect: Dialect = {
       messages: alone ? [{ role: 'user', content: system }] : turns,
       ...anthropicTools(request),
       ...outputConfig(request),
-      ...(request.thinking === undefined ? {} : { thinking: request.thinking.type === 'enabled' ? { type: 'enabled', budget_tokens: request.thinking.budgetTokens } : { type: 'adaptive' } }),
+      ...(request.thinking === undefined ? {} : { thinking: { ...(request.thinking.type === 'enabled' ? { type: 'enabled', budget_tokens: request.thinking.budgetTokens } : { type: 'adaptive' }), ...(request.thinking.display === undefined ? {} : { display: request.thinking.display }) } }),
       ...(request.temperature === undefined ? {} : { temperature: Math.min(1, request.temperature) }),
       // Claude 4.5 and later refuse temperature and top_p together ("use only one"), which OpenAI
       // clients often send: temperature is kept, as Anthropic advises altering one of them only.
@@ -813,7 +824,8 @@ export const anthropicDialect: Dialect = {
             return { events: [{ type: 'start', id: json.message?.id ?? '', model: json.message?.model ?? '', inputTokens }], done: false };
           case 'content_block_start': {
             const block = json.content_block;
-            if (block?.type === 'thinking') return { events: typeof block.thinking === 'string' && block.thinking !== '' ? [{ type: 'thinking', text: block.thinking }] : [], done: false };
+            // Even empty, a thinking block's start is a sign of life: its text may never stream (display omitted).
+            if (block?.type === 'thinking') return { events: [{ type: 'thinking', text: typeof block.thinking === 'string' ? block.thinking : '' }], done: false };
             if (block?.type === 'redacted_thinking') return typeof block.data === 'string' ? { events: [{ type: 'redacted_thinking', data: block.data }], done: false } : { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed redacted_thinking block' }], done: true };
             if (block?.type !== 'tool_use') return { events: [], done: false };
             // A call that cannot be answered (no id) or run (no name) is no call.

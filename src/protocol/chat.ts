@@ -40,8 +40,12 @@ export interface ChatMessage {
 /** A block of a model's thinking: its text and signature, or, redacted, what only the upstream can read. */
 export type ThinkingBlock = { readonly type: 'thinking'; readonly thinking: string; readonly signature: string } | { readonly type: 'redacted_thinking'; readonly data: string };
 
-/** Extended thinking asked for: with a budget of tokens (below the output budget), or as the model judges (adaptive). */
-export type ThinkingRequest = { readonly type: 'enabled'; readonly budgetTokens: number } | { readonly type: 'adaptive' };
+/**
+ * Extended thinking asked for: with a budget of tokens (below the output budget), or as the model
+ * judges (adaptive); `display`: whether its text is streamed ('summarized') or only its signature
+ * ('omitted'), left out for the model's default.
+ */
+export type ThinkingRequest = ({ readonly type: 'enabled'; readonly budgetTokens: number } | { readonly type: 'adaptive' }) & { readonly display?: 'summarized' | 'omitted' };
 
 /** A prompt-cache breakpoint (Anthropic `cache_control`): the prompt up to here may be cached, for `ttl` (Anthropic's default 5m). */
 export interface CacheBreakpoint {

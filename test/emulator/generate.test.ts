@@ -103,10 +103,14 @@ describe('extended thinking', () => {
     expect(plan.tokenEvents?.[thought - 1]).toEqual([{ type: 'thinking', text: plan.tokens[thought - 1] }, { type: 'thinking_signature', signature: thinking.signature }]);
     expect(plan.usage.outputTokens).toBe(plan.tokens.length);
     expect(planCompletion(asked, { seed: 4, meanOutputTokens: 30 })).toEqual(plan);
-    // Tight budgets: the answer still gets a token.
+    // A max_tokens the thinking fills: the answer ends in its thinking, cut before the signature.
     const tight = planCompletion({ ...asked, maxTokens: 3 }, { seed: 4, meanOutputTokens: 30 });
     expect(tight.tokens).toHaveLength(3);
-    expect(tight.thinking?.[0]).toMatchObject({ thinking: expect.stringMatching(/^\S+ \S+$/) });
-    expect(tight.finishReason).toBe('length');
+    expect(tight).toMatchObject({ text: '', finishReason: 'length', usage: { outputTokens: 3 } });
+    expect(tight.thinking).toBeUndefined();
+    expect(tight.tokenEvents?.flat().map((event) => event.type)).toEqual(['thinking', 'thinking', 'thinking']);
+    // One more token: thinking and its signature, then a one-token answer.
+    const room = planCompletion({ ...asked, maxTokens: 11 }, { seed: 4, meanOutputTokens: 30 });
+    expect(room.tokens.length).toBeLessThanOrEqual(11);
   });
 });

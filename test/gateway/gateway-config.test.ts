@@ -322,11 +322,16 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(onlyProblem(withHeaders('{ Authorization: x }'))).toMatchObject({ path: 'endpoints[0].headers.Authorization', message: "'authorization' is written by the gateway itself", suggestion: "name the environment variable holding the key in 'apiKeyEnv'" });
     expect(onlyProblem(withHeaders('{ content-length: "5" }'))).toMatchObject({ message: "'content-length' is written by the gateway itself", suggestion: 'remove it' });
     expect(onlyProblem(withHeaders('{ x-a: "1", X-A: "2" }'))).toMatchObject({ path: 'endpoints[0].headers.X-A', code: 'duplicate_id' });
-    for (const secret of ['Bearer abc', 'sk-ant-api03-secretsecret', 'token=gsk_secretsecret']) {
-      const problem = onlyProblem(withHeaders(`{ x-proxy-auth: "${secret}" }`));
-      expect(problem).toMatchObject({ path: 'endpoints[0].headers.x-proxy-auth', message: 'the value looks like a key, which would sit in this file in plain text' });
+    for (const secret of ['Bearer abc', 'sk-ant-api03-secretsecret', 'token=gsk_secretsecret', 'token:sk-ant-secretsecret', 'Digest username=x']) {
+      const problem = onlyProblem(withHeaders(`{ x-proxy: "${secret}" }`));
+      expect(problem).toMatchObject({ path: 'endpoints[0].headers.x-proxy', message: 'a credential (by its name or value), which would sit in this file in plain text' });
       expect(JSON.stringify(problem)).not.toContain(secret.slice(-6));
     }
+    // By its name, whatever the value.
+    for (const name of ['x-portkey-api-key', 'cookie', 'x-session-id', 'x-auth']) expect(onlyProblem(withHeaders(`{ ${name}: abc }`))).toMatchObject({ message: 'a credential (by its name or value), which would sit in this file in plain text' });
+    // The upstream client does not decompress: compression is the gateway's to ask for, or not.
+    expect(onlyProblem(withHeaders('{ accept-encoding: gzip }'))).toMatchObject({ message: "'accept-encoding' is written by the gateway itself" });
+    expect(loadOk(withHeaders('{ x-version: 5 }')).endpoints[0]?.headers).toEqual({ 'x-version': '5' });
     expect(onlyProblem(withHeaders('{ "bad name": x }'))).toMatchObject({ path: 'endpoints[0].headers.bad name' });
     expect(onlyProblem(withHeaders('{ x-a: "two\\nlines" }'))).toMatchObject({ path: 'endpoints[0].headers.x-a' });
   });

@@ -2,7 +2,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { thinkingSignature } from '../../src/emulator/generate.js';
 import { createGateway } from '../../src/gateway/gateway-server.js';
-import { cheapestFirstConfig, closedAfterEach, readSse, startBothDialects, startCountingProxy, startTestEmulator, type BothDialects } from './helpers/fleet.js';
+import { cheapestFirstConfig, closedAfterEach, readSse, startBothDialects, startCountingProxy, startScriptedUpstream, startTestEmulator, type BothDialects } from './helpers/fleet.js';
 
 // Extended thinking through the gateway: Anthropic callers get the model's thinking blocks from
 // Anthropic-dialect upstreams, signed, streamed and whole, and send them back unchanged in an
@@ -98,7 +98,7 @@ describe('a stream that breaks after thinking began', () => {
     const streamed = await readSse(await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }) }), 'anthropic');
     expect(streamed.ending).toBe('error-event');
     expect(streamed.raw).toContain('"thinking_delta","thinking":"Let me see"');
-    expect(streamed.raw).toContain("the upstream stream broke after the model's thinking began, which cannot be continued");
+    expect(streamed.raw).toContain('the upstream stream broke in an answer with extended thinking, which cannot be continued');
     expect(counted.arrivals).toHaveLength(0);
     const whole = await new Anthropic({ apiKey, baseURL: url, maxRetries: 0 }).messages.create(body);
     expect(whole.content.map((block) => block.type)).toEqual(['thinking', 'text']);
@@ -106,3 +106,46 @@ describe('a stream that breaks after thinking began', () => {
     expect(JSON.stringify(whole.content)).not.toContain('Let me see');
   });
 });
+
+describe('thinking upstreams that stream little, or answer whole', () => {
+  const event = (type: string, data: object): string => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+  const start = event('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [], stop_reason: null, usage: { input_tokens: 5, output_tokens: 0 } } });
+  const text = (index: number, words: string): string => event('content_block_start', { index, content_block: { type: 'text', text: '' } }) + event('content_block_delta', { index, delta: { type: 'text_delta', text: words } });
+  const end = event('content_block_stop', { index: 1 }) + event('message_delta', { delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 7 } }) + event('message_stop', {});
+  const gatewayOver = async (urls: readonly string[], resilience: string): Promise<string> => {
+    const gateway = createGateway({ config: cheapestFirstConfig(urls.map((url) => [url, 'anthropic'] as const), apiKey, resilience), logger: false });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    return url;
+  };
+  const post = (url: string, body: object): Promise<Response> => fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify({ ...question, model: 'm', ...body }) });
+
+  it("an empty thinking block's start is a first token: thinking whose text is not shown (display omitted) outlasts the TTFT timeout, and display is forwarded", async () => {
+    const quiet = await scripted((res) => {
+      res.write(start + event('content_block_start', { index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } }));
+      setTimeout(() => res.end(event('content_block_delta', { index: 0, delta: { type: 'signature_delta', signature: 'c2ln' } }) + event('content_block_stop', { index: 0 }) + text(1, 'Frankfurt.') + end), 400);
+    });
+    const url = await gatewayOver([quiet.url], '{ retries: 0, ttftTimeoutMs: 250, deadlineMs: 10000 }');
+    const answer = (await (await post(url, { thinking: { type: 'enabled', budget_tokens: 1024, display: 'omitted' } })).json()) as { content: unknown[] };
+    expect(answer.content).toEqual([{ type: 'thinking', thinking: '', signature: 'c2ln' }, { type: 'text', text: 'Frankfurt.' }]);
+    expect(quiet.bodies[0]).toMatchObject({ thinking: { type: 'enabled', budget_tokens: 1024, display: 'omitted' } });
+  });
+
+  it('an answer with thinking on that broke in its text, before any thinking, is not continued either (no prefill with thinking)', async () => {
+    const textOnly = await scripted((res) => res.write(start + text(0, 'Frankfurt, because'), () => setTimeout(() => res.socket?.destroy(), 20)));
+    const other = await scripted((res) => res.end(start + text(0, 'x') + end));
+    const url = await gatewayOver([textOnly.url, other.url], '{ retries: 0, ttftTimeoutMs: 5000, deadlineMs: 10000 }');
+    const streamed = await readSse(await post(url, { thinking: { type: 'adaptive' }, stream: true }), 'anthropic');
+    expect(streamed.ending).toBe('error-event');
+    expect(other.arrivals()).toBe(0);
+  });
+
+  it("an upstream's whole JSON answer keeps its thinking", async () => {
+    const whole = await startScriptedUpstream((res) => res.end(JSON.stringify({ id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [{ type: 'thinking', thinking: 'Consider.', signature: 'c2ln' }, { type: 'redacted_thinking', data: 'ZW5j' }, { type: 'text', text: 'Frankfurt.' }], stop_reason: 'end_turn', usage: { input_tokens: 5, output_tokens: 7 } })), { status: 200, contentType: 'application/json' });
+    cleanups.push(() => whole.close());
+    const url = await gatewayOver([whole.url], '{ retries: 0, ttftTimeoutMs: 5000, deadlineMs: 10000 }');
+    const answer = (await (await post(url, {})).json()) as { content: unknown[] };
+    expect(answer.content).toEqual([{ type: 'thinking', thinking: 'Consider.', signature: 'c2ln' }, { type: 'redacted_thinking', data: 'ZW5j' }, { type: 'text', text: 'Frankfurt.' }]);
+  });
+});
+

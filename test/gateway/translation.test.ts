@@ -766,6 +766,21 @@ describe('an upstream that sends far more than was asked', () => {
     }
   });
 
+  it("so is a larger one, whose estimate passes the endpoint's window: the gateway's own count is not an upstream's to doubt", async () => {
+    const huge = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'z'.repeat(2 * 1024 * 1024) }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+    const gateway = await routeGateway('huge', [['huge', huge.url, 'm']]);
+    try {
+      const openai = new OpenAI({ apiKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+      const answer = await openai.chat.completions.create({ model: 'huge', max_tokens: 4096, messages: [{ role: 'user', content: 'hi' }] });
+      expect(answer.choices[0]?.message.content?.length).toBe(4096 * 256);
+      // 1 MiB of text by the estimate, above the 131,072-token window: until now charged as 1 token.
+      expect(answer.usage?.completion_tokens).toBe(262_144);
+    } finally {
+      await gateway.close();
+      await huge.close();
+    }
+  });
+
   it('an SSE line that never ends is a failed upstream response once past 16 Mi characters, not buffered without bound', async () => {
     const endless = await startScriptedUpstream((res) => {
       res.write('data: {"choices":[{"delta":{"content":"');

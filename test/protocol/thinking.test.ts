@@ -79,6 +79,7 @@ describe('streamed thinking', () => {
   ] as const;
   const events: ChatEvent[] = [
     { type: 'start', id: 'msg_1', model: 'm', inputTokens: 3 },
+    { type: 'thinking', text: '' },
     { type: 'thinking', text: 'Consider ' },
     { type: 'thinking', text: 'the pools.' },
     { type: 'thinking_signature', signature: 'c2lnbmVk' },
@@ -115,5 +116,24 @@ describe('streamed thinking', () => {
     const written = events.map((event) => writer.write(event)).join('');
     expect(written).not.toContain('Consider');
     expect(written).toContain('Frankfurt.');
+  });
+});
+
+describe('the emulator, as an Anthropic server, refuses what Anthropic refuses with thinking on', () => {
+  const server = (body: object): unknown => {
+    const parsed = anthropicDialect.parseRequest({ ...ask, thinking: { type: 'enabled', budget_tokens: 1024 }, ...body }, { asServer: true });
+    return parsed.ok ? 'accepted' : parsed.problem.message;
+  };
+  it.each([
+    [{ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'Once' }] }, 'messages.1: a final assistant turn (a prefill) cannot be continued with thinking on'],
+    [{ tools: [{ name: 'f', input_schema: { type: 'object' } }], tool_choice: { type: 'any' } }, 'tool_choice: thinking may not be enabled when tool_choice forces tool use'],
+    [{ temperature: 0.2 }, 'temperature: temperature may only be set to 1 when thinking is enabled'],
+    [{ top_k: 5 }, 'top_k: top_k may not be set when thinking is enabled'],
+  ])('%j', (body, message) => {
+    expect(server(body)).toBe(message);
+  });
+  it('and takes the rest, as the gateway takes all of these', () => {
+    expect(server({ temperature: 1 })).toBe('accepted');
+    expect(refusalOf(anthropicDialect, { ...ask, thinking: { type: 'enabled', budget_tokens: 1024 }, temperature: 0.2 })).toBe('accepted');
   });
 });
