@@ -117,7 +117,7 @@ export async function pumpAnswer(
   const deliverTool = (event: Extract<ChatEvent, { type: 'tool_call' } | { type: 'tool_arguments' } | { type: 'tool_call_end' }>): void => {
     if (event.type === 'tool_call_end') {
       // The call is whole: silence from here on is a stall again.
-      watch.inToolCall = false;
+      watch.quietByDesign = false;
       return;
     }
     const held = guard?.flush() ?? '';
@@ -126,7 +126,7 @@ export async function pumpAnswer(
     joinWhitespace = '';
     if (event.type === 'tool_call') {
       // Only where the upstream's API may hold a call's arguments back until they are whole (until its end).
-      watch.inToolCall = dialects[current.endpoint.config.dialect].mayHoldToolArguments;
+      watch.quietByDesign = dialects[current.endpoint.config.dialect].mayHoldToolArguments;
       calls.start(event.index, event.id, event.name);
       sink.event(event);
       return;
@@ -170,7 +170,7 @@ export async function pumpAnswer(
   const firstTokenAt = now();
   let lastTokenAt = firstTokenAt;
   /** What the idle sweep watches of one attempt. */
-  const watchOf = (cancellation: StreamAttempt['cancellation'], since: number): StreamWatch => ({ lastActive: since, cancellation, stalled: false, inToolCall: false });
+  const watchOf = (cancellation: StreamAttempt['cancellation'], since: number): StreamWatch => ({ lastActive: since, cancellation, stalled: false, quietByDesign: false });
   let watch = watchOf(first.cancellation, firstTokenAt);
   // Only with stop sequences: one may span the join of a resumed answer, where no upstream sees it.
   let guard = request.stop.length > 0 ? new StopSequenceGuard(request.stop) : undefined;
@@ -198,7 +198,8 @@ export async function pumpAnswer(
     } else if (event.type === 'thinking' || event.type === 'thinking_signature' || event.type === 'redacted_thinking') {
       lastTokenAt = now();
       watch.lastActive = lastTokenAt;
-      watch.inToolCall = false;
+      // A block's empty start: with display omitted, nothing more comes until its signature.
+      watch.quietByDesign = event.type === 'thinking' && event.text === '';
       deliverThinking(event);
       return;
     } else if (event.type !== 'text') {
@@ -210,7 +211,7 @@ export async function pumpAnswer(
       sentTokens += 1;
       lastTokenAt = now();
       watch.lastActive = lastTokenAt;
-      watch.inToolCall = false;
+      watch.quietByDesign = false;
       let text = event.text;
       if (joinWhitespace !== '') {
         const overlap = sharedPrefixLength(joinWhitespace, text);

@@ -13,11 +13,12 @@ export interface StreamWatch {
   /** Set by the sweep when it cut the attempt for silence. */
   stalled: boolean;
   /**
-   * The answer is inside a tool call from an upstream whose API may hold the call's arguments back
-   * until they are whole (Dialect.mayHoldToolArguments): the sweep leaves it to the deadline, since
-   * silence there is no sign of a stall.
+   * The answer is where its upstream may be silent by design: inside a tool call from an upstream
+   * whose API may hold the call's arguments back until they are whole (Dialect.mayHoldToolArguments),
+   * or inside a thinking block whose text is not shown (only its signature comes, at its end). The
+   * sweep leaves it to the deadline, since silence there is no sign of a stall.
    */
-  inToolCall: boolean;
+  quietByDesign: boolean;
 }
 
 /**

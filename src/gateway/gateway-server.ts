@@ -137,7 +137,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     () => {
       const at = now();
       for (const watch of core.watched) {
-        if (watch.inToolCall || at - watch.lastActive < idleMs) continue;
+        if (watch.quietByDesign || at - watch.lastActive < idleMs) continue;
         watch.stalled = true;
         core.watched.delete(watch);
         watch.cancellation.cancel();

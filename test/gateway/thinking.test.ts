@@ -120,12 +120,13 @@ describe('thinking upstreams that stream little, or answer whole', () => {
   };
   const post = (url: string, body: object): Promise<Response> => fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify({ ...question, model: 'm', ...body }) });
 
-  it("an empty thinking block's start is a first token: thinking whose text is not shown (display omitted) outlasts the TTFT timeout, and display is forwarded", async () => {
+  it("an empty thinking block's start is a first token, and the silence after it no stall: thinking whose text is not shown (display omitted) outlasts both timeouts; display is forwarded", async () => {
     const quiet = await scripted((res) => {
       res.write(start + event('content_block_start', { index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } }));
       setTimeout(() => res.end(event('content_block_delta', { index: 0, delta: { type: 'signature_delta', signature: 'c2ln' } }) + event('content_block_stop', { index: 0 }) + text(1, 'Frankfurt.') + end), 400);
     });
-    const url = await gatewayOver([quiet.url], '{ retries: 0, ttftTimeoutMs: 250, deadlineMs: 10000 }');
+    // Nor is the silence that follows a stall (the sweep would cut it after 150 ms).
+    const url = await gatewayOver([quiet.url], '{ retries: 0, ttftTimeoutMs: 250, tokenIdleTimeoutMs: 150, deadlineMs: 10000 }');
     const answer = (await (await post(url, { thinking: { type: 'enabled', budget_tokens: 1024, display: 'omitted' } })).json()) as { content: unknown[] };
     expect(answer.content).toEqual([{ type: 'thinking', thinking: '', signature: 'c2ln' }, { type: 'text', text: 'Frankfurt.' }]);
     expect(quiet.bodies[0]).toMatchObject({ thinking: { type: 'enabled', budget_tokens: 1024, display: 'omitted' } });
