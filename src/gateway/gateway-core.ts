@@ -36,6 +36,8 @@ export interface GatewayCore {
   readonly policy: RoutingPolicy;
   /** Attempts past their first token, cut by the idle sweep when they go quiet. */
   readonly watched: Set<StreamWatch>;
+  /** Whether the gateway is closing its upstream client (its shutdown's end): what that cuts is no endpoint's failure. */
+  readonly closing: () => boolean;
   /**
    * The x-request-id an upstream attempt is sent: the request's id and a number no other attempt
    * of this gateway has (two requests may carry the same caller id, and vLLM refuses an id

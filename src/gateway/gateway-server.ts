@@ -83,6 +83,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const logger = options.logger === false ? undefined : (options.logger ?? createGatewayLogger());
   const endpoints = new EndpointPool(config, options.env ?? process.env, now);
   let upstreamAttempts = 0;
+  let upstreamClosing = false;
   const core: GatewayCore = {
     config,
     now,
@@ -93,6 +94,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     endpoints,
     policy: routingPolicyFromConfig(config),
     watched: new Set<StreamWatch>(),
+    closing: () => upstreamClosing,
     upstreamRequestId: (requestId) => `${requestId}-${(upstreamAttempts += 1).toString(36)}`,
   };
   const { metrics } = core;
@@ -490,6 +492,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     await closed;
     // node's own connection checks stop with its close, which now finds the listener closed.
     server.close(() => undefined);
+    // What is cut now (a hedge's losing leg still waiting for its first token) is the gateway's doing.
+    upstreamClosing = true;
     await core.upstream.close();
   }
 

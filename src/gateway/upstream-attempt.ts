@@ -64,6 +64,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   };
   const interrupted = (): Attempt | undefined => {
     if (parent.cancelled) return fail(499, 'client went away or the deadline passed');
+    if (core.closing()) return fail(499, 'the gateway shut down');
     if (timedOut) {
       // Slow, not broken: the latency policy learns it.
       recordTtftAtLeast(endpoint, ttftTimeoutMs, now());

@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { Client } from 'undici';
 import { afterEach, expect, it } from 'vitest';
 import { createGateway, type Gateway } from '../../src/gateway/gateway-server.js';
-import { delay, openAIChunk, readSse, singleEndpointConfig, startScriptedUpstream, waitFor } from './helpers/fleet.js';
+import { cheapestFirstConfig, delay, openAIChunk, readSse, singleEndpointConfig, startScriptedUpstream, waitFor } from './helpers/fleet.js';
 
 /**
  * Shutdown (SIGTERM from a supervisor, a rolling deploy): requests in flight finish within the
@@ -249,4 +249,22 @@ it('many requests pipelined on one connection are answered in order without a li
   } finally {
     process.off('warning', onWarning);
   }
+});
+
+it("a hedge's losing leg cut by the shutdown's end is the gateway's doing: not logged as the endpoint's failure", async () => {
+  // e0 never answers (its leg is left waiting for its first token); e1 answers the hedge.
+  const silent = await startScriptedUpstream(() => undefined);
+  cleanups.push(() => silent.close());
+  const quick = await tickingUpstream(2, 1);
+  const logs: { msg: string; status?: number }[] = [];
+  const logger = { info: (fields: { status?: number }, msg: string) => logs.push({ msg, ...fields }), warn: (fields: { status?: number }, msg: string) => logs.push({ msg, ...fields }), error: () => undefined };
+  const gateway = createGateway({ config: cheapestFirstConfig([[silent.url, 'openai'], [quick.url, 'openai']], apiKey, '{ retries: 0, hedgeAfterMs: 50, ttftTimeoutMs: 5000, deadlineMs: 10000 }'), logger: logger as never });
+  const url = await gateway.listen(0, '127.0.0.1');
+  const response = await chat(url, false);
+  expect(response.status).toBe(200);
+  await response.text();
+  expect(silent.arrivals()).toBe(1);
+  await gateway.close({ graceMs: 1_000 });
+  await delay(50);
+  expect(logs.filter((log) => log.msg === 'upstream attempt failed')).toEqual([]);
 });

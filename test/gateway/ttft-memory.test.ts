@@ -58,7 +58,7 @@ it('a TTFT timeout teaches the latency policy that the endpoint is slow', async 
     send: (_target, _request, cancellation) => new Promise((resolve) => cancellation.onCancel(() => resolve({ kind: 'error', status: 0, message: 'request cancelled', fromUpstream: false, retryAfter: undefined }))),
     close: () => Promise.resolve(),
   };
-  const core: GatewayCore = { config, now: Date.now, random: Math.random, metrics: createGatewayMetrics(), upstream, endpoints, policy: routingPolicyFromConfig(config), watched: new Set(), upstreamRequestId: (id) => id };
+  const core: GatewayCore = { config, now: Date.now, random: Math.random, metrics: createGatewayMetrics(), upstream, endpoints, policy: routingPolicyFromConfig(config), watched: new Set(), closing: () => false, upstreamRequestId: (id) => id };
   const request: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'hi' }], maxTokens: 10, temperature: undefined, topP: undefined, stop: [], stream: true, includeUsage: false, finalAssistant: 'answer' };
   const attempt = await startAttempt(core, endpoint, request, new Cancellation(), config.resilience.ttftTimeoutMs);
   expect(attempt).toMatchObject({ kind: 'failed', status: 504 });
