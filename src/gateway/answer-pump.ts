@@ -153,8 +153,12 @@ export async function pumpAnswer(
       sink.event(event);
       return;
     }
-    // A block's empty start is its first sign of life (its text may never stream: display omitted).
-    if (event.text === '') return;
+    // A block's empty start is its first sign of life (its text may never stream: display omitted):
+    // passed on, so the caller's block opens as Anthropic opens it, but no token.
+    if (event.text === '') {
+      sink.event(event);
+      return;
+    }
     sentTokens += 1;
     const kept = withinLimit(event.text);
     if (kept === '') return;
@@ -198,8 +202,9 @@ export async function pumpAnswer(
     } else if (event.type === 'thinking' || event.type === 'thinking_signature' || event.type === 'redacted_thinking') {
       lastTokenAt = now();
       watch.lastActive = lastTokenAt;
-      // A block's empty start: with display omitted, nothing more comes until its signature.
-      watch.quietByDesign = event.type === 'thinking' && event.text === '';
+      // A block's empty start: with display omitted (some models' default), nothing more comes until
+      // its signature; with display summarized its text follows, and silence is a stall again.
+      watch.quietByDesign = event.type === 'thinking' && event.text === '' && request.thinking?.display !== 'summarized';
       deliverThinking(event);
       return;
     } else if (event.type !== 'text') {
@@ -244,15 +249,21 @@ export async function pumpAnswer(
    * back send it in a few large pieces). For answers whose upstream gave no count.
    */
   const deliveredTokens = (): number => sentTokens + Math.max(0, estimateTokens(calls.allArguments()) - argumentPieces);
-  /** An answer that ended without its finish: the prompt and the tokens delivered are what it used. */
-  /** Tokens count against the endpoint that gave them; the outcome names the one that failed last (`failedLast`), if another. */
+  /**
+   * An answer that ended without its finish: the prompt and the tokens delivered are what it used.
+   * Tokens count against the endpoint that gave them; the outcome names the one that failed last
+   * (`failedLast`), if another.
+   */
   const endedEarly = (status: number, endpoint: EndpointRuntime, failedLast = endpoint.config.id): AnswerOutcome => {
     const used = { inputTokens: inputTokens || context.promptTokens, outputTokens: deliveredTokens() };
     countTokens(endpoint.config.id, used.inputTokens, used.outputTokens);
     return { status, endpoint: failedLast, ...used, text: sent.toString() };
   };
-  /** The request's own cancellation ended the answer: the client left (499), the gateway is shutting down or the deadline passed (503 or 504, told to the client). */
-  /** `streaming`: an upstream was generating when it came, not a resume waiting for its first token. */
+  /**
+   * The request's own cancellation ended the answer: the client left (499), the gateway is shutting
+   * down or the deadline passed (503 or 504, told to the client). `streaming`: an upstream was
+   * generating when it came, not a resume waiting for its first token.
+   */
   const stopped = (endpoint: EndpointRuntime, streaming: boolean): AnswerOutcome => {
     if (context.clientGone()) return endedEarly(499, endpoint);
     if (context.shuttingDown()) {
@@ -266,15 +277,15 @@ export async function pumpAnswer(
     else if (request.stream) sink.fail('timeout', `${passed}: for a longer answer, ask the operator to raise ${setting}`, 504);
     // A whole answer that takes longer than the deadline allows: a retry would generate it again and
     // be cut the same way, so the SDKs (which retry a 504) are told not to, and the caller what helps.
-    else sink.fail('timeout', `${passed}: the answer takes longer than the deadline allows, and a retry would be cut the same way; ask with stream: true (what was sent is kept), a lower max_tokens, or ask the operator to raise ${setting}`, 504, { 'x-should-retry': 'false' });
+    else sink.fail('timeout', `${passed}: the answer takes longer than the deadline allows, and a retry would be cut the same way; ask with stream: true (what was sent is kept), a lower max_tokens, or ask the operator to raise ${setting}`, 504, { 'x-should-retry': 'false' }, (inputTokens || context.promptTokens) + deliveredTokens());
     return endedEarly(504, endpoint);
   };
   /**
    * Ends the answer with its finish. An upstream that reports no prompt count (an
    * OpenAI-dialect server ignoring include_usage) is reported and charged at the
-   * gateway's estimate, never at 0.
+   * gateway's estimate, never at 0. `ownCount`: the finish's output count is the gateway's own
+   * estimate, not an upstream's to check for plausibility.
    */
-  /** `ownCount`: the finish's output count is the gateway's own estimate, not an upstream's to check for plausibility. */
   const complete = (finished: Extract<ChatEvent, { type: 'finish' }>, endpoint: EndpointRuntime, upstreamPrompt: number, ownCount = false): AnswerOutcome => {
     const held = guard?.flush() ?? '';
     if (held !== '') {
@@ -366,9 +377,11 @@ export async function pumpAnswer(
       context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, chars: sent.length + calls.argumentChars, sentTokens }, 'upstream answer ran past its max_tokens budget: cut');
       releaseAttempt(core, current, 'success');
       current.cancellation.cancel();
-      // Charged at least what the text and tool arguments hold by the gateway's estimate: its chunks say little here.
-      const written = sent.toString() + calls.allArguments();
-      return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: Math.max(estimateTokens(written + thought.toText()), deliveredTokens()) } }, endpoint, 0, true);
+      // Charged what the text holds by the gateway's estimate (its chunks say little here), but never
+      // past the budget asked for: what the upstream wrote beyond it is the endpoint's fault.
+      const written = sent.toString() + calls.allArguments() + thought.toText();
+      const budget = request.maxTokens ?? context.roomBudget ?? defaultMaxOutputTokens;
+      return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: Math.min(budget, Math.max(estimateTokens(written), deliveredTokens())) } }, endpoint, 0, true);
     }
     if (watch.stalled && finished === undefined) failure = `no token for ${config.resilience.tokenIdleTimeoutMs} ms`;
     if (finished !== undefined) {

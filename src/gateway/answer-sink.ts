@@ -20,8 +20,11 @@ export interface AnswerSink {
   event(event: Exclude<ChatEvent, { type: 'finish' } | { type: 'error' }>): void;
   /** Ends the answer; `answer` is all of it, for a sink that writes it whole. */
   finish(event: Extract<ChatEvent, { type: 'finish' }>, answer: WholeAnswer): void;
-  /** `headers` go with a failure that is still a status code (a JSON answer); a stream's error event has none. */
-  fail(kind: ErrorKind, message: string, status: number, headers?: ResponseHeaders): void;
+  /**
+   * `headers` go with a failure that is still a status code (a JSON answer); a stream's error event
+   * has none. `used`: the tokens generated for the answer, where they may be charged (a deadline's).
+   */
+  fail(kind: ErrorKind, message: string, status: number, headers?: ResponseHeaders, used?: number): void;
 }
 
 /** An answer's text and tool calls, whole. */
@@ -102,7 +105,7 @@ export function createStreamSink({ inbound, request, res, headers, id }: SinkTar
  * before a failure is written, `beforeAnswer` before the answer (the tenant's charge settled, so the
  * headers show the limits after it).
  */
-export function createJsonSink({ inbound, request, res, headers, id }: SinkTarget, beforeFailure: () => void = () => undefined, beforeAnswer: (usage: Usage) => void = () => undefined): AnswerSink {
+export function createJsonSink({ inbound, request, res, headers, id }: SinkTarget, beforeFailure: (used: number | undefined) => void = () => undefined, beforeAnswer: (usage: Usage) => void = () => undefined): AnswerSink {
   return {
     committed: false,
     needsObjectArguments: inbound.toolArgumentsAsObject,
@@ -114,8 +117,8 @@ export function createJsonSink({ inbound, request, res, headers, id }: SinkTarge
       beforeAnswer(event.usage);
       sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, ...(event.stopSequence === undefined ? {} : { stopSequence: event.stopSequence }), ...(toolCalls.length === 0 ? {} : { toolCalls }), ...(refusal ? { refusal } : {}), ...(thinking.length === 0 ? {} : { thinking }), usage: event.usage }), headers);
     },
-    fail: (kind, message, status, extra) => {
-      beforeFailure();
+    fail: (kind, message, status, extra, used) => {
+      beforeFailure(used);
       sendJson(res, inbound.errorStatus(kind, status), inbound.formatError({ kind, message, requestId: headers[inbound.requestIdHeader] }), extra === undefined ? headers : Object.assign(headers, extra));
     },
   };

@@ -367,7 +367,10 @@ function revisitExclusions(core: GatewayCore, context: RequestContext, eligible:
 /** One upstream attempt of this request, counted, with its budget fitted to the endpoint. */
 function attemptOn(core: GatewayCore, context: RequestContext, endpoint: EndpointRuntime, request: ChatRequest, cancellation: Cancellation): Promise<Attempt> {
   context.attempts += 1;
-  return startAttempt(core, endpoint, fittedTo(endpoint, request, context), cancellation, context.resilience.ttftTimeoutMs, core.upstreamRequestId(context.requestId));
+  context.waiting += 1;
+  return startAttempt(core, endpoint, fittedTo(endpoint, request, context), cancellation, context.resilience.ttftTimeoutMs, core.upstreamRequestId(context.requestId)).finally(() => {
+    context.waiting -= 1;
+  });
 }
 
 /**

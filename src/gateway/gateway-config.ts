@@ -269,8 +269,8 @@ export function loadGatewayConfig(file: string): Result<GatewayConfig> {
  */
 const managedHeaders: ReadonlySet<string> = new Set(['host', 'content-length', 'content-type', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect', 'accept', 'accept-encoding', 'content-encoding', 'proxy-connection', 'http2-settings', 'authorization', 'proxy-authorization', 'x-api-key', 'api-key', 'anthropic-version', 'x-request-id']);
 
-/** Header names that carry credentials: their values belong in environment variables, not this file. */
-const credentialHeaderName = /auth|key|token|secret|cookie|password|session/i;
+/** Words of header names that carry credentials (Helicone-Auth, x-goog-api-key): their values belong in environment variables. */
+const credentialWords: ReadonlySet<string> = new Set(['auth', 'authorization', 'key', 'apikey', 'token', 'secret', 'password', 'cookie', 'credential', 'credentials']);
 
 /** Chips the catalog lists, for the warning about an endpoint's chip. */
 const catalogChips = new Set(accelerators.map((chip) => chip.id));
@@ -567,7 +567,7 @@ function checkEndpoint(endpoint: Partial<EndpointConfig>, index: number, checkJu
     if (managedHeaders.has(lower)) report(path, 'invalid_value', `'${lower}' is written by the gateway itself`, lower === 'authorization' || lower === 'x-api-key' || lower === 'api-key' ? "name the environment variable holding the key in 'apiKeyEnv'" : 'remove it');
     else if (headerNames.has(lower)) report(path, 'duplicate_id', `header '${lower}' is set twice (names compare without case)`, 'set it once; several values go in one, comma-separated');
     // Not echoed: a value that looks like a key is the problem.
-    else if (credentialHeaderName.test(lower) || /^(Bearer|Basic|Digest) /i.test(value) || value.split(/[\s,;=:]+/).some((word) => keyPrefix.test(word))) report(path, 'invalid_value', 'a credential (by its name or value), which would sit in this file in plain text', "keys go in environment variables: name one in 'apiKeyEnv'");
+    else if (lower.split(/[-_]/).some((word) => credentialWords.has(word)) || /^(Bearer|Basic|Digest) /i.test(value) || value.split(/[\s,;=:]+/).some((word) => keyPrefix.test(word))) report(path, 'invalid_value', 'a credential (by its name or value), which would sit in this file in plain text', "keys go in environment variables: name one in 'apiKeyEnv'");
     headerNames.add(lower);
   }
   if (endpoint.apiKeyEnv !== undefined && (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(endpoint.apiKeyEnv) || looksLikeKey(endpoint.apiKeyEnv))) {

@@ -166,7 +166,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     // Node keeps the first of several Authorization headers; a proxy in front may read another, and
     // so authenticate someone else. Two are refused, never one picked.
     if (req.headers.authorization !== undefined && authorizationLines(req.rawHeaders) > 1) throw new ClientError(400, 'invalid_request', 'the request has more than one Authorization header: send one');
-    const key = bearer(req.headers.authorization) ?? headerValue(req.headers['x-api-key']) ?? '';
+    const presented = bearer(req.headers.authorization);
+    const headerKey = headerValue(req.headers['x-api-key']);
+    // Two different keys, for the same reason: which tenant is meant would be a guess.
+    if (presented !== undefined && headerKey !== undefined && headerKey !== '' && headerKey !== presented) throw new ClientError(400, 'invalid_request', 'the request sends two different API keys (Authorization: Bearer and x-api-key): send one');
+    const key = presented ?? headerKey ?? '';
     if (key === '') {
       // A key sent in another scheme (Basic, a bare key) is not "no key": say what is wrong with it, without echoing it.
       const unread = (req.headers.authorization ?? '').trim() !== '';
@@ -238,6 +242,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         roomBudget: undefined,
         promptFloor: undefined,
         attempts: 0,
+        waiting: 0,
         clientGone: () => clientGone,
         shuttingDown: () => shuttingDown && !clientGone,
         // Made on a first failure: most requests never have one.
@@ -267,12 +272,17 @@ export function createGateway(options: GatewayOptions): Gateway {
       const onClose = (): void => {
         if (res.writableFinished) return;
         clientGone = true;
+        // An upstream was reading the prompt (its prefill) for it: charged below.
+        promptRead = context.waiting > 0;
         deadline.cancel();
       };
       res.on('close', onClose);
       const tried = new Set<string>();
-      // Charged what was served: nothing for a request refused or failed before its first token.
+      // Charged what was served: nothing for a request refused or failed before its first token
+      // (but see promptRead).
       let usedTokens = 0;
+      /** The client left while an attempt waited for its first token: an upstream was reading its prompt. */
+      let promptRead = false;
       /** The request's own deadline ended it (not the client, nor a shutdown). */
       const deadlinePassed = (): boolean => deadline.cancelled && !clientGone && !context.shuttingDown();
       let settled = false;
@@ -292,8 +302,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         // Ids are the caller's dialect's, whichever upstream answered.
         const target = { inbound, request, res, headers, id: inbound.responseId(generateId()) };
         // A complete answer that fails delivers nothing: settled at nothing before its error is written.
-        // (A deadline's failure is charged what was generated, below.)
-        const sink = request.stream ? createStreamSink(target, Math.floor(now() / 1000)) : createJsonSink(target, () => (deadlinePassed() ? undefined : settle(0)), (usage) => settle(usage.inputTokens + usage.outputTokens));
+        // A deadline's failure is charged what was generated for it (`used`), settled before it is written.
+        const sink = request.stream ? createStreamSink(target, Math.floor(now() / 1000)) : createJsonSink(target, (used) => settle(deadlinePassed() ? (used ?? 0) : 0), (usage) => settle(usage.inputTokens + usage.outputTokens));
         const outcome = await pumpAnswer(core, context, sink, request, answer, tried, deadline);
         // A stream cut short delivered its tokens; a complete answer the gateway failed (a break,
         // shutdown) delivered none. One whose client left, or whose deadline passed, is charged what
@@ -306,9 +316,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         // Ended but not all sent: the client is not reading (see releaseAtDeadline).
         if (res.writableEnded && !res.writableFinished && !res.destroyed) releaseAtDeadline(res, deadline, deadlineTimer, context.shuttingDown);
         else clearTimeout(deadlineTimer);
-        // An upstream read the prompt (its prefill) for a request whose client left, or whose deadline
-        // passed, before the first token: charged at least that, or many such would bypass the limit.
-        if (usedTokens === 0 && context.attempts > 0 && (clientGone || deadlinePassed())) usedTokens = promptTokens;
+        // The client left before the first token while an upstream read its prompt: charged that, or
+        // many such would bypass the limit. (A deadline before the first token is the endpoints' fault.)
+        if (usedTokens === 0 && promptRead) usedTokens = promptTokens;
         // A request refused or failed before its answer began was refunded: its error response shows
         // the limits after the refund, not the admission charge.
         settle(usedTokens);

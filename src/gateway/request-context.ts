@@ -34,6 +34,8 @@ export interface RequestContext {
   promptFloor: number | undefined;
   /** Upstream attempts made for the request so far: failovers, retries, hedges and resumes included. */
   attempts: number;
+  /** Attempts sent and waiting for their first token now (not in a backoff between them). */
+  waiting: number;
   /** Whether the client disconnected (the deadline cancellation also fires then). */
   clientGone(): boolean;
   /** Whether the gateway's shutdown ended the request (its grace period ran out; see Gateway.close). */

@@ -32,7 +32,7 @@ export class ThinkingAccumulator {
 
   redacted(data: string): void {
     // An unsigned block before it cannot go back: dropped (see toBlocks).
-    this.#closeUnsigned();
+    this.#dropUnsigned();
     this.#blocks.push({ type: 'redacted_thinking', data });
   }
 
@@ -49,7 +49,7 @@ export class ThinkingAccumulator {
     return this.#blocks.map((block) => (block.type === 'thinking' ? block.thinking : '')).join('') + (this.#open ?? []).join('');
   }
 
-  #closeUnsigned(): void {
+  #dropUnsigned(): void {
     this.#open = undefined;
   }
 }

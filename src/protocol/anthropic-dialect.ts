@@ -51,7 +51,8 @@ const thinkingBlock = z.discriminatedUnion('type', [
   z.looseObject({ type: z.literal('redacted_thinking'), data: z.string() }),
 ]);
 
-const thinkingDisplay = z.enum(['summarized', 'omitted']).nullish();
+// Passed on as sent: Anthropic adds values (betas), and the gateway reads only 'summarized'.
+const thinkingDisplay = z.string().nullish();
 
 /** Extended thinking: a budget of tokens below max_tokens, as the model judges (adaptive), or none. */
 const thinkingConfig = z.discriminatedUnion(
@@ -767,8 +768,9 @@ export const anthropicDialect: Dialect = {
             // The block closes when the next one begins or the answer finishes, as for text.
             return '';
           case 'thinking': {
-            if (event.text === '') return '';
+            // An empty piece opens the block (a model whose thinking text is not shown starts so).
             const opened = open?.kind === 'thinking' ? '' : start('thinking', { type: 'thinking', thinking: '', signature: '' });
+            if (event.text === '') return opened;
             return opened + frame({ type: 'content_block_delta', index: open?.index ?? 0, delta: { type: 'thinking_delta', thinking: event.text } });
           }
           case 'thinking_signature': {

@@ -45,7 +45,7 @@ export type ThinkingBlock = { readonly type: 'thinking'; readonly thinking: stri
  * judges (adaptive); `display`: whether its text is streamed ('summarized') or only its signature
  * ('omitted'), left out for the model's default.
  */
-export type ThinkingRequest = ({ readonly type: 'enabled'; readonly budgetTokens: number } | { readonly type: 'adaptive' }) & { readonly display?: 'summarized' | 'omitted' };
+export type ThinkingRequest = ({ readonly type: 'enabled'; readonly budgetTokens: number } | { readonly type: 'adaptive' }) & { readonly display?: string };
 
 /** A prompt-cache breakpoint (Anthropic `cache_control`): the prompt up to here may be cached, for `ttl` (Anthropic's default 5m). */
 export interface CacheBreakpoint {

@@ -328,7 +328,9 @@ describe('gateway config problems are located, with a path and a suggestion', ()
       expect(JSON.stringify(problem)).not.toContain(secret.slice(-6));
     }
     // By its name, whatever the value.
-    for (const name of ['x-portkey-api-key', 'cookie', 'x-session-id', 'x-auth']) expect(onlyProblem(withHeaders(`{ ${name}: abc }`))).toMatchObject({ message: 'a credential (by its name or value), which would sit in this file in plain text' });
+    for (const name of ['x-portkey-api-key', 'cookie', 'Helicone-Auth', 'x-goog-api-key', 'x-access-token']) expect(onlyProblem(withHeaders(`{ ${name}: abc }`))).toMatchObject({ message: 'a credential (by its name or value), which would sit in this file in plain text' });
+    // Names with such words inside other words are not (a router's provider, a session, a tokenizer).
+    expect(loadOk(withHeaders('{ x-portkey-provider: openai, Helicone-Session-Id: s1, x-tokenizer: t, x-max-tokens: "5" }')).endpoints[0]?.headers).toMatchObject({ 'x-portkey-provider': 'openai' });
     // The upstream client does not decompress: compression is the gateway's to ask for, or not.
     expect(onlyProblem(withHeaders('{ accept-encoding: gzip }'))).toMatchObject({ message: "'accept-encoding' is written by the gateway itself" });
     expect(loadOk(withHeaders('{ x-version: 5 }')).endpoints[0]?.headers).toEqual({ 'x-version': '5' });

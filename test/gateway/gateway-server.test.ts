@@ -480,6 +480,15 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     expect(await ask([usKey, 'sk-other'])).toBe(400);
     expect(await ask(['sk-other', usKey])).toBe(400);
     expect(await ask([usKey, usKey])).toBe(400);
+    // So are two different keys in Authorization and x-api-key; the same key in both is one key.
+    const both = (bearerKey: string, headerKey: string): Promise<number> =>
+      fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${bearerKey}`, 'x-api-key': headerKey, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }], max_tokens: 5 }) }).then(async (response) => {
+        await response.text();
+        return response.status;
+      });
+    expect(await both(usKey, usKey)).toBe(200);
+    expect(await both('sk-other', usKey)).toBe(400);
+    expect(await both(usKey, 'sk-other')).toBe(400);
   });
 
   it('a missing or wrong key is 401 and a healthy request still works afterwards', async () => {

@@ -141,6 +141,27 @@ describe('thinking upstreams that stream little, or answer whole', () => {
     expect(other.arrivals()).toBe(0);
   });
 
+  it('with display summarized, silence after a block opens is a stall again; either way the block opens for the caller', async () => {
+    const stalled = await scripted((res) => res.write(start + event('content_block_start', { index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } })));
+    const url = await gatewayOver([stalled.url], '{ retries: 0, ttftTimeoutMs: 1000, tokenIdleTimeoutMs: 150, deadlineMs: 5000 }');
+    const started = Date.now();
+    const streamed = await readSse(await post(url, { thinking: { type: 'enabled', budget_tokens: 1024, display: 'summarized' }, stream: true }), 'anthropic');
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(streamed.ending).toBe('error-event');
+    expect(streamed.raw).toContain('"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}');
+  });
+
+  it('a whole answer cut inside its thinking leaves out the unsigned block, which could never go back', async () => {
+    const cut = await scripted((res) =>
+      res.end(start + event('content_block_start', { index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } }) + event('content_block_delta', { index: 0, delta: { type: 'thinking_delta', thinking: 'Let me' } }) + event('message_delta', { delta: { stop_reason: 'max_tokens' }, usage: { output_tokens: 2 } }) + event('message_stop', {})),
+    );
+    const url = await gatewayOver([cut.url], '{ retries: 0, ttftTimeoutMs: 5000, deadlineMs: 10000 }');
+    const answer = (await (await post(url, { thinking: { type: 'adaptive', display: 'updates' } })).json()) as { content: unknown[]; stop_reason: string };
+    expect(answer).toMatchObject({ content: [], stop_reason: 'max_tokens' });
+    // An unknown display is passed on as sent.
+    expect(cut.bodies[0]).toMatchObject({ thinking: { type: 'adaptive', display: 'updates' } });
+  });
+
   it("an upstream's whole JSON answer keeps its thinking", async () => {
     const whole = await startScriptedUpstream((res) => res.end(JSON.stringify({ id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [{ type: 'thinking', thinking: 'Consider.', signature: 'c2ln' }, { type: 'redacted_thinking', data: 'ZW5j' }, { type: 'text', text: 'Frankfurt.' }], stop_reason: 'end_turn', usage: { input_tokens: 5, output_tokens: 7 } })), { status: 200, contentType: 'application/json' });
     cleanups.push(() => whole.close());

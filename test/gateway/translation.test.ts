@@ -580,6 +580,33 @@ describe('token limits charge what was served', () => {
     }
   });
 
+  it('a deadline that passes before the first token (hung endpoints), or a client that leaves between attempts, is not charged the prompt: no upstream was reading it', async () => {
+    const silent = await startScriptedUpstream(() => undefined);
+    const busy = await startScriptedUpstream((res) => res.end('{"error":{"message":"busy"}}'), { status: 503, contentType: 'application/json', headers: { 'retry-after': '2' } });
+    const hung = await routeGateway('hung', [['silent', silent.url, 'm']], 1000, 'resilience: { retries: 0, ttftTimeoutMs: 300, deadlineMs: 500 }');
+    const backingOff = await routeGateway('busy', [['busy', busy.url, 'm']], 1000, 'resilience: { retries: 1, backoffMs: 1000, maxBackoffMs: 2000 }');
+    try {
+      const ask = (url: string, model: string, signal?: AbortSignal): Promise<Response> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'x'.repeat(400) }], max_tokens: 100 }), ...(signal === undefined ? {} : { signal }) });
+      const timedOut = await ask(hung.url, 'hung');
+      expect(timedOut.status).toBe(504);
+      expect(Number(timedOut.headers.get('x-ratelimit-remaining-tokens'))).toBeGreaterThan(990);
+      const abort = new AbortController();
+      const leaving = ask(backingOff.url, 'busy', abort.signal).catch(() => undefined);
+      await waitFor(() => busy.arrivals() === 1, 2000);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      abort.abort();
+      await leaving;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const next = await fetch(`${backingOff.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'x-switchyard-jurisdiction': 'eu' }, body: JSON.stringify({ model: 'busy', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }) });
+      expect(Number(next.headers.get('x-ratelimit-remaining-tokens'))).toBeGreaterThan(990);
+    } finally {
+      await hung.close();
+      await backingOff.close();
+      await silent.close();
+      await busy.close();
+    }
+  });
+
   it('a whole answer its deadline cut is charged what was generated: asking for more than the deadline allows is no way around the limit', async () => {
     const slow = await startScriptedUpstream((res) => {
       res.write(openAIChunk({ role: 'assistant', content: 'one' }));
@@ -592,6 +619,8 @@ describe('token limits charge what was served', () => {
       const cut = await ask({});
       expect(cut.status).toBe(504);
       await cut.text();
+      // Its own headers show the charge settled, not the admission estimate (100 + 800).
+      expect(Number(cut.headers.get('x-ratelimit-remaining-tokens'))).toBeGreaterThan(1000 - 100 - 400);
       const next = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'x-switchyard-jurisdiction': 'eu' }, body: JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }) });
       expect(next.status).toBe(503);
       // The 100-token prompt and some 40 tokens generated in the half second stay charged.
@@ -751,7 +780,7 @@ describe('an upstream that sends far more than was asked', () => {
     }
   });
 
-  it('one chunk far past the budget is cut to it too, and charged what the text holds by the estimate, not as one token', async () => {
+  it('one chunk far past the budget is cut to it too, and charged its budget, what the text holds past it being the endpoint\'s fault', async () => {
     const oneChunk = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'z'.repeat(100_000) }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
     const gateway = await routeGateway('one-chunk', [['one-chunk', oneChunk.url, 'm']]);
     try {
@@ -759,22 +788,22 @@ describe('an upstream that sends far more than was asked', () => {
       const answer = await openai.chat.completions.create({ model: 'one-chunk', max_tokens: 2, messages: [{ role: 'user', content: 'hi' }] });
       expect(answer.choices[0]?.finish_reason).toBe('length');
       expect(answer.choices[0]?.message.content).toBe('z'.repeat(512));
-      expect(answer.usage?.completion_tokens).toBe(128);
+      expect(answer.usage?.completion_tokens).toBe(2);
     } finally {
       await gateway.close();
       await oneChunk.close();
     }
   });
 
-  it("so is a larger one, whose estimate passes the endpoint's window: the gateway's own count is not an upstream's to doubt", async () => {
+  it("so is a larger one, whose estimate passes the endpoint's window: charged its budget, not one token (the gateway's own count is not an upstream's to doubt)", async () => {
     const huge = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'z'.repeat(2 * 1024 * 1024) }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
     const gateway = await routeGateway('huge', [['huge', huge.url, 'm']]);
     try {
       const openai = new OpenAI({ apiKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
       const answer = await openai.chat.completions.create({ model: 'huge', max_tokens: 4096, messages: [{ role: 'user', content: 'hi' }] });
       expect(answer.choices[0]?.message.content?.length).toBe(4096 * 256);
-      // 1 MiB of text by the estimate, above the 131,072-token window: until now charged as 1 token.
-      expect(answer.usage?.completion_tokens).toBe(262_144);
+      // 262,144 tokens of text by the estimate, above the 131,072-token window: once charged as 1 token.
+      expect(answer.usage?.completion_tokens).toBe(4096);
     } finally {
       await gateway.close();
       await huge.close();
