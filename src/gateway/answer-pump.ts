@@ -284,7 +284,7 @@ export async function pumpAnswer(
    * Ends the answer with its finish. An upstream that reports no prompt count (an
    * OpenAI-dialect server ignoring include_usage) is reported and charged at the
    * gateway's estimate, never at 0. `ownCount`: the finish's output count is the gateway's own
-   * estimate, not an upstream's to check for plausibility.
+   * (already bounded), not an upstream's to check for plausibility or raise to the pieces sent.
    */
   const complete = (finished: Extract<ChatEvent, { type: 'finish' }>, endpoint: EndpointRuntime, upstreamPrompt: number, ownCount = false): AnswerOutcome => {
     const held = guard?.flush() ?? '';
@@ -294,7 +294,7 @@ export async function pumpAnswer(
     }
     // The upstream's count when it gave one (never below the pieces delivered), else the gateway's.
     const counted = ownCount ? finished.usage.outputTokens : plausible(finished.usage.outputTokens, endpoint);
-    const usage = { inputTokens: plausible(upstreamPrompt, endpoint) || inputTokens || context.promptTokens, outputTokens: counted > 0 ? Math.max(counted, sentTokens) : deliveredTokens() };
+    const usage = { inputTokens: plausible(upstreamPrompt, endpoint) || inputTokens || context.promptTokens, outputTokens: ownCount ? counted : counted > 0 ? Math.max(counted, sentTokens) : deliveredTokens() };
     const text = sent.toString();
     const toolCalls = calls.toCalls();
     if (sink.needsObjectArguments && !isCutShort(finished.finishReason) && !toolCalls.every(hasObjectArguments)) {

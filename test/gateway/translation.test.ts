@@ -795,6 +795,20 @@ describe('an upstream that sends far more than was asked', () => {
     }
   });
 
+  it('many small chunks past the budget are charged the budget too, not one token a chunk', async () => {
+    const chatty = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'z' }) + openAIChunk({ content: 'z' }).repeat(1200) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+    const gateway = await routeGateway('chatty', [['chatty', chatty.url, 'm']]);
+    try {
+      const openai = new OpenAI({ apiKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+      const answer = await openai.chat.completions.create({ model: 'chatty', max_tokens: 2, messages: [{ role: 'user', content: 'hi' }] });
+      expect(answer.choices[0]?.finish_reason).toBe('length');
+      expect(answer.usage?.completion_tokens).toBe(2);
+    } finally {
+      await gateway.close();
+      await chatty.close();
+    }
+  });
+
   it("so is a larger one, whose estimate passes the endpoint's window: charged its budget, not one token (the gateway's own count is not an upstream's to doubt)", async () => {
     const huge = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'z'.repeat(2 * 1024 * 1024) }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
     const gateway = await routeGateway('huge', [['huge', huge.url, 'm']]);
