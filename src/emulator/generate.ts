@@ -123,11 +123,12 @@ function planThinking(request: ChatRequest, asked: ThinkingRequest, options: Gen
   const thinking = words.join('');
   const signature = thinkingSignature(thinking);
   const { thinking: _asked, ...rest } = request;
+  const thought: TokenEvent[][] = words.map((word, i) => (i === count - 1 ? [{ type: 'thinking', text: word }, { type: 'thinking_signature', signature }] : [{ type: 'thinking', text: word }]));
+  // A budget the thinking fills: the answer ends in it, the block still signed (it can go back).
   if (request.maxTokens !== undefined && count >= request.maxTokens) {
-    return { tokens: words, text: '', finishReason: 'length', tokenEvents: words.map((word) => [{ type: 'thinking', text: word }]), usage: { inputTokens: estimatePromptTokens(request), outputTokens: count } };
+    return { tokens: words, text: '', finishReason: 'length', tokenEvents: thought, thinking: [{ type: 'thinking', thinking, signature }], usage: { inputTokens: estimatePromptTokens(request), outputTokens: count } };
   }
   const answer = planCompletion(request.maxTokens === undefined ? rest : { ...rest, maxTokens: request.maxTokens - count }, options);
-  const thought: TokenEvent[][] = words.map((word, i) => (i === count - 1 ? [{ type: 'thinking', text: word }, { type: 'thinking_signature', signature }] : [{ type: 'thinking', text: word }]));
   return {
     ...answer,
     tokens: [...words, ...answer.tokens],

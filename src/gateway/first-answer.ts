@@ -145,7 +145,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     const result = second === undefined ? await attemptOn(core, context, primary, request, cancellation) : await hedged(core, context, primary, second, request, tried, cancellation, noteRefusal);
     if (result.kind !== 'failed') {
       // Another endpoint took what one refused as the caller's fault: the refusal was the endpoint's.
-      if (refused !== undefined) endpoints.setCircuit(refused.endpoint, 'failure');
+      if (refused !== undefined && sameRequest(refused, result)) endpoints.setCircuit(refused.endpoint, 'failure');
       return result;
     }
     // 499 is this request's own cancellation: the deadline (a timeout for a waiting client) or the client leaving.
@@ -248,6 +248,15 @@ export function noteFailure(context: RequestContext, endpointId: string, status:
   if (status !== 'stream' && !isWorthRevisiting(status)) (context.banned ??= new Set()).add(endpointId);
 }
 
+/**
+ * Whether two attempts were sent the same request, so that one's answer shows the other's refusal
+ * was its own fault: an endpoint of the other dialect may have been sent less (thinking blocks left
+ * out for OpenAI-dialect upstreams), and its taking that says nothing of the refusal.
+ */
+function sameRequest(refused: FailedAttempt, answered: Attempt): boolean {
+  return refused.endpoint.config.dialect === answered.endpoint.config.dialect;
+}
+
 /** A failed attempt, counted against its endpoint for this request and logged. */
 function recordFailure(core: GatewayCore, context: RequestContext, failed: FailedAttempt): void {
   noteFailure(context, failed.endpoint.config.id, failed.status);
@@ -302,7 +311,7 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
     // later resume then knows the endpoint failed it. The line may come after the request's own.
     if (late.status !== 499) recordFailure(core, context, late);
     // It refused what the winner is answering: the refusal was the endpoint's (see firstAnswer).
-    if (isRequestFault(late.status) && late.code !== 'context_length_exceeded') core.endpoints.setCircuit(late.endpoint, 'failure');
+    if (isRequestFault(late.status) && late.code !== 'context_length_exceeded' && sameRequest(late, winner.a)) core.endpoints.setCircuit(late.endpoint, 'failure');
   });
   return winner.a;
 }

@@ -103,12 +103,13 @@ describe('extended thinking', () => {
     expect(plan.tokenEvents?.[thought - 1]).toEqual([{ type: 'thinking', text: plan.tokens[thought - 1] }, { type: 'thinking_signature', signature: thinking.signature }]);
     expect(plan.usage.outputTokens).toBe(plan.tokens.length);
     expect(planCompletion(asked, { seed: 4, meanOutputTokens: 30 })).toEqual(plan);
-    // A max_tokens the thinking fills: the answer ends in its thinking, cut before the signature.
+    // A max_tokens the thinking fills: the answer ends in its thinking, the block signed all the same
+    // (streamed and whole alike), so an agent loop can send it back.
     const tight = planCompletion({ ...asked, maxTokens: 3 }, { seed: 4, meanOutputTokens: 30 });
     expect(tight.tokens).toHaveLength(3);
     expect(tight).toMatchObject({ text: '', finishReason: 'length', usage: { outputTokens: 3 } });
-    expect(tight.thinking).toBeUndefined();
-    expect(tight.tokenEvents?.flat().map((event) => event.type)).toEqual(['thinking', 'thinking', 'thinking']);
+    expect(tight.thinking).toEqual([{ type: 'thinking', thinking: tight.tokens.join(''), signature: thinkingSignature(tight.tokens.join('')) }]);
+    expect(tight.tokenEvents?.flat().map((event) => event.type)).toEqual(['thinking', 'thinking', 'thinking', 'thinking_signature']);
     // One more token: thinking and its signature, then a one-token answer.
     const room = planCompletion({ ...asked, maxTokens: 11 }, { seed: 4, meanOutputTokens: 30 });
     expect(room.tokens.length).toBeLessThanOrEqual(11);

@@ -81,6 +81,7 @@ async function gateway(endpoints: readonly EndpointSpec[], options: { policy?: s
 async function faultedThenGood(
   faulted: { readonly id: string; readonly faults: Parameters<RunningEmulator['setFaults']>[0] },
   options: { readonly goodDialect?: 'openai' | 'anthropic'; readonly circuitBreaker?: string } = {},
+  faultedDialect: 'openai' | 'anthropic' = 'openai',
 ): Promise<{ url: string; faulted: RunningEmulator; first: CountingProxy; second: CountingProxy }> {
   const replica = await emulator(`m-${faulted.id}`, { faults: faulted.faults });
   const good = await emulator('m-good');
@@ -88,7 +89,7 @@ async function faultedThenGood(
   const second = await proxy(good.url);
   const { url } = await gateway(
     [
-      { id: faulted.id, url: first.url, model: `m-${faulted.id}`, cost: 0 },
+      { id: faulted.id, url: first.url, model: `m-${faulted.id}`, cost: 0, dialect: faultedDialect },
       { id: 'good', url: second.url, model: 'm-good', cost: 1, dialect: options.goodDialect ?? 'anthropic' },
     ],
     { policy: '[cost]', resilience: `{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: ${options.circuitBreaker ?? '{ failureThreshold: 1000 }'} }` },
@@ -1000,7 +1001,7 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 5000, t
 
   describe('4e. an upstream that refuses the request as the caller\'s fault (400, 413, 422) gets a second opinion', () => {
     it('another endpoint that takes it shows the refusal was the endpoint\'s: the caller is answered, and the refusing endpoint\'s circuit counts it', async () => {
-      const { url, faulted: refusing, first, second } = await faultedThenGood({ id: 'refusing', faults: { errorRate: 1, errorStatus: 422 } }, { circuitBreaker: '{ failureThreshold: 3, openMs: 60000 }' });
+      const { url, faulted: refusing, first, second } = await faultedThenGood({ id: 'refusing', faults: { errorRate: 1, errorStatus: 422 } }, { goodDialect: 'openai', circuitBreaker: '{ failureThreshold: 3, openMs: 60000 }' });
       for (const status of [422, 400, 413]) {
         refusing.setFaults({ errorStatus: status });
         const completion = await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 });
@@ -1012,6 +1013,18 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 5000, t
       const streamed = await readSse(await streamOpenAI(url, 'hi', 5), 'openai');
       expect(streamed.ending).toBe('complete');
       expect([first.arrivals.length, second.arrivals.length]).toEqual([3, 4]);
+    });
+
+    it('an endpoint of the other dialect, which may have been sent less, is no second opinion on the refusal: the caller is answered, no circuit counts it', async () => {
+      // A thinking block with a bad signature: the Anthropic-dialect emulator refuses it; an
+      // OpenAI-dialect endpoint is sent the turn without it, and answers.
+      const { url, first, second } = await faultedThenGood({ id: 'refusing', faults: {} }, { goodDialect: 'openai', circuitBreaker: '{ failureThreshold: 2, openMs: 60000 }' }, 'anthropic');
+      for (let request = 0; request < 3; request++) {
+        const answer = await anthropic(url).messages.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: [{ type: 'thinking', thinking: 'edited', signature: 'AAAA' }, { type: 'text', text: 'Frankfurt.' }] }, { role: 'user', content: 'why?' }] });
+        expect(answer.content[0]?.type).toBe('text');
+      }
+      expect([first.arrivals.length, second.arrivals.length]).toEqual([3, 3]);
+      expect(metricValue(await scrape(url), 'switchyard_circuit_state', { endpoint: 'refusing' })).toBe(0);
     });
 
     it('a second refusal is the caller\'s fault after all: its 4xx and words reach the caller after two attempts, and no circuit counts it', async () => {
