@@ -109,9 +109,9 @@ export function corruptPlan(plan: CompletionPlan, rate: number, random: Random):
 }
 
 /**
- * Extended thinking: a block of vocabulary words first (up to the thinking budget, and always
- * leaving the answer a token of max_tokens), signed so that the emulator can tell the block came
- * back unchanged (see thinkingSignature), then the answer as without thinking, in what is left.
+ * Extended thinking: a block of vocabulary words first (up to the thinking budget and max_tokens),
+ * signed so that the emulator can tell the block came back unchanged (see thinkingSignature), then
+ * the answer as without thinking, in what max_tokens leaves; none when the thinking fills it.
  */
 function planThinking(request: ChatRequest, asked: ThinkingRequest, options: GenerateOptions): CompletionPlan {
   const random = promptRandom(options.seed, `thinking\n${promptText(request)}`);

@@ -265,7 +265,8 @@ export function loadGatewayConfig(file: string): Result<GatewayConfig> {
 
 /**
  * Headers the gateway writes on upstream calls, which an endpoint's `headers` may not set: the
- * body's framing and type, the keys, hop-by-hop headers, and the request id it passes on.
+ * body's framing, type and compression (its client does not decompress), the keys, hop-by-hop
+ * headers, and the request id it passes on.
  */
 const managedHeaders: ReadonlySet<string> = new Set(['host', 'content-length', 'content-type', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect', 'accept', 'accept-encoding', 'content-encoding', 'proxy-connection', 'http2-settings', 'authorization', 'proxy-authorization', 'x-api-key', 'api-key', 'anthropic-version', 'x-request-id']);
 
