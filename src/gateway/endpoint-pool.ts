@@ -1,3 +1,4 @@
+import type { EncodeOptions } from '../protocol/dialect.js';
 import { circuitView, initialCircuitState, msUntilHalfOpen, nextCircuitState, type CircuitEvent, type CircuitState, type CircuitStatus } from './circuit-breaker.js';
 import type { CircuitBreakerConfig, EndpointConfig, GatewayConfig, RouteConfig } from './gateway-config.js';
 import type { EndpointGaugeReading } from './gateway-metrics.js';
@@ -75,7 +76,7 @@ export class EndpointPool {
             url: endpoint.url,
             dialect: endpoint.dialect,
             apiKey: endpoint.apiKeyEnv === undefined ? undefined : env[endpoint.apiKeyEnv],
-            ...(endpoint.maxTokensField === undefined ? {} : { encoding: { maxTokensField: endpoint.maxTokensField } }),
+            ...encodingOf(endpoint),
             ...(endpoint.headers === undefined ? {} : { headers: endpoint.headers }),
           },
           outstanding: 0,
@@ -155,4 +156,12 @@ export class EndpointPool {
       yield { endpoint: endpoint.config.id, inFlight: endpoint.outstanding, attempts: endpoint.attempts, circuit: status === 'closed' ? 0 : status === 'half-open' ? 1 : 2 };
     }
   }
+}
+
+/** How an endpoint wants its requests written, when not as its dialect writes them by default. */
+function encodingOf(endpoint: EndpointConfig): { encoding?: EncodeOptions } {
+  const encoding: { -readonly [K in keyof EncodeOptions]: EncodeOptions[K] } = {};
+  if (endpoint.maxTokensField !== undefined) encoding.maxTokensField = endpoint.maxTokensField;
+  if (!endpoint.thinking) encoding.withoutThinking = true;
+  return Object.keys(encoding).length === 0 ? {} : { encoding };
 }

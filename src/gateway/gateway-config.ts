@@ -288,6 +288,7 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
     if (endpoint.apiKeyEnv !== undefined && env[endpoint.apiKeyEnv] === undefined) {
       warnings.push(`endpoint '${endpoint.id}' takes its key from $${endpoint.apiKeyEnv}, which is not set; it will be called without a key`);
     }
+    if (!endpoint.thinking && endpoint.dialect === 'openai') warnings.push(`endpoint '${endpoint.id}' has thinking: false, which changes nothing for an OpenAI-dialect endpoint: only Anthropic-dialect endpoints are sent requests for extended thinking`);
     // A label only, but a misspelt one splits a chip's metrics: a new chip the catalog lacks is fine.
     if (endpoint.chip !== undefined && !catalogChips.has(endpoint.chip)) {
       warnings.push(`endpoint '${endpoint.id}' has chip '${endpoint.chip}', which the catalog does not list (${didYouMean(endpoint.chip, catalogChips) ?? "run 'switchyard catalog' for the list"}); the chip only labels metrics and logs, so if it is new to the catalog, nothing is wrong`);

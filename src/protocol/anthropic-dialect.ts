@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defaultMaxOutputTokens, defaultResponseFormatName, hasVisibleText, maxStopSequenceChars, saysSomething, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ContentPart, type ErrorKind, type ErrorReport, type FinishReason, type CacheBreakpoint, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ThinkingBlock, type ThinkingRequest, type ToolCall, type ToolChoice, type ToolDefinition } from './chat.js';
-import type { Dialect, StreamReader, StreamWriter } from './dialect.js';
+import type { Dialect, EncodeOptions, StreamReader, StreamWriter } from './dialect.js';
 import { invalidRequest, isQuotableName, noTools, otherApiField, readBlocks, unsupportedContent } from './request-problem.js';
 import { answerSchema } from './answer-schema.js';
 import { readBase64Image, readWebImage } from './image-source.js';
@@ -354,6 +354,12 @@ function withCache(blocks: AnthropicBlock[], cache: CacheBreakpoint | undefined)
   return [...blocks.slice(0, -1), { ...last, cache_control: wireCache(cache) }];
 }
 
+/** The request with no thinking blocks in its history (see EncodeOptions.withoutThinking). */
+function withoutThinkingBlocks(request: ChatRequest): ChatRequest {
+  if (!request.messages.some((message) => message.thinking !== undefined)) return request;
+  return { ...request, messages: request.messages.map(({ thinking: _thinking, ...message }) => message) };
+}
+
 /** Extended thinking as asked for; disabled is none. */
 function thinkingOf(config: z.infer<typeof thinkingConfig> | undefined): { thinking?: ThinkingRequest } {
   if (config === undefined || config.type === 'disabled') return {};
@@ -643,7 +649,8 @@ export const anthropicDialect: Dialect = {
     return `msg_${token}`;
   },
 
-  encodeRequest(request: ChatRequest): unknown {
+  encodeRequest(asked: ChatRequest, options: EncodeOptions = {}): unknown {
+    const request = options.withoutThinking === true ? withoutThinkingBlocks(asked) : asked;
     const systemTurns = request.messages.filter((m) => m.role === 'system');
     const system = systemTurns.map((m) => m.content).join('\n');
     // With a cache breakpoint among them, the system prompt goes as blocks, each breakpoint on its own.

@@ -69,6 +69,11 @@ export interface EncodeOptions {
    * which TGI ignores. Default `max_tokens`.
    */
   readonly maxTokensField?: 'max_tokens' | 'max_completion_tokens';
+  /**
+   * Anthropic dialect: leave thinking blocks out of the history, for a server without thinking
+   * (an endpoint marked thinking: false) that may refuse blocks it cannot check.
+   */
+  readonly withoutThinking?: true;
 }
 
 export interface StreamWriter {

@@ -162,6 +162,16 @@ describe('thinking upstreams that stream little, or answer whole', () => {
     expect(cut.bodies[0]).toMatchObject({ thinking: { type: 'adaptive', display: 'updates' } });
   });
 
+  it('an Anthropic-dialect endpoint marked thinking: false is sent the history without its thinking blocks', async () => {
+    const plain = await scripted((res) => res.end(start + text(0, 'Because.') + end));
+    const gateway = createGateway({ config: cheapestFirstConfig([[plain.url, 'anthropic']], apiKey, '{ retries: 0, ttftTimeoutMs: 5000, deadlineMs: 10000 }', ', thinking: false'), logger: false });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const history = [...question.messages, { role: 'assistant', content: [{ type: 'thinking', thinking: 'hmm', signature: 'sig' }, { type: 'text', text: 'Frankfurt.' }] }, { role: 'user', content: 'Why?' }];
+    expect((await post(url, { thinking: undefined, messages: history })).status).toBe(200);
+    expect((plain.bodies[0] as { messages: unknown[] }).messages[1]).toEqual({ role: 'assistant', content: 'Frankfurt.' });
+  });
+
   it("an upstream's whole JSON answer keeps its thinking", async () => {
     const whole = await startScriptedUpstream((res) => res.end(JSON.stringify({ id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [{ type: 'thinking', thinking: 'Consider.', signature: 'c2ln' }, { type: 'redacted_thinking', data: 'ZW5j' }, { type: 'text', text: 'Frankfurt.' }], stop_reason: 'end_turn', usage: { input_tokens: 5, output_tokens: 7 } })), { status: 200, contentType: 'application/json' });
     cleanups.push(() => whole.close());

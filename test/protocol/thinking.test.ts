@@ -44,6 +44,11 @@ describe('writing thinking', () => {
     expect(anthropicDialect.encodeRequest({ ...history, thinking: { type: 'adaptive' } })).toMatchObject({ thinking: { type: 'adaptive' } });
   });
 
+  it('to an Anthropic-dialect endpoint without thinking (thinking: false): the history without its blocks', () => {
+    const { thinking: _asked, ...plain } = history;
+    expect(anthropicDialect.encodeRequest(plain, { withoutThinking: true })).toMatchObject({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'Frankfurt.' }, { role: 'user', content: 'why?' }] });
+  });
+
   it('to OpenAI-dialect upstreams: none (routing keeps thinking requests away; history blocks are left out)', () => {
     const sent = JSON.stringify(openaiDialect.encodeRequest(history));
     expect(sent).not.toContain('thinking');
