@@ -465,6 +465,16 @@ describe('a stream that breaks after its upstream announced the finish', () => {
 });
 
 describe('token limits charge what was served', () => {
+  /** A chat request to `model` with a 100-token prompt by the gateway's estimate; `body` overrides fields. */
+  const chat = (url: string, model: string, body: object = {}, signal?: AbortSignal): Promise<Response> =>
+    fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'x'.repeat(400) }], ...body }), ...(signal === undefined ? {} : { signal }) });
+  /** The tenant's tokens left, as a request refused at routing (no endpoint in eu) shows them, its own charge refunded. */
+  const tokensLeft = async (url: string, model: string): Promise<number> => {
+    const refused = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'x-switchyard-jurisdiction': 'eu' }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }) });
+    expect(refused.status).toBe(503);
+    return Number(refused.headers.get('x-ratelimit-remaining-tokens'));
+  };
+
   it('a request refused before reaching any upstream is not charged its estimate', async () => {
     const gateway = await routeGateway('small', [['whole', replica.url, 'm-stop']], 1000);
     try {
@@ -490,9 +500,7 @@ describe('token limits charge what was served', () => {
     });
     const gateway = await routeGateway('breaking', [['breaking', breaking.url, 'm']], 1000, 'resilience: { resumeStreams: false }');
     try {
-      // A prompt of 100 tokens by the gateway's estimate.
-      const ask = (body: object): Promise<Response> =>
-        fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'breaking', messages: [{ role: 'user', content: 'x'.repeat(400) }], max_tokens: 700, ...body }) });
+      const ask = (body: object): Promise<Response> => chat(gateway.url, 'breaking', { max_tokens: 700, ...body });
       const failed = await ask({});
       expect(failed.status).toBe(502);
       // Admitted at 800 of 1,000, then refunded whole before the 502 was written.
@@ -524,8 +532,7 @@ describe('token limits charge what was served', () => {
     });
     const gateway = await routeGateway('slow', [['slow', slow.url, 'm']], 1000);
     try {
-      const ask = (body: object, signal?: AbortSignal): Promise<Response> =>
-        fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: 'x'.repeat(400) }], max_tokens: 500, ...body }), ...(signal === undefined ? {} : { signal }) });
+      const ask = (body: object, signal?: AbortSignal): Promise<Response> => chat(gateway.url, 'slow', { max_tokens: 500, ...body }, signal);
       const abort = new AbortController();
       const leaving = ask({}, abort.signal).catch(() => undefined);
       await new Promise((resolve) => setTimeout(resolve, 300));
@@ -545,7 +552,7 @@ describe('token limits charge what was served', () => {
   it("a whole answer's limit headers show the charge settled at its usage, not the admission estimate", async () => {
     const gateway = await routeGateway('small', [['whole', replica.url, 'm-stop']], 1000);
     try {
-      const answer = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'small', messages: [{ role: 'user', content: 'hi' }], max_tokens: 500 }) });
+      const answer = await chat(gateway.url, 'small', { messages: [{ role: 'user', content: 'hi' }], max_tokens: 500 });
       const { usage } = (await answer.json()) as { usage: { total_tokens: number } };
       // Admitted at 501 (1 prompt token, 500 output); settled at what the answer used.
       expect(usage.total_tokens).toBeLessThan(400);
@@ -562,16 +569,13 @@ describe('token limits charge what was served', () => {
     const gateway = await routeGateway('silent', [['silent', silent.url, 'm']], 1000);
     try {
       const abort = new AbortController();
-      const leaving = fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'silent', messages: [{ role: 'user', content: 'x'.repeat(400) }], max_tokens: 500 }), signal: abort.signal }).catch(() => undefined);
+      const leaving = chat(gateway.url, 'silent', { max_tokens: 500 }, abort.signal).catch(() => undefined);
       await waitFor(() => silent.arrivals() === 1, 2000);
       abort.abort();
       await leaving;
       await new Promise((resolve) => setTimeout(resolve, 100));
-      // A request refused at routing shows the bucket with its own charge refunded.
-      const next = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'x-switchyard-jurisdiction': 'eu' }, body: JSON.stringify({ model: 'silent', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }) });
-      expect(next.status).toBe(503);
       // Its 100-token prompt stays charged (the bucket refills about 17 tokens a second meanwhile).
-      const remaining = Number(next.headers.get('x-ratelimit-remaining-tokens'));
+      const remaining = await tokensLeft(gateway.url, 'silent');
       expect(remaining).toBeLessThan(1000 - 100 + 20);
       expect(remaining).toBeGreaterThan(1000 - 100 - 20);
     } finally {
@@ -586,19 +590,17 @@ describe('token limits charge what was served', () => {
     const hung = await routeGateway('hung', [['silent', silent.url, 'm']], 1000, 'resilience: { retries: 0, ttftTimeoutMs: 300, deadlineMs: 500 }');
     const backingOff = await routeGateway('busy', [['busy', busy.url, 'm']], 1000, 'resilience: { retries: 1, backoffMs: 1000, maxBackoffMs: 2000 }');
     try {
-      const ask = (url: string, model: string, signal?: AbortSignal): Promise<Response> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'x'.repeat(400) }], max_tokens: 100 }), ...(signal === undefined ? {} : { signal }) });
-      const timedOut = await ask(hung.url, 'hung');
+      const timedOut = await chat(hung.url, 'hung', { max_tokens: 100 });
       expect(timedOut.status).toBe(504);
       expect(Number(timedOut.headers.get('x-ratelimit-remaining-tokens'))).toBeGreaterThan(990);
       const abort = new AbortController();
-      const leaving = ask(backingOff.url, 'busy', abort.signal).catch(() => undefined);
+      const leaving = chat(backingOff.url, 'busy', { max_tokens: 100 }, abort.signal).catch(() => undefined);
       await waitFor(() => busy.arrivals() === 1, 2000);
       await new Promise((resolve) => setTimeout(resolve, 200));
       abort.abort();
       await leaving;
       await new Promise((resolve) => setTimeout(resolve, 100));
-      const next = await fetch(`${backingOff.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'x-switchyard-jurisdiction': 'eu' }, body: JSON.stringify({ model: 'busy', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }) });
-      expect(Number(next.headers.get('x-ratelimit-remaining-tokens'))).toBeGreaterThan(990);
+      expect(await tokensLeft(backingOff.url, 'busy')).toBeGreaterThan(990);
     } finally {
       await hung.close();
       await backingOff.close();
@@ -614,17 +616,13 @@ describe('token limits charge what was served', () => {
     });
     const gateway = await routeGateway('slow', [['slow', slow.url, 'm']], 1000, 'resilience: { deadlineMs: 500, ttftTimeoutMs: 400 }');
     try {
-      const ask = (body: object): Promise<Response> =>
-        fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: 'x'.repeat(400) }], max_tokens: 800, ...body }) });
-      const cut = await ask({});
+      const cut = await chat(gateway.url, 'slow', { max_tokens: 800 });
       expect(cut.status).toBe(504);
       await cut.text();
       // Its own headers show the charge settled, not the admission estimate (100 + 800).
       expect(Number(cut.headers.get('x-ratelimit-remaining-tokens'))).toBeGreaterThan(1000 - 100 - 400);
-      const next = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'x-switchyard-jurisdiction': 'eu' }, body: JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }) });
-      expect(next.status).toBe(503);
       // The 100-token prompt and some 40 tokens generated in the half second stay charged.
-      expect(Number(next.headers.get('x-ratelimit-remaining-tokens'))).toBeLessThan(1000 - 100 - 20);
+      expect(await tokensLeft(gateway.url, 'slow')).toBeLessThan(1000 - 100 - 20);
     } finally {
       await gateway.close();
       await slow.close();
