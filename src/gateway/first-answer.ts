@@ -250,11 +250,13 @@ export function noteFailure(context: RequestContext, endpointId: string, status:
 
 /**
  * Whether two attempts were sent the same request, so that one's answer shows the other's refusal
- * was its own fault: an endpoint of the other dialect may have been sent less (thinking blocks left
- * out for OpenAI-dialect upstreams), and its taking that says nothing of the refusal.
+ * was its own fault: an endpoint written to another way (another dialect, or its own encoding
+ * options: thinking blocks left out where thinking is off) may have been sent less, and its taking
+ * that says nothing of the refusal. Each encoding option is compared here.
  */
 function sameRequest(refused: FailedAttempt, answered: Attempt): boolean {
-  return refused.endpoint.config.dialect === answered.endpoint.config.dialect;
+  const [a, b] = [refused.endpoint.target, answered.endpoint.target];
+  return a.dialect === b.dialect && a.encoding?.maxTokensField === b.encoding?.maxTokensField && a.encoding?.withoutThinking === b.encoding?.withoutThinking;
 }
 
 /** A failed attempt, counted against its endpoint for this request and logged. */

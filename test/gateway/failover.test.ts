@@ -30,12 +30,13 @@ interface EndpointSpec {
   readonly contextWindow?: number;
   readonly longContext?: boolean;
   readonly prefill?: boolean;
+  readonly thinking?: boolean;
 }
 
 function config(endpoints: readonly EndpointSpec[], options: { policy?: string; resilience?: string } = {}): ReturnType<typeof gatewayConfig> {
   const lines = endpoints.map(
     (e) =>
-      `  - { id: ${e.id}, url: "${e.url}", dialect: ${e.dialect ?? 'openai'}, model: ${e.model}, provider: p-${e.id}, region: r1, jurisdiction: us, contextWindow: ${e.contextWindow ?? 131072},${e.longContext === true ? ' longContext: true,' : ''}${e.prefill === false ? ' prefill: false,' : ''} marginalCostPerMillionTokens: ${e.cost ?? 0}, capacity: ${e.capacity ?? 8} }`,
+      `  - { id: ${e.id}, url: "${e.url}", dialect: ${e.dialect ?? 'openai'}, model: ${e.model}, provider: p-${e.id}, region: r1, jurisdiction: us, contextWindow: ${e.contextWindow ?? 131072},${e.longContext === true ? ' longContext: true,' : ''}${e.prefill === false ? ' prefill: false,' : ''}${e.thinking === false ? ' thinking: false,' : ''} marginalCostPerMillionTokens: ${e.cost ?? 0}, capacity: ${e.capacity ?? 8} }`,
   );
   return gatewayConfig(`
 version: 1
@@ -1025,6 +1026,25 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 5000, t
       }
       expect([first.arrivals.length, second.arrivals.length]).toEqual([3, 3]);
       expect(metricValue(await scrape(url), 'switchyard_circuit_state', { endpoint: 'refusing' })).toBe(0);
+    });
+
+    it('nor is one of the same dialect written to another way (thinking blocks left out where thinking is off)', async () => {
+      const checking = await emulator('m');
+      const plain = await emulator('m');
+      const first = await proxy(checking.url);
+      const { url } = await gateway(
+        [
+          { id: 'checking', url: first.url, model: 'm', cost: 0, dialect: 'anthropic' },
+          { id: 'plain', url: plain.url, model: 'm', cost: 1, dialect: 'anthropic', thinking: false },
+        ],
+        { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 2, openMs: 60000 } }' },
+      );
+      for (let request = 0; request < 3; request++) {
+        const answer = await anthropic(url).messages.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: [{ type: 'thinking', thinking: 'edited', signature: 'AAAA' }, { type: 'text', text: 'Frankfurt.' }] }, { role: 'user', content: 'why?' }] });
+        expect(answer.content[0]?.type).toBe('text');
+      }
+      expect(first.arrivals).toHaveLength(3);
+      expect(metricValue(await scrape(url), 'switchyard_circuit_state', { endpoint: 'checking' })).toBe(0);
     });
 
     it('a second refusal is the caller\'s fault after all: its 4xx and words reach the caller after two attempts, and no circuit counts it', async () => {
