@@ -489,6 +489,11 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     expect(await both(usKey, usKey)).toBe(200);
     expect(await both('sk-other', usKey)).toBe(400);
     expect(await both(usKey, 'sk-other')).toBe(400);
+    // Each says what to send, in the caller's dialect.
+    const twoLines = await undiciRequest(`${url}/v1/messages`, { method: 'POST', headers: ['Authorization', `Bearer ${usKey}`, 'Authorization', 'Bearer sk-other', 'content-type', 'application/json'], body: '{}' });
+    expect(await twoLines.body.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: 'the request has more than one Authorization header: send one' } });
+    const twoKeys = await post('/v1/chat/completions', '{}', { authorization: `Bearer ${usKey}`, 'x-api-key': 'sk-other' });
+    expect(await twoKeys.json()).toMatchObject({ error: { message: 'the request sends two different API keys (Authorization: Bearer and x-api-key): send one' } });
   });
 
   it('a missing or wrong key is 401 and a healthy request still works afterwards', async () => {
