@@ -13,6 +13,7 @@ import { estimatePromptTokens, type ChatEvent, type ChatRequest, type ErrorKind 
 import type { Dialect } from '../protocol/dialect.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import { dialects } from '../protocol/dialects.js';
+import { anthropicTokenCounting } from '../protocol/anthropic-dialect.js';
 import { sendJson } from '../protocol/send-json.js';
 import { BatchScheduler, schedulerConfigFromProfile, type SchedulerEvent } from './batch-scheduler.js';
 import { applyFaults, noFaults, parseFaultsUpdate, type Faults, type FaultsUpdate } from './faults.js';
@@ -288,7 +289,18 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     }, Math.min(longestTimerMs, Math.max(0, (next - now()) / speed)));
   };
 
-  async function handleChat(req: IncomingMessage, res: ServerResponse, dialect: Dialect): Promise<void> {
+  /** What a chat or count request's handler works with once its body is in. */
+  interface Received {
+    readonly json: unknown;
+    /** The faults as they were when the request came (a change at run time applies to the next). */
+    readonly snapshot: Faults;
+    /** Aborted when the client leaves before its answer is sent. */
+    readonly gone: AbortSignal;
+    readonly error: (status: number, kind: ErrorKind, message: string, param?: string, headers?: Record<string, string>) => void;
+  }
+
+  /** Reads a request's JSON body, after the added latency; undefined once it has been answered (an error) or its client left. */
+  async function receive(req: IncomingMessage, res: ServerResponse, dialect: Dialect): Promise<Received | undefined> {
     const snapshot = faults;
     const gone = new AbortController();
     res.on('close', () => {
@@ -300,20 +312,61 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     const body = await readBody(req, maxChatBodyBytes);
     if (!body.ok) {
       if (body.reason === 'too_large') error(413, 'too_large', `request body exceeds ${maxChatBodyBytes / 1024 / 1024} MiB`, undefined, { connection: 'close' });
-      return;
+      return undefined;
     }
     if (snapshot.addedLatencyMs > 0) {
       metrics.fault('latency');
-      if (!(await sleep(snapshot.addedLatencyMs / speed, gone.signal))) return;
+      if (!(await sleep(snapshot.addedLatencyMs / speed, gone.signal))) return undefined;
     }
-    let json: unknown;
     try {
-      json = JSON.parse(body.text);
+      return { json: JSON.parse(body.text) as unknown, snapshot, gone: gone.signal, error };
     } catch {
       // The parser's message quotes the body: never echoed, never logged.
       error(400, 'invalid_request', 'request body is not valid JSON');
+      return undefined;
+    }
+  }
+
+  /** Whether the error-rate fault fails this request: if so it has been answered. */
+  function injectedError(received: Received): boolean {
+    const { snapshot } = received;
+    if (snapshot.errorRate <= 0 || faultRandom() >= snapshot.errorRate) return false;
+    metrics.fault('error');
+    const status = snapshot.errorStatus;
+    const retry = status === 429 || status === 503 || status === 529 ? { 'retry-after': '1' } : {};
+    received.error(status, kindOfStatus(status), `injected fault: HTTP ${status} (error rate ${snapshot.errorRate})`, undefined, retry);
+    return true;
+  }
+
+  /**
+   * Anthropic's token counting: the input tokens the same messages are charged in an answer's
+   * usage. Faults apply as to answers (latency, errors, a hang before answering, refusal).
+   */
+  async function handleCount(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const received = await receive(req, res, dialects.anthropic);
+    if (received === undefined) return;
+    const { snapshot, gone, error } = received;
+    const parsed = anthropicTokenCounting.parseRequest(received.json, { asServer: true });
+    if (!parsed.ok) {
+      error(parsed.problem.status, parsed.problem.kind, parsed.problem.message, parsed.problem.param);
       return;
     }
+    if (parsed.value.model !== modelName) {
+      error(404, 'not_found', `model ${quoteIdentifier(parsed.value.model)} is not served here; this replica serves '${modelName}'`, 'model');
+      return;
+    }
+    if (injectedError(received)) return;
+    if (snapshot.hangMs !== 0) {
+      metrics.fault('hang');
+      if (!(await sleep(snapshot.hangMs === -1 ? Number.POSITIVE_INFINITY : snapshot.hangMs / speed, gone))) return;
+    }
+    sendJson(res, 200, anthropicTokenCounting.formatResult(estimatePromptTokens(parsed.value)));
+  }
+
+  async function handleChat(req: IncomingMessage, res: ServerResponse, dialect: Dialect): Promise<void> {
+    const received = await receive(req, res, dialect);
+    if (received === undefined) return;
+    const { json, snapshot, gone, error } = received;
     const parsed = dialect.parseRequest(json, { asServer: true });
     if (!parsed.ok) {
       error(parsed.problem.status, parsed.problem.kind, parsed.problem.message, parsed.problem.param);
@@ -339,14 +392,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       error(400, 'invalid_request', `This model's maximum context length is ${window} tokens. However, you requested ${asked}. Please reduce the length of the messages or completion.`, 'messages');
       return;
     }
-    if (snapshot.errorRate > 0 && faultRandom() < snapshot.errorRate) {
-      metrics.fault('error');
-      const status = snapshot.errorStatus;
-      const retry = status === 429 || status === 503 || status === 529 ? { 'retry-after': '1' } : {};
-      error(status, kindOfStatus(status), `injected fault: HTTP ${status} (error rate ${snapshot.errorRate})`, undefined, retry);
-      return;
-    }
-    if (gone.signal.aborted) return;
+    if (injectedError(received)) return;
+    if (gone.aborted) return;
 
     // vLLM's budget without max_tokens: what the window leaves (the answer ends there with 'length').
     const budgeted = request.maxTokens === undefined && window !== null ? { ...request, maxTokens: window - promptTokens } : request;
@@ -376,7 +423,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       generations.delete(id);
       if (scheduler.cancel(id, now())) pump();
     };
-    gone.signal.addEventListener('abort', abandon, { once: true });
+    gone.addEventListener('abort', abandon, { once: true });
     if (writer !== undefined) {
       res.writeHead(200, sseHeaders);
       res.flushHeaders();
@@ -414,7 +461,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
         }
         case 'finished': {
           generations.delete(id);
-          gone.signal.removeEventListener('abort', abandon);
+          gone.removeEventListener('abort', abandon);
           // An empty answer (a stop sequence at its first word) had no token: its prefill still counts.
           if (plan.tokens.length === 0) metrics.firstToken(plan.usage.inputTokens, (event.at - arrivedAt) / speed / 1000);
           metrics.success(plan.finishReason, (event.at - arrivedAt) / speed / 1000);
@@ -505,6 +552,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
         return allow('POST', () => handleChat(req, res, dialects.openai));
       case dialects.anthropic.chatPath:
         return allow('POST', () => handleChat(req, res, dialects.anthropic));
+      case anthropicTokenCounting.path:
+        return allow('POST', () => handleCount(req, res));
       case '/v1/models':
         return allow('GET', () =>
           sendJson(res, 200, { object: 'list', data: [{ id: modelName, object: 'model', created: startedAt, owned_by: 'switchyard-emulator', root: profile.model, max_model_len: maxModelLen() }] }),

@@ -117,9 +117,9 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     if (!decision.ok) {
       // A smaller window refused the prompt as too long and the larger ones are held back by their
       // circuits: a wait cures that, which the refusal ("shorten the prompt") would not say.
-      if (last?.kind === 'failed' && last.code === 'context_length_exceeded' && transient === undefined && decision.code === 'unavailable' && decision.ejected.length > 0) throw routeFailureError(core, decision, context);
+      if (last?.kind === 'failed' && last.code === 'context_length_exceeded' && transient === undefined && decision.code === 'unavailable' && decision.ejected.length > 0) throw routeFailureError(core, decision, context.tenant.id);
       if (last !== undefined) break;
-      throw routeFailureError(core, decision, context);
+      throw routeFailureError(core, decision, context.tenant.id);
     }
     const primary = endpoints.get(decision.ranked[0]?.id ?? '');
     if (primary === undefined) break;
@@ -322,10 +322,10 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
  * A routing refusal in the caller's terms. Nothing the caller can retry fixes a
  * jurisdiction refusal, so both SDKs are told not to (they retry 503 by default).
  */
-function routeFailureError(core: GatewayCore, decision: Extract<RouteDecision, { ok: false }>, context: RequestContext): ClientError {
+export function routeFailureError(core: Pick<GatewayCore, 'metrics' | 'endpoints'>, decision: Extract<RouteDecision, { ok: false }>, tenantId: string): ClientError {
   switch (decision.code) {
     case 'jurisdiction':
-      core.metrics.jurisdictionRejections.inc({ tenant: context.tenant.id });
+      core.metrics.jurisdictionRejections.inc({ tenant: tenantId });
       // Not 'overloaded': that type tells an Anthropic caller to back off and retry, and no retry helps.
       return new ClientError(decision.status, 'api_error', decision.message, { headers: { 'x-should-retry': 'false' } });
     case 'context':
@@ -340,6 +340,8 @@ function routeFailureError(core: GatewayCore, decision: Extract<RouteDecision, {
       return new ClientError(decision.status, 'invalid_request', decision.message, { param: 'messages' });
     case 'thinking':
       return new ClientError(decision.status, 'invalid_request', decision.message, { param: 'thinking' });
+    case 'token_counting':
+      return new ClientError(decision.status, 'not_found', decision.message);
     case 'no_route':
       return new ClientError(decision.status, 'not_found', decision.message, { code: 'model_not_found' });
     case 'unavailable':

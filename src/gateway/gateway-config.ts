@@ -90,6 +90,12 @@ export const endpointConfigSchema = z.strictObject({
    * later). false keeps requests that ask for it away from the endpoint.
    */
   thinking: z.boolean().default(true),
+  /**
+   * Anthropic-dialect endpoints only: whether the server counts tokens (POST
+   * /v1/messages/count_tokens, which Anthropic serves and Claude Code calls). false keeps count
+   * requests away from the endpoint; one that answers them 404 or 405 is passed over anyway.
+   */
+  tokenCounting: z.boolean().default(true),
   /** 0 for committed capacity: already paid for, free at the margin. */
   marginalCostPerMillionTokens: z.number().min(0).max(1e6),
   /** Concurrent requests the endpoint serves well; the denominator of its load. */
@@ -288,6 +294,7 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
     if (endpoint.apiKeyEnv !== undefined && env[endpoint.apiKeyEnv] === undefined) {
       warnings.push(`endpoint '${endpoint.id}' takes its key from $${endpoint.apiKeyEnv}, which is not set; it will be called without a key`);
     }
+    if (!endpoint.tokenCounting && endpoint.dialect === 'openai') warnings.push(`endpoint '${endpoint.id}' has tokenCounting: false, which changes nothing for an OpenAI-dialect endpoint: only Anthropic-dialect endpoints are sent token counts`);
     if (!endpoint.thinking && endpoint.dialect === 'openai') warnings.push(`endpoint '${endpoint.id}' has thinking: false, which changes nothing for an OpenAI-dialect endpoint: only Anthropic-dialect endpoints are sent requests for extended thinking`);
     // A label only, but a misspelt one splits a chip's metrics: a new chip the catalog lacks is fine.
     if (endpoint.chip !== undefined && !catalogChips.has(endpoint.chip)) {

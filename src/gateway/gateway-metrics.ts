@@ -4,6 +4,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 export interface GatewayMetrics {
   readonly registry: Registry;
   readonly requests: Counter<'route' | 'endpoint' | 'status' | 'dialect'>;
+  readonly tokenCounts: Counter<'route' | 'endpoint' | 'status'>;
   readonly ttft: Histogram<'route' | 'endpoint'>;
   readonly tpot: Histogram<'route' | 'endpoint'>;
   readonly tokens: Counter<'route' | 'endpoint' | 'direction'>;
@@ -46,6 +47,7 @@ export function createGatewayMetrics(readEndpoints: () => Iterable<EndpointGauge
   return {
     registry,
     requests: new Counter({ name: 'switchyard_requests_total', help: 'Requests answered by public route (none when no route was reached: also refused requests on any path), final endpoint, status and inbound dialect', labelNames: ['route', 'endpoint', 'status', 'dialect'], registers }),
+    tokenCounts: new Counter({ name: 'switchyard_token_count_requests_total', help: 'Token count requests (POST /v1/messages/count_tokens), served and refused, by public route, endpoint that counted and status; not in switchyard_requests_total', labelNames: ['route', 'endpoint', 'status'], registers }),
     ttft: new Histogram({ name: 'switchyard_ttft_seconds', help: 'Time to first token as the caller waits for it, from the request\'s arrival (failed attempts, backoff and hedges included); endpoint: the one that answered', labelNames: ['route', 'endpoint'], buckets: latencyBuckets, registers }),
     tpot: new Histogram({ name: 'switchyard_tpot_seconds', help: 'Mean time per output token after the first, per answer, over the tokens the upstream reported (several may come in one chunk)', labelNames: ['route', 'endpoint'], buckets: tokenIntervalBuckets, registers }),
     tokens: new Counter({ name: 'switchyard_tokens_total', help: 'Tokens by direction (input, output): upstream usage, or the prompt estimate and tokens delivered for answers cut short', labelNames: ['route', 'endpoint', 'direction'], registers }),

@@ -6,7 +6,7 @@ import type { ChatRequest } from '../protocol/chat.js';
 import { defaultMaxOutputTokens, estimatePromptTokens, hasVisibleText, imageCount, lastSpokenTurn, promptText } from '../protocol/chat.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import type { Dialect } from '../protocol/dialect.js';
-import { anthropicDialect } from '../protocol/anthropic-dialect.js';
+import { anthropicDialect, anthropicTokenCounting } from '../protocol/anthropic-dialect.js';
 import { openaiDialect } from '../protocol/openai-dialect.js';
 import { pumpAnswer, withoutPrefillWhitespace } from './answer-pump.js';
 import { createJsonSink, createStreamSink, type ResponseHeaders } from './answer-sink.js';
@@ -24,8 +24,9 @@ import { readJsonBody } from './read-json-body.js';
 import { routedPromptTokens, type RequestContext } from './request-context.js';
 import { effectiveJurisdictions, parseJurisdictionHeader, prefixKeyOf, routingPolicyFromConfig } from './route-request.js';
 import { authenticate } from './tenant-auth.js';
-import { checkTenantLimits, MemoryRateLimitStore, retryAfterHeaders, settleTokenUsage, tenantLimitState, type RateLimitStore } from './token-bucket.js';
+import { checkRequestLimit, checkTenantLimits, MemoryRateLimitStore, retryAfterHeaders, settleTokenUsage, tenantLimitState, type RateLimitStore, type TenantLimitDecision } from './token-bucket.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
+import { countTokens } from './count-tokens.js';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -64,6 +65,9 @@ export interface Gateway {
 /** Header a caller may send to narrow (never widen) its tenant's jurisdictions, comma-separated. */
 export const jurisdictionHeader = 'x-switchyard-jurisdiction';
 const requestIdPattern = /^[\w.:@/+=-]{1,128}$/;
+
+// The token counting API the gateway serves: Anthropic's (OpenAI's API has none).
+const tokenCounting = anthropicTokenCounting;
 
 /** What a failed chat request is counted and logged under, filled in as serving learns it. */
 interface FailureLabels {
@@ -187,19 +191,44 @@ export function createGateway(options: GatewayOptions): Gateway {
     return parsed.value;
   };
 
-  const serveChat = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels): Promise<ChatOutcome> => {
-    const arrivedAt = now();
+  /**
+   * Runs `serve` for a request that reaches upstreams: refused while the gateway drains, its deadline
+   * (made first, so a shutdown reaches a request still sending its body) tracked for the shutdown,
+   * its tenant authenticated.
+   */
+  const tracked = async <T>(req: IncomingMessage, labels: FailureLabels, serve: (tenant: TenantConfig, deadline: Cancellation) => Promise<T>): Promise<T> => {
     if (draining) throw new ClientError(503, 'overloaded', 'the gateway is shutting down; retry the request', { headers: { connection: 'close' } });
-    // Made first, so a shutdown reaches a request still sending its body.
     const deadline = new Cancellation();
     chatRequests.add(deadline);
     try {
       const tenant = tenantOf(req);
       labels.tenant = tenant.id;
+      return await serve(tenant, deadline);
+    } finally {
+      chatRequests.delete(deadline);
+    }
+  };
+
+  /** The route of a public model name, or a 404. */
+  const routeOf = (model: string, labels: FailureLabels): RouteConfig => {
+    const route = routes.get(model);
+    if (route === undefined) throw new ClientError(404, 'not_found', `model ${quoteIdentifier(model)} is not served here; GET /v1/models lists the models`, { code: 'model_not_found' });
+    labels.route = route.model;
+    return route;
+  };
+
+  /** A tenant limit's refusal, with the wait until both limits let the request through. */
+  const overLimit = (tenant: TenantConfig, admitted: Extract<TenantLimitDecision, { allowed: false }>): ClientError => {
+    metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
+    const retry = retryAfterHeaders(admitted.retryAfterMs);
+    return new ClientError(429, 'rate_limit', `tenant ${tenant.id} is over its ${admitted.limit}-per-minute limit; retry after ${retry['retry-after'] ?? '?'} s`, { headers: retry, limit: admitted.limit });
+  };
+
+  const serveChat = (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels): Promise<ChatOutcome> => {
+    const arrivedAt = now();
+    return tracked(req, labels, async (tenant, deadline) => {
       const request = await readChatRequest(inbound, req);
-      const route = routes.get(request.model);
-      if (route !== undefined) labels.route = route.model;
-      if (route === undefined) throw new ClientError(404, 'not_found', `model ${quoteIdentifier(request.model)} is not served here; GET /v1/models lists the models`, { code: 'model_not_found' });
+      const route = routeOf(request.model, labels);
 
       const headerJurisdictions = parseJurisdictionHeader(jurisdictionHeaderLines(req));
       const promptTokens = estimatePromptTokens(request);
@@ -208,14 +237,13 @@ export function createGateway(options: GatewayOptions): Gateway {
       const admitted = checkTenantLimits(limits, tenant, promptTokens + outputTokens, admittedAt);
       Object.assign(headers, inbound.rateLimitHeaders(admitted.state, admittedAt));
       if (!admitted.allowed) {
-        metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
         if (admitted.tooLarge) {
+          metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
           // No wait helps, so neither the SDKs (which retry a 429) nor the caller should retry it as it is.
           const needs = `about ${String(promptTokens + outputTokens)} tokens (prompt about ${String(promptTokens)} plus up to ${String(outputTokens)} output)`;
           throw new ClientError(429, 'rate_limit', `the request needs ${needs}, more than tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute: lower max_tokens or shorten the prompt`, { headers: { 'x-should-retry': 'false' }, limit: 'tokens' });
         }
-        const retry = retryAfterHeaders(admitted.retryAfterMs);
-        throw new ClientError(429, 'rate_limit', `tenant ${tenant.id} is over its ${admitted.limit}-per-minute limit; retry after ${retry['retry-after'] ?? '?'} s`, { headers: retry, limit: admitted.limit });
+        throw overLimit(tenant, admitted);
       }
       // One cancellation stops upstream work on either event; `clientGone` tells them apart.
       let clientGone = false;
@@ -323,10 +351,64 @@ export function createGateway(options: GatewayOptions): Gateway {
         // the limits after the refund, not the admission charge.
         settle(usedTokens);
       }
-    } finally {
-      chatRequests.delete(deadline);
-    }
+    });
   };
+
+  /**
+   * A token count (Anthropic's POST /v1/messages/count_tokens, which Claude Code calls before its
+   * requests): checked as a chat request is (key, body, model, jurisdictions), charged one request
+   * and no tokens, and asked of a counting endpoint the request may reach (see countTokens).
+   */
+  const serveTokenCount = (req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels): Promise<Omit<ChatOutcome, 'prompt' | 'completion'>> =>
+    tracked(req, labels, async (tenant, deadline) => {
+      const parsed = tokenCounting.parseRequest(await readJsonBody(req, config.limits.maxBodyBytes));
+      if (!parsed.ok) throw problemError(parsed.problem);
+      const request = parsed.value;
+      const route = routeOf(request.model, labels);
+      const admittedAt = now();
+      const admitted = checkRequestLimit(limits, tenant, admittedAt);
+      Object.assign(headers, anthropicDialect.rateLimitHeaders(admitted.state, admittedAt));
+      if (!admitted.allowed) throw overLimit(tenant, admitted);
+      const headerJurisdictions = parseJurisdictionHeader(jurisdictionHeaderLines(req));
+      const resilience = resilienceOf.get(route) ?? config.resilience;
+      let clientGone = false;
+      const onClose = (): void => {
+        if (res.writableFinished) return;
+        clientGone = true;
+        deadline.cancel();
+      };
+      res.on('close', onClose);
+      const deadlineTimer = setTimeout(() => deadline.cancel(), resilience.deadlineMs);
+      try {
+        const counted = await countTokens(
+          core,
+          {
+            requestId,
+            tenantId: tenant.id,
+            route,
+            resilience,
+            deadline,
+            clientGone: () => clientGone,
+            shuttingDown: () => shuttingDown && !clientGone,
+            routeInput: (tried) => ({
+              model: request.model,
+              tenantJurisdictions: tenant.jurisdictions,
+              ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }),
+              ...(request.geography === undefined ? {} : { requestedGeography: request.geography }),
+              promptTokens: estimatePromptTokens(request),
+              maxOutputTokens: 0,
+              excludeEndpoints: tried,
+            }),
+          },
+          request,
+        );
+        sendJson(res, 200, tokenCounting.formatResult(counted.inputTokens), headers);
+        return { status: 200, endpoint: counted.endpoint, route: route.model, tenant: tenant.id, attempts: counted.attempts };
+      } finally {
+        res.off('close', onClose);
+        clearTimeout(deadlineTimer);
+      }
+    });
 
   // Prompt and completion text reach the logs only when the operator turned it on explicitly.
   const texts = (request: ChatRequest, completion: string): { prompt?: string; completion?: string } =>
@@ -350,12 +432,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   const requestLog: RequestContext['log'] = logger ?? { warn: () => undefined, info: () => undefined };
 
   // Named in every 404, so a client calling an API this gateway lacks (the Responses API,
-  // embeddings, count_tokens) learns what it can call instead.
-  const servedPaths = 'POST /v1/chat/completions, POST /v1/messages, GET /v1/models, GET /v1/models/{id}, GET /metrics and GET /healthz';
+  // embeddings) learns what it can call instead.
+  const servedPaths = 'POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /v1/models/{id}, GET /metrics and GET /healthz';
 
   // The APIs the SDKs offer that callers try most, with why they are not served and what to use.
   const unservedApis: ReadonlyMap<string, string> = new Map([
-    ['/v1/messages/count_tokens', "token counting is not served: an exact count needs the tokenizer of the upstream that would answer, and the gateway's own figure is an estimate; each answer's usage has the upstream's count"],
     ['/v1/responses', 'the Responses API is not served: send the conversation as messages to POST /v1/chat/completions'],
     ['/v1/completions', 'legacy completions are not served: send the prompt as a user message to POST /v1/chat/completions'],
     ['/v1/complete', 'legacy Text Completions are not served: send the prompt as a user message to POST /v1/messages'],
@@ -411,12 +492,20 @@ export function createGateway(options: GatewayOptions): Gateway {
         logger?.[levelOf(outcome.status)]({ requestId, tenant: outcome.tenant, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, ...sentStatus(res, outcome.status), attempts: outcome.attempts, ms: now() - started, ...(outcome.prompt === undefined ? {} : { prompt: outcome.prompt, completion: outcome.completion }) }, 'request');
         return;
       }
+      if (path === tokenCounting.path) {
+        if (req.method !== 'POST') throw new ClientError(405, 'invalid_request', `${path} takes POST`, { headers: { allow: 'POST' } });
+        const outcome = await serveTokenCount(req, res, requestId, headers, labels);
+        metrics.tokenCounts.inc({ route: outcome.route, endpoint: outcome.endpoint, status: String(outcome.status) });
+        logger?.info({ requestId, tenant: outcome.tenant, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, attempts: outcome.attempts, ms: now() - started }, 'token count');
+        return;
+      }
       const why = unservedApis.get(path);
       throw new ClientError(404, 'not_found', `no such path: ${req.method ?? ''} ${quoteIdentifier(path)}${why === undefined ? '' : ` (${why})`}; this gateway serves ${servedPaths}`);
     } catch (error) {
       const clientError = error instanceof ClientError ? error : new ClientError(500, 'api_error', 'internal gateway error');
       if (!(error instanceof ClientError)) logger?.error({ requestId, err: error instanceof Error ? error.message : String(error) }, 'internal error');
-      metrics.requests.inc({ route: labels.route, endpoint: clientError.endpoint ?? unlabelled, status: String(clientError.status), dialect: inbound.name });
+      if (path === tokenCounting.path) metrics.tokenCounts.inc({ route: labels.route, endpoint: clientError.endpoint ?? unlabelled, status: String(clientError.status) });
+      else metrics.requests.inc({ route: labels.route, endpoint: clientError.endpoint ?? unlabelled, status: String(clientError.status), dialect: inbound.name });
       // The status the caller's dialect answers with (an Anthropic overload is 529), when not yet sent.
       const answered = inbound.errorStatus(clientError.kind, clientError.status);
       const httpStatus = res.headersSent ? sentStatus(res, clientError.status) : answered === clientError.status ? {} : { httpStatus: answered };

@@ -149,7 +149,7 @@ export interface RoutingPolicy {
   readonly panic: boolean;
 }
 
-export type RouteFailureCode = 'no_route' | 'jurisdiction' | 'prefill' | 'auto_tool_choice' | 'structured_output' | 'images' | 'thinking' | 'context' | 'unavailable';
+export type RouteFailureCode = 'no_route' | 'jurisdiction' | 'prefill' | 'auto_tool_choice' | 'structured_output' | 'images' | 'thinking' | 'token_counting' | 'context' | 'unavailable';
 
 export type RouteDecision =
   | { readonly ok: true; readonly ranked: EndpointView[]; /** Ranked despite open circuits (see PANIC above). */ readonly panic: boolean }
@@ -245,13 +245,9 @@ export function parseJurisdictionHeader(value: string | readonly string[] | unde
 }
 
 export function routeRequest(request: RouteInput, endpoints: readonly EndpointView[], policy: RoutingPolicy, random: () => number): RouteDecision {
-  const route = policy.routes.get(request.model);
-  if (route === undefined) return noRoute(request.model, policy.routes);
-  const candidates = routeCandidates(route, endpoints);
-  if (candidates.length === 0) return { ok: false, status: 503, code: 'unavailable', message: `no endpoint for model ${quoteIdentifier(request.model)} is known to the gateway right now`, ejected: [] };
-  const allowed = effectiveJurisdictions(request);
-  const inJurisdiction = candidates.filter((endpoint) => allowed.has(endpoint.jurisdiction));
-  if (inJurisdiction.length === 0) return jurisdictionFailure(request, allowed, candidates);
+  const place = inJurisdictionOf(request, endpoints, policy);
+  if (!('route' in place)) return place;
+  const { route, candidates, allowed, inJurisdiction } = place;
   const continuing = request.trailingAssistant === undefined && request.joinedTrailingAssistant === undefined ? inJurisdiction : inJurisdiction.filter((endpoint) => takesEnding(endpoint, endpoint.dialect === 'anthropic' ? (request.joinedTrailingAssistant ?? request.trailingAssistant) : request.trailingAssistant));
   if (continuing.length === 0) return prefillFailure(request, allowed);
   const choosing = request.needsAutoToolChoice === true ? continuing.filter((endpoint) => endpoint.autoToolChoice) : continuing;
@@ -274,7 +270,36 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   return unavailableFailure(request, allowed, fitting, policy.halfOpenProbes);
 }
 
+/**
+ * Where a token count (Anthropic's count_tokens) may go: the route's endpoints in the request's
+ * jurisdictions, hard as for an answer, that count tokens (Anthropic-dialect endpoints not marked
+ * tokenCounting: false), with closed circuits (a count is no probe of a half-open one), ranked by
+ * the route's policy. Nothing of the answer applies (window, tools, images): none is generated.
+ */
+export function routeTokenCount(request: RouteInput, endpoints: readonly EndpointView[], policy: RoutingPolicy, random: () => number): RouteDecision {
+  const place = inJurisdictionOf(request, endpoints, policy);
+  if (!('route' in place)) return place;
+  const { route, candidates, allowed, inJurisdiction } = place;
+  const counting = inJurisdiction.filter((endpoint) => endpoint.dialect === 'anthropic' && endpoint.tokenCounting);
+  if (counting.length === 0) return tokenCountingFailure(request, allowed);
+  const available = counting.filter((endpoint) => endpoint.circuit === 'closed' && request.excludeEndpoints?.has(endpoint.id) !== true);
+  if (available.length > 0) return { ok: true, ranked: lastIfBackedOff(rankEndpoints(available, candidates, route, request.prefixKey, random)), panic: false };
+  return unavailableFailure(request, allowed, counting, 0);
+}
+
 // ---- eligibility
+
+/** The request's route, its endpoints, and those of them in its jurisdictions (some, or a failure). */
+function inJurisdictionOf(request: RouteInput, endpoints: readonly EndpointView[], policy: RoutingPolicy): RouteFailure | { readonly route: RouteConfig; readonly candidates: EndpointView[]; readonly allowed: ReadonlySet<string>; readonly inJurisdiction: EndpointView[] } {
+  const route = policy.routes.get(request.model);
+  if (route === undefined) return noRoute(request.model, policy.routes);
+  const candidates = routeCandidates(route, endpoints);
+  if (candidates.length === 0) return { ok: false, status: 503, code: 'unavailable', message: `no endpoint for model ${quoteIdentifier(request.model)} is known to the gateway right now`, ejected: [] };
+  const allowed = effectiveJurisdictions(request);
+  const inJurisdiction = candidates.filter((endpoint) => allowed.has(endpoint.jurisdiction));
+  if (inJurisdiction.length === 0) return jurisdictionFailure(request, allowed, candidates);
+  return { route, candidates, allowed, inJurisdiction };
+}
 
 /** Whether an endpoint can serve a request that ends so: a prefill only where prefills are taken. */
 function takesEnding(endpoint: EndpointView, ending: 'continue' | 'answer' | undefined): boolean {
@@ -416,6 +441,11 @@ function formatAfterPrefillFailure(request: RouteInput, allowed: ReadonlySet<str
 function thinkingFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {
   const message = `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} gives extended thinking (Anthropic-dialect endpoints only, not marked thinking: false): send the request without thinking, or ask the operator for a route to a model that thinks`;
   return { ok: false, status: 400, code: 'thinking', message, param: 'thinking' };
+}
+
+function tokenCountingFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {
+  const message = `token counting for model ${quoteIdentifier(request.model)} is not served here: no endpoint in jurisdictions ${list(allowed)} counts tokens (Anthropic-dialect endpoints only, not marked tokenCounting: false); each answer's usage has its input tokens`;
+  return { ok: false, status: 404, code: 'token_counting', message };
 }
 
 function imagesFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {

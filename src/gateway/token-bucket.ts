@@ -139,6 +139,19 @@ export function checkTenantLimits(store: RateLimitStore, tenant: TenantLimits, e
   return { allowed: false, retryAfterMs: Math.max(requestsWait, tokensWait), limit, tooLarge: false, state };
 }
 
+/**
+ * Checks a tenant's requests bucket alone, for a request that generates nothing (a token count):
+ * one request is charged, tokens are not, and an overdrawn tokens bucket does not hold it back.
+ */
+export function checkRequestLimit(store: RateLimitStore, tenant: TenantLimits, now: number): TenantLimitDecision {
+  const requestRate = tenant.requestsPerMinute / minuteMs;
+  const requests = store.take(requestsKey(tenant), 1, tenant.requestsPerMinute, requestRate, now);
+  const tokens = store.take(tokensKey(tenant), 0, tenant.tokensPerMinute, tenant.tokensPerMinute / minuteMs, now);
+  const state = stateOf(tenant, requests, tokens);
+  if (requests.allowed) return { allowed: true, state };
+  return { allowed: false, retryAfterMs: requests.retryAfterMs, limit: 'requests', tooLarge: false, state };
+}
+
 /** The tenant's limits as they stand, charging nothing: for headers after a refund. */
 export function tenantLimitState(store: RateLimitStore, tenant: TenantLimits, now: number): RateLimitState {
   const requests = store.take(requestsKey(tenant), 0, tenant.requestsPerMinute, tenant.requestsPerMinute / minuteMs, now);

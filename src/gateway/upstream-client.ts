@@ -29,6 +29,8 @@ export type UpstreamResponse =
   | { readonly kind: 'events'; readonly events: AsyncIterator<ChatEvent> }
   | ({ readonly kind: 'error' } & UpstreamFailure);
 
+export type TokenCountResponse = { readonly kind: 'count'; readonly inputTokens: number } | ({ readonly kind: 'error' } & UpstreamFailure);
+
 /** Why an upstream request failed: shared by the client's answer and the gateway's failed attempt. */
 export interface UpstreamFailure {
   readonly status: number;
@@ -60,6 +62,11 @@ export interface UpstreamClient {
    * on) can be matched with the gateway's.
    */
   send(target: UpstreamTarget, request: ChatRequest, cancellation: Cancellation, requestId?: string): Promise<UpstreamResponse>;
+  /**
+   * Asks the upstream to count the request's input tokens, by its dialect's token counting API
+   * (Dialect.tokenCounting); resolves once the count or the failure is in.
+   */
+  countTokens(target: UpstreamTarget, request: ChatRequest, cancellation: Cancellation, requestId?: string): Promise<TokenCountResponse>;
   /** Ends every connection, cutting what is still in flight. */
   close(): Promise<void>;
 }
@@ -121,13 +128,13 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
     }
     return pool;
   };
-  const locate = (target: UpstreamTarget, dialect: Dialect): { origin: string; path: string } => {
-    const key = `${target.dialect} ${target.url}`;
+  const locate = (target: UpstreamTarget, apiPath: string): { origin: string; path: string } => {
+    const key = `${apiPath} ${target.url}`;
     let located = paths.get(key);
     if (located === undefined) {
       const base = new URL(target.url);
       // A query is sent on every call; the config refuses a fragment.
-      located = { origin: base.origin, path: `${base.pathname.replace(/\/$/, '')}${dialect.chatPath}${base.search}` };
+      located = { origin: base.origin, path: `${base.pathname.replace(/\/$/, '')}${apiPath}${base.search}` };
       paths.set(key, located);
     }
     return located;
@@ -136,7 +143,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
   return {
     send(target, request, cancellation, requestId) {
       const dialect = dialects[target.dialect];
-      const { origin, path } = locate(target, dialect);
+      const { origin, path } = locate(target, dialect.chatPath);
       let json: string;
       try {
         json = JSON.stringify(dialect.encodeRequest(request, target.encoding));
@@ -166,6 +173,51 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
         }
       });
     },
+    async countTokens(target, request, cancellation, requestId) {
+      const counting = dialects[target.dialect].tokenCounting;
+      if (counting === undefined) return { kind: 'error', status: 404, message: `the ${target.dialect} API has no token counting`, fromUpstream: false, retryAfter: undefined, gatewayFault: true };
+      const { origin, path } = locate(target, counting.path);
+      let body: string;
+      try {
+        body = JSON.stringify(counting.encodeRequest(request, target.encoding));
+      } catch (error) {
+        return { kind: 'error', status: 500, message: `the gateway could not write the request for this upstream: ${error instanceof Error ? error.message : String(error)}`, fromUpstream: false, retryAfter: undefined, gatewayFault: true };
+      }
+      const abort = new AbortController();
+      const stopListening = cancellation.onCancel(() => abort.abort(new CancelledError()));
+      try {
+        const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', ...dialects[target.dialect].authHeaders(target.apiKey), ...target.headers };
+        if (requestId !== undefined) headers['x-request-id'] = requestId;
+        const response = await poolFor(origin).request({ method: 'POST', path, headers, body, signal: abort.signal });
+        // A count is a few bytes: a body longer than an error's limit is no count.
+        const chunks: Buffer[] = [];
+        let bytes = 0;
+        for await (const chunk of response.body as AsyncIterable<Buffer>) {
+          chunks.push(chunk);
+          bytes += chunk.length;
+          if (bytes > errorBodyLimit) {
+            response.body.destroy();
+            break;
+          }
+        }
+        const text = Buffer.concat(chunks).toString('utf8');
+        const json = parseJsonOrUndefined(text);
+        if (response.statusCode >= 400) {
+          const detail = upstreamErrorDetail(json);
+          const retryAfter = firstHeader(response.headers['retry-after']);
+          const id = firstHeader(response.headers['x-request-id'] ?? response.headers['request-id']);
+          const kept = (value: string | undefined): string | undefined => (value !== undefined && quotesKey(value, target.apiKey) ? undefined : value);
+          return { kind: 'error', status: response.statusCode, retryAfter, ...detail, label: kept(detail.label), param: kept(detail.param), message: redacted(detail.message, target.apiKey), fromUpstream: true, upstreamRequestId: id !== undefined && plainToken.test(id) ? id : undefined };
+        }
+        const parsed = counting.parseResult(json);
+        if (!parsed.ok) return { kind: 'error', status: 502, message: parsed.problem.message, fromUpstream: false, retryAfter: undefined };
+        return { kind: 'count', inputTokens: parsed.value };
+      } catch (error) {
+        return { kind: 'error', status: connectFailureStatus, message: cancellation.cancelled ? 'request cancelled' : describeNetworkError(error), fromUpstream: false, retryAfter: undefined };
+      } finally {
+        stopListening();
+      }
+    },
     async close() {
       // Destroyed, not closed (which waits for requests in flight): the gateway closes its client
       // after its own drain, when what may still run (a hedge's losing leg waiting for its first
@@ -174,6 +226,37 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       pools.clear();
     },
   };
+}
+
+/** An upstream's request id as logged: only a plain token, never text an upstream could fill with anything. */
+const plainToken = /^[\w.:@/+=-]{1,128}$/;
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function parseJsonOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether an upstream's text quotes the gateway's key for it (an upstream 401 may). */
+function quotesKey(text: string, key: string | undefined): boolean {
+  if (key === undefined || key === '') return false;
+  if (text.includes(key)) return true;
+  // Masked, as OpenAI's 401 quotes a key: its first characters and last four around asterisks.
+  return key.length >= 16 && (text.includes(key.slice(0, 8)) || text.includes(`*${key.slice(-4)}`));
+}
+
+/**
+ * An upstream's text, withheld whole when it quotes the gateway's key for it. Not the key replaced
+ * in place: a short key ('none', 'EMPTY') would then show where it stood.
+ */
+function redacted(text: string, key: string | undefined): string {
+  return quotesKey(text, key) ? "[the upstream's message, withheld: it quoted the gateway's key for that upstream]" : text;
 }
 
 class CancelledError extends Error {
@@ -243,10 +326,8 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       this.#mode = 'error';
       const retryAfter = headers['retry-after'];
       this.#retryAfter = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;
-      const id = headers['x-request-id'] ?? headers['request-id'];
-      const first = Array.isArray(id) ? id[0] : id;
-      // Logged: only a plain token, never text an upstream could fill with anything.
-      if (first !== undefined && /^[\w.:@/+=-]{1,128}$/.test(first)) this.#upstreamRequestId = first;
+      const first = firstHeader(headers['x-request-id'] ?? headers['request-id']);
+      if (first !== undefined && plainToken.test(first)) this.#upstreamRequestId = first;
       this.#letGoTimer = setTimeout(() => this.#endErrorEarly(), this.graceMs);
       return;
     }
@@ -263,7 +344,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       const read = reader.read(message.event, message.data);
       let finished = false;
       for (const event of read.events) {
-        queue.push(event.type === 'error' ? { ...event, message: this.#redact(event.message) } : event);
+        queue.push(event.type === 'error' ? { ...event, message: redacted(event.message, this.apiKey) } : event);
         if (event.type === 'finish') finished = true;
       }
       // The answer is whole at its finish: what an upstream sends after it ([DONE], or anything
@@ -377,25 +458,10 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   #settleError(body: unknown): void {
     const detail = upstreamErrorDetail(body);
     // Every field of the upstream's error that may reach the caller or the log: a field that quotes the key is left out.
-    const kept = (value: string | undefined): string | undefined => (value !== undefined && this.#quotesKey(value) ? undefined : value);
-    this.#settle({ kind: 'error', status: this.#status, retryAfter: this.#retryAfter, ...detail, label: kept(detail.label), param: kept(detail.param), message: this.#redact(detail.message), fromUpstream: true, upstreamRequestId: this.#upstreamRequestId });
+    const kept = (value: string | undefined): string | undefined => (value !== undefined && quotesKey(value, this.apiKey) ? undefined : value);
+    this.#settle({ kind: 'error', status: this.#status, retryAfter: this.#retryAfter, ...detail, label: kept(detail.label), param: kept(detail.param), message: redacted(detail.message, this.apiKey), fromUpstream: true, upstreamRequestId: this.#upstreamRequestId });
   }
 
-  #quotesKey(text: string): boolean {
-    const key = this.apiKey;
-    if (key === undefined || key === '') return false;
-    if (text.includes(key)) return true;
-    // Masked, as OpenAI's 401 quotes a key: its first characters and last four around asterisks.
-    return key.length >= 16 && (text.includes(key.slice(0, 8)) || text.includes(`*${key.slice(-4)}`));
-  }
-
-  /**
-   * An upstream's text, withheld whole when it quotes the gateway's key for it (an upstream 401 may).
-   * Not the key replaced in place: a short key ('none', 'EMPTY') would then show where it stood.
-   */
-  #redact(text: string): string {
-    return this.#quotesKey(text) ? "[the upstream's message, withheld: it quoted the gateway's key for that upstream]" : text;
-  }
 
   /** An error body too long, or too slow to end: the status is the answer, read with what came of the body. */
   #endErrorEarly(): void {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defaultMaxOutputTokens, defaultResponseFormatName, hasVisibleText, maxStopSequenceChars, saysSomething, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ContentPart, type ErrorKind, type ErrorReport, type FinishReason, type CacheBreakpoint, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ThinkingBlock, type ThinkingRequest, type ToolCall, type ToolChoice, type ToolDefinition } from './chat.js';
-import type { Dialect, EncodeOptions, StreamReader, StreamWriter } from './dialect.js';
+import type { Dialect, EncodeOptions, StreamReader, StreamWriter, TokenCounting } from './dialect.js';
 import { invalidRequest, isQuotableName, noTools, otherApiField, readBlocks, unsupportedContent } from './request-problem.js';
 import { answerSchema } from './answer-schema.js';
 import { readBase64Image, readWebImage } from './image-source.js';
@@ -150,6 +150,12 @@ const requestSchema = z.looseObject({
   audio: otherApiField('audio is a field of the OpenAI Chat Completions API, and only text output is supported'),
 });
 
+/** A token count's request: a chat request without an answer's budget (other answer settings pass, unread). */
+const countRequestSchema = requestSchema.extend({ max_tokens: z.number().int().positive().optional() });
+
+/** An upstream's token count. */
+const countResultSchema = z.looseObject({ input_tokens: z.number().int().nonnegative() });
+
 /** An upstream's complete answer (built once: zod compiles each schema on first use). */
 const resultSchema = z.looseObject({
   id: z.string(),
@@ -235,7 +241,7 @@ interface Conversation {
   readonly paths: string[];
 }
 
-type Turn = z.infer<typeof requestSchema>['messages'][number];
+type Turn = z.infer<typeof countRequestSchema>['messages'][number];
 
 /**
  * A caller's turns as canonical messages. A user turn's tool_result blocks become 'tool' messages,
@@ -556,6 +562,110 @@ function anthropicLimit(name: RateLimitName, window: RateLimitWindow, now: numbe
   return headers;
 }
 
+/** A Messages request (or a token count's, whose schema leaves out max_tokens) to a canonical request. */
+function readRequest(body: unknown, schema: typeof requestSchema | typeof countRequestSchema, options: { readonly asServer?: boolean }): Parsed<ChatRequest> {
+  // A model server takes a few levels more: a gateway's encoding moves a caller's tool arguments and
+  // schemas deeper (OpenAI arguments text becomes Anthropic's input object, in a content block).
+  const tooDeep = tooDeepProblem(body, options.asServer === true ? maxJsonDepth + 16 : maxJsonDepth);
+  if (tooDeep !== undefined) return tooDeep;
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) return invalidRequest(parsed.error);
+  const r = parsed.data;
+  // A message thread (the conversation stored at Anthropic, continued by id): dropped, a
+  // continuation would be answered without the conversation before it. The SDK's tool runner
+  // threads by default and, told so by the error code, sends the whole conversation instead.
+  if (r.thread !== undefined && r.thread !== null) {
+    return { ok: false, problem: { status: 400, kind: 'invalid_request', param: 'thread', code: 'thread_unsupported_request', message: 'thread: message threads (conversations stored by the server) are not supported by this gateway: send the whole conversation in messages, without thread' } };
+  }
+  const conversation = readConversation(r.system, r.messages);
+  if (!conversation.ok) return conversation;
+  const { messages, paths } = conversation.value;
+  // An empty list asks for no tools, as leaving the field out does.
+  const tools: ToolDefinition[] | undefined = r.tools === undefined || r.tools.length === 0 ? undefined : r.tools.map((tool) => {
+          const cache = cacheOf(tool.cache_control);
+          return { name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), parameters: tool.input_schema, ...(tool.strict === true ? { strict: true } : {}), ...(cache === undefined ? {} : { cache }) };
+        });
+  const format = r.output_config?.format ?? r.output_format ?? undefined;
+  if (r.output_config?.format != null && r.output_format != null) return refusal('output_format', 'output_format is the beta name of output_config.format: send one of them');
+  // As Anthropic refuses them, so that the emulator, as a server, catches a schema the gateway
+  // failed to rewrite (see anthropicSchema): the gateway itself takes any, and rewrites it.
+  if (options.asServer === true) {
+    const field = r.output_config?.format != null ? 'output_config.format.schema' : 'output_format.schema';
+    const formatChanges = format === undefined ? [] : anthropicSchema(format.schema).changes;
+    if (formatChanges.length > 0) return refusal(field, `not a schema Anthropic's structured output takes: ${formatChanges.slice(0, 3).join('; ')}`);
+    for (const [index, tool] of (r.tools ?? []).entries()) {
+      const toolChanges = tool.strict === true ? anthropicSchema(tool.input_schema).changes : [];
+      if (toolChanges.length > 0) return refusal(`tools.${String(index)}.input_schema`, `not a schema Anthropic's strict tool use takes: ${toolChanges.slice(0, 3).join('; ')}`);
+    }
+  }
+  // As Anthropic refuses them with thinking on, so that the emulator, as a server, catches a gateway that sends one.
+  if (options.asServer === true && r.thinking !== undefined && r.thinking.type !== 'disabled') {
+    const last = r.messages.at(-1);
+    if (last?.role === 'assistant') return refusal(`messages.${String(r.messages.length - 1)}`, 'a final assistant turn (a prefill) cannot be continued with thinking on');
+    if (r.tool_choice?.type === 'any' || r.tool_choice?.type === 'tool') return refusal('tool_choice', 'thinking may not be enabled when tool_choice forces tool use');
+    if (r.temperature !== undefined && r.temperature !== 1) return refusal('temperature', 'temperature may only be set to 1 when thinking is enabled');
+    if (r.top_k !== undefined) return refusal('top_k', 'top_k may not be set when thinking is enabled');
+  }
+  if (r.thinking?.type === 'enabled' && r.max_tokens !== undefined && r.thinking.budget_tokens >= r.max_tokens) return refusal('thinking.budget_tokens', `budget_tokens (${String(r.thinking.budget_tokens)}) must be below max_tokens (${String(r.max_tokens)}): the answer comes out of the same budget`);
+  const choice = r.tool_choice === undefined ? undefined : toolChoiceOf(r.tool_choice);
+  // Without tools, 'auto' and 'none' choose nothing: left out, as an upstream may refuse a choice
+  // without tools (OpenAI does). 'any' and 'tool' stay, for toolUseIssue to refuse.
+  const toolChoice = tools === undefined && (choice?.type === 'auto' || choice?.type === 'none') ? undefined : choice;
+  const issue = toolUseIssue(messages, tools, toolChoice);
+  if (issue !== undefined) return refusal(issue.message === undefined ? issue.field : (paths[issue.message] ?? issue.field), issue.text);
+  // As Anthropic refuses it (the gateway renames such ids instead, see withUniqueCallIds), so that
+  // the emulator, as a server, catches a request the gateway failed to rename.
+  const repeated = options.asServer === true ? repeatedCallId(messages) : undefined;
+  if (repeated !== undefined) return refusal(paths[repeated] ?? 'messages', 'tool_use ids must be unique');
+  return {
+    ok: true,
+    value: {
+      model: r.model,
+      messages,
+      maxTokens: r.max_tokens,
+      temperature: r.temperature,
+      topP: r.top_p,
+      ...(r.top_k === undefined || r.top_k === 0 ? {} : { topK: r.top_k }),
+      // An empty stop sequence stops nothing: dropped, so no upstream sees one (vLLM refuses it).
+      stop: (r.stop_sequences ?? []).filter((sequence) => sequence !== ''),
+      stream: r.stream === true,
+      includeUsage: true,
+      // Anthropic reads a trailing assistant message as a prefill: the answer continues it.
+      finalAssistant: 'continue',
+      ...(r.metadata?.user_id === undefined || r.metadata.user_id === null || r.metadata.user_id === '' ? {} : { endUser: r.metadata.user_id }),
+      ...geographyOf(r.inference_geo),
+      ...(tools === undefined ? {} : { tools }),
+      ...(toolChoice === undefined ? {} : { toolChoice }),
+      ...(tools !== undefined && r.tool_choice?.disable_parallel_tool_use === true ? { parallelToolCalls: false } : {}),
+      // Anthropic holds the answer to the schema always: strict.
+      ...(format === undefined ? {} : { responseFormat: { type: 'json_schema', name: defaultResponseFormatName, schema: format.schema, strict: true } }),
+      ...(r.output_config?.effort === undefined || r.output_config.effort === null ? {} : { effort: r.output_config.effort }),
+      ...thinkingOf(r.thinking),
+    },
+  };
+}
+
+/** Anthropic's token counting (POST /v1/messages/count_tokens), which Claude Code calls. */
+export const anthropicTokenCounting: TokenCounting = {
+  path: '/v1/messages/count_tokens',
+  parseRequest(body: unknown, options: { readonly asServer?: boolean } = {}): Parsed<ChatRequest> {
+    return readRequest(body, countRequestSchema, options);
+  },
+  encodeRequest(request: ChatRequest, options: EncodeOptions = {}): unknown {
+    // The Messages body less what only shapes an answer (budget, sampling, stops, stream), which
+    // the counting API refuses as extra inputs.
+    const { max_tokens: _budget, temperature: _temperature, top_p: _topP, top_k: _topK, stop_sequences: _stops, metadata: _metadata, stream: _stream, ...counted } = anthropicDialect.encodeRequest(request, options) as Record<string, unknown>;
+    return counted;
+  },
+  formatResult(inputTokens: number): unknown {
+    return { input_tokens: inputTokens };
+  },
+  parseResult(body: unknown): Parsed<number> {
+    const parsed = countResultSchema.safeParse(body);
+    return parsed.success ? { ok: true, value: parsed.data.input_tokens } : { ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a malformed token count' } };
+  },
+};
+
 export const anthropicDialect: Dialect = {
   name: 'anthropic',
   chatPath: '/v1/messages',
@@ -564,85 +674,7 @@ export const anthropicDialect: Dialect = {
   requestIdHeader: 'request-id',
 
   parseRequest(body: unknown, options: { readonly asServer?: boolean } = {}): Parsed<ChatRequest> {
-    // A model server takes a few levels more: a gateway's encoding moves a caller's tool arguments and
-    // schemas deeper (OpenAI arguments text becomes Anthropic's input object, in a content block).
-    const tooDeep = tooDeepProblem(body, options.asServer === true ? maxJsonDepth + 16 : maxJsonDepth);
-    if (tooDeep !== undefined) return tooDeep;
-    const parsed = requestSchema.safeParse(body);
-    if (!parsed.success) return invalidRequest(parsed.error);
-    const r = parsed.data;
-    // A message thread (the conversation stored at Anthropic, continued by id): dropped, a
-    // continuation would be answered without the conversation before it. The SDK's tool runner
-    // threads by default and, told so by the error code, sends the whole conversation instead.
-    if (r.thread !== undefined && r.thread !== null) {
-      return { ok: false, problem: { status: 400, kind: 'invalid_request', param: 'thread', code: 'thread_unsupported_request', message: 'thread: message threads (conversations stored by the server) are not supported by this gateway: send the whole conversation in messages, without thread' } };
-    }
-    const conversation = readConversation(r.system, r.messages);
-    if (!conversation.ok) return conversation;
-    const { messages, paths } = conversation.value;
-    // An empty list asks for no tools, as leaving the field out does.
-    const tools: ToolDefinition[] | undefined = r.tools === undefined || r.tools.length === 0 ? undefined : r.tools.map((tool) => {
-            const cache = cacheOf(tool.cache_control);
-            return { name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), parameters: tool.input_schema, ...(tool.strict === true ? { strict: true } : {}), ...(cache === undefined ? {} : { cache }) };
-          });
-    const format = r.output_config?.format ?? r.output_format ?? undefined;
-    if (r.output_config?.format != null && r.output_format != null) return refusal('output_format', 'output_format is the beta name of output_config.format: send one of them');
-    // As Anthropic refuses them, so that the emulator, as a server, catches a schema the gateway
-    // failed to rewrite (see anthropicSchema): the gateway itself takes any, and rewrites it.
-    if (options.asServer === true) {
-      const field = r.output_config?.format != null ? 'output_config.format.schema' : 'output_format.schema';
-      const formatChanges = format === undefined ? [] : anthropicSchema(format.schema).changes;
-      if (formatChanges.length > 0) return refusal(field, `not a schema Anthropic's structured output takes: ${formatChanges.slice(0, 3).join('; ')}`);
-      for (const [index, tool] of (r.tools ?? []).entries()) {
-        const toolChanges = tool.strict === true ? anthropicSchema(tool.input_schema).changes : [];
-        if (toolChanges.length > 0) return refusal(`tools.${String(index)}.input_schema`, `not a schema Anthropic's strict tool use takes: ${toolChanges.slice(0, 3).join('; ')}`);
-      }
-    }
-    // As Anthropic refuses them with thinking on, so that the emulator, as a server, catches a gateway that sends one.
-    if (options.asServer === true && r.thinking !== undefined && r.thinking.type !== 'disabled') {
-      const last = r.messages.at(-1);
-      if (last?.role === 'assistant') return refusal(`messages.${String(r.messages.length - 1)}`, 'a final assistant turn (a prefill) cannot be continued with thinking on');
-      if (r.tool_choice?.type === 'any' || r.tool_choice?.type === 'tool') return refusal('tool_choice', 'thinking may not be enabled when tool_choice forces tool use');
-      if (r.temperature !== undefined && r.temperature !== 1) return refusal('temperature', 'temperature may only be set to 1 when thinking is enabled');
-      if (r.top_k !== undefined) return refusal('top_k', 'top_k may not be set when thinking is enabled');
-    }
-    if (r.thinking?.type === 'enabled' && r.thinking.budget_tokens >= r.max_tokens) return refusal('thinking.budget_tokens', `budget_tokens (${String(r.thinking.budget_tokens)}) must be below max_tokens (${String(r.max_tokens)}): the answer comes out of the same budget`);
-    const choice = r.tool_choice === undefined ? undefined : toolChoiceOf(r.tool_choice);
-    // Without tools, 'auto' and 'none' choose nothing: left out, as an upstream may refuse a choice
-    // without tools (OpenAI does). 'any' and 'tool' stay, for toolUseIssue to refuse.
-    const toolChoice = tools === undefined && (choice?.type === 'auto' || choice?.type === 'none') ? undefined : choice;
-    const issue = toolUseIssue(messages, tools, toolChoice);
-    if (issue !== undefined) return refusal(issue.message === undefined ? issue.field : (paths[issue.message] ?? issue.field), issue.text);
-    // As Anthropic refuses it (the gateway renames such ids instead, see withUniqueCallIds), so that
-    // the emulator, as a server, catches a request the gateway failed to rename.
-    const repeated = options.asServer === true ? repeatedCallId(messages) : undefined;
-    if (repeated !== undefined) return refusal(paths[repeated] ?? 'messages', 'tool_use ids must be unique');
-    return {
-      ok: true,
-      value: {
-        model: r.model,
-        messages,
-        maxTokens: r.max_tokens,
-        temperature: r.temperature,
-        topP: r.top_p,
-        ...(r.top_k === undefined || r.top_k === 0 ? {} : { topK: r.top_k }),
-        // An empty stop sequence stops nothing: dropped, so no upstream sees one (vLLM refuses it).
-        stop: (r.stop_sequences ?? []).filter((sequence) => sequence !== ''),
-        stream: r.stream === true,
-        includeUsage: true,
-        // Anthropic reads a trailing assistant message as a prefill: the answer continues it.
-        finalAssistant: 'continue',
-        ...(r.metadata?.user_id === undefined || r.metadata.user_id === null || r.metadata.user_id === '' ? {} : { endUser: r.metadata.user_id }),
-        ...geographyOf(r.inference_geo),
-        ...(tools === undefined ? {} : { tools }),
-        ...(toolChoice === undefined ? {} : { toolChoice }),
-        ...(tools !== undefined && r.tool_choice?.disable_parallel_tool_use === true ? { parallelToolCalls: false } : {}),
-        // Anthropic holds the answer to the schema always: strict.
-        ...(format === undefined ? {} : { responseFormat: { type: 'json_schema', name: defaultResponseFormatName, schema: format.schema, strict: true } }),
-        ...(r.output_config?.effort === undefined || r.output_config.effort === null ? {} : { effort: r.output_config.effort }),
-        ...thinkingOf(r.thinking),
-      },
-    };
+    return readRequest(body, requestSchema, options);
   },
 
   responseId(token: string): string {
@@ -935,5 +967,7 @@ export const anthropicDialect: Dialect = {
   rateLimitHeaders(state: RateLimitState, now: number): Record<string, string> {
     return { ...anthropicLimit('requests', state.requests, now), ...anthropicLimit('tokens', state.tokens, now) };
   },
+
+  tokenCounting: anthropicTokenCounting,
 };
 

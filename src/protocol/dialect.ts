@@ -59,6 +59,26 @@ export interface Dialect {
   errorStatus(kind: ErrorKind, status: number): number;
   /** A caller's rate-limit state as this dialect's response headers; `now` in epoch ms. */
   rateLimitHeaders(state: RateLimitState, now: number): Record<string, string>;
+
+  /** Counting a request's input tokens without answering it, where the API has it (Anthropic's). */
+  readonly tokenCounting?: TokenCounting;
+}
+
+/**
+ * A dialect's token counting API: the request is a chat request without an answer's settings
+ * (no max_tokens, stream or sampling), the answer the input tokens the model would read.
+ */
+export interface TokenCounting {
+  /** Path relative to an API base URL. */
+  readonly path: string;
+  /** Inbound: a client's JSON body to a canonical request (its maxTokens undefined), or a 4xx problem. */
+  parseRequest(body: unknown, options?: { readonly asServer?: boolean }): Parsed<ChatRequest>;
+  /** Upstream: a canonical request to this API's JSON body. */
+  encodeRequest(request: ChatRequest, options?: EncodeOptions): unknown;
+  /** The count as this API's response body. */
+  formatResult(inputTokens: number): unknown;
+  /** An upstream's response body to its count. */
+  parseResult(body: unknown): Parsed<number>;
 }
 
 /** How one upstream wants a request written, where servers of one dialect differ. */

@@ -295,7 +295,7 @@ function buildGatewayConfig(fleet: Fleet, endpoints: readonly UpEndpoint[], rout
     ...(extra.length === 0 ? {} : { jurisdictions: extra }),
     listen: { port, host },
     endpoints: endpoints.map(
-      (e): Omit<EndpointConfig, 'longContext' | 'prefill' | 'autoToolChoice' | 'structuredOutputs' | 'images' | 'imageUrls' | 'thinking' | 'weight' | 'apiKeyEnv'> => ({
+      (e): Omit<EndpointConfig, 'longContext' | 'prefill' | 'autoToolChoice' | 'structuredOutputs' | 'images' | 'imageUrls' | 'thinking' | 'tokenCounting' | 'weight' | 'apiKeyEnv'> => ({
         id: e.id,
         url: e.url,
         dialect: e.dialect,

@@ -162,6 +162,36 @@ describe('emulator: Anthropic Messages', () => {
   });
 });
 
+describe('emulator: Anthropic token counting', () => {
+  it("counts the input tokens the same request is charged in an answer's usage, without max_tokens", async () => {
+    const conversation = { system: 'be brief', messages: [{ role: 'user', content: 'count these words please' }, { role: 'assistant', content: 'sure' }, { role: 'user', content: 'and these too' }], tools: [{ name: 'lookup', input_schema: { type: 'object', properties: { q: { type: 'string' } } } }] };
+    const counted = await post(emu.url, '/v1/messages/count_tokens', { model, ...conversation });
+    expect(counted.status).toBe(200);
+    const body = await json(counted);
+    expect(Object.keys(body)).toEqual(['input_tokens']);
+    const answered = await json(await post(emu.url, '/v1/messages', { model, max_tokens: 16, ...conversation }));
+    expect(body.input_tokens).toBe((answered.usage as Json).input_tokens);
+    // A longer conversation counts more.
+    const longer = await json(await post(emu.url, '/v1/messages/count_tokens', { model, ...conversation, system: 'be brief '.repeat(50) }));
+    expect(longer.input_tokens as number).toBeGreaterThan(body.input_tokens as number);
+  });
+
+  it('refuses as Anthropic does: another model 404, a bad body 400, GET 405, all in Anthropic\'s shape; faults apply', async () => {
+    const otherModel = await post(emu.url, '/v1/messages/count_tokens', { model: 'other', messages: [{ role: 'user', content: 'hi' }] });
+    expect(otherModel.status).toBe(404);
+    expect(await json(otherModel)).toMatchObject({ type: 'error', error: { type: 'not_found_error' } });
+    const noMessages = await post(emu.url, '/v1/messages/count_tokens', { model });
+    expect(noMessages.status).toBe(400);
+    expect(await json(noMessages)).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+    const wrongMethod = await fetch(`${emu.url}/v1/messages/count_tokens`);
+    expect(wrongMethod.status).toBe(405);
+    emu.setFaults({ errorRate: 1, errorStatus: 529 });
+    const failed = await post(emu.url, '/v1/messages/count_tokens', { model, messages: [{ role: 'user', content: 'hi' }] });
+    expect(failed.status).toBe(529);
+    expect(failed.headers.get('retry-after')).toBe('1');
+  });
+});
+
 describe('emulator: determinism and limits', () => {
   it('same seed gives byte-identical text across servers and dialects; another seed differs', async () => {
     const twin = await another({ seed: 7 });
@@ -226,7 +256,7 @@ describe('emulator: determinism and limits', () => {
     const wrongMethod = await fetch(`${emu.url}/v1/messages`);
     expect(wrongMethod.status).toBe(405);
     expect(await json(wrongMethod)).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
-    const unknown = await post(emu.url, '/v1/messages/count_tokens', anthropicBody('hi'));
+    const unknown = await post(emu.url, '/v1/messages/batches', anthropicBody('hi'));
     expect(unknown.status).toBe(404);
     expect(await json(unknown)).toMatchObject({ type: 'error', error: { type: 'not_found_error' } });
     const longName = await post(emu.url, '/v1/chat/completions', { ...openaiBody('hi'), model: 'm'.repeat(3000) });

@@ -17,7 +17,7 @@ const config = singleEndpointConfig('http://127.0.0.1:9', 'sk-pump');
 // given back as soon as the upstream has finished, whatever the client has still to read.
 it('an answer whose finish arrives while the client is congested completes at once, and clears the endpoint\'s Retry-After', async () => {
   const endpoints = new EndpointPool(config, {}, Date.now);
-  const core: GatewayCore = { config, now: Date.now, random: Math.random, metrics: createGatewayMetrics(), upstream: { send: () => Promise.reject(new Error('unused')), close: () => Promise.resolve() }, endpoints, policy: routingPolicyFromConfig(config), watched: new Set(), closing: () => false, upstreamRequestId: (id) => id };
+  const core: GatewayCore = { config, now: Date.now, random: Math.random, metrics: createGatewayMetrics(), upstream: { send: () => Promise.reject(new Error('unused')), countTokens: () => Promise.reject(new Error('unused')), close: () => Promise.resolve() }, endpoints, policy: routingPolicyFromConfig(config), watched: new Set(), closing: () => false, upstreamRequestId: (id) => id };
   const endpoint = endpoints.get('up');
   const route = config.routes[0];
   const tenant = config.tenants[0];

@@ -314,6 +314,12 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     ]);
   });
 
+  it('tokenCounting: false on an OpenAI-dialect endpoint is a warning: it changes nothing there', () => {
+    expect(gatewayConfigWarnings(loadOk(edit(valid, '    chip: tpu7x\n', '    chip: tpu7x\n    tokenCounting: false\n')), { UPSTREAM_KEY: 'set' })).toEqual([
+      "endpoint 'gcp-us-1' has tokenCounting: false, which changes nothing for an OpenAI-dialect endpoint: only Anthropic-dialect endpoints are sent token counts",
+    ]);
+  });
+
   it('a chip the catalog does not list is a warning (a label only; a chip new to the catalog is no error), with the likely chip', () => {
     const env = { UPSTREAM_KEY: 'set' };
     expect(gatewayConfigWarnings(loadOk(edit(valid, 'chip: tpu7x', 'chip: tpu-7x')), env)).toEqual([

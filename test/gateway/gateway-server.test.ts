@@ -384,10 +384,11 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
   it('an API this gateway lacks is a 404 in the caller\'s dialect that lists what it serves', async () => {
     const openai = new OpenAI({ apiKey: usKey, baseURL: `${url}/v1`, maxRetries: 0 });
     await expect(openai.responses.create({ model: 'frontier', input: 'hi' })).rejects.toMatchObject({ status: 404, message: expect.stringMatching(/no such path: POST '\/v1\/responses' \(the Responses API is not served: send the conversation as messages to POST \/v1\/chat\/completions\); this gateway serves POST \/v1\/chat\/completions, POST \/v1\/messages/) as unknown });
-    const anthropic = new Anthropic({ apiKey: usKey, baseURL: url, maxRetries: 0 });
-    await expect(anthropic.messages.countTokens({ model: 'frontier', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 404, error: { type: 'error', error: { type: 'not_found_error', message: expect.stringMatching(/POST '\/v1\/messages\/count_tokens' \(token counting is not served: an exact count needs the tokenizer .*\); this gateway serves/) as unknown } } });
+    const legacy = await post('/v1/complete', JSON.stringify({ model: 'frontier', prompt: '\n\nHuman: hi\n\nAssistant:', max_tokens_to_sample: 5 }), { 'anthropic-version': '2023-06-01' });
+    expect(legacy.status).toBe(404);
+    expect(await legacy.json()).toMatchObject({ type: 'error', error: { type: 'not_found_error', message: expect.stringMatching(/POST '\/v1\/complete' \(legacy Text Completions are not served: .*\); this gateway serves .*POST \/v1\/messages\/count_tokens/) as unknown } });
     // An Anthropic path answers in Anthropic's shape even without the anthropic-version header.
-    const bare = await post('/v1/messages/count_tokens', '{}');
+    const bare = await post('/v1/messages/batches', '{}');
     expect(await bare.json()).toMatchObject({ type: 'error', error: { type: 'not_found_error' } });
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RouteConfig, RoutingPolicyName } from '../../src/gateway/gateway-config.js';
 import { hash32, hashRingFor, virtualNodesPerEndpoint, walkRing } from '../../src/gateway/hash-ring.js';
-import { parseJurisdictionHeader, prefixKeyOf, routeRequest, routingPolicyFromConfig, type EndpointView, type RouteDecision, type RouteInput, type RoutingPolicy } from '../../src/gateway/route-request.js';
+import { parseJurisdictionHeader, prefixKeyOf, routeRequest, routeTokenCount, routingPolicyFromConfig, type EndpointView, type RouteDecision, type RouteInput, type RoutingPolicy } from '../../src/gateway/route-request.js';
 import type { ChatMessage } from '../../src/protocol/chat.js';
 import { scriptedRandom, seededRandom } from './seeded-random.js';
 
@@ -22,6 +22,7 @@ function endpoint(id: string, overrides: Partial<EndpointView> = {}): EndpointVi
     images: true,
     imageUrls: 'public',
     thinking: true,
+    tokenCounting: true,
     marginalCostPerMillionTokens: 0,
     capacity: 10,
     weight: 1,
@@ -337,6 +338,31 @@ describe('eligibility: extended thinking', () => {
     expect(ranked(route(fleet, ['cost'], { thinking: true }))).toEqual(['claude']);
     expect(ranked(route(fleet, ['cost']))).toEqual(['vllm', 'claude-no-thinking', 'claude']);
     expect(route(fleet.slice(0, 2), ['cost'], { thinking: true })).toMatchObject({ ok: false, status: 400, code: 'thinking', param: 'thinking', message: expect.stringContaining('gives extended thinking (Anthropic-dialect endpoints only, not marked thinking: false)') });
+  });
+});
+
+describe('token counts (routeTokenCount)', () => {
+  const counting = [
+    endpoint('us-openai'),
+    endpoint('us-claude', { dialect: 'anthropic', marginalCostPerMillionTokens: 3 }),
+    endpoint('us-claude-cheap', { dialect: 'anthropic', marginalCostPerMillionTokens: 1 }),
+    endpoint('us-compatible', { dialect: 'anthropic', tokenCounting: false }),
+    endpoint('eu-claude', { dialect: 'anthropic', jurisdiction: 'eu' }),
+    endpoint('us-claude-tiny', { dialect: 'anthropic', contextWindow: 10, marginalCostPerMillionTokens: 2 }),
+  ];
+  const count = (endpoints: readonly EndpointView[], input: Partial<RouteInput> = {}): RouteDecision => routeTokenCount(request({ maxOutputTokens: 0, promptTokens: 5000, ...input }), endpoints, policyFor(endpoints, ['cost']), seededRandom(1));
+
+  it('only Anthropic-dialect endpoints that count, in the allowed jurisdictions, by policy; no window applies', () => {
+    expect(ranked(count(counting, { headerJurisdictions: ['us'] }))).toEqual(['us-claude-cheap', 'us-claude-tiny', 'us-claude']);
+    expect(ranked(count(counting, { headerJurisdictions: ['eu'] }))).toEqual(['eu-claude']);
+    expect(count(counting, { headerJurisdictions: ['jp'] })).toMatchObject({ ok: false, status: 503, code: 'jurisdiction' });
+  });
+
+  it('none that counts is a 404 saying so; open and half-open circuits and tried endpoints are left out, never panic-routed', () => {
+    expect(count([endpoint('us-openai'), endpoint('us-compatible', { dialect: 'anthropic', tokenCounting: false })])).toMatchObject({ ok: false, status: 404, code: 'token_counting', message: expect.stringContaining('counts tokens (Anthropic-dialect endpoints only, not marked tokenCounting: false)') });
+    const circuits = [endpoint('a', { dialect: 'anthropic', circuit: 'open' }), endpoint('b', { dialect: 'anthropic', circuit: 'half-open' }), endpoint('c', { dialect: 'anthropic' })];
+    expect(ranked(count(circuits))).toEqual(['c']);
+    expect(count(circuits, { excludeEndpoints: new Set(['c']) })).toMatchObject({ ok: false, status: 503, code: 'unavailable' });
   });
 });
 

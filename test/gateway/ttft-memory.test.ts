@@ -56,6 +56,7 @@ it('a TTFT timeout teaches the latency policy that the endpoint is slow', async 
   // An upstream that never answers, until the attempt's own cancellation.
   const upstream: GatewayCore['upstream'] = {
     send: (_target, _request, cancellation) => new Promise((resolve) => cancellation.onCancel(() => resolve({ kind: 'error', status: 0, message: 'request cancelled', fromUpstream: false, retryAfter: undefined }))),
+    countTokens: () => Promise.reject(new Error('unused')),
     close: () => Promise.resolve(),
   };
   const core: GatewayCore = { config, now: Date.now, random: Math.random, metrics: createGatewayMetrics(), upstream, endpoints, policy: routingPolicyFromConfig(config), watched: new Set(), closing: () => false, upstreamRequestId: (id) => id };

@@ -1,0 +1,105 @@
+import type { ChatRequest } from '../protocol/chat.js';
+import { quoteIdentifier } from '../protocol/request-problem.js';
+import { Cancellation } from './cancellation.js';
+import { ClientError } from './client-error.js';
+import { routeFailureError } from './first-answer.js';
+import type { ResilienceConfig, RouteConfig } from './gateway-config.js';
+import type { GatewayCore } from './gateway-core.js';
+import { answerForUpstreamFailure, isRequestFault, relayedRetryAfter } from './retry-policy.js';
+import { routeTokenCount, type RouteInput } from './route-request.js';
+import { connectFailureStatus, type UpstreamFailure } from './upstream-client.js';
+
+/** One token count to serve: what routing needs, and the request's own bounds. */
+export interface TokenCountJob {
+  readonly requestId: string;
+  readonly tenantId: string;
+  readonly route: RouteConfig;
+  readonly resilience: ResilienceConfig;
+  /** The request as routing reads it, less the endpoints already asked. */
+  readonly routeInput: (tried: ReadonlySet<string>) => RouteInput;
+  /** Cancelled by the request's deadline, its client leaving (`clientGone`) or the gateway's shutdown (`shuttingDown`). */
+  readonly deadline: Cancellation;
+  readonly clientGone: () => boolean;
+  readonly shuttingDown: () => boolean;
+}
+
+export interface TokenCount {
+  readonly inputTokens: number;
+  /** The endpoint that counted. */
+  readonly endpoint: string;
+  readonly attempts: number;
+}
+
+/**
+ * Statuses of a server without the counting API (an Anthropic-compatible server may lack it; recent
+ * vLLM has it), or without the model: passed over, not held against it.
+ */
+const noCountingStatuses: ReadonlySet<number> = new Set([404, 405, 501]);
+
+/**
+ * Asks counting endpoints in their routed order until one counts. Each endpoint is asked once
+ * (a count is cheap to ask elsewhere, and its caller can ask again): one that fails (unreachable,
+ * 5xx, 429, no answer within the TTFT timeout, no counting API) is passed over; a refusal of the
+ * request itself (400, 413, 422) is the caller's answer. Every attempt is routed afresh, so
+ * jurisdiction is checked for each. Counts neither open nor close circuits: a circuit judges
+ * answers. Throws a ClientError when no endpoint counts.
+ */
+export async function countTokens(core: GatewayCore, job: TokenCountJob, request: ChatRequest): Promise<TokenCount> {
+  const tried = new Set<string>();
+  /** The last failure that was not a missing counting API. */
+  let failed: (UpstreamFailure & { readonly endpoint: string }) | undefined;
+  let passedOver: string | undefined;
+  for (;;) {
+    if (job.deadline.cancelled) throw stopped(job, failed?.endpoint);
+    const decision = routeTokenCount(job.routeInput(tried), core.endpoints.views(job.route), core.policy, core.random);
+    if (!decision.ok) {
+      if (tried.size === 0) throw routeFailureError(core, decision, job.tenantId);
+      break;
+    }
+    const endpoint = core.endpoints.get(decision.ranked[0]?.id ?? '');
+    if (endpoint === undefined) break;
+    tried.add(endpoint.config.id);
+    endpoint.attempts += 1;
+    const { cancellation, detach } = job.deadline.child();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      cancellation.cancel();
+    }, job.resilience.ttftTimeoutMs);
+    const answer = await core.upstream.countTokens(endpoint.target, { ...request, model: endpoint.config.model }, cancellation, core.upstreamRequestId(job.requestId)).finally(() => {
+      clearTimeout(timer);
+      detach();
+    });
+    if (answer.kind === 'count') return { inputTokens: answer.inputTokens, endpoint: endpoint.config.id, attempts: tried.size };
+    if (job.deadline.cancelled) throw stopped(job, endpoint.config.id);
+    const failure = timedOut ? { ...answer, status: 504, message: `no count within the TTFT timeout (${String(job.resilience.ttftTimeoutMs)} ms)`, fromUpstream: false } : answer;
+    core.metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(failure.status) });
+    if (failure.gatewayFault === true) throw new ClientError(500, 'api_error', 'internal gateway error: the request could not be written for its upstream', { endpoint: endpoint.config.id, logMessage: `upstream ${endpoint.config.id}: ${failure.message}` });
+    if (failure.fromUpstream && noCountingStatuses.has(failure.status)) {
+      // Left to the log: the operator can mark the endpoint tokenCounting: false.
+      passedOver = endpoint.config.id;
+      continue;
+    }
+    failed = { ...failure, endpoint: endpoint.config.id };
+    if (isRequestFault(failure.status)) break;
+  }
+  if (failed === undefined) {
+    throw new ClientError(404, 'not_found', `token counting for model ${quoteIdentifier(job.route.model)} is not served here: its endpoints answered 404, 405 or 501 (no token counting API, or not the model); each answer's usage has its input tokens`, { ...(passedOver === undefined ? {} : { endpoint: passedOver }), logMessage: `no endpoint counted tokens: ${[...tried].join(', ')} answered 404, 405 or 501 (mark such an endpoint tokenCounting: false)` });
+  }
+  const answer = answerForUpstreamFailure(failed.status);
+  const retryAfter = answer.passRetryAfter && failed.retryAfter !== undefined ? relayedRetryAfter(failed.retryAfter, core.now()) : undefined;
+  const headers: Record<string, string> = retryAfter === undefined ? {} : { 'retry-after': retryAfter };
+  if (!answer.clientMayRetry) headers['x-should-retry'] = 'false';
+  // As for answers: upstream words reach the caller only about the caller's own request.
+  const detail = failed.status === connectFailureStatus ? 'could not connect' : failed.fromUpstream && !answer.relayMessage ? `status ${String(failed.status)}` : failed.message;
+  const named = answer.relayMessage ? { ...(failed.param === undefined ? {} : { param: failed.param }), ...(failed.code === undefined ? {} : { code: failed.code }) } : {};
+  throw new ClientError(answer.status, answer.kind, `upstream ${failed.endpoint} failed to count tokens: ${detail}`, { headers, endpoint: failed.endpoint, logMessage: `upstream ${failed.endpoint} failed to count tokens: ${failed.fromUpstream ? `status ${String(failed.status)}` : failed.message}`, ...named });
+}
+
+/** The client left (499, which no one reads), the gateway shut down (503) or the deadline passed (504). */
+function stopped(job: TokenCountJob, endpoint: string | undefined): ClientError {
+  const at = endpoint === undefined ? {} : { endpoint };
+  if (job.clientGone()) return new ClientError(499, 'api_error', 'the client went away before the count', at);
+  if (job.shuttingDown()) return new ClientError(503, 'overloaded', 'the gateway shut down before the count; retry the request', at);
+  return new ClientError(504, 'timeout', `no endpoint counted within the ${String(job.resilience.deadlineMs)} ms deadline`, at);
+}
