@@ -1,4 +1,4 @@
-import type { ErrorCode, ErrorKind, RateLimitName, RequestProblem } from '../protocol/chat.js';
+import type { ContextLimit, ErrorCode, ErrorKind, RateLimitName, RequestProblem } from '../protocol/chat.js';
 
 /** What a ClientError may carry besides its status, kind and message. */
 export interface ClientErrorDetails {
@@ -14,6 +14,8 @@ export interface ClientErrorDetails {
   readonly limit?: RateLimitName;
   /** What the log says instead of the message, when the message may quote the caller's prompt. */
   readonly logMessage?: string;
+  /** For a request too long for its windows: the figures, which the caller's dialect words as its API does. */
+  readonly contextLimit?: ContextLimit;
 }
 
 /** A request that ends with an error status in the caller's dialect; thrown anywhere while serving and answered once by the server. */
@@ -24,6 +26,7 @@ export class ClientError extends Error {
   readonly endpoint: string | undefined;
   readonly limit: RateLimitName | undefined;
   readonly logMessage: string;
+  readonly contextLimit: ContextLimit | undefined;
 
   constructor(
     readonly status: number,
@@ -38,6 +41,7 @@ export class ClientError extends Error {
     this.endpoint = details.endpoint;
     this.limit = details.limit;
     this.logMessage = details.logMessage ?? message;
+    this.contextLimit = details.contextLimit;
   }
 }
 

@@ -195,7 +195,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   const detail = last.status === connectFailureStatus ? 'could not connect' : last.fromUpstream && !answer.relayMessage ? `status ${last.status}` : last.message;
   // The field and code named by an upstream about the caller's own request: clients switch on
   // them (context_length_exceeded: shorten the prompt).
-  const named = answer.relayMessage ? { ...(last.param === undefined ? {} : { param: last.param }), ...(last.code === undefined ? {} : { code: last.code }) } : {};
+  const named = answer.relayMessage ? { ...(last.param === undefined ? {} : { param: last.param }), ...(last.code === undefined ? {} : { code: last.code }), ...(last.contextLimit === undefined ? {} : { contextLimit: last.contextLimit }) } : {};
   const logMessage = `upstream ${last.endpoint.config.id} failed: ${loggedReason(core, last)}`;
   throw new ClientError(answer.status, answer.kind, `upstream ${last.endpoint.config.id} failed: ${detail}`, { headers, endpoint: last.endpoint.config.id, logMessage, ...named });
 }
@@ -329,7 +329,7 @@ export function routeFailureError(core: Pick<GatewayCore, 'metrics' | 'endpoints
       // Not 'overloaded': that type tells an Anthropic caller to back off and retry, and no retry helps.
       return new ClientError(decision.status, 'api_error', decision.message, { headers: { 'x-should-retry': 'false' } });
     case 'context':
-      return new ClientError(decision.status, 'invalid_request', decision.message, { param: 'messages', code: 'context_length_exceeded' });
+      return new ClientError(decision.status, 'invalid_request', decision.message, { param: 'messages', code: 'context_length_exceeded', contextLimit: { promptTokens: decision.promptTokens, outputTokens: decision.outputTokens, window: decision.largestWindow } });
     case 'prefill':
       return new ClientError(decision.status, 'invalid_request', decision.message, { param: 'messages' });
     case 'auto_tool_choice':

@@ -518,7 +518,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // A body not read to its end (too large, or refused before reading) is read and dropped,
       // within bounds, so that a caller still sending it gets this answer rather than a reset.
       if (!req.complete && hasBody(req)) discardRestOfBody(req, options.discardLimits);
-      sendJson(res, answered, inbound.formatError({ kind: clientError.kind, message: clientError.message, param: clientError.param, code: clientError.code, limit: clientError.limit, requestId }), headers);
+      sendJson(res, answered, inbound.formatError({ kind: clientError.kind, message: clientError.message, param: clientError.param, code: clientError.code, limit: clientError.limit, requestId, contextLimit: clientError.contextLimit }), headers);
     }
   };
 

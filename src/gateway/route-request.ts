@@ -168,6 +168,9 @@ export type RouteDecision =
       readonly message: string;
       /** The largest context window among the endpoints the request may use. */
       readonly largestWindow: number;
+      /** The request's estimated prompt and its output budget, as routed. */
+      readonly promptTokens: number;
+      readonly outputTokens: number;
     }
   | {
       readonly ok: false;
@@ -464,12 +467,12 @@ function contextFailure(request: RouteInput, allowed: ReadonlySet<string>, inJur
   // A prompt that fills the window alone: a smaller max_tokens would not help, and saying so would mislead.
   const where = `for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} is ${String(largest)}`;
   if (request.promptTokens >= largest) {
-    return { ok: false, status: 400, code: 'context', message: `the prompt alone is about ${String(request.promptTokens)} tokens, and the largest context window ${where}: shorten the prompt`, largestWindow: largest };
+    return { ok: false, status: 400, code: 'context', message: `the prompt alone is about ${String(request.promptTokens)} tokens, and the largest context window ${where}: shorten the prompt`, largestWindow: largest, promptTokens: request.promptTokens, outputTokens: request.maxOutputTokens };
   }
   const message =
     `the request needs about ${String(needed)} tokens (prompt about ${String(request.promptTokens)} plus up to ${String(request.maxOutputTokens)} output) ` +
     `but the largest context window ${where}: shorten the prompt or lower max_tokens`;
-  return { ok: false, status: 400, code: 'context', message, largestWindow: largest };
+  return { ok: false, status: 400, code: 'context', message, largestWindow: largest, promptTokens: request.promptTokens, outputTokens: request.maxOutputTokens };
 }
 
 function unavailableFailure(request: RouteInput, allowed: ReadonlySet<string>, fitting: readonly EndpointView[], halfOpenProbes: number): RouteFailure {

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
-import { upstreamErrorDetail, type ChatEvent, type ChatRequest, type ErrorCode } from '../protocol/chat.js';
+import { upstreamErrorDetail, type ChatEvent, type ChatRequest, type ContextLimit, type ErrorCode } from '../protocol/chat.js';
 import type { Dialect, EncodeOptions, StreamReader } from '../protocol/dialect.js';
 import { dialects } from '../protocol/dialects.js';
 import { createSseReader } from '../protocol/sse.js';
@@ -41,6 +41,8 @@ export interface UpstreamFailure {
   /** The field and code an upstream's error names (OpenAI's param and code), when plain. */
   readonly param?: string | undefined;
   readonly code?: ErrorCode | undefined;
+  /** A context-length refusal's figures (see UpstreamErrorDetail). */
+  readonly contextLimit?: ContextLimit | undefined;
   /** The upstream's own error code or type, when a plain name (see UpstreamErrorDetail). */
   readonly label?: string | undefined;
   /** The upstream's id for the failed request (OpenAI's x-request-id, Anthropic's request-id), when a plain token: for its operator. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defaultMaxOutputTokens, defaultResponseFormatName, hasVisibleText, maxStopSequenceChars, saysSomething, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ContentPart, type ErrorKind, type ErrorReport, type FinishReason, type CacheBreakpoint, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ThinkingBlock, type ThinkingRequest, type ToolCall, type ToolChoice, type ToolDefinition } from './chat.js';
+import { defaultMaxOutputTokens, defaultResponseFormatName, hasVisibleText, maxStopSequenceChars, saysSomething, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ContentPart, type ErrorKind, type ErrorReport, type FinishReason, type CacheBreakpoint, type ContextLimit, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ThinkingBlock, type ThinkingRequest, type ToolCall, type ToolChoice, type ToolDefinition } from './chat.js';
 import type { Dialect, EncodeOptions, StreamReader, StreamWriter, TokenCounting } from './dialect.js';
 import { invalidRequest, isQuotableName, noTools, otherApiField, readBlocks, unsupportedContent } from './request-problem.js';
 import { answerSchema } from './answer-schema.js';
@@ -645,6 +645,12 @@ function readRequest(body: unknown, schema: typeof requestSchema | typeof countR
   };
 }
 
+/** Anthropic's refusal of a request too long for the window, in its own words. */
+function anthropicContextWords({ promptTokens, outputTokens, window }: ContextLimit): string {
+  if (promptTokens >= window) return `prompt is too long: ${String(promptTokens)} tokens > ${String(window)} maximum`;
+  return `input length and \`max_tokens\` exceed context limit: ${String(promptTokens)} + ${String(outputTokens)} > ${String(window)}, decrease input length or \`max_tokens\` and try again`;
+}
+
 /** Anthropic's token counting (POST /v1/messages/count_tokens), which Claude Code calls. */
 export const anthropicTokenCounting: TokenCounting = {
   path: '/v1/messages/count_tokens',
@@ -957,11 +963,13 @@ export const anthropicDialect: Dialect = {
     return kind === 'overloaded' && status === 503 ? 529 : status;
   },
 
-  formatError({ kind, message, requestId, code }: ErrorReport): unknown {
+  formatError({ kind, message, requestId, code, contextLimit }: ErrorReport): unknown {
     // A refused message thread says so in Anthropic's error details, which the SDK's tool runner
     // reads to send the whole conversation instead.
     const details = code === 'thread_unsupported_request' ? { details: { error_code: code, unsupported: ['thread'] } } : {};
-    return { type: 'error', error: { type: kindToType[kind], message, ...details }, ...(requestId === undefined ? {} : { request_id: requestId }) };
+    // Anthropic's own words first, which clients match from the start of the message.
+    const said = contextLimit === undefined ? message : `${anthropicContextWords(contextLimit)} (${message})`;
+    return { type: 'error', error: { type: kindToType[kind], message: said, ...details }, ...(requestId === undefined ? {} : { request_id: requestId }) };
   },
 
   rateLimitHeaders(state: RateLimitState, now: number): Record<string, string> {

@@ -288,6 +288,8 @@ export interface UpstreamErrorDetail {
   readonly code: ErrorCode | undefined;
   /** The upstream's own code or type when it is a plain name (invalid_api_key, overloaded_error): safe to log, unlike its message. */
   readonly label: string | undefined;
+  /** A context-length refusal's figures, when its words give them (OpenAI's and vLLM's, Anthropic's). */
+  readonly contextLimit: ContextLimit | undefined;
 }
 
 /**
@@ -312,7 +314,18 @@ export function upstreamErrorDetail(body: unknown): UpstreamErrorDetail {
   // OpenAI names messages as the field of a context-length refusal, as the gateway's own does.
   const param = typeof source.param === 'string' && /^[\w.[\]-]{1,128}$/.test(source.param) ? source.param : code === 'context_length_exceeded' ? 'messages' : undefined;
   const label = [source.code, source.type, top.error_type].find((value): value is string => typeof value === 'string' && /^[\w.-]{1,64}$/.test(value) && value !== 'error');
-  return { message, param, code, label };
+  return { message, param, code, label, contextLimit: code === 'context_length_exceeded' ? contextLimitOf(message) : undefined };
+}
+
+/** The figures a context-length refusal gives in OpenAI's (and vLLM's) or Anthropic's words. */
+function contextLimitOf(message: string): ContextLimit | undefined {
+  const openai = /maximum context length is (\d+) tokens\. However, you requested \d+ tokens \((\d+) in the messages, (\d+) in the completion\)/.exec(message);
+  if (openai !== null) return { window: Number(openai[1]), promptTokens: Number(openai[2]), outputTokens: Number(openai[3]) };
+  const anthropic = /input length and `max_tokens` exceed context limit: (\d+) \+ (\d+) > (\d+)/.exec(message);
+  if (anthropic !== null) return { promptTokens: Number(anthropic[1]), outputTokens: Number(anthropic[2]), window: Number(anthropic[3]) };
+  const prompt = /prompt is too long: (\d+) tokens > (\d+) maximum/.exec(message);
+  if (prompt !== null) return { promptTokens: Number(prompt[1]), outputTokens: 0, window: Number(prompt[2]) };
+  return undefined;
 }
 
 // vLLM and OpenAI: "maximum context length is N tokens"; vLLM V1: "longer than the maximum model
@@ -346,6 +359,19 @@ export interface ErrorReport {
   readonly limit?: RateLimitName | undefined;
   /** The id the response's request-id header carries (Anthropic repeats it in the body). */
   readonly requestId?: string | undefined;
+  /** A context-window refusal's figures, which clients read from the message in their API's words. */
+  readonly contextLimit?: ContextLimit | undefined;
+}
+
+/**
+ * A request too long for the largest window it may use: its prompt (estimated), its output budget,
+ * and that window. Clients parse these from the API's own message (Claude Code lowers max_tokens
+ * to fit and retries; LangChain and LiteLLM tell an overflow by it).
+ */
+export interface ContextLimit {
+  readonly promptTokens: number;
+  readonly outputTokens: number;
+  readonly window: number;
 }
 
 export type RateLimitName = 'requests' | 'tokens';

@@ -11,6 +11,7 @@ import {
   type ChatRequest,
   type ChatResult,
   type ContentPart,
+  type ContextLimit,
   type ErrorKind,
   type ErrorReport,
   type FinishReason,
@@ -660,6 +661,12 @@ function createToolCallReader(): ToolCallReader {
   };
 }
 
+/** OpenAI's refusal of a request too long for the window, in its own words. */
+function openaiContextWords({ promptTokens, outputTokens, window }: ContextLimit): string {
+  if (promptTokens >= window) return `This model's maximum context length is ${String(window)} tokens. However, your messages resulted in ${String(promptTokens)} tokens. Please reduce the length of the messages.`;
+  return `This model's maximum context length is ${String(window)} tokens. However, you requested ${String(promptTokens + outputTokens)} tokens (${String(promptTokens)} in the messages, ${String(outputTokens)} in the completion). Please reduce the length of the messages or completion.`;
+}
+
 export const openaiDialect: Dialect = {
   name: 'openai',
   chatPath: '/v1/chat/completions',
@@ -988,8 +995,10 @@ export const openaiDialect: Dialect = {
     return status;
   },
 
-  formatError({ kind, message, param, code, limit }: ErrorReport): unknown {
-    return { error: { message, type: limit ?? kindToType[kind], param: param ?? null, code: code ?? kindToCode[kind] ?? null } };
+  formatError({ kind, message, param, code, limit, contextLimit }: ErrorReport): unknown {
+    // OpenAI's own words first, which clients match.
+    const said = contextLimit === undefined ? message : `${openaiContextWords(contextLimit)} (${message})`;
+    return { error: { message: said, type: limit ?? kindToType[kind], param: param ?? null, code: code ?? kindToCode[kind] ?? null } };
   },
 
   rateLimitHeaders(state: RateLimitState): Record<string, string> {

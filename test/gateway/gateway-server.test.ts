@@ -258,10 +258,19 @@ describe('jurisdiction is hard', () => {
     const openaiBody = (await openaiAnswer.json()) as { error: { type: string; message: string; code: string; param: string } };
     // OpenAI's own code and param for a prompt too long: clients switch on them to shorten it.
     expect(openaiBody.error).toMatchObject({ type: 'invalid_request_error', code: 'context_length_exceeded', param: 'messages' });
-    expect(openaiBody.error.message).toMatch(/context/i);
+    // In OpenAI's own words first, which clients (LangChain, LiteLLM) read to tell an overflow.
+    expect(openaiBody.error.message).toMatch(/^This model's maximum context length is 32768 tokens\. However, you requested 4000\d tokens \(\d+ in the messages, 40000 in the completion\)\. Please reduce the length of the messages or completion\. \(the request needs about/);
     const anthropicAnswer = await ask('/v1/messages', { 'x-api-key': usKey, 'anthropic-version': '2023-06-01' });
     expect(anthropicAnswer.status).toBe(400);
-    expect(((await anthropicAnswer.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
+    const anthropicError = ((await anthropicAnswer.json()) as { error: { type: string; message: string } }).error;
+    expect(anthropicError.type).toBe('invalid_request_error');
+    // In Anthropic's words first: Claude Code reads them, lowers max_tokens to fit, and retries.
+    const parsed = /^input length and `max_tokens` exceed context limit: (\d+) \+ (\d+) > (\d+), decrease input length or `max_tokens` and try again \(the request needs about /.exec(anthropicError.message);
+    if (parsed === null) throw new Error(`not in Anthropic's words: ${anthropicError.message}`);
+    const [, input, output, limit] = parsed.map(Number) as [number, number, number, number];
+    expect([output, limit]).toEqual([40_000, 32_768]);
+    const retried = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': usKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'frontier', max_tokens: limit - input - 1, messages: [{ role: 'user', content: 'hi' }] }) });
+    expect(retried.status).toBe(200);
   });
 
   it('a US-only tenant cannot reach an EU-only route', async () => {

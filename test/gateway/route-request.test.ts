@@ -217,6 +217,8 @@ describe('context eligibility and long-context reservation', () => {
       code: 'context',
       message: "the request needs about 200500 tokens (prompt about 199500 plus up to 1000 output) but the largest context window for model 'frontier' in jurisdictions [eu, us] is 200000: shorten the prompt or lower max_tokens",
       largestWindow: 200_000,
+      promptTokens: 199_500,
+      outputTokens: 1000,
     });
   });
 

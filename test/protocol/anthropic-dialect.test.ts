@@ -248,6 +248,12 @@ describe('anthropic dialect: errors and rate-limit headers', () => {
     expect(anthropicDialect.formatError({ kind: 'not_found', message: 'no such model' })).toEqual({ type: 'error', error: { type: 'not_found_error', message: 'no such model' } });
   });
 
+  it("a request too long for its window is refused in Anthropic's words, which clients parse, then the gateway's", () => {
+    const refused = (promptTokens: number): unknown => anthropicDialect.formatError({ kind: 'invalid_request', message: 'the details', contextLimit: { promptTokens, outputTokens: 32_000, window: 200_000 } });
+    expect(refused(180_000)).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: "input length and `max_tokens` exceed context limit: 180000 + 32000 > 200000, decrease input length or `max_tokens` and try again (the details)" } });
+    expect(refused(200_000)).toMatchObject({ error: { message: "prompt is too long: 200000 tokens > 200000 maximum (the details)" } });
+  });
+
   it("rate-limit headers are Anthropic's, each reset the RFC 3339 second the limit is full again", () => {
     const now = Date.UTC(2026, 10, 29, 12, 0, 0, 250);
     expect(anthropicDialect.rateLimitHeaders({ requests: { limit: 60, remaining: 59, resetMs: 1000 }, tokens: { limit: 6000, remaining: 6000, resetMs: 0 } }, now)).toEqual({

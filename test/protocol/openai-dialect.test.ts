@@ -6,6 +6,13 @@ import { refusalOf } from './read-request.js';
 import { defaultMaxOutputTokens, type ChatRequest } from '../../src/protocol/chat.js';
 
 describe('OpenAI error bodies', () => {
+  it("a request too long for its window is refused in OpenAI's words, which clients read, then the gateway's", () => {
+    const refused = (promptTokens: number): unknown => openaiDialect.formatError({ kind: 'invalid_request', message: 'the details', param: 'messages', code: 'context_length_exceeded', contextLimit: { promptTokens, outputTokens: 4096, window: 131_072 } });
+    expect(refused(130_000)).toEqual({ error: { message: "This model's maximum context length is 131072 tokens. However, you requested 134096 tokens (130000 in the messages, 4096 in the completion). Please reduce the length of the messages or completion. (the details)", type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' } });
+    expect(refused(131_072)).toMatchObject({ error: { message: "This model's maximum context length is 131072 tokens. However, your messages resulted in 131072 tokens. Please reduce the length of the messages. (the details)" } });
+  });
+
+
   it("carry OpenAI's own type and code: a detail when the error names one, the limit's name for a rate limit, else null", () => {
     expect(openaiDialect.formatError({ kind: 'invalid_request', message: 'too long', param: 'messages', code: 'context_length_exceeded' })).toEqual({ error: { message: 'too long', type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' } });
     expect(openaiDialect.formatError({ kind: 'not_found', message: 'no such model', param: 'model', code: 'model_not_found' })).toEqual({ error: { message: 'no such model', type: 'invalid_request_error', param: 'model', code: 'model_not_found' } });
