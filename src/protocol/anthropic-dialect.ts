@@ -510,9 +510,22 @@ function toolResultOf(message: ChatMessage): AnthropicBlock {
   return { type: 'tool_result', tool_use_id: message.toolCallId ?? '', ...(message.content === '' ? {} : { content: message.content }), ...(message.isError === true ? { is_error: true as const } : {}), ...(message.cache === undefined ? {} : { cache_control: wireCache(message.cache) }) };
 }
 
+/**
+ * For a conversation with tool calls but no tools offered (OpenAI takes it; agent SDKs send it after
+ * a handoff to an agent without tools), which Anthropic refuses: the tools it called, declared by
+ * name with any input, and a tool choice of none, so the model answers in text as it would have.
+ */
+function calledToolsOnly(messages: readonly ChatMessage[]): { tools?: unknown[]; tool_choice?: Record<string, unknown> } {
+  const names = new Set<string>();
+  for (const message of messages) for (const call of message.toolCalls ?? []) names.add(call.name);
+  // (Every tool result answers a call of the turn before it: toolUseIssue checks.)
+  if (names.size === 0) return {};
+  return { tools: [...names].map((name) => ({ name, description: 'A tool called earlier in this conversation.', input_schema: { type: 'object' } })), tool_choice: { type: 'none' } };
+}
+
 /** The request's tools and tool choice as Anthropic's; nothing without tools (there is nothing to choose among). */
 function anthropicTools(request: ChatRequest): { tools?: unknown[]; tool_choice?: Record<string, unknown> } {
-  if (request.tools === undefined || request.tools.length === 0) return {};
+  if (request.tools === undefined || request.tools.length === 0) return calledToolsOnly(request.messages);
   const tools = request.tools.map((tool) => {
     // Anthropic requires an object schema; OpenAI callers may leave the type out of theirs.
     const schema = tool.parameters.type === undefined ? { type: 'object', ...tool.parameters } : tool.parameters;
@@ -611,7 +624,7 @@ function readRequest(body: unknown, schema: typeof requestSchema | typeof countR
   // Without tools, 'auto' and 'none' choose nothing: left out, as an upstream may refuse a choice
   // without tools (OpenAI does). 'any' and 'tool' stay, for toolUseIssue to refuse.
   const toolChoice = tools === undefined && (choice?.type === 'auto' || choice?.type === 'none') ? undefined : choice;
-  const issue = toolUseIssue(messages, tools, toolChoice);
+  const issue = toolUseIssue(messages, tools, toolChoice, true);
   if (issue !== undefined) return refusal(issue.message === undefined ? issue.field : (paths[issue.message] ?? issue.field), issue.text);
   // As Anthropic refuses it (the gateway renames such ids instead, see withUniqueCallIds), so that
   // the emulator, as a server, catches a request the gateway failed to rename.

@@ -705,7 +705,7 @@ export const openaiDialect: Dialect = {
     const messages = numbered.map(({ message }) => message);
     const tools = (r.tools ?? []).map(toolDefinitionOf);
     const toolChoice = toolChoiceOf(r.tool_choice);
-    const issue = toolUseIssue(messages, tools, toolChoice);
+    const issue = toolUseIssue(messages, tools, toolChoice, false);
     if (issue !== undefined) {
       const param = issue.field !== 'messages' ? issue.field : issue.message === undefined ? 'messages' : `messages.${numbered[issue.message]?.index ?? issue.message}`;
       return { ok: false, problem: { status: 400, kind: 'invalid_request', param, message: `${param}: ${issue.text}` } };

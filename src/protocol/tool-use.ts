@@ -52,12 +52,14 @@ export interface ToolUseIssue {
 /**
  * The first inconsistency in a request's tools, as the APIs refuse them: a named tool choice that
  * names no tool offered, a required one without tools, a tool offered twice, tool turns in a
- * request that offers no tools, a call id used twice in one turn, and a conversation where a tool
+ * request that offers no tools (where the caller's API refuses them: `toolTurnsNeedTools`,
+ * Anthropic's; OpenAI takes them, and agent SDKs send them after a handoff to an agent without
+ * tools), a call id used twice in one turn, and a conversation where a tool
  * result answers no pending call or a call goes unanswered before the conversation moves on. (An id
  * an earlier turn used, which Anthropic refuses and OpenAI takes, the Anthropic encoder renames.) Checked once here, for both dialects,
  * so an upstream never refuses a request the gateway took (which would count against its health).
  */
-export function toolUseIssue(messages: readonly ChatMessage[], tools: readonly ToolDefinition[] | undefined, choice: ToolChoice | undefined): ToolUseIssue | undefined {
+export function toolUseIssue(messages: readonly ChatMessage[], tools: readonly ToolDefinition[] | undefined, choice: ToolChoice | undefined, toolTurnsNeedTools: boolean): ToolUseIssue | undefined {
   const names = new Set<string>();
   for (const tool of tools ?? []) {
     if (names.has(tool.name)) return { field: 'tools', text: `two tools are named ${quoted(tool.name, 'alike')}: tool names must be unique` };
@@ -69,9 +71,9 @@ export function toolUseIssue(messages: readonly ChatMessage[], tools: readonly T
   if (choice?.type === 'tool' && !names.has(choice.name)) {
     return { field: 'tool_choice', text: `names a tool (${quoted(choice.name, 'by a name')}) that is not among the tools offered` };
   }
-  // Anthropic refuses tool_use and tool_result blocks in a request that defines no tools, which
-  // OpenAI takes: refused here for both, so the answer does not depend on the upstream's dialect.
-  const toolTurn = names.size === 0 ? messages.findIndex((message) => message.role === 'tool' || (message.toolCalls?.length ?? 0) > 0) : -1;
+  // Anthropic refuses tool_use and tool_result blocks in a request that defines no tools; OpenAI
+  // takes them (its encoder for Anthropic upstreams then declares the tools called, see anthropicTools).
+  const toolTurn = names.size === 0 && toolTurnsNeedTools ? messages.findIndex((message) => message.role === 'tool' || (message.toolCalls?.length ?? 0) > 0) : -1;
   if (toolTurn >= 0) return { message: toolTurn, field: 'messages', text: 'a conversation with tool calls or tool results needs the tools it used: send tools too (with a tool choice of none for an answer in text)' };
   /** Calls of the latest assistant turn not yet answered, and that turn's index. */
   let pending = new Set<string>();

@@ -24,6 +24,25 @@ afterAll(() => fleet.close());
 const weatherSchema = { type: 'object', properties: { city: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } }, required: ['city', 'unit'] };
 const question = 'What is the weather in Paris?';
 
+describe('an OpenAI client that sends tool history without tools (an agent handoff)', () => {
+  it('is answered in text by either upstream dialect, as OpenAI answers it', async () => {
+    // What the OpenAI Agents SDK sends after a handoff to an agent without tools of its own.
+    const client = new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: 0 });
+    const messages: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [
+      { role: 'system', content: 'You answer in Spanish.' },
+      { role: 'user', content: 'Hola' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_9c50', type: 'function', function: { name: 'transfer_to_Spanish', arguments: '{}' } }] },
+      { role: 'tool', tool_call_id: 'call_9c50', content: '{"assistant":"Spanish"}' },
+    ];
+    for (const model of ['openai-upstream', 'anthropic-upstream']) {
+      const answer = await client.chat.completions.create({ model, max_tokens: 60, messages });
+      expect(answer.choices[0]?.finish_reason).toMatch(/^(stop|length)$/);
+      expect(answer.choices[0]?.message.content).not.toBe('');
+      expect(answer.choices[0]?.message.tool_calls ?? []).toEqual([]);
+    }
+  });
+});
+
 describe('an OpenAI client over an Anthropic-dialect upstream', () => {
   const client = (): OpenAI => new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: 0 });
   const tools: OpenAI.Chat.Completions.ChatCompletionTool[] = [{ type: 'function', function: { name: 'get_weather', description: 'The weather now', parameters: weatherSchema } }];

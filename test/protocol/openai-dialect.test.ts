@@ -300,13 +300,13 @@ describe('OpenAI requests', () => {
     expect(long.ok ? undefined : long.problem).toMatchObject({ status: 400, param: 'user' });
   });
 
-  it('refuses legacy function calling, and a tool choice or tool result without tools, with a 400 naming the field, never dropping them', () => {
+  it('refuses legacy function calling, a required tool choice without tools and a tool result without its call, with a 400 naming the field, never dropping them', () => {
     for (const [extra, field, says] of [
       [{ functions: [{ name: 'f', parameters: {} }] }, 'functions', /send tools instead$/],
       [{ function_call: 'auto' }, 'function_call', /send tool_choice instead$/],
       [{ messages: [{ role: 'function', name: 'f', content: 'x' }] }, 'messages.0.role', /send tool messages/],
       [{ tool_choice: 'required' }, 'tool_choice', /needs tools/],
-      [{ messages: [{ role: 'tool', content: 'x', tool_call_id: '1' }] }, 'messages.0', /needs the tools it used/],
+      [{ messages: [{ role: 'tool', content: 'x', tool_call_id: '1' }] }, 'messages.0', /which is no unanswered tool call/],
     ] as const) {
       const parsed = openaiDialect.parseRequest(request(extra));
       expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: field, message: expect.stringMatching(says) });

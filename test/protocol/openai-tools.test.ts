@@ -1,6 +1,7 @@
 import { ChatCompletionStream } from 'openai/lib/ChatCompletionStream';
 import { describe, expect, it } from 'vitest';
 import type { ChatEvent, ChatRequest, ChatResult } from '../../src/protocol/chat.js';
+import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
 import { openaiDialect } from '../../src/protocol/openai-dialect.js';
 
 /** Tool calling in the OpenAI Chat Completions dialect: requests, answers and streams, both ways. */
@@ -173,8 +174,6 @@ describe('OpenAI tool requests the gateway refuses, naming the field', () => {
     [bad([{ role: 'system', content: '' }, ...calledAndAnswered.slice(0, 2), { role: 'user', content: 'well?' }]), 'messages.2', "its tool calls ('call_1') have no results: each call needs a tool result right after the assistant turn"],
     [bad([{ role: 'developer', content: '' }, ...calledAndAnswered.slice(0, 2)]), 'messages.2', "the conversation ends with tool calls ('call_1') that have no results: send a result for each after it (an answer cannot continue a tool call)"],
     [bad([calledAndAnswered[0], { role: 'assistant', content: null, tool_calls: [callWeather, callWeather] }]), 'messages.1', "calls two tools with the same id 'call_1': tool call ids must be unique"],
-    // Anthropic refuses tool turns without tools; so does the gateway, whichever upstream serves it.
-    [{ messages: calledAndAnswered }, 'messages.1', 'a conversation with tool calls or tool results needs the tools it used: send tools too (with a tool choice of none for an answer in text)'],
   ])('%j: 400 at %s', (extra, param, message) => {
     expect(problemOf(extra)).toEqual({ status: 400, kind: 'invalid_request', param, message: `${param}: ${message}` });
   });
@@ -183,6 +182,19 @@ describe('OpenAI tool requests the gateway refuses, naming the field', () => {
     const messages = [calledAndAnswered[0], { role: 'assistant', content: null, tool_calls: [{ ...callWeather, function: { name: 'get_weather', arguments: text } }] }, calledAndAnswered[2]];
     const param = 'messages.1.tool_calls.0.function.arguments';
     expect(problemOf({ tools: [weatherTool], messages })).toEqual({ status: 400, kind: 'invalid_request', param, message: `${param}: must be a JSON object, as text (such as "{}")` });
+  });
+});
+
+describe('tool turns without tools (an agent SDK after a handoff to an agent without tools)', () => {
+  it('are taken, as OpenAI takes them; an Anthropic-dialect upstream, which refuses them, is told the tools called and a tool choice of none', () => {
+    const parsed = parse({ messages: [...calledAndAnswered, { role: 'user', content: 'and tomorrow?' }] });
+    expect(parsed.tools).toBeUndefined();
+    expect(openaiDialect.encodeRequest(parsed)).not.toHaveProperty('tools');
+    const anthropic = anthropicDialect.encodeRequest(parsed) as Record<string, unknown>;
+    expect(anthropic.tools).toEqual([{ name: 'get_weather', description: 'A tool called earlier in this conversation.', input_schema: { type: 'object' } }]);
+    expect(anthropic.tool_choice).toEqual({ type: 'none' });
+    // What Anthropic's API would refuse, the gateway's Anthropic reading (as a server) takes.
+    expect(anthropicDialect.parseRequest(anthropic, { asServer: true }).ok).toBe(true);
   });
 });
 
