@@ -7,6 +7,7 @@ import type { ResilienceConfig, RouteConfig } from './gateway-config.js';
 import type { GatewayCore } from './gateway-core.js';
 import { answerForUpstreamFailure, isRequestFault, relayedRetryAfter } from './retry-policy.js';
 import { routeTokenCount, type RouteInput } from './route-request.js';
+import { rememberRetryAfter } from './upstream-attempt.js';
 import { connectFailureStatus, type UpstreamFailure } from './upstream-client.js';
 
 /** One token count to serve: what routing needs, and the request's own bounds. */
@@ -60,6 +61,8 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
     if (endpoint === undefined) break;
     tried.add(endpoint.config.id);
     endpoint.attempts += 1;
+    // In flight, as an answer's attempt is: load-aware ranking sees it.
+    endpoint.outstanding += 1;
     const { cancellation, detach } = job.deadline.child();
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -69,11 +72,13 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
     const answer = await core.upstream.countTokens(endpoint.target, { ...request, model: endpoint.config.model }, cancellation, core.upstreamRequestId(job.requestId)).finally(() => {
       clearTimeout(timer);
       detach();
+      endpoint.outstanding -= 1;
     });
     if (answer.kind === 'count') return { inputTokens: answer.inputTokens, endpoint: endpoint.config.id, attempts: tried.size };
     if (job.deadline.cancelled) throw stopped(job, endpoint.config.id);
     const failure = timedOut ? { ...answer, status: 504, message: `no count within the TTFT timeout (${String(job.resilience.ttftTimeoutMs)} ms)`, fromUpstream: false } : answer;
     core.metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(failure.status) });
+    rememberRetryAfter(endpoint, failure.status, failure.retryAfter, core.now());
     if (failure.gatewayFault === true) throw new ClientError(500, 'api_error', 'internal gateway error: the request could not be written for its upstream', { endpoint: endpoint.config.id, logMessage: `upstream ${endpoint.config.id}: ${failure.message}` });
     if (failure.fromUpstream && noCountingStatuses.has(failure.status)) {
       // Left to the log: the operator can mark the endpoint tokenCounting: false.
@@ -81,7 +86,8 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
       continue;
     }
     failed = { ...failure, endpoint: endpoint.config.id };
-    if (isRequestFault(failure.status)) break;
+    // A window too small for the prompt is no verdict on the request: a larger one may count it.
+    if (isRequestFault(failure.status) && failure.code !== 'context_length_exceeded') break;
   }
   if (failed === undefined) {
     throw new ClientError(404, 'not_found', `token counting for model ${quoteIdentifier(job.route.model)} is not served here: its endpoints answered 404, 405 or 501 (no token counting API, or not the model); each answer's usage has its input tokens`, { ...(passedOver === undefined ? {} : { endpoint: passedOver }), logMessage: `no endpoint counted tokens: ${[...tried].join(', ')} answered 404, 405 or 501 (mark such an endpoint tokenCounting: false)` });

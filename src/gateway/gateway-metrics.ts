@@ -79,7 +79,7 @@ export function createGatewayMetrics(readEndpoints: () => Iterable<EndpointGauge
     }),
     attempts: new Counter({
       name: 'switchyard_upstream_attempts_total',
-      help: 'Upstream attempts started per endpoint: first tries, retries, failovers, resumes and both legs of a hedge, including attempts cancelled before an answer',
+      help: 'Upstream attempts started per endpoint: first tries, retries, failovers, resumes and both legs of a hedge, including attempts cancelled before an answer, and token counts asked',
       labelNames: ['endpoint'],
       registers,
       // Kept as a count on the endpoint and read at scrape time, as the gauges are: nothing per request.

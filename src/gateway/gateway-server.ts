@@ -371,6 +371,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (!admitted.allowed) throw overLimit(tenant, admitted);
       const headerJurisdictions = parseJurisdictionHeader(jurisdictionHeaderLines(req));
       const resilience = resilienceOf.get(route) ?? config.resilience;
+      // Counted where the same request would be answered: an endpoint that could not answer it may refuse to count it.
+      const promptTokens = estimatePromptTokens(request);
+      const structuredOutput = structuredOutputOf(request);
+      const hasImages = imageCount(request.messages) > 0;
+      const imageUrls = hasImages ? imageUrlsOf(request) : undefined;
       let clientGone = false;
       const onClose = (): void => {
         if (res.writableFinished) return;
@@ -395,9 +400,13 @@ export function createGateway(options: GatewayOptions): Gateway {
               tenantJurisdictions: tenant.jurisdictions,
               ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }),
               ...(request.geography === undefined ? {} : { requestedGeography: request.geography }),
-              promptTokens: estimatePromptTokens(request),
+              promptTokens,
               maxOutputTokens: 0,
               excludeEndpoints: tried,
+              ...structuredOutput,
+              ...(hasImages ? { hasImages } : {}),
+              ...(imageUrls === undefined ? {} : { imageUrls }),
+              ...(request.thinking === undefined ? {} : { thinking: true }),
             }),
           },
           request,

@@ -276,8 +276,11 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
 /**
  * Where a token count (Anthropic's count_tokens) may go: the route's endpoints in the request's
  * jurisdictions, hard as for an answer, that count tokens (Anthropic-dialect endpoints not marked
- * tokenCounting: false), with closed circuits (a count is no probe of a half-open one), ranked by
- * the route's policy. Nothing of the answer applies (window, tools, images): none is generated.
+ * tokenCounting: false) and could answer the same request (thinking, images, structured output:
+ * one that could not may refuse to count it), with closed circuits (a count is no probe of a
+ * half-open one), ranked by the route's policy. Windows that fit the prompt come first, but a
+ * prompt no window fits is still counted (that is what a client counts to find out): no output
+ * budget applies, as nothing is generated.
  */
 export function routeTokenCount(request: RouteInput, endpoints: readonly EndpointView[], policy: RoutingPolicy, random: () => number): RouteDecision {
   const place = inJurisdictionOf(request, endpoints, policy);
@@ -285,9 +288,17 @@ export function routeTokenCount(request: RouteInput, endpoints: readonly Endpoin
   const { route, candidates, allowed, inJurisdiction } = place;
   const counting = inJurisdiction.filter((endpoint) => endpoint.dialect === 'anthropic' && endpoint.tokenCounting);
   if (counting.length === 0) return tokenCountingFailure(request, allowed);
-  const available = counting.filter((endpoint) => endpoint.circuit === 'closed' && request.excludeEndpoints?.has(endpoint.id) !== true);
+  const thinking = request.thinking === true ? counting.filter((endpoint) => endpoint.thinking) : counting;
+  if (thinking.length === 0) return thinkingFailure(request, allowed);
+  const seeing = request.hasImages === true ? thinking.filter((endpoint) => endpoint.images && fetches(endpoint, request.imageUrls)) : thinking;
+  if (seeing.length === 0) return imagesFailure(request, allowed);
+  const constraining = request.structuredOutput === undefined ? seeing : seeing.filter((endpoint) => constrains(endpoint, request.structuredOutput));
+  if (constraining.length === 0) return structuredOutputFailure(request, allowed);
+  const fitting = fitContext(constraining, request.promptTokens);
+  const windowed = fitting.length > 0 ? fitting : constraining;
+  const available = windowed.filter((endpoint) => endpoint.circuit === 'closed' && request.excludeEndpoints?.has(endpoint.id) !== true);
   if (available.length > 0) return { ok: true, ranked: lastIfBackedOff(rankEndpoints(available, candidates, route, request.prefixKey, random)), panic: false };
-  return unavailableFailure(request, allowed, counting, 0);
+  return unavailableFailure(request, allowed, windowed, 0);
 }
 
 // ---- eligibility

@@ -55,11 +55,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     // 499 is this request's own cancellation (client gone, deadline, a hedge that lost): not the endpoint's failure.
     if (status !== 499 && named.gatewayFault !== true) metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(status) });
     // A Retry-After means "later" only with a 429, 503 or 529 (RFC 9110 names 503 and 3xx; RFC 6585, 429).
-    const askedMs = retryAfter === undefined || !asksForLater(status) ? undefined : parseRetryAfterMs(retryAfter, now());
-    if (askedMs !== undefined) {
-      endpoint.retryAfterUntil = now() + askedMs;
-      endpoint.retryAfterAtAttempt = endpoint.attempts;
-    }
+    rememberRetryAfter(endpoint, status, retryAfter, now());
     return { kind: 'failed', endpoint, status, message, fromUpstream, retryAfter, ...named };
   };
   const interrupted = (): Attempt | undefined => {
@@ -126,6 +122,14 @@ export function releaseAttempt(core: GatewayCore, current: StreamAttempt, outcom
 }
 
 /** Whether a failure's status is one whose Retry-After asks the gateway to come back later. */
+/** An endpoint's Retry-After, kept so that routing ranks it last until then (see EndpointLiveState.backedOff). */
+export function rememberRetryAfter(endpoint: EndpointRuntime, status: number, retryAfter: string | undefined, now: number): void {
+  const askedMs = retryAfter === undefined || !asksForLater(status) ? undefined : parseRetryAfterMs(retryAfter, now);
+  if (askedMs === undefined) return;
+  endpoint.retryAfterUntil = now + askedMs;
+  endpoint.retryAfterAtAttempt = endpoint.attempts;
+}
+
 function asksForLater(status: number): boolean {
   return status === 429 || status === 503 || status === 529;
 }

@@ -187,10 +187,13 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       }
       const abort = new AbortController();
       const stopListening = cancellation.onCancel(() => abort.abort(new CancelledError()));
+      /** The upstream's status is in: a later break is a broken answer, not a failure to connect. */
+      let answered = false;
       try {
         const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', ...dialects[target.dialect].authHeaders(target.apiKey), ...target.headers };
         if (requestId !== undefined) headers['x-request-id'] = requestId;
         const response = await poolFor(origin).request({ method: 'POST', path, headers, body, signal: abort.signal });
+        answered = true;
         // A count is a few bytes: a body longer than an error's limit is no count.
         const chunks: Buffer[] = [];
         let bytes = 0;
@@ -215,7 +218,8 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
         if (!parsed.ok) return { kind: 'error', status: 502, message: parsed.problem.message, fromUpstream: false, retryAfter: undefined };
         return { kind: 'count', inputTokens: parsed.value };
       } catch (error) {
-        return { kind: 'error', status: connectFailureStatus, message: cancellation.cancelled ? 'request cancelled' : describeNetworkError(error), fromUpstream: false, retryAfter: undefined };
+        if (cancellation.cancelled) return { kind: 'error', status: connectFailureStatus, message: 'request cancelled', fromUpstream: false, retryAfter: undefined };
+        return { kind: 'error', status: answered ? 502 : connectFailureStatus, message: answered ? `the upstream's answer broke: ${describeNetworkError(error)}` : describeNetworkError(error), fromUpstream: false, retryAfter: undefined };
       } finally {
         stopListening();
       }

@@ -160,9 +160,12 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
     for (let i = 0; i < count; i += 1) {
       const k = perPool.get(pool.id) ?? 0;
       perPool.set(pool.id, k + 1);
-      // Alternate upstream dialects over all replicas, so both are exercised even with one replica per pool.
+      // Upstream dialects alternate over each service's replicas, Anthropic's first: every route then
+      // has an Anthropic-dialect endpoint (only those give extended thinking and count tokens), and
+      // both dialects once it has two replicas.
       const ordinal = replicas.length;
-      replicas.push({ service, pool, option, id: `${pool.id}-${k}`, dialect: ordinal % 2 === 0 ? 'openai' : 'anthropic', seed: nthSeed(baseSeed, ordinal) });
+      const ofService = replicas.filter((replica) => replica.service === service).length;
+      replicas.push({ service, pool, option, id: `${pool.id}-${k}`, dialect: ofService % 2 === 0 ? 'anthropic' : 'openai', seed: nthSeed(baseSeed, ordinal) });
     }
   }
   for (const service of fleet.services) {

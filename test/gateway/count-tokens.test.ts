@@ -196,3 +196,74 @@ tenants:
     expect(proxy.arrivals).toHaveLength(2);
   });
 });
+
+describe('counted where the same request would be answered', () => {
+  /** An upstream that refuses every count with a 400 (as a server that cannot take the request would). */
+  const refusing = async (message: string): Promise<Awaited<ReturnType<typeof startScriptedUpstream>>> => {
+    const upstream = await startScriptedUpstream((res) => res.end(JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message } })), { status: 400, contentType: 'application/json' });
+    cleanups.push(() => upstream.close());
+    return upstream;
+  };
+
+  it('a thinking or image request skips endpoints that could not answer it (thinking: false, images: false)', async () => {
+    const limited = await refusing('this model takes no thinking and no images');
+    const replica = await startTestEmulator({ servedModelName: 'm' });
+    const full = await startCountingProxy(replica.url);
+    cleanups.push(() => replica.close(), () => full.close());
+    const config = gatewayConfig(`
+version: 1
+endpoints:
+  - { id: limited, url: "${limited.url}", dialect: anthropic, model: m, provider: p, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8, thinking: false, images: false }
+  - { id: full, url: "${full.url}", dialect: anthropic, model: m, provider: p, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 1, capacity: 8 }
+routes:
+  - { model: m, endpoints: [limited, full], policy: [cost] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 100000 }
+`);
+    const gatewayUrl = await gatewayFor(config);
+    const thinking = await countRequest(gatewayUrl, { model: 'm', thinking: { type: 'enabled', budget_tokens: 2048 }, messages: conversation.messages });
+    expect(thinking.status, await thinking.clone().text()).toBe(200);
+    const image = await countRequest(gatewayUrl, { model: 'm', messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==' } }, { type: 'text', text: 'what is this?' }] }] });
+    expect(image.status, await image.clone().text()).toBe(200);
+    expect(limited.arrivals()).toBe(0);
+    expect(full.arrivals).toHaveLength(2);
+    // A plain count goes to the cheapest, which could answer it.
+    expect((await countRequest(gatewayUrl, { model: 'm', messages: conversation.messages })).status).toBe(400);
+    expect(limited.arrivals()).toBe(1);
+  });
+
+  it('a window that fits the prompt first; a context-length refusal passes to a larger window', async () => {
+    const small = await refusing('prompt is too long: 6000 tokens > 1000 maximum');
+    const replica = await startTestEmulator({ servedModelName: 'm' });
+    const big = await startCountingProxy(replica.url);
+    cleanups.push(() => replica.close(), () => big.close());
+    const endpoints = (smallWindow: number): string => `
+version: 1
+endpoints:
+  - { id: small, url: "${small.url}", dialect: anthropic, model: m, provider: p, region: r1, jurisdiction: us, contextWindow: ${String(smallWindow)}, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: big, url: "${big.url}", dialect: anthropic, model: m, provider: p, region: r1, jurisdiction: us, contextWindow: 200000, marginalCostPerMillionTokens: 1, capacity: 8 }
+routes:
+  - { model: m, endpoints: [small, big], policy: [cost] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 100000 }
+`;
+    const long = { model: 'm', messages: [{ role: 'user', content: 'fleet '.repeat(5000) }] };
+    // The small window does not fit the prompt by the gateway's estimate: the big one counts it.
+    expect((await countRequest(await gatewayFor(gatewayConfig(endpoints(1000))), long)).status).toBe(200);
+    expect(small.arrivals()).toBe(0);
+    // Where the estimate says it fits but the upstream counts longer, its refusal passes on.
+    expect((await countRequest(await gatewayFor(gatewayConfig(endpoints(100_000))), long)).status).toBe(200);
+    expect(small.arrivals()).toBe(1);
+    expect(big.arrivals).toHaveLength(2);
+  });
+
+  it("an endpoint's Retry-After on a count ranks it last for what follows, as on an answer", async () => {
+    const busy = await startScriptedUpstream((res) => res.end('{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}'), { status: 429, contentType: 'application/json', headers: { 'retry-after': '30' } });
+    const replica = await startTestEmulator({ servedModelName: 'm' });
+    cleanups.push(() => busy.close(), () => replica.close());
+    const url = await gatewayFor(cheapestFirstConfig([[busy.url, 'anthropic'], [replica.url, 'anthropic']], apiKey, '{}'));
+    expect((await countRequest(url, { model: 'm', messages: conversation.messages })).status).toBe(200);
+    expect((await countRequest(url, { model: 'm', messages: conversation.messages })).status).toBe(200);
+    expect(busy.arrivals()).toBe(1);
+  });
+});

@@ -354,8 +354,11 @@ describe('token counts (routeTokenCount)', () => {
   ];
   const count = (endpoints: readonly EndpointView[], input: Partial<RouteInput> = {}): RouteDecision => routeTokenCount(request({ maxOutputTokens: 0, promptTokens: 5000, ...input }), endpoints, policyFor(endpoints, ['cost']), seededRandom(1));
 
-  it('only Anthropic-dialect endpoints that count, in the allowed jurisdictions, by policy; no window applies', () => {
-    expect(ranked(count(counting, { headerJurisdictions: ['us'] }))).toEqual(['us-claude-cheap', 'us-claude-tiny', 'us-claude']);
+  it('only Anthropic-dialect endpoints that count, in the allowed jurisdictions, by policy; windows that fit the prompt first, any when none does', () => {
+    expect(ranked(count(counting, { headerJurisdictions: ['us'] }))).toEqual(['us-claude-cheap', 'us-claude']);
+    expect(ranked(count(counting, { headerJurisdictions: ['us'], promptTokens: 10_000_000 }))).toEqual(['us-claude-cheap', 'us-claude-tiny', 'us-claude']);
+    // Nor an endpoint that could not answer the same request.
+    expect(ranked(count([...counting, endpoint('us-no-thinking', { dialect: 'anthropic', thinking: false, marginalCostPerMillionTokens: 0 })], { headerJurisdictions: ['us'], thinking: true }))).toEqual(['us-claude-cheap', 'us-claude']);
     expect(ranked(count(counting, { headerJurisdictions: ['eu'] }))).toEqual(['eu-claude']);
     expect(count(counting, { headerJurisdictions: ['jp'] })).toMatchObject({ ok: false, status: 503, code: 'jurisdiction' });
   });

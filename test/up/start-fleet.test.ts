@@ -151,7 +151,7 @@ describe('startFleet lifecycle', () => {
     }
   });
 
-  it('several replicas per allocation get ids pool-k, alternating dialects and distinct seeds; close() releases every port', async () => {
+  it('several replicas per allocation get ids pool-k, dialects alternating per service (Anthropic first) and distinct seeds; close() releases every port', async () => {
     const several = await startFleet(fleet, { port: 0, speed: 200, replicasPerPool: 2, plan: running.plan, seed: 100, apiKey: 'sy-test-key' });
     let closed = false;
     try {
@@ -160,10 +160,12 @@ describe('startFleet lifecycle', () => {
       expect(several.scaling.every((s) => s.emulators === 2)).toBe(true);
       for (const pool of ['gcp-usc1-v6e', 'aws-use1-h100', 'azure-weu-h100', 'gcp-euw4-v6e']) {
         expect(several.endpoints.filter((e) => e.pool === pool).map((e) => [e.id, e.dialect])).toEqual([
-          [`${pool}-0`, 'openai'],
-          [`${pool}-1`, 'anthropic'],
+          [`${pool}-0`, 'anthropic'],
+          [`${pool}-1`, 'openai'],
         ]);
       }
+      // Every route has an Anthropic-dialect endpoint: only those give thinking and count tokens.
+      for (const route of several.routes) expect(route.endpoints.some((id) => several.endpoints.find((e) => e.id === id)?.dialect === 'anthropic')).toBe(true);
       expect(several.endpoints.map((e) => e.seed)).toEqual([100, 101, 102, 103, 104, 105, 106, 107]);
       expect((await fetch(`${several.url}/healthz`)).status).toBe(200);
       const urls = [several.url, ...several.endpoints.map((e) => e.url)];
