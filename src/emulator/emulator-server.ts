@@ -91,7 +91,8 @@ export interface RunningEmulator {
   close(): Promise<void>;
 }
 
-const maxChatBodyBytes = 8 * 1024 * 1024;
+// Above the gateway's default limit (Anthropic's 32 MB), with room for what its translation adds.
+const maxChatBodyBytes = 40 * 1024 * 1024;
 const maxAdminBodyBytes = 64 * 1024;
 
 /** Resolves the profile an emulator would run with, or the reason it cannot run. */

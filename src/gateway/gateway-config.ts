@@ -203,7 +203,9 @@ export const gatewayConfigSchema = z.strictObject({
   tenants: z.array(tenantConfigSchema).min(1, 'at least one tenant'),
   // prefault (not default) so the inner defaults are filled in when the block is absent.
   resilience: resilienceConfigSchema.prefault({}),
-  limits: z.strictObject({ maxBodyBytes: count(1 << 30).default(1_048_576) }).prefault({}),
+  // Anthropic's own limit for a Messages request (32 MB): Claude Code's requests carry 115 KB or more
+  // of tools and prompts before any conversation, and screenshots and PDFs go inline.
+  limits: z.strictObject({ maxBodyBytes: count(1 << 30).default(32 * 1024 * 1024) }).prefault({}),
   logging: z.strictObject({ logPrompts: z.boolean().default(false) }).prefault({}),
 });
 

@@ -475,6 +475,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       if ((req.method === 'GET' || req.method === 'HEAD') && path === '/healthz') return draining ? sendJson(res, 503, { status: 'shutting down' }, { ...headers, connection: 'close' }) : sendJson(res, 200, { status: 'ok' }, headers);
       // The read-only paths answer GET and HEAD (RFC 9110, 9.3.2: Node sends a HEAD answer's headers only).
       const reading = req.method === 'GET' || req.method === 'HEAD';
+      // The root, which clients touch to warm a connection (Claude Code sends HEAD / at start): what is served here.
+      if (reading && path === '/') return sendJson(res, 200, { service: 'switchyard gateway', serves: servedPaths }, headers);
       if (!reading && (path === '/healthz' || path === '/metrics' || path === '/v1/models' || path.startsWith('/v1/models/'))) {
         throw new ClientError(405, 'invalid_request', `${quoteIdentifier(path)} takes GET or HEAD`, { headers: { allow: 'GET, HEAD' } });
       }

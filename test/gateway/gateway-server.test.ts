@@ -416,11 +416,14 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
   });
 
   it('the read-only paths answer HEAD with their headers and no body', async () => {
-    for (const path of ['/v1/models', '/v1/models/frontier', '/metrics', '/healthz']) {
+    for (const path of ['/v1/models', '/v1/models/frontier', '/metrics', '/healthz', '/']) {
       const response = await fetch(`${url}${path}`, { method: 'HEAD', headers: { authorization: `Bearer ${usKey}` } });
       expect(response.status).toBe(200);
       expect(await response.text()).toBe('');
     }
+    // The root (which Claude Code touches at start, without a key) says what is served.
+    const root = await fetch(`${url}/`);
+    expect(await root.json()).toEqual({ service: 'switchyard gateway', serves: expect.stringContaining('POST /v1/messages/count_tokens') });
   });
 
   it('a client that leaves in the middle of its body is a 499, never counted as the gateway\'s 500', async () => {
