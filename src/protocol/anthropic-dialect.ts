@@ -710,12 +710,13 @@ export const anthropicDialect: Dialect = {
     // nothing to the model, and Anthropic joins the turns of one role it may leave side by side.
     // Tool calls and tool results say something, even without text.
     const said = withUniqueCallIds(request.messages).filter((m) => m.role !== 'system' && (saysSomething(m) || m.thinking !== undefined));
-    // Only turns without text: sent as they are (and refused), not turned into the system prompt alone.
-    const turns = anthropicTurns(said.length > 0 ? said : request.messages.filter((m) => m.role !== 'system'));
+    const turns = anthropicTurns(said);
     // Anthropic refuses a stop sequence of whitespace alone, which OpenAI accepts; the gateway's own
     // guard applies every stop sequence to the answer, so such a one is applied there only.
     const stops = request.stop.filter((stop) => stop.trim() !== '');
-    // Anthropic needs at least one turn; an OpenAI request of system messages alone becomes one user turn.
+    // Anthropic needs at least one turn: an OpenAI request whose other turns say nothing (system
+    // messages and an empty user turn, as agent SDKs send for an empty input) becomes one user turn
+    // of its system prompt, which is what an OpenAI-dialect upstream's model answers.
     const alone = turns.length === 0;
     return {
       model: request.model,

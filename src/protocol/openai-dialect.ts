@@ -4,6 +4,7 @@ import {
   defaultMaxOutputTokens,
   isCutShort,
   maxStopSequenceChars,
+  saysSomething,
   tokenCount,
   upstreamErrorDetail,
   type ChatEvent,
@@ -713,6 +714,8 @@ export const openaiDialect: Dialect = {
     const responseFormat = responseFormatOf(r.response_format);
     // OpenAI's strict mode refuses other schemas; refused here for every upstream alike, in its words.
     if (options.asServer !== true) {
+      // Anthropic refuses a conversation that says nothing, which OpenAI answers: refused for every upstream alike.
+      if (!messages.some(saysSomething)) return { ok: false, problem: { status: 400, kind: 'invalid_request', param: 'messages', message: 'messages: every message is empty: the model would be asked nothing (send some text, or a system prompt)' } };
       const strictProblem = strictSchemaProblem(responseFormat, tools);
       if (strictProblem !== undefined) return { ok: false, problem: { status: 400, kind: 'invalid_request', param: strictProblem.param, message: `${strictProblem.param}: strict schemas must close every object (additionalProperties: false) and list all its properties in required (write an optional one as nullable)` } };
     }

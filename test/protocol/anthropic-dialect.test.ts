@@ -96,8 +96,12 @@ describe('anthropic dialect: what Anthropic refuses and OpenAI callers may send'
   it('turns without visible text are left out', () => {
     const messages: ChatRequest['messages'] = [{ role: 'system', content: 'be terse' }, { role: 'user', content: 'hi' }, { role: 'assistant', content: '' }, { role: 'user', content: ' \n' }, { role: 'user', content: 'again' }];
     expect(anthropicDialect.encodeRequest({ ...base, messages })).toMatchObject({ system: 'be terse', messages: [{ role: 'user', content: 'hi' }, { role: 'user', content: 'again' }] });
-    // With nothing but such turns they are sent as they are: the system prompt does not become the question.
-    expect(anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'system', content: 'be terse' }, { role: 'user', content: ' ' }] })).toMatchObject({ system: 'be terse', messages: [{ role: 'user', content: ' ' }] });
+    // With nothing but such turns besides the system prompt (an agent SDK's empty input), the system
+    // prompt is the one user turn, as for a request of system messages alone: what an OpenAI-dialect
+    // upstream's model answers, where Anthropic would refuse the empty turn.
+    const encoded = anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'system', content: 'be terse' }, { role: 'user', content: ' ' }] });
+    expect(encoded).toMatchObject({ messages: [{ role: 'user', content: 'be terse' }] });
+    expect(encoded).not.toHaveProperty('system');
   });
 
   it('stop sequences of whitespace alone are left to the gateway, the others sent', () => {

@@ -27,8 +27,12 @@ describe('parsing requests into canonical messages', () => {
     expect(messagesOf(anthropicDialect.parseRequest({ model: 'm', max_tokens: 5, system: '', messages: [user] }))).toEqual([user]);
     expect(messagesOf(anthropicDialect.parseRequest({ model: 'm', max_tokens: 5, system: [], messages: [user] }))).toEqual([user]);
     expect(messagesOf(openaiDialect.parseRequest({ model: 'm', messages: [{ role: 'system', content: '' }, user] }))).toEqual([user]);
-    // ...unless it is all there is: the request still has its one message.
-    expect(messagesOf(openaiDialect.parseRequest({ model: 'm', messages: [{ role: 'developer', content: '' }] }))).toEqual([{ role: 'system', content: '' }]);
+    // ...unless it is all there is: a model server takes the request with its one message...
+    expect(messagesOf(openaiDialect.parseRequest({ model: 'm', messages: [{ role: 'developer', content: '' }] }, { asServer: true }))).toEqual([{ role: 'system', content: '' }]);
+    // ...and the gateway refuses a conversation that says nothing, which Anthropic-dialect upstreams would refuse.
+    for (const messages of [[{ role: 'developer', content: '' }], [{ role: 'user', content: '' }], [{ role: 'system', content: ' ' }, { role: 'user', content: '\n' }]]) {
+      expect(openaiDialect.parseRequest({ model: 'm', messages })).toMatchObject({ ok: false, problem: { status: 400, param: 'messages', message: expect.stringContaining('every message is empty') } });
+    }
   });
 });
 
