@@ -290,7 +290,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           ...structuredOutput,
           ...(hasImages ? { hasImages } : {}),
           ...(imageUrls === undefined ? {} : { imageUrls }),
-          ...(request.thinking === undefined ? {} : { thinking: true }),
+          ...(request.thinking?.type === 'enabled' ? { thinking: true } : {}),
           // A resumed answer is a continuation: it goes only where prefills are taken.
           ...(context.resumed !== undefined ? { trailingAssistant: 'continue' as const } : { ...(trailingAssistant === undefined ? {} : { trailingAssistant }), ...(joinedTrailingAssistant === undefined ? {} : { joinedTrailingAssistant }) }),
         }),
@@ -406,7 +406,7 @@ export function createGateway(options: GatewayOptions): Gateway {
               ...structuredOutput,
               ...(hasImages ? { hasImages } : {}),
               ...(imageUrls === undefined ? {} : { imageUrls }),
-              ...(request.thinking === undefined ? {} : { thinking: true }),
+              ...(request.thinking?.type === 'enabled' ? { thinking: true } : {}),
             }),
           },
           request,

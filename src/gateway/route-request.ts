@@ -137,7 +137,10 @@ export interface RouteInput {
   readonly hasImages?: boolean;
   /** Some of its images are URLs, for the upstream to fetch: 'local' when one's host is plainly not public. */
   readonly imageUrls?: 'public' | 'local';
-  /** The request asks for extended thinking. */
+  /**
+   * The request asks for extended thinking it must get (`enabled`: the answer starts with a thinking
+   * block). Adaptive thinking, where the model decides whether to think, is no requirement.
+   */
   readonly thinking?: boolean;
 }
 
@@ -453,7 +456,7 @@ function formatAfterPrefillFailure(request: RouteInput, allowed: ReadonlySet<str
 }
 
 function thinkingFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {
-  const message = `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} gives extended thinking (Anthropic-dialect endpoints only, not marked thinking: false): send the request without thinking, or ask the operator for a route to a model that thinks`;
+  const message = `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} gives extended thinking (Anthropic-dialect endpoints only, not marked thinking: false): send thinking of type adaptive (the model then decides whether to think, and any endpoint may answer) or disabled, or ask the operator for a route to a model that thinks`;
   return { ok: false, status: 400, code: 'thinking', message, param: 'thinking' };
 }
 

@@ -726,7 +726,8 @@ export const anthropicDialect: Dialect = {
       messages: alone ? [{ role: 'user', content: system }] : turns,
       ...anthropicTools(request),
       ...outputConfig(request),
-      ...(request.thinking === undefined ? {} : { thinking: { ...(request.thinking.type === 'enabled' ? { type: 'enabled', budget_tokens: request.thinking.budgetTokens } : { type: 'adaptive' }), ...(request.thinking.display === undefined ? {} : { display: request.thinking.display }) } }),
+      // An endpoint without thinking (withoutThinking) is sent none: only adaptive thinking, which the model may skip, reaches one.
+      ...(request.thinking === undefined || options.withoutThinking === true ? {} : { thinking: { ...(request.thinking.type === 'enabled' ? { type: 'enabled', budget_tokens: request.thinking.budgetTokens } : { type: 'adaptive' }), ...(request.thinking.display === undefined ? {} : { display: request.thinking.display }) } }),
       ...(request.temperature === undefined ? {} : { temperature: Math.min(1, request.temperature) }),
       // Claude 4.5 and later refuse temperature and top_p together ("use only one"), which OpenAI
       // clients often send: temperature is kept, as Anthropic advises altering one of them only.

@@ -70,6 +70,24 @@ describe('extended thinking, Anthropic caller, Anthropic-dialect upstream', () =
     const plain = await client.messages.create({ model: 'openai-upstream', max_tokens: 50, messages: [...question.messages, { role: 'assistant', content: [{ type: 'thinking', thinking: 'hmm', signature: 'sig' }, { type: 'text', text: 'Frankfurt.' }] }, { role: 'user', content: 'Why?' }] });
     expect(plain.content[0]?.type).toBe('text');
   });
+
+  it('adaptive thinking (the model decides) is no requirement: an endpoint without thinking answers it, sent no thinking', async () => {
+    const adaptive = { ...question, thinking: { type: 'adaptive' as const } };
+    // Through an OpenAI-dialect upstream (as Claude Code's default request reaches an open model on vLLM).
+    const viaOpenai = await client.messages.create({ ...adaptive, model: 'openai-upstream' });
+    expect(viaOpenai.content.map((block) => block.type)).toEqual(['text']);
+    // Through an Anthropic-dialect endpoint marked thinking: false, which is sent no thinking field.
+    const upstream = await startScriptedUpstream((res) => res.end(JSON.stringify({ id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [{ type: 'text', text: 'Frankfurt.' }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 12, output_tokens: 3 } })), { status: 200, contentType: 'application/json' });
+    cleanups.push(() => upstream.close());
+    const gateway = createGateway({ config: cheapestFirstConfig([[upstream.url, 'anthropic']], apiKey, '{}', ', thinking: false'), logger: false });
+    cleanups.push(() => gateway.close());
+    const noThinking = new Anthropic({ apiKey, baseURL: await gateway.listen(0, '127.0.0.1'), maxRetries: 0 });
+    const answer = await noThinking.messages.create({ ...adaptive, model: 'm' });
+    expect(answer.content).toEqual([{ type: 'text', text: 'Frankfurt.' }]);
+    expect(upstream.bodies[0]).not.toHaveProperty('thinking');
+    // Thinking it must get (enabled) is still refused there.
+    await expect(noThinking.messages.create({ ...question, model: 'm' })).rejects.toMatchObject({ status: 400, error: { error: { message: expect.stringContaining('send thinking of type adaptive') } } });
+  });
 });
 
 describe('a stream that breaks after thinking began', () => {
