@@ -69,7 +69,8 @@ const thinkingConfig = z.discriminatedUnion(
 const toolResultBlock = z.looseObject({
   type: z.literal('tool_result'),
   tool_use_id: z.string().regex(toolCallIdPattern, toolCallIdRule),
-  content: z.union([z.string(), z.array(textBlock)], { error: unsupportedContent('block') }).optional(),
+  // Blocks are read one by one after the schema (see readToolResult): text and images, as a tool returns them.
+  content: z.union([z.string(), z.array(z.unknown())], { error: unsupportedContent('block', 'content', ['text', 'image']) }).optional(),
   is_error: z.boolean().optional(),
   cache_control: cacheControl,
 });
@@ -293,10 +294,9 @@ function readConversation(system: z.infer<typeof systemContent> | undefined, tur
         if (parts.length > 0) return refusal(`${path}.content.${String(blockIndex)}`, "tool_result blocks come first in a user turn, before any text, as the Messages API requires");
         const parsed = toolResultBlock.safeParse(block);
         if (!parsed.success) return blockRefusal(parsed.error, ['messages', index, 'content', blockIndex]);
-        const result = parsed.data;
-        // A breakpoint on a block of the result's content is kept on the result (its content is one text).
-        const resultCache = cacheOf(result.cache_control) ?? (Array.isArray(result.content) ? result.content.map((block) => cacheOf(block.cache_control)).findLast((cache) => cache !== undefined) : undefined);
-        results.push({ role: 'tool', content: result.content === undefined ? '' : textOf(result.content), toolCallId: result.tool_use_id, ...(result.is_error === true ? { isError: true } : {}), ...(resultCache === undefined ? {} : { cache: resultCache }) });
+        const read = readToolResult(parsed.data, ['messages', index, 'content', blockIndex]);
+        if (!read.ok) return read;
+        results.push(read.value);
       } else {
         const parsed = textBlock.safeParse(block);
         // A text block's bad field is named at its path; documents, thinking...: refused, naming the block's type.
@@ -325,6 +325,39 @@ function readConversation(system: z.infer<typeof systemContent> | undefined, tur
     }
   }
   return { ok: true, value: { messages, paths } };
+}
+
+/**
+ * A tool_result block as a canonical 'tool' message: its text joined (one block per line), and its
+ * text and images in order as parts when it returned an image (a screenshot, a page read). A
+ * breakpoint on a block of its content is kept on the result.
+ */
+function readToolResult(result: z.infer<typeof toolResultBlock>, path: readonly (string | number)[]): Parsed<ChatMessage> {
+  const texts: string[] = [];
+  const parts: ContentPart[] = [];
+  let cache = cacheOf(result.cache_control);
+  const blocks = result.content === undefined ? [] : typeof result.content === 'string' ? [{ type: 'text', text: result.content }] : result.content;
+  for (const [blockIndex, block] of blocks.entries()) {
+    const type = isPlainObject(block) ? block.type : undefined;
+    if (type === 'image') {
+      const parsed = imageBlock.safeParse(block);
+      if (!parsed.success) return blockRefusal(parsed.error, [...path, 'content', blockIndex]);
+      const source = parsed.data.source;
+      const reading = source.type === 'url' ? readWebImage(source.url) : readBase64Image(source.media_type, source.data);
+      if (!reading.ok) return refusal(`${path.join('.')}.content.${String(blockIndex)}.source`, reading.problem);
+      parts.push({ type: 'image', source: reading.source });
+      cache = cacheOf(parsed.data.cache_control) ?? cache;
+      continue;
+    }
+    const parsed = textBlock.safeParse(block);
+    if (!parsed.success && type === 'text') return blockRefusal(parsed.error, [...path, 'content', blockIndex]);
+    if (!parsed.success) return refusal(`${path.join('.')}.content`, unsupportedContent('block', 'content', ['text', 'image'])({ input: [block] }));
+    texts.push(parsed.data.text);
+    parts.push({ type: 'text', text: parsed.data.text });
+    cache = cacheOf(parsed.data.cache_control) ?? cache;
+  }
+  const images = parts.some((part) => part.type === 'image');
+  return { ok: true, value: { role: 'tool', content: texts.join('\n'), toolCallId: result.tool_use_id, ...(images ? { parts } : {}), ...(result.is_error === true ? { isError: true } : {}), ...(cache === undefined ? {} : { cache }) } };
 }
 
 /**
@@ -444,7 +477,7 @@ function inputOf(argumentsText: string): Record<string, unknown> {
 type AnthropicBlock = (
   | { readonly type: 'text'; readonly text: string }
   | { readonly type: 'tool_use'; readonly id: string; readonly name: string; readonly input: Record<string, unknown> }
-  | { readonly type: 'tool_result'; readonly tool_use_id: string; readonly content?: string; readonly is_error?: true }
+  | { readonly type: 'tool_result'; readonly tool_use_id: string; readonly content?: string | readonly AnthropicBlock[]; readonly is_error?: true }
   | { readonly type: 'image'; readonly source: { readonly type: 'base64'; readonly media_type: string; readonly data: string } | { readonly type: 'url'; readonly url: string } }
   | ThinkingBlock
 ) & { readonly cache_control?: ReturnType<typeof wireCache> };
@@ -505,9 +538,10 @@ function userBlocks(message: ChatMessage): AnthropicBlock[] {
   });
 }
 
-/** A 'tool' message as a tool_result block: an empty result has no content, and is_error is sent only when true. */
+/** A 'tool' message as a tool_result block: an empty result has no content, one with images its blocks, and is_error is sent only when true. */
 function toolResultOf(message: ChatMessage): AnthropicBlock {
-  return { type: 'tool_result', tool_use_id: message.toolCallId ?? '', ...(message.content === '' ? {} : { content: message.content }), ...(message.isError === true ? { is_error: true as const } : {}), ...(message.cache === undefined ? {} : { cache_control: wireCache(message.cache) }) };
+  const content = message.parts === undefined ? (message.content === '' ? {} : { content: message.content }) : { content: userBlocks(message) };
+  return { type: 'tool_result', tool_use_id: message.toolCallId ?? '', ...content, ...(message.isError === true ? { is_error: true as const } : {}), ...(message.cache === undefined ? {} : { cache_control: wireCache(message.cache) }) };
 }
 
 /**

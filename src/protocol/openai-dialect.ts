@@ -541,6 +541,26 @@ function joinedCachedSystem(messages: readonly ChatMessage[]): readonly ChatMess
   return joined;
 }
 
+/**
+ * Canonical messages in OpenAI's form. A tool message holds text only there: the images tool results
+ * returned (an Anthropic caller's screenshot, say) follow the results, in a user message of their
+ * own, as OpenAI advises for images a tool returns.
+ */
+function wireMessages(messages: readonly ChatMessage[]): unknown[] {
+  const wired: unknown[] = [];
+  let images: ContentPart[] = [];
+  for (const [index, message] of messages.entries()) {
+    wired.push(wireMessage(message));
+    if (message.role !== 'tool') continue;
+    for (const part of message.parts ?? []) if (part.type === 'image') images.push(part);
+    if (images.length > 0 && messages[index + 1]?.role !== 'tool') {
+      wired.push({ role: 'user', content: [{ type: 'text', text: 'The images the tool results above returned:' }, ...images.map(wirePart)] });
+      images = [];
+    }
+  }
+  return wired;
+}
+
 /** A canonical message in OpenAI's form: a tool result, an assistant turn's calls (content null when it said nothing else). */
 function wireMessage(message: ChatMessage): unknown {
   if (message.role === 'tool') {
@@ -755,7 +775,7 @@ export const openaiDialect: Dialect = {
   encodeRequest(request: ChatRequest, options: EncodeOptions = {}): unknown {
     return {
       model: request.model,
-      messages: joinedCachedSystem(request.messages).map(wireMessage),
+      messages: wireMessages(joinedCachedSystem(request.messages)),
       // Tool choice and parallel_tool_calls only with tools: OpenAI refuses them alone.
       ...(request.tools === undefined || request.tools.length === 0
         ? {}

@@ -81,6 +81,27 @@ describe('an Anthropic client showing images', () => {
   }
 });
 
+describe('an Anthropic client whose tool returned an image (a screenshot, a file read)', () => {
+  const client = (): Anthropic => new Anthropic({ apiKey, baseURL: fleet.url, maxRetries: 0 });
+  const tools: Anthropic.Tool[] = [{ name: 'read_file', description: 'Reads a file', input_schema: { type: 'object', properties: { path: { type: 'string' } } } }];
+  const messages: Anthropic.MessageParam[] = [
+    { role: 'user', content: 'What is in chart.png?' },
+    { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_read', name: 'read_file', input: { path: 'chart.png' } }] },
+    { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_read', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } }] }] },
+  ];
+
+  for (const model of upstreams) {
+    it(`gets an answer over ${model}, the image counted in its input tokens, and the conversation goes on`, async () => {
+      const answer = await client().messages.create({ model, max_tokens: 20, tools, tool_choice: { type: 'none' }, messages });
+      expect(answer.content[0]?.type).toBe('text');
+      expect(answer.usage.input_tokens).toBeGreaterThanOrEqual(imageTokenEstimate);
+      // Every later request sends the image again: it must keep being taken.
+      const next = await client().messages.create({ model, max_tokens: 20, tools, tool_choice: { type: 'none' }, messages: [...messages, { role: 'assistant', content: answer.content }, { role: 'user', content: 'And now?' }] });
+      expect(next.content[0]?.type).toBe('text');
+    });
+  }
+});
+
 it('an endpoint marked images: false is passed over for a request with images, which gets a 400 where none other serves', async () => {
   const replica = await startTestEmulator({ servedModelName: 'm' });
   const config = cheapestFirstConfig([[replica.url, 'openai']], apiKey, '{ retries: 0 }', ', images: false');

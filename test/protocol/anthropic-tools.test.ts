@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
+import { openaiDialect } from '../../src/protocol/openai-dialect.js';
 import type { ChatEvent, ChatMessage, ChatRequest, ChatResult, RequestProblem } from '../../src/protocol/chat.js';
 
 /** Tool use in the Anthropic Messages dialect: requests both ways, answers both ways, streams both ways. */
@@ -29,6 +30,30 @@ const answeredCall = [
   { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } }] },
   { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: '18C' }] },
 ];
+
+describe('anthropic tools: images a tool returns', () => {
+  const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+  const screenshot = { type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } };
+  const request = parsed(body({ tools: [weatherTool], messages: [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'text', text: 'the map:' }, screenshot] }, { type: 'text', text: 'what does it show?' }] }] }));
+
+  it('are read into the tool result, text and image in order', () => {
+    expect(request.messages[2]).toEqual({ role: 'tool', content: 'the map:', toolCallId: 'toolu_1', parts: [{ type: 'text', text: 'the map:' }, { type: 'image', source: { type: 'base64', mediaType: 'image/png', data: png } }] });
+  });
+
+  it('go back inside the tool result to an Anthropic-dialect upstream', () => {
+    const encoded = anthropicDialect.encodeRequest(request) as { messages: unknown[] };
+    expect(encoded.messages[2]).toEqual({ role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'text', text: 'the map:' }, screenshot] }, { type: 'text', text: 'what does it show?' }] });
+  });
+
+  it('follow the tool results in a user message of their own to an OpenAI-dialect upstream, whose tool messages hold text only', () => {
+    const encoded = openaiDialect.encodeRequest(request) as { messages: unknown[] };
+    expect(encoded.messages.slice(2)).toEqual([
+      { role: 'tool', tool_call_id: 'toolu_1', content: 'the map:' },
+      { role: 'user', content: [{ type: 'text', text: 'The images the tool results above returned:' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } }] },
+      { role: 'user', content: 'what does it show?' },
+    ]);
+  });
+});
 
 describe('anthropic tools: parsing the tools offered', () => {
   it("a caller's tools become canonical tools: input_schema is the parameters; type 'custom' is accepted and cache_control kept as a breakpoint", () => {
@@ -197,10 +222,16 @@ describe('anthropic tools: parsing tool_use and tool_result blocks', () => {
     ['a tool_use without input', [answeredCall[0], { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather' }] }], 'messages.1.content.0.input', 'must be an object: the arguments the tool was called with'],
     ['a tool_result id with a slash', [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'a/b' }] }], 'messages.2.content.0.tool_use_id', "a tool call id is 1 to 256 letters, digits, '_' or '-'"],
     [
-      'an image in a tool result',
+      'an image without a source in a tool result',
       [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'image', source: {} }] }] }],
+      'messages.2.content.0.content.0.source.type',
+      'an image\'s source is {"type": "base64", "media_type": ..., "data": ...} or {"type": "url", "url": ...} (files uploaded to Anthropic are not supported by this gateway)',
+    ],
+    [
+      'a document in a tool result',
+      [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'document', source: {} }] }] }],
       'messages.2.content.0.content',
-      'content must be a string or an array of text blocks ({"type": "text", "text": "..."}): \'image\' blocks are not supported by this gateway yet',
+      'content must be a string or an array of text and image blocks ({"type": "text", "text": "..."}): \'document\' blocks are not supported by this gateway yet',
     ],
     ['an is_error that is no boolean', [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', is_error: 'yes' }] }], 'messages.2.content.0.is_error', 'must be a boolean, got a string'],
     ['a document beside a tool result', [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1' }, { type: 'document', source: {} }] }], 'messages.2.content', 'content must be a string or an array of text and image blocks ({"type": "text", "text": "..."}): \'document\' blocks are not supported by this gateway yet'],
