@@ -337,6 +337,7 @@ export function routeFailureError(core: Pick<GatewayCore, 'metrics' | 'endpoints
     case 'structured_output':
       return new ClientError(decision.status, 'invalid_request', decision.message, { param: decision.param ?? 'response_format' });
     case 'images':
+    case 'pdfs':
       return new ClientError(decision.status, 'invalid_request', decision.message, { param: 'messages' });
     case 'thinking':
       return new ClientError(decision.status, 'invalid_request', decision.message, { param: 'thinking' });

@@ -86,6 +86,12 @@ export const endpointConfigSchema = z.strictObject({
    */
   imageUrls: z.preprocess((value) => (value === false ? 'none' : value === true ? 'public' : value), z.enum(['public', 'any', 'none'])).default('public'),
   /**
+   * Whether the upstream reads PDF documents (Anthropic's document blocks, OpenAI's file parts).
+   * Unset: Anthropic-dialect endpoints do (Anthropic reads them), OpenAI-dialect ones do not (vLLM and
+   * SGLang take no files; set true for OpenAI's own API). Requests with PDFs go only where they are read.
+   */
+  pdfs: z.boolean().optional(),
+  /**
    * Anthropic-dialect endpoints only: whether the model gives extended thinking (Claude 3.7 and
    * later). false keeps requests that ask for it away from the endpoint.
    */

@@ -3,7 +3,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ChatRequest } from '../protocol/chat.js';
-import { defaultMaxOutputTokens, estimatePromptTokens, hasVisibleText, imageCount, lastSpokenTurn, promptText } from '../protocol/chat.js';
+import { defaultMaxOutputTokens, estimatePromptTokens, hasVisibleText, imageCount, lastSpokenTurn, pdfCount, promptText } from '../protocol/chat.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { anthropicDialect, anthropicTokenCounting } from '../protocol/anthropic-dialect.js';
@@ -250,6 +250,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const prefixKey = prefixKeyOf(request.messages);
       const hasImages = imageCount(request.messages) > 0;
       const imageUrls = hasImages ? imageUrlsOf(request) : undefined;
+      const hasPdfs = pdfCount(request.messages) > 0;
       // Read once: routeInput runs on every attempt, retry, hedge and resume.
       const structuredOutput = structuredOutputOf(request);
       // How the request ends as each dialect's upstream receives it: OpenAI-dialect upstreams get the
@@ -289,6 +290,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           ...(request.tools !== undefined && (request.toolChoice === undefined || request.toolChoice.type === 'auto') ? { needsAutoToolChoice: true } : {}),
           ...structuredOutput,
           ...(hasImages ? { hasImages } : {}),
+          ...(hasPdfs ? { hasPdfs } : {}),
           ...(imageUrls === undefined ? {} : { imageUrls }),
           ...(request.thinking?.type === 'enabled' ? { thinking: true } : {}),
           // A resumed answer is a continuation: it goes only where prefills are taken.
@@ -376,6 +378,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const structuredOutput = structuredOutputOf(request);
       const hasImages = imageCount(request.messages) > 0;
       const imageUrls = hasImages ? imageUrlsOf(request) : undefined;
+      const hasPdfs = pdfCount(request.messages) > 0;
       let clientGone = false;
       const onClose = (): void => {
         if (res.writableFinished) return;
@@ -405,6 +408,7 @@ export function createGateway(options: GatewayOptions): Gateway {
               excludeEndpoints: tried,
               ...structuredOutput,
               ...(hasImages ? { hasImages } : {}),
+              ...(hasPdfs ? { hasPdfs } : {}),
               ...(imageUrls === undefined ? {} : { imageUrls }),
               ...(request.thinking?.type === 'enabled' ? { thinking: true } : {}),
             }),

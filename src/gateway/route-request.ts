@@ -135,6 +135,8 @@ export interface RouteInput {
   readonly structuredOutput?: 'json_object' | 'json_schema' | 'strict_tools';
   /** The request shows the model images. */
   readonly hasImages?: boolean;
+  /** The request shows the model PDF documents. */
+  readonly hasPdfs?: boolean;
   /** Some of its images are URLs, for the upstream to fetch: 'local' when one's host is plainly not public. */
   readonly imageUrls?: 'public' | 'local';
   /**
@@ -152,7 +154,7 @@ export interface RoutingPolicy {
   readonly panic: boolean;
 }
 
-export type RouteFailureCode = 'no_route' | 'jurisdiction' | 'prefill' | 'auto_tool_choice' | 'structured_output' | 'images' | 'thinking' | 'token_counting' | 'context' | 'unavailable';
+export type RouteFailureCode = 'no_route' | 'jurisdiction' | 'prefill' | 'auto_tool_choice' | 'structured_output' | 'images' | 'pdfs' | 'thinking' | 'token_counting' | 'context' | 'unavailable';
 
 export type RouteDecision =
   | { readonly ok: true; readonly ranked: EndpointView[]; /** Ranked despite open circuits (see PANIC above). */ readonly panic: boolean }
@@ -222,6 +224,7 @@ function partsKey(parts: readonly ContentPart[]): string {
     .map((part) => {
       if (part.type === 'text') return part.text;
       const source = part.source;
+      if (source.type === 'text') return `<document ${source.text}>`;
       if (source.type === 'url') return `<image ${source.url.slice(0, 256)}>`;
       const middle = Math.floor(source.data.length / 2);
       return `<image ${String(source.data.length)} ${source.data.slice(middle, middle + 32)}>`;
@@ -264,7 +267,9 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   if (formatting.length === 0) return formatAfterPrefillFailure(request, allowed);
   const seeing = request.hasImages === true ? formatting.filter((endpoint) => endpoint.images && fetches(endpoint, request.imageUrls)) : formatting;
   if (seeing.length === 0) return imagesFailure(request, allowed);
-  const thinking = request.thinking === true ? seeing.filter((endpoint) => endpoint.dialect === 'anthropic' && endpoint.thinking) : seeing;
+  const reading = request.hasPdfs === true ? seeing.filter(readsPdfs) : seeing;
+  if (reading.length === 0) return pdfsFailure(request, allowed);
+  const thinking = request.thinking === true ? reading.filter((endpoint) => endpoint.dialect === 'anthropic' && endpoint.thinking) : seeing;
   if (thinking.length === 0) return thinkingFailure(request, allowed);
   const needed = request.promptTokens + request.maxOutputTokens;
   const fitting = fitContext(thinking, needed);
@@ -295,7 +300,9 @@ export function routeTokenCount(request: RouteInput, endpoints: readonly Endpoin
   if (thinking.length === 0) return thinkingFailure(request, allowed);
   const seeing = request.hasImages === true ? thinking.filter((endpoint) => endpoint.images && fetches(endpoint, request.imageUrls)) : thinking;
   if (seeing.length === 0) return imagesFailure(request, allowed);
-  const constraining = request.structuredOutput === undefined ? seeing : seeing.filter((endpoint) => constrains(endpoint, request.structuredOutput));
+  const reading = request.hasPdfs === true ? seeing.filter(readsPdfs) : seeing;
+  if (reading.length === 0) return pdfsFailure(request, allowed);
+  const constraining = request.structuredOutput === undefined ? reading : reading.filter((endpoint) => constrains(endpoint, request.structuredOutput));
   if (constraining.length === 0) return structuredOutputFailure(request, allowed);
   const fitting = fitContext(constraining, request.promptTokens);
   const windowed = fitting.length > 0 ? fitting : constraining;
@@ -326,6 +333,11 @@ function takesEnding(endpoint: EndpointView, ending: 'continue' | 'answer' | und
 /** Whether an endpoint constrains output as a request needs: Anthropic's API has schemas, but no JSON mode. */
 function constrains(endpoint: EndpointView, needed: RouteInput['structuredOutput']): boolean {
   return endpoint.structuredOutputs && (needed !== 'json_object' || endpoint.dialect !== 'anthropic');
+}
+
+/** Whether the endpoint reads PDFs: as configured, else Anthropic-dialect ones (Anthropic reads them; vLLM and SGLang do not). */
+function readsPdfs(endpoint: EndpointView): boolean {
+  return endpoint.pdfs ?? endpoint.dialect === 'anthropic';
 }
 
 /** Whether the endpoint may be given the request's image URLs to fetch. */
@@ -463,6 +475,11 @@ function thinkingFailure(request: RouteInput, allowed: ReadonlySet<string>): Rou
 function tokenCountingFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {
   const message = `token counting for model ${quoteIdentifier(request.model)} is not served here: no endpoint in jurisdictions ${list(allowed)} counts tokens (Anthropic-dialect endpoints only, not marked tokenCounting: false); each answer's usage has its input tokens`;
   return { ok: false, status: 404, code: 'token_counting', message };
+}
+
+function pdfsFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {
+  const message = `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} reads PDF documents (Anthropic-dialect endpoints, and others marked pdfs: true): send the document's text instead, or ask the operator for a route whose endpoints read PDFs`;
+  return { ok: false, status: 400, code: 'pdfs', message, param: 'messages' };
 }
 
 function imagesFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {

@@ -3,6 +3,7 @@ import { defaultMaxOutputTokens, defaultResponseFormatName, hasVisibleText, maxS
 import type { Dialect, EncodeOptions, StreamReader, StreamWriter, TokenCounting } from './dialect.js';
 import { invalidRequest, isQuotableName, noTools, otherApiField, readBlocks, unsupportedContent } from './request-problem.js';
 import { answerSchema } from './answer-schema.js';
+import { readPdf } from './document-source.js';
 import { readBase64Image, readWebImage } from './image-source.js';
 import { maxJsonDepth, tooDeepProblem } from './json-depth.js';
 import { anthropicSchema } from './json-schema-limits.js';
@@ -17,7 +18,7 @@ const systemProblem = unsupportedContent('block', 'system');
 const systemContent = z.union([z.string(), z.array(z.unknown())], { error: systemProblem }).transform((value, context) => readBlocks(value, context, ['text'], textBlock, systemProblem));
 // Blocks are read one by one after the schema (see readConversation): a union of block types
 // would report any bad block as the whole content being of the wrong shape.
-const messageContent = z.union([z.string(), z.array(z.unknown())], { error: unsupportedContent('block', 'content', ['text', 'image']) });
+const messageContent = z.union([z.string(), z.array(z.unknown())], { error: unsupportedContent('block', 'content', ['text', 'image', 'document']) });
 
 const toolNameRule = "a tool name is 1 to 64 letters, digits, '_' or '-'";
 const toolCallIdRule = "a tool call id is 1 to 256 letters, digits, '_' or '-'";
@@ -34,6 +35,23 @@ const imageBlock = z.looseObject({
     ],
     { error: "an image's source is {\"type\": \"base64\", \"media_type\": ..., \"data\": ...} or {\"type\": \"url\", \"url\": ...} (files uploaded to Anthropic are not supported by this gateway)" },
   ),
+});
+
+/** A document shown to the model: a PDF (base64) or plain text. Citations would change the answer's form, which the gateway cannot carry. */
+const documentBlock = z.looseObject({
+  type: z.literal('document'),
+  cache_control: cacheControl,
+  source: z.discriminatedUnion(
+    'type',
+    [
+      z.looseObject({ type: z.literal('base64'), media_type: z.string(), data: z.string() }),
+      z.looseObject({ type: z.literal('text'), media_type: z.literal('text/plain', { error: "a text document's media_type is 'text/plain'" }).optional(), data: z.string() }),
+    ],
+    { error: 'a document\'s source is {"type": "base64", "media_type": "application/pdf", "data": ...} or {"type": "text", "media_type": "text/plain", "data": ...} (URL, content and file sources are not supported by this gateway)' },
+  ),
+  title: z.string().nullish(),
+  context: z.string().nullish(),
+  citations: z.looseObject({ enabled: z.boolean().optional() }).nullish().refine((citations) => citations?.enabled !== true, { error: 'citations are not supported by this gateway: they change the form of the answer, which it cannot carry to every upstream' }),
 });
 
 /** A call the model made, sent back in an assistant turn. */
@@ -289,6 +307,12 @@ function readConversation(system: z.infer<typeof systemContent> | undefined, tur
         if (!reading.ok) return refusal(`${path}.content.${String(blockIndex)}.source`, reading.problem);
         parts.push({ type: 'image', source: reading.source });
         cache = cacheOf(parsed.data.cache_control) ?? cache;
+      } else if (type === 'document') {
+        if (turn.role !== 'user') return refusal(`${path}.content.${String(blockIndex)}`, 'document blocks are what the user shows the model: they belong in user turns');
+        const read = readDocument(block, ['messages', index, 'content', blockIndex]);
+        if (!read.ok) return read;
+        parts.push(read.value.part);
+        cache = read.value.cache ?? cache;
       } else if (type === 'tool_result') {
         // Anthropic: "Messages following tool_use blocks must begin with ... tool_result blocks".
         if (parts.length > 0) return refusal(`${path}.content.${String(blockIndex)}`, "tool_result blocks come first in a user turn, before any text, as the Messages API requires");
@@ -301,7 +325,7 @@ function readConversation(system: z.infer<typeof systemContent> | undefined, tur
         const parsed = textBlock.safeParse(block);
         // A text block's bad field is named at its path; documents, thinking...: refused, naming the block's type.
         if (!parsed.success && type === 'text') return blockRefusal(parsed.error, ['messages', index, 'content', blockIndex]);
-        if (!parsed.success) return refusal(`${path}.content`, unsupportedContent('block', 'content', ['text', 'image'])({ input: [block] }));
+        if (!parsed.success) return refusal(`${path}.content`, unsupportedContent('block', 'content', ['text', 'image', 'document'])({ input: [block] }));
         texts.push(parsed.data.text);
         parts.push({ type: 'text', text: parsed.data.text });
         cache = cacheOf(parsed.data.cache_control) ?? cache;
@@ -311,7 +335,8 @@ function readConversation(system: z.infer<typeof systemContent> | undefined, tur
     // Refused as the Messages API refuses it: the encoder would drop such a turn, and the turn
     // before it (a prefill, an earlier question) would become the one answered.
     const finalAssistant = index === turns.length - 1 && turn.role === 'assistant';
-    const images = parts.some((part) => part.type === 'image');
+    // Images and documents: the turn's parts are kept.
+    const images = parts.some((part) => part.type !== 'text');
     if (!finalAssistant && calls.length === 0 && results.length === 0 && thinking.length === 0 && !hasVisibleText(text) && !images) {
       return refusal(`${path}.content`, 'all messages must have non-empty content except for the optional final assistant message');
     }
@@ -325,6 +350,19 @@ function readConversation(system: z.infer<typeof systemContent> | undefined, tur
     }
   }
   return { ok: true, value: { messages, paths } };
+}
+
+/** A document block as a canonical part, with its cache breakpoint; refused naming its place. */
+function readDocument(block: unknown, path: readonly (string | number)[]): Parsed<{ readonly part: ContentPart; readonly cache: CacheBreakpoint | undefined }> {
+  const parsed = documentBlock.safeParse(block);
+  if (!parsed.success) return blockRefusal(parsed.error, path);
+  const { source, title, context } = parsed.data;
+  const described = { ...(title === undefined || title === null ? {} : { title }), ...(context === undefined || context === null ? {} : { context }) };
+  const cache = cacheOf(parsed.data.cache_control);
+  if (source.type === 'text') return { ok: true, value: { part: { type: 'document', source: { type: 'text', text: source.data }, ...described }, cache } };
+  const reading = readPdf(source.media_type, source.data);
+  if (!reading.ok) return refusal(`${path.join('.')}.source`, reading.problem);
+  return { ok: true, value: { part: { type: 'document', source: reading.source, ...described }, cache } };
 }
 
 /**
@@ -349,14 +387,21 @@ function readToolResult(result: z.infer<typeof toolResultBlock>, path: readonly 
       cache = cacheOf(parsed.data.cache_control) ?? cache;
       continue;
     }
+    if (type === 'document') {
+      const read = readDocument(block, [...path, 'content', blockIndex]);
+      if (!read.ok) return read;
+      parts.push(read.value.part);
+      cache = read.value.cache ?? cache;
+      continue;
+    }
     const parsed = textBlock.safeParse(block);
     if (!parsed.success && type === 'text') return blockRefusal(parsed.error, [...path, 'content', blockIndex]);
-    if (!parsed.success) return refusal(`${path.join('.')}.content`, unsupportedContent('block', 'content', ['text', 'image'])({ input: [block] }));
+    if (!parsed.success) return refusal(`${path.join('.')}.content`, unsupportedContent('block', 'content', ['text', 'image', 'document'])({ input: [block] }));
     texts.push(parsed.data.text);
     parts.push({ type: 'text', text: parsed.data.text });
     cache = cacheOf(parsed.data.cache_control) ?? cache;
   }
-  const images = parts.some((part) => part.type === 'image');
+  const images = parts.some((part) => part.type !== 'text');
   return { ok: true, value: { role: 'tool', content: texts.join('\n'), toolCallId: result.tool_use_id, ...(images ? { parts } : {}), ...(result.is_error === true ? { isError: true } : {}), ...(cache === undefined ? {} : { cache }) } };
 }
 
@@ -479,6 +524,7 @@ type AnthropicBlock = (
   | { readonly type: 'tool_use'; readonly id: string; readonly name: string; readonly input: Record<string, unknown> }
   | { readonly type: 'tool_result'; readonly tool_use_id: string; readonly content?: string | readonly AnthropicBlock[]; readonly is_error?: true }
   | { readonly type: 'image'; readonly source: { readonly type: 'base64'; readonly media_type: string; readonly data: string } | { readonly type: 'url'; readonly url: string } }
+  | { readonly type: 'document'; readonly source: { readonly type: 'base64' | 'text'; readonly media_type: string; readonly data: string }; readonly title?: string; readonly context?: string }
   | ThinkingBlock
 ) & { readonly cache_control?: ReturnType<typeof wireCache> };
 
@@ -533,9 +579,16 @@ function userBlocks(message: ChatMessage): AnthropicBlock[] {
   if (message.parts === undefined) return [{ type: 'text', text: message.content }];
   return message.parts.flatMap((part): AnthropicBlock[] => {
     if (part.type === 'text') return hasVisibleText(part.text) ? [{ type: 'text', text: part.text }] : [];
+    if (part.type === 'document') return [documentOf(part)];
     const source = part.source;
     return [{ type: 'image', source: source.type === 'url' ? { type: 'url', url: source.url } : { type: 'base64', media_type: source.mediaType, data: source.data } }];
   });
+}
+
+/** A canonical document as Anthropic's document block. */
+function documentOf(part: Extract<ContentPart, { type: 'document' }>): AnthropicBlock {
+  const source = part.source.type === 'pdf' ? { type: 'base64' as const, media_type: 'application/pdf', data: part.source.data } : { type: 'text' as const, media_type: 'text/plain', data: part.source.text };
+  return { type: 'document', source, ...(part.title === undefined ? {} : { title: part.title }), ...(part.context === undefined ? {} : { context: part.context }) };
 }
 
 /** A 'tool' message as a tool_result block: an empty result has no content, one with images its blocks, and is_error is sent only when true. */

@@ -62,8 +62,45 @@ export type ImageSource =
   | { readonly type: 'url'; readonly url: string; readonly local?: true }
   | { readonly type: 'base64'; readonly mediaType: ImageMediaType; readonly data: string };
 
-/** A piece of a user turn: text, or an image (OpenAI's `detail` kept for OpenAI-dialect upstreams). */
-export type ContentPart = { readonly type: 'text'; readonly text: string } | { readonly type: 'image'; readonly source: ImageSource; readonly detail?: 'auto' | 'low' | 'high' };
+/**
+ * A document shown to the model: a PDF (base64, its page count read from it for estimates), or
+ * plain text (Anthropic's text documents).
+ */
+export type DocumentSource = { readonly type: 'pdf'; readonly data: string; readonly pages: number } | { readonly type: 'text'; readonly text: string };
+
+/**
+ * A piece of a user turn (or of a tool's result): text, an image (OpenAI's `detail` kept for
+ * OpenAI-dialect upstreams), or a document (`title` and `context` as the caller gave them).
+ */
+export type ContentPart =
+  | { readonly type: 'text'; readonly text: string }
+  | { readonly type: 'image'; readonly source: ImageSource; readonly detail?: 'auto' | 'low' | 'high' }
+  | { readonly type: 'document'; readonly source: DocumentSource; readonly title?: string; readonly context?: string };
+
+/**
+ * What a PDF page is counted as in estimates: Anthropic counts 1,500 to 3,000 tokens a page (its
+ * text and an image of it). The text is not read: an estimate, as an image's is.
+ */
+export const pdfPageTokenEstimate = 2_000;
+
+/** The PDF documents of a request's turns. */
+export function pdfCount(messages: readonly ChatMessage[]): number {
+  let count = 0;
+  for (const message of messages) for (const part of message.parts ?? []) if (part.type === 'document' && part.source.type === 'pdf') count += 1;
+  return count;
+}
+
+/** What a request's documents are counted as: each PDF's pages, each text document's text. */
+function documentTokenEstimate(messages: readonly ChatMessage[]): number {
+  let tokens = 0;
+  for (const message of messages) {
+    for (const part of message.parts ?? []) {
+      if (part.type !== 'document') continue;
+      tokens += part.source.type === 'pdf' ? pdfPageTokenEstimate * part.source.pages : estimateTokens(`${part.title ?? ''}\n${part.source.text}`);
+    }
+  }
+  return tokens;
+}
 
 /**
  * What an image is counted as in estimates (routing, limits, the emulator's usage): about what
@@ -81,7 +118,7 @@ export function imageCount(messages: readonly ChatMessage[]): number {
 
 /** An ESTIMATE of a request's prompt tokens: its text (see estimateTokens) and its images (imageTokenEstimate each). */
 export function estimatePromptTokens(request: ChatRequest): number {
-  return estimateTokens(promptText(request)) + imageTokenEstimate * imageCount(request.messages);
+  return estimateTokens(promptText(request)) + imageTokenEstimate * imageCount(request.messages) + documentTokenEstimate(request.messages);
 }
 
 /** One call of a caller's tool by the model. */
@@ -435,7 +472,7 @@ export function hasVisibleText(text: string): boolean {
 
 /** Whether a turn says anything to the model: visible text, an image, tool calls, or a tool's result (which may be empty). */
 export function saysSomething(message: ChatMessage): boolean {
-  return message.role === 'tool' || (message.toolCalls !== undefined && message.toolCalls.length > 0) || hasVisibleText(message.content) || message.parts?.some((part) => part.type === 'image') === true;
+  return message.role === 'tool' || (message.toolCalls !== undefined && message.toolCalls.length > 0) || hasVisibleText(message.content) || message.parts?.some((part) => part.type !== 'text') === true;
 }
 
 /**

@@ -74,7 +74,7 @@ function isImageMediaType(text: string): text is ImageMediaType {
  * '+' and '/') and padded to a multiple of four, or undefined when it holds anything else. One
  * pass of char codes: an image may be megabytes.
  */
-function cleanBase64(text: string): string | undefined {
+export function cleanBase64(text: string): string | undefined {
   const spaced = /[ \t\r\n]/.test(text) ? text.replace(/[ \t\r\n]+/g, '') : text;
   const compact = /[-_]/.test(spaced) ? spaced.replace(/-/g, '+').replace(/_/g, '/') : spaced;
   let end = compact.length;

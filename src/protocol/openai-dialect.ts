@@ -13,6 +13,7 @@ import {
   type ChatResult,
   type ContentPart,
   type ContextLimit,
+  type DocumentSource,
   type ErrorKind,
   type ErrorReport,
   type FinishReason,
@@ -31,6 +32,7 @@ import { invalidRequest, isQuotableName, noTools, otherApiField, readBlocks, uns
 import { readContentDelta } from './openai-content-delta.js';
 import { answerSchema } from './answer-schema.js';
 import { openaiStrictProblem } from './json-schema-limits.js';
+import { readPdf } from './document-source.js';
 import { imageUrlOf, readImageUrl } from './image-source.js';
 import { maxJsonDepth, tooDeepProblem } from './json-depth.js';
 import { sseFrame } from './sse.js';
@@ -55,15 +57,34 @@ const imagePart = z.looseObject({
     { error: 'is required: {"url": "..."}, the image' },
   ),
 });
-const contentPart = z.discriminatedUnion('type', [textPart, imagePart]);
+/** A file in a user message: a PDF, as a data URL (file_data); files uploaded to OpenAI (file_id) live there. */
+const filePart = z.looseObject({
+  type: z.literal('file'),
+  file: z.looseObject(
+    {
+      file_data: z
+        .string({ error: 'is required: the file as a data URL (data:application/pdf;base64,...); files uploaded to OpenAI (file_id) are not supported by this gateway' })
+        .transform((url, context): DocumentSource => {
+          const match = /^data:([^;,]*)(?:;[^,]*)?;base64,/i.exec(url);
+          const reading = match === null ? { ok: false as const, problem: 'a file is a base64 data URL of a PDF (data:application/pdf;base64,...)' } : readPdf(match[1] ?? '', url.slice(match[0].length));
+          if (reading.ok) return reading.source;
+          context.addIssue({ code: 'custom', message: reading.problem });
+          return z.NEVER;
+        }),
+      filename: z.string().nullish(),
+    },
+    { error: 'is required: {"file_data": "data:application/pdf;base64,...", "filename": "..."}' },
+  ),
+});
+const contentPart = z.discriminatedUnion('type', [textPart, imagePart, filePart]);
 type ContentPartInput = z.infer<typeof contentPart>;
-const partsProblem = unsupportedContent('part', 'content', ['text', 'image_url']);
+const partsProblem = unsupportedContent('part', 'content', ['text', 'image_url', 'file']);
 const content = z
   .union([z.string(), z.array(z.unknown())], { error: partsProblem })
   // As OpenAI refuses it; an empty string passes, as OpenAI lets it.
   .refine((value) => typeof value === 'string' || value.length > 0, 'an empty array of content parts: give at least one text part, or a string')
   // Parts are read one by one: a part of another type is named, a bad text or image part is refused at its own field.
-  .transform((value, context) => readBlocks(value, context, ['text', 'image_url'], contentPart, partsProblem));
+  .transform((value, context) => readBlocks(value, context, ['text', 'image_url', 'file'], contentPart, partsProblem));
 
 /**
  * vLLM's and SGLang's request extensions that change what the answer is (its format, its length,
@@ -237,9 +258,9 @@ const messageSchema = z
   .superRefine((message, context) => {
     const calls = message.tool_calls ?? [];
     if (calls.length > 0 && message.role !== 'assistant') context.addIssue({ code: 'custom', path: ['tool_calls'], message: 'only assistant messages carry tool calls' });
-    // As OpenAI refuses them: an image is something the user shows the model.
-    const image = Array.isArray(message.content) && message.role !== 'user' ? message.content.findIndex((part) => part.type === 'image_url') : -1;
-    if (image >= 0) context.addIssue({ code: 'custom', path: ['content', image], message: 'image parts are allowed only in user messages' });
+    // As OpenAI refuses them: an image or a file is something the user shows the model.
+    const shown = Array.isArray(message.content) && message.role !== 'user' ? message.content.findIndex((part) => part.type === 'image_url' || part.type === 'file') : -1;
+    if (shown >= 0) context.addIssue({ code: 'custom', path: ['content', shown], message: 'image and file parts are allowed only in user messages' });
     // Any string, as the gateway writes a refusal even when its text is empty.
     const refusal = typeof message.refusal === 'string' ? message.refusal : undefined;
     const noContent = message.content === undefined || message.content === null;
@@ -507,17 +528,22 @@ function canonicalMessage(message: z.infer<typeof messageSchema>): ChatMessage {
     return { role: 'assistant', content: text, toolCalls: calls.map((call) => ({ id: call.id, name: call.function.name, arguments: call.function.arguments })), ...named };
   }
   const content = message.content;
-  if (Array.isArray(content) && content.some((part) => part.type === 'image_url')) return { role: 'user', content: text, parts: content.map(canonicalPart), ...named };
+  if (Array.isArray(content) && content.some((part) => part.type !== 'text')) return { role: 'user', content: text, parts: content.map(canonicalPart), ...named };
   return { role: message.role === 'developer' ? 'system' : message.role, content: text, ...named };
 }
 
 function canonicalPart(part: ContentPartInput): ContentPart {
   if (part.type === 'text') return { type: 'text', text: part.text };
+  if (part.type === 'file') return { type: 'document', source: part.file.file_data, ...(part.file.filename === undefined || part.file.filename === null ? {} : { title: part.file.filename }) };
   return { type: 'image', source: part.image_url.url, ...(part.image_url.detail === undefined || part.image_url.detail === null ? {} : { detail: part.image_url.detail }) };
 }
 
 function wirePart(part: ContentPart): unknown {
-  return part.type === 'text' ? { type: 'text', text: part.text } : { type: 'image_url', image_url: { url: imageUrlOf(part.source), ...(part.detail === undefined ? {} : { detail: part.detail }) } };
+  if (part.type === 'text') return { type: 'text', text: part.text };
+  if (part.type === 'image') return { type: 'image_url', image_url: { url: imageUrlOf(part.source), ...(part.detail === undefined ? {} : { detail: part.detail }) } };
+  // A text document is text here (its title, a blank line, the text); a PDF a file part.
+  if (part.source.type === 'text') return { type: 'text', text: part.title === undefined ? part.source.text : `${part.title}\n\n${part.source.text}` };
+  return { type: 'file', file: { filename: part.title ?? 'document.pdf', file_data: `data:application/pdf;base64,${part.source.data}` } };
 }
 
 /**
@@ -552,9 +578,10 @@ function wireMessages(messages: readonly ChatMessage[]): unknown[] {
   for (const [index, message] of messages.entries()) {
     wired.push(wireMessage(message));
     if (message.role !== 'tool') continue;
-    for (const part of message.parts ?? []) if (part.type === 'image') images.push(part);
+    for (const part of message.parts ?? []) if (part.type !== 'text') images.push(part);
     if (images.length > 0 && messages[index + 1]?.role !== 'tool') {
-      wired.push({ role: 'user', content: [{ type: 'text', text: 'The images the tool results above returned:' }, ...images.map(wirePart)] });
+      const what = images.every((part) => part.type === 'image') ? 'images' : images.every((part) => part.type === 'document') ? 'documents' : 'images and documents';
+      wired.push({ role: 'user', content: [{ type: 'text', text: `The ${what} the tool results above returned:` }, ...images.map(wirePart)] });
       images = [];
     }
   }

@@ -2,7 +2,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
-import { imageTokenEstimate } from '../../src/protocol/chat.js';
+import { imageTokenEstimate, pdfPageTokenEstimate } from '../../src/protocol/chat.js';
 import { cheapestFirstConfig, startBothDialects, startTestEmulator, type BothDialects } from './helpers/fleet.js';
 
 /**
@@ -100,6 +100,34 @@ describe('an Anthropic client whose tool returned an image (a screenshot, a file
       expect(next.content[0]?.type).toBe('text');
     });
   }
+});
+
+describe('an Anthropic client showing a PDF (as Claude Code reads one)', () => {
+  const pdf = Buffer.from('%PDF-1.4\n1 0 obj <</Type /Page>> endobj\n2 0 obj <</Type /Page>> endobj\n3 0 obj <</Type /Page>> endobj\n%%EOF\n').toString('base64');
+  const messages: Anthropic.MessageParam[] = [{ role: 'user', content: [{ type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: pdf }, title: 'plan.pdf' }, { type: 'text', text: 'Summarise it.' }] }];
+
+  it('is answered over an Anthropic-dialect upstream, its pages counted in the input tokens; the count API counts them too', async () => {
+    const client = new Anthropic({ apiKey, baseURL: fleet.url, maxRetries: 0 });
+    const answer = await client.messages.create({ model: 'anthropic-upstream', max_tokens: 20, messages });
+    expect(answer.content[0]?.type).toBe('text');
+    expect(answer.usage.input_tokens).toBeGreaterThanOrEqual(3 * pdfPageTokenEstimate);
+    expect((await client.messages.countTokens({ model: 'anthropic-upstream', messages })).input_tokens).toBe(answer.usage.input_tokens);
+  });
+
+  it('is refused with a 400 where no endpoint reads PDFs (OpenAI-dialect ones, unless marked pdfs: true), and served where one is', async () => {
+    const client = new Anthropic({ apiKey, baseURL: fleet.url, maxRetries: 0 });
+    await expect(client.messages.create({ model: 'openai-upstream', max_tokens: 20, messages })).rejects.toMatchObject({ status: 400, error: { error: { message: expect.stringContaining('reads PDF documents (Anthropic-dialect endpoints, and others marked pdfs: true)') } } });
+    const replica = await startTestEmulator({ servedModelName: 'm' });
+    const gateway = createGateway({ config: cheapestFirstConfig([[replica.url, 'openai']], apiKey, '{}', ', pdfs: true'), logger: false });
+    try {
+      const reading = new Anthropic({ apiKey, baseURL: await gateway.listen(0, '127.0.0.1'), maxRetries: 0 });
+      const answer = await reading.messages.create({ model: 'm', max_tokens: 20, messages });
+      expect(answer.usage.input_tokens).toBeGreaterThanOrEqual(3 * pdfPageTokenEstimate);
+    } finally {
+      await gateway.close();
+      await replica.close();
+    }
+  });
 });
 
 it('an endpoint marked images: false is passed over for a request with images, which gets a 400 where none other serves', async () => {

@@ -228,19 +228,19 @@ describe('anthropic tools: parsing tool_use and tool_result blocks', () => {
       'an image\'s source is {"type": "base64", "media_type": ..., "data": ...} or {"type": "url", "url": ...} (files uploaded to Anthropic are not supported by this gateway)',
     ],
     [
-      'a document in a tool result',
-      [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'document', source: {} }] }] }],
+      'a search result in a tool result',
+      [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'search_result', source: 'x' }] }] }],
       'messages.2.content.0.content',
-      'content must be a string or an array of text and image blocks ({"type": "text", "text": "..."}): \'document\' blocks are not supported by this gateway yet',
+      'content must be a string or an array of text, image and document blocks ({"type": "text", "text": "..."}): \'search_result\' blocks are not supported by this gateway yet',
     ],
     ['an is_error that is no boolean', [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', is_error: 'yes' }] }], 'messages.2.content.0.is_error', 'must be a boolean, got a string'],
-    ['a document beside a tool result', [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1' }, { type: 'document', source: {} }] }], 'messages.2.content', 'content must be a string or an array of text and image blocks ({"type": "text", "text": "..."}): \'document\' blocks are not supported by this gateway yet'],
+    ['a search result beside a tool result', [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1' }, { type: 'search_result', source: 'x' }] }], 'messages.2.content', 'content must be a string or an array of text, image and document blocks ({"type": "text", "text": "..."}): \'search_result\' blocks are not supported by this gateway yet'],
     ['a thinking block in a user turn', [{ role: 'user', content: [{ type: 'thinking', thinking: 'hm', signature: 's' }] }], 'messages.0.content.0', "thinking blocks are the model's own: they belong in assistant turns"],
     ['a thinking block without its signature', [answeredCall[0], { role: 'assistant', content: [{ type: 'thinking', thinking: 'hm' }] }], 'messages.1.content.0.signature', 'is required: a string'],
-    ['a block of a type that is no plain name', [{ role: 'user', content: [{ type: 'my secret prompt' }] }], 'messages.0.content', 'content must be a string or an array of text and image blocks ({"type": "text", "text": "..."}): blocks of that type are not supported by this gateway yet'],
-    ['a block without a type', [{ role: 'user', content: [{ text: 'hi' }] }], 'messages.0.content', 'content must be a string or an array of text and image blocks ({"type": "text", "text": "..."}); each block needs a "type"'],
+    ['a block of a type that is no plain name', [{ role: 'user', content: [{ type: 'my secret prompt' }] }], 'messages.0.content', 'content must be a string or an array of text, image and document blocks ({"type": "text", "text": "..."}): blocks of that type are not supported by this gateway yet'],
+    ['a block without a type', [{ role: 'user', content: [{ text: 'hi' }] }], 'messages.0.content', 'content must be a string or an array of text, image and document blocks ({"type": "text", "text": "..."}); each block needs a "type"'],
     ['a text block without text', [{ role: 'user', content: [{ type: 'text' }] }], 'messages.0.content.0.text', 'is required: a string'],
-    ['content that is a number', [{ role: 'user', content: 42 }], 'messages.0.content', 'content must be a string or an array of text and image blocks ({"type": "text", "text": "..."}); got number'],
+    ['content that is a number', [{ role: 'user', content: 42 }], 'messages.0.content', 'content must be a string or an array of text, image and document blocks ({"type": "text", "text": "..."}); got number'],
   ])('%s is refused, naming it', (_name, messages, param, text) => {
     expect(refusal(body({ tools: [weatherTool], messages }))).toEqual({ status: 400, kind: 'invalid_request', param, message: `${param}: ${text}` });
   });

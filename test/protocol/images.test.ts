@@ -52,8 +52,8 @@ describe('OpenAI image_url parts', () => {
     [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://user:secret@example.com/a.png' } }] }], 'messages.0.content.0.image_url.url', 'an image URL must not carry credentials (user:password@)'],
     [[{ role: 'user', content: [{ type: 'image_url', image_url: { url: photoUrl, detail: 'ultra' } }] }], 'messages.0.content.0.image_url.detail', 'must be one of "auto", "low", "high"'],
     [[{ role: 'user', content: [{ type: 'image_url' }] }], 'messages.0.content.0.image_url', 'is required: {"url": "..."}, the image'],
-    [[{ role: 'system', content: [{ type: 'image_url', image_url: { url: photoUrl } }] }, { role: 'user', content: 'hi' }], 'messages.0.content.0', 'image parts are allowed only in user messages'],
-    [[{ role: 'user', content: 'hi' }, { role: 'assistant', content: [{ type: 'text', text: 'look' }, { type: 'image_url', image_url: { url: photoUrl } }] }], 'messages.1.content.1', 'image parts are allowed only in user messages'],
+    [[{ role: 'system', content: [{ type: 'image_url', image_url: { url: photoUrl } }] }, { role: 'user', content: 'hi' }], 'messages.0.content.0', 'image and file parts are allowed only in user messages'],
+    [[{ role: 'user', content: 'hi' }, { role: 'assistant', content: [{ type: 'text', text: 'look' }, { type: 'image_url', image_url: { url: photoUrl } }] }], 'messages.1.content.1', 'image and file parts are allowed only in user messages'],
   ])('%j is refused at %s', (messages, param, text) => {
     expect(refusalOf(openaiDialect, openai(messages))).toEqual({ param, message: `${param}: ${text}` });
   });
