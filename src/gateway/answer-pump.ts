@@ -419,14 +419,16 @@ export async function pumpAnswer(
     const jsonBegun = request.responseFormat !== undefined && (sent.toString() + (guard?.held ?? '')).trim() !== '';
     // Nor a refusal: a continuation would carry on from the refusal's words as if they were an answer.
     // Nor an answer with thinking on: Anthropic takes no prefill then, and a thinking block cut before
-    // its signature could not go back (even one that wrote text before any thinking).
-    if (context.resilience.resumeStreams && calls.count === 0 && !jsonBegun && !refused && request.thinking === undefined && !thought.started) {
+    // its signature could not go back (even one that wrote text before any thinking). Adaptive
+    // thinking the model did not use is no thinking: that answer goes on without it.
+    const thinkingOn = request.thinking?.type === 'enabled' || thought.started;
+    if (context.resilience.resumeStreams && calls.count === 0 && !jsonBegun && !refused && !thinkingOn) {
       // Held text (a possible stop sequence's start) was generated too: the continuation goes on from it.
       const generated = sent.toString() + (guard?.held ?? '');
       const received = generated.trimEnd();
       // Nothing but whitespace sent: the request goes again as first sent, its answer's start dropped as far as that.
       joinWhitespace = received === '' ? prefillWhitespace(request) + generated : generated.slice(received.length);
-      const continuation: ChatRequest = received === '' ? withoutPrefillWhitespace(request) : { ...request, messages: continued(request, received), maxTokens: budgetLeft, finalAssistant: 'continue' };
+      const continuation: ChatRequest = received === '' ? withoutPrefillWhitespace(request) : { ...withoutThinking(request), messages: continued(request, received), maxTokens: budgetLeft, finalAssistant: 'continue' };
       // The text sent, now in the prompt, estimated by the rule upstreams like the emulator count
       // with, and never as fewer tokens than were generated.
       context.resumed = received === '' ? undefined : { promptTokens: Math.max(estimatePromptTokens(continuation), context.promptTokens + sentTokens), outputTokens: budgetLeft };
@@ -482,7 +484,7 @@ export async function pumpAnswer(
             ? 'the upstream stream broke inside a structured (JSON) answer, which cannot be continued'
             : refused
               ? 'the upstream stream broke inside a refusal, which is not continued'
-              : thought.started || request.thinking !== undefined
+              : thinkingOn
                 ? "the upstream stream broke in an answer with extended thinking, which cannot be continued"
                 : 'the upstream stream broke';
       const cause = watch.stalled ? `no token for ${config.resilience.tokenIdleTimeoutMs} ms` : overloaded ? 'the upstream was overloaded' : broke;
@@ -531,4 +533,11 @@ function continued(request: ChatRequest, sent: string): ChatMessage[] {
 /** A prefill's prompt-cache breakpoint and speaker's name, kept when the gateway rewrites the prefill. */
 function keptOf(message: ChatMessage): Pick<ChatMessage, 'cache' | 'name'> {
   return { ...(message.cache === undefined ? {} : { cache: message.cache }), ...(message.name === undefined ? {} : { name: message.name }) };
+}
+
+/** The request without its thinking request (for the continuation of an adaptive answer that did not think). */
+function withoutThinking(request: ChatRequest): ChatRequest {
+  if (request.thinking === undefined) return request;
+  const { thinking: _thinking, ...rest } = request;
+  return rest;
 }

@@ -304,11 +304,11 @@ export function routeTokenCount(request: RouteInput, endpoints: readonly Endpoin
   if (reading.length === 0) return pdfsFailure(request, allowed);
   const constraining = request.structuredOutput === undefined ? reading : reading.filter((endpoint) => constrains(endpoint, request.structuredOutput));
   if (constraining.length === 0) return structuredOutputFailure(request, allowed);
-  const fitting = fitContext(constraining, request.promptTokens);
-  const windowed = fitting.length > 0 ? fitting : constraining;
-  const available = windowed.filter((endpoint) => endpoint.circuit === 'closed' && request.excludeEndpoints?.has(endpoint.id) !== true);
-  if (available.length > 0) return { ok: true, ranked: lastIfBackedOff(rankEndpoints(available, candidates, route, request.prefixKey, random)), panic: false };
-  return unavailableFailure(request, allowed, windowed, 0);
+  const available = constraining.filter((endpoint) => endpoint.circuit === 'closed' && request.excludeEndpoints?.has(endpoint.id) !== true);
+  if (available.length === 0) return unavailableFailure(request, allowed, constraining, 0);
+  // Of those available, windows that fit the prompt first; when none does (all tried, held back, or too small), the rest.
+  const fitting = fitContext(available, request.promptTokens);
+  return { ok: true, ranked: lastIfBackedOff(rankEndpoints(fitting.length > 0 ? fitting : available, candidates, route, request.prefixKey, random)), panic: false };
 }
 
 // ---- eligibility

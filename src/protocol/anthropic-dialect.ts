@@ -747,7 +747,8 @@ function readRequest(body: unknown, schema: typeof requestSchema | typeof countR
 
 /** Anthropic's refusal of a request too long for the window, in its own words. */
 function anthropicContextWords({ promptTokens, outputTokens, window }: ContextLimit): string {
-  if (promptTokens >= window) return `prompt is too long: ${String(promptTokens)} tokens > ${String(window)} maximum`;
+  // The prompt alone over the window; at it exactly, the budget is what does not fit.
+  if (promptTokens > window || outputTokens === 0) return `prompt is too long: ${String(promptTokens)} tokens > ${String(window)} maximum`;
   return `input length and \`max_tokens\` exceed context limit: ${String(promptTokens)} + ${String(outputTokens)} > ${String(window)}, decrease input length or \`max_tokens\` and try again`;
 }
 
@@ -801,16 +802,17 @@ export const anthropicDialect: Dialect = {
     // Anthropic refuses a stop sequence of whitespace alone, which OpenAI accepts; the gateway's own
     // guard applies every stop sequence to the answer, so such a one is applied there only.
     const stops = request.stop.filter((stop) => stop.trim() !== '');
-    // Anthropic needs at least one turn: an OpenAI request whose other turns say nothing (system
-    // messages and an empty user turn, as agent SDKs send for an empty input) becomes one user turn
-    // of its system prompt, which is what an OpenAI-dialect upstream's model answers.
-    const alone = turns.length === 0;
+    // Anthropic needs a user turn first: an OpenAI request in which no turn but the system prompt
+    // asks anything (system messages alone, or with an empty user turn, as agent SDKs send for an
+    // empty input; or that and the answer so far, when it is resumed) gets its system prompt as
+    // that user turn, which is what an OpenAI-dialect upstream's model answers.
+    const alone = turns.length === 0 || (system !== '' && !said.some((m) => m.role !== 'assistant'));
     return {
       model: request.model,
       // Anthropic requires a budget: the same default the gateway routed and charged with.
       max_tokens: request.maxTokens ?? defaultMaxOutputTokens,
       ...(system === '' || alone ? {} : { system: systemBlocks ?? system }),
-      messages: alone ? [{ role: 'user', content: system }] : turns,
+      messages: alone ? [{ role: 'user', content: system }, ...turns] : turns,
       ...anthropicTools(request),
       ...outputConfig(request),
       // An endpoint without thinking (withoutThinking) is sent none: only adaptive thinking, which the model may skip, reaches one.

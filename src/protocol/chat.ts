@@ -354,14 +354,22 @@ export function upstreamErrorDetail(body: unknown): UpstreamErrorDetail {
   return { message, param, code, label, contextLimit: code === 'context_length_exceeded' ? contextLimitOf(message) : undefined };
 }
 
-/** The figures a context-length refusal gives in OpenAI's (and vLLM's) or Anthropic's words. */
+/** The figures a context-length refusal gives in OpenAI's (and vLLM's, old and new) or Anthropic's words. */
 function contextLimitOf(message: string): ContextLimit | undefined {
-  const openai = /maximum context length is (\d+) tokens\. However, you requested \d+ tokens \((\d+) in the messages, (\d+) in the completion\)/.exec(message);
-  if (openai !== null) return { window: Number(openai[1]), promptTokens: Number(openai[2]), outputTokens: Number(openai[3]) };
+  // OpenAI and older vLLM: "... However, you requested T tokens (P in the messages[, F in the functions], O in the completion)".
+  const openai = /maximum context length is (\d+) tokens\. However, you requested \d+ tokens \((\d+) in the messages,(?: (\d+) in the functions,)? (\d+) in the completion\)/.exec(message);
+  if (openai !== null) return { window: Number(openai[1]), promptTokens: Number(openai[2]) + Number(openai[3] ?? 0), outputTokens: Number(openai[4]) };
+  // vLLM since 2025: "'max_tokens' or 'max_completion_tokens' is too large: O. This model's maximum context length is W tokens and your request has P input tokens".
+  const vllm = /is too large: (\d+)\. This model's maximum context length is (\d+) tokens and your request has (\d+) input tokens/.exec(message);
+  if (vllm !== null) return { outputTokens: Number(vllm[1]), window: Number(vllm[2]), promptTokens: Number(vllm[3]) };
+  // The prompt alone: OpenAI's "your messages resulted in P tokens", vLLM's "you requested P tokens in the messages".
+  // (A bare "you requested T tokens." is prompt and completion together: no figures.)
+  const prompt = /maximum context length is (\d+) tokens\. However, (?:your messages resulted in (\d+) tokens|you requested (\d+) tokens in the messages)/.exec(message);
+  if (prompt !== null) return { window: Number(prompt[1]), promptTokens: Number(prompt[2] ?? prompt[3]), outputTokens: 0 };
   const anthropic = /input length and `max_tokens` exceed context limit: (\d+) \+ (\d+) > (\d+)/.exec(message);
   if (anthropic !== null) return { promptTokens: Number(anthropic[1]), outputTokens: Number(anthropic[2]), window: Number(anthropic[3]) };
-  const prompt = /prompt is too long: (\d+) tokens > (\d+) maximum/.exec(message);
-  if (prompt !== null) return { promptTokens: Number(prompt[1]), outputTokens: 0, window: Number(prompt[2]) };
+  const tooLong = /prompt is too long: (\d+) tokens > (\d+) maximum/.exec(message);
+  if (tooLong !== null) return { promptTokens: Number(tooLong[1]), outputTokens: 0, window: Number(tooLong[2]) };
   return undefined;
 }
 

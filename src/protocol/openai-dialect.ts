@@ -568,21 +568,30 @@ function joinedCachedSystem(messages: readonly ChatMessage[]): readonly ChatMess
 }
 
 /**
- * Canonical messages in OpenAI's form. A tool message holds text only there: the images tool results
- * returned (an Anthropic caller's screenshot, say) follow the results, in a user message of their
- * own, as OpenAI advises for images a tool returns.
+ * Canonical messages in OpenAI's form. A tool message holds text only there: the images and
+ * documents tool results returned (an Anthropic caller's screenshot, a PDF it read) follow the
+ * results, each group labelled with the call that returned it, at the start of the user message
+ * after them, or in a user message of their own (roles keep alternating, which some chat templates
+ * require).
  */
 function wireMessages(messages: readonly ChatMessage[]): unknown[] {
   const wired: unknown[] = [];
-  let images: ContentPart[] = [];
+  let shown: unknown[] = [];
   for (const [index, message] of messages.entries()) {
+    if (shown.length > 0 && message.role === 'user') {
+      const own = message.parts === undefined ? (message.content === '' ? [] : [{ type: 'text', text: message.content }]) : message.parts.map(wirePart);
+      wired.push({ ...(wireMessage(message) as object), content: [...shown, ...own] });
+      shown = [];
+      continue;
+    }
     wired.push(wireMessage(message));
     if (message.role !== 'tool') continue;
-    for (const part of message.parts ?? []) if (part.type !== 'text') images.push(part);
-    if (images.length > 0 && messages[index + 1]?.role !== 'tool') {
-      const what = images.every((part) => part.type === 'image') ? 'images' : images.every((part) => part.type === 'document') ? 'documents' : 'images and documents';
-      wired.push({ role: 'user', content: [{ type: 'text', text: `The ${what} the tool results above returned:` }, ...images.map(wirePart)] });
-      images = [];
+    const media = (message.parts ?? []).filter((part) => part.type !== 'text');
+    if (media.length > 0) shown.push({ type: 'text', text: `Returned by tool call ${sentCallId(message.toolCallId ?? '')}:` }, ...media.map(wirePart));
+    const next = messages[index + 1]?.role;
+    if (shown.length > 0 && next !== 'tool' && next !== 'user') {
+      wired.push({ role: 'user', content: shown });
+      shown = [];
     }
   }
   return wired;
@@ -711,7 +720,7 @@ function createToolCallReader(): ToolCallReader {
 
 /** OpenAI's refusal of a request too long for the window, in its own words. */
 function openaiContextWords({ promptTokens, outputTokens, window }: ContextLimit): string {
-  if (promptTokens >= window) return `This model's maximum context length is ${String(window)} tokens. However, your messages resulted in ${String(promptTokens)} tokens. Please reduce the length of the messages.`;
+  if (promptTokens > window || outputTokens === 0) return `This model's maximum context length is ${String(window)} tokens. However, your messages resulted in ${String(promptTokens)} tokens. Please reduce the length of the messages.`;
   return `This model's maximum context length is ${String(window)} tokens. However, you requested ${String(promptTokens + outputTokens)} tokens (${String(promptTokens)} in the messages, ${String(outputTokens)} in the completion). Please reduce the length of the messages or completion.`;
 }
 

@@ -357,6 +357,9 @@ describe('token counts (routeTokenCount)', () => {
   it('only Anthropic-dialect endpoints that count, in the allowed jurisdictions, by policy; windows that fit the prompt first, any when none does', () => {
     expect(ranked(count(counting, { headerJurisdictions: ['us'] }))).toEqual(['us-claude-cheap', 'us-claude']);
     expect(ranked(count(counting, { headerJurisdictions: ['us'], promptTokens: 10_000_000 }))).toEqual(['us-claude-cheap', 'us-claude-tiny', 'us-claude']);
+    // A small window is still asked once those that fit are tried or held back.
+    expect(ranked(count(counting, { headerJurisdictions: ['us'], excludeEndpoints: new Set(['us-claude-cheap', 'us-claude']) }))).toEqual(['us-claude-tiny']);
+    expect(ranked(count(counting.map((endpoint) => (endpoint.id === 'us-claude-tiny' ? endpoint : { ...endpoint, circuit: 'open' as const })), { headerJurisdictions: ['us'] }))).toEqual(['us-claude-tiny']);
     // Nor an endpoint that could not answer the same request.
     expect(ranked(count([...counting, endpoint('us-no-thinking', { dialect: 'anthropic', thinking: false, marginalCostPerMillionTokens: 0 })], { headerJurisdictions: ['us'], thinking: true }))).toEqual(['us-claude-cheap', 'us-claude']);
     expect(ranked(count(counting, { headerJurisdictions: ['eu'] }))).toEqual(['eu-claude']);

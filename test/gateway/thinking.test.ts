@@ -2,7 +2,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { thinkingSignature } from '../../src/emulator/generate.js';
 import { createGateway } from '../../src/gateway/gateway-server.js';
-import { cheapestFirstConfig, closedAfterEach, readSse, startBothDialects, startCountingProxy, startScriptedUpstream, startTestEmulator, type BothDialects } from './helpers/fleet.js';
+import { cheapestFirstConfig, closedAfterEach, openAIChunk, readSse, startBothDialects, startCountingProxy, startScriptedUpstream, startTestEmulator, type BothDialects } from './helpers/fleet.js';
 
 // Extended thinking through the gateway: Anthropic callers get the model's thinking blocks from
 // Anthropic-dialect upstreams, signed, streamed and whole, and send them back unchanged in an
@@ -90,6 +90,25 @@ describe('extended thinking, Anthropic caller, Anthropic-dialect upstream', () =
   });
 });
 
+describe('adaptive thinking the model did not use', () => {
+  it('is resumed after a break, without thinking, even on an endpoint that thinks (which takes no prefill with thinking on)', async () => {
+    // e0 (cheapest) sends some text, then drops the connection; e1 is an Anthropic-dialect emulator.
+    const breaking = await scripted((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: 'Frankfurt is the ' }));
+      setTimeout(() => res.destroy(), 20);
+    });
+    const replica = await startTestEmulator({ servedModelName: 'm' });
+    const gateway = createGateway({ config: cheapestFirstConfig([[breaking.url, 'openai'], [replica.url, 'anthropic']], apiKey, '{ retries: 1 }'), logger: false });
+    cleanups.push(() => replica.close(), () => gateway.close());
+    const url = await gateway.listen(0, '127.0.0.1');
+    const response = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 200, stream: true, thinking: { type: 'adaptive' }, messages: [{ role: 'user', content: 'Which pool should serve EU traffic?' }] }) });
+    const read = await readSse(response, 'anthropic');
+    expect(read.ending).toBe('complete');
+    expect(read.text.startsWith('Frankfurt is the ')).toBe(true);
+    expect(read.text.length).toBeGreaterThan('Frankfurt is the '.length);
+  });
+});
+
 describe('a stream that breaks after thinking began', () => {
   // An Anthropic upstream that sends a little thinking, then drops the connection.
   const breaking = (): ReturnType<typeof scripted> =>
@@ -150,13 +169,24 @@ describe('thinking upstreams that stream little, or answer whole', () => {
     expect(quiet.bodies[0]).toMatchObject({ thinking: { type: 'enabled', budget_tokens: 1024, display: 'omitted' } });
   });
 
-  it('an answer with thinking on that broke in its text, before any thinking, is not continued either (no prefill with thinking)', async () => {
+  it('an answer with thinking enabled that broke in its text, before any thinking, is not continued either (no prefill with thinking)', async () => {
     const textOnly = await scripted((res) => res.write(start + text(0, 'Frankfurt, because'), () => setTimeout(() => res.socket?.destroy(), 20)));
     const other = await scripted((res) => res.end(start + text(0, 'x') + end));
     const url = await gatewayOver([textOnly.url, other.url], '{ retries: 0, ttftTimeoutMs: 5000, deadlineMs: 10000 }');
-    const streamed = await readSse(await post(url, { thinking: { type: 'adaptive' }, stream: true }), 'anthropic');
+    const streamed = await readSse(await post(url, { thinking: { type: 'enabled', budget_tokens: 1024 }, stream: true }), 'anthropic');
     expect(streamed.ending).toBe('error-event');
     expect(other.arrivals()).toBe(0);
+  });
+
+  it('an adaptive answer that had not thought when it broke goes on without thinking (a prefill, which thinking would forbid)', async () => {
+    const textOnly = await scripted((res) => res.write(start + text(0, 'Frankfurt, because'), () => setTimeout(() => res.socket?.destroy(), 20)));
+    const other = await scripted((res) => res.end(start + text(0, ' it is close.') + end));
+    const url = await gatewayOver([textOnly.url, other.url], '{ retries: 0, ttftTimeoutMs: 5000, deadlineMs: 10000 }');
+    const streamed = await readSse(await post(url, { thinking: { type: 'adaptive' }, stream: true }), 'anthropic');
+    expect(streamed.ending).toBe('complete');
+    expect(streamed.text).toBe('Frankfurt, because it is close.');
+    expect(other.bodies[0]).not.toHaveProperty('thinking');
+    expect((other.bodies[0] as { messages: { role: string }[] }).messages.at(-1)?.role).toBe('assistant');
   });
 
   it('with display summarized, silence after a block opens is a stall again; either way the block opens for the caller', async () => {

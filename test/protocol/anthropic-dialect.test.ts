@@ -102,6 +102,10 @@ describe('anthropic dialect: what Anthropic refuses and OpenAI callers may send'
     const encoded = anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'system', content: 'be terse' }, { role: 'user', content: ' ' }] });
     expect(encoded).toMatchObject({ messages: [{ role: 'user', content: 'be terse' }] });
     expect(encoded).not.toHaveProperty('system');
+    // Its answer resumed after a break: the same user turn, then the answer so far to continue.
+    const resumed = anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'system', content: 'be terse' }, { role: 'user', content: ' ' }, { role: 'assistant', content: 'Bonjour' }] });
+    expect(resumed).toMatchObject({ messages: [{ role: 'user', content: 'be terse' }, { role: 'assistant', content: 'Bonjour' }] });
+    expect(resumed).not.toHaveProperty('system');
   });
 
   it('stop sequences of whitespace alone are left to the gateway, the others sent', () => {
@@ -255,7 +259,9 @@ describe('anthropic dialect: errors and rate-limit headers', () => {
   it("a request too long for its window is refused in Anthropic's words, which clients parse, then the gateway's", () => {
     const refused = (promptTokens: number): unknown => anthropicDialect.formatError({ kind: 'invalid_request', message: 'the details', contextLimit: { promptTokens, outputTokens: 32_000, window: 200_000 } });
     expect(refused(180_000)).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: "input length and `max_tokens` exceed context limit: 180000 + 32000 > 200000, decrease input length or `max_tokens` and try again (the details)" } });
-    expect(refused(200_000)).toMatchObject({ error: { message: "prompt is too long: 200000 tokens > 200000 maximum (the details)" } });
+    expect(refused(200_001)).toMatchObject({ error: { message: 'prompt is too long: 200001 tokens > 200000 maximum (the details)' } });
+    // At the window exactly the budget is what does not fit: the inequality must hold as written.
+    expect(refused(200_000)).toMatchObject({ error: { message: expect.stringMatching(/^input length and `max_tokens` exceed context limit: 200000 \+ 32000 > 200000,/) } });
   });
 
   it("rate-limit headers are Anthropic's, each reset the RFC 3339 second the limit is full again", () => {

@@ -45,13 +45,17 @@ describe('anthropic tools: images a tool returns', () => {
     expect(encoded.messages[2]).toEqual({ role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'text', text: 'the map:' }, screenshot] }, { type: 'text', text: 'what does it show?' }] });
   });
 
-  it('follow the tool results in a user message of their own to an OpenAI-dialect upstream, whose tool messages hold text only', () => {
+  it('follow the tool results, labelled with their call, at the start of the next user message to an OpenAI-dialect upstream, whose tool messages hold text only', () => {
     const encoded = openaiDialect.encodeRequest(request) as { messages: unknown[] };
     expect(encoded.messages.slice(2)).toEqual([
       { role: 'tool', tool_call_id: 'toolu_1', content: 'the map:' },
-      { role: 'user', content: [{ type: 'text', text: 'The images the tool results above returned:' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } }] },
-      { role: 'user', content: 'what does it show?' },
+      { role: 'user', content: [{ type: 'text', text: 'Returned by tool call toolu_1:' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } }, { type: 'text', text: 'what does it show?' }] },
     ]);
+    // Several results with images, and no user turn after them: a user message of their own, each group labelled.
+    const two = parsed(body({ tools: [weatherTool], messages: [answeredCall[0], { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_a', name: 'get_weather', input: {} }, { type: 'tool_use', id: 'toolu_b', name: 'get_weather', input: {} }] }, { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_a', content: [screenshot] }, { type: 'tool_result', tool_use_id: 'toolu_b', content: [{ type: 'text', text: 'cloudy' }, screenshot] }] }] }));
+    const wire = (openaiDialect.encodeRequest(two) as { messages: unknown[] }).messages.slice(2);
+    expect(wire).toHaveLength(3);
+    expect(wire[2]).toEqual({ role: 'user', content: [{ type: 'text', text: 'Returned by tool call toolu_a:' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } }, { type: 'text', text: 'Returned by tool call toolu_b:' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } }] });
   });
 });
 

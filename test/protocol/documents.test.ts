@@ -64,7 +64,7 @@ describe('an Anthropic caller\'s documents', () => {
     expect((anthropicDialect.encodeRequest(request) as { messages: unknown[] }).messages[2]).toEqual({ role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: twoPages }, title: 'plan.pdf' }] }] });
     expect((openaiDialect.encodeRequest(request) as { messages: unknown[] }).messages.slice(2)).toEqual([
       { role: 'tool', tool_call_id: 'toolu_1', content: '' },
-      { role: 'user', content: [{ type: 'text', text: 'The documents the tool results above returned:' }, { type: 'file', file: { filename: 'plan.pdf', file_data: `data:application/pdf;base64,${twoPages}` } }] },
+      { role: 'user', content: [{ type: 'text', text: 'Returned by tool call toolu_1:' }, { type: 'file', file: { filename: 'plan.pdf', file_data: `data:application/pdf;base64,${twoPages}` } }] },
     ]);
   });
 

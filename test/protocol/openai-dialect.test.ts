@@ -9,7 +9,8 @@ describe('OpenAI error bodies', () => {
   it("a request too long for its window is refused in OpenAI's words, which clients read, then the gateway's", () => {
     const refused = (promptTokens: number): unknown => openaiDialect.formatError({ kind: 'invalid_request', message: 'the details', param: 'messages', code: 'context_length_exceeded', contextLimit: { promptTokens, outputTokens: 4096, window: 131_072 } });
     expect(refused(130_000)).toEqual({ error: { message: "This model's maximum context length is 131072 tokens. However, you requested 134096 tokens (130000 in the messages, 4096 in the completion). Please reduce the length of the messages or completion. (the details)", type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' } });
-    expect(refused(131_072)).toMatchObject({ error: { message: "This model's maximum context length is 131072 tokens. However, your messages resulted in 131072 tokens. Please reduce the length of the messages. (the details)" } });
+    expect(refused(131_073)).toMatchObject({ error: { message: "This model's maximum context length is 131072 tokens. However, your messages resulted in 131073 tokens. Please reduce the length of the messages. (the details)" } });
+    expect(refused(131_072)).toMatchObject({ error: { message: expect.stringMatching(/However, you requested 135168 tokens \(131072 in the messages, 4096 in the completion\)/) } });
   });
 
 
