@@ -14,7 +14,7 @@ import { sendJson } from '../protocol/send-json.js';
 import { Cancellation } from './cancellation.js';
 import { ClientError, problemError } from './client-error.js';
 import { EndpointPool } from './endpoint-pool.js';
-import { firstAnswer } from './first-answer.js';
+import { firstAnswer, routeFailureError } from './first-answer.js';
 import { routeResilience, unlabelled, type GatewayConfig, type ResilienceConfig, type RouteConfig, type TenantConfig } from './gateway-config.js';
 import type { GatewayCore, StreamWatch } from './gateway-core.js';
 import { discardRestOfBody, type DiscardLimits } from './discard-rest-of-body.js';
@@ -22,7 +22,7 @@ import { createGatewayLogger } from './gateway-logger.js';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
 import { readJsonBody } from './read-json-body.js';
 import { routedPromptTokens, type RequestContext } from './request-context.js';
-import { effectiveJurisdictions, parseJurisdictionHeader, prefixKeyOf, routingPolicyFromConfig } from './route-request.js';
+import { effectiveJurisdictions, parseJurisdictionHeader, prefixKeyOf, routeRequest, routingPolicyFromConfig } from './route-request.js';
 import { authenticate } from './tenant-auth.js';
 import { checkRequestLimit, checkTenantLimits, MemoryRateLimitStore, retryAfterHeaders, settleTokenUsage, tenantLimitState, type RateLimitStore, type TenantLimitDecision } from './token-bucket.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
@@ -234,14 +234,20 @@ export function createGateway(options: GatewayOptions): Gateway {
       const promptTokens = estimatePromptTokens(request);
       const outputTokens = request.maxTokens ?? defaultMaxOutputTokens;
       const admittedAt = now();
-      const admitted = checkTenantLimits(limits, tenant, promptTokens + outputTokens, admittedAt);
+      // An output budget that takes the estimate past the tenant's whole limit (Claude Code asks for
+      // 64,000) is charged as the whole limit: the request waits for a full bucket rather than being
+      // refused for good, and what it used is settled after. Only a prompt over the limit is refused.
+      const estimated = Math.min(promptTokens + outputTokens, Math.max(promptTokens, tenant.tokensPerMinute));
+      const admitted = checkTenantLimits(limits, tenant, estimated, admittedAt);
       Object.assign(headers, inbound.rateLimitHeaders(admitted.state, admittedAt));
       if (!admitted.allowed) {
         if (admitted.tooLarge) {
+          // A prompt too long for every window is told so first: clients act on that (they compact).
+          const fits = routeRequest({ model: request.model, tenantJurisdictions: tenant.jurisdictions, ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }), ...(request.geography === undefined ? {} : { requestedGeography: request.geography }), promptTokens, maxOutputTokens: outputTokens }, endpoints.views(route), core.policy, core.random);
+          if (!fits.ok && fits.code === 'context') throw routeFailureError(core, fits, tenant.id);
           metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
           // No wait helps, so neither the SDKs (which retry a 429) nor the caller should retry it as it is.
-          const needs = `about ${String(promptTokens + outputTokens)} tokens (prompt about ${String(promptTokens)} plus up to ${String(outputTokens)} output)`;
-          throw new ClientError(429, 'rate_limit', `the request needs ${needs}, more than tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute: lower max_tokens or shorten the prompt`, { headers: { 'x-should-retry': 'false' }, limit: 'tokens' });
+          throw new ClientError(429, 'rate_limit', `the prompt alone is about ${String(promptTokens)} tokens, more than tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute: shorten the prompt`, { headers: { 'x-should-retry': 'false' }, limit: 'tokens' });
         }
         throw overLimit(tenant, admitted);
       }
@@ -321,7 +327,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (settled) return;
         settled = true;
         const settledAt = now();
-        settleTokenUsage(limits, tenant, promptTokens + outputTokens, used, settledAt);
+        settleTokenUsage(limits, tenant, estimated, used, settledAt);
         if (!res.headersSent) Object.assign(headers, inbound.rateLimitHeaders(tenantLimitState(limits, tenant, settledAt), settledAt));
       };
       try {

@@ -629,20 +629,30 @@ describe('token limits charge what was served', () => {
     }
   });
 
-  it('a request that alone needs more than the tenant\'s tokens per minute is refused at once, saying how to fix it, and told not to retry', async () => {
+  it('an output budget past the whole limit waits for a full bucket (no dead end); a prompt past it is refused at once, told not to retry; past every window too, the context refusal comes first', async () => {
     const gateway = await routeGateway('small', [['whole', replica.url, 'm-stop']], 1000);
     try {
-      // No max_tokens: 4,096 output tokens are budgeted, more than the 1,000 a minute.
-      const openai = new OpenAI({ apiKey, baseURL: `${gateway.url}/v1`, maxRetries: 2 });
-      const failure: unknown = await openai.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'hi' }] }).catch((error: unknown) => error);
+      const openai = new OpenAI({ apiKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+      // No max_tokens: 4,096 output tokens are budgeted, more than the 1,000 a minute. Charged as
+      // the whole limit, it is served from a full bucket, as Claude Code's 64,000 would be...
+      const served = await openai.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'hi' }] });
+      expect(served.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
+      // ...and the next waits for the bucket to fill again: a 429 a client may retry, with the wait.
+      const waiting: unknown = await openai.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'hi' }], max_tokens: 990 }).catch((error: unknown) => error);
+      expect(waiting).toBeInstanceOf(OpenAI.RateLimitError);
+      const wait = waiting as InstanceType<typeof OpenAI.RateLimitError>;
+      expect(wait.headers?.get('x-should-retry')).toBeNull();
+      expect(Number(wait.headers?.get('retry-after'))).toBeGreaterThan(0);
+      // A prompt over the whole limit: no wait helps.
+      const failure: unknown = await openai.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'fleet '.repeat(1000) }], max_tokens: 5 }).catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(OpenAI.RateLimitError);
       const error = failure as InstanceType<typeof OpenAI.RateLimitError>;
-      expect(error.message).toMatch(/needs about 4097 tokens .* more than tenant t1's whole limit of 1000 tokens per minute: lower max_tokens/);
+      expect(error.message).toMatch(/the prompt alone is about \d+ tokens, more than tenant t1's whole limit of 1000 tokens per minute: shorten the prompt/);
       expect(error.headers?.get('x-should-retry')).toBe('false');
       expect(error.headers?.get('retry-after')).toBeNull();
-      // Charged nothing: a request that fits is served at once.
-      const fits = await openai.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 });
-      expect(fits.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
+      // A prompt over every window (131,072) as well: the context refusal, which clients act on.
+      const huge: unknown = await openai.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'fleet '.repeat(100_000) }], max_tokens: 5 }).catch((error: unknown) => error);
+      expect(huge).toMatchObject({ status: 400, code: 'context_length_exceeded', message: expect.stringContaining("This model's maximum context length is 131072 tokens. However, your messages resulted in") });
     } finally {
       await gateway.close();
     }
