@@ -211,7 +211,10 @@ export const gatewayConfigSchema = z.strictObject({
   resilience: resilienceConfigSchema.prefault({}),
   // Anthropic's own limit for a Messages request (32 MB): Claude Code's requests carry 115 KB or more
   // of tools and prompts before any conversation, and screenshots and PDFs go inline.
-  limits: z.strictObject({ maxBodyBytes: count(1 << 30).default(32 * 1024 * 1024) }).prefault({}),
+  // maxBodyBytesInFlight: the bodies of requests in flight, together (a streaming request holds its
+  // images and documents until its answer ends, for resumes): past it, a 503 to retry, not an
+  // out-of-memory crash; 1 GiB is a quarter of Node's default heap limit here.
+  limits: z.strictObject({ maxBodyBytes: count(1 << 30).default(32 * 1024 * 1024), maxBodyBytesInFlight: count(2 ** 40).default(1 << 30) }).prefault({}),
   logging: z.strictObject({ logPrompts: z.boolean().default(false) }).prefault({}),
 });
 
@@ -358,6 +361,9 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
   // A body of this size holds little more than an empty request: every chat request would be a 413.
   if (config.limits.maxBodyBytes < 1024) {
     warnings.push(`limits.maxBodyBytes is ${String(config.limits.maxBodyBytes)} bytes: nearly every chat request will be refused (413); it is a size in bytes, such as 1048576 for 1 MiB`);
+  }
+  if (config.limits.maxBodyBytesInFlight < config.limits.maxBodyBytes) {
+    warnings.push(`limits.maxBodyBytesInFlight (${String(config.limits.maxBodyBytesInFlight)}) is below limits.maxBodyBytes (${String(config.limits.maxBodyBytes)}): a request of the largest size allowed would never be taken (503)`);
   }
   for (const tenant of config.tenants) {
     if (tenant.tokensPerMinute < defaultMaxOutputTokens) {

@@ -114,10 +114,24 @@ export function createGateway(options: GatewayOptions): Gateway {
   let draining = false;
   let shuttingDown = false;
   let onIdle: (() => void) | undefined;
-  function responseClosed(): void {
+  // Body bytes held by the requests in flight, and each response's share, given back when it closes.
+  let bodyBytesInFlight = 0;
+  const bodyBytesOf = new WeakMap<ServerResponse, number>();
+  function responseClosed(this: ServerResponse): void {
     unsent -= 1;
+    const held = bodyBytesOf.get(this);
+    if (held !== undefined) bodyBytesInFlight -= held;
     if (draining && unsent === 0) onIdle?.();
   }
+  /** Takes a request's body bytes from the gateway's budget, or refuses them when it is spent. */
+  const bodyBudgetFor =
+    (res: ServerResponse) =>
+    (bytes: number): boolean => {
+      if (bodyBytesInFlight + bytes > config.limits.maxBodyBytesInFlight) return false;
+      bodyBytesInFlight += bytes;
+      bodyBytesOf.set(res, (bodyBytesOf.get(res) ?? 0) + bytes);
+      return true;
+    };
   // A new connection that never sends a request head would hold a socket (a file) for ever: Node's
   // headersTimeout starts at a request's first byte, and keepAliveTimeout only after a response.
   // Anyone who can reach the port could open them by the thousand, before any key is checked.
@@ -185,8 +199,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     return tenant;
   };
 
-  const readChatRequest = async (inbound: Dialect, req: IncomingMessage): Promise<ChatRequest> => {
-    const parsed = inbound.parseRequest(await readJsonBody(req, config.limits.maxBodyBytes));
+  const readChatRequest = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse): Promise<ChatRequest> => {
+    const parsed = inbound.parseRequest(await readJsonBody(req, config.limits.maxBodyBytes, bodyBudgetFor(res)));
     if (!parsed.ok) throw problemError(parsed.problem);
     return parsed.value;
   };
@@ -227,7 +241,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const serveChat = (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels): Promise<ChatOutcome> => {
     const arrivedAt = now();
     return tracked(req, labels, async (tenant, deadline) => {
-      const request = await readChatRequest(inbound, req);
+      const request = await readChatRequest(inbound, req, res);
       const route = routeOf(request.model, labels);
 
       const headerJurisdictions = parseJurisdictionHeader(jurisdictionHeaderLines(req));
@@ -369,7 +383,7 @@ export function createGateway(options: GatewayOptions): Gateway {
    */
   const serveTokenCount = (req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels): Promise<Omit<ChatOutcome, 'prompt' | 'completion'>> =>
     tracked(req, labels, async (tenant, deadline) => {
-      const parsed = tokenCounting.parseRequest(await readJsonBody(req, config.limits.maxBodyBytes));
+      const parsed = tokenCounting.parseRequest(await readJsonBody(req, config.limits.maxBodyBytes, bodyBudgetFor(res)));
       if (!parsed.ok) throw problemError(parsed.problem);
       const request = parsed.value;
       const route = routeOf(request.model, labels);

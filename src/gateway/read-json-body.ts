@@ -6,9 +6,10 @@ import { ClientError } from './client-error.js';
 /**
  * A request's JSON body, at most `limit` bytes: a 413 ClientError past that, a 400 for an empty body
  * or text that is not UTF-8 or not JSON (never quoting it), a 415 for a compressed body or a charset other than
- * UTF-8, a 499 for a client that left mid-body.
+ * UTF-8, a 499 for a client that left mid-body. `take`, when given, is asked for each chunk's bytes
+ * (the gateway's budget of body bytes held at once): a 503 to retry when it refuses them.
  */
-export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+export function readJsonBody(req: IncomingMessage, limit: number, take?: (bytes: number) => boolean): Promise<unknown> {
   const coding = req.headers['content-encoding']?.trim().toLowerCase();
   // An empty coding list means no coding (RFC 9110, 8.4).
   if (coding !== undefined && coding !== '' && coding !== 'identity') {
@@ -36,6 +37,12 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
         req.removeAllListeners('data');
         req.pause();
         reject(new ClientError(413, 'too_large', `request body exceeds the ${limit}-byte limit: send less (images by URL rather than inline), or ask the operator to raise limits.maxBodyBytes`));
+        return;
+      }
+      if (take !== undefined && !take(chunk.length)) {
+        req.removeAllListeners('data');
+        req.pause();
+        reject(new ClientError(503, 'overloaded', 'the gateway holds as many request bodies as it takes at once (limits.maxBodyBytesInFlight): retry shortly', { headers: { 'retry-after': '1' } }));
         return;
       }
       chunks.push(chunk);

@@ -122,7 +122,7 @@ describe('a valid gateway config', () => {
     expect(config.listen).toEqual({ port: 8080, host: '127.0.0.1', shutdownGraceMs: 10_000 });
     expect(config.routes[0]?.policy).toEqual(['cost', 'least-load']);
     expect(config.resilience.circuitBreaker).toEqual({ failureThreshold: 5, windowMs: 30_000, openMs: 10_000, halfOpenProbes: 1 });
-    expect(config.limits.maxBodyBytes).toBe(32 * 1024 * 1024);
+    expect(config.limits).toEqual({ maxBodyBytes: 32 * 1024 * 1024, maxBodyBytesInFlight: 1024 * 1024 * 1024 });
     expect(config.logging.logPrompts).toBe(false);
   });
 
@@ -369,6 +369,7 @@ describe('gateway config problems are located, with a path and a suggestion', ()
       'resilience.hedgeAfterMs (20000) is not below ttftTimeoutMs (10000): an attempt times out before it would be hedged, so hedging never happens; lower hedgeAfterMs',
     ]);
     expect(gatewayConfigWarnings(loadOk(edit(valid, 'maxBodyBytes: 1048576', 'maxBodyBytes: 10')), env)).toEqual([expect.stringContaining('limits.maxBodyBytes is 10 bytes: nearly every chat request will be refused (413)')]);
+    expect(gatewayConfigWarnings(loadOk(edit(valid, 'maxBodyBytes: 1048576', 'maxBodyBytes: 1048576, maxBodyBytesInFlight: 1000000')), env)).toEqual(['limits.maxBodyBytesInFlight (1000000) is below limits.maxBodyBytes (1048576): a request of the largest size allowed would never be taken (503)']);
   });
 
   it('an unknown key in a block the schema transforms (resilience), and in one inside it', () => {

@@ -12,7 +12,7 @@ const apiKey = 'sk-refused-body';
 const execFileAsync = promisify(execFile);
 
 /** One endpoint, and a 4 KB body limit: a body of any size is one to refuse. */
-const config = (upstreamUrl: string): GatewayConfig => ({ ...singleEndpointConfig(upstreamUrl, apiKey), limits: { maxBodyBytes: 4096 } });
+const config = (upstreamUrl: string): GatewayConfig => ({ ...singleEndpointConfig(upstreamUrl, apiKey), limits: { maxBodyBytes: 4096, maxBodyBytesInFlight: 1 << 30 } });
 
 let upstream: MockUpstream;
 const started: Gateway[] = [];
