@@ -269,7 +269,7 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   if (seeing.length === 0) return imagesFailure(request, allowed);
   const reading = request.hasPdfs === true ? seeing.filter(readsPdfs) : seeing;
   if (reading.length === 0) return pdfsFailure(request, allowed);
-  const thinking = request.thinking === true ? reading.filter((endpoint) => endpoint.dialect === 'anthropic' && endpoint.thinking) : seeing;
+  const thinking = request.thinking === true ? reading.filter((endpoint) => endpoint.dialect === 'anthropic' && endpoint.thinking) : reading;
   if (thinking.length === 0) return thinkingFailure(request, allowed);
   const needed = request.promptTokens + request.maxOutputTokens;
   const fitting = fitContext(thinking, needed);

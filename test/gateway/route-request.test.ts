@@ -343,6 +343,16 @@ describe('eligibility: extended thinking', () => {
   });
 });
 
+describe('eligibility: PDFs', () => {
+  const mixed = [endpoint('vllm', { marginalCostPerMillionTokens: 0 }), endpoint('claude', { dialect: 'anthropic', marginalCostPerMillionTokens: 3 }), endpoint('openai-pdfs', { pdfs: true, marginalCostPerMillionTokens: 5 })];
+  it('go only to endpoints that read them: Anthropic-dialect ones, and others marked pdfs: true; with or without thinking', () => {
+    expect(ranked(route(mixed, ['cost'], { hasPdfs: true }))).toEqual(['claude', 'openai-pdfs']);
+    expect(ranked(route(mixed, ['cost'], { hasPdfs: true, thinking: true }))).toEqual(['claude']);
+    expect(ranked(route(mixed, ['cost']))).toEqual(['vllm', 'claude', 'openai-pdfs']);
+    expect(route([mixed[0] as EndpointView, endpoint('claude-no-pdfs', { dialect: 'anthropic', pdfs: false })], ['cost'], { hasPdfs: true })).toMatchObject({ ok: false, status: 400, code: 'pdfs', param: 'messages', message: expect.stringContaining('reads PDF documents') });
+  });
+});
+
 describe('token counts (routeTokenCount)', () => {
   const counting = [
     endpoint('us-openai'),
