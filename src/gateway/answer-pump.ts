@@ -86,6 +86,8 @@ export async function pumpAnswer(
   let calls = new ToolCallAccumulator();
   /** The answer's thinking so far: once some has come, a break cannot be resumed by continuation either. */
   let thought = new ThinkingAccumulator();
+  /** An open model's reasoning so far (see the 'reasoning' event): once some has come, no continuation either. */
+  let reasoning = new TextAccumulator();
   let sentTokens = 0;
   /** Of sentTokens, the pieces of tool arguments. */
   let argumentPieces = 0;
@@ -96,7 +98,7 @@ export async function pumpAnswer(
   let overran = false;
   /** As much of `text` as fits under textLimit (text and tool arguments together); what would pass it ends the answer. */
   const withinLimit = (text: string): string => {
-    const room = textLimit - sent.length - calls.argumentChars - thought.chars;
+    const room = textLimit - sent.length - calls.argumentChars - thought.chars - reasoning.length;
     if (text.length <= room) return text;
     overran = true;
     const kept = text.slice(0, Math.max(0, room));
@@ -165,6 +167,16 @@ export async function pumpAnswer(
     thought.append(kept);
     sink.event(kept === event.text ? event : { ...event, text: kept });
   };
+  /** An open model's reasoning, after any text held for a possible stop sequence (which applies to text only). */
+  const deliverReasoning = (event: Extract<ChatEvent, { type: 'reasoning' }>): void => {
+    const held = guard?.flush() ?? '';
+    if (held !== '') deliver(held);
+    sentTokens += 1;
+    const kept = withinLimit(event.text);
+    if (kept === '') return;
+    reasoning.append(kept);
+    sink.event(kept === event.text ? event : { ...event, text: kept });
+  };
   /** Whether the answer was resumed on another attempt after a break. */
   let resumed = false;
   /** Going back to endpoints this answer already used, shared by all its resumes. */
@@ -206,6 +218,12 @@ export async function pumpAnswer(
       // its signature; with display summarized its text follows, and silence is a stall again.
       watch.quietByDesign = event.type === 'thinking' && event.text === '' && request.thinking?.display !== 'summarized';
       deliverThinking(event);
+      return;
+    } else if (event.type === 'reasoning') {
+      lastTokenAt = now();
+      watch.lastActive = lastTokenAt;
+      watch.quietByDesign = false;
+      deliverReasoning(event);
       return;
     } else if (event.type !== 'text') {
       lastTokenAt = now();
@@ -308,7 +326,7 @@ export async function pumpAnswer(
     }
     // Only a sequence the caller asked for: a server may name its chat template's own stop string.
     const stopSequence = finished.stopSequence !== undefined && request.stop.includes(finished.stopSequence) ? finished.stopSequence : undefined;
-    sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(stopSequence === undefined ? {} : { stopSequence }), usage }, { text, toolCalls, refusal: refused, thinking: thought.toBlocks() });
+    sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(stopSequence === undefined ? {} : { stopSequence }), usage }, { text, toolCalls, refusal: refused, thinking: thought.toBlocks(), reasoning: reasoning.toString() });
     countTokens(endpoint.config.id, usage.inputTokens, usage.outputTokens);
     // Over the tokens streamed: several may come in one chunk (so not the chunks), and a reasoning
     // model's count includes tokens never streamed (so not the count alone); a resumed answer's span
@@ -421,7 +439,8 @@ export async function pumpAnswer(
     // Nor an answer with thinking on: Anthropic takes no prefill then, and a thinking block cut before
     // its signature could not go back (even one that wrote text before any thinking). Adaptive
     // thinking the model did not use is no thinking: that answer goes on without it.
-    const thinkingOn = request.thinking?.type === 'enabled' || thought.started;
+    // An open model's reasoning likewise: a continuation would begin a second one.
+    const thinkingOn = request.thinking?.type === 'enabled' || thought.started || reasoning.length > 0;
     if (context.resilience.resumeStreams && calls.count === 0 && !jsonBegun && !refused && !thinkingOn) {
       // Held text (a possible stop sequence's start) was generated too: the continuation goes on from it.
       const generated = sent.toString() + (guard?.held ?? '');
@@ -461,6 +480,7 @@ export async function pumpAnswer(
         refused = false;
         calls = new ToolCallAccumulator();
         thought = new ThinkingAccumulator();
+        reasoning = new TextAccumulator();
         sentTokens = 0;
         argumentPieces = 0;
         guard = request.stop.length > 0 ? new StopSequenceGuard(request.stop) : undefined;

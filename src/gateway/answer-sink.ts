@@ -35,6 +35,8 @@ export interface WholeAnswer {
   readonly refusal: boolean;
   /** The model's thinking, before its text. */
   readonly thinking: readonly ThinkingBlock[];
+  /** An open model's reasoning ('' for none). */
+  readonly reasoning: string;
 }
 
 /** What both sinks answer with: the caller's dialect, its request, and the response id in that dialect's form. */
@@ -113,9 +115,9 @@ export function createJsonSink({ inbound, request, res, headers, id }: SinkTarge
     congested: false,
     drained: () => Promise.resolve(),
     event: () => undefined,
-    finish: (event, { text, toolCalls, refusal, thinking }) => {
+    finish: (event, { text, toolCalls, refusal, thinking, reasoning }) => {
       beforeAnswer(event.usage);
-      sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, ...(event.stopSequence === undefined ? {} : { stopSequence: event.stopSequence }), ...(toolCalls.length === 0 ? {} : { toolCalls }), ...(refusal ? { refusal } : {}), ...(thinking.length === 0 ? {} : { thinking }), usage: event.usage }), headers);
+      sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, ...(event.stopSequence === undefined ? {} : { stopSequence: event.stopSequence }), ...(toolCalls.length === 0 ? {} : { toolCalls }), ...(refusal ? { refusal } : {}), ...(thinking.length === 0 ? {} : { thinking }), ...(reasoning === '' ? {} : { reasoning }), usage: event.usage }), headers);
     },
     fail: (kind, message, status, extra, used) => {
       beforeFailure(used);

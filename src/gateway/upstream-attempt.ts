@@ -86,8 +86,8 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
         return interrupted() ?? (fromUpstream === true ? fail(502, message, true) : fail(502, `${message} before the first token`, false, undefined, detail === undefined ? {} : { detail }));
       }
       head.push(next.value);
-      // A tool call or thinking is a first token as text is: the model answers.
-      if (next.value.type === 'text' || next.value.type === 'tool_call' || next.value.type === 'thinking' || next.value.type === 'thinking_signature' || next.value.type === 'redacted_thinking' || next.value.type === 'finish') break;
+      // A tool call, thinking or reasoning is a first token as text is: the model answers.
+      if (next.value.type === 'text' || next.value.type === 'tool_call' || next.value.type === 'thinking' || next.value.type === 'thinking_signature' || next.value.type === 'reasoning' || next.value.type === 'redacted_thinking' || next.value.type === 'finish') break;
     }
     const ttftMs = now() - started;
     recordTtft(endpoint, ttftMs, now());

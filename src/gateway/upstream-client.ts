@@ -435,6 +435,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
         queue.push({ type: 'thinking_signature', signature: block.signature });
       }
     }
+    if (result.reasoning !== undefined) queue.push({ type: 'reasoning', text: result.reasoning });
     if (result.text !== '') queue.push({ type: 'text', text: result.text, ...(result.refusal === true ? { refusal: true as const } : {}) });
     for (const [index, call] of (result.toolCalls ?? []).entries()) {
       queue.push({ type: 'tool_call', index, id: call.id, name: call.name });

@@ -929,6 +929,9 @@ export const anthropicDialect: Dialect = {
           }
           case 'redacted_thinking':
             return start('thinking', { type: 'redacted_thinking', data: event.data }) + close();
+          case 'reasoning':
+            // Unsigned, it could not go back as a thinking block: an open model's reasoning is not shown here.
+            return '';
           case 'finish':
             return close() + frame({ type: 'message_delta', delta: stopFields(event), usage: { input_tokens: event.usage.inputTokens, output_tokens: event.usage.outputTokens } }) + frame({ type: 'message_stop' });
           case 'error':

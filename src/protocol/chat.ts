@@ -270,6 +270,8 @@ export interface ChatResult {
   readonly refusal?: true;
   /** The model's thinking, before its text; left out when there was none. */
   readonly thinking?: readonly ThinkingBlock[];
+  /** An open model's reasoning (see the 'reasoning' event); left out when there was none. */
+  readonly reasoning?: string;
   readonly usage: Usage;
 }
 
@@ -292,6 +294,12 @@ export type ChatEvent =
   | { readonly type: 'thinking_signature'; readonly signature: string }
   /** A whole thinking block the upstream redacted (encrypted): passed on as it came. */
   | { readonly type: 'redacted_thinking'; readonly data: string }
+  /**
+   * An open model's reasoning before its answer, as vLLM's reasoning parsers (and DeepSeek's API)
+   * stream it in `reasoning_content` (or `reasoning`): unsigned, so carried to OpenAI callers only
+   * (an Anthropic caller's thinking must be signed to go back).
+   */
+  | { readonly type: 'reasoning'; readonly text: string }
   /** A call's arguments are whole (Anthropic's content_block_stop); streams that do not say so end a call where the next one or the finish begins. */
   | { readonly type: 'tool_call_end'; readonly index: number }
   | { readonly type: 'finish'; readonly finishReason: FinishReason; readonly stopSequence?: string; readonly usage: Usage }

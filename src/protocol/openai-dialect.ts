@@ -340,7 +340,7 @@ const resultSchema = z.looseObject({
     .array(
       z.looseObject({
         // refusal: the model declined a structured answer (OpenAI), in words instead of JSON.
-        message: z.looseObject({ content: z.string().nullish(), refusal: z.string().nullish(), tool_calls: z.array(resultToolCall).nullish() }),
+        message: z.looseObject({ content: z.string().nullish(), refusal: z.string().nullish(), tool_calls: z.array(resultToolCall).nullish(), reasoning_content: z.unknown().optional(), reasoning: z.unknown().optional() }),
         finish_reason: z.string().nullable(),
         stop_reason: z.unknown().optional(),
         matched_stop: z.unknown().optional(),
@@ -724,6 +724,15 @@ function openaiContextWords({ promptTokens, outputTokens, window }: ContextLimit
   return `This model's maximum context length is ${String(window)} tokens. However, you requested ${String(promptTokens + outputTokens)} tokens (${String(promptTokens)} in the messages, ${String(outputTokens)} in the completion). Please reduce the length of the messages or completion.`;
 }
 
+/**
+ * An open model's reasoning in a message or delta: vLLM's `reasoning_content` (DeepSeek's API too),
+ * or `reasoning` (vLLM since 0.10, OpenRouter); undefined when none, or empty.
+ */
+function reasoningOf(part: { readonly reasoning_content?: unknown; readonly reasoning?: unknown } | undefined): string | undefined {
+  const text = part?.reasoning_content ?? part?.reasoning;
+  return typeof text === 'string' && text !== '' ? text : undefined;
+}
+
 export const openaiDialect: Dialect = {
   name: 'openai',
   chatPath: '/v1/chat/completions',
@@ -862,12 +871,13 @@ export const openaiDialect: Dialect = {
         : calls.length === 0
           ? { role: 'assistant', content: result.text, refusal: null }
           : { role: 'assistant', content: result.text === '' ? null : result.text, refusal: null, tool_calls: calls.map((call) => wireToolCall(call, result.finishReason)) };
+    const reasoned = result.reasoning === undefined ? message : { ...message, reasoning_content: result.reasoning };
     return {
       id: result.id,
       object: 'chat.completion',
       created: Math.floor(Date.now() / 1000),
       model: result.model,
-      choices: [{ index: 0, message, logprobs: null, finish_reason: result.refusal === true && result.finishReason === 'content_filter' ? 'stop' : finishToOpenAI[result.finishReason], ...matchedStop(result.stopSequence) }],
+      choices: [{ index: 0, message: reasoned, logprobs: null, finish_reason: result.refusal === true && result.finishReason === 'content_filter' ? 'stop' : finishToOpenAI[result.finishReason], ...matchedStop(result.stopSequence) }],
       usage: { prompt_tokens: result.usage.inputTokens, completion_tokens: result.usage.outputTokens, total_tokens: result.usage.inputTokens + result.usage.outputTokens },
     };
   },
@@ -881,6 +891,7 @@ export const openaiDialect: Dialect = {
     // A refusal is told as Anthropic tells one: its words as the text, and a content_filter finish,
     // so that no caller reads an empty answer, or the refusal, as the JSON it asked for.
     const refusal = choice?.message.refusal ?? '';
+    const reasoning = reasoningOf(choice?.message);
     return {
       ok: true,
       value: {
@@ -891,6 +902,7 @@ export const openaiDialect: Dialect = {
         ...(refusal === '' ? {} : { refusal: true }),
         ...stopped,
         ...(toolCalls.length === 0 ? {} : { toolCalls }),
+        ...(reasoning === undefined ? {} : { reasoning }),
         usage: { inputTokens: tokenCount(parsed.data.usage?.prompt_tokens) ?? 0, outputTokens: tokenCount(parsed.data.usage?.completion_tokens) ?? 0 },
       },
     };
@@ -939,6 +951,9 @@ export const openaiDialect: Dialect = {
           case 'redacted_thinking':
             // The Chat Completions API shows no thinking (its reasoning models keep theirs, too).
             return '';
+          case 'reasoning':
+            // As vLLM's reasoning parsers and DeepSeek's API stream it.
+            return event.text === '' ? '' : delta({ reasoning_content: event.text });
           case 'tool_arguments':
             if (event.text === '') return '';
             unargued = unargued.filter((index) => index !== event.index);
@@ -998,7 +1013,7 @@ export const openaiDialect: Dialect = {
           id?: string;
           model?: string;
           error?: unknown;
-          choices?: { delta?: { content?: string | null; refusal?: string | null; tool_calls?: unknown }; finish_reason?: string | null; stop_reason?: unknown; matched_stop?: unknown }[];
+          choices?: { delta?: { content?: string | null; refusal?: string | null; tool_calls?: unknown; reasoning_content?: unknown; reasoning?: unknown }; finish_reason?: string | null; stop_reason?: unknown; matched_stop?: unknown }[];
           usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null;
         };
         // An error chunk in any shape a server sends (TGI's error is a string).
@@ -1010,6 +1025,8 @@ export const openaiDialect: Dialect = {
           events.push({ type: 'start', id: answerId, model: chunk.model ?? '', inputTokens: 0 });
         }
         const choice = chunk.choices?.[0];
+        const reasoning = reasoningOf(choice?.delta);
+        if (reasoning !== undefined) events.push({ type: 'reasoning', text: reasoning });
         const text = choice?.delta?.content;
         if (typeof text === 'string' && text !== '') events.push({ type: 'text', text });
         const refusal = choice?.delta?.refusal;
