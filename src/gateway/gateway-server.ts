@@ -241,17 +241,22 @@ export function createGateway(options: GatewayOptions): Gateway {
   const serveChat = (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels): Promise<ChatOutcome> => {
     const arrivedAt = now();
     return tracked(req, labels, async (tenant, deadline) => {
-      const request = await readChatRequest(inbound, req, res);
-      const route = routeOf(request.model, labels);
+      const asked = await readChatRequest(inbound, req, res);
+      const route = routeOf(asked.model, labels);
 
       const headerJurisdictions = parseJurisdictionHeader(jurisdictionHeaderLines(req));
-      const promptTokens = estimatePromptTokens(request);
-      const outputTokens = request.maxTokens ?? defaultMaxOutputTokens;
+      const promptTokens = estimatePromptTokens(asked);
+      const askedOutput = asked.maxTokens ?? defaultMaxOutputTokens;
+      // An output budget that takes the request past the tenant's whole limit (Claude Code asks for
+      // 64,000) is lowered to what the limit leaves after the prompt: the request then waits for a
+      // full bucket at most, rather than being refused for good, and can use no more than the limit
+      // (sent with its full budget, it could have used many times it). Only a prompt that leaves
+      // nothing is refused.
+      const lowered = promptTokens + askedOutput > tenant.tokensPerMinute && promptTokens < tenant.tokensPerMinute;
+      const outputTokens = lowered ? tenant.tokensPerMinute - promptTokens : askedOutput;
+      const request: ChatRequest = lowered ? { ...asked, maxTokens: outputTokens } : asked;
+      const estimated = promptTokens + outputTokens;
       const admittedAt = now();
-      // An output budget that takes the estimate past the tenant's whole limit (Claude Code asks for
-      // 64,000) is charged as the whole limit: the request waits for a full bucket rather than being
-      // refused for good, and what it used is settled after. Only a prompt over the limit is refused.
-      const estimated = Math.min(promptTokens + outputTokens, Math.max(promptTokens, tenant.tokensPerMinute));
       const admitted = checkTenantLimits(limits, tenant, estimated, admittedAt);
       Object.assign(headers, inbound.rateLimitHeaders(admitted.state, admittedAt));
       if (!admitted.allowed) {
@@ -261,7 +266,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           if (!fits.ok && fits.code === 'context') throw routeFailureError(core, fits, tenant.id);
           metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
           // No wait helps, so neither the SDKs (which retry a 429) nor the caller should retry it as it is.
-          throw new ClientError(429, 'rate_limit', `the prompt alone is about ${String(promptTokens)} tokens, more than tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute: shorten the prompt`, { headers: { 'x-should-retry': 'false' }, limit: 'tokens' });
+          throw new ClientError(429, 'rate_limit', `the prompt alone is about ${String(promptTokens)} tokens, which leaves no room for an answer in tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute: shorten the prompt`, { headers: { 'x-should-retry': 'false' }, limit: 'tokens' });
         }
         throw overLimit(tenant, admitted);
       }

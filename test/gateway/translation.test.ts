@@ -633,10 +633,13 @@ describe('token limits charge what was served', () => {
     const gateway = await routeGateway('small', [['whole', replica.url, 'm-stop']], 1000);
     try {
       const openai = new OpenAI({ apiKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
-      // No max_tokens: 4,096 output tokens are budgeted, more than the 1,000 a minute. Charged as
-      // the whole limit, it is served from a full bucket, as Claude Code's 64,000 would be...
+      // No max_tokens: 4,096 output tokens are budgeted, more than the 1,000 a minute. Lowered to
+      // what the limit leaves after the prompt, it is served from a full bucket, as Claude Code's
+      // 64,000 would be, and can use no more than the limit...
       const served = await openai.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'hi' }] });
       expect(served.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
+      expect(served.usage?.prompt_tokens ?? 0).toBeGreaterThan(0);
+      expect((served.usage?.prompt_tokens ?? 0) + (served.usage?.completion_tokens ?? 0)).toBeLessThanOrEqual(1000);
       // ...and the next waits for the bucket to fill again: a 429 a client may retry, with the wait.
       const waiting: unknown = await openai.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'hi' }], max_tokens: 990 }).catch((error: unknown) => error);
       expect(waiting).toBeInstanceOf(OpenAI.RateLimitError);
@@ -647,7 +650,7 @@ describe('token limits charge what was served', () => {
       const failure: unknown = await openai.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'fleet '.repeat(1000) }], max_tokens: 5 }).catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(OpenAI.RateLimitError);
       const error = failure as InstanceType<typeof OpenAI.RateLimitError>;
-      expect(error.message).toMatch(/the prompt alone is about \d+ tokens, more than tenant t1's whole limit of 1000 tokens per minute: shorten the prompt/);
+      expect(error.message).toMatch(/the prompt alone is about \d+ tokens, which leaves no room for an answer in tenant t1's whole limit of 1000 tokens per minute: shorten the prompt/);
       expect(error.headers?.get('x-should-retry')).toBe('false');
       expect(error.headers?.get('retry-after')).toBeNull();
       // A prompt over every window (131,072) as well: the context refusal, which clients act on.
@@ -655,6 +658,22 @@ describe('token limits charge what was served', () => {
       expect(huge).toMatchObject({ status: 400, code: 'context_length_exceeded', message: expect.stringContaining("This model's maximum context length is 131072 tokens. However, your messages resulted in") });
     } finally {
       await gateway.close();
+    }
+  });
+
+  it('the upstream is sent the lowered budget, so one answer can use no more than the whole limit', async () => {
+    const recording = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'ok' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+    const gateway = await routeGateway('small', [['rec', recording.url, 'm']], 1000);
+    try {
+      const openai = new OpenAI({ apiKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+      await openai.chat.completions.create({ model: 'small', max_tokens: 64_000, messages: [{ role: 'user', content: 'fleet '.repeat(400) }] });
+      const sent = recording.bodies[0] as { max_tokens: number };
+      // The prompt is about 600 tokens by the gateway's estimate: the rest of the 1,000 is the budget.
+      expect(sent.max_tokens).toBeGreaterThan(300);
+      expect(sent.max_tokens).toBeLessThan(500);
+    } finally {
+      await gateway.close();
+      await recording.close();
     }
   });
 
