@@ -222,9 +222,11 @@ export function prefixKeyOf(messages: readonly { readonly role: string; readonly
 function partsKey(parts: readonly ContentPart[]): string {
   return parts
     .map((part) => {
-      if (part.type === 'text') return part.text;
+      // Each part cut to the key's length before the join: joined whole, a long text document would be
+      // copied, and that copy kept alive by the key (a slice keeps its string) for the request's life.
+      if (part.type === 'text') return part.text.slice(0, prefixKeyChars);
       const source = part.source;
-      if (source.type === 'text') return `<document ${source.text}>`;
+      if (source.type === 'text') return `<document ${source.text.slice(0, prefixKeyChars)}>`;
       if (source.type === 'url') return `<image ${source.url.slice(0, 256)}>`;
       const middle = Math.floor(source.data.length / 2);
       return `<image ${String(source.data.length)} ${source.data.slice(middle, middle + 32)}>`;

@@ -371,6 +371,11 @@ function contextLimitOf(message: string): ContextLimit | undefined {
   const vllm = /is too large: (\d+)\. This model's maximum context length is (\d+) tokens and your request has (\d+) input tokens/.exec(message);
   if (vllm !== null) return { outputTokens: Number(vllm[1]), window: Number(vllm[2]), promptTokens: Number(vllm[3]) };
   // The prompt alone: OpenAI's "your messages resulted in P tokens", vLLM's "you requested P tokens in the messages".
+  // vLLM 0.19 and later (and services before it): "However, you requested O output tokens and your prompt contains (at least) P input tokens".
+  const split = /maximum context length is (\d+) tokens\. However, you requested (\d+) output tokens and your prompt contains (?:at least )?(\d+) input tokens/.exec(message);
+  if (split !== null) return { window: Number(split[1]), outputTokens: Number(split[2]), promptTokens: Number(split[3]) };
+  const requestHas = /maximum context length is (\d+) tokens\. However, your request has (\d+) input tokens/.exec(message);
+  if (requestHas !== null) return { window: Number(requestHas[1]), promptTokens: Number(requestHas[2]), outputTokens: 0 };
   // (A bare "you requested T tokens." is prompt and completion together: no figures.)
   const prompt = /maximum context length is (\d+) tokens\. However, (?:your messages resulted in (\d+) tokens|you requested (\d+) tokens in the messages)/.exec(message);
   if (prompt !== null) return { window: Number(prompt[1]), promptTokens: Number(prompt[2] ?? prompt[3]), outputTokens: 0 };

@@ -28,6 +28,11 @@ describe('reading PDFs', () => {
   it('counts pages by their page objects, at least one; refuses what is not a PDF, saying why', () => {
     expect(readPdf('application/pdf', twoPages)).toEqual({ ok: true, source: { type: 'pdf', data: twoPages, pages: 2 } });
     expect(readPdf('application/pdf', Buffer.from('%PDF-1.7\n%%EOF').toString('base64'))).toMatchObject({ ok: true, source: { pages: 1 } });
+    // PDF 1.5 and later may hide its page objects in compressed object streams: counted a page per 20 KB then.
+    const compressed = Buffer.concat([Buffer.from('%PDF-1.7\n1 0 obj <</Type /ObjStm /N 40 /Length 100000>> stream\n'), Buffer.alloc(100_000, 0x78), Buffer.from('\nendstream endobj\n%%EOF\n')]);
+    expect(readPdf('application/pdf', compressed.toString('base64'))).toMatchObject({ ok: true, source: { pages: 6 } });
+    // A reference to a page, or the page tree, is no page.
+    expect(readPdf('application/pdf', Buffer.from('%PDF-1.4\n<</Type /Pages /Kids [3 0 R] /Count 1>> <</Parent 2 0 R /Page 3>>\n%%EOF').toString('base64'))).toMatchObject({ ok: true, source: { pages: 1 } });
     expect(readPdf('application/pdf', Buffer.from('<html>').toString('base64'))).toEqual({ ok: false, problem: 'the document data is not a PDF (it does not begin with %PDF-)' });
     expect(readPdf('text/plain', twoPages)).toMatchObject({ ok: false, problem: expect.stringContaining('must be a PDF') });
     expect(readPdf('application/pdf', 'not base64!')).toMatchObject({ ok: false, problem: 'the document data is not base64' });
