@@ -27,6 +27,8 @@ export function readJsonBody(req: IncomingMessage, limit: number, take?: (bytes:
     return Promise.reject(new ClientError(415, 'invalid_request', `${named} is not supported: send the JSON body as UTF-8`));
   }
   // Plain events, not `for await`: the async iterator costs measurably per request on the hot path.
+  // The budget is let go once the body is in: the data listener stays for the answer's life.
+  let budget = take;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -39,7 +41,7 @@ export function readJsonBody(req: IncomingMessage, limit: number, take?: (bytes:
         reject(new ClientError(413, 'too_large', `request body exceeds the ${limit}-byte limit: send less (images by URL rather than inline), or ask the operator to raise limits.maxBodyBytes`));
         return;
       }
-      if (take !== undefined && !take(chunk.length)) {
+      if (budget !== undefined && !budget(chunk.length)) {
         req.removeAllListeners('data');
         req.pause();
         reject(new ClientError(503, 'overloaded', 'the gateway holds as many request bodies as it takes at once (limits.maxBodyBytesInFlight): retry shortly', { headers: { 'retry-after': '1' } }));
@@ -50,6 +52,7 @@ export function readJsonBody(req: IncomingMessage, limit: number, take?: (bytes:
     // A client that leaves mid-body is a 499, not the gateway's own error.
     req.once('error', () => reject(new ClientError(499, 'invalid_request', 'the client went away while sending the body')));
     req.once('end', () => {
+      budget = undefined;
       if (size > limit) return;
       const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
       // Decoded as it is, a byte that is not UTF-8 would become U+FFFD and a changed prompt go upstream.
