@@ -66,6 +66,9 @@ export interface Gateway {
 export const jurisdictionHeader = 'x-switchyard-jurisdiction';
 const requestIdPattern = /^[\w.:@/+=-]{1,128}$/;
 
+/** Anthropic's least thinking budget. */
+const minThinkingBudget = 1024;
+
 // The token counting API the gateway serves: Anthropic's (OpenAI's API has none).
 const tokenCounting = anthropicTokenCounting;
 
@@ -254,7 +257,13 @@ export function createGateway(options: GatewayOptions): Gateway {
       // nothing is refused.
       const lowered = promptTokens + askedOutput > tenant.tokensPerMinute && promptTokens < tenant.tokensPerMinute;
       const outputTokens = lowered ? tenant.tokensPerMinute - promptTokens : askedOutput;
-      const request: ChatRequest = lowered ? { ...asked, maxTokens: outputTokens } : asked;
+      // A thinking budget must stay below the output budget (and at least 1,024): lowered with it.
+      const thinkingBudget = lowered && asked.thinking?.type === 'enabled' && asked.thinking.budgetTokens >= outputTokens ? outputTokens - 1 : undefined;
+      if (thinkingBudget !== undefined && thinkingBudget < minThinkingBudget) {
+        metrics.rateLimited.inc({ tenant: tenant.id, limit: 'tokens' });
+        throw new ClientError(429, 'rate_limit', `tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute leaves about ${String(outputTokens)} tokens for the answer after the prompt, too few for extended thinking (at least ${String(minThinkingBudget)}): shorten the prompt, or send the request without thinking`, { headers: { 'x-should-retry': 'false' }, limit: 'tokens' });
+      }
+      const request: ChatRequest = !lowered ? asked : { ...asked, maxTokens: outputTokens, ...(thinkingBudget === undefined || asked.thinking === undefined ? {} : { thinking: { ...asked.thinking, type: 'enabled', budgetTokens: thinkingBudget } }) };
       const estimated = promptTokens + outputTokens;
       const admittedAt = now();
       const admitted = checkTenantLimits(limits, tenant, estimated, admittedAt);

@@ -2,7 +2,8 @@ import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { thinkingSignature } from '../../src/emulator/generate.js';
 import { createGateway } from '../../src/gateway/gateway-server.js';
-import { cheapestFirstConfig, closedAfterEach, openAIChunk, readSse, startBothDialects, startCountingProxy, startScriptedUpstream, startTestEmulator, type BothDialects } from './helpers/fleet.js';
+import { hashApiKey } from '../../src/gateway/tenant-auth.js';
+import { cheapestFirstConfig, closedAfterEach, gatewayConfig, openAIChunk, readSse, startBothDialects, startCountingProxy, startScriptedUpstream, startTestEmulator, type BothDialects } from './helpers/fleet.js';
 
 // Extended thinking through the gateway: Anthropic callers get the model's thinking blocks from
 // Anthropic-dialect upstreams, signed, streamed and whole, and send them back unchanged in an
@@ -106,6 +107,36 @@ describe('adaptive thinking the model did not use', () => {
     expect(read.ending).toBe('complete');
     expect(read.text.startsWith('Frankfurt is the ')).toBe(true);
     expect(read.text.length).toBeGreaterThan('Frankfurt is the '.length);
+  });
+});
+
+describe('a thinking request whose budget a tenant limit lowers', () => {
+  it('gets its thinking budget lowered below the output budget, or, with no room for thinking left, a 429 saying so', async () => {
+    const replica = await startTestEmulator({ servedModelName: 'm' });
+    cleanups.push(() => replica.close());
+    const limited = async (tokensPerMinute: number): Promise<Anthropic> => {
+      const gateway = createGateway({
+        config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: e0, url: "${replica.url}", dialect: anthropic, model: m, provider: p, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+routes:
+  - { model: m, endpoints: [e0] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: ${String(tokensPerMinute)} }
+`),
+        logger: false,
+      });
+      cleanups.push(() => gateway.close());
+      return new Anthropic({ apiKey, baseURL: await gateway.listen(0, '127.0.0.1'), maxRetries: 0 });
+    };
+    const ask = { model: 'm', max_tokens: 8000, thinking: { type: 'enabled' as const, budget_tokens: 4000 }, messages: [{ role: 'user' as const, content: 'Which pool?' }] };
+    // 2,000 a minute: the budget is lowered to about 1,990, the thinking budget below it (the emulator refuses otherwise).
+    const answer = await (await limited(2000)).messages.create(ask);
+    expect(answer.content[0]?.type).toBe('thinking');
+    expect(answer.usage.input_tokens + answer.usage.output_tokens).toBeLessThanOrEqual(2000);
+    // 1,000 a minute leaves no room for thinking's least budget (1,024).
+    await expect((await limited(1000)).messages.create(ask)).rejects.toMatchObject({ status: 429, message: expect.stringContaining('too few for extended thinking (at least 1024)') });
   });
 });
 
