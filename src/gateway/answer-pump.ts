@@ -392,12 +392,12 @@ export async function pumpAnswer(
     }
     if (overran && finished === undefined) {
       // The upstream wrote far past the budget it was sent: end the answer as cut at its budget.
-      context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, chars: sent.length + calls.argumentChars, sentTokens }, 'upstream answer ran past its max_tokens budget: cut');
+      context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, chars: sent.length + calls.argumentChars + thought.chars + reasoning.length, sentTokens }, 'upstream answer ran past its max_tokens budget: cut');
       releaseAttempt(core, current, 'success');
       current.cancellation.cancel();
       // Charged what the text holds by the gateway's estimate (its chunks say little here), but never
       // past the budget asked for: what the upstream wrote beyond it is the endpoint's fault.
-      const written = sent.toString() + calls.allArguments() + thought.toText();
+      const written = sent.toString() + calls.allArguments() + thought.toText() + reasoning.toString();
       const budget = request.maxTokens ?? context.roomBudget ?? defaultMaxOutputTokens;
       return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: Math.min(budget, Math.max(estimateTokens(written), deliveredTokens())) } }, endpoint, 0, true);
     }
@@ -439,8 +439,8 @@ export async function pumpAnswer(
     // Nor an answer with thinking on: Anthropic takes no prefill then, and a thinking block cut before
     // its signature could not go back (even one that wrote text before any thinking). Adaptive
     // thinking the model did not use is no thinking: that answer goes on without it.
-    // An open model's reasoning likewise: a continuation would begin a second one.
-    const thinkingOn = request.thinking?.type === 'enabled' || thought.started || reasoning.length > 0;
+    // An open model's reasoning the caller was shown likewise: a continuation would begin a second one.
+    const thinkingOn = request.thinking?.type === 'enabled' || thought.started || (reasoning.length > 0 && sink.showsReasoning);
     if (context.resilience.resumeStreams && calls.count === 0 && !jsonBegun && !refused && !thinkingOn) {
       // Held text (a possible stop sequence's start) was generated too: the continuation goes on from it.
       const generated = sent.toString() + (guard?.held ?? '');

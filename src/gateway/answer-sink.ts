@@ -13,6 +13,8 @@ export interface AnswerSink {
   readonly committed: boolean;
   /** Whether a tool call's arguments must be a JSON object to be written (a whole answer in a dialect that writes them as one). */
   readonly needsObjectArguments: boolean;
+  /** Whether the caller is shown an open model's reasoning (Dialect.showsReasoning): once it was, the answer cannot be continued. */
+  readonly showsReasoning: boolean;
   /** Whether the client has not yet taken what was written: produce nothing more until drained(). */
   readonly congested: boolean;
   /** Resolves once the client has taken what was written, has gone, or `cancellation` fired. */
@@ -70,6 +72,7 @@ export function createStreamSink({ inbound, request, res, headers, id }: SinkTar
     },
     // Streamed, arguments go out as the model writes them, as each API streams them.
     needsObjectArguments: false,
+    showsReasoning: inbound.showsReasoning,
     get congested() {
       return res.writableNeedDrain;
     },
@@ -111,6 +114,7 @@ export function createJsonSink({ inbound, request, res, headers, id }: SinkTarge
   return {
     committed: false,
     needsObjectArguments: inbound.toolArgumentsAsObject,
+    showsReasoning: inbound.showsReasoning,
     // One body at the end: nothing is written while the answer streams in.
     congested: false,
     drained: () => Promise.resolve(),

@@ -367,7 +367,7 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
   }
   for (const tenant of config.tenants) {
     if (tenant.tokensPerMinute < defaultMaxOutputTokens) {
-      warnings.push(`tenant '${tenant.id}' has tokensPerMinute ${String(tenant.tokensPerMinute)}, below the ${String(defaultMaxOutputTokens)}-token output budget of a request without max_tokens: every such request is served with its budget lowered to what the limit leaves after its prompt, one at a time; raise it or have callers set max_tokens`);
+      warnings.push(`tenant '${tenant.id}' has tokensPerMinute ${String(tenant.tokensPerMinute)}, below the ${String(defaultMaxOutputTokens)}-token output budget of a request without max_tokens: every such request will be refused; raise it or have callers set max_tokens`);
     }
   }
   return warnings;

@@ -250,12 +250,12 @@ export function createGateway(options: GatewayOptions): Gateway {
       const headerJurisdictions = parseJurisdictionHeader(jurisdictionHeaderLines(req));
       const promptTokens = estimatePromptTokens(asked);
       const askedOutput = asked.maxTokens ?? defaultMaxOutputTokens;
-      // An output budget that takes the request past the tenant's whole limit (Claude Code asks for
+      // A max_tokens that takes the request past the tenant's whole limit (Claude Code asks for
       // 64,000) is lowered to what the limit leaves after the prompt: the request then waits for a
       // full bucket at most, rather than being refused for good, and can use no more than the limit
-      // (sent with its full budget, it could have used many times it). Only a prompt that leaves
-      // nothing is refused.
-      const lowered = promptTokens + askedOutput > tenant.tokensPerMinute && promptTokens < tenant.tokensPerMinute;
+      // (sent with its full budget, it could have used many times it). A request without max_tokens
+      // keeps the gateway's default, whose window fallbacks (room budgets) need it unset: refused.
+      const lowered = asked.maxTokens !== undefined && promptTokens + askedOutput > tenant.tokensPerMinute && promptTokens < tenant.tokensPerMinute;
       const outputTokens = lowered ? tenant.tokensPerMinute - promptTokens : askedOutput;
       // A thinking budget must stay below the output budget (and at least 1,024): lowered with it.
       const thinkingBudget = lowered && asked.thinking?.type === 'enabled' && asked.thinking.budgetTokens >= outputTokens ? outputTokens - 1 : undefined;
@@ -275,7 +275,11 @@ export function createGateway(options: GatewayOptions): Gateway {
           if (!fits.ok && fits.code === 'context') throw routeFailureError(core, fits, tenant.id);
           metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
           // No wait helps, so neither the SDKs (which retry a 429) nor the caller should retry it as it is.
-          throw new ClientError(429, 'rate_limit', `the prompt alone is about ${String(promptTokens)} tokens, which leaves no room for an answer in tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute: shorten the prompt`, { headers: { 'x-should-retry': 'false' }, limit: 'tokens' });
+          const why =
+            promptTokens >= tenant.tokensPerMinute
+              ? `the prompt alone is about ${String(promptTokens)} tokens, which leaves no room for an answer in tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute: shorten the prompt`
+              : `the request needs about ${String(estimated)} tokens (prompt about ${String(promptTokens)} plus the default ${String(outputTokens)} output), more than tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute: set max_tokens below ${String(tenant.tokensPerMinute - promptTokens)}`;
+          throw new ClientError(429, 'rate_limit', why, { headers: { 'x-should-retry': 'false' }, limit: 'tokens' });
         }
         throw overLimit(tenant, admitted);
       }

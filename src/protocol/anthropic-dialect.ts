@@ -779,6 +779,7 @@ export const anthropicDialect: Dialect = {
   toolArgumentsAsObject: true,
   mayHoldToolArguments: true,
   requestIdHeader: 'request-id',
+  showsReasoning: false,
 
   parseRequest(body: unknown, options: { readonly asServer?: boolean } = {}): Parsed<ChatRequest> {
     return readRequest(body, requestSchema, options);
@@ -806,9 +807,9 @@ export const anthropicDialect: Dialect = {
     // asks anything (system messages alone, or with an empty user turn, as agent SDKs send for an
     // empty input; or that and the answer so far, when it is resumed) gets its system prompt as
     // that user turn, which is what an OpenAI-dialect upstream's model answers.
-    // (A conversation of a system prompt and assistant turns alone, with no user turn at all, is sent as it is.)
-    const asksNothing = !said.some((m) => m.role !== 'assistant') && request.messages.some((m) => m.role === 'user');
-    const alone = turns.length === 0 || (system !== '' && asksNothing);
+    // (So is a system prompt with assistant turns alone: a continuation of a request of system
+    // messages alone has that shape, and the conversation must still begin with a user turn.)
+    const alone = turns.length === 0 || (system !== '' && !said.some((m) => m.role !== 'assistant'));
     return {
       model: request.model,
       // Anthropic requires a budget: the same default the gateway routed and charged with.

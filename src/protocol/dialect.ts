@@ -21,6 +21,8 @@ export interface Dialect {
    * call begins), rather than stream them as they are generated (OpenAI, vLLM).
    */
   readonly mayHoldToolArguments: boolean;
+  /** Whether this API shows callers an open model's reasoning (OpenAI callers get reasoning_content; Anthropic's thinking must be signed). */
+  readonly showsReasoning: boolean;
   /** Response header this dialect's SDK reads the request id from. */
   readonly requestIdHeader: string;
 

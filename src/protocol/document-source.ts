@@ -54,6 +54,7 @@ function pdfPages(bytes: Buffer): number {
     // '/Type' right before, with at most a few spaces between: a page object's type, not a reference to one.
     if (!letter && typedAt(bytes, at)) pageObjects += 1;
   }
-  const hidden = bytes.includes('/ObjStm') ? Math.ceil(bytes.length / bytesPerHiddenPage) : 0;
+  // Only where no page object shows: a file with visible pages and a photo is not counted by its size.
+  const hidden = pageObjects === 0 && bytes.includes('/ObjStm') ? Math.ceil(bytes.length / bytesPerHiddenPage) : 0;
   return Math.max(1, pageObjects, hidden);
 }

@@ -739,6 +739,7 @@ export const openaiDialect: Dialect = {
   toolArgumentsAsObject: false,
   mayHoldToolArguments: false,
   requestIdHeader: 'x-request-id',
+  showsReasoning: true,
 
   parseRequest(body: unknown, options: { readonly asServer?: boolean } = {}): Parsed<ChatRequest> {
     // A model server takes a few levels more: a gateway's encoding moves a caller's tool arguments and

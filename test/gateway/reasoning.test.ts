@@ -62,6 +62,27 @@ describe("an open model's reasoning", () => {
     expect(message.content.map((block) => block.type)).toEqual(['text']);
   });
 
+  it('an Anthropic caller, shown none of it, gets an answer that broke while reasoning sent again elsewhere', async () => {
+    const breaking = await scripted((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: null, reasoning_content: 'Let me think about' }));
+      setTimeout(() => res.destroy(), 20);
+    });
+    const spare = await scripted(reasoned('reasoning_content'));
+    const url = await gatewayOver([breaking.url, spare.url]);
+    const read = await readSse(await ask(url, '/v1/messages', { stream: true }), 'anthropic');
+    expect(read.ending).toBe('complete');
+    expect(read.text).toBe('Frankfurt.');
+    expect(spare.arrivals()).toBe(1);
+  });
+
+  it('reasoning past the budget is cut there and charged as the budget', async () => {
+    const runaway = await scripted((res) => res.end(openAIChunk({ role: 'assistant', content: null, reasoning_content: 'hmm '.repeat(25_000) }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+    const url = await gatewayOver([runaway.url]);
+    const answer = (await (await ask(url, '/v1/chat/completions', { max_tokens: 10 })).json()) as { choices: { finish_reason: string }[]; usage: { completion_tokens: number } };
+    expect(answer.choices[0]?.finish_reason).toBe('length');
+    expect(answer.usage.completion_tokens).toBe(10);
+  });
+
   it('an answer that broke while reasoning is not continued (a continuation would begin a second reasoning): an error event', async () => {
     const breaking = await scripted((res) => {
       res.write(openAIChunk({ role: 'assistant', content: null, reasoning_content: 'Let me think about' }));

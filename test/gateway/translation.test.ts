@@ -633,10 +633,10 @@ describe('token limits charge what was served', () => {
     const gateway = await routeGateway('small', [['whole', replica.url, 'm-stop']], 1000);
     try {
       const openai = new OpenAI({ apiKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
-      // No max_tokens: 4,096 output tokens are budgeted, more than the 1,000 a minute. Lowered to
-      // what the limit leaves after the prompt, it is served from a full bucket, as Claude Code's
-      // 64,000 would be, and can use no more than the limit...
-      const served = await openai.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'hi' }] });
+      // max_tokens 4,096, more than the 1,000 a minute: lowered to what the limit leaves after the
+      // prompt, it is served from a full bucket, as Claude Code's 64,000 would be, and can use no
+      // more than the limit...
+      const served = await openai.chat.completions.create({ model: 'small', max_tokens: 4096, messages: [{ role: 'user', content: 'hi' }] });
       expect(served.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
       expect(served.usage?.prompt_tokens ?? 0).toBeGreaterThan(0);
       expect((served.usage?.prompt_tokens ?? 0) + (served.usage?.completion_tokens ?? 0)).toBeLessThanOrEqual(1000);
@@ -646,6 +646,10 @@ describe('token limits charge what was served', () => {
       const wait = waiting as InstanceType<typeof OpenAI.RateLimitError>;
       expect(wait.headers?.get('x-should-retry')).toBeNull();
       expect(Number(wait.headers?.get('retry-after'))).toBeGreaterThan(0);
+      // No max_tokens: the gateway's default (4,096) is kept, for its window fallbacks, and no wait helps.
+      const unset: unknown = await openai.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'hi' }] }).catch((error: unknown) => error);
+      expect(unset).toMatchObject({ status: 429, message: expect.stringMatching(/plus the default 4096 output\), more than tenant t1's whole limit of 1000 tokens per minute: set max_tokens below \d+/) });
+      expect((unset as InstanceType<typeof OpenAI.RateLimitError>).headers?.get('x-should-retry')).toBe('false');
       // A prompt over the whole limit: no wait helps.
       const failure: unknown = await openai.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'fleet '.repeat(1000) }], max_tokens: 5 }).catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(OpenAI.RateLimitError);

@@ -106,8 +106,11 @@ describe('anthropic dialect: what Anthropic refuses and OpenAI callers may send'
     const resumed = anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'system', content: 'be terse' }, { role: 'user', content: ' ' }, { role: 'assistant', content: 'Bonjour' }] });
     expect(resumed).toMatchObject({ messages: [{ role: 'user', content: 'be terse' }, { role: 'assistant', content: 'Bonjour' }] });
     expect(resumed).not.toHaveProperty('system');
-    // A system prompt and a prefill with no user turn at all (an Anthropic caller's) are sent as they are.
-    expect(anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'system', content: 'You are a pirate.' }, { role: 'assistant', content: 'Arr,' }] })).toMatchObject({ system: 'You are a pirate.', messages: [{ role: 'assistant', content: 'Arr,' }] });
+    // So is a system prompt with a prefill and no user turn at all (a continuation of a request of
+    // system messages alone has that shape): the conversation must begin with a user turn.
+    const prefill = anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'system', content: 'You are a pirate.' }, { role: 'assistant', content: 'Arr,' }] });
+    expect(prefill).toMatchObject({ messages: [{ role: 'user', content: 'You are a pirate.' }, { role: 'assistant', content: 'Arr,' }] });
+    expect(prefill).not.toHaveProperty('system');
   });
 
   it('stop sequences of whitespace alone are left to the gateway, the others sent', () => {

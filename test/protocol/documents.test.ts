@@ -31,6 +31,9 @@ describe('reading PDFs', () => {
     // PDF 1.5 and later may hide its page objects in compressed object streams: counted a page per 20 KB then.
     const compressed = Buffer.concat([Buffer.from('%PDF-1.7\n1 0 obj <</Type /ObjStm /N 40 /Length 100000>> stream\n'), Buffer.alloc(100_000, 0x78), Buffer.from('\nendstream endobj\n%%EOF\n')]);
     expect(readPdf('application/pdf', compressed.toString('base64'))).toMatchObject({ ok: true, source: { pages: 6 } });
+    // With page objects in sight, the size counts for nothing (a photo in a two-page file is no page).
+    const photo = Buffer.concat([Buffer.from('%PDF-1.7\n<</Type /Page>> <</Type/Page>> <</Type /ObjStm>> stream\n'), Buffer.alloc(400_000, 0x78), Buffer.from('\n%%EOF\n')]);
+    expect(readPdf('application/pdf', photo.toString('base64'))).toMatchObject({ ok: true, source: { pages: 2 } });
     // A reference to a page, or the page tree, is no page.
     expect(readPdf('application/pdf', Buffer.from('%PDF-1.4\n<</Type /Pages /Kids [3 0 R] /Count 1>> <</Parent 2 0 R /Page 3>>\n%%EOF').toString('base64'))).toMatchObject({ ok: true, source: { pages: 1 } });
     expect(readPdf('application/pdf', Buffer.from('<html>').toString('base64'))).toEqual({ ok: false, problem: 'the document data is not a PDF (it does not begin with %PDF-)' });
