@@ -257,9 +257,22 @@ export function createGateway(options: GatewayOptions): Gateway {
       // keeps the gateway's default, whose window fallbacks (room budgets) need it unset: refused.
       const lowered = asked.maxTokens !== undefined && promptTokens + askedOutput > tenant.tokensPerMinute && promptTokens < tenant.tokensPerMinute;
       const outputTokens = lowered ? tenant.tokensPerMinute - promptTokens : askedOutput;
+      /**
+       * A request too long for every window it may use, told so before any limit's refusal: clients
+       * act on it (they compact). Checked with the output the caller asked for, or none when it asked
+       * for none (a default it never chose must not make a short prompt "too long").
+       */
+      const contextRefusal = (): ClientError | undefined => {
+        const fits = routeRequest({ model: asked.model, tenantJurisdictions: tenant.jurisdictions, ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }), ...(asked.geography === undefined ? {} : { requestedGeography: asked.geography }), promptTokens, maxOutputTokens: asked.maxTokens ?? 1 }, endpoints.views(route), core.policy, core.random);
+        return !fits.ok && fits.code === 'context' ? routeFailureError(core, fits, tenant.id) : undefined;
+      };
       // A thinking budget must stay below the output budget (and at least 1,024): lowered with it.
       const thinkingBudget = lowered && asked.thinking?.type === 'enabled' && asked.thinking.budgetTokens >= outputTokens ? outputTokens - 1 : undefined;
       if (thinkingBudget !== undefined && thinkingBudget < minThinkingBudget) {
+        const tooLong = contextRefusal();
+        if (tooLong !== undefined) throw tooLong;
+        const at = now();
+        Object.assign(headers, inbound.rateLimitHeaders(tenantLimitState(limits, tenant, at), at));
         metrics.rateLimited.inc({ tenant: tenant.id, limit: 'tokens' });
         throw new ClientError(429, 'rate_limit', `tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute leaves about ${String(outputTokens)} tokens for the answer after the prompt, too few for extended thinking (at least ${String(minThinkingBudget)}): shorten the prompt, or send the request without thinking`, { headers: { 'x-should-retry': 'false' }, limit: 'tokens' });
       }
@@ -270,9 +283,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       Object.assign(headers, inbound.rateLimitHeaders(admitted.state, admittedAt));
       if (!admitted.allowed) {
         if (admitted.tooLarge) {
-          // A prompt too long for every window is told so first: clients act on that (they compact).
-          const fits = routeRequest({ model: request.model, tenantJurisdictions: tenant.jurisdictions, ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }), ...(request.geography === undefined ? {} : { requestedGeography: request.geography }), promptTokens, maxOutputTokens: outputTokens }, endpoints.views(route), core.policy, core.random);
-          if (!fits.ok && fits.code === 'context') throw routeFailureError(core, fits, tenant.id);
+          const tooLong = contextRefusal();
+          if (tooLong !== undefined) throw tooLong;
           metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
           // No wait helps, so neither the SDKs (which retry a 429) nor the caller should retry it as it is.
           const why =

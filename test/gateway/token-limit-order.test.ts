@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { createGateway } from '../../src/gateway/gateway-server.js';
+import { hashApiKey } from '../../src/gateway/tenant-auth.js';
+import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
+import { estimatePromptTokens } from '../../src/protocol/chat.js';
+import { closedAfterEach, gatewayConfig, startTestEmulator } from './helpers/fleet.js';
+
+// Which refusal a request past its tenant's token limit gets, and what it carries: a prompt too
+// long for every window is told so first (clients compact on it), every limit refusal carries the
+// caller's limits, and a default budget the caller never chose makes no short prompt "too long".
+
+const apiKey = 'sk-limit-order';
+const { cleanups } = closedAfterEach();
+
+async function gatewayWith(tokensPerMinute: number, contextWindow: number, dialect: 'anthropic' | 'openai' = 'anthropic'): Promise<string> {
+  const replica = await startTestEmulator({ servedModelName: 'm' });
+  cleanups.push(() => replica.close());
+  const gateway = createGateway({
+    config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: e0, url: "${replica.url}", dialect: ${dialect}, model: m, provider: p, region: r1, jurisdiction: us, contextWindow: ${String(contextWindow)}, marginalCostPerMillionTokens: 0, capacity: 8 }
+routes:
+  - { model: m, endpoints: [e0] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: ${String(tokensPerMinute)} }
+`),
+    logger: false,
+  });
+  cleanups.push(() => gateway.close());
+  return gateway.listen(0, '127.0.0.1');
+}
+
+const post = (url: string, path: string, body: object): Promise<Response> =>
+  fetch(`${url}${path}`, { method: 'POST', headers: { 'x-api-key': apiKey, authorization: `Bearer ${apiKey}`, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+function promptOf(body: object): number {
+  const parsed = anthropicDialect.parseRequest(body);
+  if (!parsed.ok) throw new Error(parsed.problem.message);
+  return estimatePromptTokens(parsed.value);
+}
+
+describe('refusals past a token limit', () => {
+  it('no room left for thinking: a 429 carrying the limits, as every limit refusal does', async () => {
+    const url = await gatewayWith(1000, 131_072);
+    const refused = await post(url, '/v1/messages', { model: 'm', max_tokens: 8000, thinking: { type: 'enabled', budget_tokens: 4000 }, messages: [{ role: 'user', content: 'hi' }] });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('x-should-retry')).toBe('false');
+    expect(refused.headers.get('anthropic-ratelimit-tokens-limit')).toBe('1000');
+  });
+
+  it('a prompt over every window gets the context refusal first, with thinking or without', async () => {
+    const body = { model: 'm', max_tokens: 64_000, messages: [{ role: 'user', content: 'fleet '.repeat(10_000) }] };
+    const url = await gatewayWith(promptOf(body) + 500, 4096);
+    for (const extra of [{}, { thinking: { type: 'enabled', budget_tokens: 32_000 } }]) {
+      const refused = await post(url, '/v1/messages', { ...body, ...extra });
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/^prompt is too long: \d+ tokens > 4096 maximum/);
+    }
+  });
+
+  it('without max_tokens, a short prompt is no context refusal because of the default budget: the 429 says to set max_tokens', async () => {
+    const url = await gatewayWith(1000, 2048, 'openai');
+    const refused = await post(url, '/v1/chat/completions', { model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+    expect(refused.status).toBe(429);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/set max_tokens below \d+/);
+  });
+});
