@@ -86,7 +86,7 @@ export async function pumpAnswer(
   let calls = new ToolCallAccumulator();
   /** The answer's thinking so far: once some has come, a break cannot be resumed by continuation either. */
   let thought = new ThinkingAccumulator();
-  /** An open model's reasoning so far (see the 'reasoning' event): once some has come, no continuation either. */
+  /** An open model's reasoning so far (see the 'reasoning' event): once some was shown to the caller, no continuation either. */
   let reasoning = new TextAccumulator();
   let sentTokens = 0;
   /** Of sentTokens, the pieces of tool arguments. */

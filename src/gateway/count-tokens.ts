@@ -40,8 +40,8 @@ const noCountingStatuses: ReadonlySet<number> = new Set([404, 405, 501]);
 /**
  * Asks counting endpoints in their routed order until one counts. Each endpoint is asked once
  * (a count is cheap to ask elsewhere, and its caller can ask again): one that fails (unreachable,
- * 5xx, 429, no answer within the TTFT timeout, no counting API) is passed over; a refusal of the
- * request itself (400, 413, 422) is the caller's answer. Every attempt is routed afresh, so
+ * 5xx, 429, no answer within the TTFT timeout, no counting API, a window too small for the prompt)
+ * is passed over; any other refusal of the request itself (400, 413, 422) is the caller's answer. Every attempt is routed afresh, so
  * jurisdiction is checked for each. Counts neither open nor close circuits: a circuit judges
  * answers. Throws a ClientError when no endpoint counts.
  */
@@ -81,7 +81,7 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
     rememberRetryAfter(endpoint, failure.status, failure.retryAfter, core.now());
     if (failure.gatewayFault === true) throw new ClientError(500, 'api_error', 'internal gateway error: the request could not be written for its upstream', { endpoint: endpoint.config.id, logMessage: `upstream ${endpoint.config.id}: ${failure.message}` });
     if (failure.fromUpstream && noCountingStatuses.has(failure.status)) {
-      // Left to the log: the operator can mark the endpoint tokenCounting: false.
+      // When none counts, the 404's log line names those tried: the operator can mark them tokenCounting: false.
       passedOver = endpoint.config.id;
       continue;
     }

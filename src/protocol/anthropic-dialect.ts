@@ -87,7 +87,7 @@ const thinkingConfig = z.discriminatedUnion(
 const toolResultBlock = z.looseObject({
   type: z.literal('tool_result'),
   tool_use_id: z.string().regex(toolCallIdPattern, toolCallIdRule),
-  // Blocks are read one by one after the schema (see readToolResult): text and images, as a tool returns them.
+  // Blocks are read one by one after the schema (see readToolResult): text, images and documents, as a tool returns them.
   content: z.union([z.string(), z.array(z.unknown())], { error: unsupportedContent('block', 'content', ['text', 'image']) }).optional(),
   is_error: z.boolean().optional(),
   cache_control: cacheControl,
@@ -367,8 +367,8 @@ function readDocument(block: unknown, path: readonly (string | number)[]): Parse
 
 /**
  * A tool_result block as a canonical 'tool' message: its text joined (one block per line), and its
- * text and images in order as parts when it returned an image (a screenshot, a page read). A
- * breakpoint on a block of its content is kept on the result.
+ * text, images and documents in order as parts when it returned an image or a document (a
+ * screenshot, a PDF read). A breakpoint on a block of its content is kept on the result.
  */
 function readToolResult(result: z.infer<typeof toolResultBlock>, path: readonly (string | number)[]): Parsed<ChatMessage> {
   const texts: string[] = [];
