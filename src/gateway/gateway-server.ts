@@ -22,7 +22,7 @@ import { createGatewayLogger } from './gateway-logger.js';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
 import { readJsonBody } from './read-json-body.js';
 import { routedPromptTokens, type RequestContext } from './request-context.js';
-import { effectiveJurisdictions, parseJurisdictionHeader, prefixKeyOf, routeRequest, routingPolicyFromConfig } from './route-request.js';
+import { effectiveJurisdictions, parseJurisdictionHeader, prefixKeyOf, routeRequest, routingPolicyFromConfig, type RouteInput } from './route-request.js';
 import { authenticate } from './tenant-auth.js';
 import { checkRequestLimit, checkTenantLimits, MemoryRateLimitStore, retryAfterHeaders, settleTokenUsage, tenantLimitState, type RateLimitStore, type TenantLimitDecision } from './token-bucket.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
@@ -247,7 +247,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       const asked = await readChatRequest(inbound, req, res);
       const route = routeOf(asked.model, labels);
 
-      const headerJurisdictions = parseJurisdictionHeader(jurisdictionHeaderLines(req));
+      // Read once: routeInput runs on every attempt, retry, hedge and resume.
+      const traits = routedTraits(asked, tenant, parseJurisdictionHeader(jurisdictionHeaderLines(req)));
       const promptTokens = estimatePromptTokens(asked);
       const askedOutput = asked.maxTokens ?? defaultMaxOutputTokens;
       // A max_tokens that takes the request past the tenant's whole limit (Claude Code asks for
@@ -263,7 +264,7 @@ export function createGateway(options: GatewayOptions): Gateway {
        * for none (a default it never chose must not make a short prompt "too long").
        */
       const contextRefusal = (): ClientError | undefined => {
-        const fits = routeRequest({ model: asked.model, tenantJurisdictions: tenant.jurisdictions, ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }), ...(asked.geography === undefined ? {} : { requestedGeography: asked.geography }), promptTokens, maxOutputTokens: asked.maxTokens ?? 1 }, endpoints.views(route), core.policy, core.random);
+        const fits = routeRequest({ ...traits, promptTokens, maxOutputTokens: asked.maxTokens ?? 1 }, endpoints.views(route), core.policy, core.random);
         return !fits.ok && fits.code === 'context' ? routeFailureError(core, fits, tenant.id) : undefined;
       };
       // A thinking budget must stay below the output budget (and at least 1,024): lowered with it.
@@ -298,11 +299,6 @@ export function createGateway(options: GatewayOptions): Gateway {
       // One cancellation stops upstream work on either event; `clientGone` tells them apart.
       let clientGone = false;
       const prefixKey = prefixKeyOf(request.messages);
-      const hasImages = imageCount(request.messages) > 0;
-      const imageUrls = hasImages ? imageUrlsOf(request) : undefined;
-      const hasPdfs = pdfCount(request.messages) > 0;
-      // Read once: routeInput runs on every attempt, retry, hedge and resume.
-      const structuredOutput = structuredOutputOf(request);
       // How the request ends as each dialect's upstream receives it: OpenAI-dialect upstreams get the
       // turns as they are; Anthropic's encoder moves system messages out and leaves out turns without
       // text, so a turn of either kind after an assistant turn leaves that turn last there (a prefill).
@@ -329,20 +325,12 @@ export function createGateway(options: GatewayOptions): Gateway {
         banned: undefined,
         log: requestLog,
         routeInput: (tried) => ({
-          model: request.model,
-          tenantJurisdictions: tenant.jurisdictions,
-          ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }),
-          ...(request.geography === undefined ? {} : { requestedGeography: request.geography }),
+          ...traits,
           promptTokens: routedPromptTokens(context),
           maxOutputTokens: context.resumed?.outputTokens ?? context.roomBudget ?? outputTokens,
           prefixKey,
           excludeEndpoints: tried,
           ...(request.tools !== undefined && (request.toolChoice === undefined || request.toolChoice.type === 'auto') ? { needsAutoToolChoice: true } : {}),
-          ...structuredOutput,
-          ...(hasImages ? { hasImages } : {}),
-          ...(hasPdfs ? { hasPdfs } : {}),
-          ...(imageUrls === undefined ? {} : { imageUrls }),
-          ...(request.thinking?.type === 'enabled' ? { thinking: true } : {}),
           // A resumed answer is a continuation: it goes only where prefills are taken.
           ...(context.resumed !== undefined ? { trailingAssistant: 'continue' as const } : { ...(trailingAssistant === undefined ? {} : { trailingAssistant }), ...(joinedTrailingAssistant === undefined ? {} : { joinedTrailingAssistant }) }),
         }),
@@ -421,14 +409,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       const admitted = checkRequestLimit(limits, tenant, admittedAt);
       Object.assign(headers, anthropicDialect.rateLimitHeaders(admitted.state, admittedAt));
       if (!admitted.allowed) throw overLimit(tenant, admitted);
-      const headerJurisdictions = parseJurisdictionHeader(jurisdictionHeaderLines(req));
       const resilience = resilienceOf.get(route) ?? config.resilience;
       // Counted where the same request would be answered: an endpoint that could not answer it may refuse to count it.
+      const traits = routedTraits(request, tenant, parseJurisdictionHeader(jurisdictionHeaderLines(req)));
       const promptTokens = estimatePromptTokens(request);
-      const structuredOutput = structuredOutputOf(request);
-      const hasImages = imageCount(request.messages) > 0;
-      const imageUrls = hasImages ? imageUrlsOf(request) : undefined;
-      const hasPdfs = pdfCount(request.messages) > 0;
       let clientGone = false;
       const onClose = (): void => {
         if (res.writableFinished) return;
@@ -448,20 +432,7 @@ export function createGateway(options: GatewayOptions): Gateway {
             deadline,
             clientGone: () => clientGone,
             shuttingDown: () => shuttingDown && !clientGone,
-            routeInput: (tried) => ({
-              model: request.model,
-              tenantJurisdictions: tenant.jurisdictions,
-              ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }),
-              ...(request.geography === undefined ? {} : { requestedGeography: request.geography }),
-              promptTokens,
-              maxOutputTokens: 0,
-              excludeEndpoints: tried,
-              ...structuredOutput,
-              ...(hasImages ? { hasImages } : {}),
-              ...(hasPdfs ? { hasPdfs } : {}),
-              ...(imageUrls === undefined ? {} : { imageUrls }),
-              ...(request.thinking?.type === 'enabled' ? { thinking: true } : {}),
-            }),
+            routeInput: (tried) => ({ ...traits, promptTokens, maxOutputTokens: 0, excludeEndpoints: tried }),
           },
           request,
         );
@@ -802,6 +773,28 @@ function parserRefusal(code: string | undefined): { status: number; kind: 'too_l
 }
 
 /** The output a request needs its upstream to constrain (routing step 3c), if any. */
+/**
+ * What routing reads of a request that is the same on every attempt: where it may go (the tenant's
+ * jurisdictions, narrowed by the header and the request's geography) and what it asks of an
+ * endpoint (structured output, images, PDFs, thinking it must get). One reading for answers, token
+ * counts and the context check before a limit's refusal, so that they route alike.
+ */
+function routedTraits(request: ChatRequest, tenant: TenantConfig, headerJurisdictions: readonly string[] | undefined): Omit<RouteInput, 'promptTokens' | 'maxOutputTokens'> {
+  const hasImages = imageCount(request.messages) > 0;
+  const imageUrls = hasImages ? imageUrlsOf(request) : undefined;
+  return {
+    model: request.model,
+    tenantJurisdictions: tenant.jurisdictions,
+    ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }),
+    ...(request.geography === undefined ? {} : { requestedGeography: request.geography }),
+    ...structuredOutputOf(request),
+    ...(hasImages ? { hasImages } : {}),
+    ...(imageUrls === undefined ? {} : { imageUrls }),
+    ...(pdfCount(request.messages) > 0 ? { hasPdfs: true } : {}),
+    ...(request.thinking?.type === 'enabled' ? { thinking: true } : {}),
+  };
+}
+
 function structuredOutputOf(request: ChatRequest): { structuredOutput?: 'json_object' | 'json_schema' | 'strict_tools' } {
   if (request.responseFormat !== undefined) return { structuredOutput: request.responseFormat.type };
   // Tools the model may not call (tool choice none) constrain nothing.
