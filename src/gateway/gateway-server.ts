@@ -3,7 +3,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ChatRequest } from '../protocol/chat.js';
-import { defaultMaxOutputTokens, estimatePromptTokens, hasVisibleText, imageCount, lastSpokenTurn, pdfCount, promptText } from '../protocol/chat.js';
+import { estimatePromptTokens, hasVisibleText, imageCount, lastSpokenTurn, pdfCount, promptText } from '../protocol/chat.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { anthropicDialect, anthropicTokenCounting } from '../protocol/anthropic-dialect.js';
@@ -27,6 +27,7 @@ import { authenticate } from './tenant-auth.js';
 import { checkRequestLimit, checkTenantLimits, MemoryRateLimitStore, retryAfterHeaders, settleTokenUsage, tenantLimitState, type RateLimitStore, type TenantLimitDecision } from './token-bucket.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
 import { countTokens } from './count-tokens.js';
+import { fitToTokenLimit, minThinkingBudget } from './fit-to-token-limit.js';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -65,9 +66,6 @@ export interface Gateway {
 /** Header a caller may send to narrow (never widen) its tenant's jurisdictions, comma-separated. */
 export const jurisdictionHeader = 'x-switchyard-jurisdiction';
 const requestIdPattern = /^[\w.:@/+=-]{1,128}$/;
-
-/** Anthropic's least thinking budget. */
-const minThinkingBudget = 1024;
 
 // The token counting API the gateway serves: Anthropic's (OpenAI's API has none).
 const tokenCounting = anthropicTokenCounting;
@@ -250,14 +248,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       // Read once: routeInput runs on every attempt, retry, hedge and resume.
       const traits = routedTraits(asked, tenant, parseJurisdictionHeader(jurisdictionHeaderLines(req)));
       const promptTokens = estimatePromptTokens(asked);
-      const askedOutput = asked.maxTokens ?? defaultMaxOutputTokens;
-      // A max_tokens that takes the request past the tenant's whole limit (Claude Code asks for
-      // 64,000) is lowered to what the limit leaves after the prompt: the request then waits for a
-      // full bucket at most, rather than being refused for good, and can use no more than the limit
-      // (sent with its full budget, it could have used many times it). A request without max_tokens
-      // keeps the gateway's default, whose window fallbacks (room budgets) need it unset: refused.
-      const lowered = asked.maxTokens !== undefined && promptTokens + askedOutput > tenant.tokensPerMinute && promptTokens < tenant.tokensPerMinute;
-      const outputTokens = lowered ? tenant.tokensPerMinute - promptTokens : askedOutput;
+      const fitted = fitToTokenLimit(asked, promptTokens, tenant.tokensPerMinute);
+      const outputTokens = fitted.outputTokens;
       /**
        * A request too long for every window it may use, told so before any limit's refusal: clients
        * act on it (they compact). Checked with the output the caller asked for, or none when it asked
@@ -267,9 +259,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         const fits = routeRequest({ ...traits, promptTokens, maxOutputTokens: asked.maxTokens ?? 1 }, endpoints.views(route), core.policy, core.random);
         return !fits.ok && fits.code === 'context' ? routeFailureError(core, fits, tenant.id) : undefined;
       };
-      // A thinking budget must stay below the output budget (and at least 1,024): lowered with it.
-      const thinkingBudget = lowered && asked.thinking?.type === 'enabled' && asked.thinking.budgetTokens >= outputTokens ? outputTokens - 1 : undefined;
-      if (thinkingBudget !== undefined && thinkingBudget < minThinkingBudget) {
+      if (!fitted.ok) {
         const tooLong = contextRefusal();
         if (tooLong !== undefined) throw tooLong;
         const at = now();
@@ -277,7 +267,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         metrics.rateLimited.inc({ tenant: tenant.id, limit: 'tokens' });
         throw new ClientError(429, 'rate_limit', `tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute leaves about ${String(outputTokens)} tokens for the answer after the prompt, too few for extended thinking (at least ${String(minThinkingBudget)}): shorten the prompt, or send the request without thinking`, { headers: { 'x-should-retry': 'false' }, limit: 'tokens' });
       }
-      const request: ChatRequest = !lowered ? asked : { ...asked, maxTokens: outputTokens, ...(thinkingBudget === undefined || asked.thinking === undefined ? {} : { thinking: { ...asked.thinking, type: 'enabled', budgetTokens: thinkingBudget } }) };
+      const request = fitted.request;
       const estimated = promptTokens + outputTokens;
       const admittedAt = now();
       const admitted = checkTenantLimits(limits, tenant, estimated, admittedAt);
