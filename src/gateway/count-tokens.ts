@@ -2,13 +2,13 @@ import type { ChatRequest } from '../protocol/chat.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import { Cancellation } from './cancellation.js';
 import { ClientError } from './client-error.js';
-import { routeFailureError } from './first-answer.js';
+import { routeFailureError, upstreamFailureError } from './first-answer.js';
 import type { ResilienceConfig, RouteConfig } from './gateway-config.js';
 import type { GatewayCore } from './gateway-core.js';
-import { answerForUpstreamFailure, isRequestFault, relayedRetryAfter } from './retry-policy.js';
+import { isRequestFault } from './retry-policy.js';
 import { routeTokenCount, type RouteInput } from './route-request.js';
 import { rememberRetryAfter } from './upstream-attempt.js';
-import { connectFailureStatus, type UpstreamFailure } from './upstream-client.js';
+import type { UpstreamFailure } from './upstream-client.js';
 
 /** One token count to serve: what routing needs, and the request's own bounds. */
 export interface TokenCountJob {
@@ -79,7 +79,7 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
     const failure = timedOut ? { ...answer, status: 504, message: `no count within the TTFT timeout (${String(job.resilience.ttftTimeoutMs)} ms)`, fromUpstream: false } : answer;
     core.metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(failure.status) });
     rememberRetryAfter(endpoint, failure.status, failure.retryAfter, core.now());
-    if (failure.gatewayFault === true) throw new ClientError(500, 'api_error', 'internal gateway error: the request could not be written for its upstream', { endpoint: endpoint.config.id, logMessage: `upstream ${endpoint.config.id}: ${failure.message}` });
+    if (failure.gatewayFault === true) throw upstreamFailureError(core, failure, endpoint.config.id, 'failed to count tokens');
     if (failure.fromUpstream && noCountingStatuses.has(failure.status)) {
       // When none counts, the 404's log line names those tried: the operator can mark them tokenCounting: false.
       passedOver = endpoint.config.id;
@@ -92,14 +92,7 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
   if (failed === undefined) {
     throw new ClientError(404, 'not_found', `token counting for model ${quoteIdentifier(job.route.model)} is not served here: its endpoints answered 404, 405 or 501 (no token counting API, or not the model); each answer's usage has its input tokens`, { ...(passedOver === undefined ? {} : { endpoint: passedOver }), logMessage: `no endpoint counted tokens: ${[...tried].join(', ')} answered 404, 405 or 501 (mark such an endpoint tokenCounting: false)` });
   }
-  const answer = answerForUpstreamFailure(failed.status);
-  const retryAfter = answer.passRetryAfter && failed.retryAfter !== undefined ? relayedRetryAfter(failed.retryAfter, core.now()) : undefined;
-  const headers: Record<string, string> = retryAfter === undefined ? {} : { 'retry-after': retryAfter };
-  if (!answer.clientMayRetry) headers['x-should-retry'] = 'false';
-  // As for answers: upstream words reach the caller only about the caller's own request.
-  const detail = failed.status === connectFailureStatus ? 'could not connect' : failed.fromUpstream && !answer.relayMessage ? `status ${String(failed.status)}` : failed.message;
-  const named = answer.relayMessage ? { ...(failed.param === undefined ? {} : { param: failed.param }), ...(failed.code === undefined ? {} : { code: failed.code }) } : {};
-  throw new ClientError(answer.status, answer.kind, `upstream ${failed.endpoint} failed to count tokens: ${detail}`, { headers, endpoint: failed.endpoint, logMessage: `upstream ${failed.endpoint} failed to count tokens: ${failed.fromUpstream ? `status ${String(failed.status)}` : failed.message}`, ...named });
+  throw upstreamFailureError(core, failed, failed.endpoint, 'failed to count tokens');
 }
 
 /** The client left (499, which no one reads), the gateway shut down (503) or the deadline passed (504). */

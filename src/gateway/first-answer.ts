@@ -7,7 +7,7 @@ import { routedPromptTokens, type RequestContext } from './request-context.js';
 import { answerForUpstreamFailure, backoffMs, isRequestFault, isRetryableStatus, isWorthRevisiting, relayedRetryAfter } from './retry-policy.js';
 import { routeRequest, type RouteDecision } from './route-request.js';
 import { releaseAttempt, startAttempt, type Attempt, type FailedAttempt } from './upstream-attempt.js';
-import { connectFailureStatus } from './upstream-client.js';
+import { connectFailureStatus, type UpstreamFailure } from './upstream-client.js';
 
 /**
  * Tries endpoints until one answers: failover to a fresh eligible endpoint is
@@ -183,21 +183,29 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   // the larger one's failure is the answer, retryable, not "shorten the prompt".
   else if (last?.kind === 'failed' && last.code === 'context_length_exceeded' && transient !== undefined && transient.endpoint.config.contextWindow > last.endpoint.config.contextWindow) last = transient;
   if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
+  throw upstreamFailureError(core, last, last.endpoint.config.id, 'failed');
+}
+
+/**
+ * The caller's answer when an upstream's failure is the last word (`action`: what the upstream
+ * failed at, "failed" or "failed to count tokens"): its status as answerForUpstreamFailure maps it,
+ * with its Retry-After; a failure of the gateway's own (a request it could not write) is a 500.
+ */
+export function upstreamFailureError(core: Pick<GatewayCore, 'now' | 'config'>, failure: UpstreamFailure, endpointId: string, action: string): ClientError {
   // Not the upstream's failure: the caller is not told one failed.
-  if (last.gatewayFault === true) throw new ClientError(500, 'api_error', 'internal gateway error: the request could not be written for its upstream', { endpoint: last.endpoint.config.id, logMessage: `upstream ${last.endpoint.config.id}: ${last.message}` });
-  const answer = answerForUpstreamFailure(last.status);
-  const retryAfter = answer.passRetryAfter && last.retryAfter !== undefined ? relayedRetryAfter(last.retryAfter, core.now()) : undefined;
+  if (failure.gatewayFault === true) return new ClientError(500, 'api_error', 'internal gateway error: the request could not be written for its upstream', { endpoint: endpointId, logMessage: `upstream ${endpointId}: ${failure.message}` });
+  const answer = answerForUpstreamFailure(failure.status);
+  const retryAfter = answer.passRetryAfter && failure.retryAfter !== undefined ? relayedRetryAfter(failure.retryAfter, core.now()) : undefined;
   const headers: Record<string, string> = retryAfter === undefined ? {} : { 'retry-after': retryAfter };
   if (!answer.clientMayRetry) headers['x-should-retry'] = 'false';
   // Upstream words reach the caller only about the caller's own request (400, 413, 422): otherwise they
   // may quote the gateway's upstream key, account or organisation. A connect error names internal
-  // addresses. Both are in the log above.
-  const detail = last.status === connectFailureStatus ? 'could not connect' : last.fromUpstream && !answer.relayMessage ? `status ${last.status}` : last.message;
+  // addresses. Both are in the log.
+  const detail = failure.status === connectFailureStatus ? 'could not connect' : failure.fromUpstream && !answer.relayMessage ? `status ${failure.status}` : failure.message;
   // The field and code named by an upstream about the caller's own request: clients switch on
   // them (context_length_exceeded: shorten the prompt).
-  const named = answer.relayMessage ? { ...(last.param === undefined ? {} : { param: last.param }), ...(last.code === undefined ? {} : { code: last.code }), ...(last.contextLimit === undefined ? {} : { contextLimit: last.contextLimit }) } : {};
-  const logMessage = `upstream ${last.endpoint.config.id} failed: ${loggedReason(core, last)}`;
-  throw new ClientError(answer.status, answer.kind, `upstream ${last.endpoint.config.id} failed: ${detail}`, { headers, endpoint: last.endpoint.config.id, logMessage, ...named });
+  const named = answer.relayMessage ? { ...(failure.param === undefined ? {} : { param: failure.param }), ...(failure.code === undefined ? {} : { code: failure.code }), ...(failure.contextLimit === undefined ? {} : { contextLimit: failure.contextLimit }) } : {};
+  return new ClientError(answer.status, answer.kind, `upstream ${endpointId} ${action}: ${detail}`, { headers, endpoint: endpointId, logMessage: `upstream ${endpointId} ${action}: ${loggedReason(core, failure)}`, ...named });
 }
 
 /** How many more times a request may go back to an endpoint it already tried (see firstAnswer). */
@@ -233,7 +241,7 @@ function largestOpenWindow(core: GatewayCore, context: RequestContext, route: Ro
  * the request, prompt and all: logged only with logging.logPrompts, as prompts are; otherwise its
  * status and its own error code or type when that is a plain name.
  */
-function loggedReason(core: GatewayCore, failed: FailedAttempt): string {
+function loggedReason(core: Pick<GatewayCore, 'config'>, failed: UpstreamFailure): string {
   if (!failed.fromUpstream || core.config.logging.logPrompts) return failed.detail === undefined ? failed.message : `${failed.message}: ${failed.detail}`;
   return `status ${failed.status}${failed.label === undefined ? '' : ` (${failed.label})`}; the upstream's words are logged only with logging.logPrompts`;
 }
