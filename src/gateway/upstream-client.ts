@@ -207,13 +207,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
         }
         const text = Buffer.concat(chunks).toString('utf8');
         const json = parseJsonOrUndefined(text);
-        if (response.statusCode >= 400) {
-          const detail = upstreamErrorDetail(json);
-          const retryAfter = firstHeader(response.headers['retry-after']);
-          const id = firstHeader(response.headers['x-request-id'] ?? response.headers['request-id']);
-          const kept = (value: string | undefined): string | undefined => (value !== undefined && quotesKey(value, target.apiKey) ? undefined : value);
-          return { kind: 'error', status: response.statusCode, retryAfter, ...detail, label: kept(detail.label), param: kept(detail.param), message: redacted(detail.message, target.apiKey), fromUpstream: true, upstreamRequestId: id !== undefined && plainToken.test(id) ? id : undefined };
-        }
+        if (response.statusCode >= 400) return upstreamError(response.statusCode, response.headers, json, target.apiKey);
         const parsed = counting.parseResult(json);
         if (!parsed.ok) return { kind: 'error', status: 502, message: parsed.problem.message, fromUpstream: false, retryAfter: undefined };
         return { kind: 'count', inputTokens: parsed.value };
@@ -249,6 +243,18 @@ function parseJsonOrUndefined(text: string): unknown {
   }
 }
 
+/**
+ * An upstream's error response as a failure: its words (upstreamErrorDetail), every field of which
+ * that may reach the caller or the log left out when it quotes the gateway's key; its Retry-After;
+ * its request id when a plain token.
+ */
+function upstreamError(status: number, headers: IncomingHttpHeaders, body: unknown, apiKey: string | undefined): { readonly kind: 'error' } & UpstreamFailure {
+  const detail = upstreamErrorDetail(body);
+  const kept = (value: string | undefined): string | undefined => (value !== undefined && quotesKey(value, apiKey) ? undefined : value);
+  const id = firstHeader(headers['x-request-id'] ?? headers['request-id']);
+  return { kind: 'error', status, retryAfter: firstHeader(headers['retry-after']), ...detail, label: kept(detail.label), param: kept(detail.param), message: redacted(detail.message, apiKey), fromUpstream: true, upstreamRequestId: id !== undefined && plainToken.test(id) ? id : undefined };
+}
+
 /** Whether an upstream's text quotes the gateway's key for it (an upstream 401 may). */
 function quotesKey(text: string, key: string | undefined): boolean {
   if (key === undefined || key === '') return false;
@@ -278,8 +284,8 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   #status = 0;
   #mode: 'stream' | 'json' | 'error' = 'json';
   #chunks: Buffer[] = [];
-  #retryAfter: string | undefined;
-  #upstreamRequestId: string | undefined;
+  /** An error response's headers (its Retry-After and request id are read from them). */
+  #errorHeaders: IncomingHttpHeaders | undefined;
   #queue: EventQueue<ChatEvent> | undefined;
   #sse: { feed(chunk: string): void } | undefined;
   #reader: StreamReader | undefined;
@@ -330,10 +336,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     this.#status = statusCode;
     if (statusCode >= 400) {
       this.#mode = 'error';
-      const retryAfter = headers['retry-after'];
-      this.#retryAfter = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;
-      const first = firstHeader(headers['x-request-id'] ?? headers['request-id']);
-      if (first !== undefined && plainToken.test(first)) this.#upstreamRequestId = first;
+      this.#errorHeaders = headers;
       this.#letGoTimer = setTimeout(() => this.#endErrorEarly(), this.graceMs);
       return;
     }
@@ -463,10 +466,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   #settleError(body: unknown): void {
-    const detail = upstreamErrorDetail(body);
-    // Every field of the upstream's error that may reach the caller or the log: a field that quotes the key is left out.
-    const kept = (value: string | undefined): string | undefined => (value !== undefined && quotesKey(value, this.apiKey) ? undefined : value);
-    this.#settle({ kind: 'error', status: this.#status, retryAfter: this.#retryAfter, ...detail, label: kept(detail.label), param: kept(detail.param), message: redacted(detail.message, this.apiKey), fromUpstream: true, upstreamRequestId: this.#upstreamRequestId });
+    this.#settle(upstreamError(this.#status, this.#errorHeaders ?? {}, body, this.apiKey));
   }
 
 
