@@ -2,7 +2,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { cheapestFirstConfig, closedAfterEach, gatewayConfig, metricValue, scrape, startBothDialects, startCountingProxy, startScriptedUpstream, startTestEmulator, type BothDialects } from './helpers/fleet.js';
+import { cheapestFirstConfig, closedAfterEach, gatewayConfig, metricValue, scrape, singleEndpointConfig, startBothDialects, startCountingProxy, startScriptedUpstream, startTestEmulator, type BothDialects } from './helpers/fleet.js';
 
 // Anthropic's token counting (POST /v1/messages/count_tokens), which Claude Code calls before its
 // requests: asked of a counting endpoint the request may reach, jurisdiction first, as answers are.
@@ -179,17 +179,7 @@ tenants:
     const replica = await startTestEmulator({ servedModelName: 'm' });
     const proxy = await startCountingProxy(replica.url);
     cleanups.push(() => replica.close(), () => proxy.close());
-    const url = await gatewayFor(
-      gatewayConfig(`
-version: 1
-endpoints:
-  - { id: e0, url: "${proxy.url}", dialect: anthropic, model: m, provider: p, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-routes:
-  - { model: m, endpoints: [e0], policy: [cost] }
-tenants:
-  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 2, tokensPerMinute: 100000 }
-`),
-    );
+    const url = await gatewayFor(singleEndpointConfig(proxy.url, apiKey, '', 'anthropic', { requestsPerMinute: 2 }));
     const statuses = [];
     for (let index = 0; index < 3; index += 1) statuses.push((await countRequest(url, { model: 'm', messages: conversation.messages })).status);
     expect(statuses).toEqual([200, 200, 429]);

@@ -21,6 +21,12 @@ const reasoned = (field: 'reasoning_content' | 'reasoning') => (res: import('nod
   );
 };
 
+/** An upstream that sends some reasoning, then drops the connection. */
+const breaksWhileReasoning = (res: import('node:http').ServerResponse): void => {
+  res.write(openAIChunk({ role: 'assistant', content: null, reasoning_content: 'Let me think about' }));
+  setTimeout(() => res.destroy(), 20);
+};
+
 async function gatewayOver(urls: readonly string[]): Promise<string> {
   const gateway = createGateway({ config: cheapestFirstConfig(urls.map((url) => [url, 'openai'] as const), apiKey, '{ retries: 0 }'), logger: false });
   cleanups.push(() => gateway.close());
@@ -63,10 +69,7 @@ describe("an open model's reasoning", () => {
   });
 
   it('an Anthropic caller, shown none of it, gets an answer that broke while reasoning sent again elsewhere', async () => {
-    const breaking = await scripted((res) => {
-      res.write(openAIChunk({ role: 'assistant', content: null, reasoning_content: 'Let me think about' }));
-      setTimeout(() => res.destroy(), 20);
-    });
+    const breaking = await scripted(breaksWhileReasoning);
     const spare = await scripted(reasoned('reasoning_content'));
     const url = await gatewayOver([breaking.url, spare.url]);
     const read = await readSse(await ask(url, '/v1/messages', { stream: true }), 'anthropic');
@@ -84,10 +87,7 @@ describe("an open model's reasoning", () => {
   });
 
   it('an answer that broke while reasoning is not continued (a continuation would begin a second reasoning): an error event', async () => {
-    const breaking = await scripted((res) => {
-      res.write(openAIChunk({ role: 'assistant', content: null, reasoning_content: 'Let me think about' }));
-      setTimeout(() => res.destroy(), 20);
-    });
+    const breaking = await scripted(breaksWhileReasoning);
     const spare = await scripted(reasoned('reasoning_content'));
     const url = await gatewayOver([breaking.url, spare.url]);
     const read = await readSse(await ask(url, '/v1/chat/completions', { stream: true }), 'openai');

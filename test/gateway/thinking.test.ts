@@ -2,8 +2,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { thinkingSignature } from '../../src/emulator/generate.js';
 import { createGateway } from '../../src/gateway/gateway-server.js';
-import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { cheapestFirstConfig, closedAfterEach, gatewayConfig, openAIChunk, readSse, startBothDialects, startCountingProxy, startScriptedUpstream, startTestEmulator, type BothDialects } from './helpers/fleet.js';
+import { cheapestFirstConfig, closedAfterEach, openAIChunk, readSse, singleEndpointConfig, startBothDialects, startCountingProxy, startScriptedUpstream, startTestEmulator, type BothDialects } from './helpers/fleet.js';
 
 // Extended thinking through the gateway: Anthropic callers get the model's thinking blocks from
 // Anthropic-dialect upstreams, signed, streamed and whole, and send them back unchanged in an
@@ -115,18 +114,7 @@ describe('a thinking request whose budget a tenant limit lowers', () => {
     const replica = await startTestEmulator({ servedModelName: 'm' });
     cleanups.push(() => replica.close());
     const limited = async (tokensPerMinute: number): Promise<Anthropic> => {
-      const gateway = createGateway({
-        config: gatewayConfig(`
-version: 1
-endpoints:
-  - { id: e0, url: "${replica.url}", dialect: anthropic, model: m, provider: p, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-routes:
-  - { model: m, endpoints: [e0] }
-tenants:
-  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: ${String(tokensPerMinute)} }
-`),
-        logger: false,
-      });
+      const gateway = createGateway({ config: singleEndpointConfig(replica.url, apiKey, '', 'anthropic', { contextWindow: 131_072, tokensPerMinute }), logger: false });
       cleanups.push(() => gateway.close());
       return new Anthropic({ apiKey, baseURL: await gateway.listen(0, '127.0.0.1'), maxRetries: 0 });
     };

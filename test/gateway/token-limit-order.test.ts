@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
-import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
 import { estimatePromptTokens } from '../../src/protocol/chat.js';
-import { closedAfterEach, gatewayConfig, startTestEmulator } from './helpers/fleet.js';
+import { closedAfterEach, singleEndpointConfig, startTestEmulator } from './helpers/fleet.js';
 
 // Which refusal a request past its tenant's token limit gets, and what it carries: a prompt too
 // long for every window is told so first (clients compact on it), every limit refusal carries the
@@ -15,18 +14,7 @@ const { cleanups } = closedAfterEach();
 async function gatewayWith(tokensPerMinute: number, contextWindow: number, dialect: 'anthropic' | 'openai' = 'anthropic'): Promise<string> {
   const replica = await startTestEmulator({ servedModelName: 'm' });
   cleanups.push(() => replica.close());
-  const gateway = createGateway({
-    config: gatewayConfig(`
-version: 1
-endpoints:
-  - { id: e0, url: "${replica.url}", dialect: ${dialect}, model: m, provider: p, region: r1, jurisdiction: us, contextWindow: ${String(contextWindow)}, marginalCostPerMillionTokens: 0, capacity: 8 }
-routes:
-  - { model: m, endpoints: [e0] }
-tenants:
-  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: ${String(tokensPerMinute)} }
-`),
-    logger: false,
-  });
+  const gateway = createGateway({ config: singleEndpointConfig(replica.url, apiKey, '', dialect, { contextWindow, tokensPerMinute }), logger: false });
   cleanups.push(() => gateway.close());
   return gateway.listen(0, '127.0.0.1');
 }

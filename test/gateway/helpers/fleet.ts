@@ -15,16 +15,19 @@ export function gatewayConfig(yaml: string): GatewayConfig {
   return parsed.value;
 }
 
-/** A gateway config with one endpoint `up` (OpenAI-dialect unless told) serving model `m` to one tenant `t` (in us) with key `apiKey`. */
-export function singleEndpointConfig(upstreamUrl: string, apiKey: string, resilience = '', dialect: 'openai' | 'anthropic' = 'openai'): GatewayConfig {
+/**
+ * A gateway config with one endpoint `up` (OpenAI-dialect unless told) serving model `m` to one
+ * tenant `t` (in us) with key `apiKey`; `limits` sets the endpoint's window and the tenant's limits.
+ */
+export function singleEndpointConfig(upstreamUrl: string, apiKey: string, resilience = '', dialect: 'openai' | 'anthropic' = 'openai', limits: { readonly contextWindow?: number; readonly requestsPerMinute?: number; readonly tokensPerMinute?: number } = {}): GatewayConfig {
   return gatewayConfig(`
 version: 1
 endpoints:
-  - { id: up, url: "${upstreamUrl}", dialect: ${dialect}, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 100000000, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: up, url: "${upstreamUrl}", dialect: ${dialect}, model: m, provider: p, region: r, jurisdiction: us, contextWindow: ${String(limits.contextWindow ?? 100_000_000)}, marginalCostPerMillionTokens: 0, capacity: 8 }
 routes:
   - { model: m, endpoints: [up], policy: [cost] }
 tenants:
-  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 100000000 }
+  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: ${String(limits.requestsPerMinute ?? 1000)}, tokensPerMinute: ${String(limits.tokensPerMinute ?? 100_000_000)} }
 ${resilience === '' ? '' : `resilience: ${resilience}`}
 `);
 }
