@@ -305,8 +305,9 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
     if (endpoint.apiKeyEnv !== undefined && env[endpoint.apiKeyEnv] === undefined) {
       warnings.push(`endpoint '${endpoint.id}' takes its key from $${endpoint.apiKeyEnv}, which is not set; it will be called without a key`);
     }
-    if (!endpoint.tokenCounting && endpoint.dialect === 'openai') warnings.push(`endpoint '${endpoint.id}' has tokenCounting: false, which changes nothing for an OpenAI-dialect endpoint: only Anthropic-dialect endpoints are sent token counts`);
-    if (!endpoint.thinking && endpoint.dialect === 'openai') warnings.push(`endpoint '${endpoint.id}' has thinking: false, which changes nothing for an OpenAI-dialect endpoint: only Anthropic-dialect endpoints are sent requests for extended thinking`);
+    const dialect = protocolDialects[endpoint.dialect];
+    if (!endpoint.tokenCounting && dialect.tokenCounting === undefined) warnings.push(`endpoint '${endpoint.id}' has tokenCounting: false, which changes nothing for an endpoint of the ${endpoint.dialect} dialect, whose API has no token counting: it is never sent counts`);
+    if (!endpoint.thinking && !dialect.upstream.signedThinking) warnings.push(`endpoint '${endpoint.id}' has thinking: false, which changes nothing for an endpoint of the ${endpoint.dialect} dialect, whose API gives no signed thinking: it is never sent requests for extended thinking`);
     // A label only, but a misspelt one splits a chip's metrics: a new chip the catalog lacks is fine.
     if (endpoint.chip !== undefined && !catalogChips.has(endpoint.chip)) {
       warnings.push(`endpoint '${endpoint.id}' has chip '${endpoint.chip}', which the catalog does not list (${didYouMean(endpoint.chip, catalogChips) ?? "run 'switchyard catalog' for the list"}); the chip only labels metrics and logs, so if it is new to the catalog, nothing is wrong`);

@@ -1,5 +1,7 @@
 import { didYouMean, someOf } from '../domain/suggest.js';
 import type { ChatMessage, ContentPart } from '../protocol/chat.js';
+import type { UpstreamTraits } from '../protocol/dialect.js';
+import { dialects } from '../protocol/dialects.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import type { CircuitStatus } from './circuit-breaker.js';
 import type { EndpointConfig, GatewayConfig, RouteConfig, RoutingPolicyName } from './gateway-config.js';
@@ -259,7 +261,7 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   const place = inJurisdictionOf(request, endpoints, policy);
   if (!('route' in place)) return place;
   const { route, candidates, allowed, inJurisdiction } = place;
-  const continuing = request.trailingAssistant === undefined && request.joinedTrailingAssistant === undefined ? inJurisdiction : inJurisdiction.filter((endpoint) => takesEnding(endpoint, endpoint.dialect === 'anthropic' ? (request.joinedTrailingAssistant ?? request.trailingAssistant) : request.trailingAssistant));
+  const continuing = request.trailingAssistant === undefined && request.joinedTrailingAssistant === undefined ? inJurisdiction : inJurisdiction.filter((endpoint) => takesEnding(endpoint, endingAt(endpoint, request)));
   if (continuing.length === 0) return prefillFailure(request, allowed);
   const choosing = request.needsAutoToolChoice === true ? continuing.filter((endpoint) => endpoint.autoToolChoice) : continuing;
   if (choosing.length === 0) return autoToolChoiceFailure(request, allowed);
@@ -271,7 +273,7 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   if (seeing.length === 0) return imagesFailure(request, allowed);
   const reading = request.hasPdfs === true ? seeing.filter(readsPdfs) : seeing;
   if (reading.length === 0) return pdfsFailure(request, allowed);
-  const thinking = request.thinking === true ? reading.filter((endpoint) => endpoint.dialect === 'anthropic' && endpoint.thinking) : reading;
+  const thinking = request.thinking === true ? reading.filter(thinks) : reading;
   if (thinking.length === 0) return thinkingFailure(request, allowed);
   const needed = request.promptTokens + request.maxOutputTokens;
   const fitting = fitContext(thinking, needed);
@@ -296,7 +298,7 @@ export function routeTokenCount(request: RouteInput, endpoints: readonly Endpoin
   const place = inJurisdictionOf(request, endpoints, policy);
   if (!('route' in place)) return place;
   const { route, candidates, allowed, inJurisdiction } = place;
-  const counting = inJurisdiction.filter((endpoint) => endpoint.dialect === 'anthropic' && endpoint.tokenCounting);
+  const counting = inJurisdiction.filter(counts);
   if (counting.length === 0) return tokenCountingFailure(request, allowed);
   const thinking = request.thinking === true ? counting.filter((endpoint) => endpoint.thinking) : counting;
   if (thinking.length === 0) return thinkingFailure(request, allowed);
@@ -327,19 +329,39 @@ function inJurisdictionOf(request: RouteInput, endpoints: readonly EndpointView[
   return { route, candidates, allowed, inJurisdiction };
 }
 
+/** What every server of the endpoint's dialect can be sent. */
+function traitsOf(endpoint: EndpointView): UpstreamTraits {
+  return dialects[endpoint.dialect].upstream;
+}
+
+/** The turn the request ends with as the endpoint receives it. */
+function endingAt(endpoint: EndpointView, request: RouteInput): RouteInput['trailingAssistant'] {
+  return traitsOf(endpoint).systemPromptApart ? (request.joinedTrailingAssistant ?? request.trailingAssistant) : request.trailingAssistant;
+}
+
 /** Whether an endpoint can serve a request that ends so: a prefill only where prefills are taken. */
 function takesEnding(endpoint: EndpointView, ending: 'continue' | 'answer' | undefined): boolean {
-  return ending === undefined || endpoint.prefill || (ending === 'answer' && endpoint.dialect !== 'anthropic');
+  return ending === undefined || endpoint.prefill || (ending === 'answer' && !traitsOf(endpoint).trailingAssistantIsPrefill);
 }
 
-/** Whether an endpoint constrains output as a request needs: Anthropic's API has schemas, but no JSON mode. */
+/** Whether an endpoint constrains output as a request needs: JSON mode only where the API has it. */
 function constrains(endpoint: EndpointView, needed: RouteInput['structuredOutput']): boolean {
-  return endpoint.structuredOutputs && (needed !== 'json_object' || endpoint.dialect !== 'anthropic');
+  return endpoint.structuredOutputs && (needed !== 'json_object' || traitsOf(endpoint).jsonMode);
 }
 
-/** Whether the endpoint reads PDFs: as configured, else Anthropic-dialect ones (Anthropic reads them; vLLM and SGLang do not). */
+/** Whether the endpoint reads PDFs: as configured, else as its dialect's servers do. */
 function readsPdfs(endpoint: EndpointView): boolean {
-  return endpoint.pdfs ?? endpoint.dialect === 'anthropic';
+  return endpoint.pdfs ?? traitsOf(endpoint).pdfsByDefault;
+}
+
+/** Whether the endpoint gives extended thinking a caller can send back: its API signs thinking, and it is not marked thinking: false. */
+function thinks(endpoint: EndpointView): boolean {
+  return traitsOf(endpoint).signedThinking && endpoint.thinking;
+}
+
+/** Whether the endpoint counts tokens: its API has counting, and it is not marked tokenCounting: false. */
+function counts(endpoint: EndpointView): boolean {
+  return dialects[endpoint.dialect].tokenCounting !== undefined && endpoint.tokenCounting;
 }
 
 /** Whether the endpoint may be given the request's image URLs to fetch. */
@@ -347,10 +369,10 @@ function fetches(endpoint: EndpointView, urls: RouteInput['imageUrls']): boolean
   return urls === undefined || endpoint.imageUrls === 'any' || (urls === 'public' && endpoint.imageUrls === 'public');
 }
 
-/** Whether the endpoint would continue the request's trailing assistant turn: Anthropic's API reads any as a prefill. */
+/** Whether the endpoint would continue the request's trailing assistant turn. */
 function continuesAssistant(endpoint: EndpointView, request: RouteInput): boolean {
-  const ending = endpoint.dialect === 'anthropic' ? (request.joinedTrailingAssistant ?? request.trailingAssistant) : request.trailingAssistant;
-  return ending === 'continue' || (ending === 'answer' && endpoint.dialect === 'anthropic');
+  const ending = endingAt(endpoint, request);
+  return ending === 'continue' || (ending === 'answer' && traitsOf(endpoint).trailingAssistantIsPrefill);
 }
 
 /** The route's endpoints that have a view, each once, in route order. */

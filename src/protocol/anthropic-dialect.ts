@@ -780,6 +780,7 @@ export const anthropicDialect: Dialect = {
   mayHoldToolArguments: true,
   requestIdHeader: 'request-id',
   showsReasoning: false,
+  upstream: { systemPromptApart: true, trailingAssistantIsPrefill: true, signedThinking: true, jsonMode: false, pdfsByDefault: true },
 
   parseRequest(body: unknown, options: { readonly asServer?: boolean } = {}): Parsed<ChatRequest> {
     return readRequest(body, requestSchema, options);

@@ -25,6 +25,8 @@ export interface Dialect {
   readonly showsReasoning: boolean;
   /** Response header this dialect's SDK reads the request id from. */
   readonly requestIdHeader: string;
+  /** What an upstream server of this dialect can be sent: routing reads these, never the dialect's name. */
+  readonly upstream: UpstreamTraits;
 
   /** A response id of this dialect's form (`chatcmpl-…`, `msg_…`) around an opaque unique token. */
   responseId(token: string): string;
@@ -64,6 +66,26 @@ export interface Dialect {
 
   /** Counting a request's input tokens without answering it, where the API has it (Anthropic's). */
   readonly tokenCounting?: TokenCounting;
+}
+
+/** What every server of a dialect can be sent, whatever an endpoint's config says. */
+export interface UpstreamTraits {
+  /**
+   * System messages go to a system prompt apart from the turns, and turns without text are left
+   * out: the turn a request ends with may differ there (RouteInput.joinedTrailingAssistant).
+   */
+  readonly systemPromptApart: boolean;
+  /**
+   * A trailing assistant turn is always read as a prefill to continue (Anthropic's API), never as a
+   * finished turn to answer after (OpenAI's API reads either, as the caller marks it).
+   */
+  readonly trailingAssistantIsPrefill: boolean;
+  /** Extended thinking comes back with a signature the API checks when it is sent back (only Anthropic's can be carried). */
+  readonly signedThinking: boolean;
+  /** JSON mode (any JSON object) besides schemas: Anthropic's API has schemas only. */
+  readonly jsonMode: boolean;
+  /** Whether an endpoint reads PDFs unless its config says: Anthropic reads them; vLLM and SGLang, OpenAI's usual servers, take no files. */
+  readonly pdfsByDefault: boolean;
 }
 
 /**

@@ -310,13 +310,13 @@ describe('gateway config problems are located, with a path and a suggestion', ()
 
   it('thinking: false on an OpenAI-dialect endpoint is a warning: it changes nothing there', () => {
     expect(gatewayConfigWarnings(loadOk(edit(valid, '    chip: tpu7x\n', '    chip: tpu7x\n    thinking: false\n')), { UPSTREAM_KEY: 'set' })).toEqual([
-      "endpoint 'gcp-us-1' has thinking: false, which changes nothing for an OpenAI-dialect endpoint: only Anthropic-dialect endpoints are sent requests for extended thinking",
+      "endpoint 'gcp-us-1' has thinking: false, which changes nothing for an endpoint of the openai dialect, whose API gives no signed thinking: it is never sent requests for extended thinking",
     ]);
   });
 
   it('tokenCounting: false on an OpenAI-dialect endpoint is a warning: it changes nothing there', () => {
     expect(gatewayConfigWarnings(loadOk(edit(valid, '    chip: tpu7x\n', '    chip: tpu7x\n    tokenCounting: false\n')), { UPSTREAM_KEY: 'set' })).toEqual([
-      "endpoint 'gcp-us-1' has tokenCounting: false, which changes nothing for an OpenAI-dialect endpoint: only Anthropic-dialect endpoints are sent token counts",
+      "endpoint 'gcp-us-1' has tokenCounting: false, which changes nothing for an endpoint of the openai dialect, whose API has no token counting: it is never sent counts",
     ]);
   });
 
