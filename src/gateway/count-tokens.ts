@@ -41,7 +41,9 @@ const noCountingStatuses: ReadonlySet<number> = new Set([404, 405, 501]);
  * Asks counting endpoints in their routed order until one counts. Each endpoint is asked once
  * (a count is cheap to ask elsewhere, and its caller can ask again): one that fails (unreachable,
  * 5xx, 429, no answer within the TTFT timeout, no counting API, a window too small for the prompt)
- * is passed over; any other refusal of the request itself (400, 413, 422) is the caller's answer. Every attempt is routed afresh, so
+ * is passed over. A refusal of the request itself (400, 413, 422) gets one second opinion, as an
+ * answer's does: an endpoint that refuses what others take must not fail every count routed to it
+ * first; two refusals are the caller's fault, and it gets the first. Every attempt is routed afresh, so
  * jurisdiction is checked for each. Counts neither open nor close circuits: a circuit judges
  * answers. Throws a ClientError when no endpoint counts.
  */
@@ -49,6 +51,8 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
   const tried = new Set<string>();
   /** The last failure that was not a missing counting API. */
   let failed: (UpstreamFailure & { readonly endpoint: string }) | undefined;
+  /** The first refusal of the request, while its second opinion is asked. */
+  let refused: (UpstreamFailure & { readonly endpoint: string }) | undefined;
   let passedOver: string | undefined;
   for (;;) {
     if (job.deadline.cancelled) throw stopped(job, failed?.endpoint);
@@ -87,8 +91,13 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
     }
     failed = { ...failure, endpoint: endpoint.config.id };
     // A window too small for the prompt is no verdict on the request: a larger one may count it.
-    if (isRequestFault(failure.status) && failure.code !== 'context_length_exceeded') break;
+    if (isRequestFault(failure.status) && failure.code !== 'context_length_exceeded') {
+      if (refused !== undefined) break;
+      refused = failed;
+    }
   }
+  // The first refusal tells the caller what to fix; a second opinion that failed for reasons of its own says nothing.
+  if (refused !== undefined) failed = refused;
   if (failed === undefined) {
     throw new ClientError(404, 'not_found', `token counting for model ${quoteIdentifier(job.route.model)} is not served here: its endpoints answered 404, 405 or 501 (no token counting API, or not the model); each answer's usage has its input tokens`, { ...(passedOver === undefined ? {} : { endpoint: passedOver }), logMessage: `no endpoint counted tokens: ${[...tried].join(', ')} answered 404, 405 or 501 (mark such an endpoint tokenCounting: false)` });
   }

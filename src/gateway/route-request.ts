@@ -289,8 +289,11 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
  * Where a token count (Anthropic's count_tokens) may go: the route's endpoints in the request's
  * jurisdictions, hard as for an answer, that count tokens (Anthropic-dialect endpoints not marked
  * tokenCounting: false) and could answer the same request (thinking, images, structured output:
- * one that could not may refuse to count it), with closed circuits (a count is no probe of a
- * half-open one), ranked by the route's policy. Windows that fit the prompt come first, but a
+ * one that could not may refuse to count it), not already asked, ranked by the route's policy.
+ * Those with closed circuits come first; then half-open ones, then (under panic routing) open ones:
+ * a count neither probes nor moves a circuit, which judges answers, so an endpoint an answer has
+ * not yet probed may count (held back, it would stay so for counts while answers went elsewhere,
+ * and every count fail for certain). Windows that fit the prompt come before all those, but a
  * prompt no window fits is still counted (that is what a client counts to find out): no output
  * budget applies, as nothing is generated.
  */
@@ -308,11 +311,18 @@ export function routeTokenCount(request: RouteInput, endpoints: readonly Endpoin
   if (reading.length === 0) return pdfsFailure(request, allowed);
   const constraining = request.structuredOutput === undefined ? reading : reading.filter((endpoint) => constrains(endpoint, request.structuredOutput));
   if (constraining.length === 0) return structuredOutputFailure(request, allowed);
-  const available = constraining.filter((endpoint) => endpoint.circuit === 'closed' && request.excludeEndpoints?.has(endpoint.id) !== true);
-  if (available.length === 0) return unavailableFailure(request, allowed, constraining, 0);
-  // Of those available, windows that fit the prompt first; when none does (all tried, held back, or too small), the rest.
+  const available = constraining.filter((endpoint) => request.excludeEndpoints?.has(endpoint.id) !== true && (endpoint.circuit !== 'open' || policy.panic));
+  // Half-open endpoints are never "probe in flight" here: counts take no probe slot.
+  if (available.length === 0) return unavailableFailure(request, allowed, constraining, Number.POSITIVE_INFINITY);
   const fitting = fitContext(available, request.promptTokens);
-  return { ok: true, ranked: lastIfBackedOff(rankEndpoints(fitting.length > 0 ? fitting : available, candidates, route, request.prefixKey, random)), panic: false };
+  const rest = available.filter((endpoint) => !fitting.includes(endpoint));
+  // Each by circuit (closed, half-open, open), then by the route's policy.
+  const byCircuit = (group: readonly EndpointView[]): EndpointView[] =>
+    (['closed', 'half-open', 'open'] as const).flatMap((circuit) => {
+      const alike = group.filter((endpoint) => endpoint.circuit === circuit);
+      return alike.length === 0 ? [] : rankEndpoints(alike, candidates, route, request.prefixKey, random);
+    });
+  return { ok: true, ranked: lastIfBackedOff([...byCircuit(fitting), ...byCircuit(rest)]), panic: available.every((endpoint) => endpoint.circuit === 'open') };
 }
 
 // ---- eligibility

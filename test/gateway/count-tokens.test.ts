@@ -149,7 +149,7 @@ tenants:
     expect(metricValue(metrics, 'switchyard_circuit_state', { endpoint: 'e1' })).toBe(0);
   });
 
-  it("when none counts: the last failure's status and Retry-After; all without the API, a 404; a refused request is not asked elsewhere", async () => {
+  it("when none counts: the last failure's status and Retry-After; all without the API, a 404; a refused request gets one second opinion", async () => {
     const busy = await startTestEmulator({ servedModelName: 'm', faults: { errorRate: 1, errorStatus: 529 } });
     cleanups.push(() => busy.close());
     const busyUrl = await gatewayFor(cheapestFirstConfig([[busy.url, 'anthropic']], apiKey, '{}'));
@@ -165,14 +165,51 @@ tenants:
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ error: { type: 'not_found_error', message: expect.stringContaining("its endpoints answered 404, 405 or 501 (no token counting API, or not the model)") } });
 
+    // One endpoint's refusal is not the request's fault while another counts it.
     const refusing = await startScriptedUpstream((res) => res.end('{"type":"error","error":{"type":"invalid_request_error","message":"messages.0: bad block"}}'), { status: 400, contentType: 'application/json' });
+    const alsoRefusing = await startScriptedUpstream((res) => res.end('{"type":"error","error":{"type":"invalid_request_error","message":"messages.1: other block"}}'), { status: 400, contentType: 'application/json' });
     const spare = await startCountingProxy((await startTestEmulator({ servedModelName: 'm' }).then((replica) => (cleanups.push(() => replica.close()), replica))).url);
-    cleanups.push(() => refusing.close(), () => spare.close());
-    const refusedUrl = await gatewayFor(cheapestFirstConfig([[refusing.url, 'anthropic'], [spare.url, 'anthropic']], apiKey, '{}'));
+    cleanups.push(() => refusing.close(), () => alsoRefusing.close(), () => spare.close());
+    const secondOpinionUrl = await gatewayFor(cheapestFirstConfig([[refusing.url, 'anthropic'], [spare.url, 'anthropic']], apiKey, '{}'));
+    const counted = await countRequest(secondOpinionUrl, { model: 'm', messages: conversation.messages });
+    expect(counted.status).toBe(200);
+    expect(await counted.json()).toEqual({ input_tokens: expect.any(Number) });
+    expect(spare.arrivals).toHaveLength(1);
+    // Two refusals are the caller's: it gets the first, and no third endpoint is asked.
+    const refusedUrl = await gatewayFor(cheapestFirstConfig([[refusing.url, 'anthropic'], [alsoRefusing.url, 'anthropic'], [spare.url, 'anthropic']], apiKey, '{}'));
     const refused = await countRequest(refusedUrl, { model: 'm', messages: conversation.messages });
     expect(refused.status).toBe(400);
     expect(await refused.json()).toMatchObject({ error: { type: 'invalid_request_error', message: expect.stringContaining('messages.0: bad block') } });
-    expect(spare.arrivals).toHaveLength(0);
+    expect(refusing.arrivals()).toBe(2);
+    expect(alsoRefusing.arrivals()).toBe(1);
+    expect(spare.arrivals).toHaveLength(1);
+  });
+
+  it('reach a counting endpoint whose circuit answers opened, once it is half-open, though answers go elsewhere and never probe it', async () => {
+    // Answers that need thinking go only to the Anthropic-dialect endpoint, fail there and open its
+    // circuit; plain answers go to the cheaper OpenAI-dialect one, so no answer probes it again.
+    const counter = await startTestEmulator({ servedModelName: 'm', faults: { errorRate: 1, errorStatus: 500 } });
+    const cheap = await startTestEmulator({ servedModelName: 'm' });
+    cleanups.push(() => counter.close(), () => cheap.close());
+    const url = await gatewayFor(cheapestFirstConfig([[cheap.url, 'openai'], [counter.url, 'anthropic']], apiKey, '{ retries: 0, circuitBreaker: { failureThreshold: 2, openMs: 200 } }'));
+    const thinking = { model: 'm', max_tokens: 4000, thinking: { type: 'enabled', budget_tokens: 2048 }, messages: conversation.messages };
+    for (let index = 0; index < 2; index += 1) {
+      const failed = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify(thinking) });
+      expect(failed.status).toBe(502);
+      await failed.body?.cancel();
+    }
+    expect(metricValue(await scrape(url), 'switchyard_circuit_state', { endpoint: 'e1' })).toBe(2);
+    counter.setFaults({ errorRate: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const plain = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 20, messages: conversation.messages }) });
+    expect(plain.status).toBe(200);
+    await plain.body?.cancel();
+    const counted = await countRequest(url, { model: 'm', messages: conversation.messages });
+    expect(counted.status, await counted.clone().text()).toBe(200);
+    const metrics = await scrape(url);
+    expect(metricValue(metrics, 'switchyard_token_count_requests_total', { route: 'm', endpoint: 'e1', status: '200' })).toBe(1);
+    // The count moved no circuit: an answer's probe still decides.
+    expect(metricValue(metrics, 'switchyard_circuit_state', { endpoint: 'e1' })).toBe(1);
   });
 
   it('charges the requests limit: past it a 429 with Retry-After, no upstream asked', async () => {
@@ -217,9 +254,10 @@ tenants:
     expect(image.status, await image.clone().text()).toBe(200);
     expect(limited.arrivals()).toBe(0);
     expect(full.arrivals).toHaveLength(2);
-    // A plain count goes to the cheapest, which could answer it.
-    expect((await countRequest(gatewayUrl, { model: 'm', messages: conversation.messages })).status).toBe(400);
+    // A plain count goes to the cheapest, which could answer it (its refusal then gets a second opinion).
+    expect((await countRequest(gatewayUrl, { model: 'm', messages: conversation.messages })).status).toBe(200);
     expect(limited.arrivals()).toBe(1);
+    expect(full.arrivals).toHaveLength(3);
   });
 
   it('a window that fits the prompt first; a context-length refusal passes to a larger window', async () => {

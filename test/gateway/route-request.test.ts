@@ -365,22 +365,30 @@ describe('token counts (routeTokenCount)', () => {
   const count = (endpoints: readonly EndpointView[], input: Partial<RouteInput> = {}): RouteDecision => routeTokenCount(request({ maxOutputTokens: 0, promptTokens: 5000, ...input }), endpoints, policyFor(endpoints, ['cost']), seededRandom(1));
 
   it('only Anthropic-dialect endpoints that count, in the allowed jurisdictions, by policy; windows that fit the prompt first, any when none does', () => {
-    expect(ranked(count(counting, { headerJurisdictions: ['us'] }))).toEqual(['us-claude-cheap', 'us-claude']);
+    expect(ranked(count(counting, { headerJurisdictions: ['us'] }))).toEqual(['us-claude-cheap', 'us-claude', 'us-claude-tiny']);
     expect(ranked(count(counting, { headerJurisdictions: ['us'], promptTokens: 10_000_000 }))).toEqual(['us-claude-cheap', 'us-claude-tiny', 'us-claude']);
-    // A small window is still asked once those that fit are tried or held back.
+    // A small window is still asked once those that fit are tried.
     expect(ranked(count(counting, { headerJurisdictions: ['us'], excludeEndpoints: new Set(['us-claude-cheap', 'us-claude']) }))).toEqual(['us-claude-tiny']);
-    expect(ranked(count(counting.map((endpoint) => (endpoint.id === 'us-claude-tiny' ? endpoint : { ...endpoint, circuit: 'open' as const })), { headerJurisdictions: ['us'] }))).toEqual(['us-claude-tiny']);
     // Nor an endpoint that could not answer the same request.
-    expect(ranked(count([...counting, endpoint('us-no-thinking', { dialect: 'anthropic', thinking: false, marginalCostPerMillionTokens: 0 })], { headerJurisdictions: ['us'], thinking: true }))).toEqual(['us-claude-cheap', 'us-claude']);
+    expect(ranked(count([...counting, endpoint('us-no-thinking', { dialect: 'anthropic', thinking: false, marginalCostPerMillionTokens: 0 })], { headerJurisdictions: ['us'], thinking: true }))).toEqual(['us-claude-cheap', 'us-claude', 'us-claude-tiny']);
     expect(ranked(count(counting, { headerJurisdictions: ['eu'] }))).toEqual(['eu-claude']);
     expect(count(counting, { headerJurisdictions: ['jp'] })).toMatchObject({ ok: false, status: 503, code: 'jurisdiction' });
   });
 
-  it('none that counts is a 404 saying so; open and half-open circuits and tried endpoints are left out, never panic-routed', () => {
+  it('none that counts is a 404 saying so; held-back circuits come after closed ones (open ones only under panic routing); tried endpoints are left out', () => {
     expect(count([endpoint('us-openai'), endpoint('us-compatible', { dialect: 'anthropic', tokenCounting: false })])).toMatchObject({ ok: false, status: 404, code: 'token_counting', message: expect.stringContaining('counts tokens (Anthropic-dialect endpoints only, not marked tokenCounting: false)') });
-    const circuits = [endpoint('a', { dialect: 'anthropic', circuit: 'open' }), endpoint('b', { dialect: 'anthropic', circuit: 'half-open' }), endpoint('c', { dialect: 'anthropic' })];
-    expect(ranked(count(circuits))).toEqual(['c']);
-    expect(count(circuits, { excludeEndpoints: new Set(['c']) })).toMatchObject({ ok: false, status: 503, code: 'unavailable' });
+    const circuits = [endpoint('a', { dialect: 'anthropic', circuit: 'open', marginalCostPerMillionTokens: 0 }), endpoint('b', { dialect: 'anthropic', circuit: 'half-open', halfOpenInFlight: 1, marginalCostPerMillionTokens: 0 }), endpoint('c', { dialect: 'anthropic', marginalCostPerMillionTokens: 5 })];
+    // A count takes no probe slot: a half-open endpoint an answer probes (or none has yet) still counts.
+    expect(count(circuits)).toMatchObject({ ok: true, panic: false });
+    expect(ranked(count(circuits))).toEqual(['c', 'b', 'a']);
+    expect(ranked(count(circuits, { excludeEndpoints: new Set(['c']) }))).toEqual(['b', 'a']);
+    expect(count(circuits, { excludeEndpoints: new Set(['b', 'c']) })).toMatchObject({ ok: true, panic: true });
+    // A window that fits before one that does not, whatever their circuits.
+    expect(ranked(count([endpoint('small', { dialect: 'anthropic', contextWindow: 10 }), endpoint('open', { dialect: 'anthropic', circuit: 'open' })]))).toEqual(['open', 'small']);
+    // Without panic routing, open circuits are not asked; none left is a 503 naming the reasons truly.
+    const noPanic = (input: Partial<RouteInput>): RouteDecision => routeTokenCount(request({ maxOutputTokens: 0, promptTokens: 5000, ...input }), circuits, policyFor(circuits, ['cost'], 1, false), seededRandom(1));
+    expect(ranked(noPanic({}))).toEqual(['c', 'b']);
+    expect(noPanic({ excludeEndpoints: new Set(['b', 'c']) })).toMatchObject({ ok: false, status: 503, code: 'unavailable', message: expect.stringMatching(/: 1 circuit open, 2 already tried$/) });
   });
 });
 
