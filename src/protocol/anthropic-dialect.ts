@@ -88,7 +88,7 @@ const toolResultBlock = z.looseObject({
   type: z.literal('tool_result'),
   tool_use_id: z.string().regex(toolCallIdPattern, toolCallIdRule),
   // Blocks are read one by one after the schema (see readToolResult): text, images and documents, as a tool returns them.
-  content: z.union([z.string(), z.array(z.unknown())], { error: unsupportedContent('block', 'content', ['text', 'image']) }).optional(),
+  content: z.union([z.string(), z.array(z.unknown())], { error: unsupportedContent('block', 'content', ['text', 'image', 'document']) }).optional(),
   is_error: z.boolean().optional(),
   cache_control: cacheControl,
 });

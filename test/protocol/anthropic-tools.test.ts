@@ -237,6 +237,7 @@ describe('anthropic tools: parsing tool_use and tool_result blocks', () => {
       'messages.2.content.0.content',
       'content must be a string or an array of text, image and document blocks ({"type": "text", "text": "..."}): \'search_result\' blocks are not supported by this gateway yet',
     ],
+    ['a tool result whose content is null', [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: null }] }], 'messages.2.content.0.content', 'content must be a string or an array of text, image and document blocks ({"type": "text", "text": "..."}); got null'],
     ['an is_error that is no boolean', [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', is_error: 'yes' }] }], 'messages.2.content.0.is_error', 'must be a boolean, got a string'],
     ['a search result beside a tool result', [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1' }, { type: 'search_result', source: 'x' }] }], 'messages.2.content', 'content must be a string or an array of text, image and document blocks ({"type": "text", "text": "..."}): \'search_result\' blocks are not supported by this gateway yet'],
     ['a thinking block in a user turn', [{ role: 'user', content: [{ type: 'thinking', thinking: 'hm', signature: 's' }] }], 'messages.0.content.0', "thinking blocks are the model's own: they belong in assistant turns"],
