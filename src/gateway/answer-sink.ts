@@ -51,10 +51,38 @@ export interface SinkTarget {
   readonly id: string;
 }
 
-/** SSE frames in the client's dialect, headers sent with the first event. */
-export function createStreamSink({ inbound, request, res, headers, id }: SinkTarget, createdSeconds: number): AnswerSink {
+/**
+ * A stream the keep-alive sweep watches (see keepStreamsAlive): given its dialect's keep-alive frame
+ * when nothing was written to it between two sweeps.
+ */
+export interface KeptAliveStream {
+  /** Something was written since the last sweep. */
+  wrote: boolean;
+  readonly res: ServerResponse;
+  readonly frame: string;
+}
+
+/**
+ * One sweep of the streams kept alive: each silent since the last is sent its keep-alive frame
+ * (unless the client has not taken what was written: bytes are then still on their way); ended
+ * ones are let go.
+ */
+export function keepStreamsAlive(streams: Set<KeptAliveStream>): void {
+  for (const stream of streams) {
+    if (stream.res.writableEnded || stream.res.destroyed) streams.delete(stream);
+    else if (!stream.wrote && !stream.res.writableNeedDrain) stream.res.write(stream.frame);
+    stream.wrote = false;
+  }
+}
+
+/**
+ * SSE frames in the client's dialect, headers sent with the first event. Where the dialect has a
+ * keep-alive frame, the committed stream joins `keptAlive` until it ends.
+ */
+export function createStreamSink({ inbound, request, res, headers, id }: SinkTarget, createdSeconds: number, keptAlive?: Set<KeptAliveStream>): AnswerSink {
   const writer = inbound.createStreamWriter({ includeUsage: request.includeUsage, created: createdSeconds });
   let committed = false;
+  let watched: KeptAliveStream | undefined;
   const write = (frames: string): void => {
     if (!committed) {
       committed = true;
@@ -63,8 +91,16 @@ export function createStreamSink({ inbound, request, res, headers, id }: SinkTar
       // No Connection header of our own: node:http then sends its Keep-Alive timeout hint, which
       // tells clients how long an idle connection may be reused.
       res.writeHead(200, headers);
-    }
+      if (keptAlive !== undefined && inbound.keepAliveFrame !== undefined) {
+        watched = { wrote: true, res, frame: inbound.keepAliveFrame };
+        keptAlive.add(watched);
+      }
+    } else if (watched !== undefined) watched.wrote = true;
     res.write(frames);
+  };
+  const end = (): void => {
+    if (watched !== undefined) keptAlive?.delete(watched);
+    res.end();
   };
   return {
     get committed() {
@@ -95,12 +131,12 @@ export function createStreamSink({ inbound, request, res, headers, id }: SinkTar
     event: (event) => write(writer.write(event.type === 'start' ? { ...event, id, model: request.model } : event)),
     finish: (event) => {
       write(writer.write(event));
-      res.end();
+      end();
     },
     fail: (kind, message) => {
       // After the first byte a status code can no longer change: the error travels as an event.
       write(writer.write({ type: 'error', kind, message }));
-      res.end();
+      end();
     },
   };
 }

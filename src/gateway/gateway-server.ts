@@ -9,7 +9,7 @@ import type { Dialect } from '../protocol/dialect.js';
 import { anthropicDialect, anthropicTokenCounting } from '../protocol/anthropic-dialect.js';
 import { openaiDialect } from '../protocol/openai-dialect.js';
 import { pumpAnswer, withoutPrefillWhitespace } from './answer-pump.js';
-import { createJsonSink, createStreamSink, type ResponseHeaders } from './answer-sink.js';
+import { createJsonSink, createStreamSink, keepStreamsAlive, type KeptAliveStream, type ResponseHeaders } from './answer-sink.js';
 import { sendJson } from '../protocol/send-json.js';
 import { Cancellation } from './cancellation.js';
 import { ClientError, problemError } from './client-error.js';
@@ -43,6 +43,11 @@ export interface GatewayOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** How much of a refused request's unread body is read and dropped (default 64 MiB, 10 s); for tests. */
   readonly discardLimits?: DiscardLimits;
+  /**
+   * How often streams are swept for silence (default 5 s): one silent between two sweeps is sent its
+   * dialect's keep-alive frame (Anthropic's ping), so a pause of 5 to 10 s gets one; for tests.
+   */
+  readonly keepAliveMs?: number;
   /** How long a new connection may stay open without sending a whole request head (default 60 s); for tests. */
   readonly firstRequestTimeoutMs?: number;
   /** Also export the process's own metrics (memory, CPU, event-loop lag): for the one gateway a process serves. */
@@ -167,6 +172,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     Math.max(10, Math.min(1000, idleMs / 4)),
   );
   sweep.unref();
+  // The keep-alive sweep: one timer for every stream, as the idle sweep.
+  const keptAlive = new Set<KeptAliveStream>();
+  const keepAlive = setInterval(() => keepStreamsAlive(keptAlive), options.keepAliveMs ?? 5000);
+  keepAlive.unref();
 
   /** What a served chat request reports to metrics and logs; text only when logging.logPrompts is on. */
   interface ChatOutcome {
@@ -361,7 +370,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         const target = { inbound, request, res, headers, id: inbound.responseId(generateId()) };
         // A complete answer that fails delivers nothing: settled at nothing before its error is written.
         // A deadline's failure is charged what was generated for it (`used`), settled before it is written.
-        const sink = request.stream ? createStreamSink(target, Math.floor(now() / 1000)) : createJsonSink(target, (used) => settle(deadlinePassed() ? (used ?? 0) : 0), (usage) => settle(usage.inputTokens + usage.outputTokens));
+        const sink = request.stream ? createStreamSink(target, Math.floor(now() / 1000), keptAlive) : createJsonSink(target, (used) => settle(deadlinePassed() ? (used ?? 0) : 0), (usage) => settle(usage.inputTokens + usage.outputTokens));
         const outcome = await pumpAnswer(core, context, sink, request, answer, tried, deadline);
         // A stream cut short delivered its tokens; a complete answer the gateway failed (a break,
         // shutdown) delivered none. One whose client left, or whose deadline passed, is charged what
@@ -614,6 +623,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     // Every answer is sent (or out of time): what is left is idle keep-alive connections.
     server.closeAllConnections();
     clearInterval(sweep);
+    clearInterval(keepAlive);
     await closed;
     // node's own connection checks stop with its close, which now finds the listener closed.
     server.close(() => undefined);

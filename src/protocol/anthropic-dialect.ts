@@ -781,6 +781,7 @@ export const anthropicDialect: Dialect = {
   requestIdHeader: 'request-id',
   showsReasoning: false,
   upstream: { systemPromptApart: true, trailingAssistantIsPrefill: true, signedThinking: true, jsonMode: false, pdfsByDefault: true },
+  keepAliveFrame: sseFrame(JSON.stringify({ type: 'ping' }), 'ping'),
 
   parseRequest(body: unknown, options: { readonly asServer?: boolean } = {}): Parsed<ChatRequest> {
     return readRequest(body, requestSchema, options);
