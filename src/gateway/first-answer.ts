@@ -126,7 +126,11 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     // Also on a resume's first pass, which may go back at once: its endpoints were tried by the calls before it.
     if (revisiting) {
       // The endpoint's own Retry-After, remembered: other failures may have come in between.
-      const wait = backoffMs(revisits, context.resilience, random, Math.max(0, primary.retryAfterUntil - core.now()));
+      const asked = Math.max(0, primary.retryAfterUntil - core.now());
+      // One that asked to be left alone for longer than the gateway waits (maxBackoffMs) is not gone
+      // back to sooner: the caller gets the last failure now, with its Retry-After, which clients honour.
+      if (asked > context.resilience.maxBackoffMs) break;
+      const wait = backoffMs(revisits, context.resilience, random, asked);
       // A wait the deadline would cut helps no one: the caller gets the last failure now, with its
       // Retry-After, which clients honour, rather than a timeout once the deadline has passed.
       if (core.now() + wait >= context.deadlineAt) break;

@@ -1455,11 +1455,19 @@ resilience: { retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, d
       expect(total).toBeLessThan(2000);
     });
 
-    it('waits at most maxBackoffMs when Retry-After asks for longer', async () => {
-      const { gap, total } = await rateLimitedOnce(300);
-      expect(gap).toBeGreaterThanOrEqual(280);
-      expect(gap).toBeLessThan(800);
-      expect(total).toBeLessThan(1000);
+    it('does not go back sooner when Retry-After asks for longer than maxBackoffMs: the caller gets the 429 and its Retry-After at once', async () => {
+      const limited = await emulator('m-limited', { faults: { errorRate: 1, errorStatus: 429 } });
+      const front = await proxy(limited.url);
+      const { url } = await gateway([{ id: 'limited', url: front.url, model: 'm-limited' }], {
+        resilience: '{ retries: 2, backoffMs: 10, maxBackoffMs: 300, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }',
+      });
+      const started = performance.now();
+      const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }) });
+      expect(response.status).toBe(429);
+      expect(response.headers.get('retry-after')).toBe('1');
+      await response.body?.cancel();
+      expect(performance.now() - started).toBeLessThan(800);
+      expect(front.arrivals).toHaveLength(1);
     });
   });
 
@@ -1481,12 +1489,13 @@ resilience: { retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, d
       headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }),
     });
-    // failing (500), limited (429), then (one retry) back to limited, which failed this request less: the caller
-    // gets its 429 and Retry-After, not a 502 from going back to the endpoint that failed harder.
+    // failing (500), limited (429); the one retry would go back to limited, which failed this request less,
+    // but not before its Retry-After (1 s, past maxBackoffMs): the caller gets its 429 and Retry-After
+    // now, not a 502 from going back to the endpoint that failed harder.
     expect(response.status).toBe(429);
     expect(response.headers.get('retry-after')).toBe('1');
     await response.body?.cancel();
-    expect([failingFront.arrivals.length, limitedFront.arrivals.length, longFront.arrivals.length]).toEqual([1, 2, 0]);
+    expect([failingFront.arrivals.length, limitedFront.arrivals.length, longFront.arrivals.length]).toEqual([1, 1, 0]);
   });
 
   it('5b. an endpoint\'s Retry-After is remembered when another endpoint fails in between', async () => {
