@@ -127,8 +127,8 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     if (revisiting) {
       // The endpoint's own Retry-After, remembered: other failures may have come in between.
       const asked = Math.max(0, primary.retryAfterUntil - core.now());
-      // One that asked to be left alone for longer than the gateway waits (maxBackoffMs) is not gone
-      // back to sooner: the caller gets the last failure now, with its Retry-After, which clients honour.
+      // Every one left asked to be left alone for longer than the gateway waits (maxBackoffMs; see
+      // revisitExclusions): none is gone back to sooner, and the caller gets the last failure now.
       if (asked > context.resilience.maxBackoffMs) break;
       const wait = backoffMs(revisits, context.resilience, random, asked);
       // A wait the deadline would cut helps no one: the caller gets the last failure now, with its
@@ -364,15 +364,23 @@ export function routeFailureError(core: Pick<GatewayCore, 'metrics' | 'endpoints
 }
 
 /**
- * What a revisit leaves out: banned endpoints, those that failed this request more than others, and
- * rate-limited ones when others remain. Among the fewest failures an endpoint whose circuit is
- * closed is ranked first by routing itself; one ejected is reached only when all kept are (panic).
+ * What a revisit leaves out: banned endpoints, those inside a Retry-After longer than the gateway
+ * waits (maxBackoffMs: going back sooner would defy it), those that failed this request more than
+ * others, and rate-limited ones when others remain. Among the fewest failures an endpoint whose
+ * circuit is closed is ranked first by routing itself; one ejected is reached only when all kept
+ * are (panic). All left out when every one asked for a longer wait.
  */
 function revisitExclusions(core: GatewayCore, context: RequestContext, eligible: readonly string[]): Set<string> {
   const at = core.now();
+  const excluded = new Set(context.banned);
   // Counted over the endpoints this request can use: one it cannot (another jurisdiction, too small
   // a window, reserved for long contexts) has no failures and would otherwise exclude all the rest.
-  const open = eligible.flatMap((id) => core.endpoints.get(id) ?? []);
+  const usable = eligible.flatMap((id) => core.endpoints.get(id) ?? []);
+  const open = usable.filter((runtime) => runtime.retryAfterUntil - at <= context.resilience.maxBackoffMs);
+  if (open.length === 0) {
+    for (const runtime of usable) excluded.add(runtime.config.id);
+    return excluded;
+  }
   const failuresOf = (runtime: EndpointRuntime): number => context.failures?.get(runtime.config.id) ?? 0;
   const fewest = Math.min(...open.map(failuresOf));
   const least = open.filter((runtime) => failuresOf(runtime) === fewest);
@@ -385,8 +393,7 @@ function revisitExclusions(core: GatewayCore, context: RequestContext, eligible:
     ready = readyAny.filter((runtime) => failuresOf(runtime) === fewestReady);
   }
   const keep = new Set((ready.length > 0 ? ready : least).map((runtime) => runtime.config.id));
-  const excluded = new Set(context.banned);
-  for (const runtime of open) if (!keep.has(runtime.config.id)) excluded.add(runtime.config.id);
+  for (const runtime of usable) if (!keep.has(runtime.config.id)) excluded.add(runtime.config.id);
   return excluded;
 }
 

@@ -90,8 +90,8 @@ export function answerForUpstreamFailure(status: number): UpstreamFailureAnswer 
  * Milliseconds to wait before retry number `attempt` (1 for the first retry).
  * Exponential with full jitter: uniform in [0, min(maxBackoffMs, backoffMs * 2^(attempt-1))).
  * `askedMs`, what the endpoint still asks for by its Retry-After (parseRetryAfterMs),
- * raises the wait to at least that; everything is capped at maxBackoffMs, so a
- * longer Retry-After is better served by another endpoint.
+ * raises the wait to at least that; everything is capped at maxBackoffMs (an endpoint
+ * asking for longer is not gone back to: see revisitExclusions in first-answer.ts).
  */
 export function backoffMs(attempt: number, config: Pick<ResilienceConfig, 'backoffMs' | 'maxBackoffMs'>, random: () => number, askedMs = 0): number {
   const exponent = Math.max(0, Math.floor(attempt) - 1);

@@ -1482,20 +1482,39 @@ resilience: { retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, d
         { id: 'limited', url: limitedFront.url, model: 'm-limited', cost: 1 },
         { id: 'long', url: longFront.url, model: 'm-long', cost: 2, contextWindow: 1_000_000, longContext: true },
       ],
-      { policy: '[cost]', resilience: '{ retries: 1, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }' },
+      { policy: '[cost]', resilience: '{ retries: 1, backoffMs: 5, maxBackoffMs: 1500, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }' },
     );
     const response = await fetch(`${url}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }),
     });
-    // failing (500), limited (429); the one retry would go back to limited, which failed this request less,
-    // but not before its Retry-After (1 s, past maxBackoffMs): the caller gets its 429 and Retry-After
-    // now, not a 502 from going back to the endpoint that failed harder.
+    // failing (500), limited (429), then (one retry, after its Retry-After of 1 s) back to limited,
+    // which failed this request less: the caller gets its 429 and Retry-After, not a 502 from going
+    // back to the endpoint that failed harder.
     expect(response.status).toBe(429);
     expect(response.headers.get('retry-after')).toBe('1');
     await response.body?.cancel();
-    expect([failingFront.arrivals.length, limitedFront.arrivals.length, longFront.arrivals.length]).toEqual([1, 1, 0]);
+    expect([failingFront.arrivals.length, limitedFront.arrivals.length, longFront.arrivals.length]).toEqual([1, 2, 0]);
+  });
+
+  it('5d. going back passes over an endpoint whose Retry-After is longer than maxBackoffMs, for one that failed more but takes requests', async () => {
+    // A resume: flaky breaks its stream once; limited, which failed less (a 429 counts half), asks for 1 s.
+    const limited = await emulator('m-limited', { faults: { errorRate: 1, errorStatus: 429 } });
+    const flaky = await emulator('m-flaky', { faults: { cutAfterTokens: 3 } });
+    const [limitedFront, flakyFront] = [await proxy(limited.url), await proxy(flaky.url)];
+    flakyFront.onStatus = () => flaky.setFaults({ cutAfterTokens: null });
+    const { url } = await gateway(
+      [
+        { id: 'limited', url: limitedFront.url, model: 'm-limited', cost: 0 },
+        { id: 'flaky', url: flakyFront.url, model: 'm-flaky', cost: 1 },
+      ],
+      { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }' },
+    );
+    const read = await readSse(await streamOpenAI(url, 'cut me once', 20), 'openai');
+    expect(read.ending).toBe('complete');
+    expect(openAIUsage(read.raw)).toBe(20);
+    expect([limitedFront.arrivals.length, flakyFront.arrivals.length]).toEqual([1, 2]);
   });
 
   it('5b. an endpoint\'s Retry-After is remembered when another endpoint fails in between', async () => {
