@@ -95,7 +95,7 @@ export function createStreamSink({ inbound, request, res, headers, id }: SinkTar
         watched = { wrote: true, res, frame: inbound.keepAliveFrame };
         keptAlive.add(watched);
       }
-    } else if (watched !== undefined) watched.wrote = true;
+    } else if (watched !== undefined && frames !== '') watched.wrote = true;
     res.write(frames);
   };
   const end = (): void => {

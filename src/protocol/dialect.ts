@@ -27,8 +27,9 @@ export interface Dialect {
   readonly requestIdHeader: string;
   /**
    * A frame to write into a stream that has been silent a while, where the API has one (Anthropic's
-   * `ping`): bytes that keep a caller's proxies and idle timeouts from cutting a long pause (a tool
-   * call held back until whole, thinking not shown, a resume), which its SDK reads and drops.
+   * `ping`, which its streams may carry any number of): bytes that keep a caller's proxies and idle
+   * timeouts from cutting a long pause (a tool call held back until whole, reasoning not shown, a
+   * resume), which its SDKs read and drop.
    */
   readonly keepAliveFrame?: string;
   /** What an upstream server of this dialect can be sent: routing reads these, never the dialect's name. */
