@@ -322,7 +322,8 @@ export function routeTokenCount(request: RouteInput, endpoints: readonly Endpoin
       const alike = group.filter((endpoint) => endpoint.circuit === circuit);
       return alike.length === 0 ? [] : rankEndpoints(alike, candidates, route, request.prefixKey, random);
     });
-  return { ok: true, ranked: lastIfBackedOff([...byCircuit(fitting), ...byCircuit(rest)]), panic: available.every((endpoint) => endpoint.circuit === 'open') };
+  // A Retry-After ranks an endpoint last among those of its fit, not after windows too small.
+  return { ok: true, ranked: [...lastIfBackedOff(byCircuit(fitting)), ...lastIfBackedOff(byCircuit(rest))], panic: available.every((endpoint) => endpoint.circuit === 'open') };
 }
 
 // ---- eligibility

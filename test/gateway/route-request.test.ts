@@ -383,8 +383,9 @@ describe('token counts (routeTokenCount)', () => {
     expect(ranked(count(circuits))).toEqual(['c', 'b', 'a']);
     expect(ranked(count(circuits, { excludeEndpoints: new Set(['c']) }))).toEqual(['b', 'a']);
     expect(count(circuits, { excludeEndpoints: new Set(['b', 'c']) })).toMatchObject({ ok: true, panic: true });
-    // A window that fits before one that does not, whatever their circuits.
+    // A window that fits before one that does not, whatever their circuits or Retry-After.
     expect(ranked(count([endpoint('small', { dialect: 'anthropic', contextWindow: 10 }), endpoint('open', { dialect: 'anthropic', circuit: 'open' })]))).toEqual(['open', 'small']);
+    expect(ranked(count([endpoint('small', { dialect: 'anthropic', contextWindow: 10 }), endpoint('limited', { dialect: 'anthropic', backedOff: true }), endpoint('fits', { dialect: 'anthropic', marginalCostPerMillionTokens: 5 })]))).toEqual(['fits', 'limited', 'small']);
     // Without panic routing, open circuits are not asked; none left is a 503 naming the reasons truly.
     const noPanic = (input: Partial<RouteInput>): RouteDecision => routeTokenCount(request({ maxOutputTokens: 0, promptTokens: 5000, ...input }), circuits, policyFor(circuits, ['cost'], 1, false), seededRandom(1));
     expect(ranked(noPanic({}))).toEqual(['c', 'b']);
