@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { ChatEvent, ChatRequest, ErrorKind, ThinkingBlock, ToolCall, Usage } from '../protocol/chat.js';
-import type { Dialect } from '../protocol/dialect.js';
+import type { Dialect, StreamWriter } from '../protocol/dialect.js';
 import { sendJson } from '../protocol/send-json.js';
 import type { Cancellation } from './cancellation.js';
 
@@ -79,66 +79,112 @@ export function keepStreamsAlive(streams: Set<KeptAliveStream>): void {
  * SSE frames in the client's dialect, headers sent with the first event. Where the dialect has a
  * keep-alive frame, the committed stream joins `keptAlive` until it ends.
  */
-export function createStreamSink({ inbound, request, res, headers, id }: SinkTarget, createdSeconds: number, keptAlive?: Set<KeptAliveStream>): AnswerSink {
-  const writer = inbound.createStreamWriter({ includeUsage: request.includeUsage, created: createdSeconds });
-  let committed = false;
-  let watched: KeptAliveStream | undefined;
-  const write = (frames: string): void => {
-    if (!committed) {
-      committed = true;
-      headers['content-type'] = 'text/event-stream; charset=utf-8';
-      headers['cache-control'] = 'no-cache';
-      // No Connection header of our own: node:http then sends its Keep-Alive timeout hint, which
-      // tells clients how long an idle connection may be reused.
-      res.writeHead(200, headers);
-      if (keptAlive !== undefined && inbound.keepAliveFrame !== undefined) {
-        watched = { wrote: true, res, frame: inbound.keepAliveFrame };
-        keptAlive.add(watched);
+export function createStreamSink(target: SinkTarget, createdSeconds: number, keptAlive?: Set<KeptAliveStream>): AnswerSink {
+  return new StreamSink(target, createdSeconds, keptAlive);
+}
+
+/**
+ * A class rather than an object literal of closures: it lives as long as its stream, and the
+ * literal (its getters put it in dictionary mode, and each method was a closure) cost about 0.7 KB
+ * of heap a stream more (heap snapshots at 2,000 open streams).
+ */
+class StreamSink implements AnswerSink {
+  // Streamed, arguments go out as the model writes them, as each API streams them.
+  readonly needsObjectArguments = false;
+  readonly showsReasoning: boolean;
+  readonly #target: SinkTarget;
+  readonly #writer: StreamWriter;
+  readonly #keptAlive: Set<KeptAliveStream> | undefined;
+  #committed = false;
+  #watched: KeptAliveStream | undefined;
+
+  constructor(target: SinkTarget, createdSeconds: number, keptAlive: Set<KeptAliveStream> | undefined) {
+    this.#target = target;
+    this.#writer = target.inbound.createStreamWriter({ includeUsage: target.request.includeUsage, created: createdSeconds });
+    this.#keptAlive = keptAlive;
+    this.showsReasoning = target.inbound.showsReasoning;
+  }
+
+  get committed(): boolean {
+    return this.#committed;
+  }
+
+  get congested(): boolean {
+    return this.#target.res.writableNeedDrain;
+  }
+
+  drained(cancellation: Cancellation): Promise<void> {
+    const res = this.#target.res;
+    return new Promise((resolve) => {
+      if (!res.writableNeedDrain || cancellation.cancelled || res.destroyed) {
+        resolve();
+        return;
       }
-    } else if (watched !== undefined && frames !== '') watched.wrote = true;
+      const done = (): void => {
+        res.off('drain', done);
+        res.off('close', done);
+        stopWaiting();
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+      const stopWaiting = cancellation.onCancel(done);
+    });
+  }
+
+  event(event: Exclude<ChatEvent, { type: 'finish' } | { type: 'error' }>): void {
+    this.#write(this.#writer.write(event.type === 'start' ? { ...event, id: this.#target.id, model: this.#target.request.model } : event));
+  }
+
+  finish(event: Extract<ChatEvent, { type: 'finish' }>): void {
+    this.#write(this.#writer.write(event));
+    this.#end();
+  }
+
+  fail(kind: ErrorKind, message: string): void {
+    // After the first byte a status code can no longer change: the error travels as an event.
+    this.#write(this.#writer.write({ type: 'error', kind, message }));
+    this.#end();
+  }
+
+  #write(frames: string): void {
+    const { res } = this.#target;
+    if (this.#committed) {
+      if (this.#watched !== undefined && frames !== '') this.#watched.wrote = true;
+      res.write(frames);
+      return;
+    }
+    this.#committed = true;
+    const { headers, inbound } = this.#target;
+    headers['content-type'] = 'text/event-stream; charset=utf-8';
+    headers['cache-control'] = 'no-cache';
+    // No Connection header of our own: node:http then sends its Keep-Alive timeout hint, which
+    // tells clients how long an idle connection may be reused.
+    res.writeHead(200, headers);
     res.write(frames);
-  };
-  const end = (): void => {
-    if (watched !== undefined) keptAlive?.delete(watched);
-    res.end();
-  };
-  return {
-    get committed() {
-      return committed;
-    },
-    // Streamed, arguments go out as the model writes them, as each API streams them.
-    needsObjectArguments: false,
-    showsReasoning: inbound.showsReasoning,
-    get congested() {
-      return res.writableNeedDrain;
-    },
-    drained: (cancellation) =>
-      new Promise((resolve) => {
-        if (!res.writableNeedDrain || cancellation.cancelled || res.destroyed) {
-          resolve();
-          return;
-        }
-        const done = (): void => {
-          res.off('drain', done);
-          res.off('close', done);
-          stopWaiting();
-          resolve();
-        };
-        res.on('drain', done);
-        res.on('close', done);
-        const stopWaiting = cancellation.onCancel(done);
-      }),
-    event: (event) => write(writer.write(event.type === 'start' ? { ...event, id, model: request.model } : event)),
-    finish: (event) => {
-      write(writer.write(event));
-      end();
-    },
-    fail: (kind, message) => {
-      // After the first byte a status code can no longer change: the error travels as an event.
-      write(writer.write({ type: 'error', kind, message }));
-      end();
-    },
-  };
+    flattenSentHead(res);
+    if (this.#keptAlive !== undefined && inbound.keepAliveFrame !== undefined) {
+      this.#watched = { wrote: true, res, frame: inbound.keepAliveFrame };
+      this.#keptAlive.add(this.#watched);
+    }
+  }
+
+  #end(): void {
+    if (this.#watched !== undefined) this.#keptAlive?.delete(this.#watched);
+    this.#target.res.end();
+  }
+}
+
+/**
+ * node:http keeps the head it wrote (`_header`, a legacy field) for the life of the response, as the
+ * chain of concatenations that built it: about 50 cons strings, 1.0 to 1.4 KB of heap an open stream
+ * (heap snapshots at 2,000 streams), where an equal flat copy takes about 300 bytes. Replaced only
+ * once the head is sent, when node reads it only to see that it was.
+ */
+function flattenSentHead(res: ServerResponse): void {
+  const sent = res as ServerResponse & { _header?: unknown };
+  // latin1 both ways is exact: node refuses header characters past U+00FF.
+  if (res.headersSent && typeof sent._header === 'string') sent._header = Buffer.from(sent._header, 'latin1').toString('latin1');
 }
 
 /**
