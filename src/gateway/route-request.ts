@@ -303,7 +303,7 @@ export function routeTokenCount(request: RouteInput, endpoints: readonly Endpoin
   const { route, candidates, allowed, inJurisdiction } = place;
   const counting = inJurisdiction.filter(counts);
   if (counting.length === 0) return tokenCountingFailure(request, allowed);
-  const thinking = request.thinking === true ? counting.filter((endpoint) => endpoint.thinking) : counting;
+  const thinking = request.thinking === true ? counting.filter(thinks) : counting;
   if (thinking.length === 0) return thinkingFailure(request, allowed);
   const seeing = request.hasImages === true ? thinking.filter((endpoint) => endpoint.images && fetches(endpoint, request.imageUrls)) : thinking;
   if (seeing.length === 0) return imagesFailure(request, allowed);
