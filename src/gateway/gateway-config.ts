@@ -119,9 +119,10 @@ export const endpointConfigSchema = z.strictObject({
    * Headers sent on every call to the endpoint, for what its API reads there and a request body
    * cannot say: an Anthropic beta (`anthropic-beta: context-1m-2025-08-07` for a 1M-token window),
    * an OpenAI project, a router's attribution. Not for keys (see apiKeyEnv), nor for headers the
-   * gateway writes itself.
+   * gateway writes itself. Names and values are checked in checkEndpoint, not here: a schema's
+   * message would quote a value, which may be a key pasted by mistake.
    */
-  headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'a header name is letters, digits and !#$%&\'*+.^_`|~-'), z.preprocess((value) => (typeof value === 'number' ? String(value) : value), z.string().regex(/^[\t\x20-\x7e]*$/, 'a header value is printable ASCII on one line'))).optional(),
+  headers: z.record(z.string(), z.preprocess((value) => (typeof value === 'number' ? String(value) : value), z.string())).optional(),
 });
 
 /** Settings a route may set for its own requests (a large model's first token comes later than a small one's). */
@@ -286,6 +287,9 @@ export function loadGatewayConfig(file: string): Result<GatewayConfig> {
  * headers, and the request id it passes on.
  */
 const managedHeaders: ReadonlySet<string> = new Set(['host', 'content-length', 'content-type', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect', 'accept', 'accept-encoding', 'content-encoding', 'proxy-connection', 'http2-settings', 'authorization', 'proxy-authorization', 'x-api-key', 'api-key', 'anthropic-version', 'x-request-id']);
+
+const headerNamePattern = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+const headerValuePattern = /^[\t\x20-\x7e]*$/;
 
 /** Words of header names that carry credentials (Helicone-Auth, x-goog-api-key): their values belong in environment variables. */
 const credentialWords: ReadonlySet<string> = new Set(['auth', 'authorization', 'key', 'apikey', 'token', 'secret', 'password', 'cookie', 'credential', 'credentials']);
@@ -588,6 +592,9 @@ function checkEndpoint(endpoint: Partial<EndpointConfig>, index: number, checkJu
   for (const [name, value] of Object.entries(endpoint.headers ?? {})) {
     const lower = name.toLowerCase();
     const path = ['endpoints', index, 'headers', name];
+    if (!headerNamePattern.test(name)) report(path, 'invalid_value', `'${name}' is no header name: a header name is letters, digits and !#$%&'*+.^_\`|~-`, 'remove the spaces or other characters, e.g. x-my-header');
+    // Not echoed: the value may be a key pasted by mistake (its own check below says so).
+    else if (!headerValuePattern.test(value)) report(path, 'invalid_value', `a header value is printable ASCII on one line; this one ${/[\r\n]/.test(value) ? 'has a line break' : 'has a character outside it'}`, /[\r\n]/.test(value) ? 'remove the line break (a copied value often ends in one)' : 'write the value in printable ASCII');
     if (managedHeaders.has(lower)) report(path, 'invalid_value', `'${lower}' is written by the gateway itself`, lower === 'authorization' || lower === 'x-api-key' || lower === 'api-key' ? "name the environment variable holding the key in 'apiKeyEnv'" : 'remove it');
     else if (headerNames.has(lower)) report(path, 'duplicate_id', `header '${lower}' is set twice (names compare without case)`, 'set it once; several values go in one, comma-separated');
     // Not echoed: a value that looks like a key is the problem.

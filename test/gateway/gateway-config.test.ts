@@ -346,8 +346,24 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     // The upstream client does not decompress: compression is the gateway's to ask for, or not.
     expect(onlyProblem(withHeaders('{ accept-encoding: gzip }'))).toMatchObject({ message: "'accept-encoding' is written by the gateway itself" });
     expect(loadOk(withHeaders('{ x-version: 5 }')).endpoints[0]?.headers).toEqual({ 'x-version': '5' });
-    expect(onlyProblem(withHeaders('{ "bad name": x }'))).toMatchObject({ path: 'endpoints[0].headers.bad name' });
-    expect(onlyProblem(withHeaders('{ x-a: "two\\nlines" }'))).toMatchObject({ path: 'endpoints[0].headers.x-a' });
+    expect(onlyProblem(withHeaders('{ "bad name": x }'))).toMatchObject({ path: 'endpoints[0].headers.bad name', message: expect.stringContaining("'bad name' is no header name") });
+    expect(onlyProblem(withHeaders('{ x-a: "two\\nlines" }'))).toMatchObject({ path: 'endpoints[0].headers.x-a', message: 'a header value is printable ASCII on one line; this one has a line break' });
+  });
+
+  it('a bad header name or value never echoes the value, and hides no problem of the headers beside it', () => {
+    const withHeaders = (headers: string): string => edit(valid, '    apiKeyEnv: UPSTREAM_KEY\n', `    apiKeyEnv: UPSTREAM_KEY\n    headers: ${headers}\n`);
+    // A key pasted with the newline it was copied with: both problems, neither quoting it.
+    const pasted = parseGatewayConfig(withHeaders('{ x-proxy: "Bearer sk-live-SUPERSECRET123456\\n" }'), 'gateway.yaml');
+    expect(pasted.ok).toBe(false);
+    if (pasted.ok) return;
+    expect(pasted.problems.map((problem) => problem.message)).toEqual(['a header value is printable ASCII on one line; this one has a line break', 'a credential (by its name or value), which would sit in this file in plain text']);
+    expect(JSON.stringify(pasted.problems)).not.toContain('SUPERSECRET');
+    // A key under a bad name; and a key beside a bad name, still found in the same round.
+    const beside = parseGatewayConfig(withHeaders('{ "x api key": sk-live-SUPERSECRET123456, x-other: AKIAIOSFODNN7EXAMPLE, x-custom: "bearer abcdef" }'), 'gateway.yaml');
+    expect(beside.ok).toBe(false);
+    if (beside.ok) return;
+    expect(beside.problems.map((problem) => problem.path)).toEqual(['endpoints[0].headers.x api key', 'endpoints[0].headers.x api key', 'endpoints[0].headers.x-other', 'endpoints[0].headers.x-custom']);
+    expect(JSON.stringify(beside.problems)).not.toMatch(/SUPERSECRET|AKIAIOSFODNN7EXAMPLE|abcdef/);
   });
 
   it('messages that say what to write: a URL without its scheme, a cut key hash', () => {
