@@ -264,8 +264,8 @@ export function createGateway(options: GatewayOptions): Gateway {
        * act on it (they compact). Checked with the output the caller asked for, or none when it asked
        * for none (a default it never chose must not make a short prompt "too long").
        */
-      const contextRefusal = (): ClientError | undefined => {
-        const fits = routeRequest({ ...traits, promptTokens, maxOutputTokens: asked.maxTokens ?? 1 }, endpoints.views(route), core.policy, core.random);
+      const contextRefusal = (maxOutputTokens = asked.maxTokens ?? 1): ClientError | undefined => {
+        const fits = routeRequest({ ...traits, promptTokens, maxOutputTokens }, endpoints.views(route), core.policy, core.random);
         return !fits.ok && fits.code === 'context' ? routeFailureError(core, fits, tenant.id) : undefined;
       };
       if (!fitted.ok) {
@@ -277,6 +277,12 @@ export function createGateway(options: GatewayOptions): Gateway {
         throw new ClientError(429, 'rate_limit', `tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute leaves about ${String(outputTokens)} tokens for the answer after the prompt, too few for extended thinking (at least ${String(minThinkingBudget)}): shorten the prompt, or send the request without thinking`, { headers: { 'x-should-retry': 'false' }, limit: 'tokens' });
       }
       const request = fitted.request;
+      // A max_tokens lowered to the tenant's limit that still fits no window: refused in the caller's
+      // own figures, not in those of the lowered budget, which it never sent.
+      if (request.maxTokens !== undefined && request.maxTokens !== asked.maxTokens) {
+        const tooLong = contextRefusal(request.maxTokens) === undefined ? undefined : contextRefusal();
+        if (tooLong !== undefined) throw tooLong;
+      }
       const estimated = promptTokens + outputTokens;
       const admittedAt = now();
       const admitted = checkTenantLimits(limits, tenant, estimated, admittedAt);

@@ -665,6 +665,21 @@ describe('token limits charge what was served', () => {
     }
   });
 
+  it('a max_tokens that fits no window even lowered to the limit is refused in the figures the caller sent', async () => {
+    // 200,000 tokens a minute, a window of 131,072: 1,000,000,000 is lowered to about 199,990, which fits no window either.
+    const gateway = await routeGateway('small', [['whole', replica.url, 'm-stop']], 200_000);
+    try {
+      const openai = new OpenAI({ apiKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+      const pastWindow: unknown = await openai.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1_000_000_000 }).catch((error: unknown) => error);
+      expect(pastWindow).toMatchObject({ status: 400, code: 'context_length_exceeded', message: expect.stringMatching(/This model's maximum context length is 131072 tokens\. However, you requested 100000000\d tokens \(\d in the messages, 1000000000 in the completion\)/) });
+      // Lowered into a window, it is served.
+      const served = await openai.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'hi' }], max_tokens: 130_000 });
+      expect(served.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
+    } finally {
+      await gateway.close();
+    }
+  });
+
   it('the upstream is sent the lowered budget, so one answer can use no more than the whole limit', async () => {
     const recording = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'ok' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
     const gateway = await routeGateway('small', [['rec', recording.url, 'm']], 1000);
