@@ -501,6 +501,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       // RFC 9112 (3.2): an HTTP/1.1 request without Host is a 400. Node's own answer to it would be a
       // bare status, neither counted nor logged (so its check is off, and this is it).
       if (req.headers.host === undefined && req.httpVersion === '1.1') throw new ClientError(400, 'invalid_request', 'an HTTP/1.1 request needs a Host header (RFC 9112): send one', { headers: { connection: 'close' } });
+      // Only an Expect of 100-continue is met (Node then answers 100 itself); any other reaches here
+      // by checkExpectation, whose own answer would be a bare 417, neither counted nor logged.
+      const expectation = req.headers.expect;
+      if (expectation !== undefined && expectation.toLowerCase() !== '100-continue') throw new ClientError(417, 'invalid_request', `Expect: ${quoteIdentifier(expectation)} is not met here; only 100-continue is (RFC 9110): remove the header`, { headers: { connection: 'close' } });
       // While shutting down, a load balancer's health check is told to send requests elsewhere.
       if ((req.method === 'GET' || req.method === 'HEAD') && path === '/healthz') return draining ? sendJson(res, 503, { status: 'shutting down' }, { ...headers, connection: 'close' }) : sendJson(res, 200, { status: 'ok' }, headers);
       // The read-only paths answer GET and HEAD (RFC 9110, 9.3.2: Node sends a HEAD answer's headers only).
@@ -563,9 +567,19 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   };
 
-  const server = createServer({ requireHostHeader: false }, (req, res) => {
+  const serve = (req: IncomingMessage, res: ServerResponse): void => {
     track(req, res);
     void handle(req, res);
+  };
+  const server = createServer({ requireHostHeader: false }, serve);
+  server.on('checkExpectation', serve);
+  // CONNECT (a tunnel) is no request this server answers; Node would close the socket without a word.
+  server.on('connect', (req: IncomingMessage, socket: Socket) => {
+    const requestId = randomUUID();
+    metrics.requests.inc({ route: unlabelled, endpoint: unlabelled, status: '405', dialect: unlabelled });
+    logger?.info({ requestId, route: unlabelled, status: 405, reason: 'CONNECT: this server is no proxy' }, 'request refused');
+    const body = JSON.stringify(openaiDialect.formatError({ kind: 'invalid_request', message: `CONNECT is not served: this is an API gateway, not a proxy; this gateway serves ${servedPaths}` }));
+    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nallow: GET, HEAD, POST\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`, () => socket.destroy());
   });
   server.on('connection', (socket: Socket) => {
     // Cleared by the connection's first request (track); no close listener, which would stay on a
@@ -778,7 +792,6 @@ function parserRefusal(code: string | undefined): { status: number; kind: 'too_l
   return { status: 400, kind: 'invalid_request', message: 'malformed HTTP request: check the request line, headers and body framing (Content-Length or chunked)' };
 }
 
-/** The output a request needs its upstream to constrain (routing step 3c), if any. */
 /**
  * What routing reads of a request that is the same on every attempt: where it may go (the tenant's
  * jurisdictions, narrowed by the header and the request's geography) and what it asks of an
@@ -801,6 +814,7 @@ function routedTraits(request: ChatRequest, tenant: TenantConfig, headerJurisdic
   };
 }
 
+/** The output a request needs its upstream to constrain (routing step 3c), if any. */
 function structuredOutputOf(request: ChatRequest): { structuredOutput?: 'json_object' | 'json_schema' | 'strict_tools' } {
   if (request.responseFormat !== undefined) return { structuredOutput: request.responseFormat.type };
   // Tools the model may not call (tool choice none) constrain nothing.

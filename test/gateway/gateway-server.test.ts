@@ -477,6 +477,16 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     expect(JSON.parse(noHost.slice(noHost.indexOf('\r\n\r\n') + 4))).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: 'an HTTP/1.1 request needs a Host header (RFC 9112): send one' } });
     expect(await hostless()).toBe(hostlessBefore + 1);
     expect(await raw('GET /healthz HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    // An Expect other than 100-continue, and CONNECT: JSON errors saying why, counted (Node's own were a bare 417 and a silent close).
+    const unmet = await raw('POST /v1/messages HTTP/1.1\r\nHost: x\r\nExpect: foo\r\ncontent-length: 2\r\n\r\n{}');
+    expect(unmet).toMatch(/^HTTP\/1\.1 417 Expectation Failed\r\n/);
+    expect(JSON.parse(unmet.slice(unmet.indexOf('\r\n\r\n') + 4))).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringContaining("Expect: 'foo' is not met here; only 100-continue is") } });
+    const tunnel = await raw('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+    expect(tunnel).toMatch(/^HTTP\/1\.1 405 Method Not Allowed\r\n/);
+    expect(tunnel).toContain('CONNECT is not served');
+    expect(metricValue(await scrape(url), 'switchyard_requests_total', { route: 'none', status: '417', dialect: 'anthropic' })).toBe(1);
+    expect(metricValue(await scrape(url), 'switchyard_requests_total', { route: 'none', status: '405', dialect: 'none' })).toBe(1);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
   });
 
   it('two Authorization headers are a 400, whichever comes first: a proxy in front might read the other one', async () => {
