@@ -511,7 +511,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const reading = req.method === 'GET' || req.method === 'HEAD';
       // The root, which clients touch to warm a connection (Claude Code sends HEAD / at start): what is served here.
       if (reading && path === '/') return sendJson(res, 200, { service: 'switchyard gateway', serves: servedPaths }, headers);
-      if (!reading && (path === '/healthz' || path === '/metrics' || path === '/v1/models' || path.startsWith('/v1/models/'))) {
+      if (!reading && (path === '/' || path === '/healthz' || path === '/metrics' || path === '/v1/models' || path.startsWith('/v1/models/'))) {
         throw new ClientError(405, 'invalid_request', `${quoteIdentifier(path)} takes GET or HEAD`, { headers: { allow: 'GET, HEAD' } });
       }
       if (reading && path === '/metrics') {

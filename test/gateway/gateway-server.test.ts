@@ -373,6 +373,8 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     const deleteModels = await fetch(`${url}/v1/models`, { method: 'DELETE', headers: { authorization: `Bearer ${usKey}` } });
     expect(deleteModels.status).toBe(405);
     expect(deleteModels.headers.get('allow')).toBe('GET, HEAD');
+    const deleteRoot = await fetch(`${url}/`, { method: 'DELETE' });
+    expect([deleteRoot.status, deleteRoot.headers.get('allow')]).toEqual([405, 'GET, HEAD']);
     expect((await fetch(`${url}/healthz`, { method: 'HEAD' })).status).toBe(200);
     // A refused request without a body keeps its connection for the next one.
     const unknown = await fetch(`${url}/v1/models/nope`, { headers: { authorization: `Bearer ${usKey}` } });
