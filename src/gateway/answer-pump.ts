@@ -497,17 +497,19 @@ export async function pumpAnswer(
       // An error event ends a stream; a whole answer fails with a status instead.
       metrics.resumes.inc({ route, outcome: sink.committed ? 'error-event' : 'failed' });
       // The cause in the gateway's words only: an upstream's error event may quote its account or internals (logged above).
-      const broke =
+      // Why no resume was tried, where that is the answer's kind rather than the upstreams'.
+      const unresumable =
         calls.count > 0
-          ? 'the upstream stream broke inside a tool call, which cannot be continued'
+          ? 'inside a tool call, which cannot be continued'
           : jsonBegun
-            ? 'the upstream stream broke inside a structured (JSON) answer, which cannot be continued'
+            ? 'inside a structured (JSON) answer, which cannot be continued'
             : refused
-              ? 'the upstream stream broke inside a refusal, which is not continued'
+              ? 'inside a refusal, which is not continued'
               : thinkingOn
-                ? "the upstream stream broke in an answer with extended thinking, which cannot be continued"
-                : 'the upstream stream broke';
-      const cause = watch.stalled ? `no token for ${config.resilience.tokenIdleTimeoutMs} ms` : overloaded ? 'the upstream was overloaded' : broke;
+                ? 'in an answer with extended thinking, which cannot be continued'
+                : undefined;
+      const how = watch.stalled ? `no token for ${config.resilience.tokenIdleTimeoutMs} ms` : overloaded ? 'the upstream was overloaded' : 'the upstream stream broke';
+      const cause = unresumable === undefined ? how : `${how}${watch.stalled || overloaded ? ',' : ''} ${unresumable}`;
       const cut = `the answer was cut after ${tokens(sentTokens)} and could not be resumed: ${cause}`;
       // When the resumes failed at upstreams, the last one's failure is the answer, as for a first
       // answer's attempts: its status (429, 503, 504...), Retry-After and endpoint.

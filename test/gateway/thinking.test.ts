@@ -216,6 +216,7 @@ describe('thinking upstreams that stream little, or answer whole', () => {
     expect(Date.now() - started).toBeLessThan(2000);
     expect(streamed.ending).toBe('error-event');
     expect(streamed.raw).toContain('"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}');
+    expect(streamed.raw).toContain('no token for 150 ms, in an answer with extended thinking, which cannot be continued');
   });
 
   it('a whole answer cut inside its thinking leaves out the unsigned block, which could never go back', async () => {

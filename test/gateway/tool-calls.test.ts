@@ -79,6 +79,14 @@ describe('tool calls through the gateway', () => {
     expect(other.arrivals()).toBe(0);
   });
 
+  it('a stream that stalls inside a call says both: the silence, and why it was not continued', async () => {
+    const stalled = await scripted((res) => res.write(openAIChunk({ role: 'assistant', content: null }) + callStart(0, 'call_1', 'get_weather') + callArguments(0, '{"ci')));
+    const url = await gateway([stalled.url], '', stallAfter200);
+    const stream = await readSse(await ask(url, { ...question, stream: true }), 'openai');
+    expect(stream.ending).toBe('error-event');
+    expect(stream.raw).toContain('could not be resumed: no token for 200 ms, inside a tool call, which cannot be continued');
+  });
+
   it('a cut call is charged what it delivered by the estimate, though it came in one piece; a whole answer that could not be saved counts as failed, not as an error event', async () => {
     const cut = await scripted((res) => {
       res.write(openAIChunk({ role: 'assistant', content: null }) + callStart(0, 'call_1', 'get_weather') + callArguments(0, `{"city":"${'x'.repeat(3990)}`));
