@@ -10,3 +10,22 @@ export function untilSignal(): Promise<void> {
     process.once('SIGTERM', done);
   });
 }
+
+/**
+ * Calls `callback` on the next SIGINT or SIGTERM (a second Ctrl-C while a server drains), once;
+ * a signal after that finds no listener and ends the process at once, as Node does by default.
+ * Returns a function that stops listening.
+ */
+export function onNextSignal(callback: () => void): () => void {
+  const stop = (): void => {
+    process.off('SIGINT', once);
+    process.off('SIGTERM', once);
+  };
+  const once = (): void => {
+    stop();
+    callback();
+  };
+  process.once('SIGINT', once);
+  process.once('SIGTERM', once);
+  return stop;
+}

@@ -63,7 +63,8 @@ export interface Gateway {
    * Stops taking connections, lets the requests in flight run for up to `graceMs` (default 0),
    * then ends the rest with an error in their caller's dialect (a 503, or an error event in a
    * stream already answering), never a silent cut; resolves when every connection is closed.
-   * A second call returns the first one's promise: its `graceMs` is the one that counts.
+   * A second call returns the first one's promise; with `graceMs` 0 it ends the grace at once (a
+   * second Ctrl-C: the requests in flight get their error now).
    */
   close(options?: { readonly graceMs?: number }): Promise<void>;
 }
@@ -612,6 +613,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   // header would widen what the request may reach: no count limit, only the size one (16 KB, 431).
   server.maxHeadersCount = 0;
   let closing: Promise<void> | undefined;
+  /** Ends the shutdown's grace period now, while it runs. */
+  let endGrace: (() => void) | undefined;
 
   return {
     server,
@@ -624,7 +627,10 @@ export function createGateway(options: GatewayOptions): Gateway {
           resolve(`http://${host.includes(':') ? `[${host}]` : host}:${address.port}`);
         });
       }),
-    close: (options = {}) => (closing ??= drainAndClose(options.graceMs ?? 0)),
+    close: (options = {}) => {
+      if (closing !== undefined && (options.graceMs ?? 0) === 0) endGrace?.();
+      return (closing ??= drainAndClose(options.graceMs ?? 0));
+    },
   };
 
   async function drainAndClose(graceMs: number): Promise<void> {
@@ -634,12 +640,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     // is closed alone, and connections once their answers are sent.
     const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
     if (unsent > 0) logger?.info({ inFlight: unsent, graceMs }, 'shutting down: waiting for requests in flight');
-    await untilIdle(graceMs);
+    const grace = untilIdle(graceMs);
+    endGrace = grace.stop;
+    await grace.idle;
+    endGrace = undefined;
     // The rest are ended in their caller's dialect, and given a moment to say so.
     if (unsent > 0) logger?.warn({ inFlight: unsent, graceMs }, 'shutting down: grace period over, ending requests in flight with an error');
     shuttingDown = true;
     for (const cancellation of chatRequests) cancellation.cancel();
-    await untilIdle(shutdownAnswerMs);
+    await untilIdle(shutdownAnswerMs).idle;
     // Every answer is sent (or out of time): what is left is idle keep-alive connections.
     server.closeAllConnections();
     clearInterval(sweep);
@@ -652,10 +661,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     await core.upstream.close();
   }
 
-  /** Resolves when every response is sent, or after `ms`. */
-  function untilIdle(ms: number): Promise<void> {
-    if (unsent === 0) return Promise.resolve();
-    return new Promise((resolve) => {
+  /** `idle` resolves when every response is sent, after `ms`, or when `stop` is called. */
+  function untilIdle(ms: number): { readonly idle: Promise<void>; readonly stop: () => void } {
+    if (unsent === 0) return { idle: Promise.resolve(), stop: () => undefined };
+    let stop = (): void => undefined;
+    const idle = new Promise<void>((resolve) => {
       const timer = setTimeout(done, ms);
       function done(): void {
         clearTimeout(timer);
@@ -663,7 +673,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         resolve();
       }
       onIdle = done;
+      stop = done;
     });
+    return { idle, stop };
   }
 }
 

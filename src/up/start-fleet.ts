@@ -94,8 +94,11 @@ export interface RunningFleet {
   readonly warnings: readonly string[];
   /** Ready-to-paste curl lines for the first route, one per inbound dialect. */
   readonly curl: CurlLines;
-  /** Closes the gateway, then every emulator. Safe to call more than once. */
-  close(): Promise<void>;
+  /**
+   * Closes the gateway (its requests in flight get the config's grace period), then every emulator.
+   * Safe to call more than once; a later call with `graceMs` 0 ends the gateway's grace at once.
+   */
+  close(options?: { readonly graceMs?: 0 }): Promise<void>;
 }
 
 /** The fleet cannot be brought up (nothing to serve); the message says why. */
@@ -187,7 +190,8 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
   let gateway: Gateway | undefined;
   let gatewayGraceMs = 0;
   let closed: Promise<void> | undefined;
-  const close = (): Promise<void> => {
+  const close = (options: { readonly graceMs?: 0 } = {}): Promise<void> => {
+    if (closed !== undefined && options.graceMs === 0) void gateway?.close({ graceMs: 0 });
     closed ??= (async () => {
       // The emulators keep serving while the gateway lets its requests in flight finish.
       if (gateway !== undefined) await gateway.close({ graceMs: gatewayGraceMs }).catch(() => undefined);

@@ -1,8 +1,10 @@
+import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { captureOutput } from '../helpers/capture-output.js';
 import { readFileSync } from 'node:fs';
 import { makeTempDir, repoRoot } from '../helpers/paths.js';
@@ -34,6 +36,59 @@ describe('switchyard gateway', () => {
       expect(Date.now() - signalled).toBeLessThan(5_000);
     } finally {
       cli.child.kill('SIGKILL');
+    }
+  });
+
+  it('as a process: a second signal while it drains ends the streams in flight with an error event at once, not silently', async () => {
+    // An upstream that sends one chunk and then nothing, for ever: only the shutdown ends its stream.
+    const upstream = createHttpServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(`data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: { role: 'assistant', content: 'Hello' }, finish_reason: null }] })}\n\n`);
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const dir = makeTempDir('second-signal');
+    const config = dir.write(
+      'gateway.yaml',
+      [
+        'version: 1',
+        'listen: { shutdownGraceMs: 60000 }',
+        'endpoints:',
+        `  - { id: up, url: "http://127.0.0.1:${String((upstream.address() as AddressInfo).port)}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 100000, marginalCostPerMillionTokens: 0, capacity: 8 }`,
+        'routes:',
+        '  - { model: m, endpoints: [up], policy: [cost] }',
+        'tenants:',
+        `  - { id: t, apiKeySha256: ${hashApiKey('sk-drain')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 1000000 }`,
+        'resilience: { tokenIdleTimeoutMs: 3600000, deadlineMs: 86400000 }',
+      ].join('\n'),
+    );
+    const cli = spawnCli(['--import', 'tsx', join(repoRoot, 'test', 'emulator', 'run-cli.ts'), 'gateway', '--config', config, '--port', '0']);
+    try {
+      await expect.poll(() => cli.stderr(), { timeout: 10_000 }).toMatch(/listening on http/);
+      const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(cli.stderr())?.[1] ?? '';
+      const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-drain', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'hi' }] }) });
+      expect(response.status).toBe(200);
+      const body = response.text();
+      cli.child.kill('SIGTERM');
+      await expect.poll(() => cli.stderr(), { timeout: 5_000 }).toContain('a second signal (Ctrl-C) ends them now');
+      // Within its grace period (60 s) the stream runs on...
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(cli.child.exitCode).toBeNull();
+      // ...until the second signal, which ends it with an error event, not a cut.
+      const signalled = Date.now();
+      cli.child.kill('SIGINT');
+      const raw = await body;
+      expect(raw).toContain('Hello');
+      expect(raw).toMatch(/data: \{"error":\{[^\n]*shut down[^\n]*\}\}\n\n$/);
+      expect(raw).not.toContain('[DONE]');
+      expect(await cli.exited).toBe(0);
+      expect(Date.now() - signalled).toBeLessThan(5_000);
+      expect(cli.stderr()).toContain('ending the requests in flight now');
+    } finally {
+      cli.child.kill('SIGKILL');
+      upstream.close();
+      upstream.closeAllConnections();
+      dir.remove();
     }
   });
 

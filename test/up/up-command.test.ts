@@ -72,6 +72,30 @@ describe('switchyard up', () => {
     expect(io.errLines).toEqual([]);
   });
 
+  it('a second signal while it drains ends the streams in flight with an error event at once', async () => {
+    const io = captureOutput();
+    let stop = (): void => undefined;
+    let hurry = (): void => undefined;
+    // Real time (speed 1): a long answer is still streaming when the stop comes.
+    const done = upCommand(smallYamlPath, { port: 0, replicasPerPool: 1, speed: 1, seed: 0, json: true, quiet: true }, io, new Promise<void>((resolve) => (stop = resolve)), undefined, (callback) => {
+      hurry = callback;
+      return () => undefined;
+    });
+    await expect.poll(() => io.outLines.length, { timeout: 15_000 }).toBe(1);
+    const printed = JSON.parse(io.outLines[0] ?? '') as { url: string; apiKey: string };
+    const response = await fetch(`${printed.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${printed.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'chat-us', max_tokens: 4000, stream: true, messages: [{ role: 'user', content: 'a long story' }] }) });
+    expect(response.status).toBe(200);
+    const body = response.text();
+    stop();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const hurried = Date.now();
+    hurry();
+    const raw = await body;
+    expect(raw).toMatch(/data: \{"error":\{[^\n]*shut down[^\n]*\}\}\n\n$/);
+    expect(await done).toBe(0);
+    expect(Date.now() - hurried).toBeLessThan(5_000);
+  });
+
   it('as a process: too few open files for the emulators is a usage error saying what to change, not an internal one', () => {
     const result = spawnSync('bash', ['-c', `ulimit -n 150 && "${process.execPath}" bin/switchyard.js up examples/frontier-lab.yaml --port 0 --replicas-per-pool 32`], { cwd: repoRoot, encoding: 'utf8', timeout: 120_000 });
     expect(result.status).toBe(2);

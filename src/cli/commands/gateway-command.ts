@@ -2,6 +2,7 @@ import { formatProblem } from '../../domain/spec-problem.js';
 import { gatewayConfigWarnings, loadGatewayConfig } from '../../gateway/gateway-config.js';
 import { createGateway } from '../../gateway/gateway-server.js';
 import { count, type Output } from '../output.js';
+import { onNextSignal } from '../until-signal.js';
 
 export interface GatewayCommandOptions {
   readonly config: string;
@@ -9,8 +10,11 @@ export interface GatewayCommandOptions {
   readonly host?: string;
 }
 
-/** `switchyard gateway --config gateway.yaml`: serves until SIGINT/SIGTERM; exit 2 on a bad config. */
-export async function gatewayCommand(options: GatewayCommandOptions, output: Output, stop: Promise<void>): Promise<number> {
+/**
+ * `switchyard gateway --config gateway.yaml`: serves until SIGINT/SIGTERM; exit 2 on a bad config.
+ * A second signal while it drains (`hurry`) ends the grace period: the requests in flight get their error at once.
+ */
+export async function gatewayCommand(options: GatewayCommandOptions, output: Output, stop: Promise<void>, hurry: (callback: () => void) => () => void = onNextSignal): Promise<number> {
   const loaded = loadGatewayConfig(options.config);
   if (!loaded.ok) {
     for (const problem of loaded.problems) output.err(formatProblem(problem));
@@ -33,8 +37,13 @@ export async function gatewayCommand(options: GatewayCommandOptions, output: Out
   output.err(`switchyard gateway listening on ${url} (${count(loaded.value.endpoints.length, 'endpoint')}, ${count(loaded.value.routes.length, 'route')})`);
   await stop;
   const graceMs = loaded.value.listen.shutdownGraceMs;
-  output.err(`switchyard gateway stopping: requests in flight have up to ${graceMs} ms to finish (listen.shutdownGraceMs); a second signal (Ctrl-C) stops at once`);
+  output.err(`switchyard gateway stopping: requests in flight have up to ${graceMs} ms to finish (listen.shutdownGraceMs); a second signal (Ctrl-C) ends them now, with an error to each caller`);
+  const stopHurrying = hurry(() => {
+    output.err('switchyard gateway: ending the requests in flight now (a third signal exits without a word to them)');
+    void gateway.close({ graceMs: 0 });
+  });
   await gateway.close({ graceMs });
+  stopHurrying();
   output.err('switchyard gateway stopped');
   return 0;
 }

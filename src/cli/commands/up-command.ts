@@ -7,7 +7,7 @@ import { createGatewayLogger } from '../../gateway/gateway-logger.js';
 import { formatProblem } from '../../domain/spec-problem.js';
 import { StartFleetError, StartFleetStopped, startFleet, type RunningFleet, type StartFleetOptions } from '../../up/start-fleet.js';
 import { number, table, toJson, type Output } from '../output.js';
-import { untilSignal } from '../until-signal.js';
+import { onNextSignal, untilSignal } from '../until-signal.js';
 
 export interface UpCommandOptions {
   readonly port: number;
@@ -25,7 +25,7 @@ export interface UpCommandOptions {
  * resolves (SIGINT or SIGTERM). Exit 0 after a clean stop; 2 on a bad spec or a
  * port in use; 3 when the plan places nothing to serve.
  */
-export async function upCommand(file: string, options: UpCommandOptions, output: Output, stop: Promise<void>, onStarted?: (fleet: RunningFleet) => void): Promise<number> {
+export async function upCommand(file: string, options: UpCommandOptions, output: Output, stop: Promise<void>, onStarted?: (fleet: RunningFleet) => void, hurry: (callback: () => void) => () => void = onNextSignal): Promise<number> {
   const loaded = loadFleet(file);
   if (!loaded.ok) {
     for (const problem of loaded.problems) output.err(formatProblem(problem));
@@ -83,8 +83,13 @@ export async function upCommand(file: string, options: UpCommandOptions, output:
   output.out(options.json === true ? toJson(upJson(fleet)) : formatUp(fleet, file, options.speed));
   onStarted?.(fleet);
   await stop;
-  if (options.json !== true) output.err(`switchyard up: stopping: requests in flight have up to ${fleet.config.listen.shutdownGraceMs} ms to finish; a second signal (Ctrl-C) stops at once`);
+  if (options.json !== true) output.err(`switchyard up: stopping: requests in flight have up to ${fleet.config.listen.shutdownGraceMs} ms to finish; a second signal (Ctrl-C) ends them now, with an error to each caller`);
+  const stopHurrying = hurry(() => {
+    if (options.json !== true) output.err('switchyard up: ending the requests in flight now (a third signal exits without a word to them)');
+    void fleet.close({ graceMs: 0 });
+  });
   await fleet.close();
+  stopHurrying();
   if (options.json !== true) output.err('switchyard up: stopped the gateway and every emulator');
   return 0;
 }
