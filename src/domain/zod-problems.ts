@@ -7,7 +7,7 @@ import type { YamlSource } from './yaml-source.js';
  * Turns zod issues into located, human problems. Shared by every YAML file
  * Switchyard reads (fleet specs, gateway configs), so messages read the same.
  */
-export function problemsFromZod(error: z.ZodError, source: YamlSource, schema: z.ZodType): SpecProblem[] {
+export function problemsFromZod(error: z.ZodError, source: YamlSource, schema: z.ZodType, mayHoldSecret: (path: readonly PropertyKey[], value: unknown) => boolean = () => false): SpecProblem[] {
   const problems: SpecProblem[] = [];
   /** Fields an unknown key is taken for a misspelling of (`ttft` for `ttftMs`): their "missing" is the same problem. */
   const misspelt = new Set<string>();
@@ -34,12 +34,14 @@ export function problemsFromZod(error: z.ZodError, source: YamlSource, schema: z
     const where = source.locate(path);
     const value = valueAt(source.data, path);
     const base = { file: source.file, ...where, path: formatPath(path) };
+    // A value that may be a key pasted in the wrong place is described, never quoted.
+    const shown = mayHoldSecret(path, value) ? describeUnquoted(value) : describe(value);
     if ((issue.code === 'invalid_type' || issue.code === 'invalid_value') && value === undefined) {
       if (misspelt.has(formatPath(path))) continue;
       const expected = issue.code === 'invalid_type' ? issue.expected : issue.values.map(String).join(' or ');
       problems.push({ ...base, code: 'missing_field', message: `missing required field (expected ${expected})`, suggestion: `add '${String(path.at(-1))}'` });
     } else if (issue.code === 'invalid_type') {
-      problems.push({ ...base, code: 'invalid_value', message: `expected ${article(issue.expected)}, got ${describe(value)}`, suggestion: typeHint(issue.expected, value) });
+      problems.push({ ...base, code: 'invalid_value', message: `expected ${article(issue.expected)}, got ${shown}`, suggestion: typeHint(issue.expected, value) });
     } else if (issue.code === 'invalid_value') {
       const options = issue.values.map((v) => String(v));
       // A quoted number where the number itself is expected ('1' for 1) is not a misspelling.
@@ -48,25 +50,25 @@ export function problemsFromZod(error: z.ZodError, source: YamlSource, schema: z
       problems.push({
         ...base,
         code: 'invalid_value',
-        message: `expected ${options.length === 1 ? String(options[0]) : `one of ${options.join(', ')}`}, got ${describe(value)}`,
+        message: `expected ${options.length === 1 ? String(options[0]) : `one of ${options.join(', ')}`}, got ${shown}`,
         ...(hint === undefined ? {} : { suggestion: hint }),
       });
     } else if (issue.code === 'too_small' && issue.origin === 'string' && Number(issue.minimum) === 1) {
-      problems.push({ ...base, code: 'invalid_value', message: `expected a non-empty text, got ${describe(value)}`, suggestion: 'write a non-empty value' });
+      problems.push({ ...base, code: 'invalid_value', message: `expected a non-empty text, got ${shown}`, suggestion: 'write a non-empty value' });
     } else if ((issue.code === 'too_small' || issue.code === 'too_big') && issue.origin === 'string') {
       const bound = String(issue.code === 'too_small' ? issue.minimum : issue.maximum);
       const limit = issue.code === 'too_small' ? `at least ${bound}` : `at most ${bound}`;
-      problems.push({ ...base, code: 'invalid_value', message: `expected a text of ${limit} characters, got ${describe(value)}`, suggestion: `write ${limit} characters` });
+      problems.push({ ...base, code: 'invalid_value', message: `expected a text of ${limit} characters, got ${shown}`, suggestion: `write ${limit} characters` });
     } else if (issue.code === 'too_small' || issue.code === 'too_big') {
       const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
       const op = issue.code === 'too_small' ? (issue.inclusive ? '>=' : '>') : issue.inclusive ? '<=' : '<';
       const what = issue.origin === 'array' ? `a list with length ${op} ${String(bound)}` : `a value ${op} ${String(bound)}`;
       const fix = issue.origin === 'array' ? `give ${issue.code === 'too_small' ? 'at least' : 'at most'} ${String(bound)} ${Number(bound) === 1 ? 'entry' : 'entries'}` : `use ${issue.code === 'too_small' ? (issue.inclusive ? `${String(bound)} or more` : `a value above ${String(bound)}`) : issue.inclusive ? `${String(bound)} or less` : `a value below ${String(bound)}`}`;
-      problems.push({ ...base, code: 'invalid_value', message: `expected ${what}, got ${describe(value)}${issue.message && !issue.message.startsWith('Too') ? ` (${issue.message})` : ''}`, suggestion: fix });
+      problems.push({ ...base, code: 'invalid_value', message: `expected ${what}, got ${shown}${issue.message && !issue.message.startsWith('Too') ? ` (${issue.message})` : ''}`, suggestion: fix });
     } else {
       // A check may name the likely fix, which depends on the value, in its issue's params.
       const suggestion: unknown = issue.code === 'custom' ? issue.params?.['suggestion'] : undefined;
-      problems.push({ ...base, code: 'invalid_value', message: `${issue.message}, got ${describe(value)}`, ...(typeof suggestion === 'string' ? { suggestion } : {}) });
+      problems.push({ ...base, code: 'invalid_value', message: `${issue.message}, got ${shown}`, ...(typeof suggestion === 'string' ? { suggestion } : {}) });
     }
   }
   return problems;
@@ -95,6 +97,12 @@ function typeHint(expected: string, value: unknown): string {
 
 function article(expected: string): string {
   return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
+}
+
+/** A value by its kind alone, for one that may hold a secret. */
+function describeUnquoted(value: unknown): string {
+  if (typeof value === 'string') return `a text of ${String(value.length)} characters (not shown: it may hold a secret)`;
+  return describe(value);
 }
 
 export function describe(value: unknown): string {

@@ -261,7 +261,7 @@ export function parseGatewayConfig(text: string, file: string): Result<GatewayCo
     const wrongKind = wrongKindOfFile(source.data, file, 'gateway');
     if (wrongKind !== undefined) return { ok: false, problems: [wrongKind] };
     // The parts that are valid are cross-checked too, so one round of fixes clears every problem.
-    return { ok: false, problems: inFileOrder([...problemsFromZod(checked.error, source, gatewayConfigSchema), ...crossCheck(validParts(source.data), source)], file) };
+    return { ok: false, problems: inFileOrder([...problemsFromZod(checked.error, source, gatewayConfigSchema, mayHoldSecret), ...crossCheck(validParts(source.data), source)], file) };
   }
   const rawResilience = (source.data as { resilience?: unknown }).resilience;
   const config = { ...checked.data, resilience: fitIdleToRoutes(checked.data.resilience, rawResilience, wholeConfig(checked.data, rawResilience).routes) };
@@ -308,6 +308,11 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
   for (const endpoint of config.endpoints) {
     if (endpoint.apiKeyEnv !== undefined && env[endpoint.apiKeyEnv] === undefined) {
       warnings.push(`endpoint '${endpoint.id}' takes its key from $${endpoint.apiKeyEnv}, which is not set; it will be called without a key`);
+    }
+    // A warning, not an error: some upstreams take their key only there (Google's ?key=).
+    const query = [...new URL(endpoint.url).searchParams];
+    if (query.some(([name, value]) => name.toLowerCase().split(/[-_]/).some((word) => credentialWords.has(word) || word === 'sig' || word === 'signature') || keyPrefix.test(value))) {
+      warnings.push(`endpoint '${endpoint.id}' has what looks like a credential in its URL's query string (not shown): it sits in this file in plain text; where the upstream takes its key in a header, name an environment variable in 'apiKeyEnv' instead`);
     }
     const dialect = protocolDialects[endpoint.dialect];
     if (!endpoint.tokenCounting && dialect.tokenCounting === undefined) warnings.push(`endpoint '${endpoint.id}' has tokenCounting: false, which changes nothing for an endpoint of the ${endpoint.dialect} dialect, whose API has no token counting: it is never sent counts`);
@@ -583,7 +588,8 @@ function checkEndpoint(endpoint: Partial<EndpointConfig>, index: number, checkJu
     report(['endpoints', index, 'url'], 'invalid_value', 'the URL carries credentials', "remove them and put the key in an environment variable named by 'apiKeyEnv'");
   }
   if (url !== undefined && url.hash !== '') {
-    report(['endpoints', index, 'url'], 'invalid_value', `the URL has a fragment ('${url.hash}'), which never reaches a server`, 'remove it; a query string is kept and sent');
+    // Not echoed either: a fragment may carry a token (#access_token=...).
+    report(['endpoints', index, 'url'], 'invalid_value', "the URL has a fragment (after '#'), which never reaches a server", 'remove it; a query string is kept and sent');
   }
   if (endpoint.maxTokensField !== undefined && endpoint.dialect !== undefined && endpoint.dialect !== 'openai') {
     report(['endpoints', index, 'maxTokensField'], 'invalid_value', `maxTokensField applies to OpenAI-dialect endpoints; this one speaks ${endpoint.dialect}, whose budget is always max_tokens`, 'remove maxTokensField from this endpoint');
@@ -592,7 +598,10 @@ function checkEndpoint(endpoint: Partial<EndpointConfig>, index: number, checkJu
   for (const [name, value] of Object.entries(endpoint.headers ?? {})) {
     const lower = name.toLowerCase();
     const path = ['endpoints', index, 'headers', name];
-    if (!headerNamePattern.test(name)) report(path, 'invalid_value', `'${name}' is no header name: a header name is letters, digits and !#$%&'*+.^_\`|~-`, 'remove the spaces or other characters, e.g. x-my-header');
+    // A name with a key in it (a whole 'Authorization: Bearer sk-...' line written as a name) is not echoed, nor put in the path.
+    const keyInName = name.split(/[\s:=,;]+/).some((word) => keyPrefix.test(word)) || /\b(Bearer|Basic|Digest) /i.test(name);
+    if (keyInName) report(['endpoints', index, 'headers'], 'invalid_value', 'a header name holds what looks like a key (not shown), which would sit in this file in plain text', "write the header's name alone; keys go in environment variables: name one in 'apiKeyEnv'");
+    else if (!headerNamePattern.test(name)) report(path, 'invalid_value', `'${name}' is no header name: a header name is letters, digits and !#$%&'*+.^_\`|~-`, 'remove the spaces or other characters, e.g. x-my-header');
     // Not echoed: the value may be a key pasted by mistake (its own check below says so).
     else if (!headerValuePattern.test(value)) report(path, 'invalid_value', `a header value is printable ASCII on one line; this one ${/[\r\n]/.test(value) ? 'has a line break' : 'has a character outside it'}`, /[\r\n]/.test(value) ? 'remove the line break (a copied value often ends in one)' : 'write the value in printable ASCII');
     if (managedHeaders.has(lower)) report(path, 'invalid_value', `'${lower}' is written by the gateway itself`, lower === 'authorization' || lower === 'x-api-key' || lower === 'api-key' ? "name the environment variable holding the key in 'apiKeyEnv'" : 'remove it');
@@ -690,6 +699,19 @@ function checkResilience(resilience: ResilienceConfig, written: ReadonlySet<stri
   if (resilience.ttftTimeoutMs > resilience.deadlineMs) inconsistent('ttftTimeoutMs', 'deadlineMs', 'exceeds', 'the first token must be due before the whole request is');
   if (resilience.tokenIdleTimeoutMs >= resilience.deadlineMs) inconsistent('tokenIdleTimeoutMs', 'deadlineMs', 'is not below', 'a stalled stream must be cut before the deadline to be resumed');
   if (resilience.hedgeAfterMs >= resilience.deadlineMs) inconsistent('hedgeAfterMs', 'deadlineMs', 'is not before', 'hedge earlier, or set 0 to turn hedging off');
+}
+
+/**
+ * Where a config value may be a key pasted in the wrong place, so that a problem with it describes it
+ * rather than quoting it: an endpoint's headers and key variable, a tenant's key hash, and a URL
+ * with credentials, a query or a fragment.
+ */
+function mayHoldSecret(path: readonly PropertyKey[], value: unknown): boolean {
+  const [top, , field] = path;
+  if (top === 'tenants') return field === 'apiKeySha256';
+  if (top !== 'endpoints') return false;
+  if (field === 'headers' || field === 'apiKeyEnv') return true;
+  return field === 'url' && typeof value === 'string' && /[@?#]/.test(value);
 }
 
 function isHttpUrl(text: string): boolean {

@@ -289,7 +289,7 @@ describe('gateway config problems are located, with a path and a suggestion', ()
 
   it('a URL fragment, which would never reach the upstream', () => {
     const problem = onlyProblem(edit(valid, 'url: https://eu.example.com/base', 'url: https://eu.example.com/base#deploy'));
-    expect(problem).toMatchObject({ path: 'endpoints[1].url', message: "the URL has a fragment ('#deploy'), which never reaches a server" });
+    expect(problem).toMatchObject({ path: 'endpoints[1].url', message: "the URL has a fragment (after '#'), which never reaches a server" });
     // A query string is kept.
     loadOk(edit(valid, 'url: https://eu.example.com/base', 'url: https://eu.example.com/base?version=2024-10-21'));
   });
@@ -304,6 +304,12 @@ describe('gateway config problems are located, with a path and a suggestion', ()
       const whole = gatewayConfigWarnings(loadOk(edit(valid, 'url: https://eu.example.com/base', `url: ${url}`)), env);
       expect(whole).toEqual([`endpoint 'azure-eu-1' has a url ending in ${apiPath}, and the gateway adds /v1/messages itself: it will call ${apiPath}/v1/messages; give the base URL, without ${apiPath}`]);
     }
+    // A key in the query string: warned about, not shown; an API version there is no key.
+    for (const query of ['?key=AIzaSyExampleExample', '?api_key=abc123', '?sig=abc&x=1', '?q=sk-ant-secretsecret']) {
+      const keyed = gatewayConfigWarnings(loadOk(edit(valid, 'url: https://eu.example.com/base', `url: "https://eu.example.com/base${query}"`)), env);
+      expect(keyed).toEqual(["endpoint 'azure-eu-1' has what looks like a credential in its URL's query string (not shown): it sits in this file in plain text; where the upstream takes its key in a header, name an environment variable in 'apiKeyEnv' instead"]);
+    }
+    expect(gatewayConfigWarnings(loadOk(edit(valid, 'url: https://eu.example.com/base', 'url: "https://eu.example.com/base?api-version=2024-10-21"')), env)).toEqual([]);
     const stranded = gatewayConfigWarnings(loadOk(edit(valid, 'jurisdictions: [us, eu]', 'jurisdictions: [jp]')), env);
     expect(stranded).toEqual([expect.stringContaining("tenant 'acme' may use jp, where no endpoint is")]);
   });
@@ -348,6 +354,29 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(loadOk(withHeaders('{ x-version: 5 }')).endpoints[0]?.headers).toEqual({ 'x-version': '5' });
     expect(onlyProblem(withHeaders('{ "bad name": x }'))).toMatchObject({ path: 'endpoints[0].headers.bad name', message: expect.stringContaining("'bad name' is no header name") });
     expect(onlyProblem(withHeaders('{ x-a: "two\\nlines" }'))).toMatchObject({ path: 'endpoints[0].headers.x-a', message: 'a header value is printable ASCII on one line; this one has a line break' });
+  });
+
+  it('no problem quotes what may be a key: a URL with credentials that fails its check, headers given as a line, a key in a header name, a fragment', () => {
+    const secret = 'sk-live-SUPERSECRET123456';
+    const cases = [
+      edit(valid, 'url: https://eu.example.com/base', `url: "http://user:${secret}@127.0.0.1:99999"`),
+      edit(valid, 'url: https://eu.example.com/base', `url: "eu.example.com?key=${secret}"`),
+      edit(valid, '    apiKeyEnv: UPSTREAM_KEY\n', `    apiKeyEnv: UPSTREAM_KEY\n    headers: "Authorization: Bearer ${secret}"\n`),
+      edit(valid, '    apiKeyEnv: UPSTREAM_KEY\n', `    apiKeyEnv: UPSTREAM_KEY\n    headers: { "x-key ${secret}": x }\n`),
+      edit(valid, 'url: https://eu.example.com/base', `url: "https://eu.example.com/base#access_token=${secret}"`),
+    ];
+    for (const text of cases) {
+      const result = parseGatewayConfig(text, 'gateway.yaml');
+      expect(result.ok).toBe(false);
+      if (result.ok) continue;
+      expect(result.problems.length).toBeGreaterThan(0);
+      expect(JSON.stringify(result.problems)).not.toContain('SUPERSECRET');
+    }
+    // Described by kind instead, so the line and column still lead to it.
+    const asLine = parseGatewayConfig(cases[2] ?? '', 'gateway.yaml');
+    expect(asLine.ok ? [] : asLine.problems.map((problem) => problem.message)).toEqual([expect.stringMatching(/^expected a record, got a text of \d+ characters \(not shown: it may hold a secret\)$/)]);
+    // A URL that holds none is still quoted, with its likely fix.
+    expect(onlyProblem(edit(valid, 'url: https://eu.example.com/base', 'url: "eu.example.com:8443"'))).toMatchObject({ message: "expected an http:// or https:// base URL, got 'eu.example.com:8443'" });
   });
 
   it('a bad header name or value never echoes the value, and hides no problem of the headers beside it', () => {
