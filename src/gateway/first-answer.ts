@@ -37,6 +37,8 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   };
   /** The latest failure a wait may cure (a 5xx, a 429, a timeout): answered rather than a smaller window's context-length refusal. */
   let transient: FailedAttempt | undefined;
+  /** The latest failure whose endpoint asked for a wait (a Retry-After on a 429 or 503). */
+  let askedToWait: FailedAttempt | undefined;
   // Ends: each pass tries a fresh endpoint (finitely many) or revisits one (at most `retries`).
   for (let index = 0; ; index += 1) {
     if (cancellation.cancelled) throw stoppedError(context, last?.endpoint.config.id);
@@ -156,6 +158,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     if (result.status === 499) throw stoppedError(context, result.endpoint.config.id);
     last = result;
     recordFailure(core, context, result);
+    if (result.endpoint.retryAfterUntil > core.now()) askedToWait = result;
     // The upstream counts the prompt longer than the estimate did: a larger window may still take
     // it. No opinion on the request: a second opinion is still due.
     if (result.code === 'context_length_exceeded') {
@@ -186,6 +189,10 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   // A smaller window's context-length refusal after a larger one failed for a reason a wait cures:
   // the larger one's failure is the answer, retryable, not "shorten the prompt".
   else if (last?.kind === 'failed' && last.code === 'context_length_exceeded' && transient !== undefined && transient.endpoint.config.contextWindow > last.endpoint.config.contextWindow) last = transient;
+  // A last failure that names no wait (a 500, no connection) after one whose endpoint asked for a wait
+  // still running, and was passed over for it: the caller gets that one, a 429 or 503 with its
+  // Retry-After, which tells it when there is capacity again.
+  else if (last?.kind === 'failed' && last.retryAfter === undefined && isRetryableStatus(last.status) && askedToWait !== undefined && askedToWait.endpoint.retryAfterUntil > core.now()) last = askedToWait;
   if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
   throw upstreamFailureError(core, last, last.endpoint.config.id, 'failed');
 }
@@ -376,11 +383,8 @@ function revisitExclusions(core: GatewayCore, context: RequestContext, eligible:
   // Counted over the endpoints this request can use: one it cannot (another jurisdiction, too small
   // a window, reserved for long contexts) has no failures and would otherwise exclude all the rest.
   const usable = eligible.flatMap((id) => core.endpoints.get(id) ?? []);
+  // With none left, none is kept below: every usable one is excluded.
   const open = usable.filter((runtime) => runtime.retryAfterUntil - at <= context.resilience.maxBackoffMs);
-  if (open.length === 0) {
-    for (const runtime of usable) excluded.add(runtime.config.id);
-    return excluded;
-  }
   const failuresOf = (runtime: EndpointRuntime): number => context.failures?.get(runtime.config.id) ?? 0;
   const fewest = Math.min(...open.map(failuresOf));
   const least = open.filter((runtime) => failuresOf(runtime) === fewest);

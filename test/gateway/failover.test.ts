@@ -1498,6 +1498,25 @@ resilience: { retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, d
     expect([failingFront.arrivals.length, limitedFront.arrivals.length, longFront.arrivals.length]).toEqual([1, 2, 0]);
   });
 
+  it('5e. a request that fails at an endpoint naming no wait, after one passed over for its long Retry-After, answers with that 429 and its Retry-After', async () => {
+    const failing = await emulator('m-fail', { faults: { errorRate: 1, errorStatus: 500 } });
+    const limited = await emulator('m-limited', { faults: { errorRate: 1, errorStatus: 429 } });
+    const [failingFront, limitedFront] = [await proxy(failing.url), await proxy(limited.url)];
+    const { url } = await gateway(
+      [
+        { id: 'failing', url: failingFront.url, model: 'm-fail', cost: 0 },
+        { id: 'limited', url: limitedFront.url, model: 'm-limited', cost: 1 },
+      ],
+      { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }' },
+    );
+    const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }) });
+    // failing (500), limited (429, Retry-After 1 s), then back to failing only (limited asked for longer than the gateway waits).
+    expect([failingFront.arrivals.length, limitedFront.arrivals.length]).toEqual([3, 1]);
+    expect(response.status).toBe(429);
+    expect(response.headers.get('retry-after')).toBe('1');
+    await response.body?.cancel();
+  });
+
   it('5d. going back passes over an endpoint whose Retry-After is longer than maxBackoffMs, for one that failed more but takes requests', async () => {
     // A resume: flaky breaks its stream once; limited, which failed less (a 429 counts half), asks for 1 s.
     const limited = await emulator('m-limited', { faults: { errorRate: 1, errorStatus: 429 } });
