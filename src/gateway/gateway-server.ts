@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { ChatRequest } from '../protocol/chat.js';
+import type { ChatRequest, ErrorKind } from '../protocol/chat.js';
 import { estimatePromptTokens, hasVisibleText, imageCount, lastSpokenTurn, pdfCount, promptText } from '../protocol/chat.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import type { Dialect } from '../protocol/dialect.js';
@@ -502,10 +502,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // RFC 9112 (3.2): an HTTP/1.1 request without Host is a 400. Node's own answer to it would be a
       // bare status, neither counted nor logged (so its check is off, and this is it).
       if (req.headers.host === undefined && req.httpVersion === '1.1') throw new ClientError(400, 'invalid_request', 'an HTTP/1.1 request needs a Host header (RFC 9112): send one', { headers: { connection: 'close' } });
-      // Only an Expect of 100-continue is met (Node then answers 100 itself); any other reaches here
-      // by checkExpectation, whose own answer would be a bare 417, neither counted nor logged.
-      const expectation = req.headers.expect;
-      if (expectation !== undefined && expectation.toLowerCase() !== '100-continue') throw new ClientError(417, 'invalid_request', `Expect: ${quoteIdentifier(expectation)} is not met here; only 100-continue is (RFC 9110): remove the header`, { headers: { connection: 'close' } });
+      if (unmetExpectations.has(req)) throw new ClientError(417, 'invalid_request', `Expect: ${quoteIdentifier(req.headers.expect ?? '')} is not met here; only 100-continue is (RFC 9110): remove the header`, { headers: { connection: 'close' } });
       // While shutting down, a load balancer's health check is told to send requests elsewhere.
       if ((req.method === 'GET' || req.method === 'HEAD') && path === '/healthz') return draining ? sendJson(res, 503, { status: 'shutting down' }, { ...headers, connection: 'close' }) : sendJson(res, 200, { status: 'ok' }, headers);
       // The read-only paths answer GET and HEAD (RFC 9110, 9.3.2: Node sends a HEAD answer's headers only).
@@ -573,14 +570,35 @@ export function createGateway(options: GatewayOptions): Gateway {
     void handle(req, res);
   };
   const server = createServer({ requireHostHeader: false }, serve);
-  server.on('checkExpectation', serve);
-  // CONNECT (a tunnel) is no request this server answers; Node would close the socket without a word.
-  server.on('connect', (req: IncomingMessage, socket: Socket) => {
+  // Node calls this for an HTTP/1.1 Expect it does not meet (anything but 100-continue); its own
+  // answer would be a bare 417, neither counted nor logged.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    unmetExpectations.add(req);
+    serve(req, res);
+  });
+  /**
+   * A refusal of what never reaches `handle`, written on the socket (Node would cut it, or answer a
+   * bare status): a JSON error in OpenAI's shape (no header was read to tell the dialect), counted and
+   * logged as any refused request, then the connection closed. Node's own rule first: after an
+   * answer whose head has gone out on this connection, another status line would land inside that
+   * answer's body, so the connection is cut instead.
+   */
+  const refuseOnSocket = (socket: Socket, refusal: { readonly status: number; readonly kind: ErrorKind; readonly message: string }, reason: string, extraHeaders = ''): void => {
+    const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (!socket.writable || (current?.headersSent ?? false)) {
+      socket.destroy();
+      return;
+    }
     const requestId = randomUUID();
-    metrics.requests.inc({ route: unlabelled, endpoint: unlabelled, status: '405', dialect: unlabelled });
-    logger?.info({ requestId, route: unlabelled, status: 405, reason: 'CONNECT: this server is no proxy' }, 'request refused');
-    const body = JSON.stringify(openaiDialect.formatError({ kind: 'invalid_request', message: `CONNECT is not served: this is an API gateway, not a proxy; this gateway serves ${servedPaths}` }));
-    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nallow: GET, HEAD, POST\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`, () => socket.destroy());
+    metrics.requests.inc({ route: unlabelled, endpoint: unlabelled, status: String(refusal.status), dialect: unlabelled });
+    logger?.info({ requestId, route: unlabelled, status: refusal.status, reason }, 'request refused');
+    const body = JSON.stringify(openaiDialect.formatError({ kind: refusal.kind, message: refusal.message }));
+    // Closed once written, as Node does: a client that keeps its side open does not keep the socket.
+    socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}\r\n${extraHeaders}content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`, () => socket.destroy());
+  };
+  // CONNECT (a tunnel) is no request this server answers; Node would close the socket without a word.
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    refuseOnSocket(socket, { status: 405, kind: 'invalid_request', message: `CONNECT is not served: this is an API gateway, not a proxy; this gateway serves ${servedPaths}` }, 'CONNECT: this server is no proxy', 'allow: GET, HEAD, POST\r\n');
   });
   server.on('connection', (socket: Socket) => {
     // Cleared by the connection's first request (track); no close listener, which would stay on a
@@ -590,23 +608,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     firstRequestTimers.set(socket, timer);
   });
   // A request Node's parser refuses never reaches `handle`; Node would answer it with a bare status.
-  // It gets the same JSON error (OpenAI's shape: no header was read to tell the dialect), and is
-  // counted and logged as any refused request.
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-    // Node's own rule: an answer whose head has gone out on this connection cannot be followed by
-    // another status line (it would land inside that answer's body), so the connection is cut.
-    const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (error.code === 'ECONNRESET' || !socket.writable || (current?.headersSent ?? false)) {
-      socket.destroy();
-      return;
-    }
-    const refusal = parserRefusal(error.code);
-    const requestId = randomUUID();
-    metrics.requests.inc({ route: unlabelled, endpoint: unlabelled, status: String(refusal.status), dialect: unlabelled });
-    logger?.info({ requestId, route: unlabelled, status: refusal.status, reason: `HTTP parser: ${error.code ?? 'error'}` }, 'request refused');
-    const body = JSON.stringify(openaiDialect.formatError({ kind: refusal.kind, message: refusal.message }));
-    // Closed once written, as Node does: a client that keeps its side open does not keep the socket.
-    socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`, () => socket.destroy());
+    if (error.code === 'ECONNRESET') socket.destroy();
+    else refuseOnSocket(socket, parserRefusal(error.code), `HTTP parser: ${error.code ?? 'error'}`);
   });
   server.keepAliveTimeout = 65_000;
   // Node drops headers past its count limit (about a thousand here) without a word, and a dropped jurisdiction
@@ -710,6 +714,9 @@ function closeWithConnection(req: IncomingMessage, res: ServerResponse): void {
 
 /** Responses waiting behind another answer, by connection (see closeWithConnection). */
 const queuedResponses = new WeakMap<Socket, Set<ServerResponse>>();
+
+/** Requests whose Expect header Node found unmet (checkExpectation): answered with a 417. */
+const unmetExpectations = new WeakSet<IncomingMessage>();
 
 /**
  * A client that has not yet taken the end of its answer (it stopped reading) keeps its connection
