@@ -59,9 +59,10 @@ describe('keep-alive pings', () => {
   });
 
   it('a stream that keeps sending is not pinged; one whose upstream reasons, which Anthropic callers are not shown, is', async () => {
-    // 30 chunks 10 ms apart: a sweep every 40 ms always finds something written since the last.
+    // 30 chunks 10 ms apart: a sweep every 40 ms finds something written since the last (a sweep that
+    // pinged regardless would send seven or more); one late timer on a loaded machine may cost one ping.
     const steady = await streamed(await steadyGateway(Array.from({ length: 30 }, (_, index) => ({ content: ` t${String(index)}` })), 10), '/v1/messages');
-    expect(pings(steady)).toBe(1);
+    expect(pings(steady)).toBeLessThanOrEqual(2);
     // An open model's reasoning writes nothing to an Anthropic caller: its stream is silent meanwhile.
     const reasoning = await streamed(await steadyGateway([{ role: 'assistant', content: 'Hi' }, ...Array.from({ length: 30 }, () => ({ reasoning_content: 'hmm ' }))], 10), '/v1/messages');
     expect(reasoning).not.toContain('hmm');
