@@ -95,13 +95,14 @@ export function createGateway(options: GatewayOptions): Gateway {
   const endpoints = new EndpointPool(config, options.env ?? process.env, now);
   let upstreamAttempts = 0;
   let upstreamClosing = false;
+  // Gauges of live endpoint state are read at scrape time: nothing to write per request.
+  const gatewayMetrics = createGatewayMetrics(() => endpoints.readings(), { processMetrics: options.processMetrics === true });
   const core: GatewayCore = {
     config,
     now,
     random: options.random ?? Math.random,
-    // Gauges of live endpoint state are read at scrape time: nothing to write per request.
-    metrics: createGatewayMetrics(() => endpoints.readings(), { processMetrics: options.processMetrics === true }),
-    upstream: options.upstream ?? createPooledUpstreamClient(),
+    metrics: gatewayMetrics,
+    upstream: options.upstream ?? createPooledUpstreamClient({ onResend: (endpoint) => gatewayMetrics.upstreamResends.inc({ endpoint }) }),
     endpoints,
     policy: routingPolicyFromConfig(config),
     watched: new Set<StreamWatch>(),

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
+import { Client, Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { upstreamErrorDetail, type ChatEvent, type ChatRequest, type ContextLimit, type ErrorCode } from '../protocol/chat.js';
 import type { Dialect, EncodeOptions, StreamReader } from '../protocol/dialect.js';
 import { dialects } from '../protocol/dialects.js';
@@ -111,7 +111,7 @@ const queueHighWater = 256;
  * through undici's dispatch API, straight from socket callbacks to the SSE parser: no
  * Readable body and no promise per chunk.
  */
-export function createPooledUpstreamClient(options: { connectionsPerUpstream?: number; graceMs?: number } = {}): UpstreamClient {
+export function createPooledUpstreamClient(options: { connectionsPerUpstream?: number; graceMs?: number; /** A request sent once more on a fresh connection (see send). */ onResend?: (endpointId: string) => void } = {}): UpstreamClient {
   const graceMs = options.graceMs ?? defaultGraceMs;
   const pools = new Map<string, Pool>();
   const paths = new Map<string, { origin: string; path: string }>();
@@ -154,25 +154,40 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
         return Promise.resolve({ kind: 'error', status: 500, message: `the gateway could not write the request for this upstream: ${error instanceof Error ? error.message : String(error)}`, fromUpstream: false, retryAfter: undefined, gatewayFault: true });
       }
       return new Promise((resolve) => {
-        const call = new UpstreamCall(dialect, request.stream, cancellation, resolve, graceMs, target.apiKey);
-        // Already cancelled, the call has answered: dispatched, undici would abort it on a pooled
-        // connection and destroy that connection.
-        if (cancellation.cancelled) return;
-        try {
-          const headers: Record<string, string> = { 'content-type': 'application/json', accept: request.stream ? 'text/event-stream' : 'application/json', ...dialect.authHeaders(target.apiKey) };
-          if (target.headers !== undefined) Object.assign(headers, target.headers);
-          if (requestId !== undefined) headers['x-request-id'] = requestId;
-          let body: string | Iterable<Buffer> = json;
-          if (json.length > releasedBodyChars) {
-            const bytes = Buffer.from(json);
-            headers['content-length'] = String(bytes.length);
-            body = releasingBody(bytes);
+        const headers: Record<string, string> = { 'content-type': 'application/json', accept: request.stream ? 'text/event-stream' : 'application/json', ...dialect.authHeaders(target.apiKey) };
+        if (target.headers !== undefined) Object.assign(headers, target.headers);
+        if (requestId !== undefined) headers['x-request-id'] = requestId;
+        // A long body is released as it is written (a long stream would otherwise hold it): such a
+        // request cannot be sent again, so only a short one gets a second connection.
+        const released = json.length > releasedBodyChars;
+        const dispatch = (dispatcher: Dispatcher, again: (() => void) | undefined): void => {
+          const call = new UpstreamCall(dialect, request.stream, cancellation, resolve, graceMs, target.apiKey, again);
+          // Already cancelled, the call has answered: dispatched, undici would abort it on a pooled
+          // connection and destroy that connection.
+          if (cancellation.cancelled) return;
+          try {
+            let body: string | Iterable<Buffer> = json;
+            if (released) {
+              const bytes = Buffer.from(json);
+              headers['content-length'] = String(bytes.length);
+              body = releasingBody(bytes);
+            }
+            // undici documents Iterable bodies, but its DispatchOptions type does not list them yet.
+            dispatcher.dispatch({ method: 'POST', path, headers, body } as Dispatcher.DispatchOptions, call);
+          } catch (error) {
+            call.onResponseError(undefined, error instanceof Error ? error : new Error(String(error)));
           }
-          // undici documents Iterable bodies, but its DispatchOptions type does not list them yet.
-          poolFor(origin).dispatch({ method: 'POST', path, headers, body } as Dispatcher.DispatchOptions, call);
-        } catch (error) {
-          call.onResponseError(undefined, error instanceof Error ? error : new Error(String(error)));
-        }
+        };
+        // A pooled connection the upstream dropped as it was reused (its keep-alive ran out, a proxy
+        // or load balancer closed it) loses the request before any answer: that is no failure of the
+        // endpoint's, and it is sent once more on a connection of its own, closed after it.
+        const onFreshConnection = (): void => {
+          options.onResend?.(target.id);
+          const client = new Client(origin, { pipelining: 1, headersTimeout: 0, bodyTimeout: 0 });
+          dispatch(client, undefined);
+          void client.close().catch(() => undefined);
+        };
+        dispatch(poolFor(origin), released ? undefined : onFreshConnection);
       });
     },
     async countTokens(target, request, cancellation, requestId) {
@@ -307,6 +322,8 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     private readonly graceMs: number,
     /** The gateway's key for this upstream: its error texts (which reach logs) may quote it. */
     private readonly apiKey: string | undefined,
+    /** Sends the request again on a fresh connection, once, when this one is lost before any answer. */
+    private readonly again: (() => void) | undefined = undefined,
   ) {
     this.#stopListening = cancellation.onCancel(() => {
       if (this.#controller !== undefined) this.#controller.abort(new CancelledError());
@@ -486,6 +503,11 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
     clearTimeout(this.#letGoTimer);
     this.#stopListening();
+    // Lost before any answer (no status yet) by a reset or close, not refused: sent once more.
+    if (this.again !== undefined && this.#status === 0 && !this.#settled && !this.cancellation.cancelled && lostConnection(error)) {
+      this.again();
+      return;
+    }
     if (this.#queue !== undefined) {
       if (!this.#streamDone) {
         // An answer whose finish was announced is complete, however the connection ended (even
@@ -500,6 +522,12 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     }
     this.#settle({ kind: 'error', status: connectFailureStatus, message: describeNetworkError(error), fromUpstream: false, retryAfter: undefined });
   }
+}
+
+/** A connection that was open and then lost (reset, closed by the other side, a write after its close), as against one never made. */
+function lostConnection(error: Error): boolean {
+  const code = (error as { code?: string }).code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET';
 }
 
 function describeNetworkError(error: unknown): string {

@@ -944,7 +944,7 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 5000, t
     ['answering 500', { errorRate: 1, errorStatus: 500 }],
     ['refusing connections', { refuse: true }],
     ['hanging before the first token', { hangMs: -1 }],
-  ])('4a. more broken endpoints ranked ahead than retries allow (%s): every one is failed over until the healthy one answers', async (_fault, faults) => {
+  ])('4a. more broken endpoints ranked ahead than retries allow (%s): every one is failed over until the healthy one answers', async (fault, faults) => {
     const broken = [await emulator('m-b1', { faults }), await emulator('m-b2', { faults }), await emulator('m-b3', { faults })];
     const fronts = [await proxy(broken[0]?.url ?? ''), await proxy(broken[1]?.url ?? ''), await proxy(broken[2]?.url ?? '')];
     const healthy = await proxy((await emulator('m-ok')).url);
@@ -954,7 +954,10 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 5000, t
     );
     const completion = await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 });
     expect(completion.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
-    expect(fronts.map((front) => front.arrivals.length)).toEqual([1, 1, 1]);
+    // A connection dropped before any answer is sent once more on a fresh one (a pooled connection the
+    // upstream closed as it was reused looks the same), within the same attempt.
+    const perEndpoint = fault === 'refusing connections' ? 2 : 1;
+    expect(fronts.map((front) => front.arrivals.length)).toEqual([perEndpoint, perEndpoint, perEndpoint]);
     expect(healthy.arrivals).toHaveLength(1);
   });
 

@@ -121,8 +121,11 @@ describe('the request log line', () => {
     const { url, lines } = await loggingGateway(
       (res) => {
         arrivals += 1;
-        if (arrivals === 1) res.destroy();
-        else res.end(openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n');
+        // Broken after its status: a failed attempt (one lost before any answer is only sent again).
+        if (arrivals === 1) {
+          res.flushHeaders();
+          setTimeout(() => res.destroy(), 10);
+        } else res.end(openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n');
       },
       200,
       false,

@@ -138,6 +138,35 @@ describe('pooled upstream client', () => {
     expect(await client().send(target, request, new Cancellation())).toEqual({ kind: 'error', status: 429, message: 'slow down', fromUpstream: true, retryAfter: '3' });
   });
 
+  it('a pooled connection lost as it is reused (before any answer) is no failure: the request goes once more, on a connection of its own', async () => {
+    // Answers the first request on each connection; resets a connection that brings a second.
+    const seen = new WeakMap<object, number>();
+    let resets = 0;
+    const target = await upstream((req, res) => {
+      const count = (seen.get(req.socket) ?? 0) + 1;
+      seen.set(req.socket, count);
+      if (count > 1) {
+        resets += 1;
+        req.socket.resetAndDestroy();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`${sseBody(2, true)}data: [DONE]\n\n`);
+    });
+    const resent: string[] = [];
+    const pooled = client({ onResend: (endpoint) => resent.push(endpoint) });
+    for (let index = 0; index < 3; index += 1) {
+      const answer = await events(await pooled.send(target, request, new Cancellation()));
+      expect(answer.at(-1)).toMatchObject({ type: 'finish', finishReason: 'stop' });
+    }
+    expect(resets).toBeGreaterThanOrEqual(1);
+    expect(resent).toHaveLength(resets);
+    expect(resent[0]).toBe('u');
+    // Once only: an upstream that resets every request is a failure, not retried without end.
+    const resetting = await upstream((req) => req.socket.resetAndDestroy());
+    expect(await pooled.send(resetting, request, new Cancellation())).toMatchObject({ kind: 'error', status: connectFailureStatus, message: expect.stringMatching(/ECONNRESET|UND_ERR_SOCKET|EPIPE/) });
+  });
+
   it('a refused connection is a connect failure; a cancelled request settles at once', async () => {
     const refused = await client().send({ id: 'gone', url: 'http://127.0.0.1:1', dialect: 'openai', apiKey: undefined }, request, new Cancellation());
     expect(refused).toMatchObject({ kind: 'error', status: connectFailureStatus });
