@@ -313,6 +313,8 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   #letGoTimer: NodeJS.Timeout | undefined;
   #bodyBytes = 0;
   readonly #stopListening: () => void;
+  /** See the constructor; let go once an answer starts, so that a long stream does not hold it. */
+  #again: (() => void) | undefined;
 
   constructor(
     private readonly dialect: Dialect,
@@ -323,8 +325,9 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     /** The gateway's key for this upstream: its error texts (which reach logs) may quote it. */
     private readonly apiKey: string | undefined,
     /** Sends the request again on a fresh connection, once, when this one is lost before any answer. */
-    private readonly again: (() => void) | undefined = undefined,
+    again: (() => void) | undefined = undefined,
   ) {
+    this.#again = again;
     this.#stopListening = cancellation.onCancel(() => {
       if (this.#controller !== undefined) this.#controller.abort(new CancelledError());
       // Not on a socket yet: answer now; the request is aborted when undici starts it.
@@ -347,6 +350,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     // An informational response (103 Early Hints, 100 Continue) comes before the real one: it
     // is not the answer, and taken for it the real one would be read into a queue nobody reads.
     if (statusCode < 200) return;
+    this.#again = undefined;
     // undici keeps the raw header buffers on its controller for the life of the response (about
     // 1 KB of heap): a stream may stay open for hours, and the parsed headers are all we read.
     controller.rawHeaders = null;
@@ -504,8 +508,8 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     clearTimeout(this.#letGoTimer);
     this.#stopListening();
     // Lost before any answer (no status yet) by a reset or close, not refused: sent once more.
-    if (this.again !== undefined && this.#status === 0 && !this.#settled && !this.cancellation.cancelled && lostConnection(error)) {
-      this.again();
+    if (this.#again !== undefined && this.#status === 0 && !this.#settled && !this.cancellation.cancelled && lostConnection(error)) {
+      this.#again();
       return;
     }
     if (this.#queue !== undefined) {
