@@ -114,6 +114,8 @@ const queueHighWater = 256;
 export function createPooledUpstreamClient(options: { connectionsPerUpstream?: number; graceMs?: number; /** A request sent once more on a fresh connection (see send). */ onResend?: (endpointId: string) => void } = {}): UpstreamClient {
   const graceMs = options.graceMs ?? defaultGraceMs;
   const pools = new Map<string, Pool>();
+  /** The one-request connections of resends (see send), destroyed with the pools. */
+  const resending = new Set<Client>();
   const paths = new Map<string, { origin: string; path: string }>();
   const poolFor = (origin: string): Pool => {
     let pool = pools.get(origin);
@@ -184,8 +186,13 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
         const onFreshConnection = (): void => {
           options.onResend?.(target.id);
           const client = new Client(origin, { pipelining: 1, headersTimeout: 0, bodyTimeout: 0 });
+          resending.add(client);
           dispatch(client, undefined);
-          void client.close().catch(() => undefined);
+          // Closes once its one request is done.
+          void client
+            .close()
+            .catch(() => undefined)
+            .finally(() => resending.delete(client));
         };
         dispatch(poolFor(origin), released ? undefined : onFreshConnection);
       });
@@ -237,8 +244,9 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       // Destroyed, not closed (which waits for requests in flight): the gateway closes its client
       // after its own drain, when what may still run (a hedge's losing leg waiting for its first
       // token) is needed by no one.
-      await Promise.all([...pools.values()].map((pool) => pool.destroy()));
+      await Promise.all([...pools.values(), ...resending].map((dispatcher) => dispatcher.destroy()));
       pools.clear();
+      resending.clear();
     },
   };
 }
