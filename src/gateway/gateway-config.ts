@@ -120,9 +120,17 @@ export const endpointConfigSchema = z.strictObject({
    * cannot say: an Anthropic beta (`anthropic-beta: context-1m-2025-08-07` for a 1M-token window),
    * an OpenAI project, a router's attribution. Not for keys (see apiKeyEnv), nor for headers the
    * gateway writes itself. Names and values are checked in checkEndpoint, not here: a schema's
-   * message would quote a value, which may be a key pasted by mistake.
+   * message would quote a value, and its path a name, either of which may be a key pasted by
+   * mistake. Only a value that is not text is refused here, at the headers field.
    */
-  headers: z.record(z.string(), z.preprocess((value) => (typeof value === 'number' ? String(value) : value), z.string())).optional(),
+  headers: z
+    .record(z.string(), z.unknown())
+    .check((context) => {
+      const others = Object.values(context.value).filter((value) => typeof value !== 'string' && typeof value !== 'number').length;
+      if (others > 0) context.issues.push({ code: 'custom', input: context.value, message: `a header's value is text or a number; ${others === 1 ? 'one here is' : `${String(others)} here are`} not (names and values not shown: they may hold a key)`, params: { suggestion: 'write each value as text, e.g. "anthropic-beta": "context-1m-2025-08-07"' } });
+    })
+    .transform((headers) => Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, String(value)])))
+    .optional(),
 });
 
 /** Settings a route may set for its own requests (a large model's first token comes later than a small one's). */
@@ -711,7 +719,7 @@ function mayHoldSecret(path: readonly PropertyKey[], value: unknown): boolean {
   if (top === 'tenants') return field === 'apiKeySha256';
   if (top !== 'endpoints') return false;
   if (field === 'headers' || field === 'apiKeyEnv') return true;
-  return field === 'url' && typeof value === 'string' && /[@?#]/.test(value);
+  return field === 'url' && typeof value === 'string' && (/[@?#]/.test(value) || value.split(/[^\w-]+/).some((word) => keyPrefix.test(word)));
 }
 
 function isHttpUrl(text: string): boolean {

@@ -364,6 +364,8 @@ describe('gateway config problems are located, with a path and a suggestion', ()
       edit(valid, '    apiKeyEnv: UPSTREAM_KEY\n', `    apiKeyEnv: UPSTREAM_KEY\n    headers: "Authorization: Bearer ${secret}"\n`),
       edit(valid, '    apiKeyEnv: UPSTREAM_KEY\n', `    apiKeyEnv: UPSTREAM_KEY\n    headers: { "x-key ${secret}": x }\n`),
       edit(valid, 'url: https://eu.example.com/base', `url: "https://eu.example.com/base#access_token=${secret}"`),
+      edit(valid, 'url: https://eu.example.com/base', `url: ${secret}`),
+      edit(valid, '    apiKeyEnv: UPSTREAM_KEY\n', `    apiKeyEnv: UPSTREAM_KEY\n    headers: { "Authorization: Bearer ${secret}": true, "${secret}": [1] }\n`),
     ];
     for (const text of cases) {
       const result = parseGatewayConfig(text, 'gateway.yaml');
