@@ -6,7 +6,7 @@ import type { GatewayCore } from './gateway-core.js';
 import { routedPromptTokens, type RequestContext } from './request-context.js';
 import { answerForUpstreamFailure, backoffMs, isRequestFault, isRetryableStatus, isWorthRevisiting, relayedRetryAfter } from './retry-policy.js';
 import { routeRequest, type RouteDecision } from './route-request.js';
-import { releaseAttempt, startAttempt, type Attempt, type FailedAttempt } from './upstream-attempt.js';
+import { asksForLater, releaseAttempt, startAttempt, type Attempt, type FailedAttempt } from './upstream-attempt.js';
 import { connectFailureStatus, type UpstreamFailure } from './upstream-client.js';
 
 /**
@@ -37,7 +37,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   };
   /** The latest failure a wait may cure (a 5xx, a 429, a timeout): answered rather than a smaller window's context-length refusal. */
   let transient: FailedAttempt | undefined;
-  /** The latest failure whose endpoint asked for a wait (a Retry-After on a 429 or 503). */
+  /** The latest failure that itself asked for a wait (a 429 or 503 with a Retry-After). */
   let askedToWait: FailedAttempt | undefined;
   // Ends: each pass tries a fresh endpoint (finitely many) or revisits one (at most `retries`).
   for (let index = 0; ; index += 1) {
@@ -158,7 +158,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     if (result.status === 499) throw stoppedError(context, result.endpoint.config.id);
     last = result;
     recordFailure(core, context, result);
-    if (result.endpoint.retryAfterUntil > core.now()) askedToWait = result;
+    if (result.retryAfter !== undefined && asksForLater(result.status)) askedToWait = result;
     // The upstream counts the prompt longer than the estimate did: a larger window may still take
     // it. No opinion on the request: a second opinion is still due.
     if (result.code === 'context_length_exceeded') {

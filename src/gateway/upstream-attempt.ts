@@ -130,6 +130,6 @@ export function rememberRetryAfter(endpoint: EndpointRuntime, status: number, re
   endpoint.retryAfterAtAttempt = endpoint.attempts;
 }
 
-function asksForLater(status: number): boolean {
+export function asksForLater(status: number): boolean {
   return status === 429 || status === 503 || status === 529;
 }

@@ -323,6 +323,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   readonly #stopListening: () => void;
   /** See the constructor; let go once an answer starts, so that a long stream does not hold it. */
   #again: (() => void) | undefined;
+  readonly #created = performance.now();
 
   constructor(
     private readonly dialect: Dialect,
@@ -357,8 +358,9 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     // An informational response (103 Early Hints, 100 Continue) comes before the real one: it
     // is not the answer, and taken for it the real one would be read into a queue nobody reads.
-    if (statusCode < 200) return;
+    // Any response, informational included, shows the request was read: no resend after it.
     this.#again = undefined;
+    if (statusCode < 200) return;
     // undici keeps the raw header buffers on its controller for the life of the response (about
     // 1 KB of heap): a stream may stay open for hours, and the parsed headers are all we read.
     controller.rawHeaders = null;
@@ -515,8 +517,10 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
     clearTimeout(this.#letGoTimer);
     this.#stopListening();
-    // Lost before any answer (no status yet) by a reset or close, not refused: sent once more.
-    if (this.#again !== undefined && this.#status === 0 && !this.#settled && !this.cancellation.cancelled && lostConnection(error)) {
+    // Lost at once, before any answer, by a reset or close (not refused): a stale connection, sent
+    // once more. One lost later was read, and perhaps run: an upstream that crashes on a request
+    // is not sent it twice.
+    if (this.#again !== undefined && this.#status === 0 && !this.#settled && !this.cancellation.cancelled && performance.now() - this.#created <= staleLossMs && lostConnection(error)) {
       this.#again();
       return;
     }
@@ -535,6 +539,13 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     this.#settle({ kind: 'error', status: connectFailureStatus, message: describeNetworkError(error), fromUpstream: false, retryAfter: undefined });
   }
 }
+
+/**
+ * How soon after it was sent a request's lost connection counts as stale (dropped by the upstream as
+ * it was reused): a reset of a connection the upstream had already closed comes back within a round
+ * trip; one that comes later followed the upstream's reading of the request.
+ */
+const staleLossMs = 250;
 
 /** A connection that was open and then lost (reset, closed by the other side, a write after its close), as against one never made. */
 function lostConnection(error: Error): boolean {

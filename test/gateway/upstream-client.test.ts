@@ -165,6 +165,15 @@ describe('pooled upstream client', () => {
     // Once only: an upstream that resets every request is a failure, not retried without end.
     const resetting = await upstream((req) => req.socket.resetAndDestroy());
     expect(await pooled.send(resetting, request, new Cancellation())).toMatchObject({ kind: 'error', status: connectFailureStatus, message: expect.stringMatching(/ECONNRESET|UND_ERR_SOCKET|EPIPE/) });
+    // Lost only after a while (the upstream read the request, and crashed on it): not sent again.
+    let slowArrivals = 0;
+    const crashing = await upstream((req) => {
+      slowArrivals += 1;
+      setTimeout(() => req.socket.resetAndDestroy(), 400);
+    });
+    const resentBefore = resent.length;
+    expect(await pooled.send(crashing, request, new Cancellation())).toMatchObject({ kind: 'error', status: connectFailureStatus });
+    expect([slowArrivals, resent.length - resentBefore]).toEqual([1, 0]);
   });
 
   it('a refused connection is a connect failure; a cancelled request settles at once', async () => {
