@@ -189,8 +189,8 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   // A smaller window's context-length refusal after a larger one failed for a reason a wait cures:
   // the larger one's failure is the answer, retryable, not "shorten the prompt".
   else if (last?.kind === 'failed' && last.code === 'context_length_exceeded' && transient !== undefined && transient.endpoint.config.contextWindow > last.endpoint.config.contextWindow) last = transient;
-  // A last failure that names no wait (a 500, no connection) after one whose endpoint asked for a wait
-  // still running, and was passed over for it: the caller gets that one, a 429 or 503 with its
+  // A last failure that names no wait (a 500, no connection) after one that asked for a wait still
+  // running (and was passed over for it): the caller gets that one, a 429 or 503 with its
   // Retry-After, which tells it when there is capacity again.
   else if (last?.kind === 'failed' && last.retryAfter === undefined && isRetryableStatus(last.status) && askedToWait !== undefined && askedToWait.endpoint.retryAfterUntil > core.now()) last = askedToWait;
   if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');

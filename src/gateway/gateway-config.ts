@@ -712,7 +712,7 @@ function checkResilience(resilience: ResilienceConfig, written: ReadonlySet<stri
 /**
  * Where a config value may be a key pasted in the wrong place, so that a problem with it describes it
  * rather than quoting it: an endpoint's headers and key variable, a tenant's key hash, and a URL
- * with credentials, a query or a fragment.
+ * with credentials, a query, a fragment or a word with a key's prefix (a key pasted as the URL).
  */
 function mayHoldSecret(path: readonly PropertyKey[], value: unknown): boolean {
   const [top, , field] = path;
