@@ -412,8 +412,9 @@ describe('writing tool calls as OpenAI stream chunks', () => {
       { type: 'finish', finishReason: 'tool_calls', usage: { inputTokens: 3, outputTokens: 9 } },
     ].map((event) => writer.write(event as ChatEvent));
     expect(frames).toEqual([
-      `data: ${head}{"role":"assistant","content":""}${tail}\n\n`,
-      `data: ${head}{"content":"Checking."}${tail}\n\n`,
+      // The role chunk waits for the first event a caller sees: text, so its content is "".
+      '',
+      `data: ${head}{"role":"assistant","content":""}${tail}\n\n` + `data: ${head}{"content":"Checking."}${tail}\n\n`,
       `data: ${head}{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":""}}]}${tail}\n\n`,
       `data: ${head}{"tool_calls":[{"index":0,"function":{"arguments":"{\\"city\\":"}}]}${tail}\n\n`,
       `data: ${head}{"tool_calls":[{"index":0,"function":{"arguments":"\\"Paris\\"}"}}]}${tail}\n\n`,
@@ -435,7 +436,8 @@ describe('writing tool calls as OpenAI stream chunks', () => {
       { type: 'finish', finishReason: 'tool_calls', usage: { inputTokens: 3, outputTokens: 9 } },
     ].map((event) => writer.write(event as ChatEvent));
     expect(frames.slice(1)).toEqual([
-      `data: ${head}{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_time","arguments":""}}]}${tail}\n\n`,
+      // An answer that opens with a call: the role chunk's content is null, as OpenAI sends it.
+      `data: ${head}{"role":"assistant","content":null}${tail}\n\n` + `data: ${head}{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_time","arguments":""}}]}${tail}\n\n`,
       `data: ${head}{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}${tail}\n\n` + `data: ${head}{"tool_calls":[{"index":1,"id":"call_2","type":"function","function":{"name":"get_weather","arguments":""}}]}${tail}\n\n`,
       `data: ${head}{"tool_calls":[{"index":1,"function":{"arguments":"{\\"city\\":\\"Paris\\"}"}}]}${tail}\n\n`,
       // Call 1 had arguments: nothing is added for it.
@@ -489,10 +491,26 @@ describe('writing tool calls as OpenAI stream chunks', () => {
     expect(completion.choices[0]?.message.tool_calls?.map((call) => (call.type === 'function' ? call.function.arguments : ''))).toEqual(['{}', '{"city":"Paris"}', '{}']);
   });
 
+  it('the role chunk comes with the first event a caller sees: null content before a call (past thinking it is not shown), "" before a finish or an error', () => {
+    const role = (content: string): string => `data: ${head}{"role":"assistant","content":${content}}${tail}\n\n`;
+    const thought = openaiDialect.createStreamWriter({ includeUsage: false, created: 7 });
+    expect(thought.write({ type: 'start', id: 'chatcmpl-1', model: 'm', inputTokens: 3 })).toBe('');
+    expect(thought.write({ type: 'thinking', text: 'Which tool?' })).toBe('');
+    expect(thought.write({ type: 'tool_call', index: 0, id: 'call_1', name: 'f' }).startsWith(role('null'))).toBe(true);
+    const empty = openaiDialect.createStreamWriter({ includeUsage: false, created: 7 });
+    empty.write({ type: 'start', id: 'chatcmpl-1', model: 'm', inputTokens: 3 });
+    expect(empty.write({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 3, outputTokens: 0 } }).startsWith(role('""'))).toBe(true);
+    const broken = openaiDialect.createStreamWriter({ includeUsage: false, created: 7 });
+    broken.write({ type: 'start', id: 'chatcmpl-1', model: 'm', inputTokens: 3 });
+    const error = broken.write({ type: 'error', kind: 'api_error', message: 'the upstream stream broke' });
+    expect(error.startsWith(role('""'))).toBe(true);
+    expect(error).toContain('"message":"the upstream stream broke"');
+  });
+
   it('with include_usage, tool chunks carry usage: null too', () => {
     const writer = openaiDialect.createStreamWriter({ includeUsage: true, created: 7 });
     writer.write({ type: 'start', id: 'chatcmpl-1', model: 'm', inputTokens: 3 });
-    expect(writer.write({ type: 'tool_call', index: 0, id: 'call_1', name: 'f' })).toBe(`data: ${head}{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}${tail.slice(0, -1)},"usage":null}\n\n`);
+    expect(writer.write({ type: 'tool_call', index: 0, id: 'call_1', name: 'f' })).toBe(`data: ${head}{"role":"assistant","content":null}${tail.slice(0, -1)},"usage":null}\n\n` + `data: ${head}{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}${tail.slice(0, -1)},"usage":null}\n\n`);
     expect(writer.write({ type: 'tool_arguments', index: 0, text: '{}' })).toContain('"usage":null}');
   });
 });
