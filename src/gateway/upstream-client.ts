@@ -517,10 +517,11 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
     clearTimeout(this.#letGoTimer);
     this.#stopListening();
-    // Lost at once, before any answer, by a reset or close (not refused): a stale connection, sent
-    // once more. One lost later was read, and perhaps run: an upstream that crashes on a request
-    // is not sent it twice.
-    if (this.#again !== undefined && this.#status === 0 && !this.#settled && !this.cancellation.cancelled && performance.now() - this.#created <= staleLossMs && lostConnection(error)) {
+    // Lost at once, before any answer, by a reset or close (not refused): as a stale connection is,
+    // so sent once more. One lost later was read, and perhaps run: an upstream that crashes on a
+    // request after reading it is not sent it twice. One that drops a request at once, on a fresh
+    // connection too, is (a stale connection cannot be told apart here).
+    if (this.#again !== undefined && this.#status === 0 && !this.#settled && !this.cancellation.cancelled && performance.now() - this.#created <= staleLossMs && lostCode(error)) {
       this.#again();
       return;
     }
@@ -547,10 +548,16 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
  */
 const staleLossMs = 250;
 
-/** A connection that was open and then lost (reset, closed by the other side, a write after its close), as against one never made. */
-function lostConnection(error: Error): boolean {
-  const code = (error as { code?: string }).code;
-  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET';
+/** The codes of a connection that was open and then lost (reset, closed by the other side, a write after its close), as against one never made. */
+const lostCodes: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
+function lostCode(error: Error): boolean {
+  return lostCodes.has((error as { code?: string }).code ?? '');
+}
+
+/** Whether a connection failure was a lost connection (its message names the code first: describeNetworkError). */
+export function lostConnection(failure: Pick<UpstreamFailure, 'status' | 'message'>): boolean {
+  return failure.status === connectFailureStatus && lostCodes.has(failure.message.split(':', 1)[0] ?? '');
 }
 
 function describeNetworkError(error: unknown): string {

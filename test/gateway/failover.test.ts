@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -1256,6 +1256,16 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 5000, t
       expect(response.status).toBe(502);
       const message = ((await response.json()) as { error: { message: string } }).error.message;
       expect(message).toBe('upstream gone failed: could not connect');
+      // A connection made and then lost before any answer is told as such (after its one resend).
+      let arrivals = 0;
+      const dropping = createNetServer((socket) => socket.once('data', () => ((arrivals += 1), socket.resetAndDestroy())));
+      await new Promise<void>((resolve) => dropping.listen(0, '127.0.0.1', resolve));
+      cleanups.push(() => new Promise<void>((resolve) => dropping.close(() => resolve())));
+      const dropped = await gateway([{ id: 'dropping', url: `http://127.0.0.1:${String((dropping.address() as AddressInfo).port)}`, model: 'm-drop' }], { resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000 }' });
+      const lost = await streamOpenAI(dropped.url, 'hi', 5);
+      expect(lost.status).toBe(502);
+      expect(((await lost.json()) as { error: { message: string } }).error.message).toBe('upstream dropping failed: the connection was lost before any answer');
+      expect(arrivals).toBe(2);
     });
 
     it('529 (overloaded) and 408 are retried on another endpoint', async () => {
