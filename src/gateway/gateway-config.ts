@@ -299,8 +299,18 @@ const managedHeaders: ReadonlySet<string> = new Set(['host', 'content-length', '
 const headerNamePattern = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 const headerValuePattern = /^[\t\x20-\x7e]*$/;
 
-/** Words of header names that carry credentials (Helicone-Auth, x-goog-api-key): their values belong in environment variables. */
-const credentialWords: ReadonlySet<string> = new Set(['auth', 'authorization', 'key', 'apikey', 'token', 'secret', 'password', 'cookie', 'credential', 'credentials']);
+/** Words of names that carry credentials (Helicone-Auth, x-goog-api-key, a URL's ?sig=): their values belong in environment variables. */
+const credentialWords: ReadonlySet<string> = new Set(['auth', 'authorization', 'key', 'apikey', 'token', 'secret', 'password', 'cookie', 'credential', 'credentials', 'sig', 'signature']);
+
+/** Whether a name (a header's, a URL query parameter's) says it carries a credential: one of its words, split at - and _, does. */
+function namesCredential(name: string): boolean {
+  return name.toLowerCase().split(/[-_]/).some((word) => credentialWords.has(word));
+}
+
+/** Whether text holds what looks like a key: an auth scheme with its credentials, or a word with a key's prefix. */
+function holdsKey(text: string): boolean {
+  return /\b(Bearer|Basic|Digest) /i.test(text) || text.split(/[^\w-]+/).some((word) => keyPrefix.test(word));
+}
 
 /** Chips the catalog lists, for the warning about an endpoint's chip. */
 const catalogChips = new Set(accelerators.map((chip) => chip.id));
@@ -319,7 +329,7 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
     }
     // A warning, not an error: some upstreams take their key only there (Google's ?key=).
     const query = [...new URL(endpoint.url).searchParams];
-    if (query.some(([name, value]) => name.toLowerCase().split(/[-_]/).some((word) => credentialWords.has(word) || word === 'sig' || word === 'signature') || keyPrefix.test(value))) {
+    if (query.some(([name, value]) => namesCredential(name) || holdsKey(value))) {
       warnings.push(`endpoint '${endpoint.id}' has what looks like a credential in its URL's query string (not shown): it sits in this file in plain text; where the upstream takes its key in a header, name an environment variable in 'apiKeyEnv' instead`);
     }
     const dialect = protocolDialects[endpoint.dialect];
@@ -607,15 +617,14 @@ function checkEndpoint(endpoint: Partial<EndpointConfig>, index: number, checkJu
     const lower = name.toLowerCase();
     const path = ['endpoints', index, 'headers', name];
     // A name with a key in it (a whole 'Authorization: Bearer sk-...' line written as a name) is not echoed, nor put in the path.
-    const keyInName = name.split(/[\s:=,;]+/).some((word) => keyPrefix.test(word)) || /\b(Bearer|Basic|Digest) /i.test(name);
-    if (keyInName) report(['endpoints', index, 'headers'], 'invalid_value', 'a header name holds what looks like a key (not shown), which would sit in this file in plain text', "write the header's name alone; keys go in environment variables: name one in 'apiKeyEnv'");
+    if (holdsKey(name)) report(['endpoints', index, 'headers'], 'invalid_value', 'a header name holds what looks like a key (not shown), which would sit in this file in plain text', "write the header's name alone; keys go in environment variables: name one in 'apiKeyEnv'");
     else if (!headerNamePattern.test(name)) report(path, 'invalid_value', `'${name}' is no header name: a header name is letters, digits and !#$%&'*+.^_\`|~-`, 'remove the spaces or other characters, e.g. x-my-header');
     // Not echoed: the value may be a key pasted by mistake (its own check below says so).
     else if (!headerValuePattern.test(value)) report(path, 'invalid_value', `a header value is printable ASCII on one line; this one ${/[\r\n]/.test(value) ? 'has a line break' : 'has a character outside it'}`, /[\r\n]/.test(value) ? 'remove the line break (a copied value often ends in one)' : 'write the value in printable ASCII');
     if (managedHeaders.has(lower)) report(path, 'invalid_value', `'${lower}' is written by the gateway itself`, lower === 'authorization' || lower === 'x-api-key' || lower === 'api-key' ? "name the environment variable holding the key in 'apiKeyEnv'" : 'remove it');
     else if (headerNames.has(lower)) report(path, 'duplicate_id', `header '${lower}' is set twice (names compare without case)`, 'set it once; several values go in one, comma-separated');
     // Not echoed: a value that looks like a key is the problem.
-    else if (lower.split(/[-_]/).some((word) => credentialWords.has(word)) || /^(Bearer|Basic|Digest) /i.test(value) || value.split(/[\s,;=:]+/).some((word) => keyPrefix.test(word))) report(path, 'invalid_value', 'a credential (by its name or value), which would sit in this file in plain text', "keys go in environment variables: name one in 'apiKeyEnv'");
+    else if (namesCredential(lower) || holdsKey(value)) report(path, 'invalid_value', 'a credential (by its name or value), which would sit in this file in plain text', "keys go in environment variables: name one in 'apiKeyEnv'");
     headerNames.add(lower);
   }
   if (endpoint.apiKeyEnv !== undefined && (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(endpoint.apiKeyEnv) || looksLikeKey(endpoint.apiKeyEnv))) {
@@ -719,7 +728,7 @@ function mayHoldSecret(path: readonly PropertyKey[], value: unknown): boolean {
   if (top === 'tenants') return field === 'apiKeySha256';
   if (top !== 'endpoints') return false;
   if (field === 'headers' || field === 'apiKeyEnv') return true;
-  return field === 'url' && typeof value === 'string' && (/[@?#]/.test(value) || value.split(/[^\w-]+/).some((word) => keyPrefix.test(word)));
+  return field === 'url' && typeof value === 'string' && (/[@?#]/.test(value) || holdsKey(value));
 }
 
 function isHttpUrl(text: string): boolean {
