@@ -250,6 +250,23 @@ export function createGateway(options: GatewayOptions): Gateway {
     return new ClientError(429, 'rate_limit', `tenant ${tenant.id} is over its ${admitted.limit}-per-minute limit; retry after ${retry['retry-after'] ?? '?'} s`, { headers: retry, limit: admitted.limit });
   };
 
+  /**
+   * Ends a request's upstream work (`deadline`) at its deadline, or when its client leaves first
+   * (`onGone` runs then, before the cancellation); `gone` tells the two apart. `stop` once it is served.
+   */
+  const watchClient = (res: ServerResponse, deadline: Cancellation, deadlineMs: number, onGone: () => void = () => undefined): { readonly gone: () => boolean; readonly timer: NodeJS.Timeout; stop(): void } => {
+    let gone = false;
+    const timer = setTimeout(() => deadline.cancel(), deadlineMs);
+    const onClose = (): void => {
+      if (res.writableFinished) return;
+      gone = true;
+      onGone();
+      deadline.cancel();
+    };
+    res.on('close', onClose);
+    return { gone: () => gone, timer, stop: () => res.off('close', onClose) };
+  };
+
   const serveChat = (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels): Promise<ChatOutcome> => {
     const arrivedAt = now();
     return tracked(req, labels, async (tenant, deadline) => {
@@ -303,8 +320,6 @@ export function createGateway(options: GatewayOptions): Gateway {
         }
         throw overLimit(tenant, admitted);
       }
-      // One cancellation stops upstream work on either event; `clientGone` tells them apart.
-      let clientGone = false;
       const prefixKey = prefixKeyOf(request.messages);
       // How the request ends as each dialect's upstream receives it: OpenAI-dialect upstreams get the
       // turns as they are; Anthropic's encoder moves system messages out and leaves out turns without
@@ -313,6 +328,14 @@ export function createGateway(options: GatewayOptions): Gateway {
       const trailingAssistant = last?.role === 'assistant' && hasVisibleText(last.content) ? request.finalAssistant : undefined;
       const joinedTrailingAssistant = trailingAssistant === undefined && lastSpokenTurn(request.messages)?.role === 'assistant' ? request.finalAssistant : undefined;
       const resilience = resilienceOf.get(route) ?? config.resilience;
+      /** The client left while an attempt waited for its first token: an upstream was reading its prompt. */
+      let promptRead = false;
+      // One cancellation stops upstream work on either event.
+      const client = watchClient(res, deadline, resilience.deadlineMs, () => {
+        // An upstream was reading the prompt (its prefill) for it: charged below.
+        promptRead = context.waiting > 0;
+      });
+      const clientGone = client.gone;
       const context: RequestContext = {
         requestId,
         tenant,
@@ -325,8 +348,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         promptFloor: undefined,
         attempts: 0,
         waiting: 0,
-        clientGone: () => clientGone,
-        shuttingDown: () => shuttingDown && !clientGone,
+        clientGone,
+        shuttingDown: () => shuttingDown && !clientGone(),
         // Made on a first failure: most requests never have one.
         failures: undefined,
         banned: undefined,
@@ -343,23 +366,12 @@ export function createGateway(options: GatewayOptions): Gateway {
         }),
       };
 
-      const deadlineTimer = setTimeout(() => deadline.cancel(), context.resilience.deadlineMs);
-      const onClose = (): void => {
-        if (res.writableFinished) return;
-        clientGone = true;
-        // An upstream was reading the prompt (its prefill) for it: charged below.
-        promptRead = context.waiting > 0;
-        deadline.cancel();
-      };
-      res.on('close', onClose);
       const tried = new Set<string>();
       // Charged what was served: nothing for a request refused or failed before its first token
       // (but see promptRead).
       let usedTokens = 0;
-      /** The client left while an attempt waited for its first token: an upstream was reading its prompt. */
-      let promptRead = false;
       /** The request's own deadline ended it (not the client, nor a shutdown). */
-      const deadlinePassed = (): boolean => deadline.cancelled && !clientGone && !context.shuttingDown();
+      const deadlinePassed = (): boolean => deadline.cancelled && !clientGone() && !context.shuttingDown();
       let settled = false;
       /** Settles the tenant's token charge once; a response not yet begun then shows the limits after it. */
       const settle = (used: number): void => {
@@ -387,10 +399,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         usedTokens = request.stream || outcome.status === 200 || outcome.status === 499 || deadlinePassed() ? outcome.inputTokens + outcome.outputTokens : 0;
         return { status: outcome.status, endpoint: outcome.endpoint, route: route.model, tenant: tenant.id, attempts: context.attempts, ...texts(request, outcome.text) };
       } finally {
-        res.off('close', onClose);
+        client.stop();
         // Ended but not all sent: the client is not reading (see releaseAtDeadline).
-        if (res.writableEnded && !res.writableFinished && !res.destroyed) releaseAtDeadline(res, deadline, deadlineTimer, context.shuttingDown);
-        else clearTimeout(deadlineTimer);
+        if (res.writableEnded && !res.writableFinished && !res.destroyed) releaseAtDeadline(res, deadline, client.timer, context.shuttingDown);
+        else clearTimeout(client.timer);
         // The client left before the first token while an upstream read its prompt: charged that, or
         // many such would bypass the limit. (A deadline before the first token is the endpoints' fault.)
         if (usedTokens === 0 && promptRead) usedTokens = promptTokens;
@@ -420,14 +432,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // Counted where the same request would be answered: an endpoint that could not answer it may refuse to count it.
       const traits = routedTraits(request, tenant, parseJurisdictionHeader(jurisdictionHeaderLines(req)));
       const promptTokens = estimatePromptTokens(request);
-      let clientGone = false;
-      const onClose = (): void => {
-        if (res.writableFinished) return;
-        clientGone = true;
-        deadline.cancel();
-      };
-      res.on('close', onClose);
-      const deadlineTimer = setTimeout(() => deadline.cancel(), resilience.deadlineMs);
+      const client = watchClient(res, deadline, resilience.deadlineMs);
       try {
         const counted = await countTokens(
           core,
@@ -437,8 +442,8 @@ export function createGateway(options: GatewayOptions): Gateway {
             route,
             resilience,
             deadline,
-            clientGone: () => clientGone,
-            shuttingDown: () => shuttingDown && !clientGone,
+            clientGone: client.gone,
+            shuttingDown: () => shuttingDown && !client.gone(),
             routeInput: (tried) => ({ ...traits, promptTokens, maxOutputTokens: 0, excludeEndpoints: tried }),
           },
           request,
@@ -446,8 +451,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         sendJson(res, 200, tokenCounting.formatResult(counted.inputTokens), headers);
         return { status: 200, endpoint: counted.endpoint, route: route.model, tenant: tenant.id, attempts: counted.attempts };
       } finally {
-        res.off('close', onClose);
-        clearTimeout(deadlineTimer);
+        client.stop();
+        clearTimeout(client.timer);
       }
     });
 
