@@ -71,6 +71,11 @@ export function parseYamlSource(text: string, file: string): ParsedYaml {
     const what = data === null || data === undefined ? 'the file is empty (nothing but comments or blank lines)' : 'the file holds a single value (not shown), not a mapping of keys';
     return { ok: false, problems: [{ code: 'invalid_value', file, line: 1, column: 1, path: '', message: what, suggestion: 'check the path given: this file should be YAML, one "key: value" per line' }] };
   }
+  // Top-level keys that start with `x-` are extension fields, as in Compose files: a place to
+  // define anchors (&name) for the rest of the file to alias. They are left out of the data.
+  if (!Array.isArray(data) && Object.keys(data).some(isExtensionKey)) {
+    data = Object.fromEntries(Object.entries(data).filter(([key]) => !isExtensionKey(key)));
+  }
   const at = (offset: number | undefined): Location => {
     const where = lineCounter.linePos(offset ?? 0);
     return { line: where.line, column: where.col };
@@ -92,6 +97,10 @@ export function parseYamlSource(text: string, file: string): ParsedYaml {
       },
     },
   };
+}
+
+function isExtensionKey(key: string): boolean {
+  return key.startsWith('x-');
 }
 
 type RangedNode = { range?: [number, number, number] | null | undefined };

@@ -509,6 +509,15 @@ describe('YAML aliases', () => {
     expect(parseFleet(bomb, 'fleet.yaml').ok).toBe(false);
   });
 
+  it('a top-level x- key holds anchors and is left out of the spec; a problem after it keeps its line', () => {
+    const text = `x-sizes:\n  big: &big 768\n${edit(small, '    chips: 512\n', '    chips: *big\n')}`;
+    expect(pool(loadOk(text), 'gcp-usc1-v6e').chips).toBe(768);
+    const broken = edit(text, '    chips: *big\n', '    chips: -1\n');
+    const result = parseFleet(broken, 'fleet.yaml');
+    if (result.ok) throw new Error('expected a problem');
+    expect(result.problems).toEqual([expect.objectContaining({ line: broken.split('\n').indexOf('    chips: -1') + 1 })]);
+  });
+
   it('a well-formed anchor and alias resolve', () => {
     const fleet = loadOk(edit(edit(small, '    chips: 512\n', '    chips: &count 512\n'), 'chips: 256, pricing: on-demand }\n  - { id: azure', 'chips: *count, pricing: on-demand }\n  - { id: azure'));
     expect(pool(fleet, 'aws-use1-h100').chips).toBe(512);

@@ -208,6 +208,13 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(problem).toMatchObject({ path: 'endpoints[1].capacty', suggestion: "did you mean 'capacity'?", ...positionOf(misspelt, 'capacty') });
   });
 
+  it('top-level x- keys hold anchors and are ignored; other unknown top-level keys are still refused, at their line', () => {
+    const text = `x-upstream: &upstream\n  provider: gcp\n  region: us-central1\n  jurisdiction: us\n${edit(valid, '    provider: gcp\n    region: us-central1\n    jurisdiction: us\n', '    <<: *upstream\n')}`;
+    expect(loadOk(text)).toEqual(loadOk(valid));
+    const typo = `${text}xtra: 1\n`;
+    expect(onlyProblem(typo)).toMatchObject({ code: 'unknown_key', path: 'xtra', line: typo.split('\n').length - 1 });
+  });
+
   it('a listen host with spaces, which Node could not listen on, is refused where it is written', () => {
     const problem = onlyProblem(edit(valid, 'host: 127.0.0.1', 'host: " 127.0.0.1"'));
     expect(problem).toMatchObject({ path: 'listen.host', line: 2, message: expect.stringContaining('an address without spaces') });
