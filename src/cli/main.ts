@@ -23,7 +23,7 @@ function buildProgram(output: Output, setExit: (code: number) => void): Command 
   program
     .command('plan')
     .description('place services and training jobs of a fleet file on its pools (exit 0 feasible, 3 infeasible or out of time, 2 bad spec)')
-    .argument('<fleet.yaml>', 'fleet spec')
+    .argument('<fleet.yaml>', 'fleet spec (- reads it from standard input)')
     .option('--json', 'print one JSON object instead of tables')
     .option('--time-limit <seconds>', 'solver time limit per solve (default: policy.timeLimitSeconds or 60)', numberFlag('--time-limit', (v) => v >= 0.1 && v <= 3600, 'a number of seconds from 0.1 to 3600, as policy.timeLimitSeconds'))
     .option('--gap <fraction>', 'relative MIP gap at which to stop (default: policy.mipGap or 0.005)', numberFlag('--gap', (v) => v >= 1e-9 && v <= 1, 'a fraction from 0.000000001 to 1, as policy.mipGap'))
@@ -62,7 +62,7 @@ function buildProgram(output: Output, setExit: (code: number) => void): Command 
   program
     .command('gateway')
     .description('serve the OpenAI and Anthropic APIs in front of many upstream endpoints (exit 2 on a bad config)')
-    .requiredOption('--config <gateway.yaml>', 'gateway config: endpoints, routes, tenants, resilience')
+    .requiredOption('--config <gateway.yaml>', 'gateway config: endpoints, routes, tenants, resilience (- reads it from standard input)')
     .option('--port <port>', 'port to listen on (default: listen.port in the config, or 8080)', flagParsers.port())
     .option('--host <host>', 'address to listen on (default: listen.host in the config, or 127.0.0.1)', flagParsers.host())
     .action(async (options: { config: string; port?: number; host?: string }) => {

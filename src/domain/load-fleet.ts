@@ -13,6 +13,7 @@ import { inFileOrder, SpecError, type Result, type SpecProblem } from './spec-pr
 import { didYouMean, someOf } from './suggest.js';
 import { wrongKindOfFile } from './wrong-kind-of-file.js';
 import { parseYamlSource, type YamlSource } from './yaml-source.js';
+import { readSpecFile } from './read-spec-file.js';
 import { problemsFromZod } from './zod-problems.js';
 
 export interface LoadOptions {
@@ -126,13 +127,8 @@ function validParts(data: unknown): { readonly spec: FleetSpec; readonly unfinis
 
 /** Reads a fleet file from disk. */
 export function loadFleet(file: string, options: LoadOptions = {}): Result<Fleet> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    return { ok: false, problems: [{ code: 'file_unreadable', file, line: 0, column: 0, path: '', message: `cannot read the fleet file (${(error as NodeJS.ErrnoException).code ?? 'error'})`, suggestion: 'check the path' }] };
-  }
-  return parseFleet(text, file, options);
+  const read = readSpecFile(file, 'the fleet file');
+  return read.ok ? parseFleet(read.text, read.file, options) : { ok: false, problems: [read.problem] };
 }
 
 export function loadFleetOrThrow(file: string, options: LoadOptions = {}): Fleet {

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { accelerators } from '../catalog/accelerators.js';
 import { jurisdictionIdSchema, knownJurisdictions, repeatedJurisdictions } from '../domain/jurisdictions.js';
@@ -6,6 +5,7 @@ import { SpecError, formatPath, inFileOrder, type Result, type SpecProblem } fro
 import { didYouMean, someOf } from '../domain/suggest.js';
 import { wrongKindOfFile } from '../domain/wrong-kind-of-file.js';
 import { parseYamlSource, type YamlSource } from '../domain/yaml-source.js';
+import { readSpecFile } from '../domain/read-spec-file.js';
 import { problemsFromZod } from '../domain/zod-problems.js';
 import { defaultMaxOutputTokens } from '../protocol/chat.js';
 import { dialects as protocolDialects } from '../protocol/dialects.js';
@@ -279,14 +279,8 @@ export function parseGatewayConfig(text: string, file: string): Result<GatewayCo
 
 /** Reads a gateway config from disk. */
 export function loadGatewayConfig(file: string): Result<GatewayConfig> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? 'error';
-    return { ok: false, problems: [{ code: 'file_unreadable', file, line: 0, column: 0, path: '', message: `cannot read the gateway config (${reason})`, suggestion: 'check the path' }] };
-  }
-  return parseGatewayConfig(text, file);
+  const read = readSpecFile(file, 'the gateway config');
+  return read.ok ? parseGatewayConfig(read.text, read.file) : { ok: false, problems: [read.problem] };
 }
 
 /**

@@ -332,6 +332,20 @@ describe('the real binary', () => {
     expect(result.stderr.trim()).toBe(`${file}:12:11: pools[0].chip: unknown chip 'h10'; did you mean 'h100'?`);
   });
 
+  it("'-' reads the spec from standard input, named <stdin> in the plan and its problems; a folder is said to be one", () => {
+    const piped = spawnSync(process.execPath, ['bin/switchyard.js', 'plan', '-'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000, input: small });
+    expect(piped.status).toBe(0);
+    expect(piped.stdout).toMatch(/^Plan for <stdin>: OPTIMAL/);
+    const bad = spawnSync(process.execPath, ['bin/switchyard.js', 'plan', '-'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000, input: small.replace('    chip: tpu-v6e\n', '    chip: h10\n') });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim()).toBe("<stdin>:12:11: pools[0].chip: unknown chip 'h10'; did you mean 'h100'?");
+    const gateway = spawnSync(process.execPath, ['bin/switchyard.js', 'gateway', '--config', '-'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000, input: 'version: 1\nroutes: []\n' });
+    expect(gateway.status).toBe(2);
+    expect(gateway.stderr).toContain("<stdin>:1:1: endpoints: missing required field");
+    const folder = spawnSync(process.execPath, ['bin/switchyard.js', 'plan', 'examples'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
+    expect(folder.stderr.trim()).toBe('examples: cannot read the fleet file (EISDIR); this is a folder: give the path of the file in it');
+  });
+
   it('a reader that stops early (| head -1) ends the output quietly: exit 0, no EPIPE trace', () => {
     const errors = temp.write('epipe.err', '');
     // The shell's `| head -1`: the reader takes the first line and closes the pipe while perf still writes.

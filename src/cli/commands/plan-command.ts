@@ -1,3 +1,4 @@
+import { standardInputName } from '../../domain/read-spec-file.js';
 import { loadFleet } from '../../domain/load-fleet.js';
 import { formatProblem } from '../../domain/spec-problem.js';
 import { planFleet } from '../../planner/plan-fleet.js';
@@ -26,6 +27,6 @@ export async function planCommand(file: string, options: PlanCommandOptions, out
     ...(options.timeLimit === undefined ? {} : { timeLimitSeconds: options.timeLimit }),
     ...(options.gap === undefined ? {} : { mipGap: options.gap }),
   });
-  output.out(options.json === true ? toJson(plan) : formatPlan(plan, file));
+  output.out(options.json === true ? toJson(plan) : formatPlan(plan, file === '-' ? standardInputName : file));
   return plan.status === 'infeasible' || plan.status === 'timed-out' ? 3 : 0;
 }

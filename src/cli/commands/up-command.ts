@@ -154,7 +154,7 @@ export function registerUpCommand(program: Command, output: Output, setExit: (co
   program
     .command('up')
     .description('plan a fleet, start emulated replicas of its deployments (a few per pool) and a gateway across them; runs until Ctrl-C')
-    .argument('<fleet.yaml>', 'fleet spec')
+    .argument('<fleet.yaml>', 'fleet spec (- reads it from standard input)')
     .option('--port <port>', 'gateway port; 0 picks a free one', flagParsers.port(), 8080)
     .option('--replicas-per-pool <n>', 'most emulated replicas per planned (service, pool) allocation', wholeFlag('--replicas-per-pool', (v) => v >= 1 && v <= 64, 'a whole number from 1 to 64'), 2)
     .option('--speed <x>', 'run the emulators x times faster than real time', flagParsers.speed(), 1)
