@@ -72,6 +72,8 @@ export interface EmulatorOptions {
 
 export interface EmulatorStats extends ReplicaLoad {
   readonly maxQueue: number;
+  /** Requests of any path received and not yet answered in full (hung ones included). */
+  readonly inFlight: number;
 }
 
 export interface RunningEmulator {
@@ -577,7 +579,10 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   const contextWindow = typeof options.model === 'string' ? modelPresets.find((m) => m.id === options.model)?.contextWindow : options.model.contextWindow;
   const maxModelLen = (): number | null => contextWindow ?? null;
 
+  let inFlight = 0;
   const server = createServer({ noDelay: true }, (req, res) => {
+    inFlight += 1;
+    res.once('close', () => (inFlight -= 1));
     handle(req, res).catch((error: unknown) => {
       log(`switchyard emulate: error serving ${req.method ?? ''} ${(req.url ?? '').split('?')[0] ?? ''}: ${error instanceof Error ? error.message : String(error)}`);
       if (!res.headersSent) sendJson(res, 500, dialects.openai.formatError({ kind: 'api_error', message: 'internal emulator error' }));
@@ -617,7 +622,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     profile,
     setFaults,
     faults: () => faults,
-    stats: () => ({ running: scheduler.running, waiting: scheduler.waiting, capacity: scheduler.capacity, maxQueue: scheduler.config.maxQueue }),
+    stats: () => ({ running: scheduler.running, waiting: scheduler.waiting, capacity: scheduler.capacity, maxQueue: scheduler.config.maxQueue, inFlight }),
     close(): Promise<void> {
       if (closing !== undefined) return closing;
       closed = true;

@@ -61,16 +61,16 @@ describe('switchyard emulate', () => {
     stop();
     expect(await done).toBe(0);
     await expect(fetch(`${url}/health`)).rejects.toThrow();
-    expect(io.errLines.slice(1)).toEqual([expect.stringContaining('switchyard emulate: faults now')]);
+    expect(io.errLines.slice(1)).toEqual([expect.stringContaining('switchyard emulate: faults now'), 'switchyard emulate: stopped']);
   });
 
   it.each([[undefined], [0]])('says that --error-status with --error-rate %s injects nothing', async (errorRate) => {
     const io = captureOutput();
     expect(await emulateCommand({ ...defaults, errorStatus: 503, ...(errorRate === undefined ? {} : { errorRate }) }, io, () => Promise.resolve())).toBe(0);
-    expect(io.errLines.at(-1)).toBe('switchyard emulate: --error-status 503 takes effect only with --error-rate (or an errorRate set at run time on /admin/faults)');
+    expect(io.errLines.at(-2)).toBe('switchyard emulate: --error-status 503 takes effect only with --error-rate (or an errorRate set at run time on /admin/faults)');
   });
 
-  it('as a process: listens, serves, and exits 0 on SIGTERM without logging', async () => {
+  it('as a process: listens, serves, and exits 0 on SIGTERM, saying what it cut, without logging requests', async () => {
     const script = fileURLToPath(new URL('./run-cli.ts', import.meta.url));
     const cli = spawnCli(['--import', 'tsx', script, 'emulate', '--model', 'llama-3.1-8b', '--chip', 'h100', '--speed', '500', '--hang-ms', '-1', '--seed', '3']);
     const { child, exited } = cli;
@@ -86,8 +86,8 @@ describe('switchyard emulate', () => {
       expect(await exited).toBe(0);
       expect(cli.stdout().trim().split('\n')).toEqual([expect.stringMatching(/listening on http/)]);
       expect(cli.stderr()).not.toContain('secret prompt');
-      // Only the faults it started with: no log line of the request.
-      expect(cli.stderr().replace(/^npm warn.*$/gm, '').trim()).toBe('switchyard emulate: faults {"hangMs":-1}');
+      // The faults it started with and the stop: no log line of the request.
+      expect(cli.stderr().replace(/^npm warn.*$/gm, '').trim()).toBe('switchyard emulate: faults {"hangMs":-1}\nswitchyard emulate: stopped; 1 request in flight cut off');
     } finally {
       child.kill('SIGKILL');
     }

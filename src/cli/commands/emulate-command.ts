@@ -4,7 +4,7 @@ import { Option, type Command } from 'commander';
 import { flagParsers, numberFlag, wholeFlag } from '../flag-parsers.js';
 import { precisions, type Precision } from '../../catalog/accelerator.js';
 import { EmulatorError, startEmulator, type FaultsUpdate, type RunningEmulator } from '../../emulator/index.js';
-import { number, type Output } from '../output.js';
+import { count, number, type Output } from '../output.js';
 
 export interface EmulateCommandOptions {
   readonly model: string;
@@ -90,7 +90,10 @@ export async function emulateCommand(options: EmulateCommandOptions, output: Out
   }
   onStarted?.(emulator);
   await until();
+  // Stopping drops every connection, as a replica that goes away does: said, so a rehearsal's log shows it.
+  const cut = emulator.stats().inFlight;
   await emulator.close();
+  output.err(`switchyard emulate: stopped${cut === 0 ? '' : `; ${count(cut, 'request')} in flight cut off`}`);
   return 0;
 }
 
