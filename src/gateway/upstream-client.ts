@@ -144,6 +144,24 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
     return located;
   };
 
+  /**
+   * A pooled connection the upstream dropped as it was reused (its keep-alive ran out, a proxy or
+   * load balancer closed it) loses the request before any answer: that is no failure of the
+   * endpoint's, and the request is sent once more, by `use`, on a connection of its own, which
+   * closes once that one request is done.
+   */
+  const resendOnFreshConnection = <T>(endpointId: string, origin: string, use: (client: Client) => T): T => {
+    options.onResend?.(endpointId);
+    const client = new Client(origin, { pipelining: 1, headersTimeout: 0, bodyTimeout: 0 });
+    resending.add(client);
+    const sent = use(client);
+    void client
+      .close()
+      .catch(() => undefined)
+      .finally(() => resending.delete(client));
+    return sent;
+  };
+
   return {
     send(target, request, cancellation, requestId) {
       const dialect = dialects[target.dialect];
@@ -180,21 +198,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
             call.onResponseError(undefined, error instanceof Error ? error : new Error(String(error)));
           }
         };
-        // A pooled connection the upstream dropped as it was reused (its keep-alive ran out, a proxy
-        // or load balancer closed it) loses the request before any answer: that is no failure of the
-        // endpoint's, and it is sent once more on a connection of its own, closed after it.
-        const onFreshConnection = (): void => {
-          options.onResend?.(target.id);
-          const client = new Client(origin, { pipelining: 1, headersTimeout: 0, bodyTimeout: 0 });
-          resending.add(client);
-          dispatch(client, undefined);
-          // Closes once its one request is done.
-          void client
-            .close()
-            .catch(() => undefined)
-            .finally(() => resending.delete(client));
-        };
-        dispatch(poolFor(origin), released ? undefined : onFreshConnection);
+        dispatch(poolFor(origin), released ? undefined : () => resendOnFreshConnection(target.id, origin, (client) => dispatch(client, undefined)));
       });
     },
     async countTokens(target, request, cancellation, requestId) {
@@ -209,33 +213,43 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       }
       const abort = new AbortController();
       const stopListening = cancellation.onCancel(() => abort.abort(new CancelledError()));
-      /** The upstream's status is in: a later break is a broken answer, not a failure to connect. */
-      let answered = false;
-      try {
-        const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', ...dialects[target.dialect].authHeaders(target.apiKey), ...target.headers };
-        if (requestId !== undefined) headers['x-request-id'] = requestId;
-        const response = await poolFor(origin).request({ method: 'POST', path, headers, body, signal: abort.signal });
-        answered = true;
-        // A count is a few bytes: a body longer than an error's limit is no count.
-        const chunks: Buffer[] = [];
-        let bytes = 0;
-        for await (const chunk of response.body as AsyncIterable<Buffer>) {
-          chunks.push(chunk);
-          bytes += chunk.length;
-          if (bytes > errorBodyLimit) {
-            response.body.destroy();
-            break;
+      const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', ...dialects[target.dialect].authHeaders(target.apiKey), ...target.headers };
+      if (requestId !== undefined) headers['x-request-id'] = requestId;
+      const ask = async (dispatcher: Dispatcher, mayResend: boolean): Promise<TokenCountResponse> => {
+        const sent = performance.now();
+        /** The upstream's status is in: a later break is a broken answer, not a failure to connect. */
+        let answered = false;
+        try {
+          const response = await dispatcher.request({ method: 'POST', path, headers, body, signal: abort.signal });
+          answered = true;
+          // A count is a few bytes: a body longer than an error's limit is no count.
+          const chunks: Buffer[] = [];
+          let bytes = 0;
+          for await (const chunk of response.body as AsyncIterable<Buffer>) {
+            chunks.push(chunk);
+            bytes += chunk.length;
+            if (bytes > errorBodyLimit) {
+              response.body.destroy();
+              break;
+            }
           }
+          const text = Buffer.concat(chunks).toString('utf8');
+          const json = parseJsonOrUndefined(text);
+          if (response.statusCode >= 400) return upstreamError(response.statusCode, response.headers, json, target.apiKey);
+          const parsed = counting.parseResult(json);
+          if (!parsed.ok) return { kind: 'error', status: 502, message: parsed.problem.message, fromUpstream: false, retryAfter: undefined };
+          return { kind: 'count', inputTokens: parsed.value };
+        } catch (error) {
+          if (cancellation.cancelled) return { kind: 'error', status: connectFailureStatus, message: 'request cancelled', fromUpstream: false, retryAfter: undefined };
+          // As an answer's (see UpstreamCall.onResponseError): a connection lost at once is resent, once.
+          if (mayResend && !answered && performance.now() - sent <= staleLossMs && error instanceof Error && lostCode(error)) {
+            return resendOnFreshConnection(target.id, origin, (client) => ask(client, false));
+          }
+          return { kind: 'error', status: answered ? 502 : connectFailureStatus, message: answered ? `the upstream's answer broke: ${describeNetworkError(error)}` : describeNetworkError(error), fromUpstream: false, retryAfter: undefined };
         }
-        const text = Buffer.concat(chunks).toString('utf8');
-        const json = parseJsonOrUndefined(text);
-        if (response.statusCode >= 400) return upstreamError(response.statusCode, response.headers, json, target.apiKey);
-        const parsed = counting.parseResult(json);
-        if (!parsed.ok) return { kind: 'error', status: 502, message: parsed.problem.message, fromUpstream: false, retryAfter: undefined };
-        return { kind: 'count', inputTokens: parsed.value };
-      } catch (error) {
-        if (cancellation.cancelled) return { kind: 'error', status: connectFailureStatus, message: 'request cancelled', fromUpstream: false, retryAfter: undefined };
-        return { kind: 'error', status: answered ? 502 : connectFailureStatus, message: answered ? `the upstream's answer broke: ${describeNetworkError(error)}` : describeNetworkError(error), fromUpstream: false, retryAfter: undefined };
+      };
+      try {
+        return await ask(poolFor(origin), true);
       } finally {
         stopListening();
       }

@@ -176,6 +176,35 @@ describe('pooled upstream client', () => {
     expect([slowArrivals, resent.length - resentBefore]).toEqual([1, 0]);
   });
 
+  it('a token count lost with its pooled connection as it is reused goes once more on a connection of its own, as an answer does', async () => {
+    const seen = new WeakMap<object, number>();
+    let resets = 0;
+    const counting = await upstream((req, res) => {
+      const count = (seen.get(req.socket) ?? 0) + 1;
+      seen.set(req.socket, count);
+      if (count > 1) {
+        resets += 1;
+        req.socket.resetAndDestroy();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"input_tokens":7}');
+    });
+    const target: UpstreamTarget = { ...counting, dialect: 'anthropic' };
+    const resent: string[] = [];
+    const pooled = client({ onResend: (endpoint) => resent.push(endpoint) });
+    for (let index = 0; index < 3; index += 1) expect(await pooled.countTokens(target, request, new Cancellation())).toEqual({ kind: 'count', inputTokens: 7 });
+    expect(resets).toBeGreaterThanOrEqual(1);
+    expect(resent).toEqual(Array.from({ length: resets }, () => 'u'));
+    // Once only, and not after a while.
+    const resetting = await upstream((req) => req.socket.resetAndDestroy());
+    expect(await pooled.countTokens({ ...resetting, dialect: 'anthropic' }, request, new Cancellation())).toMatchObject({ kind: 'error', status: connectFailureStatus, message: expect.stringMatching(/ECONNRESET|UND_ERR_SOCKET|EPIPE/) });
+    expect(resent).toHaveLength(resets + 1);
+    const crashing = await upstream((req) => setTimeout(() => req.socket.resetAndDestroy(), 400));
+    expect(await pooled.countTokens({ ...crashing, dialect: 'anthropic' }, request, new Cancellation())).toMatchObject({ kind: 'error', status: connectFailureStatus });
+    expect(resent).toHaveLength(resets + 1);
+  });
+
   it('a refused connection is a connect failure; a cancelled request settles at once', async () => {
     const refused = await client().send({ id: 'gone', url: 'http://127.0.0.1:1', dialect: 'openai', apiKey: undefined }, request, new Cancellation());
     expect(refused).toMatchObject({ kind: 'error', status: connectFailureStatus });
