@@ -23,6 +23,11 @@ export function repeatedJurisdictions(values: readonly (string | undefined)[]): 
   return repeated;
 }
 
+/** What a jurisdiction name is written with (requests' geographies are checked against it too). */
+export function jurisdictionIdPattern(): RegExp {
+  return /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
+}
+
 /**
  * A jurisdiction name, as fleet specs and gateway configs read it. Names compare without case (the
  * gateway's x-switchyard-jurisdiction header does too), so they are kept lowercase: a fleet's 'EU'
@@ -30,7 +35,7 @@ export function repeatedJurisdictions(values: readonly (string | undefined)[]): 
  */
 export const jurisdictionIdSchema = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'an id of letters, digits, ".", "_", ":" or "-"')
+  .regex(jurisdictionIdPattern(), 'an id of letters, digits, ".", "_", ":" or "-"')
   // Anthropic's inference_geo 'global' means "anywhere": a jurisdiction of that name could never be asked for.
   .refine((value) => value.toLowerCase() !== 'global', "'global' is reserved: a request's inference_geo 'global' means any jurisdiction; name it otherwise")
   .transform((value) => value.toLowerCase());

@@ -36,6 +36,22 @@ describe('parsing requests into canonical messages', () => {
   });
 });
 
+describe("Anthropic's inference_geo", () => {
+  const ask = { model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] };
+  it('takes any jurisdiction name a config may declare (dots and colons too), lowercased; global is any', () => {
+    for (const [sent, geography] of [['EU.fr', 'eu.fr'], ['us:gov', 'us:gov'], ['eu', 'eu'], ['global', undefined], ['GLOBAL', undefined]] as const) {
+      const parsed = anthropicDialect.parseRequest({ ...ask, inference_geo: sent });
+      if (!parsed.ok) throw new Error(`${sent}: ${parsed.problem.message}`);
+      expect(parsed.value.geography).toBe(geography);
+    }
+  });
+  it('refuses a list or a blank, saying what it takes once', () => {
+    for (const sent of ['us, eu', '', '.eu']) {
+      expect(anthropicDialect.parseRequest({ ...ask, inference_geo: sent })).toMatchObject({ ok: false, problem: { status: 400, param: 'inference_geo', message: "inference_geo: expected one jurisdiction name, such as 'us' or 'eu.fr', or 'global' for any" } });
+    }
+  });
+});
+
 describe('tool fields that ask for no tools', () => {
   const problem = (parsed: ReturnType<typeof openaiDialect.parseRequest>): string => (parsed.ok ? 'accepted' : parsed.problem.message);
   const openai = (extra: object): string => problem(openaiDialect.parseRequest({ model: 'm', messages: [{ role: 'user', content: 'hi' }], ...extra }));
