@@ -1,4 +1,4 @@
-import type { InferenceProfile } from '../performance/inference-profile.js';
+import type { InferenceProfile, PrefillTiming } from '../performance/inference-profile.js';
 
 /**
  * Continuous batching on one emulated replica, as a pure state machine: time
@@ -14,8 +14,9 @@ import type { InferenceProfile } from '../performance/inference-profile.js';
  * takes the performance model's step time for that batch (the batch-one step
  * time with one sequence, the profile's TPOT with a full batch; between the
  * model's sampled batches, linearly). A prefill step occupies the replica for the
- * profile's prefill replica time and its first token comes after the profile's
- * prefill time (both scaled linearly by prompt tokens); the sequence then joins
+ * prompt's prefill replica time and its first token comes after its prefill time,
+ * both from the performance model for the prompt's length (`prefillAt`; scaled
+ * linearly from the profile's own prompt without it); the sequence then joins
  * the decode batch. Prefills and decode steps thus share the replica's time as
  * the performance model's throughput counts them, so a loaded replica serves
  * what `switchyard perf` says, not more; and a prompt arriving during a step
@@ -31,6 +32,12 @@ export interface SchedulerConfig {
   /** Of which the replica is occupied (ms), as the performance model's throughput counts it. */
   readonly prefillReplicaMs: number;
   readonly referenceInputTokens: number;
+  /**
+   * The performance model's prefill of a prompt of any length (see prefillTiming): attention makes
+   * a long prompt's prefill grow faster than its tokens. Without it (a measured profile), the
+   * reference prompt's times are scaled linearly.
+   */
+  readonly prefillAt?: (promptTokens: number) => PrefillTiming;
   /** Decode step time (ms) with one sequence running. */
   readonly tpotAtBatchOneMs: number;
   /** Decode step time (ms) with `batch` sequences per pipeline stage. */
@@ -44,7 +51,7 @@ export interface SchedulerConfig {
 }
 
 /** A scheduler configuration from a performance profile and the input tokens it was computed for. */
-export function schedulerConfigFromProfile(profile: InferenceProfile, referenceInputTokens: number, options: { maxQueue?: number; capacity?: number } = {}): SchedulerConfig {
+export function schedulerConfigFromProfile(profile: InferenceProfile, referenceInputTokens: number, options: { maxQueue?: number; capacity?: number; prefillAt?: ((promptTokens: number) => PrefillTiming) | undefined } = {}): SchedulerConfig {
   const capacity = options.capacity ?? profile.concurrentSequences;
   return {
     capacity,
@@ -52,6 +59,7 @@ export function schedulerConfigFromProfile(profile: InferenceProfile, referenceI
     prefillMs: profile.prefillMs,
     prefillReplicaMs: profile.prefillReplicaMs,
     referenceInputTokens,
+    ...(options.prefillAt === undefined ? {} : { prefillAt: options.prefillAt }),
     tpotAtBatchOneMs: profile.tpotAtBatchOneMs,
     tpotMs: profile.tpotMs,
     batch: profile.batch,
@@ -156,14 +164,22 @@ export class BatchScheduler {
     return lowMs;
   }
 
+  /** The prompt's prefill as the performance model has it, or the reference prompt's scaled linearly. */
+  #prefill(promptTokens: number): PrefillTiming {
+    const { prefillAt, prefillMs, prefillReplicaMs, referenceInputTokens } = this.config;
+    const tokens = Math.max(1, promptTokens);
+    if (prefillAt !== undefined) return prefillAt(tokens);
+    const scale = tokens / Math.max(1, referenceInputTokens);
+    return { latencyMs: prefillMs * scale, replicaMs: prefillReplicaMs * scale };
+  }
+
   /**
-   * Replica time (ms) a prompt's prefill step occupies: the profile's scaled
-   * linearly by its tokens, never below one pipeline stage's share of a
-   * batch-one step (a forward pass reads each stage's weights once).
+   * Replica time (ms) a prompt's prefill step occupies, never below one pipeline stage's share of
+   * a batch-one step (a forward pass reads each stage's weights once).
    */
   prefillReplicaMs(promptTokens: number): number {
-    const { prefillReplicaMs, referenceInputTokens, tpotAtBatchOneMs, pipelineStages } = this.config;
-    return Math.max(tpotAtBatchOneMs / Math.max(1, pipelineStages), (prefillReplicaMs * Math.max(1, promptTokens)) / Math.max(1, referenceInputTokens));
+    const { tpotAtBatchOneMs, pipelineStages } = this.config;
+    return Math.max(tpotAtBatchOneMs / Math.max(1, pipelineStages), this.#prefill(promptTokens).replicaMs);
   }
 
   /**
@@ -172,8 +188,7 @@ export class BatchScheduler {
    * pass does (with pipeline stages, a stage's share of the replica is not the pass's latency).
    */
   prefillMs(promptTokens: number): number {
-    const { prefillMs, referenceInputTokens, tpotAtBatchOneMs } = this.config;
-    return Math.max(this.prefillReplicaMs(promptTokens), tpotAtBatchOneMs, (prefillMs * Math.max(1, promptTokens)) / Math.max(1, referenceInputTokens));
+    return Math.max(this.prefillReplicaMs(promptTokens), this.config.tpotAtBatchOneMs, this.#prefill(promptTokens).latencyMs);
   }
 
   /** Runs the request at once if a slot is free, queues it if the queue has room, else rejects it. */

@@ -8,7 +8,7 @@ import type { ModelSpec } from '../catalog/model-preset.js';
 import { modelPresets } from '../catalog/models.js';
 import type { MeasuredProfile } from '../domain/fleet.js';
 import { didYouMean } from '../domain/suggest.js';
-import { inferenceProfile, type InferenceProfile } from '../performance/inference-profile.js';
+import { inferenceProfile, prefillTiming, type InferenceProfile } from '../performance/inference-profile.js';
 import { estimatePromptTokens, type ChatEvent, type ChatRequest, type ErrorKind } from '../protocol/chat.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
@@ -100,8 +100,8 @@ const maxAdminBodyBytes = 64 * 1024;
 /** Resolves the profile an emulator would run with, or the reason it cannot run. */
 export function emulatorProfile(options: Pick<EmulatorOptions, 'model' | 'chip' | 'inputTokens' | 'outputTokens' | 'tpotMs' | 'ttftMs' | 'precision' | 'measuredProfiles' | 'profile'>): InferenceProfile {
   if (options.profile !== undefined) return options.profile;
-  const model = typeof options.model === 'string' ? lookup('model', options.model, modelPresets) : options.model;
-  const chip = typeof options.chip === 'string' ? lookup('chip', options.chip, accelerators) : options.chip;
+  const model = modelSpec(options.model);
+  const chip = chipSpec(options.chip);
   const result = inferenceProfile(
     model,
     chip,
@@ -116,6 +116,14 @@ export function emulatorProfile(options: Pick<EmulatorOptions, 'model' | 'chip' 
   );
   if (!result.feasible) throw new EmulatorError(`${model.id} cannot be served on ${chip.id}: ${result.reason}`);
   return result;
+}
+
+function modelSpec(model: string | ModelSpec): ModelSpec {
+  return typeof model === 'string' ? lookup('model', model, modelPresets) : model;
+}
+
+function chipSpec(chip: string | AcceleratorSpec): AcceleratorSpec {
+  return typeof chip === 'string' ? lookup('chip', chip, accelerators) : chip;
 }
 
 function lookup<T extends { readonly id: string }>(what: string, id: string, list: readonly T[]): T {
@@ -241,7 +249,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
 
   let scheduler: BatchScheduler;
   try {
-    scheduler = new BatchScheduler(schedulerConfigFromProfile(profile, inputTokens, { ...(options.maxQueue === undefined ? {} : { maxQueue: options.maxQueue }), ...(options.capacity === undefined ? {} : { capacity: options.capacity }) }));
+    scheduler = new BatchScheduler(schedulerConfigFromProfile(profile, inputTokens, { ...(options.maxQueue === undefined ? {} : { maxQueue: options.maxQueue }), ...(options.capacity === undefined ? {} : { capacity: options.capacity }), prefillAt: prefillTiming(modelSpec(options.model), chipSpec(options.chip), profile) }));
   } catch (error) {
     throw new EmulatorError((error as Error).message);
   }

@@ -160,12 +160,7 @@ function evaluateLayout(model: ModelSpec, chip: AcceleratorSpec, shape: Inferenc
   const bandwidth = chip.hbmTBps * 1e12 * chip.efficiency.decodeBandwidth;
   const decodeFlops = peakFlops(chip, shape.precision) * chip.efficiency.prefillCompute;
   const averageContext = shape.inputTokens + shape.outputTokens / 2;
-  const hidden = hiddenSize(model);
-  const scaleUpBytesPerSecond = chip.scaleUpGBps * 1e9;
-  // Two ring all-reduces per layer (after attention and after the MLP) over tensor-parallel chips,
-  // each moving 2(tp-1)/tp of the activations; plus a hop between pipeline stages. Not overlapped.
-  const allReduceSeconds = (tokens: number): number =>
-    tp === 1 ? 0 : 2 * model.layers * (allReduceLatencySeconds + (2 * (tp - 1) / tp) * tokens * hidden * activationBytes / scaleUpBytesPerSecond);
+  const allReduceSeconds = (tokens: number): number => communicationSeconds(model, chip, { tp, pp: 1 }, tokens);
   const hopSeconds = (pp - 1) * stageHopLatencySeconds;
   // Time for one token of every sequence in a stage batch of B to pass through all stages.
   const stepSeconds = (batch: number): { seconds: number; bound: 'bandwidth' | 'compute' } => {
@@ -182,10 +177,8 @@ function evaluateLayout(model: ModelSpec, chip: AcceleratorSpec, shape: Inferenc
       : { seconds: computeSeconds + commSeconds, bound: 'compute' };
   };
 
-  const prefillFlops = 2 * model.activeParams * shape.inputTokens + (attentionFlopsPerToken(model, shape.inputTokens) * shape.inputTokens) / 2;
-  const prefillFlopRate = peakFlops(chip, shape.precision) * chip.efficiency.prefillCompute;
-  // Prefill latency: the prompt passes through every stage in turn; each stage reads its weights at least once.
-  const prefillSeconds = Math.max(prefillFlops / (tp * prefillFlopRate), (weightBytesTotal * weightFractionRead(model, shape.inputTokens)) / (tp * bandwidth)) + allReduceSeconds(shape.inputTokens) + hopSeconds;
+  const prefill = prefillCost(model, chip, shape.precision, { tp, pp }, shape.inputTokens);
+  const prefillSeconds = prefill.seconds;
 
   // TTFT is the prefill plus the decode step in flight when the request arrives, so a
   // TTFT target also caps the step time: the batch shrinks to meet both targets.
@@ -216,7 +209,7 @@ function evaluateLayout(model: ModelSpec, chip: AcceleratorSpec, shape: Inferenc
   // Replica-seconds one request costs: its prefill occupies the whole replica's compute,
   // its decode shares each step with the other resident sequences.
   const concurrent = batch * pp;
-  const prefillReplicaSeconds = prefillFlops / (chips * prefillFlopRate);
+  const prefillReplicaSeconds = prefill.replicaSeconds;
   const decodeReplicaSeconds = (shape.outputTokens * step.seconds) / concurrent;
   const requestsPerSecond = 1 / (prefillReplicaSeconds + decodeReplicaSeconds);
   const outputTokensPerSecond = requestsPerSecond * shape.outputTokens;
@@ -245,6 +238,49 @@ function evaluateLayout(model: ModelSpec, chip: AcceleratorSpec, shape: Inferenc
     decodeBoundBy: step.bound,
     weightGBPerChip: weightBytesPerChip / 1e9,
     kvGBPerSequence: (contextTokens * kvBytesPerToken) / 1e9,
+  };
+}
+
+/** Tensor-parallel all-reduces of `tokens` tokens' activations through every layer, plus the hops between pipeline stages. */
+function communicationSeconds(model: ModelSpec, chip: AcceleratorSpec, { tp, pp }: Layout, tokens: number): number {
+  // Two ring all-reduces per layer (after attention and after the MLP) over tensor-parallel chips,
+  // each moving 2(tp-1)/tp of the activations; plus a hop between pipeline stages. Not overlapped.
+  const allReduce = tp === 1 ? 0 : 2 * model.layers * (allReduceLatencySeconds + ((2 * (tp - 1)) / tp) * tokens * hiddenSize(model) * activationBytes / (chip.scaleUpGBps * 1e9));
+  return allReduce + (pp - 1) * stageHopLatencySeconds;
+}
+
+/**
+ * A prompt's prefill on a layout: its latency (the prompt passes through every stage in turn, each
+ * reading its weights at least once) and the replica time it occupies (its compute over every chip).
+ * Attention makes both grow faster than the prompt.
+ */
+function prefillCost(model: ModelSpec, chip: AcceleratorSpec, precision: Precision, layout: Layout, promptTokens: number): { readonly seconds: number; readonly replicaSeconds: number } {
+  const flops = 2 * model.activeParams * promptTokens + (attentionFlopsPerToken(model, promptTokens) * promptTokens) / 2;
+  const flopRate = peakFlops(chip, precision) * chip.efficiency.prefillCompute;
+  const weightReadSeconds = (model.params * weightBytes(precision) * weightFractionRead(model, promptTokens)) / (layout.tp * chip.hbmTBps * 1e12 * chip.efficiency.decodeBandwidth);
+  return {
+    seconds: Math.max(flops / (layout.tp * flopRate), weightReadSeconds) + communicationSeconds(model, chip, layout, promptTokens),
+    replicaSeconds: flops / (layout.tp * layout.pp * flopRate),
+  };
+}
+
+/** A prompt's prefill (ms): arrival to first token on an idle replica, and the replica time it occupies. */
+export interface PrefillTiming {
+  readonly latencyMs: number;
+  readonly replicaMs: number;
+}
+
+/**
+ * Prefill of a prompt of any length on an analytic profile's layout, by the model that timed the
+ * profile's own prompt (so an emulator's long prompts take what the planner would say they take).
+ * Undefined for a measured profile: one prompt length was measured, and nothing says how it scales.
+ */
+export function prefillTiming(model: ModelSpec, chip: AcceleratorSpec, profile: InferenceProfile): ((promptTokens: number) => PrefillTiming) | undefined {
+  if (profile.source !== 'analytic') return undefined;
+  const layout = { tp: profile.tensorParallel, pp: profile.pipelineStages };
+  return (promptTokens) => {
+    const cost = prefillCost(model, chip, profile.precision, layout, promptTokens);
+    return { latencyMs: cost.seconds * 1e3, replicaMs: cost.replicaSeconds * 1e3 };
   };
 }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { accelerators } from '../../src/catalog/accelerators.js';
 import { modelPresets } from '../../src/catalog/models.js';
 import { BatchScheduler, schedulerConfigFromProfile, type SchedulerConfig, type SchedulerEvent } from '../../src/emulator/batch-scheduler.js';
-import { inferenceProfile, type InferenceProfile, type InferenceShape } from '../../src/performance/inference-profile.js';
+import { inferenceProfile, prefillTiming, type InferenceProfile, type InferenceShape } from '../../src/performance/inference-profile.js';
 
 /** Prefill 100 ms at 100 prompt tokens, all of it on the replica; steps of 10 ms alone, 20 ms with a full batch of 2. */
 const base: SchedulerConfig = { capacity: 2, maxQueue: 2, prefillMs: 100, prefillReplicaMs: 100, referenceInputTokens: 100, tpotAtBatchOneMs: 10, tpotMs: 20, batch: 2, pipelineStages: 1 };
@@ -253,6 +253,25 @@ describe('BatchScheduler (pure, injected clock)', () => {
     expect(profile.ttftMs).toBeCloseTo(profile.prefillMs + profile.tpotMs, 9);
     expect(scheduler.stepMs(1)).toBeCloseTo(profile.tpotAtBatchOneMs, 9);
     expect(scheduler.stepMs(profile.concurrentSequences)).toBeCloseTo(profile.tpotMs, 9);
+  });
+
+  it("times a long prompt's prefill as the performance model does for that prompt, not as the reference prompt's scaled", () => {
+    const model = modelPresets.find((m) => m.id === 'llama-3.1-70b');
+    const chip = accelerators.find((c) => c.id === 'h100');
+    if (model === undefined || chip === undefined) throw new Error('catalog entry missing');
+    const shape = { precision: 'bf16', inputTokens: 2000, outputTokens: 500, tpotMs: 50 } as const;
+    const reference = profileOf('llama-3.1-70b', 'h100', shape);
+    const scheduler = new BatchScheduler(schedulerConfigFromProfile(reference, 2000, { prefillAt: prefillTiming(model, chip, reference) }));
+    expect(scheduler.prefillMs(2000)).toBeCloseTo(reference.prefillMs, 9);
+    expect(scheduler.prefillReplicaMs(2000)).toBeCloseTo(reference.prefillReplicaMs, 9);
+    // The model's own profile of a 32,000-token prompt on the same layout: attention makes it more than 16 times the 2,000-token one.
+    const long = profileOf('llama-3.1-70b', 'h100', { ...shape, inputTokens: 32_000 });
+    expect([long.tensorParallel, long.pipelineStages]).toEqual([reference.tensorParallel, reference.pipelineStages]);
+    expect(scheduler.prefillMs(32_000)).toBeCloseTo(long.prefillMs, 9);
+    expect(scheduler.prefillReplicaMs(32_000)).toBeCloseTo(long.prefillReplicaMs, 9);
+    expect(long.prefillMs).toBeGreaterThan(16.5 * reference.prefillMs);
+    // A measured profile has one prompt length: nothing to say how it scales, so linearly.
+    expect(prefillTiming(model, chip, { ...reference, source: 'measured' })).toBeUndefined();
   });
 
   it('stays consistent under a random mix of submissions, cancels and advances', () => {
