@@ -445,19 +445,20 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
         case 'admitted':
           return;
         case 'token': {
+          if (writer !== undefined && cut !== null && event.index >= cut) {
+            // Cut before anything more (cutAfterTokens 0: before the first token, which is then not
+            // counted as generated): the connection ends with no terminal frame.
+            metrics.fault('cut');
+            abandon();
+            res.socket?.destroy();
+            return;
+          }
           const seconds = (event.at - lastTokenAt) / speed / 1000;
           if (event.index === 0) metrics.firstToken(plan.usage.inputTokens, seconds);
           else metrics.nextToken(seconds);
           metrics.generated(1);
           lastTokenAt = event.at;
           if (writer === undefined) return;
-          if (cut !== null && event.index >= cut) {
-            // Cut before anything more: the connection ends with no terminal frame.
-            metrics.fault('cut');
-            abandon();
-            res.socket?.destroy();
-            return;
-          }
           let frames = started ? '' : writer.write(start);
           started = true;
           for (const tokenEvent of eventsOfToken(plan, event.index)) frames += writer.write(tokenEvent);

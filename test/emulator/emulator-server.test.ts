@@ -436,10 +436,21 @@ describe('emulator: faults', () => {
       for (let i = 0; i < 2; i += 1) expect((await post(own.url, '/v1/chat/completions', openaiBody('hi'))).status).toBe(500);
       await post(own.url, '/admin/faults', { errorRate: 0, cutAfterTokens: 2 });
       expect((await readUntilEnd(await post(own.url, '/v1/chat/completions', openaiBody('a long answer', { stream: true, max_tokens: 50 })))).broken).toBe(true);
+      // Generated is what was sent: the two tokens before the cut, and none when cut before the first.
+      const generated = async (): Promise<[number, number]> => {
+        const text = await (await fetch(`${own.url}/metrics`)).text();
+        const value = (name: string): number => Number(new RegExp(`^${name}\\{[^}]*\\} (\\d+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+        return [value('vllm:generation_tokens_total'), value('vllm:time_to_first_token_seconds_count')];
+      };
+      expect(await generated()).toEqual([2, 1]);
+      await post(own.url, '/admin/faults', { cutAfterTokens: 0 });
+      const before = await readUntilEnd(await post(own.url, '/v1/chat/completions', openaiBody('a long answer', { stream: true, max_tokens: 50 })));
+      expect([before.broken, before.text]).toEqual([true, '']);
+      expect(await generated()).toEqual([2, 1]);
       await post(own.url, '/admin/faults', { cutAfterTokens: null, refuse: true });
       await post(own.url, '/v1/chat/completions', openaiBody('hi'), { headers: { 'content-type': 'application/json', connection: 'close' } }).catch(() => undefined);
-      expect(await injected()).toEqual({ error: 2, latency: 0, hang: 0, cut: 1, corrupt: 0, refuse: 1 });
-      expect(lines.filter((line) => line.includes('faults now'))).toHaveLength(3);
+      expect(await injected()).toEqual({ error: 2, latency: 0, hang: 0, cut: 2, corrupt: 0, refuse: 1 });
+      expect(lines.filter((line) => line.includes('faults now'))).toHaveLength(4);
       expect(lines[0]).toContain('"errorRate":1');
     } finally {
       await own.close();
