@@ -47,8 +47,7 @@ const noCountingStatuses: ReadonlySet<number> = new Set([404, 405, 501]);
  * jurisdiction is checked for each. Counts neither open nor close circuits: a circuit judges
  * answers. Throws a ClientError when no endpoint counts.
  */
-export async function countTokens(core: GatewayCore, job: TokenCountJob, request: ChatRequest): Promise<TokenCount> {
-  const tried = new Set<string>();
+export async function countTokens(core: GatewayCore, job: TokenCountJob, request: ChatRequest, /** The endpoints asked, filled as they are: a caller may read how many. */ tried = new Set<string>()): Promise<TokenCount> {
   /** The last failure that was not a missing counting API. */
   let failed: (UpstreamFailure & { readonly endpoint: string }) | undefined;
   /** The first refusal of the request, while its second opinion is asked. */

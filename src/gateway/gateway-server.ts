@@ -80,6 +80,8 @@ const tokenCounting = anthropicTokenCounting;
 interface FailureLabels {
   route: string;
   tenant: string | undefined;
+  /** Upstream attempts made so far, once the request has been routed: a failed request's log line says them. */
+  attempts?: () => number;
 }
 
 /**
@@ -366,6 +368,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         }),
       };
 
+      labels.attempts = () => context.attempts;
       const tried = new Set<string>();
       // Charged what was served: nothing for a request refused or failed before its first token
       // (but see promptRead).
@@ -433,6 +436,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       const traits = routedTraits(request, tenant, parseJurisdictionHeader(jurisdictionHeaderLines(req)));
       const promptTokens = estimatePromptTokens(request);
       const client = watchClient(res, deadline, resilience.deadlineMs);
+      const tried = new Set<string>();
+      labels.attempts = () => tried.size;
       try {
         const counted = await countTokens(
           core,
@@ -444,9 +449,10 @@ export function createGateway(options: GatewayOptions): Gateway {
             deadline,
             clientGone: client.gone,
             shuttingDown: () => shuttingDown && !client.gone(),
-            routeInput: (tried) => ({ ...traits, promptTokens, maxOutputTokens: 0, excludeEndpoints: tried }),
+            routeInput: (excluded) => ({ ...traits, promptTokens, maxOutputTokens: 0, excludeEndpoints: excluded }),
           },
           request,
+          tried,
         );
         sendJson(res, 200, tokenCounting.formatResult(counted.inputTokens), headers);
         return { status: 200, endpoint: counted.endpoint, route: route.model, tenant: tenant.id, attempts: counted.attempts };
@@ -558,7 +564,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // The status the caller's dialect answers with (an Anthropic overload is 529), when not yet sent.
       const answered = inbound.errorStatus(clientError.kind, clientError.status);
       const httpStatus = res.headersSent ? sentStatus(res, clientError.status) : answered === clientError.status ? {} : { httpStatus: answered };
-      logger?.[levelOf(clientError.status)]({ requestId, tenant: labels.tenant, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, ...httpStatus, reason: clientError.logMessage, ms: now() - started }, 'request refused');
+      logger?.[levelOf(clientError.status)]({ requestId, tenant: labels.tenant, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, ...httpStatus, reason: clientError.logMessage, ...(labels.attempts === undefined ? {} : { attempts: labels.attempts() }), ms: now() - started }, 'request refused');
       if (res.headersSent) {
         res.end();
         return;

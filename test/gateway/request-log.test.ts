@@ -141,19 +141,23 @@ describe('the request log line', () => {
     readonly level: number;
     readonly status?: number;
     readonly httpStatus?: number;
+    readonly attempts?: number;
   }
   const parsed = (lines: readonly string[]): LogLine[] => lines.map((line) => JSON.parse(line) as LogLine);
 
   it("is a warning when the gateway or its upstreams failed (5xx), routine when the caller erred, and names the status a broken stream's caller got", async () => {
-    const failing = await loggingGateway((res) => res.end(JSON.stringify({ error: { message: 'boom' } })), 500, false);
+    const failing = await loggingGateway((res) => res.end(JSON.stringify({ error: { message: 'boom' } })), 500, false, 2);
     expect((await ask(failing.url)).status).toBe(502);
-    expect(parsed(failing.lines).find((line) => line.msg === 'request refused')).toMatchObject({ level: 40, status: 502 });
+    // A failed request's line says how many attempts it made, as an answered one's does.
+    expect(parsed(failing.lines).find((line) => line.msg === 'request refused')).toMatchObject({ level: 40, status: 502, attempts: 3 });
 
     const badKey = await fetch(`${failing.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-wrong', 'content-type': 'application/json' }, body: '{}' });
     expect(badKey.status).toBe(401);
     const refused = parsed(failing.lines).filter((line) => line.msg === 'request refused');
     expect(refused.at(-1)).toMatchObject({ level: 30, status: 401 });
     expect(refused.at(-1)).not.toHaveProperty('httpStatus');
+    // Refused before any routing: no attempts to count.
+    expect(refused.at(-1)).not.toHaveProperty('attempts');
 
     const breaking = await loggingGateway((res) => {
       res.write(openAIChunk({ role: 'assistant', content: 'Hi' }));
@@ -162,6 +166,29 @@ describe('the request log line', () => {
     expect((await ask(breaking.url)).status).toBe(200);
     const broken = parsed(breaking.lines).find((line) => line.msg === 'request' || line.msg === 'request refused');
     expect(broken).toMatchObject({ level: 40, status: 502, httpStatus: 200 });
+  });
+
+  it('a failed token count says its attempts too: each counting endpoint asked once', async () => {
+    const failing = await Promise.all([0, 1].map(() => startScriptedUpstream((res) => res.end(JSON.stringify({ type: 'error', error: { type: 'api_error', message: 'boom' } })), { status: 500, contentType: 'application/json' })));
+    for (const upstream of failing) cleanups.push(() => upstream.close());
+    const lines: string[] = [];
+    const gateway = createGateway({
+      config: gatewayConfig(`
+version: 1
+endpoints:
+${failing.map((upstream, index) => `  - { id: c${index}, url: "${upstream.url}", dialect: anthropic, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: ${index}, capacity: 8 }`).join('\n')}
+routes:
+  - { model: m, endpoints: [c0, c1], policy: [cost] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
+`),
+      logger: pino({ base: null }, { write: (line: string) => lines.push(line) }),
+    });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const response = await fetch(`${url}/v1/messages/count_tokens`, { method: 'POST', headers: { 'x-api-key': apiKey, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) });
+    expect(response.status).toBe(502);
+    expect(parsed(lines).find((line) => line.msg === 'request refused')).toMatchObject({ status: 502, attempts: 2 });
   });
 
   it("logs an upstream's refusal of the caller's own request as routine, not as a warning", async () => {
