@@ -135,9 +135,11 @@ export const endpointConfigSchema = z.strictObject({
 
 /** Settings a route may set for its own requests (a large model's first token comes later than a small one's). */
 const retries = z.number().int().min(0).max(20);
-const ttftTimeoutMs = count(864e5);
-const deadlineMs = count(864e5);
-const hedgeAfterMs = milliseconds(864e5);
+/** The longest timeout a config may set: a day. */
+export const longestTimeoutMs = 864e5;
+const ttftTimeoutMs = count(longestTimeoutMs);
+const deadlineMs = count(longestTimeoutMs);
+const hedgeAfterMs = milliseconds(longestTimeoutMs);
 
 /** A route's own resilience: what it leaves out is the gateway's (`resilience:`). */
 export const routeResilienceSchema = z.strictObject({
@@ -148,12 +150,15 @@ export const routeResilienceSchema = z.strictObject({
   resumeStreams: z.boolean().optional(),
 });
 
+/** A route's policy when it names none: free committed capacity first, then the least loaded. */
+export const defaultRoutePolicy: readonly RoutingPolicyName[] = ['cost', 'least-load'];
+
 export const routeConfigSchema = z.strictObject({
   /** The public model name clients send. */
   model: z.string().min(1),
   endpoints: z.array(id).min(1, 'at least one endpoint'),
   /** Applied lexicographically; see route-request.ts for the exact semantics. */
-  policy: z.array(z.enum(routingPolicyNames)).min(1, 'at least one policy').default(['cost', 'least-load']),
+  policy: z.array(z.enum(routingPolicyNames)).min(1, 'at least one policy').default([...defaultRoutePolicy]),
   resilience: routeResilienceSchema.optional(),
 });
 
@@ -184,7 +189,7 @@ const resilienceFieldsSchema = z.strictObject({
    * and is resumed. Default: 10 s, or half of the shortest deadlineMs (a route's included, see
    * fitIdleToRoutes) when that is shorter, so a stall can always be resumed before the deadline.
    */
-  tokenIdleTimeoutMs: count(864e5).optional(),
+  tokenIdleTimeoutMs: count(longestTimeoutMs).optional(),
   /** 0 turns hedging off. */
   hedgeAfterMs: hedgeAfterMs.default(0),
   resumeStreams: z.boolean().default(true),

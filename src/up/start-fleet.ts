@@ -4,7 +4,7 @@ import type { Fleet, Pool, Service } from '../domain/fleet.js';
 import { knownJurisdictions } from '../domain/jurisdictions.js';
 import { formatProblem } from '../domain/spec-problem.js';
 import { startEmulator, type RunningEmulator } from '../emulator/index.js';
-import { parseGatewayConfig, type Dialect, type EndpointConfig, type GatewayConfig, type RouteConfig, type RoutingPolicyName } from '../gateway/gateway-config.js';
+import { defaultRoutePolicy, longestTimeoutMs, parseGatewayConfig, resilienceConfigSchema, type Dialect, type EndpointConfig, type GatewayConfig, type RouteConfig, type RoutingPolicyName } from '../gateway/gateway-config.js';
 import { createGateway, type Gateway } from '../gateway/gateway-server.js';
 import { hashApiKey } from '../gateway/tenant-auth.js';
 import { planFleet, type PlanSettings } from '../planner/plan-fleet.js';
@@ -118,8 +118,8 @@ export class StartFleetError extends Error {
 }
 
 export const demoTenantId = 'demo';
+/** The window of a fleet model that names none: the gateway routes by it and its emulators hold to it, so they agree. */
 const defaultContextWindow = 32_768;
-const routePolicy: RoutingPolicyName[] = ['cost', 'least-load'];
 
 interface ReplicaSpec {
   readonly service: Service;
@@ -208,7 +208,7 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
     });
     const routes: UpRoute[] = fleet.services.flatMap((service) => {
       const ids = endpoints.filter((e) => e.service === service.id && service.jurisdictions.includes(e.jurisdiction)).map((e) => e.id);
-      return ids.length === 0 ? [] : [{ model: service.id, jurisdictions: service.jurisdictions, endpoints: ids, policy: routePolicy }];
+      return ids.length === 0 ? [] : [{ model: service.id, jurisdictions: service.jurisdictions, endpoints: ids, policy: defaultRoutePolicy }];
     });
     const apiKey = options.apiKey ?? `sy-demo-${randomBytes(24).toString('base64url')}`;
     const config = buildGatewayConfig(fleet, endpoints, routes, apiKey, options.port ?? 8080, options.host ?? '127.0.0.1', speed);
@@ -228,7 +228,7 @@ async function startAll(replicas: readonly ReplicaSpec[], fleet: Fleet, speed: n
   const started = await Promise.allSettled(
     replicas.map((replica) =>
       startEmulator({
-        model: replica.service.model,
+        model: { ...replica.service.model, contextWindow: contextWindowOf(replica.service) },
         chip: replica.pool.chip,
         port: 0,
         host: '127.0.0.1',
@@ -288,7 +288,7 @@ function endpointFor(replica: ReplicaSpec, emulator: RunningEmulator): UpEndpoin
     model: emulator.model,
     seed: replica.seed,
     capacity: Math.max(1, emulator.stats().capacity),
-    contextWindow: service.model.contextWindow ?? defaultContextWindow,
+    contextWindow: contextWindowOf(service),
     marginalCostPerMillionTokens: Math.min(1e6, Number(perMillion.toPrecision(6))),
   };
 }
@@ -321,7 +321,7 @@ function buildGatewayConfig(fleet: Fleet, endpoints: readonly UpEndpoint[], rout
     tenants: [{ id: demoTenantId, apiKeySha256: hashApiKey(apiKey), jurisdictions: tenantJurisdictions, requestsPerMinute: 1_000_000, tokensPerMinute: 1_000_000_000 }],
     // Emulators slower than real time: the gateway's timeouts (the defaults' 10 s to a first token or
     // between tokens, 120 s in all) stretch with them, at most a day, or every answer would time out.
-    ...(speed >= 1 ? {} : { resilience: { ttftTimeoutMs: slowed(10_000, speed), tokenIdleTimeoutMs: slowed(10_000, speed), deadlineMs: slowed(120_000, speed) } }),
+    ...(speed >= 1 ? {} : { resilience: { ttftTimeoutMs: slowed(gatewayDefaults.ttftTimeoutMs, speed), tokenIdleTimeoutMs: slowed(gatewayDefaults.tokenIdleTimeoutMs, speed), deadlineMs: slowed(gatewayDefaults.deadlineMs, speed) } }),
   };
   // Through the same parser as a config file (JSON is YAML): the schema, its defaults and the cross-checks.
   const parsed = parseGatewayConfig(JSON.stringify(raw), '<switchyard up>');
@@ -329,7 +329,14 @@ function buildGatewayConfig(fleet: Fleet, endpoints: readonly UpEndpoint[], rout
   return parsed.value;
 }
 
-/** A real-time duration at an emulator speed below 1, at most a day (the config's ceiling). */
+/** The gateway's own timeouts, which `up` stretches for slow emulators. */
+const gatewayDefaults = resilienceConfigSchema.parse({});
+
+/** A real-time duration at an emulator speed below 1, at most the config's ceiling. */
 function slowed(ms: number, speed: number): number {
-  return Math.min(86_400_000, Math.round(ms / speed));
+  return Math.min(longestTimeoutMs, Math.round(ms / speed));
+}
+
+function contextWindowOf(service: Service): number {
+  return service.model.contextWindow ?? defaultContextWindow;
 }

@@ -216,6 +216,24 @@ describe('startFleet lifecycle', () => {
     expect(running.config.resilience).toMatchObject({ ttftTimeoutMs: 10_000, deadlineMs: 120_000 });
   });
 
+  it('a model that names no context window gets one window, which the gateway routes by and its emulators hold to', async () => {
+    const windowless: Fleet = { ...fleet, services: fleet.services.map((service) => {
+      const { contextWindow: _dropped, ...model } = service.model;
+      return { ...service, model };
+    }) };
+    const started = await startFleet(windowless, { port: 0, speed: 200, replicasPerPool: 1, plan: running.plan });
+    try {
+      const windows = new Set(started.config.endpoints.map((endpoint) => endpoint.contextWindow));
+      expect([...windows]).toEqual([32_768]);
+      for (const endpoint of started.endpoints) {
+        const listed = (await (await fetch(`${endpoint.url}/v1/models`)).json()) as { data: { max_model_len: number | null }[] };
+        expect(listed.data[0]?.max_model_len).toBe(32_768);
+      }
+    } finally {
+      await started.close();
+    }
+  });
+
   it('a taken gateway port fails cleanly and leaves no emulator behind', async () => {
     const port = Number(new URL(running.url).port);
     const servers = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'TCPServerWrap').length;
