@@ -26,7 +26,7 @@ export async function startMockUpstream(options: { words?: number; port?: number
   const bodies = new Map<Dialect['name'], string>();
   const streams = new Map<Dialect['name'], string>();
   for (const dialect of Object.values(dialects)) {
-    bodies.set(dialect.name, JSON.stringify(dialect.formatResult({ id: 'mock-1', model: 'mock', text: tokens.join(''), finishReason: 'stop', usage: { inputTokens: 10, outputTokens: words } })));
+    bodies.set(dialect.name, JSON.stringify(dialect.formatResult({ id: 'mock-1', model: 'mock', text: tokens.join(''), finishReason: 'stop', usage: { inputTokens: 10, outputTokens: words } }, 0)));
     const writer = dialect.createStreamWriter({ includeUsage: true, created: 0 });
     let frames = writer.write({ type: 'start', id: 'mock-1', model: 'mock', inputTokens: 10 });
     for (const text of tokens) frames += writer.write({ type: 'text', text });

@@ -425,7 +425,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
 
     const id = submitted.id;
     const completionId = dialect.responseId(randomBytes(12).toString('hex'));
-    const writer = request.stream ? dialect.createStreamWriter({ includeUsage: request.includeUsage, created: Math.floor(Date.now() / 1000) }) : undefined;
+    const createdSeconds = Math.floor(Date.now() / 1000);
+    const writer = request.stream ? dialect.createStreamWriter({ includeUsage: request.includeUsage, created: createdSeconds }) : undefined;
     const start: ChatEvent = { type: 'start', id: completionId, model: modelName, inputTokens: plan.usage.inputTokens };
     const cut = snapshot.cutAfterTokens;
     let started = false;
@@ -492,7 +493,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
                 ...(plan.toolCalls === undefined ? {} : { toolCalls: plan.toolCalls }),
                 ...(plan.thinking === undefined ? {} : { thinking: plan.thinking }),
                 usage: plan.usage,
-              }),
+              }, createdSeconds),
             );
           }
           return;

@@ -49,6 +49,8 @@ export interface SinkTarget {
   readonly headers: ResponseHeaders;
   /** The response id, whichever upstream answered. */
   readonly id: string;
+  /** When the answer began, in Unix seconds (OpenAI's `created`), from the gateway's injected clock. */
+  readonly createdSeconds: number;
 }
 
 /**
@@ -79,8 +81,8 @@ export function keepStreamsAlive(streams: Set<KeptAliveStream>): void {
  * SSE frames in the client's dialect, headers sent with the first event. Where the dialect has a
  * keep-alive frame, the committed stream joins `keptAlive` until it ends.
  */
-export function createStreamSink(target: SinkTarget, createdSeconds: number, keptAlive?: Set<KeptAliveStream>): AnswerSink {
-  return new StreamSink(target, createdSeconds, keptAlive);
+export function createStreamSink(target: SinkTarget, keptAlive?: Set<KeptAliveStream>): AnswerSink {
+  return new StreamSink(target, keptAlive);
 }
 
 /**
@@ -98,9 +100,9 @@ class StreamSink implements AnswerSink {
   #committed = false;
   #watched: KeptAliveStream | undefined;
 
-  constructor(target: SinkTarget, createdSeconds: number, keptAlive: Set<KeptAliveStream> | undefined) {
+  constructor(target: SinkTarget, keptAlive: Set<KeptAliveStream> | undefined) {
     this.#target = target;
-    this.#writer = target.inbound.createStreamWriter({ includeUsage: target.request.includeUsage, created: createdSeconds });
+    this.#writer = target.inbound.createStreamWriter({ includeUsage: target.request.includeUsage, created: target.createdSeconds });
     this.#keptAlive = keptAlive;
     this.showsReasoning = target.inbound.showsReasoning;
   }
@@ -193,7 +195,7 @@ function flattenSentHead(res: ServerResponse): void {
  * before a failure is written, `beforeAnswer` before the answer (the tenant's charge settled, so the
  * headers show the limits after it).
  */
-export function createJsonSink({ inbound, request, res, headers, id }: SinkTarget, beforeFailure: (used: number | undefined) => void = () => undefined, beforeAnswer: (usage: Usage) => void = () => undefined): AnswerSink {
+export function createJsonSink({ inbound, request, res, headers, id, createdSeconds }: SinkTarget, beforeFailure: (used: number | undefined) => void = () => undefined, beforeAnswer: (usage: Usage) => void = () => undefined): AnswerSink {
   return {
     committed: false,
     needsObjectArguments: inbound.toolArgumentsAsObject,
@@ -204,7 +206,7 @@ export function createJsonSink({ inbound, request, res, headers, id }: SinkTarge
     event: () => undefined,
     finish: (event, { text, toolCalls, refusal, thinking, reasoning }) => {
       beforeAnswer(event.usage);
-      sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, ...(event.stopSequence === undefined ? {} : { stopSequence: event.stopSequence }), ...(toolCalls.length === 0 ? {} : { toolCalls }), ...(refusal ? { refusal } : {}), ...(thinking.length === 0 ? {} : { thinking }), ...(reasoning === '' ? {} : { reasoning }), usage: event.usage }), headers);
+      sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, ...(event.stopSequence === undefined ? {} : { stopSequence: event.stopSequence }), ...(toolCalls.length === 0 ? {} : { toolCalls }), ...(refusal ? { refusal } : {}), ...(thinking.length === 0 ? {} : { thinking }), ...(reasoning === '' ? {} : { reasoning }), usage: event.usage }, createdSeconds), headers);
     },
     fail: (kind, message, status, extra, used) => {
       beforeFailure(used);

@@ -390,10 +390,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         // The caller's time to first token: failed attempts, backoff and a lost hedge included.
         metrics.ttft.observe({ route: route.model, endpoint: answer.endpoint.config.id }, (now() - arrivedAt) / 1e3);
         // Ids are the caller's dialect's, whichever upstream answered.
-        const target = { inbound, request, res, headers, id: inbound.responseId(generateId()) };
+        const target = { inbound, request, res, headers, id: inbound.responseId(generateId()), createdSeconds: Math.floor(now() / 1000) };
         // A complete answer that fails delivers nothing: settled at nothing before its error is written.
         // A deadline's failure is charged what was generated for it (`used`), settled before it is written.
-        const sink = request.stream ? createStreamSink(target, Math.floor(now() / 1000), keptAlive) : createJsonSink(target, (used) => settle(deadlinePassed() ? (used ?? 0) : 0), (usage) => settle(usage.inputTokens + usage.outputTokens));
+        const sink = request.stream ? createStreamSink(target, keptAlive) : createJsonSink(target, (used) => settle(deadlinePassed() ? (used ?? 0) : 0), (usage) => settle(usage.inputTokens + usage.outputTokens));
         const outcome = await pumpAnswer(core, context, sink, request, answer, tried, deadline);
         // A stream cut short delivered its tokens; a complete answer the gateway failed (a break,
         // shutdown) delivered none. One whose client left, or whose deadline passed, is charged what

@@ -49,8 +49,8 @@ export interface Dialect {
   /** Headers an upstream of this dialect needs for a key (never logged). */
   authHeaders(apiKey: string | undefined): Record<string, string>;
 
-  /** A complete answer as this dialect's JSON response body. */
-  formatResult(result: ChatResult): unknown;
+  /** A complete answer as this dialect's JSON response body; `createdSeconds`: when it began, in Unix seconds (the caller's clock). */
+  formatResult(result: ChatResult, createdSeconds: number): unknown;
   /** An upstream's JSON response body to a canonical answer. */
   parseResult(body: unknown): Parsed<ChatResult>;
 

@@ -863,7 +863,7 @@ export const openaiDialect: Dialect = {
     return apiKey === undefined ? {} : { authorization: `Bearer ${apiKey}` };
   },
 
-  formatResult(result: ChatResult): unknown {
+  formatResult(result: ChatResult, createdSeconds: number): unknown {
     const calls = result.toolCalls ?? [];
     // As OpenAI answers a turn that only called tools: content null, not ''. A refusal is in its own
     // field, content null, and the answer ends as OpenAI ends one, with 'stop'.
@@ -877,7 +877,7 @@ export const openaiDialect: Dialect = {
     return {
       id: result.id,
       object: 'chat.completion',
-      created: Math.floor(Date.now() / 1000),
+      created: createdSeconds,
       model: result.model,
       choices: [{ index: 0, message: reasoned, logprobs: null, finish_reason: result.refusal === true && result.finishReason === 'content_filter' ? 'stop' : finishToOpenAI[result.finishReason], ...matchedStop(result.stopSequence) }],
       usage: { prompt_tokens: result.usage.inputTokens, completion_tokens: result.usage.outputTokens, total_tokens: result.usage.inputTokens + result.usage.outputTokens },

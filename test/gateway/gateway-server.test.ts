@@ -86,7 +86,7 @@ describe('official SDK clients against the gateway', () => {
     expect(message.usage.output_tokens).toBe(5);
   });
 
-  it('ids and request ids are in the caller\'s dialect, whichever dialect the upstream spoke', async () => {
+  it('ids, request ids and created are in the caller\'s dialect, whichever dialect the upstream spoke', async () => {
     const anthropic = new Anthropic({ apiKey: usKey, baseURL: url, maxRetries: 0 });
     const message = await anthropic.messages.create({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 'hello' }] });
     expect(message.id).toBe('msg_test');
@@ -96,9 +96,16 @@ describe('official SDK clients against the gateway', () => {
     const completion = await openai.chat.completions.create({ model: 'frontier-eu', messages: [{ role: 'user', content: 'hello' }], max_tokens: 5 });
     expect(completion.id).toBe('chatcmpl-test');
     expect(completion._request_id).toMatch(/^[0-9a-f-]{36}$/);
+    // `created` is the gateway's clock (injected), streamed or not.
+    expect(completion.created).toBe(1_700_000_000);
     const ids = new Set<string>();
-    for await (const chunk of await openai.chat.completions.create({ model: 'frontier-eu', messages: [{ role: 'user', content: 'hello' }], max_tokens: 5, stream: true })) ids.add(chunk.id);
+    const created = new Set<number>();
+    for await (const chunk of await openai.chat.completions.create({ model: 'frontier-eu', messages: [{ role: 'user', content: 'hello' }], max_tokens: 5, stream: true })) {
+      ids.add(chunk.id);
+      created.add(chunk.created);
+    }
     expect([...ids]).toEqual(['chatcmpl-test']);
+    expect([...created]).toEqual([1_700_000_000]);
   });
 
   it('Anthropic SDK, stream, to an Anthropic upstream', async () => {

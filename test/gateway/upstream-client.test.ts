@@ -119,7 +119,7 @@ describe('pooled upstream client', () => {
 
   it('a JSON answer to a stream request is read as start, text, finish', async () => {
     const target = await upstream((_req, res) => {
-      const body = JSON.stringify(openaiDialect.formatResult({ id: 'j', model: 'm', text: 'whole answer', finishReason: 'length', usage: { inputTokens: 4, outputTokens: 2 } }));
+      const body = JSON.stringify(openaiDialect.formatResult({ id: 'j', model: 'm', text: 'whole answer', finishReason: 'length', usage: { inputTokens: 4, outputTokens: 2 } }, 0));
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(body);
     });

@@ -43,10 +43,10 @@ describe('anthropic dialect: stop sequences', () => {
   });
 
   it('a complete message carries the sequence both ways', () => {
-    const body = anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: 'hi', finishReason: 'stop', stopSequence: 'END', usage });
+    const body = anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: 'hi', finishReason: 'stop', stopSequence: 'END', usage }, 0);
     expect(body).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: 'END' });
     expect(anthropicDialect.parseResult(body)).toEqual({ ok: true, value: { id: 'msg_1', model: 'm', text: 'hi', finishReason: 'stop', stopSequence: 'END', usage } });
-    expect(anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: 'hi', finishReason: 'length', usage })).toMatchObject({ stop_reason: 'max_tokens', stop_sequence: null });
+    expect(anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: 'hi', finishReason: 'length', usage }, 0)).toMatchObject({ stop_reason: 'max_tokens', stop_sequence: null });
   });
 });
 
@@ -236,8 +236,8 @@ describe('anthropic dialect: requests it cannot honour, and what it answers', ()
 
   it("an empty answer has no content block, and usage carries Anthropic's cache counts", () => {
     const usage = { inputTokens: 3, outputTokens: 0 };
-    expect(anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: '', finishReason: 'stop', stopSequence: 'END', usage })).toMatchObject({ content: [], usage: { input_tokens: 3, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } });
-    expect(anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: 'hi', finishReason: 'stop', usage })).toMatchObject({ content: [{ type: 'text', text: 'hi' }] });
+    expect(anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: '', finishReason: 'stop', stopSequence: 'END', usage }, 0)).toMatchObject({ content: [], usage: { input_tokens: 3, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } });
+    expect(anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: 'hi', finishReason: 'stop', usage }, 0)).toMatchObject({ content: [{ type: 'text', text: 'hi' }] });
   });
 
   it('OpenAI sampling controls have no Anthropic equivalent: an Anthropic upstream is not sent them', () => {
@@ -315,9 +315,9 @@ describe('finish reasons a caller must tell from a normal stop', () => {
     reader.read('message_delta', anthropicDelta(anthropic));
     expect(reader.read('message_stop', '{"type":"message_stop"}').events).toEqual([{ type: 'finish', finishReason: canonical, usage: { inputTokens: 0, outputTokens: 2 } }]);
     // Written back to either dialect, streamed and not.
-    expect(anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: 'no', finishReason: canonical, usage })).toMatchObject({ stop_reason: anthropic, stop_sequence: null });
+    expect(anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: 'no', finishReason: canonical, usage }, 0)).toMatchObject({ stop_reason: anthropic, stop_sequence: null });
     expect(anthropicDialect.createStreamWriter({ includeUsage: true, created: 0 }).write({ type: 'finish', finishReason: canonical, usage })).toContain(`"delta":{"stop_reason":"${anthropic}","stop_sequence":null}`);
-    expect(openaiDialect.formatResult({ id: 'c', model: 'm', text: 'no', finishReason: canonical, usage })).toMatchObject({ choices: [{ finish_reason: openai }] });
+    expect(openaiDialect.formatResult({ id: 'c', model: 'm', text: 'no', finishReason: canonical, usage }, 0)).toMatchObject({ choices: [{ finish_reason: openai }] });
     expect(openaiDialect.createStreamWriter({ includeUsage: false, created: 0 }).write({ type: 'finish', finishReason: canonical, usage })).toContain(`"finish_reason":"${openai}"`);
   });
 
@@ -331,7 +331,7 @@ describe('finish reasons a caller must tell from a normal stop', () => {
     const reader = openaiDialect.createStreamReader();
     reader.read(undefined, openaiChunk(openai));
     expect(reader.read(undefined, '[DONE]').events).toEqual([{ type: 'finish', finishReason: canonical, usage: { inputTokens: 0, outputTokens: 0 } }]);
-    expect(anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: 'no', finishReason: canonical, usage })).toMatchObject({ stop_reason: anthropic });
+    expect(anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: 'no', finishReason: canonical, usage }, 0)).toMatchObject({ stop_reason: anthropic });
   });
 });
 

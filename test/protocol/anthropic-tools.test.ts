@@ -412,7 +412,7 @@ describe('anthropic tools: complete answers', () => {
   ];
 
   it("an answer's text, then its calls as tool_use blocks, stopping for tool_use", () => {
-    expect(anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: 'Looking.', finishReason: 'tool_calls', toolCalls: calls, usage })).toEqual({
+    expect(anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: 'Looking.', finishReason: 'tool_calls', toolCalls: calls, usage }, 0)).toEqual({
       id: 'msg_1',
       type: 'message',
       role: 'assistant',
@@ -429,12 +429,12 @@ describe('anthropic tools: complete answers', () => {
   });
 
   it('an answer of calls alone has no text block; arguments that are no JSON object are written as {} rather than throw', () => {
-    const body = anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: '', finishReason: 'tool_calls', toolCalls: [{ id: 'toolu_1', name: 'f', arguments: '[1]' }, { id: 'toolu_2', name: 'f', arguments: '{"a":' }], usage });
+    const body = anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: '', finishReason: 'tool_calls', toolCalls: [{ id: 'toolu_1', name: 'f', arguments: '[1]' }, { id: 'toolu_2', name: 'f', arguments: '{"a":' }], usage }, 0);
     expect(body).toMatchObject({ content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }, { type: 'tool_use', id: 'toolu_2', name: 'f', input: {} }] });
   });
 
   it("an answer cut short (finish 'length') writes a call's unfinished arguments as {}, its stop_reason max_tokens saying it was cut", () => {
-    const body = anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: '', finishReason: 'length', toolCalls: [{ id: 'toolu_1', name: 'get_weather', arguments: '{"city":"Par' }], usage });
+    const body = anthropicDialect.formatResult({ id: 'msg_1', model: 'm', text: '', finishReason: 'length', toolCalls: [{ id: 'toolu_1', name: 'get_weather', arguments: '{"city":"Par' }], usage }, 0);
     expect(body).toMatchObject({ content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: {} }], stop_reason: 'max_tokens', stop_sequence: null });
   });
 
@@ -446,7 +446,7 @@ describe('anthropic tools: complete answers', () => {
 
   it('an upstream message with tool_use blocks is read back as calls, stop_reason tool_use as tool_calls', () => {
     const result: ChatResult = { id: 'msg_1', model: 'm', text: 'Looking.', finishReason: 'tool_calls', toolCalls: [{ id: 'toolu_1', name: 'get_weather', arguments: '{"city":"Paris"}' }], usage };
-    expect(anthropicDialect.parseResult(anthropicDialect.formatResult(result))).toEqual({ ok: true, value: result });
+    expect(anthropicDialect.parseResult(anthropicDialect.formatResult(result, 0))).toEqual({ ok: true, value: result });
     const message = { id: 'msg_2', type: 'message', role: 'assistant', model: 'm', content: [{ type: 'tool_use', id: 'toolu_9', name: 'get_time', input: {} }], stop_reason: 'tool_use', stop_sequence: null, usage: { input_tokens: 1, output_tokens: 2 } };
     expect(anthropicDialect.parseResult(message)).toEqual({ ok: true, value: { id: 'msg_2', model: 'm', text: '', finishReason: 'tool_calls', toolCalls: [{ id: 'toolu_9', name: 'get_time', arguments: '{}' }], usage: { inputTokens: 1, outputTokens: 2 } } });
     // An answer without calls has no toolCalls at all.

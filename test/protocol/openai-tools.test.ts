@@ -289,7 +289,7 @@ describe('OpenAI complete answers with tool calls', () => {
   };
 
   it("are formatted as OpenAI answers them: content null, tool_calls, finish_reason 'tool_calls', '{}' for no arguments", () => {
-    const body = openaiDialect.formatResult(result) as { choices: unknown[] };
+    const body = openaiDialect.formatResult(result, 0) as { choices: unknown[] };
     expect(body.choices).toEqual([
       {
         index: 0,
@@ -306,16 +306,16 @@ describe('OpenAI complete answers with tool calls', () => {
         finish_reason: 'tool_calls',
       },
     ]);
-    expect(openaiDialect.formatResult({ ...result, text: 'Checking.' })).toMatchObject({ choices: [{ message: { content: 'Checking.' } }] });
+    expect(openaiDialect.formatResult({ ...result, text: 'Checking.' }, 0)).toMatchObject({ choices: [{ message: { content: 'Checking.' } }] });
     // An answer without calls keeps its shape: no tool_calls field, content as written.
-    const plain = openaiDialect.formatResult({ ...result, toolCalls: [], finishReason: 'stop' }) as { choices: { message: object; finish_reason: string }[] };
+    const plain = openaiDialect.formatResult({ ...result, toolCalls: [], finishReason: 'stop' }, 0) as { choices: { message: object; finish_reason: string }[] };
     expect(plain.choices[0]?.message).toEqual({ role: 'assistant', content: '', refusal: null });
     expect(plain.choices[0]?.finish_reason).toBe('stop');
   });
 
   it("cut by the budget ('length'), a call without arguments keeps '' (it must not look complete), and reads back so", () => {
     const cut: ChatResult = { ...result, finishReason: 'length' };
-    const body = openaiDialect.formatResult(cut) as { choices: { message: { tool_calls: unknown[] }; finish_reason: string }[] };
+    const body = openaiDialect.formatResult(cut, 0) as { choices: { message: { tool_calls: unknown[] }; finish_reason: string }[] };
     expect(body.choices[0]?.message.tool_calls).toEqual([
       { id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
       { id: 'call_2', type: 'function', function: { name: 'get_time', arguments: '' } },
@@ -323,11 +323,11 @@ describe('OpenAI complete answers with tool calls', () => {
     expect(body.choices[0]?.finish_reason).toBe('length');
     expect(openaiDialect.parseResult(body)).toEqual({ ok: true, value: cut });
     // A context window's cut is written 'length' too, and the same.
-    expect(openaiDialect.formatResult({ ...result, finishReason: 'context_window' })).toMatchObject({ choices: [{ message: { tool_calls: [{}, { function: { arguments: '' } }] }, finish_reason: 'length' }] });
+    expect(openaiDialect.formatResult({ ...result, finishReason: 'context_window' }, 0)).toMatchObject({ choices: [{ message: { tool_calls: [{}, { function: { arguments: '' } }] }, finish_reason: 'length' }] });
   });
 
   it('are read back from an OpenAI body', () => {
-    const parsed = openaiDialect.parseResult(openaiDialect.formatResult(result));
+    const parsed = openaiDialect.parseResult(openaiDialect.formatResult(result, 0));
     expect(parsed).toEqual({ ok: true, value: { ...result, toolCalls: [result.toolCalls?.[0], { id: 'call_2', name: 'get_time', arguments: '{}' }] } });
   });
 

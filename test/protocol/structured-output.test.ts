@@ -114,7 +114,7 @@ describe("an OpenAI-dialect upstream's refusal (the model declined a structured 
   it('reaches an Anthropic caller as Anthropic tells a refusal (stop_reason refusal)', () => {
     const whole = openaiDialect.parseResult({ id: 'c1', model: 'm', choices: [{ message: { role: 'assistant', content: null, refusal: refusalText }, finish_reason: 'stop' }] });
     if (!whole.ok) throw new Error('not read');
-    expect(anthropicDialect.formatResult({ ...whole.value, id: 'msg_1' })).toMatchObject({ content: [{ type: 'text', text: refusalText }], stop_reason: 'refusal' });
+    expect(anthropicDialect.formatResult({ ...whole.value, id: 'msg_1' }, 0)).toMatchObject({ content: [{ type: 'text', text: refusalText }], stop_reason: 'refusal' });
   });
 });
 
@@ -216,7 +216,7 @@ describe('schemas where the two APIs differ', () => {
 
   it("a refusal reaches an OpenAI caller in its own field, as OpenAI sends it: content null and finish stop, whole and streamed", () => {
     const refusalText = "I'm sorry, I cannot help with that.";
-    const whole = openaiDialect.formatResult({ id: 'c1', model: 'm', text: refusalText, finishReason: 'content_filter', refusal: true, usage: { inputTokens: 9, outputTokens: 8 } }) as { choices: unknown[] };
+    const whole = openaiDialect.formatResult({ id: 'c1', model: 'm', text: refusalText, finishReason: 'content_filter', refusal: true, usage: { inputTokens: 9, outputTokens: 8 } }, 0) as { choices: unknown[] };
     expect(whole.choices[0]).toMatchObject({ message: { role: 'assistant', content: null, refusal: refusalText }, finish_reason: 'stop' });
     const writer = openaiDialect.createStreamWriter({ includeUsage: false, created: 0 });
     const frames = [

@@ -58,11 +58,11 @@ describe('writing thinking', () => {
 
   it('a whole answer: thinking blocks first, for Anthropic callers; OpenAI callers see the text alone', () => {
     const result = { id: 'msg_1', model: 'm', text: 'Frankfurt.', finishReason: 'stop' as const, thinking: [{ type: 'thinking' as const, thinking: 'Consider the pools.', signature: 'c2lnbmVk' }, { type: 'redacted_thinking' as const, data: 'ZW5jcnlwdGVk' }], usage: { inputTokens: 3, outputTokens: 9 } };
-    const written = anthropicDialect.formatResult(result) as { content: unknown[] };
+    const written = anthropicDialect.formatResult(result, 0) as { content: unknown[] };
     expect(written.content).toEqual([signed, redacted, { type: 'text', text: 'Frankfurt.' }]);
     const read = anthropicDialect.parseResult(written);
     expect(read.ok ? read.value : read.problem).toMatchObject({ text: 'Frankfurt.', thinking: result.thinking });
-    expect(JSON.stringify(openaiDialect.formatResult(result))).not.toContain('Consider');
+    expect(JSON.stringify(openaiDialect.formatResult(result, 0))).not.toContain('Consider');
   });
 });
 
