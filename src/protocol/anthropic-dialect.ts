@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defaultMaxOutputTokens, defaultResponseFormatName, hasVisibleText, maxStopSequenceChars, saysSomething, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ContentPart, type ErrorKind, type ErrorReport, type FinishReason, type CacheBreakpoint, type ContextLimit, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ThinkingBlock, type ThinkingRequest, type ToolCall, type ToolChoice, type ToolDefinition } from './chat.js';
 import type { Dialect, EncodeOptions, StreamReader, StreamWriter, TokenCounting } from './dialect.js';
-import { invalidRequest, isQuotableName, noTools, otherApiField, readBlocks, unsupportedContent } from './request-problem.js';
+import { invalidRequest, isQuotableName, malformedAnswer, noTools, otherApiField, readBlocks, unsupportedContent } from './request-problem.js';
 import { answerSchema } from './answer-schema.js';
 import { readPdf } from './document-source.js';
 import { readBase64Image, readWebImage } from './image-source.js';
@@ -770,7 +770,7 @@ export const anthropicTokenCounting: TokenCounting = {
   },
   parseResult(body: unknown): Parsed<number> {
     const parsed = countResultSchema.safeParse(body);
-    return parsed.success ? { ok: true, value: parsed.data.input_tokens } : { ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a malformed token count' } };
+    return parsed.success ? { ok: true, value: parsed.data.input_tokens } : malformedAnswer(parsed.error, 'token count');
   },
 };
 
@@ -854,7 +854,7 @@ export const anthropicDialect: Dialect = {
 
   parseResult(body: unknown): Parsed<ChatResult> {
     const parsed = resultSchema.safeParse(body);
-    if (!parsed.success) return { ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a malformed message' } };
+    if (!parsed.success) return malformedAnswer(parsed.error, 'message');
     const toolCalls = parsed.data.content.flatMap((block): ToolCall[] => (block.type === 'tool_use' && typeof block.id === 'string' && typeof block.name === 'string' ? [{ id: block.id, name: block.name, arguments: JSON.stringify(block.input) }] : []));
     const thinking = parsed.data.content.flatMap((block): ThinkingBlock[] => {
       if (block.type === 'thinking' && typeof block.thinking === 'string' && typeof block.signature === 'string') return [{ type: 'thinking', thinking: block.thinking, signature: block.signature }];

@@ -28,7 +28,7 @@ import {
 } from './chat.js';
 import type { Dialect, EncodeOptions, StreamReader, StreamWriter } from './dialect.js';
 import { goDuration } from './go-duration.js';
-import { invalidRequest, isQuotableName, noTools, otherApiField, readBlocks, unsupportedContent } from './request-problem.js';
+import { invalidRequest, isQuotableName, malformedAnswer, noTools, otherApiField, readBlocks, unsupportedContent } from './request-problem.js';
 import { readContentDelta } from './openai-content-delta.js';
 import { answerSchema } from './answer-schema.js';
 import { openaiStrictProblem } from './json-schema-limits.js';
@@ -886,7 +886,7 @@ export const openaiDialect: Dialect = {
 
   parseResult(body: unknown): Parsed<ChatResult> {
     const parsed = resultSchema.safeParse(body);
-    if (!parsed.success) return { ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a malformed chat completion' } };
+    if (!parsed.success) return malformedAnswer(parsed.error, 'chat completion');
     const choice = parsed.data.choices[0];
     const toolCalls = (choice?.message.tool_calls ?? []).map((call, index) => ({ id: takenBackId(call.id) ?? madeUpCallId(parsed.data.id, index), name: call.function.name, arguments: argumentsText(call.function.arguments) }));
     const stopped = stopSequenceOf(choice);

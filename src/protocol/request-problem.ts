@@ -7,10 +7,25 @@ import type { Parsed } from './chat.js';
  * name: it would be echoed in the message and the log. A bad key says what its own schema says.
  */
 export function invalidRequest(error: z.ZodError): Parsed<never> {
+  const { param, message } = firstIssue(error, 'invalid request');
+  return { ok: false, problem: { status: 400, kind: 'invalid_request', message: `${param === '' ? 'request' : param}: ${message}`, param } };
+}
+
+/**
+ * An upstream's answer that failed its dialect's schema, as a 502 naming the first bad field, so
+ * an operator can tell which (`what`: "chat completion"). Nothing of the answer's values is quoted.
+ */
+export function malformedAnswer(error: z.ZodError, what: string): Parsed<never> {
+  const { param, message } = firstIssue(error, 'invalid');
+  return { ok: false, problem: { status: 502, kind: 'api_error', message: `upstream returned a malformed ${what}: ${param === '' ? 'the body' : param}: ${message}` } };
+}
+
+/** The first issue's path (caller or upstream text named `<key>` unless a plain name) and its message in plain words. */
+function firstIssue(error: z.ZodError, fallback: string): { readonly param: string; readonly message: string } {
   const issue = error.issues[0];
   const param = issue?.path.map((step) => (typeof step === 'number' || (typeof step === 'string' && isQuotableName(step)) ? String(step) : '<key>')).join('.') ?? '';
-  const message = (issue?.code === 'invalid_key' ? issue.issues[0]?.message : undefined) ?? (issue === undefined ? undefined : plainMessage(issue)) ?? 'invalid request';
-  return { ok: false, problem: { status: 400, kind: 'invalid_request', message: `${param === '' ? 'request' : param}: ${message}`, param } };
+  const message = (issue?.code === 'invalid_key' ? issue.issues[0]?.message : undefined) ?? (issue === undefined ? undefined : plainMessage(issue)) ?? fallback;
+  return { param, message };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
+import { anthropicDialect, anthropicTokenCounting } from '../../src/protocol/anthropic-dialect.js';
 import { openaiDialect } from '../../src/protocol/openai-dialect.js';
 import type { ChatEvent, ChatMessage, ChatRequest, ChatResult, RequestProblem } from '../../src/protocol/chat.js';
 
@@ -457,9 +457,15 @@ describe('anthropic tools: complete answers', () => {
     ['without an id', { type: 'tool_use', name: 'f', input: {} }],
     ['without a name', { type: 'tool_use', id: 'toolu_1', input: {} }],
     ['with an input that is no object', { type: 'tool_use', id: 'toolu_1', name: 'f', input: 'x' }],
-  ])('a tool_use block %s is a malformed message', (_name, block) => {
+  ])('a tool_use block %s is a malformed message, naming the block', (_name, block) => {
     const message = { id: 'msg_1', model: 'm', content: [block], stop_reason: 'tool_use', usage: { input_tokens: 1, output_tokens: 2 } };
-    expect(anthropicDialect.parseResult(message)).toEqual({ ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a malformed message' } });
+    expect(anthropicDialect.parseResult(message)).toEqual({ ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a malformed message: content.0: a tool_use block needs an id, a name and an input object' } });
+  });
+
+  it('a malformed answer or count names its first bad field in both dialects, never its value', () => {
+    expect(openaiDialect.parseResult({ id: 'x', model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 42 }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1 } })).toEqual({ ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a malformed chat completion: choices.0.message.content: must be a string, got a number' } });
+    expect(anthropicTokenCounting.parseResult({ input_tokens: 'secret words' })).toEqual({ ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a malformed token count: input_tokens: must be a number, got a string' } });
+    expect(anthropicDialect.parseResult('not json at all')).toEqual({ ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a malformed message: the body: must be an object, got a string' } });
   });
 });
 
