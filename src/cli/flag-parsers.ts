@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { emulatorSpeeds } from '../emulator/index.js';
 
 /**
  * Parsers for numeric flags, shared by every command so one flag means the same everywhere.
@@ -53,5 +54,5 @@ export const flagParsers = {
     return raw;
   },
   /** The emulator's speed-up over real time; its range is the emulator's (see startEmulator). */
-  speed: (flag = '--speed') => numberFlag(flag, (v) => v >= 1e-3 && v <= 1e6, 'a number from 0.001 to 1000000'),
+  speed: (flag = '--speed') => numberFlag(flag, (v) => v >= emulatorSpeeds.slowest && v <= emulatorSpeeds.fastest, `a number from ${emulatorSpeeds.slowest} to ${emulatorSpeeds.fastest}`),
 };

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { precisions, type Precision } from '../catalog/accelerator.js';
 import { SpecError, formatProblem } from '../domain/spec-problem.js';
+import { defaultInferenceShape } from '../performance/inference-profile.js';
 import { catalogCommand } from './commands/catalog-command.js';
 import { registerEmulateCommand } from './commands/emulate-command.js';
 import { gatewayCommand } from './commands/gateway-command.js';
@@ -42,9 +43,9 @@ function buildProgram(output: Output, setExit: (code: number) => void): Command 
     .description('performance-model profile of a model on a chip: replica size, batch, TTFT, TPOT, tokens/s, training figures')
     .requiredOption('--model <id>', 'model id (see `switchyard catalog`)')
     .requiredOption('--chip <id>', 'chip id (see `switchyard catalog`)')
-    .option('--input <tokens>', 'input tokens per request', flagParsers.positiveWhole('--input'), 2000)
-    .option('--output <tokens>', 'output tokens per request', flagParsers.positiveWhole('--output'), 500)
-    .option('--tpot-ms <ms>', 'time-per-output-token target', flagParsers.positive('--tpot-ms'), 50)
+    .option('--input <tokens>', 'input tokens per request', flagParsers.positiveWhole('--input'), defaultInferenceShape.inputTokens)
+    .option('--output <tokens>', 'output tokens per request', flagParsers.positiveWhole('--output'), defaultInferenceShape.outputTokens)
+    .option('--tpot-ms <ms>', 'time-per-output-token target', flagParsers.positive('--tpot-ms'), defaultInferenceShape.tpotMs)
     .option('--ttft-ms <ms>', 'time-to-first-token target', flagParsers.positive('--ttft-ms'))
     .addOption(new Option('--precision <p>', 'serving precision (default: the model preset)').choices(precisions))
     .option('--mfu <fraction>', 'training MFU override', numberFlag('--mfu', (v) => v >= 1e-3 && v <= 1, 'a fraction from 0.001 to 1, as a model\'s mfu in the fleet spec'))

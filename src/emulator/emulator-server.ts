@@ -8,7 +8,7 @@ import type { ModelSpec } from '../catalog/model-preset.js';
 import { modelPresets } from '../catalog/models.js';
 import type { MeasuredProfile } from '../domain/fleet.js';
 import { didYouMean } from '../domain/suggest.js';
-import { inferenceProfile, prefillTiming, type InferenceProfile } from '../performance/inference-profile.js';
+import { defaultInferenceShape, inferenceProfile, prefillTiming, type InferenceProfile } from '../performance/inference-profile.js';
 import { estimatePromptTokens, type ChatEvent, type ChatRequest, type ErrorKind } from '../protocol/chat.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
@@ -93,6 +93,9 @@ export interface RunningEmulator {
   close(): Promise<void>;
 }
 
+/** Speeds an emulator runs at: from a thousandth of real time to a million times faster. */
+export const emulatorSpeeds = { slowest: 1e-3, fastest: 1e6 } as const;
+
 // Above the gateway's default limit (Anthropic's 32 MB), with room for what its translation adds.
 const maxChatBodyBytes = 40 * 1024 * 1024;
 const maxAdminBodyBytes = 64 * 1024;
@@ -107,9 +110,9 @@ export function emulatorProfile(options: Pick<EmulatorOptions, 'model' | 'chip' 
     chip,
     {
       precision: options.precision ?? model.precision,
-      inputTokens: options.inputTokens ?? 2000,
-      outputTokens: options.outputTokens ?? 500,
-      tpotMs: options.tpotMs ?? 50,
+      inputTokens: options.inputTokens ?? defaultInferenceShape.inputTokens,
+      outputTokens: options.outputTokens ?? defaultInferenceShape.outputTokens,
+      tpotMs: options.tpotMs ?? defaultInferenceShape.tpotMs,
       ...(options.ttftMs === undefined ? {} : { ttftMs: options.ttftMs }),
     },
     options.measuredProfiles ?? [],
@@ -225,14 +228,14 @@ const sseHeaders = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-
 export async function startEmulator(options: EmulatorOptions): Promise<RunningEmulator> {
   const profile = emulatorProfile(options);
   const speed = options.speed ?? 1;
-  if (!(speed >= 1e-3 && speed <= 1e6)) throw new EmulatorError(`speed must be a number from 0.001 to 1000000, got ${speed}`);
+  if (!(speed >= emulatorSpeeds.slowest && speed <= emulatorSpeeds.fastest)) throw new EmulatorError(`speed must be a number from ${emulatorSpeeds.slowest} to ${emulatorSpeeds.fastest}, got ${speed}`);
   const seed = options.seed ?? 0;
   if (!Number.isSafeInteger(seed) || seed < 0) throw new EmulatorError(`seed must be a whole number >= 0, got ${seed}`);
   const modelName = options.servedModelName ?? profile.model;
   // No request could name an empty or padded model: the server would serve nobody.
   if (modelName.trim() === '' || modelName.trim() !== modelName) throw new EmulatorError(`served model name must be a non-empty name without surrounding spaces, got '${modelName}'`);
-  const inputTokens = options.inputTokens ?? 2000;
-  const meanOutputTokens = options.outputTokens ?? 500;
+  const inputTokens = options.inputTokens ?? defaultInferenceShape.inputTokens;
+  const meanOutputTokens = options.outputTokens ?? defaultInferenceShape.outputTokens;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   let faults: Faults = noFaults;
   const setFaults = (update: FaultsUpdate): Faults => {

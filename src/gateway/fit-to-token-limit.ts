@@ -1,7 +1,4 @@
-import { defaultMaxOutputTokens, type ChatRequest } from '../protocol/chat.js';
-
-/** Anthropic's least thinking budget. */
-export const minThinkingBudget = 1024;
+import { defaultMaxOutputTokens, minThinkingBudget, type ChatRequest } from '../protocol/chat.js';
 
 /**
  * A request fitted to a tenant's tokens per minute: as asked, or with its output budget lowered.

@@ -3,7 +3,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ChatRequest, ErrorKind } from '../protocol/chat.js';
-import { estimatePromptTokens, hasVisibleText, imageCount, lastSpokenTurn, pdfCount, promptText } from '../protocol/chat.js';
+import { estimatePromptTokens, hasVisibleText, imageCount, lastSpokenTurn, minThinkingBudget, pdfCount, promptText } from '../protocol/chat.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { anthropicDialect, anthropicTokenCounting } from '../protocol/anthropic-dialect.js';
@@ -27,7 +27,7 @@ import { authenticate } from './tenant-auth.js';
 import { checkRequestLimit, checkTenantLimits, MemoryRateLimitStore, retryAfterHeaders, settleTokenUsage, tenantLimitState, type RateLimitStore, type TenantLimitDecision } from './token-bucket.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
 import { countTokens } from './count-tokens.js';
-import { fitToTokenLimit, minThinkingBudget } from './fit-to-token-limit.js';
+import { fitToTokenLimit } from './fit-to-token-limit.js';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;

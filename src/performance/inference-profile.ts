@@ -4,6 +4,9 @@ import type { MeasuredProfile } from '../domain/fleet.js';
 import { attentionFlopsPerToken, hiddenSize, kvElementsPerToken, weightFractionRead } from './model-shape.js';
 import { computePrecision, kvBytes, peakFlops, weightBytes } from './precision.js';
 
+/** The request shape profiled when none is given (`switchyard perf`, `emulate`): 2,000 tokens in, 500 out, 50 ms a token. */
+export const defaultInferenceShape = { inputTokens: 2000, outputTokens: 500, tpotMs: 50 } as const;
+
 /** Share of HBM the model may use; the rest is runtime, activations and fragmentation. */
 export const usableHbmFraction = 0.9;
 /** Latency of one tensor-parallel all-reduce inside a scale-up domain (two per layer per decode step). */

@@ -1,4 +1,4 @@
-import { demandTokensPerSecond, type Fleet } from '../domain/fleet.js';
+import { demandTokensPerSecond, facilityWattsPerChip, type Fleet } from '../domain/fleet.js';
 import { survivalGroup } from './evaluate-allocation.js';
 import { MilpBuilder, type MilpProblem } from './milp.js';
 import { requiredTokensPerSecond, type InferenceOption, type PlanOptions } from './plan-options.js';
@@ -168,7 +168,7 @@ export function buildPlanProblem(fleet: Fleet, options: PlanOptions, weights: Ob
   }
 
   // Share caps on allocated facility power: sum(in group) - cap * sum(all) <= 0.
-  const totalMW = fleet.pools.reduce((sum, pool) => sum + (pool.chip.itPowerW * pool.pue * pool.chips) / 1e6, 0);
+  const totalMW = fleet.pools.reduce((sum, pool) => sum + (facilityWattsPerChip(pool) * pool.chips) / 1e6, 0);
   for (const [cap, key] of [
     [fleet.policy.maxShare.provider, (pool: (typeof fleet.pools)[number]) => pool.provider],
     [fleet.policy.maxShare.chipVendor, (pool: (typeof fleet.pools)[number]) => pool.chip.vendor],

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defaultMaxOutputTokens, defaultResponseFormatName, hasVisibleText, maxStopSequenceChars, saysSomething, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ContentPart, type ErrorKind, type ErrorReport, type FinishReason, type CacheBreakpoint, type ContextLimit, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ThinkingBlock, type ThinkingRequest, type ToolCall, type ToolChoice, type ToolDefinition } from './chat.js';
+import { defaultMaxOutputTokens, defaultResponseFormatName, minThinkingBudget, hasVisibleText, maxStopSequenceChars, saysSomething, tokenCount, upstreamErrorDetail, type ChatEvent, type ChatMessage, type ChatRequest, type ChatResult, type ContentPart, type ErrorKind, type ErrorReport, type FinishReason, type CacheBreakpoint, type ContextLimit, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ThinkingBlock, type ThinkingRequest, type ToolCall, type ToolChoice, type ToolDefinition } from './chat.js';
 import type { Dialect, EncodeOptions, StreamReader, StreamWriter, TokenCounting } from './dialect.js';
 import { invalidRequest, isQuotableName, malformedAnswer, noTools, otherApiField, readBlocks, unsupportedContent } from './request-problem.js';
 import { answerSchema } from './answer-schema.js';
@@ -77,7 +77,7 @@ const thinkingDisplay = z.string().nullish();
 const thinkingConfig = z.discriminatedUnion(
   'type',
   [
-    z.looseObject({ type: z.literal('enabled'), budget_tokens: z.number().int().min(1024, 'budget_tokens must be at least 1024'), display: thinkingDisplay }),
+    z.looseObject({ type: z.literal('enabled'), budget_tokens: z.number().int().min(minThinkingBudget, `budget_tokens must be at least ${String(minThinkingBudget)}`), display: thinkingDisplay }),
     z.looseObject({ type: z.literal('adaptive'), display: thinkingDisplay }),
     z.looseObject({ type: z.literal('disabled') }),
   ],

@@ -457,18 +457,8 @@ export interface RequestProblem {
 
 export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problem: RequestProblem };
 
-/** Status code a canonical error kind is answered with. */
-export const statusOfKind: Readonly<Record<ErrorKind, number>> = {
-  invalid_request: 400,
-  too_large: 413,
-  authentication: 401,
-  permission: 403,
-  not_found: 404,
-  rate_limit: 429,
-  overloaded: 529,
-  api_error: 500,
-  timeout: 504,
-};
+/** Anthropic's least budget for extended thinking (`budget_tokens`): a request's, or one the gateway lowers. */
+export const minThinkingBudget = 1024;
 
 /**
  * The text a request puts before the model, for estimates (tokens, the emulator's seed): the tools

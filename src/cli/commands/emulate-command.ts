@@ -3,6 +3,7 @@ import { resolveChipAndModel } from './resolve-chip-and-model.js';
 import { Option, type Command } from 'commander';
 import { flagParsers, numberFlag, wholeFlag } from '../flag-parsers.js';
 import { precisions, type Precision } from '../../catalog/accelerator.js';
+import { defaultInferenceShape } from '../../performance/inference-profile.js';
 import { EmulatorError, startEmulator, type FaultsUpdate, type RunningEmulator } from '../../emulator/index.js';
 import { count, number, type Output } from '../output.js';
 
@@ -114,9 +115,9 @@ export function registerEmulateCommand(program: Command, output: Output, setExit
     .option('--host <address>', 'address to listen on', flag.host(), '127.0.0.1')
     .option('--seed <n>', 'seed of the generated text: same seed and prompt give the same answer', flag.count('--seed'), 0)
     .option('--speed <x>', 'run x times faster than real time (every delay is divided by x)', flag.speed(), 1)
-    .option('--input <tokens>', 'input tokens of the profiled request shape', flag.positiveWhole('--input'), 2000)
-    .option('--output <tokens>', 'output tokens of the profiled request shape; also the mean answer length', flag.positiveWhole('--output'), 500)
-    .option('--tpot-ms <ms>', 'time-per-output-token target', flag.positive('--tpot-ms'), 50)
+    .option('--input <tokens>', 'input tokens of the profiled request shape', flag.positiveWhole('--input'), defaultInferenceShape.inputTokens)
+    .option('--output <tokens>', 'output tokens of the profiled request shape; also the mean answer length', flag.positiveWhole('--output'), defaultInferenceShape.outputTokens)
+    .option('--tpot-ms <ms>', 'time-per-output-token target', flag.positive('--tpot-ms'), defaultInferenceShape.tpotMs)
     .option('--ttft-ms <ms>', 'time-to-first-token target', flag.positive('--ttft-ms'))
     .addOption(new Option('--precision <p>', 'serving precision (default: the model preset)').choices(precisions))
     .option('--fleet <fleet.yaml>', "apply this fleet file's chip/model overrides and measured profiles")
