@@ -8,7 +8,8 @@ import { parseYamlSource, type YamlSource } from '../domain/yaml-source.js';
 import { readSpecFile } from '../domain/read-spec-file.js';
 import { problemsFromZod } from '../domain/zod-problems.js';
 import { defaultMaxOutputTokens } from '../protocol/chat.js';
-import { dialects as protocolDialects } from '../protocol/dialects.js';
+import { dialectNames } from '../protocol/dialect.js';
+import { dialects } from '../protocol/dialects.js';
 
 /**
  * The gateway config file (`switchyard gateway --config gateway.yaml`): the trust
@@ -24,8 +25,6 @@ const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'an id of letters, 
 const count = (max: number) => z.number().int().positive().max(max);
 const milliseconds = (max: number) => z.number().int().min(0).max(max);
 
-export const dialects = ['openai', 'anthropic'] as const;
-export type Dialect = (typeof dialects)[number];
 
 export const routingPolicyNames = ['cost', 'least-load', 'latency', 'prefix-affinity', 'weighted'] as const;
 export type RoutingPolicyName = (typeof routingPolicyNames)[number];
@@ -40,7 +39,7 @@ export const endpointConfigSchema = z.strictObject({
     const scheme = bare?.[1] === '443' ? 'https' : 'http';
     context.issues.push({ code: 'custom', input: context.value, message: 'expected an http:// or https:// base URL', params: bare === null ? {} : { suggestion: `did you mean '${scheme}://${context.value}'?` } });
   }),
-  dialect: z.enum(dialects),
+  dialect: z.enum(dialectNames),
   /** The model name the upstream expects. */
   model: z.string().min(1),
   provider: id,
@@ -331,7 +330,7 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
     if (query.some(([name, value]) => namesCredential(name) || holdsKey(value))) {
       warnings.push(`endpoint '${endpoint.id}' has what looks like a credential in its URL's query string (not shown): it sits in this file in plain text; where the upstream takes its key in a header, name an environment variable in 'apiKeyEnv' instead`);
     }
-    const dialect = protocolDialects[endpoint.dialect];
+    const dialect = dialects[endpoint.dialect];
     if (!endpoint.tokenCounting && dialect.tokenCounting === undefined) warnings.push(`endpoint '${endpoint.id}' has tokenCounting: false, which changes nothing for an endpoint of the ${endpoint.dialect} dialect, whose API has no token counting: it is never sent counts`);
     if (!endpoint.thinking && !dialect.upstream.signedThinking) warnings.push(`endpoint '${endpoint.id}' has thinking: false, which changes nothing for an endpoint of the ${endpoint.dialect} dialect, whose API gives no signed thinking: it is never sent requests for extended thinking`);
     // A label only, but a misspelt one splits a chip's metrics: a new chip the catalog lacks is fine.
@@ -339,11 +338,11 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
       warnings.push(`endpoint '${endpoint.id}' has chip '${endpoint.chip}', which the catalog does not list (${didYouMean(endpoint.chip, catalogChips) ?? "run 'switchyard catalog' for the list"}); the chip only labels metrics and logs, so if it is new to the catalog, nothing is wrong`);
     }
     const path = new URL(endpoint.url).pathname.replace(/\/$/, '');
-    const apiPath = Object.values(protocolDialects).find((dialect) => path.endsWith(dialect.chatPath))?.chatPath;
+    const apiPath = Object.values(dialects).find((dialect) => path.endsWith(dialect.chatPath))?.chatPath;
     if (apiPath !== undefined) {
-      warnings.push(`endpoint '${endpoint.id}' has a url ending in ${apiPath}, and the gateway adds ${protocolDialects[endpoint.dialect].chatPath} itself: it will call ${path}${protocolDialects[endpoint.dialect].chatPath}; give the base URL, without ${apiPath}`);
+      warnings.push(`endpoint '${endpoint.id}' has a url ending in ${apiPath}, and the gateway adds ${dialects[endpoint.dialect].chatPath} itself: it will call ${path}${dialects[endpoint.dialect].chatPath}; give the base URL, without ${apiPath}`);
     } else if (path.endsWith('/v1')) {
-      warnings.push(`endpoint '${endpoint.id}' has a url ending in /v1, and the gateway adds ${protocolDialects[endpoint.dialect].chatPath} itself: it will call ${path}${protocolDialects[endpoint.dialect].chatPath}; drop the trailing /v1 if that is not meant`);
+      warnings.push(`endpoint '${endpoint.id}' has a url ending in /v1, and the gateway adds ${dialects[endpoint.dialect].chatPath} itself: it will call ${path}${dialects[endpoint.dialect].chatPath}; drop the trailing /v1 if that is not meant`);
     }
   }
   const jurisdictions = new Set(config.endpoints.map((endpoint) => endpoint.jurisdiction));
@@ -608,7 +607,7 @@ function checkEndpoint(endpoint: Partial<EndpointConfig>, index: number, checkJu
     // Not echoed either: a fragment may carry a token (#access_token=...).
     report(['endpoints', index, 'url'], 'invalid_value', "the URL has a fragment (after '#'), which never reaches a server", 'remove it; a query string is kept and sent');
   }
-  if (endpoint.maxTokensField !== undefined && endpoint.dialect !== undefined && endpoint.dialect !== 'openai') {
+  if (endpoint.maxTokensField !== undefined && endpoint.dialect !== undefined && !dialects[endpoint.dialect].upstream.budgetFieldVaries) {
     report(['endpoints', index, 'maxTokensField'], 'invalid_value', `maxTokensField applies to OpenAI-dialect endpoints; this one speaks ${endpoint.dialect}, whose budget is always max_tokens`, 'remove maxTokensField from this endpoint');
   }
   const headerNames = new Set<string>();

@@ -781,7 +781,7 @@ export const anthropicDialect: Dialect = {
   mayHoldToolArguments: true,
   requestIdHeader: 'request-id',
   showsReasoning: false,
-  upstream: { systemPromptApart: true, trailingAssistantIsPrefill: true, signedThinking: true, jsonMode: false, pdfsByDefault: true },
+  upstream: { systemPromptApart: true, trailingAssistantIsPrefill: true, signedThinking: true, jsonMode: false, pdfsByDefault: true, budgetFieldVaries: false },
   keepAliveFrame: sseFrame(JSON.stringify({ type: 'ping' }), 'ping'),
 
   parseRequest(body: unknown, options: { readonly asServer?: boolean } = {}): Parsed<ChatRequest> {

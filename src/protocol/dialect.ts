@@ -1,12 +1,16 @@
 import type { ChatEvent, ChatRequest, ChatResult, ErrorKind, ErrorReport, Parsed, RateLimitState } from './chat.js';
 
+/** The APIs there are adapters for: an endpoint's `dialect` in a gateway config names one. */
+export const dialectNames = ['openai', 'anthropic'] as const;
+export type DialectName = (typeof dialectNames)[number];
+
 /**
  * A wire dialect (spec v1): one adapter per API, implementing only this. The
  * gateway and emulator speak canonical types and pick a dialect per request
  * (inbound) or per endpoint (upstream).
  */
 export interface Dialect {
-  readonly name: 'openai' | 'anthropic';
+  readonly name: DialectName;
   /** Path of the chat endpoint relative to an API base URL. */
   readonly chatPath: string;
   /**
@@ -93,6 +97,8 @@ export interface UpstreamTraits {
   readonly jsonMode: boolean;
   /** Whether an endpoint reads PDFs unless its config says: Anthropic reads them; vLLM and SGLang, OpenAI's usual servers, take no files. */
   readonly pdfsByDefault: boolean;
+  /** Whether servers of this API differ in the field that carries the output budget, so an endpoint names it (EncodeOptions.maxTokensField). */
+  readonly budgetFieldVaries: boolean;
 }
 
 /**

@@ -740,7 +740,7 @@ export const openaiDialect: Dialect = {
   mayHoldToolArguments: false,
   requestIdHeader: 'x-request-id',
   showsReasoning: true,
-  upstream: { systemPromptApart: false, trailingAssistantIsPrefill: false, signedThinking: false, jsonMode: true, pdfsByDefault: false },
+  upstream: { systemPromptApart: false, trailingAssistantIsPrefill: false, signedThinking: false, jsonMode: true, pdfsByDefault: false, budgetFieldVaries: true },
 
   parseRequest(body: unknown, options: { readonly asServer?: boolean } = {}): Parsed<ChatRequest> {
     // A model server takes a few levels more: a gateway's encoding moves a caller's tool arguments and

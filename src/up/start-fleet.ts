@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Fleet, Pool, Service } from '../domain/fleet.js';
+import type { DialectName } from '../protocol/dialect.js';
 import { knownJurisdictions } from '../domain/jurisdictions.js';
 import { formatProblem } from '../domain/spec-problem.js';
 import { startEmulator, type RunningEmulator } from '../emulator/index.js';
-import { defaultRoutePolicy, longestTimeoutMs, parseGatewayConfig, resilienceConfigSchema, type Dialect, type EndpointConfig, type GatewayConfig, type RouteConfig, type RoutingPolicyName } from '../gateway/gateway-config.js';
+import { defaultRoutePolicy, longestTimeoutMs, parseGatewayConfig, resilienceConfigSchema, type EndpointConfig, type GatewayConfig, type RouteConfig, type RoutingPolicyName } from '../gateway/gateway-config.js';
 import { createGateway, type Gateway } from '../gateway/gateway-server.js';
 import { hashApiKey } from '../gateway/tenant-auth.js';
 import { planFleet, type PlanSettings } from '../planner/plan-fleet.js';
@@ -61,7 +62,7 @@ export interface UpEndpoint {
   readonly region: string;
   readonly jurisdiction: string;
   readonly chip: string;
-  readonly dialect: Dialect;
+  readonly dialect: DialectName;
   /** The emulator's own base URL (loopback). */
   readonly url: string;
   /** Model name the emulator serves: `${service}@${pool}`. */
@@ -126,7 +127,7 @@ interface ReplicaSpec {
   readonly pool: Pool;
   readonly option: InferenceOptionReport | undefined;
   readonly id: string;
-  readonly dialect: Dialect;
+  readonly dialect: DialectName;
   readonly seed: number;
 }
 
