@@ -137,15 +137,15 @@ export class EndpointPool {
     endpoint.circuit = nextCircuitState(endpoint.circuit, event, this.now(), this.#breaker);
   }
 
-  /** Whole seconds (at least 1) until one of these endpoints leaves its open circuit (a taken half-open slot has no schedule: 1). */
-  retryAfterSeconds(ids: readonly string[]): number {
+  /** Milliseconds until one of these endpoints leaves its open circuit (a taken half-open slot has no schedule: 1 s). */
+  msUntilProbe(ids: readonly string[]): number {
     const at = this.now();
     let soonest = Number.POSITIVE_INFINITY;
     for (const id of ids) {
       const runtime = this.#byId.get(id);
       if (runtime !== undefined) soonest = Math.min(soonest, msUntilHalfOpen(runtime.circuit, at, this.#breaker));
     }
-    return Number.isFinite(soonest) ? Math.max(1, Math.ceil(soonest / 1000)) : 1;
+    return Number.isFinite(soonest) ? soonest : 1000;
   }
 
   /** Gauge readings at scrape time: an open circuit shows as half-open once its open time has passed. */

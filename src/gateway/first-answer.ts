@@ -4,7 +4,7 @@ import { ClientError } from './client-error.js';
 import { recordTtftAtLeast, type EndpointRuntime } from './endpoint-pool.js';
 import type { GatewayCore } from './gateway-core.js';
 import { routedPromptTokens, type RequestContext } from './request-context.js';
-import { answerForUpstreamFailure, backoffMs, isRequestFault, isRetryableStatus, isWorthRevisiting, relayedRetryAfter } from './retry-policy.js';
+import { answerForUpstreamFailure, backoffMs, isRequestFault, isRetryableStatus, isWorthRevisiting, relayedRetryAfter, retryAfterHeaders } from './retry-policy.js';
 import { routeRequest, type RouteDecision } from './route-request.js';
 import { asksForLater, releaseAttempt, startAttempt, type Attempt, type FailedAttempt } from './upstream-attempt.js';
 import { connectFailureStatus, lostConnection, type UpstreamFailure } from './upstream-client.js';
@@ -206,8 +206,7 @@ export function upstreamFailureError(core: Pick<GatewayCore, 'now' | 'config'>, 
   // Not the upstream's failure: the caller is not told one failed.
   if (failure.gatewayFault === true) return new ClientError(500, 'api_error', 'internal gateway error: the request could not be written for its upstream', { endpoint: endpointId, logMessage: `upstream ${endpointId}: ${failure.message}` });
   const answer = answerForUpstreamFailure(failure.status);
-  const retryAfter = answer.passRetryAfter && failure.retryAfter !== undefined ? relayedRetryAfter(failure.retryAfter, core.now()) : undefined;
-  const headers: Record<string, string> = retryAfter === undefined ? {} : { 'retry-after': retryAfter };
+  const headers: Record<string, string> = answer.passRetryAfter && failure.retryAfter !== undefined ? relayedRetryAfter(failure.retryAfter, core.now()) : {};
   if (!answer.clientMayRetry) headers['x-should-retry'] = 'false';
   // Upstream words reach the caller only about the caller's own request (400, 413, 422): otherwise they
   // may quote the gateway's upstream key, account or organisation. A connect error names internal
@@ -366,7 +365,7 @@ export function routeFailureError(core: Pick<GatewayCore, 'metrics' | 'endpoints
       return new ClientError(decision.status, 'not_found', decision.message, { code: 'model_not_found' });
     case 'unavailable':
       // Every eligible endpoint is ejected: say when the first one will take a probe again.
-      return new ClientError(decision.status, 'overloaded', decision.message, { headers: { 'retry-after': String(core.endpoints.retryAfterSeconds(decision.ejected)) } });
+      return new ClientError(decision.status, 'overloaded', decision.message, { headers: retryAfterHeaders(core.endpoints.msUntilProbe(decision.ejected)) });
   }
 }
 

@@ -120,10 +120,22 @@ export function parseRetryAfterMs(header: string, now?: number): number | undefi
 }
 
 /**
- * An upstream's Retry-After as the gateway passes it on: whole seconds, at most a day; none
- * when it does not parse. Its text is the upstream's and would otherwise reach the client as is.
+ * Retry headers for a wait, every one the gateway writes (its own limits, open circuits, an
+ * upstream's wait passed on): Retry-After in whole seconds, rounded up and at least 1 so a client
+ * never retries at once; and retry-after-ms, which both official SDKs read first.
  */
-export function relayedRetryAfter(header: string, now: number): string | undefined {
+export function retryAfterHeaders(retryAfterMs: number): Record<string, string> {
+  if (!Number.isFinite(retryAfterMs)) return {};
+  const ms = Math.max(1, Math.ceil(retryAfterMs));
+  return { 'retry-after': String(Math.max(1, Math.ceil(ms / 1000))), 'retry-after-ms': String(ms) };
+}
+
+/**
+ * An upstream's Retry-After as the gateway passes it on: at most a day, as retryAfterHeaders
+ * writes any wait; none when it does not parse. Its text is the upstream's and would otherwise
+ * reach the client as is.
+ */
+export function relayedRetryAfter(header: string, now: number): Record<string, string> {
   const ms = parseRetryAfterMs(header, now);
-  return ms === undefined ? undefined : String(Math.ceil(ms / 1000));
+  return ms === undefined ? {} : retryAfterHeaders(ms);
 }

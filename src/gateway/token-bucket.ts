@@ -167,16 +167,6 @@ function stateOf(tenant: TenantLimits, requests: RateLimitTake, tokens: RateLimi
 }
 
 /**
- * Retry headers for a wait: Retry-After in whole seconds, rounded up and at least 1 so a
- * client never retries at once; and retry-after-ms, which both official SDKs read first.
- */
-export function retryAfterHeaders(retryAfterMs: number): Record<string, string> {
-  if (!Number.isFinite(retryAfterMs)) return {};
-  const ms = Math.max(1, Math.ceil(retryAfterMs));
-  return { 'retry-after': String(Math.max(1, Math.ceil(ms / 1000))), 'retry-after-ms': String(ms) };
-}
-
-/**
  * Charges or refunds the difference between the tokens estimated at admission and
  * those the request really used, so an over-estimate (e.g. an unused max_tokens)
  * does not cost the tenant throughput.

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkTenantLimits, MemoryRateLimitStore, retryAfterHeaders, settleTokenUsage, tenantLimitState } from '../../src/gateway/token-bucket.js';
+import { checkTenantLimits, MemoryRateLimitStore, settleTokenUsage, tenantLimitState } from '../../src/gateway/token-bucket.js';
+import { retryAfterHeaders } from '../../src/gateway/retry-policy.js';
 import { seededRandom } from './seeded-random.js';
 
 const tenant = { id: 'acme', requestsPerMinute: 60, tokensPerMinute: 6000 };
