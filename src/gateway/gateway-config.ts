@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { accelerators } from '../catalog/accelerators.js';
 import { jurisdictionIdSchema, knownJurisdictions, repeatedJurisdictions } from '../domain/jurisdictions.js';
 import { SpecError, formatPath, inFileOrder, type Result, type SpecProblem } from '../domain/spec-problem.js';
 import { didYouMean, someOf } from '../domain/suggest.js';
@@ -7,9 +6,9 @@ import { wrongKindOfFile } from '../domain/wrong-kind-of-file.js';
 import { parseYamlSource, type YamlSource } from '../domain/yaml-source.js';
 import { readSpecFile } from '../domain/read-spec-file.js';
 import { problemsFromZod } from '../domain/zod-problems.js';
-import { defaultMaxOutputTokens } from '../protocol/chat.js';
 import { dialectNames } from '../protocol/dialect.js';
 import { dialects } from '../protocol/dialects.js';
+import { holdsKey, looksLikeKey, namesCredential } from './credential-text.js';
 
 /**
  * The gateway config file (`switchyard gateway --config gateway.yaml`): the trust
@@ -198,7 +197,7 @@ const resilienceFieldsSchema = z.strictObject({
 });
 
 /** The stall timeout when none is written: 10 s, or half the deadline when that is shorter, so a stall can be resumed before it. */
-function defaultIdleMs(deadlineMs: number): number {
+export function defaultIdleMs(deadlineMs: number): number {
   return Math.max(1, Math.min(10_000, Math.floor(deadlineMs / 2)));
 }
 
@@ -296,108 +295,6 @@ const managedHeaders: ReadonlySet<string> = new Set(['host', 'content-length', '
 
 const headerNamePattern = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 const headerValuePattern = /^[\t\x20-\x7e]*$/;
-
-/** Words of names that carry credentials (Helicone-Auth, x-goog-api-key, a URL's ?sig=): their values belong in environment variables. */
-const credentialWords: ReadonlySet<string> = new Set(['auth', 'authorization', 'key', 'apikey', 'token', 'secret', 'password', 'cookie', 'credential', 'credentials', 'sig', 'signature']);
-
-/** Whether a name (a header's, a URL query parameter's) says it carries a credential: one of its words, split at - and _, does. */
-function namesCredential(name: string): boolean {
-  return name.toLowerCase().split(/[-_]/).some((word) => credentialWords.has(word));
-}
-
-/** Whether text holds what looks like a key: an auth scheme with its credentials, or a word with a key's prefix. */
-function holdsKey(text: string): boolean {
-  return /\b(Bearer|Basic|Digest) /i.test(text) || text.split(/[^\w-]+/).some((word) => keyPrefix.test(word));
-}
-
-/** Chips the catalog lists, for the warning about an endpoint's chip. */
-const catalogChips = new Set(accelerators.map((chip) => chip.id));
-
-/**
- * What a valid config will do that its author may not expect, one sentence each: an
- * upstream key variable that is not set, a chip the catalog does not list, a tenant whose tokens per minute are below the
- * output budget of a request without max_tokens (every such request is refused), an endpoint
- * no route uses, hedging that can never fire, a body limit no request fits.
- */
-export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Record<string, string | undefined>>): string[] {
-  const warnings: string[] = [];
-  for (const endpoint of config.endpoints) {
-    if (endpoint.apiKeyEnv !== undefined && env[endpoint.apiKeyEnv] === undefined) {
-      warnings.push(`endpoint '${endpoint.id}' takes its key from $${endpoint.apiKeyEnv}, which is not set; it will be called without a key`);
-    }
-    // A warning, not an error: some upstreams take their key only there (Google's ?key=).
-    const query = [...new URL(endpoint.url).searchParams];
-    if (query.some(([name, value]) => namesCredential(name) || holdsKey(value))) {
-      warnings.push(`endpoint '${endpoint.id}' has what looks like a credential in its URL's query string (not shown): it sits in this file in plain text; where the upstream takes its key in a header, name an environment variable in 'apiKeyEnv' instead`);
-    }
-    const dialect = dialects[endpoint.dialect];
-    if (!endpoint.tokenCounting && dialect.tokenCounting === undefined) warnings.push(`endpoint '${endpoint.id}' has tokenCounting: false, which changes nothing for an endpoint of the ${endpoint.dialect} dialect, whose API has no token counting: it is never sent counts`);
-    if (!endpoint.thinking && !dialect.upstream.signedThinking) warnings.push(`endpoint '${endpoint.id}' has thinking: false, which changes nothing for an endpoint of the ${endpoint.dialect} dialect, whose API gives no signed thinking: it is never sent requests for extended thinking`);
-    // A label only, but a misspelt one splits a chip's metrics: a new chip the catalog lacks is fine.
-    if (endpoint.chip !== undefined && !catalogChips.has(endpoint.chip)) {
-      warnings.push(`endpoint '${endpoint.id}' has chip '${endpoint.chip}', which the catalog does not list (${didYouMean(endpoint.chip, catalogChips) ?? "run 'switchyard catalog' for the list"}); the chip only labels metrics and logs, so if it is new to the catalog, nothing is wrong`);
-    }
-    const path = new URL(endpoint.url).pathname.replace(/\/$/, '');
-    const apiPath = Object.values(dialects).find((dialect) => path.endsWith(dialect.chatPath))?.chatPath;
-    if (apiPath !== undefined) {
-      warnings.push(`endpoint '${endpoint.id}' has a url ending in ${apiPath}, and the gateway adds ${dialects[endpoint.dialect].chatPath} itself: it will call ${path}${dialects[endpoint.dialect].chatPath}; give the base URL, without ${apiPath}`);
-    } else if (path.endsWith('/v1')) {
-      warnings.push(`endpoint '${endpoint.id}' has a url ending in /v1, and the gateway adds ${dialects[endpoint.dialect].chatPath} itself: it will call ${path}${dialects[endpoint.dialect].chatPath}; drop the trailing /v1 if that is not meant`);
-    }
-  }
-  const jurisdictions = new Set(config.endpoints.map((endpoint) => endpoint.jurisdiction));
-  for (const tenant of config.tenants) {
-    if (!tenant.jurisdictions.some((jurisdiction) => jurisdictions.has(jurisdiction))) {
-      warnings.push(`tenant '${tenant.id}' may use ${tenant.jurisdictions.join(', ')}, where no endpoint is: every request of it will be refused (503); add an endpoint there or widen its jurisdictions`);
-    }
-  }
-  const routed = new Set(config.routes.flatMap((route) => route.endpoints));
-  const unrouted = config.endpoints.filter((endpoint) => !routed.has(endpoint.id)).map((endpoint) => endpoint.id);
-  if (unrouted.length > 0) warnings.push(`endpoint${unrouted.length === 1 ? '' : 's'} ${someOf(unrouted.map((id) => `'${id}'`))} ${unrouted.length === 1 ? 'is' : 'are'} in no route: no request will reach ${unrouted.length === 1 ? 'it' : 'them'}; add ${unrouted.length === 1 ? 'it' : 'them'} to a route's endpoints or remove ${unrouted.length === 1 ? 'it' : 'them'}`);
-  // The gateway's own pair only while some route uses it (a route that sets either has its own).
-  const gatewayPairUsed = config.routes.some((route) => route.resilience?.hedgeAfterMs === undefined && route.resilience?.ttftTimeoutMs === undefined);
-  for (const [where, resilience] of [...(gatewayPairUsed ? [['', config.resilience] as const] : []), ...config.routes.filter((route) => route.resilience?.hedgeAfterMs !== undefined || route.resilience?.ttftTimeoutMs !== undefined).map((route) => [`route '${route.model}': `, routeResilience(config.resilience, route)] as const)]) {
-    const { hedgeAfterMs: hedge, ttftTimeoutMs: ttft } = resilience;
-    if (hedge > 0 && hedge >= ttft) {
-      const fix = where === '' ? 'lower hedgeAfterMs' : 'set this route\'s hedgeAfterMs below its ttftTimeoutMs, or 0 to turn hedging off there';
-      warnings.push(`${where}resilience.hedgeAfterMs (${String(hedge)}) is not below ttftTimeoutMs (${String(ttft)}): an attempt times out before it would be hedged, so hedging never happens; ${fix}`);
-    }
-  }
-  for (const route of config.routes) {
-    if (route.endpoints.length < 2 && routeResilience(config.resilience, route).hedgeAfterMs > 0) {
-      warnings.push(`route '${route.model}' hedges but has one endpoint: a hedge needs a second one, so hedging never happens there`);
-    }
-  }
-  // Circuits are the endpoints', shared by every route: one route's shorter TTFT timeout opens them for all.
-  config.routes.forEach((route, index) => {
-    const ttft = routeResilience(config.resilience, route).ttftTimeoutMs;
-    for (const other of config.routes.slice(0, index)) {
-      const otherTtft = routeResilience(config.resilience, other).ttftTimeoutMs;
-      const shared = route.endpoints.filter((id) => other.endpoints.includes(id));
-      if (otherTtft === ttft || shared.length === 0) continue;
-      warnings.push(`routes '${other.model}' and '${route.model}' share ${someOf(shared.map((id) => `'${id}'`))} with different ttftTimeoutMs (${String(otherTtft)} and ${String(ttft)}): the shorter one's timeouts count against the endpoints' circuits, which open for both; give them the same, or endpoints of their own`);
-    }
-  });
-  // A route's short deadline fits the stall timeout for every route (see fitIdleToRoutes).
-  const idle = config.resilience.tokenIdleTimeoutMs;
-  const fittedBy = config.routes.find((route) => route.resilience?.deadlineMs !== undefined && defaultIdleMs(route.resilience.deadlineMs) === idle);
-  if (fittedBy !== undefined && idle < defaultIdleMs(config.resilience.deadlineMs)) {
-    warnings.push(`resilience.tokenIdleTimeoutMs is ${String(idle)} ms for every route, fitted to the deadline of route '${fittedBy.model}': a stream silent that long is cut and resumed; set resilience.tokenIdleTimeoutMs to choose it`);
-  }
-  // A body of this size holds little more than an empty request: every chat request would be a 413.
-  if (config.limits.maxBodyBytes < 1024) {
-    warnings.push(`limits.maxBodyBytes is ${String(config.limits.maxBodyBytes)} bytes: nearly every chat request will be refused (413); it is a size in bytes, such as 1048576 for 1 MiB`);
-  }
-  if (config.limits.maxBodyBytesInFlight < config.limits.maxBodyBytes) {
-    warnings.push(`limits.maxBodyBytesInFlight (${String(config.limits.maxBodyBytesInFlight)}) is below limits.maxBodyBytes (${String(config.limits.maxBodyBytes)}): a request of the largest size allowed would never be taken (503)`);
-  }
-  for (const tenant of config.tenants) {
-    if (tenant.tokensPerMinute < defaultMaxOutputTokens) {
-      warnings.push(`tenant '${tenant.id}' has tokensPerMinute ${String(tenant.tokensPerMinute)}, below the ${String(defaultMaxOutputTokens)}-token output budget of a request without max_tokens: every such request will be refused; raise it or have callers set max_tokens`);
-    }
-  }
-  return warnings;
-}
 
 export function loadGatewayConfigOrThrow(file: string): GatewayConfig {
   const result = loadGatewayConfig(file);
@@ -629,20 +526,6 @@ function checkEndpoint(endpoint: Partial<EndpointConfig>, index: number, checkJu
     // Not echoed either: a value that is not a variable name is likely the key itself.
     report(['endpoints', index, 'apiKeyEnv'], 'invalid_value', 'expected the name of an environment variable (letters, digits and _), not the key itself', 'e.g. apiKeyEnv: UPSTREAM_KEY, with the key in that variable');
   }
-}
-
-/**
- * Whether a value that is a valid variable name is more likely a pasted key: a known key prefix
- * (Groq's gsk_, Hugging Face's hf_, AWS's AKIA, GitHub's ghp_, Google's AIza), or a long run of mixed
- * case and digits, which variable names (UPPER_SNAKE by convention) do not have. It would be echoed
- * by the warning for an unset variable, so it is refused unechoed instead.
- */
-/** How the keys of common providers begin. */
-const keyPrefix = /^(sk-|sk_|gsk_|hf_|ghp_|gho_|github_pat_|AKIA|ASIA|AIza|xox[abp]_)/;
-
-function looksLikeKey(name: string): boolean {
-  if (keyPrefix.test(name)) return true;
-  return name.length >= 24 && /[a-z]/.test(name) && /[A-Z]/.test(name) && /[0-9]/.test(name);
 }
 
 /** `endpointIds` undefined: the endpoint list itself is invalid, so references are not checked. */

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { formatProblem, type SpecProblem } from '../../src/domain/spec-problem.js';
 import { parseFleet } from '../../src/domain/load-fleet.js';
-import { gatewayConfigWarnings, loadGatewayConfig, parseGatewayConfig, type GatewayConfig } from '../../src/gateway/gateway-config.js';
+import { loadGatewayConfig, parseGatewayConfig, type GatewayConfig } from '../../src/gateway/gateway-config.js';
+import { gatewayConfigWarnings } from '../../src/gateway/gateway-config-warnings.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { makeTempDir, readText, repoRoot } from '../helpers/paths.js';
 import { join } from 'node:path';

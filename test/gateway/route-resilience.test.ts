@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { gatewayConfigWarnings, parseGatewayConfig } from '../../src/gateway/gateway-config.js';
+import { parseGatewayConfig } from '../../src/gateway/gateway-config.js';
+import { gatewayConfigWarnings } from '../../src/gateway/gateway-config-warnings.js';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { gatewayConfig, metricValue, openAIChunk, scrape, startScriptedUpstream } from './helpers/fleet.js';

@@ -1,5 +1,6 @@
 import { formatProblem } from '../../domain/spec-problem.js';
-import { gatewayConfigWarnings, loadGatewayConfig } from '../../gateway/gateway-config.js';
+import { loadGatewayConfig } from '../../gateway/gateway-config.js';
+import { gatewayConfigWarnings } from '../../gateway/gateway-config-warnings.js';
 import { createGateway } from '../../gateway/gateway-server.js';
 import { count, type Output } from '../output.js';
 import { onNextSignal } from '../until-signal.js';

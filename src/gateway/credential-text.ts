@@ -1,0 +1,28 @@
+/** Telling credentials in text a user wrote (a config's names and values), so that they are neither kept nor echoed. */
+
+/** Words of names that carry credentials (Helicone-Auth, x-goog-api-key, a URL's ?sig=): their values belong in environment variables. */
+const credentialWords: ReadonlySet<string> = new Set(['auth', 'authorization', 'key', 'apikey', 'token', 'secret', 'password', 'cookie', 'credential', 'credentials', 'sig', 'signature']);
+
+/** Whether a name (a header's, a URL query parameter's) says it carries a credential: one of its words, split at - and _, does. */
+export function namesCredential(name: string): boolean {
+  return name.toLowerCase().split(/[-_]/).some((word) => credentialWords.has(word));
+}
+
+/** Whether text holds what looks like a key: an auth scheme with its credentials, or a word with a key's prefix. */
+export function holdsKey(text: string): boolean {
+  return /\b(Bearer|Basic|Digest) /i.test(text) || text.split(/[^\w-]+/).some((word) => keyPrefix.test(word));
+}
+
+/** How the keys of common providers begin. */
+const keyPrefix = /^(sk-|sk_|gsk_|hf_|ghp_|gho_|github_pat_|AKIA|ASIA|AIza|xox[abp]_)/;
+
+/**
+ * Whether a value that is a valid variable name is more likely a pasted key: a known key prefix
+ * (Groq's gsk_, Hugging Face's hf_, AWS's AKIA, GitHub's ghp_, Google's AIza), or a long run of mixed
+ * case and digits, which variable names (UPPER_SNAKE by convention) do not have. It would be echoed
+ * by the warning for an unset variable, so it is refused unechoed instead.
+ */
+export function looksLikeKey(name: string): boolean {
+  if (keyPrefix.test(name)) return true;
+  return name.length >= 24 && /[a-z]/.test(name) && /[A-Z]/.test(name) && /[0-9]/.test(name);
+}
