@@ -1,6 +1,6 @@
 import type { Fleet } from '../domain/fleet.js';
 import { demandTokensPerSecond, type Service } from '../domain/fleet.js';
-import { evaluateDecision, survivalGroup, type Decision, type Evaluation } from './evaluate-allocation.js';
+import { evaluateDecision, survivalGroup, type Decision, type Evaluation } from './evaluate-decision.js';
 import { requiredTokensPerSecond, type InferenceOption, type PlanOptions } from './plan-options.js';
 
 /**

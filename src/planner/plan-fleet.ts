@@ -1,7 +1,7 @@
 import type { Fleet } from '../domain/fleet.js';
 import { bestSingleChipPerService, greedyCheapestFirst, type Baseline } from './baselines.js';
-import { evaluateDecision, type Evaluation } from './evaluate-allocation.js';
-import { explainShortfalls } from './explain-infeasibility.js';
+import { evaluateDecision, type Evaluation } from './evaluate-decision.js';
+import { explainShortfalls } from './explain-shortfalls.js';
 import { solvePlacement, type PlacementSolution } from './solve-placement.js';
 import { buildPlanOptions, type PlanOptions } from './plan-options.js';
 import { buildPlanProblem, objectiveWeights, type ObjectiveWeights } from './plan-problem.js';

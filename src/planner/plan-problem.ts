@@ -1,5 +1,5 @@
 import { demandTokensPerSecond, facilityWattsPerChip, type Fleet } from '../domain/fleet.js';
-import { survivalGroup } from './evaluate-allocation.js';
+import { survivalGroup } from './evaluate-decision.js';
 import { MilpBuilder, type MilpProblem } from './milp.js';
 import { requiredTokensPerSecond, type InferenceOption, type PlanOptions } from './plan-options.js';
 

@@ -1,6 +1,6 @@
 import { demandTokensPerSecond, type Fleet, type Pool } from '../domain/fleet.js';
-import type { Decision } from './evaluate-allocation.js';
-import { survivalGroup } from './evaluate-allocation.js';
+import type { Decision } from './evaluate-decision.js';
+import { survivalGroup } from './evaluate-decision.js';
 import { requiredTokensPerSecond, type InferenceOption, type PlanOptions } from './plan-options.js';
 import type { ObjectiveWeights } from './plan-problem.js';
 

@@ -1,5 +1,5 @@
 import type { Fleet } from '../domain/fleet.js';
-import { evaluateDecision, type Decision } from './evaluate-allocation.js';
+import { evaluateDecision, type Decision } from './evaluate-decision.js';
 import { relativeGap, solveMilp, type MilpOptions, type MilpProblem, type MilpSolution } from './milp.js';
 import type { PlanOptions } from './plan-options.js';
 import type { ObjectiveWeights, PlanProblem } from './plan-problem.js';

@@ -1,5 +1,5 @@
 import { demandTokensPerSecond, type Fleet } from '../domain/fleet.js';
-import { formatRate, survivalGroup, type Evaluation } from './evaluate-allocation.js';
+import { formatRate, survivalGroup, type Evaluation } from './evaluate-decision.js';
 import type { InferenceOption, PlanOptions } from './plan-options.js';
 
 /**
