@@ -137,7 +137,10 @@ export class EndpointPool {
     endpoint.circuit = nextCircuitState(endpoint.circuit, event, this.now(), this.#breaker);
   }
 
-  /** Milliseconds until one of these endpoints leaves its open circuit (a taken half-open slot has no schedule: 1 s). */
+  /**
+   * Milliseconds until one of these endpoints may take a probe: at least a second (a half-open circuit
+   * whose probe is in flight has no schedule, and a caller told less would be back at once).
+   */
   msUntilProbe(ids: readonly string[]): number {
     const at = this.now();
     let soonest = Number.POSITIVE_INFINITY;
@@ -145,7 +148,7 @@ export class EndpointPool {
       const runtime = this.#byId.get(id);
       if (runtime !== undefined) soonest = Math.min(soonest, msUntilHalfOpen(runtime.circuit, at, this.#breaker));
     }
-    return Number.isFinite(soonest) ? soonest : 1000;
+    return Number.isFinite(soonest) ? Math.max(1000, soonest) : 1000;
   }
 
   /** Gauge readings at scrape time: an open circuit shows as half-open once its open time has passed. */

@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import { isQuotableName } from '../protocol/request-problem.js';
 import { ClientError } from './client-error.js';
+import { retryAfterHeaders } from './retry-policy.js';
 
 /**
  * A request's JSON body, at most `limit` bytes: a 413 ClientError past that, a 400 for an empty body
@@ -44,7 +45,7 @@ export function readJsonBody(req: IncomingMessage, limit: number, take?: (bytes:
       if (budget !== undefined && !budget(chunk.length)) {
         req.removeAllListeners('data');
         req.pause();
-        reject(new ClientError(503, 'overloaded', 'the gateway holds as many request bodies as it takes at once (limits.maxBodyBytesInFlight): retry shortly', { headers: { 'retry-after': '1' } }));
+        reject(new ClientError(503, 'overloaded', 'the gateway holds as many request bodies as it takes at once (limits.maxBodyBytesInFlight): retry shortly', { headers: retryAfterHeaders(1000) }));
         return;
       }
       chunks.push(chunk);

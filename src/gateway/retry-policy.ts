@@ -131,11 +131,12 @@ export function retryAfterHeaders(retryAfterMs: number): Record<string, string> 
 }
 
 /**
- * An upstream's Retry-After as the gateway passes it on: at most a day, as retryAfterHeaders
- * writes any wait; none when it does not parse. Its text is the upstream's and would otherwise
- * reach the client as is.
+ * An upstream's Retry-After as the gateway passes it on: from a second (a shorter wait, or a date
+ * past, is no reason for the caller to come back at once: the gateway retried already) to a day, as
+ * retryAfterHeaders writes any wait; none when it does not parse. Its text is the upstream's and
+ * would otherwise reach the client as is.
  */
 export function relayedRetryAfter(header: string, now: number): Record<string, string> {
   const ms = parseRetryAfterMs(header, now);
-  return ms === undefined ? {} : retryAfterHeaders(ms);
+  return ms === undefined ? {} : retryAfterHeaders(Math.max(1000, ms));
 }

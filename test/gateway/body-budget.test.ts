@@ -40,6 +40,7 @@ resilience: { ttftTimeoutMs: 60000, deadlineMs: 120000 }
     const refused = await post('/v1/chat/completions', 'fast');
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBe('1');
+    expect(refused.headers.get('retry-after-ms')).toBe('1000');
     expect(await refused.json()).toMatchObject({ error: { type: 'server_error', message: expect.stringContaining('limits.maxBodyBytesInFlight') } });
     // In Anthropic's shape for an Anthropic caller (its overload status).
     const anthropic = await post('/v1/messages', 'fast');

@@ -96,14 +96,15 @@ describe('parseRetryAfterMs', () => {
 });
 
 describe('relayedRetryAfter', () => {
-  it('passes an upstream Retry-After on as the gateway writes any wait: whole seconds, at least 1, at most a day, with retry-after-ms; nothing that does not parse', () => {
+  it('passes an upstream Retry-After on as the gateway writes any wait, from a second to a day, with retry-after-ms; nothing that does not parse', () => {
     const now = Date.parse('Wed, 21 Oct 2015 07:28:00 GMT');
     expect(relayedRetryAfter('1.2', now)).toEqual({ 'retry-after': '2', 'retry-after-ms': '1200' });
     expect(relayedRetryAfter('Wed, 21 Oct 2015 07:28:30 GMT', now)).toEqual({ 'retry-after': '30', 'retry-after-ms': '30000' });
     expect(relayedRetryAfter('99999999999', now)).toEqual({ 'retry-after': '86400', 'retry-after-ms': '86400000' });
     // A wait of 0 (or a date past) is not passed on as 'retry at once': the gateway already did.
-    expect(relayedRetryAfter('0', now)).toEqual({ 'retry-after': '1', 'retry-after-ms': '1' });
-    expect(relayedRetryAfter('Wed, 21 Oct 2015 07:27:00 GMT', now)).toEqual({ 'retry-after': '1', 'retry-after-ms': '1' });
+    expect(relayedRetryAfter('0', now)).toEqual({ 'retry-after': '1', 'retry-after-ms': '1000' });
+    expect(relayedRetryAfter('0.2', now)).toEqual({ 'retry-after': '1', 'retry-after-ms': '1000' });
+    expect(relayedRetryAfter('Wed, 21 Oct 2015 07:27:00 GMT', now)).toEqual({ 'retry-after': '1', 'retry-after-ms': '1000' });
     expect(relayedRetryAfter('soon, maybe <script>', now)).toEqual({});
   });
 });
