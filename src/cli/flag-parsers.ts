@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { emulatorSpeeds } from '../emulator/index.js';
+import { emulatorSpeeds } from '../emulator/emulator-speeds.js';
 
 /**
  * Parsers for numeric flags, shared by every command so one flag means the same everywhere.
