@@ -16,6 +16,7 @@ import { dialects } from '../protocol/dialects.js';
 import { anthropicTokenCounting } from '../protocol/anthropic-dialect.js';
 import { sendJson } from '../protocol/send-json.js';
 import { BatchScheduler, schedulerConfigFromProfile, type SchedulerEvent } from './batch-scheduler.js';
+import { emulatorSpeeds } from './emulator-speeds.js';
 import { applyFaults, noFaults, parseFaultsUpdate, type Faults, type FaultsUpdate } from './faults.js';
 import { corruptPlan, eventsOfToken, planCompletion, thinkingSignature } from './generate.js';
 import { createEmulatorMetrics, type ReplicaLoad } from './metrics.js';
@@ -92,9 +93,6 @@ export interface RunningEmulator {
   /** Stops listening, drops every connection (in-flight streams end abruptly) and stops the timers. */
   close(): Promise<void>;
 }
-
-/** Speeds an emulator runs at: from a thousandth of real time to a million times faster. */
-export const emulatorSpeeds = { slowest: 1e-3, fastest: 1e6 } as const;
 
 // Above the gateway's default limit (Anthropic's 32 MB), with room for what its translation adds.
 const maxChatBodyBytes = 40 * 1024 * 1024;
@@ -252,7 +250,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
 
   let scheduler: BatchScheduler;
   try {
-    scheduler = new BatchScheduler(schedulerConfigFromProfile(profile, inputTokens, { ...(options.maxQueue === undefined ? {} : { maxQueue: options.maxQueue }), ...(options.capacity === undefined ? {} : { capacity: options.capacity }), prefillAt: prefillTiming(modelSpec(options.model), chipSpec(options.chip), profile) }));
+    // A profile given as is keeps its own prefill, scaled linearly; one computed here is timed by the model for each prompt.
+    const prefillAt = options.profile === undefined ? prefillTiming(modelSpec(options.model), chipSpec(options.chip), profile) : undefined;
+    scheduler = new BatchScheduler(schedulerConfigFromProfile(profile, inputTokens, { ...(options.maxQueue === undefined ? {} : { maxQueue: options.maxQueue }), ...(options.capacity === undefined ? {} : { capacity: options.capacity }), prefillAt }));
   } catch (error) {
     throw new EmulatorError((error as Error).message);
   }
@@ -451,7 +451,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
         case 'token': {
           if (writer !== undefined && cut !== null && event.index >= cut) {
             // Cut before anything more (cutAfterTokens 0: before the first token, which is then not
-            // counted as generated): the connection ends with no terminal frame.
+            // counted as generated; the prompt was read): the connection ends with no terminal frame.
+            if (event.index === 0) metrics.prefilled(plan.usage.inputTokens);
             metrics.fault('cut');
             abandon();
             res.socket?.destroy();

@@ -22,6 +22,8 @@ export interface EmulatorMetrics {
   readonly registry: Registry;
   /** Prefill done: the prompt's tokens and the time from arrival to the first token (wall seconds). */
   firstToken(promptTokens: number, seconds: number): void;
+  /** Prefill done, but the stream was cut before its first token was sent: the prompt's tokens alone. */
+  prefilled(promptTokens: number): void;
   /** One decoded token after the first, and the time since the previous one (wall seconds). */
   nextToken(seconds: number): void;
   /** The first token counts as generated too. */
@@ -102,6 +104,9 @@ export function createEmulatorMetrics(modelName: string, load: () => ReplicaLoad
     firstToken(promptTokens, seconds) {
       prompt.inc(labels, promptTokens);
       ttft.observe(labels, seconds);
+    },
+    prefilled(promptTokens) {
+      prompt.inc(labels, promptTokens);
     },
     nextToken(seconds) {
       tpot.observe(labels, seconds);

@@ -1,6 +1,6 @@
 import { Agent, Client, fetch as undiciFetch } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { corruptMarker, planCompletion, startEmulator, vocabulary, type RunningEmulator } from '../../src/emulator/index.js';
+import { corruptMarker, emulatorProfile, planCompletion, startEmulator, vocabulary, type RunningEmulator } from '../../src/emulator/index.js';
 import type { ChatRequest } from '../../src/protocol/chat.js';
 import { dialects } from '../../src/protocol/dialects.js';
 import { readUntilEnd } from './read-until-end.js';
@@ -193,6 +193,17 @@ describe('emulator: Anthropic token counting', () => {
 });
 
 describe('emulator: determinism and limits', () => {
+  it('a profile given as is serves under a model name the catalog does not list, with its own prefill', async () => {
+    const profile = emulatorProfile({ model: 'llama-3.1-8b', chip: 'h100' });
+    const finetune = await startEmulator({ model: 'my-finetune', chip: 'h100', profile, servedModelName: 'my-finetune', speed: 500, log: () => undefined });
+    try {
+      const answer = await json(await post(finetune.url, '/v1/chat/completions', openaiBody('hi', { model: 'my-finetune', max_tokens: 3 })));
+      expect(answer).toMatchObject({ model: 'my-finetune', usage: { completion_tokens: 3 } });
+    } finally {
+      await finetune.close();
+    }
+  });
+
   it('same seed gives byte-identical text across servers and dialects; another seed differs', async () => {
     const twin = await another({ seed: 7 });
     const other = await another({ seed: 8 });
@@ -437,16 +448,18 @@ describe('emulator: faults', () => {
       await post(own.url, '/admin/faults', { errorRate: 0, cutAfterTokens: 2 });
       expect((await readUntilEnd(await post(own.url, '/v1/chat/completions', openaiBody('a long answer', { stream: true, max_tokens: 50 })))).broken).toBe(true);
       // Generated is what was sent: the two tokens before the cut, and none when cut before the first.
-      const generated = async (): Promise<[number, number]> => {
+      const generated = async (): Promise<[number, number, number]> => {
         const text = await (await fetch(`${own.url}/metrics`)).text();
         const value = (name: string): number => Number(new RegExp(`^${name}\\{[^}]*\\} (\\d+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
-        return [value('vllm:generation_tokens_total'), value('vllm:time_to_first_token_seconds_count')];
+        return [value('vllm:generation_tokens_total'), value('vllm:time_to_first_token_seconds_count'), value('vllm:prompt_tokens_total')];
       };
-      expect(await generated()).toEqual([2, 1]);
+      const [generatedBefore, firstTokensBefore, promptBefore] = await generated();
+      expect([generatedBefore, firstTokensBefore]).toEqual([2, 1]);
       await post(own.url, '/admin/faults', { cutAfterTokens: 0 });
       const before = await readUntilEnd(await post(own.url, '/v1/chat/completions', openaiBody('a long answer', { stream: true, max_tokens: 50 })));
       expect([before.broken, before.text]).toEqual([true, '']);
-      expect(await generated()).toEqual([2, 1]);
+      // The prompt was read (its prefill done): its tokens count, as every prefill's do.
+      expect(await generated()).toEqual([2, 1, 2 * promptBefore]);
       await post(own.url, '/admin/faults', { cutAfterTokens: null, refuse: true });
       await post(own.url, '/v1/chat/completions', openaiBody('hi'), { headers: { 'content-type': 'application/json', connection: 'close' } }).catch(() => undefined);
       expect(await injected()).toEqual({ error: 2, latency: 0, hang: 0, cut: 2, corrupt: 0, refuse: 1 });
