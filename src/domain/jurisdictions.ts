@@ -36,6 +36,8 @@ export function jurisdictionIdPattern(): RegExp {
 export const jurisdictionIdSchema = z
   .string()
   .regex(jurisdictionIdPattern(), 'an id of letters, digits, ".", "_", ":" or "-"')
+  // As long as a request's inference_geo may name.
+  .max(64, 'at most 64 characters')
   // Anthropic's inference_geo 'global' means "anywhere": a jurisdiction of that name could never be asked for.
   .refine((value) => value.toLowerCase() !== 'global', "'global' is reserved: a request's inference_geo 'global' means any jurisdiction; name it otherwise")
   .transform((value) => value.toLowerCase());

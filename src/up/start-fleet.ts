@@ -338,6 +338,7 @@ function slowed(ms: number, speed: number): number {
   return Math.min(longestTimeoutMs, Math.round(ms / speed));
 }
 
+/** The model's window, or for a model that names none the default, wide enough for the service's own request shape. */
 function contextWindowOf(service: Service): number {
-  return service.model.contextWindow ?? defaultContextWindow;
+  return service.model.contextWindow ?? Math.max(defaultContextWindow, service.inputTokens + service.outputTokens);
 }

@@ -318,6 +318,9 @@ describe('unknown references', () => {
     expect(onlyProblem(edit(small, 'jurisdictions: [eu]', 'jurisdictions: [eu, EU]'))).toMatchObject({ code: 'duplicate_id', path: 'services[1].jurisdictions[1]', message: "jurisdiction 'eu' is listed twice (names compare without case)" });
     expect(onlyProblem(edit(small, 'version: 1\n', 'version: 1\njurisdictions: [mars, Mars]\n'))).toMatchObject({ code: 'duplicate_id', path: 'jurisdictions[1]' });
     expect(onlyProblem(edit(small, 'version: 1\n', 'version: 1\njurisdictions: [Global]\n'))).toMatchObject({ path: 'jurisdictions[0]', message: expect.stringContaining("'global' is reserved") });
+    // No longer than a request's inference_geo may name it.
+    expect(onlyProblem(edit(small, 'version: 1\n', `version: 1\njurisdictions: [${'x'.repeat(65)}]\n`))).toMatchObject({ path: 'jurisdictions[0]', message: expect.stringContaining('at most 64 characters') });
+    expect(loadOk(edit(small, 'version: 1\n', `version: 1\njurisdictions: [${'x'.repeat(64)}]\n`)).pools.length).toBeGreaterThan(0);
   });
 });
 

@@ -232,6 +232,17 @@ describe('startFleet lifecycle', () => {
     } finally {
       await started.close();
     }
+    // A service whose own requests are longer than the default gets a window that holds them.
+    const [first, ...others] = windowless.services;
+    if (first === undefined) throw new Error('no service');
+    const long = await startFleet({ ...windowless, services: [{ ...first, inputTokens: 30_000, outputTokens: 6_000 }, ...others] }, { port: 0, speed: 200, replicasPerPool: 1, plan: running.plan });
+    try {
+      const served = long.endpoints.filter((endpoint) => endpoint.service === first.id).map((endpoint) => endpoint.id);
+      expect(served.length).toBeGreaterThan(0);
+      expect(long.config.endpoints.filter((endpoint) => served.includes(endpoint.id)).map((endpoint) => endpoint.contextWindow)).toEqual(served.map(() => 36_000));
+    } finally {
+      await long.close();
+    }
   });
 
   it('a taken gateway port fails cleanly and leaves no emulator behind', async () => {

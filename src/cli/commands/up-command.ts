@@ -1,6 +1,7 @@
 import { type Command } from 'commander';
 import { flagParsers, wholeFlag } from '../flag-parsers.js';
 import { loadFleet } from '../../domain/load-fleet.js';
+import { standardInputName } from '../../domain/read-spec-file.js';
 import { EmulatorError } from '../../emulator/emulator-server.js';
 import { unlabelled } from '../../gateway/gateway-config.js';
 import { createGatewayLogger } from '../../gateway/gateway-logger.js';
@@ -25,8 +26,10 @@ export interface UpCommandOptions {
  * resolves (SIGINT or SIGTERM). Exit 0 after a clean stop; 2 on a bad spec or a
  * port in use; 3 when the plan places nothing to serve.
  */
-export async function upCommand(file: string, options: UpCommandOptions, output: Output, stop: Promise<void>, onStarted?: (fleet: RunningFleet) => void, hurry: (callback: () => void) => () => void = onNextSignal): Promise<number> {
-  const loaded = loadFleet(file);
+export async function upCommand(path: string, options: UpCommandOptions, output: Output, stop: Promise<void>, onStarted?: (fleet: RunningFleet) => void, hurry: (callback: () => void) => () => void = onNextSignal): Promise<number> {
+  const loaded = loadFleet(path);
+  // What the file is called in what up prints: '-' is standard input.
+  const file = path === '-' ? standardInputName : path;
   if (!loaded.ok) {
     for (const problem of loaded.problems) output.err(formatProblem(problem));
     return 2;
