@@ -116,6 +116,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
   const pools = new Map<string, Pool>();
   /** The one-request connections of resends (see send), destroyed with the pools. */
   const resending = new Set<Client>();
+  let closed = false;
   const paths = new Map<string, { origin: string; path: string }>();
   const poolFor = (origin: string): Pool => {
     let pool = pools.get(origin);
@@ -128,7 +129,9 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       // to a day) decide how long an upstream may think or pause; undici's 300 s defaults cut a slow
       // reasoning model first, as a connection failure.
       pool = new Pool(origin, { connections: options.connectionsPerUpstream ?? null, pipelining: 1, keepAliveTimeout: 4_000, keepAliveTimeoutThreshold: 2_000, headersTimeout: 0, bodyTimeout: 0 });
-      pools.set(origin, pool);
+      // Once closed, nothing new stays open: a request that comes then (a hedge's losing leg) fails at once.
+      if (closed) void pool.destroy();
+      else pools.set(origin, pool);
     }
     return pool;
   };
@@ -153,7 +156,8 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
   const resendOnFreshConnection = <T>(endpointId: string, origin: string, use: (client: Client) => T): T => {
     options.onResend?.(endpointId);
     const client = new Client(origin, { pipelining: 1, headersTimeout: 0, bodyTimeout: 0 });
-    resending.add(client);
+    if (closed) void client.destroy();
+    else resending.add(client);
     const sent = use(client);
     void client
       .close()
@@ -258,9 +262,12 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       // Destroyed, not closed (which waits for requests in flight): the gateway closes its client
       // after its own drain, when what may still run (a hedge's losing leg waiting for its first
       // token) is needed by no one.
-      await Promise.all([...pools.values(), ...resending].map((dispatcher) => dispatcher.destroy()));
+      // Taken at once: a resend or a pool made while these are destroyed is destroyed as it is made.
+      closed = true;
+      const open = [...pools.values(), ...resending];
       pools.clear();
       resending.clear();
+      await Promise.all(open.map((dispatcher) => dispatcher.destroy()));
     },
   };
 }

@@ -205,6 +205,20 @@ describe('pooled upstream client', () => {
     expect(resent).toHaveLength(resets + 1);
   });
 
+  it('once closed, a request that still comes (a hedge\'s losing leg) fails at once and opens no connection that stays', async () => {
+    let arrived = 0;
+    const target = await upstream((_req, res) => {
+      arrived += 1;
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`${sseBody(1, true)}data: [DONE]\n\n`);
+    });
+    const pooled = createPooledUpstreamClient();
+    await pooled.close();
+    expect(await pooled.send(target, request, new Cancellation())).toMatchObject({ kind: 'error', status: connectFailureStatus });
+    expect(await pooled.countTokens({ ...target, dialect: 'anthropic' }, request, new Cancellation())).toMatchObject({ kind: 'error', status: connectFailureStatus });
+    expect(arrived).toBe(0);
+  });
+
   it('a refused connection is a connect failure; a cancelled request settles at once', async () => {
     const refused = await client().send({ id: 'gone', url: 'http://127.0.0.1:1', dialect: 'openai', apiKey: undefined }, request, new Cancellation());
     expect(refused).toMatchObject({ kind: 'error', status: connectFailureStatus });
