@@ -13,7 +13,7 @@ import { inFileOrder, SpecError, type Result, type SpecProblem } from './spec-pr
 import { didYouMean, someOf } from './suggest.js';
 import { wrongKindOfFile } from './wrong-kind-of-file.js';
 import { parseYamlSource, type YamlSource } from './yaml-source.js';
-import { readSpecFile } from './read-spec-file.js';
+import { readSpecFile, standardInputName } from './read-spec-file.js';
 import { problemsFromZod } from './zod-problems.js';
 
 export interface LoadOptions {
@@ -57,7 +57,8 @@ interface Unfinished {
 
 interface UnfinishedReference {
   readonly path: readonly PropertyKey[];
-  readonly kind: 'chip' | 'model' | 'site' | 'jurisdiction';
+  /** 'repeated-jurisdiction': a name listed again in the entry's list (reported, not looked up). */
+  readonly kind: 'chip' | 'model' | 'site' | 'jurisdiction' | 'repeated-jurisdiction';
   readonly value: string;
 }
 
@@ -80,10 +81,14 @@ function validParts(data: unknown): { readonly spec: FleetSpec; readonly unfinis
     if (jurisdictionList === undefined) return;
     const values = entry[jurisdictionList];
     if (!Array.isArray(values)) return;
-    values.forEach((value: unknown, position) => {
+    const names = values.map((value: unknown) => {
       const parsed = jurisdictionIdSchema.safeParse(value);
-      if (parsed.success) references.push({ path: [list, index, jurisdictionList, position], kind: 'jurisdiction', value: parsed.data });
+      return parsed.success ? parsed.data : undefined;
     });
+    names.forEach((name, position) => {
+      if (name !== undefined) references.push({ path: [list, index, jurisdictionList, position], kind: 'jurisdiction', value: name });
+    });
+    for (const { index: position, value } of repeatedJurisdictions(names)) references.push({ path: [list, index, jurisdictionList, position], kind: 'repeated-jurisdiction', value });
   };
   const valid = <T>(value: unknown, item: z.ZodType<T>, onInvalid?: (entry: Record<string, unknown>, index: number) => void): T[] => {
     const kept: T[] = [];
@@ -147,8 +152,11 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
   };
 
   const jurisdictions = new Set([...knownJurisdictions, ...(spec.jurisdictions ?? [])]);
-  const chips = resolveChips(spec.chips ?? [], report);
-  const models = resolveModels(spec.models ?? [], report);
+  // Defined in the file but not whole (a new chip or model missing figures): its own problem is
+  // reported, and a reference to it is not called unknown.
+  const incomplete = { chips: new Set<string>(), models: new Set<string>() };
+  const chips = resolveChips(spec.chips ?? [], report, incomplete.chips);
+  const models = resolveModels(spec.models ?? [], report, incomplete.models);
 
   // Ids of every entry, those that failed the schema included (map keeps a valid list's holes, which forEach skips).
   const idsOf = (list: 'sites' | 'pools' | 'services' | 'trainingJobs'): readonly (string | undefined)[] => unfinished.ids?.[list] ?? spec[list].map((item) => item.id);
@@ -169,8 +177,9 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
   const sites: Site[] = spec.sites.flatMap((site) => [{ id: site.id, powerMW: site.powerMW, pue: site.pue }]);
   const siteById = new Map(sites.map((site) => [site.id, site]));
 
+  const reportRepeatedAt = (path: readonly PropertyKey[], value: string): void => report(path, 'duplicate_id', `jurisdiction '${value}' is listed twice (names compare without case)`, 'list each once');
   const reportRepeated = (path: readonly PropertyKey[], values: readonly string[]): void => {
-    for (const { index, value } of repeatedJurisdictions(values)) report([...path, index], 'duplicate_id', `jurisdiction '${value}' is listed twice (names compare without case)`, 'list each once');
+    for (const { index, value } of repeatedJurisdictions(values)) reportRepeatedAt([...path, index], value);
   };
   reportRepeated(['jurisdictions'], spec.jurisdictions ?? []);
   const checkJurisdiction = (path: readonly PropertyKey[], value: string): void => {
@@ -181,12 +190,12 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
   };
   const lookupChip = (path: readonly PropertyKey[], id: string): AcceleratorSpec | undefined => {
     const chip = chips.get(id);
-    if (chip === undefined && !unfinished.chips.has(id)) report(path, 'unknown_reference', `unknown chip '${id}'`, didYouMean(id, chips.keys()) ?? "run 'switchyard catalog' for the list, or define it under 'chips:'");
+    if (chip === undefined && !unfinished.chips.has(id) && !incomplete.chips.has(id)) report(path, 'unknown_reference', `unknown chip '${id}'`, didYouMean(id, chips.keys()) ?? "run 'switchyard catalog' for the list, or define it under 'chips:'");
     return chip;
   };
   const lookupModel = (path: readonly PropertyKey[], id: string): ModelSpec | undefined => {
     const model = models.get(id);
-    if (model === undefined && !unfinished.models.has(id)) report(path, 'unknown_reference', `unknown model '${id}'`, didYouMean(id, models.keys()) ?? "run 'switchyard catalog' for the presets, or define it under 'models:'");
+    if (model === undefined && !unfinished.models.has(id) && !incomplete.models.has(id)) report(path, 'unknown_reference', `unknown model '${id}'`, didYouMean(id, models.keys()) ?? "run 'switchyard catalog' for the presets, or define it under 'models:'");
     return model;
   };
 
@@ -257,6 +266,7 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
 
   for (const reference of unfinished.references) {
     if (reference.kind === 'jurisdiction') checkJurisdiction(reference.path, reference.value);
+    else if (reference.kind === 'repeated-jurisdiction') reportRepeatedAt(reference.path, reference.value);
     else if (reference.kind === 'chip') lookupChip(reference.path, reference.value);
     else if (reference.kind === 'model') lookupModel(reference.path, reference.value);
     else checkSite(reference.path, reference.value);
@@ -269,12 +279,12 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
     try {
       csv = readFile(spec.profiles);
     } catch (error) {
-      report(['profiles'], 'file_unreadable', `cannot read profiles file '${spec.profiles}' (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'give a path relative to the fleet file');
+      report(['profiles'], 'file_unreadable', `cannot read profiles file '${spec.profiles}' (${(error as NodeJS.ErrnoException).code ?? 'error'})`, source.file === standardInputName ? 'give a path relative to the working folder (the fleet file came from standard input)' : 'give a path relative to the fleet file');
     }
     if (csv !== undefined) {
       // Named as read (see LoadOptions.readFile): next to the fleet file, or where an absolute path says.
       const csvFile = isAbsolute(spec.profiles) ? spec.profiles : join(dirname(source.file), spec.profiles);
-      const parsedProfiles = parseMeasuredProfiles(csv, csvFile, { chips: new Set([...chips.keys(), ...unfinished.chips]), models: new Set([...models.keys(), ...unfinished.models]) });
+      const parsedProfiles = parseMeasuredProfiles(csv, csvFile, { chips: new Set([...chips.keys(), ...unfinished.chips, ...incomplete.chips]), models: new Set([...models.keys(), ...unfinished.models, ...incomplete.models]) });
       if (!parsedProfiles.ok) problems.push(...parsedProfiles.problems);
       else measuredProfiles = parsedProfiles.value;
     }
@@ -322,7 +332,7 @@ function definedEntries<T extends object>(value: T): Defined<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Defined<T>;
 }
 
-function resolveChips(inputs: readonly ChipSpecInput[], report: Report): Map<string, AcceleratorSpec> {
+function resolveChips(inputs: readonly ChipSpecInput[], report: Report, incomplete: Set<string>): Map<string, AcceleratorSpec> {
   const chips = new Map(accelerators.map((chip) => [chip.id, chip]));
   const seen = new Set<string>();
   inputs.forEach((input, index) => {
@@ -346,6 +356,7 @@ function resolveChips(inputs: readonly ChipSpecInput[], report: Report): Map<str
     if (missing.length > 0) {
       const hint = didYouMean(input.id, chips.keys());
       report(['chips', index], 'missing_field', `new chip '${input.id}' needs ${missing.join(', ')}`, hint === undefined ? 'give the missing figures' : `${hint} (an existing id overrides the catalog entry)`);
+      incomplete.add(input.id);
       return;
     }
     const note = source ?? 'defined in the fleet file';
@@ -371,7 +382,7 @@ function resolveChips(inputs: readonly ChipSpecInput[], report: Report): Map<str
   return chips;
 }
 
-function resolveModels(inputs: readonly ModelSpecInput[], report: Report): Map<string, ModelSpec> {
+function resolveModels(inputs: readonly ModelSpecInput[], report: Report, incomplete: Set<string>): Map<string, ModelSpec> {
   const models = new Map(modelPresets.map((model) => [model.id, model]));
   const seen = new Set<string>();
   inputs.forEach((input, index) => {
@@ -383,12 +394,14 @@ function resolveModels(inputs: readonly ModelSpecInput[], report: Report): Map<s
     if (missing.length > 0) {
       const hint = didYouMean(input.id, models.keys());
       report(['models', index], 'missing_field', `new model '${input.id}' needs ${missing.join(', ')}`, hint === undefined ? 'give the missing figures' : `${hint} (an existing id overrides the preset)`);
+      incomplete.add(input.id);
       return;
     }
     const params = merged.params ?? 0;
     const activeParams = merged.activeParams ?? params;
     if (activeParams > params) {
       report(['models', index, 'activeParams'], 'inconsistent', `activeParams (${activeParams}) exceeds params (${params})`, 'active parameters are a subset of all parameters');
+      incomplete.add(input.id);
       return;
     }
     const precision: Precision = merged.precision ?? 'bf16';

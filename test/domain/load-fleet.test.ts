@@ -318,6 +318,10 @@ describe('unknown references', () => {
     expect(onlyProblem(edit(small, 'jurisdictions: [eu]', 'jurisdictions: [eu, EU]'))).toMatchObject({ code: 'duplicate_id', path: 'services[1].jurisdictions[1]', message: "jurisdiction 'eu' is listed twice (names compare without case)" });
     expect(onlyProblem(edit(small, 'version: 1\n', 'version: 1\njurisdictions: [mars, Mars]\n'))).toMatchObject({ code: 'duplicate_id', path: 'jurisdictions[1]' });
     expect(onlyProblem(edit(small, 'version: 1\n', 'version: 1\njurisdictions: [Global]\n'))).toMatchObject({ path: 'jurisdictions[0]', message: expect.stringContaining("'global' is reserved") });
+    // In an entry that fails its schema too, in the same round.
+    const both = parseFleet(edit(small, 'jurisdictions: [eu]', 'jurisdictions: [eu, EU, global]'), 'fleet.yaml');
+    if (both.ok) throw new Error('expected problems');
+    expect(both.problems.map((problem) => [problem.code, problem.path])).toEqual([['invalid_value', 'services[1].jurisdictions[2]'], ['duplicate_id', 'services[1].jurisdictions[1]']].sort((a, b) => (a[1] ?? '').localeCompare(b[1] ?? '')));
     // No longer than a request's inference_geo may name it.
     expect(onlyProblem(edit(small, 'version: 1\n', `version: 1\njurisdictions: [${'x'.repeat(65)}]\n`))).toMatchObject({ path: 'jurisdictions[0]', message: expect.stringContaining('at most 64 characters') });
     expect(loadOk(edit(small, 'version: 1\n', `version: 1\njurisdictions: [${'x'.repeat(64)}]\n`)).pools.length).toBeGreaterThan(0);
@@ -564,6 +568,14 @@ describe('chip and model definitions', () => {
       suggestion: 'give the missing figures',
     });
     expect(onlyProblem(`${small}chips:\n  - { id: tpu-v6x, vendor: acme }\n`).suggestion).toBe("did you mean 'tpu-v6e'? (an existing id overrides the catalog entry)");
+  });
+
+  it('a pool or service naming a new chip or model that lacks figures gets no second problem calling it unknown', () => {
+    const chipPool = edit(small, 'chip: h100, chips: 128, pricing: on-demand }', 'chip: myaccel, chips: 128, pricing: on-demand, pricePerChipHour: 4 }');
+    expect(onlyProblem(`${chipPool}chips:\n  - { id: myaccel, vendor: acme, hbmGB: 96 }\n`)).toMatchObject({ path: 'chips[0]', message: "new chip 'myaccel' needs hbmTBps, itPowerW, peakTflops.bf16" });
+    const modelService = small.replace(/model: [\w.-]+/, 'model: mymodel');
+    expect(modelService).not.toBe(small);
+    expect(onlyProblem(`${modelService}models:\n  - { id: mymodel, params: 8.0e9 }\n`)).toMatchObject({ path: 'models[0]', message: expect.stringContaining("new model 'mymodel' needs") });
   });
 
   it('a complete new chip can back a pool; without a price it is a missing_field on the pool', () => {
