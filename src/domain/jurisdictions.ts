@@ -35,7 +35,7 @@ export function jurisdictionIdPattern(): RegExp {
  */
 export const jurisdictionIdSchema = z
   .string()
-  .regex(jurisdictionIdPattern(), 'an id of letters, digits, ".", "_", ":" or "-"')
+  .regex(jurisdictionIdPattern(), 'an id of letters, digits, ".", "_", ":" or "-", starting with a letter or digit')
   // As long as a request's inference_geo may name.
   .max(64, 'at most 64 characters')
   // Anthropic's inference_geo 'global' means "anywhere": a jurisdiction of that name could never be asked for.

@@ -20,7 +20,7 @@ import { holdsKey, looksLikeKey, namesCredential } from './credential-text.js';
  * endpoints name the environment variable that holds the upstream key.
  */
 
-const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'an id of letters, digits, ".", "_", ":" or "-"');
+const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'an id of letters, digits, ".", "_", ":" or "-", starting with a letter or digit');
 const count = (max: number) => z.number().int().positive().max(max);
 const milliseconds = (max: number) => z.number().int().min(0).max(max);
 

@@ -342,6 +342,9 @@ describe('the real binary', () => {
     const gateway = spawnSync(process.execPath, ['bin/switchyard.js', 'gateway', '--config', '-'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000, input: 'version: 1\nroutes: []\n' });
     expect(gateway.status).toBe(2);
     expect(gateway.stderr).toContain("<stdin>:1:1: endpoints: missing required field");
+    // A profiles path is the working folder's then, and a missing one says so.
+    const profiles = spawnSync(process.execPath, ['bin/switchyard.js', 'plan', '-'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000, input: `${small}profiles: no-such.csv\n` });
+    expect(profiles.stderr).toContain("cannot read profiles file 'no-such.csv' (ENOENT); give a path relative to the working folder (the fleet file came from standard input)");
     const folder = spawnSync(process.execPath, ['bin/switchyard.js', 'plan', 'examples'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
     expect(folder.stderr.trim()).toBe('examples: cannot read the fleet file (EISDIR); this is a folder: give the path of the file in it');
   });
