@@ -4,7 +4,7 @@ import type { Fleet, Pool, Service } from '../domain/fleet.js';
 import type { DialectName } from '../protocol/dialect.js';
 import { knownJurisdictions } from '../domain/jurisdictions.js';
 import { formatProblem } from '../domain/spec-problem.js';
-import { startEmulator, type RunningEmulator } from '../emulator/index.js';
+import { EmulatorError, startEmulator, type RunningEmulator } from '../emulator/index.js';
 import { defaultRoutePolicy, longestTimeoutMs, parseGatewayConfig, resilienceConfigSchema, type EndpointConfig, type GatewayConfig, type RouteConfig, type RoutingPolicyName } from '../gateway/gateway-config.js';
 import { createGateway, type Gateway } from '../gateway/gateway-server.js';
 import { hashApiKey } from '../gateway/tenant-auth.js';
@@ -30,6 +30,8 @@ export interface StartFleetOptions {
   readonly speed?: number;
   /** Seed of the first emulator; each further emulator gets the next one. Default 0. */
   readonly seed?: number;
+  /** Port of the first emulator; each further one listens on the next (for a firewall or a proxy that names them). Default: ports the system picks. */
+  readonly emulatorPorts?: number;
   /** A plan already made for this fleet; planned with `planSettings` otherwise. */
   readonly plan?: Plan;
   readonly planSettings?: PlanSettings;
@@ -181,7 +183,11 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
     throw new StartFleetError(`the plan places no inference replica${why}; nothing to start`);
   }
 
-  const emulators = await startAll(replicas, fleet, speed, options.log ?? (() => undefined));
+  const first = options.emulatorPorts;
+  if (first !== undefined && first + replicas.length - 1 > 65_535) {
+    throw new EmulatorError(`${String(replicas.length)} emulated replicas from port ${String(first)} would run past 65535; choose a first port of at most ${String(65_536 - replicas.length)}`);
+  }
+  const emulators = await startAll(replicas, fleet, speed, options.log ?? (() => undefined), first);
   // A signal that came while the emulators started: stop before the gateway and the banner.
   await new Promise((resolve) => setImmediate(resolve));
   if (options.stopRequested?.() === true) {
@@ -225,13 +231,13 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
   }
 }
 
-async function startAll(replicas: readonly ReplicaSpec[], fleet: Fleet, speed: number, log: (line: string) => void): Promise<RunningEmulator[]> {
+async function startAll(replicas: readonly ReplicaSpec[], fleet: Fleet, speed: number, log: (line: string) => void, firstPort: number | undefined): Promise<RunningEmulator[]> {
   const started = await Promise.allSettled(
-    replicas.map((replica) =>
+    replicas.map((replica, index) =>
       startEmulator({
         model: { ...replica.service.model, contextWindow: contextWindowOf(replica.service) },
         chip: replica.pool.chip,
-        port: 0,
+        port: firstPort === undefined ? 0 : firstPort + index,
         host: '127.0.0.1',
         seed: replica.seed,
         speed,
@@ -250,7 +256,13 @@ async function startAll(replicas: readonly ReplicaSpec[], fleet: Fleet, speed: n
   const failed = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (failed !== undefined) {
     await Promise.allSettled(running.map((emulator) => emulator.close()));
-    throw failed.reason;
+    // The emulator's own advice (its --port flag) is not up's.
+    const reason: unknown = failed.reason;
+    if (firstPort !== undefined && reason instanceof EmulatorError && reason.code === 'EADDRINUSE') {
+      const port = firstPort + started.indexOf(failed);
+      throw new EmulatorError(`port ${String(port)} is in use (--emulator-ports ${String(firstPort)} gives the ${String(replicas.length)} emulated replicas ports ${String(firstPort)} to ${String(firstPort + replicas.length - 1)}); choose another first port, or leave the flag out and free ports are picked`, 'EADDRINUSE');
+    }
+    throw reason;
   }
   return running;
 }

@@ -1,4 +1,5 @@
 import Anthropic from '@anthropic-ai/sdk';
+import { createServer } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFleet, loadFleetOrThrow } from '../../src/domain/load-fleet.js';
@@ -245,6 +246,27 @@ describe('startFleet lifecycle', () => {
     }
   });
 
+  it('--emulator-ports puts the emulated replicas on consecutive ports; a taken one or a range past 65535 is said as such, leaving nothing behind', async () => {
+    const count = running.endpoints.length;
+    const first = await freeRange(count);
+    const placed = await startFleet(fleet, { port: 0, speed: 200, replicasPerPool: 1, plan: running.plan, emulatorPorts: first });
+    try {
+      expect(placed.endpoints.map((endpoint) => Number(new URL(endpoint.url).port)).sort((a, b) => a - b)).toEqual(Array.from({ length: count }, (_, index) => first + index));
+    } finally {
+      await placed.close();
+    }
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(first + 1, '127.0.0.1', resolve));
+    try {
+      await expect(startFleet(fleet, { port: 0, speed: 200, replicasPerPool: 1, plan: running.plan, emulatorPorts: first })).rejects.toMatchObject({ name: 'EmulatorError', code: 'EADDRINUSE', message: `port ${String(first + 1)} is in use (--emulator-ports ${String(first)} gives the ${String(count)} emulated replicas ports ${String(first)} to ${String(first + count - 1)}); choose another first port, or leave the flag out and free ports are picked` });
+      // The replicas that did start were stopped: their ports are free again.
+      for (const port of [first, ...Array.from({ length: count - 2 }, (_, index) => first + 2 + index)]) expect(await canListen(port)).toBe(true);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+    await expect(startFleet(fleet, { port: 0, speed: 200, replicasPerPool: 1, plan: running.plan, emulatorPorts: 65_535 })).rejects.toMatchObject({ name: 'EmulatorError', message: expect.stringContaining('would run past 65535') });
+  });
+
   it('a taken gateway port fails cleanly and leaves no emulator behind', async () => {
     const port = Number(new URL(running.url).port);
     const servers = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'TCPServerWrap').length;
@@ -255,3 +277,33 @@ describe('startFleet lifecycle', () => {
     await expect.poll(servers).toBe(shared);
   });
 });
+
+/** A first port of `count` consecutive free ones, below the ephemeral range (where the system's own picks would collide). */
+async function freeRange(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const first = 20_000 + Math.floor(Math.random() * 12_000);
+    const held: ReturnType<typeof createServer>[] = [];
+    let free = true;
+    for (let port = first; port < first + count && free; port += 1) {
+      const server = createServer();
+      free = await new Promise<boolean>((resolve) => {
+        server.once('error', () => resolve(false));
+        server.listen(port, '127.0.0.1', () => resolve(true));
+      });
+      if (free) held.push(server);
+    }
+    await Promise.all(held.map((server) => new Promise((resolve) => server.close(resolve))));
+    if (free) return first;
+  }
+  throw new Error('no free range of ports');
+}
+
+async function canListen(port: number): Promise<boolean> {
+  const server = createServer();
+  const free = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (free) await new Promise((resolve) => server.close(resolve));
+  return free;
+}

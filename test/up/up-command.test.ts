@@ -29,7 +29,7 @@ describe('switchyard up', () => {
     } finally {
       dir.remove();
     }
-    for (const flags of [['--replicas-per-pool', '0'], ['--speed', '-1'], ['--port', '70000'], ['--seed', '1.5']]) {
+    for (const flags of [['--replicas-per-pool', '0'], ['--speed', '-1'], ['--port', '70000'], ['--seed', '1.5'], ['--emulator-ports', '0']]) {
       const io = captureOutput();
       expect(await main(['up', smallYamlPath, ...flags], io)).toBe(2);
       expect(io.stderr()).toContain(flags[0]);

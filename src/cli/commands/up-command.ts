@@ -15,6 +15,8 @@ export interface UpCommandOptions {
   readonly replicasPerPool: number;
   readonly speed: number;
   readonly seed: number;
+  /** First port of the emulated replicas; the system picks free ones without it. */
+  readonly emulatorPorts?: number;
   readonly json?: boolean;
   /** Gateway request logs (JSON, on stderr); on unless --quiet. */
   readonly quiet?: boolean;
@@ -51,6 +53,7 @@ export async function upCommand(path: string, options: UpCommandOptions, output:
     replicasPerPool: options.replicasPerPool,
     speed: options.speed,
     seed: options.seed,
+    ...(options.emulatorPorts === undefined ? {} : { emulatorPorts: options.emulatorPorts }),
     logger: options.quiet === true ? false : createGatewayLogger(process.stderr),
     log: (line) => output.err(line),
   };
@@ -67,7 +70,7 @@ export async function upCommand(path: string, options: UpCommandOptions, output:
       // The spec was valid; the plan places nothing to serve (infeasible, or no services).
       return 3;
     }
-    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' && !(error instanceof EmulatorError)) {
       output.err(`switchyard: up: port ${options.port} is in use; pick another with --port (0 picks a free one)`);
       return 2;
     }
@@ -162,6 +165,7 @@ export function registerUpCommand(program: Command, output: Output, setExit: (co
     .option('--replicas-per-pool <n>', 'most emulated replicas per planned (service, pool) allocation', wholeFlag('--replicas-per-pool', (v) => v >= 1 && v <= 64, 'a whole number from 1 to 64'), 2)
     .option('--speed <x>', 'run the emulators x times faster than real time', flagParsers.speed(), 1)
     .option('--seed <n>', 'seed of the first emulator (each further one gets the next)', flagParsers.count('--seed'), 0)
+    .option('--emulator-ports <port>', 'port of the first emulated replica, each further one on the next (default: free ports the system picks)', wholeFlag('--emulator-ports', (v) => v >= 1 && v <= 65_535, 'a whole number from 1 to 65535'))
     .option('--json', 'print one JSON object (url, apiKey, routes, endpoints, ...) instead of tables')
     .option('--quiet', 'no gateway request logs on stderr')
     .action(async (file: string, options: UpCommandOptions) => {
