@@ -3,7 +3,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ChatRequest, ErrorKind } from '../protocol/chat.js';
-import { estimatePromptTokens, hasVisibleText, imageCount, lastSpokenTurn, minThinkingBudget, pdfCount, promptText } from '../protocol/chat.js';
+import { estimatePromptTokens, hasVisibleText, lastSpokenTurn, minThinkingBudget, promptText } from '../protocol/chat.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { anthropicDialect, anthropicTokenCounting } from '../protocol/anthropic-dialect.js';
@@ -22,7 +22,8 @@ import { createGatewayLogger } from './gateway-logger.js';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
 import { readJsonBody } from './read-json-body.js';
 import { routedPromptTokens, type RequestContext } from './request-context.js';
-import { effectiveJurisdictions, parseJurisdictionHeader, prefixKeyOf, routeRequest, routingPolicyFromConfig, type RouteInput } from './route-request.js';
+import { effectiveJurisdictions, parseJurisdictionHeader, prefixKeyOf, routeRequest, routingPolicyFromConfig } from './route-request.js';
+import { routedTraits } from './routed-traits.js';
 import { authenticate } from './tenant-auth.js';
 import { checkRequestLimit, checkTenantLimits, MemoryRateLimitStore, settleTokenUsage, tenantLimitState, type RateLimitStore, type TenantLimitDecision } from './token-bucket.js';
 import { retryAfterHeaders } from './retry-policy.js';
@@ -822,46 +823,4 @@ function parserRefusal(code: string | undefined): { status: number; kind: 'too_l
   if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, kind: 'too_large', message: 'the request line and headers are over 16 KB: send fewer or shorter headers' };
   if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, kind: 'timeout', message: 'the request was not received in full within the server\'s request timeout (300 s): send it faster' };
   return { status: 400, kind: 'invalid_request', message: 'malformed HTTP request: check the request line, headers and body framing (Content-Length or chunked)' };
-}
-
-/**
- * What routing reads of a request that is the same on every attempt: where it may go (the tenant's
- * jurisdictions, narrowed by the header and the request's geography) and what it asks of an
- * endpoint (structured output, images, PDFs, thinking it must get). One reading for answers, token
- * counts and the context check before a limit's refusal, so that they route alike.
- */
-function routedTraits(request: ChatRequest, tenant: TenantConfig, headerJurisdictions: readonly string[] | undefined): Omit<RouteInput, 'promptTokens' | 'maxOutputTokens'> {
-  const hasImages = imageCount(request.messages) > 0;
-  const imageUrls = hasImages ? imageUrlsOf(request) : undefined;
-  return {
-    model: request.model,
-    tenantJurisdictions: tenant.jurisdictions,
-    ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }),
-    ...(request.geography === undefined ? {} : { requestedGeography: request.geography }),
-    ...structuredOutputOf(request),
-    ...(hasImages ? { hasImages } : {}),
-    ...(imageUrls === undefined ? {} : { imageUrls }),
-    ...(pdfCount(request.messages) > 0 ? { hasPdfs: true } : {}),
-    ...(request.thinking?.type === 'enabled' ? { thinking: true } : {}),
-  };
-}
-
-/** The output a request needs its upstream to constrain (routing step 3c), if any. */
-function structuredOutputOf(request: ChatRequest): { structuredOutput?: 'json_object' | 'json_schema' | 'strict_tools' } {
-  if (request.responseFormat !== undefined) return { structuredOutput: request.responseFormat.type };
-  // Tools the model may not call (tool choice none) constrain nothing.
-  return request.toolChoice?.type !== 'none' && request.tools?.some((tool) => tool.strict === true) === true ? { structuredOutput: 'strict_tools' } : {};
-}
-
-/** Whether a request's images include URLs (routing step 3d): 'local' when one's host is plainly not public. */
-function imageUrlsOf(request: ChatRequest): 'public' | 'local' | undefined {
-  let urls: 'public' | 'local' | undefined;
-  for (const message of request.messages) {
-    for (const part of message.parts ?? []) {
-      if (part.type !== 'image' || part.source.type !== 'url') continue;
-      if (part.source.local === true) return 'local';
-      urls = 'public';
-    }
-  }
-  return urls;
 }

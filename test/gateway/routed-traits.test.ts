@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import type { ChatRequest, ContentPart } from '../../src/protocol/chat.js';
+import type { TenantConfig } from '../../src/gateway/gateway-config.js';
+import { routedTraits } from '../../src/gateway/routed-traits.js';
+
+const tenant: TenantConfig = { id: 't', apiKeySha256: 'a'.repeat(64), jurisdictions: ['us', 'eu'], requestsPerMinute: 10, tokensPerMinute: 10_000 };
+const plain: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'hi' }], maxTokens: undefined, temperature: undefined, topP: undefined, stop: [], stream: false, includeUsage: false, finalAssistant: 'continue' };
+const withParts = (...parts: ContentPart[]): ChatRequest => ({ ...plain, messages: [{ role: 'user', content: 'look', parts: [{ type: 'text', text: 'look' }, ...parts] }] });
+const strictTool = { name: 'f', description: 'd', parameters: { type: 'object' }, strict: true };
+
+describe('routedTraits: what routing reads of a request, the same on every attempt', () => {
+  it('a plain request asks only for its model in the tenant\'s jurisdictions; the header and geography narrow', () => {
+    expect(routedTraits(plain, tenant, undefined)).toEqual({ model: 'm', tenantJurisdictions: ['us', 'eu'] });
+    expect(routedTraits({ ...plain, geography: 'eu' }, tenant, ['eu'])).toEqual({ model: 'm', tenantJurisdictions: ['us', 'eu'], headerJurisdictions: ['eu'], requestedGeography: 'eu' });
+  });
+
+  it('structured output: a response format, or strict tools the model may call (not under tool choice none)', () => {
+    expect(routedTraits({ ...plain, responseFormat: { type: 'json_object' } }, tenant, undefined)).toMatchObject({ structuredOutput: 'json_object' });
+    expect(routedTraits({ ...plain, tools: [strictTool] } as ChatRequest, tenant, undefined)).toMatchObject({ structuredOutput: 'strict_tools' });
+    expect(routedTraits({ ...plain, tools: [strictTool], toolChoice: { type: 'none' } } as ChatRequest, tenant, undefined)).not.toHaveProperty('structuredOutput');
+  });
+
+  it('images by where they come from (a local URL wins over public ones), PDFs, and thinking that must be given', () => {
+    expect(routedTraits(withParts({ type: 'image', source: { type: 'base64', mediaType: 'image/png', data: 'AA==' } }), tenant, undefined)).toMatchObject({ hasImages: true });
+    expect(routedTraits(withParts({ type: 'image', source: { type: 'base64', mediaType: 'image/png', data: 'AA==' } }), tenant, undefined)).not.toHaveProperty('imageUrls');
+    expect(routedTraits(withParts({ type: 'image', source: { type: 'url', url: 'https://example.com/a.png' } }), tenant, undefined)).toMatchObject({ hasImages: true, imageUrls: 'public' });
+    expect(routedTraits(withParts({ type: 'image', source: { type: 'url', url: 'https://example.com/a.png' } }, { type: 'image', source: { type: 'url', url: 'http://10.0.0.1/b.png', local: true } }), tenant, undefined)).toMatchObject({ imageUrls: 'local' });
+    expect(routedTraits(withParts({ type: 'document', source: { type: 'pdf', data: 'JVBERi0=', pages: 1 } }), tenant, undefined)).toMatchObject({ hasPdfs: true });
+    expect(routedTraits({ ...plain, thinking: { type: 'enabled', budgetTokens: 2048 } } as ChatRequest, tenant, undefined)).toMatchObject({ thinking: true });
+    expect(routedTraits({ ...plain, thinking: { type: 'adaptive' } } as ChatRequest, tenant, undefined)).not.toHaveProperty('thinking');
+  });
+});
