@@ -1,4 +1,4 @@
-import { demandTokensPerSecond, facilityWattsPerChip, type Fleet, type Pool, type Service, type TrainingJob } from '../domain/fleet.js';
+import { demandTokensPerSecond, facilityWattsPerChip, mayRunIn, type Fleet, type Pool, type Service, type TrainingJob } from '../domain/fleet.js';
 import { inferenceProfile, type InferenceProfile, type InferenceResult } from '../performance/inference-profile.js';
 import { sizeTrainingRun, trainingProfile } from '../performance/training-profile.js';
 
@@ -60,7 +60,7 @@ export function buildPlanOptions(fleet: Fleet): PlanOptions {
 
   for (const service of fleet.services) {
     for (const pool of fleet.pools) {
-      if (!service.jurisdictions.includes(pool.jurisdiction)) continue;
+      if (!mayRunIn(service, pool.jurisdiction)) continue;
       const key = `${service.model.id}|${pool.chip.id}|${service.precision}|${service.inputTokens}|${service.outputTokens}|${service.tpotMs}|${service.ttftMs}`;
       let result = profiles.get(key);
       if (result === undefined) {
@@ -97,7 +97,7 @@ export function buildPlanOptions(fleet: Fleet): PlanOptions {
 
   for (const job of fleet.trainingJobs) {
     for (const pool of fleet.pools) {
-      if (!job.jurisdictions.includes(pool.jurisdiction)) continue;
+      if (!mayRunIn(job, pool.jurisdiction)) continue;
       const profile = trainingProfile(job.model, pool.chip, { precision: job.precision, mfu: job.mfu, stateBytesPerParam: job.stateBytesPerParam });
       const sizing = sizeTrainingRun(profile, job.tokens, job.deadlineDays);
       if (sizing.chips > pool.chips) {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Fleet, Pool, Service } from '../domain/fleet.js';
+import { mayRunIn, type Fleet, type Pool, type Service } from '../domain/fleet.js';
 import type { DialectName } from '../protocol/dialect.js';
 import { knownJurisdictions } from '../domain/jurisdictions.js';
 import { formatProblem } from '../domain/spec-problem.js';
@@ -159,7 +159,7 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
     const planned = allocation.replicas ?? 0;
     if (service === undefined || pool === undefined || planned < 1) continue;
     // Residency is never relaxed, not even for a demo.
-    if (!service.jurisdictions.includes(pool.jurisdiction)) continue;
+    if (!mayRunIn(service, pool.jurisdiction)) continue;
     const option = plan.options.find((o): o is InferenceOptionReport => 'tokensPerSecondPerReplica' in o && o.workload === service.id && o.pool === pool.id);
     const count = Math.min(planned, replicasPerPool);
     scaling.push({ service: service.id, pool: pool.id, chip: pool.chip.id, plannedReplicas: planned, chipsPerReplica: allocation.chipsPerReplica ?? option?.chipsPerReplica ?? 0, emulators: count });
@@ -214,7 +214,7 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
       return endpointFor(replica, emulator);
     });
     const routes: UpRoute[] = fleet.services.flatMap((service) => {
-      const ids = endpoints.filter((e) => e.service === service.id && service.jurisdictions.includes(e.jurisdiction)).map((e) => e.id);
+      const ids = endpoints.filter((e) => e.service === service.id && mayRunIn(service, e.jurisdiction)).map((e) => e.id);
       return ids.length === 0 ? [] : [{ model: service.id, jurisdictions: service.jurisdictions, endpoints: ids, policy: defaultRoutePolicy }];
     });
     const apiKey = options.apiKey ?? `sy-demo-${randomBytes(24).toString('base64url')}`;
