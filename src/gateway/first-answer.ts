@@ -202,11 +202,11 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
  * failed at, "failed" or "failed to count tokens"): its status as answerForUpstreamFailure maps it,
  * with its Retry-After; a failure of the gateway's own (a request it could not write) is a 500.
  */
-export function upstreamFailureError(core: Pick<GatewayCore, 'now' | 'config'>, failure: UpstreamFailure, endpointId: string, action: string): ClientError {
+export function upstreamFailureError(core: Pick<GatewayCore, 'now' | 'config' | 'endpoints'>, failure: UpstreamFailure, endpointId: string, action: string): ClientError {
   // Not the upstream's failure: the caller is not told one failed.
   if (failure.gatewayFault === true) return new ClientError(500, 'api_error', 'internal gateway error: the request could not be written for its upstream', { endpoint: endpointId, logMessage: `upstream ${endpointId}: ${failure.message}` });
   const answer = answerForUpstreamFailure(failure.status);
-  const headers: Record<string, string> = answer.passRetryAfter && failure.retryAfter !== undefined ? relayedRetryAfter(failure.retryAfter, core.now()) : {};
+  const headers: Record<string, string> = answer.passRetryAfter && failure.retryAfter !== undefined ? relayedWait(core, failure.retryAfter, endpointId) : {};
   if (!answer.clientMayRetry) headers['x-should-retry'] = 'false';
   // Upstream words reach the caller only about the caller's own request (400, 413, 422): otherwise they
   // may quote the gateway's upstream key, account or organisation. A connect error names internal
@@ -216,6 +216,17 @@ export function upstreamFailureError(core: Pick<GatewayCore, 'now' | 'config'>, 
   // them (context_length_exceeded: shorten the prompt).
   const named = answer.relayMessage ? { ...(failure.param === undefined ? {} : { param: failure.param }), ...(failure.code === undefined ? {} : { code: failure.code }), ...(failure.contextLimit === undefined ? {} : { contextLimit: failure.contextLimit }) } : {};
   return new ClientError(answer.status, answer.kind, `upstream ${endpointId} ${action}: ${detail}`, { headers, endpoint: endpointId, logMessage: `upstream ${endpointId} ${action}: ${loggedReason(core, failure)}`, ...named });
+}
+
+/**
+ * An upstream's Retry-After as the caller gets it: what is left of the wait the endpoint asked for
+ * (its answer may have come before the gateway's own backoff and other attempts), never under a
+ * second; the header as it came when the endpoint keeps no wait (a status that asks for none).
+ */
+function relayedWait(core: Pick<GatewayCore, 'now' | 'endpoints'>, retryAfter: string, endpointId: string): Record<string, string> {
+  const now = core.now();
+  const until = core.endpoints.get(endpointId)?.retryAfterUntil ?? 0;
+  return until > 0 ? retryAfterHeaders(Math.max(1000, until - now)) : relayedRetryAfter(retryAfter, now);
 }
 
 /** How many more times a request may go back to an endpoint it already tried (see firstAnswer). */

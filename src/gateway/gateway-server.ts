@@ -251,7 +251,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   const overLimit = (tenant: TenantConfig, admitted: Extract<TenantLimitDecision, { allowed: false }>): ClientError => {
     metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
     const retry = retryAfterHeaders(admitted.retryAfterMs);
-    return new ClientError(429, 'rate_limit', `tenant ${tenant.id} is over its ${admitted.limit}-per-minute limit; retry after ${retry['retry-after'] ?? '?'} s`, { headers: retry, limit: admitted.limit });
+    const waitMs = Number(retry['retry-after-ms'] ?? Number.NaN);
+    // The wait as the headers give it: under a second in milliseconds (retry-after-ms, which the SDKs read), else in whole seconds.
+    const wait = waitMs < 1000 ? `${String(waitMs)} ms` : `${retry['retry-after'] ?? '?'} s`;
+    return new ClientError(429, 'rate_limit', `tenant ${tenant.id} is over its ${admitted.limit}-per-minute limit; retry after ${wait}`, { headers: retry, limit: admitted.limit });
   };
 
   /**

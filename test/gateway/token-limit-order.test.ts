@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
 import { estimatePromptTokens } from '../../src/protocol/chat.js';
-import { closedAfterEach, singleEndpointConfig, startTestEmulator } from './helpers/fleet.js';
+import { closedAfterEach, singleEndpointConfig, startScriptedUpstream, startTestEmulator } from './helpers/fleet.js';
 
 // Which refusal a request past its tenant's token limit gets, and what it carries: a prompt too
 // long for every window is told so first (clients compact on it), every limit refusal carries the
@@ -29,6 +29,31 @@ function promptOf(body: object): number {
 }
 
 describe('refusals past a token limit', () => {
+  it('a wait under a second is said in milliseconds, as retry-after-ms gives it; a longer one in seconds', async () => {
+    // An upstream that never answers holds the first request's tokens while the second is asked.
+    const silent = await startScriptedUpstream(() => undefined);
+    cleanups.push(() => silent.close());
+    const gateway = createGateway({ config: singleEndpointConfig(silent.url, apiKey, '', 'openai', { tokensPerMinute: 6_000_000 }), logger: false });
+    cleanups.push(() => gateway.close());
+    const url = await gateway.listen(0, '127.0.0.1');
+    const holding = new AbortController();
+    const first = fetch(`${url}/v1/chat/completions`, { method: 'POST', signal: holding.signal, headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 5_950_000, messages: [{ role: 'user', content: 'hi' }] }) }).catch(() => undefined);
+    try {
+      await expect.poll(() => silent.arrivals()).toBe(1);
+      const short = await post(url, '/v1/chat/completions', { model: 'm', max_tokens: 80_000, messages: [{ role: 'user', content: 'hi' }] });
+      expect(short.status).toBe(429);
+      const shortMs = Number(short.headers.get('retry-after-ms'));
+      expect(shortMs).toBeLessThan(1000);
+      expect(((await short.json()) as { error: { message: string } }).error.message).toMatch(new RegExp(`retry after ${String(shortMs)} ms$`));
+      const long = await post(url, '/v1/chat/completions', { model: 'm', max_tokens: 1_000_000, messages: [{ role: 'user', content: 'hi' }] });
+      expect(long.status).toBe(429);
+      expect(((await long.json()) as { error: { message: string } }).error.message).toMatch(new RegExp(`retry after ${long.headers.get('retry-after') ?? '?'} s$`));
+    } finally {
+      holding.abort();
+      await first;
+    }
+  });
+
   it('no room left for thinking: a 429 carrying the limits, as every limit refusal does', async () => {
     const url = await gatewayWith(1000, 131_072);
     const refused = await post(url, '/v1/messages', { model: 'm', max_tokens: 8000, thinking: { type: 'enabled', budget_tokens: 4000 }, messages: [{ role: 'user', content: 'hi' }] });

@@ -1,0 +1,23 @@
+import { expect, it } from 'vitest';
+import { createGateway } from '../../src/gateway/gateway-server.js';
+import { closedAfterEach, singleEndpointConfig, startScriptedUpstream } from './helpers/fleet.js';
+
+const { cleanups } = closedAfterEach();
+const apiKey = 'sk-relayed-wait';
+
+it("an upstream's wait reaches the caller as what is left of it when the answer goes out, not as it was asked", async () => {
+  const busy = await startScriptedUpstream((res) => res.end('{"error":{"message":"slow down"}}'), { status: 429, contentType: 'application/json', headers: { 'retry-after': '30' } });
+  cleanups.push(() => busy.close());
+  // Every reading of the clock moves it a second on: the time the gateway takes between the
+  // upstream's answer and its own, made long.
+  let clock = 1_700_000_000_000;
+  const gateway = createGateway({ config: singleEndpointConfig(busy.url, apiKey, '{ retries: 0 }'), logger: false, now: () => (clock += 1000) });
+  cleanups.push(() => gateway.close());
+  const url = await gateway.listen(0, '127.0.0.1');
+  const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }) });
+  expect(response.status).toBe(429);
+  const waitMs = Number(response.headers.get('retry-after-ms'));
+  expect(waitMs).toBeGreaterThanOrEqual(1000);
+  expect(waitMs).toBeLessThan(30_000);
+  expect(response.headers.get('retry-after')).toBe(String(Math.ceil(waitMs / 1000)));
+});
