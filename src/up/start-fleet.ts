@@ -137,6 +137,8 @@ interface ReplicaSpec {
 export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}): Promise<RunningFleet> {
   const replicasPerPool = options.replicasPerPool ?? 2;
   if (!Number.isInteger(replicasPerPool) || replicasPerPool < 1) throw new RangeError(`replicasPerPool must be a positive whole number, got ${replicasPerPool}`);
+  const first = options.emulatorPorts;
+  if (first !== undefined && (!Number.isInteger(first) || first < 1 || first > 65_535)) throw new RangeError(`emulatorPorts must be a port from 1 to 65535, got ${first}`);
   const speed = options.speed ?? 1;
   const baseSeed = options.seed ?? 0;
   const plan = options.plan ?? (await planFleet(fleet, options.planSettings));
@@ -183,9 +185,12 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
     throw new StartFleetError(`the plan places no inference replica${why}; nothing to start`);
   }
 
-  const first = options.emulatorPorts;
   if (first !== undefined && first + replicas.length - 1 > 65_535) {
     throw new EmulatorError(`${String(replicas.length)} emulated replicas from port ${String(first)} would run past 65535; choose a first port of at most ${String(65_536 - replicas.length)}`);
+  }
+  const gatewayPort = options.port ?? 8080;
+  if (first !== undefined && gatewayPort >= first && gatewayPort < first + replicas.length) {
+    throw new EmulatorError(`the gateway's port ${String(gatewayPort)} is among the emulated replicas' ports (${String(first)} to ${String(first + replicas.length - 1)}, from --emulator-ports); give the gateway another with --port, or the replicas another first port`, 'EADDRINUSE');
   }
   const emulators = await startAll(replicas, fleet, speed, options.log ?? (() => undefined), first);
   // A signal that came while the emulators started: stop before the gateway and the banner.
@@ -218,7 +223,7 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
       return ids.length === 0 ? [] : [{ model: service.id, jurisdictions: service.jurisdictions, endpoints: ids, policy: defaultRoutePolicy }];
     });
     const apiKey = options.apiKey ?? `sy-demo-${randomBytes(24).toString('base64url')}`;
-    const config = buildGatewayConfig(fleet, endpoints, routes, apiKey, options.port ?? 8080, options.host ?? '127.0.0.1', speed);
+    const config = buildGatewayConfig(fleet, endpoints, routes, apiKey, gatewayPort, options.host ?? '127.0.0.1', speed);
     gatewayGraceMs = config.listen.shutdownGraceMs;
     gateway = createGateway({ config, logger: options.logger ?? false, processMetrics: true });
     const url = await gateway.listen(config.listen.port, config.listen.host);
@@ -258,9 +263,10 @@ async function startAll(replicas: readonly ReplicaSpec[], fleet: Fleet, speed: n
     await Promise.allSettled(running.map((emulator) => emulator.close()));
     // The emulator's own advice (its --port flag) is not up's.
     const reason: unknown = failed.reason;
-    if (firstPort !== undefined && reason instanceof EmulatorError && reason.code === 'EADDRINUSE') {
+    if (firstPort !== undefined && reason instanceof EmulatorError && (reason.code === 'EADDRINUSE' || reason.code === 'EACCES')) {
       const port = firstPort + started.indexOf(failed);
-      throw new EmulatorError(`port ${String(port)} is in use (--emulator-ports ${String(firstPort)} gives the ${String(replicas.length)} emulated replicas ports ${String(firstPort)} to ${String(firstPort + replicas.length - 1)}); choose another first port, or leave the flag out and free ports are picked`, 'EADDRINUSE');
+      const why = reason.code === 'EADDRINUSE' ? 'is in use' : 'needs privileges this process lacks (ports below 1024)';
+      throw new EmulatorError(`port ${String(port)} ${why} (--emulator-ports ${String(firstPort)} gives the ${String(replicas.length)} emulated replicas ports ${String(firstPort)} to ${String(firstPort + replicas.length - 1)}); choose another first port, or leave the flag out and free ports are picked`, reason.code);
     }
     throw reason;
   }
