@@ -154,10 +154,13 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
    * closes once that one request is done.
    */
   const resendOnFreshConnection = <T>(endpointId: string, origin: string, use: (client: Client) => T): T => {
-    options.onResend?.(endpointId);
     const client = new Client(origin, { pipelining: 1, headersTimeout: 0, bodyTimeout: 0 });
+    // Once closed, nothing is sent: the request fails at once, and is no resend.
     if (closed) void client.destroy();
-    else resending.add(client);
+    else {
+      options.onResend?.(endpointId);
+      resending.add(client);
+    }
     const sent = use(client);
     void client
       .close()
