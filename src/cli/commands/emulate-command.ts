@@ -4,7 +4,7 @@ import { Option, type Command } from 'commander';
 import { flagParsers, numberFlag, wholeFlag } from '../flag-parsers.js';
 import { precisions, type Precision } from '../../catalog/accelerator.js';
 import { defaultInferenceShape } from '../../performance/inference-profile.js';
-import { EmulatorError, startEmulator, type FaultsUpdate, type RunningEmulator } from '../../emulator/index.js';
+import type { FaultsUpdate, RunningEmulator } from '../../emulator/index.js';
 import { count, number, type Output } from '../output.js';
 
 export interface EmulateCommandOptions {
@@ -53,6 +53,8 @@ export async function emulateCommand(options: EmulateCommandOptions, output: Out
   if (options.corruptRate !== undefined) faults.corruptRate = options.corruptRate;
   if (options.refuse === true) faults.refuse = true;
 
+  // Loaded when the command runs: the server and its dependencies would slow every other command's start.
+  const { EmulatorError, startEmulator } = await import('../../emulator/index.js');
   let emulator: RunningEmulator;
   try {
     emulator = await startEmulator({

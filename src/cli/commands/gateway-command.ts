@@ -1,7 +1,4 @@
 import { formatProblem } from '../../domain/spec-problem.js';
-import { loadGatewayConfig } from '../../gateway/gateway-config.js';
-import { gatewayConfigWarnings } from '../../gateway/gateway-config-warnings.js';
-import { createGateway } from '../../gateway/gateway-server.js';
 import { count, type Output } from '../output.js';
 import { onNextSignal } from '../until-signal.js';
 
@@ -16,6 +13,8 @@ export interface GatewayCommandOptions {
  * A second signal while it drains (`hurry`) ends the grace period: the requests in flight get their error at once.
  */
 export async function gatewayCommand(options: GatewayCommandOptions, output: Output, stop: Promise<void>, hurry: (callback: () => void) => () => void = onNextSignal): Promise<number> {
+  // Loaded when the command runs: the server and its dependencies would slow every other command's start.
+  const [{ loadGatewayConfig }, { gatewayConfigWarnings }, { createGateway }] = await Promise.all([import('../../gateway/gateway-config.js'), import('../../gateway/gateway-config-warnings.js'), import('../../gateway/gateway-server.js')]);
   const loaded = loadGatewayConfig(options.config);
   if (!loaded.ok) {
     for (const problem of loaded.problems) output.err(formatProblem(problem));

@@ -2,11 +2,8 @@ import { type Command } from 'commander';
 import { flagParsers, wholeFlag } from '../flag-parsers.js';
 import { loadFleet } from '../../domain/load-fleet.js';
 import { standardInputName } from '../../domain/read-spec-file.js';
-import { EmulatorError } from '../../emulator/emulator-server.js';
-import { unlabelled } from '../../gateway/gateway-config.js';
-import { createGatewayLogger } from '../../gateway/gateway-logger.js';
 import { formatProblem } from '../../domain/spec-problem.js';
-import { StartFleetError, StartFleetStopped, startFleet, type RunningFleet, type StartFleetOptions } from '../../up/start-fleet.js';
+import type { RunningFleet, StartFleetOptions } from '../../up/start-fleet.js';
 import { number, table, toJson, type Output } from '../output.js';
 import { onNextSignal, untilSignal } from '../until-signal.js';
 
@@ -29,6 +26,13 @@ export interface UpCommandOptions {
  * port in use; 3 when the plan places nothing to serve.
  */
 export async function upCommand(path: string, options: UpCommandOptions, output: Output, stop: Promise<void>, onStarted?: (fleet: RunningFleet) => void, hurry: (callback: () => void) => () => void = onNextSignal): Promise<number> {
+  // Loaded when the command runs: the gateway, the emulator and their dependencies would slow every other command's start.
+  const [{ EmulatorError }, { unlabelled }, { createGatewayLogger }, { StartFleetError, StartFleetStopped, startFleet }] = await Promise.all([
+    import('../../emulator/emulator-server.js'),
+    import('../../gateway/gateway-config.js'),
+    import('../../gateway/gateway-logger.js'),
+    import('../../up/start-fleet.js'),
+  ]);
   const loaded = loadFleet(path);
   // What the file is called in what up prints: '-' is standard input.
   const file = path === '-' ? standardInputName : path;
