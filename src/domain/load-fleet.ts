@@ -154,7 +154,8 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
   const jurisdictions = new Set([...knownJurisdictions, ...(spec.jurisdictions ?? [])]);
   // Defined in the file but not whole (a new chip or model missing figures): its own problem is
   // reported, and a reference to it is not called unknown.
-  const incomplete = { chips: new Set<string>(), models: new Set<string>() };
+  // What such an entry does give (a chip's prices, a model's window) is still checked against its users.
+  const incomplete = { chips: new Map<string, Readonly<Record<string, number>>>(), models: new Map<string, number | undefined>() };
   const chips = resolveChips(spec.chips ?? [], report, incomplete.chips);
   const models = resolveModels(spec.models ?? [], report, incomplete.models);
 
@@ -190,12 +191,12 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
   };
   const lookupChip = (path: readonly PropertyKey[], id: string): AcceleratorSpec | undefined => {
     const chip = chips.get(id);
-    if (chip === undefined && !unfinished.chips.has(id) && !incomplete.chips.has(id)) report(path, 'unknown_reference', `unknown chip '${id}'`, didYouMean(id, chips.keys()) ?? "run 'switchyard catalog' for the list, or define it under 'chips:'");
+    if (chip === undefined && !unfinished.chips.has(id) && !incomplete.chips.has(id)) report(path, 'unknown_reference', `unknown chip '${id}'`, didYouMean(id, [...chips.keys(), ...incomplete.chips.keys()]) ?? "run 'switchyard catalog' for the list, or define it under 'chips:'");
     return chip;
   };
   const lookupModel = (path: readonly PropertyKey[], id: string): ModelSpec | undefined => {
     const model = models.get(id);
-    if (model === undefined && !unfinished.models.has(id) && !incomplete.models.has(id)) report(path, 'unknown_reference', `unknown model '${id}'`, didYouMean(id, models.keys()) ?? "run 'switchyard catalog' for the presets, or define it under 'models:'");
+    if (model === undefined && !unfinished.models.has(id) && !incomplete.models.has(id)) report(path, 'unknown_reference', `unknown model '${id}'`, didYouMean(id, [...models.keys(), ...incomplete.models.keys()]) ?? "run 'switchyard catalog' for the presets, or define it under 'models:'");
     return model;
   };
 
@@ -214,13 +215,16 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
       else if (pool.pue !== undefined && pool.pue !== site.pue) report(['pools', index, 'pue'], 'inconsistent', `pool PUE ${pool.pue} differs from its site's PUE ${site.pue}`, 'remove the pool PUE; a site has one PUE');
       else pue = site.pue;
     }
-    if (chip === undefined) return;
-    const price = pool.pricePerChipHour ?? chip.pricePerChipHour[pool.provider];
+    // A chip defined here but incomplete: its own problem is reported; its pool's price is checked too.
+    const prices = chip?.pricePerChipHour ?? incomplete.chips.get(pool.chip);
+    if (prices === undefined) return;
+    const price = pool.pricePerChipHour ?? prices[pool.provider];
     if (price === undefined) {
-      const known = Object.entries(chip.pricePerChipHour).map(([cloud, usd]) => `${cloud} $${usd}`).join(', ');
-      report(['pools', index], 'missing_field', `no price for chip '${chip.id}' on provider '${pool.provider}' in the catalog${known === '' ? '' : ` (known: ${known})`}`, 'set pricePerChipHour on the pool (committed pools need it too, to report their cost)');
+      const known = Object.entries(prices).map(([cloud, usd]) => `${cloud} $${usd}`).join(', ');
+      report(['pools', index], 'missing_field', `no price for chip '${pool.chip}' on provider '${pool.provider}' in the catalog${known === '' ? '' : ` (known: ${known})`}`, 'set pricePerChipHour on the pool (committed pools need it too, to report their cost)');
       return;
     }
+    if (chip === undefined) return;
     pools.push({ id: pool.id, provider: pool.provider, region: pool.region, jurisdiction: pool.jurisdiction, site: pool.site, chip, chips: pool.chips, pricing: pool.pricing, pricePerChipHour: price, pue });
   });
 
@@ -229,6 +233,10 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
     service.jurisdictions.forEach((j, k) => checkJurisdiction(['services', index, 'jurisdictions', k], j));
     reportRepeated(['services', index, 'jurisdictions'], service.jurisdictions);
     const model = lookupModel(['services', index, 'model'], service.model);
+    const window = model === undefined ? incomplete.models.get(service.model) : model.contextWindow;
+    if (window !== undefined && service.inputTokens + service.outputTokens > window) {
+      report(['services', index, 'inputTokens'], 'inconsistent', `input plus output tokens (${service.inputTokens + service.outputTokens}) exceed model '${service.model}' context window of ${window}`, 'shorten the request shape or raise the model contextWindow');
+    }
     if (model === undefined) return;
     services.push({
       id: service.id,
@@ -241,9 +249,6 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
       tpotMs: service.slo.tpotMs,
       jurisdictions: [...new Set(service.jurisdictions)],
     });
-    if (model.contextWindow !== undefined && service.inputTokens + service.outputTokens > model.contextWindow) {
-      report(['services', index, 'inputTokens'], 'inconsistent', `input plus output tokens (${service.inputTokens + service.outputTokens}) exceed model '${model.id}' context window of ${model.contextWindow}`, 'shorten the request shape or raise the model contextWindow');
-    }
   });
 
   const trainingJobs: TrainingJob[] = [];
@@ -284,7 +289,7 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
     if (csv !== undefined) {
       // Named as read (see LoadOptions.readFile): next to the fleet file, or where an absolute path says.
       const csvFile = isAbsolute(spec.profiles) ? spec.profiles : join(dirname(source.file), spec.profiles);
-      const parsedProfiles = parseMeasuredProfiles(csv, csvFile, { chips: new Set([...chips.keys(), ...unfinished.chips, ...incomplete.chips]), models: new Set([...models.keys(), ...unfinished.models, ...incomplete.models]) });
+      const parsedProfiles = parseMeasuredProfiles(csv, csvFile, { chips: new Set([...chips.keys(), ...unfinished.chips, ...incomplete.chips.keys()]), models: new Set([...models.keys(), ...unfinished.models, ...incomplete.models.keys()]) });
       if (!parsedProfiles.ok) problems.push(...parsedProfiles.problems);
       else measuredProfiles = parsedProfiles.value;
     }
@@ -332,7 +337,7 @@ function definedEntries<T extends object>(value: T): Defined<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Defined<T>;
 }
 
-function resolveChips(inputs: readonly ChipSpecInput[], report: Report, incomplete: Set<string>): Map<string, AcceleratorSpec> {
+function resolveChips(inputs: readonly ChipSpecInput[], report: Report, incomplete: Map<string, Readonly<Record<string, number>>>): Map<string, AcceleratorSpec> {
   const chips = new Map(accelerators.map((chip) => [chip.id, chip]));
   const seen = new Set<string>();
   inputs.forEach((input, index) => {
@@ -356,7 +361,7 @@ function resolveChips(inputs: readonly ChipSpecInput[], report: Report, incomple
     if (missing.length > 0) {
       const hint = didYouMean(input.id, chips.keys());
       report(['chips', index], 'missing_field', `new chip '${input.id}' needs ${missing.join(', ')}`, hint === undefined ? 'give the missing figures' : `${hint} (an existing id overrides the catalog entry)`);
-      incomplete.add(input.id);
+      incomplete.set(input.id, pricePerChipHour ?? {});
       return;
     }
     const note = source ?? 'defined in the fleet file';
@@ -382,7 +387,7 @@ function resolveChips(inputs: readonly ChipSpecInput[], report: Report, incomple
   return chips;
 }
 
-function resolveModels(inputs: readonly ModelSpecInput[], report: Report, incomplete: Set<string>): Map<string, ModelSpec> {
+function resolveModels(inputs: readonly ModelSpecInput[], report: Report, incomplete: Map<string, number | undefined>): Map<string, ModelSpec> {
   const models = new Map(modelPresets.map((model) => [model.id, model]));
   const seen = new Set<string>();
   inputs.forEach((input, index) => {
@@ -394,14 +399,14 @@ function resolveModels(inputs: readonly ModelSpecInput[], report: Report, incomp
     if (missing.length > 0) {
       const hint = didYouMean(input.id, models.keys());
       report(['models', index], 'missing_field', `new model '${input.id}' needs ${missing.join(', ')}`, hint === undefined ? 'give the missing figures' : `${hint} (an existing id overrides the preset)`);
-      incomplete.add(input.id);
+      incomplete.set(input.id, merged.contextWindow);
       return;
     }
     const params = merged.params ?? 0;
     const activeParams = merged.activeParams ?? params;
     if (activeParams > params) {
       report(['models', index, 'activeParams'], 'inconsistent', `activeParams (${activeParams}) exceeds params (${params})`, 'active parameters are a subset of all parameters');
-      incomplete.add(input.id);
+      incomplete.set(input.id, merged.contextWindow);
       return;
     }
     const precision: Precision = merged.precision ?? 'bf16';

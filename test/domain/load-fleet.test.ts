@@ -576,6 +576,17 @@ describe('chip and model definitions', () => {
     const modelService = small.replace(/model: [\w.-]+/, 'model: mymodel');
     expect(modelService).not.toBe(small);
     expect(onlyProblem(`${modelService}models:\n  - { id: mymodel, params: 8.0e9 }\n`)).toMatchObject({ path: 'models[0]', message: expect.stringContaining("new model 'mymodel' needs") });
+    // What the incomplete entry does say is still checked in the same round: a pool's missing price, a service's window.
+    const unpriced = parseFleet(`${edit(small, 'chip: h100, chips: 128, pricing: on-demand }', 'chip: myaccel, chips: 128, pricing: on-demand }')}chips:\n  - { id: myaccel, vendor: acme, hbmGB: 96 }\n`, 'fleet.yaml');
+    if (unpriced.ok) throw new Error('expected problems');
+    expect(unpriced.problems.map((problem) => problem.message)).toEqual([expect.stringMatching(/^no price for chip 'myaccel' on provider/), "new chip 'myaccel' needs hbmTBps, itPowerW, peakTflops.bf16"]);
+    const narrow = parseFleet(`${modelService}models:\n  - { id: mymodel, params: 8.0e9, contextWindow: 100 }\n`, 'fleet.yaml');
+    if (narrow.ok) throw new Error('expected problems');
+    expect(narrow.problems.map((problem) => problem.message)).toEqual([expect.stringContaining("exceed model 'mymodel' context window of 100"), expect.stringContaining("new model 'mymodel' needs")]);
+    // A misspelt reference to it is told what it may mean.
+    const misspelt = parseFleet(`${edit(small, 'chip: h100, chips: 128, pricing: on-demand }', 'chip: myacel, chips: 128, pricing: on-demand, pricePerChipHour: 4 }')}chips:\n  - { id: myaccel, vendor: acme, hbmGB: 96 }\n`, 'fleet.yaml');
+    if (misspelt.ok) throw new Error('expected problems');
+    expect(misspelt.problems.find((problem) => problem.code === 'unknown_reference')?.suggestion).toBe("did you mean 'myaccel'?");
   });
 
   it('a complete new chip can back a pool; without a price it is a missing_field on the pool', () => {
