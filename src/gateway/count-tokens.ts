@@ -81,14 +81,14 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
     if (job.deadline.cancelled) throw stopped(job, endpoint.config.id);
     const failure = timedOut ? { ...answer, status: 504, message: `no count within the TTFT timeout (${String(job.resilience.ttftTimeoutMs)} ms)`, fromUpstream: false } : answer;
     core.metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(failure.status) });
-    rememberRetryAfter(endpoint, failure.status, failure.retryAfter, core.now());
+    const retryAfterAt = rememberRetryAfter(endpoint, failure.status, failure.retryAfter, core.now());
     if (failure.gatewayFault === true) throw upstreamFailureError(core, failure, endpoint.config.id, 'failed to count tokens');
     if (failure.fromUpstream && noCountingStatuses.has(failure.status)) {
       // When none counts, the 404's log line names those tried: the operator can mark them tokenCounting: false.
       passedOver = endpoint.config.id;
       continue;
     }
-    failed = { ...failure, endpoint: endpoint.config.id };
+    failed = { ...failure, endpoint: endpoint.config.id, ...(retryAfterAt === undefined ? {} : { retryAfterAt }) };
     // A window too small for the prompt is no verdict on the request: a larger one may count it.
     if (isRequestFault(failure.status) && failure.code !== 'context_length_exceeded') {
       if (refused !== undefined) break;

@@ -4,9 +4,9 @@ import { ClientError } from './client-error.js';
 import { recordTtftAtLeast, type EndpointRuntime } from './endpoint-pool.js';
 import type { GatewayCore } from './gateway-core.js';
 import { routedPromptTokens, type RequestContext } from './request-context.js';
-import { answerForUpstreamFailure, backoffMs, isRequestFault, isRetryableStatus, isWorthRevisiting, relayedRetryAfter, retryAfterHeaders } from './retry-policy.js';
+import { answerForUpstreamFailure, backoffMs, isRequestFault, isRetryableStatus, isWorthRevisiting, relayedWait, retryAfterHeaders } from './retry-policy.js';
 import { routeRequest, type RouteDecision } from './route-request.js';
-import { asksForLater, releaseAttempt, startAttempt, type Attempt, type FailedAttempt } from './upstream-attempt.js';
+import { releaseAttempt, startAttempt, type Attempt, type FailedAttempt } from './upstream-attempt.js';
 import { connectFailureStatus, lostConnection, type UpstreamFailure } from './upstream-client.js';
 
 /**
@@ -158,7 +158,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     if (result.status === 499) throw stoppedError(context, result.endpoint.config.id);
     last = result;
     recordFailure(core, context, result);
-    if (result.retryAfter !== undefined && asksForLater(result.status)) askedToWait = result;
+    if (result.retryAfterAt !== undefined) askedToWait = result;
     // The upstream counts the prompt longer than the estimate did: a larger window may still take
     // it. No opinion on the request: a second opinion is still due.
     if (result.code === 'context_length_exceeded') {
@@ -192,7 +192,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   // A last failure that names no wait (a 500, no connection) after one that asked for a wait still
   // running (and was passed over for it): the caller gets that one, a 429 or 503 with its
   // Retry-After, which tells it when there is capacity again.
-  else if (last?.kind === 'failed' && last.retryAfter === undefined && isRetryableStatus(last.status) && askedToWait !== undefined && askedToWait.endpoint.retryAfterUntil > core.now()) last = askedToWait;
+  else if (last?.kind === 'failed' && last.retryAfter === undefined && isRetryableStatus(last.status) && askedToWait?.retryAfterAt !== undefined && askedToWait.retryAfterAt > core.now()) last = askedToWait;
   if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
   throw upstreamFailureError(core, last, last.endpoint.config.id, 'failed');
 }
@@ -202,11 +202,13 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
  * failed at, "failed" or "failed to count tokens"): its status as answerForUpstreamFailure maps it,
  * with its Retry-After; a failure of the gateway's own (a request it could not write) is a 500.
  */
-export function upstreamFailureError(core: Pick<GatewayCore, 'now' | 'config' | 'endpoints'>, failure: UpstreamFailure, endpointId: string, action: string): ClientError {
+export function upstreamFailureError(core: Pick<GatewayCore, 'now' | 'config'>, failure: UpstreamFailure, endpointId: string, action: string): ClientError {
   // Not the upstream's failure: the caller is not told one failed.
   if (failure.gatewayFault === true) return new ClientError(500, 'api_error', 'internal gateway error: the request could not be written for its upstream', { endpoint: endpointId, logMessage: `upstream ${endpointId}: ${failure.message}` });
   const answer = answerForUpstreamFailure(failure.status);
-  const headers: Record<string, string> = answer.passRetryAfter && failure.retryAfter !== undefined ? relayedWait(core, failure.retryAfter, endpointId) : {};
+  // What is left of the wait this failure asked for (the gateway's backoff and other attempts may
+  // have taken some): its own, never another request's, recorded as it came.
+  const headers: Record<string, string> = answer.passRetryAfter ? relayedWait(failure.retryAfterAt === undefined ? undefined : failure.retryAfterAt - core.now()) : {};
   if (!answer.clientMayRetry) headers['x-should-retry'] = 'false';
   // Upstream words reach the caller only about the caller's own request (400, 413, 422): otherwise they
   // may quote the gateway's upstream key, account or organisation. A connect error names internal
@@ -216,17 +218,6 @@ export function upstreamFailureError(core: Pick<GatewayCore, 'now' | 'config' | 
   // them (context_length_exceeded: shorten the prompt).
   const named = answer.relayMessage ? { ...(failure.param === undefined ? {} : { param: failure.param }), ...(failure.code === undefined ? {} : { code: failure.code }), ...(failure.contextLimit === undefined ? {} : { contextLimit: failure.contextLimit }) } : {};
   return new ClientError(answer.status, answer.kind, `upstream ${endpointId} ${action}: ${detail}`, { headers, endpoint: endpointId, logMessage: `upstream ${endpointId} ${action}: ${loggedReason(core, failure)}`, ...named });
-}
-
-/**
- * An upstream's Retry-After as the caller gets it: what is left of the wait the endpoint asked for
- * (its answer may have come before the gateway's own backoff and other attempts), never under a
- * second; the header as it came when the endpoint keeps no wait (a status that asks for none).
- */
-function relayedWait(core: Pick<GatewayCore, 'now' | 'endpoints'>, retryAfter: string, endpointId: string): Record<string, string> {
-  const now = core.now();
-  const until = core.endpoints.get(endpointId)?.retryAfterUntil ?? 0;
-  return until > 0 ? retryAfterHeaders(Math.max(1000, until - now)) : relayedRetryAfter(retryAfter, now);
 }
 
 /** How many more times a request may go back to an endpoint it already tried (see firstAnswer). */

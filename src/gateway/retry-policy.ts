@@ -131,12 +131,11 @@ export function retryAfterHeaders(retryAfterMs: number): Record<string, string> 
 }
 
 /**
- * An upstream's Retry-After as the gateway passes it on: from a second (a shorter wait, or a date
- * past, is no reason for the caller to come back at once: the gateway retried already) to a day, as
- * retryAfterHeaders writes any wait; none when it does not parse. Its text is the upstream's and
- * would otherwise reach the client as is.
+ * An upstream's wait as the gateway passes it on, `remainingMs` of it left (undefined: it named
+ * none, or none that parsed: its text is the upstream's and never reaches the caller as is): from
+ * a second (a shorter wait, or a date past, is no reason to come back at once: the gateway retried
+ * already) to a day, as retryAfterHeaders writes any wait.
  */
-export function relayedRetryAfter(header: string, now: number): Record<string, string> {
-  const ms = parseRetryAfterMs(header, now);
-  return ms === undefined ? {} : retryAfterHeaders(Math.max(1000, ms));
+export function relayedWait(remainingMs: number | undefined): Record<string, string> {
+  return remainingMs === undefined ? {} : retryAfterHeaders(Math.min(longestRetryAfterMs, Math.max(1000, remainingMs)));
 }

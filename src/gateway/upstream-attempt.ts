@@ -55,8 +55,8 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     // 499 is this request's own cancellation (client gone, deadline, a hedge that lost): not the endpoint's failure.
     if (status !== 499 && named.gatewayFault !== true) metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(status) });
     // A Retry-After means "later" only with a 429, 503 or 529 (RFC 9110 names 503 and 3xx; RFC 6585, 429).
-    rememberRetryAfter(endpoint, status, retryAfter, now());
-    return { kind: 'failed', endpoint, status, message, fromUpstream, retryAfter, ...named };
+    const retryAfterAt = rememberRetryAfter(endpoint, status, retryAfter, now());
+    return { kind: 'failed', endpoint, status, message, fromUpstream, retryAfter, ...(retryAfterAt === undefined ? {} : { retryAfterAt }), ...named };
   };
   const interrupted = (): Attempt | undefined => {
     if (parent.cancelled) return fail(499, 'client went away or the deadline passed');
@@ -123,11 +123,12 @@ export function releaseAttempt(core: GatewayCore, current: StreamAttempt, outcom
 
 /** Whether a failure's status is one whose Retry-After asks the gateway to come back later. */
 /** An endpoint's Retry-After, kept so that routing ranks it last until then (see EndpointLiveState.backedOff). */
-export function rememberRetryAfter(endpoint: EndpointRuntime, status: number, retryAfter: string | undefined, now: number): void {
+export function rememberRetryAfter(endpoint: EndpointRuntime, status: number, retryAfter: string | undefined, now: number): number | undefined {
   const askedMs = retryAfter === undefined || !asksForLater(status) ? undefined : parseRetryAfterMs(retryAfter, now);
-  if (askedMs === undefined) return;
+  if (askedMs === undefined) return undefined;
   endpoint.retryAfterUntil = now + askedMs;
   endpoint.retryAfterAtAttempt = endpoint.attempts;
+  return endpoint.retryAfterUntil;
 }
 
 export function asksForLater(status: number): boolean {

@@ -38,6 +38,11 @@ export interface UpstreamFailure {
   /** Whether `message` is the upstream's own words (its error body or error event), which may quote the request, not the gateway's account of what went wrong. */
   readonly fromUpstream: boolean;
   readonly retryAfter: string | undefined;
+  /**
+   * When the wait this failure asked for ends, on the gateway's clock: set as the failure is
+   * recorded, for a 429, 503 or 529 whose Retry-After parsed. What the caller is told is left of it.
+   */
+  readonly retryAfterAt?: number | undefined;
   /** The field and code an upstream's error names (OpenAI's param and code), when plain. */
   readonly param?: string | undefined;
   readonly code?: ErrorCode | undefined;

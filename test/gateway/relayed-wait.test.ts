@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { closedAfterEach, singleEndpointConfig, startScriptedUpstream } from './helpers/fleet.js';
@@ -20,4 +22,34 @@ it("an upstream's wait reaches the caller as what is left of it when the answer 
   expect(waitMs).toBeGreaterThanOrEqual(1000);
   expect(waitMs).toBeLessThan(30_000);
   expect(response.headers.get('retry-after')).toBe(String(Math.ceil(waitMs / 1000)));
+});
+
+it("each caller gets its own failure's wait: not one another request left on the endpoint, nor one that did not parse", async () => {
+  // The first request is asked to wait 30 s; the second gets a wait that does not parse; the third none.
+  const waits = ['30', 'soon', undefined];
+  let arrival = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const wait = waits[arrival];
+      arrival += 1;
+      res.writeHead(429, { 'content-type': 'application/json', ...(wait === undefined ? {} : { 'retry-after': wait }) });
+      res.end('{"error":{"message":"slow down"}}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  }));
+  const gateway = createGateway({ config: singleEndpointConfig(`http://127.0.0.1:${String((server.address() as AddressInfo).port)}`, apiKey, '{ retries: 0, circuitBreaker: { failureThreshold: 100 } }'), logger: false });
+  cleanups.push(() => gateway.close());
+  const url = await gateway.listen(0, '127.0.0.1');
+  const ask = (): Promise<Response> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }) });
+  const first = await ask();
+  expect([first.status, first.headers.get('retry-after')]).toEqual([429, '30']);
+  for (let index = 1; index < waits.length; index += 1) {
+    const later = await ask();
+    expect([later.status, later.headers.get('retry-after'), later.headers.get('retry-after-ms')]).toEqual([429, null, null]);
+  }
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { answerForUpstreamFailure, backoffMs, connectError, isEndpointFault, isRetryableStatus, isWorthRevisiting, parseRetryAfterMs, relayedRetryAfter } from '../../src/gateway/retry-policy.js';
+import { answerForUpstreamFailure, backoffMs, connectError, isEndpointFault, isRetryableStatus, isWorthRevisiting, parseRetryAfterMs, relayedWait } from '../../src/gateway/retry-policy.js';
 import { estimateTokens as estimatePromptTokens } from '../../src/protocol/chat.js';
 import { seededRandom } from './seeded-random.js';
 
@@ -95,17 +95,17 @@ describe('parseRetryAfterMs', () => {
   });
 });
 
-describe('relayedRetryAfter', () => {
+describe('relayedWait', () => {
   it('passes an upstream Retry-After on as the gateway writes any wait, from a second to a day, with retry-after-ms; nothing that does not parse', () => {
     const now = Date.parse('Wed, 21 Oct 2015 07:28:00 GMT');
-    expect(relayedRetryAfter('1.2', now)).toEqual({ 'retry-after': '2', 'retry-after-ms': '1200' });
-    expect(relayedRetryAfter('Wed, 21 Oct 2015 07:28:30 GMT', now)).toEqual({ 'retry-after': '30', 'retry-after-ms': '30000' });
-    expect(relayedRetryAfter('99999999999', now)).toEqual({ 'retry-after': '86400', 'retry-after-ms': '86400000' });
+    expect(relayedWait(parseRetryAfterMs('1.2', now))).toEqual({ 'retry-after': '2', 'retry-after-ms': '1200' });
+    expect(relayedWait(parseRetryAfterMs('Wed, 21 Oct 2015 07:28:30 GMT', now))).toEqual({ 'retry-after': '30', 'retry-after-ms': '30000' });
+    expect(relayedWait(parseRetryAfterMs('99999999999', now))).toEqual({ 'retry-after': '86400', 'retry-after-ms': '86400000' });
     // A wait of 0 (or a date past) is not passed on as 'retry at once': the gateway already did.
-    expect(relayedRetryAfter('0', now)).toEqual({ 'retry-after': '1', 'retry-after-ms': '1000' });
-    expect(relayedRetryAfter('0.2', now)).toEqual({ 'retry-after': '1', 'retry-after-ms': '1000' });
-    expect(relayedRetryAfter('Wed, 21 Oct 2015 07:27:00 GMT', now)).toEqual({ 'retry-after': '1', 'retry-after-ms': '1000' });
-    expect(relayedRetryAfter('soon, maybe <script>', now)).toEqual({});
+    expect(relayedWait(parseRetryAfterMs('0', now))).toEqual({ 'retry-after': '1', 'retry-after-ms': '1000' });
+    expect(relayedWait(parseRetryAfterMs('0.2', now))).toEqual({ 'retry-after': '1', 'retry-after-ms': '1000' });
+    expect(relayedWait(parseRetryAfterMs('Wed, 21 Oct 2015 07:27:00 GMT', now))).toEqual({ 'retry-after': '1', 'retry-after-ms': '1000' });
+    expect(relayedWait(parseRetryAfterMs('soon, maybe <script>', now))).toEqual({});
   });
 });
 
