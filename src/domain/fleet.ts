@@ -90,12 +90,12 @@ export function demandTokensPerSecond(service: Service): number {
   return service.requestsPerSecond * service.outputTokens;
 }
 
-/** Facility watts one chip of a pool draws: its IT power share times the site's PUE. */
 /** The sovereignty rule, for placing workloads and routing to replicas alike: a workload runs only in a jurisdiction it names. */
 export function mayRunIn(workload: { readonly jurisdictions: readonly string[] }, jurisdiction: string): boolean {
   return workload.jurisdictions.includes(jurisdiction);
 }
 
+/** Facility watts one chip of a pool draws: its IT power share times the site's PUE. */
 export function facilityWattsPerChip(pool: Pool): number {
   return pool.chip.itPowerW * pool.pue;
 }

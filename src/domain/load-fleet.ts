@@ -217,11 +217,12 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
     }
     // A chip defined here but incomplete: its own problem is reported; its pool's price is checked too.
     const prices = chip?.pricePerChipHour ?? incomplete.chips.get(pool.chip);
+    const definedHere = spec.chips?.some((entry) => entry.id === pool.chip) === true;
     if (prices === undefined) return;
     const price = pool.pricePerChipHour ?? prices[pool.provider];
     if (price === undefined) {
       const known = Object.entries(prices).map(([cloud, usd]) => `${cloud} $${usd}`).join(', ');
-      report(['pools', index], 'missing_field', `no price for chip '${pool.chip}' on provider '${pool.provider}' in the catalog${known === '' ? '' : ` (known: ${known})`}`, 'set pricePerChipHour on the pool (committed pools need it too, to report their cost)');
+      report(['pools', index], 'missing_field', `no price for chip '${pool.chip}' on provider '${pool.provider}' ${definedHere ? "in the fleet file's chips or the catalog" : 'in the catalog'}${known === '' ? '' : ` (known: ${known})`}`, 'set pricePerChipHour on the pool (committed pools need it too, to report their cost)');
       return;
     }
     if (chip === undefined) return;
@@ -361,7 +362,8 @@ function resolveChips(inputs: readonly ChipSpecInput[], report: Report, incomple
     if (missing.length > 0) {
       const hint = didYouMean(input.id, chips.keys());
       report(['chips', index], 'missing_field', `new chip '${input.id}' needs ${missing.join(', ')}`, hint === undefined ? 'give the missing figures' : `${hint} (an existing id overrides the catalog entry)`);
-      incomplete.set(input.id, pricePerChipHour ?? {});
+      // A second entry of the same id adds to the first's prices, as complete entries merge.
+      incomplete.set(input.id, { ...incomplete.get(input.id), ...pricePerChipHour });
       return;
     }
     const note = source ?? 'defined in the fleet file';
@@ -393,20 +395,25 @@ function resolveModels(inputs: readonly ModelSpecInput[], report: Report, incomp
   inputs.forEach((input, index) => {
     if (seen.has(input.id)) report(['models', index, 'id'], 'duplicate_id', `model '${input.id}' is defined twice in this file`, 'merge the two entries');
     seen.add(input.id);
+    // A failed entry (a preset's override included) leaves no model to check against but what it says.
+    const markIncomplete = (id: string, window: number | undefined): void => {
+      models.delete(id);
+      incomplete.set(id, window ?? incomplete.get(id));
+    };
     const base = models.get(input.id);
     const merged = { ...(base ?? {}), ...definedEntries(input) } as Partial<ModelSpec> & { id: string };
     const missing = (['params', 'layers', 'kvHeads', 'headDim'] as const).filter((key) => merged[key] === undefined);
     if (missing.length > 0) {
       const hint = didYouMean(input.id, models.keys());
       report(['models', index], 'missing_field', `new model '${input.id}' needs ${missing.join(', ')}`, hint === undefined ? 'give the missing figures' : `${hint} (an existing id overrides the preset)`);
-      incomplete.set(input.id, merged.contextWindow);
+      markIncomplete(input.id, merged.contextWindow);
       return;
     }
     const params = merged.params ?? 0;
     const activeParams = merged.activeParams ?? params;
     if (activeParams > params) {
       report(['models', index, 'activeParams'], 'inconsistent', `activeParams (${activeParams}) exceeds params (${params})`, 'active parameters are a subset of all parameters');
-      incomplete.set(input.id, merged.contextWindow);
+      markIncomplete(input.id, merged.contextWindow);
       return;
     }
     const precision: Precision = merged.precision ?? 'bf16';

@@ -583,6 +583,14 @@ describe('chip and model definitions', () => {
     const narrow = parseFleet(`${modelService}models:\n  - { id: mymodel, params: 8.0e9, contextWindow: 100 }\n`, 'fleet.yaml');
     if (narrow.ok) throw new Error('expected problems');
     expect(narrow.problems.map((problem) => problem.message)).toEqual([expect.stringContaining("exceed model 'mymodel' context window of 100"), expect.stringContaining("new model 'mymodel' needs")]);
+    // Two entries of one id add up their prices, as complete ones do: a price the file gives is found.
+    const twice = parseFleet(`${edit(small, 'chip: h100, chips: 128, pricing: on-demand }', 'chip: myaccel, chips: 128, pricing: on-demand }')}chips:\n  - { id: myaccel, vendor: acme, hbmGB: 96, pricePerChipHour: { azure: 4 } }\n  - { id: myaccel, vendor: acme, hbmTBps: 3 }\n`, 'fleet.yaml');
+    if (twice.ok) throw new Error('expected problems');
+    expect(twice.problems.map((problem) => problem.message)).not.toContainEqual(expect.stringContaining('no price'));
+    // A preset's override that fails is checked by what it says, not by the preset's figures.
+    const override = parseFleet(`${small.replace(/inputTokens: \d+/, 'inputTokens: 200000')}models:\n  - { id: ${/model: ([\w.-]+)/.exec(small)?.[1] ?? ''}, activeParams: 9.0e12, contextWindow: 1000000 }\n`, 'fleet.yaml');
+    if (override.ok) throw new Error('expected problems');
+    expect(override.problems.map((problem) => problem.message)).toEqual([expect.stringContaining('activeParams')]);
     // A misspelt reference to it is told what it may mean.
     const misspelt = parseFleet(`${edit(small, 'chip: h100, chips: 128, pricing: on-demand }', 'chip: myacel, chips: 128, pricing: on-demand, pricePerChipHour: 4 }')}chips:\n  - { id: myaccel, vendor: acme, hbmGB: 96 }\n`, 'fleet.yaml');
     if (misspelt.ok) throw new Error('expected problems');
@@ -596,7 +604,7 @@ describe('chip and model definitions', () => {
     expect(pool(fleet, 'azure-weu-h100').chip).toMatchObject({ id: 'acme-1', vendor: 'acme', itPowerW: 800, scaleUpDomain: 8, caveats: 'user-defined chip' });
     expect(pool(fleet, 'azure-weu-h100').pricePerChipHour).toBe(4);
     const noPrice = onlyProblem(`${edit(small, 'chip: h100, chips: 128', 'chip: acme-1, chips: 128')}${chipDef}`);
-    expect(noPrice).toMatchObject({ code: 'missing_field', line: 16, column: 5, path: 'pools[2]', message: "no price for chip 'acme-1' on provider 'azure' in the catalog" });
+    expect(noPrice).toMatchObject({ code: 'missing_field', line: 16, column: 5, path: 'pools[2]', message: "no price for chip 'acme-1' on provider 'azure' in the fleet file's chips or the catalog" });
   });
 
   it('a new model with activeParams > params is inconsistent, located at activeParams', () => {
