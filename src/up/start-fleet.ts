@@ -120,6 +120,14 @@ export class StartFleetError extends Error {
   }
 }
 
+/** Ports asked for that cannot all be had (emulators past 65535, the gateway's among the emulators'): said before anything starts. */
+export class UpPortsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UpPortsError';
+  }
+}
+
 export const demoTenantId = 'demo';
 /** The window of a fleet model that names none: the gateway routes by it and its emulators hold to it, so they agree. */
 const defaultContextWindow = 32_768;
@@ -186,11 +194,11 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
   }
 
   if (first !== undefined && first + replicas.length - 1 > 65_535) {
-    throw new EmulatorError(`${String(replicas.length)} emulated replicas from port ${String(first)} would run past 65535; choose a first port of at most ${String(65_536 - replicas.length)}`);
+    throw new UpPortsError(`${String(replicas.length)} emulated replicas from port ${String(first)} would run past 65535; choose a first port of at most ${String(65_536 - replicas.length)} with --emulator-ports`);
   }
   const gatewayPort = options.port ?? 8080;
   if (first !== undefined && gatewayPort >= first && gatewayPort < first + replicas.length) {
-    throw new EmulatorError(`the gateway's port ${String(gatewayPort)} is among the emulated replicas' ports (${String(first)} to ${String(first + replicas.length - 1)}, from --emulator-ports); give the gateway another with --port, or the replicas another first port`, 'EADDRINUSE');
+    throw new UpPortsError(`the gateway's port ${String(gatewayPort)} is among the emulated replicas' ports (${String(first)} to ${String(first + replicas.length - 1)}, from --emulator-ports); give the gateway another with --port, or the replicas another first port`);
   }
   const emulators = await startAll(replicas, fleet, speed, options.log ?? (() => undefined), first);
   // A signal that came while the emulators started: stop before the gateway and the banner.

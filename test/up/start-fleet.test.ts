@@ -264,9 +264,9 @@ describe('startFleet lifecycle', () => {
     } finally {
       await new Promise((resolve) => taken.close(resolve));
     }
-    await expect(startFleet(fleet, { port: 0, speed: 200, replicasPerPool: 1, plan: running.plan, emulatorPorts: 65_535 })).rejects.toMatchObject({ name: 'EmulatorError', message: expect.stringContaining('would run past 65535') });
+    await expect(startFleet(fleet, { port: 0, speed: 200, replicasPerPool: 1, plan: running.plan, emulatorPorts: 65_535 })).rejects.toMatchObject({ name: 'UpPortsError', message: expect.stringContaining('would run past 65535') });
     // The gateway's own port inside the range is said before anything starts, naming both flags.
-    await expect(startFleet(fleet, { port: first + 1, speed: 200, replicasPerPool: 1, plan: running.plan, emulatorPorts: first })).rejects.toMatchObject({ name: 'EmulatorError', message: `the gateway's port ${String(first + 1)} is among the emulated replicas' ports (${String(first)} to ${String(first + count - 1)}, from --emulator-ports); give the gateway another with --port, or the replicas another first port` });
+    await expect(startFleet(fleet, { port: first + 1, speed: 200, replicasPerPool: 1, plan: running.plan, emulatorPorts: first })).rejects.toMatchObject({ name: 'UpPortsError', message: `the gateway's port ${String(first + 1)} is among the emulated replicas' ports (${String(first)} to ${String(first + count - 1)}, from --emulator-ports); give the gateway another with --port, or the replicas another first port` });
     expect(await canListen(first)).toBe(true);
     await expect(startFleet(fleet, { port: 0, plan: running.plan, emulatorPorts: 0 })).rejects.toThrow(RangeError);
   });

@@ -29,6 +29,10 @@ describe('switchyard up', () => {
     } finally {
       dir.remove();
     }
+    // Ports that cannot all be had are said before anything starts, without 'could not start'.
+    const overlap = captureOutput();
+    expect(await main(['up', smallYamlPath, '--port', '30001', '--emulator-ports', '30000', '--replicas-per-pool', '1'], overlap)).toBe(2);
+    expect(overlap.stderr().trim()).toMatch(/^switchyard: up: the gateway's port 30001 is among the emulated replicas' ports \(30000 to \d+, from --emulator-ports\); give the gateway another with --port, or the replicas another first port$/);
     for (const flags of [['--replicas-per-pool', '0'], ['--speed', '-1'], ['--port', '70000'], ['--seed', '1.5'], ['--emulator-ports', '0']]) {
       const io = captureOutput();
       expect(await main(['up', smallYamlPath, ...flags], io)).toBe(2);

@@ -27,7 +27,7 @@ export interface UpCommandOptions {
  */
 export async function upCommand(path: string, options: UpCommandOptions, output: Output, stop: Promise<void>, onStarted?: (fleet: RunningFleet) => void, hurry: (callback: () => void) => () => void = onNextSignal): Promise<number> {
   // Loaded when the command runs: the gateway, the emulator and their dependencies would slow every other command's start.
-  const [{ EmulatorError }, { unlabelled }, { createGatewayLogger }, { StartFleetError, StartFleetStopped, startFleet }] = await Promise.all([
+  const [{ EmulatorError }, { unlabelled }, { createGatewayLogger }, { StartFleetError, StartFleetStopped, UpPortsError, startFleet }] = await Promise.all([
     import('../../emulator/emulator-server.js'),
     import('../../gateway/gateway-config.js'),
     import('../../gateway/gateway-logger.js'),
@@ -74,8 +74,14 @@ export async function upCommand(path: string, options: UpCommandOptions, output:
       // The spec was valid; the plan places nothing to serve (infeasible, or no services).
       return 3;
     }
-    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' && !(error instanceof EmulatorError)) {
-      output.err(`switchyard: up: port ${options.port} is in use; pick another with --port (0 picks a free one)`);
+    if (error instanceof UpPortsError) {
+      output.err(`switchyard: up: ${error.message}`);
+      return 2;
+    }
+    // The gateway's own listen (an emulator's failure is an EmulatorError, below).
+    const code = error instanceof EmulatorError ? undefined : (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES') {
+      output.err(`switchyard: up: port ${options.port} ${code === 'EADDRINUSE' ? 'is in use' : 'needs privileges this process lacks (ports below 1024)'}; pick another with --port (0 picks a free one)`);
       return 2;
     }
     // Each emulator takes sockets: a small open-file limit stops a large fleet, which is the user's to size.
