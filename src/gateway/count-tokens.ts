@@ -5,7 +5,7 @@ import { ClientError } from './client-error.js';
 import { routeFailureError, upstreamFailureError } from './first-answer.js';
 import type { ResilienceConfig, RouteConfig } from './gateway-config.js';
 import type { GatewayCore } from './gateway-core.js';
-import { isRequestFault } from './retry-policy.js';
+import { isRequestFault, isRetryableStatus } from './retry-policy.js';
 import { routeTokenCount, type RouteInput } from './route-request.js';
 import { rememberRetryAfter } from './upstream-attempt.js';
 import type { UpstreamFailure } from './upstream-client.js';
@@ -52,6 +52,8 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
   let failed: (UpstreamFailure & { readonly endpoint: string }) | undefined;
   /** The first refusal of the request, while its second opinion is asked. */
   let refused: (UpstreamFailure & { readonly endpoint: string }) | undefined;
+  /** The last failure that asked for a wait (a 429, 503 or 529 with a Retry-After). */
+  let askedToWait: (UpstreamFailure & { readonly endpoint: string }) | undefined;
   let passedOver: string | undefined;
   for (;;) {
     if (job.deadline.cancelled) throw stopped(job, failed?.endpoint);
@@ -89,6 +91,7 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
       continue;
     }
     failed = { ...failure, endpoint: endpoint.config.id, ...(retryAfterAt === undefined ? {} : { retryAfterAt }) };
+    if (retryAfterAt !== undefined) askedToWait = failed;
     // A window too small for the prompt is no verdict on the request: a larger one may count it.
     if (isRequestFault(failure.status) && failure.code !== 'context_length_exceeded') {
       if (refused !== undefined) break;
@@ -97,6 +100,9 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
   }
   // The first refusal tells the caller what to fix; a second opinion that failed for reasons of its own says nothing.
   if (refused !== undefined) failed = refused;
+  // As for answers (see firstAnswer): a last failure that names no wait (a timeout, no connection)
+  // after one that asked for a wait still running, and the caller gets that one, with its Retry-After.
+  else if (failed !== undefined && failed.retryAfterAt === undefined && isRetryableStatus(failed.status) && askedToWait?.retryAfterAt !== undefined && askedToWait.retryAfterAt > core.now()) failed = askedToWait;
   if (failed === undefined) {
     throw new ClientError(404, 'not_found', `token counting for model ${quoteIdentifier(job.route.model)} is not served here: its endpoints answered 404, 405 or 501 (no token counting API, or not the model); each answer's usage has its input tokens`, { ...(passedOver === undefined ? {} : { endpoint: passedOver }), logMessage: `no endpoint counted tokens: ${[...tried].join(', ')} answered 404, 405 or 501 (mark such an endpoint tokenCounting: false)` });
   }

@@ -185,6 +185,18 @@ tenants:
     expect(spare.arrivals).toHaveLength(1);
   });
 
+  it('a count that ends on a failure naming no wait, after one that asked for a wait still running, answers with that one', async () => {
+    const busy = await startScriptedUpstream((res) => res.end('{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}'), { status: 429, contentType: 'application/json', headers: { 'retry-after': '30' } });
+    const broken = await startScriptedUpstream((res) => res.end('{"type":"error","error":{"type":"api_error","message":"boom"}}'), { status: 500, contentType: 'application/json' });
+    cleanups.push(() => busy.close(), () => broken.close());
+    const url = await gatewayFor(cheapestFirstConfig([[busy.url, 'anthropic'], [broken.url, 'anthropic']], apiKey, '{}'));
+    const answer = await countRequest(url, { model: 'm', messages: conversation.messages });
+    expect([busy.arrivals(), broken.arrivals()]).toEqual([1, 1]);
+    expect(answer.status).toBe(429);
+    expect(Number(answer.headers.get('retry-after'))).toBeGreaterThanOrEqual(29);
+    expect(Number(answer.headers.get('retry-after'))).toBeLessThanOrEqual(30);
+  });
+
   it('reach a counting endpoint whose circuit answers opened, once it is half-open, though answers go elsewhere and never probe it', async () => {
     // Answers that need thinking go only to the Anthropic-dialect endpoint, fail there and open its
     // circuit; plain answers go to the cheaper OpenAI-dialect one, so no answer probes it again.
