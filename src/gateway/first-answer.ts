@@ -192,7 +192,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   // A last failure that names no wait (a 500, no connection) after one that asked for a wait still
   // running (and was passed over for it): the caller gets that one, a 429 or 503 with its
   // Retry-After, which tells it when there is capacity again.
-  else if (last?.kind === 'failed' && last.retryAfter === undefined && isRetryableStatus(last.status) && askedToWait?.retryAfterAt !== undefined && askedToWait.retryAfterAt > core.now()) last = askedToWait;
+  else if (last?.kind === 'failed' && last.retryAfterAt === undefined && isRetryableStatus(last.status) && askedToWait?.retryAfterAt !== undefined && askedToWait.retryAfterAt > core.now()) last = askedToWait;
   if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
   throw upstreamFailureError(core, last, last.endpoint.config.id, 'failed');
 }

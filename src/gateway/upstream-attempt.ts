@@ -121,8 +121,10 @@ export function releaseAttempt(core: GatewayCore, current: StreamAttempt, outcom
   else if (outcome === 'failure') core.endpoints.setCircuit(endpoint, 'failure');
 }
 
-/** Whether a failure's status is one whose Retry-After asks the gateway to come back later. */
-/** An endpoint's Retry-After, kept so that routing ranks it last until then (see EndpointLiveState.backedOff). */
+/**
+ * An endpoint's Retry-After, kept so that routing ranks it last until then (see
+ * EndpointLiveState.backedOff); returns when that wait ends, or undefined when it asked for none.
+ */
 export function rememberRetryAfter(endpoint: EndpointRuntime, status: number, retryAfter: string | undefined, now: number): number | undefined {
   const askedMs = retryAfter === undefined || !asksForLater(status) ? undefined : parseRetryAfterMs(retryAfter, now);
   if (askedMs === undefined) return undefined;
@@ -131,6 +133,7 @@ export function rememberRetryAfter(endpoint: EndpointRuntime, status: number, re
   return endpoint.retryAfterUntil;
 }
 
+/** Whether a failure's status is one whose Retry-After asks the gateway to come back later. */
 export function asksForLater(status: number): boolean {
   return status === 429 || status === 503 || status === 529;
 }

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
-import { closedAfterEach, singleEndpointConfig, startScriptedUpstream } from './helpers/fleet.js';
+import { cheapestFirstConfig, closedAfterEach, singleEndpointConfig, startScriptedUpstream } from './helpers/fleet.js';
 
 const { cleanups } = closedAfterEach();
 const apiKey = 'sk-relayed-wait';
@@ -52,4 +52,18 @@ it("each caller gets its own failure's wait: not one another request left on the
     const later = await ask();
     expect([later.status, later.headers.get('retry-after'), later.headers.get('retry-after-ms')]).toEqual([429, null, null]);
   }
+});
+
+it('a request that ends on a wait that does not parse answers with the earlier wait that did, still running', async () => {
+  const busy = await startScriptedUpstream((res) => res.end('{"error":{"message":"slow down"}}'), { status: 429, contentType: 'application/json', headers: { 'retry-after': '30' } });
+  const vague = await startScriptedUpstream((res) => res.end('{"error":{"message":"overloaded"}}'), { status: 503, contentType: 'application/json', headers: { 'retry-after': 'soon' } });
+  cleanups.push(() => busy.close(), () => vague.close());
+  const gateway = createGateway({ config: cheapestFirstConfig([[busy.url, 'openai'], [vague.url, 'openai']], apiKey, '{ retries: 1, backoffMs: 1, maxBackoffMs: 2 }'), logger: false });
+  cleanups.push(() => gateway.close());
+  const url = await gateway.listen(0, '127.0.0.1');
+  const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }) });
+  expect(busy.arrivals()).toBe(1);
+  expect(vague.arrivals()).toBeGreaterThanOrEqual(1);
+  expect(response.status).toBe(429);
+  expect(Number(response.headers.get('retry-after'))).toBeGreaterThanOrEqual(29);
 });
