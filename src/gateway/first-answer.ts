@@ -37,8 +37,11 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   };
   /** The latest failure a wait may cure (a 5xx, a 429, a timeout): answered rather than a smaller window's context-length refusal. */
   let transient: FailedAttempt | undefined;
-  /** The latest failure that itself asked for a wait (a 429 or 503 with a Retry-After). */
+  /** The latest failure that itself asked for a wait (a 429 or 503 with a Retry-After), a hedge's failed leg included. */
   let askedToWait: FailedAttempt | undefined;
+  const noteWait = (failed: FailedAttempt): void => {
+    if (failed.retryAfterAt !== undefined) askedToWait = failed;
+  };
   // Ends: each pass tries a fresh endpoint (finitely many) or revisits one (at most `retries`).
   for (let index = 0; ; index += 1) {
     if (cancellation.cancelled) throw stoppedError(context, last?.endpoint.config.id);
@@ -148,7 +151,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     tried.add(primary.config.id);
     // No hedge on a revisit: its second leg would go back to another tried endpoint, past `retries`.
     const second = context.resilience.hedgeAfterMs > 0 && !revisiting ? endpoints.get(decision.ranked[1]?.id ?? '') : undefined;
-    const result = second === undefined ? await attemptOn(core, context, primary, request, cancellation) : await hedged(core, context, primary, second, request, tried, cancellation, noteRefusal);
+    const result = second === undefined ? await attemptOn(core, context, primary, request, cancellation) : await hedged(core, context, primary, second, request, tried, cancellation, { noteRefusal, noteWait });
     if (result.kind !== 'failed') {
       // Another endpoint took what one refused as the caller's fault: the refusal was the endpoint's.
       if (refused !== undefined && sameRequest(refused, result)) endpoints.setCircuit(refused.endpoint, 'failure');
@@ -158,7 +161,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     if (result.status === 499) throw stoppedError(context, result.endpoint.config.id);
     last = result;
     recordFailure(core, context, result);
-    if (result.retryAfterAt !== undefined) askedToWait = result;
+    noteWait(result);
     // The upstream counts the prompt longer than the estimate did: a larger window may still take
     // it. No opinion on the request: a second opinion is still due.
     if (result.code === 'context_length_exceeded') {
@@ -287,7 +290,7 @@ function recordFailure(core: GatewayCore, context: RequestContext, failed: Faile
 }
 
 /** Starts a second attempt when the first has no first token after hedgeAfterMs; the first to start wins. */
-async function hedged(core: GatewayCore, context: RequestContext, primary: EndpointRuntime, second: EndpointRuntime, request: ChatRequest, tried: Set<string>, cancellation: Cancellation, noteRefusal: (failed: FailedAttempt) => void): Promise<Attempt> {
+async function hedged(core: GatewayCore, context: RequestContext, primary: EndpointRuntime, second: EndpointRuntime, request: ChatRequest, tried: Set<string>, cancellation: Cancellation, { noteRefusal, noteWait }: { readonly noteRefusal: (failed: FailedAttempt) => void; readonly noteWait: (failed: FailedAttempt) => void }): Promise<Attempt> {
   const { metrics } = core;
   const legs = [cancellation.child().cancellation, cancellation.child().cancellation] as const;
   const started = core.now();
@@ -307,6 +310,8 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
     // The first to finish failed: the other one is still our best chance. Its failure counts as any
     // other's (a 401 bans its endpoint for this request); the caller records the other's outcome.
     if (winner.a.status !== 499) recordFailure(core, context, winner.a);
+    // Its wait, if it asked for one, may be the caller's answer when the other leg fails for no reason a wait cures.
+    noteWait(winner.a);
     // The other leg is the refusal's second opinion (see firstAnswer); a context-length refusal is
     // about the window's size, not the request: it raises the floor, as in firstAnswer.
     if (winner.a.code === 'context_length_exceeded') raiseFloor(context, tried, winner.a);
