@@ -381,7 +381,8 @@ function resolveChips(inputs: readonly ChipSpecInput[], report: Report, incomple
       scaleUpDomain: input.scaleUpDomain ?? 8,
       scaleUpGBps: input.scaleUpGBps ?? 100,
       efficiency: { decodeBandwidth: 0.7, prefillCompute: 0.45, trainingMfu: 0.35, ...definedEntries(efficiency ?? {}) },
-      pricePerChipHour: pricePerChipHour ?? {},
+      // An earlier incomplete entry of this id gave prices too (its duplicate is reported).
+      pricePerChipHour: { ...incomplete.get(input.id), ...pricePerChipHour },
       sources: { compute: note, memory: note, power: note, price: note, scaleUp: note },
       caveats: 'user-defined chip',
     });
@@ -391,6 +392,7 @@ function resolveChips(inputs: readonly ChipSpecInput[], report: Report, incomple
 
 function resolveModels(inputs: readonly ModelSpecInput[], report: Report, incomplete: Map<string, number | undefined>): Map<string, ModelSpec> {
   const models = new Map(modelPresets.map((model) => [model.id, model]));
+  const presets: ReadonlyMap<string, ModelSpec> = new Map(models);
   const seen = new Set<string>();
   inputs.forEach((input, index) => {
     if (seen.has(input.id)) report(['models', index, 'id'], 'duplicate_id', `model '${input.id}' is defined twice in this file`, 'merge the two entries');
@@ -400,7 +402,8 @@ function resolveModels(inputs: readonly ModelSpecInput[], report: Report, incomp
       models.delete(id);
       incomplete.set(id, window ?? incomplete.get(id));
     };
-    const base = models.get(input.id);
+    // A preset whose earlier override failed (and was removed) is still a preset to a later entry.
+    const base = models.get(input.id) ?? presets.get(input.id);
     const merged = { ...(base ?? {}), ...definedEntries(input) } as Partial<ModelSpec> & { id: string };
     const missing = (['params', 'layers', 'kvHeads', 'headDim'] as const).filter((key) => merged[key] === undefined);
     if (missing.length > 0) {

@@ -591,6 +591,15 @@ describe('chip and model definitions', () => {
     const override = parseFleet(`${small.replace(/inputTokens: \d+/, 'inputTokens: 200000')}models:\n  - { id: ${/model: ([\w.-]+)/.exec(small)?.[1] ?? ''}, activeParams: 9.0e12, contextWindow: 1000000 }\n`, 'fleet.yaml');
     if (override.ok) throw new Error('expected problems');
     expect(override.problems.map((problem) => problem.message)).toEqual([expect.stringContaining('activeParams')]);
+    // A second entry of a preset after a failed override is still the preset's, not a new model.
+    const preset = /model: ([\w.-]+)/.exec(small)?.[1] ?? '';
+    const again = parseFleet(`${small}models:\n  - { id: ${preset}, activeParams: 9.0e12 }\n  - { id: ${preset}, contextWindow: 200000 }\n`, 'fleet.yaml');
+    if (again.ok) throw new Error('expected problems');
+    expect(again.problems.map((problem) => problem.message)).not.toContainEqual(expect.stringContaining('new model'));
+    // An incomplete chip entry's prices reach a later complete entry of its id.
+    const completed = parseFleet(`${edit(small, 'chip: h100, chips: 128, pricing: on-demand }', 'chip: myaccel, chips: 128, pricing: on-demand }')}chips:\n  - { id: myaccel, vendor: acme, pricePerChipHour: { azure: 4 } }\n  - { id: myaccel, vendor: acme, peakTflops: { bf16: 500 }, hbmGB: 96, hbmTBps: 3, itPowerW: 800 }\n`, 'fleet.yaml');
+    if (completed.ok) throw new Error('expected problems');
+    expect(completed.problems.map((problem) => problem.message)).not.toContainEqual(expect.stringContaining('no price'));
     // A misspelt reference to it is told what it may mean.
     const misspelt = parseFleet(`${edit(small, 'chip: h100, chips: 128, pricing: on-demand }', 'chip: myacel, chips: 128, pricing: on-demand, pricePerChipHour: 4 }')}chips:\n  - { id: myaccel, vendor: acme, hbmGB: 96 }\n`, 'fleet.yaml');
     if (misspelt.ok) throw new Error('expected problems');
