@@ -42,6 +42,9 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   const noteWait = (failed: FailedAttempt): void => {
     if (failed.retryAfterAt !== undefined) askedToWait = failed;
   };
+  const noteTransient = (failed: FailedAttempt): void => {
+    if (isRetryableStatus(failed.status)) transient = failed;
+  };
   // Ends: each pass tries a fresh endpoint (finitely many) or revisits one (at most `retries`).
   for (let index = 0; ; index += 1) {
     if (cancellation.cancelled) throw stoppedError(context, last?.endpoint.config.id);
@@ -151,7 +154,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     tried.add(primary.config.id);
     // No hedge on a revisit: its second leg would go back to another tried endpoint, past `retries`.
     const second = context.resilience.hedgeAfterMs > 0 && !revisiting ? endpoints.get(decision.ranked[1]?.id ?? '') : undefined;
-    const result = second === undefined ? await attemptOn(core, context, primary, request, cancellation) : await hedged(core, context, primary, second, request, tried, cancellation, { noteRefusal, noteWait });
+    const result = second === undefined ? await attemptOn(core, context, primary, request, cancellation) : await hedged(core, context, primary, second, request, tried, cancellation, { noteRefusal, noteWait, noteTransient });
     if (result.kind !== 'failed') {
       // Another endpoint took what one refused as the caller's fault: the refusal was the endpoint's.
       if (refused !== undefined && sameRequest(refused, result)) endpoints.setCircuit(refused.endpoint, 'failure');
@@ -290,7 +293,7 @@ function recordFailure(core: GatewayCore, context: RequestContext, failed: Faile
 }
 
 /** Starts a second attempt when the first has no first token after hedgeAfterMs; the first to start wins. */
-async function hedged(core: GatewayCore, context: RequestContext, primary: EndpointRuntime, second: EndpointRuntime, request: ChatRequest, tried: Set<string>, cancellation: Cancellation, { noteRefusal, noteWait }: { readonly noteRefusal: (failed: FailedAttempt) => void; readonly noteWait: (failed: FailedAttempt) => void }): Promise<Attempt> {
+async function hedged(core: GatewayCore, context: RequestContext, primary: EndpointRuntime, second: EndpointRuntime, request: ChatRequest, tried: Set<string>, cancellation: Cancellation, { noteRefusal, noteWait, noteTransient }: { readonly noteRefusal: (failed: FailedAttempt) => void; readonly noteWait: (failed: FailedAttempt) => void; readonly noteTransient: (failed: FailedAttempt) => void }): Promise<Attempt> {
   const { metrics } = core;
   const legs = [cancellation.child().cancellation, cancellation.child().cancellation] as const;
   const started = core.now();
@@ -310,8 +313,12 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
     // The first to finish failed: the other one is still our best chance. Its failure counts as any
     // other's (a 401 bans its endpoint for this request); the caller records the other's outcome.
     if (winner.a.status !== 499) recordFailure(core, context, winner.a);
-    // Its wait, if it asked for one, may be the caller's answer when the other leg fails for no reason a wait cures.
-    noteWait(winner.a);
+    // Its wait, if it asked for one, may be the caller's answer when the other leg fails for no
+    // reason a wait cures; a failure a wait cures outranks a smaller window's context refusal.
+    if (winner.a.status !== 499) {
+      noteWait(winner.a);
+      noteTransient(winner.a);
+    }
     // The other leg is the refusal's second opinion (see firstAnswer); a context-length refusal is
     // about the window's size, not the request: it raises the floor, as in firstAnswer.
     if (winner.a.code === 'context_length_exceeded') raiseFloor(context, tried, winner.a);

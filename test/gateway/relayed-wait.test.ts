@@ -68,22 +68,24 @@ it('a request that ends on a wait that does not parse answers with the earlier w
   expect(Number(response.headers.get('retry-after'))).toBeGreaterThanOrEqual(29);
 });
 
+/** An upstream that answers every request with `status` after `afterMs`. */
+async function delayed(afterMs: number, status: number, headers: Record<string, string>, body = '{"error":{"message":"no"}}'): Promise<string> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => setTimeout(() => {
+      res.writeHead(status, { 'content-type': 'application/json', ...headers });
+      res.end(body);
+    }, afterMs));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  }));
+  return `http://127.0.0.1:${String((server.address() as AddressInfo).port)}`;
+}
+
 it("a hedge's first leg that asked for a wait is the answer when the other leg then fails for no reason a wait cures", async () => {
-  const delayed = async (afterMs: number, status: number, headers: Record<string, string>): Promise<string> => {
-    const server = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => setTimeout(() => {
-        res.writeHead(status, { 'content-type': 'application/json', ...headers });
-        res.end('{"error":{"message":"no"}}');
-      }, afterMs));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }));
-    return `http://127.0.0.1:${String((server.address() as AddressInfo).port)}`;
-  };
   const primary = await delayed(100, 429, { 'retry-after': '10' });
   const backup = await delayed(400, 500, {});
   const gateway = createGateway({ config: cheapestFirstConfig([[primary, 'openai'], [backup, 'openai']], apiKey, '{ retries: 0, hedgeAfterMs: 20, ttftTimeoutMs: 5000 }'), logger: false });
@@ -93,4 +95,17 @@ it("a hedge's first leg that asked for a wait is the answer when the other leg t
   expect(response.status).toBe(429);
   expect(Number(response.headers.get('retry-after'))).toBeGreaterThanOrEqual(9);
   expect(Number(response.headers.get('retry-after'))).toBeLessThanOrEqual(10);
+});
+
+it("a hedge's failed leg that a wait cures outranks the other leg's smaller window refusing the prompt as too long", async () => {
+  const larger = await delayed(100, 503, { 'retry-after': '10' });
+  const tooLong = '{"error":{"message":"This model\'s maximum context length is 8192 tokens. However, you requested 9000 tokens (8000 in the messages, 1000 in the completion). Please reduce the length of the messages or completion.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}';
+  const smaller = await delayed(300, 400, {}, tooLong);
+  const config = cheapestFirstConfig([[larger, 'openai'], [smaller, 'openai']], apiKey, '{ retries: 0, hedgeAfterMs: 20, ttftTimeoutMs: 5000 }');
+  const gateway = createGateway({ config: { ...config, endpoints: config.endpoints.map((endpoint, index) => ({ ...endpoint, contextWindow: index === 0 ? 200_000 : 8192 })) }, logger: false });
+  cleanups.push(() => gateway.close());
+  const url = await gateway.listen(0, '127.0.0.1');
+  const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }) });
+  expect(response.status).toBe(503);
+  expect(Number(response.headers.get('retry-after'))).toBeGreaterThanOrEqual(9);
 });
