@@ -392,7 +392,8 @@ function resolveChips(inputs: readonly ChipSpecInput[], report: Report, incomple
 
 function resolveModels(inputs: readonly ModelSpecInput[], report: Report, incomplete: Map<string, number | undefined>): Map<string, ModelSpec> {
   const models = new Map(modelPresets.map((model) => [model.id, model]));
-  const presets: ReadonlyMap<string, ModelSpec> = new Map(models);
+  /** Each id's last whole model (a preset, or an entry of the file that passed): what a later entry of it builds on. */
+  const lastWhole = new Map(models);
   const seen = new Set<string>();
   inputs.forEach((input, index) => {
     if (seen.has(input.id)) report(['models', index, 'id'], 'duplicate_id', `model '${input.id}' is defined twice in this file`, 'merge the two entries');
@@ -402,9 +403,11 @@ function resolveModels(inputs: readonly ModelSpecInput[], report: Report, incomp
       models.delete(id);
       incomplete.set(id, window ?? incomplete.get(id));
     };
-    // A preset whose earlier override failed (and was removed) is still a preset to a later entry.
-    const base = models.get(input.id) ?? presets.get(input.id);
-    const merged = { ...(base ?? {}), ...definedEntries(input) } as Partial<ModelSpec> & { id: string };
+    // An entry after one of its id that failed (and was removed) builds on the last whole one, and on
+    // what the failed one said of the window; the duplicate is reported.
+    const base = models.get(input.id) ?? lastWhole.get(input.id);
+    const window = incomplete.get(input.id) ?? base?.contextWindow;
+    const merged = { ...(base ?? {}), ...(window === undefined ? {} : { contextWindow: window }), ...definedEntries(input) } as Partial<ModelSpec> & { id: string };
     const missing = (['params', 'layers', 'kvHeads', 'headDim'] as const).filter((key) => merged[key] === undefined);
     if (missing.length > 0) {
       const hint = didYouMean(input.id, models.keys());
@@ -420,7 +423,7 @@ function resolveModels(inputs: readonly ModelSpecInput[], report: Report, incomp
       return;
     }
     const precision: Precision = merged.precision ?? 'bf16';
-    models.set(input.id, {
+    const model: ModelSpec = {
       id: input.id,
       name: merged.name ?? input.id,
       params,
@@ -432,7 +435,11 @@ function resolveModels(inputs: readonly ModelSpecInput[], report: Report, incomp
       precision,
       ...(merged.contextWindow === undefined ? {} : { contextWindow: merged.contextWindow }),
       source: merged.source ?? 'defined in the fleet file',
-    });
+    };
+    models.set(input.id, model);
+    lastWhole.set(input.id, model);
+    // Whole again: what failed entries before it said is in it.
+    incomplete.delete(input.id);
   });
   return models;
 }

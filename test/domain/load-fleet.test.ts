@@ -596,6 +596,14 @@ describe('chip and model definitions', () => {
     const again = parseFleet(`${small}models:\n  - { id: ${preset}, activeParams: 9.0e12 }\n  - { id: ${preset}, contextWindow: 200000 }\n`, 'fleet.yaml');
     if (again.ok) throw new Error('expected problems');
     expect(again.problems.map((problem) => problem.message)).not.toContainEqual(expect.stringContaining('new model'));
+    // ... and a later entry builds on the last whole one of its id, the file's own included.
+    const chain = parseFleet(`${small}models:\n  - { id: ${preset}, params: 500.0e9 }\n  - { id: ${preset}, activeParams: 600.0e9 }\n  - { id: ${preset}, activeParams: 400.0e9 }\n`, 'fleet.yaml');
+    if (chain.ok) throw new Error('expected problems');
+    expect(chain.problems.filter((problem) => problem.code === 'inconsistent').map((problem) => problem.path)).toEqual(['models[1].activeParams']);
+    // An incomplete model entry's window reaches a later whole entry of its id, and is checked in the same round.
+    const windowFirst = parseFleet(`${modelService}models:\n  - { id: mymodel, contextWindow: 100 }\n  - { id: mymodel, params: 8.0e9, layers: 32, kvHeads: 8, headDim: 128 }\n`, 'fleet.yaml');
+    if (windowFirst.ok) throw new Error('expected problems');
+    expect(windowFirst.problems.map((problem) => problem.message)).toContainEqual(expect.stringContaining("exceed model 'mymodel' context window of 100"));
     // An incomplete chip entry's prices reach a later complete entry of its id.
     const completed = parseFleet(`${edit(small, 'chip: h100, chips: 128, pricing: on-demand }', 'chip: myaccel, chips: 128, pricing: on-demand }')}chips:\n  - { id: myaccel, vendor: acme, pricePerChipHour: { azure: 4 } }\n  - { id: myaccel, vendor: acme, peakTflops: { bf16: 500 }, hbmGB: 96, hbmTBps: 3, itPowerW: 800 }\n`, 'fleet.yaml');
     if (completed.ok) throw new Error('expected problems');
