@@ -22,8 +22,9 @@ export interface UpCommandOptions {
 /**
  * `switchyard up fleet.yaml`: plans the fleet, starts emulated replicas and a
  * gateway in front of them, prints how to reach it, and serves until `stop`
- * resolves (SIGINT or SIGTERM). Exit 0 after a clean stop; 2 on a bad spec, a
- * port in use or privileged, or ports that cannot all be had; 3 when the plan places nothing to serve.
+ * resolves (SIGINT or SIGTERM). Exit 0 after a clean stop; 2 on a bad spec (a service named
+ * 'none' included), a port in use or privileged, ports that cannot all be had, an emulated replica
+ * that cannot start, or too few open files; 3 when the plan places nothing to serve.
  */
 export async function upCommand(path: string, options: UpCommandOptions, output: Output, stop: Promise<void>, onStarted?: (fleet: RunningFleet) => void, hurry: (callback: () => void) => () => void = onNextSignal): Promise<number> {
   // Loaded when the command runs: the gateway, the emulator and their dependencies would slow every other command's start.
