@@ -403,3 +403,45 @@ describe('what a caller is told when a smaller window refused the prompt as too 
     expect([small2.budgets.length, large.budgets.length]).toEqual([0, 1]);
   });
 });
+
+describe('hedged legs and the rules for what a caller is told', () => {
+  for (const hedgeAfterMs of [20, 0]) {
+    it(`a window the same size as the refusing one failing for a reason a wait cures does not hide the larger windows held back (hedgeAfterMs ${String(hedgeAfterMs)})`, async () => {
+      const a = await upstream((_n, res) => setTimeout(() => failWith(res, 503, busy), 50));
+      const b = await upstream((_n, res) => setTimeout(() => failWith(res, 400, contextRefusal), 150));
+      const c = await upstream((_n, res) => failWith(res, 503, busy));
+      const url = await gateway(
+        [
+          { id: 'a', url: a.url, model: 'm', cost: 0, contextWindow: 8192 },
+          { id: 'b', url: b.url, model: 'm', cost: 1, contextWindow: 8192 },
+          { id: 'c', url: c.url, model: 'm', cost: 2, contextWindow: 131072 },
+        ],
+        `{ retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 2000, deadlineMs: 10000, hedgeAfterMs: ${String(hedgeAfterMs)}, panicRouting: false, circuitBreaker: { failureThreshold: 1, openMs: 60000 } }`,
+      );
+      // Only the large window takes this one: it fails, and its circuit opens.
+      await (await ask(url, { max_tokens: 500, messages: tokensOf(20000) })).text();
+      const response = await ask(url, { max_tokens: 500, messages: tokensOf(7000) });
+      expect(response.status).toBe(503);
+      expect(Number(response.headers.get('retry-after'))).toBeGreaterThan(50);
+      await response.text();
+    });
+  }
+
+  it('a wait still running is not lost to a larger window\'s failure that names none, chosen over a smaller window\'s refusal', async () => {
+    const z = await upstream((_n, res) => failWith(res, 429, busy, { 'retry-after': '10' }));
+    const a = await upstream((_n, res) => setTimeout(() => failWith(res, 500, busy), 50));
+    const b = await upstream((_n, res) => setTimeout(() => failWith(res, 400, contextRefusal), 150));
+    const url = await gateway(
+      [
+        { id: 'z', url: z.url, model: 'm', cost: 0, contextWindow: 131072 },
+        { id: 'a', url: a.url, model: 'm', cost: 1, contextWindow: 131072 },
+        { id: 'b', url: b.url, model: 'm', cost: 2, contextWindow: 8192 },
+      ],
+      '{ retries: 0, ttftTimeoutMs: 2000, deadlineMs: 10000, hedgeAfterMs: 20, circuitBreaker: { failureThreshold: 1000 } }',
+    );
+    const response = await ask(url, { max_tokens: 500, messages: tokensOf(7000) });
+    expect(response.status).toBe(429);
+    expect(Number(response.headers.get('retry-after'))).toBeGreaterThanOrEqual(9);
+    await response.text();
+  });
+});
