@@ -126,7 +126,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
       // A smaller window refused the prompt as too long and the larger ones are held back by their
       // circuits: a wait cures that, which the refusal ("shorten the prompt") would not say.
       // (A failure a wait cures in a window no larger than the refusing one cures nothing here.)
-      if (last?.kind === 'failed' && last.code === 'context_length_exceeded' && (transient === undefined || transient.endpoint.config.contextWindow <= last.endpoint.config.contextWindow) && decision.code === 'unavailable' && decision.ejected.length > 0) throw routeFailureError(core, decision, context.tenant.id);
+      if (refused === undefined && last?.kind === 'failed' && last.code === 'context_length_exceeded' && (transient === undefined || transient.endpoint.config.contextWindow <= last.endpoint.config.contextWindow) && decision.code === 'unavailable' && decision.ejected.length > 0) throw routeFailureError(core, decision, context.tenant.id);
       if (last !== undefined) break;
       throw routeFailureError(core, decision, context.tenant.id);
     }
@@ -196,11 +196,16 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   else {
     // A smaller window's context-length refusal after a larger one failed for a reason a wait cures:
     // the larger one's failure is the answer, retryable, not "shorten the prompt".
-    if (last?.kind === 'failed' && last.code === 'context_length_exceeded' && transient !== undefined && transient.endpoint.config.contextWindow > last.endpoint.config.contextWindow) last = transient;
+    /** Set when a smaller window refused the prompt: a wait helps only where the window is larger. */
+    let refusingWindow = 0;
+    if (last?.kind === 'failed' && last.code === 'context_length_exceeded' && transient !== undefined && transient.endpoint.config.contextWindow > last.endpoint.config.contextWindow) {
+      refusingWindow = last.endpoint.config.contextWindow;
+      last = transient;
+    }
     // A failure that names no wait that parsed (a 500, no connection), the last or the one above, after
     // the latest that asked for a wait still running: the caller gets that one, a 429 or 503 with its
     // Retry-After, which tells it when there is capacity again.
-    if (last?.kind === 'failed' && last.retryAfterAt === undefined && isRetryableStatus(last.status) && askedToWait?.retryAfterAt !== undefined && askedToWait.retryAfterAt > core.now()) last = askedToWait;
+    if (last?.kind === 'failed' && last.retryAfterAt === undefined && isRetryableStatus(last.status) && askedToWait?.retryAfterAt !== undefined && askedToWait.retryAfterAt > core.now() && askedToWait.endpoint.config.contextWindow > refusingWindow) last = askedToWait;
   }
   if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
   throw upstreamFailureError(core, last, last.endpoint.config.id, 'failed');

@@ -427,6 +427,44 @@ describe('hedged legs and the rules for what a caller is told', () => {
     });
   }
 
+  it('a refusal of the caller\'s own request outranks a wait for larger windows held back, as it does when the search ends', async () => {
+    const unknownField = JSON.stringify({ error: { message: "unknown field 'foo'" } });
+    const r = await upstream((_n, res) => failWith(res, 400, unknownField));
+    const a = await upstream((_n, res) => failWith(res, 503, busy));
+    const b = await upstream((_n, res) => failWith(res, 400, contextRefusal));
+    const c = await upstream((_n, res) => failWith(res, 503, busy));
+    const url = await gateway(
+      [
+        { id: 'r', url: r.url, model: 'm', cost: 0, contextWindow: 8192 },
+        { id: 'a', url: a.url, model: 'm', cost: 1, contextWindow: 8192 },
+        { id: 'b', url: b.url, model: 'm', cost: 2, contextWindow: 8192 },
+        { id: 'c', url: c.url, model: 'm', cost: 3, contextWindow: 131072 },
+      ],
+      '{ retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 2000, deadlineMs: 10000, panicRouting: false, circuitBreaker: { failureThreshold: 1, openMs: 60000 } }',
+    );
+    await (await ask(url, { max_tokens: 500, messages: tokensOf(20000) })).text();
+    const response = await ask(url, { max_tokens: 500, messages: tokensOf(7000) });
+    expect(response.status).toBe(400);
+    expect(await response.text()).toContain("unknown field 'foo'");
+  });
+
+  it('a wait from a window no larger than the one that refused the prompt is not the answer: waiting there cures nothing', async () => {
+    const z = await upstream((_n, res) => failWith(res, 429, busy, { 'retry-after': '30' }));
+    const a = await upstream((_n, res) => failWith(res, 500, busy));
+    const b = await upstream((_n, res) => failWith(res, 400, contextRefusal));
+    const url = await gateway(
+      [
+        { id: 'z', url: z.url, model: 'm', cost: 0, contextWindow: 8192 },
+        { id: 'a', url: a.url, model: 'm', cost: 1, contextWindow: 131072 },
+        { id: 'b', url: b.url, model: 'm', cost: 2, contextWindow: 8192 },
+      ],
+      '{ retries: 0, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }',
+    );
+    const response = await ask(url, { max_tokens: 500, messages: tokensOf(7000) });
+    expect([response.status, response.headers.get('retry-after')]).toEqual([502, null]);
+    await response.text();
+  });
+
   it('a wait still running is not lost to a larger window\'s failure that names none, chosen over a smaller window\'s refusal', async () => {
     const z = await upstream((_n, res) => failWith(res, 429, busy, { 'retry-after': '10' }));
     const a = await upstream((_n, res) => setTimeout(() => failWith(res, 500, busy), 50));
