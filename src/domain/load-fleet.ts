@@ -392,37 +392,37 @@ function resolveChips(inputs: readonly ChipSpecInput[], report: Report, incomple
 
 function resolveModels(inputs: readonly ModelSpecInput[], report: Report, incomplete: Map<string, number | undefined>): Map<string, ModelSpec> {
   const models = new Map(modelPresets.map((model) => [model.id, model]));
-  /** Each id's last whole model (a preset, or an entry of the file that passed): what a later entry of it builds on. */
-  const lastWhole = new Map(models);
-  /** What failed entries of an id gave since its last whole one (an inconsistent activeParams left out): a later entry builds on it. */
-  const partial = new Map<string, Partial<ModelSpec>>();
   const seen = new Set<string>();
   inputs.forEach((input, index) => {
-    if (seen.has(input.id)) report(['models', index, 'id'], 'duplicate_id', `model '${input.id}' is defined twice in this file`, 'merge the two entries');
+    if (seen.has(input.id)) {
+      report(['models', index, 'id'], 'duplicate_id', `model '${input.id}' is defined twice in this file`, 'merge the two entries');
+      // After an entry of its id that failed, what this one would build on is unknown: it is told
+      // only to merge (its figures are checked once merged), and its window is still the id's.
+      if (incomplete.has(input.id)) {
+        if (input.contextWindow !== undefined) incomplete.set(input.id, input.contextWindow);
+        return;
+      }
+    }
     seen.add(input.id);
     // A failed entry (a preset's override included) leaves no model to check against but what it says.
-    const markIncomplete = (id: string, given: Partial<ModelSpec>): void => {
+    const markIncomplete = (id: string, window: number | undefined): void => {
       models.delete(id);
-      partial.set(id, given);
-      incomplete.set(id, given.contextWindow);
+      incomplete.set(id, window);
     };
-    // An entry after one of its id that failed (and was removed) builds on the last whole one and on
-    // what the failed ones gave since; the duplicate is reported.
-    const base = models.get(input.id) ?? lastWhole.get(input.id);
-    const merged = { ...(base ?? {}), ...partial.get(input.id), ...definedEntries(input) } as Partial<ModelSpec> & { id: string };
+    const base = models.get(input.id);
+    const merged = { ...(base ?? {}), ...definedEntries(input) } as Partial<ModelSpec> & { id: string };
     const missing = (['params', 'layers', 'kvHeads', 'headDim'] as const).filter((key) => merged[key] === undefined);
     if (missing.length > 0) {
       const hint = didYouMean(input.id, models.keys());
       report(['models', index], 'missing_field', `new model '${input.id}' needs ${missing.join(', ')}`, hint === undefined ? 'give the missing figures' : `${hint} (an existing id overrides the preset)`);
-      markIncomplete(input.id, merged);
+      markIncomplete(input.id, merged.contextWindow);
       return;
     }
     const params = merged.params ?? 0;
     const activeParams = merged.activeParams ?? params;
     if (activeParams > params) {
       report(['models', index, 'activeParams'], 'inconsistent', `activeParams (${activeParams}) exceeds params (${params})`, 'active parameters are a subset of all parameters');
-      const { activeParams: _inconsistent, ...consistent } = merged;
-      markIncomplete(input.id, consistent);
+      markIncomplete(input.id, merged.contextWindow);
       return;
     }
     const precision: Precision = merged.precision ?? 'bf16';
@@ -440,10 +440,6 @@ function resolveModels(inputs: readonly ModelSpecInput[], report: Report, incomp
       source: merged.source ?? 'defined in the fleet file',
     };
     models.set(input.id, model);
-    lastWhole.set(input.id, model);
-    // Whole again: what failed entries before it said is in it.
-    incomplete.delete(input.id);
-    partial.delete(input.id);
   });
   return models;
 }

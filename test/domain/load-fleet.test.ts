@@ -600,13 +600,16 @@ describe('chip and model definitions', () => {
     const chain = parseFleet(`${small}models:\n  - { id: ${preset}, params: 500.0e9 }\n  - { id: ${preset}, activeParams: 600.0e9 }\n  - { id: ${preset}, activeParams: 400.0e9 }\n`, 'fleet.yaml');
     if (chain.ok) throw new Error('expected problems');
     expect(chain.problems.filter((problem) => problem.code === 'inconsistent').map((problem) => problem.path)).toEqual(['models[1].activeParams']);
-    // ... and on the figures failed entries of it gave: they are not asked for again.
+    // After a failed entry of an id, a later one is told only to merge: what it would build on is unknown.
     const inconsistentFirst = parseFleet(`${small}models:\n  - { id: mymodel, params: 8.0e9, layers: 32, kvHeads: 8, headDim: 128, activeParams: 9.0e9 }\n  - { id: mymodel, contextWindow: 200000 }\n`, 'fleet.yaml');
     if (inconsistentFirst.ok) throw new Error('expected problems');
     expect(inconsistentFirst.problems.map((problem) => problem.message)).not.toContainEqual(expect.stringContaining('new model'));
     const halves = parseFleet(`${small}models:\n  - { id: mymodel, params: 8.0e9 }\n  - { id: mymodel, layers: 32 }\n`, 'fleet.yaml');
     if (halves.ok) throw new Error('expected problems');
-    expect(halves.problems.find((problem) => problem.path === 'models[1]')?.message).toBe("new model 'mymodel' needs kvHeads, headDim");
+    expect(halves.problems.filter((problem) => problem.path.startsWith('models[1]')).map((problem) => [problem.code, problem.path])).toEqual([['duplicate_id', 'models[1].id']]);
+    const mixtral = parseFleet(`${small}models:\n  - { id: mixtral-8x7b, params: 10.0e9 }\n  - { id: mixtral-8x7b, contextWindow: 65536 }\n`, 'fleet.yaml');
+    if (mixtral.ok) throw new Error('expected problems');
+    expect(mixtral.problems.filter((problem) => problem.code === 'inconsistent').map((problem) => problem.path)).toEqual(['models[0].activeParams']);
     // An incomplete model entry's window reaches a later whole entry of its id, and is checked in the same round.
     const windowFirst = parseFleet(`${modelService}models:\n  - { id: mymodel, contextWindow: 100 }\n  - { id: mymodel, params: 8.0e9, layers: 32, kvHeads: 8, headDim: 128 }\n`, 'fleet.yaml');
     if (windowFirst.ok) throw new Error('expected problems');
