@@ -38,9 +38,15 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   /** The latest failure a wait may cure (a 5xx, a 429, a timeout): answered rather than a smaller window's context-length refusal. */
   let transient: FailedAttempt | undefined;
   /** The latest failure that itself asked for a wait (a 429 or 503 with a Retry-After), a hedge's failed leg included. */
-  let askedToWait: FailedAttempt | undefined;
+  const waits: FailedAttempt[] = [];
   const noteWait = (failed: FailedAttempt): void => {
-    if (failed.retryAfterAt !== undefined) askedToWait = failed;
+    if (failed.retryAfterAt !== undefined) waits.push(failed);
+  };
+  /** The largest window that refused the prompt as too long: a wait helps only in a larger one. */
+  let refusingWindow = 0;
+  const noteContextRefusal = (failed: FailedAttempt): void => {
+    refusingWindow = Math.max(refusingWindow, failed.endpoint.config.contextWindow);
+    raiseFloor(context, tried, failed);
   };
   const noteTransient = (failed: FailedAttempt): void => {
     if (isRetryableStatus(failed.status)) transient = failed;
@@ -155,7 +161,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     tried.add(primary.config.id);
     // No hedge on a revisit: its second leg would go back to another tried endpoint, past `retries`.
     const second = context.resilience.hedgeAfterMs > 0 && !revisiting ? endpoints.get(decision.ranked[1]?.id ?? '') : undefined;
-    const result = second === undefined ? await attemptOn(core, context, primary, request, cancellation) : await hedged(core, context, primary, second, request, tried, cancellation, { noteRefusal, noteWait, noteTransient });
+    const result = second === undefined ? await attemptOn(core, context, primary, request, cancellation) : await hedged(core, context, primary, second, request, tried, cancellation, { noteRefusal, noteWait, noteTransient, noteContextRefusal });
     if (result.kind !== 'failed') {
       // Another endpoint took what one refused as the caller's fault: the refusal was the endpoint's.
       if (refused !== undefined && sameRequest(refused, result)) endpoints.setCircuit(refused.endpoint, 'failure');
@@ -169,7 +175,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     // The upstream counts the prompt longer than the estimate did: a larger window may still take
     // it. No opinion on the request: a second opinion is still due.
     if (result.code === 'context_length_exceeded') {
-      raiseFloor(context, tried, result);
+      noteContextRefusal(result);
       continue;
     }
     if (isRetryableStatus(result.status)) {
@@ -196,16 +202,18 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   else {
     // A smaller window's context-length refusal after a larger one failed for a reason a wait cures:
     // the larger one's failure is the answer, retryable, not "shorten the prompt".
-    /** Set when a smaller window refused the prompt: a wait helps only where the window is larger. */
-    let refusingWindow = 0;
-    if (last?.kind === 'failed' && last.code === 'context_length_exceeded' && transient !== undefined && transient.endpoint.config.contextWindow > last.endpoint.config.contextWindow) {
-      refusingWindow = last.endpoint.config.contextWindow;
-      last = transient;
-    }
+    if (last?.kind === 'failed' && last.code === 'context_length_exceeded' && transient !== undefined && transient.endpoint.config.contextWindow > last.endpoint.config.contextWindow) last = transient;
     // A failure that names no wait that parsed (a 500, no connection), the last or the one above, after
-    // the latest that asked for a wait still running: the caller gets that one, a 429 or 503 with its
+    // a failure that asked for a wait still running, in a window larger than any that refused the
+    // prompt (where waiting cures something): the caller gets the latest such, a 429 or 503 with its
     // Retry-After, which tells it when there is capacity again.
-    if (last?.kind === 'failed' && last.retryAfterAt === undefined && isRetryableStatus(last.status) && askedToWait?.retryAfterAt !== undefined && askedToWait.retryAfterAt > core.now() && askedToWait.endpoint.config.contextWindow > refusingWindow) last = askedToWait;
+    const now = core.now();
+    let asked: FailedAttempt | undefined;
+    for (let index = waits.length - 1; index >= 0 && asked === undefined; index -= 1) {
+      const wait = waits[index];
+      if (wait !== undefined && (wait.retryAfterAt ?? 0) > now && wait.endpoint.config.contextWindow > refusingWindow) asked = wait;
+    }
+    if (last?.kind === 'failed' && last.retryAfterAt === undefined && isRetryableStatus(last.status) && asked !== undefined) last = asked;
   }
   if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
   throw upstreamFailureError(core, last, last.endpoint.config.id, 'failed');
@@ -301,7 +309,8 @@ function recordFailure(core: GatewayCore, context: RequestContext, failed: Faile
 }
 
 /** Starts a second attempt when the first has no first token after hedgeAfterMs; the first to start wins. */
-async function hedged(core: GatewayCore, context: RequestContext, primary: EndpointRuntime, second: EndpointRuntime, request: ChatRequest, tried: Set<string>, cancellation: Cancellation, { noteRefusal, noteWait, noteTransient }: { readonly noteRefusal: (failed: FailedAttempt) => void; readonly noteWait: (failed: FailedAttempt) => void; readonly noteTransient: (failed: FailedAttempt) => void }): Promise<Attempt> {
+async function hedged(core: GatewayCore, context: RequestContext, primary: EndpointRuntime, second: EndpointRuntime, request: ChatRequest, tried: Set<string>, cancellation: Cancellation, notes: { readonly noteRefusal: (failed: FailedAttempt) => void; readonly noteWait: (failed: FailedAttempt) => void; readonly noteTransient: (failed: FailedAttempt) => void; readonly noteContextRefusal: (failed: FailedAttempt) => void }): Promise<Attempt> {
+  const { noteRefusal, noteWait, noteTransient, noteContextRefusal } = notes;
   const { metrics } = core;
   const legs = [cancellation.child().cancellation, cancellation.child().cancellation] as const;
   const started = core.now();
@@ -329,7 +338,7 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
     }
     // The other leg is the refusal's second opinion (see firstAnswer); a context-length refusal is
     // about the window's size, not the request: it raises the floor, as in firstAnswer.
-    if (winner.a.code === 'context_length_exceeded') raiseFloor(context, tried, winner.a);
+    if (winner.a.code === 'context_length_exceeded') noteContextRefusal(winner.a);
     else if (isRequestFault(winner.a.status)) noteRefusal(winner.a);
     const other = await loser;
     metrics.hedges.inc({ route: context.route.model, outcome: other.kind === 'failed' ? 'both-failed' : winner.i === 0 ? 'hedge' : 'primary' });

@@ -465,6 +465,40 @@ describe('hedged legs and the rules for what a caller is told', () => {
     await response.text();
   });
 
+  it('the wait told is the latest in a window larger than any that refused the prompt, wherever the refusal came in the search', async () => {
+    const c = await upstream((_n, res) => failWith(res, 429, busy, { 'retry-after': '10' }));
+    const z = await upstream((_n, res) => failWith(res, 429, busy, { 'retry-after': '30' }));
+    const a = await upstream((_n, res) => failWith(res, 500, busy));
+    const b = await upstream((_n, res) => failWith(res, 400, contextRefusal));
+    const resilience = '{ retries: 0, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }';
+    // The refusal last: c's wait (a large window), not z's (a window as small as the refusing one).
+    const refusalLast = await gateway(
+      [
+        { id: 'c', url: c.url, model: 'm', cost: 0, contextWindow: 131072 },
+        { id: 'z', url: z.url, model: 'm', cost: 1, contextWindow: 8192 },
+        { id: 'a', url: a.url, model: 'm', cost: 2, contextWindow: 131072 },
+        { id: 'b', url: b.url, model: 'm', cost: 3, contextWindow: 8192 },
+      ],
+      resilience,
+    );
+    const told = await ask(refusalLast, { max_tokens: 500, messages: tokensOf(7000) });
+    expect(told.status).toBe(429);
+    expect(Number(told.headers.get('retry-after'))).toBeLessThanOrEqual(10);
+    await told.text();
+    // The refusal in the middle: z's small-window wait is still no answer.
+    const refusalMiddle = await gateway(
+      [
+        { id: 'z', url: z.url, model: 'm', cost: 0, contextWindow: 8192 },
+        { id: 'b', url: b.url, model: 'm', cost: 1, contextWindow: 8192 },
+        { id: 'a', url: a.url, model: 'm', cost: 2, contextWindow: 131072 },
+      ],
+      resilience,
+    );
+    const untold = await ask(refusalMiddle, { max_tokens: 500, messages: tokensOf(7000) });
+    expect([untold.status, untold.headers.get('retry-after')]).toEqual([502, null]);
+    await untold.text();
+  });
+
   it('a wait still running is not lost to a larger window\'s failure that names none, chosen over a smaller window\'s refusal', async () => {
     const z = await upstream((_n, res) => failWith(res, 429, busy, { 'retry-after': '10' }));
     const a = await upstream((_n, res) => setTimeout(() => failWith(res, 500, busy), 50));
