@@ -204,16 +204,15 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     // the larger one's failure is the answer, retryable, not "shorten the prompt".
     if (last?.kind === 'failed' && last.code === 'context_length_exceeded' && transient !== undefined && transient.endpoint.config.contextWindow > last.endpoint.config.contextWindow) last = transient;
     // A failure that names no wait that parsed (a 500, no connection), the last or the one above, after
-    // a failure that asked for a wait still running, in a window larger than any that refused the
-    // prompt (where waiting cures something): the caller gets the latest such, a 429 or 503 with its
-    // Retry-After, which tells it when there is capacity again.
-    const now = core.now();
+    // a failure that asked for a wait in a window larger than any that refused the prompt (where
+    // waiting cures something): the caller gets the latest such, a 429 or 503 with its Retry-After,
+    // if that wait is still running. (One over says capacity is back: an older, longer wait is not.)
     let asked: FailedAttempt | undefined;
     for (let index = waits.length - 1; index >= 0 && asked === undefined; index -= 1) {
       const wait = waits[index];
-      if (wait !== undefined && (wait.retryAfterAt ?? 0) > now && wait.endpoint.config.contextWindow > refusingWindow) asked = wait;
+      if (wait !== undefined && wait.endpoint.config.contextWindow > refusingWindow) asked = wait;
     }
-    if (last?.kind === 'failed' && last.retryAfterAt === undefined && isRetryableStatus(last.status) && asked !== undefined) last = asked;
+    if (last?.kind === 'failed' && last.retryAfterAt === undefined && isRetryableStatus(last.status) && asked?.retryAfterAt !== undefined && asked.retryAfterAt > core.now()) last = asked;
   }
   if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
   throw upstreamFailureError(core, last, last.endpoint.config.id, 'failed');

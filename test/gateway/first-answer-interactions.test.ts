@@ -499,6 +499,23 @@ describe('hedged legs and the rules for what a caller is told', () => {
     await untold.text();
   });
 
+  it('when the latest wait is over (capacity is back there), an older, longer one is not told instead', async () => {
+    const a = await upstream((_n, res) => failWith(res, 429, busy, { 'retry-after': '30' }));
+    const b = await upstream((_n, res) => failWith(res, 429, busy, { 'retry-after': '1' }));
+    const c = await upstream((_n, res) => setTimeout(() => failWith(res, 500, busy), 1300));
+    const url = await gateway(
+      [
+        { id: 'a', url: a.url, model: 'm', cost: 0 },
+        { id: 'b', url: b.url, model: 'm', cost: 1 },
+        { id: 'c', url: c.url, model: 'm', cost: 2 },
+      ],
+      '{ retries: 0, ttftTimeoutMs: 5000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }',
+    );
+    const response = await ask(url, { max_tokens: 5, messages: tokensOf(10) });
+    expect([response.status, response.headers.get('retry-after')]).toEqual([502, null]);
+    await response.text();
+  });
+
   it('a wait still running is not lost to a larger window\'s failure that names none, chosen over a smaller window\'s refusal', async () => {
     const z = await upstream((_n, res) => failWith(res, 429, busy, { 'retry-after': '10' }));
     const a = await upstream((_n, res) => setTimeout(() => failWith(res, 500, busy), 50));
