@@ -37,7 +37,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   };
   /** The latest failure a wait may cure (a 5xx, a 429, a timeout): answered rather than a smaller window's context-length refusal. */
   let transient: FailedAttempt | undefined;
-  /** The latest failure that itself asked for a wait (a 429 or 503 with a Retry-After), a hedge's failed leg included. */
+  /** The failures that themselves asked for a wait (a 429, 503 or 529 whose Retry-After parsed), a hedge's failed leg included, in order. */
   const waits: FailedAttempt[] = [];
   const noteWait = (failed: FailedAttempt): void => {
     if (failed.retryAfterAt !== undefined) waits.push(failed);
@@ -207,11 +207,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     // a failure that asked for a wait in a window larger than any that refused the prompt (where
     // waiting cures something): the caller gets the latest such, a 429 or 503 with its Retry-After,
     // if that wait is still running. (One over says capacity is back: an older, longer wait is not.)
-    let asked: FailedAttempt | undefined;
-    for (let index = waits.length - 1; index >= 0 && asked === undefined; index -= 1) {
-      const wait = waits[index];
-      if (wait !== undefined && wait.endpoint.config.contextWindow > refusingWindow) asked = wait;
-    }
+    const asked = waits.findLast((wait) => wait.endpoint.config.contextWindow > refusingWindow);
     if (last?.kind === 'failed' && last.retryAfterAt === undefined && isRetryableStatus(last.status) && asked?.retryAfterAt !== undefined && asked.retryAfterAt > core.now()) last = asked;
   }
   if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
@@ -328,10 +324,10 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
   if (winner.a.kind === 'failed') {
     // The first to finish failed: the other one is still our best chance. Its failure counts as any
     // other's (a 401 bans its endpoint for this request); the caller records the other's outcome.
-    if (winner.a.status !== 499) recordFailure(core, context, winner.a);
     // Its wait, if it asked for one, may be the caller's answer when the other leg fails for no
     // reason a wait cures; a failure a wait cures outranks a smaller window's context refusal.
     if (winner.a.status !== 499) {
+      recordFailure(core, context, winner.a);
       noteWait(winner.a);
       noteTransient(winner.a);
     }
