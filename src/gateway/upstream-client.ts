@@ -254,7 +254,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
         } catch (error) {
           if (cancellation.cancelled) return { kind: 'error', status: connectFailureStatus, message: 'request cancelled', fromUpstream: false, retryAfter: undefined };
           // As an answer's (see UpstreamCall.onResponseError): a connection lost at once is resent, once.
-          if (mayResend && !answered && performance.now() - sent <= staleLossMs && error instanceof Error && lostCode(error)) {
+          if (mayResend && !answered && lostAsStale(error, sent)) {
             return resendOnFreshConnection(target.id, origin, (client) => ask(client, false));
           }
           return { kind: 'error', status: answered ? 502 : connectFailureStatus, message: answered ? `the upstream's answer broke: ${describeNetworkError(error)}` : describeNetworkError(error), fromUpstream: false, retryAfter: undefined };
@@ -550,7 +550,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     // so sent once more. One lost later was read, and perhaps run: an upstream that crashes on a
     // request after reading it is not sent it twice. One that drops a request at once, on a fresh
     // connection too, is (a stale connection cannot be told apart here).
-    if (this.#again !== undefined && this.#status === 0 && !this.#settled && !this.cancellation.cancelled && performance.now() - this.#created <= staleLossMs && lostCode(error)) {
+    if (this.#again !== undefined && this.#status === 0 && !this.#settled && !this.cancellation.cancelled && lostAsStale(error, this.#created)) {
       this.#again();
       return;
     }
@@ -580,8 +580,9 @@ const staleLossMs = 250;
 /** The codes of a connection that was open and then lost (reset, closed by the other side, a write after its close), as against one never made. */
 const lostCodes: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 
-function lostCode(error: Error): boolean {
-  return lostCodes.has((error as { code?: string }).code ?? '');
+/** Whether a request sent at `sentAt` was lost as a stale connection loses it: by a reset or close, at once (answers and counts alike). */
+function lostAsStale(error: unknown, sentAt: number): boolean {
+  return performance.now() - sentAt <= staleLossMs && lostCodes.has((error as { code?: string } | undefined)?.code ?? '');
 }
 
 /** Whether a connection failure was a lost connection (its message names the code first: describeNetworkError). */
