@@ -27,6 +27,23 @@ async function upstream(handler: (req: IncomingMessage, res: ServerResponse) => 
   return { id: 'u', url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, dialect: 'openai', apiKey: undefined };
 }
 
+/** An upstream that answers the first request on each connection (`answer`) and resets a connection that brings a second: a stale pooled connection, as an upstream's keep-alive ends it. */
+async function resettingReusedConnections(answer: (res: ServerResponse) => void): Promise<{ target: UpstreamTarget; resets: () => number }> {
+  const seen = new WeakMap<object, number>();
+  let resets = 0;
+  const target = await upstream((req, res) => {
+    const count = (seen.get(req.socket) ?? 0) + 1;
+    seen.set(req.socket, count);
+    if (count > 1) {
+      resets += 1;
+      req.socket.resetAndDestroy();
+      return;
+    }
+    answer(res);
+  });
+  return { target, resets: () => resets };
+}
+
 function client(options: Parameters<typeof createPooledUpstreamClient>[0] = {}) {
   const created = createPooledUpstreamClient(options);
   clients.push(created);
@@ -139,17 +156,7 @@ describe('pooled upstream client', () => {
   });
 
   it('a pooled connection lost as it is reused (before any answer) is no failure: the request goes once more, on a connection of its own', async () => {
-    // Answers the first request on each connection; resets a connection that brings a second.
-    const seen = new WeakMap<object, number>();
-    let resets = 0;
-    const target = await upstream((req, res) => {
-      const count = (seen.get(req.socket) ?? 0) + 1;
-      seen.set(req.socket, count);
-      if (count > 1) {
-        resets += 1;
-        req.socket.resetAndDestroy();
-        return;
-      }
+    const { target, resets } = await resettingReusedConnections((res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.end(`${sseBody(2, true)}data: [DONE]\n\n`);
     });
@@ -159,8 +166,8 @@ describe('pooled upstream client', () => {
       const answer = await events(await pooled.send(target, request, new Cancellation()));
       expect(answer.at(-1)).toMatchObject({ type: 'finish', finishReason: 'stop' });
     }
-    expect(resets).toBeGreaterThanOrEqual(1);
-    expect(resent).toHaveLength(resets);
+    expect(resets()).toBeGreaterThanOrEqual(1);
+    expect(resent).toHaveLength(resets());
     expect(resent[0]).toBe('u');
     // Once only: an upstream that resets every request is a failure, not retried without end.
     const resetting = await upstream((req) => req.socket.resetAndDestroy());
@@ -177,16 +184,7 @@ describe('pooled upstream client', () => {
   });
 
   it('a token count lost with its pooled connection as it is reused goes once more on a connection of its own, as an answer does', async () => {
-    const seen = new WeakMap<object, number>();
-    let resets = 0;
-    const counting = await upstream((req, res) => {
-      const count = (seen.get(req.socket) ?? 0) + 1;
-      seen.set(req.socket, count);
-      if (count > 1) {
-        resets += 1;
-        req.socket.resetAndDestroy();
-        return;
-      }
+    const { target: counting, resets } = await resettingReusedConnections((res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end('{"input_tokens":7}');
     });
@@ -194,15 +192,15 @@ describe('pooled upstream client', () => {
     const resent: string[] = [];
     const pooled = client({ onResend: (endpoint) => resent.push(endpoint) });
     for (let index = 0; index < 3; index += 1) expect(await pooled.countTokens(target, request, new Cancellation())).toEqual({ kind: 'count', inputTokens: 7 });
-    expect(resets).toBeGreaterThanOrEqual(1);
-    expect(resent).toEqual(Array.from({ length: resets }, () => 'u'));
+    expect(resets()).toBeGreaterThanOrEqual(1);
+    expect(resent).toEqual(Array.from({ length: resets() }, () => 'u'));
     // Once only, and not after a while.
     const resetting = await upstream((req) => req.socket.resetAndDestroy());
     expect(await pooled.countTokens({ ...resetting, dialect: 'anthropic' }, request, new Cancellation())).toMatchObject({ kind: 'error', status: connectFailureStatus, message: expect.stringMatching(/ECONNRESET|UND_ERR_SOCKET|EPIPE/) });
-    expect(resent).toHaveLength(resets + 1);
+    expect(resent).toHaveLength(resets() + 1);
     const crashing = await upstream((req) => setTimeout(() => req.socket.resetAndDestroy(), 400));
     expect(await pooled.countTokens({ ...crashing, dialect: 'anthropic' }, request, new Cancellation())).toMatchObject({ kind: 'error', status: connectFailureStatus });
-    expect(resent).toHaveLength(resets + 1);
+    expect(resent).toHaveLength(resets() + 1);
   });
 
   it('once closed, a request that still comes (a hedge\'s losing leg) fails at once and opens no connection that stays', async () => {
