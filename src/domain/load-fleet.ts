@@ -152,9 +152,9 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
   };
 
   const jurisdictions = new Set([...knownJurisdictions, ...(spec.jurisdictions ?? [])]);
-  // Defined in the file but not whole (a new chip or model missing figures): its own problem is
-  // reported, and a reference to it is not called unknown.
-  // What such an entry does give (a chip's prices, a model's window) is still checked against its users.
+  // Defined in the file but not whole (a new chip or model missing figures, or inconsistent): its own
+  // problem is reported, a reference to it is not called unknown, and what it does give (a chip's
+  // prices, a model's window) is still checked against its users.
   const incomplete = { chips: new Map<string, Readonly<Record<string, number>>>(), models: new Map<string, number | undefined>() };
   const chips = resolveChips(spec.chips ?? [], report, incomplete.chips);
   const models = resolveModels(spec.models ?? [], report, incomplete.models);
@@ -217,10 +217,10 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
     }
     // A chip defined here but incomplete: its own problem is reported; its pool's price is checked too.
     const prices = chip?.pricePerChipHour ?? incomplete.chips.get(pool.chip);
-    const definedHere = spec.chips?.some((entry) => entry.id === pool.chip) === true;
     if (prices === undefined) return;
     const price = pool.pricePerChipHour ?? prices[pool.provider];
     if (price === undefined) {
+      const definedHere = spec.chips?.some((entry) => entry.id === pool.chip) === true;
       const known = Object.entries(prices).map(([cloud, usd]) => `${cloud} $${usd}`).join(', ');
       report(['pools', index], 'missing_field', `no price for chip '${pool.chip}' on provider '${pool.provider}' ${definedHere ? "in the fleet file's chips or the catalog" : 'in the catalog'}${known === '' ? '' : ` (known: ${known})`}`, 'set pricePerChipHour on the pool (committed pools need it too, to report their cost)');
       return;
@@ -393,6 +393,11 @@ function resolveChips(inputs: readonly ChipSpecInput[], report: Report, incomple
 function resolveModels(inputs: readonly ModelSpecInput[], report: Report, incomplete: Map<string, number | undefined>): Map<string, ModelSpec> {
   const models = new Map(modelPresets.map((model) => [model.id, model]));
   const seen = new Set<string>();
+  // A failed entry (a preset's override included) leaves no model to check against but what it says.
+  const markIncomplete = (id: string, window: number | undefined): void => {
+    models.delete(id);
+    incomplete.set(id, window);
+  };
   inputs.forEach((input, index) => {
     if (seen.has(input.id)) {
       report(['models', index, 'id'], 'duplicate_id', `model '${input.id}' is defined twice in this file`, 'merge the two entries');
@@ -404,11 +409,6 @@ function resolveModels(inputs: readonly ModelSpecInput[], report: Report, incomp
       }
     }
     seen.add(input.id);
-    // A failed entry (a preset's override included) leaves no model to check against but what it says.
-    const markIncomplete = (id: string, window: number | undefined): void => {
-      models.delete(id);
-      incomplete.set(id, window);
-    };
     const base = models.get(input.id);
     const merged = { ...(base ?? {}), ...definedEntries(input) } as Partial<ModelSpec> & { id: string };
     const missing = (['params', 'layers', 'kvHeads', 'headDim'] as const).filter((key) => merged[key] === undefined);
@@ -426,7 +426,7 @@ function resolveModels(inputs: readonly ModelSpecInput[], report: Report, incomp
       return;
     }
     const precision: Precision = merged.precision ?? 'bf16';
-    const model: ModelSpec = {
+    models.set(input.id, {
       id: input.id,
       name: merged.name ?? input.id,
       params,
@@ -438,8 +438,7 @@ function resolveModels(inputs: readonly ModelSpecInput[], report: Report, incomp
       precision,
       ...(merged.contextWindow === undefined ? {} : { contextWindow: merged.contextWindow }),
       source: merged.source ?? 'defined in the fleet file',
-    };
-    models.set(input.id, model);
+    });
   });
   return models;
 }
