@@ -82,8 +82,12 @@ const tokenCounting = anthropicTokenCounting;
 interface FailureLabels {
   route: string;
   tenant: string | undefined;
-  /** Upstream attempts made so far, once the request has been routed: a failed request's log line says them. */
-  attempts?: () => number;
+  /**
+   * Upstream attempts made, once the request was routed: a failed request's log line says them. A
+   * number written as serving ends, not a closure over the serving scope: with the closure, requests'
+   * objects survived more young-generation collections, whose time went up about 2.5 times.
+   */
+  attempts?: number;
 }
 
 /**
@@ -373,7 +377,6 @@ export function createGateway(options: GatewayOptions): Gateway {
         }),
       };
 
-      labels.attempts = () => context.attempts;
       const tried = new Set<string>();
       // Charged what was served: nothing for a request refused or failed before its first token
       // (but see promptRead).
@@ -407,6 +410,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         usedTokens = request.stream || outcome.status === 200 || outcome.status === 499 || deadlinePassed() ? outcome.inputTokens + outcome.outputTokens : 0;
         return { status: outcome.status, endpoint: outcome.endpoint, route: route.model, tenant: tenant.id, attempts: context.attempts, ...texts(request, outcome.text) };
       } finally {
+        labels.attempts = context.attempts;
         client.stop();
         // Ended but not all sent: the client is not reading (see releaseAtDeadline).
         if (res.writableEnded && !res.writableFinished && !res.destroyed) releaseAtDeadline(res, deadline, client.timer, context.shuttingDown);
@@ -442,7 +446,6 @@ export function createGateway(options: GatewayOptions): Gateway {
       const promptTokens = estimatePromptTokens(request);
       const client = watchClient(res, deadline, resilience.deadlineMs);
       const tried = new Set<string>();
-      labels.attempts = () => tried.size;
       try {
         const counted = await countTokens(
           core,
@@ -462,6 +465,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         sendJson(res, 200, tokenCounting.formatResult(counted.inputTokens), headers);
         return { status: 200, endpoint: counted.endpoint, route: route.model, tenant: tenant.id, attempts: counted.attempts };
       } finally {
+        labels.attempts = tried.size;
         client.stop();
         clearTimeout(client.timer);
       }
@@ -569,7 +573,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // The status the caller's dialect answers with (an Anthropic overload is 529), when not yet sent.
       const answered = inbound.errorStatus(clientError.kind, clientError.status);
       const httpStatus = res.headersSent ? sentStatus(res, clientError.status) : answered === clientError.status ? {} : { httpStatus: answered };
-      logger?.[levelOf(clientError.status)]({ requestId, tenant: labels.tenant, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, ...httpStatus, reason: clientError.logMessage, ...(labels.attempts === undefined ? {} : { attempts: labels.attempts() }), ms: now() - started }, 'request refused');
+      logger?.[levelOf(clientError.status)]({ requestId, tenant: labels.tenant, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, ...httpStatus, reason: clientError.logMessage, ...(labels.attempts === undefined ? {} : { attempts: labels.attempts }), ms: now() - started }, 'request refused');
       if (res.headersSent) {
         res.end();
         return;
