@@ -12,7 +12,10 @@ import { benchKey } from './bench-servers.js';
  * concurrency, (a) the instant mock upstream called directly, (b) Switchyard's
  * gateway in front of it, (c) Portkey's open-source gateway in front of it.
  * Prints requests/s, p50/p99, latency added over (a) at a fixed 1,000
- * requests/s, peak RSS, and the RSS of the gateway holding ~10k open streams.
+ * requests/s, peak RSS, each target's own CPU time per request (for (b) and
+ * (c) the gateway's process alone, not the mock behind it: the figure a
+ * regression moves even when the machine's speed drifts), and the RSS of the
+ * gateway holding ~10k open streams.
  * Every server runs in its own process; the load generator runs here. The
  * targets take turns over BENCH_ROUNDS rounds (default 3) and medians are
  * reported with every round's figure, since a shared machine drifts. The
@@ -53,6 +56,18 @@ function peakRssMB(child: ChildProcess): number {
   return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
+/**
+ * CPU time (user and system, all threads) a process has used, in microseconds. /proc counts it in
+ * USER_HZ ticks, fixed at 100 a second by Linux's ABI; a tick is 10 ms, so a run of tens of
+ * thousands of requests reads it to about 1%.
+ */
+function cpuMicroseconds(child: ChildProcess): number {
+  // Fields after the command name, which is in parentheses and may hold spaces: utime and stime are the 12th and 13th.
+  const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
 function currentRssMB(child: ChildProcess): number {
   const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
@@ -65,12 +80,15 @@ interface Target {
   readonly child: ChildProcess;
 }
 
-async function throughput(target: Target): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
+/** Closed-loop load; also the target process's CPU time per request over the timed run. */
+async function throughput(target: Target): Promise<{ rps: number; p50: number; p99: number; errors: number; cpuMicrosecondsPerRequest: number }> {
   const run = (duration: number) =>
     autocannon({ url: `${target.url}/v1/chat/completions`, method: 'POST', headers: { 'content-type': 'application/json', ...target.headers }, body, connections, duration });
   await run(1);
+  const cpuBefore = cpuMicroseconds(target.child);
   const result = await run(seconds);
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx };
+  const cpuMicrosecondsPerRequest = (cpuMicroseconds(target.child) - cpuBefore) / Math.max(1, result.requests.total);
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx, cpuMicrosecondsPerRequest };
 }
 
 /** Open-loop load at a fixed rate with microsecond timing (autocannon reports whole milliseconds). */
@@ -176,15 +194,16 @@ try {
     return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
   };
   const directPaced = paced[0] ?? [];
-  console.log('target                         req/s (median; each round)     p50 ms  p99 ms  errors | at 1,000 req/s: p50 ms  p99 ms  added p50 ms (median; each round) | peak RSS MB');
+  console.log('target                         req/s (median; each round)     p50 ms  p99 ms  errors | at 1,000 req/s: p50 ms  p99 ms  added p50 ms (median; each round) | peak RSS MB | CPU µs/req (median; each round)');
   for (const [index, target] of targets.entries()) {
     const load = loads[index] ?? [];
     const fixed = paced[index] ?? [];
     const added = fixed.map((run, round) => run.p50 - (directPaced[round]?.p50 ?? Number.NaN));
     const rpsText = `${format(median(load.map((run) => run.rps)), 0)} (${load.map((run) => format(run.rps, 0)).join(' / ')})`;
     const addedText = index === 0 ? '-' : `${format(median(added), 3)} (${added.map((value) => format(value, 3)).join(' / ')})`;
+    const cpuText = `${format(median(load.map((run) => run.cpuMicrosecondsPerRequest)), 0)} (${load.map((run) => format(run.cpuMicrosecondsPerRequest, 0)).join(' / ')})`;
     console.log(
-      `${target.name.padEnd(30)} ${rpsText.padEnd(30)} ${format(median(load.map((run) => run.p50)), 1).padStart(6)}  ${format(median(load.map((run) => run.p99)), 1).padStart(6)}  ${String(load.reduce((sum, run) => sum + run.errors, 0)).padStart(6)} | ${format(median(fixed.map((run) => run.p50)), 3).padStart(21)}  ${format(median(fixed.map((run) => run.p99)), 3).padStart(6)}  ${addedText.padStart(34)} | ${format(peakRssMB(target.child), 0).padStart(11)}`,
+      `${target.name.padEnd(30)} ${rpsText.padEnd(30)} ${format(median(load.map((run) => run.p50)), 1).padStart(6)}  ${format(median(load.map((run) => run.p99)), 1).padStart(6)}  ${String(load.reduce((sum, run) => sum + run.errors, 0)).padStart(6)} | ${format(median(fixed.map((run) => run.p50)), 3).padStart(21)}  ${format(median(fixed.map((run) => run.p99)), 3).padStart(6)}  ${addedText.padStart(34)} | ${format(peakRssMB(target.child), 0).padStart(11)} | ${cpuText}`,
     );
   }
   const ratios = (loads[1] ?? []).map((run, round) => run.rps / (loads[2]?.[round]?.rps ?? Number.NaN));
