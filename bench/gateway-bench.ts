@@ -13,8 +13,8 @@ import { benchKey } from './bench-servers.js';
  * gateway in front of it, (c) Portkey's open-source gateway in front of it.
  * Prints requests/s, p50/p99, latency added over (a) at a fixed 1,000
  * requests/s, peak RSS, each target's own CPU time per request (for (b) and
- * (c) the gateway's process alone, not the mock behind it: the figure a
- * regression moves even when the machine's speed drifts), and the RSS of the
+ * (c) the gateway's process alone, not the mock behind it; it drifts less
+ * with the machine's speed than throughput does), and the RSS of the
  * gateway holding ~10k open streams.
  * Every server runs in its own process; the load generator runs here. The
  * targets take turns over BENCH_ROUNDS rounds (default 3) and medians are
