@@ -95,6 +95,20 @@ const content = z
 function notCarried<T extends z.ZodType>(neutral: T, what: string, advice = 'remove the field'): z.ZodOptional<z.ZodNullable<z.ZodCustom<z.infer<T>>>> {
   return z.custom<z.infer<T>>((value) => neutral.safeParse(value).success, { error: `not forwarded by this gateway: ${what} (a model-server extension) would be ignored; ${advice}` }).nullish();
 }
+/**
+ * vLLM's add_generation_prompt against continue_final_message, as vLLM pairs them: false only with a
+ * prefill (alone it would continue the caller's text, which no upstream is sent), true never with one.
+ */
+function generationPromptConflict(addGenerationPrompt: unknown, continueFinalMessage: unknown): string | undefined {
+  if (addGenerationPrompt === false && continueFinalMessage !== true) {
+    return 'add_generation_prompt: false (a model-server extension) would be ignored: to continue a trailing assistant message (a prefill), send continue_final_message: true as well; otherwise leave add_generation_prompt out';
+  }
+  if (addGenerationPrompt === true && continueFinalMessage === true) {
+    return 'add_generation_prompt and continue_final_message are both true: one opens a new assistant turn, the other continues the last one; leave add_generation_prompt out (or false) to continue';
+  }
+  return undefined;
+}
+
 /** A model server's own structured-output field: the gateway carries OpenAI's instead. */
 function serverStructuredOutput(): ReturnType<typeof notCarried> {
   return notCarried(z.undefined(), 'structured output in its own form', 'send response_format ({"type": "json_schema", ...}) instead, which every upstream gets');
@@ -144,6 +158,11 @@ const serverExtensions = {
   lora_path: notCarried(z.undefined(), 'a LoRA adapter'),
   no_stop_trim: notCarried(off, 'keeping the stop string'),
   return_hidden_states: notCarried(off, 'hidden states'),
+  vllm_xargs: notCarried(empty, 'extra sampling arguments'),
+  separate_reasoning: notCarried(z.literal(true), 'reasoning written into the answer'),
+  // vLLM's: false continues the caller's text rather than answering it, which the gateway carries only
+  // as a prefill (with continue_final_message: true); checked against it in parseRequest.
+  add_generation_prompt: z.boolean().nullish(),
 };
 
 /** Fields of Anthropic's Messages API and OpenAI's Responses API that callers send here by mistake. */
@@ -760,6 +779,10 @@ export const openaiDialect: Dialect = {
     // takes max_completion_tokens). The same number twice is no conflict.
     if (options.asServer !== true && r.max_tokens != null && r.max_completion_tokens != null && r.max_tokens !== r.max_completion_tokens) {
       return { ok: false, problem: { status: 400, kind: 'invalid_request', param: 'max_tokens', message: 'max_tokens and max_completion_tokens are both set, to different numbers: send one of them (max_completion_tokens is the current name)' } };
+    }
+    if (options.asServer !== true) {
+      const generationPromptProblem = generationPromptConflict(r.add_generation_prompt, r.continue_final_message);
+      if (generationPromptProblem !== undefined) return { ok: false, problem: { status: 400, kind: 'invalid_request', param: 'add_generation_prompt', message: generationPromptProblem } };
     }
     // As OpenAI and vLLM refuse it: stream options on an answer that is not streamed ask for nothing.
     if (r.stream !== true && r.stream_options !== undefined && r.stream_options !== null) {

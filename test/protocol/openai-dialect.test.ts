@@ -215,6 +215,8 @@ describe('OpenAI requests', () => {
     ['prompt_logprobs', 1],
     ['return_tokens_as_token_ids', true],
     ['logits_processors', ['m.p']],
+    ['vllm_xargs', { custom_sampling: 1 }],
+    ['separate_reasoning', false],
   ])("vLLM's or SGLang's %s, which changes what the answer is, is refused naming the field too", (field, value) => {
     const parsed = openaiDialect.parseRequest(request({ [field]: value }));
     expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: field, message: expect.stringMatching(/not forwarded by this gateway.*remove the field/) });
@@ -223,6 +225,18 @@ describe('OpenAI requests', () => {
   it("vLLM extensions at their neutral values, as clients send defaults, are accepted", () => {
     expect(() => parse({ guided_json: null, chat_template_kwargs: {}, min_tokens: 0, ignore_eos: false, repetition_penalty: 1, min_p: 0, stop_token_ids: [], echo: false, best_of: 1 })).not.toThrow();
     expect(() => parse({ skip_special_tokens: true, add_special_tokens: false, spaces_between_special_tokens: true, truncate_prompt_tokens: null, logits_processors: [], top_logprobs: 0 })).not.toThrow();
+    expect(() => parse({ vllm_xargs: {}, separate_reasoning: true, add_generation_prompt: true })).not.toThrow();
+  });
+
+  it("vLLM's add_generation_prompt: false is taken only with continue_final_message, as vLLM pairs them; alone it would be dropped", () => {
+    const alone = openaiDialect.parseRequest(request({ add_generation_prompt: false }));
+    expect(alone.ok ? undefined : alone.problem).toMatchObject({ status: 400, param: 'add_generation_prompt', message: expect.stringMatching(/^add_generation_prompt: false .* would be ignored: .*send continue_final_message: true as well/) });
+    const prefill = { messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'The answer is' }], continue_final_message: true };
+    expect(openaiDialect.parseRequest(request({ ...prefill, add_generation_prompt: false }))).toMatchObject({ ok: true, value: { finalAssistant: 'continue' } });
+    const both = openaiDialect.parseRequest(request({ ...prefill, add_generation_prompt: true }));
+    expect(both.ok ? undefined : both.problem).toMatchObject({ status: 400, param: 'add_generation_prompt', message: expect.stringMatching(/both true/) });
+    // A model server (the emulator as vLLM) reads the request as it is.
+    expect(openaiDialect.parseRequest(request({ add_generation_prompt: false }), { asServer: true }).ok).toBe(true);
   });
 
   it.each([
