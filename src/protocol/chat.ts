@@ -90,13 +90,14 @@ export function pdfCount(messages: readonly ChatMessage[]): number {
   return count;
 }
 
-/** What a request's documents are counted as: each PDF's pages, each text document's text. */
+/** What a request's documents are counted as: each PDF's pages, each text document's text, and their titles and contexts. */
 function documentTokenEstimate(messages: readonly ChatMessage[]): number {
   let tokens = 0;
   for (const message of messages) {
     for (const part of message.parts ?? []) {
       if (part.type !== 'document') continue;
-      tokens += part.source.type === 'pdf' ? pdfPageTokenEstimate * part.source.pages : estimateTokens(`${part.title ?? ''}\n${part.source.text}`);
+      const pages = part.source.type === 'pdf' ? pdfPageTokenEstimate * part.source.pages : 0;
+      tokens += pages + estimateTokens([part.title, part.context, part.source.type === 'text' ? part.source.text : undefined].filter((text) => text !== undefined).join('\n'));
     }
   }
   return tokens;

@@ -557,12 +557,15 @@ function canonicalPart(part: ContentPartInput): ContentPart {
   return { type: 'image', source: part.image_url.url, ...(part.image_url.detail === undefined || part.image_url.detail === null ? {} : { detail: part.image_url.detail }) };
 }
 
-function wirePart(part: ContentPart): unknown {
-  if (part.type === 'text') return { type: 'text', text: part.text };
-  if (part.type === 'image') return { type: 'image_url', image_url: { url: imageUrlOf(part.source), ...(part.detail === undefined ? {} : { detail: part.detail }) } };
-  // A text document is text here (its title, a blank line, the text); a PDF a file part.
-  if (part.source.type === 'text') return { type: 'text', text: part.title === undefined ? part.source.text : `${part.title}\n\n${part.source.text}` };
-  return { type: 'file', file: { filename: part.title ?? 'document.pdf', file_data: `data:application/pdf;base64,${part.source.data}` } };
+/** A canonical part as OpenAI parts: one each, but a PDF with a context (two: the context's text first). */
+function wireParts(part: ContentPart): unknown[] {
+  if (part.type === 'text') return [{ type: 'text', text: part.text }];
+  if (part.type === 'image') return [{ type: 'image_url', image_url: { url: imageUrlOf(part.source), ...(part.detail === undefined ? {} : { detail: part.detail }) } }];
+  // A text document is text here (its title, its context and its text, a blank line apart); a PDF a
+  // file part, after its context as text (what the caller wants the model to know of it: not dropped).
+  if (part.source.type === 'text') return [{ type: 'text', text: [part.title, part.context, part.source.text].filter((text) => text !== undefined).join('\n\n') }];
+  const file = { type: 'file', file: { filename: part.title ?? 'document.pdf', file_data: `data:application/pdf;base64,${part.source.data}` } };
+  return part.context === undefined ? [file] : [{ type: 'text', text: part.context }, file];
 }
 
 /**
@@ -598,7 +601,7 @@ function wireMessages(messages: readonly ChatMessage[]): unknown[] {
   let shown: unknown[] = [];
   for (const [index, message] of messages.entries()) {
     if (shown.length > 0 && message.role === 'user') {
-      const own = message.parts === undefined ? (message.content === '' ? [] : [{ type: 'text', text: message.content }]) : message.parts.map(wirePart);
+      const own = message.parts === undefined ? (message.content === '' ? [] : [{ type: 'text', text: message.content }]) : message.parts.flatMap(wireParts);
       wired.push({ ...(wireMessage(message) as object), content: [...shown, ...own] });
       shown = [];
       continue;
@@ -606,7 +609,7 @@ function wireMessages(messages: readonly ChatMessage[]): unknown[] {
     wired.push(wireMessage(message));
     if (message.role !== 'tool') continue;
     const media = (message.parts ?? []).filter((part) => part.type !== 'text');
-    if (media.length > 0) shown.push({ type: 'text', text: `Returned by tool call ${sentCallId(message.toolCallId ?? '')}:` }, ...media.map(wirePart));
+    if (media.length > 0) shown.push({ type: 'text', text: `Returned by tool call ${sentCallId(message.toolCallId ?? '')}:` }, ...media.flatMap(wireParts));
     const next = messages[index + 1]?.role;
     if (shown.length > 0 && next !== 'tool' && next !== 'user') {
       wired.push({ role: 'user', content: shown });
@@ -628,7 +631,7 @@ function wireMessage(message: ChatMessage): unknown {
   if (message.toolCalls !== undefined && message.toolCalls.length > 0) {
     return { role: message.role, content: message.content === '' ? null : message.content, tool_calls: message.toolCalls.map((call) => wireToolCall({ ...call, id: sentCallId(call.id) })), ...named };
   }
-  return { role: message.role, content: message.parts === undefined ? message.content : message.parts.map(wirePart), ...named };
+  return { role: message.role, content: message.parts === undefined ? message.content : message.parts.flatMap(wireParts), ...named };
 }
 
 /** The sampling controls a request set, if any. */

@@ -59,6 +59,18 @@ describe('an Anthropic caller\'s documents', () => {
     expect((openaiDialect.encodeRequest(text) as { messages: unknown[] }).messages[0]).toEqual({ role: 'user', content: [{ type: 'text', text: 'Fleet\n\nThree pools.' }, { type: 'text', text: 'How many?' }] });
   });
 
+  it("a document's context, what the caller wants the model to know of it, reaches an OpenAI-dialect upstream as text, and counts in estimates", () => {
+    const text = parsed(anthropicDialect, { ...anthropicAsk, messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'text', data: 'Three pools.' }, title: 'Fleet', context: 'From the 2026 wiki.' }, { type: 'text', text: 'How many?' }] }] });
+    expect((openaiDialect.encodeRequest(text) as { messages: unknown[] }).messages[0]).toEqual({ role: 'user', content: [{ type: 'text', text: 'Fleet\n\nFrom the 2026 wiki.\n\nThree pools.' }, { type: 'text', text: 'How many?' }] });
+    const pdf = parsed(anthropicDialect, { ...anthropicAsk, messages: [{ role: 'user', content: [{ ...pdfBlock, context: 'The signed version.' }, { type: 'text', text: 'Summarise it.' }] }] });
+    expect((openaiDialect.encodeRequest(pdf) as { messages: unknown[] }).messages[0]).toEqual({ role: 'user', content: [{ type: 'text', text: 'The signed version.' }, { type: 'file', file: { filename: 'plan.pdf', file_data: `data:application/pdf;base64,${twoPages}` } }, { type: 'text', text: 'Summarise it.' }] });
+    expect((anthropicDialect.encodeRequest(pdf) as { messages: unknown[] }).messages[0]).toMatchObject({ content: [{ type: 'document', title: 'plan.pdf', context: 'The signed version.' }, { type: 'text' }] });
+    // A long context is prompt like any other text.
+    const long = 'x'.repeat(40_000);
+    const withLong = parsed(anthropicDialect, { ...anthropicAsk, messages: [{ role: 'user', content: [{ ...pdfBlock, context: long }, { type: 'text', text: 'Summarise it.' }] }] });
+    expect(estimatePromptTokens(withLong) - estimatePromptTokens(parsed(anthropicDialect, anthropicAsk))).toBeGreaterThanOrEqual(10_000);
+  });
+
   it('a PDF a tool returned stays in the result for Anthropic, and follows the results for OpenAI', () => {
     const request = parsed(anthropicDialect, {
       ...anthropicAsk,
