@@ -76,15 +76,17 @@ const filePart = z.looseObject({
     { error: 'is required: {"file_data": "data:application/pdf;base64,...", "filename": "..."}' },
   ),
 });
-const contentPart = z.discriminatedUnion('type', [textPart, imagePart, filePart]);
+/** An earlier answer's refusal as a part of an assistant message, as OpenAI's API takes it: that turn's text. */
+const refusalPart = z.object({ type: z.literal('refusal'), refusal: z.string() });
+const contentPart = z.discriminatedUnion('type', [textPart, imagePart, filePart, refusalPart]);
 type ContentPartInput = z.infer<typeof contentPart>;
-const partsProblem = unsupportedContent('part', 'content', ['text', 'image_url', 'file']);
+const partsProblem = unsupportedContent('part', 'content', ['text', 'image_url', 'file', 'refusal']);
 const content = z
   .union([z.string(), z.array(z.unknown())], { error: partsProblem })
   // As OpenAI refuses it; an empty string passes, as OpenAI lets it.
   .refine((value) => typeof value === 'string' || value.length > 0, 'an empty array of content parts: give at least one text part, or a string')
   // Parts are read one by one: a part of another type is named, a bad text or image part is refused at its own field.
-  .transform((value, context) => readBlocks(value, context, ['text', 'image_url', 'file'], contentPart, partsProblem));
+  .transform((value, context) => readBlocks(value, context, ['text', 'image_url', 'file', 'refusal'], contentPart, partsProblem));
 
 /**
  * vLLM's and SGLang's request extensions that change what the answer is (its format, its length,
@@ -280,6 +282,8 @@ const messageSchema = z
     // As OpenAI refuses them: an image or a file is something the user shows the model.
     const shown = Array.isArray(message.content) && message.role !== 'user' ? message.content.findIndex((part) => part.type === 'image_url' || part.type === 'file') : -1;
     if (shown >= 0) context.addIssue({ code: 'custom', path: ['content', shown], message: 'image and file parts are allowed only in user messages' });
+    const refused = Array.isArray(message.content) && message.role !== 'assistant' ? message.content.findIndex((part) => part.type === 'refusal') : -1;
+    if (refused >= 0) context.addIssue({ code: 'custom', path: ['content', refused], message: "refusal parts are allowed only in assistant messages (an earlier answer's refusal)" });
     // Any string, as the gateway writes a refusal even when its text is empty.
     const refusal = typeof message.refusal === 'string' ? message.refusal : undefined;
     const noContent = message.content === undefined || message.content === null;
@@ -547,12 +551,13 @@ function canonicalMessage(message: z.infer<typeof messageSchema>): ChatMessage {
     return { role: 'assistant', content: text, toolCalls: calls.map((call) => ({ id: call.id, name: call.function.name, arguments: call.function.arguments })), ...named };
   }
   const content = message.content;
-  if (Array.isArray(content) && content.some((part) => part.type !== 'text')) return { role: 'user', content: text, parts: content.map(canonicalPart), ...named };
+  if (Array.isArray(content) && content.some((part) => part.type !== 'text' && part.type !== 'refusal')) return { role: 'user', content: text, parts: content.map(canonicalPart), ...named };
   return { role: message.role === 'developer' ? 'system' : message.role, content: text, ...named };
 }
 
 function canonicalPart(part: ContentPartInput): ContentPart {
   if (part.type === 'text') return { type: 'text', text: part.text };
+  if (part.type === 'refusal') return { type: 'text', text: part.refusal };
   if (part.type === 'file') return { type: 'document', source: part.file.file_data, ...(part.file.filename === undefined || part.file.filename === null ? {} : { title: part.file.filename }) };
   return { type: 'image', source: part.image_url.url, ...(part.image_url.detail === undefined || part.image_url.detail === null ? {} : { detail: part.image_url.detail }) };
 }
@@ -652,7 +657,7 @@ function endUserOf(r: z.infer<typeof requestSchema>): { endUser?: string } {
 
 function textOf(value: z.infer<typeof content>): string {
   // Parts are joined one per line, as vLLM's chat templates join them.
-  return typeof value === 'string' ? value : value.flatMap((part) => (part.type === 'text' ? [part.text] : [])).join('\n');
+  return typeof value === 'string' ? value : value.flatMap((part) => (part.type === 'text' ? [part.text] : part.type === 'refusal' ? [part.refusal] : [])).join('\n');
 }
 
 /** A tool call of an upstream stream, as far as its chunks have told it. */

@@ -167,6 +167,18 @@ describe('OpenAI requests', () => {
     expect(user.ok ? undefined : user.problem).toMatchObject({ param: 'messages.0.refusal' });
   });
 
+  it("an earlier refusal sent back as refusal parts, as OpenAI's API takes an assistant turn, is that turn's text; in another role it is refused", () => {
+    const history = (assistant: object): unknown => request({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', ...assistant }, { role: 'user', content: 'why?' }] });
+    const parsed = openaiDialect.parseRequest(history({ content: [{ type: 'refusal', refusal: "I can't help with that." }] }));
+    expect(parsed.ok ? parsed.value.messages[1] : parsed.problem).toEqual({ role: 'assistant', content: "I can't help with that." });
+    const mixed = openaiDialect.parseRequest(history({ content: [{ type: 'text', text: 'Part of it:' }, { type: 'refusal', refusal: 'not the rest.' }] }));
+    expect(mixed.ok ? mixed.value.messages[1] : mixed.problem).toEqual({ role: 'assistant', content: 'Part of it:\nnot the rest.' });
+    const user = openaiDialect.parseRequest(request({ messages: [{ role: 'user', content: [{ type: 'refusal', refusal: 'No.' }] }] }));
+    expect(user.ok ? undefined : user.problem).toMatchObject({ status: 400, param: 'messages.0.content.0', message: expect.stringContaining('refusal parts are allowed only in assistant messages') });
+    const bad = openaiDialect.parseRequest(history({ content: [{ type: 'refusal' }] }));
+    expect(bad.ok ? undefined : bad.problem).toMatchObject({ status: 400, param: 'messages.1.content.0.refusal' });
+  });
+
   it("vLLM's usage on every chunk (stream_options.continuous_usage_stats) is refused by name; off, it is accepted", () => {
     const parsed = openaiDialect.parseRequest(request({ stream: true, stream_options: { include_usage: true, continuous_usage_stats: true } }));
     expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: 'stream_options.continuous_usage_stats', message: expect.stringMatching(/not forwarded by this gateway: usage on every chunk .*usage comes in the last chunk with include_usage$/) });
