@@ -1050,6 +1050,8 @@ export const anthropicDialect: Dialect = {
     // Cursors are model ids: after_id pages forward, before_id backward; an unknown id is an empty page.
     const after = query.get('after_id');
     const before = query.get('before_id');
+    // Which way to page would be a guess.
+    if (after !== null && before !== null) return { ok: false, problem: { status: 400, kind: 'invalid_request', message: 'after_id and before_id are both set: send one of them (after_id pages forward, before_id backward)', param: 'before_id' } };
     const position = (id: string): number => ids.indexOf(id);
     let page: readonly string[];
     let hasMore: boolean;

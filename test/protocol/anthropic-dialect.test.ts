@@ -177,6 +177,10 @@ describe('anthropic dialect: the model list pages like the Anthropic API', () =>
     expect(page('after_id=nope')).toEqual({ ids: [], hasMore: false, first: null, last: null });
   });
 
+  it('both cursors at once are a 400: which way to page would be a guess', () => {
+    expect(page('after_id=a&before_id=d')).toMatchObject({ status: 400, param: 'before_id', message: expect.stringMatching(/^after_id and before_id are both set: send one of them/) });
+  });
+
   it('a bad limit is a 400 naming it', () => {
     expect(page('limit=0')).toMatchObject({ status: 400, param: 'limit' });
     expect(page('limit=abc')).toMatchObject({ status: 400, message: expect.stringMatching(/from 1 to 1000/) });
