@@ -90,6 +90,13 @@ export interface RunningEmulator {
   faults(): Faults;
   /** Running, waiting and capacity right now. */
   stats(): EmulatorStats;
+  /**
+   * A prompt's prefill on this replica when it is idle, in real milliseconds (at its speed): to the
+   * prompt's first token, and of the replica's time (what other sequences wait behind it).
+   */
+  prefillTime(promptTokens: number): { readonly firstTokenMs: number; readonly replicaMs: number };
+  /** Real milliseconds of a decode step at full batch (the profile's TPOT, at its speed). */
+  readonly tpotMs: number;
   /** Stops listening, drops every connection (in-flight streams end abruptly) and stops the timers. */
   close(): Promise<void>;
 }
@@ -637,6 +644,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     setFaults,
     faults: () => faults,
     stats: () => ({ running: scheduler.running, waiting: scheduler.waiting, capacity: scheduler.capacity, maxQueue: scheduler.config.maxQueue, inFlight }),
+    prefillTime: (promptTokens) => ({ firstTokenMs: scheduler.prefillMs(promptTokens) / speed, replicaMs: scheduler.prefillReplicaMs(promptTokens) / speed }),
+    tpotMs: profile.tpotMs / speed,
     close(): Promise<void> {
       if (closing !== undefined) return closing;
       closed = true;

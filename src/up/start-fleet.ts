@@ -12,6 +12,7 @@ import { planFleet, type PlanSettings } from '../planner/plan-fleet.js';
 import { marginalPricePerChipHour } from '../planner/plan-options.js';
 import type { InferenceOptionReport, Plan } from '../planner/plan-report.js';
 import { curlLines, type CurlLines } from './curl-lines.js';
+import { fleetTimeouts, type FleetTimeouts, type GatewayTimeouts, type ReplicaTiming } from './fleet-timeouts.js';
 
 /**
  * `switchyard up`: plan a fleet, start emulated replicas for its inference
@@ -231,7 +232,20 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
       return ids.length === 0 ? [] : [{ model: service.id, jurisdictions: service.jurisdictions, endpoints: ids, policy: defaultRoutePolicy }];
     });
     const apiKey = options.apiKey ?? `sy-demo-${randomBytes(24).toString('base64url')}`;
-    const config = buildGatewayConfig(fleet, endpoints, routes, apiKey, gatewayPort, options.host ?? '127.0.0.1', speed);
+    const timingOf = (id: string): ReplicaTiming => {
+      const index = endpoints.findIndex((endpoint) => endpoint.id === id);
+      const emulator = emulators[index];
+      const endpoint = endpoints[index];
+      if (emulator === undefined || endpoint === undefined) throw new Error('unreachable: one emulator per endpoint');
+      const prefill = emulator.prefillTime(endpoint.contextWindow);
+      return { windowFirstTokenMs: prefill.firstTokenMs, windowPrefillMs: prefill.replicaMs, tpotMs: emulator.tpotMs };
+    };
+    const timeouts = fleetTimeouts(
+      { ttftTimeoutMs: slowed(gatewayDefaults.ttftTimeoutMs, speed), tokenIdleTimeoutMs: slowed(gatewayDefaults.tokenIdleTimeoutMs, speed), deadlineMs: slowed(gatewayDefaults.deadlineMs, speed) },
+      routes.map((route) => ({ model: route.model, outputTokens: services.get(route.model)?.outputTokens ?? 0, replicas: route.endpoints.map(timingOf) })),
+      longestTimeoutMs,
+    );
+    const config = buildGatewayConfig(fleet, endpoints, routes, apiKey, gatewayPort, options.host ?? '127.0.0.1', timeouts);
     gatewayGraceMs = config.listen.shutdownGraceMs;
     gateway = createGateway({ config, logger: options.logger ?? false, processMetrics: true });
     const url = await gateway.listen(config.listen.port, config.listen.host);
@@ -320,7 +334,7 @@ function endpointFor(replica: ReplicaSpec, emulator: RunningEmulator): UpEndpoin
   };
 }
 
-function buildGatewayConfig(fleet: Fleet, endpoints: readonly UpEndpoint[], routes: readonly UpRoute[], apiKey: string, port: number, host: string, speed: number): GatewayConfig {
+function buildGatewayConfig(fleet: Fleet, endpoints: readonly UpEndpoint[], routes: readonly UpRoute[], apiKey: string, port: number, host: string, timeouts: FleetTimeouts): GatewayConfig {
   const used = new Set([...fleet.pools.map((p) => p.jurisdiction), ...fleet.services.flatMap((s) => s.jurisdictions)]);
   const extra = [...used].filter((j) => !knownJurisdictions.includes(j)).sort();
   const tenantJurisdictions = [...new Set(fleet.services.flatMap((s) => s.jurisdictions))].sort();
@@ -344,11 +358,15 @@ function buildGatewayConfig(fleet: Fleet, endpoints: readonly UpEndpoint[], rout
         capacity: e.capacity,
       }),
     ),
-    routes: routes.map((r): RouteConfig => ({ model: r.model, endpoints: [...r.endpoints], policy: [...r.policy] })),
+    routes: routes.map((r): RouteConfig => {
+      const own = timeouts.routes.get(r.model);
+      return { model: r.model, endpoints: [...r.endpoints], policy: [...r.policy], ...(own === undefined ? {} : { resilience: { ttftTimeoutMs: own.ttftTimeoutMs, deadlineMs: own.deadlineMs } }) };
+    }),
     tenants: [{ id: demoTenantId, apiKeySha256: hashApiKey(apiKey), jurisdictions: tenantJurisdictions, requestsPerMinute: 1_000_000, tokensPerMinute: 1_000_000_000 }],
-    // Emulators slower than real time: the gateway's timeouts (the defaults' 10 s to a first token or
-    // between tokens, 120 s in all) stretch with them, at most a day, or every answer would time out.
-    ...(speed >= 1 ? {} : { resilience: { ttftTimeoutMs: slowed(gatewayDefaults.ttftTimeoutMs, speed), tokenIdleTimeoutMs: slowed(gatewayDefaults.tokenIdleTimeoutMs, speed), deadlineMs: slowed(gatewayDefaults.deadlineMs, speed) } }),
+    // The gateway's timeouts (the defaults' 10 s to a first token or between tokens, 120 s in all)
+    // stretched for emulators slower than real time, at most a day, and raised where the replicas'
+    // prefills need it (see fleetTimeouts), or their answers would time out.
+    ...(sameTimeouts(timeouts.gateway, gatewayDefaults) ? {} : { resilience: { ...timeouts.gateway } }),
   };
   // Through the same parser as a config file (JSON is YAML): the schema, its defaults and the cross-checks.
   const parsed = parseGatewayConfig(JSON.stringify(raw), '<switchyard up>');
@@ -359,9 +377,13 @@ function buildGatewayConfig(fleet: Fleet, endpoints: readonly UpEndpoint[], rout
 /** The gateway's own timeouts, which `up` stretches for slow emulators. */
 const gatewayDefaults = resilienceConfigSchema.parse({});
 
-/** A real-time duration at an emulator speed below 1, at most the config's ceiling. */
+function sameTimeouts(a: GatewayTimeouts, b: GatewayTimeouts): boolean {
+  return a.ttftTimeoutMs === b.ttftTimeoutMs && a.tokenIdleTimeoutMs === b.tokenIdleTimeoutMs && a.deadlineMs === b.deadlineMs;
+}
+
+/** A real-time duration at an emulator speed below 1 (at 1 and above, as it is), at most the config's ceiling. */
 function slowed(ms: number, speed: number): number {
-  return Math.min(longestTimeoutMs, Math.round(ms / speed));
+  return speed >= 1 ? ms : Math.min(longestTimeoutMs, Math.round(ms / speed));
 }
 
 /** The model's window, or for a model that names none the default, wide enough for the service's own request shape. */

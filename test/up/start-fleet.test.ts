@@ -210,11 +210,37 @@ describe('startFleet lifecycle', () => {
   it('emulators slower than real time get gateway timeouts stretched with them', async () => {
     const slow = await startFleet(fleet, { port: 0, speed: 0.01, replicasPerPool: 1, plan: running.plan });
     try {
-      expect(slow.config.resilience).toMatchObject({ ttftTimeoutMs: 1_000_000, tokenIdleTimeoutMs: 1_000_000, deadlineMs: 12_000_000 });
+      expect(slow.config.resilience).toMatchObject({ ttftTimeoutMs: 1_000_000, deadlineMs: 12_000_000 });
+      // At least the default's 10 s stretched, more where a window-long prefill step needs it (below).
+      expect(slow.config.resilience.tokenIdleTimeoutMs).toBeGreaterThanOrEqual(1_000_000);
     } finally {
       await slow.close();
     }
     expect(running.config.resilience).toMatchObject({ ttftTimeoutMs: 10_000, deadlineMs: 120_000 });
+  });
+
+  it("a route's TTFT timeout and the gap between tokens hold a window-long prompt's prefill as its replica takes it, where the gateway's 10 s would cut it", async () => {
+    const realTime = await startFleet(fleet, { port: 0, speed: 1, replicasPerPool: 1, plan: running.plan });
+    await realTime.close();
+    const measured: number[] = [];
+    for (const route of running.routes) {
+      const endpoint = running.endpoints.find((candidate) => candidate.id === route.endpoints[0]);
+      if (endpoint === undefined) throw new Error(`no endpoint for ${route.model}`);
+      // A prompt that fills the window but for its one output token, asked of the replica itself at
+      // speed 200: its time to the answer, scaled back to real time, is what the gateway must wait.
+      const promptTokens = endpoint.contextWindow - 64;
+      const started = performance.now();
+      const answer = await fetch(`${endpoint.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: endpoint.model, max_tokens: 1, messages: [{ role: 'user', content: 'word '.repeat((promptTokens * 4) / 5) }] }) });
+      const realTimeMs = (performance.now() - started) * 200;
+      expect(answer.status).toBe(200);
+      measured.push(realTimeMs);
+      const own = realTime.config.routes.find((candidate) => candidate.model === route.model)?.resilience;
+      expect(own?.ttftTimeoutMs ?? realTime.config.resilience.ttftTimeoutMs).toBeGreaterThan(realTimeMs);
+      expect(own?.deadlineMs ?? realTime.config.resilience.deadlineMs).toBeGreaterThan(own?.ttftTimeoutMs ?? realTime.config.resilience.ttftTimeoutMs);
+    }
+    // The example's 131,072-token windows: at least one route's replica takes longer than the default.
+    expect(Math.max(...measured)).toBeGreaterThan(10_000);
+    expect(realTime.config.resilience.tokenIdleTimeoutMs).toBeGreaterThan(10_000);
   });
 
   it('a model that names no context window gets one window, which the gateway routes by and its emulators hold to', async () => {

@@ -1,0 +1,58 @@
+/** How long a replica takes, in real milliseconds (at its emulator's speed), for the timeouts `up` sets. */
+export interface ReplicaTiming {
+  /** A prompt as long as the replica's context window, on the idle replica: to its first token. */
+  readonly windowFirstTokenMs: number;
+  /** The same prompt's prefill step: the replica time other sequences wait behind it. */
+  readonly windowPrefillMs: number;
+  /** A decode step at full batch (the profile's TPOT). */
+  readonly tpotMs: number;
+}
+
+export interface RouteTiming {
+  readonly model: string;
+  /** Its endpoints' timings. */
+  readonly replicas: readonly ReplicaTiming[];
+  /** The service's planned answer length. */
+  readonly outputTokens: number;
+}
+
+export interface GatewayTimeouts {
+  readonly ttftTimeoutMs: number;
+  readonly tokenIdleTimeoutMs: number;
+  readonly deadlineMs: number;
+}
+
+export interface FleetTimeouts {
+  /** The gateway's own: `base`, the gap between tokens raised where a prefill step needs it. */
+  readonly gateway: GatewayTimeouts;
+  /** Per route, where the gateway's own would cut answers the replicas give in their planned time. */
+  readonly routes: ReadonlyMap<string, { readonly ttftTimeoutMs: number; readonly deadlineMs: number }>;
+}
+
+/** Headroom over the times the performance model gives: a replica under load is slower than idle. */
+const headroom = 1.5;
+
+/**
+ * The timeouts `up` gives its gateway, so that no answer its replicas give in the time the plan
+ * allows is cut as a failure (the gateway's defaults, 10 s to a first token and between tokens,
+ * would fail every request of a service whose window-long prompt takes longer to prefill):
+ * - a route's TTFT timeout covers a window-long prompt's prefill behind one other such prefill on
+ *   its slowest replica, with half again to spare;
+ * - its deadline covers that, plus twice the service's planned answer at the full batch's TPOT;
+ * - the gate between tokens (one for the gateway) covers a decoding stream waiting behind one
+ *   window-long prefill step on any replica, with half again to spare.
+ * Never below `base` (the gateway's own, stretched for slow emulators), never above `ceilingMs`.
+ */
+export function fleetTimeouts(base: GatewayTimeouts, routes: readonly RouteTiming[], ceilingMs: number): FleetTimeouts {
+  const within = (ms: number, floor: number): number => Math.min(ceilingMs, Math.max(floor, Math.ceil(ms)));
+  const longestStep = Math.max(0, ...routes.flatMap((route) => route.replicas.map((replica) => replica.windowPrefillMs)));
+  const perRoute = new Map<string, { ttftTimeoutMs: number; deadlineMs: number }>();
+  for (const route of routes) {
+    const firstToken = Math.max(0, ...route.replicas.map((replica) => replica.windowPrefillMs + replica.windowFirstTokenMs));
+    const ttftTimeoutMs = within(headroom * firstToken, base.ttftTimeoutMs);
+    const answerMs = 2 * route.outputTokens * Math.max(0, ...route.replicas.map((replica) => replica.tpotMs));
+    const deadlineMs = within(ttftTimeoutMs + answerMs, base.deadlineMs);
+    if (ttftTimeoutMs > base.ttftTimeoutMs || deadlineMs > base.deadlineMs) perRoute.set(route.model, { ttftTimeoutMs, deadlineMs });
+  }
+  return { gateway: { ...base, tokenIdleTimeoutMs: within(headroom * longestStep, base.tokenIdleTimeoutMs) }, routes: perRoute };
+}
