@@ -428,7 +428,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     );
     if (!submitted.accepted) {
       const seconds = Math.max(1, Math.ceil(submitted.retryAfterMs / speed / 1000));
-      error(429, 'rate_limit', `replica full: ${scheduler.running} running, ${scheduler.waiting} waiting (queue limit ${scheduler.config.maxQueue}); retry after ${seconds} s`, undefined, { 'retry-after': String(seconds) });
+      // In the counts /metrics gives: a slot whose prompt awaits its prefill is waiting there, not running.
+      const awaiting = scheduler.awaitingPrefill;
+      error(429, 'rate_limit', `replica full: its ${scheduler.capacity} slots taken (${scheduler.running - awaiting} running, ${awaiting} awaiting their prefill) and ${scheduler.waiting} of ${scheduler.config.maxQueue} queue places; retry after ${seconds} s`, undefined, { 'retry-after': String(seconds) });
       return;
     }
     if (snapshot.hangMs !== 0) metrics.fault('hang');

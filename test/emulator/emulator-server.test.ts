@@ -289,7 +289,16 @@ describe('emulator: determinism and limits', () => {
     const rejected = await post(small.url, '/v1/messages', { model: 'deepseek-v3', max_tokens: 5, messages: [{ role: 'user', content: 'one more' }] });
     expect(rejected.status).toBe(429);
     expect(Number(rejected.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-    expect(await json(rejected)).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' } });
+    const refusal = (await json(rejected)) as { type: string; error: { type: string; message: string } };
+    expect(refusal).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' } });
+    // Said in the counts /metrics gives, which a router reads: a slot awaiting its prefill is waiting there.
+    const said = /^replica full: its 4 slots taken \((\d+) running, (\d+) awaiting their prefill\) and 1 of 1 queue places; retry after \d+ s$/.exec(refusal.error.message);
+    expect(said, refusal.error.message).not.toBeNull();
+    const scraped = await (await fetch(`${small.url}/metrics`)).text();
+    const gauge = (name: string): number => Number(new RegExp(`^vllm:${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(scraped)?.[1]);
+    expect(Number(said?.[1])).toBe(gauge('num_requests_running'));
+    expect(Number(said?.[2]) + 1).toBe(gauge('num_requests_waiting'));
+    expect(Number(said?.[1]) + Number(said?.[2])).toBe(capacity);
     // A disconnect frees a slot and the waiting request takes it.
     aborts[0]?.abort();
     await waitFor(() => small.stats().running === capacity && small.stats().waiting === 0, 'the queued request admitted');
