@@ -53,6 +53,27 @@ describe('switchyard up', () => {
     }
   });
 
+  it('with --json, a stop before serving is one object on stdout too, as plan --json gives a bad spec', async () => {
+    const dir = makeTempDir('up');
+    try {
+      const bad = captureOutput();
+      expect(await main(['up', '--json', dir.write('bad.yaml', 'version: 1\npools:\n  - { id: p, provider: gcp, region: r, jurisdiction: us, chip: tpu-v7, chips: 8, pricing: on-demand }\n')], bad)).toBe(2);
+      expect(JSON.parse(bad.stdout())).toMatchObject({ status: 'invalid-spec', problems: [{ path: 'pools[0].chip', message: expect.stringContaining("unknown chip 'tpu-v7'") }] });
+      const training = captureOutput();
+      const file = dir.write('training.yaml', 'version: 1\npools:\n  - { id: p1, provider: aws, region: us-east-1, jurisdiction: us, chip: h100, chips: 64, pricing: on-demand }\ntrainingJobs:\n  - { id: ft, model: llama-3.1-8b, tokens: 1.0e9, deadlineDays: 7, jurisdictions: [us] }\n');
+      expect(await main(['up', file, '--json', '--port', '0'], training)).toBe(3);
+      expect(JSON.parse(training.stdout())).toEqual({ status: 'nothing-to-serve', message: expect.stringContaining('the plan places no inference replica') });
+      const ports = captureOutput();
+      expect(await main(['up', smallYamlPath, '--json', '--port', '30001', '--emulator-ports', '30000', '--replicas-per-pool', '1'], ports)).toBe(2);
+      expect(JSON.parse(ports.stdout())).toEqual({ status: 'failed', message: expect.stringContaining("the gateway's port 30001 is among the emulated replicas' ports") });
+      const stopped = captureOutput();
+      expect(await upCommand(smallYamlPath, { port: 0, replicasPerPool: 1, speed: 200, seed: 0, json: true, quiet: true }, stopped, Promise.resolve())).toBe(0);
+      expect(stopped.outLines.map((line) => JSON.parse(line) as unknown)).toEqual([{ status: 'stopped', message: expect.stringContaining('nothing is left running') }]);
+    } finally {
+      dir.remove();
+    }
+  });
+
   it('a stop asked for while planning starts nothing and exits 0', async () => {
     const io = captureOutput();
     // Already stopped: the answer must come once the plan is made, with no URL printed.
@@ -68,6 +89,8 @@ describe('switchyard up', () => {
     await expect.poll(() => io.outLines.length, { timeout: 15_000 }).toBe(1);
     const printed = JSON.parse(io.outLines[0] ?? '') as { url: string; apiKey: string; routes: { model: string; endpoints: string[] }[]; endpoints: { id: string; url: string; jurisdiction: string }[]; curl: { openai: string; anthropic: string } };
     expect(Object.keys(printed)).toEqual(expect.arrayContaining(['url', 'apiKey', 'routes', 'endpoints']));
+    // What the text banner says: the plan's status and solve time, the emulators' speed.
+    expect(printed).toMatchObject({ status: 'serving', planStatus: expect.any(String), solveSeconds: expect.any(Number), speed: 200 });
     expect(printed.routes.map((r) => r.model)).toEqual(['chat-us', 'assist-eu']);
     expect((await curlToFetch(printed.curl.anthropic)).status).toBe(200);
     stop();

@@ -37,16 +37,22 @@ export async function upCommand(path: string, options: UpCommandOptions, output:
   const loaded = loadFleet(path);
   // What the file is called in what up prints: '-' is standard input.
   const file = path === '-' ? standardInputName : path;
+  /** Says why up stops on stderr, and with --json as one object on stdout too (as `plan --json` does), for a script to read. */
+  const stopping = (exitCode: number, status: 'invalid-spec' | 'nothing-to-serve' | 'stopped' | 'failed', message: string): number => {
+    output.err(message);
+    if (options.json === true) output.out(toJson({ status, message }));
+    return exitCode;
+  };
   if (!loaded.ok) {
     for (const problem of loaded.problems) output.err(formatProblem(problem));
+    if (options.json === true) output.out(toJson({ status: 'invalid-spec', problems: loaded.problems }));
     return 2;
   }
   // Each service becomes a gateway route of its name, and a route may not be named as metrics
   // name requests that reached none: said before anything starts.
   const reserved = loaded.value.services.find((service) => service.id === unlabelled);
   if (reserved !== undefined) {
-    output.err(`switchyard: up: ${file}: service '${unlabelled}' cannot be served by up: its gateway route would be named '${unlabelled}', which metrics and logs use for requests that reached no route; rename the service`);
-    return 2;
+    return stopping(2, 'invalid-spec', `switchyard: up: ${file}: service '${unlabelled}' cannot be served by up: its gateway route would be named '${unlabelled}', which metrics and logs use for requests that reached no route; rename the service`);
   }
   let stopRequested = false;
   void stop.then(() => {
@@ -66,38 +72,24 @@ export async function upCommand(path: string, options: UpCommandOptions, output:
   try {
     fleet = await startFleet(loaded.value, settings);
   } catch (error) {
-    if (error instanceof StartFleetStopped) {
-      output.err('switchyard up: stopped before serving; nothing is left running');
-      return 0;
-    }
-    if (error instanceof StartFleetError) {
-      output.err(`switchyard: up: ${error.message}`);
-      // The spec was valid; the plan places nothing to serve (infeasible, or no services).
-      return 3;
-    }
-    if (error instanceof UpPortsError) {
-      output.err(`switchyard: up: ${error.message}`);
-      return 2;
-    }
+    if (error instanceof StartFleetStopped) return stopping(0, 'stopped', 'switchyard up: stopped before serving; nothing is left running');
+    // The spec was valid; the plan places nothing to serve (infeasible, or no services).
+    if (error instanceof StartFleetError) return stopping(3, 'nothing-to-serve', `switchyard: up: ${error.message}`);
+    if (error instanceof UpPortsError) return stopping(2, 'failed', `switchyard: up: ${error.message}`);
     // The gateway's own listen (an emulator's failure is an EmulatorError, below).
     const code = error instanceof EmulatorError ? undefined : (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES') {
-      output.err(`switchyard: up: port ${options.port} ${code === 'EADDRINUSE' ? 'is in use' : 'needs privileges this process lacks (ports below 1024)'}; pick another with --port (0 picks a free one)`);
-      return 2;
+      return stopping(2, 'failed', `switchyard: up: port ${options.port} ${code === 'EADDRINUSE' ? 'is in use' : 'needs privileges this process lacks (ports below 1024)'}; pick another with --port (0 picks a free one)`);
     }
     // Each emulator takes sockets: a small open-file limit stops a large fleet, which is the user's to size.
     if ((error as { code?: unknown }).code === 'EMFILE') {
-      output.err(`switchyard: up: too many open files (the process's limit, ulimit -n, is reached) starting the emulated replicas and the gateway; start fewer with --replicas-per-pool (now ${options.replicasPerPool}) or raise the limit`);
-      return 2;
+      return stopping(2, 'failed', `switchyard: up: too many open files (the process's limit, ulimit -n, is reached) starting the emulated replicas and the gateway; start fewer with --replicas-per-pool (now ${options.replicasPerPool}) or raise the limit`);
     }
-    if (error instanceof EmulatorError) {
-      output.err(`switchyard: up: an emulated replica could not start: ${error.message}`);
-      return 2;
-    }
+    if (error instanceof EmulatorError) return stopping(2, 'failed', `switchyard: up: an emulated replica could not start: ${error.message}`);
     throw error;
   }
   for (const warning of fleet.warnings) output.err(`switchyard: up: warning: ${warning}`);
-  output.out(options.json === true ? toJson(upJson(fleet)) : formatUp(fleet, file, options.speed));
+  output.out(options.json === true ? toJson(upJson(fleet, options.speed)) : formatUp(fleet, file, options.speed));
   onStarted?.(fleet);
   await stop;
   if (options.json !== true) output.err(`switchyard up: stopping: requests in flight have up to ${fleet.config.listen.shutdownGraceMs} ms to finish; a second signal (Ctrl-C) ends them now, with an error to each caller`);
@@ -111,12 +103,15 @@ export async function upCommand(path: string, options: UpCommandOptions, output:
   return 0;
 }
 
-/** What `up --json` prints: one object. */
-export function upJson(fleet: RunningFleet): object {
+/** What `up --json` prints once serving: one object, with what the text banner says. */
+export function upJson(fleet: RunningFleet, speed: number): object {
   return {
+    status: 'serving',
     url: fleet.url,
     apiKey: fleet.apiKey,
     planStatus: fleet.plan.status,
+    solveSeconds: fleet.plan.solveSeconds,
+    speed,
     routes: fleet.routes,
     endpoints: fleet.endpoints,
     scaling: fleet.scaling,
