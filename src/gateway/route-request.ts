@@ -530,8 +530,10 @@ function imagesFailure(request: RouteInput, allowed: ReadonlySet<string>): Route
 
 function contextFailure(request: RouteInput, allowed: ReadonlySet<string>, inJurisdiction: readonly EndpointView[], needed: number): RouteFailure {
   const largest = Math.max(...inJurisdiction.map((endpoint) => endpoint.contextWindow));
+  // Where the model is served among the request's allowed jurisdictions: those the windows were read in.
+  const served = new Set(inJurisdiction.map((endpoint) => endpoint.jurisdiction).filter((jurisdiction) => allowed.has(jurisdiction)));
+  const where = `for model ${quoteIdentifier(request.model)} in jurisdictions ${list(served)} is ${String(largest)}`;
   // A prompt that fills the window alone: a smaller max_tokens would not help, and saying so would mislead.
-  const where = `for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} is ${String(largest)}`;
   if (request.promptTokens >= largest) {
     return { ok: false, status: 400, code: 'context', message: `the prompt alone is about ${String(request.promptTokens)} tokens, and the largest context window ${where}: shorten the prompt`, largestWindow: largest, promptTokens: request.promptTokens, outputTokens: request.maxOutputTokens };
   }

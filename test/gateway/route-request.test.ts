@@ -210,12 +210,12 @@ describe('context eligibility and long-context reservation', () => {
     expect(routeRequest(request(), down, policyFor(down, ['cost'], 1, false), Math.random)).toMatchObject({ ok: false, status: 503, code: 'unavailable' });
   });
 
-  it('too long for every window is 400 context, saying why', () => {
+  it('too long for every window is 400 context, saying why, in the jurisdictions the model is served in that the request may use', () => {
     expect(route(fleet, ['cost'], { promptTokens: 199_500, maxOutputTokens: 1000 })).toEqual({
       ok: false,
       status: 400,
       code: 'context',
-      message: "the request needs about 200500 tokens (prompt about 199500 plus up to 1000 output) but the largest context window for model 'frontier' in jurisdictions [eu, us] is 200000: shorten the prompt or lower max_tokens",
+      message: "the request needs about 200500 tokens (prompt about 199500 plus up to 1000 output) but the largest context window for model 'frontier' in jurisdictions [us] is 200000: shorten the prompt or lower max_tokens",
       largestWindow: 200_000,
       promptTokens: 199_500,
       outputTokens: 1000,
@@ -227,7 +227,7 @@ describe('context eligibility and long-context reservation', () => {
       ok: false,
       status: 400,
       code: 'context',
-      message: "the prompt alone is about 200000 tokens, and the largest context window for model 'frontier' in jurisdictions [eu, us] is 200000: shorten the prompt",
+      message: "the prompt alone is about 200000 tokens, and the largest context window for model 'frontier' in jurisdictions [us] is 200000: shorten the prompt",
     });
   });
 
