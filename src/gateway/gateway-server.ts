@@ -219,8 +219,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     return tenant;
   };
 
-  const readChatRequest = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse): Promise<ChatRequest> => {
-    const parsed = inbound.parseRequest(await readJsonBody(req, config.limits.maxBodyBytes, bodyBudgetFor(res)));
+  /** A request's body; a shutdown's cancellation (`deadline`) ends the wait for the rest of it, with a 503. */
+  const readBody = (req: IncomingMessage, res: ServerResponse, deadline: Cancellation): Promise<unknown> => readJsonBody(req, config.limits.maxBodyBytes, bodyBudgetFor(res), { cancellation: deadline, because: shuttingDownError });
+
+  const readChatRequest = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse, deadline: Cancellation): Promise<ChatRequest> => {
+    const parsed = inbound.parseRequest(await readBody(req, res, deadline));
     if (!parsed.ok) throw problemError(parsed.problem);
     return parsed.value;
   };
@@ -231,7 +234,7 @@ export function createGateway(options: GatewayOptions): Gateway {
    * its tenant authenticated.
    */
   const tracked = async <T>(req: IncomingMessage, labels: FailureLabels, serve: (tenant: TenantConfig, deadline: Cancellation) => Promise<T>): Promise<T> => {
-    if (draining) throw new ClientError(503, 'overloaded', 'the gateway is shutting down; retry the request', { headers: { connection: 'close' } });
+    if (draining) throw shuttingDownError();
     const deadline = new Cancellation();
     chatRequests.add(deadline);
     try {
@@ -281,7 +284,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const serveChat = (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels): Promise<ChatOutcome> => {
     const arrivedAt = now();
     return tracked(req, labels, async (tenant, deadline) => {
-      const asked = await readChatRequest(inbound, req, res);
+      const asked = await readChatRequest(inbound, req, res, deadline);
       const route = routeOf(asked.model, labels);
 
       // Read once: routeInput runs on every attempt, retry, hedge and resume.
@@ -432,7 +435,7 @@ export function createGateway(options: GatewayOptions): Gateway {
    */
   const serveTokenCount = (req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels): Promise<Omit<ChatOutcome, 'prompt' | 'completion'>> =>
     tracked(req, labels, async (tenant, deadline) => {
-      const parsed = tokenCounting.parseRequest(await readJsonBody(req, config.limits.maxBodyBytes, bodyBudgetFor(res)));
+      const parsed = tokenCounting.parseRequest(await readBody(req, res, deadline));
       if (!parsed.ok) throw problemError(parsed.problem);
       const request = parsed.value;
       const route = routeOf(request.model, labels);
@@ -803,6 +806,11 @@ function headerValue(value: string | string[] | undefined): string | undefined {
  * A request's log level: a caller's own mistake (4xx, 499 included) is routine, a failure of the
  * gateway or its upstreams (5xx) is a warning an operator may alert on.
  */
+/** A request the gateway will not serve because it is shutting down: sent elsewhere by a retry. */
+function shuttingDownError(): ClientError {
+  return new ClientError(503, 'overloaded', 'the gateway is shutting down; retry the request', { headers: { connection: 'close' } });
+}
+
 function levelOf(status: number): 'info' | 'warn' {
   return status >= 500 ? 'warn' : 'info';
 }

@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import { isQuotableName } from '../protocol/request-problem.js';
+import type { Cancellation } from './cancellation.js';
 import { ClientError } from './client-error.js';
 import { retryAfterHeaders } from './retry-policy.js';
 
@@ -8,9 +9,10 @@ import { retryAfterHeaders } from './retry-policy.js';
  * A request's JSON body, at most `limit` bytes: a 413 ClientError past that, a 400 for an empty body
  * or text that is not UTF-8 or not JSON (never quoting it), a 415 for a compressed body or a charset other than
  * UTF-8, a 499 for a client that left mid-body. `take`, when given, is asked for each chunk's bytes
- * (the gateway's budget of body bytes held at once): a 503 to retry when it refuses them.
+ * (the gateway's budget of body bytes held at once): a 503 to retry when it refuses them. `abandon`,
+ * when given, stops the reading when its cancellation comes first (a shutdown), with its error.
  */
-export function readJsonBody(req: IncomingMessage, limit: number, take?: (bytes: number) => boolean): Promise<unknown> {
+export function readJsonBody(req: IncomingMessage, limit: number, take?: (bytes: number) => boolean, abandon?: { readonly cancellation: Cancellation; readonly because: () => ClientError }): Promise<unknown> {
   const coding = req.headers['content-encoding']?.trim().toLowerCase();
   // An empty coding list means no coding (RFC 9110, 8.4).
   if (coding !== undefined && coding !== '' && coding !== 'identity') {
@@ -33,26 +35,40 @@ export function readJsonBody(req: IncomingMessage, limit: number, take?: (bytes:
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // Read to its end, or refused: nothing more to stop.
+    const stopWatching = abandon === undefined
+      ? undefined
+      : abandon.cancellation.onCancel(() => {
+          req.removeAllListeners('data');
+          req.pause();
+          reject(abandon.because());
+        });
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
         // Stop reading here; after the answer, the rest is read and dropped (see discardRestOfBody).
         req.removeAllListeners('data');
         req.pause();
+        stopWatching?.();
         reject(new ClientError(413, 'too_large', `request body exceeds the ${limit}-byte limit: send less (images by URL rather than inline), or ask the operator to raise limits.maxBodyBytes`));
         return;
       }
       if (budget !== undefined && !budget(chunk.length)) {
         req.removeAllListeners('data');
         req.pause();
+        stopWatching?.();
         reject(new ClientError(503, 'overloaded', 'the gateway holds as many request bodies as it takes at once (limits.maxBodyBytesInFlight): retry shortly', { headers: retryAfterHeaders(1000) }));
         return;
       }
       chunks.push(chunk);
     });
     // A client that leaves mid-body is a 499, not the gateway's own error.
-    req.once('error', () => reject(new ClientError(499, 'invalid_request', 'the client went away while sending the body')));
+    req.once('error', () => {
+      stopWatching?.();
+      reject(new ClientError(499, 'invalid_request', 'the client went away while sending the body'));
+    });
     req.once('end', () => {
+      stopWatching?.();
       budget = undefined;
       if (size > limit) return;
       const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);

@@ -54,6 +54,27 @@ describe('readJsonBody', () => {
     }
   });
 
+  it("stops waiting for the rest of a body when its cancellation comes (a shutdown), with the caller's error", async () => {
+    const { Cancellation } = await import('../../src/gateway/cancellation.js');
+    const { ClientError } = await import('../../src/gateway/client-error.js');
+    const cancellation = new Cancellation();
+    const req = Object.assign(new PassThrough(), { headers: {} });
+    const read = readJsonBody(req as unknown as IncomingMessage, 1000, undefined, { cancellation, because: () => new ClientError(503, 'overloaded', 'shutting down') });
+    req.write('{"a": ');
+    cancellation.cancel();
+    await expect(read).rejects.toMatchObject({ status: 503, message: 'shutting down' });
+    // Read to its end first, nothing is left listening for the cancellation.
+    const later = new Cancellation();
+    const whole = Object.assign(new PassThrough(), { headers: {} });
+    const done = readJsonBody(whole as unknown as IncomingMessage, 1000, undefined, { cancellation: later, because: () => new ClientError(503, 'overloaded', 'shutting down') });
+    whole.end('{}');
+    expect(await done).toEqual({});
+    let heard = 0;
+    later.onCancel(() => (heard += 1));
+    later.cancel();
+    expect(heard).toBe(1);
+  });
+
   it('lets go of the raw chunks once parsed, though the request and its listener live on while the answer streams', async () => {
     const req = Object.assign(new PassThrough(), { headers: {} });
     let chunk: Buffer | undefined = Buffer.from(JSON.stringify({ text: 'x'.repeat(100_000) }));

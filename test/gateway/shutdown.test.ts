@@ -268,3 +268,32 @@ it("a hedge's losing leg cut by the shutdown's end is the gateway's doing: not l
   await delay(50);
   expect(logs.filter((log) => log.msg === 'upstream attempt failed')).toEqual([]);
 });
+
+it.each([
+  ['still sending its body', false],
+  ['told to go on (Expect: 100-continue) but not yet sending', true],
+])('past the grace period a request %s gets a 503 saying to retry, logged as the shutdown, not as a client that left', async (_case, expectContinue) => {
+  const { url: upstreamUrl } = await tickingUpstream(1, 10);
+  const lines: { status?: number; reason?: string }[] = [];
+  const logger = { info: (fields: { status?: number; reason?: string }) => lines.push(fields), warn: (fields: { status?: number; reason?: string }) => lines.push(fields), error: () => undefined };
+  const gateway = createGateway({ config: singleEndpointConfig(upstreamUrl, apiKey), logger: logger as never });
+  const url = await gateway.listen(0, '127.0.0.1');
+  cleanups.push(() => gateway.close());
+  const socket = connect(Number(new URL(url).port), '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const received: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => received.push(chunk));
+  const ended = new Promise((resolve) => socket.once('close', resolve));
+  const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hello' }] });
+  socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: Bearer ${apiKey}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${expectContinue ? 'expect: 100-continue\r\n' : ''}\r\n${expectContinue ? '' : body.slice(0, 10)}`);
+  await delay(50);
+  const started = Date.now();
+  await gateway.close({ graceMs: 100 });
+  await ended;
+  const answer = Buffer.concat(received).toString('latin1').replace(/^HTTP\/1\.1 100 Continue\r\n\r\n/, '');
+  expect(answer).toMatch(/^HTTP\/1\.1 503 /);
+  expect(answer).toMatch(/\r\nconnection: close\r\n/i);
+  expect(answer).toContain('the gateway is shutting down; retry the request');
+  expect(Date.now() - started).toBeLessThan(5_000);
+  expect(lines.filter((line) => line.status !== undefined)).toEqual([expect.objectContaining({ status: 503, reason: 'the gateway is shutting down; retry the request' })]);
+});
