@@ -13,6 +13,13 @@ import { retryAfterHeaders } from './retry-policy.js';
  * when given, stops the reading when its cancellation comes first (a shutdown), with its error.
  */
 export function readJsonBody(req: IncomingMessage, limit: number, take?: (bytes: number) => boolean, abandon?: { readonly cancellation: Cancellation; readonly because: () => ClientError }): Promise<unknown> {
+  // A transfer coding other than chunked (gzip, say) would be read as the body's bytes: refused as
+  // RFC 9112 (6.1) says, rather than as text that is "not UTF-8".
+  const transfer = req.headers['transfer-encoding']?.toLowerCase().split(',').find((coding) => coding.trim() !== 'chunked')?.trim();
+  if (transfer !== undefined) {
+    const named = isQuotableName(transfer) ? `transfer-encoding '${transfer}'` : 'this transfer-encoding';
+    return Promise.reject(new ClientError(501, 'invalid_request', `${named} is not supported: send the body uncompressed, with transfer-encoding chunked or a content-length`));
+  }
   const coding = req.headers['content-encoding']?.trim().toLowerCase();
   // An empty coding list means no coding (RFC 9110, 8.4).
   if (coding !== undefined && coding !== '' && coding !== 'identity') {

@@ -54,6 +54,15 @@ describe('readJsonBody', () => {
     }
   });
 
+  it('refuses a transfer coding other than chunked with a 501 naming it (RFC 9112, 6.1), not as text that is not UTF-8', async () => {
+    const gzipped = Object.assign(new PassThrough(), { headers: { 'transfer-encoding': 'gzip, chunked' } });
+    await expect(readJsonBody(gzipped as unknown as IncomingMessage, 1000)).rejects.toMatchObject({ status: 501, message: "transfer-encoding 'gzip' is not supported: send the body uncompressed, with transfer-encoding chunked or a content-length" });
+    const chunked = Object.assign(new PassThrough(), { headers: { 'transfer-encoding': 'Chunked' } });
+    const read = readJsonBody(chunked as unknown as IncomingMessage, 1000);
+    chunked.end('{}');
+    expect(await read).toEqual({});
+  });
+
   it("stops waiting for the rest of a body when its cancellation comes (a shutdown), with the caller's error", async () => {
     const { Cancellation } = await import('../../src/gateway/cancellation.js');
     const { ClientError } = await import('../../src/gateway/client-error.js');
