@@ -569,6 +569,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       const why = unservedApis.get(path);
       throw new ClientError(404, 'not_found', `no such path: ${req.method ?? ''} ${quoteIdentifier(path)}${why === undefined ? '' : ` (${why})`}; this gateway serves ${servedPaths}`);
     } catch (error) {
+      // Its socket was answered with a refusal of the request itself (a timeout mid-body): told, counted and logged there.
+      if (answeredOnSocket.has(res)) return;
       const clientError = error instanceof ClientError ? error : new ClientError(500, 'api_error', 'internal gateway error');
       if (!(error instanceof ClientError)) logger?.error({ requestId, err: error instanceof Error ? error.message : String(error) }, 'internal error');
       if (path === tokenCounting.path) metrics.tokenCounts.inc({ route: labels.route, endpoint: clientError.endpoint ?? unlabelled, status: String(clientError.status) });
@@ -608,14 +610,28 @@ export function createGateway(options: GatewayOptions): Gateway {
    * answer's body, so the connection is cut instead.
    */
   const refuseOnSocket = (socket: Socket, refusal: { readonly status: number; readonly kind: ErrorKind; readonly message: string }, reason: string, extraHeaders = ''): void => {
-    const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (!socket.writable || (current?.headersSent ?? false)) {
+    if (refusedSockets.has(socket)) return;
+    refusedSockets.add(socket);
+    const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
+    // Bad bytes after a request read whole (pipelined behind it): that request's answer is finished
+    // first, then the connection closed. A status line written now would be taken for its answer, or
+    // land inside it once begun.
+    const behindWhole = current !== undefined && current.req.complete;
+    if (!socket.writable || (!behindWhole && (current?.headersSent ?? false))) {
       socket.destroy();
       return;
     }
     const requestId = randomUUID();
     metrics.requests.inc({ route: unlabelled, endpoint: unlabelled, status: String(refusal.status), dialect: unlabelled });
     logger?.info({ requestId, route: unlabelled, status: refusal.status, reason }, 'request refused');
+    if (behindWhole) {
+      current.shouldKeepAlive = false;
+      current.once('finish', () => socket.end());
+      socket.pause();
+      return;
+    }
+    // The refusal is the answer to the request being read (its body timed out): not counted again.
+    if (current !== undefined) answeredOnSocket.add(current);
     const body = JSON.stringify(openaiDialect.formatError({ kind: refusal.kind, message: refusal.message }));
     // Closed once written, as Node does: a client that keeps its side open does not keep the socket.
     socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}\r\n${extraHeaders}content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`, () => socket.destroy());
@@ -633,7 +649,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   // A request Node's parser refuses never reaches `handle`; Node would answer it with a bare status.
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-    if (error.code === 'ECONNRESET') socket.destroy();
+    // The client went (a reset, or its side closed mid-request): nobody to answer; a request it was
+    // sending is its 499, counted by its handler.
+    if (error.code === 'ECONNRESET' || error.code === 'HPE_INVALID_EOF_STATE') socket.destroy();
     else refuseOnSocket(socket, parserRefusal(error.code), `HTTP parser: ${error.code ?? 'error'}`);
   });
   server.keepAliveTimeout = 65_000;
@@ -742,6 +760,12 @@ const queuedResponses = new WeakMap<Socket, Set<ServerResponse>>();
 /** Requests whose Expect header Node found unmet (checkExpectation): answered with a 417. */
 const unmetExpectations = new WeakSet<IncomingMessage>();
 
+/** Responses a refusal written on their socket (refuseOnSocket) answered: counted and logged there, once. */
+const answeredOnSocket = new WeakSet<ServerResponse>();
+
+/** Sockets refuseOnSocket has dealt with: Node's parser may report the same broken bytes again. */
+const refusedSockets = new WeakSet<Socket>();
+
 /**
  * A client that has not yet taken the end of its answer (it stopped reading) keeps its connection
  * until the request's deadline at most: node finishes a response, and only then starts the
@@ -836,6 +860,7 @@ function authorizationLines(rawHeaders: readonly string[]): number {
 /** What a request Node's HTTP parser refused is told, by the parser's error code. */
 function parserRefusal(code: string | undefined): { status: number; kind: 'too_large' | 'invalid_request' | 'timeout'; message: string } {
   if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, kind: 'too_large', message: 'the request line and headers are over 16 KB: send fewer or shorter headers' };
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, kind: 'timeout', message: 'the request was not received in full within the server\'s request timeout (300 s): send it faster' };
+  // Node gives this one code for both of its limits: the head's and the whole request's.
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, kind: 'timeout', message: "the request was not received in full in time (the server waits 60 s for a request's head and 300 s for the whole request): send it faster" };
   return { status: 400, kind: 'invalid_request', message: 'malformed HTTP request: check the request line, headers and body framing (Content-Length or chunked)' };
 }
