@@ -203,7 +203,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   const tenantOf = (req: IncomingMessage): TenantConfig => {
     // Node keeps the first of several Authorization headers; a proxy in front may read another, and
     // so authenticate someone else. Two are refused, never one picked.
-    if (req.headers.authorization !== undefined && authorizationLines(req.rawHeaders) > 1) throw new ClientError(400, 'invalid_request', 'the request has more than one Authorization header: send one');
+    if (req.headers.authorization !== undefined && headerLines(req.rawHeaders, 'authorization') > 1) throw new ClientError(400, 'invalid_request', 'the request has more than one Authorization header: send one');
+    // Node joins repeated x-api-key lines into one value ('k1, k2'): which key is meant would be a guess.
+    if (req.headers['x-api-key'] !== undefined && headerLines(req.rawHeaders, 'x-api-key') > 1) throw new ClientError(400, 'invalid_request', 'the request has more than one x-api-key header: send one');
     const presented = bearer(req.headers.authorization);
     const headerKey = headerValue(req.headers['x-api-key']);
     // Two different keys, for the same reason: which tenant is meant would be a guess.
@@ -514,7 +516,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     const requestId = presentedId !== undefined && requestIdPattern.test(presentedId) ? presentedId : randomUUID();
     // Response headers are gathered here and written once: setHeader per header cost CPU and
     // kept a header table alive for every open stream.
-    const url = req.url ?? '/';
+    const target = req.url ?? '/';
+    // RFC 9112 (3.2.2): a request target in absolute form (as a client sends one through a proxy) is taken by its path.
+    const url = target.charCodeAt(0) === 47 ? target : originForm(target);
     const query = url.indexOf('?');
     const path = query < 0 ? url : url.slice(0, query);
     // The chat path names the dialect; elsewhere Anthropic's own required version header does.
@@ -526,6 +530,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       // RFC 9112 (3.2): an HTTP/1.1 request without Host is a 400. Node's own answer to it would be a
       // bare status, neither counted nor logged (so its check is off, and this is it).
       if (req.headers.host === undefined && req.httpVersion === '1.1') throw new ClientError(400, 'invalid_request', 'an HTTP/1.1 request needs a Host header (RFC 9112): send one', { headers: { connection: 'close' } });
+      // ... and one with two is a 400 too: Node keeps the first, and a proxy in front may have read the other.
+      if (headerLines(req.rawHeaders, 'host') > 1) throw new ClientError(400, 'invalid_request', 'the request has more than one Host header (RFC 9112): send one', { headers: { connection: 'close' } });
       if (unmetExpectations.has(req)) throw new ClientError(417, 'invalid_request', `Expect: ${quoteIdentifier(req.headers.expect ?? '')} is not met here; only 100-continue is (RFC 9110): remove the header`, { headers: { connection: 'close' } });
       // While shutting down, a load balancer's health check is told to send requests elsewhere.
       if ((req.method === 'GET' || req.method === 'HEAD') && path === '/healthz') return draining ? sendJson(res, 503, { status: 'shutting down' }, { ...headers, connection: 'close' }) : sendJson(res, 200, { status: 'ok' }, headers);
@@ -848,13 +854,25 @@ function sentStatus(res: ServerResponse, status: number): { httpStatus?: number 
 }
 
 /** How many Authorization header lines a request has (Node's headers keep the first alone). */
-function authorizationLines(rawHeaders: readonly string[]): number {
+/** How many lines of the request's head name `lowerName` (Node keeps or joins repeats in `headers`). */
+function headerLines(rawHeaders: readonly string[], lowerName: string): number {
   let lines = 0;
   for (let index = 0; index < rawHeaders.length; index += 2) {
     const name = rawHeaders[index];
-    if (name !== undefined && name.length === 13 && name.toLowerCase() === 'authorization') lines += 1;
+    if (name !== undefined && name.length === lowerName.length && name.toLowerCase() === lowerName) lines += 1;
   }
   return lines;
+}
+
+/** The path and query of a request target in absolute form (`http://host/path?q`); the target as it is when it is none. */
+function originForm(target: string): string {
+  if (!/^https?:\/\//i.test(target)) return target;
+  try {
+    const parsed = new URL(target);
+    return `${parsed.pathname}${parsed.search}`;
+  } catch {
+    return target;
+  }
 }
 
 /** What a request Node's HTTP parser refused is told, by the parser's error code. */

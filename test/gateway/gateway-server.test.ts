@@ -485,7 +485,15 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     expect(noHost).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
     expect(JSON.parse(noHost.slice(noHost.indexOf('\r\n\r\n') + 4))).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: 'an HTTP/1.1 request needs a Host header (RFC 9112): send one' } });
     expect(await hostless()).toBe(hostlessBefore + 1);
+    // Two Host lines are a 400 as well (Node keeps the first; a proxy in front may have read the other).
+    const twoHosts = await raw('GET /healthz HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n');
+    expect(twoHosts).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(twoHosts).toContain('the request has more than one Host header (RFC 9112): send one');
     expect(await raw('GET /healthz HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    // A request target in absolute form (RFC 9112, 3.2.2: a server must take it) is served by its path.
+    const absolute = await raw('GET http://x/healthz HTTP/1.1\r\nHost: x\r\nconnection: close\r\n\r\n');
+    expect(absolute).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(absolute).toContain('{"status":"ok"}');
     // An Expect other than 100-continue, and CONNECT: JSON errors saying why, counted (Node's own were a bare 417 and a silent close).
     const unmet = await raw('POST /v1/messages HTTP/1.1\r\nHost: x\r\nExpect: foo\r\ncontent-length: 2\r\n\r\n{}');
     expect(unmet).toMatch(/^HTTP\/1\.1 417 Expectation Failed\r\n/);
@@ -529,6 +537,12 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     expect(await twoLines.body.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: 'the request has more than one Authorization header: send one' } });
     const twoKeys = await post('/v1/chat/completions', '{}', { authorization: `Bearer ${usKey}`, 'x-api-key': 'sk-other' });
     expect(await twoKeys.json()).toMatchObject({ error: { message: 'the request sends two different API keys (Authorization: Bearer and x-api-key): send one' } });
+    // Two x-api-key lines (which Node joins into one value) are told as such, the same key twice too.
+    for (const keys of [[usKey, usKey], [usKey, 'sk-other']]) {
+      const twoHeaderKeys = await undiciRequest(`${url}/v1/messages`, { method: 'POST', headers: [...keys.flatMap((key) => ['x-api-key', key]), 'authorization', `Bearer ${usKey}`, 'content-type', 'application/json'], body: '{}' });
+      expect(twoHeaderKeys.statusCode).toBe(400);
+      expect(await twoHeaderKeys.body.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: 'the request has more than one x-api-key header: send one' } });
+    }
   });
 
   it('a missing or wrong key is 401 and a healthy request still works afterwards', async () => {
