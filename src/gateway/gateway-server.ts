@@ -576,7 +576,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       throw new ClientError(404, 'not_found', `no such path: ${req.method ?? ''} ${quoteIdentifier(path)}${why === undefined ? '' : ` (${why})`}; this gateway serves ${servedPaths}`);
     } catch (error) {
       // Its socket was answered with a refusal of the request itself (a timeout mid-body): told, counted and logged there.
-      if (answeredOnSocket.has(res)) return;
+      if (answeredRequests.has(req)) return;
       const clientError = error instanceof ClientError ? error : new ClientError(500, 'api_error', 'internal gateway error');
       if (!(error instanceof ClientError)) logger?.error({ requestId, err: error instanceof Error ? error.message : String(error) }, 'internal error');
       if (path === tokenCounting.path) metrics.tokenCounts.inc({ route: labels.route, endpoint: clientError.endpoint ?? unlabelled, status: String(clientError.status) });
@@ -616,9 +616,17 @@ export function createGateway(options: GatewayOptions): Gateway {
    * answer's body, so the connection is cut instead.
    */
   const refuseOnSocket = (socket: Socket, refusal: { readonly status: number; readonly kind: ErrorKind; readonly message: string }, reason: string, extraHeaders = ''): void => {
-    if (refusedSockets.has(socket)) return;
+    // Node's parser may report a socket again (its time for a request behind a refusal running out): that ends it.
+    if (refusedSockets.has(socket)) {
+      socket.destroy();
+      return;
+    }
     refusedSockets.add(socket);
     const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
+    // The request the parser was reading when it gave up (the answered one's own body, or one pipelined
+    // behind it): this refusal is its answer, counted and logged here, not again by its handler.
+    const reading = (socket as Socket & { parser?: { incoming?: IncomingMessage | null } | null }).parser?.incoming ?? undefined;
+    if (reading !== undefined && !reading.complete) answeredRequests.add(reading);
     // Bad bytes after a request read whole (pipelined behind it): that request's answer is finished
     // first, then the connection closed. A status line written now would be taken for its answer, or
     // land inside it once begun.
@@ -632,12 +640,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     logger?.info({ requestId, route: unlabelled, status: refusal.status, reason }, 'request refused');
     if (behindWhole) {
       current.shouldKeepAlive = false;
-      current.once('finish', () => socket.end());
+      // Paused, the socket would never read the client's close: let go once the answer is out (or gone).
+      const letGo = (): void => socket.destroySoon();
+      current.once('finish', letGo);
+      current.once('close', letGo);
       socket.pause();
       return;
     }
     // The refusal is the answer to the request being read (its body timed out): not counted again.
-    if (current !== undefined) answeredOnSocket.add(current);
+    if (current !== undefined) answeredRequests.add(current.req);
     const body = JSON.stringify(openaiDialect.formatError({ kind: refusal.kind, message: refusal.message }));
     // Closed once written, as Node does: a client that keeps its side open does not keep the socket.
     socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}\r\n${extraHeaders}content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`, () => socket.destroy());
@@ -766,8 +777,8 @@ const queuedResponses = new WeakMap<Socket, Set<ServerResponse>>();
 /** Requests whose Expect header Node found unmet (checkExpectation): answered with a 417. */
 const unmetExpectations = new WeakSet<IncomingMessage>();
 
-/** Responses a refusal written on their socket (refuseOnSocket) answered: counted and logged there, once. */
-const answeredOnSocket = new WeakSet<ServerResponse>();
+/** Requests a refusal on their socket (refuseOnSocket) answered: counted and logged there, once. */
+const answeredRequests = new WeakSet<IncomingMessage>();
 
 /** Sockets refuseOnSocket has dealt with: Node's parser may report the same broken bytes again. */
 const refusedSockets = new WeakSet<Socket>();

@@ -438,6 +438,9 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
   it('a client that leaves in the middle of its body is a 499, never counted as the gateway\'s 500', async () => {
     const { connect } = await import('node:net');
     const target = new URL(url);
+    // Nor as a malformed request of its own: its close mid-body is no refusal to count.
+    const parserRefusals = async (): Promise<number> => metricValue(await scrape(url), 'switchyard_requests_total', { route: 'none', endpoint: 'none', status: '400', dialect: 'none' }) ?? 0;
+    const refusalsBefore = await parserRefusals();
     await new Promise<void>((resolve) => {
       const socket = connect(Number(target.port), target.hostname, () => {
         socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${usKey}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"model":`);
@@ -451,6 +454,7 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/switchyard_requests_total\{route="none",endpoint="none",status="499",dialect="openai"\} [1-9]/);
     expect(metrics).not.toMatch(/status="500"/);
+    expect(await parserRefusals()).toBe(refusalsBefore);
   });
 
   it("a request Node's HTTP parser refuses (headers over 16 KB, an unknown method) gets a JSON error saying why, and is counted", async () => {

@@ -129,3 +129,49 @@ it("Node's parser giving up on a request whose body is still coming (its request
   expect(scraped).toMatch(/status="408"[^\n]*\} 1$/m);
   expect(scraped).not.toContain('status="499"');
 });
+
+it('a pipelined request whose body breaks behind a stream: the stream finishes, the broken request is counted once, and the connection is let go', async () => {
+  const upstream = await startScriptedUpstream((res: ServerResponse) => {
+    res.write(openAIChunk({ role: 'assistant', content: '' }));
+    let sent = 0;
+    const timer = setInterval(() => {
+      sent += 1;
+      if (sent === 10) {
+        clearInterval(timer);
+        res.end(`${openAIChunk({}, 'stop')}data: [DONE]\n\n`);
+        return;
+      }
+      res.write(openAIChunk({ content: `t${sent} ` }));
+    }, 30);
+    res.on('close', () => clearInterval(timer));
+  });
+  cleanups.push(() => upstream.close());
+  const lines: { status?: number }[] = [];
+  const logger = { info: (fields: { status?: number }) => lines.push(fields), warn: (fields: { status?: number }) => lines.push(fields), error: () => undefined };
+  const gateway = createGateway({ config: singleEndpointConfig(upstream.url, apiKey), logger: logger as never });
+  const url = await gateway.listen(0, '127.0.0.1');
+  cleanups.push(() => gateway.close());
+  const body = JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'hello' }] });
+  let received = '';
+  // The client keeps its side open: the gateway must let the connection go itself.
+  const socket = connect({ port: Number(new URL(url).port), host: '127.0.0.1', allowHalfOpen: true });
+  cleanups.push(async () => {
+    socket.destroy();
+  });
+  socket.on('error', () => undefined);
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  const closed = new Promise((resolve) => socket.once('end', resolve));
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: Bearer ${apiKey}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  await expect.poll(() => received.includes('t1 '), { timeout: 3_000 }).toBe(true);
+  socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: Bearer ${apiKey}\r\ntransfer-encoding: chunked\r\n\r\n5\r\n{"mod\r\n`);
+  await delay(30);
+  socket.write('ZZZZ\r\n');
+  await closed;
+  expect(received.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200']);
+  expect(received).toContain('data: [DONE]');
+  const connections = (): Promise<number> => new Promise((resolve, reject) => gateway.server.getConnections((error, count) => (error ? reject(error) : resolve(count))));
+  await expect.poll(connections, { timeout: 2_000 }).toBe(0);
+  await delay(50);
+  expect(lines.map((line) => line.status).filter((status) => status !== undefined).sort()).toEqual([200, 400]);
+});
