@@ -39,20 +39,24 @@ const headroom = 1.5;
  * - a route's TTFT timeout covers a window-long prompt's prefill behind one other such prefill on
  *   its slowest replica, with half again to spare;
  * - its deadline covers that, plus twice the service's planned answer at the full batch's TPOT;
- * - the gate between tokens (one for the gateway) covers a decoding stream waiting behind one
- *   window-long prefill step on any replica, with half again to spare.
+ * - the gap between tokens (one for the whole gateway, so the slowest replica sets it) covers a
+ *   decoding stream waiting behind one window-long prefill step on any replica, with half again to
+ *   spare; every deadline is at least twice it, as the gateway's config requires a stalled stream
+ *   to be cut before its deadline (with time left to resume it).
  * Never below `base` (the gateway's own, stretched for slow emulators), never above `ceilingMs`.
  */
 export function fleetTimeouts(base: GatewayTimeouts, routes: readonly RouteTiming[], ceilingMs: number): FleetTimeouts {
   const within = (ms: number, floor: number): number => Math.min(ceilingMs, Math.max(floor, Math.ceil(ms)));
   const longestStep = Math.max(0, ...routes.flatMap((route) => route.replicas.map((replica) => replica.windowPrefillMs)));
+  const tokenIdleTimeoutMs = Math.min(Math.floor(ceilingMs / 2), within(headroom * longestStep, base.tokenIdleTimeoutMs));
+  const gateway = { ttftTimeoutMs: base.ttftTimeoutMs, tokenIdleTimeoutMs, deadlineMs: within(2 * tokenIdleTimeoutMs, base.deadlineMs) };
   const perRoute = new Map<string, { ttftTimeoutMs: number; deadlineMs: number }>();
   for (const route of routes) {
     const firstToken = Math.max(0, ...route.replicas.map((replica) => replica.windowPrefillMs + replica.windowFirstTokenMs));
-    const ttftTimeoutMs = within(headroom * firstToken, base.ttftTimeoutMs);
+    const ttftTimeoutMs = within(headroom * firstToken, gateway.ttftTimeoutMs);
     const answerMs = 2 * route.outputTokens * Math.max(0, ...route.replicas.map((replica) => replica.tpotMs));
-    const deadlineMs = within(ttftTimeoutMs + answerMs, base.deadlineMs);
-    if (ttftTimeoutMs > base.ttftTimeoutMs || deadlineMs > base.deadlineMs) perRoute.set(route.model, { ttftTimeoutMs, deadlineMs });
+    const deadlineMs = within(ttftTimeoutMs + answerMs, gateway.deadlineMs);
+    if (ttftTimeoutMs > gateway.ttftTimeoutMs || deadlineMs > gateway.deadlineMs) perRoute.set(route.model, { ttftTimeoutMs, deadlineMs });
   }
-  return { gateway: { ...base, tokenIdleTimeoutMs: within(headroom * longestStep, base.tokenIdleTimeoutMs) }, routes: perRoute };
+  return { gateway, routes: perRoute };
 }

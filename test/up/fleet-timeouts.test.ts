@@ -24,6 +24,18 @@ describe('fleetTimeouts', () => {
     const glacial = { windowFirstTokenMs: 50_000_000, windowPrefillMs: 50_000_000, tpotMs: 1_000 };
     const capped = fleetTimeouts(base, [{ model: 'long', replicas: [glacial], outputTokens: 1_000 }], 86_400_000);
     expect(capped.routes.get('long')).toEqual({ ttftTimeoutMs: 86_400_000, deadlineMs: 86_400_000 });
-    expect(capped.gateway.tokenIdleTimeoutMs).toBe(75_000_000);
+    // The gap between tokens at most half the ceiling, so that every deadline can be twice it.
+    expect(capped.gateway).toEqual({ ttftTimeoutMs: 10_000, tokenIdleTimeoutMs: 43_200_000, deadlineMs: 86_400_000 });
+  });
+
+  it('every deadline is at least twice the gap between tokens, which the slowest replica sets for the whole gateway (the config requires the gap below each deadline)', () => {
+    const huge = { windowFirstTokenMs: 420_000, windowPrefillMs: 400_000, tpotMs: 100 };
+    const timeouts = fleetTimeouts(base, [{ model: 'huge', replicas: [huge], outputTokens: 500 }, { model: 'chat', replicas: [quick], outputTokens: 500 }], 86_400_000);
+    expect(timeouts.gateway).toEqual({ ttftTimeoutMs: 10_000, tokenIdleTimeoutMs: 600_000, deadlineMs: 1_200_000 });
+    // 1.5 x 820,000, then that plus 2 x 500 x 100 ms.
+    expect(timeouts.routes.get('huge')).toEqual({ ttftTimeoutMs: 1_230_000, deadlineMs: 1_330_000 });
+    // The quick route needs nothing of its own: the gateway's raised deadline is its.
+    expect(timeouts.routes.has('chat')).toBe(false);
+    for (const own of timeouts.routes.values()) expect(own.deadlineMs).toBeGreaterThan(timeouts.gateway.tokenIdleTimeoutMs);
   });
 });

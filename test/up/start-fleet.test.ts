@@ -243,6 +243,20 @@ describe('startFleet lifecycle', () => {
     expect(realTime.config.resilience.tokenIdleTimeoutMs).toBeGreaterThan(10_000);
   });
 
+  it('a model whose window-long prefill takes minutes still gets a gateway config that holds together (every deadline above the gap between tokens)', async () => {
+    const parsed = parseFleet(`${readText(smallYamlPath)}\nmodels:\n  - { id: llama-3.1-70b, contextWindow: 1000000 }\n`, 'huge-window.yaml');
+    if (!parsed.ok) throw new Error(parsed.problems.map((problem) => problem.message).join('; '));
+    const realTime = await startFleet(parsed.value, { port: 0, speed: 1, replicasPerPool: 1, plan: running.plan });
+    try {
+      const idle = realTime.config.resilience.tokenIdleTimeoutMs;
+      expect(idle).toBeGreaterThan(120_000);
+      expect(realTime.config.resilience.deadlineMs).toBeGreaterThan(idle);
+      for (const route of realTime.config.routes) expect(route.resilience?.deadlineMs ?? realTime.config.resilience.deadlineMs).toBeGreaterThan(idle);
+    } finally {
+      await realTime.close();
+    }
+  });
+
   it('a model that names no context window gets one window, which the gateway routes by and its emulators hold to', async () => {
     const windowless: Fleet = { ...fleet, services: fleet.services.map((service) => {
       const { contextWindow: _dropped, ...model } = service.model;
