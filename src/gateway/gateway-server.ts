@@ -875,15 +875,20 @@ function headerLines(rawHeaders: readonly string[], lowerName: string): number {
   return lines;
 }
 
-/** The path and query of a request target in absolute form (`http://host/path?q`); the target as it is when it is none. */
+/**
+ * The path and query of a request target in absolute form (`http://host/path?q`), as written: read
+ * as a URL, its dot segments would be resolved (`/v1/../metrics`), which an origin-form target's are
+ * not here, nor by a proxy in front that filters paths. The target as it is when it is none.
+ */
 function originForm(target: string): string {
-  if (!/^https?:\/\//i.test(target)) return target;
-  try {
-    const parsed = new URL(target);
-    return `${parsed.pathname}${parsed.search}`;
-  } catch {
-    return target;
-  }
+  const scheme = /^https?:\/\//i.exec(target);
+  if (scheme === null) return target;
+  // The authority ends at the first '/' or '?' (RFC 3986, 3.2); an empty path is '/'.
+  const slash = target.indexOf('/', scheme[0].length);
+  const query = target.indexOf('?', scheme[0].length);
+  const end = slash < 0 ? query : query < 0 ? slash : Math.min(slash, query);
+  if (end < 0) return '/';
+  return target.charCodeAt(end) === 63 ? `/${target.slice(end)}` : target.slice(end);
 }
 
 /** What a request Node's HTTP parser refused is told, by the parser's error code. */

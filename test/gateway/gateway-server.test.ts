@@ -498,6 +498,13 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     const absolute = await raw('GET http://x/healthz HTTP/1.1\r\nHost: x\r\nconnection: close\r\n\r\n');
     expect(absolute).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     expect(absolute).toContain('{"status":"ok"}');
+    // Its path as written: dot segments are not resolved, as an origin-form target's are not (nor by a
+    // proxy in front that filters paths).
+    for (const dotted of ['http://x/v1/../metrics', 'http://x/v1/%2e%2e/metrics', 'http://x/v1/./../healthz']) {
+      expect(await raw(`GET ${dotted} HTTP/1.1\r\nHost: x\r\nconnection: close\r\n\r\n`)).toMatch(/^HTTP\/1\.1 404 /);
+      expect(await raw(`GET ${dotted.slice('http://x'.length)} HTTP/1.1\r\nHost: x\r\nconnection: close\r\n\r\n`)).toMatch(/^HTTP\/1\.1 404 /);
+    }
+    expect(await raw('GET http://x?probe=1 HTTP/1.1\r\nHost: x\r\nconnection: close\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     // An Expect other than 100-continue, and CONNECT: JSON errors saying why, counted (Node's own were a bare 417 and a silent close).
     const unmet = await raw('POST /v1/messages HTTP/1.1\r\nHost: x\r\nExpect: foo\r\ncontent-length: 2\r\n\r\n{}');
     expect(unmet).toMatch(/^HTTP\/1\.1 417 Expectation Failed\r\n/);
