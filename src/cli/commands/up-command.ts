@@ -86,6 +86,8 @@ export async function upCommand(path: string, options: UpCommandOptions, output:
       return stopping(2, 'failed', `switchyard: up: too many open files (the process's limit, ulimit -n, is reached) starting the emulated replicas and the gateway; start fewer with --replicas-per-pool (now ${options.replicasPerPool}) or raise the limit`);
     }
     if (error instanceof EmulatorError) return stopping(2, 'failed', `switchyard: up: an emulated replica could not start: ${error.message}`);
+    // A bug: the CLI says so on stderr; a script reading stdout still gets its one object.
+    if (options.json === true) output.out(toJson({ status: 'failed', message: `internal error: ${error instanceof Error ? error.message : String(error)}` }));
     throw error;
   }
   for (const warning of fleet.warnings) output.err(`switchyard: up: warning: ${warning}`);
