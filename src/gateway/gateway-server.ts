@@ -611,9 +611,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   /**
    * A refusal of what never reaches `handle`, written on the socket (Node would cut it, or answer a
    * bare status): a JSON error in OpenAI's shape (no header was read to tell the dialect), counted and
-   * logged as any refused request, then the connection closed. Node's own rule first: after an
-   * answer whose head has gone out on this connection, another status line would land inside that
-   * answer's body, so the connection is cut instead.
+   * logged as any refused request, then the connection closed. Where an answer is pending on the
+   * connection no status line is written (it would be taken for that answer, or land inside it): an
+   * answer to a request read whole is finished first, then the connection let go; one to a request
+   * still being read is cut once its head has gone out.
    */
   const refuseOnSocket = (socket: Socket, refusal: { readonly status: number; readonly kind: ErrorKind; readonly message: string }, reason: string, extraHeaders = ''): void => {
     // Node's parser may report a socket again (its time for a request behind a refusal running out): that ends it.
@@ -843,15 +844,15 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/**
- * A request's log level: a caller's own mistake (4xx, 499 included) is routine, a failure of the
- * gateway or its upstreams (5xx) is a warning an operator may alert on.
- */
 /** A request the gateway will not serve because it is shutting down: sent elsewhere by a retry. */
 function shuttingDownError(): ClientError {
   return new ClientError(503, 'overloaded', 'the gateway is shutting down; retry the request', { headers: { connection: 'close' } });
 }
 
+/**
+ * A request's log level: a caller's own mistake (4xx, 499 included) is routine, a failure of the
+ * gateway or its upstreams (5xx) is a warning an operator may alert on.
+ */
 function levelOf(status: number): 'info' | 'warn' {
   return status >= 500 ? 'warn' : 'info';
 }
@@ -864,7 +865,6 @@ function sentStatus(res: ServerResponse, status: number): { httpStatus?: number 
   return res.headersSent && res.statusCode !== status ? { httpStatus: res.statusCode } : {};
 }
 
-/** How many Authorization header lines a request has (Node's headers keep the first alone). */
 /** How many lines of the request's head name `lowerName` (Node keeps or joins repeats in `headers`). */
 function headerLines(rawHeaders: readonly string[], lowerName: string): number {
   let lines = 0;

@@ -23,7 +23,7 @@ export interface GatewayTimeouts {
 }
 
 export interface FleetTimeouts {
-  /** The gateway's own: `base`, the gap between tokens raised where a prefill step needs it. */
+  /** The gateway's own: `base`, the gap between tokens raised where a prefill step needs it, and the deadline to twice that gap. */
   readonly gateway: GatewayTimeouts;
   /** Per route, where the gateway's own would cut answers the replicas give in their planned time. */
   readonly routes: ReadonlyMap<string, { readonly ttftTimeoutMs: number; readonly deadlineMs: number }>;
