@@ -56,6 +56,8 @@ export interface UpstreamFailure {
   readonly detail?: string | undefined;
   /** The gateway's own failure (it could not write the request for this upstream): never held against the endpoint. */
   readonly gatewayFault?: true;
+  /** A connection failure that was an open connection lost (reset, closed by the upstream) before any answer, as against one never made. */
+  readonly connectionLost?: true;
 }
 
 /**
@@ -257,7 +259,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
           if (mayResend && !answered && lostAsStale(error, sent)) {
             return resendOnFreshConnection(target.id, origin, (client) => ask(client, false));
           }
-          return { kind: 'error', status: answered ? 502 : connectFailureStatus, message: answered ? `the upstream's answer broke: ${describeNetworkError(error)}` : describeNetworkError(error), fromUpstream: false, retryAfter: undefined };
+          return answered ? { kind: 'error', status: 502, message: `the upstream's answer broke: ${describeNetworkError(error)}`, fromUpstream: false, retryAfter: undefined } : connectFailure(error);
         }
       };
       try {
@@ -566,7 +568,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       this.#queue.end();
       return;
     }
-    this.#settle({ kind: 'error', status: connectFailureStatus, message: describeNetworkError(error), fromUpstream: false, retryAfter: undefined });
+    this.#settle(connectFailure(error));
   }
 }
 
@@ -585,9 +587,10 @@ function lostAsStale(error: unknown, sentAt: number): boolean {
   return performance.now() - sentAt <= staleLossMs && lostCodes.has((error as { code?: string } | undefined)?.code ?? '');
 }
 
-/** Whether a connection failure was a lost connection (its message names the code first: describeNetworkError). */
-export function lostConnection(failure: Pick<UpstreamFailure, 'status' | 'message'>): boolean {
-  return failure.status === connectFailureStatus && lostCodes.has(failure.message.split(':', 1)[0] ?? '');
+/** A request that got no answer for a network error: a connection never made, or one lost (connectionLost). */
+function connectFailure(error: unknown): { readonly kind: 'error' } & UpstreamFailure {
+  const lost = lostCodes.has((error as { code?: string } | undefined)?.code ?? '');
+  return { kind: 'error', status: connectFailureStatus, message: describeNetworkError(error), fromUpstream: false, retryAfter: undefined, ...(lost ? { connectionLost: true as const } : {}) };
 }
 
 function describeNetworkError(error: unknown): string {
