@@ -5,7 +5,7 @@ import { ClientError } from './client-error.js';
 import { routeFailureError, upstreamFailureError } from './first-answer.js';
 import type { ResilienceConfig, RouteConfig } from './gateway-config.js';
 import type { GatewayCore } from './gateway-core.js';
-import { isRequestFault, isRetryableStatus } from './retry-policy.js';
+import { failureToTell, isRequestFault } from './retry-policy.js';
 import { routeTokenCount, type RouteInput } from './route-request.js';
 import { rememberRetryAfter } from './upstream-attempt.js';
 import type { UpstreamFailure } from './upstream-client.js';
@@ -100,9 +100,8 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
   }
   // The first refusal tells the caller what to fix; a second opinion that failed for reasons of its own says nothing.
   if (refused !== undefined) failed = refused;
-  // As for answers (see firstAnswer): a last failure that names no wait (a timeout, no connection)
-  // after one that asked for a wait still running, and the caller gets that one, with its Retry-After.
-  else if (failed !== undefined && failed.retryAfterAt === undefined && isRetryableStatus(failed.status) && askedToWait?.retryAfterAt !== undefined && askedToWait.retryAfterAt > core.now()) failed = askedToWait;
+  // As for answers: a last failure that names no wait, after one whose wait still runs, gives way to it.
+  else if (failed !== undefined) failed = failureToTell(failed, askedToWait, core.now());
   if (failed === undefined) {
     throw new ClientError(404, 'not_found', `token counting for model ${quoteIdentifier(job.route.model)} is not served here: its endpoints answered 404, 405 or 501 (no token counting API, or not the model); each answer's usage has its input tokens`, { ...(passedOver === undefined ? {} : { endpoint: passedOver }), logMessage: `no endpoint counted tokens: ${[...tried].join(', ')} answered 404, 405 or 501 (mark such an endpoint tokenCounting: false)` });
   }

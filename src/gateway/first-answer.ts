@@ -4,7 +4,7 @@ import { ClientError } from './client-error.js';
 import { recordTtftAtLeast, type EndpointRuntime } from './endpoint-pool.js';
 import type { GatewayCore } from './gateway-core.js';
 import { routedPromptTokens, type RequestContext } from './request-context.js';
-import { answerForUpstreamFailure, backoffMs, isRequestFault, isRetryableStatus, isWorthRevisiting, relayedWait, retryAfterHeaders } from './retry-policy.js';
+import { answerForUpstreamFailure, backoffMs, failureToTell, isRequestFault, isRetryableStatus, isWorthRevisiting, relayedWait, retryAfterHeaders } from './retry-policy.js';
 import { routeRequest, type RouteDecision } from './route-request.js';
 import { releaseAttempt, startAttempt, type Attempt, type FailedAttempt } from './upstream-attempt.js';
 import { connectFailureStatus, type UpstreamFailure } from './upstream-client.js';
@@ -207,8 +207,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     // a failure that asked for a wait in a window larger than any that refused the prompt (where
     // waiting cures something): the caller gets the latest such, a 429 or 503 with its Retry-After,
     // if that wait is still running. (One over says capacity is back: an older, longer wait is not.)
-    const asked = waits.findLast((wait) => wait.endpoint.config.contextWindow > refusingWindow);
-    if (last?.kind === 'failed' && last.retryAfterAt === undefined && isRetryableStatus(last.status) && asked?.retryAfterAt !== undefined && asked.retryAfterAt > core.now()) last = asked;
+    if (last?.kind === 'failed') last = failureToTell(last, waits.findLast((wait) => wait.endpoint.config.contextWindow > refusingWindow), core.now());
   }
   if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
   throw upstreamFailureError(core, last, last.endpoint.config.id, 'failed');

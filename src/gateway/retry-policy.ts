@@ -120,6 +120,16 @@ export function parseRetryAfterMs(header: string, now?: number): number | undefi
 }
 
 /**
+ * The failure a caller is told of: `last`, unless it names no wait (none asked, or none that parsed)
+ * for a reason a wait may cure (a 5xx, a timeout, no connection) and `waited` asked for a wait still
+ * running at `now`: that one, whose Retry-After says when there is capacity again. One rule for
+ * answers and token counts.
+ */
+export function failureToTell<T extends { readonly status: number; readonly retryAfterAt?: number | undefined }>(last: T, waited: T | undefined, now: number): T {
+  return last.retryAfterAt === undefined && isRetryableStatus(last.status) && waited?.retryAfterAt !== undefined && waited.retryAfterAt > now ? waited : last;
+}
+
+/**
  * Retry headers for a wait, every one the gateway writes (its own limits, open circuits, an
  * upstream's wait passed on): Retry-After in whole seconds, rounded up and at least 1 so a client
  * never retries at once; and retry-after-ms, which both official SDKs read first.

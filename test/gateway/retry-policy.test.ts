@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { answerForUpstreamFailure, backoffMs, connectError, isEndpointFault, isRetryableStatus, isWorthRevisiting, parseRetryAfterMs, relayedWait } from '../../src/gateway/retry-policy.js';
+import { answerForUpstreamFailure, backoffMs, connectError, failureToTell, isEndpointFault, isRetryableStatus, isWorthRevisiting, parseRetryAfterMs, relayedWait } from '../../src/gateway/retry-policy.js';
 import { estimateTokens as estimatePromptTokens } from '../../src/protocol/chat.js';
 import { seededRandom } from './seeded-random.js';
 
@@ -116,5 +116,25 @@ describe('estimatePromptTokens', () => {
     expect(estimatePromptTokens('abcd')).toBe(1);
     expect(estimatePromptTokens('abcde')).toBe(2);
     expect(estimatePromptTokens('x'.repeat(4000))).toBe(1000);
+  });
+});
+
+describe('failureToTell', () => {
+  const at = 10_000;
+  type Failure = { readonly status: number; readonly retryAfterAt?: number };
+  it('gives a last failure that names no wait, for a reason a wait may cure, way to an earlier one whose wait still runs', () => {
+    const waited: Failure = { status: 429, retryAfterAt: at + 5_000 };
+    expect(failureToTell<Failure>({ status: 503 }, waited, at)).toBe(waited);
+    expect(failureToTell<Failure>({ status: 0 }, waited, at)).toBe(waited);
+  });
+
+  it('keeps the last failure when it names a wait, a wait cures nothing (a 400), no wait was asked, or the wait is over', () => {
+    const own: Failure = { status: 503, retryAfterAt: at + 1_000 };
+    expect(failureToTell<Failure>(own, { status: 429, retryAfterAt: at + 5_000 }, at)).toBe(own);
+    const refusal: Failure = { status: 400 };
+    expect(failureToTell<Failure>(refusal, { status: 429, retryAfterAt: at + 5_000 }, at)).toBe(refusal);
+    const plain: Failure = { status: 502 };
+    expect(failureToTell<Failure>(plain, undefined, at)).toBe(plain);
+    expect(failureToTell<Failure>(plain, { status: 429, retryAfterAt: at }, at)).toBe(plain);
   });
 });
