@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { precisions } from '../catalog/accelerator.js';
 import { jurisdictionIdSchema } from './jurisdictions.js';
+import { idPattern, idRule } from './id-pattern.js';
 
 /**
  * The fleet file as written by a user: the trust boundary. Objects are strict
@@ -17,7 +18,7 @@ const positiveInt = z.number().int().positive();
 const within = (min: number, max: number) => z.number().min(min).max(max);
 const count = (max: number) => z.number().int().positive().max(max);
 const fraction = z.number().min(0).max(1);
-const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'an id of letters, digits, ".", "_", ":" or "-", starting with a letter or digit');
+const id = z.string().regex(idPattern, idRule);
 /** An id as every list of the spec writes one (for checking one field of an entry alone). */
 export const idSchema = id;
 const precision = z.enum(precisions);

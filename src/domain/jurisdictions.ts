@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { idPattern, idRule } from './id-pattern.js';
 
 /**
  * Data-residency jurisdictions Switchyard knows. A jurisdiction is where data may
@@ -23,11 +24,6 @@ export function repeatedJurisdictions(values: readonly (string | undefined)[]): 
   return repeated;
 }
 
-/** What a jurisdiction name is written with (requests' geographies are checked against it too). */
-export function jurisdictionIdPattern(): RegExp {
-  return /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
-}
-
 /**
  * A jurisdiction name, as fleet specs and gateway configs read it. Names compare without case (the
  * gateway's x-switchyard-jurisdiction header does too), so they are kept lowercase: a fleet's 'EU'
@@ -35,7 +31,7 @@ export function jurisdictionIdPattern(): RegExp {
  */
 export const jurisdictionIdSchema = z
   .string()
-  .regex(jurisdictionIdPattern(), 'an id of letters, digits, ".", "_", ":" or "-", starting with a letter or digit')
+  .regex(idPattern, idRule)
   // As long as a request's inference_geo may name.
   .max(64, 'at most 64 characters')
   // Anthropic's inference_geo 'global' means "anywhere": a jurisdiction of that name could never be asked for.

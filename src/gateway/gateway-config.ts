@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { jurisdictionIdSchema, knownJurisdictions, repeatedJurisdictions } from '../domain/jurisdictions.js';
+import { idPattern, idRule } from '../domain/id-pattern.js';
 import { SpecError, formatPath, inFileOrder, type Result, type SpecProblem } from '../domain/spec-problem.js';
 import { didYouMean, someOf } from '../domain/suggest.js';
 import { wrongKindOfFile } from '../domain/wrong-kind-of-file.js';
@@ -20,7 +21,7 @@ import { holdsKey, looksLikeKey, namesCredential } from './credential-text.js';
  * endpoints name the environment variable that holds the upstream key.
  */
 
-const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'an id of letters, digits, ".", "_", ":" or "-", starting with a letter or digit');
+const id = z.string().regex(idPattern, idRule);
 const count = (max: number) => z.number().int().positive().max(max);
 const milliseconds = (max: number) => z.number().int().min(0).max(max);
 

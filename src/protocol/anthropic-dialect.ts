@@ -7,7 +7,7 @@ import { readPdf } from './document-source.js';
 import { readBase64Image, readWebImage } from './image-source.js';
 import { maxJsonDepth, tooDeepProblem } from './json-depth.js';
 import { anthropicSchema } from './json-schema-limits.js';
-import { jurisdictionIdPattern } from '../domain/jurisdictions.js';
+import { idPattern } from '../domain/id-pattern.js';
 import { sseFrame } from './sse.js';
 import { jsonObjectOf, toolCallIdPattern, toolNamePattern, toolUseIssue } from './tool-use.js';
 
@@ -150,7 +150,7 @@ const requestSchema = z.looseObject({
   metadata: z.looseObject({ user_id: z.string().max(256, 'metadata.user_id is at most 256 characters: an opaque id of your end user').nullish() }).nullish(),
   thinking: thinkingConfig.optional(),
   // Data residency: honoured as a jurisdiction, never dropped (see ChatRequest.geography).
-  inference_geo: z.string().max(64).regex(jurisdictionIdPattern(), "expected one jurisdiction name, such as 'us' or 'eu.fr', or 'global' for any").nullish(),
+  inference_geo: z.string().max(64).regex(idPattern, "expected one jurisdiction name, such as 'us' or 'eu.fr', or 'global' for any").nullish(),
   // OpenAI Chat Completions fields that callers send here by mistake: the Messages API refuses them
   // ("Extra inputs are not permitted"), and dropping them would change the answer.
   stop: otherApiField('stop is a field of the OpenAI Chat Completions API (POST /v1/chat/completions): here, send stop_sequences'),
