@@ -13,7 +13,7 @@ import { estimatePromptTokens, type ChatEvent, type ChatRequest, type ErrorKind 
 import type { Dialect } from '../protocol/dialect.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import { dialects } from '../protocol/dialects.js';
-import { anthropicTokenCounting } from '../protocol/anthropic-dialect.js';
+import { anthropicTokenCounting } from '../protocol/anthropic/anthropic-token-counting.js';
 import { sendJson } from '../protocol/send-json.js';
 import { BatchScheduler, schedulerConfigFromProfile, type SchedulerEvent } from './batch-scheduler.js';
 import { emulatorSpeeds } from './emulator-speeds.js';

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { estimatePromptTokens, estimateTokens, lastSpokenTurn, promptText, type ChatEvent, type ChatRequest, type FinishReason, type ResponseFormat, type ThinkingBlock, type ThinkingRequest, type ToolCall, type ToolDefinition, type Usage } from '../protocol/chat.js';
 import { hashText, mixSeed, seededRandom, type Random } from '../random/seeded-random.js';
+import { isRecord } from '../protocol/is-record.js';
 
 /** The fixed vocabulary answers are drawn from; one word is one token. */
 export const vocabulary: readonly string[] = [
@@ -55,7 +56,6 @@ export interface GenerateOptions {
   /** Mean natural answer length in tokens (the profile's output tokens); lengths are drawn in [1, 2 x mean - 1]. */
   readonly meanOutputTokens: number;
 }
-
 
 /** The seeded generator for one prompt: keyed on (seed, hash of the prompt text). */
 export function promptRandom(seed: number, prompt: string): Random {
@@ -409,10 +409,6 @@ function bound(inclusive: unknown, exclusive: unknown, tighter: (a: number, b: n
 /** A non-negative whole count (minItems, minLength, maxLength), or undefined when not one. */
 function count(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : undefined;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function build(tokens: readonly string[], finishReason: FinishReason, inputTokens: number): CompletionPlan {

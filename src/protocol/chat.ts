@@ -1,3 +1,5 @@
+import { isRecord } from './is-record.js';
+
 /**
  * The canonical chat exchange every dialect adapter translates to and from
  * (spec v1). The gateway routes, retries and resumes on these types; the
@@ -391,10 +393,6 @@ function contextLimitOf(message: string): ContextLimit | undefined {
 // length"; Anthropic: "prompt is too long", "input length and `max_tokens` exceed context limit";
 // SGLang: "longer than the model's context length"; TGI: "`inputs` tokens + `max_new_tokens` must be <= N".
 const contextLengthWording = /context length|prompt is too long|context window|context limit|maximum model length|tokens \+ `max_new_tokens` must be <=/i;
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function validationMessage(detail: unknown): string | undefined {
   if (typeof detail === 'string' && detail !== '') return detail;

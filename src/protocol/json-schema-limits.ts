@@ -1,3 +1,5 @@
+import { isRecord } from './is-record.js';
+
 /**
  * The JSON Schema each API holds answers to, where the two differ (structured output, strict tools).
  *
@@ -112,10 +114,6 @@ function isObjectNode(node: Readonly<Record<string, unknown>>): boolean {
 
 function isPrimitive(value: unknown): boolean {
   return value === null || typeof value !== 'object';
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Sets a property of its own, '__proto__' too (assignment would set the prototype). */

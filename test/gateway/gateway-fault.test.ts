@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
-import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
+import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
 import { cheapestFirstConfig, closedAfterEach, metricValue, scrape, startTestEmulator } from './helpers/fleet.js';
 
 // A failure of the gateway's own (it cannot write a request for an upstream) is not the endpoint's:

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
-import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
+import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
 import { estimatePromptTokens } from '../../src/protocol/chat.js';
 import { closedAfterEach, singleEndpointConfig, startScriptedUpstream, startTestEmulator } from './helpers/fleet.js';
 

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
-import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
+import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
 import { cheapestFirstConfig, closedAfterEach, metricValue, openAIChunk, readSse, scrape } from './helpers/fleet.js';
 
 // How the gateway carries tool calls that upstreams stream (scripted OpenAI-dialect upstreams, for

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/index.js';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
+import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
 import { gatewayConfig, openAIChunk, singleEndpointConfig, startBothDialects, startScriptedUpstream, waitFor, type BothDialects } from './helpers/fleet.js';
 
 /**

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Pool, type Dispatcher } from 'undici';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ChatEvent, ChatRequest } from '../../src/protocol/chat.js';
-import { openaiDialect } from '../../src/protocol/openai-dialect.js';
+import { openaiDialect } from '../../src/protocol/openai/openai-dialect.js';
 import { Cancellation } from '../../src/gateway/cancellation.js';
 import { connectFailureStatus, createPooledUpstreamClient, type UpstreamResponse, type UpstreamTarget } from '../../src/gateway/upstream-client.js';
 

@@ -2,7 +2,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect, it, vi } from 'vitest';
 import type { ChatEvent, ChatRequest } from '../../src/protocol/chat.js';
-import { openaiDialect } from '../../src/protocol/openai-dialect.js';
+import { openaiDialect } from '../../src/protocol/openai/openai-dialect.js';
 import { Cancellation } from '../../src/gateway/cancellation.js';
 import { createPooledUpstreamClient } from '../../src/gateway/upstream-client.js';
 

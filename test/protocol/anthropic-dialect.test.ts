@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
-import { openaiDialect } from '../../src/protocol/openai-dialect.js';
+import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
+import { openaiDialect } from '../../src/protocol/openai/openai-dialect.js';
 import { defaultMaxOutputTokens, type ChatEvent, type ChatRequest } from '../../src/protocol/chat.js';
 
 /** Reads the frames a writer produced back through the dialect's own reader. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { anthropicDialect, anthropicTokenCounting } from '../../src/protocol/anthropic-dialect.js';
-import { openaiDialect } from '../../src/protocol/openai-dialect.js';
+import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
+import { anthropicTokenCounting } from '../../src/protocol/anthropic/anthropic-token-counting.js';
+import { openaiDialect } from '../../src/protocol/openai/openai-dialect.js';
 import type { ChatEvent, ChatMessage, ChatRequest, ChatResult, RequestProblem } from '../../src/protocol/chat.js';
 
 /** Tool use in the Anthropic Messages dialect: requests both ways, answers both ways, streams both ways. */

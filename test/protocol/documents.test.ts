@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
+import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
 import { estimatePromptTokens, pdfPageTokenEstimate, type ChatRequest } from '../../src/protocol/chat.js';
 import { readPdf } from '../../src/protocol/document-source.js';
-import { openaiDialect } from '../../src/protocol/openai-dialect.js';
+import { openaiDialect } from '../../src/protocol/openai/openai-dialect.js';
 
 // PDFs and text documents shown to the model: Anthropic document blocks and OpenAI file parts,
 // translated both ways, their pages counted for estimates.

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
+import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
 import { estimatePromptTokens, estimateTokens, imageTokenEstimate, promptText, type ChatMessage } from '../../src/protocol/chat.js';
 import { readBase64Image, readImageUrl } from '../../src/protocol/image-source.js';
-import { openaiDialect } from '../../src/protocol/openai-dialect.js';
+import { openaiDialect } from '../../src/protocol/openai/openai-dialect.js';
 import { readRequest, refusalOf } from './read-request.js';
 
 /** Images in user turns, in both dialects: read, written, and carried from one to the other. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
+import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
 import { maxJsonDepth, pathTooDeep } from '../../src/protocol/json-depth.js';
-import { openaiDialect } from '../../src/protocol/openai-dialect.js';
+import { openaiDialect } from '../../src/protocol/openai/openai-dialect.js';
 import { readRequest, refusalOf } from './read-request.js';
 
 /** An object nesting `levels` objects (itself included) under key `k`, ending in {}. */

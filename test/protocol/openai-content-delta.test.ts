@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readContentDelta } from '../../src/protocol/openai-content-delta.js';
+import { readContentDelta } from '../../src/protocol/openai/openai-content-delta.js';
 import { seededRandom, type Random } from '../../src/random/seeded-random.js';
 
 /** What a full JSON.parse says the chunk's content delta is, when the chunk is exactly a plain content delta. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
-import { openaiDialect } from '../../src/protocol/openai-dialect.js';
+import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
+import { openaiDialect } from '../../src/protocol/openai/openai-dialect.js';
 import { withoutPrefillWhitespace } from '../../src/gateway/answer-pump.js';
 import { refusalOf } from './read-request.js';
 import { defaultMaxOutputTokens, type ChatRequest } from '../../src/protocol/chat.js';

@@ -1,8 +1,8 @@
 import { ChatCompletionStream } from 'openai/lib/ChatCompletionStream';
 import { describe, expect, it } from 'vitest';
 import type { ChatEvent, ChatRequest, ChatResult } from '../../src/protocol/chat.js';
-import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
-import { openaiDialect } from '../../src/protocol/openai-dialect.js';
+import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
+import { openaiDialect } from '../../src/protocol/openai/openai-dialect.js';
 
 /** Tool calling in the OpenAI Chat Completions dialect: requests, answers and streams, both ways. */
 

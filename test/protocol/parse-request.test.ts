@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
+import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
 import type { ChatRequest } from '../../src/protocol/chat.js';
-import { openaiDialect } from '../../src/protocol/openai-dialect.js';
+import { openaiDialect } from '../../src/protocol/openai/openai-dialect.js';
 
 /** Both inbound dialects read the same conversation into the same canonical messages. */
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { quoteIdentifier } from '../../src/protocol/request-problem.js';
-import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
-import { openaiDialect } from '../../src/protocol/openai-dialect.js';
+import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
+import { openaiDialect } from '../../src/protocol/openai/openai-dialect.js';
 
 describe('quoteIdentifier', () => {
   it('quotes a short name whole and cuts a long one at 64 characters', () => {

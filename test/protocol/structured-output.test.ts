@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
+import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
 import { promptText } from '../../src/protocol/chat.js';
 import { anthropicSchema } from '../../src/protocol/json-schema-limits.js';
-import { openaiDialect } from '../../src/protocol/openai-dialect.js';
+import { openaiDialect } from '../../src/protocol/openai/openai-dialect.js';
 import { readRequest, refusalOf } from './read-request.js';
 
 /** Structured output (response formats, strict tools) in both dialects: read, written, and carried from one to the other. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { anthropicDialect } from '../../src/protocol/anthropic-dialect.js';
+import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
 import type { ChatEvent } from '../../src/protocol/chat.js';
-import { openaiDialect } from '../../src/protocol/openai-dialect.js';
+import { openaiDialect } from '../../src/protocol/openai/openai-dialect.js';
 import { readRequest, refusalOf } from './read-request.js';
 
 // Extended thinking in the canonical model: read from and written to Anthropic's API, left out of

@@ -56,7 +56,7 @@ describe('toolUseIssue: what both dialects refuse about tools, checked once', ()
   });
 
   it('read as a server (the emulator), Anthropic refuses an id an earlier turn used, as Anthropic does; the gateway takes it', async () => {
-    const { anthropicDialect } = await import('../../src/protocol/anthropic-dialect.js');
+    const { anthropicDialect } = await import('../../src/protocol/anthropic/anthropic-dialect.js');
     const turn = (id: string): unknown[] => [
       { role: 'assistant', content: [{ type: 'tool_use', id, name: 'get_weather', input: {} }] },
       { role: 'user', content: [{ type: 'tool_result', tool_use_id: id, content: 'sunny' }] },
@@ -68,7 +68,7 @@ describe('toolUseIssue: what both dialects refuse about tools, checked once', ()
   });
 
   it('the Anthropic encoder renames an id an earlier turn used, with the result that answers it', async () => {
-    const { anthropicDialect } = await import('../../src/protocol/anthropic-dialect.js');
+    const { anthropicDialect } = await import('../../src/protocol/anthropic/anthropic-dialect.js');
     const encoded = anthropicDialect.encodeRequest({ model: 'm', messages: [user('q'), calls('a'), result('a'), user('again'), calls('a', 'b'), result('b'), result('a')], tools: [weather], maxTokens: 5, temperature: undefined, topP: undefined, stop: [], stream: false, includeUsage: false, finalAssistant: 'answer' }) as { messages: { content: unknown }[] };
     const ids = JSON.stringify(encoded.messages.map((message) => message.content)).match(/"(id|tool_use_id)":"[^"]+"/g);
     expect(ids).toEqual(['"id":"a"', '"tool_use_id":"a"', '"id":"a_2"', '"id":"b"', '"tool_use_id":"b"', '"tool_use_id":"a_2"']);
@@ -80,8 +80,8 @@ describe('toolUseIssue: what both dialects refuse about tools, checked once', ()
   });
 
   it('tool schemas that are not objects are refused in both dialects, as both APIs refuse them', async () => {
-    const { openaiDialect } = await import('../../src/protocol/openai-dialect.js');
-    const { anthropicDialect } = await import('../../src/protocol/anthropic-dialect.js');
+    const { openaiDialect } = await import('../../src/protocol/openai/openai-dialect.js');
+    const { anthropicDialect } = await import('../../src/protocol/anthropic/anthropic-dialect.js');
     const openai = openaiDialect.parseRequest({ model: 'm', messages: [{ role: 'user', content: 'q' }], tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'array' } } }] });
     expect(openai.ok ? undefined : openai.problem).toEqual({ status: 400, kind: 'invalid_request', param: 'tools.0.function.parameters.type', message: "tools.0.function.parameters.type: a function's arguments are an object: parameters.type must be 'object'" });
     const anthropic = anthropicDialect.parseRequest({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'q' }], tools: [{ name: 'f', input_schema: { type: 'string' } }] });

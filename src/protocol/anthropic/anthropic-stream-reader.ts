@@ -1,0 +1,100 @@
+import { tokenCount, upstreamErrorDetail, type ChatEvent, type FinishReason } from '../chat.js';
+import type { StreamReader } from '../dialect.js';
+import { isRecord } from '../is-record.js';
+import { finishFromAnthropic, finishWithCalls } from './anthropic-finish-reason.js';
+
+/** An Anthropic-dialect upstream's stream (message, content-block and error events) read into canonical events. */
+export function createAnthropicStreamReader(): StreamReader {
+  let inputTokens = 0;
+  let finish: FinishReason = 'stop';
+  let stopSequence: string | undefined;
+  let outputTokens = 0;
+  let announced = false;
+  let finished = false;
+  /** Each tool_use block's canonical call index (0, 1, 2... in the order they start), by the block's index. */
+  const callOfBlock = new Map<number, number>();
+  /** The blocks whose start carried their input whole (by the block's index): deltas for them are ignored. */
+  const wholeInput = new Set<number>();
+  const finishEvent = (): Extract<ChatEvent, { type: 'finish' }> => ({ type: 'finish', finishReason: finishWithCalls(finish, callOfBlock.size > 0), ...(stopSequence === undefined ? {} : { stopSequence }), usage: { inputTokens, outputTokens } });
+  return {
+    read(event, data) {
+      let json: {
+        type?: string;
+        index?: unknown;
+        message?: { id?: string; model?: string; usage?: { input_tokens?: unknown } };
+        content_block?: { type?: unknown; id?: unknown; name?: unknown; input?: unknown; thinking?: unknown; data?: unknown };
+        delta?: { type?: string; text?: string; partial_json?: unknown; thinking?: unknown; signature?: unknown; stop_reason?: string; stop_sequence?: string | null };
+        usage?: { input_tokens?: unknown; output_tokens?: unknown };
+        error?: { type?: string; message?: string };
+      };
+      try {
+        json = JSON.parse(data) as typeof json;
+      } catch {
+        json = null as unknown as typeof json;
+      }
+      // JSON that is not an object (`data: null`, a number) is as malformed as text that is not JSON.
+      if (typeof json !== 'object' || json === null || Array.isArray(json)) return { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed stream event' }], done: true };
+      switch (json.type ?? event) {
+        case 'message_start':
+          inputTokens = tokenCount(json.message?.usage?.input_tokens) ?? 0;
+          return { events: [{ type: 'start', id: json.message?.id ?? '', model: json.message?.model ?? '', inputTokens }], done: false };
+        case 'content_block_start': {
+          const block = json.content_block;
+          // Even empty, a thinking block's start is a sign of life: its text may never stream (display omitted).
+          if (block?.type === 'thinking') return { events: [{ type: 'thinking', text: typeof block.thinking === 'string' ? block.thinking : '' }], done: false };
+          if (block?.type === 'redacted_thinking') return typeof block.data === 'string' ? { events: [{ type: 'redacted_thinking', data: block.data }], done: false } : { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed redacted_thinking block' }], done: true };
+          if (block?.type !== 'tool_use') return { events: [], done: false };
+          // A call that cannot be answered (no id) or run (no name) is no call.
+          if (typeof json.index !== 'number' || typeof block.id !== 'string' || typeof block.name !== 'string') return { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed tool_use block' }], done: true };
+          const index = callOfBlock.size;
+          callOfBlock.set(json.index, index);
+          const events: ChatEvent[] = [{ type: 'tool_call', index, id: block.id, name: block.name }];
+          // Anthropic starts a block with an empty input and streams it; a server that sends the
+          // input whole at the start gets it passed on as the call's arguments, at once. Deltas
+          // for that block are then ignored: the input is a whole object already, so deltas could
+          // only repeat it (arguments '{"a":1}{"a":1}'). Simpler than holding the input back until
+          // content_block_stop, and a stream cut before the stop still has the call's arguments.
+          if (isRecord(block.input) && Object.keys(block.input).length > 0) {
+            wholeInput.add(json.index);
+            events.push({ type: 'tool_arguments', index, text: JSON.stringify(block.input) });
+          }
+          return { events, done: false };
+        }
+        case 'content_block_delta': {
+          if (json.delta?.type === 'text_delta') return typeof json.delta.text === 'string' && json.delta.text !== '' ? { events: [{ type: 'text', text: json.delta.text }], done: false } : { events: [], done: false };
+          if (json.delta?.type === 'thinking_delta') return typeof json.delta.thinking === 'string' && json.delta.thinking !== '' ? { events: [{ type: 'thinking', text: json.delta.thinking }], done: false } : { events: [], done: false };
+          if (json.delta?.type === 'signature_delta') return typeof json.delta.signature === 'string' ? { events: [{ type: 'thinking_signature', signature: json.delta.signature }], done: false } : { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed signature' }], done: true };
+          if (json.delta?.type !== 'input_json_delta' || typeof json.delta.partial_json !== 'string' || json.delta.partial_json === '') return { events: [], done: false };
+          const index = typeof json.index === 'number' && !wholeInput.has(json.index) ? callOfBlock.get(json.index) : undefined;
+          if (index === undefined) return { events: [], done: false };
+          // Anthropic streams one block at a time. Input for a call after the next one began
+          // cannot be carried (a caller's block for it is closed, and would look complete).
+          if (index !== callOfBlock.size - 1) return { events: [{ type: 'error', kind: 'api_error', message: 'upstream interleaved the input of two tool calls' }], done: true };
+          return { events: [{ type: 'tool_arguments', index, text: json.delta.partial_json }], done: false };
+        }
+        case 'message_delta':
+          announced ||= typeof json.delta?.stop_reason === 'string';
+          if (typeof json.delta?.stop_reason === 'string') finish = finishFromAnthropic(json.delta.stop_reason);
+          if (json.delta?.stop_reason === 'stop_sequence' && typeof json.delta.stop_sequence === 'string') stopSequence = json.delta.stop_sequence;
+          outputTokens = tokenCount(json.usage?.output_tokens) ?? outputTokens;
+          inputTokens = tokenCount(json.usage?.input_tokens) ?? inputTokens;
+          return { events: [], done: false };
+        case 'content_block_stop': {
+          const index = typeof json.index === 'number' ? callOfBlock.get(json.index) : undefined;
+          return { events: index === undefined ? [] : [{ type: 'tool_call_end', index }], done: false };
+        }
+        case 'message_stop':
+          finished = true;
+          // stop_reason tool_use without a tool_use block reads as 'stop' (see finishWithCalls).
+          return { events: [finishEvent()], done: true };
+        case 'error':
+          return { events: [{ type: 'error', kind: json.error?.type === 'overloaded_error' ? 'overloaded' : 'api_error', message: upstreamErrorDetail(json).message, fromUpstream: true }], done: true };
+        default:
+          return { events: [], done: false };
+      }
+    },
+    announcedFinish() {
+      return announced && !finished ? finishEvent() : undefined;
+    },
+  };
+}

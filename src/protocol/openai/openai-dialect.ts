@@ -1,0 +1,111 @@
+import { tokenCount, type ChatResult, type ErrorKind, type Parsed, type RateLimitState } from '../chat.js';
+import type { Dialect } from '../dialect.js';
+import { goDuration } from '../go-duration.js';
+import { malformedAnswer } from '../request-problem.js';
+import { formatOpenaiError } from './openai-error.js';
+import { finishFromOpenAI, finishToOpenAI, finishWithCalls, matchedStop, stopSequenceOf } from './openai-finish-reason.js';
+import { reasoningOf } from './openai-reasoning.js';
+import { openaiResultSchema } from './openai-result-schema.js';
+import { createOpenaiStreamReader } from './openai-stream-reader.js';
+import { createOpenaiStreamWriter } from './openai-stream-writer.js';
+import { encodeOpenaiRequest } from './encode-openai-request.js';
+import { readOpenaiRequest } from './read-openai-request.js';
+import { argumentsText, madeUpCallId, takenBackId, wireToolCall } from './openai-tool-calls.js';
+
+export const openaiDialect: Dialect = {
+  name: 'openai',
+  chatPath: '/v1/chat/completions',
+  toolArgumentsAsObject: false,
+  mayHoldToolArguments: false,
+  requestIdHeader: 'x-request-id',
+  showsReasoning: true,
+  upstream: { systemPromptApart: false, trailingAssistantIsPrefill: false, signedThinking: false, jsonMode: true, pdfsByDefault: false, budgetFieldVaries: true },
+
+  parseRequest: readOpenaiRequest,
+
+  responseId(token: string): string {
+    return `chatcmpl-${token}`;
+  },
+
+  encodeRequest: encodeOpenaiRequest,
+
+  authHeaders(apiKey: string | undefined): Record<string, string> {
+    return apiKey === undefined ? {} : { authorization: `Bearer ${apiKey}` };
+  },
+
+  formatResult(result: ChatResult, createdSeconds: number): unknown {
+    const calls = result.toolCalls ?? [];
+    // As OpenAI answers a turn that only called tools: content null, not ''. A refusal is in its own
+    // field, content null, and the answer ends as OpenAI ends one, with 'stop'.
+    const message =
+      result.refusal === true
+        ? { role: 'assistant', content: null, refusal: result.text }
+        : calls.length === 0
+          ? { role: 'assistant', content: result.text, refusal: null }
+          : { role: 'assistant', content: result.text === '' ? null : result.text, refusal: null, tool_calls: calls.map((call) => wireToolCall(call, result.finishReason)) };
+    const reasoned = result.reasoning === undefined ? message : { ...message, reasoning_content: result.reasoning };
+    return {
+      id: result.id,
+      object: 'chat.completion',
+      created: createdSeconds,
+      model: result.model,
+      choices: [{ index: 0, message: reasoned, logprobs: null, finish_reason: result.refusal === true && result.finishReason === 'content_filter' ? 'stop' : finishToOpenAI[result.finishReason], ...matchedStop(result.stopSequence) }],
+      usage: { prompt_tokens: result.usage.inputTokens, completion_tokens: result.usage.outputTokens, total_tokens: result.usage.inputTokens + result.usage.outputTokens },
+    };
+  },
+
+  parseResult(body: unknown): Parsed<ChatResult> {
+    const parsed = openaiResultSchema.safeParse(body);
+    if (!parsed.success) return malformedAnswer(parsed.error, 'chat completion');
+    const choice = parsed.data.choices[0];
+    const toolCalls = (choice?.message.tool_calls ?? []).map((call, index) => ({ id: takenBackId(call.id) ?? madeUpCallId(parsed.data.id, index), name: call.function.name, arguments: argumentsText(call.function.arguments) }));
+    const stopped = stopSequenceOf(choice);
+    // A refusal is told as Anthropic tells one: its words as the text, and a content_filter finish,
+    // so that no caller reads an empty answer, or the refusal, as the JSON it asked for.
+    const refusal = choice?.message.refusal ?? '';
+    const reasoning = reasoningOf(choice?.message);
+    return {
+      ok: true,
+      value: {
+        id: parsed.data.id,
+        model: parsed.data.model,
+        text: `${choice?.message.content ?? ''}${refusal}`,
+        finishReason: refusal === '' ? finishWithCalls(finishFromOpenAI(choice?.finish_reason), toolCalls.length > 0, stopped) : 'content_filter',
+        ...(refusal === '' ? {} : { refusal: true }),
+        ...stopped,
+        ...(toolCalls.length === 0 ? {} : { toolCalls }),
+        ...(reasoning === undefined ? {} : { reasoning }),
+        usage: { inputTokens: tokenCount(parsed.data.usage?.prompt_tokens) ?? 0, outputTokens: tokenCount(parsed.data.usage?.completion_tokens) ?? 0 },
+      },
+    };
+  },
+
+  createStreamWriter: createOpenaiStreamWriter,
+
+  createStreamReader: createOpenaiStreamReader,
+
+  formatModelList(ids: readonly string[]): Parsed<unknown> {
+    return { ok: true, value: { object: 'list', data: ids.map((id) => this.formatModel(id)) } };
+  },
+
+  formatModel(id: string): unknown {
+    return { id, object: 'model', created: 0, owned_by: 'switchyard' };
+  },
+
+  errorStatus(_kind: ErrorKind, status: number): number {
+    return status;
+  },
+
+  formatError: formatOpenaiError,
+
+  rateLimitHeaders(state: RateLimitState): Record<string, string> {
+    return {
+      'x-ratelimit-limit-requests': String(state.requests.limit),
+      'x-ratelimit-remaining-requests': String(state.requests.remaining),
+      'x-ratelimit-reset-requests': goDuration(state.requests.resetMs),
+      'x-ratelimit-limit-tokens': String(state.tokens.limit),
+      'x-ratelimit-remaining-tokens': String(state.tokens.remaining),
+      'x-ratelimit-reset-tokens': goDuration(state.tokens.resetMs),
+    };
+  },
+};

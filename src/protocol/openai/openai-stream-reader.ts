@@ -1,0 +1,90 @@
+import { tokenCount, upstreamErrorDetail, type ChatEvent, type FinishReason } from '../chat.js';
+import type { StreamReader } from '../dialect.js';
+import { isRecord } from '../is-record.js';
+import { readContentDelta } from './openai-content-delta.js';
+import { finishFromOpenAI, finishWithCalls, stopSequenceOf } from './openai-finish-reason.js';
+import { reasoningOf } from './openai-reasoning.js';
+import { createToolCallReader } from './openai-tool-call-reader.js';
+
+/** An OpenAI-dialect upstream's stream (content, refusal, reasoning and tool-call deltas; finish; usage) read into canonical events. */
+export function createOpenaiStreamReader(): StreamReader {
+  let started = false;
+  let answerId = '';
+  let finish: FinishReason | undefined;
+  let stopped: { stopSequence?: string } = {};
+  let finished = false;
+  // The model declined (a refusal in place of content): the finish is then content_filter (as openaiDialect.parseResult reads it).
+  let refused = false;
+  const toolCalls = createToolCallReader();
+  const malformed = (events: ChatEvent[], message: string): { events: ChatEvent[]; done: boolean } => ({ events: [...events, { type: 'error', kind: 'api_error', message }], done: true });
+  return {
+    read(_event, data) {
+      if (data === '[DONE]') {
+        // An upstream that ignored include_usage still ended properly: finish with what is known.
+        const events: ChatEvent[] = [];
+        const problem = toolCalls.finish(events, answerId);
+        if (problem !== undefined) return malformed(events, problem);
+        if (finish !== undefined && !finished) events.push({ type: 'finish', finishReason: finish, ...stopped, usage: { inputTokens: 0, outputTokens: 0 } });
+        return { events, done: true };
+      }
+      if (started) {
+        const text = readContentDelta(data);
+        if (text !== undefined) return { events: text === '' ? [] : [{ type: 'text', text }], done: false };
+      }
+      let json: unknown;
+      try {
+        json = JSON.parse(data);
+      } catch {
+        json = undefined;
+      }
+      // JSON that is not an object (`data: null`, a number) is as malformed as text that is not JSON.
+      if (!isRecord(json)) return malformed([], 'upstream sent a malformed stream chunk');
+      const chunk = json as {
+        id?: string;
+        model?: string;
+        error?: unknown;
+        choices?: { delta?: { content?: string | null; refusal?: string | null; tool_calls?: unknown; reasoning_content?: unknown; reasoning?: unknown }; finish_reason?: string | null; stop_reason?: unknown; matched_stop?: unknown }[];
+        usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null;
+      };
+      // An error chunk in any shape a server sends (TGI's error is a string).
+      if (chunk.error !== undefined) return { events: [{ type: 'error', kind: 'api_error', message: upstreamErrorDetail(chunk).message, fromUpstream: true }], done: true };
+      const events: ChatEvent[] = [];
+      if (!started) {
+        started = true;
+        answerId = chunk.id ?? '';
+        events.push({ type: 'start', id: answerId, model: chunk.model ?? '', inputTokens: 0 });
+      }
+      const choice = chunk.choices?.[0];
+      const reasoning = reasoningOf(choice?.delta);
+      if (reasoning !== undefined) events.push({ type: 'reasoning', text: reasoning });
+      const text = choice?.delta?.content;
+      if (typeof text === 'string' && text !== '') events.push({ type: 'text', text });
+      const refusal = choice?.delta?.refusal;
+      if (typeof refusal === 'string' && refusal !== '') {
+        refused = true;
+        events.push({ type: 'text', text: refusal, refusal: true });
+      }
+      const calls = choice?.delta?.tool_calls;
+      if (Array.isArray(calls)) {
+        const problem = toolCalls.read(calls, events, answerId);
+        if (problem !== undefined) return malformed(events, problem);
+      }
+      if (choice?.finish_reason) {
+        // The calls are complete: each is announced before the finish.
+        const problem = toolCalls.finish(events, answerId);
+        if (problem !== undefined) return malformed(events, problem);
+        stopped = refused ? {} : stopSequenceOf(choice);
+        finish = refused ? 'content_filter' : finishWithCalls(finishFromOpenAI(choice.finish_reason), toolCalls.called(), stopped);
+      }
+      // Usage arrives in its own chunk after the finish reason (include_usage); finish is emitted with it.
+      if (chunk.usage && finish !== undefined) {
+        finished = true;
+        events.push({ type: 'finish', finishReason: finish, ...stopped, usage: { inputTokens: tokenCount(chunk.usage.prompt_tokens) ?? 0, outputTokens: tokenCount(chunk.usage.completion_tokens) ?? 0 } });
+      }
+      return { events, done: false };
+    },
+    announcedFinish() {
+      return finish !== undefined && !finished ? { type: 'finish', finishReason: finish, ...stopped, usage: { inputTokens: 0, outputTokens: 0 } } : undefined;
+    },
+  };
+}
