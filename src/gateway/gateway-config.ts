@@ -24,6 +24,11 @@ import { holdsKey, looksLikeKey, namesCredential } from './credential-text.js';
 const id = z.string().regex(idPattern, idRule);
 const count = (max: number) => z.number().int().positive().max(max);
 const milliseconds = (max: number) => z.number().int().min(0).max(max);
+// An origin as a browser sends it (scheme://host[:port], no path), compared without case; or '*' for any page.
+const origin = z
+  .string()
+  .regex(/^(\*|[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s/?#]+)$/, "an origin is scheme://host[:port] with no path, such as 'https://app.example.com', or '*' for any page")
+  .transform((text) => text.toLowerCase());
 
 
 export const routingPolicyNames = ['cost', 'least-load', 'latency', 'prefix-affinity', 'weighted'] as const;
@@ -229,6 +234,16 @@ export const gatewayConfigSchema = z.strictObject({
   // out-of-memory crash; 1 GiB is a quarter of Node's default heap limit here.
   limits: z.strictObject({ maxBodyBytes: count(1 << 30).default(32 * 1024 * 1024), maxBodyBytesInFlight: count(2 ** 40).default(1 << 30) }).prefault({}),
   logging: z.strictObject({ logPrompts: z.boolean().default(false) }).prefault({}),
+  // Web pages that may call the API from a browser; none without the block.
+  cors: z
+    .strictObject({
+      allowOrigins: z
+        .array(origin)
+        .min(1, "at least one origin, or leave cors out")
+        .refine((origins) => !origins.includes('*') || origins.length === 1, "'*' allows every origin: list it alone, or list origins without it"),
+      maxAgeSeconds: z.number().int().min(0).max(86_400).default(600),
+    })
+    .optional(),
 });
 
 export type GatewayConfig = z.output<typeof gatewayConfigSchema>;

@@ -30,6 +30,7 @@ import { checkRequestLimit, checkTenantLimits, MemoryRateLimitStore, settleToken
 import { retryAfterHeaders } from './retry-policy.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
 import { countTokens } from './count-tokens.js';
+import { answerPreflight, corsResponseHeaders } from './cors-policy.js';
 import { fitToTokenLimit } from './fit-to-token-limit.js';
 
 export interface GatewayOptions {
@@ -502,6 +503,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   // embeddings) learns what it can call instead.
   const servedPaths = 'POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /v1/models/{id}, GET /metrics and GET /healthz';
 
+  // The paths a web page may call when cors allows its origin: the API, not the operator's (metrics, health).
+  const corsPaths = 'POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models and GET /v1/models/{id}';
+  const postOnly: readonly string[] = ['POST'];
+  const readOnly: readonly string[] = ['GET', 'HEAD'];
+
   // The APIs the SDKs offer that callers try most, with why they are not served and what to use.
   const unservedApis: ReadonlyMap<string, string> = new Map([
     ['/v1/responses', 'the Responses API is not served: send the conversation as messages to POST /v1/chat/completions'],
@@ -509,6 +515,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     ['/v1/complete', 'legacy Text Completions are not served: send the prompt as a user message to POST /v1/messages'],
     ['/v1/embeddings', 'embeddings are not served: this gateway routes chat'],
   ]);
+
+  /** The methods an API path a web page may call takes (CORS); undefined for the others. */
+  const apiMethods = (path: string): readonly string[] | undefined => {
+    if (path === '/v1/chat/completions' || path === '/v1/messages' || path === tokenCounting.path) return postOnly;
+    return path === '/v1/models' || path.startsWith('/v1/models/') ? readOnly : undefined;
+  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = now();
@@ -526,6 +538,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     const inbound = path === '/v1/messages' || path.startsWith('/v1/messages/') || (path !== '/v1/chat/completions' && req.headers['anthropic-version'] !== undefined) ? anthropicDialect : openaiDialect;
     // x-request-id always (logs, docs), and the header the caller's SDK reads if it is another.
     const headers: ResponseHeaders = { 'x-request-id': requestId, [inbound.requestIdHeader]: requestId };
+    // A page allowed to call the API may read its answers, errors included.
+    if (config.cors !== undefined && apiMethods(path) !== undefined) Object.assign(headers, corsResponseHeaders(config.cors, headerValue(req.headers.origin)));
     const labels: FailureLabels = { route: unlabelled, tenant: undefined };
     try {
       // RFC 9112 (3.2): an HTTP/1.1 request without Host is a 400. Node's own answer to it would be a
@@ -534,6 +548,19 @@ export function createGateway(options: GatewayOptions): Gateway {
       // ... and one with two is a 400 too: Node keeps the first, and a proxy in front may have read the other.
       if (headerLines(req.rawHeaders, 'host') > 1) throw new ClientError(400, 'invalid_request', 'the request has more than one Host header (RFC 9112): send one', { headers: { connection: 'close' } });
       if (unmetExpectations.has(req)) throw new ClientError(417, 'invalid_request', `Expect: ${quoteIdentifier(req.headers.expect ?? '')} is not met here; only 100-continue is (RFC 9110): remove the header`, { headers: { connection: 'close' } });
+      // A browser's CORS preflight, before a page calls the API (no key: it carries none).
+      const preflightMethod = req.method === 'OPTIONS' ? headerValue(req.headers['access-control-request-method']) : undefined;
+      if (preflightMethod !== undefined) {
+        const methods = apiMethods(path);
+        if (methods === undefined && (path === '/' || path === '/healthz' || path === '/metrics')) throw new ClientError(403, 'permission', `${quoteIdentifier(path)} is not open to web pages: only the API is (${corsPaths})`);
+        if (methods !== undefined) {
+          const answer = answerPreflight(config.cors, headerValue(req.headers.origin), preflightMethod, headerValue(req.headers['access-control-request-headers']), methods);
+          if (!answer.ok) throw new ClientError(answer.status, answer.status === 403 ? 'permission' : 'invalid_request', answer.message, { headers: answer.headers });
+          res.writeHead(204, { ...headers, ...answer.headers });
+          res.end();
+          return;
+        }
+      }
       // While shutting down, a load balancer's health check is told to send requests elsewhere.
       if ((req.method === 'GET' || req.method === 'HEAD') && path === '/healthz') return draining ? sendJson(res, 503, { status: 'shutting down' }, { ...headers, connection: 'close' }) : sendJson(res, 200, { status: 'ok' }, headers);
       // The read-only paths answer GET and HEAD (RFC 9110, 9.3.2: Node sends a HEAD answer's headers only).
