@@ -1,6 +1,7 @@
 import type { ChatMessage, ToolCall, ToolChoice, ToolDefinition } from './chat.js';
 import { maxJsonDepth, pathTooDeep } from './json-depth.js';
 import { isQuotableName } from './request-problem.js';
+import { isRecord } from './is-record.js';
 
 /** A tool name both APIs accept (OpenAI: letters, digits, '_' and '-', at most 64; Anthropic the same, up to 128). */
 export const toolNamePattern = /^[a-zA-Z0-9_-]{1,64}$/;
@@ -15,7 +16,7 @@ export const toolCallIdPattern = /^[a-zA-Z0-9_-]{1,256}$/;
 export function jsonObjectOf(text: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) && pathTooDeep(value) === undefined ? (value as Record<string, unknown>) : undefined;
+    return isRecord(value) && pathTooDeep(value) === undefined ? value : undefined;
   } catch {
     return undefined;
   }
@@ -27,7 +28,7 @@ export function argumentsProblem(text: string): string | undefined {
   // Told apart only once refused: the common case parses once.
   try {
     const value: unknown = JSON.parse(text);
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return `must be nested at most ${String(maxJsonDepth)} levels deep`;
+    if (isRecord(value)) return `must be nested at most ${String(maxJsonDepth)} levels deep`;
   } catch {
     // not JSON: said below
   }

@@ -3,7 +3,7 @@ import type { Dialect } from '../dialect.js';
 import { malformedAnswer } from '../request-problem.js';
 import { sseFrame } from '../sse.js';
 import { formatAnthropicError } from './anthropic-error.js';
-import { finishFromAnthropic, finishWithCalls, stopFields } from './anthropic-finish-reason.js';
+import { finishFromAnthropic, anthropicFinishWithCalls, stopFields } from './anthropic-finish-reason.js';
 import { anthropicRequestSchema } from './anthropic-request-schema.js';
 import { anthropicResultSchema } from './anthropic-result-schema.js';
 import { createAnthropicStreamReader } from './anthropic-stream-reader.js';
@@ -76,7 +76,7 @@ export const anthropicDialect: Dialect = {
         model: parsed.data.model,
         text: parsed.data.content.map((block) => (block.type === 'text' ? (block.text ?? '') : '')).join(''),
         // tool_use without a tool_use block is an answer that ended: an agent loop would wait for calls that do not exist.
-        finishReason: finishWithCalls(finishFromAnthropic(parsed.data.stop_reason), toolCalls.length > 0),
+        finishReason: anthropicFinishWithCalls(finishFromAnthropic(parsed.data.stop_reason), toolCalls.length > 0),
         ...(parsed.data.stop_reason === 'stop_sequence' && typeof parsed.data.stop_sequence === 'string' ? { stopSequence: parsed.data.stop_sequence } : {}),
         ...(toolCalls.length === 0 ? {} : { toolCalls }),
         ...(thinking.length === 0 ? {} : { thinking }),

@@ -19,7 +19,7 @@ export function finishFromAnthropic(reason: string | null | undefined): FinishRe
 }
 
 /** A finish of 'tool_calls' with no call is 'stop': the answer ended, and there is nothing to run. */
-export function finishWithCalls(finish: FinishReason, hasCalls: boolean): FinishReason {
+export function anthropicFinishWithCalls(finish: FinishReason, hasCalls: boolean): FinishReason {
   return finish === 'tool_calls' && !hasCalls ? 'stop' : finish;
 }
 

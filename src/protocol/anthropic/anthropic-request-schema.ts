@@ -172,9 +172,8 @@ export const anthropicRequestSchema = z.looseObject({
 /** A token count's request: a chat request without an answer's budget (other answer settings pass, unread). */
 export const anthropicCountRequestSchema = anthropicRequestSchema.extend({ max_tokens: z.number().int().positive().optional() });
 
-/** A request as the schemas read it, and its parts, for the reader that makes it canonical. */
-export type AnthropicRequest = z.infer<typeof anthropicCountRequestSchema>;
-export type AnthropicTurnInput = AnthropicRequest['messages'][number];
+/** A request's parts as the schemas read them (a Messages request's and a token count's alike), for the reader that makes it canonical. */
+export type AnthropicTurnInput = z.infer<typeof anthropicCountRequestSchema>['messages'][number];
 export type AnthropicSystem = z.infer<typeof systemContent>;
 export type AnthropicToolResultBlock = z.infer<typeof toolResultBlock>;
 export type AnthropicThinkingConfig = z.infer<typeof thinkingConfig>;

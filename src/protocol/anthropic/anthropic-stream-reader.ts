@@ -1,7 +1,7 @@
 import { tokenCount, upstreamErrorDetail, type ChatEvent, type FinishReason } from '../chat.js';
 import type { StreamReader } from '../dialect.js';
 import { isRecord } from '../is-record.js';
-import { finishFromAnthropic, finishWithCalls } from './anthropic-finish-reason.js';
+import { finishFromAnthropic, anthropicFinishWithCalls } from './anthropic-finish-reason.js';
 
 /** An Anthropic-dialect upstream's stream (message, content-block and error events) read into canonical events. */
 export function createAnthropicStreamReader(): StreamReader {
@@ -15,7 +15,7 @@ export function createAnthropicStreamReader(): StreamReader {
   const callOfBlock = new Map<number, number>();
   /** The blocks whose start carried their input whole (by the block's index): deltas for them are ignored. */
   const wholeInput = new Set<number>();
-  const finishEvent = (): Extract<ChatEvent, { type: 'finish' }> => ({ type: 'finish', finishReason: finishWithCalls(finish, callOfBlock.size > 0), ...(stopSequence === undefined ? {} : { stopSequence }), usage: { inputTokens, outputTokens } });
+  const finishEvent = (): Extract<ChatEvent, { type: 'finish' }> => ({ type: 'finish', finishReason: anthropicFinishWithCalls(finish, callOfBlock.size > 0), ...(stopSequence === undefined ? {} : { stopSequence }), usage: { inputTokens, outputTokens } });
   return {
     read(event, data) {
       let json: {
@@ -85,7 +85,7 @@ export function createAnthropicStreamReader(): StreamReader {
         }
         case 'message_stop':
           finished = true;
-          // stop_reason tool_use without a tool_use block reads as 'stop' (see finishWithCalls).
+          // stop_reason tool_use without a tool_use block reads as 'stop' (see anthropicFinishWithCalls).
           return { events: [finishEvent()], done: true };
         case 'error':
           return { events: [{ type: 'error', kind: json.error?.type === 'overloaded_error' ? 'overloaded' : 'api_error', message: upstreamErrorDetail(json).message, fromUpstream: true }], done: true };

@@ -3,7 +3,7 @@ import type { Dialect } from '../dialect.js';
 import { goDuration } from '../go-duration.js';
 import { malformedAnswer } from '../request-problem.js';
 import { formatOpenaiError } from './openai-error.js';
-import { finishFromOpenAI, finishToOpenAI, finishWithCalls, matchedStop, stopSequenceOf } from './openai-finish-reason.js';
+import { finishFromOpenAI, finishToOpenAI, openaiFinishWithCalls, matchedStop, stopSequenceOf } from './openai-finish-reason.js';
 import { reasoningOf } from './openai-reasoning.js';
 import { openaiResultSchema } from './openai-result-schema.js';
 import { createOpenaiStreamReader } from './openai-stream-reader.js';
@@ -70,7 +70,7 @@ export const openaiDialect: Dialect = {
         id: parsed.data.id,
         model: parsed.data.model,
         text: `${choice?.message.content ?? ''}${refusal}`,
-        finishReason: refusal === '' ? finishWithCalls(finishFromOpenAI(choice?.finish_reason), toolCalls.length > 0, stopped) : 'content_filter',
+        finishReason: refusal === '' ? openaiFinishWithCalls(finishFromOpenAI(choice?.finish_reason), toolCalls.length > 0, stopped) : 'content_filter',
         ...(refusal === '' ? {} : { refusal: true }),
         ...stopped,
         ...(toolCalls.length === 0 ? {} : { toolCalls }),

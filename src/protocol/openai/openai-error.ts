@@ -2,7 +2,7 @@ import type { ContextLimit, ErrorKind, ErrorReport } from '../chat.js';
 
 // OpenAI's own pairs: a bad or missing key is an invalid_request_error (code invalid_api_key
 // for a bad one), an unknown model or path an invalid_request_error (code model_not_found for
-// a model). A tenant limit's refusal is typed by the limit's name instead (formatError); an
+// a model). A tenant limit's refusal is typed by the limit's name instead (formatOpenaiError); an
 // upstream's 429, which names none, keeps rate_limit_exceeded.
 const kindToType: Readonly<Record<ErrorKind, string>> = {
   invalid_request: 'invalid_request_error',

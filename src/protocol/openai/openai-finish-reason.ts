@@ -30,7 +30,7 @@ export function finishFromOpenAI(reason: string | null | undefined): FinishReaso
  * A stop sequence that ended it, or a cut (length, filter), is kept as it is. And a 'tool_calls'
  * that came with no calls is a 'stop': an agent loop would wait for calls that do not exist.
  */
-export function finishWithCalls(finish: FinishReason, calledTools: boolean, stopped: { stopSequence?: string }): FinishReason {
+export function openaiFinishWithCalls(finish: FinishReason, calledTools: boolean, stopped: { stopSequence?: string }): FinishReason {
   if (finish === 'tool_calls' && !calledTools) return 'stop';
   return finish === 'stop' && calledTools && stopped.stopSequence === undefined ? 'tool_calls' : finish;
 }

@@ -2,7 +2,7 @@ import { tokenCount, upstreamErrorDetail, type ChatEvent, type FinishReason } fr
 import type { StreamReader } from '../dialect.js';
 import { isRecord } from '../is-record.js';
 import { readContentDelta } from './openai-content-delta.js';
-import { finishFromOpenAI, finishWithCalls, stopSequenceOf } from './openai-finish-reason.js';
+import { finishFromOpenAI, openaiFinishWithCalls, stopSequenceOf } from './openai-finish-reason.js';
 import { reasoningOf } from './openai-reasoning.js';
 import { createToolCallReader } from './openai-tool-call-reader.js';
 
@@ -74,7 +74,7 @@ export function createOpenaiStreamReader(): StreamReader {
         const problem = toolCalls.finish(events, answerId);
         if (problem !== undefined) return malformed(events, problem);
         stopped = refused ? {} : stopSequenceOf(choice);
-        finish = refused ? 'content_filter' : finishWithCalls(finishFromOpenAI(choice.finish_reason), toolCalls.called(), stopped);
+        finish = refused ? 'content_filter' : openaiFinishWithCalls(finishFromOpenAI(choice.finish_reason), toolCalls.called(), stopped);
       }
       // Usage arrives in its own chunk after the finish reason (include_usage); finish is emitted with it.
       if (chunk.usage && finish !== undefined) {
