@@ -46,13 +46,15 @@ function allowedOrigin(config: CorsConfig, origin: string): ResponseHeaders {
 }
 
 /**
- * The headers that let the page at `origin` read an answer; none when the request came from no page
- * (no Origin), CORS is off, or the origin is not allowed: the browser then keeps the answer from the
- * page. Authentication is unchanged: a page's request needs a key as any other.
+ * The headers that let the page at `origin` read an answer of an API path: none when CORS is off;
+ * with a list of origins, only a `Vary: Origin` (caches keep one answer per origin) when the request
+ * came from no page or from one not listed: the browser then keeps the answer from the page.
+ * Authentication is unchanged: a page's request needs a key as any other.
  */
 export function corsResponseHeaders(config: CorsConfig | undefined, origin: string | undefined): ResponseHeaders | undefined {
-  if (config === undefined || origin === undefined || !allows(config, origin)) return undefined;
-  return { ...allowedOrigin(config, origin), 'access-control-expose-headers': exposedHeaders };
+  if (config === undefined) return undefined;
+  if (config.allowOrigins[0] !== '*' && (origin === undefined || !allows(config, origin))) return { vary: 'Origin' };
+  return { ...allowedOrigin(config, origin ?? ''), 'access-control-expose-headers': exposedHeaders };
 }
 
 /** The answer to a CORS preflight: the headers of a 204, or why not (403, 405), with any headers to send. */

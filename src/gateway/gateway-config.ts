@@ -10,6 +10,7 @@ import { problemsFromZod } from '../domain/zod-problems.js';
 import { dialectNames } from '../protocol/dialect.js';
 import { dialects } from '../protocol/dialects.js';
 import { holdsKey, looksLikeKey, namesCredential } from './credential-text.js';
+import { isRecord } from '../protocol/is-record.js';
 
 /**
  * The gateway config file (`switchyard gateway --config gateway.yaml`): the trust
@@ -25,10 +26,31 @@ const id = z.string().regex(idPattern, idRule);
 const count = (max: number) => z.number().int().positive().max(max);
 const milliseconds = (max: number) => z.number().int().min(0).max(max);
 // An origin as a browser sends it (scheme://host[:port], no path), compared without case; or '*' for any page.
-const origin = z
-  .string()
-  .regex(/^(\*|[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s/?#]+)$/, "an origin is scheme://host[:port] with no path, such as 'https://app.example.com', or '*' for any page")
-  .transform((text) => text.toLowerCase());
+const origin = z.string().transform((text, context) => {
+  if (text === '*') return text;
+  const problem = originProblem(text);
+  if (problem === undefined) return text.toLowerCase();
+  context.addIssue({ code: 'custom', message: problem });
+  return z.NEVER;
+});
+
+/**
+ * Why a browser would never send `text` as its Origin, if it would not: the gateway compares origins
+ * as written, so one a browser writes otherwise (a default port, a user, a Unicode host, a wildcard)
+ * would match no page, and its page would be refused without a word.
+ */
+function originProblem(text: string): string | undefined {
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s/?#\p{Cc}]+$/u.test(text)) return "an origin is scheme://host[:port] with no path, such as 'https://app.example.com', or '*' for any page";
+  if (text.includes('*')) return "wildcards inside an origin are not supported: list each origin, or '*' alone for any page";
+  if (!/^https?:/i.test(text)) return undefined;
+  let sent: string;
+  try {
+    sent = new URL(text).origin;
+  } catch {
+    return "not a URL's origin: write scheme://host[:port], such as 'https://app.example.com'";
+  }
+  return sent === text.toLowerCase() ? undefined : `a browser sends this origin as '${sent}' (no user, no default port, the host in ASCII): write it so`;
+}
 
 
 export const routingPolicyNames = ['cost', 'least-load', 'latency', 'prefix-affinity', 'weighted'] as const;
@@ -369,13 +391,13 @@ function wholeConfig(config: GatewayConfig, rawResilience: unknown): CheckedPart
 
 /** The parts of a config that failed its schema which are valid on their own. */
 function validParts(data: unknown): CheckedParts {
-  const top = typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : {};
+  const top = isRecord(data) ? data : {};
   const list = (value: unknown): unknown[] | undefined => (Array.isArray(value) ? value : undefined);
   const valid = <T>(entries: unknown[] | undefined, schema: z.ZodObject): Placed<T>[] =>
     (entries ?? []).flatMap((entry, index) => {
       const parsed = schema.safeParse(entry);
       if (parsed.success) return [[parsed.data as Partial<T>, index] as const];
-      return typeof entry === 'object' && entry !== null && !Array.isArray(entry) ? [[validFields(schema, entry as Record<string, unknown>) as Partial<T>, index] as const] : [];
+      return isRecord(entry) ? [[validFields(schema, entry) as Partial<T>, index] as const] : [];
     });
   const named = (entries: unknown[] | undefined, field: string): (string | undefined)[] =>
     (entries ?? []).map((entry) => {
@@ -384,7 +406,7 @@ function validParts(data: unknown): CheckedParts {
     });
   const declared = z.array(jurisdictionIdSchema).optional().safeParse(top.jurisdictions);
   // A resilience block with a bad field keeps its valid ones: their orderings are checked in the same round.
-  const rawResilience = typeof top.resilience === 'object' && top.resilience !== null && !Array.isArray(top.resilience) ? (top.resilience as Record<string, unknown>) : {};
+  const rawResilience = isRecord(top.resilience) ? top.resilience : {};
   const whole = resilienceConfigSchema.safeParse(top.resilience ?? {});
   const kept = whole.success ? rawResilience : validFields(resilienceFieldsSchema, rawResilience);
   const resilience = whole.success ? whole : resilienceConfigSchema.safeParse(kept);
@@ -418,7 +440,7 @@ function validFields(schema: z.ZodObject, entry: Readonly<Record<string, unknown
     const block = objectIn(field);
     if (parsed.success) fields[key] = parsed.data;
     // A nested block (a route's resilience) keeps its valid fields too.
-    else if (block !== undefined && typeof value === 'object' && value !== null && !Array.isArray(value)) fields[key] = validFields(block, value as Record<string, unknown>);
+    else if (block !== undefined && isRecord(value)) fields[key] = validFields(block, value);
     else if (Array.isArray(value) && list !== undefined) {
       const items: unknown[] = [];
       items.length = value.length;
@@ -617,12 +639,15 @@ function checkResilience(resilience: ResilienceConfig, written: ReadonlySet<stri
 
 /**
  * Where a config value may be a key pasted in the wrong place, so that a problem with it describes it
- * rather than quoting it: an endpoint's headers and key variable, a tenant's key hash, and a URL
- * with credentials, a query, a fragment or a word with a key's prefix (a key pasted as the URL).
+ * rather than quoting it: an endpoint's headers and key variable, a tenant's key hash, a URL with
+ * credentials, a query, a fragment or a word with a key's prefix (a key pasted as the URL), and a CORS
+ * origin with a user (and so maybe a password) or a key's prefix.
  */
 function mayHoldSecret(path: readonly PropertyKey[], value: unknown): boolean {
   const [top, , field] = path;
   if (top === 'tenants') return field === 'apiKeySha256';
+  // An origin with a user and password, or a key pasted in the wrong list.
+  if (top === 'cors') return typeof value === 'string' && (value.includes('@') || holdsKey(value));
   if (top !== 'endpoints') return false;
   if (field === 'headers' || field === 'apiKeyEnv') return true;
   return field === 'url' && typeof value === 'string' && (/[@?#]/.test(value) || holdsKey(value));

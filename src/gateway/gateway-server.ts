@@ -518,7 +518,8 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   /** The methods an API path a web page may call takes (CORS); undefined for the others. */
   const apiMethods = (path: string): readonly string[] | undefined => {
-    if (path === '/v1/chat/completions' || path === '/v1/messages' || path === tokenCounting.path) return postOnly;
+    // The APIs not served too: a page is told what to call instead.
+    if (path === '/v1/chat/completions' || path === '/v1/messages' || path === tokenCounting.path || unservedApis.has(path)) return postOnly;
     return path === '/v1/models' || path.startsWith('/v1/models/') ? readOnly : undefined;
   };
 

@@ -82,6 +82,16 @@ describe('CORS', () => {
     const refused = await call(`${url}/v1/chat/completions`, 'POST', { origin: page, authorization: 'Bearer sk-wrong' }, chat);
     expect(refused.status).toBe(401);
     expect(refused.headers['access-control-allow-origin']).toBe(page);
+    // An API the gateway does not serve: the page may call it, and read what to call instead.
+    expect((await preflight(`${url}/v1/responses`, page)).status).toBe(204);
+    const unserved = await call(`${url}/v1/responses`, 'POST', { origin: page, authorization: `Bearer ${apiKey}` }, { model: 'm', input: 'hi' });
+    expect(unserved.status).toBe(404);
+    expect(unserved.headers['access-control-allow-origin']).toBe(page);
+    expect(JSON.parse(unserved.body).error.message).toContain('the Responses API is not served');
+    // Without an Origin the answer still says it depends on one, so no cache hands it to a page.
+    const fromNoPage = await call(`${url}/v1/chat/completions`, 'POST', { authorization: `Bearer ${apiKey}` }, chat);
+    expect(fromNoPage.headers.vary).toBe('Origin');
+    expect(fromNoPage.headers['access-control-allow-origin']).toBeUndefined();
   });
 
   it('gives another page, the operator\'s paths and a wrong method no way in', async () => {
@@ -114,6 +124,8 @@ describe('CORS', () => {
     const answered = await call(`${any}/v1/chat/completions`, 'POST', { origin: 'https://anyone.example.org', authorization: `Bearer ${apiKey}` }, chat);
     expect(answered.headers['access-control-allow-origin']).toBe('*');
     expect(answered.headers.vary).toBeUndefined();
+    const fromNoPage = await call(`${any}/v1/chat/completions`, 'POST', { authorization: `Bearer ${apiKey}` }, chat);
+    expect(fromNoPage.headers['access-control-allow-origin']).toBe('*');
 
     const none = await startGateway('');
     const refused = await preflight(`${none}/v1/chat/completions`, page);
@@ -122,6 +134,20 @@ describe('CORS', () => {
     const plain = await call(`${none}/v1/chat/completions`, 'POST', { origin: page, authorization: `Bearer ${apiKey}` }, chat);
     expect(plain.status).toBe(200);
     expect(plain.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('refuses origins no browser sends, saying how a browser writes them', () => {
+    const problemsOf = (origins: string): string[] => {
+      const parsed = parseGatewayConfig(configYaml('http://127.0.0.1:1', `cors: { allowOrigins: [${origins}] }`), 'gateway.yaml');
+      return parsed.ok ? [] : parsed.problems.map((problem) => `${problem.path}: ${problem.message}`);
+    };
+    expect(problemsOf('"https://*.example.com"')).toEqual([expect.stringContaining('cors.allowOrigins[0]: wildcards inside an origin are not supported')]);
+    expect(problemsOf('"https://app.example.com:443"')).toEqual([expect.stringContaining("a browser sends this origin as 'https://app.example.com'")]);
+    expect(problemsOf('"https://bücher.example"')).toEqual([expect.stringContaining("'https://xn--bcher-kva.example'")]);
+    const withUser = problemsOf('"https://user:hunter2@app.example.com"');
+    expect(withUser).toEqual([expect.stringContaining("a browser sends this origin as 'https://app.example.com'")]);
+    expect(withUser.join('')).not.toContain('hunter2');
+    expect(problemsOf('"http://localhost:3000", "http://[::1]:3000", "chrome-extension://abcdefghijklmnop", "HTTPS://App.Example.com"')).toEqual([]);
   });
 
   it('refuses origins with a path and a wildcard beside origins, naming the field', () => {
