@@ -2,9 +2,10 @@ import type { ChatRequest } from '../protocol/chat.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import { Cancellation } from './cancellation.js';
 import { ClientError } from './client-error.js';
-import { routeFailureError, upstreamFailureError } from './first-answer.js';
+import { logFailedAttempt, routeFailureError, upstreamFailureError } from './first-answer.js';
 import type { ResilienceConfig, RouteConfig } from './gateway-config.js';
 import type { GatewayCore } from './gateway-core.js';
+import type { RequestContext } from './request-context.js';
 import { failureToTell, isRequestFault } from './retry-policy.js';
 import { routeTokenCount, type RouteInput } from './route-request.js';
 import { rememberRetryAfter } from './upstream-attempt.js';
@@ -13,6 +14,8 @@ import type { UpstreamFailure } from './upstream-client.js';
 /** One token count to serve: what routing needs, and the request's own bounds. */
 export interface TokenCountJob {
   readonly requestId: string;
+  /** Where each failed attempt gets its line, as an answer's does. */
+  readonly log: RequestContext['log'];
   readonly tenantId: string;
   readonly route: RouteConfig;
   readonly resilience: ResilienceConfig;
@@ -83,6 +86,7 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
     if (job.deadline.cancelled) throw stopped(job, endpoint.config.id);
     const failure = timedOut ? { ...answer, status: 504, message: `no count within the TTFT timeout (${String(job.resilience.ttftTimeoutMs)} ms)`, fromUpstream: false } : answer;
     core.metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(failure.status) });
+    logFailedAttempt(core, job, endpoint.config.id, failure);
     const retryAfterAt = rememberRetryAfter(endpoint, failure.status, failure.retryAfter, core.now());
     if (failure.gatewayFault === true) throw upstreamFailureError(core, failure, endpoint.config.id, 'failed to count tokens');
     if (failure.fromUpstream && noCountingStatuses.has(failure.status)) {

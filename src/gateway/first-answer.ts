@@ -298,8 +298,13 @@ function sameRequest(refused: FailedAttempt, answered: Attempt): boolean {
 /** A failed attempt, counted against its endpoint for this request and logged. */
 function recordFailure(core: GatewayCore, context: RequestContext, failed: FailedAttempt): void {
   noteFailure(context, failed.endpoint.config.id, failed.status);
+  logFailedAttempt(core, context, failed.endpoint.config.id, failed);
+}
+
+/** A failed attempt's log line (an answer's or a token count's), with the upstream's request id when it gave one. */
+export function logFailedAttempt(core: Pick<GatewayCore, 'config'>, request: Pick<RequestContext, 'log' | 'requestId'>, endpointId: string, failed: UpstreamFailure): void {
   // The caller's own mistake, refused by the upstream, is routine: no endpoint is at fault.
-  context.log[isRequestFault(failed.status) ? 'info' : 'warn']({ requestId: context.requestId, endpoint: failed.endpoint.config.id, status: failed.status, ...(failed.upstreamRequestId === undefined ? {} : { upstreamRequestId: failed.upstreamRequestId }), reason: loggedReason(core, failed) }, 'upstream attempt failed');
+  request.log[isRequestFault(failed.status) ? 'info' : 'warn']({ requestId: request.requestId, endpoint: endpointId, status: failed.status, ...(failed.upstreamRequestId === undefined ? {} : { upstreamRequestId: failed.upstreamRequestId }), reason: loggedReason(core, failed) }, 'upstream attempt failed');
 }
 
 /** Starts a second attempt when the first has no first token after hedgeAfterMs; the first to start wins. */

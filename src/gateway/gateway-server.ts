@@ -458,6 +458,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           core,
           {
             requestId,
+            log: requestLog,
             tenantId: tenant.id,
             route,
             resilience,

@@ -142,6 +142,7 @@ describe('the request log line', () => {
     readonly status?: number;
     readonly httpStatus?: number;
     readonly attempts?: number;
+    readonly requestId?: string;
   }
   const parsed = (lines: readonly string[]): LogLine[] => lines.map((line) => JSON.parse(line) as LogLine);
 
@@ -168,7 +169,7 @@ describe('the request log line', () => {
     expect(broken).toMatchObject({ level: 40, status: 502, httpStatus: 200 });
   });
 
-  it('a failed token count says its attempts too: each counting endpoint asked once', async () => {
+  it('a failed token count says its attempts too: each counting endpoint asked once, each failure on its own line', async () => {
     const failing = await Promise.all([0, 1].map(() => startScriptedUpstream((res) => res.end(JSON.stringify({ type: 'error', error: { type: 'api_error', message: 'boom' } })), { status: 500, contentType: 'application/json' })));
     for (const upstream of failing) cleanups.push(() => upstream.close());
     const lines: string[] = [];
@@ -189,6 +190,10 @@ tenants:
     const response = await fetch(`${url}/v1/messages/count_tokens`, { method: 'POST', headers: { 'x-api-key': apiKey, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) });
     expect(response.status).toBe(502);
     expect(parsed(lines).find((line) => line.msg === 'request refused')).toMatchObject({ status: 502, attempts: 2 });
+    // A line per failed attempt, as an answer's, so the log adds up to switchyard_upstream_errors_total.
+    const failedAttempts = parsed(lines).filter((line) => line.msg === 'upstream attempt failed');
+    expect(failedAttempts).toEqual([expect.objectContaining({ level: 40, endpoint: 'c0', status: 500 }), expect.objectContaining({ level: 40, endpoint: 'c1', status: 500 })]);
+    expect(new Set(failedAttempts.map((line) => line.requestId)).size).toBe(1);
   });
 
   it("logs an upstream's refusal of the caller's own request as routine, not as a warning", async () => {
