@@ -422,6 +422,8 @@ function fitContext(endpoints: readonly EndpointView[], needed: number): Endpoin
 }
 
 type UnavailableReason = 'circuit open' | 'half-open probe in flight' | 'already tried';
+/** Each reason said of several endpoints. */
+const severalUnavailable: Readonly<Record<UnavailableReason, string>> = { 'circuit open': 'circuits open', 'half-open probe in flight': 'half-open probes in flight', 'already tried': 'already tried' };
 
 function unavailableReason(endpoint: EndpointView, halfOpenProbes: number, exclude: ReadonlySet<string> | undefined): UnavailableReason | undefined {
   if (endpoint.circuit === 'open') return 'circuit open';
@@ -551,7 +553,7 @@ function unavailableFailure(request: RouteInput, allowed: ReadonlySet<string>, f
     if (reason !== undefined) counts.set(reason, (counts.get(reason) ?? 0) + 1);
     if (reason === 'circuit open' || reason === 'half-open probe in flight') ejected.push(endpoint.id);
   }
-  const reasons = [...counts].map(([reason, count]) => `${String(count)} ${reason}`).join(', ');
+  const reasons = [...counts].map(([reason, count]) => `${String(count)} ${count === 1 ? reason : severalUnavailable[reason]}`).join(', ');
   return { ok: false, status: 503, code: 'unavailable', message: `no available endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)}: ${reasons}`, ejected };
 }
 

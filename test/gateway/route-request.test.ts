@@ -390,6 +390,9 @@ describe('token counts (routeTokenCount)', () => {
     const noPanic = (input: Partial<RouteInput>): RouteDecision => routeTokenCount(request({ maxOutputTokens: 0, promptTokens: 5000, ...input }), circuits, policyFor(circuits, ['cost'], 1, false), seededRandom(1));
     expect(ranked(noPanic({}))).toEqual(['c', 'b']);
     expect(noPanic({ excludeEndpoints: new Set(['b', 'c']) })).toMatchObject({ ok: false, status: 503, code: 'unavailable', message: expect.stringMatching(/: 1 circuit open, 2 already tried$/) });
+    // Said of several endpoints, in the plural.
+    const twoOpen = [endpoint('a', { dialect: 'anthropic', circuit: 'open' }), endpoint('b', { dialect: 'anthropic', circuit: 'open' }), endpoint('c', { dialect: 'anthropic' })];
+    expect(routeTokenCount(request({ maxOutputTokens: 0, promptTokens: 5000, excludeEndpoints: new Set(['c']) }), twoOpen, policyFor(twoOpen, ['cost'], 1, false), seededRandom(1))).toMatchObject({ ok: false, message: expect.stringMatching(/: 2 circuits open, 1 already tried$/) });
   });
 });
 
