@@ -4,7 +4,7 @@ import { isRecord } from '../is-record.js';
 import { readContentDelta } from './openai-content-delta.js';
 import { finishFromOpenAI, openaiFinishWithCalls, stopSequenceOf } from './openai-finish-reason.js';
 import { reasoningOf } from './openai-reasoning.js';
-import { createToolCallReader } from './openai-tool-call-reader.js';
+import { createToolCallReader, type ToolCallReader } from './openai-tool-call-reader.js';
 
 /** An OpenAI-dialect upstream's stream (content, refusal, reasoning and tool-call deltas; finish; usage) read into canonical events. */
 export function createOpenaiStreamReader(): StreamReader {
@@ -15,14 +15,15 @@ export function createOpenaiStreamReader(): StreamReader {
   let finished = false;
   // The model declined (a refusal in place of content): the finish is then content_filter (as openaiDialect.parseResult reads it).
   let refused = false;
-  const toolCalls = createToolCallReader();
+  // Made at the first tool call: most answers have none, and an open stream holds its reader.
+  let toolCalls: ToolCallReader | undefined;
   const malformed = (events: ChatEvent[], message: string): { events: ChatEvent[]; done: boolean } => ({ events: [...events, { type: 'error', kind: 'api_error', message }], done: true });
   return {
     read(_event, data) {
       if (data === '[DONE]') {
         // An upstream that ignored include_usage still ended properly: finish with what is known.
         const events: ChatEvent[] = [];
-        const problem = toolCalls.finish(events, answerId);
+        const problem = toolCalls?.finish(events, answerId);
         if (problem !== undefined) return malformed(events, problem);
         if (finish !== undefined && !finished) events.push({ type: 'finish', finishReason: finish, ...stopped, usage: { inputTokens: 0, outputTokens: 0 } });
         return { events, done: true };
@@ -66,15 +67,15 @@ export function createOpenaiStreamReader(): StreamReader {
       }
       const calls = choice?.delta?.tool_calls;
       if (Array.isArray(calls)) {
-        const problem = toolCalls.read(calls, events, answerId);
+        const problem = (toolCalls ??= createToolCallReader()).read(calls, events, answerId);
         if (problem !== undefined) return malformed(events, problem);
       }
       if (choice?.finish_reason) {
         // The calls are complete: each is announced before the finish.
-        const problem = toolCalls.finish(events, answerId);
+        const problem = toolCalls?.finish(events, answerId);
         if (problem !== undefined) return malformed(events, problem);
         stopped = refused ? {} : stopSequenceOf(choice);
-        finish = refused ? 'content_filter' : openaiFinishWithCalls(finishFromOpenAI(choice.finish_reason), toolCalls.called(), stopped);
+        finish = refused ? 'content_filter' : openaiFinishWithCalls(finishFromOpenAI(choice.finish_reason), toolCalls?.called() === true, stopped);
       }
       // Usage arrives in its own chunk after the finish reason (include_usage); finish is emitted with it.
       if (chunk.usage && finish !== undefined) {
