@@ -25,6 +25,7 @@ import { isRecord } from '../protocol/is-record.js';
 const id = z.string().regex(idPattern, idRule);
 const count = (max: number) => z.number().int().positive().max(max);
 const milliseconds = (max: number) => z.number().int().min(0).max(max);
+const keyHash = z.string().transform((hex) => hex.toLowerCase());
 // An origin as a browser sends it (scheme://host[:port], no path), compared without case; or '*' for any page.
 const origin = z.string().transform((text, context) => {
   if (text === '*') return text;
@@ -190,8 +191,11 @@ export const routeConfigSchema = z.strictObject({
 
 export const tenantConfigSchema = z.strictObject({
   id,
-  /** Hex SHA-256 of the tenant's key (format checked below, without echoing it: it may be a pasted raw key). */
-  apiKeySha256: z.string().transform((hex) => hex.toLowerCase()),
+  /**
+   * Hex SHA-256 of the tenant's key, or a list of them while a key is rotated (format checked below,
+   * without echoing it: it may be a pasted raw key).
+   */
+  apiKeySha256: z.union([keyHash, z.array(keyHash).min(1, 'at least one key hash').max(16, 'at most 16 keys: remove the retired ones')], { error: 'the hex SHA-256 of the key, or a list of them (while a key is rotated)' }),
   jurisdictions: z.array(jurisdictionIdSchema).min(1, 'at least one jurisdiction'),
   requestsPerMinute: count(1e9),
   tokensPerMinute: count(1e12),
@@ -272,6 +276,11 @@ export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
 export type EndpointConfig = z.output<typeof endpointConfigSchema>;
 export type RouteConfig = z.output<typeof routeConfigSchema>;
 export type TenantConfig = z.output<typeof tenantConfigSchema>;
+
+/** A tenant's key hashes: one, or several while a key is rotated. */
+export function keyHashesOf(tenant: Pick<TenantConfig, 'apiKeySha256'>): readonly string[] {
+  return typeof tenant.apiKeySha256 === 'string' ? [tenant.apiKeySha256] : tenant.apiKeySha256;
+}
 export type ResilienceConfig = z.output<typeof resilienceConfigSchema>;
 
 /** The resilience a route's requests get: the route's own settings over the gateway's. */
@@ -591,18 +600,23 @@ function checkTenants(tenants: readonly Placed<TenantConfig>[], checkJurisdictio
     tenant.jurisdictions?.forEach((jurisdiction, position) => checkJurisdiction(['tenants', index, 'jurisdictions', position], jurisdiction));
     for (const { index: position, value } of repeatedJurisdictions(tenant.jurisdictions ?? [])) report(['tenants', index, 'jurisdictions', position], 'duplicate_id', `jurisdiction '${value}' is listed twice (names compare without case)`, 'list each once');
     if (tenant.apiKeySha256 === undefined) return;
-    if (!/^[0-9a-f]{64}$/.test(tenant.apiKeySha256)) {
-      // Not echoed: a value that is not a SHA-256 is likely the raw key pasted by mistake.
-      // Hex of about a hash's length is a hash cut or doubled; other hex (openssl rand -hex) is a key.
-      const length = tenant.apiKeySha256.length;
-      const wrongLength = /^[0-9a-f]+$/.test(tenant.apiKeySha256) && ((length >= 56 && length <= 72) || length === 128);
-      report(['tenants', index, 'apiKeySha256'], 'invalid_value', wrongLength ? `expected the hex SHA-256 of the key, 64 hex digits; this has ${String(length)} (cut or pasted twice?)` : 'expected the hex SHA-256 of the key (64 hex digits), not the key itself', "compute it with: printf %s \"$KEY\" | sha256sum");
-      return;
-    }
-    const other = byKeyHash.get(tenant.apiKeySha256);
+    const listed = typeof tenant.apiKeySha256 !== 'string';
     const name = tenant.id === undefined ? formatPath(['tenants', index]) : `tenant '${tenant.id}'`;
-    if (other !== undefined) report(['tenants', index, 'apiKeySha256'], 'duplicate_id', `${name} has the same API key as ${other}`, 'give every tenant its own key');
-    else byKeyHash.set(tenant.apiKeySha256, name);
+    keyHashesOf({ apiKeySha256: tenant.apiKeySha256 }).forEach((hex, position) => {
+      const at = listed ? ['tenants', index, 'apiKeySha256', position] : ['tenants', index, 'apiKeySha256'];
+      if (!/^[0-9a-f]{64}$/.test(hex)) {
+        // Not echoed: a value that is not a SHA-256 is likely the raw key pasted by mistake.
+        // Hex of about a hash's length is a hash cut or doubled; other hex (openssl rand -hex) is a key.
+        const length = hex.length;
+        const wrongLength = /^[0-9a-f]+$/.test(hex) && ((length >= 56 && length <= 72) || length === 128);
+        report(at, 'invalid_value', wrongLength ? `expected the hex SHA-256 of the key, 64 hex digits; this has ${String(length)} (cut or pasted twice?)` : 'expected the hex SHA-256 of the key (64 hex digits), not the key itself', "compute it with: printf %s \"$KEY\" | sha256sum");
+        return;
+      }
+      const other = byKeyHash.get(hex);
+      if (other === name) report(at, 'duplicate_id', `${name} lists the same API key twice`, 'list each key once');
+      else if (other !== undefined) report(at, 'duplicate_id', `${name} has the same API key as ${other}`, 'give every tenant its own key');
+      else byKeyHash.set(hex, name);
+    });
   });
 }
 

@@ -25,7 +25,7 @@ import { readJsonBody } from './read-json-body.js';
 import { routedPromptTokens, type RequestContext } from './request-context.js';
 import { effectiveJurisdictions, parseJurisdictionHeader, prefixKeyOf, routeRequest, routingPolicyFromConfig } from './route-request.js';
 import { routedTraits } from './routed-traits.js';
-import { authenticate } from './tenant-auth.js';
+import { authenticate, type Authenticated } from './tenant-auth.js';
 import { checkRequestLimit, checkTenantLimits, MemoryRateLimitStore, settleTokenUsage, tenantLimitState, type RateLimitStore, type TenantLimitDecision } from './token-bucket.js';
 import { retryAfterHeaders } from './retry-policy.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
@@ -90,6 +90,8 @@ interface FailureLabels {
    * objects survived more young-generation collections, whose time went up about 2.5 times.
    */
   attempts?: number;
+  /** Which of its tenant's keys the request came with, when the tenant has several (see Authenticated.key). */
+  key: string | undefined;
 }
 
 /**
@@ -202,7 +204,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   // The two helpers below keep the raw key, the raw JSON body and its validated copy out of
   // serveChat's frame, which lives as long as the answer streams.
-  const tenantOf = (req: IncomingMessage): TenantConfig => {
+  const tenantOf = (req: IncomingMessage): Authenticated => {
     // Node keeps the first of several Authorization headers; a proxy in front may read another, and
     // so authenticate someone else. Two are refused, never one picked.
     if (req.headers.authorization !== undefined && headerLines(req.rawHeaders, 'authorization') > 1) throw new ClientError(400, 'invalid_request', 'the request has more than one Authorization header: send one');
@@ -218,9 +220,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       const unread = (req.headers.authorization ?? '').trim() !== '';
       throw new ClientError(401, 'authentication', `${unread ? 'no API key read: the Authorization header is not of the form "Bearer <key>"' : 'no API key'}: send "Authorization: Bearer <key>" or "x-api-key: <key>"`);
     }
-    const tenant = authenticate(config.tenants, key);
-    if (tenant === undefined) throw new ClientError(401, 'authentication', 'invalid API key: no tenant has this key; check the key you send in "Authorization: Bearer <key>" or "x-api-key: <key>"', { code: 'invalid_api_key' });
-    return tenant;
+    const authenticated = authenticate(config.tenants, key);
+    if (authenticated === undefined) throw new ClientError(401, 'authentication', 'invalid API key: no tenant has this key; check the key you send in "Authorization: Bearer <key>" or "x-api-key: <key>"', { code: 'invalid_api_key' });
+    return authenticated;
   };
 
   /** A request's body; a shutdown's cancellation (`deadline`) ends the wait for the rest of it, with a 503. */
@@ -242,8 +244,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     const deadline = new Cancellation();
     chatRequests.add(deadline);
     try {
-      const tenant = tenantOf(req);
+      const { tenant, key } = tenantOf(req);
       labels.tenant = tenant.id;
+      labels.key = key;
       return await serve(tenant, deadline);
     } finally {
       chatRequests.delete(deadline);
@@ -491,7 +494,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   /** The models this caller could be routed to: an endpoint in its (header-narrowed) jurisdictions. */
   const visibleModels = (req: IncomingMessage): string[] => {
-    const tenant = tenantOf(req);
+    const { tenant } = tenantOf(req);
     const headerJurisdictions = parseJurisdictionHeader(jurisdictionHeaderLines(req));
     const allowed = effectiveJurisdictions({ tenantJurisdictions: tenant.jurisdictions, ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }) });
     return modelJurisdictions.filter((entry) => [...entry.jurisdictions].some((jurisdiction) => allowed.has(jurisdiction))).map((entry) => entry.model);
@@ -542,7 +545,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const headers: ResponseHeaders = { 'x-request-id': requestId, [inbound.requestIdHeader]: requestId };
     // A page allowed to call the API may read its answers, errors included.
     if (config.cors !== undefined && apiMethods(path) !== undefined) Object.assign(headers, corsResponseHeaders(config.cors, headerValue(req.headers.origin)));
-    const labels: FailureLabels = { route: unlabelled, tenant: undefined };
+    const labels: FailureLabels = { route: unlabelled, tenant: undefined, key: undefined };
     try {
       // RFC 9112 (3.2): an HTTP/1.1 request without Host is a 400. Node's own answer to it would be a
       // bare status, neither counted nor logged (so its check is off, and this is it).
@@ -592,14 +595,14 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (req.method !== 'POST') throw new ClientError(405, 'invalid_request', `${path} takes POST`, { headers: { allow: 'POST' } });
         const outcome = await serveChat(inbound, req, res, requestId, headers, labels);
         metrics.requests.inc({ route: outcome.route, endpoint: outcome.endpoint, status: String(outcome.status), dialect: inbound.name });
-        logger?.[levelOf(outcome.status)]({ requestId, tenant: outcome.tenant, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, ...sentStatus(res, outcome.status), attempts: outcome.attempts, ms: now() - started, ...(outcome.prompt === undefined ? {} : { prompt: outcome.prompt, completion: outcome.completion }) }, 'request');
+        logger?.[levelOf(outcome.status)]({ requestId, tenant: outcome.tenant, key: labels.key, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, ...sentStatus(res, outcome.status), attempts: outcome.attempts, ms: now() - started, ...(outcome.prompt === undefined ? {} : { prompt: outcome.prompt, completion: outcome.completion }) }, 'request');
         return;
       }
       if (path === tokenCounting.path) {
         if (req.method !== 'POST') throw new ClientError(405, 'invalid_request', `${path} takes POST`, { headers: { allow: 'POST' } });
         const outcome = await serveTokenCount(req, res, requestId, headers, labels);
         metrics.tokenCounts.inc({ route: outcome.route, endpoint: outcome.endpoint, status: String(outcome.status) });
-        logger?.info({ requestId, tenant: outcome.tenant, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, attempts: outcome.attempts, ms: now() - started }, 'token count');
+        logger?.info({ requestId, tenant: outcome.tenant, key: labels.key, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, attempts: outcome.attempts, ms: now() - started }, 'token count');
         return;
       }
       const why = unservedApis.get(path);
@@ -614,7 +617,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // The status the caller's dialect answers with (an Anthropic overload is 529), when not yet sent.
       const answered = inbound.errorStatus(clientError.kind, clientError.status);
       const httpStatus = res.headersSent ? sentStatus(res, clientError.status) : answered === clientError.status ? {} : { httpStatus: answered };
-      logger?.[levelOf(clientError.status)]({ requestId, tenant: labels.tenant, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, ...httpStatus, reason: clientError.logMessage, ...(labels.attempts === undefined ? {} : { attempts: labels.attempts }), ms: now() - started }, 'request refused');
+      logger?.[levelOf(clientError.status)]({ requestId, tenant: labels.tenant, key: labels.key, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, ...httpStatus, reason: clientError.logMessage, ...(labels.attempts === undefined ? {} : { attempts: labels.attempts }), ms: now() - started }, 'request refused');
       if (res.headersSent) {
         res.end();
         return;

@@ -1,5 +1,5 @@
 import { hash, timingSafeEqual } from 'node:crypto';
-import type { TenantConfig } from './gateway-config.js';
+import { keyHashesOf, type TenantConfig } from './gateway-config.js';
 
 /**
  * Tenant authentication. Keys are only ever held hashed: the config stores the
@@ -13,18 +13,32 @@ export function hashApiKey(key: string): string {
   return hash('sha256', key, 'hex');
 }
 
-interface IndexedTenant {
+/** A presented key's tenant, and which of its keys it was when it has several. */
+export interface Authenticated {
   readonly tenant: TenantConfig;
+  /**
+   * The first 8 hex digits of the key's hash, as the config lists it, when its tenant has several
+   * keys (a rotation: the log says which key is still in use); undefined for a tenant with one.
+   */
+  readonly key: string | undefined;
+}
+
+interface IndexedKey extends Authenticated {
   readonly digest: Buffer;
 }
 
 /** Hash-to-tenant index, built once per tenant list (the config is immutable once loaded). */
-const indexes = new WeakMap<readonly TenantConfig[], ReadonlyMap<string, IndexedTenant>>();
+const indexes = new WeakMap<readonly TenantConfig[], ReadonlyMap<string, IndexedKey>>();
 
-function indexFor(tenants: readonly TenantConfig[]): ReadonlyMap<string, IndexedTenant> {
+function indexFor(tenants: readonly TenantConfig[]): ReadonlyMap<string, IndexedKey> {
   let index = indexes.get(tenants);
   if (index === undefined) {
-    index = new Map(tenants.map((tenant) => [tenant.apiKeySha256.toLowerCase(), { tenant, digest: Buffer.from(tenant.apiKeySha256, 'hex') }]));
+    index = new Map(
+      tenants.flatMap((tenant) => {
+        const hashes = keyHashesOf(tenant).map((hex) => hex.toLowerCase());
+        return hashes.map((hex) => [hex, { tenant, key: hashes.length > 1 ? hex.slice(0, 8) : undefined, digest: Buffer.from(hex, 'hex') }] as const);
+      }),
+    );
     indexes.set(tenants, index);
   }
   return index;
@@ -35,12 +49,12 @@ function indexFor(tenants: readonly TenantConfig[]): ReadonlyMap<string, Indexed
  * presented key (an attacker cannot steer it by guessing bytes of a stored key),
  * and the match is confirmed with a constant-time comparison of the digests.
  */
-export function authenticate(tenants: readonly TenantConfig[], presentedKey: string): TenantConfig | undefined {
+export function authenticate(tenants: readonly TenantConfig[], presentedKey: string): Authenticated | undefined {
   if (presentedKey === '') return undefined;
   const hex = hashApiKey(presentedKey);
   const candidate = indexFor(tenants).get(hex);
   if (candidate === undefined) return undefined;
   const presented = Buffer.from(hex, 'hex');
   if (presented.length !== candidate.digest.length) return undefined;
-  return timingSafeEqual(presented, candidate.digest) ? candidate.tenant : undefined;
+  return timingSafeEqual(presented, candidate.digest) ? candidate : undefined;
 }

@@ -415,6 +415,17 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: ${'ab'.repeat(16)}`))).toMatchObject({ message: 'expected the hex SHA-256 of the key (64 hex digits), not the key itself' });
   });
 
+  it('a tenant with several keys (a rotation): each checked at its place in the list, none shared or listed twice', () => {
+    const newKeyHash = hashApiKey('sk-acme-new');
+    expect(loadOk(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: [${acmeKeyHash}, ${newKeyHash.toUpperCase()}]`)).tenants[0]?.apiKeySha256).toEqual([acmeKeyHash, newKeyHash]);
+    expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: [${acmeKeyHash}, sk-live-pasted]`))).toMatchObject({ path: 'tenants[0].apiKeySha256[1]', message: 'expected the hex SHA-256 of the key (64 hex digits), not the key itself' });
+    expect(JSON.stringify(parseGatewayConfig(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: [${acmeKeyHash}, sk-live-pasted]`), 'gateway.yaml'))).not.toContain('sk-live-pasted');
+    expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: [${acmeKeyHash}, ${acmeKeyHash}]`))).toMatchObject({ path: 'tenants[0].apiKeySha256[1]', code: 'duplicate_id', message: "tenant 'acme' lists the same API key twice" });
+    expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, 'apiKeySha256: []'))).toMatchObject({ path: 'tenants[0].apiKeySha256', message: expect.stringContaining('at least one key hash') });
+    const second = `  - { id: globex, apiKeySha256: [${newKeyHash}, ${acmeKeyHash}], jurisdictions: [us], requestsPerMinute: 1, tokensPerMinute: 1 }\nresilience:`;
+    expect(onlyProblem(edit(valid, 'resilience:', second))).toMatchObject({ path: 'tenants[1].apiKeySha256[1]', code: 'duplicate_id', message: "tenant 'globex' has the same API key as tenant 'acme'" });
+  });
+
   it('warnings for settings that silently switch something off: an endpoint in no route, hedging after the TTFT timeout, a body limit no request fits', () => {
     const env = { UPSTREAM_KEY: 'set' };
     expect(gatewayConfigWarnings(loadOk(edit(valid, 'endpoints: [gcp-us-1, azure-eu-1]', 'endpoints: [gcp-us-1]')), env)).toEqual([

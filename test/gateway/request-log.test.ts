@@ -196,6 +196,37 @@ tenants:
     expect(new Set(failedAttempts.map((line) => line.requestId)).size).toBe(1);
   });
 
+  it('names which key a request came with only for a tenant with several (a rotation), by its hash\'s start', async () => {
+    const upstream = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+    cleanups.push(() => upstream.close());
+    const lines: string[] = [];
+    const gateway = createGateway({
+      config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: up, url: "${upstream.url}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+routes:
+  - { model: m, endpoints: [up], policy: [cost] }
+tenants:
+  - { id: rotating, apiKeySha256: [${hashApiKey('sk-old')}, ${hashApiKey('sk-new')}], jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
+  - { id: single, apiKeySha256: ${hashApiKey('sk-single')}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
+`),
+      logger: pino({ base: null }, { write: (line: string) => lines.push(line) }),
+    });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    for (const key of ['sk-old', 'sk-new', 'sk-single']) {
+      const answer = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) });
+      expect(answer.status).toBe(200);
+    }
+    const refused = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-old', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'nope', messages: [{ role: 'user', content: 'hi' }] }) });
+    expect(refused.status).toBe(404);
+    const logged = lines.map((line) => JSON.parse(line) as { msg: string; tenant?: string; key?: string });
+    expect(logged.filter((line) => line.msg === 'request').map((line) => [line.tenant, line.key])).toEqual([['rotating', hashApiKey('sk-old').slice(0, 8)], ['rotating', hashApiKey('sk-new').slice(0, 8)], ['single', undefined]]);
+    expect(logged.find((line) => line.msg === 'request refused')).toMatchObject({ tenant: 'rotating', key: hashApiKey('sk-old').slice(0, 8) });
+    expect(lines.join('')).not.toMatch(/sk-old|sk-new|"key":null/);
+  });
+
   it("logs an upstream's refusal of the caller's own request as routine, not as a warning", async () => {
     const { url, lines } = await loggingGateway((res) => res.end(JSON.stringify({ error: { message: 'bad temperature', param: 'temperature' } })), 400, false);
     expect((await ask(url)).status).toBe(400);

@@ -14,8 +14,10 @@ describe('tenant authentication', () => {
   });
 
   it('finds the tenant whose key hash matches', () => {
-    expect(authenticate(tenants, 'sk-acme')?.id).toBe('acme');
-    expect(authenticate(tenants, 'sk-globex')?.id).toBe('globex');
+    expect(authenticate(tenants, 'sk-acme')?.tenant.id).toBe('acme');
+    expect(authenticate(tenants, 'sk-globex')?.tenant.id).toBe('globex');
+    // One key each: no key to tell apart in the log.
+    expect(authenticate(tenants, 'sk-acme')?.key).toBeUndefined();
   });
 
   it('refuses unknown, empty and near-miss keys, and the hash itself', () => {
@@ -27,7 +29,15 @@ describe('tenant authentication', () => {
 
   it('accepts an upper-case stored hash', () => {
     const upper = [{ ...tenant('initech', 'sk-initech'), apiKeySha256: hashApiKey('sk-initech').toUpperCase() }];
-    expect(authenticate(upper, 'sk-initech')?.id).toBe('initech');
+    expect(authenticate(upper, 'sk-initech')?.tenant.id).toBe('initech');
+  });
+
+  it('takes each of a tenant\'s keys while one is rotated, and says which one came', () => {
+    const rotating = [{ ...tenant('hooli', 'sk-old'), apiKeySha256: [hashApiKey('sk-old'), hashApiKey('sk-new').toUpperCase()] }, tenant('acme', 'sk-acme')];
+    expect(authenticate(rotating, 'sk-old')).toMatchObject({ tenant: { id: 'hooli' }, key: hashApiKey('sk-old').slice(0, 8) });
+    expect(authenticate(rotating, 'sk-new')).toMatchObject({ tenant: { id: 'hooli' }, key: hashApiKey('sk-new').slice(0, 8) });
+    expect(authenticate(rotating, 'sk-acme')).toMatchObject({ tenant: { id: 'acme' }, key: undefined });
+    expect(authenticate(rotating, 'sk-older')).toBeUndefined();
   });
 
   it('stores no raw key', () => {
