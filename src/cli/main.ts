@@ -62,7 +62,7 @@ function buildProgram(output: Output, setExit: (code: number) => void): Command 
 
   program
     .command('gateway')
-    .description('serve the OpenAI and Anthropic APIs in front of many upstream endpoints (exit 2 on a bad config)')
+    .description('serve the OpenAI and Anthropic APIs in front of many upstream endpoints (exit 2 on a bad config; SIGHUP reloads its tenants from the config file)')
     .requiredOption('--config <gateway.yaml>', 'gateway config: endpoints, routes, tenants, resilience (- reads it from standard input)')
     .option('--port <port>', 'port to listen on (default: listen.port in the config, or 8080)', flagParsers.port())
     .option('--host <host>', 'address to listen on (default: listen.host in the config, or 127.0.0.1)', flagParsers.host())

@@ -29,3 +29,9 @@ export function onNextSignal(callback: () => void): () => void {
   process.once('SIGTERM', once);
   return stop;
 }
+
+/** Calls `callback` on every SIGHUP (reload the config), until the returned function is called. */
+export function onHangup(callback: () => void): () => void {
+  process.on('SIGHUP', callback);
+  return () => process.off('SIGHUP', callback);
+}

@@ -20,6 +20,7 @@ export interface GatewayMetrics {
   readonly upstreamResends: Counter<'endpoint'>;
   readonly inFlight: Gauge<'endpoint'>;
   readonly attempts: Counter<'endpoint'>;
+  readonly configReloads: Counter<'outcome'>;
 }
 
 // Up to the default deadline (120 s), so a slow tail is still resolved rather than all in +Inf.
@@ -67,6 +68,7 @@ export function createGatewayMetrics(readEndpoints: () => Iterable<EndpointGauge
       },
     }),
     jurisdictionRejections: new Counter({ name: 'switchyard_jurisdiction_rejections_total', help: 'Requests refused because no endpoint was inside the allowed jurisdictions', labelNames: ['tenant'], registers }),
+    configReloads: new Counter({ name: 'switchyard_config_reloads_total', help: 'Reloads of the config file (SIGHUP), by outcome: applied (its tenants taken), restart-needed (it changed more than tenants: nothing taken), invalid (it has problems: nothing taken)', labelNames: ['outcome'], registers }),
     rateLimited: new Counter({ name: 'switchyard_rate_limited_total', help: 'Requests refused by tenant limits', labelNames: ['tenant', 'limit'], registers }),
     upstreamErrors: new Counter({ name: 'switchyard_upstream_errors_total', help: 'Failed upstream attempts by status (0 = connection failure, 504 = TTFT timeout, stream = broken after the first token); attempts the gateway cancelled itself are not counted', labelNames: ['endpoint', 'status'], registers }),
     upstreamResends: new Counter({ name: 'switchyard_upstream_resends_total', help: 'Requests sent once more on a fresh connection because their connection was lost at once, before any answer (as one the upstream dropped as it was reused is); not failures, and inside one attempt', labelNames: ['endpoint'], registers }),

@@ -30,6 +30,7 @@ import { checkRequestLimit, checkTenantLimits, MemoryRateLimitStore, settleToken
 import { retryAfterHeaders } from './retry-policy.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
 import { countTokens } from './count-tokens.js';
+import { planReload, type ReloadPlan } from './config-reload.js';
 import { answerPreflight, corsResponseHeaders } from './cors-policy.js';
 import { fitToTokenLimit } from './fit-to-token-limit.js';
 
@@ -71,6 +72,12 @@ export interface Gateway {
    * second Ctrl-C: the requests in flight get their error now).
    */
   close(options?: { readonly graceMs?: number }): Promise<void>;
+  /**
+   * Takes the tenants of a reloaded config when nothing else in it changed (see planReload); a
+   * request already admitted keeps the tenant it was admitted as. Counted in
+   * switchyard_config_reloads_total either way.
+   */
+  reload(next: GatewayConfig): ReloadPlan;
 }
 
 /** Header a caller may send to narrow (never widen) its tenant's jurisdictions, comma-separated. */
@@ -100,6 +107,8 @@ interface FailureLabels {
  */
 export function createGateway(options: GatewayOptions): Gateway {
   const config = options.config;
+  /** The config whose tenants are served: the first one's, or a reload's (see reload). */
+  let current = config;
   const now = options.now ?? Date.now;
   const generateId = options.generateId ?? (() => randomUUID().replaceAll('-', ''));
   const limits = options.rateLimits ?? new MemoryRateLimitStore();
@@ -220,7 +229,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const unread = (req.headers.authorization ?? '').trim() !== '';
       throw new ClientError(401, 'authentication', `${unread ? 'no API key read: the Authorization header is not of the form "Bearer <key>"' : 'no API key'}: send "Authorization: Bearer <key>" or "x-api-key: <key>"`);
     }
-    const authenticated = authenticate(config.tenants, key);
+    const authenticated = authenticate(current.tenants, key);
     if (authenticated === undefined) throw new ClientError(401, 'authentication', 'invalid API key: no tenant has this key; check the key you send in "Authorization: Bearer <key>" or "x-api-key: <key>"', { code: 'invalid_api_key' });
     return authenticated;
   };
@@ -727,6 +736,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     close: (options = {}) => {
       if (closing !== undefined && (options.graceMs ?? 0) === 0) endGrace?.();
       return (closing ??= drainAndClose(options.graceMs ?? 0));
+    },
+    reload: (next) => {
+      const plan = planReload(current, next);
+      metrics.configReloads.inc({ outcome: plan.apply ? 'applied' : 'restart-needed' });
+      if (plan.apply) current = { ...current, tenants: next.tenants };
+      if (plan.apply) logger?.info({ added: plan.added, removed: plan.removed, changed: plan.changed }, 'config reloaded: tenants');
+      else logger?.warn({ needsRestart: plan.needsRestart }, 'config reload not applied: it changes more than tenants');
+      return plan;
     },
   };
 

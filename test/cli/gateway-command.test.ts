@@ -92,6 +92,47 @@ describe('switchyard gateway', () => {
     }
   });
 
+  it('as a process: SIGHUP takes the tenants of the file as it now is, and keeps serving the old config when the file is invalid or changes more', async () => {
+    const dir = makeTempDir('reload');
+    const tenant = (keys: string): string => `  - { id: t, apiKeySha256: ${keys}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 1000000 }`;
+    const configText = (keys: string, route = 'policy: [cost]'): string =>
+      ['version: 1', 'endpoints:', '  - { id: up, url: "http://127.0.0.1:1", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 100000, marginalCostPerMillionTokens: 0, capacity: 8 }', 'routes:', `  - { model: m, endpoints: [up], ${route} }`, 'tenants:', tenant(keys)].join('\n');
+    const config = dir.write('gateway.yaml', configText(hashApiKey('sk-old')));
+    const cli = spawnCli(['--import', 'tsx', join(repoRoot, 'test', 'emulator', 'run-cli.ts'), 'gateway', '--config', config, '--port', '0']);
+    const models = async (url: string, key: string): Promise<number> => (await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${key}` } })).status;
+    try {
+      await expect.poll(() => cli.stderr(), { timeout: 10_000 }).toMatch(/listening on http/);
+      const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(cli.stderr())?.[1] ?? '';
+      expect(await models(url, 'sk-old')).toBe(200);
+      expect(await models(url, 'sk-new')).toBe(401);
+      // A rotation: both keys while clients move over.
+      dir.write('gateway.yaml', configText(`[${hashApiKey('sk-old')}, ${hashApiKey('sk-new')}]`));
+      cli.child.kill('SIGHUP');
+      await expect.poll(() => cli.stderr(), { timeout: 5_000 }).toContain(`reloaded ${config}: tenants changed t`);
+      expect(await models(url, 'sk-new')).toBe(200);
+      expect(await models(url, 'sk-old')).toBe(200);
+      // A broken file: its problems said, the config before still served.
+      dir.write('gateway.yaml', configText('sk-pasted-raw-key'));
+      cli.child.kill('SIGHUP');
+      await expect.poll(() => cli.stderr(), { timeout: 5_000 }).toContain('refused: fix the problems above; still serving the config loaded before');
+      expect(cli.stderr()).toContain('tenants[0].apiKeySha256: expected the hex SHA-256 of the key');
+      expect(cli.stderr()).not.toContain('sk-pasted-raw-key');
+      expect(await models(url, 'sk-new')).toBe(200);
+      // A file that also changes a route: nothing taken, its tenants neither.
+      dir.write('gateway.yaml', configText(hashApiKey('sk-new'), 'policy: [least-load]'));
+      cli.child.kill('SIGHUP');
+      await expect.poll(() => cli.stderr(), { timeout: 5_000 }).toContain('not applied: it changes routes, which take a restart');
+      expect(await models(url, 'sk-old')).toBe(200);
+      const scraped = await (await fetch(`${url}/metrics`)).text();
+      for (const outcome of ['applied', 'invalid', 'restart-needed']) expect(scraped).toContain(`switchyard_config_reloads_total{outcome="${outcome}"} 1`);
+      cli.child.kill('SIGTERM');
+      expect(await cli.exited).toBe(0);
+    } finally {
+      cli.child.kill('SIGKILL');
+      dir.remove();
+    }
+  });
+
   it('a port already in use is a clear error and exit 2, not an internal error', async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));

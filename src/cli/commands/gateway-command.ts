@@ -1,6 +1,6 @@
 import { formatProblem } from '../../domain/spec-problem.js';
 import { count, type Output } from '../output.js';
-import { onNextSignal } from '../until-signal.js';
+import { onHangup, onNextSignal } from '../until-signal.js';
 
 export interface GatewayCommandOptions {
   readonly config: string;
@@ -11,8 +11,9 @@ export interface GatewayCommandOptions {
 /**
  * `switchyard gateway --config gateway.yaml`: serves until SIGINT/SIGTERM; exit 2 on a bad config.
  * A second signal while it drains (`hurry`) ends the grace period: the requests in flight get their error at once.
+ * SIGHUP (`reloads`) reads the file again and takes its tenants, when nothing else changed (see planReload).
  */
-export async function gatewayCommand(options: GatewayCommandOptions, output: Output, stop: Promise<void>, hurry: (callback: () => void) => () => void = onNextSignal): Promise<number> {
+export async function gatewayCommand(options: GatewayCommandOptions, output: Output, stop: Promise<void>, hurry: (callback: () => void) => () => void = onNextSignal, reloads: (callback: () => void) => () => void = onHangup): Promise<number> {
   // Loaded when the command runs: the server and its dependencies would slow every other command's start.
   const [{ loadGatewayConfig }, { gatewayConfigWarnings }, { createGateway }] = await Promise.all([import('../../gateway/gateway-config.js'), import('../../gateway/gateway-config-warnings.js'), import('../../gateway/gateway-server.js')]);
   const loaded = loadGatewayConfig(options.config);
@@ -35,7 +36,30 @@ export async function gatewayCommand(options: GatewayCommandOptions, output: Out
     return 2;
   }
   output.err(`switchyard gateway listening on ${url} (${count(loaded.value.endpoints.length, 'endpoint')}, ${count(loaded.value.routes.length, 'route')})`);
+  const stopReloading = reloads(() => {
+    if (options.config === '-') {
+      output.err('switchyard gateway: cannot reload a config read from standard input: restart with the new one, or serve it from a file (--config gateway.yaml)');
+      return;
+    }
+    const next = loadGatewayConfig(options.config);
+    if (!next.ok) {
+      for (const problem of next.problems) output.err(formatProblem(problem));
+      gateway.metrics.configReloads.inc({ outcome: 'invalid' });
+      output.err(`switchyard gateway: reload of ${options.config} refused: fix the problems above; still serving the config loaded before`);
+      return;
+    }
+    for (const warning of gatewayConfigWarnings(next.value, process.env)) output.err(`switchyard gateway: warning: ${warning}`);
+    const plan = gateway.reload(next.value);
+    const named = (what: string, ids: readonly string[]): string[] => (ids.length === 0 ? [] : [`${what} ${ids.join(', ')}`]);
+    if (plan.apply) {
+      const changes = [...named('added', plan.added), ...named('removed', plan.removed), ...named('changed', plan.changed)];
+      output.err(`switchyard gateway: reloaded ${options.config}: tenants ${changes.length === 0 ? 'unchanged' : changes.join('; ')}`);
+    } else {
+      output.err(`switchyard gateway: reload of ${options.config} not applied: it changes ${plan.needsRestart.join(', ')}, which take a restart; still serving the config loaded before, its tenants included`);
+    }
+  });
   await stop;
+  stopReloading();
   const graceMs = loaded.value.listen.shutdownGraceMs;
   output.err(`switchyard gateway stopping: requests in flight have up to ${graceMs} ms to finish (listen.shutdownGraceMs); a second signal (Ctrl-C) ends them now, with an error to each caller`);
   const stopHurrying = hurry(() => {
