@@ -85,11 +85,13 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
     if (answer.kind === 'count') return { inputTokens: answer.inputTokens, endpoint: endpoint.config.id, attempts: tried.size };
     if (job.deadline.cancelled) throw stopped(job, endpoint.config.id);
     const failure = timedOut ? { ...answer, status: 504, message: `no count within the TTFT timeout (${String(job.resilience.ttftTimeoutMs)} ms)`, fromUpstream: false } : answer;
-    core.metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(failure.status) });
-    logFailedAttempt(core, job, endpoint.config.id, failure);
+    const noCountingApi = failure.fromUpstream && noCountingStatuses.has(failure.status);
+    // The gateway's own failure (it could not write the request) is logged, not counted against the endpoint, as for answers.
+    if (failure.gatewayFault !== true) core.metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(failure.status) });
+    logFailedAttempt(core, job, endpoint.config.id, failure, noCountingApi);
     const retryAfterAt = rememberRetryAfter(endpoint, failure.status, failure.retryAfter, core.now());
     if (failure.gatewayFault === true) throw upstreamFailureError(core, failure, endpoint.config.id, 'failed to count tokens');
-    if (failure.fromUpstream && noCountingStatuses.has(failure.status)) {
+    if (noCountingApi) {
       // When none counts, the 404's log line names those tried: the operator can mark them tokenCounting: false.
       passedOver = endpoint.config.id;
       continue;

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
+import { pino } from 'pino';
 import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
+import { anthropicTokenCounting } from '../../src/protocol/anthropic/anthropic-token-counting.js';
 import { cheapestFirstConfig, closedAfterEach, metricValue, scrape, startTestEmulator } from './helpers/fleet.js';
 
 // A failure of the gateway's own (it cannot write a request for an upstream) is not the endpoint's:
@@ -35,5 +37,21 @@ describe("the gateway's own failure to write a request", () => {
     expect(metricValue(exposition, 'switchyard_circuit_state', { endpoint: 'e0' })).toBe(0);
     expect(metricValue(exposition, 'switchyard_upstream_errors_total', { endpoint: 'e0' }) ?? 0).toBe(0);
     expect((await ask(bothUrl)).status).toBe(200);
+  });
+
+  it("for a token count too: a 500, logged, not counted against the endpoint", async () => {
+    const replica = await startTestEmulator({ servedModelName: 'm' });
+    cleanups.push(() => replica.close());
+    const lines: string[] = [];
+    const gateway = createGateway({ config: cheapestFirstConfig([[replica.url, 'anthropic']], apiKey, '{ retries: 0 }'), logger: pino({ base: null }, { write: (line: string) => lines.push(line) }) });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    vi.spyOn(anthropicTokenCounting, 'encodeRequest').mockImplementation(() => {
+      throw new RangeError('Maximum call stack size exceeded');
+    });
+    const counted = await fetch(`${url}/v1/messages/count_tokens`, { method: 'POST', headers: { 'x-api-key': apiKey, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) });
+    expect(counted.status).toBe(500);
+    expect(metricValue(await scrape(url), 'switchyard_upstream_errors_total', { endpoint: 'e0' }) ?? 0).toBe(0);
+    expect(lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toContain('upstream attempt failed');
   });
 });

@@ -196,6 +196,31 @@ tenants:
     expect(new Set(failedAttempts.map((line) => line.requestId)).size).toBe(1);
   });
 
+  it('logs a counting endpoint without the counting API (404) as routine when it is passed over', async () => {
+    const noApi = await startScriptedUpstream((res) => res.end(JSON.stringify({ type: 'error', error: { type: 'not_found_error', message: 'Not Found' } })), { status: 404, contentType: 'application/json' });
+    const counting = await startScriptedUpstream((res) => res.end(JSON.stringify({ input_tokens: 7 })), { status: 200, contentType: 'application/json' });
+    cleanups.push(() => noApi.close(), () => counting.close());
+    const lines: string[] = [];
+    const gateway = createGateway({
+      config: gatewayConfig(`
+version: 1
+endpoints:
+  - { id: c0, url: "${noApi.url}", dialect: anthropic, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: c1, url: "${counting.url}", dialect: anthropic, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 1, capacity: 8 }
+routes:
+  - { model: m, endpoints: [c0, c1], policy: [cost] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
+`),
+      logger: pino({ base: null }, { write: (line: string) => lines.push(line) }),
+    });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const response = await fetch(`${url}/v1/messages/count_tokens`, { method: 'POST', headers: { 'x-api-key': apiKey, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) });
+    expect(await response.json()).toEqual({ input_tokens: 7 });
+    expect(parsed(lines).filter((line) => line.msg === 'upstream attempt failed')).toEqual([expect.objectContaining({ level: 30, status: 404 })]);
+  });
+
   it('names which key a request came with only for a tenant with several (a rotation), by its hash\'s start', async () => {
     const upstream = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
     cleanups.push(() => upstream.close());
