@@ -41,6 +41,10 @@ const origin = z.string().transform((text, context) => {
  * would match no page, and its page would be refused without a word.
  */
 function originProblem(text: string): string | undefined {
+  // file:// pages and sandboxed frames send the origin 'null', which any page can make itself send.
+  if (text.toLowerCase() === 'null' || /^file:/i.test(text)) return "the 'null' origin (file:// pages, sandboxed frames) is not supported: any page can send it; serve the page from an http(s) origin and list that";
+  // A browser sends these schemes for no page: the origin would match nothing.
+  if (/^(wss?|ftp):/i.test(text)) return "no page has a ws://, wss:// or ftp:// origin: list the origin of the page that calls, such as 'https://app.example.com'";
   if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s/?#\p{Cc}]+$/u.test(text)) return "an origin is scheme://host[:port] with no path, such as 'https://app.example.com', or '*' for any page";
   if (text.includes('*')) return "wildcards inside an origin are not supported: list each origin, or '*' alone for any page";
   if (!/^https?:/i.test(text)) return undefined;

@@ -147,6 +147,9 @@ describe('CORS', () => {
     const withUser = problemsOf('"https://user:hunter2@app.example.com"');
     expect(withUser).toEqual([expect.stringContaining("a browser sends this origin as 'https://app.example.com'")]);
     expect(withUser.join('')).not.toContain('hunter2');
+    expect(problemsOf('"null"')).toEqual([expect.stringContaining("the 'null' origin (file:// pages, sandboxed frames) is not supported")]);
+    expect(problemsOf('"file://"')).toEqual([expect.stringContaining("the 'null' origin")]);
+    expect(problemsOf('"wss://example.com"')).toEqual([expect.stringContaining('no page has a ws://, wss:// or ftp:// origin')]);
     expect(problemsOf('"http://localhost:3000", "http://[::1]:3000", "chrome-extension://abcdefghijklmnop", "HTTPS://App.Example.com"')).toEqual([]);
   });
 
