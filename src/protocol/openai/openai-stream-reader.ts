@@ -66,7 +66,8 @@ export function createOpenaiStreamReader(): StreamReader {
         events.push({ type: 'text', text: refusal, refusal: true });
       }
       const calls = choice?.delta?.tool_calls;
-      if (Array.isArray(calls)) {
+      // An empty list (some servers send one on every chunk) begins no call.
+      if (Array.isArray(calls) && calls.length > 0) {
         const problem = (toolCalls ??= createToolCallReader()).read(calls, events, answerId);
         if (problem !== undefined) return malformed(events, problem);
       }
