@@ -8,85 +8,95 @@ import { createToolCallReader, type ToolCallReader } from './openai-tool-call-re
 
 /** An OpenAI-dialect upstream's stream (content, refusal, reasoning and tool-call deltas; finish; usage) read into canonical events. */
 export function createOpenaiStreamReader(): StreamReader {
-  let started = false;
-  let answerId = '';
-  let finish: FinishReason | undefined;
-  let stopped: { stopSequence?: string } = {};
-  let finished = false;
-  // The model declined (a refusal in place of content): the finish is then content_filter (as openaiDialect.parseResult reads it).
-  let refused = false;
-  // Made at the first tool call: most answers have none, and an open stream holds its reader.
-  let toolCalls: ToolCallReader | undefined;
-  const malformed = (events: ChatEvent[], message: string): { events: ChatEvent[]; done: boolean } => ({ events: [...events, { type: 'error', kind: 'api_error', message }], done: true });
-  return {
-    read(_event, data) {
-      if (data === '[DONE]') {
-        // An upstream that ignored include_usage still ended properly: finish with what is known.
-        const events: ChatEvent[] = [];
-        const problem = toolCalls?.finish(events, answerId);
-        if (problem !== undefined) return malformed(events, problem);
-        if (finish !== undefined && !finished) events.push({ type: 'finish', finishReason: finish, ...stopped, usage: { inputTokens: 0, outputTokens: 0 } });
-        return { events, done: true };
-      }
-      if (started) {
-        const text = readContentDelta(data);
-        if (text !== undefined) return { events: text === '' ? [] : [{ type: 'text', text }], done: false };
-      }
-      let json: unknown;
-      try {
-        json = JSON.parse(data);
-      } catch {
-        json = undefined;
-      }
-      // JSON that is not an object (`data: null`, a number) is as malformed as text that is not JSON.
-      if (!isRecord(json)) return malformed([], 'upstream sent a malformed stream chunk');
-      const chunk = json as {
-        id?: string;
-        model?: string;
-        error?: unknown;
-        choices?: { delta?: { content?: string | null; refusal?: string | null; tool_calls?: unknown; reasoning_content?: unknown; reasoning?: unknown }; finish_reason?: string | null; stop_reason?: unknown; matched_stop?: unknown }[];
-        usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null;
-      };
-      // An error chunk in any shape a server sends (TGI's error is a string).
-      if (chunk.error !== undefined) return { events: [{ type: 'error', kind: 'api_error', message: upstreamErrorDetail(chunk).message, fromUpstream: true }], done: true };
+  return new OpenaiStreamReader();
+}
+
+const noStop: { readonly stopSequence?: string } = {};
+
+function malformed(events: ChatEvent[], message: string): { events: ChatEvent[]; done: boolean } {
+  return { events: [...events, { type: 'error', kind: 'api_error', message }], done: true };
+}
+
+/** A class rather than closures: every answer has a reader, and an open stream holds its own. */
+class OpenaiStreamReader implements StreamReader {
+  #started = false;
+  #answerId = '';
+  #finish: FinishReason | undefined;
+  #stopped: { readonly stopSequence?: string } = noStop;
+  #finished = false;
+  /** The model declined (a refusal in place of content): the finish is then content_filter (as openaiDialect.parseResult reads it). */
+  #refused = false;
+  /** Made at the first tool call: most answers have none. */
+  #toolCalls: ToolCallReader | undefined;
+
+  read(_event: string | undefined, data: string): { events: ChatEvent[]; done: boolean } {
+    if (data === '[DONE]') {
+      // An upstream that ignored include_usage still ended properly: finish with what is known.
       const events: ChatEvent[] = [];
-      if (!started) {
-        started = true;
-        answerId = chunk.id ?? '';
-        events.push({ type: 'start', id: answerId, model: chunk.model ?? '', inputTokens: 0 });
-      }
-      const choice = chunk.choices?.[0];
-      const reasoning = reasoningOf(choice?.delta);
-      if (reasoning !== undefined) events.push({ type: 'reasoning', text: reasoning });
-      const text = choice?.delta?.content;
-      if (typeof text === 'string' && text !== '') events.push({ type: 'text', text });
-      const refusal = choice?.delta?.refusal;
-      if (typeof refusal === 'string' && refusal !== '') {
-        refused = true;
-        events.push({ type: 'text', text: refusal, refusal: true });
-      }
-      const calls = choice?.delta?.tool_calls;
-      // An empty list (some servers send one on every chunk) begins no call.
-      if (Array.isArray(calls) && calls.length > 0) {
-        const problem = (toolCalls ??= createToolCallReader()).read(calls, events, answerId);
-        if (problem !== undefined) return malformed(events, problem);
-      }
-      if (choice?.finish_reason) {
-        // The calls are complete: each is announced before the finish.
-        const problem = toolCalls?.finish(events, answerId);
-        if (problem !== undefined) return malformed(events, problem);
-        stopped = refused ? {} : stopSequenceOf(choice);
-        finish = refused ? 'content_filter' : openaiFinishWithCalls(finishFromOpenAI(choice.finish_reason), toolCalls?.called() === true, stopped);
-      }
-      // Usage arrives in its own chunk after the finish reason (include_usage); finish is emitted with it.
-      if (chunk.usage && finish !== undefined) {
-        finished = true;
-        events.push({ type: 'finish', finishReason: finish, ...stopped, usage: { inputTokens: tokenCount(chunk.usage.prompt_tokens) ?? 0, outputTokens: tokenCount(chunk.usage.completion_tokens) ?? 0 } });
-      }
-      return { events, done: false };
-    },
-    announcedFinish() {
-      return finish !== undefined && !finished ? { type: 'finish', finishReason: finish, ...stopped, usage: { inputTokens: 0, outputTokens: 0 } } : undefined;
-    },
-  };
+      const problem = this.#toolCalls?.finish(events, this.#answerId);
+      if (problem !== undefined) return malformed(events, problem);
+      if (this.#finish !== undefined && !this.#finished) events.push({ type: 'finish', finishReason: this.#finish, ...this.#stopped, usage: { inputTokens: 0, outputTokens: 0 } });
+      return { events, done: true };
+    }
+    if (this.#started) {
+      const text = readContentDelta(data);
+      if (text !== undefined) return { events: text === '' ? [] : [{ type: 'text', text }], done: false };
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(data);
+    } catch {
+      json = undefined;
+    }
+    // JSON that is not an object (`data: null`, a number) is as malformed as text that is not JSON.
+    if (!isRecord(json)) return malformed([], 'upstream sent a malformed stream chunk');
+    const chunk = json as {
+      id?: string;
+      model?: string;
+      error?: unknown;
+      choices?: { delta?: { content?: string | null; refusal?: string | null; tool_calls?: unknown; reasoning_content?: unknown; reasoning?: unknown }; finish_reason?: string | null; stop_reason?: unknown; matched_stop?: unknown }[];
+      usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null;
+    };
+    // An error chunk in any shape a server sends (TGI's error is a string).
+    if (chunk.error !== undefined) return { events: [{ type: 'error', kind: 'api_error', message: upstreamErrorDetail(chunk).message, fromUpstream: true }], done: true };
+    const events: ChatEvent[] = [];
+    if (!this.#started) {
+      this.#started = true;
+      this.#answerId = chunk.id ?? '';
+      events.push({ type: 'start', id: this.#answerId, model: chunk.model ?? '', inputTokens: 0 });
+    }
+    const choice = chunk.choices?.[0];
+    const reasoning = reasoningOf(choice?.delta);
+    if (reasoning !== undefined) events.push({ type: 'reasoning', text: reasoning });
+    const text = choice?.delta?.content;
+    if (typeof text === 'string' && text !== '') events.push({ type: 'text', text });
+    const refusal = choice?.delta?.refusal;
+    if (typeof refusal === 'string' && refusal !== '') {
+      this.#refused = true;
+      events.push({ type: 'text', text: refusal, refusal: true });
+    }
+    const calls = choice?.delta?.tool_calls;
+    // An empty list (some servers send one on every chunk) begins no call.
+    if (Array.isArray(calls) && calls.length > 0) {
+      const problem = (this.#toolCalls ??= createToolCallReader()).read(calls, events, this.#answerId);
+      if (problem !== undefined) return malformed(events, problem);
+    }
+    if (choice?.finish_reason) {
+      // The calls are complete: each is announced before the finish.
+      const problem = this.#toolCalls?.finish(events, this.#answerId);
+      if (problem !== undefined) return malformed(events, problem);
+      this.#stopped = this.#refused ? noStop : stopSequenceOf(choice);
+      this.#finish = this.#refused ? 'content_filter' : openaiFinishWithCalls(finishFromOpenAI(choice.finish_reason), this.#toolCalls?.called() === true, this.#stopped);
+    }
+    // Usage arrives in its own chunk after the finish reason (include_usage); finish is emitted with it.
+    if (chunk.usage && this.#finish !== undefined) {
+      this.#finished = true;
+      events.push({ type: 'finish', finishReason: this.#finish, ...this.#stopped, usage: { inputTokens: tokenCount(chunk.usage.prompt_tokens) ?? 0, outputTokens: tokenCount(chunk.usage.completion_tokens) ?? 0 } });
+    }
+    return { events, done: false };
+  }
+
+  announcedFinish(): Extract<ChatEvent, { type: 'finish' }> | undefined {
+    return this.#finish !== undefined && !this.#finished ? { type: 'finish', finishReason: this.#finish, ...this.#stopped, usage: { inputTokens: 0, outputTokens: 0 } } : undefined;
+  }
 }
