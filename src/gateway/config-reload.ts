@@ -1,18 +1,30 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { GatewayConfig } from './gateway-config.js';
+import type { SpecProblem } from '../domain/spec-problem.js';
+import type { GatewayConfig, TenantConfig } from './gateway-config.js';
+
+/** A tenant a reload changes, with the fields that differ (`apiKeySha256` for a key added or removed). */
+export interface ChangedTenant {
+  readonly id: string;
+  readonly fields: readonly (keyof TenantConfig)[];
+}
 
 /**
  * What a reload of the config file (SIGHUP) does to a running gateway. Only tenants are taken while
  * it runs (their keys, limits and jurisdictions: adding a customer, rotating a key); the other parts
- * (endpoints, routes, resilience, limits, listen, cors, logging) shape state it holds (circuits,
- * connections, timeouts of requests in flight) and need a restart. A file that changes one of those
- * is not applied at all, tenants included: a new tenant whose route was not taken would be refused.
+ * (endpoints, routes, resilience, limits, listen, cors, logging, declared jurisdictions) shape state it
+ * holds (circuits, connections, timeouts of requests in flight) and need a restart. A file that changes
+ * one of those is not applied at all, tenants included: a new tenant whose route was not taken would be
+ * refused. A file with problems is not applied either.
  */
 export type ReloadPlan =
-  | { readonly apply: true; readonly added: readonly string[]; readonly removed: readonly string[]; readonly changed: readonly string[] }
-  | { readonly apply: false; readonly needsRestart: readonly string[] };
+  | { readonly apply: true; readonly added: readonly string[]; readonly removed: readonly string[]; readonly changed: readonly ChangedTenant[] }
+  | { readonly apply: false; readonly needsRestart: readonly string[] }
+  | { readonly apply: false; readonly problems: readonly SpecProblem[] };
 
-/** Compares the running config with the file's; parts compare by value, whatever their order in the file. */
+/**
+ * Compares the running config with the file's, part by part and by value: the order of keys in the
+ * file does not count, the order of a list does (endpoints listed in another order are another list).
+ */
 export function planReload(running: GatewayConfig, next: GatewayConfig): ReloadPlan {
   const parts = new Set([...Object.keys(running), ...Object.keys(next)] as (keyof GatewayConfig)[]);
   parts.delete('tenants');
@@ -20,10 +32,21 @@ export function planReload(running: GatewayConfig, next: GatewayConfig): ReloadP
   if (needsRestart.length > 0) return { apply: false, needsRestart };
   const before = new Map(running.tenants.map((tenant) => [tenant.id, tenant]));
   const after = new Map(next.tenants.map((tenant) => [tenant.id, tenant]));
-  return {
-    apply: true,
-    added: [...after.keys()].filter((id) => !before.has(id)),
-    removed: [...before.keys()].filter((id) => !after.has(id)),
-    changed: [...after].filter(([id, tenant]) => before.has(id) && !isDeepStrictEqual(before.get(id), tenant)).map(([id]) => id),
-  };
+  const changed: ChangedTenant[] = [];
+  for (const [id, tenant] of after) {
+    const old = before.get(id);
+    if (old === undefined) continue;
+    const fields = (Object.keys(tenant) as (keyof TenantConfig)[]).filter((field) => !isDeepStrictEqual(old[field], tenant[field]));
+    if (fields.length > 0) changed.push({ id, fields });
+  }
+  return { apply: true, added: [...after.keys()].filter((id) => !before.has(id)), removed: [...before.keys()].filter((id) => !after.has(id)), changed };
+}
+
+/** A plan in words, for stderr: what was taken, or why nothing was. */
+export function describeReload(file: string, plan: ReloadPlan): string {
+  if ('problems' in plan) return `reload of ${file} refused: fix the problems above; still serving the config loaded before`;
+  if (!plan.apply) return `reload of ${file} not applied: it changes ${plan.needsRestart.join(', ')}, which take a restart; still serving the config loaded before, its tenants included`;
+  const named = (what: string, ids: readonly string[]): string[] => (ids.length === 0 ? [] : [`${what} ${ids.join(', ')}`]);
+  const changes = [...named('added', plan.added), ...named('removed', plan.removed), ...named('changed', plan.changed.map((tenant) => `${tenant.id} (${tenant.fields.join(', ')})`))];
+  return `reloaded ${file}: tenants ${changes.length === 0 ? 'unchanged' : changes.join('; ')}`;
 }

@@ -68,7 +68,8 @@ export function createGatewayMetrics(readEndpoints: () => Iterable<EndpointGauge
       },
     }),
     jurisdictionRejections: new Counter({ name: 'switchyard_jurisdiction_rejections_total', help: 'Requests refused because no endpoint was inside the allowed jurisdictions', labelNames: ['tenant'], registers }),
-    configReloads: new Counter({ name: 'switchyard_config_reloads_total', help: 'Reloads of the config file (SIGHUP), by outcome: applied (its tenants taken), restart-needed (it changed more than tenants: nothing taken), invalid (it has problems: nothing taken)', labelNames: ['outcome'], registers }),
+    // Each outcome shown from the start, at 0, so an alert on 'invalid' has a series to watch.
+    configReloads: withOutcomes(new Counter({ name: 'switchyard_config_reloads_total', help: 'Reloads of the config file (SIGHUP), by outcome: applied (its tenants taken), restart-needed (it changed more than tenants: nothing taken), invalid (it has problems: nothing taken)', labelNames: ['outcome'], registers }), ['applied', 'restart-needed', 'invalid']),
     rateLimited: new Counter({ name: 'switchyard_rate_limited_total', help: 'Requests refused by tenant limits', labelNames: ['tenant', 'limit'], registers }),
     upstreamErrors: new Counter({ name: 'switchyard_upstream_errors_total', help: 'Failed upstream attempts by status (0 = connection failure, 504 = TTFT timeout, stream = broken after the first token); attempts the gateway cancelled itself are not counted', labelNames: ['endpoint', 'status'], registers }),
     upstreamResends: new Counter({ name: 'switchyard_upstream_resends_total', help: 'Requests sent once more on a fresh connection because their connection was lost at once, before any answer (as one the upstream dropped as it was reused is); not failures, and inside one attempt', labelNames: ['endpoint'], registers }),
@@ -93,4 +94,10 @@ export function createGatewayMetrics(readEndpoints: () => Iterable<EndpointGauge
       },
     }),
   };
+}
+
+/** A counter with a series, at 0, for each outcome it will count. */
+function withOutcomes(counter: Counter<'outcome'>, outcomes: readonly string[]): Counter<'outcome'> {
+  for (const outcome of outcomes) counter.inc({ outcome }, 0);
+  return counter;
 }

@@ -30,6 +30,7 @@ import { checkRequestLimit, checkTenantLimits, MemoryRateLimitStore, settleToken
 import { retryAfterHeaders } from './retry-policy.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
 import { countTokens } from './count-tokens.js';
+import { formatProblem, type Result } from '../domain/spec-problem.js';
 import { planReload, type ReloadPlan } from './config-reload.js';
 import { answerPreflight, corsResponseHeaders } from './cors-policy.js';
 import { fitToTokenLimit } from './fit-to-token-limit.js';
@@ -73,11 +74,13 @@ export interface Gateway {
    */
   close(options?: { readonly graceMs?: number }): Promise<void>;
   /**
-   * Takes the tenants of a reloaded config when nothing else in it changed (see planReload); a
-   * request already admitted keeps the tenant it was admitted as. Counted in
-   * switchyard_config_reloads_total either way.
+   * Takes the tenants of a reloaded config file when it is valid and nothing else in it changed
+   * (see planReload). A request already admitted keeps its tenant's settings, but its attempts from
+   * then on go only where both the old and the new jurisdictions allow (none, for a tenant removed),
+   * and its tokens are settled against the new limits. Logged and counted in
+   * switchyard_config_reloads_total whatever the outcome.
    */
-  reload(next: GatewayConfig): ReloadPlan;
+  reload(loaded: Result<GatewayConfig>): ReloadPlan;
 }
 
 /** Header a caller may send to narrow (never widen) its tenant's jurisdictions, comma-separated. */
@@ -109,6 +112,20 @@ export function createGateway(options: GatewayOptions): Gateway {
   const config = options.config;
   /** The config whose tenants are served: the first one's, or a reload's (see reload). */
   let current = config;
+  let tenantsById = new Map(config.tenants.map((tenant) => [tenant.id, tenant]));
+  /**
+   * The jurisdictions a request admitted as `tenant` may use now: its own, unless a reload changed
+   * them since, then only those both allow (none for a tenant removed). A reload never widens where
+   * a request already in flight may go.
+   */
+  const jurisdictionsNow = (tenant: TenantConfig): readonly string[] => {
+    const now = tenantsById.get(tenant.id);
+    if (now === tenant) return tenant.jurisdictions;
+    const allowed = new Set((now?.jurisdictions ?? []).map((jurisdiction) => jurisdiction.toLowerCase()));
+    return tenant.jurisdictions.filter((jurisdiction) => allowed.has(jurisdiction.toLowerCase()));
+  };
+  /** The tenant whose limits a request's tokens are settled against: the current one of its id (a reload's), else its own. */
+  const limitsOf = (tenant: TenantConfig): TenantConfig => tenantsById.get(tenant.id) ?? tenant;
   const now = options.now ?? Date.now;
   const generateId = options.generateId ?? (() => randomUUID().replaceAll('-', ''));
   const limits = options.rateLimits ?? new MemoryRateLimitStore();
@@ -386,6 +403,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         log: requestLog,
         routeInput: (tried) => ({
           ...traits,
+          // Every attempt goes only where the tenant may send it now (see jurisdictionsNow).
+          tenantJurisdictions: jurisdictionsNow(tenant),
           promptTokens: routedPromptTokens(context),
           maxOutputTokens: context.resumed?.outputTokens ?? context.roomBudget ?? outputTokens,
           prefixKey,
@@ -408,8 +427,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (settled) return;
         settled = true;
         const settledAt = now();
-        settleTokenUsage(limits, tenant, estimated, used, settledAt);
-        if (!res.headersSent) Object.assign(headers, inbound.rateLimitHeaders(tenantLimitState(limits, tenant, settledAt), settledAt));
+        // Against the tenant's limits as they are now: a reload may have raised them since admission.
+        settleTokenUsage(limits, limitsOf(tenant), estimated, used, settledAt);
+        if (!res.headersSent) Object.assign(headers, inbound.rateLimitHeaders(tenantLimitState(limits, limitsOf(tenant), settledAt), settledAt));
       };
       try {
         const answer = await firstAnswer(core, context, withoutPrefillWhitespace(request), tried, deadline);
@@ -477,7 +497,7 @@ export function createGateway(options: GatewayOptions): Gateway {
             deadline,
             clientGone: client.gone,
             shuttingDown: () => shuttingDown && !client.gone(),
-            routeInput: (excluded) => ({ ...traits, promptTokens, maxOutputTokens: 0, excludeEndpoints: excluded }),
+            routeInput: (excluded) => ({ ...traits, tenantJurisdictions: jurisdictionsNow(tenant), promptTokens, maxOutputTokens: 0, excludeEndpoints: excluded }),
           },
           request,
           tried,
@@ -502,8 +522,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   }));
 
   /** The models this caller could be routed to: an endpoint in its (header-narrowed) jurisdictions. */
-  const visibleModels = (req: IncomingMessage): string[] => {
-    const { tenant } = tenantOf(req);
+  const visibleModels = (req: IncomingMessage, labels: FailureLabels): string[] => {
+    const { tenant, key } = tenantOf(req);
+    labels.tenant = tenant.id;
+    labels.key = key;
     const headerJurisdictions = parseJurisdictionHeader(jurisdictionHeaderLines(req));
     const allowed = effectiveJurisdictions({ tenantJurisdictions: tenant.jurisdictions, ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }) });
     return modelJurisdictions.filter((entry) => [...entry.jurisdictions].some((jurisdiction) => allowed.has(jurisdiction))).map((entry) => entry.model);
@@ -591,14 +613,19 @@ export function createGateway(options: GatewayOptions): Gateway {
         return;
       }
       if (reading && path === '/v1/models') {
-        const list = inbound.formatModelList(visibleModels(req), new URLSearchParams(query < 0 ? '' : url.slice(query + 1)));
+        const list = inbound.formatModelList(visibleModels(req, labels), new URLSearchParams(query < 0 ? '' : url.slice(query + 1)));
         if (!list.ok) throw problemError(list.problem);
-        return sendJson(res, 200, list.value, headers);
+        sendJson(res, 200, list.value, headers);
+        // Logged as other keyed requests are: a client that only lists models shows which key it still uses.
+        logger?.info({ requestId, tenant: labels.tenant, key: labels.key, status: 200, ms: now() - started }, 'models');
+        return;
       }
       if (reading && path.startsWith('/v1/models/')) {
         const id = decodedPathPart(path.slice('/v1/models/'.length));
-        if (!visibleModels(req).includes(id)) throw new ClientError(404, 'not_found', `model ${quoteIdentifier(id)} is not served here to this key; GET /v1/models lists the models it can use`, { code: 'model_not_found' });
-        return sendJson(res, 200, inbound.formatModel(id), headers);
+        if (!visibleModels(req, labels).includes(id)) throw new ClientError(404, 'not_found', `model ${quoteIdentifier(id)} is not served here to this key; GET /v1/models lists the models it can use`, { code: 'model_not_found' });
+        sendJson(res, 200, inbound.formatModel(id), headers);
+        logger?.info({ requestId, tenant: labels.tenant, key: labels.key, status: 200, ms: now() - started }, 'models');
+        return;
       }
       if (path === '/v1/chat/completions' || path === '/v1/messages') {
         if (req.method !== 'POST') throw new ClientError(405, 'invalid_request', `${path} takes POST`, { headers: { allow: 'POST' } });
@@ -737,12 +764,21 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (closing !== undefined && (options.graceMs ?? 0) === 0) endGrace?.();
       return (closing ??= drainAndClose(options.graceMs ?? 0));
     },
-    reload: (next) => {
-      const plan = planReload(current, next);
-      metrics.configReloads.inc({ outcome: plan.apply ? 'applied' : 'restart-needed' });
-      if (plan.apply) current = { ...current, tenants: next.tenants };
-      if (plan.apply) logger?.info({ added: plan.added, removed: plan.removed, changed: plan.changed }, 'config reloaded: tenants');
-      else logger?.warn({ needsRestart: plan.needsRestart }, 'config reload not applied: it changes more than tenants');
+    reload: (loaded) => {
+      const plan: ReloadPlan = loaded.ok ? planReload(current, loaded.value) : { apply: false, problems: loaded.problems };
+      if ('problems' in plan) {
+        metrics.configReloads.inc({ outcome: 'invalid' });
+        // Problems never quote a value that may be a key (see gateway-config's mayHoldSecret).
+        logger?.warn({ problems: plan.problems.map(formatProblem) }, 'config reload refused: the file has problems');
+      } else if (!plan.apply) {
+        metrics.configReloads.inc({ outcome: 'restart-needed' });
+        logger?.warn({ needsRestart: plan.needsRestart }, 'config reload not applied: it changes more than tenants');
+      } else if (loaded.ok) {
+        current = { ...current, tenants: loaded.value.tenants };
+        tenantsById = new Map(current.tenants.map((tenant) => [tenant.id, tenant]));
+        metrics.configReloads.inc({ outcome: 'applied' });
+        logger?.info({ added: plan.added, removed: plan.removed, changed: plan.changed }, 'config reloaded: tenants');
+      }
       return plan;
     },
   };

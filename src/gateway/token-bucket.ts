@@ -45,7 +45,8 @@ interface Bucket {
 const shortfallTolerance = 1e-6;
 
 export class MemoryRateLimitStore implements RateLimitStore {
-  // One bucket per tenant and limit: bounded by the config, so no eviction is needed.
+  // One bucket per tenant and limit: bounded by the tenants ever configured (a reload adds ids and
+  // keeps removed ones, a few dozen bytes each), so no eviction is needed.
   private readonly buckets = new Map<string, Bucket>();
 
   take(key: string, cost: number, capacity: number, refillPerMs: number, now: number): RateLimitTake {

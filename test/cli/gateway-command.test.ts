@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { gatewayCommand } from '../../src/cli/commands/gateway-command.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { captureOutput } from '../helpers/capture-output.js';
 import { readFileSync } from 'node:fs';
@@ -117,6 +118,9 @@ describe('switchyard gateway', () => {
       await expect.poll(() => cli.stderr(), { timeout: 5_000 }).toContain('refused: fix the problems above; still serving the config loaded before');
       expect(cli.stderr()).toContain('tenants[0].apiKeySha256: expected the hex SHA-256 of the key');
       expect(cli.stderr()).not.toContain('sk-pasted-raw-key');
+      // Said in the JSON log too, for pipelines that read only that.
+      expect(cli.stdout()).toContain('"msg":"config reload refused: the file has problems"');
+      expect(cli.stdout()).not.toContain('sk-pasted-raw-key');
       expect(await models(url, 'sk-new')).toBe(200);
       // A file that also changes a route: nothing taken, its tenants neither.
       dir.write('gateway.yaml', configText(hashApiKey('sk-new'), 'policy: [least-load]'));
@@ -131,6 +135,33 @@ describe('switchyard gateway', () => {
       cli.child.kill('SIGKILL');
       dir.remove();
     }
+  });
+
+  it('hears SIGHUP from start to end: before it serves and while it drains, a reload is ignored and said so, never the end of the process', async () => {
+    const io = captureOutput();
+    let fire = (): void => undefined;
+    let unsubscribedWith = '';
+    const reloads = (callback: () => void): (() => void) => {
+      fire = callback;
+      return () => {
+        unsubscribedWith = io.stderr();
+      };
+    };
+    let stop = (): void => undefined;
+    const stopped = new Promise<void>((resolve) => {
+      stop = resolve;
+    });
+    const run = gatewayCommand({ config: example, port: 0 }, io, stopped, () => () => undefined, reloads);
+    fire();
+    expect(io.stderr()).toContain('SIGHUP ignored: not serving yet');
+    await expect.poll(() => io.stderr(), { timeout: 10_000 }).toMatch(/listening on http/);
+    stop();
+    await expect.poll(() => io.stderr(), { timeout: 5_000 }).toContain('switchyard gateway stopping');
+    fire();
+    expect(io.stderr()).toContain('SIGHUP ignored: shutting down');
+    expect(await run).toBe(0);
+    // Heard until the end: the listener goes only once the gateway has stopped.
+    expect(unsubscribedWith).toContain('switchyard gateway stopped');
   });
 
   it('a port already in use is a clear error and exit 2, not an internal error', async () => {

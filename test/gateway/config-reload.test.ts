@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { planReload } from '../../src/gateway/config-reload.js';
+import { describeReload, planReload } from '../../src/gateway/config-reload.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { gatewayConfig } from './helpers/fleet.js';
+import { createGateway } from '../../src/gateway/gateway-server.js';
+import { closedAfterEach, gatewayConfig, openAIChunk, startScriptedUpstream } from './helpers/fleet.js';
 
 const yaml = (tenants: readonly string[], extra = ''): string => `
 version: 1
@@ -20,14 +21,73 @@ describe('planReload (what a SIGHUP takes)', () => {
     const running = gatewayConfig(yaml([acme, globex]));
     const rotated = acme.replace(`apiKeySha256: ${hashApiKey('sk-acme')}`, `apiKeySha256: [${hashApiKey('sk-acme')}, ${hashApiKey('sk-acme-2')}]`);
     const initech = `  - { id: initech, apiKeySha256: ${hashApiKey('sk-initech')}, jurisdictions: [us], requestsPerMinute: 60, tokensPerMinute: 100000 }`;
-    expect(planReload(running, gatewayConfig(yaml([rotated, initech])))).toEqual({ apply: true, added: ['initech'], removed: ['globex'], changed: ['acme'] });
+    expect(planReload(running, gatewayConfig(yaml([rotated, initech])))).toEqual({ apply: true, added: ['initech'], removed: ['globex'], changed: [{ id: 'acme', fields: ['apiKeySha256'] }] });
     const reordered = `  - { tokensPerMinute: 100000, requestsPerMinute: 60, jurisdictions: [us], apiKeySha256: ${hashApiKey('sk-acme')}, id: acme }`;
     expect(planReload(running, gatewayConfig(yaml([reordered, globex], 'resilience: {}')))).toEqual({ apply: true, added: [], removed: [], changed: [] });
+  });
+
+  it('says what it took, and what a tenant changed', () => {
+    expect(describeReload('g.yaml', { apply: true, added: ['initech'], removed: [], changed: [{ id: 'acme', fields: ['apiKeySha256', 'jurisdictions'] }] })).toBe('reloaded g.yaml: tenants added initech; changed acme (apiKeySha256, jurisdictions)');
+    expect(describeReload('g.yaml', { apply: true, added: [], removed: [], changed: [] })).toBe('reloaded g.yaml: tenants unchanged');
+    expect(describeReload('g.yaml', { apply: false, needsRestart: ['routes'] })).toContain('not applied: it changes routes, which take a restart');
   });
 
   it('takes nothing, tenants included, from a file that changes anything else', () => {
     const running = gatewayConfig(yaml([acme]));
     expect(planReload(running, gatewayConfig(yaml([acme, globex], 'resilience: { retries: 5 }\ncors: { allowOrigins: ["http://localhost:3000"] }')))).toEqual({ apply: false, needsRestart: ['cors', 'resilience'] });
     expect(planReload(running, gatewayConfig(yaml([acme]).replace('capacity: 8', 'capacity: 9')))).toEqual({ apply: false, needsRestart: ['endpoints'] });
+  });
+});
+
+describe('a reload and the requests in flight', () => {
+  const { cleanups } = closedAfterEach();
+
+  it('narrows where a request already in flight may go: its resume never reaches a jurisdiction the reload took away', async () => {
+    let release = (): void => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // The us endpoint sends a first token, then breaks once told to; on any later request it breaks at once.
+    let usCalls = 0;
+    const us = await startScriptedUpstream((res) => {
+      usCalls += 1;
+      if (usCalls > 1) {
+        res.socket?.destroy();
+        return;
+      }
+      res.write(openAIChunk({ role: 'assistant', content: 'Hello' }));
+      void released.then(() => res.socket?.destroy());
+    });
+    const eu = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: ' world' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+    cleanups.push(() => us.close(), () => eu.close());
+    const text = (jurisdictions: string): string => `
+version: 1
+endpoints:
+  - { id: us, url: "${us.url}", dialect: openai, model: m, provider: p1, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: eu, url: "${eu.url}", dialect: openai, model: m, provider: p2, region: r, jurisdiction: eu, contextWindow: 131072, marginalCostPerMillionTokens: 1, capacity: 8 }
+routes:
+  - { model: m, endpoints: [us, eu], policy: [cost] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey('sk-inflight')}, jurisdictions: [${jurisdictions}], requestsPerMinute: 1000, tokensPerMinute: 10000000 }
+resilience: { retries: 1, backoffMs: 1, maxBackoffMs: 2, resumeStreams: true }
+`;
+    const gateway = createGateway({ config: gatewayConfig(text('us, eu')), logger: false });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-inflight', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', stream: true, max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }) });
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    let seen = '';
+    while (!seen.includes('Hello')) seen += new TextDecoder().decode((await reader.read()).value);
+    expect(gateway.reload({ ok: true, value: gatewayConfig(text('us')) })).toMatchObject({ apply: true, changed: [{ id: 't', fields: ['jurisdictions'] }] });
+    release();
+    for (;;) {
+      const chunk = await reader.read();
+      if (chunk.done) break;
+      seen += new TextDecoder().decode(chunk.value);
+    }
+    // The break could only be resumed in eu, which the tenant may no longer use: an error event, not a resume there.
+    expect(eu.arrivals()).toBe(0);
+    expect(seen).toMatch(/data: \{"error":/);
+    expect(seen).not.toContain('[DONE]');
   });
 });

@@ -14,8 +14,22 @@ export interface GatewayCommandOptions {
  * SIGHUP (`reloads`) reads the file again and takes its tenants, when nothing else changed (see planReload).
  */
 export async function gatewayCommand(options: GatewayCommandOptions, output: Output, stop: Promise<void>, hurry: (callback: () => void) => () => void = onNextSignal, reloads: (callback: () => void) => () => void = onHangup): Promise<number> {
+  // Heard from the start to the end: unheard, SIGHUP would end the process (Node's default), cutting
+  // the requests a shutdown lets finish.
+  let reload: () => void = () => output.err('switchyard gateway: SIGHUP ignored: not serving yet');
+  const stopReloading = reloads(() => reload());
+  try {
+    return await serveGateway(options, output, stop, hurry, (handler) => {
+      reload = handler;
+    });
+  } finally {
+    stopReloading();
+  }
+}
+
+async function serveGateway(options: GatewayCommandOptions, output: Output, stop: Promise<void>, hurry: (callback: () => void) => () => void, onReload: (handler: () => void) => void): Promise<number> {
   // Loaded when the command runs: the server and its dependencies would slow every other command's start.
-  const [{ loadGatewayConfig }, { gatewayConfigWarnings }, { createGateway }] = await Promise.all([import('../../gateway/gateway-config.js'), import('../../gateway/gateway-config-warnings.js'), import('../../gateway/gateway-server.js')]);
+  const [{ loadGatewayConfig }, { gatewayConfigWarnings }, { createGateway }, { describeReload }] = await Promise.all([import('../../gateway/gateway-config.js'), import('../../gateway/gateway-config-warnings.js'), import('../../gateway/gateway-server.js'), import('../../gateway/config-reload.js')]);
   const loaded = loadGatewayConfig(options.config);
   if (!loaded.ok) {
     for (const problem of loaded.problems) output.err(formatProblem(problem));
@@ -36,30 +50,20 @@ export async function gatewayCommand(options: GatewayCommandOptions, output: Out
     return 2;
   }
   output.err(`switchyard gateway listening on ${url} (${count(loaded.value.endpoints.length, 'endpoint')}, ${count(loaded.value.routes.length, 'route')})`);
-  const stopReloading = reloads(() => {
+  onReload(() => {
     if (options.config === '-') {
       output.err('switchyard gateway: cannot reload a config read from standard input: restart with the new one, or serve it from a file (--config gateway.yaml)');
       return;
     }
     const next = loadGatewayConfig(options.config);
-    if (!next.ok) {
-      for (const problem of next.problems) output.err(formatProblem(problem));
-      gateway.metrics.configReloads.inc({ outcome: 'invalid' });
-      output.err(`switchyard gateway: reload of ${options.config} refused: fix the problems above; still serving the config loaded before`);
-      return;
-    }
-    for (const warning of gatewayConfigWarnings(next.value, process.env)) output.err(`switchyard gateway: warning: ${warning}`);
-    const plan = gateway.reload(next.value);
-    const named = (what: string, ids: readonly string[]): string[] => (ids.length === 0 ? [] : [`${what} ${ids.join(', ')}`]);
-    if (plan.apply) {
-      const changes = [...named('added', plan.added), ...named('removed', plan.removed), ...named('changed', plan.changed)];
-      output.err(`switchyard gateway: reloaded ${options.config}: tenants ${changes.length === 0 ? 'unchanged' : changes.join('; ')}`);
-    } else {
-      output.err(`switchyard gateway: reload of ${options.config} not applied: it changes ${plan.needsRestart.join(', ')}, which take a restart; still serving the config loaded before, its tenants included`);
-    }
+    if (!next.ok) for (const problem of next.problems) output.err(formatProblem(problem));
+    const plan = gateway.reload(next);
+    // Warnings only for a config that is now served.
+    if (next.ok && plan.apply) for (const warning of gatewayConfigWarnings(next.value, process.env)) output.err(`switchyard gateway: warning: ${warning}`);
+    output.err(`switchyard gateway: ${describeReload(options.config, plan)}`);
   });
   await stop;
-  stopReloading();
+  onReload(() => output.err('switchyard gateway: SIGHUP ignored: shutting down'));
   const graceMs = loaded.value.listen.shutdownGraceMs;
   output.err(`switchyard gateway stopping: requests in flight have up to ${graceMs} ms to finish (listen.shutdownGraceMs); a second signal (Ctrl-C) ends them now, with an error to each caller`);
   const stopHurrying = hurry(() => {
