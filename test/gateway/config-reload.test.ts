@@ -91,3 +91,44 @@ resilience: { retries: 1, backoffMs: 1, maxBackoffMs: 2, resumeStreams: true }
     expect(seen).not.toContain('[DONE]');
   });
 });
+
+describe('a reload that raises a tenant limit', () => {
+  const { cleanups } = closedAfterEach();
+
+  it('is not undone when a request admitted before it is settled', async () => {
+    let clock = 1_000_000;
+    let release = (): void => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const upstream = await startScriptedUpstream((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: 'Hi' }));
+      void released.then(() => res.end(openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+    });
+    cleanups.push(() => upstream.close());
+    const text = (tokensPerMinute: number): string => `
+version: 1
+endpoints:
+  - { id: up, url: "${upstream.url}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 1000000, marginalCostPerMillionTokens: 0, capacity: 8 }
+routes:
+  - { model: m, endpoints: [up], policy: [cost] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey('sk-raise')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: ${String(tokensPerMinute)} }
+`;
+    const gateway = createGateway({ config: gatewayConfig(text(6000)), logger: false, now: () => clock });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const ask = (maxTokens: number): Promise<Response> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-raise', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', stream: true, max_tokens: maxTokens, messages: [{ role: 'user', content: 'hi' }] }) });
+    const first = await ask(4000);
+    expect(first.status).toBe(200);
+    expect(gateway.reload({ ok: true, value: gatewayConfig(text(600_000)) })).toMatchObject({ apply: true });
+    // Ten seconds at the new rate (10,000 tokens a second) refill the bucket far past the old capacity.
+    clock += 10_000;
+    release();
+    await first.text();
+    // Settled against the new limit, the refund does not cut the bucket back to the old 6,000.
+    const big = await ask(50_000);
+    expect(big.status).toBe(200);
+    await big.text();
+  });
+});
