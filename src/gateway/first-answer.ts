@@ -5,7 +5,7 @@ import { recordTtftAtLeast, type EndpointRuntime } from './endpoint-pool.js';
 import type { GatewayCore } from './gateway-core.js';
 import { routedPromptTokens, type RequestContext } from './request-context.js';
 import { answerForUpstreamFailure, backoffMs, failureToTell, isRequestFault, isRetryableStatus, isWorthRevisiting, relayedWait, retryAfterHeaders } from './retry-policy.js';
-import { routeRequest, type RouteDecision } from './route-request.js';
+import { effectiveJurisdictions, routeRequest, type RouteDecision } from './route-request.js';
 import { releaseAttempt, startAttempt, type Attempt, type FailedAttempt } from './upstream-attempt.js';
 import { connectFailureStatus, type UpstreamFailure } from './upstream-client.js';
 
@@ -152,6 +152,8 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
       await sleep(wait, cancellation);
       // The deadline or the client's leaving ends the sleep early: no attempt, and none counted.
       if (cancellation.cancelled) throw stoppedError(context, last?.endpoint.config.id);
+      // Routed before the wait: a reload may have taken its jurisdiction away since. Routed afresh.
+      if (!stillAllowed(context, primary, tried)) continue;
     }
     if (decision.panic) metrics.panicRoutes.inc({ route: context.route.model });
     if (index > 0) {
@@ -295,6 +297,17 @@ function sameRequest(refused: FailedAttempt, answered: Attempt): boolean {
   return a.dialect === b.dialect && a.encoding?.maxTokensField === b.encoding?.maxTokensField && a.encoding?.withoutThinking === b.encoding?.withoutThinking;
 }
 
+/**
+ * Whether an endpoint routed to a while ago (before a backoff, a hedge's delay) may still take the
+ * request: a config reload may have narrowed its tenant's jurisdictions since (routeInput reads them
+ * as they are now). Every other part of eligibility is the endpoint's own and does not change.
+ */
+function stillAllowed(context: RequestContext, endpoint: EndpointRuntime, tried: ReadonlySet<string>): boolean {
+  const jurisdiction = endpoint.config.jurisdiction.toLowerCase();
+  for (const allowed of effectiveJurisdictions(context.routeInput(tried))) if (allowed.toLowerCase() === jurisdiction) return true;
+  return false;
+}
+
 /** A failed attempt, counted against its endpoint for this request and logged. */
 function recordFailure(core: GatewayCore, context: RequestContext, failed: FailedAttempt): void {
   noteFailure(context, failed.endpoint.config.id, failed.status);
@@ -325,6 +338,8 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
   const early = await Promise.race([first, delayed]);
   clearTimeout(timer);
   if (early !== 'hedge') return early;
+  // Chosen hedgeAfterMs ago: a reload may have taken its jurisdiction away since; then no hedge.
+  if (!stillAllowed(context, second, tried)) return first;
   tried.add(second.config.id);
   const backup = attemptOn(core, context, second, request, legs[1]);
   const winner = await Promise.race([first.then((a) => ({ a, i: 0 })), backup.then((a) => ({ a, i: 1 }))]);

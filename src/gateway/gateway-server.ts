@@ -124,6 +124,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     const allowed = new Set((now?.jurisdictions ?? []).map((jurisdiction) => jurisdiction.toLowerCase()));
     return tenant.jurisdictions.filter((jurisdiction) => allowed.has(jurisdiction.toLowerCase()));
   };
+  /**
+   * The tenant a request is admitted as, once its body is in: as the config is now (a reload may have
+   * come while the body was sent); a 401 when a reload removed it meanwhile.
+   */
+  const admittedTenant = (tenant: TenantConfig): TenantConfig => {
+    const now = tenantsById.get(tenant.id);
+    if (now === undefined) throw new ClientError(401, 'authentication', 'invalid API key: its tenant was removed from the gateway config while the request was sent', { code: 'invalid_api_key' });
+    return now;
+  };
   /** The tenant whose limits a request's tokens are settled against: the current one of its id (a reload's), else its own. */
   const limitsOf = (tenant: TenantConfig): TenantConfig => tenantsById.get(tenant.id) ?? tenant;
   const now = options.now ?? Date.now;
@@ -316,8 +325,9 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const serveChat = (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels): Promise<ChatOutcome> => {
     const arrivedAt = now();
-    return tracked(req, labels, async (tenant, deadline) => {
+    return tracked(req, labels, async (authenticated, deadline) => {
       const asked = await readChatRequest(inbound, req, res, deadline);
+      const tenant = admittedTenant(authenticated);
       const route = routeOf(asked.model, labels);
 
       // Read once: routeInput runs on every attempt, retry, hedge and resume.
@@ -470,8 +480,9 @@ export function createGateway(options: GatewayOptions): Gateway {
    * and no tokens, and asked of a counting endpoint the request may reach (see countTokens).
    */
   const serveTokenCount = (req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels): Promise<Omit<ChatOutcome, 'prompt' | 'completion'>> =>
-    tracked(req, labels, async (tenant, deadline) => {
+    tracked(req, labels, async (authenticated, deadline) => {
       const parsed = tokenCounting.parseRequest(await readBody(req, res, deadline));
+      const tenant = admittedTenant(authenticated);
       if (!parsed.ok) throw problemError(parsed.problem);
       const request = parsed.value;
       const route = routeOf(request.model, labels);
@@ -617,14 +628,14 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (!list.ok) throw problemError(list.problem);
         sendJson(res, 200, list.value, headers);
         // Logged as other keyed requests are: a client that only lists models shows which key it still uses.
-        logger?.info({ requestId, tenant: labels.tenant, key: labels.key, status: 200, ms: now() - started }, 'models');
+        logger?.info({ requestId, tenant: labels.tenant, key: labels.key, path: '/v1/models', status: 200, ms: now() - started }, 'models');
         return;
       }
       if (reading && path.startsWith('/v1/models/')) {
         const id = decodedPathPart(path.slice('/v1/models/'.length));
         if (!visibleModels(req, labels).includes(id)) throw new ClientError(404, 'not_found', `model ${quoteIdentifier(id)} is not served here to this key; GET /v1/models lists the models it can use`, { code: 'model_not_found' });
         sendJson(res, 200, inbound.formatModel(id), headers);
-        logger?.info({ requestId, tenant: labels.tenant, key: labels.key, status: 200, ms: now() - started }, 'models');
+        logger?.info({ requestId, tenant: labels.tenant, key: labels.key, path: '/v1/models/{id}', status: 200, ms: now() - started }, 'models');
         return;
       }
       if (path === '/v1/chat/completions' || path === '/v1/messages') {

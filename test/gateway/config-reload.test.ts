@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { describeReload, planReload } from '../../src/gateway/config-reload.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
@@ -130,5 +131,93 @@ tenants:
     const big = await ask(50_000);
     expect(big.status).toBe(200);
     await big.text();
+  });
+});
+
+describe('a reload while an attempt waits to be sent', () => {
+  const { cleanups } = closedAfterEach();
+  const twoJurisdictions = (usUrl: string, euUrl: string, jurisdictions: string, resilience: string): string => `
+version: 1
+endpoints:
+  - { id: us, url: "${usUrl}", dialect: openai, model: m, provider: p1, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: eu, url: "${euUrl}", dialect: openai, model: m, provider: p2, region: r, jurisdiction: eu, contextWindow: 131072, marginalCostPerMillionTokens: 1, capacity: 8 }
+routes:
+  - { model: m, endpoints: [us, eu], policy: [cost] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey('sk-waiting')}, jurisdictions: [${jurisdictions}], requestsPerMinute: 1000, tokensPerMinute: 10000000 }
+resilience: ${resilience}
+`;
+  const ask = (url: string): Promise<Response> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-waiting', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }) });
+  const answered = (): ((res: import('node:http').ServerResponse) => void) => (res) => res.end(openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n');
+
+  it("a hedge's second leg, chosen before the reload, is not sent to a jurisdiction it took away", async () => {
+    // us never sends a first token; eu would answer at once.
+    const us = await startScriptedUpstream(() => undefined);
+    const eu = await startScriptedUpstream(answered());
+    cleanups.push(() => us.close(), () => eu.close());
+    const text = (jurisdictions: string): string => twoJurisdictions(us.url, eu.url, jurisdictions, '{ retries: 0, hedgeAfterMs: 300, ttftTimeoutMs: 1000, deadlineMs: 5000 }');
+    const gateway = createGateway({ config: gatewayConfig(text('us, eu')), logger: false });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const answer = ask(url);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(gateway.reload({ ok: true, value: gatewayConfig(text('us')) })).toMatchObject({ apply: true });
+    expect((await answer).status).not.toBe(200);
+    expect(eu.arrivals()).toBe(0);
+  });
+
+  it('a revisit after a backoff, chosen before the reload, is routed again and not sent where it may no longer go', async () => {
+    // us refuses the key (its endpoint is banned for the request); eu is overloaded, to be revisited after a backoff.
+    const us = await startScriptedUpstream((res) => res.end(JSON.stringify({ error: { message: 'bad key' } })), { status: 401, contentType: 'application/json' });
+    const eu = await startScriptedUpstream((res) => res.end(JSON.stringify({ error: { message: 'busy' } })), { status: 503, contentType: 'application/json' });
+    cleanups.push(() => us.close(), () => eu.close());
+    const text = (jurisdictions: string): string => twoJurisdictions(us.url, eu.url, jurisdictions, '{ retries: 2, backoffMs: 800, maxBackoffMs: 800, deadlineMs: 10000 }');
+    const gateway = createGateway({ config: gatewayConfig(text('us, eu')), logger: false, random: () => 0.99 });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const answer = ask(url);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(eu.arrivals()).toBe(1);
+    expect(gateway.reload({ ok: true, value: gatewayConfig(text('us')) })).toMatchObject({ apply: true });
+    expect((await answer).status).not.toBe(200);
+    expect(eu.arrivals()).toBe(1);
+  });
+});
+
+describe('a reload while a request is still sending its body', () => {
+  const { cleanups } = closedAfterEach();
+
+  it('admits it as the config is once the body is in: a tenant removed meanwhile is a 401', async () => {
+    const upstream = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+    cleanups.push(() => upstream.close());
+    const text = (tenants: string): string => `
+version: 1
+endpoints:
+  - { id: up, url: "${upstream.url}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+routes:
+  - { model: m, endpoints: [up], policy: [cost] }
+tenants:
+${tenants}
+`;
+    const leaving = `  - { id: leaving, apiKeySha256: ${hashApiKey('sk-leaving')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 10000000 }`;
+    const staying = `  - { id: staying, apiKeySha256: ${hashApiKey('sk-staying')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 10000000 }`;
+    const gateway = createGateway({ config: gatewayConfig(text(`${leaving}\n${staying}`)), logger: false });
+    const url = new URL(await gateway.listen(0, '127.0.0.1'));
+    cleanups.push(() => gateway.close());
+    const body = JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
+    const status = new Promise<number>((resolve, reject) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, path: '/v1/chat/completions', method: 'POST', headers: { authorization: 'Bearer sk-leaving', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.write(body.slice(0, 10));
+      setTimeout(() => {
+        expect(gateway.reload({ ok: true, value: gatewayConfig(text(staying)) })).toMatchObject({ apply: true, removed: ['leaving'] });
+        req.end(body.slice(10));
+      }, 100);
+    });
+    expect(await status).toBe(401);
+    expect(upstream.arrivals()).toBe(0);
   });
 });
