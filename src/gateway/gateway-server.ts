@@ -115,8 +115,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   let tenantsById = new Map(config.tenants.map((tenant) => [tenant.id, tenant]));
   /**
    * The jurisdictions a request admitted as `tenant` may use now: its own, unless a reload changed
-   * them since, then only those both allow (none for a tenant removed). A reload never widens where
-   * a request already in flight may go.
+   * them since, then only those both allow (none for a tenant removed): a reload does not widen where
+   * a request already in flight may go beyond where it was admitted to go.
    */
   const jurisdictionsNow = (tenant: TenantConfig): readonly string[] => {
     const now = tenantsById.get(tenant.id);
