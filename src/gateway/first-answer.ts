@@ -152,8 +152,13 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
       await sleep(wait, cancellation);
       // The deadline or the client's leaving ends the sleep early: no attempt, and none counted.
       if (cancellation.cancelled) throw stoppedError(context, last?.endpoint.config.id);
-      // Routed before the wait: a reload may have taken its jurisdiction away since. Routed afresh.
-      if (!stillAllowed(context, primary, tried)) continue;
+      // Routed before the wait: a reload may have taken its jurisdiction away since. Routed afresh,
+      // the revisit not made given back (routing now reads the same jurisdictions: it is not chosen again).
+      if (!stillAllowed(context, primary, tried)) {
+        budget.left += 1;
+        revisits -= 1;
+        continue;
+      }
     }
     if (decision.panic) metrics.panicRoutes.inc({ route: context.route.model });
     if (index > 0) {

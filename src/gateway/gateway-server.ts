@@ -25,7 +25,7 @@ import { readJsonBody } from './read-json-body.js';
 import { routedPromptTokens, type RequestContext } from './request-context.js';
 import { effectiveJurisdictions, parseJurisdictionHeader, prefixKeyOf, routeRequest, routingPolicyFromConfig } from './route-request.js';
 import { routedTraits } from './routed-traits.js';
-import { authenticate, type Authenticated } from './tenant-auth.js';
+import { authenticate, reauthenticate, type Authenticated } from './tenant-auth.js';
 import { checkRequestLimit, checkTenantLimits, MemoryRateLimitStore, settleTokenUsage, tenantLimitState, type RateLimitStore, type TenantLimitDecision } from './token-bucket.js';
 import { retryAfterHeaders } from './retry-policy.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
@@ -125,13 +125,16 @@ export function createGateway(options: GatewayOptions): Gateway {
     return tenant.jurisdictions.filter((jurisdiction) => allowed.has(jurisdiction.toLowerCase()));
   };
   /**
-   * The tenant a request is admitted as, once its body is in: as the config is now (a reload may have
-   * come while the body was sent); a 401 when a reload removed it meanwhile.
+   * The tenant a request is admitted as, once its body is in: its key's tenant as the config is now
+   * (a reload may have come while the body was sent: the key moved, its tenant renamed or changed); a
+   * 401 when a reload took the key away meanwhile.
    */
-  const admittedTenant = (tenant: TenantConfig): TenantConfig => {
-    const now = tenantsById.get(tenant.id);
-    if (now === undefined) throw new ClientError(401, 'authentication', 'invalid API key: its tenant was removed from the gateway config while the request was sent', { code: 'invalid_api_key' });
-    return now;
+  const admittedTenant = (authenticated: Authenticated, labels: FailureLabels): TenantConfig => {
+    const now = authenticated.tenant === tenantsById.get(authenticated.tenant.id) ? authenticated : reauthenticate(current.tenants, authenticated);
+    if (now === undefined) throw new ClientError(401, 'authentication', 'invalid API key: a reload of the gateway config took this key away while the request was sent', { code: 'invalid_api_key' });
+    labels.tenant = now.tenant.id;
+    labels.key = now.key;
+    return now.tenant;
   };
   /** The tenant whose limits a request's tokens are settled against: the current one of its id (a reload's), else its own. */
   const limitsOf = (tenant: TenantConfig): TenantConfig => tenantsById.get(tenant.id) ?? tenant;
@@ -274,15 +277,15 @@ export function createGateway(options: GatewayOptions): Gateway {
    * (made first, so a shutdown reaches a request still sending its body) tracked for the shutdown,
    * its tenant authenticated.
    */
-  const tracked = async <T>(req: IncomingMessage, labels: FailureLabels, serve: (tenant: TenantConfig, deadline: Cancellation) => Promise<T>): Promise<T> => {
+  const tracked = async <T>(req: IncomingMessage, labels: FailureLabels, serve: (authenticated: Authenticated, deadline: Cancellation) => Promise<T>): Promise<T> => {
     if (draining) throw shuttingDownError();
     const deadline = new Cancellation();
     chatRequests.add(deadline);
     try {
-      const { tenant, key } = tenantOf(req);
-      labels.tenant = tenant.id;
-      labels.key = key;
-      return await serve(tenant, deadline);
+      const authenticated = tenantOf(req);
+      labels.tenant = authenticated.tenant.id;
+      labels.key = authenticated.key;
+      return await serve(authenticated, deadline);
     } finally {
       chatRequests.delete(deadline);
     }
@@ -327,7 +330,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const arrivedAt = now();
     return tracked(req, labels, async (authenticated, deadline) => {
       const asked = await readChatRequest(inbound, req, res, deadline);
-      const tenant = admittedTenant(authenticated);
+      const tenant = admittedTenant(authenticated, labels);
       const route = routeOf(asked.model, labels);
 
       // Read once: routeInput runs on every attempt, retry, hedge and resume.
@@ -482,7 +485,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const serveTokenCount = (req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels): Promise<Omit<ChatOutcome, 'prompt' | 'completion'>> =>
     tracked(req, labels, async (authenticated, deadline) => {
       const parsed = tokenCounting.parseRequest(await readBody(req, res, deadline));
-      const tenant = admittedTenant(authenticated);
+      const tenant = admittedTenant(authenticated, labels);
       if (!parsed.ok) throw problemError(parsed.problem);
       const request = parsed.value;
       const route = routeOf(request.model, labels);

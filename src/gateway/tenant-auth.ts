@@ -16,6 +16,8 @@ export function hashApiKey(key: string): string {
 /** A presented key's tenant, and which of its keys it was when it has several. */
 export interface Authenticated {
   readonly tenant: TenantConfig;
+  /** The key's hash (lowercase hex), to find its tenant again in a reloaded config without the key itself. */
+  readonly hash: string;
   /**
    * The first 8 hex digits of the key's hash, as the config lists it, when its tenant has several
    * keys (a rotation: the log says which key is still in use); undefined for a tenant with one.
@@ -36,7 +38,7 @@ function indexFor(tenants: readonly TenantConfig[]): ReadonlyMap<string, Indexed
     index = new Map(
       tenants.flatMap((tenant) => {
         const hashes = keyHashesOf(tenant).map((hex) => hex.toLowerCase());
-        return hashes.map((hex) => [hex, { tenant, key: hashes.length > 1 ? hex.slice(0, 8) : undefined, digest: Buffer.from(hex, 'hex') }] as const);
+        return hashes.map((hex) => [hex, { tenant, hash: hex, key: hashes.length > 1 ? hex.slice(0, 8) : undefined, digest: Buffer.from(hex, 'hex') }] as const);
       }),
     );
     indexes.set(tenants, index);
@@ -57,4 +59,13 @@ export function authenticate(tenants: readonly TenantConfig[], presentedKey: str
   const presented = Buffer.from(hex, 'hex');
   if (presented.length !== candidate.digest.length) return undefined;
   return timingSafeEqual(presented, candidate.digest) ? candidate : undefined;
+}
+
+/**
+ * The tenant a key authenticated before now has in `tenants` (a reloaded config): found by the key's
+ * hash, so a key moved to another tenant, or its tenant renamed, is found where it is now; undefined
+ * when no tenant has it any longer.
+ */
+export function reauthenticate(tenants: readonly TenantConfig[], authenticated: Authenticated): Authenticated | undefined {
+  return indexFor(tenants).get(authenticated.hash);
 }

@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import { request as httpRequest } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { describeReload, planReload } from '../../src/gateway/config-reload.js';
@@ -184,6 +185,38 @@ resilience: ${resilience}
   });
 });
 
+describe('a revisit given up after its backoff', () => {
+  const { cleanups } = closedAfterEach();
+
+  it('is given back: the request may still go back to an endpoint it may use', async () => {
+    const us = await startScriptedUpstream((res) => res.end(JSON.stringify({ error: { message: 'busy' } })), { status: 503, contentType: 'application/json' });
+    const eu = await startScriptedUpstream((res) => res.end(JSON.stringify({ error: { message: 'slow down' } })), { status: 429, contentType: 'application/json' });
+    cleanups.push(() => us.close(), () => eu.close());
+    const text = (jurisdictions: string): string => `
+version: 1
+endpoints:
+  - { id: us, url: "${us.url}", dialect: openai, model: m, provider: p1, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: eu, url: "${eu.url}", dialect: openai, model: m, provider: p2, region: r, jurisdiction: eu, contextWindow: 131072, marginalCostPerMillionTokens: 1, capacity: 8 }
+routes:
+  - { model: m, endpoints: [us, eu], policy: [cost] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey('sk-refund')}, jurisdictions: [${jurisdictions}], requestsPerMinute: 1000, tokensPerMinute: 10000000 }
+resilience: { retries: 1, backoffMs: 400, maxBackoffMs: 400, deadlineMs: 10000 }
+`;
+    const gateway = createGateway({ config: gatewayConfig(text('us, eu')), logger: false, random: () => 0.99 });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const answer = fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-refund', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }) });
+    // us fails (503), eu is asked to wait (429: half a failure), so the one revisit goes to eu, after a backoff.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect([us.arrivals(), eu.arrivals()]).toEqual([1, 1]);
+    expect(gateway.reload({ ok: true, value: gatewayConfig(text('us')) })).toMatchObject({ apply: true });
+    expect((await answer).status).toBe(503);
+    // eu never again; the revisit not made went to us instead.
+    expect([us.arrivals(), eu.arrivals()]).toEqual([2, 1]);
+  });
+});
+
 describe('a reload while a request is still sending its body', () => {
   const { cleanups } = closedAfterEach();
 
@@ -219,5 +252,86 @@ ${tenants}
     });
     expect(await status).toBe(401);
     expect(upstream.arrivals()).toBe(0);
+  });
+});
+
+describe('a reload while a request sends its body: admitted as its key stands now', () => {
+  const { cleanups } = closedAfterEach();
+
+  it("takes the key's tenant as renamed, with the limits the reload gave it", async () => {
+    let clock = 1_000_000;
+    const upstream = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+    cleanups.push(() => upstream.close());
+    const text = (id: string, tokensPerMinute: number): string => `
+version: 1
+endpoints:
+  - { id: up, url: "${upstream.url}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 1000000, marginalCostPerMillionTokens: 0, capacity: 8 }
+routes:
+  - { model: m, endpoints: [up], policy: [cost] }
+tenants:
+  - { id: ${id}, apiKeySha256: ${hashApiKey('sk-moving')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: ${String(tokensPerMinute)} }
+`;
+    const lines: string[] = [];
+    const gateway = createGateway({ config: gatewayConfig(text('acme', 6000)), now: () => clock, logger: pino({ base: null }, { write: (line: string) => lines.push(line) }) });
+    const url = new URL(await gateway.listen(0, '127.0.0.1'));
+    cleanups.push(() => gateway.close());
+    const body = JSON.stringify({ model: 'm', max_tokens: 4000, messages: [{ role: 'user', content: 'hi' }] });
+    const slow = new Promise<number>((resolve, reject) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, path: '/v1/chat/completions', method: 'POST', headers: { authorization: 'Bearer sk-moving', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.write(body.slice(0, 10));
+      setTimeout(() => {
+        expect(gateway.reload({ ok: true, value: gatewayConfig(text('acme-corp', 600_000)) })).toMatchObject({ apply: true, added: ['acme-corp'], removed: ['acme'] });
+        clock += 10_000;
+        req.end(body.slice(10));
+      }, 100);
+    });
+    // The same key, its tenant renamed: served, as the tenant it is now.
+    expect(await slow).toBe(200);
+    expect(lines.map((line) => JSON.parse(line) as { msg: string; tenant?: string }).find((line) => line.msg === 'request')?.tenant).toBe('acme-corp');
+    // Admitted under the new limit: its bucket is not capped at the old 6,000, so a large request fits now.
+    const big = await fetch(`${url.origin}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-moving', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 50_000, messages: [{ role: 'user', content: 'hi' }] }) });
+    expect(big.status).toBe(200);
+  });
+
+  it('takes the limits the reload gave its tenant', async () => {
+    let clock = 1_000_000;
+    const upstream = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+    cleanups.push(() => upstream.close());
+    const text = (id: string, tokensPerMinute: number): string => `
+version: 1
+endpoints:
+  - { id: up, url: "${upstream.url}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 1000000, marginalCostPerMillionTokens: 0, capacity: 8 }
+routes:
+  - { model: m, endpoints: [up], policy: [cost] }
+tenants:
+  - { id: ${id}, apiKeySha256: ${hashApiKey('sk-moving')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: ${String(tokensPerMinute)} }
+`;
+    const lines: string[] = [];
+    const gateway = createGateway({ config: gatewayConfig(text('acme', 6000)), now: () => clock, logger: pino({ base: null }, { write: (line: string) => lines.push(line) }) });
+    const url = new URL(await gateway.listen(0, '127.0.0.1'));
+    cleanups.push(() => gateway.close());
+    const body = JSON.stringify({ model: 'm', max_tokens: 4000, messages: [{ role: 'user', content: 'hi' }] });
+    const slow = new Promise<number>((resolve, reject) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, path: '/v1/chat/completions', method: 'POST', headers: { authorization: 'Bearer sk-moving', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.write(body.slice(0, 10));
+      setTimeout(() => {
+        expect(gateway.reload({ ok: true, value: gatewayConfig(text('acme', 600_000)) })).toMatchObject({ apply: true, changed: [{ id: 'acme', fields: ['tokensPerMinute'] }] });
+        clock += 10_000;
+        req.end(body.slice(10));
+      }, 100);
+    });
+    expect(await slow).toBe(200);
+    expect(lines.length).toBeGreaterThan(0);
+    // Admitted under the new limit: its bucket is not capped at the old 6,000, so a large request fits now.
+    const big = await fetch(`${url.origin}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-moving', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 50_000, messages: [{ role: 'user', content: 'hi' }] }) });
+    expect(big.status).toBe(200);
   });
 });
