@@ -6,15 +6,35 @@ import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { closedAfterEach, gatewayConfig, openAIChunk, startScriptedUpstream } from './helpers/fleet.js';
 
-const yaml = (tenants: readonly string[], extra = ''): string => `
+/** An answer's frames, as every upstream of these tests sends them. */
+const answerFrames = openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n';
+const chatBody = (maxTokens: number): string => JSON.stringify({ model: 'm', max_tokens: maxTokens, messages: [{ role: 'user', content: 'hi' }] });
+
+/** One endpoint `up` in us serving model `m`, for the tenants given (YAML list items). */
+const oneEndpoint = (upstreamUrl: string, tenants: string): string => `
 version: 1
 endpoints:
-  - { id: up, url: "http://127.0.0.1:1", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: up, url: "${upstreamUrl}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 1000000, marginalCostPerMillionTokens: 0, capacity: 8 }
 routes:
   - { model: m, endpoints: [up], policy: [cost] }
 tenants:
-${tenants.join('\n')}
-${extra}`;
+${tenants}
+`;
+
+/** Endpoints us (free) and eu (dearer) serving `m`, for tenant t with key `key` in `jurisdictions`. */
+const twoJurisdictions = (usUrl: string, euUrl: string, key: string, jurisdictions: string, resilience: string): string => `
+version: 1
+endpoints:
+  - { id: us, url: "${usUrl}", dialect: openai, model: m, provider: p1, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: eu, url: "${euUrl}", dialect: openai, model: m, provider: p2, region: r, jurisdiction: eu, contextWindow: 131072, marginalCostPerMillionTokens: 1, capacity: 8 }
+routes:
+  - { model: m, endpoints: [us, eu], policy: [cost] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey(key)}, jurisdictions: [${jurisdictions}], requestsPerMinute: 1000, tokensPerMinute: 10000000 }
+resilience: ${resilience}
+`;
+
+const yaml = (tenants: readonly string[], extra = ''): string => oneEndpoint('http://127.0.0.1:1', tenants.join('\n')) + extra;
 const acme = `  - { id: acme, apiKeySha256: ${hashApiKey('sk-acme')}, jurisdictions: [us], requestsPerMinute: 60, tokensPerMinute: 100000 }`;
 const globex = `  - { id: globex, apiKeySha256: ${hashApiKey('sk-globex')}, jurisdictions: [us], requestsPerMinute: 60, tokensPerMinute: 100000 }`;
 
@@ -62,17 +82,7 @@ describe('a reload and the requests in flight', () => {
     });
     const eu = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: ' world' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
     cleanups.push(() => us.close(), () => eu.close());
-    const text = (jurisdictions: string): string => `
-version: 1
-endpoints:
-  - { id: us, url: "${us.url}", dialect: openai, model: m, provider: p1, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-  - { id: eu, url: "${eu.url}", dialect: openai, model: m, provider: p2, region: r, jurisdiction: eu, contextWindow: 131072, marginalCostPerMillionTokens: 1, capacity: 8 }
-routes:
-  - { model: m, endpoints: [us, eu], policy: [cost] }
-tenants:
-  - { id: t, apiKeySha256: ${hashApiKey('sk-inflight')}, jurisdictions: [${jurisdictions}], requestsPerMinute: 1000, tokensPerMinute: 10000000 }
-resilience: { retries: 1, backoffMs: 1, maxBackoffMs: 2, resumeStreams: true }
-`;
+    const text = (jurisdictions: string): string => twoJurisdictions(us.url, eu.url, 'sk-inflight', jurisdictions, '{ retries: 1, backoffMs: 1, maxBackoffMs: 2, resumeStreams: true }');
     const gateway = createGateway({ config: gatewayConfig(text('us, eu')), logger: false });
     const url = await gateway.listen(0, '127.0.0.1');
     cleanups.push(() => gateway.close());
@@ -108,15 +118,7 @@ describe('a reload that raises a tenant limit', () => {
       void released.then(() => res.end(openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
     });
     cleanups.push(() => upstream.close());
-    const text = (tokensPerMinute: number): string => `
-version: 1
-endpoints:
-  - { id: up, url: "${upstream.url}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 1000000, marginalCostPerMillionTokens: 0, capacity: 8 }
-routes:
-  - { model: m, endpoints: [up], policy: [cost] }
-tenants:
-  - { id: t, apiKeySha256: ${hashApiKey('sk-raise')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: ${String(tokensPerMinute)} }
-`;
+    const text = (tokensPerMinute: number): string => oneEndpoint(upstream.url, `  - { id: t, apiKeySha256: ${hashApiKey('sk-raise')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: ${String(tokensPerMinute)} }`);
     const gateway = createGateway({ config: gatewayConfig(text(6000)), logger: false, now: () => clock });
     const url = await gateway.listen(0, '127.0.0.1');
     cleanups.push(() => gateway.close());
@@ -137,26 +139,15 @@ tenants:
 
 describe('a reload while an attempt waits to be sent', () => {
   const { cleanups } = closedAfterEach();
-  const twoJurisdictions = (usUrl: string, euUrl: string, jurisdictions: string, resilience: string): string => `
-version: 1
-endpoints:
-  - { id: us, url: "${usUrl}", dialect: openai, model: m, provider: p1, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-  - { id: eu, url: "${euUrl}", dialect: openai, model: m, provider: p2, region: r, jurisdiction: eu, contextWindow: 131072, marginalCostPerMillionTokens: 1, capacity: 8 }
-routes:
-  - { model: m, endpoints: [us, eu], policy: [cost] }
-tenants:
-  - { id: t, apiKeySha256: ${hashApiKey('sk-waiting')}, jurisdictions: [${jurisdictions}], requestsPerMinute: 1000, tokensPerMinute: 10000000 }
-resilience: ${resilience}
-`;
   const ask = (url: string): Promise<Response> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-waiting', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }) });
-  const answered = (): ((res: import('node:http').ServerResponse) => void) => (res) => res.end(openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n');
+  const answered = (): ((res: import('node:http').ServerResponse) => void) => (res) => res.end(answerFrames);
 
   it("a hedge's second leg, chosen before the reload, is not sent to a jurisdiction it took away", async () => {
     // us never sends a first token; eu would answer at once.
     const us = await startScriptedUpstream(() => undefined);
     const eu = await startScriptedUpstream(answered());
     cleanups.push(() => us.close(), () => eu.close());
-    const text = (jurisdictions: string): string => twoJurisdictions(us.url, eu.url, jurisdictions, '{ retries: 0, hedgeAfterMs: 300, ttftTimeoutMs: 1000, deadlineMs: 5000 }');
+    const text = (jurisdictions: string): string => twoJurisdictions(us.url, eu.url, 'sk-waiting', jurisdictions, '{ retries: 0, hedgeAfterMs: 300, ttftTimeoutMs: 1000, deadlineMs: 5000 }');
     const gateway = createGateway({ config: gatewayConfig(text('us, eu')), logger: false });
     const url = await gateway.listen(0, '127.0.0.1');
     cleanups.push(() => gateway.close());
@@ -172,7 +163,7 @@ resilience: ${resilience}
     const us = await startScriptedUpstream((res) => res.end(JSON.stringify({ error: { message: 'bad key' } })), { status: 401, contentType: 'application/json' });
     const eu = await startScriptedUpstream((res) => res.end(JSON.stringify({ error: { message: 'busy' } })), { status: 503, contentType: 'application/json' });
     cleanups.push(() => us.close(), () => eu.close());
-    const text = (jurisdictions: string): string => twoJurisdictions(us.url, eu.url, jurisdictions, '{ retries: 2, backoffMs: 800, maxBackoffMs: 800, deadlineMs: 10000 }');
+    const text = (jurisdictions: string): string => twoJurisdictions(us.url, eu.url, 'sk-waiting', jurisdictions, '{ retries: 2, backoffMs: 800, maxBackoffMs: 800, deadlineMs: 10000 }');
     const gateway = createGateway({ config: gatewayConfig(text('us, eu')), logger: false, random: () => 0.99 });
     const url = await gateway.listen(0, '127.0.0.1');
     cleanups.push(() => gateway.close());
@@ -192,17 +183,7 @@ describe('a revisit given up after its backoff', () => {
     const us = await startScriptedUpstream((res) => res.end(JSON.stringify({ error: { message: 'busy' } })), { status: 503, contentType: 'application/json' });
     const eu = await startScriptedUpstream((res) => res.end(JSON.stringify({ error: { message: 'slow down' } })), { status: 429, contentType: 'application/json' });
     cleanups.push(() => us.close(), () => eu.close());
-    const text = (jurisdictions: string): string => `
-version: 1
-endpoints:
-  - { id: us, url: "${us.url}", dialect: openai, model: m, provider: p1, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-  - { id: eu, url: "${eu.url}", dialect: openai, model: m, provider: p2, region: r, jurisdiction: eu, contextWindow: 131072, marginalCostPerMillionTokens: 1, capacity: 8 }
-routes:
-  - { model: m, endpoints: [us, eu], policy: [cost] }
-tenants:
-  - { id: t, apiKeySha256: ${hashApiKey('sk-refund')}, jurisdictions: [${jurisdictions}], requestsPerMinute: 1000, tokensPerMinute: 10000000 }
-resilience: { retries: 1, backoffMs: 400, maxBackoffMs: 400, deadlineMs: 10000 }
-`;
+    const text = (jurisdictions: string): string => twoJurisdictions(us.url, eu.url, 'sk-refund', jurisdictions, '{ retries: 1, backoffMs: 400, maxBackoffMs: 400, deadlineMs: 10000 }');
     const gateway = createGateway({ config: gatewayConfig(text('us, eu')), logger: false, random: () => 0.99 });
     const url = await gateway.listen(0, '127.0.0.1');
     cleanups.push(() => gateway.close());
@@ -217,50 +198,56 @@ resilience: { retries: 1, backoffMs: 400, maxBackoffMs: 400, deadlineMs: 10000 }
   });
 });
 
-describe('a reload while a request is still sending its body', () => {
+/**
+ * A chat request with `key` whose head and first bytes go out, then `meanwhile` runs (a reload), then
+ * the rest of the body: the status once the answer has ended.
+ */
+function sendAcross(gatewayUrl: string, key: string, body: string, meanwhile: () => void): Promise<number> {
+  const url = new URL(gatewayUrl);
+  return new Promise<number>((resolve, reject) => {
+    const req = httpRequest({ host: url.hostname, port: url.port, path: '/v1/chat/completions', method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.write(body.slice(0, 10));
+    setTimeout(() => {
+      try {
+        meanwhile();
+      } catch (error) {
+        // A failed expectation in it fails the test now, not at its timeout.
+        req.destroy();
+        reject(error as Error);
+        return;
+      }
+      req.end(body.slice(10));
+    }, 80);
+  });
+}
+
+const requestTenants = (lines: readonly string[]): (string | undefined)[] => lines.map((line) => JSON.parse(line) as { msg: string; tenant?: string }).filter((line) => line.msg === 'request').map((line) => line.tenant);
+
+describe('a reload while a request sends its body: admitted as its key stands once the body is in', () => {
   const { cleanups } = closedAfterEach();
 
-  it('admits it as the config is once the body is in: a tenant removed meanwhile is a 401', async () => {
-    const upstream = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+  it('a tenant removed meanwhile is a 401', async () => {
+    const upstream = await startScriptedUpstream((res) => res.end(answerFrames));
     cleanups.push(() => upstream.close());
-    const text = (tenants: string): string => `
-version: 1
-endpoints:
-  - { id: up, url: "${upstream.url}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-routes:
-  - { model: m, endpoints: [up], policy: [cost] }
-tenants:
-${tenants}
-`;
     const leaving = `  - { id: leaving, apiKeySha256: ${hashApiKey('sk-leaving')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 10000000 }`;
     const staying = `  - { id: staying, apiKeySha256: ${hashApiKey('sk-staying')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 10000000 }`;
-    const gateway = createGateway({ config: gatewayConfig(text(`${leaving}\n${staying}`)), logger: false });
-    const url = new URL(await gateway.listen(0, '127.0.0.1'));
+    const gateway = createGateway({ config: gatewayConfig(oneEndpoint(upstream.url, `${leaving}\n${staying}`)), logger: false });
+    const url = await gateway.listen(0, '127.0.0.1');
     cleanups.push(() => gateway.close());
-    const body = JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
-    const status = new Promise<number>((resolve, reject) => {
-      const req = httpRequest({ host: url.hostname, port: url.port, path: '/v1/chat/completions', method: 'POST', headers: { authorization: 'Bearer sk-leaving', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      req.on('error', reject);
-      req.write(body.slice(0, 10));
-      setTimeout(() => {
-        expect(gateway.reload({ ok: true, value: gatewayConfig(text(staying)) })).toMatchObject({ apply: true, removed: ['leaving'] });
-        req.end(body.slice(10));
-      }, 100);
+    const status = sendAcross(url, 'sk-leaving', chatBody(5), () => {
+      expect(gateway.reload({ ok: true, value: gatewayConfig(oneEndpoint(upstream.url, staying)) })).toMatchObject({ apply: true, removed: ['leaving'] });
     });
     expect(await status).toBe(401);
     expect(upstream.arrivals()).toBe(0);
   });
-});
 
-describe('a reload while a request sends its body: admitted as its key stands now', () => {
-  const { cleanups } = closedAfterEach();
-
-  it('follows a key moved to another tenant, and refuses one a rotation retired, while the body was sent', async () => {
-    const us = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
-    const eu = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+  it('follows a key moved to another tenant, and refuses one a rotation retired', async () => {
+    const us = await startScriptedUpstream((res) => res.end(answerFrames));
+    const eu = await startScriptedUpstream((res) => res.end(answerFrames));
     cleanups.push(() => us.close(), () => eu.close());
     const text = (aKeys: string, bKeys: string): string => `
 version: 1
@@ -276,104 +263,56 @@ tenants:
     const [k1, k2, k3] = ['sk-k1', 'sk-k2', 'sk-k3'].map(hashApiKey) as [string, string, string];
     const lines: string[] = [];
     const gateway = createGateway({ config: gatewayConfig(text(`${k1}, ${k2}`, k3)), logger: pino({ base: null }, { write: (line: string) => lines.push(line) }) });
-    const url = new URL(await gateway.listen(0, '127.0.0.1'));
+    const url = await gateway.listen(0, '127.0.0.1');
     cleanups.push(() => gateway.close());
-    const body = JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
-    const acrossReload = (key: string, next: string): Promise<number> =>
-      new Promise<number>((resolve, reject) => {
-        const req = httpRequest({ host: url.hostname, port: url.port, path: '/v1/chat/completions', method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-        });
-        req.on('error', reject);
-        req.write(body.slice(0, 10));
-        setTimeout(() => {
-          expect(gateway.reload({ ok: true, value: gatewayConfig(next) })).toMatchObject({ apply: true });
-          req.end(body.slice(10));
-        }, 80);
-      });
+    const reloadTo = (next: string) => (): void => {
+      expect(gateway.reload({ ok: true, value: gatewayConfig(next) })).toMatchObject({ apply: true });
+    };
     // k1 moves from a (us) to b (eu) mid-upload: admitted as b, so served in eu, never in us.
-    expect(await acrossReload('sk-k1', text(k2, `${k3}, ${k1}`))).toBe(200);
+    expect(await sendAcross(url, 'sk-k1', chatBody(5), reloadTo(text(k2, `${k3}, ${k1}`)))).toBe(200);
     expect([us.arrivals(), eu.arrivals()]).toEqual([0, 1]);
-    expect(lines.map((line) => JSON.parse(line) as { msg: string; tenant?: string }).filter((line) => line.msg === 'request').map((line) => line.tenant)).toEqual(['b']);
+    expect(requestTenants(lines)).toEqual(['b']);
     // k2 is retired from a (which stays) mid-upload: refused, and no upstream reached.
-    expect(await acrossReload('sk-k2', text(hashApiKey('sk-k4'), `${k3}, ${k1}`))).toBe(401);
+    expect(await sendAcross(url, 'sk-k2', chatBody(5), reloadTo(text(hashApiKey('sk-k4'), `${k3}, ${k1}`)))).toBe(401);
     expect([us.arrivals(), eu.arrivals()]).toEqual([0, 1]);
+  });
+
+  /**
+   * Tenant acme (6,000 tokens a minute) sends a 4,000-token request's body while a reload gives its key
+   * to `tenantNow` with 600,000 and ten seconds pass; then a 50,000-token request.
+   */
+  const raiseLimitDuringUpload = async (tenantNow: string): Promise<{ readonly plan: unknown; readonly slow: number; readonly big: number; readonly logged: (string | undefined)[] }> => {
+    let clock = 1_000_000;
+    const upstream = await startScriptedUpstream((res) => res.end(answerFrames));
+    cleanups.push(() => upstream.close());
+    const text = (id: string, tokensPerMinute: number): string => oneEndpoint(upstream.url, `  - { id: ${id}, apiKeySha256: ${hashApiKey('sk-moving')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: ${String(tokensPerMinute)} }`);
+    const lines: string[] = [];
+    const gateway = createGateway({ config: gatewayConfig(text('acme', 6000)), now: () => clock, logger: pino({ base: null }, { write: (line: string) => lines.push(line) }) });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    let plan: unknown;
+    const slow = await sendAcross(url, 'sk-moving', chatBody(4000), () => {
+      plan = gateway.reload({ ok: true, value: gatewayConfig(text(tenantNow, 600_000)) });
+      clock += 10_000;
+    });
+    const big = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-moving', 'content-type': 'application/json' }, body: chatBody(50_000) });
+    return { plan, slow, big: big.status, logged: requestTenants(lines) };
+  };
+
+  it('takes the limits the reload gave its tenant', async () => {
+    const { plan, slow, big } = await raiseLimitDuringUpload('acme');
+    expect(plan).toMatchObject({ apply: true, changed: [{ id: 'acme', fields: ['tokensPerMinute'] }] });
+    expect(slow).toBe(200);
+    // Admitted under the new limit: its bucket is not capped at the old 6,000, so a large request fits now.
+    expect(big).toBe(200);
   });
 
   it("takes the key's tenant as renamed, with the limits the reload gave it", async () => {
-    let clock = 1_000_000;
-    const upstream = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
-    cleanups.push(() => upstream.close());
-    const text = (id: string, tokensPerMinute: number): string => `
-version: 1
-endpoints:
-  - { id: up, url: "${upstream.url}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 1000000, marginalCostPerMillionTokens: 0, capacity: 8 }
-routes:
-  - { model: m, endpoints: [up], policy: [cost] }
-tenants:
-  - { id: ${id}, apiKeySha256: ${hashApiKey('sk-moving')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: ${String(tokensPerMinute)} }
-`;
-    const lines: string[] = [];
-    const gateway = createGateway({ config: gatewayConfig(text('acme', 6000)), now: () => clock, logger: pino({ base: null }, { write: (line: string) => lines.push(line) }) });
-    const url = new URL(await gateway.listen(0, '127.0.0.1'));
-    cleanups.push(() => gateway.close());
-    const body = JSON.stringify({ model: 'm', max_tokens: 4000, messages: [{ role: 'user', content: 'hi' }] });
-    const slow = new Promise<number>((resolve, reject) => {
-      const req = httpRequest({ host: url.hostname, port: url.port, path: '/v1/chat/completions', method: 'POST', headers: { authorization: 'Bearer sk-moving', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
-      req.on('error', reject);
-      req.write(body.slice(0, 10));
-      setTimeout(() => {
-        expect(gateway.reload({ ok: true, value: gatewayConfig(text('acme-corp', 600_000)) })).toMatchObject({ apply: true, added: ['acme-corp'], removed: ['acme'] });
-        clock += 10_000;
-        req.end(body.slice(10));
-      }, 100);
-    });
+    const { plan, slow, big, logged } = await raiseLimitDuringUpload('acme-corp');
+    expect(plan).toMatchObject({ apply: true, added: ['acme-corp'], removed: ['acme'] });
     // The same key, its tenant renamed: served, as the tenant it is now.
-    expect(await slow).toBe(200);
-    expect(lines.map((line) => JSON.parse(line) as { msg: string; tenant?: string }).find((line) => line.msg === 'request')?.tenant).toBe('acme-corp');
-    // Admitted under the new limit: its bucket is not capped at the old 6,000, so a large request fits now.
-    const big = await fetch(`${url.origin}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-moving', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 50_000, messages: [{ role: 'user', content: 'hi' }] }) });
-    expect(big.status).toBe(200);
-  });
-
-  it('takes the limits the reload gave its tenant', async () => {
-    let clock = 1_000_000;
-    const upstream = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
-    cleanups.push(() => upstream.close());
-    const text = (id: string, tokensPerMinute: number): string => `
-version: 1
-endpoints:
-  - { id: up, url: "${upstream.url}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 1000000, marginalCostPerMillionTokens: 0, capacity: 8 }
-routes:
-  - { model: m, endpoints: [up], policy: [cost] }
-tenants:
-  - { id: ${id}, apiKeySha256: ${hashApiKey('sk-moving')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: ${String(tokensPerMinute)} }
-`;
-    const lines: string[] = [];
-    const gateway = createGateway({ config: gatewayConfig(text('acme', 6000)), now: () => clock, logger: pino({ base: null }, { write: (line: string) => lines.push(line) }) });
-    const url = new URL(await gateway.listen(0, '127.0.0.1'));
-    cleanups.push(() => gateway.close());
-    const body = JSON.stringify({ model: 'm', max_tokens: 4000, messages: [{ role: 'user', content: 'hi' }] });
-    const slow = new Promise<number>((resolve, reject) => {
-      const req = httpRequest({ host: url.hostname, port: url.port, path: '/v1/chat/completions', method: 'POST', headers: { authorization: 'Bearer sk-moving', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
-      req.on('error', reject);
-      req.write(body.slice(0, 10));
-      setTimeout(() => {
-        expect(gateway.reload({ ok: true, value: gatewayConfig(text('acme', 600_000)) })).toMatchObject({ apply: true, changed: [{ id: 'acme', fields: ['tokensPerMinute'] }] });
-        clock += 10_000;
-        req.end(body.slice(10));
-      }, 100);
-    });
-    expect(await slow).toBe(200);
-    // Admitted under the new limit: its bucket is not capped at the old 6,000, so a large request fits now.
-    const big = await fetch(`${url.origin}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-moving', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 50_000, messages: [{ role: 'user', content: 'hi' }] }) });
-    expect(big.status).toBe(200);
+    expect(slow).toBe(200);
+    expect(logged[0]).toBe('acme-corp');
+    expect(big).toBe(200);
   });
 });
