@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { gatewayConfig, openAIChunk, startScriptedUpstream } from './helpers/fleet.js';
+import { cheapestFirstConfig, gatewayConfig, openAIChunk, startScriptedUpstream } from './helpers/fleet.js';
 
 /**
  * What the gateway's JSON log never holds by default: the gateway's own upstream keys, and prompt
@@ -202,16 +202,8 @@ tenants:
     cleanups.push(() => noApi.close(), () => counting.close());
     const lines: string[] = [];
     const gateway = createGateway({
-      config: gatewayConfig(`
-version: 1
-endpoints:
-  - { id: c0, url: "${noApi.url}", dialect: anthropic, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-  - { id: c1, url: "${counting.url}", dialect: anthropic, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 1, capacity: 8 }
-routes:
-  - { model: m, endpoints: [c0, c1], policy: [cost] }
-tenants:
-  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
-`),
+      // e0 (free, asked first) has no counting API; e1 counts.
+      config: cheapestFirstConfig([[noApi.url, 'anthropic'], [counting.url, 'anthropic']], apiKey, '{}'),
       logger: pino({ base: null }, { write: (line: string) => lines.push(line) }),
     });
     const url = await gateway.listen(0, '127.0.0.1');
