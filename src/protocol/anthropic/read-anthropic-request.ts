@@ -34,15 +34,13 @@ interface Conversation {
   readonly paths: string[];
 }
 
-type Turn = AnthropicTurnInput;
-
 /**
  * A caller's turns as canonical messages. A user turn's tool_result blocks become 'tool' messages,
  * in order, then its text (if it has any text block) one user message; an assistant turn is one
  * message, its text then its calls. Refused as the Messages API refuses them: a tool block in the
  * wrong role's turn, text before a tool result, a turn that says nothing (but a final assistant one).
  */
-function readConversation(system: AnthropicSystem | undefined, turns: readonly Turn[]): Parsed<Conversation> {
+function readConversation(system: AnthropicSystem | undefined, turns: readonly AnthropicTurnInput[]): Parsed<Conversation> {
   const messages: ChatMessage[] = systemMessages(system);
   const paths: string[] = messages.map(() => 'system');
   for (const [index, turn] of turns.entries()) {
