@@ -37,7 +37,6 @@ export function readJsonBody(req: IncomingMessage, limit: number, take?: (bytes:
     return Promise.reject(new ClientError(415, 'invalid_request', `${named} is not supported: send the JSON body as UTF-8`));
   }
   // Plain events, not `for await`: the async iterator costs measurably per request on the hot path.
-  // The budget is let go once the body is in: the data listener stays for the answer's life.
   let budget = take;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -50,7 +49,7 @@ export function readJsonBody(req: IncomingMessage, limit: number, take?: (bytes:
           req.pause();
           reject(abandon.because());
         });
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       size += chunk.length;
       if (size > limit) {
         // Stop reading here; after the answer, the rest is read and dropped (see discardRestOfBody).
@@ -68,29 +67,32 @@ export function readJsonBody(req: IncomingMessage, limit: number, take?: (bytes:
         return;
       }
       chunks.push(chunk);
-    });
+    };
     // A client that leaves mid-body is a 499, not the gateway's own error.
-    req.once('error', () => {
+    const onError = (): void => {
       stopWatching?.();
       reject(new ClientError(499, 'invalid_request', 'the client went away while sending the body'));
-    });
+    };
+    req.on('data', onData);
+    req.once('error', onError);
     req.once('end', () => {
       stopWatching?.();
       budget = undefined;
+      // The request lives as long as its answer streams: listeners of the reading would hold this
+      // reader (its chunk list, its promise) that long. An error after the end is nobody's now.
+      req.removeListener('data', onData);
+      req.removeListener('error', onError);
+      req.on('error', ignoreError);
       if (size > limit) return;
       const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
       // Decoded as it is, a byte that is not UTF-8 would become U+FFFD and a changed prompt go upstream.
       if (!isUtf8(bytes)) {
-        chunks.length = 0;
         reject(new ClientError(400, 'invalid_request', 'request body is not valid UTF-8: send the JSON body as UTF-8 (JSON is UTF-8; another charset, such as ISO-8859-1, is not converted)'));
         return;
       }
       const raw = bytes.toString('utf8');
       // RFC 8259 (8.1) lets a parser ignore a byte order mark (senders must not add one); JSON.parse refuses it.
       const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
-      // The data listener stays on the request, which lives as long as the answer streams: empty
-      // its buffer so the raw body is not held that long on top of the parsed one.
-      chunks.length = 0;
       if (text.trim() === '') {
         reject(new ClientError(400, 'invalid_request', 'request body is empty: send the request as a JSON object'));
         return;
@@ -104,3 +106,5 @@ export function readJsonBody(req: IncomingMessage, limit: number, take?: (bytes:
     });
   });
 }
+
+function ignoreError(): void {}
