@@ -264,7 +264,20 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 
   /** A request's body; a shutdown's cancellation (`deadline`) ends the wait for the rest of it, with a 503. */
-  const readBody = (req: IncomingMessage, res: ServerResponse, deadline: Cancellation): Promise<unknown> => readJsonBody(req, config.limits.maxBodyBytes, bodyBudgetFor(res), { cancellation: deadline, because: shuttingDownError });
+  const readBody = (req: IncomingMessage, res: ServerResponse, deadline: Cancellation): Promise<unknown> => {
+    const reading = { take: bodyBudgetFor(res), abandon: { cancellation: deadline, because: shuttingDownError } };
+    const keepAlive = awaitingContinue.get(req);
+    if (keepAlive === undefined) return readJsonBody(req, config.limits.maxBodyBytes, reading);
+    return readJsonBody(req, config.limits.maxBodyBytes, {
+      ...reading,
+      beforeReading: () => {
+        // The body is wanted: the client is told to send it, and the connection may carry more requests.
+        awaitingContinue.delete(req);
+        res.shouldKeepAlive = keepAlive && !draining;
+        res.writeContinue();
+      },
+    });
+  };
 
   const readChatRequest = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse, deadline: Cancellation): Promise<ChatRequest> => {
     const parsed = inbound.parseRequest(await readBody(req, res, deadline));
@@ -675,7 +688,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       Object.assign(headers, clientError.headers);
       // A body not read to its end (too large, or refused before reading) is read and dropped,
       // within bounds, so that a caller still sending it gets this answer rather than a reset.
-      if (!req.complete && hasBody(req)) discardRestOfBody(req, options.discardLimits);
+      // One not asked for yet (Expect: 100-continue) is not coming: its connection closes after the answer.
+      if (!req.complete && hasBody(req) && !awaitingContinue.has(req)) discardRestOfBody(req, options.discardLimits);
       sendJson(res, answered, inbound.formatError({ kind: clientError.kind, message: clientError.message, param: clientError.param, code: clientError.code, limit: clientError.limit, requestId, contextLimit: clientError.contextLimit }), headers);
     }
   };
@@ -689,6 +703,15 @@ export function createGateway(options: GatewayOptions): Gateway {
   // answer would be a bare 417, neither counted nor logged.
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     unmetExpectations.add(req);
+    serve(req, res);
+  });
+  // Node would send the 100 Continue at once. It goes out only when the body is about to be read
+  // (readBody), so a request its headers already refuse (no key, a wrong path, a Content-Length
+  // over the limit) is answered before its body is sent (RFC 9110, 10.1.1); the connection of such a
+  // request closes after the answer, its body never having been sent.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    awaitingContinue.set(req, res.shouldKeepAlive);
+    res.shouldKeepAlive = false;
     serve(req, res);
   });
   /**
@@ -877,6 +900,9 @@ const queuedResponses = new WeakMap<Socket, Set<ServerResponse>>();
 
 /** Requests whose Expect header Node found unmet (checkExpectation): answered with a 417. */
 const unmetExpectations = new WeakSet<IncomingMessage>();
+
+/** Requests sent with Expect: 100-continue whose body is not asked for yet, with whether their connection was to be kept alive. */
+const awaitingContinue = new WeakMap<IncomingMessage, boolean>();
 
 /** Requests a refusal on their socket (refuseOnSocket) answered: counted and logged there, once. */
 const answeredRequests = new WeakSet<IncomingMessage>();

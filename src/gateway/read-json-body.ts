@@ -5,14 +5,23 @@ import type { Cancellation } from './cancellation.js';
 import { ClientError } from './client-error.js';
 import { retryAfterHeaders } from './retry-policy.js';
 
+/** How the gateway reads a body, beyond its limit. */
+export interface BodyReading {
+  /** Asked for each chunk's bytes (the gateway's budget of body bytes held at once): a 503 to retry when it refuses them. */
+  readonly take?: (bytes: number) => boolean;
+  /** Stops the reading when its cancellation comes first (a shutdown), with its error. */
+  readonly abandon?: { readonly cancellation: Cancellation; readonly because: () => ClientError };
+  /** Called once the headers pass and the body is about to be read (where a 100 Continue is sent). */
+  readonly beforeReading?: () => void;
+}
+
 /**
- * A request's JSON body, at most `limit` bytes: a 413 ClientError past that, a 400 for an empty body
- * or text that is not UTF-8 or not JSON (never quoting it), a 415 for a compressed body or a charset other than
- * UTF-8, a 499 for a client that left mid-body. `take`, when given, is asked for each chunk's bytes
- * (the gateway's budget of body bytes held at once): a 503 to retry when it refuses them. `abandon`,
- * when given, stops the reading when its cancellation comes first (a shutdown), with its error.
+ * A request's JSON body, at most `limit` bytes: a 413 ClientError past that (before reading, when
+ * its Content-Length says so), a 400 for an empty body or text that is not UTF-8 or not JSON (never
+ * quoting it), a 415 for a compressed body or a charset other than UTF-8, a 499 for a client that
+ * left mid-body.
  */
-export function readJsonBody(req: IncomingMessage, limit: number, take?: (bytes: number) => boolean, abandon?: { readonly cancellation: Cancellation; readonly because: () => ClientError }): Promise<unknown> {
+export function readJsonBody(req: IncomingMessage, limit: number, reading: BodyReading = {}): Promise<unknown> {
   // A transfer coding other than chunked (gzip, say) would be read as the body's bytes: refused as
   // RFC 9112 (6.1) says, rather than as text that is "not UTF-8".
   const transfer = req.headers['transfer-encoding']?.toLowerCase().split(',').find((coding) => coding.trim() !== 'chunked')?.trim();
@@ -36,8 +45,13 @@ export function readJsonBody(req: IncomingMessage, limit: number, take?: (bytes:
     const named = isQuotableName(charset) ? `charset '${charset}'` : 'this charset';
     return Promise.reject(new ClientError(415, 'invalid_request', `${named} is not supported: send the JSON body as UTF-8`));
   }
+  // A body declared too large is refused before any of it is sent or read.
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge(limit));
+  const { abandon } = reading;
+  reading.beforeReading?.();
   // Plain events, not `for await`: the async iterator costs measurably per request on the hot path.
-  let budget = take;
+  let budget = reading.take;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -56,7 +70,7 @@ export function readJsonBody(req: IncomingMessage, limit: number, take?: (bytes:
         req.removeAllListeners('data');
         req.pause();
         stopWatching?.();
-        reject(new ClientError(413, 'too_large', `request body exceeds the ${limit}-byte limit: send less (images by URL rather than inline), or ask the operator to raise limits.maxBodyBytes`));
+        reject(tooLarge(limit));
         return;
       }
       if (budget !== undefined && !budget(chunk.length)) {
@@ -108,3 +122,7 @@ export function readJsonBody(req: IncomingMessage, limit: number, take?: (bytes:
 }
 
 function ignoreError(): void {}
+
+function tooLarge(limit: number): ClientError {
+  return new ClientError(413, 'too_large', `request body exceeds the ${limit}-byte limit: send less (images by URL rather than inline), or ask the operator to raise limits.maxBodyBytes`);
+}

@@ -68,14 +68,14 @@ describe('readJsonBody', () => {
     const { ClientError } = await import('../../src/gateway/client-error.js');
     const cancellation = new Cancellation();
     const req = Object.assign(new PassThrough(), { headers: {} });
-    const read = readJsonBody(req as unknown as IncomingMessage, 1000, undefined, { cancellation, because: () => new ClientError(503, 'overloaded', 'shutting down') });
+    const read = readJsonBody(req as unknown as IncomingMessage, 1000, { abandon: { cancellation, because: () => new ClientError(503, 'overloaded', 'shutting down') } });
     req.write('{"a": ');
     cancellation.cancel();
     await expect(read).rejects.toMatchObject({ status: 503, message: 'shutting down' });
     // Read to its end first, nothing is left listening for the cancellation.
     const later = new Cancellation();
     const whole = Object.assign(new PassThrough(), { headers: {} });
-    const done = readJsonBody(whole as unknown as IncomingMessage, 1000, undefined, { cancellation: later, because: () => new ClientError(503, 'overloaded', 'shutting down') });
+    const done = readJsonBody(whole as unknown as IncomingMessage, 1000, { abandon: { cancellation: later, because: () => new ClientError(503, 'overloaded', 'shutting down') } });
     whole.end('{}');
     expect(await done).toEqual({});
     let heard = 0;
