@@ -82,8 +82,11 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
       const next = await rest.next();
       if (next.done === true) return interrupted() ?? fail(502, 'upstream stream ended before the first token');
       if (next.value.type === 'error') {
-        const { message, fromUpstream, detail } = next.value;
-        return interrupted() ?? (fromUpstream === true ? fail(502, message, true) : fail(502, `${message} before the first token`, false, undefined, detail === undefined ? {} : { detail }));
+        const { kind, message, fromUpstream, detail } = next.value;
+        // An upstream's own overload frame (Anthropic's overloaded_error event) says what its HTTP 529
+        // would have: told as overload (and counted so), not as a broken answer.
+        const status = fromUpstream === true && kind === 'overloaded' ? 503 : 502;
+        return interrupted() ?? (fromUpstream === true ? fail(status, message, true) : fail(502, `${message} before the first token`, false, undefined, detail === undefined ? {} : { detail }));
       }
       head.push(next.value);
       // A tool call, thinking or reasoning is a first token as text is: the model answers.

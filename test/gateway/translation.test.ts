@@ -7,7 +7,7 @@ import type { RunningEmulator } from '../../src/emulator/index.js';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
-import { gatewayConfig, openAIChunk, singleEndpointConfig, startBothDialects, startScriptedUpstream, waitFor, type BothDialects } from './helpers/fleet.js';
+import { gatewayConfig, metricValue, openAIChunk, scrape, singleEndpointConfig, startBothDialects, startScriptedUpstream, waitFor, type BothDialects } from './helpers/fleet.js';
 
 /**
  * Translation edge cases end to end, through an emulated replica spoken to in
@@ -215,6 +215,29 @@ describe('an upstream overloaded mid-answer, with nowhere to resume', () => {
       expect(whole.statusText).toBe('Overloaded');
       expect(await whole.json()).toMatchObject({ type: 'error', error: { type: 'overloaded_error' } });
       expect((await ask('/v1/chat/completions', {})).status).toBe(503);
+    } finally {
+      await started.close();
+      await upstream.close();
+    }
+  });
+});
+
+describe('an upstream overloaded before its first token, with nowhere else to go', () => {
+  it("its overloaded_error event is told as its HTTP 529 would have been (529 overloaded_error; 503 to OpenAI callers), not as a 502", async () => {
+    const writer = anthropicDialect.createStreamWriter({ includeUsage: true, created: 0 });
+    const refusal = `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } })}\n\n`;
+    const upstream = await startScriptedUpstream((res) => res.end(writer.write({ type: 'start', id: 'msg_1', model: 'm', inputTokens: 3 }) + refusal));
+    const started = createGateway({ config: singleEndpointConfig(upstream.url, apiKey, '{ retries: 0 }', 'anthropic'), logger: false });
+    try {
+      const url = await started.listen(0, '127.0.0.1');
+      const ask = (path: string, body: object): Promise<Response> => fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: 'm', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }], ...body }) });
+      for (const stream of [false, true]) {
+        const anthropic = await ask('/v1/messages', { stream });
+        expect(anthropic.status).toBe(529);
+        expect(await anthropic.json()).toMatchObject({ type: 'error', error: { type: 'overloaded_error' } });
+      }
+      expect((await ask('/v1/chat/completions', {})).status).toBe(503);
+      expect(metricValue(await scrape(url), 'switchyard_upstream_errors_total', { endpoint: 'up', status: '503' })).toBe(3);
     } finally {
       await started.close();
       await upstream.close();
