@@ -364,7 +364,9 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
     if (winner.a.code === 'context_length_exceeded') noteContextRefusal(winner.a);
     else if (isRequestFault(winner.a.status)) noteRefusal(winner.a);
     const other = await loser;
-    metrics.hedges.inc({ route: context.route.model, outcome: other.kind === 'failed' ? 'both-failed' : winner.i === 0 ? 'hedge' : 'primary' });
+    // Legs cut because the client left did not fail: that is the client's outcome, not the upstreams'.
+    const outcome = other.kind !== 'failed' ? (winner.i === 0 ? 'hedge' : 'primary') : context.clientGone() ? 'client-gone' : 'both-failed';
+    metrics.hedges.inc({ route: context.route.model, outcome });
     return other;
   }
   metrics.hedges.inc({ route: context.route.model, outcome: winner.i === 0 ? 'primary' : 'hedge' });

@@ -120,6 +120,19 @@ describe("a route's resilience at run time", () => {
     expect(text).toContain('ask the operator to raise the resilience.deadlineMs of route short');
   });
 
+  it('a hedge whose client leaves before either leg answers is counted as client-gone, not as both failed', async () => {
+    const silent = [await startScriptedUpstream(() => undefined), await startScriptedUpstream(() => undefined)] as const;
+    cleanups.push(() => silent[0].close(), () => silent[1].close());
+    const gateway = createGateway({ config: gatewayConfig(yaml('  - { model: hedged, endpoints: [slow, fast], policy: [cost], resilience: { hedgeAfterMs: 20 } }', '{ retries: 0, ttftTimeoutMs: 60000, deadlineMs: 120000 }', { slow: silent[0].url, fast: silent[1].url })), logger: false });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const asking = fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'hedged', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }), signal: AbortSignal.timeout(300) });
+    await expect(asking).rejects.toThrow();
+    await expect.poll(async () => metricValue(await scrape(url), 'switchyard_hedges_total', { route: 'hedged', outcome: 'client-gone' }), { timeout: 5_000 }).toBe(1);
+    expect(metricValue(await scrape(url), 'switchyard_hedges_total', { route: 'hedged', outcome: 'both-failed' })).toBeUndefined();
+    expect([silent[0].arrivals(), silent[1].arrivals()]).toEqual([1, 1]);
+  });
+
   it('its TTFT timeout and hedging apply to its requests only, the gateway\'s to the others', async () => {
     // 'slow' (cheaper, first) never sends a first token; 'fast' answers at once.
     const slow = await startScriptedUpstream(() => undefined);
