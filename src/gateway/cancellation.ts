@@ -5,33 +5,37 @@
  * per request; this is a flag and a short list of callbacks.
  */
 export class Cancellation {
-  #listeners: (() => void)[] | undefined = [];
+  #cancelled = false;
+  // Made with its first listener: an array grown from empty by a push takes 17 slots, and a
+  // cancellation lives as long as its stream.
+  #listeners: (() => void)[] | undefined;
 
   get cancelled(): boolean {
-    return this.#listeners === undefined;
+    return this.#cancelled;
   }
 
   /** Runs `listener` once when cancelled (at once if already); returns a function that removes it. */
   onCancel(listener: () => void): () => void {
-    const listeners = this.#listeners;
-    if (listeners === undefined) {
+    if (this.#cancelled) {
       listener();
       return noop;
     }
-    listeners.push(listener);
+    if (this.#listeners === undefined) this.#listeners = [listener];
+    else this.#listeners.push(listener);
     return () => {
       const current = this.#listeners;
-      if (current === undefined) return;
+      if (this.#cancelled || current === undefined) return;
       const index = current.indexOf(listener);
       if (index >= 0) current.splice(index, 1);
     };
   }
 
   cancel(): void {
+    if (this.#cancelled) return;
+    this.#cancelled = true;
     const listeners = this.#listeners;
-    if (listeners === undefined) return;
     this.#listeners = undefined;
-    for (const listener of listeners) listener();
+    if (listeners !== undefined) for (const listener of listeners) listener();
   }
 
   /** A cancellation that follows this one, and can also be cancelled on its own. */
