@@ -18,7 +18,7 @@ import { EndpointPool } from './endpoint-pool.js';
 import { firstAnswer, routeFailureError } from './first-answer.js';
 import { routeResilience, unlabelled, type GatewayConfig, type ResilienceConfig, type RouteConfig, type TenantConfig } from './gateway-config.js';
 import type { GatewayCore, StreamWatch } from './gateway-core.js';
-import { discardRestOfBody, type DiscardLimits } from './discard-rest-of-body.js';
+import { closesBeforeServing, discardRestOfBody, lingerBeforeClosing, type DiscardLimits } from './discard-rest-of-body.js';
 import { createGatewayLogger } from './gateway-logger.js';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
 import { readJsonBody } from './read-json-body.js';
@@ -266,14 +266,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   /** A request's body; a shutdown's cancellation (`deadline`) ends the wait for the rest of it, with a 503. */
   const readBody = (req: IncomingMessage, res: ServerResponse, deadline: Cancellation): Promise<unknown> => {
     const reading = { take: bodyBudgetFor(res), abandon: { cancellation: deadline, because: shuttingDownError } };
-    const keepAlive = awaitingContinue.get(req);
-    if (keepAlive === undefined) return readJsonBody(req, config.limits.maxBodyBytes, reading);
+    if (!awaitingContinue.has(req)) return readJsonBody(req, config.limits.maxBodyBytes, reading);
     return readJsonBody(req, config.limits.maxBodyBytes, {
       ...reading,
       beforeReading: () => {
-        // The body is wanted: the client is told to send it, and the connection may carry more requests.
         awaitingContinue.delete(req);
-        res.shouldKeepAlive = keepAlive && !draining;
         res.writeContinue();
       },
     });
@@ -688,13 +685,17 @@ export function createGateway(options: GatewayOptions): Gateway {
       Object.assign(headers, clientError.headers);
       // A body not read to its end (too large, or refused before reading) is read and dropped,
       // within bounds, so that a caller still sending it gets this answer rather than a reset.
-      // One not asked for yet (Expect: 100-continue) is not coming: its connection closes after the answer.
-      if (!req.complete && hasBody(req) && !awaitingContinue.has(req)) discardRestOfBody(req, options.discardLimits);
+      if (!req.complete && hasBody(req)) {
+        discardRestOfBody(req, options.discardLimits);
+        // Refused before its 100 Continue: Node closes its connection after the answer, and the body may be on its way.
+        if (awaitingContinue.has(req)) lingerBeforeClosing(req);
+      }
       sendJson(res, answered, inbound.formatError({ kind: clientError.kind, message: clientError.message, param: clientError.param, code: clientError.code, limit: clientError.limit, requestId, contextLimit: clientError.contextLimit }), headers);
     }
   };
 
   const serve = (req: IncomingMessage, res: ServerResponse): void => {
+    if (closesBeforeServing(req)) return;
     track(req, res);
     void handle(req, res);
   };
@@ -707,11 +708,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   // Node would send the 100 Continue at once. It goes out only when the body is about to be read
   // (readBody), so a request its headers already refuse (no key, a wrong path, a Content-Length
-  // over the limit) is answered before its body is sent (RFC 9110, 10.1.1); the connection of such a
-  // request closes after the answer, its body never having been sent.
+  // over the limit) is answered before its body is sent (RFC 9110, 10.1.1). Node closes such a
+  // connection after the answer (Connection: close); a client that sent its body without waiting,
+  // as a client may, still gets the answer (see lingerBeforeClosing).
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-    awaitingContinue.set(req, res.shouldKeepAlive);
-    res.shouldKeepAlive = false;
+    awaitingContinue.add(req);
     serve(req, res);
   });
   /**
@@ -901,8 +902,8 @@ const queuedResponses = new WeakMap<Socket, Set<ServerResponse>>();
 /** Requests whose Expect header Node found unmet (checkExpectation): answered with a 417. */
 const unmetExpectations = new WeakSet<IncomingMessage>();
 
-/** Requests sent with Expect: 100-continue whose body is not asked for yet, with whether their connection was to be kept alive. */
-const awaitingContinue = new WeakMap<IncomingMessage, boolean>();
+/** Requests sent with Expect: 100-continue whose body is not asked for yet. */
+const awaitingContinue = new WeakSet<IncomingMessage>();
 
 /** Requests a refusal on their socket (refuseOnSocket) answered: counted and logged there, once. */
 const answeredRequests = new WeakSet<IncomingMessage>();

@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
-import { closedAfterEach, delay, openAIChunk, singleEndpointConfig } from './helpers/fleet.js';
+import { closedAfterEach, delay, metricValue, openAIChunk, scrape, singleEndpointConfig } from './helpers/fleet.js';
 
 const apiKey = 'sk-expect';
 const { cleanups, scripted } = closedAfterEach();
@@ -16,25 +16,33 @@ async function startGateway(): Promise<{ port: number; arrivals: () => number }>
   return { port: Number(new URL(url).port), arrivals: upstream.arrivals };
 }
 
-/** A raw connection: what it received so far, and whether the gateway closed it. */
-async function open(port: number): Promise<{ socket: Socket; received: () => string; closed: () => boolean }> {
-  const socket = connect(port, '127.0.0.1');
+/**
+ * A raw connection: what it received so far, whether it closed, whether it met an error (a reset, a
+ * write after the close) and whether the gateway ended its side. `allowHalfOpen`: it goes on sending
+ * after the gateway's end (as Python's http.client does), rather than closing too (Node's default).
+ */
+async function open(port: number, allowHalfOpen = false): Promise<{ socket: Socket; received: () => string; closed: () => boolean; reset: () => boolean; ended: () => boolean }> {
+  const socket = connect({ port, host: '127.0.0.1', allowHalfOpen });
   await new Promise((resolve) => socket.once('connect', resolve));
   const chunks: Buffer[] = [];
   let closed = false;
+  let reset = false;
+  let ended = false;
   socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('end', () => (ended = true));
   socket.on('close', () => (closed = true));
+  socket.on('error', () => (reset = true));
   cleanups.push(async () => {
     socket.destroy();
   });
-  return { socket, received: () => Buffer.concat(chunks).toString('latin1'), closed: () => closed };
+  return { socket, received: () => Buffer.concat(chunks).toString('latin1'), closed: () => closed, reset: () => reset, ended: () => ended };
 }
 
 const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hello' }], max_tokens: 5 });
 const head = (key: string, length: number, extra = ''): string => `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: Bearer ${key}\r\ncontent-length: ${String(length)}\r\n${extra}\r\n`;
 
 describe('Expect: 100-continue (RFC 9110, 10.1.1)', () => {
-  it('is answered with the final status at once, without a 100, when the headers already refuse the request; its connection closes', async () => {
+  it('is answered with the final status at once, without a 100, when the headers already refuse the request', async () => {
     const { port, arrivals } = await startGateway();
     for (const [request, status, says] of [
       [head('sk-wrong', body.length, 'expect: 100-continue\r\n'), 401, 'invalid API key'],
@@ -43,14 +51,48 @@ describe('Expect: 100-continue (RFC 9110, 10.1.1)', () => {
     ] as const) {
       const connection = await open(port);
       connection.socket.write(request);
-      await expect.poll(() => connection.closed(), { timeout: 5_000 }).toBe(true);
+      await expect.poll(() => connection.received(), { timeout: 5_000 }).toContain(says);
       const answer = connection.received();
       expect(answer).not.toContain('100 Continue');
       expect(answer).toMatch(new RegExp(`^HTTP/1\\.1 ${String(status)} `));
+      // The body was never asked for: the connection closes after the answer.
       expect(answer).toMatch(/\r\nconnection: close\r\n/i);
-      expect(answer).toContain(says);
+      await expect.poll(() => connection.closed(), { timeout: 5_000 }).toBe(true);
     }
     expect(arrivals()).toBe(0);
+  });
+
+  it('a client that sends its body without waiting for the 100 (as it may) gets the refusal whole, not a reset', async () => {
+    const { port } = await startGateway();
+    const connection = await open(port, true);
+    const size = 16 * 1024 * 1024;
+    // Headers and a body far larger than socket buffers hold, sent at once: the answer comes mid-upload.
+    connection.socket.write(head('sk-wrong', size, 'expect: 100-continue\r\n'));
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    for (let sent = 0; sent < size && !connection.reset(); sent += chunk.length) {
+      if (!connection.socket.write(chunk)) await new Promise((resolve) => connection.socket.once('drain', resolve).once('close', resolve));
+    }
+    await expect.poll(() => connection.received(), { timeout: 10_000 }).toContain('invalid API key');
+    expect(connection.received()).toMatch(/^HTTP\/1\.1 401 /);
+    expect(connection.received()).toMatch(/\r\nconnection: close\r\n/i);
+    // The whole body was taken (read and dropped), and the gateway ended the connection: no reset.
+    await expect.poll(() => connection.ended(), { timeout: 5_000 }).toBe(true);
+    expect(connection.reset()).toBe(false);
+  });
+
+  it('a request pipelined behind such a refusal is not served: the connection closes after the refusal (RFC 9112, 9.6)', async () => {
+    const { port, arrivals } = await startGateway();
+    const connection = await open(port);
+    connection.socket.write(`${head('sk-wrong', body.length, 'expect: 100-continue\r\n')}${body}${head(apiKey, body.length)}${body}`);
+    await expect.poll(() => connection.closed(), { timeout: 5_000 }).toBe(true);
+    expect(connection.received()).toMatch(/^HTTP\/1\.1 401 /);
+    expect(connection.received().match(/HTTP\/1\.1 /g)).toHaveLength(1);
+    await delay(100);
+    expect(arrivals()).toBe(0);
+    // Neither served nor counted: no attempt upstream, no request cut as if its client had left.
+    const metrics = await scrape(`http://127.0.0.1:${String(port)}`);
+    expect(metricValue(metrics, 'switchyard_upstream_attempts_total', { endpoint: 'up' }) ?? 0).toBe(0);
+    expect(metricValue(metrics, 'switchyard_requests_total', { status: '499' })).toBeUndefined();
   });
 
   it('is told to go on only once the body is to be read; the answer follows the body and the connection stays open', async () => {
