@@ -84,9 +84,9 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
       if (next.value.type === 'error') {
         const { kind, message, fromUpstream, detail } = next.value;
         // An upstream's own overload frame (Anthropic's overloaded_error event) says what its HTTP 529
-        // would have: told as overload (and counted so), not as a broken answer.
-        const status = fromUpstream === true && kind === 'overloaded' ? 503 : 502;
-        return interrupted() ?? (fromUpstream === true ? fail(status, message, true) : fail(502, `${message} before the first token`, false, undefined, detail === undefined ? {} : { detail }));
+        // would have: failed, counted and logged as that 529, and told as overload, not as a broken answer.
+        if (fromUpstream === true && kind === 'overloaded') return interrupted() ?? fail(529, message, true, undefined, { label: 'overloaded_error' });
+        return interrupted() ?? (fromUpstream === true ? fail(502, message, true) : fail(502, `${message} before the first token`, false, undefined, detail === undefined ? {} : { detail }));
       }
       head.push(next.value);
       // A tool call, thinking or reasoning is a first token as text is: the model answers.

@@ -237,7 +237,8 @@ describe('an upstream overloaded before its first token, with nowhere else to go
         expect(await anthropic.json()).toMatchObject({ type: 'error', error: { type: 'overloaded_error' } });
       }
       expect((await ask('/v1/chat/completions', {})).status).toBe(503);
-      expect(metricValue(await scrape(url), 'switchyard_upstream_errors_total', { endpoint: 'up', status: '503' })).toBe(3);
+      // Counted as the upstream's HTTP 529 would be.
+      expect(metricValue(await scrape(url), 'switchyard_upstream_errors_total', { endpoint: 'up', status: '529' })).toBe(3);
     } finally {
       await started.close();
       await upstream.close();
