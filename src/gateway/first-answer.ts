@@ -364,8 +364,10 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
     if (winner.a.code === 'context_length_exceeded') noteContextRefusal(winner.a);
     else if (isRequestFault(winner.a.status)) noteRefusal(winner.a);
     const other = await loser;
-    // Legs cut because the client left did not fail: that is the client's outcome, not the upstreams'.
-    const outcome = other.kind !== 'failed' ? (winner.i === 0 ? 'hedge' : 'primary') : context.clientGone() ? 'client-gone' : 'both-failed';
+    // Legs cut because the client left or the gateway shut down did not fail (a deadline that passed
+    // is the upstreams' being too slow, and a leg that failed first a failure).
+    const cancelled = winner.a.status === 499 && other.kind === 'failed' && other.status === 499 && (context.clientGone() || context.shuttingDown());
+    const outcome = other.kind !== 'failed' ? (winner.i === 0 ? 'hedge' : 'primary') : cancelled ? 'cancelled' : 'both-failed';
     metrics.hedges.inc({ route: context.route.model, outcome });
     return other;
   }

@@ -3,7 +3,7 @@ import { parseGatewayConfig } from '../../src/gateway/gateway-config.js';
 import { gatewayConfigWarnings } from '../../src/gateway/gateway-config-warnings.js';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { gatewayConfig, metricValue, openAIChunk, scrape, startScriptedUpstream } from './helpers/fleet.js';
+import { delay, gatewayConfig, metricValue, openAIChunk, scrape, startScriptedUpstream } from './helpers/fleet.js';
 
 /** A route's own retries, timeouts and hedging over the gateway's: a 405B model's first token comes later than an 8B's. */
 
@@ -120,7 +120,7 @@ describe("a route's resilience at run time", () => {
     expect(text).toContain('ask the operator to raise the resilience.deadlineMs of route short');
   });
 
-  it('a hedge whose client leaves before either leg answers is counted as client-gone, not as both failed', async () => {
+  it('a hedge whose client leaves before either leg answers is counted as cancelled, not as both failed', async () => {
     const silent = [await startScriptedUpstream(() => undefined), await startScriptedUpstream(() => undefined)] as const;
     cleanups.push(() => silent[0].close(), () => silent[1].close());
     const gateway = createGateway({ config: gatewayConfig(yaml('  - { model: hedged, endpoints: [slow, fast], policy: [cost], resilience: { hedgeAfterMs: 20 } }', '{ retries: 0, ttftTimeoutMs: 60000, deadlineMs: 120000 }', { slow: silent[0].url, fast: silent[1].url })), logger: false });
@@ -128,9 +128,26 @@ describe("a route's resilience at run time", () => {
     cleanups.push(() => gateway.close());
     const asking = fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'hedged', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }), signal: AbortSignal.timeout(300) });
     await expect(asking).rejects.toThrow();
-    await expect.poll(async () => metricValue(await scrape(url), 'switchyard_hedges_total', { route: 'hedged', outcome: 'client-gone' }), { timeout: 5_000 }).toBe(1);
+    await expect.poll(async () => metricValue(await scrape(url), 'switchyard_hedges_total', { route: 'hedged', outcome: 'cancelled' }), { timeout: 5_000 }).toBe(1);
     expect(metricValue(await scrape(url), 'switchyard_hedges_total', { route: 'hedged', outcome: 'both-failed' })).toBeUndefined();
     expect([silent[0].arrivals(), silent[1].arrivals()]).toEqual([1, 1]);
+  });
+
+  it('a hedge the deadline ends counts as both failed; one the shutdown ends, as cancelled', async () => {
+    const silent = [await startScriptedUpstream(() => undefined), await startScriptedUpstream(() => undefined)] as const;
+    cleanups.push(() => silent[0].close(), () => silent[1].close());
+    const gateway = createGateway({ config: gatewayConfig(yaml('  - { model: hedged, endpoints: [slow, fast], policy: [cost], resilience: { hedgeAfterMs: 20, ttftTimeoutMs: 300, deadlineMs: 400 } }', '{ retries: 0 }', { slow: silent[0].url, fast: silent[1].url })), logger: false });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const ask = (): Promise<number> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'hedged', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) }).then(async (response) => (await response.text(), response.status));
+    expect(await ask()).toBe(504);
+    const counted = async (name: string): Promise<number | undefined> => (await gateway.metrics.hedges.get()).values.find((value) => value.labels.outcome === name)?.value;
+    expect(await counted('both-failed')).toBe(1);
+    const shutDown = ask();
+    await delay(100);
+    await gateway.close();
+    expect(await shutDown).toBe(503);
+    expect([await counted('both-failed'), await counted('cancelled')]).toEqual([1, 1]);
   });
 
   it('its TTFT timeout and hedging apply to its requests only, the gateway\'s to the others', async () => {
