@@ -19,6 +19,8 @@ import { problemsFromZod } from './zod-problems.js';
 export interface LoadOptions {
   /** Reads a file named relative to the fleet file (the measured-profiles CSV). Injected for tests. */
   readonly readFile?: (path: string) => string;
+  /** Service ids the caller cannot serve (`up`: a route named as metrics name no route), each with why and the fix: problems at the id. */
+  readonly reservedServiceIds?: ReadonlyMap<string, { readonly message: string; readonly suggestion: string }>;
 }
 
 /** Parses and resolves a fleet file's text. Never throws on bad input: problems come back as data. */
@@ -33,11 +35,11 @@ export function parseFleet(text: string, file: string, options: LoadOptions = {}
     if (wrongKind !== undefined) return { ok: false, problems: [wrongKind] };
     // The entries that are valid on their own are cross-checked too, so every problem comes in one round.
     const parts = validParts(source.data);
-    const crossChecked = resolveFleet(parts.spec, source, readFile, parts.unfinished);
+    const crossChecked = resolveFleet(parts.spec, source, readFile, options.reservedServiceIds, parts.unfinished);
     const problems = [...problemsFromZod(checked.error, source, fleetSpecSchema), ...(crossChecked.ok ? [] : crossChecked.problems)];
     return { ok: false, problems: inFileOrder(problems, source.file) };
   }
-  const resolved = resolveFleet(checked.data, source, readFile);
+  const resolved = resolveFleet(checked.data, source, readFile, options.reservedServiceIds);
   return resolved.ok ? resolved : { ok: false, problems: inFileOrder(resolved.problems, source.file) };
 }
 
@@ -144,7 +146,7 @@ export function loadFleetOrThrow(file: string, options: LoadOptions = {}): Fleet
 
 const nothingUnfinished: Unfinished = { sites: new Set(), chips: new Set(), models: new Set(), jurisdictions: undefined, ids: undefined, references: [] };
 
-function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: string) => string, unfinished: Unfinished = nothingUnfinished): Result<Fleet> {
+function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: string) => string, reservedServiceIds: LoadOptions['reservedServiceIds'], unfinished: Unfinished = nothingUnfinished): Result<Fleet> {
   const problems: SpecProblem[] = [];
   const report = (path: readonly PropertyKey[], code: SpecProblem['code'], message: string, suggestion?: string): void => {
     const display = path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
@@ -173,6 +175,10 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
       else workloads.set(id, `${kind}[${index}]`);
     });
   }
+  idsOf('services').forEach((id, index) => {
+    const reserved = id === undefined ? undefined : reservedServiceIds?.get(id);
+    if (reserved !== undefined) report(['services', index, 'id'], 'invalid_value', reserved.message, reserved.suggestion);
+  });
 
   // flatMap, not map: it skips the holes of a spec that failed its schema (see validParts).
   const sites: Site[] = spec.sites.flatMap((site) => [{ id: site.id, powerMW: site.powerMW, pue: site.pue }]);

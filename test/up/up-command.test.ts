@@ -23,9 +23,15 @@ describe('switchyard up', () => {
       expect(bad.stderr()).toMatch(/bad\.yaml:3:\d+: pools\[0\]\.chip: unknown chip 'tpu-v7'/);
       // A service named 'none' plans, but its route would read as 'no route' in the gateway's metrics.
       const reserved = captureOutput();
-      expect(await main(['up', dir.write('none.yaml', readFileSync(smallYamlPath, 'utf8').replace('id: chat-us', 'id: none')), '--port', '0'], reserved)).toBe(2);
-      expect(reserved.stderr()).toContain("service 'none' cannot be served by up");
+      const noneYaml = readFileSync(smallYamlPath, 'utf8').replace('id: chat-us', 'id: none');
+      const noneLine = noneYaml.split('\n').findIndex((line) => line.includes('id: none')) + 1;
+      expect(await main(['up', dir.write('none.yaml', noneYaml), '--port', '0'], reserved)).toBe(2);
+      // A problem of the spec like any other: its place, its field, the fix.
+      expect(reserved.stderr()).toMatch(new RegExp(`none\\.yaml:${String(noneLine)}:\\d+: services\\[\\d+\\]\\.id: service 'none' cannot be served by up: .*; rename the service`));
       expect(reserved.stderr()).not.toContain('internal error');
+      const reservedJson = captureOutput();
+      expect(await main(['up', dir.write('none.yaml', noneYaml), '--port', '0', '--json'], reservedJson)).toBe(2);
+      expect(JSON.parse(reservedJson.stdout())).toMatchObject({ status: 'invalid-spec', problems: [{ line: noneLine, path: expect.stringMatching(/^services\[\d+\]\.id$/) as unknown, suggestion: 'rename the service' }] });
     } finally {
       dir.remove();
     }

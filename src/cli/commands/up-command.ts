@@ -34,7 +34,10 @@ export async function upCommand(path: string, options: UpCommandOptions, output:
     import('../../gateway/gateway-logger.js'),
     import('../../up/start-fleet.js'),
   ]);
-  const loaded = loadFleet(path);
+  // Each service becomes a gateway route of its name, and a route may not be named as metrics
+  // name requests that reached none: a problem of the spec, said before anything starts.
+  const reservedServiceIds = new Map([[unlabelled, { message: `service '${unlabelled}' cannot be served by up: its gateway route would be named '${unlabelled}', which metrics and logs use for requests that reached no route`, suggestion: 'rename the service' }]]);
+  const loaded = loadFleet(path, { reservedServiceIds });
   // What the file is called in what up prints: '-' is standard input.
   const file = path === '-' ? standardInputName : path;
   /** Says why up stops on stderr, and with --json as one object on stdout too (as `plan --json` does), for a script to read. */
@@ -47,12 +50,6 @@ export async function upCommand(path: string, options: UpCommandOptions, output:
     for (const problem of loaded.problems) output.err(formatProblem(problem));
     if (options.json === true) output.out(toJson({ status: 'invalid-spec', problems: loaded.problems }));
     return 2;
-  }
-  // Each service becomes a gateway route of its name, and a route may not be named as metrics
-  // name requests that reached none: said before anything starts.
-  const reserved = loaded.value.services.find((service) => service.id === unlabelled);
-  if (reserved !== undefined) {
-    return stopping(2, 'invalid-spec', `switchyard: up: ${file}: service '${unlabelled}' cannot be served by up: its gateway route would be named '${unlabelled}', which metrics and logs use for requests that reached no route; rename the service`);
   }
   let stopRequested = false;
   void stop.then(() => {
