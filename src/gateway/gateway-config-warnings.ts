@@ -42,8 +42,11 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
   }
   const jurisdictions = new Set(config.endpoints.map((endpoint) => endpoint.jurisdiction));
   for (const tenant of config.tenants) {
-    if (!tenant.jurisdictions.some((jurisdiction) => jurisdictions.has(jurisdiction))) {
+    const empty = tenant.jurisdictions.filter((jurisdiction) => !jurisdictions.has(jurisdiction));
+    if (empty.length === tenant.jurisdictions.length) {
       warnings.push(`tenant '${tenant.id}' may use ${tenant.jurisdictions.join(', ')}, where no endpoint is: every request of it will be refused (503); add an endpoint there or widen its jurisdictions`);
+    } else if (empty.length > 0) {
+      warnings.push(`tenant '${tenant.id}' may use ${empty.join(', ')}, where no endpoint is: its requests narrowed to ${empty.length === 1 ? 'it' : 'them'} will be refused (503); add an endpoint there or take ${empty.length === 1 ? 'it' : 'them'} from its jurisdictions`);
     }
   }
   const routed = new Set(config.routes.flatMap((route) => route.endpoints));

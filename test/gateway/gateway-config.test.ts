@@ -320,6 +320,9 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(gatewayConfigWarnings(loadOk(edit(valid, 'url: https://eu.example.com/base', 'url: "https://eu.example.com/base?api-version=2024-10-21"')), env)).toEqual([]);
     const stranded = gatewayConfigWarnings(loadOk(edit(valid, 'jurisdictions: [us, eu]', 'jurisdictions: [jp]')), env);
     expect(stranded).toEqual([expect.stringContaining("tenant 'acme' may use jp, where no endpoint is")]);
+    // Some of its jurisdictions empty: said too, as requests narrowed there will be refused.
+    const partly = gatewayConfigWarnings(loadOk(edit(valid, 'jurisdictions: [us, eu]', 'jurisdictions: [us, eu, jp]')), env);
+    expect(partly).toEqual(["tenant 'acme' may use jp, where no endpoint is: its requests narrowed to it will be refused (503); add an endpoint there or take it from its jurisdictions"]);
   });
 
   it('thinking: false on an OpenAI-dialect endpoint is a warning: it changes nothing there', () => {
