@@ -2,7 +2,7 @@ import type { ChatRequest } from '../protocol/chat.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import { Cancellation } from './cancellation.js';
 import { ClientError } from './client-error.js';
-import { logFailedAttempt, routeFailureError, upstreamFailureError } from './first-answer.js';
+import { allowsJurisdictionOf, logFailedAttempt, routeFailureError, upstreamFailureError } from './first-answer.js';
 import type { ResilienceConfig, RouteConfig } from './gateway-config.js';
 import type { GatewayCore } from './gateway-core.js';
 import type { RequestContext } from './request-context.js';
@@ -77,7 +77,9 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
       timedOut = true;
       cancellation.cancel();
     }, job.resilience.ttftTimeoutMs);
-    const answer = await core.upstream.countTokens(endpoint.target, { ...request, model: endpoint.config.model }, cancellation, core.upstreamRequestId(job.requestId)).finally(() => {
+    // A resend on a fresh connection goes only where the tenant's jurisdictions still allow (a reload may narrow them).
+    const mayResend = (): boolean => allowsJurisdictionOf(job.routeInput(tried), endpoint);
+    const answer = await core.upstream.countTokens(endpoint.target, { ...request, model: endpoint.config.model }, cancellation, core.upstreamRequestId(job.requestId), mayResend).finally(() => {
       clearTimeout(timer);
       detach();
       endpoint.outstanding -= 1;

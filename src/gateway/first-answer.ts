@@ -5,7 +5,7 @@ import { recordTtftAtLeast, type EndpointRuntime } from './endpoint-pool.js';
 import type { GatewayCore } from './gateway-core.js';
 import { routedPromptTokens, type RequestContext } from './request-context.js';
 import { answerForUpstreamFailure, backoffMs, failureToTell, isRequestFault, isRetryableStatus, isWorthRevisiting, relayedWait, retryAfterHeaders } from './retry-policy.js';
-import { effectiveJurisdictions, routeRequest, type RouteDecision } from './route-request.js';
+import { effectiveJurisdictions, routeRequest, type RouteDecision, type RouteInput } from './route-request.js';
 import { releaseAttempt, startAttempt, type Attempt, type FailedAttempt } from './upstream-attempt.js';
 import { connectFailureStatus, type UpstreamFailure } from './upstream-client.js';
 
@@ -303,13 +303,19 @@ function sameRequest(refused: FailedAttempt, answered: Attempt): boolean {
 }
 
 /**
- * Whether an endpoint routed to a while ago (before a backoff, a hedge's delay) may still take the
- * request: a config reload may have narrowed its tenant's jurisdictions since (routeInput reads them
- * as they are now). Every other part of eligibility is the endpoint's own and does not change.
+ * Whether an endpoint routed to a while ago (before a backoff, a hedge's delay, a resend on a fresh
+ * connection) may still take the request: a config reload may have narrowed its tenant's
+ * jurisdictions since (routeInput reads them as they are now). Every other part of eligibility is
+ * the endpoint's own and does not change.
  */
 function stillAllowed(context: RequestContext, endpoint: EndpointRuntime, tried: ReadonlySet<string>): boolean {
+  return allowsJurisdictionOf(context.routeInput(tried), endpoint);
+}
+
+/** Whether a routing input's jurisdictions, as they are now, hold the endpoint's. */
+export function allowsJurisdictionOf(input: RouteInput, endpoint: EndpointRuntime): boolean {
   const jurisdiction = endpoint.config.jurisdiction.toLowerCase();
-  for (const allowed of effectiveJurisdictions(context.routeInput(tried))) if (allowed.toLowerCase() === jurisdiction) return true;
+  for (const allowed of effectiveJurisdictions(input)) if (allowed.toLowerCase() === jurisdiction) return true;
   return false;
 }
 
@@ -458,11 +464,15 @@ function revisitExclusions(core: GatewayCore, context: RequestContext, eligible:
   return excluded;
 }
 
+/** Jurisdictions do not depend on the endpoints tried. */
+const noneTried: ReadonlySet<string> = new Set();
+
 /** One upstream attempt of this request, counted, with its budget fitted to the endpoint. */
 function attemptOn(core: GatewayCore, context: RequestContext, endpoint: EndpointRuntime, request: ChatRequest, cancellation: Cancellation): Promise<Attempt> {
   context.attempts += 1;
   context.waiting += 1;
-  return startAttempt(core, endpoint, fittedTo(endpoint, request, context), cancellation, context.resilience.ttftTimeoutMs, core.upstreamRequestId(context.requestId)).finally(() => {
+  const mayResend = (): boolean => stillAllowed(context, endpoint, noneTried);
+  return startAttempt(core, endpoint, fittedTo(endpoint, request, context), cancellation, context.resilience.ttftTimeoutMs, core.upstreamRequestId(context.requestId), mayResend).finally(() => {
     context.waiting -= 1;
   });
 }

@@ -68,14 +68,16 @@ export interface UpstreamClient {
   /**
    * Resolves once the upstream's status and headers are in (an error status once its body is).
    * `requestId` is sent as x-request-id, so the upstream's logs (vLLM's, with request-id headers
-   * on) can be matched with the gateway's.
+   * on) can be matched with the gateway's. `mayResend`, when given, is asked before a request lost
+   * with a stale pooled connection is sent once more (see createPooledUpstreamClient): false, and it
+   * fails as lost instead (a reload took the endpoint's jurisdiction from its tenant meanwhile).
    */
-  send(target: UpstreamTarget, request: ChatRequest, cancellation: Cancellation, requestId?: string): Promise<UpstreamResponse>;
+  send(target: UpstreamTarget, request: ChatRequest, cancellation: Cancellation, requestId?: string, mayResend?: () => boolean): Promise<UpstreamResponse>;
   /**
    * Asks the upstream to count the request's input tokens, by its dialect's token counting API
    * (Dialect.tokenCounting); resolves once the count or the failure is in.
    */
-  countTokens(target: UpstreamTarget, request: ChatRequest, cancellation: Cancellation, requestId?: string): Promise<TokenCountResponse>;
+  countTokens(target: UpstreamTarget, request: ChatRequest, cancellation: Cancellation, requestId?: string, mayResend?: () => boolean): Promise<TokenCountResponse>;
   /** Ends every connection, cutting what is still in flight. */
   close(): Promise<void>;
 }
@@ -177,7 +179,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
   };
 
   return {
-    send(target, request, cancellation, requestId) {
+    send(target, request, cancellation, requestId, mayResend) {
       const dialect = dialects[target.dialect];
       const { origin, path } = locate(target, dialect.chatPath);
       let json: string;
@@ -194,7 +196,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
         // A long body is released as it is written (a long stream would otherwise hold it): such a
         // request cannot be sent again, so only a short one gets a second connection.
         const released = json.length > releasedBodyChars;
-        const dispatch = (dispatcher: Dispatcher, again: (() => void) | undefined): void => {
+        const dispatch = (dispatcher: Dispatcher, again: (() => boolean) | undefined): void => {
           const call = new UpstreamCall(dialect, request.stream, cancellation, resolve, graceMs, target.apiKey, again);
           // Already cancelled, the call has answered: dispatched, undici would abort it on a pooled
           // connection and destroy that connection.
@@ -212,10 +214,19 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
             call.onResponseError(undefined, error instanceof Error ? error : new Error(String(error)));
           }
         };
-        dispatch(poolFor(origin), released ? undefined : () => resendOnFreshConnection(target.id, origin, (client) => dispatch(client, undefined)));
+        dispatch(
+          poolFor(origin),
+          released
+            ? undefined
+            : () => {
+                if (mayResend?.() === false) return false;
+                resendOnFreshConnection(target.id, origin, (client) => dispatch(client, undefined));
+                return true;
+              },
+        );
       });
     },
-    async countTokens(target, request, cancellation, requestId) {
+    async countTokens(target, request, cancellation, requestId, mayResend) {
       const counting = dialects[target.dialect].tokenCounting;
       if (counting === undefined) return { kind: 'error', status: 404, message: `the ${target.dialect} API has no token counting`, fromUpstream: false, retryAfter: undefined, gatewayFault: true };
       const { origin, path } = locate(target, counting.path);
@@ -229,7 +240,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       const stopListening = cancellation.onCancel(() => abort.abort(new CancelledError()));
       const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', ...dialects[target.dialect].authHeaders(target.apiKey), ...target.headers };
       if (requestId !== undefined) headers['x-request-id'] = requestId;
-      const ask = async (dispatcher: Dispatcher, mayResend: boolean): Promise<TokenCountResponse> => {
+      const ask = async (dispatcher: Dispatcher, pooled: boolean): Promise<TokenCountResponse> => {
         const sent = performance.now();
         /** The upstream's status is in: a later break is a broken answer, not a failure to connect. */
         let answered = false;
@@ -256,7 +267,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
         } catch (error) {
           if (cancellation.cancelled) return { kind: 'error', status: connectFailureStatus, message: 'request cancelled', fromUpstream: false, retryAfter: undefined };
           // As an answer's (see UpstreamCall.onResponseError): a connection lost at once is resent, once.
-          if (mayResend && !answered && lostAsStale(error, sent)) {
+          if (pooled && !answered && lostAsStale(error, sent) && mayResend?.() !== false) {
             return resendOnFreshConnection(target.id, origin, (client) => ask(client, false));
           }
           return answered ? { kind: 'error', status: 502, message: `the upstream's answer broke: ${describeNetworkError(error)}`, fromUpstream: false, retryAfter: undefined } : connectFailure(error);
@@ -353,7 +364,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   #bodyBytes = 0;
   readonly #stopListening: () => void;
   /** See the constructor; let go once an answer starts, so that a long stream does not hold it. */
-  #again: (() => void) | undefined;
+  #again: (() => boolean) | undefined;
   readonly #created = performance.now();
 
   constructor(
@@ -364,8 +375,8 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     private readonly graceMs: number,
     /** The gateway's key for this upstream: its error texts (which reach logs) may quote it. */
     private readonly apiKey: string | undefined,
-    /** Sends the request again on a fresh connection, once, when this one is lost before any answer. */
-    again: (() => void) | undefined = undefined,
+    /** Sends the request again on a fresh connection, once, when this one is lost before any answer; false when it may not be. */
+    again: (() => boolean) | undefined = undefined,
   ) {
     this.#again = again;
     this.#stopListening = cancellation.onCancel(() => {
@@ -552,10 +563,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     // so sent once more. One lost later was read, and perhaps run: an upstream that crashes on a
     // request after reading it is not sent it twice. One that drops a request at once, on a fresh
     // connection too, is (a stale connection cannot be told apart here).
-    if (this.#again !== undefined && this.#status === 0 && !this.#settled && !this.cancellation.cancelled && lostAsStale(error, this.#created)) {
-      this.#again();
-      return;
-    }
+    if (this.#again !== undefined && this.#status === 0 && !this.#settled && !this.cancellation.cancelled && lostAsStale(error, this.#created) && this.#again()) return;
     if (this.#queue !== undefined) {
       if (!this.#streamDone) {
         // An answer whose finish was announced is complete, however the connection ended (even

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { describeReload, planReload } from '../../src/gateway/config-reload.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { createGateway } from '../../src/gateway/gateway-server.js';
+import { connectFailureStatus, type UpstreamClient } from '../../src/gateway/upstream-client.js';
 import { closedAfterEach, gatewayConfig, openAIChunk, startScriptedUpstream } from './helpers/fleet.js';
 
 /** An answer's frames, as every upstream of these tests sends them. */
@@ -63,6 +64,38 @@ describe('planReload (what a SIGHUP takes)', () => {
 
 describe('a reload and the requests in flight', () => {
   const { cleanups } = closedAfterEach();
+
+  it('a resend on a fresh connection (a stale pooled one lost the request) is asked of the jurisdictions as they are then', async () => {
+    // The network replaced: each send holds until the test lets it fail, and keeps what it was given.
+    const sends: { endpoint: string; mayResend: (() => boolean) | undefined; fail: () => void }[] = [];
+    const upstream: UpstreamClient = {
+      send: (target, _request, _cancellation, _requestId, mayResend) =>
+        new Promise((resolve) => {
+          sends.push({ endpoint: target.id, mayResend, fail: () => resolve({ kind: 'error', status: connectFailureStatus, message: 'lost', fromUpstream: false, retryAfter: undefined }) });
+        }),
+      countTokens: () => Promise.reject(new Error('not used')),
+      close: () => Promise.resolve(),
+    };
+    const text = (jurisdictions: string): string => twoJurisdictions('http://127.0.0.1:1', 'http://127.0.0.1:2', 'sk-resend', jurisdictions, '{ retries: 0 }').replace('marginalCostPerMillionTokens: 0', 'marginalCostPerMillionTokens: 2');
+    const gateway = createGateway({ config: gatewayConfig(text('us, eu')), logger: false, upstream });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const answer = fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-resend', 'content-type': 'application/json' }, body: chatBody(5) });
+    await expect.poll(() => sends.length, { timeout: 5_000 }).toBe(1);
+    const sent = sends[0];
+    // eu is cheaper now: the request went there, and could go again.
+    expect(sent?.endpoint).toBe('eu');
+    expect(sent?.mayResend?.()).toBe(true);
+    expect(gateway.reload({ ok: true, value: gatewayConfig(text('us')) })).toMatchObject({ apply: true });
+    expect(sent?.mayResend?.()).toBe(false);
+    sent?.fail();
+    // Routed again with us only: the next send goes there.
+    await expect.poll(() => sends.length, { timeout: 5_000 }).toBe(2);
+    expect(sends[1]?.endpoint).toBe('us');
+    expect(sends[1]?.mayResend?.()).toBe(true);
+    sends[1]?.fail();
+    expect((await answer).status).toBe(502);
+  });
 
   it('narrows where a request already in flight may go: its resume never reaches a jurisdiction the reload took away', async () => {
     let release = (): void => undefined;

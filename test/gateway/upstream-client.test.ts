@@ -203,6 +203,41 @@ describe('pooled upstream client', () => {
     expect(resent).toHaveLength(resets() + 1);
   });
 
+  it('a resend its caller no longer allows (mayResend false: a reload took the jurisdiction) is not made: the request fails as lost', async () => {
+    const { target, resets } = await resettingReusedConnections((res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`${sseBody(2, true)}data: [DONE]\n\n`);
+    });
+    const resent: string[] = [];
+    const pooled = client({ onResend: (endpoint) => resent.push(endpoint) });
+    let asked = 0;
+    const forbidden = (): boolean => {
+      asked += 1;
+      return false;
+    };
+    let lost = 0;
+    for (let index = 0; index < 3; index += 1) {
+      const answer = await pooled.send(target, request, new Cancellation(), undefined, forbidden);
+      if (answer.kind === 'error') {
+        expect(answer).toMatchObject({ status: connectFailureStatus });
+        lost += 1;
+      } else await events(answer);
+    }
+    expect(resets()).toBeGreaterThanOrEqual(1);
+    expect([asked, lost, resent.length]).toEqual([resets(), resets(), 0]);
+    // A token count's resend asks the same.
+    const counting = await resettingReusedConnections((res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"input_tokens":7}');
+    });
+    const countTarget: UpstreamTarget = { ...counting.target, dialect: 'anthropic' };
+    asked = 0;
+    let countsLost = 0;
+    for (let index = 0; index < 3; index += 1) if ((await pooled.countTokens(countTarget, request, new Cancellation(), undefined, forbidden)).kind === 'error') countsLost += 1;
+    expect(counting.resets()).toBeGreaterThanOrEqual(1);
+    expect([asked, countsLost, resent.length]).toEqual([counting.resets(), counting.resets(), 0]);
+  });
+
   it('once closed, a request that still comes (a hedge\'s losing leg) fails at once and opens no connection that stays', async () => {
     let arrived = 0;
     const target = await upstream((_req, res) => {
