@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
 
 /** How much of a refused request's body is read and dropped before the connection is cut. */
 export interface DiscardLimits {
@@ -40,36 +39,4 @@ export function discardRestOfBody(req: IncomingMessage, limits: DiscardLimits = 
   // The request may get neither 'end' nor 'close' once its answer is sent: its connection's close is certain.
   socket.once('close', stop);
   req.resume();
-}
-
-/**
- * Node closes the connection of an Expect: 100-continue request answered without its 100 as soon as
- * the answer is written. A client may send the body without waiting for the 100 (RFC 9110, 10.1.1),
- * and one still sending would meet a reset and lose the answer. Such a connection is closed as RFC
- * 9112 (9.6) asks instead: the gateway's side once the answer is out, the body read and dropped
- * (discardRestOfBody, within its bounds), the socket when the body has ended.
- */
-export function lingerBeforeClosing(req: IncomingMessage): void {
-  const socket = req.socket;
-  lingering.add(socket);
-  socket.destroySoon = () => {
-    socket.end();
-    const destroy = (): void => {
-      if (socket.writableFinished) socket.destroy();
-      else socket.once('finish', () => socket.destroy());
-    };
-    if (req.complete || req.destroyed) destroy();
-    else req.once('end', destroy);
-  };
-}
-
-/** Connections closing once a refused body is read (lingerBeforeClosing). */
-const lingering = new WeakSet<Socket>();
-
-/**
- * Whether a request came on a connection that closes after the answer before it (lingerBeforeClosing):
- * sent before its client read that answer's Connection: close, it is not served (RFC 9112, 9.6).
- */
-export function closesBeforeServing(req: IncomingMessage): boolean {
-  return lingering.has(req.socket);
 }

@@ -18,7 +18,8 @@ import { EndpointPool } from './endpoint-pool.js';
 import { firstAnswer, routeFailureError } from './first-answer.js';
 import { routeResilience, unlabelled, type GatewayConfig, type ResilienceConfig, type RouteConfig, type TenantConfig } from './gateway-config.js';
 import type { GatewayCore, StreamWatch } from './gateway-core.js';
-import { closesBeforeServing, discardRestOfBody, lingerBeforeClosing, type DiscardLimits } from './discard-rest-of-body.js';
+import { closeAfterAnswer, closesBeforeServing } from './close-after-answer.js';
+import { discardRestOfBody, type DiscardLimits } from './discard-rest-of-body.js';
 import { createGatewayLogger } from './gateway-logger.js';
 import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
 import { readJsonBody } from './read-json-body.js';
@@ -685,17 +686,27 @@ export function createGateway(options: GatewayOptions): Gateway {
       Object.assign(headers, clientError.headers);
       // A body not read to its end (too large, or refused before reading) is read and dropped,
       // within bounds, so that a caller still sending it gets this answer rather than a reset.
-      if (!req.complete && hasBody(req)) {
-        discardRestOfBody(req, options.discardLimits);
-        // Refused before its 100 Continue: Node closes its connection after the answer, and the body may be on its way.
-        if (awaitingContinue.has(req)) lingerBeforeClosing(req);
-      }
+      const bodyComing = !req.complete && hasBody(req);
+      if (bodyComing) discardRestOfBody(req, options.discardLimits);
+      // The connection's last answer (Node sends one without its awaited 100 with Connection: close).
+      if (awaitingContinue.has(req) || !res.shouldKeepAlive || headers.connection === 'close') closeAfterAnswer(req, bodyComing);
       sendJson(res, answered, inbound.formatError({ kind: clientError.kind, message: clientError.message, param: clientError.param, code: clientError.code, limit: clientError.limit, requestId, contextLimit: clientError.contextLimit }), headers);
     }
   };
 
   const serve = (req: IncomingMessage, res: ServerResponse): void => {
     if (closesBeforeServing(req)) return;
+    // Pipelined behind an answer in progress, read in the same bytes: that request's refusal on its
+    // headers alone, which may close the connection (closeAfterAnswer), is known once this turn ends.
+    if (res.socket === null) {
+      setImmediate(() => {
+        // Its connection gone meanwhile, it has no one to answer (and closeWithConnection would wait for a close already past).
+        if (closesBeforeServing(req) || req.socket.destroyed) return;
+        track(req, res);
+        void handle(req, res);
+      });
+      return;
+    }
     track(req, res);
     void handle(req, res);
   };
@@ -710,7 +721,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   // (readBody), so a request its headers already refuse (no key, a wrong path, a Content-Length
   // over the limit) is answered before its body is sent (RFC 9110, 10.1.1). Node closes such a
   // connection after the answer (Connection: close); a client that sent its body without waiting,
-  // as a client may, still gets the answer (see lingerBeforeClosing).
+  // as a client may, still gets the answer (see closeAfterAnswer).
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
     awaitingContinue.add(req);
     serve(req, res);

@@ -62,12 +62,16 @@ describe('Expect: 100-continue (RFC 9110, 10.1.1)', () => {
     expect(arrivals()).toBe(0);
   });
 
-  it('a client that sends its body without waiting for the 100 (as it may) gets the refusal whole, not a reset', async () => {
+  it.each([
+    ['sent with Expect: 100-continue, not waiting for the 100 (as it may)', 'HTTP/1.1', 'expect: 100-continue\r\n'],
+    ['sent with Connection: close', 'HTTP/1.1', 'connection: close\r\n'],
+    ['sent over HTTP/1.0', 'HTTP/1.0', ''],
+  ])('a body refused while it is still coming, %s, does not cost the client its answer: no reset', async (_case, version, extra) => {
     const { port } = await startGateway();
     const connection = await open(port, true);
     const size = 16 * 1024 * 1024;
     // Headers and a body far larger than socket buffers hold, sent at once: the answer comes mid-upload.
-    connection.socket.write(head('sk-wrong', size, 'expect: 100-continue\r\n'));
+    connection.socket.write(head('sk-wrong', size, extra).replace('HTTP/1.1', version));
     const chunk = Buffer.alloc(64 * 1024, 'x');
     for (let sent = 0; sent < size && !connection.reset(); sent += chunk.length) {
       if (!connection.socket.write(chunk)) await new Promise((resolve) => connection.socket.once('drain', resolve).once('close', resolve));
@@ -80,12 +84,16 @@ describe('Expect: 100-continue (RFC 9110, 10.1.1)', () => {
     expect(connection.reset()).toBe(false);
   });
 
-  it('a request pipelined behind such a refusal is not served: the connection closes after the refusal (RFC 9112, 9.6)', async () => {
+  it.each([
+    ['with a body', `${head('sk-wrong', body.length, 'expect: 100-continue\r\n')}${body}`, 401],
+    ['without a body', head('sk-wrong', 0, 'expect: 100-continue\r\n'), 401],
+    ['an Expect not met (417)', `${head(apiKey, body.length, 'expect: something-else\r\n')}${body}`, 417],
+  ])('a request pipelined behind a refusal that closes its connection (%s) is not served (RFC 9112, 9.6)', async (_case, refused, status) => {
     const { port, arrivals } = await startGateway();
     const connection = await open(port);
-    connection.socket.write(`${head('sk-wrong', body.length, 'expect: 100-continue\r\n')}${body}${head(apiKey, body.length)}${body}`);
+    connection.socket.write(`${refused}${head(apiKey, body.length)}${body}`);
     await expect.poll(() => connection.closed(), { timeout: 5_000 }).toBe(true);
-    expect(connection.received()).toMatch(/^HTTP\/1\.1 401 /);
+    expect(connection.received()).toMatch(new RegExp(`^HTTP/1\\.1 ${String(status)} `));
     expect(connection.received().match(/HTTP\/1\.1 /g)).toHaveLength(1);
     await delay(100);
     expect(arrivals()).toBe(0);
