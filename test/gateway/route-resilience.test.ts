@@ -136,10 +136,11 @@ describe("a route's resilience at run time", () => {
   it('a hedge the deadline ends counts as both failed; one the shutdown ends, as cancelled', async () => {
     const silent = [await startScriptedUpstream(() => undefined), await startScriptedUpstream(() => undefined)] as const;
     cleanups.push(() => silent[0].close(), () => silent[1].close());
-    const gateway = createGateway({ config: gatewayConfig(yaml('  - { model: hedged, endpoints: [slow, fast], policy: [cost], resilience: { hedgeAfterMs: 20, ttftTimeoutMs: 300, deadlineMs: 400 } }', '{ retries: 0 }', { slow: silent[0].url, fast: silent[1].url })), logger: false });
+    const gateway = createGateway({ config: gatewayConfig(yaml('  - { model: hedged, endpoints: [slow, fast], policy: [cost], resilience: { hedgeAfterMs: 20, ttftTimeoutMs: 400, deadlineMs: 400 } }', '{ retries: 0 }', { slow: silent[0].url, fast: silent[1].url })), logger: false });
     const url = await gateway.listen(0, '127.0.0.1');
     cleanups.push(() => gateway.close());
     const ask = (): Promise<number> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'hedged', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) }).then(async (response) => (await response.text(), response.status));
+    // Both legs wait for their first token until the deadline cuts them (no TTFT timeout before it).
     expect(await ask()).toBe(504);
     const counted = async (name: string): Promise<number | undefined> => (await gateway.metrics.hedges.get()).values.find((value) => value.labels.outcome === name)?.value;
     expect(await counted('both-failed')).toBe(1);
