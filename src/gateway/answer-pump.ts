@@ -183,6 +183,16 @@ export async function pumpAnswer(
   const resumesGoingBack: GoingBack = { left: Math.max(1, context.resilience.retries) };
   let started = false;
   let inputTokens = 0;
+  /**
+   * switchyard_tokens_total counts each attempt against its own endpoint (what each used, to set
+   * against what it bills): the prompt the current attempt was sent (the gateway's estimate, or the
+   * upstream's count from its start event), the delivered tokens when it began, and whether it was
+   * counted yet (once it broke; the answer's end counts it otherwise).
+   */
+  let attemptPrompt = context.promptTokens;
+  let attemptPromptCounted = 0;
+  let attemptFrom = 0;
+  let attemptCounted = false;
   const firstTokenAt = now();
   let lastTokenAt = firstTokenAt;
   /** What the idle sweep watches of one attempt. */
@@ -201,10 +211,11 @@ export async function pumpAnswer(
   let joinWhitespace = prefillWhitespace(request);
   const forward = (event: Exclude<ChatEvent, { type: 'finish' } | { type: 'error' }>): void => {
     if (event.type === 'start') {
+      attemptPromptCounted = plausible(event.inputTokens, current.endpoint);
       // A resumed answer continues the first one: its own start is not the client's.
       if (started) return;
       started = true;
-      inputTokens = plausible(event.inputTokens, current.endpoint);
+      inputTokens = attemptPromptCounted;
       // OpenAI-dialect upstreams count the prompt only at the end: an Anthropic client's
       // message_start then carries the estimate, and message_delta the upstream's count.
       if (inputTokens === 0) {
@@ -274,8 +285,21 @@ export async function pumpAnswer(
    */
   const endedEarly = (status: number, endpoint: EndpointRuntime, failedLast = endpoint.config.id): AnswerOutcome => {
     const used = { inputTokens: inputTokens || context.promptTokens, outputTokens: deliveredTokens() };
-    countTokens(endpoint.config.id, used.inputTokens, used.outputTokens);
+    countAttempt(endpoint, 0, deliveredTokens());
     return { status, endpoint: failedLast, ...used, text: sent.toString() };
+  };
+  /** Counts the current attempt against its endpoint, once: its prompt and what it gave of the answer's `output` tokens. */
+  const countAttempt = (endpoint: EndpointRuntime, promptCounted: number, output: number): void => {
+    if (attemptCounted) return;
+    attemptCounted = true;
+    countTokens(endpoint.config.id, promptCounted || attemptPromptCounted || attemptPrompt, Math.max(0, output - attemptFrom));
+  };
+  /** A new attempt carries the answer on (a resume, or the request started over). */
+  const nextAttempt = (): void => {
+    attemptPrompt = context.resumed?.promptTokens ?? context.promptTokens;
+    attemptPromptCounted = 0;
+    attemptFrom = deliveredTokens();
+    attemptCounted = false;
   };
   /**
    * The request's own cancellation ended the answer: the client left (499), the gateway is shutting
@@ -327,7 +351,8 @@ export async function pumpAnswer(
     // Only a sequence the caller asked for: a server may name its chat template's own stop string.
     const stopSequence = finished.stopSequence !== undefined && request.stop.includes(finished.stopSequence) ? finished.stopSequence : undefined;
     sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(stopSequence === undefined ? {} : { stopSequence }), usage }, { text, toolCalls, refusal: refused, thinking: thought.toBlocks(), reasoning: reasoning.toString() });
-    countTokens(endpoint.config.id, usage.inputTokens, usage.outputTokens);
+    // The attempt's own prompt: a resumed answer's upstream counted the continuation.
+    countAttempt(endpoint, plausible(finished.usage.inputTokens, endpoint) || (resumed ? 0 : usage.inputTokens), usage.outputTokens);
     // Over the tokens streamed: several may come in one chunk (so not the chunks), and a reasoning
     // model's count includes tokens never streamed (so not the count alone); a resumed answer's span
     // holds the break, and is no measure of either endpoint's pace.
@@ -413,6 +438,7 @@ export async function pumpAnswer(
       return stopped(endpoint, true);
     }
     releaseAttempt(core, current, 'failure');
+    countAttempt(endpoint, 0, deliveredTokens());
     noteFailure(context, endpoint.config.id, 'stream');
     metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: 'stream' });
     const reason = upstreamSaid && !config.logging.logPrompts ? "the upstream sent an error event; its words are logged only with logging.logPrompts" : failure;
@@ -488,6 +514,7 @@ export async function pumpAnswer(
         metrics.resumes.inc({ route, outcome: 'restarted' });
         current = next;
         resumed = true;
+        nextAttempt();
         continue;
       }
     }
@@ -525,6 +552,7 @@ export async function pumpAnswer(
     metrics.resumes.inc({ route, outcome: 'resumed' });
     current = next;
     resumed = true;
+    nextAttempt();
   }
 }
 

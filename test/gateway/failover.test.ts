@@ -395,7 +395,7 @@ describe('failover under faults', () => {
       return { url, resuming };
     }
 
-    async function cutFleet(resume: boolean): Promise<{ url: string; continued: CountingProxy }> {
+    async function cutFleet(resume: boolean): Promise<{ url: string; continued: CountingProxy; cuttingUrl: string; wholeUrl: string }> {
       const cutting = await emulator('m-cut', { faults: { cutAfterTokens: 5 } });
       const whole = await emulator('m-whole');
       const continued = await proxy(whole.url);
@@ -406,8 +406,24 @@ describe('failover under faults', () => {
         ],
         { policy: '[cost]', resilience: resilience(resume) },
       );
-      return { url, continued };
+      return { url, continued, cuttingUrl: cutting.url, wholeUrl: whole.url };
     }
+
+    it("count each attempt's tokens against its own endpoint: the continuation's longer prompt where it was sent, and each one's share of the answer", async () => {
+      const { url, cuttingUrl, wholeUrl } = await cutFleet(true);
+      const read = await readSse(await streamOpenAI(url, 'cut me please', 30), 'openai');
+      expect(read.ending).toBe('complete');
+      // The caller is told its own prompt and the whole answer.
+      expect([openAIUsage(read.raw, 'prompt_tokens'), openAIUsage(read.raw)]).toEqual([estimateTokens('cut me please'), 30]);
+      const metrics = await scrape(url);
+      const counted = (endpoint: string, direction: string): number | undefined => metricValue(metrics, 'switchyard_tokens_total', { route: publicModel, endpoint, direction });
+      // Each endpoint as its own server counted what it read and wrote (vLLM's metrics).
+      const served = async (replica: string, name: string): Promise<number | undefined> => metricValue(await scrape(replica), name);
+      expect([counted('cutting', 'input'), counted('cutting', 'output')]).toEqual([await served(cuttingUrl, 'vllm:prompt_tokens_total'), 5]);
+      expect([counted('whole', 'input'), counted('whole', 'output')]).toEqual([await served(wholeUrl, 'vllm:prompt_tokens_total'), 25]);
+      // The continuation holds the prompt and the text sent: more than the caller's prompt.
+      expect(counted('whole', 'input')).toBeGreaterThan(estimateTokens('cut me please'));
+    });
 
     it('are resumed by continuation on another endpoint: complete answers that end properly, in both dialects and through both SDKs', async () => {
       const { url, continued } = await cutFleet(true);
