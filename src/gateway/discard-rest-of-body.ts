@@ -6,6 +6,9 @@ export interface DiscardLimits {
   readonly maxMs: number;
 }
 
+/** How long a caller cut off has to read its answer before its connection is destroyed. */
+const cutGraceMs = 1_000;
+
 /** 64 MiB or 10 s: past either, a caller still sending is cut off (as nginx's lingering_time does). */
 export const defaultDiscardLimits: DiscardLimits = { maxBytes: 64 * 1024 * 1024, maxMs: 10_000 };
 
@@ -26,7 +29,11 @@ export function discardRestOfBody(req: IncomingMessage, limits: DiscardLimits = 
   };
   const cut = (): void => {
     stop();
-    socket.destroy();
+    // Read no more, and end the gateway's side after the answer: a caller that reads as it sends
+    // gets the answer before the reset its unread bytes make once the connection is destroyed.
+    socket.pause();
+    socket.end();
+    setTimeout(() => socket.destroy(), cutGraceMs).unref();
   };
   // Unref'd: a process shutting down does not wait for a caller still sending.
   const timer = setTimeout(cut, limits.maxMs).unref();
