@@ -86,6 +86,11 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
     });
     if (answer.kind === 'count') return { inputTokens: answer.inputTokens, endpoint: endpoint.config.id, attempts: tried.size };
     if (job.deadline.cancelled) throw stopped(job, endpoint.config.id);
+    // Withdrawn by a reload before its resend (see UpstreamFailure.withdrawn): routed again, no failure of anyone's.
+    if (answer.withdrawn === true) {
+      tried.delete(endpoint.config.id);
+      continue;
+    }
     const failure = timedOut ? { ...answer, status: 504, message: `no count within the TTFT timeout (${String(job.resilience.ttftTimeoutMs)} ms)`, fromUpstream: false } : answer;
     const noCountingApi = failure.fromUpstream && noCountingStatuses.has(failure.status);
     // The gateway's own failure (it could not write the request) is logged, not counted against the endpoint, as for answers.

@@ -176,6 +176,13 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     }
     // 499 is this request's own cancellation: the deadline (a timeout for a waiting client) or the client leaving.
     if (result.status === 499) throw stoppedError(context, result.endpoint.config.id);
+    // Withdrawn by a reload before its resend: routed again under the jurisdictions as they are now,
+    // no failure of the endpoint's or the request's (with nowhere left, the caller gets that refusal).
+    if (result.withdrawn === true) {
+      tried.delete(result.endpoint.config.id);
+      context.log.info({ requestId: context.requestId, endpoint: result.endpoint.config.id }, 'resend withdrawn: the tenant may no longer use this endpoint');
+      continue;
+    }
     last = result;
     recordFailure(core, context, result);
     noteWait(result);
@@ -360,7 +367,7 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
     // other's (a 401 bans its endpoint for this request); the caller records the other's outcome.
     // Its wait, if it asked for one, may be the caller's answer when the other leg fails for no
     // reason a wait cures; a failure a wait cures outranks a smaller window's context refusal.
-    if (winner.a.status !== 499) {
+    if (winner.a.status !== 499 && winner.a.withdrawn !== true) {
       recordFailure(core, context, winner.a);
       noteWait(winner.a);
       noteTransient(winner.a);

@@ -43,17 +43,19 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   endpoint.attempts += 1;
   const number = endpoint.attempts;
   let timedOut = false;
-  const fail = (status: number, message: string, fromUpstream = false, retryAfter?: string, named: Pick<UpstreamFailure, 'param' | 'code' | 'contextLimit' | 'label' | 'upstreamRequestId' | 'detail' | 'gatewayFault' | 'connectionLost'> = {}): Attempt => {
+  const fail = (status: number, message: string, fromUpstream = false, retryAfter?: string, named: Pick<UpstreamFailure, 'param' | 'code' | 'contextLimit' | 'label' | 'upstreamRequestId' | 'detail' | 'gatewayFault' | 'connectionLost' | 'withdrawn'> = {}): Attempt => {
     detach();
     cancellation.cancel();
-    // A caller's own mistake (400, 413, 422), backpressure (429) and the gateway's own failure say nothing about the endpoint's health.
-    const endpointFault = status !== 499 && named.gatewayFault !== true && isEndpointFault(status);
+    // A caller's own mistake (400, 413, 422), backpressure (429), the gateway's own failure and a
+    // resend withdrawn (see UpstreamFailure.withdrawn) say nothing about the endpoint's health.
+    const notTheEndpoints = status === 499 || named.gatewayFault === true || named.withdrawn === true;
+    const endpointFault = !notTheEndpoints && isEndpointFault(status);
     endpoint.outstanding -= 1;
     if (!endpointFault) {
       if (probe) endpoints.setCircuit(endpoint, 'probe-cancel');
     } else endpoints.setCircuit(endpoint, 'failure');
     // 499 is this request's own cancellation (client gone, deadline, a hedge that lost): not the endpoint's failure.
-    if (status !== 499 && named.gatewayFault !== true) metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(status) });
+    if (!notTheEndpoints) metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(status) });
     // A Retry-After means "later" only with a 429, 503 or 529 (RFC 9110 names 503 and 3xx; RFC 6585, 429).
     const retryAfterAt = rememberRetryAfter(endpoint, status, retryAfter, now());
     return { kind: 'failed', endpoint, status, message, fromUpstream, retryAfter, ...(retryAfterAt === undefined ? {} : { retryAfterAt }), ...named };
@@ -75,7 +77,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   try {
     const response = await core.upstream.send(endpoint.target, { ...request, stream: true, model: endpoint.config.model }, cancellation, requestId, mayResend);
     // 499 stands for this request's own cancellation here; an upstream's 499 is just a bad answer.
-    if (response.kind === 'error') return interrupted() ?? fail(response.status === 499 ? 502 : response.status, response.message, response.fromUpstream, response.retryAfter, { param: response.param, code: response.code, contextLimit: response.contextLimit, label: response.label, upstreamRequestId: response.upstreamRequestId, ...(response.gatewayFault === true ? { gatewayFault: true as const } : {}), ...(response.connectionLost === true ? { connectionLost: true as const } : {}) });
+    if (response.kind === 'error') return interrupted() ?? fail(response.status === 499 ? 502 : response.status, response.message, response.fromUpstream, response.retryAfter, { param: response.param, code: response.code, contextLimit: response.contextLimit, label: response.label, upstreamRequestId: response.upstreamRequestId, ...(response.gatewayFault === true ? { gatewayFault: true as const } : {}), ...(response.connectionLost === true ? { connectionLost: true as const } : {}), ...(response.withdrawn === true ? { withdrawn: true as const } : {}) });
     const rest = response.events;
     const head: ChatEvent[] = [];
     for (;;) {

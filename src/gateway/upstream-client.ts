@@ -58,6 +58,12 @@ export interface UpstreamFailure {
   readonly gatewayFault?: true;
   /** A connection failure that was an open connection lost (reset, closed by the upstream) before any answer, as against one never made. */
   readonly connectionLost?: true;
+  /**
+   * Lost with a stale pooled connection, and not sent again because its caller no longer allows the
+   * endpoint (mayResend: a reload took its jurisdiction): no failure of the endpoint's, nor a verdict
+   * on the request.
+   */
+  readonly withdrawn?: true;
 }
 
 /**
@@ -267,7 +273,8 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
         } catch (error) {
           if (cancellation.cancelled) return { kind: 'error', status: connectFailureStatus, message: 'request cancelled', fromUpstream: false, retryAfter: undefined };
           // As an answer's (see UpstreamCall.onResponseError): a connection lost at once is resent, once.
-          if (pooled && !answered && lostAsStale(error, sent) && mayResend?.() !== false) {
+          if (pooled && !answered && lostAsStale(error, sent)) {
+            if (mayResend?.() === false) return { ...connectFailure(error), withdrawn: true };
             return resendOnFreshConnection(target.id, origin, (client) => ask(client, false));
           }
           return answered ? { kind: 'error', status: 502, message: `the upstream's answer broke: ${describeNetworkError(error)}`, fromUpstream: false, retryAfter: undefined } : connectFailure(error);
@@ -563,7 +570,11 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     // so sent once more. One lost later was read, and perhaps run: an upstream that crashes on a
     // request after reading it is not sent it twice. One that drops a request at once, on a fresh
     // connection too, is (a stale connection cannot be told apart here).
-    if (this.#again !== undefined && this.#status === 0 && !this.#settled && !this.cancellation.cancelled && lostAsStale(error, this.#created) && this.#again()) return;
+    if (this.#again !== undefined && this.#status === 0 && !this.#settled && !this.cancellation.cancelled && lostAsStale(error, this.#created)) {
+      if (this.#again()) return;
+      this.#settle({ ...connectFailure(error), withdrawn: true });
+      return;
+    }
     if (this.#queue !== undefined) {
       if (!this.#streamDone) {
         // An answer whose finish was announced is complete, however the connection ended (even

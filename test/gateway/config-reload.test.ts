@@ -1,11 +1,12 @@
 import { pino } from 'pino';
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { describeReload, planReload } from '../../src/gateway/config-reload.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { connectFailureStatus, type UpstreamClient } from '../../src/gateway/upstream-client.js';
-import { closedAfterEach, gatewayConfig, openAIChunk, startScriptedUpstream } from './helpers/fleet.js';
+import { closedAfterEach, gatewayConfig, metricValue, openAIChunk, scrape, startScriptedUpstream } from './helpers/fleet.js';
 
 /** An answer's frames, as every upstream of these tests sends them. */
 const answerFrames = openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n';
@@ -64,6 +65,59 @@ describe('planReload (what a SIGHUP takes)', () => {
 
 describe('a reload and the requests in flight', () => {
   const { cleanups } = closedAfterEach();
+
+  it('a resend a reload withdrew is no failure of the endpoint: no circuit opened, no upstream error; the request goes where it may', async () => {
+    // eu answers the first request on each connection and resets a connection reused (a stale pooled
+    // one); just before resetting, the test's reload narrows tenant t to us.
+    let onReused: (() => void) | undefined;
+    const seen = new WeakMap<object, number>();
+    const us = await startScriptedUpstream((res) => res.end(answerFrames));
+    const eu = createServer((req, res) => {
+      const count = (seen.get(req.socket) ?? 0) + 1;
+      seen.set(req.socket, count);
+      if (count > 1 && onReused !== undefined) {
+        onReused();
+        req.socket.resetAndDestroy();
+        return;
+      }
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end(answerFrames);
+      });
+    });
+    await new Promise<void>((resolve) => eu.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => us.close(), () => new Promise<void>((resolve) => { eu.closeAllConnections(); eu.close(() => resolve()); }));
+    const euUrl = `http://127.0.0.1:${String((eu.address() as AddressInfo).port)}`;
+    // eu is the cheaper; tenant o may use eu only; a circuit opens at the 2nd failure, and no panic routing would hide one.
+    const yamlOf = (jurisdictions: string): string =>
+      twoJurisdictions(us.url, euUrl, 'sk-t', jurisdictions, '{ retries: 2, panicRouting: false, circuitBreaker: { failureThreshold: 2 } }')
+        .replace('marginalCostPerMillionTokens: 0', 'marginalCostPerMillionTokens: 2')
+        .replace('resilience:', `  - { id: o, apiKeySha256: ${hashApiKey('sk-o')}, jurisdictions: [eu], requestsPerMinute: 1000, tokensPerMinute: 10000000 }\nresilience:`);
+    const gateway = createGateway({ config: gatewayConfig(yamlOf('us, eu')), logger: false });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const ask = async (key: string): Promise<number> => {
+      const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: chatBody(5) });
+      await response.text();
+      return response.status;
+    };
+    for (let round = 0; round < 3; round += 1) {
+      // A connection to eu made and pooled, tenant t wide again; the next request of t reuses it.
+      gateway.reload({ ok: true, value: gatewayConfig(yamlOf('us, eu')) });
+      onReused = undefined;
+      expect(await ask('sk-t')).toBe(200);
+      onReused = () => void gateway.reload({ ok: true, value: gatewayConfig(yamlOf('us')) });
+      expect(await ask('sk-t')).toBe(200);
+    }
+    onReused = undefined;
+    const metrics = await scrape(url);
+    expect(metricValue(metrics, 'switchyard_upstream_errors_total', { endpoint: 'eu' }) ?? 0).toBe(0);
+    expect(metricValue(metrics, 'switchyard_circuit_state', { endpoint: 'eu' })).toBe(0);
+    expect(metricValue(metrics, 'switchyard_upstream_resends_total', { endpoint: 'eu' }) ?? 0).toBe(0);
+    // The tenant that may use eu only is served there.
+    expect(await ask('sk-o')).toBe(200);
+  });
 
   it('a resend on a fresh connection (a stale pooled one lost the request) is asked of the jurisdictions as they are then', async () => {
     // The network replaced: each send holds until the test lets it fail, and keeps what it was given.
