@@ -144,6 +144,8 @@ describe("a route's resilience at run time", () => {
     expect(await ask()).toBe(504);
     const counted = async (name: string): Promise<number | undefined> => (await gateway.metrics.hedges.get()).values.find((value) => value.labels.outcome === name)?.value;
     expect(await counted('both-failed')).toBe(1);
+    // The deadline cut the legs, not their TTFT timeouts (which would count 504s against the endpoints).
+    expect(metricValue(await scrape(url), 'switchyard_upstream_errors_total', { status: '504' })).toBeUndefined();
     const shutDown = ask();
     await delay(100);
     await gateway.close();
