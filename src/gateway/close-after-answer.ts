@@ -16,7 +16,7 @@ const closing = new WeakSet<Socket>();
  */
 export function closeAfterAnswer(req: IncomingMessage, bodyComing: boolean): void {
   const socket = req.socket;
-  closing.add(socket);
+  servesNoMore(req);
   if (!bodyComing) return;
   socket.destroySoon = () => {
     socket.end();
@@ -29,7 +29,12 @@ export function closeAfterAnswer(req: IncomingMessage, bodyComing: boolean): voi
   };
 }
 
-/** Whether a request came on a connection closing after an answer before it (closeAfterAnswer): it is not served. */
+/** Marks a request's connection as closing: no request that comes on it from now is served. */
+export function servesNoMore(req: IncomingMessage): void {
+  closing.add(req.socket);
+}
+
+/** Whether a request came on a connection closing after an answer before it (closeAfterAnswer, servesNoMore): it is not served. */
 export function closesBeforeServing(req: IncomingMessage): boolean {
   return closing.has(req.socket);
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { servesNoMore } from './close-after-answer.js';
 
 /** How much of a refused request's body is read and dropped before the connection is cut. */
 export interface DiscardLimits {
@@ -30,7 +31,9 @@ export function discardRestOfBody(req: IncomingMessage, limits: DiscardLimits = 
   const cut = (): void => {
     stop();
     // Read no more, and end the gateway's side after the answer: a caller that reads as it sends
-    // gets the answer before the reset its unread bytes make once the connection is destroyed.
+    // gets the answer before the reset its unread bytes make once the connection is destroyed. Node
+    // may read on (a body that ended in the chunk past the bound): whatever comes is not served.
+    servesNoMore(req);
     socket.pause();
     socket.end();
     setTimeout(() => socket.destroy(), cutGraceMs).unref();

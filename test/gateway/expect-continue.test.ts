@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import type { DiscardLimits } from '../../src/gateway/discard-rest-of-body.js';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { closedAfterEach, delay, metricValue, openAIChunk, scrape, singleEndpointConfig } from './helpers/fleet.js';
 
@@ -7,10 +8,10 @@ const apiKey = 'sk-expect';
 const { cleanups, scripted } = closedAfterEach();
 
 /** A gateway whose bodies may be 2,000 bytes, in front of an upstream that answers "hi". */
-async function startGateway(): Promise<{ port: number; arrivals: () => number }> {
+async function startGateway(discardLimits?: DiscardLimits): Promise<{ port: number; arrivals: () => number }> {
   const upstream = await scripted((res) => res.end(`${openAIChunk({ role: 'assistant', content: 'hi' })}${openAIChunk({}, 'stop')}data: [DONE]\n\n`));
   const config = singleEndpointConfig(upstream.url, apiKey);
-  const gateway = createGateway({ config: { ...config, limits: { ...config.limits, maxBodyBytes: 2_000 } }, logger: false });
+  const gateway = createGateway({ config: { ...config, limits: { ...config.limits, maxBodyBytes: 2_000 } }, logger: false, ...(discardLimits === undefined ? {} : { discardLimits }) });
   const url = await gateway.listen(0, '127.0.0.1');
   cleanups.push(() => gateway.close());
   return { port: Number(new URL(url).port), arrivals: upstream.arrivals };
@@ -101,6 +102,28 @@ describe('Expect: 100-continue (RFC 9110, 10.1.1)', () => {
     const metrics = await scrape(`http://127.0.0.1:${String(port)}`);
     expect(metricValue(metrics, 'switchyard_upstream_attempts_total', { endpoint: 'up' }) ?? 0).toBe(0);
     expect(metricValue(metrics, 'switchyard_requests_total', { status: '499' })).toBeUndefined();
+  });
+
+  it.each([
+    ['in the same bytes as the body', true],
+    ['a moment after the body', false],
+  ])('once a refused body is cut off (past the bound the gateway reads and drops), a request that follows on its connection is not served: %s', async (_case, sameBytes) => {
+    const { port, arrivals } = await startGateway({ maxBytes: 1_000, maxMs: 10_000 });
+    const connection = await open(port, true);
+    // A keep-alive refusal (a bad key), then a body past the 1,000 bytes read and dropped, that ends in the same chunk.
+    connection.socket.write(head('sk-wrong', 3_000));
+    const next = `${head(apiKey, body.length)}${body}`;
+    connection.socket.write(sameBytes ? `${'x'.repeat(3_000)}${next}` : 'x'.repeat(3_000));
+    await expect.poll(() => connection.received(), { timeout: 5_000 }).toContain('invalid API key');
+    if (!sameBytes) {
+      await delay(100);
+      connection.socket.write(next);
+    }
+    await delay(300);
+    expect(connection.received().match(/HTTP\/1\.1 /g)).toHaveLength(1);
+    expect(arrivals()).toBe(0);
+    const metrics = await scrape(`http://127.0.0.1:${String(port)}`);
+    expect(metricValue(metrics, 'switchyard_requests_total', { status: '200' })).toBeUndefined();
   });
 
   it('is told to go on only once the body is to be read; the answer follows the body and the connection stays open', async () => {
