@@ -89,6 +89,7 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
     // Withdrawn by a reload before its resend (see UpstreamFailure.withdrawn): routed again, no failure of anyone's.
     if (answer.withdrawn === true) {
       tried.delete(endpoint.config.id);
+      job.log.info({ requestId: job.requestId, endpoint: endpoint.config.id }, 'resend withdrawn: the tenant may no longer use this endpoint');
       continue;
     }
     const failure = timedOut ? { ...answer, status: 504, message: `no count within the TTFT timeout (${String(job.resilience.ttftTimeoutMs)} ms)`, fromUpstream: false } : answer;

@@ -6,7 +6,7 @@ import type { GatewayCore } from './gateway-core.js';
 import { routedPromptTokens, type RequestContext } from './request-context.js';
 import { answerForUpstreamFailure, backoffMs, failureToTell, isRequestFault, isRetryableStatus, isWorthRevisiting, relayedWait, retryAfterHeaders } from './retry-policy.js';
 import { effectiveJurisdictions, routeRequest, type RouteDecision, type RouteInput } from './route-request.js';
-import { releaseAttempt, startAttempt, type Attempt, type FailedAttempt } from './upstream-attempt.js';
+import { releaseAttempt, startAttempt, type Attempt, type FailedAttempt, type StreamAttempt } from './upstream-attempt.js';
 import { connectFailureStatus, type UpstreamFailure } from './upstream-client.js';
 
 /**
@@ -51,6 +51,8 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   const noteTransient = (failed: FailedAttempt): void => {
     if (isRetryableStatus(failed.status)) transient = failed;
   };
+  /** Whether the last attempt was withdrawn by a reload (no failure: the next one is no retry or failover). */
+  let withdrawn = false;
   // Ends: each pass tries a fresh endpoint (finitely many) or revisits one (at most `retries`).
   for (let index = 0; ; index += 1) {
     if (cancellation.cancelled) throw stoppedError(context, last?.endpoint.config.id);
@@ -161,10 +163,11 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
       }
     }
     if (decision.panic) metrics.panicRoutes.inc({ route: context.route.model });
-    if (index > 0) {
+    if (index > 0 && !withdrawn) {
       metrics.retries.inc({ route: context.route.model });
       if (!revisiting) metrics.failovers.inc({ route: context.route.model });
     }
+    withdrawn = false;
     tried.add(primary.config.id);
     // No hedge on a revisit: its second leg would go back to another tried endpoint, past `retries`.
     const second = context.resilience.hedgeAfterMs > 0 && !revisiting ? endpoints.get(decision.ranked[1]?.id ?? '') : undefined;
@@ -179,6 +182,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     // Withdrawn by a reload before its resend: routed again under the jurisdictions as they are now,
     // no failure of the endpoint's or the request's (with nowhere left, the caller gets that refusal).
     if (result.withdrawn === true) {
+      withdrawn = true;
       tried.delete(result.endpoint.config.id);
       context.log.info({ requestId: context.requestId, endpoint: result.endpoint.config.id }, 'resend withdrawn: the tenant may no longer use this endpoint');
       continue;
@@ -396,11 +400,13 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
   void loser.then((late) => {
     if (late.kind === 'stream') {
       releaseAttempt(core, late, 'cancel');
+      countLosingLeg(core, context, late);
       return;
     }
-    // Logged and counted for the request as any failed attempt (its own cancellation is no failure): a
-    // later resume then knows the endpoint failed it. The line may come after the request's own.
-    if (late.status !== 499) recordFailure(core, context, late);
+    // Logged and counted for the request as any failed attempt (its own cancellation, or a resend a
+    // reload withdrew, is no failure): a later resume then knows the endpoint failed it. The line may
+    // come after the request's own.
+    if (late.status !== 499 && late.withdrawn !== true) recordFailure(core, context, late);
     // It refused what the winner is answering: the refusal was the endpoint's (see firstAnswer).
     if (isRequestFault(late.status) && late.code !== 'context_length_exceeded' && sameRequest(late, winner.a)) core.endpoints.setCircuit(late.endpoint, 'failure');
   });
@@ -473,6 +479,27 @@ function revisitExclusions(core: GatewayCore, context: RequestContext, eligible:
 
 /** Jurisdictions do not depend on the endpoints tried. */
 const noneTried: ReadonlySet<string> = new Set();
+
+/**
+ * A hedge's losing leg that reached its first token: its upstream read the prompt and wrote what it
+ * sent, which switchyard_tokens_total counts as what that endpoint used (its count, else the
+ * gateway's estimate; a token a chunk).
+ */
+function countLosingLeg(core: GatewayCore, context: RequestContext, late: StreamAttempt): void {
+  let input = 0;
+  let output = 0;
+  for (const event of late.head) {
+    if (event.type === 'start') input = event.inputTokens;
+    else if (event.type === 'finish') {
+      input = event.usage.inputTokens || input;
+      output = Math.max(output, event.usage.outputTokens);
+    } else output += 1;
+  }
+  const window = late.endpoint.config.contextWindow;
+  const labels = { route: context.route.model, endpoint: late.endpoint.config.id };
+  core.metrics.tokens.inc({ ...labels, direction: 'input' }, input > 0 && input <= window ? input : routedPromptTokens(context));
+  core.metrics.tokens.inc({ ...labels, direction: 'output' }, Math.min(output, window));
+}
 
 /** One upstream attempt of this request, counted, with its budget fitted to the endpoint. */
 function attemptOn(core: GatewayCore, context: RequestContext, endpoint: EndpointRuntime, request: ChatRequest, cancellation: Cancellation): Promise<Attempt> {

@@ -6,7 +6,7 @@ import { describeReload, planReload } from '../../src/gateway/config-reload.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { connectFailureStatus, type UpstreamClient } from '../../src/gateway/upstream-client.js';
-import { closedAfterEach, gatewayConfig, metricValue, openAIChunk, scrape, startScriptedUpstream } from './helpers/fleet.js';
+import { closedAfterEach, delay, gatewayConfig, metricValue, openAIChunk, scrape, startScriptedUpstream } from './helpers/fleet.js';
 
 /** An answer's frames, as every upstream of these tests sends them. */
 const answerFrames = openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n';
@@ -66,18 +66,26 @@ describe('planReload (what a SIGHUP takes)', () => {
 describe('a reload and the requests in flight', () => {
   const { cleanups } = closedAfterEach();
 
-  it('a resend a reload withdrew is no failure of the endpoint: no circuit opened, no upstream error; the request goes where it may', async () => {
+  it.each([
+    ['', 0, 0],
+    [', a hedge waiting', 50, 150],
+  ])('a resend a reload withdrew is no failure of the endpoint%s: no circuit opened, no upstream error, no failover; the request goes where it may', async (_case, hedgeAfterMs, resetAfterMs) => {
     // eu answers the first request on each connection and resets a connection reused (a stale pooled
-    // one); just before resetting, the test's reload narrows tenant t to us.
+    // one), after resetAfterMs; just before resetting, the test's reload narrows tenant t to us.
     let onReused: (() => void) | undefined;
+    let withdrawals = 0;
     const seen = new WeakMap<object, number>();
     const us = await startScriptedUpstream((res) => res.end(answerFrames));
     const eu = createServer((req, res) => {
       const count = (seen.get(req.socket) ?? 0) + 1;
       seen.set(req.socket, count);
-      if (count > 1 && onReused !== undefined) {
-        onReused();
-        req.socket.resetAndDestroy();
+      const reused = onReused;
+      if (count > 1 && reused !== undefined) {
+        setTimeout(() => {
+          withdrawals += 1;
+          reused();
+          req.socket.resetAndDestroy();
+        }, resetAfterMs);
         return;
       }
       req.resume();
@@ -87,14 +95,23 @@ describe('a reload and the requests in flight', () => {
       });
     });
     await new Promise<void>((resolve) => eu.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => us.close(), () => new Promise<void>((resolve) => { eu.closeAllConnections(); eu.close(() => resolve()); }));
+    cleanups.push(
+      () => us.close(),
+      () =>
+        new Promise<void>((resolve) => {
+          eu.closeAllConnections();
+          eu.close(() => resolve());
+        }),
+    );
     const euUrl = `http://127.0.0.1:${String((eu.address() as AddressInfo).port)}`;
     // eu is the cheaper; tenant o may use eu only; a circuit opens at the 2nd failure, and no panic routing would hide one.
     const yamlOf = (jurisdictions: string): string =>
-      twoJurisdictions(us.url, euUrl, 'sk-t', jurisdictions, '{ retries: 2, panicRouting: false, circuitBreaker: { failureThreshold: 2 } }')
+      twoJurisdictions(us.url, euUrl, 'sk-t', jurisdictions, `{ retries: 2, panicRouting: false, hedgeAfterMs: ${String(hedgeAfterMs)}, circuitBreaker: { failureThreshold: 2 } }`)
         .replace('marginalCostPerMillionTokens: 0', 'marginalCostPerMillionTokens: 2')
         .replace('resilience:', `  - { id: o, apiKeySha256: ${hashApiKey('sk-o')}, jurisdictions: [eu], requestsPerMinute: 1000, tokensPerMinute: 10000000 }\nresilience:`);
-    const gateway = createGateway({ config: gatewayConfig(yamlOf('us, eu')), logger: false });
+    const lines: { msg: string; endpoint?: string }[] = [];
+    const logger = pino({ base: null }, { write: (line: string) => lines.push(JSON.parse(line) as { msg: string; endpoint?: string }) });
+    const gateway = createGateway({ config: gatewayConfig(yamlOf('us, eu')), logger });
     const url = await gateway.listen(0, '127.0.0.1');
     cleanups.push(() => gateway.close());
     const ask = async (key: string): Promise<number> => {
@@ -110,11 +127,16 @@ describe('a reload and the requests in flight', () => {
       onReused = () => void gateway.reload({ ok: true, value: gatewayConfig(yamlOf('us')) });
       expect(await ask('sk-t')).toBe(200);
     }
+    // Every reused connection was reset, and its request withdrawn rather than sent again.
+    await expect.poll(() => withdrawals, { timeout: 5_000 }).toBe(3);
+    await delay(50);
     onReused = undefined;
     const metrics = await scrape(url);
     expect(metricValue(metrics, 'switchyard_upstream_errors_total', { endpoint: 'eu' }) ?? 0).toBe(0);
     expect(metricValue(metrics, 'switchyard_circuit_state', { endpoint: 'eu' })).toBe(0);
     expect(metricValue(metrics, 'switchyard_upstream_resends_total', { endpoint: 'eu' }) ?? 0).toBe(0);
+    expect(metricValue(metrics, 'switchyard_failovers_total') ?? 0).toBe(0);
+    expect(lines.filter((line) => line.msg === 'upstream attempt failed')).toEqual([]);
     // The tenant that may use eu only is served there.
     expect(await ask('sk-o')).toBe(200);
   });

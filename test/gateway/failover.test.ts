@@ -1608,6 +1608,18 @@ resilience: { retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, d
     return { url, slow, slowFront, fastFront };
   }
 
+  it("6e. a hedge's losing leg that reaches its first token counts what its endpoint read and wrote", async () => {
+    const { url, slow } = await slowThenFast('[cost]', 50);
+    const answer = await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hedge and count' }], max_tokens: 10 });
+    expect(answer.choices[0]?.finish_reason).toBe('length');
+    // The slow leg reaches its first token about a second in, and is let go there.
+    await expect.poll(async () => metricValue(await scrape(url), 'switchyard_tokens_total', { endpoint: 'slow', direction: 'output' }), { timeout: 5_000 }).toBeGreaterThanOrEqual(1);
+    const metrics = await scrape(url);
+    expect(metricValue(metrics, 'switchyard_tokens_total', { endpoint: 'slow', direction: 'input' })).toBe(metricValue(await scrape(slow.url), 'vllm:prompt_tokens_total'));
+    // The winner's as before: the answer's usage.
+    expect(metricValue(metrics, 'switchyard_tokens_total', { endpoint: 'fast', direction: 'output' })).toBe(answer.usage?.completion_tokens);
+  });
+
   it('6c. when both legs of a hedge fail, each failure counts: the leg that refused the gateway\'s key is not gone back to', async () => {
     // The primary fails with a 500 after 1 s (latency divided by the speed, 200); the hedge's leg, after 100 ms, with a 401 at once.
     const failing = await emulator('m-failing', { faults: { errorRate: 1, errorStatus: 500, addedLatencyMs: 200_000 } });
