@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { servesNoMore } from './close-after-answer.js';
 
 /** How much of a refused request's body is read and dropped before the connection is cut. */
@@ -19,7 +19,7 @@ export const defaultDiscardLimits: DiscardLimits = { maxBytes: 64 * 1024 * 1024,
  * caller loses the answer already sent; both SDKs then retry a "connection error" instead of
  * reporting the 413 or 401. The connection stays usable once the body has ended.
  */
-export function discardRestOfBody(req: IncomingMessage, limits: DiscardLimits = defaultDiscardLimits): void {
+export function discardRestOfBody(req: IncomingMessage, res: ServerResponse, limits: DiscardLimits = defaultDiscardLimits): void {
   const socket = req.socket;
   // The caller left (mid-body, or after the answer): nothing to read.
   if (req.destroyed || socket.destroyed) return;
@@ -35,8 +35,13 @@ export function discardRestOfBody(req: IncomingMessage, limits: DiscardLimits = 
     // may read on (a body that ended in the chunk past the bound): whatever comes is not served.
     servesNoMore(req);
     socket.pause();
-    socket.end();
-    setTimeout(() => socket.destroy(), cutGraceMs).unref();
+    const close = (): void => {
+      socket.end();
+      setTimeout(() => socket.destroy(), cutGraceMs).unref();
+    };
+    // Not before the answers on the connection are out: this one's, and those pipelined ahead of it.
+    if (res.writableFinished) close();
+    else res.once('finish', close);
   };
   // Unref'd: a process shutting down does not wait for a caller still sending.
   const timer = setTimeout(cut, limits.maxMs).unref();

@@ -687,7 +687,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // A body not read to its end (too large, or refused before reading) is read and dropped,
       // within bounds, so that a caller still sending it gets this answer rather than a reset.
       const bodyComing = !req.complete && hasBody(req);
-      if (bodyComing) discardRestOfBody(req, options.discardLimits);
+      if (bodyComing) discardRestOfBody(req, res, options.discardLimits);
       // The connection's last answer (Node sends one without its awaited 100 with Connection: close).
       if (awaitingContinue.has(req) || !res.shouldKeepAlive || headers.connection === 'close') closeAfterAnswer(req, bodyComing);
       sendJson(res, answered, inbound.formatError({ kind: clientError.kind, message: clientError.message, param: clientError.param, code: clientError.code, limit: clientError.limit, requestId, contextLimit: clientError.contextLimit }), headers);

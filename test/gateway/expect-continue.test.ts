@@ -126,6 +126,29 @@ describe('Expect: 100-continue (RFC 9110, 10.1.1)', () => {
     expect(metricValue(metrics, 'switchyard_requests_total', { status: '200' })).toBeUndefined();
   });
 
+  it('a refused body cut off behind an answer still in progress on its connection leaves that answer whole, then its own', async () => {
+    // The first request's answer takes about 600 ms.
+    const upstream = await scripted((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: 'hi' }));
+      setTimeout(() => res.write(openAIChunk({ content: ' there' })), 300);
+      setTimeout(() => res.end(`${openAIChunk({}, 'stop')}data: [DONE]\n\n`), 600);
+    });
+    const config = singleEndpointConfig(upstream.url, apiKey);
+    const gateway = createGateway({ config: { ...config, limits: { ...config.limits, maxBodyBytes: 2_000 } }, logger: false, discardLimits: { maxBytes: 1_000, maxMs: 10_000 } });
+    const port = Number(new URL(await gateway.listen(0, '127.0.0.1')).port);
+    cleanups.push(() => gateway.close());
+    const connection = await open(port, true);
+    connection.socket.write(`${head(apiKey, body.length)}${body}`);
+    await delay(100);
+    // Pipelined behind it: a bad key, and a body past the 1,000 bytes read and dropped.
+    connection.socket.write(head('sk-wrong', 3_000));
+    await delay(100);
+    connection.socket.write('x'.repeat(3_000));
+    await expect.poll(() => connection.ended(), { timeout: 5_000 }).toBe(true);
+    expect(connection.received()).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*hi there[\s\S]*HTTP\/1\.1 401 /);
+    expect(connection.reset()).toBe(false);
+  });
+
   it('is told to go on only once the body is to be read; the answer follows the body and the connection stays open', async () => {
     const { port, arrivals } = await startGateway();
     const connection = await open(port);
