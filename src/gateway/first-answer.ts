@@ -171,6 +171,8 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     tried.add(primary.config.id);
     // No hedge on a revisit: its second leg would go back to another tried endpoint, past `retries`.
     const second = context.resilience.hedgeAfterMs > 0 && !revisiting ? endpoints.get(decision.ranked[1]?.id ?? '') : undefined;
+    // A hedged pass may end on a withdrawn leg after its other leg failed (recorded in hedged): then it was a failure.
+    const failuresBefore = second === undefined ? 0 : failureTotal(context);
     const result = second === undefined ? await attemptOn(core, context, primary, request, cancellation) : await hedged(core, context, primary, second, request, tried, cancellation, { noteRefusal, noteWait, noteTransient, noteContextRefusal });
     if (result.kind !== 'failed') {
       // Another endpoint took what one refused as the caller's fault: the refusal was the endpoint's.
@@ -182,7 +184,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     // Withdrawn by a reload before its resend: routed again under the jurisdictions as they are now,
     // no failure of the endpoint's or the request's (with nowhere left, the caller gets that refusal).
     if (result.withdrawn === true) {
-      withdrawn = true;
+      withdrawn = second === undefined || failureTotal(context) === failuresBefore;
       tried.delete(result.endpoint.config.id);
       context.log.info({ requestId: context.requestId, endpoint: result.endpoint.config.id }, 'resend withdrawn: the tenant may no longer use this endpoint');
       continue;
@@ -296,6 +298,13 @@ function loggedReason(core: Pick<GatewayCore, 'config'>, failed: UpstreamFailure
  * Counts a failed attempt of this request against an endpoint: a fault 1, backpressure (429,
  * which also leaves a Retry-After) a half; a status not worth revisiting bans it for the request.
  */
+/** The request's failed attempts so far (see noteFailure). */
+function failureTotal(context: RequestContext): number {
+  let total = 0;
+  if (context.failures !== undefined) for (const count of context.failures.values()) total += count;
+  return total;
+}
+
 export function noteFailure(context: RequestContext, endpointId: string, status: number | 'stream'): void {
   const failures = (context.failures ??= new Map());
   failures.set(endpointId, (failures.get(endpointId) ?? 0) + (status === 429 ? 0.5 : 1));
@@ -482,8 +491,9 @@ const noneTried: ReadonlySet<string> = new Set();
 
 /**
  * A hedge's losing leg that reached its first token: its upstream read the prompt and wrote what it
- * sent, which switchyard_tokens_total counts as what that endpoint used (its count, else the
- * gateway's estimate; a token a chunk).
+ * sent up to that token, which switchyard_tokens_total counts as what that endpoint used (its count,
+ * else the gateway's estimate; a token a chunk). What it writes before it hears the cancel is not
+ * read, and not counted.
  */
 function countLosingLeg(core: GatewayCore, context: RequestContext, late: StreamAttempt): void {
   let input = 0;

@@ -68,7 +68,7 @@ describe('a reload and the requests in flight', () => {
 
   it.each([
     ['', 0, 0],
-    [', a hedge waiting', 50, 150],
+    [', a hedge waiting', 30, 100],
   ])('a resend a reload withdrew is no failure of the endpoint%s: no circuit opened, no upstream error, no failover; the request goes where it may', async (_case, hedgeAfterMs, resetAfterMs) => {
     // eu answers the first request on each connection and resets a connection reused (a stale pooled
     // one), after resetAfterMs; just before resetting, the test's reload narrows tenant t to us.
@@ -139,6 +139,70 @@ describe('a reload and the requests in flight', () => {
     expect(lines.filter((line) => line.msg === 'upstream attempt failed')).toEqual([]);
     // The tenant that may use eu only is served there.
     expect(await ask('sk-o')).toBe(200);
+  });
+
+  it.each([
+    ['after', 200],
+    ['before', 10],
+  ])('a hedged pass whose one leg failed and whose other was withdrawn (%s the failure) counts the failover to the next endpoint', async (_order, resetAfterMs) => {
+    // a (us, cheapest) answers a 500 after 100 ms; eu's reused connection is reset after resetAfterMs,
+    // the test's reload having narrowed tenant t to us; c (us) answers.
+    const a = await startScriptedUpstream((res) => setTimeout(() => res.end('{"error":{"message":"boom"}}'), 100), { status: 500, contentType: 'application/json' });
+    const c = await startScriptedUpstream((res) => res.end(answerFrames));
+    let onReused: (() => void) | undefined = undefined;
+    const seen = new WeakMap<object, number>();
+    const eu = createServer((req, res) => {
+      const count = (seen.get(req.socket) ?? 0) + 1;
+      seen.set(req.socket, count);
+      const reused = onReused;
+      if (count > 1 && reused !== undefined) {
+        reused();
+        setTimeout(() => req.socket.resetAndDestroy(), resetAfterMs);
+        return;
+      }
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end(answerFrames);
+      });
+    });
+    await new Promise<void>((resolve) => eu.listen(0, '127.0.0.1', resolve));
+    cleanups.push(
+      () => a.close(),
+      () => c.close(),
+      () =>
+        new Promise<void>((resolve) => {
+          eu.closeAllConnections();
+          eu.close(() => resolve());
+        }),
+    );
+    const yamlOf = (jurisdictions: string): string => `
+version: 1
+endpoints:
+  - { id: a, url: "${a.url}", dialect: openai, model: m, provider: p1, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: eu, url: "http://127.0.0.1:${String((eu.address() as AddressInfo).port)}", dialect: openai, model: m, provider: p2, region: r, jurisdiction: eu, contextWindow: 131072, marginalCostPerMillionTokens: 1, capacity: 8 }
+  - { id: c, url: "${c.url}", dialect: openai, model: m, provider: p3, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 2, capacity: 8 }
+routes:
+  - { model: m, endpoints: [a, eu, c], policy: [cost] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey('sk-t')}, jurisdictions: [${jurisdictions}], requestsPerMinute: 1000, tokensPerMinute: 10000000 }
+  - { id: o, apiKeySha256: ${hashApiKey('sk-o')}, jurisdictions: [eu], requestsPerMinute: 1000, tokensPerMinute: 10000000 }
+resilience: { retries: 2, panicRouting: false, hedgeAfterMs: 50, circuitBreaker: { failureThreshold: 100 } }
+`;
+    const gateway = createGateway({ config: gatewayConfig(yamlOf('us, eu')), logger: false });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const ask = async (key: string): Promise<number> => {
+      const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: chatBody(5) });
+      await response.text();
+      return response.status;
+    };
+    // Tenant o pools a connection to eu; tenant t's request hedges to it.
+    expect(await ask('sk-o')).toBe(200);
+    onReused = () => void gateway.reload({ ok: true, value: gatewayConfig(yamlOf('us')) });
+    expect(await ask('sk-t')).toBe(200);
+    const metrics = await scrape(url);
+    expect([metricValue(metrics, 'switchyard_retries_total') ?? 0, metricValue(metrics, 'switchyard_failovers_total') ?? 0]).toEqual([1, 1]);
   });
 
   it('a resend on a fresh connection (a stale pooled one lost the request) is asked of the jurisdictions as they are then', async () => {
