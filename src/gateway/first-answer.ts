@@ -294,10 +294,6 @@ function loggedReason(core: Pick<GatewayCore, 'config'>, failed: UpstreamFailure
   return `status ${failed.status}${failed.label === undefined ? '' : ` (${failed.label})`}; the upstream's words are logged only with logging.logPrompts`;
 }
 
-/**
- * Counts a failed attempt of this request against an endpoint: a fault 1, backpressure (429,
- * which also leaves a Retry-After) a half; a status not worth revisiting bans it for the request.
- */
 /** The request's failed attempts so far (see noteFailure). */
 function failureTotal(context: RequestContext): number {
   let total = 0;
@@ -305,6 +301,10 @@ function failureTotal(context: RequestContext): number {
   return total;
 }
 
+/**
+ * Counts a failed attempt of this request against an endpoint: a fault 1, backpressure (429,
+ * which also leaves a Retry-After) a half; a status not worth revisiting bans it for the request.
+ */
 export function noteFailure(context: RequestContext, endpointId: string, status: number | 'stream'): void {
   const failures = (context.failures ??= new Map());
   failures.set(endpointId, (failures.get(endpointId) ?? 0) + (status === 429 ? 0.5 : 1));
