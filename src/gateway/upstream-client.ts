@@ -76,7 +76,8 @@ export interface UpstreamClient {
    * `requestId` is sent as x-request-id, so the upstream's logs (vLLM's, with request-id headers
    * on) can be matched with the gateway's. `mayResend`, when given, is asked before a request lost
    * with a stale pooled connection is sent once more (see createPooledUpstreamClient): false, and it
-   * fails as lost instead (a reload took the endpoint's jurisdiction from its tenant meanwhile).
+   * fails as withdrawn instead (UpstreamFailure.withdrawn: a reload took the endpoint's jurisdiction
+   * from its tenant meanwhile).
    */
   send(target: UpstreamTarget, request: ChatRequest, cancellation: Cancellation, requestId?: string, mayResend?: () => boolean): Promise<UpstreamResponse>;
   /**
