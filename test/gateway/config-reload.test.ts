@@ -66,24 +66,23 @@ describe('planReload (what a SIGHUP takes)', () => {
 describe('a reload and the requests in flight', () => {
   const { cleanups } = closedAfterEach();
 
-  it.each([
-    ['', 0, 0],
-    [', a hedge waiting', 30, 100],
-  ])('a resend a reload withdrew is no failure of the endpoint%s: no circuit opened, no upstream error, no failover; the request goes where it may', async (_case, hedgeAfterMs, resetAfterMs) => {
-    // eu answers the first request on each connection and resets a connection reused (a stale pooled
-    // one), after resetAfterMs; just before resetting, the test's reload narrows tenant t to us.
-    let onReused: (() => void) | undefined;
-    let withdrawals = 0;
+  /**
+   * An upstream that answers the first request on each connection and resets a connection reused (a
+   * stale pooled one) `resetAfterMs` after the request came, running `reuse.hook` (the test's reload)
+   * just before; with no hook set, it answers every request. `resets` counts the resets.
+   */
+  async function resettingReused(resetAfterMs: number): Promise<{ url: string; reuse: { hook: (() => void) | undefined }; resets: () => number }> {
+    const reuse: { hook: (() => void) | undefined } = { hook: undefined };
+    let resets = 0;
     const seen = new WeakMap<object, number>();
-    const us = await startScriptedUpstream((res) => res.end(answerFrames));
-    const eu = createServer((req, res) => {
+    const server = createServer((req, res) => {
       const count = (seen.get(req.socket) ?? 0) + 1;
       seen.set(req.socket, count);
-      const reused = onReused;
-      if (count > 1 && reused !== undefined) {
+      const hook = reuse.hook;
+      if (count > 1 && hook !== undefined) {
         setTimeout(() => {
-          withdrawals += 1;
-          reused();
+          resets += 1;
+          hook();
           req.socket.resetAndDestroy();
         }, resetAfterMs);
         return;
@@ -94,19 +93,29 @@ describe('a reload and the requests in flight', () => {
         res.end(answerFrames);
       });
     });
-    await new Promise<void>((resolve) => eu.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     cleanups.push(
-      () => us.close(),
       () =>
         new Promise<void>((resolve) => {
-          eu.closeAllConnections();
-          eu.close(() => resolve());
+          server.closeAllConnections();
+          server.close(() => resolve());
         }),
     );
-    const euUrl = `http://127.0.0.1:${String((eu.address() as AddressInfo).port)}`;
+    return { url: `http://127.0.0.1:${String((server.address() as AddressInfo).port)}`, reuse, resets: () => resets };
+  }
+
+  it.each([
+    ['', 0, 0],
+    [', a hedge waiting', 30, 100],
+  ])('a resend a reload withdrew is no failure of the endpoint%s: no circuit opened, no upstream error, no failover; the request goes where it may', async (_case, hedgeAfterMs, resetAfterMs) => {
+    // eu answers the first request on each connection and resets a connection reused (a stale pooled
+    // one), after resetAfterMs; just before resetting, the test's reload narrows tenant t to us.
+    const us = await startScriptedUpstream((res) => res.end(answerFrames));
+    cleanups.push(() => us.close());
+    const eu = await resettingReused(resetAfterMs);
     // eu is the cheaper; tenant o may use eu only; a circuit opens at the 2nd failure, and no panic routing would hide one.
     const yamlOf = (jurisdictions: string): string =>
-      twoJurisdictions(us.url, euUrl, 'sk-t', jurisdictions, `{ retries: 2, panicRouting: false, hedgeAfterMs: ${String(hedgeAfterMs)}, circuitBreaker: { failureThreshold: 2 } }`)
+      twoJurisdictions(us.url, eu.url, 'sk-t', jurisdictions, `{ retries: 2, panicRouting: false, hedgeAfterMs: ${String(hedgeAfterMs)}, circuitBreaker: { failureThreshold: 2 } }`)
         .replace('marginalCostPerMillionTokens: 0', 'marginalCostPerMillionTokens: 2')
         .replace('resilience:', `  - { id: o, apiKeySha256: ${hashApiKey('sk-o')}, jurisdictions: [eu], requestsPerMinute: 1000, tokensPerMinute: 10000000 }\nresilience:`);
     const lines: { msg: string; endpoint?: string }[] = [];
@@ -122,16 +131,16 @@ describe('a reload and the requests in flight', () => {
     for (let round = 0; round < 3; round += 1) {
       // A connection to eu made and pooled, tenant t wide again; the next request of t reuses it.
       gateway.reload({ ok: true, value: gatewayConfig(yamlOf('us, eu')) });
-      onReused = undefined;
+      eu.reuse.hook = undefined;
       expect(await ask('sk-t')).toBe(200);
-      onReused = () => void gateway.reload({ ok: true, value: gatewayConfig(yamlOf('us')) });
+      eu.reuse.hook = () => void gateway.reload({ ok: true, value: gatewayConfig(yamlOf('us')) });
       expect(await ask('sk-t')).toBe(200);
       // With a hedge, us may answer before eu's reset: the reset (and its reload) must come before the next round.
-      await expect.poll(() => withdrawals, { timeout: 5_000 }).toBe(round + 1);
+      await expect.poll(() => eu.resets(), { timeout: 5_000 }).toBe(round + 1);
     }
     // Every reused connection was reset, and its request withdrawn rather than sent again.
     await delay(50);
-    onReused = undefined;
+    eu.reuse.hook = undefined;
     const metrics = await scrape(url);
     expect(metricValue(metrics, 'switchyard_upstream_errors_total', { endpoint: 'eu' }) ?? 0).toBe(0);
     expect(metricValue(metrics, 'switchyard_circuit_state', { endpoint: 'eu' })).toBe(0);
@@ -147,41 +156,16 @@ describe('a reload and the requests in flight', () => {
     ['before', 10],
   ])('a hedged pass whose one leg failed and whose other was withdrawn (%s the failure) counts the failover to the next endpoint', async (_order, resetAfterMs) => {
     // a (us, cheapest) answers a 500 after 100 ms; eu's reused connection is reset after resetAfterMs,
-    // the test's reload having narrowed tenant t to us; c (us) answers.
+    // the test's reload narrowing tenant t to us just before; c (us) answers.
     const a = await startScriptedUpstream((res) => setTimeout(() => res.end('{"error":{"message":"boom"}}'), 100), { status: 500, contentType: 'application/json' });
     const c = await startScriptedUpstream((res) => res.end(answerFrames));
-    let onReused: (() => void) | undefined = undefined;
-    const seen = new WeakMap<object, number>();
-    const eu = createServer((req, res) => {
-      const count = (seen.get(req.socket) ?? 0) + 1;
-      seen.set(req.socket, count);
-      const reused = onReused;
-      if (count > 1 && reused !== undefined) {
-        reused();
-        setTimeout(() => req.socket.resetAndDestroy(), resetAfterMs);
-        return;
-      }
-      req.resume();
-      req.on('end', () => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        res.end(answerFrames);
-      });
-    });
-    await new Promise<void>((resolve) => eu.listen(0, '127.0.0.1', resolve));
-    cleanups.push(
-      () => a.close(),
-      () => c.close(),
-      () =>
-        new Promise<void>((resolve) => {
-          eu.closeAllConnections();
-          eu.close(() => resolve());
-        }),
-    );
+    cleanups.push(() => a.close(), () => c.close());
+    const eu = await resettingReused(resetAfterMs);
     const yamlOf = (jurisdictions: string): string => `
 version: 1
 endpoints:
   - { id: a, url: "${a.url}", dialect: openai, model: m, provider: p1, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-  - { id: eu, url: "http://127.0.0.1:${String((eu.address() as AddressInfo).port)}", dialect: openai, model: m, provider: p2, region: r, jurisdiction: eu, contextWindow: 131072, marginalCostPerMillionTokens: 1, capacity: 8 }
+  - { id: eu, url: "${eu.url}", dialect: openai, model: m, provider: p2, region: r, jurisdiction: eu, contextWindow: 131072, marginalCostPerMillionTokens: 1, capacity: 8 }
   - { id: c, url: "${c.url}", dialect: openai, model: m, provider: p3, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 2, capacity: 8 }
 routes:
   - { model: m, endpoints: [a, eu, c], policy: [cost] }
@@ -200,7 +184,7 @@ resilience: { retries: 2, panicRouting: false, hedgeAfterMs: 50, circuitBreaker:
     };
     // Tenant o pools a connection to eu; tenant t's request hedges to it.
     expect(await ask('sk-o')).toBe(200);
-    onReused = () => void gateway.reload({ ok: true, value: gatewayConfig(yamlOf('us')) });
+    eu.reuse.hook = () => void gateway.reload({ ok: true, value: gatewayConfig(yamlOf('us')) });
     expect(await ask('sk-t')).toBe(200);
     const metrics = await scrape(url);
     expect([metricValue(metrics, 'switchyard_retries_total') ?? 0, metricValue(metrics, 'switchyard_failovers_total') ?? 0]).toEqual([1, 1]);
