@@ -6,22 +6,11 @@ import { describeReload, planReload } from '../../src/gateway/config-reload.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { connectFailureStatus, type UpstreamClient } from '../../src/gateway/upstream-client.js';
-import { closedAfterEach, delay, gatewayConfig, metricValue, openAIChunk, scrape, startScriptedUpstream } from './helpers/fleet.js';
+import { closedAfterEach, delay, gatewayConfig, metricValue, oneEndpointYaml, openAIChunk, scrape, startScriptedUpstream } from './helpers/fleet.js';
 
 /** An answer's frames, as every upstream of these tests sends them. */
 const answerFrames = openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n';
 const chatBody = (maxTokens: number): string => JSON.stringify({ model: 'm', max_tokens: maxTokens, messages: [{ role: 'user', content: 'hi' }] });
-
-/** One endpoint `up` in us serving model `m`, for the tenants given (YAML list items). */
-const oneEndpoint = (upstreamUrl: string, tenants: string): string => `
-version: 1
-endpoints:
-  - { id: up, url: "${upstreamUrl}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 1000000, marginalCostPerMillionTokens: 0, capacity: 8 }
-routes:
-  - { model: m, endpoints: [up], policy: [cost] }
-tenants:
-${tenants}
-`;
 
 /** Endpoints us (free) and eu (dearer) serving `m`, for tenant t with key `key` in `jurisdictions`. */
 const twoJurisdictions = (usUrl: string, euUrl: string, key: string, jurisdictions: string, resilience: string): string => `
@@ -36,7 +25,7 @@ tenants:
 resilience: ${resilience}
 `;
 
-const yaml = (tenants: readonly string[], extra = ''): string => oneEndpoint('http://127.0.0.1:1', tenants.join('\n')) + extra;
+const yaml = (tenants: readonly string[], extra = ''): string => oneEndpointYaml('http://127.0.0.1:1', tenants.join('\n')) + extra;
 const acme = `  - { id: acme, apiKeySha256: ${hashApiKey('sk-acme')}, jurisdictions: [us], requestsPerMinute: 60, tokensPerMinute: 100000 }`;
 const globex = `  - { id: globex, apiKeySha256: ${hashApiKey('sk-globex')}, jurisdictions: [us], requestsPerMinute: 60, tokensPerMinute: 100000 }`;
 
@@ -276,7 +265,7 @@ describe('a reload that raises a tenant limit', () => {
       void released.then(() => res.end(openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
     });
     cleanups.push(() => upstream.close());
-    const text = (tokensPerMinute: number): string => oneEndpoint(upstream.url, `  - { id: t, apiKeySha256: ${hashApiKey('sk-raise')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: ${String(tokensPerMinute)} }`);
+    const text = (tokensPerMinute: number): string => oneEndpointYaml(upstream.url, `  - { id: t, apiKeySha256: ${hashApiKey('sk-raise')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: ${String(tokensPerMinute)} }`);
     const gateway = createGateway({ config: gatewayConfig(text(6000)), logger: false, now: () => clock });
     const url = await gateway.listen(0, '127.0.0.1');
     cleanups.push(() => gateway.close());
@@ -393,11 +382,11 @@ describe('a reload while a request sends its body: admitted as its key stands on
     cleanups.push(() => upstream.close());
     const leaving = `  - { id: leaving, apiKeySha256: ${hashApiKey('sk-leaving')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 10000000 }`;
     const staying = `  - { id: staying, apiKeySha256: ${hashApiKey('sk-staying')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 10000000 }`;
-    const gateway = createGateway({ config: gatewayConfig(oneEndpoint(upstream.url, `${leaving}\n${staying}`)), logger: false });
+    const gateway = createGateway({ config: gatewayConfig(oneEndpointYaml(upstream.url, `${leaving}\n${staying}`)), logger: false });
     const url = await gateway.listen(0, '127.0.0.1');
     cleanups.push(() => gateway.close());
     const status = sendAcross(url, 'sk-leaving', chatBody(5), () => {
-      expect(gateway.reload({ ok: true, value: gatewayConfig(oneEndpoint(upstream.url, staying)) })).toMatchObject({ apply: true, removed: ['leaving'] });
+      expect(gateway.reload({ ok: true, value: gatewayConfig(oneEndpointYaml(upstream.url, staying)) })).toMatchObject({ apply: true, removed: ['leaving'] });
     });
     expect(await status).toBe(401);
     expect(upstream.arrivals()).toBe(0);
@@ -443,7 +432,7 @@ tenants:
     let clock = 1_000_000;
     const upstream = await startScriptedUpstream((res) => res.end(answerFrames));
     cleanups.push(() => upstream.close());
-    const text = (id: string, tokensPerMinute: number): string => oneEndpoint(upstream.url, `  - { id: ${id}, apiKeySha256: ${hashApiKey('sk-moving')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: ${String(tokensPerMinute)} }`);
+    const text = (id: string, tokensPerMinute: number): string => oneEndpointYaml(upstream.url, `  - { id: ${id}, apiKeySha256: ${hashApiKey('sk-moving')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: ${String(tokensPerMinute)} }`);
     const lines: string[] = [];
     const gateway = createGateway({ config: gatewayConfig(text('acme', 6000)), now: () => clock, logger: pino({ base: null }, { write: (line: string) => lines.push(line) }) });
     const url = await gateway.listen(0, '127.0.0.1');

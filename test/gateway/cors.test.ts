@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseGatewayConfig } from '../../src/gateway/gateway-config.js';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { closedAfterEach, gatewayConfig, openAIChunk, startScriptedUpstream } from './helpers/fleet.js';
+import { closedAfterEach, gatewayConfig, oneEndpointYaml, openAIChunk, startScriptedUpstream } from './helpers/fleet.js';
 
 // Web pages (the SDKs' browser modes) call the API only from origins the config lists in `cors`:
 // their preflights are answered, their answers (errors too) readable by the page; other pages, the
@@ -14,16 +14,7 @@ const page = 'https://app.example.com';
 const { cleanups } = closedAfterEach();
 
 function configYaml(upstreamUrl: string, cors: string): string {
-  return `
-version: 1
-endpoints:
-  - { id: up, url: "${upstreamUrl}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-routes:
-  - { model: m, endpoints: [up], policy: [cost] }
-tenants:
-  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 100000000 }
-${cors}
-`;
+  return oneEndpointYaml(upstreamUrl, `  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 100000000 }`, cors);
 }
 
 async function startGateway(cors: string): Promise<string> {

@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { cheapestFirstConfig, gatewayConfig, openAIChunk, startScriptedUpstream } from './helpers/fleet.js';
+import { cheapestFirstConfig, gatewayConfig, oneEndpointYaml, openAIChunk, singleEndpointConfig, startScriptedUpstream } from './helpers/fleet.js';
 
 /**
  * What the gateway's JSON log never holds by default: the gateway's own upstream keys, and prompt
@@ -218,16 +218,15 @@ tenants:
     cleanups.push(() => upstream.close());
     const lines: string[] = [];
     const gateway = createGateway({
-      config: gatewayConfig(`
-version: 1
-endpoints:
-  - { id: up, url: "${upstream.url}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-routes:
-  - { model: m, endpoints: [up], policy: [cost] }
-tenants:
-  - { id: rotating, apiKeySha256: [${hashApiKey('sk-old')}, ${hashApiKey('sk-new')}], jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
-  - { id: single, apiKeySha256: ${hashApiKey('sk-single')}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
-`),
+      config: gatewayConfig(
+        oneEndpointYaml(
+          upstream.url,
+          [
+            `  - { id: rotating, apiKeySha256: [${hashApiKey('sk-old')}, ${hashApiKey('sk-new')}], jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }`,
+            `  - { id: single, apiKeySha256: ${hashApiKey('sk-single')}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }`,
+          ].join('\n'),
+        ),
+      ),
       logger: pino({ base: null }, { write: (line: string) => lines.push(line) }),
     });
     const url = await gateway.listen(0, '127.0.0.1');
@@ -270,16 +269,7 @@ tenants:
     cleanups.push(() => new Promise<void>((resolve) => upstream.close(() => resolve())));
     const lines: string[] = [];
     const gateway = createGateway({
-      config: gatewayConfig(`
-version: 1
-endpoints:
-  - { id: up, url: "http://127.0.0.1:${(upstream.address() as AddressInfo).port}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-routes:
-  - { model: m, endpoints: [up], policy: [cost] }
-tenants:
-  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
-resilience: { retries: 1, backoffMs: 1, maxBackoffMs: 2 }
-`),
+      config: singleEndpointConfig(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, apiKey, '{ retries: 1, backoffMs: 1, maxBackoffMs: 2 }', 'openai', { contextWindow: 131072, requestsPerMinute: 100000 }),
       logger: pino({ base: null }, { write: (line: string) => lines.push(line) }),
     });
     const url = await gateway.listen(0, '127.0.0.1');

@@ -16,6 +16,23 @@ export function gatewayConfig(yaml: string): GatewayConfig {
 }
 
 /**
+ * The YAML of a gateway config with one OpenAI-dialect endpoint `up` (us, a 131,072-token window)
+ * serving model `m`, for the tenants given (YAML list items), with `extra` top-level YAML after them.
+ */
+export function oneEndpointYaml(upstreamUrl: string, tenants: string, extra = ''): string {
+  return `
+version: 1
+endpoints:
+  - { id: up, url: "${upstreamUrl}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+routes:
+  - { model: m, endpoints: [up], policy: [cost] }
+tenants:
+${tenants}
+${extra}
+`;
+}
+
+/**
  * A gateway config with one endpoint `up` (OpenAI-dialect unless told) serving model `m` to one
  * tenant `t` (in us) with key `apiKey`; `limits` sets the endpoint's window and the tenant's limits.
  */
