@@ -140,6 +140,26 @@ describe('a reload and the requests in flight', () => {
     expect(await ask('sk-o')).toBe(200);
   });
 
+  it('a resend withdrawn with nowhere left for the request is answered with the jurisdiction refusal, not as a failed upstream', async () => {
+    const us = await startScriptedUpstream((res) => res.end(answerFrames));
+    cleanups.push(() => us.close());
+    const eu = await resettingReused(0);
+    const yamlOf = (jurisdictions: string): string => twoJurisdictions(us.url, eu.url, 'sk-t', jurisdictions, '{ retries: 2 }').replace('marginalCostPerMillionTokens: 0', 'marginalCostPerMillionTokens: 2');
+    const gateway = createGateway({ config: gatewayConfig(yamlOf('us, eu')), logger: false });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const ask = (): Promise<Response> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-t', 'content-type': 'application/json' }, body: chatBody(5) });
+    expect((await ask()).status).toBe(200);
+    // The reload leaves tenant t a jurisdiction no endpoint is in.
+    eu.reuse.hook = () => void gateway.reload({ ok: true, value: gatewayConfig(yamlOf('jp')) });
+    const refused = await ask();
+    expect(eu.resets()).toBe(1);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('x-should-retry')).toBe('false');
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toContain('jurisdiction');
+    expect(metricValue(await scrape(url), 'switchyard_upstream_errors_total', { endpoint: 'eu' }) ?? 0).toBe(0);
+  });
+
   it.each([
     ['after', 200],
     ['before', 10],
