@@ -1,4 +1,4 @@
-import { defaultMaxOutputTokens, estimatePromptTokens, estimateTokens, isCutShort, type ChatEvent, type ChatMessage, type ChatRequest } from '../protocol/chat.js';
+import { defaultMaxOutputTokens, estimatePromptTokens, estimateTokens, isCutShort, type ChatEvent, type ChatMessage, type ChatRequest, type Usage } from '../protocol/chat.js';
 import { dialects } from '../protocol/dialects.js';
 import type { AnswerSink } from './answer-sink.js';
 import { ClientError } from './client-error.js';
@@ -219,7 +219,7 @@ export async function pumpAnswer(
       // OpenAI-dialect upstreams count the prompt only at the end: an Anthropic client's
       // message_start then carries the estimate, and message_delta the upstream's count.
       if (inputTokens === 0) {
-        sink.event({ ...event, inputTokens: context.promptTokens });
+        sink.event({ type: 'start', id: event.id, model: event.model, inputTokens: context.promptTokens });
         return;
       }
     } else if (event.type === 'thinking' || event.type === 'thinking_signature' || event.type === 'redacted_thinking') {
@@ -336,7 +336,10 @@ export async function pumpAnswer(
     }
     // The upstream's count when it gave one (never below the pieces delivered), else the gateway's.
     const counted = ownCount ? finished.usage.outputTokens : plausible(finished.usage.outputTokens, endpoint);
-    const usage = { inputTokens: plausible(upstreamPrompt, endpoint) || inputTokens || context.promptTokens, outputTokens: ownCount ? counted : counted > 0 ? Math.max(counted, sentTokens) : deliveredTokens() };
+    const upstreamCount = plausible(upstreamPrompt, endpoint);
+    // The prompt cache's parts go with the upstream's own count of the prompt, not with an estimate.
+    const cache = upstreamCount > 0 ? finished.usage.cache : undefined;
+    const usage: Usage = { inputTokens: upstreamCount || inputTokens || context.promptTokens, outputTokens: ownCount ? counted : counted > 0 ? Math.max(counted, sentTokens) : deliveredTokens(), ...(cache === undefined ? {} : { cache }) };
     const text = sent.toString();
     const toolCalls = calls.toCalls();
     if (sink.needsObjectArguments && !isCutShort(finished.finishReason) && !toolCalls.every(hasObjectArguments)) {

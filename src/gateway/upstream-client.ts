@@ -511,7 +511,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     // A complete answer, read as the stream it would have been.
     const result = parsed.value;
     const queue = new EventQueue<ChatEvent>();
-    queue.push({ type: 'start', id: result.id, model: result.model, inputTokens: result.usage.inputTokens });
+    queue.push({ type: 'start', id: result.id, model: result.model, inputTokens: result.usage.inputTokens, ...(result.usage.cache === undefined ? {} : { cache: result.usage.cache }) });
     for (const block of result.thinking ?? []) {
       if (block.type === 'redacted_thinking') queue.push({ type: 'redacted_thinking', data: block.data });
       else {

@@ -230,8 +230,21 @@ export const maxStopSequenceChars = 1000;
 export const defaultMaxOutputTokens = 4096;
 
 export interface Usage {
+  /** The whole prompt, cached parts included (what limits charge and metrics count). */
   readonly inputTokens: number;
   readonly outputTokens: number;
+  /** Of inputTokens, what the upstream's prompt cache served and stored, when it said. */
+  readonly cache?: PromptCache;
+}
+
+/**
+ * An upstream's prompt cache, in tokens of the prompt: read from it (Anthropic's
+ * cache_read_input_tokens, OpenAI's cached_tokens) and written to it (Anthropic's
+ * cache_creation_input_tokens; OpenAI does not say). Callers are billed less for both.
+ */
+export interface PromptCache {
+  readonly readTokens: number;
+  readonly writeTokens: number;
 }
 
 /**
@@ -284,7 +297,7 @@ export interface ChatResult {
  * in the order they begin; a call's arguments end where the next call or the finish begins.
  */
 export type ChatEvent =
-  | { readonly type: 'start'; readonly id: string; readonly model: string; readonly inputTokens: number }
+  | { readonly type: 'start'; readonly id: string; readonly model: string; readonly inputTokens: number; readonly cache?: PromptCache }
   /** refusal: the text is the model's refusal (OpenAI's `refusal`, which its callers read apart from content). */
   | { readonly type: 'text'; readonly text: string; readonly refusal?: true }
   | { readonly type: 'tool_call'; readonly index: number; readonly id: string; readonly name: string }

@@ -17,17 +17,19 @@ function roundTrip(events: readonly ChatEvent[]): ChatEvent[] {
 }
 
 describe('anthropic dialect: stop sequences', () => {
-  const usage = { inputTokens: 3, outputTokens: 2 };
+  // Anthropic always sends its cache counts, so what is written is read back with them.
+  const cache = { readTokens: 0, writeTokens: 0 };
+  const usage = { inputTokens: 3, outputTokens: 2, cache };
 
   it('a finish that names its stop sequence is written as stop_sequence and read back the same', () => {
-    const events: ChatEvent[] = [{ type: 'start', id: 'msg_1', model: 'm', inputTokens: 3 }, { type: 'text', text: 'hi there' }, { type: 'finish', finishReason: 'stop', stopSequence: '###', usage }];
+    const events: ChatEvent[] = [{ type: 'start', id: 'msg_1', model: 'm', inputTokens: 3, cache }, { type: 'text', text: 'hi there' }, { type: 'finish', finishReason: 'stop', stopSequence: '###', usage }];
     expect(roundTrip(events)).toEqual(events);
     const written = anthropicDialect.createStreamWriter({ includeUsage: true, created: 0 }).write(events[2] as ChatEvent);
     expect(written).toContain('"delta":{"stop_reason":"stop_sequence","stop_sequence":"###"}');
   });
 
   it('a plain finish stays end_turn with stop_sequence null', () => {
-    const events: ChatEvent[] = [{ type: 'start', id: 'msg_1', model: 'm', inputTokens: 3 }, { type: 'finish', finishReason: 'stop', usage }];
+    const events: ChatEvent[] = [{ type: 'start', id: 'msg_1', model: 'm', inputTokens: 3, cache }, { type: 'finish', finishReason: 'stop', usage }];
     expect(roundTrip(events)).toEqual(events);
   });
 

@@ -406,7 +406,7 @@ describe('anthropic tools: encoding a canonical request', () => {
 });
 
 describe('anthropic tools: complete answers', () => {
-  const usage = { inputTokens: 3, outputTokens: 9 };
+  const usage = { inputTokens: 3, outputTokens: 9, cache: { readTokens: 0, writeTokens: 0 } };
   const calls = [
     { id: 'toolu_1', name: 'get_weather', arguments: '{"city":"Paris"}' },
     { id: 'toolu_2', name: 'get_time', arguments: '' },
@@ -616,8 +616,10 @@ describe('anthropic tools: streaming answers', () => {
   });
 
   it('what the writer writes, the reader reads back', () => {
+    // Anthropic always sends its cache counts, so what is written is read back with them.
+    const cache = { readTokens: 0, writeTokens: 0 };
     const events: ChatEvent[] = [
-      start,
+      { ...start, cache },
       { type: 'text', text: 'Let me ' },
       { type: 'text', text: 'look.' },
       { type: 'tool_call', index: 0, id: 'toolu_1', name: 'get_weather' },
@@ -625,7 +627,7 @@ describe('anthropic tools: streaming answers', () => {
       { type: 'tool_arguments', index: 0, text: '"Paris"}' },
       { type: 'tool_call', index: 1, id: 'toolu_2', name: 'get_time' },
       { type: 'tool_arguments', index: 1, text: '{}' },
-      { type: 'finish', finishReason: 'tool_calls', usage },
+      { type: 'finish', finishReason: 'tool_calls', usage: { ...usage, cache } },
     ];
     const reader = anthropicDialect.createStreamReader();
     const read: ChatEvent[] = [];

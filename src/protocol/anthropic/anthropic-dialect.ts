@@ -9,6 +9,7 @@ import { anthropicResultSchema } from './anthropic-result-schema.js';
 import { createAnthropicStreamReader } from './anthropic-stream-reader.js';
 import { createAnthropicStreamWriter } from './anthropic-stream-writer.js';
 import { anthropicTokenCounting } from './anthropic-token-counting.js';
+import { anthropicInputFields, readAnthropicUsage } from './anthropic-usage.js';
 import { toolUseOf } from './anthropic-turns.js';
 import { encodeAnthropicRequest } from './encode-anthropic-request.js';
 import { readAnthropicRequest } from './read-anthropic-request.js';
@@ -48,6 +49,7 @@ export const anthropicDialect: Dialect = {
   },
 
   formatResult(result: ChatResult): unknown {
+    const input = anthropicInputFields(result.usage.inputTokens, result.usage.cache);
     return {
       id: result.id,
       type: 'message',
@@ -56,8 +58,8 @@ export const anthropicDialect: Dialect = {
       // An empty answer (a stop sequence at once) has no content block, as Anthropic sends it.
       content: [...(result.thinking ?? []), ...(result.text === '' ? [] : [{ type: 'text', text: result.text }]), ...(result.toolCalls ?? []).map(toolUseOf)],
       ...stopFields(result),
-      // The gateway caches no prompts: the cache counts are 0, present as Anthropic always sends them.
-      usage: { input_tokens: result.usage.inputTokens, output_tokens: result.usage.outputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+      // The cache counts are the upstream's (0 when it did not say), present as Anthropic always sends them.
+      usage: { input_tokens: input.input_tokens, output_tokens: result.usage.outputTokens, cache_creation_input_tokens: input.cache_creation_input_tokens, cache_read_input_tokens: input.cache_read_input_tokens },
     };
   },
 
@@ -80,7 +82,7 @@ export const anthropicDialect: Dialect = {
         ...(parsed.data.stop_reason === 'stop_sequence' && typeof parsed.data.stop_sequence === 'string' ? { stopSequence: parsed.data.stop_sequence } : {}),
         ...(toolCalls.length === 0 ? {} : { toolCalls }),
         ...(thinking.length === 0 ? {} : { thinking }),
-        usage: { inputTokens: tokenCount(parsed.data.usage.input_tokens) ?? 0, outputTokens: tokenCount(parsed.data.usage.output_tokens) ?? 0 },
+        usage: { ...(readAnthropicUsage(parsed.data.usage) ?? { inputTokens: 0 }), outputTokens: tokenCount(parsed.data.usage.output_tokens) ?? 0 },
       },
     };
   },

@@ -1,11 +1,14 @@
-import { tokenCount, upstreamErrorDetail, type ChatEvent, type FinishReason } from '../chat.js';
+import { tokenCount, upstreamErrorDetail, type ChatEvent, type FinishReason, type PromptCache } from '../chat.js';
 import type { StreamReader } from '../dialect.js';
 import { isRecord } from '../is-record.js';
 import { finishFromAnthropic, anthropicFinishWithCalls } from './anthropic-finish-reason.js';
+import { readAnthropicUsage } from './anthropic-usage.js';
 
 /** An Anthropic-dialect upstream's stream (message, content-block and error events) read into canonical events. */
 export function createAnthropicStreamReader(): StreamReader {
+  /** The whole prompt (cached parts included), 0 when the upstream did not say. */
   let inputTokens = 0;
+  let cache: PromptCache | undefined;
   let finish: FinishReason = 'stop';
   let stopSequence: string | undefined;
   let outputTokens = 0;
@@ -15,16 +18,16 @@ export function createAnthropicStreamReader(): StreamReader {
   const callOfBlock = new Map<number, number>();
   /** The blocks whose start carried their input whole (by the block's index): deltas for them are ignored. */
   const wholeInput = new Set<number>();
-  const finishEvent = (): Extract<ChatEvent, { type: 'finish' }> => ({ type: 'finish', finishReason: anthropicFinishWithCalls(finish, callOfBlock.size > 0), ...(stopSequence === undefined ? {} : { stopSequence }), usage: { inputTokens, outputTokens } });
+  const finishEvent = (): Extract<ChatEvent, { type: 'finish' }> => ({ type: 'finish', finishReason: anthropicFinishWithCalls(finish, callOfBlock.size > 0), ...(stopSequence === undefined ? {} : { stopSequence }), usage: { inputTokens, outputTokens, ...(cache === undefined ? {} : { cache }) } });
   return {
     read(event, data) {
       let json: {
         type?: string;
         index?: unknown;
-        message?: { id?: string; model?: string; usage?: { input_tokens?: unknown } };
+        message?: { id?: string; model?: string; usage?: unknown };
         content_block?: { type?: unknown; id?: unknown; name?: unknown; input?: unknown; thinking?: unknown; data?: unknown };
         delta?: { type?: string; text?: string; partial_json?: unknown; thinking?: unknown; signature?: unknown; stop_reason?: string; stop_sequence?: string | null };
-        usage?: { input_tokens?: unknown; output_tokens?: unknown };
+        usage?: { output_tokens?: unknown };
         error?: { type?: string; message?: string };
       };
       try {
@@ -35,9 +38,12 @@ export function createAnthropicStreamReader(): StreamReader {
       // JSON that is not an object (`data: null`, a number) is as malformed as text that is not JSON.
       if (typeof json !== 'object' || json === null || Array.isArray(json)) return { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed stream event' }], done: true };
       switch (json.type ?? event) {
-        case 'message_start':
-          inputTokens = tokenCount(json.message?.usage?.input_tokens) ?? 0;
-          return { events: [{ type: 'start', id: json.message?.id ?? '', model: json.message?.model ?? '', inputTokens }], done: false };
+        case 'message_start': {
+          const usage = readAnthropicUsage(json.message?.usage);
+          inputTokens = usage?.inputTokens ?? 0;
+          cache = usage?.cache;
+          return { events: [{ type: 'start', id: json.message?.id ?? '', model: json.message?.model ?? '', inputTokens, ...(cache === undefined ? {} : { cache }) }], done: false };
+        }
         case 'content_block_start': {
           const block = json.content_block;
           // Even empty, a thinking block's start is a sign of life: its text may never stream (display omitted).
@@ -72,13 +78,18 @@ export function createAnthropicStreamReader(): StreamReader {
           if (index !== callOfBlock.size - 1) return { events: [{ type: 'error', kind: 'api_error', message: 'upstream interleaved the input of two tool calls' }], done: true };
           return { events: [{ type: 'tool_arguments', index, text: json.delta.partial_json }], done: false };
         }
-        case 'message_delta':
+        case 'message_delta': {
           announced ||= typeof json.delta?.stop_reason === 'string';
           if (typeof json.delta?.stop_reason === 'string') finish = finishFromAnthropic(json.delta.stop_reason);
           if (json.delta?.stop_reason === 'stop_sequence' && typeof json.delta.stop_sequence === 'string') stopSequence = json.delta.stop_sequence;
           outputTokens = tokenCount(json.usage?.output_tokens) ?? outputTokens;
-          inputTokens = tokenCount(json.usage?.input_tokens) ?? inputTokens;
+          const usage = readAnthropicUsage(json.usage, cache);
+          if (usage !== undefined) {
+            inputTokens = usage.inputTokens;
+            cache = usage.cache;
+          }
           return { events: [], done: false };
+        }
         case 'content_block_stop': {
           const index = typeof json.index === 'number' ? callOfBlock.get(json.index) : undefined;
           return { events: index === undefined ? [] : [{ type: 'tool_call_end', index }], done: false };

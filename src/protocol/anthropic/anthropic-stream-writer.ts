@@ -1,8 +1,9 @@
-import type { ChatEvent } from '../chat.js';
+import type { ChatEvent, Usage } from '../chat.js';
 import type { StreamWriter } from '../dialect.js';
 import { sseFrame } from '../sse.js';
 import { anthropicErrorType } from './anthropic-error.js';
 import { stopFields } from './anthropic-finish-reason.js';
+import { anthropicInputFields } from './anthropic-usage.js';
 
 /** Canonical events as Anthropic's stream: message_start, content blocks (a ping after the first starts), message_delta and message_stop; an error event with no message_stop. */
 export function createAnthropicStreamWriter(): StreamWriter {
@@ -31,7 +32,7 @@ export function createAnthropicStreamWriter(): StreamWriter {
     write(event: ChatEvent): string {
       switch (event.type) {
         case 'start':
-          return sseFrame(JSON.stringify({ type: 'message_start', message: { id: event.id, type: 'message', role: 'assistant', model: event.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: event.inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 0 } } }), 'message_start');
+          return sseFrame(JSON.stringify({ type: 'message_start', message: { id: event.id, type: 'message', role: 'assistant', model: event.model, content: [], stop_reason: null, stop_sequence: null, usage: { ...anthropicInputFields(event.inputTokens, event.cache), output_tokens: 0 } } }), 'message_start');
         case 'text': {
           if (event.text === '') return '';
           const opened = open?.kind === 'text' ? '' : start('text', { type: 'text', text: '' });
@@ -68,11 +69,20 @@ export function createAnthropicStreamWriter(): StreamWriter {
           // Unsigned, it could not go back as a thinking block: an open model's reasoning is not shown here.
           return '';
         case 'finish':
-          return close() + frame({ type: 'message_delta', delta: stopFields(event), usage: { input_tokens: event.usage.inputTokens, output_tokens: event.usage.outputTokens } }) + frame({ type: 'message_stop' });
+          return close() + frame({ type: 'message_delta', delta: stopFields(event), usage: finishUsage(event.usage) }) + frame({ type: 'message_stop' });
         case 'error':
           // No message_stop after an error: the stream must not look complete.
           return sseFrame(JSON.stringify({ type: 'error', error: { type: anthropicErrorType[event.kind], message: event.message } }), 'error');
       }
     },
   };
+}
+
+/**
+ * message_delta's usage: the prompt's count again (an OpenAI-dialect upstream's count comes only
+ * now; message_start carried the estimate), its cache parts when known, and the output.
+ */
+function finishUsage(usage: Usage): Record<string, number> {
+  const input = anthropicInputFields(usage.inputTokens, usage.cache);
+  return usage.cache === undefined ? { input_tokens: input.input_tokens, output_tokens: usage.outputTokens } : { ...input, output_tokens: usage.outputTokens };
 }

@@ -1,4 +1,4 @@
-import { tokenCount, type ChatResult, type ErrorKind, type Parsed, type RateLimitState } from '../chat.js';
+import { type ChatResult, type ErrorKind, type Parsed, type RateLimitState } from '../chat.js';
 import type { Dialect } from '../dialect.js';
 import { goDuration } from '../go-duration.js';
 import { malformedAnswer } from '../request-problem.js';
@@ -11,6 +11,7 @@ import { createOpenaiStreamWriter } from './openai-stream-writer.js';
 import { encodeOpenaiRequest } from './encode-openai-request.js';
 import { readOpenaiRequest } from './read-openai-request.js';
 import { argumentsText, madeUpCallId, takenBackId, wireToolCall } from './openai-tool-calls.js';
+import { openaiUsageFields, readOpenaiUsage } from './openai-usage.js';
 
 export const openaiDialect: Dialect = {
   name: 'openai',
@@ -50,7 +51,7 @@ export const openaiDialect: Dialect = {
       created: createdSeconds,
       model: result.model,
       choices: [{ index: 0, message: reasoned, logprobs: null, finish_reason: result.refusal === true && result.finishReason === 'content_filter' ? 'stop' : finishToOpenAI[result.finishReason], ...matchedStop(result.stopSequence) }],
-      usage: { prompt_tokens: result.usage.inputTokens, completion_tokens: result.usage.outputTokens, total_tokens: result.usage.inputTokens + result.usage.outputTokens },
+      usage: openaiUsageFields(result.usage),
     };
   },
 
@@ -75,7 +76,7 @@ export const openaiDialect: Dialect = {
         ...stopped,
         ...(toolCalls.length === 0 ? {} : { toolCalls }),
         ...(reasoning === undefined ? {} : { reasoning }),
-        usage: { inputTokens: tokenCount(parsed.data.usage?.prompt_tokens) ?? 0, outputTokens: tokenCount(parsed.data.usage?.completion_tokens) ?? 0 },
+        usage: readOpenaiUsage(parsed.data.usage),
       },
     };
   },

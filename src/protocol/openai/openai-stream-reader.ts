@@ -1,10 +1,11 @@
-import { tokenCount, upstreamErrorDetail, type ChatEvent, type FinishReason } from '../chat.js';
+import { upstreamErrorDetail, type ChatEvent, type FinishReason } from '../chat.js';
 import type { StreamReader } from '../dialect.js';
 import { isRecord } from '../is-record.js';
 import { readContentDelta } from './openai-content-delta.js';
 import { finishFromOpenAI, openaiFinishWithCalls, stopSequenceOf } from './openai-finish-reason.js';
 import { reasoningOf } from './openai-reasoning.js';
 import { createToolCallReader, type ToolCallReader } from './openai-tool-call-reader.js';
+import { readOpenaiUsage } from './openai-usage.js';
 
 /** An OpenAI-dialect upstream's stream (content, refusal, reasoning and tool-call deltas; finish; usage) read into canonical events. */
 export function createOpenaiStreamReader(): StreamReader {
@@ -55,7 +56,7 @@ class OpenaiStreamReader implements StreamReader {
       model?: string;
       error?: unknown;
       choices?: { delta?: { content?: string | null; refusal?: string | null; tool_calls?: unknown; reasoning_content?: unknown; reasoning?: unknown }; finish_reason?: string | null; stop_reason?: unknown; matched_stop?: unknown }[];
-      usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null;
+      usage?: unknown;
     };
     // An error chunk in any shape a server sends (TGI's error is a string).
     if (chunk.error !== undefined) return { events: [{ type: 'error', kind: 'api_error', message: upstreamErrorDetail(chunk).message, fromUpstream: true }], done: true };
@@ -91,7 +92,7 @@ class OpenaiStreamReader implements StreamReader {
     // Usage arrives in its own chunk after the finish reason (include_usage); finish is emitted with it.
     if (chunk.usage && this.#finish !== undefined) {
       this.#finished = true;
-      events.push({ type: 'finish', finishReason: this.#finish, ...this.#stopped, usage: { inputTokens: tokenCount(chunk.usage.prompt_tokens) ?? 0, outputTokens: tokenCount(chunk.usage.completion_tokens) ?? 0 } });
+      events.push({ type: 'finish', finishReason: this.#finish, ...this.#stopped, usage: readOpenaiUsage(chunk.usage) });
     }
     return { events, done: false };
   }

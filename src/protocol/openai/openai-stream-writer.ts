@@ -3,6 +3,7 @@ import type { StreamWriter } from '../dialect.js';
 import { sseFrame } from '../sse.js';
 import { formatOpenaiError } from './openai-error.js';
 import { finishToOpenAI, matchedStop } from './openai-finish-reason.js';
+import { openaiUsageFields } from './openai-usage.js';
 
 /** With include_usage, OpenAI gives every chunk a usage field, null until the last one. */
 const nullUsage: Readonly<Record<string, unknown>> = { usage: null };
@@ -93,7 +94,7 @@ class OpenaiStreamWriter implements StreamWriter {
         this.#unargued = this.#unargued.filter((index) => index !== event.index);
         return this.#delta({ tool_calls: [{ index: event.index, function: { arguments: event.text } }] });
       case 'finish': {
-        const usage = { prompt_tokens: event.usage.inputTokens, completion_tokens: event.usage.outputTokens, total_tokens: event.usage.inputTokens + event.usage.outputTokens };
+        const usage = openaiUsageFields(event.usage);
         // A call cut by the budget is left without arguments: '{}' would make it look complete.
         const last = isCutShort(event.finishReason) ? '' : this.#noArguments();
         return (

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { createGateway } from '../../src/gateway/gateway-server.js';
+import { closedAfterEach, metricValue, readSse, scrape, singleEndpointConfig, startScriptedUpstream } from './helpers/fleet.js';
+
+// Upstreams report a prompt served mostly from their prompt cache: Anthropic counts the cached
+// parts apart from input_tokens, OpenAI counts them inside prompt_tokens. Callers of either dialect
+// get the whole prompt and its parts; limits and metrics count the whole prompt.
+const { cleanups } = closedAfterEach();
+const apiKey = 'sk-prompt-cache';
+const event = (type: string, data: object): string => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+const anthropicAnswer =
+  event('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 10, cache_creation_input_tokens: 2000, cache_read_input_tokens: 30000, output_tokens: 1 } } }) +
+  event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }) +
+  event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'Hello.' } }) +
+  event('content_block_stop', { index: 0 }) +
+  // The delta repeats input_tokens alone: the cache parts are message_start's.
+  event('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { input_tokens: 10, output_tokens: 3 } }) +
+  event('message_stop', {});
+const openaiAnswer = (prompt: number, cached: number): string =>
+  `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: { role: 'assistant', content: 'Hello.' }, finish_reason: null }] })}\n\n` +
+  `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\n` +
+  `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage: { prompt_tokens: prompt, completion_tokens: 3, total_tokens: prompt + 3, prompt_tokens_details: { cached_tokens: cached } } })}\n\n` +
+  'data: [DONE]\n\n';
+const question = { model: 'm', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] };
+const asAnthropic = (url: string, body: object = {}): Promise<Response> => fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify({ ...question, ...body }) });
+const asOpenai = (url: string, body: object = {}): Promise<Response> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ ...question, ...body }) });
+
+async function gatewayOver(answer: string, dialect: 'openai' | 'anthropic'): Promise<string> {
+  const upstream = await startScriptedUpstream((res) => res.end(answer));
+  cleanups.push(() => upstream.close());
+  const gateway = createGateway({ config: singleEndpointConfig(upstream.url, apiKey, '', dialect, { tokensPerMinute: 100_000 }), logger: false });
+  const url = await gateway.listen(0, '127.0.0.1');
+  cleanups.push(() => gateway.close());
+  return url;
+}
+
+describe('prompt cache usage', () => {
+  it("an Anthropic upstream's cache parts reach Anthropic callers as sent, and OpenAI callers inside prompt_tokens", async () => {
+    const url = await gatewayOver(anthropicAnswer, 'anthropic');
+    const whole = (await (await asAnthropic(url)).json()) as { usage: unknown };
+    expect(whole.usage).toEqual({ input_tokens: 10, output_tokens: 3, cache_creation_input_tokens: 2000, cache_read_input_tokens: 30000 });
+    const streamed = await readSse(await asAnthropic(url, { stream: true }), 'anthropic');
+    expect(streamed.ending).toBe('complete');
+    expect(streamed.raw).toContain('"usage":{"input_tokens":10,"cache_creation_input_tokens":2000,"cache_read_input_tokens":30000,"output_tokens":0}');
+    expect(streamed.raw).toContain('"usage":{"input_tokens":10,"cache_creation_input_tokens":2000,"cache_read_input_tokens":30000,"output_tokens":3}');
+    const openai = (await (await asOpenai(url)).json()) as { usage: unknown };
+    expect(openai.usage).toEqual({ prompt_tokens: 32010, completion_tokens: 3, total_tokens: 32013, prompt_tokens_details: { cached_tokens: 30000 } });
+    const streamedOpenai = await readSse(await asOpenai(url, { stream: true, stream_options: { include_usage: true } }), 'openai');
+    expect(streamedOpenai.raw).toContain('"usage":{"prompt_tokens":32010,"completion_tokens":3,"total_tokens":32013,"prompt_tokens_details":{"cached_tokens":30000}}');
+  });
+
+  it('the whole prompt, cached parts included, is what the tenant is charged and the metrics count', async () => {
+    const url = await gatewayOver(anthropicAnswer, 'anthropic');
+    expect((await asAnthropic(url)).status).toBe(200);
+    // A whole answer's headers go out once it is settled: 2 x 32,013 of the tenant's 100,000
+    // tokens a minute are spent (give or take the refill since).
+    const next = await asAnthropic(url);
+    expect(next.status).toBe(200);
+    const remaining = Number(next.headers.get('anthropic-ratelimit-tokens-remaining'));
+    expect(remaining).toBeGreaterThanOrEqual(100_000 - 2 * 32_013);
+    expect(remaining).toBeLessThan(100_000 - 2 * 32_013 + 1000);
+    const metrics = await scrape(url);
+    expect(metricValue(metrics, 'switchyard_tokens_total', { endpoint: 'up', direction: 'input' })).toBe(2 * 32_010);
+    // The third is admitted on its small estimate and settled at 32,013 too; the fourth still fits
+    // its estimate into what is left; after it the minute is spent, and the fifth waits.
+    expect((await asAnthropic(url)).status).toBe(200);
+    expect((await asAnthropic(url)).status).toBe(200);
+    expect((await asAnthropic(url)).status).toBe(429);
+  });
+
+  it("an OpenAI upstream's cached tokens reach OpenAI callers as sent, and Anthropic callers as the cache read apart from input_tokens", async () => {
+    const url = await gatewayOver(openaiAnswer(500, 400), 'openai');
+    const openai = (await (await asOpenai(url)).json()) as { usage: unknown };
+    expect(openai.usage).toEqual({ prompt_tokens: 500, completion_tokens: 3, total_tokens: 503, prompt_tokens_details: { cached_tokens: 400 } });
+    const anthropic = (await (await asAnthropic(url)).json()) as { usage: unknown };
+    expect(anthropic.usage).toEqual({ input_tokens: 100, output_tokens: 3, cache_creation_input_tokens: 0, cache_read_input_tokens: 400 });
+    const streamed = await readSse(await asAnthropic(url, { stream: true }), 'anthropic');
+    // The prompt's count comes only at the end from an OpenAI upstream: message_delta carries it, with its parts.
+    expect(streamed.raw).toContain('"usage":{"input_tokens":100,"cache_creation_input_tokens":0,"cache_read_input_tokens":400,"output_tokens":3}');
+  });
+});
