@@ -4,6 +4,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { readJsonBody } from '../../src/gateway/read-json-body.js';
+import { maxJsonValues } from '../../src/protocol/json-value-count.js';
 
 setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
@@ -21,6 +22,23 @@ describe('readJsonBody', () => {
     await expect(body('{"secret words"')).rejects.toMatchObject({ status: 400, message: expect.not.stringContaining('secret') as unknown });
     // A byte order mark before the JSON is ignored.
     expect(await body('\uFEFF{"a": 1}')).toEqual({ a: 1 });
+  });
+
+  it('refuses a body of more JSON values than maxJsonValues before parsing it, with a 413; commas and brackets inside strings do not count', async () => {
+    const body = (text: string): Promise<unknown> => {
+      const req = Object.assign(new PassThrough(), { headers: {} });
+      const read = readJsonBody(req as unknown as IncomingMessage, 64 * 1024 * 1024);
+      req.end(text);
+      return read;
+    };
+    const objects = (count: number): string => `{"model":"m","x":[${Array.from({ length: count }, () => '{}').join(',')}]}`;
+    // The body, its list and the comma between its fields count three; each object one, and each comma between them one more.
+    const fits = (maxJsonValues - 2) / 2;
+    expect(await body(objects(fits))).toMatchObject({ model: 'm' });
+    await expect(body(objects(fits + 1))).rejects.toMatchObject({ status: 413, kind: 'too_large', message: expect.stringContaining(`more than ${String(maxJsonValues)} JSON values`) });
+    // A long text of commas and brackets is one value, escaped quotes and all.
+    const text = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: '\\",[{'.repeat(maxJsonValues) }] });
+    expect(await body(text)).toMatchObject({ model: 'm' });
   });
 
   it('refuses bytes that are not UTF-8 rather than send a prompt changed to U+FFFD; a character split across chunks is whole', async () => {
