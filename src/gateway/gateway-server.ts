@@ -212,18 +212,19 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   // The idle sweep: one timer for every streaming attempt, instead of a timer each.
   const idleMs = config.resilience.tokenIdleTimeoutMs;
-  const sweep = setInterval(
-    () => {
-      const at = now();
-      for (const watch of core.watched) {
-        if (watch.quietByDesign || at - watch.lastActive < idleMs) continue;
-        watch.stalled = true;
-        core.watched.delete(watch);
-        watch.cancellation.cancel();
-      }
-    },
-    Math.max(10, Math.min(1000, idleMs / 4)),
-  );
+  const cutStalled = (): void => {
+    const at = now();
+    for (const watch of core.watched) {
+      if (watch.quietByDesign || at - watch.lastActive < idleMs) continue;
+      watch.stalled = true;
+      core.watched.delete(watch);
+      watch.cancellation.cancel();
+    }
+  };
+  // Timers run before the event loop reads its sockets: after the loop was held (a large body
+  // parsed, a long collection), tokens that came meanwhile wait unread. Judged once they are read,
+  // so that the gateway's own pause does not pass for every upstream's stall.
+  const sweep = setInterval(() => setImmediate(cutStalled), Math.max(10, Math.min(1000, idleMs / 4)));
   sweep.unref();
   // The keep-alive sweep: one timer for every stream, as the idle sweep.
   const keptAlive = new Set<KeptAliveStream>();

@@ -70,9 +70,15 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     }
     return undefined;
   };
+  let waiting = true;
+  // Judged once the event loop has read what came in while it was held (a large body parsed, a long
+  // collection): a first token waiting unread is not a slow upstream.
   const timer = setTimeout(() => {
-    timedOut = true;
-    cancellation.cancel();
+    setImmediate(() => {
+      if (!waiting) return;
+      timedOut = true;
+      cancellation.cancel();
+    });
   }, ttftTimeoutMs);
   try {
     const response = await core.upstream.send(endpoint.target, { ...request, stream: true, model: endpoint.config.model }, cancellation, requestId, mayResend);
@@ -106,6 +112,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   } catch (error) {
     return interrupted() ?? fail(connectFailureStatus, error instanceof Error ? error.message : String(error));
   } finally {
+    waiting = false;
     clearTimeout(timer);
   }
 }
