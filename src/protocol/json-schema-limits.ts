@@ -1,4 +1,5 @@
 import { isRecord } from './is-record.js';
+import { isQuotableName } from './request-problem.js';
 
 /**
  * The JSON Schema each API holds answers to, where the two differ (structured output, strict tools).
@@ -36,7 +37,7 @@ export function anthropicSchema(schema: Readonly<Record<string, unknown>>): Anth
 function rewriteNode(node: Readonly<Record<string, unknown>>, path: string, changes: string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const moved: string[] = [];
-  const at = (key: string): string => (path === '' ? key : `${path}.${key}`);
+  const at = (key: string): string => stepInto(path, key);
   for (const [key, value] of Object.entries(node)) {
     if (anthropicKeeps.has(key) || (key === 'description' && typeof value === 'string')) {
       define(out, key, value);
@@ -44,7 +45,7 @@ function rewriteNode(node: Readonly<Record<string, unknown>>, path: string, chan
       // Anthropic takes literals of strings, numbers, booleans and null only.
       define(out, key, value);
     } else if ((key === 'properties' || key === '$defs' || key === 'definitions') && isRecord(value)) {
-      define(out, key, Object.fromEntries(Object.entries(value).map(([name, child]) => [name, isRecord(child) ? rewriteNode(child, `${at(key)}.${name}`, changes) : child])));
+      define(out, key, Object.fromEntries(Object.entries(value).map(([name, child]) => [name, isRecord(child) ? rewriteNode(child, stepInto(at(key), name), changes) : child])));
     } else if ((key === 'anyOf' || key === 'oneOf' || key === 'allOf') && Array.isArray(value)) {
       if (key === 'oneOf') changes.push(`${at(key)} read as anyOf`);
       define(out, key === 'oneOf' ? 'anyOf' : key, value.map((child, index) => (isRecord(child) ? rewriteNode(child, `${at(key)}.${String(index)}`, changes) : child)));
@@ -79,7 +80,7 @@ function rewriteNode(node: Readonly<Record<string, unknown>>, path: string, chan
  * path of the first object that does not.
  */
 export function openaiStrictProblem(schema: Readonly<Record<string, unknown>>, path = ''): string | undefined {
-  const at = (key: string): string => (path === '' ? key : `${path}.${key}`);
+  const at = (key: string): string => stepInto(path, key);
   // Objects by their type only, as OpenAI reads them.
   if (schema.type === 'object' || (Array.isArray(schema.type) && schema.type.includes('object'))) {
     const properties = isRecord(schema.properties) ? Object.keys(schema.properties) : [];
@@ -91,7 +92,7 @@ export function openaiStrictProblem(schema: Readonly<Record<string, unknown>>, p
   for (const [key, value] of Object.entries(schema)) {
     if ((key === 'properties' || key === '$defs' || key === 'definitions') && isRecord(value)) {
       for (const [name, child] of Object.entries(value)) {
-        const problem = isRecord(child) ? openaiStrictProblem(child, `${at(key)}.${name}`) : undefined;
+        const problem = isRecord(child) ? openaiStrictProblem(child, stepInto(at(key), name)) : undefined;
         if (problem !== undefined) return problem;
       }
     } else if ((key === 'anyOf' || key === 'oneOf' || key === 'allOf') && Array.isArray(value)) {
@@ -105,6 +106,17 @@ export function openaiStrictProblem(schema: Readonly<Record<string, unknown>>, p
     }
   }
   return undefined;
+}
+
+/**
+ * A path one step on. Keys are the caller's (property names, unknown keywords): one that is not a
+ * plain name is written `<key>`, as invalidRequest writes them, so that a path quoted in an error
+ * or a log never carries a megabyte of the caller's text.
+ */
+function stepInto(path: string, key: string): string {
+  // Keywords such as $defs and $ref are plain names after their dollar.
+  const step = isQuotableName(key.startsWith('$') ? key.slice(1) : key) ? key : '<key>';
+  return path === '' ? step : `${path}.${step}`;
 }
 
 /** An object schema: `type` object, a list of types holding object, or no type but properties. */

@@ -179,6 +179,8 @@ describe('schemas where the two APIs differ', () => {
     });
     // Rewriting twice changes nothing more.
     expect(anthropicSchema(anthropicSchema(loose).schema).changes).toEqual([]);
+    // The caller's names are quoted only when plain.
+    expect(anthropicSchema({ type: 'object', properties: { ['x'.repeat(100_000)]: { type: 'string', minLength: 1 } }, additionalProperties: false }).changes).toEqual(['properties.<key>.minLength moved to the description']);
   });
 
   it('are refused by the emulator, as an Anthropic server, when the gateway has not rewritten them', () => {
@@ -197,6 +199,12 @@ describe('schemas where the two APIs differ', () => {
       message: 'response_format.json_schema.schema.properties.b.required: strict schemas must close every object (additionalProperties: false) and list all its properties in required (write an optional one as nullable)',
     });
     expect(refusalOf(openaiDialect, openai({ tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: {} }, strict: true } }] }))).toMatchObject({ param: 'tools.0.function.parameters.additionalProperties' });
+    // The caller's names are quoted only when plain: a megabyte of name is neither echoed nor logged.
+    const huge = 'x'.repeat(1_000_000);
+    const named = { type: 'object', properties: { [huge]: { type: 'object', properties: {}, required: [] }, 'a b': { type: 'object' } }, required: [huge, 'a b'], additionalProperties: false, $defs: { Fine: { type: 'object', additionalProperties: true } } };
+    expect(refusalOf(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema: named, strict: true } } }))).toMatchObject({ param: 'response_format.json_schema.schema.properties.<key>.additionalProperties' });
+    expect(refusalOf(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema: { ...named, properties: { 'a b': { type: 'object' } }, required: ['a b'] }, strict: true } } }))).toMatchObject({ param: 'response_format.json_schema.schema.properties.<key>.additionalProperties' });
+    expect(refusalOf(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema: { ...named, properties: {}, required: [] }, strict: true } } }))).toMatchObject({ param: 'response_format.json_schema.schema.$defs.Fine.additionalProperties' });
     // A strict tool without parameters is a function of no arguments, closed as strict mode needs.
     expect(readRequest(openaiDialect, openai({ tools: [{ type: 'function', function: { name: 'now', strict: true } }] })).tools).toEqual([{ name: 'now', parameters: { type: 'object', properties: {}, required: [], additionalProperties: false }, strict: true }]);
     // Not strict: any schema.
