@@ -323,7 +323,7 @@ export function parseGatewayConfig(text: string, file: string): Result<GatewayCo
     const wrongKind = wrongKindOfFile(source.data, file, 'gateway');
     if (wrongKind !== undefined) return { ok: false, problems: [wrongKind] };
     // The parts that are valid are cross-checked too, so one round of fixes clears every problem.
-    return { ok: false, problems: inFileOrder([...problemsFromZod(checked.error, source, gatewayConfigSchema, mayHoldSecret), ...crossCheck(validParts(source.data), source)], file) };
+    return { ok: false, problems: inFileOrder([...problemsFromZod(checked.error, source, gatewayConfigSchema, mayHoldSecret, (name) => holdsKey(name) || looksLikeKey(name)), ...crossCheck(validParts(source.data), source)], file) };
   }
   const rawResilience = (source.data as { resilience?: unknown }).resilience;
   const config = { ...checked.data, resilience: fitIdleToRoutes(checked.data.resilience, rawResilience, wholeConfig(checked.data, rawResilience).routes) };

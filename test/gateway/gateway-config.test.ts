@@ -418,6 +418,16 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: ${'ab'.repeat(16)}`))).toMatchObject({ message: 'expected the hex SHA-256 of the key (64 hex digits), not the key itself' });
   });
 
+  it('an unknown field whose name looks like a key (one pasted without its field name) is named neither in the message nor in the path', () => {
+    for (const pasted of ['sk-ant-api03-FORGOTFIELDNAME-Xy12Z', 'Zk3b9Qx7LmP2Rt8Vw4Yn6Hs1Jd5']) {
+      const text = edit(valid, `    apiKeySha256: ${acmeKeyHash}\n`, `    apiKeySha256: ${acmeKeyHash}\n    ${pasted}:\n`);
+      expect(onlyProblem(text)).toMatchObject({ path: 'tenants[0].<key>', line: 37, message: 'unknown field, not shown: its name looks like an API key (pasted without a field name?)' });
+      expect(JSON.stringify(parseGatewayConfig(text, 'gateway.yaml'))).not.toContain(pasted);
+    }
+    // A misspelt field is still named, with what it may have meant.
+    expect(onlyProblem(edit(valid, 'requestsPerMinute: 600', 'requestPerMinute: 600'))).toMatchObject({ path: 'tenants[0].requestPerMinute', message: "unknown field 'requestPerMinute'" });
+  });
+
   it('a tenant with several keys (a rotation): each checked at its place in the list, none shared or listed twice', () => {
     const newKeyHash = hashApiKey('sk-acme-new');
     expect(loadOk(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: [${acmeKeyHash}, ${newKeyHash.toUpperCase()}]`)).tenants[0]?.apiKeySha256).toEqual([acmeKeyHash, newKeyHash]);
