@@ -780,7 +780,12 @@ export function createGateway(options: GatewayOptions): Gateway {
   server.on('connection', (socket: Socket) => {
     // Cleared by the connection's first request (track); no close listener, which would stay on a
     // long stream's socket for nothing. A socket that closed first is destroyed again, harmlessly.
-    const timer = setTimeout(() => socket.destroy(), firstRequestTimeoutMs);
+    // One that sent part of a head is told, as a later request's slow head is by Node (a 408,
+    // counted and logged): this timer, started at connect, comes before Node's, started at its first byte.
+    const timer = setTimeout(() => {
+      if (socket.bytesRead > 0) refuseOnSocket(socket, parserRefusal('ERR_HTTP_REQUEST_TIMEOUT'), 'HTTP parser: ERR_HTTP_REQUEST_TIMEOUT');
+      else socket.destroy();
+    }, firstRequestTimeoutMs);
     timer.unref();
     firstRequestTimers.set(socket, timer);
   });

@@ -44,3 +44,21 @@ it('a connection that sends nothing is closed after the first-request timeout; o
     await gateway.close();
   }
 });
+
+it('a first request whose head is not in by the first-request timeout gets a 408, counted, as a later one does', async () => {
+  const gateway = createGateway({ config: singleEndpointConfig('http://127.0.0.1:9', 'sk-idle'), logger: false, firstRequestTimeoutMs: 200 });
+  const url = await gateway.listen(0, '127.0.0.1');
+  try {
+    const slow = await open(url);
+    const received: Buffer[] = [];
+    slow.on('data', (chunk: Buffer) => received.push(chunk));
+    const slowClosed = closed(slow);
+    slow.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n');
+    expect(await slowClosed).toBeLessThan(5000);
+    expect(Buffer.concat(received).toString('latin1')).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n[\s\S]*"the request was not received in full in time/);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/^switchyard_requests_total\{[^}]*status="408"[^}]*\} 1$/m);
+  } finally {
+    await gateway.close();
+  }
+});
