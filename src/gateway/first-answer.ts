@@ -249,7 +249,7 @@ export function upstreamFailureError(core: Pick<GatewayCore, 'now' | 'config'>, 
   // Upstream words reach the caller only about the caller's own request (400, 413, 422): otherwise they
   // may quote the gateway's upstream key, account or organisation. A connect error names internal
   // addresses. Both are in the log.
-  const detail = failure.status === connectFailureStatus ? (failure.connectionLost === true ? 'the connection was lost before any answer' : 'could not connect') : failure.fromUpstream && !answer.relayMessage ? `status ${failure.status}` : failure.message;
+  const detail = failure.status === connectFailureStatus ? (failure.connectionLost === true ? 'the connection was lost before any answer' : failure.unreadableAnswer === true ? 'its answer could not be read as HTTP' : 'could not connect') : failure.fromUpstream && !answer.relayMessage ? `status ${failure.status}` : failure.message;
   // The field and code named by an upstream about the caller's own request: clients switch on
   // them (context_length_exceeded: shorten the prompt).
   const named = answer.relayMessage ? { ...(failure.param === undefined ? {} : { param: failure.param }), ...(failure.code === undefined ? {} : { code: failure.code }), ...(failure.contextLimit === undefined ? {} : { contextLimit: failure.contextLimit }) } : {};

@@ -71,7 +71,7 @@ export function createGatewayMetrics(readEndpoints: () => Iterable<EndpointGauge
     // Each outcome shown from the start, at 0, so an alert on 'invalid' has a series to watch.
     configReloads: withOutcomes(new Counter({ name: 'switchyard_config_reloads_total', help: 'Reloads of the config file (SIGHUP), by outcome: applied (its tenants taken), restart-needed (it changed more than tenants: nothing taken), invalid (it has problems: nothing taken)', labelNames: ['outcome'], registers }), ['applied', 'restart-needed', 'invalid']),
     rateLimited: new Counter({ name: 'switchyard_rate_limited_total', help: 'Requests refused by tenant limits', labelNames: ['tenant', 'limit'], registers }),
-    upstreamErrors: new Counter({ name: 'switchyard_upstream_errors_total', help: 'Failed upstream attempts by status (0 = connection failure, 504 = TTFT timeout, stream = broken after the first token); attempts the gateway cancelled itself are not counted', labelNames: ['endpoint', 'status'], registers }),
+    upstreamErrors: new Counter({ name: 'switchyard_upstream_errors_total', help: 'Failed upstream attempts by status (0 = connection failure: none made, one lost, or an answer that is not HTTP; 504 = TTFT timeout, stream = broken after the first token); attempts the gateway cancelled itself are not counted', labelNames: ['endpoint', 'status'], registers }),
     upstreamResends: new Counter({ name: 'switchyard_upstream_resends_total', help: 'Requests sent once more on a fresh connection because their connection was lost at once, before any answer (as one the upstream dropped as it was reused is); not failures, and inside one attempt', labelNames: ['endpoint'], registers }),
     inFlight: new Gauge({
       name: 'switchyard_upstream_in_flight',

@@ -58,6 +58,8 @@ export interface UpstreamFailure {
   readonly gatewayFault?: true;
   /** A connection failure that was an open connection lost (reset, closed by the upstream) before any answer, as against one never made. */
   readonly connectionLost?: true;
+  /** A connection failure that was an answer the HTTP client could not read (headers past its limit, bytes that are not HTTP). */
+  readonly unreadableAnswer?: true;
   /**
    * Lost with a stale pooled connection, and not sent again because its caller no longer allows the
    * endpoint (mayResend: a reload took its jurisdiction): no failure of the endpoint's, nor a verdict
@@ -607,10 +609,14 @@ function lostAsStale(error: unknown, sentAt: number): boolean {
   return performance.now() - sentAt <= staleLossMs && lostCodes.has((error as { code?: string } | undefined)?.code ?? '');
 }
 
-/** A request that got no answer for a network error: a connection never made, or one lost (connectionLost). */
+/** The codes of an answer undici could not read: its parser's (HPE_), headers past its limit, a body unlike its length. */
+const unreadableCode = /^(HPE_|UND_ERR_HEADERS_OVERFLOW$|UND_ERR_RES_)/;
+
+/** A request that got no answer for a network error: a connection never made, one lost (connectionLost), or an answer that was not HTTP (unreadableAnswer). */
 function connectFailure(error: unknown): { readonly kind: 'error' } & UpstreamFailure {
-  const lost = lostCodes.has((error as { code?: string } | undefined)?.code ?? '');
-  return { kind: 'error', status: connectFailureStatus, message: describeNetworkError(error), fromUpstream: false, retryAfter: undefined, ...(lost ? { connectionLost: true as const } : {}) };
+  const code = (error as { code?: string } | undefined)?.code ?? '';
+  const lost = lostCodes.has(code);
+  return { kind: 'error', status: connectFailureStatus, message: describeNetworkError(error), fromUpstream: false, retryAfter: undefined, ...(lost ? { connectionLost: true as const } : {}), ...(unreadableCode.test(code) ? { unreadableAnswer: true as const } : {}) };
 }
 
 function describeNetworkError(error: unknown): string {
