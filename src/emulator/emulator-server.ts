@@ -122,7 +122,7 @@ export function emulatorProfile(options: Pick<EmulatorOptions, 'model' | 'chip' 
     },
     options.measuredProfiles ?? [],
   );
-  if (!result.feasible) throw new EmulatorError(`${model.id} cannot be served on ${chip.id}: ${result.reason}`);
+  if (!result.feasible) throw new EmulatorError(`${model.id} cannot be served on ${chip.id}: ${result.reason}; to emulate it, loosen the target (--tpot-ms, --ttft-ms), shorten the request shape (--input, --output), lower --precision, or pick a faster or larger --chip`);
   return result;
 }
 

@@ -190,10 +190,10 @@ function evaluateLayout(model: ModelSpec, chip: AcceleratorSpec, shape: Inferenc
   const targetSeconds = Math.min(tpotSeconds, ttftStepSeconds);
   const smallest = stepSeconds(1).seconds;
   if (smallest > tpotSeconds) {
-    return infeasible(`a decode step takes ${(smallest * 1e3).toFixed(1)} ms even at batch 1 on ${tp}x${pp} ${chip.id}, above the ${shape.tpotMs} ms TPOT target`);
+    return infeasible(`a decode step takes ${(smallest * 1e3).toFixed(1)} ms even at batch 1 on ${layoutText(tp, pp, chip.id)}, above the ${shape.tpotMs} ms TPOT target`);
   }
   if (smallest > ttftStepSeconds) {
-    return infeasible(`TTFT ${((prefillSeconds + smallest) * 1e3).toFixed(0)} ms on ${tp}x${pp} ${chip.id} (prefill ${(prefillSeconds * 1e3).toFixed(0)} ms) exceeds the ${shape.ttftMs} ms target even at batch 1`);
+    return infeasible(`TTFT ${((prefillSeconds + smallest) * 1e3).toFixed(0)} ms on ${layoutText(tp, pp, chip.id)} (prefill ${(prefillSeconds * 1e3).toFixed(0)} ms) exceeds the ${shape.ttftMs} ms target even at batch 1`);
   }
   // Largest batch meeting both targets: step time grows monotonically with batch.
   let low = 1;
@@ -336,4 +336,9 @@ function measuredProfile(model: ModelSpec, chip: AcceleratorSpec, shape: Inferen
     weightGBPerChip: (model.params * weightBytes(shape.precision)) / best.tensorParallel / 1e9,
     kvGBPerSequence: ((shape.inputTokens + shape.outputTokens) * kvElementsPerToken(model) * kvBytes(shape.precision)) / 1e9,
   };
+}
+
+/** A replica's layout in words: `16 h100 (8-way tensor parallel x 2 pipeline stages)`. */
+function layoutText(tp: number, pp: number, chipId: string): string {
+  return pp === 1 ? `${tp * pp} ${chipId} (${tp}-way tensor parallel)` : `${tp * pp} ${chipId} (${tp}-way tensor parallel x ${pp} pipeline stages)`;
 }
