@@ -46,6 +46,6 @@ describe('request problems in plain words', () => {
   });
 
   it("a message the schema wrote itself is kept as written", () => {
-    expect(openai({ n: 2 })).toBe('n: n must be 1: the gateway returns one choice per request');
+    expect(openai({ n: 2 })).toBe('n: n must be 1: one choice per request is served (send n requests for n choices)');
   });
 });

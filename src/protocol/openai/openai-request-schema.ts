@@ -294,7 +294,7 @@ export const openaiRequestSchema = z.looseObject({
   web_search_options: z.null({ error: 'web search is not supported by this gateway' }).optional(),
   // A moderation policy may block an input or an answer: ignoring it would serve what it blocks.
   moderation: z.null({ error: 'moderated completions (moderation) are not supported by this gateway' }).optional(),
-  n: z.literal(1, { error: 'n must be 1: the gateway returns one choice per request' }).nullish(),
+  n: z.literal(1, { error: 'n must be 1: one choice per request is served (send n requests for n choices)' }).nullish(),
   response_format: responseFormatSchema.nullish(),
   // Carried: it changes how long and how deep a reasoning model's answer is.
   reasoning_effort: z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']).nullish(),
