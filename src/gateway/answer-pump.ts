@@ -1,4 +1,4 @@
-import { defaultMaxOutputTokens, estimatePromptTokens, estimateTokens, isCutShort, type ChatEvent, type ChatMessage, type ChatRequest, type Usage } from '../protocol/chat.js';
+import { defaultMaxOutputTokens, estimatePromptTokens, estimateTokens, isCutShort, type ChatEvent, type ChatMessage, type ChatRequest, type PromptCache, type Usage } from '../protocol/chat.js';
 import { dialects } from '../protocol/dialects.js';
 import type { AnswerSink } from './answer-sink.js';
 import { ClientError } from './client-error.js';
@@ -183,6 +183,8 @@ export async function pumpAnswer(
   const resumesGoingBack: GoingBack = { left: Math.max(1, context.resilience.retries) };
   let started = false;
   let inputTokens = 0;
+  /** The prompt cache's parts of inputTokens, as the first start gave them (the caller's start carries them). */
+  let inputCache: PromptCache | undefined;
   /**
    * switchyard_tokens_total counts each attempt against its own endpoint (what each used, to set
    * against what it bills): the prompt the current attempt was sent (the gateway's estimate, or the
@@ -216,6 +218,7 @@ export async function pumpAnswer(
       if (started) return;
       started = true;
       inputTokens = attemptPromptCounted;
+      inputCache = inputTokens > 0 ? event.cache : undefined;
       // OpenAI-dialect upstreams count the prompt only at the end: an Anthropic client's
       // message_start then carries the estimate, and message_delta the upstream's count.
       if (inputTokens === 0) {
@@ -337,8 +340,10 @@ export async function pumpAnswer(
     // The upstream's count when it gave one (never below the pieces delivered), else the gateway's.
     const counted = ownCount ? finished.usage.outputTokens : plausible(finished.usage.outputTokens, endpoint);
     const upstreamCount = plausible(upstreamPrompt, endpoint);
-    // The prompt cache's parts go with the upstream's own count of the prompt, not with an estimate.
-    const cache = upstreamCount > 0 ? finished.usage.cache : undefined;
+    // The prompt cache's parts go with the upstream's count of the prompt they are part of, never
+    // with an estimate: the finish's, or (a resumed answer, or one the gateway ends itself) the
+    // first start's, which the caller was given with its parts.
+    const cache = upstreamCount > 0 ? finished.usage.cache : inputTokens > 0 ? inputCache : undefined;
     const usage: Usage = { inputTokens: upstreamCount || inputTokens || context.promptTokens, outputTokens: ownCount ? counted : counted > 0 ? Math.max(counted, sentTokens) : deliveredTokens(), ...(cache === undefined ? {} : { cache }) };
     const text = sent.toString();
     const toolCalls = calls.toCalls();

@@ -1,6 +1,7 @@
+import Anthropic from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
-import { closedAfterEach, metricValue, readSse, scrape, singleEndpointConfig, startScriptedUpstream } from './helpers/fleet.js';
+import { cheapestFirstConfig, closedAfterEach, metricValue, readSse, scrape, singleEndpointConfig, startScriptedUpstream } from './helpers/fleet.js';
 
 // Upstreams report a prompt served mostly from their prompt cache: Anthropic counts the cached
 // parts apart from input_tokens, OpenAI counts them inside prompt_tokens. Callers of either dialect
@@ -77,5 +78,26 @@ describe('prompt cache usage', () => {
     const streamed = await readSse(await asAnthropic(url, { stream: true }), 'anthropic');
     // The prompt's count comes only at the end from an OpenAI upstream: message_delta carries it, with its parts.
     expect(streamed.raw).toContain('"usage":{"input_tokens":100,"cache_creation_input_tokens":0,"cache_read_input_tokens":400,"output_tokens":3}');
+  });
+
+  it("a resumed answer reports the first start's prompt with its parts, so that a stream's start and end agree", async () => {
+    const cachedStart = event('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 10, cache_creation_input_tokens: 2000, cache_read_input_tokens: 30000, output_tokens: 1 } } });
+    const breaking = await startScriptedUpstream((res) => {
+      res.write(cachedStart + event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }) + event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'Hello there, ' } }));
+      setTimeout(() => res.destroy(), 30);
+    });
+    cleanups.push(() => breaking.close());
+    // The continuation's upstream counts its own, longer prompt.
+    const continuing = await startScriptedUpstream((res) => res.end(anthropicAnswer.replace('"input_tokens":10,"cache_creation', '"input_tokens":15,"cache_creation')));
+    cleanups.push(() => continuing.close());
+    const gateway = createGateway({ config: cheapestFirstConfig([[breaking.url, 'anthropic'], [continuing.url, 'anthropic']], apiKey, '{ retries: 1, resumeStreams: true, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000 }'), logger: false });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    // The SDK keeps message_start's parts unless message_delta gives its own: the sum is the whole prompt, once.
+    const streamed = await new Anthropic({ apiKey, baseURL: url, maxRetries: 0 }).messages.stream({ model: 'm', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] }).finalMessage();
+    expect(streamed.content).toEqual([{ type: 'text', text: 'Hello there, Hello.' }]);
+    expect(streamed.usage).toMatchObject({ input_tokens: 10, cache_creation_input_tokens: 2000, cache_read_input_tokens: 30000 });
+    const whole = (await (await asAnthropic(url)).json()) as { usage: unknown };
+    expect(whole.usage).toEqual({ input_tokens: 10, output_tokens: expect.any(Number) as unknown, cache_creation_input_tokens: 2000, cache_read_input_tokens: 30000 });
   });
 });
