@@ -25,7 +25,7 @@ export function createAnthropicStreamReader(): StreamReader {
         type?: string;
         index?: unknown;
         message?: { id?: string; model?: string; usage?: unknown };
-        content_block?: { type?: unknown; id?: unknown; name?: unknown; input?: unknown; thinking?: unknown; data?: unknown };
+        content_block?: { type?: unknown; id?: unknown; name?: unknown; input?: unknown; thinking?: unknown; data?: unknown; text?: unknown };
         delta?: { type?: string; text?: string; partial_json?: unknown; thinking?: unknown; signature?: unknown; stop_reason?: string; stop_sequence?: string | null };
         usage?: { output_tokens?: unknown };
         error?: { type?: string; message?: string };
@@ -49,6 +49,8 @@ export function createAnthropicStreamReader(): StreamReader {
           // Even empty, a thinking block's start is a sign of life: its text may never stream (display omitted).
           if (block?.type === 'thinking') return { events: [{ type: 'thinking', text: typeof block.thinking === 'string' ? block.thinking : '' }], done: false };
           if (block?.type === 'redacted_thinking') return typeof block.data === 'string' ? { events: [{ type: 'redacted_thinking', data: block.data }], done: false } : { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed redacted_thinking block' }], done: true };
+          // Anthropic starts a text block empty; a server that puts text in the start has it passed on.
+          if (block?.type === 'text') return typeof block.text === 'string' && block.text !== '' ? { events: [{ type: 'text', text: block.text }], done: false } : { events: [], done: false };
           if (block?.type !== 'tool_use') return { events: [], done: false };
           // A call that cannot be answered (no id) or run (no name) is no call.
           if (typeof json.index !== 'number' || typeof block.id !== 'string' || typeof block.name !== 'string') return { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed tool_use block' }], done: true };
@@ -99,6 +101,12 @@ export function createAnthropicStreamReader(): StreamReader {
           // stop_reason tool_use without a tool_use block reads as 'stop' (see anthropicFinishWithCalls).
           return { events: [finishEvent()], done: true };
         case 'error':
+          // After message_delta named the stop reason, the answer is whole but for message_stop: an
+          // error then breaks nothing (a refusal or a cut continued elsewhere would read as a normal end).
+          if (announced && !finished) {
+            finished = true;
+            return { events: [finishEvent()], done: true };
+          }
           return { events: [{ type: 'error', kind: json.error?.type === 'overloaded_error' ? 'overloaded' : 'api_error', message: upstreamErrorDetail(json).message, fromUpstream: true }], done: true };
         default:
           return { events: [], done: false };

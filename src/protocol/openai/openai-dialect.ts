@@ -3,7 +3,7 @@ import type { Dialect } from '../dialect.js';
 import { goDuration } from '../go-duration.js';
 import { malformedAnswer } from '../request-problem.js';
 import { formatOpenaiError } from './openai-error.js';
-import { finishFromOpenAI, finishToOpenAI, openaiFinishWithCalls, matchedStop, stopSequenceOf } from './openai-finish-reason.js';
+import { brokenFinish, finishFromOpenAI, finishToOpenAI, openaiFinishWithCalls, matchedStop, stopSequenceOf } from './openai-finish-reason.js';
 import { reasoningOf } from './openai-reasoning.js';
 import { openaiResultSchema } from './openai-result-schema.js';
 import { createOpenaiStreamReader } from './openai-stream-reader.js';
@@ -60,6 +60,8 @@ export const openaiDialect: Dialect = {
     if (!parsed.success) return malformedAnswer(parsed.error, 'chat completion');
     const choice = parsed.data.choices[0];
     const toolCalls = (choice?.message.tool_calls ?? []).map((call, index) => ({ id: takenBackId(call.id) ?? madeUpCallId(parsed.data.id, index), name: call.function.name, arguments: argumentsText(call.function.arguments) }));
+    const broken = typeof choice?.finish_reason === 'string' ? brokenFinish(choice.finish_reason, toolCalls.length > 0) : undefined;
+    if (broken !== undefined) return { ok: false, problem: { status: 502, kind: 'api_error', message: broken } };
     const stopped = stopSequenceOf(choice);
     // A refusal is told as Anthropic tells one: its words as the text, and a content_filter finish,
     // so that no caller reads an empty answer, or the refusal, as the JSON it asked for.

@@ -18,6 +18,18 @@ export function matchedStop(stopSequence: string | undefined): { stop_reason?: s
   return stopSequence === undefined ? {} : { stop_reason: stopSequence };
 }
 
+/**
+ * Why a finish_reason ends no answer, or undefined: vLLM's 'abort' and 'error' (in its API since
+ * its finish reasons were; OpenRouter's 'error' too) say the generation failed part-way, and
+ * legacy function calling's 'function_call' came with a call the gateway does not read (it reads
+ * tool_calls) unless tool calls came too. Read as a normal stop, each looked like a whole answer.
+ */
+export function brokenFinish(reason: string, calledTools: boolean): string | undefined {
+  if (reason === 'abort' || reason === 'error') return `the upstream ended the answer with finish_reason '${reason}' (its generation failed part-way)`;
+  if (reason === 'function_call' && !calledTools) return "the upstream answered with a legacy function_call, which the gateway does not read (it reads tool_calls)";
+  return undefined;
+}
+
 /** A finish_reason read from an upstream; 'function_call' is legacy function calling's name for tool_calls. */
 export function finishFromOpenAI(reason: string | null | undefined): FinishReason {
   if (reason === 'tool_calls' || reason === 'function_call') return 'tool_calls';

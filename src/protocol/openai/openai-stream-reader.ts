@@ -2,7 +2,7 @@ import { upstreamErrorDetail, type ChatEvent, type FinishReason } from '../chat.
 import type { StreamReader } from '../dialect.js';
 import { isRecord } from '../is-record.js';
 import { readContentDelta } from './openai-content-delta.js';
-import { finishFromOpenAI, openaiFinishWithCalls, stopSequenceOf } from './openai-finish-reason.js';
+import { brokenFinish, finishFromOpenAI, openaiFinishWithCalls, stopSequenceOf } from './openai-finish-reason.js';
 import { reasoningOf } from './openai-reasoning.js';
 import { createToolCallReader, type ToolCallReader } from './openai-tool-call-reader.js';
 import { readOpenaiUsage } from './openai-usage.js';
@@ -58,8 +58,16 @@ class OpenaiStreamReader implements StreamReader {
       choices?: { delta?: { content?: string | null; refusal?: string | null; tool_calls?: unknown; reasoning_content?: unknown; reasoning?: unknown }; finish_reason?: string | null; stop_reason?: unknown; matched_stop?: unknown }[];
       usage?: unknown;
     };
-    // An error chunk in any shape a server sends (TGI's error is a string).
-    if (chunk.error !== undefined) return { events: [{ type: 'error', kind: 'api_error', message: upstreamErrorDetail(chunk).message, fromUpstream: true }], done: true };
+    if (chunk.error !== undefined) {
+      // After its finish, the answer is whole but for its usage: an error then breaks nothing.
+      const announced = this.announcedFinish();
+      if (announced !== undefined) {
+        this.#finished = true;
+        return { events: [announced], done: true };
+      }
+      // An error chunk in any shape a server sends (TGI's error is a string).
+      return { events: [{ type: 'error', kind: 'api_error', message: upstreamErrorDetail(chunk).message, fromUpstream: true }], done: true };
+    }
     const events: ChatEvent[] = [];
     if (!this.#started) {
       this.#started = true;
@@ -84,7 +92,7 @@ class OpenaiStreamReader implements StreamReader {
     }
     if (choice?.finish_reason) {
       // The calls are complete: each is announced before the finish.
-      const problem = this.#toolCalls?.finish(events, this.#answerId);
+      const problem = this.#toolCalls?.finish(events, this.#answerId) ?? brokenFinish(choice.finish_reason, this.#toolCalls?.called() === true);
       if (problem !== undefined) return malformed(events, problem);
       this.#stopped = this.#refused ? noStop : stopSequenceOf(choice);
       this.#finish = this.#refused ? 'content_filter' : openaiFinishWithCalls(finishFromOpenAI(choice.finish_reason), this.#toolCalls?.called() === true, this.#stopped);

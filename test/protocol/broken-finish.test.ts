@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import type { ChatEvent } from '../../src/protocol/chat.js';
+import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
+import { openaiDialect } from '../../src/protocol/openai/openai-dialect.js';
+
+// Finishes that end no answer, and errors that come after an answer ended: neither may make a
+// broken answer look whole, nor a whole one (a refusal, a cut) look broken and be continued.
+const openaiChunk = (choice: object, extra: object = {}): string => JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, ...choice }], ...extra });
+const readOpenai = (chunks: readonly string[]): ChatEvent[] => {
+  const reader = openaiDialect.createStreamReader();
+  return chunks.flatMap((chunk) => reader.read(undefined, chunk).events);
+};
+const anthropicFrame = (type: string, data: object): [string, string] => [type, JSON.stringify({ type, ...data })];
+const readAnthropic = (frames: readonly [string, string][]): ChatEvent[] => {
+  const reader = anthropicDialect.createStreamReader();
+  return frames.flatMap(([type, data]) => reader.read(type, data).events);
+};
+
+describe('finish reasons that end no answer', () => {
+  it("vLLM's abort and error, streamed or whole, are a broken answer, not a stop", () => {
+    for (const reason of ['abort', 'error']) {
+      const events = readOpenai([openaiChunk({ delta: { content: 'this answer was ' }, finish_reason: null }), openaiChunk({ delta: { content: 'cut' }, finish_reason: reason })]);
+      expect(events.at(-1)).toEqual({ type: 'error', kind: 'api_error', message: `the upstream ended the answer with finish_reason '${reason}' (its generation failed part-way)` });
+      expect(events.filter((event) => event.type === 'finish')).toEqual([]);
+      const whole = { id: 'c', object: 'chat.completion', created: 0, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'this answer was cut' }, finish_reason: reason }], usage: { prompt_tokens: 3, completion_tokens: 4 } };
+      expect(openaiDialect.parseResult(whole)).toEqual({ ok: false, problem: { status: 502, kind: 'api_error', message: `the upstream ended the answer with finish_reason '${reason}' (its generation failed part-way)` } });
+    }
+  });
+
+  it("a legacy function_call finish without tool calls is refused, with them it ends the calls", () => {
+    const legacy = readOpenai([openaiChunk({ delta: { function_call: { name: 'f', arguments: '{}' } }, finish_reason: null }), openaiChunk({ delta: {}, finish_reason: 'function_call' })]);
+    expect(legacy.at(-1)).toMatchObject({ type: 'error', message: expect.stringContaining('legacy function_call') as unknown });
+    const called = readOpenai([openaiChunk({ delta: { tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }] }, finish_reason: null }), openaiChunk({ delta: {}, finish_reason: 'function_call' }), JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage: { prompt_tokens: 3, completion_tokens: 4 } })]);
+    expect(called.at(-1)).toMatchObject({ type: 'finish', finishReason: 'tool_calls' });
+  });
+});
+
+describe('an error after the answer announced its end', () => {
+  it('OpenAI: the finish stands, the error is dropped', () => {
+    const events = readOpenai([openaiChunk({ delta: { content: 'Filtered part' }, finish_reason: null }), openaiChunk({ delta: {}, finish_reason: 'content_filter' }), JSON.stringify({ error: { message: 'upstream hiccup' } })]);
+    expect(events.at(-1)).toEqual({ type: 'finish', finishReason: 'content_filter', usage: { inputTokens: 0, outputTokens: 0 } });
+    expect(events.some((event) => event.type === 'error')).toBe(false);
+    // Before the finish, an error is the break it always was.
+    expect(readOpenai([openaiChunk({ delta: { content: 'half' }, finish_reason: null }), JSON.stringify({ error: { message: 'upstream hiccup' } })]).at(-1)).toMatchObject({ type: 'error', fromUpstream: true });
+  });
+
+  it('Anthropic: message_delta with a stop reason, then an error event, is the announced finish', () => {
+    const start = anthropicFrame('message_start', { message: { id: 'msg_1', model: 'm', usage: { input_tokens: 5 } } });
+    const text = [anthropicFrame('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }), anthropicFrame('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'I will not' } })];
+    for (const [stopReason, finishReason] of [['refusal', 'content_filter'], ['max_tokens', 'length']] as const) {
+      const events = readAnthropic([start, ...text, anthropicFrame('message_delta', { delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: 3 } }), anthropicFrame('error', { error: { type: 'overloaded_error', message: 'Overloaded' } })]);
+      expect(events.at(-1)).toEqual({ type: 'finish', finishReason, usage: { inputTokens: 5, outputTokens: 3 } });
+      expect(events.some((event) => event.type === 'error')).toBe(false);
+    }
+  });
+
+  it("Anthropic: text in a text block's start is passed on", () => {
+    const events = readAnthropic([anthropicFrame('message_start', { message: { id: 'msg_1', model: 'm', usage: { input_tokens: 5 } } }), anthropicFrame('content_block_start', { index: 0, content_block: { type: 'text', text: 'PREFIX-' } }), anthropicFrame('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'rest' } })]);
+    expect(events.filter((event) => event.type === 'text')).toEqual([{ type: 'text', text: 'PREFIX-' }, { type: 'text', text: 'rest' }]);
+  });
+});
