@@ -10,6 +10,7 @@ import { failureToTell, isRequestFault } from './retry-policy.js';
 import { routeTokenCount, type RouteInput } from './route-request.js';
 import { rememberRetryAfter } from './upstream-attempt.js';
 import type { UpstreamFailure } from './upstream-client.js';
+import { judgeAfterReads } from './judge-after-reads.js';
 
 /** One token count to serve: what routing needs, and the request's own bounds. */
 export interface TokenCountJob {
@@ -73,14 +74,15 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
     endpoint.outstanding += 1;
     const { cancellation, detach } = job.deadline.child();
     let timedOut = false;
-    const timer = setTimeout(() => {
+    // A count that came while the gateway was held up is not a late one (see judgeAfterReads).
+    const stopTimer = judgeAfterReads(() => {
       timedOut = true;
       cancellation.cancel();
     }, job.resilience.ttftTimeoutMs);
     // A resend on a fresh connection goes only where the tenant's jurisdictions still allow (a reload may narrow them).
     const mayResend = (): boolean => allowsJurisdictionOf(job.routeInput(tried), endpoint);
     const answer = await core.upstream.countTokens(endpoint.target, { ...request, model: endpoint.config.model }, cancellation, core.upstreamRequestId(job.requestId), mayResend).finally(() => {
-      clearTimeout(timer);
+      stopTimer();
       detach();
       endpoint.outstanding -= 1;
     });

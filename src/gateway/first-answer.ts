@@ -8,6 +8,7 @@ import { answerForUpstreamFailure, backoffMs, failureToTell, isRequestFault, isR
 import { effectiveJurisdictions, routeRequest, type RouteDecision, type RouteInput } from './route-request.js';
 import { releaseAttempt, startAttempt, type Attempt, type FailedAttempt, type StreamAttempt } from './upstream-attempt.js';
 import { connectFailureStatus, type UpstreamFailure } from './upstream-client.js';
+import { judgeAfterReads } from './judge-after-reads.js';
 
 /**
  * Tries endpoints until one answers: failover to a fresh eligible endpoint is
@@ -362,12 +363,13 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
   const legs = [cancellation.child().cancellation, cancellation.child().cancellation] as const;
   const started = core.now();
   const first = attemptOn(core, context, primary, request, legs[0]);
-  let timer: NodeJS.Timeout | undefined;
+  let stopTimer: (() => void) | undefined;
+  // A first token that came while the gateway was held up does not call for a hedge (see judgeAfterReads).
   const delayed = new Promise<'hedge'>((resolve) => {
-    timer = setTimeout(() => resolve('hedge'), context.resilience.hedgeAfterMs);
+    stopTimer = judgeAfterReads(() => resolve('hedge'), context.resilience.hedgeAfterMs);
   });
   const early = await Promise.race([first, delayed]);
-  clearTimeout(timer);
+  stopTimer?.();
   if (early !== 'hedge') return early;
   // Chosen hedgeAfterMs ago: a reload may have taken its jurisdiction away since; then no hedge.
   if (!stillAllowed(context, second, tried)) return first;

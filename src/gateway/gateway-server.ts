@@ -212,8 +212,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   // The idle sweep: one timer for every streaming attempt, instead of a timer each.
   const idleMs = config.resilience.tokenIdleTimeoutMs;
-  const cutStalled = (): void => {
-    const at = now();
+  const cutStalled = (at: number): void => {
     for (const watch of core.watched) {
       if (watch.quietByDesign || at - watch.lastActive < idleMs) continue;
       watch.stalled = true;
@@ -223,8 +222,12 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
   // Timers run before the event loop reads its sockets: after the loop was held (a large body
   // parsed, a long collection), tokens that came meanwhile wait unread. Judged once they are read,
-  // so that the gateway's own pause does not pass for every upstream's stall.
-  const sweep = setInterval(() => setImmediate(cutStalled), Math.max(10, Math.min(1000, idleMs / 4)));
+  // as of when the sweep was due (a hold between the two would otherwise count), so that the
+  // gateway's own pause does not pass for every upstream's stall (see judgeAfterReads).
+  const sweep = setInterval(() => {
+    const at = now();
+    setImmediate(() => cutStalled(at));
+  }, Math.max(10, Math.min(1000, idleMs / 4)));
   sweep.unref();
   // The keep-alive sweep: one timer for every stream, as the idle sweep.
   const keptAlive = new Set<KeptAliveStream>();

@@ -4,6 +4,7 @@ import { recordTtft, recordTtftAtLeast, type EndpointRuntime } from './endpoint-
 import type { GatewayCore } from './gateway-core.js';
 import { isEndpointFault, parseRetryAfterMs } from './retry-policy.js';
 import { connectFailureStatus, type UpstreamFailure } from './upstream-client.js';
+import { judgeAfterReads } from './judge-after-reads.js';
 
 /**
  * What one upstream attempt came to before anything reached the client. Upstreams
@@ -70,15 +71,10 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     }
     return undefined;
   };
-  let waiting = true;
-  // Judged once the event loop has read what came in while it was held (a large body parsed, a long
-  // collection): a first token waiting unread is not a slow upstream.
-  const timer = setTimeout(() => {
-    setImmediate(() => {
-      if (!waiting) return;
-      timedOut = true;
-      cancellation.cancel();
-    });
+  // A first token that came while the gateway was held up is not a slow upstream (see judgeAfterReads).
+  const stopTimer = judgeAfterReads(() => {
+    timedOut = true;
+    cancellation.cancel();
   }, ttftTimeoutMs);
   try {
     const response = await core.upstream.send(endpoint.target, { ...request, stream: true, model: endpoint.config.model }, cancellation, requestId, mayResend);
@@ -112,8 +108,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   } catch (error) {
     return interrupted() ?? fail(connectFailureStatus, error instanceof Error ? error.message : String(error));
   } finally {
-    waiting = false;
-    clearTimeout(timer);
+    stopTimer();
   }
 }
 
