@@ -9,6 +9,7 @@ import { readSpecFile } from '../domain/read-spec-file.js';
 import { problemsFromZod } from '../domain/zod-problems.js';
 import { dialectNames } from '../protocol/dialect.js';
 import { dialects } from '../protocol/dialects.js';
+import { defaultMaxJsonValues } from '../protocol/json-value-count.js';
 import { holdsKey, looksLikeKey, namesCredential } from './credential-text.js';
 import { isRecord } from '../protocol/is-record.js';
 
@@ -261,8 +262,9 @@ export const gatewayConfigSchema = z.strictObject({
   // of tools and prompts before any conversation, and screenshots and PDFs go inline.
   // maxBodyBytesInFlight: the bodies of requests in flight, together (a streaming request holds its
   // images and documents until its answer ends, for resumes): past it, a 503 to retry, not an
-  // out-of-memory crash; 1 GiB is a quarter of Node's default heap limit here.
-  limits: z.strictObject({ maxBodyBytes: count(1 << 30).default(32 * 1024 * 1024), maxBodyBytesInFlight: count(2 ** 40).default(1 << 30) }).prefault({}),
+  // out-of-memory crash; 1 GiB is a quarter of Node's default heap limit here. maxJsonValues: see
+  // defaultMaxJsonValues.
+  limits: z.strictObject({ maxBodyBytes: count(1 << 30).default(32 * 1024 * 1024), maxBodyBytesInFlight: count(2 ** 40).default(1 << 30), maxJsonValues: count(1 << 30).default(defaultMaxJsonValues) }).prefault({}),
   logging: z.strictObject({ logPrompts: z.boolean().default(false) }).prefault({}),
   // Web pages that may call the API from a browser; none without the block.
   cors: z

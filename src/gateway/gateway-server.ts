@@ -270,7 +270,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   /** A request's body; a shutdown's cancellation (`deadline`) ends the wait for the rest of it, with a 503. */
   const readBody = (req: IncomingMessage, res: ServerResponse, deadline: Cancellation): Promise<unknown> => {
-    const reading = { take: bodyBudgetFor(res), abandon: { cancellation: deadline, because: shuttingDownError } };
+    const reading = { take: bodyBudgetFor(res), abandon: { cancellation: deadline, because: shuttingDownError }, maxJsonValues: config.limits.maxJsonValues };
     if (!awaitingContinue.has(req)) return readJsonBody(req, config.limits.maxBodyBytes, reading);
     return readJsonBody(req, config.limits.maxBodyBytes, {
       ...reading,

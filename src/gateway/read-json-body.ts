@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
-import { holdsMoreJsonValues, maxJsonValues } from '../protocol/json-value-count.js';
+import { defaultMaxJsonValues, holdsMoreJsonValues } from '../protocol/json-value-count.js';
 import { isQuotableName } from '../protocol/request-problem.js';
 import type { Cancellation } from './cancellation.js';
 import { ClientError } from './client-error.js';
@@ -14,11 +14,13 @@ export interface BodyReading {
   readonly abandon?: { readonly cancellation: Cancellation; readonly because: () => ClientError };
   /** Called once the headers pass and the body is about to be read (where a 100 Continue is sent). */
   readonly beforeReading?: () => void;
+  /** How many JSON values the body may hold (see holdsMoreJsonValues): a 413 past that. */
+  readonly maxJsonValues?: number;
 }
 
 /**
  * A request's JSON body, at most `limit` bytes: a 413 ClientError past that (before reading, when
- * its Content-Length says so) or past maxJsonValues values, a 400 for an empty body or text that is not UTF-8 or not JSON (never
+ * its Content-Length says so) or past `reading.maxJsonValues` values, a 400 for an empty body or text that is not UTF-8 or not JSON (never
  * quoting it), a 415 for a compressed body or a charset other than UTF-8, a 499 for a client that
  * left mid-body.
  */
@@ -105,8 +107,9 @@ export function readJsonBody(req: IncomingMessage, limit: number, reading: BodyR
         reject(new ClientError(400, 'invalid_request', 'request body is not valid UTF-8: send the JSON body as UTF-8 (JSON is UTF-8; another charset, such as ISO-8859-1, is not converted)'));
         return;
       }
-      if (holdsMoreJsonValues(bytes)) {
-        reject(new ClientError(413, 'too_large', `request body holds more than ${String(maxJsonValues)} JSON values (objects, arrays and their entries), which would hold the gateway up parsing them: send fewer (a real conversation, tools and images included, holds far fewer)`));
+      const maxValues = reading.maxJsonValues ?? defaultMaxJsonValues;
+      if (holdsMoreJsonValues(bytes, maxValues)) {
+        reject(new ClientError(413, 'too_large', `request body holds more than ${String(maxValues)} JSON values (objects, arrays and their entries), which would hold the gateway up parsing them: send less (data in tool calls as a string, or in fewer turns), or ask the operator to raise limits.maxJsonValues`));
         return;
       }
       const raw = bytes.toString('utf8');

@@ -4,7 +4,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { readJsonBody } from '../../src/gateway/read-json-body.js';
-import { maxJsonValues } from '../../src/protocol/json-value-count.js';
+import { defaultMaxJsonValues } from '../../src/protocol/json-value-count.js';
 
 setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
@@ -24,21 +24,26 @@ describe('readJsonBody', () => {
     expect(await body('\uFEFF{"a": 1}')).toEqual({ a: 1 });
   });
 
-  it('refuses a body of more JSON values than maxJsonValues before parsing it, with a 413; commas and brackets inside strings do not count', async () => {
-    const body = (text: string): Promise<unknown> => {
+  it('refuses a body of more JSON values than its limit before parsing it, with a 413; commas and brackets inside strings do not count', async () => {
+    const body = (text: string, maxJsonValues?: number): Promise<unknown> => {
       const req = Object.assign(new PassThrough(), { headers: {} });
-      const read = readJsonBody(req as unknown as IncomingMessage, 64 * 1024 * 1024);
+      const read = readJsonBody(req as unknown as IncomingMessage, 64 * 1024 * 1024, maxJsonValues === undefined ? {} : { maxJsonValues });
       req.end(text);
       return read;
     };
     const objects = (count: number): string => `{"model":"m","x":[${Array.from({ length: count }, () => '{}').join(',')}]}`;
     // The body, its list and the comma between its fields count three; each object one, and each comma between them one more.
-    const fits = (maxJsonValues - 2) / 2;
-    expect(await body(objects(fits))).toMatchObject({ model: 'm' });
-    await expect(body(objects(fits + 1))).rejects.toMatchObject({ status: 413, kind: 'too_large', message: expect.stringContaining(`more than ${String(maxJsonValues)} JSON values`) });
-    // A long text of commas and brackets is one value, escaped quotes and all.
-    const text = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: '\\",[{'.repeat(maxJsonValues) }] });
-    expect(await body(text)).toMatchObject({ model: 'm' });
+    for (const limit of [1000, defaultMaxJsonValues]) {
+      const fits = (limit - 2) / 2;
+      expect(await body(objects(fits), limit === defaultMaxJsonValues ? undefined : limit)).toMatchObject({ model: 'm' });
+      await expect(body(objects(fits + 1), limit === defaultMaxJsonValues ? undefined : limit)).rejects.toMatchObject({ status: 413, kind: 'too_large', message: expect.stringContaining(`more than ${String(limit)} JSON values`) });
+    }
+    // Text of commas and brackets is one value, escaped quotes and backslashes and all.
+    for (const content of ['\\",[{', '\\\\', '\\"']) {
+      const text = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: content.repeat(2000) }], x: [1, 2, 3] });
+      expect(await body(text, 10)).toMatchObject({ model: 'm' });
+      await expect(body(text, 1)).rejects.toMatchObject({ status: 413 });
+    }
   });
 
   it('refuses bytes that are not UTF-8 rather than send a prompt changed to U+FFFD; a character split across chunks is whole', async () => {

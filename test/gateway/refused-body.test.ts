@@ -12,7 +12,10 @@ const apiKey = 'sk-refused-body';
 const execFileAsync = promisify(execFile);
 
 /** One endpoint, and a 4 KB body limit: a body of any size is one to refuse. */
-const config = (upstreamUrl: string): GatewayConfig => ({ ...singleEndpointConfig(upstreamUrl, apiKey), limits: { maxBodyBytes: 4096, maxBodyBytesInFlight: 1 << 30 } });
+const config = (upstreamUrl: string): GatewayConfig => {
+  const base = singleEndpointConfig(upstreamUrl, apiKey);
+  return { ...base, limits: { ...base.limits, maxBodyBytes: 4096 } };
+};
 
 let upstream: MockUpstream;
 const started: Gateway[] = [];
