@@ -42,6 +42,9 @@ describe('an error after the answer announced its end', () => {
     expect(events.some((event) => event.type === 'error')).toBe(false);
     // Before the finish, an error is the break it always was.
     expect(readOpenai([openaiChunk({ delta: { content: 'half' }, finish_reason: null }), JSON.stringify({ error: { message: 'upstream hiccup' } })]).at(-1)).toMatchObject({ type: 'error', fromUpstream: true });
+    // Older vLLM's flat error object is an error too, with its words (not a chunk with nothing in it).
+    const flat = JSON.stringify({ object: 'error', message: "This model's maximum context length is 8192 tokens", type: 'BadRequestError', param: null, code: 400 });
+    expect(readOpenai([flat])).toEqual([{ type: 'error', kind: 'api_error', message: "This model's maximum context length is 8192 tokens", fromUpstream: true }]);
   });
 
   it('Anthropic: message_delta with a stop reason, then an error event, is the announced finish', () => {

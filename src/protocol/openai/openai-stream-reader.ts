@@ -55,17 +55,19 @@ class OpenaiStreamReader implements StreamReader {
       id?: string;
       model?: string;
       error?: unknown;
+      object?: unknown;
       choices?: { delta?: { content?: string | null; refusal?: string | null; tool_calls?: unknown; reasoning_content?: unknown; reasoning?: unknown }; finish_reason?: string | null; stop_reason?: unknown; matched_stop?: unknown }[];
       usage?: unknown;
     };
-    if (chunk.error !== undefined) {
+    // An error chunk in any shape a server sends: OpenAI's and vLLM's nested error, TGI's string,
+    // older vLLM's flat error object ({"object": "error", "message": ...}).
+    if (chunk.error !== undefined || chunk.object === 'error') {
       // After its finish, the answer is whole but for its usage: an error then breaks nothing.
       const announced = this.announcedFinish();
       if (announced !== undefined) {
         this.#finished = true;
         return { events: [announced], done: true };
       }
-      // An error chunk in any shape a server sends (TGI's error is a string).
       return { events: [{ type: 'error', kind: 'api_error', message: upstreamErrorDetail(chunk).message, fromUpstream: true }], done: true };
     }
     const events: ChatEvent[] = [];
