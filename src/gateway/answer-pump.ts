@@ -179,6 +179,8 @@ export async function pumpAnswer(
   };
   /** Whether the answer was resumed on another attempt after a break. */
   let resumed = false;
+  /** Whether the current attempt resumes the answer (its count is not the caller's prompt's, or not the one the caller was told), not a first answer or one started over. */
+  let onContinuation = false;
   /** Going back to endpoints this answer already used, shared by all its resumes. */
   const resumesGoingBack: GoingBack = { left: Math.max(1, context.resilience.retries) };
   let started = false;
@@ -439,7 +441,7 @@ export async function pumpAnswer(
       releaseAttempt(core, current, 'success');
       // A resumed answer's upstream counted the continuation (prompt plus text sent) as its
       // input: the client's prompt is what the first attempt reported, or the gateway's estimate.
-      return complete(finished, endpoint, resumes === 0 ? finished.usage.inputTokens : 0);
+      return complete(finished, endpoint, onContinuation ? 0 : finished.usage.inputTokens);
     }
     if (cancellation.cancelled) {
       releaseAttempt(core, current, 'cancel');
@@ -519,6 +521,11 @@ export async function pumpAnswer(
         argumentPieces = 0;
         guard = request.stop.length > 0 ? new StopSequenceGuard(request.stop) : undefined;
         joinWhitespace = prefillWhitespace(request);
+        // The caller's prompt, sent as it came: the answer's usage is this attempt's, as a first answer's is.
+        started = false;
+        inputTokens = 0;
+        inputCache = undefined;
+        onContinuation = false;
         metrics.resumes.inc({ route, outcome: 'restarted' });
         current = next;
         resumed = true;
@@ -560,6 +567,8 @@ export async function pumpAnswer(
     metrics.resumes.inc({ route, outcome: 'resumed' });
     current = next;
     resumed = true;
+    // The caller was told the first start's count (a stream's message_start): it stands.
+    onContinuation = true;
     nextAttempt();
   }
 }

@@ -100,4 +100,25 @@ describe('prompt cache usage', () => {
     const whole = (await (await asAnthropic(url)).json()) as { usage: unknown };
     expect(whole.usage).toEqual({ input_tokens: 10, output_tokens: expect.any(Number) as unknown, cache_creation_input_tokens: 2000, cache_read_input_tokens: 30000 });
   });
+
+  it("an answer started over elsewhere reports the endpoint that served it: its count and its parts", async () => {
+    const start = (usage: object): string => event('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [], stop_reason: null, stop_sequence: null, usage } });
+    // The first endpoint breaks inside a tool call, which cannot be continued: the whole request goes again.
+    const breaking = await startScriptedUpstream((res) => {
+      res.write(start({ input_tokens: 10, cache_creation_input_tokens: 2000, cache_read_input_tokens: 30000, output_tokens: 1 }) + event('content_block_start', { index: 0, content_block: { type: 'tool_use', id: 'toolu_1', name: 'get', input: {} } }) + event('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: '{"city": "Pa' } }));
+      setTimeout(() => res.destroy(), 30);
+    });
+    cleanups.push(() => breaking.close());
+    // The second had nothing cached: it wrote the whole prefix to its cache.
+    const serving = await startScriptedUpstream((res) => res.end(anthropicAnswer.replace('"cache_creation_input_tokens":2000,"cache_read_input_tokens":30000', '"cache_creation_input_tokens":32000,"cache_read_input_tokens":0')));
+    cleanups.push(() => serving.close());
+    const gateway = createGateway({ config: cheapestFirstConfig([[breaking.url, 'anthropic'], [serving.url, 'anthropic']], apiKey, '{ retries: 1, resumeStreams: true, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000 }'), logger: false });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const tools = [{ name: 'get', description: 'd', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }];
+    const whole = (await (await asAnthropic(url, { tools })).json()) as { content: unknown; usage: unknown };
+    expect(whole.content).toEqual([{ type: 'text', text: 'Hello.' }]);
+    expect(whole.usage).toEqual({ input_tokens: 10, output_tokens: 3, cache_creation_input_tokens: 32000, cache_read_input_tokens: 0 });
+    expect(serving.arrivals()).toBe(1);
+  });
 });
