@@ -61,4 +61,16 @@ describe('an error after the answer announced its end', () => {
     const events = readAnthropic([anthropicFrame('message_start', { message: { id: 'msg_1', model: 'm', usage: { input_tokens: 5 } } }), anthropicFrame('content_block_start', { index: 0, content_block: { type: 'text', text: 'PREFIX-' } }), anthropicFrame('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'rest' } })]);
     expect(events.filter((event) => event.type === 'text')).toEqual([{ type: 'text', text: 'PREFIX-' }, { type: 'text', text: 'rest' }]);
   });
+
+  it('Anthropic: a tool call still open is no whole answer, whatever follows the finish', () => {
+    const open = [anthropicFrame('message_start', { message: { id: 'msg_1', model: 'm', usage: { input_tokens: 5 } } }), anthropicFrame('content_block_start', { index: 0, content_block: { type: 'tool_use', id: 'toolu_1', name: 'get', input: {} } }), anthropicFrame('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: '{"city": "Pa' } }), anthropicFrame('message_delta', { delta: { stop_reason: 'tool_use', stop_sequence: null }, usage: { output_tokens: 3 } })];
+    expect(readAnthropic([...open, anthropicFrame('error', { error: { type: 'overloaded_error', message: 'Overloaded' } })]).at(-1)).toMatchObject({ type: 'error', kind: 'overloaded' });
+    expect(readAnthropic([...open, anthropicFrame('message_stop', {})]).at(-1)).toEqual({ type: 'error', kind: 'api_error', message: 'upstream ended the message inside a tool call' });
+    const reader = anthropicDialect.createStreamReader();
+    for (const [type, data] of open) reader.read(type, data);
+    expect(reader.announcedFinish()).toBeUndefined();
+    // Closed, the call is whole: the finish stands.
+    reader.read('content_block_stop', JSON.stringify({ type: 'content_block_stop', index: 0 }));
+    expect(reader.announcedFinish()).toMatchObject({ type: 'finish', finishReason: 'tool_calls' });
+  });
 });

@@ -18,6 +18,10 @@ export function createAnthropicStreamReader(): StreamReader {
   const callOfBlock = new Map<number, number>();
   /** The blocks whose start carried their input whole (by the block's index): deltas for them are ignored. */
   const wholeInput = new Set<number>();
+  /** tool_use blocks begun and not yet stopped: a message that ends with one open ended inside a call. */
+  const openCalls = new Set<number>();
+  /** The finish was named and every call closed: what follows (message_stop, or an error or a break instead) cannot change the answer. */
+  const whole = (): boolean => announced && !finished && openCalls.size === 0;
   const finishEvent = (): Extract<ChatEvent, { type: 'finish' }> => ({ type: 'finish', finishReason: anthropicFinishWithCalls(finish, callOfBlock.size > 0), ...(stopSequence === undefined ? {} : { stopSequence }), usage: { inputTokens, outputTokens, ...(cache === undefined ? {} : { cache }) } });
   return {
     read(event, data) {
@@ -56,6 +60,7 @@ export function createAnthropicStreamReader(): StreamReader {
           if (typeof json.index !== 'number' || typeof block.id !== 'string' || typeof block.name !== 'string') return { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed tool_use block' }], done: true };
           const index = callOfBlock.size;
           callOfBlock.set(json.index, index);
+          openCalls.add(json.index);
           const events: ChatEvent[] = [{ type: 'tool_call', index, id: block.id, name: block.name }];
           // Anthropic starts a block with an empty input and streams it; a server that sends the
           // input whole at the start gets it passed on as the call's arguments, at once. Deltas
@@ -93,17 +98,19 @@ export function createAnthropicStreamReader(): StreamReader {
           return { events: [], done: false };
         }
         case 'content_block_stop': {
+          if (typeof json.index === 'number') openCalls.delete(json.index);
           const index = typeof json.index === 'number' ? callOfBlock.get(json.index) : undefined;
           return { events: index === undefined ? [] : [{ type: 'tool_call_end', index }], done: false };
         }
         case 'message_stop':
+          if (openCalls.size > 0) return { events: [{ type: 'error', kind: 'api_error', message: 'upstream ended the message inside a tool call' }], done: true };
           finished = true;
           // stop_reason tool_use without a tool_use block reads as 'stop' (see anthropicFinishWithCalls).
           return { events: [finishEvent()], done: true };
         case 'error':
           // After message_delta named the stop reason, the answer is whole but for message_stop: an
           // error then breaks nothing (a refusal or a cut continued elsewhere would read as a normal end).
-          if (announced && !finished) {
+          if (whole()) {
             finished = true;
             return { events: [finishEvent()], done: true };
           }
@@ -113,7 +120,7 @@ export function createAnthropicStreamReader(): StreamReader {
       }
     },
     announcedFinish() {
-      return announced && !finished ? finishEvent() : undefined;
+      return whole() ? finishEvent() : undefined;
     },
   };
 }
