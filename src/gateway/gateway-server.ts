@@ -35,6 +35,7 @@ import { formatProblem, type Result } from '../domain/spec-problem.js';
 import { planReload, type ReloadPlan } from './config-reload.js';
 import { answerPreflight, corsResponseHeaders } from './cors-policy.js';
 import { fitToTokenLimit } from './fit-to-token-limit.js';
+import { judgeAfterReads } from './judge-after-reads.js';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -222,7 +223,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
   // Timers run before the event loop reads its sockets: after the loop was held (a large body
   // parsed, a long collection), tokens that came meanwhile wait unread. Judged once they are read,
-  // as of when the sweep was due (a hold between the two would otherwise count), so that the
+  // as of when the sweep fired (a hold between the two would otherwise count), so that the
   // gateway's own pause does not pass for every upstream's stall (see judgeAfterReads).
   const sweep = setInterval(() => {
     const at = now();
@@ -328,9 +329,10 @@ export function createGateway(options: GatewayOptions): Gateway {
    * Ends a request's upstream work (`deadline`) at its deadline, or when its client leaves first
    * (`onGone` runs then, before the cancellation); `gone` tells the two apart. `stop` once it is served.
    */
-  const watchClient = (res: ServerResponse, deadline: Cancellation, deadlineMs: number, onGone: () => void = () => undefined): { readonly gone: () => boolean; readonly timer: NodeJS.Timeout; stop(): void } => {
+  const watchClient = (res: ServerResponse, deadline: Cancellation, deadlineMs: number, onGone: () => void = () => undefined): { readonly gone: () => boolean; readonly stopDeadline: () => void; stop(): void } => {
     let gone = false;
-    const timer = setTimeout(() => deadline.cancel(), deadlineMs);
+    // An answer that came while the gateway was held up is not one past its deadline (see judgeAfterReads).
+    const stopDeadline = judgeAfterReads(() => deadline.cancel(), deadlineMs);
     const onClose = (): void => {
       if (res.writableFinished) return;
       gone = true;
@@ -338,7 +340,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       deadline.cancel();
     };
     res.on('close', onClose);
-    return { gone: () => gone, timer, stop: () => res.off('close', onClose) };
+    return { gone: () => gone, stopDeadline, stop: () => res.off('close', onClose) };
   };
 
   const serveChat = (inbound: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels): Promise<ChatOutcome> => {
@@ -480,8 +482,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         labels.attempts = context.attempts;
         client.stop();
         // Ended but not all sent: the client is not reading (see releaseAtDeadline).
-        if (res.writableEnded && !res.writableFinished && !res.destroyed) releaseAtDeadline(res, deadline, client.timer, context.shuttingDown);
-        else clearTimeout(client.timer);
+        if (res.writableEnded && !res.writableFinished && !res.destroyed) releaseAtDeadline(res, deadline, client.stopDeadline, context.shuttingDown);
+        else client.stopDeadline();
         // The client left before the first token while an upstream read its prompt: charged that, or
         // many such would bypass the limit. (A deadline before the first token is the endpoints' fault.)
         if (usedTokens === 0 && promptRead) usedTokens = promptTokens;
@@ -536,7 +538,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       } finally {
         labels.attempts = tried.size;
         client.stop();
-        clearTimeout(client.timer);
+        client.stopDeadline();
       }
     });
 
@@ -937,13 +939,13 @@ const refusedSockets = new WeakSet<Socket>();
  * keep-alive timer, once everything was sent, which for such a client is never. Sent in time, the
  * response finishes and the connection is left alone (a later request on it is not this one's).
  */
-function releaseAtDeadline(res: ServerResponse, deadline: Cancellation, deadlineTimer: NodeJS.Timeout, shuttingDown: () => boolean): void {
+function releaseAtDeadline(res: ServerResponse, deadline: Cancellation, stopDeadline: () => void, shuttingDown: () => boolean): void {
   const stopWatching = (): void => {
     res.off('finish', sent);
     res.off('close', sent);
   };
   const sent = (): void => {
-    clearTimeout(deadlineTimer);
+    stopDeadline();
     stopWatching();
     stopWaiting();
   };
@@ -951,7 +953,7 @@ function releaseAtDeadline(res: ServerResponse, deadline: Cancellation, deadline
   res.on('close', sent);
   // Runs at once when the deadline already fired, as a shutdown's cancellation does.
   const stopWaiting = deadline.onCancel(() => {
-    clearTimeout(deadlineTimer);
+    stopDeadline();
     // A shutdown gives every answer a last moment to be taken, its error event included; it closes
     // the connections itself after that.
     if (shuttingDown()) return;

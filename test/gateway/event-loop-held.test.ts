@@ -183,4 +183,18 @@ describe('a gateway held busy for longer than its timeouts', () => {
     expect(primary.arrivals()).toBe(1);
     expect(second.arrivals()).toBe(0);
   });
+
+  it('does not end at its deadline an answer that came meanwhile', async () => {
+    const upstream = await upstreamInWorker({ tokens: 3, everyMs: 5, firstAfterMs: 150 });
+    const gateway = createGateway({ config: singleEndpointConfig(upstream.url, apiKey, '{ retries: 0, ttftTimeoutMs: 300, tokenIdleTimeoutMs: 200, deadlineMs: 400 }'), logger: false });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const answer = fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }) });
+    // The whole answer is in by about 170 ms; the gateway is held past its 400 ms deadline.
+    await delay(100);
+    await holdEventLoop(600);
+    const response = await answer;
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content).toBe(expected(3));
+  });
 });
