@@ -123,7 +123,7 @@ describe('a valid gateway config', () => {
     expect(config.listen).toEqual({ port: 8080, host: '127.0.0.1', shutdownGraceMs: 10_000 });
     expect(config.routes[0]?.policy).toEqual(['cost', 'least-load']);
     expect(config.resilience.circuitBreaker).toEqual({ failureThreshold: 5, windowMs: 30_000, openMs: 10_000, halfOpenProbes: 1 });
-    expect(config.limits).toEqual({ maxBodyBytes: 32 * 1024 * 1024, maxBodyBytesInFlight: 1024 * 1024 * 1024, maxJsonValues: 1_000_000 });
+    expect(config.limits).toEqual({ maxBodyBytes: 32 * 1024 * 1024, maxBodyBytesInFlight: 1024 * 1024 * 1024, maxJsonValues: 100_000 });
     expect(config.logging.logPrompts).toBe(false);
   });
 
