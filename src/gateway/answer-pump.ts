@@ -567,8 +567,18 @@ export async function pumpAnswer(
     metrics.resumes.inc({ route, outcome: 'resumed' });
     current = next;
     resumed = true;
-    // The caller was told the first start's count (a stream's message_start): it stands.
-    onContinuation = true;
+    if (context.resumed === undefined && !sink.committed) {
+      // Nothing but whitespace was sent, and the caller told nothing yet: the request went again as
+      // it came, and the usage is this attempt's, as a restarted answer's is.
+      started = false;
+      inputTokens = 0;
+      inputCache = undefined;
+      onContinuation = false;
+    } else {
+      // The caller was told the first start's count (a stream's message_start), or this attempt
+      // counted a longer prompt: the first start's count stands.
+      onContinuation = true;
+    }
     nextAttempt();
   }
 }

@@ -121,4 +121,23 @@ describe('prompt cache usage', () => {
     expect(whole.usage).toEqual({ input_tokens: 10, output_tokens: 3, cache_creation_input_tokens: 32000, cache_read_input_tokens: 0 });
     expect(serving.arrivals()).toBe(1);
   });
+
+  it('an answer whose first attempt sent only whitespace, sent again as it came, reports the endpoint that served it', async () => {
+    const start = (usage: object): string => event('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [], stop_reason: null, stop_sequence: null, usage } });
+    const breaking = await startScriptedUpstream((res) => {
+      res.write(start({ input_tokens: 10, cache_creation_input_tokens: 2000, cache_read_input_tokens: 30000, output_tokens: 1 }) + event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }) + event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: '\n\n' } }));
+      setTimeout(() => res.destroy(), 30);
+    });
+    cleanups.push(() => breaking.close());
+    const serving = await startScriptedUpstream((res) => res.end(anthropicAnswer.replace('"cache_creation_input_tokens":2000,"cache_read_input_tokens":30000', '"cache_creation_input_tokens":32000,"cache_read_input_tokens":0')));
+    cleanups.push(() => serving.close());
+    const gateway = createGateway({ config: cheapestFirstConfig([[breaking.url, 'anthropic'], [serving.url, 'anthropic']], apiKey, '{ retries: 1, resumeStreams: true, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000 }'), logger: false });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const whole = (await (await asAnthropic(url)).json()) as { usage: unknown };
+    expect(whole.usage).toEqual({ input_tokens: 10, output_tokens: 3, cache_creation_input_tokens: 32000, cache_read_input_tokens: 0 });
+    expect(serving.arrivals()).toBe(1);
+    // The serving endpoint's prompt is the caller's, once; the one that broke counted its own.
+    expect(metricValue(await scrape(url), 'switchyard_tokens_total', { endpoint: 'e1', direction: 'input' })).toBe(32_010);
+  });
 });
