@@ -20,9 +20,9 @@ export interface BodyReading {
 
 /**
  * A request's JSON body, at most `limit` bytes: a 413 ClientError past that (before reading, when
- * its Content-Length says so) or past `reading.maxJsonValues` values, a 400 for an empty body or text that is not UTF-8 or not JSON (never
- * quoting it), a 415 for a compressed body or a charset other than UTF-8, a 499 for a client that
- * left mid-body.
+ * its Content-Length says so) or past `reading.maxJsonValues` values, a 400 for an empty body or
+ * text that is not UTF-8 or not JSON (never quoting it), a 415 for a compressed body or a charset
+ * other than UTF-8, a 499 for a client that left mid-body.
  */
 export function readJsonBody(req: IncomingMessage, limit: number, reading: BodyReading = {}): Promise<unknown> {
   // A transfer coding other than chunked (gzip, say) would be read as the body's bytes: refused as
