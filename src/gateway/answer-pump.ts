@@ -179,14 +179,20 @@ export async function pumpAnswer(
   };
   /** Whether the answer was resumed on another attempt after a break. */
   let resumed = false;
-  /** Whether the current attempt resumes the answer (its count is not the caller's prompt's, or not the one the caller was told), not a first answer or one started over. */
+  /**
+   * Whether the current attempt continues the answer (a longer prompt: the caller's and the text
+   * sent), as against the caller's prompt as it came (a first answer, one started over, or one
+   * resumed after nothing but whitespace), whose count is the caller's prompt's.
+   */
   let onContinuation = false;
   /** Going back to endpoints this answer already used, shared by all its resumes. */
   const resumesGoingBack: GoingBack = { left: Math.max(1, context.resilience.retries) };
   let started = false;
+  /** The caller's prompt as an upstream counted it (0: none did yet), and that upstream's cache parts of it. */
   let inputTokens = 0;
-  /** The prompt cache's parts of inputTokens, as the first start gave them (the caller's start carries them). */
   let inputCache: PromptCache | undefined;
+  /** The cache parts the caller's own start carried (an Anthropic stream's message_start): its usage then always states parts. */
+  let toldCache: PromptCache | undefined;
   /**
    * switchyard_tokens_total counts each attempt against its own endpoint (what each used, to set
    * against what it bills): the prompt the current attempt was sent (the gateway's estimate, or the
@@ -216,11 +222,15 @@ export async function pumpAnswer(
   const forward = (event: Exclude<ChatEvent, { type: 'finish' } | { type: 'error' }>): void => {
     if (event.type === 'start') {
       attemptPromptCounted = plausible(event.inputTokens, current.endpoint);
+      // An attempt sent the caller's prompt as it came counts it; a continuation counts a longer one.
+      if (!onContinuation && attemptPromptCounted > 0) {
+        inputTokens = attemptPromptCounted;
+        inputCache = event.cache;
+      }
       // A resumed answer continues the first one: its own start is not the client's.
       if (started) return;
       started = true;
-      inputTokens = attemptPromptCounted;
-      inputCache = inputTokens > 0 ? event.cache : undefined;
+      toldCache = inputTokens > 0 ? event.cache : undefined;
       // OpenAI-dialect upstreams count the prompt only at the end: an Anthropic client's
       // message_start then carries the estimate, and message_delta the upstream's count.
       if (inputTokens === 0) {
@@ -343,9 +353,10 @@ export async function pumpAnswer(
     const counted = ownCount ? finished.usage.outputTokens : plausible(finished.usage.outputTokens, endpoint);
     const upstreamCount = plausible(upstreamPrompt, endpoint);
     // The prompt cache's parts go with the upstream's count of the prompt they are part of, never
-    // with an estimate: the finish's, or (a resumed answer, or one the gateway ends itself) the
-    // first start's, which the caller was given with its parts.
-    const cache = upstreamCount > 0 ? finished.usage.cache : inputTokens > 0 ? inputCache : undefined;
+    // with an estimate: the finish's, or (a continued answer, or one the gateway ends itself) the
+    // count of the caller's prompt. A caller whose start stated parts is told parts again (0 when
+    // unknown), or it would keep the start's beside a count that is not theirs.
+    const cache = (upstreamCount > 0 ? finished.usage.cache : inputTokens > 0 ? inputCache : undefined) ?? (toldCache === undefined ? undefined : { readTokens: 0, writeTokens: 0 });
     const usage: Usage = { inputTokens: upstreamCount || inputTokens || context.promptTokens, outputTokens: ownCount ? counted : counted > 0 ? Math.max(counted, sentTokens) : deliveredTokens(), ...(cache === undefined ? {} : { cache }) };
     const text = sent.toString();
     const toolCalls = calls.toCalls();
@@ -521,9 +532,8 @@ export async function pumpAnswer(
         argumentPieces = 0;
         guard = request.stop.length > 0 ? new StopSequenceGuard(request.stop) : undefined;
         joinWhitespace = prefillWhitespace(request);
-        // The caller's prompt, sent as it came: the answer's usage is this attempt's, as a first answer's is.
-        started = false;
-        inputTokens = 0;
+        // The caller's prompt, sent as it came: its count is this attempt's, as a first answer's is
+        // (the first count stays until this one counts; its parts were another endpoint's).
         inputCache = undefined;
         onContinuation = false;
         metrics.resumes.inc({ route, outcome: 'restarted' });
@@ -567,18 +577,10 @@ export async function pumpAnswer(
     metrics.resumes.inc({ route, outcome: 'resumed' });
     current = next;
     resumed = true;
-    if (context.resumed === undefined && !sink.committed) {
-      // Nothing but whitespace was sent, and the caller told nothing yet: the request went again as
-      // it came, and the usage is this attempt's, as a restarted answer's is.
-      started = false;
-      inputTokens = 0;
-      inputCache = undefined;
-      onContinuation = false;
-    } else {
-      // The caller was told the first start's count (a stream's message_start), or this attempt
-      // counted a longer prompt: the first start's count stands.
-      onContinuation = true;
-    }
+    // Nothing but whitespace sent: the request went again as it came, and its count is the
+    // caller's prompt's, as a restarted answer's is. Else it counts a longer prompt.
+    onContinuation = context.resumed !== undefined;
+    if (!onContinuation) inputCache = undefined;
     nextAttempt();
   }
 }

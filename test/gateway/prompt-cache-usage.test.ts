@@ -140,4 +140,67 @@ describe('prompt cache usage', () => {
     // The serving endpoint's prompt is the caller's, once; the one that broke counted its own.
     expect(metricValue(await scrape(url), 'switchyard_tokens_total', { endpoint: 'e1', direction: 'input' })).toBe(32_010);
   });
+
+  describe('after a first attempt that sent only whitespace (the request sent again as it came)', () => {
+    const start = (usage: object): string => event('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [], stop_reason: null, stop_sequence: null, usage } });
+    const oaChunk = (content: string): string => `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: { role: 'assistant', content }, finish_reason: null }] })}\n\n`;
+    const serving = (texts: readonly string[], output: number): string =>
+      start({ input_tokens: 10, cache_creation_input_tokens: 32000, cache_read_input_tokens: 0, output_tokens: 1 }) +
+      event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }) +
+      texts.map((text) => event('content_block_delta', { index: 0, delta: { type: 'text_delta', text } })).join('') +
+      event('content_block_stop', { index: 0 }) +
+      event('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { input_tokens: 10, output_tokens: output } }) +
+      event('message_stop', {});
+    const openaiBreaksAfter = (text: string) => (res: import('node:http').ServerResponse): void => {
+      res.write(oaChunk(text));
+      setTimeout(() => res.destroy(), 30);
+    };
+    const anthropicBreaksAfterWhitespace = (res: import('node:http').ServerResponse): void => {
+      res.write(start({ input_tokens: 10, cache_creation_input_tokens: 2000, cache_read_input_tokens: 30000, output_tokens: 1 }) + event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }) + event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: '\n\n' } }));
+      setTimeout(() => res.destroy(), 30);
+    };
+    async function gatewayOf(upstreams: readonly (readonly [(res: import('node:http').ServerResponse) => void, 'openai' | 'anthropic'])[]): Promise<string> {
+      const urls: (readonly [string, 'openai' | 'anthropic'])[] = [];
+      for (const [respond, dialect] of upstreams) {
+        const upstream = await startScriptedUpstream(respond);
+        cleanups.push(() => upstream.close());
+        urls.push([upstream.url, dialect]);
+      }
+      const gateway = createGateway({ config: cheapestFirstConfig(urls, apiKey, '{ retries: 1, resumeStreams: true, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000 }'), logger: false });
+      const url = await gateway.listen(0, '127.0.0.1');
+      cleanups.push(() => gateway.close());
+      return url;
+    }
+
+    it('streams report the serving endpoint, to OpenAI callers and to Anthropic callers told only the estimate', async () => {
+      const url = await gatewayOf([
+        [openaiBreaksAfter('\n\n'), 'openai'],
+        [(res) => res.end(serving(['\n\nHello.'], 3)), 'anthropic'],
+      ]);
+      const openai = await readSse(await asOpenai(url, { stream: true, stream_options: { include_usage: true } }), 'openai');
+      expect(openai.raw).toContain('"usage":{"prompt_tokens":32010,"completion_tokens":3,"total_tokens":32013,"prompt_tokens_details":{"cached_tokens":0}}');
+      const anthropic = await readSse(await asAnthropic(url, { stream: true }), 'anthropic');
+      expect(anthropic.raw).toContain('"usage":{"input_tokens":10,"cache_creation_input_tokens":32000,"cache_read_input_tokens":0,"output_tokens":3}');
+    });
+
+    it("an Anthropic stream told the broken endpoint's parts is told the serving endpoint's, all three", async () => {
+      const url = await gatewayOf([
+        [anthropicBreaksAfterWhitespace, 'anthropic'],
+        [(res) => res.end(serving(['\n\nHello.'], 3)), 'anthropic'],
+      ]);
+      const streamed = await new Anthropic({ apiKey, baseURL: url, maxRetries: 0 }).messages.stream({ model: 'm', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] }).finalMessage();
+      expect(streamed.usage).toMatchObject({ input_tokens: 10, cache_creation_input_tokens: 32000, cache_read_input_tokens: 0 });
+    });
+
+    it('a count of the caller\'s prompt is not given up for the estimate when the next attempt counts nothing', async () => {
+      const url = await gatewayOf([
+        [anthropicBreaksAfterWhitespace, 'anthropic'],
+        [openaiBreaksAfter('\n\nHello '), 'openai'],
+        [(res) => res.end(serving(['there.'], 2)), 'anthropic'],
+      ]);
+      const whole = (await (await asAnthropic(url)).json()) as { usage: { input_tokens: number; cache_creation_input_tokens: number; cache_read_input_tokens: number } };
+      // The broken endpoint's count of the caller's prompt, without its cache parts (they were its own).
+      expect(whole.usage).toMatchObject({ input_tokens: 32010, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 });
+    });
+  });
 });
