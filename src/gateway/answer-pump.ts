@@ -230,7 +230,7 @@ export async function pumpAnswer(
       // A resumed answer continues the first one: its own start is not the client's.
       if (started) return;
       started = true;
-      toldCache = inputTokens > 0 ? event.cache : undefined;
+      toldCache = inputTokens > 0 && sink.startStatesUsage ? event.cache : undefined;
       // OpenAI-dialect upstreams count the prompt only at the end: an Anthropic client's
       // message_start then carries the estimate, and message_delta the upstream's count.
       if (inputTokens === 0) {

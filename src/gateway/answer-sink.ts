@@ -15,6 +15,8 @@ export interface AnswerSink {
   readonly needsObjectArguments: boolean;
   /** Whether the caller is shown an open model's reasoning (Dialect.showsReasoning): once it was, the answer cannot be continued. */
   readonly showsReasoning: boolean;
+  /** Whether the caller is told the prompt's usage at the start (a stream in a dialect whose stream states it: Dialect.streamStartStatesUsage). */
+  readonly startStatesUsage: boolean;
   /** Whether the client has not yet taken what was written: produce nothing more until drained(). */
   readonly congested: boolean;
   /** Resolves once the client has taken what was written, has gone, or `cancellation` fired. */
@@ -94,6 +96,7 @@ class StreamSink implements AnswerSink {
   // Streamed, arguments go out as the model writes them, as each API streams them.
   readonly needsObjectArguments = false;
   readonly showsReasoning: boolean;
+  readonly startStatesUsage: boolean;
   readonly #target: SinkTarget;
   readonly #writer: StreamWriter;
   readonly #keptAlive: Set<KeptAliveStream> | undefined;
@@ -105,6 +108,7 @@ class StreamSink implements AnswerSink {
     this.#writer = target.inbound.createStreamWriter({ includeUsage: target.request.includeUsage, created: target.createdSeconds });
     this.#keptAlive = keptAlive;
     this.showsReasoning = target.inbound.showsReasoning;
+    this.startStatesUsage = target.inbound.streamStartStatesUsage;
   }
 
   get committed(): boolean {
@@ -200,6 +204,8 @@ export function createJsonSink({ inbound, request, res, headers, id, createdSeco
     committed: false,
     needsObjectArguments: inbound.toolArgumentsAsObject,
     showsReasoning: inbound.showsReasoning,
+    // One body at the end: no start is written.
+    startStatesUsage: false,
     // One body at the end: nothing is written while the answer streams in.
     congested: false,
     drained: () => Promise.resolve(),

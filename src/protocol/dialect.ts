@@ -27,6 +27,8 @@ export interface Dialect {
   readonly mayHoldToolArguments: boolean;
   /** Whether this API shows callers an open model's reasoning (OpenAI callers get reasoning_content; Anthropic's thinking must be signed). */
   readonly showsReasoning: boolean;
+  /** Whether this API's stream states the prompt's count and cache parts at its start (Anthropic's message_start), before the usage at its end. */
+  readonly streamStartStatesUsage: boolean;
   /** Response header this dialect's SDK reads the request id from. */
   readonly requestIdHeader: string;
   /**

@@ -192,6 +192,18 @@ describe('prompt cache usage', () => {
       expect(streamed.usage).toMatchObject({ input_tokens: 10, cache_creation_input_tokens: 32000, cache_read_input_tokens: 0 });
     });
 
+    it('OpenAI callers get cached_tokens only from an upstream that said, not from an endpoint that broke', async () => {
+      const openaiWhole = `${oaChunk('\n\nHello.')}data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\ndata: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage: { prompt_tokens: 40, completion_tokens: 3, total_tokens: 43 } })}\n\ndata: [DONE]\n\n`;
+      const url = await gatewayOf([
+        [anthropicBreaksAfterWhitespace, 'anthropic'],
+        [(res) => res.end(openaiWhole), 'openai'],
+      ]);
+      const whole = (await (await asOpenai(url)).json()) as { usage: unknown };
+      expect(whole.usage).toEqual({ prompt_tokens: 40, completion_tokens: 3, total_tokens: 43 });
+      const streamed = await readSse(await asOpenai(url, { stream: true, stream_options: { include_usage: true } }), 'openai');
+      expect(streamed.raw).toContain('"usage":{"prompt_tokens":40,"completion_tokens":3,"total_tokens":43}');
+    });
+
     it('a count of the caller\'s prompt is not given up for the estimate when the next attempt counts nothing', async () => {
       const url = await gatewayOf([
         [anthropicBreaksAfterWhitespace, 'anthropic'],

@@ -31,6 +31,7 @@ export const anthropicDialect: Dialect = {
   mayHoldToolArguments: true,
   requestIdHeader: 'request-id',
   showsReasoning: false,
+  streamStartStatesUsage: true,
   upstream: { systemPromptApart: true, trailingAssistantIsPrefill: true, signedThinking: true, jsonMode: false, pdfsByDefault: true, budgetFieldVaries: false },
   keepAliveFrame: sseFrame(JSON.stringify({ type: 'ping' }), 'ping'),
 

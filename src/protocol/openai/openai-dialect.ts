@@ -20,6 +20,7 @@ export const openaiDialect: Dialect = {
   mayHoldToolArguments: false,
   requestIdHeader: 'x-request-id',
   showsReasoning: true,
+  streamStartStatesUsage: false,
   upstream: { systemPromptApart: false, trailingAssistantIsPrefill: false, signedThinking: false, jsonMode: true, pdfsByDefault: false, budgetFieldVaries: true },
 
   parseRequest: readOpenaiRequest,
