@@ -533,8 +533,7 @@ export async function pumpAnswer(
         guard = request.stop.length > 0 ? new StopSequenceGuard(request.stop) : undefined;
         joinWhitespace = prefillWhitespace(request);
         // The caller's prompt, sent as it came: its count is this attempt's, as a first answer's is
-        // (the first count stays until this one counts; its parts were another endpoint's).
-        inputCache = undefined;
+        // (the earlier count and its parts, one endpoint's, stay until this one counts).
         onContinuation = false;
         metrics.resumes.inc({ route, outcome: 'restarted' });
         current = next;
@@ -580,7 +579,6 @@ export async function pumpAnswer(
     // Nothing but whitespace sent: the request went again as it came, and its count is the
     // caller's prompt's, as a restarted answer's is. Else it counts a longer prompt.
     onContinuation = context.resumed !== undefined;
-    if (!onContinuation) inputCache = undefined;
     nextAttempt();
   }
 }

@@ -211,8 +211,8 @@ describe('prompt cache usage', () => {
         [(res) => res.end(serving(['there.'], 2)), 'anthropic'],
       ]);
       const whole = (await (await asAnthropic(url)).json()) as { usage: { input_tokens: number; cache_creation_input_tokens: number; cache_read_input_tokens: number } };
-      // The broken endpoint's count of the caller's prompt, without its cache parts (they were its own).
-      expect(whole.usage).toMatchObject({ input_tokens: 32010, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 });
+      // The broken endpoint's count of the caller's prompt, with its own cache parts.
+      expect(whole.usage).toMatchObject({ input_tokens: 10, cache_creation_input_tokens: 2000, cache_read_input_tokens: 30000 });
     });
   });
 });
