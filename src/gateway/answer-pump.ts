@@ -450,8 +450,8 @@ export async function pumpAnswer(
     if (watch.stalled && finished === undefined) failure = `no token for ${config.resilience.tokenIdleTimeoutMs} ms`;
     if (finished !== undefined) {
       releaseAttempt(core, current, 'success');
-      // A resumed answer's upstream counted the continuation (prompt plus text sent) as its
-      // input: the client's prompt is what the first attempt reported, or the gateway's estimate.
+      // A continuation's upstream counted a longer prompt (the caller's and the text sent): the
+      // caller's prompt is what an attempt sent it as it came counted, or the gateway's estimate.
       return complete(finished, endpoint, onContinuation ? 0 : finished.usage.inputTokens);
     }
     if (cancellation.cancelled) {

@@ -204,9 +204,8 @@ export function createJsonSink({ inbound, request, res, headers, id, createdSeco
     committed: false,
     needsObjectArguments: inbound.toolArgumentsAsObject,
     showsReasoning: inbound.showsReasoning,
-    // One body at the end: no start is written.
+    // One body at the end: no start is written, and nothing while the answer streams in.
     startStatesUsage: false,
-    // One body at the end: nothing is written while the answer streams in.
     congested: false,
     drained: () => Promise.resolve(),
     event: () => undefined,
