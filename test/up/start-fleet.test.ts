@@ -228,11 +228,18 @@ describe('startFleet lifecycle', () => {
       if (endpoint === undefined) throw new Error(`no endpoint for ${route.model}`);
       // A prompt that fills the window but for its one output token, asked of the replica itself at
       // speed 200: its time to the answer, scaled back to real time, is what the gateway must wait.
+      // Scaled by 200, a busy machine's delay of a few milliseconds reads as seconds: the least of
+      // three asks is the replica's own time.
       const promptTokens = endpoint.contextWindow - 64;
-      const started = performance.now();
-      const answer = await fetch(`${endpoint.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: endpoint.model, max_tokens: 1, messages: [{ role: 'user', content: 'word '.repeat((promptTokens * 4) / 5) }] }) });
-      const realTimeMs = (performance.now() - started) * 200;
-      expect(answer.status).toBe(200);
+      const times: number[] = [];
+      for (let ask = 0; ask < 3; ask++) {
+        const started = performance.now();
+        const answer = await fetch(`${endpoint.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: endpoint.model, max_tokens: 1, messages: [{ role: 'user', content: 'word '.repeat((promptTokens * 4) / 5) }] }) });
+        times.push((performance.now() - started) * 200);
+        expect(answer.status).toBe(200);
+        await answer.text();
+      }
+      const realTimeMs = Math.min(...times);
       measured.push(realTimeMs);
       const own = realTime.config.routes.find((candidate) => candidate.model === route.model)?.resilience;
       expect(own?.ttftTimeoutMs ?? realTime.config.resilience.ttftTimeoutMs).toBeGreaterThan(realTimeMs);
