@@ -10,7 +10,7 @@ import { failureToTell, isRequestFault } from './retry-policy.js';
 import { routeTokenCount, type RouteInput } from './route-request.js';
 import { rememberRetryAfter } from './upstream-attempt.js';
 import type { UpstreamFailure } from './upstream-client.js';
-import { judgeAfterOwnTime } from './judge-after-reads.js';
+import { judgeAfterReads } from './judge-after-reads.js';
 
 /** One token count to serve: what routing needs, and the request's own bounds. */
 export interface TokenCountJob {
@@ -74,8 +74,8 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
     endpoint.outstanding += 1;
     const { cancellation, detach } = job.deadline.child();
     let timedOut = false;
-    // The gateway's own holds, and a count that came meanwhile, are not a late count (see judgeAfterOwnTime).
-    const stopTimer = judgeAfterOwnTime(() => {
+    // A count that came while the gateway was held up is not a late one (see judgeAfterReads).
+    const stopTimer = judgeAfterReads(() => {
       timedOut = true;
       cancellation.cancel();
     }, job.resilience.ttftTimeoutMs);

@@ -8,7 +8,7 @@ import { answerForUpstreamFailure, backoffMs, failureToTell, isRequestFault, isR
 import { effectiveJurisdictions, routeRequest, type RouteDecision, type RouteInput } from './route-request.js';
 import { releaseAttempt, startAttempt, type Attempt, type FailedAttempt, type StreamAttempt } from './upstream-attempt.js';
 import { connectFailureStatus, type UpstreamFailure } from './upstream-client.js';
-import { judgeAfterOwnTime } from './judge-after-reads.js';
+import { judgeAfterReads } from './judge-after-reads.js';
 
 /**
  * Tries endpoints until one answers: failover to a fresh eligible endpoint is
@@ -364,9 +364,9 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
   const started = core.now();
   const first = attemptOn(core, context, primary, request, legs[0]);
   let stopTimer: (() => void) | undefined;
-  // The gateway's own holds, and a first token that came meanwhile, do not call for a hedge (see judgeAfterOwnTime).
+  // A first token that came while the gateway was held up does not call for a hedge (see judgeAfterReads).
   const delayed = new Promise<'hedge'>((resolve) => {
-    stopTimer = judgeAfterOwnTime(() => resolve('hedge'), context.resilience.hedgeAfterMs);
+    stopTimer = judgeAfterReads(() => resolve('hedge'), context.resilience.hedgeAfterMs);
   });
   const early = await Promise.race([first, delayed]);
   stopTimer?.();

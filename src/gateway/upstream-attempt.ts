@@ -4,7 +4,7 @@ import { recordTtft, recordTtftAtLeast, type EndpointRuntime } from './endpoint-
 import type { GatewayCore } from './gateway-core.js';
 import { isEndpointFault, parseRetryAfterMs } from './retry-policy.js';
 import { connectFailureStatus, type UpstreamFailure } from './upstream-client.js';
-import { judgeAfterOwnTime } from './judge-after-reads.js';
+import { judgeAfterReads } from './judge-after-reads.js';
 
 /**
  * What one upstream attempt came to before anything reached the client. Upstreams
@@ -71,8 +71,8 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     }
     return undefined;
   };
-  // The gateway's own holds, and a first token that came meanwhile, are not a slow upstream (see judgeAfterOwnTime).
-  const stopTimer = judgeAfterOwnTime(() => {
+  // A first token that came while the gateway was held up is not a slow upstream (see judgeAfterReads).
+  const stopTimer = judgeAfterReads(() => {
     timedOut = true;
     cancellation.cancel();
   }, ttftTimeoutMs);
