@@ -2,7 +2,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { createGateway } from '../../src/gateway/gateway-server.js';
+import { createGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { cheapestFirstConfig, closedAfterEach, delay, metricValue, readSse, scrape, singleEndpointConfig } from './helpers/fleet.js';
 
 // The gateway's own pause (a large body parsed, a long collection) is not its upstreams' stall or
@@ -80,17 +80,30 @@ async function holdEventLoop(ms: number): Promise<void> {
 }
 
 const expected = (tokens: number): string => Array.from({ length: tokens }, (_, index) => `t${String(index)} `).join('');
-const streamRequest = (url: string): Promise<Response> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 100, stream: true, messages: [{ role: 'user', content: 'hi' }] }) });
+const askChat = (url: string, stream = false): Promise<Response> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 100, stream, messages: [{ role: 'user', content: 'hi' }] }) });
+const textOf = async (response: Response): Promise<string | undefined> => ((await response.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content;
+
+/** The gateway's URL once it listens; closed after the test. */
+async function listening(gateway: Gateway): Promise<string> {
+  const url = await gateway.listen(0, '127.0.0.1');
+  cleanups.push(() => gateway.close());
+  return url;
+}
+
+/** The answer to `asked`, the gateway's thread held from 100 to 700 ms after it was sent (its upstream answers at 150 ms). */
+async function heldWhileAnswered(asked: Promise<Response>): Promise<Response> {
+  await delay(100);
+  await holdEventLoop(600);
+  return asked;
+}
 
 describe('a gateway held busy for longer than its timeouts', () => {
   // The upstream writes a token every 5 ms: on a loaded machine its thread still gets a turn in the
   // hold, and tokens come in meanwhile (the case under test, not a real stall).
   it('does not cut streams whose tokens came meanwhile as stalled', async () => {
     const upstream = await upstreamInWorker({ tokens: 300, everyMs: 5, firstAfterMs: 0 });
-    const gateway = createGateway({ config: singleEndpointConfig(upstream.url, apiKey, '{ retries: 0, ttftTimeoutMs: 5000, tokenIdleTimeoutMs: 200, deadlineMs: 30000 }'), logger: false });
-    const url = await gateway.listen(0, '127.0.0.1');
-    cleanups.push(() => gateway.close());
-    const response = await streamRequest(url);
+    const url = await listening(createGateway({ config: singleEndpointConfig(upstream.url, apiKey, '{ retries: 0, ttftTimeoutMs: 5000, tokenIdleTimeoutMs: 200, deadlineMs: 30000 }'), logger: false }));
+    const response = await askChat(url, true);
     expect(response.status).toBe(200);
     // Streaming; then three times the idle timeout without the gateway running.
     await delay(100);
@@ -129,9 +142,8 @@ describe('a gateway held busy for longer than its timeouts', () => {
     cleanups.push(async () => {
       clearInterval(poker);
     });
-    const url = await gateway.listen(0, '127.0.0.1');
-    cleanups.push(() => gateway.close());
-    const response = await streamRequest(url);
+    const url = await listening(gateway);
+    const response = await askChat(url, true);
     expect(response.status).toBe(200);
     await delay(100);
     holds = 3;
@@ -143,28 +155,18 @@ describe('a gateway held busy for longer than its timeouts', () => {
 
   it('does not time out an attempt whose first token came meanwhile', async () => {
     const upstream = await upstreamInWorker({ tokens: 3, everyMs: 5, firstAfterMs: 150 });
-    const gateway = createGateway({ config: singleEndpointConfig(upstream.url, apiKey, '{ retries: 0, ttftTimeoutMs: 300, tokenIdleTimeoutMs: 5000, deadlineMs: 30000 }'), logger: false });
-    const url = await gateway.listen(0, '127.0.0.1');
-    cleanups.push(() => gateway.close());
-    const answer = fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }) });
-    // The request is upstream by now; its first token comes at 150 ms, while the gateway is held
-    // past its 300 ms TTFT timeout.
-    await delay(100);
-    await holdEventLoop(600);
-    const response = await answer;
+    const url = await listening(createGateway({ config: singleEndpointConfig(upstream.url, apiKey, '{ retries: 0, ttftTimeoutMs: 300, tokenIdleTimeoutMs: 5000, deadlineMs: 30000 }'), logger: false }));
+    // The request is upstream by the hold; its first token comes at 150 ms, while the gateway is
+    // held past its 300 ms TTFT timeout.
+    const response = await heldWhileAnswered(askChat(url));
     expect(response.status).toBe(200);
-    expect(((await response.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content).toBe(expected(3));
+    expect(await textOf(response)).toBe(expected(3));
   });
 
   it('does not time out a token count that came meanwhile', async () => {
     const upstream = await upstreamInWorker({ tokens: 0, everyMs: 5, firstAfterMs: 150 });
-    const gateway = createGateway({ config: singleEndpointConfig(upstream.url, apiKey, '{ retries: 0, ttftTimeoutMs: 300, tokenIdleTimeoutMs: 5000, deadlineMs: 30000 }', 'anthropic'), logger: false });
-    const url = await gateway.listen(0, '127.0.0.1');
-    cleanups.push(() => gateway.close());
-    const answer = fetch(`${url}/v1/messages/count_tokens`, { method: 'POST', headers: { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) });
-    await delay(100);
-    await holdEventLoop(600);
-    const response = await answer;
+    const url = await listening(createGateway({ config: singleEndpointConfig(upstream.url, apiKey, '{ retries: 0, ttftTimeoutMs: 300, tokenIdleTimeoutMs: 5000, deadlineMs: 30000 }', 'anthropic'), logger: false }));
+    const response = await heldWhileAnswered(fetch(`${url}/v1/messages/count_tokens`, { method: 'POST', headers: { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) }));
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ input_tokens: 7 });
   });
@@ -172,13 +174,8 @@ describe('a gateway held busy for longer than its timeouts', () => {
   it('does not hedge an attempt whose first token came meanwhile', async () => {
     const primary = await upstreamInWorker({ tokens: 3, everyMs: 5, firstAfterMs: 150 });
     const second = await upstreamInWorker({ tokens: 3, everyMs: 5, firstAfterMs: 150 });
-    const gateway = createGateway({ config: cheapestFirstConfig([[primary.url, 'openai'], [second.url, 'openai']], apiKey, '{ retries: 0, ttftTimeoutMs: 5000, tokenIdleTimeoutMs: 5000, deadlineMs: 30000, hedgeAfterMs: 300 }'), logger: false });
-    const url = await gateway.listen(0, '127.0.0.1');
-    cleanups.push(() => gateway.close());
-    const answer = fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }) });
-    await delay(100);
-    await holdEventLoop(600);
-    const response = await answer;
+    const url = await listening(createGateway({ config: cheapestFirstConfig([[primary.url, 'openai'], [second.url, 'openai']], apiKey, '{ retries: 0, ttftTimeoutMs: 5000, tokenIdleTimeoutMs: 5000, deadlineMs: 30000, hedgeAfterMs: 300 }'), logger: false }));
+    const response = await heldWhileAnswered(askChat(url));
     expect(response.status).toBe(200);
     await response.text();
     await delay(100);
@@ -188,15 +185,10 @@ describe('a gateway held busy for longer than its timeouts', () => {
 
   it('does not end at its deadline an answer that came meanwhile', async () => {
     const upstream = await upstreamInWorker({ tokens: 3, everyMs: 5, firstAfterMs: 150 });
-    const gateway = createGateway({ config: singleEndpointConfig(upstream.url, apiKey, '{ retries: 0, ttftTimeoutMs: 300, tokenIdleTimeoutMs: 200, deadlineMs: 400 }'), logger: false });
-    const url = await gateway.listen(0, '127.0.0.1');
-    cleanups.push(() => gateway.close());
-    const answer = fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }) });
+    const url = await listening(createGateway({ config: singleEndpointConfig(upstream.url, apiKey, '{ retries: 0, ttftTimeoutMs: 300, tokenIdleTimeoutMs: 200, deadlineMs: 400 }'), logger: false }));
     // The whole answer is in by about 170 ms; the gateway is held past its 400 ms deadline.
-    await delay(100);
-    await holdEventLoop(600);
-    const response = await answer;
+    const response = await heldWhileAnswered(askChat(url));
     expect(response.status).toBe(200);
-    expect(((await response.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content).toBe(expected(3));
+    expect(await textOf(response)).toBe(expected(3));
   });
 });
