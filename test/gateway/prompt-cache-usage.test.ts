@@ -1,7 +1,8 @@
+import type { ServerResponse } from 'node:http';
 import Anthropic from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
-import { cheapestFirstConfig, closedAfterEach, metricValue, readSse, scrape, singleEndpointConfig, startScriptedUpstream } from './helpers/fleet.js';
+import { cheapestFirstConfig, closedAfterEach, metricValue, readSse, scrape, singleEndpointConfig, startScriptedUpstream, type ScriptedUpstream } from './helpers/fleet.js';
 
 // Upstreams report a prompt served mostly from their prompt cache: Anthropic counts the cached
 // parts apart from input_tokens, OpenAI counts them inside prompt_tokens. Callers of either dialect
@@ -9,8 +10,12 @@ import { cheapestFirstConfig, closedAfterEach, metricValue, readSse, scrape, sin
 const { cleanups } = closedAfterEach();
 const apiKey = 'sk-prompt-cache';
 const event = (type: string, data: object): string => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+type Respond = (res: ServerResponse) => void;
+const start = (usage: object): string => event('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [], stop_reason: null, stop_sequence: null, usage } });
+/** A start whose prompt was mostly read from the cache (10 after the breakpoint, 2,000 written, 30,000 read). */
+const cachedStart = start({ input_tokens: 10, cache_creation_input_tokens: 2000, cache_read_input_tokens: 30000, output_tokens: 1 });
 const anthropicAnswer =
-  event('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 10, cache_creation_input_tokens: 2000, cache_read_input_tokens: 30000, output_tokens: 1 } } }) +
+  cachedStart +
   event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }) +
   event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'Hello.' } }) +
   event('content_block_stop', { index: 0 }) +
@@ -25,6 +30,32 @@ const openaiAnswer = (prompt: number, cached: number): string =>
 const question = { model: 'm', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] };
 const asAnthropic = (url: string, body: object = {}): Promise<Response> => fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify({ ...question, ...body }) });
 const asOpenai = (url: string, body: object = {}): Promise<Response> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ ...question, ...body }) });
+
+const textBlock = (text: string): string => event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }) + event('content_block_delta', { index: 0, delta: { type: 'text_delta', text } });
+/** An upstream that writes `frames` and then drops the connection. */
+const breaksAfter =
+  (frames: string): Respond =>
+  (res) => {
+    res.write(frames);
+    setTimeout(() => res.destroy(), 30);
+  };
+const anthropicBreaksAfterWhitespace = breaksAfter(cachedStart + textBlock('\n\n'));
+/** anthropicAnswer from an endpoint that had nothing cached: it wrote the whole prefix to its cache. */
+const nothingCachedAnswer = anthropicAnswer.replace('"cache_creation_input_tokens":2000,"cache_read_input_tokens":30000', '"cache_creation_input_tokens":32000,"cache_read_input_tokens":0');
+
+/** A gateway over scripted upstreams, cheapest first (e0, e1, ...), resuming and retrying once. */
+async function gatewayOverEach(upstreams: readonly (readonly [Respond, 'openai' | 'anthropic'])[]): Promise<{ url: string; upstreams: ScriptedUpstream[] }> {
+  const started: ScriptedUpstream[] = [];
+  for (const [respond] of upstreams) {
+    const upstream = await startScriptedUpstream(respond);
+    cleanups.push(() => upstream.close());
+    started.push(upstream);
+  }
+  const gateway = createGateway({ config: cheapestFirstConfig(started.map((upstream, index) => [upstream.url, upstreams[index]?.[1] ?? 'openai'] as const), apiKey, '{ retries: 1, resumeStreams: true, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000 }'), logger: false });
+  const url = await gateway.listen(0, '127.0.0.1');
+  cleanups.push(() => gateway.close());
+  return { url, upstreams: started };
+}
 
 async function gatewayOver(answer: string, dialect: 'openai' | 'anthropic'): Promise<string> {
   const upstream = await startScriptedUpstream((res) => res.end(answer));
@@ -81,18 +112,11 @@ describe('prompt cache usage', () => {
   });
 
   it("a resumed answer reports the first start's prompt with its parts, so that a stream's start and end agree", async () => {
-    const cachedStart = event('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 10, cache_creation_input_tokens: 2000, cache_read_input_tokens: 30000, output_tokens: 1 } } });
-    const breaking = await startScriptedUpstream((res) => {
-      res.write(cachedStart + event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }) + event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'Hello there, ' } }));
-      setTimeout(() => res.destroy(), 30);
-    });
-    cleanups.push(() => breaking.close());
     // The continuation's upstream counts its own, longer prompt.
-    const continuing = await startScriptedUpstream((res) => res.end(anthropicAnswer.replace('"input_tokens":10,"cache_creation', '"input_tokens":15,"cache_creation')));
-    cleanups.push(() => continuing.close());
-    const gateway = createGateway({ config: cheapestFirstConfig([[breaking.url, 'anthropic'], [continuing.url, 'anthropic']], apiKey, '{ retries: 1, resumeStreams: true, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000 }'), logger: false });
-    const url = await gateway.listen(0, '127.0.0.1');
-    cleanups.push(() => gateway.close());
+    const { url } = await gatewayOverEach([
+      [breaksAfter(cachedStart + textBlock('Hello there, ')), 'anthropic'],
+      [(res) => res.end(anthropicAnswer.replace('"input_tokens":10,"cache_creation', '"input_tokens":15,"cache_creation')), 'anthropic'],
+    ]);
     // The SDK keeps message_start's parts unless message_delta gives its own: the sum is the whole prompt, once.
     const streamed = await new Anthropic({ apiKey, baseURL: url, maxRetries: 0 }).messages.stream({ model: 'm', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] }).finalMessage();
     expect(streamed.content).toEqual([{ type: 'text', text: 'Hello there, Hello.' }]);
@@ -102,47 +126,32 @@ describe('prompt cache usage', () => {
   });
 
   it("an answer started over elsewhere reports the endpoint that served it: its count and its parts", async () => {
-    const start = (usage: object): string => event('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [], stop_reason: null, stop_sequence: null, usage } });
-    // The first endpoint breaks inside a tool call, which cannot be continued: the whole request goes again.
-    const breaking = await startScriptedUpstream((res) => {
-      res.write(start({ input_tokens: 10, cache_creation_input_tokens: 2000, cache_read_input_tokens: 30000, output_tokens: 1 }) + event('content_block_start', { index: 0, content_block: { type: 'tool_use', id: 'toolu_1', name: 'get', input: {} } }) + event('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: '{"city": "Pa' } }));
-      setTimeout(() => res.destroy(), 30);
-    });
-    cleanups.push(() => breaking.close());
-    // The second had nothing cached: it wrote the whole prefix to its cache.
-    const serving = await startScriptedUpstream((res) => res.end(anthropicAnswer.replace('"cache_creation_input_tokens":2000,"cache_read_input_tokens":30000', '"cache_creation_input_tokens":32000,"cache_read_input_tokens":0')));
-    cleanups.push(() => serving.close());
-    const gateway = createGateway({ config: cheapestFirstConfig([[breaking.url, 'anthropic'], [serving.url, 'anthropic']], apiKey, '{ retries: 1, resumeStreams: true, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000 }'), logger: false });
-    const url = await gateway.listen(0, '127.0.0.1');
-    cleanups.push(() => gateway.close());
+    // The first endpoint breaks inside a tool call, which cannot be continued: the whole request goes
+    // again, to one that had nothing cached.
+    const { url, upstreams } = await gatewayOverEach([
+      [breaksAfter(cachedStart + event('content_block_start', { index: 0, content_block: { type: 'tool_use', id: 'toolu_1', name: 'get', input: {} } }) + event('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: '{"city": "Pa' } })), 'anthropic'],
+      [(res) => res.end(nothingCachedAnswer), 'anthropic'],
+    ]);
     const tools = [{ name: 'get', description: 'd', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }];
     const whole = (await (await asAnthropic(url, { tools })).json()) as { content: unknown; usage: unknown };
     expect(whole.content).toEqual([{ type: 'text', text: 'Hello.' }]);
     expect(whole.usage).toEqual({ input_tokens: 10, output_tokens: 3, cache_creation_input_tokens: 32000, cache_read_input_tokens: 0 });
-    expect(serving.arrivals()).toBe(1);
+    expect(upstreams[1]?.arrivals()).toBe(1);
   });
 
   it('an answer whose first attempt sent only whitespace, sent again as it came, reports the endpoint that served it', async () => {
-    const start = (usage: object): string => event('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [], stop_reason: null, stop_sequence: null, usage } });
-    const breaking = await startScriptedUpstream((res) => {
-      res.write(start({ input_tokens: 10, cache_creation_input_tokens: 2000, cache_read_input_tokens: 30000, output_tokens: 1 }) + event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }) + event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: '\n\n' } }));
-      setTimeout(() => res.destroy(), 30);
-    });
-    cleanups.push(() => breaking.close());
-    const serving = await startScriptedUpstream((res) => res.end(anthropicAnswer.replace('"cache_creation_input_tokens":2000,"cache_read_input_tokens":30000', '"cache_creation_input_tokens":32000,"cache_read_input_tokens":0')));
-    cleanups.push(() => serving.close());
-    const gateway = createGateway({ config: cheapestFirstConfig([[breaking.url, 'anthropic'], [serving.url, 'anthropic']], apiKey, '{ retries: 1, resumeStreams: true, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000 }'), logger: false });
-    const url = await gateway.listen(0, '127.0.0.1');
-    cleanups.push(() => gateway.close());
+    const { url, upstreams } = await gatewayOverEach([
+      [anthropicBreaksAfterWhitespace, 'anthropic'],
+      [(res) => res.end(nothingCachedAnswer), 'anthropic'],
+    ]);
     const whole = (await (await asAnthropic(url)).json()) as { usage: unknown };
     expect(whole.usage).toEqual({ input_tokens: 10, output_tokens: 3, cache_creation_input_tokens: 32000, cache_read_input_tokens: 0 });
-    expect(serving.arrivals()).toBe(1);
+    expect(upstreams[1]?.arrivals()).toBe(1);
     // The serving endpoint's prompt is the caller's, once; the one that broke counted its own.
     expect(metricValue(await scrape(url), 'switchyard_tokens_total', { endpoint: 'e1', direction: 'input' })).toBe(32_010);
   });
 
   describe('after a first attempt that sent only whitespace (the request sent again as it came)', () => {
-    const start = (usage: object): string => event('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [], stop_reason: null, stop_sequence: null, usage } });
     const oaChunk = (content: string): string => `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: { role: 'assistant', content }, finish_reason: null }] })}\n\n`;
     const serving = (texts: readonly string[], output: number): string =>
       start({ input_tokens: 10, cache_creation_input_tokens: 32000, cache_read_input_tokens: 0, output_tokens: 1 }) +
@@ -151,26 +160,8 @@ describe('prompt cache usage', () => {
       event('content_block_stop', { index: 0 }) +
       event('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { input_tokens: 10, output_tokens: output } }) +
       event('message_stop', {});
-    const openaiBreaksAfter = (text: string) => (res: import('node:http').ServerResponse): void => {
-      res.write(oaChunk(text));
-      setTimeout(() => res.destroy(), 30);
-    };
-    const anthropicBreaksAfterWhitespace = (res: import('node:http').ServerResponse): void => {
-      res.write(start({ input_tokens: 10, cache_creation_input_tokens: 2000, cache_read_input_tokens: 30000, output_tokens: 1 }) + event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }) + event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: '\n\n' } }));
-      setTimeout(() => res.destroy(), 30);
-    };
-    async function gatewayOf(upstreams: readonly (readonly [(res: import('node:http').ServerResponse) => void, 'openai' | 'anthropic'])[]): Promise<string> {
-      const urls: (readonly [string, 'openai' | 'anthropic'])[] = [];
-      for (const [respond, dialect] of upstreams) {
-        const upstream = await startScriptedUpstream(respond);
-        cleanups.push(() => upstream.close());
-        urls.push([upstream.url, dialect]);
-      }
-      const gateway = createGateway({ config: cheapestFirstConfig(urls, apiKey, '{ retries: 1, resumeStreams: true, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000 }'), logger: false });
-      const url = await gateway.listen(0, '127.0.0.1');
-      cleanups.push(() => gateway.close());
-      return url;
-    }
+    const openaiBreaksAfter = (text: string): Respond => breaksAfter(oaChunk(text));
+    const gatewayOf = async (upstreams: Parameters<typeof gatewayOverEach>[0]): Promise<string> => (await gatewayOverEach(upstreams)).url;
 
     it('streams report the serving endpoint, to OpenAI callers and to Anthropic callers told only the estimate', async () => {
       const url = await gatewayOf([
