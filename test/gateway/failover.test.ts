@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -1267,33 +1267,32 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 5000, t
     });
 
     it('an unreachable endpoint\'s network detail stays in the logs: the client is not told internal addresses', async () => {
-      const { url } = await gateway([{ id: 'gone', url: 'http://127.0.0.1:9', model: 'm-gone' }], { resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000 }' });
-      const response = await streamOpenAI(url, 'hi', 5);
-      expect(response.status).toBe(502);
-      const message = ((await response.json()) as { error: { message: string } }).error.message;
-      expect(message).toBe('upstream gone failed: could not connect');
+      // What a caller is told of one endpoint's failure: a 502, in the gateway's words.
+      const toldOf = async (id: string, upstreamUrl: string): Promise<string> => {
+        const { url } = await gateway([{ id, url: upstreamUrl, model: `m-${id}` }], { resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000 }' });
+        const response = await streamOpenAI(url, 'hi', 5);
+        expect(response.status).toBe(502);
+        return ((await response.json()) as { error: { message: string } }).error.message;
+      };
+      /** A TCP server that is no HTTP server: `onConnection` does what it will with each socket. */
+      const rawUpstream = async (onConnection: (socket: Socket) => void): Promise<string> => {
+        const server = createNetServer(onConnection);
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+        return `http://127.0.0.1:${String((server.address() as AddressInfo).port)}`;
+      };
+      expect(await toldOf('gone', 'http://127.0.0.1:9')).toBe('upstream gone failed: could not connect');
       // A connection made and then lost before any answer is told as such (after its one resend).
       let arrivals = 0;
-      const dropping = createNetServer((socket) => socket.once('data', () => ((arrivals += 1), socket.resetAndDestroy())));
-      await new Promise<void>((resolve) => dropping.listen(0, '127.0.0.1', resolve));
-      cleanups.push(() => new Promise<void>((resolve) => dropping.close(() => resolve())));
-      const dropped = await gateway([{ id: 'dropping', url: `http://127.0.0.1:${String((dropping.address() as AddressInfo).port)}`, model: 'm-drop' }], { resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000 }' });
-      const lost = await streamOpenAI(dropped.url, 'hi', 5);
-      expect(lost.status).toBe(502);
-      expect(((await lost.json()) as { error: { message: string } }).error.message).toBe('upstream dropping failed: the connection was lost before any answer');
+      expect(await toldOf('dropping', await rawUpstream((socket) => socket.once('data', () => ((arrivals += 1), socket.resetAndDestroy()))))).toBe('upstream dropping failed: the connection was lost before any answer');
       expect(arrivals).toBe(2);
       // An answer the HTTP client cannot read (headers past its limit) is not a failure to connect.
-      const oversized = createNetServer((socket) => {
+      const oversized = await rawUpstream((socket) => {
         // The gateway resets the connection once the headers overflow.
         socket.on('error', () => undefined);
         socket.once('data', () => socket.end(`HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nx-filler: ${'f'.repeat(70_000)}\r\n\r\n`));
       });
-      await new Promise<void>((resolve) => oversized.listen(0, '127.0.0.1', resolve));
-      cleanups.push(() => new Promise<void>((resolve) => oversized.close(() => resolve())));
-      const unreadable = await gateway([{ id: 'oversized', url: `http://127.0.0.1:${String((oversized.address() as AddressInfo).port)}`, model: 'm-big' }], { resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000 }' });
-      const unread = await streamOpenAI(unreadable.url, 'hi', 5);
-      expect(unread.status).toBe(502);
-      expect(((await unread.json()) as { error: { message: string } }).error.message).toBe('upstream oversized failed: its answer could not be read as HTTP');
+      expect(await toldOf('oversized', oversized)).toBe('upstream oversized failed: its answer could not be read as HTTP');
     });
 
     it('529 (overloaded) and 408 are retried on another endpoint', async () => {
