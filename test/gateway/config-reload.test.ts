@@ -11,6 +11,12 @@ import { closedAfterEach, delay, gatewayConfig, metricValue, oneEndpointYaml, op
 /** An answer's frames, as every upstream of these tests sends them. */
 const answerFrames = openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n';
 const chatBody = (maxTokens: number): string => JSON.stringify({ model: 'm', max_tokens: maxTokens, messages: [{ role: 'user', content: 'hi' }] });
+/** The status of a small chat request to the gateway at `url` with `key`, its body read. */
+async function chatStatus(url: string, key: string): Promise<number> {
+  const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: chatBody(5) });
+  await response.text();
+  return response.status;
+}
 
 /** Endpoints us (free) and eu (dearer) serving `m`, for tenant t with key `key` in `jurisdictions`. */
 const twoJurisdictions = (usUrl: string, euUrl: string, key: string, jurisdictions: string, resilience: string): string => `
@@ -112,11 +118,7 @@ describe('a reload and the requests in flight', () => {
     const gateway = createGateway({ config: gatewayConfig(yamlOf('us, eu')), logger });
     const url = await gateway.listen(0, '127.0.0.1');
     cleanups.push(() => gateway.close());
-    const ask = async (key: string): Promise<number> => {
-      const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: chatBody(5) });
-      await response.text();
-      return response.status;
-    };
+    const ask = (key: string): Promise<number> => chatStatus(url, key);
     for (let round = 0; round < 3; round += 1) {
       // A connection to eu made and pooled, tenant t wide again; the next request of t reuses it.
       gateway.reload({ ok: true, value: gatewayConfig(yamlOf('us, eu')) });
@@ -186,11 +188,7 @@ resilience: { retries: 2, panicRouting: false, hedgeAfterMs: 50, circuitBreaker:
     const gateway = createGateway({ config: gatewayConfig(yamlOf('us, eu')), logger: false });
     const url = await gateway.listen(0, '127.0.0.1');
     cleanups.push(() => gateway.close());
-    const ask = async (key: string): Promise<number> => {
-      const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: chatBody(5) });
-      await response.text();
-      return response.status;
-    };
+    const ask = (key: string): Promise<number> => chatStatus(url, key);
     // Tenant o pools a connection to eu; tenant t's request hedges to it.
     expect(await ask('sk-o')).toBe(200);
     eu.reuse.hook = () => void gateway.reload({ ok: true, value: gatewayConfig(yamlOf('us')) });
