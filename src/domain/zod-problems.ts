@@ -106,9 +106,10 @@ function article(expected: string): string {
   return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
 }
 
-/** A value by its kind alone, for one that may hold a secret. */
+/** A value by its kind alone, for one that may hold a secret: a key of digits reads as a number. */
 function describeUnquoted(value: unknown): string {
   if (typeof value === 'string') return `a text of ${String(value.length)} characters (not shown: it may hold a secret)`;
+  if (typeof value === 'number' || typeof value === 'bigint') return 'a number (not shown: it may hold a secret)';
   return describe(value);
 }
 

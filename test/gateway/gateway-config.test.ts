@@ -388,6 +388,12 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     // Described by kind instead, so the line and column still lead to it.
     const asLine = parseGatewayConfig(cases[2] ?? '', 'gateway.yaml');
     expect(asLine.ok ? [] : asLine.problems.map((problem) => problem.message)).toEqual([expect.stringMatching(/^expected a record, got a text of \d+ characters \(not shown: it may hold a secret\)$/)]);
+    // A key of digits reads as a number, and is not shown as one either (nor as YAML rounded it).
+    for (const [from, to] of [[`apiKeySha256: ${acmeKeyHash}`, 'apiKeySha256: 482915736204'], ['apiKeyEnv: UPSTREAM_KEY', 'apiKeyEnv: 918273645546372819']] as const) {
+      const problem = onlyProblem(edit(valid, from, to));
+      expect(problem.message).toMatch(/, got a number \(not shown: it may hold a secret\)$/);
+      expect(JSON.stringify(problem)).not.toMatch(/4829157|9182736/);
+    }
     // A URL that holds none is still quoted, with its likely fix.
     expect(onlyProblem(edit(valid, 'url: https://eu.example.com/base', 'url: "eu.example.com:8443"'))).toMatchObject({ message: "expected an http:// or https:// base URL, got 'eu.example.com:8443'" });
   });
