@@ -512,11 +512,13 @@ export function lastSpokenTurn(messages: readonly ChatMessage[]): ChatMessage | 
 }
 
 /**
- * An ESTIMATE of a text's tokens: one per four UTF-16 characters, rounded up.
- * Close for English with common tokenizers; low for code-dense or CJK text, so
- * callers add the output budget and endpoints keep context headroom. The
- * gateway (routing, limits) and the emulator (usage) count with this one rule.
+ * An ESTIMATE of a text's tokens: one per four bytes of UTF-8, rounded up. Within about 10% of
+ * common tokenizers (o200k, cl100k) for English and code, and within 0.9-1.6x for Cyrillic,
+ * Arabic, Devanagari, Chinese, Japanese and Korean, where one per four characters read 3-4.5x
+ * low; still low for punctuation-dense JSON (1.4-1.6x) and emoji (up to 2.6x), so callers add
+ * the output budget and endpoints keep context headroom. The gateway (routing, limits) and the
+ * emulator (usage) count with this one rule.
  */
 export function estimateTokens(text: string): number {
-  return Math.ceil(text.length / 4);
+  return Math.ceil(Buffer.byteLength(text, 'utf8') / 4);
 }
