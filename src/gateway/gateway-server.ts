@@ -27,7 +27,8 @@ import { routedPromptTokens, type RequestContext } from './request-context.js';
 import { effectiveJurisdictions, parseJurisdictionHeader, prefixKeyOf, routeRequest, routingPolicyFromConfig } from './route-request.js';
 import { routedTraits } from './routed-traits.js';
 import { authenticate, reauthenticate, type Authenticated } from './tenant-auth.js';
-import { checkRequestLimit, checkTenantLimits, MemoryRateLimitStore, settleTokenUsage, tenantLimitState, type RateLimitStore, type TenantLimitDecision } from './token-bucket.js';
+import { holdsKey } from './credential-text.js';
+import { checkRequestLimit, checkTenantLimits, isPromiseLike, MemoryRateLimitStore, settleTokenUsage, tenantLimitState, type Awaitable, type RateLimitStore, type TenantLimitDecision } from './token-bucket.js';
 import { retryAfterHeaders } from './retry-policy.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
 import { countTokens } from './count-tokens.js';
@@ -315,6 +316,19 @@ export function createGateway(options: GatewayOptions): Gateway {
     return route;
   };
 
+  /**
+   * What the rate-limit store answered. A store that fails (a shared one out of reach) admits
+   * nothing: limits that cannot be checked are not skipped. A 503 the caller may retry.
+   */
+  const fromStore = async <T>(answer: Awaitable<T>, requestId: string): Promise<T> => {
+    try {
+      return await answer;
+    } catch (error) {
+      requestLog.warn({ requestId, err: storeErrorText(error) }, 'rate-limit store failed');
+      throw new ClientError(503, 'overloaded', "the gateway could not check the tenant's rate limits (its limit store did not answer); retry the request", { headers: { 'retry-after': '1' } });
+    }
+  };
+
   /** A tenant limit's refusal, with the wait until both limits let the request through. */
   const overLimit = (tenant: TenantConfig, admitted: Extract<TenantLimitDecision, { allowed: false }>): ClientError => {
     metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
@@ -368,7 +382,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         const tooLong = contextRefusal();
         if (tooLong !== undefined) throw tooLong;
         const at = now();
-        Object.assign(headers, inbound.rateLimitHeaders(tenantLimitState(limits, tenant, at), at));
+        Object.assign(headers, inbound.rateLimitHeaders(await fromStore(tenantLimitState(limits, tenant, at), requestId), at));
         metrics.rateLimited.inc({ tenant: tenant.id, limit: 'tokens' });
         throw new ClientError(429, 'rate_limit', `tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute leaves about ${String(outputTokens)} tokens for the answer after the prompt, too few for extended thinking (at least ${String(minThinkingBudget)}): shorten the prompt, or send the request without thinking`, { headers: { 'x-should-retry': 'false' }, limit: 'tokens' });
       }
@@ -381,7 +395,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       const estimated = promptTokens + outputTokens;
       const admittedAt = now();
-      const admitted = checkTenantLimits(limits, tenant, estimated, admittedAt);
+      const admitted = await fromStore(checkTenantLimits(limits, tenant, estimated, admittedAt), requestId);
       Object.assign(headers, inbound.rateLimitHeaders(admitted.state, admittedAt));
       if (!admitted.allowed) {
         if (admitted.tooLarge) {
@@ -458,8 +472,14 @@ export function createGateway(options: GatewayOptions): Gateway {
         settled = true;
         const settledAt = now();
         // Against the tenant's limits as they are now: a reload may have raised them since admission.
-        settleTokenUsage(limits, limitsOf(tenant), estimated, used, settledAt);
-        if (!res.headersSent) Object.assign(headers, inbound.rateLimitHeaders(tenantLimitState(limits, limitsOf(tenant), settledAt), settledAt));
+        const current = limitsOf(tenant);
+        const settling = settleTokenUsage(limits, current, estimated, used, settledAt);
+        // A store that answers later (a shared one): the response shows the limits as admission left them.
+        if (isPromiseLike(settling)) return void Promise.resolve(settling).catch((error: unknown) => storeFailedLater(requestId, error));
+        if (res.headersSent) return;
+        const state = tenantLimitState(limits, current, settledAt);
+        if (isPromiseLike(state)) void Promise.resolve(state).catch((error: unknown) => storeFailedLater(requestId, error));
+        else Object.assign(headers, inbound.rateLimitHeaders(state, settledAt));
       };
       try {
         const answer = await firstAnswer(core, context, withoutPrefillWhitespace(request), tried, deadline);
@@ -507,7 +527,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const request = parsed.value;
       const route = routeOf(request.model, labels);
       const admittedAt = now();
-      const admitted = checkRequestLimit(limits, tenant, admittedAt);
+      const admitted = await fromStore(checkRequestLimit(limits, tenant, admittedAt), requestId);
       Object.assign(headers, anthropicDialect.rateLimitHeaders(admitted.state, admittedAt));
       if (!admitted.allowed) throw overLimit(tenant, admitted);
       const resilience = resilienceOf.get(route) ?? config.resilience;
@@ -564,6 +584,11 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   // One for every request: a silent stand-in made per request was three objects per open stream.
   const requestLog: RequestContext['log'] = logger ?? { warn: () => undefined, info: () => undefined };
+
+  /** A settlement the store failed after the answer: the tenant's charge stands as admitted; logged. */
+  const storeFailedLater = (requestId: string, error: unknown): void => {
+    requestLog.warn({ requestId, err: storeErrorText(error) }, 'rate-limit store failed to settle a charge');
+  };
 
   // Named in every 404, so a client calling an API this gateway lacks (the Responses API,
   // embeddings) learns what it can call instead.
@@ -994,6 +1019,12 @@ function headerValue(value: string | string[] | undefined): string | undefined {
 }
 
 /** A request the gateway will not serve because it is shutting down: sent elsewhere by a retry. */
+/** A store's error for the log: a store client's text may quote its connection string, password and all. */
+function storeErrorText(error: unknown): string {
+  const text = (error instanceof Error ? error.message : String(error)).slice(0, 200);
+  return holdsKey(text) || /\/\/[^/\s]*@/.test(text) ? 'an error whose text is not shown (it may hold a credential)' : text;
+}
+
 function shuttingDownError(): ClientError {
   return new ClientError(503, 'overloaded', 'the gateway is shutting down; retry the request', { headers: { connection: 'close' } });
 }

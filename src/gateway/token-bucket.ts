@@ -2,38 +2,58 @@ import type { RateLimitName, RateLimitState } from '../protocol/chat.js';
 import type { TenantConfig } from './gateway-config.js';
 
 /**
- * Per-tenant rate limits as token buckets. The buckets live behind
- * RateLimitStore so that several gateway processes can share one store later
- * (e.g. Redis with the same arithmetic in a script); the in-memory store keeps
- * no timers: buckets refill lazily from the `now` each call passes in.
+ * Per-tenant rate limits as token buckets. The buckets live behind RateLimitStore, whose two
+ * operations may answer later (a promise), so that a store shared by several gateway processes
+ * (Redis, say, with this file's arithmetic in a script) can back it: a request's admission is one
+ * atomic step over its buckets, not a read then a write another process could come between. The
+ * in-memory store answers at once and keeps no timers: buckets refill lazily from the `now` each
+ * call passes in.
  */
 
-export interface RateLimitTake {
+/** A value now, or one to wait for (a store across the network). */
+export type Awaitable<T> = T | PromiseLike<T>;
+
+export function isPromiseLike<T>(value: Awaitable<T>): value is PromiseLike<T> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+/** `next` of a value now, at once; of a promise, when it settles. */
+function after<T, R>(value: Awaitable<T>, next: (value: T) => Awaitable<R>): Awaitable<R> {
+  return isPromiseLike(value) ? Promise.resolve(value).then(next) : next(value);
+}
+
+/** A bucket: created full, holding at most `capacity` tokens, refilling `refillPerMs` a millisecond. */
+export interface BucketRule {
+  readonly key: string;
+  readonly capacity: number;
+  readonly refillPerMs: number;
+}
+
+export interface BucketTake extends BucketRule {
+  readonly cost: number;
+}
+
+export interface BucketLevel {
+  /** Whether the take took its cost (a cost of 0 always does, unless an earlier take was refused). */
   readonly allowed: boolean;
-  /** Whole tokens left after this take (0 when in overdraft). */
-  readonly remaining: number;
-  /** When denied, how long until the take would succeed; 0 when allowed. */
-  readonly retryAfterMs: number;
-  /** How long until the bucket is full again with no more takes (the limit's "reset"). */
-  readonly fullInMs: number;
+  /** Tokens in the bucket after the step; negative in overdraft. */
+  readonly tokens: number;
 }
 
 export interface RateLimitStore {
   /**
-   * Takes `cost` tokens from the bucket `key` (created full) that holds at most
-   * `capacity` and refills `refillPerMs` tokens per millisecond. A denied take
-   * takes nothing. A cost above capacity is allowed only from a full bucket and
-   * leaves it in overdraft (negative), repaid by refill before the next take, so
-   * one large request is possible but the long-run rate still holds.
+   * One atomic step: refills each bucket to `now`, then takes each take's cost in order, where it
+   * fits (see fitsIn: a cost above capacity only from a full bucket, which it leaves in overdraft,
+   * repaid by refill before the next take, so one large request is possible but the long-run rate
+   * holds). A refused take takes nothing, nor do the takes after it. Returns each bucket's level.
    */
-  take(key: string, cost: number, capacity: number, refillPerMs: number, now: number): RateLimitTake;
-  /** How long until a take of `cost` would succeed (0: now), taking nothing. */
-  waitFor(key: string, cost: number, capacity: number, refillPerMs: number, now: number): number;
+  take(takes: readonly BucketTake[], now: number): Awaitable<readonly BucketLevel[]>;
   /**
-   * Adds `amount` tokens unconditionally: negative to charge (may overdraw), positive
-   * to refund (capped at capacity). For settling an estimate against real usage.
+   * Adds `amount` tokens unconditionally, after refilling to `now`: negative to charge (may
+   * overdraw), positive to refund (capped at capacity); returns the tokens after. For settling an
+   * estimate against real usage.
    */
-  adjust(key: string, amount: number, capacity: number, refillPerMs: number, now: number): void;
+  adjust(bucket: BucketRule, amount: number, now: number): Awaitable<number>;
 }
 
 interface Bucket {
@@ -49,23 +69,24 @@ export class MemoryRateLimitStore implements RateLimitStore {
   // keeps removed ones, a few dozen bytes each), so no eviction is needed.
   private readonly buckets = new Map<string, Bucket>();
 
-  take(key: string, cost: number, capacity: number, refillPerMs: number, now: number): RateLimitTake {
-    const bucket = this.refilled(key, capacity, refillPerMs, now);
-    const retryAfterMs = waitIn(bucket, cost, capacity, refillPerMs);
-    if (retryAfterMs === 0) bucket.tokens = Math.min(capacity, bucket.tokens - cost);
-    return { allowed: retryAfterMs === 0, remaining: Math.max(0, Math.floor(bucket.tokens)), retryAfterMs, fullInMs: fullIn(bucket, capacity, refillPerMs) };
+  take(takes: readonly BucketTake[], now: number): readonly BucketLevel[] {
+    let refused = false;
+    return takes.map((take) => {
+      const bucket = this.refilled(take, now);
+      const allowed = !refused && fitsIn(bucket.tokens, take.cost, take.capacity);
+      if (allowed) bucket.tokens = Math.min(take.capacity, bucket.tokens - take.cost);
+      else refused = true;
+      return { allowed, tokens: bucket.tokens };
+    });
   }
 
-  waitFor(key: string, cost: number, capacity: number, refillPerMs: number, now: number): number {
-    return waitIn(this.refilled(key, capacity, refillPerMs, now), cost, capacity, refillPerMs);
+  adjust(rule: BucketRule, amount: number, now: number): number {
+    const bucket = this.refilled(rule, now);
+    bucket.tokens = Math.min(rule.capacity, bucket.tokens + amount);
+    return bucket.tokens;
   }
 
-  adjust(key: string, amount: number, capacity: number, refillPerMs: number, now: number): void {
-    const bucket = this.refilled(key, capacity, refillPerMs, now);
-    bucket.tokens = Math.min(capacity, bucket.tokens + amount);
-  }
-
-  private refilled(key: string, capacity: number, refillPerMs: number, now: number): Bucket {
+  private refilled({ key, capacity, refillPerMs }: BucketRule, now: number): Bucket {
     const bucket = this.buckets.get(key);
     if (bucket === undefined) {
       const fresh = { tokens: capacity, updatedAt: now };
@@ -80,20 +101,25 @@ export class MemoryRateLimitStore implements RateLimitStore {
   }
 }
 
-/** How long until `cost` can be taken from the bucket: 0 now. */
-function waitIn(bucket: Bucket, cost: number, capacity: number, refillPerMs: number): number {
+/** Whether `cost` can be taken from a bucket holding `tokens`: a cost above capacity only from a full one. */
+export function fitsIn(tokens: number, cost: number, capacity: number): boolean {
   // Refill is floating point: a retry at exactly the Retry-After given may find the bucket a
   // hair short of the cost, and must not be refused for it.
-  if (cost <= bucket.tokens + shortfallTolerance) return 0;
-  if (cost > capacity && bucket.tokens >= capacity - shortfallTolerance) return 0;
-  // A cost above capacity waits for a full bucket; any other for just enough tokens.
-  const needed = Math.min(cost, capacity) - bucket.tokens;
-  return refillPerMs > 0 ? Math.ceil(needed / refillPerMs) : Number.POSITIVE_INFINITY;
+  return cost <= tokens + shortfallTolerance || (cost > capacity && tokens >= capacity - shortfallTolerance);
 }
 
-function fullIn(bucket: Bucket, capacity: number, refillPerMs: number): number {
-  if (bucket.tokens >= capacity) return 0;
-  return refillPerMs > 0 ? Math.ceil((capacity - bucket.tokens) / refillPerMs) : Number.POSITIVE_INFINITY;
+/** How long until `cost` can be taken from a bucket holding `tokens`: 0 now. */
+export function waitFor(tokens: number, cost: number, rule: BucketRule): number {
+  if (fitsIn(tokens, cost, rule.capacity)) return 0;
+  // A cost above capacity waits for a full bucket; any other for just enough tokens.
+  const needed = Math.min(cost, rule.capacity) - tokens;
+  return rule.refillPerMs > 0 ? Math.ceil(needed / rule.refillPerMs) : Number.POSITIVE_INFINITY;
+}
+
+/** How long until a bucket holding `tokens` is full again with no more takes (the limit's "reset"). */
+function fullIn(tokens: number, rule: BucketRule): number {
+  if (tokens >= rule.capacity) return 0;
+  return rule.refillPerMs > 0 ? Math.ceil((rule.capacity - tokens) / rule.refillPerMs) : Number.POSITIVE_INFINITY;
 }
 
 export type TenantLimitDecision =
@@ -112,7 +138,7 @@ export type TenantLimits = Pick<TenantConfig, 'id' | 'requestsPerMinute' | 'toke
 const minuteMs = 60_000;
 
 /**
- * Checks both of a tenant's buckets: one request, then `estimatedTokens`.
+ * Checks both of a tenant's buckets in one step: one request, then `estimatedTokens`.
  * Buckets hold a minute's allowance (the burst) and refill evenly over the minute.
  * A request refused for tokens has still spent its request token: every attempt
  * counts against requests per minute, as OpenAI counts unsuccessful requests, which
@@ -123,48 +149,41 @@ const minuteMs = 60_000;
  * nothing: no wait would let it through without overdrawing the tenant for minutes.
  * The state is for the rate-limit headers every response carries, allowed or not.
  */
-export function checkTenantLimits(store: RateLimitStore, tenant: TenantLimits, estimatedTokens: number, now: number): TenantLimitDecision {
+export function checkTenantLimits(store: RateLimitStore, tenant: TenantLimits, estimatedTokens: number, now: number): Awaitable<TenantLimitDecision> {
   const tooLarge = estimatedTokens > tenant.tokensPerMinute;
-  const requestRate = tenant.requestsPerMinute / minuteMs;
-  const tokenRate = tenant.tokensPerMinute / minuteMs;
   const tokenCost = Math.max(0, estimatedTokens);
-  const requests = store.take(requestsKey(tenant), tooLarge ? 0 : 1, tenant.requestsPerMinute, requestRate, now);
-  const tokens = store.take(tokensKey(tenant), requests.allowed && !tooLarge ? tokenCost : 0, tenant.tokensPerMinute, tokenRate, now);
-  const state = stateOf(tenant, requests, tokens);
-  if (tooLarge) return { allowed: false, retryAfterMs: Number.POSITIVE_INFINITY, limit: 'tokens', tooLarge: true, state };
-  if (requests.allowed && tokens.allowed) return { allowed: true, state };
-  const requestsWait = store.waitFor(requestsKey(tenant), 1, tenant.requestsPerMinute, requestRate, now);
-  const tokensWait = store.waitFor(tokensKey(tenant), tokenCost, tenant.tokensPerMinute, tokenRate, now);
-  // Named by the limit that is waited for longest: the one the client is really held by.
-  const limit = tokensWait > requestsWait ? 'tokens' : 'requests';
-  return { allowed: false, retryAfterMs: Math.max(requestsWait, tokensWait), limit, tooLarge: false, state };
+  const { requests, tokens } = rulesOf(tenant);
+  return after(store.take([{ ...requests, cost: tooLarge ? 0 : 1 }, { ...tokens, cost: tooLarge ? 0 : tokenCost }], now), (levels): TenantLimitDecision => {
+    const [requestLevel, tokenLevel] = bothLevels(levels);
+    const state = stateOf(tenant, requestLevel, tokenLevel);
+    if (tooLarge) return { allowed: false, retryAfterMs: Number.POSITIVE_INFINITY, limit: 'tokens', tooLarge: true, state };
+    if (requestLevel.allowed && tokenLevel.allowed) return { allowed: true, state };
+    const requestsWait = waitFor(requestLevel.tokens, 1, requests);
+    const tokensWait = waitFor(tokenLevel.tokens, tokenCost, tokens);
+    // Named by the limit that is waited for longest: the one the client is really held by.
+    const limit = tokensWait > requestsWait ? 'tokens' : 'requests';
+    return { allowed: false, retryAfterMs: Math.max(requestsWait, tokensWait), limit, tooLarge: false, state };
+  });
 }
 
 /**
  * Checks a tenant's requests bucket alone, for a request that generates nothing (a token count):
  * one request is charged, tokens are not, and an overdrawn tokens bucket does not hold it back.
  */
-export function checkRequestLimit(store: RateLimitStore, tenant: TenantLimits, now: number): TenantLimitDecision {
-  const requestRate = tenant.requestsPerMinute / minuteMs;
-  const requests = store.take(requestsKey(tenant), 1, tenant.requestsPerMinute, requestRate, now);
-  const tokens = store.take(tokensKey(tenant), 0, tenant.tokensPerMinute, tenant.tokensPerMinute / minuteMs, now);
-  const state = stateOf(tenant, requests, tokens);
-  if (requests.allowed) return { allowed: true, state };
-  return { allowed: false, retryAfterMs: requests.retryAfterMs, limit: 'requests', tooLarge: false, state };
+export function checkRequestLimit(store: RateLimitStore, tenant: TenantLimits, now: number): Awaitable<TenantLimitDecision> {
+  const { requests, tokens } = rulesOf(tenant);
+  return after(store.take([{ ...requests, cost: 1 }, { ...tokens, cost: 0 }], now), (levels): TenantLimitDecision => {
+    const [requestLevel, tokenLevel] = bothLevels(levels);
+    const state = stateOf(tenant, requestLevel, tokenLevel);
+    if (requestLevel.allowed) return { allowed: true, state };
+    return { allowed: false, retryAfterMs: waitFor(requestLevel.tokens, 1, requests), limit: 'requests', tooLarge: false, state };
+  });
 }
 
 /** The tenant's limits as they stand, charging nothing: for headers after a refund. */
-export function tenantLimitState(store: RateLimitStore, tenant: TenantLimits, now: number): RateLimitState {
-  const requests = store.take(requestsKey(tenant), 0, tenant.requestsPerMinute, tenant.requestsPerMinute / minuteMs, now);
-  const tokens = store.take(tokensKey(tenant), 0, tenant.tokensPerMinute, tenant.tokensPerMinute / minuteMs, now);
-  return stateOf(tenant, requests, tokens);
-}
-
-function stateOf(tenant: TenantLimits, requests: RateLimitTake, tokens: RateLimitTake): RateLimitState {
-  return {
-    requests: { limit: tenant.requestsPerMinute, remaining: requests.remaining, resetMs: requests.fullInMs },
-    tokens: { limit: tenant.tokensPerMinute, remaining: tokens.remaining, resetMs: tokens.fullInMs },
-  };
+export function tenantLimitState(store: RateLimitStore, tenant: TenantLimits, now: number): Awaitable<RateLimitState> {
+  const { requests, tokens } = rulesOf(tenant);
+  return after(store.take([{ ...requests, cost: 0 }, { ...tokens, cost: 0 }], now), (levels) => stateOf(tenant, ...bothLevels(levels)));
 }
 
 /**
@@ -172,29 +191,39 @@ function stateOf(tenant: TenantLimits, requests: RateLimitTake, tokens: RateLimi
  * those the request really used, so an over-estimate (e.g. an unused max_tokens)
  * does not cost the tenant throughput.
  */
-export function settleTokenUsage(store: RateLimitStore, tenant: TenantLimits, estimatedTokens: number, actualTokens: number, now: number): void {
+export function settleTokenUsage(store: RateLimitStore, tenant: TenantLimits, estimatedTokens: number, actualTokens: number, now: number): Awaitable<void> {
   const unused = estimatedTokens - actualTokens;
-  if (unused === 0 || !Number.isFinite(unused)) return;
+  if (unused === 0 || !Number.isFinite(unused)) return undefined;
   // An under-estimate is charged even into overdraft: the tokens were already served.
-  store.adjust(tokensKey(tenant), unused, tenant.tokensPerMinute, tenant.tokensPerMinute / minuteMs, now);
+  return after(store.adjust(rulesOf(tenant).tokens, unused, now), () => undefined);
 }
 
-// Bucket keys per tenant, built once: a template string per call showed in profiles.
+function bothLevels(levels: readonly BucketLevel[]): readonly [BucketLevel, BucketLevel] {
+  const [requests, tokens] = levels;
+  if (requests === undefined || tokens === undefined) throw new Error(`a rate-limit store answered ${String(levels.length)} levels for 2 buckets`);
+  return [requests, tokens];
+}
+
+function stateOf(tenant: TenantLimits, requests: BucketLevel, tokens: BucketLevel): RateLimitState {
+  const rules = rulesOf(tenant);
+  return {
+    requests: { limit: tenant.requestsPerMinute, remaining: Math.max(0, Math.floor(requests.tokens)), resetMs: fullIn(requests.tokens, rules.requests) },
+    tokens: { limit: tenant.tokensPerMinute, remaining: Math.max(0, Math.floor(tokens.tokens)), resetMs: fullIn(tokens.tokens, rules.tokens) },
+  };
+}
+
+// Bucket keys per tenant, built once: a template string per call showed in profiles. The
+// limits are read each time: a reload may change them under the same id.
 const keys = new Map<string, { readonly requests: string; readonly tokens: string }>();
 
-function keysOf(tenant: TenantLimits): { readonly requests: string; readonly tokens: string } {
+function rulesOf(tenant: TenantLimits): { readonly requests: BucketRule; readonly tokens: BucketRule } {
   let found = keys.get(tenant.id);
   if (found === undefined) {
     found = { requests: `tenant:${tenant.id}:requests`, tokens: `tenant:${tenant.id}:tokens` };
     keys.set(tenant.id, found);
   }
-  return found;
-}
-
-function requestsKey(tenant: TenantLimits): string {
-  return keysOf(tenant).requests;
-}
-
-function tokensKey(tenant: TenantLimits): string {
-  return keysOf(tenant).tokens;
+  return {
+    requests: { key: found.requests, capacity: tenant.requestsPerMinute, refillPerMs: tenant.requestsPerMinute / minuteMs },
+    tokens: { key: found.tokens, capacity: tenant.tokensPerMinute, refillPerMs: tenant.tokensPerMinute / minuteMs },
+  };
 }
