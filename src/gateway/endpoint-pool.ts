@@ -20,6 +20,8 @@ export interface EndpointRuntime {
   retryAfterUntil: number;
   /** `attempts` when that Retry-After came: only an answer to a later attempt shows it is over. */
   retryAfterAtAttempt: number;
+  /** `attempts` when the circuit last opened: attempts up to it were sent before (see sentBeforeOpening). */
+  openedAtAttempt: number;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -86,6 +88,7 @@ export class EndpointPool {
           circuit: initialCircuitState,
           retryAfterUntil: 0,
           retryAfterAtAttempt: 0,
+          openedAtAttempt: 0,
         },
       ]),
     );
@@ -134,7 +137,19 @@ export class EndpointPool {
   }
 
   setCircuit(endpoint: EndpointRuntime, event: CircuitEvent): void {
-    endpoint.circuit = nextCircuitState(endpoint.circuit, event, this.now(), this.#breaker);
+    const before = endpoint.circuit;
+    endpoint.circuit = nextCircuitState(before, event, this.now(), this.#breaker);
+    if (endpoint.circuit.status === 'open' && endpoint.circuit !== before) endpoint.openedAtAttempt = endpoint.attempts;
+  }
+
+  /**
+   * Whether attempt `number` was sent before the endpoint's circuit, open or half-open now, last
+   * opened: its outcome says nothing of the endpoint since, and only a probe decides a half-open
+   * circuit. A long stream begun before the opening that ends well during half-open closed it
+   * with no probe sent, and the requests after went back to a broken endpoint.
+   */
+  sentBeforeOpening(endpoint: EndpointRuntime, number: number): boolean {
+    return number <= endpoint.openedAtAttempt && this.circuitOf(endpoint) !== 'closed';
   }
 
   /**

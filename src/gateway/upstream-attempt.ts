@@ -54,7 +54,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     endpoint.outstanding -= 1;
     if (!endpointFault) {
       if (probe) endpoints.setCircuit(endpoint, 'probe-cancel');
-    } else endpoints.setCircuit(endpoint, 'failure');
+    } else if (!endpoints.sentBeforeOpening(endpoint, number)) endpoints.setCircuit(endpoint, 'failure');
     // 499 is this request's own cancellation (client gone, deadline, a hedge that lost): not the endpoint's failure.
     if (!notTheEndpoints) metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(status) });
     // A Retry-After means "later" only with a 429, 503 or 529 (RFC 9110 names 503 and 3xx; RFC 6585, 429).
@@ -118,14 +118,16 @@ export function releaseAttempt(core: GatewayCore, current: StreamAttempt, outcom
   current.detach();
   endpoint.outstanding -= 1;
   if (outcome !== 'success') current.cancellation.cancel();
-  // A probe's verdict was given at its first token (see startAttempt).
+  // A probe's verdict was given at its first token (see startAttempt); an attempt sent before the
+  // circuit opened gives none.
+  const verdict = !core.endpoints.sentBeforeOpening(endpoint, current.number);
   if (outcome === 'success') {
-    core.endpoints.setCircuit(endpoint, 'success');
+    if (verdict) core.endpoints.setCircuit(endpoint, 'success');
     // It answered whole an attempt made after its Retry-After: what that asked is over. An answer
     // to an attempt started before (a long stream) says nothing about it.
     if (current.number > endpoint.retryAfterAtAttempt) endpoint.retryAfterUntil = 0;
   }
-  else if (outcome === 'failure') core.endpoints.setCircuit(endpoint, 'failure');
+  else if (outcome === 'failure' && verdict) core.endpoints.setCircuit(endpoint, 'failure');
 }
 
 /**
