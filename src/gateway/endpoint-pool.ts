@@ -15,6 +15,8 @@ export interface EndpointRuntime {
   ewmaTtftMs: number | undefined;
   /** When the TTFT average last took a sample (epoch ms). */
   ewmaTtftAt: number;
+  /** How long the average is trusted without a sample: ttftMemoryMs, longer after TTFT timeouts (see recordTtftTimeout). */
+  ewmaTtftMemoryMs: number;
   circuit: CircuitState;
   /** Epoch ms before which the endpoint asked (Retry-After) not to be asked again. */
   retryAfterUntil: number;
@@ -29,15 +31,28 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 /** How long an endpoint's TTFT average is trusted without a new sample. */
 export const ttftMemoryMs = 30_000;
 
+/** The longest it is trusted after TTFT timeouts in a row (see recordTtftTimeout). */
+export const longestTtftMemoryMs = 600_000;
+
 const ttftSmoothing = 0.2;
 
-/** Takes a measured time to first token into the endpoint's average. */
-export function recordTtft(endpoint: EndpointRuntime, ms: number, now: number): void {
-  // An average with no sample for ttftMemoryMs is forgotten, not only hidden: the first sample after
+/** The endpoint's TTFT average, or undefined once it has had no sample for its memory's span. */
+function rememberedTtft(endpoint: EndpointRuntime, now: number): number | undefined {
+  return endpoint.ewmaTtftMs !== undefined && now - endpoint.ewmaTtftAt <= endpoint.ewmaTtftMemoryMs ? endpoint.ewmaTtftMs : undefined;
+}
+
+function sampleTtft(endpoint: EndpointRuntime, ms: number, now: number): void {
+  // An average with no sample for its span is forgotten, not only hidden: the first sample after
   // starts it afresh, so a recovered endpoint is judged by what it does now.
-  const remembered = endpoint.ewmaTtftMs !== undefined && now - endpoint.ewmaTtftAt <= ttftMemoryMs ? endpoint.ewmaTtftMs : undefined;
+  const remembered = rememberedTtft(endpoint, now);
   endpoint.ewmaTtftMs = remembered === undefined ? ms : remembered + ttftSmoothing * (ms - remembered);
   endpoint.ewmaTtftAt = now;
+}
+
+/** Takes a measured time to first token into the endpoint's average, trusted for ttftMemoryMs again. */
+export function recordTtft(endpoint: EndpointRuntime, ms: number, now: number): void {
+  sampleTtft(endpoint, ms, now);
+  endpoint.ewmaTtftMemoryMs = ttftMemoryMs;
 }
 
 /**
@@ -45,8 +60,23 @@ export function recordTtft(endpoint: EndpointRuntime, ms: number, now: number): 
  * its TTFT is at least that, so the average only ever rises from it.
  */
 export function recordTtftAtLeast(endpoint: EndpointRuntime, ms: number, now: number): void {
-  if (endpoint.ewmaTtftMs !== undefined && now - endpoint.ewmaTtftAt <= ttftMemoryMs && ms <= endpoint.ewmaTtftMs) return;
-  recordTtft(endpoint, ms, now);
+  const remembered = rememberedTtft(endpoint, now);
+  if (remembered !== undefined && ms <= remembered) return;
+  sampleTtft(endpoint, ms, now);
+}
+
+/**
+ * Takes a TTFT timeout as a lower bound. One that ends the re-measurement of a forgotten average
+ * doubles how long the bound is trusted, up to longestTtftMemoryMs: the latency policy tries an
+ * endpoint without an average first, so a hung endpoint otherwise cost one caller a whole TTFT
+ * timeout every ttftMemoryMs, for ever, too seldom to open its circuit. Its first token trusts
+ * a new average for ttftMemoryMs again. Timeouts of requests sent together double it once.
+ */
+export function recordTtftTimeout(endpoint: EndpointRuntime, ms: number, now: number): void {
+  const forgotten = rememberedTtft(endpoint, now) === undefined;
+  const span = endpoint.ewmaTtftMemoryMs;
+  recordTtftAtLeast(endpoint, ms, now);
+  if (forgotten && endpoint.ewmaTtftMs !== undefined) endpoint.ewmaTtftMemoryMs = Math.min(longestTtftMemoryMs, span * 2);
 }
 
 /**
@@ -85,6 +115,7 @@ export class EndpointPool {
           attempts: 0,
           ewmaTtftMs: undefined,
           ewmaTtftAt: 0,
+          ewmaTtftMemoryMs: ttftMemoryMs,
           circuit: initialCircuitState,
           retryAfterUntil: 0,
           retryAfterAtAttempt: 0,
@@ -120,9 +151,9 @@ export class EndpointPool {
     for (const { runtime, view } of this.#routeViews.get(route) ?? []) {
       const circuit = circuitView(runtime.circuit, at, this.#breaker);
       view.outstanding = runtime.outstanding;
-      // A TTFT average with no sample for ttftMemoryMs is forgotten: the latency policy then tries
+      // A TTFT average with no sample for its span is forgotten: the latency policy then tries
       // the endpoint again (see route-request.ts), so one that was slow can win its traffic back.
-      view.ewmaTtftMs = at - runtime.ewmaTtftAt <= ttftMemoryMs ? runtime.ewmaTtftMs : undefined;
+      view.ewmaTtftMs = rememberedTtft(runtime, at);
       view.circuit = circuit.circuit;
       view.halfOpenInFlight = circuit.halfOpenInFlight;
       view.backedOff = runtime.retryAfterUntil > at;

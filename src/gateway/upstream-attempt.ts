@@ -1,6 +1,6 @@
 import type { ChatEvent, ChatRequest } from '../protocol/chat.js';
 import type { Cancellation } from './cancellation.js';
-import { recordTtft, recordTtftAtLeast, type EndpointRuntime } from './endpoint-pool.js';
+import { recordTtft, recordTtftTimeout, type EndpointRuntime } from './endpoint-pool.js';
 import type { GatewayCore } from './gateway-core.js';
 import { isEndpointFault, parseRetryAfterMs } from './retry-policy.js';
 import { connectFailureStatus, type UpstreamFailure } from './upstream-client.js';
@@ -66,7 +66,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     if (core.closing()) return fail(499, 'the gateway shut down');
     if (timedOut) {
       // Slow, not broken: the latency policy learns it.
-      recordTtftAtLeast(endpoint, ttftTimeoutMs, now());
+      recordTtftTimeout(endpoint, ttftTimeoutMs, now());
       return fail(504, `no first token within ${ttftTimeoutMs} ms`);
     }
     return undefined;

@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import type { ChatRequest } from '../../src/protocol/chat.js';
 import { Cancellation } from '../../src/gateway/cancellation.js';
-import { EndpointPool, recordTtft, recordTtftAtLeast, ttftMemoryMs } from '../../src/gateway/endpoint-pool.js';
+import { EndpointPool, longestTtftMemoryMs, recordTtft, recordTtftAtLeast, recordTtftTimeout, ttftMemoryMs } from '../../src/gateway/endpoint-pool.js';
 import type { GatewayCore } from '../../src/gateway/gateway-core.js';
 import { createGatewayMetrics } from '../../src/gateway/gateway-metrics.js';
 import { routingPolicyFromConfig } from '../../src/gateway/route-request.js';
@@ -65,4 +65,52 @@ it('a TTFT timeout teaches the latency policy that the endpoint is slow', async 
   expect(attempt).toMatchObject({ kind: 'failed', status: 504 });
   // From 5 ms towards the 50 ms timeout: 5 + 0.2 * (50 - 5).
   expect(endpoint.ewmaTtftMs).toBeCloseTo(14, 9);
+  expect(endpoint.ewmaTtftMemoryMs).toBe(ttftMemoryMs);
+  // Its average forgotten, the endpoint is measured again and times out again: the bound is kept twice as long.
+  endpoint.ewmaTtftAt -= ttftMemoryMs + 1;
+  expect(await startAttempt(core, endpoint, request, new Cancellation(), config.resilience.ttftTimeoutMs)).toMatchObject({ kind: 'failed', status: 504 });
+  expect(endpoint.ewmaTtftMs).toBe(50);
+  expect(endpoint.ewmaTtftMemoryMs).toBe(2 * ttftMemoryMs);
+});
+
+it('TTFT timeouts that end re-measurements double how long the bound is trusted, up to ten minutes; a first token brings it back to ttftMemoryMs', () => {
+  let now = 1_000_000;
+  const pool = new EndpointPool(config, {}, () => now);
+  const endpoint = pool.get('up');
+  const route = config.routes[0];
+  if (endpoint === undefined || route === undefined) throw new Error('config');
+  const trustedFor = (): number => {
+    // How long the latency policy keeps the endpoint's bound, read through the router's view.
+    const from = now;
+    let span = 0;
+    for (const step of [ttftMemoryMs, 2 * ttftMemoryMs, 4 * ttftMemoryMs, 8 * ttftMemoryMs, 16 * ttftMemoryMs, longestTtftMemoryMs]) {
+      now = from + step;
+      if (pool.views(route)[0]?.ewmaTtftMs !== undefined) span = step;
+      now = from + step + 1;
+      if (pool.views(route)[0]?.ewmaTtftMs === undefined) break;
+    }
+    now = from;
+    return span;
+  };
+  // A hung endpoint: each re-measurement (its average forgotten) ends in a timeout.
+  const spans: number[] = [];
+  for (let timeout = 0; timeout < 6; timeout += 1) {
+    recordTtftTimeout(endpoint, 10_000, now);
+    spans.push(trustedFor());
+    now += spans.at(-1) ?? 0;
+    now += 1;
+  }
+  expect(spans).toEqual([60_000, 120_000, 240_000, 480_000, 600_000, 600_000]);
+  // Timeouts of requests sent together while the bound is trusted double nothing.
+  recordTtftTimeout(endpoint, 10_000, now);
+  recordTtftTimeout(endpoint, 10_000, now + 5);
+  expect(trustedFor()).toBe(600_000);
+  // It answers again: a first token, and its average is trusted for ttftMemoryMs again.
+  recordTtft(endpoint, 200, now + 10);
+  now += 10;
+  expect(trustedFor()).toBe(ttftMemoryMs);
+  // A healthy endpoint's one timeout (its average remembered) doubles nothing either.
+  recordTtftTimeout(endpoint, 10_000, now + 10);
+  now += 10;
+  expect(trustedFor()).toBe(ttftMemoryMs);
 });
