@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { estimatePromptTokens, estimateTokens, lastSpokenTurn, promptText, type ChatEvent, type ChatRequest, type FinishReason, type ResponseFormat, type ThinkingBlock, type ThinkingRequest, type ToolCall, type ToolDefinition, type Usage } from '../protocol/chat.js';
+import { estimatePromptTokens, lastSpokenTurn, promptText, type ChatEvent, type ChatRequest, type FinishReason, type ResponseFormat, type ThinkingBlock, type ThinkingRequest, type ToolCall, type ToolDefinition, type Usage } from '../protocol/chat.js';
 import { hashText, mixSeed, seededRandom, type Random } from '../random/seeded-random.js';
 import { isRecord } from '../protocol/is-record.js';
 
@@ -201,7 +201,8 @@ function planToolCalls(request: ChatRequest, tools: readonly ToolDefinition[], r
     }
     written.push({ ...call, arguments: text });
   }
-  const needed = calls.reduce((sum, call) => sum + estimateTokens(call.arguments), 0);
+  // Cut when a call's arguments did not all go out: counted in the pieces they stream as.
+  const needed = calls.reduce((sum, call) => sum + piecesOf(call.arguments), 0);
   return { tokens, text: '', finishReason: tokens.length < needed ? 'length' : 'tool_calls', tokenEvents, toolCalls: written, usage: { inputTokens, outputTokens: tokens.length } };
 }
 
@@ -225,7 +226,12 @@ function planJson(request: ChatRequest, format: ResponseFormat, mean: number, ra
   for (let at = 0; at < json.length && tokens.length < budget; at += 4) tokens.push(json.slice(at, at + 4));
   const stopped = truncateAtStop(tokens, request.stop);
   if (stopped !== undefined) return { ...build(stopped.tokens, 'stop', inputTokens), stopSequence: stopped.stop };
-  return build(tokens, tokens.length < estimateTokens(json) ? 'length' : 'stop', inputTokens);
+  return build(tokens, tokens.length < piecesOf(json) ? 'length' : 'stop', inputTokens);
+}
+
+/** How many four-character pieces a text streams as (not estimateTokens: that counts UTF-8 bytes). */
+function piecesOf(text: string): number {
+  return Math.ceil(text.length / 4);
 }
 
 /** Eight hex digits from the generator. */

@@ -67,6 +67,20 @@ function checkedCalls(plan: CompletionPlan): readonly ToolCall[] {
   return calls;
 }
 
+describe('planCompletion with tools: arguments in any script', () => {
+  it('a whole call of non-ASCII arguments ends with tool_calls, and so does a whole JSON answer (finish by pieces streamed, not by the token estimate)', () => {
+    const city: ToolDefinition = { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string', enum: ['北京', 'Zürich'] } }, required: ['city'] } };
+    for (let seed = 0; seed < 10; seed += 1) {
+      const plan = planCompletion(request([{ role: 'user', content: '天气' }], { tools: [city], toolChoice: { type: 'required' } }), { ...options, seed });
+      expect(plan.finishReason).toBe('tool_calls');
+      expect(checkedCalls(plan).map((call) => JSON.parse(call.arguments) as unknown)).toEqual([{ city: expect.stringMatching(/^(北京|Zürich)$/) }]);
+    }
+    const json = planCompletion(request([{ role: 'user', content: '天气' }], { responseFormat: { type: 'json_schema', name: 'w', strict: true, schema: { type: 'object', properties: { city: { type: 'string', const: '北京' } }, required: ['city'] } } }), options);
+    expect(JSON.parse(json.text)).toEqual({ city: '北京' });
+    expect(json.finishReason).toBe('stop');
+  });
+});
+
 describe('planCompletion with tools: when it calls', () => {
   it("'required' always calls an offered tool, whatever the conversation ends with", () => {
     const endings: ChatMessage[][] = [
