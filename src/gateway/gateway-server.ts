@@ -27,7 +27,6 @@ import { routedPromptTokens, type RequestContext } from './request-context.js';
 import { effectiveJurisdictions, parseJurisdictionHeader, prefixKeyOf, routeRequest, routingPolicyFromConfig } from './route-request.js';
 import { routedTraits } from './routed-traits.js';
 import { authenticate, reauthenticate, type Authenticated } from './tenant-auth.js';
-import { holdsKey } from './credential-text.js';
 import { checkRequestLimit, checkTenantLimits, isPromiseLike, MemoryRateLimitStore, settleTokenUsage, tenantLimitState, type Awaitable, type RateLimitStore, type TenantLimitDecision } from './token-bucket.js';
 import { retryAfterHeaders } from './retry-policy.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
@@ -317,16 +316,74 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 
   /**
-   * What the rate-limit store answered. A store that fails (a shared one out of reach) admits
-   * nothing: limits that cannot be checked are not skipped. A 503 the caller may retry.
+   * What the rate-limit store answers to `ask`. An answer now (the memory store's) is taken at
+   * once, as before the store could answer later: nothing changes while it is made. One that comes
+   * later is waited for at most storeWaitMs, and no longer than the client stays or the gateway
+   * runs; the key is then checked again, since a reload may have taken it away meanwhile. A store
+   * that fails, or does not answer in time, admits nothing: limits that cannot be checked are not
+   * skipped (a 503 the caller may retry).
    */
-  const fromStore = async <T>(answer: Awaitable<T>, requestId: string): Promise<T> => {
+  const askStore = <T>(ask: () => Awaitable<T>, serving: StoreWait, undo?: (answer: T) => void): Awaitable<T> => {
+    let answer: Awaitable<T>;
     try {
-      return await answer;
+      answer = ask();
     } catch (error) {
-      requestLog.warn({ requestId, err: storeErrorText(error) }, 'rate-limit store failed');
-      throw new ClientError(503, 'overloaded', "the gateway could not check the tenant's rate limits (its limit store did not answer); retry the request", { headers: { 'retry-after': '1' } });
+      throw storeFailed(serving.requestId, error);
     }
+    return isPromiseLike(answer) ? waitForStore(answer, serving, undo) : answer;
+  };
+
+  /** `undo`: gives back what the answer took, when the request does not go on after all (client gone, key taken away, shutdown). */
+  const waitForStore = async <T>(answer: PromiseLike<T>, { requestId, deadline, res, authenticated, labels }: StoreWait, undo: (answer: T) => void = () => undefined): Promise<T> => {
+    let stop = (): void => undefined;
+    const interrupted = new Promise<never>((_resolve, reject) => {
+      const timer = setTimeout(() => reject(storeFailed(requestId, Object.assign(new Error(`no answer within ${String(storeWaitMs)} ms`), { code: 'ETIMEDOUT' }))), storeWaitMs);
+      const onClose = (): void => reject(new ClientError(499, 'invalid_request', 'the client went away while its rate limits were checked'));
+      res.once('close', onClose);
+      // Before the request's own deadline is watched, only a shutdown cancels it.
+      const stopCancel = deadline.onCancel(() => reject(shuttingDownError()));
+      stop = () => {
+        clearTimeout(timer);
+        res.off('close', onClose);
+        stopCancel();
+      };
+    });
+    const answering = Promise.resolve(answer).then(undefined, (error: unknown) => Promise.reject(storeFailed(requestId, error)));
+    let answered: T;
+    try {
+      answered = await Promise.race([answering, interrupted]);
+    } catch (error) {
+      // Interrupted: the store's answer, when it comes, is given back.
+      answering.then(undo, () => undefined);
+      throw error;
+    } finally {
+      stop();
+    }
+    try {
+      // A client that left before the wait began (its close already heard by nobody) is gone too.
+      if (res.destroyed) throw new ClientError(499, 'invalid_request', 'the client went away while its rate limits were checked');
+      admittedTenant(authenticated, labels);
+    } catch (error) {
+      undo(answered);
+      throw error;
+    }
+    return answered;
+  };
+
+  /** Gives back an admission's tokens (its request stays spent, as a refused one's does), the store's failure logged. */
+  const refundAdmission = (tenant: TenantConfig, estimated: number, requestId: string) => (decision: TenantLimitDecision): void => {
+    if (!decision.allowed) return;
+    try {
+      const refunding = settleTokenUsage(limits, limitsOf(tenant), estimated, 0, now());
+      if (isPromiseLike(refunding)) Promise.resolve(refunding).catch((error: unknown) => storeFailedLater(requestId, error));
+    } catch (error) {
+      storeFailedLater(requestId, error);
+    }
+  };
+
+  const storeFailed = (requestId: string, error: unknown): ClientError => {
+    requestLog.warn({ requestId, err: storeErrorText(error) }, 'rate-limit store failed');
+    return new ClientError(503, 'overloaded', "the gateway could not check the tenant's rate limits (its limit store did not answer); retry the request", { headers: { 'retry-after': '1' } });
   };
 
   /** A tenant limit's refusal, with the wait until both limits let the request through. */
@@ -363,6 +420,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const asked = await readChatRequest(inbound, req, res, deadline);
       const tenant = admittedTenant(authenticated, labels);
       const route = routeOf(asked.model, labels);
+      const serving: StoreWait = { requestId, deadline, res, authenticated, labels };
 
       // Read once: routeInput runs on every attempt, retry, hedge and resume.
       const traits = routedTraits(asked, tenant, parseJurisdictionHeader(jurisdictionHeaderLines(req)));
@@ -382,7 +440,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         const tooLong = contextRefusal();
         if (tooLong !== undefined) throw tooLong;
         const at = now();
-        Object.assign(headers, inbound.rateLimitHeaders(await fromStore(tenantLimitState(limits, tenant, at), requestId), at));
+        const state = askStore(() => tenantLimitState(limits, tenant, at), serving);
+        Object.assign(headers, inbound.rateLimitHeaders(isPromiseLike(state) ? await state : state, at));
         metrics.rateLimited.inc({ tenant: tenant.id, limit: 'tokens' });
         throw new ClientError(429, 'rate_limit', `tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute leaves about ${String(outputTokens)} tokens for the answer after the prompt, too few for extended thinking (at least ${String(minThinkingBudget)}): shorten the prompt, or send the request without thinking`, { headers: { 'x-should-retry': 'false' }, limit: 'tokens' });
       }
@@ -395,7 +454,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       const estimated = promptTokens + outputTokens;
       const admittedAt = now();
-      const admitted = await fromStore(checkTenantLimits(limits, tenant, estimated, admittedAt), requestId);
+      const admission = askStore(() => checkTenantLimits(limits, tenant, estimated, admittedAt), serving, refundAdmission(tenant, estimated, requestId));
+      const admitted = isPromiseLike(admission) ? await admission : admission;
       Object.assign(headers, inbound.rateLimitHeaders(admitted.state, admittedAt));
       if (!admitted.allowed) {
         if (admitted.tooLarge) {
@@ -473,13 +533,21 @@ export function createGateway(options: GatewayOptions): Gateway {
         const settledAt = now();
         // Against the tenant's limits as they are now: a reload may have raised them since admission.
         const current = limitsOf(tenant);
-        const settling = settleTokenUsage(limits, current, estimated, used, settledAt);
-        // A store that answers later (a shared one): the response shows the limits as admission left them.
-        if (isPromiseLike(settling)) return void Promise.resolve(settling).catch((error: unknown) => storeFailedLater(requestId, error));
-        if (res.headersSent) return;
-        const state = tenantLimitState(limits, current, settledAt);
-        if (isPromiseLike(state)) void Promise.resolve(state).catch((error: unknown) => storeFailedLater(requestId, error));
-        else Object.assign(headers, inbound.rateLimitHeaders(state, settledAt));
+        // A store's failure here costs the answer nothing: the charge stays as admitted, and is logged.
+        try {
+          const settling = settleTokenUsage(limits, current, estimated, used, settledAt);
+          // A store that answers later (a shared one): the response shows the limits as admission left them.
+          if (isPromiseLike(settling)) {
+            Promise.resolve(settling).catch((error: unknown) => storeFailedLater(requestId, error));
+            return;
+          }
+          if (res.headersSent) return;
+          const state = tenantLimitState(limits, current, settledAt);
+          if (isPromiseLike(state)) Promise.resolve(state).catch((error: unknown) => storeFailedLater(requestId, error));
+          else Object.assign(headers, inbound.rateLimitHeaders(state, settledAt));
+        } catch (error) {
+          storeFailedLater(requestId, error);
+        }
       };
       try {
         const answer = await firstAnswer(core, context, withoutPrefillWhitespace(request), tried, deadline);
@@ -527,7 +595,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       const request = parsed.value;
       const route = routeOf(request.model, labels);
       const admittedAt = now();
-      const admitted = await fromStore(checkRequestLimit(limits, tenant, admittedAt), requestId);
+      const admission = askStore(() => checkRequestLimit(limits, tenant, admittedAt), { requestId, deadline, res, authenticated, labels });
+      const admitted = isPromiseLike(admission) ? await admission : admission;
       Object.assign(headers, anthropicDialect.rateLimitHeaders(admitted.state, admittedAt));
       if (!admitted.allowed) throw overLimit(tenant, admitted);
       const resilience = resilienceOf.get(route) ?? config.resilience;
@@ -1019,11 +1088,28 @@ function headerValue(value: string | string[] | undefined): string | undefined {
 }
 
 /** A request the gateway will not serve because it is shutting down: sent elsewhere by a retry. */
-/** A store's error for the log: a store client's text may quote its connection string, password and all. */
+/**
+ * A store's error for the log, by its name and code alone (`Error (ECONNREFUSED)`): a store
+ * client's text may quote its connection string, password and all, in more forms than a pattern
+ * could know.
+ */
 function storeErrorText(error: unknown): string {
-  const text = (error instanceof Error ? error.message : String(error)).slice(0, 200);
-  return holdsKey(text) || /\/\/[^/\s]*@/.test(text) ? 'an error whose text is not shown (it may hold a credential)' : text;
+  if (!(error instanceof Error)) return 'a value thrown that is not an Error';
+  const code = (error as NodeJS.ErrnoException).code;
+  return typeof code === 'string' && /^[A-Z0-9_]{1,40}$/.test(code) ? `${error.name.slice(0, 40)} (${code})` : error.name.slice(0, 40);
 }
+
+/** What a request waiting on the rate-limit store is: see askStore. */
+interface StoreWait {
+  readonly requestId: string;
+  readonly deadline: Cancellation;
+  readonly res: ServerResponse;
+  readonly authenticated: Authenticated;
+  readonly labels: FailureLabels;
+}
+
+/** The longest a request waits for a store that answers later: a store answers in milliseconds, and one that takes a second is failing. */
+const storeWaitMs = 1000;
 
 function shuttingDownError(): ClientError {
   return new ClientError(503, 'overloaded', 'the gateway is shutting down; retry the request', { headers: { connection: 'close' } });

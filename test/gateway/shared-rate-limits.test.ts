@@ -1,9 +1,9 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
-import type { RateLimitStore } from '../../src/gateway/token-bucket.js';
+import { MemoryRateLimitStore, tenantLimitState, type BucketRule, type BucketTake, type RateLimitStore } from '../../src/gateway/token-bucket.js';
 import { DeferredRateLimitStore } from './helpers/deferred-rate-limit-store.js';
-import { closedAfterEach, singleEndpointConfig, startTestEmulator } from './helpers/fleet.js';
+import { closedAfterEach, delay, openAIChunk, singleEndpointConfig, startScriptedUpstream, startTestEmulator, waitFor } from './helpers/fleet.js';
 
 // Tenant limits kept in a store that answers later, as one shared by several gateway processes
 // across a network does: the limits hold across the gateways, a refund reaches the store, and a
@@ -99,3 +99,102 @@ describe('tenant limits in a store that answers later', () => {
     await served.arrayBuffer();
   });
 });
+
+/** A store that answers at once but may throw, as a local one (SQLite, say) can. */
+class ThrowingStore extends MemoryRateLimitStore {
+  throwOnTake = false;
+  throwOnAdjust = false;
+
+  override take(takes: readonly BucketTake[], now: number): ReturnType<MemoryRateLimitStore['take']> {
+    if (this.throwOnTake) throw new Error('SQLITE_BUSY while opening file:limits.db?password=hunter2secret');
+    return super.take(takes, now);
+  }
+
+  override adjust(bucket: BucketRule, amount: number, now: number): number {
+    if (this.throwOnAdjust) throw new Error('AUTH hunter2secret refused');
+    return super.adjust(bucket, amount, now);
+  }
+}
+
+describe('a request waiting on the store', () => {
+  const tenant = { id: 't', requestsPerMinute: 1000, tokensPerMinute: 100_000_000 };
+
+  /** A gateway over an upstream that counts what reaches it, its store holding answers back. */
+  async function held(): Promise<{ readonly url: string; readonly store: DeferredRateLimitStore; readonly release: () => void; readonly arrivals: () => number; readonly gateway: ReturnType<typeof createGateway>; readonly upstreamUrl: string }> {
+    const upstream = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'hi' }, 'stop') + 'data: [DONE]\n\n'));
+    cleanups.push(() => upstream.close());
+    const store = new DeferredRateLimitStore();
+    const gateway = createGateway({ config: singleEndpointConfig(upstream.url, apiKey), logger: false, rateLimits: store });
+    cleanups.push(() => gateway.close());
+    const url = await gateway.listen(0, '127.0.0.1');
+    const release = store.hold();
+    cleanups.push(() => Promise.resolve(release()));
+    return { url, store, release, arrivals: upstream.arrivals, gateway, upstreamUrl: upstream.url };
+  }
+
+  it('a client that leaves: nothing goes upstream, and the tokens its admission took are given back', async () => {
+    const { url, store, release, arrivals } = await held();
+    const leaving = new AbortController();
+    const request = fetch(`${url}/v1/chat/completions`, { method: 'POST', signal: leaving.signal, headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 5000, messages: [{ role: 'user', content: 'hi' }] }) }).catch(() => undefined);
+    expect(await waitFor(() => store.calls >= 1, 5000)).toBe(true);
+    leaving.abort();
+    await request;
+    await delay(50);
+    release();
+    await delay(50);
+    expect(arrivals()).toBe(0);
+    expect((await tenantLimitState(store.inner, tenant, Date.now())).tokens.remaining).toBe(tenant.tokensPerMinute);
+  });
+
+  it('a key a reload takes away meanwhile: a 401, nothing upstream, the tokens given back', async () => {
+    const { url, store, release, arrivals, gateway, upstreamUrl } = await held();
+    const request = chat(url, 5000);
+    expect(await waitFor(() => store.calls >= 1, 5000)).toBe(true);
+    expect(gateway.reload({ ok: true, value: singleEndpointConfig(upstreamUrl, 'sk-another-key') })).toMatchObject({ apply: true });
+    release();
+    const refused = await request;
+    expect(refused.status).toBe(401);
+    await delay(50);
+    expect(arrivals()).toBe(0);
+    expect((await tenantLimitState(store.inner, tenant, Date.now())).tokens.remaining).toBe(tenant.tokensPerMinute);
+  });
+
+  it('a shutdown meanwhile: a 503 saying so, not a cut connection', async () => {
+    const { url, store, gateway } = await held();
+    const request = chat(url);
+    expect(await waitFor(() => store.calls >= 1, 5000)).toBe(true);
+    const closing = gateway.close({ graceMs: 0 });
+    const refused = await request;
+    expect(refused.status).toBe(503);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toBe('the gateway is shutting down; retry the request');
+    await closing;
+  });
+
+  it('a store that does not answer: a 503 after a second, not a request held for ever', async () => {
+    const { url } = await held();
+    const started = performance.now();
+    const refused = await chat(url);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(performance.now() - started).toBeGreaterThanOrEqual(990);
+  });
+
+  it('a store that throws at once: a 503 at admission, and at settlement nothing lost but the refund', async () => {
+    const store = new ThrowingStore();
+    const { url, lines } = await loggedGateway(store);
+    store.throwOnTake = true;
+    const refused = await chat(url);
+    expect(refused.status).toBe(503);
+    store.throwOnTake = false;
+    store.throwOnAdjust = true;
+    const served = await chat(url, 5000);
+    expect(served.status).toBe(200);
+    expect(((await served.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content.length).toBeGreaterThan(0);
+    const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
+    expect(messages).toContain('rate-limit store failed');
+    expect(messages).toContain('rate-limit store failed to settle a charge');
+    // The store's text is not logged at all: it quoted a password in two forms no pattern would know.
+    expect(lines.join('\n')).not.toContain('hunter2');
+  });
+});
+
