@@ -110,7 +110,7 @@ describe('relayedWait', () => {
 });
 
 describe('estimatePromptTokens', () => {
-  it('is ceil(characters / 4)', () => {
+  it('is ceil(UTF-8 bytes / 4): characters / 4 for ASCII', () => {
     expect(estimatePromptTokens('')).toBe(0);
     expect(estimatePromptTokens('abc')).toBe(1);
     expect(estimatePromptTokens('abcd')).toBe(1);
