@@ -387,13 +387,15 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 
   /** A tenant limit's refusal, with the wait until both limits let the request through. */
-  const overLimit = (tenant: TenantConfig, admitted: Extract<TenantLimitDecision, { allowed: false }>): ClientError => {
+  const overLimit = (tenant: TenantConfig, admitted: Extract<TenantLimitDecision, { allowed: false }>, neededTokens = 0): ClientError => {
     metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
     const retry = retryAfterHeaders(admitted.retryAfterMs);
     const waitMs = Number(retry['retry-after-ms'] ?? Number.NaN);
     // The wait as the headers give it: under a second in milliseconds (retry-after-ms, which the SDKs read), else in whole seconds.
     const wait = waitMs < 1000 ? `${String(waitMs)} ms` : `${retry['retry-after'] ?? '?'} s`;
-    return new ClientError(429, 'rate_limit', `tenant ${tenant.id} is over its ${admitted.limit}-per-minute limit; retry after ${wait}`, { headers: retry, limit: admitted.limit });
+    // A request that needs the whole limit waits for a full bucket, which the headers' "remaining" does not show.
+    const whole = admitted.limit === 'tokens' && neededTokens >= tenant.tokensPerMinute ? ` (this request needs all ${String(tenant.tokensPerMinute)} tokens of it at once: its max_tokens was lowered to what the limit leaves after the prompt; a smaller max_tokens waits less)` : '';
+    return new ClientError(429, 'rate_limit', `tenant ${tenant.id} is over its ${admitted.limit}-per-minute limit${whole}; retry after ${wait}`, { headers: retry, limit: admitted.limit });
   };
 
   /**
@@ -466,10 +468,10 @@ export function createGateway(options: GatewayOptions): Gateway {
           const why =
             promptTokens >= tenant.tokensPerMinute
               ? `the prompt alone is about ${String(promptTokens)} tokens, which leaves no room for an answer in tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute: shorten the prompt`
-              : `the request needs about ${String(estimated)} tokens (prompt about ${String(promptTokens)} plus the default ${String(outputTokens)} output), more than tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute: set max_tokens below ${String(tenant.tokensPerMinute - promptTokens)}`;
+              : `the request needs about ${String(estimated)} tokens (prompt about ${String(promptTokens)} plus the default ${String(outputTokens)} output), more than tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute: send max_tokens (the limit leaves about ${String(tenant.tokensPerMinute - promptTokens)} tokens for the answer; a larger max_tokens is lowered to that)`;
           throw new ClientError(429, 'rate_limit', why, { headers: { 'x-should-retry': 'false' }, limit: 'tokens' });
         }
-        throw overLimit(tenant, admitted);
+        throw overLimit(tenant, admitted, estimated);
       }
       const prefixKey = prefixKeyOf(request.messages);
       // How the request ends as each dialect's upstream receives it: OpenAI-dialect upstreams get the

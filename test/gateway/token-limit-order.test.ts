@@ -76,6 +76,12 @@ describe('refusals past a token limit', () => {
     const url = await gatewayWith(1000, 2048, 'openai');
     const refused = await post(url, '/v1/chat/completions', { model: 'm', messages: [{ role: 'user', content: 'hi' }] });
     expect(refused.status).toBe(429);
-    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/set max_tokens below \d+/);
+    const message = ((await refused.json()) as { error: { message: string } }).error.message;
+    expect(message).toMatch(/send max_tokens \(the limit leaves about \d+ tokens for the answer; a larger max_tokens is lowered to that\)$/);
+    // As it says: a max_tokens above what the limit leaves is served, lowered.
+    const leaves = Number(/leaves about (\d+) tokens/.exec(message)?.[1]);
+    const served = await post(url, '/v1/chat/completions', { model: 'm', max_tokens: leaves + 500, messages: [{ role: 'user', content: 'hi' }] });
+    expect(served.status).toBe(200);
+    await served.arrayBuffer();
   });
 });

@@ -670,9 +670,12 @@ describe('token limits charge what was served', () => {
       const wait = waiting as InstanceType<typeof OpenAI.RateLimitError>;
       expect(wait.headers?.get('x-should-retry')).toBeNull();
       expect(Number(wait.headers?.get('retry-after'))).toBeGreaterThan(0);
+      // Another lowered one is told why it waits though tokens remain: it needs the whole limit.
+      const lowered: unknown = await openai.chat.completions.create({ model: 'small', max_tokens: 4096, messages: [{ role: 'user', content: 'hi' }] }).catch((error: unknown) => error);
+      expect(lowered).toMatchObject({ status: 429, message: expect.stringMatching(/^429 tenant t1 is over its tokens-per-minute limit \(this request needs all 1000 tokens of it at once: its max_tokens was lowered to what the limit leaves after the prompt; a smaller max_tokens waits less\); retry after \d+ s$/) });
       // No max_tokens: the gateway's default (4,096) is kept, for its window fallbacks, and no wait helps.
       const unset: unknown = await openai.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'hi' }] }).catch((error: unknown) => error);
-      expect(unset).toMatchObject({ status: 429, message: expect.stringMatching(/plus the default 4096 output\), more than tenant t1's whole limit of 1000 tokens per minute: set max_tokens below \d+/) });
+      expect(unset).toMatchObject({ status: 429, message: expect.stringMatching(/plus the default 4096 output\), more than tenant t1's whole limit of 1000 tokens per minute: send max_tokens \(the limit leaves about \d+ tokens for the answer; a larger max_tokens is lowered to that\)$/) });
       expect((unset as InstanceType<typeof OpenAI.RateLimitError>).headers?.get('x-should-retry')).toBe('false');
       // A prompt over the whole limit: no wait helps.
       const failure: unknown = await openai.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'fleet '.repeat(1000) }], max_tokens: 5 }).catch((error: unknown) => error);
