@@ -131,7 +131,7 @@ export function registerEmulateCommand(program: Command, output: Output, setExit
     .option('--hang-ms <ms>', 'fault: hang before the first token (-1: until the client disconnects; divided by --speed)', flag.hang)
     .option('--cut-after-tokens <n>', 'fault: destroy stream connections after n tokens, with no terminal frame', flag.count('--cut-after-tokens'))
     .option('--corrupt-rate <fraction>', 'fault: fraction of tokens replaced by "<corrupt>"', flag.fraction('--corrupt-rate'))
-    .option('--refuse', 'fault: drop chat and model requests unanswered (/health says 503; /admin/faults can switch it off)')
+    .option('--refuse', 'fault: drop every request but /health, /metrics and /admin/faults unanswered (/health says 503; /admin/faults can switch it off)')
     .addHelpText('after', '\nFaults can be changed at run time: curl -X POST URL/admin/faults -d \'{"errorRate":0.5}\'')
     .action(async (options: EmulateCommandOptions) => {
       setExit(await emulateCommand(options, output));
