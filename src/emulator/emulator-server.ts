@@ -420,7 +420,13 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     const budgeted = request.maxTokens === undefined && window !== null ? { ...request, maxTokens: window - promptTokens } : request;
     const natural = planCompletion(budgeted, { seed, meanOutputTokens });
     const plan = snapshot.corruptRate > 0 ? corruptPlan(natural, snapshot.corruptRate, faultRandom) : natural;
-    if (plan.text !== natural.text) metrics.fault('corrupt');
+    // Counted once the caller gets a corrupted token: not for an answer refused (429), hung, or cut before one.
+    let corruptToCount = plan.text !== natural.text;
+    const countCorrupt = (sent: boolean): void => {
+      if (!corruptToCount || !sent) return;
+      corruptToCount = false;
+      metrics.fault('corrupt');
+    };
     const arrivedAt = now();
     const submitted = scheduler.submit(
       { promptTokens: plan.usage.inputTokens, outputTokens: plan.tokens.length, holdMs: snapshot.hangMs === -1 ? Number.POSITIVE_INFINITY : snapshot.hangMs },
@@ -476,6 +482,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
           let frames = started ? '' : writer.write(start);
           started = true;
           for (const tokenEvent of eventsOfToken(plan, event.index)) frames += writer.write(tokenEvent);
+          countCorrupt(plan.tokens[event.index] !== natural.tokens[event.index]);
           if (cut !== null && event.index + 1 >= cut && event.index + 1 < plan.tokens.length) {
             metrics.fault('cut');
             abandon();
@@ -494,6 +501,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
           if (writer !== undefined) {
             res.end((started ? '' : writer.write(start)) + writer.write({ type: 'finish', finishReason: plan.finishReason, ...(plan.stopSequence === undefined ? {} : { stopSequence: plan.stopSequence }), usage: plan.usage }));
           } else {
+            countCorrupt(true);
             sendJson(
               res,
               200,

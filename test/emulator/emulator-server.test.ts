@@ -474,6 +474,14 @@ describe('emulator: faults', () => {
       expect(await injected()).toEqual({ error: 2, latency: 0, hang: 0, cut: 2, corrupt: 0, refuse: 1 });
       expect(lines.filter((line) => line.includes('faults now'))).toHaveLength(4);
       expect(lines[0]).toContain('"errorRate":1');
+      // Corrupt counts a request that got a corrupted token: not one cut before its first, nor one refused or hung.
+      await post(own.url, '/admin/faults', { refuse: false, corruptRate: 1, cutAfterTokens: 0 });
+      expect((await readUntilEnd(await post(own.url, '/v1/chat/completions', openaiBody('a long answer', { stream: true, max_tokens: 50 })))).text).toBe('');
+      expect((await injected())['corrupt']).toBe(0);
+      await post(own.url, '/admin/faults', { cutAfterTokens: null });
+      expect((await post(own.url, '/v1/chat/completions', openaiBody('hi'))).status).toBe(200);
+      expect((await readUntilEnd(await post(own.url, '/v1/chat/completions', openaiBody('hi', { stream: true })))).text).toContain('<corrupt>');
+      expect(await injected()).toEqual({ error: 2, latency: 0, hang: 0, cut: 3, corrupt: 2, refuse: 1 });
     } finally {
       await own.close();
     }
