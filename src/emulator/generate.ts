@@ -158,7 +158,7 @@ export function eventsOfToken(plan: CompletionPlan, index: number): readonly Tok
  * - one call, or two of different tools when parallel calls are not turned off, two or more
  *   tools are offered, no tool is named, and the generator draws it (one time in two).
  * Arguments are a JSON object built from the tool's schema (see argumentsFor), streamed four
- * characters a token (estimateTokens' rule); max_tokens cuts them (finish 'length', arguments
+ * characters a token (see piecesOf); max_tokens cuts them (finish 'length', arguments
  * then incomplete), stop sequences never apply, else the finish is 'tool_calls'.
  */
 

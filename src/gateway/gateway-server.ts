@@ -336,19 +336,23 @@ export function createGateway(options: GatewayOptions): Gateway {
   /** `undo`: gives back what the answer took, when the request does not go on after all (client gone, key taken away, shutdown). */
   const waitForStore = async <T>(answer: PromiseLike<T>, { requestId, deadline, res, authenticated, labels }: StoreWait, undo: (answer: T) => void = () => undefined): Promise<T> => {
     let stop = (): void => undefined;
+    let givenUp = false;
     const interrupted = new Promise<never>((_resolve, reject) => {
-      const timer = setTimeout(() => reject(storeFailed(requestId, Object.assign(new Error(`no answer within ${String(storeWaitMs)} ms`), { code: 'ETIMEDOUT' }))), storeWaitMs);
+      // An answer that came while the gateway was held up is not a store too slow (see judgeAfterReads).
+      const stopTimer = judgeAfterReads(() => reject(storeFailed(requestId, Object.assign(new Error(`no answer within ${String(storeWaitMs)} ms`), { code: 'ETIMEDOUT' }))), storeWaitMs);
       const onClose = (): void => reject(new ClientError(499, 'invalid_request', 'the client went away while its rate limits were checked'));
       res.once('close', onClose);
       // Before the request's own deadline is watched, only a shutdown cancels it.
       const stopCancel = deadline.onCancel(() => reject(shuttingDownError()));
       stop = () => {
-        clearTimeout(timer);
+        givenUp = true;
+        stopTimer();
         res.off('close', onClose);
         stopCancel();
       };
     });
-    const answering = Promise.resolve(answer).then(undefined, (error: unknown) => Promise.reject(storeFailed(requestId, error)));
+    // A failure after the wait was given up is not logged twice.
+    const answering = Promise.resolve(answer).then(undefined, (error: unknown) => Promise.reject(givenUp ? error : storeFailed(requestId, error)));
     let answered: T;
     try {
       answered = await Promise.race([answering, interrupted]);

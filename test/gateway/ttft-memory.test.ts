@@ -113,4 +113,9 @@ it('TTFT timeouts that end re-measurements double how long the bound is trusted,
   recordTtftTimeout(endpoint, 10_000, now + 10);
   now += 10;
   expect(trustedFor()).toBe(ttftMemoryMs);
+  // Forgotten again, then two requests sent together time out together: doubled once, not twice.
+  now += ttftMemoryMs + 1;
+  recordTtftTimeout(endpoint, 10_000, now);
+  recordTtftTimeout(endpoint, 10_000, now + 5);
+  expect(trustedFor()).toBe(2 * ttftMemoryMs);
 });
