@@ -177,7 +177,8 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     const result = second === undefined ? await attemptOn(core, context, primary, request, cancellation) : await hedged(core, context, primary, second, request, tried, cancellation, { noteRefusal, noteWait, noteTransient, noteContextRefusal });
     if (result.kind !== 'failed') {
       // Another endpoint took what one refused as the caller's fault: the refusal was the endpoint's.
-      if (refused !== undefined && sameRequest(refused, result)) endpoints.setCircuit(refused.endpoint, 'failure');
+      // Not for an attempt sent before the endpoint's circuit opened: only a probe decides a half-open one.
+      if (refused !== undefined && sameRequest(refused, result) && !endpoints.sentBeforeOpening(refused.endpoint, refused.number)) endpoints.setCircuit(refused.endpoint, 'failure');
       return result;
     }
     // 499 is this request's own cancellation: the deadline (a timeout for a waiting client) or the client leaving.
@@ -419,7 +420,7 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
     // come after the request's own.
     if (late.status !== 499 && late.withdrawn !== true) recordFailure(core, context, late);
     // It refused what the winner is answering: the refusal was the endpoint's (see firstAnswer).
-    if (isRequestFault(late.status) && late.code !== 'context_length_exceeded' && sameRequest(late, winner.a)) core.endpoints.setCircuit(late.endpoint, 'failure');
+    if (isRequestFault(late.status) && late.code !== 'context_length_exceeded' && sameRequest(late, winner.a) && !core.endpoints.sentBeforeOpening(late.endpoint, late.number)) core.endpoints.setCircuit(late.endpoint, 'failure');
   });
   return winner.a;
 }

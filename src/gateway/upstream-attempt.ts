@@ -26,7 +26,7 @@ export type Attempt =
       /** The endpoint's attempt count when this one started (see EndpointRuntime.retryAfterAtAttempt). */
       readonly number: number;
     }
-  | ({ readonly kind: 'failed'; readonly endpoint: EndpointRuntime } & UpstreamFailure);
+  | ({ readonly kind: 'failed'; readonly endpoint: EndpointRuntime; /** As a stream attempt's. */ readonly number: number } & UpstreamFailure);
 
 export type StreamAttempt = Extract<Attempt, { kind: 'stream' }>;
 export type FailedAttempt = Extract<Attempt, { kind: 'failed' }>;
@@ -59,7 +59,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     if (!notTheEndpoints) metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(status) });
     // A Retry-After means "later" only with a 429, 503 or 529 (RFC 9110 names 503 and 3xx; RFC 6585, 429).
     const retryAfterAt = rememberRetryAfter(endpoint, status, retryAfter, now());
-    return { kind: 'failed', endpoint, status, message, fromUpstream, retryAfter, ...(retryAfterAt === undefined ? {} : { retryAfterAt }), ...named };
+    return { kind: 'failed', endpoint, number, status, message, fromUpstream, retryAfter, ...(retryAfterAt === undefined ? {} : { retryAfterAt }), ...named };
   };
   const interrupted = (): Attempt | undefined => {
     if (parent.cancelled) return fail(499, 'client went away or the deadline passed');
