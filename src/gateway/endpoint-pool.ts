@@ -17,6 +17,8 @@ export interface EndpointRuntime {
   ewmaTtftAt: number;
   /** How long the average is trusted without a sample: ttftMemoryMs, longer after TTFT timeouts (see recordTtftTimeout). */
   ewmaTtftMemoryMs: number;
+  /** When that span last changed (epoch ms). */
+  ewmaTtftMemorySince: number;
   circuit: CircuitState;
   /** Epoch ms before which the endpoint asked (Retry-After) not to be asked again. */
   retryAfterUntil: number;
@@ -52,7 +54,20 @@ function sampleTtft(endpoint: EndpointRuntime, ms: number, now: number): void {
 /** Takes a measured time to first token into the endpoint's average, trusted for ttftMemoryMs again. */
 export function recordTtft(endpoint: EndpointRuntime, ms: number, now: number): void {
   sampleTtft(endpoint, ms, now);
-  endpoint.ewmaTtftMemoryMs = ttftMemoryMs;
+  if (endpoint.ewmaTtftMemoryMs !== ttftMemoryMs) {
+    endpoint.ewmaTtftMemoryMs = ttftMemoryMs;
+    endpoint.ewmaTtftMemorySince = now;
+  }
+}
+
+/** What an attempt sent at `at` was to the endpoint's TTFT average: a measurement of a forgotten (or absent) one, or not. */
+export interface TtftSending {
+  readonly at: number;
+  readonly measuring: boolean;
+}
+
+export function ttftSending(endpoint: EndpointRuntime, at: number): TtftSending {
+  return { at, measuring: rememberedTtft(endpoint, at) === undefined };
 }
 
 /**
@@ -67,16 +82,18 @@ export function recordTtftAtLeast(endpoint: EndpointRuntime, ms: number, now: nu
 
 /**
  * Takes a TTFT timeout as a lower bound. One that ends the re-measurement of a forgotten average
- * doubles how long the bound is trusted, up to longestTtftMemoryMs: the latency policy tries an
- * endpoint without an average first, so a hung endpoint otherwise cost one caller a whole TTFT
- * timeout every ttftMemoryMs, for ever, too seldom to open its circuit. Its first token trusts
- * a new average for ttftMemoryMs again. Timeouts of requests sent together double it once.
+ * (as the attempt found it when `sent`: a hedge that won meanwhile samples the average, and must not
+ * hide what the timeout shows) doubles how long the bound is trusted, up to longestTtftMemoryMs: the
+ * latency policy tries an endpoint without an average first, so a hung endpoint otherwise cost one
+ * caller a whole TTFT timeout every ttftMemoryMs, for ever, too seldom to open its circuit. Its
+ * first token trusts a new average for ttftMemoryMs again. Timeouts of attempts sent before the
+ * span last changed (sent together) double it once.
  */
-export function recordTtftTimeout(endpoint: EndpointRuntime, ms: number, now: number): void {
-  const forgotten = rememberedTtft(endpoint, now) === undefined;
-  const span = endpoint.ewmaTtftMemoryMs;
+export function recordTtftTimeout(endpoint: EndpointRuntime, ms: number, now: number, sent: TtftSending): void {
   recordTtftAtLeast(endpoint, ms, now);
-  if (forgotten && endpoint.ewmaTtftMs !== undefined) endpoint.ewmaTtftMemoryMs = Math.min(longestTtftMemoryMs, span * 2);
+  if (!sent.measuring || endpoint.ewmaTtftMemorySince > sent.at) return;
+  endpoint.ewmaTtftMemoryMs = Math.min(longestTtftMemoryMs, endpoint.ewmaTtftMemoryMs * 2);
+  endpoint.ewmaTtftMemorySince = now;
 }
 
 /**
@@ -116,6 +133,7 @@ export class EndpointPool {
           ewmaTtftMs: undefined,
           ewmaTtftAt: 0,
           ewmaTtftMemoryMs: ttftMemoryMs,
+          ewmaTtftMemorySince: 0,
           circuit: initialCircuitState,
           retryAfterUntil: 0,
           retryAfterAtAttempt: 0,

@@ -1,6 +1,6 @@
 import type { ChatEvent, ChatRequest } from '../protocol/chat.js';
 import type { Cancellation } from './cancellation.js';
-import { recordTtft, recordTtftTimeout, type EndpointRuntime } from './endpoint-pool.js';
+import { recordTtft, recordTtftTimeout, ttftSending, type EndpointRuntime } from './endpoint-pool.js';
 import type { GatewayCore } from './gateway-core.js';
 import { isEndpointFault, parseRetryAfterMs } from './retry-policy.js';
 import { connectFailureStatus, type UpstreamFailure } from './upstream-client.js';
@@ -36,6 +36,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   const { now, metrics, endpoints } = core;
   const { cancellation, detach } = parent.child();
   const started = now();
+  const sending = ttftSending(endpoint, started);
   const circuit = endpoints.circuitOf(endpoint);
   const probe = circuit === 'half-open';
   const ejected = circuit === 'open';
@@ -66,7 +67,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     if (core.closing()) return fail(499, 'the gateway shut down');
     if (timedOut) {
       // Slow, not broken: the latency policy learns it.
-      recordTtftTimeout(endpoint, ttftTimeoutMs, now());
+      recordTtftTimeout(endpoint, ttftTimeoutMs, now(), sending);
       return fail(504, `no first token within ${ttftTimeoutMs} ms`);
     }
     return undefined;

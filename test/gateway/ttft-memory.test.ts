@@ -1,12 +1,16 @@
-import { expect, it } from 'vitest';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
 import type { ChatRequest } from '../../src/protocol/chat.js';
 import { Cancellation } from '../../src/gateway/cancellation.js';
-import { EndpointPool, longestTtftMemoryMs, recordTtft, recordTtftAtLeast, recordTtftTimeout, ttftMemoryMs } from '../../src/gateway/endpoint-pool.js';
+import { EndpointPool, longestTtftMemoryMs, recordTtft, recordTtftAtLeast, recordTtftTimeout, ttftMemoryMs, ttftSending } from '../../src/gateway/endpoint-pool.js';
 import type { GatewayCore } from '../../src/gateway/gateway-core.js';
 import { createGatewayMetrics } from '../../src/gateway/gateway-metrics.js';
 import { routingPolicyFromConfig } from '../../src/gateway/route-request.js';
 import { startAttempt } from '../../src/gateway/upstream-attempt.js';
-import { singleEndpointConfig } from './helpers/fleet.js';
+import { createGateway } from '../../src/gateway/gateway-server.js';
+import { hashApiKey } from '../../src/gateway/tenant-auth.js';
+import { closedAfterEach, delay, gatewayConfig, openAIChunk, singleEndpointConfig } from './helpers/fleet.js';
 
 /**
  * What the latency policy knows of an endpoint: its TTFT average, forgotten when it has had no
@@ -80,8 +84,9 @@ it('TTFT timeouts that end re-measurements double how long the bound is trusted,
   const route = config.routes[0];
   if (endpoint === undefined || route === undefined) throw new Error('config');
   const trustedFor = (): number => {
-    // How long the latency policy keeps the endpoint's bound, read through the router's view.
-    const from = now;
+    // How long the latency policy keeps the endpoint's bound after its last sample, read through the router's view.
+    const at = now;
+    const from = endpoint.ewmaTtftAt;
     let span = 0;
     for (const step of [ttftMemoryMs, 2 * ttftMemoryMs, 4 * ttftMemoryMs, 8 * ttftMemoryMs, 16 * ttftMemoryMs, longestTtftMemoryMs]) {
       now = from + step;
@@ -89,33 +94,101 @@ it('TTFT timeouts that end re-measurements double how long the bound is trusted,
       now = from + step + 1;
       if (pool.views(route)[0]?.ewmaTtftMs === undefined) break;
     }
-    now = from;
+    now = at;
     return span;
+  };
+  // An attempt sent at `now`, timing out at its TTFT timeout (the clock moved on to it).
+  const timesOut = (sent = ttftSending(endpoint, now)): void => {
+    now += 10_000;
+    recordTtftTimeout(endpoint, 10_000, now, sent);
   };
   // A hung endpoint: each re-measurement (its average forgotten) ends in a timeout.
   const spans: number[] = [];
   for (let timeout = 0; timeout < 6; timeout += 1) {
-    recordTtftTimeout(endpoint, 10_000, now);
+    timesOut();
     spans.push(trustedFor());
-    now += spans.at(-1) ?? 0;
-    now += 1;
+    now = endpoint.ewmaTtftAt + (spans.at(-1) ?? 0) + 1;
   }
   expect(spans).toEqual([60_000, 120_000, 240_000, 480_000, 600_000, 600_000]);
-  // Timeouts of requests sent together while the bound is trusted double nothing.
-  recordTtftTimeout(endpoint, 10_000, now);
-  recordTtftTimeout(endpoint, 10_000, now + 5);
-  expect(trustedFor()).toBe(600_000);
   // It answers again: a first token, and its average is trusted for ttftMemoryMs again.
-  recordTtft(endpoint, 200, now + 10);
-  now += 10;
+  recordTtft(endpoint, 200, now);
   expect(trustedFor()).toBe(ttftMemoryMs);
-  // A healthy endpoint's one timeout (its average remembered) doubles nothing either.
-  recordTtftTimeout(endpoint, 10_000, now + 10);
-  now += 10;
+  // A healthy endpoint's one timeout (its average remembered when it was sent) doubles nothing.
+  timesOut();
   expect(trustedFor()).toBe(ttftMemoryMs);
-  // Forgotten again, then two requests sent together time out together: doubled once, not twice.
+  // Forgotten again, then two attempts sent together time out together: doubled once, not twice.
   now += ttftMemoryMs + 1;
-  recordTtftTimeout(endpoint, 10_000, now);
-  recordTtftTimeout(endpoint, 10_000, now + 5);
+  const together = ttftSending(endpoint, now);
+  timesOut(together);
+  timesOut(together);
   expect(trustedFor()).toBe(2 * ttftMemoryMs);
+  // Forgotten again: a hedge that won samples the average (a lower bound) before this attempt's
+  // timeout; the attempt was still a measurement when sent, so the timeout doubles the span.
+  now += 2 * ttftMemoryMs + 1;
+  const measuring = ttftSending(endpoint, now);
+  expect(measuring.measuring).toBe(true);
+  recordTtftAtLeast(endpoint, 150, now + 150);
+  timesOut(measuring);
+  expect(trustedFor()).toBe(4 * ttftMemoryMs);
+});
+
+describe('a hung endpoint under the latency policy, through the gateway', () => {
+  const key = 'sk-ttft-routes';
+  const { cleanups } = closedAfterEach();
+
+  async function upstream(answers: boolean): Promise<{ readonly url: string; arrivals(): number }> {
+    let arrivals = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        arrivals += 1;
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        // A hung one sends its head and never a token.
+        if (answers) res.end(openAIChunk({ role: 'assistant', content: 'ok' }, 'stop') + 'data: [DONE]\n\n');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, arrivals: () => arrivals };
+  }
+
+  /** The hung endpoint's arrivals after each of three requests 31 s apart (on the gateway's clock). */
+  async function measuredEvery31s(resilience: string): Promise<number[]> {
+    const hung = await upstream(false);
+    const healthy = await upstream(true);
+    let offset = 0;
+    const routeConfig = gatewayConfig(`
+version: 1
+endpoints:
+  - { id: e0, url: "${hung.url}", dialect: openai, model: m, provider: p0, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: e1, url: "${healthy.url}", dialect: openai, model: m, provider: p1, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+routes:
+  - { model: m, endpoints: [e0, e1], policy: [latency] }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey(key)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
+resilience: ${resilience}
+`);
+    const gateway = createGateway({ config: routeConfig, logger: false, now: () => Date.now() + offset });
+    cleanups.push(() => gateway.close());
+    const url = await gateway.listen(0, '127.0.0.1');
+    const seen: number[] = [];
+    for (let round = 0; round < 3; round += 1) {
+      const answered = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] }) });
+      expect(answered.status).toBe(200);
+      await answered.arrayBuffer();
+      // Past the hung leg's TTFT timeout (500 ms), then 31 s on: past 30 s, inside a doubled 60 s.
+      await delay(700);
+      seen.push(hung.arrivals());
+      offset += 31_000;
+    }
+    return seen;
+  }
+
+  it('is measured again after 60 s, not every 30 s, with or without hedging (a winning hedge samples the average first)', async () => {
+    expect(await measuredEvery31s('{ retries: 1, ttftTimeoutMs: 500, deadlineMs: 10000 }')).toEqual([1, 1, 2]);
+    expect(await measuredEvery31s('{ retries: 1, ttftTimeoutMs: 500, hedgeAfterMs: 100, deadlineMs: 10000 }')).toEqual([1, 1, 2]);
+  });
 });
