@@ -1,7 +1,9 @@
+import { connect, type Socket } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
-import { MemoryRateLimitStore, tenantLimitState, type BucketRule, type BucketTake, type RateLimitStore } from '../../src/gateway/token-bucket.js';
+import { MemoryRateLimitStore, tenantLimitState, type BucketLevel, type BucketRule, type BucketTake, type RateLimitStore } from '../../src/gateway/token-bucket.js';
 import { DeferredRateLimitStore } from './helpers/deferred-rate-limit-store.js';
 import { closedAfterEach, delay, openAIChunk, singleEndpointConfig, startScriptedUpstream, startTestEmulator, waitFor } from './helpers/fleet.js';
 
@@ -196,5 +198,64 @@ describe('a request waiting on the store', () => {
     // The store's text is not logged at all: it quoted a password in two forms no pattern would know.
     expect(lines.join('\n')).not.toContain('hunter2');
   });
+
+  it('a store that answered in time while the gateway was held up (a large body parsed) is not taken for one that did not answer', async () => {
+    // The store answers across a socket from another thread, at once; the gateway's thread is
+    // held for 1.2 s right after asking, past the 1 s bound: the answer waits unread meanwhile.
+    const echo = new Worker("const { createServer } = require('node:net'); const { parentPort } = require('node:worker_threads'); const server = createServer((socket) => socket.on('data', (data) => socket.write(data))); server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));", { eval: true });
+    cleanups.push(async () => void (await echo.terminate()));
+    const port = await new Promise<number>((resolve) => echo.once('message', resolve));
+    const socket = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    cleanups.push(() => Promise.resolve(void socket.destroy()));
+    const store = new SocketStore(socket);
+    const { url } = await loggedGateway(store);
+    const fine = await chat(url);
+    expect(fine.status).toBe(200);
+    await fine.arrayBuffer();
+    store.holdAfterNextTake = 1200;
+    const held = await chat(url);
+    expect(held.status).toBe(200);
+    await held.arrayBuffer();
+  });
 });
+
+/** A store across a socket (each operation answered by an echo), as Redis would be; it can hold the gateway's thread just after a take. */
+class SocketStore implements RateLimitStore {
+  readonly inner = new MemoryRateLimitStore();
+  holdAfterNextTake = 0;
+  private readonly pending: (() => void)[] = [];
+
+  constructor(private readonly socket: Socket) {
+    socket.on('data', (data: Buffer) => {
+      for (let index = 0; index < data.length; index += 1) this.pending.shift()?.();
+    });
+  }
+
+  take(takes: readonly BucketTake[], now: number): Promise<readonly BucketLevel[]> {
+    const answer = this.send(this.inner.take(takes, now));
+    if (this.holdAfterNextTake > 0) {
+      const ms = this.holdAfterNextTake;
+      this.holdAfterNextTake = 0;
+      setImmediate(() => {
+        const end = Date.now() + ms;
+        while (Date.now() < end) {
+          // held: nothing else runs on this thread meanwhile
+        }
+      });
+    }
+    return answer;
+  }
+
+  adjust(bucket: BucketRule, amount: number, now: number): Promise<number> {
+    return this.send(this.inner.adjust(bucket, amount, now));
+  }
+
+  private send<T>(value: T): Promise<T> {
+    return new Promise((resolve) => {
+      this.pending.push(() => resolve(value));
+      this.socket.write('x');
+    });
+  }
+}
 
