@@ -1093,7 +1093,6 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** A request the gateway will not serve because it is shutting down: sent elsewhere by a retry. */
 /**
  * A store's error for the log, by its name and code alone (`Error (ECONNREFUSED)`): a store
  * client's text may quote its connection string, password and all, in more forms than a pattern
@@ -1117,6 +1116,7 @@ interface StoreWait {
 /** The longest a request waits for a store that answers later: a store answers in milliseconds, and one that takes a second is failing. */
 const storeWaitMs = 1000;
 
+/** A request the gateway will not serve because it is shutting down: sent elsewhere by a retry. */
 function shuttingDownError(): ClientError {
   return new ClientError(503, 'overloaded', 'the gateway is shutting down; retry the request', { headers: { connection: 'close' } });
 }
