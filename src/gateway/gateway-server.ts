@@ -1084,9 +1084,24 @@ function hasBody(req: IncomingMessage): boolean {
 
 /** The jurisdiction header's lines: Node joins repeated lines with commas, which would make their union. */
 function jurisdictionHeaderLines(req: IncomingMessage): string | string[] | undefined {
+  refuseMisspeltHeader(req);
   const joined = req.headers[jurisdictionHeader];
   // headersDistinct is built from every header on each read: only when a line may repeat.
   return joined?.includes(',') === true ? req.headersDistinct[jurisdictionHeader] : joined;
+}
+
+/**
+ * A header meant for the gateway but misspelt (`x-switchyard-jurisdictions`, `x_switchyard_jurisdiction`)
+ * would be ignored, and with it the narrowing the caller asked for: refused, naming the one it reads.
+ */
+function refuseMisspeltHeader(req: IncomingMessage): void {
+  const raw = req.rawHeaders;
+  for (let index = 0; index < raw.length; index += 2) {
+    const name = raw[index] ?? '';
+    // A first letter test before the pattern: most requests carry no x- header of this shape.
+    if ((name.charCodeAt(0) | 32) !== 120 || !/^x[-_]switchyard[-_]/i.test(name) || name.toLowerCase() === jurisdictionHeader) continue;
+    throw new ClientError(400, 'invalid_request', `unknown header ${quoteIdentifier(name)}: the gateway reads ${jurisdictionHeader} alone, and would have ignored this one (and the jurisdictions it names); did you mean ${jurisdictionHeader}?`, { headers: { 'x-should-retry': 'false' } });
+  }
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

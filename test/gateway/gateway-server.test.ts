@@ -232,6 +232,27 @@ describe('jurisdiction is hard', () => {
     expect(await anthropic.json()).toMatchObject({ type: 'error', error: { type: 'api_error', message: expect.stringMatching(/jurisdiction/) as unknown } });
   });
 
+  it('a misspelt jurisdiction header is refused, not ignored (the narrowing it asks for would be lost), on every path that reads it', async () => {
+    for (const name of ['x-switchyard-jurisdictions', 'X_Switchyard_Jurisdiction', 'x-switchyard-region']) {
+      const chat = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${globalKey}`, 'content-type': 'application/json', [name]: 'eu' }, body: JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) });
+      expect(chat.status).toBe(400);
+      expect(chat.headers.get('x-should-retry')).toBe('false');
+      expect(((await chat.json()) as { error: { message: string } }).error.message).toBe(`unknown header '${name}': the gateway reads x-switchyard-jurisdiction alone, and would have ignored this one (and the jurisdictions it names); did you mean x-switchyard-jurisdiction?`);
+    }
+    const messages = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': globalKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json', 'x-switchyard-jurisdictions': 'eu' }, body: JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) });
+    expect(messages.status).toBe(400);
+    expect(await messages.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+    const count = await fetch(`${url}/v1/messages/count_tokens`, { method: 'POST', headers: { 'x-api-key': globalKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json', 'x-switchyard-jurisdictions': 'eu' }, body: JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'hi' }] }) });
+    expect(count.status).toBe(400);
+    expect(((await count.json()) as { error: { message: string } }).error.message).toMatch(/^unknown header 'x-switchyard-jurisdictions'/);
+    const models = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${globalKey}`, 'x-switchyard-jurisdictions': 'eu' } });
+    expect(models.status).toBe(400);
+    expect(((await models.json()) as { error: { message: string } }).error.message).toMatch(/^unknown header 'x-switchyard-jurisdictions'/);
+    // The header as it is spelt still narrows.
+    const narrowed = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${globalKey}`, 'x-switchyard-jurisdiction': 'jp' } });
+    expect(((await narrowed.json()) as { data: unknown[] }).data).toEqual([]);
+  });
+
   it("Anthropic's inference_geo narrows like the header: honoured, never widened, 'global' is any, refused when malformed", async () => {
     const client = (key: string): Anthropic => new Anthropic({ apiKey: key, baseURL: url, maxRetries: 0 });
     const ask = { model: 'frontier', max_tokens: 5, messages: [{ role: 'user' as const, content: 'hi' }] };
