@@ -10,7 +10,7 @@ import { untilSignal } from './until-signal.js';
 import { perfCommand } from './commands/perf-command.js';
 import { planCommand } from './commands/plan-command.js';
 import { registerUpCommand } from './commands/up-command.js';
-import { processOutput, type Output } from './output.js';
+import { processOutput, toJson, type Output } from './output.js';
 import { UsageError } from './usage-error.js';
 
 function buildProgram(output: Output, setExit: (code: number) => void): Command {
@@ -75,6 +75,13 @@ function buildProgram(output: Output, setExit: (code: number) => void): Command 
   return program;
 }
 
+/** The commands whose --json prints one object whatever happens: a bad flag too, for a script reading stdout. */
+const jsonCommands = new Set(['plan', 'catalog', 'perf', 'up']);
+
+function usageErrorAsJson(argv: readonly string[], message: string, output: Output): void {
+  if (jsonCommands.has(argv[0] ?? '') && argv.includes('--json')) output.out(toJson({ status: 'usage-error', message }));
+}
+
 /** Runs the CLI; returns the exit code instead of exiting, so tests can call it in-process. */
 export async function main(argv: readonly string[], output: Output = processOutput): Promise<number> {
   let code = 0;
@@ -91,11 +98,14 @@ export async function main(argv: readonly string[], output: Output = processOutp
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and version are "errors" to commander; they are successes to a user.
-      return error.exitCode === 0 ? 0 : 2;
+      if (error.exitCode === 0) return 0;
+      usageErrorAsJson(argv, error.message.replace(/^error: /, ''), output);
+      return 2;
     }
     if (error instanceof UsageError) {
       // One line per problem (two flags may be wrong at once).
       for (const line of error.message.split('\n')) output.err(`switchyard: ${line}`);
+      usageErrorAsJson(argv, error.message, output);
       return 2;
     }
     if (error instanceof SpecError) {

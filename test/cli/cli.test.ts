@@ -187,6 +187,20 @@ describe('switchyard CLI in-process', () => {
     expect(io.stdout()).toBe('');
   });
 
+  it('with --json, a bad flag is one object on stdout too (up, plan, perf), as every other stop is', async () => {
+    for (const [argv, message] of [
+      [['up', 'examples/small.yaml', '--json', '--seed', '-1'], /--seed must be a whole number >= 0/],
+      [['plan', 'examples/small.yaml', '--json', '--gap', '5'], /--gap must be a fraction from 0.000000001 to 1/],
+      [['perf', '--model', 'llama-3.1-8b', '--chip', 'h100', '--json', '--train-tokens', '5'], /^--train-tokens and --deadline-days go together$/],
+      [['up', 'examples/small.yaml', '--json', '--no-such-flag'], /unknown option '--no-such-flag'/],
+    ] as const) {
+      const { code, io } = await run([...argv]);
+      expect(code).toBe(2);
+      expect(JSON.parse(io.stdout())).toEqual({ status: 'usage-error', message: expect.stringMatching(message) });
+      expect(io.stderr()).not.toBe('');
+    }
+  });
+
   it("perf with a mistyped chip exits 2 with did you mean 'h100'", async () => {
     const { code, io } = await run(['perf', '--model', 'llama-3.1-70b', '--chip', 'h10']);
     expect(code).toBe(2);
