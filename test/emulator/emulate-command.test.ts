@@ -64,6 +64,15 @@ describe('switchyard emulate', () => {
     expect(io.errLines.slice(1)).toEqual([expect.stringContaining('switchyard emulate: faults now'), 'switchyard emulate: stopped']);
   });
 
+  it('warns when it listens beyond this machine (its /admin/faults has no key); not on loopback', async () => {
+    const wide = captureOutput();
+    expect(await emulateCommand({ ...defaults, host: '0.0.0.0' }, wide, () => Promise.resolve())).toBe(0);
+    expect(wide.errLines).toContainEqual(expect.stringMatching(/^switchyard emulate: listening on 0\.0\.0\.0, beyond this machine: \/admin\/faults has no key, so anyone who can reach port \d+ can change its faults/));
+    const local = captureOutput();
+    expect(await emulateCommand(defaults, local, () => Promise.resolve())).toBe(0);
+    expect(local.stderr()).not.toContain('beyond this machine');
+  });
+
   it.each([[undefined], [0]])('says that --error-status with --error-rate %s injects nothing', async (errorRate) => {
     const io = captureOutput();
     expect(await emulateCommand({ ...defaults, errorStatus: 503, ...(errorRate === undefined ? {} : { errorRate }) }, io, () => Promise.resolve())).toBe(0);

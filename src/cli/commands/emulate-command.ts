@@ -87,6 +87,8 @@ export async function emulateCommand(options: EmulateCommandOptions, output: Out
     `switchyard emulate: listening on ${emulator.url} (model ${emulator.model} on ${p.chipsPerReplica} x ${p.chip}, ${number(p.concurrentSequences)} slots, TTFT ${number(p.ttftMs, 1)} ms, TPOT ${number(p.tpotAtBatchOneMs, 1)}-${number(p.tpotMs, 1)} ms, speed ${options.speed}x)`,
   );
   // A rehearsal's log (stderr) says which faults it started with, as it says when they change at run time.
+  // /admin/faults has no key: on loopback only this machine reaches it.
+  if (!isLoopback(options.host)) output.err(`switchyard emulate: listening on ${options.host}, beyond this machine: /admin/faults has no key, so anyone who can reach port ${new URL(emulator.url).port} can change its faults (refuse every request, say); use --host 127.0.0.1 unless other machines must reach it`);
   if (Object.keys(faults).length > 0) output.err(`switchyard emulate: faults ${JSON.stringify(faults)}`);
   if (options.errorStatus !== undefined && (options.errorRate ?? 0) === 0) {
     output.err(`switchyard emulate: --error-status ${String(options.errorStatus)} takes effect only with --error-rate (or an errorRate set at run time on /admin/faults)`);
@@ -125,10 +127,10 @@ export function registerEmulateCommand(program: Command, output: Output, setExit
     .option('--fleet <fleet.yaml>', "apply this fleet file's chip/model overrides and measured profiles")
     .option('--max-queue <n>', 'waiting requests before 429 (default: 4 x the running capacity)', flag.count('--max-queue'))
     .option('--served-model-name <name>', 'model id clients send and /v1/models lists (default: the model id)')
-    .option('--error-rate <fraction>', 'fault: fraction of chat requests answered with --error-status', flag.fraction('--error-rate'))
+    .option('--error-rate <fraction>', 'fault: fraction of chat and token-count requests answered with --error-status', flag.fraction('--error-rate'))
     .option('--error-status <status>', 'fault: status of injected errors (default 500)', flag.status)
-    .option('--added-latency-ms <ms>', 'fault: delay before the first byte of every chat response (divided by --speed, like every delay)', flag.nonNegative('--added-latency-ms'))
-    .option('--hang-ms <ms>', 'fault: hang before the first token (-1: until the client disconnects; divided by --speed)', flag.hang)
+    .option('--added-latency-ms <ms>', 'fault: delay before the first byte of every chat and token-count response (divided by --speed, like every delay)', flag.nonNegative('--added-latency-ms'))
+    .option('--hang-ms <ms>', 'fault: hang before the first token (-1: until the client disconnects, even if the fault is then switched off; divided by --speed)', flag.hang)
     .option('--cut-after-tokens <n>', 'fault: destroy stream connections after n tokens, with no terminal frame', flag.count('--cut-after-tokens'))
     .option('--corrupt-rate <fraction>', 'fault: fraction of tokens replaced by "<corrupt>"', flag.fraction('--corrupt-rate'))
     .option('--refuse', 'fault: drop every request but /health, /metrics and /admin/faults unanswered (/health says 503; /admin/faults can switch it off)')
@@ -136,4 +138,9 @@ export function registerEmulateCommand(program: Command, output: Output, setExit
     .action(async (options: EmulateCommandOptions) => {
       setExit(await emulateCommand(options, output));
     });
+}
+
+/** Whether an address is this machine's alone (127.0.0.0/8, ::1, localhost). */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::ffff:127.0.0.1';
 }

@@ -167,7 +167,7 @@ export function registerUpCommand(program: Command, output: Output, setExit: (co
     .description('plan a fleet, start emulated replicas of its deployments (a few per pool) and a gateway across them; runs until Ctrl-C')
     .argument('<fleet.yaml>', 'fleet spec (- reads it from standard input)')
     .option('--port <port>', 'gateway port; 0 picks a free one', flagParsers.port(), 8080)
-    .option('--replicas-per-pool <n>', 'most emulated replicas per planned (service, pool) allocation', wholeFlag('--replicas-per-pool', (v) => v >= 1 && v <= 64, 'a whole number from 1 to 64'), 2)
+    .option('--replicas-per-pool <n>', 'most emulated replicas per planned (service, pool) allocation, 1 to 64', wholeFlag('--replicas-per-pool', (v) => v >= 1 && v <= 64, 'a whole number from 1 to 64'), 2)
     .option('--speed <x>', 'run the emulators x times faster than real time', flagParsers.speed(), 1)
     .option('--seed <n>', 'seed of the first emulator (each further one gets the next)', flagParsers.count('--seed'), 0)
     .option('--emulator-ports <port>', 'port of the first emulated replica, each further one on the next (default: free ports the system picks)', wholeFlag('--emulator-ports', (v) => v >= 1 && v <= 65_535, 'a whole number from 1 to 65535'))
