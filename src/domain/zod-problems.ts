@@ -117,8 +117,9 @@ export function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
   if (typeof value === 'string') return `'${value.length > 40 ? `${value.slice(0, 40)}...` : value}'`;
-  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : String(value);
-  if (Array.isArray(value)) return 'a list';
+  // YAML reads 1e400 as Infinity, as it reads .inf: the number written may just be too large.
+  if (typeof value === 'number') return Number.isFinite(value) || Number.isNaN(value) ? String(value) : `${String(value)} (.inf, or a number too large to hold)`;
+  if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : 'a list';
   if (typeof value === 'object') return 'a mapping';
   return String(value);
 }

@@ -4,7 +4,7 @@ import type { Fleet } from '../../src/domain/fleet.js';
 import { loadFleet, loadFleetOrThrow, parseFleet, type LoadOptions } from '../../src/domain/load-fleet.js';
 import { SpecError, formatProblem, type SpecProblem } from '../../src/domain/spec-problem.js';
 import { closestMatch } from '../../src/domain/suggest.js';
-import { frontierYamlPath, issueSpecPath, readText, smallYamlPath } from '../helpers/paths.js';
+import { frontierYamlPath, issueSpecPath, makeTempDir, readText, smallYamlPath } from '../helpers/paths.js';
 
 const small = readText(smallYamlPath);
 const frontier = readText(frontierYamlPath);
@@ -482,6 +482,21 @@ describe('YAML syntax errors', () => {
   it('an alias to no anchor is reported where the alias is written; several documents are named as such', () => {
     expect(problemsOf('version: 1\npools:\n  - { id: a, chips: *nope }\n')).toEqual([expect.objectContaining({ code: 'syntax', line: 3, column: 21, message: 'YAML error: an alias (*name) to an anchor (&name) not defined before it' })]);
     expect(problemsOf('version: 1\n---\nversion: 1\n')[0]?.message).toBe('YAML syntax error: the file holds more than one YAML document (a line of ---, or ... , between them); keep one');
+  });
+
+  it('plain words for what a file gets wrong: a key indented too deep, an empty list, a number too large, bytes that are not UTF-8', () => {
+    expect(problemsOf('version: 1\npools:\n  - id: a\n    chips: 5\n      site: x\n')[0]).toMatchObject({ code: 'syntax', line: 4, message: "YAML syntax error: the line after this key's value is indented deeper than this key, so it reads as part of the value; indent it as the keys beside it" });
+    expect(problemsOf(edit(small, 'jurisdictions: [eu]', 'jurisdictions: []'))).toContainEqual(expect.objectContaining({ message: expect.stringMatching(/, got an empty list/) as unknown }));
+    expect(problemsOf(edit(small, '    chips: 512\n', '    chips: 1e400\n'))).toContainEqual(expect.objectContaining({ message: expect.stringMatching(/got Infinity \(\.inf, or a number too large to hold\)/) as unknown }));
+    const temp = makeTempDir('latin1');
+    try {
+      // 'caf' and a Latin-1 e-acute (0xE9), which is no UTF-8.
+      const file = temp.write('fleet.yaml', Buffer.concat([Buffer.from('version: 1\npools:\n  - id: caf'), Buffer.from([0xe9]), Buffer.from('\n')]));
+      const loaded = loadFleet(file);
+      expect(loaded.ok ? [] : loaded.problems).toEqual([{ code: 'file_unreadable', file, line: 3, column: 12, path: '', message: 'the fleet file is not UTF-8 text: the byte here is not UTF-8 (saved as Latin-1 or Windows-1252?)', suggestion: 'save the file as UTF-8 (most editors offer it under "Save with encoding")' }]);
+    } finally {
+      temp.remove();
+    }
   });
 
   it('an unclosed quote is reported where it opens, not at the end of the file', () => {
