@@ -670,7 +670,8 @@ function mayHoldSecret(path: readonly PropertyKey[], value: unknown): boolean {
   if (top === 'cors') return typeof value === 'string' && (value.includes('@') || holdsKey(value));
   if (top !== 'endpoints') return false;
   if (field === 'headers' || field === 'apiKeyEnv') return true;
-  return field === 'url' && typeof value === 'string' && (/[@?#]/.test(value) || holdsKey(value));
+  // A key of digits pasted as the URL reads as a number.
+  return field === 'url' && (typeof value === 'number' || (typeof value === 'string' && (/[@?#]/.test(value) || holdsKey(value))));
 }
 
 function isHttpUrl(text: string): boolean {

@@ -389,7 +389,7 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     const asLine = parseGatewayConfig(cases[2] ?? '', 'gateway.yaml');
     expect(asLine.ok ? [] : asLine.problems.map((problem) => problem.message)).toEqual([expect.stringMatching(/^expected a record, got a text of \d+ characters \(not shown: it may hold a secret\)$/)]);
     // A key of digits reads as a number, and is not shown as one either (nor as YAML rounded it).
-    for (const [from, to] of [[`apiKeySha256: ${acmeKeyHash}`, 'apiKeySha256: 482915736204'], ['apiKeyEnv: UPSTREAM_KEY', 'apiKeyEnv: 918273645546372819']] as const) {
+    for (const [from, to] of [[`apiKeySha256: ${acmeKeyHash}`, 'apiKeySha256: 482915736204'], ['apiKeyEnv: UPSTREAM_KEY', 'apiKeyEnv: 918273645546372819'], ['url: https://eu.example.com/base', 'url: 918273645546372819']] as const) {
       const problem = onlyProblem(edit(valid, from, to));
       expect(problem.message).toMatch(/, got a number \(not shown: it may hold a secret\)$/);
       expect(JSON.stringify(problem)).not.toMatch(/4829157|9182736/);
