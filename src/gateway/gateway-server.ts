@@ -600,6 +600,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (!parsed.ok) throw problemError(parsed.problem);
       const request = parsed.value;
       const route = routeOf(request.model, labels);
+      // Before the request is charged, as a chat request's is: a caller's typo costs no quota.
+      const headerJurisdictions = parseJurisdictionHeader(jurisdictionHeaderLines(req));
       const admittedAt = now();
       const admission = askStore(() => checkRequestLimit(limits, tenant, admittedAt), { requestId, deadline, res, authenticated, labels });
       const admitted = isPromiseLike(admission) ? await admission : admission;
@@ -607,7 +609,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (!admitted.allowed) throw overLimit(tenant, admitted);
       const resilience = resilienceOf.get(route) ?? config.resilience;
       // Counted where the same request would be answered: an endpoint that could not answer it may refuse to count it.
-      const traits = routedTraits(request, tenant, parseJurisdictionHeader(jurisdictionHeaderLines(req)));
+      const traits = routedTraits(request, tenant, headerJurisdictions);
       const promptTokens = estimatePromptTokens(request);
       const client = watchClient(res, deadline, resilience.deadlineMs);
       const tried = new Set<string>();

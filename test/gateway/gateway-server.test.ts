@@ -7,7 +7,7 @@ import { startMockUpstream, type MockUpstream } from '../../bench/mock-upstream.
 import { parseGatewayConfig, type GatewayConfig } from '../../src/gateway/gateway-config.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { metricValue, scrape } from './helpers/fleet.js';
+import { metricValue, scrape, singleEndpointConfig } from './helpers/fleet.js';
 
 const usKey = 'sk-test-us-only';
 const globalKey = 'sk-test-global';
@@ -248,6 +248,21 @@ describe('jurisdiction is hard', () => {
     const models = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${globalKey}`, 'x-switchyard-jurisdictions': 'eu' } });
     expect(models.status).toBe(400);
     expect(((await models.json()) as { error: { message: string } }).error.message).toMatch(/^unknown header 'x-switchyard-jurisdictions'/);
+    // Refused before any charge, on every path: a typo costs no quota (a tenant of 2 requests a minute).
+    const scarce = createGateway({ config: singleEndpointConfig(anthropicUpstream.url, 'sk-scarce', '', 'anthropic', { requestsPerMinute: 2 }), logger: false });
+    try {
+      const scarceUrl = await scarce.listen(0, '127.0.0.1');
+      const plain = { 'x-api-key': 'sk-scarce', 'anthropic-version': '2023-06-01', 'content-type': 'application/json' };
+      const headers = { ...plain, 'x-switchyard-jurisdictions': 'us' };
+      for (const path of ['/v1/messages/count_tokens', '/v1/messages', '/v1/messages/count_tokens', '/v1/messages', '/v1/messages/count_tokens']) {
+        const refused = await fetch(`${scarceUrl}${path}`, { method: 'POST', headers, body: JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) });
+        expect([path, refused.status]).toEqual([path, 400]);
+      }
+      const served = await fetch(`${scarceUrl}/v1/messages`, { method: 'POST', headers: plain, body: JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) });
+      expect(served.headers.get('anthropic-ratelimit-requests-remaining')).toBe('1');
+    } finally {
+      await scarce.close();
+    }
     // The header as it is spelt still narrows.
     const narrowed = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${globalKey}`, 'x-switchyard-jurisdiction': 'jp' } });
     expect(((await narrowed.json()) as { data: unknown[] }).data).toEqual([]);
