@@ -54,10 +54,9 @@ function sampleTtft(endpoint: EndpointRuntime, ms: number, now: number): void {
 /** Takes a measured time to first token into the endpoint's average, trusted for ttftMemoryMs again. */
 export function recordTtft(endpoint: EndpointRuntime, ms: number, now: number): void {
   sampleTtft(endpoint, ms, now);
-  if (endpoint.ewmaTtftMemoryMs !== ttftMemoryMs) {
-    endpoint.ewmaTtftMemoryMs = ttftMemoryMs;
-    endpoint.ewmaTtftMemorySince = now;
-  }
+  endpoint.ewmaTtftMemoryMs = ttftMemoryMs;
+  // A timeout of an attempt sent before this first token doubles nothing (see recordTtftTimeout).
+  endpoint.ewmaTtftMemorySince = now;
 }
 
 /** What an attempt sent at `at` was to the endpoint's TTFT average: a measurement of a forgotten (or absent) one, or not. */

@@ -116,6 +116,14 @@ it('TTFT timeouts that end re-measurements double how long the bound is trusted,
   // A healthy endpoint's one timeout (its average remembered when it was sent) doubles nothing.
   timesOut();
   expect(trustedFor()).toBe(ttftMemoryMs);
+  // Forgotten again: an attempt measures it, another request's first token comes meanwhile, then the
+  // attempt times out: the endpoint answers, so the span stays 30 s.
+  now += ttftMemoryMs + 1;
+  const overtaken = ttftSending(endpoint, now);
+  expect(overtaken.measuring).toBe(true);
+  recordTtft(endpoint, 300, now + 1000);
+  timesOut(overtaken);
+  expect(trustedFor()).toBe(ttftMemoryMs);
   // Forgotten again, then two attempts sent together time out together: doubled once, not twice.
   now += ttftMemoryMs + 1;
   const together = ttftSending(endpoint, now);
