@@ -22,7 +22,7 @@ export function readSpecFile(file: string, what: string): SpecFileText {
     const text = bytes.toString('utf8');
     // Bytes that are not UTF-8 (a file saved as Latin-1) would be read as U+FFFD, and a name or a
     // region with them accepted changed: told where, with the fix.
-    if (!isUtf8(bytes)) return { ok: false, problem: notUtf8(name, what, text) };
+    if (!isUtf8(bytes)) return { ok: false, problem: notUtf8(name, what, bytes) };
     return { ok: true, text, file: name };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
@@ -34,10 +34,30 @@ function unreadable(file: string, message: string, suggestion: string): SpecProb
   return { code: 'file_unreadable', file, line: 0, column: 0, path: '', message, suggestion };
 }
 
-function notUtf8(file: string, what: string, text: string): SpecProblem {
-  const at = Math.max(0, text.indexOf('\ufffd'));
-  const before = text.slice(0, at);
+function notUtf8(file: string, what: string, bytes: Buffer): SpecProblem {
+  // A UTF-16 byte-order mark: Windows PowerShell 5's > writes files so.
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    return { code: 'file_unreadable', file, line: 1, column: 1, path: '', message: `${what} is UTF-16 text, not UTF-8 (Windows PowerShell 5 writes > redirections so)`, suggestion: 'save the file as UTF-8 (in PowerShell, Out-File -Encoding utf8)' };
+  }
+  const at = firstInvalidByte(bytes);
+  const before = bytes.subarray(0, at).toString('utf8');
   const line = before.split('\n').length;
-  const column = at - before.lastIndexOf('\n');
+  const column = before.length - before.lastIndexOf('\n');
   return { code: 'file_unreadable', file, line, column, path: '', message: `${what} is not UTF-8 text: the byte here is not UTF-8 (saved as Latin-1 or Windows-1252?)`, suggestion: 'save the file as UTF-8 (most editors offer it under "Save with encoding")' };
+}
+
+/** Where the first byte that starts no valid UTF-8 sequence is (a lead byte, then its continuation bytes). */
+function firstInvalidByte(bytes: Buffer): number {
+  let index = 0;
+  while (index < bytes.length) {
+    const lead = bytes[index] ?? 0;
+    const length = lead < 0x80 ? 1 : lead >= 0xc2 && lead < 0xe0 ? 2 : lead >= 0xe0 && lead < 0xf0 ? 3 : lead >= 0xf0 && lead < 0xf5 ? 4 : 0;
+    if (length === 0) return index;
+    for (let next = 1; next < length; next += 1) if (((bytes[index + next] ?? 0) & 0xc0) !== 0x80) return index;
+    // Overlong forms, surrogates and code points past U+10FFFF, by the second byte's range.
+    const second = bytes[index + 1] ?? 0;
+    if ((lead === 0xe0 && second < 0xa0) || (lead === 0xed && second > 0x9f) || (lead === 0xf0 && second < 0x90) || (lead === 0xf4 && second > 0x8f)) return index;
+    index += length;
+  }
+  return index;
 }

@@ -141,7 +141,8 @@ function unclosedQuoteAt(text: string, end: number): number | undefined {
 function syntaxMessage(code: string | undefined, message: string): string {
   if (code === 'MULTIPLE_DOCS') return 'the file holds more than one YAML document (a line of ---, or ... , between them); keep one';
   if (code === 'DUPLICATE_KEY') return 'a key appears twice in the same mapping';
-  if (code === 'BLOCK_AS_IMPLICIT_KEY') return "the line after this key's value is indented deeper than this key, so it reads as part of the value; indent it as the keys beside it";
+  // The parser's code for both a deeper-indented next line and a value holding ': ' on one line.
+  if (code === 'BLOCK_AS_IMPLICIT_KEY') return "a key's value here reads as a mapping of its own: a line after it indented deeper than the key (indent it as the keys beside it), or a value holding ': ' (quote the value)";
   const first = message.split('\n')[0] ?? message;
   const colon = first.indexOf(': ');
   const said = colon > 0 ? first.slice(0, colon) : first;

@@ -118,7 +118,7 @@ export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'string') return `'${value.length > 40 ? `${value.slice(0, 40)}...` : value}'`;
   // YAML reads 1e400 as Infinity, as it reads .inf: the number written may just be too large.
-  if (typeof value === 'number') return Number.isFinite(value) || Number.isNaN(value) ? String(value) : `${String(value)} (.inf, or a number too large to hold)`;
+  if (typeof value === 'number') return Number.isFinite(value) || Number.isNaN(value) ? String(value) : `${String(value)} (${value > 0 ? '' : '-'}.inf, or a number too large to hold)`;
   if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : 'a list';
   if (typeof value === 'object') return 'a mapping';
   return String(value);

@@ -485,7 +485,9 @@ describe('YAML syntax errors', () => {
   });
 
   it('plain words for what a file gets wrong: a key indented too deep, an empty list, a number too large, bytes that are not UTF-8', () => {
-    expect(problemsOf('version: 1\npools:\n  - id: a\n    chips: 5\n      site: x\n')[0]).toMatchObject({ code: 'syntax', line: 4, message: "YAML syntax error: the line after this key's value is indented deeper than this key, so it reads as part of the value; indent it as the keys beside it" });
+    const readsAsMapping = "YAML syntax error: a key's value here reads as a mapping of its own: a line after it indented deeper than the key (indent it as the keys beside it), or a value holding ': ' (quote the value)";
+    expect(problemsOf('version: 1\npools:\n  - id: a\n    chips: 5\n      site: x\n')[0]).toMatchObject({ code: 'syntax', line: 4, message: readsAsMapping });
+    expect(problemsOf('version: 1\nname: note: east pools\n')[0]).toMatchObject({ code: 'syntax', line: 2, message: readsAsMapping });
     expect(problemsOf(edit(small, 'jurisdictions: [eu]', 'jurisdictions: []'))).toContainEqual(expect.objectContaining({ message: expect.stringMatching(/, got an empty list/) as unknown }));
     expect(problemsOf(edit(small, '    chips: 512\n', '    chips: 1e400\n'))).toContainEqual(expect.objectContaining({ message: expect.stringMatching(/got Infinity \(\.inf, or a number too large to hold\)/) as unknown }));
     const temp = makeTempDir('latin1');
@@ -494,6 +496,14 @@ describe('YAML syntax errors', () => {
       const file = temp.write('fleet.yaml', Buffer.concat([Buffer.from('version: 1\npools:\n  - id: caf'), Buffer.from([0xe9]), Buffer.from('\n')]));
       const loaded = loadFleet(file);
       expect(loaded.ok ? [] : loaded.problems).toEqual([{ code: 'file_unreadable', file, line: 3, column: 12, path: '', message: 'the fleet file is not UTF-8 text: the byte here is not UTF-8 (saved as Latin-1 or Windows-1252?)', suggestion: 'save the file as UTF-8 (most editors offer it under "Save with encoding")' }]);
+      // Located by its bytes: a real U+FFFD (and other UTF-8) before it does not move it.
+      const later = temp.write('later.yaml', Buffer.concat([Buffer.from('# \ufffd r\u00e9gion\nversion: 1\npools:\n  - id: caf'), Buffer.from([0xe9]), Buffer.from('\n')]));
+      const laterLoaded = loadFleet(later);
+      expect(laterLoaded.ok ? [] : laterLoaded.problems).toMatchObject([{ line: 4, column: 12 }]);
+      // UTF-16 (Windows PowerShell 5's > writes it) is named as such.
+      const utf16 = temp.write('utf16.yaml', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('version: 1\n', 'utf16le')]));
+      const utf16Loaded = loadFleet(utf16);
+      expect(utf16Loaded.ok ? [] : utf16Loaded.problems).toMatchObject([{ line: 1, column: 1, message: 'the fleet file is UTF-16 text, not UTF-8 (Windows PowerShell 5 writes > redirections so)' }]);
     } finally {
       temp.remove();
     }
