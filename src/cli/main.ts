@@ -75,7 +75,7 @@ function buildProgram(output: Output, setExit: (code: number) => void): Command 
   return program;
 }
 
-/** The commands whose --json prints one object whatever happens: a bad flag too, for a script reading stdout. */
+/** The commands whose --json prints one object for a bad flag too, for a script reading stdout (not for --help or --version). */
 const jsonCommands = new Set(['plan', 'catalog', 'perf', 'up']);
 
 function usageErrorAsJson(argv: readonly string[], message: string, output: Output): void {

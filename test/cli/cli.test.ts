@@ -201,6 +201,12 @@ describe('switchyard CLI in-process', () => {
     }
   });
 
+  it('perf --json with a bad --fleet file prints the invalid-spec object plan --json gives', async () => {
+    const { code, io } = await run(['perf', '--model', 'llama-3.1-8b', '--chip', 'h100', '--json', '--fleet', 'no-such-fleet.yaml']);
+    expect(code).toBe(2);
+    expect(JSON.parse(io.stdout())).toEqual({ status: 'invalid-spec', problems: [expect.objectContaining({ code: 'file_unreadable', file: 'no-such-fleet.yaml' })] });
+  });
+
   it("perf with a mistyped chip exits 2 with did you mean 'h100'", async () => {
     const { code, io } = await run(['perf', '--model', 'llama-3.1-70b', '--chip', 'h10']);
     expect(code).toBe(2);

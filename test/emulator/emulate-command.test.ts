@@ -68,9 +68,11 @@ describe('switchyard emulate', () => {
     const wide = captureOutput();
     expect(await emulateCommand({ ...defaults, host: '0.0.0.0' }, wide, () => Promise.resolve())).toBe(0);
     expect(wide.errLines).toContainEqual(expect.stringMatching(/^switchyard emulate: listening on 0\.0\.0\.0, beyond this machine: \/admin\/faults has no key, so anyone who can reach port \d+ can change its faults/));
-    const local = captureOutput();
-    expect(await emulateCommand(defaults, local, () => Promise.resolve())).toBe(0);
-    expect(local.stderr()).not.toContain('beyond this machine');
+    for (const host of ['127.0.0.1', 'LOCALHOST', '127.1']) {
+      const local = captureOutput();
+      expect(await emulateCommand({ ...defaults, host }, local, () => Promise.resolve())).toBe(0);
+      expect([host, local.stderr()]).not.toEqual([host, expect.stringContaining('beyond this machine')]);
+    }
   });
 
   it.each([[undefined], [0]])('says that --error-status with --error-rate %s injects nothing', async (errorRate) => {

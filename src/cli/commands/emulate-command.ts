@@ -140,7 +140,16 @@ export function registerEmulateCommand(program: Command, output: Output, setExit
     });
 }
 
-/** Whether an address is this machine's alone (127.0.0.0/8, ::1, localhost). */
+/** Whether an address is this machine's alone (localhost, 127.0.0.0/8 in any dotted form, ::1 in any form). */
 function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::ffff:127.0.0.1';
+  const lower = host.toLowerCase();
+  if (lower === 'localhost' || /^127(\.\d{1,10}){1,3}$/.test(lower)) return true;
+  if (!lower.includes(':')) return false;
+  try {
+    // The URL parser writes an IPv6 address in its one short form.
+    const hostname = new URL(`http://[${lower}]`).hostname;
+    return hostname === '[::1]' || hostname.startsWith('[::ffff:7f');
+  } catch {
+    return false;
+  }
 }

@@ -22,7 +22,10 @@ export interface PerfCommandOptions {
 
 /** `switchyard perf`: the one performance model's view of a model on a chip. */
 export function perfCommand(options: PerfCommandOptions, output: Output): number {
-  const resolved = resolveChipAndModel(options, output);
+  // With --json, a bad fleet file is the object plan --json gives one.
+  const resolved = resolveChipAndModel(options, output, (problems) => {
+    if (options.json === true) output.out(toJson({ status: 'invalid-spec', problems }));
+  });
   if (resolved === 2) return 2;
   const { chip, model, measured } = resolved;
   const precision = options.precision ?? model.precision;

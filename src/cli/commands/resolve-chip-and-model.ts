@@ -4,7 +4,7 @@ import type { ModelSpec } from '../../catalog/model-preset.js';
 import { modelPresets } from '../../catalog/models.js';
 import type { Fleet } from '../../domain/fleet.js';
 import { loadFleet } from '../../domain/load-fleet.js';
-import { formatProblem } from '../../domain/spec-problem.js';
+import { formatProblem, type SpecProblem } from '../../domain/spec-problem.js';
 import { didYouMean } from '../../domain/suggest.js';
 import type { Output } from '../output.js';
 import { UsageError } from '../usage-error.js';
@@ -20,7 +20,7 @@ export interface ChipAndModel {
  * `--fleet`, from that fleet's overrides and measured profiles. Returns exit code
  * 2 after printing the fleet's problems; throws UsageError for an unknown id.
  */
-export function resolveChipAndModel(options: { readonly chip: string; readonly model: string; readonly fleet?: string | undefined; readonly input: number; readonly output: number }, output: Output): ChipAndModel | 2 {
+export function resolveChipAndModel(options: { readonly chip: string; readonly model: string; readonly fleet?: string | undefined; readonly input: number; readonly output: number }, output: Output, onProblems: (problems: readonly SpecProblem[]) => void = () => undefined): ChipAndModel | 2 {
   let chips: ReadonlyMap<string, AcceleratorSpec> = new Map(accelerators.map((c) => [c.id, c]));
   let models: ReadonlyMap<string, ModelSpec> = new Map(modelPresets.map((m) => [m.id, m]));
   let measured: Fleet['measuredProfiles'] = [];
@@ -28,6 +28,7 @@ export function resolveChipAndModel(options: { readonly chip: string; readonly m
     const loaded = loadFleet(options.fleet);
     if (!loaded.ok) {
       for (const problem of loaded.problems) output.err(formatProblem(problem));
+      onProblems(loaded.problems);
       return 2;
     }
     chips = loaded.value.chips;
