@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { distance } from 'fastest-levenshtein';
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -1093,15 +1094,20 @@ function jurisdictionHeaderLines(req: IncomingMessage): string | string[] | unde
 }
 
 /**
- * A header meant for the gateway but misspelt (`x-switchyard-jurisdictions`, `x_switchyard_jurisdiction`,
- * `switchyard-jurisdiction`, `x-swichyard-jurisdiction`: any name with `switchyard` or `jurisdiction`
- * in it) would be ignored, and with it the narrowing the caller asked for: refused, naming the one it reads.
+ * A header meant for the gateway but misspelt would be ignored, and with it the narrowing the caller
+ * asked for: refused, naming the one it reads. Meant for the gateway: a name with `switchyard` in it
+ * (`x-switchyard-jurisdictions`, `x_switchyard_jurisdiction`, `switchyard-jurisdiction`), one within
+ * three edits of `x-switchyard-jurisdiction` (`x-swichyard-jurisdiction`), or a bare `jurisdiction`
+ * (`x-jurisdiction`). Other systems' headers (`cf-r2-jurisdiction`, `x-customer-jurisdiction`) pass.
  */
 function refuseMisspeltHeader(req: IncomingMessage): void {
   const raw = req.rawHeaders;
   for (let index = 0; index < raw.length; index += 2) {
     const name = raw[index] ?? '';
-    if (!/switchyard|jurisdiction/i.test(name) || name.toLowerCase() === jurisdictionHeader) continue;
+    // Most requests carry no such name: the edit distance is only measured for the few that might be.
+    if (!/switchyard|jur/i.test(name)) continue;
+    const lower = name.toLowerCase();
+    if (lower === jurisdictionHeader || !(lower.includes('switchyard') || /^(x[-_])?jurisdictions?$/.test(lower) || distance(lower, jurisdictionHeader) <= 3)) continue;
     throw new ClientError(400, 'invalid_request', `unknown header ${quoteIdentifier(name)}: the gateway reads ${jurisdictionHeader} alone, and would have ignored this one (and the jurisdictions it names); did you mean ${jurisdictionHeader}?`, { headers: { 'x-should-retry': 'false' } });
   }
 }
