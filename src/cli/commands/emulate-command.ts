@@ -1,6 +1,7 @@
 import { untilSignal } from '../until-signal.js';
 import { resolveChipAndModel } from './resolve-chip-and-model.js';
 import { Option, type Command } from 'commander';
+import { isLoopback } from '../is-loopback.js';
 import { flagParsers, numberFlag, wholeFlag } from '../flag-parsers.js';
 import { precisions, type Precision } from '../../catalog/accelerator.js';
 import { defaultInferenceShape } from '../../performance/inference-profile.js';
@@ -138,18 +139,4 @@ export function registerEmulateCommand(program: Command, output: Output, setExit
     .action(async (options: EmulateCommandOptions) => {
       setExit(await emulateCommand(options, output));
     });
-}
-
-/** Whether an address is this machine's alone (localhost, 127.0.0.0/8 in any dotted form, ::1 in any form). */
-function isLoopback(host: string): boolean {
-  const lower = host.toLowerCase();
-  if (lower === 'localhost' || /^127(\.\d{1,10}){1,3}$/.test(lower)) return true;
-  if (!lower.includes(':')) return false;
-  try {
-    // The URL parser writes an IPv6 address in its one short form.
-    const hostname = new URL(`http://[${lower}]`).hostname;
-    return hostname === '[::1]' || hostname.startsWith('[::ffff:7f');
-  } catch {
-    return false;
-  }
 }
