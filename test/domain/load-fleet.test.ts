@@ -504,6 +504,10 @@ describe('YAML syntax errors', () => {
       const utf16 = temp.write('utf16.yaml', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('version: 1\n', 'utf16le')]));
       const utf16Loaded = loadFleet(utf16);
       expect(utf16Loaded.ok ? [] : utf16Loaded.problems).toMatchObject([{ line: 1, column: 1, message: 'the fleet file is UTF-16 text, not UTF-8 (Windows PowerShell 5 writes > redirections so)' }]);
+      // Without its byte-order mark, ASCII in UTF-16 is valid UTF-8 with a NUL every other byte.
+      const bare = temp.write('bare16.yaml', Buffer.from('version: 1\n', 'utf16le'));
+      const bareLoaded = loadFleet(bare);
+      expect(bareLoaded.ok ? [] : bareLoaded.problems).toMatchObject([{ line: 1, column: 2, message: 'the fleet file holds a NUL byte here: UTF-16 text without a byte-order mark, or not a text file?' }]);
     } finally {
       temp.remove();
     }
