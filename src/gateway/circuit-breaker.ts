@@ -13,8 +13,9 @@ import type { CircuitBreakerConfig } from './gateway-config.js';
  * not a run of consecutive failures, so an endpoint failing half of its requests
  * still opens. In half-open state any outcome given counts as the probe's verdict:
  * the gateway gives none for an attempt sent before the circuit opened (see
- * EndpointPool.sentBeforeOpening). 'probe-cancel' releases a probe slot that ended without a verdict
- * (the client went away), so a cancelled probe cannot wedge the circuit.
+ * EndpointPool.sentBeforeOpening). 'probe-cancel' releases a probe slot that ended
+ * without a verdict (the client went away), so a cancelled probe cannot wedge the
+ * circuit.
  * 'recovered' is the success of a request sent to the endpoint while its circuit was
  * open (panic routing): the endpoint works again, so the circuit closes, open or not.
  */

@@ -17,7 +17,7 @@ export interface EndpointRuntime {
   ewmaTtftAt: number;
   /** How long the average is trusted without a sample: ttftMemoryMs, longer after TTFT timeouts (see recordTtftTimeout). */
   ewmaTtftMemoryMs: number;
-  /** When that span last changed (epoch ms). */
+  /** When that span was last set, by a first token or a doubling (epoch ms). */
   ewmaTtftMemorySince: number;
   circuit: CircuitState;
   /** Epoch ms before which the endpoint asked (Retry-After) not to be asked again. */
@@ -85,8 +85,9 @@ export function recordTtftAtLeast(endpoint: EndpointRuntime, ms: number, now: nu
  * hide what the timeout shows) doubles how long the bound is trusted, up to longestTtftMemoryMs: the
  * latency policy tries an endpoint without an average first, so a hung endpoint otherwise cost one
  * caller a whole TTFT timeout every ttftMemoryMs, for ever, too seldom to open its circuit. Its
- * first token trusts a new average for ttftMemoryMs again. Timeouts of attempts sent before the
- * span last changed (sent together) double it once.
+ * first token trusts a new average for ttftMemoryMs again. A timeout of an attempt sent before the
+ * span was last set (a first token since, or another timeout's doubling: attempts sent together)
+ * doubles nothing.
  */
 export function recordTtftTimeout(endpoint: EndpointRuntime, ms: number, now: number, sent: TtftSending): void {
   recordTtftAtLeast(endpoint, ms, now);

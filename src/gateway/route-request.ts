@@ -661,8 +661,9 @@ function outstandingOf(endpoint: EndpointView): number {
 function powerOfTwoTiers(tier: Tier, random: () => number): Tier[] {
   const [first, second] = sampleTwo(tier, random);
   // A tie (loads within 5%) stays one tier for the next policy, the lower load first and equal
-  // loads in the order sampled: if nothing splits it, equal loads go either way at random. In route order, at light load (every endpoint idle) the first endpoint
-  // would take every request and the last none.
+  // loads in the order sampled: if nothing splits it, equal loads go either way at random. In
+  // route order, at light load (every endpoint idle) the first endpoint would take every request
+  // and the last none.
   const head = withinTolerance(Math.min(load(first), load(second)), Math.max(load(first), load(second))) ? [first, second] : [load(first) <= load(second) ? first : second];
   const rest = numericTiers(tier.filter((endpoint) => !head.includes(endpoint)), load);
   return [sortByLoad(head), ...rest];
