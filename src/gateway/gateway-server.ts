@@ -1095,22 +1095,27 @@ function jurisdictionHeaderLines(req: IncomingMessage): string | string[] | unde
 
 /**
  * A header meant for the gateway but misspelt would be ignored, and with it the narrowing the caller
- * asked for: refused, naming the one it reads. Meant for the gateway: a name with `switchyard` in it
- * (`x-switchyard-jurisdictions`, `x_switchyard_jurisdiction`, `switchyard-jurisdiction`), one within
- * three edits of `x-switchyard-jurisdiction` (`x-swichyard-jurisdiction`), or a bare `jurisdiction`
- * (`x-jurisdiction`). Other systems' headers (`cf-r2-jurisdiction`, `x-customer-jurisdiction`) pass.
+ * asked for: refused, naming the one it reads. Meant for the gateway, case, dashes and underscores
+ * aside: a name with `switchyard` in it (`x-switchyard-jurisdictions`, `switch-yard-jurisdiction`),
+ * one within three edits of `x-switchyard-jurisdiction` (`x-swichyard-jrisdiction`), or a bare
+ * `jurisdiction(s)` (`x-jurisdiction`). Other systems' headers (`cf-r2-jurisdiction`,
+ * `x-customer-jurisdiction`) pass.
  */
 function refuseMisspeltHeader(req: IncomingMessage): void {
   const raw = req.rawHeaders;
   for (let index = 0; index < raw.length; index += 2) {
     const name = raw[index] ?? '';
-    // Most requests carry no such name: the edit distance is only measured for the few that might be.
-    if (!/switchyard|jur/i.test(name)) continue;
-    const lower = name.toLowerCase();
-    if (lower === jurisdictionHeader || !(lower.includes('switchyard') || /^(x[-_])?jurisdictions?$/.test(lower) || distance(lower, jurisdictionHeader) <= 3)) continue;
+    // A name three edits from it keeps one of these (breaking all takes four), and most names,
+    // the SDKs' x-stainless-* among them, have none: only the few that do are looked at closer.
+    if (!/swi|yard|jur|isd|dict/i.test(name) || name.toLowerCase() === jurisdictionHeader) continue;
+    const squeezed = name.toLowerCase().replace(/[-_]/g, '');
+    const meant = squeezed.includes('switchyard') || /^x?jurisdictions?$/.test(squeezed) || (Math.abs(squeezed.length - squeezedHeader.length) <= 3 && distance(squeezed, squeezedHeader) <= 3);
+    if (!meant) continue;
     throw new ClientError(400, 'invalid_request', `unknown header ${quoteIdentifier(name)}: the gateway reads ${jurisdictionHeader} alone, and would have ignored this one (and the jurisdictions it names); did you mean ${jurisdictionHeader}?`, { headers: { 'x-should-retry': 'false' } });
   }
 }
+
+const squeezedHeader = jurisdictionHeader.replace(/[-_]/g, '');
 
 function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;

@@ -234,12 +234,12 @@ describe('jurisdiction is hard', () => {
 
   it('a misspelt jurisdiction header is refused, not ignored (the narrowing it asks for would be lost), on every path that reads it', async () => {
     // Other systems' headers that only mention a jurisdiction are theirs, and pass.
-    for (const name of ['cf-r2-jurisdiction', 'x-customer-jurisdiction', 'x-data-jurisdiction']) {
+    for (const name of ['cf-r2-jurisdiction', 'x-customer-jurisdiction', 'x-data-jurisdiction', 'x-tenant-jurisdiction', 'jurisdiction-id']) {
       const passed = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${globalKey}`, 'content-type': 'application/json', [name]: 'eu' }, body: JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) });
       expect([name, passed.status]).toEqual([name, 200]);
       await passed.arrayBuffer();
     }
-    for (const name of ['x-switchyard-jurisdictions', 'X_Switchyard_Jurisdiction', 'x-switchyard-region', 'switchyard-jurisdiction', 'x-swichyard-jurisdiction', 'x-switchyardjurisdiction', 'x-switchyard-jursidiction', 'jurisdiction', 'X-Jurisdictions']) {
+    for (const name of ['x-switchyard-jurisdictions', 'X_Switchyard_Jurisdiction', 'x-switchyard-region', 'switchyard-jurisdiction', 'x-swichyard-jurisdiction', 'x-switchyardjurisdiction', 'x-switchyard-jursidiction', 'jurisdiction', 'X-Jurisdictions', 'x-swichyard-jrisdiction', 'x-switchyrd-juisdiction', 'X_Swichyard_Jurisdictions', 'switch-yard-jurisdictions']) {
       const chat = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${globalKey}`, 'content-type': 'application/json', [name]: 'eu' }, body: JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) });
       expect(chat.status).toBe(400);
       expect(chat.headers.get('x-should-retry')).toBe('false');
