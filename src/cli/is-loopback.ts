@@ -1,7 +1,8 @@
 /** Whether an address is this machine's alone (localhost, 127.0.0.0/8 in any dotted form, ::1 in any form). */
 export function isLoopback(host: string): boolean {
   const lower = host.toLowerCase();
-  if (lower === 'localhost' || /^127(\.\d{1,10}){1,3}$/.test(lower)) return true;
+  // Each part an octet written plainly: 127.0.0.256 or 127.0.0.08 is no address, and may resolve as a name.
+  if (lower === 'localhost' || /^127(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){1,3}$/.test(lower)) return true;
   if (!lower.includes(':')) return false;
   try {
     // The URL parser writes an IPv6 address in its one short form.

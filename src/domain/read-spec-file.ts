@@ -22,10 +22,12 @@ export function readSpecFile(file: string, what: string): SpecFileText {
     const text = bytes.toString('utf8');
     // Bytes that are not UTF-8 (a file saved as Latin-1) would be read as U+FFFD, and a name or a
     // region with them accepted changed: told where, with the fix.
-    if (!isUtf8(bytes)) return { ok: false, problem: notUtf8(name, what, bytes) };
-    // UTF-16 without a byte-order mark is valid UTF-8 when its text is ASCII, a NUL every other byte.
-    const nul = bytes.indexOf(0);
-    if (nul >= 0) return { ok: false, problem: { ...at(name, bytes, nul), code: 'file_unreadable', path: '', message: `${what} holds a NUL byte here: UTF-16 text without a byte-order mark, or not a text file?`, suggestion: 'save the file as UTF-8 text' } };
+    const valid = isUtf8(bytes);
+    // UTF-16 without a byte-order mark: a NUL every other byte of ASCII text, before any byte that is
+    // not UTF-8 (an accented letter), so that one is not blamed on Latin-1.
+    const nul = hasUtf16Mark(bytes) ? -1 : bytes.indexOf(0);
+    if (nul >= 0 && (valid || nul < firstInvalidByte(bytes))) return { ok: false, problem: { ...at(name, bytes, nul), code: 'file_unreadable', path: '', message: `${what} holds a NUL byte here: UTF-16 text without a byte-order mark, or not a text file?`, suggestion: 'save the file as UTF-8 text' } };
+    if (!valid) return { ok: false, problem: notUtf8(name, what, bytes) };
     return { ok: true, text, file: name };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
@@ -39,7 +41,7 @@ function unreadable(file: string, message: string, suggestion: string): SpecProb
 
 function notUtf8(file: string, what: string, bytes: Buffer): SpecProblem {
   // A UTF-16 byte-order mark: Windows PowerShell 5's > writes files so.
-  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+  if (hasUtf16Mark(bytes)) {
     return { code: 'file_unreadable', file, line: 1, column: 1, path: '', message: `${what} is UTF-16 text, not UTF-8 (Windows PowerShell 5 writes > redirections so)`, suggestion: 'save the file as UTF-8 (in PowerShell, Out-File -Encoding utf8)' };
   }
   return { ...at(file, bytes, firstInvalidByte(bytes)), code: 'file_unreadable', path: '', message: `${what} is not UTF-8 text: the byte here is not UTF-8 (saved as Latin-1 or Windows-1252?)`, suggestion: 'save the file as UTF-8 (most editors offer it under "Save with encoding")' };
@@ -65,4 +67,8 @@ function firstInvalidByte(bytes: Buffer): number {
 function at(file: string, bytes: Buffer, offset: number): { readonly file: string; readonly line: number; readonly column: number } {
   const before = bytes.subarray(0, offset).toString('utf8');
   return { file, line: before.split('\n').length, column: before.length - before.lastIndexOf('\n') };
+}
+
+function hasUtf16Mark(bytes: Buffer): boolean {
+  return (bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff);
 }

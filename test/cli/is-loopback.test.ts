@@ -9,6 +9,6 @@ describe('isLoopback', () => {
   });
 
   it('reads every other address as beyond this machine, IPv4-mapped ones whose short form starts with 7f included', () => {
-    for (const host of ['0.0.0.0', '::', '10.0.0.1', '::ffff:7.250.0.1', '::ffff:0.127.0.1', '::ffff:10.0.0.1', '128.0.0.1', 'example.com', '1127.0.0.1']) expect([host, isLoopback(host)]).toEqual([host, false]);
+    for (const host of ['0.0.0.0', '::', '10.0.0.1', '::ffff:7.250.0.1', '::ffff:0.127.0.1', '::ffff:10.0.0.1', '128.0.0.1', 'example.com', '1127.0.0.1', '127.0.0.256', '127.999.999.999', '127.0.0.08']) expect([host, isLoopback(host)]).toEqual([host, false]);
   });
 });

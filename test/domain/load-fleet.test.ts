@@ -508,6 +508,10 @@ describe('YAML syntax errors', () => {
       const bare = temp.write('bare16.yaml', Buffer.from('version: 1\n', 'utf16le'));
       const bareLoaded = loadFleet(bare);
       expect(bareLoaded.ok ? [] : bareLoaded.problems).toMatchObject([{ line: 1, column: 2, message: 'the fleet file holds a NUL byte here: UTF-16 text without a byte-order mark, or not a text file?' }]);
+      // An accented letter in it is not UTF-8 either, but the NUL before it names the cause.
+      const accented = temp.write('accented16.yaml', Buffer.from('# caf\u00e9\nversion: 1\n', 'utf16le'));
+      const accentedLoaded = loadFleet(accented);
+      expect(accentedLoaded.ok ? [] : accentedLoaded.problems).toMatchObject([{ line: 1, column: 2, message: 'the fleet file holds a NUL byte here: UTF-16 text without a byte-order mark, or not a text file?' }]);
     } finally {
       temp.remove();
     }
