@@ -22,7 +22,8 @@ export interface KnownNames {
 export function parseMeasuredProfiles(text: string, file: string, known?: KnownNames): Result<MeasuredProfile[]> {
   let records: { record: string[]; info: { lines: number } }[];
   try {
-    records = parse(text, { skip_empty_lines: true, trim: true, comment: '#', relax_column_count: false, info: true }) as unknown as typeof records;
+    // bom: Excel's "CSV UTF-8" starts with a byte-order mark, which would be read into the first column's name.
+    records = parse(text, { bom: true, skip_empty_lines: true, trim: true, comment: '#', relax_column_count: false, info: true }) as unknown as typeof records;
   } catch (error) {
     const where = error as { lines?: number; message?: string };
     return { ok: false, problems: [{ code: 'syntax', file, line: where.lines ?? 0, column: 1, path: '', message: `CSV syntax error: ${where.message ?? 'unreadable'}` }] };

@@ -717,6 +717,11 @@ describe('measured profiles (profiles: p.csv)', () => {
     ]);
   });
 
+  it("a byte-order mark (Excel's CSV UTF-8) is not read into the first column's name", () => {
+    const fleet = loadOk(withProfiles, 'fleet.yaml', reader(`\ufeff${header}h100,llama-3.1-70b,4,64,2500,800,25\n`));
+    expect(fleet.measuredProfiles).toEqual([{ chip: 'h100', model: 'llama-3.1-70b', tensorParallel: 4, batch: 64, tokensPerSecond: 2500, ttftMs: 800, tpotMs: 25 }]);
+  });
+
   it('columns may come in any order', () => {
     const fleet = loadOk(withProfiles, 'fleet.yaml', reader('tpotMs,ttftMs,tokensPerSecond,batch,tensorParallel,model,chip\n25,800,2500,64,4,llama-3.1-70b,h100\n'));
     expect(fleet.measuredProfiles).toEqual([{ chip: 'h100', model: 'llama-3.1-70b', tensorParallel: 4, batch: 64, tokensPerSecond: 2500, ttftMs: 800, tpotMs: 25 }]);
