@@ -16,6 +16,7 @@ export interface GatewayMetrics {
   readonly circuitState: Gauge<'endpoint'>;
   readonly jurisdictionRejections: Counter<'tenant'>;
   readonly rateLimited: Counter<'tenant' | 'limit'>;
+  readonly tenantTokens: Counter<'tenant'>;
   readonly upstreamErrors: Counter<'endpoint' | 'status'>;
   readonly upstreamResends: Counter<'endpoint'>;
   readonly inFlight: Gauge<'endpoint'>;
@@ -71,6 +72,7 @@ export function createGatewayMetrics(readEndpoints: () => Iterable<EndpointGauge
     // Each outcome shown from the start, at 0, so an alert on 'invalid' has a series to watch.
     configReloads: withOutcomes(new Counter({ name: 'switchyard_config_reloads_total', help: 'Reloads of the config file (SIGHUP), by outcome: applied (its tenants taken), restart-needed (it changed more than tenants: nothing taken), invalid (it has problems: nothing taken)', labelNames: ['outcome'], registers }), ['applied', 'restart-needed', 'invalid']),
     rateLimited: new Counter({ name: 'switchyard_rate_limited_total', help: 'Requests refused by tenant limits', labelNames: ['tenant', 'limit'], registers }),
+    tenantTokens: new Counter({ name: 'switchyard_tenant_tokens_total', help: "Tokens charged to each tenant's tokens-per-minute limit once its request settled: the prompt and the answer as served (what its 429s are judged by; not a token count's, which is charged none)", labelNames: ['tenant'], registers }),
     upstreamErrors: new Counter({ name: 'switchyard_upstream_errors_total', help: 'Failed upstream attempts by status (0 = connection failure: none made, one lost, or an answer that is not HTTP; 504 = TTFT timeout, stream = broken after the first token); attempts the gateway cancelled itself are not counted', labelNames: ['endpoint', 'status'], registers }),
     upstreamResends: new Counter({ name: 'switchyard_upstream_resends_total', help: 'Requests sent once more on a fresh connection because their connection was lost at once, before any answer (as one the upstream dropped as it was reused is); not failures, and inside one attempt', labelNames: ['endpoint'], registers }),
     inFlight: new Gauge({

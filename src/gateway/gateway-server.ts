@@ -538,6 +538,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (settled) return;
         settled = true;
         const settledAt = now();
+        if (used > 0) metrics.tenantTokens.inc({ tenant: tenant.id }, used);
         // Against the tenant's limits as they are now: a reload may have raised them since admission.
         const current = limitsOf(tenant);
         // A store's failure here costs the answer nothing: the charge stays as admitted, and is logged.
