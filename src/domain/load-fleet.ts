@@ -13,7 +13,7 @@ import { inFileOrder, SpecError, type Result, type SpecProblem } from './spec-pr
 import { didYouMean, someOf } from './suggest.js';
 import { wrongKindOfFile } from './wrong-kind-of-file.js';
 import { parseYamlSource, type YamlSource } from './yaml-source.js';
-import { readSpecFile, standardInputName } from './read-spec-file.js';
+import { readSpecFile, specText, standardInputName } from './read-spec-file.js';
 import { problemsFromZod } from './zod-problems.js';
 
 export interface LoadOptions {
@@ -23,12 +23,26 @@ export interface LoadOptions {
   readonly reservedServiceIds?: ReadonlyMap<string, { readonly message: string; readonly suggestion: string }>;
 }
 
+/** A profiles file that is not UTF-8 text: its problem, where it is in that file. */
+class NotText extends Error {
+  constructor(readonly problem: SpecProblem) {
+    super(problem.message);
+  }
+}
+
+/** The profiles CSV's text, checked as the fleet file's is (UTF-8, no NUL bytes). */
+function profilesText(bytes: Buffer, file: string): string {
+  const read = specText(bytes, file, 'the profiles file');
+  if (!read.ok) throw new NotText(read.problem);
+  return read.text;
+}
+
 /** Parses and resolves a fleet file's text. Never throws on bad input: problems come back as data. */
 export function parseFleet(text: string, file: string, options: LoadOptions = {}): Result<Fleet> {
   const parsed = parseYamlSource(text, file);
   if (!parsed.ok) return { ok: false, problems: parsed.problems };
   const source = parsed.source;
-  const readFile = options.readFile ?? ((path: string) => readFileSync(resolve(dirname(file), path), 'utf8'));
+  const readFile = options.readFile ?? ((path: string) => profilesText(readFileSync(resolve(dirname(file), path)), isAbsolute(path) ? path : join(dirname(file), path)));
   const checked = fleetSpecSchema.safeParse(source.data);
   if (!checked.success) {
     const wrongKind = wrongKindOfFile(source.data, file, 'fleet');
@@ -291,7 +305,8 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
     try {
       csv = readFile(spec.profiles);
     } catch (error) {
-      report(['profiles'], 'file_unreadable', `cannot read profiles file '${spec.profiles}' (${(error as NodeJS.ErrnoException).code ?? 'error'})`, source.file === standardInputName ? 'give a path relative to the working folder (the fleet file came from standard input)' : 'give a path relative to the fleet file');
+      if (error instanceof NotText) problems.push(error.problem);
+      else report(['profiles'], 'file_unreadable', `cannot read profiles file '${spec.profiles}' (${(error as NodeJS.ErrnoException).code ?? 'error'})`, source.file === standardInputName ? 'give a path relative to the working folder (the fleet file came from standard input)' : 'give a path relative to the fleet file');
     }
     if (csv !== undefined) {
       // Named as read (see LoadOptions.readFile): next to the fleet file, or where an absolute path says.

@@ -18,21 +18,26 @@ export function readSpecFile(file: string, what: string): SpecFileText {
   // A terminal on standard input would wait for the user to type the file and press Ctrl-D.
   if (fromInput && isatty(0)) return { ok: false, problem: unreadable(name, `'-' reads ${what} from standard input, which is a terminal here`, `pipe it in (< file.yaml) or give its path`) };
   try {
-    const bytes = readFileSync(fromInput ? 0 : file);
-    const text = bytes.toString('utf8');
-    // Bytes that are not UTF-8 (a file saved as Latin-1) would be read as U+FFFD, and a name or a
-    // region with them accepted changed: told where, with the fix.
-    const valid = isUtf8(bytes);
-    // UTF-16 without a byte-order mark: a NUL every other byte of ASCII text, before any byte that is
-    // not UTF-8 (an accented letter), so that one is not blamed on Latin-1.
-    const nul = hasUtf16Mark(bytes) ? -1 : bytes.indexOf(0);
-    if (nul >= 0 && (valid || nul < firstInvalidByte(bytes))) return { ok: false, problem: { ...at(name, bytes, nul), code: 'file_unreadable', path: '', message: `${what} holds a NUL byte here: UTF-16 text without a byte-order mark, or not a text file?`, suggestion: 'save the file as UTF-8 text' } };
-    if (!valid) return { ok: false, problem: notUtf8(name, what, bytes) };
-    return { ok: true, text, file: name };
+    return specText(readFileSync(fromInput ? 0 : file), name, what);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     return { ok: false, problem: unreadable(name, `cannot read ${what} (${code})`, code === 'EISDIR' ? 'this is a folder: give the path of the file in it' : 'check the path') };
   }
+}
+
+/**
+ * A spec file's bytes as text, or where and why they are not UTF-8 text. Bytes that are not UTF-8
+ * (a file saved as Latin-1) would be read as U+FFFD, and a name or a region with them accepted
+ * changed: told where, with the fix.
+ */
+export function specText(bytes: Buffer, file: string, what: string): SpecFileText {
+  const valid = isUtf8(bytes);
+  // UTF-16 without a byte-order mark: a NUL every other byte of ASCII text, before any byte that is
+  // not UTF-8 (an accented letter), so that one is not blamed on Latin-1.
+  const nul = hasUtf16Mark(bytes) ? -1 : bytes.indexOf(0);
+  if (nul >= 0 && (valid || nul < firstInvalidByte(bytes))) return { ok: false, problem: { ...at(file, bytes, nul), code: 'file_unreadable', path: '', message: `${what} holds a NUL byte here: UTF-16 text without a byte-order mark, or not a text file?`, suggestion: 'save the file as UTF-8 text' } };
+  if (!valid) return { ok: false, problem: notUtf8(file, what, bytes) };
+  return { ok: true, text: bytes.toString('utf8'), file };
 }
 
 function unreadable(file: string, message: string, suggestion: string): SpecProblem {

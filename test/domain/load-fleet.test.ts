@@ -722,6 +722,22 @@ describe('measured profiles (profiles: p.csv)', () => {
     expect(fleet.measuredProfiles).toEqual([{ chip: 'h100', model: 'llama-3.1-70b', tensorParallel: 4, batch: 64, tokensPerSecond: 2500, ttftMs: 800, tpotMs: 25 }]);
   });
 
+  it('a profiles file that is not UTF-8 text is refused where it is, as the fleet file would be', () => {
+    const temp = makeTempDir('profiles');
+    try {
+      const fleetFile = temp.write('fleet.yaml', withProfiles);
+      temp.write('p.csv', Buffer.concat([Buffer.from(`${header}h100,llama-3.1-70b,4,64,2500,800,25\n# r`), Buffer.from([0xe9]), Buffer.from('gion\n')]));
+      const loaded = loadFleet(fleetFile);
+      expect(loaded.ok ? [] : loaded.problems).toEqual([expect.objectContaining({ code: 'file_unreadable', file: `${temp.path}/p.csv`, line: 3, column: 4, message: 'the profiles file is not UTF-8 text: the byte here is not UTF-8 (saved as Latin-1 or Windows-1252?)' })]);
+      // Excel's "Unicode Text" is UTF-16.
+      temp.write('p.csv', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(header, 'utf16le')]));
+      const utf16 = loadFleet(fleetFile);
+      expect(utf16.ok ? [] : utf16.problems).toEqual([expect.objectContaining({ file: `${temp.path}/p.csv`, message: 'the profiles file is UTF-16 text, not UTF-8 (Windows PowerShell 5 writes > redirections so)' })]);
+    } finally {
+      temp.remove();
+    }
+  });
+
   it('columns may come in any order', () => {
     const fleet = loadOk(withProfiles, 'fleet.yaml', reader('tpotMs,ttftMs,tokensPerSecond,batch,tensorParallel,model,chip\n25,800,2500,64,4,llama-3.1-70b,h100\n'));
     expect(fleet.measuredProfiles).toEqual([{ chip: 'h100', model: 'llama-3.1-70b', tensorParallel: 4, batch: 64, tokensPerSecond: 2500, ttftMs: 800, tpotMs: 25 }]);
