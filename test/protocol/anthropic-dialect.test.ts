@@ -95,6 +95,16 @@ describe('anthropic dialect: turns without text, as the Messages API reads them'
 describe('anthropic dialect: what Anthropic refuses and OpenAI callers may send', () => {
   const base: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'hi' }], maxTokens: undefined, temperature: undefined, topP: undefined, stop: [], stream: false, includeUsage: false, finalAssistant: 'answer' };
 
+  it("an OpenAI caller's finished assistant turn, last, is sent without its trailing whitespace (Anthropic reads it as a prefill, and refuses one ending so)", () => {
+    const messages: ChatRequest['messages'] = [{ role: 'user', content: 'Write a list' }, { role: 'assistant', content: 'Here is the list:\n' }];
+    expect(anthropicDialect.encodeRequest({ ...base, messages })).toMatchObject({ messages: [{ role: 'user', content: 'Write a list' }, { role: 'assistant', content: 'Here is the list:' }] });
+    // As blocks too (a turn with a cache breakpoint), and not for whitespace alone or a turn before the last.
+    const cached = anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'user', content: 'Write a list' }, { role: 'assistant', content: 'Here:  ', cache: {} }] });
+    expect(cached).toMatchObject({ messages: [{}, { role: 'assistant', content: [{ type: 'text', text: 'Here:' }] }] });
+    const earlier = anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b\n' }, { role: 'user', content: 'c' }] });
+    expect(earlier).toMatchObject({ messages: [{}, { role: 'assistant', content: 'b\n' }, {}] });
+  });
+
   it('turns without visible text are left out', () => {
     const messages: ChatRequest['messages'] = [{ role: 'system', content: 'be terse' }, { role: 'user', content: 'hi' }, { role: 'assistant', content: '' }, { role: 'user', content: ' \n' }, { role: 'user', content: 'again' }];
     expect(anthropicDialect.encodeRequest({ ...base, messages })).toMatchObject({ system: 'be terse', messages: [{ role: 'user', content: 'hi' }, { role: 'user', content: 'again' }] });

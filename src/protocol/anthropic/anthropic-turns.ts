@@ -114,7 +114,23 @@ export function anthropicTurns(messages: readonly ChatMessage[]): AnthropicTurn[
       turns.push({ role: message.role === 'assistant' ? 'assistant' : 'user', content: message.parts === undefined && message.cache === undefined ? message.content : withCache(userBlocks(message), message.cache) });
     }
   }
-  return turns;
+  return withoutTrailingWhitespace(turns);
+}
+
+/**
+ * Anthropic reads a last assistant turn as a prefill, and refuses one that ends in whitespace. A
+ * prefill to continue comes here without it (see withoutPrefillWhitespace, which also drops as much
+ * from the answer); an OpenAI caller's finished assistant turn, which an Anthropic upstream can only
+ * read as a prefill, may still end so: its whitespace is dropped here, as nothing of the turn is lost.
+ */
+function withoutTrailingWhitespace(turns: AnthropicTurn[]): AnthropicTurn[] {
+  const last = turns.at(-1);
+  if (last?.role !== 'assistant') return turns;
+  const content = last.content;
+  if (typeof content === 'string') return content.trimEnd() === '' || content.trimEnd() === content ? turns : [...turns.slice(0, -1), { role: 'assistant', content: content.trimEnd() }];
+  const block = content.at(-1);
+  if (block?.type !== 'text' || block.text.trimEnd() === '' || block.text.trimEnd() === block.text) return turns;
+  return [...turns.slice(0, -1), { role: 'assistant', content: [...content.slice(0, -1), { ...block, text: block.text.trimEnd() }] }];
 }
 
 /** A user turn's text and images as blocks, in order; text without visible characters left out, as Anthropic refuses it. */
