@@ -199,6 +199,13 @@ describe('tool turns without tools (an agent SDK after a handoff to an agent wit
 });
 
 describe('encoding tool use for an OpenAI-dialect upstream', () => {
+  it("a schema without a type is sent as an object schema, as an Anthropic-dialect upstream is sent it (an Anthropic caller's input_schema may leave it out)", () => {
+    const anthropicCaller = anthropicDialect.parseRequest({ model: 'm', max_tokens: 5, tools: [{ name: 'f', input_schema: { properties: { a: { type: 'string' } } } }], messages: [{ role: 'user', content: 'hi' }] });
+    if (!anthropicCaller.ok) throw new Error(anthropicCaller.problem.message);
+    expect((openaiDialect.encodeRequest(anthropicCaller.value) as { tools: unknown }).tools).toEqual([{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string' } } } } }]);
+    expect((anthropicDialect.encodeRequest(anthropicCaller.value) as { tools: unknown }).tools).toEqual([{ name: 'f', input_schema: { type: 'object', properties: { a: { type: 'string' } } } }]);
+  });
+
   it('tools, tool choice, parallel_tool_calls, calls and results are written in OpenAI form', () => {
     const parsed = parse({ tools: [weatherTool, timeTool], tool_choice: 'auto', parallel_tool_calls: false, messages: [...calledAndAnswered, { role: 'assistant', content: 'Sunny.' }, { role: 'user', content: 'thanks' }] });
     const encoded = openaiDialect.encodeRequest(parsed) as Record<string, unknown>;

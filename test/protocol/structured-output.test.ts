@@ -53,6 +53,11 @@ describe('OpenAI response_format', () => {
     const wire = anthropicDialect.encodeRequest(request) as Record<string, unknown>;
     expect(wire.output_config).toEqual({ format: { type: 'json_schema', schema } });
     expect(wire.tools).toEqual([{ name: 'f', input_schema: schema, strict: true }]);
+    // The format's description, which OpenAI's model reads as instructions, goes into the schema's own (unless it has one).
+    const describedRequest = readRequest(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'weather', description: 'Celsius, one decimal', schema } } }));
+    expect((anthropicDialect.encodeRequest(describedRequest) as { output_config: unknown }).output_config).toEqual({ format: { type: 'json_schema', schema: { ...schema, description: 'Celsius, one decimal' } } });
+    const ownDescription = readRequest(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'weather', description: 'ignored', schema: { ...schema, description: 'its own' } } } }));
+    expect((anthropicDialect.encodeRequest(ownDescription) as { output_config: { format: { schema: { description: string } } } }).output_config.format.schema.description).toBe('its own');
     // JSON mode has no Anthropic form: routing keeps it away; should one get here it is refused upstream, never dropped.
     expect((anthropicDialect.encodeRequest(readRequest(openaiDialect, openai({ response_format: { type: 'json_object' } }))) as Record<string, unknown>).output_config).toEqual({ format: { type: 'json_schema', schema: { type: 'object' } } });
   });

@@ -51,11 +51,19 @@ function outputConfig(request: ChatRequest): { output_config?: unknown } {
   if (format === undefined && request.effort === undefined) return {};
   return {
     output_config: {
-      ...(format === undefined ? {} : { format: { type: 'json_schema', schema: format.type === 'json_schema' ? anthropicSchema(format.schema).schema : { type: 'object' } } }),
+      ...(format === undefined ? {} : { format: { type: 'json_schema', schema: format.type === 'json_schema' ? described(anthropicSchema(format.schema).schema, format.description) : { type: 'object' } } }),
       // OpenAI's none and minimal are below Anthropic's lowest.
       ...(request.effort === undefined ? {} : { effort: request.effort === 'none' || request.effort === 'minimal' ? 'low' : request.effort }),
     },
   };
+}
+
+/**
+ * OpenAI's model reads a response format's description as instructions; Anthropic's format has no
+ * such field, so it goes into the schema's own description, where the schema has none.
+ */
+function described(schema: Readonly<Record<string, unknown>>, description: string | undefined): Readonly<Record<string, unknown>> {
+  return description === undefined || description === '' || schema['description'] !== undefined ? schema : { ...schema, description };
 }
 
 /** A canonical request as an Anthropic Messages request. */

@@ -16,7 +16,11 @@ export function encodeOpenaiRequest(request: ChatRequest, options: EncodeOptions
     ...(request.tools === undefined || request.tools.length === 0
       ? {}
       : {
-          tools: request.tools.map((tool) => ({ type: 'function', function: { name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), parameters: tool.parameters, ...(strictFits(tool.strict, tool.parameters) ? { strict: true } : {}) } })),
+          // An object schema, as the Anthropic encoder sends too: callers of either API may leave the type out.
+          tools: request.tools.map((tool) => {
+            const parameters = tool.parameters.type === undefined ? { type: 'object', ...tool.parameters } : tool.parameters;
+            return { type: 'function', function: { name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), parameters, ...(strictFits(tool.strict, parameters) ? { strict: true } : {}) } };
+          }),
           ...(request.toolChoice === undefined ? {} : { tool_choice: wireToolChoice(request.toolChoice) }),
           ...(request.parallelToolCalls === undefined ? {} : { parallel_tool_calls: request.parallelToolCalls }),
         }),
