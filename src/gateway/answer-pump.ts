@@ -330,7 +330,8 @@ export async function pumpAnswer(
     const passed = `the ${context.resilience.deadlineMs} ms deadline passed after ${tokens(sentTokens)}`;
     // The setting to raise: the route's own when it has one, which the gateway's does not override.
     const setting = context.route.resilience?.deadlineMs === undefined ? 'resilience.deadlineMs' : `the resilience.deadlineMs of route ${context.route.model}`;
-    if (!streaming) sink.fail('timeout', `${passed}, while the answer was being resumed elsewhere`, 504);
+    // Charged what was generated for it, as a deadline's failure is (a whole answer settles at its failure).
+    if (!streaming) sink.fail('timeout', `${passed}, while the answer was being resumed elsewhere`, 504, undefined, (inputTokens || context.promptTokens) + deliveredTokens());
     else if (request.stream) sink.fail('timeout', `${passed}: for a longer answer, ask the operator to raise ${setting}`, 504);
     // A whole answer that takes longer than the deadline allows: a retry would generate it again and
     // be cut the same way, so the SDKs (which retry a 504) are told not to, and the caller what helps.
