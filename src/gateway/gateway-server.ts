@@ -538,18 +538,32 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (settled) return;
         settled = true;
         const settledAt = now();
-        if (used > 0) metrics.tenantTokens.inc({ tenant: tenant.id }, used);
+        // What the tenant was charged: what it used, or what admission took when the store failed to settle.
+        const charged = (tokens: number): void => {
+          if (tokens > 0) metrics.tenantTokens.inc({ tenant: tenant.id }, tokens);
+        };
+        const unsettled = (error: unknown): void => {
+          charged(estimated);
+          storeFailedLater(requestId, error);
+        };
         // Against the tenant's limits as they are now: a reload may have raised them since admission.
         const current = limitsOf(tenant);
         // A store's failure here costs the answer nothing: the charge stays as admitted, and is logged.
+        let settling: ReturnType<typeof settleTokenUsage>;
         try {
-          const settling = settleTokenUsage(limits, current, estimated, used, settledAt);
-          // A store that answers later (a shared one): the response shows the limits as admission left them.
-          if (isPromiseLike(settling)) {
-            Promise.resolve(settling).catch((error: unknown) => storeFailedLater(requestId, error));
-            return;
-          }
-          if (res.headersSent) return;
+          settling = settleTokenUsage(limits, current, estimated, used, settledAt);
+        } catch (error) {
+          unsettled(error);
+          return;
+        }
+        // A store that answers later (a shared one): the response shows the limits as admission left them.
+        if (isPromiseLike(settling)) {
+          Promise.resolve(settling).then(() => charged(used), unsettled);
+          return;
+        }
+        charged(used);
+        if (res.headersSent) return;
+        try {
           const state = tenantLimitState(limits, current, settledAt);
           if (isPromiseLike(state)) Promise.resolve(state).catch((error: unknown) => storeFailedLater(requestId, error));
           else Object.assign(headers, inbound.rateLimitHeaders(state, settledAt));

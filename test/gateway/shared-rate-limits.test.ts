@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { MemoryRateLimitStore, tenantLimitState, type BucketLevel, type BucketRule, type BucketTake, type RateLimitStore } from '../../src/gateway/token-bucket.js';
 import { DeferredRateLimitStore } from './helpers/deferred-rate-limit-store.js';
-import { closedAfterEach, delay, openAIChunk, singleEndpointConfig, startScriptedUpstream, startTestEmulator, waitFor } from './helpers/fleet.js';
+import { closedAfterEach, delay, metricValue, openAIChunk, scrape, singleEndpointConfig, startScriptedUpstream, startTestEmulator, waitFor } from './helpers/fleet.js';
 
 // Tenant limits kept in a store that answers later, as one shared by several gateway processes
 // across a network does: the limits hold across the gateways, a refund reaches the store, and a
@@ -191,7 +191,12 @@ describe('a request waiting on the store', () => {
     store.throwOnAdjust = true;
     const served = await chat(url, 5000);
     expect(served.status).toBe(200);
-    expect(((await served.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content.length).toBeGreaterThan(0);
+    const answer = (await served.json()) as { choices: { message: { content: string } }[]; usage: { total_tokens: number } };
+    expect(answer.choices[0]?.message.content.length).toBeGreaterThan(0);
+    // The charge stays as admitted (the 5,000-token budget and the prompt), and the metric says so, not the usage.
+    const charged = metricValue(await scrape(url), 'switchyard_tenant_tokens_total', { tenant: 't' }) ?? 0;
+    expect(charged).toBeGreaterThan(5000);
+    expect(charged).not.toBe(answer.usage.total_tokens);
     const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
     expect(messages).toContain('rate-limit store failed');
     expect(messages).toContain('rate-limit store failed to settle a charge');
