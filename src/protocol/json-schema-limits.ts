@@ -74,6 +74,11 @@ function rewriteNode(node: Readonly<Record<string, unknown>>, path: string, chan
   return out;
 }
 
+/** A tool's parameters as sent to either upstream dialect: an object schema, callers of either API leaving the type out. */
+export function asObjectSchema(schema: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  return schema.type === undefined ? { type: 'object', ...schema } : schema;
+}
+
 /**
  * Whether a schema meets OpenAI's strict mode: every object closed to other properties and listing
  * each of its properties as required, in every nested schema. Undefined when it does; else the

@@ -103,6 +103,9 @@ describe('anthropic dialect: what Anthropic refuses and OpenAI callers may send'
     expect(cached).toMatchObject({ messages: [{}, { role: 'assistant', content: [{ type: 'text', text: 'Here:' }] }] });
     const earlier = anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b\n' }, { role: 'user', content: 'c' }] });
     expect(earlier).toMatchObject({ messages: [{}, { role: 'assistant', content: 'b\n' }, {}] });
+    // Nor for one followed by a system message: a prefill whose answer is not trimmed keeps its whitespace (the answer would double it).
+    const beforeSystem = anthropicDialect.encodeRequest({ ...base, finalAssistant: 'continue', messages: [{ role: 'user', content: 'Tell me' }, { role: 'assistant', content: 'Once upon ' }, { role: 'system', content: 'be brief' }] });
+    expect(beforeSystem).toMatchObject({ messages: [{}, { role: 'assistant', content: 'Once upon ' }] });
   });
 
   it('turns without visible text are left out', () => {

@@ -58,6 +58,9 @@ describe('OpenAI response_format', () => {
     expect((anthropicDialect.encodeRequest(describedRequest) as { output_config: unknown }).output_config).toEqual({ format: { type: 'json_schema', schema: { ...schema, description: 'Celsius, one decimal' } } });
     const ownDescription = readRequest(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'weather', description: 'ignored', schema: { ...schema, description: 'its own' } } } }));
     expect((anthropicDialect.encodeRequest(ownDescription) as { output_config: { format: { schema: { description: string } } } }).output_config.format.schema.description).toBe('its own');
+    // Before what the rewrite moved into the description (a keyword Anthropic does not take).
+    const withMoved = readRequest(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'weather', description: 'Celsius, one decimal', schema: { ...schema, minProperties: 1 } } } }));
+    expect((anthropicDialect.encodeRequest(withMoved) as { output_config: { format: { schema: { description: string } } } }).output_config.format.schema.description).toMatch(/^Celsius, one decimal\n.*minProperties/);
     // JSON mode has no Anthropic form: routing keeps it away; should one get here it is refused upstream, never dropped.
     expect((anthropicDialect.encodeRequest(readRequest(openaiDialect, openai({ response_format: { type: 'json_object' } }))) as Record<string, unknown>).output_config).toEqual({ format: { type: 'json_schema', schema: { type: 'object' } } });
   });
@@ -204,6 +207,8 @@ describe('schemas where the two APIs differ', () => {
       message: 'response_format.json_schema.schema.properties.b.required: strict schemas must close every object (additionalProperties: false) and list all its properties in required (write an optional one as nullable)',
     });
     expect(refusalOf(openaiDialect, openai({ tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: {} }, strict: true } }] }))).toMatchObject({ param: 'tools.0.function.parameters.additionalProperties' });
+    // Without a type too: it is sent as the object schema it is (else strict was dropped for one upstream dialect and kept for the other).
+    expect(refusalOf(openaiDialect, openai({ tools: [{ type: 'function', function: { name: 'f', parameters: { properties: { a: { type: 'string' } }, required: ['a'] }, strict: true } }] }))).toMatchObject({ param: 'tools.0.function.parameters.additionalProperties' });
     // The caller's names are quoted only when plain: a megabyte of name is neither echoed nor logged.
     const huge = 'x'.repeat(1_000_000);
     const named = { type: 'object', properties: { [huge]: { type: 'object', properties: {}, required: [] }, 'a b': { type: 'object' } }, required: [huge, 'a b'], additionalProperties: false, $defs: { Fine: { type: 'object', additionalProperties: true } } };

@@ -1,7 +1,7 @@
 import { defaultMaxOutputTokens, hasVisibleText, saysSomething, type ChatMessage, type ChatRequest } from '../chat.js';
 import type { EncodeOptions } from '../dialect.js';
-import { anthropicSchema } from '../json-schema-limits.js';
-import { anthropicTurns, wireCache, withoutThinkingBlocks, withUniqueCallIds } from './anthropic-turns.js';
+import { anthropicSchema, asObjectSchema } from '../json-schema-limits.js';
+import { anthropicTurns, wireCache, withoutThinkingBlocks, withoutTrailingWhitespace, withUniqueCallIds } from './anthropic-turns.js';
 
 /**
  * For a conversation with tool calls but no tools offered (OpenAI takes it; agent SDKs send it after
@@ -21,7 +21,7 @@ function anthropicTools(request: ChatRequest): { tools?: unknown[]; tool_choice?
   if (request.tools === undefined || request.tools.length === 0) return calledToolsOnly(request.messages);
   const tools = request.tools.map((tool) => {
     // Anthropic requires an object schema; OpenAI callers may leave the type out of theirs.
-    const schema = tool.parameters.type === undefined ? { type: 'object', ...tool.parameters } : tool.parameters;
+    const schema = asObjectSchema(tool.parameters);
     // A strict tool's schema is held to Anthropic's subset (see anthropicSchema); others go as they are.
     return { name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), input_schema: tool.strict === true ? anthropicSchema(schema).schema : schema, ...(tool.strict === true ? { strict: true } : {}), ...(tool.cache === undefined ? {} : { cache_control: wireCache(tool.cache) }) };
   });
@@ -51,7 +51,7 @@ function outputConfig(request: ChatRequest): { output_config?: unknown } {
   if (format === undefined && request.effort === undefined) return {};
   return {
     output_config: {
-      ...(format === undefined ? {} : { format: { type: 'json_schema', schema: format.type === 'json_schema' ? described(anthropicSchema(format.schema).schema, format.description) : { type: 'object' } } }),
+      ...(format === undefined ? {} : { format: { type: 'json_schema', schema: format.type === 'json_schema' ? described(anthropicSchema(format.schema).schema, format.schema, format.description) : { type: 'object' } } }),
       // OpenAI's none and minimal are below Anthropic's lowest.
       ...(request.effort === undefined ? {} : { effort: request.effort === 'none' || request.effort === 'minimal' ? 'low' : request.effort }),
     },
@@ -60,10 +60,13 @@ function outputConfig(request: ChatRequest): { output_config?: unknown } {
 
 /**
  * OpenAI's model reads a response format's description as instructions; Anthropic's format has no
- * such field, so it goes into the schema's own description, where the schema has none.
+ * such field, so it goes into the schema's own description where the caller's schema has none,
+ * before what the rewrite for Anthropic moved there (keywords it does not take, see anthropicSchema).
  */
-function described(schema: Readonly<Record<string, unknown>>, description: string | undefined): Readonly<Record<string, unknown>> {
-  return description === undefined || description === '' || schema['description'] !== undefined ? schema : { ...schema, description };
+function described(schema: Readonly<Record<string, unknown>>, callers: Readonly<Record<string, unknown>>, description: string | undefined): Readonly<Record<string, unknown>> {
+  if (description === undefined || description === '' || callers['description'] !== undefined) return schema;
+  const moved = schema['description'];
+  return { ...schema, description: typeof moved === 'string' && moved !== '' ? `${description}\n${moved}` : description };
 }
 
 /** A canonical request as an Anthropic Messages request. */
@@ -77,7 +80,8 @@ export function encodeAnthropicRequest(asked: ChatRequest, options: EncodeOption
   // nothing to the model, and Anthropic joins the turns of one role it may leave side by side.
   // Tool calls and tool results say something, even without text.
   const said = withUniqueCallIds(request.messages).filter((m) => m.role !== 'system' && (saysSomething(m) || m.thinking !== undefined));
-  const turns = anthropicTurns(said);
+  // A last assistant turn without its trailing whitespace, when it is the request's last message (see withoutTrailingWhitespace).
+  const turns = request.messages.at(-1)?.role === 'assistant' ? withoutTrailingWhitespace(anthropicTurns(said)) : anthropicTurns(said);
   // Anthropic refuses a stop sequence of whitespace alone, which OpenAI accepts; the gateway's own
   // guard applies every stop sequence to the answer, so such a one is applied there only.
   const stops = request.stop.filter((stop) => stop.trim() !== '');

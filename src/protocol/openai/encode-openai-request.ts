@@ -1,5 +1,6 @@
 import { defaultMaxOutputTokens, type ChatRequest } from '../chat.js';
 import type { EncodeOptions } from '../dialect.js';
+import { asObjectSchema } from '../json-schema-limits.js';
 import { joinedCachedSystem, wireMessages } from './openai-messages.js';
 import { strictFits, wireResponseFormat } from './openai-response-format.js';
 import { wireToolChoice } from './openai-tool-calls.js';
@@ -18,7 +19,7 @@ export function encodeOpenaiRequest(request: ChatRequest, options: EncodeOptions
       : {
           // An object schema, as the Anthropic encoder sends too: callers of either API may leave the type out.
           tools: request.tools.map((tool) => {
-            const parameters = tool.parameters.type === undefined ? { type: 'object', ...tool.parameters } : tool.parameters;
+            const parameters = asObjectSchema(tool.parameters);
             return { type: 'function', function: { name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), parameters, ...(strictFits(tool.strict, parameters) ? { strict: true } : {}) } };
           }),
           ...(request.toolChoice === undefined ? {} : { tool_choice: wireToolChoice(request.toolChoice) }),

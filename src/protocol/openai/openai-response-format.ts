@@ -1,5 +1,5 @@
 import type { ResponseFormat, ToolDefinition } from '../chat.js';
-import { openaiStrictProblem } from '../json-schema-limits.js';
+import { asObjectSchema, openaiStrictProblem } from '../json-schema-limits.js';
 import type { OpenaiResponseFormat } from './openai-request-schema.js';
 
 export function responseFormatOf(format: OpenaiResponseFormat | null | undefined): ResponseFormat | undefined {
@@ -16,7 +16,8 @@ export function strictSchemaProblem(format: ResponseFormat | undefined, tools: r
     if (problem !== undefined) return { param: `response_format.json_schema.schema.${problem}` };
   }
   for (const [index, tool] of tools.entries()) {
-    const problem = tool.strict === true ? openaiStrictProblem(tool.parameters) : undefined;
+    // Judged as sent: an object schema (a typeless one becomes one, see asObjectSchema).
+    const problem = tool.strict === true ? openaiStrictProblem(asObjectSchema(tool.parameters)) : undefined;
     if (problem !== undefined) return { param: `tools.${String(index)}.function.parameters.${problem}` };
   }
   return undefined;
