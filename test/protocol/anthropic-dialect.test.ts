@@ -103,9 +103,11 @@ describe('anthropic dialect: what Anthropic refuses and OpenAI callers may send'
     expect(cached).toMatchObject({ messages: [{}, { role: 'assistant', content: [{ type: 'text', text: 'Here:' }] }] });
     const earlier = anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b\n' }, { role: 'user', content: 'c' }] });
     expect(earlier).toMatchObject({ messages: [{}, { role: 'assistant', content: 'b\n' }, {}] });
-    // Nor for one followed by a system message: a prefill whose answer is not trimmed keeps its whitespace (the answer would double it).
-    const beforeSystem = anthropicDialect.encodeRequest({ ...base, finalAssistant: 'continue', messages: [{ role: 'user', content: 'Tell me' }, { role: 'assistant', content: 'Once upon ' }, { role: 'system', content: 'be brief' }] });
-    expect(beforeSystem).toMatchObject({ messages: [{}, { role: 'assistant', content: 'Once upon ' }] });
+    // Also when a system message or an empty turn follows it: Anthropic still reads it last (a prefill to
+    // continue is trimmed before this, with as much dropped from its answer: see withoutPrefillWhitespace).
+    for (const after of [{ role: 'system' as const, content: 'be brief' }, { role: 'user' as const, content: '' }]) {
+      expect(anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'user', content: 'Write a list' }, { role: 'assistant', content: 'Here is the list:\n' }, after] })).toMatchObject({ messages: [{}, { role: 'assistant', content: 'Here is the list:' }] });
+    }
   });
 
   it('turns without visible text are left out', () => {

@@ -122,8 +122,6 @@ export function anthropicTurns(messages: readonly ChatMessage[]): AnthropicTurn[
  * prefill to continue comes here without it (see withoutPrefillWhitespace, which also drops as much
  * from the answer); an OpenAI caller's finished assistant turn, which an Anthropic upstream can only
  * read as a prefill, may still end so: its whitespace is dropped here, as nothing of the turn is lost.
- * Only for a turn that is the request's last message (see encodeAnthropicRequest): one followed by
- * system messages is a prefill whose answer the gateway does not trim, and keeps its whitespace.
  */
 export function withoutTrailingWhitespace(turns: AnthropicTurn[]): AnthropicTurn[] {
   const last = turns.at(-1);

@@ -80,8 +80,8 @@ export function encodeAnthropicRequest(asked: ChatRequest, options: EncodeOption
   // nothing to the model, and Anthropic joins the turns of one role it may leave side by side.
   // Tool calls and tool results say something, even without text.
   const said = withUniqueCallIds(request.messages).filter((m) => m.role !== 'system' && (saysSomething(m) || m.thinking !== undefined));
-  // A last assistant turn without its trailing whitespace, when it is the request's last message (see withoutTrailingWhitespace).
-  const turns = request.messages.at(-1)?.role === 'assistant' ? withoutTrailingWhitespace(anthropicTurns(said)) : anthropicTurns(said);
+  // A last assistant turn without its trailing whitespace, which Anthropic refuses (see withoutTrailingWhitespace).
+  const turns = withoutTrailingWhitespace(anthropicTurns(said));
   // Anthropic refuses a stop sequence of whitespace alone, which OpenAI accepts; the gateway's own
   // guard applies every stop sequence to the answer, so such a one is applied there only.
   const stops = request.stop.filter((stop) => stop.trim() !== '');
