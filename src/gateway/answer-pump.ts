@@ -1,4 +1,4 @@
-import { defaultMaxOutputTokens, estimatePromptTokens, estimateTokens, isCutShort, lastSpokenTurn, type ChatEvent, type ChatMessage, type ChatRequest, type PromptCache, type Usage } from '../protocol/chat.js';
+import { defaultMaxOutputTokens, estimatePromptTokens, estimateTokens, isCutShort, type ChatEvent, type ChatMessage, type ChatRequest, type PromptCache, type Usage } from '../protocol/chat.js';
 import { dialects } from '../protocol/dialects.js';
 import type { AnswerSink } from './answer-sink.js';
 import { ClientError } from './client-error.js';
@@ -40,20 +40,14 @@ export const maxCharsPerToken = 256;
 export function withoutPrefillWhitespace(request: ChatRequest): ChatRequest {
   const whitespace = prefillWhitespace(request);
   if (whitespace === '') return request;
-  const prefill = lastSpokenTurn(request.messages) as ChatMessage;
-  const at = request.messages.lastIndexOf(prefill);
-  return { ...request, messages: request.messages.map((message, index) => (index === at ? { role: 'assistant' as const, content: prefill.content.slice(0, prefill.content.length - whitespace.length), ...keptOf(prefill) } : message)) };
+  const last = request.messages.at(-1) as ChatMessage;
+  return { ...request, messages: [...request.messages.slice(0, -1), { role: 'assistant', content: last.content.slice(0, last.content.length - whitespace.length), ...keptOf(last) }] };
 }
 
-/**
- * The whitespace a request's prefill ends with (see withoutPrefillWhitespace). The prefill is the
- * last turn that says something: system messages after it (an Anthropic caller may send them) go
- * to the system prompt, and Anthropic reads the prefill as last all the same.
- */
+/** The whitespace a request's prefill ends with (see withoutPrefillWhitespace). */
 function prefillWhitespace(request: ChatRequest): string {
-  if (request.finalAssistant !== 'continue') return '';
-  const last = lastSpokenTurn(request.messages);
-  if (last?.role !== 'assistant') return '';
+  const last = request.messages.at(-1);
+  if (last?.role !== 'assistant' || request.finalAssistant !== 'continue') return '';
   const kept = last.content.trimEnd();
   // A prefill of whitespace alone is sent as it is: there is nothing to continue from.
   return kept === '' ? '' : last.content.slice(kept.length);
