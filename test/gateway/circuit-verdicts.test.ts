@@ -58,27 +58,35 @@ async function openCircuit(url: string): Promise<void> {
   }
 }
 
+/**
+ * A stream to e0 (cheapest), held open after its first chunk, then two requests that fail on e0 (each
+ * answered by a healthy replica) open its circuit, and its openMs (1.5 s) passes: half-open.
+ */
+async function longStreamIntoHalfOpen(): Promise<{ readonly url: string; circuit(): Promise<number | undefined>; readonly long: Response; held(): ServerResponse | undefined; readonly e0: { arrivals(): number } }> {
+  let held: ServerResponse | undefined;
+  // e0 holds its first request's stream open until released, and fails every later one.
+  const e0 = await scripted((n, res) => {
+    if (n > 1) return broken(res);
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write(openAIChunk({ role: 'assistant', content: 'long' }));
+    held = res;
+  });
+  const healthy = await startTestEmulator({ servedModelName: 'm' });
+  cleanups.push(() => healthy.close());
+  const { url, circuit } = await gatewayOver(e0.url, healthy.url, 1500);
+  const long = await ask(url, true);
+  expect(long.status).toBe(200);
+  await openCircuit(url);
+  expect(await circuit()).toBe(2);
+  await delay(1600);
+  expect(await circuit()).toBe(1);
+  return { url, circuit, long, held: () => held, e0 };
+}
+
 describe('half-open circuits', () => {
   it('a stream sent before the circuit opened ends well during half-open: the circuit stays half-open, and the next request is its probe', async () => {
-    let held: ServerResponse | undefined;
-    // e0 holds its first request's stream open until released, and fails every later one.
-    const e0 = await scripted((n, res) => {
-      if (n > 1) return broken(res);
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write(openAIChunk({ role: 'assistant', content: 'long' }));
-      held = res;
-    });
-    const healthy = await startTestEmulator({ servedModelName: 'm' });
-    cleanups.push(() => healthy.close());
-    const { url, circuit } = await gatewayOver(e0.url, healthy.url, 1500);
-
-    const long = await ask(url, true);
-    expect(long.status).toBe(200);
-    await openCircuit(url);
-    expect(await circuit()).toBe(2);
-    await delay(1600);
-    expect(await circuit()).toBe(1);
-    held?.end(openAIChunk({ content: ' answer' }, 'stop') + 'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}\n\ndata: [DONE]\n\n');
+    const { url, circuit, long, held, e0 } = await longStreamIntoHalfOpen();
+    held()?.end(openAIChunk({ content: ' answer' }, 'stop') + 'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}\n\ndata: [DONE]\n\n');
     const read = await readSse(long, 'openai');
     expect(read.ending).toBe('complete');
     expect(read.text).toBe('long answer');
@@ -92,23 +100,8 @@ describe('half-open circuits', () => {
   });
 
   it('a stream sent before the circuit opened breaks during half-open: still half-open (resumed elsewhere)', async () => {
-    let held: ServerResponse | undefined;
-    const e0 = await scripted((n, res) => {
-      if (n > 1) return broken(res);
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write(openAIChunk({ role: 'assistant', content: 'long' }));
-      held = res;
-    });
-    const healthy = await startTestEmulator({ servedModelName: 'm' });
-    cleanups.push(() => healthy.close());
-    const { url, circuit } = await gatewayOver(e0.url, healthy.url, 1500);
-
-    const long = await ask(url, true);
-    expect(long.status).toBe(200);
-    await openCircuit(url);
-    await delay(1600);
-    expect(await circuit()).toBe(1);
-    held?.socket?.destroy();
+    const { circuit, long, held, e0 } = await longStreamIntoHalfOpen();
+    held()?.socket?.destroy();
     const read = await readSse(long, 'openai');
     expect(read.ending).toBe('complete');
     expect(e0.arrivals()).toBe(3);
