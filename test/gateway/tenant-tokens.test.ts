@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
-import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { closedAfterEach, gatewayConfig, metricValue, readSse, scrape, singleEndpointConfig, startTestEmulator } from './helpers/fleet.js';
+import { cheapestFirstConfig, closedAfterEach, metricValue, readSse, scrape, singleEndpointConfig, startTestEmulator } from './helpers/fleet.js';
 
 // What each tenant was charged, for a platform team to check its 429s and its bills against: the
 // prompt and the answer as served, once the request settled, and nothing for a refused request.
@@ -49,17 +48,8 @@ describe('switchyard_tenant_tokens_total', () => {
     cleanups.push(() => cutting.close());
     const hung = await startTestEmulator({ servedModelName: 'm', faults: { hangMs: -1 } });
     cleanups.push(() => hung.close());
-    const config = gatewayConfig(`
-version: 1
-endpoints:
-  - { id: cut, url: "${cutting.url}", dialect: openai, model: m, provider: p1, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-  - { id: hung, url: "${hung.url}", dialect: openai, model: m, provider: p2, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 1, capacity: 8 }
-routes:
-  - { model: m, endpoints: [cut, hung], policy: [cost] }
-tenants:
-  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 100000 }
-resilience: { retries: 0, ttftTimeoutMs: 1500, deadlineMs: 1500, tokenIdleTimeoutMs: 500 }
-`);
+    // e0 (cheapest) cuts its answers after 5 tokens; the resume goes to e1, which hangs.
+    const config = cheapestFirstConfig([[cutting.url, 'openai'], [hung.url, 'openai']], apiKey, '{ retries: 0, ttftTimeoutMs: 1500, deadlineMs: 1500, tokenIdleTimeoutMs: 500 }');
     const gateway = createGateway({ config, logger: false });
     cleanups.push(() => gateway.close());
     const url = await gateway.listen(0, '127.0.0.1');
@@ -67,7 +57,7 @@ resilience: { retries: 0, ttftTimeoutMs: 1500, deadlineMs: 1500, tokenIdleTimeou
     expect(failed.status).toBe(504);
     expect(((await failed.json()) as { error: { message: string } }).error.message).toMatch(/while the answer was being resumed elsewhere$/);
     const metrics = await scrape(url);
-    const generated = (metricValue(metrics, 'switchyard_tokens_total', { endpoint: 'cut', direction: 'input' }) ?? 0) + (metricValue(metrics, 'switchyard_tokens_total', { endpoint: 'cut', direction: 'output' }) ?? 0);
+    const generated = (metricValue(metrics, 'switchyard_tokens_total', { endpoint: 'e0', direction: 'input' }) ?? 0) + (metricValue(metrics, 'switchyard_tokens_total', { endpoint: 'e0', direction: 'output' }) ?? 0);
     expect(generated).toBeGreaterThan(5);
     expect(metricValue(metrics, 'switchyard_tenant_tokens_total', { tenant: 't' })).toBe(generated);
   });
