@@ -1,5 +1,3 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { ChatRequest } from '../../src/protocol/chat.js';
 import { Cancellation } from '../../src/gateway/cancellation.js';
@@ -9,8 +7,7 @@ import { createGatewayMetrics } from '../../src/gateway/gateway-metrics.js';
 import { routingPolicyFromConfig } from '../../src/gateway/route-request.js';
 import { startAttempt } from '../../src/gateway/upstream-attempt.js';
 import { createGateway } from '../../src/gateway/gateway-server.js';
-import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { closedAfterEach, delay, gatewayConfig, openAIChunk, singleEndpointConfig } from './helpers/fleet.js';
+import { cheapestFirstConfig, closedAfterEach, delay, openAIChunk, singleEndpointConfig, startScriptedUpstream } from './helpers/fleet.js';
 
 /**
  * What the latency policy knows of an endpoint: its TTFT average, forgotten when it has had no
@@ -144,41 +141,14 @@ describe('a hung endpoint under the latency policy, through the gateway', () => 
   const key = 'sk-ttft-routes';
   const { cleanups } = closedAfterEach();
 
-  async function upstream(answers: boolean): Promise<{ readonly url: string; arrivals(): number }> {
-    let arrivals = 0;
-    const server = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        arrivals += 1;
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        // A hung one sends its head and never a token.
-        if (answers) res.end(openAIChunk({ role: 'assistant', content: 'ok' }, 'stop') + 'data: [DONE]\n\n');
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    });
-    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, arrivals: () => arrivals };
-  }
-
   /** The hung endpoint's arrivals after each of three requests 31 s apart (on the gateway's clock). */
   async function measuredEvery31s(resilience: string): Promise<number[]> {
-    const hung = await upstream(false);
-    const healthy = await upstream(true);
+    // e0 hangs (its head, never a token); e1 answers at once.
+    const hung = await startScriptedUpstream(() => undefined);
+    const healthy = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'ok' }, 'stop') + 'data: [DONE]\n\n'));
+    cleanups.push(() => hung.close(), () => healthy.close());
     let offset = 0;
-    const routeConfig = gatewayConfig(`
-version: 1
-endpoints:
-  - { id: e0, url: "${hung.url}", dialect: openai, model: m, provider: p0, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-  - { id: e1, url: "${healthy.url}", dialect: openai, model: m, provider: p1, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-routes:
-  - { model: m, endpoints: [e0, e1], policy: [latency] }
-tenants:
-  - { id: t, apiKeySha256: ${hashApiKey(key)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }
-resilience: ${resilience}
-`);
+    const routeConfig = cheapestFirstConfig([[hung.url, 'openai'], [healthy.url, 'openai']], key, resilience, '', '[latency]');
     const gateway = createGateway({ config: routeConfig, logger: false, now: () => Date.now() + offset });
     cleanups.push(() => gateway.close());
     const url = await gateway.listen(0, '127.0.0.1');

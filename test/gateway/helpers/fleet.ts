@@ -51,12 +51,13 @@ ${resilience === '' ? '' : `resilience: ${resilience}`}
 
 /**
  * A gateway config over upstreams, cheapest first (e0 free, e1 at 1, ...), on route `m`, for one tenant
- * `t` (us) with key `apiKey`. `endpointExtra` goes into every endpoint's flow map (', prefill: false').
+ * `t` (us) with key `apiKey`. `endpointExtra` goes into every endpoint's flow map (', prefill: false');
+ * `policy` is the route's ('[cost]' by default).
  */
-export function cheapestFirstConfig(endpoints: readonly (readonly [url: string, dialect: 'openai' | 'anthropic'])[], apiKey: string, resilience: string, endpointExtra = ''): GatewayConfig {
+export function cheapestFirstConfig(endpoints: readonly (readonly [url: string, dialect: 'openai' | 'anthropic'])[], apiKey: string, resilience: string, endpointExtra = '', policy = '[cost]'): GatewayConfig {
   const lines = endpoints.map(([url, dialect], index) => `  - { id: e${index}, url: "${url}", dialect: ${dialect}, model: m, provider: p${index}, region: r1, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: ${index}, capacity: 8${endpointExtra} }`);
   const ids = endpoints.map((_, index) => `e${index}`).join(', ');
-  return gatewayConfig(['version: 1', 'endpoints:', ...lines, 'routes:', `  - { model: m, endpoints: [${ids}], policy: [cost] }`, 'tenants:', `  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }`, `resilience: ${resilience}`].join('\n'));
+  return gatewayConfig(['version: 1', 'endpoints:', ...lines, 'routes:', `  - { model: m, endpoints: [${ids}], policy: ${policy} }`, 'tenants:', `  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }`, `resilience: ${resilience}`].join('\n'));
 }
 
 /** One emulated replica, and a gateway that reaches it as two endpoints, one per upstream dialect. */
