@@ -38,6 +38,28 @@ describe('upstream endings', () => {
     expect(upstream.arrivals()).toBe(2);
   });
 
+  it('an Anthropic message_stop without a stop reason is a broken answer: an error event for a stream, a 502 for a whole answer', async () => {
+    const upstream = await scripted((res) =>
+      res.end(
+        event('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [], stop_reason: null, usage: { input_tokens: 5, output_tokens: 0 } } }) +
+          event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }) +
+          event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'this answer was ' } }) +
+          event('message_stop', {}),
+      ),
+    );
+    const url = await gatewayOver(upstream.url, 'anthropic');
+    const messages = (body: object): Promise<Response> => fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify({ ...question, ...body }) });
+    const streamed = await readSse(await messages({ stream: true }), 'anthropic');
+    expect(streamed.ending).toBe('error-event');
+    expect(streamed.raw).not.toContain('message_stop');
+    expect((await messages({})).status).toBe(502);
+    const chat = (body: object): Promise<Response> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ ...question, ...body }) });
+    const openai = await readSse(await chat({ stream: true }), 'openai');
+    expect(openai.ending).toBe('error-event');
+    expect(openai.raw).not.toContain('"finish_reason":"stop"');
+    expect((await chat({})).status).toBe(502);
+  });
+
   it("vLLM's finish_reason 'error' is a broken answer: an error event for a stream, a 502 for a whole answer", async () => {
     const upstream = await scripted((res) => res.end(openAIChunk({ role: 'assistant', content: 'this answer was ' }) + openAIChunk({ content: 'cut' }, 'error') + 'data: [DONE]\n\n'));
     const url = await gatewayOver(upstream.url, 'openai');

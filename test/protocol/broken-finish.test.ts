@@ -35,6 +35,22 @@ describe('finish reasons that end no answer', () => {
   });
 });
 
+describe('an Anthropic message_stop without a stop reason', () => {
+  it('ends no answer, as OpenAI [DONE] without a finish_reason: the stream is done with no finish', () => {
+    const start = anthropicFrame('message_start', { message: { id: 'msg_1', model: 'm', usage: { input_tokens: 5 } } });
+    const text = [anthropicFrame('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }), anthropicFrame('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'Hel' } })];
+    for (const frames of [[anthropicFrame('message_stop', {})], [start, anthropicFrame('message_stop', {})], [start, ...text, anthropicFrame('message_stop', {})], [start, ...text, anthropicFrame('content_block_stop', { index: 0 }), anthropicFrame('message_stop', {})]]) {
+      const reader = anthropicDialect.createStreamReader();
+      const last = frames.map(([type, data]) => reader.read(type, data)).at(-1);
+      expect(last).toEqual({ events: [], done: true });
+      expect(reader.announcedFinish()).toBeUndefined();
+    }
+    // With the stop reason named first it is the whole answer it always was.
+    const whole = readAnthropic([start, ...text, anthropicFrame('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 1 } }), anthropicFrame('message_stop', {})]);
+    expect(whole.at(-1)).toEqual({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 5, outputTokens: 1 } });
+  });
+});
+
 describe('an error after the answer announced its end', () => {
   it('OpenAI: the finish stands, the error is dropped', () => {
     const events = readOpenai([openaiChunk({ delta: { content: 'Filtered part' }, finish_reason: null }), openaiChunk({ delta: {}, finish_reason: 'content_filter' }), JSON.stringify({ error: { message: 'upstream hiccup' } })]);

@@ -104,6 +104,9 @@ export function createAnthropicStreamReader(): StreamReader {
         }
         case 'message_stop':
           if (openCalls.size > 0) return { events: [{ type: 'error', kind: 'api_error', message: 'upstream ended the message inside a tool call' }], done: true };
+          // Anthropic names the stop reason (message_delta) before every message_stop: a stop without
+          // one ends no answer, as OpenAI's [DONE] without a finish_reason (the stream ended early).
+          if (!announced) return { events: [], done: true };
           finished = true;
           // stop_reason tool_use without a tool_use block reads as 'stop' (see anthropicFinishWithCalls).
           return { events: [finishEvent()], done: true };
