@@ -403,7 +403,7 @@ export async function pumpAnswer(
       while (finished === undefined && guardStop === undefined && !overran) {
         const next = await current.rest.next();
         if (next.done === true) {
-          failure = 'upstream stream ended before its final event';
+          failure = 'upstream stream ended without its final event';
           break;
         }
         const event = next.value;

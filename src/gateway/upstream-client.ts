@@ -369,6 +369,10 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   /** Whether a non-empty chunk of the stream was decoded already (a byte-order mark can only lead). */
   #decoding = false;
   #streamDone = false;
+  /** Whether the stream held any event: one without (an HTML page, an empty 200) is named by its status and type. */
+  #sawEvent = false;
+  /** A 2xx answer's content type, for saying what an answer that is no stream nor JSON was. */
+  #contentType: string | undefined;
   /** Lets the response go: after the final event (trailer grace), or during a long error body. */
   #letGoTimer: NodeJS.Timeout | undefined;
   #bodyBytes = 0;
@@ -423,7 +427,13 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       this.#letGoTimer = setTimeout(() => this.#endErrorEarly(), this.graceMs);
       return;
     }
+    const unusable = unusableAnswer(statusCode, headers);
+    if (unusable !== undefined) {
+      this.#refuse(unusable);
+      return;
+    }
     const contentType = headers['content-type'];
+    if (typeof contentType === 'string') this.#contentType = contentType;
     const isJson = typeof contentType === 'string' && contentType.includes('application/json');
     if (!this.streamRequested || isJson) return;
     this.#mode = 'stream';
@@ -432,6 +442,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     this.#reader = reader;
     this.#queue = queue;
     this.#sse = createSseReader((message) => {
+      this.#sawEvent = true;
       if (this.#streamDone) return;
       const read = reader.read(message.event, message.data);
       let finished = false;
@@ -492,7 +503,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     clearTimeout(this.#letGoTimer);
     this.#stopListening();
     if (this.#mode === 'stream') {
-      if (!this.#streamDone) this.#queue?.push(this.#announcedFinish() ?? { type: 'error', kind: 'api_error', message: 'upstream stream ended before its final event' });
+      if (!this.#streamDone) this.#queue?.push(this.#announcedFinish() ?? { type: 'error', kind: 'api_error', message: this.#sawEvent ? 'upstream stream ended without its final event' : `upstream answered ${this.#status} (${this.#typeText()}) with no stream event` });
       this.#queue?.end();
       return;
     }
@@ -502,7 +513,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       return;
     }
     if (body === undefined) {
-      this.#settle({ kind: 'error', status: 502, message: 'upstream sent a response that is not JSON', fromUpstream: false, retryAfter: undefined });
+      this.#settle({ kind: 'error', status: 502, message: `upstream sent a response that is not JSON (${this.#status}, ${this.#typeText()})`, fromUpstream: false, retryAfter: undefined });
       return;
     }
     const parsed = this.dialect.parseResult(body);
@@ -534,9 +545,18 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
 
   /** A JSON answer past maxJsonAnswerBytes: a failed response, the rest not read. */
   #refuseLargeAnswer(): void {
+    this.#refuse(`upstream sent a JSON answer larger than ${maxJsonAnswerBytes} bytes`);
+  }
+
+  /** An answer that cannot be one (see unusableAnswer, refuseLargeAnswer): a failed response, the rest not read. */
+  #refuse(message: string): void {
     this.#chunks = [];
-    this.#settle({ kind: 'error', status: 502, message: `upstream sent a JSON answer larger than ${maxJsonAnswerBytes} bytes`, fromUpstream: false, retryAfter: undefined });
+    this.#settle({ kind: 'error', status: 502, message, fromUpstream: false, retryAfter: undefined });
     this.#controller?.abort(new CancelledError());
+  }
+
+  #typeText(): string {
+    return this.#contentType === undefined ? 'no content-type' : `content-type ${this.#contentType.slice(0, 100)}`;
   }
 
   /** The body read so far, as JSON; undefined when it is not JSON (or not whole). */
@@ -592,6 +612,27 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     }
     this.#settle(connectFailure(error));
   }
+}
+
+/**
+ * Why a 2xx or 3xx response cannot be an answer, if it cannot: a redirect, which the gateway does not
+ * follow (an endpoint's url says where it serves; a POST is not sent on to wherever a server points),
+ * or a body in an encoding it never asked for. Said so, rather than read and reported as a broken
+ * stream, so that an operator sees what is wrong with the endpoint's url.
+ */
+function unusableAnswer(status: number, headers: IncomingHttpHeaders): string | undefined {
+  if (status >= 300) {
+    const location = headers.location;
+    return `upstream answered ${status}, a redirect${typeof location === 'string' ? ` to ${redirectTarget(location)}` : ''}, which the gateway does not follow: set the endpoint's url to where the upstream serves`;
+  }
+  const encoding = headers['content-encoding'];
+  if (typeof encoding === 'string' && !/^\s*(identity)?\s*$/i.test(encoding)) return `upstream answered with content-encoding ${encoding.slice(0, 100)}, which the gateway neither asks for nor decodes`;
+  return undefined;
+}
+
+/** Where a redirect points, without its query (which may carry a token) and not past 200 characters. */
+function redirectTarget(location: string): string {
+  return location.split(/[?#]/, 1)[0]?.slice(0, 200) ?? '';
 }
 
 /**

@@ -92,7 +92,7 @@ describe('the gateway\'s own words in the log', () => {
     }, 200, false);
     await ask(url);
     const broke = lines.map((line) => JSON.parse(line) as { msg: string; reason?: string }).find((line) => line.msg === 'upstream stream broke');
-    expect(broke?.reason).toMatch(/upstream stream broke: [A-Z_]+: |ended before its final event/);
+    expect(broke?.reason).toMatch(/upstream stream broke: [A-Z_]+: |ended without its final event/);
     expect(broke?.reason).not.toContain('logged only with');
   });
 
