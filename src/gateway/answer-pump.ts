@@ -464,7 +464,7 @@ export async function pumpAnswer(
     noteFailure(context, endpoint.config.id, 'stream');
     metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: 'stream' });
     const reason = upstreamSaid && !config.logging.logPrompts ? "the upstream sent an error event; its words are logged only with logging.logPrompts" : failure;
-    context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, reason, sentTokens }, 'upstream stream broke');
+    context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, ...(current.sentRequestId === undefined ? {} : { sentRequestId: current.sentRequestId }), reason, sentTokens }, 'upstream stream broke');
     // The whole answer keeps the budget it was sent with: the caller's, else the room a window left
     // (context.roomBudget), else the default.
     const budgetLeft = (request.maxTokens ?? context.roomBudget ?? defaultMaxOutputTokens) - sentTokens;

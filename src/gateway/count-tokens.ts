@@ -81,7 +81,8 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
     }, job.resilience.ttftTimeoutMs);
     // A resend on a fresh connection goes only where the tenant's jurisdictions still allow (a reload may narrow them).
     const mayResend = (): boolean => allowsJurisdictionOf(job.routeInput(tried), endpoint);
-    const answer = await core.upstream.countTokens(endpoint.target, { ...request, model: endpoint.config.model }, cancellation, core.upstreamRequestId(job.requestId), mayResend).finally(() => {
+    const sentRequestId = core.upstreamRequestId(job.requestId);
+    const answer = await core.upstream.countTokens(endpoint.target, { ...request, model: endpoint.config.model }, cancellation, sentRequestId, mayResend).finally(() => {
       stopTimer();
       detach();
       endpoint.outstanding -= 1;
@@ -98,7 +99,7 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
     const noCountingApi = failure.fromUpstream && noCountingStatuses.has(failure.status);
     // The gateway's own failure (it could not write the request) is logged, not counted against the endpoint, as for answers.
     if (failure.gatewayFault !== true) core.metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(failure.status) });
-    logFailedAttempt(core, job, endpoint.config.id, failure, noCountingApi);
+    logFailedAttempt(core, job, endpoint.config.id, { ...failure, sentRequestId }, noCountingApi);
     const retryAfterAt = rememberRetryAfter(endpoint, failure.status, failure.retryAfter, core.now());
     if (failure.gatewayFault === true) throw upstreamFailureError(core, failure, endpoint.config.id, 'failed to count tokens');
     if (noCountingApi) {

@@ -352,9 +352,9 @@ function recordFailure(core: GatewayCore, context: RequestContext, failed: Faile
  * it gave one; `routine` for a failure that is no endpoint's fault by design (a server without the
  * token counting API, passed over).
  */
-export function logFailedAttempt(core: Pick<GatewayCore, 'config'>, request: Pick<RequestContext, 'log' | 'requestId'>, endpointId: string, failed: UpstreamFailure, routine = false): void {
+export function logFailedAttempt(core: Pick<GatewayCore, 'config'>, request: Pick<RequestContext, 'log' | 'requestId'>, endpointId: string, failed: UpstreamFailure & { readonly sentRequestId: string | undefined }, routine = false): void {
   // The caller's own mistake, refused by the upstream, is routine: no endpoint is at fault.
-  request.log[routine || isRequestFault(failed.status) ? 'info' : 'warn']({ requestId: request.requestId, endpoint: endpointId, status: failed.status, ...(failed.upstreamRequestId === undefined ? {} : { upstreamRequestId: failed.upstreamRequestId }), reason: loggedReason(core, failed) }, 'upstream attempt failed');
+  request.log[routine || isRequestFault(failed.status) ? 'info' : 'warn']({ requestId: request.requestId, endpoint: endpointId, ...(failed.sentRequestId === undefined ? {} : { sentRequestId: failed.sentRequestId }), status: failed.status, ...(failed.upstreamRequestId === undefined ? {} : { upstreamRequestId: failed.upstreamRequestId }), reason: loggedReason(core, failed) }, 'upstream attempt failed');
 }
 
 /** Starts a second attempt when the first has no first token after hedgeAfterMs; the first to start wins. */

@@ -150,6 +150,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   let upstreamClosing = false;
   // Gauges of live endpoint state are read at scrape time: nothing to write per request.
   const gatewayMetrics = createGatewayMetrics(() => endpoints.readings(), { processMetrics: options.processMetrics === true });
+  // Each tenant's charge starts at 0, so that increase() and rate() see its first request after a start or reload.
+  for (const tenant of config.tenants) gatewayMetrics.tenantTokens.inc({ tenant: tenant.id }, 0);
   const core: GatewayCore = {
     config,
     now,
@@ -243,6 +245,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     readonly route: string;
     readonly tenant: string;
     readonly attempts: number;
+    /** The answer's usage as told to the caller (an answer's, not a token count's). */
+    readonly inputTokens?: number;
+    readonly outputTokens?: number;
     readonly prompt?: string;
     readonly completion?: string;
   }
@@ -587,7 +592,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         // was generated for it: otherwise leaving just before the end, or asking for more than the
         // deadline allows, would be a way around the limit.
         usedTokens = request.stream || outcome.status === 200 || outcome.status === 499 || deadlinePassed() ? outcome.inputTokens + outcome.outputTokens : 0;
-        return { status: outcome.status, endpoint: outcome.endpoint, route: route.model, tenant: tenant.id, attempts: context.attempts, ...texts(request, outcome.text) };
+        return { status: outcome.status, endpoint: outcome.endpoint, route: route.model, tenant: tenant.id, attempts: context.attempts, inputTokens: outcome.inputTokens, outputTokens: outcome.outputTokens, ...texts(request, outcome.text) };
       } finally {
         labels.attempts = context.attempts;
         client.stop();
@@ -780,7 +785,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (req.method !== 'POST') throw new ClientError(405, 'invalid_request', `${path} takes POST`, { headers: { allow: 'POST' } });
         const outcome = await serveChat(inbound, req, res, requestId, headers, labels);
         metrics.requests.inc({ route: outcome.route, endpoint: outcome.endpoint, status: String(outcome.status), dialect: inbound.name });
-        logger?.[levelOf(outcome.status)]({ requestId, tenant: outcome.tenant, key: labels.key, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, ...sentStatus(res, outcome.status), attempts: outcome.attempts, ms: now() - started, ...(outcome.prompt === undefined ? {} : { prompt: outcome.prompt, completion: outcome.completion }) }, 'request');
+        logger?.[levelOf(outcome.status)]({ requestId, tenant: outcome.tenant, key: labels.key, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, ...sentStatus(res, outcome.status), attempts: outcome.attempts, inputTokens: outcome.inputTokens, outputTokens: outcome.outputTokens, ms: now() - started, ...(outcome.prompt === undefined ? {} : { prompt: outcome.prompt, completion: outcome.completion }) }, 'request');
         return;
       }
       if (path === tokenCounting.path) {
@@ -954,6 +959,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       } else if (loaded.ok) {
         current = { ...current, tenants: loaded.value.tenants };
         tenantsById = new Map(current.tenants.map((tenant) => [tenant.id, tenant]));
+        for (const tenant of current.tenants) metrics.tenantTokens.inc({ tenant: tenant.id }, 0);
         metrics.configReloads.inc({ outcome: 'applied' });
         logger?.info({ added: plan.added, removed: plan.removed, changed: plan.changed }, 'config reloaded: tenants');
       }

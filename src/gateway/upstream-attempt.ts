@@ -25,8 +25,10 @@ export type Attempt =
       readonly detach: () => void;
       /** The endpoint's attempt count when this one started (see EndpointRuntime.retryAfterAtAttempt). */
       readonly number: number;
+      /** The x-request-id the upstream was sent (`<id>-<n>`), for matching the upstream's log to this attempt's lines. */
+      readonly sentRequestId: string | undefined;
     }
-  | ({ readonly kind: 'failed'; readonly endpoint: EndpointRuntime; /** As a stream attempt's. */ readonly number: number } & UpstreamFailure);
+  | ({ readonly kind: 'failed'; readonly endpoint: EndpointRuntime; /** As a stream attempt's. */ readonly number: number; /** As a stream attempt's. */ readonly sentRequestId: string | undefined } & UpstreamFailure);
 
 export type StreamAttempt = Extract<Attempt, { kind: 'stream' }>;
 export type FailedAttempt = Extract<Attempt, { kind: 'failed' }>;
@@ -60,7 +62,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     if (!notTheEndpoints) metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(status) });
     // A Retry-After means "later" only with a 429, 503 or 529 (RFC 9110 names 503 and 3xx; RFC 6585, 429).
     const retryAfterAt = rememberRetryAfter(endpoint, status, retryAfter, now());
-    return { kind: 'failed', endpoint, number, status, message, fromUpstream, retryAfter, ...(retryAfterAt === undefined ? {} : { retryAfterAt }), ...named };
+    return { kind: 'failed', endpoint, number, sentRequestId: requestId, status, message, fromUpstream, retryAfter, ...(retryAfterAt === undefined ? {} : { retryAfterAt }), ...named };
   };
   const interrupted = (): Attempt | undefined => {
     if (parent.cancelled) return fail(499, 'client went away or the deadline passed');
@@ -105,7 +107,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     if (probe || ejected) endpoints.setCircuit(endpoint, ejected ? 'recovered' : 'success');
     // The request's cancellation keeps reaching this upstream until releaseAttempt: a client
     // that leaves mid-answer must cancel it.
-    return { kind: 'stream', endpoint, head, rest, ttftMs, cancellation, detach, number };
+    return { kind: 'stream', endpoint, head, rest, ttftMs, cancellation, detach, number, sentRequestId: requestId };
   } catch (error) {
     return interrupted() ?? fail(connectFailureStatus, error instanceof Error ? error.message : String(error));
   } finally {

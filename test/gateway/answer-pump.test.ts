@@ -33,7 +33,7 @@ it('an answer whose finish arrives while the client is congested completes at on
   // A client that never drains, congested since the head's text: only the request's cancellation would end a wait.
   const sink: AnswerSink = { committed: true, needsObjectArguments: false, showsReasoning: true, startStatesUsage: false, congested: true, drained: (cancellation) => new Promise((resolve) => cancellation.onCancel(resolve)), event: () => undefined, finish: (_event, answer) => finished.push(answer.text), fail: () => undefined };
   const deadline = new Cancellation();
-  const outcome = pumpAnswer(core, context, sink, request, { kind: 'stream', endpoint, head: [{ type: 'start', id: 'x', model: 'm', inputTokens: 3 }, { type: 'text', text: 'hello' }], rest, ttftMs: 1, cancellation: new Cancellation(), detach: () => undefined, number: 1 }, new Set(['up']), deadline);
+  const outcome = pumpAnswer(core, context, sink, request, { kind: 'stream', endpoint, head: [{ type: 'start', id: 'x', model: 'm', inputTokens: 3 }, { type: 'text', text: 'hello' }], rest, ttftMs: 1, cancellation: new Cancellation(), detach: () => undefined, number: 1, sentRequestId: undefined }, new Set(['up']), deadline);
   const settled = await Promise.race([outcome, new Promise<'waiting'>((resolve) => setTimeout(() => resolve('waiting'), 500))]);
   deadline.cancel();
   expect(settled).toMatchObject({ status: 200, text: 'hello' });

@@ -61,6 +61,17 @@ describe('planReload (what a SIGHUP takes)', () => {
 describe('a reload and the requests in flight', () => {
   const { cleanups } = closedAfterEach();
 
+  it("starts a tenant it adds at 0 tokens charged, as a start does, so that increase() sees the new tenant's first request", async () => {
+    const gateway = createGateway({ config: gatewayConfig(yaml([acme])), logger: false });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const before = await scrape(url);
+    expect(metricValue(before, 'switchyard_tenant_tokens_total', { tenant: 'acme' })).toBe(0);
+    expect(metricValue(before, 'switchyard_tenant_tokens_total', { tenant: 'globex' })).toBeUndefined();
+    gateway.reload({ ok: true, value: gatewayConfig(yaml([acme, globex])) });
+    expect(metricValue(await scrape(url), 'switchyard_tenant_tokens_total', { tenant: 'globex' })).toBe(0);
+  });
+
   /**
    * An upstream that answers the first request on each connection and resets a connection reused (a
    * stale pooled one) `resetAfterMs` after the request came, running `reuse.hook` (the test's reload)

@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { cheapestFirstConfig, gatewayConfig, oneEndpointYaml, openAIChunk, singleEndpointConfig, startScriptedUpstream } from './helpers/fleet.js';
+import { cheapestFirstConfig, gatewayConfig, metricValue, oneEndpointYaml, openAIChunk, scrape, singleEndpointConfig, startScriptedUpstream, type ScriptedUpstream } from './helpers/fleet.js';
 
 /**
  * What the gateway's JSON log never holds by default: the gateway's own upstream keys, and prompt
@@ -18,7 +18,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function loggingGateway(respond: (res: ServerResponse) => void, status: number, logPrompts: boolean, retries = 0, key = upstreamKey): Promise<{ url: string; lines: string[] }> {
+async function loggingGateway(respond: (res: ServerResponse) => void, status: number, logPrompts: boolean, retries = 0, key = upstreamKey): Promise<{ url: string; lines: string[]; upstream: ScriptedUpstream }> {
   const upstream = await startScriptedUpstream(respond, { status, contentType: status === 200 ? 'text/event-stream' : 'application/json' });
   cleanups.push(() => upstream.close());
   const lines: string[] = [];
@@ -39,7 +39,7 @@ logging: { logPrompts: ${logPrompts} }
   });
   const url = await gateway.listen(0, '127.0.0.1');
   cleanups.push(() => gateway.close());
-  return { url, lines };
+  return { url, lines, upstream };
 }
 
 async function ask(url: string): Promise<{ status: number; text: string }> {
@@ -145,6 +145,40 @@ describe('the request log line', () => {
     readonly requestId?: string;
   }
   const parsed = (lines: readonly string[]): LogLine[] => lines.map((line) => JSON.parse(line) as LogLine);
+
+  it("names each failed or broken attempt by the x-request-id its upstream got, and an answer's line carries its usage", async () => {
+    let arrivals = 0;
+    const { url, lines, upstream } = await loggingGateway(
+      (res) => {
+        arrivals += 1;
+        if (arrivals === 1) {
+          // Failed before its first token.
+          res.flushHeaders();
+          setTimeout(() => res.destroy(), 10);
+        } else if (arrivals === 2) {
+          // Broken after it.
+          res.write(openAIChunk({ role: 'assistant', content: 'Hi' }));
+          setTimeout(() => res.socket?.destroy(), 20);
+        } else res.end(openAIChunk({ role: 'assistant', content: 'Hi there' }) + openAIChunk({}, 'stop') + `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage: { prompt_tokens: 11, completion_tokens: 2, total_tokens: 13 } })}\n\n` + 'data: [DONE]\n\n');
+      },
+      200,
+      false,
+      1,
+    );
+    // Charged nothing yet, the tenant's series is there at 0: increase() sees its first request.
+    expect(metricValue(await scrape(url), 'switchyard_tenant_tokens_total', { tenant: 't' })).toBe(0);
+    expect((await ask(url)).text).toContain('"error"');
+    const sent = upstream.headers.map((headers) => headers['x-request-id']);
+    const logged = parsed(lines) as (LogLine & { sentRequestId?: string; inputTokens?: number; outputTokens?: number })[];
+    expect(logged.filter((line) => line.msg === 'upstream attempt failed').map((line) => line.sentRequestId)).toEqual([sent[0]]);
+    expect(logged.filter((line) => line.msg === 'upstream stream broke').map((line) => line.sentRequestId)).toEqual([sent[1]]);
+    expect(sent[0]).toMatch(/^[\w-]+-[0-9a-z]+$/);
+    expect(sent[1]).not.toBe(sent[0]);
+    const answered = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: prompt }] }) });
+    const usage = ((await answered.json()) as { usage: { prompt_tokens: number; completion_tokens: number } }).usage;
+    expect(usage).toMatchObject({ prompt_tokens: 11, completion_tokens: 2 });
+    expect(parsed(lines).filter((line) => line.msg === 'request').at(-1)).toMatchObject({ status: 200, inputTokens: 11, outputTokens: 2 });
+  });
 
   it("is a warning when the gateway or its upstreams failed (5xx), routine when the caller erred, and names the status a broken stream's caller got", async () => {
     const failing = await loggingGateway((res) => res.end(JSON.stringify({ error: { message: 'boom' } })), 500, false, 2);
