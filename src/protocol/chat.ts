@@ -190,6 +190,12 @@ export interface ChatRequest {
    * meaning anywhere, is left out): a jurisdiction that narrows, never widens, the tenant's.
    */
   readonly geography?: string;
+  /**
+   * Anthropic's automatic prompt caching (a request-level `cache_control`: the upstream puts the
+   * breakpoint on the last block it can cache, moving it as the conversation grows). Anthropic-dialect
+   * upstreams get it back; OpenAI-dialect ones cache prefixes by themselves.
+   */
+  readonly autoCache?: CacheBreakpoint;
   /** The caller's tools; left out when it offered none. */
   readonly tools?: readonly ToolDefinition[];
   /** How the tools may be used; undefined: as the upstream defaults (auto with tools). */

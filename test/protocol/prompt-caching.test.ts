@@ -36,6 +36,16 @@ describe('cache_control from an Anthropic caller', () => {
     expect(wire.messages).toEqual(body.messages);
   });
 
+  it("at the request's top level (automatic caching) reaches an Anthropic-dialect upstream there, and is left out for OpenAI-dialect ones", () => {
+    const automatic = { model: 'm', max_tokens: 100, cache_control: { type: 'ephemeral', ttl: '1h' }, messages: [{ role: 'user', content: 'What does chapter 2 say?' }] };
+    const read = readRequest(anthropicDialect, automatic);
+    expect(anthropicDialect.encodeRequest(read)).toMatchObject({ cache_control: { type: 'ephemeral', ttl: '1h' } });
+    expect(anthropicDialect.encodeRequest(readRequest(anthropicDialect, { ...automatic, cache_control: ephemeral }))).toMatchObject({ cache_control: ephemeral });
+    expect(anthropicDialect.encodeRequest(readRequest(anthropicDialect, { ...automatic, cache_control: null }))).not.toHaveProperty('cache_control');
+    expect(openaiDialect.encodeRequest(read)).not.toHaveProperty('cache_control');
+    expect(refusalOf(anthropicDialect, { ...automatic, cache_control: { type: 'persistent' } })).toEqual({ param: 'cache_control.type', message: "cache_control.type: cache_control.type must be 'ephemeral'" });
+  });
+
   it('is left out for OpenAI-dialect upstreams, which cache prefixes by themselves; the system prompt stays one message, as without breakpoints', () => {
     const wire = openaiDialect.encodeRequest(readRequest(anthropicDialect, body)) as { messages: unknown[]; tools: unknown[] };
     expect(JSON.stringify(wire)).not.toContain('cache');

@@ -133,6 +133,8 @@ export const anthropicRequestSchema = z.looseObject({
   // System messages among the turns are in the SDK's MessageParam (1.x): kept in place, like OpenAI's.
   messages: z.array(z.looseObject({ role: z.enum(['user', 'assistant', 'system']), content: messageContent })).min(1),
   system: systemContent.optional(),
+  // Automatic prompt caching: the upstream places the breakpoint on the last cacheable block.
+  cache_control: cacheControl,
   temperature: z.number().min(0).max(1).optional(),
   top_p: z.number().min(0).max(1).optional(),
   top_k: z.number().int().min(0).optional(),

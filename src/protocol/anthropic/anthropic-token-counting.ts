@@ -15,7 +15,7 @@ export const anthropicTokenCounting: TokenCounting = {
   encodeRequest(request: ChatRequest, options: EncodeOptions = {}): unknown {
     // The Messages body less what only shapes an answer (budget, sampling, stops, stream), which
     // the counting API refuses as extra inputs.
-    const { max_tokens: _budget, temperature: _temperature, top_p: _topP, top_k: _topK, stop_sequences: _stops, metadata: _metadata, stream: _stream, ...counted } = encodeAnthropicRequest(request, options) as Record<string, unknown>;
+    const { max_tokens: _budget, temperature: _temperature, top_p: _topP, top_k: _topK, stop_sequences: _stops, metadata: _metadata, stream: _stream, cache_control: _cache, ...counted } = encodeAnthropicRequest(request, options) as Record<string, unknown>;
     return counted;
   },
   formatResult(inputTokens: number): unknown {

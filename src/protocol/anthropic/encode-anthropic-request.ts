@@ -98,6 +98,7 @@ export function encodeAnthropicRequest(asked: ChatRequest, options: EncodeOption
     max_tokens: request.maxTokens ?? defaultMaxOutputTokens,
     ...(system === '' || alone ? {} : { system: systemBlocks ?? system }),
     messages: alone ? [{ role: 'user', content: system }, ...turns] : turns,
+    ...(request.autoCache === undefined ? {} : { cache_control: wireCache(request.autoCache) }),
     ...anthropicTools(request),
     ...outputConfig(request),
     // An endpoint without thinking (withoutThinking) is sent none: only adaptive thinking, which the model may skip, reaches one.

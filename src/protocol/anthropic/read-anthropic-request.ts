@@ -302,6 +302,7 @@ export function readAnthropicRequest(body: unknown, schema: typeof anthropicRequ
       finalAssistant: 'continue',
       ...(r.metadata?.user_id === undefined || r.metadata.user_id === null || r.metadata.user_id === '' ? {} : { endUser: r.metadata.user_id }),
       ...geographyOf(r.inference_geo),
+      ...(r.cache_control === undefined || r.cache_control === null ? {} : { autoCache: cacheOf(r.cache_control) ?? {} }),
       ...(tools === undefined ? {} : { tools }),
       ...(toolChoice === undefined ? {} : { toolChoice }),
       ...(tools !== undefined && r.tool_choice?.disable_parallel_tool_use === true ? { parallelToolCalls: false } : {}),
