@@ -828,6 +828,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     // Pipelined behind an answer in progress, read in the same bytes: that request's refusal on its
     // headers alone, which may close the connection (closeAfterAnswer), is known once this turn ends.
     if (res.socket === null) {
+      lastQueued.set(req.socket, res);
+      res.once('finish', () => {
+        if (lastQueued.get(req.socket) === res) lastQueued.delete(req.socket);
+      });
       setImmediate(() => {
         // Its connection gone meanwhile, it has no one to answer (and closeWithConnection would wait for a close already past).
         if (closesBeforeServing(req) || req.socket.destroyed) return;
@@ -887,11 +891,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     metrics.requests.inc({ route: unlabelled, endpoint: unlabelled, status: String(refusal.status), dialect: unlabelled });
     logger?.info({ requestId, route: unlabelled, status: refusal.status, reason }, 'request refused');
     if (behindWhole) {
-      current.shouldKeepAlive = false;
+      // The connection's last answer is that of the last request pipelined behind the current one
+      // (read whole before the bad bytes): the current answer's end would cut the ones queued after it.
+      const queued = lastQueued.get(socket);
+      const last = queued !== undefined && queued.req.complete && !queued.writableFinished ? queued : current;
+      last.shouldKeepAlive = false;
       // Paused, the socket would never read the client's close: let go once the answer is out (or gone).
       const letGo = (): void => socket.destroySoon();
-      current.once('finish', letGo);
-      current.once('close', letGo);
+      last.once('finish', letGo);
+      last.once('close', letGo);
       socket.pause();
       return;
     }
@@ -922,6 +930,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     // The client went (a reset, or its side closed mid-request): nobody to answer; a request it was
     // sending is its 499, counted by its handler.
     if (error.code === 'ECONNRESET' || error.code === 'HPE_INVALID_EOF_STATE') socket.destroy();
+    // Bytes after a request that asked to close the connection: no request (RFC 9112, 9.6: not
+    // processed), so nothing to refuse or count; the answers pending finish, and Node closes after the last.
+    else if (error.code === 'HPE_CLOSED_CONNECTION' && hasPendingAnswer(socket)) socket.pause();
     else refuseOnSocket(socket, parserRefusal(error.code), `HTTP parser: ${error.code ?? 'error'}`);
   });
   server.keepAliveTimeout = 65_000;
@@ -1056,6 +1067,15 @@ const answeredRequests = new WeakSet<IncomingMessage>();
 
 /** Sockets refuseOnSocket has dealt with: Node's parser may report the same broken bytes again. */
 const refusedSockets = new WeakSet<Socket>();
+
+/** Per connection, the answer of the last request pipelined behind another's (queued by Node), until it is sent. */
+const lastQueued = new WeakMap<Socket, ServerResponse>();
+
+/** Whether an answer is being sent, or waits to be, on a connection. */
+function hasPendingAnswer(socket: Socket): boolean {
+  const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  return current !== undefined && current !== null && !current.writableFinished;
+}
 
 /**
  * A client that has not yet taken the end of its answer (it stopped reading) keeps its connection

@@ -144,3 +144,39 @@ it('a pipelined request whose body breaks behind a stream: the stream finishes, 
   await delay(50);
   expect(statuses().sort()).toEqual([200, 400]);
 });
+
+const wholeBody = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hello' }] });
+/** An upstream answering each request whole after `afterMs`, so that requests pipelined in one write are still in flight when the bad bytes are read. */
+const answeringAfter =
+  (afterMs: number) =>
+  (res: ServerResponse): void => {
+    setTimeout(() => res.end(`${openAIChunk({ role: 'assistant', content: 'fine' })}${openAIChunk({}, 'stop')}data: [DONE]\n\n`), afterMs);
+  };
+
+it('bad bytes behind several requests pipelined in one write: every request read whole is answered, in order, before the connection is let go', async () => {
+  const { gateway, url, statuses } = await startGateway(answeringAfter(50));
+  // The client keeps its side open: nothing of the client's ends the connection.
+  const client = await rawConnection(url, { keepOwnSideOpen: true });
+  client.socket.write(`${chatRequest(wholeBody)}${chatRequest(wholeBody)}${chatRequest(wholeBody)}GARBAGE / HTTP/1.1\r\nhost: x\r\n\r\n`);
+  await client.ended;
+  expect(client.received().match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200']);
+  expect(client.received().match(/"content":"fine"/g)).toHaveLength(3);
+  await expect.poll(() => connections(gateway), { timeout: 2_000 }).toBe(0);
+  await delay(50);
+  // None of the three taken for a client that left; the bad bytes counted once.
+  expect(statuses().sort()).toEqual([200, 200, 200, 400]);
+});
+
+it('bytes behind a request that asked to close the connection are no request: the answers before it and its own are sent, nothing is refused or counted', async () => {
+  const { gateway, url, statuses } = await startGateway(answeringAfter(50));
+  const client = await rawConnection(url, { keepOwnSideOpen: true });
+  const closing = chatRequest(wholeBody).replace('host: x\r\n', 'host: x\r\nconnection: close\r\n');
+  client.socket.write(`${chatRequest(wholeBody)}${closing}${chatRequest(wholeBody)}`);
+  await client.ended;
+  expect(client.received().match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200']);
+  await expect.poll(() => connections(gateway), { timeout: 2_000 }).toBe(0);
+  await delay(50);
+  expect(statuses()).toEqual([200, 200]);
+  const scraped = await gateway.metrics.registry.getSingleMetricAsString('switchyard_requests_total');
+  expect(scraped).not.toContain('status="400"');
+});
