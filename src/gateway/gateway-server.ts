@@ -289,7 +289,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 
   const readChatRequest = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse, deadline: Cancellation): Promise<ChatRequest> => {
-    const parsed = inbound.parseRequest(await readBody(req, res, deadline));
+    const body = await readBody(req, res, deadline);
+    refuseJurisdictionTrailer(req);
+    const parsed = inbound.parseRequest(body);
     if (!parsed.ok) throw problemError(parsed.problem);
     return parsed.value;
   };
@@ -616,7 +618,9 @@ export function createGateway(options: GatewayOptions): Gateway {
    */
   const serveTokenCount = (req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels): Promise<Omit<ChatOutcome, 'prompt' | 'completion'>> =>
     tracked(req, labels, async (authenticated, deadline) => {
-      const parsed = tokenCounting.parseRequest(await readBody(req, res, deadline));
+      const body = await readBody(req, res, deadline);
+      refuseJurisdictionTrailer(req);
+      const parsed = tokenCounting.parseRequest(body);
       const tenant = admittedTenant(authenticated, labels);
       if (!parsed.ok) throw problemError(parsed.problem);
       const request = parsed.value;
@@ -1108,7 +1112,9 @@ function releaseAtDeadline(res: ServerResponse, deadline: Cancellation, stopDead
 
 function bearer(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  const match = /^Bearer\s+(.+)$/i.exec(value.trim());
+  // Node has taken HTTP's whitespace (space, tab) off the value's ends; a no-break space is no
+  // separator and part of a key, as it is in x-api-key (JavaScript's \s and trim() would take it).
+  const match = /^Bearer[ \t]+(.+?)[ \t]*$/i.exec(value);
   return match?.[1];
 }
 
@@ -1146,17 +1152,34 @@ function refuseMisspeltHeader(req: IncomingMessage): void {
   const raw = req.rawHeaders;
   for (let index = 0; index < raw.length; index += 2) {
     const name = raw[index] ?? '';
-    // A name three edits from it keeps one of these (breaking all takes four), and most names,
-    // the SDKs' x-stainless-* among them, have none: only the few that do are looked at closer.
-    if (!/swi|yard|jur|isd|dict/i.test(name) || name.toLowerCase() === jurisdictionHeader) continue;
-    const squeezed = name.toLowerCase().replace(/[-_]/g, '');
-    const meant = squeezed.includes('switchyard') || /^x?jurisdictions?$/.test(squeezed) || (Math.abs(squeezed.length - squeezedHeader.length) <= 3 && distance(squeezed, squeezedHeader) <= 3);
-    if (!meant) continue;
+    if (!meansJurisdictionHeader(name) || name.toLowerCase() === jurisdictionHeader) continue;
     throw new ClientError(400, 'invalid_request', `unknown header ${quoteIdentifier(name)}: the gateway reads ${jurisdictionHeader} alone, and would have ignored this one (and the jurisdictions it names); did you mean ${jurisdictionHeader}?`, { headers: { 'x-should-retry': 'false' } });
   }
 }
 
 const squeezedHeader = jurisdictionHeader.replace(/[-_]/g, '');
+
+/** Whether a header name is the jurisdiction header or meant as it (see refuseMisspeltHeader). */
+function meansJurisdictionHeader(name: string): boolean {
+  // A name three edits from it keeps one of these (breaking all takes four), and most names,
+  // the SDKs' x-stainless-* among them, have none: only the few that do are looked at closer.
+  if (!/swi|yard|jur|isd|dict/i.test(name)) return false;
+  const squeezed = name.toLowerCase().replace(/[-_]/g, '');
+  return squeezed.includes('switchyard') || /^x?jurisdictions?$/.test(squeezed) || (Math.abs(squeezed.length - squeezedHeader.length) <= 3 && distance(squeezed, squeezedHeader) <= 3);
+}
+
+/**
+ * The jurisdiction header sent as a chunked body's trailer, which the gateway does not read (RFC 9110
+ * lets a server ignore trailers): ignored, it would lose the narrowing it asks for. Refused instead,
+ * once the body is in, before the request is charged.
+ */
+function refuseJurisdictionTrailer(req: IncomingMessage): void {
+  const raw = req.rawTrailers;
+  for (let index = 0; index < raw.length; index += 2) {
+    const name = raw[index] ?? '';
+    if (meansJurisdictionHeader(name)) throw new ClientError(400, 'invalid_request', `the ${jurisdictionHeader} came as a trailer after the body (as ${quoteIdentifier(name)}), where the gateway does not read it: send it among the request's headers`, { headers: { 'x-should-retry': 'false' } });
+  }
+}
 
 function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;

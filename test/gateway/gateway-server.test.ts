@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
@@ -272,6 +273,30 @@ describe('jurisdiction is hard', () => {
     // The header as it is spelt still narrows.
     const narrowed = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${globalKey}`, 'x-switchyard-jurisdiction': 'jp' } });
     expect(((await narrowed.json()) as { data: unknown[] }).data).toEqual([]);
+  });
+
+  it('the jurisdiction header sent as a trailer after a chunked body is refused, not ignored; other trailers pass', async () => {
+    const withTrailer = (path: string, headers: Record<string, string>, body: object, trailer: Record<string, string>): Promise<{ status: number; text: string }> =>
+      new Promise((resolve, reject) => {
+        const sent = httpRequest(`${url}${path}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json', 'transfer-encoding': 'chunked', trailer: Object.keys(trailer).join(', ') } }, (response) => {
+          let text = '';
+          response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+        });
+        sent.on('error', reject);
+        sent.write(JSON.stringify(body));
+        sent.addTrailers(trailer);
+        sent.end();
+      });
+    const chat = { model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] };
+    for (const name of ['x-switchyard-jurisdiction', 'X-Switchyard-Jurisdictions']) {
+      const refused = await withTrailer('/v1/chat/completions', { authorization: `Bearer ${globalKey}` }, chat, { [name]: 'eu' });
+      expect(refused.status).toBe(400);
+      expect((JSON.parse(refused.text) as { error: { message: string } }).error.message).toBe(`the x-switchyard-jurisdiction came as a trailer after the body (as '${name}'), where the gateway does not read it: send it among the request's headers`);
+    }
+    const count = await withTrailer('/v1/messages/count_tokens', { 'x-api-key': globalKey, 'anthropic-version': '2023-06-01' }, { model: 'frontier', messages: [{ role: 'user', content: 'hi' }] }, { 'x-switchyard-jurisdiction': 'eu' });
+    expect(count.status).toBe(400);
+    expect((await withTrailer('/v1/chat/completions', { authorization: `Bearer ${globalKey}` }, chat, { 'x-checksum': 'abc' })).status).toBe(200);
   });
 
   it("Anthropic's inference_geo narrows like the header: honoured, never widened, 'global' is any, refused when malformed", async () => {
@@ -613,6 +638,12 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     const basicText = await basic.text();
     expect(basicText).toMatch(/the Authorization header is not of the form \\"Bearer <key>\\"/);
     expect(basicText).not.toContain('c2stc2VjcmV0');
+    // Only HTTP's own whitespace (space, tab) is taken off, as for x-api-key: a no-break space is part of the key, or no separator.
+    const chat = JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }], max_tokens: 5 });
+    expect((await post('/v1/chat/completions', chat, { authorization: `Bearer ${usKey}\u00a0` })).status).toBe(401);
+    expect((await post('/v1/chat/completions', chat, { authorization: `Bearer\u00a0${usKey}` })).status).toBe(401);
+    expect((await post('/v1/chat/completions', chat, { 'x-api-key': `${usKey}\u00a0`, authorization: '' })).status).toBe(401);
+    expect((await post('/v1/chat/completions', chat, { authorization: `bEaReR \t ${usKey}` })).status).toBe(200);
     const ok = await post('/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }], max_tokens: 5 }));
     expect(ok.status).toBe(200);
   });
