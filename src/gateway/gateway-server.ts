@@ -832,9 +832,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     // Pipelined behind an answer in progress, read in the same bytes: that request's refusal on its
     // headers alone, which may close the connection (closeAfterAnswer), is known once this turn ends.
     if (res.socket === null) {
-      lastQueued.set(req.socket, res);
+      const socket = req.socket;
+      const queue = queuedAnswers.get(socket);
+      if (queue === undefined) queuedAnswers.set(socket, [res]);
+      else queue.push(res);
       res.once('finish', () => {
-        if (lastQueued.get(req.socket) === res) lastQueued.delete(req.socket);
+        const left = queuedAnswers.get(socket)?.filter((queued) => queued !== res);
+        if (left === undefined || left.length === 0) queuedAnswers.delete(socket);
+        else queuedAnswers.set(socket, left);
       });
       setImmediate(() => {
         // Its connection gone meanwhile, it has no one to answer (and closeWithConnection would wait for a close already past).
@@ -895,10 +900,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     metrics.requests.inc({ route: unlabelled, endpoint: unlabelled, status: String(refusal.status), dialect: unlabelled });
     logger?.info({ requestId, route: unlabelled, status: refusal.status, reason }, 'request refused');
     if (behindWhole) {
-      // The connection's last answer is that of the last request pipelined behind the current one
-      // (read whole before the bad bytes): the current answer's end would cut the ones queued after it.
-      const queued = lastQueued.get(socket);
-      const last = queued !== undefined && queued.req.complete && !queued.writableFinished ? queued : current;
+      // The connection's last answer is that of the last request pipelined behind the current one and
+      // read whole before the bad bytes: the current answer's end would cut the ones queued after it.
+      // (One whose body the bad bytes broke is answered by nothing: this refusal counted it.)
+      const last = queuedAnswers.get(socket)?.findLast((queued) => queued.req.complete && !queued.writableFinished) ?? current;
       last.shouldKeepAlive = false;
       // Paused, the socket would never read the client's close: let go once the answer is out (or gone).
       const letGo = (): void => socket.destroySoon();
@@ -1072,8 +1077,8 @@ const answeredRequests = new WeakSet<IncomingMessage>();
 /** Sockets refuseOnSocket has dealt with: Node's parser may report the same broken bytes again. */
 const refusedSockets = new WeakSet<Socket>();
 
-/** Per connection, the answer of the last request pipelined behind another's (queued by Node), until it is sent. */
-const lastQueued = new WeakMap<Socket, ServerResponse>();
+/** Per connection, the answers of requests pipelined behind another's (queued by Node), in order, until each is sent. */
+const queuedAnswers = new WeakMap<Socket, ServerResponse[]>();
 
 /** Whether an answer is being sent, or waits to be, on a connection. */
 function hasPendingAnswer(socket: Socket): boolean {

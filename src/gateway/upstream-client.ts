@@ -429,7 +429,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     }
     const unusable = unusableAnswer(statusCode, headers);
     if (unusable !== undefined) {
-      this.#refuse(unusable);
+      this.#refuse(unusable.message, unusable.detail);
       return;
     }
     const contentType = headers['content-type'];
@@ -549,9 +549,9 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   /** An answer that cannot be one (see unusableAnswer, refuseLargeAnswer): a failed response, the rest not read. */
-  #refuse(message: string): void {
+  #refuse(message: string, detail?: string): void {
     this.#chunks = [];
-    this.#settle({ kind: 'error', status: 502, message, fromUpstream: false, retryAfter: undefined });
+    this.#settle({ kind: 'error', status: 502, message, fromUpstream: false, retryAfter: undefined, ...(detail === undefined ? {} : { detail }) });
     this.#controller?.abort(new CancelledError());
   }
 
@@ -617,22 +617,37 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
 /**
  * Why a 2xx or 3xx response cannot be an answer, if it cannot: a redirect, which the gateway does not
  * follow (an endpoint's url says where it serves; a POST is not sent on to wherever a server points),
- * or a body in an encoding it never asked for. Said so, rather than read and reported as a broken
- * stream, so that an operator sees what is wrong with the endpoint's url.
+ * or a body compressed, which the gateway never asks for. Said so, rather than read and reported as a
+ * broken stream, so that an operator sees what is wrong with the endpoint's url. Where a redirect
+ * points goes to the log only (`detail`): it names the upstream's hosts, which are not the caller's
+ * business.
  */
-function unusableAnswer(status: number, headers: IncomingHttpHeaders): string | undefined {
+function unusableAnswer(status: number, headers: IncomingHttpHeaders): { readonly message: string; readonly detail?: string } | undefined {
   if (status >= 300) {
-    const location = headers.location;
-    return `upstream answered ${status}, a redirect${typeof location === 'string' ? ` to ${redirectTarget(location)}` : ''}, which the gateway does not follow: set the endpoint's url to where the upstream serves`;
+    const location = typeof headers.location === 'string' ? redirectTarget(headers.location) : undefined;
+    return { message: `upstream answered ${status}, a redirect, which the gateway does not follow: set the endpoint's url to where the upstream serves`, ...(location === undefined ? {} : { detail: `it points to ${location}` }) };
   }
   const encoding = headers['content-encoding'];
-  if (typeof encoding === 'string' && !/^\s*(identity)?\s*$/i.test(encoding)) return `upstream answered with content-encoding ${encoding.slice(0, 100)}, which the gateway neither asks for nor decodes`;
+  const codings = (Array.isArray(encoding) ? encoding.join(',') : (encoding ?? '')).toLowerCase();
+  // Only a compression: 'identity', and 'none' (which SSE servers send to keep proxies from
+  // compressing a stream), leave the body as it is.
+  const compressed = /(^|[\s,])(x-)?(gzip|deflate|br|zstd|compress)($|[\s,;])/.exec(codings);
+  if (compressed !== null) return { message: `upstream answered with content-encoding ${compressed[3] ?? ''}, which the gateway neither asks for nor decodes` };
   return undefined;
 }
 
-/** Where a redirect points, without its query (which may carry a token) and not past 200 characters. */
-function redirectTarget(location: string): string {
-  return location.split(/[?#]/, 1)[0]?.slice(0, 200) ?? '';
+/**
+ * Where a redirect points, for the log: its scheme, host and path, without what may carry a secret
+ * (credentials before the host, the query, path parameters after a ';'), at most 200 characters.
+ */
+function redirectTarget(location: string): string | undefined {
+  try {
+    const url = new URL(location, 'http://upstream.invalid');
+    const path = url.pathname.split(';', 1)[0] ?? '';
+    return (url.host === 'upstream.invalid' ? path : `${url.protocol}//${url.host}${path}`).slice(0, 200);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

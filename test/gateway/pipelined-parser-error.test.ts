@@ -180,3 +180,14 @@ it('bytes behind a request that asked to close the connection are no request: th
   const scraped = await gateway.metrics.registry.getSingleMetricAsString('switchyard_requests_total');
   expect(scraped).not.toContain('status="400"');
 });
+
+it('a request whose body breaks behind requests read whole: each of those is answered, in order, and the broken one counted once', async () => {
+  const { gateway, url, statuses } = await startGateway(answeringAfter(50));
+  const client = await rawConnection(url, { keepOwnSideOpen: true });
+  client.socket.write(`${chatRequest(wholeBody)}${chatRequest(wholeBody)}${chatRequest('5\r\n{"mod\r\nZZZZ\r\n', 'transfer-encoding: chunked')}`);
+  await client.ended;
+  expect(client.received().match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200']);
+  await expect.poll(() => connections(gateway), { timeout: 2_000 }).toBe(0);
+  await delay(50);
+  expect(statuses().sort()).toEqual([200, 200, 400]);
+});

@@ -135,21 +135,25 @@ describe('pooled upstream client', () => {
   });
 
   it('an answer that cannot be one says what it was: a redirect, an encoding not asked for, a page with no stream event, a body not JSON', async () => {
-    const answered = async (status: number, headers: Record<string, string>, body: string, asked: ChatRequest = request): Promise<string> => {
+    const answered = async (status: number, headers: Record<string, string | string[]>, body: string, asked: ChatRequest = request): Promise<string> => {
       const target = await upstream((_req, res) => {
         res.writeHead(status, headers);
         res.end(body);
       });
       const response = await client().send(target, asked, new Cancellation());
-      if (response.kind === 'error') return `${String(response.status)} ${response.message}`;
+      if (response.kind === 'error') return `${String(response.status)} ${response.message}${response.detail === undefined ? '' : ` [log: ${response.detail}]`}`;
       const last = (await events(response)).at(-1);
       return last?.type === 'error' ? `event ${last.message}` : `no error: ${JSON.stringify(last)}`;
     };
-    // The redirect's query may carry a token: only where it points is said.
-    expect(await answered(307, { location: 'https://api.example.com/v1/chat/completions?token=secret' }, '')).toBe("502 upstream answered 307, a redirect to https://api.example.com/v1/chat/completions, which the gateway does not follow: set the endpoint's url to where the upstream serves");
+    // Where a redirect points is for the log alone, without what may carry a secret: credentials, query, path parameters.
+    const refusedRedirect = "upstream answered 307, a redirect, which the gateway does not follow: set the endpoint's url to where the upstream serves";
+    expect(await answered(307, { location: 'https://admin:s3cret@api.example.com:8443/v1/chat/completions;jsessionid=X?token=secret' }, '')).toBe(`502 ${refusedRedirect} [log: it points to https://api.example.com:8443/v1/chat/completions]`);
+    expect(await answered(307, { location: '/v2/chat/completions?token=secret' }, '')).toBe(`502 ${refusedRedirect} [log: it points to /v2/chat/completions]`);
     expect(await answered(301, {}, 'moved', { ...request, stream: false })).toBe("502 upstream answered 301, a redirect, which the gateway does not follow: set the endpoint's url to where the upstream serves");
     expect(await answered(200, { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' }, 'x')).toBe('502 upstream answered with content-encoding gzip, which the gateway neither asks for nor decodes');
-    expect(await answered(200, { 'content-type': 'text/event-stream', 'content-encoding': 'identity' }, sseBody(1, true))).toMatch(/^no error: \{"type":"finish"/);
+    expect(await answered(200, { 'content-type': 'text/event-stream', 'content-encoding': ['identity', 'br'] }, 'x')).toBe('502 upstream answered with content-encoding br, which the gateway neither asks for nor decodes');
+    // 'none' is what SSE servers send to keep proxies from compressing a stream: the body is as it is.
+    for (const coding of ['identity', 'none', 'None']) expect(await answered(200, { 'content-type': 'text/event-stream', 'content-encoding': coding }, sseBody(1, true))).toMatch(/^no error: \{"type":"finish"/);
     expect(await answered(200, { 'content-type': 'text/html' }, '<html><body>Welcome to nginx!</body></html>')).toBe('event upstream answered 200 (content-type text/html) with no stream event');
     expect(await answered(204, {}, '')).toBe('event upstream answered 204 (no content-type) with no stream event');
     expect(await answered(200, { 'content-type': 'text/html' }, '<html></html>', { ...request, stream: false })).toBe('502 upstream sent a response that is not JSON (200, content-type text/html)');
