@@ -21,6 +21,7 @@ import { applyFaults, noFaults, parseFaultsUpdate, type Faults, type FaultsUpdat
 import { corruptPlan, eventsOfToken, planCompletion, thinkingSignature } from './generate.js';
 import { createEmulatorMetrics, type ReplicaLoad } from './metrics.js';
 import { mixSeed, seededRandom } from '../random/seeded-random.js';
+import { retryAfterHeaders } from '../protocol/retry-after-headers.js';
 
 /** The emulator cannot start: unknown chip or model, a profile that does not fit, a port in use. */
 export class EmulatorError extends Error {
@@ -354,6 +355,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     if (snapshot.errorRate <= 0 || faultRandom() >= snapshot.errorRate) return false;
     metrics.fault('error');
     const status = snapshot.errorStatus;
+    // The fault's own figure, a real second whatever the speed: gateways' handling of a Retry-After is rehearsed with it.
     const retry = status === 429 || status === 503 || status === 529 ? { 'retry-after': '1' } : {};
     received.error(status, kindOfStatus(status), `injected fault: HTTP ${status} (error rate ${snapshot.errorRate})`, undefined, retry);
     return true;
@@ -418,7 +420,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
 
     // vLLM's budget without max_tokens: what the window leaves (the answer ends there with 'length').
     const budgeted = request.maxTokens === undefined && window !== null ? { ...request, maxTokens: window - promptTokens } : request;
-    const natural = planCompletion(budgeted, { seed, meanOutputTokens });
+    // A request's own seed (OpenAI's `seed`, which vLLM honours) picks another answer, as deterministic.
+    const requestSeed = request.sampling?.seed;
+    const natural = planCompletion(budgeted, { seed: requestSeed === undefined ? seed : mixSeed(seed >>> 0, Math.floor(seed / 2 ** 32) >>> 0, requestSeed >>> 0, Math.floor(requestSeed / 2 ** 32) >>> 0), meanOutputTokens });
     const plan = snapshot.corruptRate > 0 ? corruptPlan(natural, snapshot.corruptRate, faultRandom) : natural;
     // Counted once the caller gets a corrupted token: not for an answer refused (429), hung, or cut before one.
     let corruptToCount = plan.text !== natural.text;
@@ -433,10 +437,10 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       arrivedAt,
     );
     if (!submitted.accepted) {
-      const seconds = Math.max(1, Math.ceil(submitted.retryAfterMs / speed / 1000));
+      const waitMs = submitted.retryAfterMs / speed;
       // In the counts /metrics gives: a slot whose prompt awaits its prefill is waiting there, not running.
       const awaiting = scheduler.awaitingPrefill;
-      error(429, 'rate_limit', `replica full: its ${scheduler.capacity} slots taken (${scheduler.running - awaiting} running, ${awaiting} awaiting their prefill) and ${scheduler.waiting} of ${scheduler.config.maxQueue} queue places; retry after ${seconds} s`, undefined, { 'retry-after': String(seconds) });
+      error(429, 'rate_limit', `replica full: its ${scheduler.capacity} slots taken (${scheduler.running - awaiting} running, ${awaiting} awaiting their prefill) and ${scheduler.waiting} of ${scheduler.config.maxQueue} queue places; retry after ${Math.ceil(waitMs)} ms`, undefined, retryAfterHeaders(waitMs));
       return;
     }
     if (snapshot.hangMs !== 0) metrics.fault('hang');

@@ -29,7 +29,7 @@ import { effectiveJurisdictions, parseJurisdictionHeader, prefixKeyOf, routeRequ
 import { routedTraits } from './routed-traits.js';
 import { authenticate, reauthenticate, type Authenticated } from './tenant-auth.js';
 import { checkRequestLimit, checkTenantLimits, isPromiseLike, MemoryRateLimitStore, settleTokenUsage, tenantLimitState, type Awaitable, type RateLimitStore, type TenantLimitDecision } from './token-bucket.js';
-import { retryAfterHeaders } from './retry-policy.js';
+import { retryAfterHeaders } from '../protocol/retry-after-headers.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
 import { countTokens } from './count-tokens.js';
 import { formatProblem, type Result } from '../domain/spec-problem.js';

@@ -4,7 +4,7 @@ import { defaultMaxJsonValues, holdsMoreJsonValues } from '../protocol/json-valu
 import { isQuotableName } from '../protocol/request-problem.js';
 import type { Cancellation } from './cancellation.js';
 import { ClientError } from './client-error.js';
-import { retryAfterHeaders } from './retry-policy.js';
+import { retryAfterHeaders } from '../protocol/retry-after-headers.js';
 
 /** How the gateway reads a body, beyond its limit. */
 export interface BodyReading {

@@ -1,3 +1,4 @@
+import { retryAfterHeaders } from '../protocol/retry-after-headers.js';
 import type { ResilienceConfig } from './gateway-config.js';
 import type { ErrorKind } from '../protocol/chat.js';
 import { unitInterval } from './unit-interval.js';
@@ -127,17 +128,6 @@ export function parseRetryAfterMs(header: string, now?: number): number | undefi
  */
 export function failureToTell<T extends { readonly status: number; readonly retryAfterAt?: number | undefined }>(last: T, waited: T | undefined, now: number): T {
   return last.retryAfterAt === undefined && isRetryableStatus(last.status) && waited?.retryAfterAt !== undefined && waited.retryAfterAt > now ? waited : last;
-}
-
-/**
- * Retry headers for a wait, every one the gateway writes (its own limits, open circuits, an
- * upstream's wait passed on): Retry-After in whole seconds, rounded up and at least 1 so a client
- * never retries at once; and retry-after-ms, which both official SDKs read first.
- */
-export function retryAfterHeaders(retryAfterMs: number): Record<string, string> {
-  if (!Number.isFinite(retryAfterMs)) return {};
-  const ms = Math.max(1, Math.ceil(retryAfterMs));
-  return { 'retry-after': String(Math.max(1, Math.ceil(ms / 1000))), 'retry-after-ms': String(ms) };
 }
 
 /**

@@ -327,7 +327,16 @@ function upstreamError(status: number, headers: IncomingHttpHeaders, body: unkno
   const detail = upstreamErrorDetail(body);
   const kept = (value: string | undefined): string | undefined => (value !== undefined && quotesKey(value, apiKey) ? undefined : value);
   const id = firstHeader(headers['x-request-id'] ?? headers['request-id']);
-  return { kind: 'error', status, retryAfter: firstHeader(headers['retry-after']), ...detail, label: kept(detail.label), param: kept(detail.param), message: redacted(detail.message, apiKey), fromUpstream: true, upstreamRequestId: id !== undefined && plainToken.test(id) ? id : undefined };
+  return { kind: 'error', status, retryAfter: retryAfterOf(headers), ...detail, label: kept(detail.label), param: kept(detail.param), message: redacted(detail.message, apiKey), fromUpstream: true, upstreamRequestId: id !== undefined && plainToken.test(id) ? id : undefined };
+}
+
+/**
+ * An upstream's wait: its retry-after-ms when a plain number (OpenAI's and Azure's, and the
+ * emulator's, finer than whole seconds), as seconds, else its Retry-After.
+ */
+function retryAfterOf(headers: IncomingHttpHeaders): string | undefined {
+  const ms = firstHeader(headers['retry-after-ms'])?.trim();
+  return ms !== undefined && /^\d+(\.\d+)?$/.test(ms) ? String(Number(ms) / 1000) : firstHeader(headers['retry-after']);
 }
 
 /** Whether an upstream's text quotes the gateway's key for it (an upstream 401 may). */

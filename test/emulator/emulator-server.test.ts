@@ -188,7 +188,9 @@ describe('emulator: Anthropic token counting', () => {
     emu.setFaults({ errorRate: 1, errorStatus: 529 });
     const failed = await post(emu.url, '/v1/messages/count_tokens', { model, messages: [{ role: 'user', content: 'hi' }] });
     expect(failed.status).toBe(529);
+    // The fault's own figure, a real second whatever the speed.
     expect(failed.headers.get('retry-after')).toBe('1');
+    expect(failed.headers.get('retry-after-ms')).toBeNull();
   });
 });
 
@@ -217,6 +219,16 @@ describe('emulator: determinism and limits', () => {
     expect(c).not.toBe(a);
     const viaAnthropic = await json(await post(emu.url, '/v1/messages', anthropicBody('determinism check', { max_tokens: 40 })));
     expect((viaAnthropic as { content: { text: string }[] }).content[0]?.text).toBe(a);
+  });
+
+  it("a request's own seed (OpenAI's seed, which vLLM honours) picks another answer, as deterministic", async () => {
+    const ask = async (extra: object): Promise<string> => {
+      const body = await json(await post(emu.url, '/v1/chat/completions', openaiBody('determinism check', { max_tokens: 40, ...extra })));
+      return (body as { choices: { message: { content: string } }[] }).choices[0]?.message.content ?? '';
+    };
+    const [unseeded, five, fiveAgain, six, large] = await Promise.all([ask({}), ask({ seed: 5 }), ask({ seed: 5 }), ask({ seed: 6 }), ask({ seed: 5 + 2 ** 32 })]);
+    expect(five).toBe(fiveAgain);
+    expect(new Set([unseeded, five, six, large]).size).toBe(4);
   });
 
   it('max_tokens is honoured with finish length, streamed or not', async () => {
@@ -289,10 +301,14 @@ describe('emulator: determinism and limits', () => {
     const rejected = await post(small.url, '/v1/messages', { model: 'deepseek-v3', max_tokens: 5, messages: [{ role: 'user', content: 'one more' }] });
     expect(rejected.status).toBe(429);
     expect(Number(rejected.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    // The wait is emulated time divided by the speed, as every delay is: finer than a second, in retry-after-ms.
+    const waitMs = Number(rejected.headers.get('retry-after-ms'));
+    expect(waitMs).toBeGreaterThanOrEqual(1);
+    expect(waitMs).toBeLessThan(1000);
     const refusal = (await json(rejected)) as { type: string; error: { type: string; message: string } };
     expect(refusal).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' } });
     // Said in the counts /metrics gives, which a router reads: a slot awaiting its prefill is waiting there.
-    const said = /^replica full: its 4 slots taken \((\d+) running, (\d+) awaiting their prefill\) and 1 of 1 queue places; retry after \d+ s$/.exec(refusal.error.message);
+    const said = /^replica full: its 4 slots taken \((\d+) running, (\d+) awaiting their prefill\) and 1 of 1 queue places; retry after \d+ ms$/.exec(refusal.error.message);
     expect(said, refusal.error.message).not.toBeNull();
     const scraped = await (await fetch(`${small.url}/metrics`)).text();
     const gauge = (name: string): number => Number(new RegExp(`^vllm:${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(scraped)?.[1]);

@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { EndpointPool } from '../../src/gateway/endpoint-pool.js';
-import { retryAfterHeaders } from '../../src/gateway/retry-policy.js';
+import { retryAfterHeaders } from '../../src/protocol/retry-after-headers.js';
 import { singleEndpointConfig } from './helpers/fleet.js';
 
 const config = singleEndpointConfig('http://127.0.0.1:9', 'sk-pool', '{ circuitBreaker: { failureThreshold: 1, openMs: 5000 } }');

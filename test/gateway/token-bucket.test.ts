@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { checkTenantLimits, isPromiseLike, MemoryRateLimitStore, settleTokenUsage, tenantLimitState, waitFor, type Awaitable, type BucketLevel, type BucketRule, type RateLimitStore, type TenantLimitDecision, type TenantLimits } from '../../src/gateway/token-bucket.js';
 import type { RateLimitState } from '../../src/protocol/chat.js';
 import { DeferredRateLimitStore } from './helpers/deferred-rate-limit-store.js';
-import { retryAfterHeaders } from '../../src/gateway/retry-policy.js';
+import { retryAfterHeaders } from '../../src/protocol/retry-after-headers.js';
 import { seededRandom } from './seeded-random.js';
 
 const tenant = { id: 'acme', requestsPerMinute: 60, tokensPerMinute: 6000 };

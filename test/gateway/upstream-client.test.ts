@@ -159,6 +159,20 @@ describe('pooled upstream client', () => {
     expect(await answered(200, { 'content-type': 'text/html' }, '<html></html>', { ...request, stream: false })).toBe('502 upstream sent a response that is not JSON (200, content-type text/html)');
   });
 
+  it("an upstream's wait is read from retry-after-ms first (finer than Retry-After's whole seconds), else from Retry-After", async () => {
+    const waitOf = async (headers: Record<string, string>): Promise<string | undefined> => {
+      const target = await upstream((_req, res) => {
+        res.writeHead(429, { 'content-type': 'application/json', ...headers });
+        res.end(JSON.stringify({ error: { message: 'slow down' } }));
+      });
+      const response = await client().send(target, request, new Cancellation());
+      return response.kind === 'error' ? response.retryAfter : 'answered';
+    };
+    expect(await waitOf({ 'retry-after-ms': '250', 'retry-after': '1' })).toBe('0.25');
+    expect(await waitOf({ 'retry-after-ms': 'soon', 'retry-after': '2' })).toBe('2');
+    expect(await waitOf({ 'retry-after': '3' })).toBe('3');
+  });
+
   it('a JSON answer to a stream request is read as start, text, finish', async () => {
     const target = await upstream((_req, res) => {
       const body = JSON.stringify(openaiDialect.formatResult({ id: 'j', model: 'm', text: 'whole answer', finishReason: 'length', usage: { inputTokens: 4, outputTokens: 2 } }, 0));
