@@ -1,4 +1,4 @@
-import type { InferenceProfile, PrefillTiming } from '../performance/inference-profile.js';
+import type { DecodeTiming, InferenceProfile, PrefillTiming } from '../performance/inference-profile.js';
 
 /**
  * Continuous batching on one emulated replica, as a pure state machine: time
@@ -48,10 +48,22 @@ export interface SchedulerConfig {
   readonly decodeStepMs?: readonly (readonly [number, number])[];
   /** Running sequences are spread over this many pipeline stages (1 without pipelining). */
   readonly pipelineStages: number;
+  /**
+   * The performance model's decode step (ms) for a stage batch whose contexts add up to
+   * `stageContextTokens` (see decodeTiming): long contexts make a step slower, as reading their KV
+   * cache does. Without it (a measured profile), steps are timed by batch alone from the points above.
+   */
+  readonly decodeStepAt?: (stageBatch: number, stageContextTokens: number) => number;
+  /**
+   * Tokens of KV cache the replica holds (see decodeTiming): a sequence is admitted only while every
+   * admitted one's prompt and answer fit, as a real server admits by free KV blocks, so long prompts
+   * fill a replica with fewer sequences than its slots. Without it, slots alone limit admission.
+   */
+  readonly kvTokens?: number;
 }
 
 /** A scheduler configuration from a performance profile and the input tokens it was computed for. */
-export function schedulerConfigFromProfile(profile: InferenceProfile, referenceInputTokens: number, options: { maxQueue?: number; capacity?: number; prefillAt?: ((promptTokens: number) => PrefillTiming) | undefined } = {}): SchedulerConfig {
+export function schedulerConfigFromProfile(profile: InferenceProfile, referenceInputTokens: number, options: { maxQueue?: number; capacity?: number; prefillAt?: ((promptTokens: number) => PrefillTiming) | undefined; decode?: DecodeTiming | undefined } = {}): SchedulerConfig {
   const capacity = options.capacity ?? profile.concurrentSequences;
   return {
     capacity,
@@ -65,6 +77,7 @@ export function schedulerConfigFromProfile(profile: InferenceProfile, referenceI
     batch: profile.batch,
     decodeStepMs: profile.decodeStepMs,
     pipelineStages: profile.pipelineStages,
+    ...(options.decode === undefined ? {} : { decodeStepAt: options.decode.stepMs, kvTokens: options.decode.kvTokens }),
   };
 }
 
@@ -122,6 +135,8 @@ export class BatchScheduler {
   private pending: SchedulerEvent[] = [];
   private nextId = 1;
   private order = 0;
+  /** KV tokens the admitted sequences take (prompt and answer each): see SchedulerConfig.kvTokens. */
+  private kvReserved = 0;
 
   constructor(config: SchedulerConfig) {
     if (!(config.capacity >= 1) || !Number.isInteger(config.capacity)) throw new RangeError(`capacity must be a positive whole number, got ${config.capacity}`);
@@ -150,9 +165,41 @@ export class BatchScheduler {
     return this.config.capacity;
   }
 
-  /** Decode step time (ms) with `running` sequences in the batch: the model's, between its sampled batches linearly. */
-  stepMs(running: number): number {
-    const { tpotAtBatchOneMs, tpotMs, batch, pipelineStages } = this.config;
+  /** KV tokens the admitted sequences take, prompt and answer each (see SchedulerConfig.kvTokens). */
+  get kvReservedTokens(): number {
+    return this.kvReserved;
+  }
+
+  /**
+   * KV-cache usage, 0 to 1: the tokens held (prompt and answer so far) by the running sequences
+   * whose prefill has begun, over the replica's KV tokens (a held one counts its prompt, as a
+   * request stuck in a real batch holds its blocks); without kvTokens, those sequences over the slots.
+   */
+  get kvUsage(): number {
+    const { kvTokens, capacity } = this.config;
+    const awaiting = new Set(this.prefills);
+    let held = 0;
+    let sequences = 0;
+    for (const sequence of this.active.values()) {
+      if (awaiting.has(sequence)) continue;
+      sequences += 1;
+      held += sequence.spec.promptTokens + sequence.emitted;
+    }
+    return Math.min(1, kvTokens === undefined ? sequences / capacity : held / kvTokens);
+  }
+
+  /**
+   * Decode step time (ms) with `running` sequences in the batch, whose contexts add up to
+   * `contextTokens`: the model's for that batch and context where it has decodeStepAt, else the
+   * model's at its own context, between its sampled batches linearly.
+   */
+  stepMs(running: number, contextTokens?: number): number {
+    const { tpotAtBatchOneMs, tpotMs, batch, pipelineStages, decodeStepAt } = this.config;
+    if (decodeStepAt !== undefined && contextTokens !== undefined) {
+      const sequences = Math.max(1, running);
+      const stageBatch = Math.ceil(sequences / Math.max(1, pipelineStages));
+      return decodeStepAt(stageBatch, (contextTokens * stageBatch) / sequences);
+    }
     if (batch <= 1) return tpotMs;
     const stageBatch = Math.min(batch, Math.max(1, Math.ceil(running / Math.max(1, pipelineStages))));
     const points = this.config.decodeStepMs !== undefined && this.config.decodeStepMs.length >= 2 ? this.config.decodeStepMs : ([[1, tpotAtBatchOneMs], [batch, tpotMs]] as const);
@@ -194,11 +241,11 @@ export class BatchScheduler {
   /** Runs the request at once if a slot is free, queues it if the queue has room, else rejects it. */
   submit(spec: SequenceSpec, now: number): SubmitResult {
     this.processUntil(now);
-    if (this.active.size >= this.config.capacity && this.queue.length >= this.config.maxQueue) {
+    if ((this.queue.length > 0 || !this.fits(spec)) && this.queue.length >= this.config.maxQueue) {
       return { accepted: false, retryAfterMs: this.retryAfterMs(now) };
     }
     const sequence: Sequence = { id: this.nextId++, spec, emitted: 0, phase: 'queued', version: 0 };
-    if (this.active.size < this.config.capacity) {
+    if (this.queue.length === 0 && this.fits(spec)) {
       this.admit(sequence, now);
       this.startStep(now);
       return { accepted: true, id: sequence.id, queued: false };
@@ -318,7 +365,10 @@ export class BatchScheduler {
       this.step = { kind: 'prefill', sequence: next, startedAt: at, endsAt: at + this.prefillReplicaMs(next.spec.promptTokens) };
       return;
     }
-    if (this.decoding.size > 0) this.step = { kind: 'decode', sequences: [...this.decoding], endsAt: at + this.stepMs(this.decoding.size) };
+    if (this.decoding.size > 0) {
+      const sequences = [...this.decoding];
+      this.step = { kind: 'decode', sequences, endsAt: at + this.stepMs(sequences.length, contextOf(sequences)) };
+    }
   }
 
   /**
@@ -345,7 +395,7 @@ export class BatchScheduler {
       if (timed.kind === 'first-token' && sequence !== undefined && sequence.version === timed.version) firstTokens.push({ at: timed.at, outputTokens: sequence.spec.outputTokens });
     }
     const decodeFrom = prefillAt;
-    const stepMs = this.stepMs(Math.max(1, this.decoding.size + firstTokens.length));
+    const stepMs = this.stepMs(Math.max(1, this.decoding.size + firstTokens.length), contextOf(this.active.values()));
     // A sequence's last token: its first when it asks for one, else steps after decoding resumes.
     const finishAfterFirst = (first: number, outputTokens: number): number => (outputTokens <= 1 ? first : Math.max(first, decodeFrom) + (outputTokens - 1) * stepMs);
     let soonest = Number.POSITIVE_INFINITY;
@@ -362,20 +412,33 @@ export class BatchScheduler {
   }
 
   private leave(sequence: Sequence): void {
-    this.active.delete(sequence.id);
+    if (this.active.delete(sequence.id)) this.kvReserved -= kvNeed(sequence.spec);
     this.decoding.delete(sequence);
   }
 
+  /**
+   * Whether a sequence may be admitted now: a slot is free and, with kvTokens, its prompt and answer
+   * fit beside the admitted ones' (one alone always does: a prompt the window allows must run).
+   */
+  private fits(spec: SequenceSpec): boolean {
+    if (this.active.size >= this.config.capacity) return false;
+    const { kvTokens } = this.config;
+    return kvTokens === undefined || this.active.size === 0 || this.kvReserved + kvNeed(spec) <= kvTokens;
+  }
+
+  /** Admits waiting requests in order while the first fits (first come, first served, as vLLM's scheduler). */
   private admitWaiting(now: number): void {
-    while (this.active.size < this.config.capacity) {
-      const next = this.queue.shift();
-      if (next === undefined) return;
+    for (;;) {
+      const next = this.queue[0];
+      if (next === undefined || !this.fits(next.spec)) return;
+      this.queue.shift();
       this.admit(next, now);
     }
   }
 
   private admit(sequence: Sequence, now: number): void {
     this.active.set(sequence.id, sequence);
+    this.kvReserved += kvNeed(sequence.spec);
     this.pending.push({ type: 'admitted', id: sequence.id, at: now });
     const hold = sequence.spec.holdMs ?? 0;
     // A hang of Infinity holds the slot with no deadline: only a cancel frees it.
@@ -436,6 +499,18 @@ export class BatchScheduler {
     }
     heap[i] = last;
   }
+}
+
+/** KV tokens a sequence takes once its answer is done: its prompt and its answer. */
+function kvNeed(spec: SequenceSpec): number {
+  return spec.promptTokens + spec.outputTokens;
+}
+
+/** The contexts of sequences in a decode step: each its prompt and the tokens it has so far. */
+function contextOf(sequences: Iterable<Sequence>): number {
+  let tokens = 0;
+  for (const sequence of sequences) tokens += sequence.spec.promptTokens + sequence.emitted;
+  return tokens;
 }
 
 function before(a: Deadline, b: Deadline): boolean {

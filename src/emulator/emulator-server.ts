@@ -8,7 +8,7 @@ import type { ModelSpec } from '../catalog/model-preset.js';
 import { modelPresets } from '../catalog/models.js';
 import type { MeasuredProfile } from '../domain/fleet.js';
 import { didYouMean } from '../domain/suggest.js';
-import { defaultInferenceShape, inferenceProfile, prefillTiming, type InferenceProfile } from '../performance/inference-profile.js';
+import { decodeTiming, defaultInferenceShape, inferenceProfile, prefillTiming, type InferenceProfile } from '../performance/inference-profile.js';
 import { estimatePromptTokens, type ChatEvent, type ChatRequest, type ErrorKind } from '../protocol/chat.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
@@ -73,6 +73,8 @@ export interface EmulatorOptions {
 }
 
 export interface EmulatorStats extends ReplicaLoad {
+  /** Sequences it runs at once at most (its slots). */
+  readonly capacity: number;
   readonly maxQueue: number;
   /** Requests of any path received and not yet answered in full (hung ones included). */
   readonly inFlight: number;
@@ -98,6 +100,8 @@ export interface RunningEmulator {
   prefillTime(promptTokens: number): { readonly firstTokenMs: number; readonly replicaMs: number };
   /** Real milliseconds of a decode step at full batch (the profile's TPOT, at its speed). */
   readonly tpotMs: number;
+  /** Tokens of KV cache its sequences' prompts and answers share (the performance model's), undefined with a measured profile (slots alone). */
+  readonly kvTokens: number | undefined;
   /** Stops listening, drops every connection (in-flight streams end abruptly) and stops the timers. */
   close(): Promise<void>;
 }
@@ -258,16 +262,19 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
 
   let scheduler: BatchScheduler;
   try {
-    // A profile given as is keeps its own prefill, scaled linearly; one computed here is timed by the model for each prompt.
+    // A profile given as is keeps its own prefill, scaled linearly, and its steps by batch alone; one
+    // computed here is timed by the model for each prompt's length and each step's contexts, and
+    // holds as many sequences as their KV cache fits.
     const prefillAt = options.profile === undefined ? prefillTiming(modelSpec(options.model), chipSpec(options.chip), profile) : undefined;
-    scheduler = new BatchScheduler(schedulerConfigFromProfile(profile, inputTokens, { ...(options.maxQueue === undefined ? {} : { maxQueue: options.maxQueue }), ...(options.capacity === undefined ? {} : { capacity: options.capacity }), prefillAt }));
+    const decode = options.profile === undefined ? decodeTiming(modelSpec(options.model), chipSpec(options.chip), profile) : undefined;
+    scheduler = new BatchScheduler(schedulerConfigFromProfile(profile, inputTokens, { ...(options.maxQueue === undefined ? {} : { maxQueue: options.maxQueue }), ...(options.capacity === undefined ? {} : { capacity: options.capacity }), prefillAt, decode }));
   } catch (error) {
     throw new EmulatorError((error as Error).message);
   }
   // As vLLM counts them: a prompt not yet scheduled for its prefill is waiting, not running.
   const metrics = createEmulatorMetrics(modelName, () => {
     const unscheduled = scheduler.awaitingPrefill;
-    return { running: scheduler.running - unscheduled, waiting: scheduler.waiting + unscheduled, capacity: scheduler.capacity };
+    return { running: scheduler.running - unscheduled, waiting: scheduler.waiting + unscheduled, kvUsage: scheduler.kvUsage };
   });
   // Injected errors and corrupted tokens come from their own seeded stream, in request order.
   const faultRandom = seededRandom(mixSeed(seed >>> 0, Math.floor(seed / 2 ** 32) >>> 0, 0xfa17));
@@ -440,7 +447,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       const waitMs = submitted.retryAfterMs / speed;
       // In the counts /metrics gives: a slot whose prompt awaits its prefill is waiting there, not running.
       const awaiting = scheduler.awaitingPrefill;
-      error(429, 'rate_limit', `replica full: its ${scheduler.capacity} slots taken (${scheduler.running - awaiting} running, ${awaiting} awaiting their prefill) and ${scheduler.waiting} of ${scheduler.config.maxQueue} queue places; retry after ${Math.ceil(waitMs)} ms`, undefined, retryAfterHeaders(waitMs));
+      const held = scheduler.running < scheduler.capacity && scheduler.config.kvTokens !== undefined ? `its KV cache full (${scheduler.kvReservedTokens} of ${scheduler.config.kvTokens} tokens held for the prompts and answers of ${scheduler.running} of its ${scheduler.capacity} slots: ` : `its ${scheduler.capacity} slots taken (`;
+      error(429, 'rate_limit', `replica full: ${held}${scheduler.running - awaiting} running, ${awaiting} awaiting their prefill) and ${scheduler.waiting} of ${scheduler.config.maxQueue} queue places; retry after ${Math.ceil(waitMs)} ms`, undefined, retryAfterHeaders(waitMs));
       return;
     }
     if (snapshot.hangMs !== 0) metrics.fault('hang');
@@ -655,9 +663,10 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     model: modelName,
     chip: profile.chip,
     profile,
+    kvTokens: scheduler.config.kvTokens,
     setFaults,
     faults: () => faults,
-    stats: () => ({ running: scheduler.running, waiting: scheduler.waiting, capacity: scheduler.capacity, maxQueue: scheduler.config.maxQueue, inFlight }),
+    stats: () => ({ running: scheduler.running, waiting: scheduler.waiting, kvUsage: scheduler.kvUsage, capacity: scheduler.capacity, maxQueue: scheduler.config.maxQueue, inFlight }),
     prefillTime: (promptTokens) => ({ firstTokenMs: scheduler.prefillMs(promptTokens) / speed, replicaMs: scheduler.prefillReplicaMs(promptTokens) / speed }),
     tpotMs: profile.tpotMs / speed,
     close(): Promise<void> {

@@ -14,7 +14,8 @@ const injectedFaults: readonly InjectedFault[] = ['error', 'latency', 'hang', 'c
 export interface ReplicaLoad {
   readonly running: number;
   readonly waiting: number;
-  readonly capacity: number;
+  /** KV-cache usage, 0 to 1 (see BatchScheduler.kvUsage). */
+  readonly kvUsage: number;
 }
 
 /** The vLLM-named metrics a router reads, in the emulator's own registry. */
@@ -71,12 +72,11 @@ export function createEmulatorMetrics(modelName: string, load: () => ReplicaLoad
   for (const name of ['vllm:kv_cache_usage_perc', 'vllm:gpu_cache_usage_perc']) {
     new Gauge({
       name,
-      help: 'KV-cache usage, 0 to 1 (1 = full): running sequences over the replica capacity.',
+      help: 'KV-cache usage, 0 to 1 (1 = full): the tokens running sequences hold (prompt and answer so far) over the KV tokens the performance model gives the replica; with a measured profile, running sequences over its slots.',
       labelNames,
       registers: [registry],
       collect() {
-        const { running, capacity } = load();
-        this.set(labels, capacity > 0 ? Math.min(1, running / capacity) : 0);
+        this.set(labels, load().kvUsage);
       },
     });
   }

@@ -160,25 +160,9 @@ function evaluateLayout(model: ModelSpec, chip: AcceleratorSpec, shape: Inferenc
     return infeasible(`one ${contextTokens}-token sequence's KV cache does not fit beside the weights on ${chips} x ${chip.id}`);
   }
 
-  const bandwidth = chip.hbmTBps * 1e12 * chip.efficiency.decodeBandwidth;
-  const decodeFlops = peakFlops(chip, shape.precision) * chip.efficiency.prefillCompute;
   const averageContext = shape.inputTokens + shape.outputTokens / 2;
-  const allReduceSeconds = (tokens: number): number => communicationSeconds(model, chip, { tp, pp: 1 }, tokens);
-  const hopSeconds = (pp - 1) * stageHopLatencySeconds;
-  // Time for one token of every sequence in a stage batch of B to pass through all stages.
-  const stepSeconds = (batch: number): { seconds: number; bound: 'bandwidth' | 'compute' } => {
-    // Stages run one after another for a given token: each reads its share of the weights over
-    // tp chips, and its layers' KV over the chips that hold distinct KV heads.
-    const memorySeconds =
-      (weightBytesTotal * weightFractionRead(model, batch)) / (tp * bandwidth) +
-      (batch * averageContext * kvBytesPerToken) / (Math.min(tp, model.kvHeads) * bandwidth);
-    const flops = batch * (2 * model.activeParams + attentionFlopsPerToken(model, averageContext));
-    const computeSeconds = flops / (tp * decodeFlops);
-    const commSeconds = allReduceSeconds(batch) + hopSeconds;
-    return memorySeconds >= computeSeconds
-      ? { seconds: memorySeconds + commSeconds, bound: 'bandwidth' }
-      : { seconds: computeSeconds + commSeconds, bound: 'compute' };
-  };
+  // Time for one token of every sequence in a stage batch of B, each at the shape's average context, to pass through all stages.
+  const stepSeconds = (batch: number): DecodeStep => decodeStep(model, chip, shape.precision, { tp, pp }, batch, batch * averageContext);
 
   const prefill = prefillCost(model, chip, shape.precision, { tp, pp }, shape.inputTokens);
   const prefillSeconds = prefill.seconds;
@@ -241,6 +225,55 @@ function evaluateLayout(model: ModelSpec, chip: AcceleratorSpec, shape: Inferenc
     decodeBoundBy: step.bound,
     weightGBPerChip: weightBytesPerChip / 1e9,
     kvGBPerSequence: (contextTokens * kvBytesPerToken) / 1e9,
+  };
+}
+
+/** See decodeTiming. */
+export interface DecodeTiming {
+  readonly stepMs: (stageBatch: number, stageContextTokens: number) => number;
+  readonly kvTokens: number;
+}
+
+interface DecodeStep {
+  readonly seconds: number;
+  readonly bound: 'bandwidth' | 'compute';
+}
+
+/**
+ * One decode step on a layout: a token for each of a stage batch of `batch` sequences, whose contexts
+ * add up to `contextTokens`, through all stages. Stages run one after another for a given token: each
+ * reads its share of the weights over tp chips, and its layers' KV over the chips that hold distinct
+ * KV heads; reading the KV and attending over it grow with the context, the rest with the batch.
+ */
+function decodeStep(model: ModelSpec, chip: AcceleratorSpec, precision: Precision, { tp, pp }: Layout, batch: number, contextTokens: number): DecodeStep {
+  const bandwidth = chip.hbmTBps * 1e12 * chip.efficiency.decodeBandwidth;
+  const decodeFlops = peakFlops(chip, precision) * chip.efficiency.prefillCompute;
+  const kvBytesPerToken = kvElementsPerToken(model) * kvBytes(precision);
+  const memorySeconds = (model.params * weightBytes(precision) * weightFractionRead(model, batch)) / (tp * bandwidth) + (contextTokens * kvBytesPerToken) / (Math.min(tp, model.kvHeads) * bandwidth);
+  // Attention's FLOPs are linear in the context, so a batch's are those of its contexts' sum.
+  const flops = batch * 2 * model.activeParams + attentionFlopsPerToken(model, contextTokens);
+  const computeSeconds = flops / (tp * decodeFlops);
+  const commSeconds = communicationSeconds(model, chip, { tp, pp: 1 }, batch) + (pp - 1) * stageHopLatencySeconds;
+  return memorySeconds >= computeSeconds ? { seconds: memorySeconds + commSeconds, bound: 'bandwidth' } : { seconds: computeSeconds + commSeconds, bound: 'compute' };
+}
+
+/**
+ * Decode on an analytic profile's layout for any batch and context, by the model that timed the
+ * profile's own shape (so an emulator's long prompts decode as slowly as the planner would say, and
+ * fill the memory it would say): a step's time (ms) for a stage batch whose contexts add up to
+ * `stageContextTokens`, and the tokens of KV cache the replica holds beside its weights (every
+ * sequence's prompt and answer count against it). Undefined for a measured profile: one operating
+ * point was measured, and nothing says how it scales.
+ */
+export function decodeTiming(model: ModelSpec, chip: AcceleratorSpec, profile: InferenceProfile): DecodeTiming | undefined {
+  if (profile.source !== 'analytic') return undefined;
+  const layout = { tp: profile.tensorParallel, pp: profile.pipelineStages };
+  const chips = layout.tp * layout.pp;
+  const freeBytesPerChip = chip.hbmGB * 1e9 * usableHbmFraction - (model.params * weightBytes(profile.precision)) / chips;
+  const kvShards = Math.min(layout.tp, model.kvHeads) * layout.pp;
+  return {
+    stepMs: (stageBatch, stageContextTokens) => decodeStep(model, chip, profile.precision, layout, stageBatch, stageContextTokens).seconds * 1e3,
+    kvTokens: Math.floor((freeBytesPerChip * kvShards) / (kvElementsPerToken(model) * kvBytes(profile.precision))),
   };
 }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { accelerators } from '../../src/catalog/accelerators.js';
 import { modelPresets } from '../../src/catalog/models.js';
 import { BatchScheduler, schedulerConfigFromProfile, type SchedulerConfig, type SchedulerEvent } from '../../src/emulator/batch-scheduler.js';
-import { inferenceProfile, prefillTiming, type InferenceProfile, type InferenceShape } from '../../src/performance/inference-profile.js';
+import { decodeTiming, inferenceProfile, prefillTiming, type InferenceProfile, type InferenceShape } from '../../src/performance/inference-profile.js';
 
 /** Prefill 100 ms at 100 prompt tokens, all of it on the replica; steps of 10 ms alone, 20 ms with a full batch of 2. */
 const base: SchedulerConfig = { capacity: 2, maxQueue: 2, prefillMs: 100, prefillReplicaMs: 100, referenceInputTokens: 100, tpotAtBatchOneMs: 10, tpotMs: 20, batch: 2, pipelineStages: 1 };
@@ -313,5 +313,71 @@ describe('BatchScheduler (pure, injected clock)', () => {
       if (scheduler.waiting > 0) expect(scheduler.running).toBe(3);
       expect(scheduler.running + scheduler.waiting).toBe(live.size);
     }
+  });
+});
+
+describe('BatchScheduler with the model\'s decode for any context and its KV capacity', () => {
+  /** Steps of 10 ms and a millisecond more per 100 tokens of context in the stage batch; KV for 1,000 tokens. */
+  const kvConfig: SchedulerConfig = { ...base, capacity: 10, maxQueue: 4, decodeStepAt: (stageBatch, context) => 10 * stageBatch + context / 100, kvTokens: 1000 };
+
+  it('admits while every admitted prompt and answer fit the KV cache, then queues first come first served; one alone always runs', () => {
+    const scheduler = new BatchScheduler(kvConfig);
+    expect(scheduler.submit({ promptTokens: 300, outputTokens: 100 }, 0)).toMatchObject({ queued: false });
+    expect(scheduler.submit({ promptTokens: 300, outputTokens: 100 }, 0)).toMatchObject({ queued: false });
+    // 800 held: 400 more do not fit though 8 slots are free, nor does a small one behind it (first come, first served).
+    expect(scheduler.submit({ promptTokens: 300, outputTokens: 100 }, 0)).toMatchObject({ queued: true });
+    expect(scheduler.submit({ promptTokens: 10, outputTokens: 1 }, 0)).toMatchObject({ queued: true });
+    expect([scheduler.running, scheduler.waiting, scheduler.kvReservedTokens]).toEqual([2, 2, 800]);
+    const events = runToEnd(scheduler);
+    // The third is admitted when the first leaves, then the fourth beside it.
+    const admitted = events.filter((event) => event.type === 'admitted').map((event) => event.at);
+    const finished = events.filter((event) => event.type === 'finished').map((event) => event.at);
+    expect(admitted[2]).toBe(finished[0]);
+    expect(scheduler.kvReservedTokens).toBe(0);
+    // A sequence larger than the whole cache runs when nothing else does (a prompt the window allows must run).
+    const alone = new BatchScheduler(kvConfig);
+    expect(alone.submit({ promptTokens: 5000, outputTokens: 10 }, 0)).toMatchObject({ accepted: true, queued: false });
+    expect(alone.submit({ promptTokens: 1, outputTokens: 1 }, 0)).toMatchObject({ accepted: true, queued: true });
+  });
+
+  it("times each decode step by its batch's contexts, which grow with every token", () => {
+    const scheduler = new BatchScheduler(kvConfig);
+    scheduler.submit({ promptTokens: 400, outputTokens: 3 }, 0);
+    const times = tokenTimes(runToEnd(scheduler), 1);
+    // After the prefill (a 400-token prompt: 400 ms scaled from the base's 100 ms at 100 tokens), steps at contexts of 401 and 402 tokens.
+    expect(times).toEqual([400, 400 + 10 + 4.01, 400 + 10 + 4.01 + 10 + 4.02]);
+    expect(scheduler.stepMs(4, 4000)).toBe(40 + 40);
+    // Without the model's decode, the step is the batch's alone, whatever the context.
+    expect(new BatchScheduler(base).stepMs(2, 1_000_000)).toBe(20);
+  });
+
+  it('KV usage is the tokens the running sequences hold over the cache; slots over capacity without a KV size', () => {
+    const scheduler = new BatchScheduler(kvConfig);
+    scheduler.submit({ promptTokens: 300, outputTokens: 100 }, 0);
+    scheduler.submit({ promptTokens: 200, outputTokens: 100 }, 0);
+    // Both admitted; the first in its prefill step holds its prompt, the second awaits its own and holds nothing yet.
+    expect(scheduler.kvUsage).toBeCloseTo(0.3, 10);
+    scheduler.advance(300);
+    expect(scheduler.kvUsage).toBeCloseTo((301 + 200) / 1000, 10);
+    const slots = new BatchScheduler(base);
+    slots.submit({ promptTokens: 100, outputTokens: 3 }, 0);
+    expect(slots.kvUsage).toBe(0.5);
+  });
+
+  it("the performance model's decode and KV size for an analytic profile: long contexts decode slower and fill the replica with fewer sequences", () => {
+    const model = modelPresets.find((m) => m.id === 'llama-3.1-8b');
+    const chip = accelerators.find((c) => c.id === 'h100');
+    if (model === undefined || chip === undefined) throw new Error('catalog changed');
+    const profile = profileOf('llama-3.1-8b', 'h100', { precision: 'bf16', inputTokens: 2000, outputTokens: 500, tpotMs: 50 });
+    const decode = decodeTiming(model, chip, profile);
+    if (decode === undefined) throw new Error('an analytic profile has a decode timing');
+    // At the profile's own shape (average context: the prompt and half the answer), the profile's step times.
+    for (const [batch, ms] of profile.decodeStepMs) expect(decode.stepMs(batch, batch * 2250)).toBeCloseTo(ms, 9);
+    expect(decode.stepMs(16, 16 * 32_000)).toBeGreaterThan(2 * decode.stepMs(16, 16 * 2250));
+    // The profile's sequences at its own shape fit, and not many more.
+    expect(decode.kvTokens / 2500).toBeGreaterThanOrEqual(profile.concurrentSequences);
+    expect(decode.kvTokens / 2500).toBeLessThan(profile.concurrentSequences * 1.05 + 1);
+    const config = schedulerConfigFromProfile(profile, 2000, { decode });
+    expect(config.kvTokens).toBe(decode.kvTokens);
   });
 });

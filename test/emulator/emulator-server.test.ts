@@ -596,8 +596,11 @@ describe('emulator: bad requests, health and metrics', () => {
     const loaded = await read();
     expect(loaded.get('vllm:num_requests_running')).toBe(2);
     expect(loaded.get('vllm:num_requests_waiting')).toBe(1);
-    expect(loaded.get('vllm:gpu_cache_usage_perc')).toBe(1);
-    expect(loaded.get('vllm:kv_cache_usage_perc')).toBe(1);
+    // Both slots taken, by two short prompts: the KV cache, sized by the performance model, is nearly empty.
+    const usage = loaded.get('vllm:kv_cache_usage_perc') ?? -1;
+    expect(usage).toBeGreaterThan(0);
+    expect(usage).toBeLessThan(0.001);
+    expect(loaded.get('vllm:gpu_cache_usage_perc')).toBe(usage);
     for (const abort of aborts) abort.abort();
     await Promise.all(hung);
     fresh.setFaults({ hangMs: 0 });
