@@ -637,7 +637,8 @@ function unusableAnswer(status: number, headers: IncomingHttpHeaders): { readonl
     return { message: `upstream answered ${status}, a redirect, which the gateway does not follow: set the endpoint's url to where the upstream serves`, ...(location === undefined ? {} : { detail: `it points to ${location}` }) };
   }
   const encoding = headers['content-encoding'];
-  const codings = (Array.isArray(encoding) ? encoding.join(',') : (encoding ?? '')).toLowerCase();
+  if (encoding === undefined) return undefined;
+  const codings = (Array.isArray(encoding) ? encoding.join(',') : encoding).toLowerCase();
   // Only a compression: 'identity', and 'none' (which SSE servers send to keep proxies from
   // compressing a stream), leave the body as it is.
   const compressed = /(^|[\s,])(x-)?(gzip|deflate|br|zstd|compress)($|[\s,;])/.exec(codings);
