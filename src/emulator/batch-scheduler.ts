@@ -242,7 +242,7 @@ export class BatchScheduler {
   submit(spec: SequenceSpec, now: number): SubmitResult {
     this.processUntil(now);
     if ((this.queue.length > 0 || !this.fits(spec)) && this.queue.length >= this.config.maxQueue) {
-      return { accepted: false, retryAfterMs: this.retryAfterMs(now) };
+      return { accepted: false, retryAfterMs: this.retryAfterMs(now, spec) };
     }
     const sequence: Sequence = { id: this.nextId++, spec, emitted: 0, phase: 'queued', version: 0 };
     if (this.queue.length === 0 && this.fits(spec)) {
@@ -271,6 +271,9 @@ export class BatchScheduler {
     const index = this.queue.findIndex((sequence) => sequence.id === id);
     if (index < 0) return false;
     this.queue.splice(index, 1);
+    // The head that left may have been what kept the ones behind it out (its KV did not fit; theirs may).
+    this.admitWaiting(now);
+    this.startStep(now);
     return true;
   }
 
@@ -372,43 +375,61 @@ export class BatchScheduler {
   }
 
   /**
-   * Estimated wait (ms) until a slot frees: the soonest projected finish of any admitted sequence
-   * but a held one. Prefill steps go before decode steps, so the prompts waiting for theirs delay
+   * Estimated wait (ms) until `spec`, a request refused now for want of a queue place, would find
+   * one: until the queue's head (or `spec`, with no queue) is admitted, by the admitted sequences'
+   * projected finishes (a held one's never). Prefill steps go before decode steps, so the prompts waiting for theirs delay
    * every decoding sequence's tokens after the step running now; decode steps are timed at the
    * batch they will have.
    */
-  retryAfterMs(now: number): number {
+  retryAfterMs(now: number, spec?: SequenceSpec): number {
     this.processUntil(now);
     const step = this.step;
     // The waiting prefills run back to back after the step running now; decode steps resume after them.
     let prefillAt = step?.endsAt ?? now;
-    const firstTokens: { readonly at: number; readonly outputTokens: number }[] = [];
-    if (step?.kind === 'prefill') firstTokens.push({ at: step.startedAt + this.prefillMs(step.sequence.spec.promptTokens), outputTokens: step.sequence.spec.outputTokens });
+    const firstTokens: { readonly at: number; readonly spec: SequenceSpec }[] = [];
+    if (step?.kind === 'prefill') firstTokens.push({ at: step.startedAt + this.prefillMs(step.sequence.spec.promptTokens), spec: step.sequence.spec });
     for (const sequence of this.prefills) {
       if (!this.active.has(sequence.id)) continue;
-      firstTokens.push({ at: prefillAt + this.prefillMs(sequence.spec.promptTokens), outputTokens: sequence.spec.outputTokens });
+      firstTokens.push({ at: prefillAt + this.prefillMs(sequence.spec.promptTokens), spec: sequence.spec });
       prefillAt += this.prefillReplicaMs(sequence.spec.promptTokens);
     }
     // Prefilled, their first token on its way.
     for (const timed of this.timed) {
       const sequence = this.active.get(timed.id);
-      if (timed.kind === 'first-token' && sequence !== undefined && sequence.version === timed.version) firstTokens.push({ at: timed.at, outputTokens: sequence.spec.outputTokens });
+      if (timed.kind === 'first-token' && sequence !== undefined && sequence.version === timed.version) firstTokens.push({ at: timed.at, spec: sequence.spec });
     }
     const decodeFrom = prefillAt;
     const stepMs = this.stepMs(Math.max(1, this.decoding.size + firstTokens.length), contextOf(this.active.values()));
     // A sequence's last token: its first when it asks for one, else steps after decoding resumes.
     const finishAfterFirst = (first: number, outputTokens: number): number => (outputTokens <= 1 ? first : Math.max(first, decodeFrom) + (outputTokens - 1) * stepMs);
-    let soonest = Number.POSITIVE_INFINITY;
-    for (const { at, outputTokens } of firstTokens) soonest = Math.min(soonest, finishAfterFirst(at, outputTokens));
+    const finishes: { readonly at: number; readonly tokens: number }[] = [];
+    for (const { at, spec: admitted } of firstTokens) finishes.push({ at: finishAfterFirst(at, admitted.outputTokens), tokens: kvNeed(admitted) });
     // The decode step running now gives each of its sequences a token at its end (one that joined
     // the batch since waits for the next).
     const stepping = step?.kind === 'decode' ? new Set(step.sequences) : undefined;
     for (const sequence of this.decoding) {
       const remaining = Math.max(0, sequence.spec.outputTokens - sequence.emitted);
       const finish = step !== undefined && stepping?.has(sequence) === true ? (remaining <= 1 ? step.endsAt : decodeFrom + (remaining - 1) * stepMs) : decodeFrom + remaining * stepMs;
-      soonest = Math.min(soonest, finish);
+      finishes.push({ at: finish, tokens: kvNeed(sequence.spec) });
     }
-    return Number.isFinite(soonest) ? Math.max(0, soonest - now) : this.config.prefillMs + this.config.tpotMs;
+    finishes.sort((a, b) => a.at - b.at);
+    // A queue place frees when the queue's head is admitted (or, with no queue, `spec` itself): when
+    // enough admitted sequences have finished to free a slot and, with kvTokens, its KV tokens (or
+    // every one has: a sequence alone always runs).
+    const next = this.queue[0]?.spec ?? spec;
+    const { capacity, kvTokens } = this.config;
+    let slotsShort = this.active.size + 1 - capacity;
+    let tokensShort = kvTokens === undefined || next === undefined ? 0 : this.kvReserved + kvNeed(next) - kvTokens;
+    let left = this.active.size;
+    if (slotsShort <= 0 && tokensShort <= 0) return 0;
+    for (const finish of finishes) {
+      slotsShort -= 1;
+      tokensShort -= finish.tokens;
+      left -= 1;
+      if ((slotsShort <= 0 && tokensShort <= 0) || left === 0) return Math.max(0, finish.at - now);
+    }
+    // Nothing projected frees enough (the rest are held by a hang): the wait is unknown; a step's time, as a hint.
+    return this.config.prefillMs + this.config.tpotMs;
   }
 
   private leave(sequence: Sequence): void {

@@ -837,9 +837,12 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (queue === undefined) queuedAnswers.set(socket, [res]);
       else queue.push(res);
       res.once('finish', () => {
-        const left = queuedAnswers.get(socket)?.filter((queued) => queued !== res);
-        if (left === undefined || left.length === 0) queuedAnswers.delete(socket);
-        else queuedAnswers.set(socket, left);
+        const queued = queuedAnswers.get(socket);
+        if (queued === undefined) return;
+        // Answers finish in order: the first, as a rule.
+        const index = queued.indexOf(res);
+        if (index >= 0) queued.splice(index, 1);
+        if (queued.length === 0) queuedAnswers.delete(socket);
       });
       setImmediate(() => {
         // Its connection gone meanwhile, it has no one to answer (and closeWithConnection would wait for a close already past).

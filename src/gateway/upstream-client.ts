@@ -7,6 +7,7 @@ import { createSseReader } from '../protocol/sse.js';
 import type { Cancellation } from './cancellation.js';
 import { EventQueue } from './event-queue.js';
 import { releasingBody } from './releasing-body.js';
+import { longestRetryAfterMs } from './retry-policy.js';
 
 /** Where and how to reach one upstream replica. */
 export interface UpstreamTarget {
@@ -336,7 +337,8 @@ function upstreamError(status: number, headers: IncomingHttpHeaders, body: unkno
  */
 function retryAfterOf(headers: IncomingHttpHeaders): string | undefined {
   const ms = firstHeader(headers['retry-after-ms'])?.trim();
-  return ms !== undefined && /^\d+(\.\d+)?$/.test(ms) ? String(Number(ms) / 1000) : firstHeader(headers['retry-after']);
+  // Written as plain seconds (no exponent, which a Retry-After never has), at most a day, as any wait is kept.
+  return ms !== undefined && /^\d+(\.\d+)?$/.test(ms) ? (Math.min(longestRetryAfterMs, Number(ms)) / 1000).toFixed(3) : firstHeader(headers['retry-after']);
 }
 
 /** Whether an upstream's text quotes the gateway's key for it (an upstream 401 may). */

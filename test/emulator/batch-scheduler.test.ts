@@ -340,6 +340,38 @@ describe('BatchScheduler with the model\'s decode for any context and its KV cap
     expect(alone.submit({ promptTokens: 1, outputTokens: 1 }, 0)).toMatchObject({ accepted: true, queued: true });
   });
 
+  it('a queued head that leaves lets in the ones behind it that fit, though nothing else happens (every admitted one hung)', () => {
+    const scheduler = new BatchScheduler(kvConfig);
+    scheduler.submit({ promptTokens: 800, outputTokens: 10, holdMs: Number.POSITIVE_INFINITY }, 0);
+    const head = scheduler.submit({ promptTokens: 300, outputTokens: 10 }, 0);
+    expect(scheduler.submit({ promptTokens: 5, outputTokens: 1 }, 0)).toMatchObject({ queued: true });
+    expect(head).toMatchObject({ accepted: true, queued: true });
+    if (!head.accepted) throw new Error('accepted');
+    scheduler.cancel(head.id, 5);
+    expect([scheduler.running, scheduler.waiting]).toEqual([2, 0]);
+    expect(summary(scheduler.advance(5))).toContain('5:admitted:3');
+    expect(scheduler.nextDeadline()).toBeDefined();
+  });
+
+  it("a refusal's wait is until the queue's head would be admitted: until enough KV frees, not until the first short sequence ends", () => {
+    const scheduler = new BatchScheduler({ ...kvConfig, maxQueue: 0 });
+    // A short one (10 tokens, done first) and a long one (700 tokens) are admitted; 290 free.
+    scheduler.submit({ promptTokens: 5, outputTokens: 5 }, 0);
+    scheduler.submit({ promptTokens: 600, outputTokens: 100 }, 0);
+    // 500 tokens need the long one gone: its projected finish, not the short one's.
+    const refused = scheduler.submit({ promptTokens: 400, outputTokens: 100 }, 0);
+    expect(refused.accepted).toBe(false);
+    const finished = runToEnd(scheduler).filter((event) => event.type === 'finished');
+    const shortDone = finished.find((event) => event.id === 1)?.at ?? Number.NaN;
+    const longDone = finished.find((event) => event.id === 2)?.at ?? Number.NaN;
+    const wait = refused.accepted === false ? refused.retryAfterMs : Number.NaN;
+    // Projected at the batch it has now (the long one then decodes alone, faster): an estimate, not the
+    // short one's end, which frees 10 tokens of the 210 more needed.
+    expect(wait).toBeGreaterThan(2 * shortDone);
+    expect(wait / longDone).toBeGreaterThan(0.9);
+    expect(wait / longDone).toBeLessThan(1.5);
+  });
+
   it("times each decode step by its batch's contexts, which grow with every token", () => {
     const scheduler = new BatchScheduler(kvConfig);
     scheduler.submit({ promptTokens: 400, outputTokens: 3 }, 0);

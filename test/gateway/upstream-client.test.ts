@@ -168,7 +168,10 @@ describe('pooled upstream client', () => {
       const response = await client().send(target, request, new Cancellation());
       return response.kind === 'error' ? response.retryAfter : 'answered';
     };
-    expect(await waitOf({ 'retry-after-ms': '250', 'retry-after': '1' })).toBe('0.25');
+    expect(await waitOf({ 'retry-after-ms': '250', 'retry-after': '1' })).toBe('0.250');
+    // Written as seconds a Retry-After reader takes (no exponent), at most a day.
+    expect(await waitOf({ 'retry-after-ms': '1000000000000000000000000', 'retry-after': '30' })).toBe('86400.000');
+    expect(await waitOf({ 'retry-after-ms': '0.0000001', 'retry-after': '30' })).toBe('0.000');
     expect(await waitOf({ 'retry-after-ms': 'soon', 'retry-after': '2' })).toBe('2');
     expect(await waitOf({ 'retry-after': '3' })).toBe('3');
   });
