@@ -392,9 +392,13 @@ function routeCandidates(route: RouteConfig, endpoints: readonly EndpointView[])
   const byId = new Map<string, EndpointView>();
   for (const endpoint of endpoints) byId.set(endpoint.id, endpoint);
   const candidates: EndpointView[] = [];
+  // A large route's duplicates are found in a set: `includes` over hundreds of endpoints each is quadratic.
+  const seen = route.endpoints.length > 16 ? new Set<EndpointView>() : undefined;
   for (const id of route.endpoints) {
     const endpoint = byId.get(id);
-    if (endpoint !== undefined && !candidates.includes(endpoint)) candidates.push(endpoint);
+    if (endpoint === undefined || (seen === undefined ? candidates.includes(endpoint) : seen.has(endpoint))) continue;
+    candidates.push(endpoint);
+    seen?.add(endpoint);
   }
   return candidates;
 }
@@ -684,6 +688,9 @@ function sampleTwo(tier: Tier, random: () => number): [EndpointView, EndpointVie
   return [first, second];
 }
 
+/** How many endpoints the prefix-affinity ring walk orders; the rest of a larger tier follow in its order. */
+const affinityWalkLength = 16;
+
 /** Bounded-load consistent hashing: the ring walk from the prefix, within-bound endpoints first. */
 function affinityTiers(tier: Tier, prefixKey: string, route: RouteConfig, routeEndpoints: readonly EndpointView[]): Tier[] {
   const byId = new Map(tier.map((endpoint) => [endpoint.id, endpoint]));
@@ -691,10 +698,16 @@ function affinityTiers(tier: Tier, prefixKey: string, route: RouteConfig, routeE
   // each with a share of the ring in proportion to its capacity.
   const capacities = new Map(routeEndpoints.map((endpoint) => [endpoint.id, endpoint.capacity]));
   const walk: EndpointView[] = [];
-  for (const id of walkRing(hashRingFor(route.endpoints, (id) => capacities.get(id) ?? 1), prefixKey, new Set(byId.keys()))) {
+  // The walk's first endpoints are where the prefix's KV cache is; past them an attempt is a
+  // failover anyway, and the rest follow in the tier's order rather than walking the whole ring.
+  for (const id of walkRing(hashRingFor(route.endpoints, (id) => capacities.get(id) ?? 1), prefixKey, new Set(byId.keys()), affinityWalkLength)) {
     const endpoint = byId.get(id);
-    if (endpoint !== undefined) walk.push(endpoint);
+    if (endpoint !== undefined) {
+      walk.push(endpoint);
+      byId.delete(id);
+    }
   }
+  for (const endpoint of byId.values()) walk.push(endpoint);
   const totalOutstanding = tier.reduce((sum, endpoint) => sum + outstandingOf(endpoint), 0);
   const totalCapacity = tier.reduce((sum, endpoint) => sum + endpoint.capacity, 0);
   const withinBound = (endpoint: EndpointView): boolean =>

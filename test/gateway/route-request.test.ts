@@ -587,6 +587,21 @@ describe('prefix affinity: bounded-load consistent hashing', () => {
     expect(ranked(route(balanced, ['prefix-affinity'], { prefixKey: key }))[0]).toBe(home);
   });
 
+  it("a large route: the ring walk orders the first endpoints, the rest follow once each; a route's repeated id counts once", () => {
+    const large = Array.from({ length: 120 }, (_, index) => endpoint(`e-${String(index)}`));
+    const key = 'a long shared system prompt';
+    const order = ranked(route(large, ['prefix-affinity'], { prefixKey: key }));
+    expect(order).toHaveLength(120);
+    expect(new Set(order).size).toBe(120);
+    const walk = walkRing(hashRingFor(large.map((e) => e.id)), key, new Set(large.map((e) => e.id)));
+    expect(order.slice(0, 16)).toEqual(walk.slice(0, 16));
+    expect(walkRing(hashRingFor(large.map((e) => e.id)), key, new Set(large.map((e) => e.id)), 3)).toEqual(walk.slice(0, 3));
+    // An id listed twice in a large route is one candidate, as in a small one.
+    const twice: RoutingPolicy = { routes: new Map([['frontier', { model: 'frontier', endpoints: [...large.map((e) => e.id), 'e-7'], policy: ['cost'] }]]), halfOpenProbes: 1, panic: true };
+    const decision = routeRequest(request(), large, twice, seededRandom(1));
+    expect(ranked(decision)).toHaveLength(120);
+  });
+
   it('never chooses an ineligible endpoint; the others keep their keys', () => {
     const key = 'another prefix';
     const walk = walkRing(hashRingFor(fleet.map((e) => e.id)), key, new Set(fleet.map((e) => e.id)));
