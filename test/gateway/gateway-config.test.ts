@@ -132,6 +132,23 @@ describe('a valid gateway config', () => {
   });
 });
 
+describe('a large fleet written with anchors', () => {
+  // 1,500 tenants merging one x- anchor: flat use, whose expansion grows with the file, not a bomb.
+  const many = (count: number, last = '*limits'): string =>
+    edit(valid, 'tenants:\n', `x-limits: &limits { jurisdictions: [us, eu], requestsPerMinute: 600, tokensPerMinute: 2000000 }\ntenants:\n${Array.from({ length: count }, (_, index) => `  - { id: t${String(index)}, apiKeySha256: ${hashApiKey(`sk-${String(index)}`)}, <<: ${index === count - 1 ? last : '*limits'} }\n`).join('')}`);
+
+  it('takes any number of aliases to one anchor (the library alone refuses past 1,000)', () => {
+    const config = loadOk(many(1500));
+    expect(config.tenants).toHaveLength(1501);
+    expect(config.tenants[1499]).toMatchObject({ id: 't1499', requestsPerMinute: 600, jurisdictions: ['us', 'eu'] });
+  });
+
+  it('names the line of an alias to no anchor among many', () => {
+    const text = many(1500, '*limit');
+    expect(onlyProblem(text)).toMatchObject({ code: 'syntax', line: positionOf(text, '*limit }').line, message: 'YAML error: an alias (*name) to an anchor (&name) not defined before it' });
+  });
+});
+
 describe('a route naming an unknown endpoint among many', () => {
   it('lists at most 20 of the known endpoints, and how many more', () => {
     const many = Array.from({ length: 500 }, (_, index) => `  - { id: e${String(index)}, url: "http://127.0.0.1:9001", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 8192, marginalCostPerMillionTokens: 0, capacity: 8 }`);
