@@ -42,11 +42,15 @@ export function planReload(running: GatewayConfig, next: GatewayConfig): ReloadP
   return { apply: true, added: [...after.keys()].filter((id) => !before.has(id)), removed: [...before.keys()].filter((id) => !after.has(id)), changed };
 }
 
+/** Tenants named in a reload's line on stderr, of each kind of change. */
+const namedTenants = 10;
+
 /** A plan in words, for stderr: what was taken, or why nothing was. */
 export function describeReload(file: string, plan: ReloadPlan): string {
   if ('problems' in plan) return `reload of ${file} refused: fix the problems above; still serving the config loaded before`;
   if (!plan.apply) return `reload of ${file} not applied: it changes ${plan.needsRestart.join(', ')}, which take a restart; still serving the config loaded before, its tenants included`;
-  const named = (what: string, ids: readonly string[]): string[] => (ids.length === 0 ? [] : [`${what} ${ids.join(', ')}`]);
+  // A reload that adds thousands of tenants says how many, naming the first few (the log line has them all).
+  const named = (what: string, ids: readonly string[]): string[] => (ids.length === 0 ? [] : [`${what} ${ids.slice(0, namedTenants).join(', ')}${ids.length > namedTenants ? ` and ${String(ids.length - namedTenants)} more` : ''}`]);
   const changes = [...named('added', plan.added), ...named('removed', plan.removed), ...named('changed', plan.changed.map((tenant) => `${tenant.id} (${tenant.fields.join(', ')})`))];
   return `reloaded ${file}: tenants ${changes.length === 0 ? 'unchanged' : changes.join('; ')}`;
 }

@@ -137,6 +137,43 @@ describe('switchyard gateway', () => {
     }
   });
 
+  it("an applied reload says only warnings it had not said, and a reload adding many tenants names the first few", async () => {
+    const dir = makeTempDir('reload-warnings');
+    const tenant = (id: string, jurisdiction: string): string => `  - { id: ${id}, apiKeySha256: ${hashApiKey(`sk-${id}`)}, jurisdictions: [${jurisdiction}], requestsPerMinute: 1000, tokensPerMinute: 1000000 }`;
+    const configText = (tenants: readonly string[]): string =>
+      ['version: 1', 'endpoints:', '  - { id: up, url: "http://127.0.0.1:1", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 100000, marginalCostPerMillionTokens: 0, capacity: 8 }', 'routes:', '  - { model: m, endpoints: [up] }', 'tenants:', ...tenants].join('\n');
+    const config = dir.write('gateway.yaml', configText([tenant('t', 'us'), tenant('lost', 'jp')]));
+    const io = captureOutput();
+    let fire = (): void => undefined;
+    let stop = (): void => undefined;
+    const stopped = new Promise<void>((resolve) => {
+      stop = resolve;
+    });
+    const run = gatewayCommand({ config, port: 0 }, io, stopped, () => () => undefined, (callback) => {
+      fire = callback;
+      return () => undefined;
+    });
+    try {
+      await expect.poll(() => io.stderr(), { timeout: 10_000 }).toMatch(/listening on http/);
+      const warningsOf = (text: string): string[] => text.split('\n').filter((line) => line.includes('warning:'));
+      const first = warningsOf(io.stderr());
+      expect(first.some((line) => line.includes("'lost'"))).toBe(true);
+      // Twelve tenants more, one of them with a new warning: it alone is said, and the line names ten of twelve.
+      const added = Array.from({ length: 11 }, (_, index) => tenant(`n${String(index)}`, 'us'));
+      dir.write('gateway.yaml', configText([tenant('t', 'us'), tenant('lost', 'jp'), ...added, tenant('gone', 'br')]));
+      fire();
+      await expect.poll(() => io.stderr(), { timeout: 5_000 }).toContain(`reloaded ${config}: tenants added`);
+      const after = warningsOf(io.stderr());
+      expect(after.length - first.length).toBe(1);
+      expect(after.at(-1)).toContain("'gone'");
+      expect(io.stderr()).toContain('added n0, n1, n2, n3, n4, n5, n6, n7, n8, n9 and 2 more');
+    } finally {
+      stop();
+      await run;
+      dir.remove();
+    }
+  });
+
   it('hears SIGHUP from start to end: before it serves and while it drains, a reload is ignored and said so, never the end of the process', async () => {
     const io = captureOutput();
     let fire = (): void => undefined;

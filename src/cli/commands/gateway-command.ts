@@ -35,7 +35,16 @@ async function serveGateway(options: GatewayCommandOptions, output: Output, stop
     for (const problem of loaded.problems) output.err(formatProblem(problem));
     return 2;
   }
-  for (const warning of gatewayConfigWarnings(loaded.value, process.env)) output.err(`switchyard gateway: warning: ${warning}`);
+  // Warnings once each: an applied reload changes tenants alone, so only a tenant's warning can be new.
+  const warned = new Set<string>();
+  const warn = (warnings: readonly string[]): void => {
+    for (const warning of warnings) {
+      if (warned.has(warning)) continue;
+      warned.add(warning);
+      output.err(`switchyard gateway: warning: ${warning}`);
+    }
+  };
+  warn(gatewayConfigWarnings(loaded.value, process.env));
   const gateway = createGateway({ config: loaded.value, processMetrics: true });
   const port = options.port ?? loaded.value.listen.port;
   const host = options.host ?? loaded.value.listen.host;
@@ -59,7 +68,7 @@ async function serveGateway(options: GatewayCommandOptions, output: Output, stop
     if (!next.ok) for (const problem of next.problems) output.err(formatProblem(problem));
     const plan = gateway.reload(next);
     // Warnings only for a config that is now served.
-    if (next.ok && plan.apply) for (const warning of gatewayConfigWarnings(next.value, process.env)) output.err(`switchyard gateway: warning: ${warning}`);
+    if (next.ok && plan.apply) warn(gatewayConfigWarnings(next.value, process.env));
     output.err(`switchyard gateway: ${describeReload(options.config, plan)}`);
   });
   await stop;
