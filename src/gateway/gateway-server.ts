@@ -118,12 +118,14 @@ export function createGateway(options: GatewayOptions): Gateway {
   let tenantsById = new Map(config.tenants.map((tenant) => [tenant.id, tenant]));
   /**
    * The jurisdictions a request admitted as `tenant` may use now: its own, unless a reload changed
-   * them since, then only those both allow (none for a tenant removed): a reload does not widen where
-   * a request already in flight may go beyond where it was admitted to go.
+   * them since, then only those both its own and its key's tenant now allow (none for a key taken
+   * away): a reload does not widen where a request already in flight may go beyond where it was
+   * admitted to go.
    */
-  const jurisdictionsNow = (tenant: TenantConfig): readonly string[] => {
-    const now = tenantsById.get(tenant.id);
-    if (now === tenant) return tenant.jurisdictions;
+  const jurisdictionsNow = (tenant: TenantConfig, authenticated: Authenticated): readonly string[] => {
+    if (tenantsById.get(tenant.id) === tenant) return tenant.jurisdictions;
+    // The key's tenant now, as admission follows it: the same tenant renamed keeps its traffic moving.
+    const now = reauthenticate(current.tenants, authenticated)?.tenant;
     const allowed = new Set((now?.jurisdictions ?? []).map((jurisdiction) => jurisdiction.toLowerCase()));
     return tenant.jurisdictions.filter((jurisdiction) => allowed.has(jurisdiction.toLowerCase()));
   };
@@ -522,7 +524,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         routeInput: (tried) => ({
           ...traits,
           // Every attempt goes only where the tenant may send it now (see jurisdictionsNow).
-          tenantJurisdictions: jurisdictionsNow(tenant),
+          tenantJurisdictions: jurisdictionsNow(tenant, authenticated),
           promptTokens: routedPromptTokens(context),
           maxOutputTokens: context.resumed?.outputTokens ?? context.roomBudget ?? outputTokens,
           prefixKey,
@@ -650,7 +652,7 @@ export function createGateway(options: GatewayOptions): Gateway {
             deadline,
             clientGone: client.gone,
             shuttingDown: () => shuttingDown && !client.gone(),
-            routeInput: (excluded) => ({ ...traits, tenantJurisdictions: jurisdictionsNow(tenant), promptTokens, maxOutputTokens: 0, excludeEndpoints: excluded }),
+            routeInput: (excluded) => ({ ...traits, tenantJurisdictions: jurisdictionsNow(tenant, authenticated), promptTokens, maxOutputTokens: 0, excludeEndpoints: excluded }),
           },
           request,
           tried,

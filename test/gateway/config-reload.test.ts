@@ -61,6 +61,23 @@ describe('planReload (what a SIGHUP takes)', () => {
 describe('a reload and the requests in flight', () => {
   const { cleanups } = closedAfterEach();
 
+  it('a tenant renamed while its request is in flight (the same key) keeps its failover: the key is followed, as at admission', async () => {
+    // us (free) never answers; eu answers. The request waits on us, the reload renames t, then us times out.
+    const hung = await startScriptedUpstream(() => undefined);
+    cleanups.push(() => hung.close());
+    const eu = await startScriptedUpstream((res) => res.end(answerFrames));
+    cleanups.push(() => eu.close());
+    const yamlOf = (id: string): string => twoJurisdictions(hung.url, eu.url, 'sk-t', 'us, eu', '{ retries: 0, ttftTimeoutMs: 300 }').replace('- { id: t,', `- { id: ${id},`);
+    const gateway = createGateway({ config: gatewayConfig(yamlOf('t')), logger: false });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const answer = chatStatus(url, 'sk-t');
+    await expect.poll(() => hung.arrivals(), { timeout: 5_000 }).toBe(1);
+    expect(gateway.reload({ ok: true, value: gatewayConfig(yamlOf('t-renamed')) })).toMatchObject({ apply: true, added: ['t-renamed'], removed: ['t'] });
+    expect(await answer).toBe(200);
+    expect(eu.arrivals()).toBe(1);
+  });
+
   it("starts a tenant it adds at 0 tokens charged, as a start does, so that increase() sees the new tenant's first request", async () => {
     const gateway = createGateway({ config: gatewayConfig(yaml([acme])), logger: false });
     const url = await gateway.listen(0, '127.0.0.1');
