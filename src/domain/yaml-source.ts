@@ -1,4 +1,4 @@
-import { isAlias, isMap, isNode, isPair, isScalar, LineCounter, Parser, parseDocument, visit, type Document } from 'yaml';
+import { isAlias, isMap, isNode, isPair, isScalar, isSeq, LineCounter, Parser, parseDocument, visit, type Alias, type Document, type Node } from 'yaml';
 import type { SpecProblem } from './spec-problem.js';
 
 export interface Location {
@@ -18,28 +18,73 @@ export interface YamlSource {
 
 export type ParsedYaml = { readonly ok: true; readonly source: YamlSource } | { readonly ok: false; readonly problems: SpecProblem[] };
 
-/** The alias bound (see parseYamlSource): never below the library's own, and this many per alias written. */
-const minAliasBound = 1000;
-const aliasBoundPerAlias = 4;
+/**
+ * What the values a file's aliases point at may add up to, expanded (see aliasScan): this many per
+ * value written, and never less than `leastExpansionBound`. Flat use (5,000 tenants each merging one
+ * small anchor) stays well inside; a bomb (anchors used inside anchors, or a large map merged into
+ * many) grows past it.
+ */
+const expansionPerValueWritten = 10;
+const leastExpansionBound = 100_000;
+
+interface AliasScan {
+  /** Where the first alias to no anchor written before it is. */
+  readonly unresolved: number | undefined;
+  /** Values written, and what they add up to with every alias (and merge) expanded, capped past the bound. */
+  readonly written: number;
+  readonly expanded: number;
+  readonly bound: number;
+}
 
 /**
- * How many aliases a document writes, and where the first one to no anchor written before it is: one
- * walk in document order (resolving each alias would walk the document again, quadratic in a large file).
+ * One walk of the document in order: each alias tied to the anchor it names (the last one written
+ * before it, as YAML reads it), so that resolving it is a lookup (the library scans every anchor and
+ * alias before it, for each alias: quadratic in a file of thousands), and what the file's values add
+ * up to with aliases expanded, each anchor's size counted once, so that a bomb is refused before it
+ * is expanded.
  */
-function aliasesOf(doc: Document): { readonly aliases: number; readonly unresolved: number | undefined } {
-  const anchors = new Set<string>();
-  let aliases = 0;
+function aliasScan(doc: Document): AliasScan {
+  const anchors = new Map<string, Node>();
+  const targets = new Map<Alias, Node>();
   let unresolved: number | undefined;
+  let written = 0;
   visit(doc, {
     Node(_key, node) {
+      written += 1;
       if (isAlias(node)) {
-        aliases += 1;
-        if (unresolved === undefined && !anchors.has(node.source)) unresolved = node.range?.[0];
-      } else if (node.anchor !== undefined) anchors.add(node.anchor);
+        const target = anchors.get(node.source);
+        if (target === undefined) unresolved ??= node.range?.[0];
+        else {
+          targets.set(node, target);
+          // Read by toJS and by merges: a lookup, not the library's scan of the document.
+          (node as unknown as { resolve: () => Node }).resolve = () => target;
+        }
+      } else if (node.anchor !== undefined) anchors.set(node.anchor, node);
       return undefined;
     },
   });
-  return { aliases, unresolved };
+  const bound = Math.max(leastExpansionBound, expansionPerValueWritten * written);
+  const sizes = new Map<Node, number>();
+  const measuring = new Set<Node>();
+  // A value's size with aliases expanded, capped just past the bound (a bomb's size overflows).
+  const sizeOf = (node: unknown): number => {
+    if (isAlias(node)) {
+      const target = targets.get(node);
+      return target === undefined ? 1 : sizeOf(target);
+    }
+    if (!isNode(node)) return isPair(node) ? sizeOf(node.key) + sizeOf(node.value) : 1;
+    const known = sizes.get(node);
+    if (known !== undefined) return known;
+    // An anchor used inside itself makes a cycle, shared, not expanded: counted once.
+    if (measuring.has(node)) return 1;
+    measuring.add(node);
+    let size = 1;
+    if (isMap(node) || isSeq(node)) for (const item of node.items as unknown[]) size = Math.min(bound + 1, size + sizeOf(item));
+    measuring.delete(node);
+    sizes.set(node, size);
+    return size;
+  };
+  return { unresolved, written, expanded: sizeOf(doc.contents), bound };
 }
 
 export function parseYamlSource(text: string, file: string): ParsedYaml {
@@ -69,21 +114,27 @@ export function parseYamlSource(text: string, file: string): ParsedYaml {
     };
   }
   let data: unknown;
-  // Aliases are resolved here, not while parsing: an unknown alias or an alias bomb throws. The
-  // library bounds each anchor's uses times the aliases inside it, which grows exponentially when
-  // anchors nest (a bomb) but only as fast as the file when they do not: a fleet of 5,000 tenants
-  // that each merge one anchor (`<<: *limits`) uses it 5,000 times. So the bound grows with the
-  // aliases written, and a bomb, whose expansion outgrows them, is still refused.
-  const { aliases, unresolved } = aliasesOf(doc);
+  // Aliases are resolved here, not while parsing, each tied to its anchor by aliasScan; an alias to
+  // no anchor, and a file whose aliases expand it past what it writes many times over (a bomb), are
+  // refused first: expanded, a bomb would take the process's memory and time.
+  const scan = aliasScan(doc);
+  const refusals: SpecProblem[] = [];
+  if (scan.unresolved !== undefined) {
+    const where = lineCounter.linePos(scan.unresolved);
+    refusals.push({ code: 'syntax', file, line: where.line, column: where.col, path: '', message: 'YAML error: an alias (*name) to an anchor (&name) not defined before it', suggestion: 'define every anchor (&name) before using it (*name)' });
+  }
+  if (scan.expanded > scan.bound) {
+    refusals.push({ code: 'syntax', file, line: 1, column: 1, path: '', message: `YAML error: the file's aliases expand it past ${String(scan.bound)} values, where it writes ${String(scan.written)} (the bound is ${String(expansionPerValueWritten)} times those, and at least ${String(leastExpansionBound)}): anchors used inside anchors, or a large map merged into many, multiply`, suggestion: 'write the repeated part out, or nest and merge anchors less' });
+  }
+  if (refusals.length > 0) return { ok: false, problems: refusals };
   try {
-    data = doc.toJS({ maxAliasCount: Math.max(minAliasBound, aliasBoundPerAlias * aliases) });
+    // The bound is aliasScan's: the library's own (uses of an anchor times the aliases in it) refuses flat use past 1,000.
+    data = doc.toJS({ maxAliasCount: -1 });
   } catch (error) {
-    // An alias to no anchor: where it is written. Otherwise (aliases nested to expand the file) the file as a whole.
-    const where = lineCounter.linePos(unresolved ?? 0);
-    const message = unresolved !== undefined ? 'an alias (*name) to an anchor (&name) not defined before it' : `aliases that expand the file past what it writes (anchors used inside anchors multiply): ${syntaxMessage(undefined, error instanceof Error ? error.message : String(error))}`;
+    // What the library refuses of what is left (a merge of something that is not a map).
     return {
       ok: false,
-      problems: [{ code: 'syntax', file, line: unresolved === undefined ? 1 : where.line, column: unresolved === undefined ? 1 : where.col, path: '', message: `YAML error: ${message}`, suggestion: 'define every alias (&name) before using it (*name), and do not nest aliases to expand the file' }],
+      problems: [{ code: 'syntax', file, line: 1, column: 1, path: '', message: `YAML error: ${syntaxMessage(undefined, error instanceof Error ? error.message : String(error))}`, suggestion: 'merge keys (<<) take a map, or a list of maps, written or as an alias' }],
     };
   }
   // A file that is not a mapping of keys at all: said in one problem, not one per missing key. Its

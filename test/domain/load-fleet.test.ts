@@ -549,6 +549,28 @@ describe('YAML aliases', () => {
     expect(parseFleet(bomb, 'fleet.yaml').ok).toBe(false);
   });
 
+  it('a large map merged into many (a merge bomb) is refused before it is expanded; flat use of many aliases is not', () => {
+    const keys = Array.from({ length: 300 }, (_, index) => `k${String(index)}: 0`).join(', ');
+    const merged = `x-m: &m { ${keys} }\nx-many:\n${Array.from({ length: 400 }, () => '  - { <<: *m }').join('\n')}\n`;
+    const result = parseFleet(`${merged}${small}`, 'fleet.yaml');
+    if (result.ok) throw new Error('expected the merge bomb refused');
+    expect(result.problems).toEqual([expect.objectContaining({ code: 'syntax', line: 1, message: expect.stringMatching(/^YAML error: the file's aliases expand it past 100000 values/) as unknown })]);
+    // 3,000 uses of one small anchor: flat, taken.
+    const flat = `x-one: &one { a: 1 }\nx-uses:\n${Array.from({ length: 3000 }, () => '  - *one').join('\n')}\n`;
+    expect(parseFleet(`${flat}${small}`, 'fleet.yaml').ok).toBe(true);
+  });
+
+  it('a bomb and an alias to no anchor are both said; a merge of something not a map is said as such, not as a bomb', () => {
+    const bomb = ['a: &a [x,x,x,x,x,x,x,x,x,x]', 'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]', 'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]', 'd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]', 'e: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]', 'f: *nope', ''].join('\n');
+    const both = parseFleet(bomb, 'fleet.yaml');
+    if (both.ok) throw new Error('expected problems');
+    expect(both.problems.map((problem) => [problem.line, problem.message.slice(0, 40)])).toEqual([[6, 'YAML error: an alias (*name) to an ancho'], [1, "YAML error: the file's aliases expand it"]]);
+    const notAMap = parseFleet(`x-list: &list [1, 2]\nx-bad: { <<: *list }\n${small}`, 'fleet.yaml');
+    if (notAMap.ok) throw new Error('expected a problem');
+    expect(notAMap.problems[0]?.message).toMatch(/^YAML error: Merge sources must be maps or map aliases/);
+    expect(notAMap.problems[0]?.message).not.toContain('expand');
+  });
+
   it('a top-level x- key holds anchors and is left out of the spec; a problem after it keeps its line', () => {
     const text = `x-sizes:\n  big: &big 768\n${edit(small, '    chips: 512\n', '    chips: *big\n')}`;
     expect(pool(loadOk(text), 'gcp-usc1-v6e').chips).toBe(768);
