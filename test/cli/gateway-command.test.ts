@@ -167,6 +167,13 @@ describe('switchyard gateway', () => {
       expect(after.length - first.length).toBe(1);
       expect(after.at(-1)).toContain("'gone'");
       expect(io.stderr()).toContain('added n0, n1, n2, n3, n4, n5, n6, n7, n8, n9 and 2 more');
+      // Fixed, then back (a rollback): said again, as it applies again.
+      dir.write('gateway.yaml', configText([tenant('t', 'us'), tenant('lost', 'us')]));
+      fire();
+      await expect.poll(() => io.stderr(), { timeout: 5_000 }).toContain('changed lost (jurisdictions)');
+      dir.write('gateway.yaml', configText([tenant('t', 'us'), tenant('lost', 'jp')]));
+      fire();
+      await expect.poll(() => warningsOf(io.stderr()).filter((line) => line.includes("'lost'")), { timeout: 5_000 }).toHaveLength(2);
     } finally {
       stop();
       await run;

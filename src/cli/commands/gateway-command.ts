@@ -35,14 +35,12 @@ async function serveGateway(options: GatewayCommandOptions, output: Output, stop
     for (const problem of loaded.problems) output.err(formatProblem(problem));
     return 2;
   }
-  // Warnings once each: an applied reload changes tenants alone, so only a tenant's warning can be new.
-  const warned = new Set<string>();
+  // An applied reload says the warnings the config it served had not: it changes tenants alone, so
+  // the rest are the same; one that went away and comes back (a rollback) is said again.
+  let warned = new Set<string>();
   const warn = (warnings: readonly string[]): void => {
-    for (const warning of warnings) {
-      if (warned.has(warning)) continue;
-      warned.add(warning);
-      output.err(`switchyard gateway: warning: ${warning}`);
-    }
+    for (const warning of warnings) if (!warned.has(warning)) output.err(`switchyard gateway: warning: ${warning}`);
+    warned = new Set(warnings);
   };
   warn(gatewayConfigWarnings(loaded.value, process.env));
   const gateway = createGateway({ config: loaded.value, processMetrics: true });
