@@ -697,21 +697,31 @@ function affinityTiers(tier: Tier, prefixKey: string, route: RouteConfig, routeE
   // The ring holds every endpoint of the route, so a key keeps its place as others come and go,
   // each with a share of the ring in proportion to its capacity.
   const capacities = new Map(routeEndpoints.map((endpoint) => [endpoint.id, endpoint.capacity]));
+  const totalOutstanding = tier.reduce((sum, endpoint) => sum + outstandingOf(endpoint), 0);
+  const totalCapacity = tier.reduce((sum, endpoint) => sum + endpoint.capacity, 0);
+  const withinBound = (endpoint: EndpointView): boolean =>
+    outstandingOf(endpoint) + 1 <= Math.ceil((affinityLoadFactor * (totalOutstanding + 1) * endpoint.capacity) / totalCapacity);
+  // The walk's first endpoints are where the prefix's KV cache is, and usually where it goes: the
+  // whole ring (most of it is walked to meet every endpoint) only when all of those are over the
+  // bound, so that a hot prefix's overflow still goes to the ring's next, not to the tier's first.
+  const ring = hashRingFor(route.endpoints, (id) => capacities.get(id) ?? 1);
+  const members = new Set(byId.keys());
+  let ids = walkRing(ring, prefixKey, members, affinityWalkLength);
+  const roomAmong = (walked: readonly string[]): boolean => walked.some((id) => {
+    const endpoint = byId.get(id);
+    return endpoint !== undefined && withinBound(endpoint);
+  });
+  if (ids.length < members.size && !roomAmong(ids)) ids = walkRing(ring, prefixKey, members);
   const walk: EndpointView[] = [];
-  // The walk's first endpoints are where the prefix's KV cache is; past them an attempt is a
-  // failover anyway, and the rest follow in the tier's order rather than walking the whole ring.
-  for (const id of walkRing(hashRingFor(route.endpoints, (id) => capacities.get(id) ?? 1), prefixKey, new Set(byId.keys()), affinityWalkLength)) {
+  for (const id of ids) {
     const endpoint = byId.get(id);
     if (endpoint !== undefined) {
       walk.push(endpoint);
       byId.delete(id);
     }
   }
+  // Past the walk, the rest in the tier's order: only failovers reach them.
   for (const endpoint of byId.values()) walk.push(endpoint);
-  const totalOutstanding = tier.reduce((sum, endpoint) => sum + outstandingOf(endpoint), 0);
-  const totalCapacity = tier.reduce((sum, endpoint) => sum + endpoint.capacity, 0);
-  const withinBound = (endpoint: EndpointView): boolean =>
-    outstandingOf(endpoint) + 1 <= Math.ceil((affinityLoadFactor * (totalOutstanding + 1) * endpoint.capacity) / totalCapacity);
   const ordered = [...walk.filter(withinBound), ...walk.filter((endpoint) => !withinBound(endpoint))];
   return ordered.map((endpoint) => [endpoint]);
 }

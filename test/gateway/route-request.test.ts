@@ -602,6 +602,17 @@ describe('prefix affinity: bounded-load consistent hashing', () => {
     expect(ranked(decision)).toHaveLength(120);
   });
 
+  it("a large route's hot prefix whose first endpoints on the ring are all over the bound goes to the ring's next, not to the tier's first", () => {
+    const large = Array.from({ length: 60 }, (_, index) => endpoint(`e-${String(index)}`, { capacity: 8 }));
+    const key = 'a hot system prompt';
+    const walk = walkRing(hashRingFor(large.map((e) => e.id)), key, new Set(large.map((e) => e.id)));
+    // The ring's first 20 for this prefix are full; the rest idle: the bound is ceil(1.25 * (160 + 1) * 8 / 480) = 4.
+    const loaded = large.map((e) => (walk.slice(0, 20).includes(e.id) ? { ...e, outstanding: 8 } : e));
+    const order = ranked(route(loaded, ['prefix-affinity'], { prefixKey: key }));
+    expect(order[0]).toBe(walk[20]);
+    expect(order.slice(0, 5)).toEqual(walk.slice(20, 25));
+  });
+
   it('never chooses an ineligible endpoint; the others keep their keys', () => {
     const key = 'another prefix';
     const walk = walkRing(hashRingFor(fleet.map((e) => e.id)), key, new Set(fleet.map((e) => e.id)));
