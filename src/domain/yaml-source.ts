@@ -30,10 +30,23 @@ const leastExpansionBound = 100_000;
 interface AliasScan {
   /** Where the first alias to no anchor written before it is. */
   readonly unresolved: number | undefined;
+  /** Where the first merge of a map into itself is (`&a { <<: *a }`): merged, it copies itself without end. */
+  readonly selfMerge: number | undefined;
+  /** Where the first key that is a list or a map is: no spec has one, and the library compares each with every anchor. */
+  readonly collectionKey: number | undefined;
+  /** Where the first key written a second time in its mapping is. */
+  readonly repeatedKey: number | undefined;
   /** Values written, and what they add up to with every alias (and merge) expanded, capped past the bound. */
   readonly written: number;
   readonly expanded: number;
   readonly bound: number;
+}
+
+/** A merge key, `<<` (the library reads it as a scalar whose value is a symbol so named). */
+function isMergeKey(key: unknown): boolean {
+  if (!isScalar(key)) return false;
+  const value: unknown = key.value;
+  return value === '<<' || (typeof value === 'symbol' && value.description === '<<');
 }
 
 /**
@@ -47,8 +60,15 @@ function aliasScan(doc: Document): AliasScan {
   const anchors = new Map<string, Node>();
   const targets = new Map<Alias, Node>();
   let unresolved: number | undefined;
+  let selfMerge: number | undefined;
+  let collectionKey: number | undefined;
+  let repeatedKey: number | undefined;
   let written = 0;
   visit(doc, {
+    Pair(_key, pair) {
+      if (collectionKey === undefined && (isMap(pair.key) || isSeq(pair.key))) collectionKey = pair.key.range?.[0];
+      return undefined;
+    },
     Node(_key, node) {
       written += 1;
       if (isAlias(node)) {
@@ -60,6 +80,18 @@ function aliasScan(doc: Document): AliasScan {
           (node as unknown as { resolve: () => Node }).resolve = () => target;
         }
       } else if (node.anchor !== undefined) anchors.set(node.anchor, node);
+      if (isMap(node) && repeatedKey === undefined) {
+        // As the library compares them: scalar keys by value; merge keys may repeat.
+        const keys = new Set<unknown>();
+        for (const pair of node.items) {
+          if (!isScalar(pair.key) || isMergeKey(pair.key)) continue;
+          if (keys.has(pair.key.value)) {
+            repeatedKey = pair.key.range?.[0] ?? 0;
+            break;
+          }
+          keys.add(pair.key.value);
+        }
+      }
       return undefined;
     },
   });
@@ -72,7 +104,18 @@ function aliasScan(doc: Document): AliasScan {
       const target = targets.get(node);
       return target === undefined ? 1 : sizeOf(target);
     }
-    if (!isNode(node)) return isPair(node) ? sizeOf(node.key) + sizeOf(node.value) : 1;
+    if (isPair(node)) {
+      // A merge copies its source's keys: a source that is the map being measured (or holds it) merges it into itself.
+      if (isMergeKey(node.key)) {
+        for (const source of isSeq(node.value) ? (node.value.items as unknown[]) : [node.value]) {
+          if (!isAlias(source)) continue;
+          const target = targets.get(source);
+          if (target !== undefined && measuring.has(target)) selfMerge ??= source.range?.[0] ?? 0;
+        }
+      }
+      return sizeOf(node.key) + sizeOf(node.value);
+    }
+    if (!isNode(node)) return 1;
     const known = sizes.get(node);
     if (known !== undefined) return known;
     // An anchor used inside itself makes a cycle, shared, not expanded: counted once.
@@ -84,13 +127,16 @@ function aliasScan(doc: Document): AliasScan {
     sizes.set(node, size);
     return size;
   };
-  return { unresolved, written, expanded: sizeOf(doc.contents), bound };
+  const expanded = sizeOf(doc.contents);
+  return { unresolved, selfMerge, collectionKey, repeatedKey, written, expanded, bound };
 }
 
 export function parseYamlSource(text: string, file: string): ParsedYaml {
   const lineCounter = new LineCounter();
   // logLevel 'error': warnings (e.g. complex keys) become no output rather than text on stderr.
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, merge: true, prettyErrors: false, logLevel: 'error' });
+  // Repeated keys are found in aliasScan's walk: the library's check compares each key with every
+  // key before it in its mapping, seconds for a mapping of tens of thousands.
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: false, merge: true, prettyErrors: false, logLevel: 'error' });
   if (doc.errors.length > 0) {
     // One misplaced tab or indent makes the parser report every line after it: the first error is the
     // one to fix, and the rest are counted rather than listed.
@@ -118,12 +164,24 @@ export function parseYamlSource(text: string, file: string): ParsedYaml {
   // no anchor, and a file whose aliases expand it past what it writes many times over (a bomb), are
   // refused first: expanded, a bomb would take the process's memory and time.
   const scan = aliasScan(doc);
+  if (scan.repeatedKey !== undefined) {
+    const where = lineCounter.linePos(scan.repeatedKey);
+    return { ok: false, problems: [{ code: 'syntax', file, line: where.line, column: where.col, path: '', message: `YAML syntax error: ${syntaxMessage('DUPLICATE_KEY', '')}`, suggestion: 'check indentation, quoting and that each key appears once' }] };
+  }
   const refusals: SpecProblem[] = [];
   if (scan.unresolved !== undefined) {
     const where = lineCounter.linePos(scan.unresolved);
     refusals.push({ code: 'syntax', file, line: where.line, column: where.col, path: '', message: 'YAML error: an alias (*name) to an anchor (&name) not defined before it', suggestion: 'define every anchor (&name) before using it (*name)' });
   }
-  if (scan.expanded > scan.bound) {
+  if (scan.selfMerge !== undefined) {
+    const where = lineCounter.linePos(scan.selfMerge);
+    refusals.push({ code: 'syntax', file, line: where.line, column: where.col, path: '', message: 'YAML error: a map merged into itself (a merge key, <<, naming the anchor of a map it is inside): merged, it would copy itself without end', suggestion: 'merge another anchor, written before the map' });
+  }
+  if (scan.collectionKey !== undefined) {
+    const where = lineCounter.linePos(scan.collectionKey);
+    refusals.push({ code: 'syntax', file, line: where.line, column: where.col, path: '', message: 'YAML error: a key that is a list or a map (`? [a]` or `[a]: b`); keys here are names', suggestion: 'write the key as a plain name' });
+  }
+  if (scan.selfMerge === undefined && scan.expanded > scan.bound) {
     refusals.push({ code: 'syntax', file, line: 1, column: 1, path: '', message: `YAML error: the file's aliases expand it past ${String(scan.bound)} values, where it writes ${String(scan.written)} (the bound is ${String(expansionPerValueWritten)} times those, and at least ${String(leastExpansionBound)}): anchors used inside anchors, or a large map merged into many, multiply`, suggestion: 'write the repeated part out, or nest and merge anchors less' });
   }
   if (refusals.length > 0) return { ok: false, problems: refusals };

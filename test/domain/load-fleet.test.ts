@@ -571,6 +571,24 @@ describe('YAML aliases', () => {
     expect(notAMap.problems[0]?.message).not.toContain('expand');
   });
 
+  it('a map merged into itself, and a key that is a list or a map, are refused where they are written, before anything is expanded', () => {
+    const selfMerge = `x-trap: &a { k0: 0, k1: 1, <<: *a }\n${small}`;
+    expect(onlyProblem(selfMerge)).toMatchObject({ code: 'syntax', line: 1, column: 32, message: expect.stringMatching(/^YAML error: a map merged into itself/) as unknown });
+    // Inside a map that the anchor holds: merged, it copies the anchor, which holds it.
+    const inner = `x-trap: &a { k0: 0, b: { <<: *a } }\n${small}`;
+    expect(onlyProblem(inner).message).toMatch(/^YAML error: a map merged into itself/);
+    const listKey = `x-keys:\n  ? [a, b]\n  : 1\n${small}`;
+    expect(onlyProblem(listKey)).toMatchObject({ code: 'syntax', line: 2, column: 5, message: expect.stringMatching(/^YAML error: a key that is a list or a map/) as unknown });
+  });
+
+  it('a key repeated in a large mapping is found at its line (each key compared once, not with every key before it)', () => {
+    const keys = Array.from({ length: 3000 }, (_, index) => `  k${String(index)}: ${String(index)}`);
+    const text = `x-big:\n${[...keys, '  k17: again'].join('\n')}\n${small}`;
+    expect(onlyProblem(text)).toMatchObject({ code: 'syntax', line: 3002, column: 3, message: 'YAML syntax error: a key appears twice in the same mapping' });
+    // Merge keys may repeat, as YAML allows.
+    expect(parseFleet(`x-a: &a { p: 1 }\nx-b: &b { q: 2 }\nx-c: { <<: *a, <<: *b }\n${small}`, 'fleet.yaml').ok).toBe(true);
+  });
+
   it('a top-level x- key holds anchors and is left out of the spec; a problem after it keeps its line', () => {
     const text = `x-sizes:\n  big: &big 768\n${edit(small, '    chips: 512\n', '    chips: *big\n')}`;
     expect(pool(loadOk(text), 'gcp-usc1-v6e').chips).toBe(768);
