@@ -42,11 +42,11 @@ interface AliasScan {
   readonly bound: number;
 }
 
-/** A merge key, `<<` (the library reads it as a scalar whose value is a symbol so named). */
+/** A merge key, `<<` written plain, as the library reads one (a scalar whose value is a symbol so named); a quoted "<<" is an ordinary key. */
 function isMergeKey(key: unknown): boolean {
   if (!isScalar(key)) return false;
   const value: unknown = key.value;
-  return value === '<<' || (typeof value === 'symbol' && value.description === '<<');
+  return (typeof value === 'symbol' && value.description === '<<') || (value === '<<' && (key.type === undefined || key.type === 'PLAIN'));
 }
 
 /**
@@ -66,7 +66,9 @@ function aliasScan(doc: Document): AliasScan {
   let written = 0;
   visit(doc, {
     Pair(_key, pair) {
-      if (collectionKey === undefined && (isMap(pair.key) || isSeq(pair.key))) collectionKey = pair.key.range?.[0];
+      // A key that is a list or a map, written so or as an alias to one (anchored before this pair).
+      const key = isAlias(pair.key) ? anchors.get(pair.key.source) : pair.key;
+      if (collectionKey === undefined && (isMap(key) || isSeq(key))) collectionKey = (pair.key as Node).range?.[0];
       return undefined;
     },
     Node(_key, node) {
@@ -80,13 +82,15 @@ function aliasScan(doc: Document): AliasScan {
           (node as unknown as { resolve: () => Node }).resolve = () => target;
         }
       } else if (node.anchor !== undefined) anchors.set(node.anchor, node);
-      if (isMap(node) && repeatedKey === undefined) {
-        // As the library compares them: scalar keys by value; merge keys may repeat.
+      if (isMap(node)) {
+        // As the library compares them: scalar keys by value; merge keys may repeat. The first
+        // repeat in the file is told, wherever its mapping is.
         const keys = new Set<unknown>();
         for (const pair of node.items) {
           if (!isScalar(pair.key) || isMergeKey(pair.key)) continue;
           if (keys.has(pair.key.value)) {
-            repeatedKey = pair.key.range?.[0] ?? 0;
+            const at = pair.key.range?.[0] ?? 0;
+            if (repeatedKey === undefined || at < repeatedKey) repeatedKey = at;
             break;
           }
           keys.add(pair.key.value);
@@ -107,7 +111,9 @@ function aliasScan(doc: Document): AliasScan {
     if (isPair(node)) {
       // A merge copies its source's keys: a source that is the map being measured (or holds it) merges it into itself.
       if (isMergeKey(node.key)) {
-        for (const source of isSeq(node.value) ? (node.value.items as unknown[]) : [node.value]) {
+        // Its sources: a map, or a list of them, written or as an alias (to a list, each item of which counts).
+        const value: unknown = isAlias(node.value) ? (targets.get(node.value) ?? node.value) : node.value;
+        for (const source of isSeq(value) ? (value.items as unknown[]) : [node.value]) {
           if (!isAlias(source)) continue;
           const target = targets.get(source);
           if (target !== undefined && measuring.has(target)) selfMerge ??= source.range?.[0] ?? 0;

@@ -577,6 +577,12 @@ describe('YAML aliases', () => {
     // Inside a map that the anchor holds: merged, it copies the anchor, which holds it.
     const inner = `x-trap: &a { k0: 0, b: { <<: *a } }\n${small}`;
     expect(onlyProblem(inner).message).toMatch(/^YAML error: a map merged into itself/);
+    // Through an alias to a list that holds it.
+    expect(onlyProblem(`x-trap: &a { k0: 0, l: &l [*a], <<: *l }\n${small}`).message).toMatch(/^YAML error: a map merged into itself/);
+    // A quoted "<<" is an ordinary key, not a merge: a value that is an alias to its own map is only a cycle.
+    expect(parseFleet(`x-ok: &a { k0: 0, "<<": *a }\n${small}`, 'fleet.yaml').ok).toBe(true);
+    // A key that is an alias to a list.
+    expect(onlyProblem(`x-l: &l [a]\nx-keys: { *l : 1 }\n${small}`)).toMatchObject({ line: 2, message: expect.stringMatching(/^YAML error: a key that is a list or a map/) as unknown });
     const listKey = `x-keys:\n  ? [a, b]\n  : 1\n${small}`;
     expect(onlyProblem(listKey)).toMatchObject({ code: 'syntax', line: 2, column: 5, message: expect.stringMatching(/^YAML error: a key that is a list or a map/) as unknown });
   });
@@ -585,6 +591,9 @@ describe('YAML aliases', () => {
     const keys = Array.from({ length: 3000 }, (_, index) => `  k${String(index)}: ${String(index)}`);
     const text = `x-big:\n${[...keys, '  k17: again'].join('\n')}\n${small}`;
     expect(onlyProblem(text)).toMatchObject({ code: 'syntax', line: 3002, column: 3, message: 'YAML syntax error: a key appears twice in the same mapping' });
+    // The first repeat in the file, though its mapping is inside one whose own repeat comes later; a quoted "<<" is a key like any.
+    expect(onlyProblem(`x-a:\n  b: { c: 1, c: 2 }\nx-a: 3\n${small}`)).toMatchObject({ line: 2, column: 14 });
+    expect(onlyProblem(`x-y:\n  "<<": 1\n  "<<": 2\n${small}`)).toMatchObject({ line: 3, column: 3, message: 'YAML syntax error: a key appears twice in the same mapping' });
     // Merge keys may repeat, as YAML allows.
     expect(parseFleet(`x-a: &a { p: 1 }\nx-b: &b { q: 2 }\nx-c: { <<: *a, <<: *b }\n${small}`, 'fleet.yaml').ok).toBe(true);
   });
