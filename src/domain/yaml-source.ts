@@ -25,7 +25,10 @@ export type ParsedYaml = { readonly ok: true; readonly source: YamlSource } | { 
  * many) grows past it.
  */
 const expansionPerValueWritten = 10;
-const leastExpansionBound = 100_000;
+const leastExpansionBound = 2_000_000;
+
+/** Nesting no spec comes near, well inside what the library's recursive parser survives (about 600 levels). */
+const deepestNesting = 128;
 
 interface AliasScan {
   /** Where the first alias to no anchor written before it is. */
@@ -83,17 +86,20 @@ function aliasScan(doc: Document): AliasScan {
         }
       } else if (node.anchor !== undefined) anchors.set(node.anchor, node);
       if (isMap(node)) {
-        // As the library compares them: scalar keys by value; merge keys may repeat. The first
-        // repeat in the file is told, wherever its mapping is.
-        const keys = new Set<unknown>();
+        // Keys as the object read from the file will have them (1 and "1", a null key and "", a
+        // key written as an alias and the scalar it names, are one key there); merge keys may
+        // repeat. The first repeat in the file is told, wherever its mapping is.
+        const keys = new Set<string>();
         for (const pair of node.items) {
-          if (!isScalar(pair.key) || isMergeKey(pair.key)) continue;
-          if (keys.has(pair.key.value)) {
-            const at = pair.key.range?.[0] ?? 0;
+          const key = isAlias(pair.key) ? anchors.get(pair.key.source) : pair.key;
+          if (!isScalar(key) || isMergeKey(key)) continue;
+          const name = key.value === null || key.value === undefined ? '' : String(key.value);
+          if (keys.has(name)) {
+            const at = (pair.key as Node).range?.[0] ?? 0;
             if (repeatedKey === undefined || at < repeatedKey) repeatedKey = at;
             break;
           }
-          keys.add(pair.key.value);
+          keys.add(name);
         }
       }
       return undefined;
@@ -111,13 +117,13 @@ function aliasScan(doc: Document): AliasScan {
     if (isPair(node)) {
       // A merge copies its source's keys: a source that is the map being measured (or holds it) merges it into itself.
       if (isMergeKey(node.key)) {
-        // Its sources: a map, or a list of them, written or as an alias (to a list, each item of which counts).
-        const value: unknown = isAlias(node.value) ? (targets.get(node.value) ?? node.value) : node.value;
-        for (const source of isSeq(value) ? (value.items as unknown[]) : [node.value]) {
-          if (!isAlias(source)) continue;
-          const target = targets.get(source);
-          if (target !== undefined && measuring.has(target)) selfMerge ??= source.range?.[0] ?? 0;
-        }
+        // Its sources: a map, or a list of them, written or as an alias (to a list, each item of
+        // which counts, written or as an alias). One being measured holds this merge.
+        const direct = isAlias(node.value) ? targets.get(node.value) : undefined;
+        const value: unknown = direct ?? node.value;
+        const sources: unknown[] = direct === undefined ? [] : [direct];
+        if (isSeq(value)) for (const item of value.items as unknown[]) sources.push(isAlias(item) ? targets.get(item) : item);
+        if (sources.some((source) => isNode(source) && measuring.has(source))) selfMerge ??= (node.value as Node | null)?.range?.[0] ?? 0;
       }
       return sizeOf(node.key) + sizeOf(node.value);
     }
@@ -137,8 +143,61 @@ function aliasScan(doc: Document): AliasScan {
   return { unresolved, selfMerge, collectionKey, repeatedKey, written, expanded, bound };
 }
 
+/**
+ * How deep the text nests, read from its characters before the parser reads it: flow brackets outside
+ * quotes and comments, and block indentation in steps of two. The library's parser recurses once a
+ * level and, past about 600, runs out of stack; caught once, a second such parse in the same
+ * process can abort it (a gateway reloading a broken file twice). Returns where the limit is passed.
+ */
+function tooDeep(text: string): number | undefined {
+  let depth = 0;
+  let quote = '';
+  let lineStart = true;
+  let indent = 0;
+  for (let index = 0; index < text.length; index += 1) {
+    const char = text[index];
+    if (char === '\n') {
+      lineStart = true;
+      indent = 0;
+      quote = quote === "'" || quote === '"' ? quote : '';
+      continue;
+    }
+    if (lineStart && char === ' ') {
+      indent += 1;
+      if (indent > 2 * deepestNesting) return index;
+      continue;
+    }
+    lineStart = false;
+    if (quote === '#') continue;
+    if (quote !== '') {
+      if (char === '\\' && quote === '"') index += 1;
+      else if (char === quote) quote = '';
+      continue;
+    }
+    if (char === '"' || char === "'") quote = char;
+    else if (char === '#' && (index === 0 || text[index - 1] === ' ' || text[index - 1] === '\t')) quote = '#';
+    else if (char === '[' || char === '{') {
+      depth += 1;
+      if (depth > deepestNesting) return index;
+    } else if (char === ']' || char === '}') depth = Math.max(0, depth - 1);
+  }
+  return undefined;
+}
+
 export function parseYamlSource(text: string, file: string): ParsedYaml {
   const lineCounter = new LineCounter();
+  const deep = tooDeep(text);
+  if (deep !== undefined) {
+    let line = 1;
+    let lineStartAt = 0;
+    for (let index = 0; index < deep; index += 1) {
+      if (text[index] === '\n') {
+        line += 1;
+        lineStartAt = index + 1;
+      }
+    }
+    return { ok: false, problems: [{ code: 'syntax', file, line, column: deep - lineStartAt + 1, path: '', message: `YAML error: nested more than ${String(deepestNesting)} levels deep (lists and maps inside each other, or indentation)`, suggestion: 'a spec nests a few levels; check the brackets and indentation here' }] };
+  }
   // logLevel 'error': warnings (e.g. complex keys) become no output rather than text on stderr.
   // Repeated keys are found in aliasScan's walk: the library's check compares each key with every
   // key before it in its mapping, seconds for a mapping of tens of thousands.

@@ -545,26 +545,30 @@ describe('YAML aliases', () => {
   });
 
   it('an alias bomb comes back as a problem, parseFleet does not throw', () => {
-    const bomb = ['a: &a [x,x,x,x,x,x,x,x,x,x]', 'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]', 'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]', 'd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]', ''].join('\n');
-    expect(parseFleet(bomb, 'fleet.yaml').ok).toBe(false);
+    // Ten to the seventh values from eight lines.
+    const bomb = ['a: &a [x,x,x,x,x,x,x,x,x,x]', ...['b', 'c', 'd', 'e', 'g'].map((name, index) => `${name}: &${name} [${Array.from({ length: 10 }, () => `*${'abcde'[index] ?? 'a'}`).join(',')}]`), 'h: [*g,*g,*g,*g,*g,*g,*g,*g,*g,*g]', ''].join('\n');
+    const result = parseFleet(bomb, 'fleet.yaml');
+    if (result.ok) throw new Error('expected the bomb refused');
+    expect(result.problems.map((problem) => problem.message)).toEqual([expect.stringMatching(/^YAML error: the file's aliases expand it past 2000000 values/)]);
   });
 
   it('a large map merged into many (a merge bomb) is refused before it is expanded; flat use of many aliases is not', () => {
-    const keys = Array.from({ length: 300 }, (_, index) => `k${String(index)}: 0`).join(', ');
-    const merged = `x-m: &m { ${keys} }\nx-many:\n${Array.from({ length: 400 }, () => '  - { <<: *m }').join('\n')}\n`;
+    // 2,000 keys merged 1,200 times: 2.4 million values from 34 KB.
+    const keys = Array.from({ length: 2000 }, (_, index) => `k${String(index)}: 0`).join(', ');
+    const merged = `x-m: &m { ${keys} }\nx-many:\n${Array.from({ length: 1200 }, () => '  - { <<: *m }').join('\n')}\n`;
     const result = parseFleet(`${merged}${small}`, 'fleet.yaml');
     if (result.ok) throw new Error('expected the merge bomb refused');
-    expect(result.problems).toEqual([expect.objectContaining({ code: 'syntax', line: 1, message: expect.stringMatching(/^YAML error: the file's aliases expand it past 100000 values/) as unknown })]);
+    expect(result.problems).toEqual([expect.objectContaining({ code: 'syntax', line: 1, message: expect.stringMatching(/^YAML error: the file's aliases expand it past 2000000 values/) as unknown })]);
     // 3,000 uses of one small anchor: flat, taken.
     const flat = `x-one: &one { a: 1 }\nx-uses:\n${Array.from({ length: 3000 }, () => '  - *one').join('\n')}\n`;
     expect(parseFleet(`${flat}${small}`, 'fleet.yaml').ok).toBe(true);
   });
 
   it('a bomb and an alias to no anchor are both said; a merge of something not a map is said as such, not as a bomb', () => {
-    const bomb = ['a: &a [x,x,x,x,x,x,x,x,x,x]', 'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]', 'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]', 'd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]', 'e: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]', 'f: *nope', ''].join('\n');
+    const bomb = ['a: &a [x,x,x,x,x,x,x,x,x,x]', 'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]', 'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]', 'd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]', 'e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]', 'g: &g [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]', 'h: [*g,*g,*g,*g,*g,*g,*g,*g,*g,*g,*g,*g]', 'f: *nope', ''].join('\n');
     const both = parseFleet(bomb, 'fleet.yaml');
     if (both.ok) throw new Error('expected problems');
-    expect(both.problems.map((problem) => [problem.line, problem.message.slice(0, 40)])).toEqual([[6, 'YAML error: an alias (*name) to an ancho'], [1, "YAML error: the file's aliases expand it"]]);
+    expect(both.problems.map((problem) => [problem.line, problem.message.slice(0, 40)])).toEqual([[8, 'YAML error: an alias (*name) to an ancho'], [1, "YAML error: the file's aliases expand it"]]);
     const notAMap = parseFleet(`x-list: &list [1, 2]\nx-bad: { <<: *list }\n${small}`, 'fleet.yaml');
     if (notAMap.ok) throw new Error('expected a problem');
     expect(notAMap.problems[0]?.message).toMatch(/^YAML error: Merge sources must be maps or map aliases/);
@@ -577,6 +581,8 @@ describe('YAML aliases', () => {
     // Inside a map that the anchor holds: merged, it copies the anchor, which holds it.
     const inner = `x-trap: &a { k0: 0, b: { <<: *a } }\n${small}`;
     expect(onlyProblem(inner).message).toMatch(/^YAML error: a map merged into itself/);
+    // Through an alias to the list it is an item of.
+    expect(onlyProblem(`x-a: &a [ { k: 1, <<: *a } ]\n${small}`).message).toMatch(/^YAML error: a map merged into itself/);
     // Through an alias to a list that holds it.
     expect(onlyProblem(`x-trap: &a { k0: 0, l: &l [*a], <<: *l }\n${small}`).message).toMatch(/^YAML error: a map merged into itself/);
     // A quoted "<<" is an ordinary key, not a merge: a value that is an alias to its own map is only a cycle.
@@ -594,8 +600,29 @@ describe('YAML aliases', () => {
     // The first repeat in the file, though its mapping is inside one whose own repeat comes later; a quoted "<<" is a key like any.
     expect(onlyProblem(`x-a:\n  b: { c: 1, c: 2 }\nx-a: 3\n${small}`)).toMatchObject({ line: 2, column: 14 });
     expect(onlyProblem(`x-y:\n  "<<": 1\n  "<<": 2\n${small}`)).toMatchObject({ line: 3, column: 3, message: 'YAML syntax error: a key appears twice in the same mapping' });
+    // As the object read will have them: a key written as an alias, 1 and "1", a null key and "".
+    expect(onlyProblem(`x-k: &k foo\nx-m:\n  foo: 1\n  *k : 2\n${small}`)).toMatchObject({ line: 4, column: 3, message: 'YAML syntax error: a key appears twice in the same mapping' });
+    expect(onlyProblem(`x-m:\n  1: a\n  "1": b\n${small}`)).toMatchObject({ line: 3, column: 3 });
+    expect(onlyProblem(`x-m:\n  ~: a\n  "": b\n${small}`)).toMatchObject({ line: 3, column: 3 });
     // Merge keys may repeat, as YAML allows.
     expect(parseFleet(`x-a: &a { p: 1 }\nx-b: &b { q: 2 }\nx-c: { <<: *a, <<: *b }\n${small}`, 'fleet.yaml').ok).toBe(true);
+  });
+
+  it('many plain aliases of a list, which the object read shares rather than copies, are taken: 1,500 uses of 80 ids', () => {
+    const ids = Array.from({ length: 80 }, (_, index) => `e${String(index)}`).join(', ');
+    const text = `x-pool: &pool [${ids}]\nx-routes:\n${Array.from({ length: 1500 }, (_, index) => `  - { model: m${String(index)}, endpoints: *pool }`).join('\n')}\n${small}`;
+    expect(parseFleet(text, 'fleet.yaml').ok).toBe(true);
+  });
+
+  it('nesting deeper than any spec, which could exhaust the parser, is refused where it goes past the limit, however often', () => {
+    for (let round = 0; round < 3; round += 1) {
+      const flow = onlyProblem(`x-deep: ${'['.repeat(5000)}${']'.repeat(5000)}\n${small}`);
+      expect(flow).toMatchObject({ code: 'syntax', line: 1, column: 137, message: 'YAML error: nested more than 128 levels deep (lists and maps inside each other, or indentation)' });
+    }
+    const block = `x-deep:\n${Array.from({ length: 200 }, (_, level) => `${' '.repeat(2 * level + 2)}k${String(level)}:`).join('\n')} 1\n${small}`;
+    expect(onlyProblem(block)).toMatchObject({ code: 'syntax', line: 130, message: expect.stringMatching(/^YAML error: nested more than 128 levels/) as unknown });
+    // Brackets in quotes and comments are text.
+    expect(parseFleet(`x-text: "${'['.repeat(300)}" # ${'{'.repeat(300)}\n${small}`, 'fleet.yaml').ok).toBe(true);
   });
 
   it('a top-level x- key holds anchors and is left out of the spec; a problem after it keeps its line', () => {
