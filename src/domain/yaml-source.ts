@@ -1,4 +1,4 @@
-import { isAlias, isMap, isNode, isPair, isScalar, isSeq, LineCounter, Parser, parseDocument, visit, type Alias, type Document, type Node } from 'yaml';
+import { isAlias, isMap, isNode, isPair, isScalar, isSeq, LineCounter, Parser, parseDocument, visit, type Alias, type Document, type Node, type YAMLMap } from 'yaml';
 import type { SpecProblem } from './spec-problem.js';
 
 export interface Location {
@@ -67,6 +67,7 @@ function aliasScan(doc: Document): AliasScan {
   let collectionKey: number | undefined;
   let repeatedKey: number | undefined;
   let written = 0;
+  const maps: YAMLMap[] = [];
   visit(doc, {
     Pair(_key, pair) {
       // A key that is a list or a map, written so or as an alias to one (anchored before this pair).
@@ -85,26 +86,28 @@ function aliasScan(doc: Document): AliasScan {
           (node as unknown as { resolve: () => Node }).resolve = () => target;
         }
       } else if (node.anchor !== undefined) anchors.set(node.anchor, node);
-      if (isMap(node)) {
-        // Keys as the object read from the file will have them (1 and "1", a null key and "", a
-        // key written as an alias and the scalar it names, are one key there); merge keys may
-        // repeat. The first repeat in the file is told, wherever its mapping is.
-        const keys = new Set<string>();
-        for (const pair of node.items) {
-          const key = isAlias(pair.key) ? anchors.get(pair.key.source) : pair.key;
-          if (!isScalar(key) || isMergeKey(key)) continue;
-          const name = key.value === null || key.value === undefined ? '' : String(key.value);
-          if (keys.has(name)) {
-            const at = (pair.key as Node).range?.[0] ?? 0;
-            if (repeatedKey === undefined || at < repeatedKey) repeatedKey = at;
-            break;
-          }
-          keys.add(name);
-        }
-      }
+      if (isMap(node)) maps.push(node);
       return undefined;
     },
   });
+  // Keys as the object read from the file will have them (1 and "1", a null key and "", a key
+  // written as an alias and the scalar it names, are one key there); merge keys may repeat. After
+  // the walk, so that an alias key names the anchor written last before it, inside its mapping too.
+  // The first repeat in the file is told, wherever its mapping is.
+  for (const map of maps) {
+    const keys = new Set<string>();
+    for (const pair of map.items) {
+      const key = isAlias(pair.key) ? targets.get(pair.key) : pair.key;
+      if (!isScalar(key) || isMergeKey(key)) continue;
+      const name = key.value === null || key.value === undefined ? '' : String(key.value);
+      if (keys.has(name)) {
+        const at = (pair.key as Node).range?.[0] ?? 0;
+        if (repeatedKey === undefined || at < repeatedKey) repeatedKey = at;
+        break;
+      }
+      keys.add(name);
+    }
+  }
   const bound = Math.max(leastExpansionBound, expansionPerValueWritten * written);
   const sizes = new Map<Node, number>();
   const measuring = new Set<Node>();
@@ -144,42 +147,59 @@ function aliasScan(doc: Document): AliasScan {
 }
 
 /**
- * How deep the text nests, read from its characters before the parser reads it: flow brackets outside
- * quotes and comments, and block indentation in steps of two. The library's parser recurses once a
- * level and, past about 600, runs out of stack; caught once, a second such parse in the same
- * process can abort it (a gateway reloading a broken file twice). Returns where the limit is passed.
+ * How deep the text nests, read from its characters before the parser reads it: flow brackets, runs
+ * of `- ` and `? ` on one line, and block indentation in steps of two, outside quotes, comments and
+ * block scalars (`|`, `>`). The library's parser recurses once a level and, past about 600, runs out
+ * of stack; caught once, a second such parse in the same process can abort it (a gateway reloading
+ * a broken file twice). Returns where the limit is passed. A heuristic, made to err towards counting
+ * less: a quote opens only where a scalar may start, never inside a word.
  */
 function tooDeep(text: string): number | undefined {
   let depth = 0;
   let quote = '';
-  let lineStart = true;
-  let indent = 0;
-  for (let index = 0; index < text.length; index += 1) {
-    const char = text[index];
-    if (char === '\n') {
-      lineStart = true;
-      indent = 0;
-      quote = quote === "'" || quote === '"' ? quote : '';
+  /** Indentation of the line that opened a block scalar, while its body (lines indented deeper) is skipped. */
+  let blockScalarAt = -1;
+  let lineStart = 0;
+  while (lineStart < text.length) {
+    const newline = text.indexOf('\n', lineStart);
+    const lineEnd = newline < 0 ? text.length : newline;
+    let indent = 0;
+    while (lineStart + indent < lineEnd && text[lineStart + indent] === ' ') indent += 1;
+    const blank = lineStart + indent >= lineEnd || text[lineStart + indent] === '\r';
+    if (blockScalarAt >= 0 && (blank || indent > blockScalarAt)) {
+      lineStart = lineEnd + 1;
       continue;
     }
-    if (lineStart && char === ' ') {
-      indent += 1;
-      if (indent > 2 * deepestNesting) return index;
-      continue;
+    blockScalarAt = -1;
+    if (quote === '' && indent > 2 * deepestNesting) return lineStart + indent;
+    let dashes = 0;
+    let last = '';
+    for (let index = lineStart + indent; index < lineEnd; index += 1) {
+      const char = text[index] ?? '';
+      const before = index === lineStart + indent ? ' ' : (text[index - 1] ?? ' ');
+      if (quote !== '') {
+        if (char === '\\' && quote === '"') index += 1;
+        else if (char === quote) quote = '';
+        continue;
+      }
+      if (char === '#' && (before === ' ' || before === '\t')) break;
+      if (char === ' ' || char === '\t' || char === '\r') continue;
+      // Where a scalar may start: after a space, an indicator of a collection, or at the line's start.
+      const scalarStart = before === ' ' || before === '\t' || before === '[' || before === '{' || before === ',';
+      if ((char === '"' || char === "'") && scalarStart) quote = char;
+      else if (char === '[' || char === '{') {
+        depth += 1;
+        if (depth > deepestNesting) return index;
+      } else if (char === ']' || char === '}') depth = Math.max(0, depth - 1);
+      else if ((char === '-' || char === '?') && scalarStart && (text[index + 1] === ' ' || index + 1 === lineEnd)) {
+        dashes += 1;
+        if (dashes + indent / 2 > deepestNesting) return index;
+      }
+      last = char;
     }
-    lineStart = false;
-    if (quote === '#') continue;
-    if (quote !== '') {
-      if (char === '\\' && quote === '"') index += 1;
-      else if (char === quote) quote = '';
-      continue;
-    }
-    if (char === '"' || char === "'") quote = char;
-    else if (char === '#' && (index === 0 || text[index - 1] === ' ' || text[index - 1] === '\t')) quote = '#';
-    else if (char === '[' || char === '{') {
-      depth += 1;
-      if (depth > deepestNesting) return index;
-    } else if (char === ']' || char === '}') depth = Math.max(0, depth - 1);
+    // A block scalar's header ends its line (`|`, `>-`, `|2`...): its body is text, skipped.
+    if (quote === '' && /[|>][-+0-9]*$/.test(text.slice(lineStart, lineEnd).replace(/\s+#.*$/, '').trimEnd()) && (last === '|' || last === '>' || /[-+0-9]/.test(last))) blockScalarAt = indent;
+    lineStart = lineEnd + 1;
   }
   return undefined;
 }

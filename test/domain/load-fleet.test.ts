@@ -604,6 +604,9 @@ describe('YAML aliases', () => {
     expect(onlyProblem(`x-k: &k foo\nx-m:\n  foo: 1\n  *k : 2\n${small}`)).toMatchObject({ line: 4, column: 3, message: 'YAML syntax error: a key appears twice in the same mapping' });
     expect(onlyProblem(`x-m:\n  1: a\n  "1": b\n${small}`)).toMatchObject({ line: 3, column: 3 });
     expect(onlyProblem(`x-m:\n  ~: a\n  "": b\n${small}`)).toMatchObject({ line: 3, column: 3 });
+    // An alias key names the anchor written last before it, inside its own mapping too.
+    expect(parseFleet(`x-a: &k x\nx-m:\n  b: &k y\n  *k : 1\n  x: 2\n${small}`, 'fleet.yaml').ok).toBe(true);
+    expect(onlyProblem(`x-m:\n  a: &k b\n  *k : 1\n  b: 2\n${small}`)).toMatchObject({ line: 4, column: 3 });
     // Merge keys may repeat, as YAML allows.
     expect(parseFleet(`x-a: &a { p: 1 }\nx-b: &b { q: 2 }\nx-c: { <<: *a, <<: *b }\n${small}`, 'fleet.yaml').ok).toBe(true);
   });
@@ -621,6 +624,13 @@ describe('YAML aliases', () => {
     }
     const block = `x-deep:\n${Array.from({ length: 200 }, (_, level) => `${' '.repeat(2 * level + 2)}k${String(level)}:`).join('\n')} 1\n${small}`;
     expect(onlyProblem(block)).toMatchObject({ code: 'syntax', line: 130, message: expect.stringMatching(/^YAML error: nested more than 128 levels/) as unknown });
+    // Compact sequences nest too, with no bracket or indentation.
+    expect(onlyProblem(`x-deep:\n${'- '.repeat(3000)}a\n${small}`).message).toMatch(/^YAML error: nested more than 128 levels/);
+    // Text is text: brackets after a comment with an apostrophe at a line's start, quotes inside
+    // words, a block scalar's brackets and indentation.
+    const labels = Array.from({ length: 140 }, (_, index) => `  - '[team-${String(index)}'`).join('\n');
+    expect(parseFleet(`${small}# Don't edit below: generated\nx-labels:\n${labels}\nx-note: tenant's 5" screen [a\n`, 'fleet.yaml').ok).toBe(true);
+    expect(parseFleet(`${small}x-doc: |\n${Array.from({ length: 140 }, (_, index) => `  match ^[a-z${String(index)}`).join('\n')}\n  ${' '.repeat(300)}deep\nx-after: [1]\n`, 'fleet.yaml').ok).toBe(true);
     // Brackets in quotes and comments are text.
     expect(parseFleet(`x-text: "${'['.repeat(300)}" # ${'{'.repeat(300)}\n${small}`, 'fleet.yaml').ok).toBe(true);
   });
