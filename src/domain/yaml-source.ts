@@ -1,4 +1,4 @@
-import { isAlias, isMap, isNode, isPair, isScalar, isSeq, LineCounter, Parser, parseDocument, visit, type Alias, type Document, type Node, type YAMLMap } from 'yaml';
+import { CST, isAlias, isMap, isNode, isPair, isScalar, isSeq, Lexer, LineCounter, Parser, parseDocument, visit, type Alias, type Document, type Node, type YAMLMap } from 'yaml';
 import type { SpecProblem } from './spec-problem.js';
 
 export interface Location {
@@ -147,59 +147,54 @@ function aliasScan(doc: Document): AliasScan {
 }
 
 /**
- * How deep the text nests, read from its characters before the parser reads it: flow brackets, runs
- * of `- ` and `? ` on one line, and block indentation in steps of two, outside quotes, comments and
- * block scalars (`|`, `>`). The library's parser recurses once a level and, past about 600, runs out
- * of stack; caught once, a second such parse in the same process can abort it (a gateway reloading
- * a broken file twice). Returns where the limit is passed. A heuristic, made to err towards counting
- * less: a quote opens only where a scalar may start, never inside a word.
+ * How deep the text nests, read from the library's lexer (a loop, not recursive, which knows quotes,
+ * comments and block scalars) before its parser reads it: flow brackets, runs of `- ` and `? ` on
+ * one line, and block indentation in steps of two. The parser recurses once a level and, past about
+ * 600, runs out of stack; caught once, a second such parse in the same process can abort it (a
+ * gateway reloading a broken file twice). Returns the offset where the limit is passed.
  */
 function tooDeep(text: string): number | undefined {
-  let depth = 0;
-  let quote = '';
-  /** Indentation of the line that opened a block scalar, while its body (lines indented deeper) is skipped. */
-  let blockScalarAt = -1;
-  let lineStart = 0;
-  while (lineStart < text.length) {
-    const newline = text.indexOf('\n', lineStart);
-    const lineEnd = newline < 0 ? text.length : newline;
-    let indent = 0;
-    while (lineStart + indent < lineEnd && text[lineStart + indent] === ' ') indent += 1;
-    const blank = lineStart + indent >= lineEnd || text[lineStart + indent] === '\r';
-    if (blockScalarAt >= 0 && (blank || indent > blockScalarAt)) {
-      lineStart = lineEnd + 1;
+  let offset = 0;
+  let flow = 0;
+  let lineStart = true;
+  let indent = 0;
+  let indicators = 0;
+  let scalarNext = false;
+  for (const token of new Lexer().lex(text)) {
+    // The lexer's markers (a document, a scalar to come, the end of flow) are not the file's text.
+    if (token.length === 1 && token < ' ' && token !== '\t' && token !== '\n' && token !== '\r') {
+      scalarNext = token === '\u001f';
       continue;
     }
-    blockScalarAt = -1;
-    if (quote === '' && indent > 2 * deepestNesting) return lineStart + indent;
-    let dashes = 0;
-    let last = '';
-    for (let index = lineStart + indent; index < lineEnd; index += 1) {
-      const char = text[index] ?? '';
-      const before = index === lineStart + indent ? ' ' : (text[index - 1] ?? ' ');
-      if (quote !== '') {
-        if (char === '\\' && quote === '"') index += 1;
-        else if (char === quote) quote = '';
-        continue;
-      }
-      if (char === '#' && (before === ' ' || before === '\t')) break;
-      if (char === ' ' || char === '\t' || char === '\r') continue;
-      // Where a scalar may start: after a space, an indicator of a collection, or at the line's start.
-      const scalarStart = before === ' ' || before === '\t' || before === '[' || before === '{' || before === ',';
-      if ((char === '"' || char === "'") && scalarStart) quote = char;
-      else if (char === '[' || char === '{') {
-        depth += 1;
-        if (depth > deepestNesting) return index;
-      } else if (char === ']' || char === '}') depth = Math.max(0, depth - 1);
-      else if ((char === '-' || char === '?') && scalarStart && (text[index + 1] === ' ' || index + 1 === lineEnd)) {
-        dashes += 1;
-        if (dashes + indent / 2 > deepestNesting) return index;
-      }
-      last = char;
+    const at = offset;
+    offset += token.length;
+    if (scalarNext) {
+      // A scalar's text, quoted, plain or a block scalar's body: what it holds is not structure.
+      scalarNext = false;
+      lineStart = false;
+      continue;
     }
-    // A block scalar's header ends its line (`|`, `>-`, `|2`...): its body is text, skipped.
-    if (quote === '' && /[|>][-+0-9]*$/.test(text.slice(lineStart, lineEnd).replace(/\s+#.*$/, '').trimEnd()) && (last === '|' || last === '>' || /[-+0-9]/.test(last))) blockScalarAt = indent;
-    lineStart = lineEnd + 1;
+    const type = CST.tokenType(token);
+    if (type === 'newline') {
+      lineStart = true;
+      indent = 0;
+      indicators = 0;
+      continue;
+    }
+    if (type === 'space' && lineStart) {
+      indent = token.length - token.trimStart().length;
+      if (indent > 2 * deepestNesting) return at + 2 * deepestNesting;
+      continue;
+    }
+    lineStart = false;
+    if (type === 'flow-map-start' || type === 'flow-seq-start') {
+      flow += 1;
+      if (flow > deepestNesting) return at;
+    } else if (type === 'flow-map-end' || type === 'flow-seq-end') flow = Math.max(0, flow - 1);
+    else if (type === 'seq-item-ind' || type === 'explicit-key-ind') {
+      indicators += 1;
+      if (indicators + indent / 2 > deepestNesting) return at;
+    }
   }
   return undefined;
 }
