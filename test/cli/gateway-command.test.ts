@@ -137,7 +137,7 @@ describe('switchyard gateway', () => {
     }
   });
 
-  it("an applied reload says only warnings it had not said, and a reload adding many tenants names the first few", async () => {
+  it("an applied reload says the warnings the config served before did not have (a rollback's again), and names the first ten tenants it adds", async () => {
     const dir = makeTempDir('reload-warnings');
     const tenant = (id: string, jurisdiction: string): string => `  - { id: ${id}, apiKeySha256: ${hashApiKey(`sk-${id}`)}, jurisdictions: [${jurisdiction}], requestsPerMinute: 1000, tokensPerMinute: 1000000 }`;
     const configText = (tenants: readonly string[]): string =>
