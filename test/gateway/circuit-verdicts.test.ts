@@ -83,6 +83,25 @@ async function longStreamIntoHalfOpen(): Promise<{ readonly url: string; circuit
   return { url, circuit, long, held: () => held, e0 };
 }
 
+/**
+ * With a request to e0 just sent, opens e0's circuit (two more requests failing there), then waits
+ * `halfOpenAfterMs` (past openMs): half-open, the first request still in flight.
+ */
+async function openWhileInFlight(url: string, circuit: () => Promise<number | undefined>, halfOpenAfterMs: number): Promise<void> {
+  await delay(200);
+  await openCircuit(url);
+  expect(await circuit()).toBe(2);
+  await delay(halfOpenAfterMs);
+  expect(await circuit()).toBe(1);
+}
+
+/** The request answered whole (200), read to its end. */
+async function answeredWhole(pending: Promise<Response>): Promise<void> {
+  const answered = await pending;
+  expect(answered.status).toBe(200);
+  await answered.arrayBuffer();
+}
+
 describe('half-open circuits', () => {
   it('a stream sent before the circuit opened ends well during half-open: the circuit stays half-open, and the next request is its probe', async () => {
     const { url, circuit, long, held, e0 } = await longStreamIntoHalfOpen();
@@ -116,14 +135,8 @@ describe('half-open circuits', () => {
     const { url, circuit } = await gatewayOver(e0.url, e1.url, 500);
 
     const secondOpinion = ask(url, false);
-    await delay(200);
-    await openCircuit(url);
-    expect(await circuit()).toBe(2);
-    await delay(700);
-    expect(await circuit()).toBe(1);
-    const answered = await secondOpinion;
-    expect(answered.status).toBe(200);
-    await answered.arrayBuffer();
+    await openWhileInFlight(url, circuit, 700);
+    await answeredWhole(secondOpinion);
     expect(e0.arrivals()).toBe(3);
     expect(await circuit()).toBe(1);
   });
@@ -134,14 +147,8 @@ describe('half-open circuits', () => {
     const { url, circuit } = await gatewayOver(e0.url, e1.url, 800, ', hedgeAfterMs: 100');
 
     const hedged = ask(url, false);
-    await delay(200);
-    await openCircuit(url);
-    expect(await circuit()).toBe(2);
-    await delay(900);
-    expect(await circuit()).toBe(1);
-    const answered = await hedged;
-    expect(answered.status).toBe(200);
-    await answered.arrayBuffer();
+    await openWhileInFlight(url, circuit, 900);
+    await answeredWhole(hedged);
     // The losing leg's refusal comes 1.2 s after it was sent.
     await delay(400);
     expect(e0.arrivals()).toBe(3);
@@ -155,14 +162,9 @@ describe('half-open circuits', () => {
     const { url, circuit } = await gatewayOver(e0.url, e1.url, 500, '', 2000);
 
     const timingOut = ask(url, false);
-    await delay(200);
-    await openCircuit(url);
-    await delay(700);
-    expect(await circuit()).toBe(1);
+    await openWhileInFlight(url, circuit, 700);
     // Its TTFT timeout (2 s after it was sent) fails it over to e1.
-    const answered = await timingOut;
-    expect(answered.status).toBe(200);
-    await answered.arrayBuffer();
+    await answeredWhole(timingOut);
     expect(e0.arrivals()).toBe(3);
     expect(await circuit()).toBe(1);
   });

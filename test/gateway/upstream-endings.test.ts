@@ -9,6 +9,14 @@ const apiKey = 'sk-endings';
 const event = (type: string, data: object): string => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
 const resilience = '{ retries: 0, backoffMs: 1, maxBackoffMs: 5, ttftTimeoutMs: 5000, deadlineMs: 10000 }';
 const question = { model: 'm', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] };
+/** An Anthropic answer's opening: its message_start, and a text block begun with `text`. */
+const textOpening = (text: string): string =>
+  event('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [], stop_reason: null, usage: { input_tokens: 5, output_tokens: 0 } } }) +
+  event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }) +
+  event('content_block_delta', { index: 0, delta: { type: 'text_delta', text } });
+/** The question, with `body`'s fields, asked of the gateway at `url` in each dialect. */
+const askMessages = (url: string, body: object = {}): Promise<Response> => fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify({ ...question, ...body }) });
+const askChat = (url: string, body: object = {}): Promise<Response> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ ...question, ...body }) });
 
 async function gatewayOver(upstreamUrl: string, dialect: 'openai' | 'anthropic'): Promise<string> {
   const gateway = createGateway({ config: singleEndpointConfig(upstreamUrl, apiKey, resilience, dialect), logger: false });
@@ -21,53 +29,41 @@ describe('upstream endings', () => {
   it('a refusal followed by an error event is told as the refusal, not continued', async () => {
     const upstream = await scripted((res) =>
       res.end(
-        event('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [], stop_reason: null, usage: { input_tokens: 5, output_tokens: 0 } } }) +
-          event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }) +
-          event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'I will not' } }) +
+        textOpening('I will not') +
           event('content_block_stop', { index: 0 }) +
           event('message_delta', { delta: { stop_reason: 'refusal', stop_sequence: null }, usage: { output_tokens: 3 } }) +
           event('error', { error: { type: 'overloaded_error', message: 'Overloaded' } }),
       ),
     );
     const url = await gatewayOver(upstream.url, 'anthropic');
-    const answer = (await (await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify(question) })).json()) as { content: unknown; stop_reason: string };
+    const answer = (await (await askMessages(url)).json()) as { content: unknown; stop_reason: string };
     expect(answer).toMatchObject({ content: [{ type: 'text', text: 'I will not' }], stop_reason: 'refusal' });
-    const openai = (await (await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(question) })).json()) as { choices: { finish_reason: string }[] };
+    const openai = (await (await askChat(url)).json()) as { choices: { finish_reason: string }[] };
     expect(openai.choices[0]?.finish_reason).toBe('content_filter');
     // Nothing was sent again to continue it.
     expect(upstream.arrivals()).toBe(2);
   });
 
   it('an Anthropic message_stop without a stop reason is a broken answer: an error event for a stream, a 502 for a whole answer', async () => {
-    const upstream = await scripted((res) =>
-      res.end(
-        event('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [], stop_reason: null, usage: { input_tokens: 5, output_tokens: 0 } } }) +
-          event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }) +
-          event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'this answer was ' } }) +
-          event('message_stop', {}),
-      ),
-    );
+    const upstream = await scripted((res) => res.end(textOpening('this answer was ') + event('message_stop', {})));
     const url = await gatewayOver(upstream.url, 'anthropic');
-    const messages = (body: object): Promise<Response> => fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify({ ...question, ...body }) });
-    const streamed = await readSse(await messages({ stream: true }), 'anthropic');
+    const streamed = await readSse(await askMessages(url, { stream: true }), 'anthropic');
     expect(streamed.ending).toBe('error-event');
     expect(streamed.raw).not.toContain('message_stop');
-    expect((await messages({})).status).toBe(502);
-    const chat = (body: object): Promise<Response> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ ...question, ...body }) });
-    const openai = await readSse(await chat({ stream: true }), 'openai');
+    expect((await askMessages(url)).status).toBe(502);
+    const openai = await readSse(await askChat(url, { stream: true }), 'openai');
     expect(openai.ending).toBe('error-event');
     expect(openai.raw).not.toContain('"finish_reason":"stop"');
-    expect((await chat({})).status).toBe(502);
+    expect((await askChat(url)).status).toBe(502);
   });
 
   it("vLLM's finish_reason 'error' is a broken answer: an error event for a stream, a 502 for a whole answer", async () => {
     const upstream = await scripted((res) => res.end(openAIChunk({ role: 'assistant', content: 'this answer was ' }) + openAIChunk({ content: 'cut' }, 'error') + 'data: [DONE]\n\n'));
     const url = await gatewayOver(upstream.url, 'openai');
-    const post = (body: object): Promise<Response> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ ...question, ...body }) });
-    const streamed = await readSse(await post({ stream: true }), 'openai');
+    const streamed = await readSse(await askChat(url, { stream: true }), 'openai');
     expect(streamed.ending).toBe('error-event');
     expect(streamed.raw).not.toContain('"finish_reason":"stop"');
-    const whole = await post({});
+    const whole = await askChat(url);
     expect(whole.status).toBe(502);
   });
 });
