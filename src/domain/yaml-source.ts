@@ -203,15 +203,8 @@ export function parseYamlSource(text: string, file: string): ParsedYaml {
   const lineCounter = new LineCounter();
   const deep = tooDeep(text);
   if (deep !== undefined) {
-    let line = 1;
-    let lineStartAt = 0;
-    for (let index = 0; index < deep; index += 1) {
-      if (text[index] === '\n') {
-        line += 1;
-        lineStartAt = index + 1;
-      }
-    }
-    return { ok: false, problems: [{ code: 'syntax', file, line, column: deep - lineStartAt + 1, path: '', message: `YAML error: nested more than ${String(deepestNesting)} levels deep (lists and maps inside each other, or indentation)`, suggestion: 'a spec nests a few levels; check the brackets and indentation here' }] };
+    const before = text.slice(0, deep);
+    return { ok: false, problems: [{ code: 'syntax', file, line: before.split('\n').length, column: deep - before.lastIndexOf('\n'), path: '', message: `YAML error: nested more than ${String(deepestNesting)} levels deep (lists and maps inside each other, or indentation)`, suggestion: 'a spec nests a few levels; check the brackets and indentation here' }] };
   }
   // logLevel 'error': warnings (e.g. complex keys) become no output rather than text on stderr.
   // Repeated keys are found in aliasScan's walk: the library's check compares each key with every
