@@ -131,6 +131,17 @@ export function emulatorProfile(options: Pick<EmulatorOptions, 'model' | 'chip' 
   return result;
 }
 
+/**
+ * A full replica's 429, in the counts /metrics gives (a slot whose prompt awaits its prefill is
+ * waiting there, not running): its slots taken, or, with slots free, its KV cache full.
+ */
+export function replicaFullMessage(scheduler: BatchScheduler, waitMs: number): string {
+  const awaiting = scheduler.awaitingPrefill;
+  const { kvTokens, maxQueue } = scheduler.config;
+  const held = scheduler.running < scheduler.capacity && kvTokens !== undefined ? `its KV cache full (${scheduler.kvReservedTokens} of ${kvTokens} tokens held for the prompts and answers of ${scheduler.running} of its ${scheduler.capacity} slots: ` : `its ${scheduler.capacity} slots taken (`;
+  return `replica full: ${held}${scheduler.running - awaiting} running, ${awaiting} awaiting their prefill) and ${scheduler.waiting} of ${maxQueue} queue places; retry after ${Math.ceil(waitMs)} ms`;
+}
+
 function modelSpec(model: string | ModelSpec): ModelSpec {
   return typeof model === 'string' ? lookup('model', model, modelPresets) : model;
 }
@@ -445,10 +456,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     );
     if (!submitted.accepted) {
       const waitMs = submitted.retryAfterMs / speed;
-      // In the counts /metrics gives: a slot whose prompt awaits its prefill is waiting there, not running.
-      const awaiting = scheduler.awaitingPrefill;
-      const held = scheduler.running < scheduler.capacity && scheduler.config.kvTokens !== undefined ? `its KV cache full (${scheduler.kvReservedTokens} of ${scheduler.config.kvTokens} tokens held for the prompts and answers of ${scheduler.running} of its ${scheduler.capacity} slots: ` : `its ${scheduler.capacity} slots taken (`;
-      error(429, 'rate_limit', `replica full: ${held}${scheduler.running - awaiting} running, ${awaiting} awaiting their prefill) and ${scheduler.waiting} of ${scheduler.config.maxQueue} queue places; retry after ${Math.ceil(waitMs)} ms`, undefined, retryAfterHeaders(waitMs));
+      error(429, 'rate_limit', replicaFullMessage(scheduler, waitMs), undefined, retryAfterHeaders(waitMs));
       return;
     }
     if (snapshot.hangMs !== 0) metrics.fault('hang');

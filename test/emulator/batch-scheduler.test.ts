@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { accelerators } from '../../src/catalog/accelerators.js';
 import { modelPresets } from '../../src/catalog/models.js';
 import { BatchScheduler, schedulerConfigFromProfile, type SchedulerConfig, type SchedulerEvent } from '../../src/emulator/batch-scheduler.js';
+import { replicaFullMessage } from '../../src/emulator/emulator-server.js';
 import { decodeTiming, inferenceProfile, prefillTiming, type InferenceProfile, type InferenceShape } from '../../src/performance/inference-profile.js';
 
 /** Prefill 100 ms at 100 prompt tokens, all of it on the replica; steps of 10 ms alone, 20 ms with a full batch of 2. */
@@ -370,6 +371,18 @@ describe('BatchScheduler with the model\'s decode for any context and its KV cap
     expect(wait).toBeGreaterThan(2 * shortDone);
     expect(wait / longDone).toBeGreaterThan(0.9);
     expect(wait / longDone).toBeLessThan(1.5);
+  });
+
+  it("a full replica's 429 says what is full: its slots, or with slots free its KV cache, with the tokens held", () => {
+    const scheduler = new BatchScheduler({ ...kvConfig, maxQueue: 0 });
+    scheduler.submit({ promptTokens: 600, outputTokens: 100 }, 0);
+    expect(scheduler.submit({ promptTokens: 400, outputTokens: 100 }, 0).accepted).toBe(false);
+    expect(replicaFullMessage(scheduler, 12.3)).toBe('replica full: its KV cache full (700 of 1000 tokens held for the prompts and answers of 1 of its 10 slots: 1 running, 0 awaiting their prefill) and 0 of 0 queue places; retry after 13 ms');
+    const slots = new BatchScheduler({ ...base, maxQueue: 0 });
+    slots.submit({ promptTokens: 100, outputTokens: 3 }, 0);
+    slots.submit({ promptTokens: 100, outputTokens: 3 }, 0);
+    // The second's prompt waits for the first's prefill step: waiting, in vLLM's counts.
+    expect(replicaFullMessage(slots, 1500)).toBe('replica full: its 2 slots taken (1 running, 1 awaiting their prefill) and 0 of 0 queue places; retry after 1500 ms');
   });
 
   it("times each decode step by its batch's contexts, which grow with every token", () => {
