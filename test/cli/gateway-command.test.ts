@@ -181,6 +181,81 @@ describe('switchyard gateway', () => {
     }
   });
 
+  it('reads a reload on a thread of its own: requests are served meanwhile, and SIGHUPs that come during it make one more read, of the file as it is then', async () => {
+    const dir = makeTempDir('reload-off-thread');
+    const tenant = (id: string): string => `  - { id: ${id}, apiKeySha256: ${hashApiKey(`sk-${id}`)}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 1000000 }`;
+    const configText = (tenants: readonly string[]): string =>
+      ['version: 1', 'endpoints:', '  - { id: up, url: "http://127.0.0.1:1", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 100000, marginalCostPerMillionTokens: 0, capacity: 8 }', 'routes:', '  - { model: m, endpoints: [up] }', 'tenants:', ...tenants].join('\n');
+    // Thousands of tenants: reading them takes far longer than answering a request.
+    const many = Array.from({ length: 4_000 }, (_, index) => tenant(`t${String(index)}`));
+    const config = dir.write('gateway.yaml', configText([tenant('first')]));
+    const io = captureOutput();
+    let fire = (): void => undefined;
+    let stop = (): void => undefined;
+    const stopped = new Promise<void>((resolve) => {
+      stop = resolve;
+    });
+    const run = gatewayCommand({ config, port: 0 }, io, stopped, () => () => undefined, (callback) => {
+      fire = callback;
+      return () => undefined;
+    });
+    try {
+      await expect.poll(() => io.stderr(), { timeout: 10_000 }).toMatch(/listening on http/);
+      const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(io.stderr())?.[1] ?? '';
+      const models = async (key: string): Promise<number> => (await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${key}` } })).status;
+      dir.write('gateway.yaml', configText([tenant('first'), ...many]));
+      fire();
+      // Read on this thread, the reload would be done before fire() returned.
+      expect(await models('sk-first')).toBe(200);
+      expect(io.stderr()).not.toContain('reloaded');
+      // Two more while it is read: one more read, of the file as it is by then.
+      dir.write('gateway.yaml', configText([tenant('first'), tenant('second')]));
+      fire();
+      dir.write('gateway.yaml', configText([tenant('first'), tenant('third')]));
+      fire();
+      // (Which file the first read saw depends on when its thread opened it; the second sees the last.)
+      await expect.poll(() => io.stderr().match(/reloaded /g)?.length ?? 0, { timeout: 20_000 }).toBe(2);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(io.stderr().match(/reloaded /g)).toHaveLength(2);
+      expect(await models('sk-third')).toBe(200);
+      expect(await models('sk-second')).toBe(401);
+      expect(await models('sk-t0')).toBe(401);
+      expect(await models('sk-first')).toBe(200);
+    } finally {
+      stop();
+      await run;
+      dir.remove();
+    }
+  });
+
+  it('drops a reload still being read when the gateway stops, and says so', async () => {
+    const dir = makeTempDir('reload-stopping');
+    const tenants = Array.from({ length: 4_000 }, (_, index) => `  - { id: t${String(index)}, apiKeySha256: ${hashApiKey(`sk-${String(index)}`)}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 1000000 }`);
+    const config = dir.write('gateway.yaml', readFileSync(example, 'utf8'));
+    const io = captureOutput();
+    let fire = (): void => undefined;
+    let stop = (): void => undefined;
+    const stopped = new Promise<void>((resolve) => {
+      stop = resolve;
+    });
+    const run = gatewayCommand({ config, port: 0 }, io, stopped, () => () => undefined, (callback) => {
+      fire = callback;
+      return () => undefined;
+    });
+    try {
+      await expect.poll(() => io.stderr(), { timeout: 10_000 }).toMatch(/listening on http/);
+      dir.write('gateway.yaml', `${readFileSync(example, 'utf8').replace(/^tenants:\n/m, `tenants:\n${tenants.join('\n')}\n`)}`);
+      fire();
+      stop();
+      expect(await run).toBe(0);
+      await expect.poll(() => io.stderr(), { timeout: 20_000 }).toContain(`reload of ${config} dropped: shutting down`);
+      expect(io.stderr()).not.toContain('reloaded');
+    } finally {
+      stop();
+      dir.remove();
+    }
+  });
+
   it('hears SIGHUP from start to end: before it serves and while it drains, a reload is ignored and said so, never the end of the process', async () => {
     const io = captureOutput();
     let fire = (): void => undefined;

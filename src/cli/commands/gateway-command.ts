@@ -29,7 +29,13 @@ export async function gatewayCommand(options: GatewayCommandOptions, output: Out
 
 async function serveGateway(options: GatewayCommandOptions, output: Output, stop: Promise<void>, hurry: (callback: () => void) => () => void, onReload: (handler: () => void) => void): Promise<number> {
   // Loaded when the command runs: the server and its dependencies would slow every other command's start.
-  const [{ loadGatewayConfig }, { gatewayConfigWarnings }, { createGateway }, { describeReload }] = await Promise.all([import('../../gateway/gateway-config.js'), import('../../gateway/gateway-config-warnings.js'), import('../../gateway/gateway-server.js'), import('../../gateway/config-reload.js')]);
+  const [{ loadGatewayConfig }, { gatewayConfigWarnings }, { createGateway }, { describeReload }, { loadGatewayConfigOffThread }] = await Promise.all([
+    import('../../gateway/gateway-config.js'),
+    import('../../gateway/gateway-config-warnings.js'),
+    import('../../gateway/gateway-server.js'),
+    import('../../gateway/config-reload.js'),
+    import('../../gateway/load-gateway-config-off-thread.js'),
+  ]);
   const loaded = loadGatewayConfig(options.config);
   if (!loaded.ok) {
     for (const problem of loaded.problems) output.err(formatProblem(problem));
@@ -57,19 +63,49 @@ async function serveGateway(options: GatewayCommandOptions, output: Output, stop
     return 2;
   }
   output.err(`switchyard gateway listening on ${url} (${count(loaded.value.endpoints.length, 'endpoint')}, ${count(loaded.value.routes.length, 'route')})`);
+  // A reload reads the file on a thread of its own, so serving goes on meanwhile. SIGHUPs that come
+  // while one is read make one more read when it ends, of the file as it is then.
+  let stopping = false;
+  let reading = false;
+  let readAgain = false;
+  const reloadOnce = async (): Promise<void> => {
+    const { loaded: next, warnings } = await loadGatewayConfigOffThread(options.config);
+    if (stopping) {
+      output.err(`switchyard gateway: reload of ${options.config} dropped: shutting down`);
+      return;
+    }
+    if (!next.ok) for (const problem of next.problems) output.err(formatProblem(problem));
+    const plan = gateway.reload(next);
+    // Warnings only for a config that is now served.
+    if (next.ok && plan.apply) warn(warnings);
+    output.err(`switchyard gateway: ${describeReload(options.config, plan)}`);
+  };
   onReload(() => {
     if (options.config === '-') {
       output.err('switchyard gateway: cannot reload a config read from standard input: restart with the new one, or serve it from a file (--config gateway.yaml)');
       return;
     }
-    const next = loadGatewayConfig(options.config);
-    if (!next.ok) for (const problem of next.problems) output.err(formatProblem(problem));
-    const plan = gateway.reload(next);
-    // Warnings only for a config that is now served.
-    if (next.ok && plan.apply) warn(gatewayConfigWarnings(next.value, process.env));
-    output.err(`switchyard gateway: ${describeReload(options.config, plan)}`);
+    if (reading) {
+      readAgain = true;
+      return;
+    }
+    reading = true;
+    void (async () => {
+      try {
+        do {
+          readAgain = false;
+          await reloadOnce();
+        } while (readAgain && !stopping);
+      } catch (error) {
+        // A bug, not the file: said, and the config served before kept.
+        output.err(`switchyard gateway: reload of ${options.config} failed: ${error instanceof Error ? error.message : String(error)}; still serving the config loaded before`);
+      } finally {
+        reading = false;
+      }
+    })();
   });
   await stop;
+  stopping = true;
   onReload(() => output.err('switchyard gateway: SIGHUP ignored: shutting down'));
   const graceMs = loaded.value.listen.shutdownGraceMs;
   output.err(`switchyard gateway stopping: requests in flight have up to ${graceMs} ms to finish (listen.shutdownGraceMs); a second signal (Ctrl-C) ends them now, with an error to each caller`);
