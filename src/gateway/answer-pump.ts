@@ -358,7 +358,11 @@ export async function pumpAnswer(
     // count of the caller's prompt. A caller whose start stated parts is told parts again (0 when
     // unknown), or it would keep the start's beside a count that is not theirs.
     const cache = (upstreamCount > 0 ? finished.usage.cache : inputTokens > 0 ? inputCache : undefined) ?? (toldCache === undefined ? undefined : { readTokens: 0, writeTokens: 0 });
-    const usage: Usage = { inputTokens: upstreamCount || inputTokens || context.promptTokens, outputTokens: ownCount ? counted : counted > 0 ? Math.max(counted, sentTokens) : deliveredTokens(), ...(cache === undefined ? {} : { cache }) };
+    const outputTokens = ownCount ? counted : counted > 0 ? Math.max(counted, sentTokens) : deliveredTokens();
+    // The reasoning part goes with the upstream's own count of the whole answer: a resumed one's
+    // finish counted only the continuation.
+    const reasoningTokens = ownCount || resumed || counted === 0 ? undefined : finished.usage.reasoningTokens;
+    const usage: Usage = { inputTokens: upstreamCount || inputTokens || context.promptTokens, outputTokens, ...(reasoningTokens === undefined ? {} : { reasoningTokens }), ...(cache === undefined ? {} : { cache }) };
     const text = sent.toString();
     const toolCalls = calls.toCalls();
     if (sink.needsObjectArguments && !isCutShort(finished.finishReason) && !toolCalls.every(hasObjectArguments)) {

@@ -239,6 +239,8 @@ export interface Usage {
   /** The whole prompt, cached parts included (what limits charge and metrics count). */
   readonly inputTokens: number;
   readonly outputTokens: number;
+  /** Of outputTokens, the model's reasoning (OpenAI's reasoning_tokens, Anthropic's thinking_tokens), when the upstream said. */
+  readonly reasoningTokens?: number;
   /** Of inputTokens, what the upstream's prompt cache served and stored, when it said. */
   readonly cache?: PromptCache;
 }
@@ -246,11 +248,14 @@ export interface Usage {
 /**
  * An upstream's prompt cache, in tokens of the prompt: read from it (Anthropic's
  * cache_read_input_tokens, OpenAI's cached_tokens) and written to it (Anthropic's
- * cache_creation_input_tokens; OpenAI does not say). Callers are billed less for both.
+ * cache_creation_input_tokens, OpenAI's cache_write_tokens; 0 when not said). Reads are billed
+ * less than the rest of a prompt, writes more, and a write kept an hour more than one kept 5 minutes.
  */
 export interface PromptCache {
   readonly readTokens: number;
   readonly writeTokens: number;
+  /** Of writeTokens, those written for an hour (Anthropic's cache_creation.ephemeral_1h_input_tokens), when the upstream said. */
+  readonly writeTokensOneHour?: number;
 }
 
 /**

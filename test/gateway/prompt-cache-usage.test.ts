@@ -76,9 +76,32 @@ describe('prompt cache usage', () => {
     expect(streamed.raw).toContain('"usage":{"input_tokens":10,"cache_creation_input_tokens":2000,"cache_read_input_tokens":30000,"output_tokens":0}');
     expect(streamed.raw).toContain('"usage":{"input_tokens":10,"cache_creation_input_tokens":2000,"cache_read_input_tokens":30000,"output_tokens":3}');
     const openai = (await (await asOpenai(url)).json()) as { usage: unknown };
-    expect(openai.usage).toEqual({ prompt_tokens: 32010, completion_tokens: 3, total_tokens: 32013, prompt_tokens_details: { cached_tokens: 30000 } });
+    expect(openai.usage).toEqual({ prompt_tokens: 32010, completion_tokens: 3, total_tokens: 32013, prompt_tokens_details: { cached_tokens: 30000, cache_write_tokens: 2000 } });
     const streamedOpenai = await readSse(await asOpenai(url, { stream: true, stream_options: { include_usage: true } }), 'openai');
-    expect(streamedOpenai.raw).toContain('"usage":{"prompt_tokens":32010,"completion_tokens":3,"total_tokens":32013,"prompt_tokens_details":{"cached_tokens":30000}}');
+    expect(streamedOpenai.raw).toContain('"usage":{"prompt_tokens":32010,"completion_tokens":3,"total_tokens":32013,"prompt_tokens_details":{"cached_tokens":30000,"cache_write_tokens":2000}}');
+  });
+
+  it("an upstream's hour-long cache writes and reasoning tokens reach callers of both dialects, streamed and whole", async () => {
+    // Anthropic's split of the write by how long it is kept, and its thinking tokens (message_delta's output details).
+    const split = { ephemeral_5m_input_tokens: 500, ephemeral_1h_input_tokens: 1500 };
+    const anthropicUpstream = anthropicAnswer
+      .replace('"cache_read_input_tokens":30000,"output_tokens":1', `"cache_read_input_tokens":30000,"cache_creation":${JSON.stringify(split)},"output_tokens":1`)
+      .replace('"usage":{"input_tokens":10,"output_tokens":3}', '"usage":{"input_tokens":10,"output_tokens":3,"output_tokens_details":{"thinking_tokens":2}}');
+    const fromAnthropic = await gatewayOver(anthropicUpstream, 'anthropic');
+    const whole = (await (await asAnthropic(fromAnthropic)).json()) as { usage: unknown };
+    expect(whole.usage).toEqual({ input_tokens: 10, cache_creation_input_tokens: 2000, cache_read_input_tokens: 30000, cache_creation: split, output_tokens: 3, output_tokens_details: { thinking_tokens: 2 } });
+    const streamed = await readSse(await asAnthropic(fromAnthropic, { stream: true }), 'anthropic');
+    expect(streamed.raw).toContain(`"usage":{"input_tokens":10,"cache_creation_input_tokens":2000,"cache_read_input_tokens":30000,"cache_creation":${JSON.stringify(split)},"output_tokens":0}`);
+    expect(streamed.raw).toContain(`"usage":{"input_tokens":10,"cache_creation_input_tokens":2000,"cache_read_input_tokens":30000,"cache_creation":${JSON.stringify(split)},"output_tokens":3,"output_tokens_details":{"thinking_tokens":2}}`);
+    const openai = (await (await asOpenai(fromAnthropic)).json()) as { usage: unknown };
+    expect(openai.usage).toEqual({ prompt_tokens: 32010, completion_tokens: 3, total_tokens: 32013, prompt_tokens_details: { cached_tokens: 30000, cache_write_tokens: 2000 }, completion_tokens_details: { reasoning_tokens: 2 } });
+    // OpenAI's reasoning tokens and cache writes, to both.
+    const openaiUpstream = openaiAnswer(500, 100).replace('"cached_tokens":100}', '"cached_tokens":100,"cache_write_tokens":300},"completion_tokens_details":{"reasoning_tokens":2}');
+    const fromOpenai = await gatewayOver(openaiUpstream, 'openai');
+    const streamedOpenai = await readSse(await asOpenai(fromOpenai, { stream: true, stream_options: { include_usage: true } }), 'openai');
+    expect(streamedOpenai.raw).toContain('"usage":{"prompt_tokens":500,"completion_tokens":3,"total_tokens":503,"prompt_tokens_details":{"cached_tokens":100,"cache_write_tokens":300},"completion_tokens_details":{"reasoning_tokens":2}}');
+    const toAnthropic = (await (await asAnthropic(fromOpenai)).json()) as { usage: unknown };
+    expect(toAnthropic.usage).toEqual({ input_tokens: 100, cache_creation_input_tokens: 300, cache_read_input_tokens: 100, output_tokens: 3, output_tokens_details: { thinking_tokens: 2 } });
   });
 
   it('the whole prompt, cached parts included, is what the tenant is charged and the metrics count', async () => {
@@ -115,13 +138,14 @@ describe('prompt cache usage', () => {
     // The continuation's upstream counts its own, longer prompt.
     const { url } = await gatewayOverEach([
       [breaksAfter(cachedStart + textBlock('Hello there, ')), 'anthropic'],
-      [(res) => res.end(anthropicAnswer.replace('"input_tokens":10,"cache_creation', '"input_tokens":15,"cache_creation')), 'anthropic'],
+      [(res) => res.end(anthropicAnswer.replace('"input_tokens":10,"cache_creation', '"input_tokens":15,"cache_creation').replace('"output_tokens":3}', '"output_tokens":3,"output_tokens_details":{"thinking_tokens":1}}')), 'anthropic'],
     ]);
     // The SDK keeps message_start's parts unless message_delta gives its own: the sum is the whole prompt, once.
     const streamed = await new Anthropic({ apiKey, baseURL: url, maxRetries: 0 }).messages.stream({ model: 'm', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] }).finalMessage();
     expect(streamed.content).toEqual([{ type: 'text', text: 'Hello there, Hello.' }]);
     expect(streamed.usage).toMatchObject({ input_tokens: 10, cache_creation_input_tokens: 2000, cache_read_input_tokens: 30000 });
     const whole = (await (await asAnthropic(url)).json()) as { usage: unknown };
+    // No reasoning part: the continuation's upstream counted its own tokens only.
     expect(whole.usage).toEqual({ input_tokens: 10, output_tokens: expect.any(Number) as unknown, cache_creation_input_tokens: 2000, cache_read_input_tokens: 30000 });
   });
 
@@ -169,7 +193,7 @@ describe('prompt cache usage', () => {
         [(res) => res.end(serving(['\n\nHello.'], 3)), 'anthropic'],
       ]);
       const openai = await readSse(await asOpenai(url, { stream: true, stream_options: { include_usage: true } }), 'openai');
-      expect(openai.raw).toContain('"usage":{"prompt_tokens":32010,"completion_tokens":3,"total_tokens":32013,"prompt_tokens_details":{"cached_tokens":0}}');
+      expect(openai.raw).toContain('"usage":{"prompt_tokens":32010,"completion_tokens":3,"total_tokens":32013,"prompt_tokens_details":{"cached_tokens":0,"cache_write_tokens":32000}}');
       const anthropic = await readSse(await asAnthropic(url, { stream: true }), 'anthropic');
       expect(anthropic.raw).toContain('"usage":{"input_tokens":10,"cache_creation_input_tokens":32000,"cache_read_input_tokens":0,"output_tokens":3}');
     });

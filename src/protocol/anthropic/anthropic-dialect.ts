@@ -1,4 +1,4 @@
-import { tokenCount, type ChatRequest, type ChatResult, type ErrorKind, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ThinkingBlock, type ToolCall } from '../chat.js';
+import { type ChatRequest, type ChatResult, type ErrorKind, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ThinkingBlock, type ToolCall } from '../chat.js';
 import type { Dialect } from '../dialect.js';
 import { malformedAnswer } from '../request-problem.js';
 import { sseFrame } from '../sse.js';
@@ -9,7 +9,7 @@ import { anthropicResultSchema } from './anthropic-result-schema.js';
 import { createAnthropicStreamReader } from './anthropic-stream-reader.js';
 import { createAnthropicStreamWriter } from './anthropic-stream-writer.js';
 import { anthropicTokenCounting } from './anthropic-token-counting.js';
-import { anthropicInputFields, readAnthropicUsage } from './anthropic-usage.js';
+import { anthropicInputFields, anthropicOutputFields, readWholeAnthropicUsage } from './anthropic-usage.js';
 import { toolUseOf } from './anthropic-turns.js';
 import { encodeAnthropicRequest } from './encode-anthropic-request.js';
 import { readAnthropicRequest } from './read-anthropic-request.js';
@@ -60,7 +60,7 @@ export const anthropicDialect: Dialect = {
       content: [...(result.thinking ?? []), ...(result.text === '' ? [] : [{ type: 'text', text: result.text }]), ...(result.toolCalls ?? []).map(toolUseOf)],
       ...stopFields(result),
       // The cache counts are the upstream's (0 when it did not say), present as Anthropic always sends them.
-      usage: { input_tokens: input.input_tokens, output_tokens: result.usage.outputTokens, cache_creation_input_tokens: input.cache_creation_input_tokens, cache_read_input_tokens: input.cache_read_input_tokens },
+      usage: { ...input, ...anthropicOutputFields(result.usage) },
     };
   },
 
@@ -83,7 +83,7 @@ export const anthropicDialect: Dialect = {
         ...(parsed.data.stop_reason === 'stop_sequence' && typeof parsed.data.stop_sequence === 'string' ? { stopSequence: parsed.data.stop_sequence } : {}),
         ...(toolCalls.length === 0 ? {} : { toolCalls }),
         ...(thinking.length === 0 ? {} : { thinking }),
-        usage: { ...(readAnthropicUsage(parsed.data.usage) ?? { inputTokens: 0 }), outputTokens: tokenCount(parsed.data.usage.output_tokens) ?? 0 },
+        usage: readWholeAnthropicUsage(parsed.data.usage),
       },
     };
   },

@@ -2,7 +2,7 @@ import { tokenCount, upstreamErrorDetail, type ChatEvent, type FinishReason, typ
 import type { StreamReader } from '../dialect.js';
 import { isRecord } from '../is-record.js';
 import { finishFromAnthropic, anthropicFinishWithCalls } from './anthropic-finish-reason.js';
-import { readAnthropicUsage } from './anthropic-usage.js';
+import { readAnthropicThinkingTokens, readAnthropicUsage } from './anthropic-usage.js';
 
 /** An Anthropic-dialect upstream's stream (message, content-block and error events) read into canonical events. */
 export function createAnthropicStreamReader(): StreamReader {
@@ -12,6 +12,7 @@ export function createAnthropicStreamReader(): StreamReader {
   let finish: FinishReason = 'stop';
   let stopSequence: string | undefined;
   let outputTokens = 0;
+  let reasoningTokens: number | undefined;
   let announced = false;
   let finished = false;
   /** Each tool_use block's canonical call index (0, 1, 2... in the order they start), by the block's index. */
@@ -22,7 +23,7 @@ export function createAnthropicStreamReader(): StreamReader {
   const openCalls = new Set<number>();
   /** The finish was named and every call closed: what follows (message_stop, or an error or a break instead) cannot change the answer. */
   const whole = (): boolean => announced && !finished && openCalls.size === 0;
-  const finishEvent = (): Extract<ChatEvent, { type: 'finish' }> => ({ type: 'finish', finishReason: anthropicFinishWithCalls(finish, callOfBlock.size > 0), ...(stopSequence === undefined ? {} : { stopSequence }), usage: { inputTokens, outputTokens, ...(cache === undefined ? {} : { cache }) } });
+  const finishEvent = (): Extract<ChatEvent, { type: 'finish' }> => ({ type: 'finish', finishReason: anthropicFinishWithCalls(finish, callOfBlock.size > 0), ...(stopSequence === undefined ? {} : { stopSequence }), usage: { inputTokens, outputTokens, ...(reasoningTokens === undefined ? {} : { reasoningTokens }), ...(cache === undefined ? {} : { cache }) } });
   return {
     read(event, data) {
       let json: {
@@ -90,6 +91,7 @@ export function createAnthropicStreamReader(): StreamReader {
           if (typeof json.delta?.stop_reason === 'string') finish = finishFromAnthropic(json.delta.stop_reason);
           if (json.delta?.stop_reason === 'stop_sequence' && typeof json.delta.stop_sequence === 'string') stopSequence = json.delta.stop_sequence;
           outputTokens = tokenCount(json.usage?.output_tokens) ?? outputTokens;
+          reasoningTokens = readAnthropicThinkingTokens(json.usage, outputTokens) ?? reasoningTokens;
           const usage = readAnthropicUsage(json.usage, cache);
           if (usage !== undefined) {
             inputTokens = usage.inputTokens;

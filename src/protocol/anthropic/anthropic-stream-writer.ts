@@ -3,7 +3,7 @@ import type { StreamWriter } from '../dialect.js';
 import { sseFrame } from '../sse.js';
 import { anthropicErrorType } from './anthropic-error.js';
 import { stopFields } from './anthropic-finish-reason.js';
-import { anthropicInputFields } from './anthropic-usage.js';
+import { anthropicInputFields, anthropicOutputFields } from './anthropic-usage.js';
 
 /** Canonical events as Anthropic's stream: message_start, content blocks (a ping after the first starts), message_delta and message_stop; an error event with no message_stop. */
 export function createAnthropicStreamWriter(): StreamWriter {
@@ -82,7 +82,7 @@ export function createAnthropicStreamWriter(): StreamWriter {
  * message_delta's usage: the prompt's count again (an OpenAI-dialect upstream's count comes only
  * now; message_start carried the estimate), its cache parts when known, and the output.
  */
-function finishUsage(usage: Usage): Record<string, number> {
+function finishUsage(usage: Usage): Record<string, unknown> {
   const input = anthropicInputFields(usage.inputTokens, usage.cache);
-  return usage.cache === undefined ? { input_tokens: input.input_tokens, output_tokens: usage.outputTokens } : { ...input, output_tokens: usage.outputTokens };
+  return usage.cache === undefined ? { input_tokens: input.input_tokens, ...anthropicOutputFields(usage) } : { ...input, ...anthropicOutputFields(usage) };
 }

@@ -2,20 +2,32 @@ import { tokenCount, type Usage } from '../chat.js';
 import { isRecord } from '../is-record.js';
 
 /**
- * An OpenAI usage object: prompt_tokens is the whole prompt, and prompt_tokens_details.cached_tokens,
- * when sent, the part the prompt cache served (OpenAI does not count what it stored). A count
- * that is missing or not a count reads as 0 (unknown).
+ * An OpenAI usage object: prompt_tokens is the whole prompt; prompt_tokens_details.cached_tokens
+ * and cache_write_tokens, when sent, the parts the prompt cache served and stored;
+ * completion_tokens_details.reasoning_tokens, the reasoning part of the completion. A count that
+ * is missing or not a count reads as 0 (unknown); a part larger than its whole is not taken.
  */
 export function readOpenaiUsage(usage: unknown): Usage {
   if (!isRecord(usage)) return { inputTokens: 0, outputTokens: 0 };
   const inputTokens = tokenCount(usage.prompt_tokens) ?? 0;
   const outputTokens = tokenCount(usage.completion_tokens) ?? 0;
-  const cached = isRecord(usage.prompt_tokens_details) ? tokenCount(usage.prompt_tokens_details.cached_tokens) : undefined;
-  return cached === undefined || cached > inputTokens ? { inputTokens, outputTokens } : { inputTokens, outputTokens, cache: { readTokens: cached, writeTokens: 0 } };
+  const prompt = isRecord(usage.prompt_tokens_details) ? usage.prompt_tokens_details : undefined;
+  const cached = tokenCount(prompt?.cached_tokens);
+  const written = tokenCount(prompt?.cache_write_tokens);
+  const reasoning = isRecord(usage.completion_tokens_details) ? tokenCount(usage.completion_tokens_details.reasoning_tokens) : undefined;
+  const counts: Usage = reasoning === undefined || reasoning > outputTokens ? { inputTokens, outputTokens } : { inputTokens, outputTokens, reasoningTokens: reasoning };
+  if (cached === undefined && written === undefined) return counts;
+  const cache = { readTokens: cached ?? 0, writeTokens: written ?? 0 };
+  return cache.readTokens + cache.writeTokens > inputTokens ? counts : { ...counts, cache };
 }
 
-/** Usage as OpenAI writes it, with the cached part of the prompt when the upstream said. */
+/**
+ * Usage as OpenAI writes it: the cache's parts when the upstream said (cache_write_tokens only when
+ * something was written: an OpenAI upstream that names none does not say), the reasoning part when known.
+ */
 export function openaiUsageFields(usage: Usage): Record<string, unknown> {
-  const counts = { prompt_tokens: usage.inputTokens, completion_tokens: usage.outputTokens, total_tokens: usage.inputTokens + usage.outputTokens };
-  return usage.cache === undefined ? counts : { ...counts, prompt_tokens_details: { cached_tokens: usage.cache.readTokens } };
+  const counts: Record<string, unknown> = { prompt_tokens: usage.inputTokens, completion_tokens: usage.outputTokens, total_tokens: usage.inputTokens + usage.outputTokens };
+  if (usage.cache !== undefined) counts.prompt_tokens_details = usage.cache.writeTokens > 0 ? { cached_tokens: usage.cache.readTokens, cache_write_tokens: usage.cache.writeTokens } : { cached_tokens: usage.cache.readTokens };
+  if (usage.reasoningTokens !== undefined) counts.completion_tokens_details = { reasoning_tokens: usage.reasoningTokens };
+  return counts;
 }
