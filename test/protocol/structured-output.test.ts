@@ -21,6 +21,9 @@ describe('OpenAI response_format', () => {
     // strict left out (or null) is OpenAI's default, false.
     expect(readRequest(openaiDialect, openai({ response_format: { type: 'json_schema', json_schema: { name: 'w', schema, strict: null } } })).responseFormat).toEqual({ type: 'json_schema', name: 'w', schema, strict: false });
     expect(readRequest(openaiDialect, openai({ response_format: { type: 'json_object' } })).responseFormat).toEqual({ type: 'json_object' });
+    // JSON mode with a schema (Fireworks', Together's and Instructor's form): the schema, not any JSON object.
+    expect(readRequest(openaiDialect, openai({ response_format: { type: 'json_object', schema } })).responseFormat).toEqual({ type: 'json_schema', name: 'response', schema, strict: false });
+    expect(readRequest(openaiDialect, openai({ response_format: { type: 'json_object', schema: null } })).responseFormat).toEqual({ type: 'json_object' });
     expect(readRequest(openaiDialect, openai({ response_format: { type: 'text' } }))).not.toHaveProperty('responseFormat');
     expect(readRequest(openaiDialect, openai({ response_format: null }))).not.toHaveProperty('responseFormat');
   });
@@ -31,6 +34,7 @@ describe('OpenAI response_format', () => {
     [{ response_format: { type: 'json_schema', json_schema: { name: 'w' } } }, 'response_format.json_schema.schema', 'is required: the JSON Schema the answer must match'],
     [{ response_format: { type: 'json_schema', json_schema: { name: 'w', schema: { type: 'array', items: {} } } } }, 'response_format.json_schema.schema.type', "the answer is a JSON object: schema.type must be 'object'"],
     [{ response_format: { type: 'json_schema', json_schema: { name: 'w', schema, strict: 'yes' } } }, 'response_format.json_schema.strict', 'must be a boolean, got a string'],
+    [{ response_format: { type: 'json_object', schema: { type: 'array', items: {} } } }, 'response_format.schema.type', "the answer is a JSON object: schema.type must be 'object'"],
     // OpenAI's own rule for JSON mode, kept for every upstream.
     [{ response_format: { type: 'json_object' }, messages: [{ role: 'user', content: 'hi' }] }, 'messages', "with response_format of type 'json_object', some message must ask for JSON (contain the word 'JSON'), or the model may write whitespace until its budget runs out"],
   ])('%j is refused at %s', (extra, param, text) => {
@@ -45,6 +49,9 @@ describe('OpenAI response_format', () => {
     expect(wire.tools).toEqual([...tools.slice(0, 1), { type: 'function', function: { name: 'g', parameters: schema } }]);
     const jsonMode = openaiDialect.encodeRequest(readRequest(openaiDialect, openai({ response_format: { type: 'json_object' } }))) as Record<string, unknown>;
     expect(jsonMode.response_format).toEqual({ type: 'json_object' });
+    const withSchema = openaiDialect.encodeRequest(readRequest(openaiDialect, openai({ response_format: { type: 'json_object', schema } }))) as Record<string, unknown>;
+    expect(withSchema.response_format).toEqual({ type: 'json_schema', json_schema: { name: 'response', schema, strict: false } });
+    expect((anthropicDialect.encodeRequest(readRequest(openaiDialect, openai({ response_format: { type: 'json_object', schema } }))) as Record<string, unknown>).output_config).toEqual({ format: { type: 'json_schema', schema } });
     expect(openaiDialect.encodeRequest(readRequest(openaiDialect, openai({})))).not.toHaveProperty('response_format');
   });
 

@@ -181,7 +181,9 @@ const responseFormatSchema = z.discriminatedUnion(
   'type',
   [
     z.looseObject({ type: z.literal('text') }),
-    z.looseObject({ type: z.literal('json_object') }),
+    // A schema in JSON mode is how Fireworks, Together and Instructor's JSON_SCHEMA mode ask for one
+    // (not OpenAI's own form): read as json_schema, never dropped for any JSON object.
+    z.looseObject({ type: z.literal('json_object'), schema: answerSchema.nullish() }),
     z.looseObject({
       type: z.literal('json_schema'),
       json_schema: z.looseObject({

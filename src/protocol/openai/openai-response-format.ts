@@ -4,7 +4,7 @@ import type { OpenaiResponseFormat } from './openai-request-schema.js';
 
 export function responseFormatOf(format: OpenaiResponseFormat | null | undefined): ResponseFormat | undefined {
   if (format === undefined || format === null || format.type === 'text') return undefined;
-  if (format.type === 'json_object') return { type: 'json_object' };
+  if (format.type === 'json_object') return format.schema === undefined || format.schema === null ? { type: 'json_object' } : { type: 'json_schema', name: 'response', schema: format.schema, strict: false };
   const { name, description, schema, strict } = format.json_schema;
   return { type: 'json_schema', name, ...(description === undefined || description === null ? {} : { description }), schema, strict: strict === true };
 }
