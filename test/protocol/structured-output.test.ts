@@ -251,7 +251,8 @@ describe('schemas where the two APIs differ', () => {
     ].join('');
     const chunks = frames.split('\n\n').filter((frame) => frame.startsWith('data: {')).map((frame) => JSON.parse(frame.slice(6)) as { choices: { delta: object; finish_reason: string | null }[] });
     expect(chunks.map((chunk) => chunk.choices[0])).toEqual([
-      { index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
+      // content null, as in the whole answer: a client summing deltas ends with no content beside the refusal.
+      { index: 0, delta: { role: 'assistant', content: null }, logprobs: null, finish_reason: null },
       { index: 0, delta: { refusal: refusalText }, logprobs: null, finish_reason: null },
       { index: 0, delta: {}, logprobs: null, finish_reason: 'stop' },
     ]);

@@ -32,7 +32,7 @@ class OpenaiStreamWriter implements StreamWriter {
   /**
    * The role chunk waits for the first event a caller sees: OpenAI's says content "" when text
    * follows and null when the answer opens with a tool call (a client that opens a text part on
-   * "" would otherwise show an empty one before the call).
+   * "" would otherwise show an empty one before the call) or a refusal (whose content is null).
    */
   #roleDue = false;
 
@@ -45,7 +45,7 @@ class OpenaiStreamWriter implements StreamWriter {
     const written = this.#frames(event);
     if (!this.#roleDue || (written === '' && event.type !== 'finish' && event.type !== 'error')) return written;
     this.#roleDue = false;
-    return this.#chunk([{ index: 0, delta: { role: 'assistant', content: event.type === 'tool_call' ? null : '' }, logprobs: null, finish_reason: null }]) + written;
+    return this.#chunk([{ index: 0, delta: { role: 'assistant', content: event.type === 'tool_call' || (event.type === 'text' && event.refusal === true) ? null : '' }, logprobs: null, finish_reason: null }]) + written;
   }
 
   #chunk(choices: unknown[], extra: Readonly<Record<string, unknown>> = this.includeUsage ? nullUsage : noUsage): string {
