@@ -177,12 +177,13 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
     for (let i = 0; i < count; i += 1) {
       const k = perPool.get(pool.id) ?? 0;
       perPool.set(pool.id, k + 1);
-      // Upstream dialects alternate over each service's replicas, Anthropic's first: every route then
-      // has an Anthropic-dialect endpoint (only those give extended thinking and count tokens), and
-      // both dialects once it has two replicas.
+      // Upstream dialects alternate over each service's replicas in each jurisdiction, Anthropic's
+      // first: a caller held to one jurisdiction (its tenant, or its header) then has an
+      // Anthropic-dialect endpoint (only those give extended thinking and count tokens), and both
+      // dialects (only OpenAI's give JSON mode) once the jurisdiction has two replicas.
       const ordinal = replicas.length;
-      const ofService = replicas.filter((replica) => replica.service === service).length;
-      replicas.push({ service, pool, option, id: `${pool.id}-${k}`, dialect: ofService % 2 === 0 ? 'anthropic' : 'openai', seed: nthSeed(baseSeed, ordinal) });
+      const ofServiceThere = replicas.filter((replica) => replica.service === service && replica.pool.jurisdiction === pool.jurisdiction).length;
+      replicas.push({ service, pool, option, id: `${pool.id}-${k}`, dialect: ofServiceThere % 2 === 0 ? 'anthropic' : 'openai', seed: nthSeed(baseSeed, ordinal) });
     }
   }
   for (const service of fleet.services) {

@@ -41,6 +41,11 @@ describe('startFleet on examples/small.yaml', () => {
     expect(running.endpoints.map((e) => e.id).sort()).toEqual(inference.map((a) => `${a.pool}-0`).sort());
     expect(new Set(running.endpoints.map((e) => e.seed)).size).toBe(running.endpoints.length);
     expect(new Set(running.endpoints.map((e) => e.dialect))).toEqual(new Set(['openai', 'anthropic']));
+    // Every jurisdiction of a route has an Anthropic-dialect endpoint: a caller held to one still gets thinking and token counts.
+    for (const route of running.routes) {
+      const endpoints = running.endpoints.filter((e) => route.endpoints.includes(e.id));
+      for (const jurisdiction of new Set(endpoints.map((e) => e.jurisdiction))) expect([route.model, jurisdiction, endpoints.some((e) => e.jurisdiction === jurisdiction && e.dialect === 'anthropic')]).toEqual([route.model, jurisdiction, true]);
+    }
     for (const endpoint of running.endpoints) {
       expect(endpoint.model).toBe(`${endpoint.service}@${endpoint.pool}`);
       const pool = fleet.pools.find((p) => p.id === endpoint.pool);
@@ -165,8 +170,11 @@ describe('startFleet lifecycle', () => {
           [`${pool}-1`, 'openai'],
         ]);
       }
-      // Every route has an Anthropic-dialect endpoint: only those give thinking and count tokens.
-      for (const route of several.routes) expect(route.endpoints.some((id) => several.endpoints.find((e) => e.id === id)?.dialect === 'anthropic')).toBe(true);
+      // Two replicas in every jurisdiction of a route: both dialects there (Anthropic's alone give thinking and count tokens, OpenAI's JSON mode).
+      for (const route of several.routes) {
+        const endpoints = several.endpoints.filter((e) => route.endpoints.includes(e.id));
+        for (const jurisdiction of new Set(endpoints.map((e) => e.jurisdiction))) expect([route.model, jurisdiction, new Set(endpoints.filter((e) => e.jurisdiction === jurisdiction).map((e) => e.dialect))]).toEqual([route.model, jurisdiction, new Set(['anthropic', 'openai'])]);
+      }
       expect(several.endpoints.map((e) => e.seed)).toEqual([100, 101, 102, 103, 104, 105, 106, 107]);
       expect((await fetch(`${several.url}/healthz`)).status).toBe(200);
       const urls = [several.url, ...several.endpoints.map((e) => e.url)];
@@ -248,6 +256,34 @@ describe('startFleet lifecycle', () => {
     // The example's 131,072-token windows: at least one route's replica takes longer than the default.
     expect(Math.max(...measured)).toBeGreaterThan(10_000);
     expect(realTime.config.resilience.tokenIdleTimeoutMs).toBeGreaterThan(10_000);
+  });
+
+  it('a service with one replica in each of two jurisdictions gets an Anthropic-dialect one in each: a caller held to either counts tokens', async () => {
+    const twoJurisdictions = parseFleet(
+      [
+        'version: 1',
+        'pools:',
+        '  - { id: us-h100, provider: aws, region: us-east-1, jurisdiction: us, chip: h100, chips: 64, pricing: on-demand }',
+        '  - { id: eu-h100, provider: azure, region: westeurope, jurisdiction: eu, chip: h100, chips: 64, pricing: on-demand }',
+        'services:',
+        '  - { id: chat, model: llama-3.1-8b, requestsPerSecond: 10, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 1000, tpotMs: 50 }, jurisdictions: [us, eu] }',
+        // Surviving a provider's loss places a replica in each.
+        'policy:',
+        '  survive: { lose: provider, keep: 0.5 }',
+      ].join('\n'),
+      'two-jurisdictions.yaml',
+    );
+    if (!twoJurisdictions.ok) throw new Error(twoJurisdictions.problems.map((problem) => problem.message).join('; '));
+    const started = await startFleet(twoJurisdictions.value, { port: 0, speed: 200, replicasPerPool: 1 });
+    try {
+      expect(started.endpoints.map((e) => [e.jurisdiction, e.dialect]).sort()).toEqual([['eu', 'anthropic'], ['us', 'anthropic']]);
+      for (const jurisdiction of ['us', 'eu']) {
+        const counted = await fetch(`${started.url}/v1/messages/count_tokens`, { method: 'POST', headers: { 'x-api-key': started.apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json', 'x-switchyard-jurisdiction': jurisdiction }, body: JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'hi' }] }) });
+        expect([jurisdiction, counted.status]).toEqual([jurisdiction, 200]);
+      }
+    } finally {
+      await started.close();
+    }
   });
 
   it('a model whose window-long prefill takes minutes still gets a gateway config that holds together (every deadline above the gap between tokens)', async () => {
