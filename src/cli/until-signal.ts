@@ -1,32 +1,37 @@
-/** Resolves on the first SIGINT or SIGTERM, so servers close cleanly (Ctrl-C, a supervisor's stop). */
-export function untilSignal(): Promise<void> {
+/** The signals that stop a server: Ctrl-C and a supervisor's stop. */
+const stopSignals: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+
+/**
+ * Those and a closed terminal (SIGHUP), for servers with no config to reload (`emulate`, `up`):
+ * stopped cleanly rather than killed, by Node's default, mid-answer and without a word.
+ */
+export const stopSignalsWithHangup: readonly NodeJS.Signals[] = [...stopSignals, 'SIGHUP'];
+
+/** Resolves on the first of `signals` (SIGINT or SIGTERM unless said), so servers close cleanly. */
+export function untilSignal(signals: readonly NodeJS.Signals[] = stopSignals): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
+      for (const signal of signals) process.off(signal, done);
       resolve();
     };
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
+    for (const signal of signals) process.once(signal, done);
   });
 }
 
 /**
- * Calls `callback` on the next SIGINT or SIGTERM (a second Ctrl-C while a server drains), once;
- * a signal after that finds no listener and ends the process at once, as Node does by default.
+ * Calls `callback` on the next of `signals` (a second Ctrl-C while a server drains), once; a
+ * signal after that finds no listener and ends the process at once, as Node does by default.
  * Returns a function that stops listening.
  */
-export function onNextSignal(callback: () => void): () => void {
+export function onNextSignal(callback: () => void, signals: readonly NodeJS.Signals[] = stopSignals): () => void {
   const stop = (): void => {
-    process.off('SIGINT', once);
-    process.off('SIGTERM', once);
+    for (const signal of signals) process.off(signal, once);
   };
   const once = (): void => {
     stop();
     callback();
   };
-  process.once('SIGINT', once);
-  process.once('SIGTERM', once);
+  for (const signal of signals) process.once(signal, once);
   return stop;
 }
 

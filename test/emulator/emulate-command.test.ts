@@ -81,6 +81,19 @@ describe('switchyard emulate', () => {
     expect(io.errLines.at(-2)).toBe('switchyard emulate: --error-status 503 takes effect only with --error-rate (or an errorRate set at run time on /admin/faults)');
   });
 
+  it('as a process: a closed terminal (SIGHUP) stops it as SIGTERM does, saying so, not killed without a word', async () => {
+    const script = fileURLToPath(new URL('./run-cli.ts', import.meta.url));
+    const cli = spawnCli(['--import', 'tsx', script, 'emulate', '--model', 'llama-3.1-8b', '--chip', 'h100', '--speed', '500']);
+    try {
+      await expect.poll(() => cli.stdout(), { timeout: 10_000 }).toMatch(/listening on http/);
+      cli.child.kill('SIGHUP');
+      expect(await cli.exited).toBe(0);
+      expect(cli.stderr()).toContain('switchyard emulate: stopped');
+    } finally {
+      cli.child.kill('SIGKILL');
+    }
+  });
+
   it('as a process: listens, serves, and exits 0 on SIGTERM, saying what it cut, without logging requests', async () => {
     const script = fileURLToPath(new URL('./run-cli.ts', import.meta.url));
     const cli = spawnCli(['--import', 'tsx', script, 'emulate', '--model', 'llama-3.1-8b', '--chip', 'h100', '--speed', '500', '--hang-ms', '-1', '--seed', '3']);

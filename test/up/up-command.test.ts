@@ -137,6 +137,19 @@ describe('switchyard up', () => {
     expect(result.stderr).not.toMatch(/internal error|This is a bug/);
   });
 
+  it('as a process: a closed terminal (SIGHUP) stops the fleet as Ctrl-C does, with its grace period and its last word', async () => {
+    const cli = spawnCli(['bin/switchyard.js', 'up', 'examples/small.yaml', '--port', '0', '--speed', '100', '--replicas-per-pool', '1', '--quiet'], repoRoot);
+    try {
+      await expect.poll(() => cli.stdout(), { timeout: 15_000 }).toContain('Ctrl-C stops');
+      cli.child.kill('SIGHUP');
+      expect(await cli.exited).toBe(0);
+      expect(cli.stderr()).toContain('switchyard up: stopping: requests in flight have up to');
+      expect(cli.stderr()).toContain('stopped the gateway and every emulator');
+    } finally {
+      cli.child.kill('SIGKILL');
+    }
+  });
+
   it('as a process: prints the URL, key, routes and curl lines, serves, and exits 0 on SIGINT', async () => {
     if (!existsSync(join(repoRoot, 'dist', 'src', 'up', 'start-fleet.js'))) throw new Error('dist/ is stale or missing: run `npm run build` first');
     const cli = spawnCli(['bin/switchyard.js', 'up', 'examples/small.yaml', '--port', '0', '--speed', '100', '--replicas-per-pool', '1'], repoRoot);

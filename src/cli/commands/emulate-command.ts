@@ -1,4 +1,4 @@
-import { untilSignal } from '../until-signal.js';
+import { stopSignalsWithHangup, untilSignal } from '../until-signal.js';
 import { resolveChipAndModel } from './resolve-chip-and-model.js';
 import { Option, type Command } from 'commander';
 import { isLoopback } from '../is-loopback.js';
@@ -36,11 +36,11 @@ export interface EmulateCommandOptions {
 
 /**
  * `switchyard emulate`: an emulated model server for a model on a chip. Prints
- * one line with its URL and serves until `until` resolves (SIGINT or SIGTERM
+ * one line with its URL and serves until `until` resolves (SIGINT, SIGTERM or SIGHUP
  * by default). Exit 2 for an unknown chip or model, an infeasible profile or a
  * port in use.
  */
-export async function emulateCommand(options: EmulateCommandOptions, output: Output, until: () => Promise<unknown> = untilSignal, onStarted?: (emulator: RunningEmulator) => void): Promise<number> {
+export async function emulateCommand(options: EmulateCommandOptions, output: Output, until: () => Promise<unknown> = () => untilSignal(stopSignalsWithHangup), onStarted?: (emulator: RunningEmulator) => void): Promise<number> {
   const resolved = resolveChipAndModel(options, output);
   if (resolved === 2) return 2;
   const { chip, model, measured } = resolved;

@@ -5,7 +5,7 @@ import { standardInputName } from '../../domain/read-spec-file.js';
 import { formatProblem } from '../../domain/spec-problem.js';
 import type { RunningFleet, StartFleetOptions } from '../../up/start-fleet.js';
 import { number, table, toJson, type Output } from '../output.js';
-import { onNextSignal, untilSignal } from '../until-signal.js';
+import { onNextSignal, stopSignalsWithHangup, untilSignal } from '../until-signal.js';
 
 export interface UpCommandOptions {
   readonly port: number;
@@ -22,11 +22,11 @@ export interface UpCommandOptions {
 /**
  * `switchyard up fleet.yaml`: plans the fleet, starts emulated replicas and a
  * gateway in front of them, prints how to reach it, and serves until `stop`
- * resolves (SIGINT or SIGTERM). Exit 0 after a clean stop; 2 on a bad spec (a service named
+ * resolves (SIGINT, SIGTERM or SIGHUP). Exit 0 after a clean stop; 2 on a bad spec (a service named
  * 'none' included), a port in use or privileged, ports that cannot all be had, an emulated replica
  * that cannot start, or too few open files; 3 when the plan places nothing to serve.
  */
-export async function upCommand(path: string, options: UpCommandOptions, output: Output, stop: Promise<void>, onStarted?: (fleet: RunningFleet) => void, hurry: (callback: () => void) => () => void = onNextSignal): Promise<number> {
+export async function upCommand(path: string, options: UpCommandOptions, output: Output, stop: Promise<void>, onStarted?: (fleet: RunningFleet) => void, hurry: (callback: () => void) => () => void = (callback) => onNextSignal(callback, stopSignalsWithHangup)): Promise<number> {
   // Loaded when the command runs: the gateway, the emulator and their dependencies would slow every other command's start.
   const [{ EmulatorError }, { unlabelled }, { createGatewayLogger }, { StartFleetError, StartFleetStopped, UpPortsError, startFleet }] = await Promise.all([
     import('../../emulator/emulator-server.js'),
@@ -174,6 +174,6 @@ export function registerUpCommand(program: Command, output: Output, setExit: (co
     .option('--json', 'print one JSON object (url, apiKey, routes, endpoints, ...) instead of tables')
     .option('--quiet', 'no gateway request logs on stderr')
     .action(async (file: string, options: UpCommandOptions) => {
-      setExit(await upCommand(file, options, output, untilSignal()));
+      setExit(await upCommand(file, options, output, untilSignal(stopSignalsWithHangup)));
     });
 }
