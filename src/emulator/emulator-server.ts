@@ -70,6 +70,8 @@ export interface EmulatorOptions {
   readonly servedModelName?: string;
   /** Where errors are logged (never prompt or completion text). Default stderr. */
   readonly log?: (line: string) => void;
+  /** The name its log lines give it (`switchyard emulate <name>: ...`), for several in one process; default none. */
+  readonly logName?: string;
 }
 
 export interface EmulatorStats extends ReplicaLoad {
@@ -257,7 +259,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   if (modelName.trim() === '' || modelName.trim() !== modelName) throw new EmulatorError(`served model name must be a non-empty name without surrounding spaces, got '${modelName}'`);
   const inputTokens = options.inputTokens ?? defaultInferenceShape.inputTokens;
   const meanOutputTokens = options.outputTokens ?? defaultInferenceShape.outputTokens;
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const write = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const speaker = options.logName === undefined ? 'switchyard emulate' : `switchyard emulate ${options.logName}`;
+  const log = (line: string): void => write(`${speaker}: ${line}`);
   let faults: Faults = noFaults;
   const setFaults = (update: FaultsUpdate): Faults => {
     const parsed = parseFaultsUpdate(update);
@@ -545,7 +549,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   }
 
   async function handleAdmin(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.method === 'GET') {
+    // HEAD as GET (node:http sends no body for it), as the 405 for other methods says.
+    if (req.method === 'GET' || req.method === 'HEAD') {
       sendJson(res, 200, faults);
       return;
     }
@@ -559,7 +564,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     }
     const body = await readBody(req, maxAdminBodyBytes);
     if (!body.ok) {
-      if (body.reason === 'too_large') sendJson(res, 413, { error: { message: 'body too large', type: 'invalid_request_error' } }, { connection: 'close' });
+      if (body.reason === 'too_large') sendJson(res, 413, { error: { message: `body too large: /admin/faults takes at most ${String(maxAdminBodyBytes)} bytes`, type: 'invalid_request_error' } }, { connection: 'close' });
       return;
     }
     let json: unknown;
@@ -576,7 +581,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     }
     faults = applyFaults(faults, parsed.value);
     // A rehearsal's log says when its faults changed, beside what the gateway logged meanwhile.
-    log(`switchyard emulate: faults now ${JSON.stringify(faults)}`);
+    log(`faults now ${JSON.stringify(faults)}`);
     sendJson(res, 200, faults);
   }
 
@@ -635,7 +640,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     inFlight += 1;
     res.once('close', () => (inFlight -= 1));
     handle(req, res).catch((error: unknown) => {
-      log(`switchyard emulate: error serving ${req.method ?? ''} ${(req.url ?? '').split('?')[0] ?? ''}: ${error instanceof Error ? error.message : String(error)}`);
+      log(`error serving ${req.method ?? ''} ${(req.url ?? '').split('?')[0] ?? ''}: ${error instanceof Error ? error.message : String(error)}`);
       if (!res.headersSent) sendJson(res, 500, dialects.openai.formatError({ kind: 'api_error', message: 'internal emulator error' }));
       else res.destroy();
     });
@@ -660,7 +665,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       resolve();
     });
   });
-  server.on('error', (error) => log(`switchyard emulate: server error: ${error.message}`));
+  server.on('error', (error) => log(`server error: ${error.message}`));
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 

@@ -277,6 +277,7 @@ async function startAll(replicas: readonly ReplicaSpec[], fleet: Fleet, speed: n
         measuredProfiles: fleet.measuredProfiles,
         servedModelName: servedModelName(replica.service.id, replica.pool.id),
         log,
+        logName: replica.id,
       }),
     ),
   );
@@ -289,7 +290,7 @@ async function startAll(replicas: readonly ReplicaSpec[], fleet: Fleet, speed: n
     if (firstPort !== undefined && reason instanceof EmulatorError && (reason.code === 'EADDRINUSE' || reason.code === 'EACCES')) {
       const port = firstPort + started.indexOf(failed);
       const why = reason.code === 'EADDRINUSE' ? 'is in use' : 'needs privileges this process lacks (ports below 1024)';
-      throw new EmulatorError(`port ${String(port)} ${why} (--emulator-ports ${String(firstPort)} gives the ${String(replicas.length)} emulated replicas ports ${String(firstPort)} to ${String(firstPort + replicas.length - 1)}); choose another first port, or leave the flag out and free ports are picked`, reason.code);
+      throw new EmulatorError(`port ${String(port)} ${why} (--emulator-ports ${String(firstPort)} gives ${replicas.length === 1 ? `the one emulated replica port ${String(firstPort)}` : `the ${String(replicas.length)} emulated replicas ports ${String(firstPort)} to ${String(firstPort + replicas.length - 1)}`}); choose another first port, or leave the flag out and free ports are picked`, reason.code);
     }
     throw reason;
   }

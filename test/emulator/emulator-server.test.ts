@@ -506,7 +506,13 @@ describe('emulator: faults', () => {
   it('/admin/faults: GET shows them, POST updates partially, a bad body gets 400 with a clear message', async () => {
     const update = await post(emu.url, '/admin/faults', { errorRate: 0.25, cutAfterTokens: 3 });
     expect(update.status).toBe(200);
-    expect(await json(await fetch(`${emu.url}/admin/faults`))).toEqual({ errorRate: 0.25, errorStatus: 500, addedLatencyMs: 0, hangMs: 0, cutAfterTokens: 3, corruptRate: 0, refuse: false });
+    const shown = await fetch(`${emu.url}/admin/faults`);
+    expect(await json(shown)).toEqual({ errorRate: 0.25, errorStatus: 500, addedLatencyMs: 0, hangMs: 0, cutAfterTokens: 3, corruptRate: 0, refuse: false });
+    // HEAD as GET: its headers, no body (it was read as a POST with an empty body: a 400).
+    const head = await fetch(`${emu.url}/admin/faults`, { method: 'HEAD' });
+    expect([head.status, head.headers.get('content-length'), await head.text()]).toEqual([200, shown.headers.get('content-length'), '']);
+    const tooLarge = await fetch(`${emu.url}/admin/faults`, { method: 'POST', body: ' '.repeat(64 * 1024 + 1) });
+    expect([tooLarge.status, ((await json(tooLarge)) as { error: { message: string } }).error.message]).toEqual([413, 'body too large: /admin/faults takes at most 65536 bytes']);
     const cases: [unknown, RegExp][] = [
       [{ errorRate: 2 }, /errorRate must be between 0 and 1/],
       [{ hangMs: -5 }, /hangMs must be >= 0, or -1/],

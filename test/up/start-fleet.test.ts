@@ -286,6 +286,19 @@ describe('startFleet lifecycle', () => {
     }
   });
 
+  it("each replica's log lines name it, so a rehearsal's log says which one a fault was set on", async () => {
+    const lines: string[] = [];
+    const started = await startFleet(fleet, { port: 0, speed: 200, replicasPerPool: 1, plan: running.plan, log: (line) => lines.push(line) });
+    try {
+      const [first, second] = started.endpoints;
+      if (first === undefined || second === undefined) throw new Error('small.yaml starts at least two replicas');
+      for (const endpoint of [first, second]) expect((await fetch(`${endpoint.url}/admin/faults`, { method: 'POST', body: JSON.stringify({ addedLatencyMs: 5 }) })).status).toBe(200);
+      expect(lines.map((line) => line.replace(/faults now \{.*\}$/, 'faults now ...'))).toEqual([`switchyard emulate ${first.id}: faults now ...`, `switchyard emulate ${second.id}: faults now ...`]);
+    } finally {
+      await started.close();
+    }
+  });
+
   it('a model whose window-long prefill takes minutes still gets a gateway config that holds together (every deadline above the gap between tokens)', async () => {
     const parsed = parseFleet(`${readText(smallYamlPath)}\nmodels:\n  - { id: llama-3.1-70b, contextWindow: 1000000 }\n`, 'huge-window.yaml');
     if (!parsed.ok) throw new Error(parsed.problems.map((problem) => problem.message).join('; '));
