@@ -828,7 +828,7 @@ describe('failover under faults', () => {
 
       const oaRaw = await readSse(await streamOpenAI(url, 'cut me please', 30), 'openai');
       expect(oaRaw.ending).toBe('error-event');
-      expect(lastFrame(oaRaw.raw)).toMatch(/^event: error\ndata: \{"error":\{/);
+      expect(lastFrame(oaRaw.raw)).toMatch(/^data: \{"error":\{/);
       expect(oaRaw.raw).not.toContain('[DONE]');
       expect(oaRaw.finishReason).toBeUndefined();
 

@@ -47,9 +47,9 @@ describe('OpenAI error bodies', () => {
     expect(chunks.every((chunk) => includeUsage === 'usage' in chunk)).toBe(true);
   });
 
-  it('a mid-stream error event is one SSE frame of the same body, named error (for clients that read only the name), with no [DONE] after it', () => {
+  it('a mid-stream error event is one SSE frame of the same body, with no [DONE] after it and no event name (go-openai reads any other line as part of the error)', () => {
     const writer = openaiDialect.createStreamWriter({ includeUsage: true, created: 0 });
-    expect(writer.write({ type: 'error', kind: 'api_error', message: 'cut' })).toBe('event: error\ndata: {"error":{"message":"cut","type":"server_error","param":null,"code":null}}\n\n');
+    expect(writer.write({ type: 'error', kind: 'api_error', message: 'cut' })).toBe('data: {"error":{"message":"cut","type":"server_error","param":null,"code":null}}\n\n');
   });
 });
 

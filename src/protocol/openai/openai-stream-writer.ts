@@ -106,7 +106,7 @@ class OpenaiStreamWriter implements StreamWriter {
       }
       case 'error':
         // An error object and no [DONE]: OpenAI clients raise it, and the stream never looks complete.
-        return sseFrame(JSON.stringify(formatOpenaiError(event)), 'error');
+        return sseFrame(JSON.stringify(formatOpenaiError(event)));
     }
   }
 }
