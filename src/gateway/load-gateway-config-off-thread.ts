@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Result } from '../domain/spec-problem.js';
 import type { GatewayConfig } from './gateway-config.js';
@@ -41,7 +43,9 @@ function startWorker(file: string, maxHeapMb: number): Worker {
   const resourceLimits = { maxOldGenerationSizeMb: maxHeapMb };
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./load-gateway-config-worker.js', import.meta.url), { workerData: file, resourceLimits });
   // From the TypeScript sources (the tests, through tsx): a worker does not inherit tsx's loader, so
-  // the entry is imported through tsx's API.
+  // the entry is imported through tsx's API, found from this file (a bare name in the worker would be
+  // looked for from the working directory); its ES module, as its CommonJS one cannot register here.
   const entry = new URL('./load-gateway-config-worker.ts', import.meta.url).href;
-  return new Worker(`import('tsx/esm/api').then(({ tsImport }) => tsImport(${JSON.stringify(entry)}, ${JSON.stringify(import.meta.url)}))`, { eval: true, workerData: file, resourceLimits });
+  const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+  return new Worker(`import(${JSON.stringify(tsxApi)}).then(({ tsImport }) => tsImport(${JSON.stringify(entry)}, ${JSON.stringify(import.meta.url)}))`, { eval: true, workerData: file, resourceLimits });
 }

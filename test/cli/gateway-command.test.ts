@@ -228,6 +228,44 @@ describe('switchyard gateway', () => {
     }
   });
 
+  it('a reload that fails for a bug of its own says so and still makes the read a SIGHUP asked for meanwhile', async () => {
+    const dir = makeTempDir('reload-fails');
+    const config = dir.write('gateway.yaml', readFileSync(example, 'utf8'));
+    const io = captureOutput();
+    // The first reload's last word throws, as a bug in applying it would.
+    let thrown = false;
+    const output = {
+      ...io,
+      err: (text: string): void => {
+        if (!thrown && text.includes('reloaded')) {
+          thrown = true;
+          throw new Error('applying broke');
+        }
+        io.err(text);
+      },
+    };
+    let fire = (): void => undefined;
+    let stop = (): void => undefined;
+    const stopped = new Promise<void>((resolve) => {
+      stop = resolve;
+    });
+    const run = gatewayCommand({ config, port: 0 }, output, stopped, () => () => undefined, (callback) => {
+      fire = callback;
+      return () => undefined;
+    });
+    try {
+      await expect.poll(() => io.stderr(), { timeout: 10_000 }).toMatch(/listening on http/);
+      fire();
+      fire();
+      await expect.poll(() => io.stderr(), { timeout: 20_000 }).toContain(`reloaded ${config}: tenants unchanged`);
+      expect(io.stderr()).toContain(`reload of ${config} failed: applying broke; still serving the config loaded before`);
+    } finally {
+      stop();
+      await run;
+      dir.remove();
+    }
+  });
+
   it('drops a reload still being read when the gateway stops, and says so', async () => {
     const dir = makeTempDir('reload-stopping');
     const tenants = Array.from({ length: 4_000 }, (_, index) => `  - { id: t${String(index)}, apiKeySha256: ${hashApiKey(`sk-${String(index)}`)}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 1000000 }`);

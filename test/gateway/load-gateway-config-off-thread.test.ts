@@ -31,6 +31,19 @@ describe('loadGatewayConfigOffThread', () => {
     }
   });
 
+  it('reads from the TypeScript sources whatever the working directory (tsx found from the module, not from there)', async () => {
+    const dir = makeTempDir('off-thread-cwd');
+    const before = process.cwd();
+    try {
+      process.chdir(dir.path);
+      const { loaded } = await loadGatewayConfigOffThread(example);
+      expect(loaded.ok ? 'ok' : loaded.problems.map((problem) => problem.message)).toBe('ok');
+    } finally {
+      process.chdir(before);
+      dir.remove();
+    }
+  });
+
   it('refuses a file that needs more memory than the reading thread has, as a problem of the file', async () => {
     // 4 MB of heap does not hold the reading of even the example (the parser and schema modules included).
     const { loaded } = await loadGatewayConfigOffThread(example, { maxHeapMb: 4 });

@@ -91,17 +91,16 @@ async function serveGateway(options: GatewayCommandOptions, output: Output, stop
     }
     reading = true;
     void (async () => {
-      try {
-        do {
-          readAgain = false;
+      do {
+        readAgain = false;
+        try {
           await reloadOnce();
-        } while (readAgain && !stopping);
-      } catch (error) {
-        // A bug, not the file: said, and the config served before kept.
-        output.err(`switchyard gateway: reload of ${options.config} failed: ${error instanceof Error ? error.message : String(error)}; still serving the config loaded before`);
-      } finally {
-        reading = false;
-      }
+        } catch (error) {
+          // A bug, not the file: said, the config served before kept, and a SIGHUP meanwhile still heard.
+          output.err(`switchyard gateway: reload of ${options.config} failed: ${error instanceof Error ? error.message : String(error)}; still serving the config loaded before`);
+        }
+      } while (readAgain && !stopping);
+      reading = false;
     })();
   });
   await stop;
