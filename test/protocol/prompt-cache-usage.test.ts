@@ -34,8 +34,10 @@ describe('prompt cache parts of usage', () => {
   it("reads OpenAI's cache writes and reasoning tokens, each only when it fits in its whole", () => {
     expect(readOpenaiUsage({ prompt_tokens: 500, completion_tokens: 30, prompt_tokens_details: { cached_tokens: 100, cache_write_tokens: 300 }, completion_tokens_details: { reasoning_tokens: 20 } })).toEqual({ inputTokens: 500, outputTokens: 30, reasoningTokens: 20, cache: { readTokens: 100, writeTokens: 300 } });
     expect(readOpenaiUsage({ prompt_tokens: 500, completion_tokens: 30, prompt_tokens_details: { cache_write_tokens: 300 } })).toEqual({ inputTokens: 500, outputTokens: 30, cache: { readTokens: 0, writeTokens: 300 } });
-    // Reads and writes together larger than the prompt, or reasoning larger than the output: not taken.
-    expect(readOpenaiUsage({ prompt_tokens: 500, completion_tokens: 30, prompt_tokens_details: { cached_tokens: 300, cache_write_tokens: 300 }, completion_tokens_details: { reasoning_tokens: 31 } })).toEqual({ inputTokens: 500, outputTokens: 30 });
+    // Writes that with the reads come to more than the prompt, or reasoning larger than the output: not taken (the reads are).
+    expect(readOpenaiUsage({ prompt_tokens: 500, completion_tokens: 30, prompt_tokens_details: { cached_tokens: 300, cache_write_tokens: 300 }, completion_tokens_details: { reasoning_tokens: 31 } })).toEqual({ inputTokens: 500, outputTokens: 30, cache: { readTokens: 300, writeTokens: 0 } });
+    expect(readOpenaiUsage({ prompt_tokens: 500, completion_tokens: 30, prompt_tokens_details: { cached_tokens: 501, cache_write_tokens: 300 } })).toEqual({ inputTokens: 500, outputTokens: 30, cache: { readTokens: 0, writeTokens: 300 } });
+    expect(readOpenaiUsage({ prompt_tokens: 500, completion_tokens: 30, prompt_tokens_details: { cached_tokens: 501, cache_write_tokens: 501 } })).toEqual({ inputTokens: 500, outputTokens: 30 });
     expect(readOpenaiUsage({ prompt_tokens: 5, completion_tokens: 3, completion_tokens_details: { reasoning_tokens: 1.5 } })).toEqual({ inputTokens: 5, outputTokens: 3 });
     expect(openaiUsageFields({ inputTokens: 5, outputTokens: 3, reasoningTokens: 2 })).toEqual({ prompt_tokens: 5, completion_tokens: 3, total_tokens: 8, completion_tokens_details: { reasoning_tokens: 2 } });
   });

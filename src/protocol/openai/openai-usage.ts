@@ -16,9 +16,11 @@ export function readOpenaiUsage(usage: unknown): Usage {
   const written = tokenCount(prompt?.cache_write_tokens);
   const reasoning = isRecord(usage.completion_tokens_details) ? tokenCount(usage.completion_tokens_details.reasoning_tokens) : undefined;
   const counts: Usage = reasoning === undefined || reasoning > outputTokens ? { inputTokens, outputTokens } : { inputTokens, outputTokens, reasoningTokens: reasoning };
-  if (cached === undefined && written === undefined) return counts;
-  const cache = { readTokens: cached ?? 0, writeTokens: written ?? 0 };
-  return cache.readTokens + cache.writeTokens > inputTokens ? counts : { ...counts, cache };
+  // The read as before the write was read (an upstream that counts writes outside the prompt keeps its read).
+  const readTokens = cached !== undefined && cached <= inputTokens ? cached : undefined;
+  const writeTokens = written !== undefined && (readTokens ?? 0) + written <= inputTokens ? written : undefined;
+  if (readTokens === undefined && writeTokens === undefined) return counts;
+  return { ...counts, cache: { readTokens: readTokens ?? 0, writeTokens: writeTokens ?? 0 } };
 }
 
 /**
