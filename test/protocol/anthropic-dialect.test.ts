@@ -166,12 +166,26 @@ describe("anthropic dialect: OpenAI's fields sent to the Messages API", () => {
     ['logprobs', true, 'logprobs are not supported'],
     ['max_completion_tokens', 50, 'send max_tokens'],
     ['user', 'u-1', 'send metadata.user_id'],
+    ['reasoning_effort', 'high', 'send output_config.effort'],
+    ['parallel_tool_calls', false, 'send tool_choice with disable_parallel_tool_use'],
+    ['safety_identifier', 'sid-1', 'send metadata.user_id'],
+    ['web_search_options', {}, 'web search is not supported'],
+    // Betas that would change what the answer is, or who pays for it.
+    ['compaction', { type: 'summarize' }, 'its answer would be an ordinary reply, not a compaction block'],
+    ['fallbacks', ['another-model'], 'the route serves the model asked for'],
+    ['billing_policy', { bill_to: 'user_profile' }, "billed to the gateway's own upstream accounts"],
+    ['user_profile_id', 'up-1', "billed to the gateway's own upstream accounts"],
   ])('%s is refused, as the Messages API refuses it, saying what to send instead: dropped, it would change the answer', (field, value, advice) => {
     expect(anthropicDialect.parseRequest(request({ [field]: value }))).toMatchObject({ ok: false, problem: { status: 400, param: field, message: expect.stringContaining(advice) } });
   });
 
   it('null passes as leaving the field out does, and fields no API names still pass (SDKs add new ones)', () => {
-    expect(anthropicDialect.parseRequest(request({ stop: null, seed: null, some_future_hint: 'x' })).ok).toBe(true);
+    expect(anthropicDialect.parseRequest(request({ stop: null, seed: null, compaction: null, fallbacks: null, some_future_hint: 'x' })).ok).toBe(true);
+  });
+
+  it("an OpenAI-form tool or a string tool choice is refused saying the Messages API's form", () => {
+    expect(anthropicDialect.parseRequest(request({ tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }] }))).toMatchObject({ ok: false, problem: { param: 'tools.0.type', message: expect.stringContaining('are for POST /v1/chat/completions: here, each tool is {"name": ..., "description": ..., "input_schema": {...}}') } });
+    expect(anthropicDialect.parseRequest(request({ tools: [{ name: 'f', input_schema: { type: 'object' } }], tool_choice: 'auto' }))).toMatchObject({ ok: false, problem: { param: 'tool_choice', message: expect.stringContaining('tool_choice is an object here: {"type": "auto"}') } });
   });
 });
 

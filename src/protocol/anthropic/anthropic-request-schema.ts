@@ -111,17 +111,23 @@ const toolSchema = z.looseObject({
 const outputFormat = z.looseObject({ type: z.literal('json_schema', { error: "the output format's type must be 'json_schema'" }), schema: answerSchema });
 
 const toolChoiceSchema = z
-  .looseObject({
-    type: z.enum(['auto', 'any', 'tool', 'none']),
-    name: z.string().optional(),
-    disable_parallel_tool_use: z.boolean().optional(),
-  })
+  .looseObject(
+    {
+      type: z.enum(['auto', 'any', 'tool', 'none']),
+      name: z.string().optional(),
+      disable_parallel_tool_use: z.boolean().optional(),
+    },
+    // OpenAI's strings ('auto', 'required', 'none') are the usual mistake.
+    { error: 'tool_choice is an object here: {"type": "auto"}, {"type": "any"} (OpenAI\'s "required"), {"type": "tool", "name": ...} or {"type": "none"}' },
+  )
   .superRefine((choice, context) => {
     if (choice.type === 'tool' && choice.name === undefined) context.addIssue({ code: 'custom', path: ['name'], message: "is required with type 'tool': the name of the tool to call" });
   });
 
 /** Server tools run at Anthropic (web search, code execution, bash, text editor, computer use): no other upstream has them. */
 function serverToolRefusal(issue: { readonly input?: unknown }): string {
+  // OpenAI's form of a tool is no server tool: said as the mistake it is.
+  if (issue.input === 'function') return 'tools in the OpenAI Chat Completions form ({"type": "function", "function": {...}}) are for POST /v1/chat/completions: here, each tool is {"name": ..., "description": ..., "input_schema": {...}}';
   const named = typeof issue.input === 'string' && isQuotableName(issue.input) ? ` ('${issue.input}')` : '';
   return `server tools${named} are not supported by this gateway: offer your own tools, each with a name and an input_schema`;
 }
@@ -169,6 +175,15 @@ export const anthropicRequestSchema = z.looseObject({
   function_call: otherApiField('function_call is a field of the OpenAI Chat Completions API: here, send tool_choice'),
   modalities: otherApiField('modalities is a field of the OpenAI Chat Completions API, and only text output is supported'),
   audio: otherApiField('audio is a field of the OpenAI Chat Completions API, and only text output is supported'),
+  reasoning_effort: otherApiField('reasoning_effort is a field of the OpenAI Chat Completions API: here, send output_config.effort'),
+  parallel_tool_calls: otherApiField('parallel_tool_calls is a field of the OpenAI Chat Completions API: here, send tool_choice with disable_parallel_tool_use'),
+  safety_identifier: otherApiField('safety_identifier is a field of the OpenAI Chat Completions API: here, send metadata.user_id'),
+  web_search_options: otherApiField('web_search_options is a field of the OpenAI Chat Completions API, and web search is not supported by this gateway'),
+  // Betas that change what the answer is or who pays for it, which no upstream here is asked for.
+  compaction: otherApiField('compaction (a beta of the Messages API) is not supported by this gateway: its answer would be an ordinary reply, not a compaction block; ask for a summary in the conversation instead'),
+  fallbacks: otherApiField('fallbacks (a beta of the Messages API) are not supported by this gateway: the route serves the model asked for; send a declined request again with another model yourself'),
+  billing_policy: otherApiField("billing_policy (a beta of the Messages API) is not supported by this gateway: requests are billed to the gateway's own upstream accounts"),
+  user_profile_id: otherApiField("user_profile_id (a beta of the Messages API) is not supported by this gateway: requests are billed to the gateway's own upstream accounts"),
 });
 
 /** A token count's request: a chat request without an answer's budget (other answer settings pass, unread). */

@@ -147,12 +147,17 @@ const otherApiFields = {
   output_format: otherApiField('output_format is a field of the Anthropic Messages API (POST /v1/messages): here, send response_format, {"type": "json_schema", "json_schema": {"name": "...", "schema": {...}}}'),
   text: otherApiField('text is a field of the OpenAI Responses API, which this gateway does not serve: send response_format for the format of the answer'),
   max_output_tokens: otherApiField('max_output_tokens is a field of the OpenAI Responses API, which this gateway does not serve: send max_completion_tokens (or max_tokens)'),
+  // An empty list asks for none, as on POST /v1/messages.
+  mcp_servers: noTools('mcp_servers is a field of the Anthropic Messages API, and MCP servers (tools) are not supported by this gateway yet').optional(),
 };
 
 /** Why a tool or tool call of another type than 'function' is refused, naming the type when it is a plain name. */
 function onlyFunctions(what: 'tools' | 'tool calls' | 'tool choices'): (issue: { readonly input?: unknown }) => string {
   return ({ input }) => {
-    if (input === undefined) return `is required: 'function'`;
+    // A tool without a type is most often one in the Anthropic Messages form.
+    if (input === undefined) return what === 'tools' ? `is required: 'function' (a tool here is {"type": "function", "function": {"name": ..., "parameters": {...}}}; {"name": ..., "input_schema": ...} is the Anthropic Messages form, for POST /v1/messages)` : `is required: 'function'`;
+    // Anthropic's name for OpenAI's "required".
+    if (what === 'tool choices' && input === 'any') return `'any' is the Anthropic Messages API's tool choice: here, send 'required'`;
     const named = typeof input === 'string' && isQuotableName(input) ? `'${input}' ${what} are` : `${what} of that type are`;
     return `${named} not supported by this gateway: only 'function' ${what}`;
   };
@@ -200,6 +205,7 @@ const responseFormatSchema = z.discriminatedUnion(
 /** A tool choice the gateway cannot carry, in words that say what it can. */
 function toolChoiceProblem({ input }: { readonly input?: unknown }): string {
   const forms = `tool_choice must be 'none', 'auto', 'required' or {"type": "function", "function": {"name": "..."}}`;
+  if (input === 'any') return `${forms}: 'any' is the Anthropic Messages API's tool choice: here, send 'required'`;
   if (typeof input !== 'object' || input === null || Array.isArray(input)) return forms;
   const type = (input as { readonly type?: unknown }).type;
   if (type === 'function') return `${forms}: a function tool choice names the tool in function.name`;
@@ -233,7 +239,7 @@ const messageSchema = z
     // An earlier answer's legacy function call or audio, refused rather than dropped: without them
     // the turn reads as something else.
     function_call: z.null({ error: 'function calls in messages are legacy function calling, which this gateway does not support: send tool_calls instead' }).optional(),
-    audio: z.null({ error: 'audio in messages is not supported by Switchyard' }).optional(),
+    audio: z.null({ error: "audio in messages is not supported by this gateway: send the assistant's earlier answer as text in content" }).optional(),
     content: content.nullish(),
     // An earlier answer's refusal, as the gateway writes it (content null): what the model said.
     refusal: z.string().nullish(),
