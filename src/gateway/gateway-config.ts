@@ -564,9 +564,13 @@ function checkEndpoint(endpoint: Partial<EndpointConfig>, index: number, checkJu
   for (const [name, value] of Object.entries(endpoint.headers ?? {})) {
     const lower = name.toLowerCase();
     const path = ['endpoints', index, 'headers', name];
-    // A name with a key in it (a whole 'Authorization: Bearer sk-...' line written as a name) is not echoed, nor put in the path.
-    if (holdsKey(name)) report(['endpoints', index, 'headers'], 'invalid_value', 'a header name holds what looks like a key (not shown), which would sit in this file in plain text', "write the header's name alone; keys go in environment variables: name one in 'apiKeyEnv'");
-    else if (!headerNamePattern.test(name)) report(path, 'invalid_value', `'${name}' is no header name: a header name is letters, digits and !#$%&'*+.^_\`|~-`, 'remove the spaces or other characters, e.g. x-my-header');
+    // A name with a key in it (a whole 'Authorization: Bearer sk-...' line written as a name) is not
+    // echoed, nor put in the path: no other check of this header is made, as each would name it.
+    if (holdsKey(name)) {
+      report(['endpoints', index, 'headers'], 'invalid_value', 'a header name holds what looks like a key (not shown), which would sit in this file in plain text', "write the header's name alone; keys go in environment variables: name one in 'apiKeyEnv'");
+      continue;
+    }
+    if (!headerNamePattern.test(name)) report(path, 'invalid_value', `'${name}' is no header name: a header name is letters, digits and !#$%&'*+.^_\`|~-`, 'remove the spaces or other characters, e.g. x-my-header');
     // Not echoed: the value may be a key pasted by mistake (its own check below says so).
     else if (!headerValuePattern.test(value)) report(path, 'invalid_value', `a header value is printable ASCII on one line; this one ${/[\r\n]/.test(value) ? 'has a line break' : 'has a character outside it'}`, /[\r\n]/.test(value) ? 'remove the line break (a copied value often ends in one)' : 'write the value in printable ASCII');
     if (managedHeaders.has(lower)) report(path, 'invalid_value', `'${lower}' is written by the gateway itself`, lower === 'authorization' || lower === 'x-api-key' || lower === 'api-key' ? "name the environment variable holding the key in 'apiKeyEnv'" : 'remove it');
@@ -664,6 +668,8 @@ function checkResilience(resilience: ResilienceConfig, written: ReadonlySet<stri
  * origin with a user (and so maybe a password) or a key's prefix.
  */
 function mayHoldSecret(path: readonly PropertyKey[], value: unknown): boolean {
+  // A key pasted into any field (a limit, a flag): what is wrong there is said, not the key (E19).
+  if (typeof value === 'string' && holdsKey(value)) return true;
   const [top, , field] = path;
   if (top === 'tenants') return field === 'apiKeySha256';
   // An origin with a user and password, or a key pasted in the wrong list.

@@ -322,13 +322,13 @@ function parseJsonOrUndefined(text: string): unknown {
 /**
  * An upstream's error response as a failure: its words (upstreamErrorDetail), every field of which
  * that may reach the caller or the log left out when it quotes the gateway's key; its Retry-After;
- * its request id when a plain token.
+ * its request id when a plain token that does not quote the key either (an upstream may echo what it got).
  */
 function upstreamError(status: number, headers: IncomingHttpHeaders, body: unknown, apiKey: string | undefined): { readonly kind: 'error' } & UpstreamFailure {
   const detail = upstreamErrorDetail(body);
   const kept = (value: string | undefined): string | undefined => (value !== undefined && quotesKey(value, apiKey) ? undefined : value);
   const id = firstHeader(headers['x-request-id'] ?? headers['request-id']);
-  return { kind: 'error', status, retryAfter: retryAfterOf(headers), ...detail, label: kept(detail.label), param: kept(detail.param), message: redacted(detail.message, apiKey), fromUpstream: true, upstreamRequestId: id !== undefined && plainToken.test(id) ? id : undefined };
+  return { kind: 'error', status, retryAfter: retryAfterOf(headers), ...detail, label: kept(detail.label), param: kept(detail.param), message: redacted(detail.message, apiKey), fromUpstream: true, upstreamRequestId: id !== undefined && plainToken.test(id) && !quotesKey(id, apiKey) ? id : undefined };
 }
 
 /**
@@ -438,7 +438,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       this.#letGoTimer = setTimeout(() => this.#endErrorEarly(), this.graceMs);
       return;
     }
-    const unusable = unusableAnswer(statusCode, headers);
+    const unusable = unusableAnswer(statusCode, headers, this.apiKey);
     if (unusable !== undefined) {
       this.#refuse(unusable.message, unusable.detail);
       return;
@@ -633,10 +633,12 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
  * points goes to the log only (`detail`): it names the upstream's hosts, which are not the caller's
  * business.
  */
-function unusableAnswer(status: number, headers: IncomingHttpHeaders): { readonly message: string; readonly detail?: string } | undefined {
+function unusableAnswer(status: number, headers: IncomingHttpHeaders, apiKey: string | undefined): { readonly message: string; readonly detail?: string } | undefined {
   if (status >= 300) {
     const location = typeof headers.location === 'string' ? redirectTarget(headers.location) : undefined;
-    return { message: `upstream answered ${status}, a redirect, which the gateway does not follow: set the endpoint's url to where the upstream serves`, ...(location === undefined ? {} : { detail: `it points to ${location}` }) };
+    // A path may hold the key too (an upstream may put what it got there): then only that it did.
+    const detail = location === undefined ? undefined : quotesKey(location, apiKey) ? "it points to a location that quoted the gateway's key for that upstream (withheld)" : `it points to ${location}`;
+    return { message: `upstream answered ${status}, a redirect, which the gateway does not follow: set the endpoint's url to where the upstream serves`, ...(detail === undefined ? {} : { detail }) };
   }
   const encoding = headers['content-encoding'];
   if (encoding === undefined) return undefined;

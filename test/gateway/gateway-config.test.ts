@@ -394,6 +394,11 @@ describe('gateway config problems are located, with a path and a suggestion', ()
       edit(valid, 'url: https://eu.example.com/base', `url: "https://eu.example.com/base#access_token=${secret}"`),
       edit(valid, 'url: https://eu.example.com/base', `url: ${secret}`),
       edit(valid, '    apiKeyEnv: UPSTREAM_KEY\n', `    apiKeyEnv: UPSTREAM_KEY\n    headers: { "Authorization: Bearer ${secret}": true, "${secret}": [1] }\n`),
+      // A key as a name that also names a credential, or whose value is one too: no other check names it (E19).
+      edit(valid, '    apiKeyEnv: UPSTREAM_KEY\n', `    apiKeyEnv: UPSTREAM_KEY\n    headers: { "${secret}-key": v, "${secret}": "Bearer ${secret}" }\n`),
+      // A key pasted into a field that holds none: what is wrong is said, not the key.
+      edit(valid, 'requestsPerMinute: 600', `requestsPerMinute: ${secret}`),
+      edit(valid, 'logging: { logPrompts: false }', `logging: { logPrompts: ${secret} }`),
     ];
     for (const text of cases) {
       const result = parseGatewayConfig(text, 'gateway.yaml');

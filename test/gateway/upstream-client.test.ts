@@ -124,6 +124,32 @@ describe('pooled upstream client', () => {
     expect(await textReceived([text], (bytes) => [bytes.indexOf(bom), after(bytes, 'é', -1)])).toBe(text);
   });
 
+  it("never passes on the gateway's key for an upstream that echoes it, in its request id or where a redirect points", async () => {
+    const key = 'sk-upstream-key-0123456789abcdef';
+    const keyed = async (handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<UpstreamTarget> => ({ ...(await upstream(handler)), apiKey: key });
+    const echoId = await keyed((req, res) => {
+      res.writeHead(500, { 'content-type': 'application/json', 'x-request-id': String(req.headers.authorization).replace('Bearer ', '') });
+      res.end('{"error":{"message":"boom"}}');
+    });
+    const failed = await client().send(echoId, request, new Cancellation());
+    expect(failed).toMatchObject({ kind: 'error', status: 500 });
+    expect(failed.kind === 'error' ? failed.upstreamRequestId : 'not an error').toBeUndefined();
+    // A plain id is still kept.
+    const plainId = await keyed((_req, res) => {
+      res.writeHead(500, { 'content-type': 'application/json', 'x-request-id': 'req_123' });
+      res.end('{"error":{"message":"boom"}}');
+    });
+    expect(await client().send(plainId, request, new Cancellation())).toMatchObject({ kind: 'error', upstreamRequestId: 'req_123' });
+    for (const location of [`/v1/${key}/chat`, `https://evil.example/p/${key.slice(0, 8)}x`]) {
+      const redirect = await keyed((_req, res) => {
+        res.writeHead(307, { location });
+        res.end();
+      });
+      const refused = await client().send(redirect, request, new Cancellation());
+      expect(refused.kind === 'error' ? refused.detail : 'not an error').toBe("it points to a location that quoted the gateway's key for that upstream (withheld)");
+    }
+  });
+
   it('a stream that ends without its final frame ends with an error event, never looking complete', async () => {
     const target = await upstream((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
