@@ -293,6 +293,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   const readChatRequest = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse, deadline: Cancellation): Promise<ChatRequest> => {
     const body = await readBody(req, res, deadline);
     refuseJurisdictionTrailer(req);
+    for (const [name, why] of Object.entries(inbound.refusedHeaders)) {
+      if ((headerValue(req.headers[name]) ?? '').trim() !== '') throw new ClientError(400, 'invalid_request', `${name}: ${why}`, { param: name, headers: { 'x-should-retry': 'false' } });
+    }
     const parsed = inbound.parseRequest(body);
     if (!parsed.ok) throw problemError(parsed.problem);
     return parsed.value;

@@ -32,6 +32,12 @@ export interface Dialect {
   /** Response header this dialect's SDK reads the request id from. */
   readonly requestIdHeader: string;
   /**
+   * Request headers of this API that ask for what the gateway cannot give (by lower-case name, each
+   * with why and what to do): a chat request carrying one, not empty, is refused rather than served
+   * as if it had not asked. Token counts are not refused for them: a count bills nobody.
+   */
+  readonly refusedHeaders: Readonly<Record<string, string>>;
+  /**
    * A frame to write into a stream that has been silent a while, where the API has one (Anthropic's
    * `ping`, which its streams may carry any number of): bytes that keep a caller's proxies and idle
    * timeouts from cutting a long pause (a tool call held back until whole, reasoning not shown, a

@@ -406,6 +406,20 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     if (path === '/v1/messages' && status === 413) expect((json.error as { type?: string }).type).toBe('request_too_large');
   });
 
+  it("the Anthropic SDK's user_profile_id (sent as a header) is refused, not billed to the gateway's account; a token count takes it", async () => {
+    const client = new Anthropic({ apiKey: globalKey, baseURL: url, maxRetries: 0 });
+    const asked = { model: 'frontier-eu', max_tokens: 20, messages: [{ role: 'user' as const, content: 'hello' }] };
+    await expect(client.messages.create({ ...asked, user_profile_id: 'up_1' })).rejects.toMatchObject({ status: 400, message: expect.stringContaining("anthropic-user-profile-id: billing to a user profile (user_profile_id, a beta of the Messages API) is not supported by this gateway") as unknown });
+    // Asked of the upstream (this test's mock cannot count: a 502), not refused.
+    const counted = await client.messages.countTokens({ model: 'frontier-eu', messages: asked.messages, user_profile_id: 'up_1' }).then(
+      () => 200,
+      (error: { status?: number }) => error.status,
+    );
+    expect(counted).not.toBe(400);
+    // An empty header asks for nothing.
+    expect((await client.messages.create(asked, { headers: { 'anthropic-user-profile-id': '' } })).content).toHaveLength(1);
+  });
+
   it('an invalid field is named in OpenAI\'s param, as the SDK exposes it', async () => {
     const client = new OpenAI({ apiKey: usKey, baseURL: `${url}/v1`, maxRetries: 0 });
     await expect(client.chat.completions.create({ model: 'frontier', messages: [{ role: 'robot' as 'user', content: 'x' }] })).rejects.toMatchObject({ status: 400, param: 'messages.0.role' });

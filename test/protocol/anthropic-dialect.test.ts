@@ -173,7 +173,7 @@ describe("anthropic dialect: OpenAI's fields sent to the Messages API", () => {
     // Betas that would change what the answer is, or who pays for it.
     ['compaction', { type: 'summarize' }, 'its answer would be an ordinary reply, not a compaction block'],
     ['fallbacks', ['another-model'], 'the route serves the model asked for'],
-    ['billing_policy', { bill_to: 'user_profile' }, "billed to the gateway's own upstream accounts"],
+    ['billing_policy', { type: 'billing_policy', bill_to: 'user_profile' }, "billed to the gateway's own upstream accounts"],
     ['user_profile_id', 'up-1', "billed to the gateway's own upstream accounts"],
   ])('%s is refused, as the Messages API refuses it, saying what to send instead: dropped, it would change the answer', (field, value, advice) => {
     expect(anthropicDialect.parseRequest(request({ [field]: value }))).toMatchObject({ ok: false, problem: { status: 400, param: field, message: expect.stringContaining(advice) } });
@@ -181,6 +181,13 @@ describe("anthropic dialect: OpenAI's fields sent to the Messages API", () => {
 
   it('null passes as leaving the field out does, and fields no API names still pass (SDKs add new ones)', () => {
     expect(anthropicDialect.parseRequest(request({ stop: null, seed: null, compaction: null, fallbacks: null, some_future_hint: 'x' })).ok).toBe(true);
+    // Neutral values of the betas: billing the caller's own account (the default), no fallbacks.
+    for (const neutral of [{ billing_policy: { type: 'billing_policy', bill_to: 'self' } }, { billing_policy: { type: 'billing_policy' } }, { fallbacks: [] }]) expect([neutral, anthropicDialect.parseRequest(request(neutral)).ok]).toEqual([neutral, true]);
+  });
+
+  it('a token count takes compaction and billing_policy, as the API does (a count has no answer and bills nobody)', () => {
+    const counted = anthropicDialect.tokenCounting?.parseRequest({ model: 'm', messages: [{ role: 'user', content: 'hi' }], compaction: { type: 'summarize' }, billing_policy: { type: 'billing_policy', bill_to: 'user_profile' } });
+    expect(counted?.ok).toBe(true);
   });
 
   it("an OpenAI-form tool or a string tool choice is refused saying the Messages API's form", () => {

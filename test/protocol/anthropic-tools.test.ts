@@ -134,7 +134,9 @@ describe('anthropic tools: parsing tool_choice', () => {
     ['a named tool without tools', { tool_choice: { type: 'tool', name: 'get_weather' } }, 'tool_choice', 'a tool choice that requires a tool needs tools: send tools, or leave tool_choice out'],
     ['a tool not offered', { tools: [weatherTool], tool_choice: { type: 'tool', name: 'get_time' } }, 'tool_choice', "names a tool ('get_time') that is not among the tools offered"],
     ['type tool without a name', { tools: [weatherTool], tool_choice: { type: 'tool' } }, 'tool_choice.name', "is required with type 'tool': the name of the tool to call"],
-    ['an unknown type', { tools: [weatherTool], tool_choice: { type: 'function' } }, 'tool_choice.type', 'must be one of "auto", "any", "tool", "none"'],
+    ['an unknown type', { tools: [weatherTool], tool_choice: { type: 'sometimes' } }, 'tool_choice.type', "tool_choice.type must be 'auto', 'any', 'tool' or 'none'"],
+    ["OpenAI's forced-tool form", { tools: [weatherTool], tool_choice: { type: 'function', function: { name: 'get_weather' } } }, 'tool_choice.type', `tool_choice.type must be 'auto', 'any', 'tool' or 'none': {"type": "function", "function": {"name": ...}} is the OpenAI Chat Completions form: here, send {"type": "tool", "name": ...}`],
+    ["OpenAI's required", { tools: [weatherTool], tool_choice: { type: 'required' } }, 'tool_choice.type', `tool_choice.type must be 'auto', 'any', 'tool' or 'none': 'required' is the OpenAI Chat Completions API's: here, send {"type": "any"}`],
   ])('%s is refused', (_name, extra, param, text) => {
     expect(refusal(body(extra))).toEqual({ status: 400, kind: 'invalid_request', param, message: `${param}: ${text}` });
   });

@@ -113,7 +113,7 @@ const outputFormat = z.looseObject({ type: z.literal('json_schema', { error: "th
 const toolChoiceSchema = z
   .looseObject(
     {
-      type: z.enum(['auto', 'any', 'tool', 'none']),
+      type: z.enum(['auto', 'any', 'tool', 'none'], { error: ({ input }) => toolChoiceTypeProblem(input) }),
       name: z.string().optional(),
       disable_parallel_tool_use: z.boolean().optional(),
     },
@@ -123,6 +123,14 @@ const toolChoiceSchema = z
   .superRefine((choice, context) => {
     if (choice.type === 'tool' && choice.name === undefined) context.addIssue({ code: 'custom', path: ['name'], message: "is required with type 'tool': the name of the tool to call" });
   });
+
+/** A tool choice's type this API does not have: OpenAI's, with the form that says it here. */
+function toolChoiceTypeProblem(type: unknown): string {
+  const forms = "tool_choice.type must be 'auto', 'any', 'tool' or 'none'";
+  if (type === 'function') return `${forms}: {"type": "function", "function": {"name": ...}} is the OpenAI Chat Completions form: here, send {"type": "tool", "name": ...}`;
+  if (type === 'required') return `${forms}: 'required' is the OpenAI Chat Completions API's: here, send {"type": "any"}`;
+  return forms;
+}
 
 /** Server tools run at Anthropic (web search, code execution, bash, text editor, computer use): no other upstream has them. */
 function serverToolRefusal(issue: { readonly input?: unknown }): string {
@@ -175,19 +183,29 @@ export const anthropicRequestSchema = z.looseObject({
   function_call: otherApiField('function_call is a field of the OpenAI Chat Completions API: here, send tool_choice'),
   modalities: otherApiField('modalities is a field of the OpenAI Chat Completions API, and only text output is supported'),
   audio: otherApiField('audio is a field of the OpenAI Chat Completions API, and only text output is supported'),
-  reasoning_effort: otherApiField('reasoning_effort is a field of the OpenAI Chat Completions API: here, send output_config.effort'),
+  reasoning_effort: otherApiField("reasoning_effort is a field of the OpenAI Chat Completions API: here, send output_config.effort ('low', 'medium', 'high', 'xhigh' or 'max')"),
   parallel_tool_calls: otherApiField('parallel_tool_calls is a field of the OpenAI Chat Completions API: here, send tool_choice with disable_parallel_tool_use'),
   safety_identifier: otherApiField('safety_identifier is a field of the OpenAI Chat Completions API: here, send metadata.user_id'),
   web_search_options: otherApiField('web_search_options is a field of the OpenAI Chat Completions API, and web search is not supported by this gateway'),
   // Betas that change what the answer is or who pays for it, which no upstream here is asked for.
   compaction: otherApiField('compaction (a beta of the Messages API) is not supported by this gateway: its answer would be an ordinary reply, not a compaction block; ask for a summary in the conversation instead'),
-  fallbacks: otherApiField('fallbacks (a beta of the Messages API) are not supported by this gateway: the route serves the model asked for; send a declined request again with another model yourself'),
-  billing_policy: otherApiField("billing_policy (a beta of the Messages API) is not supported by this gateway: requests are billed to the gateway's own upstream accounts"),
+  // An empty list asks for none.
+  fallbacks: noTools('fallbacks (a beta of the Messages API) are not supported by this gateway: the route serves the model asked for; send a declined request again with another model yourself').nullish(),
+  // Billing the caller's own account ('self', the default) is what happens anyway.
+  billing_policy: z
+    .looseObject({ bill_to: z.unknown().optional() }, { error: 'billing_policy must be an object' })
+    .nullish()
+    .refine((policy) => policy?.bill_to === undefined || policy.bill_to === 'self', { error: "billing_policy (a beta of the Messages API) is not supported by this gateway but for bill_to 'self': requests are billed to the gateway's own upstream accounts" }),
   user_profile_id: otherApiField("user_profile_id (a beta of the Messages API) is not supported by this gateway: requests are billed to the gateway's own upstream accounts"),
 });
 
 /** A token count's request: a chat request without an answer's budget (other answer settings pass, unread). */
-export const anthropicCountRequestSchema = anthropicRequestSchema.extend({ max_tokens: z.number().int().positive().optional() });
+export const anthropicCountRequestSchema = anthropicRequestSchema.extend({
+  max_tokens: z.number().int().positive().optional(),
+  // Sent to count "the exact body you will send" and ignored there, as a count has no answer and bills nobody.
+  compaction: z.unknown().optional(),
+  billing_policy: z.unknown().optional(),
+});
 
 /** A request's parts as the schemas read them (a Messages request's and a token count's alike), for the reader that makes it canonical. */
 export type AnthropicTurnInput = z.infer<typeof anthropicCountRequestSchema>['messages'][number];

@@ -19,6 +19,7 @@ export const openaiDialect: Dialect = {
   toolArgumentsAsObject: false,
   mayHoldToolArguments: false,
   requestIdHeader: 'x-request-id',
+  refusedHeaders: {},
   showsReasoning: true,
   streamStartStatesUsage: false,
   upstream: { systemPromptApart: false, trailingAssistantIsPrefill: false, signedThinking: false, jsonMode: true, pdfsByDefault: false, budgetFieldVaries: true },

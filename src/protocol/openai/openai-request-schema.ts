@@ -148,7 +148,7 @@ const otherApiFields = {
   text: otherApiField('text is a field of the OpenAI Responses API, which this gateway does not serve: send response_format for the format of the answer'),
   max_output_tokens: otherApiField('max_output_tokens is a field of the OpenAI Responses API, which this gateway does not serve: send max_completion_tokens (or max_tokens)'),
   // An empty list asks for none, as on POST /v1/messages.
-  mcp_servers: noTools('mcp_servers is a field of the Anthropic Messages API, and MCP servers (tools) are not supported by this gateway yet').optional(),
+  mcp_servers: noTools('mcp_servers is a field of the Anthropic Messages API, and MCP servers (tools) are not supported by this gateway yet').nullish(),
 };
 
 /** Why a tool or tool call of another type than 'function' is refused, naming the type when it is a plain name. */
@@ -209,6 +209,8 @@ function toolChoiceProblem({ input }: { readonly input?: unknown }): string {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) return forms;
   const type = (input as { readonly type?: unknown }).type;
   if (type === 'function') return `${forms}: a function tool choice names the tool in function.name`;
+  if (type === 'auto' || type === 'none' || type === 'required') return `${forms}: '${type}' is sent as the string itself, not as an object`;
+  if (type === 'tool') return `${forms}: {"type": "tool", "name": ...} is the Anthropic Messages API's form: here, send {"type": "function", "function": {"name": ...}}`;
   if (type === 'allowed_tools') return 'allowed_tools tool choices are not supported by this gateway yet: send only the allowed tools, with tool_choice \'auto\' or \'required\'';
   return type === undefined ? forms : `${forms}: ${onlyFunctions('tool choices')({ input: type })}`;
 }
