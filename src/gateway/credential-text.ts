@@ -13,6 +13,15 @@ export function holdsKey(text: string): boolean {
   return /\b(Bearer|Basic|Digest) /i.test(text) || text.split(/[^\w-]+/).some((word) => keyPrefix.test(word));
 }
 
+/**
+ * Text the gateway wrote about a user's input, with every word that looks like a key (a key's
+ * prefix, or what follows an auth scheme) replaced: for messages that quote values (an unknown
+ * reference, a repeated id, a list of known ones), whichever field the key was pasted into.
+ */
+export function withoutKeys(text: string): string {
+  return text.replace(/\b(Bearer|Basic|Digest) +[^\s'",;]+/gi, '$1 (not shown)').replace(/[\w-]+/g, (word) => (keyPrefix.test(word) ? '(what looks like a key, not shown)' : word));
+}
+
 /** How the keys of common providers begin. */
 const keyPrefix = /^(sk-|sk_|gsk_|hf_|ghp_|gho_|github_pat_|AKIA|ASIA|AIza|xox[abp]_)/;
 

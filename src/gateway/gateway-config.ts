@@ -10,7 +10,7 @@ import { problemsFromZod } from '../domain/zod-problems.js';
 import { dialectNames } from '../protocol/dialect.js';
 import { dialects } from '../protocol/dialects.js';
 import { defaultMaxJsonValues } from '../protocol/json-value-count.js';
-import { holdsKey, looksLikeKey, namesCredential } from './credential-text.js';
+import { holdsKey, looksLikeKey, namesCredential, withoutKeys } from './credential-text.js';
 import { isRecord } from '../protocol/is-record.js';
 
 /**
@@ -315,8 +315,17 @@ function fitIdleToRoutes(resilience: ResilienceConfig, rawResilience: unknown, r
   return { ...resilience, tokenIdleTimeoutMs: defaultIdleMs(shortest) };
 }
 
-/** Parses a gateway config's text. Never throws on bad input: problems come back as data. */
+/**
+ * Parses a gateway config's text. Never throws on bad input: problems come back as data, none
+ * quoting what looks like a key, whatever field it was pasted into (see withoutKeys).
+ */
 export function parseGatewayConfig(text: string, file: string): Result<GatewayConfig> {
+  const result = parseUnscrubbed(text, file);
+  if (result.ok) return result;
+  return { ok: false, problems: result.problems.map((problem) => ({ ...problem, message: withoutKeys(problem.message), ...(problem.suggestion === undefined ? {} : { suggestion: withoutKeys(problem.suggestion) }) })) };
+}
+
+function parseUnscrubbed(text: string, file: string): Result<GatewayConfig> {
   const parsed = parseYamlSource(text, file);
   if (!parsed.ok) return { ok: false, problems: parsed.problems };
   const source = parsed.source;

@@ -328,7 +328,7 @@ function upstreamError(status: number, headers: IncomingHttpHeaders, body: unkno
   const detail = upstreamErrorDetail(body);
   const kept = (value: string | undefined): string | undefined => (value !== undefined && quotesKey(value, apiKey) ? undefined : value);
   const id = firstHeader(headers['x-request-id'] ?? headers['request-id']);
-  return { kind: 'error', status, retryAfter: retryAfterOf(headers), ...detail, label: kept(detail.label), param: kept(detail.param), message: redacted(detail.message, apiKey), fromUpstream: true, upstreamRequestId: id !== undefined && plainToken.test(id) && !quotesKey(id, apiKey) ? id : undefined };
+  return { kind: 'error', status, retryAfter: retryAfterOf(headers), ...detail, label: kept(detail.label), param: kept(detail.param), message: redacted(detail.message, apiKey), fromUpstream: true, upstreamRequestId: id !== undefined && plainToken.test(id) && !echoesKey(id, apiKey) ? id : undefined };
 }
 
 /**
@@ -347,6 +347,15 @@ function quotesKey(text: string, key: string | undefined): boolean {
   if (text.includes(key)) return true;
   // Masked, as OpenAI's 401 quotes a key: its first characters and last four around asterisks.
   return key.length >= 16 && (text.includes(key.slice(0, 8)) || text.includes(`*${key.slice(-4)}`));
+}
+
+/**
+ * Whether what an upstream chose to send back (its request id, where it redirects) holds the key it
+ * was sent. Keys under 8 characters are left out: placeholders for servers that check none ('none',
+ * 'EMPTY', 'x') would match ordinary ids and hosts, and are no secret.
+ */
+function echoesKey(text: string, key: string | undefined): boolean {
+  return key !== undefined && key.length >= 8 && quotesKey(text, key);
 }
 
 /**
@@ -637,7 +646,7 @@ function unusableAnswer(status: number, headers: IncomingHttpHeaders, apiKey: st
   if (status >= 300) {
     const location = typeof headers.location === 'string' ? redirectTarget(headers.location) : undefined;
     // A path may hold the key too (an upstream may put what it got there): then only that it did.
-    const detail = location === undefined ? undefined : quotesKey(location, apiKey) ? "it points to a location that quoted the gateway's key for that upstream (withheld)" : `it points to ${location}`;
+    const detail = location === undefined ? undefined : echoesKey(location, apiKey) ? "it points to a location that quoted the gateway's key for that upstream (withheld)" : `it points to ${location}`;
     return { message: `upstream answered ${status}, a redirect, which the gateway does not follow: set the endpoint's url to where the upstream serves`, ...(detail === undefined ? {} : { detail }) };
   }
   const encoding = headers['content-encoding'];

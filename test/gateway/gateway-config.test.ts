@@ -398,6 +398,10 @@ describe('gateway config problems are located, with a path and a suggestion', ()
       edit(valid, '    apiKeyEnv: UPSTREAM_KEY\n', `    apiKeyEnv: UPSTREAM_KEY\n    headers: { "${secret}-key": v, "${secret}": "Bearer ${secret}" }\n`),
       // A key pasted into a field that holds none: what is wrong is said, not the key.
       edit(valid, 'requestsPerMinute: 600', `requestsPerMinute: ${secret}`),
+      // Quoted by the checks across fields: an unknown reference, a repeated id, the list of known ones.
+      edit(valid, 'endpoints: [gcp-us-1, azure-eu-1]', `endpoints: [gcp-us-1, ${secret}]`),
+      edit(valid, 'jurisdictions: [us, eu]', `jurisdictions: [us, ${secret}]`),
+      edit(valid, '  - id: acme\n', `  - id: ${secret}\n`).replace('tenants:\n', `tenants:\n  - { id: ${secret}, apiKeySha256: ${acmeKeyHash.replace(/^./, 'f')}, jurisdictions: [us], requestsPerMinute: 1, tokensPerMinute: 1 }\n`),
       edit(valid, 'logging: { logPrompts: false }', `logging: { logPrompts: ${secret} }`),
     ];
     for (const text of cases) {
