@@ -677,7 +677,7 @@ function checkResilience(resilience: ResilienceConfig, written: ReadonlySet<stri
  * origin with a user (and so maybe a password) or a key's prefix.
  */
 function mayHoldSecret(path: readonly PropertyKey[], value: unknown): boolean {
-  // A key pasted into any field (a limit, a flag): what is wrong there is said, not the key (E19).
+  // A key pasted into any field (a limit, a flag): what is wrong there is said, not the key.
   if (typeof value === 'string' && holdsKey(value)) return true;
   const [top, , field] = path;
   if (top === 'tenants') return field === 'apiKeySha256';
