@@ -14,12 +14,21 @@ export function holdsKey(text: string): boolean {
 }
 
 /**
- * Text the gateway wrote about a user's input, with every word that looks like a key (a key's
- * prefix, or what follows an auth scheme) replaced: for messages that quote values (an unknown
- * reference, a repeated id, a list of known ones), whichever field the key was pasted into.
+ * Text the gateway wrote about a user's input, with every word that looks like a key replaced (a
+ * key's prefix, a long run of letters and digits, what follows an auth scheme): for messages that
+ * quote values (an unknown reference, a repeated id, a list of known ones), whichever field the key
+ * was pasted into. `declared`: names the file gives things (ids, models), left as written when they
+ * look so only by a prefix ('sk-learn'), since they are the user's own and a message that hid them
+ * could not name them; not when they are as long as keys are, with digits (a key pasted as an id).
  */
-export function withoutKeys(text: string): string {
-  return text.replace(/\b(Bearer|Basic|Digest) +[^\s'",;]+/gi, '$1 (not shown)').replace(/[\w-]+/g, (word) => (keyPrefix.test(word) ? '(what looks like a key, not shown)' : word));
+export function withoutKeys(text: string, declared: ReadonlySet<string> = new Set()): string {
+  const hidden = (word: string): boolean => wordLooksLikeKey(word) && !(declared.has(word) && (word.length < 20 || !/[0-9]/.test(word)));
+  return text.replace(/\b(Bearer|Basic|Digest) +[^\s'",;]+/gi, '$1 (not shown)').replace(/[\w-]+/g, (word) => (hidden(word) ? '(what looks like a key, not shown)' : word));
+}
+
+/** A key's prefix, a key's mixed case and digits (looksLikeKey), or 32 letters and digits in one run (hex keys; a lower-cased one). */
+function wordLooksLikeKey(word: string): boolean {
+  return looksLikeKey(word) || (/^[A-Za-z0-9_]{32,}$/.test(word) && /[0-9]/.test(word) && /[A-Za-z]/.test(word));
 }
 
 /** How the keys of common providers begin. */

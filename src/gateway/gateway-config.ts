@@ -322,7 +322,24 @@ function fitIdleToRoutes(resilience: ResilienceConfig, rawResilience: unknown, r
 export function parseGatewayConfig(text: string, file: string): Result<GatewayConfig> {
   const result = parseUnscrubbed(text, file);
   if (result.ok) return result;
-  return { ok: false, problems: result.problems.map((problem) => ({ ...problem, message: withoutKeys(problem.message), ...(problem.suggestion === undefined ? {} : { suggestion: withoutKeys(problem.suggestion) }) })) };
+  const declared = declaredNames(text, file);
+  return { ok: false, problems: result.problems.map((problem) => ({ ...problem, message: withoutKeys(problem.message, declared), ...(problem.suggestion === undefined ? {} : { suggestion: withoutKeys(problem.suggestion, declared) }) })) };
+}
+
+/** The names a config's text gives its endpoints (ids, models), routes and tenants, as written. */
+function declaredNames(text: string, file: string): ReadonlySet<string> {
+  const parsed = parseYamlSource(text, file);
+  const names = new Set<string>();
+  if (!parsed.ok || !isRecord(parsed.source.data)) return names;
+  const data = parsed.source.data;
+  const each = (list: unknown, fields: readonly string[]): void => {
+    if (!Array.isArray(list)) return;
+    for (const item of list) if (isRecord(item)) for (const field of fields) if (typeof item[field] === 'string') names.add(item[field]);
+  };
+  each(data.endpoints, ['id', 'model']);
+  each(data.routes, ['model']);
+  each(data.tenants, ['id']);
+  return names;
 }
 
 function parseUnscrubbed(text: string, file: string): Result<GatewayConfig> {

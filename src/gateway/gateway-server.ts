@@ -294,7 +294,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     const body = await readBody(req, res, deadline);
     refuseJurisdictionTrailer(req);
     for (const [name, why] of Object.entries(inbound.refusedHeaders)) {
-      if ((headerValue(req.headers[name]) ?? '').trim() !== '') throw new ClientError(400, 'invalid_request', `${name}: ${why}`, { param: name, headers: { 'x-should-retry': 'false' } });
+      // Sent twice, Node joins the values with ', ': empty ones are still nothing asked.
+      if ((headerValue(req.headers[name]) ?? '').split(',').some((part) => part.trim() !== '')) throw new ClientError(400, 'invalid_request', `${name}: ${why}`, { param: name, headers: { 'x-should-retry': 'false' } });
     }
     const parsed = inbound.parseRequest(body);
     if (!parsed.ok) throw problemError(parsed.problem);

@@ -328,7 +328,7 @@ function upstreamError(status: number, headers: IncomingHttpHeaders, body: unkno
   const detail = upstreamErrorDetail(body);
   const kept = (value: string | undefined): string | undefined => (value !== undefined && quotesKey(value, apiKey) ? undefined : value);
   const id = firstHeader(headers['x-request-id'] ?? headers['request-id']);
-  return { kind: 'error', status, retryAfter: retryAfterOf(headers), ...detail, label: kept(detail.label), param: kept(detail.param), message: redacted(detail.message, apiKey), fromUpstream: true, upstreamRequestId: id !== undefined && plainToken.test(id) && !echoesKey(id, apiKey) ? id : undefined };
+  return { kind: 'error', status, retryAfter: retryAfterOf(headers), ...detail, label: kept(detail.label), param: kept(detail.param), message: redacted(detail.message, apiKey), fromUpstream: true, upstreamRequestId: id !== undefined && plainToken.test(id) && !quotesKey(id, apiKey) ? id : undefined };
 }
 
 /**
@@ -341,26 +341,21 @@ function retryAfterOf(headers: IncomingHttpHeaders): string | undefined {
   return ms !== undefined && /^\d+(\.\d+)?$/.test(ms) ? (Math.min(longestRetryAfterMs, Number(ms)) / 1000).toFixed(3) : firstHeader(headers['retry-after']);
 }
 
-/** Whether an upstream's text quotes the gateway's key for it (an upstream 401 may). */
+/**
+ * Whether an upstream's text quotes the gateway's key for it (an upstream 401 may). Keys under 8
+ * characters are placeholders for servers that check none ('EMPTY', vLLM's; 'none', 'x'), no
+ * secret: ordinary text holds them, and was withheld as if it quoted a key.
+ */
 function quotesKey(text: string, key: string | undefined): boolean {
-  if (key === undefined || key === '') return false;
+  if (key === undefined || key.length < 8) return false;
   if (text.includes(key)) return true;
   // Masked, as OpenAI's 401 quotes a key: its first characters and last four around asterisks.
   return key.length >= 16 && (text.includes(key.slice(0, 8)) || text.includes(`*${key.slice(-4)}`));
 }
 
 /**
- * Whether what an upstream chose to send back (its request id, where it redirects) holds the key it
- * was sent. Keys under 8 characters are left out: placeholders for servers that check none ('none',
- * 'EMPTY', 'x') would match ordinary ids and hosts, and are no secret.
- */
-function echoesKey(text: string, key: string | undefined): boolean {
-  return key !== undefined && key.length >= 8 && quotesKey(text, key);
-}
-
-/**
  * An upstream's text, withheld whole when it quotes the gateway's key for it. Not the key replaced
- * in place: a short key ('none', 'EMPTY') would then show where it stood.
+ * in place: the text around it would show where it stood, and what kind of key it is.
  */
 function redacted(text: string, key: string | undefined): string {
   return quotesKey(text, key) ? "[the upstream's message, withheld: it quoted the gateway's key for that upstream]" : text;
@@ -646,7 +641,7 @@ function unusableAnswer(status: number, headers: IncomingHttpHeaders, apiKey: st
   if (status >= 300) {
     const location = typeof headers.location === 'string' ? redirectTarget(headers.location) : undefined;
     // A path may hold the key too (an upstream may put what it got there): then only that it did.
-    const detail = location === undefined ? undefined : echoesKey(location, apiKey) ? "it points to a location that quoted the gateway's key for that upstream (withheld)" : `it points to ${location}`;
+    const detail = location === undefined ? undefined : quotesKey(location, apiKey) ? "it points to a location that quoted the gateway's key for that upstream (withheld)" : `it points to ${location}`;
     return { message: `upstream answered ${status}, a redirect, which the gateway does not follow: set the endpoint's url to where the upstream serves`, ...(detail === undefined ? {} : { detail }) };
   }
   const encoding = headers['content-encoding'];

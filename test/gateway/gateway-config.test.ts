@@ -401,6 +401,9 @@ describe('gateway config problems are located, with a path and a suggestion', ()
       // Quoted by the checks across fields: an unknown reference, a repeated id, the list of known ones.
       edit(valid, 'endpoints: [gcp-us-1, azure-eu-1]', `endpoints: [gcp-us-1, ${secret}]`),
       edit(valid, 'jurisdictions: [us, eu]', `jurisdictions: [us, ${secret}]`),
+      // Keys without a known prefix: mixed case and digits, or a long run of hex, pasted as references.
+      edit(valid, 'endpoints: [gcp-us-1, azure-eu-1]', 'endpoints: [gcp-us-1, Xk9mQ2vL7pR4tY8wZ3nB6cD1fG5hJ0kSUPERSECRET]'),
+      edit(valid, 'jurisdictions: [us, eu]', 'jurisdictions: [us, 0123456789abcdef0123456789abcdefSUPERSECRET]'),
       edit(valid, '  - id: acme\n', `  - id: ${secret}\n`).replace('tenants:\n', `tenants:\n  - { id: ${secret}, apiKeySha256: ${acmeKeyHash.replace(/^./, 'f')}, jurisdictions: [us], requestsPerMinute: 1, tokensPerMinute: 1 }\n`),
       edit(valid, 'logging: { logPrompts: false }', `logging: { logPrompts: ${secret} }`),
     ];
@@ -422,6 +425,13 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     }
     // A URL that holds none is still quoted, with its likely fix.
     expect(onlyProblem(edit(valid, 'url: https://eu.example.com/base', 'url: "eu.example.com:8443"'))).toMatchObject({ message: "expected an http:// or https:// base URL, got 'eu.example.com:8443'" });
+  });
+
+  it("names the config gives its own things are quoted as written, even when they look like keys (the user's own)", () => {
+    const text = edit(edit(valid, 'id: gcp-us-1', 'id: sk-learn-a'), 'endpoints: [gcp-us-1, azure-eu-1]', 'endpoints: [sk-lern-a, azure-eu-1]');
+    const problem = onlyProblem(text);
+    expect(problem.message).toBe("unknown endpoint '(what looks like a key, not shown)'");
+    expect(problem.suggestion).toContain("'sk-learn-a'");
   });
 
   it('a bad header name or value never echoes the value, and hides no problem of the headers beside it', () => {

@@ -416,8 +416,10 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
       (error: { status?: number }) => error.status,
     );
     expect(counted).not.toBe(400);
-    // An empty header asks for nothing.
+    // An empty header asks for nothing, nor does one sent twice empty (Node joins them: ', ').
     expect((await client.messages.create(asked, { headers: { 'anthropic-user-profile-id': '' } })).content).toHaveLength(1);
+    const twiceEmpty = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': globalKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json', 'anthropic-user-profile-id': ', ' }, body: JSON.stringify(asked) });
+    expect(twiceEmpty.status).toBe(200);
   });
 
   it('an invalid field is named in OpenAI\'s param, as the SDK exposes it', async () => {

@@ -140,12 +140,12 @@ describe('pooled upstream client', () => {
       res.end('{"error":{"message":"boom"}}');
     });
     expect(await client().send(plainId, request, new Cancellation())).toMatchObject({ kind: 'error', upstreamRequestId: 'req_123' });
-    // A placeholder key (a server that checks none) does not take ordinary ids and targets with it.
+    // A placeholder key (a server that checks none) takes nothing with it: ids, words, params, codes.
     const placeholder = { ...(await upstream((_req, res) => {
-      res.writeHead(500, { 'content-type': 'application/json', 'x-request-id': 'req_9xQ2mZk7Lp0aB3' });
-      res.end('{"error":{"message":"boom"}}');
+      res.writeHead(400, { 'content-type': 'application/json', 'x-request-id': 'req_9xQ2mZk7Lp0aB3' });
+      res.end('{"error":{"message":"max_tokens exceeds the context","type":"invalid_request_error","param":"max_tokens"}}');
     })), apiKey: 'x' };
-    expect(await client().send(placeholder, request, new Cancellation())).toMatchObject({ kind: 'error', upstreamRequestId: 'req_9xQ2mZk7Lp0aB3' });
+    expect(await client().send(placeholder, request, new Cancellation())).toMatchObject({ kind: 'error', upstreamRequestId: 'req_9xQ2mZk7Lp0aB3', message: 'max_tokens exceeds the context', param: 'max_tokens', label: 'invalid_request_error' });
     for (const location of [`/v1/${key}/chat`, `https://evil.example/p/${key.slice(0, 8)}x`]) {
       const redirect = await keyed((_req, res) => {
         res.writeHead(307, { location });

@@ -182,11 +182,11 @@ describe("anthropic dialect: OpenAI's fields sent to the Messages API", () => {
   it('null passes as leaving the field out does, and fields no API names still pass (SDKs add new ones)', () => {
     expect(anthropicDialect.parseRequest(request({ stop: null, seed: null, compaction: null, fallbacks: null, some_future_hint: 'x' })).ok).toBe(true);
     // Neutral values of the betas: billing the caller's own account (the default), no fallbacks.
-    for (const neutral of [{ billing_policy: { type: 'billing_policy', bill_to: 'self' } }, { billing_policy: { type: 'billing_policy' } }, { fallbacks: [] }]) expect([neutral, anthropicDialect.parseRequest(request(neutral)).ok]).toEqual([neutral, true]);
+    for (const neutral of [{ billing_policy: { type: 'billing_policy', bill_to: 'self' } }, { billing_policy: { type: 'billing_policy' } }, { billing_policy: { bill_to: null } }, { fallbacks: [] }]) expect([neutral, anthropicDialect.parseRequest(request(neutral)).ok]).toEqual([neutral, true]);
   });
 
   it('a token count takes compaction and billing_policy, as the API does (a count has no answer and bills nobody)', () => {
-    const counted = anthropicDialect.tokenCounting?.parseRequest({ model: 'm', messages: [{ role: 'user', content: 'hi' }], compaction: { type: 'summarize' }, billing_policy: { type: 'billing_policy', bill_to: 'user_profile' } });
+    const counted = anthropicDialect.tokenCounting?.parseRequest({ model: 'm', messages: [{ role: 'user', content: 'hi' }], compaction: { type: 'summarize' }, billing_policy: { type: 'billing_policy', bill_to: 'user_profile' }, user_profile_id: 'up_1', fallbacks: ['other-model'] });
     expect(counted?.ok).toBe(true);
   });
 

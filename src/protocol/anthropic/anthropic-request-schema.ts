@@ -195,7 +195,7 @@ export const anthropicRequestSchema = z.looseObject({
   billing_policy: z
     .looseObject({ bill_to: z.unknown().optional() }, { error: 'billing_policy must be an object' })
     .nullish()
-    .refine((policy) => policy?.bill_to === undefined || policy.bill_to === 'self', { error: "billing_policy (a beta of the Messages API) is not supported by this gateway but for bill_to 'self': requests are billed to the gateway's own upstream accounts" }),
+    .refine((policy) => policy?.bill_to === undefined || policy.bill_to === null || policy.bill_to === 'self', { error: "billing_policy (a beta of the Messages API) is not supported by this gateway but for bill_to 'self': requests are billed to the gateway's own upstream accounts" }),
   user_profile_id: otherApiField("user_profile_id (a beta of the Messages API) is not supported by this gateway: requests are billed to the gateway's own upstream accounts"),
 });
 
@@ -205,6 +205,8 @@ export const anthropicCountRequestSchema = anthropicRequestSchema.extend({
   // Sent to count "the exact body you will send" and ignored there, as a count has no answer and bills nobody.
   compaction: z.unknown().optional(),
   billing_policy: z.unknown().optional(),
+  user_profile_id: z.unknown().optional(),
+  fallbacks: z.unknown().optional(),
 });
 
 /** A request's parts as the schemas read them (a Messages request's and a token count's alike), for the reader that makes it canonical. */
