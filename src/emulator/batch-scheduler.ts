@@ -8,8 +8,9 @@ import type { DecodeTiming, InferenceProfile, PrefillTiming } from '../performan
  *
  * Model: up to `capacity` sequences hold a slot at once; later requests wait in
  * a FIFO queue of at most `maxQueue`, beyond which they are rejected. The
- * replica's compute runs one step at a time, as vLLM's scheduler does without
- * chunked prefill: a waiting prompt is prefilled first, one prompt per step;
+ * replica's compute runs one step at a time: a waiting prompt is prefilled
+ * first, one prompt per step, but with a decode step between two prefills while
+ * sequences decode (as chunked prefill mixes decoding into every step);
  * otherwise every decoding sequence gets one token in a decode step, which
  * takes the performance model's step time for that batch (the batch-one step
  * time with one sequence, the profile's TPOT with a full batch; between the
@@ -131,6 +132,8 @@ export class BatchScheduler {
   private readonly prefills: Sequence[] = [];
   private readonly decoding = new Set<Sequence>();
   private step: Step | undefined;
+  /** The kind of the last step started: a prefill is followed by a decode step when sequences decode. */
+  private lastStep: Step['kind'] | undefined;
   private readonly timed: Deadline[] = [];
   private pending: SchedulerEvent[] = [];
   private nextId = 1;
@@ -358,58 +361,87 @@ export class BatchScheduler {
     return true;
   }
 
-  /** Starts the next step at `at` if the replica is idle: a waiting prefill first, else a decode step. */
+  /**
+   * Starts the next step at `at` if the replica is idle: a waiting prefill first, else a decode
+   * step; but never two prefills in a row while sequences decode. As vLLM's chunked prefill mixes
+   * the decoding tokens into every step, a decoding stream then waits behind one prompt's prefill
+   * at most, not behind every prompt queued (four window-long prompts held a stream 15 s, which a
+   * stall timeout sized for one cut as a failure).
+   */
   private startStep(at: number): void {
     if (this.step !== undefined) return;
-    for (;;) {
+    const decodeNow = this.lastStep === 'prefill' && this.decoding.size > 0;
+    while (!decodeNow) {
       const next = this.prefills.shift();
       if (next === undefined) break;
       if (!this.active.has(next.id)) continue;
       this.step = { kind: 'prefill', sequence: next, startedAt: at, endsAt: at + this.prefillReplicaMs(next.spec.promptTokens) };
+      this.lastStep = 'prefill';
       return;
     }
     if (this.decoding.size > 0) {
       const sequences = [...this.decoding];
       this.step = { kind: 'decode', sequences, endsAt: at + this.stepMs(sequences.length, contextOf(sequences)) };
+      this.lastStep = 'decode';
     }
   }
 
   /**
    * Estimated wait (ms) until `spec`, a request refused now for want of a queue place, would find
    * one: until the queue's head (or `spec`, with no queue) is admitted, by the admitted sequences'
-   * projected finishes (a held one's never). Prefill steps go before decode steps, so the prompts waiting for theirs delay
-   * every decoding sequence's tokens after the step running now; decode steps are timed at the
-   * batch they will have.
+   * projected finishes (a held one's never). The prompts waiting for their prefill run after the
+   * step running now, a decode step between two of them while sequences decode (see startStep), and
+   * decode steps go on back to back after them; decode steps are timed at the batch they will have.
    */
   retryAfterMs(now: number, spec?: SequenceSpec): number {
     this.processUntil(now);
     const step = this.step;
-    // The waiting prefills run back to back after the step running now; decode steps resume after them.
-    let prefillAt = step?.endsAt ?? now;
+    const from = step?.endsAt ?? now;
     const firstTokens: { readonly at: number; readonly spec: SequenceSpec }[] = [];
     if (step?.kind === 'prefill') firstTokens.push({ at: step.startedAt + this.prefillMs(step.sequence.spec.promptTokens), spec: step.sequence.spec });
-    for (const sequence of this.prefills) {
-      if (!this.active.has(sequence.id)) continue;
-      firstTokens.push({ at: prefillAt + this.prefillMs(sequence.spec.promptTokens), spec: sequence.spec });
-      prefillAt += this.prefillReplicaMs(sequence.spec.promptTokens);
-    }
     // Prefilled, their first token on its way.
     for (const timed of this.timed) {
       const sequence = this.active.get(timed.id);
       if (timed.kind === 'first-token' && sequence !== undefined && sequence.version === timed.version) firstTokens.push({ at: timed.at, spec: sequence.spec });
     }
-    const decodeFrom = prefillAt;
-    const stepMs = this.stepMs(Math.max(1, this.decoding.size + firstTokens.length), contextOf(this.active.values()));
-    // A sequence's last token: its first when it asks for one, else steps after decoding resumes.
-    const finishAfterFirst = (first: number, outputTokens: number): number => (outputTokens <= 1 ? first : Math.max(first, decodeFrom) + (outputTokens - 1) * stepMs);
+    const waiting = this.prefills.filter((sequence) => this.active.has(sequence.id));
+    const context = contextOf(this.active.values());
+    const stepMs = this.stepMs(Math.max(1, this.decoding.size + firstTokens.length + waiting.length), context);
+    // The waiting prefills, with the decode steps between them (their ends: a token for every
+    // sequence decoding by then, a step timed at that batch).
+    let at = from;
+    let last = this.lastStep;
+    const decodeEnds: number[] = [];
+    for (const sequence of waiting) {
+      const batch = this.decoding.size + firstTokens.filter((first) => first.at <= at).length;
+      if (last === 'prefill' && batch > 0) {
+        at += this.stepMs(batch, context);
+        decodeEnds.push(at);
+      }
+      firstTokens.push({ at: at + this.prefillMs(sequence.spec.promptTokens), spec: sequence.spec });
+      at += this.prefillReplicaMs(sequence.spec.promptTokens);
+      last = 'prefill';
+    }
+    const decodeFrom = at;
+    // When a sequence has its `tokens`-th token after `after`: at the decode steps between prefills, then back to back.
+    const tokenAt = (after: number, tokens: number): number => {
+      let left = tokens;
+      for (const end of decodeEnds) {
+        if (end <= after) continue;
+        left -= 1;
+        if (left === 0) return end;
+      }
+      return Math.max(after, decodeFrom) + left * stepMs;
+    };
     const finishes: { readonly at: number; readonly tokens: number }[] = [];
-    for (const { at, spec: admitted } of firstTokens) finishes.push({ at: finishAfterFirst(at, admitted.outputTokens), tokens: kvNeed(admitted) });
+    // A sequence's last token: its first when it asks for one, else that many decode steps after it.
+    for (const { at: first, spec: admitted } of firstTokens) finishes.push({ at: admitted.outputTokens <= 1 ? first : tokenAt(first, admitted.outputTokens - 1), tokens: kvNeed(admitted) });
     // The decode step running now gives each of its sequences a token at its end (one that joined
     // the batch since waits for the next).
     const stepping = step?.kind === 'decode' ? new Set(step.sequences) : undefined;
     for (const sequence of this.decoding) {
       const remaining = Math.max(0, sequence.spec.outputTokens - sequence.emitted);
-      const finish = step !== undefined && stepping?.has(sequence) === true ? (remaining <= 1 ? step.endsAt : decodeFrom + (remaining - 1) * stepMs) : decodeFrom + remaining * stepMs;
+      const finish = step !== undefined && stepping?.has(sequence) === true ? (remaining <= 1 ? step.endsAt : tokenAt(step.endsAt, remaining - 1)) : remaining === 0 ? from : tokenAt(from, remaining);
       finishes.push({ at: finish, tokens: kvNeed(sequence.spec) });
     }
     finishes.sort((a, b) => a.at - b.at);

@@ -73,11 +73,23 @@ describe('BatchScheduler (pure, injected clock)', () => {
     expect([1, 2, 3, 4].map((n) => pipelined.stepMs(n))).toEqual([10, 10, 20, 20]);
   });
 
-  it('prefills take the replica one at a time, before decode steps; running sequences then decode at the slower full-batch step', () => {
+  it('prefills take the replica one at a time, a decode step between two while sequences decode; then the slower full-batch step', () => {
     const events = twoAtOnce(base);
-    // 1 prefills 0-100, 2 prefills 100-200 (1 waits), then steps of 20 ms with both in the batch.
-    expect(tokenTimes(events, 1)).toEqual([100, 220, 240]);
-    expect(tokenTimes(events, 2)).toEqual([200, 220, 240]);
+    // 1 prefills 0-100, decodes alone 100-110, 2 prefills 110-210 (1 waits one prefill, not every
+    // one queued), then a step of 20 ms with both in the batch, and one of 10 ms for 2 alone.
+    expect(tokenTimes(events, 1)).toEqual([100, 110, 230]);
+    expect(tokenTimes(events, 2)).toEqual([210, 230, 240]);
+  });
+
+  it('a decoding sequence waits behind one prompt\'s prefill at most, however many are queued', () => {
+    const scheduler = new BatchScheduler({ ...base, capacity: 5 });
+    scheduler.submit({ promptTokens: 100, outputTokens: 6 }, 0);
+    for (let i = 0; i < 4; i += 1) scheduler.submit({ promptTokens: 1000, outputTokens: 1 }, 1);
+    const times = tokenTimes(runToEnd(scheduler), 1);
+    const gaps = times.slice(1).map((time, index) => time - (times[index] ?? 0));
+    // Each long prompt's prefill takes 1,000 ms: the stream's gaps are one prefill and a step, never four.
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(1_000 + 20);
+    expect(times).toHaveLength(6);
   });
 
   it('a prefill frees the replica after its replica time; its first token comes after the whole prefill time', () => {
@@ -143,16 +155,15 @@ describe('BatchScheduler (pure, injected clock)', () => {
     expect(events.at(-1)).toBe('310:finished:3');
   });
 
-  it("a full replica's Retry-After counts the prompts waiting for their prefill, which go before any decode step", () => {
+  it("a full replica's Retry-After counts the prompts waiting for their prefill, with a decode step between them", () => {
     const scheduler = new BatchScheduler({ ...base, maxQueue: 1 });
     scheduler.submit({ promptTokens: 100, outputTokens: 2 }, 0);
     scheduler.submit({ promptTokens: 100, outputTokens: 2 }, 0);
     scheduler.submit({ promptTokens: 100, outputTokens: 2 }, 0);
     const rejected = scheduler.submit({ promptTokens: 100, outputTokens: 1 }, 1);
-    // A's prefill to 100, B's to 200, then one step of the batch of two (20 ms): both finish at 220.
-    // Counting A alone (its prefill, then a step of one) said 109 ms.
-    expect(rejected.accepted ? 'accepted' : rejected.retryAfterMs).toBe(219);
-    expect(summary(runToEnd(scheduler)).find((event) => event.includes('finished'))).toBe('220:finished:1');
+    // A's prefill to 100, then a decode step of one (10 ms) before B's prefill: A finishes at 110.
+    expect(rejected.accepted ? 'accepted' : rejected.retryAfterMs).toBe(109);
+    expect(summary(runToEnd(scheduler)).find((event) => event.includes('finished'))).toBe('110:finished:1');
   });
 
   it.each([
@@ -402,8 +413,11 @@ describe('BatchScheduler with the model\'s decode for any context and its KV cap
     scheduler.submit({ promptTokens: 200, outputTokens: 100 }, 0);
     // Both admitted; the first in its prefill step holds its prompt, the second awaits its own and holds nothing yet.
     expect(scheduler.kvUsage).toBeCloseTo(0.3, 10);
+    // The first's prefill to 300 (its first token), a decode step to 313.01 (its second), then the second's prefill.
     scheduler.advance(300);
-    expect(scheduler.kvUsage).toBeCloseTo((301 + 200) / 1000, 10);
+    expect(scheduler.kvUsage).toBeCloseTo(301 / 1000, 10);
+    scheduler.advance(320);
+    expect(scheduler.kvUsage).toBeCloseTo((302 + 200) / 1000, 10);
     const slots = new BatchScheduler(base);
     slots.submit({ promptTokens: 100, outputTokens: 3 }, 0);
     expect(slots.kvUsage).toBe(0.5);
