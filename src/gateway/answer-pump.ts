@@ -335,7 +335,7 @@ export async function pumpAnswer(
     else if (request.stream) sink.fail('timeout', `${passed}: for a longer answer, ask the operator to raise ${setting}`, 504);
     // A whole answer that takes longer than the deadline allows: a retry would generate it again and
     // be cut the same way, so the SDKs (which retry a 504) are told not to, and the caller what helps.
-    else sink.fail('timeout', `${passed}: the answer takes longer than the deadline allows, and a retry would be cut the same way; ask with stream: true (what was sent is kept), a lower max_tokens, or ask the operator to raise ${setting}`, 504, { 'x-should-retry': 'false' }, (inputTokens || context.promptTokens) + deliveredTokens());
+    else sink.fail('timeout', `${passed}: the answer takes longer than the deadline allows, and a retry would be cut the same way; ask for a lower max_tokens, ask the operator to raise ${setting}, or ask with stream: true to keep what is generated before the deadline (which does not lengthen it)`, 504, { 'x-should-retry': 'false' }, (inputTokens || context.promptTokens) + deliveredTokens());
     return endedEarly(504, endpoint);
   };
   /**

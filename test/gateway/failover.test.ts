@@ -886,7 +886,7 @@ describe('failover under faults', () => {
       resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 1500, deadlineMs: 2500 }',
     });
     const sdk = new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: 2, timeout: 15_000 });
-    await expect(sdk.chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'a long story please' }], max_tokens: 3000 })).rejects.toMatchObject({ status: 504, message: expect.stringContaining('a lower max_tokens') });
+    await expect(sdk.chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'a long story please' }], max_tokens: 3000 })).rejects.toMatchObject({ status: 504, message: expect.stringContaining('ask for a lower max_tokens, ask the operator to raise resilience.deadlineMs, or ask with stream: true to keep what is generated before the deadline (which does not lengthen it)') });
     expect(front.arrivals).toHaveLength(1);
     // An Anthropic caller is told the same, in the header both SDKs read.
     const response = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': apiKey, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: publicModel, max_tokens: 3000, messages: [{ role: 'user', content: 'a long story please' }] }) });
