@@ -9,9 +9,10 @@ import type { DecodeTiming, InferenceProfile, PrefillTiming } from '../performan
  * Model: up to `capacity` sequences hold a slot at once; later requests wait in
  * a FIFO queue of at most `maxQueue`, beyond which they are rejected. The
  * replica's compute runs one step at a time: a waiting prompt is prefilled
- * first, one prompt per step, but with a decode step between two prefills while
- * sequences decode (as chunked prefill mixes decoding into every step);
- * otherwise every decoding sequence gets one token in a decode step, which
+ * first, one prompt per step, but while sequences decode a decode step runs once
+ * the prefills since the last one took four full-batch decode steps' time (as
+ * chunked prefill mixes decoding into every step); otherwise every decoding
+ * sequence gets one token in a decode step, which
  * takes the performance model's step time for that batch (the batch-one step
  * time with one sequence, the profile's TPOT with a full batch; between the
  * model's sampled batches, linearly). A prefill step occupies the replica for the
@@ -132,8 +133,8 @@ export class BatchScheduler {
   private readonly prefills: Sequence[] = [];
   private readonly decoding = new Set<Sequence>();
   private step: Step | undefined;
-  /** The kind of the last step started: a prefill is followed by a decode step when sequences decode. */
-  private lastStep: Step['kind'] | undefined;
+  /** Replica time (ms) of the prefill steps started since the last decode step (see startStep). */
+  private prefilledSinceDecodeMs = 0;
   private readonly timed: Deadline[] = [];
   private pending: SchedulerEvent[] = [];
   private nextId = 1;
@@ -363,27 +364,35 @@ export class BatchScheduler {
 
   /**
    * Starts the next step at `at` if the replica is idle: a waiting prefill first, else a decode
-   * step; but never two prefills in a row while sequences decode. As vLLM's chunked prefill mixes
-   * the decoding tokens into every step, a decoding stream then waits behind one prompt's prefill
-   * at most, not behind every prompt queued (four window-long prompts held a stream 15 s, which a
-   * stall timeout sized for one cut as a failure).
+   * step; but while sequences decode, a decode step once the prefills since the last one have
+   * taken `prefillBudgetMs`. As vLLM's chunked prefill mixes the decoding tokens into every step, a
+   * decoding stream then waits behind about one long prompt's prefill at most, not behind every
+   * prompt queued (four window-long prompts held a stream 15 s, which a stall timeout sized for one
+   * cut as a failure); short prompts still go several between two decode steps, so a replica
+   * serves what the performance model says.
    */
   private startStep(at: number): void {
     if (this.step !== undefined) return;
-    const decodeNow = this.lastStep === 'prefill' && this.decoding.size > 0;
+    const decodeNow = this.decoding.size > 0 && this.prefilledSinceDecodeMs >= this.prefillBudgetMs;
     while (!decodeNow) {
       const next = this.prefills.shift();
       if (next === undefined) break;
       if (!this.active.has(next.id)) continue;
-      this.step = { kind: 'prefill', sequence: next, startedAt: at, endsAt: at + this.prefillReplicaMs(next.spec.promptTokens) };
-      this.lastStep = 'prefill';
+      const replicaMs = this.prefillReplicaMs(next.spec.promptTokens);
+      this.step = { kind: 'prefill', sequence: next, startedAt: at, endsAt: at + replicaMs };
+      this.prefilledSinceDecodeMs += replicaMs;
       return;
     }
     if (this.decoding.size > 0) {
       const sequences = [...this.decoding];
       this.step = { kind: 'decode', sequences, endsAt: at + this.stepMs(sequences.length, contextOf(sequences)) };
-      this.lastStep = 'decode';
+      this.prefilledSinceDecodeMs = 0;
     }
+  }
+
+  /** Prefill time (ms) after which a decode step runs while sequences decode: four full-batch decode steps. */
+  private get prefillBudgetMs(): number {
+    return 4 * this.config.tpotMs;
   }
 
   /**
@@ -410,17 +419,19 @@ export class BatchScheduler {
     // The waiting prefills, with the decode steps between them (their ends: a token for every
     // sequence decoding by then, a step timed at that batch).
     let at = from;
-    let last = this.lastStep;
+    let prefilled = this.prefilledSinceDecodeMs;
     const decodeEnds: number[] = [];
     for (const sequence of waiting) {
       const batch = this.decoding.size + firstTokens.filter((first) => first.at <= at).length;
-      if (last === 'prefill' && batch > 0) {
+      if (batch > 0 && prefilled >= this.prefillBudgetMs) {
         at += this.stepMs(batch, context);
         decodeEnds.push(at);
+        prefilled = 0;
       }
       firstTokens.push({ at: at + this.prefillMs(sequence.spec.promptTokens), spec: sequence.spec });
-      at += this.prefillReplicaMs(sequence.spec.promptTokens);
-      last = 'prefill';
+      const replicaMs = this.prefillReplicaMs(sequence.spec.promptTokens);
+      at += replicaMs;
+      prefilled += replicaMs;
     }
     const decodeFrom = at;
     // When a sequence has its `tokens`-th token after `after`: at the decode steps between prefills, then back to back.
