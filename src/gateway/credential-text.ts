@@ -17,13 +17,23 @@ export function holdsKey(text: string): boolean {
  * Text the gateway wrote about a user's input, with every word that looks like a key replaced (a
  * key's prefix, a long run of letters and digits, what follows an auth scheme): for messages that
  * quote values (an unknown reference, a repeated id, a list of known ones), whichever field the key
- * was pasted into. `declared`: names the file gives things (ids, models), left as written when they
- * look so only by a prefix ('sk-learn'), since they are the user's own and a message that hid them
- * could not name them; not when they are as long as keys are, with digits (a key pasted as an id).
+ * was pasted into. `declared`: names the file gives things (ids, models), left as written, since
+ * they are the user's own and a message that hid them could not name them ('sk-learn.v2',
+ * 'vllm_llama_3_1_70b_instruct_us_east_1'); but not one that is as a key is, a key's prefix or mixed
+ * case with digits over 20 characters (a key pasted as an id).
  */
 export function withoutKeys(text: string, declared: ReadonlySet<string> = new Set()): string {
-  const hidden = (word: string): boolean => wordLooksLikeKey(word) && !(declared.has(word) && (word.length < 20 || !/[0-9]/.test(word)));
-  return text.replace(/\b(Bearer|Basic|Digest) +[^\s'",;]+/gi, '$1 (not shown)').replace(/[\w-]+/g, (word) => (hidden(word) ? '(what looks like a key, not shown)' : word));
+  const hidden = (word: string): boolean => wordLooksLikeKey(word) && !(declared.has(word) && !asKeysAre(word));
+  // Words as ids are written (with '.' and ':'), but a sentence's own full stop or colon after one left out.
+  return text.replace(/\b(Bearer|Basic|Digest) +[^\s'",;]+/gi, '$1 (not shown)').replace(/[\w.:-]+/g, (word) => {
+    const core = word.replace(/[.:]+$/, '');
+    return hidden(core) ? `(what looks like a key, not shown)${word.slice(core.length)}` : word;
+  });
+}
+
+/** A key as providers issue them: their prefix or mixed case, with digits, over 20 characters. */
+function asKeysAre(word: string): boolean {
+  return word.length > 20 && /[0-9]/.test(word) && (keyPrefix.test(word) || (/[a-z]/.test(word) && /[A-Z]/.test(word)));
 }
 
 /** A key's prefix, a key's mixed case and digits (looksLikeKey), or 32 letters and digits in one run (hex keys; a lower-cased one). */

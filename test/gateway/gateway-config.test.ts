@@ -432,6 +432,11 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     const problem = onlyProblem(text);
     expect(problem.message).toBe("unknown endpoint '(what looks like a key, not shown)'");
     expect(problem.suggestion).toContain("'sk-learn-a'");
+    // Written with '.' or ':', or a long snake_case name with digits: the user's own, quoted whole.
+    for (const [id, typo] of [['sk-learn.v2', 'sk-learn.v3'], ['vllm_llama_3_1_70b_instruct_us_east_1', 'vllm_llama_3_1_70b_instruct_us_east_2']]) {
+      const named = onlyProblem(edit(edit(valid, 'id: gcp-us-1', `id: "${id}"`), 'endpoints: [gcp-us-1, azure-eu-1]', `endpoints: ["${typo}", azure-eu-1]`));
+      expect([id, named.suggestion]).toEqual([id, expect.stringContaining(`'${id}'`)]);
+    }
   });
 
   it('a bad header name or value never echoes the value, and hides no problem of the headers beside it', () => {
