@@ -366,7 +366,8 @@ export class BatchScheduler {
    * Starts the next step at `at` if the replica is idle: a waiting prefill first, else a decode
    * step; but while sequences decode, a decode step once the prefills since the last one have
    * taken `prefillBudgetMs`. As vLLM's chunked prefill mixes the decoding tokens into every step, a
-   * decoding stream then waits behind about one long prompt's prefill at most, not behind every
+   * decoding stream then waits behind the budget's prefills and one prompt's more at most (one long
+   * prompt's, where a window-long prefill outlasts the budget), not behind every
    * prompt queued (four window-long prompts held a stream 15 s, which a stall timeout sized for one
    * cut as a failure); short prompts still go several between two decode steps, so a replica
    * serves what the performance model says.

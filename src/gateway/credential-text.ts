@@ -17,28 +17,37 @@ export function holdsKey(text: string): boolean {
  * Text the gateway wrote about a user's input, with every word that looks like a key replaced (a
  * key's prefix, a long run of letters and digits, what follows an auth scheme): for messages that
  * quote values (an unknown reference, a repeated id, a list of known ones), whichever field the key
- * was pasted into. `declared`: names the file gives things (ids, models), left as written, since
- * they are the user's own and a message that hid them could not name them ('sk-learn.v2',
- * 'vllm_llama_3_1_70b_instruct_us_east_1'); but not one that is as a key is, a key's prefix or mixed
- * case with digits over 20 characters (a key pasted as an id).
+ * was pasted into. Pieces are judged between '.', ':' and '/' too, so a key glued to text
+ * ('azure:<key>') is found. `declared`: names the file gives things (ids, models), taken whole as
+ * written ('sk-learn.v2', 'vllm_llama_3_1_70b_us_east_1'), whose pieces are hidden only when they
+ * are as a provider's key is (a prefix and digits over 20 characters, or a long run): the user's own,
+ * which a message that hid them could not name.
  */
 export function withoutKeys(text: string, declared: ReadonlySet<string> = new Set()): string {
-  const hidden = (word: string): boolean => wordLooksLikeKey(word) && !(declared.has(word) && !asKeysAre(word));
-  // Words as ids are written (with '.' and ':'), but a sentence's own full stop or colon after one left out.
-  return text.replace(/\b(Bearer|Basic|Digest) +[^\s'",;]+/gi, '$1 (not shown)').replace(/[\w.:-]+/g, (word) => {
-    const core = word.replace(/[.:]+$/, '');
-    return hidden(core) ? `(what looks like a key, not shown)${word.slice(core.length)}` : word;
+  return text.replace(/\b(Bearer|Basic|Digest) +[^\s'",;]+/gi, '$1 (not shown)').replace(/[\w.:/-]+/g, (word) => {
+    const own = declared.has(word.replace(/[.:/]+$/, ''));
+    return word.replace(/[\w-]+/g, (piece) => ((own ? isProviderKey(piece) : looksKeyLike(piece)) ? '(what looks like a key, not shown)' : piece));
   });
 }
 
-/** A key as providers issue them: their prefix or mixed case, with digits, over 20 characters. */
-function asKeysAre(word: string): boolean {
-  return word.length > 20 && /[0-9]/.test(word) && (keyPrefix.test(word) || (/[a-z]/.test(word) && /[A-Z]/.test(word)));
+/** A key's prefix, or a run as long as a key with digits (see isProviderKey). */
+function looksKeyLike(piece: string): boolean {
+  return keyPrefix.test(piece) || isLongKeyRun(piece);
 }
 
-/** A key's prefix, a key's mixed case and digits (looksLikeKey), or 32 letters and digits in one run (hex keys; a lower-cased one). */
-function wordLooksLikeKey(word: string): boolean {
-  return looksLikeKey(word) || (/^[A-Za-z0-9_]{32,}$/.test(word) && /[0-9]/.test(word) && /[A-Za-z]/.test(word));
+/** A key as providers issue them: their prefix with digits over 20 characters, or a long run. */
+function isProviderKey(piece: string): boolean {
+  return (keyPrefix.test(piece) && piece.length > 20 && /[0-9]/.test(piece)) || isLongKeyRun(piece);
+}
+
+/**
+ * Mixed case and digits over 24 characters in one run (Mistral's, Cohere's), or 32 letters and
+ * digits without a '-' or '_' (hex keys, Azure's and Together's; a lower-cased one): model names
+ * ('Meta-Llama-3-1-405B-Instruct') and snake_case ids have those separators.
+ */
+function isLongKeyRun(piece: string): boolean {
+  const mixed = /^[A-Za-z0-9]{24,}$/.test(piece) && /[a-z]/.test(piece) && /[A-Z]/.test(piece) && /[0-9]/.test(piece);
+  return mixed || (/^[A-Za-z0-9]{32,}$/.test(piece) && /[0-9]/.test(piece) && /[A-Za-z]/.test(piece));
 }
 
 /** How the keys of common providers begin. */

@@ -41,7 +41,8 @@ const headroom = 1.5;
  * - its deadline covers that, plus twice the service's planned answer at the full batch's TPOT;
  * - the gap between tokens (one for the whole gateway, so the slowest replica sets it) covers a
  *   decoding stream waiting behind one window-long prefill step on any replica, with half again to
- *   spare; every deadline is at least twice it, as the gateway's config requires a stalled stream
+ *   spare (where window-long prefills are shorter than the emulator's prefill budget, four decode
+ *   steps, two or three may go before a decode step: far inside `base`); every deadline is at least twice it, as the gateway's config requires a stalled stream
  *   to be cut before its deadline (with time left to resume it).
  * Never below `base` (the gateway's own, stretched for slow emulators), never above `ceilingMs`.
  */

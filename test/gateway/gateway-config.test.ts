@@ -404,6 +404,8 @@ describe('gateway config problems are located, with a path and a suggestion', ()
       // Keys without a known prefix: mixed case and digits, or a long run of hex, pasted as references.
       edit(valid, 'endpoints: [gcp-us-1, azure-eu-1]', 'endpoints: [gcp-us-1, Xk9mQ2vL7pR4tY8wZ3nB6cD1fG5hJ0kSUPERSECRET]'),
       edit(valid, 'jurisdictions: [us, eu]', 'jurisdictions: [us, 0123456789abcdef0123456789abcdefSUPERSECRET]'),
+      // Glued to other text by '.', as a copied 'v1.key' is.
+      edit(valid, 'endpoints: [gcp-us-1, azure-eu-1]', `endpoints: [gcp-us-1, "v1.${secret}"]`),
       edit(valid, '  - id: acme\n', `  - id: ${secret}\n`).replace('tenants:\n', `tenants:\n  - { id: ${secret}, apiKeySha256: ${acmeKeyHash.replace(/^./, 'f')}, jurisdictions: [us], requestsPerMinute: 1, tokensPerMinute: 1 }\n`),
       edit(valid, 'logging: { logPrompts: false }', `logging: { logPrompts: ${secret} }`),
     ];
@@ -414,6 +416,10 @@ describe('gateway config problems are located, with a path and a suggestion', ()
       expect(result.problems.length).toBeGreaterThan(0);
       expect(JSON.stringify(result.problems)).not.toContain('SUPERSECRET');
     }
+    // An Azure key (32 lower-case hex) glued to its provider's name by ':'.
+    const azureKey = '3f2a9c0d8e7b41a6b5c4d3e2f1a0b9c8';
+    const glued = parseGatewayConfig(edit(valid, 'endpoints: [gcp-us-1, azure-eu-1]', `endpoints: [gcp-us-1, "azure:${azureKey}"]`), 'gateway.yaml');
+    expect(glued.ok ? 'valid' : JSON.stringify(glued.problems)).toMatch(/unknown endpoint 'azure:\(what looks like a key, not shown\)'/);
     // Described by kind instead, so the line and column still lead to it.
     const asLine = parseGatewayConfig(cases[2] ?? '', 'gateway.yaml');
     expect(asLine.ok ? [] : asLine.problems.map((problem) => problem.message)).toEqual([expect.stringMatching(/^expected a record, got a text of \d+ characters \(not shown: it may hold a secret\)$/)]);
@@ -433,10 +439,18 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(problem.message).toBe("unknown endpoint '(what looks like a key, not shown)'");
     expect(problem.suggestion).toContain("'sk-learn-a'");
     // Written with '.' or ':', or a long snake_case name with digits: the user's own, quoted whole.
-    for (const [id, typo] of [['sk-learn.v2', 'sk-learn.v3'], ['vllm_llama_3_1_70b_instruct_us_east_1', 'vllm_llama_3_1_70b_instruct_us_east_2']]) {
+    for (const [id, typo] of [
+      ['sk-learn.v2', 'sk-learn.v3'],
+      ['vllm_llama_3_1_70b_instruct_us_east_1', 'vllm_llama_3_1_70b_instruct_us_east_2'],
+      ['Llama-3.3-70B-Instruct-Turbo', 'Llama-3.3-70B-Instruct-Trbo'],
+    ]) {
       const named = onlyProblem(edit(edit(valid, 'id: gcp-us-1', `id: "${id}"`), 'endpoints: [gcp-us-1, azure-eu-1]', `endpoints: ["${typo}", azure-eu-1]`));
       expect([id, named.suggestion]).toEqual([id, expect.stringContaining(`'${id}'`)]);
     }
+    // A public model name with its organisation, written twice.
+    const model = 'meta-llama/Meta-Llama-3.1-405B-Instruct-FP8';
+    const twice = onlyProblem(edit(valid, '  - model: frontier\n', `  - model: ${model}\n    endpoints: [gcp-us-1]\n  - model: ${model}\n`));
+    expect(twice.message).toContain(`'${model}'`);
   });
 
   it('a bad header name or value never echoes the value, and hides no problem of the headers beside it', () => {
