@@ -20,7 +20,7 @@ export function holdsKey(text: string): boolean {
  * was pasted into. Pieces are judged between '.', ':' and '/' too, so a key glued to text
  * ('azure:<key>') is found. `declared`: names the file gives things (ids, models), taken whole as
  * written ('sk-learn.v2', 'vllm_llama_3_1_70b_us_east_1'), whose pieces are hidden only when they
- * are as a provider's key is (a prefix and digits over 20 characters, or a long run): the user's own,
+ * are as a provider's key is (a prefix and digits in 20 characters or more, or a long run): the user's own,
  * which a message that hid them could not name.
  */
 export function withoutKeys(text: string, declared: ReadonlySet<string> = new Set()): string {
@@ -35,9 +35,9 @@ function looksKeyLike(piece: string): boolean {
   return keyPrefix.test(piece) || isLongKeyRun(piece);
 }
 
-/** A key as providers issue them: their prefix with digits over 20 characters, or a long run. */
+/** A key as providers issue them: their prefix with digits in 20 characters or more (AWS access key ids are 20), or a long run. */
 function isProviderKey(piece: string): boolean {
-  return (keyPrefix.test(piece) && piece.length > 20 && /[0-9]/.test(piece)) || isLongKeyRun(piece);
+  return (keyPrefix.test(piece) && piece.length >= 20 && /[0-9]/.test(piece)) || isLongKeyRun(piece);
 }
 
 /**

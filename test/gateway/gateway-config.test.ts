@@ -447,6 +447,10 @@ describe('gateway config problems are located, with a path and a suggestion', ()
       const named = onlyProblem(edit(edit(valid, 'id: gcp-us-1', `id: "${id}"`), 'endpoints: [gcp-us-1, azure-eu-1]', `endpoints: ["${typo}", azure-eu-1]`));
       expect([id, named.suggestion]).toEqual([id, expect.stringContaining(`'${id}'`)]);
     }
+    // An AWS access key id (20 characters) pasted as two endpoints' id: the user's own name in form, a key in fact.
+    const awsKey = 'AKIAIOSFODNN7EXAMPLE';
+    const pastedTwice = parseGatewayConfig(edit(edit(valid, 'id: gcp-us-1', `id: ${awsKey}`), 'id: azure-eu-1', `id: ${awsKey}`), 'gateway.yaml');
+    expect(pastedTwice.ok ? 'valid' : JSON.stringify(pastedTwice.problems)).not.toContain(awsKey);
     // A public model name with its organisation, written twice.
     const model = 'meta-llama/Meta-Llama-3.1-405B-Instruct-FP8';
     const twice = onlyProblem(edit(valid, '  - model: frontier\n', `  - model: ${model}\n    endpoints: [gcp-us-1]\n  - model: ${model}\n`));
