@@ -81,6 +81,16 @@ describe('switchyard emulate', () => {
     expect(io.errLines.at(-2)).toBe('switchyard emulate: --error-status 503 takes effect only with --error-rate (or an errorRate set at run time on /admin/faults)');
   });
 
+  it('listens for its stop signals before it says it serves: a signal sent on seeing the line is heard', async () => {
+    const io = captureOutput();
+    let saidBefore: boolean | undefined;
+    const code = await emulateCommand(defaults, io, () => {
+      saidBefore = io.stdout().includes('listening on');
+      return Promise.resolve();
+    });
+    expect([code, saidBefore]).toEqual([0, false]);
+  });
+
   it('as a process: a closed terminal (SIGHUP) stops it as SIGTERM does, saying so, not killed without a word', async () => {
     const script = fileURLToPath(new URL('./run-cli.ts', import.meta.url));
     const cli = spawnCli(['--import', 'tsx', script, 'emulate', '--model', 'llama-3.1-8b', '--chip', 'h100', '--speed', '500']);

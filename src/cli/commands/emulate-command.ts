@@ -84,6 +84,9 @@ export async function emulateCommand(options: EmulateCommandOptions, output: Out
     throw error;
   }
   const p = emulator.profile;
+  // Heard before the line that says it serves: a signal sent on seeing it (a supervisor's, a test's)
+  // would otherwise find no listener and end the process without a word.
+  const stopped = until();
   output.out(
     `switchyard emulate: listening on ${emulator.url} (model ${emulator.model} on ${p.chipsPerReplica} x ${p.chip}, ${number(p.concurrentSequences)} slots${emulator.kvTokens === undefined ? '' : `, KV cache for ${number(emulator.kvTokens)} tokens`}, TTFT ${number(p.ttftMs, 1)} ms, TPOT ${number(p.tpotAtBatchOneMs, 1)}-${number(p.tpotMs, 1)} ms, speed ${options.speed}x)`,
   );
@@ -95,7 +98,7 @@ export async function emulateCommand(options: EmulateCommandOptions, output: Out
     output.err(`switchyard emulate: --error-status ${String(options.errorStatus)} takes effect only with --error-rate (or an errorRate set at run time on /admin/faults)`);
   }
   onStarted?.(emulator);
-  await until();
+  await stopped;
   // Stopping drops every connection, as a replica that goes away does: said, so a rehearsal's log shows it.
   const cut = emulator.stats().inFlight;
   await emulator.close();
