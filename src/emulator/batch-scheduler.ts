@@ -400,8 +400,9 @@ export class BatchScheduler {
    * Estimated wait (ms) until `spec`, a request refused now for want of a queue place, would find
    * one: until the queue's head (or `spec`, with no queue) is admitted, by the admitted sequences'
    * projected finishes (a held one's never). The prompts waiting for their prefill run after the
-   * step running now, a decode step between two of them while sequences decode (see startStep), and
-   * decode steps go on back to back after them; decode steps are timed at the batch they will have.
+   * step running now, with a decode step among them whenever the prefills since the last one took
+   * the prefill budget while sequences decode (see startStep), and decode steps go on back to back
+   * after them; decode steps are timed at the batch they will have.
    */
   retryAfterMs(now: number, spec?: SequenceSpec): number {
     this.processUntil(now);
@@ -417,7 +418,7 @@ export class BatchScheduler {
     const waiting = this.prefills.filter((sequence) => this.active.has(sequence.id));
     const context = contextOf(this.active.values());
     const stepMs = this.stepMs(Math.max(1, this.decoding.size + firstTokens.length + waiting.length), context);
-    // The waiting prefills, with the decode steps between them (their ends: a token for every
+    // The waiting prefills, with the decode steps among them (their ends: a token for every
     // sequence decoding by then, a step timed at that batch).
     let at = from;
     let prefilled = this.prefilledSinceDecodeMs;

@@ -41,7 +41,7 @@ function isProviderKey(piece: string): boolean {
 }
 
 /**
- * Mixed case and digits over 24 characters in one run (Mistral's, Cohere's), or 32 letters and
+ * Mixed case and digits in one run of 24 characters or more (Mistral's, Cohere's), or 32 letters and
  * digits without a '-' or '_' (hex keys, Azure's and Together's; a lower-cased one): model names
  * ('Meta-Llama-3-1-405B-Instruct') and snake_case ids have those separators.
  */
