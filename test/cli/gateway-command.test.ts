@@ -6,12 +6,34 @@ import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { gatewayCommand } from '../../src/cli/commands/gateway-command.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
+import type { Output } from '../../src/cli/output.js';
 import { captureOutput } from '../helpers/capture-output.js';
 import { readFileSync } from 'node:fs';
 import { makeTempDir, repoRoot } from '../helpers/paths.js';
 import { spawnCli } from '../helpers/spawn-cli.js';
 
 const example = join(repoRoot, 'examples', 'gateway.yaml');
+
+/** A tenant's line in a config: its key is `sk-<id>`. */
+const tenantLine = (id: string, jurisdiction = 'us'): string => `  - { id: ${id}, apiKeySha256: ${hashApiKey(`sk-${id}`)}, jurisdictions: [${jurisdiction}], requestsPerMinute: 1000, tokensPerMinute: 1000000 }`;
+
+/** A config of one endpoint and one route, with these tenants' lines. */
+const oneEndpointConfig = (tenants: readonly string[]): string =>
+  ['version: 1', 'endpoints:', '  - { id: up, url: "http://127.0.0.1:1", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 100000, marginalCostPerMillionTokens: 0, capacity: 8 }', 'routes:', '  - { model: m, endpoints: [up] }', 'tenants:', ...tenants].join('\n');
+
+/** The gateway command run in this process on `config`: `reload` is a SIGHUP, `stop` the signal that ends it. */
+function inProcessGateway(config: string, output: Output): { readonly reload: () => void; readonly stop: () => void; readonly run: Promise<number> } {
+  let reload = (): void => undefined;
+  let stop = (): void => undefined;
+  const stopped = new Promise<void>((resolve) => {
+    stop = resolve;
+  });
+  const run = gatewayCommand({ config, port: 0 }, output, stopped, () => () => undefined, (callback) => {
+    reload = callback;
+    return () => undefined;
+  });
+  return { reload: () => reload(), stop: () => stop(), run };
+}
 
 describe('switchyard gateway', () => {
   it('as a process: exits at once on SIGTERM though a caller refused mid-body left while its rest was being dropped', async () => {
@@ -139,28 +161,17 @@ describe('switchyard gateway', () => {
 
   it("an applied reload says the warnings the config served before did not have (a rollback's again), and names the first ten tenants it adds", async () => {
     const dir = makeTempDir('reload-warnings');
-    const tenant = (id: string, jurisdiction: string): string => `  - { id: ${id}, apiKeySha256: ${hashApiKey(`sk-${id}`)}, jurisdictions: [${jurisdiction}], requestsPerMinute: 1000, tokensPerMinute: 1000000 }`;
-    const configText = (tenants: readonly string[]): string =>
-      ['version: 1', 'endpoints:', '  - { id: up, url: "http://127.0.0.1:1", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 100000, marginalCostPerMillionTokens: 0, capacity: 8 }', 'routes:', '  - { model: m, endpoints: [up] }', 'tenants:', ...tenants].join('\n');
-    const config = dir.write('gateway.yaml', configText([tenant('t', 'us'), tenant('lost', 'jp')]));
+    const config = dir.write('gateway.yaml', oneEndpointConfig([tenantLine('t', 'us'), tenantLine('lost', 'jp')]));
     const io = captureOutput();
-    let fire = (): void => undefined;
-    let stop = (): void => undefined;
-    const stopped = new Promise<void>((resolve) => {
-      stop = resolve;
-    });
-    const run = gatewayCommand({ config, port: 0 }, io, stopped, () => () => undefined, (callback) => {
-      fire = callback;
-      return () => undefined;
-    });
+    const { reload: fire, stop, run } = inProcessGateway(config, io);
     try {
       await expect.poll(() => io.stderr(), { timeout: 10_000 }).toMatch(/listening on http/);
       const warningsOf = (text: string): string[] => text.split('\n').filter((line) => line.includes('warning:'));
       const first = warningsOf(io.stderr());
       expect(first.some((line) => line.includes("'lost'"))).toBe(true);
       // Twelve tenants more, one of them with a new warning: it alone is said, and the line names ten of twelve.
-      const added = Array.from({ length: 11 }, (_, index) => tenant(`n${String(index)}`, 'us'));
-      dir.write('gateway.yaml', configText([tenant('t', 'us'), tenant('lost', 'jp'), ...added, tenant('gone', 'br')]));
+      const added = Array.from({ length: 11 }, (_, index) => tenantLine(`n${String(index)}`, 'us'));
+      dir.write('gateway.yaml', oneEndpointConfig([tenantLine('t', 'us'), tenantLine('lost', 'jp'), ...added, tenantLine('gone', 'br')]));
       fire();
       await expect.poll(() => io.stderr(), { timeout: 5_000 }).toContain(`reloaded ${config}: tenants added`);
       const after = warningsOf(io.stderr());
@@ -168,10 +179,10 @@ describe('switchyard gateway', () => {
       expect(after.at(-1)).toContain("'gone'");
       expect(io.stderr()).toContain('added n0, n1, n2, n3, n4, n5, n6, n7, n8, n9 and 2 more');
       // Fixed, then back (a rollback): said again, as it applies again.
-      dir.write('gateway.yaml', configText([tenant('t', 'us'), tenant('lost', 'us')]));
+      dir.write('gateway.yaml', oneEndpointConfig([tenantLine('t', 'us'), tenantLine('lost', 'us')]));
       fire();
       await expect.poll(() => io.stderr(), { timeout: 5_000 }).toContain('changed lost (jurisdictions)');
-      dir.write('gateway.yaml', configText([tenant('t', 'us'), tenant('lost', 'jp')]));
+      dir.write('gateway.yaml', oneEndpointConfig([tenantLine('t', 'us'), tenantLine('lost', 'jp')]));
       fire();
       await expect.poll(() => warningsOf(io.stderr()).filter((line) => line.includes("'lost'")), { timeout: 5_000 }).toHaveLength(2);
     } finally {
@@ -183,35 +194,24 @@ describe('switchyard gateway', () => {
 
   it('reads a reload on a thread of its own: requests are served meanwhile, and SIGHUPs that come during it make one more read, of the file as it is then', async () => {
     const dir = makeTempDir('reload-off-thread');
-    const tenant = (id: string): string => `  - { id: ${id}, apiKeySha256: ${hashApiKey(`sk-${id}`)}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 1000000 }`;
-    const configText = (tenants: readonly string[]): string =>
-      ['version: 1', 'endpoints:', '  - { id: up, url: "http://127.0.0.1:1", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 100000, marginalCostPerMillionTokens: 0, capacity: 8 }', 'routes:', '  - { model: m, endpoints: [up] }', 'tenants:', ...tenants].join('\n');
     // Thousands of tenants: reading them takes far longer than answering a request.
-    const many = Array.from({ length: 4_000 }, (_, index) => tenant(`t${String(index)}`));
-    const config = dir.write('gateway.yaml', configText([tenant('first')]));
+    const many = Array.from({ length: 4_000 }, (_, index) => tenantLine(`t${String(index)}`));
+    const config = dir.write('gateway.yaml', oneEndpointConfig([tenantLine('first')]));
     const io = captureOutput();
-    let fire = (): void => undefined;
-    let stop = (): void => undefined;
-    const stopped = new Promise<void>((resolve) => {
-      stop = resolve;
-    });
-    const run = gatewayCommand({ config, port: 0 }, io, stopped, () => () => undefined, (callback) => {
-      fire = callback;
-      return () => undefined;
-    });
+    const { reload: fire, stop, run } = inProcessGateway(config, io);
     try {
       await expect.poll(() => io.stderr(), { timeout: 10_000 }).toMatch(/listening on http/);
       const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(io.stderr())?.[1] ?? '';
       const models = async (key: string): Promise<number> => (await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${key}` } })).status;
-      dir.write('gateway.yaml', configText([tenant('first'), ...many]));
+      dir.write('gateway.yaml', oneEndpointConfig([tenantLine('first'), ...many]));
       fire();
       // Read on this thread, the reload would be done before fire() returned.
       expect(await models('sk-first')).toBe(200);
       expect(io.stderr()).not.toContain('reloaded');
       // Two more while it is read: one more read, of the file as it is by then.
-      dir.write('gateway.yaml', configText([tenant('first'), tenant('second')]));
+      dir.write('gateway.yaml', oneEndpointConfig([tenantLine('first'), tenantLine('second')]));
       fire();
-      dir.write('gateway.yaml', configText([tenant('first'), tenant('third')]));
+      dir.write('gateway.yaml', oneEndpointConfig([tenantLine('first'), tenantLine('third')]));
       fire();
       // (Which file the first read saw depends on when its thread opened it; the second sees the last.)
       await expect.poll(() => io.stderr().match(/reloaded /g)?.length ?? 0, { timeout: 20_000 }).toBe(2);
@@ -244,15 +244,7 @@ describe('switchyard gateway', () => {
         io.err(text);
       },
     };
-    let fire = (): void => undefined;
-    let stop = (): void => undefined;
-    const stopped = new Promise<void>((resolve) => {
-      stop = resolve;
-    });
-    const run = gatewayCommand({ config, port: 0 }, output, stopped, () => () => undefined, (callback) => {
-      fire = callback;
-      return () => undefined;
-    });
+    const { reload: fire, stop, run } = inProcessGateway(config, output);
     try {
       await expect.poll(() => io.stderr(), { timeout: 10_000 }).toMatch(/listening on http/);
       fire();
@@ -268,18 +260,10 @@ describe('switchyard gateway', () => {
 
   it('drops a reload still being read when the gateway stops, and says so', async () => {
     const dir = makeTempDir('reload-stopping');
-    const tenants = Array.from({ length: 4_000 }, (_, index) => `  - { id: t${String(index)}, apiKeySha256: ${hashApiKey(`sk-${String(index)}`)}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 1000000 }`);
+    const tenants = Array.from({ length: 4_000 }, (_, index) => tenantLine(`t${String(index)}`));
     const config = dir.write('gateway.yaml', readFileSync(example, 'utf8'));
     const io = captureOutput();
-    let fire = (): void => undefined;
-    let stop = (): void => undefined;
-    const stopped = new Promise<void>((resolve) => {
-      stop = resolve;
-    });
-    const run = gatewayCommand({ config, port: 0 }, io, stopped, () => () => undefined, (callback) => {
-      fire = callback;
-      return () => undefined;
-    });
+    const { reload: fire, stop, run } = inProcessGateway(config, io);
     try {
       await expect.poll(() => io.stderr(), { timeout: 10_000 }).toMatch(/listening on http/);
       dir.write('gateway.yaml', `${readFileSync(example, 'utf8').replace(/^tenants:\n/m, `tenants:\n${tenants.join('\n')}\n`)}`);
