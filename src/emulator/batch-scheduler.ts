@@ -423,14 +423,22 @@ export class BatchScheduler {
     let at = from;
     let prefilled = this.prefilledSinceDecodeMs;
     const decodeEnds: number[] = [];
+    // First tokens' times, in order, and how many have come by `at` (which only grows): counted
+    // as it goes, as a full replica may have thousands of prompts waiting for their prefill.
+    const arrivals = firstTokens.map((first) => first.at).sort((a, b) => a - b);
+    let arrived = 0;
     for (const sequence of waiting) {
-      const batch = this.decoding.size + firstTokens.filter((first) => first.at <= at).length;
+      while (arrived < arrivals.length && (arrivals[arrived] ?? Number.POSITIVE_INFINITY) <= at) arrived += 1;
+      const batch = this.decoding.size + arrived;
       if (batch > 0 && prefilled >= this.prefillBudgetMs) {
         at += this.stepMs(batch, context);
         decodeEnds.push(at);
         prefilled = 0;
       }
-      firstTokens.push({ at: at + this.prefillMs(sequence.spec.promptTokens), spec: sequence.spec });
+      const firstAt = at + this.prefillMs(sequence.spec.promptTokens);
+      firstTokens.push({ at: firstAt, spec: sequence.spec });
+      // Not before `at`, so after every one counted.
+      arrivals.splice(firstAfter(arrivals, firstAt, arrived), 0, firstAt);
       const replicaMs = this.prefillReplicaMs(sequence.spec.promptTokens);
       at += replicaMs;
       prefilled += replicaMs;
@@ -438,13 +446,9 @@ export class BatchScheduler {
     const decodeFrom = at;
     // When a sequence has its `tokens`-th token after `after`: at the decode steps between prefills, then back to back.
     const tokenAt = (after: number, tokens: number): number => {
-      let left = tokens;
-      for (const end of decodeEnds) {
-        if (end <= after) continue;
-        left -= 1;
-        if (left === 0) return end;
-      }
-      return Math.max(after, decodeFrom) + left * stepMs;
+      const next = firstAfter(decodeEnds, after, 0);
+      const between = decodeEnds.length - next;
+      return tokens <= between ? (decodeEnds[next + tokens - 1] ?? decodeFrom) : Math.max(after, decodeFrom) + (tokens - between) * stepMs;
     };
     const finishes: { readonly at: number; readonly tokens: number }[] = [];
     // A sequence's last token: its first when it asks for one, else that many decode steps after it.
@@ -581,4 +585,16 @@ function contextOf(sequences: Iterable<Sequence>): number {
 
 function before(a: Deadline, b: Deadline): boolean {
   return a.at < b.at || (a.at === b.at && a.order < b.order);
+}
+
+/** The index of the first of `sorted` (ascending) from `from` on that is after `value`. */
+function firstAfter(sorted: readonly number[], value: number, from: number): number {
+  let low = from;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if ((sorted[middle] ?? Number.POSITIVE_INFINITY) <= value) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
