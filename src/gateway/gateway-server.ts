@@ -293,9 +293,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   const readChatRequest = async (inbound: Dialect, req: IncomingMessage, res: ServerResponse, deadline: Cancellation): Promise<ChatRequest> => {
     const body = await readBody(req, res, deadline);
     refuseJurisdictionTrailer(req);
-    for (const [name, why] of Object.entries(inbound.refusedHeaders)) {
+    // A key at a time, not Object.entries: no list made for every request (OpenAI's has none).
+    for (const name in inbound.refusedHeaders) {
       // Sent twice, Node joins the values with ', ': empty ones are still nothing asked.
-      if ((headerValue(req.headers[name]) ?? '').split(',').some((part) => part.trim() !== '')) throw new ClientError(400, 'invalid_request', `${name}: ${why}`, { param: name, headers: { 'x-should-retry': 'false' } });
+      if ((headerValue(req.headers[name]) ?? '').split(',').some((part) => part.trim() !== '')) throw new ClientError(400, 'invalid_request', `${name}: ${inbound.refusedHeaders[name] ?? ''}`, { param: name, headers: { 'x-should-retry': 'false' } });
     }
     const parsed = inbound.parseRequest(body);
     if (!parsed.ok) throw problemError(parsed.problem);
