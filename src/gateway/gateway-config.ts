@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { jurisdictionIdSchema, knownJurisdictions, repeatedJurisdictions } from '../domain/jurisdictions.js';
 import { idPattern, idRule } from '../domain/id-pattern.js';
@@ -10,7 +11,7 @@ import { problemsFromZod } from '../domain/zod-problems.js';
 import { dialectNames } from '../protocol/dialect.js';
 import { dialects } from '../protocol/dialects.js';
 import { defaultMaxJsonValues } from '../protocol/json-value-count.js';
-import { holdsKey, looksLikeKey, namesCredential, withoutKeys } from './credential-text.js';
+import { holdsKey, holdsProviderKey, looksLikeKey, namesCredential, withoutKeys } from './credential-text.js';
 import { isRecord } from '../protocol/is-record.js';
 
 /**
@@ -323,7 +324,37 @@ export function parseGatewayConfig(text: string, file: string): Result<GatewayCo
   const result = parseUnscrubbed(text, file);
   if (result.ok) return result;
   const declared = declaredNames(text, file);
-  return { ok: false, problems: result.problems.map((problem) => ({ ...problem, message: withoutKeys(problem.message, declared), ...(problem.suggestion === undefined ? {} : { suggestion: withoutKeys(problem.suggestion, declared) }) })) };
+  const keys = tenantKeysAmong(declared, listedKeyHashes(text, file));
+  const scrub = (words: string): string => withoutTenantKeys(withoutKeys(words, declared), keys);
+  return { ok: false, problems: result.problems.map((problem) => ({ ...problem, message: scrub(problem.message), ...(problem.suggestion === undefined ? {} : { suggestion: scrub(problem.suggestion) }) })) };
+}
+
+/** The SHA-256 hex of text, as tenants' keys are listed. */
+function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** The names among `names` that are a tenant's key: their SHA-256 is listed (an id the key was pasted into). */
+function tenantKeysAmong(names: Iterable<string>, hashes: ReadonlySet<string>): string[] {
+  return [...names].filter((name) => hashes.has(sha256Hex(name)));
+}
+
+/** Text with every one of `keys` replaced, longest first (one may hold another). */
+function withoutTenantKeys(text: string, keys: readonly string[]): string {
+  return [...keys].sort((a, b) => b.length - a.length).reduce((words, key) => words.split(key).join("(a tenant's key, not shown)"), text);
+}
+
+/** Every tenant key hash a config's text lists, lower-cased, whatever else is wrong with it. */
+function listedKeyHashes(text: string, file: string): ReadonlySet<string> {
+  const parsed = parseYamlSource(text, file);
+  const hashes = new Set<string>();
+  if (!parsed.ok || !isRecord(parsed.source.data) || !Array.isArray(parsed.source.data.tenants)) return hashes;
+  for (const tenant of parsed.source.data.tenants) {
+    if (!isRecord(tenant)) continue;
+    const listed: unknown = tenant.apiKeySha256;
+    for (const hex of Array.isArray(listed) ? listed : [listed]) if (typeof hex === 'string') hashes.add(hex.toLowerCase());
+  }
+  return hashes;
 }
 
 /** The names a config's text gives its endpoints (ids, models), routes and tenants, as written. */
@@ -541,6 +572,7 @@ function crossCheck(parts: CheckedParts, source: YamlSource): SpecProblem[] {
   parts.routeModels.forEach((value, index) => {
     if (value === unlabelled) report(['routes', index, 'model'], 'invalid_value', `'${unlabelled}' is reserved: metrics and logs label requests that reached no route so`, 'give the public model another name');
   });
+  checkNamesAreNotKeys(parts, report);
   if (parts.endpointIds !== undefined) checkUnique(parts.endpointIds, ['endpoints'], 'id', 'endpoint id', report);
   checkUnique(parts.tenantIds, ['tenants'], 'id', 'tenant id', report);
   checkUnique(parts.routeModels, ['routes'], 'model', 'route model', report);
@@ -628,6 +660,26 @@ function checkRoute(route: Partial<RouteConfig>, index: number, endpointIds: Rea
     if (policies.has(name)) report(['routes', index, 'policy', position], 'duplicate_id', `policy '${name}' is listed twice`, 'a repeated policy adds nothing: remove it');
     policies.add(name);
   });
+}
+
+/**
+ * Names the gateway writes in every log line and metric label (tenant and endpoint ids, public model
+ * names) must not be keys: one that is a tenant's own key (its SHA-256 is listed), or is as a
+ * provider's key is, is refused without being quoted.
+ */
+function checkNamesAreNotKeys(parts: CheckedParts, report: Report): void {
+  const hashes = new Set(parts.tenants.flatMap(([tenant]) => (tenant.apiKeySha256 === undefined ? [] : keyHashesOf({ apiKeySha256: tenant.apiKeySha256 }))));
+  const check = (names: readonly (string | undefined)[] | undefined, top: string, field: string, what: string): void => {
+    names?.forEach((name, index) => {
+      if (name === undefined) return;
+      const suggestion = `name the ${what} for what it is; keys go in environment variables ('apiKeyEnv') or, a tenant's, as their SHA-256 ('apiKeySha256')`;
+      if (hashes.has(sha256Hex(name))) report([top, index, field], 'invalid_value', `this ${what} is a tenant's API key (its SHA-256 is listed under a tenant's 'apiKeySha256'), and ${what}s are written in every log line and metric`, suggestion);
+      else if (holdsProviderKey(name)) report([top, index, field], 'invalid_value', `this ${what} looks like a key, and ${what}s are written in every log line and metric`, suggestion);
+    });
+  };
+  check(parts.tenantIds, 'tenants', 'id', 'tenant id');
+  check(parts.endpointIds, 'endpoints', 'id', 'endpoint id');
+  check(parts.routeModels, 'routes', 'model', 'public model name');
 }
 
 function checkTenants(tenants: readonly Placed<TenantConfig>[], checkJurisdiction: (path: readonly PropertyKey[], value: string) => void, report: Report): void {

@@ -457,6 +457,35 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(twice.message).toContain(`'${model}'`);
   });
 
+  it('an id or public model name that is a key (a tenant key, or as a provider issues them) is refused unquoted: logs and metrics carry them', () => {
+    // A tenant's own key as its id (the field confused with apiKeySha256), as another tenant's id, an endpoint's, a route's.
+    const tenantKey = 'sk-acme-test';
+    for (const [from, to, path] of [
+      ['  - id: acme\n', `  - id: ${tenantKey}\n`, 'tenants[0].id'],
+      ['id: azure-eu-1', `id: ${tenantKey}`, 'endpoints[1].id'],
+    ] as const) {
+      const result = parseGatewayConfig(edit(valid, from, to).replaceAll('[gcp-us-1, azure-eu-1]', `[gcp-us-1, "${to.replace(/^.*id: /, '').trim()}"]`), 'gateway.yaml');
+      expect(result.ok).toBe(false);
+      if (result.ok) continue;
+      expect(result.problems.find((problem) => problem.path === path)).toMatchObject({ code: 'invalid_value', message: expect.stringMatching(/is a tenant's API key \(its SHA-256 is listed/) });
+      // Quoted nowhere, though the ids are the file's own names (a reference to it says which).
+      expect(JSON.stringify(result.problems)).not.toContain(tenantKey);
+    }
+    // As providers issue them: refused by their look, wherever they sit in a name.
+    for (const [from, to, path] of [
+      ['id: gcp-us-1', 'id: "gcp:AKIAIOSFODNN7EXAMPLE"', 'endpoints[0].id'],
+      ['  - model: frontier\n', '  - model: Xk9mQ2vL7pR4tY8wZ3nB6cD1fG5hJ0k\n', 'routes[0].model'],
+    ] as const) {
+      const result = parseGatewayConfig(edit(valid, from, to), 'gateway.yaml');
+      expect(result.ok ? [] : result.problems.filter((problem) => problem.path === path).map((problem) => problem.message)).toContainEqual(expect.stringMatching(/looks like a key, and .* are written in every log line and metric/));
+      expect(JSON.stringify(result)).not.toMatch(/AKIAIOSFODNN7EXAMPLE|Xk9mQ2vL7pR4tY8wZ3nB6cD1fG5hJ0k/);
+    }
+    // Names that only resemble keys are the user's own, and valid.
+    for (const [from, to] of [['id: gcp-us-1', 'id: sk-learn-a'], ['  - model: frontier\n', '  - model: meta-llama/Meta-Llama-3.1-405B-Instruct-FP8\n']] as const) {
+      expect(parseGatewayConfig(edit(valid, from, to).replaceAll('[gcp-us-1, azure-eu-1]', from.includes('gcp') ? '[sk-learn-a, azure-eu-1]' : '[gcp-us-1, azure-eu-1]'), 'gateway.yaml').ok).toBe(true);
+    }
+  });
+
   it('a bad header name or value never echoes the value, and hides no problem of the headers beside it', () => {
     const withHeaders = (headers: string): string => edit(valid, '    apiKeyEnv: UPSTREAM_KEY\n', `    apiKeyEnv: UPSTREAM_KEY\n    headers: ${headers}\n`);
     // A key pasted with the newline it was copied with: both problems, neither quoting it.
