@@ -3,6 +3,7 @@ import { Client, Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { upstreamErrorDetail, type ChatEvent, type ChatRequest, type ContextLimit, type ErrorCode } from '../protocol/chat.js';
 import type { Dialect, EncodeOptions, StreamReader } from '../protocol/dialect.js';
 import { dialects } from '../protocol/dialects.js';
+import { stringifyJson } from '../protocol/raw-json.js';
 import { createSseReader } from '../protocol/sse.js';
 import type { Cancellation } from './cancellation.js';
 import { EventQueue } from './event-queue.js';
@@ -194,7 +195,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       const { origin, path } = locate(target, dialect.chatPath);
       let json: string;
       try {
-        json = JSON.stringify(dialect.encodeRequest(request, target.encoding));
+        json = stringifyJson(dialect.encodeRequest(request, target.encoding));
       } catch (error) {
         // A bug of the gateway's, which no endpoint caused: said so, and kept off its circuit.
         return Promise.resolve({ kind: 'error', status: 500, message: `the gateway could not write the request for this upstream: ${error instanceof Error ? error.message : String(error)}`, fromUpstream: false, retryAfter: undefined, gatewayFault: true });
@@ -242,7 +243,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       const { origin, path } = locate(target, counting.path);
       let body: string;
       try {
-        body = JSON.stringify(counting.encodeRequest(request, target.encoding));
+        body = stringifyJson(counting.encodeRequest(request, target.encoding));
       } catch (error) {
         return { kind: 'error', status: 500, message: `the gateway could not write the request for this upstream: ${error instanceof Error ? error.message : String(error)}`, fromUpstream: false, retryAfter: undefined, gatewayFault: true };
       }

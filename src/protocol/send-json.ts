@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { stringifyJson } from './raw-json.js';
 
 /** Reason phrases of statuses Node does not name (it writes 'unknown'): Anthropic's overload. */
 const reasonPhrases: Readonly<Record<number, string>> = { 529: 'Overloaded' };
@@ -8,7 +9,7 @@ const reasonPhrases: Readonly<Record<number, string>> = { 529: 'Overloaded' };
  * (content type and length): callers pass an object of their own, which saves a copy per response.
  */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
+  const text = stringifyJson(body);
   headers['content-type'] = 'application/json';
   headers['content-length'] = String(Buffer.byteLength(text));
   const reason = reasonPhrases[status];

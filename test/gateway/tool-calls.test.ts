@@ -186,6 +186,33 @@ describe('tool calls through the gateway', () => {
     expect(await anthropic.text()).toMatch(/tool call arguments that are not a JSON object/);
   });
 
+  it('numbers in arguments go as the model or caller wrote them, whatever a double carries, between the dialects (E26)', async () => {
+    // An id beyond 2^53, a number beyond a double's range, -0 and a float written as one: a parse would give ...800, null, 0 and 1.
+    const written = '{"tweet_id":1234567890123456789,"x":1e400,"z":-0,"f":1.0,"city":"Paris"}';
+    const upstream = await scripted((res) => {
+      res.end(openAIChunk({ role: 'assistant', content: null }) + callStart(0, 'call_1', 'get_weather') + callArguments(0, written.slice(0, 20)) + callArguments(0, written.slice(20)) + openAIChunk({}, 'tool_calls') + usage + 'data: [DONE]\n\n');
+    });
+    const url = await gateway([upstream.url]);
+    const tools = [{ name: 'get_weather', input_schema: weatherTool.function.parameters }];
+    // A whole answer to an Anthropic caller: its input object is the model's text.
+    const anthropic = await ask(url, { model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'Weather in Paris?' }], tools }, '/v1/messages');
+    expect(anthropic.status).toBe(200);
+    expect(await anthropic.text()).toContain(`"input":${written}`);
+    // An OpenAI caller's call in the conversation, to an Anthropic-dialect upstream: its input as the caller wrote it.
+    const anthropicUpstream = await scripted((res) => {
+      const writer = anthropicDialect.createStreamWriter({ includeUsage: true, created: 0 });
+      res.end(writer.write({ type: 'start', id: 'msg_1', model: 'm', inputTokens: 5 }) + writer.write({ type: 'text', text: 'Sunny.' }) + writer.write({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 5, outputTokens: 1 } }));
+    });
+    const viaAnthropic = await gateway([anthropicUpstream.url], '', undefined, 'anthropic');
+    const history = { ...question, messages: [...question.messages, { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: written } }] }, { role: 'tool', tool_call_id: 'call_1', content: 'sunny' }] };
+    expect((await ask(viaAnthropic, history)).status).toBe(200);
+    expect(anthropicUpstream.texts[0]).toContain(`"input":${written}`);
+    // Arguments a parse keeps stay an object as before (a caller's text that looks like the marker stays text).
+    const plain = { ...history, messages: [...history.messages.slice(0, 1), { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{ "city": "\\u0000raw-json-x:1", "n": 2 }' } }] }, ...history.messages.slice(2)] };
+    expect((await ask(viaAnthropic, plain)).status).toBe(200);
+    expect(anthropicUpstream.texts[1]).toContain('"input":{"city":"\\u0000raw-json-x:1","n":2}');
+  });
+
   it("a call whose arguments an Anthropic-dialect upstream holds back longer than the stall timeout is waited for, not cut (Anthropic buffers large ones)", async () => {
     const writer = anthropicDialect.createStreamWriter({ includeUsage: true, created: 0 });
     const upstream = await scripted((res) => {

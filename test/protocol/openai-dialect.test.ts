@@ -145,7 +145,7 @@ describe('OpenAI requests', () => {
 
   it("a name OpenAI would refuse is a 400 saying what a name may be, whichever upstream serves; a rewritten prefill keeps its name", () => {
     const named = (name: unknown): unknown => refusalOf(openaiDialect, { model: 'm', messages: [{ role: 'user', content: 'hi', name }] });
-    expect(named('Alice Smith')).toEqual({ param: 'messages.0.name', message: "messages.0.name: a participant's name is 1 to 64 letters, digits, '_' or '-' (OpenAI's rule): write 'Alice_Smith', not 'Alice Smith'" });
+    expect(named('Alice Smith')).toEqual({ param: 'messages.0.name', message: "messages.0.name: a participant's name is 1 to 64 ASCII letters, digits, '_' or '-' (OpenAI's rule): write 'Alice_Smith', not 'Alice Smith'" });
     expect(named('a'.repeat(65))).toMatchObject({ param: 'messages.0.name' });
     expect(named(7)).toMatchObject({ param: 'messages.0.name' });
     expect(named('Alice_Smith-2')).toBe('accepted');

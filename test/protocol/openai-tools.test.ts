@@ -132,8 +132,8 @@ describe('OpenAI tool requests the gateway refuses, naming the field', () => {
   const bad = (messages: unknown[]): object => ({ tools: [weatherTool], messages });
   it.each([
     // Tools.
-    [{ tools: [{ type: 'function', function: { name: 'get weather' } }] }, 'tools.0.function.name', "a tool name is 1 to 64 letters, digits, '_' or '-'"],
-    [{ tools: [weatherTool, { type: 'function', function: { name: 'x'.repeat(65) } }] }, 'tools.1.function.name', "a tool name is 1 to 64 letters, digits, '_' or '-'"],
+    [{ tools: [{ type: 'function', function: { name: 'get weather' } }] }, 'tools.0.function.name', "a tool name is 1 to 64 ASCII letters, digits, '_' or '-'"],
+    [{ tools: [weatherTool, { type: 'function', function: { name: 'x'.repeat(65) } }] }, 'tools.1.function.name', "a tool name is 1 to 64 ASCII letters, digits, '_' or '-'"],
     [{ tools: [{ type: 'function', function: {} }] }, 'tools.0.function.name', 'is required: a string'],
     [{ tools: [{ type: 'function', function: { name: 'f', strict: 1 } }] }, 'tools.0.function.strict', 'must be a boolean, got a number'],
     [{ tools: [{ type: 'custom', custom: { name: 'f' } }] }, 'tools.0.type', "'custom' tools are not supported by this gateway: only 'function' tools"],
@@ -174,7 +174,7 @@ describe('OpenAI tool requests the gateway refuses, naming the field', () => {
     [bad([calledAndAnswered[0], { role: 'assistant', content: null, tool_calls: [] }]), 'messages.1.content', 'content must be a string or an array of text parts ({"type": "text", "text": "..."}); got null (it may be null only with tool_calls or a refusal)'],
     [bad([calledAndAnswered[0], { role: 'assistant', content: null, tool_calls: [{ ...callWeather, id: 'call.1' }] }]), 'messages.1.tool_calls.0.id', "a tool call id is 1 to 256 letters, digits, '_' or '-'"],
     [bad([calledAndAnswered[0], { role: 'assistant', content: null, tool_calls: [{ ...callWeather, type: 'custom' }] }]), 'messages.1.tool_calls.0.type', "'custom' tool calls are not supported by this gateway: only 'function' tool calls"],
-    [bad([calledAndAnswered[0], { role: 'assistant', content: null, tool_calls: [{ ...callWeather, function: { name: 'get.weather', arguments: '{}' } }] }]), 'messages.1.tool_calls.0.function.name', "a tool name is 1 to 64 letters, digits, '_' or '-'"],
+    [bad([calledAndAnswered[0], { role: 'assistant', content: null, tool_calls: [{ ...callWeather, function: { name: 'get.weather', arguments: '{}' } }] }]), 'messages.1.tool_calls.0.function.name', "a tool name is 1 to 64 ASCII letters, digits, '_' or '-'"],
     [bad([calledAndAnswered[0], { role: 'assistant', content: null, tool_calls: [{ ...callWeather, function: { name: 'get_weather', arguments: { city: 'Paris' } } }] }]), 'messages.1.tool_calls.0.function.arguments', 'must be a string, got an object'],
     // Tool use out of order: named by the caller's own index, past an empty system message the parser drops.
     [bad([{ role: 'system', content: '' }, calledAndAnswered[0], { role: 'tool', tool_call_id: 'call_1', content: 'sunny' }]), 'messages.2', "a tool result for 'call_1', which is no unanswered tool call of the assistant turn before it"],

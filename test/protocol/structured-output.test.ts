@@ -30,7 +30,7 @@ describe('OpenAI response_format', () => {
 
   it.each([
     [{ response_format: { type: 'xml' } }, 'response_format.type', "response_format.type must be 'text', 'json_object' or 'json_schema'"],
-    [{ response_format: { type: 'json_schema', json_schema: { name: 'bad name', schema } } }, 'response_format.json_schema.name', "a response format's name is 1 to 64 letters, digits, '_' or '-'"],
+    [{ response_format: { type: 'json_schema', json_schema: { name: 'bad name', schema } } }, 'response_format.json_schema.name', "a response format's name is 1 to 64 ASCII letters, digits, '_' or '-'"],
     [{ response_format: { type: 'json_schema', json_schema: { name: 'w' } } }, 'response_format.json_schema.schema', 'is required: the JSON Schema the answer must match'],
     [{ response_format: { type: 'json_schema', json_schema: { name: 'w', schema: { type: 'array', items: {} } } } }, 'response_format.json_schema.schema.type', "the answer is a JSON object: schema.type must be 'object'"],
     [{ response_format: { type: 'json_schema', json_schema: { name: 'w', schema, strict: 'yes' } } }, 'response_format.json_schema.strict', 'must be a boolean, got a string'],

@@ -19,7 +19,7 @@ const systemContent = z.union([z.string(), z.array(z.unknown())], { error: syste
 // would report any bad block as the whole content being of the wrong shape.
 const messageContent = z.union([z.string(), z.array(z.unknown())], { error: unsupportedContent('block', 'content', ['text', 'image', 'document']) });
 
-const toolNameRule = "a tool name is 1 to 64 letters, digits, '_' or '-'";
+const toolNameRule = "a tool name is 1 to 64 ASCII letters, digits, '_' or '-'";
 
 const toolCallIdRule = "a tool call id is 1 to 256 letters, digits, '_' or '-'";
 

@@ -1,4 +1,5 @@
 import { hasVisibleText, saysSomething, type ChatMessage, type ChatRequest, type ContentPart, type CacheBreakpoint, type ThinkingBlock, type ToolCall } from '../chat.js';
+import { parseKeepsNumbers, RawJson } from '../raw-json.js';
 import { jsonObjectOf } from '../tool-use.js';
 
 export function wireCache(cache: CacheBreakpoint): { type: 'ephemeral'; ttl?: '5m' | '1h' } {
@@ -51,20 +52,24 @@ export function withUniqueCallIds(messages: readonly ChatMessage[]): readonly Ch
 }
 
 /**
- * A tool call's arguments as Anthropic's `input` object: '' (none streamed) is {}. Other text that
+ * A tool call's arguments as Anthropic's `input` object, written as the model or the caller wrote
+ * their numbers (a parse would change those a JavaScript number cannot carry, such as an id beyond
+ * 2^53, and 1.0 to 1, an int to a reader that keeps types): '' (none streamed) is {}. Other text that
  * is not a JSON object gets here only in an answer cut short (finish 'length', mostly): the gateway
  * refuses such arguments in any other whole answer before writing it. Anthropic needs an object all
  * the same, so a cut call is written as {}: not a complete call without arguments, as the answer's
  * stop_reason (max_tokens) tells the caller it was cut. Writing must not throw either way.
  */
-function inputOf(argumentsText: string): Record<string, unknown> {
+function inputOf(argumentsText: string): Record<string, unknown> | RawJson {
   if (argumentsText === '') return {};
-  return jsonObjectOf(argumentsText) ?? {};
+  const input = jsonObjectOf(argumentsText);
+  if (input === undefined) return {};
+  return parseKeepsNumbers(argumentsText) ? input : new RawJson(argumentsText);
 }
 
 type AnthropicBlock = (
   | { readonly type: 'text'; readonly text: string }
-  | { readonly type: 'tool_use'; readonly id: string; readonly name: string; readonly input: Record<string, unknown> }
+  | { readonly type: 'tool_use'; readonly id: string; readonly name: string; readonly input: Record<string, unknown> | RawJson }
   | { readonly type: 'tool_result'; readonly tool_use_id: string; readonly content?: string | readonly AnthropicBlock[]; readonly is_error?: true }
   | { readonly type: 'image'; readonly source: { readonly type: 'base64'; readonly media_type: string; readonly data: string } | { readonly type: 'url'; readonly url: string } }
   | { readonly type: 'document'; readonly source: { readonly type: 'base64' | 'text'; readonly media_type: string; readonly data: string }; readonly title?: string; readonly context?: string }

@@ -318,6 +318,8 @@ export interface ScriptedUpstream {
   readonly arrivals: () => number;
   /** Their bodies, parsed. */
   readonly bodies: unknown[];
+  /** Their bodies as sent (a parse changes numbers beyond a double's). */
+  readonly texts: string[];
   /** Their headers. */
   readonly headers: IncomingHttpHeaders[];
   close(): Promise<void>;
@@ -332,6 +334,7 @@ export interface ScriptedUpstream {
 export async function startScriptedUpstream(respond: (res: ServerResponse) => void, head: { status: number; contentType: string; headers?: Record<string, string> } = { status: 200, contentType: 'text/event-stream' }): Promise<ScriptedUpstream> {
   let arrivals = 0;
   const bodies: unknown[] = [];
+  const texts: string[] = [];
   const headers: IncomingHttpHeaders[] = [];
   const server = createServer((req, res) => {
     arrivals += 1;
@@ -339,7 +342,8 @@ export async function startScriptedUpstream(respond: (res: ServerResponse) => vo
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      bodies.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      texts.push(Buffer.concat(chunks).toString('utf8'));
+      bodies.push(JSON.parse(texts.at(-1) ?? ''));
       res.writeHead(head.status, { 'content-type': head.contentType, ...head.headers });
       respond(res);
     });
@@ -349,6 +353,7 @@ export async function startScriptedUpstream(respond: (res: ServerResponse) => vo
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     arrivals: () => arrivals,
     bodies,
+    texts,
     headers,
     close: async () => {
       server.closeAllConnections();

@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { parseKeepsNumbers, RawJson, stringifyJson } from '../../src/protocol/raw-json.js';
+
+describe('JSON text written as it is', () => {
+  it('is written into a body in place, as often as it appears, the rest of the body as JSON.stringify writes it', () => {
+    const input = '{"id":1234567890123456789, "x":1e400}';
+    const body = { content: [{ type: 'tool_use', input: new RawJson(input) }, { type: 'tool_use', input: new RawJson('{"n":-0}') }], text: 'a "quoted" \u2028 line' };
+    expect(stringifyJson(body)).toBe(`{"content":[{"type":"tool_use","input":${input}},{"type":"tool_use","input":{"n":-0}}],"text":${JSON.stringify(body.text)}}`);
+    // Without one, what JSON.stringify writes.
+    const plain = { a: [1, 'two'], b: { c: null } };
+    expect(stringifyJson(plain)).toBe(JSON.stringify(plain));
+  });
+
+  it("a caller's text like the marker stays text: the marker is this process's own", () => {
+    const body = { text: '\u0000raw-json-00000000-0000-0000-0000-000000000000:{"evil":true}', input: new RawJson('{"a":1}') };
+    expect(JSON.parse(stringifyJson(body))).toEqual({ text: body.text, input: { a: 1 } });
+  });
+
+  it('tells numbers a parse writes again otherwise: beyond a double, -0, or written otherwise than JavaScript writes them', () => {
+    for (const kept of ['{}', '{"a":1,"b":0.5,"c":-3,"d":1e-7,"e":"1234567890123456789 1.0"}', '{"a":[9007199254740991]}']) expect([kept, parseKeepsNumbers(kept)]).toEqual([kept, true]);
+    for (const changed of ['{"a":9007199254740993}', '{"a":1e400}', '{"a":-0}', '{"a":1.0}', '{"a":1e9}', '{"a":1E5}', '{"a":0.10}']) expect([changed, parseKeepsNumbers(changed)]).toEqual([changed, false]);
+  });
+});
