@@ -104,6 +104,10 @@ export interface RunningEmulator {
   readonly tpotMs: number;
   /** Tokens of KV cache its sequences' prompts and answers share (the performance model's), undefined with a measured profile (slots alone). */
   readonly kvTokens: number | undefined;
+  /** The longest prompt and answer one request may take (vLLM's max_model_len): see servedContextWindow. */
+  readonly contextWindow: number;
+  /** The model's own window (or the default for one that names none), which a small KV cache may cut. */
+  readonly modelContextWindow: number;
   /** Stops listening, drops every connection (in-flight streams end abruptly) and stops the timers. */
   close(): Promise<void>;
 }
@@ -137,6 +141,18 @@ export function emulatorProfile(options: Pick<EmulatorOptions, 'model' | 'chip' 
  * A full replica's 429, in the counts /metrics gives (a slot whose prompt awaits its prefill is
  * waiting there, not running): its slots taken, or, with slots free, its KV cache full.
  */
+/** The window of a model that names none: wide enough for the profile's request, else this (as `up` gives its endpoints, so the two agree). */
+export const defaultContextWindow = 32_768;
+
+/**
+ * The window a replica serves: its model's, but no more than its KV cache holds, as vLLM will not
+ * start with a max_model_len one sequence could not fill its cache past (it asks for a smaller one):
+ * a prompt that could never be held is a 400 saying the window, not a request admitted alone.
+ */
+export function servedContextWindow(modelContextWindow: number, kvTokens: number | undefined): number {
+  return kvTokens === undefined ? modelContextWindow : Math.min(modelContextWindow, kvTokens);
+}
+
 export function replicaFullMessage(scheduler: BatchScheduler, waitMs: number): string {
   const awaiting = scheduler.awaitingPrefill;
   const { kvTokens, maxQueue } = scheduler.config;
@@ -432,7 +448,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     const window = maxModelLen();
     const promptTokens = estimatePromptTokens(request);
     // Without max_tokens the answer may take what the window leaves, which must be a token at least.
-    if (window !== null && promptTokens + (request.maxTokens ?? 1) > window) {
+    if (promptTokens + (request.maxTokens ?? 1) > window) {
       const asked = request.maxTokens === undefined ? `${promptTokens} tokens in the messages` : `${promptTokens + request.maxTokens} tokens (${promptTokens} in the messages, ${request.maxTokens} in the completion)`;
       error(400, 'invalid_request', `This model's maximum context length is ${window} tokens. However, you requested ${asked}. Please reduce the length of the messages or completion.`, 'messages');
       return;
@@ -441,7 +457,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     if (gone.aborted) return;
 
     // vLLM's budget without max_tokens: what the window leaves (the answer ends there with 'length').
-    const budgeted = request.maxTokens === undefined && window !== null ? { ...request, maxTokens: window - promptTokens } : request;
+    const budgeted = request.maxTokens === undefined ? { ...request, maxTokens: window - promptTokens } : request;
     // A request's own seed (OpenAI's `seed`, which vLLM honours) picks another answer, as deterministic.
     const requestSeed = request.sampling?.seed;
     const natural = planCompletion(budgeted, { seed: requestSeed === undefined ? seed : mixSeed(seed >>> 0, Math.floor(seed / 2 ** 32) >>> 0, requestSeed >>> 0, Math.floor(requestSeed / 2 ** 32) >>> 0), meanOutputTokens });
@@ -632,8 +648,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     }
   }
 
-  const contextWindow = typeof options.model === 'string' ? modelPresets.find((m) => m.id === options.model)?.contextWindow : options.model.contextWindow;
-  const maxModelLen = (): number | null => contextWindow ?? null;
+  const modelContextWindow = (typeof options.model === 'string' ? modelPresets.find((m) => m.id === options.model)?.contextWindow : options.model.contextWindow) ?? Math.max(defaultContextWindow, inputTokens + meanOutputTokens);
+  const contextWindow = servedContextWindow(modelContextWindow, scheduler.config.kvTokens);
+  const maxModelLen = (): number => contextWindow;
 
   let inFlight = 0;
   const server = createServer({ noDelay: true }, (req, res) => {
@@ -677,6 +694,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     chip: profile.chip,
     profile,
     kvTokens: scheduler.config.kvTokens,
+    contextWindow,
+    modelContextWindow,
     setFaults,
     faults: () => faults,
     stats: () => ({ running: scheduler.running, waiting: scheduler.waiting, kvUsage: scheduler.kvUsage, capacity: scheduler.capacity, maxQueue: scheduler.config.maxQueue, inFlight }),

@@ -130,8 +130,6 @@ export class UpPortsError extends Error {
 }
 
 export const demoTenantId = 'demo';
-/** The window of a fleet model that names none: the gateway routes by it and its emulators hold to it, so they agree. */
-const defaultContextWindow = 32_768;
 
 interface ReplicaSpec {
   readonly service: Service;
@@ -228,6 +226,14 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
       if (emulator === undefined) throw new Error('unreachable: one emulator per replica');
       return endpointFor(replica, emulator);
     });
+    // Once per service and pool: a window its replicas' KV cache cuts (they serve the rest, and the gateway routes by it).
+    const cut = new Map<string, string>();
+    replicas.forEach((replica, index) => {
+      const emulator = emulators[index];
+      if (emulator === undefined || emulator.contextWindow >= emulator.modelContextWindow) return;
+      cut.set(`${replica.service.id}@${replica.pool.id}`, `service '${replica.service.id}' on pool '${replica.pool.id}' serves a window of ${emulator.contextWindow.toLocaleString('en-US')} tokens, not its model's ${emulator.modelContextWindow.toLocaleString('en-US')}: a replica's KV cache holds no more (as vLLM, which will not start with a longer max_model_len); longer prompts go to other endpoints or are refused`);
+    });
+    warnings.push(...cut.values());
     const routes: UpRoute[] = fleet.services.flatMap((service) => {
       const ids = endpoints.filter((e) => e.service === service.id && mayRunIn(service, e.jurisdiction)).map((e) => e.id);
       return ids.length === 0 ? [] : [{ model: service.id, jurisdictions: service.jurisdictions, endpoints: ids, policy: defaultRoutePolicy }];
@@ -263,7 +269,7 @@ async function startAll(replicas: readonly ReplicaSpec[], fleet: Fleet, speed: n
   const started = await Promise.allSettled(
     replicas.map((replica, index) =>
       startEmulator({
-        model: { ...replica.service.model, contextWindow: contextWindowOf(replica.service) },
+        model: replica.service.model,
         chip: replica.pool.chip,
         port: firstPort === undefined ? 0 : firstPort + index,
         host: '127.0.0.1',
@@ -331,7 +337,7 @@ function endpointFor(replica: ReplicaSpec, emulator: RunningEmulator): UpEndpoin
     model: emulator.model,
     seed: replica.seed,
     capacity: Math.max(1, emulator.stats().capacity),
-    contextWindow: contextWindowOf(service),
+    contextWindow: emulator.contextWindow,
     marginalCostPerMillionTokens: Math.min(1e6, Number(perMillion.toPrecision(6))),
   };
 }
@@ -388,7 +394,3 @@ function slowed(ms: number, speed: number): number {
   return speed >= 1 ? ms : Math.min(longestTimeoutMs, Math.round(ms / speed));
 }
 
-/** The model's window, or for a model that names none the default, wide enough for the service's own request shape. */
-function contextWindowOf(service: Service): number {
-  return service.model.contextWindow ?? Math.max(defaultContextWindow, service.inputTokens + service.outputTokens);
-}

@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { corruptMarker, emulatorProfile, planCompletion, startEmulator, vocabulary, type RunningEmulator } from '../../src/emulator/index.js';
 import type { ChatRequest } from '../../src/protocol/chat.js';
 import { dialects } from '../../src/protocol/dialects.js';
+import { modelPresets } from '../../src/catalog/models.js';
 import { readUntilEnd } from './read-until-end.js';
 
 const model = 'llama-3.1-8b';
@@ -251,6 +252,28 @@ describe('emulator: determinism and limits', () => {
     expect(JSON.stringify(anthropic)).toContain('maximum context length is 131072 tokens');
     // Within the window it is served.
     expect((await post(emu.url, '/v1/messages', anthropicBody('short', { max_tokens: 100_000 }))).status).toBe(200);
+  });
+
+  it("a window longer than the KV cache holds is served cut to it, as vLLM will not start with it; a model naming none gets up's default (E25)", async () => {
+    const { contextWindow: _window, ...llama } = modelPresets.find((preset) => preset.id === 'llama-3.1-70b') ?? expect.fail('preset');
+    const long = await startEmulator({ model: { ...llama, id: 'long-70b', contextWindow: 10_000_000 }, chip: 'h100', speed: 500, log: () => undefined });
+    const unnamed = await startEmulator({ model: { ...llama, id: 'no-window-70b' }, chip: 'h100', speed: 500, log: () => undefined });
+    try {
+      const kvTokens = long.kvTokens ?? expect.fail('a modelled profile has a KV cache');
+      expect(kvTokens).toBeLessThan(10_000_000);
+      expect([long.contextWindow, long.modelContextWindow]).toEqual([kvTokens, 10_000_000]);
+      expect(await json(await fetch(`${long.url}/v1/models`))).toMatchObject({ data: [{ max_model_len: kvTokens }] });
+      // A prompt and answer its cache could never hold are refused for the window, not admitted alone.
+      const refused = await post(long.url, '/v1/chat/completions', { model: 'long-70b', messages: [{ role: 'user', content: 'short' }], max_tokens: kvTokens });
+      expect(refused.status).toBe(400);
+      expect(JSON.stringify(await json(refused))).toContain(`maximum context length is ${String(kvTokens)} tokens`);
+      expect((await post(long.url, '/v1/chat/completions', { model: 'long-70b', messages: [{ role: 'user', content: 'short' }], max_tokens: 5 })).status).toBe(200);
+      // No window named: 32,768, as up gives its endpoints (it was none at all: any prompt was taken).
+      expect([unnamed.contextWindow, unnamed.modelContextWindow]).toEqual([32_768, 32_768]);
+      expect((await post(unnamed.url, '/v1/chat/completions', { model: 'no-window-70b', messages: [{ role: 'user', content: 'short' }], max_tokens: 40_000 })).status).toBe(400);
+    } finally {
+      await Promise.all([long.close(), unnamed.close()]);
+    }
   });
 
   it('without max_tokens the answer takes at most what the window leaves, ending with length; a prompt that fills it is a 400', async () => {

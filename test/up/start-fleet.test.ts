@@ -313,6 +313,25 @@ describe('startFleet lifecycle', () => {
     }
   });
 
+  it("a window longer than a replica's KV cache holds is cut to it, the gateway routing by the emulator's window, and said once per pool (E25)", async () => {
+    const parsed = parseFleet(`${readText(smallYamlPath)}\nmodels:\n  - { id: llama-3.1-70b, contextWindow: 10000000 }\n`, 'too-long-window.yaml');
+    if (!parsed.ok) throw new Error(parsed.problems.map((problem) => problem.message).join('; '));
+    const started = await startFleet(parsed.value, { port: 0, speed: 200, replicasPerPool: 2, plan: running.plan });
+    try {
+      const modelWindow = new Map(parsed.value.services.map((service) => [service.id, service.model.contextWindow ?? 0]));
+      const cut = new Set<string>();
+      for (const endpoint of started.endpoints) {
+        const listed = (await (await fetch(`${endpoint.url}/v1/models`)).json()) as { data: { max_model_len: number }[] };
+        expect(started.config.endpoints.find((configured) => configured.id === endpoint.id)?.contextWindow).toBe(listed.data[0]?.max_model_len);
+        if (endpoint.contextWindow < (modelWindow.get(endpoint.service) ?? 0)) cut.add(`service '${endpoint.service}' on pool '${endpoint.pool}' serves a window of ${endpoint.contextWindow.toLocaleString('en-US')} tokens, not its model's ${(modelWindow.get(endpoint.service) ?? 0).toLocaleString('en-US')}`);
+      }
+      expect(cut.size).toBeGreaterThan(0);
+      expect(started.warnings.filter((warning) => warning.includes('KV cache holds no more')).map((warning) => warning.split(':')[0])).toEqual([...cut]);
+    } finally {
+      await started.close();
+    }
+  });
+
   it('a model that names no context window gets one window, which the gateway routes by and its emulators hold to', async () => {
     const windowless: Fleet = { ...fleet, services: fleet.services.map((service) => {
       const { contextWindow: _dropped, ...model } = service.model;

@@ -88,7 +88,7 @@ export async function emulateCommand(options: EmulateCommandOptions, output: Out
   // would otherwise find no listener and end the process without a word.
   const stopped = until();
   output.out(
-    `switchyard emulate: listening on ${emulator.url} (model ${emulator.model} on ${p.chipsPerReplica} x ${p.chip}, ${number(p.concurrentSequences)} slots${emulator.kvTokens === undefined ? '' : `, KV cache for ${number(emulator.kvTokens)} tokens`}, TTFT ${number(p.ttftMs, 1)} ms, TPOT ${number(p.tpotAtBatchOneMs, 1)}-${number(p.tpotMs, 1)} ms, speed ${options.speed}x)`,
+    `switchyard emulate: listening on ${emulator.url} (model ${emulator.model} on ${p.chipsPerReplica} x ${p.chip}, ${number(p.concurrentSequences)} slots${emulator.kvTokens === undefined ? '' : `, KV cache for ${number(emulator.kvTokens)} tokens`}, window ${number(emulator.contextWindow)} tokens${emulator.contextWindow < emulator.modelContextWindow ? ` (the model's ${number(emulator.modelContextWindow)}: the KV cache holds no more)` : ''}, TTFT ${number(p.ttftMs, 1)} ms, TPOT ${number(p.tpotAtBatchOneMs, 1)}-${number(p.tpotMs, 1)} ms, speed ${options.speed}x)`,
   );
   // A rehearsal's log (stderr) says which faults it started with, as it says when they change at run time.
   // /admin/faults has no key: on loopback only this machine reaches it.
