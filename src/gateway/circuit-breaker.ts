@@ -18,6 +18,10 @@ import type { CircuitBreakerConfig } from './gateway-config.js';
  * circuit.
  * 'recovered' is the success of a request sent to the endpoint while its circuit was
  * open (panic routing): the endpoint works again, so the circuit closes, open or not.
+ * 'relapse' is the break of the answer whose first token closed the circuit (a probe's, or a
+ * panic-routed one's) with no success since: the probe failed after all, so the circuit opens
+ * again at once rather than counting one failure of the threshold (an endpoint that breaks every
+ * stream would otherwise read closed most of the time, and take a threshold of streams each time).
  */
 export type CircuitStatus = 'closed' | 'open' | 'half-open';
 
@@ -26,7 +30,7 @@ export type CircuitState =
   | { readonly status: 'open'; readonly openedAt: number }
   | { readonly status: 'half-open'; readonly probesInFlight: number };
 
-export type CircuitEvent = 'success' | 'failure' | 'probe-start' | 'probe-cancel' | 'recovered';
+export type CircuitEvent = 'success' | 'failure' | 'probe-start' | 'probe-cancel' | 'recovered' | 'relapse';
 
 export const initialCircuitState: CircuitState = { status: 'closed', failures: [] };
 
@@ -35,6 +39,7 @@ export function nextCircuitState(state: CircuitState, event: CircuitEvent, now: 
   const current = advanceCircuit(state, now, config);
   switch (current.status) {
     case 'closed':
+      if (event === 'relapse') return { status: 'open', openedAt: now };
       return event === 'failure' ? recordFailure(current.failures, now, config) : current;
     case 'open':
       // Outcomes of requests started before the circuit opened change nothing; a request
@@ -79,6 +84,7 @@ function halfOpenAfter(probesInFlight: number, event: CircuitEvent, now: number,
     case 'recovered':
       return initialCircuitState;
     case 'failure':
+    case 'relapse':
       return { status: 'open', openedAt: now };
     case 'probe-start':
       return { status: 'half-open', probesInFlight: probesInFlight + 1 };

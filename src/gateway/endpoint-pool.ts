@@ -26,6 +26,8 @@ export interface EndpointRuntime {
   retryAfterAtAttempt: number;
   /** `attempts` when the circuit last opened: attempts up to it were sent before (see sentBeforeOpening). */
   openedAtAttempt: number;
+  /** The attempt whose first token last closed the circuit (a probe, or panic-routed), until another answers whole; 0 for none (see 'relapse'). */
+  closedByAttempt: number;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -138,6 +140,7 @@ export class EndpointPool {
           retryAfterUntil: 0,
           retryAfterAtAttempt: 0,
           openedAtAttempt: 0,
+          closedByAttempt: 0,
         },
       ]),
     );

@@ -103,8 +103,12 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     recordTtft(endpoint, ttftMs, now());
     // A probe's verdict (or a panic-routed request's) is in at its first token: the endpoint
     // answers. Waiting for the end of an answer that may stream for minutes would keep every
-    // other request off a recovered endpoint that long. A later break still counts as a failure.
-    if (probe || ejected) endpoints.setCircuit(endpoint, ejected ? 'recovered' : 'success');
+    // other request off a recovered endpoint that long. A later break of this answer reopens it (relapse).
+    if (probe || ejected) {
+      endpoints.setCircuit(endpoint, ejected ? 'recovered' : 'success');
+      // Until another answers whole, a break of this one is the probe failing after all (see 'relapse').
+      endpoint.closedByAttempt = number;
+    }
     // The request's cancellation keeps reaching this upstream until releaseAttempt: a client
     // that leaves mid-answer must cancel it.
     return { kind: 'stream', endpoint, head, rest, ttftMs, cancellation, detach, number, sentRequestId: requestId };
@@ -125,12 +129,18 @@ export function releaseAttempt(core: GatewayCore, current: StreamAttempt, outcom
   // circuit opened gives none.
   const verdict = !core.endpoints.sentBeforeOpening(endpoint, current.number);
   if (outcome === 'success') {
-    if (verdict) core.endpoints.setCircuit(endpoint, 'success');
+    if (verdict) {
+      core.endpoints.setCircuit(endpoint, 'success');
+      endpoint.closedByAttempt = 0;
+    }
     // It answered whole an attempt made after its Retry-After: what that asked is over. An answer
     // to an attempt started before (a long stream) says nothing about it.
     if (current.number > endpoint.retryAfterAtAttempt) endpoint.retryAfterUntil = 0;
   }
-  else if (outcome === 'failure' && verdict) core.endpoints.setCircuit(endpoint, 'failure');
+  else if (outcome === 'failure' && verdict) {
+    core.endpoints.setCircuit(endpoint, endpoint.closedByAttempt === current.number ? 'relapse' : 'failure');
+    if (endpoint.closedByAttempt === current.number) endpoint.closedByAttempt = 0;
+  }
 }
 
 /**

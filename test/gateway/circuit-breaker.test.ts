@@ -22,6 +22,13 @@ describe('circuit breaker', () => {
     expect(run([['failure', 0], ['success', 10], ['failure', 20], ['success', 30], ['failure', 40]]).status).toBe('open');
   });
 
+  it("a relapse (the break of the answer that closed it) opens a closed circuit at once; open, it changes nothing; half-open, it opens", () => {
+    expect(run([['relapse', 50]])).toEqual({ status: 'open', openedAt: 50 });
+    expect(run([['relapse', 6000]], { status: 'open', openedAt: 1000 })).toEqual({ status: 'open', openedAt: 6000 });
+    expect(run([['relapse', 2000]], { status: 'open', openedAt: 1000 })).toEqual({ status: 'open', openedAt: 1000 });
+    expect(run([['relapse', 10]], { status: 'half-open', probesInFlight: 1 })).toEqual({ status: 'open', openedAt: 10 });
+  });
+
   it('keeps a bounded failure history', () => {
     const events = Array.from({ length: 100 }, (_, index): [CircuitEvent, number] => ['failure', index * 600]);
     const state = run(events);

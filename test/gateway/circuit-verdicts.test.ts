@@ -127,6 +127,31 @@ describe('half-open circuits', () => {
     expect(await circuit()).toBe(1);
   });
 
+  it('a probe whose answer breaks after its first token (which closed the circuit) opens it again at once, not one failure of the threshold (E23)', async () => {
+    // e0 fails its first two requests (the circuit opens), then breaks every stream after its first chunk.
+    const e0 = await scripted((n, res) => {
+      if (n <= 2) return broken(res);
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(openAIChunk({ role: 'assistant', content: 'cut' }));
+      setTimeout(() => res.socket?.destroy(), 50);
+    });
+    const healthy = await startTestEmulator({ servedModelName: 'm' });
+    cleanups.push(() => healthy.close());
+    const { url, circuit } = await gatewayOver(e0.url, healthy.url, 300);
+    await openCircuit(url);
+    expect(await circuit()).toBe(2);
+    await delay(400);
+    expect(await circuit()).toBe(1);
+    // The probe: its first token closes the circuit, its break (resumed on the healthy one) opens it again.
+    const probe = await ask(url, true);
+    expect((await readSse(probe, 'openai')).ending).toBe('complete');
+    expect(e0.arrivals()).toBe(3);
+    expect(await circuit()).toBe(2);
+    // A success of another attempt since the probe closed it would have made the break one failure: not so here.
+    await answeredWhole(ask(url, false));
+    expect(e0.arrivals()).toBe(3);
+  });
+
   it("a refusal of an attempt sent before the circuit opened, judged the endpoint's by a second opinion that answers during half-open: no verdict", async () => {
     // e0 refuses the first request as the caller's fault, then fails every request; e1 answers
     // the refused request's second opinion slowly, the rest at once.
