@@ -10,41 +10,77 @@ import { randomUUID } from 'node:crypto';
 export class RawJson {
   constructor(readonly text: string) {}
 
-  /** What JSON.stringify writes for it, for stringifyJson to find: the text behind this process's marker. */
+  /** What JSON.stringify writes for it, for stringifyJson to find: this process's marker and the text's place in the body. */
   toJSON(): string {
-    rawWritten += 1;
-    return marker + this.text;
+    written.push(this.text);
+    return `${marker}${String(written.length - 1)}`;
   }
 }
 
 // Random per process, so no caller's text can be mistaken for it (a guessed marker would let text through unescaped).
 const marker = `\u0000raw-json-${randomUUID()}:`;
-/** The marker as JSON.stringify writes it, opening the string literal that holds a RawJson's text. */
-const writtenMarker = new RegExp(`"${JSON.stringify(marker).slice(1, -1).replace(/[\\$.*+?()[\]{}|^]/g, '\\$&')}(?:[^"\\\\]|\\\\.)*"`, 'g');
-/** How many RawJson values JSON.stringify has written: a body wrote one when this moved. */
-let rawWritten = 0;
+/** The string literal JSON.stringify writes for a RawJson: the marker and a number, short whatever the text's length. */
+const writtenMarker = new RegExp(`"${JSON.stringify(marker).slice(1, -1).replace(/[\\$.*+?()[\]{}|^]/g, '\\$&')}(\\d+)"`, 'g');
+/** The texts of the RawJson values the JSON.stringify running now has written, in order. */
+let written: string[] = [];
 
 /** JSON.stringify, with every RawJson in `value` written as its text (bodies without one cost a comparison more). */
 export function stringifyJson(value: unknown): string {
-  const before = rawWritten;
+  written = [];
   const text = JSON.stringify(value);
-  if (rawWritten === before) return text;
-  return text.replace(writtenMarker, (literal) => (JSON.parse(literal) as string).slice(marker.length));
+  if (written.length === 0) return text;
+  const texts = written;
+  written = [];
+  return text.replace(writtenMarker, (_literal, index: string) => wellFormed(texts[Number(index)] ?? 'null'));
 }
 
-// Numbers outside strings: a string literal is matched whole first, so digits inside one are skipped.
-const jsonToken = /"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
+/**
+ * The text with a lone surrogate (which can only be inside a JSON string) written as its escape, as
+ * JSON.stringify writes it: raw, UTF-8 would turn it into U+FFFD.
+ */
+function wellFormed(text: string): string {
+  return text.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16)}`);
+}
+
+// A number at a given place (sticky): short, so no text can make it recurse deeply.
+const numberAt = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 
 /**
  * Whether parsing JSON text and writing it again keeps every number as written: not when one is
  * beyond what a double carries (an integer above 2^53, 1e400, -0), or written otherwise than
  * JavaScript writes it (1.0, 1e9), which a reader that keeps types (Python's json) reads otherwise.
+ * A loop, not one regular expression over the text: a string of millions of characters (a file a
+ * tool writes) would exhaust the regular expression engine's stack.
  */
 export function parseKeepsNumbers(text: string): boolean {
-  for (const [token] of text.matchAll(jsonToken)) {
-    if (token.startsWith('"')) continue;
-    const value = Number(token);
-    if (Object.is(value, -0) || String(value) !== token) return false;
+  let at = 0;
+  while (at < text.length) {
+    const code = text.charCodeAt(at);
+    if (code === 0x22) {
+      at = stringEnd(text, at);
+    } else if (code === 0x2d || (code >= 0x30 && code <= 0x39)) {
+      numberAt.lastIndex = at;
+      const token = numberAt.exec(text)?.[0] ?? text.charAt(at);
+      const number = Number(token);
+      if (Object.is(number, -0) || String(number) !== token) return false;
+      at += token.length;
+    } else {
+      at += 1;
+    }
   }
   return true;
+}
+
+/** Where the string literal opening at `open` ends (just past its closing quote; the text's end if it has none). */
+function stringEnd(text: string, open: number): number {
+  let at = open + 1;
+  for (;;) {
+    const quote = text.indexOf('"', at);
+    if (quote < 0) return text.length;
+    // Escaped when an odd number of backslashes stands before it.
+    let backslashes = 0;
+    while (text.charCodeAt(quote - 1 - backslashes) === 0x5c) backslashes += 1;
+    if (backslashes % 2 === 0) return quote + 1;
+    at = quote + 1;
+  }
 }

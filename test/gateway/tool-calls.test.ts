@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
-import { cheapestFirstConfig, closedAfterEach, metricValue, openAIChunk, readSse, scrape } from './helpers/fleet.js';
+import { cheapestFirstConfig, closedAfterEach, metricValue, openAIChunk, readSse, scrape, singleEndpointConfig } from './helpers/fleet.js';
 
 // How the gateway carries tool calls that upstreams stream (scripted OpenAI-dialect upstreams, for
 // the misbehaviours an emulator has no fault for): joined for a whole reply, a cut call never
@@ -207,10 +207,13 @@ describe('tool calls through the gateway', () => {
     const history = { ...question, messages: [...question.messages, { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: written } }] }, { role: 'tool', tool_call_id: 'call_1', content: 'sunny' }] };
     expect((await ask(viaAnthropic, history)).status).toBe(200);
     expect(anthropicUpstream.texts[0]).toContain(`"input":${written}`);
-    // Arguments a parse keeps stay an object as before (a caller's text that looks like the marker stays text).
-    const plain = { ...history, messages: [...history.messages.slice(0, 1), { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{ "city": "\\u0000raw-json-x:1", "n": 2 }' } }] }, ...history.messages.slice(2)] };
-    expect((await ask(viaAnthropic, plain)).status).toBe(200);
-    expect(anthropicUpstream.texts[1]).toContain('"input":{"city":"\\u0000raw-json-x:1","n":2}');
+    // Arguments holding a file of 9 million characters (a regular expression over them ran out of stack: R22).
+    const file = `{"path":"a.txt","content":"${'x'.repeat(9_000_000)}","mode":1.0}`;
+    const big = { ...history, messages: [...history.messages.slice(0, 1), { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: file } }] }, ...history.messages.slice(2)] };
+    const wide = createGateway({ config: singleEndpointConfig(anthropicUpstream.url, apiKey, '', 'anthropic'), logger: false });
+    cleanups.push(() => wide.close());
+    expect((await ask(await wide.listen(0, '127.0.0.1'), big)).status).toBe(200);
+    expect(anthropicUpstream.texts[1]).toContain(`"input":${file}`);
   });
 
   it("a call whose arguments an Anthropic-dialect upstream holds back longer than the stall timeout is waited for, not cut (Anthropic buffers large ones)", async () => {

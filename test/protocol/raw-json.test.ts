@@ -11,9 +11,13 @@ describe('JSON text written as it is', () => {
     expect(stringifyJson(plain)).toBe(JSON.stringify(plain));
   });
 
-  it("a caller's text like the marker stays text: the marker is this process's own", () => {
-    const body = { text: '\u0000raw-json-00000000-0000-0000-0000-000000000000:{"evil":true}', input: new RawJson('{"a":1}') };
-    expect(JSON.parse(stringifyJson(body))).toEqual({ text: body.text, input: { a: 1 } });
+  it('holds texts of any length, and writes a lone surrogate as its escape (raw, UTF-8 would make it U+FFFD), a pair as it is (R22)', () => {
+    // A file a tool writes: one string of 9 million characters, and one of 3 million escapes; numbers after them are still judged.
+    const file = `{"path":"a.txt","content":"${'x'.repeat(9_000_000)}","mode":1.0}`;
+    const escapes = `{"content":"${'\\"'.repeat(3_000_000)}","n":1}`;
+    expect([parseKeepsNumbers(file), parseKeepsNumbers(escapes)]).toEqual([false, true]);
+    expect(stringifyJson({ input: new RawJson(file) })).toBe(`{"input":${file}}`);
+    expect(stringifyJson({ input: new RawJson('{"s":"\ud800 \udc00 \ud83d\ude00","n":1.0}') })).toBe('{"input":{"s":"\\ud800 \\udc00 \ud83d\ude00","n":1.0}}');
   });
 
   it('tells numbers a parse writes again otherwise: beyond a double, -0, or written otherwise than JavaScript writes them', () => {
