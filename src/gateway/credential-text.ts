@@ -30,11 +30,6 @@ export function withoutKeys(text: string, declared: ReadonlySet<string> = new Se
   });
 }
 
-/** Whether a name holds, between its '.', ':' and '/', a piece that is as a provider's key is (see isProviderKey). */
-export function holdsProviderKey(name: string): boolean {
-  return name.split(/[^\w-]+/).some(isProviderKey);
-}
-
 /** A key's prefix, or a run as long as a key with digits (see isProviderKey). */
 function looksKeyLike(piece: string): boolean {
   return keyPrefix.test(piece) || isLongKeyRun(piece);

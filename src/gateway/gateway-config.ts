@@ -11,7 +11,7 @@ import { problemsFromZod } from '../domain/zod-problems.js';
 import { dialectNames } from '../protocol/dialect.js';
 import { dialects } from '../protocol/dialects.js';
 import { defaultMaxJsonValues } from '../protocol/json-value-count.js';
-import { holdsKey, holdsProviderKey, looksLikeKey, namesCredential, withoutKeys } from './credential-text.js';
+import { holdsKey, looksLikeKey, namesCredential, withoutKeys } from './credential-text.js';
 import { isRecord } from '../protocol/is-record.js';
 
 /**
@@ -324,7 +324,7 @@ export function parseGatewayConfig(text: string, file: string): Result<GatewayCo
   const result = parseUnscrubbed(text, file);
   if (result.ok) return result;
   const declared = declaredNames(text, file);
-  const keys = tenantKeysAmong(declared, listedKeyHashes(text, file));
+  const keys = tenantKeysIn(text, file);
   const scrub = (words: string): string => withoutTenantKeys(withoutKeys(words, declared), keys);
   return { ok: false, problems: result.problems.map((problem) => ({ ...problem, message: scrub(problem.message), ...(problem.suggestion === undefined ? {} : { suggestion: scrub(problem.suggestion) }) })) };
 }
@@ -334,27 +334,42 @@ function sha256Hex(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** The names among `names` that are a tenant's key: their SHA-256 is listed (an id the key was pasted into). */
-function tenantKeysAmong(names: Iterable<string>, hashes: ReadonlySet<string>): string[] {
-  return [...names].filter((name) => hashes.has(sha256Hex(name)));
-}
 
 /** Text with every one of `keys` replaced, longest first (one may hold another). */
 function withoutTenantKeys(text: string, keys: readonly string[]): string {
   return [...keys].sort((a, b) => b.length - a.length).reduce((words, key) => words.split(key).join("(a tenant's key, not shown)"), text);
 }
 
-/** Every tenant key hash a config's text lists, lower-cased, whatever else is wrong with it. */
-function listedKeyHashes(text: string, file: string): ReadonlySet<string> {
+/**
+ * Every text of a config (a value or a field's name, anywhere: an id, a reference to one, a
+ * header) that is a tenant's key, its SHA-256 listed under a tenant's `apiKeySha256`, whatever
+ * else is wrong with the file: a key pasted as a name is then named by no problem.
+ */
+function tenantKeysIn(text: string, file: string): string[] {
   const parsed = parseYamlSource(text, file);
+  if (!parsed.ok || !isRecord(parsed.source.data)) return [];
+  const data = parsed.source.data;
   const hashes = new Set<string>();
-  if (!parsed.ok || !isRecord(parsed.source.data) || !Array.isArray(parsed.source.data.tenants)) return hashes;
-  for (const tenant of parsed.source.data.tenants) {
-    if (!isRecord(tenant)) continue;
-    const listed: unknown = tenant.apiKeySha256;
+  for (const tenant of Array.isArray(data.tenants) ? data.tenants : []) {
+    const listed: unknown = isRecord(tenant) ? tenant.apiKeySha256 : undefined;
     for (const hex of Array.isArray(listed) ? listed : [listed]) if (typeof hex === 'string') hashes.add(hex.toLowerCase());
   }
-  return hashes;
+  if (hashes.size === 0) return [];
+  const keys = new Set<string>();
+  const visit = (value: unknown): void => {
+    if (typeof value === 'string') {
+      if (hashes.has(sha256Hex(value))) keys.add(value);
+    } else if (Array.isArray(value)) {
+      value.forEach(visit);
+    } else if (isRecord(value)) {
+      for (const [name, inner] of Object.entries(value)) {
+        visit(name);
+        visit(inner);
+      }
+    }
+  };
+  visit(data);
+  return [...keys];
 }
 
 /** The names a config's text gives its endpoints (ids, models), routes and tenants, as written. */
@@ -664,8 +679,9 @@ function checkRoute(route: Partial<RouteConfig>, index: number, endpointIds: Rea
 
 /**
  * Names the gateway writes in every log line and metric label (tenant and endpoint ids, public model
- * names) must not be keys: one that is a tenant's own key (its SHA-256 is listed), or is as a
- * provider's key is, is refused without being quoted.
+ * names) must not be keys: one that is a tenant's own key (its SHA-256 is listed) is refused without
+ * being quoted. Names that only look like keys are the user's (`hf_tgi_llama3_70b`, a region in capitals
+ * beginning 'ASIA'): a look would refuse valid fleets, so problems only hide them (see withoutKeys).
  */
 function checkNamesAreNotKeys(parts: CheckedParts, report: Report): void {
   const hashes = new Set(parts.tenants.flatMap(([tenant]) => (tenant.apiKeySha256 === undefined ? [] : keyHashesOf({ apiKeySha256: tenant.apiKeySha256 }))));
@@ -674,7 +690,6 @@ function checkNamesAreNotKeys(parts: CheckedParts, report: Report): void {
       if (name === undefined) return;
       const suggestion = `name the ${what} for what it is; keys go in environment variables ('apiKeyEnv') or, a tenant's, as their SHA-256 ('apiKeySha256')`;
       if (hashes.has(sha256Hex(name))) report([top, index, field], 'invalid_value', `this ${what} is a tenant's API key (its SHA-256 is listed under a tenant's 'apiKeySha256'), and ${what}s are written in every log line and metric`, suggestion);
-      else if (holdsProviderKey(name)) report([top, index, field], 'invalid_value', `this ${what} looks like a key, and ${what}s are written in every log line and metric`, suggestion);
     });
   };
   check(parts.tenantIds, 'tenants', 'id', 'tenant id');

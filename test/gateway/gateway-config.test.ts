@@ -457,7 +457,7 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(twice.message).toContain(`'${model}'`);
   });
 
-  it('an id or public model name that is a key (a tenant key, or as a provider issues them) is refused unquoted: logs and metrics carry them', () => {
+  it("an id or public model name that is a tenant's key is refused unquoted (logs and metrics carry them); one that only looks like a key is the user's", () => {
     // A tenant's own key as its id (the field confused with apiKeySha256), as another tenant's id, an endpoint's, a route's.
     const tenantKey = 'sk-acme-test';
     for (const [from, to, path] of [
@@ -471,19 +471,22 @@ describe('gateway config problems are located, with a path and a suggestion', ()
       // Quoted nowhere, though the ids are the file's own names (a reference to it says which).
       expect(JSON.stringify(result.problems)).not.toContain(tenantKey);
     }
-    // As providers issue them: refused by their look, wherever they sit in a name.
-    for (const [from, to, path] of [
-      ['id: gcp-us-1', 'id: "gcp:AKIAIOSFODNN7EXAMPLE"', 'endpoints[0].id'],
-      ['  - model: frontier\n', '  - model: Xk9mQ2vL7pR4tY8wZ3nB6cD1fG5hJ0k\n', 'routes[0].model'],
+    // Pasted anywhere else too (a route's endpoints, a jurisdiction): quoted by no problem (R22).
+    // A key without a key's look (no prefix, short), which only its hash tells.
+    const plainKey = 'acme-prod-secret-7f3a';
+    const referenced = parseGatewayConfig(edit(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: ${hashApiKey(plainKey)}`), 'endpoints: [gcp-us-1, azure-eu-1]', `endpoints: [gcp-us-1, ${plainKey}]`), 'gateway.yaml');
+    expect(referenced.ok ? 'valid' : JSON.stringify(referenced.problems)).toMatch(/unknown endpoint '\(a tenant's key, not shown\)'/);
+    expect(JSON.stringify(referenced)).not.toContain(plainKey);
+    // Names that only look like keys are the user's own, and valid (R22: a look refused fleets that were).
+    for (const [from, to] of [
+      ['id: gcp-us-1', 'id: hf_tgi_llama3_70b_us_east_1'],
+      ['id: gcp-us-1', 'id: ASIA-SOUTHEAST1-TPU-01'],
+      ['id: gcp-us-1', 'id: gpt4o2024080601deploymentEastUS2'],
     ] as const) {
-      const result = parseGatewayConfig(edit(valid, from, to), 'gateway.yaml');
-      expect(result.ok ? [] : result.problems.filter((problem) => problem.path === path).map((problem) => problem.message)).toContainEqual(expect.stringMatching(/looks like a key, and .* are written in every log line and metric/));
-      expect(JSON.stringify(result)).not.toMatch(/AKIAIOSFODNN7EXAMPLE|Xk9mQ2vL7pR4tY8wZ3nB6cD1fG5hJ0k/);
+      const name = to.replace('id: ', '');
+      expect([name, parseGatewayConfig(edit(valid, from, to).replaceAll('[gcp-us-1, azure-eu-1]', `[${name}, azure-eu-1]`), 'gateway.yaml').ok]).toEqual([name, true]);
     }
-    // Names that only resemble keys are the user's own, and valid.
-    for (const [from, to] of [['id: gcp-us-1', 'id: sk-learn-a'], ['  - model: frontier\n', '  - model: meta-llama/Meta-Llama-3.1-405B-Instruct-FP8\n']] as const) {
-      expect(parseGatewayConfig(edit(valid, from, to).replaceAll('[gcp-us-1, azure-eu-1]', from.includes('gcp') ? '[sk-learn-a, azure-eu-1]' : '[gcp-us-1, azure-eu-1]'), 'gateway.yaml').ok).toBe(true);
-    }
+    for (const model of ['DeepSeekR1DistillQwen32B', 'sk-learn-classifier-2024']) expect([model, parseGatewayConfig(edit(valid, '  - model: frontier\n', `  - model: ${model}\n`), 'gateway.yaml').ok]).toEqual([model, true]);
   });
 
   it('a bad header name or value never echoes the value, and hides no problem of the headers beside it', () => {
