@@ -164,6 +164,8 @@ class StreamSink implements AnswerSink {
     const { headers, inbound } = this.#target;
     headers['content-type'] = 'text/event-stream; charset=utf-8';
     headers['cache-control'] = 'no-cache';
+    // nginx buffers a proxied answer by default (4-8 KB at a time, pings and all): a stream asks it not to.
+    headers['x-accel-buffering'] = 'no';
     // No Connection header of our own: node:http then sends its Keep-Alive timeout hint, which
     // tells clients how long an idle connection may be reused.
     res.writeHead(200, headers);

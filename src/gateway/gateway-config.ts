@@ -266,7 +266,13 @@ export const gatewayConfigSchema = z.strictObject({
   // out-of-memory crash; 1 GiB is a quarter of Node's default heap limit here. maxJsonValues: see
   // defaultMaxJsonValues.
   limits: z.strictObject({ maxBodyBytes: count(1 << 30).default(32 * 1024 * 1024), maxBodyBytesInFlight: count(2 ** 40).default(1 << 30), maxJsonValues: count(1 << 30).default(defaultMaxJsonValues) }).prefault({}),
-  logging: z.strictObject({ logPrompts: z.boolean().default(false) }).prefault({}),
+  logging: z
+    .strictObject({
+      logPrompts: z.boolean().default(false),
+      // The header a proxy in front writes the caller's address in (x-forwarded-for), logged as the client's instead of the peer's.
+      clientAddressHeader: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'a header name: letters, digits and !#$%&\'*+.^_`|~-').transform((name) => name.toLowerCase()).optional(),
+    })
+    .prefault({}),
   // Web pages that may call the API from a browser; none without the block.
   cors: z
     .strictObject({

@@ -723,6 +723,19 @@ export function createGateway(options: GatewayOptions): Gateway {
     return path === '/v1/models' || path.startsWith('/v1/models/') ? readOnly : undefined;
   };
 
+  /**
+   * Who sent a request, for the log: the peer's address, or behind a proxy the header it writes the
+   * caller's in (logging.clientAddressHeader, as it came, at most 256 characters: a caller can write
+   * it too where the proxy does not replace it, so it is only a lead).
+   */
+  const clientHeader = config.logging.clientAddressHeader;
+  const clientAddress = (req: IncomingMessage): string | undefined => {
+    const forwarded = clientHeader === undefined ? undefined : req.headers[clientHeader];
+    if (forwarded === undefined) return req.socket.remoteAddress;
+    const value = typeof forwarded === 'string' ? forwarded : forwarded.join(', ');
+    return value.length > 256 ? `${value.slice(0, 256)}...` : value;
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = now();
     const presentedId = headerValue(req.headers['x-request-id']);
@@ -742,6 +755,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     // A page allowed to call the API may read its answers, errors included.
     if (config.cors !== undefined && apiMethods(path) !== undefined) Object.assign(headers, corsResponseHeaders(config.cors, headerValue(req.headers.origin)));
     const labels: FailureLabels = { route: unlabelled, tenant: undefined, key: undefined };
+    const client = clientAddress(req);
     try {
       // RFC 9112 (3.2): an HTTP/1.1 request without Host is a 400. Node's own answer to it would be a
       // bare status, neither counted nor logged (so its check is off, and this is it).
@@ -782,28 +796,28 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (!list.ok) throw problemError(list.problem);
         sendJson(res, 200, list.value, headers);
         // Logged as other keyed requests are: a client that only lists models shows which key it still uses.
-        logger?.info({ requestId, tenant: labels.tenant, key: labels.key, path: '/v1/models', status: 200, ms: now() - started }, 'models');
+        logger?.info({ requestId, client, tenant: labels.tenant, key: labels.key, path: '/v1/models', status: 200, ms: now() - started }, 'models');
         return;
       }
       if (reading && path.startsWith('/v1/models/')) {
         const id = decodedPathPart(path.slice('/v1/models/'.length));
         if (!visibleModels(req, labels).includes(id)) throw new ClientError(404, 'not_found', `model ${quoteIdentifier(id)} is not served here to this key; GET /v1/models lists the models it can use`, { code: 'model_not_found' });
         sendJson(res, 200, inbound.formatModel(id), headers);
-        logger?.info({ requestId, tenant: labels.tenant, key: labels.key, path: '/v1/models/{id}', status: 200, ms: now() - started }, 'models');
+        logger?.info({ requestId, client, tenant: labels.tenant, key: labels.key, path: '/v1/models/{id}', status: 200, ms: now() - started }, 'models');
         return;
       }
       if (path === '/v1/chat/completions' || path === '/v1/messages') {
         if (req.method !== 'POST') throw new ClientError(405, 'invalid_request', `${path} takes POST`, { headers: { allow: 'POST' } });
         const outcome = await serveChat(inbound, req, res, requestId, headers, labels);
         metrics.requests.inc({ route: outcome.route, endpoint: outcome.endpoint, status: String(outcome.status), dialect: inbound.name });
-        logger?.[levelOf(outcome.status)]({ requestId, tenant: outcome.tenant, key: labels.key, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, ...sentStatus(res, outcome.status), attempts: outcome.attempts, inputTokens: outcome.inputTokens, outputTokens: outcome.outputTokens, ms: now() - started, ...(outcome.prompt === undefined ? {} : { prompt: outcome.prompt, completion: outcome.completion }) }, 'request');
+        logger?.[levelOf(outcome.status)]({ requestId, client, tenant: outcome.tenant, key: labels.key, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, ...sentStatus(res, outcome.status), attempts: outcome.attempts, inputTokens: outcome.inputTokens, outputTokens: outcome.outputTokens, ms: now() - started, ...(outcome.prompt === undefined ? {} : { prompt: outcome.prompt, completion: outcome.completion }) }, 'request');
         return;
       }
       if (path === tokenCounting.path) {
         if (req.method !== 'POST') throw new ClientError(405, 'invalid_request', `${path} takes POST`, { headers: { allow: 'POST' } });
         const outcome = await serveTokenCount(req, res, requestId, headers, labels);
         metrics.tokenCounts.inc({ route: outcome.route, endpoint: outcome.endpoint, status: String(outcome.status) });
-        logger?.info({ requestId, tenant: outcome.tenant, key: labels.key, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, attempts: outcome.attempts, ms: now() - started }, 'token count');
+        logger?.info({ requestId, client, tenant: outcome.tenant, key: labels.key, route: outcome.route, endpoint: outcome.endpoint, status: outcome.status, attempts: outcome.attempts, ms: now() - started }, 'token count');
         return;
       }
       const why = unservedApis.get(path);
@@ -818,7 +832,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // The status the caller's dialect answers with (an Anthropic overload is 529), when not yet sent.
       const answered = inbound.errorStatus(clientError.kind, clientError.status);
       const httpStatus = res.headersSent ? sentStatus(res, clientError.status) : answered === clientError.status ? {} : { httpStatus: answered };
-      logger?.[levelOf(clientError.status)]({ requestId, tenant: labels.tenant, key: labels.key, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, ...httpStatus, reason: clientError.logMessage, ...(labels.attempts === undefined ? {} : { attempts: labels.attempts }), ms: now() - started }, 'request refused');
+      logger?.[levelOf(clientError.status)]({ requestId, client, tenant: labels.tenant, key: labels.key, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, ...httpStatus, reason: clientError.logMessage, ...(labels.attempts === undefined ? {} : { attempts: labels.attempts }), ms: now() - started }, 'request refused');
       if (res.headersSent) {
         res.end();
         return;
@@ -908,7 +922,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     const requestId = randomUUID();
     metrics.requests.inc({ route: unlabelled, endpoint: unlabelled, status: String(refusal.status), dialect: unlabelled });
-    logger?.info({ requestId, route: unlabelled, status: refusal.status, reason }, 'request refused');
+    logger?.info({ requestId, client: socket.remoteAddress, route: unlabelled, status: refusal.status, reason }, 'request refused');
     if (behindWhole) {
       // The connection's last answer is that of the last request pipelined behind the current one and
       // read whole before the bad bytes: the current answer's end would cut the ones queued after it.

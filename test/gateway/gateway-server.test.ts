@@ -174,6 +174,8 @@ describe('exact SSE frames', () => {
       body: JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true }, max_tokens: 5 }),
     });
     expect(response.headers.get('content-type')).toContain('text/event-stream');
+    // A proxy in front (nginx by default) must not buffer the stream (E29: tokens came 4 KB at a time, pings held).
+    expect([response.headers.get('cache-control'), response.headers.get('x-accel-buffering')]).toEqual(['no-cache', 'no']);
     // The idle keep-alive hint, so a client's pool retires the connection before the server closes it.
     expect(response.headers.get('keep-alive')).toMatch(/^timeout=\d+$/);
     // With include_usage every chunk carries usage, null until the last (OpenAI's stream_options docs).

@@ -277,6 +277,25 @@ tenants:
     expect(lines.join('')).not.toMatch(/sk-old|sk-new|"key":null/);
   });
 
+  it("names the client of every request: the peer's address, or behind a proxy the header it writes the caller's in (E29)", async () => {
+    const upstream = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+    cleanups.push(() => upstream.close());
+    const tenant = `  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }`;
+    const logged = async (extra: string): Promise<{ msg: string; client?: string }[]> => {
+      const lines: string[] = [];
+      const gateway = createGateway({ config: gatewayConfig(oneEndpointYaml(upstream.url, tenant, extra)), logger: pino({ base: null }, { write: (line: string) => lines.push(line) }) });
+      const url = await gateway.listen(0, '127.0.0.1');
+      cleanups.push(() => gateway.close());
+      const headers = { 'content-type': 'application/json', 'x-forwarded-for': '203.0.113.7, 10.0.0.2' };
+      expect((await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { ...headers, authorization: `Bearer ${apiKey}` }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) })).status).toBe(200);
+      expect((await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { ...headers, authorization: 'Bearer sk-wrong' }, body: '{}' })).status).toBe(401);
+      expect((await fetch(`${url}/v1/models`, { headers: { ...headers, authorization: `Bearer ${apiKey}` } })).status).toBe(200);
+      return lines.map((line) => JSON.parse(line) as { msg: string; client?: string });
+    };
+    expect((await logged('')).map((line) => [line.msg, line.client])).toEqual([['request', '127.0.0.1'], ['request refused', '127.0.0.1'], ['models', '127.0.0.1']]);
+    expect((await logged('logging: { clientAddressHeader: X-Forwarded-For }')).map((line) => [line.msg, line.client])).toEqual([['request', '203.0.113.7, 10.0.0.2'], ['request refused', '203.0.113.7, 10.0.0.2'], ['models', '203.0.113.7, 10.0.0.2']]);
+  });
+
   it("logs an upstream's refusal of the caller's own request as routine, not as a warning", async () => {
     const { url, lines } = await loggingGateway((res) => res.end(JSON.stringify({ error: { message: 'bad temperature', param: 'temperature' } })), 400, false);
     expect((await ask(url)).status).toBe(400);
