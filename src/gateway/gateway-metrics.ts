@@ -98,6 +98,18 @@ export function createGatewayMetrics(readEndpoints: () => Iterable<EndpointGauge
   };
 }
 
+/**
+ * Each tenant's series at 0, so that increase() and rate() see its first charge, rate limit and
+ * jurisdiction refusal after a start or a reload (an alert on the first refusal would miss it).
+ */
+export function seedTenantSeries(metrics: Pick<GatewayMetrics, 'tenantTokens' | 'rateLimited' | 'jurisdictionRejections'>, tenants: readonly { readonly id: string }[]): void {
+  for (const { id } of tenants) {
+    metrics.tenantTokens.inc({ tenant: id }, 0);
+    metrics.jurisdictionRejections.inc({ tenant: id }, 0);
+    for (const limit of ['requests', 'tokens']) metrics.rateLimited.inc({ tenant: id, limit }, 0);
+  }
+}
+
 /** A counter with a series, at 0, for each outcome it will count. */
 function withOutcomes(counter: Counter<'outcome'>, outcomes: readonly string[]): Counter<'outcome'> {
   for (const outcome of outcomes) counter.inc({ outcome }, 0);

@@ -22,7 +22,7 @@ import type { GatewayCore, StreamWatch } from './gateway-core.js';
 import { closeAfterAnswer, closesBeforeServing } from './close-after-answer.js';
 import { discardRestOfBody, type DiscardLimits } from './discard-rest-of-body.js';
 import { createGatewayLogger } from './gateway-logger.js';
-import { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
+import { createGatewayMetrics, seedTenantSeries, type GatewayMetrics } from './gateway-metrics.js';
 import { readJsonBody } from './read-json-body.js';
 import { routedPromptTokens, type RequestContext } from './request-context.js';
 import { effectiveJurisdictions, parseJurisdictionHeader, prefixKeyOf, routeRequest, routingPolicyFromConfig } from './route-request.js';
@@ -152,8 +152,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   let upstreamClosing = false;
   // Gauges of live endpoint state are read at scrape time: nothing to write per request.
   const gatewayMetrics = createGatewayMetrics(() => endpoints.readings(), { processMetrics: options.processMetrics === true });
-  // Each tenant's charge starts at 0, so that increase() and rate() see its first request after a start or reload.
-  for (const tenant of config.tenants) gatewayMetrics.tenantTokens.inc({ tenant: tenant.id }, 0);
+  seedTenantSeries(gatewayMetrics, config.tenants);
   const core: GatewayCore = {
     config,
     now,
@@ -1003,7 +1002,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       } else if (loaded.ok) {
         current = { ...current, tenants: loaded.value.tenants };
         tenantsById = new Map(current.tenants.map((tenant) => [tenant.id, tenant]));
-        for (const tenant of current.tenants) metrics.tenantTokens.inc({ tenant: tenant.id }, 0);
+        seedTenantSeries(metrics, current.tenants);
         metrics.configReloads.inc({ outcome: 'applied' });
         logger?.info({ added: plan.added, removed: plan.removed, changed: plan.changed }, 'config reloaded: tenants');
       }

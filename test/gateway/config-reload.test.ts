@@ -86,7 +86,12 @@ describe('a reload and the requests in flight', () => {
     expect(metricValue(before, 'switchyard_tenant_tokens_total', { tenant: 'acme' })).toBe(0);
     expect(metricValue(before, 'switchyard_tenant_tokens_total', { tenant: 'globex' })).toBeUndefined();
     gateway.reload({ ok: true, value: gatewayConfig(yaml([acme, globex])) });
-    expect(metricValue(await scrape(url), 'switchyard_tenant_tokens_total', { tenant: 'globex' })).toBe(0);
+    const after = await scrape(url);
+    expect(metricValue(after, 'switchyard_tenant_tokens_total', { tenant: 'globex' })).toBe(0);
+    // Its refusals too, which alerts watch (E23: their first after a start or reload was missed).
+    for (const [text, tenant] of [[before, 'acme'], [after, 'globex']] as const) {
+      expect([metricValue(text, 'switchyard_jurisdiction_rejections_total', { tenant }), metricValue(text, 'switchyard_rate_limited_total', { tenant, limit: 'requests' }), metricValue(text, 'switchyard_rate_limited_total', { tenant, limit: 'tokens' })]).toEqual([0, 0, 0]);
+    }
   });
 
   /**
