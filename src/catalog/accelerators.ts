@@ -9,6 +9,8 @@
  *   estimated figure is named in `caveats`.
  * - HBM capacity is decimal GB: figures the CSV gives in GiB are multiplied by
  *   1.073741824; where the CSV gives a usable and a marketed figure, the usable one is used.
+ *   TPU v5e, v5p and v6e are GiB too, though the CSV (as Google's docs, "32 GB") says no unit:
+ *   jax's tpu_info.py gives their bytes (17.2e9, 103e9, 34.4e9), as for v4's 32 GiB.
  * - Prices are indicative (list or capacity-block prices on one date). A fleet
  *   file overrides any value here, price, power and efficiency included.
  */
@@ -94,7 +96,7 @@ export const accelerators: readonly AcceleratorSpec[] = [
     vendor: 'google',
     year: 2023,
     peakTflops: { bf16: 197, int8: 394 },
-    hbmGB: 16,
+    hbmGB: 17.18, // 16 GiB (jax tpu_info.py: 17.2e9 bytes)
     hbmTBps: 0.819,
     itPowerW: 250,
     powerBasis: 'estimate',
@@ -121,7 +123,7 @@ export const accelerators: readonly AcceleratorSpec[] = [
     vendor: 'google',
     year: 2023,
     peakTflops: { bf16: 459, fp8: 459, int8: 918 },
-    hbmGB: 95,
+    hbmGB: 102.01, // 95 GiB (jax tpu_info.py: 103e9 bytes)
     hbmTBps: 2.765,
     itPowerW: 550,
     powerBasis: 'estimate',
@@ -151,7 +153,7 @@ export const accelerators: readonly AcceleratorSpec[] = [
     vendor: 'google',
     year: 2024,
     peakTflops: { bf16: 918, fp8: 918, int8: 1836 },
-    hbmGB: 32,
+    hbmGB: 34.36, // 32 GiB (jax tpu_info.py: 34.4e9 bytes)
     hbmTBps: 1.64,
     itPowerW: 500,
     powerBasis: 'estimate',
