@@ -478,9 +478,13 @@ export async function pumpAnswer(
     let next: Attempt | undefined;
     /** How the last resume or restart failed at an upstream, when one did: what the caller is told then. */
     let lastFailure: ClientError | undefined;
-    const failedAtUpstream = (error: unknown): void => {
+    const failedAtUpstream = (error: unknown, continuing: boolean): void => {
       // Not a routing refusal of the continuation (no endpoint failed): the caller's request was fine.
-      if (error instanceof ClientError && error.endpoint !== undefined && !isRequestFault(error.status)) lastFailure = error;
+      if (!(error instanceof ClientError) || error.endpoint === undefined) return;
+      if (!isRequestFault(error.status)) lastFailure = error;
+      // Upstreams refused the continuation itself (the caller's request was answered until the break):
+      // said, as the gateway's failure to resume (E26: "the upstream stream broke" hid a 400).
+      else if (continuing) lastFailure = new ClientError(502, 'api_error', `the continuation was refused (${String(error.status)}): ${error.message}`, { endpoint: error.endpoint });
     };
     // A tool call cut half-way cannot be continued (no API takes one as a prefill), nor can JSON an
     // upstream holds to a format (constrained decoding would start the JSON over after the text
@@ -509,7 +513,7 @@ export async function pumpAnswer(
       try {
         next = await firstAnswer(core, context, continuation, tried, cancellation, resumesGoingBack);
       } catch (error) {
-        failedAtUpstream(error);
+        failedAtUpstream(error, received !== '');
         next = undefined;
       }
     }
@@ -524,7 +528,7 @@ export async function pumpAnswer(
       try {
         next = await firstAnswer(core, context, withoutPrefillWhitespace(request), tried, cancellation, context.resilience.retries > 0 ? resumesGoingBack : { left: 0 });
       } catch (error) {
-        failedAtUpstream(error);
+        failedAtUpstream(error, false);
         next = undefined;
       }
       if (next?.kind === 'stream') {

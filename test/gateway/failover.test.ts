@@ -379,6 +379,36 @@ describe('failover under faults', () => {
       expect(streamed.raw).toContain('"type":"overloaded_error","message":"the answer was cut after 2 tokens and could not be resumed: the upstream stream broke; then upstream ');
     });
 
+    it('a continuation the upstreams refuse (a 400 of its own) is told as such, a 502, not as the stream breaking alone (E26)', async () => {
+      // The cheap endpoint breaks its first answer after two tokens and refuses after; so does the other.
+      let arrivals = 0;
+      const refusal = '{"error":{"message":"The request body is not valid JSON: no low surrogate in string","type":"invalid_request_error"}}';
+      const breaking = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          arrivals += 1;
+          if (arrivals > 1) return void res.writeHead(400, { 'content-type': 'application/json' }).end(refusal);
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write(openAIChunk({ role: 'assistant', content: 'one' }) + openAIChunk({ content: ' two' }), () => setTimeout(() => res.socket?.destroy(), 20));
+        });
+      });
+      await new Promise<void>((resolve) => breaking.listen(0, '127.0.0.1', resolve));
+      cleanups.push(() => new Promise((resolve) => breaking.close(() => resolve())));
+      const refuser = await startScriptedUpstream((res) => res.end(refusal), { status: 400, contentType: 'application/json' });
+      cleanups.push(() => refuser.close());
+      const { url } = await gateway(
+        [
+          { id: 'breaking', url: `http://127.0.0.1:${String((breaking.address() as AddressInfo).port)}`, model: 'm', cost: 0 },
+          { id: 'refusing', url: refuser.url, model: 'm', cost: 1 },
+        ],
+        { policy: '[cost]', resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1000 } }' },
+      );
+      const streamed = await readSse(await streamOpenAI(url, 'hi', 20), 'openai');
+      expect(streamed.ending).toBe('error-event');
+      expect(streamed.raw).toContain('the answer was cut after 2 tokens and could not be resumed: the upstream stream broke; then the continuation was refused (400): ');
+      expect(streamed.raw).toContain('no low surrogate in string');
+    });
+
     /** A cheap endpoint that streams `before` and breaks, and a dearer one that streams `after` and finishes: a resume goes from one to the other. */
     async function breakThenResume(before: readonly string[], after: readonly string[]): Promise<{ url: string; resuming: ScriptedUpstream }> {
       const chunks = (texts: readonly string[]): string => texts.map((text, index) => openAIChunk(index === 0 ? { role: 'assistant', content: text } : { content: text })).join('');
