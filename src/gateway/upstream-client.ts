@@ -312,9 +312,14 @@ function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+/** JSON text without the byte order mark a server may put first (RFC 8259 8.1 lets a reader ignore it; JSON.parse refuses it). */
+function withoutByteOrderMark(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
 function parseJsonOrUndefined(text: string): unknown {
   try {
-    return JSON.parse(text);
+    return JSON.parse(withoutByteOrderMark(text));
   } catch {
     return undefined;
   }
@@ -578,7 +583,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   /** The body read so far, as JSON; undefined when it is not JSON (or not whole). */
   #bodyJson(): unknown {
     try {
-      return JSON.parse(Buffer.concat(this.#chunks).toString('utf8'));
+      return JSON.parse(withoutByteOrderMark(Buffer.concat(this.#chunks).toString('utf8')));
     } catch {
       return undefined;
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
-import { closedAfterEach, openAIChunk, readSse, singleEndpointConfig } from './helpers/fleet.js';
+import { closedAfterEach, openAIChunk, readSse, singleEndpointConfig, startScriptedUpstream } from './helpers/fleet.js';
 
 // How an upstream ends its answer decides what the caller is told: a refusal or a cut stays one
 // though an error follows it, and a finish that ends no answer is no whole answer.
@@ -26,6 +26,19 @@ async function gatewayOver(upstreamUrl: string, dialect: 'openai' | 'anthropic')
 }
 
 describe('upstream endings', () => {
+  it('a whole JSON answer or error body that begins with a byte order mark is read as JSON (E26: a 502 "not JSON", an error without its words)', async () => {
+    const answer = { id: 'chatcmpl-1', object: 'chat.completion', created: 0, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'Hello' }, finish_reason: 'stop' }], usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } };
+    const whole = await startScriptedUpstream((res) => res.end(`\ufeff${JSON.stringify(answer)}`), { status: 200, contentType: 'application/json' });
+    const refusing = await startScriptedUpstream((res) => res.end('\ufeff{"error":{"message":"max_tokens is too large for this model","type":"invalid_request_error"}}'), { status: 400, contentType: 'application/json' });
+    cleanups.push(() => whole.close(), () => refusing.close());
+    const answered = await askChat(await gatewayOver(whole.url, 'openai'));
+    expect(answered.status).toBe(200);
+    expect(((await answered.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content).toBe('Hello');
+    const refused = await askChat(await gatewayOver(refusing.url, 'openai'));
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain('max_tokens is too large for this model');
+  });
+
   it('a refusal followed by an error event is told as the refusal, not continued', async () => {
     const upstream = await scripted((res) =>
       res.end(
