@@ -15,10 +15,16 @@ const fallbackChain: Readonly<Record<Precision, readonly Precision[]>> = {
 
 export function computePrecision(chip: AcceleratorSpec, precision: Precision): Precision {
   // The fastest rate the chain offers: a serving stack runs int8 weights through the
-  // fp8 units on a chip whose native int8 is slower (Blackwell Ultra cut dense int8).
+  // fp8 units on a chip whose native int8 is slower (Blackwell Ultra cut dense int8). Of rates
+  // alike, the earlier in the chain (the precision asked): TPU v6e's fp8 runs as fp8, at its bf16 rate.
   let best: Precision = 'bf16';
+  let bestRate = 0;
   for (const candidate of fallbackChain[precision]) {
-    if ((chip.peakTflops[candidate] ?? 0) > (chip.peakTflops[best] ?? 0)) best = candidate;
+    const rate = chip.peakTflops[candidate] ?? 0;
+    if (rate > bestRate) {
+      best = candidate;
+      bestRate = rate;
+    }
   }
   return best;
 }

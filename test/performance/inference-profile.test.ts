@@ -225,6 +225,13 @@ describe('precision: fp8 uses the chip rate when there is one, falls back when n
     expect(result.computePrecision).toBe('fp8');
   });
 
+  it("runs fp8 as fp8 where the chip's fp8 rate equals its bf16 (TPU v6e), not as bf16 (E25: perf said 'runs at the chip's bf16 rate')", () => {
+    const v6e = catalogChip('tpu-v6e');
+    expect(v6e.peakTflops.fp8).toBe(v6e.peakTflops.bf16);
+    expect(computePrecision(v6e, 'fp8')).toBe('fp8');
+    expect(peakFlops(v6e, 'fp8')).toBe(peakFlops(v6e, 'bf16'));
+  });
+
   it('runs fp8 weights at the bf16 rate on TPU v5e, which has no fp8', () => {
     const v5e = catalogChip('tpu-v5e');
     expect(v5e.peakTflops.fp8).toBeUndefined();
