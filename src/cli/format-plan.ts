@@ -7,14 +7,14 @@ export function formatPlan(plan: Plan, file: string): string {
   const gap = Number.isFinite(plan.gap) ? `, gap ${percent(plan.gap, 2)}` : '';
   lines.push(`Plan for ${file}: ${plan.status.toUpperCase()} (${plan.policy.objective} objective) in ${plan.solveSeconds.toFixed(2)} s${gap}`);
   lines.push(
-    `Marginal cost ${usd(plan.costPerHour)}/h · committed ${usd(plan.committedCostPerHour)}/h (stranded ${number(plan.strandedCommitted.chips)} chips, ${usd(plan.strandedCommitted.costPerHour)}/h) · power ${number(plan.powerMW, plan.powerMW < 10 ? 3 : 1)} MW`,
+    `Marginal cost ${usd(plan.costPerHour)}/h · committed ${usd(plan.committedCostPerHour)}/h (stranded ${number(plan.strandedCommitted.chips)} chips, ${usd(plan.strandedCommitted.costPerHour)}/h) · power ${megawatts(plan.powerMW)} MW`,
   );
   lines.push('');
   lines.push('Allocations');
   lines.push(
     table(
       ['workload', 'kind', 'pool', 'chips', 'replicas', 'tokens/s', '$/h', 'MW'],
-      plan.allocations.map((a) => [a.workload, a.kind, a.pool, number(a.chips), a.replicas === undefined ? '-' : `${number(a.replicas)} x ${a.chipsPerReplica}`, number(a.tokensPerSecond), usd(a.costPerHour), number(a.powerMW, a.powerMW < 10 ? 3 : 1)]),
+      plan.allocations.map((a) => [a.workload, a.kind, a.pool, number(a.chips), a.replicas === undefined ? '-' : `${number(a.replicas)} x ${a.chipsPerReplica}`, number(a.tokensPerSecond), usd(a.costPerHour), megawatts(a.powerMW)]),
       ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right'],
     ),
   );
@@ -55,20 +55,20 @@ export function formatPlan(plan: Plan, file: string): string {
   lines.push(
     table(
       ['pool', 'provider', 'jurisdiction', 'chip', 'pricing', 'used', 'chips', 'util', 'MW'],
-      plan.pools.map((p) => [p.id, p.provider, p.jurisdiction, p.chip, p.pricing, number(p.used), number(p.chips), percent(p.used / p.chips), number(p.powerMW, p.powerMW < 10 ? 3 : 1)]),
+      plan.pools.map((p) => [p.id, p.provider, p.jurisdiction, p.chip, p.pricing, number(p.used), number(p.chips), percent(p.used / p.chips), megawatts(p.powerMW)]),
       ['left', 'left', 'left', 'left', 'left', 'right', 'right', 'right', 'right'],
     ),
   );
   if (plan.sites.length > 0) {
     lines.push('');
-    lines.push(`Sites: ${plan.sites.map((s) => `${s.id} ${number(s.powerMW, 1)} of ${number(s.limitMW)} MW`).join(' · ')}`);
+    lines.push(`Sites: ${plan.sites.map((s) => `${s.id} ${megawatts(s.powerMW)} of ${number(s.limitMW)} MW`).join(' · ')}`);
   }
   lines.push('');
   lines.push('Baselines (marginal $/h)');
   lines.push(
     table(
       ['baseline', 'status', '$/h', 'MW', 'plan saves $/h'],
-      plan.baselines.map((b) => [b.name, b.status === 'feasible' ? 'feasible' : `infeasible (${count(b.violations.length, 'violation')})`, usd(b.costPerHour), number(b.powerMW, 1), usd(b.planSavingsPerHour)]),
+      plan.baselines.map((b) => [b.name, b.status === 'feasible' ? 'feasible' : `infeasible (${count(b.violations.length, 'violation')})`, usd(b.costPerHour), megawatts(b.powerMW), usd(b.planSavingsPerHour)]),
       ['left', 'left', 'right', 'right', 'right'],
     ),
   );
@@ -78,4 +78,9 @@ export function formatPlan(plan: Plan, file: string): string {
     for (const problem of plan.problems) lines.push(`  - ${problem}`);
   }
   return lines.join('\n');
+}
+
+/** Megawatts as every table and line of a plan writes them: three decimals below 10 MW, one above (so 0.113 is not 0.1 in one place). */
+function megawatts(mw: number): string {
+  return number(mw, mw < 10 ? 3 : 1);
 }
