@@ -137,7 +137,7 @@ export function formatUp(fleet: RunningFleet, file: string, speed: number): stri
   const byId = new Map(fleet.endpoints.map((e) => [e.id, e]));
   lines.push(
     table(
-      ['service', 'endpoint', 'pool', 'chip', 'jurisdiction', 'dialect', '$/M tokens', 'url'],
+      ['service', 'endpoint', 'pool', 'chip', 'jurisdiction', 'dialect', '$/M out tokens', 'url'],
       fleet.routes.flatMap((route) =>
         route.endpoints.flatMap((id, index) => {
           const e = byId.get(id);
