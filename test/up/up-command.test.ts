@@ -160,7 +160,7 @@ describe('switchyard up', () => {
       const apiKey = /^API key: (\S+)$/m.exec(cli.stdout())?.[1] ?? '';
       expect(url).not.toBe('');
       expect(apiKey).not.toBe('');
-      expect(cli.stdout()).toMatch(/│ chat-us\s+│ gcp-usc1-v6e\s+│ tpu-v6e\s+│\s+\d+ x 16 chips │\s+1 │/);
+      expect(cli.stdout()).toMatch(/│ chat-us\s+│ gcp-usc1-v6e\s+│ tpu-v6e\s+│\s+\d+ x 8 chips │\s+1 │/);
       for (const line of ['chat-us', 'assist-eu', 'gcp-usc1-v6e-0', 'azure-weu-h100-0', 'anthropic', 'openai']) expect(cli.stdout()).toContain(line);
       expect(cli.stdout()).toContain(`curl -sS ${url}/v1/chat/completions -H 'Authorization: Bearer ${apiKey}'`);
       expect(cli.stdout()).toContain(`curl -sS ${url}/v1/messages -H 'x-api-key: ${apiKey}'`);
