@@ -149,7 +149,7 @@ export class EndpointPool {
         route,
         route.endpoints.flatMap((id) => {
           const runtime = this.#byId.get(id);
-          return runtime === undefined ? [] : [{ runtime, view: { ...runtime.config, outstanding: 0, ewmaTtftMs: undefined, circuit: 'closed' as const, halfOpenInFlight: 0, backedOff: false } }];
+          return runtime === undefined ? [] : [{ runtime, view: { ...runtime.config, outstanding: 0, ewmaTtftMs: undefined, circuit: 'closed' as const, halfOpenInFlight: 0, backedOff: false, backedOffUntil: 0 } }];
         }),
       ]),
     );
@@ -178,6 +178,7 @@ export class EndpointPool {
       view.circuit = circuit.circuit;
       view.halfOpenInFlight = circuit.halfOpenInFlight;
       view.backedOff = runtime.retryAfterUntil > at;
+      view.backedOffUntil = runtime.retryAfterUntil;
       fresh.push(view);
     }
     return fresh;

@@ -53,11 +53,14 @@ import { unitInterval } from './unit-interval.js';
  * splits every tier of two or more into ordered sub-tiers; the result is the tiers
  * concatenated. So a later policy only ever reorders endpoints an earlier one
  * left tied, and what is still tied after the last policy keeps route order.
- * Endpoints inside a Retry-After they sent (backedOff) then go last, in that order.
+ * Endpoints inside a Retry-After they sent (backedOff) then go last, the one whose wait ends
+ * first first (policy order among equal ends): one that asked for a second does not go before
+ * full replicas that asked for 80 ms only because it is idle and cheaper.
  *  - cost:       marginalCostPerMillionTokens ascending (free committed capacity first),
  *                endpoints with room (outstanding < capacity) before full ones, so
  *                traffic spills to the cheapest paid capacity once the free is full.
- *  - latency:    ewmaTtftMs ascending. An endpoint with none (never measured, or its
+ *  - latency:    ewmaTtftMs x (1 + outstanding / capacity) ascending, endpoints with room
+ *                before full ones (so load spreads before an average rises). An endpoint with none (never measured, or its
  *                average forgotten: see EndpointPool) is tried first when it has nothing
  *                outstanding, so it gets measured, and last while a request to it is
  *                out: one request at a time finds out, the rest go where it is known.
@@ -96,6 +99,8 @@ export interface EndpointLiveState {
   readonly halfOpenInFlight: number;
   /** The endpoint asked (Retry-After) not to be sent requests yet: ranked after the others. */
   readonly backedOff: boolean;
+  /** When that wait ends (epoch ms; read only while backedOff): of backed-off endpoints, the soonest first. */
+  readonly backedOffUntil: number;
 }
 
 export type EndpointView = EndpointConfig & EndpointLiveState;
@@ -578,7 +583,9 @@ function uniqueSorted(values: Iterable<string>): string[] {
  */
 function lastIfBackedOff(ranked: EndpointView[]): EndpointView[] {
   if (!ranked.some((endpoint) => endpoint.backedOff)) return ranked;
-  return [...ranked.filter((endpoint) => !endpoint.backedOff), ...ranked.filter((endpoint) => endpoint.backedOff)];
+  // Sorting is stable: equal ends keep the policy's order.
+  const waiting = ranked.filter((endpoint) => endpoint.backedOff).sort((a, b) => a.backedOffUntil - b.backedOffUntil);
+  return [...ranked.filter((endpoint) => !endpoint.backedOff), ...waiting];
 }
 
 type Tier = readonly EndpointView[];
@@ -616,8 +623,18 @@ function splitTier(name: RoutingPolicyName, tier: Tier, context: ScoringContext)
       const full = (endpoint: EndpointView): boolean => outstandingOf(endpoint) >= endpoint.capacity;
       return [...numericTiers(tier.filter((endpoint) => !full(endpoint)), cost), ...numericTiers(tier.filter(full), cost)];
     }
-    case 'latency':
-      return numericTiers(tier, (endpoint) => knownTtft(endpoint) ?? (outstandingOf(endpoint) === 0 ? 0 : Number.MAX_VALUE));
+    case 'latency': {
+      // The TTFT a request would see: the average, stretched by the share of the endpoint in use
+      // (a queue behind the fastest is not fast), full endpoints after those with room. Alone, the
+      // bare average sent everything to one endpoint until its TTFT rose, then to the next (E34).
+      const full = (endpoint: EndpointView): boolean => outstandingOf(endpoint) >= endpoint.capacity;
+      const expected = (endpoint: EndpointView): number => {
+        const ttft = knownTtft(endpoint);
+        if (ttft === undefined) return outstandingOf(endpoint) === 0 ? 0 : Number.MAX_VALUE;
+        return ttft * (1 + outstandingOf(endpoint) / Math.max(1, endpoint.capacity));
+      };
+      return [...numericTiers(tier.filter((endpoint) => !full(endpoint)), expected), ...numericTiers(tier.filter(full), expected)];
+    }
     case 'least-load':
       return powerOfTwoTiers(tier, context.random);
     case 'prefix-affinity':

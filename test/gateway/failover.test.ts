@@ -355,7 +355,8 @@ describe('failover under faults', () => {
       });
       await new Promise<void>((resolve) => breaking.listen(0, '127.0.0.1', resolve));
       cleanups.push(() => new Promise((resolve) => breaking.close(() => resolve())));
-      const overloaded = await startScriptedUpstream((res) => res.end('{"error":{"message":"busy"}}'), { status: 503, contentType: 'application/json', headers: { 'retry-after': '7' } });
+      // Its wait ends after the breaking one's: of two endpoints inside a Retry-After, the stream goes first to the breaking one.
+      const overloaded = await startScriptedUpstream((res) => res.end('{"error":{"message":"busy"}}'), { status: 503, contentType: 'application/json', headers: { 'retry-after': '8' } });
       cleanups.push(() => overloaded.close());
       const { url } = await gateway(
         [

@@ -31,6 +31,7 @@ function endpoint(id: string, overrides: Partial<EndpointView> = {}): EndpointVi
     circuit: 'closed',
     halfOpenInFlight: 0,
     backedOff: false,
+    backedOffUntil: 0,
     ...overrides,
   };
 }
@@ -471,6 +472,15 @@ describe('scoring policies', () => {
     expect(ranked(route(fleet, ['cost']))).toEqual(['free-b', 'pricey', 'free-a', 'cheap']);
   });
 
+  it('endpoints all inside a Retry-After: the one whose wait ends first goes first, whatever the policy ranks it (E34)', () => {
+    // An idle paid endpoint that asked for a second, and full free ones that asked for 80 ms: cost alone put the paid one first.
+    const fleet = [endpoint('free-a', { outstanding: 10, backedOff: true, backedOffUntil: 1_080 }), endpoint('free-b', { outstanding: 10, backedOff: true, backedOffUntil: 1_070 }), endpoint('paid', { marginalCostPerMillionTokens: 1.5, backedOff: true, backedOffUntil: 2_000 })];
+    expect(ranked(route(fleet, ['cost', 'least-load']))).toEqual(['free-b', 'free-a', 'paid']);
+    // Equal ends keep the policy's order; one not waiting still goes before them all.
+    const even = [endpoint('paid', { marginalCostPerMillionTokens: 1, backedOff: true, backedOffUntil: 500 }), endpoint('free', { backedOff: true, backedOffUntil: 500 }), endpoint('pricey', { marginalCostPerMillionTokens: 3 })];
+    expect(ranked(route(even, ['cost']))).toEqual(['pricey', 'free', 'paid']);
+  });
+
   it('cost: free capacity that is full goes behind everything with room, so traffic spills to the cheapest paid', () => {
     const fleet = [endpoint('free', { capacity: 64, outstanding: 64 }), endpoint('pricey', { marginalCostPerMillionTokens: 3 }), endpoint('cheap', { marginalCostPerMillionTokens: 1, outstanding: 9 })];
     expect(ranked(route(fleet, ['cost']))).toEqual(['cheap', 'pricey', 'free']);
@@ -547,6 +557,14 @@ describe('scoring policies', () => {
     expect(ranked(route(fleet, ['latency']))).toEqual(['new', 'fast', 'mid', 'slow']);
     const measuring = fleet.map((view) => (view.id === 'new' ? { ...view, outstanding: 1 } : view));
     expect(ranked(route(measuring, ['latency']))).toEqual(['fast', 'mid', 'slow', 'new']);
+  });
+
+  it('latency: the average stretched by the share in use, full endpoints last, so load spreads rather than herds onto the fastest (E34)', () => {
+    // The fastest with 7 of 8 slots taken expects 50 x 1.875; an idle one averaging 80 goes first.
+    const fleet = [endpoint('fast', { ewmaTtftMs: 50, capacity: 8, outstanding: 7 }), endpoint('steady', { ewmaTtftMs: 80, capacity: 8 }), endpoint('fastest-full', { ewmaTtftMs: 10, capacity: 8, outstanding: 8 })];
+    expect(ranked(route(fleet, ['latency']))).toEqual(['steady', 'fast', 'fastest-full']);
+    // Idle, it is the average alone.
+    expect(ranked(route(fleet.map((view) => ({ ...view, outstanding: 0 })), ['latency']))).toEqual(['fastest-full', 'fast', 'steady']);
   });
 
   it('weighted: the first is chosen in proportion to weight', () => {
