@@ -123,7 +123,7 @@ export const accelerators: readonly AcceleratorSpec[] = [
     vendor: 'google',
     year: 2023,
     peakTflops: { bf16: 459, fp8: 459, int8: 918 },
-    hbmGB: 102.01, // 95 GiB (jax tpu_info.py: 103e9 bytes)
+    hbmGB: 102.01, // 95 GiB, as Google's docs give it (jax tpu_info.py: 103e9 bytes, about 96 GiB)
     hbmTBps: 2.765,
     itPowerW: 550,
     powerBasis: 'estimate',

@@ -270,7 +270,13 @@ export const gatewayConfigSchema = z.strictObject({
     .strictObject({
       logPrompts: z.boolean().default(false),
       // The header a proxy in front writes the caller's address in (x-forwarded-for), logged as the client's instead of the peer's.
-      clientAddressHeader: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'a header name: letters, digits and !#$%&\'*+.^_`|~-').transform((name) => name.toLowerCase()).optional(),
+      clientAddressHeader: z
+        .string()
+        .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'a header name: letters, digits and !#$%&\'*+.^_`|~-')
+        // Its value is logged as it came: a header that carries credentials would put keys in the log (R23).
+        .refine((name) => !namesCredential(name), 'a header that carries credentials (its value is logged): name the one your proxy writes the address in, such as x-forwarded-for')
+        .transform((name) => name.toLowerCase())
+        .optional(),
     })
     .prefault({}),
   // Web pages that may call the API from a browser; none without the block.
@@ -332,7 +338,8 @@ export function parseGatewayConfig(text: string, file: string): Result<GatewayCo
   const declared = declaredNames(text, file);
   const keys = tenantKeysIn(text, file);
   const scrub = (words: string): string => withoutTenantKeys(withoutKeys(words, declared), keys);
-  return { ok: false, problems: result.problems.map((problem) => ({ ...problem, message: scrub(problem.message), ...(problem.suggestion === undefined ? {} : { suggestion: scrub(problem.suggestion) }) })) };
+  // The path too: a key pasted as a field's name is named by it (R23).
+  return { ok: false, problems: result.problems.map((problem) => ({ ...problem, path: withoutTenantKeys(problem.path, keys), message: scrub(problem.message), ...(problem.suggestion === undefined ? {} : { suggestion: scrub(problem.suggestion) }) })) };
 }
 
 /** The SHA-256 hex of text, as tenants' keys are listed. */

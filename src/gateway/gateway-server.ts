@@ -730,8 +730,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   const clientHeader = config.logging.clientAddressHeader;
   const clientAddress = (req: IncomingMessage): string | undefined => {
     const forwarded = clientHeader === undefined ? undefined : req.headers[clientHeader];
-    if (forwarded === undefined) return req.socket.remoteAddress;
-    const value = typeof forwarded === 'string' ? forwarded : forwarded.join(', ');
+    const value = forwarded === undefined ? '' : typeof forwarded === 'string' ? forwarded : forwarded.join(', ');
+    // Absent or empty: the peer's, which says at least which proxy (R23).
+    if (value.trim() === '') return req.socket.remoteAddress;
     return value.length > 256 ? `${value.slice(0, 256)}...` : value;
   };
 
@@ -825,7 +826,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // Its socket was answered with a refusal of the request itself (a timeout mid-body): told, counted and logged there.
       if (answeredRequests.has(req)) return;
       const clientError = error instanceof ClientError ? error : new ClientError(500, 'api_error', 'internal gateway error');
-      if (!(error instanceof ClientError)) logger?.error({ requestId, err: error instanceof Error ? error.message : String(error) }, 'internal error');
+      if (!(error instanceof ClientError)) logger?.error({ requestId, client, err: error instanceof Error ? error.message : String(error) }, 'internal error');
       if (path === tokenCounting.path) metrics.tokenCounts.inc({ route: labels.route, endpoint: clientError.endpoint ?? unlabelled, status: String(clientError.status) });
       else metrics.requests.inc({ route: labels.route, endpoint: clientError.endpoint ?? unlabelled, status: String(clientError.status), dialect: inbound.name });
       // The status the caller's dialect answers with (an Anthropic overload is 529), when not yet sent.

@@ -105,9 +105,11 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     // answers. Waiting for the end of an answer that may stream for minutes would keep every
     // other request off a recovered endpoint that long. A later break of this answer reopens it (relapse).
     if (probe || ejected) {
+      const before = endpoint.circuit.status;
       endpoints.setCircuit(endpoint, ejected ? 'recovered' : 'success');
-      // Until another answers whole, a break of this one is the probe failing after all (see 'relapse').
-      endpoint.closedByAttempt = number;
+      // Until another answers whole, a break of this one is the probe failing after all (see 'relapse');
+      // only of the one whose first token closed the circuit, not of one that found it closed (R23).
+      if (before !== 'closed' && endpoints.circuitOf(endpoint) === 'closed') endpoint.closedByAttempt = number;
     }
     // The request's cancellation keeps reaching this upstream until releaseAttempt: a client
     // that leaves mid-answer must cancel it.

@@ -26,11 +26,18 @@ let written: string[] = [];
 
 /** JSON.stringify, with every RawJson in `value` written as its text (bodies without one cost a comparison more). */
 export function stringifyJson(value: unknown): string {
+  // Kept aside and put back: a toJSON that called this again would otherwise renumber the outer body's texts (R23).
+  const outer = written;
   written = [];
-  const text = JSON.stringify(value);
-  if (written.length === 0) return text;
-  const texts = written;
-  written = [];
+  let text: string;
+  let texts: string[];
+  try {
+    text = JSON.stringify(value);
+  } finally {
+    texts = written;
+    written = outer;
+  }
+  if (texts.length === 0) return text;
   return text.replace(writtenMarker, (_literal, index: string) => wellFormed(texts[Number(index)] ?? 'null'));
 }
 

@@ -152,6 +152,41 @@ describe('half-open circuits', () => {
     expect(e0.arrivals()).toBe(3);
   });
 
+  it('a second probe whose first token found the circuit closed already is no relapse when it breaks: one failure (R23)', async () => {
+    // e0 fails twice (open), then: probe 1 answers whole (closes), probe 2 is slow to its first token and breaks, the rest answer whole.
+    const e0 = await scripted((n, res) => {
+      if (n <= 2) return broken(res);
+      if (n === 3) return void setTimeout(() => whole(res), 200);
+      if (n === 4) {
+        setTimeout(() => {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write(openAIChunk({ role: 'assistant', content: 'cut' }));
+          setTimeout(() => res.socket?.destroy(), 100);
+        }, 1500);
+        return;
+      }
+      whole(res);
+    });
+    const healthy = await startTestEmulator({ servedModelName: 'm' });
+    cleanups.push(() => healthy.close());
+    const gateway = createGateway({ config: cheapestFirstConfig([[e0.url, 'openai'], [healthy.url, 'openai']], apiKey, '{ retries: 0, circuitBreaker: { failureThreshold: 2, windowMs: 60000, openMs: 300, halfOpenProbes: 2 } }'), logger: false });
+    cleanups.push(() => gateway.close());
+    const url = await gateway.listen(0, '127.0.0.1');
+    const circuit = async (): Promise<number | undefined> => metricValue(await scrape(url), 'switchyard_circuit_state', { endpoint: 'e0' });
+    await openCircuit(url);
+    await delay(400);
+    expect(await circuit()).toBe(1);
+    const first = ask(url, false);
+    await delay(50);
+    const second = ask(url, true);
+    await answeredWhole(first);
+    expect(await circuit()).toBe(0);
+    for (let index = 0; index < 3; index += 1) await answeredWhole(ask(url, false));
+    expect((await readSse(await second, 'openai')).ending).toBe('complete');
+    // One failure of two (failureThreshold): still closed.
+    expect(await circuit()).toBe(0);
+  });
+
   it("a refusal of an attempt sent before the circuit opened, judged the endpoint's by a second opinion that answers during half-open: no verdict", async () => {
     // e0 refuses the first request as the caller's fault, then fails every request; e1 answers
     // the refused request's second opinion slowly, the rest at once.

@@ -477,6 +477,13 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     const referenced = parseGatewayConfig(edit(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: ${hashApiKey(plainKey)}`), 'endpoints: [gcp-us-1, azure-eu-1]', `endpoints: [gcp-us-1, ${plainKey}]`), 'gateway.yaml');
     expect(referenced.ok ? 'valid' : JSON.stringify(referenced.problems)).toMatch(/unknown endpoint '\(a tenant's key, not shown\)'/);
     expect(JSON.stringify(referenced)).not.toContain(plainKey);
+    // Pasted as a field's name: named by the problem's path, which must not show it either (R23).
+    const asField = parseGatewayConfig(edit(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: ${hashApiKey(plainKey)}`), '    requestsPerMinute: 600\n', `    requestsPerMinute: 600\n    ${plainKey}: 1\n`), 'gateway.yaml');
+    expect(asField.ok ? 'valid' : asField.problems.map((problem) => problem.path)).toEqual([expect.stringContaining("(a tenant's key, not shown)")]);
+    expect(JSON.stringify(asField)).not.toContain(plainKey);
+    // The log's client address header may not be one that carries credentials (its value is logged).
+    for (const header of ['Authorization', 'x-api-key', 'Cookie']) expect([header, onlyProblem(edit(valid, 'logging: { logPrompts: false }', `logging: { logPrompts: false, clientAddressHeader: ${header} }`)).message]).toEqual([header, expect.stringContaining('carries credentials')]);
+    expect(loadOk(edit(valid, 'logging: { logPrompts: false }', 'logging: { logPrompts: false, clientAddressHeader: X-Forwarded-For }')).logging.clientAddressHeader).toBe('x-forwarded-for');
     // Names that only look like keys are the user's own, and valid (R22: a look refused fleets that were).
     for (const [from, to] of [
       ['id: gcp-us-1', 'id: hf_tgi_llama3_70b_us_east_1'],

@@ -287,13 +287,15 @@ tenants:
       const url = await gateway.listen(0, '127.0.0.1');
       cleanups.push(() => gateway.close());
       const headers = { 'content-type': 'application/json', 'x-forwarded-for': '203.0.113.7, 10.0.0.2' };
+      // An empty header says nothing: the peer's address instead (R23).
+      expect((await fetch(`${url}/v1/models`, { headers: { 'x-forwarded-for': ' ', authorization: `Bearer ${apiKey}` } })).status).toBe(200);
       expect((await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { ...headers, authorization: `Bearer ${apiKey}` }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) })).status).toBe(200);
       expect((await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { ...headers, authorization: 'Bearer sk-wrong' }, body: '{}' })).status).toBe(401);
       expect((await fetch(`${url}/v1/models`, { headers: { ...headers, authorization: `Bearer ${apiKey}` } })).status).toBe(200);
       return lines.map((line) => JSON.parse(line) as { msg: string; client?: string });
     };
-    expect((await logged('')).map((line) => [line.msg, line.client])).toEqual([['request', '127.0.0.1'], ['request refused', '127.0.0.1'], ['models', '127.0.0.1']]);
-    expect((await logged('logging: { clientAddressHeader: X-Forwarded-For }')).map((line) => [line.msg, line.client])).toEqual([['request', '203.0.113.7, 10.0.0.2'], ['request refused', '203.0.113.7, 10.0.0.2'], ['models', '203.0.113.7, 10.0.0.2']]);
+    expect((await logged('')).map((line) => [line.msg, line.client])).toEqual([['models', '127.0.0.1'], ['request', '127.0.0.1'], ['request refused', '127.0.0.1'], ['models', '127.0.0.1']]);
+    expect((await logged('logging: { clientAddressHeader: X-Forwarded-For }')).map((line) => [line.msg, line.client])).toEqual([['models', '127.0.0.1'], ['request', '203.0.113.7, 10.0.0.2'], ['request refused', '203.0.113.7, 10.0.0.2'], ['models', '203.0.113.7, 10.0.0.2']]);
   });
 
   it("logs an upstream's refusal of the caller's own request as routine, not as a warning", async () => {

@@ -20,6 +20,11 @@ describe('JSON text written as it is', () => {
     expect(stringifyJson({ input: new RawJson('{"s":"\ud800 \udc00 \ud83d\ude00","n":1.0}') })).toBe('{"input":{"s":"\\ud800 \\udc00 \ud83d\ude00","n":1.0}}');
   });
 
+  it('a toJSON that writes a body of its own inside one leaves the outer body whole (R23)', () => {
+    const inner = { toJSON: (): string => stringifyJson({ c: new RawJson('{"x":2.0}') }) };
+    expect(stringifyJson({ a: new RawJson('{"x":1.0}'), b: inner, d: new RawJson('{"x":3.0}') })).toBe(`{"a":{"x":1.0},"b":${JSON.stringify('{"c":{"x":2.0}}')},"d":{"x":3.0}}`);
+  });
+
   it('tells numbers a parse writes again otherwise: beyond a double, -0, or written otherwise than JavaScript writes them', () => {
     for (const kept of ['{}', '{"a":1,"b":0.5,"c":-3,"d":1e-7,"e":"1234567890123456789 1.0"}', '{"a":[9007199254740991]}']) expect([kept, parseKeepsNumbers(kept)]).toEqual([kept, true]);
     for (const changed of ['{"a":9007199254740993}', '{"a":1e400}', '{"a":-0}', '{"a":1.0}', '{"a":1e9}', '{"a":1E5}', '{"a":0.10}']) expect([changed, parseKeepsNumbers(changed)]).toEqual([changed, false]);
