@@ -61,7 +61,7 @@ export function formatPlan(plan: Plan, file: string): string {
   );
   if (plan.sites.length > 0) {
     lines.push('');
-    lines.push(`Sites: ${plan.sites.map((s) => `${s.id} ${megawatts(s.powerMW)} of ${number(s.limitMW)} MW`).join(' · ')}`);
+    lines.push(`Sites: ${plan.sites.map((s) => `${s.id} ${megawatts(s.powerMW)} of ${megawatts(s.limitMW)} MW`).join(' · ')}`);
   }
   lines.push('');
   lines.push('Baselines (marginal $/h)');

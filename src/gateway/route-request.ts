@@ -54,13 +54,13 @@ import { unitInterval } from './unit-interval.js';
  * concatenated. So a later policy only ever reorders endpoints an earlier one
  * left tied, and what is still tied after the last policy keeps route order.
  * Endpoints inside a Retry-After they sent (backedOff) then go last, the one whose wait ends
- * first first (policy order among equal ends): one that asked for a second does not go before
- * full replicas that asked for 80 ms only because it is idle and cheaper.
+ * first first (policy order among ends within 250 ms): one that asked for a second does not go
+ * before full replicas that asked for 80 ms only because it is idle and cheaper.
  *  - cost:       marginalCostPerMillionTokens ascending (free committed capacity first),
  *                endpoints with room (outstanding < capacity) before full ones, so
  *                traffic spills to the cheapest paid capacity once the free is full.
- *  - latency:    ewmaTtftMs x (1 + outstanding / capacity) ascending, endpoints with room
- *                before full ones (so load spreads before an average rises). An endpoint with none (never measured, or its
+ *  - latency:    ewmaTtftMs x (1 + outstanding / capacity) ascending (so load spreads
+ *                before an average rises). An endpoint with none (never measured, or its
  *                average forgotten: see EndpointPool) is tried first when it has nothing
  *                outstanding, so it gets measured, and last while a request to it is
  *                out: one request at a time finds out, the rest go where it is known.
@@ -328,7 +328,9 @@ export function routeTokenCount(request: RouteInput, endpoints: readonly Endpoin
       return alike.length === 0 ? [] : rankEndpoints(alike, candidates, route, request.prefixKey, random);
     });
   // A Retry-After ranks an endpoint last among those of its fit, not after windows too small.
-  return { ok: true, ranked: [...lastIfBackedOff(byCircuit(fitting)), ...lastIfBackedOff(byCircuit(rest))], panic: available.every((endpoint) => endpoint.circuit === 'open') };
+  // Backed-off counts by wait within their circuit's place, not across it (R24).
+  const circuitRank = (endpoint: EndpointView): number => (endpoint.circuit === 'closed' ? 0 : endpoint.circuit === 'half-open' ? 1 : 2);
+  return { ok: true, ranked: [...lastIfBackedOff(byCircuit(fitting), circuitRank), ...lastIfBackedOff(byCircuit(rest), circuitRank)], panic: available.every((endpoint) => endpoint.circuit === 'open') };
 }
 
 // ---- eligibility
@@ -581,12 +583,29 @@ function uniqueSorted(values: Iterable<string>): string[] {
  * against a circuit (the endpoint is busy, not broken), so this is what keeps fresh requests
  * from going to it first while others have room.
  */
-function lastIfBackedOff(ranked: EndpointView[]): EndpointView[] {
+function lastIfBackedOff(ranked: EndpointView[], groupOf: (endpoint: EndpointView) => number = () => 0): EndpointView[] {
   if (!ranked.some((endpoint) => endpoint.backedOff)) return ranked;
-  // Sorting is stable: equal ends keep the policy's order.
-  const waiting = ranked.filter((endpoint) => endpoint.backedOff).sort((a, b) => a.backedOffUntil - b.backedOffUntil);
+  const waiting = ranked.filter((endpoint) => endpoint.backedOff);
+  // Ends within waitTieMs of the soonest in their run are one (Retry-After comes in whole seconds, so
+  // two asked for '1' differ by when they were asked): those keep the order they were ranked in.
+  const byEnd = [...waiting].sort((a, b) => groupOf(a) - groupOf(b) || a.backedOffUntil - b.backedOffUntil);
+  const bucket = new Map<EndpointView, number>();
+  let lead: EndpointView | undefined;
+  let run = 0;
+  for (const endpoint of byEnd) {
+    if (lead === undefined || groupOf(endpoint) !== groupOf(lead) || endpoint.backedOffUntil - lead.backedOffUntil > waitTieMs) {
+      lead = endpoint;
+      run += 1;
+    }
+    bucket.set(endpoint, run);
+  }
+  // Sorting is stable: within a run, the ranked order.
+  waiting.sort((a, b) => (bucket.get(a) ?? 0) - (bucket.get(b) ?? 0));
   return [...ranked.filter((endpoint) => !endpoint.backedOff), ...waiting];
 }
+
+/** Waits that end this close together are one (see lastIfBackedOff). */
+const waitTieMs = 250;
 
 type Tier = readonly EndpointView[];
 
@@ -623,18 +642,17 @@ function splitTier(name: RoutingPolicyName, tier: Tier, context: ScoringContext)
       const full = (endpoint: EndpointView): boolean => outstandingOf(endpoint) >= endpoint.capacity;
       return [...numericTiers(tier.filter((endpoint) => !full(endpoint)), cost), ...numericTiers(tier.filter(full), cost)];
     }
-    case 'latency': {
-      // The TTFT a request would see: the average, stretched by the share of the endpoint in use
-      // (a queue behind the fastest is not fast), full endpoints after those with room. Alone, the
-      // bare average sent everything to one endpoint until its TTFT rose, then to the next (E34).
-      const full = (endpoint: EndpointView): boolean => outstandingOf(endpoint) >= endpoint.capacity;
-      const expected = (endpoint: EndpointView): number => {
+    case 'latency':
+      // The TTFT a request would see: the average, stretched by the share of the endpoint in use (a
+      // queue behind the fastest is not fast). Alone, the bare average sent everything to one
+      // endpoint until its TTFT rose, then to the next (E34). A full endpoint is not put after the
+      // others outright: a hung one's lower bound, or one being measured, would then take the
+      // overflow, each caller paying a TTFT timeout (R24); the stretch alone spreads the load.
+      return numericTiers(tier, (endpoint) => {
         const ttft = knownTtft(endpoint);
         if (ttft === undefined) return outstandingOf(endpoint) === 0 ? 0 : Number.MAX_VALUE;
         return ttft * (1 + outstandingOf(endpoint) / Math.max(1, endpoint.capacity));
-      };
-      return [...numericTiers(tier.filter((endpoint) => !full(endpoint)), expected), ...numericTiers(tier.filter(full), expected)];
-    }
+      });
     case 'least-load':
       return powerOfTwoTiers(tier, context.random);
     case 'prefix-affinity':

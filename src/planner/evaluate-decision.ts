@@ -104,7 +104,7 @@ export function evaluateDecision(fleet: Fleet, options: PlanOptions, decision: D
     powerMW: fleet.pools.filter((pool) => pool.site === site.id).reduce((sum, pool) => sum + (poolMW.get(pool.id) ?? 0), 0),
   }));
   for (const site of sites) {
-    if (site.powerMW > site.limitMW * (1 + tolerance)) violations.push(`site ${site.id} draws ${site.powerMW.toFixed(1)} MW, above its ${site.limitMW} MW envelope`);
+    if (site.powerMW > site.limitMW * (1 + tolerance)) violations.push(`site ${site.id} draws ${site.powerMW.toFixed(site.powerMW < 10 ? 3 : 1)} MW, above its ${site.limitMW} MW envelope`);
   }
 
   const shares = { provider: shareBy(fleet.pools, poolMW, (pool) => pool.provider), chipVendor: shareBy(fleet.pools, poolMW, (pool) => pool.chip.vendor) };

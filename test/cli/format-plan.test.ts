@@ -10,7 +10,7 @@ describe('the plan as text', () => {
     const text = formatPlan(plan, 'small.yaml');
     const site = plan.sites[0] ?? expect.fail('small.yaml has a site');
     expect(site.powerMW).toBeLessThan(10);
-    expect(text).toContain(`${site.id} ${site.powerMW.toFixed(3)} of `);
+    expect(text).toContain(`${site.id} ${site.powerMW.toFixed(3)} of ${site.limitMW < 10 ? site.limitMW.toFixed(3) : site.limitMW.toFixed(1)} MW`);
     for (const baseline of plan.baselines) expect(text).toMatch(new RegExp(`${baseline.name}\\s*│[^\\n]*│\\s*${baseline.powerMW.toFixed(3).replace('.', '\\.')}\\s*│`));
   });
 });

@@ -482,7 +482,7 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(asField.ok ? 'valid' : asField.problems.map((problem) => problem.path)).toEqual([expect.stringContaining("(a tenant's key, not shown)")]);
     expect(JSON.stringify(asField)).not.toContain(plainKey);
     // The log's client address header may not be one that carries credentials (its value is logged).
-    for (const header of ['Authorization', 'x-api-key', 'Cookie']) expect([header, onlyProblem(edit(valid, 'logging: { logPrompts: false }', `logging: { logPrompts: false, clientAddressHeader: ${header} }`)).message]).toEqual([header, expect.stringContaining('carries credentials')]);
+    for (const header of ['Authorization', 'x-api-key', 'Cookie', 'X-Goog-IAP-JWT-Assertion', 'Cf-Access-Jwt-Assertion', 'X-Api-Keys']) expect([header, onlyProblem(edit(valid, 'logging: { logPrompts: false }', `logging: { logPrompts: false, clientAddressHeader: ${header} }`)).message]).toEqual([header, expect.stringContaining('carries credentials')]);
     expect(loadOk(edit(valid, 'logging: { logPrompts: false }', 'logging: { logPrompts: false, clientAddressHeader: X-Forwarded-For }')).logging.clientAddressHeader).toBe('x-forwarded-for');
     // Names that only look like keys are the user's own, and valid (R22: a look refused fleets that were).
     for (const [from, to] of [

@@ -387,6 +387,9 @@ describe('token counts (routeTokenCount)', () => {
     // A window that fits before one that does not, whatever their circuits or Retry-After.
     expect(ranked(count([endpoint('small', { dialect: 'anthropic', contextWindow: 10 }), endpoint('open', { dialect: 'anthropic', circuit: 'open' })]))).toEqual(['open', 'small']);
     expect(ranked(count([endpoint('small', { dialect: 'anthropic', contextWindow: 10 }), endpoint('limited', { dialect: 'anthropic', backedOff: true }), endpoint('fits', { dialect: 'anthropic', marginalCostPerMillionTokens: 5 })]))).toEqual(['fits', 'limited', 'small']);
+    // Backed-off counting endpoints keep their circuit's place, sooner waits first within it (R24).
+    const waiting = [endpoint('closed', { dialect: 'anthropic', backedOff: true, backedOffUntil: 2_000 }), endpoint('half', { dialect: 'anthropic', circuit: 'half-open', backedOff: true, backedOffUntil: 1_500 })];
+    expect(ranked(count(waiting))).toEqual(['closed', 'half']);
     // Without panic routing, open circuits are not asked; none left is a 503 naming the reasons truly.
     const noPanic = (input: Partial<RouteInput>): RouteDecision => routeTokenCount(request({ maxOutputTokens: 0, promptTokens: 5000, ...input }), circuits, policyFor(circuits, ['cost'], 1, false), seededRandom(1));
     expect(ranked(noPanic({}))).toEqual(['c', 'b']);
@@ -479,6 +482,9 @@ describe('scoring policies', () => {
     // Equal ends keep the policy's order; one not waiting still goes before them all.
     const even = [endpoint('paid', { marginalCostPerMillionTokens: 1, backedOff: true, backedOffUntil: 500 }), endpoint('free', { backedOff: true, backedOffUntil: 500 }), endpoint('pricey', { marginalCostPerMillionTokens: 3 })];
     expect(ranked(route(even, ['cost']))).toEqual(['pricey', 'free', 'paid']);
+    // Ends within 250 ms are one (two asked for '1' a few ms apart): the policy's order then (R24).
+    const close = [endpoint('b', { marginalCostPerMillionTokens: 1, backedOff: true, backedOffUntil: 1_000 }), endpoint('a', { backedOff: true, backedOffUntil: 1_003 })];
+    expect(ranked(route(close, ['cost']))).toEqual(['a', 'b']);
   });
 
   it('cost: free capacity that is full goes behind everything with room, so traffic spills to the cheapest paid', () => {
@@ -559,12 +565,15 @@ describe('scoring policies', () => {
     expect(ranked(route(measuring, ['latency']))).toEqual(['fast', 'mid', 'slow', 'new']);
   });
 
-  it('latency: the average stretched by the share in use, full endpoints last, so load spreads rather than herds onto the fastest (E34)', () => {
-    // The fastest with 7 of 8 slots taken expects 50 x 1.875; an idle one averaging 80 goes first.
+  it('latency: the average stretched by the share in use, so load spreads rather than herds onto the fastest (E34); a full fast one still beats a hung one (R24)', () => {
+    // The fast one with 7 of 8 slots taken expects 50 x 1.875; an idle one averaging 80 goes first. A full one at 10 expects 20.
     const fleet = [endpoint('fast', { ewmaTtftMs: 50, capacity: 8, outstanding: 7 }), endpoint('steady', { ewmaTtftMs: 80, capacity: 8 }), endpoint('fastest-full', { ewmaTtftMs: 10, capacity: 8, outstanding: 8 })];
-    expect(ranked(route(fleet, ['latency']))).toEqual(['steady', 'fast', 'fastest-full']);
+    expect(ranked(route(fleet, ['latency']))).toEqual(['fastest-full', 'steady', 'fast']);
     // Idle, it is the average alone.
     expect(ranked(route(fleet.map((view) => ({ ...view, outstanding: 0 })), ['latency']))).toEqual(['fastest-full', 'fast', 'steady']);
+    // A hung endpoint's lower bound (a TTFT timeout), idle, and one being measured stay behind a full fast one: room alone puts no one first.
+    const overflow = [endpoint('hung', { ewmaTtftMs: 10_000, capacity: 8 }), endpoint('measuring', { outstanding: 1 }), endpoint('fast', { ewmaTtftMs: 50, capacity: 1, outstanding: 1 })];
+    expect(ranked(route(overflow, ['latency']))).toEqual(['fast', 'hung', 'measuring']);
   });
 
   it('weighted: the first is chosen in proportion to weight', () => {
