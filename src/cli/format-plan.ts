@@ -48,7 +48,7 @@ export function formatPlan(plan: Plan, file: string): string {
       const min = rows.reduce((best, r) => (r.keptFraction < best.keptFraction ? r : best), rows[0] ?? { lost: '-', keptFraction: Number.NaN });
       return [s.id, min.lost, percent(min.keptFraction), survive === undefined || survive === null ? '-' : min.keptFraction >= survive.keep - 1e-6 ? 'ok' : 'SHORT'];
     });
-    lines.push(table(['service', 'worst loss', 'kept', ''], worst, ['left', 'left', 'right', 'left']));
+    lines.push(table(['service', 'worst loss', 'kept', 'policy'], worst, ['left', 'left', 'right', 'left']));
   }
   lines.push('');
   lines.push('Pools');
@@ -68,7 +68,7 @@ export function formatPlan(plan: Plan, file: string): string {
   lines.push(
     table(
       ['baseline', 'status', '$/h', 'MW', 'plan saves $/h'],
-      plan.baselines.map((b) => [b.name, b.status === 'feasible' ? 'feasible' : `infeasible (${count(b.violations.length, 'violation')})`, usd(b.costPerHour), megawatts(b.powerMW), usd(b.planSavingsPerHour)]),
+      plan.baselines.map((b) => [b.name, b.status === 'feasible' ? 'feasible' : `infeasible (${count(b.violations.length, 'violation')})`, usd(b.costPerHour), megawatts(b.powerMW), b.status === 'feasible' ? usd(b.planSavingsPerHour) : '-']),
       ['left', 'left', 'right', 'right', 'right'],
     ),
   );

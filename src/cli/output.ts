@@ -33,7 +33,8 @@ export function percent(value: number, digits = 1): string {
 }
 
 export function usd(value: number): string {
-  return `$${number(value, value !== 0 && Math.abs(value) < 100 ? 2 : 0)}`;
+  // A sign before the dollar ('-$423', not '$-423').
+  return `${value < 0 ? '-' : ''}$${number(Math.abs(value), value !== 0 && Math.abs(value) < 100 ? 2 : 0)}`;
 }
 
 /** JSON with non-finite numbers as null (JSON has no NaN or Infinity). */

@@ -63,14 +63,17 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
       if (row.keptFraction >= keep - 1e-6) continue;
       const service = fleet.services.find((s) => s.id === row.service);
       if (service === undefined) continue;
+      // A loss of what serves the service nothing (no pool of it in the service's jurisdictions) is
+      // no cause: the shortfall is capacity, said above, not survival (E35: three wrong leads).
+      if (!options.inference.some((o) => o.service === service && survivalGroup(o.pool, lose) === row.lost)) continue;
       const outside = options.inference.filter((o) => o.service === service && survivalGroup(o.pool, lose) !== row.lost);
       const ceiling = ceilingTokensPerSecond(outside) / demandTokensPerSecond(service);
       if (provenOnly && ceiling >= keep) continue;
       const cause =
         ceiling < keep
-          ? `survival binds: outside ${row.lost}, pools in [${service.jurisdictions.join(', ')}] could keep at most ${(ceiling * 100).toFixed(0)}% (add capacity with another ${lose} there)`
+          ? `survival binds: outside ${row.lost}, pools in [${service.jurisdictions.join(', ')}] could keep at most ${(ceiling * 100).toFixed(1)}% (add capacity with another ${lose} there)`
           : 'survival competes with cost, capacity, power or share caps';
-      problems.push(`losing ${lose} ${row.lost} leaves service ${service.id} ${(row.keptFraction * 100).toFixed(0)}% of demand, below the ${(keep * 100).toFixed(0)}% policy: ${cause}`);
+      problems.push(`losing ${lose} ${row.lost} leaves service ${service.id} ${(row.keptFraction * 100).toFixed(1)}% of demand, below the ${(keep * 100).toFixed(0)}% policy: ${cause}`);
     }
   }
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { loadFleetOrThrow } from '../../src/domain/load-fleet.js';
+import { loadFleetOrThrow, parseFleet } from '../../src/domain/load-fleet.js';
 import { planFleet } from '../../src/planner/plan-fleet.js';
 import { formatPlan } from '../../src/cli/format-plan.js';
-import { smallYamlPath } from '../helpers/paths.js';
+import { usd } from '../../src/cli/output.js';
+import { readText, smallYamlPath } from '../helpers/paths.js';
 
 describe('the plan as text', () => {
   it('writes the same megawatts alike everywhere: three decimals below 10 MW, in the sites and baselines too (E25: 0.113 was 0.1 there)', async () => {
@@ -12,5 +13,20 @@ describe('the plan as text', () => {
     expect(site.powerMW).toBeLessThan(10);
     expect(text).toContain(`${site.id} ${site.powerMW.toFixed(3)} of ${site.limitMW < 10 ? site.limitMW.toFixed(3) : site.limitMW.toFixed(1)} MW`);
     for (const baseline of plan.baselines) expect(text).toMatch(new RegExp(`${baseline.name}\\s*│[^\\n]*│\\s*${baseline.powerMW.toFixed(3).replace('.', '\\.')}\\s*│`));
+  });
+});
+
+describe('a plan short of capacity, as text', () => {
+  it('blames capacity, not the loss of a provider with nothing there; a baseline that is infeasible saves nothing; money signs before the dollar (E35)', async () => {
+    const short = parseFleet(readText(smallYamlPath).replace(/requestsPerSecond: 300$/m, 'requestsPerSecond: 300000'), 'short.yaml');
+    if (!short.ok) throw new Error('the edited fleet parses');
+    const plan = await planFleet(short.value, {});
+    expect(plan.problems[0]).toMatch(/short .* of .*all eligible pools together could serve at most/);
+    // azure has no pool in [us]: losing it is no cause; the others' figures keep a decimal (0.2%, not 0%).
+    expect(plan.problems.filter((problem) => problem.startsWith('losing provider azure'))).toEqual([]);
+    for (const problem of plan.problems.filter((line) => line.startsWith('losing provider'))) expect(problem).toMatch(/leaves service chat-us \d+\.\d% of demand/);
+    const text = formatPlan(plan, 'short.yaml');
+    for (const baseline of plan.baselines.filter((b) => b.status !== 'feasible')) expect(text).toMatch(new RegExp(`${baseline.name}\\s*│[^\\n]*│\\s*-\\s*│`));
+    expect([usd(-423), usd(-37.24), usd(5)]).toEqual(['-$423', '-$37.24', '$5.00']);
   });
 });

@@ -147,7 +147,7 @@ describe('infeasible specs say why and still give the best partial plan', () => 
     }));
     const plan = await planFleet(fleet);
     expect(plan.status).toBe('infeasible');
-    expect(plan.problems.join('\n')).toContain('losing provider azure leaves service chat-eu 0% of demand, below the 50% policy: survival binds');
+    expect(plan.problems.join('\n')).toContain('losing provider azure leaves service chat-eu 0.0% of demand, below the 50% policy: survival binds');
     // Demand is still served: only survival is short.
     expect(plan.services[0]?.unmetTokensPerSecond).toBe(0);
   });

@@ -63,6 +63,6 @@ export function perfCommand(options: PerfCommandOptions, output: Output): number
   output.out(`  MFU                     ${number(train.mfu, 2)}`);
   output.out(`  tokens/s per chip       ${number(train.tokensPerSecondPerChip, 1)}`);
   output.out(`  memory floor            ${number(train.memoryFloorChips)} chips (weights, gradients, optimizer state)`);
-  if (sizing !== undefined) output.out(`  for ${options.trainTokens} tokens in ${options.deadlineDays} days: ${number(sizing.chips)} chips, ${number(sizing.days, 1)} days (${sizing.limitedBy} bound)`);
+  if (sizing !== undefined) output.out(`  for ${number(options.trainTokens ?? 0)} tokens in ${options.deadlineDays} days: ${number(sizing.chips)} chips, ${number(sizing.days, 1)} days (${sizing.limitedBy} bound)`);
   return 0;
 }
