@@ -1,7 +1,7 @@
 /** Telling credentials in text a user wrote (a config's names and values), so that they are neither kept nor echoed. */
 
 /** Words of names that carry credentials (Helicone-Auth, x-goog-api-key, a URL's ?sig=): their values belong in environment variables. */
-const credentialWords: ReadonlySet<string> = new Set(['auth', 'authorization', 'key', 'keys', 'apikey', 'token', 'secret', 'password', 'cookie', 'credential', 'credentials', 'sig', 'signature', 'jwt', 'assertion']);
+const credentialWords: ReadonlySet<string> = new Set(['auth', 'authorization', 'key', 'apikey', 'token', 'secret', 'password', 'cookie', 'credential', 'credentials', 'sig', 'signature']);
 
 /** Whether a name (a header's, a URL query parameter's) says it carries a credential: one of its words, split at - and _, does. */
 export function namesCredential(name: string): boolean {

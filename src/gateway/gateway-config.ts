@@ -274,7 +274,9 @@ export const gatewayConfigSchema = z.strictObject({
         .string()
         .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'a header name: letters, digits and !#$%&\'*+.^_`|~-')
         // Its value is logged as it came: a header that carries credentials would put keys in the log (R23).
-        .refine((name) => !namesCredential(name), 'a header that carries credentials (its value is logged): name the one your proxy writes the address in, such as x-forwarded-for')
+        // Identity assertions too (Google IAP's x-goog-iap-jwt-assertion, Cloudflare Access's), which
+        // endpoint headers may well be named after without being keys (R25), so only here.
+        .refine((name) => !namesCredential(name) && !/jwt|assertion|keys/i.test(name), 'a header that carries credentials or identity tokens (its value is logged): name the one your proxy writes the address in, such as x-forwarded-for')
         .transform((name) => name.toLowerCase())
         .optional(),
     })

@@ -54,13 +54,13 @@ import { unitInterval } from './unit-interval.js';
  * concatenated. So a later policy only ever reorders endpoints an earlier one
  * left tied, and what is still tied after the last policy keeps route order.
  * Endpoints inside a Retry-After they sent (backedOff) then go last, the one whose wait ends
- * first first (policy order among ends within 250 ms): one that asked for a second does not go
+ * first first (policy order among ends within 25 ms): one that asked for a second does not go
  * before full replicas that asked for 80 ms only because it is idle and cheaper.
  *  - cost:       marginalCostPerMillionTokens ascending (free committed capacity first),
  *                endpoints with room (outstanding < capacity) before full ones, so
  *                traffic spills to the cheapest paid capacity once the free is full.
  *  - latency:    ewmaTtftMs x (1 + outstanding / capacity) ascending (so load spreads
- *                before an average rises). An endpoint with none (never measured, or its
+ *                before an average rises); at or past capacity x 4 x (1 + queued ahead). An endpoint with none (never measured, or its
  *                average forgotten: see EndpointPool) is tried first when it has nothing
  *                outstanding, so it gets measured, and last while a request to it is
  *                out: one request at a time finds out, the rest go where it is known.
@@ -586,8 +586,8 @@ function uniqueSorted(values: Iterable<string>): string[] {
 function lastIfBackedOff(ranked: EndpointView[], groupOf: (endpoint: EndpointView) => number = () => 0): EndpointView[] {
   if (!ranked.some((endpoint) => endpoint.backedOff)) return ranked;
   const waiting = ranked.filter((endpoint) => endpoint.backedOff);
-  // Ends within waitTieMs of the soonest in their run are one (Retry-After comes in whole seconds, so
-  // two asked for '1' differ by when they were asked): those keep the order they were ranked in.
+  // Ends within waitTieMs of the soonest in their run are one (two asked for the same wait a moment
+  // apart): those keep the order they were ranked in.
   const byEnd = [...waiting].sort((a, b) => groupOf(a) - groupOf(b) || a.backedOffUntil - b.backedOffUntil);
   const bucket = new Map<EndpointView, number>();
   let lead: EndpointView | undefined;
@@ -604,8 +604,15 @@ function lastIfBackedOff(ranked: EndpointView[], groupOf: (endpoint: EndpointVie
   return [...ranked.filter((endpoint) => !endpoint.backedOff), ...waiting];
 }
 
-/** Waits that end this close together are one (see lastIfBackedOff). */
-const waitTieMs = 250;
+/**
+ * Waits that end this close together are one (see lastIfBackedOff): asked at about the same moment.
+ * Small, since a wait may be exact to the millisecond (retry-after-ms): R25 saw 250 ms put an idle
+ * paid endpoint's 300 ms wait level with full free replicas' 80 ms.
+ */
+const waitTieMs = 25;
+
+/** How much longer than its average TTFT an endpoint at capacity makes a request wait (see 'latency'). */
+const fullStretch = 4;
 
 type Tier = readonly EndpointView[];
 
@@ -647,11 +654,15 @@ function splitTier(name: RoutingPolicyName, tier: Tier, context: ScoringContext)
       // queue behind the fastest is not fast). Alone, the bare average sent everything to one
       // endpoint until its TTFT rose, then to the next (E34). A full endpoint is not put after the
       // others outright: a hung one's lower bound, or one being measured, would then take the
-      // overflow, each caller paying a TTFT timeout (R24); the stretch alone spreads the load.
+      // overflow, each caller paying a TTFT timeout (R24). Past its capacity a request waits for a
+      // sequence to end, far longer than a TTFT: 4x the average and more for each one queued ahead,
+      // so an endpoint with room within 4x goes first (R25: a full one at 50 ms beat an idle one at 110).
       return numericTiers(tier, (endpoint) => {
         const ttft = knownTtft(endpoint);
         if (ttft === undefined) return outstandingOf(endpoint) === 0 ? 0 : Number.MAX_VALUE;
-        return ttft * (1 + outstandingOf(endpoint) / Math.max(1, endpoint.capacity));
+        const outstanding = outstandingOf(endpoint);
+        const capacity = Math.max(1, endpoint.capacity);
+        return ttft * (outstanding < capacity ? 1 + outstanding / capacity : fullStretch * (1 + outstanding - capacity));
       });
     case 'least-load':
       return powerOfTwoTiers(tier, context.random);

@@ -66,6 +66,8 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
       // A loss of what serves the service nothing (no pool of it in the service's jurisdictions) is
       // no cause: the shortfall is capacity, said above, not survival (E35: three wrong leads).
       if (!options.inference.some((o) => o.service === service && survivalGroup(o.pool, lose) === row.lost)) continue;
+      // Nor when everything together could not keep that share: the cause is capacity (R25).
+      if (ceilingTokensPerSecond(options.inference.filter((o) => o.service === service)) / demandTokensPerSecond(service) < keep) continue;
       const outside = options.inference.filter((o) => o.service === service && survivalGroup(o.pool, lose) !== row.lost);
       const ceiling = ceilingTokensPerSecond(outside) / demandTokensPerSecond(service);
       if (provenOnly && ceiling >= keep) continue;

@@ -484,6 +484,8 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     // The log's client address header may not be one that carries credentials (its value is logged).
     for (const header of ['Authorization', 'x-api-key', 'Cookie', 'X-Goog-IAP-JWT-Assertion', 'Cf-Access-Jwt-Assertion', 'X-Api-Keys']) expect([header, onlyProblem(edit(valid, 'logging: { logPrompts: false }', `logging: { logPrompts: false, clientAddressHeader: ${header} }`)).message]).toEqual([header, expect.stringContaining('carries credentials')]);
     expect(loadOk(edit(valid, 'logging: { logPrompts: false }', 'logging: { logPrompts: false, clientAddressHeader: X-Forwarded-For }')).logging.clientAddressHeader).toBe('x-forwarded-for');
+    // Endpoint headers named after identity tokens or keys of a cache are no credentials (R25: refused for a while).
+    expect(loadOk(edit(valid, '    apiKeyEnv: UPSTREAM_KEY\n', '    apiKeyEnv: UPSTREAM_KEY\n    headers: { assertion-mode: strict, x-jwt-audience: gateway, x-cache-keys: model }\n')).endpoints[0]?.headers).toEqual({ 'assertion-mode': 'strict', 'x-jwt-audience': 'gateway', 'x-cache-keys': 'model' });
     // Names that only look like keys are the user's own, and valid (R22: a look refused fleets that were).
     for (const [from, to] of [
       ['id: gcp-us-1', 'id: hf_tgi_llama3_70b_us_east_1'],

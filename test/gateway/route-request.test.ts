@@ -485,6 +485,9 @@ describe('scoring policies', () => {
     // Ends within 250 ms are one (two asked for '1' a few ms apart): the policy's order then (R24).
     const close = [endpoint('b', { marginalCostPerMillionTokens: 1, backedOff: true, backedOffUntil: 1_000 }), endpoint('a', { backedOff: true, backedOffUntil: 1_003 })];
     expect(ranked(route(close, ['cost']))).toEqual(['a', 'b']);
+    // Waits exact to the millisecond (retry-after-ms): 80 and 85 ms full free replicas before an idle paid one's 300 (R25).
+    const exact = [endpoint('paid', { marginalCostPerMillionTokens: 1.2, backedOff: true, backedOffUntil: 1_300 }), endpoint('free-1', { capacity: 8, outstanding: 8, backedOff: true, backedOffUntil: 1_080 }), endpoint('free-2', { capacity: 8, outstanding: 8, backedOff: true, backedOffUntil: 1_085 })];
+    expect(ranked(route(exact, ['cost']))).toEqual(['free-1', 'free-2', 'paid']);
   });
 
   it('cost: free capacity that is full goes behind everything with room, so traffic spills to the cheapest paid', () => {
@@ -574,6 +577,8 @@ describe('scoring policies', () => {
     // A hung endpoint's lower bound (a TTFT timeout), idle, and one being measured stay behind a full fast one: room alone puts no one first.
     const overflow = [endpoint('hung', { ewmaTtftMs: 10_000, capacity: 8 }), endpoint('measuring', { outstanding: 1 }), endpoint('fast', { ewmaTtftMs: 50, capacity: 1, outstanding: 1 })];
     expect(ranked(route(overflow, ['latency']))).toEqual(['fast', 'hung', 'measuring']);
+    // Past capacity a request queues: an idle endpoint twice as slow goes first (R25: the full one kept it to 10 of 8).
+    expect(ranked(route([endpoint('fast', { ewmaTtftMs: 50, capacity: 8, outstanding: 8 }), endpoint('steady', { ewmaTtftMs: 110, capacity: 8 })], ['latency']))).toEqual(['steady', 'fast']);
   });
 
   it('weighted: the first is chosen in proportion to weight', () => {
