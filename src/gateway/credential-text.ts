@@ -10,8 +10,24 @@ export function namesCredential(name: string): boolean {
 
 /** Whether text holds what looks like a key: an auth scheme with its credentials, or a word with a key's prefix. */
 export function holdsKey(text: string): boolean {
-  return /\b(Bearer|Basic|Digest) /i.test(text) || text.split(/[^\w-]+/).some((word) => keyPrefix.test(word));
+  return /\b(Bearer|Basic|Digest) /i.test(text) || jsonWebToken.test(text) || text.split(/[^\w-]+/).some((word) => keyPrefix.test(word));
 }
+
+/** A JSON Web Token (a header and claims in base64url, each opening as '{"' does): an identity assertion, signed (R26). */
+const jsonWebToken = /\beyJ[\w-]{5,}\.eyJ[\w-]{5,}\./;
+
+/**
+ * Whether a header's name says it carries an identity: a credential's word (namesCredential), or an
+ * identity assertion's (Google IAP's and Cloudflare Access's jwt-assertion, AWS ALB's x-amzn-oidc-*,
+ * Azure's x-ms-client-principal), or a token run into another word (accesstoken). For a header whose
+ * value the gateway would log, not for ones it sends, which may be named so without being secret.
+ */
+export function namesIdentity(name: string): boolean {
+  const words = name.toLowerCase().split(/[-_]/);
+  return namesCredential(name) || words.some((word) => identityWords.has(word) || word.endsWith('token'));
+}
+
+const identityWords: ReadonlySet<string> = new Set(['jwt', 'assertion', 'keys', 'oidc', 'principal', 'identity', 'session']);
 
 /**
  * Text the gateway wrote about a user's input, with every word that looks like a key replaced (a

@@ -11,7 +11,7 @@ import { problemsFromZod } from '../domain/zod-problems.js';
 import { dialectNames } from '../protocol/dialect.js';
 import { dialects } from '../protocol/dialects.js';
 import { defaultMaxJsonValues } from '../protocol/json-value-count.js';
-import { holdsKey, looksLikeKey, namesCredential, withoutKeys } from './credential-text.js';
+import { holdsKey, looksLikeKey, namesCredential, namesIdentity, withoutKeys } from './credential-text.js';
 import { isRecord } from '../protocol/is-record.js';
 
 /**
@@ -276,7 +276,7 @@ export const gatewayConfigSchema = z.strictObject({
         // Its value is logged as it came: a header that carries credentials would put keys in the log (R23).
         // Identity assertions too (Google IAP's x-goog-iap-jwt-assertion, Cloudflare Access's), which
         // endpoint headers may well be named after without being keys (R25), so only here.
-        .refine((name) => !namesCredential(name) && !/jwt|assertion|keys/i.test(name), 'a header that carries credentials or identity tokens (its value is logged): name the one your proxy writes the address in, such as x-forwarded-for')
+        .refine((name) => !namesIdentity(name), 'a header that carries credentials or identity tokens (its value is logged): name the one your proxy writes the address in, such as x-forwarded-for')
         .transform((name) => name.toLowerCase())
         .optional(),
     })

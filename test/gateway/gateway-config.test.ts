@@ -484,6 +484,11 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     // The log's client address header may not be one that carries credentials (its value is logged).
     for (const header of ['Authorization', 'x-api-key', 'Cookie', 'X-Goog-IAP-JWT-Assertion', 'Cf-Access-Jwt-Assertion', 'X-Api-Keys']) expect([header, onlyProblem(edit(valid, 'logging: { logPrompts: false }', `logging: { logPrompts: false, clientAddressHeader: ${header} }`)).message]).toEqual([header, expect.stringContaining('carries credentials')]);
     expect(loadOk(edit(valid, 'logging: { logPrompts: false }', 'logging: { logPrompts: false, clientAddressHeader: X-Forwarded-For }')).logging.clientAddressHeader).toBe('x-forwarded-for');
+    // Identity headers of the proxies in front (R26), by word: x-monkeys-ip is no such header.
+    for (const header of ['x-amzn-oidc-accesstoken', 'x-amzn-oidc-data', 'x-ms-client-principal']) expect([header, onlyProblem(edit(valid, 'logging: { logPrompts: false }', `logging: { logPrompts: false, clientAddressHeader: ${header} }`)).message]).toEqual([header, expect.stringContaining('identity tokens')]);
+    expect(loadOk(edit(valid, 'logging: { logPrompts: false }', 'logging: { logPrompts: false, clientAddressHeader: x-monkeys-ip }')).logging.clientAddressHeader).toBe('x-monkeys-ip');
+    // A JSON Web Token as a header's value is a credential, whatever the header is named (R26).
+    expect(onlyProblem(edit(valid, '    apiKeyEnv: UPSTREAM_KEY\n', '    apiKeyEnv: UPSTREAM_KEY\n    headers: { cf-access-jwt-assertion: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJnYXRld2F5In0.c2lnbmF0dXJl" }\n'))).toMatchObject({ message: 'a credential (by its name or value), which would sit in this file in plain text' });
     // Endpoint headers named after identity tokens or keys of a cache are no credentials (R25: refused for a while).
     expect(loadOk(edit(valid, '    apiKeyEnv: UPSTREAM_KEY\n', '    apiKeyEnv: UPSTREAM_KEY\n    headers: { assertion-mode: strict, x-jwt-audience: gateway, x-cache-keys: model }\n')).endpoints[0]?.headers).toEqual({ 'assertion-mode': 'strict', 'x-jwt-audience': 'gateway', 'x-cache-keys': 'model' });
     // Names that only look like keys are the user's own, and valid (R22: a look refused fleets that were).

@@ -577,8 +577,14 @@ describe('scoring policies', () => {
     // A hung endpoint's lower bound (a TTFT timeout), idle, and one being measured stay behind a full fast one: room alone puts no one first.
     const overflow = [endpoint('hung', { ewmaTtftMs: 10_000, capacity: 8 }), endpoint('measuring', { outstanding: 1 }), endpoint('fast', { ewmaTtftMs: 50, capacity: 1, outstanding: 1 })];
     expect(ranked(route(overflow, ['latency']))).toEqual(['fast', 'hung', 'measuring']);
-    // Past capacity a request queues: an idle endpoint twice as slow goes first (R25: the full one kept it to 10 of 8).
-    expect(ranked(route([endpoint('fast', { ewmaTtftMs: 50, capacity: 8, outstanding: 8 }), endpoint('steady', { ewmaTtftMs: 110, capacity: 8 })], ['latency']))).toEqual(['steady', 'fast']);
+    // At capacity the stretch is 2x, doubling for each request queued past it (R25, R26): continuous, no jump to trade places by.
+    const atCapacity = (outstanding: number): EndpointView[] => [endpoint('fast', { ewmaTtftMs: 50, capacity: 8, outstanding }), endpoint('steady', { ewmaTtftMs: 110, capacity: 8 })];
+    expect(ranked(route(atCapacity(8), ['latency']))).toEqual(['fast', 'steady']);
+    expect(ranked(route(atCapacity(9), ['latency']))).toEqual(['steady', 'fast']);
+    // A hung endpoint's lower bound (a 10 s TTFT timeout) loses to a 500 ms one 2 past its capacity (4,000 ms), not 4 past it (16,000 ms).
+    const behindHung = (outstanding: number): EndpointView[] => [endpoint('hung', { ewmaTtftMs: 10_000, capacity: 8 }), endpoint('busy', { ewmaTtftMs: 500, capacity: 8, outstanding })];
+    expect(ranked(route(behindHung(10), ['latency']))).toEqual(['busy', 'hung']);
+    expect(ranked(route(behindHung(12), ['latency']))).toEqual(['hung', 'busy']);
   });
 
   it('weighted: the first is chosen in proportion to weight', () => {
