@@ -13,8 +13,11 @@ export function holdsKey(text: string): boolean {
   return /\b(Bearer|Basic|Digest) /i.test(text) || jsonWebToken.test(text) || text.split(/[^\w-]+/).some((word) => keyPrefix.test(word));
 }
 
-/** A JSON Web Token (a header and claims in base64url, each opening as '{"' does): an identity assertion, signed (R26). */
-const jsonWebToken = /\beyJ[\w-]{5,}\.eyJ[\w-]{5,}\./;
+/**
+ * A JSON Web Token, signed or encrypted (RFC 7519: JWS or JWE): a base64url JSON header, opening as
+ * '{"' or '{ "' does, and dot-separated segments after it (R26, R27).
+ */
+const jsonWebToken = /(?<![A-Za-z0-9])ey[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]{2,}/;
 
 /**
  * Whether a header's name says it carries an identity: a credential's word (namesCredential), or an

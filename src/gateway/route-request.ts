@@ -60,7 +60,7 @@ import { unitInterval } from './unit-interval.js';
  *                endpoints with room (outstanding < capacity) before full ones, so
  *                traffic spills to the cheapest paid capacity once the free is full.
  *  - latency:    ewmaTtftMs x (1 + outstanding / capacity) ascending (so load spreads
- *                before an average rises); past capacity x 2, doubling per request queued there. An endpoint with none (never measured, or its
+ *                before an average rises); at or past capacity x 4, doubling per request queued there. An endpoint with none (never measured, or its
  *                average forgotten: see EndpointPool) is tried first when it has nothing
  *                outstanding, so it gets measured, and last while a request to it is
  *                out: one request at a time finds out, the rest go where it is known.
@@ -652,15 +652,15 @@ function splitTier(name: RoutingPolicyName, tier: Tier, context: ScoringContext)
       // queue behind the fastest is not fast). Alone, the bare average sent everything to one
       // endpoint until its TTFT rose, then to the next (E34). A full endpoint is not put after the
       // others outright: a hung one's lower bound, or one being measured, would then take the
-      // overflow, each caller paying a TTFT timeout (R24). Past its capacity a request waits for a
-      // sequence to end, far longer than a TTFT: the stretch doubles for each request queued there,
-      // continuous at capacity (2x), so two endpoints near it do not trade places by a jump (R25, R26).
+      // overflow, each caller paying a TTFT timeout (R24). A request that would queue there (the
+      // endpoint at or past capacity) waits for a sequence to end, far longer than a TTFT: 4x, doubling
+      // for each already queued (R25, R27; capped only far beyond any real queue, so keys stay finite).
       return numericTiers(tier, (endpoint) => {
         const ttft = knownTtft(endpoint);
         if (ttft === undefined) return outstandingOf(endpoint) === 0 ? 0 : Number.MAX_VALUE;
         const outstanding = outstandingOf(endpoint);
         const capacity = Math.max(1, endpoint.capacity);
-        return ttft * (outstanding < capacity ? 1 + outstanding / capacity : 2 ** (1 + Math.min(outstanding - capacity, 60)));
+        return ttft * (outstanding < capacity ? 1 + outstanding / capacity : 2 ** (2 + Math.min(outstanding - capacity, 900)));
       });
     case 'least-load':
       return powerOfTwoTiers(tier, context.random);

@@ -577,11 +577,13 @@ describe('scoring policies', () => {
     // A hung endpoint's lower bound (a TTFT timeout), idle, and one being measured stay behind a full fast one: room alone puts no one first.
     const overflow = [endpoint('hung', { ewmaTtftMs: 10_000, capacity: 8 }), endpoint('measuring', { outstanding: 1 }), endpoint('fast', { ewmaTtftMs: 50, capacity: 1, outstanding: 1 })];
     expect(ranked(route(overflow, ['latency']))).toEqual(['fast', 'hung', 'measuring']);
-    // At capacity the stretch is 2x, doubling for each request queued past it (R25, R26): continuous, no jump to trade places by.
+    // A request that would queue (the endpoint at capacity) counts 4x, doubling for each already queued (R25, R27).
     const atCapacity = (outstanding: number): EndpointView[] => [endpoint('fast', { ewmaTtftMs: 50, capacity: 8, outstanding }), endpoint('steady', { ewmaTtftMs: 110, capacity: 8 })];
-    expect(ranked(route(atCapacity(8), ['latency']))).toEqual(['fast', 'steady']);
-    expect(ranked(route(atCapacity(9), ['latency']))).toEqual(['steady', 'fast']);
-    // A hung endpoint's lower bound (a 10 s TTFT timeout) loses to a 500 ms one 2 past its capacity (4,000 ms), not 4 past it (16,000 ms).
+    expect(ranked(route(atCapacity(7), ['latency']))).toEqual(['fast', 'steady']);
+    expect(ranked(route(atCapacity(8), ['latency']))).toEqual(['steady', 'fast']);
+    // Deep queues keep growing the key (R27: capped at 60, a queue of 1,000 tied one of 61 and herding came back).
+    expect(ranked(route([endpoint('deep', { ewmaTtftMs: 100, capacity: 8, outstanding: 1_008 }), endpoint('shallow', { ewmaTtftMs: 110, capacity: 8, outstanding: 69 })], ['latency']))).toEqual(['shallow', 'deep']);
+    // A hung endpoint's lower bound (a 10 s TTFT timeout) loses to a 500 ms one with 2 queued (8,000 ms), not with 4 (32,000 ms).
     const behindHung = (outstanding: number): EndpointView[] => [endpoint('hung', { ewmaTtftMs: 10_000, capacity: 8 }), endpoint('busy', { ewmaTtftMs: 500, capacity: 8, outstanding })];
     expect(ranked(route(behindHung(10), ['latency']))).toEqual(['busy', 'hung']);
     expect(ranked(route(behindHung(12), ['latency']))).toEqual(['hung', 'busy']);
