@@ -60,7 +60,8 @@ import { unitInterval } from './unit-interval.js';
  *                endpoints with room (outstanding < capacity) before full ones, so
  *                traffic spills to the cheapest paid capacity once the free is full.
  *  - latency:    ewmaTtftMs x (1 + outstanding / capacity) ascending (so load spreads
- *                before an average rises); at or past capacity x 4, doubling per request queued there. An endpoint with none (never measured, or its
+ *                before an average rises); at or past capacity x 4, doubling per request
+ *                queued there. An endpoint with none (never measured, or its
  *                average forgotten: see EndpointPool) is tried first when it has nothing
  *                outstanding, so it gets measured, and last while a request to it is
  *                out: one request at a time finds out, the rest go where it is known.
@@ -610,7 +611,6 @@ function lastIfBackedOff(ranked: EndpointView[], groupOf: (endpoint: EndpointVie
  * paid endpoint's 300 ms wait level with full free replicas' 80 ms.
  */
 const waitTieMs = 25;
-
 
 type Tier = readonly EndpointView[];
 
