@@ -137,10 +137,6 @@ export function emulatorProfile(options: Pick<EmulatorOptions, 'model' | 'chip' 
   return result;
 }
 
-/**
- * A full replica's 429, in the counts /metrics gives (a slot whose prompt awaits its prefill is
- * waiting there, not running): its slots taken, or, with slots free, its KV cache full.
- */
 /** The window of a model that names none: wide enough for the profile's request, else this (as `up` gives its endpoints, so the two agree). */
 export const defaultContextWindow = 32_768;
 
@@ -153,6 +149,10 @@ export function servedContextWindow(modelContextWindow: number, kvTokens: number
   return kvTokens === undefined ? modelContextWindow : Math.min(modelContextWindow, kvTokens);
 }
 
+/**
+ * A full replica's 429, in the counts /metrics gives (a slot whose prompt awaits its prefill is
+ * waiting there, not running): its slots taken, or, with slots free, its KV cache full.
+ */
 export function replicaFullMessage(scheduler: BatchScheduler, waitMs: number): string {
   const awaiting = scheduler.awaitingPrefill;
   const { kvTokens, maxQueue } = scheduler.config;

@@ -349,7 +349,6 @@ function sha256Hex(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-
 /** Text with every one of `keys` replaced, longest first (one may hold another). */
 function withoutTenantKeys(text: string, keys: readonly string[]): string {
   return [...keys].sort((a, b) => b.length - a.length).reduce((words, key) => words.split(key).join("(a tenant's key, not shown)"), text);
