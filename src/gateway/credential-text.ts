@@ -10,14 +10,40 @@ export function namesCredential(name: string): boolean {
 
 /** Whether text holds what looks like a key: an auth scheme with its credentials, or a word with a key's prefix. */
 export function holdsKey(text: string): boolean {
-  return /\b(Bearer|Basic|Digest) /i.test(text) || jsonWebToken.test(text) || text.split(/[^\w-]+/).some((word) => keyPrefix.test(word));
+  return /\b(Bearer|Basic|Digest) /i.test(text) || holdsJsonWebToken(text) || text.split(/[^\w-]+/).some((word) => keyPrefix.test(word));
 }
 
 /**
- * A JSON Web Token, signed or encrypted (RFC 7519: JWS or JWE): a base64url JSON header, opening as
- * '{"' or '{ "' does, and dot-separated segments after it (R26, R27).
+ * Whether text holds a JSON Web Token, signed or encrypted (RFC 7519: JWS or JWE; R26, R27): a
+ * segment whose base64url decodes to a JSON object naming its `alg`, with two segments or more after
+ * it. Judged by decoding, not by a look (R28: 'eyecare-portal.example.com' looked like one), and in
+ * one pass over the text (a regular expression over it took quadratic time on 'ey' repeated).
  */
-const jsonWebToken = /(?<![A-Za-z0-9])ey[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]{2,}/;
+function holdsJsonWebToken(text: string): boolean {
+  if (!text.includes('ey')) return false;
+  for (const run of text.split(/[^A-Za-z0-9_.-]+/)) {
+    const segments = run.split('.');
+    for (let index = 0; index + 2 < segments.length; index += 1) {
+      const segment = segments[index] ?? '';
+      // The header begins the segment, or follows a '_' or '-' glued to it ('jwt_eyJ...').
+      const start = segment.search(/(?:^|[_-])ey(?:J|Ai)/);
+      if (start < 0 || (segments.at(-1) ?? '').length < 2) continue;
+      if (namesAlgorithm(segment.slice(start === 0 && segment.startsWith('ey') ? 0 : start + 1))) return true;
+    }
+  }
+  return false;
+}
+
+/** Whether base64url text decodes to a JSON object with an `alg` (a JOSE header). */
+function namesAlgorithm(base64url: string): boolean {
+  if (base64url.length > 4096) return false;
+  try {
+    const header: unknown = JSON.parse(Buffer.from(base64url, 'base64url').toString('utf8'));
+    return typeof header === 'object' && header !== null && 'alg' in header;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Whether a header's name says it carries an identity: a credential's word (namesCredential), or an

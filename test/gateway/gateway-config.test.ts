@@ -489,6 +489,8 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(loadOk(edit(valid, 'logging: { logPrompts: false }', 'logging: { logPrompts: false, clientAddressHeader: x-monkeys-ip }')).logging.clientAddressHeader).toBe('x-monkeys-ip');
     // A JSON Web Token as a header's value is a credential, whatever the header is named (R26).
     expect(onlyProblem(edit(valid, '    apiKeyEnv: UPSTREAM_KEY\n', '    apiKeyEnv: UPSTREAM_KEY\n    headers: { cf-access-jwt-assertion: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJnYXRld2F5In0.c2lnbmF0dXJl" }\n'))).toMatchObject({ message: 'a credential (by its name or value), which would sit in this file in plain text' });
+    // Names and hosts that begin with 'ey' are no tokens: a token is judged by decoding its header (R28).
+    expect(loadOk(edit(valid, '    apiKeyEnv: UPSTREAM_KEY\n', '    apiKeyEnv: UPSTREAM_KEY\n    headers: { x-forwarded-host: "eyecare-portal.example.com", x-model: "eyewear-classifier.v2.10" }\n')).endpoints[0]?.headers).toEqual({ 'x-forwarded-host': 'eyecare-portal.example.com', 'x-model': 'eyewear-classifier.v2.10' });
     // Encrypted (JWE, 'dir': an empty key segment) and spaced headers ('{ "alg"' is eyAi...) too (R27).
     for (const token of ['eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..aXYxMjM0NTY3OA.Y2lwaGVydGV4dA.dGFnMTIzNA', 'eyAiYWxnIjogIkhTMjU2IiB9.eyAic3ViIjogIngiIH0.c2ln']) {
       expect([token, onlyProblem(edit(valid, '    apiKeyEnv: UPSTREAM_KEY\n', `    apiKeyEnv: UPSTREAM_KEY\n    headers: { x-upstream-session: "${token}" }\n`)).message]).toEqual([token, 'a credential (by its name or value), which would sit in this file in plain text']);

@@ -586,6 +586,8 @@ describe('scoring policies', () => {
     // A hung endpoint's lower bound (a 10 s TTFT timeout) loses to a 500 ms one with 2 queued (8,000 ms), not with 4 (32,000 ms).
     const behindHung = (outstanding: number): EndpointView[] => [endpoint('hung', { ewmaTtftMs: 10_000, capacity: 8 }), endpoint('busy', { ewmaTtftMs: 500, capacity: 8, outstanding })];
     expect(ranked(route(behindHung(10), ['latency']))).toEqual(['busy', 'hung']);
+    // Three queued: 16,000 ms, past the hung one's 10,000 (the docs' example, R28).
+    expect(ranked(route(behindHung(11), ['latency']))).toEqual(['hung', 'busy']);
     expect(ranked(route(behindHung(12), ['latency']))).toEqual(['hung', 'busy']);
   });
 
