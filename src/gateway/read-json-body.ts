@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import { defaultMaxJsonValues, holdsMoreJsonValues } from '../protocol/json-value-count.js';
 import { isQuotableName } from '../protocol/request-problem.js';
+import { withoutByteOrderMark } from '../protocol/without-byte-order-mark.js';
 import type { Cancellation } from './cancellation.js';
 import { ClientError } from './client-error.js';
 import { retryAfterHeaders } from '../protocol/retry-after-headers.js';
@@ -113,8 +114,7 @@ export function readJsonBody(req: IncomingMessage, limit: number, reading: BodyR
         return;
       }
       const raw = bytes.toString('utf8');
-      // RFC 8259 (8.1) lets a parser ignore a byte order mark (senders must not add one); JSON.parse refuses it.
-      const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
+      const text = withoutByteOrderMark(raw);
       if (text.trim() === '') {
         reject(new ClientError(400, 'invalid_request', 'request body is empty: send the request as a JSON object'));
         return;

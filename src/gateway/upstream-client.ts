@@ -5,6 +5,7 @@ import type { Dialect, EncodeOptions, StreamReader } from '../protocol/dialect.j
 import { dialects } from '../protocol/dialects.js';
 import { stringifyJson } from '../protocol/raw-json.js';
 import { createSseReader } from '../protocol/sse.js';
+import { withoutByteOrderMark } from '../protocol/without-byte-order-mark.js';
 import type { Cancellation } from './cancellation.js';
 import { EventQueue } from './event-queue.js';
 import { releasingBody } from './releasing-body.js';
@@ -310,11 +311,6 @@ const plainToken = /^[\w.:@/+=-]{1,128}$/;
 
 function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
-}
-
-/** JSON text without the byte order mark a server may put first (RFC 8259 8.1 lets a reader ignore it; JSON.parse refuses it). */
-function withoutByteOrderMark(text: string): string {
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 function parseJsonOrUndefined(text: string): unknown {
