@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { jurisdictionIdSchema, knownJurisdictions, repeatedJurisdictions } from '../domain/jurisdictions.js';
 import { idPattern, idRule } from '../domain/id-pattern.js';
@@ -13,6 +12,7 @@ import { dialects } from '../protocol/dialects.js';
 import { defaultMaxJsonValues } from '../protocol/json-value-count.js';
 import { holdsKey, looksLikeKey, namesCredential, namesIdentity, withoutKeys } from './credential-text.js';
 import { isRecord } from '../protocol/is-record.js';
+import { hashApiKey } from './hash-api-key.js';
 
 /**
  * The gateway config file (`switchyard gateway --config gateway.yaml`): the trust
@@ -337,16 +337,14 @@ function fitIdleToRoutes(resilience: ResilienceConfig, rawResilience: unknown, r
 export function parseGatewayConfig(text: string, file: string): Result<GatewayConfig> {
   const result = parseUnscrubbed(text, file);
   if (result.ok) return result;
-  const declared = declaredNames(text, file);
-  const keys = tenantKeysIn(text, file);
+  // Parsed once more only here, for what the problems must not quote: a valid config never pays for it.
+  const parsed = parseYamlSource(text, file);
+  const data = parsed.ok && isRecord(parsed.source.data) ? parsed.source.data : {};
+  const declared = declaredNames(data);
+  const keys = tenantKeysIn(data);
   const scrub = (words: string): string => withoutTenantKeys(withoutKeys(words, declared), keys);
   // The path too: a key pasted as a field's name is named by it (R23).
   return { ok: false, problems: result.problems.map((problem) => ({ ...problem, path: withoutTenantKeys(problem.path, keys), message: scrub(problem.message), ...(problem.suggestion === undefined ? {} : { suggestion: scrub(problem.suggestion) }) })) };
-}
-
-/** The SHA-256 hex of text, as tenants' keys are listed. */
-function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }
 
 /** Text with every one of `keys` replaced, longest first (one may hold another). */
@@ -359,10 +357,7 @@ function withoutTenantKeys(text: string, keys: readonly string[]): string {
  * header) that is a tenant's key, its SHA-256 listed under a tenant's `apiKeySha256`, whatever
  * else is wrong with the file: a key pasted as a name is then named by no problem.
  */
-function tenantKeysIn(text: string, file: string): string[] {
-  const parsed = parseYamlSource(text, file);
-  if (!parsed.ok || !isRecord(parsed.source.data)) return [];
-  const data = parsed.source.data;
+function tenantKeysIn(data: Record<string, unknown>): string[] {
   const hashes = new Set<string>();
   for (const tenant of Array.isArray(data.tenants) ? data.tenants : []) {
     const listed: unknown = isRecord(tenant) ? tenant.apiKeySha256 : undefined;
@@ -372,7 +367,7 @@ function tenantKeysIn(text: string, file: string): string[] {
   const keys = new Set<string>();
   const visit = (value: unknown): void => {
     if (typeof value === 'string') {
-      if (hashes.has(sha256Hex(value))) keys.add(value);
+      if (hashes.has(hashApiKey(value))) keys.add(value);
     } else if (Array.isArray(value)) {
       value.forEach(visit);
     } else if (isRecord(value)) {
@@ -386,12 +381,9 @@ function tenantKeysIn(text: string, file: string): string[] {
   return [...keys];
 }
 
-/** The names a config's text gives its endpoints (ids, models), routes and tenants, as written. */
-function declaredNames(text: string, file: string): ReadonlySet<string> {
-  const parsed = parseYamlSource(text, file);
+/** The names a config gives its endpoints (ids, models), routes and tenants, as written. */
+function declaredNames(data: Record<string, unknown>): ReadonlySet<string> {
   const names = new Set<string>();
-  if (!parsed.ok || !isRecord(parsed.source.data)) return names;
-  const data = parsed.source.data;
   const each = (list: unknown, fields: readonly string[]): void => {
     if (!Array.isArray(list)) return;
     for (const item of list) if (isRecord(item)) for (const field of fields) if (typeof item[field] === 'string') names.add(item[field]);
@@ -703,7 +695,7 @@ function checkNamesAreNotKeys(parts: CheckedParts, report: Report): void {
     names?.forEach((name, index) => {
       if (name === undefined) return;
       const suggestion = `name the ${what} for what it is; keys go in environment variables ('apiKeyEnv') or, a tenant's, as their SHA-256 ('apiKeySha256')`;
-      if (hashes.has(sha256Hex(name))) report([top, index, field], 'invalid_value', `this ${what} is a tenant's API key (its SHA-256 is listed under a tenant's 'apiKeySha256'), and ${what}s are written in every log line and metric`, suggestion);
+      if (hashes.has(hashApiKey(name))) report([top, index, field], 'invalid_value', `this ${what} is a tenant's API key (its SHA-256 is listed under a tenant's 'apiKeySha256'), and ${what}s are written in every log line and metric`, suggestion);
     });
   };
   check(parts.tenantIds, 'tenants', 'id', 'tenant id');
