@@ -21,24 +21,31 @@ export class RawJson {
 const marker = `\u0000raw-json-${randomUUID()}:`;
 /** The string literal JSON.stringify writes for a RawJson: the marker and a number, short whatever the text's length. */
 const writtenMarker = new RegExp(`"${JSON.stringify(marker).slice(1, -1).replace(/[\\$.*+?()[\]{}|^]/g, '\\$&')}(\\d+)"`, 'g');
-/** The texts of the RawJson values the JSON.stringify running now has written, in order. */
-let written: string[] = [];
+/** The texts of the RawJson values written by the stringifyJson calls running now, in order. */
+const written: string[] = [];
+/** How many stringifyJson calls are running (a toJSON may call it again inside one). */
+let depth = 0;
 
-/** JSON.stringify, with every RawJson in `value` written as its text (bodies without one cost a comparison more). */
+/**
+ * JSON.stringify, with every RawJson in `value` written as its text. A call inside another (a toJSON
+ * that calls it) numbers its texts after the outer's and takes them off at its end, so the outer's
+ * stay where they were (R23); a body without one costs no allocation, as it runs on every answer.
+ */
 export function stringifyJson(value: unknown): string {
-  // Kept aside and put back: a toJSON that called this again would otherwise renumber the outer body's texts (R23).
-  const outer = written;
-  written = [];
+  // A RawJson written by a plain JSON.stringify left its text here: dropped at the next outermost call.
+  if (depth === 0) written.length = 0;
+  const mark = written.length;
+  depth += 1;
   let text: string;
-  let texts: string[];
   try {
     text = JSON.stringify(value);
   } finally {
-    texts = written;
-    written = outer;
+    depth -= 1;
   }
-  if (texts.length === 0) return text;
-  return text.replace(writtenMarker, (_literal, index: string) => wellFormed(texts[Number(index)] ?? 'null'));
+  if (written.length === mark) return text;
+  const result = text.replace(writtenMarker, (_literal, index: string) => wellFormed(written[Number(index)] ?? 'null'));
+  written.length = mark;
+  return result;
 }
 
 /**
