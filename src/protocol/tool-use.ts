@@ -6,6 +6,9 @@ import { isRecord } from './is-record.js';
 /** A tool name both APIs accept (OpenAI: letters, digits, '_' and '-', at most 64; Anthropic the same, up to 128). */
 export const toolNamePattern = /^[a-zA-Z0-9_-]{1,64}$/;
 
+/** What toolNamePattern allows, in words, for the messages of every name held to it. */
+export const toolNameRule = "1 to 64 ASCII letters, digits, '_' or '-'";
+
 /** A tool call id both APIs accept back (Anthropic: letters, digits, '_' and '-'). */
 export const toolCallIdPattern = /^[a-zA-Z0-9_-]{1,256}$/;
 

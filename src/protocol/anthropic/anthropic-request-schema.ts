@@ -3,7 +3,7 @@ import { minThinkingBudget, maxStopSequenceChars } from '../chat.js';
 import { isQuotableName, noTools, otherApiField, readBlocks, unsupportedContent } from '../request-problem.js';
 import { answerSchema } from '../answer-schema.js';
 import { idPattern } from '../../domain/id-pattern.js';
-import { toolCallIdPattern, toolNamePattern } from '../tool-use.js';
+import { toolCallIdPattern, toolNamePattern, toolNameRule } from '../tool-use.js';
 
 /** A prompt-cache breakpoint, carried back to Anthropic-dialect upstreams (see ChatMessage.cache). */
 const cacheControl = z.looseObject({ type: z.literal('ephemeral', { error: "cache_control.type must be 'ephemeral'" }), ttl: z.enum(['5m', '1h']).optional() }).nullish();
@@ -19,7 +19,7 @@ const systemContent = z.union([z.string(), z.array(z.unknown())], { error: syste
 // would report any bad block as the whole content being of the wrong shape.
 const messageContent = z.union([z.string(), z.array(z.unknown())], { error: unsupportedContent('block', 'content', ['text', 'image', 'document']) });
 
-const toolNameRule = "a tool name is 1 to 64 ASCII letters, digits, '_' or '-'";
+const toolNameProblem = `a tool name is ${toolNameRule}`;
 
 const toolCallIdRule = "a tool call id is 1 to 256 letters, digits, '_' or '-'";
 
@@ -58,7 +58,7 @@ export const documentBlock = z.looseObject({
 export const toolUseBlock = z.looseObject({
   type: z.literal('tool_use'),
   id: z.string().regex(toolCallIdPattern, toolCallIdRule),
-  name: z.string().regex(toolNamePattern, toolNameRule),
+  name: z.string().regex(toolNamePattern, toolNameProblem),
   input: z.record(z.string(), z.unknown(), { error: 'must be an object: the arguments the tool was called with' }),
   cache_control: cacheControl,
 });
@@ -98,7 +98,7 @@ const toolSchema = z.looseObject({
   // First, so that a server tool (which has no input_schema) is named as one. The SDK's Tool
   // allows `type: null`, which is a custom tool as an absent type is.
   type: z.literal('custom', { error: serverToolRefusal }).nullish(),
-  name: z.string().regex(toolNamePattern, toolNameRule),
+  name: z.string().regex(toolNamePattern, toolNameProblem),
   description: z.string().optional(),
   input_schema: z.record(z.string(), z.unknown(), { error: 'is required: a JSON Schema object of the tool\'s input' }).refine((schema) => schema.type === undefined || schema.type === 'object', { error: "a tool's input is an object: input_schema.type must be 'object'", path: ['type'] }),
   // Carried to the upstream, and routed only to endpoints that constrain output (structuredOutputs).

@@ -4,7 +4,7 @@ import { isQuotableName, noTools, otherApiField, readBlocks, unsupportedContent 
 import { answerSchema } from '../answer-schema.js';
 import { readPdf } from '../document-source.js';
 import { readImageUrl } from '../image-source.js';
-import { argumentsProblem, toolCallIdPattern, toolNamePattern } from '../tool-use.js';
+import { argumentsProblem, toolCallIdPattern, toolNamePattern, toolNameRule } from '../tool-use.js';
 
 const stopSequence = z.string().max(maxStopSequenceChars, `a stop sequence is at most ${maxStopSequenceChars} characters`);
 
@@ -163,7 +163,7 @@ function onlyFunctions(what: 'tools' | 'tool calls' | 'tool choices'): (issue: {
   };
 }
 
-const toolName = z.string().regex(toolNamePattern, "a tool name is 1 to 64 ASCII letters, digits, '_' or '-'");
+const toolName = z.string().regex(toolNamePattern, `a tool name is ${toolNameRule}`);
 
 /** A tool the caller offers: a function, described by a JSON Schema of its arguments. */
 const toolDefinition = z.looseObject({
@@ -192,7 +192,7 @@ const responseFormatSchema = z.discriminatedUnion(
     z.looseObject({
       type: z.literal('json_schema'),
       json_schema: z.looseObject({
-        name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "a response format's name is 1 to 64 ASCII letters, digits, '_' or '-'"),
+        name: z.string().regex(toolNamePattern, `a response format's name is ${toolNameRule}`),
         description: z.string().nullish(),
         schema: answerSchema,
         strict: z.boolean().nullish(),
@@ -248,7 +248,7 @@ const messageSchema = z
     // As OpenAI checks it (an empty one is taken as none).
     name: z
       .string()
-      .refine((name) => name === '' || toolNamePattern.test(name), "a participant's name is 1 to 64 ASCII letters, digits, '_' or '-' (OpenAI's rule): write 'Alice_Smith', not 'Alice Smith'")
+      .refine((name) => name === '' || toolNamePattern.test(name), `a participant's name is ${toolNameRule} (OpenAI's rule): write 'Alice_Smith', not 'Alice Smith'`)
       .nullish(),
     // Read only on a tool message (below): other roles have no use for it.
     tool_call_id: z.unknown().optional(),
