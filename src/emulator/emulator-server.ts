@@ -138,14 +138,14 @@ export function emulatorProfile(options: Pick<EmulatorOptions, 'model' | 'chip' 
 }
 
 /** The window of a model that names none: wide enough for the profile's request, else this (as `up` gives its endpoints, so the two agree). */
-export const defaultContextWindow = 32_768;
+const defaultContextWindow = 32_768;
 
 /**
  * The window a replica serves: its model's, but no more than its KV cache holds, as vLLM will not
  * start with a max_model_len one sequence could not fill its cache past (it asks for a smaller one):
  * a prompt that could never be held is a 400 saying the window, not a request admitted alone.
  */
-export function servedContextWindow(modelContextWindow: number, kvTokens: number | undefined): number {
+function servedContextWindow(modelContextWindow: number, kvTokens: number | undefined): number {
   return kvTokens === undefined ? modelContextWindow : Math.min(modelContextWindow, kvTokens);
 }
 
