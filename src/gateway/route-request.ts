@@ -656,8 +656,11 @@ function splitTier(name: RoutingPolicyName, tier: Tier, context: ScoringContext)
       // endpoint at or past capacity) waits for a sequence to end, far longer than a TTFT: 4x, doubling
       // for each already queued (R25, R27; capped only far beyond any real queue, so keys stay finite).
       return numericTiers(tier, (endpoint) => {
-        const ttft = knownTtft(endpoint);
-        if (ttft === undefined) return outstandingOf(endpoint) === 0 ? 0 : Number.MAX_VALUE;
+        const known = knownTtft(endpoint);
+        if (known === undefined) return outstandingOf(endpoint) === 0 ? 0 : Number.MAX_VALUE;
+        // Below the clock's millisecond an average reads as one: one of 0 (a TTFT the clock did not
+        // see) stayed 0 at any load, and every request herded onto that endpoint.
+        const ttft = Math.max(1, known);
         const outstanding = outstandingOf(endpoint);
         const capacity = Math.max(1, endpoint.capacity);
         return ttft * (outstanding < capacity ? 1 + outstanding / capacity : 2 ** (2 + Math.min(outstanding - capacity, 900)));

@@ -591,6 +591,13 @@ describe('scoring policies', () => {
     expect(ranked(route(behindHung(12), ['latency']))).toEqual(['hung', 'busy']);
   });
 
+  it('latency: an average below a millisecond counts as one, so a full endpoint whose TTFT the clock did not see does not take every request', () => {
+    const fleet = [endpoint('unseen', { ewmaTtftMs: 0, capacity: 8, outstanding: 8 }), endpoint('idle', { ewmaTtftMs: 0.5, capacity: 8 })];
+    expect(ranked(route(fleet, ['latency']))).toEqual(['idle', 'unseen']);
+    // Idle, both read a millisecond: a tie, kept in route order.
+    expect(ranked(route(fleet.map((view) => ({ ...view, outstanding: 0 })), ['latency']))).toEqual(['unseen', 'idle']);
+  });
+
   it('weighted: the first is chosen in proportion to weight', () => {
     const fleet = [endpoint('heavy', { weight: 3 }), endpoint('light', { weight: 1 })];
     const random = seededRandom(11);
