@@ -180,6 +180,16 @@ describe('the bundled example', () => {
     expect(result.value.tenants[0]?.apiKeySha256).toBe(hashApiKey('sk-switchyard-demo'));
     expect(result.value.resilience.tokenIdleTimeoutMs).toBe(10_000);
   });
+
+  it('its commented-out blocks (cors, logging) load when uncommented, as its comments invite', () => {
+    const text = readText(join(repoRoot, 'examples', 'gateway.yaml'));
+    const blocks = text.split('\n').filter((line) => /^# (cors|logging): \{/.test(line));
+    expect(blocks.map((line) => line.slice(2, line.indexOf(':')))).toEqual(['cors', 'logging']);
+    const result = parseGatewayConfig(`${text}\n${blocks.map((line) => line.slice(2)).join('\n')}\n`, 'gateway.yaml');
+    if (!result.ok) throw new Error(result.problems.map(formatProblem).join('\n'));
+    expect(result.value.logging.clientAddressHeader).toBe('x-forwarded-for');
+    expect(result.value.cors?.allowOrigins).toEqual(['http://localhost:3000']);
+  });
 });
 
 describe('jurisdictions', () => {
