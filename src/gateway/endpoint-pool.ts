@@ -189,6 +189,15 @@ export class EndpointPool {
     return circuitView(endpoint.circuit, this.now(), this.#breaker).circuit;
   }
 
+  /**
+   * Whether the endpoint's circuit takes a request now outside panic routing: closed, or half-open
+   * with a probe slot free (as the router judges it). For an attempt chosen before a wait.
+   */
+  circuitAdmits(endpoint: EndpointRuntime): boolean {
+    const { circuit, halfOpenInFlight } = circuitView(endpoint.circuit, this.now(), this.#breaker);
+    return circuit === 'closed' || (circuit === 'half-open' && halfOpenInFlight < this.#breaker.halfOpenProbes);
+  }
+
   setCircuit(endpoint: EndpointRuntime, event: CircuitEvent): void {
     const before = endpoint.circuit;
     endpoint.circuit = nextCircuitState(before, event, this.now(), this.#breaker);

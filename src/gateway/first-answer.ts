@@ -142,6 +142,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     }
     const primary = endpoints.get(decision.ranked[0]?.id ?? '');
     if (primary === undefined) break;
+    const chosen: Chosen = { endpoint: primary, panic: decision.panic, retryAfterUntil: primary.retryAfterUntil };
     // Also on a resume's first pass, which may go back at once: its endpoints were tried by the calls before it.
     if (revisiting) {
       // The endpoint's own Retry-After, remembered: other failures may have come in between.
@@ -156,9 +157,10 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
       await sleep(wait, cancellation);
       // The deadline or the client's leaving ends the sleep early: no attempt, and none counted.
       if (cancellation.cancelled) throw stoppedError(context, last?.endpoint.config.id);
-      // Routed before the wait: a reload may have taken its jurisdiction away since. Routed afresh,
-      // the revisit not made given back (routing now reads the same jurisdictions: it is not chosen again).
-      if (!stillAllowed(context, primary, tried)) {
+      // Routed before the wait: a reload may have taken its jurisdiction away since, others'
+      // failures opened its circuit, or it asked for a longer wait. Routed afresh, the revisit not
+      // made given back (routing now sees the same: it is not chosen again for the same reason).
+      if (!stillSendable(core, context, chosen, tried)) {
         budget.left += 1;
         revisits -= 1;
         continue;
@@ -172,7 +174,8 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     withdrawn = false;
     tried.add(primary.config.id);
     // No hedge on a revisit: its second leg would go back to another tried endpoint, past `retries`.
-    const second = context.resilience.hedgeAfterMs > 0 && !revisiting ? endpoints.get(decision.ranked[1]?.id ?? '') : undefined;
+    const secondEndpoint = context.resilience.hedgeAfterMs > 0 && !revisiting ? endpoints.get(decision.ranked[1]?.id ?? '') : undefined;
+    const second: Chosen | undefined = secondEndpoint === undefined ? undefined : { endpoint: secondEndpoint, panic: decision.panic, retryAfterUntil: secondEndpoint.retryAfterUntil };
     // A hedged pass may end on a withdrawn leg after its other leg failed (recorded in hedged): then it was a failure.
     const failuresBefore = second === undefined ? 0 : failureTotal(context);
     const result = second === undefined ? await attemptOn(core, context, primary, request, cancellation) : await hedged(core, context, primary, second, request, tried, cancellation, { noteRefusal, noteWait, noteTransient, noteContextRefusal });
@@ -335,6 +338,28 @@ function stillAllowed(context: RequestContext, endpoint: EndpointRuntime, tried:
   return allowsJurisdictionOf(context.routeInput(tried), endpoint);
 }
 
+/** An endpoint as it was when routing chose it for an attempt sent after a wait (a backoff, a hedge's delay). */
+interface Chosen {
+  readonly endpoint: EndpointRuntime;
+  /** Chosen by panic routing: its circuit was not asked to take requests. */
+  readonly panic: boolean;
+  /** Its Retry-After's end then (epoch ms; 0 for none). */
+  readonly retryAfterUntil: number;
+}
+
+/**
+ * Whether an attempt chosen before a wait may still be sent: its jurisdiction still allowed (a
+ * reload), its circuit still taking requests unless panic routing chose it (others' failures may
+ * have opened it, or taken its one half-open probe slot: sent anyway, its first token closed an
+ * open circuit with no probe, R29), and no longer Retry-After asked since that is still running.
+ */
+function stillSendable(core: GatewayCore, context: RequestContext, chosen: Chosen, tried: ReadonlySet<string>): boolean {
+  const { endpoint } = chosen;
+  if (!stillAllowed(context, endpoint, tried)) return false;
+  if (!chosen.panic && !core.endpoints.circuitAdmits(endpoint)) return false;
+  return endpoint.retryAfterUntil <= chosen.retryAfterUntil || endpoint.retryAfterUntil <= core.now();
+}
+
 /** Whether a routing input's jurisdictions, as they are now, hold the endpoint's. */
 export function allowsJurisdictionOf(input: RouteInput, endpoint: EndpointRuntime): boolean {
   const jurisdiction = endpoint.config.jurisdiction.toLowerCase();
@@ -359,9 +384,10 @@ export function logFailedAttempt(core: Pick<GatewayCore, 'config'>, request: Pic
 }
 
 /** Starts a second attempt when the first has no first token after hedgeAfterMs; the first to start wins. */
-async function hedged(core: GatewayCore, context: RequestContext, primary: EndpointRuntime, second: EndpointRuntime, request: ChatRequest, tried: Set<string>, cancellation: Cancellation, notes: { readonly noteRefusal: (failed: FailedAttempt) => void; readonly noteWait: (failed: FailedAttempt) => void; readonly noteTransient: (failed: FailedAttempt) => void; readonly noteContextRefusal: (failed: FailedAttempt) => void }): Promise<Attempt> {
+async function hedged(core: GatewayCore, context: RequestContext, primary: EndpointRuntime, chosenSecond: Chosen, request: ChatRequest, tried: Set<string>, cancellation: Cancellation, notes: { readonly noteRefusal: (failed: FailedAttempt) => void; readonly noteWait: (failed: FailedAttempt) => void; readonly noteTransient: (failed: FailedAttempt) => void; readonly noteContextRefusal: (failed: FailedAttempt) => void }): Promise<Attempt> {
   const { noteRefusal, noteWait, noteTransient, noteContextRefusal } = notes;
   const { metrics } = core;
+  const second = chosenSecond.endpoint;
   const legs = [cancellation.child().cancellation, cancellation.child().cancellation] as const;
   const started = core.now();
   const first = attemptOn(core, context, primary, request, legs[0]);
@@ -373,8 +399,9 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
   const early = await Promise.race([first, delayed]);
   stopTimer?.();
   if (early !== 'hedge') return early;
-  // Chosen hedgeAfterMs ago: a reload may have taken its jurisdiction away since; then no hedge.
-  if (!stillAllowed(context, second, tried)) return first;
+  // Chosen hedgeAfterMs ago: a reload may have taken its jurisdiction away since, others' failures
+  // opened its circuit (or took its probe slot), or it asked for a wait; then no hedge.
+  if (!stillSendable(core, context, chosenSecond, tried)) return first;
   tried.add(second.config.id);
   const backup = attemptOn(core, context, second, request, legs[1]);
   const winner = await Promise.race([first.then((a) => ({ a, i: 0 })), backup.then((a) => ({ a, i: 1 }))]);
