@@ -502,7 +502,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       /** The client left while an attempt waited for its first token: an upstream was reading its prompt. */
       let promptRead = false;
       // One cancellation stops upstream work on either event.
-      const client = watchClient(res, deadline, resilience.deadlineMs, () => {
+      // From the request's arrival, as deadlineAt counts (R29: armed for the whole deadline once the
+      // body was in, a slow upload stretched it, and retries judged by deadlineAt were given up early).
+      const client = watchClient(res, deadline, Math.max(0, arrivedAt + resilience.deadlineMs - now()), () => {
         // An upstream was reading the prompt (its prefill) for it: charged below.
         promptRead = context.waiting > 0;
       });
@@ -622,8 +624,9 @@ export function createGateway(options: GatewayOptions): Gateway {
    * requests): checked as a chat request is (key, body, model, jurisdictions), charged one request
    * and no tokens, and asked of a counting endpoint the request may reach (see countTokens).
    */
-  const serveTokenCount = (req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels): Promise<Omit<ChatOutcome, 'prompt' | 'completion'>> =>
-    tracked(req, labels, async (authenticated, deadline) => {
+  const serveTokenCount = (req: IncomingMessage, res: ServerResponse, requestId: string, headers: ResponseHeaders, labels: FailureLabels): Promise<Omit<ChatOutcome, 'prompt' | 'completion'>> => {
+    const arrivedAt = now();
+    return tracked(req, labels, async (authenticated, deadline) => {
       const body = await readBody(req, res, deadline);
       refuseJurisdictionTrailer(req);
       const parsed = tokenCounting.parseRequest(body);
@@ -642,7 +645,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       // Counted where the same request would be answered: an endpoint that could not answer it may refuse to count it.
       const traits = routedTraits(request, tenant, headerJurisdictions);
       const promptTokens = estimatePromptTokens(request);
-      const client = watchClient(res, deadline, resilience.deadlineMs);
+      // From the request's arrival, as a chat request's.
+      const client = watchClient(res, deadline, Math.max(0, arrivedAt + resilience.deadlineMs - now()));
       const tried = new Set<string>();
       try {
         const counted = await countTokens(
@@ -669,6 +673,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         client.stopDeadline();
       }
     });
+  };
 
   // Prompt and completion text reach the logs only when the operator turned it on explicitly.
   const texts = (request: ChatRequest, completion: string): { prompt?: string; completion?: string } =>
