@@ -317,9 +317,13 @@ export function routeTokenCount(request: RouteInput, endpoints: readonly Endpoin
   if (reading.length === 0) return pdfsFailure(request, allowed);
   const constraining = request.structuredOutput === undefined ? reading : reading.filter((endpoint) => constrains(endpoint, request.structuredOutput));
   if (constraining.length === 0) return structuredOutputFailure(request, allowed);
-  const available = constraining.filter((endpoint) => request.excludeEndpoints?.has(endpoint.id) !== true && (endpoint.circuit !== 'open' || policy.panic));
+  // A reserved long-context window counts only what it would answer: prompts no ordinary window
+  // holds (R29: one counted a short prompt an ordinary endpoint had failed to count).
+  const ordinaryFits = constraining.some((endpoint) => !endpoint.longContext && request.promptTokens <= endpoint.contextWindow);
+  const countable = ordinaryFits ? constraining.filter((endpoint) => !endpoint.longContext) : constraining;
+  const available = countable.filter((endpoint) => request.excludeEndpoints?.has(endpoint.id) !== true && (endpoint.circuit !== 'open' || policy.panic));
   // Half-open endpoints are never "probe in flight" here: counts take no probe slot.
-  if (available.length === 0) return unavailableFailure(request, allowed, constraining, Number.POSITIVE_INFINITY);
+  if (available.length === 0) return unavailableFailure(request, allowed, countable, Number.POSITIVE_INFINITY);
   const fitting = fitContext(available, request.promptTokens);
   const rest = available.filter((endpoint) => !fitting.includes(endpoint));
   // Each by circuit (closed, half-open, open), then by the route's policy.

@@ -376,6 +376,15 @@ describe('token counts (routeTokenCount)', () => {
     expect(count(counting, { headerJurisdictions: ['jp'] })).toMatchObject({ ok: false, status: 503, code: 'jurisdiction' });
   });
 
+  it('a reserved long-context window counts only prompts no ordinary window holds, as it answers only those (R29)', () => {
+    const fleet = [endpoint('ordinary', { dialect: 'anthropic', contextWindow: 131_072 }), endpoint('long', { dialect: 'anthropic', contextWindow: 1_000_000, longContext: true })];
+    expect(ranked(count(fleet))).toEqual(['ordinary']);
+    // The ordinary one tried (its count failed): none left, not the reserved one.
+    expect(count(fleet, { excludeEndpoints: new Set(['ordinary']) })).toMatchObject({ ok: false, status: 503, code: 'unavailable', message: expect.stringMatching(/: 1 already tried$/) });
+    // A prompt only the long window holds goes there first.
+    expect(ranked(count(fleet, { promptTokens: 500_000 }))).toEqual(['long', 'ordinary']);
+  });
+
   it('none that counts is a 404 saying so; held-back circuits come after closed ones (open ones only under panic routing); tried endpoints are left out', () => {
     expect(count([endpoint('us-openai'), endpoint('us-compatible', { dialect: 'anthropic', tokenCounting: false })])).toMatchObject({ ok: false, status: 404, code: 'token_counting', message: expect.stringContaining('counts tokens (Anthropic-dialect endpoints only, not marked tokenCounting: false)') });
     const circuits = [endpoint('a', { dialect: 'anthropic', circuit: 'open', marginalCostPerMillionTokens: 0 }), endpoint('b', { dialect: 'anthropic', circuit: 'half-open', halfOpenInFlight: 1, marginalCostPerMillionTokens: 0 }), endpoint('c', { dialect: 'anthropic', marginalCostPerMillionTokens: 5 })];
