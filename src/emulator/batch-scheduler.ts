@@ -8,15 +8,15 @@ import type { DecodeTiming, InferenceProfile, PrefillTiming } from '../performan
  *
  * Model: up to `capacity` sequences hold a slot at once; later requests wait in
  * a FIFO queue of at most `maxQueue`, beyond which they are rejected. The
- * replica's compute runs one step at a time: a waiting prompt is prefilled
- * first, one prompt per step, but while sequences decode a decode step runs once
+ * replica's compute runs one step at a time: waiting prompts are prefilled
+ * first, together in one step up to prefillStepTokens, but while sequences decode a decode step runs once
  * the prefills since the last one took four full-batch decode steps' time (as
  * chunked prefill mixes decoding into every step); otherwise every decoding
  * sequence gets one token in a decode step, which
  * takes the performance model's step time for that batch (the batch-one step
  * time with one sequence, the profile's TPOT with a full batch; between the
- * model's sampled batches, linearly). A prefill step occupies the replica for the
- * prompt's prefill replica time and its first token comes after its prefill time,
+ * model's sampled batches, linearly). A prefill step occupies the replica for its
+ * prompts' prefill replica time and their first tokens come after their prefill time,
  * both from the performance model for the prompt's length (`prefillAt`; scaled
  * linearly from the profile's own prompt without it); the sequence then joins
  * the decode batch. Prefills and decode steps thus share the replica's time as
@@ -122,8 +122,15 @@ interface Deadline {
   readonly kind: 'release' | 'first-token';
 }
 
-/** The step the replica is computing: one prompt's prefill, or one token for every decoding sequence. */
-type Step = { readonly kind: 'prefill'; readonly sequence: Sequence; readonly startedAt: number; readonly endsAt: number } | { readonly kind: 'decode'; readonly sequences: readonly Sequence[]; readonly endsAt: number };
+/** The step the replica is computing: prompts' prefill (their first tokens at firstTokenAt), or one token for every decoding sequence. */
+type Step = { readonly kind: 'prefill'; readonly sequences: readonly Sequence[]; readonly firstTokenAt: number; readonly endsAt: number } | { readonly kind: 'decode'; readonly sequences: readonly Sequence[]; readonly endsAt: number };
+
+/**
+ * Prompt tokens one prefill step computes at most, as vLLM's max_num_batched_tokens (8,192 for its
+ * server on large GPUs): prompts waiting together are prefilled in one forward pass, which reads the
+ * weights once for all of them. A longer prompt takes a step of its own (chunking it is not modelled).
+ */
+export const prefillStepTokens = 8192;
 
 export class BatchScheduler {
   readonly config: SchedulerConfig;
@@ -242,6 +249,54 @@ export class BatchScheduler {
     return Math.max(this.prefillReplicaMs(promptTokens), this.config.tpotAtBatchOneMs, this.#prefill(promptTokens).latencyMs);
   }
 
+  /**
+   * A prefill step of prompts of these lengths together: the replica time it occupies (their compute
+   * together, never below one stage's share of a batch-one step: the pass reads each stage's weights
+   * once for all of them) and the time from its start to their first tokens (the longest of their
+   * own prefill times, or all of their compute passing through every stage, if longer). One prompt
+   * alone takes prefillReplicaMs and prefillMs. Until 2026-11-30 every prompt took a step of its own, whose
+   * weight reads made short prompts' replicas serve under half what the performance model says (E39).
+   */
+  prefillStep(promptTokens: readonly number[]): { readonly replicaMs: number; readonly firstTokenMs: number } {
+    const { tpotAtBatchOneMs, pipelineStages } = this.config;
+    const stages = Math.max(1, pipelineStages);
+    let computeMs = 0;
+    for (const tokens of promptTokens) computeMs += this.#prefill(tokens).replicaMs;
+    let firstTokenMs = stages * computeMs;
+    for (const tokens of promptTokens) firstTokenMs = Math.max(firstTokenMs, this.prefillMs(tokens));
+    return { replicaMs: Math.max(tpotAtBatchOneMs / stages, computeMs), firstTokenMs };
+  }
+
+  /**
+   * Whether a waiting prompt of `tokens` joins a prefill step that has `stepTokens` prompt tokens and
+   * `stepComputeMs` of compute so far: within prefillStepTokens and, while sequences decode
+   * (`decoding`), within what the prefill budget leaves after `prefilledMs` (see startStep), so a
+   * decoding stream still waits behind that much prefill and one prompt's more at most.
+   */
+  private joinsPrefillStep(stepTokens: number, stepComputeMs: number, tokens: number, decoding: boolean, prefilledMs: number): boolean {
+    if (stepTokens + tokens > prefillStepTokens) return false;
+    const { tpotAtBatchOneMs, pipelineStages } = this.config;
+    return !decoding || prefilledMs + Math.max(tpotAtBatchOneMs / Math.max(1, pipelineStages), stepComputeMs + this.#prefill(tokens).replicaMs) <= this.prefillBudgetMs;
+  }
+
+  /**
+   * The next prefill step's prompts: the first of `waiting` from `start`, and those after it that
+   * join it (joinsPrefillStep). Returns the index after the last one taken.
+   */
+  private prefillGroupEnd(waiting: readonly Sequence[], start: number, decoding: boolean, prefilledMs: number): number {
+    const first = waiting[start];
+    if (first === undefined) return start;
+    let tokens = first.spec.promptTokens;
+    let computeMs = this.#prefill(tokens).replicaMs;
+    let end = start + 1;
+    for (let next = waiting[end]; next !== undefined && this.joinsPrefillStep(tokens, computeMs, next.spec.promptTokens, decoding, prefilledMs); next = waiting[end]) {
+      tokens += next.spec.promptTokens;
+      computeMs += this.#prefill(next.spec.promptTokens).replicaMs;
+      end += 1;
+    }
+    return end;
+  }
+
   /** Runs the request at once if a slot is free, queues it if the queue has room, else rejects it. */
   submit(spec: SequenceSpec, now: number): SubmitResult {
     this.processUntil(now);
@@ -267,7 +322,7 @@ export class BatchScheduler {
       running.version += 1;
       // A step left with no sequence to compute for ends now.
       const step = this.step;
-      if (step !== undefined && (step.kind === 'prefill' ? step.sequence === running : step.sequences.every((sequence) => !this.active.has(sequence.id)))) this.step = undefined;
+      if (step !== undefined && step.sequences.every((sequence) => !this.active.has(sequence.id))) this.step = undefined;
       this.admitWaiting(now);
       this.startStep(now);
       return true;
@@ -327,13 +382,13 @@ export class BatchScheduler {
   private finishStep(step: Step): void {
     const at = step.endsAt;
     if (step.kind === 'prefill') {
-      const sequence = step.sequence;
-      if (!this.active.has(sequence.id)) return;
-      const firstAt = step.startedAt + this.prefillMs(sequence.spec.promptTokens);
-      if (firstAt <= at) this.firstToken(sequence, at);
-      else {
-        sequence.phase = 'prefilled';
-        this.push({ at: firstAt, order: this.order++, id: sequence.id, version: sequence.version, kind: 'first-token' });
+      for (const sequence of step.sequences) {
+        if (!this.active.has(sequence.id)) continue;
+        if (step.firstTokenAt <= at) this.firstToken(sequence, at);
+        else {
+          sequence.phase = 'prefilled';
+          this.push({ at: step.firstTokenAt, order: this.order++, id: sequence.id, version: sequence.version, kind: 'first-token' });
+        }
       }
       return;
     }
@@ -374,15 +429,21 @@ export class BatchScheduler {
    */
   private startStep(at: number): void {
     if (this.step !== undefined) return;
-    const decodeNow = this.decoding.size > 0 && this.prefilledSinceDecodeMs >= this.prefillBudgetMs;
-    while (!decodeNow) {
-      const next = this.prefills.shift();
-      if (next === undefined) break;
-      if (!this.active.has(next.id)) continue;
-      const replicaMs = this.prefillReplicaMs(next.spec.promptTokens);
-      this.step = { kind: 'prefill', sequence: next, startedAt: at, endsAt: at + replicaMs };
-      this.prefilledSinceDecodeMs += replicaMs;
-      return;
+    const decoding = this.decoding.size > 0;
+    const decodeNow = decoding && this.prefilledSinceDecodeMs >= this.prefillBudgetMs;
+    if (!decodeNow) {
+      // Cancelled ones leave the line here; the next step takes as many waiting prompts as join it.
+      let live = 0;
+      for (const sequence of this.prefills) if (this.active.has(sequence.id)) this.prefills[live++] = sequence;
+      this.prefills.length = live;
+      const end = this.prefillGroupEnd(this.prefills, 0, decoding, this.prefilledSinceDecodeMs);
+      if (end > 0) {
+        const sequences = this.prefills.splice(0, end);
+        const timing = this.prefillStep(sequences.map((sequence) => sequence.spec.promptTokens));
+        this.step = { kind: 'prefill', sequences, firstTokenAt: at + timing.firstTokenMs, endsAt: at + timing.replicaMs };
+        this.prefilledSinceDecodeMs += timing.replicaMs;
+        return;
+      }
     }
     if (this.decoding.size > 0) {
       const sequences = [...this.decoding];
@@ -409,7 +470,7 @@ export class BatchScheduler {
     const step = this.step;
     const from = step?.endsAt ?? now;
     const firstTokens: { readonly at: number; readonly spec: SequenceSpec }[] = [];
-    if (step?.kind === 'prefill') firstTokens.push({ at: step.startedAt + this.prefillMs(step.sequence.spec.promptTokens), spec: step.sequence.spec });
+    if (step?.kind === 'prefill') for (const sequence of step.sequences) if (this.active.has(sequence.id)) firstTokens.push({ at: step.firstTokenAt, spec: sequence.spec });
     // Prefilled, their first token on its way.
     for (const timed of this.timed) {
       const sequence = this.active.get(timed.id);
@@ -427,7 +488,8 @@ export class BatchScheduler {
     // as it goes, as a full replica may have thousands of prompts waiting for their prefill.
     const arrivals = firstTokens.map((first) => first.at).sort((a, b) => a - b);
     let arrived = 0;
-    for (const sequence of waiting) {
+    // Step by step, as startStep would take them.
+    for (let start = 0; start < waiting.length; ) {
       while (arrived < arrivals.length && (arrivals[arrived] ?? Number.POSITIVE_INFINITY) <= at) arrived += 1;
       const batch = this.decoding.size + arrived;
       if (batch > 0 && prefilled >= this.prefillBudgetMs) {
@@ -435,13 +497,18 @@ export class BatchScheduler {
         decodeEnds.push(at);
         prefilled = 0;
       }
-      const firstAt = at + this.prefillMs(sequence.spec.promptTokens);
-      firstTokens.push({ at: firstAt, spec: sequence.spec });
-      // Not before `at`, so after every one counted.
-      arrivals.splice(firstAfter(arrivals, firstAt, arrived), 0, firstAt);
-      const replicaMs = this.prefillReplicaMs(sequence.spec.promptTokens);
-      at += replicaMs;
-      prefilled += replicaMs;
+      const end = this.prefillGroupEnd(waiting, start, batch > 0, prefilled);
+      const group = waiting.slice(start, end);
+      const timing = this.prefillStep(group.map((sequence) => sequence.spec.promptTokens));
+      const firstAt = at + timing.firstTokenMs;
+      for (const sequence of group) {
+        firstTokens.push({ at: firstAt, spec: sequence.spec });
+        // Not before `at`, so after every one counted.
+        arrivals.splice(firstAfter(arrivals, firstAt, arrived), 0, firstAt);
+      }
+      at += timing.replicaMs;
+      prefilled += timing.replicaMs;
+      start = end;
     }
     const decodeFrom = at;
     // When a sequence has its `tokens`-th token after `after`: at the decode steps between prefills, then back to back.

@@ -92,6 +92,32 @@ describe('BatchScheduler (pure, injected clock)', () => {
     expect(times).toHaveLength(6);
   });
 
+  it('prompts waiting together are prefilled in one step, which reads the weights once for all of them (E39)', () => {
+    // A 100-token prompt computes for 1 ms; a pass takes at least a batch-one step (10 ms).
+    const short: SchedulerConfig = { ...base, capacity: 64, maxQueue: 64, prefillMs: 1, prefillReplicaMs: 1 };
+    const scheduler = new BatchScheduler(short);
+    for (let i = 0; i < 41; i += 1) scheduler.submit({ promptTokens: 100, outputTokens: 1 }, 0);
+    const finished = runToEnd(scheduler).filter((event) => event.type === 'finished').map((event) => event.at);
+    // The first alone (0-10); the forty that waited, together: 40 ms of compute, their first tokens at its end.
+    // One prompt a step, the floor each, they ended at 410.
+    expect(finished).toEqual([10, ...Array.from({ length: 40 }, () => 50)]);
+    // Within prefillStepTokens: 8,192 prompt tokens a step; a longer prompt alone.
+    expect(scheduler.prefillStep([100, 100])).toEqual({ replicaMs: 10, firstTokenMs: 10 });
+    expect(scheduler.prefillStep(Array.from({ length: 40 }, () => 100))).toEqual({ replicaMs: 40, firstTokenMs: 40 });
+    const long = new BatchScheduler({ ...short, capacity: 8 });
+    for (let i = 0; i < 4; i += 1) long.submit({ promptTokens: 3000, outputTokens: 1 }, 0);
+    // 30 ms each: the first alone, then two together (6,000 tokens), then the last (a third would pass 8,192).
+    expect(runToEnd(long).filter((event) => event.type === 'finished').map((event) => event.at)).toEqual([30, 90, 90, 120]);
+  });
+
+  it('through pipeline stages, prompts prefilled together come out after all of their compute has passed every stage', () => {
+    const scheduler = new BatchScheduler({ ...base, capacity: 64, maxQueue: 64, prefillMs: 2, prefillReplicaMs: 1, pipelineStages: 2 });
+    // One alone: its own prefill time (the batch-one step, 10 ms), a stage's share of it on the replica.
+    expect(scheduler.prefillStep([100])).toEqual({ replicaMs: 5, firstTokenMs: 10 });
+    // Thirty together: 30 ms on the replica, and 60 ms through both stages.
+    expect(scheduler.prefillStep(Array.from({ length: 30 }, () => 100))).toEqual({ replicaMs: 30, firstTokenMs: 60 });
+  });
+
   it('a prefill frees the replica after its replica time; its first token comes after the whole prefill time', () => {
     const events = twoAtOnce({ ...base, prefillReplicaMs: 60 });
     // 1 prefills 0-60 (first token at 100), 2 prefills 60-120 (first token at 160); 1 decodes from 120.
@@ -117,13 +143,16 @@ describe('BatchScheduler (pure, injected clock)', () => {
   });
 
   it.each([
-    ['llama-3.1-70b', 'h100', false],
+    ['llama-3.1-70b', 'h100', false, 2000, 500],
     // As the emulator builds it (the model's prefill and decode for any length), with a batch of
     // about 1,900 and a prefill far shorter than a decode step: one decode step after every prefill
     // served 54% of the model's figure.
-    ['deepseek-v3', 'h200', true],
-  ] as const)('a loaded replica serves what the performance model says, not more: %s on %s', (modelId, chipId, asEmulated) => {
-    const shape = { precision: 'fp8', inputTokens: 2000, outputTokens: 500, tpotMs: 50 } as const;
+    ['deepseek-v3', 'h200', true, 2000, 500],
+    // Short prompts and answers: a prefill step of its own for each prompt, never shorter than a
+    // batch-one step, served 43% of the model's figure (E39).
+    ['llama-3.1-70b', 'h100', true, 100, 10],
+  ] as const)('a loaded replica serves what the performance model says, not more: %s on %s (emulated %s, %s in, %s out)', (modelId, chipId, asEmulated, inputTokens, outputTokens) => {
+    const shape = { precision: 'fp8', inputTokens, outputTokens, tpotMs: 50 } as const;
     const profile = profileOf(modelId, chipId, shape);
     const model = modelPresets.find((m) => m.id === modelId);
     const chip = accelerators.find((c) => c.id === chipId);
@@ -180,6 +209,9 @@ describe('BatchScheduler (pure, injected clock)', () => {
     ['a one-token answer, done at its prefill, with prompts waiting behind it', { capacity: 4, maxQueue: 1 }, [[0, 100, 1], [0, 100, 1], [0, 100, 1], [0, 100, 1], [0, 100, 1]], 1],
     ['prompts waiting for prefill that finish before the decoding ones', { capacity: 3 }, [[0, 100, 50], [0, 100, 1], [0, 100, 1], [0, 100, 1]], 1],
     ['a long decode behind a queue of prefills', { capacity: 4, batch: 4 }, [[0, 100, 3], [0, 500, 30], [0, 500, 30], [0, 500, 30], [0, 100, 1]], 50],
+    ['short prompts prefilled together, within the budget a decoding stream leaves them', { capacity: 7, prefillMs: 1, prefillReplicaMs: 1 }, [[0, 100, 9], [0, 3000, 2], [0, 3000, 2], [0, 3000, 1], [0, 100, 1], [0, 100, 4], [0, 100, 1], [0, 100, 1]], 1],
+    ['the KV the queue\'s head needs, freed by short prompts prefilled together', { capacity: 4, kvTokens: 460, prefillMs: 1, prefillReplicaMs: 1 }, [[0, 100, 50], [0, 100, 1], [0, 100, 1], [0, 100, 1], [0, 300, 1]], 1],
+    ['short prompts prefilled together with nothing decoding', { capacity: 5, prefillMs: 1, prefillReplicaMs: 1 }, [[0, 100, 1], [0, 2000, 3], [0, 2000, 1], [0, 5000, 1], [0, 100, 1], [0, 100, 1]], 1],
   ] as const)("Retry-After is when a slot frees: %s", (_name, config, submitted, at) => {
     const scheduler = new BatchScheduler({ ...base, maxQueue: 1, ...config });
     for (const [when, promptTokens, outputTokens] of submitted) scheduler.submit({ promptTokens, outputTokens }, when);
