@@ -55,8 +55,10 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
   };
   /** Whether the last attempt was withdrawn by a reload (no failure: the next one is no retry or failover). */
   let withdrawn = false;
+  /** Attempts this call has sent: the ones after the first are retries (a resume's first is not). */
+  let sent = 0;
   // Ends: each pass tries a fresh endpoint (finitely many) or revisits one (at most `retries`).
-  for (let index = 0; ; index += 1) {
+  for (;;) {
     if (cancellation.cancelled) throw stoppedError(context, last?.endpoint.config.id);
     let decision = route(tried);
     // A continuation with no fresh window that has room to finish it whole (none has, or those that
@@ -157,28 +159,44 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
       await sleep(wait, cancellation);
       // The deadline or the client's leaving ends the sleep early: no attempt, and none counted.
       if (cancellation.cancelled) throw stoppedError(context, last?.endpoint.config.id);
-      // Routed before the wait: a reload may have taken its jurisdiction away since, others'
-      // failures opened its circuit, or it asked for a longer wait. Routed afresh, the revisit not
-      // made given back (routing now sees the same: it is not chosen again for the same reason).
-      if (!stillSendable(core, context, chosen, tried)) {
+      // Asked for a longer wait meanwhile (another request's 429): that is waited once more, within
+      // maxBackoffMs and the deadline, not again (R30: waited again and again under steady 429s,
+      // a request was held to its deadline and never went back).
+      const longer = chosen.endpoint.retryAfterUntil > chosen.retryAfterUntil ? chosen.endpoint.retryAfterUntil - core.now() : 0;
+      if (longer > 0) {
+        if (longer > context.resilience.maxBackoffMs || core.now() + longer >= context.deadlineAt) break;
+        await sleep(longer, cancellation);
+        if (cancellation.cancelled) throw stoppedError(context, last?.endpoint.config.id);
+      }
+      // Routed before the wait: a reload may have taken its jurisdiction away since, or others'
+      // failures opened its circuit. Routed afresh, the revisit not made given back (routing now
+      // sees the same: it is not chosen again for the same reason, but by panic routing).
+      if (!stillTakes(core, context, chosen, tried)) {
         budget.left += 1;
         revisits -= 1;
         continue;
       }
     }
     if (decision.panic) metrics.panicRoutes.inc({ route: context.route.model });
-    if (index > 0 && !withdrawn) {
+    if (sent > 0 && !withdrawn) {
       metrics.retries.inc({ route: context.route.model });
       if (!revisiting) metrics.failovers.inc({ route: context.route.model });
     }
     withdrawn = false;
+    sent += 1;
     tried.add(primary.config.id);
     // No hedge on a revisit: its second leg would go back to another tried endpoint, past `retries`.
     const secondEndpoint = context.resilience.hedgeAfterMs > 0 && !revisiting ? endpoints.get(decision.ranked[1]?.id ?? '') : undefined;
     const second: Chosen | undefined = secondEndpoint === undefined ? undefined : { endpoint: secondEndpoint, panic: decision.panic, retryAfterUntil: secondEndpoint.retryAfterUntil };
     // A hedged pass may end on a withdrawn leg after its other leg failed (recorded in hedged): then it was a failure.
     const failuresBefore = second === undefined ? 0 : failureTotal(context);
-    const result = second === undefined ? await attemptOn(core, context, primary, request, cancellation) : await hedged(core, context, primary, second, request, tried, cancellation, { noteRefusal, noteWait, noteTransient, noteContextRefusal });
+    // Routed afresh when the second no longer takes the hedge: the primary is tried, so the best other.
+    const rerouteHedge = (): Chosen | undefined => {
+      const again = route(tried);
+      const endpoint = again.ok ? endpoints.get(again.ranked[0]?.id ?? '') : undefined;
+      return endpoint === undefined || !again.ok ? undefined : { endpoint, panic: again.panic, retryAfterUntil: endpoint.retryAfterUntil };
+    };
+    const result = second === undefined ? await attemptOn(core, context, primary, request, cancellation) : await hedged(core, context, primary, second, rerouteHedge, request, tried, cancellation, { noteRefusal, noteWait, noteTransient, noteContextRefusal });
     if (result.kind !== 'failed') {
       // Another endpoint took what one refused as the caller's fault: the refusal was the endpoint's.
       // Not for an attempt sent before the endpoint's circuit opened: only a probe decides a half-open one.
@@ -348,16 +366,18 @@ interface Chosen {
 }
 
 /**
- * Whether an attempt chosen before a wait may still be sent: its jurisdiction still allowed (a
- * reload), its circuit still taking requests unless panic routing chose it (others' failures may
- * have opened it, or taken its one half-open probe slot: sent anyway, its first token closed an
- * open circuit with no probe, R29), and no longer Retry-After asked since that is still running.
+ * Whether an endpoint chosen before a wait still takes the attempt: its jurisdiction still allowed
+ * (a reload), and its circuit still taking requests unless panic routing chose it (others' failures
+ * may have opened it, or taken its one half-open probe slot: sent anyway, its first token closed an
+ * open circuit with no probe, R29).
  */
-function stillSendable(core: GatewayCore, context: RequestContext, chosen: Chosen, tried: ReadonlySet<string>): boolean {
-  const { endpoint } = chosen;
-  if (!stillAllowed(context, endpoint, tried)) return false;
-  if (!chosen.panic && !core.endpoints.circuitAdmits(endpoint)) return false;
-  return endpoint.retryAfterUntil <= chosen.retryAfterUntil || endpoint.retryAfterUntil <= core.now();
+function stillTakes(core: GatewayCore, context: RequestContext, chosen: Chosen, tried: ReadonlySet<string>): boolean {
+  return stillAllowed(context, chosen.endpoint, tried) && (chosen.panic || core.endpoints.circuitAdmits(chosen.endpoint));
+}
+
+/** Whether the endpoint asked for a wait since it was chosen that is still running. */
+function askedToWaitSince(core: GatewayCore, chosen: Chosen): boolean {
+  return chosen.endpoint.retryAfterUntil > chosen.retryAfterUntil && chosen.endpoint.retryAfterUntil > core.now();
 }
 
 /** Whether a routing input's jurisdictions, as they are now, hold the endpoint's. */
@@ -384,10 +404,9 @@ export function logFailedAttempt(core: Pick<GatewayCore, 'config'>, request: Pic
 }
 
 /** Starts a second attempt when the first has no first token after hedgeAfterMs; the first to start wins. */
-async function hedged(core: GatewayCore, context: RequestContext, primary: EndpointRuntime, chosenSecond: Chosen, request: ChatRequest, tried: Set<string>, cancellation: Cancellation, notes: { readonly noteRefusal: (failed: FailedAttempt) => void; readonly noteWait: (failed: FailedAttempt) => void; readonly noteTransient: (failed: FailedAttempt) => void; readonly noteContextRefusal: (failed: FailedAttempt) => void }): Promise<Attempt> {
+async function hedged(core: GatewayCore, context: RequestContext, primary: EndpointRuntime, chosenSecond: Chosen, reroute: () => Chosen | undefined, request: ChatRequest, tried: Set<string>, cancellation: Cancellation, notes: { readonly noteRefusal: (failed: FailedAttempt) => void; readonly noteWait: (failed: FailedAttempt) => void; readonly noteTransient: (failed: FailedAttempt) => void; readonly noteContextRefusal: (failed: FailedAttempt) => void }): Promise<Attempt> {
   const { noteRefusal, noteWait, noteTransient, noteContextRefusal } = notes;
   const { metrics } = core;
-  const second = chosenSecond.endpoint;
   const legs = [cancellation.child().cancellation, cancellation.child().cancellation] as const;
   const started = core.now();
   const first = attemptOn(core, context, primary, request, legs[0]);
@@ -400,8 +419,14 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
   stopTimer?.();
   if (early !== 'hedge') return early;
   // Chosen hedgeAfterMs ago: a reload may have taken its jurisdiction away since, others' failures
-  // opened its circuit (or took its probe slot), or it asked for a wait; then no hedge.
-  if (!stillSendable(core, context, chosenSecond, tried)) return first;
+  // opened its circuit (or took its probe slot), or it asked for a wait. Then the hedge goes to the
+  // best other endpoint now, if one takes it (by panic routing only if the second was so chosen:
+  // a slow primary is no reason to send to ejected endpoints), and is not inside a wait it asked
+  // for; else there is no hedge.
+  const kept = stillTakes(core, context, chosenSecond, tried) && !askedToWaitSince(core, chosenSecond);
+  const chosen = kept ? chosenSecond : reroute();
+  if (chosen === undefined || (!kept && ((chosen.panic && !chosenSecond.panic) || chosen.endpoint.retryAfterUntil > core.now()))) return first;
+  const second = chosen.endpoint;
   tried.add(second.config.id);
   const backup = attemptOn(core, context, second, request, legs[1]);
   const winner = await Promise.race([first.then((a) => ({ a, i: 0 })), backup.then((a) => ({ a, i: 1 }))]);
