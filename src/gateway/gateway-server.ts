@@ -417,6 +417,15 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 
   /**
+   * A request whose upload took its whole deadline: refused before it is charged or sent anywhere
+   * (R30: it was sent upstream, and the 504 then blamed the endpoints, or it was answered late).
+   */
+  const refuseIfArrivedLate = (arrivedAt: number, resilience: ResilienceConfig): void => {
+    const took = now() - arrivedAt;
+    if (took >= resilience.deadlineMs) throw new ClientError(408, 'timeout', `the request took ${String(took)} ms to arrive, its whole deadline of ${String(resilience.deadlineMs)} ms (counted from when its head arrived): send it faster`);
+  };
+
+  /**
    * Ends a request's upstream work (`deadline`) at its deadline, or when its client leaves first
    * (`onGone` runs then, before the cancellation); `gone` tells the two apart. `stop` once it is served.
    */
@@ -440,6 +449,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       const asked = await readChatRequest(inbound, req, res, deadline);
       const tenant = admittedTenant(authenticated, labels);
       const route = routeOf(asked.model, labels);
+      const resilience = resilienceOf.get(route) ?? config.resilience;
+      refuseIfArrivedLate(arrivedAt, resilience);
       const serving: StoreWait = { requestId, deadline, res, authenticated, labels };
 
       // Read once: routeInput runs on every attempt, retry, hedge and resume.
@@ -498,7 +509,6 @@ export function createGateway(options: GatewayOptions): Gateway {
       const last = request.messages.at(-1);
       const trailingAssistant = last?.role === 'assistant' && hasVisibleText(last.content) ? request.finalAssistant : undefined;
       const joinedTrailingAssistant = trailingAssistant === undefined && lastSpokenTurn(request.messages)?.role === 'assistant' ? request.finalAssistant : undefined;
-      const resilience = resilienceOf.get(route) ?? config.resilience;
       /** The client left while an attempt waited for its first token: an upstream was reading its prompt. */
       let promptRead = false;
       // One cancellation stops upstream work on either event.
@@ -634,6 +644,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (!parsed.ok) throw problemError(parsed.problem);
       const request = parsed.value;
       const route = routeOf(request.model, labels);
+      const resilience = resilienceOf.get(route) ?? config.resilience;
+      refuseIfArrivedLate(arrivedAt, resilience);
       // Before the request is charged, as a chat request's is: a caller's typo costs no quota.
       const headerJurisdictions = parseJurisdictionHeader(jurisdictionHeaderLines(req));
       const admittedAt = now();
@@ -641,7 +653,6 @@ export function createGateway(options: GatewayOptions): Gateway {
       const admitted = isPromiseLike(admission) ? await admission : admission;
       Object.assign(headers, anthropicDialect.rateLimitHeaders(admitted.state, admittedAt));
       if (!admitted.allowed) throw overLimit(tenant, admitted);
-      const resilience = resilienceOf.get(route) ?? config.resilience;
       // Counted where the same request would be answered: an endpoint that could not answer it may refuse to count it.
       const traits = routedTraits(request, tenant, headerJurisdictions);
       const promptTokens = estimatePromptTokens(request);
