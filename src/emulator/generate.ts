@@ -79,7 +79,10 @@ export function planCompletion(request: ChatRequest, options: GenerateOptions): 
   if (tools !== undefined) return planToolCalls(request, tools, random, inputTokens);
   const mean = Math.max(1, Math.round(options.meanOutputTokens));
   if (request.responseFormat !== undefined) return planJson(request, request.responseFormat, mean, random, inputTokens);
-  const natural = 1 + Math.floor(random() * (2 * mean - 1));
+  // vLLM's ignore_eos runs to max_tokens; its min_tokens holds the natural end (and stop sequences) off until then.
+  const drawn = 1 + Math.floor(random() * (2 * mean - 1));
+  const minTokens = request.serverLength?.minTokens ?? 0;
+  const natural = request.serverLength?.ignoreEos === true && request.maxTokens !== undefined ? request.maxTokens : Math.max(drawn, minTokens);
   const count = request.maxTokens === undefined ? natural : Math.max(1, Math.min(request.maxTokens, natural));
   // A request continuing a trailing assistant turn (an Anthropic prefill, vLLM's
   // continue_final_message, or a gateway resuming a cut stream): the first word then needs its
@@ -91,9 +94,10 @@ export function planCompletion(request: ChatRequest, options: GenerateOptions): 
     const word = vocabulary[Math.floor(random() * vocabulary.length)] ?? 'the';
     tokens.push(i === 0 && !continuing ? word : ` ${word}`);
   }
-  const cut = request.maxTokens !== undefined && request.maxTokens < natural;
+  const cut = request.maxTokens !== undefined && (request.maxTokens < natural || request.serverLength?.ignoreEos === true);
   const stopped = truncateAtStop(tokens, request.stop);
-  if (stopped !== undefined) return { ...build(stopped.tokens, 'stop', inputTokens), stopSequence: stopped.stop };
+  // A stop sequence ends the answer only past min_tokens (vLLM checks none before).
+  if (stopped !== undefined && stopped.tokens.length >= minTokens) return { ...build(stopped.tokens, 'stop', inputTokens), stopSequence: stopped.stop };
   return build(tokens, cut ? 'length' : 'stop', inputTokens);
 }
 

@@ -181,6 +181,11 @@ export interface ChatRequest {
   /** OpenAI sampling controls with no Anthropic equivalent: OpenAI-dialect upstreams get them, Anthropic ones cannot. */
   readonly sampling?: SamplingControls;
   /**
+   * A model server's length controls (vLLM's `ignore_eos` and `min_tokens`), read only where
+   * Switchyard serves as one (the emulator): the gateway refuses them, so no upstream is sent them.
+   */
+  readonly serverLength?: ServerLengthControls;
+  /**
    * The caller's opaque id for its end user (OpenAI `user`, Anthropic `metadata.user_id`),
    * passed on so an upstream provider's abuse monitoring can tell users apart. Never logged.
    */
@@ -212,6 +217,14 @@ export interface ChatRequest {
 
 /** Reasoning effort, on the scale both APIs share from low to high (OpenAI adds none and minimal below, Anthropic max above). */
 export type Effort = 'none' | 'minimal' | 'low' | 'medium' | 'high' | 'xhigh' | 'max';
+
+/** See ChatRequest.serverLength. */
+export interface ServerLengthControls {
+  /** Generate to max_tokens whatever the model's natural end (stop sequences still end it). */
+  readonly ignoreEos: boolean;
+  /** Tokens generated before the model's natural end or a stop sequence may end the answer. */
+  readonly minTokens: number;
+}
 
 export interface SamplingControls {
   readonly seed?: number;

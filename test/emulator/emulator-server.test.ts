@@ -82,6 +82,18 @@ describe('emulator: OpenAI Chat Completions', () => {
     expect(String(body.id)).toMatch(/^chatcmpl-/);
   });
 
+  it("honours vLLM's ignore_eos and min_tokens, and refuses them malformed as vLLM does", async () => {
+    const content = 'a benchmark prompt';
+    const ignoring = await json(await post(emu.url, '/v1/chat/completions', openaiBody(content, { max_tokens: 300, ignore_eos: true })));
+    expect(ignoring).toMatchObject({ choices: [{ finish_reason: 'length' }], usage: { completion_tokens: 300 } });
+    const atLeast = await json(await post(emu.url, '/v1/chat/completions', openaiBody(content, { max_tokens: 1000, min_tokens: 900 })));
+    expect((atLeast.usage as { completion_tokens: number }).completion_tokens).toBeGreaterThanOrEqual(900);
+    const tooMany = await post(emu.url, '/v1/chat/completions', openaiBody(content, { max_tokens: 10, min_tokens: 20 }));
+    expect(tooMany.status).toBe(400);
+    expect(JSON.stringify(await json(tooMany))).toContain('min_tokens must be less than or equal to max_tokens=10, got 20');
+    expect((await post(emu.url, '/v1/chat/completions', openaiBody(content, { ignore_eos: 'yes' }))).status).toBe(400);
+  });
+
   it('stream with include_usage: the exact frame sequence, usage chunk, then [DONE]', async () => {
     const content = 'Say three words';
     const response = await post(emu.url, '/v1/chat/completions', openaiBody(content, { max_tokens: 3, stream: true, stream_options: { include_usage: true } }));

@@ -19,6 +19,25 @@ describe('deterministic answers', () => {
     expect(d.text).not.toBe(a.text);
   });
 
+  it("vLLM's ignore_eos runs to max_tokens, and min_tokens holds the natural end and stop sequences off until then", () => {
+    const prompt = 'a prompt whose natural answer is short';
+    const natural = planCompletion(request(prompt, { maxTokens: 400 }), { seed: 1, meanOutputTokens: 5 });
+    expect(natural.usage.outputTokens).toBeLessThan(10);
+    expect(natural.finishReason).toBe('stop');
+    const ignoring = planCompletion(request(prompt, { maxTokens: 400, serverLength: { ignoreEos: true, minTokens: 0 } }), { seed: 1, meanOutputTokens: 5 });
+    expect(ignoring.usage.outputTokens).toBe(400);
+    expect(ignoring.finishReason).toBe('length');
+    // The same words first: the answer goes on where the natural one ended.
+    expect(ignoring.text.startsWith(natural.text)).toBe(true);
+    const atLeast = planCompletion(request(prompt, { maxTokens: 400, serverLength: { ignoreEos: false, minTokens: 150 } }), { seed: 1, meanOutputTokens: 5 });
+    expect(atLeast.usage.outputTokens).toBe(150);
+    expect(atLeast.finishReason).toBe('stop');
+    // A stop sequence within the first min_tokens does not end it.
+    const firstWord = natural.text.split(' ')[1] ?? '';
+    const stopped = planCompletion(request(prompt, { maxTokens: 400, stop: [` ${firstWord}`], serverLength: { ignoreEos: false, minTokens: 150 } }), { seed: 1, meanOutputTokens: 5 });
+    expect(stopped.usage.outputTokens).toBeGreaterThanOrEqual(150);
+  });
+
   it('one word per token from the vocabulary; the tokens join to the text; usage counts them', () => {
     const plan = planCompletion(request('x'.repeat(41)), { seed: 3, meanOutputTokens: 20 });
     expect(plan.tokens.join('')).toBe(plan.text);

@@ -323,6 +323,12 @@ export const openaiRequestSchema = z.looseObject({
   function_call: z.literal('none', { error: 'function_call is legacy function calling, which this gateway does not support: send tool_choice instead' }).nullish(),
 });
 
+/** vLLM's length controls, as a model server (the emulator) reads them; the gateway's schema refuses them. */
+export const serverLengthSchema = z.looseObject({
+  ignore_eos: z.boolean().nullish(),
+  min_tokens: z.number().int().min(0).nullish(),
+});
+
 /** As the gateway reads a request: what it cannot carry to an upstream is refused, not dropped. */
 export const openaiGatewayRequestSchema = openaiRequestSchema.extend({ ...serverExtensions, ...otherApiFields });
 

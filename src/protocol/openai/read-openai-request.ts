@@ -3,7 +3,7 @@ import { invalidRequest } from '../request-problem.js';
 import { maxJsonDepth, tooDeepProblem } from '../json-depth.js';
 import { toolUseIssue } from '../tool-use.js';
 import { canonicalMessage } from './openai-messages.js';
-import { openaiGatewayRequestSchema, openaiRequestSchema, type OpenaiRequest } from './openai-request-schema.js';
+import { openaiGatewayRequestSchema, openaiRequestSchema, serverLengthSchema, type OpenaiRequest } from './openai-request-schema.js';
 import { responseFormatOf, strictSchemaProblem } from './openai-response-format.js';
 import { toolChoiceOf, toolDefinitionOf } from './openai-tool-calls.js';
 
@@ -47,6 +47,13 @@ export function readOpenaiRequest(body: unknown, options: { readonly asServer?: 
   const parsed = (options.asServer === true ? openaiRequestSchema : openaiGatewayRequestSchema).safeParse(body);
   if (!parsed.success) return invalidRequest(parsed.error);
   const r = parsed.data;
+  const length = options.asServer === true ? serverLengthSchema.safeParse(body) : undefined;
+  if (length !== undefined && !length.success) return invalidRequest(length.error);
+  const ignoreEos = length?.data.ignore_eos === true;
+  const minTokens = length?.data.min_tokens ?? 0;
+  const maxTokens = r.max_completion_tokens ?? r.max_tokens ?? undefined;
+  // As vLLM refuses it.
+  if (maxTokens !== undefined && minTokens > maxTokens) return { ok: false, problem: { status: 400, kind: 'invalid_request', param: 'min_tokens', message: `min_tokens must be less than or equal to max_tokens=${String(maxTokens)}, got ${String(minTokens)}` } };
   const stop = r.stop === undefined || r.stop === null ? [] : typeof r.stop === 'string' ? [r.stop] : r.stop;
   // As vLLM refuses them: an empty stop string and a top_p of 0. The gateway takes both, as
   // OpenAI does (see below and encodeOpenaiRequest), so that the emulator, as a server, catches them.
@@ -95,7 +102,7 @@ export function readOpenaiRequest(body: unknown, options: { readonly asServer?: 
     value: {
       model: r.model,
       messages,
-      maxTokens: r.max_completion_tokens ?? r.max_tokens ?? undefined,
+      maxTokens,
       temperature: r.temperature ?? undefined,
       topP: r.top_p ?? undefined,
       ...(r.top_k === undefined || r.top_k === null || r.top_k <= 0 ? {} : { topK: r.top_k }),
@@ -105,6 +112,7 @@ export function readOpenaiRequest(body: unknown, options: { readonly asServer?: 
       includeUsage: r.stream_options?.include_usage === true,
       finalAssistant: r.continue_final_message === true ? 'continue' : 'answer',
       ...samplingOf(r),
+      ...(ignoreEos || minTokens > 0 ? { serverLength: { ignoreEos, minTokens } } : {}),
       ...endUserOf(r),
       // Without tools, a tool choice of 'auto' or 'none' and parallel_tool_calls ask for nothing
       // (the others were refused above); left out, as OpenAI refuses them without tools.
