@@ -132,6 +132,9 @@ type Step = { readonly kind: 'prefill'; readonly sequences: readonly Sequence[];
  */
 export const prefillStepTokens = 8192;
 
+/** The Retry-After hint (emulated ms) of a replica whose slots are held with no end in sight (hangs). */
+const unknownWaitMs = 1000;
+
 export class BatchScheduler {
   readonly config: SchedulerConfig;
   private readonly queue: Sequence[] = [];
@@ -544,8 +547,10 @@ export class BatchScheduler {
       left -= 1;
       if ((slotsShort <= 0 && tokensShort <= 0) || left === 0) return Math.max(0, finish.at - now);
     }
-    // Nothing projected frees enough (the rest are held by a hang): the wait is unknown; a step's time, as a hint.
-    return this.config.prefillMs + this.config.tpotMs;
+    // Nothing projected frees enough (the rest are held by a hang): the wait is unknown. An emulated
+    // second at least, as a hint: a step's time alone (97 ms for a 70B) had clients retrying in a
+    // tight loop against a replica that hangs (E39).
+    return Math.max(unknownWaitMs, this.config.prefillMs + this.config.tpotMs);
   }
 
   private leave(sequence: Sequence): void {

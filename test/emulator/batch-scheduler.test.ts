@@ -249,6 +249,13 @@ describe('BatchScheduler (pure, injected clock)', () => {
     expect(summary(runToEnd(scheduler)).filter((e) => e.includes(':2'))).toEqual([]);
   });
 
+  it("a replica held by hangs with no end refuses with a second's wait as its hint, not a step's (E39)", () => {
+    const scheduler = new BatchScheduler({ ...base, capacity: 1, maxQueue: 0 });
+    scheduler.submit({ promptTokens: 100, outputTokens: 3, holdMs: Number.POSITIVE_INFINITY }, 0);
+    const refused = scheduler.submit({ promptTokens: 100, outputTokens: 3 }, 5);
+    expect(refused.accepted ? 'accepted' : refused.retryAfterMs).toBe(1000);
+  });
+
   it('a hang holds its slot; Infinity holds it until cancelled', () => {
     const scheduler = new BatchScheduler({ ...base, capacity: 1 });
     scheduler.submit({ promptTokens: 100, outputTokens: 1, holdMs: 50 }, 0);
