@@ -263,7 +263,9 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
  * with its Retry-After; a failure of the gateway's own (a request it could not write) is a 500.
  */
 export function upstreamFailureError(core: Pick<GatewayCore, 'now' | 'config'>, failure: UpstreamFailure, endpointId: string, action: string): ClientError {
-  // Not the upstream's failure: the caller is not told one failed.
+  // Not the upstream's failure: the caller is not told one failed. Out of open files, the gateway
+  // is overloaded, for a moment as a rule: a retry shortly may be served.
+  if (failure.outOfFiles === true) return new ClientError(503, 'overloaded', 'the gateway has reached its open-file limit and could not connect to an upstream: retry shortly', { headers: retryAfterHeaders(1000), endpoint: endpointId, logMessage: `upstream ${endpointId}: ${failure.message} (the gateway's open-file limit, ulimit -n, is reached: raise it, or cap connections at a load balancer in front)` });
   if (failure.gatewayFault === true) return new ClientError(500, 'api_error', 'internal gateway error: the request could not be written for its upstream', { endpoint: endpointId, logMessage: `upstream ${endpointId}: ${failure.message}` });
   const answer = answerForUpstreamFailure(failure.status);
   // What is left of the wait this failure asked for (the gateway's backoff and other attempts may

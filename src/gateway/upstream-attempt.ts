@@ -47,7 +47,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   endpoint.attempts += 1;
   const number = endpoint.attempts;
   let timedOut = false;
-  const fail = (status: number, message: string, fromUpstream = false, retryAfter?: string, named: Pick<UpstreamFailure, 'param' | 'code' | 'contextLimit' | 'label' | 'upstreamRequestId' | 'detail' | 'gatewayFault' | 'connectionLost' | 'unreadableAnswer' | 'withdrawn'> = {}): Attempt => {
+  const fail = (status: number, message: string, fromUpstream = false, retryAfter?: string, named: Pick<UpstreamFailure, 'param' | 'code' | 'contextLimit' | 'label' | 'upstreamRequestId' | 'detail' | 'gatewayFault' | 'connectionLost' | 'unreadableAnswer' | 'outOfFiles' | 'withdrawn'> = {}): Attempt => {
     detach();
     cancellation.cancel();
     // A caller's own mistake (400, 413, 422), backpressure (429), the gateway's own failure and a
@@ -82,7 +82,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
   try {
     const response = await core.upstream.send(endpoint.target, { ...request, stream: true, model: endpoint.config.model }, cancellation, requestId, mayResend);
     // 499 stands for this request's own cancellation here; an upstream's 499 is just a bad answer.
-    if (response.kind === 'error') return interrupted() ?? fail(response.status === 499 ? 502 : response.status, response.message, response.fromUpstream, response.retryAfter, { param: response.param, code: response.code, contextLimit: response.contextLimit, label: response.label, upstreamRequestId: response.upstreamRequestId, ...(response.gatewayFault === true ? { gatewayFault: true as const } : {}), ...(response.connectionLost === true ? { connectionLost: true as const } : {}), ...(response.unreadableAnswer === true ? { unreadableAnswer: true as const } : {}), ...(response.withdrawn === true ? { withdrawn: true as const } : {}), ...(response.detail === undefined ? {} : { detail: response.detail }) });
+    if (response.kind === 'error') return interrupted() ?? fail(response.status === 499 ? 502 : response.status, response.message, response.fromUpstream, response.retryAfter, { param: response.param, code: response.code, contextLimit: response.contextLimit, label: response.label, upstreamRequestId: response.upstreamRequestId, ...(response.gatewayFault === true ? { gatewayFault: true as const } : {}), ...(response.connectionLost === true ? { connectionLost: true as const } : {}), ...(response.unreadableAnswer === true ? { unreadableAnswer: true as const } : {}), ...(response.outOfFiles === true ? { outOfFiles: true as const } : {}), ...(response.withdrawn === true ? { withdrawn: true as const } : {}), ...(response.detail === undefined ? {} : { detail: response.detail }) });
     const rest = response.events;
     const head: ChatEvent[] = [];
     for (;;) {

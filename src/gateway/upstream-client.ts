@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { Client, Pool, errors as undiciErrors, type Dispatcher } from 'undici';
+import { Client, Pool, errors as undiciErrors, type buildConnector, type Dispatcher } from 'undici';
 import { upstreamErrorDetail, type ChatEvent, type ChatRequest, type ContextLimit, type ErrorCode } from '../protocol/chat.js';
 import type { Dialect, EncodeOptions, StreamReader } from '../protocol/dialect.js';
 import { dialects } from '../protocol/dialects.js';
@@ -63,6 +63,8 @@ export interface UpstreamFailure {
   readonly connectionLost?: true;
   /** A connection failure that was an answer the HTTP client could not read (headers past its limit, bytes that are not HTTP). */
   readonly unreadableAnswer?: true;
+  /** A connection the gateway's own open-file limit stopped (EMFILE, ENFILE): a gatewayFault, told to the caller as one to retry shortly. */
+  readonly outOfFiles?: true;
   /**
    * Lost with a stale pooled connection, and not sent again because its caller no longer allows the
    * endpoint (mayResend: a reload took its jurisdiction): no failure of the endpoint's, nor a verdict
@@ -132,7 +134,7 @@ const queueHighWater = 256;
  * through undici's dispatch API, straight from socket callbacks to the SSE parser: no
  * Readable body and no promise per chunk.
  */
-export function createPooledUpstreamClient(options: { connectionsPerUpstream?: number; graceMs?: number; /** A request sent once more on a fresh connection (see send). */ onResend?: (endpointId: string) => void } = {}): UpstreamClient {
+export function createPooledUpstreamClient(options: { connectionsPerUpstream?: number; graceMs?: number; /** A request sent once more on a fresh connection (see send). */ onResend?: (endpointId: string) => void; /** How connections are made (tests: a connector that fails as the system would); undici's own by default. */ connect?: buildConnector.connector } = {}): UpstreamClient {
   const graceMs = options.graceMs ?? defaultGraceMs;
   const pools = new Map<string, Pool>();
   /** The one-request connections of resends (see send), destroyed with the pools. */
@@ -149,7 +151,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       // No undici timeouts: the gateway's own (ttftTimeoutMs, tokenIdleTimeoutMs, deadlineMs, each up
       // to a day) decide how long an upstream may think or pause; undici's 300 s defaults cut a slow
       // reasoning model first, as a connection failure.
-      pool = new Pool(origin, { connections: options.connectionsPerUpstream ?? null, pipelining: 1, keepAliveTimeout: 4_000, keepAliveTimeoutThreshold: 2_000, headersTimeout: 0, bodyTimeout: 0 });
+      pool = new Pool(origin, { connections: options.connectionsPerUpstream ?? null, pipelining: 1, keepAliveTimeout: 4_000, keepAliveTimeoutThreshold: 2_000, headersTimeout: 0, bodyTimeout: 0, ...(options.connect === undefined ? {} : { connect: options.connect }) });
       // Once closed, nothing new stays open: a request that comes then (a hedge's losing leg) fails at once.
       if (closed) void pool.destroy();
       else pools.set(origin, pool);
@@ -685,6 +687,13 @@ function lostAsStale(error: unknown, sentAt: number): boolean {
   return performance.now() - sentAt <= staleLossMs && lostCodes.has((error as { code?: string } | undefined)?.code ?? '');
 }
 
+/**
+ * The codes of the gateway's own open-file limit reached (its process's, EMFILE, or the system's,
+ * ENFILE): no upstream's fault. Counted against the endpoint, a flood of idle connections to the
+ * gateway opened every healthy endpoint's circuit (E38).
+ */
+const outOfFilesCodes: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE']);
+
 /** The codes of an answer undici could not read: its parser's (HPE_), headers past its limit, a body unlike its length. */
 const unreadableCode = /^(HPE_|UND_ERR_HEADERS_OVERFLOW$|UND_ERR_RES_)/;
 
@@ -692,7 +701,7 @@ const unreadableCode = /^(HPE_|UND_ERR_HEADERS_OVERFLOW$|UND_ERR_RES_)/;
 function connectFailure(error: unknown): { readonly kind: 'error' } & UpstreamFailure {
   const code = (error as { code?: string } | undefined)?.code ?? '';
   const lost = lostCodes.has(code);
-  return { kind: 'error', status: connectFailureStatus, message: describeNetworkError(error), fromUpstream: false, retryAfter: undefined, ...(lost ? { connectionLost: true as const } : {}), ...(unreadableCode.test(code) ? { unreadableAnswer: true as const } : {}) };
+  return { kind: 'error', status: connectFailureStatus, message: describeNetworkError(error), fromUpstream: false, retryAfter: undefined, ...(lost ? { connectionLost: true as const } : {}), ...(unreadableCode.test(code) ? { unreadableAnswer: true as const } : {}), ...(outOfFilesCodes.has(code) ? { gatewayFault: true as const, outOfFiles: true as const } : {}) };
 }
 
 function describeNetworkError(error: unknown): string {
