@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { ChatRequest, ErrorKind } from '../protocol/chat.js';
 import { estimatePromptTokens, hasVisibleText, lastSpokenTurn, minThinkingBudget, promptText } from '../protocol/chat.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
+import { withoutKeys } from './credential-text.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { anthropicDialect } from '../protocol/anthropic/anthropic-dialect.js';
 import { anthropicTokenCounting } from '../protocol/anthropic/anthropic-token-counting.js';
@@ -716,6 +717,15 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   // Named in every 404, so a client calling an API this gateway lacks (the Responses API,
   // embeddings) learns what it can call instead.
+  // The names the config gives things, shown as they are in a refusal's log line (see loggedReason).
+  const declaredNames: ReadonlySet<string> = new Set([...config.endpoints.flatMap((endpoint) => [endpoint.id, endpoint.model]), ...config.routes.map((route) => route.model), ...config.tenants.map((tenant) => tenant.id)]);
+  /**
+   * A refusal's reason as logged: without what looks like a key. It may quote what the caller sent
+   * (a model, a path), where a key pasted by mistake (an environment variable mixed up) was logged
+   * (E38); the caller is still told its own words.
+   */
+  const loggedReason = (reason: string): string => withoutKeys(reason, declaredNames);
+
   const servedPaths = 'POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /v1/models/{id}, GET /metrics and GET /healthz';
 
   // The paths a web page may call when cors allows its origin: the API, not the operator's (metrics, health).
@@ -848,7 +858,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // The status the caller's dialect answers with (an Anthropic overload is 529), when not yet sent.
       const answered = inbound.errorStatus(clientError.kind, clientError.status);
       const httpStatus = res.headersSent ? sentStatus(res, clientError.status) : answered === clientError.status ? {} : { httpStatus: answered };
-      logger?.[levelOf(clientError.status)]({ requestId, client, tenant: labels.tenant, key: labels.key, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, ...httpStatus, reason: clientError.logMessage, ...(labels.attempts === undefined ? {} : { attempts: labels.attempts }), ms: now() - started }, 'request refused');
+      logger?.[levelOf(clientError.status)]({ requestId, client, tenant: labels.tenant, key: labels.key, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, ...httpStatus, reason: loggedReason(clientError.logMessage), ...(labels.attempts === undefined ? {} : { attempts: labels.attempts }), ms: now() - started }, 'request refused');
       if (res.headersSent) {
         res.end();
         return;

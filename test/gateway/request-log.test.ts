@@ -54,6 +54,25 @@ async function ask(url: string): Promise<{ status: number; text: string }> {
 const quoting = `key ${upstreamKey} refused for '${prompt}'`;
 
 describe('the log', () => {
+  it('holds no key a caller pasted as its model or path, though the caller is told its own words (E38)', async () => {
+    const { url, lines } = await loggingGateway((res) => res.end(), 200, false);
+    const pasted = 'sk-proj-AbCdEf0123456789GhIjKlMnOpQrStUvWx';
+    const asModel = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: pasted, messages: [{ role: 'user', content: 'hi' }] }) });
+    expect(asModel.status).toBe(404);
+    expect(await asModel.text()).toContain(pasted);
+    expect((await fetch(`${url}/${pasted}`)).status).toBe(404);
+    const refusals = lines.filter((line) => line.includes('request refused'));
+    expect(refusals).toHaveLength(2);
+    for (const line of refusals) {
+      expect(line).not.toContain('AbCdEf0123456789');
+      expect(line).toContain('(what looks like a key, not shown)');
+    }
+    // The config's own names still read as they are.
+    const known = await fetch(`${url}/v1/models/m-missing`, { headers: { authorization: `Bearer ${apiKey}` } });
+    expect(known.status).toBe(404);
+    expect(lines.at(-1)).toContain('m-missing');
+  });
+
   it.each([
     ['a 401 error body', 401, (res: ServerResponse) => res.end(JSON.stringify({ error: { message: quoting, type: 'invalid_request_error', code: 'invalid_api_key' } }))],
     ['a 500 error body', 500, (res: ServerResponse) => res.end(JSON.stringify({ error: { message: quoting } }))],
