@@ -774,8 +774,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const url = target.charCodeAt(0) === 47 ? target : originForm(target);
     const query = url.indexOf('?');
     const path = query < 0 ? url : url.slice(0, query);
-    // The chat path names the dialect; elsewhere Anthropic's own required version header does.
-    const inbound = path === '/v1/messages' || path.startsWith('/v1/messages/') || (path !== '/v1/chat/completions' && req.headers['anthropic-version'] !== undefined) ? anthropicDialect : openaiDialect;
+    const inbound = inboundDialectOf(req, path);
     // x-request-id always (logs, docs), and the header the caller's SDK reads if it is another.
     const headers: ResponseHeaders = { 'x-request-id': requestId, [inbound.requestIdHeader]: requestId };
     // A page allowed to call the API may read its answers, errors included.
@@ -964,9 +963,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     // The refusal is the answer to the request being read (its body timed out): not counted again.
     if (current !== undefined) answeredRequests.add(current.req);
-    const body = JSON.stringify(openaiDialect.formatError({ kind: refusal.kind, message: refusal.message }));
+    // In the dialect of the request whose head was read (E38: a slow body on /v1/messages was told
+    // in OpenAI's shape); OpenAI's before any head.
+    const request = reading ?? current?.req;
+    const inbound = request === undefined ? openaiDialect : inboundDialectOf(request, pathOf(request));
+    const body = JSON.stringify(inbound.formatError({ kind: refusal.kind, message: refusal.message }));
+    const requestIdHeaders = inbound.requestIdHeader === 'x-request-id' ? '' : `${inbound.requestIdHeader}: ${requestId}\r\n`;
     // Closed once written, as Node does: a client that keeps its side open does not keep the socket.
-    socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}\r\n${extraHeaders}content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`, () => socket.destroy());
+    socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}\r\n${extraHeaders}content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\n${requestIdHeaders}connection: close\r\n\r\n${body}`, () => socket.destroy());
   };
   // CONNECT (a tunnel) is no request this server answers; Node would close the socket without a word.
   server.on('connect', (_req: IncomingMessage, socket: Socket) => {
@@ -1299,6 +1303,19 @@ function headerLines(rawHeaders: readonly string[], lowerName: string): number {
  * as a URL, its dot segments would be resolved (`/v1/../metrics`), which an origin-form target's are
  * not here, nor by a proxy in front that filters paths. The target as it is when it is none.
  */
+/** A request's path, without its query; RFC 9112 (3.2.2): a target in absolute form (as a client sends one through a proxy) is taken by its path. */
+function pathOf(req: IncomingMessage): string {
+  const target = req.url ?? '/';
+  const url = target.charCodeAt(0) === 47 ? target : originForm(target);
+  const query = url.indexOf('?');
+  return query < 0 ? url : url.slice(0, query);
+}
+
+/** The API a request speaks: the chat path names it; elsewhere Anthropic's own required version header does. */
+function inboundDialectOf(req: IncomingMessage, path: string): Dialect {
+  return path === '/v1/messages' || path.startsWith('/v1/messages/') || (path !== '/v1/chat/completions' && req.headers['anthropic-version'] !== undefined) ? anthropicDialect : openaiDialect;
+}
+
 function originForm(target: string): string {
   const scheme = /^https?:\/\//i.exec(target);
   if (scheme === null) return target;

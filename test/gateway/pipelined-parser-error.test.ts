@@ -191,3 +191,26 @@ it('a request whose body breaks behind requests read whole: each of those is ans
   await delay(50);
   expect(statuses().sort()).toEqual([200, 200, 400]);
 });
+
+it("a body Node's parser refuses is told in the dialect of the request whose head was read (E38)", async () => {
+  const { url } = await startGateway(streaming(2, 5));
+  const { port } = new URL(url);
+  const refusal = async (path: string): Promise<string> => {
+    const socket = connect(Number(port), '127.0.0.1');
+    cleanups.push(() => Promise.resolve(void socket.destroy()));
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+    await new Promise((resolve) => socket.once('connect', resolve));
+    // A chunk size that is no hex number, once the head is in.
+    socket.write(`POST ${path} HTTP/1.1\r\nhost: x\r\nx-api-key: ${apiKey}\r\nanthropic-version: 2023-06-01\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n`);
+    await new Promise((resolve) => socket.once('close', resolve));
+    return received;
+  };
+  const anthropic = await refusal('/v1/messages');
+  expect(anthropic.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+  expect(anthropic).toMatch(/\r\nrequest-id: [0-9a-f-]{36}\r\n/);
+  expect(JSON.parse(anthropic.slice(anthropic.indexOf('\r\n\r\n') + 4))).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+  const openai = await refusal('/v1/chat/completions');
+  expect(JSON.parse(openai.slice(openai.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { type: 'invalid_request_error' } });
+  expect(openai).not.toContain('\r\nrequest-id:');
+});
