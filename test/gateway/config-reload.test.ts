@@ -7,6 +7,7 @@ import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { connectFailureStatus, type UpstreamClient } from '../../src/gateway/upstream-client.js';
 import { closedAfterEach, delay, gatewayConfig, metricValue, oneEndpointYaml, openAIChunk, scrape, startScriptedUpstream } from './helpers/fleet.js';
+import { scriptedAnswer, scriptedClient, scriptedHang } from './helpers/scripted-client.js';
 
 /** An answer's frames, as every upstream of these tests sends them. */
 const answerFrames = openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n';
@@ -514,3 +515,38 @@ tenants:
     expect(big).toBe(200);
   });
 });
+
+describe('a hedge chosen before a reload', () => {
+  const { cleanups } = closedAfterEach();
+
+  it('that takes its endpoint away goes to the next endpoint the tenant may use, at the hedge delay (E37)', async () => {
+    const upstream = scriptedClient({ 'a-uk': scriptedHang, 'b-eu': () => scriptedAnswer(['from b-eu']), 'c-uk': () => scriptedAnswer(['from c-uk']) });
+    const text = (jurisdictions: string): string => `
+version: 1
+endpoints:
+  - { id: a-uk, url: "http://127.0.0.1:1", dialect: openai, model: m, provider: p, region: r, jurisdiction: uk, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+  - { id: b-eu, url: "http://127.0.0.1:2", dialect: openai, model: m, provider: p, region: r, jurisdiction: eu, contextWindow: 131072, marginalCostPerMillionTokens: 1, capacity: 8 }
+  - { id: c-uk, url: "http://127.0.0.1:3", dialect: openai, model: m, provider: p, region: r, jurisdiction: uk, contextWindow: 131072, marginalCostPerMillionTokens: 2, capacity: 8 }
+routes:
+  - { model: m, endpoints: [a-uk, b-eu, c-uk], policy: [cost], resilience: { hedgeAfterMs: 600 } }
+tenants:
+  - { id: t, apiKeySha256: ${hashApiKey('sk-hedge-reload')}, jurisdictions: [${jurisdictions}], requestsPerMinute: 1000, tokensPerMinute: 10000000 }
+resilience: { ttftTimeoutMs: 8000 }
+`;
+    const gateway = createGateway({ config: gatewayConfig(text('eu, uk')), logger: false, upstream });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const started = Date.now();
+    const answer = fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-hedge-reload', 'content-type': 'application/json' }, body: chatBody(5) });
+    await expect.poll(() => upstream.calls.length).toBe(1);
+    // Chosen with the first attempt: b-eu, the next cheapest. The reload takes eu away before the delay ends.
+    expect(gateway.reload({ ok: true, value: gatewayConfig(text('uk')) })).toMatchObject({ apply: true });
+    const response = await answer;
+    expect(response.status).toBe(200);
+    expect(await response.text()).toContain('from c-uk');
+    expect(upstream.calls.map((call) => call.endpoint)).toEqual(['a-uk', 'c-uk']);
+    // At the hedge delay, not after a-uk's 8 s TTFT timeout.
+    expect(Date.now() - started).toBeLessThan(4000);
+  });
+});
+
