@@ -21,7 +21,8 @@ import type { DecodeTiming, InferenceProfile, PrefillTiming } from '../performan
  * linearly from the profile's own prompt without it); the sequence then joins
  * the decode batch. Prefills and decode steps thus share the replica's time as
  * the performance model's throughput counts them, so a loaded replica serves
- * what `switchyard perf` says, not more; and a prompt arriving during a step
+ * about what `switchyard perf` says (up to 12% more for answers of a token or two, whose first
+ * token the model counts as a decode step); and a prompt arriving during a step
  * waits for it, which is the step in flight the profile's TTFT includes.
  */
 export interface SchedulerConfig {
@@ -439,7 +440,9 @@ export class BatchScheduler {
       let live = 0;
       for (const sequence of this.prefills) if (this.active.has(sequence.id)) this.prefills[live++] = sequence;
       this.prefills.length = live;
-      const end = this.prefillGroupEnd(this.prefills, 0, decoding, this.prefilledSinceDecodeMs);
+      // A sequence whose first token is on its way decodes next: the budget holds for it too (R31: a
+      // group formed with none decoding held such a stream behind 8,192 tokens of prefill).
+      const end = this.prefillGroupEnd(this.prefills, 0, decoding || this.firstTokenDue(), this.prefilledSinceDecodeMs);
       if (end > 0) {
         const sequences = this.prefills.splice(0, end);
         const timing = this.prefillStep(sequences.map((sequence) => sequence.spec.promptTokens));
@@ -453,6 +456,16 @@ export class BatchScheduler {
       this.step = { kind: 'decode', sequences, endsAt: at + this.stepMs(sequences.length, contextOf(sequences)) };
       this.prefilledSinceDecodeMs = 0;
     }
+  }
+
+  /** Whether a prefilled sequence's first token is on its way (it decodes from then). */
+  private firstTokenDue(): boolean {
+    for (const timed of this.timed) {
+      if (timed.kind !== 'first-token') continue;
+      const sequence = this.active.get(timed.id);
+      if (sequence !== undefined && sequence.version === timed.version) return true;
+    }
+    return false;
   }
 
   /** Prefill time (ms) after which a decode step runs while sequences decode: four full-batch decode steps. */
@@ -487,6 +500,8 @@ export class BatchScheduler {
     let at = from;
     let prefilled = this.prefilledSinceDecodeMs;
     const decodeEnds: number[] = [];
+    // When each of those steps began: a step gives a token only to the sequences decoding then.
+    const decodeStarts: number[] = [];
     // First tokens' times, in order, and how many have come by `at` (which only grows): counted
     // as it goes, as a full replica may have thousands of prompts waiting for their prefill.
     const arrivals = firstTokens.map((first) => first.at).sort((a, b) => a - b);
@@ -496,11 +511,13 @@ export class BatchScheduler {
       while (arrived < arrivals.length && (arrivals[arrived] ?? Number.POSITIVE_INFINITY) <= at) arrived += 1;
       const batch = this.decoding.size + arrived;
       if (batch > 0 && prefilled >= this.prefillBudgetMs) {
+        decodeStarts.push(at);
         at += this.stepMs(batch, context);
         decodeEnds.push(at);
         prefilled = 0;
       }
-      const end = this.prefillGroupEnd(waiting, start, batch > 0, prefilled);
+      // As startStep: the budget holds while a sequence decodes or has its first token on its way.
+      const end = this.prefillGroupEnd(waiting, start, batch > 0 || arrived < arrivals.length, prefilled);
       const group = waiting.slice(start, end);
       const timing = this.prefillStep(group.map((sequence) => sequence.spec.promptTokens));
       const firstAt = at + timing.firstTokenMs;
@@ -514,9 +531,11 @@ export class BatchScheduler {
       start = end;
     }
     const decodeFrom = at;
-    // When a sequence has its `tokens`-th token after `after`: at the decode steps between prefills, then back to back.
+    // When a sequence has its `tokens`-th token after `after`: at the decode steps between prefills
+    // that begin at or after it (R31: counted by their ends, a step begun before the sequence's first
+    // token gave it one, and a projection came out 1.5 s short), then back to back.
     const tokenAt = (after: number, tokens: number): number => {
-      const next = firstAfter(decodeEnds, after, 0);
+      const next = firstAtOrAfter(decodeStarts, after);
       const between = decodeEnds.length - next;
       return tokens <= between ? (decodeEnds[next + tokens - 1] ?? decodeFrom) : Math.max(after, decodeFrom) + (tokens - between) * stepMs;
     };
@@ -547,10 +566,12 @@ export class BatchScheduler {
       left -= 1;
       if ((slotsShort <= 0 && tokensShort <= 0) || left === 0) return Math.max(0, finish.at - now);
     }
-    // Nothing projected frees enough (the rest are held by a hang): the wait is unknown. An emulated
-    // second at least, as a hint: a step's time alone (97 ms for a 70B) had clients retrying in a
-    // tight loop against a replica that hangs (E39).
-    return Math.max(unknownWaitMs, this.config.prefillMs + this.config.tpotMs);
+    // Nothing projected frees enough (the rest are held by a hang): the wait is unknown; a step's
+    // time, as a hint, or, held by a hang with no end, an emulated second at least: a step's time
+    // (97 ms for a 70B) had clients retrying in a tight loop against a replica that hangs (E39).
+    const stepHint = this.config.prefillMs + this.config.tpotMs;
+    for (const sequence of this.active.values()) if (sequence.phase === 'held' && sequence.spec.holdMs === Number.POSITIVE_INFINITY) return Math.max(unknownWaitMs, stepHint);
+    return stepHint;
   }
 
   private leave(sequence: Sequence): void {
@@ -657,6 +678,18 @@ function contextOf(sequences: Iterable<Sequence>): number {
 
 function before(a: Deadline, b: Deadline): boolean {
   return a.at < b.at || (a.at === b.at && a.order < b.order);
+}
+
+/** The index of the first of `sorted` (ascending) that is `value` or after it. */
+function firstAtOrAfter(sorted: readonly number[], value: number): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if ((sorted[middle] ?? Number.POSITIVE_INFINITY) < value) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
 
 /** The index of the first of `sorted` (ascending) from `from` on that is after `value`. */

@@ -3,6 +3,7 @@ import { accelerators } from '../../src/catalog/accelerators.js';
 import { modelPresets } from '../../src/catalog/models.js';
 import { BatchScheduler, schedulerConfigFromProfile, type SchedulerConfig, type SchedulerEvent } from '../../src/emulator/batch-scheduler.js';
 import { replicaFullMessage } from '../../src/emulator/emulator-server.js';
+import { seededRandom } from '../../src/random/seeded-random.js';
 import { decodeTiming, inferenceProfile, prefillTiming, type InferenceProfile, type InferenceShape } from '../../src/performance/inference-profile.js';
 
 /** Prefill 100 ms at 100 prompt tokens, all of it on the replica; steps of 10 ms alone, 20 ms with a full batch of 2. */
@@ -116,6 +117,24 @@ describe('BatchScheduler (pure, injected clock)', () => {
     expect(scheduler.prefillStep([100])).toEqual({ replicaMs: 5, firstTokenMs: 10 });
     // Thirty together: 30 ms on the replica, and 60 ms through both stages.
     expect(scheduler.prefillStep(Array.from({ length: 30 }, () => 100))).toEqual({ replicaMs: 30, firstTokenMs: 60 });
+  });
+
+  it('a stream whose first token is on its way waits behind the prefill budget and one prompt at most, not a whole group (R31)', () => {
+    // 100 tokens: 10 ms on the replica, the first token 30 ms after its step starts; the budget is 4 x 20 = 80 ms.
+    const scheduler = new BatchScheduler({ ...base, capacity: 64, maxQueue: 64, prefillMs: 30, prefillReplicaMs: 10, batch: 64 });
+    scheduler.submit({ promptTokens: 100, outputTokens: 5 }, 0);
+    for (let i = 0; i < 40; i += 1) scheduler.submit({ promptTokens: 200, outputTokens: 5 }, 1);
+    const times = tokenTimes(runToEnd(scheduler), 1);
+    // The budget, one 200-token prompt's step (20 ms) and a decode step; a group of all forty took 800 ms.
+    expect((times[1] ?? 0) - (times[0] ?? 0)).toBeLessThanOrEqual(80 + 20 + 20);
+  });
+
+  it('a replica held by hangs that end hints a step, not a second', () => {
+    const scheduler = new BatchScheduler({ ...base, capacity: 2, maxQueue: 0 });
+    scheduler.submit({ promptTokens: 100, outputTokens: 1, holdMs: 50 }, 0);
+    scheduler.submit({ promptTokens: 100, outputTokens: 1, holdMs: 50 }, 0);
+    const refused = scheduler.submit({ promptTokens: 100, outputTokens: 1 }, 1);
+    expect(refused.accepted ? 'accepted' : refused.retryAfterMs).toBe(base.prefillMs + base.tpotMs);
   });
 
   it('a prefill frees the replica after its replica time; its first token comes after the whole prefill time', () => {
@@ -332,6 +351,39 @@ describe('BatchScheduler (pure, injected clock)', () => {
     expect(long.prefillMs).toBeGreaterThan(16.5 * reference.prefillMs);
     // A measured profile has one prompt length: nothing to say how it scales, so linearly.
     expect(prefillTiming(model, chip, { ...reference, source: 'measured' })).toBeUndefined();
+  });
+
+  it("a full replica's Retry-After is within one decode step of when its queue's head is admitted, over random mixes (R31)", () => {
+    const random = seededRandom(31);
+    let compared = 0;
+    let exact = 0;
+    for (let mix = 0; mix < 1500; mix += 1) {
+      const capacity = 2 + Math.floor(random() * 7);
+      // Steps of 20 ms at any batch: 'one step' is an exact bound.
+      const withKv = random() < 0.3;
+      const scheduler = new BatchScheduler({ ...base, capacity, maxQueue: 1, prefillMs: random() < 0.5 ? 1 + random() * 3 : 50 + random() * 100, prefillReplicaMs: random() < 0.5 ? 1 : 40, tpotAtBatchOneMs: 20, tpotMs: 20, batch: capacity, pipelineStages: random() < 0.3 ? 2 : 1, ...(withKv ? { kvTokens: 2000 + Math.floor(random() * 4000), decodeStepAt: () => 20 } : {}) });
+      let now = 0;
+      const ids: number[] = [];
+      for (let step = 0; step < 40 && scheduler.waiting === 0; step += 1) {
+        now += random() * 15;
+        if (random() < 0.8) {
+          const submitted = scheduler.submit({ promptTokens: 1 + Math.floor(random() * (random() < 0.2 ? 5000 : 400)), outputTokens: 2 + Math.floor(random() * 12) }, now);
+          if (submitted.accepted) ids.push(submitted.id);
+        } else if (ids.length > 0) scheduler.cancel(ids[Math.floor(random() * ids.length)] ?? 0, now);
+        scheduler.advance(now);
+      }
+      if (scheduler.waiting !== 1) continue;
+      const head = ids.at(-1);
+      const projected = scheduler.retryAfterMs(now);
+      const admitted = runToEnd(scheduler).find((event) => event.type === 'admitted' && event.id === head)?.at;
+      if (admitted === undefined) continue;
+      compared += 1;
+      if (Math.abs(projected - (admitted - now)) < 1e-6) exact += 1;
+      // Step counts by batch size and one-token answers are approximations; a step's start is not.
+      expect(Math.abs(projected - (admitted - now))).toBeLessThanOrEqual(20 + 1e-6);
+    }
+    expect(compared).toBeGreaterThan(500);
+    expect(exact / compared).toBeGreaterThan(0.7);
   });
 
   it('stays consistent under a random mix of submissions, cancels and advances', () => {
