@@ -94,10 +94,11 @@ export function planCompletion(request: ChatRequest, options: GenerateOptions): 
     const word = vocabulary[Math.floor(random() * vocabulary.length)] ?? 'the';
     tokens.push(i === 0 && !continuing ? word : ` ${word}`);
   }
-  const cut = request.maxTokens !== undefined && (request.maxTokens < natural || request.serverLength?.ignoreEos === true);
-  const stopped = truncateAtStop(tokens, request.stop);
-  // A stop sequence ends the answer only past min_tokens (vLLM checks none before).
-  if (stopped !== undefined && stopped.tokens.length >= minTokens) return { ...build(stopped.tokens, 'stop', inputTokens), stopSequence: stopped.stop };
+  // Held off its natural end by min_tokens, an answer whose budget is min_tokens ends at the budget
+  // (vLLM stops for length before it may sample the end).
+  const cut = request.maxTokens !== undefined && (request.maxTokens < natural || request.serverLength?.ignoreEos === true || (drawn < minTokens && request.maxTokens <= natural));
+  const stopped = truncateAtStop(tokens, request.stop, minTokens);
+  if (stopped !== undefined) return { ...build(stopped.tokens, 'stop', inputTokens), stopSequence: stopped.stop };
   return build(tokens, cut ? 'length' : 'stop', inputTokens);
 }
 
@@ -426,13 +427,18 @@ function build(tokens: readonly string[], finishReason: FinishReason, inputToken
 }
 
 /** Tokens up to (not including) the earliest stop sequence, and which one it was; undefined when none occurs. */
-function truncateAtStop(tokens: readonly string[], stops: readonly string[]): { tokens: string[]; stop: string } | undefined {
+function truncateAtStop(tokens: readonly string[], stops: readonly string[], minTokens = 0): { tokens: string[]; stop: string } | undefined {
   const text = tokens.join('');
+  // With min_tokens, only a stop that ends in token min_tokens or later counts: vLLM checks each new
+  // token's text for one from then on, and never looks back at one completed before.
+  let minEnd = 0;
+  for (let index = 0; index < minTokens - 1 && index < tokens.length; index += 1) minEnd += tokens[index]?.length ?? 0;
   let at = -1;
   let matched = '';
   for (const stop of stops) {
     if (stop === '') continue;
-    const index = text.indexOf(stop);
+    let index = text.indexOf(stop);
+    while (index >= 0 && index + stop.length <= minEnd) index = text.indexOf(stop, index + 1);
     if (index >= 0 && (at < 0 || index < at)) {
       at = index;
       matched = stop;

@@ -32,10 +32,17 @@ describe('deterministic answers', () => {
     const atLeast = planCompletion(request(prompt, { maxTokens: 400, serverLength: { ignoreEos: false, minTokens: 150 } }), { seed: 1, meanOutputTokens: 5 });
     expect(atLeast.usage.outputTokens).toBe(150);
     expect(atLeast.finishReason).toBe('stop');
-    // A stop sequence within the first min_tokens does not end it.
-    const firstWord = natural.text.split(' ')[1] ?? '';
-    const stopped = planCompletion(request(prompt, { maxTokens: 400, stop: [` ${firstWord}`], serverLength: { ignoreEos: false, minTokens: 150 } }), { seed: 1, meanOutputTokens: 5 });
-    expect(stopped.usage.outputTokens).toBeGreaterThanOrEqual(150);
+    // A stop sequence completed before token min_tokens does not end it; one completed in it or later
+    // does (R31: only the first was looked at, and a later one ignored).
+    const words = ignoring.tokens;
+    const word = words[1] ?? '';
+    const again = words.indexOf(word, 2);
+    expect(again).toBeGreaterThan(1);
+    const stopped = planCompletion(request(prompt, { maxTokens: 400, stop: [word], serverLength: { ignoreEos: false, minTokens: again + 1 } }), { seed: 1, meanOutputTokens: 5 });
+    expect(stopped).toMatchObject({ finishReason: 'stop', stopSequence: word, usage: { outputTokens: again } });
+    // min_tokens equal to max_tokens: cut at the budget before the end could come (finish length, R31).
+    const atBudget = planCompletion(request(prompt, { maxTokens: 20, serverLength: { ignoreEos: false, minTokens: 20 } }), { seed: 1, meanOutputTokens: 5 });
+    expect(atBudget).toMatchObject({ finishReason: 'length', usage: { outputTokens: 20 } });
   });
 
   it('one word per token from the vocabulary; the tokens join to the text; usage counts them', () => {
