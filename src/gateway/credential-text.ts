@@ -75,9 +75,12 @@ export function withoutKeys(text: string, declared: ReadonlySet<string> = new Se
   });
 }
 
-/** A key's prefix, or a run as long as a key with digits (see isProviderKey). */
+/**
+ * A key's prefix, or a run as long as a key with digits (see isProviderKey), alone or after a short
+ * prefix of its own ('xai-', 'pplx-', 'fw_' and the next provider's: R31 found those logged whole).
+ */
 function looksKeyLike(piece: string): boolean {
-  return keyPrefix.test(piece) || isLongKeyRun(piece);
+  return keyPrefix.test(piece) || isLongKeyRun(piece) || isLongKeyRun(piece.replace(/^[A-Za-z0-9]{1,10}[-_]/, ''));
 }
 
 /** A key as providers issue them: their prefix with digits in 20 characters or more (AWS access key ids are 20), or a long run. */
@@ -96,7 +99,7 @@ function isLongKeyRun(piece: string): boolean {
 }
 
 /** How the keys of common providers begin. */
-const keyPrefix = /^(sk-|sk_|gsk_|hf_|ghp_|gho_|github_pat_|AKIA|ASIA|AIza|xox[abp]_)/;
+const keyPrefix = /^(sk-|sk_|gsk_|hf_|ghp_|gho_|github_pat_|glpat-|AKIA|ASIA|AIza|xox[abp]_|xai-|pplx-|fw_|r8_|nvapi-)/;
 
 /**
  * Whether a value that is a valid variable name is more likely a pasted key: a known key prefix

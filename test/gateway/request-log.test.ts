@@ -54,17 +54,20 @@ async function ask(url: string): Promise<{ status: number; text: string }> {
 const quoting = `key ${upstreamKey} refused for '${prompt}'`;
 
 describe('the log', () => {
-  it('holds no key a caller pasted as its model or path, though the caller is told its own words (E38)', async () => {
+  it('holds no key a caller pasted as its model or path, though the caller is told its own words (E38, R31)', async () => {
     const { url, lines } = await loggingGateway((res) => res.end(), 200, false);
-    const pasted = 'sk-proj-AbCdEf0123456789GhIjKlMnOpQrStUvWx';
-    const asModel = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: pasted, messages: [{ role: 'user', content: 'hi' }] }) });
-    expect(asModel.status).toBe(404);
-    expect(await asModel.text()).toContain(pasted);
-    expect((await fetch(`${url}/${pasted}`)).status).toBe(404);
+    // OpenAI's, xAI's, Perplexity's, Fireworks', Replicate's shapes, and a provider's prefix yet unknown.
+    const secret = 'AbCdEf0123456789GhIjKlMnOpQrStUvWx';
+    for (const pasted of [`sk-proj-${secret}`, `xai-${secret}`, `pplx-${secret}`, `fw_${secret}`, `r8_${secret}`, `newco-${secret}`]) {
+      const asModel = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: pasted, messages: [{ role: 'user', content: 'hi' }] }) });
+      expect(asModel.status).toBe(404);
+      expect(await asModel.text()).toContain(pasted);
+      expect((await fetch(`${url}/${pasted}`)).status).toBe(404);
+    }
     const refusals = lines.filter((line) => line.includes('request refused'));
-    expect(refusals).toHaveLength(2);
+    expect(refusals).toHaveLength(12);
     for (const line of refusals) {
-      expect(line).not.toContain('AbCdEf0123456789');
+      expect(line).not.toContain(secret.slice(0, 16));
       expect(line).toContain('(what looks like a key, not shown)');
     }
     // The config's own names still read as they are.
