@@ -715,8 +715,6 @@ export function createGateway(options: GatewayOptions): Gateway {
     requestLog.warn({ requestId, err: storeErrorText(error) }, 'rate-limit store failed to settle a charge');
   };
 
-  // Named in every 404, so a client calling an API this gateway lacks (the Responses API,
-  // embeddings) learns what it can call instead.
   // The names the config gives things, shown as they are in a refusal's log line (see loggedReason).
   const declaredNames: ReadonlySet<string> = new Set([...config.endpoints.flatMap((endpoint) => [endpoint.id, endpoint.model]), ...config.routes.map((route) => route.model), ...config.tenants.map((tenant) => tenant.id)]);
   /**
@@ -726,6 +724,8 @@ export function createGateway(options: GatewayOptions): Gateway {
    */
   const loggedReason = (reason: string): string => withoutKeys(reason, declaredNames);
 
+  // Named in every 404, so a client calling an API this gateway lacks (the Responses API,
+  // embeddings) learns what it can call instead.
   const servedPaths = 'POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /v1/models/{id}, GET /metrics and GET /healthz';
 
   // The paths a web page may call when cors allows its origin: the API, not the operator's (metrics, health).
@@ -769,11 +769,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const requestId = presentedId !== undefined && requestIdPattern.test(presentedId) ? presentedId : randomUUID();
     // Response headers are gathered here and written once: setHeader per header cost CPU and
     // kept a header table alive for every open stream.
-    const target = req.url ?? '/';
-    // RFC 9112 (3.2.2): a request target in absolute form (as a client sends one through a proxy) is taken by its path.
-    const url = target.charCodeAt(0) === 47 ? target : originForm(target);
-    const query = url.indexOf('?');
-    const path = query < 0 ? url : url.slice(0, query);
+    const { path, query } = targetOf(req);
     const inbound = inboundDialectOf(req, path);
     // x-request-id always (logs, docs), and the header the caller's SDK reads if it is another.
     const headers: ResponseHeaders = { 'x-request-id': requestId, [inbound.requestIdHeader]: requestId };
@@ -817,7 +813,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         return;
       }
       if (reading && path === '/v1/models') {
-        const list = inbound.formatModelList(visibleModels(req, labels), new URLSearchParams(query < 0 ? '' : url.slice(query + 1)));
+        const list = inbound.formatModelList(visibleModels(req, labels), new URLSearchParams(query));
         if (!list.ok) throw problemError(list.problem);
         sendJson(res, 200, list.value, headers);
         // Logged as other keyed requests are: a client that only lists models shows which key it still uses.
@@ -966,8 +962,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     // In the dialect of the request whose head was read (E38: a slow body on /v1/messages was told
     // in OpenAI's shape); OpenAI's before any head.
     const request = reading ?? current?.req;
-    const inbound = request === undefined ? openaiDialect : inboundDialectOf(request, pathOf(request));
-    const body = JSON.stringify(inbound.formatError({ kind: refusal.kind, message: refusal.message }));
+    const inbound = request === undefined ? openaiDialect : inboundDialectOf(request, targetOf(request).path);
+    const body = JSON.stringify(inbound.formatError({ kind: refusal.kind, message: refusal.message, requestId }));
     const requestIdHeaders = inbound.requestIdHeader === 'x-request-id' ? '' : `${inbound.requestIdHeader}: ${requestId}\r\n`;
     // Closed once written, as Node does: a client that keeps its side open does not keep the socket.
     socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}\r\n${extraHeaders}content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\n${requestIdHeaders}connection: close\r\n\r\n${body}`, () => socket.destroy());
@@ -1298,17 +1294,12 @@ function headerLines(rawHeaders: readonly string[], lowerName: string): number {
   return lines;
 }
 
-/**
- * The path and query of a request target in absolute form (`http://host/path?q`), as written: read
- * as a URL, its dot segments would be resolved (`/v1/../metrics`), which an origin-form target's are
- * not here, nor by a proxy in front that filters paths. The target as it is when it is none.
- */
-/** A request's path, without its query; RFC 9112 (3.2.2): a target in absolute form (as a client sends one through a proxy) is taken by its path. */
-function pathOf(req: IncomingMessage): string {
+/** A request's path and query (without its '?'); RFC 9112 (3.2.2): a target in absolute form (as a client sends one through a proxy) is taken by its path. */
+function targetOf(req: IncomingMessage): { readonly path: string; readonly query: string } {
   const target = req.url ?? '/';
   const url = target.charCodeAt(0) === 47 ? target : originForm(target);
-  const query = url.indexOf('?');
-  return query < 0 ? url : url.slice(0, query);
+  const mark = url.indexOf('?');
+  return mark < 0 ? { path: url, query: '' } : { path: url.slice(0, mark), query: url.slice(mark + 1) };
 }
 
 /** The API a request speaks: the chat path names it; elsewhere Anthropic's own required version header does. */
@@ -1316,6 +1307,11 @@ function inboundDialectOf(req: IncomingMessage, path: string): Dialect {
   return path === '/v1/messages' || path.startsWith('/v1/messages/') || (path !== '/v1/chat/completions' && req.headers['anthropic-version'] !== undefined) ? anthropicDialect : openaiDialect;
 }
 
+/**
+ * The path and query of a request target in absolute form (`http://host/path?q`), as written: read
+ * as a URL, its dot segments would be resolved (`/v1/../metrics`), which an origin-form target's are
+ * not here, nor by a proxy in front that filters paths. The target as it is when it is none.
+ */
 function originForm(target: string): string {
   const scheme = /^https?:\/\//i.exec(target);
   if (scheme === null) return target;

@@ -209,7 +209,8 @@ it("a body Node's parser refuses is told in the dialect of the request whose hea
   const anthropic = await refusal('/v1/messages');
   expect(anthropic.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
   expect(anthropic).toMatch(/\r\nrequest-id: [0-9a-f-]{36}\r\n/);
-  expect(JSON.parse(anthropic.slice(anthropic.indexOf('\r\n\r\n') + 4))).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+  const requestId = /\r\nrequest-id: ([0-9a-f-]{36})\r\n/.exec(anthropic)?.[1];
+  expect(JSON.parse(anthropic.slice(anthropic.indexOf('\r\n\r\n') + 4))).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' }, request_id: requestId });
   const openai = await refusal('/v1/chat/completions');
   expect(JSON.parse(openai.slice(openai.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { type: 'invalid_request_error' } });
   expect(openai).not.toContain('\r\nrequest-id:');
