@@ -197,10 +197,10 @@ function planToolCalls(request: ChatRequest, tools: readonly ToolDefinition[], r
   for (const [index, call] of calls.entries()) {
     if (tokens.length >= budget) break;
     let text = '';
-    for (let at = 0; at < call.arguments.length && tokens.length < budget; at += 4) {
-      const piece = call.arguments.slice(at, at + 4);
+    for (const piece of streamedPieces(call.arguments)) {
+      if (tokens.length >= budget) break;
       // The call's start rides with its first piece of arguments.
-      tokenEvents.push(at === 0 ? [{ type: 'tool_call', index, id: call.id, name: call.name }, { type: 'tool_arguments', index, text: piece }] : [{ type: 'tool_arguments', index, text: piece }]);
+      tokenEvents.push(text === '' ? [{ type: 'tool_call', index, id: call.id, name: call.name }, { type: 'tool_arguments', index, text: piece }] : [{ type: 'tool_arguments', index, text: piece }]);
       tokens.push(piece);
       text += piece;
     }
@@ -228,15 +228,35 @@ function planJson(request: ChatRequest, format: ResponseFormat, mean: number, ra
   const json = JSON.stringify(value);
   const budget = request.maxTokens === undefined ? Number.POSITIVE_INFINITY : Math.max(1, request.maxTokens);
   const tokens: string[] = [];
-  for (let at = 0; at < json.length && tokens.length < budget; at += 4) tokens.push(json.slice(at, at + 4));
+  for (const piece of streamedPieces(json)) {
+    if (tokens.length >= budget) break;
+    tokens.push(piece);
+  }
   const stopped = truncateAtStop(tokens, request.stop);
   if (stopped !== undefined) return { ...build(stopped.tokens, 'stop', inputTokens), stopSequence: stopped.stop };
   return build(tokens, tokens.length < piecesOf(json) ? 'length' : 'stop', inputTokens);
 }
 
-/** How many four-character pieces a text streams as (not estimateTokens: that counts UTF-8 bytes). */
+/** How many pieces a text streams as (see streamedPieces; not estimateTokens: that counts UTF-8 bytes). */
 function piecesOf(text: string): number {
-  return Math.ceil(text.length / 4);
+  return streamedPieces(text).length;
+}
+
+/**
+ * A text as it streams: four UTF-16 units a piece, but never half a character (a piece that would
+ * end on a surrogate pair's first half takes its second too): E40 found emoji in tool arguments
+ * split across pieces, which clients in languages with strict strings (Python, Go) cannot decode.
+ */
+function streamedPieces(text: string): string[] {
+  const pieces: string[] = [];
+  for (let at = 0; at < text.length; ) {
+    let end = Math.min(text.length, at + 4);
+    const last = text.charCodeAt(end - 1);
+    if (last >= 0xd800 && last <= 0xdbff && end < text.length) end += 1;
+    pieces.push(text.slice(at, end));
+    at = end;
+  }
+  return pieces;
 }
 
 /** Eight hex digits from the generator. */

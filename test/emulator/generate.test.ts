@@ -45,6 +45,20 @@ describe('deterministic answers', () => {
     expect(atBudget).toMatchObject({ finishReason: 'length', usage: { outputTokens: 20 } });
   });
 
+  it('streams tool arguments and JSON answers without splitting a character across pieces (E40)', () => {
+    const schema = { type: 'object', properties: { v: { type: 'string', enum: ['a😀b😀😀 café 🚂🚃🚄'] } }, required: ['v'] };
+    const splits = (pieces: readonly string[]): number => pieces.filter((piece) => /[\uD800-\uDBFF]$/.test(piece) || /^[\uDC00-\uDFFF]/.test(piece)).length;
+    const called = planCompletion(request('call it', { tools: [{ name: 'f', parameters: schema }], toolChoice: { type: 'required' } }), { seed: 1, meanOutputTokens: 5 });
+    const argumentPieces = (called.tokenEvents ?? []).flat().flatMap((event) => (event.type === 'tool_arguments' ? [event.text] : []));
+    expect(argumentPieces.join('')).toBe(called.toolCalls?.[0]?.arguments);
+    expect(argumentPieces.join('')).toContain('🚂');
+    expect(splits(argumentPieces)).toBe(0);
+    expect(called.finishReason).toBe('tool_calls');
+    const json = planCompletion(request('answer', { responseFormat: { type: 'json_schema', name: 'r', schema, strict: true } }), { seed: 1, meanOutputTokens: 5 });
+    expect(JSON.parse(json.text)).toEqual({ v: 'a😀b😀😀 café 🚂🚃🚄' });
+    expect(splits(json.tokens)).toBe(0);
+  });
+
   it('one word per token from the vocabulary; the tokens join to the text; usage counts them', () => {
     const plan = planCompletion(request('x'.repeat(41)), { seed: 3, meanOutputTokens: 20 });
     expect(plan.tokens.join('')).toBe(plan.text);
