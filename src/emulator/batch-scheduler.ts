@@ -440,9 +440,11 @@ export class BatchScheduler {
       let live = 0;
       for (const sequence of this.prefills) if (this.active.has(sequence.id)) this.prefills[live++] = sequence;
       this.prefills.length = live;
-      // A sequence whose first token is on its way decodes next: the budget holds for it too (R31: a
-      // group formed with none decoding held such a stream behind 8,192 tokens of prefill).
-      const end = this.prefillGroupEnd(this.prefills, 0, decoding || this.firstTokenDue(), this.prefilledSinceDecodeMs);
+      // With none decoding, the group may take prefillStepTokens whole: a sequence whose first token
+      // comes meanwhile waits for it, as a vLLM step of max_num_batched_tokens delays its decodes.
+      // (Holding the budget for such sequences too cost one-token answers on pipelined replicas
+      // nine tenths of their throughput, R32.)
+      const end = this.prefillGroupEnd(this.prefills, 0, decoding, this.prefilledSinceDecodeMs);
       if (end > 0) {
         const sequences = this.prefills.splice(0, end);
         const timing = this.prefillStep(sequences.map((sequence) => sequence.spec.promptTokens));
@@ -456,16 +458,6 @@ export class BatchScheduler {
       this.step = { kind: 'decode', sequences, endsAt: at + this.stepMs(sequences.length, contextOf(sequences)) };
       this.prefilledSinceDecodeMs = 0;
     }
-  }
-
-  /** Whether a prefilled sequence's first token is on its way (it decodes from then). */
-  private firstTokenDue(): boolean {
-    for (const timed of this.timed) {
-      if (timed.kind !== 'first-token') continue;
-      const sequence = this.active.get(timed.id);
-      if (sequence !== undefined && sequence.version === timed.version) return true;
-    }
-    return false;
   }
 
   /** Prefill time (ms) after which a decode step runs while sequences decode: four full-batch decode steps. */
@@ -516,8 +508,8 @@ export class BatchScheduler {
         decodeEnds.push(at);
         prefilled = 0;
       }
-      // As startStep: the budget holds while a sequence decodes or has its first token on its way.
-      const end = this.prefillGroupEnd(waiting, start, batch > 0 || arrived < arrivals.length, prefilled);
+      // As startStep: the budget holds while a sequence decodes.
+      const end = this.prefillGroupEnd(waiting, start, batch > 0, prefilled);
       const group = waiting.slice(start, end);
       const timing = this.prefillStep(group.map((sequence) => sequence.spec.promptTokens));
       const firstAt = at + timing.firstTokenMs;
@@ -566,12 +558,18 @@ export class BatchScheduler {
       left -= 1;
       if ((slotsShort <= 0 && tokensShort <= 0) || left === 0) return Math.max(0, finish.at - now);
     }
-    // Nothing projected frees enough (the rest are held by a hang): the wait is unknown; a step's
-    // time, as a hint, or, held by a hang with no end, an emulated second at least: a step's time
-    // (97 ms for a 70B) had clients retrying in a tight loop against a replica that hangs (E39).
+    // Nothing projected frees enough (the rest are held by hangs): the wait is unknown. As a hint, a
+    // step's time after the soonest hang ends, and with a hang that has no end an emulated second at
+    // least: a step's time alone (97 ms for a 70B) had clients retrying in a tight loop against a
+    // replica whose slots hangs held for seconds (E39, R32).
     const stepHint = this.config.prefillMs + this.config.tpotMs;
-    for (const sequence of this.active.values()) if (sequence.phase === 'held' && sequence.spec.holdMs === Number.POSITIVE_INFINITY) return Math.max(unknownWaitMs, stepHint);
-    return stepHint;
+    let soonestRelease = Number.POSITIVE_INFINITY;
+    for (const timed of this.timed) {
+      const sequence = timed.kind === 'release' ? this.active.get(timed.id) : undefined;
+      if (sequence !== undefined && sequence.version === timed.version) soonestRelease = Math.min(soonestRelease, timed.at);
+    }
+    if (Number.isFinite(soonestRelease)) return Math.max(0, soonestRelease - now) + stepHint;
+    return Math.max(unknownWaitMs, stepHint);
   }
 
   private leave(sequence: Sequence): void {
