@@ -94,9 +94,10 @@ export function planCompletion(request: ChatRequest, options: GenerateOptions): 
     const word = vocabulary[Math.floor(random() * vocabulary.length)] ?? 'the';
     tokens.push(i === 0 && !continuing ? word : ` ${word}`);
   }
-  // Held off its natural end by min_tokens, an answer whose budget is min_tokens ends at the budget
-  // (vLLM stops for length before it may sample the end).
-  const cut = request.maxTokens !== undefined && (request.maxTokens < natural || request.serverLength?.ignoreEos === true || (drawn < minTokens && request.maxTokens <= natural));
+  // A budget the answer's words fill is cut there: the end (an end-of-sequence token) would come
+  // after them, as vLLM stops for length first (R32: an answer of exactly max_tokens words, or one
+  // held to min_tokens equal to max_tokens, said 'stop').
+  const cut = request.maxTokens !== undefined && (request.maxTokens <= natural || request.serverLength?.ignoreEos === true);
   const stopped = truncateAtStop(tokens, request.stop, minTokens);
   if (stopped !== undefined) return { ...build(stopped.tokens, 'stop', inputTokens), stopSequence: stopped.stop };
   return build(tokens, cut ? 'length' : 'stop', inputTokens);
@@ -449,18 +450,22 @@ function build(tokens: readonly string[], finishReason: FinishReason, inputToken
 /** Tokens up to (not including) the earliest stop sequence, and which one it was; undefined when none occurs. */
 function truncateAtStop(tokens: readonly string[], stops: readonly string[], minTokens = 0): { tokens: string[]; stop: string } | undefined {
   const text = tokens.join('');
-  // With min_tokens, only a stop that ends in token min_tokens or later counts: vLLM checks each new
-  // token's text for one from then on, and never looks back at one completed before.
+  // vLLM checks each new token's text for a stop once the answer has more than min_tokens tokens,
+  // and never looks back at one completed before: a stop counts only when it ends past token
+  // min_tokens (R32: v1's detokenizer; the first version took v0's 'at token min_tokens'). Of
+  // several, the one completed first ends the answer, as the check after each token finds it.
   let minEnd = 0;
-  for (let index = 0; index < minTokens - 1 && index < tokens.length; index += 1) minEnd += tokens[index]?.length ?? 0;
+  for (let index = 0; index < minTokens && index < tokens.length; index += 1) minEnd += tokens[index]?.length ?? 0;
   let at = -1;
+  let end = -1;
   let matched = '';
   for (const stop of stops) {
     if (stop === '') continue;
     let index = text.indexOf(stop);
     while (index >= 0 && index + stop.length <= minEnd) index = text.indexOf(stop, index + 1);
-    if (index >= 0 && (at < 0 || index < at)) {
+    if (index >= 0 && (end < 0 || index + stop.length < end || (index + stop.length === end && index < at))) {
       at = index;
+      end = index + stop.length;
       matched = stop;
     }
   }

@@ -32,14 +32,21 @@ describe('deterministic answers', () => {
     const atLeast = planCompletion(request(prompt, { maxTokens: 400, serverLength: { ignoreEos: false, minTokens: 150 } }), { seed: 1, meanOutputTokens: 5 });
     expect(atLeast.usage.outputTokens).toBe(150);
     expect(atLeast.finishReason).toBe('stop');
-    // A stop sequence completed before token min_tokens does not end it; one completed in it or later
-    // does (R31: only the first was looked at, and a later one ignored).
+    // A stop sequence completed in the first min_tokens tokens does not end it; one completed after
+    // does (R31: only the first was looked at; R32: vLLM v1 checks from token min_tokens + 1).
     const words = ignoring.tokens;
     const word = words[1] ?? '';
     const again = words.indexOf(word, 2);
     expect(again).toBeGreaterThan(1);
-    const stopped = planCompletion(request(prompt, { maxTokens: 400, stop: [word], serverLength: { ignoreEos: false, minTokens: again + 1 } }), { seed: 1, meanOutputTokens: 5 });
+    const stopped = planCompletion(request(prompt, { maxTokens: 400, stop: [word], serverLength: { ignoreEos: true, minTokens: again } }), { seed: 1, meanOutputTokens: 5 });
     expect(stopped).toMatchObject({ finishReason: 'stop', stopSequence: word, usage: { outputTokens: again } });
+    // Completed in token min_tokens itself: not yet.
+    const notYet = planCompletion(request(prompt, { maxTokens: 400, stop: [word], serverLength: { ignoreEos: true, minTokens: again + 1 } }), { seed: 1, meanOutputTokens: 5 });
+    expect(notYet.usage.outputTokens).toBeGreaterThanOrEqual(again + 1);
+    // Of two stops, the one completed first ends the answer, though the other began before it.
+    const twoWords = `${words[1] ?? ''}${words[2] ?? ''}${words[3] ?? ''}`;
+    const first = planCompletion(request(prompt, { maxTokens: 400, stop: [twoWords, words[2] ?? ''], serverLength: { ignoreEos: true, minTokens: 0 } }), { seed: 1, meanOutputTokens: 5 });
+    expect(first).toMatchObject({ finishReason: 'stop', stopSequence: words[2], usage: { outputTokens: 2 } });
     // min_tokens equal to max_tokens: cut at the budget before the end could come (finish length, R31).
     const atBudget = planCompletion(request(prompt, { maxTokens: 20, serverLength: { ignoreEos: false, minTokens: 20 } }), { seed: 1, meanOutputTokens: 5 });
     expect(atBudget).toMatchObject({ finishReason: 'length', usage: { outputTokens: 20 } });
@@ -103,8 +110,11 @@ describe('deterministic answers', () => {
     const cut = planCompletion(request('hello there', { maxTokens: 3 }), { seed: 5, meanOutputTokens: 100 });
     expect(cut.tokens).toEqual(full.tokens.slice(0, 3));
     expect(cut.finishReason).toBe('length');
-    const roomy = planCompletion(request('hello there', { maxTokens: full.tokens.length }), { seed: 5, meanOutputTokens: 100 });
+    const roomy = planCompletion(request('hello there', { maxTokens: full.tokens.length + 1 }), { seed: 5, meanOutputTokens: 100 });
     expect(roomy.finishReason).toBe('stop');
+    // A budget the words fill exactly is cut for length before the end could come, as vLLM does (R32).
+    const filled = planCompletion(request('hello there', { maxTokens: full.tokens.length }), { seed: 5, meanOutputTokens: 100 });
+    expect(filled).toMatchObject({ tokens: full.tokens, finishReason: 'length' });
   });
 
   it('a stop sequence truncates the text before it with finish stop, naming the sequence', () => {
