@@ -75,12 +75,9 @@ export function withoutKeys(text: string, declared: ReadonlySet<string> = new Se
   });
 }
 
-/**
- * A key's prefix, or a run as long as a key with digits (see isProviderKey), alone or after a short
- * prefix of its own ('xai-', 'pplx-', 'fw_' and the next provider's: R31 found those logged whole).
- */
+/** A key's prefix, or a run as long as a key with digits (see isProviderKey). */
 function looksKeyLike(piece: string): boolean {
-  return keyPrefix.test(piece) || isLongKeyRun(piece) || isLongKeyRun(piece.replace(/^[A-Za-z0-9]{1,10}[-_]/, ''));
+  return keyPrefix.test(piece) || isLongKeyRun(piece);
 }
 
 /** A key as providers issue them: their prefix with digits in 20 characters or more (AWS access key ids are 20), or a long run. */
@@ -99,7 +96,13 @@ function isLongKeyRun(piece: string): boolean {
 }
 
 /** How the keys of common providers begin. */
-const keyPrefix = /^(sk-|sk_|gsk_|hf_|ghp_|gho_|github_pat_|glpat-|AKIA|ASIA|AIza|xox[abp]_|xai-|pplx-|fw_|r8_|nvapi-)/;
+/**
+ * How the keys of common providers begin, or (xAI's, Perplexity's, Fireworks', Replicate's, NVIDIA's,
+ * GitLab's) begin and go on: those prefixes alone are common words of ids and header values
+ * ('xai-prod', 'fw_us_east'), so only with a run of 20 letters and digits after them, digits among
+ * them (R31 found such keys logged whole; R32 found the prefixes alone refusing ordinary headers).
+ */
+const keyPrefix = /^(sk-|sk_|gsk_|hf_|ghp_|gho_|github_pat_|AKIA|ASIA|AIza|xox[abp]_|(xai-|pplx-|fw_|r8_|nvapi-|glpat-)(?=[A-Za-z]*[0-9])[A-Za-z0-9]{20,}$)/;
 
 /**
  * Whether a value that is a valid variable name is more likely a pasted key: a known key prefix

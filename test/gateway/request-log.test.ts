@@ -56,9 +56,9 @@ const quoting = `key ${upstreamKey} refused for '${prompt}'`;
 describe('the log', () => {
   it('holds no key a caller pasted as its model or path, though the caller is told its own words (E38, R31)', async () => {
     const { url, lines } = await loggingGateway((res) => res.end(), 200, false);
-    // OpenAI's, xAI's, Perplexity's, Fireworks', Replicate's shapes, and a provider's prefix yet unknown.
+    // OpenAI's, xAI's, Perplexity's, Fireworks', Replicate's and NVIDIA's shapes.
     const secret = 'AbCdEf0123456789GhIjKlMnOpQrStUvWx';
-    for (const pasted of [`sk-proj-${secret}`, `xai-${secret}`, `pplx-${secret}`, `fw_${secret}`, `r8_${secret}`, `newco-${secret}`]) {
+    for (const pasted of [`sk-proj-${secret}`, `xai-${secret}`, `pplx-${secret}`, `fw_${secret}`, `r8_${secret}`, `nvapi-${secret}`]) {
       const asModel = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: pasted, messages: [{ role: 'user', content: 'hi' }] }) });
       expect(asModel.status).toBe(404);
       expect(await asModel.text()).toContain(pasted);
@@ -70,10 +70,11 @@ describe('the log', () => {
       expect(line).not.toContain(secret.slice(0, 16));
       expect(line).toContain('(what looks like a key, not shown)');
     }
-    // The config's own names still read as they are.
-    const known = await fetch(`${url}/v1/models/m-missing`, { headers: { authorization: `Bearer ${apiKey}` } });
-    expect(known.status).toBe(404);
-    expect(lines.at(-1)).toContain('m-missing');
+    // The config's own names, and ids an operator quotes to a provider, still read as they are (R32).
+    for (const shown of ['m-missing', 'req_011CSHoEeqs5C35K2UUqR7Fy', 'chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT', 'xai-prod']) {
+      expect((await fetch(`${url}/v1/models/${shown}`, { headers: { authorization: `Bearer ${apiKey}` } })).status).toBe(404);
+      expect(lines.at(-1)).toContain(shown);
+    }
   });
 
   it.each([
