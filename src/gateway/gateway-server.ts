@@ -941,7 +941,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       socket.destroy();
       return;
     }
-    const requestId = randomUUID();
+    // The request whose head was read, if any: its own id is echoed as any request's is (R32). Not
+    // the one answered whole ahead of bad bytes: this refusal is not about it.
+    const request = reading ?? (behindWhole ? undefined : current?.req);
+    const presentedId = request === undefined ? undefined : headerValue(request.headers['x-request-id']);
+    const requestId = presentedId !== undefined && requestIdPattern.test(presentedId) ? presentedId : randomUUID();
     metrics.requests.inc({ route: unlabelled, endpoint: unlabelled, status: String(refusal.status), dialect: unlabelled });
     logger?.info({ requestId, client: socket.remoteAddress, route: unlabelled, status: refusal.status, reason }, 'request refused');
     if (behindWhole) {
@@ -961,7 +965,6 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (current !== undefined) answeredRequests.add(current.req);
     // In the dialect of the request whose head was read (E38: a slow body on /v1/messages was told
     // in OpenAI's shape); OpenAI's before any head.
-    const request = reading ?? current?.req;
     const inbound = request === undefined ? openaiDialect : inboundDialectOf(request, targetOf(request).path);
     const body = JSON.stringify(inbound.formatError({ kind: refusal.kind, message: refusal.message, requestId }));
     const requestIdHeaders = inbound.requestIdHeader === 'x-request-id' ? '' : `${inbound.requestIdHeader}: ${requestId}\r\n`;
