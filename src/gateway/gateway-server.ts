@@ -943,7 +943,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     // The request whose head was read, if any: its own id is echoed as any request's is (R32). Not
     // the one answered whole ahead of bad bytes: this refusal is not about it.
-    const request = reading ?? (behindWhole ? undefined : current?.req);
+    // (Node's parser keeps the last request read whole as its incoming until that one's answer ends.)
+    const request = reading !== undefined && !reading.complete ? reading : behindWhole ? undefined : current?.req;
     const presentedId = request === undefined ? undefined : headerValue(request.headers['x-request-id']);
     const requestId = presentedId !== undefined && requestIdPattern.test(presentedId) ? presentedId : randomUUID();
     metrics.requests.inc({ route: unlabelled, endpoint: unlabelled, status: String(refusal.status), dialect: unlabelled });

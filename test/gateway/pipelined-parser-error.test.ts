@@ -36,15 +36,15 @@ const streaming =
   };
 
 /** A gateway in front of an upstream answering with `answer`, and the statuses its request log gives. */
-async function startGateway(answer: (res: ServerResponse) => void): Promise<{ gateway: Gateway; url: string; statuses: () => number[] }> {
+async function startGateway(answer: (res: ServerResponse) => void): Promise<{ gateway: Gateway; url: string; statuses: () => number[]; lines: { status?: number; requestId?: string }[] }> {
   const upstream = await startScriptedUpstream(answer);
   cleanups.push(() => upstream.close());
-  const lines: { status?: number }[] = [];
+  const lines: { status?: number; requestId?: string }[] = [];
   const logger = { info: (fields: { status?: number }) => lines.push(fields), warn: (fields: { status?: number }) => lines.push(fields), error: () => undefined };
   const gateway = createGateway({ config: singleEndpointConfig(upstream.url, apiKey), logger: logger as never });
   const url = await gateway.listen(0, '127.0.0.1');
   cleanups.push(() => gateway.close());
-  return { gateway, url, statuses: () => lines.map((line) => line.status).filter((status) => status !== undefined) };
+  return { gateway, url, lines, statuses: () => lines.map((line) => line.status).filter((status) => status !== undefined) };
 }
 
 /** A raw connection to the gateway: what it has received, and when the gateway ended it (its `end`, or `close` for a client that closes with it). */
@@ -216,3 +216,17 @@ it("a body Node's parser refuses is told in the dialect of the request whose hea
   expect(JSON.parse(openai.slice(openai.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { type: 'invalid_request_error' } });
   expect(openai).not.toContain('\r\nrequest-id:');
 });
+
+it("bad bytes behind a request read whole are refused under an id of their own, not that request's (R33)", async () => {
+  const { url, lines } = await startGateway(streaming(6, 40));
+  const client = await rawConnection(url);
+  client.socket.write(chatRequest(streamBody).replace('host: x\r\n', 'host: x\r\nx-request-id: trace-A\r\n'));
+  await expect.poll(() => client.received().includes('t1 '), { timeout: 3_000 }).toBe(true);
+  client.socket.write('GARBAGE / HTTP/1.1\r\nhost: x\r\n\r\n');
+  await client.ended;
+  await expect.poll(() => lines.filter((line) => line.status !== undefined).length, { timeout: 3_000 }).toBe(2);
+  const refusal = lines.find((line) => line.status === 400);
+  expect(refusal?.requestId).toMatch(/^[0-9a-f-]{36}$/);
+  expect(lines.find((line) => line.status === 200)?.requestId).toBe('trace-A');
+});
+
