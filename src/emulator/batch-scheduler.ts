@@ -558,18 +558,20 @@ export class BatchScheduler {
       left -= 1;
       if ((slotsShort <= 0 && tokensShort <= 0) || left === 0) return Math.max(0, finish.at - now);
     }
-    // Nothing projected frees enough (the rest are held by hangs): the wait is unknown. As a hint, a
-    // step's time after the soonest hang ends, and with a hang that has no end an emulated second at
-    // least: a step's time alone (97 ms for a 70B) had clients retrying in a tight loop against a
-    // replica whose slots hangs held for seconds (E39, R32).
-    const stepHint = this.config.prefillMs + this.config.tpotMs;
-    let soonestRelease = Number.POSITIVE_INFINITY;
+    // Nothing projected frees enough (the rest are held by hangs): the wait is unknown. As a hint,
+    // when the soonest of the hung ones would finish, its prefill and its answer's decode steps
+    // after its hang ends, and with hangs that have no end an emulated second at least: a step's
+    // time alone (97 ms for a 70B) had clients retrying in a tight loop against a replica whose
+    // slots hangs held for seconds (E39, R32, R33).
+    const decodeStepMs = this.stepMs(Math.max(1, this.active.size));
+    let soonest = Number.POSITIVE_INFINITY;
     for (const timed of this.timed) {
       const sequence = timed.kind === 'release' ? this.active.get(timed.id) : undefined;
-      if (sequence !== undefined && sequence.version === timed.version) soonestRelease = Math.min(soonestRelease, timed.at);
+      if (sequence === undefined || sequence.version !== timed.version) continue;
+      soonest = Math.min(soonest, timed.at + this.prefillMs(sequence.spec.promptTokens) + Math.max(0, sequence.spec.outputTokens - 1) * decodeStepMs);
     }
-    if (Number.isFinite(soonestRelease)) return Math.max(0, soonestRelease - now) + stepHint;
-    return Math.max(unknownWaitMs, stepHint);
+    if (Number.isFinite(soonest)) return Math.max(0, soonest - now);
+    return Math.max(unknownWaitMs, this.config.prefillMs + this.config.tpotMs);
   }
 
   private leave(sequence: Sequence): void {

@@ -235,7 +235,20 @@ function planJson(request: ChatRequest, format: ResponseFormat, mean: number, ra
   }
   const stopped = truncateAtStop(tokens, request.stop);
   if (stopped !== undefined) return { ...build(stopped.tokens, 'stop', inputTokens), stopSequence: stopped.stop };
-  return build(tokens, tokens.length < piecesOf(json) ? 'length' : 'stop', inputTokens);
+  // Cut, or filling max_tokens exactly: the end would come after (as for text, R33).
+  return build(tokens, tokens.length < piecesOf(json) || tokens.length >= budget ? 'length' : 'stop', inputTokens);
+}
+
+/** The index of the first of `ends` (ascending) that is `value` or more. */
+function firstAtOrAfterEnd(ends: readonly number[], value: number): number {
+  let low = 0;
+  let high = ends.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if ((ends[middle] ?? Number.POSITIVE_INFINITY) < value) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
 
 /** How many pieces a text streams as (see streamedPieces; not estimateTokens: that counts UTF-8 bytes). */
@@ -453,19 +466,24 @@ function truncateAtStop(tokens: readonly string[], stops: readonly string[], min
   // vLLM checks each new token's text for a stop once the answer has more than min_tokens tokens,
   // and never looks back at one completed before: a stop counts only when it ends past token
   // min_tokens (R32: v1's detokenizer; the first version took v0's 'at token min_tokens'). Of
-  // several, the one completed first ends the answer, as the check after each token finds it.
-  let minEnd = 0;
-  for (let index = 0; index < minTokens && index < tokens.length; index += 1) minEnd += tokens[index]?.length ?? 0;
+  // several, the one completed in the earliest token ends the answer, and of those completed in
+  // the same token the first in the list (R33), as its check after each token finds them.
+  const ends: number[] = [];
+  for (const token of tokens) ends.push((ends.at(-1) ?? 0) + token.length);
+  const minEnd = minTokens > 0 ? (ends[Math.min(minTokens, tokens.length) - 1] ?? 0) : 0;
   let at = -1;
-  let end = -1;
+  let inToken = Number.POSITIVE_INFINITY;
   let matched = '';
   for (const stop of stops) {
     if (stop === '') continue;
     let index = text.indexOf(stop);
     while (index >= 0 && index + stop.length <= minEnd) index = text.indexOf(stop, index + 1);
-    if (index >= 0 && (end < 0 || index + stop.length < end || (index + stop.length === end && index < at))) {
+    if (index < 0) continue;
+    // The token whose text completes it.
+    const token = firstAtOrAfterEnd(ends, index + stop.length);
+    if (token < inToken) {
       at = index;
-      end = index + stop.length;
+      inToken = token;
       matched = stop;
     }
   }

@@ -43,6 +43,13 @@ describe('deterministic answers', () => {
     // Completed in token min_tokens itself: not yet.
     const notYet = planCompletion(request(prompt, { maxTokens: 400, stop: [word], serverLength: { ignoreEos: true, minTokens: again + 1 } }), { seed: 1, meanOutputTokens: 5 });
     expect(notYet.usage.outputTokens).toBeGreaterThanOrEqual(again + 1);
+    // Two completed in the same token: the first in the list, as vLLM's check takes them (R33).
+    const k = words.findIndex((candidate, index) => index > 1 && candidate.length > 3 && !words.slice(0, index).join('').includes(candidate.slice(0, 3)));
+    expect(k).toBeGreaterThan(1);
+    const whole = words[k] ?? '';
+    const byList = (stop: string[]): string | undefined => planCompletion(request(prompt, { maxTokens: 400, stop, serverLength: { ignoreEos: true, minTokens: 0 } }), { seed: 1, meanOutputTokens: 5 }).stopSequence;
+    expect(byList([whole, whole.slice(0, 3)])).toBe(whole);
+    expect(byList([whole.slice(0, 3), whole])).toBe(whole.slice(0, 3));
     // Of two stops, the one completed first ends the answer, though the other began before it.
     const twoWords = `${words[1] ?? ''}${words[2] ?? ''}${words[3] ?? ''}`;
     const first = planCompletion(request(prompt, { maxTokens: 400, stop: [twoWords, words[2] ?? ''], serverLength: { ignoreEos: true, minTokens: 0 } }), { seed: 1, meanOutputTokens: 5 });
@@ -50,6 +57,13 @@ describe('deterministic answers', () => {
     // min_tokens equal to max_tokens: cut at the budget before the end could come (finish length, R31).
     const atBudget = planCompletion(request(prompt, { maxTokens: 20, serverLength: { ignoreEos: false, minTokens: 20 } }), { seed: 1, meanOutputTokens: 5 });
     expect(atBudget).toMatchObject({ finishReason: 'length', usage: { outputTokens: 20 } });
+  });
+
+  it('a JSON answer that fills max_tokens exactly finishes length, as a text answer does (R33)', () => {
+    const schema = { type: 'object', properties: { v: { type: 'string', enum: ['abcdefgh'] } }, required: ['v'] };
+    const json = (maxTokens: number): string => planCompletion(request('answer', { maxTokens, responseFormat: { type: 'json_schema', name: 'r', schema, strict: true } }), { seed: 1, meanOutputTokens: 5 }).finishReason;
+    // '{"v":"abcdefgh"}' streams as 4 pieces.
+    expect([json(3), json(4), json(5)]).toEqual(['length', 'length', 'stop']);
   });
 
   it('streams tool arguments and JSON answers without splitting a character across pieces (E40)', () => {
