@@ -100,10 +100,11 @@ function isLongKeyRun(piece: string): boolean {
  * How the keys of common providers begin, or (xAI's, Perplexity's, Fireworks', Replicate's, NVIDIA's,
  * GitLab's) begin and go on: those prefixes alone are common words of ids and header values
  * ('xai-prod', 'fw_us_east'), so only with a run of 20 letters and digits after them, digits among
- * them ('-' and '_' too for NVIDIA's and GitLab's, whose keys have them: R33) (R31 found such keys
- * logged whole; R32 found the prefixes alone refusing ordinary headers).
+ * them; NVIDIA's and GitLab's by their own lengths (64 and 20 characters, '-' and '_' among them,
+ * digits or not: R33, R34) (R31 found such keys logged whole; R32 found the prefixes alone refusing
+ * ordinary headers).
  */
-const keyPrefix = /^(sk-|sk_|gsk_|hf_|ghp_|gho_|github_pat_|AKIA|ASIA|AIza|xox[abp]_|(xai-|pplx-|fw_|r8_)(?=[A-Za-z]*[0-9])[A-Za-z0-9]{20,}$|(nvapi-|glpat-)(?=[A-Za-z_-]*[0-9])[\w-]{20,}$)/;
+const keyPrefix = /^(sk-|sk_|gsk_|hf_|ghp_|gho_|github_pat_|AKIA|ASIA|AIza|xox[abp]_|(xai-|pplx-|fw_|r8_)(?=[A-Za-z]*[0-9])[A-Za-z0-9]{20,}$|nvapi-[\w-]{40,}$|glpat-[\w-]{20}$)/;
 
 /**
  * Whether a value that is a valid variable name is more likely a pasted key: a known key prefix

@@ -379,7 +379,7 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(onlyProblem(withHeaders('{ content-length: "5" }'))).toMatchObject({ message: "'content-length' is written by the gateway itself", suggestion: 'remove it' });
     expect(onlyProblem(withHeaders('{ x-a: "1", X-A: "2" }'))).toMatchObject({ path: 'endpoints[0].headers.X-A', code: 'duplicate_id' });
     // Values that begin as some providers' keys do, without a key's run after it, are no keys (R32).
-    expect(loadOk(withHeaders('{ X-Team: xai-prod, X-Upstream-Pool: fw_us_east, X-Client: nvapi-gateway, X-Route: pplx-sonar }')).endpoints[0]?.headers).toMatchObject({ 'X-Team': 'xai-prod' });
+    expect(loadOk(withHeaders('{ X-Team: xai-prod, X-Upstream-Pool: fw_us_east, X-Client: nvapi-gateway-internal-service-01, X-Route: pplx-sonar, X-Job: glpat-rotation-job-2026-11-30 }')).endpoints[0]?.headers).toMatchObject({ 'X-Team': 'xai-prod' });
     for (const secret of ['Bearer abc', 'sk-ant-api03-secretsecret', 'token=gsk_secretsecret', 'token:sk-ant-secretsecret', 'Digest username=x', 'xai-Ab12Cd34Ef56Gh78Ij90Kl12Mn34']) {
       const problem = onlyProblem(withHeaders(`{ x-proxy: "${secret}" }`));
       expect(problem).toMatchObject({ path: 'endpoints[0].headers.x-proxy', message: 'a credential (by its name or value), which would sit in this file in plain text' });
