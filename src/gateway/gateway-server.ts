@@ -937,6 +937,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     // first, then the connection closed. A status line written now would be taken for its answer, or
     // land inside it once begun.
     const behindWhole = current !== undefined && current.req.complete;
+    // A request still being read whose answer is already out (a 401 on its head, before its body):
+    // it was answered, counted and logged; its broken body gets no second status line (R34).
+    if (reading !== undefined && !reading.complete && current === undefined) {
+      socket.destroy();
+      return;
+    }
     if (!socket.writable || (!behindWhole && (current?.headersSent ?? false))) {
       socket.destroy();
       return;

@@ -230,3 +230,17 @@ it("bad bytes behind a request read whole are refused under an id of their own, 
   expect(lines.find((line) => line.status === 200)?.requestId).toBe('trace-A');
 });
 
+it('a request answered on its head (a 401) whose body then breaks gets no second answer nor log line (R34)', async () => {
+  const { url, lines } = await startGateway((res) => res.end());
+  const client = await rawConnection(url);
+  const head = chatRequest('', 'transfer-encoding: chunked').replace(`Bearer ${apiKey}`, 'Bearer sk-wrong').replace('host: x\r\n', 'host: x\r\nx-request-id: trace-A\r\n');
+  client.socket.write(`${head}5\r\n{"mod\r\n`);
+  await expect.poll(() => client.received().includes('\r\n\r\n'), { timeout: 3_000 }).toBe(true);
+  await delay(100);
+  client.socket.write('zz\r\nbroken\r\n');
+  await Promise.race([client.ended, delay(2_000)]);
+  await delay(100);
+  expect(client.received().match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 401']);
+  expect(lines.filter((line) => line.status !== undefined).map((line) => [line.status, line.requestId])).toEqual([[401, 'trace-A']]);
+});
+
