@@ -563,7 +563,9 @@ export class BatchScheduler {
     // after its hang ends, and with hangs that have no end an emulated second at least: a step's
     // time alone (97 ms for a 70B) had clients retrying in a tight loop against a replica whose
     // slots hangs held for seconds (E39, R32, R33).
-    const decodeStepMs = this.stepMs(Math.max(1, this.active.size));
+    // Its steps timed at the batch decoding then: it and those decoding now (R34: the hung ones too
+    // priced a step released alone at twice its time).
+    const decodeStepMs = this.stepMs(this.decoding.size + 1);
     let soonest = Number.POSITIVE_INFINITY;
     for (const timed of this.timed) {
       const sequence = timed.kind === 'release' ? this.active.get(timed.id) : undefined;
