@@ -716,7 +716,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 
   // The names the config gives things, shown as they are in a refusal's log line (see loggedReason).
-  const declaredNames: ReadonlySet<string> = new Set([...config.endpoints.flatMap((endpoint) => [endpoint.id, endpoint.model]), ...config.routes.map((route) => route.model), ...config.tenants.map((tenant) => tenant.id)]);
+  const namesOf = (served: GatewayConfig): ReadonlySet<string> => new Set([...served.endpoints.flatMap((endpoint) => [endpoint.id, endpoint.model]), ...served.routes.map((route) => route.model), ...served.tenants.map((tenant) => tenant.id)]);
+  // Tenants' names as a reload leaves them (R35).
+  let declaredNames = namesOf(config);
   /**
    * A refusal's reason as logged: without what looks like a key. It may quote what the caller sent
    * (a model, a path), where a key pasted by mistake (an environment variable mixed up) was logged
@@ -915,8 +917,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   /**
    * A refusal of what never reaches `handle`, written on the socket (Node would cut it, or answer a
-   * bare status): a JSON error in OpenAI's shape (no header was read to tell the dialect), counted and
-   * logged as any refused request, then the connection closed. Where an answer is pending on the
+   * bare status): a JSON error in the dialect of the request whose head was read (OpenAI's before
+   * any head), counted and logged as any refused request, then the connection closed; nothing for a
+   * request already answered on its head. Where an answer is pending on the
    * connection no status line is written (it would be taken for that answer, or land inside it): an
    * answer to a request read whole is finished first, then the connection let go; one to a request
    * still being read is cut once its head has gone out.
@@ -1039,6 +1042,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       } else if (loaded.ok) {
         current = { ...current, tenants: loaded.value.tenants };
         tenantsById = new Map(current.tenants.map((tenant) => [tenant.id, tenant]));
+        declaredNames = namesOf(current);
         seedTenantSeries(metrics, current.tenants);
         metrics.configReloads.inc({ outcome: 'applied' });
         logger?.info({ added: plan.added, removed: plan.removed, changed: plan.changed }, 'config reloaded: tenants');

@@ -550,3 +550,31 @@ resilience: { ttftTimeoutMs: 8000 }
   });
 });
 
+describe('the names a reload gives', () => {
+  const { cleanups } = closedAfterEach();
+
+  it("are shown as written in a refusal's logged reason, as the first config's are (R35)", async () => {
+    const lines: string[] = [];
+    const text = (tenants: string): string => `
+version: 1
+endpoints:
+  - { id: up, url: "http://127.0.0.1:1", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
+routes:
+  - { model: m, endpoints: [up], policy: [cost] }
+tenants:
+${tenants}
+`;
+    const first = `  - { id: team-a, apiKeySha256: ${hashApiKey('sk-first-tenant')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 10000000 }`;
+    // A name with a key's prefix, which the masking shows only because the config gives it.
+    const added = `  - { id: sk-learn-team, apiKeySha256: ${hashApiKey('sk-added-tenant')}, jurisdictions: [us], requestsPerMinute: 1, tokensPerMinute: 10000000 }`;
+    const gateway = createGateway({ config: gatewayConfig(text(first)), logger: pino({ base: null }, { write: (line: string) => lines.push(line) }), upstream: scriptedClient({ up: () => scriptedAnswer(['ok']) }) });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    expect(gateway.reload({ ok: true, value: gatewayConfig(text(`${first}\n${added}`)) })).toMatchObject({ apply: true });
+    const ask = (): Promise<Response> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-added-tenant', 'content-type': 'application/json' }, body: chatBody(5) });
+    expect((await ask()).status).toBe(200);
+    expect((await ask()).status).toBe(429);
+    expect(lines.filter((line) => line.includes('request refused')).at(-1)).toContain('tenant sk-learn-team is over its');
+  });
+});
+
