@@ -82,7 +82,8 @@ function looksKeyLike(piece: string): boolean {
 
 /** A key as providers issue them: their prefix with digits in 20 characters or more (AWS access key ids are 20), or a long run. */
 function isProviderKey(piece: string): boolean {
-  return (keyPrefix.test(piece) && piece.length >= 20 && /[0-9]/.test(piece)) || isLongKeyRun(piece);
+  // NVIDIA's and GitLab's are told by their lengths in keyPrefix already, digits or not (R35).
+  return (keyPrefix.test(piece) && (/^(nvapi|glpat)-/.test(piece) || (piece.length >= 20 && /[0-9]/.test(piece)))) || isLongKeyRun(piece);
 }
 
 /**
@@ -95,12 +96,12 @@ function isLongKeyRun(piece: string): boolean {
   return mixed || (/^[A-Za-z0-9]{32,}$/.test(piece) && /[0-9]/.test(piece) && /[A-Za-z]/.test(piece));
 }
 
-/** How the keys of common providers begin. */
 /**
  * How the keys of common providers begin, or (xAI's, Perplexity's, Fireworks', Replicate's, NVIDIA's,
  * GitLab's) begin and go on: those prefixes alone are common words of ids and header values
  * ('xai-prod', 'fw_us_east'), so only with a run of 20 letters and digits after them, digits among
- * them; NVIDIA's and GitLab's by their own lengths (64 and 20 characters, '-' and '_' among them,
+ * them; NVIDIA's and GitLab's by their own lengths (40 or more, NVIDIA issues 64, and exactly 20
+ * characters, '-' and '_' among them,
  * digits or not: R33, R34) (R31 found such keys logged whole; R32 found the prefixes alone refusing
  * ordinary headers).
  */

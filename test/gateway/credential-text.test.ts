@@ -1,0 +1,16 @@
+import { describe, expect, it } from 'vitest';
+import { holdsKey, withoutKeys } from '../../src/gateway/credential-text.js';
+
+describe('withoutKeys', () => {
+  it("hides a key even where it is one of the config's own names, digits or not (R35), but shows the names it gives", () => {
+    const gitlab = 'glpat-abcdEFGHijklMNOP_-qr';
+    expect(withoutKeys(`endpoint '${gitlab}' is unknown`, new Set([gitlab]))).toBe("endpoint '(what looks like a key, not shown)' is unknown");
+    expect(withoutKeys("tenant 'sk-learn' is over its limit", new Set(['sk-learn']))).toBe("tenant 'sk-learn' is over its limit");
+    expect(withoutKeys("tenant 'sk-learn' is over its limit")).toBe("tenant '(what looks like a key, not shown)' is over its limit");
+  });
+
+  it('tells keys by prefix and run, not ordinary values that share a prefix (R32, R33, R34)', () => {
+    for (const key of ['xai-Ab12Cd34Ef56Gh78Ij90Kl12Mn34', 'glpat-x9Yz_Ab3-Cd5EfGh7IjK', 'glpat-abcdEFGHijklMNOP_-qr', `nvapi-${'Qw3rTy_uI0pAs-Df9'.repeat(3)}`]) expect(holdsKey(key)).toBe(true);
+    for (const value of ['xai-prod', 'fw_us_east', 'nvapi-gateway-internal-service-01', 'glpat-rotation-job-2026-11-30', 'req_011CSHoEeqs5C35K2UUqR7Fy']) expect(holdsKey(value)).toBe(false);
+  });
+});
