@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { estimatePromptTokens, lastSpokenTurn, promptText, type ChatEvent, type ChatRequest, type FinishReason, type ResponseFormat, type ThinkingBlock, type ThinkingRequest, type ToolCall, type ToolDefinition, type Usage } from '../protocol/chat.js';
 import { hashText, mixSeed, seededRandom, type Random } from '../random/seeded-random.js';
 import { isRecord } from '../protocol/is-record.js';
+import { firstAtOrAfter } from './first-at-or-after.js';
 
 /** The fixed vocabulary answers are drawn from; one word is one token. */
 export const vocabulary: readonly string[] = [
@@ -239,18 +240,6 @@ function planJson(request: ChatRequest, format: ResponseFormat, mean: number, ra
   return build(tokens, tokens.length < piecesOf(json) || tokens.length >= budget ? 'length' : 'stop', inputTokens);
 }
 
-/** The index of the first of `ends` (ascending) that is `value` or more. */
-function firstAtOrAfterEnd(ends: readonly number[], value: number): number {
-  let low = 0;
-  let high = ends.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if ((ends[middle] ?? Number.POSITIVE_INFINITY) < value) low = middle + 1;
-    else high = middle;
-  }
-  return low;
-}
-
 /** How many pieces a text streams as (see streamedPieces; not estimateTokens: that counts UTF-8 bytes). */
 function piecesOf(text: string): number {
   return streamedPieces(text).length;
@@ -480,7 +469,7 @@ function truncateAtStop(tokens: readonly string[], stops: readonly string[], min
     while (index >= 0 && index + stop.length <= minEnd) index = text.indexOf(stop, index + 1);
     if (index < 0) continue;
     // The token whose text completes it.
-    const token = firstAtOrAfterEnd(ends, index + stop.length);
+    const token = firstAtOrAfter(ends, index + stop.length);
     if (token < inToken) {
       at = index;
       inToken = token;

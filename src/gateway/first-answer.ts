@@ -351,8 +351,8 @@ function sameRequest(refused: FailedAttempt, answered: Attempt): boolean {
 /**
  * Whether an endpoint routed to a while ago (before a backoff, a hedge's delay, a resend on a fresh
  * connection) may still take the request: a config reload may have narrowed its tenant's
- * jurisdictions since (routeInput reads them as they are now). Every other part of eligibility is
- * the endpoint's own and does not change.
+ * jurisdictions since (routeInput reads them as they are now). Jurisdiction only: the circuit,
+ * which others' failures may change meanwhile, is checked by stillTakes.
  */
 function stillAllowed(context: RequestContext, endpoint: EndpointRuntime, tried: ReadonlySet<string>): boolean {
   return allowsJurisdictionOf(context.routeInput(tried), endpoint);
