@@ -10,7 +10,7 @@ export function namesCredential(name: string): boolean {
 
 /** Whether text holds what looks like a key: an auth scheme with its credentials, or a word with a key's prefix. */
 export function holdsKey(text: string): boolean {
-  return /\b(Bearer|Basic|Digest) /i.test(text) || holdsJsonWebToken(text) || text.split(/[^\w-]+/).some((word) => keyPrefix.test(word));
+  return /\b(Bearer|Basic|Digest) /i.test(text) || holdsJsonWebToken(text) || text.split(/[^\w-]+/).some((word) => keyPrefix.test(word) || keyShape.test(word));
 }
 
 /**
@@ -77,13 +77,12 @@ export function withoutKeys(text: string, declared: ReadonlySet<string> = new Se
 
 /** A key's prefix, or a run as long as a key with digits (see isProviderKey). */
 function looksKeyLike(piece: string): boolean {
-  return keyPrefix.test(piece) || isLongKeyRun(piece);
+  return keyPrefix.test(piece) || keyShape.test(piece) || isLongKeyRun(piece);
 }
 
 /** A key as providers issue them: their prefix with digits in 20 characters or more (AWS access key ids are 20), or a long run. */
 function isProviderKey(piece: string): boolean {
-  // NVIDIA's and GitLab's are told by their lengths in keyPrefix already, digits or not (R35).
-  return (keyPrefix.test(piece) && (/^(nvapi|glpat)-/.test(piece) || (piece.length >= 20 && /[0-9]/.test(piece)))) || isLongKeyRun(piece);
+  return (keyPrefix.test(piece) && piece.length >= 20 && /[0-9]/.test(piece)) || keyShape.test(piece) || isLongKeyRun(piece);
 }
 
 /**
@@ -96,16 +95,16 @@ function isLongKeyRun(piece: string): boolean {
   return mixed || (/^[A-Za-z0-9]{32,}$/.test(piece) && /[0-9]/.test(piece) && /[A-Za-z]/.test(piece));
 }
 
+/** How the keys of common providers begin. */
+const keyPrefix = /^(sk-|sk_|gsk_|hf_|ghp_|gho_|github_pat_|AKIA|ASIA|AIza|xox[abp]_)/;
+
 /**
- * How the keys of common providers begin, or (xAI's, Perplexity's, Fireworks', Replicate's, NVIDIA's,
- * GitLab's) begin and go on: those prefixes alone are common words of ids and header values
- * ('xai-prod', 'fw_us_east'), so only with a run of 20 letters and digits after them, digits among
- * them; NVIDIA's and GitLab's by their own lengths (40 or more, NVIDIA issues 64, and exactly 20
- * characters, '-' and '_' among them,
- * digits or not: R33, R34) (R31 found such keys logged whole; R32 found the prefixes alone refusing
- * ordinary headers).
+ * Whole keys of providers whose prefixes alone are common words of ids and header values ('xai-prod',
+ * 'fw_us_east'; R32): xAI's, Perplexity's, Fireworks' and Replicate's, a run of 20 letters and digits
+ * or more, digits among them; NVIDIA's, 40 characters or more (it issues 64), and GitLab's, exactly
+ * 20, '-' and '_' among them, digits or not (R31, R33, R34, R35).
  */
-const keyPrefix = /^(sk-|sk_|gsk_|hf_|ghp_|gho_|github_pat_|AKIA|ASIA|AIza|xox[abp]_|(xai-|pplx-|fw_|r8_)(?=[A-Za-z]*[0-9])[A-Za-z0-9]{20,}$|nvapi-[\w-]{40,}$|glpat-[\w-]{20}$)/;
+const keyShape = /^((xai-|pplx-|fw_|r8_)(?=[A-Za-z]*[0-9])[A-Za-z0-9]{20,}|nvapi-[\w-]{40,}|glpat-[\w-]{20})$/;
 
 /**
  * Whether a value that is a valid variable name is more likely a pasted key: a known key prefix
@@ -114,6 +113,6 @@ const keyPrefix = /^(sk-|sk_|gsk_|hf_|ghp_|gho_|github_pat_|AKIA|ASIA|AIza|xox[a
  * by the warning for an unset variable, so it is refused unechoed instead.
  */
 export function looksLikeKey(name: string): boolean {
-  if (keyPrefix.test(name)) return true;
+  if (keyPrefix.test(name) || keyShape.test(name)) return true;
   return name.length >= 24 && /[a-z]/.test(name) && /[A-Z]/.test(name) && /[0-9]/.test(name);
 }
