@@ -144,9 +144,9 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     }
     const primary = endpoints.get(decision.ranked[0]?.id ?? '');
     if (primary === undefined) break;
-    const chosen: Chosen = { endpoint: primary, panic: decision.panic, retryAfterUntil: primary.retryAfterUntil };
     // Also on a resume's first pass, which may go back at once: its endpoints were tried by the calls before it.
     if (revisiting) {
+      const chosen: Chosen = { endpoint: primary, panic: decision.panic, retryAfterUntil: primary.retryAfterUntil };
       // The endpoint's own Retry-After, remembered: other failures may have come in between.
       const asked = Math.max(0, primary.retryAfterUntil - core.now());
       // Every one left asked to be left alone for longer than the gateway waits (maxBackoffMs; see
@@ -190,13 +190,9 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     const second: Chosen | undefined = secondEndpoint === undefined ? undefined : { endpoint: secondEndpoint, panic: decision.panic, retryAfterUntil: secondEndpoint.retryAfterUntil };
     // A hedged pass may end on a withdrawn leg after its other leg failed (recorded in hedged): then it was a failure.
     const failuresBefore = second === undefined ? 0 : failureTotal(context);
-    // Routed afresh when the second no longer takes the hedge: the primary is tried, so the best other.
-    const rerouteHedge = (): Chosen | undefined => {
-      const again = route(tried);
-      const endpoint = again.ok ? endpoints.get(again.ranked[0]?.id ?? '') : undefined;
-      return endpoint === undefined || !again.ok ? undefined : { endpoint, panic: again.panic, retryAfterUntil: endpoint.retryAfterUntil };
-    };
-    const result = second === undefined ? await attemptOn(core, context, primary, request, cancellation) : await hedged(core, context, primary, second, rerouteHedge, request, tried, cancellation, { noteRefusal, noteWait, noteTransient, noteContextRefusal });
+    // A hedge routed afresh when its second no longer takes it goes to the best other (the primary is
+    // tried); the closure is made on hedged passes only, as every request comes through here.
+    const result = second === undefined ? await attemptOn(core, context, primary, request, cancellation) : await hedged(core, context, primary, second, () => firstChosen(route(tried), core), request, tried, cancellation, { noteRefusal, noteWait, noteTransient, noteContextRefusal });
     if (result.kind !== 'failed') {
       // Another endpoint took what one refused as the caller's fault: the refusal was the endpoint's.
       // Not for an attempt sent before the endpoint's circuit opened: only a probe decides a half-open one.
@@ -375,6 +371,12 @@ interface Chosen {
  */
 function stillTakes(core: GatewayCore, context: RequestContext, chosen: Chosen, tried: ReadonlySet<string>): boolean {
   return stillAllowed(context, chosen.endpoint, tried) && (chosen.panic || core.endpoints.circuitAdmits(chosen.endpoint));
+}
+
+/** The first endpoint a routing decision ranks, as chosen now; none when routing found none. */
+function firstChosen(decision: RouteDecision, core: GatewayCore): Chosen | undefined {
+  const endpoint = decision.ok ? core.endpoints.get(decision.ranked[0]?.id ?? '') : undefined;
+  return endpoint === undefined || !decision.ok ? undefined : { endpoint, panic: decision.panic, retryAfterUntil: endpoint.retryAfterUntil };
 }
 
 /** Whether the endpoint asked for a wait since it was chosen that is still running. */
