@@ -555,15 +555,7 @@ describe('the names a reload gives', () => {
 
   it("are shown as written in a refusal's logged reason, as the first config's are (R35)", async () => {
     const lines: string[] = [];
-    const text = (tenants: string): string => `
-version: 1
-endpoints:
-  - { id: up, url: "http://127.0.0.1:1", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: 0, capacity: 8 }
-routes:
-  - { model: m, endpoints: [up], policy: [cost] }
-tenants:
-${tenants}
-`;
+    const text = (tenants: string): string => oneEndpointYaml('http://127.0.0.1:1', tenants);
     const first = `  - { id: team-a, apiKeySha256: ${hashApiKey('sk-first-tenant')}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 10000000 }`;
     // A name with a key's prefix, which the masking shows only because the config gives it.
     const added = `  - { id: sk-learn-team, apiKeySha256: ${hashApiKey('sk-added-tenant')}, jurisdictions: [us], requestsPerMinute: 1, tokensPerMinute: 10000000 }`;
