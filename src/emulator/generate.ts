@@ -165,7 +165,7 @@ export function eventsOfToken(plan: CompletionPlan, index: number): readonly Tok
  * - one call, or two of different tools when parallel calls are not turned off, two or more
  *   tools are offered, no tool is named, and the generator draws it (one time in two).
  * Arguments are a JSON object built from the tool's schema (see argumentsFor), streamed four
- * characters a token (see piecesOf); max_tokens cuts them (finish 'length', arguments
+ * characters a token (see streamedPieces); max_tokens cuts them (finish 'length', arguments
  * then incomplete), stop sequences never apply, else the finish is 'tool_calls'.
  */
 
@@ -208,9 +208,9 @@ function planToolCalls(request: ChatRequest, tools: readonly ToolDefinition[], r
     }
     written.push({ ...call, arguments: text });
   }
-  // Cut when a call's arguments did not all go out: counted in the pieces they stream as.
-  const needed = calls.reduce((sum, call) => sum + piecesOf(call.arguments), 0);
-  return { tokens, text: '', finishReason: tokens.length < needed ? 'length' : 'tool_calls', tokenEvents, toolCalls: written, usage: { inputTokens, outputTokens: tokens.length } };
+  // Cut when a call's arguments did not all go out.
+  const cut = written.length < calls.length || written.some((call, index) => call.arguments !== calls[index]?.arguments);
+  return { tokens, text: '', finishReason: cut ? 'length' : 'tool_calls', tokenEvents, toolCalls: written, usage: { inputTokens, outputTokens: tokens.length } };
 }
 
 /**
@@ -229,24 +229,16 @@ function planJson(request: ChatRequest, format: ResponseFormat, mean: number, ra
   }
   const json = JSON.stringify(value);
   const budget = request.maxTokens === undefined ? Number.POSITIVE_INFINITY : Math.max(1, request.maxTokens);
-  const tokens: string[] = [];
-  for (const piece of streamedPieces(json)) {
-    if (tokens.length >= budget) break;
-    tokens.push(piece);
-  }
+  const pieces = streamedPieces(json);
+  const tokens = pieces.slice(0, budget);
   const stopped = truncateAtStop(tokens, request.stop);
   if (stopped !== undefined) return { ...build(stopped.tokens, 'stop', inputTokens), stopSequence: stopped.stop };
   // Cut, or filling max_tokens exactly: the end would come after (as for text, R33).
-  return build(tokens, tokens.length < piecesOf(json) || tokens.length >= budget ? 'length' : 'stop', inputTokens);
-}
-
-/** How many pieces a text streams as (see streamedPieces; not estimateTokens: that counts UTF-8 bytes). */
-function piecesOf(text: string): number {
-  return streamedPieces(text).length;
+  return build(tokens, tokens.length < pieces.length || tokens.length >= budget ? 'length' : 'stop', inputTokens);
 }
 
 /**
- * A text as it streams: four UTF-16 units a piece, but never half a character (a piece that would
+ * A text as it streams (not estimateTokens, which counts UTF-8 bytes): four UTF-16 units a piece, but never half a character (a piece that would
  * end on a surrogate pair's first half takes its second too): E40 found emoji in tool arguments
  * split across pieces, which clients in languages with strict strings (Python, Go) cannot decode.
  */
