@@ -242,8 +242,12 @@ export class BatchScheduler {
    * a batch-one step (a forward pass reads each stage's weights once).
    */
   prefillReplicaMs(promptTokens: number): number {
-    const { tpotAtBatchOneMs, pipelineStages } = this.config;
-    return Math.max(tpotAtBatchOneMs / Math.max(1, pipelineStages), this.#prefill(promptTokens).replicaMs);
+    return this.#stepReplicaMs(this.#prefill(promptTokens).replicaMs);
+  }
+
+  /** Replica time of a prefill step of `computeMs` of compute: never below one stage's share of a batch-one step. */
+  #stepReplicaMs(computeMs: number): number {
+    return Math.max(this.config.tpotAtBatchOneMs / Math.max(1, this.config.pipelineStages), computeMs);
   }
 
   /**
@@ -264,30 +268,20 @@ export class BatchScheduler {
    * weight reads made short prompts' replicas serve under half what the performance model says (E39).
    */
   prefillStep(promptTokens: readonly number[]): { readonly replicaMs: number; readonly firstTokenMs: number } {
-    const { tpotAtBatchOneMs, pipelineStages } = this.config;
-    const stages = Math.max(1, pipelineStages);
     let computeMs = 0;
-    for (const tokens of promptTokens) computeMs += this.#prefill(tokens).replicaMs;
-    let firstTokenMs = stages * computeMs;
-    for (const tokens of promptTokens) firstTokenMs = Math.max(firstTokenMs, this.prefillMs(tokens));
-    return { replicaMs: Math.max(tpotAtBatchOneMs / stages, computeMs), firstTokenMs };
-  }
-
-  /**
-   * Whether a waiting prompt of `tokens` joins a prefill step that has `stepTokens` prompt tokens and
-   * `stepComputeMs` of compute so far: within prefillStepTokens and, while sequences decode
-   * (`decoding`), within what the prefill budget leaves after `prefilledMs` (see startStep), so a
-   * decoding stream still waits behind that much prefill and one prompt's more at most.
-   */
-  private joinsPrefillStep(stepTokens: number, stepComputeMs: number, tokens: number, decoding: boolean, prefilledMs: number): boolean {
-    if (stepTokens + tokens > prefillStepTokens) return false;
-    const { tpotAtBatchOneMs, pipelineStages } = this.config;
-    return !decoding || prefilledMs + Math.max(tpotAtBatchOneMs / Math.max(1, pipelineStages), stepComputeMs + this.#prefill(tokens).replicaMs) <= this.prefillBudgetMs;
+    let longestMs = 0;
+    for (const tokens of promptTokens) {
+      computeMs += this.#prefill(tokens).replicaMs;
+      longestMs = Math.max(longestMs, this.prefillMs(tokens));
+    }
+    return { replicaMs: this.#stepReplicaMs(computeMs), firstTokenMs: Math.max(longestMs, Math.max(1, this.config.pipelineStages) * computeMs) };
   }
 
   /**
    * The next prefill step's prompts: the first of `waiting` from `start`, and those after it that
-   * join it (joinsPrefillStep). Returns the index after the last one taken.
+   * join it: within prefillStepTokens and, while sequences decode (`decoding`), within what the
+   * prefill budget leaves after `prefilledMs` (see startStep), so a decoding stream still waits
+   * behind that much prefill and one prompt's more at most. Returns the index after the last taken.
    */
   private prefillGroupEnd(waiting: readonly Sequence[], start: number, decoding: boolean, prefilledMs: number): number {
     const first = waiting[start];
@@ -295,9 +289,12 @@ export class BatchScheduler {
     let tokens = first.spec.promptTokens;
     let computeMs = this.#prefill(tokens).replicaMs;
     let end = start + 1;
-    for (let next = waiting[end]; next !== undefined && this.joinsPrefillStep(tokens, computeMs, next.spec.promptTokens, decoding, prefilledMs); next = waiting[end]) {
+    for (let next = waiting[end]; next !== undefined; next = waiting[end]) {
+      const nextComputeMs = this.#prefill(next.spec.promptTokens).replicaMs;
+      if (tokens + next.spec.promptTokens > prefillStepTokens) break;
+      if (decoding && prefilledMs + this.#stepReplicaMs(computeMs + nextComputeMs) > this.prefillBudgetMs) break;
       tokens += next.spec.promptTokens;
-      computeMs += this.#prefill(next.spec.promptTokens).replicaMs;
+      computeMs += nextComputeMs;
       end += 1;
     }
     return end;
