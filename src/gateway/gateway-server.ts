@@ -957,7 +957,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     const presentedId = request === undefined ? undefined : headerValue(request.headers['x-request-id']);
     const requestId = presentedId !== undefined && requestIdPattern.test(presentedId) ? presentedId : randomUUID();
     metrics.requests.inc({ route: unlabelled, endpoint: unlabelled, status: String(refusal.status), dialect: unlabelled });
-    logger?.info({ requestId, client: socket.remoteAddress, route: unlabelled, status: refusal.status, reason }, 'request refused');
+    // Named as every other line names its client (logging.clientAddressHeader) once a head was read.
+    logger?.info({ requestId, client: request === undefined ? socket.remoteAddress : clientAddress(request), route: unlabelled, status: refusal.status, reason }, 'request refused');
     if (behindWhole) {
       // The connection's last answer is that of the last request pipelined behind the current one and
       // read whole before the bad bytes: the current answer's end would cut the ones queued after it.

@@ -36,12 +36,13 @@ const streaming =
   };
 
 /** A gateway in front of an upstream answering with `answer`, and the statuses its request log gives. */
-async function startGateway(answer: (res: ServerResponse) => void): Promise<{ gateway: Gateway; url: string; statuses: () => number[]; lines: { status?: number; requestId?: string }[] }> {
+async function startGateway(answer: (res: ServerResponse) => void, clientAddressHeader?: string): Promise<{ gateway: Gateway; url: string; statuses: () => number[]; lines: { status?: number; requestId?: string; client?: string }[] }> {
   const upstream = await startScriptedUpstream(answer);
   cleanups.push(() => upstream.close());
-  const lines: { status?: number; requestId?: string }[] = [];
+  const lines: { status?: number; requestId?: string; client?: string }[] = [];
   const logger = { info: (fields: { status?: number }) => lines.push(fields), warn: (fields: { status?: number }) => lines.push(fields), error: () => undefined };
-  const gateway = createGateway({ config: singleEndpointConfig(upstream.url, apiKey), logger: logger as never });
+  const config = singleEndpointConfig(upstream.url, apiKey);
+  const gateway = createGateway({ config: clientAddressHeader === undefined ? config : { ...config, logging: { ...config.logging, clientAddressHeader } }, logger: logger as never });
   const url = await gateway.listen(0, '127.0.0.1');
   cleanups.push(() => gateway.close());
   return { gateway, url, lines, statuses: () => lines.map((line) => line.status).filter((status) => status !== undefined) };
@@ -193,7 +194,7 @@ it('a request whose body breaks behind requests read whole: each of those is ans
 });
 
 it("a body Node's parser refuses is told in the dialect of the request whose head was read (E38)", async () => {
-  const { url } = await startGateway(streaming(2, 5));
+  const { url, lines } = await startGateway(streaming(2, 5), 'x-forwarded-for');
   const { port } = new URL(url);
   const refusal = async (path: string): Promise<string> => {
     const socket = connect(Number(port), '127.0.0.1');
@@ -202,7 +203,7 @@ it("a body Node's parser refuses is told in the dialect of the request whose hea
     socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
     await new Promise((resolve) => socket.once('connect', resolve));
     // A chunk size that is no hex number, once the head is in.
-    socket.write(`POST ${path} HTTP/1.1\r\nhost: x\r\nx-api-key: ${apiKey}\r\nanthropic-version: 2023-06-01\r\ncontent-type: application/json\r\nx-request-id: trace-${path.length}\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n`);
+    socket.write(`POST ${path} HTTP/1.1\r\nhost: x\r\nx-api-key: ${apiKey}\r\nanthropic-version: 2023-06-01\r\ncontent-type: application/json\r\nx-request-id: trace-${path.length}\r\nx-forwarded-for: 203.0.113.7\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n`);
     await new Promise((resolve) => socket.once('close', resolve));
     return received;
   };
@@ -215,6 +216,8 @@ it("a body Node's parser refuses is told in the dialect of the request whose hea
   const openai = await refusal('/v1/chat/completions');
   expect(JSON.parse(openai.slice(openai.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { type: 'invalid_request_error' } });
   expect(openai).not.toContain('\r\nrequest-id:');
+  // Logged with the client the configured header names, as every other line is.
+  expect(lines.filter((line) => line.status === 400).map((line) => line.client)).toEqual(['203.0.113.7', '203.0.113.7']);
 });
 
 it("bad bytes behind a request read whole are refused under an id of their own, not that request's (R33)", async () => {
