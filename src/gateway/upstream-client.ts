@@ -629,7 +629,11 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       this.#queue.end();
       return;
     }
-    this.#settle(connectFailure(error));
+    // A head came: the failure is its body's. An error status is the answer (as when its body is
+    // too slow, see endErrorEarly); a whole answer cut off is no lost connection (E45: told as one).
+    if (this.#mode === 'error') this.#settleError(this.#bodyJson());
+    else if (this.#status !== 0) this.#settle({ kind: 'error', status: 502, message: 'its answer broke off', detail: describeNetworkError(error), fromUpstream: false, retryAfter: undefined });
+    else this.#settle(connectFailure(error));
   }
 }
 
@@ -684,7 +688,7 @@ const lostCodes: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_
 
 /** Whether a request sent at `sentAt` was lost as a stale connection loses it: by a reset or close, at once (answers and counts alike). */
 function lostAsStale(error: unknown, sentAt: number): boolean {
-  return performance.now() - sentAt <= staleLossMs && lostCodes.has((error as { code?: string } | undefined)?.code ?? '');
+  return performance.now() - sentAt <= staleLossMs && lostCodes.has((error as { code?: string } | undefined)?.code ?? '') && !isUnreadableAnswer(error);
 }
 
 /**
@@ -697,11 +701,24 @@ const outOfFilesCodes: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE']);
 /** The codes of an answer undici could not read: its parser's (HPE_), headers past its limit, a body unlike its length. */
 const unreadableCode = /^(HPE_|UND_ERR_HEADERS_OVERFLOW$|UND_ERR_RES_)/;
 
+/**
+ * An answer undici could not read. Its parser's error has no code for some faults (an answer that is
+ * not HTTP at all: `HTTZ/9`), and an answer it refuses to read (a 100 Continue it did not ask for, an
+ * upgrade) comes as a socket error, 'bad response': either was an answer, so the request was read and
+ * is not lost as a stale connection's is (E45: a 100 Continue was resent as a lost request, thrice).
+ */
+function isUnreadableAnswer(error: unknown): boolean {
+  if (error instanceof undiciErrors.HTTPParserError) return true;
+  if (error instanceof undiciErrors.SocketError && (error.message === 'bad response' || error.message === 'bad upgrade')) return true;
+  return unreadableCode.test((error as { code?: string } | undefined)?.code ?? '');
+}
+
 /** A request that got no answer for a network error: a connection never made, one lost (connectionLost), or an answer that was not HTTP (unreadableAnswer). */
 function connectFailure(error: unknown): { readonly kind: 'error' } & UpstreamFailure {
   const code = (error as { code?: string } | undefined)?.code ?? '';
-  const lost = lostCodes.has(code);
-  return { kind: 'error', status: connectFailureStatus, message: describeNetworkError(error), fromUpstream: false, retryAfter: undefined, ...(lost ? { connectionLost: true as const } : {}), ...(unreadableCode.test(code) ? { unreadableAnswer: true as const } : {}), ...(outOfFilesCodes.has(code) ? { gatewayFault: true as const, outOfFiles: true as const } : {}) };
+  const unreadable = isUnreadableAnswer(error);
+  const lost = lostCodes.has(code) && !unreadable;
+  return { kind: 'error', status: connectFailureStatus, message: describeNetworkError(error), fromUpstream: false, retryAfter: undefined, ...(lost ? { connectionLost: true as const } : {}), ...(unreadable ? { unreadableAnswer: true as const } : {}), ...(outOfFilesCodes.has(code) ? { gatewayFault: true as const, outOfFiles: true as const } : {}) };
 }
 
 function describeNetworkError(error: unknown): string {

@@ -1324,6 +1324,23 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 5000, t
         socket.once('data', () => socket.end(`HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nx-filler: ${'f'.repeat(70_000)}\r\n\r\n`));
       });
       expect(await toldOf('oversized', oversized)).toBe('upstream oversized failed: its answer could not be read as HTTP');
+      // An answer that is not HTTP at all (undici's parser gives it no code), and one undici will not
+      // read (a 100 Continue it did not ask for): answers, so the request was read and is not sent
+      // again as a stale connection's is (E45: told "could not connect", and resent).
+      let notHttpArrivals = 0;
+      const notHttp = await rawUpstream((socket) => socket.once('data', () => ((notHttpArrivals += 1), socket.end('HTTZ/9 abc\r\n\r\n'))));
+      expect(await toldOf('not-http', notHttp)).toBe('upstream not-http failed: its answer could not be read as HTTP');
+      expect(notHttpArrivals).toBe(1);
+      let continueArrivals = 0;
+      const unaskedContinue = await rawUpstream((socket) => {
+        socket.on('error', () => undefined);
+        socket.once('data', () => ((continueArrivals += 1), socket.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n')));
+      });
+      expect(await toldOf('continue', unaskedContinue)).toBe('upstream continue failed: its answer could not be read as HTTP');
+      expect(continueArrivals).toBe(1);
+      // A whole (JSON) answer whose body is cut short had its head: no lost connection.
+      const cutShort = await rawUpstream((socket) => socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{"id":')));
+      expect(await toldOf('cut-short', cutShort)).toBe('upstream cut-short failed: its answer broke off');
     });
 
     it('529 (overloaded) and 408 are retried on another endpoint', async () => {
