@@ -202,7 +202,9 @@ describe('an upstream overloaded mid-answer, with nowhere to resume', () => {
     const writer = anthropicDialect.createStreamWriter({ includeUsage: true, created: 0 });
     const frames = [{ type: 'start', id: 'msg_1', model: 'm', inputTokens: 3 }, { type: 'text', text: 'one' }] as const;
     const overloaded = `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } })}\n\n`;
-    const upstream = await startScriptedUpstream((res) => res.end(frames.map((event) => writer.write(event)).join('') + overloaded));
+    // Written once: a writer keeps state (its open block), so a second answer written by it would lack the block's start.
+    const answer = frames.map((event) => writer.write(event)).join('') + overloaded;
+    const upstream = await startScriptedUpstream((res) => res.end(answer));
     const started = createGateway({ config: singleEndpointConfig(upstream.url, apiKey, '{ retries: 0, resumeStreams: false }', 'anthropic'), logger: false });
     try {
       const url = await started.listen(0, '127.0.0.1');

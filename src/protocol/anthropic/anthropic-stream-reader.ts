@@ -4,6 +4,15 @@ import { isRecord } from '../is-record.js';
 import { finishFromAnthropic, anthropicFinishWithCalls } from './anthropic-finish-reason.js';
 import { readAnthropicThinkingTokens, readAnthropicUsage } from './anthropic-usage.js';
 
+/** The events of a message's answer, which come after its message_start. */
+const messageParts: ReadonlySet<string> = new Set(['content_block_start', 'content_block_delta', 'content_block_stop', 'message_delta']);
+/** The events that carry an answer's content (a block's stop carries none: it may close a call late). */
+const contentParts: ReadonlySet<string> = new Set(['content_block_start', 'content_block_delta']);
+
+function malformed(message: string): { events: ChatEvent[]; done: boolean } {
+  return { events: [{ type: 'error', kind: 'api_error', message }], done: true };
+}
+
 /** An Anthropic-dialect upstream's stream (message, content-block and error events) read into canonical events. */
 export function createAnthropicStreamReader(): StreamReader {
   /** The whole prompt (cached parts included), 0 when the upstream did not say. */
@@ -21,108 +30,142 @@ export function createAnthropicStreamReader(): StreamReader {
   const wholeInput = new Set<number>();
   /** tool_use blocks begun and not yet stopped: a message that ends with one open ended inside a call. */
   const openCalls = new Set<number>();
+  /** Every block begun and not yet stopped, by index: a delta for another is for no block (E45). */
+  const openBlocks = new Set<number>();
+  let started = false;
   /** The finish was named and every call closed: what follows (message_stop, or an error or a break instead) cannot change the answer. */
   const whole = (): boolean => announced && !finished && openCalls.size === 0;
   const finishEvent = (): Extract<ChatEvent, { type: 'finish' }> => ({ type: 'finish', finishReason: anthropicFinishWithCalls(finish, callOfBlock.size > 0), ...(stopSequence === undefined ? {} : { stopSequence }), usage: { inputTokens, outputTokens, ...(reasoningTokens === undefined ? {} : { reasoningTokens }), ...(cache === undefined ? {} : { cache }) } });
+  /** Reads one event; a message's part that came before its message_start sets madeStart (see read). */
+  let madeStart = false;
+  const readEvent = (event: string | undefined, data: string): { events: ChatEvent[]; done: boolean } => {
+    let json: {
+      type?: string;
+      index?: unknown;
+      message?: { id?: string; model?: string; usage?: unknown };
+      content_block?: { type?: unknown; id?: unknown; name?: unknown; input?: unknown; thinking?: unknown; data?: unknown; text?: unknown };
+      delta?: { type?: string; text?: string; partial_json?: unknown; thinking?: unknown; signature?: unknown; stop_reason?: string; stop_sequence?: string | null };
+      usage?: { output_tokens?: unknown };
+      error?: { type?: string; message?: string };
+    };
+    try {
+      json = JSON.parse(data) as typeof json;
+    } catch {
+      json = null as unknown as typeof json;
+    }
+    // JSON that is not an object (`data: null`, a number) is as malformed as text that is not JSON.
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) return malformed('upstream sent a malformed stream event');
+    const type = json.type ?? event;
+    // A message's part before its message_start: a server that sent none (Anthropic always sends
+    // one). A start is made up for it, or a caller's stream would begin without message_start,
+    // which Anthropic's SDKs refuse (E45: served as a 200 that no SDK read).
+    if (!started && messageParts.has(type ?? '')) {
+      started = true;
+      madeStart = true;
+    }
+    // After the stop reason the answer is whole: later content would only add to it (E45).
+    if (announced && contentParts.has(type ?? '')) return { events: [], done: false };
+    // (A stray content_block_stop carries nothing, and is passed over.)
+    if (type === 'content_block_delta' && typeof json.index === 'number' && !openBlocks.has(json.index)) return malformed(`upstream sent a content_block_delta for content block ${String(json.index)}, which is not open`);
+    switch (type) {
+      case 'message_start': {
+        // One message per stream: a second start (or one after a start made up) would begin another.
+        if (started) return { events: [], done: false };
+        started = true;
+        const usage = readAnthropicUsage(json.message?.usage);
+        inputTokens = usage?.inputTokens ?? 0;
+        cache = usage?.cache;
+        return { events: [{ type: 'start', id: json.message?.id ?? '', model: json.message?.model ?? '', inputTokens, ...(cache === undefined ? {} : { cache }) }], done: false };
+      }
+      case 'content_block_start': {
+        const block = json.content_block;
+        if (typeof json.index === 'number') openBlocks.add(json.index);
+        // Even empty, a thinking block's start is a sign of life: its text may never stream (display omitted).
+        if (block?.type === 'thinking') return { events: [{ type: 'thinking', text: typeof block.thinking === 'string' ? block.thinking : '' }], done: false };
+        if (block?.type === 'redacted_thinking') return typeof block.data === 'string' ? { events: [{ type: 'redacted_thinking', data: block.data }], done: false } : malformed('upstream sent a malformed redacted_thinking block');
+        // Anthropic starts a text block empty; a server that puts text in the start has it passed on.
+        if (block?.type === 'text') return typeof block.text === 'string' && block.text !== '' ? { events: [{ type: 'text', text: block.text }], done: false } : { events: [], done: false };
+        if (block?.type !== 'tool_use') return { events: [], done: false };
+        // A call that cannot be answered (no id) or run (no name) is no call.
+        if (typeof json.index !== 'number' || typeof block.id !== 'string' || typeof block.name !== 'string') return malformed('upstream sent a malformed tool_use block');
+        const index = callOfBlock.size;
+        callOfBlock.set(json.index, index);
+        openCalls.add(json.index);
+        const events: ChatEvent[] = [{ type: 'tool_call', index, id: block.id, name: block.name }];
+        // Anthropic starts a block with an empty input and streams it; a server that sends the
+        // input whole at the start gets it passed on as the call's arguments, at once. Deltas
+        // for that block are then ignored: the input is a whole object already, so deltas could
+        // only repeat it (arguments '{"a":1}{"a":1}'). Simpler than holding the input back until
+        // content_block_stop, and a stream cut before the stop still has the call's arguments.
+        if (isRecord(block.input) && Object.keys(block.input).length > 0) {
+          wholeInput.add(json.index);
+          events.push({ type: 'tool_arguments', index, text: JSON.stringify(block.input) });
+        }
+        return { events, done: false };
+      }
+      case 'content_block_delta': {
+        // Text in another form (a number, an object) is no text: dropped, the answer would end looking whole without it (E45).
+        if (json.delta?.type === 'text_delta') return typeof json.delta.text === 'string' ? { events: json.delta.text === '' ? [] : [{ type: 'text', text: json.delta.text }], done: false } : malformed('upstream sent a text delta that is not text');
+        if (json.delta?.type === 'thinking_delta') return typeof json.delta.thinking === 'string' ? { events: json.delta.thinking === '' ? [] : [{ type: 'thinking', text: json.delta.thinking }], done: false } : malformed('upstream sent a thinking delta that is not text');
+        // A delta of a type added since (Anthropic adds some, citations_delta) is passed over; one of no type is no delta.
+        if (typeof json.delta?.type !== 'string') return malformed('upstream sent a content delta with no type');
+        if (json.delta.type === 'input_json_delta' && typeof json.delta.partial_json !== 'string') return malformed("upstream sent a tool call's input that is not text");
+        if (json.delta?.type === 'signature_delta') return typeof json.delta.signature === 'string' ? { events: [{ type: 'thinking_signature', signature: json.delta.signature }], done: false } : malformed('upstream sent a malformed signature');
+        if (json.delta?.type !== 'input_json_delta' || typeof json.delta.partial_json !== 'string' || json.delta.partial_json === '') return { events: [], done: false };
+        const index = typeof json.index === 'number' && !wholeInput.has(json.index) ? callOfBlock.get(json.index) : undefined;
+        if (index === undefined) return { events: [], done: false };
+        // Anthropic streams one block at a time. Input for a call after the next one began
+        // cannot be carried (a caller's block for it is closed, and would look complete).
+        if (index !== callOfBlock.size - 1) return malformed('upstream interleaved the input of two tool calls');
+        return { events: [{ type: 'tool_arguments', index, text: json.delta.partial_json }], done: false };
+      }
+      case 'message_delta': {
+        announced ||= typeof json.delta?.stop_reason === 'string';
+        if (typeof json.delta?.stop_reason === 'string') finish = finishFromAnthropic(json.delta.stop_reason);
+        if (json.delta?.stop_reason === 'stop_sequence' && typeof json.delta.stop_sequence === 'string') stopSequence = json.delta.stop_sequence;
+        outputTokens = tokenCount(json.usage?.output_tokens) ?? outputTokens;
+        reasoningTokens = readAnthropicThinkingTokens(json.usage, outputTokens) ?? reasoningTokens;
+        const usage = readAnthropicUsage(json.usage, cache);
+        if (usage !== undefined) {
+          inputTokens = usage.inputTokens;
+          cache = usage.cache;
+        }
+        return { events: [], done: false };
+      }
+      case 'content_block_stop': {
+        if (typeof json.index === 'number') {
+          openCalls.delete(json.index);
+          openBlocks.delete(json.index);
+        }
+        const index = typeof json.index === 'number' ? callOfBlock.get(json.index) : undefined;
+        return { events: index === undefined ? [] : [{ type: 'tool_call_end', index }], done: false };
+      }
+      case 'message_stop':
+        if (openCalls.size > 0) return malformed('upstream ended the message inside a tool call');
+        // Anthropic names the stop reason (message_delta) before every message_stop: a stop without
+        // one ends no answer, as OpenAI's [DONE] without a finish_reason (the stream ended early).
+        if (!announced) return { events: [], done: true };
+        finished = true;
+        // stop_reason tool_use without a tool_use block reads as 'stop' (see anthropicFinishWithCalls).
+        return { events: [finishEvent()], done: true };
+      case 'error':
+        // After message_delta named the stop reason, the answer is whole but for message_stop: an
+        // error then breaks nothing (a refusal or a cut continued elsewhere would read as a normal end).
+        if (whole()) {
+          finished = true;
+          return { events: [finishEvent()], done: true };
+        }
+        return { events: [{ type: 'error', kind: json.error?.type === 'overloaded_error' ? 'overloaded' : 'api_error', message: upstreamErrorDetail(json).message, fromUpstream: true }], done: true };
+      default:
+        return { events: [], done: false };
+    }
+  };
   return {
     read(event, data) {
-      let json: {
-        type?: string;
-        index?: unknown;
-        message?: { id?: string; model?: string; usage?: unknown };
-        content_block?: { type?: unknown; id?: unknown; name?: unknown; input?: unknown; thinking?: unknown; data?: unknown; text?: unknown };
-        delta?: { type?: string; text?: string; partial_json?: unknown; thinking?: unknown; signature?: unknown; stop_reason?: string; stop_sequence?: string | null };
-        usage?: { output_tokens?: unknown };
-        error?: { type?: string; message?: string };
-      };
-      try {
-        json = JSON.parse(data) as typeof json;
-      } catch {
-        json = null as unknown as typeof json;
-      }
-      // JSON that is not an object (`data: null`, a number) is as malformed as text that is not JSON.
-      if (typeof json !== 'object' || json === null || Array.isArray(json)) return { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed stream event' }], done: true };
-      switch (json.type ?? event) {
-        case 'message_start': {
-          const usage = readAnthropicUsage(json.message?.usage);
-          inputTokens = usage?.inputTokens ?? 0;
-          cache = usage?.cache;
-          return { events: [{ type: 'start', id: json.message?.id ?? '', model: json.message?.model ?? '', inputTokens, ...(cache === undefined ? {} : { cache }) }], done: false };
-        }
-        case 'content_block_start': {
-          const block = json.content_block;
-          // Even empty, a thinking block's start is a sign of life: its text may never stream (display omitted).
-          if (block?.type === 'thinking') return { events: [{ type: 'thinking', text: typeof block.thinking === 'string' ? block.thinking : '' }], done: false };
-          if (block?.type === 'redacted_thinking') return typeof block.data === 'string' ? { events: [{ type: 'redacted_thinking', data: block.data }], done: false } : { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed redacted_thinking block' }], done: true };
-          // Anthropic starts a text block empty; a server that puts text in the start has it passed on.
-          if (block?.type === 'text') return typeof block.text === 'string' && block.text !== '' ? { events: [{ type: 'text', text: block.text }], done: false } : { events: [], done: false };
-          if (block?.type !== 'tool_use') return { events: [], done: false };
-          // A call that cannot be answered (no id) or run (no name) is no call.
-          if (typeof json.index !== 'number' || typeof block.id !== 'string' || typeof block.name !== 'string') return { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed tool_use block' }], done: true };
-          const index = callOfBlock.size;
-          callOfBlock.set(json.index, index);
-          openCalls.add(json.index);
-          const events: ChatEvent[] = [{ type: 'tool_call', index, id: block.id, name: block.name }];
-          // Anthropic starts a block with an empty input and streams it; a server that sends the
-          // input whole at the start gets it passed on as the call's arguments, at once. Deltas
-          // for that block are then ignored: the input is a whole object already, so deltas could
-          // only repeat it (arguments '{"a":1}{"a":1}'). Simpler than holding the input back until
-          // content_block_stop, and a stream cut before the stop still has the call's arguments.
-          if (isRecord(block.input) && Object.keys(block.input).length > 0) {
-            wholeInput.add(json.index);
-            events.push({ type: 'tool_arguments', index, text: JSON.stringify(block.input) });
-          }
-          return { events, done: false };
-        }
-        case 'content_block_delta': {
-          if (json.delta?.type === 'text_delta') return typeof json.delta.text === 'string' && json.delta.text !== '' ? { events: [{ type: 'text', text: json.delta.text }], done: false } : { events: [], done: false };
-          if (json.delta?.type === 'thinking_delta') return typeof json.delta.thinking === 'string' && json.delta.thinking !== '' ? { events: [{ type: 'thinking', text: json.delta.thinking }], done: false } : { events: [], done: false };
-          if (json.delta?.type === 'signature_delta') return typeof json.delta.signature === 'string' ? { events: [{ type: 'thinking_signature', signature: json.delta.signature }], done: false } : { events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed signature' }], done: true };
-          if (json.delta?.type !== 'input_json_delta' || typeof json.delta.partial_json !== 'string' || json.delta.partial_json === '') return { events: [], done: false };
-          const index = typeof json.index === 'number' && !wholeInput.has(json.index) ? callOfBlock.get(json.index) : undefined;
-          if (index === undefined) return { events: [], done: false };
-          // Anthropic streams one block at a time. Input for a call after the next one began
-          // cannot be carried (a caller's block for it is closed, and would look complete).
-          if (index !== callOfBlock.size - 1) return { events: [{ type: 'error', kind: 'api_error', message: 'upstream interleaved the input of two tool calls' }], done: true };
-          return { events: [{ type: 'tool_arguments', index, text: json.delta.partial_json }], done: false };
-        }
-        case 'message_delta': {
-          announced ||= typeof json.delta?.stop_reason === 'string';
-          if (typeof json.delta?.stop_reason === 'string') finish = finishFromAnthropic(json.delta.stop_reason);
-          if (json.delta?.stop_reason === 'stop_sequence' && typeof json.delta.stop_sequence === 'string') stopSequence = json.delta.stop_sequence;
-          outputTokens = tokenCount(json.usage?.output_tokens) ?? outputTokens;
-          reasoningTokens = readAnthropicThinkingTokens(json.usage, outputTokens) ?? reasoningTokens;
-          const usage = readAnthropicUsage(json.usage, cache);
-          if (usage !== undefined) {
-            inputTokens = usage.inputTokens;
-            cache = usage.cache;
-          }
-          return { events: [], done: false };
-        }
-        case 'content_block_stop': {
-          if (typeof json.index === 'number') openCalls.delete(json.index);
-          const index = typeof json.index === 'number' ? callOfBlock.get(json.index) : undefined;
-          return { events: index === undefined ? [] : [{ type: 'tool_call_end', index }], done: false };
-        }
-        case 'message_stop':
-          if (openCalls.size > 0) return { events: [{ type: 'error', kind: 'api_error', message: 'upstream ended the message inside a tool call' }], done: true };
-          // Anthropic names the stop reason (message_delta) before every message_stop: a stop without
-          // one ends no answer, as OpenAI's [DONE] without a finish_reason (the stream ended early).
-          if (!announced) return { events: [], done: true };
-          finished = true;
-          // stop_reason tool_use without a tool_use block reads as 'stop' (see anthropicFinishWithCalls).
-          return { events: [finishEvent()], done: true };
-        case 'error':
-          // After message_delta named the stop reason, the answer is whole but for message_stop: an
-          // error then breaks nothing (a refusal or a cut continued elsewhere would read as a normal end).
-          if (whole()) {
-            finished = true;
-            return { events: [finishEvent()], done: true };
-          }
-          return { events: [{ type: 'error', kind: json.error?.type === 'overloaded_error' ? 'overloaded' : 'api_error', message: upstreamErrorDetail(json).message, fromUpstream: true }], done: true };
-        default:
-          return { events: [], done: false };
-      }
+      const read = readEvent(event, data);
+      if (!madeStart) return read;
+      madeStart = false;
+      return { events: [{ type: 'start', id: '', model: '', inputTokens: 0 }, ...read.events], done: read.done };
     },
     announcedFinish() {
       return whole() ? finishEvent() : undefined;

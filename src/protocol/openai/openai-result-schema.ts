@@ -13,6 +13,8 @@ export const openaiResultSchema = z.looseObject({
   choices: z
     .array(
       z.looseObject({
+        // The gateway asks for one choice (n is never sent): another is an answer to no question.
+        index: z.literal(0).optional(),
         // refusal: the model declined a structured answer (OpenAI), in words instead of JSON.
         message: z.looseObject({ content: z.string().nullish(), refusal: z.string().nullish(), tool_calls: z.array(resultToolCall).nullish(), reasoning_content: z.unknown().optional(), reasoning: z.unknown().optional() }),
         finish_reason: z.string().nullable(),
@@ -20,6 +22,7 @@ export const openaiResultSchema = z.looseObject({
         matched_stop: z.unknown().optional(),
       }),
     )
-    .min(1),
+    .min(1)
+    .max(1),
   usage: z.looseObject({ prompt_tokens: z.number(), completion_tokens: z.number() }).optional(),
 });

@@ -18,6 +18,29 @@ function malformed(events: ChatEvent[], message: string): { events: ChatEvent[];
   return { events: [...events, { type: 'error', kind: 'api_error', message }], done: true };
 }
 
+interface StreamChoice {
+  readonly index?: unknown;
+  readonly delta?: { readonly content?: unknown; readonly refusal?: unknown; readonly tool_calls?: unknown; readonly reasoning_content?: unknown; readonly reasoning?: unknown };
+  readonly finish_reason?: string | null;
+  readonly stop_reason?: unknown;
+  readonly matched_stop?: unknown;
+}
+
+/**
+ * A chunk's one choice (undefined for none: a usage chunk, or a provider's filter results), or why
+ * it has no readable one. The gateway never asks for more than one (n), so a choice of another index
+ * answers no question: merged in, its words and its finish would end a broken answer looking whole (E45).
+ */
+function onlyChoice(choices: unknown): StreamChoice | undefined | string {
+  if (choices === undefined || choices === null) return undefined;
+  if (!Array.isArray(choices)) return 'upstream sent choices that are not a list';
+  if (choices.length === 0) return undefined;
+  const [choice] = choices as unknown[];
+  if (choices.length > 1 || !isRecord(choice)) return 'upstream sent more than one choice, or one that is not an object; the gateway asks for one';
+  if (choice['index'] !== undefined && choice['index'] !== 0) return `upstream sent a choice of index ${JSON.stringify(choice['index']).slice(0, 20)}; the gateway asks for one, index 0`;
+  return choice as StreamChoice;
+}
+
 /** A class rather than closures: every answer has a reader, and an open stream holds its own. */
 class OpenaiStreamReader implements StreamReader {
   #started = false;
@@ -39,7 +62,8 @@ class OpenaiStreamReader implements StreamReader {
       if (this.#finish !== undefined && !this.#finished) events.push({ type: 'finish', finishReason: this.#finish, ...this.#stopped, usage: { inputTokens: 0, outputTokens: 0 } });
       return { events, done: true };
     }
-    if (this.#started) {
+    // After the finish only usage counts (below): the fast path's content would add to a whole answer.
+    if (this.#started && this.#finish === undefined) {
       const text = readContentDelta(data);
       if (text !== undefined) return { events: text === '' ? [] : [{ type: 'text', text }], done: false };
     }
@@ -56,7 +80,7 @@ class OpenaiStreamReader implements StreamReader {
       model?: string;
       error?: unknown;
       object?: unknown;
-      choices?: { delta?: { content?: string | null; refusal?: string | null; tool_calls?: unknown; reasoning_content?: unknown; reasoning?: unknown }; finish_reason?: string | null; stop_reason?: unknown; matched_stop?: unknown }[];
+      choices?: unknown;
       usage?: unknown;
     };
     // An error chunk in any shape a server sends: OpenAI's and vLLM's nested error, TGI's string,
@@ -76,23 +100,29 @@ class OpenaiStreamReader implements StreamReader {
       this.#answerId = chunk.id ?? '';
       events.push({ type: 'start', id: this.#answerId, model: chunk.model ?? '', inputTokens: 0 });
     }
-    const choice = chunk.choices?.[0];
-    const reasoning = reasoningOf(choice?.delta);
+    const read = onlyChoice(chunk.choices);
+    if (typeof read === 'string') return malformed(events, read);
+    const choice = read;
+    // After the finish, the answer is whole: a server's later deltas would only add to it (E45).
+    const delta = this.#finish === undefined ? choice?.delta : undefined;
+    const reasoning = reasoningOf(delta);
     if (reasoning !== undefined) events.push({ type: 'reasoning', text: reasoning });
-    const text = choice?.delta?.content;
+    const text = delta?.content;
+    const refusal = delta?.refusal;
+    // Text in another form (a number, an object) is no text: dropped, the answer would end looking whole without it.
+    if ((text !== undefined && text !== null && typeof text !== 'string') || (refusal !== undefined && refusal !== null && typeof refusal !== 'string')) return malformed(events, 'upstream sent a content delta that is not text');
     if (typeof text === 'string' && text !== '') events.push({ type: 'text', text });
-    const refusal = choice?.delta?.refusal;
     if (typeof refusal === 'string' && refusal !== '') {
       this.#refused = true;
       events.push({ type: 'text', text: refusal, refusal: true });
     }
-    const calls = choice?.delta?.tool_calls;
+    const calls = delta?.tool_calls;
     // An empty list (some servers send one on every chunk) begins no call.
     if (Array.isArray(calls) && calls.length > 0) {
       const problem = (this.#toolCalls ??= createToolCallReader()).read(calls, events, this.#answerId);
       if (problem !== undefined) return malformed(events, problem);
     }
-    if (choice?.finish_reason) {
+    if (choice?.finish_reason && this.#finish === undefined) {
       // The calls are complete: each is announced before the finish.
       const problem = this.#toolCalls?.finish(events, this.#answerId) ?? brokenFinish(choice.finish_reason, this.#toolCalls?.called() === true);
       if (problem !== undefined) return malformed(events, problem);

@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
+import type { ChatEvent } from '../../src/protocol/chat.js';
+import { openaiDialect } from '../../src/protocol/openai/openai-dialect.js';
+
+// Upstreams that answer in the right shape with the wrong content (E45, raw-TCP upstreams): each
+// such answer was read as a whole one missing parts, so it ended looking complete, and no other
+// endpoint was tried. A malformed part now breaks the stream (resumed elsewhere, or ended with an
+// error event); parts after the finish are passed over; parts of a newer kind are passed over too.
+
+/** Every event an OpenAI-dialect reader gives for the chunks, and whether it said the stream is done. */
+function readOpenai(chunks: readonly unknown[]): { events: ChatEvent[]; done: boolean } {
+  const reader = openaiDialect.createStreamReader();
+  const events: ChatEvent[] = [];
+  for (const chunk of chunks) {
+    const read = reader.read(undefined, typeof chunk === 'string' ? chunk : JSON.stringify(chunk));
+    events.push(...read.events);
+    if (read.done) return { events, done: true };
+  }
+  return { events, done: false };
+}
+
+function readAnthropic(frames: readonly { type: string }[]): { events: ChatEvent[]; done: boolean } {
+  const reader = anthropicDialect.createStreamReader();
+  const events: ChatEvent[] = [];
+  for (const frame of frames) {
+    const read = reader.read(frame.type, JSON.stringify(frame));
+    events.push(...read.events);
+    if (read.done) return { events, done: true };
+  }
+  return { events, done: false };
+}
+
+const chunk = (delta: object, finish: string | null = null, index: unknown = 0): object => ({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index, delta, logprobs: null, finish_reason: finish }] });
+const openaiStart: ChatEvent = { type: 'start', id: 'c1', model: 'm', inputTokens: 0 };
+const error = (message: string): ChatEvent => ({ type: 'error', kind: 'api_error', message });
+
+describe('an OpenAI-dialect stream with malformed parts', () => {
+  it('content that is not text (a number, an object, a list) breaks the stream: dropped, the answer would look whole without it', () => {
+    for (const content of [42, { text: 'x' }, ['x'], true]) {
+      expect(readOpenai([chunk({ role: 'assistant', content: 'Hello' }), chunk({ content })])).toEqual({ events: [openaiStart, { type: 'text', text: 'Hello' }, error('upstream sent a content delta that is not text')], done: true });
+    }
+    expect(readOpenai([chunk({ refusal: 7 })]).events.at(-1)).toEqual(error('upstream sent a content delta that is not text'));
+    // null and absent content are no content, as OpenAI sends them.
+    expect(readOpenai([chunk({ role: 'assistant', content: null }), chunk({}, 'stop')])).toEqual({ events: [openaiStart], done: false });
+  });
+
+  it("a choice other than the one asked for (index 0) breaks the stream: merged in, its words and finish ended a broken answer as whole", () => {
+    const second = { id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: 'a' }, finish_reason: null }, { index: 1, delta: { content: 'b' }, finish_reason: 'stop' }] };
+    expect(readOpenai([chunk({ content: 'Hello' }), second]).events.at(-1)).toEqual(error('upstream sent more than one choice, or one that is not an object; the gateway asks for one'));
+    expect(readOpenai([chunk({ content: 'Hello' }), chunk({ content: 'OTHER' }, 'stop', 1)]).events.at(-1)).toEqual(error('upstream sent a choice of index 1; the gateway asks for one, index 0'));
+    expect(readOpenai([{ id: 'c1', model: 'm', choices: { 0: { index: 0, delta: { content: 'x' } } } }]).events.at(-1)).toEqual(error('upstream sent choices that are not a list'));
+    // No choices at all (a usage chunk, an Azure filter-results chunk) is no choice, and no fault.
+    expect(readOpenai([chunk({ content: 'Hi' }), { id: 'c1', model: 'm', choices: [], prompt_filter_results: [] }])).toEqual({ events: [openaiStart, { type: 'text', text: 'Hi' }], done: false });
+    // A choice without its index is the one asked for.
+    expect(readOpenai([{ id: 'c1', model: 'm', choices: [{ delta: { content: 'Hi' } }] }]).events).toEqual([openaiStart, { type: 'text', text: 'Hi' }]);
+  });
+
+  it('text after the finish is passed over (both the fast path and the full read); the usage that follows still ends the answer', () => {
+    const read = readOpenai([
+      chunk({ role: 'assistant', content: 'Hello' }),
+      chunk({}, 'stop'),
+      // The exact layout the fast path reads, then one it does not.
+      '{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":" MORE"},"logprobs":null,"finish_reason":null}]}',
+      chunk({ content: ' AFTER', tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }] }, 'length'),
+      { id: 'c1', model: 'm', choices: [], usage: { prompt_tokens: 3, completion_tokens: 1 } },
+      '[DONE]',
+    ]);
+    expect(read).toEqual({ events: [openaiStart, { type: 'text', text: 'Hello' }, { type: 'finish', finishReason: 'stop', usage: { inputTokens: 3, outputTokens: 1 } }], done: true });
+  });
+
+  it('a whole (JSON) answer with a second choice, or only a choice of another index, is no answer', () => {
+    const message = (content: string): object => ({ role: 'assistant', content });
+    const answer = (choices: object[]): object => ({ id: 'c1', object: 'chat.completion', created: 1, model: 'm', choices, usage: { prompt_tokens: 3, completion_tokens: 2 } });
+    expect(openaiDialect.parseResult(answer([{ index: 1, message: message('other'), finish_reason: 'stop' }, { index: 0, message: message('mine'), finish_reason: 'length' }])).ok).toBe(false);
+    expect(openaiDialect.parseResult(answer([{ index: 1, message: message('other'), finish_reason: 'stop' }])).ok).toBe(false);
+    expect(openaiDialect.parseResult(answer([{ index: 0, message: message('mine'), finish_reason: 'stop' }]))).toMatchObject({ ok: true, value: { text: 'mine' } });
+    expect(openaiDialect.parseResult(answer([{ message: message('mine'), finish_reason: 'stop' }]))).toMatchObject({ ok: true, value: { text: 'mine' } });
+  });
+});
+
+const messageStart = { type: 'message_start', message: { id: 'msg_1', model: 'm', usage: { input_tokens: 3, output_tokens: 1 } } };
+const anthropicStart: ChatEvent = { type: 'start', id: 'msg_1', model: 'm', inputTokens: 3 };
+const textBlock = (index: number): { type: string } => ({ type: 'content_block_start', index, content_block: { type: 'text', text: '' } } as { type: string });
+const textDelta = (index: number, text: unknown): { type: string } => ({ type: 'content_block_delta', index, delta: { type: 'text_delta', text } } as { type: string });
+const blockStop = (index: number): { type: string } => ({ type: 'content_block_stop', index } as { type: string });
+const stopReason = { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 2 } };
+
+describe('an Anthropic-dialect stream with malformed parts', () => {
+  it('a text or thinking delta that is not text, or a delta of no type, breaks the stream', () => {
+    expect(readAnthropic([messageStart, textBlock(0), textDelta(0, 'Hi'), textDelta(0, 42)])).toEqual({ events: [anthropicStart, { type: 'text', text: 'Hi' }, error('upstream sent a text delta that is not text')], done: true });
+    const thinking = { type: 'content_block_start', index: 0, content_block: { type: 'thinking', thinking: '' } };
+    expect(readAnthropic([messageStart, thinking, { type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking: { x: 1 } } } as { type: string }]).events.at(-1)).toEqual(error('upstream sent a thinking delta that is not text'));
+    expect(readAnthropic([messageStart, textBlock(0), { type: 'content_block_delta', index: 0, delta: { text: 'Hi' } } as { type: string }]).events.at(-1)).toEqual(error('upstream sent a content delta with no type'));
+    const tool = { type: 'content_block_start', index: 0, content_block: { type: 'tool_use', id: 'toolu_1', name: 'f', input: {} } };
+    expect(readAnthropic([messageStart, tool, { type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: { a: 1 } } } as { type: string }]).events.at(-1)).toEqual(error("upstream sent a tool call's input that is not text"));
+  });
+
+  it('a delta of a newer type (citations_delta) is passed over, and the answer goes on', () => {
+    const citation = { type: 'content_block_delta', index: 0, delta: { type: 'citations_delta', citation: { type: 'char_location' } } } as { type: string };
+    expect(readAnthropic([messageStart, textBlock(0), textDelta(0, 'Hi'), citation, textDelta(0, ' there'), blockStop(0), stopReason, { type: 'message_stop' }])).toEqual({
+      events: [anthropicStart, { type: 'text', text: 'Hi' }, { type: 'text', text: ' there' }, { type: 'finish', finishReason: 'stop', usage: { inputTokens: 3, outputTokens: 2 } }],
+      done: true,
+    });
+  });
+
+  it('a delta for a block never begun, or one already stopped, breaks the stream', () => {
+    expect(readAnthropic([messageStart, textBlock(0), textDelta(0, 'Hi'), textDelta(3, 'ELSEWHERE')]).events.at(-1)).toEqual(error('upstream sent a content_block_delta for content block 3, which is not open'));
+    expect(readAnthropic([messageStart, textBlock(0), textDelta(0, 'Hi'), blockStop(0), textDelta(0, 'AFTER')]).events.at(-1)).toEqual(error('upstream sent a content_block_delta for content block 0, which is not open'));
+  });
+
+  it("content after the stop reason is passed over; message_stop still ends the answer", () => {
+    expect(readAnthropic([messageStart, textBlock(0), textDelta(0, 'Hello'), blockStop(0), stopReason, textBlock(1), textDelta(1, ' AFTER'), { type: 'message_stop' }])).toEqual({
+      events: [anthropicStart, { type: 'text', text: 'Hello' }, { type: 'finish', finishReason: 'stop', usage: { inputTokens: 3, outputTokens: 2 } }],
+      done: true,
+    });
+  });
+
+  it('a message without its message_start gets one made up, so that a caller\'s stream begins as Anthropic\'s SDKs require; a later start is passed over', () => {
+    expect(readAnthropic([textBlock(0), textDelta(0, 'Hi'), messageStart, blockStop(0), stopReason, { type: 'message_stop' }])).toEqual({
+      events: [{ type: 'start', id: '', model: '', inputTokens: 0 }, { type: 'text', text: 'Hi' }, { type: 'finish', finishReason: 'stop', usage: { inputTokens: 0, outputTokens: 2 } }],
+      done: true,
+    });
+    // A ping first is no part of the message.
+    expect(readAnthropic([{ type: 'ping' }, messageStart]).events).toEqual([anthropicStart]);
+  });
+});
