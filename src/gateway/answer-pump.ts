@@ -81,6 +81,10 @@ export async function pumpAnswer(
   let current = first;
   /** An upstream's token count, or 0 (unknown) past the endpoint's context window: charged to the tenant, it must be possible. */
   const plausible = (count: number, endpoint: EndpointRuntime): number => (count <= endpoint.config.contextWindow ? count : 0);
+  /** The output budget every attempt was sent within: the caller's, the room routing left, or the default. */
+  const budget = (): number => request.maxTokens ?? context.roomBudget ?? defaultMaxOutputTokens;
+  /** An upstream's count of its output, or 0 (unknown) past the budget it was sent (E45: a count of 5,000 for a budget of 100 was charged). */
+  const plausibleOutput = (count: number, endpoint: EndpointRuntime): number => (count <= budget() ? plausible(count, endpoint) : 0);
   let sent = new TextAccumulator();
   /** The answer's tool calls so far: once one has begun, a break cannot be resumed by continuation. */
   let calls = new ToolCallAccumulator();
@@ -351,7 +355,7 @@ export async function pumpAnswer(
       sink.event({ type: 'text', text: held });
     }
     // The upstream's count when it gave one (never below the pieces delivered), else the gateway's.
-    const counted = ownCount ? finished.usage.outputTokens : plausible(finished.usage.outputTokens, endpoint);
+    const counted = ownCount ? finished.usage.outputTokens : plausibleOutput(finished.usage.outputTokens, endpoint);
     const upstreamCount = plausible(upstreamPrompt, endpoint);
     // The prompt cache's parts go with the upstream's count of the prompt they are part of, never
     // with an estimate: the finish's, or (a continued answer, or one the gateway ends itself) the
@@ -449,8 +453,7 @@ export async function pumpAnswer(
       // Charged what the text holds by the gateway's estimate (its chunks say little here), but never
       // past the budget asked for: what the upstream wrote beyond it is the endpoint's fault.
       const written = sent.toString() + calls.allArguments() + thought.toText() + reasoning.toString();
-      const budget = request.maxTokens ?? context.roomBudget ?? defaultMaxOutputTokens;
-      return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: Math.min(budget, Math.max(estimateTokens(written), deliveredTokens())) } }, endpoint, 0, true);
+      return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: Math.min(budget(), Math.max(estimateTokens(written), deliveredTokens())) } }, endpoint, 0, true);
     }
     if (watch.stalled && finished === undefined) failure = `no token for ${config.resilience.tokenIdleTimeoutMs} ms`;
     if (finished !== undefined) {
@@ -471,7 +474,7 @@ export async function pumpAnswer(
     context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, ...(current.sentRequestId === undefined ? {} : { sentRequestId: current.sentRequestId }), reason, sentTokens }, 'upstream stream broke');
     // The whole answer keeps the budget it was sent with: the caller's, else the room a window left
     // (context.roomBudget), else the default.
-    const budgetLeft = (request.maxTokens ?? context.roomBudget ?? defaultMaxOutputTokens) - sentTokens;
+    const budgetLeft = budget() - sentTokens;
     // Every token the client asked for was delivered: the answer is whole, cut or not.
     // (No upstream count: complete charges what was delivered.)
     if (budgetLeft <= 0) return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: 0 } }, endpoint, 0);

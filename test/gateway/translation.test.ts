@@ -368,6 +368,8 @@ describe('usage an upstream reports that cannot be true', () => {
   it.each([
     ['a prompt past the context window, a negative completion', { prompt_tokens: 1e15, completion_tokens: -5 }],
     ['counts that are not whole numbers', { prompt_tokens: 'abc', completion_tokens: 2.5 }],
+    // Within the window, past the budget of 10 the upstream was sent (E45: charged 5,000).
+    ['a completion past the budget it was sent', { prompt_tokens: 'abc', completion_tokens: 5000 }],
   ])('%s: neither passed on nor charged; the estimate and the tokens sent are', async (_case, usage) => {
     const lying = await startScriptedUpstream((res) =>
       res.end(openAIChunk({ role: 'assistant', content: 'one' }) + openAIChunk({ content: ' two' }) + openAIChunk({}, 'stop') + `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage })}\n\ndata: [DONE]\n\n`),
