@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { ChatRequest, ErrorKind } from '../protocol/chat.js';
 import { estimatePromptTokens, hasVisibleText, lastSpokenTurn, minThinkingBudget, promptText } from '../protocol/chat.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
-import { withoutKeys } from './credential-text.js';
+import { holdsKey, withoutKeys } from './credential-text.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { anthropicDialect } from '../protocol/anthropic/anthropic-dialect.js';
 import { anthropicTokenCounting } from '../protocol/anthropic/anthropic-token-counting.js';
@@ -117,6 +117,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   /** The config whose tenants are served: the first one's, or a reload's (see reload). */
   let current = config;
   let tenantsById = new Map(config.tenants.map((tenant) => [tenant.id, tenant]));
+  /**
+   * A request's id: the caller's x-request-id when it is a plain token and no key, else a new one. It is
+   * echoed, logged on every line and sent upstream, so a key pasted there (a provider's shape, or a
+   * tenant's own key, found by its hash) would be too (E42).
+   */
+  const requestIdFrom = (presented: string | undefined): string =>
+    presented !== undefined && requestIdPattern.test(presented) && !holdsKey(presented) && authenticate(current.tenants, presented) === undefined ? presented : randomUUID();
   /**
    * The jurisdictions a request admitted as `tenant` may use now: its own, unless a reload changed
    * them since, then only those both its own and its key's tenant now allow (none for a key taken
@@ -766,9 +773,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = now();
-    const presentedId = headerValue(req.headers['x-request-id']);
-    // A caller's id is echoed only when it is a plain token: it goes into headers and logs.
-    const requestId = presentedId !== undefined && requestIdPattern.test(presentedId) ? presentedId : randomUUID();
+    const requestId = requestIdFrom(headerValue(req.headers['x-request-id']));
     // Response headers are gathered here and written once: setHeader per header cost CPU and
     // kept a header table alive for every open stream.
     const { path, query } = targetOf(req);
@@ -954,8 +959,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     // the one answered whole ahead of bad bytes: this refusal is not about it.
     // (Node's parser keeps the last request read whole as its incoming until that one's answer ends.)
     const request = reading !== undefined && !reading.complete ? reading : behindWhole ? undefined : current?.req;
-    const presentedId = request === undefined ? undefined : headerValue(request.headers['x-request-id']);
-    const requestId = presentedId !== undefined && requestIdPattern.test(presentedId) ? presentedId : randomUUID();
+    const requestId = requestIdFrom(request === undefined ? undefined : headerValue(request.headers['x-request-id']));
     metrics.requests.inc({ route: unlabelled, endpoint: unlabelled, status: String(refusal.status), dialect: unlabelled });
     // Named as every other line names its client (logging.clientAddressHeader) once a head was read.
     logger?.info({ requestId, client: request === undefined ? socket.remoteAddress : clientAddress(request), route: unlabelled, status: refusal.status, reason }, 'request refused');

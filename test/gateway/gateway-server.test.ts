@@ -727,7 +727,12 @@ describe('request ids', () => {
       });
     const plain = await send('trace-7f3a:42');
     expect(plain.headers.get('x-request-id')).toBe('trace-7f3a:42');
-    for (const odd of ['has space', '"quoted"', 'x'.repeat(129), 'é']) {
+    // A W3C trace id (32 hex digits) is a plain id, not a key.
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    expect((await send(traceId)).headers.get('x-request-id')).toBe(traceId);
+    // A key pasted as the id (a provider's, or the tenant's own, found by its hash) would be echoed,
+    // logged on every line and sent upstream (E42).
+    for (const odd of ['has space', '"quoted"', 'x'.repeat(129), 'é', 'sk-ant-api03-Xy7Qw2Lm9Pz4Rt6Vb8Nc1Kd3Fg5Hj7Ks9Lq2Wm4Er6Ty8Ui0Op', usKey]) {
       const response = await send(odd);
       expect(response.status).toBe(200);
       expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
@@ -735,5 +740,22 @@ describe('request ids', () => {
     }
     // Rate-limit headers still reach the client alongside the id.
     expect(plain.headers.get('x-ratelimit-limit-requests')).not.toBeNull();
+  });
+
+  it("replace a tenant's key of no provider's shape, found by its hash", async () => {
+    const plainKey = 'acme-demo-7';
+    const gateway = createGateway({ config: singleEndpointConfig('http://127.0.0.1:9', plainKey, '{ retries: 0 }'), logger: false });
+    const gatewayUrl = await gateway.listen(0, '127.0.0.1');
+    try {
+      const send = (id: string): Promise<Response> => fetch(`${gatewayUrl}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${plainKey}`, 'content-type': 'application/json', 'x-request-id': id }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 }) });
+      const pasted = await send(plainKey);
+      await pasted.text();
+      expect(pasted.headers.get('x-request-id')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      const other = await send('acme-demo-8');
+      await other.text();
+      expect(other.headers.get('x-request-id')).toBe('acme-demo-8');
+    } finally {
+      await gateway.close();
+    }
   });
 });
