@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { SpecProblem } from '../domain/spec-problem.js';
-import type { GatewayConfig, TenantConfig } from './gateway-config.js';
+import { keyHashesOf, type GatewayConfig, type TenantConfig } from './gateway-config.js';
 
 /** A tenant a reload changes, with the fields that differ (`apiKeySha256` for a key added or removed). */
 export interface ChangedTenant {
@@ -16,8 +16,14 @@ export interface ChangedTenant {
  * one of those is not applied at all, tenants included: a new tenant whose route was not taken would be
  * refused. A file with problems is not applied either.
  */
+/** A tenant a reload renames: one removed whose key (one of them, by hash) a tenant added took. */
+export interface RenamedTenant {
+  readonly from: string;
+  readonly to: string;
+}
+
 export type ReloadPlan =
-  | { readonly apply: true; readonly added: readonly string[]; readonly removed: readonly string[]; readonly changed: readonly ChangedTenant[] }
+  | { readonly apply: true; readonly added: readonly string[]; readonly removed: readonly string[]; readonly changed: readonly ChangedTenant[]; readonly renamed: readonly RenamedTenant[] }
   | { readonly apply: false; readonly needsRestart: readonly string[] }
   | { readonly apply: false; readonly problems: readonly SpecProblem[] };
 
@@ -39,7 +45,22 @@ export function planReload(running: GatewayConfig, next: GatewayConfig): ReloadP
     const fields = (Object.keys(tenant) as (keyof TenantConfig)[]).filter((field) => !isDeepStrictEqual(old[field], tenant[field]));
     if (fields.length > 0) changed.push({ id, fields });
   }
-  return { apply: true, added: [...after.keys()].filter((id) => !before.has(id)), removed: [...before.keys()].filter((id) => !after.has(id)), changed };
+  const added = [...after.keys()].filter((id) => !before.has(id));
+  const removed = [...before.keys()].filter((id) => !after.has(id));
+  return { apply: true, added, removed, changed, renamed: renamedTenants(removed.map((id) => before.get(id)), added.map((id) => after.get(id))) };
+}
+
+/** Each removed tenant and each added one that took one of its keys: the same customer under a new id. */
+function renamedTenants(removed: readonly (TenantConfig | undefined)[], added: readonly (TenantConfig | undefined)[]): RenamedTenant[] {
+  const removedByKey = new Map<string, string>();
+  for (const tenant of removed) if (tenant !== undefined) for (const hash of keyHashesOf(tenant)) removedByKey.set(hash, tenant.id);
+  const renamed: RenamedTenant[] = [];
+  for (const tenant of added) {
+    if (tenant === undefined) continue;
+    const from = new Set(keyHashesOf(tenant).flatMap((hash) => removedByKey.get(hash) ?? []));
+    for (const id of from) renamed.push({ from: id, to: tenant.id });
+  }
+  return renamed;
 }
 
 /** Tenants named in a reload's line on stderr, of each kind of change. */
@@ -51,6 +72,6 @@ export function describeReload(file: string, plan: ReloadPlan): string {
   if (!plan.apply) return `reload of ${file} not applied: it changes ${plan.needsRestart.join(', ')}, which take a restart; still serving the config loaded before, its tenants included`;
   // A reload that adds thousands of tenants says how many, naming the first few (the log line has them all).
   const named = (what: string, ids: readonly string[]): string[] => (ids.length === 0 ? [] : [`${what} ${ids.slice(0, namedTenants).join(', ')}${ids.length > namedTenants ? ` and ${String(ids.length - namedTenants)} more` : ''}`]);
-  const changes = [...named('added', plan.added), ...named('removed', plan.removed), ...named('changed', plan.changed.map((tenant) => `${tenant.id} (${tenant.fields.join(', ')})`))];
+  const changes = [...named('added', plan.added), ...named('removed', plan.removed), ...named('renamed', plan.renamed.map((pair) => `${pair.from} to ${pair.to} (limits kept)`)), ...named('changed', plan.changed.map((tenant) => `${tenant.id} (${tenant.fields.join(', ')})`))];
   return `reloaded ${file}: tenants ${changes.length === 0 ? 'unchanged' : changes.join('; ')}`;
 }

@@ -29,7 +29,7 @@ import { routedPromptTokens, type RequestContext } from './request-context.js';
 import { effectiveJurisdictions, parseJurisdictionHeader, prefixKeyOf, routeRequest, routingPolicyFromConfig } from './route-request.js';
 import { routedTraits } from './routed-traits.js';
 import { authenticate, reauthenticate, type Authenticated } from './tenant-auth.js';
-import { checkRequestLimit, checkTenantLimits, isPromiseLike, MemoryRateLimitStore, settleTokenUsage, tenantLimitState, type Awaitable, type RateLimitStore, type TenantLimitDecision } from './token-bucket.js';
+import { carryTenantLimits, checkRequestLimit, checkTenantLimits, isPromiseLike, MemoryRateLimitStore, settleTokenUsage, tenantLimitState, type Awaitable, type RateLimitStore, type TenantLimitDecision } from './token-bucket.js';
 import { retryAfterHeaders } from '../protocol/retry-after-headers.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
 import { countTokens } from './count-tokens.js';
@@ -149,8 +149,22 @@ export function createGateway(options: GatewayOptions): Gateway {
     labels.key = now.key;
     return now.tenant;
   };
-  /** The tenant whose limits a request's tokens are settled against: the current one of its id (a reload's), else its own. */
-  const limitsOf = (tenant: TenantConfig): TenantConfig => tenantsById.get(tenant.id) ?? tenant;
+  /** Tenants a reload renamed (old id to new), for the requests admitted under the old id still in flight. */
+  const renamedTo = new Map<string, string>();
+  /**
+   * The tenant whose limits a request's tokens are settled against: the current one of its id (a
+   * reload's), or of the id it was renamed to (whose buckets took over its levels), else its own.
+   */
+  const limitsOf = (tenant: TenantConfig): TenantConfig => {
+    let id: string | undefined = tenant.id;
+    // A few renames in a row are followed; a chain longer than the map (a cycle) is not.
+    for (let hops = 0; id !== undefined && hops <= renamedTo.size; hops += 1) {
+      const found = tenantsById.get(id);
+      if (found !== undefined) return found;
+      id = renamedTo.get(id);
+    }
+    return tenant;
+  };
   const now = options.now ?? Date.now;
   const generateId = options.generateId ?? (() => randomUUID().replaceAll('-', ''));
   const limits = options.rateLimits ?? new MemoryRateLimitStore();
@@ -1045,8 +1059,18 @@ export function createGateway(options: GatewayOptions): Gateway {
         metrics.configReloads.inc({ outcome: 'restart-needed' });
         logger?.warn({ needsRestart: plan.needsRestart }, 'config reload not applied: it changes more than tenants');
       } else if (loaded.ok) {
+        const before = tenantsById;
         current = { ...current, tenants: loaded.value.tenants };
         tenantsById = new Map(current.tenants.map((tenant) => [tenant.id, tenant]));
+        for (const { from, to } of plan.renamed) {
+          renamedTo.set(from, to);
+          const old = before.get(from);
+          const renamed = tenantsById.get(to);
+          if (old === undefined || renamed === undefined) continue;
+          carryTenantLimits(limits, old, renamed, now()).catch((error: unknown) => logger?.warn({ from, to, reason: storeErrorText(error) }, 'config reload: a renamed tenant\'s limits could not be carried (the rate-limit store failed); its new id starts with full buckets'));
+        }
+        // An id added again is that tenant's own, not a rename's old name.
+        for (const id of plan.added) renamedTo.delete(id);
         declaredNames = namesOf(current);
         seedTenantSeries(metrics, current.tenants);
         metrics.configReloads.inc({ outcome: 'applied' });

@@ -217,6 +217,23 @@ function stateOf(tenant: TenantLimits, requests: BucketLevel, tokens: BucketLeve
   };
 }
 
+/**
+ * Carries a renamed tenant's levels to its new id (a reload gave its keys to a tenant of another id):
+ * each of the new id's buckets is brought down to the old one's level, never up, so a rename lets no
+ * burst through (E43: a new id's buckets started full). Reads and charges in separate store steps: a
+ * request of the new id admitted between them is charged as well, which errs on the side of the limit.
+ */
+export async function carryTenantLimits(store: RateLimitStore, from: TenantLimits, to: TenantLimits, now: number): Promise<void> {
+  const old = rulesOf(from);
+  const renamed = rulesOf(to);
+  for (const limit of ['requests', 'tokens'] as const) {
+    // Adding nothing reads a bucket's level, refilled to now.
+    const left = await store.adjust(old[limit], 0, now);
+    const level = await store.adjust(renamed[limit], 0, now);
+    if (left < level) await store.adjust(renamed[limit], left - level, now);
+  }
+}
+
 // Bucket keys per tenant, built once: a template string per call showed in profiles. The
 // limits are read each time: a reload may change them under the same id.
 const keys = new Map<string, { readonly requests: string; readonly tokens: string }>();

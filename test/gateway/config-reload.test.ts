@@ -41,14 +41,25 @@ describe('planReload (what a SIGHUP takes)', () => {
     const running = gatewayConfig(yaml([acme, globex]));
     const rotated = acme.replace(`apiKeySha256: ${hashApiKey('sk-acme')}`, `apiKeySha256: [${hashApiKey('sk-acme')}, ${hashApiKey('sk-acme-2')}]`);
     const initech = `  - { id: initech, apiKeySha256: ${hashApiKey('sk-initech')}, jurisdictions: [us], requestsPerMinute: 60, tokensPerMinute: 100000 }`;
-    expect(planReload(running, gatewayConfig(yaml([rotated, initech])))).toEqual({ apply: true, added: ['initech'], removed: ['globex'], changed: [{ id: 'acme', fields: ['apiKeySha256'] }] });
+    expect(planReload(running, gatewayConfig(yaml([rotated, initech])))).toEqual({ apply: true, added: ['initech'], removed: ['globex'], changed: [{ id: 'acme', fields: ['apiKeySha256'] }], renamed: [] });
     const reordered = `  - { tokensPerMinute: 100000, requestsPerMinute: 60, jurisdictions: [us], apiKeySha256: ${hashApiKey('sk-acme')}, id: acme }`;
-    expect(planReload(running, gatewayConfig(yaml([reordered, globex], 'resilience: {}')))).toEqual({ apply: true, added: [], removed: [], changed: [] });
+    expect(planReload(running, gatewayConfig(yaml([reordered, globex], 'resilience: {}')))).toEqual({ apply: true, added: [], removed: [], changed: [], renamed: [] });
+  });
+
+  it('takes a tenant added with a key of one removed as that tenant renamed (its limits carried, E43)', () => {
+    const running = gatewayConfig(yaml([acme, globex]));
+    const renamed = acme.replace('id: acme', 'id: acme-corp');
+    // globex's keys split: one to a tenant of its own, and acme-corp took acme's.
+    const split = `  - { id: globex-eu, apiKeySha256: [${hashApiKey('sk-globex')}, ${hashApiKey('sk-new')}], jurisdictions: [us], requestsPerMinute: 60, tokensPerMinute: 100000 }`;
+    expect(planReload(running, gatewayConfig(yaml([renamed, split])))).toEqual({ apply: true, added: ['acme-corp', 'globex-eu'], removed: ['acme', 'globex'], changed: [], renamed: [{ from: 'acme', to: 'acme-corp' }, { from: 'globex', to: 'globex-eu' }] });
+    // A new tenant with keys of its own is no rename.
+    const initech = `  - { id: initech, apiKeySha256: ${hashApiKey('sk-initech')}, jurisdictions: [us], requestsPerMinute: 60, tokensPerMinute: 100000 }`;
+    expect(planReload(running, gatewayConfig(yaml([acme, initech])))).toMatchObject({ added: ['initech'], removed: ['globex'], renamed: [] });
   });
 
   it('says what it took, and what a tenant changed', () => {
-    expect(describeReload('g.yaml', { apply: true, added: ['initech'], removed: [], changed: [{ id: 'acme', fields: ['apiKeySha256', 'jurisdictions'] }] })).toBe('reloaded g.yaml: tenants added initech; changed acme (apiKeySha256, jurisdictions)');
-    expect(describeReload('g.yaml', { apply: true, added: [], removed: [], changed: [] })).toBe('reloaded g.yaml: tenants unchanged');
+    expect(describeReload('g.yaml', { apply: true, added: ['initech', 'b'], removed: ['a'], changed: [{ id: 'acme', fields: ['apiKeySha256', 'jurisdictions'] }], renamed: [{ from: 'a', to: 'b' }] })).toBe('reloaded g.yaml: tenants added initech, b; removed a; renamed a to b (limits kept); changed acme (apiKeySha256, jurisdictions)');
+    expect(describeReload('g.yaml', { apply: true, added: [], removed: [], changed: [], renamed: [] })).toBe('reloaded g.yaml: tenants unchanged');
     expect(describeReload('g.yaml', { apply: false, needsRestart: ['routes'] })).toContain('not applied: it changes routes, which take a restart');
   });
 
@@ -77,6 +88,45 @@ describe('a reload and the requests in flight', () => {
     expect(gateway.reload({ ok: true, value: gatewayConfig(yamlOf('t-renamed')) })).toMatchObject({ apply: true, added: ['t-renamed'], removed: ['t'] });
     expect(await answer).toBe(200);
     expect(eu.arrivals()).toBe(1);
+  });
+
+  it("a tenant renamed (its key kept) keeps its buckets' levels: a rename lets no burst through (E43), and a request in flight settles against the new id", async () => {
+    let release = (): void => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let arrivals = 0;
+    const upstream = await startScriptedUpstream((res) => {
+      arrivals += 1;
+      // The first request is held (in flight across the reload); the others answer at once.
+      if (arrivals === 1) {
+        res.write(openAIChunk({ role: 'assistant', content: 'Hi' }));
+        void released.then(() => res.end(openAIChunk({}, 'stop') + `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage: { prompt_tokens: 1, completion_tokens: 1 } })}\n\ndata: [DONE]\n\n`));
+      } else res.end(answerFrames);
+    });
+    cleanups.push(() => upstream.close());
+    const clock = 1_000_000;
+    const tenantYaml = (id: string): string => oneEndpointYaml(upstream.url, `  - { id: ${id}, apiKeySha256: ${hashApiKey('sk-rename')}, jurisdictions: [us], requestsPerMinute: 3, tokensPerMinute: 100000 }`);
+    const gateway = createGateway({ config: gatewayConfig(tenantYaml('acme')), logger: false, now: () => clock });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const ask = (maxTokens = 5): Promise<Response> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-rename', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', stream: true, max_tokens: maxTokens, messages: [{ role: 'user', content: 'hi' }] }) });
+    // Held with an estimate of 50,000 tokens: half the minute's 100,000.
+    const held = await ask(50_000);
+    expect(held.status).toBe(200);
+    for (let index = 0; index < 2; index += 1) expect((await ask()).status).toBe(200);
+    expect((await ask()).status).toBe(429);
+    expect(gateway.reload({ ok: true, value: gatewayConfig(tenantYaml('acme-corp')) })).toMatchObject({ apply: true, renamed: [{ from: 'acme', to: 'acme-corp' }] });
+    // The clock has not moved: the minute's three requests are spent under either id.
+    const refused = await ask();
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('x-ratelimit-remaining-requests')).toBe('0');
+    // The held request, admitted as acme, is settled (1 + 1 tokens used) against acme-corp's bucket.
+    release();
+    await held.text();
+    const state = await ask();
+    expect(state.status).toBe(429);
+    expect(Number(state.headers.get('x-ratelimit-remaining-tokens'))).toBeGreaterThan(99_000);
   });
 
   it("starts a tenant it adds at 0 tokens charged, as a start does, so that increase() sees the new tenant's first request", async () => {
