@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -189,6 +190,28 @@ describe('switchyard gateway', () => {
       stop();
       await run;
       dir.remove();
+    }
+  });
+
+  it('as a process: a SIGHUP to a gateway whose config came from standard input is refused, said on stderr, counted and logged (E42)', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'test', 'emulator', 'run-cli.ts'), 'gateway', '--config', '-', '--port', '0'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      child.stdin.end(readFileSync(example, 'utf8'));
+      await expect.poll(() => stderr, { timeout: 10_000 }).toMatch(/listening on http/);
+      const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr)?.[1] ?? '';
+      child.kill('SIGHUP');
+      await expect.poll(() => stderr, { timeout: 5_000 }).toContain('cannot reload a config read from standard input');
+      expect(stdout).toContain('"msg":"config reload refused: the file has problems"');
+      expect(await (await fetch(`${url}/metrics`)).text()).toContain('switchyard_config_reloads_total{outcome="invalid"} 1');
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
     }
   });
 
