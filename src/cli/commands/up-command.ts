@@ -22,17 +22,18 @@ export interface UpCommandOptions {
 /**
  * `switchyard up fleet.yaml`: plans the fleet, starts emulated replicas and a
  * gateway in front of them, prints how to reach it, and serves until `stop`
- * resolves (SIGINT, SIGTERM or SIGHUP). Exit 0 after a clean stop; 2 on a bad spec (a service named
+ * resolves (SIGINT, SIGTERM or SIGHUP); given as a function, it is called once the plan is made. Exit 0 after a clean stop; 2 on a bad spec (a service named
  * 'none' included), a port in use or privileged, ports that cannot all be had, an emulated replica
  * that cannot start, or too few open files; 3 when the plan places nothing to serve.
  */
-export async function upCommand(path: string, options: UpCommandOptions, output: Output, stop: Promise<void>, onStarted?: (fleet: RunningFleet) => void, hurry: (callback: () => void) => () => void = (callback) => onNextSignal(callback, stopSignalsWithHangup)): Promise<number> {
+export async function upCommand(path: string, options: UpCommandOptions, output: Output, stop: Promise<void> | (() => Promise<void>), onStarted?: (fleet: RunningFleet) => void, hurry: (callback: () => void) => () => void = (callback) => onNextSignal(callback, stopSignalsWithHangup)): Promise<number> {
   // Loaded when the command runs: the gateway, the emulator and their dependencies would slow every other command's start.
-  const [{ EmulatorError }, { unlabelled }, { createGatewayLogger }, { StartFleetError, StartFleetStopped, UpPortsError, startFleet }] = await Promise.all([
+  const [{ EmulatorError }, { unlabelled }, { createGatewayLogger }, { StartFleetError, StartFleetStopped, UpPortsError, startFleet }, { planFleet }] = await Promise.all([
     import('../../emulator/emulator-server.js'),
     import('../../gateway/gateway-config.js'),
     import('../../gateway/gateway-logger.js'),
     import('../../up/start-fleet.js'),
+    import('../../planner/plan-fleet.js'),
   ]);
   // Each service becomes a gateway route of its name, and a route may not be named as metrics
   // name requests that reached none: a problem of the spec, said before anything starts.
@@ -51,11 +52,18 @@ export async function upCommand(path: string, options: UpCommandOptions, output:
     if (options.json === true) output.out(toJson({ status: 'invalid-spec', problems: loaded.problems }));
     return 2;
   }
+  // Read and planned before a stop signal is listened for, when `stop` is one to listen for: the
+  // solver (and a pipe read) holds the thread, so a signal heard would wait for it (E44: 57 s for 200
+  // pools, with every Ctrl-C meanwhile lost); unheard, it ends the process at once, as `plan`'s does,
+  // with nothing started.
+  const plan = await planFleet(loaded.value);
+  const stopped = typeof stop === 'function' ? stop() : stop;
   let stopRequested = false;
-  void stop.then(() => {
+  void stopped.then(() => {
     stopRequested = true;
   });
   const settings: StartFleetOptions = {
+    plan,
     stopRequested: () => stopRequested,
     port: options.port,
     replicasPerPool: options.replicasPerPool,
@@ -90,7 +98,7 @@ export async function upCommand(path: string, options: UpCommandOptions, output:
   for (const warning of fleet.warnings) output.err(`switchyard: up: warning: ${warning}`);
   output.out(options.json === true ? toJson(upJson(fleet, options.speed)) : formatUp(fleet, file, options.speed));
   onStarted?.(fleet);
-  await stop;
+  await stopped;
   if (options.json !== true) output.err(`switchyard up: stopping: requests in flight have up to ${fleet.config.listen.shutdownGraceMs} ms to finish; a second signal (Ctrl-C) ends them now, with an error to each caller`);
   const stopHurrying = hurry(() => {
     if (options.json !== true) output.err('switchyard up: ending the requests in flight now (a third signal exits without a word to them)');
@@ -174,6 +182,6 @@ export function registerUpCommand(program: Command, output: Output, setExit: (co
     .option('--json', 'print one JSON object (url, apiKey, routes, endpoints, ...) instead of tables')
     .option('--quiet', 'no gateway request logs on stderr')
     .action(async (file: string, options: UpCommandOptions) => {
-      setExit(await upCommand(file, options, output, untilSignal(stopSignalsWithHangup)));
+      setExit(await upCommand(file, options, output, () => untilSignal(stopSignalsWithHangup)));
     });
 }
