@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import type { Logger } from 'pino';
 import { mayRunIn, type Fleet, type Pool, type Service } from '../domain/fleet.js';
 import type { DialectName } from '../protocol/dialect.js';
@@ -200,7 +201,16 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
   if (first !== undefined && gatewayPort >= first && gatewayPort < first + replicas.length) {
     throw new UpPortsError(`the gateway's port ${String(gatewayPort)} is among the emulated replicas' ports (${String(first)} to ${String(first + replicas.length - 1)}, from --emulator-ports); give the gateway another with --port, or the replicas another first port`);
   }
-  const emulators = await startAll(replicas, fleet, speed, options.log ?? (() => undefined), first);
+  const host = options.host ?? '127.0.0.1';
+  // The gateway's port is held while the emulators take ports the system picks, one of which could
+  // otherwise be it (E44: a free --port said to be in use); a port in use fails here, before any starts.
+  const releasePort = await holdPort(gatewayPort, host);
+  let emulators: RunningEmulator[];
+  try {
+    emulators = await startAll(replicas, fleet, speed, options.log ?? (() => undefined), first);
+  } finally {
+    await releasePort();
+  }
   // A signal that came while the emulators started: stop before the gateway and the banner.
   await new Promise((resolve) => setImmediate(resolve));
   if (options.stopRequested?.() === true) {
@@ -252,7 +262,7 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
       routes.map((route) => ({ model: route.model, outputTokens: services.get(route.model)?.outputTokens ?? 0, replicas: route.endpoints.map(timingOf) })),
       longestTimeoutMs,
     );
-    const config = buildGatewayConfig(fleet, endpoints, routes, apiKey, gatewayPort, options.host ?? '127.0.0.1', timeouts);
+    const config = buildGatewayConfig(fleet, endpoints, routes, apiKey, gatewayPort, host, timeouts);
     gatewayGraceMs = config.listen.shutdownGraceMs;
     gateway = createGateway({ config, logger: options.logger ?? false, processMetrics: true });
     const url = await gateway.listen(config.listen.port, config.listen.host);
@@ -263,6 +273,20 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
     await close();
     throw error;
   }
+}
+
+/** Listens on `port` (not 0, which any free one serves) until the returned function is called. */
+async function holdPort(port: number, host: string): Promise<() => Promise<void>> {
+  if (port === 0) return () => Promise.resolve();
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return () => new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
 async function startAll(replicas: readonly ReplicaSpec[], fleet: Fleet, speed: number, log: (line: string) => void, firstPort: number | undefined): Promise<RunningEmulator[]> {
