@@ -53,6 +53,8 @@ export const flagParsers = {
     if (raw.trim() === '' || raw.trim() !== raw) throw new InvalidArgumentError(`${flag} must be an address such as 127.0.0.1, or 0.0.0.0 for every interface, got '${raw}'.`);
     return raw;
   },
+  /** The solver's time limit per solve, as policy.timeLimitSeconds (plan, up). */
+  timeLimit: (flag = '--time-limit') => numberFlag(flag, (v) => v >= 0.1 && v <= 3600, 'a number of seconds from 0.1 to 3600, as policy.timeLimitSeconds'),
   /** The emulator's speed-up over real time; its range is the emulator's (see startEmulator). */
   speed: (flag = '--speed') => numberFlag(flag, (v) => v >= emulatorSpeeds.slowest && v <= emulatorSpeeds.fastest, `a number from ${emulatorSpeeds.slowest} to ${emulatorSpeeds.fastest}`),
 };

@@ -26,7 +26,7 @@ function buildProgram(output: Output, setExit: (code: number) => void): Command 
     .description('place services and training jobs of a fleet file on its pools (exit 0 feasible, 3 infeasible or out of time, 2 bad spec)')
     .argument('<fleet.yaml>', 'fleet spec (- reads it from standard input)')
     .option('--json', 'print one JSON object instead of tables')
-    .option('--time-limit <seconds>', 'solver time limit per solve (default: policy.timeLimitSeconds or 60)', numberFlag('--time-limit', (v) => v >= 0.1 && v <= 3600, 'a number of seconds from 0.1 to 3600, as policy.timeLimitSeconds'))
+    .option('--time-limit <seconds>', 'solver time limit per solve (default: policy.timeLimitSeconds or 60)', flagParsers.timeLimit())
     .option('--gap <fraction>', 'relative MIP gap at which to stop (default: policy.mipGap or 0.005)', numberFlag('--gap', (v) => v >= 1e-9 && v <= 1, 'a fraction from 0.000000001 to 1, as policy.mipGap'))
     .action(async (file: string, options: { json?: boolean; timeLimit?: number; gap?: number }) => {
       setExit(await planCommand(file, options, output));

@@ -17,6 +17,8 @@ export interface UpCommandOptions {
   readonly json?: boolean;
   /** Gateway request logs (JSON, on stderr); on unless --quiet. */
   readonly quiet?: boolean;
+  /** The solver's time limit per solve, seconds (as `plan --time-limit`). */
+  readonly timeLimit?: number;
 }
 
 /**
@@ -56,7 +58,7 @@ export async function upCommand(path: string, options: UpCommandOptions, output:
   // solver (and a pipe read) holds the thread, so a signal heard would wait for it (E44: 57 s for 200
   // pools, with every Ctrl-C meanwhile lost); unheard, it ends the process at once, as `plan`'s does,
   // with nothing started.
-  const plan = await planFleet(loaded.value);
+  const plan = await planFleet(loaded.value, options.timeLimit === undefined ? {} : { timeLimitSeconds: options.timeLimit });
   const stopped = typeof stop === 'function' ? stop() : stop;
   let stopRequested = false;
   void stopped.then(() => {
@@ -181,6 +183,7 @@ export function registerUpCommand(program: Command, output: Output, setExit: (co
     .option('--emulator-ports <port>', 'port of the first emulated replica, each further one on the next (default: free ports the system picks)', wholeFlag('--emulator-ports', (v) => v >= 1 && v <= 65_535, 'a whole number from 1 to 65535'))
     .option('--json', 'print one JSON object (url, apiKey, routes, endpoints, ...) instead of tables')
     .option('--quiet', 'no gateway request logs on stderr')
+    .option('--time-limit <seconds>', 'solver time limit per solve (default: policy.timeLimitSeconds or 60)', flagParsers.timeLimit())
     .action(async (file: string, options: UpCommandOptions) => {
       setExit(await upCommand(file, options, output, () => untilSignal(stopSignalsWithHangup)));
     });
