@@ -874,7 +874,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // The status the caller's dialect answers with (an Anthropic overload is 529), when not yet sent.
       const answered = inbound.errorStatus(clientError.kind, clientError.status);
       const httpStatus = res.headersSent ? sentStatus(res, clientError.status) : answered === clientError.status ? {} : { httpStatus: answered };
-      logger?.[levelOf(clientError.status)]({ requestId, client, tenant: labels.tenant, key: labels.key, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, ...httpStatus, reason: loggedReason(clientError.logMessage), ...(labels.attempts === undefined ? {} : { attempts: labels.attempts }), ms: now() - started }, 'request refused');
+      logger?.[levelOf(clientError.status)]({ requestId, client, tenant: labels.tenant, key: labels.key, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, ...httpStatus, reason: loggedReason(clientError.logMessage), ...(labels.attempts === undefined ? {} : { attempts: labels.attempts }), ms: now() - started }, path === tokenCounting.path ? 'token count refused' : 'request refused');
       if (res.headersSent) {
         res.end();
         return;

@@ -54,6 +54,17 @@ async function ask(url: string): Promise<{ status: number; text: string }> {
 const quoting = `key ${upstreamKey} refused for '${prompt}'`;
 
 describe('the log', () => {
+  it("names a token count's refusal as one, not as a chat request's (E42: the metrics count them apart)", async () => {
+    const { url, lines } = await loggingGateway((res) => res.end(), 200, false);
+    const count = await fetch(`${url}/v1/messages/count_tokens`, { method: 'POST', headers: { 'x-api-key': apiKey, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: 'no-such-model', messages: [{ role: 'user', content: 'hi' }] }) });
+    expect(count.status).toBe(404);
+    const chat = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'no-such-model', messages: [{ role: 'user', content: 'hi' }] }) });
+    expect(chat.status).toBe(404);
+    const refusals = lines.map((line) => JSON.parse(line) as { msg: string; requestId: string });
+    expect(refusals.find((line) => line.requestId === count.headers.get('x-request-id'))?.msg).toBe('token count refused');
+    expect(refusals.find((line) => line.requestId === chat.headers.get('x-request-id'))?.msg).toBe('request refused');
+  });
+
   it('holds no key a caller pasted as its model or path, though the caller is told its own words (E38, R31)', async () => {
     const { url, lines } = await loggingGateway((res) => res.end(), 200, false);
     // OpenAI's, xAI's, Perplexity's, Fireworks', Replicate's and NVIDIA's shapes.
