@@ -113,10 +113,16 @@ function describeUnquoted(value: unknown): string {
   return describe(value);
 }
 
+/** Control characters and line separators as \u escapes: written raw, they would move a terminal's cursor or split a line. */
+function escapedControls(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
-  if (typeof value === 'string') return `'${value.length > 40 ? `${value.slice(0, 40)}...` : value}'`;
+  if (typeof value === 'string') return `'${escapedControls(value.length > 40 ? `${value.slice(0, 40)}...` : value)}'`;
   // YAML reads 1e400 as Infinity, as it reads .inf: the number written may just be too large.
   if (typeof value === 'number') return Number.isFinite(value) || Number.isNaN(value) ? String(value) : `${String(value)} (${value > 0 ? '' : '-'}.inf, or a number too large to hold)`;
   if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : 'a list';

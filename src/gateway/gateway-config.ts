@@ -25,6 +25,16 @@ import { hashApiKey } from './hash-api-key.js';
  */
 
 const id = z.string().regex(idPattern, idRule);
+
+/**
+ * A model's name, as written: any text but control characters and line separators, which would reach
+ * the metrics' exposition and the log raw (E42: CR, NUL and ESC in a route's name were taken).
+ */
+const modelName = z
+  .string()
+  .min(1)
+  // eslint-disable-next-line no-control-regex
+  .regex(/^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$/, 'a model name may not hold control characters or line separators (they would reach metrics and logs as they are)');
 const count = (max: number) => z.number().int().positive().max(max);
 const milliseconds = (max: number) => z.number().int().min(0).max(max);
 const keyHash = z.string().transform((hex) => hex.toLowerCase());
@@ -75,7 +85,7 @@ export const endpointConfigSchema = z.strictObject({
   }),
   dialect: z.enum(dialectNames),
   /** The model name the upstream expects. */
-  model: z.string().min(1),
+  model: modelName,
   provider: id,
   region: id,
   jurisdiction: jurisdictionIdSchema,
@@ -188,7 +198,7 @@ export const defaultRoutePolicy: readonly RoutingPolicyName[] = ['cost', 'least-
 
 export const routeConfigSchema = z.strictObject({
   /** The public model name clients send. */
-  model: z.string().min(1),
+  model: modelName,
   endpoints: z.array(id).min(1, 'at least one endpoint'),
   /** Applied lexicographically; see route-request.ts for the exact semantics. */
   policy: z.array(z.enum(routingPolicyNames)).min(1, 'at least one policy').default([...defaultRoutePolicy]),

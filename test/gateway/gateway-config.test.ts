@@ -255,6 +255,17 @@ describe('gateway config problems are located, with a path and a suggestion', ()
 
   it("a route or endpoint named 'none', the label of requests that reached none, in the same round as the entry's other problems", () => {
     expect(onlyProblem(edit(valid, '  - model: frontier\n', '  - model: none\n'))).toMatchObject({ path: 'routes[0].model', message: "'none' is reserved: metrics and logs label requests that reached no route so", suggestion: 'give the public model another name' });
+    // Control characters and line separators would reach the metrics' exposition and the log raw (E42).
+    for (const odd of ['"cr\\rx"', '"nul\\0x"', '"esc\\e[31m"', '"line\\Lsep"']) {
+      const problem = onlyProblem(edit(valid, '  - model: frontier\n', `  - model: ${odd}\n`));
+      expect(problem).toMatchObject({ path: 'routes[0].model', message: expect.stringContaining('a model name may not hold control characters or line separators (they would reach metrics and logs as they are)') });
+      expect([...problem.message].filter((character) => character < ' ' || (character >= '\u007f' && character <= '\u009f') || character === '\u2028')).toEqual([]);
+    }
+    // The value is quoted with its control characters escaped, as it would otherwise reach the terminal.
+    expect(onlyProblem(edit(valid, '  - model: frontier\n', '  - model: "cr\\rx"\n')).message).toContain("got 'cr\\u000dx'");
+    expect(onlyProblem(valid.replace('    model: frontier-m\n', '    model: "m\\tx"\n'))).toMatchObject({ path: 'endpoints[0].model' });
+    // Any other text is a name: quotes, backslashes, letters of any script.
+    expect(loadOk(edit(valid, '  - model: frontier\n', '  - model: "fr\\"ontier\\\\ é 模型"\n')).routes[0]?.model).toBe('fr"ontier\\ é 模型');
     const endpoint = edit(edit(valid, '  - id: gcp-us-1\n', '  - id: none\n'), 'endpoints: [gcp-us-1, azure-eu-1]', 'endpoints: [none, azure-eu-1]');
     expect(onlyProblem(endpoint)).toMatchObject({ path: 'endpoints[0].id', message: "'none' is reserved: metrics and logs label requests that reached no endpoint so", suggestion: 'give the endpoint another id' });
     const both = parseGatewayConfig(edit(edit(endpoint, '    capacity: 64\n', '    capacity: -1\n'), '  - model: frontier\n', '  - model: none\n'), 'gateway.yaml');
