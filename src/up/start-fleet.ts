@@ -13,6 +13,7 @@ import { planFleet, type PlanSettings } from '../planner/plan-fleet.js';
 import { marginalPricePerChipHour } from '../planner/plan-options.js';
 import type { InferenceOptionReport, Plan } from '../planner/plan-report.js';
 import { curlLines, type CurlLines } from './curl-lines.js';
+import { openFilesWarning, readOpenFiles, type OpenFiles } from './open-files.js';
 import { fleetTimeouts, type FleetTimeouts, type GatewayTimeouts, type ReplicaTiming } from './fleet-timeouts.js';
 
 /**
@@ -45,6 +46,8 @@ export interface StartFleetOptions {
   readonly logger?: Logger | false;
   /** Where emulators report errors (never prompt or completion text); default nowhere. */
   readonly log?: (line: string) => void;
+  /** The process's open files and limit, read once all is started; the system's (readOpenFiles) by default. */
+  readonly openFiles?: () => OpenFiles | undefined;
 }
 
 /** How far one planned allocation was scaled down. */
@@ -266,6 +269,8 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
     gatewayGraceMs = config.listen.shutdownGraceMs;
     gateway = createGateway({ config, logger: options.logger ?? false, processMetrics: true });
     const url = await gateway.listen(config.listen.port, config.listen.host);
+    const files = openFilesWarning((options.openFiles ?? readOpenFiles)(), replicasPerPool);
+    if (files !== undefined) warnings.push(files);
     const first = routes[0];
     if (first === undefined) throw new Error('unreachable: at least one route');
     return { url, apiKey, plan, config, routes, endpoints, scaling, warnings, curl: curlLines(url, apiKey, first.model), close };

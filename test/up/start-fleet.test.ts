@@ -386,6 +386,15 @@ describe('startFleet lifecycle', () => {
     await expect(startFleet(fleet, { port: 0, plan: running.plan, emulatorPorts: 0 })).rejects.toThrow(RangeError);
   });
 
+  it('warns, once started, when the open files left hold few requests in flight (E44: it failed under load, unsaid)', async () => {
+    const crowded = await startFleet(fleet, { port: 0, speed: 200, replicasPerPool: 1, plan: running.plan, openFiles: () => ({ used: 1000, limit: 1024 }) });
+    try {
+      expect(crowded.warnings).toContainEqual(expect.stringContaining('the process holds 1000 of its 1024 open files (ulimit -n)'));
+    } finally {
+      await crowded.close();
+    }
+  });
+
   it('a taken gateway port fails cleanly and leaves no emulator behind', async () => {
     const port = Number(new URL(running.url).port);
     const servers = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'TCPServerWrap').length;
