@@ -258,7 +258,7 @@ tenants:
     cleanups.push(() => gateway.close());
     const response = await fetch(`${url}/v1/messages/count_tokens`, { method: 'POST', headers: { 'x-api-key': apiKey, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) });
     expect(response.status).toBe(502);
-    expect(parsed(lines).find((line) => line.msg === 'request refused')).toMatchObject({ status: 502, attempts: 2 });
+    expect(parsed(lines).find((line) => line.msg === 'token count refused')).toMatchObject({ status: 502, attempts: 2 });
     // A line per failed attempt, as an answer's, so the log adds up to switchyard_upstream_errors_total.
     const failedAttempts = parsed(lines).filter((line) => line.msg === 'upstream attempt failed');
     expect(failedAttempts).toEqual([expect.objectContaining({ level: 40, endpoint: 'c0', status: 500 }), expect.objectContaining({ level: 40, endpoint: 'c1', status: 500 })]);
