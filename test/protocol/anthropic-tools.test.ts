@@ -466,7 +466,7 @@ describe('anthropic tools: complete answers', () => {
   });
 
   it('a malformed answer or count names its first bad field in both dialects, never its value', () => {
-    expect(openaiDialect.parseResult({ id: 'x', model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 42 }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1 } })).toEqual({ ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a malformed chat completion: choices.0.message.content: must be a string, got a number' } });
+    expect(openaiDialect.parseResult({ id: 'x', model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 42 }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1 } })).toEqual({ ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a malformed chat completion: choices.0.message.content: must be a string, or a list of content parts' } });
     expect(anthropicTokenCounting.parseResult({ input_tokens: 'secret words' })).toEqual({ ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a malformed token count: input_tokens: must be a number, got a string' } });
     expect(anthropicDialect.parseResult('not json at all')).toEqual({ ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a malformed message: the body: must be an object, got a string' } });
   });

@@ -6,7 +6,9 @@ import { openaiDialect } from '../../src/protocol/openai/openai-dialect.js';
 // Upstreams that answer in the right shape with the wrong content (E45, raw-TCP upstreams): each
 // such answer was read as a whole one missing parts, so it ended looking complete, and no other
 // endpoint was tried. A malformed part now breaks the stream (resumed elsewhere, or ended with an
-// error event); parts after the finish are passed over; parts of a newer kind are passed over too.
+// error event), unless the answer was already whole (its finish came): then it ends there (E46).
+// More content after a finish means that finish was not the end (R36: Open WebUI sends one first).
+// Parts of a newer kind are passed over.
 
 /** Every event an OpenAI-dialect reader gives for the chunks, and whether it said the stream is done. */
 function readOpenai(chunks: readonly unknown[]): { events: ChatEvent[]; done: boolean } {
@@ -36,8 +38,8 @@ const openaiStart: ChatEvent = { type: 'start', id: 'c1', model: 'm', inputToken
 const error = (message: string): ChatEvent => ({ type: 'error', kind: 'api_error', message });
 
 describe('an OpenAI-dialect stream with malformed parts', () => {
-  it('content that is not text (a number, an object, a list) breaks the stream: dropped, the answer would look whole without it', () => {
-    for (const content of [42, { text: 'x' }, ['x'], true]) {
+  it('content that is not text (a number, an object, a list of no text parts) breaks the stream: dropped, the answer would look whole without it', () => {
+    for (const content of [42, { text: 'x' }, [42], [{ type: 'text', text: 7 }], true]) {
       expect(readOpenai([chunk({ role: 'assistant', content: 'Hello' }), chunk({ content })])).toEqual({ events: [openaiStart, { type: 'text', text: 'Hello' }, error('upstream sent a content delta that is not text')], done: true });
     }
     expect(readOpenai([chunk({ refusal: 7 })]).events.at(-1)).toEqual(error('upstream sent a content delta that is not text'));
@@ -56,17 +58,34 @@ describe('an OpenAI-dialect stream with malformed parts', () => {
     expect(readOpenai([{ id: 'c1', model: 'm', choices: [{ delta: { content: 'Hi' } }] }]).events).toEqual([openaiStart, { type: 'text', text: 'Hi' }]);
   });
 
-  it('text after the finish is passed over (both the fast path and the full read); the usage that follows still ends the answer', () => {
+  it("text after a finish means that finish was not the end: the last one stands (R36: Open WebUI sends 'stop' on its first, empty chunk)", () => {
     const read = readOpenai([
-      chunk({ role: 'assistant', content: 'Hello' }),
-      chunk({}, 'stop'),
+      chunk({ role: 'assistant', content: '' }, 'stop'),
       // The exact layout the fast path reads, then one it does not.
-      '{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":" MORE"},"logprobs":null,"finish_reason":null}]}',
-      chunk({ content: ' AFTER', tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }] }, 'length'),
-      { id: 'c1', model: 'm', choices: [], usage: { prompt_tokens: 3, completion_tokens: 1 } },
+      '{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"The answer"},"logprobs":null,"finish_reason":null}]}',
+      chunk({ reasoning_content: 'thought', content: ' is 42.' }),
+      chunk({}, 'length'),
+      { id: 'c1', model: 'm', choices: [], usage: { prompt_tokens: 3, completion_tokens: 4 } },
       '[DONE]',
     ]);
-    expect(read).toEqual({ events: [openaiStart, { type: 'text', text: 'Hello' }, { type: 'finish', finishReason: 'stop', usage: { inputTokens: 3, outputTokens: 1 } }], done: true });
+    expect(read).toEqual({ events: [openaiStart, { type: 'text', text: 'The answer' }, { type: 'reasoning', text: 'thought' }, { type: 'text', text: ' is 42.' }, { type: 'finish', finishReason: 'length', usage: { inputTokens: 3, outputTokens: 4 } }], done: true });
+    // With no finish after the text, the stream ended early: no finish, a break.
+    expect(readOpenai([chunk({ content: 'Hello' }, 'stop'), chunk({ content: ' MORE' }), '[DONE]'])).toEqual({ events: [openaiStart, { type: 'text', text: 'Hello' }, { type: 'text', text: ' MORE' }], done: true });
+  });
+
+  it('a part that cannot be read after the finish ends the answer whole, as it was (E46: it broke a complete answer); [DONE] padded is [DONE]', () => {
+    const finished: ChatEvent = { type: 'finish', finishReason: 'stop', usage: { inputTokens: 0, outputTokens: 0 } };
+    for (const bad of ['{not json', JSON.stringify(chunk({ content: 'x' }, null, 1)), JSON.stringify(chunk({ content: 42 })), JSON.stringify(chunk({ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }] }))]) {
+      expect(readOpenai([chunk({ content: 'Hello' }), chunk({}, 'stop'), bad])).toEqual({ events: [openaiStart, { type: 'text', text: 'Hello' }, finished], done: true });
+    }
+    expect(readOpenai([chunk({ content: 'Hello' }), chunk({}, 'stop'), '[DONE]  '])).toEqual({ events: [openaiStart, { type: 'text', text: 'Hello' }, finished], done: true });
+  });
+
+  it("a list of content parts (Mistral's reasoning models) is read as text and reasoning, streamed and whole", () => {
+    const thinking = { type: 'thinking', thinking: [{ type: 'text', text: 'Let me see.' }] };
+    expect(readOpenai([chunk({ content: [thinking] }), chunk({ content: [{ type: 'text', text: 'Paris' }, { type: 'reference', reference_ids: [1] }] }), chunk({ content: '.' }, 'stop')]).events).toEqual([openaiStart, { type: 'reasoning', text: 'Let me see.' }, { type: 'text', text: 'Paris' }, { type: 'text', text: '.' }]);
+    const whole = openaiDialect.parseResult({ id: 'c1', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: [thinking, { type: 'text', text: 'Paris.' }] }, finish_reason: 'stop' }], usage: { prompt_tokens: 3, completion_tokens: 5 } });
+    expect(whole).toMatchObject({ ok: true, value: { text: 'Paris.', reasoning: 'Let me see.' } });
   });
 
   it('a whole (JSON) answer with a second choice, or only a choice of another index, is no answer', () => {
@@ -104,16 +123,29 @@ describe('an Anthropic-dialect stream with malformed parts', () => {
     });
   });
 
-  it('a delta for a block never begun, or one already stopped, breaks the stream', () => {
-    expect(readAnthropic([messageStart, textBlock(0), textDelta(0, 'Hi'), textDelta(3, 'ELSEWHERE')]).events.at(-1)).toEqual(error('upstream sent a content_block_delta for content block 3, which is not open'));
+  it('a delta for a block stopped, or a call\'s input for a block never begun, breaks the stream; text for a block never begun begins it (R36: servers that send no content_block_start)', () => {
     expect(readAnthropic([messageStart, textBlock(0), textDelta(0, 'Hi'), blockStop(0), textDelta(0, 'AFTER')]).events.at(-1)).toEqual(error('upstream sent a content_block_delta for content block 0, which is not open'));
-  });
-
-  it("content after the stop reason is passed over; message_stop still ends the answer", () => {
-    expect(readAnthropic([messageStart, textBlock(0), textDelta(0, 'Hello'), blockStop(0), stopReason, textBlock(1), textDelta(1, ' AFTER'), { type: 'message_stop' }])).toEqual({
-      events: [anthropicStart, { type: 'text', text: 'Hello' }, { type: 'finish', finishReason: 'stop', usage: { inputTokens: 3, outputTokens: 2 } }],
+    expect(readAnthropic([messageStart, { type: 'content_block_delta', index: 2, delta: { type: 'input_json_delta', partial_json: '{}' } } as { type: string }]).events.at(-1)).toEqual(error('upstream sent a content_block_delta for content block 2, which is not open'));
+    expect(readAnthropic([messageStart, textDelta(0, 'Hello'), textDelta(0, ' there'), blockStop(0), stopReason, { type: 'message_stop' }])).toEqual({
+      events: [anthropicStart, { type: 'text', text: 'Hello' }, { type: 'text', text: ' there' }, { type: 'finish', finishReason: 'stop', usage: { inputTokens: 3, outputTokens: 2 } }],
       done: true,
     });
+  });
+
+  it('content after the stop reason means it was not the end: a stream that stops without another is broken', () => {
+    expect(readAnthropic([messageStart, textBlock(0), textDelta(0, 'Hello'), blockStop(0), stopReason, textBlock(1), textDelta(1, ' AFTER'), { type: 'message_stop' }])).toEqual({
+      events: [anthropicStart, { type: 'text', text: 'Hello' }, { type: 'text', text: ' AFTER' }],
+      done: true,
+    });
+  });
+
+  it('a part that cannot be read after the stop reason ends the answer whole, as it was (E46)', () => {
+    const finished: ChatEvent = { type: 'finish', finishReason: 'stop', usage: { inputTokens: 3, outputTokens: 2 } };
+    const whole = [messageStart, textBlock(0), textDelta(0, 'Hello'), blockStop(0), stopReason];
+    expect(readAnthropic([...whole, textDelta(0, 'AFTER')])).toEqual({ events: [anthropicStart, { type: 'text', text: 'Hello' }, finished], done: true });
+    const reader = anthropicDialect.createStreamReader();
+    for (const frame of whole) reader.read(frame.type, JSON.stringify(frame));
+    expect(reader.read(undefined, '[DONE]')).toEqual({ events: [finished], done: true });
   });
 
   it('a message without its message_start gets one made up, so that a caller\'s stream begins as Anthropic\'s SDKs require; a later start is passed over', () => {

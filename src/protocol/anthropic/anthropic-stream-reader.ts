@@ -32,6 +32,8 @@ export function createAnthropicStreamReader(): StreamReader {
   const openCalls = new Set<number>();
   /** Every block begun and not yet stopped, by index: a delta for another is for no block (E45). */
   const openBlocks = new Set<number>();
+  /** Every block stopped, by index: a delta for one is for no block, not one begun without a start. */
+  const stoppedBlocks = new Set<number>();
   let started = false;
   /** The finish was named and every call closed: what follows (message_stop, or an error or a break instead) cannot change the answer. */
   const whole = (): boolean => announced && !finished && openCalls.size === 0;
@@ -53,8 +55,17 @@ export function createAnthropicStreamReader(): StreamReader {
     } catch {
       json = null as unknown as typeof json;
     }
+    // A part that cannot be read: after the stop reason, with every call closed, the end of an answer
+    // already whole (E46: a bad frame before message_stop broke it, and a resume added another
+    // model's text); else a break.
+    const wasWhole = whole();
+    const broken = (message: string): { events: ChatEvent[]; done: boolean } => {
+      if (!wasWhole) return malformed(message);
+      finished = true;
+      return { events: [finishEvent()], done: true };
+    };
     // JSON that is not an object (`data: null`, a number) is as malformed as text that is not JSON.
-    if (typeof json !== 'object' || json === null || Array.isArray(json)) return malformed('upstream sent a malformed stream event');
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) return broken('upstream sent a malformed stream event');
     const type = json.type ?? event;
     // A message's part before its message_start: a server that sent none (Anthropic always sends
     // one). A start is made up for it, or a caller's stream would begin without message_start,
@@ -63,10 +74,18 @@ export function createAnthropicStreamReader(): StreamReader {
       started = true;
       madeStart = true;
     }
-    // After the stop reason the answer is whole: later content would only add to it (E45).
-    if (announced && contentParts.has(type ?? '')) return { events: [], done: false };
+    // More of the answer after a stop reason: that was not the end (as OpenAI's finish_reason sent
+    // early, R36). A stream that ends without another is broken.
+    if (announced && contentParts.has(type ?? '')) announced = false;
+    if (type === 'content_block_delta' && typeof json.index === 'number' && !openBlocks.has(json.index)) {
+      // A text or thinking delta for a block never begun: a server that sends no content_block_start
+      // (LiteLLM's adapter over Bedrock at times, R36) begins it so. One for a block stopped, or a
+      // call's input for a call never begun (with no id or name), belongs to no block (E45).
+      const opens = !stoppedBlocks.has(json.index) && (json.delta?.type === 'text_delta' || json.delta?.type === 'thinking_delta');
+      if (!opens) return broken(`upstream sent a content_block_delta for content block ${String(json.index)}, which is not open`);
+      openBlocks.add(json.index);
+    }
     // (A stray content_block_stop carries nothing, and is passed over.)
-    if (type === 'content_block_delta' && typeof json.index === 'number' && !openBlocks.has(json.index)) return malformed(`upstream sent a content_block_delta for content block ${String(json.index)}, which is not open`);
     switch (type) {
       case 'message_start': {
         // One message per stream: a second start (or one after a start made up) would begin another.
@@ -104,20 +123,22 @@ export function createAnthropicStreamReader(): StreamReader {
         return { events, done: false };
       }
       case 'content_block_delta': {
-        // Text in another form (a number, an object) is no text: dropped, the answer would end looking whole without it (E45).
-        if (json.delta?.type === 'text_delta') return typeof json.delta.text === 'string' ? { events: json.delta.text === '' ? [] : [{ type: 'text', text: json.delta.text }], done: false } : malformed('upstream sent a text delta that is not text');
-        if (json.delta?.type === 'thinking_delta') return typeof json.delta.thinking === 'string' ? { events: json.delta.thinking === '' ? [] : [{ type: 'thinking', text: json.delta.thinking }], done: false } : malformed('upstream sent a thinking delta that is not text');
+        const delta = json.delta;
         // A delta of a type added since (Anthropic adds some, citations_delta) is passed over; one of no type is no delta.
-        if (typeof json.delta?.type !== 'string') return malformed('upstream sent a content delta with no type');
-        if (json.delta.type === 'input_json_delta' && typeof json.delta.partial_json !== 'string') return malformed("upstream sent a tool call's input that is not text");
-        if (json.delta?.type === 'signature_delta') return typeof json.delta.signature === 'string' ? { events: [{ type: 'thinking_signature', signature: json.delta.signature }], done: false } : malformed('upstream sent a malformed signature');
-        if (json.delta?.type !== 'input_json_delta' || typeof json.delta.partial_json !== 'string' || json.delta.partial_json === '') return { events: [], done: false };
+        if (typeof delta?.type !== 'string') return broken('upstream sent a content delta with no type');
+        // Text in another form (a number, an object) is no text: dropped, the answer would end looking whole without it (E45).
+        if (delta.type === 'text_delta') return typeof delta.text === 'string' ? { events: delta.text === '' ? [] : [{ type: 'text', text: delta.text }], done: false } : broken('upstream sent a text delta that is not text');
+        if (delta.type === 'thinking_delta') return typeof delta.thinking === 'string' ? { events: delta.thinking === '' ? [] : [{ type: 'thinking', text: delta.thinking }], done: false } : broken('upstream sent a thinking delta that is not text');
+        if (delta.type === 'signature_delta') return typeof delta.signature === 'string' ? { events: [{ type: 'thinking_signature', signature: delta.signature }], done: false } : broken('upstream sent a malformed signature');
+        if (delta.type !== 'input_json_delta') return { events: [], done: false };
+        if (typeof delta.partial_json !== 'string') return broken("upstream sent a tool call's input that is not text");
+        if (delta.partial_json === '') return { events: [], done: false };
         const index = typeof json.index === 'number' && !wholeInput.has(json.index) ? callOfBlock.get(json.index) : undefined;
         if (index === undefined) return { events: [], done: false };
         // Anthropic streams one block at a time. Input for a call after the next one began
         // cannot be carried (a caller's block for it is closed, and would look complete).
         if (index !== callOfBlock.size - 1) return malformed('upstream interleaved the input of two tool calls');
-        return { events: [{ type: 'tool_arguments', index, text: json.delta.partial_json }], done: false };
+        return { events: [{ type: 'tool_arguments', index, text: delta.partial_json }], done: false };
       }
       case 'message_delta': {
         announced ||= typeof json.delta?.stop_reason === 'string';
@@ -136,6 +157,7 @@ export function createAnthropicStreamReader(): StreamReader {
         if (typeof json.index === 'number') {
           openCalls.delete(json.index);
           openBlocks.delete(json.index);
+          stoppedBlocks.add(json.index);
         }
         const index = typeof json.index === 'number' ? callOfBlock.get(json.index) : undefined;
         return { events: index === undefined ? [] : [{ type: 'tool_call_end', index }], done: false };

@@ -4,6 +4,7 @@ import { goDuration } from '../go-duration.js';
 import { malformedAnswer } from '../request-problem.js';
 import { formatOpenaiError } from './openai-error.js';
 import { brokenFinish, finishFromOpenAI, finishToOpenAI, openaiFinishWithCalls, matchedStop, stopSequenceOf } from './openai-finish-reason.js';
+import { readContent } from './openai-content-parts.js';
 import { reasoningOf } from './openai-reasoning.js';
 import { openaiResultSchema } from './openai-result-schema.js';
 import { createOpenaiStreamReader } from './openai-stream-reader.js';
@@ -68,13 +69,17 @@ export const openaiDialect: Dialect = {
     // A refusal is told as Anthropic tells one: its words as the text, and a content_filter finish,
     // so that no caller reads an empty answer, or the refusal, as the JSON it asked for.
     const refusal = choice?.message.refusal ?? '';
-    const reasoning = reasoningOf(choice?.message);
+    // A list of parts (Mistral's reasoning models) as text and reasoning; parts that are no text are no answer.
+    const content = readContent(choice?.message.content);
+    if (content === undefined) return { ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream answered with content that is not text' } };
+    const reasoned = `${reasoningOf(choice?.message) ?? ''}${content.reasoning}`;
+    const reasoning = reasoned === '' ? undefined : reasoned;
     return {
       ok: true,
       value: {
         id: parsed.data.id,
         model: parsed.data.model,
-        text: `${choice?.message.content ?? ''}${refusal}`,
+        text: `${content.text}${refusal}`,
         finishReason: refusal === '' ? openaiFinishWithCalls(finishFromOpenAI(choice?.finish_reason), toolCalls.length > 0, stopped) : 'content_filter',
         ...(refusal === '' ? {} : { refusal: true }),
         ...stopped,

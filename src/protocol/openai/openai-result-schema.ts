@@ -16,7 +16,7 @@ export const openaiResultSchema = z.looseObject({
         // The gateway asks for one choice (n is never sent): another is an answer to no question.
         index: z.literal(0).optional(),
         // refusal: the model declined a structured answer (OpenAI), in words instead of JSON.
-        message: z.looseObject({ content: z.string().nullish(), refusal: z.string().nullish(), tool_calls: z.array(resultToolCall).nullish(), reasoning_content: z.unknown().optional(), reasoning: z.unknown().optional() }),
+        message: z.looseObject({ content: z.union([z.string(), z.array(z.unknown())], { error: 'must be a string, or a list of content parts' }).nullish(), refusal: z.string().nullish(), tool_calls: z.array(resultToolCall).nullish(), reasoning_content: z.unknown().optional(), reasoning: z.unknown().optional() }),
         finish_reason: z.string().nullable(),
         stop_reason: z.unknown().optional(),
         matched_stop: z.unknown().optional(),

@@ -3,6 +3,7 @@ import type { StreamReader } from '../dialect.js';
 import { isRecord } from '../is-record.js';
 import { readContentDelta } from './openai-content-delta.js';
 import { brokenFinish, finishFromOpenAI, openaiFinishWithCalls, stopSequenceOf } from './openai-finish-reason.js';
+import { readContent } from './openai-content-parts.js';
 import { reasoningOf } from './openai-reasoning.js';
 import { createToolCallReader, type ToolCallReader } from './openai-tool-call-reader.js';
 import { readOpenaiUsage } from './openai-usage.js';
@@ -54,7 +55,8 @@ class OpenaiStreamReader implements StreamReader {
   #toolCalls: ToolCallReader | undefined;
 
   read(_event: string | undefined, data: string): { events: ChatEvent[]; done: boolean } {
-    if (data === '[DONE]') {
+    // As OpenAI's SDK reads it: a server that pads it (E46) ended as well.
+    if (data.startsWith('[DONE]')) {
       // An upstream that ignored include_usage still ended properly: finish with what is known.
       const events: ChatEvent[] = [];
       const problem = this.#toolCalls?.finish(events, this.#answerId);
@@ -62,10 +64,13 @@ class OpenaiStreamReader implements StreamReader {
       if (this.#finish !== undefined && !this.#finished) events.push({ type: 'finish', finishReason: this.#finish, ...this.#stopped, usage: { inputTokens: 0, outputTokens: 0 } });
       return { events, done: true };
     }
-    // After the finish only usage counts (below): the fast path's content would add to a whole answer.
-    if (this.#started && this.#finish === undefined) {
+    if (this.#started && !this.#finished) {
       const text = readContentDelta(data);
-      if (text !== undefined) return { events: text === '' ? [] : [{ type: 'text', text }], done: false };
+      if (text !== undefined) {
+        if (text === '') return { events: [], done: false };
+        this.#continued();
+        return { events: [{ type: 'text', text }], done: false };
+      }
     }
     let json: unknown;
     try {
@@ -74,7 +79,7 @@ class OpenaiStreamReader implements StreamReader {
       json = undefined;
     }
     // JSON that is not an object (`data: null`, a number) is as malformed as text that is not JSON.
-    if (!isRecord(json)) return malformed([], 'upstream sent a malformed stream chunk');
+    if (!isRecord(json)) return this.#broken([], 'upstream sent a malformed stream chunk');
     const chunk = json as {
       id?: string;
       model?: string;
@@ -101,24 +106,28 @@ class OpenaiStreamReader implements StreamReader {
       events.push({ type: 'start', id: this.#answerId, model: chunk.model ?? '', inputTokens: 0 });
     }
     const read = onlyChoice(chunk.choices);
-    if (typeof read === 'string') return malformed(events, read);
+    if (typeof read === 'string') return this.#broken(events, read);
     const choice = read;
-    // After the finish, the answer is whole: a server's later deltas would only add to it (E45).
-    const delta = this.#finish === undefined ? choice?.delta : undefined;
-    const reasoning = reasoningOf(delta);
-    if (reasoning !== undefined) events.push({ type: 'reasoning', text: reasoning });
-    const text = delta?.content;
+    // Once usage has come with the finish, the answer is whole: what follows is passed over.
+    const delta = this.#finished ? undefined : choice?.delta;
+    const content = readContent(delta?.content);
     const refusal = delta?.refusal;
-    // Text in another form (a number, an object) is no text: dropped, the answer would end looking whole without it.
-    if ((text !== undefined && text !== null && typeof text !== 'string') || (refusal !== undefined && refusal !== null && typeof refusal !== 'string')) return malformed(events, 'upstream sent a content delta that is not text');
-    if (typeof text === 'string' && text !== '') events.push({ type: 'text', text });
+    // Text in another form (a number, an object) is no text: dropped, the answer would end looking whole without it (E45).
+    if (content === undefined || (refusal !== undefined && refusal !== null && typeof refusal !== 'string')) return this.#broken(events, 'upstream sent a content delta that is not text');
+    const reasoning = `${reasoningOf(delta) ?? ''}${content.reasoning}`;
+    const calls = delta?.tool_calls;
+    const calling = Array.isArray(calls) && calls.length > 0;
+    if (reasoning !== '' || content.text !== '' || (typeof refusal === 'string' && refusal !== '')) this.#continued();
+    // A call after the finish cannot be taken back into calls the finish closed.
+    else if (calling && this.#finish !== undefined) return this.#broken(events, 'upstream sent a tool call after its finish');
+    if (reasoning !== '') events.push({ type: 'reasoning', text: reasoning });
+    if (content.text !== '') events.push({ type: 'text', text: content.text });
     if (typeof refusal === 'string' && refusal !== '') {
       this.#refused = true;
       events.push({ type: 'text', text: refusal, refusal: true });
     }
-    const calls = delta?.tool_calls;
     // An empty list (some servers send one on every chunk) begins no call.
-    if (Array.isArray(calls) && calls.length > 0) {
+    if (calling) {
       const problem = (this.#toolCalls ??= createToolCallReader()).read(calls, events, this.#answerId);
       if (problem !== undefined) return malformed(events, problem);
     }
@@ -135,6 +144,27 @@ class OpenaiStreamReader implements StreamReader {
       events.push({ type: 'finish', finishReason: this.#finish, ...this.#stopped, usage: readOpenaiUsage(chunk.usage) });
     }
     return { events, done: false };
+  }
+
+  /**
+   * A part that cannot be read: after the finish, the end of an answer already whole (E46: a bad
+   * frame before the usage chunk broke it, and a resume added another model's text); else a break.
+   */
+  #broken(events: ChatEvent[], message: string): { events: ChatEvent[]; done: boolean } {
+    const announced = this.announcedFinish();
+    if (announced === undefined) return malformed(events, message);
+    this.#finished = true;
+    return { events: [...events, announced], done: true };
+  }
+
+  /**
+   * More of the answer came after a finish_reason: that finish was not the end (Open WebUI sends
+   * "stop" on its first, empty chunk, then the answer; R36: passed over, the whole answer was
+   * lost). The last finish stands; a stream that ends without another is broken.
+   */
+  #continued(): void {
+    this.#finish = undefined;
+    this.#stopped = noStop;
   }
 
   announcedFinish(): Extract<ChatEvent, { type: 'finish' }> | undefined {
