@@ -83,8 +83,13 @@ export async function pumpAnswer(
   const plausible = (count: number, endpoint: EndpointRuntime): number => (count <= endpoint.config.contextWindow ? count : 0);
   /** The output budget every attempt was sent within: the caller's, the room routing left, or the default. */
   const budget = (): number => request.maxTokens ?? context.roomBudget ?? defaultMaxOutputTokens;
-  /** An upstream's count of its output, or 0 (unknown) past the budget it was sent (E45: a count of 5,000 for a budget of 100 was charged). */
-  const plausibleOutput = (count: number, endpoint: EndpointRuntime): number => (count <= budget() ? plausible(count, endpoint) : 0);
+  /**
+   * An upstream's count of its output, or 0 (unknown) when its answer part (the count less the
+   * reasoning it names) is past the budget it was sent (E45: 5,000 for a budget of 100 was charged).
+   * The reasoning is let past the budget: DeepSeek's reasoner counts it in the output while its
+   * max_tokens bounds only the answer after it (R36).
+   */
+  const plausibleOutput = (usage: Usage, endpoint: EndpointRuntime): number => (usage.outputTokens - Math.min(usage.reasoningTokens ?? 0, usage.outputTokens) <= budget() ? plausible(usage.outputTokens, endpoint) : 0);
   let sent = new TextAccumulator();
   /** The answer's tool calls so far: once one has begun, a break cannot be resumed by continuation. */
   let calls = new ToolCallAccumulator();
@@ -355,7 +360,7 @@ export async function pumpAnswer(
       sink.event({ type: 'text', text: held });
     }
     // The upstream's count when it gave one (never below the pieces delivered), else the gateway's.
-    const counted = ownCount ? finished.usage.outputTokens : plausibleOutput(finished.usage.outputTokens, endpoint);
+    const counted = ownCount ? finished.usage.outputTokens : plausibleOutput(finished.usage, endpoint);
     const upstreamCount = plausible(upstreamPrompt, endpoint);
     // The prompt cache's parts go with the upstream's count of the prompt they are part of, never
     // with an estimate: the finish's, or (a continued answer, or one the gateway ends itself) the

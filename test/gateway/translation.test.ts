@@ -389,6 +389,24 @@ describe('usage an upstream reports that cannot be true', () => {
   });
 });
 
+describe('usage with reasoning past the budget', () => {
+  it("is taken when the answer part is within it: DeepSeek's reasoner counts its reasoning in the output, and its max_tokens bounds only the answer (R36)", async () => {
+    const usage = { prompt_tokens: 100, completion_tokens: 2905, completion_tokens_details: { reasoning_tokens: 2900 } };
+    const reasoner = await startScriptedUpstream((res) =>
+      res.end(openAIChunk({ role: 'assistant', content: 'one' }) + openAIChunk({ content: ' two' }) + openAIChunk({}, 'stop') + `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage })}\n\ndata: [DONE]\n\n`),
+    );
+    const limited = await routeGateway('reasoner', [['reasoner', reasoner.url, 'm']], 3000);
+    try {
+      const openai = new OpenAI({ apiKey, baseURL: `${limited.url}/v1`, maxRetries: 0 });
+      const completion = await openai.chat.completions.create({ model: 'reasoner', max_tokens: 10, messages: [{ role: 'user', content: 'x'.repeat(400) }] });
+      expect(completion.usage).toMatchObject({ prompt_tokens: 100, completion_tokens: 2905, completion_tokens_details: { reasoning_tokens: 2900 } });
+    } finally {
+      await limited.close();
+      await reasoner.close();
+    }
+  });
+});
+
 describe('usage from an upstream that reports none', () => {
   it('an OpenAI-dialect upstream ignoring include_usage: the prompt is reported and charged at the gateway\'s estimate, never 0', async () => {
     // Sends three words and [DONE], with no usage chunk, whatever it is asked.
