@@ -93,8 +93,10 @@ export function createStreamSink(target: SinkTarget, keptAlive?: Set<KeptAliveSt
  * of heap a stream more (heap snapshots at 2,000 open streams).
  */
 class StreamSink implements AnswerSink {
-  // Streamed, arguments go out as the model writes them, as each API streams them.
-  readonly needsObjectArguments = false;
+  // Streamed, arguments go out as the model writes them, as each API streams them; a caller whose
+  // API gives them as an object (Anthropic's input) is told at the end when they were not one: its
+  // SDK read them as an empty input and the call as whole (E46).
+  readonly needsObjectArguments: boolean;
   readonly showsReasoning: boolean;
   readonly startStatesUsage: boolean;
   readonly #target: SinkTarget;
@@ -108,6 +110,7 @@ class StreamSink implements AnswerSink {
     this.#writer = target.inbound.createStreamWriter({ includeUsage: target.request.includeUsage, created: target.createdSeconds });
     this.#keptAlive = keptAlive;
     this.showsReasoning = target.inbound.showsReasoning;
+    this.needsObjectArguments = target.inbound.toolArgumentsAsObject;
     this.startStatesUsage = target.inbound.streamStartStatesUsage;
   }
 

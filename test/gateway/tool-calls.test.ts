@@ -184,6 +184,13 @@ describe('tool calls through the gateway', () => {
     const anthropic = await ask(url, { model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'Weather in Paris?' }], tools: [{ name: 'get_weather', input_schema: weatherTool.function.parameters }] }, '/v1/messages');
     expect(anthropic.status).toBe(502);
     expect(await anthropic.text()).toMatch(/tool call arguments that are not a JSON object/);
+    // Streamed to an Anthropic caller, the pieces went out as written; the end is an error event, not
+    // message_stop: Anthropic's SDK read the call as whole, with an empty input (E46).
+    const streamed = await ask(url, { model: 'm', max_tokens: 100, stream: true, messages: [{ role: 'user', content: 'Weather in Paris?' }], tools: [{ name: 'get_weather', input_schema: weatherTool.function.parameters }] }, '/v1/messages');
+    const frames = (await streamed.text()).trimEnd().split('\n\n');
+    expect(frames.some((frame) => frame.includes('"partial_json":"{\\"city\\": Par"'))).toBe(true);
+    expect(frames.at(-1)).toMatch(/^event: error\ndata: .*tool call arguments that are not a JSON object/);
+    expect(frames.some((frame) => frame.startsWith('event: message_stop'))).toBe(false);
   });
 
   it('numbers in arguments go as the model or caller wrote them, whatever a double carries, between the dialects (E26)', async () => {
