@@ -14,6 +14,16 @@ export function holdsKey(text: string): boolean {
 }
 
 /**
+ * Whether an id a caller chose (x-request-id) holds a key: an auth scheme's credentials, a JWT, a
+ * provider's prefix with digits in 20 characters or more, a whole key's shape, or a run of mixed case
+ * and digits. Not a short word that begins as a key does ('ASIA-PAC-0001', 'sk-SK-order-17'; R36), nor
+ * a long run of one case, which is how trace ids are written (W3C's: 32 lowercase hex digits).
+ */
+export function holdsKeyInId(text: string): boolean {
+  return /\b(Bearer|Basic|Digest) /i.test(text) || holdsJsonWebToken(text) || text.split(/[^\w-]+/).some((word) => (keyPrefix.test(word) && word.length >= 20 && /[0-9]/.test(word)) || keyShape.test(word) || isMixedKeyRun(word));
+}
+
+/**
  * Whether text holds a JSON Web Token, signed or encrypted (RFC 7519: JWS or JWE; R26, R27): a
  * segment whose base64url decodes to a JSON object naming its `alg`, with two segments or more after
  * it. Judged by decoding, not by a look (R28: 'eyecare-portal.example.com' looked like one), and in
@@ -91,8 +101,12 @@ function isProviderKey(piece: string): boolean {
  * ('Meta-Llama-3-1-405B-Instruct') and snake_case ids have those separators.
  */
 function isLongKeyRun(piece: string): boolean {
-  const mixed = /^[A-Za-z0-9]{24,}$/.test(piece) && /[a-z]/.test(piece) && /[A-Z]/.test(piece) && /[0-9]/.test(piece);
-  return mixed || (/^[A-Za-z0-9]{32,}$/.test(piece) && /[0-9]/.test(piece) && /[A-Za-z]/.test(piece));
+  return isMixedKeyRun(piece) || (/^[A-Za-z0-9]{32,}$/.test(piece) && /[0-9]/.test(piece) && /[A-Za-z]/.test(piece));
+}
+
+/** Mixed case and digits in one run of 24 characters or more (Mistral's keys, Cohere's). */
+function isMixedKeyRun(piece: string): boolean {
+  return /^[A-Za-z0-9]{24,}$/.test(piece) && /[a-z]/.test(piece) && /[A-Z]/.test(piece) && /[0-9]/.test(piece);
 }
 
 /** How the keys of common providers begin. */

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { ChatRequest, ErrorKind } from '../protocol/chat.js';
 import { estimatePromptTokens, hasVisibleText, lastSpokenTurn, minThinkingBudget, promptText } from '../protocol/chat.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
-import { holdsKey, withoutKeys } from './credential-text.js';
+import { holdsKeyInId, withoutKeys } from './credential-text.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { anthropicDialect } from '../protocol/anthropic/anthropic-dialect.js';
 import { anthropicTokenCounting } from '../protocol/anthropic/anthropic-token-counting.js';
@@ -119,11 +119,14 @@ export function createGateway(options: GatewayOptions): Gateway {
   let tenantsById = new Map(config.tenants.map((tenant) => [tenant.id, tenant]));
   /**
    * A request's id: the caller's x-request-id when it is a plain token and no key, else a new one. It is
-   * echoed, logged on every line and sent upstream, so a key pasted there (a provider's shape, or a
-   * tenant's own key, found by its hash) would be too (E42).
+   * echoed, logged on every line and sent upstream, so a key pasted there (a provider's, or a tenant's
+   * own, found by its hash, whole or as a piece between the id's punctuation) would be too (E42, R36).
    */
-  const requestIdFrom = (presented: string | undefined): string =>
-    presented !== undefined && requestIdPattern.test(presented) && !holdsKey(presented) && authenticate(current.tenants, presented) === undefined ? presented : randomUUID();
+  const requestIdFrom = (presented: string | undefined): string => {
+    if (presented === undefined || !requestIdPattern.test(presented) || holdsKeyInId(presented)) return randomUUID();
+    const pieces = presented.split(/[.:@/+=]+/);
+    return [presented, ...(pieces.length > 1 ? pieces : [])].some((piece) => authenticate(current.tenants, piece) !== undefined) ? randomUUID() : presented;
+  };
   /**
    * The jurisdictions a request admitted as `tenant` may use now: its own, unless a reload changed
    * them since, then only those both its own and its key's tenant now allow (none for a key taken

@@ -727,9 +727,8 @@ describe('request ids', () => {
       });
     const plain = await send('trace-7f3a:42');
     expect(plain.headers.get('x-request-id')).toBe('trace-7f3a:42');
-    // A W3C trace id (32 hex digits) is a plain id, not a key.
-    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
-    expect((await send(traceId)).headers.get('x-request-id')).toBe(traceId);
+    // A W3C trace id (32 hex digits) is a plain id, not a key; nor are short words that begin as keys do (R36).
+    for (const id of ['4bf92f3577b34da6a3ce929d0e0e4736', 'ASIA-PAC-0001', 'sk-SK-order-17']) expect((await send(id)).headers.get('x-request-id')).toBe(id);
     // A key pasted as the id (a provider's, or the tenant's own, found by its hash) would be echoed,
     // logged on every line and sent upstream (E42).
     for (const odd of ['has space', '"quoted"', 'x'.repeat(129), 'é', 'sk-ant-api03-Xy7Qw2Lm9Pz4Rt6Vb8Nc1Kd3Fg5Hj7Ks9Lq2Wm4Er6Ty8Ui0Op', usKey]) {
@@ -751,6 +750,12 @@ describe('request ids', () => {
       const pasted = await send(plainKey);
       await pasted.text();
       expect(pasted.headers.get('x-request-id')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      // Glued to other words, still the key (R36: echoed, and sent upstream as 'acme-demo-7.retry1-1').
+      for (const glued of [`${plainKey}.retry1`, `trace:${plainKey}`]) {
+        const response = await send(glued);
+        await response.text();
+        expect(response.headers.get('x-request-id')).not.toContain(plainKey);
+      }
       const other = await send('acme-demo-8');
       await other.text();
       expect(other.headers.get('x-request-id')).toBe('acme-demo-8');
