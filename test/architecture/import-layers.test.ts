@@ -47,8 +47,17 @@ const pureCores: readonly string[] = [
 /** Packages that do I/O; a pure core imports none of them, nor any of Node's own modules. */
 const ioPackages: readonly string[] = ['undici', 'pino', 'prom-client', 'commander'];
 
-/** Reading a clock or a random source directly, rather than through an injected one. */
-const ambientEffects = /\b(?:Date\.now|Math\.random|performance\.now|setTimeout|setInterval|process\.)|\bnew Date\(\)/;
+/** Globals whose members read a clock, a random source or the process: `Math` only for `random`. */
+const ambientObjects: Readonly<Record<string, ((member: string) => boolean) | undefined>> = {
+  Date: (member) => member === 'now',
+  Math: (member) => member === 'random',
+  performance: () => true,
+  process: () => true,
+  crypto: () => true,
+};
+
+/** Global functions that read the clock, do I/O or schedule work on their own. */
+const ambientCalls: ReadonlySet<string> = new Set(['fetch', 'setTimeout', 'setInterval', 'setImmediate', 'queueMicrotask', 'Date']);
 
 interface SourceFile {
   /** Path under src, with '/' separators: `gateway/route-request.ts`. */
@@ -135,14 +144,29 @@ function layerViolations(file: SourceFile, known: ReadonlySet<string>): string[]
   return violations;
 }
 
+/**
+ * What a file uses of I/O, clocks and randomness of its own: the modules it imports, and the globals
+ * it reads, found in its syntax tree (not in comments or strings). Only the file itself: what the
+ * modules it imports do is theirs to answer for (each pure core is on the list in its own right).
+ */
 function impurities(file: SourceFile): string[] {
   const found: string[] = [];
   for (const specifier of file.imports) {
     if (specifier.startsWith('node:') || ioPackages.includes(specifier)) found.push(`${file.name} imports ${specifier}`);
   }
-  const code = file.text.replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
-  const effect = ambientEffects.exec(code);
-  if (effect !== null) found.push(`${file.name} uses ${effect[0]} (inject the clock, randomness or process state instead)`);
+  const uses = (what: string): void => {
+    found.push(`${file.name} uses ${what} (inject the clock, randomness, I/O or process state instead)`);
+  };
+  const visit = (node: ts.Node): void => {
+    if (ts.isPropertyAccessExpression(node) && ts.isIdentifier(node.expression) && ambientObjects[node.expression.text]?.(node.name.text) === true) uses(`${node.expression.text}.${node.name.text}`);
+    if ((ts.isCallExpression(node) || ts.isNewExpression(node)) && ts.isIdentifier(node.expression) && ambientCalls.has(node.expression.text)) {
+      // A date made from a given time reads no clock; Date() and new Date() read it.
+      const readsClock = node.expression.text !== 'Date' || (node.arguments ?? []).length === 0;
+      if (readsClock) uses(`${ts.isNewExpression(node) ? 'new ' : ''}${node.expression.text}()`);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(ts.createSourceFile(file.name, file.text, ts.ScriptTarget.Latest, true));
   return found;
 }
 
@@ -181,7 +205,11 @@ describe('import layers', () => {
     expect(layerViolations(stray, known)[0]).toContain('no row in allowedImports');
     expect(importCycles(new Map([['a.ts', ['b.ts']], ['b.ts', ['c.ts']], ['c.ts', ['a.ts']], ['d.ts', ['a.ts']]]))).toEqual([['a.ts', 'b.ts', 'c.ts']]);
     expect(importCycles(new Map([['a.ts', ['a.ts']]]))).toEqual([['a.ts']]);
+    const said = (what: string): string => `gateway/route-request.ts uses ${what} (inject the clock, randomness, I/O or process state instead)`;
     const clock: SourceFile = { name: 'gateway/route-request.ts', text: '// Date.now() in a comment is fine\nconst t = Date.now();', imports: ['node:http'] };
-    expect(impurities(clock)).toEqual(['gateway/route-request.ts imports node:http', 'gateway/route-request.ts uses Date.now (inject the clock, randomness or process state instead)']);
+    expect(impurities(clock)).toEqual(['gateway/route-request.ts imports node:http', said('Date.now')]);
+    // R36: globals the first version missed, and a call after a URL in a string on the same line.
+    const globals: SourceFile = { name: 'gateway/route-request.ts', text: 'const u = "http://example.com"; const t = Date.now();\nconst id = crypto.randomUUID() + String(Date());\nconst f = (): unknown => fetch("http://x");\nconst d = new Date();\nconst given = new Date(0);\nconst m = Math.max(1, 2);', imports: [] };
+    expect(impurities(globals)).toEqual([said('Date.now'), said('crypto.randomUUID'), said('Date()'), said('fetch()'), said('new Date()')]);
   });
 });
