@@ -113,10 +113,10 @@ function describeUnquoted(value: unknown): string {
   return describe(value);
 }
 
-/** Control characters and line separators as \u escapes: written raw, they would move a terminal's cursor or split a line. */
+/** Control characters, line separators and text-direction marks as \u escapes: written raw, they would move a terminal's cursor, split a line or reorder it. */
 function escapedControls(text: string): string {
   // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]/g, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 export function describe(value: unknown): string {

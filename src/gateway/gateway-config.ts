@@ -27,14 +27,15 @@ import { hashApiKey } from './hash-api-key.js';
 const id = z.string().regex(idPattern, idRule);
 
 /**
- * A model's name, as written: any text but control characters and line separators, which would reach
- * the metrics' exposition and the log raw (E42: CR, NUL and ESC in a route's name were taken).
+ * A model's name, as written: any text but control characters, line separators and text-direction
+ * marks (R36: they reorder what a terminal shows), which would reach the metrics' exposition and the
+ * log raw (E42: CR, NUL and ESC in a route's name were taken).
  */
 const modelName = z
   .string()
   .min(1)
   // eslint-disable-next-line no-control-regex
-  .regex(/^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$/, 'a model name may not hold control characters or line separators (they would reach metrics and logs as they are)');
+  .regex(/^[^\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]*$/, 'a model name may not hold control characters, line separators or text-direction marks (they would reach metrics and logs as they are)');
 const count = (max: number) => z.number().int().positive().max(max);
 const milliseconds = (max: number) => z.number().int().min(0).max(max);
 const keyHash = z.string().transform((hex) => hex.toLowerCase());

@@ -256,10 +256,10 @@ describe('gateway config problems are located, with a path and a suggestion', ()
   it("a route or endpoint named 'none', the label of requests that reached none, in the same round as the entry's other problems", () => {
     expect(onlyProblem(edit(valid, '  - model: frontier\n', '  - model: none\n'))).toMatchObject({ path: 'routes[0].model', message: "'none' is reserved: metrics and logs label requests that reached no route so", suggestion: 'give the public model another name' });
     // Control characters and line separators would reach the metrics' exposition and the log raw (E42).
-    for (const odd of ['"cr\\rx"', '"nul\\0x"', '"esc\\e[31m"', '"line\\Lsep"']) {
+    for (const odd of ['"cr\\rx"', '"nul\\0x"', '"esc\\e[31m"', '"line\\Lsep"', '"rtl\\u202Eevil"', '"iso\\u2066x"']) {
       const problem = onlyProblem(edit(valid, '  - model: frontier\n', `  - model: ${odd}\n`));
-      expect(problem).toMatchObject({ path: 'routes[0].model', message: expect.stringContaining('a model name may not hold control characters or line separators (they would reach metrics and logs as they are)') });
-      expect([...problem.message].filter((character) => character < ' ' || (character >= '\u007f' && character <= '\u009f') || character === '\u2028')).toEqual([]);
+      expect(problem).toMatchObject({ path: 'routes[0].model', message: expect.stringContaining('a model name may not hold control characters, line separators or text-direction marks (they would reach metrics and logs as they are)') });
+      expect([...problem.message].filter((character) => character < ' ' || (character >= '\u007f' && character <= '\u009f') || (character >= '\u2028' && character <= '\u202e') || (character >= '\u2066' && character <= '\u2069'))).toEqual([]);
     }
     // The value is quoted with its control characters escaped, as it would otherwise reach the terminal.
     expect(onlyProblem(edit(valid, '  - model: frontier\n', '  - model: "cr\\rx"\n')).message).toContain("got 'cr\\u000dx'");

@@ -3,6 +3,7 @@ import { flagParsers, wholeFlag } from '../flag-parsers.js';
 import { loadFleet } from '../../domain/load-fleet.js';
 import { standardInputName } from '../../domain/read-spec-file.js';
 import { formatProblem } from '../../domain/spec-problem.js';
+import type { PlanSettings } from '../../planner/plan-fleet.js';
 import type { RunningFleet, StartFleetOptions } from '../../up/start-fleet.js';
 import { number, table, toJson, type Output } from '../output.js';
 import { onNextSignal, stopSignalsWithHangup, untilSignal } from '../until-signal.js';
@@ -58,7 +59,14 @@ export async function upCommand(path: string, options: UpCommandOptions, output:
   // solver (and a pipe read) holds the thread, so a signal heard would wait for it (E44: 57 s for 200
   // pools, with every Ctrl-C meanwhile lost); unheard, it ends the process at once, as `plan`'s does,
   // with nothing started.
-  const plan = await planFleet(loaded.value, options.timeLimit === undefined ? {} : { timeLimitSeconds: options.timeLimit });
+  let plan: Awaited<ReturnType<typeof planFleet>>;
+  try {
+    plan = await planFleet(loaded.value, upPlanSettings(options));
+  } catch (error) {
+    // A bug: a script reading stdout still gets its one object (R36), as for a failure to start.
+    if (options.json === true) output.out(toJson({ status: 'failed', message: `internal error: ${error instanceof Error ? error.message : String(error)}` }));
+    throw error;
+  }
   const stopped = typeof stop === 'function' ? stop() : stop;
   let stopRequested = false;
   void stopped.then(() => {
@@ -110,6 +118,11 @@ export async function upCommand(path: string, options: UpCommandOptions, output:
   stopHurrying();
   if (options.json !== true) output.err('switchyard up: stopped the gateway and every emulator');
   return 0;
+}
+
+/** The planner's settings from up's flags: `--time-limit`, as plan's. */
+export function upPlanSettings(options: Pick<UpCommandOptions, 'timeLimit'>): PlanSettings {
+  return options.timeLimit === undefined ? {} : { timeLimitSeconds: options.timeLimit };
 }
 
 /** What `up --json` prints once serving: one object, with what the text banner says. */
