@@ -81,15 +81,6 @@ export async function pumpAnswer(
   let current = first;
   /** An upstream's token count, or 0 (unknown) past the endpoint's context window: charged to the tenant, it must be possible. */
   const plausible = (count: number, endpoint: EndpointRuntime): number => (count <= endpoint.config.contextWindow ? count : 0);
-  /** The output budget every attempt was sent within: the caller's, the room routing left, or the default. */
-  const budget = (): number => request.maxTokens ?? context.roomBudget ?? defaultMaxOutputTokens;
-  /**
-   * An upstream's count of its output, or 0 (unknown) when its answer part (the count less the
-   * reasoning it names) is past the budget it was sent (E45: 5,000 for a budget of 100 was charged).
-   * The reasoning is let past the budget: DeepSeek's reasoner counts it in the output while its
-   * max_tokens bounds only the answer after it (R36).
-   */
-  const plausibleOutput = (usage: Usage, endpoint: EndpointRuntime): number => (usage.outputTokens - Math.min(usage.reasoningTokens ?? 0, usage.outputTokens) <= budget() ? plausible(usage.outputTokens, endpoint) : 0);
   let sent = new TextAccumulator();
   /** The answer's tool calls so far: once one has begun, a break cannot be resumed by continuation. */
   let calls = new ToolCallAccumulator();
@@ -97,6 +88,20 @@ export async function pumpAnswer(
   let thought = new ThinkingAccumulator();
   /** An open model's reasoning so far (see the 'reasoning' event): once some was shown to the caller, no continuation either. */
   let reasoning = new TextAccumulator();
+  /** The output budget every attempt was sent within: the caller's, the room routing left, or the default. */
+  const budget = (): number => request.maxTokens ?? context.roomBudget ?? defaultMaxOutputTokens;
+  /**
+   * An upstream's count of its output, or 0 (unknown) when it is past the budget it was sent (E45:
+   * 5,000 for a budget of 100 was charged), but for reasoning shown: DeepSeek's reasoner counts its
+   * streamed reasoning in the output while its max_tokens bounds only the answer after it (R36). The
+   * reasoning let past is what the count names, up to twice the gateway's estimate of the reasoning
+   * that came (and 16 tokens): a count naming reasoning never shown is held to the budget (R37).
+   */
+  const plausibleOutput = (usage: Usage, endpoint: EndpointRuntime): number => {
+    const shown = reasoning.length + thought.chars === 0 ? 0 : 2 * estimateTokens(reasoning.toString() + thought.toText()) + 16;
+    const past = Math.min(usage.reasoningTokens ?? 0, usage.outputTokens, shown);
+    return usage.outputTokens - past <= budget() ? plausible(usage.outputTokens, endpoint) : 0;
+  };
   let sentTokens = 0;
   /** Of sentTokens, the pieces of tool arguments. */
   let argumentPieces = 0;
@@ -375,7 +380,7 @@ export async function pumpAnswer(
     const text = sent.toString();
     const toolCalls = calls.toCalls();
     if (sink.needsObjectArguments && !isCutShort(finished.finishReason) && !toolCalls.every(hasObjectArguments)) {
-      // A whole answer whose dialect writes arguments as an object (Anthropic's input): a model's
+      // An answer whose dialect writes arguments as an object (Anthropic's input), whole or streamed: a model's
       // malformed arguments are a failed answer, not one passed on as something else. (OpenAI's
       // API passes them on as text, and so does the gateway to OpenAI callers; an answer cut
       // short leaves its last call's arguments unfinished, which its finish says.)

@@ -390,20 +390,36 @@ describe('usage an upstream reports that cannot be true', () => {
 });
 
 describe('usage with reasoning past the budget', () => {
-  it("is taken when the answer part is within it: DeepSeek's reasoner counts its reasoning in the output, and its max_tokens bounds only the answer (R36)", async () => {
-    const usage = { prompt_tokens: 100, completion_tokens: 2905, completion_tokens_details: { reasoning_tokens: 2900 } };
+  const usage = { prompt_tokens: 100, completion_tokens: 2905, completion_tokens_details: { reasoning_tokens: 2900 } };
+  const answered = (shown: string) => async (): Promise<OpenAI.CompletionUsage | undefined> => {
     const reasoner = await startScriptedUpstream((res) =>
-      res.end(openAIChunk({ role: 'assistant', content: 'one' }) + openAIChunk({ content: ' two' }) + openAIChunk({}, 'stop') + `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage })}\n\ndata: [DONE]\n\n`),
+      res.end(
+        (shown === '' ? '' : openAIChunk({ role: 'assistant', reasoning_content: shown })) +
+          openAIChunk({ content: 'one' }) +
+          openAIChunk({ content: ' two' }) +
+          openAIChunk({}, 'stop') +
+          `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage })}\n\ndata: [DONE]\n\n`,
+      ),
     );
-    const limited = await routeGateway('reasoner', [['reasoner', reasoner.url, 'm']], 3000);
+    const limited = await routeGateway('reasoner', [['reasoner', reasoner.url, 'm']], 30_000);
     try {
       const openai = new OpenAI({ apiKey, baseURL: `${limited.url}/v1`, maxRetries: 0 });
-      const completion = await openai.chat.completions.create({ model: 'reasoner', max_tokens: 10, messages: [{ role: 'user', content: 'x'.repeat(400) }] });
-      expect(completion.usage).toMatchObject({ prompt_tokens: 100, completion_tokens: 2905, completion_tokens_details: { reasoning_tokens: 2900 } });
+      // A budget of 100: room for the reasoning's text (the gateway cuts an answer's text, reasoning
+      // included, at 256 characters a token of it), not for its 2,905 tokens.
+      return (await openai.chat.completions.create({ model: 'reasoner', max_tokens: 100, messages: [{ role: 'user', content: 'x'.repeat(400) }] })).usage;
     } finally {
       await limited.close();
       await reasoner.close();
     }
+  };
+
+  it("is taken as far as the reasoning shown: DeepSeek's reasoner counts it in the output, and its max_tokens bounds only the answer (R36)", async () => {
+    // About 1,500 tokens by the estimate (UTF-8 bytes / 4): the 2,900 named are within twice that.
+    expect(await answered('think '.repeat(1000))()).toMatchObject({ prompt_tokens: 100, completion_tokens: 2905, completion_tokens_details: { reasoning_tokens: 2900 } });
+  });
+
+  it('is held to the budget when the reasoning it names was never shown (R37: any count passed so)', async () => {
+    expect(await answered('')()).toMatchObject({ prompt_tokens: 100, completion_tokens: 2 });
   });
 });
 

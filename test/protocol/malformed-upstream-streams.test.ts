@@ -75,10 +75,23 @@ describe('an OpenAI-dialect stream with malformed parts', () => {
 
   it('a part that cannot be read after the finish ends the answer whole, as it was (E46: it broke a complete answer); [DONE] padded is [DONE]', () => {
     const finished: ChatEvent = { type: 'finish', finishReason: 'stop', usage: { inputTokens: 0, outputTokens: 0 } };
-    for (const bad of ['{not json', JSON.stringify(chunk({ content: 'x' }, null, 1)), JSON.stringify(chunk({ content: 42 })), JSON.stringify(chunk({ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }] }))]) {
+    for (const bad of ['{not json', JSON.stringify(chunk({ content: 'x' }, null, 1)), JSON.stringify(chunk({ content: 42 }))]) {
       expect(readOpenai([chunk({ content: 'Hello' }), chunk({}, 'stop'), bad])).toEqual({ events: [openaiStart, { type: 'text', text: 'Hello' }, finished], done: true });
     }
     expect(readOpenai([chunk({ content: 'Hello' }), chunk({}, 'stop'), '[DONE]  '])).toEqual({ events: [openaiStart, { type: 'text', text: 'Hello' }, finished], done: true });
+  });
+
+  it('a finish on nothing is no whole answer: a call after it goes on, and a bad part or a break after it is a break (R37)', () => {
+    const call = chunk({ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] });
+    const read = readOpenai([chunk({ role: 'assistant', content: '' }, 'stop'), call, chunk({}, 'tool_calls'), { id: 'c1', model: 'm', choices: [], usage: { prompt_tokens: 3, completion_tokens: 5 } }, '[DONE]']);
+    expect(read.events.map((event) => event.type)).toEqual(['start', 'tool_call', 'tool_arguments', 'finish']);
+    expect(read.events.at(-1)).toMatchObject({ type: 'finish', finishReason: 'tool_calls' });
+    expect(readOpenai([chunk({ role: 'assistant', content: '' }, 'stop'), '{not json']).events.at(-1)).toEqual(error('upstream sent a malformed stream chunk'));
+    const reader = openaiDialect.createStreamReader();
+    reader.read(undefined, JSON.stringify(chunk({ role: 'assistant', content: '' }, 'stop')));
+    expect(reader.announcedFinish()).toBeUndefined();
+    // An empty answer that ends properly is still an answer.
+    expect(readOpenai([chunk({ role: 'assistant', content: '' }, 'stop'), '[DONE]']).events.at(-1)).toMatchObject({ type: 'finish', finishReason: 'stop' });
   });
 
   it("a list of content parts (Mistral's reasoning models) is read as text and reasoning, streamed and whole", () => {
@@ -86,6 +99,9 @@ describe('an OpenAI-dialect stream with malformed parts', () => {
     expect(readOpenai([chunk({ content: [thinking] }), chunk({ content: [{ type: 'text', text: 'Paris' }, { type: 'reference', reference_ids: [1] }] }), chunk({ content: '.' }, 'stop')]).events).toEqual([openaiStart, { type: 'reasoning', text: 'Let me see.' }, { type: 'text', text: 'Paris' }, { type: 'text', text: '.' }]);
     const whole = openaiDialect.parseResult({ id: 'c1', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: [thinking, { type: 'text', text: 'Paris.' }] }, finish_reason: 'stop' }], usage: { prompt_tokens: 3, completion_tokens: 5 } });
     expect(whole).toMatchObject({ ok: true, value: { text: 'Paris.', reasoning: 'Let me see.' } });
+    // A part with text is text whatever its type says (R37: dropped); thinking that is no text is no part.
+    expect(readOpenai([chunk({ content: [{ text: 'Par' }, { type: 'output_text', text: 'is' }] })]).events).toEqual([openaiStart, { type: 'text', text: 'Paris' }]);
+    expect(readOpenai([chunk({ content: [{ type: 'thinking', thinking: { a: 1 } }] })]).events.at(-1)).toEqual(error('upstream sent a content delta that is not text'));
   });
 
   it('a whole (JSON) answer with a second choice, or only a choice of another index, is no answer', () => {
@@ -137,6 +153,16 @@ describe('an Anthropic-dialect stream with malformed parts', () => {
       events: [anthropicStart, { type: 'text', text: 'Hello' }, { type: 'text', text: ' AFTER' }],
       done: true,
     });
+  });
+
+  it('a stop reason on nothing is no whole answer: a bad part after it is a break (R37)', () => {
+    expect(readAnthropic([messageStart, stopReason, { type: 'ping' }]).events).toEqual([anthropicStart]);
+    const reader = anthropicDialect.createStreamReader();
+    for (const frame of [messageStart, stopReason]) reader.read(frame.type, JSON.stringify(frame));
+    expect(reader.announcedFinish()).toBeUndefined();
+    expect(reader.read(undefined, '{not json')).toEqual({ events: [error('upstream sent a malformed stream event')], done: true });
+    // An empty answer that stops properly is still an answer.
+    expect(readAnthropic([messageStart, stopReason, { type: 'message_stop' }]).events.at(-1)).toMatchObject({ type: 'finish', finishReason: 'stop' });
   });
 
   it('a part that cannot be read after the stop reason ends the answer whole, as it was (E46)', () => {

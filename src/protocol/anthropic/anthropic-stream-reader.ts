@@ -35,8 +35,10 @@ export function createAnthropicStreamReader(): StreamReader {
   /** Every block stopped, by index: a delta for one is for no block, not one begun without a start. */
   const stoppedBlocks = new Set<number>();
   let started = false;
+  /** Some text, thinking or a call has come: a stop reason then ends an answer (a stop on nothing is no whole answer to end on, R37). */
+  let answered = false;
   /** The finish was named and every call closed: what follows (message_stop, or an error or a break instead) cannot change the answer. */
-  const whole = (): boolean => announced && !finished && openCalls.size === 0;
+  const whole = (): boolean => announced && !finished && openCalls.size === 0 && answered;
   const finishEvent = (): Extract<ChatEvent, { type: 'finish' }> => ({ type: 'finish', finishReason: anthropicFinishWithCalls(finish, callOfBlock.size > 0), ...(stopSequence === undefined ? {} : { stopSequence }), usage: { inputTokens, outputTokens, ...(reasoningTokens === undefined ? {} : { reasoningTokens }), ...(cache === undefined ? {} : { cache }) } });
   /** Reads one event; a message's part that came before its message_start sets madeStart (see read). */
   let madeStart = false;
@@ -185,6 +187,7 @@ export function createAnthropicStreamReader(): StreamReader {
   return {
     read(event, data) {
       const read = readEvent(event, data);
+      answered ||= read.events.some((one) => one.type !== 'start' && one.type !== 'finish' && one.type !== 'error');
       if (!madeStart) return read;
       madeStart = false;
       return { events: [{ type: 'start', id: '', model: '', inputTokens: 0 }, ...read.events], done: read.done };

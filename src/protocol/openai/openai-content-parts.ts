@@ -11,10 +11,10 @@ const none: ReadContent = { text: '', reasoning: '' };
 
 /**
  * An OpenAI-dialect `content` as text: a string, nothing (null or absent), or a list of parts, which
- * Mistral's reasoning models send (`text` parts, and `thinking` parts holding text parts, streamed
- * and whole). Parts of other types carry no text (Mistral's `reference`) and are passed over.
- * Undefined when it is none of these (a number, an object, a text part whose text is not a string):
- * text dropped would leave an answer looking whole without it (E45).
+ * Mistral's reasoning models send (`thinking` parts holding text parts, and parts with text, streamed
+ * and whole). Parts with no text (Mistral's `reference`) are passed over. Undefined when it is none
+ * of these (a number, an object, a part whose text or thinking is not text): text dropped would leave
+ * an answer looking whole without it (E45).
  */
 export function readContent(content: unknown): ReadContent | undefined {
   if (content === undefined || content === null) return none;
@@ -28,14 +28,15 @@ export function readContent(content: unknown): ReadContent | undefined {
       continue;
     }
     if (!isRecord(part)) return undefined;
-    if (part['type'] === 'text') {
-      if (typeof part['text'] !== 'string') return undefined;
-      text += part['text'];
-    } else if (part['type'] === 'thinking') {
+    if (part['type'] === 'thinking') {
       const thought = part['thinking'];
-      const inner = readContent(typeof thought === 'string' ? thought : Array.isArray(thought) ? thought : undefined);
+      const inner = typeof thought === 'string' || Array.isArray(thought) ? readContent(thought) : undefined;
       if (inner === undefined) return undefined;
       reasoning += inner.text + inner.reasoning;
+    } else if ('text' in part) {
+      // A part with text is text, whatever its type says (`text`, `output_text`, none; R37).
+      if (typeof part['text'] !== 'string') return undefined;
+      text += part['text'];
     }
   }
   return { text, reasoning };

@@ -51,6 +51,8 @@ class OpenaiStreamReader implements StreamReader {
   #finished = false;
   /** The model declined (a refusal in place of content): the finish is then content_filter (as openaiDialect.parseResult reads it). */
   #refused = false;
+  /** Some text, reasoning or a call has come: a finish then ends an answer. */
+  #answered = false;
   /** Made at the first tool call: most answers have none. */
   #toolCalls: ToolCallReader | undefined;
 
@@ -69,6 +71,7 @@ class OpenaiStreamReader implements StreamReader {
       if (text !== undefined) {
         if (text === '') return { events: [], done: false };
         this.#continued();
+        this.#answered = true;
         return { events: [{ type: 'text', text }], done: false };
       }
     }
@@ -117,9 +120,11 @@ class OpenaiStreamReader implements StreamReader {
     const reasoning = `${reasoningOf(delta) ?? ''}${content.reasoning}`;
     const calls = delta?.tool_calls;
     const calling = Array.isArray(calls) && calls.length > 0;
-    if (reasoning !== '' || content.text !== '' || (typeof refusal === 'string' && refusal !== '')) this.#continued();
-    // A call after the finish cannot be taken back into calls the finish closed.
-    else if (calling && this.#finish !== undefined) return this.#broken(events, 'upstream sent a tool call after its finish');
+    // Text, reasoning or a call after a finish: that finish was not the end (see #continued).
+    if (reasoning !== '' || content.text !== '' || (typeof refusal === 'string' && refusal !== '') || calling) {
+      this.#continued();
+      this.#answered = true;
+    }
     if (reasoning !== '') events.push({ type: 'reasoning', text: reasoning });
     if (content.text !== '') events.push({ type: 'text', text: content.text });
     if (typeof refusal === 'string' && refusal !== '') {
@@ -139,7 +144,7 @@ class OpenaiStreamReader implements StreamReader {
       this.#finish = this.#refused ? 'content_filter' : openaiFinishWithCalls(finishFromOpenAI(choice.finish_reason), this.#toolCalls?.called() === true, this.#stopped);
     }
     // Usage arrives in its own chunk after the finish reason (include_usage); finish is emitted with it.
-    if (chunk.usage && this.#finish !== undefined) {
+    if (chunk.usage && this.#finish !== undefined && !this.#finished) {
       this.#finished = true;
       events.push({ type: 'finish', finishReason: this.#finish, ...this.#stopped, usage: readOpenaiUsage(chunk.usage) });
     }
@@ -168,6 +173,8 @@ class OpenaiStreamReader implements StreamReader {
   }
 
   announcedFinish(): Extract<ChatEvent, { type: 'finish' }> | undefined {
-    return this.#finish !== undefined && !this.#finished ? { type: 'finish', finishReason: this.#finish, ...this.#stopped, usage: { inputTokens: 0, outputTokens: 0 } } : undefined;
+    // A finish on nothing is no whole answer to end on (Open WebUI's first chunk, R37): a break after
+    // it, or a part that cannot be read, is a break, and the request goes elsewhere.
+    return this.#finish !== undefined && !this.#finished && this.#answered ? { type: 'finish', finishReason: this.#finish, ...this.#stopped, usage: { inputTokens: 0, outputTokens: 0 } } : undefined;
   }
 }
