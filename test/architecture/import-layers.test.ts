@@ -54,6 +54,7 @@ const ambientObjects: Readonly<Record<string, ((member: string) => boolean) | un
   performance: () => true,
   process: () => true,
   crypto: () => true,
+  AbortSignal: (member) => member === 'timeout',
 };
 
 /** Global functions that read the clock, do I/O or schedule work on their own. */
@@ -159,6 +160,10 @@ function impurities(file: SourceFile): string[] {
   };
   const visit = (node: ts.Node): void => {
     if (ts.isPropertyAccessExpression(node) && ts.isIdentifier(node.expression) && ambientObjects[node.expression.text]?.(node.name.text) === true) uses(`${node.expression.text}.${node.name.text}`);
+    // The same reached around the plain form (R37): through globalThis, by a computed member, or taken apart.
+    if ((ts.isPropertyAccessExpression(node) || ts.isElementAccessExpression(node)) && ts.isIdentifier(node.expression) && node.expression.text === 'globalThis') uses('globalThis');
+    if (ts.isElementAccessExpression(node) && ts.isIdentifier(node.expression) && ambientObjects[node.expression.text] !== undefined) uses(`${node.expression.text}[...]`);
+    if (ts.isVariableDeclaration(node) && ts.isObjectBindingPattern(node.name) && node.initializer !== undefined && ts.isIdentifier(node.initializer) && ambientObjects[node.initializer.text] !== undefined) uses(`{ ... } = ${node.initializer.text}`);
     if ((ts.isCallExpression(node) || ts.isNewExpression(node)) && ts.isIdentifier(node.expression) && ambientCalls.has(node.expression.text)) {
       // A date made from a given time reads no clock; Date() and new Date() read it.
       const readsClock = node.expression.text !== 'Date' || (node.arguments ?? []).length === 0;
@@ -211,5 +216,7 @@ describe('import layers', () => {
     // R36: globals the first version missed, and a call after a URL in a string on the same line.
     const globals: SourceFile = { name: 'gateway/route-request.ts', text: 'const u = "http://example.com"; const t = Date.now();\nconst id = crypto.randomUUID() + String(Date());\nconst f = (): unknown => fetch("http://x");\nconst d = new Date();\nconst given = new Date(0);\nconst m = Math.max(1, 2);', imports: [] };
     expect(impurities(globals)).toEqual([said('Date.now'), said('crypto.randomUUID'), said('Date()'), said('fetch()'), said('new Date()')]);
+    const around: SourceFile = { name: 'gateway/route-request.ts', text: "const a = globalThis.Date.now();\nconst b = Math['random']();\nconst { now } = Date;\nconst c = AbortSignal.timeout(5);", imports: [] };
+    expect(impurities(around)).toEqual([said('globalThis'), said('Math[...]'), said('{ ... } = Date'), said('AbortSignal.timeout')]);
   });
 });
