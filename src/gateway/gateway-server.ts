@@ -122,8 +122,13 @@ export function createGateway(options: GatewayOptions): Gateway {
    * echoed, logged on every line and sent upstream, so a key pasted there (a provider's, or a tenant's
    * own, found by its hash, whole or as a piece between the id's punctuation) would be too (E42, R36).
    */
-  const requestIdFrom = (presented: string | undefined): string => {
+  const requestIdFrom = (presented: string | undefined, headers: IncomingMessage['headers']): string => {
     if (presented === undefined || !requestIdPattern.test(presented) || holdsKeyInId(presented)) return randomUUID();
+    // The request's own key, glued to other words in any way ('req-<key>', R37, R38): found as text
+    // in one pass. Keys under 8 characters are placeholders, no secret (see the logging docs).
+    for (const own of [bearer(headerValue(headers.authorization)), headerValue(headers['x-api-key'])]) {
+      if (own !== undefined && own.length >= 8 && presented.includes(own)) return randomUUID();
+    }
     const pieces = presented.split(/[.:@/+=]+/);
     return [presented, ...(pieces.length > 1 ? pieces : [])].some((piece) => authenticate(current.tenants, piece) !== undefined) ? randomUUID() : presented;
   };
@@ -790,7 +795,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = now();
-    const requestId = requestIdFrom(headerValue(req.headers['x-request-id']));
+    const requestId = requestIdFrom(headerValue(req.headers['x-request-id']), req.headers);
     // Response headers are gathered here and written once: setHeader per header cost CPU and
     // kept a header table alive for every open stream.
     const { path, query } = targetOf(req);
@@ -976,7 +981,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     // the one answered whole ahead of bad bytes: this refusal is not about it.
     // (Node's parser keeps the last request read whole as its incoming until that one's answer ends.)
     const request = reading !== undefined && !reading.complete ? reading : behindWhole ? undefined : current?.req;
-    const requestId = requestIdFrom(request === undefined ? undefined : headerValue(request.headers['x-request-id']));
+    const requestId = requestIdFrom(request === undefined ? undefined : headerValue(request.headers['x-request-id']), request?.headers ?? {});
     metrics.requests.inc({ route: unlabelled, endpoint: unlabelled, status: String(refusal.status), dialect: unlabelled });
     // Named as every other line names its client (logging.clientAddressHeader) once a head was read.
     logger?.info({ requestId, client: request === undefined ? socket.remoteAddress : clientAddress(request), route: unlabelled, status: refusal.status, reason }, 'request refused');

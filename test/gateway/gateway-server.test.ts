@@ -751,7 +751,8 @@ describe('request ids', () => {
       await pasted.text();
       expect(pasted.headers.get('x-request-id')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
       // Glued to other words, still the key (R36: echoed, and sent upstream as 'acme-demo-7.retry1-1').
-      for (const glued of [`${plainKey}.retry1`, `trace:${plainKey}`]) {
+      // And the request's own key, glued with '-' or '_' too (R37, R38).
+      for (const glued of [`${plainKey}.retry1`, `trace:${plainKey}`, `req-${plainKey}`, `${plainKey}_1`, `trace_${plainKey}-retry1`]) {
         const response = await send(glued);
         await response.text();
         expect(response.headers.get('x-request-id')).not.toContain(plainKey);
