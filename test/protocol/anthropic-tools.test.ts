@@ -612,8 +612,9 @@ describe('anthropic tools: streaming answers', () => {
     expect(read({ type: 'message_stop' })).toEqual([{ type: 'finish', finishReason: 'stop', usage: { inputTokens: 0, outputTokens: 9 } }]);
   });
 
-  it('a tool_use block without an id or a name is a malformed stream', () => {
-    for (const block of [{ type: 'tool_use', name: 'f', input: {} }, { type: 'tool_use', id: 'toolu_1', input: {} }]) {
+  it('a tool_use block without an id or a name, or whose input is no object, is a malformed stream', () => {
+    // An input that is no object, too (R38: served as a call with {} as its arguments).
+    for (const block of [{ type: 'tool_use', name: 'f', input: {} }, { type: 'tool_use', id: 'toolu_1', input: {} }, { type: 'tool_use', id: 'toolu_1', name: 'f', input: 'notanobject' }, { type: 'tool_use', id: 'toolu_1', name: 'f', input: [1] }]) {
       const reader = anthropicDialect.createStreamReader();
       reader.read('message_start', JSON.stringify({ type: 'message_start', message: { id: 'msg_1', model: 'm', usage: { input_tokens: 3 } } }));
       expect(reader.read('content_block_start', JSON.stringify({ type: 'content_block_start', index: 0, content_block: block }))).toEqual({ events: [{ type: 'error', kind: 'api_error', message: 'upstream sent a malformed tool_use block' }], done: true });

@@ -108,7 +108,8 @@ export function createAnthropicStreamReader(): StreamReader {
         if (block?.type === 'text') return typeof block.text === 'string' && block.text !== '' ? { events: [{ type: 'text', text: block.text }], done: false } : { events: [], done: false };
         if (block?.type !== 'tool_use') return { events: [], done: false };
         // A call that cannot be answered (no id) or run (no name) is no call.
-        if (typeof json.index !== 'number' || typeof block.id !== 'string' || typeof block.name !== 'string') return malformed('upstream sent a malformed tool_use block');
+        // Nor is one whose input is no object (R38: a string was served as a call with {} as its arguments).
+        if (typeof json.index !== 'number' || typeof block.id !== 'string' || typeof block.name !== 'string' || (block.input !== undefined && !isRecord(block.input))) return malformed('upstream sent a malformed tool_use block');
         const index = callOfBlock.size;
         callOfBlock.set(json.index, index);
         openCalls.add(json.index);
