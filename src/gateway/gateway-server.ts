@@ -1082,7 +1082,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         declaredNames = namesOf(current);
         seedTenantSeries(metrics, current.tenants);
         metrics.configReloads.inc({ outcome: 'applied' });
-        logger?.info({ added: plan.added, removed: plan.removed, changed: plan.changed }, 'config reloaded: tenants');
+        logger?.info({ added: plan.added, removed: plan.removed, renamed: plan.renamed, changed: plan.changed }, 'config reloaded: tenants');
       }
       return plan;
     },

@@ -107,7 +107,8 @@ describe('a reload and the requests in flight', () => {
     cleanups.push(() => upstream.close());
     const clock = 1_000_000;
     const tenantYaml = (id: string): string => oneEndpointYaml(upstream.url, `  - { id: ${id}, apiKeySha256: ${hashApiKey('sk-rename')}, jurisdictions: [us], requestsPerMinute: 3, tokensPerMinute: 100000 }`);
-    const gateway = createGateway({ config: gatewayConfig(tenantYaml('acme')), logger: false, now: () => clock });
+    const lines: string[] = [];
+    const gateway = createGateway({ config: gatewayConfig(tenantYaml('acme')), logger: pino({ base: null }, { write: (line: string) => lines.push(line) }), now: () => clock });
     const url = await gateway.listen(0, '127.0.0.1');
     cleanups.push(() => gateway.close());
     const ask = (maxTokens = 5): Promise<Response> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-rename', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', stream: true, max_tokens: maxTokens, messages: [{ role: 'user', content: 'hi' }] }) });
@@ -117,6 +118,9 @@ describe('a reload and the requests in flight', () => {
     for (let index = 0; index < 2; index += 1) expect((await ask()).status).toBe(200);
     expect((await ask()).status).toBe(429);
     expect(gateway.reload({ ok: true, value: gatewayConfig(tenantYaml('acme-corp')) })).toMatchObject({ apply: true, renamed: [{ from: 'acme', to: 'acme-corp' }] });
+    // Said in the JSON log too, for pipelines that read only that.
+    const logged = lines.map((line) => JSON.parse(line) as { msg: string; renamed?: unknown }).find((line) => line.msg === 'config reloaded: tenants');
+    expect(logged?.renamed).toEqual([{ from: 'acme', to: 'acme-corp' }]);
     // The clock has not moved: the minute's three requests are spent under either id.
     const refused = await ask();
     expect(refused.status).toBe(429);
