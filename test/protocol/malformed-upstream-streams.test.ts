@@ -169,6 +169,10 @@ describe('an Anthropic-dialect stream with malformed parts', () => {
     const finished: ChatEvent = { type: 'finish', finishReason: 'stop', usage: { inputTokens: 3, outputTokens: 2 } };
     const whole = [messageStart, textBlock(0), textDelta(0, 'Hello'), blockStop(0), stopReason];
     expect(readAnthropic([...whole, textDelta(0, 'AFTER')])).toEqual({ events: [anthropicStart, { type: 'text', text: 'Hello' }, finished], done: true });
+    // A block that cannot be read, begun after it, likewise.
+    for (const block of [{ type: 'tool_use', id: 'toolu_1', input: {} }, { type: 'redacted_thinking' }]) {
+      expect(readAnthropic([...whole, { type: 'content_block_start', index: 1, content_block: block } as { type: string }])).toEqual({ events: [anthropicStart, { type: 'text', text: 'Hello' }, finished], done: true });
+    }
     const reader = anthropicDialect.createStreamReader();
     for (const frame of whole) reader.read(frame.type, JSON.stringify(frame));
     expect(reader.read(undefined, '[DONE]')).toEqual({ events: [finished], done: true });

@@ -103,13 +103,13 @@ export function createAnthropicStreamReader(): StreamReader {
         if (typeof json.index === 'number') openBlocks.add(json.index);
         // Even empty, a thinking block's start is a sign of life: its text may never stream (display omitted).
         if (block?.type === 'thinking') return { events: [{ type: 'thinking', text: typeof block.thinking === 'string' ? block.thinking : '' }], done: false };
-        if (block?.type === 'redacted_thinking') return typeof block.data === 'string' ? { events: [{ type: 'redacted_thinking', data: block.data }], done: false } : malformed('upstream sent a malformed redacted_thinking block');
+        if (block?.type === 'redacted_thinking') return typeof block.data === 'string' ? { events: [{ type: 'redacted_thinking', data: block.data }], done: false } : broken('upstream sent a malformed redacted_thinking block');
         // Anthropic starts a text block empty; a server that puts text in the start has it passed on.
         if (block?.type === 'text') return typeof block.text === 'string' && block.text !== '' ? { events: [{ type: 'text', text: block.text }], done: false } : { events: [], done: false };
         if (block?.type !== 'tool_use') return { events: [], done: false };
         // A call that cannot be answered (no id) or run (no name) is no call.
         // Nor is one whose input is no object (R38: a string was served as a call with {} as its arguments).
-        if (typeof json.index !== 'number' || typeof block.id !== 'string' || typeof block.name !== 'string' || (block.input !== undefined && !isRecord(block.input))) return malformed('upstream sent a malformed tool_use block');
+        if (typeof json.index !== 'number' || typeof block.id !== 'string' || typeof block.name !== 'string' || (block.input !== undefined && !isRecord(block.input))) return broken('upstream sent a malformed tool_use block');
         const index = callOfBlock.size;
         callOfBlock.set(json.index, index);
         openCalls.add(json.index);
