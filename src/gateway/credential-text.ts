@@ -10,7 +10,7 @@ export function namesCredential(name: string): boolean {
 
 /** Whether text holds what looks like a key: an auth scheme with its credentials, or a word with a key's prefix. */
 export function holdsKey(text: string): boolean {
-  return /\b(Bearer|Basic|Digest) /i.test(text) || holdsJsonWebToken(text) || text.split(/[^\w-]+/).some((word) => keyPrefix.test(word) || keyShape.test(word));
+  return holdsKeyWord(text, (word) => keyPrefix.test(word) || keyShape.test(word));
 }
 
 /**
@@ -20,7 +20,12 @@ export function holdsKey(text: string): boolean {
  * a long run of one case, which is how trace ids are written (W3C's: 32 lowercase hex digits).
  */
 export function holdsKeyInId(text: string): boolean {
-  return /\b(Bearer|Basic|Digest) /i.test(text) || holdsJsonWebToken(text) || text.split(/[^\w-]+/).some((word) => (keyPrefix.test(word) && word.length >= 20 && /[0-9]/.test(word)) || keyShape.test(word) || isMixedKeyRun(word));
+  return holdsKeyWord(text, (word) => isIssuedKey(word) || isMixedKeyRun(word));
+}
+
+/** Credentials after an auth scheme, a JWT, or a word (between characters of neither \w nor '-') that `isKey` takes for one. */
+function holdsKeyWord(text: string, isKey: (word: string) => boolean): boolean {
+  return /\b(Bearer|Basic|Digest) /i.test(text) || holdsJsonWebToken(text) || text.split(/[^\w-]+/).some(isKey);
 }
 
 /**
@@ -90,9 +95,14 @@ function looksKeyLike(piece: string): boolean {
   return keyPrefix.test(piece) || keyShape.test(piece) || isLongKeyRun(piece);
 }
 
-/** A key as providers issue them: their prefix with digits in 20 characters or more (AWS access key ids are 20), or a long run. */
+/** A key as providers issue them, or a long run (see isLongKeyRun). */
 function isProviderKey(piece: string): boolean {
-  return (keyPrefix.test(piece) && piece.length >= 20 && /[0-9]/.test(piece)) || keyShape.test(piece) || isLongKeyRun(piece);
+  return isIssuedKey(piece) || isLongKeyRun(piece);
+}
+
+/** A provider's prefix with digits in 20 characters or more (AWS access key ids are 20), or a whole key's shape. */
+function isIssuedKey(piece: string): boolean {
+  return (keyPrefix.test(piece) && piece.length >= 20 && /[0-9]/.test(piece)) || keyShape.test(piece);
 }
 
 /**
