@@ -40,6 +40,18 @@ export function createAnthropicStreamReader(): StreamReader {
   /** The finish was named and every call closed: what follows (message_stop, or an error or a break instead) cannot change the answer. */
   const whole = (): boolean => announced && !finished && openCalls.size === 0 && answered;
   const finishEvent = (): Extract<ChatEvent, { type: 'finish' }> => ({ type: 'finish', finishReason: anthropicFinishWithCalls(finish, callOfBlock.size > 0), ...(stopSequence === undefined ? {} : { stopSequence }), usage: { inputTokens, outputTokens, ...(reasoningTokens === undefined ? {} : { reasoningTokens }), ...(cache === undefined ? {} : { cache }) } });
+  /** Whether the answer was whole before the event being read (which may reopen it). */
+  let wholeBefore = false;
+  /**
+   * A part that cannot be read: after the stop reason, with every call closed, the end of an answer
+   * already whole (E46: a bad frame before message_stop broke it, and a resume added another model's
+   * text); else a break.
+   */
+  const broken = (message: string): { events: ChatEvent[]; done: boolean } => {
+    if (!wholeBefore) return malformed(message);
+    finished = true;
+    return { events: [finishEvent()], done: true };
+  };
   /** Reads one event; a message's part that came before its message_start sets madeStart (see read). */
   let madeStart = false;
   const readEvent = (event: string | undefined, data: string): { events: ChatEvent[]; done: boolean } => {
@@ -57,15 +69,7 @@ export function createAnthropicStreamReader(): StreamReader {
     } catch {
       json = null as unknown as typeof json;
     }
-    // A part that cannot be read: after the stop reason, with every call closed, the end of an answer
-    // already whole (E46: a bad frame before message_stop broke it, and a resume added another
-    // model's text); else a break.
-    const wasWhole = whole();
-    const broken = (message: string): { events: ChatEvent[]; done: boolean } => {
-      if (!wasWhole) return malformed(message);
-      finished = true;
-      return { events: [finishEvent()], done: true };
-    };
+    wholeBefore = whole();
     // JSON that is not an object (`data: null`, a number) is as malformed as text that is not JSON.
     if (typeof json !== 'object' || json === null || Array.isArray(json)) return broken('upstream sent a malformed stream event');
     const type = json.type ?? event;
