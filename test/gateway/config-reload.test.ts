@@ -19,6 +19,15 @@ async function chatStatus(url: string, key: string): Promise<number> {
   return response.status;
 }
 
+/** A promise an upstream waits on, and the call that settles it (Node 20 has no Promise.withResolvers). */
+function gate(): { readonly released: Promise<void>; readonly release: () => void } {
+  let release = (): void => undefined;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  return { released, release };
+}
+
 /** Endpoints us (free) and eu (dearer) serving `m`, for tenant t with key `key` in `jurisdictions`. */
 const twoJurisdictions = (usUrl: string, euUrl: string, key: string, jurisdictions: string, resilience: string): string => `
 version: 1
@@ -91,10 +100,7 @@ describe('a reload and the requests in flight', () => {
   });
 
   it("a tenant renamed (its key kept) keeps its buckets' levels: a rename lets no burst through (E43), and a request in flight settles against the new id", async () => {
-    let release = (): void => undefined;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const { released, release } = gate();
     let arrivals = 0;
     const upstream = await startScriptedUpstream((res) => {
       arrivals += 1;
@@ -318,10 +324,7 @@ resilience: { retries: 2, panicRouting: false, hedgeAfterMs: 50, circuitBreaker:
   });
 
   it('narrows where a request already in flight may go: its resume never reaches a jurisdiction the reload took away', async () => {
-    let release = (): void => undefined;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const { released, release } = gate();
     // The us endpoint sends a first token, then breaks once told to; on any later request it breaks at once.
     let usCalls = 0;
     const us = await startScriptedUpstream((res) => {
@@ -362,10 +365,7 @@ describe('a reload that raises a tenant limit', () => {
 
   it('is not undone when a request admitted before it is settled', async () => {
     let clock = 1_000_000;
-    let release = (): void => undefined;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const { released, release } = gate();
     const upstream = await startScriptedUpstream((res) => {
       res.write(openAIChunk({ role: 'assistant', content: 'Hi' }));
       void released.then(() => res.end(openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
