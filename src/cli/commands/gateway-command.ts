@@ -1,3 +1,4 @@
+import { standardInputName } from '../../domain/read-spec-file.js';
 import { formatProblem } from '../../domain/spec-problem.js';
 import { count, type Output } from '../output.js';
 import { onHangup, onNextSignal } from '../until-signal.js';
@@ -83,7 +84,7 @@ async function serveGateway(options: GatewayCommandOptions, output: Output, stop
   onReload(() => {
     if (options.config === '-') {
       // A refused reload as any other: counted and in the JSON log, for alerts that watch only those (E42).
-      gateway.reload({ ok: false, problems: [{ code: 'file_unreadable', file: '<stdin>', line: 0, column: 0, path: '', message: 'a config read from standard input cannot be read again', suggestion: 'restart with the new one, or serve it from a file (--config gateway.yaml)' }] });
+      gateway.reload({ ok: false, problems: [{ code: 'file_unreadable', file: standardInputName, line: 0, column: 0, path: '', message: 'a config read from standard input cannot be read again', suggestion: 'restart with the new one, or serve it from a file (--config gateway.yaml)' }] });
       output.err('switchyard gateway: cannot reload a config read from standard input: restart with the new one, or serve it from a file (--config gateway.yaml)');
       return;
     }

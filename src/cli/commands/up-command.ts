@@ -4,6 +4,7 @@ import { loadFleet } from '../../domain/load-fleet.js';
 import { standardInputName } from '../../domain/read-spec-file.js';
 import { formatProblem } from '../../domain/spec-problem.js';
 import type { PlanSettings } from '../../planner/plan-fleet.js';
+import type { Plan } from '../../planner/plan-report.js';
 import type { RunningFleet, StartFleetOptions } from '../../up/start-fleet.js';
 import { number, table, toJson, type Output } from '../output.js';
 import { onNextSignal, stopSignalsWithHangup, untilSignal } from '../until-signal.js';
@@ -50,6 +51,10 @@ export async function upCommand(path: string, options: UpCommandOptions, output:
     if (options.json === true) output.out(toJson({ status, message }));
     return exitCode;
   };
+  /** A bug (the CLI says so on stderr): a script reading stdout still gets its one object. */
+  const sayBug = (error: unknown): void => {
+    if (options.json === true) output.out(toJson({ status: 'failed', message: `internal error: ${error instanceof Error ? error.message : String(error)}` }));
+  };
   if (!loaded.ok) {
     for (const problem of loaded.problems) output.err(formatProblem(problem));
     if (options.json === true) output.out(toJson({ status: 'invalid-spec', problems: loaded.problems }));
@@ -59,12 +64,12 @@ export async function upCommand(path: string, options: UpCommandOptions, output:
   // solver (and a pipe read) holds the thread, so a signal heard would wait for it (E44: 57 s for 200
   // pools, with every Ctrl-C meanwhile lost); unheard, it ends the process at once, as `plan`'s does,
   // with nothing started.
-  let plan: Awaited<ReturnType<typeof planFleet>>;
+  let plan: Plan;
   try {
     plan = await planFleet(loaded.value, upPlanSettings(options));
   } catch (error) {
-    // A bug: a script reading stdout still gets its one object (R36), as for a failure to start.
-    if (options.json === true) output.out(toJson({ status: 'failed', message: `internal error: ${error instanceof Error ? error.message : String(error)}` }));
+    // As for a failure to start (R36).
+    sayBug(error);
     throw error;
   }
   const stopped = typeof stop === 'function' ? stop() : stop;
@@ -101,8 +106,7 @@ export async function upCommand(path: string, options: UpCommandOptions, output:
       return stopping(2, 'failed', `switchyard: up: too many open files (the process's limit, ulimit -n, is reached) starting the emulated replicas and the gateway; start fewer with --replicas-per-pool (now ${options.replicasPerPool}) or raise the limit`);
     }
     if (error instanceof EmulatorError) return stopping(2, 'failed', `switchyard: up: an emulated replica could not start: ${error.message}`);
-    // A bug: the CLI says so on stderr; a script reading stdout still gets its one object.
-    if (options.json === true) output.out(toJson({ status: 'failed', message: `internal error: ${error instanceof Error ? error.message : String(error)}` }));
+    sayBug(error);
     throw error;
   }
   for (const warning of fleet.warnings) output.err(`switchyard: up: warning: ${warning}`);
