@@ -191,7 +191,7 @@ export function formatUp(fleet: RunningFleet, file: string, speed: number): stri
 export function registerUpCommand(program: Command, output: Output, setExit: (code: number) => void): void {
   program
     .command('up')
-    .description('plan a fleet, start emulated replicas of its deployments (a few per pool) and a gateway across them; runs until Ctrl-C')
+    .description('plan a fleet, start emulated replicas of its deployments (a few for each service on each pool) and a gateway across them; runs until Ctrl-C')
     .argument('<fleet.yaml>', 'fleet spec (- reads it from standard input)')
     .option('--port <port>', 'gateway port; 0 picks a free one', flagParsers.port(), 8080)
     .option('--replicas-per-pool <n>', 'most emulated replicas per planned (service, pool) allocation, 1 to 64', wholeFlag('--replicas-per-pool', (v) => v >= 1 && v <= 64, 'a whole number from 1 to 64'), 2)
