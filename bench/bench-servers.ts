@@ -1,5 +1,6 @@
 import { parseGatewayConfig } from '../src/gateway/gateway-config.js';
 import { createGatewayLogger } from '../src/gateway/gateway-logger.js';
+import { limitHeapGrowth } from '../src/cli/limit-heap-growth.js';
 import { createGateway } from '../src/gateway/gateway-server.js';
 import { hashApiKey } from '../src/gateway/tenant-auth.js';
 import { startMockUpstream } from './mock-upstream.js';
@@ -39,6 +40,8 @@ if (role === 'mock') {
   );
   if (!parsed.ok) throw new Error(parsed.problems.map((p) => p.message).join('\n'));
   const logFile = option('--log-file');
+  // As `switchyard gateway` does before it serves.
+  limitHeapGrowth();
   const gateway = createGateway({ config: parsed.value, logger: logFile === undefined ? false : createGatewayLogger(logFile), processMetrics: true });
   process.stdout.write(`${await gateway.listen(0, '127.0.0.1')}\n`);
 }

@@ -1,5 +1,6 @@
 import { standardInputName } from '../../domain/read-spec-file.js';
 import { formatProblem } from '../../domain/spec-problem.js';
+import { limitHeapGrowth } from '../limit-heap-growth.js';
 import { count, type Output } from '../output.js';
 import { onHangup, onNextSignal } from '../until-signal.js';
 
@@ -50,6 +51,7 @@ async function serveGateway(options: GatewayCommandOptions, output: Output, stop
     warned = new Set(warnings);
   };
   warn(gatewayConfigWarnings(loaded.value, process.env));
+  limitHeapGrowth();
   const gateway = createGateway({ config: loaded.value, processMetrics: true });
   const port = options.port ?? loaded.value.listen.port;
   const host = options.host ?? loaded.value.listen.host;

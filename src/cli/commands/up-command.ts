@@ -6,6 +6,7 @@ import { formatProblem } from '../../domain/spec-problem.js';
 import type { PlanSettings } from '../../planner/plan-fleet.js';
 import type { Plan } from '../../planner/plan-report.js';
 import type { RunningFleet, StartFleetOptions } from '../../up/start-fleet.js';
+import { limitHeapGrowth } from '../limit-heap-growth.js';
 import { number, table, toJson, type Output } from '../output.js';
 import { onNextSignal, stopSignalsWithHangup, untilSignal } from '../until-signal.js';
 
@@ -88,6 +89,8 @@ export async function upCommand(path: string, options: UpCommandOptions, output:
     logger: options.quiet === true ? false : createGatewayLogger(process.stderr),
     log: (line) => output.err(line),
   };
+  // After the plan, whose solver's heap is not a server's.
+  limitHeapGrowth();
   let fleet: RunningFleet;
   try {
     fleet = await startFleet(loaded.value, settings);
