@@ -18,8 +18,9 @@ export interface ChatMessage {
   /** A 'tool' turn: the tool failed (Anthropic's `is_error`; OpenAI has no such flag). */
   readonly isError?: boolean;
   /**
-   * A user turn that holds images: its text and images in the order sent (`content` is then its
-   * text parts joined, one per line). Left out of turns of text alone.
+   * A user turn that holds images or documents, or a cache breakpoint before its last block: its
+   * parts in the order sent (`content` is then its text parts joined, one per line). Left out of
+   * other turns of text alone.
    */
   readonly parts?: readonly ContentPart[];
   /**
@@ -73,11 +74,15 @@ export type DocumentSource = { readonly type: 'pdf'; readonly data: string; read
 /**
  * A piece of a user turn (or of a tool's result): text, an image (OpenAI's `detail` kept for
  * OpenAI-dialect upstreams), or a document (`title` and `context` as the caller gave them).
+ * `cache`: a prompt-cache breakpoint right after this part, where an Anthropic caller set one on a
+ * block before its turn's last (a document cached, the question after it not): Anthropic-dialect
+ * upstreams get it back on that block.
  */
-export type ContentPart =
+export type ContentPart = (
   | { readonly type: 'text'; readonly text: string }
   | { readonly type: 'image'; readonly source: ImageSource; readonly detail?: 'auto' | 'low' | 'high' }
-  | { readonly type: 'document'; readonly source: DocumentSource; readonly title?: string; readonly context?: string };
+  | { readonly type: 'document'; readonly source: DocumentSource; readonly title?: string; readonly context?: string }
+) & { readonly cache?: CacheBreakpoint };
 
 /**
  * What a PDF page is counted as in estimates: Anthropic counts 1,500 to 3,000 tokens a page (its

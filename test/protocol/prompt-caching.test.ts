@@ -76,10 +76,40 @@ describe('cache_control from an Anthropic caller', () => {
     expect(wire.messages).toEqual([{ role: 'user', content: 'hi' }]);
   });
 
-  it('a breakpoint inside a turn is kept at the end of its message (a string turn becomes one block)', () => {
-    const inner = { model: 'm', max_tokens: 10, messages: [{ role: 'user', content: [{ type: 'text', text: 'one', cache_control: ephemeral }, { type: 'text', text: 'two' }] }] };
-    const wire = anthropicDialect.encodeRequest(readRequest(anthropicDialect, inner)) as Record<string, unknown>;
-    expect(wire.messages).toEqual([{ role: 'user', content: [{ type: 'text', text: 'one\ntwo', cache_control: ephemeral }] }]);
+  it("a user turn's breakpoints before its last block stay on their blocks, each with its ttl (a document cached, the question after it not)", () => {
+    const content = [
+      { type: 'text', text: 'BIG DOC 1', cache_control: { type: 'ephemeral', ttl: '1h' } },
+      { type: 'text', text: 'BIG DOC 2', cache_control: ephemeral },
+      { type: 'text', text: 'question 1?' },
+    ];
+    const read = readRequest(anthropicDialect, { model: 'm', max_tokens: 10, messages: [{ role: 'user', content }] });
+    expect((anthropicDialect.encodeRequest(read) as Record<string, unknown>).messages).toEqual([{ role: 'user', content }]);
+    // An OpenAI-dialect upstream gets the same text, in parts, without breakpoints.
+    const openai = openaiDialect.encodeRequest(read) as { messages: unknown[] };
+    expect(openai.messages).toEqual([{ role: 'user', content: content.map(({ text }) => ({ type: 'text', text })) }]);
+
+    // With an image and a document between, each breakpoint stays where it was too.
+    const image = { type: 'image', source: { type: 'url', url: 'https://example.com/a.png' }, cache_control: ephemeral };
+    const document = { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'the handbook' }, title: 'Handbook', cache_control: { type: 'ephemeral', ttl: '1h' } };
+    const mixed = [document, image, { type: 'text', text: 'What does it show?' }];
+    const wire = anthropicDialect.encodeRequest(readRequest(anthropicDialect, { model: 'm', max_tokens: 10, messages: [{ role: 'user', content: mixed }] })) as Record<string, unknown>;
+    expect(wire.messages).toEqual([{ role: 'user', content: mixed }]);
+  });
+
+  it("a breakpoint on a turn's last block, or inside an assistant turn, is kept at the end of its message (a string turn becomes one block)", () => {
+    const last = { model: 'm', max_tokens: 10, messages: [{ role: 'user', content: [{ type: 'text', text: 'one' }, { type: 'text', text: 'two', cache_control: ephemeral }] }] };
+    expect((anthropicDialect.encodeRequest(readRequest(anthropicDialect, last)) as Record<string, unknown>).messages).toEqual([{ role: 'user', content: [{ type: 'text', text: 'one\ntwo', cache_control: ephemeral }] }]);
+    const assistant = {
+      model: 'm',
+      max_tokens: 10,
+      messages: [
+        { role: 'user', content: 'Look it up.' },
+        { role: 'assistant', content: [{ type: 'text', text: 'Searching.', cache_control: ephemeral }, { type: 'tool_use', id: 'toolu_1', name: 'search', input: { q: 'x' } }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'found' }] },
+      ],
+    };
+    const wire = anthropicDialect.encodeRequest(readRequest(anthropicDialect, { ...assistant, tools: [tool] })) as { messages: unknown[] };
+    expect(wire.messages[1]).toEqual({ role: 'assistant', content: [{ type: 'text', text: 'Searching.' }, { type: 'tool_use', id: 'toolu_1', name: 'search', input: { q: 'x' }, cache_control: ephemeral }] });
   });
 
   it('a cache_control of another type or ttl is refused, naming it', () => {

@@ -138,15 +138,21 @@ export function withoutTrailingWhitespace(turns: AnthropicTurn[]): AnthropicTurn
   return [...turns.slice(0, -1), { role: 'assistant', content: [...content.slice(0, -1), { ...block, text: block.text.trimEnd() }] }];
 }
 
-/** A user turn's text and images as blocks, in order; text without visible characters left out, as Anthropic refuses it. */
+/** A user turn's text and images as blocks, in order, each with its own cache breakpoint; text without visible characters left out, as Anthropic refuses it. */
 function userBlocks(message: ChatMessage): AnthropicBlock[] {
   if (message.parts === undefined) return [{ type: 'text', text: message.content }];
   return message.parts.flatMap((part): AnthropicBlock[] => {
-    if (part.type === 'text') return hasVisibleText(part.text) ? [{ type: 'text', text: part.text }] : [];
-    if (part.type === 'document') return [documentOf(part)];
-    const source = part.source;
-    return [{ type: 'image', source: source.type === 'url' ? { type: 'url', url: source.url } : { type: 'base64', media_type: source.mediaType, data: source.data } }];
+    const block = blockOf(part);
+    if (block === undefined) return [];
+    return [part.cache === undefined ? block : { ...block, cache_control: wireCache(part.cache) }];
   });
+}
+
+function blockOf(part: ContentPart): AnthropicBlock | undefined {
+  if (part.type === 'text') return hasVisibleText(part.text) ? { type: 'text', text: part.text } : undefined;
+  if (part.type === 'document') return documentOf(part);
+  const source = part.source;
+  return { type: 'image', source: source.type === 'url' ? { type: 'url', url: source.url } : { type: 'base64', media_type: source.mediaType, data: source.data } };
 }
 
 /** A canonical document as Anthropic's document block. */

@@ -51,8 +51,16 @@ function readConversation(system: AnthropicSystem | undefined, turns: readonly A
     const calls: ToolCall[] = [];
     const thinking: ThinkingBlock[] = [];
     const results: ChatMessage[] = [];
-    // A cache breakpoint on any of the turn's own blocks: kept at the end of its message.
+    // A cache breakpoint on any of the turn's own blocks: kept at the end of its message, but in a
+    // user turn one before its last part stays on its part (each breakpoint and its ttl where the
+    // caller put it: moved to the end, past a question that differs each time, it would cache nothing).
     let cache: CacheBreakpoint | undefined;
+    let cacheBeforeLastPart = false;
+    const part = (content: ContentPart, breakpoint: CacheBreakpoint | undefined): void => {
+      cacheBeforeLastPart ||= parts.at(-1)?.cache !== undefined;
+      parts.push(breakpoint === undefined ? content : { ...content, cache: breakpoint });
+      cache = breakpoint ?? cache;
+    };
     const blocks = typeof turn.content === 'string' ? [{ type: 'text', text: turn.content }] : turn.content;
     for (const [blockIndex, block] of blocks.entries()) {
       const type = isRecord(block) ? block.type : undefined;
@@ -77,14 +85,12 @@ function readConversation(system: AnthropicSystem | undefined, turns: readonly A
         const source = parsed.data.source;
         const reading = source.type === 'url' ? readWebImage(source.url) : readBase64Image(source.media_type, source.data);
         if (!reading.ok) return refusal(`${path}.content.${String(blockIndex)}.source`, reading.problem);
-        parts.push({ type: 'image', source: reading.source });
-        cache = cacheOf(parsed.data.cache_control) ?? cache;
+        part({ type: 'image', source: reading.source }, cacheOf(parsed.data.cache_control));
       } else if (type === 'document') {
         if (turn.role !== 'user') return refusal(`${path}.content.${String(blockIndex)}`, 'document blocks are what the user shows the model: they belong in user turns');
         const read = readDocument(block, ['messages', index, 'content', blockIndex]);
         if (!read.ok) return read;
-        parts.push(read.value.part);
-        cache = read.value.cache ?? cache;
+        part(read.value.part, read.value.cache);
       } else if (type === 'tool_result') {
         // Anthropic: "Messages following tool_use blocks must begin with ... tool_result blocks".
         if (parts.length > 0) return refusal(`${path}.content.${String(blockIndex)}`, "tool_result blocks come first in a user turn, before any text, as the Messages API requires");
@@ -99,8 +105,7 @@ function readConversation(system: AnthropicSystem | undefined, turns: readonly A
         if (!parsed.success && type === 'text') return blockRefusal(parsed.error, ['messages', index, 'content', blockIndex]);
         if (!parsed.success) return refusal(`${path}.content`, unsupportedContent('block', 'content', ['text', 'image', 'document'])({ input: [block] }));
         texts.push(parsed.data.text);
-        parts.push({ type: 'text', text: parsed.data.text });
-        cache = cacheOf(parsed.data.cache_control) ?? cache;
+        part({ type: 'text', text: parsed.data.text }, cacheOf(parsed.data.cache_control));
       }
     }
     const text = texts.join('\n');
@@ -108,7 +113,9 @@ function readConversation(system: AnthropicSystem | undefined, turns: readonly A
     // before it (a prefill, an earlier question) would become the one answered.
     const finalAssistant = index === turns.length - 1 && turn.role === 'assistant';
     // Images and documents: the turn's parts are kept.
-    const images = parts.some((part) => part.type !== 'text');
+    const images = parts.some((kept) => kept.type !== 'text');
+    // Parts that carry their own breakpoints: the turn's is theirs.
+    const ownBreakpoints = turn.role === 'user' && cacheBeforeLastPart;
     if (!finalAssistant && calls.length === 0 && results.length === 0 && thinking.length === 0 && !hasVisibleText(text) && !images) {
       return refusal(`${path}.content`, 'all messages must have non-empty content except for the optional final assistant message');
     }
@@ -117,7 +124,8 @@ function readConversation(system: AnthropicSystem | undefined, turns: readonly A
       paths.push(path);
     }
     if (results.length === 0 || parts.length > 0) {
-      messages.push({ role: turn.role, content: text, ...(calls.length === 0 ? {} : { toolCalls: calls }), ...(images ? { parts } : {}), ...(cache === undefined ? {} : { cache }), ...(thinking.length === 0 ? {} : { thinking }) });
+      const kept = ownBreakpoints ? { parts } : { ...(images ? { parts: parts.map(withoutCache) } : {}), ...(cache === undefined ? {} : { cache }) };
+      messages.push({ role: turn.role, content: text, ...(calls.length === 0 ? {} : { toolCalls: calls }), ...kept, ...(thinking.length === 0 ? {} : { thinking }) });
       paths.push(path);
     }
   }
@@ -192,6 +200,13 @@ function systemMessages(system: AnthropicSystem | undefined): ChatMessage[] {
   }
   const text = textOf(system);
   return text === '' ? [] : [{ role: 'system', content: text }];
+}
+
+/** A part without its breakpoint, which its turn carries at its end. */
+function withoutCache(content: ContentPart): ContentPart {
+  if (content.cache === undefined) return content;
+  const { cache: _moved, ...rest } = content;
+  return rest;
 }
 
 function cacheOf(control: AnthropicCacheControl): CacheBreakpoint | undefined {
