@@ -27,7 +27,8 @@ import { unitInterval } from './unit-interval.js';
  *     tools) goes only to endpoints that constrain output (structuredOutputs); JSON mode (any
  *     object) not to Anthropic-dialect ones, whose API has schemas only; and a response format
  *     not where the request continues an assistant turn (constrained decoding would start the
- *     JSON over after it)                                           else 400 structured_output
+ *     JSON over after it); a schema with an object open to properties it does not list (a map)
+ *     not to Anthropic-dialect ones, which close every object         else 400 structured_output
  *  3d. a request that shows the model images goes only to endpoints that read them (images),
  *     and one with images by URL only to endpoints that may fetch them (imageUrls)  else 400 images
  *  3e. a request for extended thinking goes only to Anthropic-dialect endpoints that think
@@ -141,6 +142,11 @@ export interface RouteInput {
    * schemas (and no response format). Undefined: none.
    */
   readonly structuredOutput?: 'json_object' | 'json_schema' | 'strict_tools';
+  /**
+   * Where that schema opens an object to properties it does not list (a map), as words for a
+   * refusal: not to endpoints whose API closes every object, where a map could only be empty (E49).
+   */
+  readonly openObject?: string;
   /** The request shows the model images. */
   readonly hasImages?: boolean;
   /** The request shows the model PDF documents. */
@@ -271,7 +277,7 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   if (continuing.length === 0) return prefillFailure(request, allowed);
   const choosing = request.needsAutoToolChoice === true ? continuing.filter((endpoint) => endpoint.autoToolChoice) : continuing;
   if (choosing.length === 0) return autoToolChoiceFailure(request, allowed);
-  const constraining = request.structuredOutput === undefined ? choosing : choosing.filter((endpoint) => constrains(endpoint, request.structuredOutput));
+  const constraining = request.structuredOutput === undefined ? choosing : choosing.filter((endpoint) => constrains(endpoint, request));
   if (constraining.length === 0) return structuredOutputFailure(request, allowed);
   const formatting = request.structuredOutput === 'json_object' || request.structuredOutput === 'json_schema' ? constraining.filter((endpoint) => !continuesAssistant(endpoint, request)) : constraining;
   if (formatting.length === 0) return formatAfterPrefillFailure(request, allowed);
@@ -315,7 +321,7 @@ export function routeTokenCount(request: RouteInput, endpoints: readonly Endpoin
   if (seeing.length === 0) return imagesFailure(request, allowed);
   const reading = request.hasPdfs === true ? seeing.filter(readsPdfs) : seeing;
   if (reading.length === 0) return pdfsFailure(request, allowed);
-  const constraining = request.structuredOutput === undefined ? reading : reading.filter((endpoint) => constrains(endpoint, request.structuredOutput));
+  const constraining = request.structuredOutput === undefined ? reading : reading.filter((endpoint) => constrains(endpoint, request));
   if (constraining.length === 0) return structuredOutputFailure(request, allowed);
   // A reserved long-context window counts only what it would answer: prompts no ordinary window
   // holds (R29: one counted a short prompt an ordinary endpoint had failed to count).
@@ -367,9 +373,10 @@ function takesEnding(endpoint: EndpointView, ending: 'continue' | 'answer' | und
   return ending === undefined || endpoint.prefill || (ending === 'answer' && !traitsOf(endpoint).trailingAssistantIsPrefill);
 }
 
-/** Whether an endpoint constrains output as a request needs: JSON mode only where the API has it. */
-function constrains(endpoint: EndpointView, needed: RouteInput['structuredOutput']): boolean {
-  return endpoint.structuredOutputs && (needed !== 'json_object' || traitsOf(endpoint).jsonMode);
+/** Whether an endpoint constrains output as a request needs: JSON mode only where the API has it, open objects only where it keeps them open. */
+function constrains(endpoint: EndpointView, request: RouteInput): boolean {
+  const traits = traitsOf(endpoint);
+  return endpoint.structuredOutputs && (request.structuredOutput !== 'json_object' || traits.jsonMode) && (request.openObject === undefined || !traits.closesEveryObject);
 }
 
 /** Whether the endpoint reads PDFs: as configured, else as its dialect's servers do. */
@@ -506,13 +513,17 @@ function autoToolChoiceFailure(request: RouteInput, allowed: ReadonlySet<string>
 
 function structuredOutputFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {
   const where = `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)}`;
-  const message =
-    request.structuredOutput === 'json_object'
-      ? `${where} writes answers in JSON mode (response_format json_object; Anthropic-dialect endpoints have JSON schemas only): send a json_schema response format, or ask the operator for a route whose endpoints take JSON mode`
-      : request.structuredOutput === 'strict_tools'
-        ? `${where} holds tool arguments to their schemas (strict tools): leave strict out, or ask the operator for a route whose endpoints do`
-        : `${where} holds answers to a JSON schema (structured output): leave the format out (response_format, or output_config.format), or ask the operator for a route whose endpoints do`;
-  return { ok: false, status: 400, code: 'structured_output', message, param: request.structuredOutput === 'strict_tools' ? 'tools' : 'response_format' };
+  return { ok: false, status: 400, code: 'structured_output', message: `${where} ${structuredOutputNeed(request)}`, param: request.structuredOutput === 'strict_tools' ? 'tools' : 'response_format' };
+}
+
+/** What a request for structured output needs that no endpoint gave, and what to do. */
+function structuredOutputNeed(request: RouteInput): string {
+  if (request.openObject !== undefined) {
+    return `holds output to this schema as it is: ${request.openObject} is an object open to properties it does not list (additionalProperties true or a schema: a map), which Anthropic-dialect endpoints close to its listed properties: list its properties and set additionalProperties false, or ask the operator for a route with an endpoint that keeps it open (OpenAI dialect)`;
+  }
+  if (request.structuredOutput === 'json_object') return 'writes answers in JSON mode (response_format json_object; Anthropic-dialect endpoints have JSON schemas only): send a json_schema response format, or ask the operator for a route whose endpoints take JSON mode';
+  if (request.structuredOutput === 'strict_tools') return 'holds tool arguments to their schemas (strict tools): leave strict out, or ask the operator for a route whose endpoints do';
+  return 'holds answers to a JSON schema (structured output): leave the format out (response_format, or output_config.format), or ask the operator for a route whose endpoints do';
 }
 
 function formatAfterPrefillFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {

@@ -1,5 +1,6 @@
 import type { ChatRequest } from '../protocol/chat.js';
 import { imageCount, pdfCount } from '../protocol/chat.js';
+import { asObjectSchema, openObjectPath } from '../protocol/json-schema-limits.js';
 import type { TenantConfig } from './gateway-config.js';
 import type { RouteInput } from './route-request.js';
 
@@ -25,11 +26,23 @@ export function routedTraits(request: ChatRequest, tenant: TenantConfig, headerJ
   };
 }
 
-/** The output a request needs its upstream to constrain (routing step 3c), if any. */
-function structuredOutputOf(request: ChatRequest): { structuredOutput?: 'json_object' | 'json_schema' | 'strict_tools' } {
-  if (request.responseFormat !== undefined) return { structuredOutput: request.responseFormat.type };
+/** The output a request needs its upstream to constrain (routing step 3c), if any, and where its schema has an open object. */
+function structuredOutputOf(request: ChatRequest): Pick<RouteInput, 'structuredOutput' | 'openObject'> {
+  const format = request.responseFormat;
+  if (format?.type === 'json_schema') return withOpenObject({ structuredOutput: 'json_schema' }, openObjectPath(format.schema), "the response format's schema");
+  if (format !== undefined) return { structuredOutput: format.type };
   // Tools the model may not call (tool choice none) constrain nothing.
-  return request.toolChoice?.type !== 'none' && request.tools?.some((tool) => tool.strict === true) === true ? { structuredOutput: 'strict_tools' } : {};
+  if (request.toolChoice?.type === 'none') return {};
+  const strict = request.tools?.filter((tool) => tool.strict === true) ?? [];
+  for (const tool of strict) {
+    const open = openObjectPath(asObjectSchema(tool.parameters));
+    if (open !== undefined) return withOpenObject({ structuredOutput: 'strict_tools' }, open, `tool ${tool.name}'s parameters`);
+  }
+  return strict.length > 0 ? { structuredOutput: 'strict_tools' } : {};
+}
+
+function withOpenObject(traits: Pick<RouteInput, 'structuredOutput'>, path: string | undefined, schema: string): Pick<RouteInput, 'structuredOutput' | 'openObject'> {
+  return path === undefined ? traits : { ...traits, openObject: `${schema} at ${path}` };
 }
 
 /** Whether a request's images include URLs (routing step 3d): 'local' when one's host is plainly not public. */

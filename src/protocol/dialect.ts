@@ -103,6 +103,11 @@ export interface UpstreamTraits {
   readonly signedThinking: boolean;
   /** JSON mode (any JSON object) besides schemas: Anthropic's API has schemas only. */
   readonly jsonMode: boolean;
+  /**
+   * Structured output closes every object of a schema to properties it does not list (Anthropic's
+   * API): a map, or an object without properties, could only be answered empty.
+   */
+  readonly closesEveryObject: boolean;
   /** Whether an endpoint reads PDFs unless its config says: Anthropic reads them; vLLM and SGLang, OpenAI's usual servers, take no files. */
   readonly pdfsByDefault: boolean;
   /** Whether servers of this API differ in the field that carries the output budget, so an endpoint names it (EncodeOptions.maxTokensField). */

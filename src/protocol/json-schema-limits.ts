@@ -114,6 +114,38 @@ export function openaiStrictProblem(schema: Readonly<Record<string, unknown>>, p
 }
 
 /**
+ * Where a schema opens an object to properties it does not list, saying so (`additionalProperties`
+ * true, or a schema: a map). Anthropic's structured output closes every object (anthropicSchema),
+ * so there such an object could hold only its listed properties, a map none (E49). An object that
+ * leaves additionalProperties out is not counted: as often a tool without arguments, or one whose
+ * properties are all it means, as an open one. The path of the first, or undefined.
+ */
+export function openObjectPath(schema: Readonly<Record<string, unknown>>, path = ''): string | undefined {
+  const at = (key: string): string => stepInto(path, key);
+  if (isObjectNode(schema)) {
+    const extra = schema.additionalProperties;
+    if (extra === true || isRecord(extra)) return path === '' ? '(the schema itself)' : path;
+  }
+  for (const [key, value] of Object.entries(schema)) {
+    if ((key === 'properties' || key === '$defs' || key === 'definitions') && isRecord(value)) {
+      for (const [name, child] of Object.entries(value)) {
+        const open = isRecord(child) ? openObjectPath(child, stepInto(at(key), name)) : undefined;
+        if (open !== undefined) return open;
+      }
+    } else if ((key === 'anyOf' || key === 'oneOf' || key === 'allOf') && Array.isArray(value)) {
+      for (const [index, child] of value.entries()) {
+        const open = isRecord(child) ? openObjectPath(child, `${at(key)}.${String(index)}`) : undefined;
+        if (open !== undefined) return open;
+      }
+    } else if (key === 'items' && isRecord(value)) {
+      const open = openObjectPath(value, at(key));
+      if (open !== undefined) return open;
+    }
+  }
+  return undefined;
+}
+
+/**
  * A path one step on. Keys are the caller's (property names, unknown keywords): one that is not a
  * plain name is written `<key>`, as invalidRequest writes them, so that a path quoted in an error
  * or a log never carries a megabyte of the caller's text.

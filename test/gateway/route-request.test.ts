@@ -312,6 +312,21 @@ describe('eligibility: structured output', () => {
     expect(route(unchecked, ['cost'], { structuredOutput: 'strict_tools' })).toMatchObject({ status: 400, code: 'structured_output', param: 'tools', message: expect.stringContaining('holds tool arguments to their schemas (strict tools): leave strict out') });
     expect(route(unchecked, ['cost'], { structuredOutput: 'json_schema' })).toMatchObject({ status: 400, code: 'structured_output', param: 'response_format', message: expect.stringContaining('holds answers to a JSON schema (structured output): leave the format out (response_format, or output_config.format)') });
   });
+
+  it('a schema with a map (an object open to properties it does not list) not to Anthropic-dialect ones, which would close it; none left is a 400 saying where', () => {
+    const openObject = "the response format's schema at properties.tags";
+    expect(ranked(route(fleet, ['cost'], { structuredOutput: 'json_schema', openObject }))).toEqual(['vllm', 'eu-vllm']);
+    expect(ranked(route(fleet, ['cost'], { structuredOutput: 'strict_tools', openObject: "tool f's parameters at (the schema itself)" }))).toEqual(['vllm', 'eu-vllm']);
+    const anthropicOnly = [endpoint('claude', { dialect: 'anthropic' }), endpoint('eu-vllm', { jurisdiction: 'eu' })];
+    expect(route(anthropicOnly, ['cost'], { structuredOutput: 'json_schema', openObject, headerJurisdictions: ['us'] })).toEqual({
+      ok: false,
+      status: 400,
+      code: 'structured_output',
+      param: 'response_format',
+      message:
+        "no endpoint for model 'frontier' in jurisdictions [us] holds output to this schema as it is: the response format's schema at properties.tags is an object open to properties it does not list (additionalProperties true or a schema: a map), which Anthropic-dialect endpoints close to its listed properties: list its properties and set additionalProperties false, or ask the operator for a route with an endpoint that keeps it open (OpenAI dialect)",
+    });
+  });
 });
 
 describe('eligibility: a structured answer after a trailing assistant turn', () => {

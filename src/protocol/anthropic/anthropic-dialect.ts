@@ -35,7 +35,7 @@ export const anthropicDialect: Dialect = {
   refusedHeaders: { 'anthropic-user-profile-id': "billing to a user profile (user_profile_id, a beta of the Messages API) is not supported by this gateway: requests are billed to the gateway's own upstream accounts; leave user_profile_id out" },
   showsReasoning: false,
   streamStartStatesUsage: true,
-  upstream: { systemPromptApart: true, trailingAssistantIsPrefill: true, signedThinking: true, jsonMode: false, pdfsByDefault: true, budgetFieldVaries: false },
+  upstream: { systemPromptApart: true, trailingAssistantIsPrefill: true, signedThinking: true, jsonMode: false, closesEveryObject: true, pdfsByDefault: true, budgetFieldVaries: false },
   keepAliveFrame: sseFrame(JSON.stringify({ type: 'ping' }), 'ping'),
 
   parseRequest(body: unknown, options: { readonly asServer?: boolean } = {}): Parsed<ChatRequest> {

@@ -23,7 +23,7 @@ export const openaiDialect: Dialect = {
   refusedHeaders: {},
   showsReasoning: true,
   streamStartStatesUsage: false,
-  upstream: { systemPromptApart: false, trailingAssistantIsPrefill: false, signedThinking: false, jsonMode: true, pdfsByDefault: false, budgetFieldVaries: true },
+  upstream: { systemPromptApart: false, trailingAssistantIsPrefill: false, signedThinking: false, jsonMode: true, closesEveryObject: false, pdfsByDefault: false, budgetFieldVaries: true },
 
   parseRequest: readOpenaiRequest,
 
