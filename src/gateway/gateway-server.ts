@@ -4,7 +4,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ChatRequest, ErrorKind } from '../protocol/chat.js';
-import { estimatePromptTokens, hasVisibleText, lastSpokenTurn, minThinkingBudget, promptText } from '../protocol/chat.js';
+import { closingInstructions, estimatePromptTokens, hasVisibleText, lastSpokenTurn, minThinkingBudget, promptText } from '../protocol/chat.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import { holdsKeyInId, withoutKeys } from './credential-text.js';
 import type { Dialect } from '../protocol/dialect.js';
@@ -538,7 +538,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       // text, so a turn of either kind after an assistant turn leaves that turn last there (a prefill).
       const last = request.messages.at(-1);
       const trailingAssistant = last?.role === 'assistant' && hasVisibleText(last.content) ? request.finalAssistant : undefined;
-      const joinedTrailingAssistant = trailingAssistant === undefined && lastSpokenTurn(request.messages)?.role === 'assistant' ? request.finalAssistant : undefined;
+      // (But system messages that close the conversation after it reach Anthropic as a user turn: closingInstructions.)
+      const joinedTrailingAssistant = trailingAssistant === undefined && lastSpokenTurn(request.messages)?.role === 'assistant' && closingInstructions(request) === undefined ? request.finalAssistant : undefined;
       /** The client left while an attempt waited for its first token: an upstream was reading its prompt. */
       let promptRead = false;
       // One cancellation stops upstream work on either event.

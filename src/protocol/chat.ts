@@ -522,6 +522,25 @@ export function hasVisibleText(text: string): boolean {
   return text.trim() !== '';
 }
 
+/**
+ * A run of system messages right after an assistant turn, that ends an OpenAI caller's conversation
+ * (a finished turn, then an instruction) or that only a continued answer follows (the same
+ * conversation resumed, or an Anthropic caller's prefill after them). Where the system prompt stands
+ * apart (Anthropic), they are sent as a user turn there, so the model answers them: in the system
+ * prompt they would leave the assistant turn last, read as a prefill and continued (E49). Their
+ * bounds in `messages`; undefined when there is no such run, or it says nothing.
+ */
+export function closingInstructions(request: Pick<ChatRequest, 'messages' | 'finalAssistant'>): { readonly start: number; readonly end: number } | undefined {
+  const messages = request.messages;
+  const continuedAnswer = request.finalAssistant === 'continue' && messages.at(-1)?.role === 'assistant';
+  if (!continuedAnswer && request.finalAssistant !== 'answer') return undefined;
+  const end = continuedAnswer ? messages.length - 1 : messages.length;
+  let start = end;
+  while (start > 0 && messages[start - 1]?.role === 'system') start -= 1;
+  if (start === end || messages[start - 1]?.role !== 'assistant') return undefined;
+  return messages.slice(start, end).some((message) => hasVisibleText(message.content)) ? { start, end } : undefined;
+}
+
 /** Whether a turn says anything to the model: visible text, an image, tool calls, or a tool's result (which may be empty). */
 export function saysSomething(message: ChatMessage): boolean {
   return message.role === 'tool' || (message.toolCalls !== undefined && message.toolCalls.length > 0) || hasVisibleText(message.content) || message.parts?.some((part) => part.type !== 'text') === true;

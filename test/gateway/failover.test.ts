@@ -588,11 +588,13 @@ describe('failover under faults', () => {
       // One without visible text is dropped on the way to Anthropic: no prefill, it may go there.
       await openai(url).chat.completions.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: '\n' }] });
       expect([noPrefillFront.arrivals.length, wholeFront.arrivals.length]).toEqual([2, 2]);
-      // What ends the conversation is the last turn an upstream sees: a system message (which goes to
-      // Anthropic's system prompt) or a turn without text after an assistant turn leaves that turn last.
-      await openai(url).chat.completions.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'It is 4' }, { role: 'system', content: 'Answer briefly.' }] });
+      // What ends the conversation is the last turn an upstream sees: a turn without text after an
+      // assistant turn leaves that turn last; a system message after it reaches Anthropic as the last
+      // user turn (closing instructions, E49), so the endpoint that refuses prefills may take it.
       await openai(url).chat.completions.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'It is 4' }, { role: 'user', content: ' ' }] });
-      expect([noPrefillFront.arrivals.length, wholeFront.arrivals.length]).toEqual([2, 4]);
+      expect([noPrefillFront.arrivals.length, wholeFront.arrivals.length]).toEqual([2, 3]);
+      await openai(url).chat.completions.create({ model: publicModel, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'It is 4' }, { role: 'system', content: 'Answer briefly.' }] });
+      expect([noPrefillFront.arrivals.length, wholeFront.arrivals.length]).toEqual([3, 3]);
     });
 
     it('a turn after a prefill that only an Anthropic encoder leaves out does not keep the request from an OpenAI-dialect endpoint that refuses prefills', async () => {

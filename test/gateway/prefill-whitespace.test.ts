@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
-import { closedAfterEach, singleEndpointConfig, startScriptedUpstream } from './helpers/fleet.js';
+import { cheapestFirstConfig, closedAfterEach, singleEndpointConfig, startScriptedUpstream } from './helpers/fleet.js';
 
 // A prefill ending in whitespace is sent to an Anthropic-dialect upstream without it (Anthropic
 // refuses it), and the answer, which writes it again, is joined without doubling it; a prefill
@@ -33,5 +33,25 @@ describe('a prefill ending in whitespace, through an Anthropic-dialect upstream'
     // OpenAI-dialect one reads such a turn as history, not a prefill; the join may double a space.)
     expect(await ask([{ role: 'user', content: 'Tell a story' }, { role: 'assistant', content: 'Once upon ' }, { role: 'system', content: 'be brief' }])).toBe(' a time');
     expect((upstream.bodies.at(-1) as { messages: { content: unknown }[] }).messages.at(-1)?.content).toBe('Once upon');
+  });
+});
+
+describe("an OpenAI caller's conversation closed by system messages after an assistant turn", () => {
+  it('reaches an Anthropic-dialect upstream that refuses prefills, with them as its last user turn (E49: a prefill, it was skipped, 400)', async () => {
+    const writer = anthropicDialect.createStreamWriter({ includeUsage: true, created: 0 });
+    const frames = [writer.write({ type: 'start', id: 'msg_1', model: 'm', inputTokens: 5 }), writer.write({ type: 'text', text: 'A greeting.' }), writer.write({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 5, outputTokens: 2 } })].join('');
+    const upstream = await startScriptedUpstream((res) => res.end(frames));
+    cleanups.push(() => upstream.close());
+    const gateway = createGateway({ config: cheapestFirstConfig([[upstream.url, 'anthropic']], apiKey, '{}', ', prefill: false'), logger: false });
+    cleanups.push(() => gateway.close());
+    const url = await gateway.listen(0, '127.0.0.1');
+    const messages = [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Hello! How can I help?' }, { role: 'system', content: 'Now summarize the conversation.' }];
+    const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 10, messages }) });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content).toBe('A greeting.');
+    expect((upstream.bodies.at(-1) as { messages: unknown[] }).messages).toEqual([{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Hello! How can I help?' }, { role: 'user', content: 'Now summarize the conversation.' }]);
+    // Without the closing system message the finished turn is last, which that endpoint would read as a prefill: refused.
+    const prefill = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 10, messages: messages.slice(0, 2) }) });
+    expect(prefill.status).toBe(400);
   });
 });

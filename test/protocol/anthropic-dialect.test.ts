@@ -103,11 +103,30 @@ describe('anthropic dialect: what Anthropic refuses and OpenAI callers may send'
     expect(cached).toMatchObject({ messages: [{}, { role: 'assistant', content: [{ type: 'text', text: 'Here:' }] }] });
     const earlier = anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b\n' }, { role: 'user', content: 'c' }] });
     expect(earlier).toMatchObject({ messages: [{}, { role: 'assistant', content: 'b\n' }, {}] });
-    // Also when a system message or an empty turn follows it: Anthropic still reads it last (a prefill to
-    // continue is trimmed before this, with as much dropped from its answer: see withoutPrefillWhitespace).
-    for (const after of [{ role: 'system' as const, content: 'be brief' }, { role: 'user' as const, content: '' }]) {
-      expect(anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'user', content: 'Write a list' }, { role: 'assistant', content: 'Here is the list:\n' }, after] })).toMatchObject({ messages: [{}, { role: 'assistant', content: 'Here is the list:' }] });
-    }
+    // Also when an empty turn follows it: Anthropic still reads it last (a prefill to continue is
+    // trimmed before this, with as much dropped from its answer: see withoutPrefillWhitespace).
+    expect(anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'user', content: 'Write a list' }, { role: 'assistant', content: 'Here is the list:\n' }, { role: 'user', content: '' }] })).toMatchObject({ messages: [{}, { role: 'assistant', content: 'Here is the list:' }] });
+  });
+
+  it("system messages that close an OpenAI caller's conversation after an assistant turn are its last user turn, so they are answered, not the turn continued (E49)", () => {
+    const conversation: ChatRequest['messages'] = [{ role: 'system', content: 'You are helpful.' }, { role: 'user', content: 'hi' }, { role: 'assistant', content: 'Hello! How can I help?' }];
+    const closing: ChatRequest['messages'] = [{ role: 'system', content: 'Now summarize the conversation.' }, { role: 'system', content: ' ' }, { role: 'system', content: 'In one line.' }];
+    expect(anthropicDialect.encodeRequest({ ...base, messages: [...conversation, ...closing] })).toMatchObject({
+      system: 'You are helpful.',
+      messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Hello! How can I help?' }, { role: 'user', content: 'Now summarize the conversation.\nIn one line.' }],
+    });
+    // Resumed (the answer so far continued after them), they stay before it.
+    const resumed = anthropicDialect.encodeRequest({ ...base, finalAssistant: 'continue', messages: [...conversation, ...closing, { role: 'assistant', content: 'The user' }] });
+    expect(resumed).toMatchObject({ system: 'You are helpful.', messages: [{}, {}, { role: 'user', content: 'Now summarize the conversation.\nIn one line.' }, { role: 'assistant', content: 'The user' }] });
+    // A conversation whose only user turn they are still starts with the system prompt as a user turn.
+    const opening = anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'system', content: 'Greet.' }, { role: 'assistant', content: 'Hi.' }, { role: 'system', content: 'Again.' }] });
+    expect(opening).toMatchObject({ messages: [{ role: 'user', content: 'Greet.' }, { role: 'assistant', content: 'Hi.' }, { role: 'user', content: 'Again.' }] });
+    expect(opening).not.toHaveProperty('system');
+    // Not after a prefill to continue (an Anthropic caller's own, or continue_final_message), nor mid-conversation.
+    expect(anthropicDialect.encodeRequest({ ...base, finalAssistant: 'continue', messages: [...conversation, closing[0]!] })).toMatchObject({ system: 'You are helpful.\nNow summarize the conversation.', messages: [{}, { role: 'assistant' }] });
+    expect(anthropicDialect.encodeRequest({ ...base, messages: [...conversation, closing[0]!, { role: 'user', content: 'go' }] })).toMatchObject({ system: 'You are helpful.\nNow summarize the conversation.', messages: [{}, {}, { role: 'user', content: 'go' }] });
+    // An OpenAI-dialect upstream gets the turns as they are.
+    expect((openaiDialect.encodeRequest({ ...base, messages: [...conversation, ...closing] }) as { messages: unknown[] }).messages.at(-1)).toEqual({ role: 'system', content: 'In one line.' });
   });
 
   it('turns without visible text are left out', () => {

@@ -1,4 +1,4 @@
-import { defaultMaxOutputTokens, hasVisibleText, saysSomething, type ChatMessage, type ChatRequest } from '../chat.js';
+import { closingInstructions, defaultMaxOutputTokens, hasVisibleText, saysSomething, type ChatMessage, type ChatRequest } from '../chat.js';
 import type { EncodeOptions } from '../dialect.js';
 import { anthropicSchema, asObjectSchema } from '../json-schema-limits.js';
 import { anthropicTurns, wireCache, withoutThinkingBlocks, withoutTrailingWhitespace, withUniqueCallIds } from './anthropic-turns.js';
@@ -69,17 +69,28 @@ function described(schema: Readonly<Record<string, unknown>>, callers: Readonly<
   return { ...schema, description: typeof moved === 'string' && moved !== '' ? `${description}\n${moved}` : description };
 }
 
+/** The messages with their closing instructions (see closingInstructions) as one user turn, and that turn. */
+function withClosingInstructions(request: ChatRequest): { readonly messages: readonly ChatMessage[]; readonly closing?: ChatMessage } {
+  const run = closingInstructions(request);
+  if (run === undefined) return { messages: request.messages };
+  const said = request.messages.slice(run.start, run.end).filter((m) => hasVisibleText(m.content));
+  const cache = said.findLast((m) => m.cache !== undefined)?.cache;
+  const closing: ChatMessage = { role: 'user', content: said.map((m) => m.content).join('\n'), ...(cache === undefined ? {} : { cache }) };
+  return { messages: [...request.messages.slice(0, run.start), closing, ...request.messages.slice(run.end)], closing };
+}
+
 /** A canonical request as an Anthropic Messages request. */
 export function encodeAnthropicRequest(asked: ChatRequest, options: EncodeOptions = {}): unknown {
   const request = options.withoutThinking === true ? withoutThinkingBlocks(asked) : asked;
-  const systemTurns = request.messages.filter((m) => m.role === 'system');
+  const { messages, closing } = withClosingInstructions(request);
+  const systemTurns = messages.filter((m) => m.role === 'system');
   const system = systemTurns.map((m) => m.content).join('\n');
   // With a cache breakpoint among them, the system prompt goes as blocks, each breakpoint on its own.
   const systemBlocks = systemTurns.some((m) => m.cache !== undefined) ? systemTurns.filter((m) => hasVisibleText(m.content)).map((m) => ({ type: 'text', text: m.content, ...(m.cache === undefined ? {} : { cache_control: wireCache(m.cache) }) })) : undefined;
   // Anthropic refuses a turn without visible text, which OpenAI and vLLM accept: such a turn says
   // nothing to the model, and Anthropic joins the turns of one role it may leave side by side.
   // Tool calls and tool results say something, even without text.
-  const said = withUniqueCallIds(request.messages).filter((m) => m.role !== 'system' && (saysSomething(m) || m.thinking !== undefined));
+  const said = withUniqueCallIds(messages).filter((m) => m.role !== 'system' && (saysSomething(m) || m.thinking !== undefined));
   // A last assistant turn without its trailing whitespace, which Anthropic refuses (see withoutTrailingWhitespace).
   const turns = withoutTrailingWhitespace(anthropicTurns(said));
   // Anthropic refuses a stop sequence of whitespace alone, which OpenAI accepts; the gateway's own
@@ -91,7 +102,8 @@ export function encodeAnthropicRequest(asked: ChatRequest, options: EncodeOption
   // that user turn, which is what an OpenAI-dialect upstream's model answers.
   // (So is a system prompt with assistant turns alone: a continuation of a request of system
   // messages alone has that shape, and the conversation must still begin with a user turn.)
-  const alone = turns.length === 0 || (system !== '' && !said.some((m) => m.role !== 'assistant'));
+  // (The closing instructions' user turn asks nothing of the system prompt: it comes after.)
+  const alone = turns.length === 0 || (system !== '' && !said.some((m) => m.role !== 'assistant' && m !== closing));
   return {
     model: request.model,
     // Anthropic requires a budget: the same default the gateway routed and charged with.
