@@ -11,6 +11,9 @@ import { releaseAttempt, startAttempt, type Attempt, type FailedAttempt, type St
 import { connectFailureStatus, type UpstreamFailure } from './upstream-client.js';
 import { judgeAfterReads } from './judge-after-reads.js';
 
+/** The room for its answer in an ordinary window that keeps a request without max_tokens from a reserved long-context one: half the default budget. */
+const enoughRoom = defaultMaxOutputTokens / 2;
+
 /**
  * Tries endpoints until one answers: failover to a fresh eligible endpoint is
  * immediate and always allowed, so no request fails while an eligible endpoint it
@@ -74,6 +77,19 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
       }
       if (!decision.ok && decision.code === 'context') {
         context.resumed = { ...context.resumed, outputTokens: 1 };
+        decision = route(tried);
+      }
+    }
+    // A request without max_tokens that only a reserved long-context window holds with room for the
+    // default budget, while an ordinary window holds its prompt with room for half of it: the reserved
+    // window is for prompts that need it (E48: a one-word prompt went there, ordinary windows being
+    // 4,000 tokens). It goes to the ordinary window with the most room, answered up to that window's
+    // end, as vLLM answers a request without a budget. With less room than that in every ordinary
+    // window, the reserved one's room serves the answer better, and it goes there as before.
+    if (decision.ok && !decision.panic && context.resumed === undefined && request.maxTokens === undefined && context.roomBudget === undefined && context.promptFloor === undefined && decision.ranked.every((endpoint) => endpoint.longContext)) {
+      const ordinary = route(tried, enoughRoom);
+      if (ordinary.ok && !ordinary.panic && ordinary.ranked.every((endpoint) => !endpoint.longContext)) {
+        context.roomBudget = Math.max(...ordinary.ranked.map((endpoint) => endpoint.contextWindow)) - routedPromptTokens(context);
         decision = route(tried);
       }
     }

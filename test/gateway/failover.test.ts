@@ -640,6 +640,23 @@ describe('failover under faults', () => {
       expect((JSON.parse(bigFront.arrivals[0]?.body ?? '{}') as { max_tokens?: number }).max_tokens).toBe(12_000 - estimateTokens(prompt));
     });
 
+    it('such a request whose prompt an ordinary window holds with room for half the default budget goes there, not to a reserved long-context window (E48)', async () => {
+      const [smallFront, bigFront] = [await proxy((await emulator('m-small')).url), await proxy((await emulator('m-big')).url)];
+      const { url } = await gateway(
+        [
+          { id: 'small', url: smallFront.url, model: 'm-small', contextWindow: 4000, cost: 0 },
+          { id: 'big', url: bigFront.url, model: 'm-big', contextWindow: 131_072, cost: 1, longContext: true },
+        ],
+        { policy: '[cost]' },
+      );
+      await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }] });
+      expect([smallFront.arrivals.length, bigFront.arrivals.length]).toEqual([1, 0]);
+      expect((JSON.parse(smallFront.arrivals[0]?.body ?? '{}') as { max_tokens?: number }).max_tokens).toBe(4000 - estimateTokens('hi'));
+      // With max_tokens given, the budget is the caller's: only the reserved window holds it.
+      await openai(url).chat.completions.create({ model: publicModel, max_tokens: 4096, messages: [{ role: 'user', content: 'hi' }] });
+      expect([smallFront.arrivals.length, bigFront.arrivals.length]).toEqual([1, 1]);
+    });
+
     it('such a request whose only window with room for the default budget fails is answered in the room an ordinary window leaves', async () => {
       const big = await emulator('m-big', { faults: { errorRate: 1, errorStatus: 500 } });
       const [smallFront, bigFront] = [await proxy((await emulator('m-small')).url), await proxy(big.url)];
@@ -650,7 +667,8 @@ describe('failover under faults', () => {
         ],
         { policy: '[cost]' },
       );
-      const prompt = 'word '.repeat(4800);
+      // About 6,500 tokens: the ordinary window leaves under half the default budget (enoughRoom).
+      const prompt = 'word '.repeat(5200);
       const answer = await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: prompt }] });
       expect(answer.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
       expect(bigFront.arrivals.length).toBeGreaterThanOrEqual(1);
@@ -1198,7 +1216,8 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 5000, t
         ],
         { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1, openMs: 60000 } }' },
       );
-      const prompt = 'word '.repeat(4800);
+      // About 6,500 tokens: the ordinary window leaves under half the default budget (enoughRoom).
+      const prompt = 'word '.repeat(5200);
       const answer = await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: prompt }] });
       expect(answer.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
       expect([smallFront.arrivals.length, longFront.arrivals.length]).toEqual([1, 1]);
@@ -1216,7 +1235,8 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 5000, t
         ],
         { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 300, deadlineMs: 10000, circuitBreaker: { failureThreshold: 1, openMs: 60000 } }' },
       );
-      const prompt = 'word '.repeat(4800);
+      // About 6,500 tokens: the ordinary window leaves under half the default budget (enoughRoom).
+      const prompt = 'word '.repeat(5200);
       for (let n = 0; n < 3; n += 1) {
         const answer = await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: `${prompt}${String(n)}` }] });
         expect(answer.choices[0]?.message.content?.length ?? 0).toBeGreaterThan(0);
