@@ -1377,7 +1377,7 @@ function originForm(target: string): string {
 
 /** What a request Node's HTTP parser refused is told, by the parser's error code. */
 function parserRefusal(code: string | undefined): { status: number; kind: 'too_large' | 'invalid_request' | 'timeout'; message: string } {
-  if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, kind: 'too_large', message: 'the request line and headers are over 16 KB: send fewer or shorter headers' };
+  if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, kind: 'too_large', message: 'the request line and headers are over 16 KB (counting the request line and each header\'s name and value, as Node\'s parser does): send fewer or shorter headers' };
   // Node gives this one code for both of its limits: the head's and the whole request's.
   if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, kind: 'timeout', message: "the request was not received in full in time (the server waits 60 s for a request's head and 300 s for the whole request): send it faster" };
   return { status: 400, kind: 'invalid_request', message: 'malformed HTTP request: check the request line, headers and body framing (Content-Length or chunked)' };
