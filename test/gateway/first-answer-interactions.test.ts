@@ -226,8 +226,9 @@ describe('room budgets (a request without max_tokens that no window has room for
       ],
       '{ retries: 2, ttftTimeoutMs: 800, tokenIdleTimeoutMs: 600, deadlineMs: 20000, hedgeAfterMs: 0, panicRouting: true, circuitBreaker: { failureThreshold: 2, windowMs: 60000, openMs: 60000 } }',
     );
-    // Only the long window has room for the default budget: it fails twice (its circuit opens), and a answers each in its room.
-    for (let n = 0; n < 2; n += 1) expect((await ask(url, noBudget(n))).status).toBe(200);
+    // Only the long window has room for the default budget, and the 8192 ones have under half of it
+    // (about 6,500 tokens of prompt): it fails twice (its circuit opens), and a answers each in its room.
+    for (let n = 0; n < 2; n += 1) expect((await ask(url, { messages: [{ role: 'user', content: `${'word '.repeat(5200)}${String(n)}` }] })).status).toBe(200);
     expect(metricValue(await scrape(url), 'switchyard_circuit_state', { endpoint: 'long' })).toBe(2);
     long.setFaults({ errorRate: 0 });
     refuse = true;
