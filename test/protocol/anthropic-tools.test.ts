@@ -186,8 +186,9 @@ describe('anthropic tools: parsing tool_use and tool_result blocks', () => {
         cache: {},
       },
       { role: 'tool', content: '18C', toolCallId: 'toolu_1' },
-      { role: 'tool', content: 'clock\nbroken', toolCallId: 'toolu_2', isError: true },
-      { role: 'user', content: 'Thanks.\nSummarise.' },
+      // Several blocks are kept as parts too (their cache breakpoints stay where they are, R39); the text joined for OpenAI-dialect upstreams.
+      { role: 'tool', content: 'clock\nbroken', toolCallId: 'toolu_2', isError: true, parts: [{ type: 'text', text: 'clock' }, { type: 'text', text: 'broken' }] },
+      { role: 'user', content: 'Thanks.\nSummarise.', parts: [{ type: 'text', text: 'Thanks.' }, { type: 'text', text: 'Summarise.' }] },
     ]);
   });
 

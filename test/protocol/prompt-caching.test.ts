@@ -84,9 +84,9 @@ describe('cache_control from an Anthropic caller', () => {
     ];
     const read = readRequest(anthropicDialect, { model: 'm', max_tokens: 10, messages: [{ role: 'user', content }] });
     expect((anthropicDialect.encodeRequest(read) as Record<string, unknown>).messages).toEqual([{ role: 'user', content }]);
-    // An OpenAI-dialect upstream gets the same text, in parts, without breakpoints.
+    // An OpenAI-dialect upstream gets the same text, joined one per line as before, without breakpoints.
     const openai = openaiDialect.encodeRequest(read) as { messages: unknown[] };
-    expect(openai.messages).toEqual([{ role: 'user', content: content.map(({ text }) => ({ type: 'text', text })) }]);
+    expect(openai.messages).toEqual([{ role: 'user', content: 'BIG DOC 1\nBIG DOC 2\nquestion 1?' }]);
 
     // With an image and a document between, each breakpoint stays where it was too.
     const image = { type: 'image', source: { type: 'url', url: 'https://example.com/a.png' }, cache_control: ephemeral };
@@ -96,9 +96,31 @@ describe('cache_control from an Anthropic caller', () => {
     expect(wire.messages).toEqual([{ role: 'user', content: mixed }]);
   });
 
-  it("a breakpoint on a turn's last block, or inside an assistant turn, is kept at the end of its message (a string turn becomes one block)", () => {
-    const last = { model: 'm', max_tokens: 10, messages: [{ role: 'user', content: [{ type: 'text', text: 'one' }, { type: 'text', text: 'two', cache_control: ephemeral }] }] };
-    expect((anthropicDialect.encodeRequest(readRequest(anthropicDialect, last)) as Record<string, unknown>).messages).toEqual([{ role: 'user', content: [{ type: 'text', text: 'one\ntwo', cache_control: ephemeral }] }]);
+  it('a user turn of several blocks is sent as those blocks whether this request marks it or not, so a later request finds the cache at their ends (R39)', () => {
+    const marked = [{ type: 'text', text: 'BIG DOC', cache_control: ephemeral }, { type: 'text', text: 'q1?' }];
+    const conversation = (first: object[]): Record<string, unknown> => ({ model: 'm', max_tokens: 10, messages: [{ role: 'user', content: first }, { role: 'assistant', content: 'a1' }, { role: 'user', content: [{ type: 'text', text: 'q2?', cache_control: ephemeral }] }] });
+    const wire = (first: object[]): unknown[] => (anthropicDialect.encodeRequest(readRequest(anthropicDialect, conversation(first))) as { messages: unknown[] }).messages;
+    expect(wire(marked)[0]).toEqual({ role: 'user', content: marked });
+    expect(wire([{ type: 'text', text: 'BIG DOC' }, { type: 'text', text: 'q1?' }])[0]).toEqual({ role: 'user', content: [{ type: 'text', text: 'BIG DOC' }, { type: 'text', text: 'q1?' }] });
+    // A breakpoint on a block of whitespace (which Anthropic refuses, so it is left out) goes to the block before it, or after it when first.
+    expect(wire([{ type: 'text', text: 'BIG DOC' }, { type: 'text', text: ' \n', cache_control: ephemeral }, { type: 'text', text: 'q1?' }])[0]).toEqual({ role: 'user', content: [{ type: 'text', text: 'BIG DOC', cache_control: ephemeral }, { type: 'text', text: 'q1?' }] });
+    expect(wire([{ type: 'text', text: ' ', cache_control: ephemeral }, { type: 'text', text: 'q1?' }])[0]).toEqual({ role: 'user', content: [{ type: 'text', text: 'q1?', cache_control: ephemeral }] });
+  });
+
+  it("inside a tool result's content, breakpoints stay on their blocks, each with its ttl; on its one block, on the result (R39)", () => {
+    const hour = { type: 'ephemeral', ttl: '1h' };
+    const content = [{ type: 'text', text: 'DOC1', cache_control: hour }, { type: 'text', text: 'DOC2', cache_control: ephemeral }, { type: 'text', text: 'tail' }];
+    const result = { type: 'tool_result', tool_use_id: 'toolu_1', content };
+    const request = { ...body, messages: [body.messages[0], body.messages[1], { role: 'user', content: [result] }] };
+    const wire = anthropicDialect.encodeRequest(readRequest(anthropicDialect, request)) as { messages: unknown[] };
+    expect(wire.messages[2]).toEqual({ role: 'user', content: [result] });
+    // An OpenAI-dialect upstream gets the result's text joined, as before.
+    expect((openaiDialect.encodeRequest(readRequest(anthropicDialect, request)) as { messages: unknown[] }).messages.at(-1)).toMatchObject({ role: 'tool', content: 'DOC1\nDOC2\ntail' });
+  });
+
+  it("a breakpoint on a one-block turn's block, or inside an assistant turn, is kept at the end of its message (a string turn becomes one block)", () => {
+    const last = { model: 'm', max_tokens: 10, messages: [{ role: 'user', content: [{ type: 'text', text: 'one', cache_control: ephemeral }] }] };
+    expect((anthropicDialect.encodeRequest(readRequest(anthropicDialect, last)) as Record<string, unknown>).messages).toEqual([{ role: 'user', content: [{ type: 'text', text: 'one', cache_control: ephemeral }] }]);
     const assistant = {
       model: 'm',
       max_tokens: 10,

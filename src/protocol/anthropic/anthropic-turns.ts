@@ -138,14 +138,29 @@ export function withoutTrailingWhitespace(turns: AnthropicTurn[]): AnthropicTurn
   return [...turns.slice(0, -1), { role: 'assistant', content: [...content.slice(0, -1), { ...block, text: block.text.trimEnd() }] }];
 }
 
-/** A user turn's text and images as blocks, in order, each with its own cache breakpoint; text without visible characters left out, as Anthropic refuses it. */
+/**
+ * A user turn's text and images as blocks, in order, each with its own cache breakpoint. Text without
+ * visible characters is left out, as Anthropic refuses it; its breakpoint goes to the block before
+ * it (the same prefix, but for the whitespace), or to the next when it is first (R39).
+ */
 function userBlocks(message: ChatMessage): AnthropicBlock[] {
   if (message.parts === undefined) return [{ type: 'text', text: message.content }];
-  return message.parts.flatMap((part): AnthropicBlock[] => {
+  const blocks: AnthropicBlock[] = [];
+  let carried: CacheBreakpoint | undefined;
+  for (const part of message.parts) {
     const block = blockOf(part);
-    if (block === undefined) return [];
-    return [part.cache === undefined ? block : { ...block, cache_control: wireCache(part.cache) }];
-  });
+    const cache = part.cache ?? carried;
+    if (block !== undefined) {
+      blocks.push(cache === undefined ? block : { ...block, cache_control: wireCache(cache) });
+      carried = undefined;
+      continue;
+    }
+    const before = blocks.at(-1);
+    if (cache === undefined) continue;
+    if (before === undefined) carried = cache;
+    else if (before.cache_control === undefined) blocks[blocks.length - 1] = { ...before, cache_control: wireCache(cache) };
+  }
+  return blocks;
 }
 
 function blockOf(part: ContentPart): AnthropicBlock | undefined {

@@ -51,13 +51,10 @@ function readConversation(system: AnthropicSystem | undefined, turns: readonly A
     const calls: ToolCall[] = [];
     const thinking: ThinkingBlock[] = [];
     const results: ChatMessage[] = [];
-    // A cache breakpoint on any of the turn's own blocks: kept at the end of its message, but in a
-    // user turn one before its last part stays on its part (each breakpoint and its ttl where the
-    // caller put it: moved to the end, past a question that differs each time, it would cache nothing).
+    // A cache breakpoint on any of the turn's own blocks: kept on its part in a user turn of several
+    // blocks (see keepsParts), else at the end of its message.
     let cache: CacheBreakpoint | undefined;
-    let cacheBeforeLastPart = false;
     const part = (content: ContentPart, breakpoint: CacheBreakpoint | undefined): void => {
-      cacheBeforeLastPart ||= parts.at(-1)?.cache !== undefined;
       parts.push(breakpoint === undefined ? content : { ...content, cache: breakpoint });
       cache = breakpoint ?? cache;
     };
@@ -114,8 +111,7 @@ function readConversation(system: AnthropicSystem | undefined, turns: readonly A
     const finalAssistant = index === turns.length - 1 && turn.role === 'assistant';
     // Images and documents: the turn's parts are kept.
     const images = parts.some((kept) => kept.type !== 'text');
-    // Parts that carry their own breakpoints: the turn's is theirs.
-    const ownBreakpoints = turn.role === 'user' && cacheBeforeLastPart;
+
     if (!finalAssistant && calls.length === 0 && results.length === 0 && thinking.length === 0 && !hasVisibleText(text) && !images) {
       return refusal(`${path}.content`, 'all messages must have non-empty content except for the optional final assistant message');
     }
@@ -124,7 +120,8 @@ function readConversation(system: AnthropicSystem | undefined, turns: readonly A
       paths.push(path);
     }
     if (results.length === 0 || parts.length > 0) {
-      const kept = ownBreakpoints ? { parts } : { ...(images ? { parts: parts.map(withoutCache) } : {}), ...(cache === undefined ? {} : { cache }) };
+      // An assistant turn's text is one block with its calls after it: its breakpoint at its end.
+      const kept = turn.role === 'user' && keepsParts(parts) ? { parts } : cache === undefined ? {} : { cache };
       messages.push({ role: turn.role, content: text, ...(calls.length === 0 ? {} : { toolCalls: calls }), ...kept, ...(thinking.length === 0 ? {} : { thinking }) });
       paths.push(path);
     }
@@ -148,12 +145,16 @@ function readDocument(block: unknown, path: readonly (string | number)[]): Parse
 /**
  * A tool_result block as a canonical 'tool' message: its text joined (one block per line), and its
  * text, images and documents in order as parts when it returned an image or a document (a
- * screenshot, a PDF read). A breakpoint on a block of its content is kept on the result.
+ * screenshot, a PDF read), or several blocks. A breakpoint on a block of its content stays on its
+ * block; on the one block of a result of one, it is kept on the result (the same place).
  */
 function readToolResult(result: AnthropicToolResultBlock, path: readonly (string | number)[]): Parsed<ChatMessage> {
   const texts: string[] = [];
   const parts: ContentPart[] = [];
-  let cache = cacheOf(result.cache_control);
+  const own = cacheOf(result.cache_control);
+  const part = (content: ContentPart, breakpoint: CacheBreakpoint | undefined): void => {
+    parts.push(breakpoint === undefined ? content : { ...content, cache: breakpoint });
+  };
   const blocks = result.content === undefined ? [] : typeof result.content === 'string' ? [{ type: 'text', text: result.content }] : result.content;
   for (const [blockIndex, block] of blocks.entries()) {
     const type = isRecord(block) ? block.type : undefined;
@@ -163,26 +164,24 @@ function readToolResult(result: AnthropicToolResultBlock, path: readonly (string
       const source = parsed.data.source;
       const reading = source.type === 'url' ? readWebImage(source.url) : readBase64Image(source.media_type, source.data);
       if (!reading.ok) return refusal(`${path.join('.')}.content.${String(blockIndex)}.source`, reading.problem);
-      parts.push({ type: 'image', source: reading.source });
-      cache = cacheOf(parsed.data.cache_control) ?? cache;
+      part({ type: 'image', source: reading.source }, cacheOf(parsed.data.cache_control));
       continue;
     }
     if (type === 'document') {
       const read = readDocument(block, [...path, 'content', blockIndex]);
       if (!read.ok) return read;
-      parts.push(read.value.part);
-      cache = read.value.cache ?? cache;
+      part(read.value.part, read.value.cache);
       continue;
     }
     const parsed = textBlock.safeParse(block);
     if (!parsed.success && type === 'text') return blockRefusal(parsed.error, [...path, 'content', blockIndex]);
     if (!parsed.success) return refusal(`${path.join('.')}.content`, unsupportedContent('block', 'content', ['text', 'image', 'document'])({ input: [block] }));
     texts.push(parsed.data.text);
-    parts.push({ type: 'text', text: parsed.data.text });
-    cache = cacheOf(parsed.data.cache_control) ?? cache;
+    part({ type: 'text', text: parsed.data.text }, cacheOf(parsed.data.cache_control));
   }
-  const images = parts.some((part) => part.type !== 'text');
-  return { ok: true, value: { role: 'tool', content: texts.join('\n'), toolCallId: result.tool_use_id, ...(images ? { parts } : {}), ...(result.is_error === true ? { isError: true } : {}), ...(cache === undefined ? {} : { cache }) } };
+  // Several blocks keep their own breakpoints, as a user turn's do (R39); the result's own is on the result.
+  const kept = keepsParts(parts) ? { parts, cache: own } : { cache: parts[0]?.cache ?? own };
+  return { ok: true, value: { role: 'tool', content: texts.join('\n'), toolCallId: result.tool_use_id, ...(kept.parts === undefined ? {} : { parts: kept.parts }), ...(result.is_error === true ? { isError: true } : {}), ...(kept.cache === undefined ? {} : { cache: kept.cache }) } };
 }
 
 /**
@@ -202,11 +201,15 @@ function systemMessages(system: AnthropicSystem | undefined): ChatMessage[] {
   return text === '' ? [] : [{ role: 'system', content: text }];
 }
 
-/** A part without its breakpoint, which its turn carries at its end. */
-function withoutCache(content: ContentPart): ContentPart {
-  if (content.cache === undefined) return content;
-  const { cache: _moved, ...rest } = content;
-  return rest;
+/**
+ * Whether a user turn's (or a tool result's) blocks stay parts, each with its own breakpoint: when
+ * there are several, or one is an image or a document. Several text blocks are not joined into one:
+ * a breakpoint stays where the caller put it (moved to the end, past a question that differs each
+ * time, it would cache nothing, E49), and the turn is sent alike whether or not this request marks
+ * it, so a later request whose breakpoint moved on still finds the cache written at a block's end (R39).
+ */
+function keepsParts(parts: readonly ContentPart[]): boolean {
+  return parts.length > 1 || parts.some((kept) => kept.type !== 'text');
 }
 
 function cacheOf(control: AnthropicCacheControl): CacheBreakpoint | undefined {

@@ -68,7 +68,8 @@ export function wireMessages(messages: readonly ChatMessage[]): unknown[] {
   let shown: unknown[] = [];
   for (const [index, message] of messages.entries()) {
     if (shown.length > 0 && message.role === 'user') {
-      const own = message.parts === undefined ? (message.content === '' ? [] : [{ type: 'text', text: message.content }]) : message.parts.flatMap(wireParts);
+      const media = withMedia(message);
+      const own = media === undefined ? (message.content === '' ? [] : [{ type: 'text', text: message.content }]) : media.flatMap(wireParts);
       wired.push({ ...(wireMessage(message) as object), content: [...shown, ...own] });
       shown = [];
       continue;
@@ -98,7 +99,17 @@ function wireMessage(message: ChatMessage): unknown {
   if (message.toolCalls !== undefined && message.toolCalls.length > 0) {
     return { role: message.role, content: message.content === '' ? null : message.content, tool_calls: message.toolCalls.map((call) => wireToolCall({ ...call, id: sentCallId(call.id) })), ...named };
   }
-  return { role: message.role, content: message.parts === undefined ? message.content : message.parts.flatMap(wireParts), ...named };
+  const media = withMedia(message);
+  return { role: message.role, content: media === undefined ? message.content : media.flatMap(wireParts), ...named };
+}
+
+/**
+ * The message's parts when they hold an image or a document. Parts of text alone (an Anthropic
+ * caller's turn of several text blocks, kept for its cache breakpoints) go as the turn's text,
+ * joined one per line as vLLM joins text parts: an OpenAI-dialect upstream gets what it got before.
+ */
+function withMedia(message: ChatMessage): readonly ContentPart[] | undefined {
+  return message.parts?.some((part) => part.type !== 'text') === true ? message.parts : undefined;
 }
 
 function textOf(value: OpenaiContent): string {
