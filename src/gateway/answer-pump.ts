@@ -516,7 +516,7 @@ export async function pumpAnswer(
       const received = generated.trimEnd();
       // Nothing but whitespace sent: the request goes again as first sent, its answer's start dropped as far as that.
       joinWhitespace = received === '' ? prefillWhitespace(request) + generated : generated.slice(received.length);
-      const continuation: ChatRequest = received === '' ? withoutPrefillWhitespace(request) : { ...withoutThinking(request), messages: continued(request, received), maxTokens: budgetLeft, finalAssistant: 'continue' };
+      const continuation: ChatRequest = received === '' ? withoutPrefillWhitespace(request) : { ...withoutThinking(request), messages: continued(request, received), maxTokens: budgetLeft, finalAssistant: 'continue', resumedFrom: request.finalAssistant };
       // The text sent, now in the prompt, estimated by the rule upstreams like the emulator count
       // with, and never as fewer tokens than were generated.
       context.resumed = received === '' ? undefined : { promptTokens: Math.max(estimatePromptTokens(continuation), context.promptTokens + sentTokens), outputTokens: budgetLeft };

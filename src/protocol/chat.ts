@@ -183,6 +183,11 @@ export interface ChatRequest {
    * after (how OpenAI reads one).
    */
   readonly finalAssistant: 'continue' | 'answer';
+  /**
+   * A continuation's (a resumed answer's): what the caller's own request read its trailing assistant
+   * turn as, before the answer so far was appended to it ('continue') or after it ('answer').
+   */
+  readonly resumedFrom?: 'continue' | 'answer';
   /** OpenAI sampling controls with no Anthropic equivalent: OpenAI-dialect upstreams get them, Anthropic ones cannot. */
   readonly sampling?: SamplingControls;
   /**
@@ -524,20 +529,23 @@ export function hasVisibleText(text: string): boolean {
 
 /**
  * A run of system messages right after an assistant turn, that ends an OpenAI caller's conversation
- * (a finished turn, then an instruction) or that only a continued answer follows (the same
- * conversation resumed, or an Anthropic caller's prefill after them). Where the system prompt stands
- * apart (Anthropic), they are sent as a user turn there, so the model answers them: in the system
- * prompt they would leave the assistant turn last, read as a prefill and continued (E49). Their
- * bounds in `messages`; undefined when there is no such run, or it says nothing.
+ * (a finished turn, then an instruction), or that the answer so far follows when that conversation
+ * is resumed. Where the system prompt stands apart (Anthropic), they are sent as a user turn there,
+ * so the model answers them: in the system prompt they would leave the assistant turn last, read as
+ * a prefill and continued (E49). Not after a prefill (an Anthropic caller's, or continue_final_message),
+ * which is continued as it was asked (R40), nor in a conversation with no user turn before them, which
+ * would then begin with the assistant's. Their bounds in `messages`; undefined when there is no such
+ * run, or it says nothing.
  */
-export function closingInstructions(request: Pick<ChatRequest, 'messages' | 'finalAssistant'>): { readonly start: number; readonly end: number } | undefined {
+export function closingInstructions(request: Pick<ChatRequest, 'messages' | 'finalAssistant' | 'resumedFrom'>): { readonly start: number; readonly end: number } | undefined {
   const messages = request.messages;
-  const continuedAnswer = request.finalAssistant === 'continue' && messages.at(-1)?.role === 'assistant';
-  if (!continuedAnswer && request.finalAssistant !== 'answer') return undefined;
-  const end = continuedAnswer ? messages.length - 1 : messages.length;
+  const resumed = request.resumedFrom === 'answer' && request.finalAssistant === 'continue' && messages.at(-1)?.role === 'assistant';
+  if (!resumed && request.finalAssistant !== 'answer') return undefined;
+  const end = resumed ? messages.length - 1 : messages.length;
   let start = end;
   while (start > 0 && messages[start - 1]?.role === 'system') start -= 1;
   if (start === end || messages[start - 1]?.role !== 'assistant') return undefined;
+  if (!messages.slice(0, start).some((message) => (message.role === 'user' || message.role === 'tool') && saysSomething(message))) return undefined;
   return messages.slice(start, end).some((message) => hasVisibleText(message.content)) ? { start, end } : undefined;
 }
 

@@ -456,6 +456,19 @@ describe('failover under faults', () => {
       expect(counted('whole', 'input')).toBeGreaterThan(estimateTokens('cut me please'));
     });
 
+    it("an Anthropic caller's prefill followed by a system message is resumed as a prefill: the system message stays in the system prompt (R40)", async () => {
+      const { url, continued } = await cutFleet(true);
+      const response = await fetch(`${url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'x-api-key': apiKey, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+        body: JSON.stringify({ model: publicModel, max_tokens: 30, stream: true, messages: [{ role: 'user', content: 'Write a haiku' }, { role: 'assistant', content: 'Autumn' }, { role: 'system', content: 'Answer in English.' }] }),
+      });
+      expect((await readSse(response, 'anthropic')).ending).toBe('complete');
+      const resumed = JSON.parse(continued.arrivals[0]?.body ?? '{}') as { system?: unknown; messages: { role: string }[] };
+      expect(resumed.system).toBe('Answer in English.');
+      expect(resumed.messages.map((message) => message.role)).toEqual(['user', 'assistant', 'assistant']);
+    });
+
     it('are resumed by continuation on another endpoint: complete answers that end properly, in both dialects and through both SDKs', async () => {
       const { url, continued } = await cutFleet(true);
 

@@ -116,12 +116,17 @@ describe('anthropic dialect: what Anthropic refuses and OpenAI callers may send'
       messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Hello! How can I help?' }, { role: 'user', content: 'Now summarize the conversation.\nIn one line.' }],
     });
     // Resumed (the answer so far continued after them), they stay before it.
-    const resumed = anthropicDialect.encodeRequest({ ...base, finalAssistant: 'continue', messages: [...conversation, ...closing, { role: 'assistant', content: 'The user' }] });
+    const resumed = anthropicDialect.encodeRequest({ ...base, finalAssistant: 'continue', resumedFrom: 'answer', messages: [...conversation, ...closing, { role: 'assistant', content: 'The user' }] });
     expect(resumed).toMatchObject({ system: 'You are helpful.', messages: [{}, {}, { role: 'user', content: 'Now summarize the conversation.\nIn one line.' }, { role: 'assistant', content: 'The user' }] });
-    // A conversation whose only user turn they are still starts with the system prompt as a user turn.
-    const opening = anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'system', content: 'Greet.' }, { role: 'assistant', content: 'Hi.' }, { role: 'system', content: 'Again.' }] });
-    expect(opening).toMatchObject({ messages: [{ role: 'user', content: 'Greet.' }, { role: 'assistant', content: 'Hi.' }, { role: 'user', content: 'Again.' }] });
-    expect(opening).not.toHaveProperty('system');
+    // An Anthropic caller's prefill with a system message after it, resumed (R40), or its own prefill
+    // after one: the system message stays in the system prompt, the prefill continued as asked.
+    for (const resumedFrom of ['continue' as const, undefined]) {
+      const prefilled = anthropicDialect.encodeRequest({ ...base, finalAssistant: 'continue', ...(resumedFrom === undefined ? {} : { resumedFrom }), messages: [...conversation, closing[0]!, { role: 'assistant', content: 'The user' }] });
+      expect(prefilled).toMatchObject({ system: 'You are helpful.\nNow summarize the conversation.', messages: [{}, { role: 'assistant', content: 'Hello! How can I help?' }, { role: 'assistant', content: 'The user' }] });
+    }
+    // A conversation with no user turn before them is left as it was (it would begin with the assistant's turn).
+    const opening = anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'assistant', content: 'Hi.' }, { role: 'system', content: 'Again.' }] });
+    expect(opening).toMatchObject({ messages: [{ role: 'user', content: 'Again.' }, { role: 'assistant', content: 'Hi.' }] });
     // Not after a prefill to continue (an Anthropic caller's own, or continue_final_message), nor mid-conversation.
     expect(anthropicDialect.encodeRequest({ ...base, finalAssistant: 'continue', messages: [...conversation, closing[0]!] })).toMatchObject({ system: 'You are helpful.\nNow summarize the conversation.', messages: [{}, { role: 'assistant' }] });
     expect(anthropicDialect.encodeRequest({ ...base, messages: [...conversation, closing[0]!, { role: 'user', content: 'go' }] })).toMatchObject({ system: 'You are helpful.\nNow summarize the conversation.', messages: [{}, {}, { role: 'user', content: 'go' }] });
