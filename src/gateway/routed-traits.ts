@@ -29,20 +29,17 @@ export function routedTraits(request: ChatRequest, tenant: TenantConfig, headerJ
 /** The output a request needs its upstream to constrain (routing step 3c), if any, and where its schema has an open object. */
 function structuredOutputOf(request: ChatRequest): Pick<RouteInput, 'structuredOutput' | 'openObject'> {
   const format = request.responseFormat;
-  if (format?.type === 'json_schema') return withOpenObject({ structuredOutput: 'json_schema' }, openObjectPath(format.schema), "the response format's schema");
-  if (format !== undefined) return { structuredOutput: format.type };
   // Tools the model may not call (tool choice none) constrain nothing.
-  if (request.toolChoice?.type === 'none') return {};
-  const strict = request.tools?.filter((tool) => tool.strict === true) ?? [];
-  for (const tool of strict) {
-    const open = openObjectPath(asObjectSchema(tool.parameters));
-    if (open !== undefined) return withOpenObject({ structuredOutput: 'strict_tools' }, open, `tool ${tool.name}'s parameters`);
-  }
-  return strict.length > 0 ? { structuredOutput: 'strict_tools' } : {};
+  const strict = request.toolChoice?.type === 'none' ? [] : (request.tools?.filter((tool) => tool.strict === true) ?? []);
+  const structuredOutput = format?.type ?? (strict.length > 0 ? 'strict_tools' : undefined);
+  if (structuredOutput === undefined) return {};
+  // The format's schema, then each strict tool's (R40: a tool's map was passed over beside a format).
+  const open = (format?.type === 'json_schema' ? placed(openObjectPath(format.schema), "the response format's schema") : undefined) ?? strict.map((tool) => placed(openObjectPath(asObjectSchema(tool.parameters)), `tool ${tool.name}'s parameters`)).find((found) => found !== undefined);
+  return open === undefined ? { structuredOutput } : { structuredOutput, openObject: open };
 }
 
-function withOpenObject(traits: Pick<RouteInput, 'structuredOutput'>, path: string | undefined, schema: string): Pick<RouteInput, 'structuredOutput' | 'openObject'> {
-  return path === undefined ? traits : { ...traits, openObject: `${schema} at ${path}` };
+function placed(path: string | undefined, schema: string): string | undefined {
+  return path === undefined ? undefined : `${schema} at ${path}`;
 }
 
 /** Whether a request's images include URLs (routing step 3d): 'local' when one's host is plainly not public. */

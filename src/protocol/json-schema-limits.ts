@@ -115,16 +115,17 @@ export function openaiStrictProblem(schema: Readonly<Record<string, unknown>>, p
 
 /**
  * Where a schema opens an object to properties it does not list, saying so (`additionalProperties`
- * true, or a schema: a map). Anthropic's structured output closes every object (anthropicSchema),
+ * or `unevaluatedProperties` true or a schema, or `patternProperties`: a map). Anthropic's structured output closes every object (anthropicSchema),
  * so there such an object could hold only its listed properties, a map none (E49). An object that
  * leaves additionalProperties out is not counted: as often a tool without arguments, or one whose
  * properties are all it means, as an open one. The path of the first, or undefined.
  */
 export function openObjectPath(schema: Readonly<Record<string, unknown>>, path = ''): string | undefined {
   const at = (key: string): string => stepInto(path, key);
-  if (isObjectNode(schema)) {
-    const extra = schema.additionalProperties;
-    if (extra === true || isRecord(extra)) return path === '' ? '(the schema itself)' : path;
+  if (isObjectNode(schema) || isRecord(schema.patternProperties)) {
+    const opens = (keyword: unknown): boolean => keyword === true || isRecord(keyword);
+    const patterned = isRecord(schema.patternProperties) && Object.keys(schema.patternProperties).length > 0;
+    if (opens(schema.additionalProperties) || opens(schema.unevaluatedProperties) || patterned) return path === '' ? '(the schema itself)' : path;
   }
   for (const [key, value] of Object.entries(schema)) {
     if ((key === 'properties' || key === '$defs' || key === 'definitions') && isRecord(value)) {

@@ -31,6 +31,14 @@ describe('routedTraits: what routing reads of a request, the same on every attem
     expect(routedTraits({ ...plain, tools: [strictTool, mapTool] } as ChatRequest, tenant, undefined)).toMatchObject({ structuredOutput: 'strict_tools', openObject: "tool tag's parameters at (the schema itself)" });
     // A tool that is not strict is sent as it is: nothing closes it.
     expect(routedTraits({ ...plain, tools: [strictTool, { ...mapTool, strict: false }] } as ChatRequest, tenant, undefined)).not.toHaveProperty('openObject');
+    // A map written with patternProperties or unevaluatedProperties (R40).
+    expect(routedTraits(format({ type: 'object', patternProperties: { '^[a-z]+$': { type: 'string' } } }), tenant, undefined)).toMatchObject({ openObject: "the response format's schema at properties.tags" });
+    expect(routedTraits(format({ type: 'object', properties: { a: { type: 'string' } }, unevaluatedProperties: { type: 'number' } }), tenant, undefined)).toMatchObject({ openObject: "the response format's schema at properties.tags" });
+    expect(routedTraits(format({ type: 'object', patternProperties: {} }), tenant, undefined)).not.toHaveProperty('openObject');
+    // A strict tool's map beside a closed response format (R40: the format was read alone).
+    const closedFormat = format({ type: 'object', properties: { a: { type: 'string' } }, additionalProperties: false });
+    expect(routedTraits({ ...closedFormat, tools: [mapTool] } as ChatRequest, tenant, undefined)).toMatchObject({ structuredOutput: 'json_schema', openObject: "tool tag's parameters at (the schema itself)" });
+    expect(routedTraits({ ...closedFormat, tools: [mapTool], toolChoice: { type: 'none' } } as ChatRequest, tenant, undefined)).not.toHaveProperty('openObject');
   });
 
   it('images by where they come from (a local URL wins over public ones), PDFs, and thinking that must be given', () => {
