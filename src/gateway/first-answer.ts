@@ -110,7 +110,14 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     if (noRoomyWindowLeft && context.resumed === undefined && request.maxTokens === undefined && context.promptFloor === undefined) {
       const largestWindow = largestOpenWindow(core, context, route, tried);
       const room = largestWindow === undefined ? undefined : largestWindow - routedPromptTokens(context);
-      if (room !== undefined && (context.roomBudget === undefined || room < context.roomBudget)) {
+      // A request sent to an ordinary window for its room (enoughRoom, above) whose ordinary windows
+      // with that room are spent goes back to the whole budget, where a reserved window has it, rather
+      // than on to less room than that (R40).
+      const whole = context.roomBudget !== undefined && context.roomBudget >= enoughRoom && room !== undefined && room < enoughRoom ? route(tried, defaultMaxOutputTokens) : undefined;
+      if (whole?.ok === true && !whole.panic) {
+        context.roomBudget = undefined;
+        decision = whole;
+      } else if (room !== undefined && (context.roomBudget === undefined || room < context.roomBudget)) {
         context.roomBudget = room;
         decision = route(tried);
       }

@@ -670,6 +670,22 @@ describe('failover under faults', () => {
       expect([smallFront.arrivals.length, bigFront.arrivals.length]).toEqual([1, 1]);
     });
 
+    it('such a request whose ordinary window with that room fails goes to the reserved window with the whole budget, not on to less room (R40)', async () => {
+      const failing = await emulator('m-small', { faults: { errorRate: 1, errorStatus: 500 } });
+      const [smallFront, tinyFront, bigFront] = [await proxy(failing.url), await proxy((await emulator('m-tiny')).url), await proxy((await emulator('m-big')).url)];
+      const { url } = await gateway(
+        [
+          { id: 'small', url: smallFront.url, model: 'm-small', contextWindow: 4000, cost: 0 },
+          { id: 'tiny', url: tinyFront.url, model: 'm-tiny', contextWindow: 1500, cost: 0 },
+          { id: 'big', url: bigFront.url, model: 'm-big', contextWindow: 131_072, cost: 1, longContext: true },
+        ],
+        { policy: '[cost]' },
+      );
+      await openai(url).chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: 'hi' }] });
+      expect([smallFront.arrivals.length, tinyFront.arrivals.length, bigFront.arrivals.length]).toEqual([1, 0, 1]);
+      expect((JSON.parse(bigFront.arrivals[0]?.body ?? '{}') as { max_tokens?: number }).max_tokens).toBe(4096);
+    });
+
     it('such a request whose only window with room for the default budget fails is answered in the room an ordinary window leaves', async () => {
       const big = await emulator('m-big', { faults: { errorRate: 1, errorStatus: 500 } });
       const [smallFront, bigFront] = [await proxy((await emulator('m-small')).url), await proxy(big.url)];
