@@ -116,6 +116,10 @@ describe('cache_control from an Anthropic caller', () => {
     expect(wire.messages[2]).toEqual({ role: 'user', content: [result] });
     // An OpenAI-dialect upstream gets the result's text joined, as before.
     expect((openaiDialect.encodeRequest(readRequest(anthropicDialect, request)) as { messages: unknown[] }).messages.at(-1)).toMatchObject({ role: 'tool', content: 'DOC1\nDOC2\ntail' });
+    // Blocks of whitespace alone, all left out: the result's text, the breakpoint on the result (R40).
+    const blank = { type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'text', text: ' ', cache_control: hour }, { type: 'text', text: '\n' }] };
+    const sent = anthropicDialect.encodeRequest(readRequest(anthropicDialect, { ...request, messages: [body.messages[0], body.messages[1], { role: 'user', content: [blank] }] })) as { messages: unknown[] };
+    expect(sent.messages[2]).toEqual({ role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: ' \n\n', cache_control: hour }] });
   });
 
   it("a breakpoint on a one-block turn's block, or inside an assistant turn, is kept at the end of its message (a string turn becomes one block)", () => {

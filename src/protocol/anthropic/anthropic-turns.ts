@@ -178,6 +178,9 @@ function documentOf(part: Extract<ContentPart, { type: 'document' }>): Anthropic
 
 /** A 'tool' message as a tool_result block: an empty result has no content, one with images its blocks, and is_error is sent only when true. */
 function toolResultOf(message: ChatMessage): AnthropicBlock {
-  const content = message.parts === undefined ? (message.content === '' ? {} : { content: message.content }) : { content: userBlocks(message) };
-  return { type: 'tool_result', tool_use_id: message.toolCallId ?? '', ...content, ...(message.isError === true ? { is_error: true as const } : {}), ...(message.cache === undefined ? {} : { cache_control: wireCache(message.cache) }) };
+  const blocks = message.parts === undefined ? [] : userBlocks(message);
+  // Parts that all had to be left out (whitespace alone) go as the result's text, their breakpoint on the result (R40).
+  const content = blocks.length > 0 ? { content: blocks } : message.content === '' ? {} : { content: message.content };
+  const cache = message.cache ?? (blocks.length === 0 ? message.parts?.findLast((part) => part.cache !== undefined)?.cache : undefined);
+  return { type: 'tool_result', tool_use_id: message.toolCallId ?? '', ...content, ...(message.isError === true ? { is_error: true as const } : {}), ...(cache === undefined ? {} : { cache_control: wireCache(cache) }) };
 }
