@@ -541,7 +541,9 @@ export function closingInstructions(request: Pick<ChatRequest, 'messages' | 'fin
   const messages = request.messages;
   const resumed = request.resumedFrom === 'answer' && request.finalAssistant === 'continue' && messages.at(-1)?.role === 'assistant';
   if (!resumed && request.finalAssistant !== 'answer') return undefined;
-  const end = resumed ? messages.length - 1 : messages.length;
+  let end = resumed ? messages.length - 1 : messages.length;
+  // User turns that say nothing after them (an agent SDK's empty input) are left out on the way to Anthropic.
+  for (let last = messages[end - 1]; last?.role === 'user' && !saysSomething(last); last = messages[end - 1]) end -= 1;
   let start = end;
   while (start > 0 && messages[start - 1]?.role === 'system') start -= 1;
   if (start === end || messages[start - 1]?.role !== 'assistant') return undefined;
