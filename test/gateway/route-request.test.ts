@@ -314,9 +314,10 @@ describe('eligibility: structured output', () => {
   });
 
   it('a schema with a map (an object open to properties it does not list) not to Anthropic-dialect ones, which would close it; none left is a 400 saying where', () => {
-    const openObject = "the response format's schema at properties.tags";
+    const openObject = { place: "the response format's schema at properties.tags", param: 'response_format' as const };
+    const inTool = { place: "tool f's parameters at (the schema itself)", param: 'tools' as const };
     expect(ranked(route(fleet, ['cost'], { structuredOutput: 'json_schema', openObject }))).toEqual(['vllm', 'eu-vllm']);
-    expect(ranked(route(fleet, ['cost'], { structuredOutput: 'strict_tools', openObject: "tool f's parameters at (the schema itself)" }))).toEqual(['vllm', 'eu-vllm']);
+    expect(ranked(route(fleet, ['cost'], { structuredOutput: 'strict_tools', openObject: inTool }))).toEqual(['vllm', 'eu-vllm']);
     const anthropicOnly = [endpoint('claude', { dialect: 'anthropic' }), endpoint('eu-vllm', { jurisdiction: 'eu' })];
     expect(route(anthropicOnly, ['cost'], { structuredOutput: 'json_schema', openObject, headerJurisdictions: ['us'] })).toEqual({
       ok: false,
@@ -324,8 +325,10 @@ describe('eligibility: structured output', () => {
       code: 'structured_output',
       param: 'response_format',
       message:
-        "no endpoint for model 'frontier' in jurisdictions [us] holds output to this schema as it is: the response format's schema at properties.tags is an object open to properties it does not list (additionalProperties true or a schema: a map), which Anthropic-dialect endpoints close to its listed properties: list its properties and set additionalProperties false, or ask the operator for a route with an endpoint that keeps it open (OpenAI dialect)",
+        "no endpoint for model 'frontier' in jurisdictions [us] holds output to this schema as it is: the response format's schema at properties.tags is an object open to properties it does not list (a map: additionalProperties or unevaluatedProperties true or a schema, or patternProperties), which Anthropic-dialect endpoints close to its listed properties: list its properties and set additionalProperties false, or ask the operator for a route with an endpoint that keeps it open (OpenAI dialect)",
     });
+    // A strict tool's map beside a response format: the 400 names the tools (R40-8).
+    expect(route(anthropicOnly, ['cost'], { structuredOutput: 'json_schema', openObject: inTool, headerJurisdictions: ['us'] })).toMatchObject({ param: 'tools', message: expect.stringContaining("tool f's parameters at (the schema itself) is an object open") });
   });
 });
 

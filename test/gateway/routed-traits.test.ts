@@ -23,21 +23,21 @@ describe('routedTraits: what routing reads of a request, the same on every attem
   it("where a schema opens an object to properties it does not list (a map): a response format's, or a strict tool's; not an object that leaves additionalProperties out", () => {
     const schema = (tags: object): Record<string, unknown> => ({ type: 'object', properties: { name: { type: 'string' }, tags }, required: ['name', 'tags'] });
     const format = (tags: object): ChatRequest => ({ ...plain, responseFormat: { type: 'json_schema', name: 'r', schema: schema(tags), strict: false } });
-    expect(routedTraits(format({ type: 'object', additionalProperties: { type: 'string' } }), tenant, undefined)).toMatchObject({ structuredOutput: 'json_schema', openObject: "the response format's schema at properties.tags" });
-    expect(routedTraits(format({ type: 'array', items: { type: 'object', additionalProperties: true } }), tenant, undefined)).toMatchObject({ openObject: "the response format's schema at properties.tags.items" });
+    expect(routedTraits(format({ type: 'object', additionalProperties: { type: 'string' } }), tenant, undefined)).toMatchObject({ structuredOutput: 'json_schema', openObject: { place: "the response format's schema at properties.tags", param: 'response_format' } });
+    expect(routedTraits(format({ type: 'array', items: { type: 'object', additionalProperties: true } }), tenant, undefined)).toMatchObject({ openObject: { place: "the response format's schema at properties.tags.items" } });
     expect(routedTraits(format({ type: 'object' }), tenant, undefined)).not.toHaveProperty('openObject');
     expect(routedTraits(format({ type: 'object', properties: { a: { type: 'string' } }, additionalProperties: false }), tenant, undefined)).not.toHaveProperty('openObject');
     const mapTool = { ...strictTool, name: 'tag', parameters: { type: 'object', additionalProperties: { type: 'number' } } };
-    expect(routedTraits({ ...plain, tools: [strictTool, mapTool] } as ChatRequest, tenant, undefined)).toMatchObject({ structuredOutput: 'strict_tools', openObject: "tool tag's parameters at (the schema itself)" });
+    expect(routedTraits({ ...plain, tools: [strictTool, mapTool] } as ChatRequest, tenant, undefined)).toMatchObject({ structuredOutput: 'strict_tools', openObject: { place: "tool tag's parameters at (the schema itself)", param: 'tools' } });
     // A tool that is not strict is sent as it is: nothing closes it.
     expect(routedTraits({ ...plain, tools: [strictTool, { ...mapTool, strict: false }] } as ChatRequest, tenant, undefined)).not.toHaveProperty('openObject');
     // A map written with patternProperties or unevaluatedProperties (R40).
-    expect(routedTraits(format({ type: 'object', patternProperties: { '^[a-z]+$': { type: 'string' } } }), tenant, undefined)).toMatchObject({ openObject: "the response format's schema at properties.tags" });
-    expect(routedTraits(format({ type: 'object', properties: { a: { type: 'string' } }, unevaluatedProperties: { type: 'number' } }), tenant, undefined)).toMatchObject({ openObject: "the response format's schema at properties.tags" });
+    expect(routedTraits(format({ type: 'object', patternProperties: { '^[a-z]+$': { type: 'string' } } }), tenant, undefined)).toMatchObject({ openObject: { place: "the response format's schema at properties.tags" } });
+    expect(routedTraits(format({ type: 'object', properties: { a: { type: 'string' } }, unevaluatedProperties: { type: 'number' } }), tenant, undefined)).toMatchObject({ openObject: { place: "the response format's schema at properties.tags" } });
     expect(routedTraits(format({ type: 'object', patternProperties: {} }), tenant, undefined)).not.toHaveProperty('openObject');
     // A strict tool's map beside a closed response format (R40: the format was read alone).
     const closedFormat = format({ type: 'object', properties: { a: { type: 'string' } }, additionalProperties: false });
-    expect(routedTraits({ ...closedFormat, tools: [mapTool] } as ChatRequest, tenant, undefined)).toMatchObject({ structuredOutput: 'json_schema', openObject: "tool tag's parameters at (the schema itself)" });
+    expect(routedTraits({ ...closedFormat, tools: [mapTool] } as ChatRequest, tenant, undefined)).toMatchObject({ structuredOutput: 'json_schema', openObject: { place: "tool tag's parameters at (the schema itself)", param: 'tools' } });
     expect(routedTraits({ ...closedFormat, tools: [mapTool], toolChoice: { type: 'none' } } as ChatRequest, tenant, undefined)).not.toHaveProperty('openObject');
   });
 
