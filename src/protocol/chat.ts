@@ -533,8 +533,8 @@ export function hasVisibleText(text: string): boolean {
  * is resumed. Where the system prompt stands apart (Anthropic), they are sent as a user turn there,
  * so the model answers them: in the system prompt they would leave the assistant turn last, read as
  * a prefill and continued (E49). Not after a prefill (an Anthropic caller's, or continue_final_message),
- * which is continued as it was asked (R40), nor in a conversation with no user turn before them, which
- * would then begin with the assistant's. Their bounds in `messages`; undefined when there is no such
+ * which is continued as it was asked (R40), nor in a conversation with no user turn or system prompt
+ * before them, which would then begin with the assistant's. Their bounds in `messages`; undefined when there is no such
  * run, or it says nothing.
  */
 export function closingInstructions(request: Pick<ChatRequest, 'messages' | 'finalAssistant' | 'resumedFrom'>): { readonly start: number; readonly end: number } | undefined {
@@ -547,7 +547,8 @@ export function closingInstructions(request: Pick<ChatRequest, 'messages' | 'fin
   let start = end;
   while (start > 0 && messages[start - 1]?.role === 'system') start -= 1;
   if (start === end || messages[start - 1]?.role !== 'assistant') return undefined;
-  if (!messages.slice(0, start).some((message) => (message.role === 'user' || message.role === 'tool') && saysSomething(message))) return undefined;
+  // (A system prompt before counts: Anthropic's encoder makes it the first user turn when no other is.)
+  if (!messages.slice(0, start).some((message) => message.role !== 'assistant' && (message.role === 'system' ? hasVisibleText(message.content) : saysSomething(message)))) return undefined;
   return messages.slice(start, end).some((message) => hasVisibleText(message.content)) ? { start, end } : undefined;
 }
 

@@ -50,6 +50,10 @@ describe("an OpenAI caller's conversation closed by system messages after an ass
     expect(response.status).toBe(200);
     expect(((await response.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content).toBe('A greeting.');
     expect((upstream.bodies.at(-1) as { messages: unknown[] }).messages).toEqual([{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Hello! How can I help?' }, { role: 'user', content: 'Now summarize the conversation.' }]);
+    // With a system prompt and no user turn before (R41): the system prompt is the first user turn, the instruction the last.
+    const opening = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 10, messages: [{ role: 'system', content: 'You are terse.' }, ...messages.slice(1)] }) });
+    expect(opening.status).toBe(200);
+    expect((upstream.bodies.at(-1) as { messages: unknown[] }).messages).toEqual([{ role: 'user', content: 'You are terse.' }, { role: 'assistant', content: 'Hello! How can I help?' }, { role: 'user', content: 'Now summarize the conversation.' }]);
     // Without the closing system message the finished turn is last, which that endpoint would read as a prefill: refused.
     const prefill = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 10, messages: messages.slice(0, 2) }) });
     expect(prefill.status).toBe(400);

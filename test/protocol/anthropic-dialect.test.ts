@@ -128,9 +128,15 @@ describe('anthropic dialect: what Anthropic refuses and OpenAI callers may send'
       const prefilled = anthropicDialect.encodeRequest({ ...base, finalAssistant: 'continue', ...(resumedFrom === undefined ? {} : { resumedFrom }), messages: [...conversation, closing[0]!, { role: 'assistant', content: 'The user' }] });
       expect(prefilled).toMatchObject({ system: 'You are helpful.\nNow summarize the conversation.', messages: [{}, { role: 'assistant', content: 'Hello! How can I help?' }, { role: 'assistant', content: 'The user' }] });
     }
-    // A conversation with no user turn before them is left as it was (it would begin with the assistant's turn).
-    const opening = anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'assistant', content: 'Hi.' }, { role: 'system', content: 'Again.' }] });
-    expect(opening).toMatchObject({ messages: [{ role: 'user', content: 'Again.' }, { role: 'assistant', content: 'Hi.' }] });
+    // A conversation with no user turn before them begins with the system prompt as a user turn (R41);
+    // with no system prompt either, it is left as it was (it would begin with the assistant's turn).
+    for (const opening of [[{ role: 'system' as const, content: 'You are terse.' }], [{ role: 'system' as const, content: 'You are terse.' }, { role: 'user' as const, content: '' }]]) {
+      const encoded = anthropicDialect.encodeRequest({ ...base, messages: [...opening, { role: 'assistant', content: 'Hi.' }, { role: 'system', content: 'Again.' }] });
+      expect(encoded).toMatchObject({ messages: [{ role: 'user', content: 'You are terse.' }, { role: 'assistant', content: 'Hi.' }, { role: 'user', content: 'Again.' }] });
+      expect(encoded).not.toHaveProperty('system');
+    }
+    const bare = anthropicDialect.encodeRequest({ ...base, messages: [{ role: 'assistant', content: 'Hi.' }, { role: 'system', content: 'Again.' }] });
+    expect(bare).toMatchObject({ messages: [{ role: 'user', content: 'Again.' }, { role: 'assistant', content: 'Hi.' }] });
     // Not after a prefill to continue (an Anthropic caller's own, or continue_final_message), nor mid-conversation.
     expect(anthropicDialect.encodeRequest({ ...base, finalAssistant: 'continue', messages: [...conversation, closing[0]!] })).toMatchObject({ system: 'You are helpful.\nNow summarize the conversation.', messages: [{}, { role: 'assistant' }] });
     expect(anthropicDialect.encodeRequest({ ...base, messages: [...conversation, closing[0]!, { role: 'user', content: 'go' }] })).toMatchObject({ system: 'You are helpful.\nNow summarize the conversation.', messages: [{}, {}, { role: 'user', content: 'go' }] });
