@@ -513,14 +513,14 @@ function autoToolChoiceFailure(request: RouteInput, allowed: ReadonlySet<string>
 
 function structuredOutputFailure(request: RouteInput, allowed: ReadonlySet<string>): RouteFailure {
   const where = `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)}`;
-  const param = request.openObject?.param ?? (request.structuredOutput === 'strict_tools' ? 'tools' : 'response_format');
+  const param = request.structuredOutput === 'json_object' ? 'response_format' : (request.openObject?.param ?? (request.structuredOutput === 'strict_tools' ? 'tools' : 'response_format'));
   return { ok: false, status: 400, code: 'structured_output', message: `${where} ${structuredOutputNeed(request)}`, param };
 }
 
 /** What a request for structured output needs that no endpoint gave, and what to do. */
 function structuredOutputNeed(request: RouteInput): string {
-  if (request.openObject !== undefined) {
-    return `holds output to this schema as it is: ${request.openObject.place} is an object open to properties it does not list (a map: additionalProperties or unevaluatedProperties true or a schema, or patternProperties), which Anthropic-dialect endpoints close to its listed properties: list its properties and set additionalProperties false, or ask the operator for a route with an endpoint that keeps it open (OpenAI dialect)`;
+  if (request.openObject !== undefined && request.structuredOutput !== 'json_object') {
+    return `holds output to this schema as it is: ${request.openObject.place} is an object open to properties it does not list (a map: additionalProperties or unevaluatedProperties true or a schema, or patternProperties), which Anthropic-dialect endpoints close to its listed properties: write it with its properties listed and no map (additionalProperties false, no patternProperties or unevaluatedProperties), or ask the operator for a route with an endpoint that keeps it open (OpenAI dialect)`;
   }
   if (request.structuredOutput === 'json_object') return 'writes answers in JSON mode (response_format json_object; Anthropic-dialect endpoints have JSON schemas only): send a json_schema response format, or ask the operator for a route whose endpoints take JSON mode';
   if (request.structuredOutput === 'strict_tools') return 'holds tool arguments to their schemas (strict tools): leave strict out, or ask the operator for a route whose endpoints do';

@@ -122,11 +122,11 @@ export function openaiStrictProblem(schema: Readonly<Record<string, unknown>>, p
  */
 export function openObjectPath(schema: Readonly<Record<string, unknown>>, path = ''): string | undefined {
   const at = (key: string): string => stepInto(path, key);
-  if (isObjectNode(schema) || isRecord(schema.patternProperties)) {
-    const opens = (keyword: unknown): boolean => keyword === true || isRecord(keyword);
-    const patterned = isRecord(schema.patternProperties) && Object.keys(schema.patternProperties).length > 0;
-    if (opens(schema.additionalProperties) || opens(schema.unevaluatedProperties) || patterned) return path === '' ? '(the schema itself)' : path;
-  }
+  // On any node: a map is often written without `type` beside allOf or anyOf (R41), and each keyword
+  // means an object.
+  const opens = (keyword: unknown): boolean => keyword === true || isRecord(keyword);
+  const patterned = isRecord(schema.patternProperties) && Object.keys(schema.patternProperties).length > 0;
+  if (opens(schema.additionalProperties) || opens(schema.unevaluatedProperties) || patterned) return path === '' ? '(the schema itself)' : path;
   for (const [key, value] of Object.entries(schema)) {
     if ((key === 'properties' || key === '$defs' || key === 'definitions') && isRecord(value)) {
       for (const [name, child] of Object.entries(value)) {

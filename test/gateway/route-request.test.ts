@@ -325,8 +325,10 @@ describe('eligibility: structured output', () => {
       code: 'structured_output',
       param: 'response_format',
       message:
-        "no endpoint for model 'frontier' in jurisdictions [us] holds output to this schema as it is: the response format's schema at properties.tags is an object open to properties it does not list (a map: additionalProperties or unevaluatedProperties true or a schema, or patternProperties), which Anthropic-dialect endpoints close to its listed properties: list its properties and set additionalProperties false, or ask the operator for a route with an endpoint that keeps it open (OpenAI dialect)",
+        "no endpoint for model 'frontier' in jurisdictions [us] holds output to this schema as it is: the response format's schema at properties.tags is an object open to properties it does not list (a map: additionalProperties or unevaluatedProperties true or a schema, or patternProperties), which Anthropic-dialect endpoints close to its listed properties: write it with its properties listed and no map (additionalProperties false, no patternProperties or unevaluatedProperties), or ask the operator for a route with an endpoint that keeps it open (OpenAI dialect)",
     });
+    // JSON mode beside a strict tool's map: JSON mode is what no Anthropic endpoint gives, and the 400 says that.
+    expect(route(anthropicOnly, ['cost'], { structuredOutput: 'json_object', openObject: inTool, headerJurisdictions: ['us'] })).toMatchObject({ param: 'response_format', message: expect.stringContaining('writes answers in JSON mode') });
     // A strict tool's map beside a response format: the 400 names the tools (R40-8).
     expect(route(anthropicOnly, ['cost'], { structuredOutput: 'json_schema', openObject: inTool, headerJurisdictions: ['us'] })).toMatchObject({ param: 'tools', message: expect.stringContaining("tool f's parameters at (the schema itself) is an object open") });
   });

@@ -35,6 +35,8 @@ describe('routedTraits: what routing reads of a request, the same on every attem
     expect(routedTraits(format({ type: 'object', patternProperties: { '^[a-z]+$': { type: 'string' } } }), tenant, undefined)).toMatchObject({ openObject: { place: "the response format's schema at properties.tags" } });
     expect(routedTraits(format({ type: 'object', properties: { a: { type: 'string' } }, unevaluatedProperties: { type: 'number' } }), tenant, undefined)).toMatchObject({ openObject: { place: "the response format's schema at properties.tags" } });
     expect(routedTraits(format({ type: 'object', patternProperties: {} }), tenant, undefined)).not.toHaveProperty('openObject');
+    // Without a type of its own, beside allOf (R41).
+    expect(routedTraits(format({ allOf: [{ type: 'object', properties: { name: { type: 'string' } }, required: ['name'] }], unevaluatedProperties: { type: 'string' } }), tenant, undefined)).toMatchObject({ openObject: { place: "the response format's schema at properties.tags" } });
     // A strict tool's map beside a closed response format (R40: the format was read alone).
     const closedFormat = format({ type: 'object', properties: { a: { type: 'string' } }, additionalProperties: false });
     expect(routedTraits({ ...closedFormat, tools: [mapTool] } as ChatRequest, tenant, undefined)).toMatchObject({ structuredOutput: 'json_schema', openObject: { place: "tool tag's parameters at (the schema itself)", param: 'tools' } });
