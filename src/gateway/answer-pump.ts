@@ -372,7 +372,10 @@ export async function pumpAnswer(
     // count of the caller's prompt. A caller whose start stated parts is told parts again (0 when
     // unknown), or it would keep the start's beside a count that is not theirs.
     const cache = (upstreamCount > 0 ? finished.usage.cache : inputTokens > 0 ? inputCache : undefined) ?? (toldCache === undefined ? undefined : { readTokens: 0, writeTokens: 0 });
-    const outputTokens = ownCount ? counted : counted > 0 ? Math.max(counted, sentTokens) : deliveredTokens();
+    // A continuation's upstream counted only its own part: what was delivered before it is added (E50:
+    // an upstream that packs several tokens a chunk made the pieces undercount it).
+    const before = onContinuation ? attemptFrom : 0;
+    const outputTokens = ownCount ? counted : counted > 0 ? Math.max(before + counted, sentTokens) : deliveredTokens();
     // The reasoning part goes with the upstream's own count of the whole answer: a resumed one's
     // finish counted only the continuation.
     const reasoningTokens = ownCount || resumed || counted === 0 ? undefined : finished.usage.reasoningTokens;

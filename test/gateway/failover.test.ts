@@ -456,6 +456,24 @@ describe('failover under faults', () => {
       expect(counted('whole', 'input')).toBeGreaterThan(estimateTokens('cut me please'));
     });
 
+    it('a continuation whose upstream packs several tokens a chunk: the caller is told the tokens before the break plus the continuation\'s own count (E50)', async () => {
+      const cutting = await emulator('m-cut', { faults: { cutAfterTokens: 5 } });
+      // The rest of the answer in two chunks, counted as 25 tokens by its upstream.
+      const packing = await startScriptedUpstream((res) => res.end([openAIChunk({ role: 'assistant', content: '' }), openAIChunk({ content: ' and the rest of it, ' }), openAIChunk({ content: 'all of it.' }, 'stop'), `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage: { prompt_tokens: 40, completion_tokens: 25, total_tokens: 65 } })}\n\n`, 'data: [DONE]\n\n'].join('')));
+      cleanups.push(() => packing.close());
+      const { url } = await gateway(
+        [
+          { id: 'cutting', url: cutting.url, model: 'm-cut', cost: 0 },
+          { id: 'packing', url: packing.url, model: 'm-packing', cost: 1 },
+        ],
+        { policy: '[cost]', resilience: resilience(true) },
+      );
+      const read = await readSse(await streamOpenAI(url, 'cut me please', 100), 'openai');
+      expect(read.ending).toBe('complete');
+      expect(openAIUsage(read.raw)).toBe(5 + 25);
+      expect(metricValue(await scrape(url), 'switchyard_tokens_total', { route: publicModel, endpoint: 'packing', direction: 'output' })).toBe(25);
+    });
+
     it("an Anthropic caller's prefill followed by a system message is resumed as a prefill: the system message stays in the system prompt (R40)", async () => {
       const { url, continued } = await cutFleet(true);
       const response = await fetch(`${url}/v1/messages`, {
