@@ -2,6 +2,7 @@ import { type ChatRequest, type ChatResult, type ErrorKind, type Parsed, type Ra
 import type { Dialect } from '../dialect.js';
 import { malformedAnswer } from '../request-problem.js';
 import { sseFrame } from '../sse.js';
+import { madeUpCallId, takenBackId } from '../tool-call-id.js';
 import { formatAnthropicError } from './anthropic-error.js';
 import { finishFromAnthropic, anthropicFinishWithCalls, stopFields } from './anthropic-finish-reason.js';
 import { anthropicRequestSchema } from './anthropic-request-schema.js';
@@ -70,7 +71,8 @@ export const anthropicDialect: Dialect = {
   parseResult(body: unknown): Parsed<ChatResult> {
     const parsed = anthropicResultSchema.safeParse(body);
     if (!parsed.success) return malformedAnswer(parsed.error, 'message');
-    const toolCalls = parsed.data.content.flatMap((block): ToolCall[] => (block.type === 'tool_use' && typeof block.id === 'string' && typeof block.name === 'string' ? [{ id: block.id, name: block.name, arguments: JSON.stringify(block.input) }] : []));
+    // An id the gateway would not take back is made one it takes, as for an OpenAI-dialect upstream (E50).
+    const toolCalls = parsed.data.content.flatMap((block): ToolCall[] => (block.type === 'tool_use' && typeof block.id === 'string' && typeof block.name === 'string' ? [{ id: block.id, name: block.name, arguments: JSON.stringify(block.input) }] : [])).map((call, index) => ({ ...call, id: takenBackId(call.id) ?? madeUpCallId(parsed.data.id, index) }));
     const thinking = parsed.data.content.flatMap((block): ThinkingBlock[] => {
       if (block.type === 'thinking' && typeof block.thinking === 'string' && typeof block.signature === 'string') return [{ type: 'thinking', thinking: block.thinking, signature: block.signature }];
       return block.type === 'redacted_thinking' && typeof block.data === 'string' ? [{ type: 'redacted_thinking', data: block.data }] : [];

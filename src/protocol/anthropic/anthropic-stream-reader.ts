@@ -1,6 +1,7 @@
 import { tokenCount, upstreamErrorDetail, type ChatEvent, type FinishReason, type PromptCache } from '../chat.js';
 import type { StreamReader } from '../dialect.js';
 import { isRecord } from '../is-record.js';
+import { madeUpCallId, takenBackId } from '../tool-call-id.js';
 import { finishFromAnthropic, anthropicFinishWithCalls } from './anthropic-finish-reason.js';
 import { readAnthropicThinkingTokens, readAnthropicUsage } from './anthropic-usage.js';
 
@@ -35,6 +36,8 @@ export function createAnthropicStreamReader(): StreamReader {
   /** Every block stopped, by index: a delta for one is for no block, not one begun without a start. */
   const stoppedBlocks = new Set<number>();
   let started = false;
+  /** The message's id (message_start's), for ids of calls the upstream gave none. */
+  let answerId = '';
   /** Some text, thinking or a call has come: a stop reason then ends an answer (a stop on nothing is no whole answer to end on, R37). */
   let answered = false;
   /** The finish was named and every call closed: what follows (message_stop, or an error or a break instead) cannot change the answer. */
@@ -97,6 +100,7 @@ export function createAnthropicStreamReader(): StreamReader {
         // One message per stream: a second start (or one after a start made up) would begin another.
         if (started) return { events: [], done: false };
         started = true;
+        answerId = json.message?.id ?? '';
         const usage = readAnthropicUsage(json.message?.usage);
         inputTokens = usage?.inputTokens ?? 0;
         cache = usage?.cache;
@@ -117,7 +121,8 @@ export function createAnthropicStreamReader(): StreamReader {
         const index = callOfBlock.size;
         callOfBlock.set(json.index, index);
         openCalls.add(json.index);
-        const events: ChatEvent[] = [{ type: 'tool_call', index, id: block.id, name: block.name }];
+        // An id the gateway would not take back (Kimi's 'functions.get_weather:0' from vLLM's Anthropic API, E50) is made one it takes.
+        const events: ChatEvent[] = [{ type: 'tool_call', index, id: takenBackId(block.id) ?? madeUpCallId(answerId, index), name: block.name }];
         // Anthropic starts a block with an empty input and streams it; a server that sends the
         // input whole at the start gets it passed on as the call's arguments, at once. Deltas
         // for that block are then ignored: the input is a whole object already, so deltas could

@@ -11,7 +11,8 @@ import { createOpenaiStreamReader } from './openai-stream-reader.js';
 import { createOpenaiStreamWriter } from './openai-stream-writer.js';
 import { encodeOpenaiRequest } from './encode-openai-request.js';
 import { readOpenaiRequest } from './read-openai-request.js';
-import { argumentsText, madeUpCallId, takenBackId, wireToolCall } from './openai-tool-calls.js';
+import { madeUpCallId, takenBackId } from '../tool-call-id.js';
+import { argumentsText, wireToolCall } from './openai-tool-calls.js';
 import { openaiUsageFields, readOpenaiUsage } from './openai-usage.js';
 
 export const openaiDialect: Dialect = {

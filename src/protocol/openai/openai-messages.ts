@@ -1,7 +1,8 @@
 import type { ChatMessage, ContentPart } from '../chat.js';
 import { imageUrlOf } from '../image-source.js';
 import type { OpenaiContent, OpenaiContentPart, OpenaiMessage } from './openai-request-schema.js';
-import { sentCallId, wireToolCall } from './openai-tool-calls.js';
+import { sentCallId } from '../tool-call-id.js';
+import { wireToolCall } from './openai-tool-calls.js';
 
 export function canonicalMessage(message: OpenaiMessage): ChatMessage {
   // A refusal is the turn's text (the schema allows one only where there is no content).

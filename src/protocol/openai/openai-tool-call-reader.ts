@@ -1,6 +1,7 @@
 import type { ChatEvent } from '../chat.js';
 import { isRecord } from '../is-record.js';
-import { argumentsText, madeUpCallId, takenBackId } from './openai-tool-calls.js';
+import { madeUpCallId, takenBackId } from '../tool-call-id.js';
+import { argumentsText } from './openai-tool-calls.js';
 
 /** A tool call of an upstream stream, as far as its chunks have told it. */
 interface StreamedCall {
