@@ -541,15 +541,17 @@ export function closingInstructions(request: Pick<ChatRequest, 'messages' | 'fin
   const messages = request.messages;
   const resumed = request.resumedFrom === 'answer' && request.finalAssistant === 'continue' && messages.at(-1)?.role === 'assistant';
   if (!resumed && request.finalAssistant !== 'answer') return undefined;
+  // Turns that say nothing, of any role (an agent SDK's empty input), are left out on the way to
+  // Anthropic wherever they stand: the run is read past them, after it and within it (R42).
+  const silent = (message: ChatMessage | undefined): boolean => message !== undefined && message.role !== 'system' && !saysSomething(message) && message.thinking === undefined;
   let end = resumed ? messages.length - 1 : messages.length;
-  // User turns that say nothing after them (an agent SDK's empty input) are left out on the way to Anthropic.
-  for (let last = messages[end - 1]; last?.role === 'user' && !saysSomething(last); last = messages[end - 1]) end -= 1;
+  while (silent(messages[end - 1])) end -= 1;
   let start = end;
-  while (start > 0 && messages[start - 1]?.role === 'system') start -= 1;
+  while (start > 0 && (messages[start - 1]?.role === 'system' || silent(messages[start - 1]))) start -= 1;
   if (start === end || messages[start - 1]?.role !== 'assistant') return undefined;
   // (A system prompt before counts: Anthropic's encoder makes it the first user turn when no other is.)
   if (!messages.slice(0, start).some((message) => message.role !== 'assistant' && (message.role === 'system' ? hasVisibleText(message.content) : saysSomething(message)))) return undefined;
-  return messages.slice(start, end).some((message) => hasVisibleText(message.content)) ? { start, end } : undefined;
+  return messages.slice(start, end).some((message) => message.role === 'system' && hasVisibleText(message.content)) ? { start, end } : undefined;
 }
 
 /** Whether a turn says anything to the model: visible text, an image, tool calls, or a tool's result (which may be empty). */

@@ -115,10 +115,22 @@ describe('anthropic dialect: what Anthropic refuses and OpenAI callers may send'
       system: 'You are helpful.',
       messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Hello! How can I help?' }, { role: 'user', content: 'Now summarize the conversation.\nIn one line.' }],
     });
-    // Also with an empty user turn after them (an agent SDK's empty input), which Anthropic is not sent.
-    expect(anthropicDialect.encodeRequest({ ...base, messages: [...conversation, closing[0]!, { role: 'user', content: ' ' }] })).toMatchObject({
-      messages: [{}, { role: 'assistant' }, { role: 'user', content: 'Now summarize the conversation.' }],
-    });
+    // Also with turns that say nothing (an agent SDK's empty input), which Anthropic is not sent, after
+    // them, among them or before them, of either role (R42).
+    const silentUser = { role: 'user' as const, content: ' ' };
+    const silentAssistant = { role: 'assistant' as const, content: '' };
+    for (const shape of [
+      [closing[0]!, silentUser],
+      [silentUser, closing[0]!],
+      [closing[0]!, silentAssistant],
+      [silentUser, closing[0]!, silentAssistant, silentUser],
+      [{ role: 'system' as const, content: '' }, closing[0]!, silentUser],
+    ]) {
+      expect(anthropicDialect.encodeRequest({ ...base, messages: [...conversation, ...shape] })).toMatchObject({
+        system: 'You are helpful.',
+        messages: [{}, { role: 'assistant' }, { role: 'user', content: 'Now summarize the conversation.' }],
+      });
+    }
     // Resumed (the answer so far continued after them), they stay before it.
     const resumed = anthropicDialect.encodeRequest({ ...base, finalAssistant: 'continue', resumedFrom: 'answer', messages: [...conversation, ...closing, { role: 'assistant', content: 'The user' }] });
     expect(resumed).toMatchObject({ system: 'You are helpful.', messages: [{}, {}, { role: 'user', content: 'Now summarize the conversation.\nIn one line.' }, { role: 'assistant', content: 'The user' }] });

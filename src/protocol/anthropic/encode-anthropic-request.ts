@@ -73,7 +73,8 @@ function described(schema: Readonly<Record<string, unknown>>, callers: Readonly<
 function withClosingInstructions(request: ChatRequest): { readonly messages: readonly ChatMessage[]; readonly closing?: ChatMessage } {
   const run = closingInstructions(request);
   if (run === undefined) return { messages: request.messages };
-  const said = request.messages.slice(run.start, run.end).filter((m) => hasVisibleText(m.content));
+  // The run's system messages that say something (turns of other roles in it say nothing).
+  const said = request.messages.slice(run.start, run.end).filter((m) => m.role === 'system' && hasVisibleText(m.content));
   const cache = said.findLast((m) => m.cache !== undefined)?.cache;
   const closing: ChatMessage = { role: 'user', content: said.map((m) => m.content).join('\n'), ...(cache === undefined ? {} : { cache }) };
   return { messages: [...request.messages.slice(0, run.start), closing, ...request.messages.slice(run.end)], closing };
