@@ -34,7 +34,7 @@ function structuredOutputOf(request: ChatRequest): Pick<RouteInput, 'structuredO
   const structuredOutput = format?.type ?? (strict.length > 0 ? 'strict_tools' : undefined);
   if (structuredOutput === undefined) return {};
   // The format's schema, then each strict tool's (R40: a tool's map was passed over beside a format).
-  const open = (format?.type === 'json_schema' ? placed(openObjectPath(format.schema), "the response format's schema", 'response_format') : undefined) ?? strict.map((tool) => placed(openObjectPath(asObjectSchema(tool.parameters)), `tool ${tool.name}'s parameters`, 'tools')).find((found) => found !== undefined);
+  const open = (format?.type === 'json_schema' ? placed(openObjectPath(format.schema), "the response format's schema", 'response_format') : undefined) ?? strict.map((tool) => placed(openObjectPath(asObjectSchema(tool.parameters), '', { toolParameters: true }), `tool ${tool.name}'s parameters`, 'tools')).find((found) => found !== undefined);
   return open === undefined ? { structuredOutput } : { structuredOutput, openObject: open };
 }
 

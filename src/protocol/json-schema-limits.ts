@@ -114,19 +114,23 @@ export function openaiStrictProblem(schema: Readonly<Record<string, unknown>>, p
 }
 
 /**
- * Where a schema opens an object to properties it does not list, saying so (`additionalProperties`
- * or `unevaluatedProperties` true or a schema, or `patternProperties`: a map). Anthropic's structured output closes every object (anthropicSchema),
- * so there such an object could hold only its listed properties, a map none (E49). An object that
- * leaves additionalProperties out is not counted: as often a tool without arguments, or one whose
- * properties are all it means, as an open one. The path of the first, or undefined.
+ * Where a schema opens an object to properties it does not list: saying so (`additionalProperties`
+ * or `unevaluatedProperties` true or a schema, or `patternProperties`: a map), or as an object of
+ * no properties at all (`{"type": "object"}`: any object). Anthropic's structured output closes
+ * every object (anthropicSchema), so there such an object could hold only its listed properties, a
+ * map or any object nothing but `{}` (E49, R42). A tool's parameters of no properties are a tool
+ * without arguments (`toolParameters`); an object with properties that leaves additionalProperties
+ * out means its properties, and is not counted. The path of the first, or undefined.
  */
-export function openObjectPath(schema: Readonly<Record<string, unknown>>, path = ''): string | undefined {
+export function openObjectPath(schema: Readonly<Record<string, unknown>>, path = '', options: { readonly toolParameters?: boolean } = {}): string | undefined {
   const at = (key: string): string => stepInto(path, key);
   // On any node: a map is often written without `type` beside allOf or anyOf (R41), and each keyword
   // means an object.
   const opens = (keyword: unknown): boolean => keyword === true || isRecord(keyword);
   const patterned = isRecord(schema.patternProperties) && Object.keys(schema.patternProperties).length > 0;
-  if (opens(schema.additionalProperties) || opens(schema.unevaluatedProperties) || patterned) return path === '' ? '(the schema itself)' : path;
+  const composed = schema.allOf !== undefined || schema.anyOf !== undefined || schema.oneOf !== undefined || schema.$ref !== undefined;
+  const anyObject = isObjectNode(schema) && schema.properties === undefined && schema.additionalProperties === undefined && !composed && !(path === '' && options.toolParameters === true);
+  if (opens(schema.additionalProperties) || opens(schema.unevaluatedProperties) || patterned || anyObject) return path === '' ? '(the schema itself)' : path;
   for (const [key, value] of Object.entries(schema)) {
     if ((key === 'properties' || key === '$defs' || key === 'definitions') && isRecord(value)) {
       for (const [name, child] of Object.entries(value)) {

@@ -20,12 +20,17 @@ describe('routedTraits: what routing reads of a request, the same on every attem
     expect(routedTraits({ ...plain, tools: [strictTool], toolChoice: { type: 'none' } } as ChatRequest, tenant, undefined)).not.toHaveProperty('structuredOutput');
   });
 
-  it("where a schema opens an object to properties it does not list (a map): a response format's, or a strict tool's; not an object that leaves additionalProperties out", () => {
+  it("where a schema opens an object to properties it does not list (a map, any object): a response format's, or a strict tool's; not an object with properties that leaves additionalProperties out", () => {
     const schema = (tags: object): Record<string, unknown> => ({ type: 'object', properties: { name: { type: 'string' }, tags }, required: ['name', 'tags'] });
     const format = (tags: object): ChatRequest => ({ ...plain, responseFormat: { type: 'json_schema', name: 'r', schema: schema(tags), strict: false } });
     expect(routedTraits(format({ type: 'object', additionalProperties: { type: 'string' } }), tenant, undefined)).toMatchObject({ structuredOutput: 'json_schema', openObject: { place: "the response format's schema at properties.tags", param: 'response_format' } });
     expect(routedTraits(format({ type: 'array', items: { type: 'object', additionalProperties: true } }), tenant, undefined)).toMatchObject({ openObject: { place: "the response format's schema at properties.tags.items" } });
-    expect(routedTraits(format({ type: 'object' }), tenant, undefined)).not.toHaveProperty('openObject');
+    // An object of no properties at all is any object (R42), but for a tool's parameters, a tool without arguments.
+    expect(routedTraits(format({ type: 'object' }), tenant, undefined)).toMatchObject({ openObject: { place: "the response format's schema at properties.tags" } });
+    expect(routedTraits(format({ type: 'object', properties: {} }), tenant, undefined)).not.toHaveProperty('openObject');
+    expect(routedTraits(format({ type: 'object', allOf: [{ properties: { a: { type: 'string' } } }] }), tenant, undefined)).not.toHaveProperty('openObject');
+    expect(routedTraits({ ...plain, tools: [strictTool] } as ChatRequest, tenant, undefined)).not.toHaveProperty('openObject');
+    expect(routedTraits({ ...plain, tools: [{ ...strictTool, parameters: { type: 'object', properties: { options: { type: 'object' } } } }] } as ChatRequest, tenant, undefined)).toMatchObject({ openObject: { place: "tool f's parameters at properties.options" } });
     expect(routedTraits(format({ type: 'object', properties: { a: { type: 'string' } }, additionalProperties: false }), tenant, undefined)).not.toHaveProperty('openObject');
     const mapTool = { ...strictTool, name: 'tag', parameters: { type: 'object', additionalProperties: { type: 'number' } } };
     expect(routedTraits({ ...plain, tools: [strictTool, mapTool] } as ChatRequest, tenant, undefined)).toMatchObject({ structuredOutput: 'strict_tools', openObject: { place: "tool tag's parameters at (the schema itself)", param: 'tools' } });
@@ -34,7 +39,7 @@ describe('routedTraits: what routing reads of a request, the same on every attem
     // A map written with patternProperties or unevaluatedProperties (R40).
     expect(routedTraits(format({ type: 'object', patternProperties: { '^[a-z]+$': { type: 'string' } } }), tenant, undefined)).toMatchObject({ openObject: { place: "the response format's schema at properties.tags" } });
     expect(routedTraits(format({ type: 'object', properties: { a: { type: 'string' } }, unevaluatedProperties: { type: 'number' } }), tenant, undefined)).toMatchObject({ openObject: { place: "the response format's schema at properties.tags" } });
-    expect(routedTraits(format({ type: 'object', patternProperties: {} }), tenant, undefined)).not.toHaveProperty('openObject');
+    expect(routedTraits(format({ type: 'object', patternProperties: {}, additionalProperties: false }), tenant, undefined)).not.toHaveProperty('openObject');
     // Without a type of its own, beside allOf (R41).
     expect(routedTraits(format({ allOf: [{ type: 'object', properties: { name: { type: 'string' } }, required: ['name'] }], unevaluatedProperties: { type: 'string' } }), tenant, undefined)).toMatchObject({ openObject: { place: "the response format's schema at properties.tags" } });
     // A strict tool's map beside a closed response format (R40: the format was read alone).
