@@ -100,7 +100,9 @@ export async function pumpAnswer(
   const plausibleOutput = (usage: Usage, endpoint: EndpointRuntime): number => {
     const shown = reasoning.length + thought.chars === 0 ? 0 : 2 * estimateTokens(reasoning.toString() + thought.toText()) + 16;
     const past = Math.min(usage.reasoningTokens ?? 0, usage.outputTokens, shown);
-    return usage.outputTokens - past <= budget() ? plausible(usage.outputTokens, endpoint) : 0;
+    // A continuation was sent what was left of the budget: its own count is held to that (R43).
+    const sent = (onContinuation ? context.resumed?.outputTokens : undefined) ?? budget();
+    return usage.outputTokens - past <= sent ? plausible(usage.outputTokens, endpoint) : 0;
   };
   let sentTokens = 0;
   /** Of sentTokens, the pieces of tool arguments. */

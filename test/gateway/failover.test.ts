@@ -458,8 +458,9 @@ describe('failover under faults', () => {
 
     it('a continuation whose upstream packs several tokens a chunk: the caller is told the tokens before the break plus the continuation\'s own count (E50)', async () => {
       const cutting = await emulator('m-cut', { faults: { cutAfterTokens: 5 } });
-      // The rest of the answer in two chunks, counted as 25 tokens by its upstream.
-      const packing = await startScriptedUpstream((res) => res.end([openAIChunk({ role: 'assistant', content: '' }), openAIChunk({ content: ' and the rest of it, ' }), openAIChunk({ content: 'all of it.' }, 'stop'), `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage: { prompt_tokens: 40, completion_tokens: 25, total_tokens: 65 } })}\n\n`, 'data: [DONE]\n\n'].join('')));
+      // The rest of the answer in two chunks, counted as `packed` tokens by its upstream.
+      let packed = 25;
+      const packing = await startScriptedUpstream((res) => res.end([openAIChunk({ role: 'assistant', content: '' }), openAIChunk({ content: ' and the rest of it, ' }), openAIChunk({ content: 'all of it.' }, 'stop'), `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage: { prompt_tokens: 40, completion_tokens: packed, total_tokens: 40 + packed } })}\n\n`, 'data: [DONE]\n\n'].join('')));
       cleanups.push(() => packing.close());
       const { url } = await gateway(
         [
@@ -472,6 +473,13 @@ describe('failover under faults', () => {
       expect(read.ending).toBe('complete');
       expect(openAIUsage(read.raw)).toBe(5 + 25);
       expect(metricValue(await scrape(url), 'switchyard_tokens_total', { route: publicModel, endpoint: 'packing', direction: 'output' })).toBe(25);
+      // With max_tokens 10 the continuation is sent 5: its count of 10 is past that, not taken, and the
+      // answer is counted by the pieces delivered (5 + 2), never past the caller's budget (R43: 15).
+      packed = 10;
+      const bounded = await readSse(await streamOpenAI(url, 'cut me please', 10), 'openai');
+      expect(bounded.ending).toBe('complete');
+      expect(JSON.parse(packing.texts.at(-1) ?? '{}')).toMatchObject({ max_tokens: 5 });
+      expect(openAIUsage(bounded.raw)).toBe(5 + 2);
     });
 
     it("an Anthropic caller's prefill followed by a system message is resumed as a prefill: the system message stays in the system prompt (R40)", async () => {
