@@ -122,14 +122,16 @@ export function openaiStrictProblem(schema: Readonly<Record<string, unknown>>, p
  * without arguments (`toolParameters`); an object with properties that leaves additionalProperties
  * out means its properties, and is not counted. The path of the first, or undefined.
  */
-export function openObjectPath(schema: Readonly<Record<string, unknown>>, path = '', options: { readonly toolParameters?: boolean } = {}): string | undefined {
+export function openObjectPath(schema: Readonly<Record<string, unknown>>, path = '', options: { readonly toolParameters?: boolean; readonly constraint?: boolean } = {}): string | undefined {
   const at = (key: string): string => stepInto(path, key);
   // On any node: a map is often written without `type` beside allOf or anyOf (R41), and each keyword
   // means an object.
   const opens = (keyword: unknown): boolean => keyword === true || isRecord(keyword);
   const patterned = isRecord(schema.patternProperties) && Object.keys(schema.patternProperties).length > 0;
   const composed = schema.allOf !== undefined || schema.anyOf !== undefined || schema.oneOf !== undefined || schema.$ref !== undefined;
-  const anyObject = isObjectNode(schema) && schema.properties === undefined && schema.additionalProperties === undefined && !composed && !(path === '' && options.toolParameters === true);
+  // Not an allOf member, which constrains an object others describe; nor one closed another way (R43).
+  const closedOtherwise = schema.unevaluatedProperties !== undefined || schema.patternProperties !== undefined || schema.maxProperties === 0;
+  const anyObject = isObjectNode(schema) && schema.properties === undefined && schema.additionalProperties === undefined && !composed && !closedOtherwise && options.constraint !== true && !(path === '' && options.toolParameters === true);
   if (opens(schema.additionalProperties) || opens(schema.unevaluatedProperties) || patterned || anyObject) return path === '' ? '(the schema itself)' : path;
   for (const [key, value] of Object.entries(schema)) {
     if ((key === 'properties' || key === '$defs' || key === 'definitions') && isRecord(value)) {
@@ -139,7 +141,7 @@ export function openObjectPath(schema: Readonly<Record<string, unknown>>, path =
       }
     } else if ((key === 'anyOf' || key === 'oneOf' || key === 'allOf') && Array.isArray(value)) {
       for (const [index, child] of value.entries()) {
-        const open = isRecord(child) ? openObjectPath(child, `${at(key)}.${String(index)}`) : undefined;
+        const open = isRecord(child) ? openObjectPath(child, `${at(key)}.${String(index)}`, { constraint: key === 'allOf' }) : undefined;
         if (open !== undefined) return open;
       }
     } else if (key === 'items' && isRecord(value)) {

@@ -325,7 +325,7 @@ describe('eligibility: structured output', () => {
       code: 'structured_output',
       param: 'response_format',
       message:
-        "no endpoint for model 'frontier' in jurisdictions [us] holds output to this schema as it is: the response format's schema at properties.tags is an object open to properties it does not list (a map: additionalProperties or unevaluatedProperties true or a schema, or patternProperties), which Anthropic-dialect endpoints close to its listed properties: write it with its properties listed and no map (additionalProperties false, no patternProperties or unevaluatedProperties), or ask the operator for a route with an endpoint that keeps it open (OpenAI dialect)",
+        "no endpoint for model 'frontier' in jurisdictions [us] holds output to this schema as it is: the response format's schema at properties.tags is an object open to properties it does not list (a map: additionalProperties or unevaluatedProperties true or a schema, or patternProperties; or an object of no properties: any object), which Anthropic-dialect endpoints close to its listed properties: write it with its properties listed and no map (additionalProperties false, no patternProperties or unevaluatedProperties), or ask the operator for a route with an endpoint that keeps it open (OpenAI dialect)",
     });
     // JSON mode beside a strict tool's map: JSON mode is what no Anthropic endpoint gives, and the 400 says that.
     expect(route(anthropicOnly, ['cost'], { structuredOutput: 'json_object', openObject: inTool, headerJurisdictions: ['us'] })).toMatchObject({ param: 'response_format', message: expect.stringContaining('writes answers in JSON mode') });

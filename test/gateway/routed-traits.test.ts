@@ -29,6 +29,10 @@ describe('routedTraits: what routing reads of a request, the same on every attem
     expect(routedTraits(format({ type: 'object' }), tenant, undefined)).toMatchObject({ openObject: { place: "the response format's schema at properties.tags" } });
     expect(routedTraits(format({ type: 'object', properties: {} }), tenant, undefined)).not.toHaveProperty('openObject');
     expect(routedTraits(format({ type: 'object', allOf: [{ properties: { a: { type: 'string' } } }] }), tenant, undefined)).not.toHaveProperty('openObject');
+    // Closed another way, or a constraint in an allOf of an object others describe (R43).
+    for (const closed of [{ type: 'object', unevaluatedProperties: false }, { type: 'object', maxProperties: 0 }, { allOf: [{ type: 'object' }, { properties: { a: { type: 'string' } }, additionalProperties: false }] }]) {
+      expect(routedTraits(format(closed), tenant, undefined)).not.toHaveProperty('openObject');
+    }
     expect(routedTraits({ ...plain, tools: [strictTool] } as ChatRequest, tenant, undefined)).not.toHaveProperty('openObject');
     expect(routedTraits({ ...plain, tools: [{ ...strictTool, parameters: { type: 'object', properties: { options: { type: 'object' } } } }] } as ChatRequest, tenant, undefined)).toMatchObject({ openObject: { place: "tool f's parameters at properties.options" } });
     expect(routedTraits(format({ type: 'object', properties: { a: { type: 'string' } }, additionalProperties: false }), tenant, undefined)).not.toHaveProperty('openObject');
