@@ -18,9 +18,9 @@ export interface ChatMessage {
   /** A 'tool' turn: the tool failed (Anthropic's `is_error`; OpenAI has no such flag). */
   readonly isError?: boolean;
   /**
-   * A user turn that holds images or documents, or a cache breakpoint before its last block: its
-   * parts in the order sent (`content` is then its text parts joined, one per line). Left out of
-   * other turns of text alone.
+   * A user turn (or a tool's result) that holds images or documents, or an Anthropic caller's of
+   * several blocks (kept for their cache breakpoints): its parts in the order sent (`content` is then
+   * its text parts joined, one per line). Left out of other turns of text alone.
    */
   readonly parts?: readonly ContentPart[];
   /**
@@ -74,9 +74,8 @@ export type DocumentSource = { readonly type: 'pdf'; readonly data: string; read
 /**
  * A piece of a user turn (or of a tool's result): text, an image (OpenAI's `detail` kept for
  * OpenAI-dialect upstreams), or a document (`title` and `context` as the caller gave them).
- * `cache`: a prompt-cache breakpoint right after this part, where an Anthropic caller set one on a
- * block before its turn's last (a document cached, the question after it not): Anthropic-dialect
- * upstreams get it back on that block.
+ * `cache`: a prompt-cache breakpoint right after this part, as an Anthropic caller set it on a block
+ * (a document cached, the question after it not): Anthropic-dialect upstreams get it back there.
  */
 export type ContentPart = (
   | { readonly type: 'text'; readonly text: string }
@@ -532,10 +531,10 @@ export function hasVisibleText(text: string): boolean {
  * (a finished turn, then an instruction), or that the answer so far follows when that conversation
  * is resumed. Where the system prompt stands apart (Anthropic), they are sent as a user turn there,
  * so the model answers them: in the system prompt they would leave the assistant turn last, read as
- * a prefill and continued (E49). Not after a prefill (an Anthropic caller's, or continue_final_message),
- * which is continued as it was asked (R40), nor in a conversation with no user turn or system prompt
- * before them, which would then begin with the assistant's. Their bounds in `messages`; undefined when there is no such
- * run, or it says nothing.
+ * a prefill and continued (E49). Not after a prefill (an Anthropic caller's, or
+ * continue_final_message), which is continued as it was asked (R40), nor in a conversation with no
+ * user turn or system prompt before them, which would then begin with the assistant's. Their bounds
+ * in `messages`; undefined when there is no such run, or it says nothing.
  */
 export function closingInstructions(request: Pick<ChatRequest, 'messages' | 'finalAssistant' | 'resumedFrom'>): { readonly start: number; readonly end: number } | undefined {
   const messages = request.messages;

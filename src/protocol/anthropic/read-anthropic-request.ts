@@ -111,7 +111,6 @@ function readConversation(system: AnthropicSystem | undefined, turns: readonly A
     const finalAssistant = index === turns.length - 1 && turn.role === 'assistant';
     // Images and documents: the turn's parts are kept.
     const images = parts.some((kept) => kept.type !== 'text');
-
     if (!finalAssistant && calls.length === 0 && results.length === 0 && thinking.length === 0 && !hasVisibleText(text) && !images) {
       return refusal(`${path}.content`, 'all messages must have non-empty content except for the optional final assistant message');
     }
