@@ -27,8 +27,8 @@ import { unitInterval } from './unit-interval.js';
  *     tools) goes only to endpoints that constrain output (structuredOutputs); JSON mode (any
  *     object) not to Anthropic-dialect ones, whose API has schemas only; and a response format
  *     not where the request continues an assistant turn (constrained decoding would start the
- *     JSON over after it); a schema with an object open to properties it does not list (a map)
- *     not to Anthropic-dialect ones, which close every object         else 400 structured_output
+ *     JSON over after it); a schema with an object open to properties it does not list (a map,
+ *     any object) not to Anthropic-dialect ones, which close every object  else 400 structured_output
  *  3d. a request that shows the model images goes only to endpoints that read them (images),
  *     and one with images by URL only to endpoints that may fetch them (imageUrls)  else 400 images
  *  3e. a request for extended thinking goes only to Anthropic-dialect endpoints that think
@@ -143,8 +143,9 @@ export interface RouteInput {
    */
   readonly structuredOutput?: 'json_object' | 'json_schema' | 'strict_tools';
   /**
-   * Where that schema opens an object to properties it does not list (a map), as words for a
-   * refusal: not to endpoints whose API closes every object, where a map could only be empty (E49).
+   * Where that schema opens an object to properties it does not list (a map, or any object), as
+   * words for a refusal and the field to name: not to endpoints whose API closes every object, where
+   * a map could only be empty (E49).
    */
   readonly openObject?: { readonly place: string; readonly param: 'tools' | 'response_format' };
   /** The request shows the model images. */
