@@ -94,23 +94,7 @@ export function openaiStrictProblem(schema: Readonly<Record<string, unknown>>, p
     const missing = properties.find((name) => !required.includes(name));
     if (missing !== undefined) return at('required');
   }
-  for (const [key, value] of Object.entries(schema)) {
-    if ((key === 'properties' || key === '$defs' || key === 'definitions') && isRecord(value)) {
-      for (const [name, child] of Object.entries(value)) {
-        const problem = isRecord(child) ? openaiStrictProblem(child, stepInto(at(key), name)) : undefined;
-        if (problem !== undefined) return problem;
-      }
-    } else if ((key === 'anyOf' || key === 'oneOf' || key === 'allOf') && Array.isArray(value)) {
-      for (const [index, child] of value.entries()) {
-        const problem = isRecord(child) ? openaiStrictProblem(child, `${at(key)}.${String(index)}`) : undefined;
-        if (problem !== undefined) return problem;
-      }
-    } else if (key === 'items' && isRecord(value)) {
-      const problem = openaiStrictProblem(value, at(key));
-      if (problem !== undefined) return problem;
-    }
-  }
-  return undefined;
+  return firstInSubschemas(schema, path, (child, childPath) => openaiStrictProblem(child, childPath));
 }
 
 /**
@@ -123,7 +107,6 @@ export function openaiStrictProblem(schema: Readonly<Record<string, unknown>>, p
  * out means its properties, and is not counted. The path of the first, or undefined.
  */
 export function openObjectPath(schema: Readonly<Record<string, unknown>>, path = '', options: { readonly toolParameters?: boolean; readonly constraint?: boolean } = {}): string | undefined {
-  const at = (key: string): string => stepInto(path, key);
   // On any node: a map is often written without `type` beside allOf or anyOf (R41), and each keyword
   // means an object.
   const opens = (keyword: unknown): boolean => keyword === true || isRecord(keyword);
@@ -133,20 +116,29 @@ export function openObjectPath(schema: Readonly<Record<string, unknown>>, path =
   const closedOtherwise = schema.unevaluatedProperties !== undefined || schema.patternProperties !== undefined || schema.maxProperties === 0;
   const anyObject = isObjectNode(schema) && schema.properties === undefined && schema.additionalProperties === undefined && !composed && !closedOtherwise && options.constraint !== true && !(path === '' && options.toolParameters === true);
   if (opens(schema.additionalProperties) || opens(schema.unevaluatedProperties) || patterned || anyObject) return path === '' ? '(the schema itself)' : path;
+  return firstInSubschemas(schema, path, (child, childPath, keyword) => openObjectPath(child, childPath, { constraint: keyword === 'allOf' }));
+}
+
+/**
+ * The first answer `find` gives for a schema's subschemas, in order: its properties and definitions,
+ * the members of anyOf, oneOf and allOf, and its array items; `keyword` names the one each is under.
+ */
+function firstInSubschemas(schema: Readonly<Record<string, unknown>>, path: string, find: (child: Readonly<Record<string, unknown>>, childPath: string, keyword: string) => string | undefined): string | undefined {
+  const at = (key: string): string => stepInto(path, key);
   for (const [key, value] of Object.entries(schema)) {
     if ((key === 'properties' || key === '$defs' || key === 'definitions') && isRecord(value)) {
       for (const [name, child] of Object.entries(value)) {
-        const open = isRecord(child) ? openObjectPath(child, stepInto(at(key), name)) : undefined;
-        if (open !== undefined) return open;
+        const found = isRecord(child) ? find(child, stepInto(at(key), name), key) : undefined;
+        if (found !== undefined) return found;
       }
     } else if ((key === 'anyOf' || key === 'oneOf' || key === 'allOf') && Array.isArray(value)) {
       for (const [index, child] of value.entries()) {
-        const open = isRecord(child) ? openObjectPath(child, `${at(key)}.${String(index)}`, { constraint: key === 'allOf' }) : undefined;
-        if (open !== undefined) return open;
+        const found = isRecord(child) ? find(child, `${at(key)}.${String(index)}`, key) : undefined;
+        if (found !== undefined) return found;
       }
     } else if (key === 'items' && isRecord(value)) {
-      const open = openObjectPath(value, at(key));
-      if (open !== undefined) return open;
+      const found = find(value, at(key), key);
+      if (found !== undefined) return found;
     }
   }
   return undefined;
