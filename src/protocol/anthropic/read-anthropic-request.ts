@@ -179,8 +179,9 @@ function readToolResult(result: AnthropicToolResultBlock, path: readonly (string
     part({ type: 'text', text: parsed.data.text }, cacheOf(parsed.data.cache_control));
   }
   // Several blocks keep their own breakpoints, as a user turn's do (R39); the result's own is on the result.
-  const kept = keepsParts(parts) ? { parts, cache: own } : { cache: parts[0]?.cache ?? own };
-  return { ok: true, value: { role: 'tool', content: texts.join('\n'), toolCallId: result.tool_use_id, ...(kept.parts === undefined ? {} : { parts: kept.parts }), ...(result.is_error === true ? { isError: true } : {}), ...(kept.cache === undefined ? {} : { cache: kept.cache }) } };
+  const several = keepsParts(parts);
+  const cache = several ? own : (parts[0]?.cache ?? own);
+  return { ok: true, value: { role: 'tool', content: texts.join('\n'), toolCallId: result.tool_use_id, ...(several ? { parts } : {}), ...(result.is_error === true ? { isError: true } : {}), ...(cache === undefined ? {} : { cache }) } };
 }
 
 /**
