@@ -66,6 +66,22 @@ describe('tool calls through the gateway', () => {
     expect(message.content).toEqual([{ type: 'tool_use', id: 'call_1', name: 'get_weather', input: { city: 'Paris' } }]);
   });
 
+  it("an upstream's ids of other characters reach the caller distinct from every other id, and go back to that API as it wrote them (R43)", async () => {
+    // Kimi on vLLM names calls 'functions.get_weather:0'; one that differs only in those characters is another call.
+    const upstream = await scripted((res) => {
+      res.end(openAIChunk({ role: 'assistant', content: null }) + callStart(0, 'functions.get_weather:0', 'get_weather') + callArguments(0, '{"city":"Paris"}') + callStart(1, 'functions_get_weather_0', 'get_weather') + callArguments(1, '{"city":"Rome"}') + openAIChunk({}, 'tool_calls') + usage + 'data: [DONE]\n\n');
+    });
+    const url = await gateway([upstream.url]);
+    const answer = (await (await ask(url, question)).json()) as { choices: { message: { tool_calls: { id: string; function: { name: string; arguments: string } }[] } }[] };
+    const calls = answer.choices[0]?.message.tool_calls ?? [];
+    expect(calls.map((call) => call.id)).toEqual(['sy-functions-2eget_weather-3a0', 'functions_get_weather_0']);
+    const results = calls.map((call) => ({ role: 'tool', tool_call_id: call.id, content: call.function.arguments.includes('Paris') ? 'sunny' : 'rain' }));
+    expect((await ask(url, { ...question, messages: [...question.messages, { role: 'assistant', content: null, tool_calls: calls.map((call) => ({ ...call, type: 'function' })) }, ...results] })).status).toBe(200);
+    const sent = upstream.bodies[1] as { messages: { tool_calls?: { id: string }[]; tool_call_id?: string; content: unknown }[] };
+    expect(sent.messages[1]?.tool_calls?.map((call) => call.id)).toEqual(['functions.get_weather:0', 'functions_get_weather_0']);
+    expect(sent.messages.slice(2).map((message) => [message.tool_call_id, message.content])).toEqual([['functions.get_weather:0', 'sunny'], ['functions_get_weather_0', 'rain']]);
+  });
+
   it('a stream that breaks inside a call ends with an error event, and no continuation is asked for', async () => {
     const cut = await scripted((res) => {
       res.write(openAIChunk({ role: 'assistant', content: null }) + callStart(0, 'call_1', 'get_weather') + callArguments(0, '{"ci'));

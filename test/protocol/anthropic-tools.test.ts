@@ -555,13 +555,13 @@ describe('anthropic tools: streaming answers', () => {
     read({ type: 'content_block_stop', index: 0 } as { type: string });
     const empty = read({ type: 'content_block_start', index: 1, content_block: { type: 'tool_use', id: '', name: 'get_time', input: {} } } as { type: string });
     expect([kimi[0], empty[0]]).toEqual([
-      { type: 'tool_call', index: 0, id: 'functions_get_weather_0', name: 'get_weather' },
+      { type: 'tool_call', index: 0, id: 'sy-functions-2eget_weather-3a0', name: 'get_weather' },
       { type: 'tool_call', index: 1, id: 'call_msg_7_1', name: 'get_time' },
     ]);
     const long = `toolu_${'x'.repeat(60)}`;
     const whole = anthropicDialect.parseResult({ id: 'msg_8', type: 'message', role: 'assistant', model: 'm', content: [{ type: 'tool_use', id: 'functions.get_weather:0', name: 'get_weather', input: {} }, { type: 'tool_use', id: long, name: 'get_time', input: {} }], stop_reason: 'tool_use', stop_sequence: null, usage: { input_tokens: 1, output_tokens: 2 } });
     const ids = whole.ok ? (whole.value.toolCalls ?? []).map((call) => call.id) : [];
-    expect(ids[0]).toBe('functions_get_weather_0');
+    expect(ids[0]).toBe('sy-functions-2eget_weather-3a0');
     expect(ids[1]).toMatch(/^toolu_x{25}_[0-9a-f]{8}$/);
   });
 

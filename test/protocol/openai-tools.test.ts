@@ -353,7 +353,7 @@ describe('OpenAI complete answers with tool calls', () => {
     expect(openaiDialect.parseResult(body({ content: 'hi', tool_calls: null }, 'stop'))).toEqual({ ok: true, value: { id: 'chatcmpl-7', model: 'm', text: 'hi', finishReason: 'stop', usage: { inputTokens: 1, outputTokens: 2 } } });
   });
 
-  it('ids are made ones a caller can send back: missing ones made up from the answer id, other characters replaced', () => {
+  it('ids are made ones a caller can send back: missing ones made up from the answer id, others of other characters escaped', () => {
     const calls = [
       { function: { name: 'get_weather', arguments: '{}' } },
       { id: 'functions.get_time:1', type: 'function', function: { name: 'get_time', arguments: { zone: 'UTC' } } },
@@ -365,7 +365,7 @@ describe('OpenAI complete answers with tool calls', () => {
         toolCalls: [
           { id: 'call_chatcmpl-7_0', name: 'get_weather', arguments: '{}' },
           // Arguments sent as an object (not OpenAI's form) are written as JSON.
-          { id: 'functions_get_time_1', name: 'get_time', arguments: '{"zone":"UTC"}' },
+          { id: 'sy-functions-2eget_time-3a1', name: 'get_time', arguments: '{"zone":"UTC"}' },
           { id: 'call_chatcmpl-7_2', name: 'get_time', arguments: '' },
         ],
       },
@@ -620,7 +620,7 @@ describe('reading tool calls from an OpenAI-dialect stream', () => {
       { type: 'tool_call', index: 0, id: 'call_chatcmpl-9_0', name: 'get_weather' },
       { type: 'tool_arguments', index: 0, text: '{"city":' },
       { type: 'tool_arguments', index: 0, text: '"Paris"}' },
-      { type: 'tool_call', index: 1, id: 'functions_get_time_1', name: 'get_time' },
+      { type: 'tool_call', index: 1, id: 'sy-functions-2eget_time-3a1', name: 'get_time' },
       { type: 'tool_arguments', index: 1, text: '{}' },
       { type: 'tool_call', index: 2, id: 'call_chatcmpl-9_2', name: 'get_date' },
       { type: 'tool_arguments', index: 2, text: '{}' },
