@@ -82,6 +82,17 @@ describe('tool calls through the gateway', () => {
     expect(sent.messages.slice(2).map((message) => [message.tool_call_id, message.content])).toEqual([['functions.get_weather:0', 'sunny'], ['functions_get_weather_0', 'rain']]);
   });
 
+  it("a caller's ids that restoring would make one reach an OpenAI-dialect upstream as the caller sent them, a call and its result still one id (R44)", async () => {
+    const upstream = await scripted(weatherCall('tool_calls'));
+    const url = await gateway([upstream.url]);
+    const ids = ['sy-sy-2dabc', 'sy-abc'];
+    const history = [{ role: 'assistant', content: null, tool_calls: ids.map((id) => ({ id, type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } })) }, ...ids.map((id) => ({ role: 'tool', tool_call_id: id, content: id }))];
+    expect((await ask(url, { ...question, messages: [...question.messages, ...history] })).status).toBe(200);
+    const sent = upstream.bodies[0] as { messages: { tool_calls?: { id: string }[]; tool_call_id?: string; content: unknown }[] };
+    expect(sent.messages[1]?.tool_calls?.map((call) => call.id)).toEqual(ids);
+    expect(sent.messages.slice(2).map((message) => [message.tool_call_id, message.content])).toEqual(ids.map((id) => [id, id]));
+  });
+
   it('a stream that breaks inside a call ends with an error event, and no continuation is asked for', async () => {
     const cut = await scripted((res) => {
       res.write(openAIChunk({ role: 'assistant', content: null }) + callStart(0, 'call_1', 'get_weather') + callArguments(0, '{"ci'));

@@ -372,17 +372,17 @@ describe('OpenAI complete answers with tool calls', () => {
     });
   });
 
-  it('ids are at most 40 characters (OpenAI refuses longer ones): made-up ones keep the tail of a long answer id, long ones keep their start and a hash', () => {
+  it('ids of allowed characters are at most 40 (OpenAI refuses longer ones): made-up ones keep the tail of a long answer id, long ones keep their start and a hash', () => {
     const answerId = `chatcmpl-${'a'.repeat(40)}${'0123456789abcdefghijklmnopqrstuv'}`;
-    const long = `functions.${'x'.repeat(40)}`;
-    const calls = [{ function: { name: 'f', arguments: '{}' } }, { id: `${long}:1`, function: { name: 'g', arguments: '{}' } }, { id: `${long}:2`, function: { name: 'g', arguments: '{}' } }, { function: { name: 'h', arguments: '{}' } }];
+    const long = `call-${'x'.repeat(40)}`;
+    const calls = [{ function: { name: 'f', arguments: '{}' } }, { id: `${long}_1`, function: { name: 'g', arguments: '{}' } }, { id: `${long}_2`, function: { name: 'g', arguments: '{}' } }, { function: { name: 'h', arguments: '{}' } }];
     const parsed = openaiDialect.parseResult({ id: answerId, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: calls }, finish_reason: 'tool_calls' }] });
     if (!parsed.ok) throw new Error(parsed.problem.message);
     const ids = (parsed.value.toolCalls ?? []).map((call) => call.id);
     expect(ids[0]).toBe('call_0123456789abcdefghijklmnopqrstuv_0');
     expect(ids[3]).toBe('call_0123456789abcdefghijklmnopqrstuv_3');
-    expect(ids[1]).toMatch(/^functions_x{21}_[0-9a-f]{8}$/);
-    expect(ids[2]).toMatch(/^functions_x{21}_[0-9a-f]{8}$/);
+    expect(ids[1]).toMatch(/^call-x{26}_[0-9a-f]{8}$/);
+    expect(ids[2]).toMatch(/^call-x{26}_[0-9a-f]{8}$/);
     expect(new Set(ids).size).toBe(4);
     for (const id of ids) expect(id.length).toBeLessThanOrEqual(40);
     // The same answer reads back the same ids; an id of 40 characters is kept as it is.
@@ -640,20 +640,20 @@ describe('reading tool calls from an OpenAI-dialect stream', () => {
     expect(reader.announcedFinish()).toEqual(finish('stop', { inputTokens: 0, outputTokens: 0 }));
   });
 
-  it('ids are at most 40 characters: made-up ones keep the tail of a long answer id, long ones keep their start and a hash', () => {
+  it('ids of allowed characters are at most 40: made-up ones keep the tail of a long answer id, long ones keep their start and a hash', () => {
     const answerId = `chatcmpl-${'a'.repeat(40)}${'0123456789abcdefghijklmnopqrstuv'}`;
-    const long = `functions.${'x'.repeat(40)}`;
+    const long = `call-${'x'.repeat(40)}`;
     const read = readStream([
       chunk({ tool_calls: [{ index: 0, function: { name: 'f', arguments: '{}' } }] }, null, answerId),
-      chunk({ tool_calls: [{ index: 1, id: `${long}:1`, function: { name: 'g', arguments: '{}' } }] }, null, answerId),
-      chunk({ tool_calls: [{ index: 2, id: `${long}:2`, function: { name: 'g', arguments: '{' } }] }, null, answerId),
+      chunk({ tool_calls: [{ index: 1, id: `${long}_1`, function: { name: 'g', arguments: '{}' } }] }, null, answerId),
+      chunk({ tool_calls: [{ index: 2, id: `${long}_2`, function: { name: 'g', arguments: '{' } }] }, null, answerId),
       // The same long id again continues its call.
-      chunk({ tool_calls: [{ index: 2, id: `${long}:2`, function: { arguments: '}' } }] }, 'tool_calls', answerId),
+      chunk({ tool_calls: [{ index: 2, id: `${long}_2`, function: { arguments: '}' } }] }, 'tool_calls', answerId),
     ]).events;
     const ids = read.flatMap((event) => (event.type === 'tool_call' ? [event.id] : []));
     expect(ids[0]).toBe('call_0123456789abcdefghijklmnopqrstuv_0');
-    expect(ids[1]).toMatch(/^functions_x{21}_[0-9a-f]{8}$/);
-    expect(ids[2]).toMatch(/^functions_x{21}_[0-9a-f]{8}$/);
+    expect(ids[1]).toMatch(/^call-x{26}_[0-9a-f]{8}$/);
+    expect(ids[2]).toMatch(/^call-x{26}_[0-9a-f]{8}$/);
     expect(new Set(ids).size).toBe(3);
     for (const id of ids) expect(id.length).toBeLessThanOrEqual(40);
     expect(read.at(-1)).toEqual({ type: 'tool_arguments', index: 2, text: '}' });

@@ -1,24 +1,41 @@
 import { describe, expect, it } from 'vitest';
-import { restoredCallId, sentCallId, takenBackId } from '../../src/protocol/tool-call-id.js';
+import { restoredCallId, sentCallIds, takenBackId } from '../../src/protocol/tool-call-id.js';
 import { toolCallIdPattern } from '../../src/protocol/tool-use.js';
+
+/** Each id as a request of those ids sends it to an OpenAI-dialect upstream. */
+const sent = (ids: readonly string[]): string[] => ids.map(sentCallIds(ids));
 
 describe('tool call ids between upstreams and callers', () => {
   it('an id a caller can send back, of at most 40 characters, is kept as it is', () => {
-    for (const id of ['call_1', 'toolu_01A09q90qw90lq917835lq9', 'chatcmpl-tool-3f2a', `call_${'b'.repeat(35)}`]) {
-      expect(takenBackId(id)).toBe(id);
-      expect(sentCallId(id)).toBe(id);
-    }
+    const ids = ['call_1', 'toolu_01A09q90qw90lq917835lq9', 'chatcmpl-tool-3f2a', `call_${'b'.repeat(35)}`];
+    expect(ids.map(takenBackId)).toEqual(ids);
+    expect(sent(ids)).toEqual(ids);
     expect([takenBackId(''), takenBackId(undefined), takenBackId(7)]).toEqual([undefined, undefined, undefined]);
   });
 
-  it('an id of other characters is escaped, distinct from the id a replacement would make, and restored for an API that takes it', () => {
+  it('an id of other characters is escaped, distinct from the id a replacement would make, and restored for an API that takes it (R43)', () => {
     const ids = ['functions.get_weather:0', 'functions_get_weather_0', 'a-b', 'a:b', 'a b', 'ü', 'sy-x', 'sy-2e'];
     const taken = ids.map((id) => takenBackId(id) ?? '');
     expect(taken).toEqual(['sy-functions-2eget_weather-3a0', 'functions_get_weather_0', 'a-b', 'sy-a-3ab', 'sy-a-20b', 'sy--c3-bc', 'sy-sy-2dx', 'sy-sy-2d2e']);
     expect(new Set(taken).size).toBe(ids.length);
     for (const id of taken) expect(id).toMatch(toolCallIdPattern);
     // Going back, each is the upstream's own id again.
-    expect(taken.map(sentCallId)).toEqual(ids);
+    expect(sent(taken)).toEqual(ids);
+  });
+
+  it("a Kimi id of a long tool name is escaped up to what a caller may send back (256), and restored whole when OpenAI would take it (R44)", () => {
+    const kimi = 'functions.search_knowledge_base:10';
+    expect(takenBackId(kimi)).toBe('sy-functions-2esearch_knowledge_base-3a10');
+    expect(sent([takenBackId(kimi) ?? ''])).toEqual([kimi]);
+    const longer = `functions.${'mcp__server__'.repeat(4)}lookup:3`;
+    const escaped = takenBackId(longer) ?? '';
+    expect(escaped).toMatch(toolCallIdPattern);
+    // Restored it is over 40, which OpenAI refuses: it goes shortened, the same in a call and its result.
+    const [call, result] = sent([escaped, escaped]);
+    expect(call).toMatch(/^functions_mcp__server__mcp__ser_[0-9a-f]{8}$/);
+    expect(result).toBe(call);
+    // An escape over 256 characters is hashed as a long id is.
+    expect(takenBackId(`functions.${'x'.repeat(250)}:1`)).toMatch(/^functions_x{21}_[0-9a-f]{8}$/);
   });
 
   it("a caller's own id that merely starts like an escaped one is sent as it is", () => {
@@ -27,15 +44,33 @@ describe('tool call ids between upstreams and callers', () => {
     expect(restoredCallId('sy-a-3ab')).toBe('a:b');
   });
 
-  it('an id longer than 40 characters, as sent or escaped, keeps its start and ends with a hash of the whole id', () => {
-    const escapedTooLong = `functions.get_current_weather_now:12`;
-    const long = takenBackId(escapedTooLong) ?? '';
-    expect(long).toMatch(/^functions_get_current_weather_n_[0-9a-f]{8}$/);
-    expect(long.length).toBeLessThanOrEqual(40);
-    expect(takenBackId(`${escapedTooLong}3`)).not.toBe(long);
+  it('no control or format character is restored: a caller could write them in an escaped id, which no model wrote (R44)', () => {
+    for (const id of ['sy--00', 'sy--0a-0d-1b', 'sy--7f', 'sy--e2-80-ae', 'sy--ef-bb-bf']) expect(restoredCallId(id)).toBe(id);
+    // An upstream's id with one is escaped all the same, and goes back escaped.
+    const taken = takenBackId('a\nb') ?? '';
+    expect(taken).toBe('sy-a-0ab');
+    expect(sent([taken])).toEqual([taken]);
+  });
+
+  it("a request whose ids restoring would make one keeps them all as the caller sent them (R44: a caller's 'sy-abc' beside the escape of an upstream's)", () => {
+    expect(sent(['sy-sy-2dabc', 'sy-abc', 'sy-a-3ab'])).toEqual(['sy-sy-2dabc', 'sy-abc', 'sy-a-3ab']);
+    // Without the clash each is restored.
+    expect(sent(['sy-sy-2dabc', 'sy-a-3ab'])).toEqual(['sy-abc', 'a:b']);
+    // A call and its result are one id, not a clash.
+    expect(sent(['sy-a-3ab', 'sy-a-3ab'])).toEqual(['a:b', 'a:b']);
+  });
+
+  it('an id longer than 40 characters keeps its start and ends with a hash of the whole id, never read back as an escaped one (R44)', () => {
+    const long = takenBackId(`call_${'x'.repeat(50)}`) ?? '';
+    expect(long).toMatch(/^call_x{26}_[0-9a-f]{8}$/);
+    expect(takenBackId(`call_${'x'.repeat(51)}`)).not.toBe(long);
+    // An id starting as escaped ones do, whose escape is over 256: its hashed form does not start so, so it is sent as it is.
+    const hashed = takenBackId(`sy-a-2eb${'c'.repeat(260)}`) ?? '';
+    expect(hashed).toMatch(/^sy_a-2ebc{23}_[0-9a-f]{8}$/);
+    expect(restoredCallId(hashed)).toBe(hashed);
     // A caller's id over 40 (Anthropic takes up to 256) is shortened the same way for an OpenAI-dialect upstream.
     const anthropicId = `toolu_${'x'.repeat(60)}`;
-    expect(sentCallId(anthropicId)).toMatch(/^toolu_x{25}_[0-9a-f]{8}$/);
-    expect(sentCallId(anthropicId)).toBe(takenBackId(anthropicId));
+    expect(sent([anthropicId])).toEqual([takenBackId(anthropicId)]);
+    expect(sent([anthropicId])[0]).toMatch(/^toolu_x{25}_[0-9a-f]{8}$/);
   });
 });

@@ -21,7 +21,7 @@ export function withoutThinkingBlocks(request: ChatRequest): ChatRequest {
 
 /**
  * The conversation with every tool call id unique in it, as Anthropic requires (its 400: "tool_use
- * ids must be unique"): OpenAI callers, and models with ids like Kimi's 'functions_f_0', repeat
+ * ids must be unique"): OpenAI callers, and models with ids like Kimi's 'functions.f:0' (escaped, see takenBackId), repeat
  * ids across turns, which OpenAI takes. A repeat is renamed, with the results that answer it
  * (the results follow their calls, tool-use.ts checks that). Earlier turns' ids are history:
  * the answer's own calls keep the ids the upstream gives them.

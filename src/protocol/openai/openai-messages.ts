@@ -1,7 +1,7 @@
 import type { ChatMessage, ContentPart } from '../chat.js';
 import { imageUrlOf } from '../image-source.js';
 import type { OpenaiContent, OpenaiContentPart, OpenaiMessage } from './openai-request-schema.js';
-import { sentCallId } from '../tool-call-id.js';
+import { sentCallIds } from '../tool-call-id.js';
 import { wireToolCall } from './openai-tool-calls.js';
 
 export function canonicalMessage(message: OpenaiMessage): ChatMessage {
@@ -65,17 +65,18 @@ export function joinedCachedSystem(messages: readonly ChatMessage[]): readonly C
  * require).
  */
 export function wireMessages(messages: readonly ChatMessage[]): unknown[] {
+  const sentCallId = sentCallIds(messages.flatMap((message) => (message.role === 'tool' ? [message.toolCallId ?? ''] : (message.toolCalls ?? []).map((call) => call.id))));
   const wired: unknown[] = [];
   let shown: unknown[] = [];
   for (const [index, message] of messages.entries()) {
     if (shown.length > 0 && message.role === 'user') {
       const media = withMedia(message);
       const own = media === undefined ? (message.content === '' ? [] : [{ type: 'text', text: message.content }]) : media.flatMap(wireParts);
-      wired.push({ ...(wireMessage(message) as object), content: [...shown, ...own] });
+      wired.push({ ...(wireMessage(message, sentCallId) as object), content: [...shown, ...own] });
       shown = [];
       continue;
     }
-    wired.push(wireMessage(message));
+    wired.push(wireMessage(message, sentCallId));
     if (message.role !== 'tool') continue;
     const media = (message.parts ?? []).filter((part) => part.type !== 'text');
     if (media.length > 0) shown.push({ type: 'text', text: `Returned by tool call ${sentCallId(message.toolCallId ?? '')}:` }, ...media.flatMap(wireParts));
@@ -88,8 +89,8 @@ export function wireMessages(messages: readonly ChatMessage[]): unknown[] {
   return wired;
 }
 
-/** A canonical message in OpenAI's form: a tool result, an assistant turn's calls (content null when it said nothing else). */
-function wireMessage(message: ChatMessage): unknown {
+/** A canonical message in OpenAI's form: a tool result, an assistant turn's calls (content null when it said nothing else), their ids as sentCallId makes them. */
+function wireMessage(message: ChatMessage, sentCallId: (id: string) => string): unknown {
   if (message.role === 'tool') {
     // OpenAI has no is_error flag: a failed tool's result says so in its text, or an OpenAI-dialect
     // upstream would read it (an empty one above all) as the tool's success.
