@@ -21,15 +21,16 @@ const unprintable = /[\p{Cc}\p{Cf}]/u;
  * 'functions.get_weather:0', from vLLM's OpenAI or Anthropic API: public reports say Kimi fails on
  * its ids given back otherwise), or starting as escaped ones do, is escaped (escapedId), so that it
  * stays distinct from every other id and an OpenAI-dialect upstream gets it back as it wrote it
- * (restoredCallId). Any other, or one whose escape is over 256 long, keeps its start and ends with a
- * hash of the whole id (hashedId), so two long ids stay distinct. Undefined for none: the caller
- * makes one (madeUpCallId).
+ * (restoredCallId). Any other, one whose escape is over 256 long, or one with a lone surrogate
+ * (UTF-8 has none: two such ids would escape alike), keeps its start and ends with a hash of the
+ * whole id (hashedId), so two long ids stay distinct. Undefined for none: the caller makes one
+ * (madeUpCallId).
  */
 export function takenBackId(id: unknown): string | undefined {
   if (typeof id !== 'string' || id === '') return undefined;
   const plain = kept.test(id) && !id.startsWith(escapedMark);
   if (plain && id.length <= maxCallIdChars) return id;
-  if (!plain) {
+  if (!plain && Buffer.from(id, 'utf8').toString('utf8') === id) {
     const escaped = escapedId(id);
     if (escaped.length <= maxTakenBackChars) return escaped;
   }
@@ -47,11 +48,13 @@ function escapedId(id: string): string {
 }
 
 /**
- * The id's start, its other characters as '_', and a hash of the whole: 40 characters. Never
- * starting as escaped ones do, so it is never read back as one (restoredCallId).
+ * The id's start, its other characters as '_', and a hash of the whole (of its UTF-16 code units
+ * when UTF-8 would change it): 40 characters. Never starting as escaped ones do, so it is never
+ * read back as one (restoredCallId).
  */
 function hashedId(id: string): string {
-  const hash = createHash('sha256').update(id).digest('hex').slice(0, 8);
+  const text = Buffer.from(id, 'utf8');
+  const hash = createHash('sha256').update(text.toString('utf8') === id ? text : Buffer.from(id, 'utf16le')).digest('hex').slice(0, 8);
   const start = id.replace(/[^a-zA-Z0-9_-]/g, '_').slice(0, maxCallIdChars - hash.length - 1);
   return `${start.startsWith(escapedMark) ? `sy_${start.slice(escapedMark.length)}` : start}_${hash}`;
 }
@@ -80,18 +83,38 @@ export function restoredCallId(id: string): string {
 }
 
 /**
- * How a request's call ids go to an OpenAI-dialect upstream: each restored (restoredCallId), and
- * one over 40 characters, which OpenAI refuses and an Anthropic caller may send (up to 256),
- * shortened as takenBackId does, the same way in the call and in its result, so they still match;
- * the upstream's answer never names it. Should restoring make two of the request's ids one (a
- * caller's own 'sy-x' beside the gateway's escape of an upstream's 'sy-x'), none is restored.
+ * How a request's call ids go to an OpenAI-dialect upstream, the same way in a call and in its
+ * result, so they still match: each restored (restoredCallId) whole, as the upstream wrote it; any
+ * other over 40 characters, which OpenAI refuses and an Anthropic caller may send (up to 256),
+ * shortened as takenBackId does (the upstream's answer never names it). An id whose restoring
+ * would make it another of the request's (a caller's own 'sy-x' beside the gateway's escape of an
+ * upstream's 'sy-x') is sent as the caller wrote it; the others are still restored, so a turn's
+ * ids go as they went before.
  */
 export function sentCallIds(ids: Iterable<string>): (id: string) => string {
-  const distinct = new Set(ids);
   const sent = new Map<string, string>();
-  for (const id of distinct) sent.set(id, shortened(restoredCallId(id)));
-  const restoring = new Set(sent.values()).size === distinct.size;
-  return (id) => (restoring ? sent.get(id) : undefined) ?? shortened(id);
+  const restored = new Set<string>();
+  for (const id of new Set(ids)) {
+    const restoring = restoredCallId(id);
+    sent.set(id, restoring === id ? shortened(id) : restoring);
+    if (restoring !== id) restored.add(id);
+  }
+  // Each pass unrestores at least one id, so this ends; ids not restored are the caller's own, distinct.
+  for (let clashing = clashingRestored(sent, restored); clashing.length > 0; clashing = clashingRestored(sent, restored)) {
+    for (const id of clashing) {
+      sent.set(id, shortened(id));
+      restored.delete(id);
+    }
+  }
+  return (id) => sent.get(id) ?? shortened(id);
+}
+
+/** The restored ids whose sent id another id of the request also has. */
+function clashingRestored(sent: ReadonlyMap<string, string>, restored: ReadonlySet<string>): string[] {
+  if (restored.size === 0) return [];
+  const holders = new Map<string, number>();
+  for (const value of sent.values()) holders.set(value, (holders.get(value) ?? 0) + 1);
+  return [...restored].filter((id) => (holders.get(sent.get(id) ?? '') ?? 0) > 1);
 }
 
 /** The id, or its hashed form when OpenAI would refuse it as too long. */

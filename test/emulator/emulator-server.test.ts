@@ -94,6 +94,15 @@ describe('emulator: OpenAI Chat Completions', () => {
     expect((await post(emu.url, '/v1/chat/completions', openaiBody(content, { ignore_eos: 'yes' }))).status).toBe(400);
   });
 
+  it("takes back tool call ids of any characters, as vLLM does (Kimi's 'functions.get_weather:0'); the Anthropic API's are held to Anthropic's rule (R45)", async () => {
+    const tool = { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: {} } } };
+    const conversation = (id: string): Json => openaiBody('Weather?', { max_tokens: 4, tools: [tool], messages: [{ role: 'user', content: 'Weather?' }, { role: 'assistant', content: null, tool_calls: [{ id, type: 'function', function: { name: 'get_weather', arguments: '{}' } }] }, { role: 'tool', tool_call_id: id, content: 'sunny' }] });
+    for (const id of ['functions.get_weather:0', `functions.${'mcp__github__'.repeat(3)}create:1`]) expect((await post(emu.url, '/v1/chat/completions', conversation(id))).status).toBe(200);
+    const anthropic = await post(emu.url, '/v1/messages', anthropicBody('Weather?', { messages: [{ role: 'user', content: 'Weather?' }, { role: 'assistant', content: [{ type: 'tool_use', id: 'functions.get_weather:0', name: 'get_weather', input: {} }] }, { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'functions.get_weather:0', content: 'sunny' }] }] }));
+    expect(anthropic.status).toBe(400);
+    expect(JSON.stringify(await json(anthropic))).toContain("a tool call id is 1 to 256 letters, digits, '_' or '-'");
+  });
+
   it('stream with include_usage: the exact frame sequence, usage chunk, then [DONE]', async () => {
     const content = 'Say three words';
     const response = await post(emu.url, '/v1/chat/completions', openaiBody(content, { max_tokens: 3, stream: true, stream_options: { include_usage: true } }));

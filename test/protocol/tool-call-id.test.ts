@@ -23,17 +23,15 @@ describe('tool call ids between upstreams and callers', () => {
     expect(sent(taken)).toEqual(ids);
   });
 
-  it("a Kimi id of a long tool name is escaped up to what a caller may send back (256), and restored whole when OpenAI would take it (R44)", () => {
+  it("a Kimi id of a long tool name is escaped up to what a caller may send back (256), and restored whole, however long (R44, R45)", () => {
     const kimi = 'functions.search_knowledge_base:10';
     expect(takenBackId(kimi)).toBe('sy-functions-2esearch_knowledge_base-3a10');
     expect(sent([takenBackId(kimi) ?? ''])).toEqual([kimi]);
     const longer = `functions.${'mcp__server__'.repeat(4)}lookup:3`;
     const escaped = takenBackId(longer) ?? '';
     expect(escaped).toMatch(toolCallIdPattern);
-    // Restored it is over 40, which OpenAI refuses: it goes shortened, the same in a call and its result.
-    const [call, result] = sent([escaped, escaped]);
-    expect(call).toMatch(/^functions_mcp__server__mcp__ser_[0-9a-f]{8}$/);
-    expect(result).toBe(call);
+    // Restored it is over 40, which OpenAI would refuse of a caller's own id: it goes whole, as the upstream wrote it (R45).
+    expect(sent([escaped, escaped])).toEqual([longer, longer]);
     // An escape over 256 characters is hashed as a long id is.
     expect(takenBackId(`functions.${'x'.repeat(250)}:1`)).toMatch(/^functions_x{21}_[0-9a-f]{8}$/);
   });
@@ -52,12 +50,22 @@ describe('tool call ids between upstreams and callers', () => {
     expect(sent([taken])).toEqual([taken]);
   });
 
-  it("a request whose ids restoring would make one keeps them all as the caller sent them (R44: a caller's 'sy-abc' beside the escape of an upstream's)", () => {
-    expect(sent(['sy-sy-2dabc', 'sy-abc', 'sy-a-3ab'])).toEqual(['sy-sy-2dabc', 'sy-abc', 'sy-a-3ab']);
+  it("an id whose restoring would make it another of the request's goes as the caller sent it, the others restored (R44: a caller's 'sy-abc' beside the escape of an upstream's; R45)", () => {
+    expect(sent(['sy-sy-2dabc', 'sy-abc', 'sy-a-3ab'])).toEqual(['sy-sy-2dabc', 'sy-abc', 'a:b']);
     // Without the clash each is restored.
     expect(sent(['sy-sy-2dabc', 'sy-a-3ab'])).toEqual(['sy-abc', 'a:b']);
+    // A chain: unrestoring one makes the next clash, which is unrestored in turn.
+    expect(sent(['sy-abc', 'sy-sy-2dabc', 'sy-sy-2dsy-2d2dabc'])).toEqual(['sy-abc', 'sy-sy-2dabc', 'sy-sy-2dsy-2d2dabc']);
+    expect(sent(['sy-sy-2dabc', 'sy-sy-2dsy-2d2dabc'])).toEqual(['sy-abc', 'sy-sy-2dabc']);
     // A call and its result are one id, not a clash.
     expect(sent(['sy-a-3ab', 'sy-a-3ab'])).toEqual(['a:b', 'a:b']);
+  });
+
+  it('ids with lone surrogates, which UTF-8 cannot carry, are hashed apart, not escaped alike (R45)', () => {
+    const ids = ['f:\ud800', 'f:\udfff', 'f:\ufffd'].map((id) => takenBackId(id) ?? '');
+    expect(ids[2]).toBe('sy-f-3a-ef-bf-bd');
+    expect(ids[0]).toMatch(/^f___[0-9a-f]{8}$/);
+    expect(new Set(ids).size).toBe(3);
   });
 
   it('an id longer than 40 characters keeps its start and ends with a hash of the whole id, never read back as an escaped one (R44)', () => {

@@ -217,9 +217,21 @@ function toolChoiceProblem({ input }: { readonly input?: unknown }): string {
 
 const toolChoiceSchema = z.union([z.enum(['none', 'auto', 'required']), z.looseObject({ type: z.literal('function'), function: z.looseObject({ name: z.string() }) })], { error: toolChoiceProblem });
 
+/** Which tool call ids a server takes back, and its words for the others. */
+interface CallIdRule {
+  readonly takes: (id: string) => boolean;
+  readonly message: string;
+}
+
+/** The gateway's: what both APIs take (an id may go on to an Anthropic-dialect upstream). */
+const gatewayCallIds: CallIdRule = { takes: (id) => toolCallIdPattern.test(id), message: "a tool call id is 1 to 256 letters, digits, '_' or '-'" };
+
+/** A model server's (the emulator's), as vLLM's: any string, as Kimi's 'functions.get_weather:0' comes back to it. */
+const serverCallIds: CallIdRule = { takes: () => true, message: 'a tool call id is a string' };
+
 /** An earlier answer's call of a tool, sent back with the conversation. */
-const messageToolCall = z.looseObject({
-  id: z.string().regex(toolCallIdPattern, "a tool call id is 1 to 256 letters, digits, '_' or '-'"),
+const messageToolCall = (ids: CallIdRule) => z.looseObject({
+  id: z.string().refine(ids.takes, ids.message),
   // Left out by some clients; OpenAI's only other kind (custom tools) is refused with its tools.
   type: z.literal('function', { error: onlyFunctions('tool calls') }).optional(),
   function: z.looseObject({ name: toolName, arguments: z.string().check((context) => {
@@ -233,11 +245,11 @@ function roleProblem({ input }: { readonly input?: unknown }): string {
   return "role must be 'system', 'developer', 'user', 'assistant' or 'tool'";
 }
 
-const messageSchema = z
+const messageSchema = (ids: CallIdRule) => z
   .looseObject({
     role: z.enum(['system', 'developer', 'user', 'assistant', 'tool'], { error: roleProblem }),
     // Checked before content, which tool calls may leave null.
-    tool_calls: z.array(messageToolCall).nullish(),
+    tool_calls: z.array(messageToolCall(ids)).nullish(),
     // An earlier answer's legacy function call or audio, refused rather than dropped: without them
     // the turn reads as something else.
     function_call: z.null({ error: 'function calls in messages are legacy function calling, which this gateway does not support: send tool_calls instead' }).optional(),
@@ -275,14 +287,14 @@ const messageSchema = z
     if (message.role === 'tool') {
       const id = message.tool_call_id;
       if (id === undefined || id === null) context.addIssue({ code: 'custom', path: ['tool_call_id'], message: 'is required: a tool message is the result of the tool call with that id' });
-      else if (typeof id !== 'string' || !toolCallIdPattern.test(id)) context.addIssue({ code: 'custom', path: ['tool_call_id'], message: "a tool call id is 1 to 256 letters, digits, '_' or '-'" });
+      else if (typeof id !== 'string' || !ids.takes(id)) context.addIssue({ code: 'custom', path: ['tool_call_id'], message: ids.message });
     }
   });
 
-/** What the gateway accepts from OpenAI Chat Completions clients; unknown fields pass (SDKs send many). */
+/** What a model server (the emulator, as vLLM) accepts from OpenAI Chat Completions clients; unknown fields pass (SDKs send many). The gateway's schema, below, narrows it. */
 export const openaiRequestSchema = z.looseObject({
   model: z.string().min(1),
-  messages: z.array(messageSchema).min(1),
+  messages: z.array(messageSchema(serverCallIds)).min(1),
   max_tokens: z.number().int().positive().nullish(),
   max_completion_tokens: z.number().int().positive().nullish(),
   temperature: z.number().min(0).max(2).nullish(),
@@ -330,11 +342,11 @@ export const serverLengthSchema = z.looseObject({
 });
 
 /** As the gateway reads a request: what it cannot carry to an upstream is refused, not dropped. */
-export const openaiGatewayRequestSchema = openaiRequestSchema.extend({ ...serverExtensions, ...otherApiFields });
+export const openaiGatewayRequestSchema = openaiRequestSchema.extend({ messages: z.array(messageSchema(gatewayCallIds)).min(1), ...serverExtensions, ...otherApiFields });
 
 /** A request as the schema reads it, and its parts, for the readers that make it canonical. */
 export type OpenaiRequest = z.infer<typeof openaiRequestSchema>;
-export type OpenaiMessage = z.infer<typeof messageSchema>;
+export type OpenaiMessage = z.infer<ReturnType<typeof messageSchema>>;
 export type OpenaiContent = z.infer<typeof content>;
 export type OpenaiContentPart = ContentPartInput;
 export type OpenaiToolDefinition = z.infer<typeof toolDefinition>;
