@@ -20,8 +20,12 @@ export const vocabulary: readonly string[] = [
   'light', 'shadow', 'paper', 'stone', 'glass', 'water', 'field', 'garden', 'window', 'bridge',
 ];
 
+/** Each word after a space, as every token but an answer's first streams: one string per word, shared by every answer. */
+const spacedVocabulary: readonly string[] = vocabulary.map((word) => ` ${word}`);
+
 /** Replaces a token's word when the corrupt-output fault hits it. */
 export const corruptMarker = '<corrupt>';
+const spacedCorruptMarker = ` ${corruptMarker}`;
 
 /**
  * What one output token streams: a piece of answer text, a piece of a tool call's arguments (after
@@ -92,8 +96,8 @@ export function planCompletion(request: ChatRequest, options: GenerateOptions): 
   const continuing = request.finalAssistant === 'continue' && last !== undefined && last.role === 'assistant' && last.content !== '' && !/\s$/.test(last.content);
   const tokens: string[] = [];
   for (let i = 0; i < count; i += 1) {
-    const word = vocabulary[Math.floor(random() * vocabulary.length)] ?? 'the';
-    tokens.push(i === 0 && !continuing ? word : ` ${word}`);
+    const drawn = Math.floor(random() * vocabulary.length);
+    tokens.push((i === 0 && !continuing ? vocabulary[drawn] : spacedVocabulary[drawn]) ?? 'the');
   }
   // A budget the answer's words fill is cut there: the end (an end-of-sequence token) would come
   // after them, as vLLM stops for length first (R32: an answer of exactly max_tokens words, or one
@@ -105,14 +109,30 @@ export function planCompletion(request: ChatRequest, options: GenerateOptions): 
 }
 
 /**
- * The same answer with each token replaced by the marker with probability `rate`. Only text is
- * corrupted: an answer calling tools is returned as it is, since garbled arguments would be
- * invalid JSON, which is a different fault from a garbled answer.
+ * The same answer with each token of its text replaced by the marker with probability `rate`. Only
+ * the answer's text is corrupted: not a tool call's arguments, since garbled ones would be invalid
+ * JSON, a different fault from a garbled answer; not thinking, which is signed and would come back
+ * refused; not the tokens that complete a stop sequence, which stream nothing.
  */
 export function corruptPlan(plan: CompletionPlan, rate: number, random: Random): CompletionPlan {
-  if (rate <= 0 || plan.tokenEvents !== undefined) return plan;
-  const tokens = plan.tokens.map((token) => (random() < rate ? (token.startsWith(' ') ? ` ${corruptMarker}` : corruptMarker) : token));
-  return { ...plan, tokens, text: tokens.join('') };
+  if (rate <= 0 || plan.toolCalls !== undefined) return plan;
+  const corrupted = (token: string): string => (token !== '' && random() < rate ? (token.startsWith(' ') ? spacedCorruptMarker : corruptMarker) : token);
+  const events = plan.tokenEvents;
+  if (events === undefined) {
+    const tokens = plan.tokens.map(corrupted);
+    return { ...plan, tokens, text: tokens.join('') };
+  }
+  // Thinking first, then the answer's text, a text event a token.
+  const tokenEvents = events.map((tokenEvents): readonly TokenEvent[] => {
+    const only = tokenEvents[0];
+    return tokenEvents.length === 1 && only?.type === 'text' ? [{ type: 'text', text: corrupted(only.text) }] : tokenEvents;
+  });
+  const text = tokenEvents.flatMap((tokenEvents) => tokenEvents.flatMap((event) => (event.type === 'text' ? [event.text] : []))).join('');
+  const tokens = plan.tokens.map((token, index) => {
+    const only = tokenEvents[index]?.[0];
+    return tokenEvents[index]?.length === 1 && only?.type === 'text' ? only.text : token;
+  });
+  return { ...plan, tokens, tokenEvents, text };
 }
 
 /**
@@ -152,7 +172,11 @@ export function thinkingSignature(thinking: string): string {
 
 /** The stream events of a plan's token `index`. */
 export function eventsOfToken(plan: CompletionPlan, index: number): readonly TokenEvent[] {
-  return plan.tokenEvents?.[index] ?? [{ type: 'text', text: plan.tokens[index] ?? '' }];
+  const events = plan.tokenEvents?.[index];
+  if (events !== undefined) return events;
+  // A token that completes a stop sequence streams nothing (see truncateAtStop).
+  const text = plan.tokens[index] ?? '';
+  return text === '' ? [] : [{ type: 'text', text }];
 }
 
 /*
@@ -441,7 +465,7 @@ function build(tokens: readonly string[], finishReason: FinishReason, inputToken
   return { tokens, text: tokens.join(''), finishReason, usage: { inputTokens, outputTokens: tokens.length } };
 }
 
-/** Tokens up to (not including) the earliest stop sequence, and which one it was; undefined when none occurs. */
+/** Tokens up to the earliest stop sequence, their text ending before it, those of the stop itself empty; and which stop it was; undefined when none occurs. */
 function truncateAtStop(tokens: readonly string[], stops: readonly string[], minTokens = 0): { tokens: string[]; stop: string } | undefined {
   const text = tokens.join('');
   // vLLM checks each new token's text for a stop once the answer has more than min_tokens tokens,
@@ -476,5 +500,8 @@ function truncateAtStop(tokens: readonly string[], stops: readonly string[], min
     kept.push(token.slice(0, at - length));
     length += token.length;
   }
+  // The tokens of the stop sequence were generated, up to the one that completes it: counted and
+  // timed, as vLLM counts them, though the text ends before the stop (E52: the usage was short).
+  while (kept.length <= inToken) kept.push('');
   return { tokens: kept, stop: matched };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { corruptMarker, corruptPlan, planCompletion, thinkingSignature, vocabulary } from '../../src/emulator/generate.js';
+import { corruptMarker, corruptPlan, eventsOfToken, planCompletion, thinkingSignature, vocabulary } from '../../src/emulator/generate.js';
 import { estimateTokens } from '../../src/protocol/chat.js';
 import { seededRandom } from '../../src/random/seeded-random.js';
 import type { ChatRequest } from '../../src/protocol/chat.js';
@@ -39,7 +39,8 @@ describe('deterministic answers', () => {
     const again = words.indexOf(word, 2);
     expect(again).toBeGreaterThan(1);
     const stopped = planCompletion(request(prompt, { maxTokens: 400, stop: [word], serverLength: { ignoreEos: true, minTokens: again } }), { seed: 1, meanOutputTokens: 5 });
-    expect(stopped).toMatchObject({ finishReason: 'stop', stopSequence: word, usage: { outputTokens: again } });
+    // Counted up to the token that completes it (index `again`), as vLLM counts them (E52).
+    expect(stopped).toMatchObject({ finishReason: 'stop', stopSequence: word, usage: { outputTokens: again + 1 } });
     // Completed in token min_tokens itself: not yet.
     const notYet = planCompletion(request(prompt, { maxTokens: 400, stop: [word], serverLength: { ignoreEos: true, minTokens: again + 1 } }), { seed: 1, meanOutputTokens: 5 });
     expect(notYet.usage.outputTokens).toBeGreaterThanOrEqual(again + 1);
@@ -53,7 +54,7 @@ describe('deterministic answers', () => {
     // Of two stops, the one completed first ends the answer, though the other began before it.
     const twoWords = `${words[1] ?? ''}${words[2] ?? ''}${words[3] ?? ''}`;
     const first = planCompletion(request(prompt, { maxTokens: 400, stop: [twoWords, words[2] ?? ''], serverLength: { ignoreEos: true, minTokens: 0 } }), { seed: 1, meanOutputTokens: 5 });
-    expect(first).toMatchObject({ finishReason: 'stop', stopSequence: words[2], usage: { outputTokens: 2 } });
+    expect(first).toMatchObject({ finishReason: 'stop', stopSequence: words[2], usage: { outputTokens: 3 } });
     // min_tokens equal to max_tokens: cut at the budget before the end could come (finish length, R31).
     const atBudget = planCompletion(request(prompt, { maxTokens: 20, serverLength: { ignoreEos: false, minTokens: 20 } }), { seed: 1, meanOutputTokens: 5 });
     expect(atBudget).toMatchObject({ finishReason: 'length', usage: { outputTokens: 20 } });
@@ -140,6 +141,16 @@ describe('deterministic answers', () => {
     expect(full.stopSequence).toBeUndefined();
     expect(stopped.text).toBe(full.text.slice(0, full.text.indexOf(third)));
     expect(stopped.tokens.join('')).toBe(stopped.text);
+    // Counted and timed up to the token that completes the stop, as vLLM counts them; those tokens stream nothing (E52).
+    expect(stopped.usage.outputTokens).toBe(3);
+    expect(stopped.tokens.length).toBe(3);
+    expect(eventsOfToken(stopped, 2)).toEqual([]);
+    const spanning = `${full.tokens[3] ?? ''}${full.tokens[4] ?? ''}${full.tokens[5] ?? ''}`.trim();
+    expect(planCompletion(request('stop me', { stop: [spanning] }), { seed: 5, meanOutputTokens: 100 }).usage.outputTokens).toBe(6);
+    const first = planCompletion(request('stop me', { stop: [full.tokens[0] ?? ''] }), { seed: 5, meanOutputTokens: 100 });
+    expect(first).toMatchObject({ text: '', tokens: [''], usage: { outputTokens: 1 } });
+    // The stop's own tokens are not corrupted (they stream nothing).
+    expect(corruptPlan(first, 1, seededRandom(1)).tokens).toEqual(['']);
   });
 
   it('corruption replaces the chosen fraction of tokens with the marker', () => {
@@ -155,6 +166,20 @@ describe('deterministic answers', () => {
 });
 
 describe('extended thinking', () => {
+  it("corruption garbles the answer's text, not the signed thinking before it (E52: it left the whole answer alone)", () => {
+    const plan = planCompletion(request('Which pool?', { thinking: { type: 'enabled', budgetTokens: 1024 }, maxTokens: 2048 }), { seed: 4, meanOutputTokens: 30 });
+    const thought = plan.tokenEvents?.filter((events) => events[0]?.type === 'thinking').length ?? 0;
+    const all = corruptPlan(plan, 1, seededRandom(1));
+    expect(all.thinking).toEqual(plan.thinking);
+    expect(all.tokenEvents?.slice(0, thought)).toEqual(plan.tokenEvents?.slice(0, thought));
+    const answerTokens = plan.tokens.length - thought;
+    expect(answerTokens).toBeGreaterThan(0);
+    expect(all.text).toBe(Array.from({ length: answerTokens }, () => corruptMarker).join(' '));
+    expect(all.tokens.slice(thought).join('')).toBe(all.text);
+    expect(all.tokenEvents?.slice(thought).map((events) => events[0])).toEqual(all.tokens.slice(thought).map((text) => ({ type: 'text', text })));
+    expect(all.usage).toEqual(plan.usage);
+  });
+
   it('a signed block of words first, within the budget, leaving the answer a token of max_tokens; the rest as without thinking', () => {
     const asked = request('Which pool?', { thinking: { type: 'enabled', budgetTokens: 1024 }, maxTokens: 2048 });
     const plan = planCompletion(asked, { seed: 4, meanOutputTokens: 30 });
