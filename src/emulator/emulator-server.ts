@@ -64,6 +64,12 @@ export interface EmulatorOptions {
   readonly maxQueue?: number;
   /** Running sequences; default the profile's concurrent sequences. For tests and scaled-down demos. */
   readonly capacity?: number;
+  /**
+   * Output tokens of the answers of the requests held at once (queued and running) beyond which chat
+   * requests get 429: an answer is planned whole on arrival, about 18 bytes a token, where vLLM
+   * holds only what it has generated. Default 50,000,000 (under 1 GB).
+   */
+  readonly maxHeldOutputTokens?: number;
   /** Faults from the start; the rest are off. */
   readonly faults?: FaultsUpdate;
   /** Model id clients must send, listed by /v1/models. Default the model's id. */
@@ -317,6 +323,15 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
 
   // One timer for the whole replica, armed for the scheduler's next deadline.
   const generations = new Map<number, (event: SchedulerEvent) => void>();
+  // The output tokens of each held request's planned answer, and their sum (E52: queued long answers ran the heap out).
+  const heldTokens = new Map<number, number>();
+  let heldOutputTokens = 0;
+  const maxHeldOutputTokens = options.maxHeldOutputTokens ?? 50_000_000;
+  const release = (id: number): void => {
+    generations.delete(id);
+    heldOutputTokens -= heldTokens.get(id) ?? 0;
+    heldTokens.delete(id);
+  };
   let timer: NodeJS.Timeout | undefined;
   let timerAt = Number.POSITIVE_INFINITY;
   let pumping = false;
@@ -470,10 +485,13 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       metrics.fault('corrupt');
     };
     const arrivedAt = now();
-    const submitted = scheduler.submit(
-      { promptTokens: plan.usage.inputTokens, outputTokens: plan.tokens.length, holdMs: snapshot.hangMs === -1 ? Number.POSITIVE_INFINITY : snapshot.hangMs },
-      arrivedAt,
-    );
+    const spec = { promptTokens: plan.usage.inputTokens, outputTokens: plan.tokens.length, holdMs: snapshot.hangMs === -1 ? Number.POSITIVE_INFINITY : snapshot.hangMs };
+    if (heldOutputTokens + plan.tokens.length > maxHeldOutputTokens) {
+      const waitMs = scheduler.retryAfterMs(arrivedAt, spec) / speed;
+      error(429, 'rate_limit', `replica full: the answers of its ${heldTokens.size} requests hold ${heldOutputTokens} output tokens, and this one's ${plan.tokens.length} would pass the ${maxHeldOutputTokens} the emulator holds at once (it plans each answer whole on arrival); retry after ${Math.ceil(waitMs)} ms`, undefined, retryAfterHeaders(waitMs));
+      return;
+    }
+    const submitted = scheduler.submit(spec, arrivedAt);
     if (!submitted.accepted) {
       const waitMs = submitted.retryAfterMs / speed;
       error(429, 'rate_limit', replicaFullMessage(scheduler, waitMs), undefined, retryAfterHeaders(waitMs));
@@ -482,6 +500,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     if (snapshot.hangMs !== 0) metrics.fault('hang');
 
     const id = submitted.id;
+    heldTokens.set(id, plan.tokens.length);
+    heldOutputTokens += plan.tokens.length;
     const completionId = dialect.responseId(randomBytes(12).toString('hex'));
     const createdSeconds = Math.floor(Date.now() / 1000);
     const writer = request.stream ? dialect.createStreamWriter({ includeUsage: request.includeUsage, created: createdSeconds }) : undefined;
@@ -490,7 +510,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     let started = false;
     let lastTokenAt = arrivedAt;
     const abandon = (): void => {
-      generations.delete(id);
+      release(id);
       if (scheduler.cancel(id, now())) pump();
     };
     gone.addEventListener('abort', abandon, { once: true });
@@ -533,7 +553,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
           return;
         }
         case 'finished': {
-          generations.delete(id);
+          release(id);
           gone.removeEventListener('abort', abandon);
           // An empty answer (a stop sequence at its first word) had no token: its prefill still counts.
           if (plan.tokens.length === 0) metrics.firstToken(plan.usage.inputTokens, (event.at - arrivedAt) / speed / 1000);
@@ -709,6 +729,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       closing = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       generations.clear();
+      heldTokens.clear();
+      heldOutputTokens = 0;
       return closing;
     },
   };

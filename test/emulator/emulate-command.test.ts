@@ -18,7 +18,7 @@ describe('switchyard emulate', () => {
     const unknown = captureOutput();
     expect(await main(['emulate', '--model', 'llama-3.1-8b', '--chip', 'h10'], unknown)).toBe(2);
     expect(unknown.stderr()).toContain("unknown chip 'h10'");
-    for (const flags of [['--error-rate', '2'], ['--hang-ms', '-2'], ['--error-status', '200'], ['--port', '70000'], ['--speed', '0'], ['--speed', '1e308']]) {
+    for (const flags of [['--error-rate', '2'], ['--hang-ms', '-2'], ['--error-status', '200'], ['--port', '70000'], ['--speed', '0'], ['--speed', '1e308'], ['--max-held-output-tokens', '0']]) {
       const bad = captureOutput();
       expect(await main(['emulate', '--model', 'llama-3.1-8b', '--chip', 'h100', ...flags], bad)).toBe(2);
       expect(bad.stderr()).toContain(flags[0]);

@@ -331,6 +331,29 @@ describe('emulator: determinism and limits', () => {
     expect((await longName.text()).length).toBeLessThan(400);
   });
 
+  it('429 with Retry-After when the answers held would pass the output tokens the emulator holds at once; a disconnect frees them (E52)', async () => {
+    const held = await another({ maxHeldOutputTokens: 50, faults: { hangMs: -1 } });
+    const ask = (content: string, maxTokens: number, signal?: AbortSignal): Promise<Response> => post(held.url, '/v1/chat/completions', openaiBody(content, { max_tokens: maxTokens, ignore_eos: true }), signal === undefined ? {} : { signal });
+    const first = new AbortController();
+    const pending = ask('hold 1', 30, first.signal).catch((error: unknown) => error);
+    await waitFor(() => held.stats().running === 1, 'the first request running');
+    const refused = await ask('hold 2', 30);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    const message = ((await json(refused)) as { error: { message: string } }).error.message;
+    expect(message).toMatch(/^replica full: the answers of its 1 requests hold 30 output tokens, and this one's 30 would pass the 50 the emulator holds at once \(it plans each answer whole on arrival\); retry after \d+ ms$/);
+    // One that fits is taken beside it.
+    const second = new AbortController();
+    const fits = ask('hold 3', 20, second.signal).catch((error: unknown) => error);
+    await waitFor(() => held.stats().running === 2, 'a second request that fits');
+    first.abort();
+    second.abort();
+    await Promise.all([pending, fits]);
+    await waitFor(() => held.stats().running === 0, 'both gone');
+    held.setFaults({ hangMs: 0 });
+    expect((await ask('hold 4', 50)).status).toBe(200);
+  });
+
   it('429 with Retry-After when the running slots and the queue are full; FIFO admission; disconnects free slots', async () => {
     // DeepSeek-V3 on H100 at a 5 ms TPOT target: 4 running sequences per replica.
     const small = await another({ model: 'deepseek-v3', tpotMs: 5, maxQueue: 1, faults: { hangMs: -1 } });

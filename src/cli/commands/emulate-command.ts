@@ -23,6 +23,7 @@ export interface EmulateCommandOptions {
   /** A fleet file whose chip and model overrides (and measured profiles) apply. */
   readonly fleet?: string;
   readonly maxQueue?: number;
+  readonly maxHeldOutputTokens?: number;
   readonly errorRate?: number;
   readonly errorStatus?: number;
   readonly addedLatencyMs?: number;
@@ -71,6 +72,7 @@ export async function emulateCommand(options: EmulateCommandOptions, output: Out
       ...(options.ttftMs === undefined ? {} : { ttftMs: options.ttftMs }),
       ...(options.precision === undefined ? {} : { precision: options.precision }),
       ...(options.maxQueue === undefined ? {} : { maxQueue: options.maxQueue }),
+      ...(options.maxHeldOutputTokens === undefined ? {} : { maxHeldOutputTokens: options.maxHeldOutputTokens }),
       ...(options.servedModelName === undefined ? {} : { servedModelName: options.servedModelName }),
       measuredProfiles: measured,
       faults,
@@ -130,6 +132,7 @@ export function registerEmulateCommand(program: Command, output: Output, setExit
     .addOption(new Option('--precision <p>', 'serving precision (default: the model preset)').choices(precisions))
     .option('--fleet <fleet.yaml>', "apply this fleet file's chip/model overrides and measured profiles")
     .option('--max-queue <n>', 'waiting requests before 429 (default: 4 x the running capacity)', flag.count('--max-queue'))
+    .option('--max-held-output-tokens <n>', 'output tokens of the answers held at once (queued and running, each planned whole on arrival, about 18 bytes a token) before 429 (default: 50,000,000)', flag.positiveWhole('--max-held-output-tokens'))
     .option('--served-model-name <name>', 'model id clients send and /v1/models lists (default: the model id)')
     .option('--error-rate <fraction>', 'fault: fraction of chat and token-count requests answered with --error-status', flag.fraction('--error-rate'))
     .option('--error-status <status>', 'fault: status of injected errors (default 500)', flag.status)
