@@ -4,6 +4,7 @@ import type { CircuitBreakerConfig, EndpointConfig, GatewayConfig, RouteConfig }
 import type { EndpointGaugeReading } from './gateway-metrics.js';
 import type { EndpointView } from './route-request.js';
 import type { UpstreamTarget } from './upstream-client.js';
+import { upstreamKey } from './upstream-key.js';
 
 /** One endpoint's live state in the gateway. */
 export interface EndpointRuntime {
@@ -126,7 +127,7 @@ export class EndpointPool {
             id: endpoint.id,
             url: endpoint.url,
             dialect: endpoint.dialect,
-            apiKey: endpoint.apiKeyEnv === undefined ? undefined : env[endpoint.apiKeyEnv],
+            apiKey: endpoint.apiKeyEnv === undefined ? undefined : upstreamKey(env[endpoint.apiKeyEnv]).key,
             ...encodingOf(endpoint),
             ...(endpoint.headers === undefined ? {} : { headers: endpoint.headers }),
           },

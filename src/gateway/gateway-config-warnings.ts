@@ -4,21 +4,29 @@ import { defaultMaxOutputTokens } from '../protocol/chat.js';
 import { dialects } from '../protocol/dialects.js';
 import { holdsKey, namesCredential } from './credential-text.js';
 import { defaultIdleMs, routeResilience, type GatewayConfig } from './gateway-config.js';
+import { upstreamKey } from './upstream-key.js';
 
 /** Chips the catalog lists, for the warning about an endpoint's chip. */
 const catalogChips = new Set(accelerators.map((chip) => chip.id));
 
 /**
  * What a valid config will do that its author may not expect, one sentence each: an
- * upstream key variable that is not set, a chip the catalog does not list, a tenant whose tokens per minute are below the
+ * upstream key variable that is not set or whose value a header cannot carry as it is, a chip the catalog does not list, a tenant whose tokens per minute are below the
  * output budget of a request without max_tokens (every such request is refused), an endpoint
  * no route uses, hedging that can never fire, a body limit no request fits.
  */
 export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Record<string, string | undefined>>): string[] {
   const warnings: string[] = [];
   for (const endpoint of config.endpoints) {
-    if (endpoint.apiKeyEnv !== undefined && env[endpoint.apiKeyEnv] === undefined) {
-      warnings.push(`endpoint '${endpoint.id}' takes its key from $${endpoint.apiKeyEnv}, which is not set; it will be called without a key`);
+    const keyProblem = endpoint.apiKeyEnv === undefined ? undefined : upstreamKey(env[endpoint.apiKeyEnv]).problem;
+    if (keyProblem !== undefined) {
+      const said = {
+        unset: 'which is not set; it will be called without a key',
+        empty: 'which is empty; it will be called without a key',
+        'surrounding-whitespace': 'whose value begins or ends with whitespace (a line break, often, from a key file), which no HTTP header carries: it is sent without it',
+        unsendable: 'whose value holds a character no HTTP header carries (a control character or a line break inside it, or one beyond ASCII): every request to it will fail; set the variable to the key alone',
+      }[keyProblem];
+      warnings.push(`endpoint '${endpoint.id}' takes its key from $${endpoint.apiKeyEnv}, ${said}`);
     }
     // A warning, not an error: some upstreams take their key only there (Google's ?key=).
     const query = [...new URL(endpoint.url).searchParams];
