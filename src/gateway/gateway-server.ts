@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { distance } from 'fastest-levenshtein';
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
@@ -183,12 +183,16 @@ export function createGateway(options: GatewayOptions): Gateway {
   // Gauges of live endpoint state are read at scrape time: nothing to write per request.
   const gatewayMetrics = createGatewayMetrics(() => endpoints.readings(), { processMetrics: options.processMetrics === true });
   seedTenantSeries(gatewayMetrics, config.tenants);
+  // This gateway's name in the Via header of its upstream calls: a request that comes back with it
+  // went through an endpoint whose url reaches this gateway (E51: each request nested until the
+  // tenant's limit ran out).
+  const viaName = `switchyard-${randomBytes(6).toString('hex')}`;
   const core: GatewayCore = {
     config,
     now,
     random: options.random ?? Math.random,
     metrics: gatewayMetrics,
-    upstream: options.upstream ?? createPooledUpstreamClient({ onResend: (endpoint) => gatewayMetrics.upstreamResends.inc({ endpoint }) }),
+    upstream: options.upstream ?? createPooledUpstreamClient({ onResend: (endpoint) => gatewayMetrics.upstreamResends.inc({ endpoint }), via: `1.1 ${viaName}` }),
     endpoints,
     policy: routingPolicyFromConfig(config),
     watched: new Set<StreamWatch>(),
@@ -813,6 +817,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (req.headers.host === undefined && req.httpVersion === '1.1') throw new ClientError(400, 'invalid_request', 'an HTTP/1.1 request needs a Host header (RFC 9112): send one', { headers: { connection: 'close' } });
       // ... and one with two is a 400 too: Node keeps the first, and a proxy in front may have read the other.
       if (headerLines(req.rawHeaders, 'host') > 1) throw new ClientError(400, 'invalid_request', 'the request has more than one Host header (RFC 9112): send one', { headers: { connection: 'close' } });
+      if (req.headers.via?.includes(viaName) === true) throw new ClientError(508, 'api_error', "loop detected: this request was sent by this gateway itself (its Via header names it), so an endpoint's url reaches this gateway: point it at the upstream");
       if (unmetExpectations.has(req)) throw new ClientError(417, 'invalid_request', `Expect: ${quoteIdentifier(req.headers.expect ?? '')} is not met here; only 100-continue is (RFC 9110): remove the header`, { headers: { connection: 'close' } });
       // A browser's CORS preflight, before a page calls the API (no key: it carries none).
       const preflightMethod = req.method === 'OPTIONS' ? headerValue(req.headers['access-control-request-method']) : undefined;

@@ -134,7 +134,7 @@ const queueHighWater = 256;
  * through undici's dispatch API, straight from socket callbacks to the SSE parser: no
  * Readable body and no promise per chunk.
  */
-export function createPooledUpstreamClient(options: { connectionsPerUpstream?: number; graceMs?: number; /** A request sent once more on a fresh connection (see send). */ onResend?: (endpointId: string) => void; /** How connections are made (tests: a connector that fails as the system would); undici's own by default. */ connect?: buildConnector.connector } = {}): UpstreamClient {
+export function createPooledUpstreamClient(options: { connectionsPerUpstream?: number; graceMs?: number; /** A request sent once more on a fresh connection (see send). */ onResend?: (endpointId: string) => void; /** How connections are made (tests: a connector that fails as the system would); undici's own by default. */ connect?: buildConnector.connector; /** The Via header sent on every call (RFC 9110: a gateway that gets it back is in a loop). */ via?: string } = {}): UpstreamClient {
   const graceMs = options.graceMs ?? defaultGraceMs;
   const pools = new Map<string, Pool>();
   /** The one-request connections of resends (see send), destroyed with the pools. */
@@ -206,6 +206,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       return new Promise((resolve) => {
         const headers: Record<string, string> = { 'content-type': 'application/json', accept: request.stream ? 'text/event-stream' : 'application/json', ...dialect.authHeaders(target.apiKey) };
         if (target.headers !== undefined) Object.assign(headers, target.headers);
+        if (options.via !== undefined) headers.via = options.via;
         if (requestId !== undefined) headers['x-request-id'] = requestId;
         // A long body is released as it is written (a long stream would otherwise hold it): such a
         // request cannot be sent again, so only a short one gets a second connection.
@@ -253,6 +254,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       const abort = new AbortController();
       const stopListening = cancellation.onCancel(() => abort.abort(new CancelledError()));
       const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', ...dialects[target.dialect].authHeaders(target.apiKey), ...target.headers };
+      if (options.via !== undefined) headers.via = options.via;
       if (requestId !== undefined) headers['x-request-id'] = requestId;
       const ask = async (dispatcher: Dispatcher, pooled: boolean): Promise<TokenCountResponse> => {
         const sent = performance.now();
