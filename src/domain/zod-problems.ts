@@ -35,9 +35,14 @@ export function problemsFromZod(error: z.ZodError, source: YamlSource, schema: z
       });
     }
   }
+  // zod's int() bounds a number by the largest safe integer, beside the schema's own bound: only the tighter is said (E51: 1e20 read two bounds).
+  const tightest = new Map<string, number>();
+  const numeric = (origin: string): boolean => origin === 'number' || origin === 'int';
+  for (const issue of error.issues) if (issue.code === 'too_big' && numeric(issue.origin)) tightest.set(formatPath(issue.path), Math.min(tightest.get(formatPath(issue.path)) ?? Number.POSITIVE_INFINITY, Number(issue.maximum)));
   for (const issue of error.issues) {
     const path = issue.path;
     if (issue.code === 'unrecognized_keys') continue;
+    if (issue.code === 'too_big' && numeric(issue.origin) && Number(issue.maximum) > (tightest.get(formatPath(path)) ?? Number.POSITIVE_INFINITY)) continue;
     const where = source.locate(path);
     const value = valueAt(source.data, path);
     const base = { file: source.file, ...where, path: formatPath(path) };

@@ -206,13 +206,16 @@ export const routeConfigSchema = z.strictObject({
   resilience: routeResilienceSchema.optional(),
 });
 
+/** The keys a tenant may hold at once (during rotations). */
+const maxKeysPerTenant = 16;
+
 export const tenantConfigSchema = z.strictObject({
   id,
   /**
    * Hex SHA-256 of the tenant's key, or a list of them while a key is rotated (format checked below,
    * without echoing it: it may be a pasted raw key).
    */
-  apiKeySha256: z.union([keyHash, z.array(keyHash).min(1, 'at least one key hash').max(16, 'at most 16 keys: remove the retired ones')], { error: 'the hex SHA-256 of the key, or a list of them (while a key is rotated)' }),
+  apiKeySha256: z.union([keyHash, z.array(keyHash).min(1, 'at least one key hash')], { error: 'the hex SHA-256 of the key, or a list of them (while a key is rotated)' }),
   jurisdictions: z.array(jurisdictionIdSchema).min(1, 'at least one jurisdiction'),
   requestsPerMinute: count(1e9),
   tokensPerMinute: count(1e12),
@@ -722,6 +725,8 @@ function checkTenants(tenants: readonly Placed<TenantConfig>[], checkJurisdictio
     if (tenant.apiKeySha256 === undefined) return;
     const listed = typeof tenant.apiKeySha256 !== 'string';
     const name = tenant.id === undefined ? formatPath(['tenants', index]) : `tenant '${tenant.id}'`;
+    // Here, not in the schema: a union's own message hid it there (E51).
+    if (listed && tenant.apiKeySha256.length > maxKeysPerTenant) report(['tenants', index, 'apiKeySha256'], 'invalid_value', `a list of ${String(tenant.apiKeySha256.length)} key hashes: at most ${String(maxKeysPerTenant)} keys`, 'remove the retired ones');
     keyHashesOf({ apiKeySha256: tenant.apiKeySha256 }).forEach((hex, position) => {
       const at = listed ? ['tenants', index, 'apiKeySha256', position] : ['tenants', index, 'apiKeySha256'];
       if (!/^[0-9a-f]{64}$/.test(hex)) {
@@ -729,7 +734,17 @@ function checkTenants(tenants: readonly Placed<TenantConfig>[], checkJurisdictio
         // Hex of about a hash's length is a hash cut or doubled; other hex (openssl rand -hex) is a key.
         const length = hex.length;
         const wrongLength = /^[0-9a-f]+$/.test(hex) && ((length >= 56 && length <= 72) || length === 128);
-        report(at, 'invalid_value', wrongLength ? `expected the hex SHA-256 of the key, 64 hex digits; this has ${String(length)} (cut or pasted twice?)` : 'expected the hex SHA-256 of the key (64 hex digits), not the key itself', "compute it with: printf %s \"$KEY\" | sha256sum");
+        // A hash with more around it (E51): sha256sum's whole line ('<hash>  -'), a space, a block scalar's line break.
+        const trimmed = hex.trim();
+        if (/^[0-9a-f]{64}$/.test(trimmed)) {
+          report(at, 'invalid_value', 'expected the 64 hex digits alone; this has a space or a line break around them', "remove it (a block scalar, '|', adds a line break: write the value on the key's line)");
+          return;
+        }
+        if (/^[0-9a-f]{64}\s+\S/.test(trimmed)) {
+          report(at, 'invalid_value', "expected the 64 hex digits alone; this has more after them (sha256sum's whole line ends with the name of what it read, '-')", "keep the 64 hex digits: printf %s \"$KEY\" | sha256sum | cut -d' ' -f1");
+          return;
+        }
+        report(at, 'invalid_value', wrongLength ? `expected the hex SHA-256 of the key, 64 hex digits; this has ${String(length)} (cut or pasted twice?)` : 'expected the hex SHA-256 of the key (64 hex digits), not the key itself', "compute it with: printf %s \"$KEY\" | sha256sum | cut -d' ' -f1");
         return;
       }
       const other = byKeyHash.get(hex);

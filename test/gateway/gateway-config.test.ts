@@ -556,6 +556,16 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, 'apiKeySha256: sk-live-abc'))).toMatchObject({ message: 'expected the hex SHA-256 of the key (64 hex digits), not the key itself' });
     // Hex far from a hash's length is a key made with openssl rand -hex.
     expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: ${'ab'.repeat(16)}`))).toMatchObject({ message: 'expected the hex SHA-256 of the key (64 hex digits), not the key itself' });
+    // A right hash with more around it: sha256sum's whole line, a trailing space, a block scalar's line break (E51).
+    expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: "${acmeKeyHash}  -"`))).toMatchObject({ path: 'tenants[0].apiKeySha256', message: "expected the 64 hex digits alone; this has more after them (sha256sum's whole line ends with the name of what it read, '-')", suggestion: expect.stringContaining("sha256sum | cut -d' ' -f1") });
+    expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: "${acmeKeyHash} "`))).toMatchObject({ message: 'expected the 64 hex digits alone; this has a space or a line break around them' });
+    expect(onlyProblem(edit(valid, `    apiKeySha256: ${acmeKeyHash}\n`, `    apiKeySha256: |\n      ${acmeKeyHash}\n`))).toMatchObject({ message: 'expected the 64 hex digits alone; this has a space or a line break around them' });
+    // A number past its bound: the schema's bound alone, not also zod's largest safe integer (E51).
+    const huge = parseGatewayConfig(edit(valid, 'requestsPerMinute: 600', 'requestsPerMinute: 1e20'), 'gateway.yaml');
+    expect(huge.ok ? [] : huge.problems.map((problem) => problem.message)).toEqual(['expected a value <= 1000000000, got 100000000000000000000']);
+    // More than 16 hashes: said so, not only that a hash or a list was expected.
+    const seventeen = Array.from({ length: 17 }, (_, i) => hashApiKey(`sk-${String(i)}`)).join(', ');
+    expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: [${seventeen}]`))).toMatchObject({ path: 'tenants[0].apiKeySha256', message: 'a list of 17 key hashes: at most 16 keys', suggestion: 'remove the retired ones' });
   });
 
   it('an unknown field whose name looks like a key (one pasted without its field name) is named neither in the message nor in the path', () => {
