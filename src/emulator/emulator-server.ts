@@ -650,9 +650,12 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       case anthropicTokenCounting.path:
         return allow('POST', () => handleCount(req, res));
       case '/v1/models':
-        return allow('GET', () =>
-          sendJson(res, 200, { object: 'list', data: [{ id: modelName, object: 'model', created: startedAt, owned_by: 'switchyard-emulator', root: profile.model, max_model_len: maxModelLen() }] }),
-        );
+        return allow('GET', () => {
+          // In Anthropic's shape for its SDK (which sends anthropic-version), as the gateway answers; vLLM's otherwise (E52).
+          if (req.headers['anthropic-version'] === undefined) return sendJson(res, 200, { object: 'list', data: [{ id: modelName, object: 'model', created: startedAt, owned_by: 'switchyard-emulator', root: profile.model, max_model_len: maxModelLen() }] });
+          const list = dialects.anthropic.formatModelList([modelName], new URLSearchParams((req.url ?? '').split('?')[1] ?? ''));
+          return list.ok ? sendJson(res, 200, list.value) : sendJson(res, list.problem.status, dialects.anthropic.formatError(list.problem));
+        });
       case '/health':
         return allow('GET', () => sendJson(res, faults.refuse ? 503 : 200, { status: faults.refuse ? 'refusing' : 'ok' }));
       case '/metrics':

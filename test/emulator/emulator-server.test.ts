@@ -144,6 +144,12 @@ describe('emulator: OpenAI Chat Completions', () => {
   it('GET /v1/models lists the served model in the OpenAI shape', async () => {
     const body = await json(await fetch(`${emu.url}/v1/models`));
     expect(body).toMatchObject({ object: 'list', data: [{ id: model, object: 'model' }] });
+    // Anthropic's SDK sends anthropic-version: the list in Anthropic's shape, as the gateway answers it (E52).
+    const anthropic = await json(await fetch(`${emu.url}/v1/models`, { headers: { 'anthropic-version': '2023-06-01' } }));
+    expect(anthropic).toMatchObject({ data: [{ type: 'model', id: model, display_name: expect.any(String), created_at: expect.any(String) }], has_more: false, first_id: model, last_id: model });
+    const bad = await fetch(`${emu.url}/v1/models?limit=0`, { headers: { 'anthropic-version': '2023-06-01' } });
+    expect(bad.status).toBe(400);
+    expect(await json(bad)).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
   });
 });
 
