@@ -31,12 +31,13 @@ export async function gatewayCommand(options: GatewayCommandOptions, output: Out
 
 async function serveGateway(options: GatewayCommandOptions, output: Output, stop: Promise<void>, hurry: (callback: () => void) => () => void, onReload: (handler: () => void) => void): Promise<number> {
   // Loaded when the command runs: the server and its dependencies would slow every other command's start.
-  const [{ loadGatewayConfig }, { gatewayConfigWarnings }, { createGateway }, { describeReload }, { loadGatewayConfigOffThread }] = await Promise.all([
+  const [{ loadGatewayConfig }, { gatewayConfigWarnings }, { createGateway }, { describeReload }, { loadGatewayConfigOffThread }, { holdsKey }] = await Promise.all([
     import('../../gateway/gateway-config.js'),
     import('../../gateway/gateway-config-warnings.js'),
     import('../../gateway/gateway-server.js'),
     import('../../gateway/config-reload.js'),
     import('../../gateway/load-gateway-config-off-thread.js'),
+    import('../../gateway/credential-text.js'),
   ]);
   const loaded = loadGatewayConfig(options.config);
   if (!loaded.ok) {
@@ -61,7 +62,10 @@ async function serveGateway(options: GatewayCommandOptions, output: Output, stop
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'permission denied' : code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL' ? 'no such local address' : (code ?? String(error));
-    output.err(`switchyard gateway: cannot listen on ${host}:${port}: ${why}; choose another with --port or --host (or listen: in the config)`);
+    // Where the address came from, and never a value that looks like a key pasted there (E51).
+    const from = options.host === undefined ? `listen.host in ${options.config}` : '--host';
+    const shown = holdsKey(host) ? `the address of ${from} (not shown: it looks like a key)` : `${host} (${from})`;
+    output.err(`switchyard gateway: cannot listen on ${shown}, port ${port}: ${why}; choose another with --port or --host (or listen: in the config)`);
     await gateway.close().catch(() => undefined);
     return 2;
   }
