@@ -15,13 +15,15 @@ export type SpecFileText = { readonly ok: true; readonly text: string; readonly 
 export function readSpecFile(file: string, what: string): SpecFileText {
   const fromInput = file === '-';
   const name = fromInput ? standardInputName : file;
+  if (file === '') return { ok: false, problem: unreadable("''", `no path given for ${what}`, "give the file's path, or - to read it from standard input") };
   // A terminal on standard input would wait for the user to type the file and press Ctrl-D.
   if (fromInput && isatty(0)) return { ok: false, problem: unreadable(name, `'-' reads ${what} from standard input, which is a terminal here`, `pipe it in (< file.yaml) or give its path`) };
   try {
     return specText(readFileSync(fromInput ? 0 : file), name, what);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    return { ok: false, problem: unreadable(name, `cannot read ${what} (${code})`, code === 'EISDIR' ? 'this is a folder: give the path of the file in it' : 'check the path') };
+    const fix = code === 'EISDIR' ? 'this is a folder: give the path of the file in it' : code === 'EACCES' || code === 'EPERM' ? 'this user may not read it: check its permissions (ls -l) and who runs this' : 'check the path';
+    return { ok: false, problem: unreadable(name, `cannot read ${what} (${code})`, fix) };
   }
 }
 

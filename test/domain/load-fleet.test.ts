@@ -158,6 +158,9 @@ describe('bundled examples load', () => {
       { code: 'file_unreadable', file: '/nonexistent/dir/fleet.yaml', line: 0, column: 0, path: '', message: 'cannot read the fleet file (ENOENT)', suggestion: 'check the path' },
     ]);
     expect(formatProblem(missing.problems[0] as SpecProblem)).toBe('/nonexistent/dir/fleet.yaml: cannot read the fleet file (ENOENT); check the path');
+    // An empty path (a variable that was not set) says so, not ': cannot read ... (ENOENT)' (E51).
+    const unnamed = loadFleet('');
+    expect(unnamed.ok ? [] : unnamed.problems.map(formatProblem)).toEqual(["'': no path given for the fleet file; give the file's path, or - to read it from standard input"]);
   });
 
   it('loadFleetOrThrow throws a SpecError carrying every problem', () => {
