@@ -474,6 +474,41 @@ export class BatchScheduler {
    * after them; decode steps are timed at the batch they will have.
    */
   retryAfterMs(now: number, spec?: SequenceSpec): number {
+    const finishes = this.projectedFinishes(now);
+    // A queue place frees when the queue's head is admitted (or, with no queue, `spec` itself): when
+    // enough admitted sequences have finished to free a slot and, with kvTokens, its KV tokens (or
+    // every one has: a sequence alone always runs).
+    const next = this.queue[0]?.spec ?? spec;
+    const { capacity, kvTokens } = this.config;
+    let slotsShort = this.active.size + 1 - capacity;
+    let tokensShort = kvTokens === undefined || next === undefined ? 0 : this.kvReserved + kvNeed(next) - kvTokens;
+    let left = this.active.size;
+    if (slotsShort <= 0 && tokensShort <= 0) return 0;
+    for (const finish of finishes) {
+      slotsShort -= 1;
+      tokensShort -= kvNeed(finish.spec);
+      left -= 1;
+      if ((slotsShort <= 0 && tokensShort <= 0) || left === 0) return Math.max(0, finish.at - now);
+    }
+    return this.unknownWaitMs(now);
+  }
+
+  /**
+   * Estimated wait (ms) until the admitted sequences that finish first, by their projected
+   * finishes, have asked for `outputTokens` output tokens in all: when a server holding each answer
+   * whole from arrival frees that many. As retryAfterMs when they would not, finishing all.
+   */
+  msUntilOutputFreed(now: number, outputTokens: number): number {
+    let freed = 0;
+    for (const finish of this.projectedFinishes(now)) {
+      freed += finish.spec.outputTokens;
+      if (freed >= outputTokens) return Math.max(0, finish.at - now);
+    }
+    return this.unknownWaitMs(now);
+  }
+
+  /** When each admitted sequence would end, soonest first, hung ones left out (see retryAfterMs). */
+  private projectedFinishes(now: number): { readonly at: number; readonly spec: SequenceSpec }[] {
     this.processUntil(now);
     const step = this.step;
     const from = step?.endsAt ?? now;
@@ -531,33 +566,22 @@ export class BatchScheduler {
       const between = decodeEnds.length - next;
       return tokens <= between ? (decodeEnds[next + tokens - 1] ?? decodeFrom) : Math.max(after, decodeFrom) + (tokens - between) * stepMs;
     };
-    const finishes: { readonly at: number; readonly tokens: number }[] = [];
+    const finishes: { readonly at: number; readonly spec: SequenceSpec }[] = [];
     // A sequence's last token: its first when it asks for one, else that many decode steps after it.
-    for (const { at: first, spec: admitted } of firstTokens) finishes.push({ at: admitted.outputTokens <= 1 ? first : tokenAt(first, admitted.outputTokens - 1), tokens: kvNeed(admitted) });
+    for (const { at: first, spec: admitted } of firstTokens) finishes.push({ at: admitted.outputTokens <= 1 ? first : tokenAt(first, admitted.outputTokens - 1), spec: admitted });
     // The decode step running now gives each of its sequences a token at its end (one that joined
     // the batch since waits for the next).
     const stepping = step?.kind === 'decode' ? new Set(step.sequences) : undefined;
     for (const sequence of this.decoding) {
       const remaining = Math.max(0, sequence.spec.outputTokens - sequence.emitted);
       const finish = step !== undefined && stepping?.has(sequence) === true ? (remaining <= 1 ? step.endsAt : tokenAt(step.endsAt, remaining - 1)) : remaining === 0 ? from : tokenAt(from, remaining);
-      finishes.push({ at: finish, tokens: kvNeed(sequence.spec) });
+      finishes.push({ at: finish, spec: sequence.spec });
     }
-    finishes.sort((a, b) => a.at - b.at);
-    // A queue place frees when the queue's head is admitted (or, with no queue, `spec` itself): when
-    // enough admitted sequences have finished to free a slot and, with kvTokens, its KV tokens (or
-    // every one has: a sequence alone always runs).
-    const next = this.queue[0]?.spec ?? spec;
-    const { capacity, kvTokens } = this.config;
-    let slotsShort = this.active.size + 1 - capacity;
-    let tokensShort = kvTokens === undefined || next === undefined ? 0 : this.kvReserved + kvNeed(next) - kvTokens;
-    let left = this.active.size;
-    if (slotsShort <= 0 && tokensShort <= 0) return 0;
-    for (const finish of finishes) {
-      slotsShort -= 1;
-      tokensShort -= finish.tokens;
-      left -= 1;
-      if ((slotsShort <= 0 && tokensShort <= 0) || left === 0) return Math.max(0, finish.at - now);
-    }
+    return finishes.sort((a, b) => a.at - b.at);
+  }
+
+  /** The wait when nothing projected frees enough (see below). */
+  private unknownWaitMs(now: number): number {
     // Nothing projected frees enough (the rest are held by hangs): the wait is unknown. As a hint,
     // when the soonest of the hung ones would finish, its prefill and its answer's decode steps
     // after its hang ends, and with hangs that have no end an emulated second at least: a step's

@@ -486,9 +486,12 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     };
     const arrivedAt = now();
     const spec = { promptTokens: plan.usage.inputTokens, outputTokens: plan.tokens.length, holdMs: snapshot.hangMs === -1 ? Number.POSITIVE_INFINITY : snapshot.hangMs };
-    if (heldOutputTokens + plan.tokens.length > maxHeldOutputTokens) {
-      const waitMs = scheduler.retryAfterMs(arrivedAt, spec) / speed;
-      error(429, 'rate_limit', `replica full: the answers of its ${heldTokens.size} requests hold ${heldOutputTokens} output tokens, and this one's ${plan.tokens.length} would pass the ${maxHeldOutputTokens} the emulator holds at once (it plans each answer whole on arrival); retry after ${Math.ceil(waitMs)} ms`, undefined, retryAfterHeaders(waitMs));
+    // A request alone is always taken, as one alone always runs (R46: a bound below one answer refused it for good).
+    const excess = heldOutputTokens + plan.tokens.length - maxHeldOutputTokens;
+    if (excess > 0 && heldTokens.size > 0) {
+      // Until the held answers that end first have freed that many (R46: the queue's wait, 0 with a free queue place, had gateways retry at once).
+      const waitMs = Math.max(1, scheduler.msUntilOutputFreed(arrivedAt, excess) / speed);
+      error(429, 'rate_limit', `replica full: the answers of its ${heldTokens.size} request${heldTokens.size === 1 ? '' : 's'} hold ${heldOutputTokens} output tokens, and this one's ${plan.tokens.length} would pass the ${maxHeldOutputTokens} the emulator holds at once (it plans each answer whole on arrival); retry after ${Math.ceil(waitMs)} ms`, undefined, retryAfterHeaders(waitMs));
       return;
     }
     const submitted = scheduler.submit(spec, arrivedAt);

@@ -225,6 +225,20 @@ describe('BatchScheduler (pure, injected clock)', () => {
     expect(events.at(-1)).toBe('310:finished:3');
   });
 
+  it('the wait until the answers that end first have freed a number of output tokens: by their projected finishes (R46)', () => {
+    const scheduler = new BatchScheduler(base);
+    // Run alike, A (3 tokens) ends at 140 and B (6 tokens) at 170.
+    scheduler.submit({ promptTokens: 50, outputTokens: 3 }, 0);
+    scheduler.submit({ promptTokens: 50, outputTokens: 6 }, 0);
+    // 3 tokens are freed when A ends; 4 to 9 only when B does too (its steps projected at the batch of two, so no sooner);
+    // more than they hold: the unknown wait, an emulated second at least.
+    expect(scheduler.msUntilOutputFreed(1, 3)).toBe(139);
+    expect(scheduler.msUntilOutputFreed(1, 4)).toBeGreaterThanOrEqual(169);
+    expect(scheduler.msUntilOutputFreed(1, 9)).toBe(scheduler.msUntilOutputFreed(1, 4));
+    expect(scheduler.msUntilOutputFreed(1, 10)).toBeGreaterThanOrEqual(1000);
+    expect(summary(runToEnd(scheduler)).filter((event) => event.includes('finished'))).toEqual(['140:finished:1', '170:finished:2']);
+  });
+
   it("a full replica's Retry-After counts the prompts waiting for their prefill, with a decode step between them", () => {
     const scheduler = new BatchScheduler({ ...base, maxQueue: 1 });
     scheduler.submit({ promptTokens: 100, outputTokens: 2 }, 0);

@@ -347,7 +347,13 @@ describe('emulator: determinism and limits', () => {
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     const message = ((await json(refused)) as { error: { message: string } }).error.message;
-    expect(message).toMatch(/^replica full: the answers of its 1 requests hold 30 output tokens, and this one's 30 would pass the 50 the emulator holds at once \(it plans each answer whole on arrival\); retry after \d+ ms$/);
+    expect(message).toMatch(/^replica full: the answers of its 1 request hold 30 output tokens, and this one's 30 would pass the 50 the emulator holds at once \(it plans each answer whole on arrival\); retry after \d+ ms$/);
+    // The wait is until the first request's answer ends and frees its tokens, not the queue's (none here: 0, R46).
+    const waitMs = Number(refused.headers.get('retry-after-ms'));
+    const ending = held.tpotMs * 29;
+    expect(waitMs).toBeGreaterThan(ending * 0.5);
+    // Hung (hangMs -1), it has no projected end: an emulated second at least.
+    expect(waitMs).toBeGreaterThanOrEqual(1000 / speed);
     // One that fits is taken beside it.
     const second = new AbortController();
     const fits = ask('hold 3', 20, second.signal).catch((error: unknown) => error);
@@ -358,6 +364,8 @@ describe('emulator: determinism and limits', () => {
     await waitFor(() => held.stats().running === 0, 'both gone');
     held.setFaults({ hangMs: 0 });
     expect((await ask('hold 4', 50)).status).toBe(200);
+    // A request alone is taken though its answer passes the bound by itself: it would never fit (R46).
+    expect((await ask('hold 5', 80)).status).toBe(200);
   });
 
   it('429 with Retry-After when the running slots and the queue are full; FIFO admission; disconnects free slots', async () => {
