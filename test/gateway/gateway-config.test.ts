@@ -560,6 +560,10 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: "${acmeKeyHash}  -"`))).toMatchObject({ path: 'tenants[0].apiKeySha256', message: "expected the 64 hex digits alone; this has more after them (sha256sum's whole line ends with the name of what it read, '-')", suggestion: expect.stringContaining("sha256sum | cut -d' ' -f1") });
     expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: "${acmeKeyHash} "`))).toMatchObject({ message: 'expected the 64 hex digits alone; this has a space or a line break around them' });
     expect(onlyProblem(edit(valid, `    apiKeySha256: ${acmeKeyHash}\n`, `    apiKeySha256: |\n      ${acmeKeyHash}\n`))).toMatchObject({ message: 'expected the 64 hex digits alone; this has a space or a line break around them' });
+    // An id longer than 128 characters (it labels every metric and log line): refused, not quoted whole (E51).
+    const long = parseGatewayConfig(edit(valid, '  - id: acme\n', `  - id: acme-${'x'.repeat(200)}\n`), 'gateway.yaml');
+    expect(long.ok ? [] : long.problems.map((problem) => [problem.path, problem.message.startsWith('an id of letters, digits, ".", "_", ":" or "-", starting with a letter or digit, at most 128 characters, got \'acme-xxx'), problem.message.length < 200])).toEqual([['tenants[0].id', true, true]]);
+    expect(loadOk(edit(valid, '  - id: acme\n', `  - id: a${'x'.repeat(127)}\n`)).tenants[0]?.id).toHaveLength(128);
     // A number past its bound: the schema's bound alone, not also zod's largest safe integer (E51).
     const huge = parseGatewayConfig(edit(valid, 'requestsPerMinute: 600', 'requestsPerMinute: 1e20'), 'gateway.yaml');
     expect(huge.ok ? [] : huge.problems.map((problem) => problem.message)).toEqual(['expected a value <= 1000000000, got 100000000000000000000']);
