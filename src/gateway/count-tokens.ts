@@ -15,6 +15,8 @@ import { judgeAfterReads } from './judge-after-reads.js';
 /** One token count to serve: what routing needs, and the request's own bounds. */
 export interface TokenCountJob {
   readonly requestId: string;
+  /** The Via header the request came with, carried onto its upstream calls (see RequestContext.via). */
+  readonly via: string | undefined;
   /** Where each failed attempt gets its line, as an answer's does. */
   readonly log: RequestContext['log'];
   readonly tenantId: string;
@@ -82,7 +84,7 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
     // A resend on a fresh connection goes only where the tenant's jurisdictions still allow (a reload may narrow them).
     const mayResend = (): boolean => allowsJurisdictionOf(job.routeInput(tried), endpoint);
     const sentRequestId = core.upstreamRequestId(job.requestId);
-    const answer = await core.upstream.countTokens(endpoint.target, { ...request, model: endpoint.config.model }, cancellation, sentRequestId, mayResend).finally(() => {
+    const answer = await core.upstream.countTokens(endpoint.target, { ...request, model: endpoint.config.model }, cancellation, sentRequestId, mayResend, job.via).finally(() => {
       stopTimer();
       detach();
       endpoint.outstanding -= 1;

@@ -599,7 +599,7 @@ function attemptOn(core: GatewayCore, context: RequestContext, endpoint: Endpoin
   context.attempts += 1;
   context.waiting += 1;
   const mayResend = (): boolean => stillAllowed(context, endpoint, noneTried);
-  return startAttempt(core, endpoint, fittedTo(endpoint, request, context), cancellation, context.resilience.ttftTimeoutMs, core.upstreamRequestId(context.requestId), mayResend).finally(() => {
+  return startAttempt(core, endpoint, fittedTo(endpoint, request, context), cancellation, context.resilience.ttftTimeoutMs, core.upstreamRequestId(context.requestId), mayResend, context.via).finally(() => {
     context.waiting -= 1;
   });
 }

@@ -556,6 +556,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const clientGone = client.gone;
       const context: RequestContext = {
         requestId,
+        via: headerValue(req.headers.via),
         tenant,
         route,
         resilience,
@@ -699,6 +700,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           core,
           {
             requestId,
+            via: headerValue(req.headers.via),
             log: requestLog,
             tenantId: tenant.id,
             route,

@@ -5,6 +5,8 @@ import type { RouteInput } from './route-request.js';
 /** One chat request as the serving modules see it once it is admitted. */
 export interface RequestContext {
   readonly requestId: string;
+  /** The Via header the request came with (proxies, or gateways, before this one), carried onto its upstream calls. */
+  readonly via: string | undefined;
   readonly tenant: TenantConfig;
   readonly route: RouteConfig;
   /** Retries, timeouts, hedging and resuming for this request: its route's own over the gateway's. */

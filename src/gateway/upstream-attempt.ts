@@ -34,7 +34,7 @@ export type StreamAttempt = Extract<Attempt, { kind: 'stream' }>;
 export type FailedAttempt = Extract<Attempt, { kind: 'failed' }>;
 
 /** Opens one upstream attempt and waits until its first token. `mayResend`: see UpstreamClient.send. */
-export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime, request: ChatRequest, parent: Cancellation, ttftTimeoutMs: number, requestId?: string, mayResend?: () => boolean): Promise<Attempt> {
+export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime, request: ChatRequest, parent: Cancellation, ttftTimeoutMs: number, requestId?: string, mayResend?: () => boolean, forwardedVia?: string): Promise<Attempt> {
   const { now, metrics, endpoints } = core;
   const { cancellation, detach } = parent.child();
   const started = now();
@@ -80,7 +80,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     cancellation.cancel();
   }, ttftTimeoutMs);
   try {
-    const response = await core.upstream.send(endpoint.target, { ...request, stream: true, model: endpoint.config.model }, cancellation, requestId, mayResend);
+    const response = await core.upstream.send(endpoint.target, { ...request, stream: true, model: endpoint.config.model }, cancellation, requestId, mayResend, forwardedVia);
     // 499 stands for this request's own cancellation here; an upstream's 499 is just a bad answer.
     if (response.kind === 'error') return interrupted() ?? fail(response.status === 499 ? 502 : response.status, response.message, response.fromUpstream, response.retryAfter, { param: response.param, code: response.code, contextLimit: response.contextLimit, label: response.label, upstreamRequestId: response.upstreamRequestId, ...(response.gatewayFault === true ? { gatewayFault: true as const } : {}), ...(response.connectionLost === true ? { connectionLost: true as const } : {}), ...(response.unreadableAnswer === true ? { unreadableAnswer: true as const } : {}), ...(response.outOfFiles === true ? { outOfFiles: true as const } : {}), ...(response.withdrawn === true ? { withdrawn: true as const } : {}), ...(response.detail === undefined ? {} : { detail: response.detail }) });
     const rest = response.events;

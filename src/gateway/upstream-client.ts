@@ -86,14 +86,23 @@ export interface UpstreamClient {
    * fails as withdrawn instead (UpstreamFailure.withdrawn: a reload took the endpoint's jurisdiction
    * from its tenant meanwhile).
    */
-  send(target: UpstreamTarget, request: ChatRequest, cancellation: Cancellation, requestId?: string, mayResend?: () => boolean): Promise<UpstreamResponse>;
+  send(target: UpstreamTarget, request: ChatRequest, cancellation: Cancellation, requestId?: string, mayResend?: () => boolean, forwardedVia?: string): Promise<UpstreamResponse>;
   /**
    * Asks the upstream to count the request's input tokens, by its dialect's token counting API
    * (Dialect.tokenCounting); resolves once the count or the failure is in.
    */
-  countTokens(target: UpstreamTarget, request: ChatRequest, cancellation: Cancellation, requestId?: string, mayResend?: () => boolean): Promise<TokenCountResponse>;
+  countTokens(target: UpstreamTarget, request: ChatRequest, cancellation: Cancellation, requestId?: string, mayResend?: () => boolean, forwardedVia?: string): Promise<TokenCountResponse>;
   /** Ends every connection, cutting what is still in flight. */
   close(): Promise<void>;
+}
+
+/**
+ * The Via header of an upstream call: the one the request came with, and this gateway's name after
+ * it (RFC 9110: each intermediary appends itself), so that a loop through several gateways comes
+ * back to one that finds its own name (R46: A -> B -> A, each sending only its own, went unseen).
+ */
+function viaOf(forwarded: string | undefined, own: string): string {
+  return forwarded === undefined || forwarded.trim() === '' ? own : `${forwarded}, ${own}`;
 }
 
 /** Status used for failures that never got an HTTP status (refused, reset, timed out connecting). */
@@ -134,7 +143,7 @@ const queueHighWater = 256;
  * through undici's dispatch API, straight from socket callbacks to the SSE parser: no
  * Readable body and no promise per chunk.
  */
-export function createPooledUpstreamClient(options: { connectionsPerUpstream?: number; graceMs?: number; /** A request sent once more on a fresh connection (see send). */ onResend?: (endpointId: string) => void; /** How connections are made (tests: a connector that fails as the system would); undici's own by default. */ connect?: buildConnector.connector; /** The Via header sent on every call (RFC 9110: a gateway that gets it back is in a loop). */ via?: string } = {}): UpstreamClient {
+export function createPooledUpstreamClient(options: { connectionsPerUpstream?: number; graceMs?: number; /** A request sent once more on a fresh connection (see send). */ onResend?: (endpointId: string) => void; /** How connections are made (tests: a connector that fails as the system would); undici's own by default. */ connect?: buildConnector.connector; /** This gateway's Via entry, sent on every call after the request's own Via (see viaOf). */ via?: string } = {}): UpstreamClient {
   const graceMs = options.graceMs ?? defaultGraceMs;
   const pools = new Map<string, Pool>();
   /** The one-request connections of resends (see send), destroyed with the pools. */
@@ -193,7 +202,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
   };
 
   return {
-    send(target, request, cancellation, requestId, mayResend) {
+    send(target, request, cancellation, requestId, mayResend, forwardedVia) {
       const dialect = dialects[target.dialect];
       const { origin, path } = locate(target, dialect.chatPath);
       let json: string;
@@ -206,7 +215,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       return new Promise((resolve) => {
         const headers: Record<string, string> = { 'content-type': 'application/json', accept: request.stream ? 'text/event-stream' : 'application/json', ...dialect.authHeaders(target.apiKey) };
         if (target.headers !== undefined) Object.assign(headers, target.headers);
-        if (options.via !== undefined) headers.via = options.via;
+        if (options.via !== undefined) headers.via = viaOf(forwardedVia, options.via);
         if (requestId !== undefined) headers['x-request-id'] = requestId;
         // A long body is released as it is written (a long stream would otherwise hold it): such a
         // request cannot be sent again, so only a short one gets a second connection.
@@ -241,7 +250,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
         );
       });
     },
-    async countTokens(target, request, cancellation, requestId, mayResend) {
+    async countTokens(target, request, cancellation, requestId, mayResend, forwardedVia) {
       const counting = dialects[target.dialect].tokenCounting;
       if (counting === undefined) return { kind: 'error', status: 404, message: `the ${target.dialect} API has no token counting`, fromUpstream: false, retryAfter: undefined, gatewayFault: true };
       const { origin, path } = locate(target, counting.path);
@@ -254,7 +263,7 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       const abort = new AbortController();
       const stopListening = cancellation.onCancel(() => abort.abort(new CancelledError()));
       const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', ...dialects[target.dialect].authHeaders(target.apiKey), ...target.headers };
-      if (options.via !== undefined) headers.via = options.via;
+      if (options.via !== undefined) headers.via = viaOf(forwardedVia, options.via);
       if (requestId !== undefined) headers['x-request-id'] = requestId;
       const ask = async (dispatcher: Dispatcher, pooled: boolean): Promise<TokenCountResponse> => {
         const sent = performance.now();

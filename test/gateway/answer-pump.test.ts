@@ -22,7 +22,7 @@ it('an answer whose finish arrives while the client is congested completes at on
   const route = config.routes[0];
   const tenant = config.tenants[0];
   if (endpoint === undefined || route === undefined || tenant === undefined) throw new Error('config');
-  const context: RequestContext = { requestId: 'r', tenant, route, resilience: config.resilience, deadlineAt: Date.now() + config.resilience.deadlineMs, promptTokens: 3, resumed: undefined, roomBudget: undefined, promptFloor: undefined, attempts: 1, waiting: 0, clientGone: () => false, shuttingDown: () => false, failures: undefined, banned: undefined, log: { warn: () => undefined, info: () => undefined }, routeInput: () => ({ model: 'm', tenantJurisdictions: ['us'], promptTokens: 3, maxOutputTokens: 10 }) };
+  const context: RequestContext = { requestId: 'r', via: undefined, tenant, route, resilience: config.resilience, deadlineAt: Date.now() + config.resilience.deadlineMs, promptTokens: 3, resumed: undefined, roomBudget: undefined, promptFloor: undefined, attempts: 1, waiting: 0, clientGone: () => false, shuttingDown: () => false, failures: undefined, banned: undefined, log: { warn: () => undefined, info: () => undefined }, routeInput: () => ({ model: 'm', tenantJurisdictions: ['us'], promptTokens: 3, maxOutputTokens: 10 }) };
   const request: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'hi' }], maxTokens: 10, temperature: undefined, topP: undefined, stop: [], stream: true, includeUsage: false, finalAssistant: 'answer' };
   const rest = new EventQueue<ChatEvent>();
   rest.push({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 3, outputTokens: 2 } });

@@ -46,4 +46,22 @@ resilience: { retries: 0, backoffMs: 1, maxBackoffMs: 5 }
     const other = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', via: '1.1 switchyard-000000000000, 1.1 proxy' }, body: JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) });
     expect(other.status).toBe(200);
   });
+
+  it('a loop through two gateways (A -> B -> A) is refused where it comes back: each carries the Via it got and adds its own (R46)', async () => {
+    const [portA, portB] = [await freePort(), await freePort()];
+    const upstream = await scripted((res) => res.end(openAIChunk({ content: 'hi' }, 'stop') + 'data: [DONE]\n\n'));
+    const tenant = `tenants:\n  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 1000000 }\nresilience: { retries: 0, backoffMs: 1, maxBackoffMs: 5 }\n`;
+    const endpoint = (id: string, url: string, cost: number): string => `  - { id: ${id}, url: "${url}", dialect: openai, model: m, provider: p, region: r, jurisdiction: us, contextWindow: 100000, marginalCostPerMillionTokens: ${String(cost)}, capacity: 8, apiKeyEnv: LOOP_KEY }\n`;
+    const a = createGateway({ config: gatewayConfig(`version: 1\nendpoints:\n${endpoint('to-b', `http://127.0.0.1:${String(portB)}`, 0)}${endpoint('real', upstream.url, 1)}routes:\n  - { model: m, endpoints: [to-b, real], policy: [cost] }\n${tenant}`), logger: false, env: { LOOP_KEY: apiKey } });
+    const b = createGateway({ config: gatewayConfig(`version: 1\nendpoints:\n${endpoint('to-a', `http://127.0.0.1:${String(portA)}`, 0)}routes:\n  - { model: m, endpoints: [to-a], policy: [cost] }\n${tenant}`), logger: false, env: { LOOP_KEY: apiKey } });
+    cleanups.push(() => a.close(), () => b.close());
+    const urlA = await a.listen(portA, '127.0.0.1');
+    await b.listen(portB, '127.0.0.1');
+    const response = await fetch(`${urlA}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) });
+    expect(response.status).toBe(200);
+    expect(upstream.arrivals()).toBe(1);
+    // A refused its own request once, when B sent it back; the real upstream got A's name alone.
+    expect(metricValue(await scrape(urlA), 'switchyard_requests_total', { route: 'none', endpoint: 'none', status: '508', dialect: 'openai' })).toBe(1);
+    expect(upstream.headers[0]?.via).toMatch(/^1\.1 switchyard-[0-9a-f]{12}$/);
+  });
 });
