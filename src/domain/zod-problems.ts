@@ -35,14 +35,21 @@ export function problemsFromZod(error: z.ZodError, source: YamlSource, schema: z
       });
     }
   }
-  // zod's int() bounds a number by the largest safe integer, beside the schema's own bound: only the tighter is said (E51: 1e20 read two bounds).
-  const tightest = new Map<string, number>();
+  // zod's int() bounds a number by the largest safe integer, beside the schema's own bound: only the
+  // tighter is said (E51: 1e20 read two bounds; R46: -1e20 two too).
   const numeric = (origin: string): boolean => origin === 'number' || origin === 'int';
-  for (const issue of error.issues) if (issue.code === 'too_big' && numeric(issue.origin)) tightest.set(formatPath(issue.path), Math.min(tightest.get(formatPath(issue.path)) ?? Number.POSITIVE_INFINITY, Number(issue.maximum)));
+  const lowest = new Map<string, number>();
+  const highest = new Map<string, number>();
+  for (const issue of error.issues) {
+    const at = formatPath(issue.path);
+    if (issue.code === 'too_big' && numeric(issue.origin)) lowest.set(at, Math.min(lowest.get(at) ?? Number.POSITIVE_INFINITY, Number(issue.maximum)));
+    if (issue.code === 'too_small' && numeric(issue.origin)) highest.set(at, Math.max(highest.get(at) ?? Number.NEGATIVE_INFINITY, Number(issue.minimum)));
+  }
   for (const issue of error.issues) {
     const path = issue.path;
     if (issue.code === 'unrecognized_keys') continue;
-    if (issue.code === 'too_big' && numeric(issue.origin) && Number(issue.maximum) > (tightest.get(formatPath(path)) ?? Number.POSITIVE_INFINITY)) continue;
+    if (issue.code === 'too_big' && numeric(issue.origin) && Number(issue.maximum) > (lowest.get(formatPath(path)) ?? Number.POSITIVE_INFINITY)) continue;
+    if (issue.code === 'too_small' && numeric(issue.origin) && Number(issue.minimum) < (highest.get(formatPath(path)) ?? Number.NEGATIVE_INFINITY)) continue;
     const where = source.locate(path);
     const value = valueAt(source.data, path);
     const base = { file: source.file, ...where, path: formatPath(path) };

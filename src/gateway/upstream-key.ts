@@ -2,8 +2,9 @@
  * An endpoint's upstream key as read from its environment variable, and what is wrong with the value
  * if anything. Surrounding whitespace is dropped: no HTTP header carries a line break, and a key
  * file or a Kubernetes secret made from one often ends in one (E51: every request then failed as
- * "could not connect"). An empty value is no key. A key with any other character a header cannot
- * carry stays as it is, and every request to that endpoint fails: the problem says so.
+ * "could not connect"). An empty value is no key. A key with a character no key has (a control
+ * character or line break inside it, or one beyond ASCII, which undici refuses or sends as Latin-1)
+ * stays as it is: the problem says so.
  */
 export interface UpstreamKey {
   readonly key: string | undefined;

@@ -567,6 +567,8 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     // A number past its bound: the schema's bound alone, not also zod's largest safe integer (E51).
     const huge = parseGatewayConfig(edit(valid, 'requestsPerMinute: 600', 'requestsPerMinute: 1e20'), 'gateway.yaml');
     expect(huge.ok ? [] : huge.problems.map((problem) => problem.message)).toEqual(['expected a value <= 1000000000, got 100000000000000000000']);
+    const below = parseGatewayConfig(edit(valid, 'requestsPerMinute: 600', 'requestsPerMinute: -1e20'), 'gateway.yaml');
+    expect(below.ok ? [] : below.problems.map((problem) => problem.message)).toEqual(['expected a value > 0, got -100000000000000000000']);
     // More than 16 hashes: said so, not only that a hash or a list was expected.
     const seventeen = Array.from({ length: 17 }, (_, i) => hashApiKey(`sk-${String(i)}`)).join(', ');
     expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: [${seventeen}]`))).toMatchObject({ path: 'tenants[0].apiKeySha256', message: 'a list of 17 key hashes: at most 16 keys', suggestion: 'remove the retired ones' });

@@ -43,7 +43,7 @@ describe("an endpoint's key from its environment variable (E51)", () => {
     expect(upstream.headers[0]?.authorization).toBe('Bearer sk-upstream-abc');
     expect(gatewayConfigWarnings(config, { KEY_TEST: 'sk-upstream-abc\n' })).toEqual([expect.stringMatching(/^endpoint 'up' takes its key from \$KEY_TEST, whose value begins or ends with whitespace .*: it is sent without it$/)]);
     expect(gatewayConfigWarnings(config, { KEY_TEST: '' })).toEqual(["endpoint 'up' takes its key from $KEY_TEST, which is empty; it will be called without a key"]);
-    expect(gatewayConfigWarnings(config, { KEY_TEST: 'sk-a\nb' })).toEqual([expect.stringContaining('every request to it will fail; set the variable to the key alone')]);
+    expect(gatewayConfigWarnings(config, { KEY_TEST: 'sk-a\nb' })).toEqual([expect.stringContaining('a character a key does not (a control character or a line break inside it, or one beyond ASCII, which an upstream reads otherwise or refuses): set the variable to the key alone')]);
     expect(gatewayConfigWarnings(config, { KEY_TEST: 'sk-upstream-abc' })).toEqual([]);
   });
 });
