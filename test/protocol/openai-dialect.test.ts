@@ -93,6 +93,15 @@ describe('OpenAI requests', () => {
     expect(openaiDialect.parseRequest(request({ top_p: 0.5, stop: 'END' }), { asServer: true }).ok).toBe(true);
   });
 
+  it('more than 4 stop sequences: the gateway refuses them (OpenAI takes 4), a model server takes them, as vLLM and Anthropic do (E52)', () => {
+    const five = ['a', 'b', 'c', 'd', 'e'];
+    expect(openaiDialect.parseRequest(request({ stop: five }))).toMatchObject({ ok: false, problem: { status: 400, param: 'stop' } });
+    expect(openaiDialect.parseRequest(request({ stop: five }), { asServer: true })).toMatchObject({ ok: true, value: { stop: five } });
+    const anthropic = { model: 'm', max_tokens: 5, stop_sequences: five, messages: [{ role: 'user', content: 'hi' }] };
+    expect(anthropicDialect.parseRequest(anthropic)).toMatchObject({ ok: false, problem: { status: 400, param: 'stop_sequences', message: 'stop_sequences: at most 4 stop_sequences: answers may be served by OpenAI-compatible upstreams, which take 4' } });
+    expect(anthropicDialect.parseRequest(anthropic, { asServer: true })).toMatchObject({ ok: true, value: { stop: five } });
+  });
+
   it('a top_p of 0 reaches an OpenAI-dialect upstream as the smallest positive one (vLLM refuses 0), an Anthropic one as 0', () => {
     const zero = parse({ top_p: 0 });
     expect(zero.topP).toBe(0);

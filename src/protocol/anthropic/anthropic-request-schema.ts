@@ -160,7 +160,7 @@ export const anthropicRequestSchema = z.looseObject({
   top_p: z.number().min(0).max(1).optional(),
   top_k: z.number().int().min(0).optional(),
   // The same answer whichever upstream serves it: OpenAI-dialect upstreams take at most 4.
-  stop_sequences: z.array(z.string().max(maxStopSequenceChars, `a stop sequence is at most ${maxStopSequenceChars} characters`)).max(4, 'at most 4 stop_sequences: answers may be served by OpenAI-compatible upstreams, which take 4').optional(),
+  stop_sequences: z.array(z.string().max(maxStopSequenceChars, `a stop sequence is at most ${maxStopSequenceChars} characters`)).optional(),
   stream: z.boolean().optional(),
   // An empty list asks for no tools, as leaving the field out does.
   tools: z.array(toolSchema).optional(),

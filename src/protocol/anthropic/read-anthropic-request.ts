@@ -257,6 +257,8 @@ export function readAnthropicRequest(body: unknown, schema: typeof anthropicRequ
   const parsed = schema.safeParse(body);
   if (!parsed.success) return invalidRequest(parsed.error);
   const r = parsed.data;
+  // The gateway's own bound (a model server, the emulator, takes any number, as Anthropic does).
+  if (options.asServer !== true && (r.stop_sequences?.length ?? 0) > 4) return refusal('stop_sequences', 'at most 4 stop_sequences: answers may be served by OpenAI-compatible upstreams, which take 4');
   // A message thread (the conversation stored at Anthropic, continued by id): dropped, a
   // continuation would be answered without the conversation before it. The SDK's tool runner
   // threads by default and, told so by the error code, sends the whole conversation instead.

@@ -305,7 +305,8 @@ export const openaiRequestSchema = z.looseObject({
   frequency_penalty: z.number().min(-2).max(2).nullish(),
   presence_penalty: z.number().min(-2).max(2).nullish(),
   logit_bias: z.record(z.string().regex(/^\d+$/, 'logit_bias keys are token ids'), z.number().min(-100).max(100)).nullish(),
-  stop: z.union([stopSequence, z.array(stopSequence).max(4)], { error: `stop must be a string or an array of at most 4 strings, each at most ${maxStopSequenceChars} characters` }).nullish(),
+  // Any number, as vLLM takes them; the gateway's schema holds them to OpenAI's 4.
+  stop: z.union([stopSequence, z.array(stopSequence)], { error: `stop must be a string or an array of strings, each at most ${maxStopSequenceChars} characters` }).nullish(),
   stream: z.boolean().nullish(),
   stream_options: streamOptions.nullish(),
   // vLLM's extension: continue a trailing assistant message (a prefill) rather than answer after it.
@@ -342,7 +343,12 @@ export const serverLengthSchema = z.looseObject({
 });
 
 /** As the gateway reads a request: what it cannot carry to an upstream is refused, not dropped. */
-export const openaiGatewayRequestSchema = openaiRequestSchema.extend({ messages: z.array(messageSchema(gatewayCallIds)).min(1), ...serverExtensions, ...otherApiFields });
+export const openaiGatewayRequestSchema = openaiRequestSchema.extend({
+  messages: z.array(messageSchema(gatewayCallIds)).min(1),
+  stop: z.union([stopSequence, z.array(stopSequence).max(4)], { error: `stop must be a string or an array of at most 4 strings, each at most ${maxStopSequenceChars} characters` }).nullish(),
+  ...serverExtensions,
+  ...otherApiFields,
+});
 
 /** A request as the schema reads it, and its parts, for the readers that make it canonical. */
 export type OpenaiRequest = z.infer<typeof openaiRequestSchema>;
