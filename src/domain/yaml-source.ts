@@ -39,6 +39,8 @@ interface AliasScan {
   readonly collectionKey: number | undefined;
   /** Where the first key written a second time in its mapping is. */
   readonly repeatedKey: number | undefined;
+  /** Its name, when it reads as a field's (letters: never a value that may be a pasted key). */
+  readonly repeatedKeyName: string | undefined;
   /** Values written, and what they add up to with every alias (and merge) expanded, capped past the bound. */
   readonly written: number;
   readonly expanded: number;
@@ -66,6 +68,7 @@ function aliasScan(doc: Document): AliasScan {
   let selfMerge: number | undefined;
   let collectionKey: number | undefined;
   let repeatedKey: number | undefined;
+  let repeatedKeyName: string | undefined;
   let written = 0;
   const maps: YAMLMap[] = [];
   visit(doc, {
@@ -102,7 +105,10 @@ function aliasScan(doc: Document): AliasScan {
       const name = key.value === null || key.value === undefined ? '' : String(key.value);
       if (keys.has(name)) {
         const at = (pair.key as Node).range?.[0] ?? 0;
-        if (repeatedKey === undefined || at < repeatedKey) repeatedKey = at;
+        if (repeatedKey === undefined || at < repeatedKey) {
+          repeatedKey = at;
+          repeatedKeyName = /^[a-z][a-zA-Z]{0,31}(?:Sha256)?$/.test(name) ? name : undefined;
+        }
         break;
       }
       keys.add(name);
@@ -143,7 +149,7 @@ function aliasScan(doc: Document): AliasScan {
     return size;
   };
   const expanded = sizeOf(doc.contents);
-  return { unresolved, selfMerge, collectionKey, repeatedKey, written, expanded, bound };
+  return { unresolved, selfMerge, collectionKey, repeatedKey, repeatedKeyName, written, expanded, bound };
 }
 
 /**
@@ -239,7 +245,9 @@ export function parseYamlSource(text: string, file: string): ParsedYaml {
   const scan = aliasScan(doc);
   if (scan.repeatedKey !== undefined) {
     const where = lineCounter.linePos(scan.repeatedKey);
-    return { ok: false, problems: [{ code: 'syntax', file, line: where.line, column: where.col, path: '', message: `YAML syntax error: ${syntaxMessage('DUPLICATE_KEY', '')}`, suggestion: 'check indentation, quoting and that each key appears once' }] };
+    // Named (E51: 'a key appears twice' left the reader to find which); the line and column say where.
+    const message = scan.repeatedKeyName === undefined ? syntaxMessage('DUPLICATE_KEY', '') : `the key '${scan.repeatedKeyName}' appears twice in the same mapping`;
+    return { ok: false, problems: [{ code: 'syntax', file, line: where.line, column: where.col, path: '', message: `YAML syntax error: ${message}`, suggestion: scan.repeatedKeyName === undefined ? 'check indentation, quoting and that each key appears once' : `keep one '${scan.repeatedKeyName}' here (check indentation too: a key indented as its neighbours' belongs to their mapping)` }] };
   }
   const refusals: SpecProblem[] = [];
   if (scan.unresolved !== undefined) {

@@ -473,7 +473,11 @@ describe('YAML syntax errors', () => {
   it('a repeated key is a syntax error at the second key', () => {
     const problem = onlyProblem(edit(small, '    region: us-central1\n', '    region: us-central1\n    region: us-east1\n'));
     expect(problem).toMatchObject({ code: 'syntax', line: 10, column: 5, path: '' });
-    expect(problem.message).toBe('YAML syntax error: a key appears twice in the same mapping');
+    expect(problem.message).toBe("YAML syntax error: the key 'region' appears twice in the same mapping");
+    expect(problem.suggestion).toMatch(/^keep one 'region' here/);
+    // A key that may be a pasted secret is not named.
+    const pasted = onlyProblem(edit(small, '    region: us-central1\n', '    region: us-central1\n    sk-live-AbC123: 1\n    sk-live-AbC123: 2\n'));
+    expect(pasted.message).toBe('YAML syntax error: a key appears twice in the same mapping');
   });
 
   it("a syntax error's message does not quote the file's text (it may be a key pasted in the wrong place)", () => {
@@ -604,7 +608,7 @@ describe('YAML aliases', () => {
     expect(onlyProblem(`x-a:\n  b: { c: 1, c: 2 }\nx-a: 3\n${small}`)).toMatchObject({ line: 2, column: 14 });
     expect(onlyProblem(`x-y:\n  "<<": 1\n  "<<": 2\n${small}`)).toMatchObject({ line: 3, column: 3, message: 'YAML syntax error: a key appears twice in the same mapping' });
     // As the object read will have them: a key written as an alias, 1 and "1", a null key and "".
-    expect(onlyProblem(`x-k: &k foo\nx-m:\n  foo: 1\n  *k : 2\n${small}`)).toMatchObject({ line: 4, column: 3, message: 'YAML syntax error: a key appears twice in the same mapping' });
+    expect(onlyProblem(`x-k: &k foo\nx-m:\n  foo: 1\n  *k : 2\n${small}`)).toMatchObject({ line: 4, column: 3, message: "YAML syntax error: the key 'foo' appears twice in the same mapping" });
     expect(onlyProblem(`x-m:\n  1: a\n  "1": b\n${small}`)).toMatchObject({ line: 3, column: 3 });
     expect(onlyProblem(`x-m:\n  ~: a\n  "": b\n${small}`)).toMatchObject({ line: 3, column: 3 });
     // An alias key names the anchor written last before it, inside its own mapping too.
