@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { Logger } from 'pino';
 import { mayRunIn, type Fleet, type Pool, type Service } from '../domain/fleet.js';
@@ -145,6 +145,18 @@ interface ReplicaSpec {
 }
 
 /** Plans (unless given a plan), starts the emulators and the gateway, and returns a handle that closes them. */
+/**
+ * The gateway endpoint id of a pool's k-th replica, `<pool>-<k>`, within the 128 characters an id
+ * may have: a pool id too long for its suffix keeps its start and a hash of the whole, so ids stay
+ * distinct (R47: a valid 127-character pool id made `up` fail with an internal error).
+ */
+export function replicaEndpointId(poolId: string, k: number): string {
+  const plain = `${poolId}-${String(k)}`;
+  if (plain.length <= 128) return plain;
+  const suffix = `.${createHash('sha256').update(poolId).digest('hex').slice(0, 8)}-${String(k)}`;
+  return `${poolId.slice(0, 128 - suffix.length)}${suffix}`;
+}
+
 export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}): Promise<RunningFleet> {
   const replicasPerPool = options.replicasPerPool ?? 2;
   if (!Number.isInteger(replicasPerPool) || replicasPerPool < 1) throw new RangeError(`replicasPerPool must be a positive whole number, got ${replicasPerPool}`);
@@ -185,7 +197,7 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
       // dialects (only OpenAI's give JSON mode) once the jurisdiction has two replicas.
       const ordinal = replicas.length;
       const ofServiceThere = replicas.filter((replica) => replica.service === service && replica.pool.jurisdiction === pool.jurisdiction).length;
-      replicas.push({ service, pool, option, id: `${pool.id}-${k}`, dialect: ofServiceThere % 2 === 0 ? 'anthropic' : 'openai', seed: nthSeed(baseSeed, ordinal) });
+      replicas.push({ service, pool, option, id: replicaEndpointId(pool.id, k), dialect: ofServiceThere % 2 === 0 ? 'anthropic' : 'openai', seed: nthSeed(baseSeed, ordinal) });
     }
   }
   for (const service of fleet.services) {

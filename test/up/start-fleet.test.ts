@@ -4,8 +4,9 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFleet, loadFleetOrThrow } from '../../src/domain/load-fleet.js';
 import type { Fleet } from '../../src/domain/fleet.js';
+import { idPattern } from '../../src/domain/id-pattern.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { StartFleetError, StartFleetStopped, nthSeed, startFleet, type RunningFleet } from '../../src/up/start-fleet.js';
+import { StartFleetError, StartFleetStopped, nthSeed, replicaEndpointId, startFleet, type RunningFleet } from '../../src/up/start-fleet.js';
 import { readText, smallYamlPath } from '../helpers/paths.js';
 import { curlToFetch } from './curl-to-fetch.js';
 
@@ -185,6 +186,20 @@ describe('startFleet lifecycle', () => {
     } finally {
       if (!closed) await several.close();
     }
+  });
+
+  it('replica ids stay within the 128 characters an id may have, distinct, for a pool id of up to 128 (R47)', () => {
+    expect(replicaEndpointId('gcp-usc1-v6e', 3)).toBe('gcp-usc1-v6e-3');
+    const long = `p${'x'.repeat(127)}`;
+    const ids = [0, 1, 10, 123].map((k) => replicaEndpointId(long, k));
+    for (const id of ids) {
+      expect(id.length).toBeLessThanOrEqual(128);
+      expect(id).toMatch(idPattern);
+    }
+    expect(new Set(ids).size).toBe(4);
+    expect(ids[2]).toMatch(/^px+\.[0-9a-f]{8}-10$/);
+    // Two long pool ids alike in their start stay apart.
+    expect(replicaEndpointId(`${long.slice(0, 127)}y`, 0)).not.toBe(ids[0]);
   });
 
   it('an infeasible plan still starts what it placed, with a warning; a plan with nothing to serve is refused', async () => {
