@@ -34,6 +34,8 @@ const id = z.string().regex(idPattern, idRule);
 const modelName = z
   .string()
   .min(1)
+  // It labels metrics and log lines, as an id does (R47: a 100,000-character route name took /metrics to 2 MB).
+  .max(256, 'a model name is at most 256 characters')
   // eslint-disable-next-line no-control-regex
   .regex(/^[^\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]*$/, 'a model name may not hold control characters, line separators or text-direction marks (they would reach metrics and logs as they are)');
 const count = (max: number) => z.number().int().positive().max(max);

@@ -102,8 +102,21 @@ export interface UpstreamClient {
  * back to one that finds its own name (R46: A -> B -> A, each sending only its own, went unseen).
  */
 function viaOf(forwarded: string | undefined, own: string): string {
-  return forwarded === undefined || forwarded.trim() === '' ? own : `${forwarded}, ${own}`;
+  if (forwarded === undefined) return own;
+  // Empty entries dropped; a long chain cut to its last entries within forwardedViaChars: the
+  // nearest hops, where a loop's gateways are, and never past what an upstream's header limit
+  // takes (R47: a 16 KB Via from a client made every upstream answer 431, blamed on them).
+  let entries = forwarded.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  let length = entries.reduce((sum, entry) => sum + entry.length + 2, 0);
+  while (length > forwardedViaChars && entries.length > 0) {
+    length -= (entries[0] ?? '').length + 2;
+    entries = entries.slice(1);
+  }
+  return entries.length === 0 ? own : `${entries.join(', ')}, ${own}`;
 }
+
+/** The most of a request's own Via carried onto an upstream call (see viaOf): about 40 hops. */
+const forwardedViaChars = 1024;
 
 /** Status used for failures that never got an HTTP status (refused, reset, timed out connecting). */
 export const connectFailureStatus = 0;

@@ -45,6 +45,15 @@ resilience: { retries: 0, backoffMs: 1, maxBackoffMs: 5 }
     // Another gateway's name is no loop.
     const other = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', via: '1.1 switchyard-000000000000, 1.1 proxy' }, body: JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) });
     expect(other.status).toBe(200);
+    expect(upstream.headers[1]?.via).toMatch(/^1\.1 switchyard-000000000000, 1\.1 proxy, 1\.1 switchyard-[0-9a-f]{12}$/);
+    // A long Via is carried by its last entries within 1 KB, empty ones dropped (R47: 16 KB made every upstream refuse it).
+    const hops = Array.from({ length: 800 }, (_, index) => `1.1 hop-${String(index)}`).join(', ');
+    const long = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', via: ` , ,${hops}` }, body: JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) });
+    expect(long.status).toBe(200);
+    const sent = upstream.headers[2]?.via ?? '';
+    expect(sent.length).toBeLessThanOrEqual(1100);
+    expect(sent).toMatch(/, 1\.1 hop-799, 1\.1 switchyard-[0-9a-f]{12}$/);
+    expect(sent).not.toMatch(/^\s*,/);
   });
 
   it('a loop through two gateways (A -> B -> A) is refused where it comes back: each carries the Via it got and adds its own (R46)', async () => {
