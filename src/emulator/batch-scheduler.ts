@@ -494,15 +494,28 @@ export class BatchScheduler {
   }
 
   /**
-   * Estimated wait (ms) until the admitted sequences that finish first, by their projected
-   * finishes, have asked for `outputTokens` output tokens in all: when a server holding each answer
-   * whole from arrival frees that many. As retryAfterMs when they would not, finishing all.
+   * Estimated wait (ms) until the sequences that finish first have asked for `outputTokens` output
+   * tokens in all: when a server holding each answer whole from arrival frees that many. The
+   * admitted ones by their projected finishes; the queued ones (R47: left out, the wait read an
+   * emulated second where they held the tokens for six) each in the slot that frees first, after
+   * its prefill and its answer's decode steps at the batch decoding now: a rougher guess, as
+   * queued ones' batches are not projected. As retryAfterMs when hangs hold what is wanted.
    */
   msUntilOutputFreed(now: number, outputTokens: number): number {
+    const admitted = this.projectedFinishes(now);
+    // When each slot frees, soonest first: free ones now, the rest as the admitted finish.
+    const slots = [...Array.from({ length: Math.max(0, this.config.capacity - this.active.size) }, () => now), ...admitted.map((finish) => finish.at)];
+    const stepMs = this.stepMs(Math.max(1, this.decoding.size));
+    const queued = this.queue.map((sequence) => {
+      const start = slots.shift() ?? Number.POSITIVE_INFINITY;
+      const at = start + this.prefillMs(sequence.spec.promptTokens) + Math.max(0, sequence.spec.outputTokens - 1) * stepMs;
+      slots.splice(firstAtOrAfter(slots, at), 0, at);
+      return { at, spec: sequence.spec };
+    });
     let freed = 0;
-    for (const finish of this.projectedFinishes(now)) {
+    for (const finish of [...admitted, ...queued].sort((a, b) => a.at - b.at)) {
       freed += finish.spec.outputTokens;
-      if (freed >= outputTokens) return Math.max(0, finish.at - now);
+      if (freed >= outputTokens && Number.isFinite(finish.at)) return Math.max(0, finish.at - now);
     }
     return this.unknownWaitMs(now);
   }

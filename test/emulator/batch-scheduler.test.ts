@@ -239,6 +239,18 @@ describe('BatchScheduler (pure, injected clock)', () => {
     expect(summary(runToEnd(scheduler)).filter((event) => event.includes('finished'))).toEqual(['140:finished:1', '170:finished:2']);
   });
 
+  it('the tokens a queued answer holds are freed after it runs: in the slot that frees first, its prefill and its steps (R47)', () => {
+    const scheduler = new BatchScheduler({ ...base, capacity: 1, maxQueue: 2 });
+    scheduler.submit({ promptTokens: 50, outputTokens: 3 }, 0);
+    scheduler.submit({ promptTokens: 50, outputTokens: 6 }, 0);
+    const wait = scheduler.msUntilOutputFreed(1, 4);
+    const ends = summary(runToEnd(scheduler)).filter((event) => event.includes('finished')).map((event) => Number(event.split(':')[0]));
+    expect(ends).toHaveLength(2);
+    // Not the emulated second of an unknown wait, nor A's end alone: about B's.
+    expect(wait).toBeGreaterThan((ends[0] ?? 0) - 1);
+    expect(Math.abs(wait + 1 - (ends[1] ?? 0))).toBeLessThanOrEqual(0.3 * (ends[1] ?? 0));
+  });
+
   it("a full replica's Retry-After counts the prompts waiting for their prefill, with a decode step between them", () => {
     const scheduler = new BatchScheduler({ ...base, maxQueue: 1 });
     scheduler.submit({ promptTokens: 100, outputTokens: 2 }, 0);
