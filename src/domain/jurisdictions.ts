@@ -31,9 +31,9 @@ export function repeatedJurisdictions(values: readonly (string | undefined)[]): 
  */
 export const jurisdictionIdSchema = z
   .string()
-  .regex(idPattern, idRule)
-  // As long as a request's inference_geo may name.
+  // As long as a request's inference_geo may name: said alone, not beside the id rule's 128 (R47).
   .max(64, 'at most 64 characters')
+  .refine((value) => value.length > 64 || idPattern.test(value), idRule)
   // Anthropic's inference_geo 'global' means "anywhere": a jurisdiction of that name could never be asked for.
   .refine((value) => value.toLowerCase() !== 'global', "'global' is reserved: a request's inference_geo 'global' means any jurisdiction; name it otherwise")
   .transform((value) => value.toLowerCase());

@@ -15,7 +15,7 @@ export type SpecFileText = { readonly ok: true; readonly text: string; readonly 
 export function readSpecFile(file: string, what: string): SpecFileText {
   const fromInput = file === '-';
   const name = fromInput ? standardInputName : file;
-  if (file === '') return { ok: false, problem: unreadable("''", `no path given for ${what}`, "give the file's path, or - to read it from standard input") };
+  if (file.trim() === '') return { ok: false, problem: unreadable(`'${file}'`, `no path given for ${what}`, "give the file's path, or - to read it from standard input") };
   // A terminal on standard input would wait for the user to type the file and press Ctrl-D.
   if (fromInput && isatty(0)) return { ok: false, problem: unreadable(name, `'-' reads ${what} from standard input, which is a terminal here`, `pipe it in (< file.yaml) or give its path`) };
   try {

@@ -335,7 +335,7 @@ describe('switchyard gateway', () => {
       const port = (blocker.address() as AddressInfo).port;
       const io = captureOutput();
       expect(await main(['gateway', '--config', example, '--port', String(port)], io)).toBe(2);
-      expect(io.stderr()).toContain(`cannot listen on 127.0.0.1 (listen.host in ${example}), port ${port}: the port is in use; choose another with --port`);
+      expect(io.stderr()).toContain(`cannot listen on 127.0.0.1 (listen.host of the config (${example}), or its default), port ${port}: the port is in use; choose another with --port`);
       expect(io.stderr()).not.toMatch(/internal error|This is a bug/);
       // A key pasted as the host is not printed (E51).
       const pasted = 'sk-proj-AbCdEf0123456789abcdefGHIJKLmn';

@@ -161,6 +161,8 @@ describe('bundled examples load', () => {
     // An empty path (a variable that was not set) says so, not ': cannot read ... (ENOENT)' (E51).
     const unnamed = loadFleet('');
     expect(unnamed.ok ? [] : unnamed.problems.map(formatProblem)).toEqual(["'': no path given for the fleet file; give the file's path, or - to read it from standard input"]);
+    const blank = loadFleet(' ');
+    expect(blank.ok ? [] : blank.problems.map(formatProblem)).toEqual(["' ': no path given for the fleet file; give the file's path, or - to read it from standard input"]);
   });
 
   it('loadFleetOrThrow throws a SpecError carrying every problem', () => {
@@ -327,6 +329,8 @@ describe('unknown references', () => {
     expect(both.problems.map((problem) => [problem.code, problem.path])).toEqual([['invalid_value', 'services[1].jurisdictions[2]'], ['duplicate_id', 'services[1].jurisdictions[1]']].sort((a, b) => (a[1] ?? '').localeCompare(b[1] ?? '')));
     // No longer than a request's inference_geo may name it.
     expect(onlyProblem(edit(small, 'version: 1\n', `version: 1\njurisdictions: [${'x'.repeat(65)}]\n`))).toMatchObject({ path: 'jurisdictions[0]', message: expect.stringContaining('at most 64 characters') });
+    // Past the id rule's 128 too: the tighter bound alone (R47).
+    expect(onlyProblem(edit(small, 'version: 1\n', `version: 1\njurisdictions: [${'x'.repeat(133)}]\n`))).toMatchObject({ path: 'jurisdictions[0]', message: expect.stringContaining('at most 64 characters') });
     expect(loadOk(edit(small, 'version: 1\n', `version: 1\njurisdictions: [${'x'.repeat(64)}]\n`)).pools.length).toBeGreaterThan(0);
   });
 });

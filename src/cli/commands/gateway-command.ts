@@ -63,7 +63,7 @@ async function serveGateway(options: GatewayCommandOptions, output: Output, stop
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'permission denied' : code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL' ? 'no such local address' : (code ?? String(error));
     // Where the address came from, and never a value that looks like a key pasted there (E51).
-    const from = options.host === undefined ? `listen.host in ${options.config}` : '--host';
+    const from = options.host !== undefined ? '--host' : `listen.host of the config${options.config === '-' ? '' : ` (${options.config})`}, or its default`;
     const shown = holdsKey(host) ? `the address of ${from} (not shown: it looks like a key)` : `${host} (${from})`;
     output.err(`switchyard gateway: cannot listen on ${shown}, port ${port}: ${why}; choose another with --port or --host (or listen: in the config)`);
     await gateway.close().catch(() => undefined);
