@@ -91,7 +91,8 @@ export function restoredCallId(id: string): string {
  * upstream's 'sy-x') is sent as the caller wrote it; the others are still restored, so a turn's
  * ids go as they went before.
  */
-export function sentCallIds(ids: Iterable<string>): (id: string) => string {
+export function sentCallIds(ids: readonly string[]): (id: string) => string {
+  if (ids.length === 0) return shortened;
   const sent = new Map<string, string>();
   const restored = new Set<string>();
   for (const id of new Set(ids)) {

@@ -65,7 +65,13 @@ export function joinedCachedSystem(messages: readonly ChatMessage[]): readonly C
  * require).
  */
 export function wireMessages(messages: readonly ChatMessage[]): unknown[] {
-  const sentCallId = sentCallIds(messages.flatMap((message) => (message.role === 'tool' ? [message.toolCallId ?? ''] : (message.toolCalls ?? []).map((call) => call.id))));
+  // A loop, not flatMap: most requests carry no call, and this runs for every one.
+  const ids: string[] = [];
+  for (const message of messages) {
+    if (message.role === 'tool') ids.push(message.toolCallId ?? '');
+    else if (message.toolCalls !== undefined) for (const call of message.toolCalls) ids.push(call.id);
+  }
+  const sentCallId = sentCallIds(ids);
   const wired: unknown[] = [];
   let shown: unknown[] = [];
   for (const [index, message] of messages.entries()) {
