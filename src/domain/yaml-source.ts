@@ -39,7 +39,7 @@ interface AliasScan {
   readonly collectionKey: number | undefined;
   /** Where the first key written a second time in its mapping is. */
   readonly repeatedKey: number | undefined;
-  /** Its name, when it reads as a field's (letters: never a value that may be a pasted key). */
+  /** Its name, when it reads as a field's (camelCase words: not a value that may be a pasted key). */
   readonly repeatedKeyName: string | undefined;
   /** Values written, and what they add up to with every alias (and merge) expanded, capped past the bound. */
   readonly written: number;
@@ -107,7 +107,8 @@ function aliasScan(doc: Document): AliasScan {
         const at = (pair.key as Node).range?.[0] ?? 0;
         if (repeatedKey === undefined || at < repeatedKey) {
           repeatedKey = at;
-          repeatedKeyName = /^[a-z][a-zA-Z]{0,31}(?:Sha256)?$/.test(name) ? name : undefined;
+          // A field's shape, camelCase words (R48: any run of letters let a letters-only secret through).
+          repeatedKeyName = name.length <= 32 && /^[a-z]+(?:[A-Z][a-z]+)*(?:Sha256)?$/.test(name) ? name : undefined;
         }
         break;
       }

@@ -513,11 +513,15 @@ export class BatchScheduler {
       return { at, spec: sequence.spec };
     });
     let freed = 0;
+    let last = now;
     for (const finish of [...admitted, ...queued].sort((a, b) => a.at - b.at)) {
+      if (!Number.isFinite(finish.at)) break;
       freed += finish.spec.outputTokens;
-      if (freed >= outputTokens && Number.isFinite(finish.at)) return Math.max(0, finish.at - now);
+      last = finish.at;
+      if (freed >= outputTokens) return Math.max(0, finish.at - now);
     }
-    return this.unknownWaitMs(now);
+    // Never less than for fewer tokens (R48: the unknown wait, an emulated second, undercut a finite one).
+    return Math.max(last - now, this.unknownWaitMs(now));
   }
 
   /** When each admitted sequence would end, soonest first, hung ones left out (see retryAfterMs). */

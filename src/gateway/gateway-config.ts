@@ -34,8 +34,9 @@ const id = z.string().regex(idPattern, idRule);
 const modelName = z
   .string()
   .min(1)
-  // It labels metrics and log lines, as an id does (R47: a 100,000-character route name took /metrics to 2 MB).
-  .max(256, 'a model name is at most 256 characters')
+  // It labels metrics and log lines, as an id does (R47: a 100,000-character route name took /metrics to
+  // 2 MB); 512, room for `up`'s <service>@<pool> of two 128-character ids (R48: 256 refused it).
+  .max(512, 'a model name is at most 512 characters')
   // eslint-disable-next-line no-control-regex
   .regex(/^[^\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]*$/, 'a model name may not hold control characters, line separators or text-direction marks (they would reach metrics and logs as they are)');
 const count = (max: number) => z.number().int().positive().max(max);

@@ -106,13 +106,33 @@ function viaOf(forwarded: string | undefined, own: string): string {
   // Empty entries dropped; a long chain cut to its last entries within forwardedViaChars: the
   // nearest hops, where a loop's gateways are, and never past what an upstream's header limit
   // takes (R47: a 16 KB Via from a client made every upstream answer 431, blamed on them).
-  let entries = forwarded.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
-  let length = entries.reduce((sum, entry) => sum + entry.length + 2, 0);
-  while (length > forwardedViaChars && entries.length > 0) {
-    length -= (entries[0] ?? '').length + 2;
-    entries = entries.slice(1);
+  // Read from the end, once (R48: dropping entries from the front one at a time took 33 ms for 8,000).
+  const kept: string[] = [];
+  let length = 0;
+  for (const entry of viaEntries(forwarded).reverse()) {
+    length += entry.length + 2;
+    if (length > forwardedViaChars) break;
+    kept.push(entry);
   }
-  return entries.length === 0 ? own : `${entries.join(', ')}, ${own}`;
+  return kept.length === 0 ? own : `${kept.reverse().join(', ')}, ${own}`;
+}
+
+/** A Via header's entries, trimmed, empty ones left out; a comma inside a comment, `(...)`, is the comment's (R48). */
+function viaEntries(via: string): string[] {
+  const entries: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let at = 0; at <= via.length; at += 1) {
+    const char = via.charAt(at);
+    if (char === '(') depth += 1;
+    else if (char === ')') depth = Math.max(0, depth - 1);
+    else if (at === via.length || (char === ',' && depth === 0)) {
+      const entry = via.slice(start, at).trim();
+      if (entry !== '') entries.push(entry);
+      start = at + 1;
+    }
+  }
+  return entries;
 }
 
 /** The most of a request's own Via carried onto an upstream call (see viaOf): about 40 hops. */

@@ -144,7 +144,6 @@ interface ReplicaSpec {
   readonly seed: number;
 }
 
-/** Plans (unless given a plan), starts the emulators and the gateway, and returns a handle that closes them. */
 /**
  * The gateway endpoint id of a pool's k-th replica, `<pool>-<k>`, within the 128 characters an id
  * may have: a pool id too long for its suffix keeps its start and a hash of the whole, so ids stay
@@ -157,6 +156,7 @@ export function replicaEndpointId(poolId: string, k: number): string {
   return `${poolId.slice(0, 128 - suffix.length)}${suffix}`;
 }
 
+/** Plans (unless given a plan), starts the emulators and the gateway, and returns a handle that closes them. */
 export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}): Promise<RunningFleet> {
   const replicasPerPool = options.replicasPerPool ?? 2;
   if (!Number.isInteger(replicasPerPool) || replicasPerPool < 1) throw new RangeError(`replicasPerPool must be a positive whole number, got ${replicasPerPool}`);

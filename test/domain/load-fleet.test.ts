@@ -482,6 +482,9 @@ describe('YAML syntax errors', () => {
     // A key that may be a pasted secret is not named.
     const pasted = onlyProblem(edit(small, '    region: us-central1\n', '    region: us-central1\n    sk-live-AbC123: 1\n    sk-live-AbC123: 2\n'));
     expect(pasted.message).toBe('YAML syntax error: a key appears twice in the same mapping');
+    // Nor one of letters alone that is no camelCase field name (R48).
+    const letters = onlyProblem(edit(small, '    region: us-central1\n', '    region: us-central1\n    sKlivEabcdefGHIJKLmnop: 1\n    sKlivEabcdefGHIJKLmnop: 2\n'));
+    expect(letters.message).toBe('YAML syntax error: a key appears twice in the same mapping');
   });
 
   it("a syntax error's message does not quote the file's text (it may be a key pasted in the wrong place)", () => {

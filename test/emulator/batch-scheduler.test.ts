@@ -251,6 +251,16 @@ describe('BatchScheduler (pure, injected clock)', () => {
     expect(Math.abs(wait + 1 - (ends[1] ?? 0))).toBeLessThanOrEqual(0.3 * (ends[1] ?? 0));
   });
 
+  it('the wait for more tokens is never shorter than for fewer: past what projected ends free, at least the last of them (R48)', () => {
+    const scheduler = new BatchScheduler({ ...base, capacity: 2, maxQueue: 2 });
+    scheduler.submit({ promptTokens: 50, outputTokens: 500 }, 0);
+    // Held for good: it frees nothing, ever.
+    scheduler.submit({ promptTokens: 50, outputTokens: 5, holdMs: Number.POSITIVE_INFINITY }, 0);
+    const waits = [1, 250, 500, 501, 505, 10_000].map((tokens) => scheduler.msUntilOutputFreed(1, tokens));
+    for (let index = 1; index < waits.length; index += 1) expect(waits[index]).toBeGreaterThanOrEqual(waits[index - 1] ?? 0);
+    expect(waits[3]).toBe(waits[2]);
+  });
+
   it("a full replica's Retry-After counts the prompts waiting for their prefill, with a decode step between them", () => {
     const scheduler = new BatchScheduler({ ...base, maxQueue: 1 });
     scheduler.submit({ promptTokens: 100, outputTokens: 2 }, 0);

@@ -564,9 +564,11 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     const long = parseGatewayConfig(edit(valid, '  - id: acme\n', `  - id: acme-${'x'.repeat(200)}\n`), 'gateway.yaml');
     expect(long.ok ? [] : long.problems.map((problem) => [problem.path, problem.message.startsWith('an id of letters, digits, ".", "_", ":" or "-", starting with a letter or digit, at most 128 characters, got \'acme-xxx'), problem.message.length < 200])).toEqual([['tenants[0].id', true, true]]);
     expect(loadOk(edit(valid, '  - id: acme\n', `  - id: a${'x'.repeat(127)}\n`)).tenants[0]?.id).toHaveLength(128);
-    // A route's model name labels metrics and logs too: at most 256 characters (R47).
-    const longModel = parseGatewayConfig(edit(valid, '  - model: frontier\n', `  - model: f${'x'.repeat(256)}\n`), 'gateway.yaml');
-    expect(longModel.ok ? [] : longModel.problems.map((problem) => [problem.path, problem.message.startsWith('expected a text of at most 256 characters')])).toEqual([['routes[0].model', true]]);
+    // A route's model name labels metrics and logs too: at most 512 characters (R47, R48).
+    const longModel = parseGatewayConfig(edit(valid, '  - model: frontier\n', `  - model: f${'x'.repeat(512)}\n`), 'gateway.yaml');
+    expect(longModel.ok ? [] : longModel.problems.map((problem) => [problem.path, problem.message.startsWith('expected a text of at most 512 characters')])).toEqual([['routes[0].model', true]]);
+    // up's <service>@<pool> of two 128-character ids (257) is taken.
+    expect(loadOk(edit(valid, '  - model: frontier\n', `  - model: ${'s'.repeat(128)}@${'p'.repeat(128)}\n`)).routes[0]?.model).toHaveLength(257);
     // A number past its bound: the schema's bound alone, not also zod's largest safe integer (E51).
     const huge = parseGatewayConfig(edit(valid, 'requestsPerMinute: 600', 'requestsPerMinute: 1e20'), 'gateway.yaml');
     expect(huge.ok ? [] : huge.problems.map((problem) => problem.message)).toEqual(['expected a value <= 1000000000, got 100000000000000000000']);

@@ -54,6 +54,10 @@ resilience: { retries: 0, backoffMs: 1, maxBackoffMs: 5 }
     expect(sent.length).toBeLessThanOrEqual(1100);
     expect(sent).toMatch(/, 1\.1 hop-799, 1\.1 switchyard-[0-9a-f]{12}$/);
     expect(sent).not.toMatch(/^\s*,/);
+    // A comment's comma is the comment's: the entry is kept whole (R48).
+    const commented = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', via: '1.1 edge (Acme proxy, v2), 1.1 lb' }, body: JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) });
+    expect(commented.status).toBe(200);
+    expect(upstream.headers[3]?.via).toMatch(/^1\.1 edge \(Acme proxy, v2\), 1\.1 lb, 1\.1 switchyard-[0-9a-f]{12}$/);
   });
 
   it('a loop through two gateways (A -> B -> A) is refused where it comes back: each carries the Via it got and adds its own (R46)', async () => {
