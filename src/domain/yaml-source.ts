@@ -107,8 +107,10 @@ function aliasScan(doc: Document): AliasScan {
         const at = (pair.key as Node).range?.[0] ?? 0;
         if (repeatedKey === undefined || at < repeatedKey) {
           repeatedKey = at;
-          // A field's shape, camelCase words (R48: any run of letters let a letters-only secret through).
-          repeatedKeyName = name.length <= 32 && /^[a-z]+(?:[A-Z][a-z]+)*(?:Sha256)?$/.test(name) ? name : undefined;
+          // A field's shape: camelCase words, then perhaps a unit or a number (powerMW, hbmTBps, bf16,
+          // apiKeySha256). R48: any run of letters let a letters-only secret through; R49: the fleet's
+          // unit-suffixed fields went unnamed.
+          repeatedKeyName = name.length <= 32 && /^[a-z]+(?:[A-Z][a-z]+)*(?:[A-Z]+[a-z]{0,2}|[0-9]+)?$/.test(name) ? name : undefined;
         }
         break;
       }

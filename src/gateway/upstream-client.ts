@@ -117,14 +117,19 @@ function viaOf(forwarded: string | undefined, own: string): string {
   return kept.length === 0 ? own : `${kept.reverse().join(', ')}, ${own}`;
 }
 
-/** A Via header's entries, trimmed, empty ones left out; a comma inside a comment, `(...)`, is the comment's (R48). */
+/**
+ * A Via header's entries, trimmed, empty ones left out; a comma inside a comment, `(...)`, is the
+ * comment's (R48), and a character after `\` in one is escaped (RFC 9110). A comment never closed
+ * (malformed) splits at every comma, as though none were there (R49: it took the nearest hops in).
+ */
 function viaEntries(via: string): string[] {
   const entries: string[] = [];
   let depth = 0;
   let start = 0;
   for (let at = 0; at <= via.length; at += 1) {
     const char = via.charAt(at);
-    if (char === '(') depth += 1;
+    if (depth > 0 && char === '\\') at += 1;
+    else if (char === '(') depth += 1;
     else if (char === ')') depth = Math.max(0, depth - 1);
     else if (at === via.length || (char === ',' && depth === 0)) {
       const entry = via.slice(start, at).trim();
@@ -132,7 +137,7 @@ function viaEntries(via: string): string[] {
       start = at + 1;
     }
   }
-  return entries;
+  return depth === 0 ? entries : via.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
 }
 
 /** The most of a request's own Via carried onto an upstream call (see viaOf): about 40 hops. */

@@ -482,6 +482,8 @@ describe('YAML syntax errors', () => {
     // A key that may be a pasted secret is not named.
     const pasted = onlyProblem(edit(small, '    region: us-central1\n', '    region: us-central1\n    sk-live-AbC123: 1\n    sk-live-AbC123: 2\n'));
     expect(pasted.message).toBe('YAML syntax error: a key appears twice in the same mapping');
+    // A field with a unit (R49: powerMW went unnamed).
+    expect(onlyProblem(edit(small, '    region: us-central1\n', '    region: us-central1\n    powerMW: 1\n    powerMW: 2\n')).message).toBe("YAML syntax error: the key 'powerMW' appears twice in the same mapping");
     // Nor one of letters alone that is no camelCase field name (R48).
     const letters = onlyProblem(edit(small, '    region: us-central1\n', '    region: us-central1\n    sKlivEabcdefGHIJKLmnop: 1\n    sKlivEabcdefGHIJKLmnop: 2\n'));
     expect(letters.message).toBe('YAML syntax error: a key appears twice in the same mapping');
@@ -610,7 +612,7 @@ describe('YAML aliases', () => {
   it('a key repeated in a large mapping, or repeated as the object read would have it, is found at its first repeat in the file', () => {
     const keys = Array.from({ length: 3000 }, (_, index) => `  k${String(index)}: ${String(index)}`);
     const text = `x-big:\n${[...keys, '  k17: again'].join('\n')}\n${small}`;
-    expect(onlyProblem(text)).toMatchObject({ code: 'syntax', line: 3002, column: 3, message: 'YAML syntax error: a key appears twice in the same mapping' });
+    expect(onlyProblem(text)).toMatchObject({ code: 'syntax', line: 3002, column: 3, message: "YAML syntax error: the key 'k17' appears twice in the same mapping" });
     // The first repeat in the file, though its mapping is inside one whose own repeat comes later; a quoted "<<" is a key like any.
     expect(onlyProblem(`x-a:\n  b: { c: 1, c: 2 }\nx-a: 3\n${small}`)).toMatchObject({ line: 2, column: 14 });
     expect(onlyProblem(`x-y:\n  "<<": 1\n  "<<": 2\n${small}`)).toMatchObject({ line: 3, column: 3, message: 'YAML syntax error: a key appears twice in the same mapping' });

@@ -58,6 +58,12 @@ resilience: { retries: 0, backoffMs: 1, maxBackoffMs: 5 }
     const commented = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', via: '1.1 edge (Acme proxy, v2), 1.1 lb' }, body: JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) });
     expect(commented.status).toBe(200);
     expect(upstream.headers[3]?.via).toMatch(/^1\.1 edge \(Acme proxy, v2\), 1\.1 lb, 1\.1 switchyard-[0-9a-f]{12}$/);
+    // An escaped parenthesis inside a comment, and a comment never closed, keep the hops after them (R49).
+    for (const [index, via] of [[4, '1.1 p (a \\( b), 1.1 hop-1'], [5, '1.1 x (oops, 1.1 hop-2']] as const) {
+      const sent = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', via }, body: JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) });
+      expect(sent.status).toBe(200);
+      expect(upstream.headers[index]?.via?.startsWith(`${via}, 1.1 switchyard-`)).toBe(true);
+    }
   });
 
   it('a loop through two gateways (A -> B -> A) is refused where it comes back: each carries the Via it got and adds its own (R46)', async () => {
