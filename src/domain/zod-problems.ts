@@ -38,18 +38,19 @@ export function problemsFromZod(error: z.ZodError, source: YamlSource, schema: z
   // zod's int() bounds a number by the largest safe integer, beside the schema's own bound: only the
   // tighter is said (E51: 1e20 read two bounds; R46: -1e20 two too).
   const numeric = (origin: string): boolean => origin === 'number' || origin === 'int';
-  const lowest = new Map<string, number>();
-  const highest = new Map<string, number>();
+  // By path: the lowest maximum and the highest minimum its issues name.
+  const tightestMaximum = new Map<string, number>();
+  const tightestMinimum = new Map<string, number>();
   for (const issue of error.issues) {
     const at = formatPath(issue.path);
-    if (issue.code === 'too_big' && numeric(issue.origin)) lowest.set(at, Math.min(lowest.get(at) ?? Number.POSITIVE_INFINITY, Number(issue.maximum)));
-    if (issue.code === 'too_small' && numeric(issue.origin)) highest.set(at, Math.max(highest.get(at) ?? Number.NEGATIVE_INFINITY, Number(issue.minimum)));
+    if (issue.code === 'too_big' && numeric(issue.origin)) tightestMaximum.set(at, Math.min(tightestMaximum.get(at) ?? Number.POSITIVE_INFINITY, Number(issue.maximum)));
+    if (issue.code === 'too_small' && numeric(issue.origin)) tightestMinimum.set(at, Math.max(tightestMinimum.get(at) ?? Number.NEGATIVE_INFINITY, Number(issue.minimum)));
   }
   for (const issue of error.issues) {
     const path = issue.path;
     if (issue.code === 'unrecognized_keys') continue;
-    if (issue.code === 'too_big' && numeric(issue.origin) && Number(issue.maximum) > (lowest.get(formatPath(path)) ?? Number.POSITIVE_INFINITY)) continue;
-    if (issue.code === 'too_small' && numeric(issue.origin) && Number(issue.minimum) < (highest.get(formatPath(path)) ?? Number.NEGATIVE_INFINITY)) continue;
+    if (issue.code === 'too_big' && numeric(issue.origin) && Number(issue.maximum) > (tightestMaximum.get(formatPath(path)) ?? Number.POSITIVE_INFINITY)) continue;
+    if (issue.code === 'too_small' && numeric(issue.origin) && Number(issue.minimum) < (tightestMinimum.get(formatPath(path)) ?? Number.NEGATIVE_INFINITY)) continue;
     const where = source.locate(path);
     const value = valueAt(source.data, path);
     const base = { file: source.file, ...where, path: formatPath(path) };

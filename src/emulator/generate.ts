@@ -122,17 +122,20 @@ export function corruptPlan(plan: CompletionPlan, rate: number, random: Random):
     const tokens = plan.tokens.map(corrupted);
     return { ...plan, tokens, text: tokens.join('') };
   }
-  // Thinking first, then the answer's text, a text event a token.
+  // Thinking first, then the answer's text, a text event a token: those tokens are the text.
   const tokenEvents = events.map((tokenEvents): readonly TokenEvent[] => {
-    const only = tokenEvents[0];
-    return tokenEvents.length === 1 && only?.type === 'text' ? [{ type: 'text', text: corrupted(only.text) }] : tokenEvents;
+    const text = textOfToken(tokenEvents);
+    return text === undefined ? tokenEvents : [{ type: 'text', text: corrupted(text) }];
   });
+  const tokens = plan.tokens.map((token, index) => textOfToken(tokenEvents[index] ?? []) ?? token);
   const text = tokenEvents.flatMap((tokenEvents) => tokenEvents.flatMap((event) => (event.type === 'text' ? [event.text] : []))).join('');
-  const tokens = plan.tokens.map((token, index) => {
-    const only = tokenEvents[index]?.[0];
-    return tokenEvents[index]?.length === 1 && only?.type === 'text' ? only.text : token;
-  });
   return { ...plan, tokens, tokenEvents, text };
+}
+
+/** A token's text when all it streams is one piece of text (not thinking, not a call's arguments). */
+function textOfToken(events: readonly TokenEvent[]): string | undefined {
+  const only = events[0];
+  return events.length === 1 && only?.type === 'text' ? only.text : undefined;
 }
 
 /**

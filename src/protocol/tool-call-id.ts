@@ -30,11 +30,16 @@ export function takenBackId(id: unknown): string | undefined {
   if (typeof id !== 'string' || id === '') return undefined;
   const plain = kept.test(id) && !id.startsWith(escapedMark);
   if (plain && id.length <= maxCallIdChars) return id;
-  if (!plain && Buffer.from(id, 'utf8').toString('utf8') === id) {
+  if (!plain && utf8Keeps(id)) {
     const escaped = escapedId(id);
     if (escaped.length <= maxTakenBackChars) return escaped;
   }
   return hashedId(id);
+}
+
+/** Whether UTF-8 carries the id as it is: not when it holds a lone surrogate, which becomes U+FFFD. */
+function utf8Keeps(id: string): boolean {
+  return Buffer.from(id, 'utf8').toString('utf8') === id;
 }
 
 /** escapedMark, then the id with each UTF-8 byte but a letter, digit or '_' as '-' and two hex digits. */
@@ -53,8 +58,7 @@ function escapedId(id: string): string {
  * read back as one (restoredCallId).
  */
 function hashedId(id: string): string {
-  const text = Buffer.from(id, 'utf8');
-  const hash = createHash('sha256').update(text.toString('utf8') === id ? text : Buffer.from(id, 'utf16le')).digest('hex').slice(0, 8);
+  const hash = createHash('sha256').update(utf8Keeps(id) ? id : Buffer.from(id, 'utf16le')).digest('hex').slice(0, 8);
   const start = id.replace(/[^a-zA-Z0-9_-]/g, '_').slice(0, maxCallIdChars - hash.length - 1);
   return `${start.startsWith(escapedMark) ? `sy_${start.slice(escapedMark.length)}` : start}_${hash}`;
 }
