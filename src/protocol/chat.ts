@@ -250,6 +250,9 @@ export interface SamplingControls {
  */
 export const maxStopSequenceChars = 1000;
 
+/** The most stop sequences the gateway takes in either dialect: OpenAI's bound, as answers may be served by OpenAI-compatible upstreams (a model server, the emulator, takes any number). */
+export const maxGatewayStopSequences = 4;
+
 /**
  * The output budget of a request that gave none (OpenAI allows that): what the
  * gateway checks context windows and charges limits with, and what it sends to

@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import type { Logger } from 'pino';
 import { mayRunIn, type Fleet, type Pool, type Service } from '../domain/fleet.js';
 import type { DialectName } from '../protocol/dialect.js';
+import { maxIdChars } from '../domain/id-pattern.js';
 import { knownJurisdictions } from '../domain/jurisdictions.js';
 import { formatProblem } from '../domain/spec-problem.js';
 import { EmulatorError, startEmulator, type RunningEmulator } from '../emulator/index.js';
@@ -151,9 +152,9 @@ interface ReplicaSpec {
  */
 export function replicaEndpointId(poolId: string, k: number): string {
   const plain = `${poolId}-${String(k)}`;
-  if (plain.length <= 128) return plain;
+  if (plain.length <= maxIdChars) return plain;
   const suffix = `.${createHash('sha256').update(poolId).digest('hex').slice(0, 8)}-${String(k)}`;
-  return `${poolId.slice(0, 128 - suffix.length)}${suffix}`;
+  return `${poolId.slice(0, maxIdChars - suffix.length)}${suffix}`;
 }
 
 /** Plans (unless given a plan), starts the emulators and the gateway, and returns a handle that closes them. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defaultResponseFormatName, hasVisibleText, type ChatMessage, type ChatRequest, type ContentPart, type CacheBreakpoint, type Parsed, type ThinkingBlock, type ThinkingRequest, type ToolCall, type ToolChoice, type ToolDefinition } from '../chat.js';
+import { defaultResponseFormatName, hasVisibleText, maxGatewayStopSequences, type ChatMessage, type ChatRequest, type ContentPart, type CacheBreakpoint, type Parsed, type ThinkingBlock, type ThinkingRequest, type ToolCall, type ToolChoice, type ToolDefinition } from '../chat.js';
 import { invalidRequest, unsupportedContent } from '../request-problem.js';
 import { readPdf } from '../document-source.js';
 import { readBase64Image, readWebImage } from '../image-source.js';
@@ -258,7 +258,7 @@ export function readAnthropicRequest(body: unknown, schema: typeof anthropicRequ
   if (!parsed.success) return invalidRequest(parsed.error);
   const r = parsed.data;
   // The gateway's own bound (a model server, the emulator, takes any number, as Anthropic does).
-  if (options.asServer !== true && (r.stop_sequences?.length ?? 0) > 4) return refusal('stop_sequences', 'at most 4 stop_sequences: answers may be served by OpenAI-compatible upstreams, which take 4');
+  if (options.asServer !== true && (r.stop_sequences?.length ?? 0) > maxGatewayStopSequences) return refusal('stop_sequences', `at most ${String(maxGatewayStopSequences)} stop_sequences: answers may be served by OpenAI-compatible upstreams, which take ${String(maxGatewayStopSequences)}`);
   // A message thread (the conversation stored at Anthropic, continued by id): dropped, a
   // continuation would be answered without the conversation before it. The SDK's tool runner
   // threads by default and, told so by the error code, sends the whole conversation instead.

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { maxStopSequenceChars, type DocumentSource, type ImageSource } from '../chat.js';
+import { maxGatewayStopSequences, maxStopSequenceChars, type DocumentSource, type ImageSource } from '../chat.js';
 import { isQuotableName, noTools, otherApiField, readBlocks, unsupportedContent } from '../request-problem.js';
 import { answerSchema } from '../answer-schema.js';
 import { readPdf } from '../document-source.js';
@@ -7,6 +7,12 @@ import { readImageUrl } from '../image-source.js';
 import { argumentsProblem, toolCallIdPattern, toolNamePattern, toolNameRule } from '../tool-use.js';
 
 const stopSequence = z.string().max(maxStopSequenceChars, `a stop sequence is at most ${maxStopSequenceChars} characters`);
+
+/** OpenAI's `stop`: one sequence or a list of them, of at most `most` when given. */
+function stopField(most: number | undefined) {
+  const list = most === undefined ? z.array(stopSequence) : z.array(stopSequence).max(most);
+  return z.union([stopSequence, list], { error: `stop must be a string or an array of ${most === undefined ? '' : `at most ${String(most)} `}strings, each at most ${maxStopSequenceChars} characters` }).nullish();
+}
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 
@@ -306,7 +312,7 @@ export const openaiRequestSchema = z.looseObject({
   presence_penalty: z.number().min(-2).max(2).nullish(),
   logit_bias: z.record(z.string().regex(/^\d+$/, 'logit_bias keys are token ids'), z.number().min(-100).max(100)).nullish(),
   // Any number, as vLLM takes them; the gateway's schema holds them to OpenAI's 4.
-  stop: z.union([stopSequence, z.array(stopSequence)], { error: `stop must be a string or an array of strings, each at most ${maxStopSequenceChars} characters` }).nullish(),
+  stop: stopField(undefined),
   stream: z.boolean().nullish(),
   stream_options: streamOptions.nullish(),
   // vLLM's extension: continue a trailing assistant message (a prefill) rather than answer after it.
@@ -345,7 +351,7 @@ export const serverLengthSchema = z.looseObject({
 /** As the gateway reads a request: what it cannot carry to an upstream is refused, not dropped. */
 export const openaiGatewayRequestSchema = openaiRequestSchema.extend({
   messages: z.array(messageSchema(gatewayCallIds)).min(1),
-  stop: z.union([stopSequence, z.array(stopSequence).max(4)], { error: `stop must be a string or an array of at most 4 strings, each at most ${maxStopSequenceChars} characters` }).nullish(),
+  stop: stopField(maxGatewayStopSequences),
   ...serverExtensions,
   ...otherApiFields,
 });
