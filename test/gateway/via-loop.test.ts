@@ -38,10 +38,14 @@ resilience: { retries: 0, backoffMs: 1, maxBackoffMs: 5 }
     expect(upstream.arrivals()).toBe(1);
     // Its upstream calls name it in Via, so the one that came back was refused before anything else.
     expect(upstream.headers[0]?.via).toMatch(/^1\.1 switchyard-[0-9a-f]{12}$/);
+    // What the refused pass was told: a 508 in the caller's dialect, saying what to fix.
+    const own = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', via: upstream.headers[0]?.via ?? '' }, body: '{}' });
+    expect(own.status).toBe(508);
+    expect(await own.json()).toMatchObject({ error: { message: "loop detected: this request was sent by this gateway itself (its Via header names it), so an endpoint's url reaches this gateway: point it at the upstream" } });
     const metrics = await scrape(url);
     expect(metricValue(metrics, 'switchyard_upstream_errors_total', { endpoint: 'self', status: '508' })).toBe(1);
-    // The refused pass is counted as a request of its own (no route reached), once.
-    expect(metricValue(metrics, 'switchyard_requests_total', { route: 'none', endpoint: 'none', status: '508', dialect: 'openai' })).toBe(1);
+    // Each refused pass is counted as a request of its own (no route reached): the loop's and the one above.
+    expect(metricValue(metrics, 'switchyard_requests_total', { route: 'none', endpoint: 'none', status: '508', dialect: 'openai' })).toBe(2);
     // Another gateway's name is no loop.
     const other = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', via: '1.1 switchyard-000000000000, 1.1 proxy' }, body: JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) });
     expect(other.status).toBe(200);
