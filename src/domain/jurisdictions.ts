@@ -24,6 +24,17 @@ export function repeatedJurisdictions(values: readonly (string | undefined)[]): 
   return repeated;
 }
 
+/** The longest jurisdiction name: as long as a request's inference_geo may be. */
+export const maxJurisdictionChars = 64;
+
+/** What isJurisdictionShaped asks, said to whoever wrote a name that breaks it. */
+export const jurisdictionNameRule = `letters, digits, ".", "_", ":" or "-", starting with a letter or digit, at most ${String(maxJurisdictionChars)} characters`;
+
+/** Whether a name is written as a jurisdiction's may be (its case aside; 'global' is refused apart). */
+export function isJurisdictionShaped(name: string): boolean {
+  return name.length <= maxJurisdictionChars && idPattern.test(name);
+}
+
 /**
  * A jurisdiction name, as fleet specs and gateway configs read it. Names compare without case (the
  * gateway's x-switchyard-jurisdiction header does too), so they are kept lowercase: a fleet's 'EU'
@@ -32,8 +43,8 @@ export function repeatedJurisdictions(values: readonly (string | undefined)[]): 
 export const jurisdictionIdSchema = z
   .string()
   // As long as a request's inference_geo may name: said alone, not beside the id rule's 128 (R47).
-  .max(64, 'at most 64 characters')
-  .refine((value) => value.length > 64 || idPattern.test(value), idRule)
+  .max(maxJurisdictionChars, `at most ${String(maxJurisdictionChars)} characters`)
+  .refine((value) => value.length > maxJurisdictionChars || isJurisdictionShaped(value), idRule)
   // Anthropic's inference_geo 'global' means "anywhere": a jurisdiction of that name could never be asked for.
   .refine((value) => value.toLowerCase() !== 'global', "'global' is reserved: a request's inference_geo 'global' means any jurisdiction; name it otherwise")
   .transform((value) => value.toLowerCase());

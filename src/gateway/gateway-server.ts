@@ -26,7 +26,7 @@ import { createGatewayLogger } from './gateway-logger.js';
 import { createGatewayMetrics, seedTenantSeries, type GatewayMetrics } from './gateway-metrics.js';
 import { readJsonBody } from './read-json-body.js';
 import { routedPromptTokens, type RequestContext } from './request-context.js';
-import { effectiveJurisdictions, parseJurisdictionHeader, prefixKeyOf, routeRequest, routingPolicyFromConfig } from './route-request.js';
+import { effectiveJurisdictions, malformedJurisdictionHeader, parseJurisdictionHeader, prefixKeyOf, routeRequest, routingPolicyFromConfig } from './route-request.js';
 import { routedTraits } from './routed-traits.js';
 import { authenticate, reauthenticate, type Authenticated } from './tenant-auth.js';
 import { carryTenantLimits, checkRequestLimit, checkTenantLimits, isPromiseLike, MemoryRateLimitStore, settleTokenUsage, tenantLimitState, type Awaitable, type RateLimitStore, type TenantLimitDecision } from './token-bucket.js';
@@ -34,6 +34,7 @@ import { retryAfterHeaders } from '../protocol/retry-after-headers.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
 import { countTokens } from './count-tokens.js';
 import { formatProblem, type Result } from '../domain/spec-problem.js';
+import { jurisdictionNameRule } from '../domain/jurisdictions.js';
 import { planReload, type ReloadPlan } from './config-reload.js';
 import { answerPreflight, corsResponseHeaders } from './cors-policy.js';
 import { fitToTokenLimit } from './fit-to-token-limit.js';
@@ -488,7 +489,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const serving: StoreWait = { requestId, deadline, res, authenticated, labels };
 
       // Read once: routeInput runs on every attempt, retry, hedge and resume.
-      const traits = routedTraits(asked, tenant, parseJurisdictionHeader(jurisdictionHeaderLines(req)));
+      const traits = routedTraits(asked, tenant, headerJurisdictionsOf(req));
       const promptTokens = estimatePromptTokens(asked);
       const fitted = fitToTokenLimit(asked, promptTokens, tenant.tokensPerMinute);
       const outputTokens = fitted.outputTokens;
@@ -683,7 +684,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const resilience = resilienceOf.get(route) ?? config.resilience;
       refuseIfArrivedLate(arrivedAt, resilience);
       // Before the request is charged, as a chat request's is: a caller's typo costs no quota.
-      const headerJurisdictions = parseJurisdictionHeader(jurisdictionHeaderLines(req));
+      const headerJurisdictions = headerJurisdictionsOf(req);
       const admittedAt = now();
       const admission = askStore(() => checkRequestLimit(limits, tenant, admittedAt), { requestId, deadline, res, authenticated, labels });
       const admitted = isPromiseLike(admission) ? await admission : admission;
@@ -738,7 +739,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const { tenant, key } = tenantOf(req);
     labels.tenant = tenant.id;
     labels.key = key;
-    const headerJurisdictions = parseJurisdictionHeader(jurisdictionHeaderLines(req));
+    const headerJurisdictions = headerJurisdictionsOf(req);
     const allowed = effectiveJurisdictions({ tenantJurisdictions: tenant.jurisdictions, ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }) });
     return modelJurisdictions.filter((entry) => [...entry.jurisdictions].some((jurisdiction) => allowed.has(jurisdiction))).map((entry) => entry.model);
   };
@@ -1244,6 +1245,21 @@ function decodedPathPart(part: string): string {
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/**
+ * The jurisdictions the request's header narrows to. A part that is no name (`us eu`, `us;eu`) is
+ * refused with how to write several, rather than read as a name no endpoint has (a 503 that hides why).
+ */
+function headerJurisdictionsOf(req: IncomingMessage): readonly string[] | undefined {
+  const lines = jurisdictionHeaderLines(req);
+  const malformed = malformedJurisdictionHeader(lines);
+  if (malformed !== undefined) {
+    // Node reads header bytes as Latin-1: past ASCII the value would come back garbled, so it is not shown.
+    const shown = /^[\x20-\x7e]+$/.test(malformed) ? `holds ${quoteIdentifier(malformed)}, which is` : 'holds characters past ASCII, which make';
+    throw new ClientError(400, 'invalid_request', `the ${jurisdictionHeader} header ${shown} no jurisdiction name (${jurisdictionNameRule}): separate several names with commas, as in '${jurisdictionHeader}: eu, uk'`, { headers: { 'x-should-retry': 'false' } });
+  }
+  return parseJurisdictionHeader(lines);
 }
 
 /** The jurisdiction header's lines: Node joins repeated lines with commas, which would make their union. */

@@ -1,3 +1,4 @@
+import { isJurisdictionShaped } from '../domain/jurisdictions.js';
 import { didYouMean, someOf } from '../domain/suggest.js';
 import type { ChatMessage, ContentPart } from '../protocol/chat.js';
 import type { UpstreamTraits } from '../protocol/dialect.js';
@@ -268,6 +269,21 @@ export function parseJurisdictionHeader(value: string | readonly string[] | unde
     return (first ?? []).filter((jurisdiction) => rest.every((line) => line.includes(jurisdiction)));
   }
   return value.split(',').map((part) => part.trim().toLowerCase()).filter((part) => part !== '');
+}
+
+/**
+ * The first part of a jurisdiction header that is no jurisdiction name (`us eu`, `us;eu`): read as a
+ * name it would narrow to nothing, and the 503 would hide the slip. Undefined when every part is one.
+ */
+export function malformedJurisdictionHeader(value: string | readonly string[] | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  for (const line of typeof value === 'string' ? [value] : value) {
+    for (const part of line.split(',')) {
+      const name = part.trim();
+      if (name !== '' && !isJurisdictionShaped(name)) return name;
+    }
+  }
+  return undefined;
 }
 
 export function routeRequest(request: RouteInput, endpoints: readonly EndpointView[], policy: RoutingPolicy, random: () => number): RouteDecision {
