@@ -81,6 +81,12 @@ export const endpointConfigSchema = z.strictObject({
   id,
   /** Base URL; the dialect decides the path (`/v1/chat/completions` or `/v1/messages`). */
   url: z.string().check((context) => {
+    // A URL's parser says only "invalid" of a port past 65535: said here, with the bound.
+    const port = /^https?:\/\/(?:[^/?#@]*@)?(?:\[[^\]]*\]|[^/?#:]*):(\d+)(?:[/?#]|$)/i.exec(context.value)?.[1];
+    if (port !== undefined && (Number(port) > 65_535 || Number(port) === 0)) {
+      context.issues.push({ code: 'custom', input: context.value, message: `port ${port} is no port to connect to: a port is 1 to 65535` });
+      return;
+    }
     if (isHttpUrl(context.value)) return;
     // A host and port without its scheme is the usual slip.
     const bare = /^[A-Za-z0-9.-]+:(\d{1,5})(\/[\w./-]*)?$/.exec(context.value);

@@ -707,6 +707,13 @@ describe('gateway config problems are located, with a path and a suggestion', ()
 
   it('a URL that is not http(s)', () => {
     expect(onlyProblem(edit(valid, 'http://127.0.0.1:9001', 'ftp://127.0.0.1:9001'))).toMatchObject({ path: 'endpoints[0].url', message: "expected an http:// or https:// base URL, got 'ftp://127.0.0.1:9001'" });
+    // The URL parser calls a port past 65535 only invalid: the bound is said, for IPv6 and user-info hosts too.
+    for (const [url, port] of [['http://127.0.0.1:99999', '99999'], ['http://[::1]:0', '0']] as const) {
+      expect(onlyProblem(edit(valid, 'http://127.0.0.1:9001', url))).toMatchObject({ path: 'endpoints[0].url', message: `port ${port} is no port to connect to: a port is 1 to 65535, got '${url}'` });
+    }
+    // A URL with user-info is not quoted back (it may hold a secret), the port still said.
+    expect(onlyProblem(edit(valid, 'http://127.0.0.1:9001', 'https://user:pw@example.com:70000/v1'))).toMatchObject({ path: 'endpoints[0].url', message: 'port 70000 is no port to connect to: a port is 1 to 65535, got a text of 36 characters (not shown: it may hold a secret)' });
+    expect(parseGatewayConfig(edit(valid, 'http://127.0.0.1:9001', 'http://127.0.0.1:65535/v1'), 'gateway.yaml').ok).toBe(true);
   });
 
   it('a conflict with a default is reported at the setting written, naming the default', () => {
