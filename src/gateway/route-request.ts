@@ -24,23 +24,29 @@ import { unitInterval } from './unit-interval.js';
  *     reads one only as a prefill) goes only to endpoints that take prefills  else 400 prefill
  *  3b. a request that leaves the choice of its tools to the model (tool choice auto) goes only
  *     to endpoints that allow it (autoToolChoice)                else 400 auto_tool_choice
+ *  3c-3f. capabilities, in this order (capabilitySteps; token counts check them in the same
+ *     order, so one request is refused alike by both); where endpoints give each but none gives
+ *     all a request needs, the failure says so, with the code of the step that emptied the set:
  *  3c. a request for structured output (a JSON schema or JSON mode response format, or strict
  *     tools) goes only to endpoints that constrain output (structuredOutputs); JSON mode (any
- *     object) not to Anthropic-dialect ones, whose API has schemas only; and a response format
- *     not where the request continues an assistant turn (constrained decoding would start the
- *     JSON over after it); a schema with an object open to properties it does not list (a map,
- *     any object) not to Anthropic-dialect ones, which close every object  else 400 structured_output
+ *     object) not to Anthropic-dialect ones, whose API has schemas only; a schema with an object
+ *     open to properties it does not list (a map, any object) not to Anthropic-dialect ones,
+ *     which close every object                                       else 400 structured_output
  *  3d. a request that shows the model images goes only to endpoints that read them (images),
  *     and one with images by URL only to endpoints that may fetch them (imageUrls)  else 400 images
- *  3e. a request for extended thinking goes only to Anthropic-dialect endpoints that think
+ *  3e. a request with PDF documents goes only to endpoints that read them (pdfs, by default
+ *     Anthropic-dialect ones)                                         else 400 pdfs
+ *  3f. a request for extended thinking goes only to Anthropic-dialect endpoints that think
  *     (thinking): no other API gives thinking with the signature Anthropic checks when it comes
  *     back                                                           else 400 thinking
- *  3. promptTokens + maxOutputTokens <= contextWindow; a longContext endpoint only
+ *  3g. a response format not where the request continues an assistant turn (constrained
+ *     decoding would start the JSON over after it)                   else 400 structured_output
+ *  4. promptTokens + maxOutputTokens <= contextWindow; a longContext endpoint only
  *     when no ordinary endpoint that passed step 2 fits (it is reserved for requests
  *     that need it, even while the ordinary ones are down)          else 400 context
- *  4. the circuit is not open (half-open: only while halfOpenInFlight < halfOpenProbes),
+ *  5. the circuit is not open (half-open: only while halfOpenInFlight < halfOpenProbes),
  *     and the endpoint is not in excludeEndpoints (already tried)  else 503 unavailable
- *     PANIC (policy.panic, resilience.panicRouting): when step 4 leaves nothing but some
+ *     PANIC (policy.panic, resilience.panicRouting): when step 5 leaves nothing but some
  *     endpoint was held back by its circuit alone (not already tried), those endpoints are
  *     ranked anyway and the decision says `panic`. Breakers that ejected every endpoint are
  *     likelier wrong (a burst of timeouts, a fault since healed, one probe holding the only
@@ -48,7 +54,7 @@ import { unitInterval } from './unit-interval.js';
  *     certain (Envoy's panic threshold, at its lowest setting). They are ranked in random
  *     order, not by policy: the breakers cannot tell which endpoint recovered, and a fixed
  *     order would send every request to the same few (the cheapest, say) while a recovered
- *     one further down waited for its half-open probe. Steps 1-3 are never relaxed.
+ *     one further down waited for its half-open probe. Steps 1-4 are never relaxed.
  *
  * SCORING among the eligible, by the route's policy list, lexicographically:
  * the eligible endpoints start as one tier (in route order); each policy in turn
@@ -294,19 +300,13 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   if (continuing.length === 0) return prefillFailure(request, allowed);
   const choosing = request.needsAutoToolChoice === true ? continuing.filter((endpoint) => endpoint.autoToolChoice) : continuing;
   if (choosing.length === 0) return autoToolChoiceFailure(request, allowed);
-  const constraining = request.structuredOutput === undefined ? choosing : choosing.filter((endpoint) => constrains(endpoint, request));
-  if (constraining.length === 0) return structuredOutputFailure(request, allowed);
-  const formatting = request.structuredOutput === 'json_object' || request.structuredOutput === 'json_schema' ? constraining.filter((endpoint) => !continuesAssistant(endpoint, request)) : constraining;
+  const capable = capableOf(request, choosing, allowed);
+  if ('ok' in capable) return capable;
+  const formatting = request.structuredOutput === 'json_object' || request.structuredOutput === 'json_schema' ? capable.filter((endpoint) => !continuesAssistant(endpoint, request)) : capable;
   if (formatting.length === 0) return formatAfterPrefillFailure(request, allowed);
-  const seeing = request.hasImages === true ? formatting.filter((endpoint) => endpoint.images && fetches(endpoint, request.imageUrls)) : formatting;
-  if (seeing.length === 0) return imagesFailure(request, allowed);
-  const reading = request.hasPdfs === true ? seeing.filter(readsPdfs) : seeing;
-  if (reading.length === 0) return pdfsFailure(request, allowed);
-  const thinking = request.thinking === true ? reading.filter(thinks) : reading;
-  if (thinking.length === 0) return thinkingFailure(request, allowed);
   const needed = request.promptTokens + request.maxOutputTokens;
-  const fitting = fitContext(thinking, needed);
-  if (fitting.length === 0) return contextFailure(request, allowed, thinking, needed);
+  const fitting = fitContext(formatting, needed);
+  if (fitting.length === 0) return contextFailure(request, allowed, formatting, needed);
   const available = fitting.filter((endpoint) => unavailableReason(endpoint, policy.halfOpenProbes, request.excludeEndpoints) === undefined);
   if (available.length > 0) return { ok: true, ranked: lastIfBackedOff(rankEndpoints(available, candidates, route, request.prefixKey, random)), panic: false };
   const ejected = policy.panic ? fitting.filter((endpoint) => request.excludeEndpoints?.has(endpoint.id) !== true) : [];
@@ -332,18 +332,12 @@ export function routeTokenCount(request: RouteInput, endpoints: readonly Endpoin
   const { route, candidates, allowed, inJurisdiction } = place;
   const counting = inJurisdiction.filter(counts);
   if (counting.length === 0) return tokenCountingFailure(request, allowed);
-  const thinking = request.thinking === true ? counting.filter(thinks) : counting;
-  if (thinking.length === 0) return thinkingFailure(request, allowed);
-  const seeing = request.hasImages === true ? thinking.filter((endpoint) => endpoint.images && fetches(endpoint, request.imageUrls)) : thinking;
-  if (seeing.length === 0) return imagesFailure(request, allowed);
-  const reading = request.hasPdfs === true ? seeing.filter(readsPdfs) : seeing;
-  if (reading.length === 0) return pdfsFailure(request, allowed);
-  const constraining = request.structuredOutput === undefined ? reading : reading.filter((endpoint) => constrains(endpoint, request));
-  if (constraining.length === 0) return structuredOutputFailure(request, allowed);
+  const capable = capableOf(request, counting, allowed);
+  if ('ok' in capable) return capable;
   // A reserved long-context window counts only what it would answer: prompts no ordinary window
   // holds (R29: one counted a short prompt an ordinary endpoint had failed to count).
-  const ordinaryFits = constraining.some((endpoint) => !endpoint.longContext && request.promptTokens <= endpoint.contextWindow);
-  const countable = ordinaryFits ? constraining.filter((endpoint) => !endpoint.longContext) : constraining;
+  const ordinaryFits = capable.some((endpoint) => !endpoint.longContext && request.promptTokens <= endpoint.contextWindow);
+  const countable = ordinaryFits ? capable.filter((endpoint) => !endpoint.longContext) : capable;
   const available = countable.filter((endpoint) => request.excludeEndpoints?.has(endpoint.id) !== true && (endpoint.circuit !== 'open' || policy.panic));
   // Half-open endpoints are never "probe in flight" here: counts take no probe slot.
   if (available.length === 0) return unavailableFailure(request, allowed, countable, Number.POSITIVE_INFINITY);
@@ -373,6 +367,46 @@ function inJurisdictionOf(request: RouteInput, endpoints: readonly EndpointView[
   const inJurisdiction = candidates.filter((endpoint) => allowed.has(endpoint.jurisdiction));
   if (inJurisdiction.length === 0) return jurisdictionFailure(request, allowed, candidates);
   return { route, candidates, allowed, inJurisdiction };
+}
+
+/** A capability a request may need of its endpoint: answers and counts check them in this one order. */
+interface CapabilityStep {
+  /** The capability, as a failure that names several says it. */
+  readonly what: string;
+  readonly needed: (request: RouteInput) => boolean;
+  readonly gives: (endpoint: EndpointView, request: RouteInput) => boolean;
+  readonly failure: (request: RouteInput, allowed: ReadonlySet<string>) => RouteFailure;
+}
+
+const capabilitySteps: readonly CapabilityStep[] = [
+  { what: 'structured output', needed: (request) => request.structuredOutput !== undefined, gives: constrains, failure: structuredOutputFailure },
+  { what: 'images', needed: (request) => request.hasImages === true, gives: (endpoint, request) => endpoint.images && fetches(endpoint, request.imageUrls), failure: imagesFailure },
+  { what: 'PDF documents', needed: (request) => request.hasPdfs === true, gives: readsPdfs, failure: pdfsFailure },
+  { what: 'extended thinking', needed: (request) => request.thinking === true, gives: thinks, failure: thinkingFailure },
+];
+
+/**
+ * The endpoints that give every capability the request needs, or why none does. Where some endpoint
+ * gives the capability a step lacks but none gives it with those the request needed before it, the
+ * failure says so: "none gives extended thinking" would be false of a route that has it (R50).
+ */
+function capableOf(request: RouteInput, endpoints: readonly EndpointView[], allowed: ReadonlySet<string>): readonly EndpointView[] | RouteFailure {
+  let capable = endpoints;
+  const before: CapabilityStep[] = [];
+  for (const step of capabilitySteps) {
+    if (!step.needed(request)) continue;
+    const giving = capable.filter((endpoint) => step.gives(endpoint, request));
+    if (giving.length > 0) {
+      capable = giving;
+      before.push(step);
+      continue;
+    }
+    const failure = step.failure(request, allowed);
+    if (!endpoints.some((endpoint) => step.gives(endpoint, request))) return failure;
+    const together = before.map((need) => need.what).join(' and ');
+    return { ...failure, message: `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} gives ${step.what} together with ${together}, which this request needs all of: some give each, none gives all; ask for them in separate requests, or ask the operator for a route whose endpoints give all` };
+  }
+  return capable;
 }
 
 /** What every server of the endpoint's dialect can be sent. */

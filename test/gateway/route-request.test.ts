@@ -429,6 +429,26 @@ describe('token counts (routeTokenCount)', () => {
   });
 });
 
+describe('eligibility: capabilities together', () => {
+  it('answers and counts check them in one order and say alike when endpoints give each but none gives all (R50)', () => {
+    const fleet = [endpoint('no-schemas', { dialect: 'anthropic', structuredOutputs: false }), endpoint('no-thinking', { dialect: 'anthropic', thinking: false })];
+    const needs: Partial<RouteInput> = { structuredOutput: 'json_schema', thinking: true };
+    const message = "no endpoint for model 'frontier' in jurisdictions [eu, us] gives extended thinking together with structured output, which this request needs all of: some give each, none gives all; ask for them in separate requests, or ask the operator for a route whose endpoints give all";
+    const answer = route(fleet, ['cost'], needs);
+    const count = routeTokenCount(request({ ...needs, maxOutputTokens: 0 }), fleet, policyFor(fleet, ['cost']), seededRandom(1));
+    expect(answer).toEqual({ ok: false, status: 400, code: 'thinking', param: 'thinking', message });
+    expect(count).toEqual(answer);
+    // Each alone is served; a capability no endpoint gives is said of itself.
+    expect(ranked(route(fleet, ['cost'], { thinking: true }))).toEqual(['no-schemas']);
+    expect(ranked(route(fleet, ['cost'], { structuredOutput: 'json_schema' }))).toEqual(['no-thinking']);
+    expect(route(fleet, ['cost'], { ...needs, hasPdfs: true, thinking: false })).toMatchObject({ ok: true });
+    expect(route([endpoint('openai')], ['cost'], needs)).toMatchObject({ ok: false, code: 'thinking', message: expect.stringContaining('gives extended thinking (Anthropic-dialect endpoints only') });
+    // Three needs: the two before the one that emptied the set are named.
+    const three = [...fleet, endpoint('no-images', { dialect: 'anthropic', images: false })];
+    expect(route(three, ['cost'], { ...needs, hasImages: true })).toMatchObject({ ok: false, code: 'thinking', message: expect.stringContaining('gives extended thinking together with structured output and images,') });
+  });
+});
+
 describe('eligibility: images', () => {
   it('a request that shows images goes only to endpoints that read them; none left is a 400 naming messages', () => {
     const fleet = [endpoint('text-only', { images: false }), endpoint('vision'), endpoint('eu-vision', { jurisdiction: 'eu' })];
