@@ -186,4 +186,18 @@ describe('an Anthropic-dialect stream with malformed parts', () => {
     // A ping first is no part of the message.
     expect(readAnthropic([{ type: 'ping' }, messageStart]).events).toEqual([anthropicStart]);
   });
+
+  it('an id or model that is not text is none; a call of no id then gets one made up (R50: an id of 7 threw, and the answer failed as a break)', () => {
+    const oddStart = { type: 'message_start', message: { id: 7, model: { name: 'm' }, usage: { input_tokens: 3, output_tokens: 1 } } };
+    const call = { type: 'content_block_start', index: 0, content_block: { type: 'tool_use', id: '', name: 'f', input: {} } };
+    expect(readAnthropic([oddStart, call]).events).toEqual([{ type: 'start', id: '', model: '', inputTokens: 3 }, { type: 'tool_call', index: 0, id: 'call_0', name: 'f' }]);
+  });
+});
+
+describe('an OpenAI-dialect stream whose id or model is not text', () => {
+  it('reads them as none; a call of no id then gets one made up (R50)', () => {
+    const odd = { id: 7, object: 'chat.completion.chunk', created: 1, model: 42, choices: [{ index: 0, delta: { tool_calls: [{ index: 0, type: 'function', function: { name: 'f', arguments: '{}' } }] }, finish_reason: null }] };
+    const finish = { ...odd, choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }] };
+    expect(readOpenai([odd, finish]).events.slice(0, 2)).toEqual([{ type: 'start', id: '', model: '', inputTokens: 0 }, { type: 'tool_call', index: 0, id: 'call_0', name: 'f' }]);
+  });
 });

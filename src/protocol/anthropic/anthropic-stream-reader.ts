@@ -1,6 +1,7 @@
 import { tokenCount, upstreamErrorDetail, type ChatEvent, type FinishReason, type PromptCache } from '../chat.js';
 import type { StreamReader } from '../dialect.js';
 import { isRecord } from '../is-record.js';
+import { textOr } from '../text-or.js';
 import { madeUpCallId, takenBackId } from '../tool-call-id.js';
 import { finishFromAnthropic, anthropicFinishWithCalls } from './anthropic-finish-reason.js';
 import { readAnthropicThinkingTokens, readAnthropicUsage } from './anthropic-usage.js';
@@ -61,7 +62,7 @@ export function createAnthropicStreamReader(): StreamReader {
     let json: {
       type?: string;
       index?: unknown;
-      message?: { id?: string; model?: string; usage?: unknown };
+      message?: { id?: unknown; model?: unknown; usage?: unknown };
       content_block?: { type?: unknown; id?: unknown; name?: unknown; input?: unknown; thinking?: unknown; data?: unknown; text?: unknown };
       delta?: { type?: string; text?: string; partial_json?: unknown; thinking?: unknown; signature?: unknown; stop_reason?: string; stop_sequence?: string | null };
       usage?: { output_tokens?: unknown };
@@ -100,11 +101,12 @@ export function createAnthropicStreamReader(): StreamReader {
         // One message per stream: a second start (or one after a start made up) would begin another.
         if (started) return { events: [], done: false };
         started = true;
-        answerId = json.message?.id ?? '';
+        // An id or model of another type is none (R50: an id of 7 made the made-up call ids throw).
+        answerId = textOr(json.message?.id);
         const usage = readAnthropicUsage(json.message?.usage);
         inputTokens = usage?.inputTokens ?? 0;
         cache = usage?.cache;
-        return { events: [{ type: 'start', id: json.message?.id ?? '', model: json.message?.model ?? '', inputTokens, ...(cache === undefined ? {} : { cache }) }], done: false };
+        return { events: [{ type: 'start', id: answerId, model: textOr(json.message?.model), inputTokens, ...(cache === undefined ? {} : { cache }) }], done: false };
       }
       case 'content_block_start': {
         const block = json.content_block;

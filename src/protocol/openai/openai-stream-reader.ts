@@ -1,6 +1,7 @@
 import { upstreamErrorDetail, type ChatEvent, type FinishReason } from '../chat.js';
 import type { StreamReader } from '../dialect.js';
 import { isRecord } from '../is-record.js';
+import { textOr } from '../text-or.js';
 import { readContentDelta } from './openai-content-delta.js';
 import { brokenFinish, finishFromOpenAI, openaiFinishWithCalls, stopSequenceOf } from './openai-finish-reason.js';
 import { readContent } from './openai-content-parts.js';
@@ -84,8 +85,8 @@ class OpenaiStreamReader implements StreamReader {
     // JSON that is not an object (`data: null`, a number) is as malformed as text that is not JSON.
     if (!isRecord(json)) return this.#broken([], 'upstream sent a malformed stream chunk');
     const chunk = json as {
-      id?: string;
-      model?: string;
+      id?: unknown;
+      model?: unknown;
       error?: unknown;
       object?: unknown;
       choices?: unknown;
@@ -105,8 +106,9 @@ class OpenaiStreamReader implements StreamReader {
     const events: ChatEvent[] = [];
     if (!this.#started) {
       this.#started = true;
-      this.#answerId = chunk.id ?? '';
-      events.push({ type: 'start', id: this.#answerId, model: chunk.model ?? '', inputTokens: 0 });
+      // An id or model of another type is none (R50: an id of 7 made the made-up call ids throw).
+      this.#answerId = textOr(chunk.id);
+      events.push({ type: 'start', id: this.#answerId, model: textOr(chunk.model), inputTokens: 0 });
     }
     const read = onlyChoice(chunk.choices);
     if (typeof read === 'string') return this.#broken(events, read);
