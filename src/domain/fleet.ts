@@ -4,8 +4,9 @@ import type { Objective, PricingMode } from './fleet-spec-schema.js';
 
 /**
  * The resolved fleet: every reference replaced by the object it names, every
- * default applied. This is the one domain model the planner, emulator, gateway
- * and simulator read.
+ * default applied. This is the one domain model the planner, the performance
+ * model, the emulator and `up` read; the gateway reads its own config, which `up`
+ * writes from it (R50: this said the gateway read it).
  */
 export interface Site {
   readonly id: string;

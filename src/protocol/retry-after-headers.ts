@@ -1,5 +1,6 @@
 /**
- * Retry headers for a wait, as the gateway and the emulator write every one: Retry-After in whole
+ * Retry headers for a wait, as the gateway and the emulator write those they compute (a fixed
+ * one-second Retry-After, for a failed limit store or an injected fault, is written as it is): Retry-After in whole
  * seconds, rounded up and at least 1 so a client never retries at once; and retry-after-ms, which
  * both official SDKs read first (and the gateway reads from its upstreams), for a wait shorter than
  * a second or not a whole number of them.
