@@ -2,7 +2,7 @@ import { isJurisdictionShaped } from '../domain/jurisdictions.js';
 import { didYouMean, someOf } from '../domain/suggest.js';
 import type { ChatMessage, ContentPart } from '../protocol/chat.js';
 import type { UpstreamTraits } from '../protocol/dialect.js';
-import { dialects } from '../protocol/dialects.js';
+import { dialectTraits } from '../protocol/dialect-traits.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import type { CircuitStatus } from './circuit-breaker.js';
 import type { EndpointConfig, GatewayConfig, RouteConfig, RoutingPolicyName } from './gateway-config.js';
@@ -411,7 +411,7 @@ function capableOf(request: RouteInput, endpoints: readonly EndpointView[], allo
 
 /** What every server of the endpoint's dialect can be sent. */
 function traitsOf(endpoint: EndpointView): UpstreamTraits {
-  return dialects[endpoint.dialect].upstream;
+  return dialectTraits[endpoint.dialect];
 }
 
 /** The turn the request ends with as the endpoint receives it. */
@@ -442,7 +442,7 @@ function thinks(endpoint: EndpointView): boolean {
 
 /** Whether the endpoint counts tokens: its API has counting, and it is not marked tokenCounting: false. */
 function counts(endpoint: EndpointView): boolean {
-  return dialects[endpoint.dialect].tokenCounting !== undefined && endpoint.tokenCounting;
+  return traitsOf(endpoint).countsTokens && endpoint.tokenCounting;
 }
 
 /** Whether the endpoint may be given the request's image URLs to fetch. */

@@ -112,6 +112,8 @@ export interface UpstreamTraits {
   readonly pdfsByDefault: boolean;
   /** Whether servers of this API differ in the field that carries the output budget, so an endpoint names it (EncodeOptions.maxTokensField). */
   readonly budgetFieldVaries: boolean;
+  /** Whether the API counts a request's tokens (the dialect's tokenCounting). */
+  readonly countsTokens: boolean;
 }
 
 /**

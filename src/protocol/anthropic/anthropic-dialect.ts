@@ -14,6 +14,7 @@ import { anthropicInputFields, anthropicOutputFields, readWholeAnthropicUsage } 
 import { toolUseOf } from './anthropic-turns.js';
 import { encodeAnthropicRequest } from './encode-anthropic-request.js';
 import { readAnthropicRequest } from './read-anthropic-request.js';
+import { dialectTraits } from '../dialect-traits.js';
 
 /** One limit as Anthropic's headers: the reset is the RFC 3339 time it is full again, to the second (rounded up). */
 function anthropicLimit(name: RateLimitName, window: RateLimitWindow, now: number): Record<string, string> {
@@ -36,7 +37,7 @@ export const anthropicDialect: Dialect = {
   refusedHeaders: { 'anthropic-user-profile-id': "billing to a user profile (user_profile_id, a beta of the Messages API) is not supported by this gateway: requests are billed to the gateway's own upstream accounts; leave user_profile_id out" },
   showsReasoning: false,
   streamStartStatesUsage: true,
-  upstream: { systemPromptApart: true, trailingAssistantIsPrefill: true, signedThinking: true, jsonMode: false, closesEveryObject: true, pdfsByDefault: true, budgetFieldVaries: false },
+  upstream: dialectTraits.anthropic,
   keepAliveFrame: sseFrame(JSON.stringify({ type: 'ping' }), 'ping'),
 
   parseRequest(body: unknown, options: { readonly asServer?: boolean } = {}): Parsed<ChatRequest> {

@@ -14,6 +14,7 @@ import { readOpenaiRequest } from './read-openai-request.js';
 import { madeUpCallId, takenBackId } from '../tool-call-id.js';
 import { argumentsText, wireToolCall } from './openai-tool-calls.js';
 import { openaiUsageFields, readOpenaiUsage } from './openai-usage.js';
+import { dialectTraits } from '../dialect-traits.js';
 
 export const openaiDialect: Dialect = {
   name: 'openai',
@@ -24,7 +25,7 @@ export const openaiDialect: Dialect = {
   refusedHeaders: {},
   showsReasoning: true,
   streamStartStatesUsage: false,
-  upstream: { systemPromptApart: false, trailingAssistantIsPrefill: false, signedThinking: false, jsonMode: true, closesEveryObject: false, pdfsByDefault: false, budgetFieldVaries: true },
+  upstream: dialectTraits.openai,
 
   parseRequest: readOpenaiRequest,
 
