@@ -243,18 +243,10 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
     send(target, request, cancellation, requestId, mayResend, forwardedVia) {
       const dialect = dialects[target.dialect];
       const { origin, path } = locate(target, dialect.chatPath);
-      let json: string;
-      try {
-        json = stringifyJson(dialect.encodeRequest(request, target.encoding));
-      } catch (error) {
-        // A bug of the gateway's, which no endpoint caused: said so, and kept off its circuit.
-        return Promise.resolve({ kind: 'error', status: 500, message: `the gateway could not write the request for this upstream: ${error instanceof Error ? error.message : String(error)}`, fromUpstream: false, retryAfter: undefined, gatewayFault: true });
-      }
+      const json = encodedBody(dialect, request, target.encoding);
+      if (typeof json !== 'string') return Promise.resolve(json);
       return new Promise((resolve) => {
-        const headers: Record<string, string> = { 'content-type': 'application/json', accept: request.stream ? 'text/event-stream' : 'application/json', ...dialect.authHeaders(target.apiKey) };
-        if (target.headers !== undefined) Object.assign(headers, target.headers);
-        if (options.via !== undefined) headers.via = viaOf(forwardedVia, options.via);
-        if (requestId !== undefined) headers['x-request-id'] = requestId;
+        const headers = upstreamHeaders(dialect, target, request.stream ? 'text/event-stream' : 'application/json', options.via, forwardedVia, requestId);
         // A long body is released as it is written (a long stream would otherwise hold it): such a
         // request cannot be sent again, so only a short one gets a second connection.
         const released = json.length > releasedBodyChars;
@@ -292,17 +284,11 @@ export function createPooledUpstreamClient(options: { connectionsPerUpstream?: n
       const counting = dialects[target.dialect].tokenCounting;
       if (counting === undefined) return { kind: 'error', status: 404, message: `the ${target.dialect} API has no token counting`, fromUpstream: false, retryAfter: undefined, gatewayFault: true };
       const { origin, path } = locate(target, counting.path);
-      let body: string;
-      try {
-        body = stringifyJson(counting.encodeRequest(request, target.encoding));
-      } catch (error) {
-        return { kind: 'error', status: 500, message: `the gateway could not write the request for this upstream: ${error instanceof Error ? error.message : String(error)}`, fromUpstream: false, retryAfter: undefined, gatewayFault: true };
-      }
+      const body = encodedBody(counting, request, target.encoding);
+      if (typeof body !== 'string') return body;
       const abort = new AbortController();
       const stopListening = cancellation.onCancel(() => abort.abort(new CancelledError()));
-      const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', ...dialects[target.dialect].authHeaders(target.apiKey), ...target.headers };
-      if (options.via !== undefined) headers.via = viaOf(forwardedVia, options.via);
-      if (requestId !== undefined) headers['x-request-id'] = requestId;
+      const headers = upstreamHeaders(dialects[target.dialect], target, 'application/json', options.via, forwardedVia, requestId);
       const ask = async (dispatcher: Dispatcher, pooled: boolean): Promise<TokenCountResponse> => {
         const sent = performance.now();
         /** The upstream's status is in: a later break is a broken answer, not a failure to connect. */
@@ -362,6 +348,27 @@ const plainToken = /^[\w.:@/+=-]{1,128}$/;
 
 function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * A request's JSON for an upstream, or the failure when the gateway cannot write it: a bug of the
+ * gateway's, which no endpoint caused, said so and kept off every circuit.
+ */
+function encodedBody(encoder: Pick<Dialect, 'encodeRequest'>, request: ChatRequest, encoding: EncodeOptions | undefined): string | ({ readonly kind: 'error' } & UpstreamFailure) {
+  try {
+    return stringifyJson(encoder.encodeRequest(request, encoding));
+  } catch (error) {
+    return { kind: 'error', status: 500, message: `the gateway could not write the request for this upstream: ${error instanceof Error ? error.message : String(error)}`, fromUpstream: false, retryAfter: undefined, gatewayFault: true };
+  }
+}
+
+/** The headers of an upstream call: JSON in, the dialect's auth, the endpoint's own, the Via with the gateway's name, the request id. */
+function upstreamHeaders(dialect: Dialect, target: UpstreamTarget, accept: string, ownVia: string | undefined, forwardedVia: string | undefined, requestId: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept, ...dialect.authHeaders(target.apiKey) };
+  if (target.headers !== undefined) Object.assign(headers, target.headers);
+  if (ownVia !== undefined) headers.via = viaOf(forwardedVia, ownVia);
+  if (requestId !== undefined) headers['x-request-id'] = requestId;
+  return headers;
 }
 
 function parseJsonOrUndefined(text: string): unknown {
@@ -629,11 +636,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
 
   /** The body read so far, as JSON; undefined when it is not JSON (or not whole). */
   #bodyJson(): unknown {
-    try {
-      return JSON.parse(withoutByteOrderMark(Buffer.concat(this.#chunks).toString('utf8')));
-    } catch {
-      return undefined;
-    }
+    return parseJsonOrUndefined(Buffer.concat(this.#chunks).toString('utf8'));
   }
 
   #settleError(body: unknown): void {
