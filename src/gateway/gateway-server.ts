@@ -426,12 +426,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   /** Gives back an admission's tokens (its request stays spent, as a refused one's does), the store's failure logged. */
   const refundAdmission = (tenant: TenantConfig, estimated: number, requestId: string) => (decision: TenantLimitDecision): void => {
     if (!decision.allowed) return;
-    try {
-      const refunding = settleTokenUsage(limits, limitsOf(tenant), estimated, 0, now());
-      if (isPromiseLike(refunding)) Promise.resolve(refunding).catch((error: unknown) => storeFailedLater(requestId, error));
-    } catch (error) {
-      storeFailedLater(requestId, error);
-    }
+    storeQuietly(requestId, () => settleTokenUsage(limits, limitsOf(tenant), estimated, 0, now()));
   };
 
   const storeFailed = (requestId: string, error: unknown): ClientError => {
@@ -625,13 +620,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         }
         charged(used);
         if (res.headersSent) return;
-        try {
-          const state = tenantLimitState(limits, current, settledAt);
-          if (isPromiseLike(state)) Promise.resolve(state).catch((error: unknown) => storeFailedLater(requestId, error));
-          else Object.assign(headers, inbound.rateLimitHeaders(state, settledAt));
-        } catch (error) {
-          storeFailedLater(requestId, error);
-        }
+        storeQuietly(requestId, () => tenantLimitState(limits, current, settledAt), (state) => Object.assign(headers, inbound.rateLimitHeaders(state, settledAt)));
       };
       try {
         const answer = await firstAnswer(core, context, withoutPrefillWhitespace(request), tried, deadline);
@@ -750,6 +739,20 @@ export function createGateway(options: GatewayOptions): Gateway {
   /** A settlement the store failed after the answer: the tenant's charge stands as admitted; logged. */
   const storeFailedLater = (requestId: string, error: unknown): void => {
     requestLog.warn({ requestId, err: storeErrorText(error) }, 'rate-limit store failed to settle a charge');
+  };
+
+  /**
+   * A store call after admission, whose failure costs the request nothing: logged, thrown or rejected
+   * later. `use` takes a result the store gave at once (a later one arrives after the answer's headers).
+   */
+  const storeQuietly = <T>(requestId: string, call: () => Awaitable<T>, use?: (value: T) => void): void => {
+    try {
+      const result = call();
+      if (isPromiseLike(result)) Promise.resolve(result).catch((error: unknown) => storeFailedLater(requestId, error));
+      else use?.(result);
+    } catch (error) {
+      storeFailedLater(requestId, error);
+    }
   };
 
   // The names the config gives things, shown as they are in a refusal's log line (see loggedReason).

@@ -106,9 +106,11 @@ describe('tenant limits in a store that answers later', () => {
 class ThrowingStore extends MemoryRateLimitStore {
   throwOnTake = false;
   throwOnAdjust = false;
+  /** Throws on reads alone (takes of nothing), as the limit headers after a settlement make. */
+  throwOnRead = false;
 
   override take(takes: readonly BucketTake[], now: number): ReturnType<MemoryRateLimitStore['take']> {
-    if (this.throwOnTake) throw new Error('SQLITE_BUSY while opening file:limits.db?password=hunter2secret');
+    if (this.throwOnTake || (this.throwOnRead && takes.every((take) => take.cost === 0))) throw new Error('SQLITE_BUSY while opening file:limits.db?password=hunter2secret');
     return super.take(takes, now);
   }
 
@@ -146,6 +148,28 @@ describe('a request waiting on the store', () => {
     await delay(50);
     expect(arrivals()).toBe(0);
     expect((await tenantLimitState(store.inner, tenant, Date.now())).tokens.remaining).toBe(tenant.tokensPerMinute);
+  });
+
+  it('a client that leaves while a store that then fails its refund holds the admission: the failure is logged', async () => {
+    const upstream = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'hi' }, 'stop') + 'data: [DONE]\n\n'));
+    cleanups.push(() => upstream.close());
+    const store = new DeferredRateLimitStore();
+    const lines: string[] = [];
+    const gateway = createGateway({ config: singleEndpointConfig(upstream.url, apiKey), logger: pino({ base: null }, { write: (line: string) => lines.push(line) }), rateLimits: store });
+    cleanups.push(() => gateway.close());
+    const url = await gateway.listen(0, '127.0.0.1');
+    const release = store.hold();
+    store.failingSettlements = true;
+    const leaving = new AbortController();
+    const request = fetch(`${url}/v1/chat/completions`, { method: 'POST', signal: leaving.signal, headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 5000, messages: [{ role: 'user', content: 'hi' }] }) }).catch(() => undefined);
+    expect(await waitFor(() => store.calls >= 1, 5000)).toBe(true);
+    leaving.abort();
+    await request;
+    await delay(50);
+    release();
+    await expect.poll(() => lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toContain('rate-limit store failed to settle a charge');
+    expect(upstream.arrivals()).toBe(0);
+    expect(lines.join('\n')).not.toContain('hunter2');
   });
 
   it('a key a reload takes away meanwhile: a 401, nothing upstream, the tokens given back', async () => {
@@ -201,6 +225,19 @@ describe('a request waiting on the store', () => {
     expect(messages).toContain('rate-limit store failed');
     expect(messages).toContain('rate-limit store failed to settle a charge');
     // The store's text is not logged at all: it quoted a password in two forms no pattern would know.
+    expect(lines.join('\n')).not.toContain('hunter2');
+  });
+
+  it("a store that throws reading the limits after a settlement: the answer is served, the failure logged (its text not)", async () => {
+    const store = new ThrowingStore();
+    const { url, lines } = await loggedGateway(store);
+    store.throwOnRead = true;
+    const served = await chat(url, 5000);
+    expect(served.status).toBe(200);
+    // The headers admission wrote stand.
+    expect(served.headers.get('x-ratelimit-limit-requests')).toBe('1000');
+    await served.arrayBuffer();
+    expect(lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toContain('rate-limit store failed to settle a charge');
     expect(lines.join('\n')).not.toContain('hunter2');
   });
 
