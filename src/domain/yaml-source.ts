@@ -268,6 +268,16 @@ export function parseYamlSource(text: string, file: string): ParsedYaml {
   if (scan.selfMerge === undefined && scan.expanded > scan.bound) {
     refusals.push({ code: 'syntax', file, line: 1, column: 1, path: '', message: `YAML error: the file's aliases expand it past ${String(scan.bound)} values, where it writes ${String(scan.written)} (the bound is ${String(expansionPerValueWritten)} times those, and at least ${String(leastExpansionBound)}): anchors used inside anchors, or a large map merged into many, multiply`, suggestion: 'write the repeated part out, or nest and merge anchors less' });
   }
+  // A tag the YAML schema does not know (`!env NAME`, `!include`) is dropped by the library with a
+  // warning and the text kept as written: a key read from the environment elsewhere would be the
+  // variable's name here. Refused, not read otherwise than its writer meant (E51).
+  const tag = doc.warnings.find((warning) => warning.code === 'TAG_RESOLVE_FAILED');
+  if (tag !== undefined) {
+    const where = lineCounter.linePos(tag.pos[0]);
+    // Named when word-shaped (!env, !include, !Ref, !GetAtt): not text that may be a pasted key.
+    const name = /^Unresolved tag: (![A-Za-z][a-z]{1,15}(?:[A-Z][a-z]+){0,3})(?=\s|$)/.exec(tag.message)?.[1];
+    refusals.push({ code: 'syntax', file, line: where.line, column: where.col, path: '', message: `YAML error: the tag ${name === undefined ? 'here' : `'${name}'`} is not supported: this file takes plain values, and the value would be read as written, tag dropped`, suggestion: 'remove the tag; a value meant to come from the environment goes there by the field made for it (an endpoint key: apiKeyEnv, naming the variable)' });
+  }
   if (refusals.length > 0) return { ok: false, problems: refusals };
   try {
     // The bound is aliasScan's: the library's own (uses of an anchor times the aliases in it) refuses flat use past 1,000.

@@ -489,6 +489,18 @@ describe('YAML syntax errors', () => {
     expect(letters.message).toBe('YAML syntax error: a key appears twice in the same mapping');
   });
 
+  it('a YAML tag the schema does not know (!env) is refused where it is, not dropped with the value read as written (E51)', () => {
+    const problem = onlyProblem(edit(small, '    region: us-central1\n', '    region: !env REGION\n'));
+    expect(problem).toMatchObject({ code: 'syntax', line: 9, column: 13, path: '', message: "YAML error: the tag '!env' is not supported: this file takes plain values, and the value would be read as written, tag dropped" });
+    expect(problem.suggestion).toMatch(/^remove the tag/);
+    expect(onlyProblem(edit(small, '    region: us-central1\n', '    region: !GetAtt Pool.Region\n')).message).toContain("the tag '!GetAtt'");
+    // A tag that may be a pasted key is not quoted.
+    const pasted = onlyProblem(edit(small, '    region: us-central1\n', '    region: !sk-live-AbC123x us-central1\n'));
+    expect(pasted.message).toBe('YAML error: the tag here is not supported: this file takes plain values, and the value would be read as written, tag dropped');
+    // The schema's own tags still read.
+    expect(parseFleet(edit(small, '    region: us-central1\n', '    region: !!str us-central1\n'), 'fleet.yaml').ok).toBe(true);
+  });
+
   it("a syntax error's message does not quote the file's text (it may be a key pasted in the wrong place)", () => {
     const problem = problemsOf('version: 1\npools:\n  - id: >sk-live-SECRET0123456789\n')[0];
     expect(problem).toMatchObject({ code: 'syntax', line: 3, message: 'YAML syntax error: Block scalar header includes extra characters' });
