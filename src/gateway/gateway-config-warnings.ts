@@ -24,6 +24,7 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
         unset: 'which is not set; it will be called without a key',
         empty: 'which is empty; it will be called without a key',
         'surrounding-whitespace': 'whose value begins or ends with whitespace (a line break, often, from a key file), which no HTTP header carries: it is sent without it',
+        'inner-whitespace': "whose value holds a space or a tab inside it, which no key has (two values pasted together, or a 'Bearer ' prefix, which the gateway writes itself): it is sent as it is, and the upstream will likely refuse it; set the variable to the key alone",
         unsendable: 'whose value holds a character no HTTP header carries (a control character or a line break inside it, or one past Latin-1): every request to it will fail; set the variable to the key alone',
         latin1: "whose value holds a character beyond ASCII, which no key has: it is sent as Latin-1, which an upstream reads otherwise or refuses; check the variable's value",
       }[keyProblem];

@@ -32,6 +32,9 @@ describe("an endpoint's key from its environment variable (E51)", () => {
     expect(upstreamKey('sk-é')).toEqual({ key: 'sk-é', problem: 'latin1' });
     expect(upstreamKey('sk-€')).toEqual({ key: 'sk-€', problem: 'unsendable' });
     expect(upstreamKey('sk-a\u0001b')).toEqual({ key: 'sk-a\u0001b', problem: 'unsendable' });
+    // A tab or space inside is sendable, but no key has one (R48).
+    expect(upstreamKey('sk-a\tb')).toEqual({ key: 'sk-a\tb', problem: 'inner-whitespace' });
+    expect(upstreamKey('Bearer sk-abc')).toEqual({ key: 'Bearer sk-abc', problem: 'inner-whitespace' });
   });
 
   it("a key file's trailing line break is not sent: the upstream gets the key, and the start says why", async () => {
@@ -46,6 +49,7 @@ describe("an endpoint's key from its environment variable (E51)", () => {
     expect(gatewayConfigWarnings(config, { KEY_TEST: 'sk-upstream-abc\n' })).toEqual([expect.stringMatching(/^endpoint 'up' takes its key from \$KEY_TEST, whose value begins or ends with whitespace .*: it is sent without it$/)]);
     expect(gatewayConfigWarnings(config, { KEY_TEST: '' })).toEqual(["endpoint 'up' takes its key from $KEY_TEST, which is empty; it will be called without a key"]);
     expect(gatewayConfigWarnings(config, { KEY_TEST: 'sk-a\nb' })).toEqual([expect.stringContaining('every request to it will fail; set the variable to the key alone')]);
+    expect(gatewayConfigWarnings(config, { KEY_TEST: 'Bearer sk-upstream-abc' })).toEqual([expect.stringContaining("holds a space or a tab inside it, which no key has (two values pasted together, or a 'Bearer ' prefix")]);
     expect(gatewayConfigWarnings(config, { KEY_TEST: 'sk-upstream-abc' })).toEqual([]);
   });
 });
