@@ -749,6 +749,11 @@ function checkTenants(tenants: readonly Placed<TenantConfig>[], checkJurisdictio
           report(at, 'invalid_value', 'expected the 64 hex digits alone; this has a space or a line break around them', "remove it (a block scalar, '|', adds a line break: write the value on the key's line)");
           return;
         }
+        // openssl's line: 'SHA2-256(stdin)= <hash>' (3.x), '(stdin)= <hash>' (1.1), lowercased here.
+        if (/^[a-z0-9-]*\([^)]*\)=\s*[0-9a-f]{64}$/.test(trimmed)) {
+          report(at, 'invalid_value', "expected the 64 hex digits alone; this is openssl's whole line ('SHA2-256(stdin)= ' and the digits)", "keep the 64 hex digits after '= ': printf %s \"$KEY\" | openssl dgst -sha256 -r | cut -d' ' -f1");
+          return;
+        }
         if (/^[0-9a-f]{64}\s+\S/.test(trimmed)) {
           report(at, 'invalid_value', "expected the 64 hex digits alone; this has more after them (sha256sum's whole line ends with the name of what it read, '-')", "keep the 64 hex digits: printf %s \"$KEY\" | sha256sum | cut -d' ' -f1");
           return;

@@ -558,6 +558,10 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: ${'ab'.repeat(16)}`))).toMatchObject({ message: 'expected the hex SHA-256 of the key (64 hex digits), not the key itself' });
     // A right hash with more around it: sha256sum's whole line, a trailing space, a block scalar's line break (E51).
     expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: "${acmeKeyHash}  -"`))).toMatchObject({ path: 'tenants[0].apiKeySha256', message: "expected the 64 hex digits alone; this has more after them (sha256sum's whole line ends with the name of what it read, '-')", suggestion: expect.stringContaining("sha256sum | cut -d' ' -f1") });
+    // openssl's whole line, of 3.x and of 1.1 (R46: it was called the key itself).
+    for (const line of [`SHA2-256(stdin)= ${acmeKeyHash}`, `(stdin)= ${acmeKeyHash.toUpperCase()}`]) {
+      expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: "${line}"`))).toMatchObject({ path: 'tenants[0].apiKeySha256', message: "expected the 64 hex digits alone; this is openssl's whole line ('SHA2-256(stdin)= ' and the digits)", suggestion: expect.stringContaining("openssl dgst -sha256 -r | cut -d' ' -f1") });
+    }
     expect(onlyProblem(edit(valid, `apiKeySha256: ${acmeKeyHash}`, `apiKeySha256: "${acmeKeyHash} "`))).toMatchObject({ message: 'expected the 64 hex digits alone; this has a space or a line break around them' });
     expect(onlyProblem(edit(valid, `    apiKeySha256: ${acmeKeyHash}\n`, `    apiKeySha256: |\n      ${acmeKeyHash}\n`))).toMatchObject({ message: 'expected the 64 hex digits alone; this has a space or a line break around them' });
     // An id longer than 128 characters (it labels every metric and log line): refused, not quoted whole (E51).
