@@ -100,8 +100,9 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
     warnings.push(`limits.maxBodyBytesInFlight (${String(config.limits.maxBodyBytesInFlight)}) is below limits.maxBodyBytes (${String(config.limits.maxBodyBytes)}): a request of the largest size allowed would never be taken (503)`);
   }
   for (const tenant of config.tenants) {
-    if (tenant.tokensPerMinute < defaultMaxOutputTokens) {
-      warnings.push(`tenant '${tenant.id}' has tokensPerMinute ${String(tenant.tokensPerMinute)}, below the ${String(defaultMaxOutputTokens)}-token output budget of a request without max_tokens: every such request will be refused; raise it or have callers set max_tokens`);
+    // A prompt is at least a token: a limit of the budget alone holds no request without max_tokens either (E54).
+    if (tenant.tokensPerMinute <= defaultMaxOutputTokens) {
+      warnings.push(`tenant '${tenant.id}' has tokensPerMinute ${String(tenant.tokensPerMinute)}, ${tenant.tokensPerMinute === defaultMaxOutputTokens ? 'no more than' : 'below'} the ${String(defaultMaxOutputTokens)}-token output budget of a request without max_tokens, which also needs its prompt: every such request will be refused; raise it or have callers set max_tokens`);
     }
   }
   return warnings;

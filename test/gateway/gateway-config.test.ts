@@ -343,6 +343,11 @@ describe('gateway config problems are located, with a path and a suggestion', ()
   it('warnings for what is valid but likely wrong: a url ending in /v1, a tenant no endpoint can serve', () => {
     const env = { UPSTREAM_KEY: 'set' };
     expect(gatewayConfigWarnings(loadOk(valid), env)).toEqual([]);
+    // A tokens limit of the default budget alone holds no request without max_tokens (a prompt is a token at least, E54); one more does.
+    const limited = (tokens: number): string[] => gatewayConfigWarnings(loadOk(edit(valid, 'tokensPerMinute: 2000000', `tokensPerMinute: ${String(tokens)}`)), env);
+    expect(limited(4096)).toEqual(["tenant 'acme' has tokensPerMinute 4096, no more than the 4096-token output budget of a request without max_tokens, which also needs its prompt: every such request will be refused; raise it or have callers set max_tokens"]);
+    expect(limited(4000)).toEqual([expect.stringContaining("tenant 'acme' has tokensPerMinute 4000, below the 4096-token output budget")]);
+    expect(limited(4097)).toEqual([]);
     const v1 = gatewayConfigWarnings(loadOk(edit(valid, 'url: https://eu.example.com/base', 'url: https://eu.example.com/v1/')), env);
     expect(v1).toEqual([expect.stringContaining("endpoint 'azure-eu-1' has a url ending in /v1")]);
     expect(v1[0]).toContain('/v1/v1/');
