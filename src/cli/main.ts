@@ -23,7 +23,7 @@ function buildProgram(output: Output, setExit: (code: number) => void): Command 
 
   program
     .command('plan')
-    .description('place services and training jobs of a fleet file on its pools (exit 0 feasible, 3 infeasible or out of time, 2 bad spec)')
+    .description('place services and training jobs of a fleet file on its pools (exit 0 feasible, a plan found in time printed with its gap; 3 infeasible, or out of time before any feasible plan; 2 bad spec)')
     .argument('<fleet.yaml>', 'fleet spec (- reads it from standard input)')
     .option('--json', 'print one JSON object instead of tables')
     .option('--time-limit <seconds>', 'solver time limit per solve (default: policy.timeLimitSeconds or 60)', flagParsers.timeLimit())
