@@ -94,7 +94,7 @@ export function unsupportedContent(blockName: string, field = 'content', accepte
     }
     const type = other?.type;
     if (typeof type !== 'string') return `${expected}; each ${blockName} needs a "type"`;
-    return `${expected}: ${isQuotableName(type) ? `'${type}' ${blockName}s are` : `${blockName}s of that type are`} not supported by this gateway yet`;
+    return `${expected}: ${isQuotableName(type) ? `'${type}' ${blockName}s are` : `${blockName}s of that type are`} not supported by Switchyard yet`;
   };
 }
 

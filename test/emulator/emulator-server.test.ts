@@ -92,6 +92,9 @@ describe('emulator: OpenAI Chat Completions', () => {
     expect(tooMany.status).toBe(400);
     expect(JSON.stringify(await json(tooMany))).toContain('min_tokens must be less than or equal to max_tokens=10, got 20');
     expect((await post(emu.url, '/v1/chat/completions', openaiBody(content, { ignore_eos: 'yes' }))).status).toBe(400);
+    // What the emulator does not serve is said of Switchyard, not of a gateway it is not (E52, E54).
+    const logprobs = await post(emu.url, '/v1/chat/completions', openaiBody(content, { logprobs: true }));
+    expect([logprobs.status, JSON.stringify(await json(logprobs))]).toEqual([400, expect.stringContaining('logprobs are not supported by Switchyard')]);
   });
 
   it("takes back tool call ids of any characters, as vLLM does (Kimi's 'functions.get_weather:0'); the Anthropic API's are held to Anthropic's rule (R45)", async () => {

@@ -376,7 +376,7 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 'x'.repeat(5000) }] }), 413, /exceeds the 4096-byte limit/],
     // What the gateway cannot honour is refused by name, never silently dropped.
     ['/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }), 400, /^messages\.0\.content\.0\.image_url\.url: an image is an http\(s\) URL or a base64 data URL of a JPEG, PNG, GIF or WebP image/],
-    ['/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'x', format: 'wav' } }] }] }), 400, /^messages\.0\.content: content must be a string or an array of text, image_url, file and refusal parts .*: 'input_audio' parts are not supported by this gateway yet$/],
+    ['/v1/chat/completions', JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'x', format: 'wav' } }] }] }), 400, /^messages\.0\.content: content must be a string or an array of text, image_url, file and refusal parts .*: 'input_audio' parts are not supported by Switchyard yet$/],
     ['/v1/chat/completions', JSON.stringify({ model: 'frontier', n: 2, messages: [{ role: 'user', content: 'x' }] }), 400, /^n: n must be 1/],
     ['/v1/chat/completions', JSON.stringify({ model: 'frontier', stop: ['a', 'b', 'c', 'd', 'e'], messages: [{ role: 'user', content: 'x' }] }), 400, /^stop: .*at most 4 strings/],
     ['/v1/chat/completions', JSON.stringify({ model: 'frontier', response_format: { type: 'json_object' }, messages: [{ role: 'user', content: 'x' }] }), 400, /^messages: with response_format of type 'json_object', some message must ask for JSON/],
@@ -387,7 +387,7 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, stop_sequences: ['a', 'b', 'c', 'd', 'e'], messages: [{ role: 'user', content: 'x' }] }), 400, /at most 4 stop_sequences/],
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [{ role: 'user', content: 'x' }] }), 400, /^thinking\.budget_tokens: budget_tokens \(1024\) must be below max_tokens \(5\)/],
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'image', source: {} }] }] }), 400, /^messages\.0\.content\.0\.source\.type: an image's source is/],
-    ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'search_result', source: 'x' }] }] }), 400, /'search_result' blocks are not supported by this gateway yet$/],
+    ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'search_result', source: 'x' }] }] }), 400, /'search_result' blocks are not supported by Switchyard yet$/],
     // A thinking block is the model's: in a user turn it is named as such, not as an image.
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'thinking', thinking: 'hmm', signature: 'x' }] }] }), 400, /^messages\.0\.content\.0: thinking blocks are the model's own/],
     ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 42 }] }), 400, /content must be a string or an array of text, image and document blocks .*; got number$/],
@@ -395,7 +395,7 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     // Deep nesting once overflowed the stack in schema checks and encoding: a 500, or the endpoint's failure.
     ['/v1/chat/completions', `{"model": "frontier", "messages": [{"role": "user", "content": "JSON"}], "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": ${'{"k":'.repeat(200)}{}${'}'.repeat(200)}}}}`, 400, /^response_format\.json_schema\.schema(\.k)+: objects and arrays nested more than 128 levels deep/],
     // A type that is not a plain name is not quoted back: messages reach logs.
-    ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'my secret prompt' }] }] }), 400, /: blocks of that type are not supported by this gateway yet$/],
+    ['/v1/messages', JSON.stringify({ model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'my secret prompt' }] }] }), 400, /: blocks of that type are not supported by Switchyard yet$/],
   ])('%s %s -> %i', async (path, body, status, message) => {
     const response = await post(path, body);
     expect(response.status).toBe(status);
@@ -411,7 +411,7 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
   it("the Anthropic SDK's user_profile_id (sent as a header) is refused, not billed to the gateway's account; a token count takes it", async () => {
     const client = new Anthropic({ apiKey: globalKey, baseURL: url, maxRetries: 0 });
     const asked = { model: 'frontier-eu', max_tokens: 20, messages: [{ role: 'user' as const, content: 'hello' }] };
-    await expect(client.messages.create({ ...asked, user_profile_id: 'up_1' })).rejects.toMatchObject({ status: 400, message: expect.stringContaining("anthropic-user-profile-id: billing to a user profile (user_profile_id, a beta of the Messages API) is not supported by this gateway") as unknown });
+    await expect(client.messages.create({ ...asked, user_profile_id: 'up_1' })).rejects.toMatchObject({ status: 400, message: expect.stringContaining("anthropic-user-profile-id: billing to a user profile (user_profile_id, a beta of the Messages API) is not supported by Switchyard") as unknown });
     // Asked of the upstream (this test's mock cannot count: a 502), not refused.
     const counted = await client.messages.countTokens({ model: 'frontier-eu', messages: asked.messages, user_profile_id: 'up_1' }).then(
       () => 200,

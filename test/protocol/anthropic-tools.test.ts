@@ -87,9 +87,9 @@ describe('anthropic tools: parsing the tools offered', () => {
   });
 
   it.each([
-    ['a server tool, named by its type', { tools: [{ type: 'web_search_20250305', name: 'web_search', max_uses: 3 }] }, 'tools.0.type', "server tools ('web_search_20250305') are not supported by this gateway: offer your own tools, each with a name and an input_schema"],
-    ['a server tool among custom ones', { tools: [weatherTool, { type: 'bash_20250124', name: 'bash' }] }, 'tools.1.type', "server tools ('bash_20250124') are not supported by this gateway: offer your own tools, each with a name and an input_schema"],
-    ['a server tool whose type is not a plain name, not quoted', { tools: [{ type: 'text editor <2025>', name: 'x' }] }, 'tools.0.type', 'server tools are not supported by this gateway: offer your own tools, each with a name and an input_schema'],
+    ['a server tool, named by its type', { tools: [{ type: 'web_search_20250305', name: 'web_search', max_uses: 3 }] }, 'tools.0.type', "server tools ('web_search_20250305') are not supported by Switchyard: offer your own tools, each with a name and an input_schema"],
+    ['a server tool among custom ones', { tools: [weatherTool, { type: 'bash_20250124', name: 'bash' }] }, 'tools.1.type', "server tools ('bash_20250124') are not supported by Switchyard: offer your own tools, each with a name and an input_schema"],
+    ['a server tool whose type is not a plain name, not quoted', { tools: [{ type: 'text editor <2025>', name: 'x' }] }, 'tools.0.type', 'server tools are not supported by Switchyard: offer your own tools, each with a name and an input_schema'],
     ['a tool name with a space', { tools: [{ ...weatherTool, name: 'get weather' }] }, 'tools.0.name', "a tool name is 1 to 64 ASCII letters, digits, '_' or '-'"],
     ['a tool name too long', { tools: [{ ...weatherTool, name: 'x'.repeat(65) }] }, 'tools.0.name', "a tool name is 1 to 64 ASCII letters, digits, '_' or '-'"],
     ['a tool without input_schema', { tools: [{ name: 'f' }] }, 'tools.0.input_schema', "is required: a JSON Schema object of the tool's input"],
@@ -104,7 +104,7 @@ describe('anthropic tools: parsing the tools offered', () => {
   });
 
   it('MCP servers stay refused', () => {
-    expect(refusal(body({ mcp_servers: [{ type: 'url', url: 'https://example.com', name: 'x' }] }))).toMatchObject({ param: 'mcp_servers', message: 'mcp_servers: MCP servers (tools) are not supported by this gateway yet' });
+    expect(refusal(body({ mcp_servers: [{ type: 'url', url: 'https://example.com', name: 'x' }] }))).toMatchObject({ param: 'mcp_servers', message: 'mcp_servers: MCP servers (tools) are not supported by Switchyard yet' });
   });
 });
 
@@ -235,20 +235,20 @@ describe('anthropic tools: parsing tool_use and tool_result blocks', () => {
       'an image without a source in a tool result',
       [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'image', source: {} }] }] }],
       'messages.2.content.0.content.0.source.type',
-      'an image\'s source is {"type": "base64", "media_type": ..., "data": ...} or {"type": "url", "url": ...} (files uploaded to Anthropic are not supported by this gateway)',
+      'an image\'s source is {"type": "base64", "media_type": ..., "data": ...} or {"type": "url", "url": ...} (files uploaded to Anthropic are not supported by Switchyard)',
     ],
     [
       'a search result in a tool result',
       [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'search_result', source: 'x' }] }] }],
       'messages.2.content.0.content',
-      'content must be a string or an array of text, image and document blocks ({"type": "text", "text": "..."}): \'search_result\' blocks are not supported by this gateway yet',
+      'content must be a string or an array of text, image and document blocks ({"type": "text", "text": "..."}): \'search_result\' blocks are not supported by Switchyard yet',
     ],
     ['a tool result whose content is null', [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: null }] }], 'messages.2.content.0.content', 'content must be a string or an array of text, image and document blocks ({"type": "text", "text": "..."}); got null'],
     ['an is_error that is no boolean', [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', is_error: 'yes' }] }], 'messages.2.content.0.is_error', 'must be a boolean, got a string'],
-    ['a search result beside a tool result', [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1' }, { type: 'search_result', source: 'x' }] }], 'messages.2.content', 'content must be a string or an array of text, image and document blocks ({"type": "text", "text": "..."}): \'search_result\' blocks are not supported by this gateway yet'],
+    ['a search result beside a tool result', [answeredCall[0], answeredCall[1], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1' }, { type: 'search_result', source: 'x' }] }], 'messages.2.content', 'content must be a string or an array of text, image and document blocks ({"type": "text", "text": "..."}): \'search_result\' blocks are not supported by Switchyard yet'],
     ['a thinking block in a user turn', [{ role: 'user', content: [{ type: 'thinking', thinking: 'hm', signature: 's' }] }], 'messages.0.content.0', "thinking blocks are the model's own: they belong in assistant turns"],
     ['a thinking block without its signature', [answeredCall[0], { role: 'assistant', content: [{ type: 'thinking', thinking: 'hm' }] }], 'messages.1.content.0.signature', 'is required: a string'],
-    ['a block of a type that is no plain name', [{ role: 'user', content: [{ type: 'my secret prompt' }] }], 'messages.0.content', 'content must be a string or an array of text, image and document blocks ({"type": "text", "text": "..."}): blocks of that type are not supported by this gateway yet'],
+    ['a block of a type that is no plain name', [{ role: 'user', content: [{ type: 'my secret prompt' }] }], 'messages.0.content', 'content must be a string or an array of text, image and document blocks ({"type": "text", "text": "..."}): blocks of that type are not supported by Switchyard yet'],
     ['a block without a type', [{ role: 'user', content: [{ text: 'hi' }] }], 'messages.0.content', 'content must be a string or an array of text, image and document blocks ({"type": "text", "text": "..."}); each block needs a "type"'],
     ['a text block without text', [{ role: 'user', content: [{ type: 'text' }] }], 'messages.0.content.0.text', 'is required: a string'],
     ['content that is a number', [{ role: 'user', content: 42 }], 'messages.0.content', 'content must be a string or an array of text, image and document blocks ({"type": "text", "text": "..."}); got number'],

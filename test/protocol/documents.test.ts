@@ -89,7 +89,7 @@ describe('an Anthropic caller\'s documents', () => {
   });
 
   it('refuses what it cannot carry, naming the field: citations, URL and file sources, data that is no PDF, a document in an assistant turn', () => {
-    expect(problem(anthropicDialect, { ...anthropicAsk, messages: [{ role: 'user', content: [{ ...pdfBlock, citations: { enabled: true } }] }] })).toMatch(/^messages\.0\.content\.0\.citations: .*citations are not supported by this gateway/);
+    expect(problem(anthropicDialect, { ...anthropicAsk, messages: [{ role: 'user', content: [{ ...pdfBlock, citations: { enabled: true } }] }] })).toMatch(/^messages\.0\.content\.0\.citations: .*citations are not supported by Switchyard/);
     expect(problem(anthropicDialect, { ...anthropicAsk, messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'url', url: 'https://example.com/a.pdf' } }] }] })).toMatch(/^messages\.0\.content\.0\.source\.type: .*URL, content and file sources are not supported/);
     expect(problem(anthropicDialect, { ...anthropicAsk, messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: Buffer.from('hello').toString('base64') } }] }] })).toBe('messages.0.content.0.source: messages.0.content.0.source: the document data is not a PDF (it does not begin with %PDF-)');
     expect(problem(anthropicDialect, { ...anthropicAsk, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: [pdfBlock] }, { role: 'user', content: 'well?' }] })).toMatch(/^messages\.1\.content\.0: .*document blocks are what the user shows the model/);

@@ -114,7 +114,7 @@ describe('Anthropic image blocks', () => {
     [[{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'a b c!' } }] }], 'messages.0.content.0.source', 'the image data is not base64'],
     [[{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: '' } }] }], 'messages.0.content.0.source', 'the image data is empty'],
     [[{ role: 'user', content: [{ type: 'image', source: { type: 'url', url: 'file:///etc/passwd' } }] }], 'messages.0.content.0.source.url', 'url must be an http(s) URL'],
-    [[{ role: 'user', content: [{ type: 'image', source: { type: 'file', file_id: 'file_1' } }] }], 'messages.0.content.0.source.type', 'an image\'s source is {"type": "base64", "media_type": ..., "data": ...} or {"type": "url", "url": ...} (files uploaded to Anthropic are not supported by this gateway)'],
+    [[{ role: 'user', content: [{ type: 'image', source: { type: 'file', file_id: 'file_1' } }] }], 'messages.0.content.0.source.type', 'an image\'s source is {"type": "base64", "media_type": ..., "data": ...} or {"type": "url", "url": ...} (files uploaded to Anthropic are not supported by Switchyard)'],
     [[{ role: 'user', content: 'hi' }, { role: 'assistant', content: [{ type: 'image', source: { type: 'url', url: photoUrl } }] }], 'messages.1.content.0', 'image blocks are what the user shows the model: they belong in user turns'],
   ])('%j is refused at %s', (messages, param, text) => {
     expect(refusalOf(anthropicDialect, anthropic(messages))).toEqual({ param, message: `${param}: ${text}` });

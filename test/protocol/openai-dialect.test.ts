@@ -190,7 +190,7 @@ describe('OpenAI requests', () => {
 
   it("vLLM's usage on every chunk (stream_options.continuous_usage_stats) is refused by name; off, it is accepted", () => {
     const parsed = openaiDialect.parseRequest(request({ stream: true, stream_options: { include_usage: true, continuous_usage_stats: true } }));
-    expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: 'stream_options.continuous_usage_stats', message: expect.stringMatching(/not forwarded by this gateway: usage on every chunk .*usage comes in the last chunk with include_usage$/) });
+    expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: 'stream_options.continuous_usage_stats', message: expect.stringMatching(/not forwarded by Switchyard: usage on every chunk .*usage comes in the last chunk with include_usage$/) });
     expect(parse({ stream: true, stream_options: { include_usage: true, continuous_usage_stats: false } }).includeUsage).toBe(true);
     // A model server (the emulator as vLLM) takes it.
     expect(openaiDialect.parseRequest(request({ stream: true, stream_options: { continuous_usage_stats: true } }), { asServer: true }).ok).toBe(true);
@@ -205,7 +205,7 @@ describe('OpenAI requests', () => {
     ['stop_token_ids', [128001]],
   ])("vLLM's %s, which the gateway does not forward, is refused naming the field rather than dropped", (field, value) => {
     const parsed = openaiDialect.parseRequest(request({ [field]: value }));
-    expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: field, message: expect.stringMatching(/not forwarded by this gateway.*remove the field/) });
+    expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: field, message: expect.stringMatching(/not forwarded by Switchyard.*remove the field/) });
   });
 
   it.each([
@@ -214,7 +214,7 @@ describe('OpenAI requests', () => {
     ['structured_outputs', { json: { type: 'object' } }],
   ])("vLLM's %s is refused naming the field, pointing at response_format, which every upstream gets", (field, value) => {
     const parsed = openaiDialect.parseRequest(request({ [field]: value }));
-    expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: field, message: expect.stringMatching(/not forwarded by this gateway.*send response_format .* instead/) });
+    expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: field, message: expect.stringMatching(/not forwarded by Switchyard.*send response_format .* instead/) });
   });
 
   it.each([
@@ -240,7 +240,7 @@ describe('OpenAI requests', () => {
     ['separate_reasoning', false],
   ])("vLLM's or SGLang's %s, which changes what the answer is, is refused naming the field too", (field, value) => {
     const parsed = openaiDialect.parseRequest(request({ [field]: value }));
-    expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: field, message: expect.stringMatching(/not forwarded by this gateway.*remove the field/) });
+    expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: field, message: expect.stringMatching(/not forwarded by Switchyard.*remove the field/) });
   });
 
   it("vLLM extensions at their neutral values, as clients send defaults, are accepted", () => {
@@ -352,11 +352,11 @@ describe('OpenAI requests', () => {
 
   it('refuses web search and moderation, which the answer would silently lack; null is not asking for them', () => {
     const parsed = openaiDialect.parseRequest(request({ web_search_options: {} }));
-    expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: 'web_search_options', message: 'web_search_options: web search is not supported by this gateway' });
+    expect(parsed.ok ? undefined : parsed.problem).toMatchObject({ status: 400, param: 'web_search_options', message: 'web_search_options: web search is not supported by Switchyard' });
     expect(openaiDialect.parseRequest(request({ web_search_options: null })).ok).toBe(true);
     // A moderation policy can block an answer: dropping it would serve what it blocks.
     const moderated = openaiDialect.parseRequest(request({ moderation: { model: 'omni-moderation-latest' } }));
-    expect(moderated.ok ? undefined : moderated.problem).toMatchObject({ status: 400, param: 'moderation', message: 'moderation: moderated completions (moderation) are not supported by this gateway' });
+    expect(moderated.ok ? undefined : moderated.problem).toMatchObject({ status: 400, param: 'moderation', message: 'moderation: moderated completions (moderation) are not supported by Switchyard' });
     expect(openaiDialect.parseRequest(request({ moderation: null })).ok).toBe(true);
   });
 

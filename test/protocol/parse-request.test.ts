@@ -77,7 +77,7 @@ describe('tool fields that ask for no tools', () => {
     expect(openai({ function_call: 'auto' })).toBe('function_call: function_call is legacy function calling, which this gateway does not support: send tool_choice instead');
     // Anthropic custom tools are taken (see anthropic-tools.test.ts); server tools are refused.
     expect(anthropic({ tools: [{ name: 'f', input_schema: { type: 'object' } }] })).toBe('accepted');
-    expect(anthropic({ tools: [{ type: 'web_search_20250305', name: 'web_search' }] })).toBe("tools.0.type: server tools ('web_search_20250305') are not supported by this gateway: offer your own tools, each with a name and an input_schema");
+    expect(anthropic({ tools: [{ type: 'web_search_20250305', name: 'web_search' }] })).toBe("tools.0.type: server tools ('web_search_20250305') are not supported by Switchyard: offer your own tools, each with a name and an input_schema");
     expect(anthropic({ tools: 'all' })).toBe('tools: must be an array, got a string');
   });
 });
@@ -85,7 +85,7 @@ describe('tool fields that ask for no tools', () => {
 describe('an Anthropic system prompt of the wrong shape', () => {
   it.each([
     [null, /system must be a string or an array of text blocks .*; got null$/],
-    [[{ type: 'image' }], /system must be a string or an array of text blocks .*: 'image' blocks are not supported by this gateway yet$/],
+    [[{ type: 'image' }], /system must be a string or an array of text blocks .*: 'image' blocks are not supported by Switchyard yet$/],
     // A text block read on its own: the missing field is named at its path.
     [[{ type: 'text' }], /^system\.0\.text: is required: a string$/],
   ])('%j says what a system prompt must be', (system, message) => {

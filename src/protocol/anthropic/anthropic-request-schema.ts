@@ -33,7 +33,7 @@ export const imageBlock = z.looseObject({
       z.looseObject({ type: z.literal('base64'), media_type: z.string(), data: z.string() }),
       z.looseObject({ type: z.literal('url'), url: z.string().regex(/^https?:\/\//i, 'url must be an http(s) URL') }),
     ],
-    { error: "an image's source is {\"type\": \"base64\", \"media_type\": ..., \"data\": ...} or {\"type\": \"url\", \"url\": ...} (files uploaded to Anthropic are not supported by this gateway)" },
+    { error: "an image's source is {\"type\": \"base64\", \"media_type\": ..., \"data\": ...} or {\"type\": \"url\", \"url\": ...} (files uploaded to Anthropic are not supported by Switchyard)" },
   ),
 });
 
@@ -47,11 +47,11 @@ export const documentBlock = z.looseObject({
       z.looseObject({ type: z.literal('base64'), media_type: z.string(), data: z.string() }),
       z.looseObject({ type: z.literal('text'), media_type: z.literal('text/plain', { error: "a text document's media_type is 'text/plain'" }).optional(), data: z.string() }),
     ],
-    { error: 'a document\'s source is {"type": "base64", "media_type": "application/pdf", "data": ...} or {"type": "text", "media_type": "text/plain", "data": ...} (URL, content and file sources are not supported by this gateway)' },
+    { error: 'a document\'s source is {"type": "base64", "media_type": "application/pdf", "data": ...} or {"type": "text", "media_type": "text/plain", "data": ...} (URL, content and file sources are not supported by Switchyard)' },
   ),
   title: z.string().nullish(),
   context: z.string().nullish(),
-  citations: z.looseObject({ enabled: z.boolean().optional() }).nullish().refine((citations) => citations?.enabled !== true, { error: 'citations are not supported by this gateway: they change the form of the answer, which it cannot carry to every upstream' }),
+  citations: z.looseObject({ enabled: z.boolean().optional() }).nullish().refine((citations) => citations?.enabled !== true, { error: 'citations are not supported by Switchyard: they change the form of the answer, which it cannot carry to every upstream' }),
 });
 
 /** A call the model made, sent back in an assistant turn. */
@@ -144,7 +144,7 @@ function serverToolRefusal(issue: { readonly input?: unknown }): string {
   // OpenAI's form of a tool is no server tool: said as the mistake it is.
   if (issue.input === 'function') return 'tools in the OpenAI Chat Completions form ({"type": "function", "function": {...}}) are for POST /v1/chat/completions: here, each tool is {"name": ..., "description": ..., "input_schema": {...}}';
   const named = typeof issue.input === 'string' && isQuotableName(issue.input) ? ` ('${issue.input}')` : '';
-  return `server tools${named} are not supported by this gateway: offer your own tools, each with a name and an input_schema`;
+  return `server tools${named} are not supported by Switchyard: offer your own tools, each with a name and an input_schema`;
 }
 
 /** What the gateway accepts from Anthropic Messages clients; unknown fields pass. */
@@ -165,7 +165,7 @@ export const anthropicRequestSchema = z.looseObject({
   // An empty list asks for no tools, as leaving the field out does.
   tools: z.array(toolSchema).optional(),
   tool_choice: toolChoiceSchema.optional(),
-  mcp_servers: noTools('MCP servers (tools) are not supported by this gateway yet').optional(),
+  mcp_servers: noTools('MCP servers (tools) are not supported by Switchyard yet').optional(),
   output_config: z.looseObject({ format: outputFormat.nullish(), effort: z.enum(['low', 'medium', 'high', 'xhigh', 'max']).nullish() }).optional(),
   // The structured-outputs beta's name for output_config.format, which older SDKs send.
   output_format: outputFormat.nullish(),
@@ -180,8 +180,8 @@ export const anthropicRequestSchema = z.looseObject({
   response_format: otherApiField('response_format is a field of the OpenAI Chat Completions API: here, send output_config.format, {"type": "json_schema", "schema": ...}'),
   n: otherApiField('n is a field of the OpenAI Chat Completions API: the Messages API returns one answer per request'),
   seed: otherApiField('seed is a field of the OpenAI Chat Completions API, not of the Messages API: remove it'),
-  logprobs: otherApiField('logprobs is a field of the OpenAI Chat Completions API, and logprobs are not supported by this gateway'),
-  top_logprobs: otherApiField('top_logprobs is a field of the OpenAI Chat Completions API, and logprobs are not supported by this gateway'),
+  logprobs: otherApiField('logprobs is a field of the OpenAI Chat Completions API, and logprobs are not supported by Switchyard'),
+  top_logprobs: otherApiField('top_logprobs is a field of the OpenAI Chat Completions API, and logprobs are not supported by Switchyard'),
   logit_bias: otherApiField('logit_bias is a field of the OpenAI Chat Completions API, not of the Messages API: remove it'),
   frequency_penalty: otherApiField('frequency_penalty is a field of the OpenAI Chat Completions API, not of the Messages API: remove it'),
   presence_penalty: otherApiField('presence_penalty is a field of the OpenAI Chat Completions API, not of the Messages API: remove it'),
@@ -193,17 +193,17 @@ export const anthropicRequestSchema = z.looseObject({
   reasoning_effort: otherApiField("reasoning_effort is a field of the OpenAI Chat Completions API: here, send output_config.effort ('low', 'medium', 'high', 'xhigh' or 'max')"),
   parallel_tool_calls: otherApiField('parallel_tool_calls is a field of the OpenAI Chat Completions API: here, send tool_choice with disable_parallel_tool_use'),
   safety_identifier: otherApiField('safety_identifier is a field of the OpenAI Chat Completions API: here, send metadata.user_id'),
-  web_search_options: otherApiField('web_search_options is a field of the OpenAI Chat Completions API, and web search is not supported by this gateway'),
+  web_search_options: otherApiField('web_search_options is a field of the OpenAI Chat Completions API, and web search is not supported by Switchyard'),
   // Betas that change what the answer is or who pays for it, which no upstream here is asked for.
-  compaction: otherApiField('compaction (a beta of the Messages API) is not supported by this gateway: its answer would be an ordinary reply, not a compaction block; ask for a summary in the conversation instead'),
+  compaction: otherApiField('compaction (a beta of the Messages API) is not supported by Switchyard: its answer would be an ordinary reply, not a compaction block; ask for a summary in the conversation instead'),
   // An empty list asks for none.
-  fallbacks: noTools('fallbacks (a beta of the Messages API) are not supported by this gateway: the route serves the model asked for; send a declined request again with another model yourself').nullish(),
+  fallbacks: noTools('fallbacks (a beta of the Messages API) are not supported by Switchyard: the route serves the model asked for; send a declined request again with another model yourself').nullish(),
   // Billing the caller's own account ('self', the default) is what happens anyway.
   billing_policy: z
     .looseObject({ bill_to: z.unknown().optional() }, { error: 'billing_policy must be an object' })
     .nullish()
-    .refine((policy) => policy?.bill_to === undefined || policy.bill_to === null || policy.bill_to === 'self', { error: "billing_policy (a beta of the Messages API) is not supported by this gateway but for bill_to 'self': requests are billed to the gateway's own upstream accounts" }),
-  user_profile_id: otherApiField("user_profile_id (a beta of the Messages API) is not supported by this gateway: requests are billed to the gateway's own upstream accounts"),
+    .refine((policy) => policy?.bill_to === undefined || policy.bill_to === null || policy.bill_to === 'self', { error: "billing_policy (a beta of the Messages API) is not supported by Switchyard but for bill_to 'self': requests are billed to the gateway's own upstream accounts" }),
+  user_profile_id: otherApiField("user_profile_id (a beta of the Messages API) is not supported by Switchyard: requests are billed to the gateway's own upstream accounts"),
 });
 
 /** A token count's request: a chat request without an answer's budget (other answer settings pass, unread). */

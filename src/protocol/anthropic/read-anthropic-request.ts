@@ -263,7 +263,7 @@ export function readAnthropicRequest(body: unknown, schema: typeof anthropicRequ
   // continuation would be answered without the conversation before it. The SDK's tool runner
   // threads by default and, told so by the error code, sends the whole conversation instead.
   if (r.thread !== undefined && r.thread !== null) {
-    return { ok: false, problem: { status: 400, kind: 'invalid_request', param: 'thread', code: 'thread_unsupported_request', message: 'thread: message threads (conversations stored by the server) are not supported by this gateway: send the whole conversation in messages, without thread' } };
+    return { ok: false, problem: { status: 400, kind: 'invalid_request', param: 'thread', code: 'thread_unsupported_request', message: 'thread: message threads (conversations stored by the server) are not supported by Switchyard: send the whole conversation in messages, without thread' } };
   }
   const conversation = readConversation(r.system, r.messages);
   if (!conversation.ok) return conversation;

@@ -40,7 +40,7 @@ const filePart = z.looseObject({
   file: z.looseObject(
     {
       file_data: z
-        .string({ error: 'is required: the file as a data URL (data:application/pdf;base64,...); files uploaded to OpenAI (file_id) are not supported by this gateway' })
+        .string({ error: 'is required: the file as a data URL (data:application/pdf;base64,...); files uploaded to OpenAI (file_id) are not supported by Switchyard' })
         .transform((url, context): DocumentSource => {
           const match = /^data:([^;,]*)(?:;[^,]*)?;base64,/i.exec(url);
           const reading = match === null ? { ok: false as const, problem: 'a file is a base64 data URL of a PDF (data:application/pdf;base64,...)' } : readPdf(match[1] ?? '', url.slice(match[0].length));
@@ -77,7 +77,7 @@ const content = z
  * send defaults.
  */
 function notCarried<T extends z.ZodType>(neutral: T, what: string, advice = 'remove the field'): z.ZodOptional<z.ZodNullable<z.ZodCustom<z.infer<T>>>> {
-  return z.custom<z.infer<T>>((value) => neutral.safeParse(value).success, { error: `not forwarded by this gateway: ${what} (a model-server extension) would be ignored; ${advice}` }).nullish();
+  return z.custom<z.infer<T>>((value) => neutral.safeParse(value).success, { error: `not forwarded by Switchyard: ${what} (a model-server extension) would be ignored; ${advice}` }).nullish();
 }
 
 /** A model server's own structured-output field: the gateway carries OpenAI's instead. */
@@ -94,7 +94,7 @@ const streamOptions = z.looseObject({ include_usage: z.boolean().optional() });
 const serverExtensions = {
   // vLLM's usage on every chunk: the gateway writes usage once, in the last chunk, as OpenAI does.
   stream_options: streamOptions
-    .extend({ continuous_usage_stats: z.literal(false, { error: 'not forwarded by this gateway: usage on every chunk (a model-server extension) would be ignored; usage comes in the last chunk with include_usage' }).nullish() })
+    .extend({ continuous_usage_stats: z.literal(false, { error: 'not forwarded by Switchyard: usage on every chunk (a model-server extension) would be ignored; usage comes in the last chunk with include_usage' }).nullish() })
     .nullish(),
   guided_json: serverStructuredOutput(),
   guided_regex: serverStructuredOutput(),
@@ -154,7 +154,7 @@ const otherApiFields = {
   text: otherApiField('text is a field of the OpenAI Responses API, which this gateway does not serve: send response_format for the format of the answer'),
   max_output_tokens: otherApiField('max_output_tokens is a field of the OpenAI Responses API, which this gateway does not serve: send max_completion_tokens (or max_tokens)'),
   // An empty list asks for none, as on POST /v1/messages.
-  mcp_servers: noTools('mcp_servers is a field of the Anthropic Messages API, and MCP servers (tools) are not supported by this gateway yet').nullish(),
+  mcp_servers: noTools('mcp_servers is a field of the Anthropic Messages API, and MCP servers (tools) are not supported by Switchyard yet').nullish(),
 };
 
 /** Why a tool or tool call of another type than 'function' is refused, naming the type when it is a plain name. */
@@ -165,7 +165,7 @@ function onlyFunctions(what: 'tools' | 'tool calls' | 'tool choices'): (issue: {
     // Anthropic's name for OpenAI's "required".
     if (what === 'tool choices' && input === 'any') return `'any' is the Anthropic Messages API's tool choice: here, send 'required'`;
     const named = typeof input === 'string' && isQuotableName(input) ? `'${input}' ${what} are` : `${what} of that type are`;
-    return `${named} not supported by this gateway: only 'function' ${what}`;
+    return `${named} not supported by Switchyard: only 'function' ${what}`;
   };
 }
 
@@ -217,7 +217,7 @@ function toolChoiceProblem({ input }: { readonly input?: unknown }): string {
   if (type === 'function') return `${forms}: a function tool choice names the tool in function.name`;
   if (type === 'auto' || type === 'none' || type === 'required') return `${forms}: '${type}' is sent as the string itself, not as an object`;
   if (type === 'tool') return `${forms}: {"type": "tool", "name": ...} is the Anthropic Messages API's form: here, send {"type": "function", "function": {"name": ...}}`;
-  if (type === 'allowed_tools') return 'allowed_tools tool choices are not supported by this gateway yet: send only the allowed tools, with tool_choice \'auto\' or \'required\'';
+  if (type === 'allowed_tools') return 'allowed_tools tool choices are not supported by Switchyard yet: send only the allowed tools, with tool_choice \'auto\' or \'required\'';
   return type === undefined ? forms : `${forms}: ${onlyFunctions('tool choices')({ input: type })}`;
 }
 
@@ -259,7 +259,7 @@ const messageSchema = (ids: CallIdRule) => z
     // An earlier answer's legacy function call or audio, refused rather than dropped: without them
     // the turn reads as something else.
     function_call: z.null({ error: 'function calls in messages are legacy function calling, which this gateway does not support: send tool_calls instead' }).optional(),
-    audio: z.null({ error: "audio in messages is not supported by this gateway: send the assistant's earlier answer as text in content" }).optional(),
+    audio: z.null({ error: "audio in messages is not supported by Switchyard: send the assistant's earlier answer as text in content" }).optional(),
     content: content.nullish(),
     // An earlier answer's refusal, as the gateway writes it (content null): what the model said.
     refusal: z.string().nullish(),
@@ -320,19 +320,19 @@ export const openaiRequestSchema = z.looseObject({
   user: z.string().max(256, 'user is at most 256 characters: an opaque id of your end user').nullish(),
   // OpenAI's successor to `user` for the same purpose; it wins when both are sent.
   safety_identifier: z.string().max(128, 'safety_identifier is at most 128 characters: an opaque id of your end user, such as a hash of their email').nullish(),
-  web_search_options: z.null({ error: 'web search is not supported by this gateway' }).optional(),
+  web_search_options: z.null({ error: 'web search is not supported by Switchyard' }).optional(),
   // A moderation policy may block an input or an answer: ignoring it would serve what it blocks.
-  moderation: z.null({ error: 'moderated completions (moderation) are not supported by this gateway' }).optional(),
+  moderation: z.null({ error: 'moderated completions (moderation) are not supported by Switchyard' }).optional(),
   n: z.literal(1, { error: 'n must be 1: one choice per request is served (send n requests for n choices)' }).nullish(),
   response_format: responseFormatSchema.nullish(),
   // Carried: it changes how long and how deep a reasoning model's answer is.
   reasoning_effort: z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']).nullish(),
   // Refused rather than silently ignored: a caller relying on them would get something else.
-  logprobs: z.literal(false, { error: 'logprobs are not supported by this gateway' }).nullish(),
+  logprobs: z.literal(false, { error: 'logprobs are not supported by Switchyard' }).nullish(),
   // 0 asks for none, as clients send by default.
-  top_logprobs: z.union([z.null(), z.literal(0)], { error: 'top_logprobs are not supported by this gateway' }).optional(),
-  modalities: z.array(z.literal('text', { error: "modalities: only 'text' output is supported by this gateway" })).nullish(),
-  audio: z.null({ error: 'audio output is not supported by this gateway' }).optional(),
+  top_logprobs: z.union([z.null(), z.literal(0)], { error: 'top_logprobs are not supported by Switchyard' }).optional(),
+  modalities: z.array(z.literal('text', { error: "modalities: only 'text' output is supported by Switchyard" })).nullish(),
+  audio: z.null({ error: 'audio output is not supported by Switchyard' }).optional(),
   // null or an empty list offers no tools, as leaving the field out does.
   tools: z.array(toolDefinition).nullish(),
   tool_choice: toolChoiceSchema.nullish(),
