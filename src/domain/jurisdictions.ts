@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { idPattern, idRule } from './id-pattern.js';
+import { didYouMean, someOf } from './suggest.js';
 
 /**
  * Data-residency jurisdictions Switchyard knows. A jurisdiction is where data may
@@ -22,6 +23,22 @@ export function repeatedJurisdictions(values: readonly (string | undefined)[]): 
     seen.add(value);
   });
   return repeated;
+}
+
+/** A problem's words, as fleet specs and gateway configs say them alike. */
+export interface JurisdictionProblem {
+  readonly message: string;
+  readonly suggestion: string;
+}
+
+/** What is said of a jurisdiction a list names twice. */
+export function repeatedJurisdiction(value: string): JurisdictionProblem {
+  return { message: `jurisdiction '${value}' is listed twice (names compare without case)`, suggestion: 'list each once' };
+}
+
+/** What is said of a jurisdiction neither built in nor declared under `jurisdictions:`. */
+export function unknownJurisdiction(value: string, known: ReadonlySet<string>): JurisdictionProblem {
+  return { message: `unknown jurisdiction '${value}'`, suggestion: didYouMean(value, known) ?? `use one of ${someOf(known)}, or declare it under 'jurisdictions:'` };
 }
 
 /** The longest jurisdiction name: as long as a request's inference_geo may be. */

@@ -7,10 +7,10 @@ import { modelPresets } from '../catalog/models.js';
 import type { Fleet, MeasuredProfile, Pool, Service, Site, TrainingJob } from './fleet.js';
 import type { z } from 'zod';
 import { chipSpecSchema, fleetSpecSchema, idSchema, modelSpecSchema, poolSpecSchema, serviceSpecSchema, siteSpecSchema, trainingJobSpecSchema, type ChipSpecInput, type FleetSpec, type ModelSpecInput } from './fleet-spec-schema.js';
-import { jurisdictionIdSchema, knownJurisdictions, repeatedJurisdictions } from './jurisdictions.js';
+import { jurisdictionIdSchema, knownJurisdictions, repeatedJurisdiction, repeatedJurisdictions, unknownJurisdiction } from './jurisdictions.js';
 import { parseMeasuredProfiles } from './measured-profiles.js';
 import { inFileOrder, SpecError, type Result, type SpecProblem } from './spec-problem.js';
-import { didYouMean, someOf } from './suggest.js';
+import { didYouMean } from './suggest.js';
 import { wrongKindOfFile } from './wrong-kind-of-file.js';
 import { parseYamlSource, type YamlSource } from './yaml-source.js';
 import { readSpecFile, specText, standardInputName } from './read-spec-file.js';
@@ -198,16 +198,19 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
   const sites: Site[] = spec.sites.flatMap((site) => [{ id: site.id, powerMW: site.powerMW, pue: site.pue }]);
   const siteById = new Map(sites.map((site) => [site.id, site]));
 
-  const reportRepeatedAt = (path: readonly PropertyKey[], value: string): void => report(path, 'duplicate_id', `jurisdiction '${value}' is listed twice (names compare without case)`, 'list each once');
+  const reportRepeatedAt = (path: readonly PropertyKey[], value: string): void => {
+    const { message, suggestion } = repeatedJurisdiction(value);
+    report(path, 'duplicate_id', message, suggestion);
+  };
   const reportRepeated = (path: readonly PropertyKey[], values: readonly string[]): void => {
     for (const { index, value } of repeatedJurisdictions(values)) reportRepeatedAt([...path, index], value);
   };
   reportRepeated(['jurisdictions'], spec.jurisdictions ?? []);
   const checkJurisdiction = (path: readonly PropertyKey[], value: string): void => {
     if (unfinished.jurisdictions === 'unchecked') return;
-    if (!jurisdictions.has(value)) {
-      report(path, 'unknown_reference', `unknown jurisdiction '${value}'`, didYouMean(value, jurisdictions) ?? `use one of ${someOf(jurisdictions)}, or declare it under 'jurisdictions:'`);
-    }
+    if (jurisdictions.has(value)) return;
+    const { message, suggestion } = unknownJurisdiction(value, jurisdictions);
+    report(path, 'unknown_reference', message, suggestion);
   };
   const lookupChip = (path: readonly PropertyKey[], id: string): AcceleratorSpec | undefined => {
     const chip = chips.get(id);

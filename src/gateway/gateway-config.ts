@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { jurisdictionIdSchema, knownJurisdictions, repeatedJurisdictions } from '../domain/jurisdictions.js';
+import { jurisdictionIdSchema, knownJurisdictions, repeatedJurisdiction, repeatedJurisdictions, unknownJurisdiction } from '../domain/jurisdictions.js';
 import { idPattern, idRule } from '../domain/id-pattern.js';
 import { SpecError, formatPath, inFileOrder, type Result, type SpecProblem } from '../domain/spec-problem.js';
 import { didYouMean, someOf } from '../domain/suggest.js';
@@ -602,11 +602,16 @@ function crossCheck(parts: CheckedParts, source: YamlSource): SpecProblem[] {
     problems.push({ code, file: source.file, ...source.locate(path), path: formatPath(path), message, ...(suggestion === undefined ? {} : { suggestion }) });
   };
   const declared = parts.jurisdictions;
-  for (const { index, value } of repeatedJurisdictions(declared ?? [])) report(['jurisdictions', index], 'duplicate_id', `jurisdiction '${value}' is listed twice (names compare without case)`, 'list each once');
+  const reportRepeated = (path: readonly PropertyKey[], value: string): void => {
+    const { message, suggestion } = repeatedJurisdiction(value);
+    report(path, 'duplicate_id', message, suggestion);
+  };
+  for (const { index, value } of repeatedJurisdictions(declared ?? [])) reportRepeated(['jurisdictions', index], value);
   const jurisdictions = new Set([...knownJurisdictions, ...(declared ?? [])]);
   const checkJurisdiction = (path: readonly PropertyKey[], value: string): void => {
     if (declared === undefined || jurisdictions.has(value)) return;
-    report(path, 'unknown_reference', `unknown jurisdiction '${value}'`, didYouMean(value, jurisdictions) ?? `use one of ${someOf(jurisdictions)}, or declare it under 'jurisdictions:'`);
+    const { message, suggestion } = unknownJurisdiction(value, jurisdictions);
+    report(path, 'unknown_reference', message, suggestion);
   };
 
   // Read from every entry, valid or not, so it comes in the first round with the entry's other problems.
@@ -730,7 +735,10 @@ function checkTenants(tenants: readonly Placed<TenantConfig>[], checkJurisdictio
   const byKeyHash = new Map<string, string>();
   tenants.forEach(([tenant, index]) => {
     tenant.jurisdictions?.forEach((jurisdiction, position) => checkJurisdiction(['tenants', index, 'jurisdictions', position], jurisdiction));
-    for (const { index: position, value } of repeatedJurisdictions(tenant.jurisdictions ?? [])) report(['tenants', index, 'jurisdictions', position], 'duplicate_id', `jurisdiction '${value}' is listed twice (names compare without case)`, 'list each once');
+    for (const { index: position, value } of repeatedJurisdictions(tenant.jurisdictions ?? [])) {
+      const { message, suggestion } = repeatedJurisdiction(value);
+      report(['tenants', index, 'jurisdictions', position], 'duplicate_id', message, suggestion);
+    }
     if (tenant.apiKeySha256 === undefined) return;
     const listed = typeof tenant.apiKeySha256 !== 'string';
     const name = tenant.id === undefined ? formatPath(['tenants', index]) : `tenant '${tenant.id}'`;
