@@ -150,11 +150,23 @@ interface ReplicaSpec {
  * may have: a pool id too long for its suffix keeps its start and a hash of the whole, so ids stay
  * distinct (R47: a valid 127-character pool id made `up` fail with an internal error).
  */
-export function replicaEndpointId(poolId: string, k: number): string {
+export function replicaEndpointId(poolId: string, k: number, salt = 0): string {
   const plain = `${poolId}-${String(k)}`;
-  if (plain.length <= maxIdChars) return plain;
-  const suffix = `.${createHash('sha256').update(poolId).digest('hex').slice(0, 8)}-${String(k)}`;
+  if (plain.length <= maxIdChars && salt === 0) return plain;
+  const hashed = salt === 0 ? poolId : `${poolId}\u0000${String(salt)}`;
+  const suffix = `.${createHash('sha256').update(hashed).digest('hex').slice(0, 8)}-${String(k)}`;
   return `${poolId.slice(0, maxIdChars - suffix.length)}${suffix}`;
+}
+
+/**
+ * replicaEndpointId, made another way (salted) while it is one `taken` holds, and then taken: a pool
+ * named as another's hashed id (R48: crafted, `<start>.<8 hex>`) would share a replica's id.
+ */
+export function distinctReplicaEndpointId(poolId: string, k: number, taken: Set<string>): string {
+  let id = replicaEndpointId(poolId, k);
+  for (let salt = 1; taken.has(id); salt += 1) id = replicaEndpointId(poolId, k, salt);
+  taken.add(id);
+  return id;
 }
 
 /** Plans (unless given a plan), starts the emulators and the gateway, and returns a handle that closes them. */
@@ -178,6 +190,7 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
   const replicas: ReplicaSpec[] = [];
   const scaling: UpScaling[] = [];
   const perPool = new Map<string, number>();
+  const replicaIds = new Set<string>();
   for (const allocation of plan.allocations) {
     if (allocation.kind !== 'inference') continue;
     const service = services.get(allocation.workload);
@@ -198,7 +211,7 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
       // dialects (only OpenAI's give JSON mode) once the jurisdiction has two replicas.
       const ordinal = replicas.length;
       const ofServiceThere = replicas.filter((replica) => replica.service === service && replica.pool.jurisdiction === pool.jurisdiction).length;
-      replicas.push({ service, pool, option, id: replicaEndpointId(pool.id, k), dialect: ofServiceThere % 2 === 0 ? 'anthropic' : 'openai', seed: nthSeed(baseSeed, ordinal) });
+      replicas.push({ service, pool, option, id: distinctReplicaEndpointId(pool.id, k, replicaIds), dialect: ofServiceThere % 2 === 0 ? 'anthropic' : 'openai', seed: nthSeed(baseSeed, ordinal) });
     }
   }
   for (const service of fleet.services) {

@@ -6,7 +6,7 @@ import { parseFleet, loadFleetOrThrow } from '../../src/domain/load-fleet.js';
 import type { Fleet } from '../../src/domain/fleet.js';
 import { idPattern } from '../../src/domain/id-pattern.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { StartFleetError, StartFleetStopped, nthSeed, replicaEndpointId, startFleet, type RunningFleet } from '../../src/up/start-fleet.js';
+import { StartFleetError, StartFleetStopped, distinctReplicaEndpointId, nthSeed, replicaEndpointId, startFleet, type RunningFleet } from '../../src/up/start-fleet.js';
 import { readText, smallYamlPath } from '../helpers/paths.js';
 import { curlToFetch } from './curl-to-fetch.js';
 
@@ -200,6 +200,16 @@ describe('startFleet lifecycle', () => {
     expect(ids[2]).toMatch(/^px+\.[0-9a-f]{8}-10$/);
     // Two long pool ids alike in their start stay apart.
     expect(replicaEndpointId(`${long.slice(0, 127)}y`, 0)).not.toBe(ids[0]);
+    // A pool named as another's hashed id (R48: crafted) would share its replica's id: made another way.
+    const crafted = (ids[0] ?? '').slice(0, -'-0'.length);
+    expect(replicaEndpointId(crafted, 0)).toBe(ids[0]);
+    const taken = new Set<string>();
+    const apart = [distinctReplicaEndpointId(long, 0, taken), distinctReplicaEndpointId(crafted, 0, taken), distinctReplicaEndpointId(crafted, 1, taken)];
+    expect(apart[0]).toBe(ids[0]);
+    expect(apart[1]).toMatch(/^px+\.[0-9a-f]{8}-0$/);
+    expect(apart[2]).toBe(`${crafted}-1`);
+    expect(new Set(apart).size).toBe(3);
+    for (const id of apart) expect(id.length).toBeLessThanOrEqual(128);
   });
 
   it('an infeasible plan still starts what it placed, with a warning; a plan with nothing to serve is refused', async () => {
