@@ -512,11 +512,17 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     const cut = snapshot.cutAfterTokens;
     let started = false;
     let lastTokenAt = arrivedAt;
+    // Cut by a fault, or left by its client (which vLLM counts as finished by `abort`; a cut is the fault's).
     const abandon = (): void => {
+      gone.removeEventListener('abort', clientLeft);
       release(id);
       if (scheduler.cancel(id, now())) pump();
     };
-    gone.addEventListener('abort', abandon, { once: true });
+    const clientLeft = (): void => {
+      metrics.aborted();
+      abandon();
+    };
+    gone.addEventListener('abort', clientLeft, { once: true });
     if (writer !== undefined) {
       res.writeHead(200, sseHeaders);
       res.flushHeaders();
@@ -557,7 +563,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
         }
         case 'finished': {
           release(id);
-          gone.removeEventListener('abort', abandon);
+          gone.removeEventListener('abort', clientLeft);
           // An empty answer (a stop sequence at its first word) had no token: its prefill still counts.
           if (plan.tokens.length === 0) metrics.firstToken(plan.usage.inputTokens, (event.at - arrivedAt) / speed / 1000);
           metrics.success(plan.finishReason, (event.at - arrivedAt) / speed / 1000);

@@ -1,11 +1,14 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { FinishReason } from '../protocol/chat.js';
 
+// vLLM V1's buckets (vllm/v1/metrics/loggers.py), so that dashboards and alerts made for a real
+// replica read the emulator's series alike (E52: the lists were V0's, ending earlier).
 /** Buckets vLLM uses for time to first token (s). */
-const ttftBuckets = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
-/** Buckets vLLM uses for time per output token (s). */
-const tpotBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5];
-const e2eBuckets = [0.01, 0.05, 0.1, 0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120];
+const ttftBuckets = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560];
+/** Buckets vLLM uses for time per output token (s): a fast replica's all fall in the first, as vLLM's do. */
+const tpotBuckets = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
+/** Buckets vLLM uses for a request's end-to-end latency (s). */
+const e2eBuckets = [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680];
 
 /** The faults the emulator injects, one count per request they touched. */
 export type InjectedFault = 'error' | 'latency' | 'hang' | 'cut' | 'corrupt' | 'refuse';
@@ -31,6 +34,8 @@ export interface EmulatorMetrics {
   generated(tokens: number): void;
   /** A request that finished its answer, and its time from arrival (wall seconds). */
   success(reason: FinishReason, seconds: number): void;
+  /** A request its client left before its answer ended: vLLM counts it finished as `abort`. */
+  aborted(): void;
   /** A fault injected into one request (or connection, for `refuse`). */
   fault(kind: InjectedFault): void;
   render(): Promise<string>;
@@ -48,8 +53,9 @@ function engineFinishReason(reason: FinishReason): FinishReason {
 
 export function createEmulatorMetrics(modelName: string, load: () => ReplicaLoad): EmulatorMetrics {
   const registry = new Registry();
-  const labels = { model_name: modelName };
-  const labelNames = ['model_name'] as const;
+  // vLLM V1 labels each series with its engine (data-parallel rank): one engine, '0'.
+  const labels = { model_name: modelName, engine: '0' };
+  const labelNames = ['model_name', 'engine'] as const;
   new Gauge({
     name: 'vllm:num_requests_running',
     help: 'Number of requests in the model execution batch (prefilling now, decoding or hung).',
@@ -85,15 +91,14 @@ export function createEmulatorMetrics(modelName: string, load: () => ReplicaLoad
   const ttft = new Histogram({ name: 'vllm:time_to_first_token_seconds', help: 'Histogram of time to first token in seconds.', labelNames, buckets: ttftBuckets, registers: [registry] });
   const tpot = new Histogram({ name: 'vllm:time_per_output_token_seconds', help: 'Histogram of time per output token in seconds.', labelNames, buckets: tpotBuckets, registers: [registry] });
   const e2e = new Histogram({ name: 'vllm:e2e_request_latency_seconds', help: 'Histogram of end to end request latency in seconds.', labelNames, buckets: e2eBuckets, registers: [registry] });
-  const success = new Counter({ name: 'vllm:request_success_total', help: 'Count of successfully processed requests.', labelNames: ['model_name', 'finished_reason'] as const, registers: [registry] });
+  const success = new Counter({ name: 'vllm:request_success_total', help: 'Count of successfully processed requests.', labelNames: ['model_name', 'engine', 'finished_reason'] as const, registers: [registry] });
   // The emulator's own: what a rehearsal injected, to reconcile with what the gateway saw.
-  const faults = new Counter({ name: 'switchyard_emulator_faults_total', help: 'Faults injected, per request they touched (refuse: per connection dropped; cut: per stream cut)', labelNames: ['model_name', 'fault'] as const, registers: [registry] });
+  const faults = new Counter({ name: 'switchyard_emulator_faults_total', help: 'Faults injected, per request they touched (refuse: per connection dropped; cut: per stream cut)', labelNames: ['model_name', 'engine', 'fault'] as const, registers: [registry] });
   // Zero series from the start, so a router sees every name before the first request.
   for (const fault of injectedFaults) faults.inc({ ...labels, fault }, 0);
   prompt.inc(labels, 0);
   generation.inc(labels, 0);
-  success.inc({ ...labels, finished_reason: 'stop' }, 0);
-  success.inc({ ...labels, finished_reason: 'length' }, 0);
+  for (const reason of ['stop', 'length', 'abort']) success.inc({ ...labels, finished_reason: reason }, 0);
   ttft.zero(labels);
   tpot.zero(labels);
   e2e.zero(labels);
@@ -117,6 +122,9 @@ export function createEmulatorMetrics(modelName: string, load: () => ReplicaLoad
     success(reason, seconds) {
       success.inc({ ...labels, finished_reason: engineFinishReason(reason) });
       e2e.observe(labels, seconds);
+    },
+    aborted() {
+      success.inc({ ...labels, finished_reason: 'abort' });
     },
     fault(kind) {
       faults.inc({ ...labels, fault: kind });

@@ -549,7 +549,7 @@ describe('emulator: faults', () => {
     try {
       const injected = async (): Promise<Record<string, number>> => {
         const text = await (await fetch(`${own.url}/metrics`)).text();
-        return Object.fromEntries([...text.matchAll(/^switchyard_emulator_faults_total\{model_name="[^"]*",fault="(\w+)"\} (\d+)$/gm)].map((match) => [match[1], Number(match[2])]));
+        return Object.fromEntries([...text.matchAll(/^switchyard_emulator_faults_total\{model_name="[^"]*",engine="0",fault="(\w+)"\} (\d+)$/gm)].map((match) => [match[1], Number(match[2])]));
       };
       expect(await injected()).toEqual({ error: 0, latency: 0, hang: 0, cut: 0, corrupt: 0, refuse: 0 });
       expect((await post(own.url, '/admin/faults', { errorRate: 1 })).status).toBe(200);
@@ -582,6 +582,8 @@ describe('emulator: faults', () => {
       expect((await post(own.url, '/v1/chat/completions', openaiBody('hi'))).status).toBe(200);
       expect((await readUntilEnd(await post(own.url, '/v1/chat/completions', openaiBody('hi', { stream: true })))).text).toContain('<corrupt>');
       expect(await injected()).toEqual({ error: 2, latency: 0, hang: 0, cut: 3, corrupt: 2, refuse: 1 });
+      // A cut is the fault's, not a client that left: no request counted finished by abort.
+      expect(/^vllm:request_success_total\{[^}]*finished_reason="abort"\} (\d+)$/m.exec(await (await fetch(`${own.url}/metrics`)).text())?.[1]).toBe('0');
     } finally {
       await own.close();
     }
@@ -675,8 +677,11 @@ describe('emulator: bad requests, health and metrics', () => {
       expect(response.headers.get('content-type')).toContain('text/plain');
       const values = new Map<string, number>();
       for (const line of (await response.text()).split('\n')) {
-        const match = /^(vllm:[a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
-        if (match?.[1] !== undefined && match[3] !== undefined) values.set(`${match[1]}${match[2]?.includes('finished_reason="length"') ? ':length' : match[2]?.includes('le=') ? `:${/le="([^"]+)"/.exec(match[2])?.[1]}` : ''}`, Number(match[3]));
+        const match = /^(vllm:[a-z0-9_]+)(\{[^}]*\})? (\S+)$/.exec(line);
+        // vLLM V1's labels on every series: the model and the engine.
+        if (match?.[2] !== undefined) expect(match[2]).toMatch(/[{,]model_name="[^"]+",engine="0"[,}]/);
+        const reason = /finished_reason="(\w+)"/.exec(match?.[2] ?? '')?.[1];
+        if (match?.[1] !== undefined && match[3] !== undefined) values.set(`${match[1]}${reason !== undefined ? `:${reason}` : match[2]?.includes('le=') ? `:${/le="([^"]+)"/.exec(match[2])?.[1]}` : ''}`, Number(match[3]));
       }
       return values;
     };
@@ -705,6 +710,14 @@ describe('emulator: bad requests, health and metrics', () => {
     expect(values.get('vllm:prompt_tokens_total')).toBe(4);
     expect(values.get('vllm:generation_tokens_total')).toBe(7);
     expect(values.get('vllm:request_success_total:length')).toBe(2);
+    // The three clients that left their hung requests, as vLLM counts them; none stopped.
+    expect(values.get('vllm:request_success_total:abort')).toBe(3);
+    expect(values.get('vllm:request_success_total:stop')).toBe(0);
+    // vLLM V1's buckets: TPOT from 10 ms, TTFT to 2,560 s, end-to-end to 7,680 s.
+    expect(values.get('vllm:time_per_output_token_seconds_bucket:0.01')).toBe(5);
+    expect(values.has('vllm:time_per_output_token_seconds_bucket:0.001')).toBe(false);
+    expect(values.get('vllm:time_to_first_token_seconds_bucket:2560')).toBe(2);
+    expect(values.get('vllm:e2e_request_latency_seconds_bucket:7680')).toBe(2);
     expect(values.get('vllm:time_to_first_token_seconds_count')).toBe(2);
     expect(values.get('vllm:time_per_output_token_seconds_count')).toBe(5);
     const tpotSum = values.get('vllm:time_per_output_token_seconds_sum') ?? 0;
