@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { precisions, type Precision } from '../catalog/accelerator.js';
 import { SpecError, formatProblem } from '../domain/spec-problem.js';
+import { holdsKey } from '../gateway/credential-text.js';
 import { defaultInferenceShape } from '../performance/inference-profile.js';
 import { catalogCommand } from './commands/catalog-command.js';
 import { registerEmulateCommand } from './commands/emulate-command.js';
@@ -72,7 +73,26 @@ function buildProgram(output: Output, setExit: (code: number) => void): Command 
 
   registerUpCommand(program, output, setExit);
 
+  for (const command of program.commands) refuseRepeatedFlags(command);
   return program;
+}
+
+/**
+ * A flag given twice with two values (`--port 1 --port 2`) is refused, naming both: commander keeps
+ * the last, and which one a user meant is theirs to say (E51). The same value twice is taken.
+ */
+function refuseRepeatedFlags(command: Command): void {
+  for (const option of command.options) {
+    if (option.variadic) continue;
+    let given: unknown[] = [];
+    command.on(`option:${option.name()}`, (value: unknown) => {
+      given = [...given, value];
+      if (given.length < 2 || given.every((each) => each === given[0])) return;
+      // Values quoted as given, but for one that looks like a key pasted in the wrong place.
+      const shown = given.map((each) => (typeof each !== 'string' ? String(each) : holdsKey(each) ? '(a value not shown: it looks like a key)' : `'${each.length > 64 ? `${each.slice(0, 64)}...` : each}'`));
+      command.error(`error: option '${option.flags}' given ${given.length === 2 ? 'twice' : `${String(given.length)} times`}, as ${shown.join(' and ')}: give it once`, { exitCode: 2, code: 'switchyard.repeatedOption' });
+    });
+  }
 }
 
 /** The commands whose --json prints one object for a bad flag too, for a script reading stdout (not for --help or --version). */

@@ -154,6 +154,19 @@ describe('switchyard CLI in-process', () => {
     expect(missing.io.stderr()).toContain("missing required argument 'fleet.yaml'");
   });
 
+  it('a flag given twice with two values is refused, naming both; the same value twice is taken (E51: the last won, unsaid)', async () => {
+    const twice = await run(['perf', '--model', 'llama-3.1-8b', '--chip', 'h100', '--input', '10', '--input', '20']);
+    expect(twice.code).toBe(2);
+    expectCleanError(twice.io.stderr());
+    expect(twice.io.stderr()).toContain("option '--input <tokens>' given twice, as '10' and '20': give it once");
+    const key = await run(['gateway', '--config', 'a.yaml', '--host', '127.0.0.1', '--host', 'sk-live-0123456789abcdefghij']);
+    expect(key.code).toBe(2);
+    expect(key.io.stderr()).toContain("option '--host <host>' given twice, as '127.0.0.1' and (a value not shown: it looks like a key): give it once");
+    expect(key.io.stderr()).not.toContain('sk-live');
+    const same = await run(['perf', '--model', 'llama-3.1-8b', '--chip', 'h100', '--input', '10', '--input', '10', '--json', '--json']);
+    expect(same.code).toBe(0);
+  });
+
   it.each([
     [['perf', '--model', 'x', '--chip', 'h100', '--input', '-5'], '--input must be a positive whole number'],
     [['perf', '--model', 'x', '--chip', 'h100', '--input', '2.5'], '--input must be a positive whole number'],
