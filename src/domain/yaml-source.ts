@@ -208,6 +208,43 @@ function tooDeep(text: string): number | undefined {
   return undefined;
 }
 
+const yamlTag = 'tag:yaml.org,2002:';
+/** The tags whose values these files take: plain strings, numbers, booleans, nulls, maps and lists. */
+const plainTags: ReadonlySet<string> = new Set(['!', ...['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].map((name) => `${yamlTag}${name}`)]);
+
+/**
+ * The first tag in the file (in file order) whose value would not be read as its writer meant: a tag
+ * the schema does not know (`!env NAME`, `!include`), which the library drops with a warning keeping
+ * the text as written (a key read from the environment elsewhere would be the variable's name here,
+ * E51); a plain tag whose value does not fit it (`!!int abc`), dropped alike; and one of YAML 1.1's
+ * other types (`!!omap`, `!!set`, `!!binary`, `!!timestamp`), whose values no field takes (R51: an
+ * ordered map under `resilience` was read as no settings at all, every default applied).
+ */
+function tagRefusal(doc: Document): { readonly offset: number; readonly message: string; readonly suggestion: string } | undefined {
+  const candidates: { offset: number; message: string; suggestion: string }[] = [];
+  for (const warning of doc.warnings) {
+    if (warning.code !== 'TAG_RESOLVE_FAILED') continue;
+    const tag = /^Unresolved tag: (\S+)/.exec(warning.message)?.[1] ?? '';
+    if (tag.startsWith(yamlTag)) {
+      const name = `!!${tag.slice(yamlTag.length)}`;
+      candidates.push({ offset: warning.pos[0], message: `the value here does not fit its tag '${name.slice(0, 32)}': the tag would be dropped and the value read as written`, suggestion: 'remove the tag, or write a value of its kind' });
+    } else {
+      // Named when word-shaped (!env, !include, !Ref, !GetAtt): not text that may be a pasted key.
+      const name = /^![A-Za-z][a-z]{1,15}(?:[A-Z][a-z]+){0,3}$/.test(tag) ? `'${tag}'` : 'here';
+      candidates.push({ offset: warning.pos[0], message: `the tag ${name} is not supported: this file takes plain values, and the value would be read as written, tag dropped`, suggestion: 'remove the tag; a value meant to come from the environment goes there by the field made for it (an endpoint key: apiKeyEnv, naming the variable)' });
+    }
+  }
+  visit(doc, {
+    Node(_key, node) {
+      const tag = node.tag;
+      if (tag === undefined || plainTags.has(tag) || !tag.startsWith(yamlTag)) return undefined;
+      candidates.push({ offset: node.range?.[0] ?? 0, message: `the tag '!!${tag.slice(yamlTag.length, yamlTag.length + 30)}' makes a value of a kind this file does not take (an ordered map, pairs, a set, binary data, a timestamp)`, suggestion: 'remove the tag, and write a plain map, list or string' });
+      return visit.BREAK;
+    },
+  });
+  return candidates.sort((a, b) => a.offset - b.offset)[0];
+}
+
 export function parseYamlSource(text: string, file: string): ParsedYaml {
   const lineCounter = new LineCounter();
   const deep = tooDeep(text);
@@ -268,15 +305,10 @@ export function parseYamlSource(text: string, file: string): ParsedYaml {
   if (scan.selfMerge === undefined && scan.expanded > scan.bound) {
     refusals.push({ code: 'syntax', file, line: 1, column: 1, path: '', message: `YAML error: the file's aliases expand it past ${String(scan.bound)} values, where it writes ${String(scan.written)} (the bound is ${String(expansionPerValueWritten)} times those, and at least ${String(leastExpansionBound)}): anchors used inside anchors, or a large map merged into many, multiply`, suggestion: 'write the repeated part out, or nest and merge anchors less' });
   }
-  // A tag the YAML schema does not know (`!env NAME`, `!include`) is dropped by the library with a
-  // warning and the text kept as written: a key read from the environment elsewhere would be the
-  // variable's name here. Refused, not read otherwise than its writer meant (E51).
-  const tag = doc.warnings.find((warning) => warning.code === 'TAG_RESOLVE_FAILED');
+  const tag = tagRefusal(doc);
   if (tag !== undefined) {
-    const where = lineCounter.linePos(tag.pos[0]);
-    // Named when word-shaped (!env, !include, !Ref, !GetAtt): not text that may be a pasted key.
-    const name = /^Unresolved tag: (![A-Za-z][a-z]{1,15}(?:[A-Z][a-z]+){0,3})(?=\s|$)/.exec(tag.message)?.[1];
-    refusals.push({ code: 'syntax', file, line: where.line, column: where.col, path: '', message: `YAML error: the tag ${name === undefined ? 'here' : `'${name}'`} is not supported: this file takes plain values, and the value would be read as written, tag dropped`, suggestion: 'remove the tag; a value meant to come from the environment goes there by the field made for it (an endpoint key: apiKeyEnv, naming the variable)' });
+    const where = lineCounter.linePos(tag.offset);
+    refusals.push({ code: 'syntax', file, line: where.line, column: where.col, path: '', message: `YAML error: ${tag.message}`, suggestion: tag.suggestion });
   }
   if (refusals.length > 0) return { ok: false, problems: refusals };
   try {

@@ -497,8 +497,15 @@ describe('YAML syntax errors', () => {
     // A tag that may be a pasted key is not quoted.
     const pasted = onlyProblem(edit(small, '    region: us-central1\n', '    region: !sk-live-AbC123x us-central1\n'));
     expect(pasted.message).toBe('YAML error: the tag here is not supported: this file takes plain values, and the value would be read as written, tag dropped');
-    // The schema's own tags still read.
+    // The schema's own tags still read, the non-specific one too.
     expect(parseFleet(edit(small, '    region: us-central1\n', '    region: !!str us-central1\n'), 'fleet.yaml').ok).toBe(true);
+    expect(parseFleet(edit(small, '    region: us-central1\n', '    region: ! us-central1\n'), 'fleet.yaml').ok).toBe(true);
+    // A plain tag whose value does not fit it is said so, not called unsupported (R51).
+    expect(onlyProblem(edit(small, '    region: us-central1\n', '    region: !!int us-central1\n'))).toMatchObject({ line: 9, message: "YAML error: the value here does not fit its tag '!!int': the tag would be dropped and the value read as written" });
+    // YAML 1.1's other types make values no field takes (R51: an ordered map read as no settings).
+    for (const [tagged, name] of [['!!omap [ {region: us-central1} ]', 'omap'], ['!!binary aGk=', 'binary'], ['!!timestamp 2001-12-14', 'timestamp'], ['!!set {us-central1}', 'set']]) {
+      expect(onlyProblem(edit(small, '    region: us-central1\n', `    region: ${tagged}\n`))).toMatchObject({ code: 'syntax', line: 9, message: `YAML error: the tag '!!${name}' makes a value of a kind this file does not take (an ordered map, pairs, a set, binary data, a timestamp)` });
+    }
   });
 
   it("a syntax error's message does not quote the file's text (it may be a key pasted in the wrong place)", () => {

@@ -723,6 +723,8 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     // A URL with user-info is not quoted back (it may hold a secret), the port still said.
     expect(onlyProblem(edit(valid, 'http://127.0.0.1:9001', 'https://user:pw@example.com:70000/v1'))).toMatchObject({ path: 'endpoints[0].url', message: 'port 70000 is no port to connect to: a port is 1 to 65535, got a text of 36 characters (not shown: it may hold a secret)' });
     expect(parseGatewayConfig(edit(valid, 'http://127.0.0.1:9001', 'http://127.0.0.1:65535/v1'), 'gateway.yaml').ok).toBe(true);
+    // An ordered map (YAML 1.1's !!omap) under a block read as no settings at all, every default applied (R51).
+    expect(parseGatewayConfig(edit(valid, 'limits: { maxBodyBytes: 1048576 }', 'limits: !!omap [ {maxBodyBytes: 1048576} ]'), 'gateway.yaml')).toMatchObject({ ok: false, problems: [{ path: '', message: expect.stringContaining("the tag '!!omap' makes a value of a kind this file does not take") }] });
   });
 
   it('a conflict with a default is reported at the setting written, naming the default', () => {
