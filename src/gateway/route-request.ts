@@ -19,26 +19,28 @@ import { unitInterval } from './unit-interval.js';
  *  2. the endpoint's jurisdiction is in the effective set: the tenant's
  *     jurisdictions, intersected with the request header's when one is given.
  *     The header can only narrow. An empty set allows nothing (never fail open) else 503 jurisdiction
- *  3a. a request that ends with an assistant turn the upstream would continue (a prefill, a
- *     resumed answer, or any trailing assistant turn for an Anthropic-dialect upstream, which
- *     reads one only as a prefill) goes only to endpoints that take prefills  else 400 prefill
- *  3b. a request that leaves the choice of its tools to the model (tool choice auto) goes only
- *     to endpoints that allow it (autoToolChoice)                else 400 auto_tool_choice
- *  3c-3f. capabilities, in this order (capabilitySteps; token counts check them in the same
- *     order, so one request is refused alike by both); where endpoints give each but none gives
- *     all a request needs, the failure says so, with the code of the step that emptied the set:
- *  3c. a request for structured output (a JSON schema or JSON mode response format, or strict
+ *  3a-3f. what the request needs of an endpoint, checked in this order from the endpoints in its
+ *     jurisdictions (answerSteps): first the needs token counts share (capabilitySteps, checked by
+ *     routeTokenCount from the same endpoints, so both refuse a request alike), then an answer's
+ *     own; where endpoints give each but none gives all a request needs, the failure says so, with
+ *     the code of the step that emptied the set:
+ *  3a. a request for structured output (a JSON schema or JSON mode response format, or strict
  *     tools) goes only to endpoints that constrain output (structuredOutputs); JSON mode (any
  *     object) not to Anthropic-dialect ones, whose API has schemas only; a schema with an object
  *     open to properties it does not list (a map, any object) not to Anthropic-dialect ones,
  *     which close every object                                       else 400 structured_output
- *  3d. a request that shows the model images goes only to endpoints that read them (images),
+ *  3b. a request that shows the model images goes only to endpoints that read them (images),
  *     and one with images by URL only to endpoints that may fetch them (imageUrls)  else 400 images
- *  3e. a request with PDF documents goes only to endpoints that read them (pdfs, by default
+ *  3c. a request with PDF documents goes only to endpoints that read them (pdfs, by default
  *     Anthropic-dialect ones)                                         else 400 pdfs
- *  3f. a request for extended thinking goes only to Anthropic-dialect endpoints that think
+ *  3d. a request for extended thinking goes only to Anthropic-dialect endpoints that think
  *     (thinking): no other API gives thinking with the signature Anthropic checks when it comes
  *     back                                                           else 400 thinking
+ *  3e. a request that ends with an assistant turn the upstream would continue (a prefill, a
+ *     resumed answer, or any trailing assistant turn for an Anthropic-dialect upstream, which
+ *     reads one only as a prefill) goes only to endpoints that take prefills  else 400 prefill
+ *  3f. a request that leaves the choice of its tools to the model (tool choice auto) goes only
+ *     to endpoints that allow it (autoToolChoice)                else 400 auto_tool_choice
  *  3g. a response format not where the request continues an assistant turn (constrained
  *     decoding would start the JSON over after it)                   else 400 structured_output
  *  4. promptTokens + maxOutputTokens <= contextWindow; a longContext endpoint only
@@ -296,11 +298,7 @@ export function routeRequest(request: RouteInput, endpoints: readonly EndpointVi
   const place = inJurisdictionOf(request, endpoints, policy);
   if (!('route' in place)) return place;
   const { route, candidates, allowed, inJurisdiction } = place;
-  const continuing = request.trailingAssistant === undefined && request.joinedTrailingAssistant === undefined ? inJurisdiction : inJurisdiction.filter((endpoint) => takesEnding(endpoint, endingAt(endpoint, request)));
-  if (continuing.length === 0) return prefillFailure(request, allowed);
-  const choosing = request.needsAutoToolChoice === true ? continuing.filter((endpoint) => endpoint.autoToolChoice) : continuing;
-  if (choosing.length === 0) return autoToolChoiceFailure(request, allowed);
-  const capable = capableOf(request, choosing, allowed);
+  const capable = capableOf(request, inJurisdiction, allowed, answerSteps);
   if ('ok' in capable) return capable;
   const formatting = request.structuredOutput === 'json_object' || request.structuredOutput === 'json_schema' ? capable.filter((endpoint) => !continuesAssistant(endpoint, request)) : capable;
   if (formatting.length === 0) return formatAfterPrefillFailure(request, allowed);
@@ -330,9 +328,9 @@ export function routeTokenCount(request: RouteInput, endpoints: readonly Endpoin
   const place = inJurisdictionOf(request, endpoints, policy);
   if (!('route' in place)) return place;
   const { route, candidates, allowed, inJurisdiction } = place;
-  const counting = inJurisdiction.filter(counts);
-  if (counting.length === 0) return tokenCountingFailure(request, allowed);
-  const capable = capableOf(request, counting, allowed);
+  // A route that counts nowhere is said so first: no other need of the request could change that.
+  if (!inJurisdiction.some(counts)) return tokenCountingFailure(request, allowed);
+  const capable = capableOf(request, inJurisdiction, allowed, countSteps);
   if ('ok' in capable) return capable;
   // A reserved long-context window counts only what it would answer: prompts no ordinary window
   // holds (R29: one counted a short prompt an ordinary endpoint had failed to count).
@@ -378,6 +376,7 @@ interface CapabilityStep {
   readonly failure: (request: RouteInput, allowed: ReadonlySet<string>) => RouteFailure;
 }
 
+/** What answers and counts both need of an endpoint, checked first, from the same endpoints, so that both refuse a request alike. */
 const capabilitySteps: readonly CapabilityStep[] = [
   { what: 'structured output', needed: (request) => request.structuredOutput !== undefined, gives: constrains, failure: structuredOutputFailure },
   { what: 'images', needed: (request) => request.hasImages === true, gives: (endpoint, request) => endpoint.images && fetches(endpoint, request.imageUrls), failure: imagesFailure },
@@ -385,15 +384,26 @@ const capabilitySteps: readonly CapabilityStep[] = [
   { what: 'extended thinking', needed: (request) => request.thinking === true, gives: thinks, failure: thinkingFailure },
 ];
 
+/** An answer's needs: the shared ones, then those of answering (a prefill taken, tool choice left to the model). */
+const answerSteps: readonly CapabilityStep[] = [
+  ...capabilitySteps,
+  { what: 'a prefill (continuing the last assistant turn)', needed: (request) => request.trailingAssistant !== undefined || request.joinedTrailingAssistant !== undefined, gives: (endpoint, request) => takesEnding(endpoint, endingAt(endpoint, request)), failure: prefillFailure },
+  { what: 'tool choice auto', needed: (request) => request.needsAutoToolChoice === true, gives: (endpoint) => endpoint.autoToolChoice, failure: autoToolChoiceFailure },
+];
+
+/** A count's needs: the shared ones, then counting itself. */
+const countSteps: readonly CapabilityStep[] = [...capabilitySteps, { what: 'token counting', needed: () => true, gives: counts, failure: tokenCountingFailure }];
+
 /**
  * The endpoints that give every capability the request needs, or why none does. Where some endpoint
- * gives the capability a step lacks but none gives it with those the request needed before it, the
- * failure says so: "none gives extended thinking" would be false of a route that has it (R50).
+ * in the request's jurisdictions gives the capability a step lacks but none gives it with those the
+ * request needed before it, the failure says so: "none gives extended thinking" would be false of a
+ * route that has it (R50, R51).
  */
-function capableOf(request: RouteInput, endpoints: readonly EndpointView[], allowed: ReadonlySet<string>): readonly EndpointView[] | RouteFailure {
+function capableOf(request: RouteInput, endpoints: readonly EndpointView[], allowed: ReadonlySet<string>, steps: readonly CapabilityStep[]): readonly EndpointView[] | RouteFailure {
   let capable = endpoints;
   const before: CapabilityStep[] = [];
-  for (const step of capabilitySteps) {
+  for (const step of steps) {
     if (!step.needed(request)) continue;
     const giving = capable.filter((endpoint) => step.gives(endpoint, request));
     if (giving.length > 0) {

@@ -447,6 +447,52 @@ describe('eligibility: capabilities together', () => {
     const three = [...fleet, endpoint('no-images', { dialect: 'anthropic', images: false })];
     expect(route(three, ['cost'], { ...needs, hasImages: true })).toMatchObject({ ok: false, code: 'thinking', message: expect.stringContaining('gives extended thinking together with structured output and images,') });
   });
+
+  it("an answer's own needs (tool choice auto, a prefill) come after the shared ones: neither path says a route lacks what it has (R51)", () => {
+    const count = (endpoints: readonly EndpointView[], input: Partial<RouteInput>): RouteDecision => routeTokenCount(request({ ...input, maxOutputTokens: 0 }), endpoints, policyFor(endpoints, ['cost']), seededRandom(1));
+    // The endpoint that thinks lets no model choose its tools: "none gives extended thinking" was said.
+    const fleet = [endpoint('a', { dialect: 'anthropic', autoToolChoice: false, structuredOutputs: false }), endpoint('b', { dialect: 'anthropic', thinking: false })];
+    const needs: Partial<RouteInput> = { structuredOutput: 'json_schema', thinking: true, needsAutoToolChoice: true };
+    expect(route(fleet, ['cost'], needs)).toMatchObject({ ok: false, code: 'thinking', message: expect.stringContaining('gives extended thinking together with structured output,') });
+    expect(count(fleet, needs)).toEqual(route(fleet, ['cost'], needs));
+    // A schema with a map (OpenAI dialect only) and thinking (Anthropic only): both paths say the two together.
+    const mixed = [endpoint('openai'), endpoint('claude', { dialect: 'anthropic' })];
+    const mapped: Partial<RouteInput> = { structuredOutput: 'json_schema', openObject: { place: 'response_format.json_schema.schema', param: 'response_format' }, thinking: true };
+    expect(route(mixed, ['cost'], mapped)).toMatchObject({ ok: false, code: 'thinking', message: expect.stringContaining('gives extended thinking together with structured output,') });
+    expect(count(mixed, mapped)).toEqual(route(mixed, ['cost'], mapped));
+    // Tool choice auto alone, where only the endpoint without structured output allows it: said together.
+    const choosers = [endpoint('chooses', { structuredOutputs: false }), endpoint('constrains', { autoToolChoice: false })];
+    expect(route(choosers, ['cost'], { structuredOutput: 'json_schema', needsAutoToolChoice: true })).toMatchObject({ ok: false, code: 'auto_tool_choice', message: expect.stringContaining('gives tool choice auto together with structured output,') });
+    // A count on a route that counts nowhere is a 404 first, whatever else it needs.
+    expect(count([endpoint('openai')], { thinking: true })).toMatchObject({ ok: false, status: 404, code: 'token_counting' });
+  });
+
+  it('answers and counts refuse alike whenever both fail on a shared capability, on random routes and requests', () => {
+    const random = seededRandom(42);
+    const pick = <T,>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+    const flag = (): boolean => random() < 0.7;
+    let compared = 0;
+    for (let round = 0; round < 3000; round += 1) {
+      const endpoints = Array.from({ length: 1 + Math.floor(random() * 4) }, (_, index) =>
+        endpoint(`e${String(index)}`, { dialect: pick(['openai', 'anthropic'] as const), structuredOutputs: flag(), images: flag(), thinking: flag(), pdfs: pick([undefined, true, false]), autoToolChoice: flag(), prefill: flag() }),
+      );
+      const input: Partial<RouteInput> = {
+        ...(random() < 0.5 ? { structuredOutput: pick(['json_schema', 'json_object', 'strict_tools'] as const) } : {}),
+        ...(random() < 0.3 ? { openObject: { place: 'response_format.json_schema.schema', param: 'response_format' as const } } : {}),
+        hasImages: random() < 0.4,
+        hasPdfs: random() < 0.4,
+        thinking: random() < 0.4,
+        needsAutoToolChoice: random() < 0.4,
+      };
+      const answer = route(endpoints, ['cost'], input);
+      const counted = routeTokenCount(request({ ...input, maxOutputTokens: 0 }), endpoints, policyFor(endpoints, ['cost']), seededRandom(1));
+      const shared = ['structured_output', 'images', 'pdfs', 'thinking'];
+      if (answer.ok || counted.ok || !shared.includes(answer.code) || !shared.includes(counted.code)) continue;
+      compared += 1;
+      expect(counted).toEqual(answer);
+    }
+    expect(compared).toBeGreaterThan(300);
+  });
 });
 
 describe('eligibility: images', () => {
