@@ -95,6 +95,8 @@ describe('emulator: OpenAI Chat Completions', () => {
     // What the emulator does not serve is said of Switchyard, not of a gateway it is not (E52, E54).
     const logprobs = await post(emu.url, '/v1/chat/completions', openaiBody(content, { logprobs: true }));
     expect([logprobs.status, JSON.stringify(await json(logprobs))]).toEqual([400, expect.stringContaining('logprobs are not supported by Switchyard')]);
+    const functions = await post(emu.url, '/v1/chat/completions', openaiBody(content, { functions: [{ name: 'f', parameters: {} }] }));
+    expect([functions.status, JSON.stringify(await json(functions))]).toEqual([400, expect.stringContaining('functions are legacy function calling, which Switchyard does not support')]);
   });
 
   it("takes back tool call ids of any characters, as vLLM does (Kimi's 'functions.get_weather:0'); the Anthropic API's are held to Anthropic's rule (R45)", async () => {

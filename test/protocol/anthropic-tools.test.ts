@@ -97,8 +97,8 @@ describe('anthropic tools: parsing the tools offered', () => {
     ['strict that is no boolean', { tools: [timeTool, { ...weatherTool, strict: 'yes' }] }, 'tools.1.strict', 'must be a boolean, got a string'],
     ['two tools of one name', { tools: [weatherTool, weatherTool] }, 'tools', "two tools are named 'get_weather': tool names must be unique"],
     ['tools that are no list', { tools: 'all' }, 'tools', 'must be an array, got a string'],
-    ['a tool with input examples (dropped, the model would not see them)', { tools: [{ ...weatherTool, input_examples: [{ city: 'Paris' }] }] }, 'tools.0.input_examples', "tool use examples are an Anthropic beta this gateway does not forward (a caller's anthropic-beta header is not passed on): put the examples in the tool's description"],
-    ['a tool to be loaded by tool search', { tools: [timeTool, { ...weatherTool, defer_loading: true }] }, 'tools.1.defer_loading', "deferred loading is for Anthropic's tool search, a server tool this gateway does not run: leave defer_loading out, and the tool is loaded with the others"],
+    ['a tool with input examples (dropped, the model would not see them)', { tools: [{ ...weatherTool, input_examples: [{ city: 'Paris' }] }] }, 'tools.0.input_examples', "tool use examples are an Anthropic beta Switchyard does not forward (a caller's anthropic-beta header is not passed on): put the examples in the tool's description"],
+    ['a tool to be loaded by tool search', { tools: [timeTool, { ...weatherTool, defer_loading: true }] }, 'tools.1.defer_loading', "deferred loading is for Anthropic's tool search, a server tool Switchyard does not run: leave defer_loading out, and the tool is loaded with the others"],
   ])('%s is refused', (_name, extra, param, text) => {
     expect(refusal(body(extra))).toEqual({ status: 400, kind: 'invalid_request', param, message: `${param}: ${text}` });
   });

@@ -158,11 +158,11 @@ describe('OpenAI tool requests the gateway refuses, naming the field', () => {
     [{ tools: [weatherTool], tool_choice: { type: 'function', function: { name: 'get_time' } } }, 'tool_choice', "names a tool ('get_time') that is not among the tools offered"],
     [{ tools: [weatherTool], parallel_tool_calls: 'yes' }, 'parallel_tool_calls', 'must be a boolean, got a string'],
     // Legacy function calling, pointing at tools.
-    [{ functions: [{ name: 'f' }] }, 'functions', 'functions are legacy function calling, which this gateway does not support: send tools instead'],
-    [{ function_call: 'auto' }, 'function_call', 'function_call is legacy function calling, which this gateway does not support: send tool_choice instead'],
-    [bad([{ role: 'function', name: 'f', content: 'x' }]), 'messages.0.role', "function messages are legacy function calling, which this gateway does not support: send tool messages (role 'tool', with tool_call_id) instead"],
+    [{ functions: [{ name: 'f' }] }, 'functions', 'functions are legacy function calling, which Switchyard does not support: send tools instead'],
+    [{ function_call: 'auto' }, 'function_call', 'function_call is legacy function calling, which Switchyard does not support: send tool_choice instead'],
+    [bad([{ role: 'function', name: 'f', content: 'x' }]), 'messages.0.role', "function messages are legacy function calling, which Switchyard does not support: send tool messages (role 'tool', with tool_call_id) instead"],
     [bad([{ role: 'robot', content: 'x' }]), 'messages.0.role', "role must be 'system', 'developer', 'user', 'assistant' or 'tool'"],
-    [bad([calledAndAnswered[0], { role: 'assistant', content: null, function_call: { name: 'f', arguments: '{}' } }]), 'messages.1.function_call', 'function calls in messages are legacy function calling, which this gateway does not support: send tool_calls instead'],
+    [bad([calledAndAnswered[0], { role: 'assistant', content: null, function_call: { name: 'f', arguments: '{}' } }]), 'messages.1.function_call', 'function calls in messages are legacy function calling, which Switchyard does not support: send tool_calls instead'],
     // Tool messages.
     [bad([calledAndAnswered[0], calledAndAnswered[1], { role: 'tool', content: 'sunny' }]), 'messages.2.tool_call_id', 'is required: a tool message is the result of the tool call with that id'],
     [bad([calledAndAnswered[0], calledAndAnswered[1], { role: 'tool', tool_call_id: 'call 1', content: 'sunny' }]), 'messages.2.tool_call_id', "a tool call id is 1 to 256 letters, digits, '_' or '-'"],

@@ -73,8 +73,8 @@ describe('tool fields that ask for no tools', () => {
     // OpenAI tools are taken (see openai-tools.test.ts); its legacy function calling is refused, pointing at them.
     const tool = { type: 'function', function: { name: 'f', parameters: {} } };
     expect(openai({ tools: [tool] })).toBe('accepted');
-    expect(openai({ functions: [{ name: 'f' }] })).toBe('functions: functions are legacy function calling, which this gateway does not support: send tools instead');
-    expect(openai({ function_call: 'auto' })).toBe('function_call: function_call is legacy function calling, which this gateway does not support: send tool_choice instead');
+    expect(openai({ functions: [{ name: 'f' }] })).toBe('functions: functions are legacy function calling, which Switchyard does not support: send tools instead');
+    expect(openai({ function_call: 'auto' })).toBe('function_call: function_call is legacy function calling, which Switchyard does not support: send tool_choice instead');
     // Anthropic custom tools are taken (see anthropic-tools.test.ts); server tools are refused.
     expect(anthropic({ tools: [{ name: 'f', input_schema: { type: 'object' } }] })).toBe('accepted');
     expect(anthropic({ tools: [{ type: 'web_search_20250305', name: 'web_search' }] })).toBe("tools.0.type: server tools ('web_search_20250305') are not supported by Switchyard: offer your own tools, each with a name and an input_schema");

@@ -107,10 +107,10 @@ const toolSchema = z.looseObject({
   // eager_input_streaming (fine-grained tool streaming) passes unforwarded: a streaming hint that does not change the answer.
   // Two of Anthropic's tool fields would change the answer if dropped (E49): refused unless empty.
   input_examples: z.unknown().refine((examples) => examples === null || (Array.isArray(examples) && examples.length === 0), {
-    error: "tool use examples are an Anthropic beta this gateway does not forward (a caller's anthropic-beta header is not passed on): put the examples in the tool's description",
+    error: "tool use examples are an Anthropic beta Switchyard does not forward (a caller's anthropic-beta header is not passed on): put the examples in the tool's description",
   }).optional(),
   defer_loading: z.unknown().refine((deferred) => deferred === null || deferred === false, {
-    error: "deferred loading is for Anthropic's tool search, a server tool this gateway does not run: leave defer_loading out, and the tool is loaded with the others",
+    error: "deferred loading is for Anthropic's tool search, a server tool Switchyard does not run: leave defer_loading out, and the tool is loaded with the others",
   }).optional(),
 });
 

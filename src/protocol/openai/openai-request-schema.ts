@@ -146,13 +146,13 @@ const otherApiFields = {
   stop_sequences: otherApiField('stop_sequences is a field of the Anthropic Messages API (POST /v1/messages): here, send stop'),
   // OpenAI-compatible APIs that read it (Anthropic's compatibility layer, GLM, Ark) take {type: 'disabled'}, which asks for none.
   thinking: z.looseObject({ type: z.literal('disabled', { error: 'extended thinking is asked for with the Anthropic Messages API (POST /v1/messages), and Chat Completions shows none: here thinking can only be {"type": "disabled"}' }) }).nullish(),
-  instructions: otherApiField('instructions is a field of the OpenAI Responses API, which this gateway does not serve: send the instructions as the first message, with role "system"'),
+  instructions: otherApiField('instructions is a field of the OpenAI Responses API, which Switchyard does not serve: send the instructions as the first message, with role "system"'),
   // Where inference may run: dropped, the request could be served outside the jurisdiction asked for.
   inference_geo: otherApiField('inference_geo is a field of the Anthropic Messages API (POST /v1/messages): here, send the x-switchyard-jurisdiction header to narrow where the request may run'),
   output_config: otherApiField('output_config is a field of the Anthropic Messages API (POST /v1/messages): here, send response_format, {"type": "json_schema", "json_schema": {"name": "...", "schema": {...}}}'),
   output_format: otherApiField('output_format is a field of the Anthropic Messages API (POST /v1/messages): here, send response_format, {"type": "json_schema", "json_schema": {"name": "...", "schema": {...}}}'),
-  text: otherApiField('text is a field of the OpenAI Responses API, which this gateway does not serve: send response_format for the format of the answer'),
-  max_output_tokens: otherApiField('max_output_tokens is a field of the OpenAI Responses API, which this gateway does not serve: send max_completion_tokens (or max_tokens)'),
+  text: otherApiField('text is a field of the OpenAI Responses API, which Switchyard does not serve: send response_format for the format of the answer'),
+  max_output_tokens: otherApiField('max_output_tokens is a field of the OpenAI Responses API, which Switchyard does not serve: send max_completion_tokens (or max_tokens)'),
   // An empty list asks for none, as on POST /v1/messages.
   mcp_servers: noTools('mcp_servers is a field of the Anthropic Messages API, and MCP servers (tools) are not supported by Switchyard yet').nullish(),
 };
@@ -247,7 +247,7 @@ const messageToolCall = (ids: CallIdRule) => z.looseObject({
 });
 
 function roleProblem({ input }: { readonly input?: unknown }): string {
-  if (input === 'function') return "function messages are legacy function calling, which this gateway does not support: send tool messages (role 'tool', with tool_call_id) instead";
+  if (input === 'function') return "function messages are legacy function calling, which Switchyard does not support: send tool messages (role 'tool', with tool_call_id) instead";
   return "role must be 'system', 'developer', 'user', 'assistant' or 'tool'";
 }
 
@@ -258,7 +258,7 @@ const messageSchema = (ids: CallIdRule) => z
     tool_calls: z.array(messageToolCall(ids)).nullish(),
     // An earlier answer's legacy function call or audio, refused rather than dropped: without them
     // the turn reads as something else.
-    function_call: z.null({ error: 'function calls in messages are legacy function calling, which this gateway does not support: send tool_calls instead' }).optional(),
+    function_call: z.null({ error: 'function calls in messages are legacy function calling, which Switchyard does not support: send tool_calls instead' }).optional(),
     audio: z.null({ error: "audio in messages is not supported by Switchyard: send the assistant's earlier answer as text in content" }).optional(),
     content: content.nullish(),
     // An earlier answer's refusal, as the gateway writes it (content null): what the model said.
@@ -338,8 +338,8 @@ export const openaiRequestSchema = z.looseObject({
   tool_choice: toolChoiceSchema.nullish(),
   parallel_tool_calls: z.boolean().nullish(),
   // OpenAI's legacy function calling: refused, pointing at its successor (null, [] and 'none' ask for nothing).
-  functions: noTools('functions are legacy function calling, which this gateway does not support: send tools instead').nullish(),
-  function_call: z.literal('none', { error: 'function_call is legacy function calling, which this gateway does not support: send tool_choice instead' }).nullish(),
+  functions: noTools('functions are legacy function calling, which Switchyard does not support: send tools instead').nullish(),
+  function_call: z.literal('none', { error: 'function_call is legacy function calling, which Switchyard does not support: send tool_choice instead' }).nullish(),
 });
 
 /** vLLM's length controls, as a model server (the emulator) reads them; the gateway's schema refuses them. */
