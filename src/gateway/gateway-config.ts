@@ -91,6 +91,12 @@ export const endpointConfigSchema = z.strictObject({
     // A host and port without its scheme is the usual slip.
     const bare = /^[A-Za-z0-9.-]+:(\d{1,5})(\/[\w./-]*)?$/.exec(context.value);
     const scheme = bare?.[1] === '443' ? 'https' : 'http';
+    // Its port said too, or the suggestion would lead to a second refusal (R51).
+    const badPort = bare !== null && (Number(bare[1]) > 65_535 || Number(bare[1]) === 0) ? bare[1] : undefined;
+    if (badPort !== undefined) {
+      context.issues.push({ code: 'custom', input: context.value, message: `expected an http:// or https:// base URL, and port ${badPort} is no port to connect to (a port is 1 to 65535)` });
+      return;
+    }
     context.issues.push({ code: 'custom', input: context.value, message: 'expected an http:// or https:// base URL', params: bare === null ? {} : { suggestion: `did you mean '${scheme}://${context.value}'?` } });
   }),
   dialect: z.enum(dialectNames),

@@ -1259,7 +1259,8 @@ function headerJurisdictionsOf(req: IncomingMessage): readonly string[] | undefi
   const malformed = malformedJurisdictionHeader(lines);
   if (malformed !== undefined) {
     // Node reads header bytes as Latin-1: past ASCII the value would come back garbled, so it is not shown.
-    const shown = /^[\x20-\x7e]+$/.test(malformed) ? `holds ${quoteIdentifier(malformed)}, which is` : 'holds characters past ASCII, which make';
+    // eslint-disable-next-line no-control-regex -- a tab or control character is what is looked for
+    const shown = /[^\x00-\x7e]/.test(malformed) ? 'holds characters past ASCII, which make' : /[\x00-\x1f\x7f]/.test(malformed) ? 'holds a tab or a control character, which makes' : `holds ${quoteIdentifier(malformed)}, which is`;
     throw new ClientError(400, 'invalid_request', `the ${jurisdictionHeader} header ${shown} no jurisdiction name (${jurisdictionNameRule}): separate several names with commas, as in '${jurisdictionHeader}: eu, uk'`, { headers: { 'x-should-retry': 'false' } });
   }
   return parseJurisdictionHeader(lines);

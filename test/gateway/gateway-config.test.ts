@@ -720,6 +720,8 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     for (const [url, port] of [['http://127.0.0.1:99999', '99999'], ['http://[::1]:0', '0']] as const) {
       expect(onlyProblem(edit(valid, 'http://127.0.0.1:9001', url))).toMatchObject({ path: 'endpoints[0].url', message: `port ${port} is no port to connect to: a port is 1 to 65535, got '${url}'` });
     }
+    // Without its scheme too: both said, not a suggestion that leads to the port's refusal (R51).
+    expect(onlyProblem(edit(valid, 'http://127.0.0.1:9001', '127.0.0.1:99999'))).toMatchObject({ path: 'endpoints[0].url', message: "expected an http:// or https:// base URL, and port 99999 is no port to connect to (a port is 1 to 65535), got '127.0.0.1:99999'" });
     // A URL with user-info is not quoted back (it may hold a secret), the port still said.
     expect(onlyProblem(edit(valid, 'http://127.0.0.1:9001', 'https://user:pw@example.com:70000/v1'))).toMatchObject({ path: 'endpoints[0].url', message: 'port 70000 is no port to connect to: a port is 1 to 65535, got a text of 36 characters (not shown: it may hold a secret)' });
     expect(parseGatewayConfig(edit(valid, 'http://127.0.0.1:9001', 'http://127.0.0.1:65535/v1'), 'gateway.yaml').ok).toBe(true);

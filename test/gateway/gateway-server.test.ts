@@ -472,6 +472,9 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
     // Past ASCII is not quoted back (it would come back garbled); a name on a second line is checked too.
     const latin = await undiciRequest(`${url}/v1/chat/completions`, { method: 'POST', headers: ['authorization', `Bearer ${usKey}`, 'content-type', 'application/json', 'x-switchyard-jurisdiction', 'us', 'x-switchyard-jurisdiction', 'z\u00fcrich'], body: chat });
     expect([latin.statusCode, ((await latin.body.json()) as { error: { message: string } }).error.message]).toEqual([400, `the x-switchyard-jurisdiction header holds characters past ASCII, which make ${said}`]);
+    // A tab is ASCII, and said as itself (R51: it was called past ASCII).
+    const tab = await post('/v1/chat/completions', chat, { 'x-switchyard-jurisdiction': 'us\teu' });
+    expect([tab.status, ((await tab.json()) as { error: { message: string } }).error.message]).toEqual([400, `the x-switchyard-jurisdiction header holds a tab or a control character, which makes ${said}`]);
     // Names with dots, underscores and colons are names; empty parts are skipped as before.
     expect((await post('/v1/chat/completions', chat, { 'x-switchyard-jurisdiction': 'us, , eu_west.1:a' })).status).toBe(200);
   });
