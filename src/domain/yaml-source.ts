@@ -220,14 +220,17 @@ const plainTags: ReadonlySet<string> = new Set(['!', ...['str', 'int', 'float', 
  * other types (`!!omap`, `!!set`, `!!binary`, `!!timestamp`), whose values no field takes (R51: an
  * ordered map under `resilience` was read as no settings at all, every default applied).
  */
-function tagRefusal(doc: Document): { readonly offset: number; readonly message: string; readonly suggestion: string } | undefined {
+function tagRefusal(doc: Document, text: string): { readonly offset: number; readonly message: string; readonly suggestion: string } | undefined {
   const candidates: { offset: number; message: string; suggestion: string }[] = [];
   for (const warning of doc.warnings) {
     if (warning.code !== 'TAG_RESOLVE_FAILED') continue;
     const tag = /^Unresolved tag: (\S+)/.exec(warning.message)?.[1] ?? '';
-    if (tag.startsWith(yamlTag)) {
+    if (plainTags.has(tag)) {
+      // As the library reads the plain types (its !!float wants a point or an exponent: '1' is no float to it).
       const name = `!!${tag.slice(yamlTag.length)}`;
-      candidates.push({ offset: warning.pos[0], message: `the value here does not fit its tag '${name.slice(0, 32)}': the tag would be dropped and the value read as written`, suggestion: 'remove the tag, or write a value of its kind' });
+      candidates.push({ offset: warning.pos[0], message: `the value here cannot be read as its tag '${name}' says: the tag would be dropped and the value read as written`, suggestion: 'remove the tag (a plain value is read by its form), or write a value of its kind' });
+    } else if (tag.startsWith(yamlTag)) {
+      candidates.push({ offset: warning.pos[0], message: `the tag '!!${tag.slice(yamlTag.length, yamlTag.length + 30)}' is no YAML type this file reads: the tag would be dropped and the value read as written`, suggestion: 'remove the tag' });
     } else {
       // Named when word-shaped (!env, !include, !Ref, !GetAtt): not text that may be a pasted key.
       const name = /^![A-Za-z][a-z]{1,15}(?:[A-Z][a-z]+){0,3}$/.test(tag) ? `'${tag}'` : 'here';
@@ -238,7 +241,10 @@ function tagRefusal(doc: Document): { readonly offset: number; readonly message:
     Node(_key, node) {
       const tag = node.tag;
       if (tag === undefined || plainTags.has(tag) || !tag.startsWith(yamlTag)) return undefined;
-      candidates.push({ offset: node.range?.[0] ?? 0, message: `the tag '!!${tag.slice(yamlTag.length, yamlTag.length + 30)}' makes a value of a kind this file does not take (an ordered map, pairs, a set, binary data, a timestamp)`, suggestion: 'remove the tag, and write a plain map, list or string' });
+      // At the tag, which comes before its value (an anchor or a line break may come between).
+      const start = node.range?.[0] ?? 0;
+      const at = text.lastIndexOf('!', start);
+      candidates.push({ offset: at >= 0 ? at - (text[at - 1] === '!' ? 1 : 0) : start, message: `the tag '!!${tag.slice(yamlTag.length, yamlTag.length + 30)}' makes a value of a kind this file does not take (an ordered map, pairs, a set, binary data, a timestamp)`, suggestion: 'remove the tag, and write a plain map, list or string' });
       return visit.BREAK;
     },
   });
@@ -305,7 +311,13 @@ export function parseYamlSource(text: string, file: string): ParsedYaml {
   if (scan.selfMerge === undefined && scan.expanded > scan.bound) {
     refusals.push({ code: 'syntax', file, line: 1, column: 1, path: '', message: `YAML error: the file's aliases expand it past ${String(scan.bound)} values, where it writes ${String(scan.written)} (the bound is ${String(expansionPerValueWritten)} times those, and at least ${String(leastExpansionBound)}): anchors used inside anchors, or a large map merged into many, multiply`, suggestion: 'write the repeated part out, or nest and merge anchors less' });
   }
-  const tag = tagRefusal(doc);
+  // YAML 1.1 reads plain values otherwise (no as false, 010 as 8, a date as a timestamp): a block
+  // written as a date was read as no settings, every default applied (R52). The files are YAML 1.2.
+  if (doc.directives?.yaml.explicit === true && doc.directives.yaml.version === '1.1') {
+    const where = lineCounter.linePos(Math.max(0, text.search(/^%YAML/m)));
+    refusals.push({ code: 'syntax', file, line: where.line, column: where.col, path: '', message: "YAML error: '%YAML 1.1' reads plain values as YAML 1.1 does (no as false, 010 as 8, 2001-12-14 as a date), otherwise than this file's fields are read", suggestion: 'remove the %YAML line: these files are YAML 1.2 (quote a value meant as text, as in "no")' });
+  }
+  const tag = tagRefusal(doc, text);
   if (tag !== undefined) {
     const where = lineCounter.linePos(tag.offset);
     refusals.push({ code: 'syntax', file, line: where.line, column: where.col, path: '', message: `YAML error: ${tag.message}`, suggestion: tag.suggestion });

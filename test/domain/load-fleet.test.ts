@@ -501,11 +501,17 @@ describe('YAML syntax errors', () => {
     expect(parseFleet(edit(small, '    region: us-central1\n', '    region: !!str us-central1\n'), 'fleet.yaml').ok).toBe(true);
     expect(parseFleet(edit(small, '    region: us-central1\n', '    region: ! us-central1\n'), 'fleet.yaml').ok).toBe(true);
     // A plain tag whose value does not fit it is said so, not called unsupported (R51).
-    expect(onlyProblem(edit(small, '    region: us-central1\n', '    region: !!int us-central1\n'))).toMatchObject({ line: 9, message: "YAML error: the value here does not fit its tag '!!int': the tag would be dropped and the value read as written" });
-    // YAML 1.1's other types make values no field takes (R51: an ordered map read as no settings).
-    for (const [tagged, name] of [['!!omap [ {region: us-central1} ]', 'omap'], ['!!binary aGk=', 'binary'], ['!!timestamp 2001-12-14', 'timestamp'], ['!!set {us-central1}', 'set']]) {
-      expect(onlyProblem(edit(small, '    region: us-central1\n', `    region: ${tagged}\n`))).toMatchObject({ code: 'syntax', line: 9, message: `YAML error: the tag '!!${name}' makes a value of a kind this file does not take (an ordered map, pairs, a set, binary data, a timestamp)` });
+    expect(onlyProblem(edit(small, '    region: us-central1\n', '    region: !!int us-central1\n'))).toMatchObject({ line: 9, column: 13, message: "YAML error: the value here cannot be read as its tag '!!int' says: the tag would be dropped and the value read as written" });
+    // An unknown !! tag is said to be no type (R52: it was said not to fit).
+    expect(onlyProblem(edit(small, '    region: us-central1\n', '    region: !!foo us-central1\n')).message).toBe("YAML error: the tag '!!foo' is no YAML type this file reads: the tag would be dropped and the value read as written");
+    // YAML 1.1's other types make values no field takes (R51: an ordered map read as no settings), said at the tag.
+    for (const [tagged, name] of [['!!omap [ {region: us-central1} ]', 'omap'], ['!!binary aGk=', 'binary'], ['!!timestamp 2001-12-14', 'timestamp'], ['!!set {us-central1}', 'set'], ['&r !!omap\n      - region: us-central1', 'omap']]) {
+      expect(onlyProblem(edit(small, '    region: us-central1\n', `    region: ${tagged}\n`))).toMatchObject({ code: 'syntax', line: 9, column: tagged.startsWith('&') ? 16 : 13, message: `YAML error: the tag '!!${name}' makes a value of a kind this file does not take (an ordered map, pairs, a set, binary data, a timestamp)` });
     }
+    // YAML 1.1 itself reads plain values otherwise (R52: a date under a block read as no settings).
+    const older = onlyProblem(`%YAML 1.1\n---\n${edit(small, '    region: us-central1\n', '    region: us-central1\n')}`);
+    expect(older).toMatchObject({ code: 'syntax', line: 1, column: 1, message: "YAML error: '%YAML 1.1' reads plain values as YAML 1.1 does (no as false, 010 as 8, 2001-12-14 as a date), otherwise than this file's fields are read" });
+    expect(parseFleet(`%YAML 1.2\n---\n${small}`, 'fleet.yaml').ok).toBe(true);
   });
 
   it("a syntax error's message does not quote the file's text (it may be a key pasted in the wrong place)", () => {
