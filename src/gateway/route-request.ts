@@ -371,6 +371,8 @@ function inJurisdictionOf(request: RouteInput, endpoints: readonly EndpointView[
 interface CapabilityStep {
   /** The capability, as a failure that names several says it. */
   readonly what: string;
+  /** What a caller can do without it, said when no endpoint gives it with the request's other needs. */
+  readonly without: string;
   readonly needed: (request: RouteInput) => boolean;
   readonly gives: (endpoint: EndpointView, request: RouteInput) => boolean;
   readonly failure: (request: RouteInput, allowed: ReadonlySet<string>) => RouteFailure;
@@ -378,21 +380,21 @@ interface CapabilityStep {
 
 /** What answers and counts both need of an endpoint, checked first, from the same endpoints, so that both refuse a request alike. */
 const capabilitySteps: readonly CapabilityStep[] = [
-  { what: 'structured output', needed: (request) => request.structuredOutput !== undefined, gives: constrains, failure: structuredOutputFailure },
-  { what: 'images', needed: (request) => request.hasImages === true, gives: (endpoint, request) => endpoint.images && fetches(endpoint, request.imageUrls), failure: imagesFailure },
-  { what: 'PDF documents', needed: (request) => request.hasPdfs === true, gives: readsPdfs, failure: pdfsFailure },
-  { what: 'extended thinking', needed: (request) => request.thinking === true, gives: thinks, failure: thinkingFailure },
+  { what: 'structured output', without: 'leave the format out (response_format, or output_config.format), or strict off its tools', needed: (request) => request.structuredOutput !== undefined, gives: constrains, failure: structuredOutputFailure },
+  { what: 'images', without: 'send the request without images', needed: (request) => request.hasImages === true, gives: (endpoint, request) => endpoint.images && fetches(endpoint, request.imageUrls), failure: imagesFailure },
+  { what: 'PDF documents', without: "send the document's text instead", needed: (request) => request.hasPdfs === true, gives: readsPdfs, failure: pdfsFailure },
+  { what: 'extended thinking', without: 'send thinking of type adaptive or disabled', needed: (request) => request.thinking === true, gives: thinks, failure: thinkingFailure },
 ];
 
 /** An answer's needs: the shared ones, then those of answering (a prefill taken, tool choice left to the model). */
 const answerSteps: readonly CapabilityStep[] = [
   ...capabilitySteps,
-  { what: 'a prefill (continuing the last assistant turn)', needed: (request) => request.trailingAssistant !== undefined || request.joinedTrailingAssistant !== undefined, gives: (endpoint, request) => takesEnding(endpoint, endingAt(endpoint, request)), failure: prefillFailure },
-  { what: 'tool choice auto', needed: (request) => request.needsAutoToolChoice === true, gives: (endpoint) => endpoint.autoToolChoice, failure: autoToolChoiceFailure },
+  { what: 'a prefill (continuing the last assistant turn)', without: 'end the conversation with a user turn', needed: (request) => request.trailingAssistant !== undefined || request.joinedTrailingAssistant !== undefined, gives: (endpoint, request) => takesEnding(endpoint, endingAt(endpoint, request)), failure: prefillFailure },
+  { what: 'tool choice auto', without: 'name the tool to call, or require a call, in tool_choice', needed: (request) => request.needsAutoToolChoice === true, gives: (endpoint) => endpoint.autoToolChoice, failure: autoToolChoiceFailure },
 ];
 
 /** A count's needs: the shared ones, then counting itself. */
-const countSteps: readonly CapabilityStep[] = [...capabilitySteps, { what: 'token counting', needed: () => true, gives: counts, failure: tokenCountingFailure }];
+const countSteps: readonly CapabilityStep[] = [...capabilitySteps, { what: 'token counting', without: "read the input tokens from an answer's usage instead", needed: () => true, gives: counts, failure: tokenCountingFailure }];
 
 /**
  * The endpoints that give every capability the request needs, or why none does. Where some endpoint
@@ -414,7 +416,7 @@ function capableOf(request: RouteInput, endpoints: readonly EndpointView[], allo
     const failure = step.failure(request, allowed);
     if (!endpoints.some((endpoint) => step.gives(endpoint, request))) return failure;
     const together = before.map((need) => need.what).join(' and ');
-    return { ...failure, message: `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} gives ${step.what} together with ${together}, which this request needs all of: some give each, none gives all; ask for them in separate requests, or ask the operator for a route whose endpoints give all` };
+    return { ...failure, message: `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} gives ${step.what} together with ${together}, which this request needs all of: some give each, none gives all; ${step.without}, or ask the operator for a route whose endpoints give all` };
   }
   return capable;
 }

@@ -506,7 +506,7 @@ describe('YAML syntax errors', () => {
     expect(onlyProblem(edit(small, '    region: us-central1\n', '    region: !!foo us-central1\n')).message).toBe("YAML error: the tag '!!foo' is no YAML type this file reads: the tag would be dropped and the value read as written");
     // YAML 1.1's other types make values no field takes (R51: an ordered map read as no settings), said at the tag.
     for (const [tagged, name] of [['!!omap [ {region: us-central1} ]', 'omap'], ['!!binary aGk=', 'binary'], ['!!timestamp 2001-12-14', 'timestamp'], ['!!set {us-central1}', 'set'], ['&r !!omap\n      - region: us-central1', 'omap']]) {
-      expect(onlyProblem(edit(small, '    region: us-central1\n', `    region: ${tagged}\n`))).toMatchObject({ code: 'syntax', line: 9, column: tagged.startsWith('&') ? 16 : 13, message: `YAML error: the tag '!!${name}' makes a value of a kind this file does not take (an ordered map, pairs, a set, binary data, a timestamp)` });
+      expect(onlyProblem(edit(small, '    region: us-central1\n', `    region: ${tagged}\n`))).toMatchObject({ code: 'syntax', line: 9, column: tagged?.startsWith('&') === true ? 16 : 13, message: `YAML error: the tag '!!${name}' makes a value of a kind this file does not take (an ordered map, pairs, a set, binary data, a timestamp)` });
     }
     // YAML 1.1 itself reads plain values otherwise (R52: a date under a block read as no settings).
     const older = onlyProblem(`%YAML 1.1\n---\n${edit(small, '    region: us-central1\n', '    region: us-central1\n')}`);

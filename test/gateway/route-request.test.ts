@@ -433,7 +433,7 @@ describe('eligibility: capabilities together', () => {
   it('answers and counts check them in one order and say alike when endpoints give each but none gives all (R50)', () => {
     const fleet = [endpoint('no-schemas', { dialect: 'anthropic', structuredOutputs: false }), endpoint('no-thinking', { dialect: 'anthropic', thinking: false })];
     const needs: Partial<RouteInput> = { structuredOutput: 'json_schema', thinking: true };
-    const message = "no endpoint for model 'frontier' in jurisdictions [eu, us] gives extended thinking together with structured output, which this request needs all of: some give each, none gives all; ask for them in separate requests, or ask the operator for a route whose endpoints give all";
+    const message = "no endpoint for model 'frontier' in jurisdictions [eu, us] gives extended thinking together with structured output, which this request needs all of: some give each, none gives all; send thinking of type adaptive or disabled, or ask the operator for a route whose endpoints give all";
     const answer = route(fleet, ['cost'], needs);
     const count = routeTokenCount(request({ ...needs, maxOutputTokens: 0 }), fleet, policyFor(fleet, ['cost']), seededRandom(1));
     expect(answer).toEqual({ ok: false, status: 400, code: 'thinking', param: 'thinking', message });
@@ -463,6 +463,11 @@ describe('eligibility: capabilities together', () => {
     // Tool choice auto alone, where only the endpoint without structured output allows it: said together.
     const choosers = [endpoint('chooses', { structuredOutputs: false }), endpoint('constrains', { autoToolChoice: false })];
     expect(route(choosers, ['cost'], { structuredOutput: 'json_schema', needsAutoToolChoice: true })).toMatchObject({ ok: false, code: 'auto_tool_choice', message: expect.stringContaining('gives tool choice auto together with structured output,') });
+    // Each says what the caller can do without the need that emptied the set (R52: a count was told to ask separately).
+    const seeing = [endpoint('claude', { dialect: 'anthropic', images: false }), endpoint('vision')];
+    expect(count(seeing, { hasImages: true })).toMatchObject({ ok: false, status: 404, code: 'token_counting', message: expect.stringMatching(/gives token counting together with images, .*; read the input tokens from an answer's usage instead, or ask the operator/) });
+    const prefilling = [endpoint('claude', { dialect: 'anthropic', prefill: false }), endpoint('vllm', { images: false })];
+    expect(route(prefilling, ['cost'], { hasImages: true, trailingAssistant: 'continue' })).toMatchObject({ ok: false, code: 'prefill', message: expect.stringContaining('; end the conversation with a user turn, or ask the operator') });
     // A count on a route that counts nowhere is a 404 first, whatever else it needs.
     expect(count([endpoint('openai')], { thinking: true })).toMatchObject({ ok: false, status: 404, code: 'token_counting' });
   });
