@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import { emulatorSpeeds } from '../emulator/emulator-speeds.js';
+import { holdsKey } from '../gateway/credential-text.js';
 
 /**
  * Parsers for numeric flags, shared by every command so one flag means the same everywhere.
@@ -7,8 +8,13 @@ import { emulatorSpeeds } from '../emulator/emulator-speeds.js';
  */
 
 function parsed(flag: string, raw: string, rule: string, value: number, accept: boolean): number {
-  if (!accept) throw new InvalidArgumentError(`${flag} must be ${rule}, got '${raw}'.`);
+  if (!accept) throw new InvalidArgumentError(`${flag} must be ${rule}, got ${shownValue(raw)}.`);
   return value;
+}
+
+/** A flag's value as an error quotes it: not one that looks like a key pasted in the wrong place (R52). */
+export function shownValue(raw: string): string {
+  return holdsKey(raw) ? 'a value that looks like a key (not shown)' : `'${raw}'`;
 }
 
 function decimal(raw: string): number {
@@ -50,7 +56,7 @@ export const flagParsers = {
    * wrapper script must not expose a server meant for loopback.
    */
   host: (flag = '--host') => (raw: string): string => {
-    if (raw.trim() === '' || raw.trim() !== raw) throw new InvalidArgumentError(`${flag} must be an address such as 127.0.0.1, or 0.0.0.0 for every interface, got '${raw}'.`);
+    if (raw.trim() === '' || raw.trim() !== raw) throw new InvalidArgumentError(`${flag} must be an address such as 127.0.0.1, or 0.0.0.0 for every interface, got ${shownValue(raw)}.`);
     return raw;
   },
   /** The solver's time limit per solve, as policy.timeLimitSeconds (plan, up). */

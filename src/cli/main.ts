@@ -1,12 +1,12 @@
 import { Command, CommanderError, Option } from 'commander';
 import { precisions, type Precision } from '../catalog/accelerator.js';
 import { SpecError, formatProblem } from '../domain/spec-problem.js';
-import { holdsKey } from '../gateway/credential-text.js';
+import { holdsKey, withoutKeys } from '../gateway/credential-text.js';
 import { defaultInferenceShape } from '../performance/inference-profile.js';
 import { catalogCommand } from './commands/catalog-command.js';
 import { registerEmulateCommand } from './commands/emulate-command.js';
 import { gatewayCommand } from './commands/gateway-command.js';
-import { flagParsers, numberFlag } from './flag-parsers.js';
+import { flagParsers, numberFlag, shownValue } from './flag-parsers.js';
 import { untilSignal } from './until-signal.js';
 import { perfCommand } from './commands/perf-command.js';
 import { planCommand } from './commands/plan-command.js';
@@ -19,7 +19,8 @@ function buildProgram(output: Output, setExit: (code: number) => void): Command 
     .description('Plan, route and rehearse AI inference and training across clouds and accelerators.')
     .version('0.1.0')
     .exitOverride()
-    .configureOutput({ writeOut: (text) => output.out(text.trimEnd()), writeErr: (text) => output.err(text.trimEnd()) })
+    // Commander quotes a bad flag's value in its own words ("argument '...' is invalid"): not one that looks like a key (R52).
+    .configureOutput({ writeOut: (text) => output.out(text.trimEnd()), writeErr: (text) => output.err(text.trimEnd()), outputError: (text, write) => write(withoutKeys(text)) })
     .showHelpAfterError('(run with --help for usage)');
 
   program
@@ -79,17 +80,21 @@ function buildProgram(output: Output, setExit: (code: number) => void): Command 
 
 /**
  * A flag given twice with two values (`--port 1 --port 2`) is refused, naming both: commander keeps
- * the last, and which one a user meant is theirs to say (E51). The same value twice is taken.
+ * the last, and which one a user meant is theirs to say (E51). The same value twice (as read: '010'
+ * and '10' are one number) is taken.
  */
 function refuseRepeatedFlags(command: Command): void {
   for (const option of command.options) {
     if (option.variadic) continue;
     let given: unknown[] = [];
+    let parsedValues: unknown[] = [];
     command.on(`option:${option.name()}`, (value: unknown) => {
       given = [...given, value];
-      if (given.length < 2 || given.every((each) => each === given[0])) return;
+      // Compared as read ('010' and '10' are one port): commander's own listener has parsed it by now.
+      parsedValues = [...parsedValues, command.getOptionValue(option.attributeName())];
+      if (given.length < 2 || parsedValues.every((each) => each === parsedValues[0])) return;
       // Values quoted as given, but for one that looks like a key pasted in the wrong place.
-      const shown = given.map((each) => (typeof each !== 'string' ? String(each) : holdsKey(each) ? '(a value not shown: it looks like a key)' : `'${each.length > 64 ? `${each.slice(0, 64)}...` : each}'`));
+      const shown = given.map((each) => (typeof each !== 'string' ? String(each) : holdsKey(each) ? '(a value not shown: it looks like a key)' : shownValue(each.length > 64 ? `${each.slice(0, 64)}...` : each)));
       command.error(`error: option '${option.flags}' given ${given.length === 2 ? 'twice' : `${String(given.length)} times`}, as ${shown.join(' and ')}: give it once`, { exitCode: 2, code: 'switchyard.repeatedOption' });
     });
   }
@@ -119,7 +124,7 @@ export async function main(argv: readonly string[], output: Output = processOutp
     if (error instanceof CommanderError) {
       // Help and version are "errors" to commander; they are successes to a user.
       if (error.exitCode === 0) return 0;
-      usageErrorAsJson(argv, error.message.replace(/^error: /, ''), output);
+      usageErrorAsJson(argv, withoutKeys(error.message.replace(/^error: /, '')), output);
       return 2;
     }
     if (error instanceof UsageError) {

@@ -165,6 +165,19 @@ describe('switchyard CLI in-process', () => {
     expect(key.io.stderr()).not.toContain('sk-live');
     const same = await run(['perf', '--model', 'llama-3.1-8b', '--chip', 'h100', '--input', '10', '--input', '10', '--json', '--json']);
     expect(same.code).toBe(0);
+    // The same value as read, written otherwise (R52: '10' and '010' were refused as two).
+    expect((await run(['perf', '--model', 'llama-3.1-8b', '--chip', 'h100', '--input=10', '--input', '010', '--tpot-ms', '50', '--tpot-ms', '50.0'])).code).toBe(0);
+    // A bad value that looks like a key is not quoted back either (R52).
+    const pasted = await run(['perf', '--model', 'llama-3.1-8b', '--chip', 'h100', '--input', 'sk-ant-api03-abcdefghijklmnopqrstuvwxyz012345']);
+    expect(pasted.code).toBe(2);
+    expect(pasted.io.stderr()).toContain('--input must be a positive whole number, got a value that looks like a key (not shown).');
+    expect(pasted.io.stderr()).not.toContain('sk-ant');
+    const json = await run(['perf', '--model', 'llama-3.1-8b', '--chip', 'h100', '--json', '--port-typo', '1', '--input', 'sk-ant-api03-abcdefghijklmnopqrstuvwxyz012345']);
+    expect(json.code).toBe(2);
+    expect(`${json.io.stdout()}${json.io.stderr()}`).not.toContain('sk-ant');
+    const jsonValue = await run(['perf', '--model', 'llama-3.1-8b', '--chip', 'h100', '--json', '--input', 'sk-ant-api03-abcdefghijklmnopqrstuvwxyz012345']);
+    expect(JSON.parse(jsonValue.io.stdout())).toMatchObject({ status: 'usage-error', message: expect.stringContaining('(not shown)') });
+    expect(jsonValue.io.stdout()).not.toContain('sk-ant');
   });
 
   it.each([
