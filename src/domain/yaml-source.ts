@@ -212,6 +212,32 @@ const yamlTag = 'tag:yaml.org,2002:';
 /** The tags whose values these files take: plain strings, numbers, booleans, nulls, maps and lists. */
 const plainTags: ReadonlySet<string> = new Set(['!', ...['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].map((name) => `${yamlTag}${name}`)]);
 
+/** YAML 1.1's types beyond the plain ones, which the library resolves (`merge` is the `<<` key's). */
+const yaml11Types: ReadonlySet<string> = new Set(['omap', 'pairs', 'set', 'binary', 'timestamp', 'merge'].map((name) => `${yamlTag}${name}`));
+
+function typeRefusal(tag: string): string {
+  return `the tag '!!${tag.slice(yamlTag.length, yamlTag.length + 30)}' makes a value of a kind this file does not take (an ordered map, pairs, a set, binary data, a timestamp)`;
+}
+const typeSuggestion = 'remove the tag, and write a plain map, list or string';
+
+/**
+ * Where the tag naming `type` begins, before a value that starts at `valueStart`: the last token
+ * before it that starts with '!' and ends with the type's name (`!!omap`, `!e!omap`, a verbatim
+ * `!<tag:yaml.org,2002:omap>`), passing over comments and anchors between that hold the name or a '!'.
+ */
+function tagStart(text: string, type: string, valueStart: number): number | undefined {
+  for (let end = text.lastIndexOf(type, valueStart); end >= 0; end = text.lastIndexOf(type, end - 1)) {
+    if (!/^(?:[\s[{>]|$)/.test(text.slice(end + type.length, end + type.length + 1))) continue;
+    const verbatim = `!<${yamlTag}`;
+    if (text.slice(end - verbatim.length, end) === verbatim) return end - verbatim.length;
+    let begin = end;
+    while (begin > 0 && !/[\s[\]{},]/.test(text[begin - 1] ?? ' ')) begin -= 1;
+    const handle = text.slice(begin, end);
+    if (/^![\w-]*!$/.test(handle) || handle === '!<tag:yaml.org,2002:') return begin;
+  }
+  return undefined;
+}
+
 /**
  * The first tag in the file (in file order) whose value would not be read as its writer meant: a tag
  * the schema does not know (`!env NAME`, `!include`), which the library drops with a warning keeping
@@ -229,6 +255,9 @@ function tagRefusal(doc: Document, text: string): { readonly offset: number; rea
       // As the library reads the plain types (its !!float wants a point or an exponent: '1' is no float to it).
       const name = `!!${tag.slice(yamlTag.length)}`;
       candidates.push({ offset: warning.pos[0], message: `the value here cannot be read as its tag '${name}' says: the tag would be dropped and the value read as written`, suggestion: 'remove the tag (a plain value is read by its form), or write a value of its kind' });
+    } else if (yaml11Types.has(tag)) {
+      // A YAML 1.1 type on a value it cannot take (`!!set x`): refused as the type is (R53).
+      candidates.push({ offset: warning.pos[0], message: typeRefusal(tag), suggestion: typeSuggestion });
     } else if (tag.startsWith(yamlTag)) {
       candidates.push({ offset: warning.pos[0], message: `the tag '!!${tag.slice(yamlTag.length, yamlTag.length + 30)}' is no YAML type this file reads: the tag would be dropped and the value read as written`, suggestion: 'remove the tag' });
     } else {
@@ -241,10 +270,8 @@ function tagRefusal(doc: Document, text: string): { readonly offset: number; rea
     Node(_key, node) {
       const tag = node.tag;
       if (tag === undefined || plainTags.has(tag) || !tag.startsWith(yamlTag)) return undefined;
-      // At the tag, which comes before its value (an anchor or a line break may come between).
       const start = node.range?.[0] ?? 0;
-      const at = text.lastIndexOf('!', start);
-      candidates.push({ offset: at >= 0 ? at - (text[at - 1] === '!' ? 1 : 0) : start, message: `the tag '!!${tag.slice(yamlTag.length, yamlTag.length + 30)}' makes a value of a kind this file does not take (an ordered map, pairs, a set, binary data, a timestamp)`, suggestion: 'remove the tag, and write a plain map, list or string' });
+      candidates.push({ offset: tagStart(text, tag.slice(yamlTag.length), start) ?? start, message: typeRefusal(tag), suggestion: typeSuggestion });
       return visit.BREAK;
     },
   });

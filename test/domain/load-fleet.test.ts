@@ -508,6 +508,20 @@ describe('YAML syntax errors', () => {
     for (const [tagged, name] of [['!!omap [ {region: us-central1} ]', 'omap'], ['!!binary aGk=', 'binary'], ['!!timestamp 2001-12-14', 'timestamp'], ['!!set {us-central1}', 'set'], ['&r !!omap\n      - region: us-central1', 'omap']]) {
       expect(onlyProblem(edit(small, '    region: us-central1\n', `    region: ${tagged}\n`))).toMatchObject({ code: 'syntax', line: 9, column: tagged?.startsWith('&') === true ? 16 : 13, message: `YAML error: the tag '!!${name}' makes a value of a kind this file does not take (an ordered map, pairs, a set, binary data, a timestamp)` });
     }
+    // Said at the tag, past comments and anchors that hold a '!' or the type's name (R53), in every way of writing it.
+    for (const [text, line, column] of [
+      ['a:\n  b: !!set # wow!\n    ? k\n', 2, 6],
+      ['a: !!omap\n  # see docs!\n  - k: 1\n', 1, 4],
+      ['a: !!omap # the omap\n  - k: 1\n', 1, 4],
+      ['%TAG !e! tag:yaml.org,2002:\n---\na: !e!omap [ {k: 1} ]\n', 3, 4],
+      ['a: !!omap &x!y [ {k: 1} ]\n', 1, 4],
+      ['a: !<tag:yaml.org,2002:omap> [ {k: 1} ]\n', 1, 4],
+      ['a: &r !!omap\n  - k: 1\n', 1, 7],
+      // A YAML 1.1 type on a value it cannot take is refused as the type is, not called no type.
+      ['a: !!set x\n', 1, 4],
+    ] as const) {
+      expect(problemsOf(text)[0]).toMatchObject({ line, column, message: expect.stringMatching(/^YAML error: the tag '!!(set|omap)' makes a value of a kind this file does not take/) });
+    }
     // YAML 1.1 itself reads plain values otherwise (R52: a date under a block read as no settings).
     const older = onlyProblem(`%YAML 1.1\n---\n${edit(small, '    region: us-central1\n', '    region: us-central1\n')}`);
     expect(older).toMatchObject({ code: 'syntax', line: 1, column: 1, message: "YAML error: '%YAML 1.1' reads plain values as YAML 1.1 does (no as false, 010 as 8, 2001-12-14 as a date), otherwise than this file's fields are read" });
