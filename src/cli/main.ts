@@ -129,8 +129,10 @@ export async function main(argv: readonly string[], output: Output = processOutp
     }
     if (error instanceof UsageError) {
       // One line per problem (two flags may be wrong at once).
-      for (const line of error.message.split('\n')) output.err(`switchyard: ${line}`);
-      usageErrorAsJson(argv, error.message, output);
+      // Not a value that looks like a key (a --model or --chip pasted in the wrong place, R53).
+      const message = withoutKeys(error.message);
+      for (const line of message.split('\n')) output.err(`switchyard: ${line}`);
+      usageErrorAsJson(argv, message, output);
       return 2;
     }
     if (error instanceof SpecError) {

@@ -178,6 +178,11 @@ describe('switchyard CLI in-process', () => {
     const jsonValue = await run(['perf', '--model', 'llama-3.1-8b', '--chip', 'h100', '--json', '--input', 'sk-ant-api03-abcdefghijklmnopqrstuvwxyz012345']);
     expect(JSON.parse(jsonValue.io.stdout())).toMatchObject({ status: 'usage-error', message: expect.stringContaining('(not shown)') });
     expect(jsonValue.io.stdout()).not.toContain('sk-ant');
+    // Nor in the commands' own usage errors (R53: an unknown --model or --chip quoted it).
+    const model = await run(['perf', '--json', '--model', 'sk-abcdefghijklmnopqrstuvwx12', '--chip', 'h100']);
+    expect(model.code).toBe(2);
+    expect(JSON.parse(model.io.stdout())).toMatchObject({ status: 'usage-error', message: expect.stringContaining("--model: unknown model '(what looks like a key, not shown)'") });
+    expect(`${model.io.stdout()}${model.io.stderr()}`).not.toContain('sk-abc');
   });
 
   it.each([
