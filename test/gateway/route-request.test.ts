@@ -468,6 +468,9 @@ describe('eligibility: capabilities together', () => {
     expect(count(seeing, { hasImages: true })).toMatchObject({ ok: false, status: 404, code: 'token_counting', message: expect.stringMatching(/gives token counting together with images, .*; read the input tokens from an answer's usage instead, or ask the operator/) });
     const prefilling = [endpoint('claude', { dialect: 'anthropic', prefill: false }), endpoint('vllm', { images: false })];
     expect(route(prefilling, ['cost'], { hasImages: true, trailingAssistant: 'continue' })).toMatchObject({ ok: false, code: 'prefill', message: expect.stringContaining('; end the conversation with a user turn, or ask the operator') });
+    // Images by URL: inline ones may still be served (R53).
+    const fetching = [endpoint('inline-only', { imageUrls: 'none' }), endpoint('fetches', { structuredOutputs: false })];
+    expect(route(fetching, ['cost'], { structuredOutput: 'json_schema', hasImages: true, imageUrls: 'public' })).toMatchObject({ ok: false, code: 'images', message: expect.stringContaining('gives images together with structured output, which this request needs all of: some give each, none gives all; send the images inline (base64), or the request without them, or ask') });
     // A count on a route that counts nowhere is a 404 first, whatever else it needs.
     expect(count([endpoint('openai')], { thinking: true })).toMatchObject({ ok: false, status: 404, code: 'token_counting' });
   });
