@@ -219,8 +219,8 @@ describe("anthropic dialect: OpenAI's fields sent to the Messages API", () => {
     // Betas that would change what the answer is, or who pays for it.
     ['compaction', { type: 'summarize' }, 'its answer would be an ordinary reply, not a compaction block'],
     ['fallbacks', ['another-model'], 'the route serves the model asked for'],
-    ['billing_policy', { type: 'billing_policy', bill_to: 'user_profile' }, 'it bills requests to no one but the accounts it calls its endpoints with'],
-    ['user_profile_id', 'up-1', 'it bills requests to no one but the accounts it calls its endpoints with'],
+    ['billing_policy', { type: 'billing_policy', bill_to: 'user_profile' }, 'Switchyard bills no user profile'],
+    ['user_profile_id', 'up-1', 'Switchyard, which bills no user profile: leave it out'],
   ])('%s is refused, as the Messages API refuses it, saying what to send instead: dropped, it would change the answer', (field, value, advice) => {
     expect(anthropicDialect.parseRequest(request({ [field]: value }))).toMatchObject({ ok: false, problem: { status: 400, param: field, message: expect.stringContaining(advice) } });
   });

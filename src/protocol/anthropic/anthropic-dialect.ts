@@ -34,7 +34,7 @@ export const anthropicDialect: Dialect = {
   requestIdHeader: 'request-id',
   // Where the SDK puts a request's user_profile_id (a beta): billing to a user's profile, which the
   // gateway's own upstream accounts cannot do.
-  refusedHeaders: { 'anthropic-user-profile-id': "billing to a user profile (user_profile_id, a beta of the Messages API) is not supported by Switchyard: requests are billed to the gateway's own upstream accounts; leave user_profile_id out" },
+  refusedHeaders: { 'anthropic-user-profile-id': "billing to a user profile (user_profile_id, a beta of the Messages API) is not supported by Switchyard, which bills no user profile: leave user_profile_id out" },
   showsReasoning: false,
   streamStartStatesUsage: true,
   upstream: dialectTraits.anthropic,

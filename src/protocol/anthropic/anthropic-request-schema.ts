@@ -202,8 +202,8 @@ export const anthropicRequestSchema = z.looseObject({
   billing_policy: z
     .looseObject({ bill_to: z.unknown().optional() }, { error: 'billing_policy must be an object' })
     .nullish()
-    .refine((policy) => policy?.bill_to === undefined || policy.bill_to === null || policy.bill_to === 'self', { error: "billing_policy (a beta of the Messages API) is not supported by Switchyard but for bill_to 'self': it bills requests to no one but the accounts it calls its endpoints with" }),
-  user_profile_id: otherApiField("user_profile_id (a beta of the Messages API) is not supported by Switchyard: it bills requests to no one but the accounts it calls its endpoints with"),
+    .refine((policy) => policy?.bill_to === undefined || policy.bill_to === null || policy.bill_to === 'self', { error: "billing_policy (a beta of the Messages API) is not supported by Switchyard but for bill_to 'self': Switchyard bills no user profile" }),
+  user_profile_id: otherApiField("user_profile_id (a beta of the Messages API) is not supported by Switchyard, which bills no user profile: leave it out"),
 });
 
 /** A token count's request: a chat request without an answer's budget (other answer settings pass, unread). */
