@@ -129,10 +129,10 @@ export async function main(argv: readonly string[], output: Output = processOutp
     }
     if (error instanceof UsageError) {
       // One line per problem (two flags may be wrong at once).
-      // Not a value that looks like a key (a --model or --chip pasted in the wrong place, R53).
-      const message = withoutKeys(error.message);
-      for (const line of message.split('\n')) output.err(`switchyard: ${line}`);
-      usageErrorAsJson(argv, message, output);
+      // Each command's errors quote a value that looks like a key as not shown (shownValue): not filtered
+      // here, which would hide the catalog's and a fleet's own ids too (R54: 'sk-learn-m').
+      for (const line of error.message.split('\n')) output.err(`switchyard: ${line}`);
+      usageErrorAsJson(argv, error.message, output);
       return 2;
     }
     if (error instanceof SpecError) {

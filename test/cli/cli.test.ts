@@ -3,7 +3,7 @@ import { openSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { captureOutput, type CapturedOutput } from '../helpers/capture-output.js';
-import { issueSpecPath, makeTempDir, readText, repoRoot, smallYamlPath, type TempDir } from '../helpers/paths.js';
+import { frontierYamlPath, issueSpecPath, makeTempDir, readText, repoRoot, smallYamlPath, type TempDir } from '../helpers/paths.js';
 
 const small = readText(smallYamlPath);
 
@@ -181,8 +181,13 @@ describe('switchyard CLI in-process', () => {
     // Nor in the commands' own usage errors (R53: an unknown --model or --chip quoted it).
     const model = await run(['perf', '--json', '--model', 'sk-abcdefghijklmnopqrstuvwx12', '--chip', 'h100']);
     expect(model.code).toBe(2);
-    expect(JSON.parse(model.io.stdout())).toMatchObject({ status: 'usage-error', message: expect.stringContaining("--model: unknown model '(what looks like a key, not shown)'") });
+    expect(JSON.parse(model.io.stdout())).toMatchObject({ status: 'usage-error', message: expect.stringContaining('--model: unknown model a value that looks like a key (not shown);') });
     expect(`${model.io.stdout()}${model.io.stderr()}`).not.toContain('sk-abc');
+    // A fleet's own ids are still suggested, whatever they look like (R54: 'sk-learn-m' was hidden too).
+    const fleet = temp.write('key-like-ids.yaml', readText(frontierYamlPath).replace('{ id: frontier-s,', '{ id: sk-learn-m,').replaceAll('model: frontier-s', 'model: sk-learn-m'));
+    const suggested = await run(['perf', '--fleet', fleet, '--chip', 'h100', '--model', 'sk-learn-n']);
+    expect(suggested.code).toBe(2);
+    expect(suggested.io.stderr()).toContain("did you mean 'sk-learn-m'?");
   });
 
   it.each([

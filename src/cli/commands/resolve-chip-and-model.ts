@@ -7,6 +7,7 @@ import { loadFleet } from '../../domain/load-fleet.js';
 import { formatProblem, type SpecProblem } from '../../domain/spec-problem.js';
 import { didYouMean } from '../../domain/suggest.js';
 import type { Output } from '../output.js';
+import { shownValue } from '../flag-parsers.js';
 import { UsageError } from '../usage-error.js';
 
 export interface ChipAndModel {
@@ -39,8 +40,9 @@ export function resolveChipAndModel(options: { readonly chip: string; readonly m
   const model = models.get(options.model);
   // Both at once when both are wrong: fixing one should not uncover the other.
   const unknown = [
-    ...(chip === undefined ? [`--chip: unknown chip '${options.chip}'; ${didYouMean(options.chip, chips.keys()) ?? "run 'switchyard catalog' for the list"}`] : []),
-    ...(model === undefined ? [`--model: unknown model '${options.model}'; ${didYouMean(options.model, models.keys()) ?? "run 'switchyard catalog' for the presets"}`] : []),
+    // The value as given, but one that looks like a key pasted in the wrong place (R53); the catalog's and fleet's own ids are shown.
+    ...(chip === undefined ? [`--chip: unknown chip ${shownValue(options.chip)}; ${didYouMean(options.chip, chips.keys()) ?? "run 'switchyard catalog' for the list"}`] : []),
+    ...(model === undefined ? [`--model: unknown model ${shownValue(options.model)}; ${didYouMean(options.model, models.keys()) ?? "run 'switchyard catalog' for the presets"}`] : []),
   ];
   if (chip === undefined || model === undefined) throw new UsageError(unknown.join('\n'));
   // As the fleet spec checks a service's shape: requests that cannot fit the model are no profile.
