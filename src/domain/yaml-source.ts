@@ -221,19 +221,22 @@ function typeRefusal(tag: string): string {
 const typeSuggestion = 'remove the tag, and write a plain map, list or string';
 
 /**
- * Where the tag naming `type` begins, before a value that starts at `valueStart`: the last token
+ * Where the tag naming `type` begins, between `after` and a value that starts at `valueStart`: the last token
  * before it that starts with '!' and ends with the type's name (`!!omap`, `!e!omap`, a verbatim
  * `!<tag:yaml.org,2002:omap>`), passing over comments and anchors between that hold the name or a '!'.
  */
-function tagStart(text: string, type: string, valueStart: number): number | undefined {
-  for (let end = text.lastIndexOf(type, valueStart); end >= 0; end = text.lastIndexOf(type, end - 1)) {
+function tagStart(text: string, type: string, valueStart: number, after: number): number | undefined {
+  for (let end = text.lastIndexOf(type, valueStart); end >= after; end = text.lastIndexOf(type, end - 1)) {
     if (!/^(?:[\s[{>]|$)/.test(text.slice(end + type.length, end + type.length + 1))) continue;
     const verbatim = `!<${yamlTag}`;
     if (text.slice(end - verbatim.length, end) === verbatim) return end - verbatim.length;
     let begin = end;
     while (begin > 0 && !/[\s[\]{},]/.test(text[begin - 1] ?? ' ')) begin -= 1;
     const handle = text.slice(begin, end);
-    if (/^![\w-]*!$/.test(handle) || handle === '!<tag:yaml.org,2002:') return begin;
+    // Not inside a comment on its line.
+    if (/(?:^|\s)#/.test(text.slice(text.lastIndexOf('\n', begin) + 1, begin))) continue;
+    // A named or secondary handle (!e!, !!), or the primary one a %TAG line made YAML's (!).
+    if (/^![\w-]*!?$/.test(handle) && begin >= after) return begin;
   }
   return undefined;
 }
@@ -266,12 +269,18 @@ function tagRefusal(doc: Document, text: string): { readonly offset: number; rea
       candidates.push({ offset: warning.pos[0], message: `the tag ${name} is not supported: this file takes plain values, and the value would be read as written, tag dropped`, suggestion: 'remove the tag; a value meant to come from the environment goes there by the field made for it (an endpoint key: apiKeyEnv, naming the variable)' });
     }
   }
+  // Where the last scalar before a node ended (its key, the item before): its tag is after that,
+  // so a comment or value further up that names the type is never taken for it (R54).
+  let scalarEnd = 0;
   visit(doc, {
     Node(_key, node) {
       const tag = node.tag;
-      if (tag === undefined || plainTags.has(tag) || !tag.startsWith(yamlTag)) return undefined;
+      if (tag === undefined || plainTags.has(tag) || !tag.startsWith(yamlTag)) {
+        if (isScalar(node)) scalarEnd = node.range?.[1] ?? scalarEnd;
+        return undefined;
+      }
       const start = node.range?.[0] ?? 0;
-      candidates.push({ offset: tagStart(text, tag.slice(yamlTag.length), start) ?? start, message: typeRefusal(tag), suggestion: typeSuggestion });
+      candidates.push({ offset: tagStart(text, tag.slice(yamlTag.length), start, scalarEnd) ?? start, message: typeRefusal(tag), suggestion: typeSuggestion });
       return visit.BREAK;
     },
   });

@@ -517,11 +517,17 @@ describe('YAML syntax errors', () => {
       ['a: !!omap &x!y [ {k: 1} ]\n', 1, 4],
       ['a: !<tag:yaml.org,2002:omap> [ {k: 1} ]\n', 1, 4],
       ['a: &r !!omap\n  - k: 1\n', 1, 7],
+      // Not a comment or a value further up, nor one after the tag, that names the type (R54).
+      ['b: !!omap\n  # see !!omap\n  - k: 1\n', 1, 4],
+      ['x: "!!omap"\na: !!omap [ {k: 1} ]\n', 2, 4],
+      ['%TAG ! tag:yaml.org,2002:\n---\na: !omap [ {k: 1} ]\n', 3, 4],
       // A YAML 1.1 type on a value it cannot take is refused as the type is, not called no type.
       ['a: !!set x\n', 1, 4],
     ] as const) {
       expect(problemsOf(text)[0]).toMatchObject({ line, column, message: expect.stringMatching(/^YAML error: the tag '!!(set|omap)' makes a value of a kind this file does not take/) });
     }
+    // A tag that does not spell its type is placed at the value, never at a comment further up.
+    expect(problemsOf('# avoid !!omap here\na: !!om%61p [ {k: 1} ]\n')[0]).toMatchObject({ line: 2, column: 13 });
     // YAML 1.1 itself reads plain values otherwise (R52: a date under a block read as no settings).
     const older = onlyProblem(`%YAML 1.1\n---\n${edit(small, '    region: us-central1\n', '    region: us-central1\n')}`);
     expect(older).toMatchObject({ code: 'syntax', line: 1, column: 1, message: "YAML error: '%YAML 1.1' reads plain values as YAML 1.1 does (no as false, 010 as 8, 2001-12-14 as a date), otherwise than this file's fields are read" });
