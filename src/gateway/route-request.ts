@@ -371,8 +371,8 @@ function inJurisdictionOf(request: RouteInput, endpoints: readonly EndpointView[
 interface CapabilityStep {
   /** The capability, as a failure that names several says it. */
   readonly what: string;
-  /** What a caller can do without it, said when no endpoint gives it with the request's other needs. */
-  readonly without: string | ((request: RouteInput) => string);
+  /** What a caller can do without it, said when no endpoint gives it with the request's other needs (`capable`: those that give the needs before it). */
+  readonly without: string | ((request: RouteInput, capable: readonly EndpointView[]) => string);
   readonly needed: (request: RouteInput) => boolean;
   readonly gives: (endpoint: EndpointView, request: RouteInput) => boolean;
   readonly failure: (request: RouteInput, allowed: ReadonlySet<string>) => RouteFailure;
@@ -381,7 +381,7 @@ interface CapabilityStep {
 /** What answers and counts both need of an endpoint, checked first, from the same endpoints, so that both refuse a request alike. */
 const capabilitySteps: readonly CapabilityStep[] = [
   { what: 'structured output', without: 'leave the format out (response_format, or output_config.format), or strict off its tools', needed: (request) => request.structuredOutput !== undefined, gives: constrains, failure: structuredOutputFailure },
-  { what: 'images', without: (request) => (request.imageUrls === undefined ? 'send the request without images' : 'send the images inline (base64), or the request without them'), needed: (request) => request.hasImages === true, gives: (endpoint, request) => endpoint.images && fetches(endpoint, request.imageUrls), failure: imagesFailure },
+  { what: 'images', without: (request, capable) => (request.imageUrls !== undefined && capable.some((endpoint) => endpoint.images) ? 'send the images inline (base64), or the request without them' : 'send the request without images'), needed: (request) => request.hasImages === true, gives: (endpoint, request) => endpoint.images && fetches(endpoint, request.imageUrls), failure: imagesFailure },
   { what: 'PDF documents', without: "send the document's text instead", needed: (request) => request.hasPdfs === true, gives: readsPdfs, failure: pdfsFailure },
   { what: 'extended thinking', without: 'send thinking of type adaptive or disabled', needed: (request) => request.thinking === true, gives: thinks, failure: thinkingFailure },
 ];
@@ -416,7 +416,7 @@ function capableOf(request: RouteInput, endpoints: readonly EndpointView[], allo
     const failure = step.failure(request, allowed);
     if (!endpoints.some((endpoint) => step.gives(endpoint, request))) return failure;
     const together = before.map((need) => need.what).join(' and ');
-    return { ...failure, message: `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} gives ${step.what} together with ${together}, which this request needs all of: some give each, none gives all; ${typeof step.without === 'string' ? step.without : step.without(request)}, or ask the operator for a route whose endpoints give all` };
+    return { ...failure, message: `no endpoint for model ${quoteIdentifier(request.model)} in jurisdictions ${list(allowed)} gives ${step.what} together with ${together}, which this request needs all of: some give each, none gives all; ${typeof step.without === 'string' ? step.without : step.without(request, capable)}, or ask the operator for a route whose endpoints give all` };
   }
   return capable;
 }

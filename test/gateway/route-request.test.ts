@@ -471,6 +471,9 @@ describe('eligibility: capabilities together', () => {
     // Images by URL: inline ones may still be served (R53).
     const fetching = [endpoint('inline-only', { imageUrls: 'none' }), endpoint('fetches', { structuredOutputs: false })];
     expect(route(fetching, ['cost'], { structuredOutput: 'json_schema', hasImages: true, imageUrls: 'public' })).toMatchObject({ ok: false, code: 'images', message: expect.stringContaining('gives images together with structured output, which this request needs all of: some give each, none gives all; send the images inline (base64), or the request without them, or ask') });
+    // Only where an endpoint with the needs before would read them inline (R54: said where none would).
+    const blind = [endpoint('no-images', { images: false }), endpoint('fetches', { structuredOutputs: false })];
+    expect(route(blind, ['cost'], { structuredOutput: 'json_schema', hasImages: true, imageUrls: 'public' })).toMatchObject({ ok: false, code: 'images', message: expect.stringContaining('none gives all; send the request without images, or ask') });
     // A count on a route that counts nowhere is a 404 first, whatever else it needs.
     expect(count([endpoint('openai')], { thinking: true })).toMatchObject({ ok: false, status: 404, code: 'token_counting' });
   });
