@@ -94,7 +94,7 @@ function refuseRepeatedFlags(command: Command): void {
       parsedValues = [...parsedValues, command.getOptionValue(option.attributeName())];
       if (given.length < 2 || parsedValues.every((each) => each === parsedValues[0])) return;
       // Values quoted as given, but for one that looks like a key pasted in the wrong place.
-      const shown = given.map((each) => (typeof each !== 'string' ? String(each) : holdsKey(each) ? '(a value not shown: it looks like a key)' : shownValue(each.length > 64 ? `${each.slice(0, 64)}...` : each)));
+      const shown = given.map((each) => (typeof each !== 'string' ? String(each) : holdsKey(each) ? shownValue(each) : shownValue(each.length > 64 ? `${each.slice(0, 64)}...` : each)));
       command.error(`error: option '${option.flags}' given ${given.length === 2 ? 'twice' : `${String(given.length)} times`}, as ${shown.join(' and ')}: give it once`, { exitCode: 2, code: 'switchyard.repeatedOption' });
     });
   }

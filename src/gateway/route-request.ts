@@ -380,7 +380,7 @@ interface CapabilityStep {
 
 /** What answers and counts both need of an endpoint, checked first, from the same endpoints, so that both refuse a request alike. */
 const capabilitySteps: readonly CapabilityStep[] = [
-  { what: 'structured output', without: 'leave the format out (response_format, or output_config.format), or strict off its tools', needed: (request) => request.structuredOutput !== undefined, gives: constrains, failure: structuredOutputFailure },
+  { what: 'structured output', without: 'leave the format out (response_format, or output_config.format), or turn strict off on its tools', needed: (request) => request.structuredOutput !== undefined, gives: constrains, failure: structuredOutputFailure },
   { what: 'images', without: (request, capable) => (request.imageUrls !== undefined && capable.some((endpoint) => endpoint.images) ? 'send the images inline (base64), or the request without them' : 'send the request without images'), needed: (request) => request.hasImages === true, gives: (endpoint, request) => endpoint.images && fetches(endpoint, request.imageUrls), failure: imagesFailure },
   { what: 'PDF documents', without: "send the document's text instead", needed: (request) => request.hasPdfs === true, gives: readsPdfs, failure: pdfsFailure },
   { what: 'extended thinking', without: 'send thinking of type adaptive or disabled', needed: (request) => request.thinking === true, gives: thinks, failure: thinkingFailure },
