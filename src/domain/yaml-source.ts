@@ -233,8 +233,8 @@ function tagStart(text: string, type: string, valueStart: number, after: number)
     let begin = end;
     while (begin > 0 && !/[\s[\]{},]/.test(text[begin - 1] ?? ' ')) begin -= 1;
     const handle = text.slice(begin, end);
-    // Not inside a comment on its line.
-    if (/(?:^|\s)#/.test(text.slice(text.lastIndexOf('\n', begin) + 1, begin))) continue;
+    // Not inside a comment on its line: looked for after the scalar before, so a quoted key's ' #' is no comment (R55).
+    if (/(?:^|\s)#/.test(text.slice(Math.max(after, text.lastIndexOf('\n', begin) + 1), begin))) continue;
     // A named or secondary handle (!e!, !!), or the primary one a %TAG line made YAML's (!).
     if (/^![\w-]*!?$/.test(handle) && begin >= after) return begin;
   }

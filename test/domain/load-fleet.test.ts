@@ -520,6 +520,9 @@ describe('YAML syntax errors', () => {
       // Not a comment or a value further up, nor one after the tag, that names the type (R54).
       ['b: !!omap\n  # see !!omap\n  - k: 1\n', 1, 4],
       ['x: "!!omap"\na: !!omap [ {k: 1} ]\n', 2, 4],
+      // A quoted key's ' #' is no comment (R55).
+      ['"a #b": !!omap [ {k: 1} ]\n', 1, 9],
+      ["'a #b': !!omap\n  - k: 1\n", 1, 9],
       ['%TAG ! tag:yaml.org,2002:\n---\na: !omap [ {k: 1} ]\n', 3, 4],
       // A YAML 1.1 type on a value it cannot take is refused as the type is, not called no type.
       ['a: !!set x\n', 1, 4],
