@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import { emulatorSpeeds } from '../emulator/emulator-speeds.js';
-import { holdsKey } from '../gateway/credential-text.js';
+import { holdsKey, withoutKeys } from '../gateway/credential-text.js';
 
 /**
  * Parsers for numeric flags, shared by every command so one flag means the same everywhere.
@@ -12,9 +12,12 @@ function parsed(flag: string, raw: string, rule: string, value: number, accept: 
   return value;
 }
 
-/** A flag's value as an error quotes it: not one that looks like a key pasted in the wrong place (R52). */
+/**
+ * A flag's value as an error quotes it: not one that looks like a key pasted in the wrong place (R52),
+ * by either test the gateway's logs use (R55: a mixed-case run passed holdsKey alone).
+ */
 export function shownValue(raw: string): string {
-  return holdsKey(raw) ? 'a value that looks like a key (not shown)' : `'${raw}'`;
+  return holdsKey(raw) || withoutKeys(raw) !== raw ? '(a value that looks like a key, not shown)' : `'${raw}'`;
 }
 
 function decimal(raw: string): number {
