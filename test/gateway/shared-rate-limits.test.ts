@@ -123,34 +123,8 @@ class ThrowingStore extends MemoryRateLimitStore {
 describe('a request waiting on the store', () => {
   const tenant = { id: 't', requestsPerMinute: 1000, tokensPerMinute: 100_000_000 };
 
-  /** A gateway over an upstream that counts what reaches it, its store holding answers back. */
-  async function held(): Promise<{ readonly url: string; readonly store: DeferredRateLimitStore; readonly release: () => void; readonly arrivals: () => number; readonly gateway: ReturnType<typeof createGateway>; readonly upstreamUrl: string }> {
-    const upstream = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'hi' }, 'stop') + 'data: [DONE]\n\n'));
-    cleanups.push(() => upstream.close());
-    const store = new DeferredRateLimitStore();
-    const gateway = createGateway({ config: singleEndpointConfig(upstream.url, apiKey), logger: false, rateLimits: store });
-    cleanups.push(() => gateway.close());
-    const url = await gateway.listen(0, '127.0.0.1');
-    const release = store.hold();
-    cleanups.push(() => Promise.resolve(release()));
-    return { url, store, release, arrivals: upstream.arrivals, gateway, upstreamUrl: upstream.url };
-  }
-
-  it('a client that leaves: nothing goes upstream, and the tokens its admission took are given back', async () => {
-    const { url, store, release, arrivals } = await held();
-    const leaving = new AbortController();
-    const request = fetch(`${url}/v1/chat/completions`, { method: 'POST', signal: leaving.signal, headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 5000, messages: [{ role: 'user', content: 'hi' }] }) }).catch(() => undefined);
-    expect(await waitFor(() => store.calls >= 1, 5000)).toBe(true);
-    leaving.abort();
-    await request;
-    await delay(50);
-    release();
-    await delay(50);
-    expect(arrivals()).toBe(0);
-    expect((await tenantLimitState(store.inner, tenant, Date.now())).tokens.remaining).toBe(tenant.tokensPerMinute);
-  });
-
-  it('a client that leaves while a store that then fails its refund holds the admission: the failure is logged', async () => {
+  /** A gateway over an upstream that counts what reaches it, its store holding answers back; its log lines kept. */
+  async function held(): Promise<{ readonly url: string; readonly store: DeferredRateLimitStore; readonly release: () => void; readonly arrivals: () => number; readonly gateway: ReturnType<typeof createGateway>; readonly upstreamUrl: string; readonly lines: string[] }> {
     const upstream = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'hi' }, 'stop') + 'data: [DONE]\n\n'));
     cleanups.push(() => upstream.close());
     const store = new DeferredRateLimitStore();
@@ -159,7 +133,12 @@ describe('a request waiting on the store', () => {
     cleanups.push(() => gateway.close());
     const url = await gateway.listen(0, '127.0.0.1');
     const release = store.hold();
-    store.failingSettlements = true;
+    cleanups.push(() => Promise.resolve(release()));
+    return { url, store, release, arrivals: upstream.arrivals, gateway, upstreamUrl: upstream.url, lines };
+  }
+
+  /** A request whose client leaves once the store has been asked, then the store's answers let go. */
+  async function leaveDuringAdmission(url: string, store: DeferredRateLimitStore, release: () => void): Promise<void> {
     const leaving = new AbortController();
     const request = fetch(`${url}/v1/chat/completions`, { method: 'POST', signal: leaving.signal, headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 5000, messages: [{ role: 'user', content: 'hi' }] }) }).catch(() => undefined);
     expect(await waitFor(() => store.calls >= 1, 5000)).toBe(true);
@@ -167,8 +146,22 @@ describe('a request waiting on the store', () => {
     await request;
     await delay(50);
     release();
+  }
+
+  it('a client that leaves: nothing goes upstream, and the tokens its admission took are given back', async () => {
+    const { url, store, release, arrivals } = await held();
+    await leaveDuringAdmission(url, store, release);
+    await delay(50);
+    expect(arrivals()).toBe(0);
+    expect((await tenantLimitState(store.inner, tenant, Date.now())).tokens.remaining).toBe(tenant.tokensPerMinute);
+  });
+
+  it('a client that leaves while a store that then fails its refund holds the admission: the failure is logged', async () => {
+    const { url, store, release, arrivals, lines } = await held();
+    store.failingSettlements = true;
+    await leaveDuringAdmission(url, store, release);
     await expect.poll(() => lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toContain('rate-limit store failed to settle a charge');
-    expect(upstream.arrivals()).toBe(0);
+    expect(arrivals()).toBe(0);
     expect(lines.join('\n')).not.toContain('hunter2');
   });
 
