@@ -25,20 +25,17 @@ export function repeatedJurisdictions(values: readonly (string | undefined)[]): 
   return repeated;
 }
 
-/** A problem's words, as fleet specs and gateway configs say them alike. */
-export interface JurisdictionProblem {
-  readonly message: string;
-  readonly suggestion: string;
-}
+/** A problem's message and suggestion, as fleet specs and gateway configs say them alike (spread into their report). */
+export type JurisdictionProblem = readonly [message: string, suggestion: string];
 
 /** What is said of a jurisdiction a list names twice. */
 export function repeatedJurisdiction(value: string): JurisdictionProblem {
-  return { message: `jurisdiction '${value}' is listed twice (names compare without case)`, suggestion: 'list each once' };
+  return [`jurisdiction '${value}' is listed twice (names compare without case)`, 'list each once'];
 }
 
 /** What is said of a jurisdiction neither built in nor declared under `jurisdictions:`. */
 export function unknownJurisdiction(value: string, known: ReadonlySet<string>): JurisdictionProblem {
-  return { message: `unknown jurisdiction '${value}'`, suggestion: didYouMean(value, known) ?? `use one of ${someOf(known)}, or declare it under 'jurisdictions:'` };
+  return [`unknown jurisdiction '${value}'`, didYouMean(value, known) ?? `use one of ${someOf(known)}, or declare it under 'jurisdictions:'`];
 }
 
 /** The longest jurisdiction name: as long as a request's inference_geo may be. */

@@ -198,10 +198,7 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
   const sites: Site[] = spec.sites.flatMap((site) => [{ id: site.id, powerMW: site.powerMW, pue: site.pue }]);
   const siteById = new Map(sites.map((site) => [site.id, site]));
 
-  const reportRepeatedAt = (path: readonly PropertyKey[], value: string): void => {
-    const { message, suggestion } = repeatedJurisdiction(value);
-    report(path, 'duplicate_id', message, suggestion);
-  };
+  const reportRepeatedAt = (path: readonly PropertyKey[], value: string): void => report(path, 'duplicate_id', ...repeatedJurisdiction(value));
   const reportRepeated = (path: readonly PropertyKey[], values: readonly string[]): void => {
     for (const { index, value } of repeatedJurisdictions(values)) reportRepeatedAt([...path, index], value);
   };
@@ -209,8 +206,7 @@ function resolveFleet(spec: FleetSpec, source: YamlSource, readFile: (path: stri
   const checkJurisdiction = (path: readonly PropertyKey[], value: string): void => {
     if (unfinished.jurisdictions === 'unchecked') return;
     if (jurisdictions.has(value)) return;
-    const { message, suggestion } = unknownJurisdiction(value, jurisdictions);
-    report(path, 'unknown_reference', message, suggestion);
+    report(path, 'unknown_reference', ...unknownJurisdiction(value, jurisdictions));
   };
   const lookupChip = (path: readonly PropertyKey[], id: string): AcceleratorSpec | undefined => {
     const chip = chips.get(id);

@@ -83,7 +83,7 @@ export const endpointConfigSchema = z.strictObject({
   url: z.string().check((context) => {
     // A URL's parser says only "invalid" of a port past 65535: said here, with the bound.
     const port = /^https?:\/\/(?:[^/?#@]*@)?(?:\[[^\]]*\]|[^/?#:]*):(\d+)(?:[/?#]|$)/i.exec(context.value)?.[1];
-    if (port !== undefined && (Number(port) > 65_535 || Number(port) === 0)) {
+    if (port !== undefined && isNoPort(port)) {
       context.issues.push({ code: 'custom', input: context.value, message: `port ${port} is no port to connect to: a port is 1 to 65535` });
       return;
     }
@@ -92,7 +92,7 @@ export const endpointConfigSchema = z.strictObject({
     const bare = /^[A-Za-z0-9.-]+:(\d{1,5})(\/[\w./-]*)?$/.exec(context.value);
     const scheme = bare?.[1] === '443' ? 'https' : 'http';
     // Its port said too, or the suggestion would lead to a second refusal (R51).
-    const badPort = bare !== null && (Number(bare[1]) > 65_535 || Number(bare[1]) === 0) ? bare[1] : undefined;
+    const badPort = bare?.[1] !== undefined && isNoPort(bare[1]) ? bare[1] : undefined;
     if (badPort !== undefined) {
       context.issues.push({ code: 'custom', input: context.value, message: `expected an http:// or https:// base URL, and port ${badPort} is no port to connect to (a port is 1 to 65535)` });
       return;
@@ -608,16 +608,11 @@ function crossCheck(parts: CheckedParts, source: YamlSource): SpecProblem[] {
     problems.push({ code, file: source.file, ...source.locate(path), path: formatPath(path), message, ...(suggestion === undefined ? {} : { suggestion }) });
   };
   const declared = parts.jurisdictions;
-  const reportRepeated = (path: readonly PropertyKey[], value: string): void => {
-    const { message, suggestion } = repeatedJurisdiction(value);
-    report(path, 'duplicate_id', message, suggestion);
-  };
-  for (const { index, value } of repeatedJurisdictions(declared ?? [])) reportRepeated(['jurisdictions', index], value);
+  for (const { index, value } of repeatedJurisdictions(declared ?? [])) report(['jurisdictions', index], 'duplicate_id', ...repeatedJurisdiction(value));
   const jurisdictions = new Set([...knownJurisdictions, ...(declared ?? [])]);
   const checkJurisdiction = (path: readonly PropertyKey[], value: string): void => {
     if (declared === undefined || jurisdictions.has(value)) return;
-    const { message, suggestion } = unknownJurisdiction(value, jurisdictions);
-    report(path, 'unknown_reference', message, suggestion);
+    report(path, 'unknown_reference', ...unknownJurisdiction(value, jurisdictions));
   };
 
   // Read from every entry, valid or not, so it comes in the first round with the entry's other problems.
@@ -741,10 +736,7 @@ function checkTenants(tenants: readonly Placed<TenantConfig>[], checkJurisdictio
   const byKeyHash = new Map<string, string>();
   tenants.forEach(([tenant, index]) => {
     tenant.jurisdictions?.forEach((jurisdiction, position) => checkJurisdiction(['tenants', index, 'jurisdictions', position], jurisdiction));
-    for (const { index: position, value } of repeatedJurisdictions(tenant.jurisdictions ?? [])) {
-      const { message, suggestion } = repeatedJurisdiction(value);
-      report(['tenants', index, 'jurisdictions', position], 'duplicate_id', message, suggestion);
-    }
+    for (const { index: position, value } of repeatedJurisdictions(tenant.jurisdictions ?? [])) report(['tenants', index, 'jurisdictions', position], 'duplicate_id', ...repeatedJurisdiction(value));
     if (tenant.apiKeySha256 === undefined) return;
     const listed = typeof tenant.apiKeySha256 !== 'string';
     const name = tenant.id === undefined ? formatPath(['tenants', index]) : `tenant '${tenant.id}'`;
@@ -831,6 +823,11 @@ function mayHoldSecret(path: readonly PropertyKey[], value: unknown): boolean {
   if (field === 'headers' || field === 'apiKeyEnv') return true;
   // A key of digits pasted as the URL reads as a number.
   return field === 'url' && (typeof value === 'number' || (typeof value === 'string' && (/[@?#]/.test(value) || holdsKey(value))));
+}
+
+/** Whether a URL's port digits name no port to connect to (0, or past 65535). */
+function isNoPort(digits: string): boolean {
+  return Number(digits) === 0 || Number(digits) > 65_535;
 }
 
 function isHttpUrl(text: string): boolean {
