@@ -340,18 +340,18 @@ export async function pumpAnswer(
   const stopped = (endpoint: EndpointRuntime, streaming: boolean): AnswerOutcome => {
     if (context.clientGone()) return endedEarly(499, endpoint);
     if (context.shuttingDown()) {
-      sink.fail('overloaded', `the gateway shut down after ${tokens(sentTokens)}; retry the request`, 503);
+      sink.fail(new ClientError(503, 'overloaded', `the gateway shut down after ${tokens(sentTokens)}; retry the request`));
       return endedEarly(503, endpoint);
     }
     const passed = `the ${context.resilience.deadlineMs} ms deadline passed after ${tokens(sentTokens)}`;
     // The setting to raise: the route's own when it has one, which the gateway's does not override.
     const setting = context.route.resilience?.deadlineMs === undefined ? 'resilience.deadlineMs' : `the resilience.deadlineMs of route ${context.route.model}`;
     // Charged what was generated for it, as a deadline's failure is (a whole answer settles at its failure).
-    if (!streaming) sink.fail('timeout', `${passed}, while the answer was being resumed elsewhere`, 504, undefined, (inputTokens || context.promptTokens) + deliveredTokens());
-    else if (request.stream) sink.fail('timeout', `${passed}: for a longer answer, ask the operator to raise ${setting}`, 504);
+    if (!streaming) sink.fail(new ClientError(504, 'timeout', `${passed}, while the answer was being resumed elsewhere`), (inputTokens || context.promptTokens) + deliveredTokens());
+    else if (request.stream) sink.fail(new ClientError(504, 'timeout', `${passed}: for a longer answer, ask the operator to raise ${setting}`));
     // A whole answer that takes longer than the deadline allows: a retry would generate it again and
     // be cut the same way, so the SDKs (which retry a 504) are told not to, and the caller what helps.
-    else sink.fail('timeout', `${passed}: the answer takes longer than the deadline allows, and a retry would be cut the same way; ask for a lower max_tokens, ask the operator to raise ${setting}, or ask with stream: true to keep what is generated before the deadline (which does not lengthen it)`, 504, { 'x-should-retry': 'false' }, (inputTokens || context.promptTokens) + deliveredTokens());
+    else sink.fail(new ClientError(504, 'timeout', `${passed}: the answer takes longer than the deadline allows, and a retry would be cut the same way; ask for a lower max_tokens, ask the operator to raise ${setting}, or ask with stream: true to keep what is generated before the deadline (which does not lengthen it)`, { isRetryable: false }), (inputTokens || context.promptTokens) + deliveredTokens());
     return endedEarly(504, endpoint);
   };
   /**
@@ -390,7 +390,7 @@ export async function pumpAnswer(
       // API passes them on as text, and so does the gateway to OpenAI callers; an answer cut
       // short leaves its last call's arguments unfinished, which its finish says.)
       context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id }, 'upstream tool call arguments are not a JSON object, or nested too deeply');
-      sink.fail('api_error', `the upstream answered with tool call arguments that are not a JSON object (or one nested more than ${String(maxJsonDepth)} levels deep); retry the request`, 502);
+      sink.fail(new ClientError(502, 'api_error', `the upstream answered with tool call arguments that are not a JSON object (or one nested more than ${String(maxJsonDepth)} levels deep); retry the request`));
       return endedEarly(502, endpoint);
     }
     // Only a sequence the caller asked for: a server may name its chat template's own stop string.
@@ -592,12 +592,12 @@ export async function pumpAnswer(
       // When the resumes failed at upstreams, the last one's failure is the answer, as for a first
       // answer's attempts: its status (429, 503, 504...), Retry-After and endpoint.
       if (lastFailure !== undefined) {
-        sink.fail(lastFailure.kind, `${cut}; then ${lastFailure.message}`, lastFailure.status, lastFailure.headers);
+        sink.fail(new ClientError(lastFailure.status, lastFailure.kind, `${cut}; then ${lastFailure.message}`, { headers: lastFailure.headers, isRetryable: lastFailure.isRetryable }));
         return endedEarly(lastFailure.status, endpoint, lastFailure.endpoint);
       }
       // Overload is told as such (a 503, Anthropic's overloaded_error), which clients wait on and retry.
       const status = overloaded && !watch.stalled ? 503 : 502;
-      sink.fail(status === 503 ? 'overloaded' : 'api_error', cut, status);
+      sink.fail(new ClientError(status, status === 503 ? 'overloaded' : 'api_error', cut));
       return endedEarly(status, endpoint);
     }
     metrics.resumes.inc({ route, outcome: 'resumed' });

@@ -1,8 +1,9 @@
 import type { ServerResponse } from 'node:http';
-import type { ChatEvent, ChatRequest, ErrorKind, ThinkingBlock, ToolCall, Usage } from '../protocol/chat.js';
+import type { ChatEvent, ChatRequest, ThinkingBlock, ToolCall, Usage } from '../protocol/chat.js';
 import type { Dialect, StreamWriter } from '../protocol/dialect.js';
 import { sendJson } from '../protocol/send-json.js';
 import type { Cancellation } from './cancellation.js';
+import type { ClientError } from './client-error.js';
 
 /** One response's headers, gathered while serving and written once with the status. */
 export type ResponseHeaders = Record<string, string>;
@@ -25,10 +26,11 @@ export interface AnswerSink {
   /** Ends the answer; `answer` is all of it, for a sink that writes it whole. */
   finish(event: Extract<ChatEvent, { type: 'finish' }>, answer: WholeAnswer): void;
   /**
-   * `headers` go with a failure that is still a status code (a JSON answer); a stream's error event
-   * has none. `used`: the tokens generated for the answer, where they may be charged (a deadline's).
+   * The failure's status and headers go with a failure that is still a status code (a JSON answer); a
+   * stream's error event has neither. `used`: the tokens generated for the answer, where they may be
+   * charged (a deadline's).
    */
-  fail(kind: ErrorKind, message: string, status: number, headers?: ResponseHeaders, used?: number): void;
+  fail(failure: ClientError, used?: number): void;
 }
 
 /** An answer's text and tool calls, whole. */
@@ -150,7 +152,7 @@ class StreamSink implements AnswerSink {
     this.#end();
   }
 
-  fail(kind: ErrorKind, message: string): void {
+  fail({ kind, message }: ClientError): void {
     // After the first byte a status code can no longer change: the error travels as an event.
     this.#write(this.#writer.write({ type: 'error', kind, message }));
     this.#end();
@@ -218,9 +220,9 @@ export function createJsonSink({ inbound, request, res, headers, id, createdSeco
       beforeAnswer(event.usage);
       sendJson(res, 200, inbound.formatResult({ id, model: request.model, text, finishReason: event.finishReason, ...(event.stopSequence === undefined ? {} : { stopSequence: event.stopSequence }), ...(toolCalls.length === 0 ? {} : { toolCalls }), ...(refusal ? { refusal } : {}), ...(thinking.length === 0 ? {} : { thinking }), ...(reasoning === '' ? {} : { reasoning }), usage: event.usage }, createdSeconds), headers);
     },
-    fail: (kind, message, status, extra, used) => {
+    fail: (failure, used) => {
       beforeFailure(used);
-      sendJson(res, inbound.errorStatus(kind, status), inbound.formatError({ kind, message, requestId: headers[inbound.requestIdHeader] }), extra === undefined ? headers : Object.assign(headers, extra));
+      sendJson(res, inbound.errorStatus(failure.kind, failure.status), inbound.formatError({ kind: failure.kind, message: failure.message, requestId: headers[inbound.requestIdHeader] }), Object.assign(headers, failure.responseHeaders));
     },
   };
 }

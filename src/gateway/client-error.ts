@@ -2,8 +2,13 @@ import type { ContextLimit, ErrorCode, ErrorKind, RateLimitName, RequestProblem 
 
 /** What a ClientError may carry besides its status, kind and message. */
 export interface ClientErrorDetails {
-  /** Response headers (Retry-After, Allow, x-should-retry). */
+  /** Response headers (Retry-After, Allow). */
   readonly headers?: Record<string, string>;
+  /**
+   * False when no retry by the caller can help (the gateway's configuration, a jurisdiction, a limit
+   * the request can never fit): both SDKs retry 408, 409, 429 and 5xx unless told `x-should-retry: false`.
+   */
+  readonly isRetryable?: boolean;
   /** The request field at fault, for dialects that name it (OpenAI's `param`). */
   readonly param?: string;
   /** A detail below the kind, for dialects that carry one (OpenAI's `code`). */
@@ -27,6 +32,7 @@ export class ClientError extends Error {
   readonly limit: RateLimitName | undefined;
   readonly logMessage: string;
   readonly contextLimit: ContextLimit | undefined;
+  readonly isRetryable: boolean;
 
   constructor(
     readonly status: number,
@@ -42,6 +48,12 @@ export class ClientError extends Error {
     this.limit = details.limit;
     this.logMessage = details.logMessage ?? message;
     this.contextLimit = details.contextLimit;
+    this.isRetryable = details.isRetryable ?? true;
+  }
+
+  /** The headers its answer carries, the SDKs' retry hint among them. */
+  get responseHeaders(): Record<string, string> {
+    return this.isRetryable ? this.headers : { ...this.headers, 'x-should-retry': 'false' };
   }
 }
 

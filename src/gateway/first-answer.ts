@@ -290,7 +290,6 @@ export function upstreamFailureError(core: Pick<GatewayCore, 'now' | 'config'>, 
   // What is left of the wait this failure asked for (the gateway's backoff and other attempts may
   // have taken some): its own, never another request's, recorded as it came.
   const headers: Record<string, string> = answer.passRetryAfter ? relayedWait(failure.retryAfterAt === undefined ? undefined : failure.retryAfterAt - core.now()) : {};
-  if (!answer.clientMayRetry) headers['x-should-retry'] = 'false';
   // Upstream words reach the caller only about the caller's own request (400, 413, 422): otherwise they
   // may quote the gateway's upstream key, account or organisation. A connect error names internal
   // addresses. Both are in the log.
@@ -298,7 +297,7 @@ export function upstreamFailureError(core: Pick<GatewayCore, 'now' | 'config'>, 
   // The field and code named by an upstream about the caller's own request: clients switch on
   // them (context_length_exceeded: shorten the prompt).
   const named = answer.relayMessage ? { ...(failure.param === undefined ? {} : { param: failure.param }), ...(failure.code === undefined ? {} : { code: failure.code }), ...(failure.contextLimit === undefined ? {} : { contextLimit: failure.contextLimit }) } : {};
-  return new ClientError(answer.status, answer.kind, `upstream ${endpointId} ${action}: ${detail}`, { headers, endpoint: endpointId, logMessage: `upstream ${endpointId} ${action}: ${loggedReason(core, failure)}`, ...named });
+  return new ClientError(answer.status, answer.kind, `upstream ${endpointId} ${action}: ${detail}`, { headers, isRetryable: answer.isRetryable, endpoint: endpointId, logMessage: `upstream ${endpointId} ${action}: ${loggedReason(core, failure)}`, ...named });
 }
 
 /** How many more times a request may go back to an endpoint it already tried (see firstAnswer). */
@@ -514,7 +513,7 @@ export function routeFailureError(core: Pick<GatewayCore, 'metrics' | 'endpoints
     case 'jurisdiction':
       core.metrics.jurisdictionRejections.inc({ tenant: tenantId });
       // Not 'overloaded': that type tells an Anthropic caller to back off and retry, and no retry helps.
-      return new ClientError(decision.status, 'api_error', decision.message, { headers: { 'x-should-retry': 'false' } });
+      return new ClientError(decision.status, 'api_error', decision.message, { isRetryable: false });
     case 'context':
       return new ClientError(decision.status, 'invalid_request', decision.message, { param: 'messages', code: 'context_length_exceeded', contextLimit: { promptTokens: decision.promptTokens, outputTokens: decision.outputTokens, window: decision.largestWindow } });
     case 'prefill':

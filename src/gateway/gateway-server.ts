@@ -330,7 +330,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     // A key at a time, not Object.entries: no list made for every request (OpenAI's has none).
     for (const name in inbound.refusedHeaders) {
       // Sent twice, Node joins the values with ', ': empty ones are still nothing asked.
-      if ((headerValue(req.headers[name]) ?? '').split(',').some((part) => part.trim() !== '')) throw new ClientError(400, 'invalid_request', `${name}: ${inbound.refusedHeaders[name] ?? ''}`, { param: name, headers: { 'x-should-retry': 'false' } });
+      if ((headerValue(req.headers[name]) ?? '').split(',').some((part) => part.trim() !== '')) throw new ClientError(400, 'invalid_request', `${name}: ${inbound.refusedHeaders[name] ?? ''}`, { param: name, isRetryable: false });
     }
     const parsed = inbound.parseRequest(body);
     if (!parsed.ok) throw problemError(parsed.problem);
@@ -504,7 +504,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         const state = askStore(() => tenantLimitState(limits, tenant, at), serving);
         Object.assign(headers, inbound.rateLimitHeaders(isPromiseLike(state) ? await state : state, at));
         metrics.rateLimited.inc({ tenant: tenant.id, limit: 'tokens' });
-        throw new ClientError(429, 'rate_limit', `tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute leaves about ${String(outputTokens)} tokens for the answer after the prompt, too few for extended thinking (at least ${String(minThinkingBudget)}): shorten the prompt, or send the request without thinking`, { headers: { 'x-should-retry': 'false' }, limit: 'tokens' });
+        throw new ClientError(429, 'rate_limit', `tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute leaves about ${String(outputTokens)} tokens for the answer after the prompt, too few for extended thinking (at least ${String(minThinkingBudget)}): shorten the prompt, or send the request without thinking`, { isRetryable: false, limit: 'tokens' });
       }
       const request = fitted.request;
       // A max_tokens lowered to the tenant's limit that still fits no window: refused in the caller's
@@ -528,7 +528,7 @@ export function createGateway(options: GatewayOptions): Gateway {
             promptTokens >= tenant.tokensPerMinute
               ? `the prompt alone is about ${String(promptTokens)} tokens, which leaves no room for an answer in tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute: shorten the prompt`
               : `the request needs about ${String(estimated)} tokens (prompt about ${String(promptTokens)} plus the default ${String(outputTokens)} output), more than tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute: send max_tokens (the limit leaves about ${String(tenant.tokensPerMinute - promptTokens)} tokens for the answer; a larger max_tokens is lowered to that)`;
-          throw new ClientError(429, 'rate_limit', why, { headers: { 'x-should-retry': 'false' }, limit: 'tokens' });
+          throw new ClientError(429, 'rate_limit', why, { isRetryable: false, limit: 'tokens' });
         }
         throw overLimit(tenant, admitted, estimated);
       }
@@ -899,7 +899,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         res.end();
         return;
       }
-      Object.assign(headers, clientError.headers);
+      Object.assign(headers, clientError.responseHeaders);
       // A body not read to its end (too large, or refused before reading) is read and dropped,
       // within bounds, so that a caller still sending it gets this answer rather than a reset.
       const bodyComing = !req.complete && hasBody(req);
@@ -1261,7 +1261,7 @@ function headerJurisdictionsOf(req: IncomingMessage): readonly string[] | undefi
     // Node reads header bytes as Latin-1: past ASCII the value would come back garbled, so it is not shown.
     // eslint-disable-next-line no-control-regex -- a tab or control character is what is looked for
     const shown = /[^\x00-\x7e]/.test(malformed) ? 'holds characters past ASCII, which make' : /[\x00-\x1f\x7f]/.test(malformed) ? 'holds a tab or a control character, which makes' : `holds ${quoteIdentifier(malformed)}, which is`;
-    throw new ClientError(400, 'invalid_request', `the ${jurisdictionHeader} header ${shown} no jurisdiction name (${jurisdictionNameRule}): separate several names with commas, as in '${jurisdictionHeader}: eu, uk'`, { headers: { 'x-should-retry': 'false' } });
+    throw new ClientError(400, 'invalid_request', `the ${jurisdictionHeader} header ${shown} no jurisdiction name (${jurisdictionNameRule}): separate several names with commas, as in '${jurisdictionHeader}: eu, uk'`, { isRetryable: false });
   }
   return parseJurisdictionHeader(lines);
 }
@@ -1287,7 +1287,7 @@ function refuseMisspeltHeader(req: IncomingMessage): void {
   for (let index = 0; index < raw.length; index += 2) {
     const name = raw[index] ?? '';
     if (!meansJurisdictionHeader(name) || name.toLowerCase() === jurisdictionHeader) continue;
-    throw new ClientError(400, 'invalid_request', `unknown header ${quoteIdentifier(name)}: the gateway reads ${jurisdictionHeader} alone, and would have ignored this one (and the jurisdictions it names); did you mean ${jurisdictionHeader}?`, { headers: { 'x-should-retry': 'false' } });
+    throw new ClientError(400, 'invalid_request', `unknown header ${quoteIdentifier(name)}: the gateway reads ${jurisdictionHeader} alone, and would have ignored this one (and the jurisdictions it names); did you mean ${jurisdictionHeader}?`, { isRetryable: false });
   }
 }
 
@@ -1311,7 +1311,7 @@ function refuseJurisdictionTrailer(req: IncomingMessage): void {
   const raw = req.rawTrailers;
   for (let index = 0; index < raw.length; index += 2) {
     const name = raw[index] ?? '';
-    if (meansJurisdictionHeader(name)) throw new ClientError(400, 'invalid_request', `the ${jurisdictionHeader} came as a trailer after the body (as ${quoteIdentifier(name)}), where the gateway does not read it: send it among the request's headers`, { headers: { 'x-should-retry': 'false' } });
+    if (meansJurisdictionHeader(name)) throw new ClientError(400, 'invalid_request', `the ${jurisdictionHeader} came as a trailer after the body (as ${quoteIdentifier(name)}), where the gateway does not read it: send it among the request's headers`, { isRetryable: false });
   }
 }
 

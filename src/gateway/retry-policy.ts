@@ -64,8 +64,8 @@ export interface UpstreamFailureAnswer {
   readonly kind: ErrorKind;
   /** Whether the upstream's Retry-After, if any, is passed on. */
   readonly passRetryAfter: boolean;
-  /** False when a client's retry cannot help (the gateway's own configuration is wrong): sent as `x-should-retry: false`. */
-  readonly clientMayRetry: boolean;
+  /** False when a client's retry cannot help (the gateway's own configuration is wrong): ClientError's isRetryable. */
+  readonly isRetryable: boolean;
   /**
    * Whether the upstream's own error text may reach the caller: only when it is about the
    * caller's request. Otherwise it may quote the gateway's upstream key, account or internals.
@@ -79,12 +79,12 @@ export interface UpstreamFailureAnswer {
  * SDK told "401" would wrongly conclude its key is bad.
  */
 export function answerForUpstreamFailure(status: number): UpstreamFailureAnswer {
-  if (status === 429) return { status: 429, kind: 'rate_limit', passRetryAfter: true, clientMayRetry: true, relayMessage: false };
-  if (status === 408 || status === 504) return { status: 504, kind: 'timeout', passRetryAfter: false, clientMayRetry: true, relayMessage: false };
-  if (status === 503 || status === 529) return { status: 503, kind: 'overloaded', passRetryAfter: true, clientMayRetry: true, relayMessage: false };
-  if (isConfigurationFault(status)) return { status: 502, kind: 'api_error', passRetryAfter: false, clientMayRetry: false, relayMessage: false };
-  if (requestFaultStatuses.has(status)) return { status, kind: status === 413 ? 'too_large' : 'invalid_request', passRetryAfter: false, clientMayRetry: true, relayMessage: true };
-  return { status: 502, kind: 'api_error', passRetryAfter: false, clientMayRetry: true, relayMessage: false };
+  if (status === 429) return { status: 429, kind: 'rate_limit', passRetryAfter: true, isRetryable: true, relayMessage: false };
+  if (status === 408 || status === 504) return { status: 504, kind: 'timeout', passRetryAfter: false, isRetryable: true, relayMessage: false };
+  if (status === 503 || status === 529) return { status: 503, kind: 'overloaded', passRetryAfter: true, isRetryable: true, relayMessage: false };
+  if (isConfigurationFault(status)) return { status: 502, kind: 'api_error', passRetryAfter: false, isRetryable: false, relayMessage: false };
+  if (requestFaultStatuses.has(status)) return { status, kind: status === 413 ? 'too_large' : 'invalid_request', passRetryAfter: false, isRetryable: true, relayMessage: true };
+  return { status: 502, kind: 'api_error', passRetryAfter: false, isRetryable: true, relayMessage: false };
 }
 
 /**

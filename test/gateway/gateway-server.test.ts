@@ -278,12 +278,12 @@ describe('jurisdiction is hard', () => {
   });
 
   it('the jurisdiction header sent as a trailer after a chunked body is refused, not ignored; other trailers pass', async () => {
-    const withTrailer = (path: string, headers: Record<string, string>, body: object, trailer: Record<string, string>): Promise<{ status: number; text: string }> =>
+    const withTrailer = (path: string, headers: Record<string, string>, body: object, trailer: Record<string, string>): Promise<{ status: number; text: string; shouldRetry: string | undefined }> =>
       new Promise((resolve, reject) => {
         const sent = httpRequest(`${url}${path}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json', 'transfer-encoding': 'chunked', trailer: Object.keys(trailer).join(', ') } }, (response) => {
           let text = '';
           response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-          response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, text, shouldRetry: response.headers['x-should-retry'] as string | undefined }));
         });
         sent.on('error', reject);
         sent.write(JSON.stringify(body));
@@ -293,7 +293,7 @@ describe('jurisdiction is hard', () => {
     const chat = { model: 'frontier', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] };
     for (const name of ['x-switchyard-jurisdiction', 'X-Switchyard-Jurisdictions']) {
       const refused = await withTrailer('/v1/chat/completions', { authorization: `Bearer ${globalKey}` }, chat, { [name]: 'eu' });
-      expect(refused.status).toBe(400);
+      expect([refused.status, refused.shouldRetry]).toEqual([400, 'false']);
       expect((JSON.parse(refused.text) as { error: { message: string } }).error.message).toBe(`the x-switchyard-jurisdiction came as a trailer after the body (as '${name}'), where the gateway does not read it: send it among the request's headers`);
     }
     const count = await withTrailer('/v1/messages/count_tokens', { 'x-api-key': globalKey, 'anthropic-version': '2023-06-01' }, { model: 'frontier', messages: [{ role: 'user', content: 'hi' }] }, { 'x-switchyard-jurisdiction': 'eu' });
@@ -462,6 +462,8 @@ describe('bad requests get clear 4xx errors in the caller dialect, and the gatew
       await fetch(`${url}/v1/messages/count_tokens`, { method: 'POST', headers: { ...anthropic, 'x-switchyard-jurisdiction': 'us eu' }, body: JSON.stringify({ model: 'frontier', messages: [{ role: 'user', content: 'x' }] }) }),
       await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${globalKey}`, 'x-switchyard-jurisdiction': 'us eu' } }),
     ];
+    // No retry can mend a header: both SDKs are told so.
+    expect(refusals.map((response) => response.headers.get('x-should-retry'))).toEqual(['false', 'false', 'false', 'false']);
     const bodies = await Promise.all(refusals.map(async (response) => [response.status, ((await response.json()) as { error: { message: string } }).error.message]));
     expect(bodies).toEqual([
       [400, `the x-switchyard-jurisdiction header holds 'us eu', which is ${said}`],

@@ -30,19 +30,19 @@ describe('isWorthRevisiting', () => {
 
 describe('answerForUpstreamFailure', () => {
   it('never tells a caller its key was rejected when the upstream rejected the gateway\'s', () => {
-    for (const status of [401, 402, 403, 404, 405, 409, 410, 415, 418, 451]) expect(answerForUpstreamFailure(status)).toEqual({ status: 502, kind: 'api_error', passRetryAfter: false, clientMayRetry: false, relayMessage: false });
+    for (const status of [401, 402, 403, 404, 405, 409, 410, 415, 418, 451]) expect(answerForUpstreamFailure(status)).toEqual({ status: 502, kind: 'api_error', passRetryAfter: false, isRetryable: false, relayMessage: false });
   });
   it('passes the caller\'s own 4xx through and maps the rest to what a client can act on', () => {
     // Only about the caller's own request may the upstream's words reach the caller.
-    expect(answerForUpstreamFailure(400)).toEqual({ status: 400, kind: 'invalid_request', passRetryAfter: false, clientMayRetry: true, relayMessage: true });
-    expect(answerForUpstreamFailure(413)).toEqual({ status: 413, kind: 'too_large', passRetryAfter: false, clientMayRetry: true, relayMessage: true });
-    expect(answerForUpstreamFailure(422)).toEqual({ status: 422, kind: 'invalid_request', passRetryAfter: false, clientMayRetry: true, relayMessage: true });
-    expect(answerForUpstreamFailure(429)).toEqual({ status: 429, kind: 'rate_limit', passRetryAfter: true, clientMayRetry: true, relayMessage: false });
-    expect(answerForUpstreamFailure(529)).toEqual({ status: 503, kind: 'overloaded', passRetryAfter: true, clientMayRetry: true, relayMessage: false });
-    expect(answerForUpstreamFailure(503)).toEqual({ status: 503, kind: 'overloaded', passRetryAfter: true, clientMayRetry: true, relayMessage: false });
-    expect(answerForUpstreamFailure(408)).toEqual({ status: 504, kind: 'timeout', passRetryAfter: false, clientMayRetry: true, relayMessage: false });
-    expect(answerForUpstreamFailure(500)).toEqual({ status: 502, kind: 'api_error', passRetryAfter: false, clientMayRetry: true, relayMessage: false });
-    expect(answerForUpstreamFailure(0)).toEqual({ status: 502, kind: 'api_error', passRetryAfter: false, clientMayRetry: true, relayMessage: false });
+    expect(answerForUpstreamFailure(400)).toEqual({ status: 400, kind: 'invalid_request', passRetryAfter: false, isRetryable: true, relayMessage: true });
+    expect(answerForUpstreamFailure(413)).toEqual({ status: 413, kind: 'too_large', passRetryAfter: false, isRetryable: true, relayMessage: true });
+    expect(answerForUpstreamFailure(422)).toEqual({ status: 422, kind: 'invalid_request', passRetryAfter: false, isRetryable: true, relayMessage: true });
+    expect(answerForUpstreamFailure(429)).toEqual({ status: 429, kind: 'rate_limit', passRetryAfter: true, isRetryable: true, relayMessage: false });
+    expect(answerForUpstreamFailure(529)).toEqual({ status: 503, kind: 'overloaded', passRetryAfter: true, isRetryable: true, relayMessage: false });
+    expect(answerForUpstreamFailure(503)).toEqual({ status: 503, kind: 'overloaded', passRetryAfter: true, isRetryable: true, relayMessage: false });
+    expect(answerForUpstreamFailure(408)).toEqual({ status: 504, kind: 'timeout', passRetryAfter: false, isRetryable: true, relayMessage: false });
+    expect(answerForUpstreamFailure(500)).toEqual({ status: 502, kind: 'api_error', passRetryAfter: false, isRetryable: true, relayMessage: false });
+    expect(answerForUpstreamFailure(0)).toEqual({ status: 502, kind: 'api_error', passRetryAfter: false, isRetryable: true, relayMessage: false });
   });
 });
 

@@ -124,7 +124,10 @@ describe('a thinking request whose budget a tenant limit lowers', () => {
     expect(answer.content[0]?.type).toBe('thinking');
     expect(answer.usage.input_tokens + answer.usage.output_tokens).toBeLessThanOrEqual(2000);
     // 1,000 a minute leaves no room for thinking's least budget (1,024).
-    await expect((await limited(1000)).messages.create(ask)).rejects.toMatchObject({ status: 429, message: expect.stringContaining('too few for extended thinking (at least 1024)') });
+    const refused: unknown = await (await limited(1000)).messages.create(ask).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ status: 429, message: expect.stringContaining('too few for extended thinking (at least 1024)') });
+    // No retry gives the thinking room: the SDK is told not to.
+    expect((refused as InstanceType<typeof Anthropic.APIError>).headers?.get('x-should-retry')).toBe('false');
   });
 });
 
