@@ -1,13 +1,14 @@
 import type { Fleet } from '../domain/fleet.js';
-import { demandTokensPerSecond, type Service } from '../domain/fleet.js';
-import { evaluateDecision, survivalGroup, type Decision, type Evaluation } from './evaluate-decision.js';
+import { evaluateDecision, survivalGroup, type Evaluation } from './evaluate-decision.js';
 import { requiredTokensPerSecond, type InferenceOption, type PlanOptions } from './plan-options.js';
+import { PlanState } from './plan-state.js';
 
 /**
  * Simple strategies a planner is measured against. Both honour residency, pool
  * capacity and site power, and survival the simple way (no provider or region
  * may hold more of a service than it can afford to lose); neither balances
- * share caps, and the evaluation says what they break.
+ * share caps, and the evaluation says what they break. Their room is counted
+ * by the same PlanState as the planner's repair.
  */
 export interface Baseline {
   readonly name: string;
@@ -23,98 +24,55 @@ function byCheapest(a: InferenceOption, b: InferenceOption): number {
   );
 }
 
-class Ledger {
-  private readonly freeChips = new Map<string, number>();
-  private readonly freeSiteMW = new Map<string, number>();
-
-  constructor(fleet: Fleet) {
-    for (const pool of fleet.pools) this.freeChips.set(pool.id, pool.chips);
-    for (const site of fleet.sites) this.freeSiteMW.set(site.id, site.powerMW);
-  }
-
-  /** How many units of (chips, MW) each fit in a pool now. */
-  fits(pool: InferenceOption['pool'], chips: number, mw: number): number {
-    const byChips = Math.floor((this.freeChips.get(pool.id) ?? 0) / chips);
-    const siteFree = pool.site === undefined ? Number.POSITIVE_INFINITY : (this.freeSiteMW.get(pool.site) ?? 0);
-    const byPower = mw > 0 ? Math.floor(siteFree / mw + 1e-9) : Number.POSITIVE_INFINITY;
-    return Math.max(0, Math.min(byChips, byPower));
-  }
-
-  take(pool: InferenceOption['pool'], chips: number, mw: number): void {
-    this.freeChips.set(pool.id, (this.freeChips.get(pool.id) ?? 0) - chips);
-    if (pool.site !== undefined) this.freeSiteMW.set(pool.site, (this.freeSiteMW.get(pool.site) ?? 0) - mw);
-  }
-}
-
-function placeTraining(fleet: Fleet, options: PlanOptions, ledger: Ledger): boolean[] {
-  const chosen = options.training.map(() => false);
+/** Each training gang on its cheapest pool with room (they need whole pools, so they go first). */
+function placeTraining(fleet: Fleet, options: PlanOptions, state: PlanState): void {
   for (const job of fleet.trainingJobs) {
     const candidates = options.training
       .map((option, index) => ({ option, index }))
       .filter(({ option }) => option.job === job)
       .sort((a, b) => a.option.marginalCostPerHour - b.option.marginalCostPerHour || a.option.facilityMW - b.option.facilityMW);
-    const pick = candidates.find(({ option }) => ledger.fits(option.pool, option.chips, option.facilityMW) >= 1);
-    if (pick === undefined) continue;
-    ledger.take(pick.option.pool, pick.option.chips, pick.option.facilityMW);
-    chosen[pick.index] = true;
-  }
-  return chosen;
-}
-
-/** Most tokens/s one survival group may hold for a service so that losing it still keeps `keep` of demand. */
-class GroupLimit {
-  private readonly held = new Map<string, number>();
-
-  constructor(
-    private readonly fleet: Fleet,
-    private readonly service: Service,
-  ) {}
-
-  room(option: InferenceOption): number {
-    const survive = this.fleet.policy.survive;
-    if (survive === undefined) return Number.POSITIVE_INFINITY;
-    const limit = requiredTokensPerSecond(this.service, this.fleet.policy.headroom) - survive.keep * demandTokensPerSecond(this.service);
-    return limit - (this.held.get(this.key(option)) ?? 0);
-  }
-
-  add(option: InferenceOption, tokens: number): void {
-    this.held.set(this.key(option), (this.held.get(this.key(option)) ?? 0) + tokens);
-  }
-
-  private key(option: InferenceOption): string {
-    return survivalGroup(option.pool, this.fleet.policy.survive?.lose ?? 'provider');
+    const pick = candidates.find(({ option }) => state.fitsTraining(option.pool, option.chips, option.facilityMW));
+    if (pick !== undefined) state.placeTraining(pick.index);
   }
 }
 
-function fillService(option: InferenceOption, index: number, remaining: number, ledger: Ledger, replicas: number[], limit: GroupLimit): number {
-  // Round up to meet demand, but never past what the survival group may hold.
-  const wanted = Math.min(Math.ceil(remaining / option.tokensPerSecondPerReplica - 1e-9), Math.floor(limit.room(option) / option.tokensPerSecondPerReplica + 1e-9));
-  const count = Math.min(wanted, ledger.fits(option.pool, option.chipsPerReplica, option.facilityMWPerReplica));
-  if (count <= 0) return remaining;
-  ledger.take(option.pool, count * option.chipsPerReplica, count * option.facilityMWPerReplica);
-  limit.add(option, count * option.tokensPerSecondPerReplica);
-  replicas[index] = (replicas[index] ?? 0) + count;
-  return remaining - count * option.tokensPerSecondPerReplica;
+/** Replicas of an option toward `remaining` tokens/s: rounded up to meet it, never past what fits or its survival group may hold. */
+function replicasToward(option: InferenceOption, remaining: number, groupRoom: number, fit: number): number {
+  const wanted = Math.min(Math.ceil(remaining / option.tokensPerSecondPerReplica - 1e-9), Math.floor(groupRoom / option.tokensPerSecondPerReplica + 1e-9));
+  return Math.max(0, Math.min(wanted, fit));
+}
+
+/** Places what it can of `required` tokens/s on the options, in their order. */
+function fillService(state: PlanState, candidates: readonly { option: InferenceOption; index: number }[], required: number): void {
+  let remaining = required;
+  for (const { option, index } of candidates) {
+    if (remaining <= 0) break;
+    const count = replicasToward(option, remaining, state.groupRoom(index), state.fits(index, false));
+    state.add(index, count);
+    remaining -= count * option.tokensPerSecondPerReplica;
+  }
+}
+
+function servicesByDemand(fleet: Fleet): Fleet['services'] {
+  return [...fleet.services].sort((a, b) => requiredTokensPerSecond(b, 0) - requiredTokensPerSecond(a, 0));
+}
+
+function optionsOf(options: PlanOptions, service: Fleet['services'][number]): { option: InferenceOption; index: number }[] {
+  return options.inference.map((option, index) => ({ option, index })).filter(({ option }) => option.service === service);
+}
+
+function evaluated(name: string, fleet: Fleet, options: PlanOptions, state: PlanState): Baseline {
+  return { name, evaluation: evaluateDecision(fleet, options, { replicas: state.replicas.slice(), trainingChosen: state.trainingChosen.slice() }) };
 }
 
 /** Training gangs first (they need whole pools), then services by descending demand, cheapest capacity first. */
 export function greedyCheapestFirst(fleet: Fleet, options: PlanOptions): Baseline {
-  const ledger = new Ledger(fleet);
-  const trainingChosen = placeTraining(fleet, options, ledger);
-  const replicas = options.inference.map(() => 0);
-  const services = [...fleet.services].sort((a, b) => requiredTokensPerSecond(b, 0) - requiredTokensPerSecond(a, 0));
-  for (const service of services) {
-    let remaining = requiredTokensPerSecond(service, fleet.policy.headroom);
-    const candidates = options.inference.map((option, index) => ({ option, index })).filter(({ option }) => option.service === service);
-    candidates.sort((a, b) => byCheapest(a.option, b.option));
-    const limit = new GroupLimit(fleet, service);
-    for (const { option, index } of candidates) {
-      if (remaining <= 0) break;
-      remaining = fillService(option, index, remaining, ledger, replicas, limit);
-    }
+  const state = new PlanState(fleet, options);
+  placeTraining(fleet, options, state);
+  for (const service of servicesByDemand(fleet)) {
+    fillService(state, optionsOf(options, service).sort((a, b) => byCheapest(a.option, b.option)), requiredTokensPerSecond(service, fleet.policy.headroom));
   }
-  const decision: Decision = { replicas, trainingChosen };
-  return { name: 'greedy cheapest-first', evaluation: evaluateDecision(fleet, options, decision) };
+  return evaluated('greedy cheapest-first', fleet, options, state);
 }
 
 /**
@@ -123,15 +81,15 @@ export function greedyCheapestFirst(fleet: Fleet, options: PlanOptions): Baselin
  * accelerator would deploy.
  */
 export function bestSingleChipPerService(fleet: Fleet, options: PlanOptions): Baseline {
-  const ledger = new Ledger(fleet);
-  const trainingChosen = placeTraining(fleet, options, ledger);
-  const replicas = options.inference.map(() => 0);
-  const services = [...fleet.services].sort((a, b) => requiredTokensPerSecond(b, 0) - requiredTokensPerSecond(a, 0));
-  for (const service of services) {
+  const state = new PlanState(fleet, options);
+  placeTraining(fleet, options, state);
+  const lose = fleet.policy.survive?.lose ?? 'provider';
+  for (const service of servicesByDemand(fleet)) {
     const required = requiredTokensPerSecond(service, fleet.policy.headroom);
-    const candidates = options.inference.map((option, index) => ({ option, index })).filter(({ option }) => option.service === service);
+    const candidates = optionsOf(options, service);
     const chipIds = [...new Set(candidates.map(({ option }) => option.pool.chip.id))];
-    // Score each chip type by the cost of serving the demand on its pools alone (unserved demand ranks last).
+    // Score each chip type by the cost of serving the demand on its pools alone (unserved demand ranks
+    // last): a trial that places nothing, its survival groups' tokens/s counted on the side.
     let bestChip: string | undefined;
     let bestScore: [number, number, number] | undefined;
     for (const chipId of chipIds) {
@@ -139,12 +97,12 @@ export function bestSingleChipPerService(fleet: Fleet, options: PlanOptions): Ba
       let remaining = required;
       let cost = 0;
       let mw = 0;
-      const limit = new GroupLimit(fleet, service);
-      for (const { option } of ofChip) {
+      const tried = new Map<string, number>();
+      for (const { option, index } of ofChip) {
         if (remaining <= 0) break;
-        const wanted = Math.min(Math.ceil(remaining / option.tokensPerSecondPerReplica - 1e-9), Math.floor(limit.room(option) / option.tokensPerSecondPerReplica + 1e-9));
-        const count = Math.max(0, Math.min(wanted, ledger.fits(option.pool, option.chipsPerReplica, option.facilityMWPerReplica)));
-        limit.add(option, count * option.tokensPerSecondPerReplica);
+        const group = survivalGroup(option.pool, lose);
+        const count = replicasToward(option, remaining, state.groupRoom(index) - (tried.get(group) ?? 0), state.fits(index, false));
+        tried.set(group, (tried.get(group) ?? 0) + count * option.tokensPerSecondPerReplica);
         remaining -= count * option.tokensPerSecondPerReplica;
         cost += count * option.marginalCostPerReplicaHour;
         mw += count * option.facilityMWPerReplica;
@@ -155,12 +113,7 @@ export function bestSingleChipPerService(fleet: Fleet, options: PlanOptions): Ba
         bestChip = chipId;
       }
     }
-    let remaining = required;
-    const limit = new GroupLimit(fleet, service);
-    for (const { option, index } of candidates.filter(({ option }) => option.pool.chip.id === bestChip).sort((a, b) => byCheapest(a.option, b.option))) {
-      if (remaining <= 0) break;
-      remaining = fillService(option, index, remaining, ledger, replicas, limit);
-    }
+    fillService(state, candidates.filter(({ option }) => option.pool.chip.id === bestChip).sort((a, b) => byCheapest(a.option, b.option)), required);
   }
-  return { name: 'best single chip per service', evaluation: evaluateDecision(fleet, options, { replicas, trainingChosen }) };
+  return evaluated('best single chip per service', fleet, options, state);
 }
