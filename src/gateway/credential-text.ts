@@ -84,11 +84,17 @@ const identityWords: ReadonlySet<string> = new Set(['jwt', 'assertion', 'keys', 
  * which a message that hid them could not name.
  */
 export function withoutKeys(text: string, declared: ReadonlySet<string> = new Set()): string {
-  return text.replace(/\b(Bearer|Basic|Digest) +[^\s'",;]+/gi, '$1 (not shown)').replace(/[\w.:/-]+/g, (word) => {
-    const own = declared.has(word.replace(/[.:/]+$/, ''));
-    return word.replace(/[\w-]+/g, (piece) => ((own ? isProviderKey(piece) : looksKeyLike(piece)) ? '(what looks like a key, not shown)' : piece));
-  });
+  return text
+    .replace(/\b(Bearer|Basic|Digest) +[^\s'",;]+/gi, '$1 (not shown)')
+    // A JWT whole (R56: its pieces between dots are short, and passed as words), as holdsKey tells one.
+    .replace(/[A-Za-z0-9_.-]+/g, (run) => (holdsJsonWebToken(run) ? hiddenKey : run))
+    .replace(/[\w.:/-]+/g, (word) => {
+      const own = declared.has(word.replace(/[.:/]+$/, ''));
+      return word.replace(/[\w-]+/g, (piece) => ((own ? isProviderKey(piece) : looksKeyLike(piece)) ? hiddenKey : piece));
+    });
 }
+
+const hiddenKey = '(what looks like a key, not shown)';
 
 /** A key's prefix, or a run as long as a key with digits (see isProviderKey). */
 function looksKeyLike(piece: string): boolean {

@@ -9,6 +9,14 @@ describe('withoutKeys', () => {
     expect(withoutKeys("tenant 'sk-learn' is over its limit")).toBe("tenant '(what looks like a key, not shown)' is over its limit");
   });
 
+  it('hides a JWT whole, signature included, wherever it is glued (R56), and a word that only begins as one stays', () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c';
+    expect(withoutKeys(`argument '${jwt}' is invalid`)).toBe("argument '(what looks like a key, not shown)' is invalid");
+    expect(withoutKeys("argument 'eyJhbGciOiJIUzI1NiJ9.e30.abc' is invalid")).toBe("argument '(what looks like a key, not shown)' is invalid");
+    expect(withoutKeys(`token=jwt_${jwt}; next`)).toBe('token=(what looks like a key, not shown); next');
+    expect(withoutKeys("host 'eyecare-portal.example.com' is unknown")).toBe("host 'eyecare-portal.example.com' is unknown");
+  });
+
   it('tells keys by prefix and run, not ordinary values that share a prefix (R32, R33, R34)', () => {
     for (const key of ['xai-Ab12Cd34Ef56Gh78Ij90Kl12Mn34', 'glpat-x9Yz_Ab3-Cd5EfGh7IjK', 'glpat-abcdEFGHijklMNOP_-qr', `nvapi-${'Qw3rTy_uI0pAs-Df9'.repeat(3)}`]) expect(holdsKey(key)).toBe(true);
     for (const value of ['xai-prod', 'fw_us_east', 'nvapi-gateway-internal-service-01', 'glpat-rotation-job-2026-11-30', 'req_011CSHoEeqs5C35K2UUqR7Fy']) expect(holdsKey(value)).toBe(false);
