@@ -14,10 +14,17 @@ function parsed(flag: string, raw: string, rule: string, value: number, accept: 
 
 /**
  * A flag's value as an error quotes it: not one that looks like a key pasted in the wrong place (R52),
- * by either test the gateway's logs use (R55: a mixed-case run passed holdsKey alone).
+ * by either test the gateway's logs use (R55: a mixed-case run passed holdsKey alone), judged whole
+ * before it is cut to `maxChars` (R56: a cut key passed as a shorter run).
  */
-export function shownValue(raw: string): string {
-  return holdsKey(raw) || withoutKeys(raw) !== raw ? '(a value that looks like a key, not shown)' : `'${raw}'`;
+export function shownValue(raw: string, maxChars = Number.POSITIVE_INFINITY): string {
+  if (looksLikeKeyValue(raw)) return '(a value that looks like a key, not shown)';
+  return raw.length > maxChars ? `'${raw.slice(0, maxChars)}...'` : `'${raw}'`;
+}
+
+/** Whether a value given where no key belongs looks like one (see shownValue). */
+export function looksLikeKeyValue(raw: string): boolean {
+  return holdsKey(raw) || withoutKeys(raw) !== raw;
 }
 
 function decimal(raw: string): number {

@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { precisions, type Precision } from '../catalog/accelerator.js';
 import { SpecError, formatProblem } from '../domain/spec-problem.js';
-import { holdsKey, withoutKeys } from '../gateway/credential-text.js';
+import { withoutKeys } from '../gateway/credential-text.js';
 import { defaultInferenceShape } from '../performance/inference-profile.js';
 import { catalogCommand } from './commands/catalog-command.js';
 import { registerEmulateCommand } from './commands/emulate-command.js';
@@ -19,8 +19,7 @@ function buildProgram(output: Output, setExit: (code: number) => void): Command 
     .description('Plan, route and rehearse AI inference and training across clouds and accelerators.')
     .version('0.1.0')
     .exitOverride()
-    // Commander quotes a bad flag's value in its own words ("argument '...' is invalid"): not one that looks like a key (R52).
-    .configureOutput({ writeOut: (text) => output.out(text.trimEnd()), writeErr: (text) => output.err(text.trimEnd()), outputError: (text, write) => write(withoutKeys(text)) })
+    .configureOutput({ writeOut: (text) => output.out(text.trimEnd()), writeErr: (text) => output.err(text.trimEnd()), outputError: (text, write) => write(shownCommanderText(text)) })
     .showHelpAfterError('(run with --help for usage)');
 
   program
@@ -94,10 +93,20 @@ function refuseRepeatedFlags(command: Command): void {
       parsedValues = [...parsedValues, command.getOptionValue(option.attributeName())];
       if (given.length < 2 || parsedValues.every((each) => each === parsedValues[0])) return;
       // Values quoted as given, but for one that looks like a key pasted in the wrong place.
-      const shown = given.map((each) => (typeof each !== 'string' ? String(each) : holdsKey(each) ? shownValue(each) : shownValue(each.length > 64 ? `${each.slice(0, 64)}...` : each)));
+      const shown = given.map((each) => (typeof each !== 'string' ? String(each) : shownValue(each, 64)));
       command.error(`error: option '${option.flags}' given ${given.length === 2 ? 'twice' : `${String(given.length)} times`}, as ${shown.join(' and ')}: give it once`, { exitCode: 2, code: 'switchyard.repeatedOption' });
     });
   }
+}
+
+/**
+ * Commander's words for an error, as shown. A value one of our parsers refused is said once, by the
+ * parser: commander's "option '--x <n>' argument '<value>' is invalid." before it quoted the value
+ * again, key-like or not (R56). Commander's other quotes (a choice, an unknown flag) are kept, with
+ * nothing in them that looks like a key (R52).
+ */
+function shownCommanderText(text: string): string {
+  return withoutKeys(text.replace(/option '[^']*' argument '[\s\S]*' is invalid\. (?=--[\w-]+ must be )/, ''));
 }
 
 /** The commands whose --json prints one object for a bad flag too, for a script reading stdout (not for --help or --version). */
@@ -124,7 +133,7 @@ export async function main(argv: readonly string[], output: Output = processOutp
     if (error instanceof CommanderError) {
       // Help and version are "errors" to commander; they are successes to a user.
       if (error.exitCode === 0) return 0;
-      usageErrorAsJson(argv, withoutKeys(error.message.replace(/^error: /, '')), output);
+      usageErrorAsJson(argv, shownCommanderText(error.message.replace(/^error: /, '')), output);
       return 2;
     }
     if (error instanceof UsageError) {

@@ -193,6 +193,23 @@ describe('switchyard CLI in-process', () => {
     expect(suggested.io.stderr()).toContain("did you mean 'sk-learn-m'?");
   });
 
+  it("a refused value is said once, in the parser's words; a JWT or a key cut short is not quoted either (R56)", async () => {
+    const plain = await run(['perf', '--model', 'llama-3.1-8b', '--chip', 'h100', '--input', 'abc']);
+    expect(plain.io.stderr().split('\n')[0]).toBe("error: --input must be a positive whole number, got 'abc'.");
+    const jwt = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c';
+    const token = await run(['perf', '--model', 'llama-3.1-8b', '--chip', 'h100', '--json', '--input', jwt]);
+    expect(JSON.parse(token.io.stdout())).toEqual({ status: 'usage-error', message: '--input must be a positive whole number, got (a value that looks like a key, not shown).' });
+    expect(`${token.io.stdout()}${token.io.stderr()}`).not.toContain('SflKxw');
+    // A choice commander checks is still quoted by commander.
+    expect((await run(['perf', '--model', 'llama-3.1-8b', '--chip', 'h100', '--precision', 'fp3'])).io.stderr()).toContain("argument 'fp3' is invalid. Allowed choices are");
+    // A long value is judged whole before it is cut for quoting: the key past the cut is not half shown.
+    const long = await run(['perf', '--model', 'llama-3.1-8b', '--model', 'the-model-we-use-and-the-upstream-key-is Abc123Def456Ghi789Jkl012Mno345Pqr678', '--chip', 'h100']);
+    expect(long.io.stderr()).toContain("given twice, as 'llama-3.1-8b' and (a value that looks like a key, not shown): give it once");
+    expect(long.io.stderr()).not.toContain('Abc123');
+    const cut = await run(['perf', '--model', 'llama-3.1-8b', '--model', `${'a-long-model-name-'.repeat(5)}x`, '--chip', 'h100']);
+    expect(cut.io.stderr()).toContain(`and '${`${'a-long-model-name-'.repeat(5)}x`.slice(0, 64)}...'`);
+  });
+
   it.each([
     [['perf', '--model', 'x', '--chip', 'h100', '--input', '-5'], '--input must be a positive whole number'],
     [['perf', '--model', 'x', '--chip', 'h100', '--input', '2.5'], '--input must be a positive whole number'],
