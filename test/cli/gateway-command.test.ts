@@ -341,8 +341,13 @@ describe('switchyard gateway', () => {
       const pasted = 'sk-proj-AbCdEf0123456789abcdefGHIJKLmn';
       const keyed = captureOutput();
       expect(await main(['gateway', '--config', example, '--host', pasted, '--port', String(port)], keyed)).toBe(2);
-      expect(keyed.stderr()).toContain('cannot listen on the address of --host (not shown: it looks like a key), port');
+      expect(keyed.stderr()).toContain('cannot listen on the address of --host (a value that looks like a key, not shown), port');
       expect(keyed.stderr()).not.toContain(pasted);
+      // By the flags' own test (R56: a mixed-case run passed holdsKey alone).
+      const mixed = captureOutput();
+      expect(await main(['gateway', '--config', example, '--host', 'Abc123Def456Ghi789Jkl012Mno345', '--port', String(port)], mixed)).toBe(2);
+      expect(mixed.stderr()).toContain('cannot listen on the address of --host (a value that looks like a key, not shown), port');
+      expect(mixed.stderr()).not.toContain('Abc123');
     } finally {
       await new Promise<void>((resolve) => blocker.close(() => resolve()));
     }

@@ -2,6 +2,7 @@ import { stopSignalsWithHangup, untilSignal } from '../until-signal.js';
 import { resolveChipAndModel } from './resolve-chip-and-model.js';
 import { Option, type Command } from 'commander';
 import { isLoopback } from '../is-loopback.js';
+import { cannotListen } from '../listen-failure.js';
 import { flagParsers, numberFlag, wholeFlag } from '../flag-parsers.js';
 import { precisions, type Precision } from '../../catalog/accelerator.js';
 import { defaultInferenceShape } from '../../performance/inference-profile.js';
@@ -79,6 +80,11 @@ export async function emulateCommand(options: EmulateCommandOptions, output: Out
       log: (line) => output.err(line),
     });
   } catch (error) {
+    // A listen's failure (the one EmulatorError with a system code) in the words the gateway uses.
+    if (error instanceof EmulatorError && error.code !== undefined) {
+      output.err(`switchyard: emulate: ${cannotListen(options.host, '--host', options.port, error.code, error.message)}; choose another with --port (0 picks a free one) or --host`);
+      return 2;
+    }
     if (error instanceof EmulatorError) {
       output.err(`switchyard: emulate: ${error.message}`);
       return 2;

@@ -1,6 +1,7 @@
 import { standardInputName } from '../../domain/read-spec-file.js';
 import { formatProblem } from '../../domain/spec-problem.js';
 import { limitHeapGrowth } from '../limit-heap-growth.js';
+import { cannotListen } from '../listen-failure.js';
 import { count, type Output } from '../output.js';
 import { onHangup, onNextSignal } from '../until-signal.js';
 
@@ -31,13 +32,12 @@ export async function gatewayCommand(options: GatewayCommandOptions, output: Out
 
 async function serveGateway(options: GatewayCommandOptions, output: Output, stop: Promise<void>, hurry: (callback: () => void) => () => void, onReload: (handler: () => void) => void): Promise<number> {
   // Loaded when the command runs: the server and its dependencies would slow every other command's start.
-  const [{ loadGatewayConfig }, { gatewayConfigWarnings }, { createGateway }, { describeReload }, { loadGatewayConfigOffThread }, { holdsKey }] = await Promise.all([
+  const [{ loadGatewayConfig }, { gatewayConfigWarnings }, { createGateway }, { describeReload }, { loadGatewayConfigOffThread }] = await Promise.all([
     import('../../gateway/gateway-config.js'),
     import('../../gateway/gateway-config-warnings.js'),
     import('../../gateway/gateway-server.js'),
     import('../../gateway/config-reload.js'),
     import('../../gateway/load-gateway-config-off-thread.js'),
-    import('../../gateway/credential-text.js'),
   ]);
   const loaded = loadGatewayConfig(options.config);
   if (!loaded.ok) {
@@ -60,12 +60,9 @@ async function serveGateway(options: GatewayCommandOptions, output: Output, stop
   try {
     url = await gateway.listen(port, host);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'permission denied' : code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL' ? 'no such local address' : (code ?? String(error));
-    // Where the address came from, and never a value that looks like a key pasted there (E51).
+    // Where the address came from, for the user to know what to change.
     const from = options.host !== undefined ? '--host' : `listen.host of the config${options.config === '-' ? '' : ` (${options.config})`}, or its default`;
-    const shown = holdsKey(host) ? `the address of ${from} (not shown: it looks like a key)` : `${host} (${from})`;
-    output.err(`switchyard gateway: cannot listen on ${shown}, port ${port}: ${why}; choose another with --port or --host (or listen: in the config)`);
+    output.err(`switchyard gateway: ${cannotListen(host, from, port, (error as NodeJS.ErrnoException).code, String(error))}; choose another with --port or --host (or listen: in the config)`);
     await gateway.close().catch(() => undefined);
     return 2;
   }
