@@ -121,7 +121,10 @@ class ThrowingStore extends MemoryRateLimitStore {
 }
 
 describe('a request waiting on the store', () => {
-  const tenant = { id: 't', requestsPerMinute: 1000, tokensPerMinute: 100_000_000 };
+  // A limit that refills slowly (1,000 tokens a second): a refund the gateway failed to make shows as
+  // a bucket short of full when read (R56: at 100 million a minute it refilled in 3 ms, and the
+  // 'given back' checks passed with no refund).
+  const tenant = { id: 't', requestsPerMinute: 1000, tokensPerMinute: 60_000 };
 
   /** A gateway over an upstream that counts what reaches it, its store holding answers back; its log lines kept. */
   async function held(): Promise<{ readonly url: string; readonly store: DeferredRateLimitStore; readonly release: () => void; readonly arrivals: () => number; readonly gateway: ReturnType<typeof createGateway>; readonly upstreamUrl: string; readonly lines: string[] }> {
@@ -129,7 +132,7 @@ describe('a request waiting on the store', () => {
     cleanups.push(() => upstream.close());
     const store = new DeferredRateLimitStore();
     const lines: string[] = [];
-    const gateway = createGateway({ config: singleEndpointConfig(upstream.url, apiKey), logger: pino({ base: null }, { write: (line: string) => lines.push(line) }), rateLimits: store });
+    const gateway = createGateway({ config: singleEndpointConfig(upstream.url, apiKey, '', 'openai', tenant), logger: pino({ base: null }, { write: (line: string) => lines.push(line) }), rateLimits: store });
     cleanups.push(() => gateway.close());
     const url = await gateway.listen(0, '127.0.0.1');
     const release = store.hold();
@@ -169,7 +172,7 @@ describe('a request waiting on the store', () => {
     const { url, store, release, arrivals, gateway, upstreamUrl } = await held();
     const request = chat(url, 5000);
     expect(await waitFor(() => store.calls >= 1, 5000)).toBe(true);
-    expect(gateway.reload({ ok: true, value: singleEndpointConfig(upstreamUrl, 'sk-another-key') })).toMatchObject({ apply: true });
+    expect(gateway.reload({ ok: true, value: singleEndpointConfig(upstreamUrl, 'sk-another-key', '', 'openai', tenant) })).toMatchObject({ apply: true });
     release();
     const refused = await request;
     expect(refused.status).toBe(401);
