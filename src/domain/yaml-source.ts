@@ -230,8 +230,9 @@ function tagStart(text: string, type: string, valueStart: number, after: number)
     if (!/^(?:[\s[{>]|$)/.test(text.slice(end + type.length, end + type.length + 1))) continue;
     const verbatim = `!<${yamlTag}`;
     if (text.slice(end - verbatim.length, end) === verbatim) return end - verbatim.length;
+    // Back over the handle's own characters only, never past the scalar before (R56: '{"a":!!omap').
     let begin = end;
-    while (begin > 0 && !/[\s[\]{},]/.test(text[begin - 1] ?? ' ')) begin -= 1;
+    while (begin > after && /[\w!-]/.test(text[begin - 1] ?? ' ')) begin -= 1;
     const handle = text.slice(begin, end);
     // Not inside a comment on its line: looked for after the scalar before, so a quoted key's ' #' is no comment (R55).
     if (/(?:^|\s)#/.test(text.slice(Math.max(after, text.lastIndexOf('\n', begin) + 1), begin))) continue;

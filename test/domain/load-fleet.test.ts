@@ -523,6 +523,9 @@ describe('YAML syntax errors', () => {
       // A quoted key's ' #' is no comment (R55).
       ['"a #b": !!omap [ {k: 1} ]\n', 1, 9],
       ["'a #b': !!omap\n  - k: 1\n", 1, 9],
+      // Nor a quote glued to it, as JSON-like flow keys are written (R56: placed at the value).
+      ['{"a":!!omap [ {k: 1} ]}\n', 1, 6],
+      ['{"a #b":!!omap [ {k: 1} ]}\n', 1, 9],
       ['%TAG ! tag:yaml.org,2002:\n---\na: !omap [ {k: 1} ]\n', 3, 4],
       // A YAML 1.1 type on a value it cannot take is refused as the type is, not called no type.
       ['a: !!set x\n', 1, 4],
