@@ -1,16 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { distance } from 'fastest-levenshtein';
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { ChatRequest, ErrorKind } from '../protocol/chat.js';
+import type { ChatRequest } from '../protocol/chat.js';
 import { closingInstructions, estimatePromptTokens, hasVisibleText, lastSpokenTurn, minThinkingBudget, promptText } from '../protocol/chat.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import { holdsKeyInId, withoutKeys } from './credential-text.js';
 import type { Dialect } from '../protocol/dialect.js';
 import { anthropicDialect } from '../protocol/anthropic/anthropic-dialect.js';
 import { anthropicTokenCounting } from '../protocol/anthropic/anthropic-token-counting.js';
-import { openaiDialect } from '../protocol/openai/openai-dialect.js';
 import { pumpAnswer, withoutPrefillWhitespace } from './answer-pump.js';
 import { createJsonSink, createStreamSink, keepStreamsAlive, type KeptAliveStream, type ResponseHeaders } from './answer-sink.js';
 import { sendJson } from '../protocol/send-json.js';
@@ -26,7 +24,7 @@ import { createGatewayLogger } from './gateway-logger.js';
 import { createGatewayMetrics, seedTenantSeries, type GatewayMetrics } from './gateway-metrics.js';
 import { readJsonBody } from './read-json-body.js';
 import { routedPromptTokens, type RequestContext } from './request-context.js';
-import { effectiveJurisdictions, malformedJurisdictionHeader, parseJurisdictionHeader, prefixKeyOf, routeRequest, routingPolicyFromConfig } from './route-request.js';
+import { effectiveJurisdictions, prefixKeyOf, routeRequest, routingPolicyFromConfig } from './route-request.js';
 import { routedTraits } from './routed-traits.js';
 import { authenticate, reauthenticate, type Authenticated } from './tenant-auth.js';
 import { carryTenantLimits, checkRequestLimit, checkTenantLimits, isPromiseLike, MemoryRateLimitStore, settleTokenUsage, tenantLimitState, type Awaitable, type RateLimitStore, type TenantLimitDecision } from './token-bucket.js';
@@ -34,11 +32,13 @@ import { retryAfterHeaders } from '../protocol/retry-after-headers.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
 import { countTokens } from './count-tokens.js';
 import { formatProblem, type Result } from '../domain/spec-problem.js';
-import { jurisdictionNameRule } from '../domain/jurisdictions.js';
 import { planReload, type ReloadPlan } from './config-reload.js';
 import { answerPreflight, corsResponseHeaders } from './cors-policy.js';
 import { fitToTokenLimit } from './fit-to-token-limit.js';
 import { judgeAfterReads } from './judge-after-reads.js';
+import { headerJurisdictionsOf, refuseJurisdictionTrailer } from './jurisdiction-header.js';
+import { headerLines, headerValue, inboundDialectOf, targetOf } from './request-head.js';
+import { answeredOnSocket, hasPendingAnswer, parserRefusal, queueAnswer, refuseSocket, type SocketRefusal, type SocketRefusalShell } from './socket-refusal.js';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -88,8 +88,6 @@ export interface Gateway {
   reload(loaded: Result<GatewayConfig>): ReloadPlan;
 }
 
-/** Header a caller may send to narrow (never widen) its tenant's jurisdictions, comma-separated. */
-export const jurisdictionHeader = 'x-switchyard-jurisdiction';
 const requestIdPattern = /^[\w.:@/+=-]{1,128}$/;
 
 // The token counting API the gateway serves: Anthropic's (OpenAI's API has none).
@@ -886,7 +884,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       throw new ClientError(404, 'not_found', `no such path: ${req.method ?? ''} ${quoteIdentifier(path)}${why === undefined ? '' : ` (${why})`}; this gateway serves ${servedPaths}`);
     } catch (error) {
       // Its socket was answered with a refusal of the request itself (a timeout mid-body): told, counted and logged there.
-      if (answeredRequests.has(req)) return;
+      if (answeredOnSocket(req)) return;
       const clientError = error instanceof ClientError ? error : new ClientError(500, 'api_error', 'internal gateway error');
       if (!(error instanceof ClientError)) logger?.error({ requestId, client, err: error instanceof Error ? error.message : String(error) }, 'internal error');
       if (path === tokenCounting.path) metrics.tokenCounts.inc({ route: labels.route, endpoint: clientError.endpoint ?? unlabelled, status: String(clientError.status) });
@@ -915,18 +913,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     // Pipelined behind an answer in progress, read in the same bytes: that request's refusal on its
     // headers alone, which may close the connection (closeAfterAnswer), is known once this turn ends.
     if (res.socket === null) {
-      const socket = req.socket;
-      const queue = queuedAnswers.get(socket);
-      if (queue === undefined) queuedAnswers.set(socket, [res]);
-      else queue.push(res);
-      res.once('finish', () => {
-        const queued = queuedAnswers.get(socket);
-        if (queued === undefined) return;
-        // Answers finish in order: the first, as a rule.
-        const index = queued.indexOf(res);
-        if (index >= 0) queued.splice(index, 1);
-        if (queued.length === 0) queuedAnswers.delete(socket);
-      });
+      queueAnswer(req.socket, res);
       setImmediate(() => {
         // Its connection gone meanwhile, it has no one to answer (and closeWithConnection would wait for a close already past).
         if (closesBeforeServing(req) || req.socket.destroyed) return;
@@ -954,72 +941,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     awaitingContinue.add(req);
     serve(req, res);
   });
-  /**
-   * A refusal of what never reaches `handle`, written on the socket (Node would cut it, or answer a
-   * bare status): a JSON error in the dialect of the request whose head was read (OpenAI's before
-   * any head), counted and logged as any refused request, then the connection closed; nothing for a
-   * request already answered on its head. Where an answer is pending on the
-   * connection no status line is written (it would be taken for that answer, or land inside it): an
-   * answer to a request read whole is finished first, then the connection let go; one to a request
-   * still being read is cut once its head has gone out.
-   */
-  const refuseOnSocket = (socket: Socket, refusal: { readonly status: number; readonly kind: ErrorKind; readonly message: string }, reason: string, extraHeaders = ''): void => {
-    // Node's parser may report a socket again (its time for a request behind a refusal running out): that ends it.
-    if (refusedSockets.has(socket)) {
-      socket.destroy();
-      return;
-    }
-    refusedSockets.add(socket);
-    const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
-    // The request the parser was reading when it gave up (the answered one's own body, or one pipelined
-    // behind it): this refusal is its answer, counted and logged here, not again by its handler.
-    const reading = (socket as Socket & { parser?: { incoming?: IncomingMessage | null } | null }).parser?.incoming ?? undefined;
-    if (reading !== undefined && !reading.complete) answeredRequests.add(reading);
-    // Bad bytes after a request read whole (pipelined behind it): that request's answer is finished
-    // first, then the connection closed. A status line written now would be taken for its answer, or
-    // land inside it once begun.
-    const behindWhole = current !== undefined && current.req.complete;
-    // A request still being read whose answer is already out (a 401 on its head, before its body):
-    // it was answered, counted and logged; its broken body gets no second status line (R34).
-    if (reading !== undefined && !reading.complete && current === undefined) {
-      socket.destroy();
-      return;
-    }
-    if (!socket.writable || (!behindWhole && (current?.headersSent ?? false))) {
-      socket.destroy();
-      return;
-    }
-    // The request whose head was read, if any: its own id is echoed as any request's is (R32). Not
-    // the one answered whole ahead of bad bytes: this refusal is not about it.
-    // (Node's parser keeps the last request read whole as its incoming until that one's answer ends.)
-    const request = reading !== undefined && !reading.complete ? reading : behindWhole ? undefined : current?.req;
-    const requestId = requestIdFrom(request === undefined ? undefined : headerValue(request.headers['x-request-id']), request?.headers ?? {});
-    metrics.requests.inc({ route: unlabelled, endpoint: unlabelled, status: String(refusal.status), dialect: unlabelled });
-    // Named as every other line names its client (logging.clientAddressHeader) once a head was read.
-    logger?.info({ requestId, client: request === undefined ? socket.remoteAddress : clientAddress(request), route: unlabelled, status: refusal.status, reason }, 'request refused');
-    if (behindWhole) {
-      // The connection's last answer is that of the last request pipelined behind the current one and
-      // read whole before the bad bytes: the current answer's end would cut the ones queued after it.
-      // (One whose body the bad bytes broke is answered by nothing: this refusal counted it.)
-      const last = queuedAnswers.get(socket)?.findLast((queued) => queued.req.complete && !queued.writableFinished) ?? current;
-      last.shouldKeepAlive = false;
-      // Paused, the socket would never read the client's close: let go once the answer is out (or gone).
-      const letGo = (): void => socket.destroySoon();
-      last.once('finish', letGo);
-      last.once('close', letGo);
-      socket.pause();
-      return;
-    }
-    // The refusal is the answer to the request being read (its body timed out): not counted again.
-    if (current !== undefined) answeredRequests.add(current.req);
-    // In the dialect of the request whose head was read (E38: a slow body on /v1/messages was told
-    // in OpenAI's shape); OpenAI's before any head.
-    const inbound = request === undefined ? openaiDialect : inboundDialectOf(request, targetOf(request).path);
-    const body = JSON.stringify(inbound.formatError({ kind: refusal.kind, message: refusal.message, requestId }));
-    const requestIdHeaders = inbound.requestIdHeader === 'x-request-id' ? '' : `${inbound.requestIdHeader}: ${requestId}\r\n`;
-    // Closed once written, as Node does: a client that keeps its side open does not keep the socket.
-    socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}\r\n${extraHeaders}content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\n${requestIdHeaders}connection: close\r\n\r\n${body}`, () => socket.destroy());
+  const socketShell: SocketRefusalShell = {
+    requestIdOf: (request) => requestIdFrom(request === undefined ? undefined : headerValue(request.headers['x-request-id']), request?.headers ?? {}),
+    refused: (request, socket, requestId, status, reason) => {
+      metrics.requests.inc({ route: unlabelled, endpoint: unlabelled, status: String(status), dialect: unlabelled });
+      // Named as every other line names its client (logging.clientAddressHeader) once a head was read.
+      logger?.info({ requestId, client: request === undefined ? socket.remoteAddress : clientAddress(request), route: unlabelled, status, reason }, 'request refused');
+    },
   };
+  const refuseOnSocket = (socket: Socket, refusal: SocketRefusal, reason: string, extraHeaders = ''): void => refuseSocket(socketShell, socket, refusal, reason, extraHeaders);
   // CONNECT (a tunnel) is no request this server answers; Node would close the socket without a word.
   server.on('connect', (_req: IncomingMessage, socket: Socket) => {
     refuseOnSocket(socket, { status: 405, kind: 'invalid_request', message: `CONNECT is not served: this is an API gateway, not a proxy; this gateway serves ${servedPaths}` }, 'CONNECT: this server is no proxy', 'allow: GET, HEAD, POST\r\n');
@@ -1184,20 +1114,6 @@ const unmetExpectations = new WeakSet<IncomingMessage>();
 /** Requests sent with Expect: 100-continue whose body is not asked for yet. */
 const awaitingContinue = new WeakSet<IncomingMessage>();
 
-/** Requests a refusal on their socket (refuseOnSocket) answered: counted and logged there, once. */
-const answeredRequests = new WeakSet<IncomingMessage>();
-
-/** Sockets refuseOnSocket has dealt with: Node's parser may report the same broken bytes again. */
-const refusedSockets = new WeakSet<Socket>();
-
-/** Per connection, the answers of requests pipelined behind another's (queued by Node), in order, until each is sent. */
-const queuedAnswers = new WeakMap<Socket, ServerResponse[]>();
-
-/** Whether an answer is being sent, or waits to be, on a connection. */
-function hasPendingAnswer(socket: Socket): boolean {
-  const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-  return current !== undefined && current !== null && !current.writableFinished;
-}
 
 /**
  * A client that has not yet taken the end of its answer (it stopped reading) keeps its connection
@@ -1251,75 +1167,6 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 /**
- * The jurisdictions the request's header narrows to. A part that is no name (`us eu`, `us;eu`) is
- * refused with how to write several, rather than read as a name no endpoint has (a 503 that hides why).
- */
-function headerJurisdictionsOf(req: IncomingMessage): readonly string[] | undefined {
-  const lines = jurisdictionHeaderLines(req);
-  const malformed = malformedJurisdictionHeader(lines);
-  if (malformed !== undefined) {
-    // Node reads header bytes as Latin-1: past ASCII the value would come back garbled, so it is not shown.
-    // eslint-disable-next-line no-control-regex -- a tab or control character is what is looked for
-    const shown = /[^\x00-\x7e]/.test(malformed) ? 'holds characters past ASCII, which make' : /[\x00-\x1f\x7f]/.test(malformed) ? 'holds a tab or a control character, which makes' : `holds ${quoteIdentifier(malformed)}, which is`;
-    throw new ClientError(400, 'invalid_request', `the ${jurisdictionHeader} header ${shown} no jurisdiction name (${jurisdictionNameRule}): separate several names with commas, as in '${jurisdictionHeader}: eu, uk'`, { isRetryable: false });
-  }
-  return parseJurisdictionHeader(lines);
-}
-
-/** The jurisdiction header's lines: Node joins repeated lines with commas, which would make their union. */
-function jurisdictionHeaderLines(req: IncomingMessage): string | string[] | undefined {
-  refuseMisspeltHeader(req);
-  const joined = req.headers[jurisdictionHeader];
-  // headersDistinct is built from every header on each read: only when a line may repeat.
-  return joined?.includes(',') === true ? req.headersDistinct[jurisdictionHeader] : joined;
-}
-
-/**
- * A header meant for the gateway but misspelt would be ignored, and with it the narrowing the caller
- * asked for: refused, naming the one it reads. Meant for the gateway, case, dashes and underscores
- * aside: a name with `switchyard` in it (`x-switchyard-jurisdictions`, `switch-yard-jurisdiction`),
- * one within three edits of `x-switchyard-jurisdiction` (`x-swichyard-jrisdiction`), or a bare
- * `jurisdiction(s)` (`x-jurisdiction`). Other systems' headers (`cf-r2-jurisdiction`,
- * `x-customer-jurisdiction`) pass.
- */
-function refuseMisspeltHeader(req: IncomingMessage): void {
-  const raw = req.rawHeaders;
-  for (let index = 0; index < raw.length; index += 2) {
-    const name = raw[index] ?? '';
-    if (!meansJurisdictionHeader(name) || name.toLowerCase() === jurisdictionHeader) continue;
-    throw new ClientError(400, 'invalid_request', `unknown header ${quoteIdentifier(name)}: the gateway reads ${jurisdictionHeader} alone, and would have ignored this one (and the jurisdictions it names); did you mean ${jurisdictionHeader}?`, { isRetryable: false });
-  }
-}
-
-const squeezedHeader = jurisdictionHeader.replace(/[-_]/g, '');
-
-/** Whether a header name is the jurisdiction header or meant as it (see refuseMisspeltHeader). */
-function meansJurisdictionHeader(name: string): boolean {
-  // A name three edits from it keeps one of these (breaking all takes four), and most names,
-  // the SDKs' x-stainless-* among them, have none: only the few that do are looked at closer.
-  if (!/swi|yard|jur|isd|dict/i.test(name)) return false;
-  const squeezed = name.toLowerCase().replace(/[-_]/g, '');
-  return squeezed.includes('switchyard') || /^x?jurisdictions?$/.test(squeezed) || (Math.abs(squeezed.length - squeezedHeader.length) <= 3 && distance(squeezed, squeezedHeader) <= 3);
-}
-
-/**
- * The jurisdiction header sent as a chunked body's trailer, which the gateway does not read (RFC 9110
- * lets a server ignore trailers): ignored, it would lose the narrowing it asks for. Refused instead,
- * once the body is in, before the request is charged.
- */
-function refuseJurisdictionTrailer(req: IncomingMessage): void {
-  const raw = req.rawTrailers;
-  for (let index = 0; index < raw.length; index += 2) {
-    const name = raw[index] ?? '';
-    if (meansJurisdictionHeader(name)) throw new ClientError(400, 'invalid_request', `the ${jurisdictionHeader} came as a trailer after the body (as ${quoteIdentifier(name)}), where the gateway does not read it: send it among the request's headers`, { isRetryable: false });
-  }
-}
-
-function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/**
  * A store's error for the log, by its name and code alone (`Error (ECONNREFUSED)`): a store
  * client's text may quote its connection string, password and all, in more forms than a pattern
  * could know.
@@ -1361,51 +1208,4 @@ function levelOf(status: number): 'info' | 'warn' {
  */
 function sentStatus(res: ServerResponse, status: number): { httpStatus?: number } {
   return res.headersSent && res.statusCode !== status ? { httpStatus: res.statusCode } : {};
-}
-
-/** How many lines of the request's head name `lowerName` (Node keeps or joins repeats in `headers`). */
-function headerLines(rawHeaders: readonly string[], lowerName: string): number {
-  let lines = 0;
-  for (let index = 0; index < rawHeaders.length; index += 2) {
-    const name = rawHeaders[index];
-    if (name !== undefined && name.length === lowerName.length && name.toLowerCase() === lowerName) lines += 1;
-  }
-  return lines;
-}
-
-/** A request's path and query (without its '?'); RFC 9112 (3.2.2): a target in absolute form (as a client sends one through a proxy) is taken by its path. */
-function targetOf(req: IncomingMessage): { readonly path: string; readonly query: string } {
-  const target = req.url ?? '/';
-  const url = target.charCodeAt(0) === 47 ? target : originForm(target);
-  const mark = url.indexOf('?');
-  return mark < 0 ? { path: url, query: '' } : { path: url.slice(0, mark), query: url.slice(mark + 1) };
-}
-
-/** The API a request speaks: the chat path names it; elsewhere Anthropic's own required version header does. */
-function inboundDialectOf(req: IncomingMessage, path: string): Dialect {
-  return path === '/v1/messages' || path.startsWith('/v1/messages/') || (path !== '/v1/chat/completions' && req.headers['anthropic-version'] !== undefined) ? anthropicDialect : openaiDialect;
-}
-
-/**
- * The path and query of a request target in absolute form (`http://host/path?q`), as written: read
- * as a URL, its dot segments would be resolved (`/v1/../metrics`), which an origin-form target's are
- * not here, nor by a proxy in front that filters paths. The target as it is when it is none.
- */
-function originForm(target: string): string {
-  const scheme = /^https?:\/\//i.exec(target);
-  if (scheme === null) return target;
-  // The authority ends at the first '/' or '?' (RFC 3986, 3.2); an empty path is '/'.
-  const slash = target.indexOf('/', scheme[0].length);
-  const query = target.indexOf('?', scheme[0].length);
-  const end = slash < 0 ? query : query < 0 ? slash : Math.min(slash, query);
-  if (end < 0) return '/';
-  return target.charCodeAt(end) === 63 ? `/${target.slice(end)}` : target.slice(end);
-}
-
-/** What a request Node's HTTP parser refused is told, by the parser's error code. */
-function parserRefusal(code: string | undefined): { status: number; kind: 'too_large' | 'invalid_request' | 'timeout'; message: string } {
-  if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, kind: 'too_large', message: 'the request line and headers are over 16 KB (counting the request line and each header\'s name and value, as Node\'s parser does): send fewer or shorter headers' };
-  // Node gives this one code for both of its limits: the head's and the whole request's.
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, kind: 'timeout', message: "the request was not received in full in time (the server waits 60 s for a request's head and 300 s for the whole request): send it faster" };
-  return { status: 400, kind: 'invalid_request', message: 'malformed HTTP request: check the request line, headers and body framing (Content-Length or chunked)' };
 }

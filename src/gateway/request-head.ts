@@ -1,0 +1,48 @@
+import type { IncomingMessage } from 'node:http';
+import type { Dialect } from '../protocol/dialect.js';
+import { anthropicDialect } from '../protocol/anthropic/anthropic-dialect.js';
+import { openaiDialect } from '../protocol/openai/openai-dialect.js';
+
+/** A header's value; the first, where Node keeps several. */
+export function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** A request's path and query (without its '?'); RFC 9112 (3.2.2): a target in absolute form (as a client sends one through a proxy) is taken by its path. */
+export function targetOf(req: IncomingMessage): { readonly path: string; readonly query: string } {
+  const target = req.url ?? '/';
+  const url = target.charCodeAt(0) === 47 ? target : originForm(target);
+  const mark = url.indexOf('?');
+  return mark < 0 ? { path: url, query: '' } : { path: url.slice(0, mark), query: url.slice(mark + 1) };
+}
+
+/** The API a request speaks: the chat path names it; elsewhere Anthropic's own required version header does. */
+export function inboundDialectOf(req: IncomingMessage, path: string): Dialect {
+  return path === '/v1/messages' || path.startsWith('/v1/messages/') || (path !== '/v1/chat/completions' && req.headers['anthropic-version'] !== undefined) ? anthropicDialect : openaiDialect;
+}
+
+/**
+ * The path and query of a request target in absolute form (`http://host/path?q`), as written: read
+ * as a URL, its dot segments would be resolved (`/v1/../metrics`), which an origin-form target's are
+ * not here, nor by a proxy in front that filters paths. The target as it is when it is none.
+ */
+function originForm(target: string): string {
+  const scheme = /^https?:\/\//i.exec(target);
+  if (scheme === null) return target;
+  // The authority ends at the first '/' or '?' (RFC 3986, 3.2); an empty path is '/'.
+  const slash = target.indexOf('/', scheme[0].length);
+  const query = target.indexOf('?', scheme[0].length);
+  const end = slash < 0 ? query : query < 0 ? slash : Math.min(slash, query);
+  if (end < 0) return '/';
+  return target.charCodeAt(end) === 63 ? `/${target.slice(end)}` : target.slice(end);
+}
+
+/** How many lines of the request's head name `lowerName` (Node keeps or joins repeats in `headers`). */
+export function headerLines(rawHeaders: readonly string[], lowerName: string): number {
+  let lines = 0;
+  for (let index = 0; index < rawHeaders.length; index += 2) {
+    const name = rawHeaders[index];
+    if (name !== undefined && name.length === lowerName.length && name.toLowerCase() === lowerName) lines += 1;
+  }
+  return lines;
+}
