@@ -2,6 +2,7 @@ import type { Fleet } from '../domain/fleet.js';
 import { bestSingleChipPerService, greedyCheapestFirst, type Baseline } from './baselines.js';
 import { evaluateDecision, type Evaluation } from './evaluate-decision.js';
 import { explainShortfalls } from './explain-shortfalls.js';
+import { solverClock, type MilpOptions } from './milp.js';
 import { solvePlacement, type PlacementSolution } from './solve-placement.js';
 import { buildPlanOptions, type PlanOptions } from './plan-options.js';
 import { buildPlanProblem, objectiveWeights, type ObjectiveWeights } from './plan-problem.js';
@@ -11,6 +12,8 @@ export interface PlanSettings {
   /** Wall-clock budget per solve; the fleet's policy value otherwise. */
   readonly timeLimitSeconds?: number;
   readonly mipGap?: number;
+  /** Milliseconds on a monotonic clock, for the budget and the seconds reported (default: the wall clock, solverClock). */
+  readonly clock?: () => number;
 }
 
 /**
@@ -20,12 +23,13 @@ export interface PlanSettings {
  * relaxed model and says why.
  */
 export async function planFleet(fleet: Fleet, settings: PlanSettings = {}): Promise<Plan> {
-  const started = performance.now();
+  const clock = settings.clock ?? solverClock;
+  const started = clock();
   const options = buildPlanOptions(fleet);
   const greedy = greedyCheapestFirst(fleet, options);
   const single = bestSingleChipPerService(fleet, options);
   const weights = objectiveWeights(fleet, greedy.evaluation);
-  const solveOptions = { timeLimitSeconds: settings.timeLimitSeconds ?? fleet.policy.timeLimitSeconds, relativeGap: settings.mipGap ?? fleet.policy.mipGap };
+  const solveOptions = { timeLimitSeconds: settings.timeLimitSeconds ?? fleet.policy.timeLimitSeconds, relativeGap: settings.mipGap ?? fleet.policy.mipGap, clock };
 
   const problems: string[] = [];
   let method = '';
@@ -90,7 +94,7 @@ export async function planFleet(fleet: Fleet, settings: PlanSettings = {}): Prom
     powerMW: evaluation.powerMW,
     lowerBound,
     gap,
-    solveSeconds: (performance.now() - started) / 1e3,
+    solveSeconds: (clock() - started) / 1e3,
     method,
     allocations: evaluation.allocations,
     options: [
@@ -119,7 +123,7 @@ export async function planFleet(fleet: Fleet, settings: PlanSettings = {}): Prom
   };
 }
 
-type SolveOptions = { timeLimitSeconds: number; relativeGap: number };
+type SolveOptions = Pick<MilpOptions, 'timeLimitSeconds' | 'relativeGap' | 'clock'>;
 
 /** The strict model's plan; undefined when none meets every rule, 'timed-out' when the solver ran out of time before finding one. */
 async function solveStrict(fleet: Fleet, options: PlanOptions, weights: ObjectiveWeights, solveOptions: SolveOptions): Promise<{ solution: PlacementSolution; evaluation: Evaluation } | 'timed-out' | undefined> {

@@ -27,8 +27,8 @@ const directLimit = 300;
  */
 export async function solvePlacement(fleet: Fleet, options: PlanOptions, built: PlanProblem, weights: ObjectiveWeights, relaxed: boolean, settings: MilpOptions): Promise<PlacementSolution> {
   const problem = built.problem;
-  const started = performance.now();
-  const elapsed = (): number => (performance.now() - started) / 1e3;
+  const started = settings.clock();
+  const elapsed = (): number => (settings.clock() - started) / 1e3;
   const integerColumns = problem.columnInteger.filter(Boolean).length;
   if (integerColumns <= directLimit) {
     return { ...(await solveMilp(problem, settings)), method: 'MILP (HiGHS branch-and-cut)' };

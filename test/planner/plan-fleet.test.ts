@@ -224,6 +224,20 @@ describe('large fleets go through the decomposition and stay feasible', () => {
   });
 });
 
+describe('the planner counts its budget on the clock it is given', () => {
+  it('a clock past the limit after the LP: no box is solved, the repaired plan stands; a stopped clock reports 0 s', async () => {
+    const fleet = fleetFrom(generateFleetYaml({ pools: 40, services: 60, trainingJobs: 4, totalChips: 60_000 }, 7));
+    let readings = 0;
+    // A minute passes at every reading: the six-second budget is gone once the LP is solved.
+    const late = await planFleet(fleet, { timeLimitSeconds: 6, clock: () => 60_000 * readings++ });
+    expect(late.method).toBe('LP relaxation, rounded and repaired');
+    expect(independentViolations(fleet, late)).toEqual([]);
+    expect(late.solveSeconds).toBe(60 * (readings - 1));
+    const stopped = await planFleet(fleetFrom(small), { clock: () => 0 });
+    expect(stopped.solveSeconds).toBe(0);
+  });
+});
+
 describe('rounding cuts tighten the LP bound without removing any integer plan', () => {
   it('solved to optimality, the planner (with cuts) and an independent solve (without) agree exactly', async () => {
     for (const seed of [5, 6]) {
