@@ -55,8 +55,9 @@ export class PlanState {
     return Math.max(0, Math.min(byChips, byPower));
   }
 
+  /** Whether a training gang fits now: its chips, and its site power by the same rounding as replicas' (R57). */
   fitsTraining(pool: Pool, chips: number, mw: number): boolean {
-    return (this.freeChips.get(pool.id) ?? 0) >= chips && this.siteRoom(pool) >= mw - 1e-9;
+    return (this.freeChips.get(pool.id) ?? 0) >= chips && Math.floor(this.siteRoom(pool) / mw + 1e-9) >= 1;
   }
 
   placeTraining(index: number): void {
