@@ -96,9 +96,10 @@ export function withoutKeys(text: string, declared: ReadonlySet<string> = new Se
 
 const hiddenKey = '(what looks like a key, not shown)';
 
-/** A key's prefix, or a run as long as a key with digits (see isProviderKey). */
+/** A key's prefix, or a run as long as a key with digits (see isProviderKey), past any '-' or '_' glued before it (R57: '--sk-ant-...'). */
 function looksKeyLike(piece: string): boolean {
-  return keyPrefix.test(piece) || keyShape.test(piece) || isLongKeyRun(piece);
+  const bare = piece.replace(/^[-_]+/, '');
+  return keyPrefix.test(bare) || keyShape.test(bare) || isLongKeyRun(bare);
 }
 
 /** A key as providers issue them, or a long run (see isLongKeyRun). */

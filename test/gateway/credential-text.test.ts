@@ -17,6 +17,12 @@ describe('withoutKeys', () => {
     expect(withoutKeys("host 'eyecare-portal.example.com' is unknown")).toBe("host 'eyecare-portal.example.com' is unknown");
   });
 
+  it("hides a key behind dashes glued to it, as a flag's '=--' gives (R57), and keeps a flag's own name", () => {
+    expect(withoutKeys("got '--sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefghij'")).toBe("got '(what looks like a key, not shown)'");
+    expect(withoutKeys("got '_AKIAIOSFODNN7EXAMPLE1'")).toBe("got '(what looks like a key, not shown)'");
+    expect(withoutKeys("option '--served-model-name <name>' given twice")).toBe("option '--served-model-name <name>' given twice");
+  });
+
   it('tells keys by prefix and run, not ordinary values that share a prefix (R32, R33, R34)', () => {
     for (const key of ['xai-Ab12Cd34Ef56Gh78Ij90Kl12Mn34', 'glpat-x9Yz_Ab3-Cd5EfGh7IjK', 'glpat-abcdEFGHijklMNOP_-qr', `nvapi-${'Qw3rTy_uI0pAs-Df9'.repeat(3)}`]) expect(holdsKey(key)).toBe(true);
     for (const value of ['xai-prod', 'fw_us_east', 'nvapi-gateway-internal-service-01', 'glpat-rotation-job-2026-11-30', 'req_011CSHoEeqs5C35K2UUqR7Fy']) expect(holdsKey(value)).toBe(false);
