@@ -34,7 +34,7 @@ describe('switchyard emulate', () => {
       const busy = captureOutput();
       expect(await emulateCommand({ ...defaults, port: (blocker.address() as AddressInfo).port }, busy, () => Promise.resolve())).toBe(2);
       const port = (blocker.address() as AddressInfo).port;
-      expect(busy.stderr()).toContain(`switchyard: emulate: cannot listen on 127.0.0.1 (--host), port ${String(port)}: the port is in use; choose another with --port (0 picks a free one) or --host`);
+      expect(busy.stderr()).toContain(`switchyard: emulate: cannot listen on 127.0.0.1 (--host, or its default), port ${String(port)}: the port is in use; choose another with --port (0 picks a free one) or --host`);
       // An address that looks like a key is not quoted back, in the gateway's words (R56: the emulator echoed it).
       const keyed = captureOutput();
       expect(await emulateCommand({ ...defaults, host: 'sk-ant-api03-abcdefghijklmnopqrstuvwxyz012345', port }, keyed, () => Promise.resolve())).toBe(2);

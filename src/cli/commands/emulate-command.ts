@@ -82,7 +82,9 @@ export async function emulateCommand(options: EmulateCommandOptions, output: Out
   } catch (error) {
     // A listen's failure (the one EmulatorError with a system code) in the words the gateway uses.
     if (error instanceof EmulatorError && error.code !== undefined) {
-      output.err(`switchyard: emulate: ${cannotListen(options.host, '--host', options.port, error.code, error.message)}; choose another with --port (0 picks a free one) or --host`);
+      // The default address is said as such: the caller may have given no --host (R57).
+      const from = options.host === defaultEmulatorHost ? '--host, or its default' : '--host';
+      output.err(`switchyard: emulate: ${cannotListen(options.host, from, options.port, error.code, error.message)}; choose another with --port (0 picks a free one) or --host`);
       return 2;
     }
     if (error instanceof EmulatorError) {
@@ -114,6 +116,8 @@ export async function emulateCommand(options: EmulateCommandOptions, output: Out
   return 0;
 }
 
+const defaultEmulatorHost = '127.0.0.1';
+
 const flag = {
   ...flagParsers,
   status: wholeFlag('--error-status', (v) => v >= 400 && v <= 599, 'an HTTP status 400..599'),
@@ -128,7 +132,7 @@ export function registerEmulateCommand(program: Command, output: Output, setExit
     .requiredOption('--model <id>', 'model id (see `switchyard catalog`)')
     .requiredOption('--chip <id>', 'chip id (see `switchyard catalog`)')
     .option('--port <port>', 'port to listen on; 0 picks a free one', flag.port(), 0)
-    .option('--host <address>', 'address to listen on', flag.host(), '127.0.0.1')
+    .option('--host <address>', 'address to listen on', flag.host(), defaultEmulatorHost)
     .option('--seed <n>', 'seed of the generated text: same seed and prompt give the same answer', flag.count('--seed'), 0)
     .option('--speed <x>', 'run x times faster than real time (every delay is divided by x)', flag.speed(), 1)
     .option('--input <tokens>', 'input tokens of the profiled request shape', flag.positiveWhole('--input'), defaultInferenceShape.inputTokens)
