@@ -29,34 +29,44 @@ function holdsKeyWord(text: string, isKey: (word: string) => boolean): boolean {
 }
 
 /**
- * Whether text holds a JSON Web Token, signed or encrypted (RFC 7519: JWS or JWE; R26, R27): a
- * segment whose base64url decodes to a JSON object naming its `alg`, with two segments or more after
- * it. Judged by decoding, not by a look (R28: 'eyecare-portal.example.com' looked like one), and in
+ * Whether text holds a JSON Web Token, signed or encrypted (RFC 7519: JWS or JWE; R26, R27), or
+ * unsecured: a segment whose base64url decodes to a JSON object naming its `alg`, with two segments
+ * or more after it (one and a final '.' for alg "none"). Judged by decoding, not by a look (R28: 'eyecare-portal.example.com' looked like one), and in
  * one pass over the text (a regular expression over it took quadratic time on 'ey' repeated).
  */
 function holdsJsonWebToken(text: string): boolean {
   if (!text.includes('ey')) return false;
-  for (const run of text.split(/[^A-Za-z0-9_.-]+/)) {
+  for (const whole of text.split(/[^A-Za-z0-9_.-]+/)) {
+    // A full stop after a token is no part of it; an unsecured one (alg "none") ends in its own '.' (RFC 7519, 6.1; R57).
+    // (Trimmed by a loop: /\.+$/ takes quadratic time on a long run of dots before other text.)
+    let end = whole.length;
+    while (end > 0 && whole.charCodeAt(end - 1) === 46) end -= 1;
+    const run = whole.slice(0, end);
+    const endsInDot = end < whole.length;
     const segments = run.split('.');
-    for (let index = 0; index + 2 < segments.length; index += 1) {
+    for (let index = 0; index + 1 < segments.length; index += 1) {
       const segment = segments[index] ?? '';
       // The header begins the segment, or follows a '_' or '-' glued to it ('jwt_eyJ...').
       const start = segment.search(/(?:^|[_-])ey(?:J|Ai)/);
-      if (start < 0 || (segments.at(-1) ?? '').length < 2) continue;
-      if (namesAlgorithm(segment.slice(start === 0 && segment.startsWith('ey') ? 0 : start + 1))) return true;
+      if (start < 0) continue;
+      const signed = index + 2 < segments.length && (segments.at(-1) ?? '').length >= 2;
+      const unsecured = endsInDot && index + 2 === segments.length;
+      if (!signed && !unsecured) continue;
+      const alg = algorithmOf(segment.slice(start === 0 && segment.startsWith('ey') ? 0 : start + 1));
+      if (alg !== undefined && (signed || alg === 'none')) return true;
     }
   }
   return false;
 }
 
-/** Whether base64url text decodes to a JSON object with an `alg` (a JOSE header). */
-function namesAlgorithm(base64url: string): boolean {
-  if (base64url.length > 4096) return false;
+/** The `alg` base64url text names when it decodes to a JSON object with one (a JOSE header), as text. */
+function algorithmOf(base64url: string): string | undefined {
+  if (base64url.length > 4096) return undefined;
   try {
     const header: unknown = JSON.parse(Buffer.from(base64url, 'base64url').toString('utf8'));
-    return typeof header === 'object' && header !== null && 'alg' in header;
+    return typeof header === 'object' && header !== null && 'alg' in header ? String(header.alg) : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 

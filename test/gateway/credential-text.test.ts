@@ -15,6 +15,12 @@ describe('withoutKeys', () => {
     expect(withoutKeys("argument 'eyJhbGciOiJIUzI1NiJ9.e30.abc' is invalid")).toBe("argument '(what looks like a key, not shown)' is invalid");
     expect(withoutKeys(`token=jwt_${jwt}; next`)).toBe('token=(what looks like a key, not shown); next');
     expect(withoutKeys("host 'eyecare-portal.example.com' is unknown")).toBe("host 'eyecare-portal.example.com' is unknown");
+    // Unsecured (alg none, an empty signature) and signed before a full stop, claims and all (R57).
+    const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"1"}').toString('base64url')}.`;
+    expect(withoutKeys(`x ${none} y`)).toBe('x (what looks like a key, not shown) y');
+    expect(holdsKey(`the token was ${jwt}.`)).toBe(true);
+    // A signed header with nothing after its payload is no token (alg not none): a word and a dot stay.
+    expect(holdsKey(`${Buffer.from('{"alg":"HS256"}').toString('base64url')}.notatoken.`)).toBe(false);
   });
 
   it("hides a key behind dashes glued to it, as a flag's '=--' gives (R57), and keeps a flag's own name", () => {
