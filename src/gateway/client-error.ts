@@ -62,3 +62,8 @@ export function problemError(problem: RequestProblem): ClientError {
   // A whole-body problem has no field to name.
   return new ClientError(problem.status, problem.kind, problem.message, { ...(problem.param === '' || problem.param === undefined ? {} : { param: problem.param }), ...(problem.code === undefined ? {} : { code: problem.code }) });
 }
+
+/** A request the gateway will not serve because it is shutting down: sent elsewhere by a retry. */
+export function shuttingDownError(): ClientError {
+  return new ClientError(503, 'overloaded', 'the gateway is shutting down; retry the request', { headers: { connection: 'close' } });
+}

@@ -13,7 +13,7 @@ import { pumpAnswer, withoutPrefillWhitespace } from './answer-pump.js';
 import { createJsonSink, createStreamSink, keepStreamsAlive, type KeptAliveStream, type ResponseHeaders } from './answer-sink.js';
 import { sendJson } from '../protocol/send-json.js';
 import { Cancellation } from './cancellation.js';
-import { ClientError, problemError } from './client-error.js';
+import { ClientError, problemError, shuttingDownError } from './client-error.js';
 import { EndpointPool } from './endpoint-pool.js';
 import { firstAnswer, routeFailureError } from './first-answer.js';
 import { routeResilience, unlabelled, type GatewayConfig, type ResilienceConfig, type RouteConfig, type TenantConfig } from './gateway-config.js';
@@ -27,7 +27,7 @@ import { routedPromptTokens, type RequestContext } from './request-context.js';
 import { effectiveJurisdictions, prefixKeyOf, routeRequest, routingPolicyFromConfig } from './route-request.js';
 import { routedTraits } from './routed-traits.js';
 import { authenticate, reauthenticate, type Authenticated } from './tenant-auth.js';
-import { carryTenantLimits, checkRequestLimit, checkTenantLimits, isPromiseLike, MemoryRateLimitStore, settleTokenUsage, tenantLimitState, type Awaitable, type RateLimitStore, type TenantLimitDecision } from './token-bucket.js';
+import { carryTenantLimits, checkRequestLimit, checkTenantLimits, isPromiseLike, MemoryRateLimitStore, settleTokenUsage, tenantLimitState, type RateLimitStore, type TenantLimitDecision } from './token-bucket.js';
 import { retryAfterHeaders } from '../protocol/retry-after-headers.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
 import { countTokens } from './count-tokens.js';
@@ -37,6 +37,7 @@ import { answerPreflight, corsResponseHeaders } from './cors-policy.js';
 import { fitToTokenLimit } from './fit-to-token-limit.js';
 import { judgeAfterReads } from './judge-after-reads.js';
 import { headerJurisdictionsOf, refuseJurisdictionTrailer } from './jurisdiction-header.js';
+import { createStoreCalls, storeErrorText, type StoreWait } from './store-calls.js';
 import { headerLines, headerValue, inboundDialectOf, targetOf } from './request-head.js';
 import { answeredOnSocket, hasPendingAnswer, parserRefusal, queueAnswer, refuseSocket, type SocketRefusal, type SocketRefusalShell } from './socket-refusal.js';
 
@@ -176,6 +177,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   const generateId = options.generateId ?? (() => randomUUID().replaceAll('-', ''));
   const limits = options.rateLimits ?? new MemoryRateLimitStore();
   const logger = options.logger === false ? undefined : (options.logger ?? createGatewayLogger());
+  // One for every request: a silent stand-in made per request was three objects per open stream.
+  const requestLog: RequestContext['log'] = logger ?? { warn: () => undefined, info: () => undefined };
+  const store = createStoreCalls({ limits, now, log: requestLog, limitsOf });
   const endpoints = new EndpointPool(config, options.env ?? process.env, now);
   let upstreamAttempts = 0;
   let upstreamClosing = false;
@@ -362,76 +366,6 @@ export function createGateway(options: GatewayOptions): Gateway {
     return route;
   };
 
-  /**
-   * What the rate-limit store answers to `ask`. An answer now (the memory store's) is taken at
-   * once, as before the store could answer later: nothing changes while it is made. One that comes
-   * later is waited for at most storeWaitMs, and no longer than the client stays or the gateway
-   * runs; the key is then checked again, since a reload may have taken it away meanwhile. A store
-   * that fails, or does not answer in time, admits nothing: limits that cannot be checked are not
-   * skipped (a 503 the caller may retry).
-   */
-  const askStore = <T>(ask: () => Awaitable<T>, serving: StoreWait, undo?: (answer: T) => void): Awaitable<T> => {
-    let answer: Awaitable<T>;
-    try {
-      answer = ask();
-    } catch (error) {
-      throw storeFailed(serving.requestId, error);
-    }
-    return isPromiseLike(answer) ? waitForStore(answer, serving, undo) : answer;
-  };
-
-  /** `undo`: gives back what the answer took, when the request does not go on after all (client gone, key taken away, shutdown). */
-  const waitForStore = async <T>(answer: PromiseLike<T>, { requestId, deadline, res, authenticated, labels }: StoreWait, undo: (answer: T) => void = () => undefined): Promise<T> => {
-    let stop = (): void => undefined;
-    let givenUp = false;
-    const interrupted = new Promise<never>((_resolve, reject) => {
-      // An answer that came while the gateway was held up is not a store too slow (see judgeAfterReads).
-      const stopTimer = judgeAfterReads(() => reject(storeFailed(requestId, Object.assign(new Error(`no answer within ${String(storeWaitMs)} ms`), { code: 'ETIMEDOUT' }))), storeWaitMs);
-      const onClose = (): void => reject(new ClientError(499, 'invalid_request', 'the client went away while its rate limits were checked'));
-      res.once('close', onClose);
-      // Before the request's own deadline is watched, only a shutdown cancels it.
-      const stopCancel = deadline.onCancel(() => reject(shuttingDownError()));
-      stop = () => {
-        givenUp = true;
-        stopTimer();
-        res.off('close', onClose);
-        stopCancel();
-      };
-    });
-    // A failure after the wait was given up is not logged twice.
-    const answering = Promise.resolve(answer).then(undefined, (error: unknown) => Promise.reject(givenUp ? error : storeFailed(requestId, error)));
-    let answered: T;
-    try {
-      answered = await Promise.race([answering, interrupted]);
-    } catch (error) {
-      // Interrupted: the store's answer, when it comes, is given back.
-      answering.then(undo, () => undefined);
-      throw error;
-    } finally {
-      stop();
-    }
-    try {
-      // A client that left before the wait began (its close already heard by nobody) is gone too.
-      if (res.destroyed) throw new ClientError(499, 'invalid_request', 'the client went away while its rate limits were checked');
-      admittedTenant(authenticated, labels);
-    } catch (error) {
-      undo(answered);
-      throw error;
-    }
-    return answered;
-  };
-
-  /** Gives back an admission's tokens (its request stays spent, as a refused one's does), the store's failure logged. */
-  const refundAdmission = (tenant: TenantConfig, estimated: number, requestId: string) => (decision: TenantLimitDecision): void => {
-    if (!decision.allowed) return;
-    storeQuietly(requestId, () => settleTokenUsage(limits, limitsOf(tenant), estimated, 0, now()));
-  };
-
-  const storeFailed = (requestId: string, error: unknown): ClientError => {
-    requestLog.warn({ requestId, err: storeErrorText(error) }, 'rate-limit store failed');
-    return new ClientError(503, 'overloaded', "the gateway could not check the tenant's rate limits (its limit store did not answer); retry the request", { headers: { 'retry-after': '1' } });
-  };
-
   /** A tenant limit's refusal, with the wait until both limits let the request through. */
   const overLimit = (tenant: TenantConfig, admitted: Extract<TenantLimitDecision, { allowed: false }>, neededTokens = 0): ClientError => {
     metrics.rateLimited.inc({ tenant: tenant.id, limit: admitted.limit });
@@ -479,7 +413,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const route = routeOf(asked.model, labels);
       const resilience = resilienceOf.get(route) ?? config.resilience;
       refuseIfArrivedLate(arrivedAt, resilience);
-      const serving: StoreWait = { requestId, deadline, res, authenticated, labels };
+      const serving: StoreWait = { requestId, deadline, res, recheck: () => admittedTenant(authenticated, labels) };
 
       // Read once: routeInput runs on every attempt, retry, hedge and resume.
       const traits = routedTraits(asked, tenant, headerJurisdictionsOf(req));
@@ -499,7 +433,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         const tooLong = contextRefusal();
         if (tooLong !== undefined) throw tooLong;
         const at = now();
-        const state = askStore(() => tenantLimitState(limits, tenant, at), serving);
+        const state = store.ask(() => tenantLimitState(limits, tenant, at), serving);
         Object.assign(headers, inbound.rateLimitHeaders(isPromiseLike(state) ? await state : state, at));
         metrics.rateLimited.inc({ tenant: tenant.id, limit: 'tokens' });
         throw new ClientError(429, 'rate_limit', `tenant ${tenant.id}'s whole limit of ${String(tenant.tokensPerMinute)} tokens per minute leaves about ${String(outputTokens)} tokens for the answer after the prompt, too few for extended thinking (at least ${String(minThinkingBudget)}): shorten the prompt, or send the request without thinking`, { isRetryable: false, limit: 'tokens' });
@@ -513,7 +447,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       const estimated = promptTokens + outputTokens;
       const admittedAt = now();
-      const admission = askStore(() => checkTenantLimits(limits, tenant, estimated, admittedAt), serving, refundAdmission(tenant, estimated, requestId));
+      const admission = store.ask(() => checkTenantLimits(limits, tenant, estimated, admittedAt), serving, store.refund(tenant, estimated, requestId));
       const admitted = isPromiseLike(admission) ? await admission : admission;
       Object.assign(headers, inbound.rateLimitHeaders(admitted.state, admittedAt));
       if (!admitted.allowed) {
@@ -599,7 +533,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         };
         const unsettled = (error: unknown): void => {
           charged(estimated);
-          storeFailedLater(requestId, error);
+          store.failedLater(requestId, error);
         };
         // Against the tenant's limits as they are now: a reload may have raised them since admission.
         const current = limitsOf(tenant);
@@ -618,7 +552,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         }
         charged(used);
         if (res.headersSent) return;
-        storeQuietly(requestId, () => tenantLimitState(limits, current, settledAt), (state) => Object.assign(headers, inbound.rateLimitHeaders(state, settledAt)));
+        store.quietly(requestId, () => tenantLimitState(limits, current, settledAt), (state) => Object.assign(headers, inbound.rateLimitHeaders(state, settledAt)));
       };
       try {
         const answer = await firstAnswer(core, context, withoutPrefillWhitespace(request), tried, deadline);
@@ -673,7 +607,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // Before the request is charged, as a chat request's is: a caller's typo costs no quota.
       const headerJurisdictions = headerJurisdictionsOf(req);
       const admittedAt = now();
-      const admission = askStore(() => checkRequestLimit(limits, tenant, admittedAt), { requestId, deadline, res, authenticated, labels });
+      const admission = store.ask(() => checkRequestLimit(limits, tenant, admittedAt), { requestId, deadline, res, recheck: () => admittedTenant(authenticated, labels) });
       const admitted = isPromiseLike(admission) ? await admission : admission;
       Object.assign(headers, anthropicDialect.rateLimitHeaders(admitted.state, admittedAt));
       if (!admitted.allowed) throw overLimit(tenant, admitted);
@@ -729,28 +663,6 @@ export function createGateway(options: GatewayOptions): Gateway {
     const headerJurisdictions = headerJurisdictionsOf(req);
     const allowed = effectiveJurisdictions({ tenantJurisdictions: tenant.jurisdictions, ...(headerJurisdictions === undefined ? {} : { headerJurisdictions }) });
     return modelJurisdictions.filter((entry) => [...entry.jurisdictions].some((jurisdiction) => allowed.has(jurisdiction))).map((entry) => entry.model);
-  };
-
-  // One for every request: a silent stand-in made per request was three objects per open stream.
-  const requestLog: RequestContext['log'] = logger ?? { warn: () => undefined, info: () => undefined };
-
-  /** A settlement the store failed after the answer: the tenant's charge stands as admitted; logged. */
-  const storeFailedLater = (requestId: string, error: unknown): void => {
-    requestLog.warn({ requestId, err: storeErrorText(error) }, 'rate-limit store failed to settle a charge');
-  };
-
-  /**
-   * A store call after admission, whose failure costs the request nothing: logged, thrown or rejected
-   * later. `use` takes a result the store gave at once (a later one arrives after the answer's headers).
-   */
-  const storeQuietly = <T>(requestId: string, call: () => Awaitable<T>, use?: (value: T) => void): void => {
-    try {
-      const result = call();
-      if (isPromiseLike(result)) Promise.resolve(result).catch((error: unknown) => storeFailedLater(requestId, error));
-      else use?.(result);
-    } catch (error) {
-      storeFailedLater(requestId, error);
-    }
   };
 
   // The names the config gives things, shown as they are in a refusal's log line (see loggedReason).
@@ -1164,34 +1076,6 @@ function decodedPathPart(part: string): string {
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
-
-/**
- * A store's error for the log, by its name and code alone (`Error (ECONNREFUSED)`): a store
- * client's text may quote its connection string, password and all, in more forms than a pattern
- * could know.
- */
-function storeErrorText(error: unknown): string {
-  if (!(error instanceof Error)) return 'a value thrown that is not an Error';
-  const code = (error as NodeJS.ErrnoException).code;
-  return typeof code === 'string' && /^[A-Z0-9_]{1,40}$/.test(code) ? `${error.name.slice(0, 40)} (${code})` : error.name.slice(0, 40);
-}
-
-/** What a request waiting on the rate-limit store is: see askStore. */
-interface StoreWait {
-  readonly requestId: string;
-  readonly deadline: Cancellation;
-  readonly res: ServerResponse;
-  readonly authenticated: Authenticated;
-  readonly labels: FailureLabels;
-}
-
-/** The longest a request waits for a store that answers later: a store answers in milliseconds, and one that takes a second is failing. */
-const storeWaitMs = 1000;
-
-/** A request the gateway will not serve because it is shutting down: sent elsewhere by a retry. */
-function shuttingDownError(): ClientError {
-  return new ClientError(503, 'overloaded', 'the gateway is shutting down; retry the request', { headers: { connection: 'close' } });
 }
 
 /**
