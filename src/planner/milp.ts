@@ -80,6 +80,8 @@ export interface MilpSolution {
   readonly lowerBound: number;
   readonly gap: number;
   readonly seconds: number;
+  /** Whether the solve stopped at its time limit (HiGHS's status), rather than at its gap or proof. */
+  readonly timeLimited: boolean;
 }
 
 export interface MilpOptions {
@@ -117,7 +119,7 @@ export async function solveMilp(problem: MilpProblem, options: MilpOptions): Pro
   if (numCols === 0) {
     // Nothing to decide (a fleet with no workloads): feasible exactly when every row admits zero.
     const feasible = problem.rowLower.every((lower, i) => lower <= 0 && (problem.rowUpper[i] ?? 0) >= 0);
-    return { status: feasible ? 'optimal' : 'infeasible', values: new Float64Array(0), rowActivity: new Float64Array(numRows), objective: feasible ? 0 : Number.NaN, lowerBound: feasible ? 0 : Number.NaN, gap: feasible ? 0 : Number.POSITIVE_INFINITY, seconds: 0 };
+    return { status: feasible ? 'optimal' : 'infeasible', values: new Float64Array(0), rowActivity: new Float64Array(numRows), objective: feasible ? 0 : Number.NaN, lowerBound: feasible ? 0 : Number.NaN, gap: feasible ? 0 : Number.POSITIVE_INFINITY, seconds: 0, timeLimited: false };
   }
   const integer = !options.relaxation && problem.columnInteger.some(Boolean);
   const model = highs.createModel({
@@ -164,7 +166,8 @@ export async function solveMilp(problem: MilpProblem, options: MilpOptions): Pro
     else if (code === 8 || code === 9) status = 'infeasible';
     else if (hasSolution) status = 'feasible';
     else status = 'no-solution';
-    return { status, values: solution.colValue, rowActivity: solution.rowValue, objective, lowerBound, gap, seconds };
+    // HiGHS's model status 13: the time limit was reached.
+    return { status, values: solution.colValue, rowActivity: solution.rowValue, objective, lowerBound, gap, seconds, timeLimited: code === 13 };
   } finally {
     model.dispose();
   }

@@ -39,6 +39,8 @@ export async function solvePlacement(fleet: Fleet, options: PlanOptions, built: 
     return { ...lp, status: lp.status === 'feasible' ? 'no-solution' : lp.status, method: 'LP relaxation' };
   }
   const bound = lp.objective;
+  // Whether a step ran out of time, or time ran out for the next one: the plan then depends on the budget.
+  let outOfTime = lp.timeLimited;
   let best: PlacementSolution | undefined;
   let start: Float64Array | undefined;
 
@@ -54,16 +56,21 @@ export async function solvePlacement(fleet: Fleet, options: PlanOptions, built: 
     if (evaluation.violations.length === 0) {
       start = toColumns(problem, built, decision);
       const objective = dot(problem.columnCost, start);
-      best = { status: 'feasible', values: start, rowActivity: new Float64Array(0), objective, lowerBound: bound, gap: relativeGap(objective, bound), seconds: elapsed(), method: 'LP relaxation, rounded and repaired' };
+      best = { status: 'feasible', values: start, rowActivity: new Float64Array(0), objective, lowerBound: bound, gap: relativeGap(objective, bound), seconds: elapsed(), timeLimited: false, method: 'LP relaxation, rounded and repaired' };
     }
   }
 
   for (const width of [1, 3]) {
     const remaining = settings.timeLimitSeconds - elapsed();
-    if (remaining < 0.5 || (best !== undefined && best.gap <= settings.relativeGap)) break;
+    if (best !== undefined && best.gap <= settings.relativeGap) break;
+    if (remaining < 0.5) {
+      outOfTime = true;
+      break;
+    }
     // Inside the box HiGHS works to a tighter gap than the target: the target is measured against the
     // LP bound of the whole problem, which the box's own bound can only exceed.
     const boxed = await solveMilp(box(problem, lp.values, start, width), { ...settings, relativeGap: Math.min(settings.relativeGap, 0.001), timeLimitSeconds: remaining, ...(start === undefined ? {} : { start }) });
+    outOfTime ||= boxed.timeLimited;
     if ((boxed.status === 'optimal' || boxed.status === 'feasible') && (best === undefined || boxed.objective < best.objective - 1e-9)) {
       best = { ...boxed, status: 'feasible', lowerBound: bound, gap: relativeGap(boxed.objective, bound), seconds: elapsed(), method: `LP relaxation, rounding and repair, then MILP restricted to a box of +/-${width} around it (HiGHS)` };
       start = Float64Array.from(boxed.values);
@@ -75,7 +82,7 @@ export async function solvePlacement(fleet: Fleet, options: PlanOptions, built: 
     const full = await solveMilp(problem, { ...settings, timeLimitSeconds: Math.max(1, settings.timeLimitSeconds - elapsed()) });
     return { ...full, lowerBound: Math.max(bound, full.lowerBound), gap: relativeGap(full.objective, Math.max(bound, full.lowerBound)), seconds: elapsed(), method: 'full MILP (HiGHS) after decomposition found no integer plan' };
   }
-  return { ...best, status: best.gap <= settings.relativeGap ? 'optimal' : 'feasible', seconds: elapsed() };
+  return { ...best, status: best.gap <= settings.relativeGap ? 'optimal' : 'feasible', seconds: elapsed(), timeLimited: outOfTime };
 }
 
 function toColumns(problem: MilpProblem, built: PlanProblem, decision: Decision): Float64Array {

@@ -233,8 +233,20 @@ describe('the planner counts its budget on the clock it is given', () => {
     expect(late.method).toBe('LP relaxation, rounded and repaired');
     expect(independentViolations(fleet, late)).toEqual([]);
     expect(late.solveSeconds).toBe(60 * (readings - 1));
+    // Short of its gap because time ran out: said so.
+    expect([late.status, late.problems[0]]).toEqual(['feasible', `the solver stopped at its 6 s limit; the plan is within ${(late.gap * 100).toFixed(2)}% of the best possible`]);
     const stopped = await planFleet(fleetFrom(small), { clock: () => 0 });
     expect(stopped.solveSeconds).toBe(0);
+  });
+});
+
+describe('a plan short of its target gap says why', () => {
+  it('the decomposition ending above the target well inside the limit is not blamed on the limit (E56)', async () => {
+    const fleet = fleetFrom(generateFleetYaml({ pools: 15, services: 20, trainingJobs: 2, totalChips: 60_000 }, 109));
+    const plan = await planFleet(fleet, { timeLimitSeconds: 60 });
+    expect(plan.status).toBe('feasible');
+    expect(plan.solveSeconds).toBeLessThan(60);
+    expect(plan.problems[0]).toBe(`the solve ended within ${(plan.gap * 100).toFixed(2)}% of the best possible, short of its 0.50% target gap, before its 60 s limit: the decomposition's steps are all done (the last, a MILP restricted to +/-3 replicas around the plan), and a longer limit gives the same plan; the gap is measured against the LP relaxation's bound, below the best integer plan, so the true gap may be smaller`);
   });
 });
 
