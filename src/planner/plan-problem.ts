@@ -17,7 +17,9 @@ export function objectiveWeights(fleet: Fleet, reference: { costPerHour: number;
     case 'power':
       return { costWeight: 1e-6, powerWeight: 1 };
     case 'balanced':
-      return { costWeight: 1 / Math.max(1, reference.costPerHour), powerWeight: 1 / Math.max(1, reference.powerMW) };
+      // As documented, for a fleet under 1 MW or $1/h too (E56: a floor of 1 weighed its power down to
+      // nearly nothing); a baseline that places nothing, or only free capacity, divides by 1.
+      return { costWeight: 1 / (reference.costPerHour > 0 ? reference.costPerHour : 1), powerWeight: 1 / (reference.powerMW > 0 ? reference.powerMW : 1) };
   }
 }
 

@@ -84,6 +84,10 @@ describe('objectives', () => {
     const balanced = await planFleet(fleetFrom(small.replace('objective: cost', 'objective: balanced')));
     expect(['optimal', 'feasible']).toContain(balanced.status);
     expect(independentViolations(fleetFrom(small), balanced)).toEqual([]);
+    // As documented: each term divided by the greedy baseline's, for a fleet under 1 MW too (E56: floored at 1).
+    const greedy = balanced.baselines.find((baseline) => baseline.name === 'greedy cheapest-first');
+    expect(greedy?.powerMW).toBeLessThan(1);
+    expect(balanced.objective).toBeCloseTo(balanced.costPerHour / (greedy?.costPerHour ?? Number.NaN) + balanced.powerMW / (greedy?.powerMW ?? Number.NaN), 9);
   });
 });
 
