@@ -71,10 +71,12 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
       const outside = options.inference.filter((o) => o.service === service && survivalGroup(o.pool, lose) !== row.lost);
       const ceiling = ceilingTokensPerSecond(outside) / demandTokensPerSecond(service);
       if (provenOnly && ceiling >= keep) continue;
+      // What it competes with, of what this spec has (E56: cost, power and share caps were named where none applied).
+      const competing = [`the capacity of ${someIds([...new Set(outside.map((o) => o.pool.id))])} (shared with other workloads)`, ...(outside.some((o) => o.pool.site !== undefined) ? ['site power'] : []), ...(fleet.policy.maxShare.provider !== undefined || fleet.policy.maxShare.chipVendor !== undefined ? ['share caps'] : [])];
       const cause =
         ceiling < keep
           ? `survival binds: outside ${row.lost}, pools in [${service.jurisdictions.join(', ')}] could keep at most ${(ceiling * 100).toFixed(1)}% (add capacity with another ${lose} there)`
-          : 'survival competes with cost, capacity, power or share caps';
+          : `survival competes with ${competing.join('; ')} (add capacity with another ${lose} in [${service.jurisdictions.join(', ')}], or lower policy.survive.keep)`;
       problems.push(`losing ${lose} ${row.lost} leaves service ${service.id} ${(row.keptFraction * 100).toFixed(1)}% of demand, below the ${(keep * 100).toFixed(0)}% policy: ${cause}`);
     }
   }
@@ -91,12 +93,27 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
   }
 
   for (const [kind, cap] of [['provider', fleet.policy.maxShare.provider], ['chipVendor', fleet.policy.maxShare.chipVendor]] as const) {
-    if (cap === undefined || provenOnly) continue;
+    if (cap === undefined) continue;
+    // Caps that cannot all hold whatever is placed: the shares of the few there are add up to 100% (E56).
+    const holders = [...new Set([...options.inference.map((o) => o.pool), ...options.training.map((o) => o.pool)].map((pool) => (kind === 'provider' ? pool.provider : pool.chip.vendor)))].sort();
+    const word = kind === 'provider' ? 'provider' : 'chip vendor';
+    if (holders.length > 0 && cap * holders.length < 1 - 1e-9) {
+      const least = Math.ceil(10_000 / holders.length) / 100;
+      const raise = holders.length === 1 ? `remove policy.maxShare.${kind}` : `raise policy.maxShare.${kind} to ${(least / 100).toString()} or more`;
+      problems.push(`the ${(cap * 100).toFixed(0)}% ${word} share cap cannot hold: the workloads can run with ${holders.length === 1 ? `one ${word}` : `${String(holders.length)} ${word}s`} (${holders.join(', ')}), whose shares of the power add up to 100%, so one must hold at least ${least}%; ${raise}, or add pools of other ${word}s`);
+      continue;
+    }
+    if (provenOnly) continue;
     for (const [name, share] of Object.entries(evaluation.shares[kind])) {
       if (share > cap + 1e-4) problems.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} ${name} holds ${(share * 100).toFixed(1)}% of allocated power, above the ${(cap * 100).toFixed(0)}% cap: share caps bind (not enough eligible capacity elsewhere)`);
     }
   }
   return problems;
+}
+
+/** Up to four ids, and how many more. */
+function someIds(ids: readonly string[]): string {
+  return ids.length <= 4 ? ids.join(', ') : `${ids.slice(0, 4).join(', ')} and ${String(ids.length - 4)} more`;
 }
 
 /** Most tokens/s a set of options could give if nothing else used their pools. */

@@ -180,7 +180,13 @@ describe('infeasible specs say why and still give the best partial plan', () => 
     const fleet = fleetFrom(spec({ policy: 'policy: { objective: cost, headroom: 0.2, maxShare: { provider: 0.3 } }', pools: '  - { id: gcp-us, provider: gcp, region: us-central1, jurisdiction: us, chip: tpu-v6e, chips: 256, pricing: committed }' }));
     const plan = await planFleet(fleet);
     expect(plan.status).toBe('infeasible');
-    expect(plan.problems.join('\n')).toMatch(/provider gcp holds 100\.0% of allocated power, above the 30% cap/);
+    // One provider can hold no less than all (E56: it was blamed on capacity elsewhere).
+    expect(plan.problems).toContain('the 30% provider share cap cannot hold: the workloads can run with one provider (gcp), whose shares of the power add up to 100%, so one must hold at least 100%; remove policy.maxShare.provider, or add pools of other providers');
+    // A cap two providers could meet, but the second's pool is too small to take its part.
+    const small = fleetFrom(spec({ policy: 'policy: { objective: cost, headroom: 0.2, maxShare: { provider: 0.6 } }', pools: '  - { id: gcp-us, provider: gcp, region: us-central1, jurisdiction: us, chip: tpu-v6e, chips: 256, pricing: committed }\n  - { id: aws-us, provider: aws, region: us-east-1, jurisdiction: us, chip: h100, chips: 8, pricing: on-demand }', services: '  - { id: chat, model: llama-3.1-8b, requestsPerSecond: 2000, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }' }));
+    const capped = await planFleet(small);
+    expect(capped.status).toBe('infeasible');
+    expect(capped.problems.join('\n')).toMatch(/provider gcp holds [\d.]+% of allocated power, above the 60% cap: share caps bind \(not enough eligible capacity elsewhere\)/);
   });
 });
 
@@ -241,6 +247,44 @@ describe('the planner counts its budget on the clock it is given', () => {
     expect([late.status, late.problems[0]]).toEqual(['feasible', `the solver stopped at its 6 s limit; the plan is within ${(late.gap * 100).toFixed(2)}% of the best possible`]);
     const stopped = await planFleet(fleetFrom(small), { clock: () => 0 });
     expect(stopped.solveSeconds).toBe(0);
+  });
+});
+
+describe('share caps and survival say what binds, of what the spec has (E56)', () => {
+  const twoProviders = (policy: string): Fleet =>
+    fleetFrom(
+      [
+        'version: 1',
+        'pools:',
+        '  - { id: aws-a, provider: aws, region: us-east-1, jurisdiction: us, chip: h100, chips: 256, pricing: on-demand }',
+        '  - { id: gcp-a, provider: gcp, region: us-central1, jurisdiction: us, chip: h100, chips: 256, pricing: on-demand, pricePerChipHour: 10 }',
+        'services:',
+        '  - { id: chat, model: llama-3.1-8b, requestsPerSecond: 100, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }',
+        `policy: ${policy}`,
+      ].join('\n'),
+    );
+
+  it('caps that cannot all hold are said so, with the least cap that can, not blamed on capacity elsewhere', async () => {
+    const providers = await planFleet(twoProviders('{ maxShare: { provider: 0.3 } }'), { timeLimitSeconds: 5 });
+    expect(providers.status).toBe('infeasible');
+    expect(providers.problems).toEqual(['the 30% provider share cap cannot hold: the workloads can run with 2 providers (aws, gcp), whose shares of the power add up to 100%, so one must hold at least 50%; raise policy.maxShare.provider to 0.5 or more, or add pools of other providers']);
+    const vendor = await planFleet(twoProviders('{ maxShare: { chipVendor: 0.5 } }'), { timeLimitSeconds: 5 });
+    expect(vendor.problems).toEqual(['the 50% chip vendor share cap cannot hold: the workloads can run with one chip vendor (nvidia), whose shares of the power add up to 100%, so one must hold at least 100%; remove policy.maxShare.chipVendor, or add pools of other chip vendors']);
+  });
+
+  it('survival short for want of shared capacity names the pools, and no share cap or power the spec lacks', async () => {
+    const text = generateFleetYaml({ pools: 4, services: 6, trainingJobs: 2, totalChips: 1000 }, 114);
+    for (const [spec, caps] of [[text, true], [text.replace(/\n {2}maxShare:\n(?: {4}\w+: [\d.]+\n)+/, '\n'), false]] as const) {
+      const plan = await planFleet(fleetFrom(spec), { timeLimitSeconds: 5 });
+      expect(plan.status).toBe('infeasible');
+      const survival = plan.problems.filter((problem) => problem.includes('survival competes'));
+      expect(survival.length).toBeGreaterThan(0);
+      for (const problem of survival) {
+        expect(problem).toMatch(/survival competes with the capacity of [\w-]+(, [\w-]+)* \(shared with other workloads\)(; share caps)? \(add capacity with another provider in \[\w+\], or lower policy\.survive\.keep\)$/);
+        expect(problem.includes('share caps')).toBe(caps);
+        expect(problem).not.toMatch(/cost|site power/);
+      }
+    }
   });
 });
 
