@@ -174,5 +174,6 @@ function baselineReport(baseline: Baseline, planCost: number): BaselineReport {
     powerMW: evaluation.powerMW,
     planSavingsPerHour: evaluation.costPerHour - planCost,
     violations: evaluation.violations,
+    allocations: evaluation.allocations,
   };
 }

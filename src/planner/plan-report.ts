@@ -122,4 +122,6 @@ export interface BaselineReport {
   /** Baseline cost minus plan cost ($/hour); positive means the plan is cheaper. */
   readonly planSavingsPerHour: number;
   readonly violations: readonly string[];
+  /** Where the baseline places each workload, as the plan's allocations are given: its cost and MW can be checked (E56). */
+  readonly allocations: readonly Allocation[];
 }

@@ -71,6 +71,13 @@ describe('planFleet on examples/small.yaml', () => {
     for (const baseline of plan.baselines) expect(baseline.planSavingsPerHour).toBeCloseTo(baseline.costPerHour - plan.costPerHour, 6);
     // A feasible baseline can never beat the optimal plan on its own objective by more than the gap.
     for (const baseline of plan.baselines.filter((b) => b.status === 'feasible')) expect(baseline.costPerHour + 1e-6).toBeGreaterThanOrEqual(plan.costPerHour * (1 - 0.01));
+    // Each baseline's placement is published, so its figures can be checked as the plan's are (E56).
+    for (const baseline of plan.baselines) {
+      expect(baseline.allocations.length).toBeGreaterThan(0);
+      expect(baseline.costPerHour).toBeCloseTo(baseline.allocations.reduce((sum, a) => sum + a.costPerHour, 0), 6);
+      expect(baseline.powerMW).toBeCloseTo(baseline.allocations.reduce((sum, a) => sum + a.powerMW, 0), 9);
+      if (baseline.status === 'feasible') expect(independentViolations(fleetFrom(small), { ...plan, allocations: baseline.allocations })).toEqual([]);
+    }
   });
 });
 
