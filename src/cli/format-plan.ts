@@ -1,3 +1,4 @@
+import { formatRate } from '../planner/evaluate-decision.js';
 import type { Plan } from '../planner/plan-report.js';
 import { count, number, percent, table, usd } from './output.js';
 
@@ -14,7 +15,7 @@ export function formatPlan(plan: Plan, file: string): string {
   lines.push(
     table(
       ['workload', 'kind', 'pool', 'chips', 'replicas', 'tokens/s', '$/h', 'MW'],
-      plan.allocations.map((a) => [a.workload, a.kind, a.pool, number(a.chips), a.replicas === undefined ? '-' : `${number(a.replicas)} x ${a.chipsPerReplica}`, number(a.tokensPerSecond), usd(a.costPerHour), megawatts(a.powerMW)]),
+      plan.allocations.map((a) => [a.workload, a.kind, a.pool, number(a.chips), a.replicas === undefined ? '-' : `${number(a.replicas)} x ${a.chipsPerReplica}`, formatRate(a.tokensPerSecond), usd(a.costPerHour), megawatts(a.powerMW)]),
       ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right'],
     ),
   );
@@ -24,7 +25,7 @@ export function formatPlan(plan: Plan, file: string): string {
     lines.push(
       table(
         ['service', 'jurisdictions', 'demand', 'with headroom', 'capacity', 'unmet'],
-        plan.services.map((s) => [s.id, s.jurisdictions.join(','), number(s.demandTokensPerSecond), number(s.requiredTokensPerSecond), number(s.capacityTokensPerSecond), number(s.unmetTokensPerSecond)]),
+        plan.services.map((s) => [s.id, s.jurisdictions.join(','), formatRate(s.demandTokensPerSecond), formatRate(s.requiredTokensPerSecond), formatRate(s.capacityTokensPerSecond), formatRate(s.unmetTokensPerSecond)]),
         ['left', 'left', 'right', 'right', 'right', 'right'],
       ),
     );
@@ -37,8 +38,10 @@ export function formatPlan(plan: Plan, file: string): string {
   lines.push('');
   const caps = plan.policy.maxShare;
   lines.push(`Shares of allocated facility power${caps.provider !== null || caps.chipVendor !== null ? ` (caps: provider ${caps.provider === null ? 'none' : percent(caps.provider, 0)}, chip vendor ${caps.chipVendor === null ? 'none' : percent(caps.chipVendor, 0)})` : ''}`);
-  lines.push(`  provider:    ${Object.entries(plan.shares.provider).map(([k, v]) => `${k} ${percent(v)}`).join(', ') || '-'}`);
-  lines.push(`  chip vendor: ${Object.entries(plan.shares.chipVendor).map(([k, v]) => `${k} ${percent(v)}`).join(', ') || '-'}`);
+  // With nothing allocated every share is 0/0: say so rather than print 0.0% for each.
+  const shares = (of: Readonly<Record<string, number>>): string => (plan.powerMW > 0 ? Object.entries(of).map(([k, v]) => `${k} ${percent(v)}`).join(', ') || '-' : '- (nothing allocated)');
+  lines.push(`  provider:    ${shares(plan.shares.provider)}`);
+  lines.push(`  chip vendor: ${shares(plan.shares.chipVendor)}`);
   if (plan.services.length > 0) {
     const survive = plan.policy.survive;
     lines.push('');

@@ -178,6 +178,9 @@ function shareBy(pools: readonly Pool[], poolMW: ReadonlyMap<string, number>, ke
   return out;
 }
 
+/** Tokens/s as people read them: whole numbers from 100 up, three significant digits below (0.48, not 0). */
 export function formatRate(value: number): string {
-  return Math.round(value).toLocaleString('en-US');
+  if (!Number.isFinite(value)) return '-';
+  if (Math.abs(value) >= 100) return Math.round(value).toLocaleString('en-US');
+  return value.toLocaleString('en-US', { maximumSignificantDigits: 3 });
 }

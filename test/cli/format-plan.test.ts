@@ -3,6 +3,7 @@ import { loadFleetOrThrow, parseFleet } from '../../src/domain/load-fleet.js';
 import { planFleet } from '../../src/planner/plan-fleet.js';
 import { formatPlan } from '../../src/cli/format-plan.js';
 import { usd } from '../../src/cli/output.js';
+import { formatRate } from '../../src/planner/evaluate-decision.js';
 import { readText, smallYamlPath } from '../helpers/paths.js';
 
 describe('the plan as text', () => {
@@ -27,5 +28,28 @@ describe('a plan short of capacity, as text', () => {
     const text = formatPlan(plan, 'short.yaml');
     for (const baseline of plan.baselines.filter((b) => b.status !== 'feasible')) expect(text).toMatch(new RegExp(`${baseline.name}\\s*│[^\\n]*│\\s*-\\s*│`));
     expect([usd(-423), usd(-37.24), usd(5)]).toEqual(['-$423', '-$37.24', '$5.00']);
+  });
+});
+
+describe('a plan with tiny or no demand, as text', () => {
+  it('writes rates below 100 tokens/s with three significant digits, not as 0 (E56: "short 0 of 0")', async () => {
+    // One request in a thousand seconds of 400 output tokens, where no pool is: 0.4 tokens/s, 0.48 with 20% headroom.
+    const tiny = parseFleet(readText(smallYamlPath).replace(/requestsPerSecond: 300$/m, 'requestsPerSecond: 0.001').replace('jurisdictions: [us]\n  - id: assist-eu', 'jurisdictions: [jp]\n  - id: assist-eu'), 'tiny.yaml');
+    if (!tiny.ok) throw new Error('the edited fleet parses');
+    const plan = await planFleet(tiny.value, {});
+    expect(plan.problems[0]).toMatch(/^service chat-us is short 0\.48 of 0\.48 output tokens\/s in \[jp\]/);
+    expect(formatPlan(plan, 'tiny.yaml')).toMatch(/│ chat-us\s*│ jp\s*│\s*0\.4 │\s*0\.48 │\s*0 │\s*0\.48 │/);
+    expect([formatRate(0), formatRate(1234.5), formatRate(99.96), formatRate(0.0012345), formatRate(Number.NaN)]).toEqual(['0', '1,235', '100', '0.00123', '-']);
+  });
+
+  it('says nothing is allocated instead of a 0.0% share for every provider (E56)', async () => {
+    // Every service and the training job where no pool is: nothing runs anywhere.
+    const none = parseFleet(readText(smallYamlPath).replaceAll(/jurisdictions: \[(us|eu)\]/g, 'jurisdictions: [jp]'), 'none.yaml');
+    if (!none.ok) throw new Error('the edited fleet parses');
+    const plan = await planFleet(none.value, {});
+    expect(plan.powerMW).toBe(0);
+    const text = formatPlan(plan, 'none.yaml');
+    expect(text).toContain('  provider:    - (nothing allocated)\n  chip vendor: - (nothing allocated)');
+    expect(text).not.toMatch(/aws 0\.0%/);
   });
 });
