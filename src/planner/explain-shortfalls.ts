@@ -28,7 +28,9 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
       if (excluded.length === 0) {
         problems.push(`${head}: jurisdictions bind, no pool in ${where} (add a pool there or widen the service's jurisdictions)`);
       } else {
-        problems.push(`${head}: no pool in ${where} can serve it within its SLO (TTFT ${service.ttftMs} ms, TPOT ${service.tpotMs} ms): ${excluded.slice(0, 4).map((e) => `${e.pool}: ${e.reason}`).join('; ')}`);
+        // The reasons are the SLO or the pool's size (a replica the SLO needs is bigger than the pool): name both (E56).
+        const more = excluded.length > 4 ? `; and ${excluded.length - 4} more pool${excluded.length === 5 ? '' : 's'}` : '';
+        problems.push(`${head}: no pool in ${where} can hold a replica that meets its SLO (TTFT ${service.ttftMs} ms, TPOT ${service.tpotMs} ms): ${excluded.slice(0, 4).map((e) => `${e.pool}: ${e.reason}`).join('; ')}${more}`);
       }
       continue;
     }

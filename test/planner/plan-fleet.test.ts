@@ -183,6 +183,21 @@ describe('infeasible specs say why and still give the best partial plan', () => 
     expect(plan.trainingJobs[0]?.pool).toBeNull();
   });
 
+  it('pools too small for one replica are named as too small, not as missing the SLO (E56)', async () => {
+    const pools = [
+      '  - { id: gcp-us, provider: gcp, region: us-central1, jurisdiction: us, chip: tpu-v6e, chips: 1, pricing: committed }',
+      '  - { id: aws-us, provider: aws, region: us-east-1, jurisdiction: us, chip: h100, chips: 1, pricing: on-demand }',
+    ].join('\n');
+    const fleet = fleetFrom(spec({ pools, services: '  - { id: chat, model: llama-3.1-70b, requestsPerSecond: 10, inputTokens: 2000, outputTokens: 400, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }' }));
+    const plan = await planFleet(fleet);
+    expect(plan.status).toBe('infeasible');
+    expect(plan.problems.join('\n')).toMatch(/service chat is short [\d,]+ of [\d,]+ output tokens\/s in \[us\]: no pool in \[us\] can hold a replica that meets its SLO \(TTFT 2000 ms, TPOT 50 ms\): gcp-us: a replica needs \d+ chips; the pool has 1; aws-us: a replica needs \d+ chips; the pool has 1$/m);
+    // Four pools are named; the rest are counted.
+    const five = [pools, ...['a', 'b', 'c'].map((id) => `  - { id: aws-us-${id}, provider: aws, region: us-east-1, jurisdiction: us, chip: h100, chips: 1, pricing: on-demand }`)].join('\n');
+    const many = await planFleet(fleetFrom(spec({ pools: five, services: '  - { id: chat, model: llama-3.1-70b, requestsPerSecond: 10, inputTokens: 2000, outputTokens: 400, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }' })));
+    expect(many.problems.join('\n')).toMatch(/aws-us-b: a replica needs \d+ chips; the pool has 1; and 1 more pool$/m);
+  });
+
   it('a provider share cap that binds is reported with the share', async () => {
     const fleet = fleetFrom(spec({ policy: 'policy: { objective: cost, headroom: 0.2, maxShare: { provider: 0.3 } }', pools: '  - { id: gcp-us, provider: gcp, region: us-central1, jurisdiction: us, chip: tpu-v6e, chips: 256, pricing: committed }' }));
     const plan = await planFleet(fleet);
