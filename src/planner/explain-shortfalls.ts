@@ -16,6 +16,32 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
   const siteById = new Map(evaluation.sites.map((site) => [site.id, site]));
   const lose = fleet.policy.survive?.lose ?? 'provider';
 
+  /**
+   * What stops one more replica of a service on its options: a full pool, a site at its envelope, a
+   * share at its cap. One test for a service short of demand and for one short of survival (R58: the
+   * latter named every pool, site and cap the spec had, at its limit or not).
+   */
+  const limitsReached = (own: readonly InferenceOption[]): string[] => {
+    const reached: string[] = [];
+    const fullPools = [...new Set(own.map((o) => o.pool))].filter((pool) => (usedByPool.get(pool.id)?.used ?? 0) + Math.min(...own.filter((o) => o.pool === pool).map((o) => o.chipsPerReplica)) > pool.chips);
+    if (fullPools.length > 0) reached.push(`pool capacity (${someIds(fullPools.map((p) => p.id))} full)`);
+    // A site binds when not even one more replica of this service fits in its power envelope.
+    const sites = [...new Set(own.map((o) => o.pool.site).filter((s): s is string => s !== undefined))].filter((id) => {
+      const site = siteById.get(id);
+      const smallest = Math.min(...own.filter((o) => o.pool.site === id).map((o) => o.facilityMWPerReplica));
+      return site !== undefined && site.powerMW + smallest > site.limitMW * (1 + 1e-9);
+    });
+    if (sites.length > 0) reached.push(`site power (${sites.map((id) => `${id} at ${siteById.get(id)?.limitMW} MW`).join(', ')})`);
+    for (const [kind, cap] of [['provider', fleet.policy.maxShare.provider], ['chipVendor', fleet.policy.maxShare.chipVendor]] as const) {
+      if (cap === undefined) continue;
+      // Only a holder the options could add to: a cap another provider is at stops nothing here.
+      const theirs = new Set(own.map((o) => (kind === 'provider' ? o.pool.provider : o.pool.chip.vendor)));
+      const atCap = Object.entries(evaluation.shares[kind]).filter(([name, share]) => theirs.has(name) && share >= cap - 1e-3);
+      if (atCap.length > 0) reached.push(`${kind === 'provider' ? 'provider' : 'chip-vendor'} share cap ${(cap * 100).toFixed(0)}% (${atCap.map(([name]) => name).join(', ')})`);
+    }
+    return reached;
+  };
+
   for (const report of evaluation.services) {
     if (report.unmetTokensPerSecond <= report.requiredTokensPerSecond * 1e-6) continue;
     const service = fleet.services.find((s) => s.id === report.id);
@@ -41,21 +67,7 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     }
     // What follows is read off this plan's placement: no proof when the plan was cut short.
     if (provenOnly) continue;
-    const binding: string[] = [];
-    const fullPools = [...new Set(own.map((o) => o.pool))].filter((pool) => (usedByPool.get(pool.id)?.used ?? 0) + Math.min(...own.filter((o) => o.pool === pool).map((o) => o.chipsPerReplica)) > pool.chips);
-    if (fullPools.length > 0) binding.push(`pool capacity (${fullPools.map((p) => p.id).join(', ')} full)`);
-    // A site binds when not even one more replica of this service fits in its power envelope.
-    const sites = [...new Set(own.map((o) => o.pool.site).filter((s): s is string => s !== undefined))].filter((id) => {
-      const site = siteById.get(id);
-      const smallest = Math.min(...own.filter((o) => o.pool.site === id).map((o) => o.facilityMWPerReplica));
-      return site !== undefined && site.powerMW + smallest > site.limitMW * (1 + 1e-9);
-    });
-    if (sites.length > 0) binding.push(`site power (${sites.map((id) => `${id} at ${siteById.get(id)?.limitMW} MW`).join(', ')})`);
-    for (const [kind, cap] of [['provider', fleet.policy.maxShare.provider], ['chipVendor', fleet.policy.maxShare.chipVendor]] as const) {
-      if (cap === undefined) continue;
-      const atCap = Object.entries(evaluation.shares[kind]).filter(([, share]) => share >= cap - 1e-3);
-      if (atCap.length > 0) binding.push(`${kind === 'provider' ? 'provider' : 'chip-vendor'} share cap ${(cap * 100).toFixed(0)}% (${atCap.map(([name]) => name).join(', ')})`);
-    }
+    const binding = limitsReached(own);
     problems.push(`${head}: binding ${binding.length > 0 ? binding.join('; ') : 'competition with other workloads for the same pools'}`);
   }
 
@@ -73,12 +85,12 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
       const outside = options.inference.filter((o) => o.service === service && survivalGroup(o.pool, lose) !== row.lost);
       const ceiling = ceilingTokensPerSecond(outside) / demandTokensPerSecond(service);
       if (provenOnly && ceiling >= keep) continue;
-      // What it competes with, of what this spec has (E56: cost, power and share caps were named where none applied).
-      const competing = [`the capacity of ${someIds([...new Set(outside.map((o) => o.pool.id))])} (shared with other workloads)`, ...(outside.some((o) => o.pool.site !== undefined) ? ['site power'] : []), ...(fleet.policy.maxShare.provider !== undefined || fleet.policy.maxShare.chipVendor !== undefined ? ['share caps'] : [])];
+      // What stops more of it outside the lost group, as a shortfall of demand is told (R58).
+      const reached = limitsReached(outside);
       const cause =
         ceiling < keep
           ? `survival binds: outside ${row.lost}, pools in [${service.jurisdictions.join(', ')}] could keep at most ${(ceiling * 100).toFixed(1)}% (add capacity with another ${lose} there)`
-          : `survival competes with ${competing.join('; ')} (add capacity with another ${lose} in [${service.jurisdictions.join(', ')}], or lower policy.survive.keep)`;
+          : `survival binds with ${reached.length > 0 ? reached.join('; ') : 'competition with other workloads for the same pools'} outside ${row.lost} (add capacity with another ${lose} in [${service.jurisdictions.join(', ')}], or lower policy.survive.keep)`;
       problems.push(`losing ${lose} ${row.lost} leaves service ${service.id} ${(row.keptFraction * 100).toFixed(1)}% of demand, below the ${(keep * 100).toFixed(0)}% policy: ${cause}`);
     }
   }

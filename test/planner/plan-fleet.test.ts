@@ -294,19 +294,43 @@ describe('share caps and survival say what binds, of what the spec has (E56)', (
     expect(vendor.problems).toEqual(['the 50% chip vendor share cap cannot hold: the workloads can run with one chip vendor (nvidia), whose shares of the power add up to 100%, so one must hold at least 100%; remove policy.maxShare.chipVendor, or add pools of other chip vendors']);
   });
 
-  it('survival short for want of shared capacity names the pools, and no share cap or power the spec lacks', async () => {
+  it('survival short for want of room outside the lost provider names the full pools, and no cap or site not at its limit (R58)', async () => {
+    // Seed 114's pools are nearly full; its shares (38% at most) are far below its caps (70% and 80%).
     const text = generateFleetYaml({ pools: 4, services: 6, trainingJobs: 2, totalChips: 1000 }, 114);
-    for (const [spec, caps] of [[text, true], [text.replace(/\n {2}maxShare:\n(?: {4}\w+: [\d.]+\n)+/, '\n'), false]] as const) {
+    for (const spec of [text, text.replace(/\n {2}maxShare:\n(?: {4}\w+: [\d.]+\n)+/, '\n')]) {
       const plan = await planFleet(fleetFrom(spec), { timeLimitSeconds: 5 });
       expect(plan.status).toBe('infeasible');
-      const survival = plan.problems.filter((problem) => problem.includes('survival competes'));
+      const survival = plan.problems.filter((problem) => problem.startsWith('losing provider'));
       expect(survival.length).toBeGreaterThan(0);
       for (const problem of survival) {
-        expect(problem).toMatch(/survival competes with the capacity of [\w-]+(, [\w-]+)* \(shared with other workloads\)(; share caps)? \(add capacity with another provider in \[\w+\], or lower policy\.survive\.keep\)$/);
-        expect(problem.includes('share caps')).toBe(caps);
-        expect(problem).not.toMatch(/cost|site power/);
+        const [, lost, full] = /^losing provider (\w+) .*: survival binds with pool capacity \(([\w-]+(?:, [\w-]+)*) full\) outside \1 \(add capacity with another provider in \[\w+\], or lower policy\.survive\.keep\)$/.exec(problem) ?? expect.fail(problem);
+        for (const id of (full ?? '').split(', ')) {
+          const pool = plan.pools.find((p) => p.id === id) ?? expect.fail(id);
+          expect(pool.provider).not.toBe(lost);
+          expect(pool.used / pool.chips).toBeGreaterThan(0.75);
+        }
       }
     }
+    // A site at its envelope is what binds, not the capacity of a pool with nothing else on it.
+    const site = await planFleet(
+      fleetFrom(
+        [
+          'version: 1',
+          'sites:',
+          '  - { id: s1, powerMW: 0.004, pue: 1.2 }',
+          'pools:',
+          '  - { id: aws-a, provider: aws, region: us-east-1, jurisdiction: us, site: s1, chip: h100, chips: 256, pricing: on-demand }',
+          '  - { id: gcp-a, provider: gcp, region: us-central1, jurisdiction: us, chip: h100, chips: 256, pricing: on-demand }',
+          'services:',
+          '  - { id: chat, model: llama-3.1-8b, requestsPerSecond: 100, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }',
+          'policy: { objective: cost, headroom: 0.2, survive: { lose: provider, keep: 0.5 } }',
+        ].join('\n'),
+      ),
+      { timeLimitSeconds: 5 },
+    );
+    expect(site.problems.filter((problem) => problem.startsWith('losing provider'))).toEqual([
+      expect.stringMatching(/^losing provider gcp leaves service chat [\d.]+% of demand, below the 50% policy: survival binds with site power \(s1 at 0\.004 MW\) outside gcp \(/),
+    ]);
   });
 });
 
