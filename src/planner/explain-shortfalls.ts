@@ -112,9 +112,11 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     const holders = [...new Set([...options.inference.map((o) => o.pool), ...options.training.map((o) => o.pool)].map((pool) => (kind === 'provider' ? pool.provider : pool.chip.vendor)))].sort();
     const word = kind === 'provider' ? 'provider' : 'chip vendor';
     if (holders.length > 0 && cap * holders.length < 1 - 1e-9) {
-      const least = Math.ceil(10_000 / holders.length) / 100;
-      const raise = holders.length === 1 ? `remove policy.maxShare.${kind}` : `raise policy.maxShare.${kind} to ${(least / 100).toString()} or more`;
-      problems.push(`the ${(cap * 100).toFixed(0)}% ${word} share cap cannot hold: the workloads can run with ${holders.length === 1 ? `one ${word}` : `${String(holders.length)} ${word}s`} (${holders.join(', ')}), whose shares of the power add up to 100%, so one must hold at least ${least}%; ${raise}, or add pools of other ${word}s`);
+      // 1/n of the power at least, said to two decimals of a percent; the cap to raise to, 1/n rounded up to four (R58: 0.33340000000000003).
+      const least = Number((100 / holders.length).toFixed(2));
+      const raiseTo = Number((Math.ceil(10_000 / holders.length) / 10_000).toFixed(4));
+      const raise = holders.length === 1 ? `remove policy.maxShare.${kind}` : `raise policy.maxShare.${kind} to ${String(raiseTo)} or more`;
+      problems.push(`the ${(cap * 100).toFixed(0)}% ${word} share cap cannot hold: the workloads can run with ${holders.length === 1 ? `one ${word}` : `${String(holders.length)} ${word}s`} (${holders.join(', ')}), whose shares of the power add up to 100%, so one must hold at least ${String(least)}%; ${raise}, or add pools of other ${word}s`);
       continue;
     }
     if (provenOnly) continue;

@@ -290,6 +290,11 @@ describe('share caps and survival say what binds, of what the spec has (E56)', (
     const providers = await planFleet(twoProviders('{ maxShare: { provider: 0.3 } }'), { timeLimitSeconds: 5 });
     expect(providers.status).toBe('infeasible');
     expect(providers.problems).toEqual(['the 30% provider share cap cannot hold: the workloads can run with 2 providers (aws, gcp), whose shares of the power add up to 100%, so one must hold at least 50%; raise policy.maxShare.provider to 0.5 or more, or add pools of other providers']);
+    // A third of the power, to four decimals as a cap and two as a percent (R58: 'to 0.33340000000000003').
+    const three = twoProviders('{ maxShare: { provider: 0.3 } }');
+    const oci = { ...(three.pools[1] ?? expect.fail('two pools')), id: 'oci-a', provider: 'oci' };
+    const thirds = await planFleet({ ...three, pools: [...three.pools, oci] }, { timeLimitSeconds: 5 });
+    expect(thirds.problems).toEqual(['the 30% provider share cap cannot hold: the workloads can run with 3 providers (aws, gcp, oci), whose shares of the power add up to 100%, so one must hold at least 33.33%; raise policy.maxShare.provider to 0.3334 or more, or add pools of other providers']);
     const vendor = await planFleet(twoProviders('{ maxShare: { chipVendor: 0.5 } }'), { timeLimitSeconds: 5 });
     expect(vendor.problems).toEqual(['the 50% chip vendor share cap cannot hold: the workloads can run with one chip vendor (nvidia), whose shares of the power add up to 100%, so one must hold at least 100%; remove policy.maxShare.chipVendor, or add pools of other chip vendors']);
   });
