@@ -38,8 +38,8 @@ export function formatPlan(plan: Plan, file: string): string {
   lines.push('');
   const caps = plan.policy.maxShare;
   lines.push(`Shares of allocated facility power${caps.provider !== null || caps.chipVendor !== null ? ` (caps: provider ${caps.provider === null ? 'none' : percent(caps.provider, 0)}, chip vendor ${caps.chipVendor === null ? 'none' : percent(caps.chipVendor, 0)})` : ''}`);
-  // With nothing allocated every share is 0/0: say so rather than print 0.0% for each.
-  const shares = (of: Readonly<Record<string, number>>): string => (plan.powerMW > 0 ? Object.entries(of).map(([k, v]) => `${k} ${percent(v)}`).join(', ') || '-' : '- (nothing allocated)');
+  // With nothing allocated there are no shares (each would be 0/0).
+  const shares = (of: Readonly<Record<string, number>>): string => Object.entries(of).map(([k, v]) => `${k} ${percent(v)}`).join(', ') || '- (nothing allocated)';
   lines.push(`  provider:    ${shares(plan.shares.provider)}`);
   lines.push(`  chip vendor: ${shares(plan.shares.chipVendor)}`);
   if (plan.services.length > 0) {

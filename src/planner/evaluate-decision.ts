@@ -174,7 +174,9 @@ function shareBy(pools: readonly Pool[], poolMW: ReadonlyMap<string, number>, ke
     all += mw;
   }
   const out: Record<string, number> = {};
-  for (const [name, mw] of [...totals].sort(([a], [b]) => a.localeCompare(b))) out[name] = all > 0 ? mw / all : 0;
+  // Nothing allocated: every share would be 0/0, so none is given (R58: --json said 0 for each).
+  if (all <= 0) return out;
+  for (const [name, mw] of [...totals].sort(([a], [b]) => a.localeCompare(b))) out[name] = mw / all;
   return out;
 }
 

@@ -26,6 +26,7 @@ export interface Plan {
   readonly excludedOptions: readonly { readonly workload: string; readonly pool: string; readonly reason: string }[];
   readonly services: readonly ServiceReport[];
   readonly trainingJobs: readonly TrainingJobReport[];
+  /** Each provider's and chip vendor's fraction of allocated facility power; empty when nothing is allocated. */
   readonly shares: { readonly provider: Readonly<Record<string, number>>; readonly chipVendor: Readonly<Record<string, number>> };
   readonly survival: readonly SurvivalReport[];
   readonly pools: readonly PoolReport[];

@@ -48,6 +48,8 @@ describe('a plan with tiny or no demand, as text', () => {
     if (!none.ok) throw new Error('the edited fleet parses');
     const plan = await planFleet(none.value, {});
     expect(plan.powerMW).toBe(0);
+    // No share is 0/0 in --json either (R58).
+    expect(plan.shares).toEqual({ provider: {}, chipVendor: {} });
     const text = formatPlan(plan, 'none.yaml');
     expect(text).toContain('  provider:    - (nothing allocated)\n  chip vendor: - (nothing allocated)');
     expect(text).not.toMatch(/aws 0\.0%/);
