@@ -33,17 +33,8 @@ const pureCores: readonly string[] = [
   'catalog/',
   'performance/',
   'random/',
-  // The planner but its solver adapter (milp.ts: the HiGHS runtime, and the wall clock HiGHS counts its limit on).
-  'planner/baselines.ts',
-  'planner/evaluate-decision.ts',
-  'planner/explain-shortfalls.ts',
-  'planner/plan-fleet.ts',
-  'planner/plan-options.ts',
-  'planner/plan-problem.ts',
-  'planner/plan-report.ts',
-  'planner/plan-state.ts',
-  'planner/round-and-repair.ts',
-  'planner/solve-placement.ts',
+  // The planner but its solver adapter (see shellsInCores): a file added to it is checked (R58).
+  'planner/',
   'gateway/route-request.ts',
   'gateway/hash-ring.ts',
   'gateway/circuit-breaker.ts',
@@ -54,6 +45,9 @@ const pureCores: readonly string[] = [
   'emulator/first-at-or-after.ts',
   'emulator/faults.ts',
 ];
+
+/** Files of a pure core's folder that are its shell: milp.ts runs HiGHS, and reads the wall clock HiGHS counts its limit on. */
+const shellsInCores: ReadonlySet<string> = new Set(['planner/milp.ts']);
 
 /** Packages that do I/O; a pure core imports none of them, nor any of Node's own modules. */
 const ioPackages: readonly string[] = ['undici', 'pino', 'prom-client', 'commander'];
@@ -186,7 +180,7 @@ function impurities(file: SourceFile): string[] {
   return found;
 }
 
-const isPureCore = (name: string): boolean => pureCores.some((core) => (core.endsWith('/') ? name.startsWith(core) : name === core));
+const isPureCore = (name: string): boolean => !shellsInCores.has(name) && pureCores.some((core) => (core.endsWith('/') ? name.startsWith(core) : name === core));
 
 describe('import layers', () => {
   const files = sourceFiles();
@@ -215,6 +209,8 @@ describe('import layers', () => {
   });
 
   it('the checks catch what they are for', () => {
+    // A planner file added later is a pure core; its solver adapter, which exists, is not.
+    expect([isPureCore('planner/new-step.ts'), isPureCore('planner/milp.ts'), known.has('planner/milp.ts')]).toEqual([true, false, true]);
     const upward: SourceFile = { name: 'performance/x.ts', text: '', imports: ['../gateway/route-request.js'] };
     expect(layerViolations(upward, known)).toEqual(['performance/x.ts imports gateway/route-request.ts: src/performance may not import src/gateway']);
     const stray: SourceFile = { name: 'newpart/x.ts', text: '', imports: [] };
