@@ -270,6 +270,23 @@ describe('the planner counts its budget on the clock it is given', () => {
     const stopped = await planFleet(fleetFrom(small), { clock: () => 0 });
     expect(stopped.solveSeconds).toBe(0);
   });
+
+  it('an infeasible fleet whose partial plan was cut short by the clock blames only what the options prove (R58)', async () => {
+    // A service where no pool is makes the strict model infeasible at its LP; the relaxed one then has no time for its boxes.
+    const text = generateFleetYaml({ pools: 40, services: 60, trainingJobs: 4, totalChips: 60_000 }, 7).replace(
+      /\ntrainingJobs:/,
+      '\n  - { id: chat-br, model: llama-3.1-8b, requestsPerSecond: 10, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [br] }\ntrainingJobs:',
+    );
+    const fleet = fleetFrom(text);
+    expect(fleet.services.at(-1)?.id).toBe('chat-br');
+    let readings = 0;
+    const plan = await planFleet(fleet, { timeLimitSeconds: 6, clock: () => 60_000 * readings++ });
+    expect(plan.status).toBe('infeasible');
+    expect(plan.problems).toEqual([
+      'service chat-br is short 2,400 of 2,400 output tokens/s in [br]: jurisdictions bind, no pool in [br] (add a pool there or widen the service\'s jurisdictions)',
+      "the relaxed model's solve stopped at its 6 s limit: the partial plan shown may not be the best one, so what binds is said only where the options alone prove it; raise --time-limit (policy.timeLimitSeconds) for a full account",
+    ]);
+  });
 });
 
 describe('share caps and survival say what binds, of what the spec has (E56)', () => {
