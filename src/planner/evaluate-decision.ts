@@ -112,7 +112,7 @@ export function evaluateDecision(fleet: Fleet, options: PlanOptions, decision: D
   for (const [kind, cap] of [['provider', caps.provider], ['chipVendor', caps.chipVendor]] as const) {
     if (cap === undefined) continue;
     for (const [name, share] of Object.entries(shares[kind])) {
-      if (share > cap + 1e-4) violations.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} ${name} holds ${(share * 100).toFixed(1)}% of allocated power, above the ${(cap * 100).toFixed(0)}% cap`);
+      if (share > cap + 1e-4) violations.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} ${name} holds ${(share * 100).toFixed(1)}% of allocated power, above the ${formatPolicyPercent(cap)} cap`);
     }
   }
 
@@ -134,7 +134,7 @@ export function evaluateDecision(fleet: Fleet, options: PlanOptions, decision: D
     for (const group of groups) {
       const kept = (total - (byGroup?.get(group) ?? 0)) / demand;
       survival.push({ lost: group, service: service.id, keptFraction: kept, required: keep ?? null });
-      if (keep !== undefined && kept < keep - 1e-6) violations.push(`losing ${group} leaves service ${service.id} ${(kept * 100).toFixed(1)}% of demand, below the ${(keep * 100).toFixed(0)}% policy`);
+      if (keep !== undefined && kept < keep - 1e-6) violations.push(`losing ${group} leaves service ${service.id} ${formatBelow(kept)} of demand, below the ${formatPolicyPercent(keep)} policy`);
     }
   }
 
@@ -178,6 +178,17 @@ function shareBy(pools: readonly Pool[], poolMW: ReadonlyMap<string, number>, ke
   if (all <= 0) return out;
   for (const [name, mw] of [...totals].sort(([a], [b]) => a.localeCompare(b))) out[name] = mw / all;
   return out;
+}
+
+/** A policy's fraction (a cap, a share to keep) as a percent with the digits it was given: 0.3334 is 33.34%, not 33% (R59). */
+export function formatPolicyPercent(fraction: number): string {
+  return `${String(Number((fraction * 100).toFixed(2)))}%`;
+}
+
+/** A fraction found below a policy's, as a percent rounded down: 49.96% is 49.9%, not 50.0% below a 50% policy (R59). */
+export function formatBelow(fraction: number): string {
+  // (A hair added: 0.57 * 1000 is 569.99999999999994 in floating point.)
+  return `${(Math.floor(fraction * 1000 + 1e-9) / 10).toFixed(1)}%`;
 }
 
 /** Tokens/s as people read them: whole numbers from 100 up, three significant digits below (0.48, not 0). */

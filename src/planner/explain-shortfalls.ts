@@ -1,5 +1,5 @@
 import { demandTokensPerSecond, type Fleet } from '../domain/fleet.js';
-import { formatRate, survivalGroup, type Evaluation } from './evaluate-decision.js';
+import { formatBelow, formatPolicyPercent, formatRate, survivalGroup, type Evaluation } from './evaluate-decision.js';
 import type { InferenceOption, PlanOptions } from './plan-options.js';
 
 /**
@@ -37,7 +37,7 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
       // Only a holder the options could add to: a cap another provider is at stops nothing here.
       const theirs = new Set(own.map((o) => (kind === 'provider' ? o.pool.provider : o.pool.chip.vendor)));
       const atCap = Object.entries(evaluation.shares[kind]).filter(([name, share]) => theirs.has(name) && share >= cap - 1e-3);
-      if (atCap.length > 0) reached.push(`${kind === 'provider' ? 'provider' : 'chip-vendor'} share cap ${(cap * 100).toFixed(0)}% (${atCap.map(([name]) => name).join(', ')})`);
+      if (atCap.length > 0) reached.push(`${kind === 'provider' ? 'provider' : 'chip-vendor'} share cap ${formatPolicyPercent(cap)} (${atCap.map(([name]) => name).join(', ')})`);
     }
     return reached;
   };
@@ -91,7 +91,7 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
         ceiling < keep
           ? `survival binds: outside ${row.lost}, pools in [${service.jurisdictions.join(', ')}] could keep at most ${(ceiling * 100).toFixed(1)}% (add capacity with another ${lose} there)`
           : `survival binds with ${reached.length > 0 ? reached.join('; ') : 'competition with other workloads for the same pools'} outside ${row.lost} (add capacity with another ${lose} in [${service.jurisdictions.join(', ')}], or lower policy.survive.keep)`;
-      problems.push(`losing ${lose} ${row.lost} leaves service ${service.id} ${(row.keptFraction * 100).toFixed(1)}% of demand, below the ${(keep * 100).toFixed(0)}% policy: ${cause}`);
+      problems.push(`losing ${lose} ${row.lost} leaves service ${service.id} ${formatBelow(row.keptFraction)} of demand, below the ${formatPolicyPercent(keep)} policy: ${cause}`);
     }
   }
 
@@ -112,16 +112,16 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     const holders = [...new Set([...options.inference.map((o) => o.pool), ...options.training.map((o) => o.pool)].map((pool) => (kind === 'provider' ? pool.provider : pool.chip.vendor)))].sort();
     const word = kind === 'provider' ? 'provider' : 'chip vendor';
     if (holders.length > 0 && cap * holders.length < 1 - 1e-9) {
-      // 1/n of the power at least, said to two decimals of a percent; the cap to raise to, 1/n rounded up to four (R58: 0.33340000000000003).
-      const least = Number((100 / holders.length).toFixed(2));
+      // 1/n of the power at least, said to two decimals of a percent rounded down; the cap to raise to, 1/n rounded up to four (R58: 0.33340000000000003).
+      const least = Math.floor(10_000 / holders.length) / 100;
       const raiseTo = Number((Math.ceil(10_000 / holders.length) / 10_000).toFixed(4));
       const raise = holders.length === 1 ? `remove policy.maxShare.${kind}` : `raise policy.maxShare.${kind} to ${String(raiseTo)} or more`;
-      problems.push(`the ${(cap * 100).toFixed(0)}% ${word} share cap cannot hold: the workloads can run with ${holders.length === 1 ? `one ${word}` : `${String(holders.length)} ${word}s`} (${holders.join(', ')}), whose shares of the power add up to 100%, so one must hold at least ${String(least)}%; ${raise}, or add pools of other ${word}s`);
+      problems.push(`the ${formatPolicyPercent(cap)} ${word} share cap cannot hold: the workloads can run with ${holders.length === 1 ? `one ${word}` : `${String(holders.length)} ${word}s`} (${holders.join(', ')}), whose shares of the power add up to 100%, so one must hold at least ${String(least)}%; ${raise}, or add pools of other ${word}s`);
       continue;
     }
     if (provenOnly) continue;
     for (const [name, share] of Object.entries(evaluation.shares[kind])) {
-      if (share > cap + 1e-4) problems.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} ${name} holds ${(share * 100).toFixed(1)}% of allocated power, above the ${(cap * 100).toFixed(0)}% cap: share caps bind (not enough eligible capacity elsewhere)`);
+      if (share > cap + 1e-4) problems.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} ${name} holds ${(share * 100).toFixed(1)}% of allocated power, above the ${formatPolicyPercent(cap)} cap: share caps bind (the rest could not be placed with other ${kind === 'provider' ? 'providers' : 'chip vendors'} in whole replicas: add capacity there, or raise the cap)`);
     }
   }
   return problems;

@@ -69,10 +69,16 @@ export async function planFleet(fleet: Fleet, settings: PlanSettings = {}): Prom
         status = 'timed-out';
         problems.push(`no plan was found within the solver's ${solveOptions.timeLimitSeconds} s time limit, which does not show the fleet infeasible: raise --time-limit (policy.timeLimitSeconds); the plan shown is the relaxed model's`);
       }
-    } else if (relaxedSolution.solution.timeLimited) {
-      // Proven infeasible, but the partial plan was cut short: what binds in it may not bind in the best one (R58).
+    } else if (relaxedSolution.solution.timeLimited || relaxedSolution.solution.status !== 'optimal') {
+      // Proven infeasible, but the partial plan is not the best one (cut short, or ended above its gap):
+      // what binds in it may not bind in the best one (R58, R59: 46 false lines on a fleet short only where no pool is).
+      const relaxed = relaxedSolution.solution;
       problems.push(...explainShortfalls(fleet, options, evaluation, true));
-      problems.push(`the relaxed model's solve stopped at its ${String(solveOptions.timeLimitSeconds)} s limit: the partial plan shown may not be the best one, so what binds is said only where the options alone prove it; raise --time-limit (policy.timeLimitSeconds) for a full account`);
+      problems.push(
+        relaxed.timeLimited
+          ? `the relaxed model's solve stopped at its ${String(solveOptions.timeLimitSeconds)} s limit: the partial plan shown may not be the best one, so what binds is said only where the options alone prove it; raise --time-limit (policy.timeLimitSeconds) for a full account`
+          : `the relaxed model's plan ended ${(relaxed.gap * 100).toFixed(1)}% from its bound, short of its target gap: the partial plan shown may not be the best one, so what binds is said only where the options alone prove it; mend those first, and plan again for a full account`,
+      );
     } else {
       const explained = explainShortfalls(fleet, options, evaluation);
       problems.push(...(explained.length > 0 ? explained : evaluation.violations));

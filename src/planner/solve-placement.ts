@@ -80,7 +80,8 @@ export async function solvePlacement(fleet: Fleet, options: PlanOptions, built: 
   if (best === undefined) {
     // Nothing integral found near the LP: fall back to the whole MILP for the time left.
     const full = await solveMilp(problem, { ...settings, timeLimitSeconds: Math.max(1, settings.timeLimitSeconds - elapsed()) });
-    return { ...full, lowerBound: Math.max(bound, full.lowerBound), gap: relativeGap(full.objective, Math.max(bound, full.lowerBound)), seconds: elapsed(), method: 'full MILP (HiGHS) after decomposition found no integer plan' };
+    // Out of budget already if the boxes were skipped for want of it, unless this MILP still proved its plan (R59).
+    return { ...full, lowerBound: Math.max(bound, full.lowerBound), gap: relativeGap(full.objective, Math.max(bound, full.lowerBound)), seconds: elapsed(), timeLimited: full.timeLimited || (outOfTime && full.status !== 'optimal'), method: 'full MILP (HiGHS) after decomposition found no integer plan' };
   }
   return { ...best, status: best.gap <= settings.relativeGap ? 'optimal' : 'feasible', seconds: elapsed(), timeLimited: outOfTime };
 }

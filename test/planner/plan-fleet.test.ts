@@ -3,6 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { generateFleetYaml } from '../../bench/generate-fleet.js';
 import type { Fleet } from '../../src/domain/fleet.js';
 import { parseFleet } from '../../src/domain/load-fleet.js';
+import { evaluateDecision, formatBelow, formatPolicyPercent } from '../../src/planner/evaluate-decision.js';
+import { explainShortfalls } from '../../src/planner/explain-shortfalls.js';
+import { buildPlanOptions } from '../../src/planner/plan-options.js';
 import { planFleet } from '../../src/planner/plan-fleet.js';
 import { independentCost, independentViolations } from '../helpers/check-plan.js';
 
@@ -208,7 +211,7 @@ describe('infeasible specs say why and still give the best partial plan', () => 
     const small = fleetFrom(spec({ policy: 'policy: { objective: cost, headroom: 0.2, maxShare: { provider: 0.6 } }', pools: '  - { id: gcp-us, provider: gcp, region: us-central1, jurisdiction: us, chip: tpu-v6e, chips: 256, pricing: committed }\n  - { id: aws-us, provider: aws, region: us-east-1, jurisdiction: us, chip: h100, chips: 8, pricing: on-demand }', services: '  - { id: chat, model: llama-3.1-8b, requestsPerSecond: 2000, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }' }));
     const capped = await planFleet(small);
     expect(capped.status).toBe('infeasible');
-    expect(capped.problems.join('\n')).toMatch(/provider gcp holds [\d.]+% of allocated power, above the 60% cap: share caps bind \(not enough eligible capacity elsewhere\)/);
+    expect(capped.problems.join('\n')).toMatch(/provider gcp holds [\d.]+% of allocated power, above the 60% cap: share caps bind \(the rest could not be placed with other providers in whole replicas: add capacity there, or raise the cap\)/);
   });
 });
 
@@ -287,6 +290,20 @@ describe('the planner counts its budget on the clock it is given', () => {
       "the relaxed model's solve stopped at its 6 s limit: the partial plan shown may not be the best one, so what binds is said only where the options alone prove it; raise --time-limit (policy.timeLimitSeconds) for a full account",
     ]);
   });
+
+  it('and so does one whose relaxed plan ended above its target gap in time (R59: 46 false lines on such a fleet)', async () => {
+    const text = generateFleetYaml({ pools: 10, services: 40, trainingJobs: 2, totalChips: 20_000 }, 7).replace(
+      /\ntrainingJobs:/,
+      '\n  - { id: chat-br, model: llama-3.1-8b, requestsPerSecond: 10, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [br] }\ntrainingJobs:',
+    );
+    const plan = await planFleet(fleetFrom(text), { timeLimitSeconds: 60 });
+    expect(plan.status).toBe('infeasible');
+    expect(plan.solveSeconds).toBeLessThan(60);
+    expect(plan.problems).toEqual([
+      'service chat-br is short 2,400 of 2,400 output tokens/s in [br]: jurisdictions bind, no pool in [br] (add a pool there or widen the service\'s jurisdictions)',
+      expect.stringMatching(/^the relaxed model's plan ended [\d.]+% from its bound, short of its target gap: the partial plan shown may not be the best one, so what binds is said only where the options alone prove it; mend those first, and plan again for a full account$/),
+    ]);
+  });
 });
 
 describe('share caps and survival say what binds, of what the spec has (E56)', () => {
@@ -352,6 +369,30 @@ describe('share caps and survival say what binds, of what the spec has (E56)', (
     );
     expect(site.problems.filter((problem) => problem.startsWith('losing provider'))).toEqual([
       expect.stringMatching(/^losing provider gcp leaves service chat [\d.]+% of demand, below the 50% policy: survival binds with site power \(s1 at 0\.004 MW\) outside gcp \(/),
+    ]);
+  });
+});
+
+describe('what binds a placement, read off a decision', () => {
+  it('a share cap at its limit is named for the services that could add to its holder, not for the others (R59)', () => {
+    // One replica each on two providers of the same chip: 50% each, both at a 50% cap; each service short.
+    const fleet = fleetFrom(
+      spec({
+        pools: ['  - { id: aws-us, provider: aws, region: us-east-1, jurisdiction: us, chip: h100, chips: 256, pricing: on-demand }', '  - { id: gcp-eu, provider: gcp, region: europe-west4, jurisdiction: eu, chip: h100, chips: 256, pricing: on-demand }'].join('\n'),
+        services: ['us', 'eu'].map((where) => `  - { id: chat-${where}, model: llama-3.1-8b, requestsPerSecond: 100, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [${where}] }`).join('\n'),
+        policy: 'policy: { objective: cost, headroom: 0.2, maxShare: { provider: 0.5 } }',
+      }),
+    );
+    const options = buildPlanOptions(fleet);
+    const first = new Set(fleet.services.map((service) => options.inference.findIndex((o) => o.service === service)));
+    const evaluation = evaluateDecision(fleet, options, { replicas: options.inference.map((_, index) => (first.has(index) ? 1 : 0)), trainingChosen: [] });
+    expect(evaluation.shares.provider).toEqual({ aws: 0.5, gcp: 0.5 });
+    // Policies with the digits they were given; what falls below one, rounded down (R59: '33%' for 0.3334, '50.0% … below the 50% policy').
+    expect([formatPolicyPercent(0.3334), formatPolicyPercent(0.5), formatPolicyPercent(0.125), formatBelow(0.49996), formatBelow(0.57), formatBelow(0.466)]).toEqual(['33.34%', '50%', '12.5%', '49.9%', '57.0%', '46.6%']);
+    const problems = explainShortfalls(fleet, options, evaluation);
+    expect(problems).toEqual([
+      expect.stringMatching(/^service chat-us is short [\d,]+ of 24,000 output tokens\/s in \[us\]: binding provider share cap 50% \(aws\)$/),
+      expect.stringMatching(/^service chat-eu is short [\d,]+ of 24,000 output tokens\/s in \[eu\]: binding provider share cap 50% \(gcp\)$/),
     ]);
   });
 });
