@@ -102,7 +102,21 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     if (candidates.length === 0) {
       problems.push(`training job ${job.id} fits no pool in its jurisdictions by its ${job.deadlineDays}-day deadline${excluded.length > 0 ? `: ${excluded.slice(0, 4).map((e) => `${e.pool}: ${e.reason}`).join('; ')}` : ' (no pool in its jurisdictions)'}`);
     } else if (!provenOnly) {
-      problems.push(`training job ${job.id} is not placed: its candidate pools (${candidates.map((c) => `${c.pool.id} needs ${c.chips}`).join(', ')}) lack free chips or power after other workloads, or share caps bind`);
+      // What stops each candidate in this plan, as for a service (R59: one sentence blamed chips, power and caps alike).
+      const stopped = candidates.map((c) => {
+        const free = c.pool.chips - (usedByPool.get(c.pool.id)?.used ?? 0);
+        if (free < c.chips) return `${c.pool.id} needs ${String(c.chips)} chips, ${String(free)} free`;
+        const site = c.pool.site === undefined ? undefined : siteById.get(c.pool.site);
+        if (site !== undefined && site.powerMW + c.facilityMW > site.limitMW * (1 + 1e-9)) return `${c.pool.id} needs ${c.facilityMW.toFixed(3)} MW, site ${site.id} has ${Math.max(0, site.limitMW - site.powerMW).toFixed(3)} MW left`;
+        const caps = (['provider', 'chipVendor'] as const).filter((kind) => {
+          const cap = fleet.policy.maxShare[kind];
+          return cap !== undefined && (evaluation.shares[kind][kind === 'provider' ? c.pool.provider : c.pool.chip.vendor] ?? 0) >= cap - 1e-3;
+        });
+        if (caps.length > 0) return `${c.pool.id}: ${caps.map((kind) => `${kind === 'provider' ? c.pool.provider : c.pool.chip.vendor} at its ${formatPolicyPercent(fleet.policy.maxShare[kind] ?? 1)} ${kind === 'provider' ? 'provider' : 'chip-vendor'} share cap`).join(', ')}`;
+        return `${c.pool.id} has room (competition with other workloads' shortfalls)`;
+      });
+      const more = stopped.length > 4 ? `; and ${String(stopped.length - 4)} more pool${stopped.length === 5 ? '' : 's'}` : '';
+      problems.push(`training job ${job.id} is not placed: ${stopped.slice(0, 4).join('; ')}${more}`);
     }
   }
 

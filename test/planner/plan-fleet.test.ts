@@ -397,6 +397,51 @@ describe('what binds a placement, read off a decision', () => {
   });
 });
 
+describe('a training job left out, read off a decision', () => {
+  it('says what stops it on each candidate pool: its free chips, its site, a cap (R59)', () => {
+    const fleet = fleetFrom(
+      spec({
+        sites: 'sites:\n  - { id: s1, powerMW: 0.001, pue: 1.2 }',
+        pools: [
+          '  - { id: aws-us, provider: aws, region: us-east-1, jurisdiction: us, chip: h100, chips: 64, pricing: on-demand }',
+          '  - { id: gcp-us, provider: gcp, region: us-central1, jurisdiction: us, site: s1, chip: h100, chips: 64, pricing: on-demand }',
+        ].join('\n'),
+        services: '  - { id: chat, model: llama-3.1-8b, requestsPerSecond: 100, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }',
+        jobs: 'trainingJobs:\n  - { id: tune, model: llama-3.1-8b, tokens: 1.0e9, deadlineDays: 30, jurisdictions: [us] }',
+      }),
+    );
+    const options = buildPlanOptions(fleet);
+    const [job] = options.training.filter((o) => o.pool.id === 'aws-us');
+    if (job === undefined) throw new Error('the job has a candidate on aws-us');
+    // The service fills aws-us but for fewer chips than the job needs; gcp-us's site has room for none.
+    const onAws = options.inference.findIndex((o) => o.pool.id === 'aws-us');
+    const option = options.inference[onAws] ?? expect.fail('chat runs on aws-us');
+    const replicas = Math.floor((64 - job.chips + 1) / option.chipsPerReplica);
+    const evaluation = evaluateDecision(fleet, options, { replicas: options.inference.map((_, index) => (index === onAws ? replicas : 0)), trainingChosen: options.training.map(() => false) });
+    const free = 64 - replicas * option.chipsPerReplica;
+    expect(free).toBeLessThan(job.chips);
+    const gcp = options.training.find((o) => o.pool.id === 'gcp-us') ?? expect.fail('a candidate on gcp-us');
+    expect(explainShortfalls(fleet, options, evaluation).filter((problem) => problem.startsWith('training job'))).toEqual([
+      `training job tune is not placed: aws-us needs ${String(job.chips)} chips, ${String(free)} free; gcp-us needs ${gcp.facilityMW.toFixed(3)} MW, site s1 has 0.001 MW left`,
+    ]);
+    // Room on both pools: one provider holds all the power, at a 50% cap; the other has nothing stopping it.
+    const capped = fleetFrom(
+      spec({
+        pools: ['  - { id: aws-us, provider: aws, region: us-east-1, jurisdiction: us, chip: h100, chips: 256, pricing: on-demand }', '  - { id: azure-us, provider: azure, region: eastus, jurisdiction: us, chip: h100, chips: 256, pricing: on-demand }'].join('\n'),
+        services: '  - { id: chat, model: llama-3.1-8b, requestsPerSecond: 100, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }',
+        jobs: 'trainingJobs:\n  - { id: tune, model: llama-3.1-8b, tokens: 1.0e9, deadlineDays: 30, jurisdictions: [us] }',
+        policy: 'policy: { objective: cost, headroom: 0.2, maxShare: { provider: 0.5 } }',
+      }),
+    );
+    const cappedOptions = buildPlanOptions(capped);
+    const first = cappedOptions.inference.findIndex((o) => o.pool.id === 'aws-us');
+    const cappedEvaluation = evaluateDecision(capped, cappedOptions, { replicas: cappedOptions.inference.map((_, index) => (index === first ? 1 : 0)), trainingChosen: cappedOptions.training.map(() => false) });
+    expect(explainShortfalls(capped, cappedOptions, cappedEvaluation).filter((problem) => problem.startsWith('training job'))).toEqual([
+      "training job tune is not placed: aws-us: aws at its 50% provider share cap; azure-us has room (competition with other workloads' shortfalls)",
+    ]);
+  });
+});
+
 describe('a plan short of its target gap says why', () => {
   it('the decomposition ending above the target well inside the limit is not blamed on the limit (E56)', async () => {
     const fleet = fleetFrom(generateFleetYaml({ pools: 15, services: 20, trainingJobs: 2, totalChips: 60_000 }, 109));
