@@ -89,7 +89,7 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
       const reached = limitsReached(outside);
       const cause =
         ceiling < keep
-          ? `survival binds: outside ${row.lost}, pools in [${service.jurisdictions.join(', ')}] could keep at most ${(ceiling * 100).toFixed(1)}% (add capacity with another ${lose} there)`
+          ? `survival binds: outside ${row.lost}, pools in [${service.jurisdictions.join(', ')}] could keep at most ${formatBelow(ceiling)} (add capacity with another ${lose} there)`
           : `survival binds with ${reached.length > 0 ? reached.join('; ') : 'competition with other workloads for the same pools'} outside ${row.lost} (add capacity with another ${lose} in [${service.jurisdictions.join(', ')}], or lower policy.survive.keep)`;
       problems.push(`losing ${lose} ${row.lost} leaves service ${service.id} ${formatBelow(row.keptFraction)} of demand, below the ${formatPolicyPercent(keep)} policy: ${cause}`);
     }
@@ -135,7 +135,7 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     }
     if (provenOnly) continue;
     for (const [name, share] of Object.entries(evaluation.shares[kind])) {
-      if (share > cap + 1e-4) problems.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} ${name} holds ${(share * 100).toFixed(1)}% of allocated power, above the ${formatPolicyPercent(cap)} cap: share caps bind (the rest could not be placed with other ${kind === 'provider' ? 'providers' : 'chip vendors'} in whole replicas: add capacity there, or raise the cap)`);
+      if (share > cap + 1e-4) problems.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} ${name} holds ${(share * 100).toFixed(1)}% of allocated power, above the ${formatPolicyPercent(cap)} cap: share caps bind (the plan could not move enough of the power to other ${kind === 'provider' ? 'providers' : 'chip vendors'}: whole replicas, a training job that runs as one gang, full pools or sites; add capacity with them, or raise the cap)`);
     }
   }
   return problems;

@@ -71,14 +71,20 @@ export async function planFleet(fleet: Fleet, settings: PlanSettings = {}): Prom
       }
     } else if (relaxedSolution.solution.timeLimited || relaxedSolution.solution.status !== 'optimal') {
       // Proven infeasible, but the partial plan is not the best one (cut short, or ended above its gap):
-      // what binds in it may not bind in the best one (R58, R59: 46 false lines on a fleet short only where no pool is).
+      // what binds in it may not bind in the best one. What the options prove comes first, alone when
+      // there is any (R59: 46 false lines beside a service with no pool); else what the plan shows, said
+      // as read off it (R60: a fleet short everywhere got no cause at all).
       const relaxed = relaxedSolution.solution;
-      problems.push(...explainShortfalls(fleet, options, evaluation, true));
-      problems.push(
-        relaxed.timeLimited
-          ? `the relaxed model's solve stopped at its ${String(solveOptions.timeLimitSeconds)} s limit: the partial plan shown may not be the best one, so what binds is said only where the options alone prove it; raise --time-limit (policy.timeLimitSeconds) for a full account`
-          : `the relaxed model's plan ended ${(relaxed.gap * 100).toFixed(1)}% from its bound, short of its target gap: the partial plan shown may not be the best one, so what binds is said only where the options alone prove it; mend those first, and plan again for a full account`,
-      );
+      const why = relaxed.timeLimited
+        ? `the relaxed model's solve stopped at its ${String(solveOptions.timeLimitSeconds)} s limit`
+        : `the relaxed model's plan ended ${Number.isFinite(relaxed.gap) ? `${(relaxed.gap * 100).toFixed(1)}% from its bound` : 'with no bound'}, short of its target gap`;
+      const proven = explainShortfalls(fleet, options, evaluation, true);
+      if (proven.length > 0) {
+        problems.push(...proven, `${why}: the partial plan shown may not be the best one, so what binds is said only where the options alone prove it; mend those, and plan again for the rest`);
+      } else {
+        const read = explainShortfalls(fleet, options, evaluation);
+        problems.push(...(read.length > 0 ? read : evaluation.violations), `${why}: what binds above is read off that partial plan, and the best one may bind elsewhere${relaxed.timeLimited ? '; raise --time-limit (policy.timeLimitSeconds) for a firmer account' : ''}`);
+      }
     } else {
       const explained = explainShortfalls(fleet, options, evaluation);
       problems.push(...(explained.length > 0 ? explained : evaluation.violations));
