@@ -7,8 +7,8 @@ import type { InferenceOption, PlanOptions } from './plan-options.js';
  * by how much, and which constraint binds (jurisdictions, SLO, capacity,
  * power, share caps, survival). `provenOnly`: just the shortfalls the options
  * alone prove, whatever any solver would place (no pool, not enough capacity
- * in every eligible pool together, no pool a training job fits), for a plan the
- * solver did not finish.
+ * in every eligible pool together, no pool a training job fits), for a plan that
+ * is not the best one (the solver ran out of time, or ended above its gap).
  */
 export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation: Evaluation, provenOnly = false): string[] {
   const problems: string[] = [];
