@@ -28,6 +28,11 @@ export interface Evaluation {
 
 const tolerance = 1e-6;
 
+/** Who holds a pool's share of the power under a share cap of that kind: its provider, or its chip's vendor. */
+export function shareHolder(pool: Pool, kind: 'provider' | 'chipVendor'): string {
+  return kind === 'provider' ? pool.provider : pool.chip.vendor;
+}
+
 /** The group a pool belongs to when the policy says what may be lost. */
 export function survivalGroup(pool: Pool, lose: 'provider' | 'region'): string {
   return lose === 'region' ? `${pool.provider}/${pool.region}` : pool.provider;
@@ -107,7 +112,7 @@ export function evaluateDecision(fleet: Fleet, options: PlanOptions, decision: D
     if (site.powerMW > site.limitMW * (1 + tolerance)) violations.push(`site ${site.id} draws ${site.powerMW.toFixed(site.powerMW < 10 ? 3 : 1)} MW, above its ${site.limitMW} MW envelope`);
   }
 
-  const shares = { provider: shareBy(fleet.pools, poolMW, (pool) => pool.provider), chipVendor: shareBy(fleet.pools, poolMW, (pool) => pool.chip.vendor) };
+  const shares = { provider: shareBy(fleet.pools, poolMW, (pool) => shareHolder(pool, 'provider')), chipVendor: shareBy(fleet.pools, poolMW, (pool) => shareHolder(pool, 'chipVendor')) };
   const caps = fleet.policy.maxShare;
   for (const [kind, cap] of [['provider', caps.provider], ['chipVendor', caps.chipVendor]] as const) {
     if (cap === undefined) continue;

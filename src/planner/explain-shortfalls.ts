@@ -1,5 +1,5 @@
 import { demandTokensPerSecond, type Fleet } from '../domain/fleet.js';
-import { formatBelow, formatPolicyPercent, formatRate, survivalGroup, type Evaluation } from './evaluate-decision.js';
+import { formatBelow, formatPolicyPercent, formatRate, shareHolder, survivalGroup, type Evaluation } from './evaluate-decision.js';
 import type { InferenceOption, PlanOptions } from './plan-options.js';
 
 /**
@@ -35,7 +35,7 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     for (const [kind, cap] of [['provider', fleet.policy.maxShare.provider], ['chipVendor', fleet.policy.maxShare.chipVendor]] as const) {
       if (cap === undefined) continue;
       // Only a holder the options could add to: a cap another provider is at stops nothing here.
-      const theirs = new Set(own.map((o) => (kind === 'provider' ? o.pool.provider : o.pool.chip.vendor)));
+      const theirs = new Set(own.map((o) => shareHolder(o.pool, kind)));
       const atCap = Object.entries(evaluation.shares[kind]).filter(([name, share]) => theirs.has(name) && share >= cap - 1e-3);
       if (atCap.length > 0) reached.push(`${kind === 'provider' ? 'provider' : 'chip-vendor'} share cap ${formatPolicyPercent(cap)} (${atCap.map(([name]) => name).join(', ')})`);
     }
@@ -55,8 +55,7 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
         problems.push(`${head}: jurisdictions bind, no pool in ${where} (add a pool there or widen the service's jurisdictions)`);
       } else {
         // The reasons are the SLO or the pool's size (a replica the SLO needs is bigger than the pool): name both (E56).
-        const more = excluded.length > 4 ? `; and ${excluded.length - 4} more pool${excluded.length === 5 ? '' : 's'}` : '';
-        problems.push(`${head}: no pool in ${where} can hold a replica that meets its SLO (TTFT ${service.ttftMs} ms, TPOT ${service.tpotMs} ms): ${excluded.slice(0, 4).map((e) => `${e.pool}: ${e.reason}`).join('; ')}${more}`);
+        problems.push(`${head}: no pool in ${where} can hold a replica that meets its SLO (TTFT ${service.ttftMs} ms, TPOT ${service.tpotMs} ms): ${somePoolReasons(excluded.map((e) => `${e.pool}: ${e.reason}`))}`);
       }
       continue;
     }
@@ -110,20 +109,19 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
         if (site !== undefined && site.powerMW + c.facilityMW > site.limitMW * (1 + 1e-9)) return `${c.pool.id} needs ${c.facilityMW.toFixed(3)} MW, site ${site.id} has ${Math.max(0, site.limitMW - site.powerMW).toFixed(3)} MW left`;
         const caps = (['provider', 'chipVendor'] as const).filter((kind) => {
           const cap = fleet.policy.maxShare[kind];
-          return cap !== undefined && (evaluation.shares[kind][kind === 'provider' ? c.pool.provider : c.pool.chip.vendor] ?? 0) >= cap - 1e-3;
+          return cap !== undefined && (evaluation.shares[kind][shareHolder(c.pool, kind)] ?? 0) >= cap - 1e-3;
         });
-        if (caps.length > 0) return `${c.pool.id}: ${caps.map((kind) => `${kind === 'provider' ? c.pool.provider : c.pool.chip.vendor} at its ${formatPolicyPercent(fleet.policy.maxShare[kind] ?? 1)} ${kind === 'provider' ? 'provider' : 'chip-vendor'} share cap`).join(', ')}`;
+        if (caps.length > 0) return `${c.pool.id}: ${caps.map((kind) => `${shareHolder(c.pool, kind)} at its ${formatPolicyPercent(fleet.policy.maxShare[kind] ?? 1)} ${kind === 'provider' ? 'provider' : 'chip-vendor'} share cap`).join(', ')}`;
         return `${c.pool.id} has room (competition with other workloads' shortfalls)`;
       });
-      const more = stopped.length > 4 ? `; and ${String(stopped.length - 4)} more pool${stopped.length === 5 ? '' : 's'}` : '';
-      problems.push(`training job ${job.id} is not placed: ${stopped.slice(0, 4).join('; ')}${more}`);
+      problems.push(`training job ${job.id} is not placed: ${somePoolReasons(stopped)}`);
     }
   }
 
   for (const [kind, cap] of [['provider', fleet.policy.maxShare.provider], ['chipVendor', fleet.policy.maxShare.chipVendor]] as const) {
     if (cap === undefined) continue;
     // Caps that cannot all hold whatever is placed: the shares of the few there are add up to 100% (E56).
-    const holders = [...new Set([...options.inference.map((o) => o.pool), ...options.training.map((o) => o.pool)].map((pool) => (kind === 'provider' ? pool.provider : pool.chip.vendor)))].sort();
+    const holders = [...new Set([...options.inference.map((o) => o.pool), ...options.training.map((o) => o.pool)].map((pool) => shareHolder(pool, kind)))].sort();
     const word = kind === 'provider' ? 'provider' : 'chip vendor';
     if (holders.length > 0 && cap * holders.length < 1 - 1e-9) {
       // 1/n of the power at least, said to two decimals of a percent rounded down; the cap to raise to, 1/n rounded up to four (R58: 0.33340000000000003).
@@ -139,6 +137,12 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     }
   }
   return problems;
+}
+
+/** Up to four pools' reasons, and how many pools more. */
+function somePoolReasons(reasons: readonly string[]): string {
+  const more = reasons.length - 4;
+  return `${reasons.slice(0, 4).join('; ')}${more > 0 ? `; and ${String(more)} more pool${more === 1 ? '' : 's'}` : ''}`;
 }
 
 /** Up to four ids, and how many more. */

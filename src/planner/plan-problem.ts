@@ -1,5 +1,5 @@
 import { demandTokensPerSecond, facilityWattsPerChip, type Fleet } from '../domain/fleet.js';
-import { survivalGroup } from './evaluate-decision.js';
+import { shareHolder, survivalGroup } from './evaluate-decision.js';
 import { MilpBuilder, type MilpProblem } from './milp.js';
 import { requiredTokensPerSecond, type InferenceOption, type PlanOptions } from './plan-options.js';
 
@@ -172,8 +172,8 @@ export function buildPlanProblem(fleet: Fleet, options: PlanOptions, weights: Ob
   // Share caps on allocated facility power: sum(in group) - cap * sum(all) <= 0.
   const totalMW = fleet.pools.reduce((sum, pool) => sum + (facilityWattsPerChip(pool) * pool.chips) / 1e6, 0);
   for (const [cap, key] of [
-    [fleet.policy.maxShare.provider, (pool: (typeof fleet.pools)[number]) => pool.provider],
-    [fleet.policy.maxShare.chipVendor, (pool: (typeof fleet.pools)[number]) => pool.chip.vendor],
+    [fleet.policy.maxShare.provider, (pool: (typeof fleet.pools)[number]) => shareHolder(pool, 'provider')],
+    [fleet.policy.maxShare.chipVendor, (pool: (typeof fleet.pools)[number]) => shareHolder(pool, 'chipVendor')],
   ] as const) {
     if (cap === undefined || cap >= 1) continue;
     const names = new Set(fleet.pools.map(key));
