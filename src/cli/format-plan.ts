@@ -1,4 +1,4 @@
-import { formatRate } from '../planner/evaluate-decision.js';
+import { formatPolicyPercent, formatRate } from '../planner/evaluate-decision.js';
 import type { Plan } from '../planner/plan-report.js';
 import { count, number, percent, table, usd } from './output.js';
 
@@ -37,7 +37,7 @@ export function formatPlan(plan: Plan, file: string): string {
   }
   lines.push('');
   const caps = plan.policy.maxShare;
-  lines.push(`Shares of allocated facility power${caps.provider !== null || caps.chipVendor !== null ? ` (caps: provider ${caps.provider === null ? 'none' : percent(caps.provider, 0)}, chip vendor ${caps.chipVendor === null ? 'none' : percent(caps.chipVendor, 0)})` : ''}`);
+  lines.push(`Shares of allocated facility power${caps.provider !== null || caps.chipVendor !== null ? ` (caps: provider ${caps.provider === null ? 'none' : formatPolicyPercent(caps.provider)}, chip vendor ${caps.chipVendor === null ? 'none' : formatPolicyPercent(caps.chipVendor)})` : ''}`);
   // With nothing allocated there are no shares (each would be 0/0).
   const shares = (of: Readonly<Record<string, number>>): string => Object.entries(of).map(([k, v]) => `${k} ${percent(v)}`).join(', ') || '- (nothing allocated)';
   lines.push(`  provider:    ${shares(plan.shares.provider)}`);
@@ -45,7 +45,7 @@ export function formatPlan(plan: Plan, file: string): string {
   if (plan.services.length > 0) {
     const survive = plan.policy.survive;
     lines.push('');
-    lines.push(`Survival: worst single ${survive?.lose ?? 'provider'} loss per service${survive ? ` (policy keeps ${percent(survive.keep, 0)})` : ' (no policy)'}`);
+    lines.push(`Survival: worst single ${survive?.lose ?? 'provider'} loss per service${survive ? ` (policy keeps ${formatPolicyPercent(survive.keep)})` : ' (no policy)'}`);
     const worst = plan.services.map((s) => {
       const rows = plan.survival.filter((r) => r.service === s.id);
       const min = rows.reduce((best, r) => (r.keptFraction < best.keptFraction ? r : best), rows[0] ?? { lost: '-', keptFraction: Number.NaN });

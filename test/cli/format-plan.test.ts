@@ -31,6 +31,16 @@ describe('a plan short of capacity, as text', () => {
   });
 });
 
+describe('policies in the text, with the digits they were given', () => {
+  it('a 33.34% cap and a 75.5% survival policy are not printed as 33% and 76% (as the problems say them since R59)', async () => {
+    const spec = parseFleet(readText(smallYamlPath).replace('maxShare: { provider: 0.8 }', 'maxShare: { provider: 0.3334, chipVendor: 0.9 }').replace('keep: 0.5 }', 'keep: 0.755 }'), 'policies.yaml');
+    if (!spec.ok) throw new Error('the edited fleet parses');
+    const text = formatPlan(await planFleet(spec.value, {}), 'policies.yaml');
+    expect(text).toContain('Shares of allocated facility power (caps: provider 33.34%, chip vendor 90%)');
+    expect(text).toContain('loss per service (policy keeps 75.5%)');
+  });
+});
+
 describe('a plan with tiny or no demand, as text', () => {
   it('writes rates below 100 tokens/s with three significant digits, not as 0 (E56: "short 0 of 0")', async () => {
     // One request in a thousand seconds of 400 output tokens, where no pool is: 0.4 tokens/s, 0.48 with 20% headroom.
