@@ -1,4 +1,4 @@
-import { formatPolicyPercent, formatRate } from '../planner/evaluate-decision.js';
+import { formatBelow, formatPolicyPercent, formatRate } from '../planner/plan-figures.js';
 import type { Plan } from '../planner/plan-report.js';
 import { count, number, percent, table, usd } from './output.js';
 
@@ -49,7 +49,9 @@ export function formatPlan(plan: Plan, file: string): string {
     const worst = plan.services.map((s) => {
       const rows = plan.survival.filter((r) => r.service === s.id);
       const min = rows.reduce((best, r) => (r.keptFraction < best.keptFraction ? r : best), rows[0] ?? { lost: '-', keptFraction: Number.NaN });
-      return [s.id, min.lost, percent(min.keptFraction), survive === undefined || survive === null ? '-' : min.keptFraction >= survive.keep - 1e-6 ? 'ok' : 'SHORT'];
+      const short = survive !== undefined && survive !== null && min.keptFraction < survive.keep - 1e-6;
+      // A short one rounded down, as the problems say it: 49.96% kept is 49.9%, not 50.0% SHORT of 50% (R59).
+      return [s.id, min.lost, short ? formatBelow(min.keptFraction) : percent(min.keptFraction), survive === undefined || survive === null ? '-' : short ? 'SHORT' : 'ok'];
     });
     lines.push(table(['service', 'worst loss', 'kept', 'policy'], worst, ['left', 'left', 'right', 'left']));
   }

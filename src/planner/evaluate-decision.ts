@@ -1,6 +1,7 @@
 import { demandTokensPerSecond, type Fleet, type Pool } from '../domain/fleet.js';
 import { requiredTokensPerSecond, type PlanOptions } from './plan-options.js';
 import type { Allocation, PoolReport, ServiceReport, SiteReport, SurvivalReport, TrainingJobReport } from './plan-report.js';
+import { formatAbove, formatBelow, formatCount, formatPolicyPercent, formatRate } from './plan-figures.js';
 
 /** A concrete decision: replicas per inference option, and the chosen training option per job. */
 export interface Decision {
@@ -99,7 +100,7 @@ export function evaluateDecision(fleet: Fleet, options: PlanOptions, decision: D
     powerMW: poolMW.get(pool.id) ?? 0,
   }));
   for (const pool of pools) {
-    if (pool.used > pool.chips) violations.push(`pool ${pool.id} is over capacity: ${pool.used} of ${pool.chips} chips`);
+    if (pool.used > pool.chips) violations.push(`pool ${pool.id} is over capacity: ${formatCount(pool.used)} of ${formatCount(pool.chips)} chips`);
   }
 
   const powerMW = pools.reduce((sum, pool) => sum + pool.powerMW, 0);
@@ -117,7 +118,7 @@ export function evaluateDecision(fleet: Fleet, options: PlanOptions, decision: D
   for (const [kind, cap] of [['provider', caps.provider], ['chipVendor', caps.chipVendor]] as const) {
     if (cap === undefined) continue;
     for (const [name, share] of Object.entries(shares[kind])) {
-      if (share > cap + 1e-4) violations.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} ${name} holds ${(share * 100).toFixed(1)}% of allocated power, above the ${formatPolicyPercent(cap)} cap`);
+      if (share > cap + 1e-4) violations.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} ${name} holds ${formatAbove(share)} of allocated power, above the ${formatPolicyPercent(cap)} cap`);
     }
   }
 
@@ -183,22 +184,4 @@ function shareBy(pools: readonly Pool[], poolMW: ReadonlyMap<string, number>, ke
   if (all <= 0) return out;
   for (const [name, mw] of [...totals].sort(([a], [b]) => a.localeCompare(b))) out[name] = mw / all;
   return out;
-}
-
-/** A policy's fraction (a cap, a share to keep) as a percent with the digits it was given: 0.3334 is 33.34%, not 33% (R59). */
-export function formatPolicyPercent(fraction: number): string {
-  return `${String(Number((fraction * 100).toFixed(2)))}%`;
-}
-
-/** A fraction found below a policy's, as a percent rounded down: 49.96% is 49.9%, not 50.0% below a 50% policy (R59). */
-export function formatBelow(fraction: number): string {
-  // (A hair added: 0.57 * 1000 is 569.99999999999994 in floating point.)
-  return `${(Math.floor(fraction * 1000 + 1e-9) / 10).toFixed(1)}%`;
-}
-
-/** Tokens/s as people read them: whole numbers from 100 up, three significant digits below (0.48, not 0). */
-export function formatRate(value: number): string {
-  if (!Number.isFinite(value)) return '-';
-  if (Math.abs(value) >= 100) return Math.round(value).toLocaleString('en-US');
-  return value.toLocaleString('en-US', { maximumSignificantDigits: 3 });
 }

@@ -1,5 +1,6 @@
 import { demandTokensPerSecond, type Fleet } from '../domain/fleet.js';
-import { formatBelow, formatPolicyPercent, formatRate, shareHolder, survivalGroup, type Evaluation } from './evaluate-decision.js';
+import { shareHolder, survivalGroup, type Evaluation } from './evaluate-decision.js';
+import { formatBelow, formatCount, formatPolicyPercent, formatRate } from './plan-figures.js';
 import type { InferenceOption, PlanOptions } from './plan-options.js';
 
 /**
@@ -99,12 +100,12 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     const candidates = options.training.filter((o) => o.job.id === job.id);
     const excluded = options.excluded.filter((e) => e.workload === job.id);
     if (candidates.length === 0) {
-      problems.push(`training job ${job.id} fits no pool in its jurisdictions by its ${job.deadlineDays}-day deadline${excluded.length > 0 ? `: ${excluded.slice(0, 4).map((e) => `${e.pool}: ${e.reason}`).join('; ')}` : ' (no pool in its jurisdictions)'}`);
+      problems.push(`training job ${job.id} fits no pool in its jurisdictions by its ${job.deadlineDays}-day deadline${excluded.length > 0 ? `: ${somePoolReasons(excluded.map((e) => `${e.pool}: ${e.reason}`))}` : ' (no pool in its jurisdictions)'}`);
     } else if (!provenOnly) {
       // What stops each candidate in this plan, as for a service (R59: one sentence blamed chips, power and caps alike).
       const stopped = candidates.map((c) => {
         const free = c.pool.chips - (usedByPool.get(c.pool.id)?.used ?? 0);
-        if (free < c.chips) return `${c.pool.id} needs ${String(c.chips)} chips, ${String(free)} free`;
+        if (free < c.chips) return `${c.pool.id} needs ${formatCount(c.chips)} chips, ${formatCount(free)} free`;
         const site = c.pool.site === undefined ? undefined : siteById.get(c.pool.site);
         if (site !== undefined && site.powerMW + c.facilityMW > site.limitMW * (1 + 1e-9)) return `${c.pool.id} needs ${c.facilityMW.toFixed(3)} MW, site ${site.id} has ${Math.max(0, site.limitMW - site.powerMW).toFixed(3)} MW left`;
         const caps = (['provider', 'chipVendor'] as const).filter((kind) => {

@@ -1,6 +1,7 @@
 import { demandTokensPerSecond, facilityWattsPerChip, mayRunIn, type Fleet, type Pool, type Service, type TrainingJob } from '../domain/fleet.js';
 import { inferenceProfile, type InferenceProfile, type InferenceResult } from '../performance/inference-profile.js';
 import { sizeTrainingRun, trainingProfile } from '../performance/training-profile.js';
+import { formatCount } from './plan-figures.js';
 
 /** One way to serve a service: replicas of one profile on one pool. */
 export interface InferenceOption {
@@ -78,7 +79,7 @@ export function buildPlanOptions(fleet: Fleet): PlanOptions {
       }
       const maxReplicas = Math.floor(pool.chips / result.chipsPerReplica);
       if (maxReplicas < 1) {
-        excluded.push({ workload: service.id, pool: pool.id, reason: `a replica needs ${result.chipsPerReplica} chips; the pool has ${pool.chips}` });
+        excluded.push({ workload: service.id, pool: pool.id, reason: `a replica needs ${formatCount(result.chipsPerReplica)} chips; the pool has ${formatCount(pool.chips)}` });
         continue;
       }
       inference.push({
@@ -101,7 +102,7 @@ export function buildPlanOptions(fleet: Fleet): PlanOptions {
       const profile = trainingProfile(job.model, pool.chip, { precision: job.precision, mfu: job.mfu, stateBytesPerParam: job.stateBytesPerParam });
       const sizing = sizeTrainingRun(profile, job.tokens, job.deadlineDays);
       if (sizing.chips > pool.chips) {
-        excluded.push({ workload: job.id, pool: pool.id, reason: `needs ${sizing.chips} chips to finish in ${job.deadlineDays} days (${sizing.limitedBy} bound); the pool has ${pool.chips}` });
+        excluded.push({ workload: job.id, pool: pool.id, reason: `needs ${formatCount(sizing.chips)} chips to finish in ${job.deadlineDays} days (${sizing.limitedBy} bound); the pool has ${formatCount(pool.chips)}` });
         continue;
       }
       training.push({

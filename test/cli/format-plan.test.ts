@@ -3,7 +3,7 @@ import { loadFleetOrThrow, parseFleet } from '../../src/domain/load-fleet.js';
 import { planFleet } from '../../src/planner/plan-fleet.js';
 import { formatPlan } from '../../src/cli/format-plan.js';
 import { usd } from '../../src/cli/output.js';
-import { formatRate } from '../../src/planner/evaluate-decision.js';
+import { formatRate } from '../../src/planner/plan-figures.js';
 import { readText, smallYamlPath } from '../helpers/paths.js';
 
 describe('the plan as text', () => {
@@ -38,6 +38,19 @@ describe('policies in the text, with the digits they were given', () => {
     const text = formatPlan(await planFleet(spec.value, {}), 'policies.yaml');
     expect(text).toContain('Shares of allocated facility power (caps: provider 33.34%, chip vendor 90%)');
     expect(text).toContain('loss per service (policy keeps 75.5%)');
+  });
+});
+
+describe('the survival table', () => {
+  it('writes a short service\'s kept share rounded down, as the problems do: 49.96% kept is 49.9%, not 50.0% SHORT of 50% (R59)', async () => {
+    const plan = await planFleet(loadFleetOrThrow(smallYamlPath), {});
+    expect(plan.policy.survive?.keep).toBe(0.5);
+    const service = plan.services[0]?.id ?? expect.fail('small.yaml has a service');
+    const survival = plan.survival.map((row) => (row.service === service ? { ...row, keptFraction: 0.49996 } : row));
+    expect(formatPlan({ ...plan, survival }, 'small.yaml')).toMatch(new RegExp(`│ ${service}\\s*│ \\S+\\s*│\\s*49\\.9% │ SHORT`));
+    // One met is rounded as any other share: 50.04% kept of 50% is 50.0% ok.
+    const met = plan.survival.map((row) => (row.service === service ? { ...row, keptFraction: 0.50004 } : row));
+    expect(formatPlan({ ...plan, survival: met }, 'small.yaml')).toMatch(new RegExp(`│ ${service}\\s*│ \\S+\\s*│\\s*50\\.0% │ ok`));
   });
 });
 

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { generateFleetYaml } from '../../bench/generate-fleet.js';
 import type { Fleet } from '../../src/domain/fleet.js';
 import { parseFleet } from '../../src/domain/load-fleet.js';
-import { evaluateDecision, formatBelow, formatPolicyPercent } from '../../src/planner/evaluate-decision.js';
+import { evaluateDecision } from '../../src/planner/evaluate-decision.js';
+import { formatAbove, formatBelow, formatCount, formatPolicyPercent } from '../../src/planner/plan-figures.js';
 import { explainShortfalls } from '../../src/planner/explain-shortfalls.js';
 import { buildPlanOptions } from '../../src/planner/plan-options.js';
 import { planFleet } from '../../src/planner/plan-fleet.js';
@@ -184,6 +185,10 @@ describe('infeasible specs say why and still give the best partial plan', () => 
     expect(plan.status).toBe('infeasible');
     expect(plan.problems.join('\n')).toMatch(/training job huge fits no pool in its jurisdictions by its 10-day deadline: gcp-us: needs [\d,]+ chips/);
     expect(plan.trainingJobs[0]?.pool).toBeNull();
+    // Four pools are named; the rest are counted.
+    const pools = ['a', 'b', 'c', 'd', 'e'].map((id) => `  - { id: gcp-us-${id}, provider: gcp, region: us-central1, jurisdiction: us, chip: tpu-v6e, chips: 256, pricing: committed }`).join('\n');
+    const many = await planFleet(fleetFrom(spec({ pools, jobs: 'trainingJobs:\n  - { id: huge, model: llama-3.1-405b, tokens: 1.0e14, deadlineDays: 10, jurisdictions: [us] }' })));
+    expect(many.problems.join('\n')).toMatch(/training job huge fits no pool .*gcp-us-d: needs \d{1,3}(,\d{3})+ chips to finish in 10 days \(\w+ bound\); the pool has 256; and 1 more pool$/m);
   });
 
   it('pools too small for one replica are named as too small, not as missing the SLO (E56)', async () => {
@@ -403,6 +408,8 @@ describe('what binds a placement, read off a decision', () => {
     expect(evaluation.shares.provider).toEqual({ aws: 0.5, gcp: 0.5 });
     // Policies with the digits they were given; what falls below one, rounded down (R59: '33%' for 0.3334, '50.0% … below the 50% policy').
     expect([formatPolicyPercent(0.3334), formatPolicyPercent(0.5), formatPolicyPercent(0.125), formatBelow(0.49996), formatBelow(0.57), formatBelow(0.466)]).toEqual(['33.34%', '50%', '12.5%', '49.9%', '57.0%', '46.6%']);
+    // Above a cap, rounded up: 50.04% is 50.1% above a 50% cap, not 50.0%.
+    expect([formatAbove(0.5004), formatAbove(0.57), formatAbove(0.5), formatCount(680828), formatCount(8)]).toEqual(['50.1%', '57.0%', '50.0%', '680,828', '8']);
     const problems = explainShortfalls(fleet, options, evaluation);
     expect(problems).toEqual([
       expect.stringMatching(/^service chat-us is short [\d,]+ of 24,000 output tokens\/s in \[us\]: binding provider share cap 50% \(aws\)$/),
