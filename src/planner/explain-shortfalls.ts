@@ -1,6 +1,6 @@
 import { demandTokensPerSecond, type Fleet } from '../domain/fleet.js';
 import { shareHolder, survivalGroup, type Evaluation } from './evaluate-decision.js';
-import { formatBelow, formatCount, formatPolicyPercent, formatRate } from './plan-figures.js';
+import { formatAbove, formatBelow, formatCount, formatPolicyPercent, formatRate } from './plan-figures.js';
 import type { InferenceOption, PlanOptions } from './plan-options.js';
 
 /**
@@ -107,12 +107,15 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
         const free = c.pool.chips - (usedByPool.get(c.pool.id)?.used ?? 0);
         if (free < c.chips) return `${c.pool.id} needs ${formatCount(c.chips)} chips, ${formatCount(free)} free`;
         const site = c.pool.site === undefined ? undefined : siteById.get(c.pool.site);
+        if (site !== undefined && c.facilityMW > site.limitMW * (1 + 1e-9)) return `${c.pool.id} needs ${c.facilityMW.toFixed(3)} MW, more than site ${site.id}'s whole ${site.limitMW.toFixed(3)} MW envelope`;
         if (site !== undefined && site.powerMW + c.facilityMW > site.limitMW * (1 + 1e-9)) return `${c.pool.id} needs ${c.facilityMW.toFixed(3)} MW, site ${site.id} has ${Math.max(0, site.limitMW - site.powerMW).toFixed(3)} MW left`;
+        // The share its holder would have with the gang placed: a gang alone is 100% of the power (R58-2: blamed on competition).
+        const shareWith = (kind: 'provider' | 'chipVendor'): number => ((evaluation.shares[kind][shareHolder(c.pool, kind)] ?? 0) * evaluation.powerMW + c.facilityMW) / (evaluation.powerMW + c.facilityMW);
         const caps = (['provider', 'chipVendor'] as const).filter((kind) => {
           const cap = fleet.policy.maxShare[kind];
-          return cap !== undefined && (evaluation.shares[kind][shareHolder(c.pool, kind)] ?? 0) >= cap - 1e-3;
+          return cap !== undefined && shareWith(kind) > cap + 1e-4;
         });
-        if (caps.length > 0) return `${c.pool.id}: ${caps.map((kind) => `${shareHolder(c.pool, kind)} at its ${formatPolicyPercent(fleet.policy.maxShare[kind] ?? 1)} ${kind === 'provider' ? 'provider' : 'chip-vendor'} share cap`).join(', ')}`;
+        if (caps.length > 0) return `${c.pool.id}: placed, it would give ${caps.map((kind) => `${shareHolder(c.pool, kind)} ${formatAbove(shareWith(kind))} of the power, above its ${formatPolicyPercent(fleet.policy.maxShare[kind] ?? 1)} ${kind === 'provider' ? 'provider' : 'chip-vendor'} share cap`).join(', and ')}`;
         return `${c.pool.id} has room (competition with other workloads' shortfalls)`;
       });
       problems.push(`training job ${job.id} is not placed: ${somePoolReasons(stopped)}`);
@@ -134,7 +137,7 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     }
     if (provenOnly) continue;
     for (const [name, share] of Object.entries(evaluation.shares[kind])) {
-      if (share > cap + 1e-4) problems.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} ${name} holds ${(share * 100).toFixed(1)}% of allocated power, above the ${formatPolicyPercent(cap)} cap: share caps bind (the plan could not move enough of the power to other ${kind === 'provider' ? 'providers' : 'chip vendors'}: whole replicas, a training job that runs as one gang, full pools or sites; add capacity with them, or raise the cap)`);
+      if (share > cap + 1e-4) problems.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} ${name} holds ${formatAbove(share)} of allocated power, above the ${formatPolicyPercent(cap)} cap: share caps bind (the plan could not move enough of the power to other ${kind === 'provider' ? 'providers' : 'chip vendors'}: whole replicas, a training job that runs as one gang, full pools or sites; add capacity with them, or raise the cap)`);
     }
   }
   return problems;

@@ -415,6 +415,11 @@ describe('what binds a placement, read off a decision', () => {
       expect.stringMatching(/^service chat-us is short [\d,]+ of 24,000 output tokens\/s in \[us\]: binding provider share cap 50% \(aws\)$/),
       expect.stringMatching(/^service chat-eu is short [\d,]+ of 24,000 output tokens\/s in \[eu\]: binding provider share cap 50% \(gcp\)$/),
     ]);
+    // A holder just above its cap is said above it: 50.02% is 50.1%, never '50.0% … above the 50% cap'.
+    const over = explainShortfalls(fleet, options, { ...evaluation, shares: { ...evaluation.shares, provider: { aws: 0.5002, gcp: 0.4998 } } });
+    expect(over.filter((problem) => problem.startsWith('provider '))).toEqual([
+      'provider aws holds 50.1% of allocated power, above the 50% cap: share caps bind (the plan could not move enough of the power to other providers: whole replicas, a training job that runs as one gang, full pools or sites; add capacity with them, or raise the cap)',
+    ]);
   });
 });
 
@@ -443,7 +448,7 @@ describe('a training job left out, read off a decision', () => {
     expect(free).toBeLessThan(job.chips);
     const gcp = options.training.find((o) => o.pool.id === 'gcp-us') ?? expect.fail('a candidate on gcp-us');
     expect(explainShortfalls(fleet, options, evaluation).filter((problem) => problem.startsWith('training job'))).toEqual([
-      `training job tune is not placed: aws-us needs ${String(job.chips)} chips, ${String(free)} free; gcp-us needs ${gcp.facilityMW.toFixed(3)} MW, site s1 has 0.001 MW left`,
+      `training job tune is not placed: aws-us needs ${String(job.chips)} chips, ${String(free)} free; gcp-us needs ${gcp.facilityMW.toFixed(3)} MW, more than site s1's whole 0.001 MW envelope`,
     ]);
     // Room on both pools: one provider holds all the power, at a 50% cap; the other has nothing stopping it.
     const capped = fleetFrom(
@@ -457,8 +462,45 @@ describe('a training job left out, read off a decision', () => {
     const cappedOptions = buildPlanOptions(capped);
     const first = cappedOptions.inference.findIndex((o) => o.pool.id === 'aws-us');
     const cappedEvaluation = evaluateDecision(capped, cappedOptions, { replicas: cappedOptions.inference.map((_, index) => (index === first ? 1 : 0)), trainingChosen: cappedOptions.training.map(() => false) });
+    // Placed, the gang would be most of the power whichever provider holds it: both pools are stopped by the cap (R58-2: not 'room').
+    const tune = cappedOptions.training.find((o) => o.pool.id === 'azure-us') ?? expect.fail('a candidate on azure-us');
+    const one = cappedOptions.inference[first] ?? expect.fail('chat runs on aws-us');
+    expect(tune.facilityMW).toBeGreaterThan(one.facilityMWPerReplica);
+    const azureWith = tune.facilityMW / (tune.facilityMW + one.facilityMWPerReplica);
     expect(explainShortfalls(capped, cappedOptions, cappedEvaluation).filter((problem) => problem.startsWith('training job'))).toEqual([
-      "training job tune is not placed: aws-us: aws at its 50% provider share cap; azure-us has room (competition with other workloads' shortfalls)",
+      `training job tune is not placed: aws-us: placed, it would give aws 100.0% of the power, above its 50% provider share cap; azure-us: placed, it would give azure ${formatAbove(azureWith)} of the power, above its 50% provider share cap`,
+    ]);
+    // With as much power on aws as the gang draws, azure-us can take it under the cap: nothing stops it there but the other workloads.
+    const even = Math.ceil(tune.facilityMW / one.facilityMWPerReplica);
+    const evenEvaluation = evaluateDecision(capped, cappedOptions, { replicas: cappedOptions.inference.map((_, index) => (index === first ? even : 0)), trainingChosen: cappedOptions.training.map(() => false) });
+    expect(explainShortfalls(capped, cappedOptions, evenEvaluation).filter((problem) => problem.startsWith('training job'))).toEqual([
+      "training job tune is not placed: aws-us: placed, it would give aws 100.0% of the power, above its 50% provider share cap; azure-us has room (competition with other workloads' shortfalls)",
+    ]);
+  });
+
+  it('a site with room for the job but not beside what it already draws says how much is left', () => {
+    const sized = (powerMW: string): Fleet =>
+      fleetFrom(
+        spec({
+          sites: `sites:\n  - { id: s1, powerMW: ${powerMW}, pue: 1.2 }`,
+          pools: '  - { id: gcp-us, provider: gcp, region: us-central1, jurisdiction: us, site: s1, chip: h100, chips: 256, pricing: on-demand }',
+          jobs: 'trainingJobs:\n  - { id: tune, model: llama-3.1-8b, tokens: 1.0e9, deadlineDays: 30, jurisdictions: [us] }',
+        }),
+      );
+    const probe = buildPlanOptions(sized('1'));
+    const job = probe.training[0] ?? expect.fail('a candidate on gcp-us');
+    const limit = Number((job.facilityMW * 1.5).toFixed(3));
+    const fleet = sized(String(limit));
+    const options = buildPlanOptions(fleet);
+    expect([options.inference.length, options.training.length]).toEqual([1, 1]);
+    const chat = options.inference[0] ?? expect.fail('chat runs on gcp-us');
+    // Enough replicas that the job no longer fits beside them, few enough that it would fit alone.
+    const replicas = Math.ceil((limit - job.facilityMW) / chat.facilityMWPerReplica) + 1;
+    const drawn = replicas * chat.facilityMWPerReplica;
+    expect(drawn).toBeLessThan(limit);
+    const evaluation = evaluateDecision(fleet, options, { replicas: [replicas], trainingChosen: [false] });
+    expect(explainShortfalls(fleet, options, evaluation).filter((problem) => problem.startsWith('training job'))).toEqual([
+      `training job tune is not placed: gcp-us needs ${job.facilityMW.toFixed(3)} MW, site s1 has ${(limit - drawn).toFixed(3)} MW left`,
     ]);
   });
 });
