@@ -1,4 +1,5 @@
-import { formatBelow, formatPolicyPercent, formatRate } from '../planner/plan-figures.js';
+import { breaksCap } from '../planner/evaluate-decision.js';
+import { formatAbove, formatBelow, formatPolicyPercent, formatRate, percentDecimalsBeside } from '../planner/plan-figures.js';
 import type { Plan } from '../planner/plan-report.js';
 import { count, number, percent, table, usd } from './output.js';
 
@@ -39,9 +40,13 @@ export function formatPlan(plan: Plan, file: string): string {
   const caps = plan.policy.maxShare;
   lines.push(`Shares of allocated facility power${caps.provider !== null || caps.chipVendor !== null ? ` (caps: provider ${caps.provider === null ? 'none' : formatPolicyPercent(caps.provider)}, chip vendor ${caps.chipVendor === null ? 'none' : formatPolicyPercent(caps.chipVendor)})` : ''}`);
   // With nothing allocated there are no shares (each would be 0/0).
-  const shares = (of: Readonly<Record<string, number>>): string => Object.entries(of).map(([k, v]) => `${k} ${percent(v)}`).join(', ') || '- (nothing allocated)';
-  lines.push(`  provider:    ${shares(plan.shares.provider)}`);
-  lines.push(`  chip vendor: ${shares(plan.shares.chipVendor)}`);
+  // A holder above its cap rounded up, as the problems say it (R61: '50.0%' under a 50% cap beside '50.1% … above').
+  const shares = (of: Readonly<Record<string, number>>, cap: number | null): string =>
+    Object.entries(of)
+      .map(([k, v]) => `${k} ${cap !== null && breaksCap(v, cap) ? formatAbove(v) : percent(v)}`)
+      .join(', ') || '- (nothing allocated)';
+  lines.push(`  provider:    ${shares(plan.shares.provider, caps.provider)}`);
+  lines.push(`  chip vendor: ${shares(plan.shares.chipVendor, caps.chipVendor)}`);
   if (plan.services.length > 0) {
     const survive = plan.policy.survive;
     lines.push('');
@@ -49,9 +54,12 @@ export function formatPlan(plan: Plan, file: string): string {
     const worst = plan.services.map((s) => {
       const rows = plan.survival.filter((r) => r.service === s.id);
       const min = rows.reduce((best, r) => (r.keptFraction < best.keptFraction ? r : best), rows[0] ?? { lost: '-', keptFraction: Number.NaN });
-      const short = survive !== undefined && survive !== null && min.keptFraction < survive.keep - 1e-6;
-      // A short one rounded down, as the problems say it: 49.96% kept is 49.9%, not 50.0% SHORT of 50% (R59).
-      return [s.id, min.lost, short ? formatBelow(min.keptFraction) : percent(min.keptFraction), survive === undefined || survive === null ? '-' : short ? 'SHORT' : 'ok'];
+      if (survive === undefined || survive === null || !Number.isFinite(min.keptFraction)) return [s.id, min.lost, percent(min.keptFraction), survive ? 'SHORT' : '-'];
+      const short = min.keptFraction < survive.keep - 1e-6;
+      // Rounded down, as the problems say it (R59: 49.96% kept is 49.9%, not 50.0% SHORT of 50%), to the policy's
+      // digits (R61: '75.5% ok' under a 75.51% policy); an ok one within the evaluation's tolerance is said at the policy.
+      const kept = formatBelow(short ? min.keptFraction : Math.max(min.keptFraction, survive.keep), percentDecimalsBeside(survive.keep));
+      return [s.id, min.lost, kept, short ? 'SHORT' : 'ok'];
     });
     lines.push(table(['service', 'worst loss', 'kept', 'policy'], worst, ['left', 'left', 'right', 'left']));
   }

@@ -1,7 +1,7 @@
 import { demandTokensPerSecond, type Fleet, type Pool } from '../domain/fleet.js';
 import { requiredTokensPerSecond, type PlanOptions } from './plan-options.js';
 import type { Allocation, PoolReport, ServiceReport, SiteReport, SurvivalReport, TrainingJobReport } from './plan-report.js';
-import { formatAbove, formatBelow, formatCount, formatPolicyPercent, formatRate } from './plan-figures.js';
+import { formatAbove, formatBelow, formatCount, formatGiven, formatMegawatts, formatPolicyPercent, formatRate, percentDecimalsBeside } from './plan-figures.js';
 
 /** A concrete decision: replicas per inference option, and the chosen training option per job. */
 export interface Decision {
@@ -32,6 +32,11 @@ const tolerance = 1e-6;
 /** Who holds a pool's share of the power under a share cap of that kind: its provider, or its chip's vendor. */
 export function shareHolder(pool: Pool, kind: 'provider' | 'chipVendor'): string {
   return kind === 'provider' ? pool.provider : pool.chip.vendor;
+}
+
+/** Whether a holder's share of the power breaks its cap: above it by more than a solver's tolerance (1e-4 of the power). */
+export function breaksCap(share: number, cap: number): boolean {
+  return share > cap + 1e-4;
 }
 
 /** The group a pool belongs to when the policy says what may be lost. */
@@ -110,7 +115,7 @@ export function evaluateDecision(fleet: Fleet, options: PlanOptions, decision: D
     powerMW: fleet.pools.filter((pool) => pool.site === site.id).reduce((sum, pool) => sum + (poolMW.get(pool.id) ?? 0), 0),
   }));
   for (const site of sites) {
-    if (site.powerMW > site.limitMW * (1 + tolerance)) violations.push(`site ${site.id} draws ${site.powerMW.toFixed(site.powerMW < 10 ? 3 : 1)} MW, above its ${site.limitMW} MW envelope`);
+    if (site.powerMW > site.limitMW * (1 + tolerance)) violations.push(`site ${site.id} draws ${formatMegawatts(site.powerMW, 'up')} MW, above its ${formatGiven(site.limitMW)} MW envelope`);
   }
 
   const shares = { provider: shareBy(fleet.pools, poolMW, (pool) => shareHolder(pool, 'provider')), chipVendor: shareBy(fleet.pools, poolMW, (pool) => shareHolder(pool, 'chipVendor')) };
@@ -118,7 +123,7 @@ export function evaluateDecision(fleet: Fleet, options: PlanOptions, decision: D
   for (const [kind, cap] of [['provider', caps.provider], ['chipVendor', caps.chipVendor]] as const) {
     if (cap === undefined) continue;
     for (const [name, share] of Object.entries(shares[kind])) {
-      if (share > cap + 1e-4) violations.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} ${name} holds ${formatAbove(share)} of allocated power, above the ${formatPolicyPercent(cap)} cap`);
+      if (breaksCap(share, cap)) violations.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} ${name} holds ${formatAbove(share)} of allocated power, above the ${formatPolicyPercent(cap)} cap`);
     }
   }
 
@@ -140,7 +145,7 @@ export function evaluateDecision(fleet: Fleet, options: PlanOptions, decision: D
     for (const group of groups) {
       const kept = (total - (byGroup?.get(group) ?? 0)) / demand;
       survival.push({ lost: group, service: service.id, keptFraction: kept, required: keep ?? null });
-      if (keep !== undefined && kept < keep - 1e-6) violations.push(`losing ${group} leaves service ${service.id} ${formatBelow(kept)} of demand, below the ${formatPolicyPercent(keep)} policy`);
+      if (keep !== undefined && kept < keep - 1e-6) violations.push(`losing ${group} leaves service ${service.id} ${formatBelow(kept, percentDecimalsBeside(keep))} of demand, below the ${formatPolicyPercent(keep)} policy`);
     }
   }
 

@@ -1,6 +1,6 @@
 import { demandTokensPerSecond, type Fleet } from '../domain/fleet.js';
-import { shareHolder, survivalGroup, type Evaluation } from './evaluate-decision.js';
-import { formatAbove, formatBelow, formatCount, formatPolicyPercent, formatRate } from './plan-figures.js';
+import { breaksCap, shareHolder, survivalGroup, type Evaluation } from './evaluate-decision.js';
+import { formatAbove, formatBelow, formatCount, formatGiven, formatMegawatts, formatPolicyPercent, formatRate, percentDecimalsBeside } from './plan-figures.js';
 import type { InferenceOption, PlanOptions } from './plan-options.js';
 
 /**
@@ -10,6 +10,12 @@ import type { InferenceOption, PlanOptions } from './plan-options.js';
  * alone prove, whatever any solver would place (no pool, not enough capacity
  * in every eligible pool together, no pool a training job fits), for a plan that
  * is not the best one (the solver ran out of time, or ended above its gap).
+ *
+ * The plan read is the relaxed model's, where a share cap is broken before any
+ * demand, survival or training job is left out (per MW, its penalty is at most a
+ * tenth of theirs): so a cap is never why something is short (R61: it was named), and a
+ * broken one is said as such, with its share. What leaves a workload short with
+ * room left for it is the solver stopping early (within its gap, or cut short).
  */
 export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation: Evaluation, provenOnly = false): string[] {
   const problems: string[] = [];
@@ -18,9 +24,9 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
   const lose = fleet.policy.survive?.lose ?? 'provider';
 
   /**
-   * What stops one more replica of a service on its options: a full pool, a site at its envelope, a
-   * share at its cap. One test for a service short of demand and for one short of survival (R58: the
-   * latter named every pool, site and cap the spec had, at its limit or not).
+   * What stops one more replica of a service on its options: a full pool, a site at its envelope.
+   * One test for a service short of demand and for one short of survival (R58: the latter named
+   * every pool, site and cap the spec had, at its limit or not).
    */
   const limitsReached = (own: readonly InferenceOption[]): string[] => {
     const reached: string[] = [];
@@ -32,14 +38,7 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
       const smallest = Math.min(...own.filter((o) => o.pool.site === id).map((o) => o.facilityMWPerReplica));
       return site !== undefined && site.powerMW + smallest > site.limitMW * (1 + 1e-9);
     });
-    if (sites.length > 0) reached.push(`site power (${sites.map((id) => `${id} at ${siteById.get(id)?.limitMW} MW`).join(', ')})`);
-    for (const [kind, cap] of [['provider', fleet.policy.maxShare.provider], ['chipVendor', fleet.policy.maxShare.chipVendor]] as const) {
-      if (cap === undefined) continue;
-      // Only a holder the options could add to: a cap another provider is at stops nothing here.
-      const theirs = new Set(own.map((o) => shareHolder(o.pool, kind)));
-      const atCap = Object.entries(evaluation.shares[kind]).filter(([name, share]) => theirs.has(name) && share >= cap - 1e-3);
-      if (atCap.length > 0) reached.push(`${kind === 'provider' ? 'provider' : 'chip-vendor'} share cap ${formatPolicyPercent(cap)} (${atCap.map(([name]) => name).join(', ')})`);
-    }
+    if (sites.length > 0) reached.push(`site power (${sites.map((id) => `${id} at ${formatGiven(siteById.get(id)?.limitMW ?? 0)} MW`).join(', ')})`);
     return reached;
   };
 
@@ -68,7 +67,7 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     // What follows is read off this plan's placement: no proof when the plan was cut short.
     if (provenOnly) continue;
     const binding = limitsReached(own);
-    problems.push(`${head}: binding ${binding.length > 0 ? binding.join('; ') : 'competition with other workloads for the same pools'}`);
+    problems.push(`${head}: ${binding.length > 0 ? `binding ${binding.join('; ')}` : `its pools have room for more of its replicas, ${roomLeft}`}`);
   }
 
   const keep = fleet.policy.survive?.keep;
@@ -82,6 +81,7 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
       if (!options.inference.some((o) => o.service === service && survivalGroup(o.pool, lose) === row.lost)) continue;
       // Nor when everything together could not keep that share: the cause is capacity (R25).
       if (ceilingTokensPerSecond(options.inference.filter((o) => o.service === service)) / demandTokensPerSecond(service) < keep) continue;
+      const decimals = percentDecimalsBeside(keep);
       const outside = options.inference.filter((o) => o.service === service && survivalGroup(o.pool, lose) !== row.lost);
       const ceiling = ceilingTokensPerSecond(outside) / demandTokensPerSecond(service);
       if (provenOnly && ceiling >= keep) continue;
@@ -89,9 +89,11 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
       const reached = limitsReached(outside);
       const cause =
         ceiling < keep
-          ? `survival binds: outside ${row.lost}, pools in [${service.jurisdictions.join(', ')}] could keep at most ${formatBelow(ceiling)} (add capacity with another ${lose} there)`
-          : `survival binds with ${reached.length > 0 ? reached.join('; ') : 'competition with other workloads for the same pools'} outside ${row.lost} (add capacity with another ${lose} in [${service.jurisdictions.join(', ')}], or lower policy.survive.keep)`;
-      problems.push(`losing ${lose} ${row.lost} leaves service ${service.id} ${formatBelow(row.keptFraction)} of demand, below the ${formatPolicyPercent(keep)} policy: ${cause}`);
+          ? `survival binds: outside ${row.lost}, pools in [${service.jurisdictions.join(', ')}] could keep at most ${formatBelow(ceiling, decimals)} (add capacity with another ${lose} there)`
+          : reached.length > 0
+            ? `survival binds with ${reached.join('; ')} outside ${row.lost} (add capacity with another ${lose} in [${service.jurisdictions.join(', ')}], or lower policy.survive.keep)`
+            : `outside ${row.lost}, its pools have room for more of its replicas, ${roomLeft}`;
+      problems.push(`losing ${lose} ${row.lost} leaves service ${service.id} ${formatBelow(row.keptFraction, decimals)} of demand, below the ${formatPolicyPercent(keep)} policy: ${cause}`);
     }
   }
 
@@ -99,26 +101,25 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     if (job.pool !== null) continue;
     const candidates = options.training.filter((o) => o.job.id === job.id);
     const excluded = options.excluded.filter((e) => e.workload === job.id);
+    const where = `[${(fleet.trainingJobs.find((j) => j.id === job.id)?.jurisdictions ?? []).join(', ')}]`;
+    const cannot = excluded.map((e) => `${e.pool}: ${e.reason}`);
     if (candidates.length === 0) {
-      problems.push(`training job ${job.id} fits no pool in its jurisdictions by its ${job.deadlineDays}-day deadline${excluded.length > 0 ? `: ${somePoolReasons(excluded.map((e) => `${e.pool}: ${e.reason}`))}` : ' (no pool in its jurisdictions)'}`);
+      problems.push(
+        cannot.length === 0
+          ? `training job ${job.id} is not placed: jurisdictions bind, no pool in ${where} (add a pool there or widen the job's jurisdictions)`
+          : `training job ${job.id} fits no pool in ${where}: ${somePoolReasons(cannot)}`,
+      );
     } else if (!provenOnly) {
-      // What stops each candidate in this plan, as for a service (R59: one sentence blamed chips, power and caps alike).
+      // What stops each candidate in this plan, as for a service (R59: one sentence blamed chips, power and caps alike);
+      // then the pools it can never run on (R61: left unsaid beside the others).
       const stopped = candidates.map((c) => {
         const free = c.pool.chips - (usedByPool.get(c.pool.id)?.used ?? 0);
-        if (free < c.chips) return `${c.pool.id} needs ${formatCount(c.chips)} chips, ${formatCount(free)} free`;
+        if (free < c.chips) return `${c.pool.id}: needs ${formatCount(c.chips)} chips, ${formatCount(free)} free`;
         const site = c.pool.site === undefined ? undefined : siteById.get(c.pool.site);
-        if (site !== undefined && c.facilityMW > site.limitMW * (1 + 1e-9)) return `${c.pool.id} needs ${c.facilityMW.toFixed(3)} MW, more than site ${site.id}'s whole ${site.limitMW.toFixed(3)} MW envelope`;
-        if (site !== undefined && site.powerMW + c.facilityMW > site.limitMW * (1 + 1e-9)) return `${c.pool.id} needs ${c.facilityMW.toFixed(3)} MW, site ${site.id} has ${Math.max(0, site.limitMW - site.powerMW).toFixed(3)} MW left`;
-        // The share its holder would have with the gang placed: a gang alone is 100% of the power (R58-2: blamed on competition).
-        const shareWith = (kind: 'provider' | 'chipVendor'): number => ((evaluation.shares[kind][shareHolder(c.pool, kind)] ?? 0) * evaluation.powerMW + c.facilityMW) / (evaluation.powerMW + c.facilityMW);
-        const caps = (['provider', 'chipVendor'] as const).filter((kind) => {
-          const cap = fleet.policy.maxShare[kind];
-          return cap !== undefined && shareWith(kind) > cap + 1e-4;
-        });
-        if (caps.length > 0) return `${c.pool.id}: placed, it would give ${caps.map((kind) => `${shareHolder(c.pool, kind)} ${formatAbove(shareWith(kind))} of the power, above its ${formatPolicyPercent(fleet.policy.maxShare[kind] ?? 1)} ${kind === 'provider' ? 'provider' : 'chip-vendor'} share cap`).join(', and ')}`;
-        return `${c.pool.id} has room (competition with other workloads' shortfalls)`;
+        if (site !== undefined && site.powerMW + c.facilityMW > site.limitMW * (1 + 1e-9)) return `${c.pool.id}: needs ${formatMegawatts(c.facilityMW, 'up')} MW, site ${site.id} has ${formatMegawatts(Math.max(0, site.limitMW - site.powerMW), 'down')} MW left`;
+        return `${c.pool.id}: has room for it, ${roomLeft}`;
       });
-      problems.push(`training job ${job.id} is not placed: ${somePoolReasons(stopped)}`);
+      problems.push(`training job ${job.id} is not placed: ${somePoolReasons([...stopped, ...cannot])}`);
     }
   }
 
@@ -128,20 +129,27 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     const holders = [...new Set([...options.inference.map((o) => o.pool), ...options.training.map((o) => o.pool)].map((pool) => shareHolder(pool, kind)))].sort();
     const word = kind === 'provider' ? 'provider' : 'chip vendor';
     if (holders.length > 0 && cap * holders.length < 1 - 1e-9) {
-      // 1/n of the power at least, said to two decimals of a percent rounded down; the cap to raise to, 1/n rounded up to four (R58: 0.33340000000000003).
-      const least = Math.floor(10_000 / holders.length) / 100;
-      const raiseTo = Number((Math.ceil(10_000 / holders.length) / 10_000).toFixed(4));
-      const raise = holders.length === 1 ? `remove policy.maxShare.${kind}` : `raise policy.maxShare.${kind} to ${String(raiseTo)} or more`;
-      problems.push(`the ${formatPolicyPercent(cap)} ${word} share cap cannot hold: the workloads can run with ${holders.length === 1 ? `one ${word}` : `${String(holders.length)} ${word}s`} (${holders.join(', ')}), whose shares of the power add up to 100%, so one must hold at least ${String(least)}%; ${raise}, or add pools of other ${word}s`);
+      // One holds at least 1/n of the power, said as that fraction (R61: 'at least 33.33%' read as meeting a 33.33% cap);
+      // the cap to raise to, 1/n rounded up to four decimals (R58: 0.33340000000000003).
+      const n = holders.length;
+      const raiseTo = Number((Math.ceil(10_000 / n) / 10_000).toFixed(4));
+      problems.push(
+        n === 1
+          ? `the ${formatPolicyPercent(cap)} ${word} share cap cannot hold: the workloads can run with one ${word} only (${holders.join(', ')}), which holds all the power; remove policy.maxShare.${kind}, or add pools of other ${word}s`
+          : `the ${formatPolicyPercent(cap)} ${word} share cap cannot hold: the workloads can run with ${String(n)} ${word}s (${holders.join(', ')}), whose shares of the power add up to 100%, so one holds at least 1/${String(n)} of it; raise policy.maxShare.${kind} to ${String(raiseTo)} or more, or add pools of other ${word}s`,
+      );
       continue;
     }
     if (provenOnly) continue;
     for (const [name, share] of Object.entries(evaluation.shares[kind])) {
-      if (share > cap + 1e-4) problems.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} ${name} holds ${formatAbove(share)} of allocated power, above the ${formatPolicyPercent(cap)} cap: share caps bind (the plan could not move enough of the power to other ${kind === 'provider' ? 'providers' : 'chip vendors'}: whole replicas, a training job that runs as one gang, full pools or sites; add capacity with them, or raise the cap)`);
+      if (breaksCap(share, cap)) problems.push(`${word} ${name} holds ${formatAbove(share)} of allocated power, above the ${formatPolicyPercent(cap)} cap: share caps bind (the plan could not move enough of the power to other ${kind === 'provider' ? 'providers' : 'chip vendors'}: whole replicas, a training job that runs as one gang, full pools or sites; add capacity with them, or raise the cap)`);
     }
   }
   return problems;
 }
+
+/** Why room is left unused: a plan within the solver's gap, or cut short, need not use it; the best one would. */
+const roomLeft = 'which this plan leaves unused (a plan within the solver\'s gap, or cut short, may: plan again with a smaller --gap or a longer --time-limit)';
 
 /** Up to four pools' reasons, and how many pools more. */
 function somePoolReasons(reasons: readonly string[]): string {

@@ -1,7 +1,7 @@
 import { demandTokensPerSecond, facilityWattsPerChip, mayRunIn, type Fleet, type Pool, type Service, type TrainingJob } from '../domain/fleet.js';
 import { inferenceProfile, type InferenceProfile, type InferenceResult } from '../performance/inference-profile.js';
 import { sizeTrainingRun, trainingProfile } from '../performance/training-profile.js';
-import { formatCount } from './plan-figures.js';
+import { formatCount, formatGiven, formatMegawatts } from './plan-figures.js';
 
 /** One way to serve a service: replicas of one profile on one pool. */
 export interface InferenceOption {
@@ -102,7 +102,16 @@ export function buildPlanOptions(fleet: Fleet): PlanOptions {
       const profile = trainingProfile(job.model, pool.chip, { precision: job.precision, mfu: job.mfu, stateBytesPerParam: job.stateBytesPerParam });
       const sizing = sizeTrainingRun(profile, job.tokens, job.deadlineDays);
       if (sizing.chips > pool.chips) {
-        excluded.push({ workload: job.id, pool: pool.id, reason: `needs ${formatCount(sizing.chips)} chips to finish in ${job.deadlineDays} days (${sizing.limitedBy} bound); the pool has ${formatCount(pool.chips)}` });
+        // Memory bound: no deadline would need fewer chips (R61: 'to finish in 30 days' for a 405B model's state).
+        const need = sizing.limitedBy === 'memory' ? 'to hold its training state' : `to finish in ${job.deadlineDays} days`;
+        excluded.push({ workload: job.id, pool: pool.id, reason: `needs ${formatCount(sizing.chips)} chips ${need}; the pool has ${formatCount(pool.chips)}` });
+        continue;
+      }
+      const facilityMW = (facilityWattsPerChip(pool) * sizing.chips) / 1e6;
+      // A gang that draws more than its site's whole envelope can never run there, whatever else is placed.
+      const site = fleet.sites.find((s) => s.id === pool.site);
+      if (site !== undefined && facilityMW > site.powerMW * (1 + 1e-9)) {
+        excluded.push({ workload: job.id, pool: pool.id, reason: `needs ${formatMegawatts(facilityMW, 'up')} MW, more than site ${site.id}'s whole ${formatGiven(site.powerMW)} MW envelope` });
         continue;
       }
       training.push({
@@ -113,7 +122,7 @@ export function buildPlanOptions(fleet: Fleet): PlanOptions {
         days: sizing.days,
         tokensPerSecond: sizing.chips * profile.tokensPerSecondPerChip,
         marginalCostPerHour: marginalPricePerChipHour(pool) * sizing.chips,
-        facilityMW: (facilityWattsPerChip(pool) * sizing.chips) / 1e6,
+        facilityMW,
       });
     }
   }

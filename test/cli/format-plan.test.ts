@@ -51,6 +51,23 @@ describe('the survival table', () => {
     // One met is rounded as any other share: 50.04% kept of 50% is 50.0% ok.
     const met = plan.survival.map((row) => (row.service === service ? { ...row, keptFraction: 0.50004 } : row));
     expect(formatPlan({ ...plan, survival: met }, 'small.yaml')).toMatch(new RegExp(`│ ${service}\\s*│ \\S+\\s*│\\s*50\\.0% │ ok`));
+    // Beside a policy of two decimals, two decimals, rounded down; one met within the evaluation's tolerance at the policy (R61: '75.5% ok' under 75.51%).
+    const strict = { ...plan, policy: { ...plan.policy, survive: { lose: 'provider' as const, keep: 0.7551 } } };
+    const kept = (fraction: number): string => formatPlan({ ...strict, survival: plan.survival.map((row) => (row.service === service ? { ...row, keptFraction: fraction } : row)) }, 'small.yaml');
+    expect(kept(0.75519)).toContain('(policy keeps 75.51%)');
+    expect(kept(0.75519)).toMatch(new RegExp(`│ ${service}\\s*│ \\S+\\s*│\\s*75\\.51% │ ok`));
+    expect(kept(0.7551 - 5e-7)).toMatch(new RegExp(`│ ${service}\\s*│ \\S+\\s*│\\s*75\\.51% │ ok`));
+    expect(kept(0.75509)).toMatch(new RegExp(`│ ${service}\\s*│ \\S+\\s*│\\s*75\\.50% │ SHORT`));
+  });
+});
+
+describe('the shares of the power', () => {
+  it('writes a holder above its cap rounded up, as the problems do: 50.02% is 50.1% above a 50% cap, not 50.0% (R61)', async () => {
+    const plan = await planFleet(loadFleetOrThrow(smallYamlPath), {});
+    const capped = { ...plan, policy: { ...plan.policy, maxShare: { provider: 0.5, chipVendor: null } }, shares: { ...plan.shares, provider: { aws: 0.5002, gcp: 0.4998 } } };
+    expect(formatPlan(capped, 'small.yaml')).toContain('  provider:    aws 50.1%, gcp 50.0%\n');
+    // Without a cap, to the nearest.
+    expect(formatPlan({ ...capped, policy: { ...plan.policy, maxShare: { provider: null, chipVendor: null } } }, 'small.yaml')).toContain('  provider:    aws 50.0%, gcp 50.0%\n');
   });
 });
 
