@@ -1,4 +1,4 @@
-import { breaksCap } from '../planner/evaluate-decision.js';
+import { limitTolerance } from '../planner/plan-options.js';
 import { formatAbove, formatBelow, formatPolicyPercent, formatRate, percentDecimalsBeside } from '../planner/plan-figures.js';
 import type { Plan } from '../planner/plan-report.js';
 import { count, number, percent, table, usd } from './output.js';
@@ -40,10 +40,15 @@ export function formatPlan(plan: Plan, file: string): string {
   const caps = plan.policy.maxShare;
   lines.push(`Shares of allocated facility power${caps.provider !== null || caps.chipVendor !== null ? ` (caps: provider ${caps.provider === null ? 'none' : formatPolicyPercent(caps.provider)}, chip vendor ${caps.chipVendor === null ? 'none' : formatPolicyPercent(caps.chipVendor)})` : ''}`);
   // With nothing allocated there are no shares (each would be 0/0).
-  // A holder above its cap rounded up, as the problems say it (R61: '50.0%' under a 50% cap beside '50.1% … above').
+  // Beside a cap, to its digits, rounded away from it: a holder above it up, as the problems say it (R61: '50.0%'
+  // under a 50% cap beside '50.1% … above'), one within it down (R62: 33.766% was '33.8%' under a 33.78% cap).
+  const share = (value: number, cap: number | null): string => {
+    if (cap === null) return percent(value);
+    return value > cap + 1e-12 ? formatAbove(value, percentDecimalsBeside(cap)) : formatBelow(value, percentDecimalsBeside(cap));
+  };
   const shares = (of: Readonly<Record<string, number>>, cap: number | null): string =>
     Object.entries(of)
-      .map(([k, v]) => `${k} ${cap !== null && breaksCap(v, cap) ? formatAbove(v) : percent(v)}`)
+      .map(([k, v]) => `${k} ${share(v, cap)}`)
       .join(', ') || '- (nothing allocated)';
   lines.push(`  provider:    ${shares(plan.shares.provider, caps.provider)}`);
   lines.push(`  chip vendor: ${shares(plan.shares.chipVendor, caps.chipVendor)}`);
@@ -55,7 +60,7 @@ export function formatPlan(plan: Plan, file: string): string {
       const rows = plan.survival.filter((r) => r.service === s.id);
       const min = rows.reduce((best, r) => (r.keptFraction < best.keptFraction ? r : best), rows[0] ?? { lost: '-', keptFraction: Number.NaN });
       if (survive === undefined || survive === null || !Number.isFinite(min.keptFraction)) return [s.id, min.lost, percent(min.keptFraction), survive ? 'SHORT' : '-'];
-      const short = min.keptFraction < survive.keep - 1e-6;
+      const short = min.keptFraction < survive.keep - limitTolerance;
       // Rounded down, as the problems say it (R59: 49.96% kept is 49.9%, not 50.0% SHORT of 50%), to the policy's
       // digits (R61: '75.5% ok' under a 75.51% policy); an ok one within the evaluation's tolerance is said at the policy.
       const kept = formatBelow(short ? min.keptFraction : Math.max(min.keptFraction, survive.keep), percentDecimalsBeside(survive.keep));
@@ -74,7 +79,8 @@ export function formatPlan(plan: Plan, file: string): string {
   );
   if (plan.sites.length > 0) {
     lines.push('');
-    lines.push(`Sites: ${plan.sites.map((s) => `${s.id} ${megawatts(s.powerMW)} of ${megawatts(s.limitMW)} MW`).join(' · ')}`);
+    // The envelope with every digit given, the draw to as many (R62: 'of 0.046 MW' for 0.0459 beside 'needs 0.046 MW, more than').
+    lines.push(`Sites: ${plan.sites.map((s) => `${s.id} ${megawatts(s.powerMW, s.limitMW)} of ${megawatts(s.limitMW, s.limitMW)} MW`).join(' · ')}`);
   }
   lines.push('');
   lines.push('Baselines (marginal $/h)');
@@ -93,7 +99,11 @@ export function formatPlan(plan: Plan, file: string): string {
   return lines.join('\n');
 }
 
-/** Megawatts as every table and line of a plan writes them: three decimals below 10 MW, one above (so 0.113 is not 0.1 in one place). */
-function megawatts(mw: number): string {
-  return number(mw, mw < 10 ? 3 : 1);
+/**
+ * Megawatts as every table and line of a plan writes them: three decimals below 10 MW, one above (so 0.113
+ * is not 0.1 in one place); beside a figure the spec `given` (a site's envelope), at least as many as it has.
+ */
+function megawatts(mw: number, given?: number): string {
+  const digits = given === undefined ? 0 : (String(given).split('.')[1] ?? '').length;
+  return number(mw, Math.max(mw < 10 ? 3 : 1, digits));
 }

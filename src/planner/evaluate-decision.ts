@@ -1,5 +1,5 @@
 import { demandTokensPerSecond, type Fleet, type Pool } from '../domain/fleet.js';
-import { requiredTokensPerSecond, type PlanOptions } from './plan-options.js';
+import { limitTolerance, requiredTokensPerSecond, type PlanOptions } from './plan-options.js';
 import type { Allocation, PoolReport, ServiceReport, SiteReport, SurvivalReport, TrainingJobReport } from './plan-report.js';
 import { formatAbove, formatBelow, formatCount, formatGiven, formatMegawatts, formatPolicyPercent, formatRate, percentDecimalsBeside } from './plan-figures.js';
 
@@ -26,8 +26,6 @@ export interface Evaluation {
   /** Every hard or policy constraint the decision breaks, as sentences. */
   readonly violations: string[];
 }
-
-const tolerance = 1e-6;
 
 /** Who holds a pool's share of the power under a share cap of that kind: its provider, or its chip's vendor. */
 export function shareHolder(pool: Pool, kind: 'provider' | 'chipVendor'): string {
@@ -115,7 +113,7 @@ export function evaluateDecision(fleet: Fleet, options: PlanOptions, decision: D
     powerMW: fleet.pools.filter((pool) => pool.site === site.id).reduce((sum, pool) => sum + (poolMW.get(pool.id) ?? 0), 0),
   }));
   for (const site of sites) {
-    if (site.powerMW > site.limitMW * (1 + tolerance)) violations.push(`site ${site.id} draws ${formatMegawatts(site.powerMW, 'up')} MW, above its ${formatGiven(site.limitMW)} MW envelope`);
+    if (site.powerMW > site.limitMW * (1 + limitTolerance)) violations.push(`site ${site.id} draws ${formatMegawatts(site.powerMW, 'up')} MW, above its ${formatGiven(site.limitMW)} MW envelope`);
   }
 
   const shares = { provider: shareBy(fleet.pools, poolMW, (pool) => shareHolder(pool, 'provider')), chipVendor: shareBy(fleet.pools, poolMW, (pool) => shareHolder(pool, 'chipVendor')) };
@@ -131,7 +129,7 @@ export function evaluateDecision(fleet: Fleet, options: PlanOptions, decision: D
     const required = requiredTokensPerSecond(service, fleet.policy.headroom);
     const served = capacity.get(service.id) ?? 0;
     const unmet = Math.max(0, required - served);
-    if (unmet > required * tolerance) violations.push(`service ${service.id} is short ${formatRate(unmet)} tokens/s of ${formatRate(required)} in [${service.jurisdictions.join(', ')}]`);
+    if (unmet > required * limitTolerance) violations.push(`service ${service.id} is short ${formatRate(unmet)} tokens/s of ${formatRate(required)} in [${service.jurisdictions.join(', ')}]`);
     return { id: service.id, jurisdictions: service.jurisdictions, demandTokensPerSecond: demandTokensPerSecond(service), requiredTokensPerSecond: required, capacityTokensPerSecond: served, unmetTokensPerSecond: unmet };
   });
 
@@ -145,7 +143,7 @@ export function evaluateDecision(fleet: Fleet, options: PlanOptions, decision: D
     for (const group of groups) {
       const kept = (total - (byGroup?.get(group) ?? 0)) / demand;
       survival.push({ lost: group, service: service.id, keptFraction: kept, required: keep ?? null });
-      if (keep !== undefined && kept < keep - 1e-6) violations.push(`losing ${group} leaves service ${service.id} ${formatBelow(kept, percentDecimalsBeside(keep))} of demand, below the ${formatPolicyPercent(keep)} policy`);
+      if (keep !== undefined && kept < keep - limitTolerance) violations.push(`losing ${group} leaves service ${service.id} ${formatBelow(kept, percentDecimalsBeside(keep))} of demand, below the ${formatPolicyPercent(keep)} policy`);
     }
   }
 

@@ -1,7 +1,7 @@
 import { demandTokensPerSecond, type Fleet } from '../domain/fleet.js';
 import { breaksCap, shareHolder, survivalGroup, type Evaluation } from './evaluate-decision.js';
 import { formatAbove, formatBelow, formatCount, formatGiven, formatMegawatts, formatPolicyPercent, formatRate, percentDecimalsBeside } from './plan-figures.js';
-import type { InferenceOption, PlanOptions } from './plan-options.js';
+import { limitTolerance, type InferenceOption, type PlanOptions } from './plan-options.js';
 
 /**
  * Why a plan falls short, in a planner's terms: which service is short where,
@@ -11,11 +11,11 @@ import type { InferenceOption, PlanOptions } from './plan-options.js';
  * in every eligible pool together, no pool a training job fits), for a plan that
  * is not the best one (the solver ran out of time, or ended above its gap).
  *
- * The plan read is the relaxed model's, where a share cap is broken before any
- * demand, survival or training job is left out (per MW, its penalty is at most a
- * tenth of theirs): so a cap is never why something is short (R61: it was named), and a
- * broken one is said as such, with its share. What leaves a workload short with
- * room left for it is the solver stopping early (within its gap, or cut short).
+ * The plan read is the relaxed model's, where every rule but capacity, residency
+ * and site power has a penalty. A share cap is named for a service only where one
+ * more replica on every pool with room would break it; never for a training job,
+ * whose penalty (1,000) no cap's (10 at most) or cost (1 at most) outweighs (R61).
+ * A broken cap is said as such, with its share.
  */
 export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation: Evaluation, provenOnly = false): string[] {
   const problems: string[] = [];
@@ -24,26 +24,54 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
   const lose = fleet.policy.survive?.lose ?? 'provider';
 
   /**
-   * What stops one more replica of a service on its options: a full pool, a site at its envelope.
-   * One test for a service short of demand and for one short of survival (R58: the latter named
-   * every pool, site and cap the spec had, at its limit or not).
+   * What stops one more replica of a service on its options: a full pool, a site at its envelope, a
+   * share cap one more replica would break (R62: a cap's penalty per MW can outweigh a shortfall's on a
+   * chip that gives few tokens per MW, so the plan may keep to the cap). `room`: what is left where none
+   * of these stops one more, said with the tokens/s it could add (R62: three free replicas beside a
+   * shortfall of millions were said as if they could close it). One test for a service short of demand
+   * and for one short of survival (R58: the latter named every pool, site and cap the spec had).
    */
-  const limitsReached = (own: readonly InferenceOption[]): string[] => {
+  const limitsReached = (own: readonly InferenceOption[]): { readonly reached: readonly string[]; readonly room: string | undefined } => {
     const reached: string[] = [];
-    const fullPools = [...new Set(own.map((o) => o.pool))].filter((pool) => (usedByPool.get(pool.id)?.used ?? 0) + Math.min(...own.filter((o) => o.pool === pool).map((o) => o.chipsPerReplica)) > pool.chips);
-    if (fullPools.length > 0) reached.push(`pool capacity (${someIds(fullPools.map((p) => p.id))} full)`);
-    // A site binds when not even one more replica of this service fits in its power envelope.
-    const sites = [...new Set(own.map((o) => o.pool.site).filter((s): s is string => s !== undefined))].filter((id) => {
-      const site = siteById.get(id);
-      const smallest = Math.min(...own.filter((o) => o.pool.site === id).map((o) => o.facilityMWPerReplica));
-      return site !== undefined && site.powerMW + smallest > site.limitMW * (1 + 1e-9);
-    });
-    if (sites.length > 0) reached.push(`site power (${sites.map((id) => `${id} at ${formatGiven(siteById.get(id)?.limitMW ?? 0)} MW`).join(', ')})`);
-    return reached;
+    const freeChips = (o: InferenceOption): number => o.pool.chips - (usedByPool.get(o.pool.id)?.used ?? 0);
+    const siteRoomMW = (o: InferenceOption): number => {
+      const site = o.pool.site === undefined ? undefined : siteById.get(o.pool.site);
+      return site === undefined ? Number.POSITIVE_INFINITY : site.limitMW * (1 + limitTolerance) - site.powerMW;
+    };
+    const poolFull = (o: InferenceOption): boolean => freeChips(o) < o.chipsPerReplica;
+    const siteFull = (o: InferenceOption): boolean => siteRoomMW(o) < o.facilityMWPerReplica;
+    const fullPools = [...new Set(own.filter(poolFull).map((o) => o.pool.id))];
+    if (fullPools.length > 0) reached.push(`pool capacity (${someIds(fullPools)} full)`);
+    const fullSites = [...new Set(own.filter((o) => !poolFull(o) && siteFull(o)).map((o) => o.pool.site ?? ''))];
+    if (fullSites.length > 0) reached.push(`site power (${fullSites.map((id) => `${id} at ${formatGiven(siteById.get(id)?.limitMW ?? 0)} MW`).join(', ')})`);
+    // The caps one more replica would break: its holder's share of the power with it placed.
+    const capsBroken = (o: InferenceOption): ('provider' | 'chipVendor')[] =>
+      (['provider', 'chipVendor'] as const).filter((kind) => {
+        const cap = fleet.policy.maxShare[kind];
+        if (cap === undefined || cap >= 1) return false;
+        const held = (evaluation.shares[kind][shareHolder(o.pool, kind)] ?? 0) * evaluation.powerMW;
+        return (held + o.facilityMWPerReplica) / (evaluation.powerMW + o.facilityMWPerReplica) > cap + 1e-9;
+      });
+    const roomy = own.filter((o) => !poolFull(o) && !siteFull(o));
+    for (const kind of ['provider', 'chipVendor'] as const) {
+      const holders = [...new Set(roomy.filter((o) => capsBroken(o).includes(kind)).map((o) => shareHolder(o.pool, kind)))];
+      if (holders.length > 0) reached.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} share cap ${formatPolicyPercent(fleet.policy.maxShare[kind] ?? 1)} (${someIds(holders)}: above it with one more replica)`);
+    }
+    const free = roomy.filter((o) => capsBroken(o).length === 0);
+    if (free.length === 0) return { reached, room: undefined };
+    // Whole replicas that fit in the free chips and the site's power; each pool's options share its chips, so the most of one.
+    const tokensByPool = new Map<string, number>();
+    for (const o of free) {
+      const replicas = Math.min(Math.floor(freeChips(o) / o.chipsPerReplica), Math.floor(siteRoomMW(o) / o.facilityMWPerReplica));
+      tokensByPool.set(o.pool.id, Math.max(tokensByPool.get(o.pool.id) ?? 0, replicas * o.tokensPerSecondPerReplica));
+    }
+    const pools = [...tokensByPool.keys()];
+    const tokens = [...tokensByPool.values()].reduce((sum, value) => sum + value, 0);
+    return { reached, room: `${someIds(pools)} ${pools.length === 1 ? 'has' : 'have'} room for up to ${formatRate(tokens)} tokens/s more of it, ${roomLeft}` };
   };
 
   for (const report of evaluation.services) {
-    if (report.unmetTokensPerSecond <= report.requiredTokensPerSecond * 1e-6) continue;
+    if (report.unmetTokensPerSecond <= report.requiredTokensPerSecond * limitTolerance) continue;
     const service = fleet.services.find((s) => s.id === report.id);
     if (service === undefined) continue;
     const where = `[${service.jurisdictions.join(', ')}]`;
@@ -66,14 +94,14 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     }
     // What follows is read off this plan's placement: no proof when the plan was cut short.
     if (provenOnly) continue;
-    const binding = limitsReached(own);
-    problems.push(`${head}: ${binding.length > 0 ? `binding ${binding.join('; ')}` : `its pools have room for more of its replicas, ${roomLeft}`}`);
+    const { reached, room } = limitsReached(own);
+    problems.push(`${head}: ${[reached.length > 0 ? `binding ${reached.join('; ')}` : undefined, room].filter((part) => part !== undefined).join('; ')}`);
   }
 
   const keep = fleet.policy.survive?.keep;
   if (keep !== undefined) {
     for (const row of evaluation.survival) {
-      if (row.keptFraction >= keep - 1e-6) continue;
+      if (row.keptFraction >= keep - limitTolerance) continue;
       const service = fleet.services.find((s) => s.id === row.service);
       if (service === undefined) continue;
       // A loss of what serves the service nothing (no pool of it in the service's jurisdictions) is
@@ -86,13 +114,13 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
       const ceiling = ceilingTokensPerSecond(outside) / demandTokensPerSecond(service);
       if (provenOnly && ceiling >= keep) continue;
       // What stops more of it outside the lost group, as a shortfall of demand is told (R58).
-      const reached = limitsReached(outside);
+      const { reached, room } = limitsReached(outside);
       const cause =
         ceiling < keep
           ? `survival binds: outside ${row.lost}, pools in [${service.jurisdictions.join(', ')}] could keep at most ${formatBelow(ceiling, decimals)} (add capacity with another ${lose} there)`
           : reached.length > 0
-            ? `survival binds with ${reached.join('; ')} outside ${row.lost} (add capacity with another ${lose} in [${service.jurisdictions.join(', ')}], or lower policy.survive.keep)`
-            : `outside ${row.lost}, its pools have room for more of its replicas, ${roomLeft}`;
+            ? `survival binds with ${reached.join('; ')} outside ${row.lost} (add capacity with another ${lose} in [${service.jurisdictions.join(', ')}], or lower policy.survive.keep)${room === undefined ? '' : `; outside it, ${room}`}`
+            : `outside ${row.lost}, ${room ?? 'nothing stops more of its replicas'}`;
       problems.push(`losing ${lose} ${row.lost} leaves service ${service.id} ${formatBelow(row.keptFraction, decimals)} of demand, below the ${formatPolicyPercent(keep)} policy: ${cause}`);
     }
   }
@@ -116,7 +144,7 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
         const free = c.pool.chips - (usedByPool.get(c.pool.id)?.used ?? 0);
         if (free < c.chips) return `${c.pool.id}: needs ${formatCount(c.chips)} chips, ${formatCount(free)} free`;
         const site = c.pool.site === undefined ? undefined : siteById.get(c.pool.site);
-        if (site !== undefined && site.powerMW + c.facilityMW > site.limitMW * (1 + 1e-9)) return `${c.pool.id}: needs ${formatMegawatts(c.facilityMW, 'up')} MW, site ${site.id} has ${formatMegawatts(Math.max(0, site.limitMW - site.powerMW), 'down')} MW left`;
+        if (site !== undefined && site.powerMW + c.facilityMW > site.limitMW * (1 + limitTolerance)) return `${c.pool.id}: needs ${formatMegawatts(c.facilityMW, 'up')} MW, site ${site.id} has ${formatMegawatts(Math.max(0, site.limitMW - site.powerMW), 'down')} MW left`;
         return `${c.pool.id}: has room for it, ${roomLeft}`;
       });
       problems.push(`training job ${job.id} is not placed: ${somePoolReasons([...stopped, ...cannot])}`);
@@ -148,8 +176,8 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
   return problems;
 }
 
-/** Why room is left unused: a plan within the solver's gap, or cut short, need not use it; the best one would. */
-const roomLeft = 'which this plan leaves unused (a plan within the solver\'s gap, or cut short, may: plan again with a smaller --gap or a longer --time-limit)';
+/** Why room is left unused where nothing stops a replica: the solver stopped short of the best plan, or one more replica costs more than the shortfall it would close is weighed at. */
+const roomLeft = "which this plan leaves unused (a plan within the solver's gap or cut short may, and so may one short by less than a whole replica is worth: a smaller --gap or a longer --time-limit may close it)";
 
 /** Up to four pools' reasons, and how many pools more. */
 function somePoolReasons(reasons: readonly string[]): string {

@@ -20,13 +20,15 @@ export function percentDecimalsBeside(policy: number): number {
 
 /** A fraction found below a policy's, as a percent rounded down: 49.96% is 49.9%, not 50.0% below a 50% policy (R59). */
 export function formatBelow(fraction: number, decimals = 1): string {
-  // (A hair added: 0.57 * 1000 is 569.99999999999994 in floating point.)
-  return `${(Math.floor(fraction * 10 ** (decimals + 2) + 1e-9) / 10 ** decimals).toFixed(decimals)}%`;
+  const scaled = fraction * 10 ** (decimals + 2);
+  // (A hair added, relative to the figure: 0.57 * 1000 is 569.99999999999994 in floating point, and 0.25001197 * 1e8 is 25001196.999999996.)
+  return `${(Math.floor(scaled + Math.abs(scaled) * 1e-12 + 1e-9) / 10 ** decimals).toFixed(decimals)}%`;
 }
 
 /** A fraction found above a policy's, as a percent rounded up: 50.04% is 50.1%, not 50.0% above a 50% cap. */
 export function formatAbove(fraction: number, decimals = 1): string {
-  return `${(Math.ceil(fraction * 10 ** (decimals + 2) - 1e-9) / 10 ** decimals).toFixed(decimals)}%`;
+  const scaled = fraction * 10 ** (decimals + 2);
+  return `${(Math.ceil(scaled - Math.abs(scaled) * 1e-12 - 1e-9) / 10 ** decimals).toFixed(decimals)}%`;
 }
 
 /** Megawatts found, to the kilowatt, rounded up (a need, a draw above an envelope) or down (what is left). */

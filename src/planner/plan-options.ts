@@ -82,6 +82,12 @@ export function buildPlanOptions(fleet: Fleet): PlanOptions {
         excluded.push({ workload: service.id, pool: pool.id, reason: `a replica needs ${formatCount(result.chipsPerReplica)} chips; the pool has ${formatCount(pool.chips)}` });
         continue;
       }
+      const facilityMWPerReplica = (facilityWattsPerChip(pool) * result.chipsPerReplica) / 1e6;
+      const tooBig = siteTooSmall(fleet, pool, facilityMWPerReplica);
+      if (tooBig !== undefined) {
+        excluded.push({ workload: service.id, pool: pool.id, reason: `a replica ${tooBig}` });
+        continue;
+      }
       inference.push({
         kind: 'inference',
         service,
@@ -90,7 +96,7 @@ export function buildPlanOptions(fleet: Fleet): PlanOptions {
         chipsPerReplica: result.chipsPerReplica,
         tokensPerSecondPerReplica: result.outputTokensPerSecond,
         marginalCostPerReplicaHour: marginalPricePerChipHour(pool) * result.chipsPerReplica,
-        facilityMWPerReplica: (facilityWattsPerChip(pool) * result.chipsPerReplica) / 1e6,
+        facilityMWPerReplica,
         maxReplicas,
       });
     }
@@ -108,10 +114,9 @@ export function buildPlanOptions(fleet: Fleet): PlanOptions {
         continue;
       }
       const facilityMW = (facilityWattsPerChip(pool) * sizing.chips) / 1e6;
-      // A gang that draws more than its site's whole envelope can never run there, whatever else is placed.
-      const site = fleet.sites.find((s) => s.id === pool.site);
-      if (site !== undefined && facilityMW > site.powerMW * (1 + 1e-9)) {
-        excluded.push({ workload: job.id, pool: pool.id, reason: `needs ${formatMegawatts(facilityMW, 'up')} MW, more than site ${site.id}'s whole ${formatGiven(site.powerMW)} MW envelope` });
+      const tooBig = siteTooSmall(fleet, pool, facilityMW);
+      if (tooBig !== undefined) {
+        excluded.push({ workload: job.id, pool: pool.id, reason: tooBig });
         continue;
       }
       training.push({
@@ -127,6 +132,19 @@ export function buildPlanOptions(fleet: Fleet): PlanOptions {
     }
   }
   return { inference, training, excluded };
+}
+
+/** How far a figure may pass its limit and still meet it (float noise and the solver's own tolerance), relative to the limit. */
+export const limitTolerance = 1e-6;
+
+/**
+ * Why a replica or a gang drawing `mw` can never run on the pool: more than its site's whole envelope,
+ * whatever else is placed. Judged with the evaluation's tolerance, so no plan it accepts is lost (R62).
+ */
+function siteTooSmall(fleet: Fleet, pool: Pool, mw: number): string | undefined {
+  const site = pool.site === undefined ? undefined : fleet.sites.find((s) => s.id === pool.site);
+  if (site === undefined || mw <= site.powerMW * (1 + limitTolerance)) return undefined;
+  return `needs ${formatMegawatts(mw, 'up')} MW, more than site ${site.id}'s whole ${formatGiven(site.powerMW)} MW envelope`;
 }
 
 export function requiredTokensPerSecond(service: Service, headroom: number): number {

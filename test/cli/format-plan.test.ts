@@ -62,12 +62,25 @@ describe('the survival table', () => {
 });
 
 describe('the shares of the power', () => {
-  it('writes a holder above its cap rounded up, as the problems do: 50.02% is 50.1% above a 50% cap, not 50.0% (R61)', async () => {
+  it("writes each share beside its cap to the cap's digits, rounded away from it: 50.02% is 50.1% above a 50% cap, 33.766% is 33.76% under 33.78% (R61, R62)", async () => {
     const plan = await planFleet(loadFleetOrThrow(smallYamlPath), {});
     const capped = { ...plan, policy: { ...plan.policy, maxShare: { provider: 0.5, chipVendor: null } }, shares: { ...plan.shares, provider: { aws: 0.5002, gcp: 0.4998 } } };
-    expect(formatPlan(capped, 'small.yaml')).toContain('  provider:    aws 50.1%, gcp 50.0%\n');
+    expect(formatPlan(capped, 'small.yaml')).toContain('  provider:    aws 50.1%, gcp 49.9%\n');
+    const thirds = { ...plan, policy: { ...plan.policy, maxShare: { provider: 0.3378, chipVendor: null } }, shares: { ...plan.shares, provider: { aws: 0.33766, gcp: 0.33766, oci: 0.32468 } } };
+    expect(formatPlan(thirds, 'small.yaml')).toContain('  provider:    aws 33.76%, gcp 33.76%, oci 32.46%\n');
+    // A third each under a 33.33% cap is above it, within the evaluation's tolerance or not (R62: '33.3%' beside 'cannot hold').
+    const over = { ...plan, policy: { ...plan.policy, maxShare: { provider: 0.3333, chipVendor: null } }, shares: { ...plan.shares, provider: { aws: 1 / 3, gcp: 1 / 3, oci: 1 / 3 } } };
+    expect(formatPlan(over, 'small.yaml')).toContain('  provider:    aws 33.34%, gcp 33.34%, oci 33.34%\n');
     // Without a cap, to the nearest.
     expect(formatPlan({ ...capped, policy: { ...plan.policy, maxShare: { provider: null, chipVendor: null } } }, 'small.yaml')).toContain('  provider:    aws 50.0%, gcp 50.0%\n');
+  });
+});
+
+describe('the sites line', () => {
+  it('writes an envelope with every digit given, and the draw to as many (R62: a 0.0037 MW site was 0.004)', async () => {
+    const plan = await planFleet(loadFleetOrThrow(smallYamlPath), {});
+    const sites = [{ id: 's1', limitMW: 0.0037, powerMW: 0.0037 }, { id: 's2', limitMW: 800, powerMW: 348.66 }, { id: 's3', limitMW: 12.25, powerMW: 1.5 }];
+    expect(formatPlan({ ...plan, sites }, 'small.yaml')).toContain('Sites: s1 0.0037 of 0.0037 MW · s2 348.7 of 800.0 MW · s3 1.500 of 12.25 MW\n');
   });
 });
 

@@ -4,7 +4,7 @@ import { generateFleetYaml } from '../../bench/generate-fleet.js';
 import type { Fleet } from '../../src/domain/fleet.js';
 import { parseFleet } from '../../src/domain/load-fleet.js';
 import { evaluateDecision } from '../../src/planner/evaluate-decision.js';
-import { formatAbove, formatBelow, formatCount, formatGiven, formatMegawatts, formatPolicyPercent, percentDecimalsBeside } from '../../src/planner/plan-figures.js';
+import { formatAbove, formatBelow, formatCount, formatGiven, formatMegawatts, formatPolicyPercent, formatRate, percentDecimalsBeside } from '../../src/planner/plan-figures.js';
 import { explainShortfalls } from '../../src/planner/explain-shortfalls.js';
 import { buildPlanOptions } from '../../src/planner/plan-options.js';
 import { planFleet } from '../../src/planner/plan-fleet.js';
@@ -358,6 +358,36 @@ describe('share caps and survival say what binds, of what the spec has (E56)', (
     expect(vendor.problems).toEqual(['the 50% chip vendor share cap cannot hold: the workloads can run with one chip vendor only (nvidia), which holds all the power; remove policy.maxShare.chipVendor, or add pools of other chip vendors']);
   });
 
+  it('survival short where only a capped provider has room names that cap, not the solver (R62: a chip of few tokens per MW)', async () => {
+    // trainium1 at PUE 3 gives about a twentieth of b200's tokens per MW at this SLO: covering the survival
+    // shortfall there costs more cap penalty than the shortfall's, so the plan keeps aws's share down.
+    const text = (cap: number): string =>
+      [
+        'version: 1',
+        'sites:',
+        '  - { id: use1, powerMW: 10, pue: 1.0 }',
+        'pools:',
+        '  - { id: aws-use1-b200, provider: aws, region: us-east-1, jurisdiction: us, site: use1, chip: b200, chips: 600, pricing: on-demand }',
+        '  - { id: aws-usw2-trn1, provider: aws, region: us-west-2, jurisdiction: us, chip: trainium1, chips: 176, pricing: on-demand, pue: 3 }',
+        '  - { id: gcp-euw4-v6e, provider: gcp, region: europe-west4, jurisdiction: eu, chip: tpu-v6e, chips: 64, pricing: on-demand }',
+        '  - { id: azure-weu-mi300x, provider: azure, region: westeurope, jurisdiction: eu, chip: mi300x, chips: 16, pricing: on-demand }',
+        'services:',
+        '  - { id: chat-us, model: llama-3.1-70b, requestsPerSecond: 3333, inputTokens: 1000, outputTokens: 300, slo: { ttftMs: 1000, tpotMs: 20 }, jurisdictions: [us] }',
+        '  - { id: chat-eu, model: llama-3.1-8b, requestsPerSecond: 10, inputTokens: 1000, outputTokens: 300, slo: { ttftMs: 1000, tpotMs: 30 }, jurisdictions: [eu] }',
+        `policy: { survive: { lose: region, keep: 0.01 }, maxShare: { provider: ${String(cap)} } }`,
+      ].join('\n');
+    const capped = await planFleet(fleetFrom(text(0.34)), { timeLimitSeconds: 10, mipGap: 1e-9 });
+    expect(capped.status).toBe('infeasible');
+    const trn1 = capped.pools.find((pool) => pool.id === 'aws-usw2-trn1') ?? expect.fail('the trn1 pool');
+    expect(trn1.used).toBeLessThan(trn1.chips);
+    expect(capped.problems.filter((problem) => problem.startsWith('losing region'))).toEqual([
+      expect.stringMatching(/^losing region aws\/us-east-1 leaves service chat-us [\d.]+% of demand, below the 1% policy: survival binds with provider share cap 34% \(aws: above it with one more replica\) outside aws\/us-east-1 \(add capacity with another region in \[us\], or lower policy\.survive\.keep\)$/),
+    ]);
+    // The cap is the cause: raised, the same fleet keeps its 1%.
+    const raised = await planFleet(fleetFrom(text(0.95)), { timeLimitSeconds: 10 });
+    expect(raised.survival.filter((row) => row.service === 'chat-us').every((row) => row.keptFraction >= 0.01 - 1e-6)).toBe(true);
+  });
+
   it('survival short for want of room outside the lost provider names the full pools, and no cap or site not at its limit (R58)', async () => {
     // Seed 114's pools are nearly full; its shares (38% at most) are far below its caps (70% and 80%).
     const text = generateFleetYaml({ pools: 4, services: 6, trainingJobs: 2, totalChips: 1000 }, 114);
@@ -399,8 +429,8 @@ describe('share caps and survival say what binds, of what the spec has (E56)', (
 });
 
 describe('what binds a placement, read off a decision', () => {
-  it('a share cap is never what leaves a service short: the plan read breaks it first; room left is said as such (R61)', () => {
-    // One replica each on two providers of the same chip: 50% each, both at a 50% cap; each service short, with room.
+  it('a share cap one more replica would break is named for the services that could add to its holder; room left is said with what it could add (R59, R62)', () => {
+    // One replica each on two providers of the same chip: 50% each, at a 50% cap that one more on either would break; each service short.
     const fleet = fleetFrom(
       spec({
         pools: ['  - { id: aws-us, provider: aws, region: us-east-1, jurisdiction: us, chip: h100, chips: 256, pricing: on-demand }', '  - { id: gcp-eu, provider: gcp, region: europe-west4, jurisdiction: eu, chip: h100, chips: 256, pricing: on-demand }'].join('\n'),
@@ -417,12 +447,20 @@ describe('what binds a placement, read off a decision', () => {
     // Above a cap, rounded up: 50.04% is 50.1% above a 50% cap, not 50.0%.
     expect([formatAbove(0.5004), formatAbove(0.57), formatAbove(0.5), formatCount(680828), formatCount(8)]).toEqual(['50.1%', '57.0%', '50.0%', '680,828', '8']);
     // Beside a policy of more digits, as many digits (R61: '75.5% ok' under 75.51%, '33.33%' for a 0.33333 cap); megawatts to the kilowatt, a need up, room down; an envelope as given.
-    expect([formatPolicyPercent(0.33333), percentDecimalsBeside(0.7551), percentDecimalsBeside(0.5), formatBelow(0.75519, 2), formatAbove(0.75511, 2)]).toEqual(['33.333%', 2, 1, '75.51%', '75.52%']);
+    expect([formatPolicyPercent(0.33333), percentDecimalsBeside(0.7551), percentDecimalsBeside(0.5), formatBelow(0.75519, 2), formatAbove(0.75511, 2), formatBelow(0.25001197, 6), formatAbove(0.25001197, 6)]).toEqual(['33.333%', 2, 1, '75.51%', '75.52%', '25.001197%', '25.001197%']);
     expect([formatMegawatts(0.003825, 'up'), formatMegawatts(0.0037, 'down'), formatMegawatts(1448.4, 'up'), formatGiven(0.0037), formatGiven(1500)]).toEqual(['0.004', '0.003', '1,448.400', '0.0037', '1,500']);
-    const room = "its pools have room for more of its replicas, which this plan leaves unused (a plan within the solver's gap, or cut short, may: plan again with a smaller --gap or a longer --time-limit)";
     const problems = explainShortfalls(fleet, options, evaluation);
-    expect(problems).toEqual([expect.stringMatching(/^service chat-us is short [\d,]+ of 24,000 output tokens\/s in \[us\]: /), expect.stringMatching(/^service chat-eu is short [\d,]+ of 24,000 output tokens\/s in \[eu\]: /)]);
-    expect(problems.map((problem) => problem.slice(problem.indexOf(']: ') + 3))).toEqual([room, room]);
+    expect(problems).toEqual([
+      expect.stringMatching(/^service chat-us is short [\d,]+ of 24,000 output tokens\/s in \[us\]: binding provider share cap 50% \(aws: above it with one more replica\)$/),
+      expect.stringMatching(/^service chat-eu is short [\d,]+ of 24,000 output tokens\/s in \[eu\]: binding provider share cap 50% \(gcp: above it with one more replica\)$/),
+    ]);
+    // Without the cap nothing stops more replicas: the room is said with the tokens/s its whole replicas could add.
+    const uncapped = { ...fleet, policy: { ...fleet.policy, maxShare: { provider: undefined, chipVendor: undefined } } };
+    const option = options.inference.find((o) => o.pool.id === 'aws-us') ?? expect.fail('chat-us runs on aws-us');
+    const more = Math.floor((256 - option.chipsPerReplica) / option.chipsPerReplica) * option.tokensPerSecondPerReplica;
+    expect(explainShortfalls(uncapped, options, evaluation)[0]).toMatch(
+      new RegExp(`^service chat-us is short [\\d,]+ of 24,000 output tokens/s in \\[us\\]: aws-us has room for up to ${formatRate(more)} tokens/s more of it, which this plan leaves unused \\(a plan within the solver's gap or cut short may, and so may one short by less than a whole replica is worth: a smaller --gap or a longer --time-limit may close it\\)$`),
+    );
     // A holder just above its cap is said above it: 50.02% is 50.1%, never '50.0% … above the 50% cap'.
     const over = explainShortfalls(fleet, options, { ...evaluation, shares: { ...evaluation.shares, provider: { aws: 0.5002, gcp: 0.4998 } } });
     expect(over.filter((problem) => problem.startsWith('provider '))).toEqual([
@@ -473,7 +511,7 @@ describe('a training job left out, read off a decision', () => {
     const cappedOptions = buildPlanOptions(capped);
     const first = cappedOptions.inference.findIndex((o) => o.pool.id === 'aws-us');
     const cappedEvaluation = evaluateDecision(capped, cappedOptions, { replicas: cappedOptions.inference.map((_, index) => (index === first ? 1 : 0)), trainingChosen: cappedOptions.training.map(() => false) });
-    const room = "has room for it, which this plan leaves unused (a plan within the solver's gap, or cut short, may: plan again with a smaller --gap or a longer --time-limit)";
+    const room = "has room for it, which this plan leaves unused (a plan within the solver's gap or cut short may, and so may one short by less than a whole replica is worth: a smaller --gap or a longer --time-limit may close it)";
     expect(explainShortfalls(capped, cappedOptions, cappedEvaluation).filter((problem) => problem.startsWith('training job'))).toEqual([`training job tune is not placed: aws-us: ${room}; azure-us: ${room}`]);
     // Planned, the gang is placed and the cap it breaks is said, rounded up.
     const plan = await planFleet(capped, { timeLimitSeconds: 10 });
@@ -507,6 +545,42 @@ describe('a training job left out, read off a decision', () => {
     const [, need, left] = /^training job tune is not placed: gcp-us: needs ([\d.]+) MW, site s1 has ([\d.]+) MW left$/.exec(problem ?? '') ?? expect.fail(problem);
     expect([Number(need), Number(left)]).toEqual([Math.ceil(job.facilityMW * 1000) / 1000, Math.floor((limit - drawn) * 1000) / 1000]);
     expect(Number(need)).toBeGreaterThan(Number(left));
+  });
+});
+
+describe('what a site can never hold is no option there', () => {
+  const onSite = (powerMW: number, workloads: string): Fleet =>
+    fleetFrom(
+      [
+        'version: 1',
+        'sites:',
+        `  - { id: s1, powerMW: ${String(powerMW)}, pue: 1.0 }`,
+        'pools:',
+        '  - { id: aws-h100, provider: aws, region: us-east-1, jurisdiction: us, site: s1, chip: h100, chips: 4096, pricing: on-demand }',
+        workloads,
+      ].join('\n'),
+    );
+  const gang = 'trainingJobs:\n  - { id: ft, model: llama-3.1-70b, tokens: 2.0e10, deadlineDays: 7, jurisdictions: [us] }';
+
+  it('a gang past the envelope by no more than the evaluation allows is kept, and planned (R62: 5e-8 over lost an optimal plan)', async () => {
+    const job = buildPlanOptions(onSite(100, gang)).training[0] ?? expect.fail('a candidate');
+    const within = onSite(job.facilityMW / (1 + 5e-8), gang);
+    expect(buildPlanOptions(within).training).toHaveLength(1);
+    const plan = await planFleet(within, { timeLimitSeconds: 10 });
+    expect([plan.status, plan.trainingJobs[0]?.pool]).toEqual(['optimal', 'aws-h100']);
+    const beyond = onSite(job.facilityMW / (1 + 2e-6), gang);
+    expect(buildPlanOptions(beyond).excluded).toEqual([{ workload: 'ft', pool: 'aws-h100', reason: `needs ${formatMegawatts(job.facilityMW, 'up')} MW, more than site s1's whole ${formatGiven(job.facilityMW / (1 + 2e-6))} MW envelope` }]);
+  });
+
+  it('a replica past the whole envelope is no option either, said as such beside the SLO', async () => {
+    const service = 'services:\n  - { id: chat, model: llama-3.1-70b, requestsPerSecond: 10, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }';
+    const replica = buildPlanOptions(onSite(100, service)).inference[0] ?? expect.fail('an option');
+    const small = onSite(Number((replica.facilityMWPerReplica / 2).toFixed(4)), service);
+    const options = buildPlanOptions(small);
+    expect(options.inference).toEqual([]);
+    expect(options.excluded).toEqual([{ workload: 'chat', pool: 'aws-h100', reason: `a replica needs ${formatMegawatts(replica.facilityMWPerReplica, 'up')} MW, more than site s1's whole ${formatGiven(Number((replica.facilityMWPerReplica / 2).toFixed(4)))} MW envelope` }]);
+    const plan = await planFleet(small, { timeLimitSeconds: 10 });
+    expect(plan.problems[0]).toMatch(/^service chat is short [\d,]+ of [\d,]+ output tokens\/s in \[us\]: no pool in \[us\] can hold a replica that meets its SLO \(TTFT 2000 ms, TPOT 50 ms\): aws-h100: a replica needs [\d.]+ MW, more than site s1's whole [\d.]+ MW envelope$/);
   });
 });
 
