@@ -1,5 +1,5 @@
 import { limitTolerance } from '../planner/plan-options.js';
-import { formatAbove, formatBelow, formatPolicyPercent, formatRate, percentDecimalsBeside } from '../planner/plan-figures.js';
+import { formatAbove, formatBelow, formatGiven, formatPolicyPercent, formatRate, percentDecimalsBeside } from '../planner/plan-figures.js';
 import type { Plan } from '../planner/plan-report.js';
 import { count, number, percent, table, usd } from './output.js';
 
@@ -40,11 +40,13 @@ export function formatPlan(plan: Plan, file: string): string {
   const caps = plan.policy.maxShare;
   lines.push(`Shares of allocated facility power${caps.provider !== null || caps.chipVendor !== null ? ` (caps: provider ${caps.provider === null ? 'none' : formatPolicyPercent(caps.provider)}, chip vendor ${caps.chipVendor === null ? 'none' : formatPolicyPercent(caps.chipVendor)})` : ''}`);
   // With nothing allocated there are no shares (each would be 0/0).
-  // Beside a cap, to its digits, rounded away from it: a holder above it up, as the problems say it (R61: '50.0%'
-  // under a 50% cap beside '50.1% … above'), one within it down (R62: 33.766% was '33.8%' under a 33.78% cap).
+  // Rounded down, so a provider's and its chip vendor's read alike (R63: 3.3% beside 3.4%); beside a cap, to its
+  // digits: above it up, as the problems say it (R61: '50.0%' under 50% beside '50.1% … above'), within it down (R62:
+  // 33.766% was '33.8%' under 33.78%), within the evaluation's tolerance at the cap (R63: '50.1%' for 50.000002%).
   const share = (value: number, cap: number | null): string => {
-    if (cap === null) return percent(value);
-    return value > cap + 1e-12 ? formatAbove(value, percentDecimalsBeside(cap)) : formatBelow(value, percentDecimalsBeside(cap));
+    if (cap === null) return formatBelow(value);
+    if (value > cap * (1 + limitTolerance)) return formatAbove(value, percentDecimalsBeside(cap));
+    return formatBelow(Math.min(value, cap), percentDecimalsBeside(cap));
   };
   const shares = (of: Readonly<Record<string, number>>, cap: number | null): string =>
     Object.entries(of)
@@ -79,8 +81,9 @@ export function formatPlan(plan: Plan, file: string): string {
   );
   if (plan.sites.length > 0) {
     lines.push('');
-    // The envelope with every digit given, the draw to as many (R62: 'of 0.046 MW' for 0.0459 beside 'needs 0.046 MW, more than').
-    lines.push(`Sites: ${plan.sites.map((s) => `${s.id} ${megawatts(s.powerMW, s.limitMW)} of ${megawatts(s.limitMW, s.limitMW)} MW`).join(' · ')}`);
+    // The envelope with every digit given, the draw to as many (R62: 'of 0.046 MW' for 0.0459 beside 'needs 0.046 MW, more than'),
+    // at the envelope when within the evaluation's tolerance of it (R63: '0.05100000000 of 0.05099999745').
+    lines.push(`Sites: ${plan.sites.map((s) => `${s.id} ${megawatts(s.powerMW > s.limitMW * (1 + limitTolerance) ? s.powerMW : Math.min(s.powerMW, s.limitMW), s.limitMW)} of ${megawatts(s.limitMW, s.limitMW)} MW`).join(' · ')}`);
   }
   lines.push('');
   lines.push('Baselines (marginal $/h)');
@@ -104,6 +107,6 @@ export function formatPlan(plan: Plan, file: string): string {
  * is not 0.1 in one place); beside a figure the spec `given` (a site's envelope), at least as many as it has.
  */
 function megawatts(mw: number, given?: number): string {
-  const digits = given === undefined ? 0 : (String(given).split('.')[1] ?? '').length;
+  const digits = given === undefined ? 0 : (formatGiven(given).split('.')[1] ?? '').length;
   return number(mw, Math.max(mw < 10 ? 3 : 1, digits));
 }

@@ -121,7 +121,7 @@ export function evaluateDecision(fleet: Fleet, options: PlanOptions, decision: D
   for (const [kind, cap] of [['provider', caps.provider], ['chipVendor', caps.chipVendor]] as const) {
     if (cap === undefined) continue;
     for (const [name, share] of Object.entries(shares[kind])) {
-      if (breaksCap(share, cap)) violations.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} ${name} holds ${formatAbove(share)} of allocated power, above the ${formatPolicyPercent(cap)} cap`);
+      if (breaksCap(share, cap)) violations.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} ${name} holds ${formatAbove(share, percentDecimalsBeside(cap))} of allocated power, above the ${formatPolicyPercent(cap)} cap`);
     }
   }
 

@@ -1,7 +1,7 @@
 import { demandTokensPerSecond, type Fleet } from '../domain/fleet.js';
 import { breaksCap, shareHolder, survivalGroup, type Evaluation } from './evaluate-decision.js';
 import { formatAbove, formatBelow, formatCount, formatGiven, formatMegawatts, formatPolicyPercent, formatRate, percentDecimalsBeside } from './plan-figures.js';
-import { limitTolerance, type InferenceOption, type PlanOptions } from './plan-options.js';
+import { limitTolerance, type ExcludedOption, type InferenceOption, type PlanOptions } from './plan-options.js';
 
 /**
  * Why a plan falls short, in a planner's terms: which service is short where,
@@ -12,10 +12,10 @@ import { limitTolerance, type InferenceOption, type PlanOptions } from './plan-o
  * is not the best one (the solver ran out of time, or ended above its gap).
  *
  * The plan read is the relaxed model's, where every rule but capacity, residency
- * and site power has a penalty. A share cap is named for a service only where one
- * more replica on every pool with room would break it; never for a training job,
- * whose penalty (1,000) no cap's (10 at most) or cost (1 at most) outweighs (R61).
- * A broken cap is said as such, with its share.
+ * and site power has a penalty. A share cap is named for a service where one more
+ * replica on a pool with room would break it; never for a training job, whose
+ * penalty (1,000) no caps' (20 at most) or cost (1 at most) outweighs (R61). A
+ * broken cap is said as such, with its share.
  */
 export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation: Evaluation, provenOnly = false): string[] {
   const problems: string[] = [];
@@ -23,27 +23,31 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
   const siteById = new Map(evaluation.sites.map((site) => [site.id, site]));
   const lose = fleet.policy.survive?.lose ?? 'provider';
 
+  /** Power a site has left, with the evaluation's tolerance; unbounded for a pool on no site. */
+  const siteRoomMW = (pool: InferenceOption['pool']): number => {
+    const site = pool.site === undefined ? undefined : siteById.get(pool.site);
+    return site === undefined ? Number.POSITIVE_INFINITY : site.limitMW * (1 + limitTolerance) - site.powerMW;
+  };
+
   /**
    * What stops one more replica of a service on its options: a full pool, a site at its envelope, a
-   * share cap one more replica would break (R62: a cap's penalty per MW can outweigh a shortfall's on a
-   * chip that gives few tokens per MW, so the plan may keep to the cap). `room`: what is left where none
-   * of these stops one more, said with the tokens/s it could add (R62: three free replicas beside a
-   * shortfall of millions were said as if they could close it). One test for a service short of demand
-   * and for one short of survival (R58: the latter named every pool, site and cap the spec had).
+   * share cap one more replica would break (R62: a cap's penalty is per MW, a shortfall's per fraction
+   * of demand, so on a chip of few tokens per MW the plan may keep to the cap), or a site too small for
+   * any replica (`offSite`, R63: such pools are no option, and went unsaid). `room`: what is left where
+   * none of these stops one more, with the tokens/s its whole replicas could add (R62: three free
+   * replicas beside a shortfall of millions read as if they could close it). One test for a shortfall
+   * of demand and one of survival (R58: the latter named every pool, site and cap the spec had).
    */
-  const limitsReached = (own: readonly InferenceOption[]): { readonly reached: readonly string[]; readonly room: string | undefined } => {
+  const limitsReached = (own: readonly InferenceOption[], offSite: readonly ExcludedOption[], shortTokensPerSecond: number): { readonly reached: readonly string[]; readonly caps: readonly ('provider' | 'chipVendor')[]; readonly room: string | undefined } => {
     const reached: string[] = [];
     const freeChips = (o: InferenceOption): number => o.pool.chips - (usedByPool.get(o.pool.id)?.used ?? 0);
-    const siteRoomMW = (o: InferenceOption): number => {
-      const site = o.pool.site === undefined ? undefined : siteById.get(o.pool.site);
-      return site === undefined ? Number.POSITIVE_INFINITY : site.limitMW * (1 + limitTolerance) - site.powerMW;
-    };
     const poolFull = (o: InferenceOption): boolean => freeChips(o) < o.chipsPerReplica;
-    const siteFull = (o: InferenceOption): boolean => siteRoomMW(o) < o.facilityMWPerReplica;
+    const siteFull = (o: InferenceOption): boolean => siteRoomMW(o.pool) < o.facilityMWPerReplica;
     const fullPools = [...new Set(own.filter(poolFull).map((o) => o.pool.id))];
     if (fullPools.length > 0) reached.push(`pool capacity (${someIds(fullPools)} full)`);
     const fullSites = [...new Set(own.filter((o) => !poolFull(o) && siteFull(o)).map((o) => o.pool.site ?? ''))];
     if (fullSites.length > 0) reached.push(`site power (${fullSites.map((id) => `${id} at ${formatGiven(siteById.get(id)?.limitMW ?? 0)} MW`).join(', ')})`);
+    if (offSite.length > 0) reached.push(`site power (${somePoolReasons(offSite.map((e) => `${e.pool}: ${e.reason}`))})`);
     // The caps one more replica would break: its holder's share of the power with it placed.
     const capsBroken = (o: InferenceOption): ('provider' | 'chipVendor')[] =>
       (['provider', 'chipVendor'] as const).filter((kind) => {
@@ -53,22 +57,43 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
         return (held + o.facilityMWPerReplica) / (evaluation.powerMW + o.facilityMWPerReplica) > cap + 1e-9;
       });
     const roomy = own.filter((o) => !poolFull(o) && !siteFull(o));
-    for (const kind of ['provider', 'chipVendor'] as const) {
+    const caps = (['provider', 'chipVendor'] as const).filter((kind) => roomy.some((o) => capsBroken(o).includes(kind)));
+    for (const kind of caps) {
       const holders = [...new Set(roomy.filter((o) => capsBroken(o).includes(kind)).map((o) => shareHolder(o.pool, kind)))];
-      if (holders.length > 0) reached.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} share cap ${formatPolicyPercent(fleet.policy.maxShare[kind] ?? 1)} (${someIds(holders)}: above it with one more replica)`);
+      reached.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} share cap ${formatPolicyPercent(fleet.policy.maxShare[kind] ?? 1)} (${someIds(holders)}: above it with one more replica)`);
     }
     const free = roomy.filter((o) => capsBroken(o).length === 0);
-    if (free.length === 0) return { reached, room: undefined };
-    // Whole replicas that fit in the free chips and the site's power; each pool's options share its chips, so the most of one.
-    const tokensByPool = new Map<string, number>();
+    if (free.length === 0) return { reached, caps, room: undefined };
+    // Whole replicas in the free chips, the most tokens/s of any option on a pool (its options share its chips);
+    // then, site by site, no more than the site's power left, best tokens per MW first (R63: each pool had the whole site's).
+    const bestByPool = new Map<string, { readonly option: InferenceOption; readonly replicas: number }>();
     for (const o of free) {
-      const replicas = Math.min(Math.floor(freeChips(o) / o.chipsPerReplica), Math.floor(siteRoomMW(o) / o.facilityMWPerReplica));
-      tokensByPool.set(o.pool.id, Math.max(tokensByPool.get(o.pool.id) ?? 0, replicas * o.tokensPerSecondPerReplica));
+      const replicas = Math.floor(freeChips(o) / o.chipsPerReplica);
+      const best = bestByPool.get(o.pool.id);
+      if (best === undefined || replicas * o.tokensPerSecondPerReplica > best.replicas * best.option.tokensPerSecondPerReplica) bestByPool.set(o.pool.id, { option: o, replicas });
     }
-    const pools = [...tokensByPool.keys()];
-    const tokens = [...tokensByPool.values()].reduce((sum, value) => sum + value, 0);
-    return { reached, room: `${someIds(pools)} ${pools.length === 1 ? 'has' : 'have'} room for up to ${formatRate(tokens)} tokens/s more of it, ${roomLeft}` };
+    const powerLeft = new Map<string, number>();
+    let tokens = 0;
+    for (const { option, replicas } of [...bestByPool.values()].sort((a, b) => b.option.tokensPerSecondPerReplica / b.option.facilityMWPerReplica - a.option.tokensPerSecondPerReplica / a.option.facilityMWPerReplica)) {
+      const site = option.pool.site;
+      const left = site === undefined ? Number.POSITIVE_INFINITY : (powerLeft.get(site) ?? siteRoomMW(option.pool));
+      const placed = Math.min(replicas, Math.floor(left / option.facilityMWPerReplica));
+      if (site !== undefined) powerLeft.set(site, left - placed * option.facilityMWPerReplica);
+      tokens += placed * option.tokensPerSecondPerReplica;
+    }
+    const pools = [...bestByPool.keys()];
+    // Short by less than one replica gives: a whole one may cost more than the shortfall is weighed at (R63: the
+    // advice to lower --gap was false there).
+    const smallest = Math.min(...free.map((o) => o.tokensPerSecondPerReplica));
+    const why =
+      shortTokensPerSecond < smallest
+        ? `it is short by less than one replica's ${formatRate(smallest)} tokens/s, and the plan weighs that against a whole replica's cost`
+        : "the solver stopped short of the best plan, within its gap or at its time limit: a smaller --gap or a longer --time-limit may close it";
+    return { reached, caps, room: `${someIds(pools)} ${pools.length === 1 ? 'has' : 'have'} room for up to ${formatRate(tokens)} tokens/s more of it, which this plan leaves unused (${why})` };
   };
+
+  /** Pools a site keeps a workload off whatever else is placed, of those `where` allows. */
+  const offSiteOf = (workload: string, where: (pool: string) => boolean = () => true): ExcludedOption[] => options.excluded.filter((e) => e.workload === workload && e.site !== undefined && where(e.pool));
 
   for (const report of evaluation.services) {
     if (report.unmetTokensPerSecond <= report.requiredTokensPerSecond * limitTolerance) continue;
@@ -89,12 +114,13 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     }
     const ceiling = ceilingTokensPerSecond(own);
     if (ceiling < report.requiredTokensPerSecond) {
-      problems.push(`${head}: jurisdictions bind, all eligible pools together could serve at most ${formatRate(ceiling)} tokens/s (add capacity in ${where}, relax the SLO or lower headroom)`);
+      const offSite = offSiteOf(service.id);
+      problems.push(`${head}: jurisdictions bind, all eligible pools together could serve at most ${formatRate(ceiling)} tokens/s (add capacity in ${where}, relax the SLO or lower headroom)${offSite.length > 0 ? `; site power keeps it off the rest (${somePoolReasons(offSite.map((e) => `${e.pool}: ${e.reason}`))})` : ''}`);
       continue;
     }
     // What follows is read off this plan's placement: no proof when the plan was cut short.
     if (provenOnly) continue;
-    const { reached, room } = limitsReached(own);
+    const { reached, room } = limitsReached(own, offSiteOf(service.id), report.unmetTokensPerSecond);
     problems.push(`${head}: ${[reached.length > 0 ? `binding ${reached.join('; ')}` : undefined, room].filter((part) => part !== undefined).join('; ')}`);
   }
 
@@ -114,12 +140,16 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
       const ceiling = ceilingTokensPerSecond(outside) / demandTokensPerSecond(service);
       if (provenOnly && ceiling >= keep) continue;
       // What stops more of it outside the lost group, as a shortfall of demand is told (R58).
-      const { reached, room } = limitsReached(outside);
+      const offSite = offSiteOf(service.id, (id) => { const pool = fleet.pools.find((p) => p.id === id); return pool !== undefined && survivalGroup(pool, lose) !== row.lost; });
+      const { reached, caps, room } = limitsReached(outside, offSite, (keep - row.keptFraction) * demandTokensPerSecond(service));
+      // Under a provider's cap, capacity with the same provider in another region helps nothing (R63).
+      const another = lose === 'region' && caps.includes('provider') ? 'region of another provider' : lose;
+      const remedy = `add capacity with another ${another} in [${service.jurisdictions.join(', ')}]${caps.map((kind) => `, raise policy.maxShare.${kind}`).join('')}, or lower policy.survive.keep`;
       const cause =
         ceiling < keep
-          ? `survival binds: outside ${row.lost}, pools in [${service.jurisdictions.join(', ')}] could keep at most ${formatBelow(ceiling, decimals)} (add capacity with another ${lose} there)`
+          ? `survival binds: outside ${row.lost}, pools in [${service.jurisdictions.join(', ')}] could keep at most ${formatBelow(ceiling, decimals)} (add capacity with another ${lose} there)${offSite.length > 0 ? `; site power keeps it off the rest (${somePoolReasons(offSite.map((e) => `${e.pool}: ${e.reason}`))})` : ''}`
           : reached.length > 0
-            ? `survival binds with ${reached.join('; ')} outside ${row.lost} (add capacity with another ${lose} in [${service.jurisdictions.join(', ')}], or lower policy.survive.keep)${room === undefined ? '' : `; outside it, ${room}`}`
+            ? `survival binds with ${reached.join('; ')} outside ${row.lost} (${remedy})${room === undefined ? '' : `; outside it, ${room}`}`
             : `outside ${row.lost}, ${room ?? 'nothing stops more of its replicas'}`;
       problems.push(`losing ${lose} ${row.lost} leaves service ${service.id} ${formatBelow(row.keptFraction, decimals)} of demand, below the ${formatPolicyPercent(keep)} policy: ${cause}`);
     }
@@ -143,9 +173,12 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
       const stopped = candidates.map((c) => {
         const free = c.pool.chips - (usedByPool.get(c.pool.id)?.used ?? 0);
         if (free < c.chips) return `${c.pool.id}: needs ${formatCount(c.chips)} chips, ${formatCount(free)} free`;
-        const site = c.pool.site === undefined ? undefined : siteById.get(c.pool.site);
-        if (site !== undefined && site.powerMW + c.facilityMW > site.limitMW * (1 + limitTolerance)) return `${c.pool.id}: needs ${formatMegawatts(c.facilityMW, 'up')} MW, site ${site.id} has ${formatMegawatts(Math.max(0, site.limitMW - site.powerMW), 'down')} MW left`;
-        return `${c.pool.id}: has room for it, ${roomLeft}`;
+        if (c.facilityMW > siteRoomMW(c.pool)) {
+          const site = siteById.get(c.pool.site ?? '');
+          return `${c.pool.id}: needs ${formatMegawatts(c.facilityMW, 'up')} MW, site ${c.pool.site ?? ''} has ${formatMegawatts(Math.max(0, (site?.limitMW ?? 0) - (site?.powerMW ?? 0)), 'down')} MW left`;
+        }
+        // Its penalty outweighs any cost or cap, so only a solve stopped short leaves it out with room (R61).
+        return `${c.pool.id}: has room for it, which this plan leaves unused (the solver stopped short of the best plan, within its gap or at its time limit: a smaller --gap or a longer --time-limit may place it)`;
       });
       problems.push(`training job ${job.id} is not placed: ${somePoolReasons([...stopped, ...cannot])}`);
     }
@@ -170,14 +203,11 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     }
     if (provenOnly) continue;
     for (const [name, share] of Object.entries(evaluation.shares[kind])) {
-      if (breaksCap(share, cap)) problems.push(`${word} ${name} holds ${formatAbove(share)} of allocated power, above the ${formatPolicyPercent(cap)} cap: share caps bind (the plan could not move enough of the power to other ${kind === 'provider' ? 'providers' : 'chip vendors'}: whole replicas, a training job that runs as one gang, full pools or sites; add capacity with them, or raise the cap)`);
+      if (breaksCap(share, cap)) problems.push(`${word} ${name} holds ${formatAbove(share, percentDecimalsBeside(cap))} of allocated power, above the ${formatPolicyPercent(cap)} cap: share caps bind (the plan could not move enough of the power to other ${kind === 'provider' ? 'providers' : 'chip vendors'}: whole replicas, a training job that runs as one gang, full pools or sites; add capacity with them, or raise the cap)`);
     }
   }
   return problems;
 }
-
-/** Why room is left unused where nothing stops a replica: the solver stopped short of the best plan, or one more replica costs more than the shortfall it would close is weighed at. */
-const roomLeft = "which this plan leaves unused (a plan within the solver's gap or cut short may, and so may one short by less than a whole replica is worth: a smaller --gap or a longer --time-limit may close it)";
 
 /** Up to four pools' reasons, and how many pools more. */
 function somePoolReasons(reasons: readonly string[]): string {

@@ -35,6 +35,8 @@ export interface ExcludedOption {
   readonly workload: string;
   readonly pool: string;
   readonly reason: string;
+  /** Set when the pool's site is what excludes it: one replica or the gang draws more than its whole envelope. */
+  readonly site?: string;
 }
 
 export interface PlanOptions {
@@ -85,7 +87,7 @@ export function buildPlanOptions(fleet: Fleet): PlanOptions {
       const facilityMWPerReplica = (facilityWattsPerChip(pool) * result.chipsPerReplica) / 1e6;
       const tooBig = siteTooSmall(fleet, pool, facilityMWPerReplica);
       if (tooBig !== undefined) {
-        excluded.push({ workload: service.id, pool: pool.id, reason: `a replica ${tooBig}` });
+        excluded.push({ workload: service.id, pool: pool.id, reason: `a replica ${tooBig}`, site: pool.site ?? '' });
         continue;
       }
       inference.push({
@@ -116,7 +118,7 @@ export function buildPlanOptions(fleet: Fleet): PlanOptions {
       const facilityMW = (facilityWattsPerChip(pool) * sizing.chips) / 1e6;
       const tooBig = siteTooSmall(fleet, pool, facilityMW);
       if (tooBig !== undefined) {
-        excluded.push({ workload: job.id, pool: pool.id, reason: tooBig });
+        excluded.push({ workload: job.id, pool: pool.id, reason: tooBig, site: pool.site ?? '' });
         continue;
       }
       training.push({
@@ -134,7 +136,10 @@ export function buildPlanOptions(fleet: Fleet): PlanOptions {
   return { inference, training, excluded };
 }
 
-/** How far a figure may pass its limit and still meet it (float noise and the solver's own tolerance), relative to the limit. */
+/**
+ * How far a figure may pass its limit and still meet it (float noise, and the solver's tolerance on a
+ * row), relative to the limit: a site's envelope, a service's demand, a share of the power.
+ */
 export const limitTolerance = 1e-6;
 
 /**

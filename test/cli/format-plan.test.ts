@@ -71,8 +71,11 @@ describe('the shares of the power', () => {
     // A third each under a 33.33% cap is above it, within the evaluation's tolerance or not (R62: '33.3%' beside 'cannot hold').
     const over = { ...plan, policy: { ...plan.policy, maxShare: { provider: 0.3333, chipVendor: null } }, shares: { ...plan.shares, provider: { aws: 1 / 3, gcp: 1 / 3, oci: 1 / 3 } } };
     expect(formatPlan(over, 'small.yaml')).toContain('  provider:    aws 33.34%, gcp 33.34%, oci 33.34%\n');
-    // Without a cap, to the nearest.
-    expect(formatPlan({ ...capped, policy: { ...plan.policy, maxShare: { provider: null, chipVendor: null } } }, 'small.yaml')).toContain('  provider:    aws 50.0%, gcp 50.0%\n');
+    // Without a cap, down as well, so the same share reads alike in both lines (R63: 3.3% beside 3.4%).
+    expect(formatPlan({ ...capped, policy: { ...plan.policy, maxShare: { provider: null, chipVendor: null } } }, 'small.yaml')).toContain('  provider:    aws 50.0%, gcp 49.9%\n');
+    // Above the cap by no more than the evaluation's tolerance, at the cap, as the plan judges it (R63: '50.1%' on an optimal plan).
+    const hair = { ...capped, shares: { ...plan.shares, provider: { aws: 0.50000002, gcp: 0.49999998 } } };
+    expect(formatPlan(hair, 'small.yaml')).toContain('  provider:    aws 50.0%, gcp 49.9%\n');
   });
 });
 
@@ -81,6 +84,9 @@ describe('the sites line', () => {
     const plan = await planFleet(loadFleetOrThrow(smallYamlPath), {});
     const sites = [{ id: 's1', limitMW: 0.0037, powerMW: 0.0037 }, { id: 's2', limitMW: 800, powerMW: 348.66 }, { id: 's3', limitMW: 12.25, powerMW: 1.5 }];
     expect(formatPlan({ ...plan, sites }, 'small.yaml')).toContain('Sites: s1 0.0037 of 0.0037 MW · s2 348.7 of 800.0 MW · s3 1.500 of 12.25 MW\n');
+    // A draw above the envelope by no more than the evaluation's tolerance is at it, as the plan judges it (R63).
+    const hair = [{ id: 's1', limitMW: 0.05099999745, powerMW: 0.051 }];
+    expect(formatPlan({ ...plan, sites: hair }, 'small.yaml')).toContain('Sites: s1 0.05099999745 of 0.05099999745 MW\n');
   });
 });
 

@@ -381,7 +381,7 @@ describe('share caps and survival say what binds, of what the spec has (E56)', (
     const trn1 = capped.pools.find((pool) => pool.id === 'aws-usw2-trn1') ?? expect.fail('the trn1 pool');
     expect(trn1.used).toBeLessThan(trn1.chips);
     expect(capped.problems.filter((problem) => problem.startsWith('losing region'))).toEqual([
-      expect.stringMatching(/^losing region aws\/us-east-1 leaves service chat-us [\d.]+% of demand, below the 1% policy: survival binds with provider share cap 34% \(aws: above it with one more replica\) outside aws\/us-east-1 \(add capacity with another region in \[us\], or lower policy\.survive\.keep\)$/),
+      expect.stringMatching(/^losing region aws\/us-east-1 leaves service chat-us [\d.]+% of demand, below the 1% policy: survival binds with provider share cap 34% \(aws: above it with one more replica\) outside aws\/us-east-1 \(add capacity with another region of another provider in \[us\], raise policy\.maxShare\.provider, or lower policy\.survive\.keep\)$/),
     ]);
     // The cap is the cause: raised, the same fleet keeps its 1%.
     const raised = await planFleet(fleetFrom(text(0.95)), { timeLimitSeconds: 10 });
@@ -459,7 +459,7 @@ describe('what binds a placement, read off a decision', () => {
     const option = options.inference.find((o) => o.pool.id === 'aws-us') ?? expect.fail('chat-us runs on aws-us');
     const more = Math.floor((256 - option.chipsPerReplica) / option.chipsPerReplica) * option.tokensPerSecondPerReplica;
     expect(explainShortfalls(uncapped, options, evaluation)[0]).toMatch(
-      new RegExp(`^service chat-us is short [\\d,]+ of 24,000 output tokens/s in \\[us\\]: aws-us has room for up to ${formatRate(more)} tokens/s more of it, which this plan leaves unused \\(a plan within the solver's gap or cut short may, and so may one short by less than a whole replica is worth: a smaller --gap or a longer --time-limit may close it\\)$`),
+      new RegExp(`^service chat-us is short [\\d,]+ of 24,000 output tokens/s in \\[us\\]: aws-us has room for up to ${formatRate(more)} tokens/s more of it, which this plan leaves unused \\(the solver stopped short of the best plan, within its gap or at its time limit: a smaller --gap or a longer --time-limit may close it\\)$`),
     );
     // A holder just above its cap is said above it: 50.02% is 50.1%, never '50.0% … above the 50% cap'.
     const over = explainShortfalls(fleet, options, { ...evaluation, shares: { ...evaluation.shares, provider: { aws: 0.5002, gcp: 0.4998 } } });
@@ -487,7 +487,7 @@ describe('a training job left out, read off a decision', () => {
     expect(options.training.map((o) => o.pool.id)).toEqual(['aws-us']);
     const [job] = options.training;
     if (job === undefined) throw new Error('the job has a candidate on aws-us');
-    expect(options.excluded.filter((e) => e.workload === 'tune')).toEqual([{ workload: 'tune', pool: 'gcp-us', reason: `needs ${formatMegawatts(job.facilityMW, 'up')} MW, more than site s1's whole 0.001 MW envelope` }]);
+    expect(options.excluded.filter((e) => e.workload === 'tune')).toEqual([{ workload: 'tune', pool: 'gcp-us', reason: `needs ${formatMegawatts(job.facilityMW, 'up')} MW, more than site s1's whole 0.001 MW envelope`, site: 's1' }]);
     // The service fills aws-us but for fewer chips than the job needs.
     const onAws = options.inference.findIndex((o) => o.pool.id === 'aws-us');
     const option = options.inference[onAws] ?? expect.fail('chat runs on aws-us');
@@ -511,7 +511,7 @@ describe('a training job left out, read off a decision', () => {
     const cappedOptions = buildPlanOptions(capped);
     const first = cappedOptions.inference.findIndex((o) => o.pool.id === 'aws-us');
     const cappedEvaluation = evaluateDecision(capped, cappedOptions, { replicas: cappedOptions.inference.map((_, index) => (index === first ? 1 : 0)), trainingChosen: cappedOptions.training.map(() => false) });
-    const room = "has room for it, which this plan leaves unused (a plan within the solver's gap or cut short may, and so may one short by less than a whole replica is worth: a smaller --gap or a longer --time-limit may close it)";
+    const room = 'has room for it, which this plan leaves unused (the solver stopped short of the best plan, within its gap or at its time limit: a smaller --gap or a longer --time-limit may place it)';
     expect(explainShortfalls(capped, cappedOptions, cappedEvaluation).filter((problem) => problem.startsWith('training job'))).toEqual([`training job tune is not placed: aws-us: ${room}; azure-us: ${room}`]);
     // Planned, the gang is placed and the cap it breaks is said, rounded up.
     const plan = await planFleet(capped, { timeLimitSeconds: 10 });
@@ -569,7 +569,7 @@ describe('what a site can never hold is no option there', () => {
     const plan = await planFleet(within, { timeLimitSeconds: 10 });
     expect([plan.status, plan.trainingJobs[0]?.pool]).toEqual(['optimal', 'aws-h100']);
     const beyond = onSite(job.facilityMW / (1 + 2e-6), gang);
-    expect(buildPlanOptions(beyond).excluded).toEqual([{ workload: 'ft', pool: 'aws-h100', reason: `needs ${formatMegawatts(job.facilityMW, 'up')} MW, more than site s1's whole ${formatGiven(job.facilityMW / (1 + 2e-6))} MW envelope` }]);
+    expect(buildPlanOptions(beyond).excluded).toEqual([{ workload: 'ft', pool: 'aws-h100', reason: `needs ${formatMegawatts(job.facilityMW, 'up')} MW, more than site s1's whole ${formatGiven(job.facilityMW / (1 + 2e-6))} MW envelope`, site: 's1' }]);
   });
 
   it('a replica past the whole envelope is no option either, said as such beside the SLO', async () => {
@@ -578,9 +578,77 @@ describe('what a site can never hold is no option there', () => {
     const small = onSite(Number((replica.facilityMWPerReplica / 2).toFixed(4)), service);
     const options = buildPlanOptions(small);
     expect(options.inference).toEqual([]);
-    expect(options.excluded).toEqual([{ workload: 'chat', pool: 'aws-h100', reason: `a replica needs ${formatMegawatts(replica.facilityMWPerReplica, 'up')} MW, more than site s1's whole ${formatGiven(Number((replica.facilityMWPerReplica / 2).toFixed(4)))} MW envelope` }]);
+    expect(options.excluded).toEqual([{ workload: 'chat', pool: 'aws-h100', reason: `a replica needs ${formatMegawatts(replica.facilityMWPerReplica, 'up')} MW, more than site s1's whole ${formatGiven(Number((replica.facilityMWPerReplica / 2).toFixed(4)))} MW envelope`, site: 's1' }]);
     const plan = await planFleet(small, { timeLimitSeconds: 10 });
     expect(plan.problems[0]).toMatch(/^service chat is short [\d,]+ of [\d,]+ output tokens\/s in \[us\]: no pool in \[us\] can hold a replica that meets its SLO \(TTFT 2000 ms, TPOT 50 ms\): aws-h100: a replica needs [\d.]+ MW, more than site s1's whole [\d.]+ MW envelope$/);
+  });
+});
+
+describe('room and sites in what binds (R63)', () => {
+  const twoOnOneSite = (powerMW: number, services: string): Fleet =>
+    fleetFrom(
+      [
+        'version: 1',
+        'sites:',
+        `  - { id: s1, powerMW: ${String(powerMW)}, pue: 1.0 }`,
+        'pools:',
+        '  - { id: aws-h100, provider: aws, region: us-east-1, jurisdiction: us, site: s1, chip: h100, chips: 64, pricing: on-demand }',
+        '  - { id: gcp-h100, provider: gcp, region: us-east-2, jurisdiction: us, site: s1, chip: h100, chips: 64, pricing: on-demand }',
+        'services:',
+        services,
+      ].join('\n'),
+    );
+  const chat = '  - { id: chat, model: llama-3.1-70b, requestsPerSecond: 100, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }';
+
+  it("counts a site's power left once for all its pools, and says a shortfall under one replica is weighed against one", () => {
+    const fleet = twoOnOneSite(0.05, chat);
+    const options = buildPlanOptions(fleet);
+    const replica = options.inference[0] ?? expect.fail('an option');
+    expect(options.inference.map((o) => o.pool.id)).toEqual(['aws-h100', 'gcp-h100']);
+    // Two replicas on aws: the site has room for fewer more than the two pools' chips hold.
+    const evaluation = evaluateDecision(fleet, options, { replicas: [2, 0], trainingChosen: [] });
+    const bySite = Math.floor((0.05 * (1 + 1e-6) - 2 * replica.facilityMWPerReplica) / replica.facilityMWPerReplica);
+    const byChips = Math.floor((64 - 2 * replica.chipsPerReplica) / replica.chipsPerReplica) + Math.floor(64 / replica.chipsPerReplica);
+    expect(bySite).toBeGreaterThan(0);
+    expect(bySite).toBeLessThan(byChips);
+    const report = evaluation.services[0] ?? expect.fail('a report');
+    expect(report.unmetTokensPerSecond).toBeGreaterThan(replica.tokensPerSecondPerReplica);
+    expect(explainShortfalls(fleet, options, evaluation)).toEqual([
+      `service chat is short ${formatRate(report.unmetTokensPerSecond)} of 20,000 output tokens/s in [us]: aws-h100, gcp-h100 have room for up to ${formatRate(bySite * replica.tokensPerSecondPerReplica)} tokens/s more of it, which this plan leaves unused (the solver stopped short of the best plan, within its gap or at its time limit: a smaller --gap or a longer --time-limit may close it)`,
+    ]);
+    // Short by less than one replica gives, on a site with room: no gap closes that, and the text says why instead (R63: it said to lower --gap).
+    const roomy = twoOnOneSite(1, chat);
+    const almost = Math.floor(20_000 / replica.tokensPerSecondPerReplica);
+    const nearly = evaluateDecision(roomy, buildPlanOptions(roomy), { replicas: [almost, 0], trainingChosen: [] });
+    expect(nearly.services[0]?.unmetTokensPerSecond).toBeLessThan(replica.tokensPerSecondPerReplica);
+    expect(explainShortfalls(roomy, buildPlanOptions(roomy), nearly)[0]).toMatch(new RegExp(`which this plan leaves unused \\(it is short by less than one replica's ${formatRate(replica.tokensPerSecondPerReplica)} tokens/s, and the plan weighs that against a whole replica's cost\\)$`));
+  });
+
+  it('names a pool its site keeps off, beside the ceiling or what binds (R63: said as jurisdictions alone)', async () => {
+    const fleet = (requestsPerSecond: number): Fleet =>
+      fleetFrom(
+        [
+          'version: 1',
+          'sites:',
+          '  - { id: s1, powerMW: 0.004, pue: 1.0 }',
+          'pools:',
+          '  - { id: aws-h100, provider: aws, region: us-east-1, jurisdiction: us, site: s1, chip: h100, chips: 256, pricing: on-demand }',
+          '  - { id: gcp-h100, provider: gcp, region: us-east-2, jurisdiction: us, chip: h100, chips: 8, pricing: on-demand }',
+          'services:',
+          `  - { id: chat, model: llama-3.1-70b, requestsPerSecond: ${String(requestsPerSecond)}, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }`,
+        ].join('\n'),
+      );
+    const offSite = /aws-h100: a replica needs [\d.]+ MW, more than site s1's whole 0\.004 MW envelope/.source;
+    const plan = await planFleet(fleet(100), { timeLimitSeconds: 10 });
+    expect(plan.problems).toEqual([
+      expect.stringMatching(new RegExp(`^service chat is short [\\d,]+ of 20,000 output tokens/s in \\[us\\]: jurisdictions bind, all eligible pools together could serve at most [\\d,]+ tokens/s \\(add capacity in \\[us\\], relax the SLO or lower headroom\\); site power keeps it off the rest \\(${offSite}\\)$`)),
+    ]);
+    // Read off a plan with one replica where two are needed: the site beside the room gcp has left.
+    const small = fleet(16);
+    const options = buildPlanOptions(small);
+    expect(options.inference.map((o) => o.pool.id)).toEqual(['gcp-h100']);
+    const evaluation = evaluateDecision(small, options, { replicas: [1], trainingChosen: [] });
+    expect(explainShortfalls(small, options, evaluation)).toEqual([expect.stringMatching(new RegExp(`^service chat is short [\\d,]+ of 3,200 output tokens/s in \\[us\\]: binding site power \\(${offSite}\\); gcp-h100 has room for up to [\\d,]+ tokens/s more of it, which this plan leaves unused \\(it is short by less than one replica's [\\d,]+ tokens/s, `))]);
   });
 });
 
