@@ -1,3 +1,4 @@
+import { breaksCap } from '../planner/evaluate-decision.js';
 import { limitTolerance } from '../planner/plan-options.js';
 import { formatAbove, formatBelow, formatGiven, formatPolicyPercent, formatRate, percentDecimalsBeside } from '../planner/plan-figures.js';
 import type { Plan } from '../planner/plan-report.js';
@@ -41,11 +42,11 @@ export function formatPlan(plan: Plan, file: string): string {
   lines.push(`Shares of allocated facility power${caps.provider !== null || caps.chipVendor !== null ? ` (caps: provider ${caps.provider === null ? 'none' : formatPolicyPercent(caps.provider)}, chip vendor ${caps.chipVendor === null ? 'none' : formatPolicyPercent(caps.chipVendor)})` : ''}`);
   // With nothing allocated there are no shares (each would be 0/0).
   // Rounded down, so a provider's and its chip vendor's read alike (R63: 3.3% beside 3.4%); beside a cap, to its
-  // digits: above it up, as the problems say it (R61: '50.0%' under 50% beside '50.1% … above'), within it down (R62:
-  // 33.766% was '33.8%' under 33.78%), within the evaluation's tolerance at the cap (R63: '50.1%' for 50.000002%).
+  // digits, judged as the plan judges it (breaksCap): above it up, as the problems say it (R61: '50.0%' under 50%
+  // beside '50.1% … above'), within it down (R62: 33.766% was '33.8%' under 33.78%), at it within the tolerance.
   const share = (value: number, cap: number | null): string => {
     if (cap === null) return formatBelow(value);
-    if (value > cap * (1 + limitTolerance)) return formatAbove(value, percentDecimalsBeside(cap));
+    if (breaksCap(value, cap)) return formatAbove(value, percentDecimalsBeside(cap));
     return formatBelow(Math.min(value, cap), percentDecimalsBeside(cap));
   };
   const shares = (of: Readonly<Record<string, number>>, cap: number | null): string =>

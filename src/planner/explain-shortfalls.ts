@@ -2,6 +2,7 @@ import { demandTokensPerSecond, type Fleet } from '../domain/fleet.js';
 import { breaksCap, shareHolder, survivalGroup, type Evaluation } from './evaluate-decision.js';
 import { formatAbove, formatBelow, formatCount, formatGiven, formatMegawatts, formatPolicyPercent, formatRate, percentDecimalsBeside } from './plan-figures.js';
 import { limitTolerance, type ExcludedOption, type InferenceOption, type PlanOptions } from './plan-options.js';
+import { survivalPenalty, unmetPenalty } from './plan-problem.js';
 
 /**
  * Why a plan falls short, in a planner's terms: which service is short where,
@@ -23,22 +24,29 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
   const siteById = new Map(evaluation.sites.map((site) => [site.id, site]));
   const lose = fleet.policy.survive?.lose ?? 'provider';
 
-  /** Power a site has left, with the evaluation's tolerance; unbounded for a pool on no site. */
+  /** Power a site has left (float noise aside: the MILP's row allows no more); unbounded for a pool on no site. */
   const siteRoomMW = (pool: InferenceOption['pool']): number => {
     const site = pool.site === undefined ? undefined : siteById.get(pool.site);
-    return site === undefined ? Number.POSITIVE_INFINITY : site.limitMW * (1 + limitTolerance) - site.powerMW;
+    // R64: the evaluation's 1e-6 is 0.0004 MW of a 400 MW site, room the solver does not have.
+    return site === undefined ? Number.POSITIVE_INFINITY : site.limitMW * (1 + 1e-12) - site.powerMW;
   };
 
   /**
-   * What stops one more replica of a service on its options: a full pool, a site at its envelope, a
-   * share cap one more replica would break (R62: a cap's penalty is per MW, a shortfall's per fraction
-   * of demand, so on a chip of few tokens per MW the plan may keep to the cap), or a site too small for
-   * any replica (`offSite`, R63: such pools are no option, and went unsaid). `room`: what is left where
-   * none of these stops one more, with the tokens/s its whole replicas could add (R62: three free
-   * replicas beside a shortfall of millions read as if they could close it). One test for a shortfall
-   * of demand and one of survival (R58: the latter named every pool, site and cap the spec had).
+   * What stops one more replica of a service on its options, and what is left. `reached`: full pools;
+   * sites with no power for one, or too small for any (`offSite`, R63: such pools are no option, and
+   * went unsaid); share caps one more replica would break (R62: a cap's penalty is per MW, a
+   * shortfall's per fraction of demand, so on a chip of few tokens per MW the plan may keep to the
+   * cap). `room`: pools where none of these stops one more, with the tokens/s their whole replicas
+   * could add (R62: three free replicas beside a shortfall of millions read as if they could close
+   * it), and why the plan leaves it: a shortfall smaller than a replica is worth at its cost
+   * (`worth`: the shortfall's penalty over a replica's highest cost, per token/s), else the solve
+   * stopping short. One test for a shortfall of demand and one of survival (R58).
    */
-  const limitsReached = (own: readonly InferenceOption[], offSite: readonly ExcludedOption[], shortTokensPerSecond: number): { readonly reached: readonly string[]; readonly caps: readonly ('provider' | 'chipVendor')[]; readonly room: string | undefined } => {
+  const limitsReached = (
+    own: readonly InferenceOption[],
+    offSite: readonly ExcludedOption[],
+    short: { readonly tokensPerSecond: number; readonly worth: number },
+  ): { readonly reached: readonly string[]; readonly caps: readonly ('provider' | 'chipVendor')[]; readonly room: string | undefined; readonly roomTokensPerSecond: number } => {
     const reached: string[] = [];
     const freeChips = (o: InferenceOption): number => o.pool.chips - (usedByPool.get(o.pool.id)?.used ?? 0);
     const poolFull = (o: InferenceOption): boolean => freeChips(o) < o.chipsPerReplica;
@@ -46,8 +54,8 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     const fullPools = [...new Set(own.filter(poolFull).map((o) => o.pool.id))];
     if (fullPools.length > 0) reached.push(`pool capacity (${someIds(fullPools)} full)`);
     const fullSites = [...new Set(own.filter((o) => !poolFull(o) && siteFull(o)).map((o) => o.pool.site ?? ''))];
-    if (fullSites.length > 0) reached.push(`site power (${fullSites.map((id) => `${id} at ${formatGiven(siteById.get(id)?.limitMW ?? 0)} MW`).join(', ')})`);
-    if (offSite.length > 0) reached.push(`site power (${somePoolReasons(offSite.map((e) => `${e.pool}: ${e.reason}`))})`);
+    const sitePower = [...fullSites.map((id) => `${id} at ${formatGiven(siteById.get(id)?.limitMW ?? 0)} MW`), ...(offSite.length > 0 ? [offSiteReasons(offSite)] : [])];
+    if (sitePower.length > 0) reached.push(`site power (${sitePower.join(', ')})`);
     // The caps one more replica would break: its holder's share of the power with it placed.
     const capsBroken = (o: InferenceOption): ('provider' | 'chipVendor')[] =>
       (['provider', 'chipVendor'] as const).filter((kind) => {
@@ -62,34 +70,28 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
       const holders = [...new Set(roomy.filter((o) => capsBroken(o).includes(kind)).map((o) => shareHolder(o.pool, kind)))];
       reached.push(`${kind === 'provider' ? 'provider' : 'chip vendor'} share cap ${formatPolicyPercent(fleet.policy.maxShare[kind] ?? 1)} (${someIds(holders)}: above it with one more replica)`);
     }
-    const free = roomy.filter((o) => capsBroken(o).length === 0);
-    if (free.length === 0) return { reached, caps, room: undefined };
-    // Whole replicas in the free chips, the most tokens/s of any option on a pool (its options share its chips);
-    // then, site by site, no more than the site's power left, best tokens per MW first (R63: each pool had the whole site's).
-    const bestByPool = new Map<string, { readonly option: InferenceOption; readonly replicas: number }>();
-    for (const o of free) {
-      const replicas = Math.floor(freeChips(o) / o.chipsPerReplica);
-      const best = bestByPool.get(o.pool.id);
-      if (best === undefined || replicas * o.tokensPerSecondPerReplica > best.replicas * best.option.tokensPerSecondPerReplica) bestByPool.set(o.pool.id, { option: o, replicas });
-    }
+    // A service has one option per pool. Whole replicas in each pool's free chips; then, site by site, no more than
+    // the site's power left, best tokens per MW first (R63: each pool had the whole site's).
+    const free = roomy.filter((o) => capsBroken(o).length === 0).sort((a, b) => b.tokensPerSecondPerReplica / b.facilityMWPerReplica - a.tokensPerSecondPerReplica / a.facilityMWPerReplica);
+    if (free.length === 0) return { reached, caps, room: undefined, roomTokensPerSecond: 0 };
     const powerLeft = new Map<string, number>();
     let tokens = 0;
-    for (const { option, replicas } of [...bestByPool.values()].sort((a, b) => b.option.tokensPerSecondPerReplica / b.option.facilityMWPerReplica - a.option.tokensPerSecondPerReplica / a.option.facilityMWPerReplica)) {
+    for (const option of free) {
       const site = option.pool.site;
       const left = site === undefined ? Number.POSITIVE_INFINITY : (powerLeft.get(site) ?? siteRoomMW(option.pool));
-      const placed = Math.min(replicas, Math.floor(left / option.facilityMWPerReplica));
+      const placed = Math.min(Math.floor(freeChips(option) / option.chipsPerReplica), Math.floor(left / option.facilityMWPerReplica));
       if (site !== undefined) powerLeft.set(site, left - placed * option.facilityMWPerReplica);
       tokens += placed * option.tokensPerSecondPerReplica;
     }
-    const pools = [...bestByPool.keys()];
-    // Short by less than one replica gives: a whole one may cost more than the shortfall is weighed at (R63: the
-    // advice to lower --gap was false there).
-    const smallest = Math.min(...free.map((o) => o.tokensPerSecondPerReplica));
+    // A replica's scaled cost is at most its tokens/s over the demand's (plan-problem.ts): one closing a shortfall
+    // above `worth` of its tokens/s always pays, so a larger one left is the solve's (R64: it was blamed on cost).
+    const leastWorth = Math.min(...free.map((o) => o.tokensPerSecondPerReplica)) * short.worth;
     const why =
-      shortTokensPerSecond < smallest
-        ? `it is short by less than one replica's ${formatRate(smallest)} tokens/s, and the plan weighs that against a whole replica's cost`
-        : "the solver stopped short of the best plan, within its gap or at its time limit: a smaller --gap or a longer --time-limit may close it";
-    return { reached, caps, room: `${someIds(pools)} ${pools.length === 1 ? 'has' : 'have'} room for up to ${formatRate(tokens)} tokens/s more of it, which this plan leaves unused (${why})` };
+      short.tokensPerSecond < leastWorth
+        ? `it is short by less than a replica is worth at its cost, ${formatRate(leastWorth)} tokens/s`
+        : 'the solver stopped short of the best plan, within its gap or at its time limit: a smaller --gap or a longer --time-limit may close it';
+    const pools = free.map((o) => o.pool.id);
+    return { reached, caps, room: `${someIds(pools)} ${pools.length === 1 ? 'has' : 'have'} room for up to ${formatRate(tokens)} tokens/s more of it, which this plan leaves unused (${why})`, roomTokensPerSecond: tokens };
   };
 
   /** Pools a site keeps a workload off whatever else is placed, of those `where` allows. */
@@ -115,13 +117,16 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     const ceiling = ceilingTokensPerSecond(own);
     if (ceiling < report.requiredTokensPerSecond) {
       const offSite = offSiteOf(service.id);
-      problems.push(`${head}: jurisdictions bind, all eligible pools together could serve at most ${formatRate(ceiling)} tokens/s (add capacity in ${where}, relax the SLO or lower headroom)${offSite.length > 0 ? `; site power keeps it off the rest (${somePoolReasons(offSite.map((e) => `${e.pool}: ${e.reason}`))})` : ''}`);
+      const keptOff = offSite.length > 0 ? `; site power keeps it off the rest (${offSiteReasons(offSite)})` : '';
+      problems.push(`${head}: jurisdictions bind, all eligible pools together could serve at most ${formatRate(ceiling)} tokens/s (add capacity in ${where}, relax the SLO or lower headroom)${keptOff}`);
       continue;
     }
     // What follows is read off this plan's placement: no proof when the plan was cut short.
     if (provenOnly) continue;
-    const { reached, room } = limitsReached(own, offSiteOf(service.id), report.unmetTokensPerSecond);
-    problems.push(`${head}: ${[reached.length > 0 ? `binding ${reached.join('; ')}` : undefined, room].filter((part) => part !== undefined).join('; ')}`);
+    const { reached, room, roomTokensPerSecond } = limitsReached(own, offSiteOf(service.id), { tokensPerSecond: report.unmetTokensPerSecond, worth: 1 / unmetPenalty });
+    // Room enough to close it: nothing binds (R64: a site keeping it off one pool was said to).
+    const binding = reached.length > 0 && roomTokensPerSecond < report.unmetTokensPerSecond ? `binding ${reached.join('; ')}` : undefined;
+    problems.push(`${head}: ${[binding, room].filter((part) => part !== undefined).join('; ')}`);
   }
 
   const keep = fleet.policy.survive?.keep;
@@ -141,14 +146,15 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
       if (provenOnly && ceiling >= keep) continue;
       // What stops more of it outside the lost group, as a shortfall of demand is told (R58).
       const offSite = offSiteOf(service.id, (id) => { const pool = fleet.pools.find((p) => p.id === id); return pool !== undefined && survivalGroup(pool, lose) !== row.lost; });
-      const { reached, caps, room } = limitsReached(outside, offSite, (keep - row.keptFraction) * demandTokensPerSecond(service));
-      // Under a provider's cap, capacity with the same provider in another region helps nothing (R63).
-      const another = lose === 'region' && caps.includes('provider') ? 'region of another provider' : lose;
+      const shortTokensPerSecond = (keep - row.keptFraction) * demandTokensPerSecond(service);
+      const { reached, caps, room, roomTokensPerSecond } = limitsReached(outside, offSite, { tokensPerSecond: shortTokensPerSecond, worth: 1 / survivalPenalty });
+      // Under a cap, capacity with the same provider in another region, or the same chip vendor, helps nothing (R63, R64).
+      const another = `${lose === 'region' && caps.includes('provider') ? 'region of another provider' : lose}${caps.includes('chipVendor') ? ' and another chip vendor' : ''}`;
       const remedy = `add capacity with another ${another} in [${service.jurisdictions.join(', ')}]${caps.map((kind) => `, raise policy.maxShare.${kind}`).join('')}, or lower policy.survive.keep`;
       const cause =
         ceiling < keep
-          ? `survival binds: outside ${row.lost}, pools in [${service.jurisdictions.join(', ')}] could keep at most ${formatBelow(ceiling, decimals)} (add capacity with another ${lose} there)${offSite.length > 0 ? `; site power keeps it off the rest (${somePoolReasons(offSite.map((e) => `${e.pool}: ${e.reason}`))})` : ''}`
-          : reached.length > 0
+          ? `survival binds: outside ${row.lost}, pools in [${service.jurisdictions.join(', ')}] could keep at most ${formatBelow(ceiling, decimals)} (add capacity with another ${lose} there)${offSite.length > 0 ? `; site power keeps it off the rest (${offSiteReasons(offSite)})` : ''}`
+          : reached.length > 0 && roomTokensPerSecond < shortTokensPerSecond
             ? `survival binds with ${reached.join('; ')} outside ${row.lost} (${remedy})${room === undefined ? '' : `; outside it, ${room}`}`
             : `outside ${row.lost}, ${room ?? 'nothing stops more of its replicas'}`;
       problems.push(`losing ${lose} ${row.lost} leaves service ${service.id} ${formatBelow(row.keptFraction, decimals)} of demand, below the ${formatPolicyPercent(keep)} policy: ${cause}`);
@@ -207,6 +213,11 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     }
   }
   return problems;
+}
+
+/** Pools a site keeps a workload off, with why. */
+function offSiteReasons(offSite: readonly ExcludedOption[]): string {
+  return somePoolReasons(offSite.map((e) => `${e.pool}: ${e.reason}`));
 }
 
 /** Up to four pools' reasons, and how many pools more. */

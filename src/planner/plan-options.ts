@@ -87,7 +87,7 @@ export function buildPlanOptions(fleet: Fleet): PlanOptions {
       const facilityMWPerReplica = (facilityWattsPerChip(pool) * result.chipsPerReplica) / 1e6;
       const tooBig = siteTooSmall(fleet, pool, facilityMWPerReplica);
       if (tooBig !== undefined) {
-        excluded.push({ workload: service.id, pool: pool.id, reason: `a replica ${tooBig}`, site: pool.site ?? '' });
+        excluded.push({ workload: service.id, pool: pool.id, reason: `a replica ${tooBig.reason}`, site: tooBig.site });
         continue;
       }
       inference.push({
@@ -118,7 +118,7 @@ export function buildPlanOptions(fleet: Fleet): PlanOptions {
       const facilityMW = (facilityWattsPerChip(pool) * sizing.chips) / 1e6;
       const tooBig = siteTooSmall(fleet, pool, facilityMW);
       if (tooBig !== undefined) {
-        excluded.push({ workload: job.id, pool: pool.id, reason: tooBig, site: pool.site ?? '' });
+        excluded.push({ workload: job.id, pool: pool.id, reason: tooBig.reason, site: tooBig.site });
         continue;
       }
       training.push({
@@ -138,7 +138,8 @@ export function buildPlanOptions(fleet: Fleet): PlanOptions {
 
 /**
  * How far a figure may pass its limit and still meet it (float noise, and the solver's tolerance on a
- * row), relative to the limit: a site's envelope, a service's demand, a share of the power.
+ * row): a fraction of a site's envelope or of a service's demand; for a figure that is itself a
+ * fraction (a share of the power, a kept fraction of demand), that much of it, added.
  */
 export const limitTolerance = 1e-6;
 
@@ -146,10 +147,10 @@ export const limitTolerance = 1e-6;
  * Why a replica or a gang drawing `mw` can never run on the pool: more than its site's whole envelope,
  * whatever else is placed. Judged with the evaluation's tolerance, so no plan it accepts is lost (R62).
  */
-function siteTooSmall(fleet: Fleet, pool: Pool, mw: number): string | undefined {
+function siteTooSmall(fleet: Fleet, pool: Pool, mw: number): { readonly site: string; readonly reason: string } | undefined {
   const site = pool.site === undefined ? undefined : fleet.sites.find((s) => s.id === pool.site);
   if (site === undefined || mw <= site.powerMW * (1 + limitTolerance)) return undefined;
-  return `needs ${formatMegawatts(mw, 'up')} MW, more than site ${site.id}'s whole ${formatGiven(site.powerMW)} MW envelope`;
+  return { site: site.id, reason: `needs ${formatMegawatts(mw, 'up')} MW, more than site ${site.id}'s whole ${formatGiven(site.powerMW)} MW envelope` };
 }
 
 export function requiredTokensPerSecond(service: Service, headroom: number): number {

@@ -59,8 +59,8 @@ function addRoundingCuts(builder: MilpBuilder, terms: readonly { column: number;
 }
 
 /** Penalty per unit of violation in the relaxed model; the plan objective is scaled into [0, 1]. */
-const unmetPenalty = 1000;
-const survivalPenalty = 100;
+export const unmetPenalty = 1000;
+export const survivalPenalty = 100;
 const sharePenalty = 10;
 
 /**

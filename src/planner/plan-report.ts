@@ -23,7 +23,8 @@ export interface Plan {
   readonly method: string;
   readonly allocations: readonly Allocation[];
   readonly options: readonly (InferenceOptionReport | TrainingOptionReport)[];
-  readonly excludedOptions: readonly { readonly workload: string; readonly pool: string; readonly reason: string }[];
+  /** Options no plan can use; `site` when the pool's site is too small for one replica or the gang. */
+  readonly excludedOptions: readonly { readonly workload: string; readonly pool: string; readonly reason: string; readonly site?: string }[];
   readonly services: readonly ServiceReport[];
   readonly trainingJobs: readonly TrainingJobReport[];
   /** Each provider's and chip vendor's fraction of allocated facility power; empty when nothing is allocated. */

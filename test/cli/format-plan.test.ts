@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadFleetOrThrow, parseFleet } from '../../src/domain/load-fleet.js';
 import { planFleet } from '../../src/planner/plan-fleet.js';
+import { breaksCap } from '../../src/planner/evaluate-decision.js';
 import { formatPlan } from '../../src/cli/format-plan.js';
 import { usd } from '../../src/cli/output.js';
 import { formatRate } from '../../src/planner/plan-figures.js';
@@ -76,6 +77,10 @@ describe('the shares of the power', () => {
     // Above the cap by no more than the evaluation's tolerance, at the cap, as the plan judges it (R63: '50.1%' on an optimal plan).
     const hair = { ...capped, shares: { ...plan.shares, provider: { aws: 0.50000002, gcp: 0.49999998 } } };
     expect(formatPlan(hair, 'small.yaml')).toContain('  provider:    aws 50.0%, gcp 49.9%\n');
+    // Beyond that tolerance, above, and the plan says so too (R64: 50.005% read '50.1%' with no violation).
+    const beyond = { ...capped, shares: { ...plan.shares, provider: { aws: 0.50005, gcp: 0.49995 } } };
+    expect(formatPlan(beyond, 'small.yaml')).toContain('  provider:    aws 50.1%, gcp 49.9%\n');
+    expect([breaksCap(0.50005, 0.5), breaksCap(0.50000002, 0.5)]).toEqual([true, false]);
   });
 });
 
