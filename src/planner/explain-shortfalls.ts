@@ -1,7 +1,7 @@
 import { demandTokensPerSecond, type Fleet } from '../domain/fleet.js';
 import { breaksCap, shareHolder, survivalGroup, type Evaluation } from './evaluate-decision.js';
 import { formatAbove, formatBelow, formatCount, formatGiven, formatMegawatts, formatPolicyPercent, formatRate, percentDecimalsBeside } from './plan-figures.js';
-import { limitTolerance, type ExcludedOption, type InferenceOption, type PlanOptions } from './plan-options.js';
+import { limitTolerance, requiredTokensPerSecond, type ExcludedOption, type InferenceOption, type PlanOptions } from './plan-options.js';
 import { survivalPenalty, unmetPenalty } from './plan-problem.js';
 
 /**
@@ -10,7 +10,8 @@ import { survivalPenalty, unmetPenalty } from './plan-problem.js';
  * power, share caps, survival). `provenOnly`: just the shortfalls the options
  * alone prove, whatever any solver would place (no pool, not enough capacity
  * in every eligible pool together, no pool a training job fits), for a plan that
- * is not the best one (the solver ran out of time, or ended above its gap).
+ * is not the best one (the solver ran out of time, or ended above its gap). `replicaCosts`: each
+ * inference option's replica cost in the relaxed objective the plan was solved on.
  *
  * The plan read is the relaxed model's, where every rule but capacity, residency
  * and site power has a penalty. A share cap is named for a service where one more
@@ -18,11 +19,13 @@ import { survivalPenalty, unmetPenalty } from './plan-problem.js';
  * penalty (1,000) no caps' (20 at most) or cost (1 at most) outweighs (R61). A
  * broken cap is said as such, with its share.
  */
-export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation: Evaluation, provenOnly = false): string[] {
+export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation: Evaluation, provenOnly = false, replicaCosts?: readonly number[]): string[] {
   const problems: string[] = [];
   const usedByPool = new Map(evaluation.pools.map((pool) => [pool.id, pool]));
   const siteById = new Map(evaluation.sites.map((site) => [site.id, site]));
   const lose = fleet.policy.survive?.lose ?? 'provider';
+
+  const indexOf = new Map(options.inference.map((option, index) => [option, index]));
 
   /** Power a site has left (float noise aside: the MILP's row allows no more); unbounded for a pool on no site. */
   const siteRoomMW = (pool: InferenceOption['pool']): number => {
@@ -39,13 +42,13 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
    * cap). `room`: pools where none of these stops one more, with the tokens/s their whole replicas
    * could add (R62: three free replicas beside a shortfall of millions read as if they could close
    * it), and why the plan leaves it: a shortfall smaller than a replica is worth at its cost
-   * (`worth`: the shortfall's penalty over a replica's highest cost, per token/s), else the solve
+   * (`short.penalty` per `perTokensPerSecond` of shortfall, against `replicaCosts`), else the solve
    * stopping short. One test for a shortfall of demand and one of survival (R58).
    */
   const limitsReached = (
     own: readonly InferenceOption[],
     offSite: readonly ExcludedOption[],
-    short: { readonly tokensPerSecond: number; readonly worth: number },
+    short: { readonly tokensPerSecond: number; readonly penalty: number; readonly perTokensPerSecond: number; readonly requiredTokensPerSecond: number },
   ): { readonly reached: readonly string[]; readonly caps: readonly ('provider' | 'chipVendor')[]; readonly room: string | undefined; readonly roomTokensPerSecond: number } => {
     const reached: string[] = [];
     const freeChips = (o: InferenceOption): number => o.pool.chips - (usedByPool.get(o.pool.id)?.used ?? 0);
@@ -83,9 +86,14 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
       if (site !== undefined) powerLeft.set(site, left - placed * option.facilityMWPerReplica);
       tokens += placed * option.tokensPerSecondPerReplica;
     }
-    // A replica's scaled cost is at most its tokens/s over the demand's (plan-problem.ts): one closing a shortfall
-    // above `worth` of its tokens/s always pays, so a larger one left is the solve's (R64: it was blamed on cost).
-    const leastWorth = Math.min(...free.map((o) => o.tokensPerSecondPerReplica)) * short.worth;
+    // A shortfall is left for cost only below every free replica's break-even: its cost in the relaxed objective
+    // over the penalty per token/s (R65: a bound, tokens/s over the penalty, was 4x too high). Without the costs (a
+    // decision built by hand) the bound: a replica's scaled cost is at most its tokens/s over the required (R64).
+    const breakEven = (o: InferenceOption): number => {
+      const cost = replicaCosts?.[indexOf.get(o) ?? -1] ?? o.tokensPerSecondPerReplica / short.requiredTokensPerSecond;
+      return (cost * short.perTokensPerSecond) / short.penalty;
+    };
+    const leastWorth = Math.min(...free.map(breakEven));
     const why =
       short.tokensPerSecond < leastWorth
         ? `it is short by less than a replica is worth at its cost, ${formatRate(leastWorth)} tokens/s`
@@ -123,7 +131,7 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     }
     // What follows is read off this plan's placement: no proof when the plan was cut short.
     if (provenOnly) continue;
-    const { reached, room, roomTokensPerSecond } = limitsReached(own, offSiteOf(service.id), { tokensPerSecond: report.unmetTokensPerSecond, worth: 1 / unmetPenalty });
+    const { reached, room, roomTokensPerSecond } = limitsReached(own, offSiteOf(service.id), { tokensPerSecond: report.unmetTokensPerSecond, penalty: unmetPenalty, perTokensPerSecond: report.requiredTokensPerSecond, requiredTokensPerSecond: report.requiredTokensPerSecond });
     // Room enough to close it: nothing binds (R64: a site keeping it off one pool was said to).
     const binding = reached.length > 0 && roomTokensPerSecond < report.unmetTokensPerSecond ? `binding ${reached.join('; ')}` : undefined;
     problems.push(`${head}: ${[binding, room].filter((part) => part !== undefined).join('; ')}`);
@@ -147,7 +155,7 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
       // What stops more of it outside the lost group, as a shortfall of demand is told (R58).
       const offSite = offSiteOf(service.id, (id) => { const pool = fleet.pools.find((p) => p.id === id); return pool !== undefined && survivalGroup(pool, lose) !== row.lost; });
       const shortTokensPerSecond = (keep - row.keptFraction) * demandTokensPerSecond(service);
-      const { reached, caps, room, roomTokensPerSecond } = limitsReached(outside, offSite, { tokensPerSecond: shortTokensPerSecond, worth: 1 / survivalPenalty });
+      const { reached, caps, room, roomTokensPerSecond } = limitsReached(outside, offSite, { tokensPerSecond: shortTokensPerSecond, penalty: survivalPenalty, perTokensPerSecond: demandTokensPerSecond(service), requiredTokensPerSecond: requiredTokensPerSecond(service, fleet.policy.headroom) });
       // Under a cap, capacity with the same provider in another region, or the same chip vendor, helps nothing (R63, R64).
       const another = `${lose === 'region' && caps.includes('provider') ? 'region of another provider' : lose}${caps.includes('chipVendor') ? ' and another chip vendor' : ''}`;
       const remedy = `add capacity with another ${another} in [${service.jurisdictions.join(', ')}]${caps.map((kind) => `, raise policy.maxShare.${kind}`).join('')}, or lower policy.survive.keep`;

@@ -35,7 +35,7 @@ export async function planFleet(fleet: Fleet, settings: PlanSettings = {}): Prom
   let method = '';
   const strictOutcome = await solveStrict(fleet, options, weights, solveOptions);
   const strict = strictOutcome === 'timed-out' ? undefined : strictOutcome;
-  let relaxedSolution: { solution: PlacementSolution; evaluation: Evaluation } | undefined;
+  let relaxedSolution: { solution: PlacementSolution; evaluation: Evaluation; replicaCosts: readonly number[] } | undefined;
   if (strict === undefined) {
     relaxedSolution = await solveRelaxed(fleet, options, weights, solveOptions);
     method = `${relaxedSolution.solution.method}, on the relaxed model (demand, survival, share caps and training placement as penalised slack)`;
@@ -82,11 +82,11 @@ export async function planFleet(fleet: Fleet, settings: PlanSettings = {}): Prom
       if (proven.length > 0) {
         problems.push(...proven, `${why}: the partial plan shown may not be the best one, so what binds is said only where the options alone prove it; mend those, and plan again for the rest`);
       } else {
-        const read = explainShortfalls(fleet, options, evaluation);
+        const read = explainShortfalls(fleet, options, evaluation, false, relaxedSolution.replicaCosts);
         problems.push(...(read.length > 0 ? read : evaluation.violations), `${why}: what binds above is read off that partial plan, and the best one may bind elsewhere${relaxed.timeLimited ? '; raise --time-limit (policy.timeLimitSeconds) for a firmer account' : ''}`);
       }
     } else {
-      const explained = explainShortfalls(fleet, options, evaluation);
+      const explained = explainShortfalls(fleet, options, evaluation, false, relaxedSolution.replicaCosts);
       problems.push(...(explained.length > 0 ? explained : evaluation.violations));
     }
     if (problems.length === 0) problems.push('no plan meets every constraint, and the relaxed plan found none to report: raise the time limit');
@@ -164,7 +164,9 @@ async function solveRelaxed(fleet: Fleet, options: PlanOptions, weights: Objecti
     replicas: built.replicaColumns.map((column) => Math.round(values[column] ?? 0)),
     trainingChosen: built.trainingColumns.map((column) => (values[column] ?? 0) > 0.5),
   });
-  return { solution, evaluation };
+  // What a replica costs in that objective, for telling a shortfall left for cost from one the solve left.
+  const replicaCosts = built.replicaColumns.map((column) => built.problem.columnCost[column] ?? 0);
+  return { solution, evaluation, replicaCosts };
 }
 
 /**

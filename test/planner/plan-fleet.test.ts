@@ -8,6 +8,8 @@ import { formatAbove, formatBelow, formatCount, formatGiven, formatMegawatts, fo
 import { explainShortfalls } from '../../src/planner/explain-shortfalls.js';
 import { buildPlanOptions } from '../../src/planner/plan-options.js';
 import { planFleet } from '../../src/planner/plan-fleet.js';
+import { buildPlanProblem, objectiveWeights, survivalPenalty } from '../../src/planner/plan-problem.js';
+import { greedyCheapestFirst } from '../../src/planner/baselines.js';
 import { independentCost, independentViolations } from '../helpers/check-plan.js';
 
 function fleetFrom(text: string, file = 'test.yaml'): Fleet {
@@ -662,6 +664,34 @@ describe('room and sites in what binds (R63)', () => {
     const options = buildPlanOptions(fleet);
     const evaluation = evaluateDecision(fleet, options, { replicas: [4, 0], trainingChosen: [] });
     expect(explainShortfalls(fleet, options, evaluation)[0]).toMatch(/: binding site power \(s1 at [\d.]+ MW\)$/);
+  });
+
+  it("says a survival shortfall left for cost with the replica's break-even in the objective solved (R65: a bound 4x too high)", async () => {
+    const fleet = fleetFrom(
+      [
+        'version: 1',
+        'pools:',
+        '  - { id: a, provider: aws, region: r1, jurisdiction: us, chip: h100, chips: 8, pricing: on-demand, pricePerChipHour: 6 }',
+        '  - { id: g, provider: gcp, region: r2, jurisdiction: us, chip: h100, chips: 8, pricing: on-demand, pricePerChipHour: 6 }',
+        'services:',
+        '  - { id: s, model: llama-3.1-8b, requestsPerSecond: 93.1598, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }',
+        '  - { id: x, model: llama-3.1-8b, requestsPerSecond: 1, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [eu] }',
+        'policy: { objective: cost, headroom: 0.2, survive: { lose: provider, keep: 0.5 } }',
+      ].join('\n'),
+    );
+    const plan = await planFleet(fleet, { timeLimitSeconds: 10, mipGap: 1e-9 });
+    const line = plan.problems.find((problem) => problem.startsWith('losing provider gcp')) ?? expect.fail(plan.problems.join('\n'));
+    const [, stated] = /\(it is short by less than a replica is worth at its cost, ([\d.,]+) tokens\/s\)$/.exec(line) ?? expect.fail(line);
+    // The break-even from the relaxed model itself: a replica's column cost times the demand, over the survival penalty.
+    const options = buildPlanOptions(fleet);
+    const built = buildPlanProblem(fleet, options, objectiveWeights(fleet, greedyCheapestFirst(fleet, options).evaluation), true);
+    const onA = options.inference.findIndex((o) => o.pool.id === 'a' && o.service.id === 's');
+    const cost = built.problem.columnCost[built.replicaColumns[onA] ?? -1] ?? expect.fail('a column');
+    const demand = 93.1598 * 200;
+    expect(Number(stated)).toBeCloseTo((cost * demand) / survivalPenalty, 1);
+    // And the shortfall it explains is below it.
+    const kept = plan.survival.find((row) => row.service === 's' && row.lost === 'gcp')?.keptFraction ?? expect.fail('a row');
+    expect((0.5 - kept) * demand).toBeLessThan(Number(stated));
   });
 
   it('names a pool its site keeps off, beside the ceiling or what binds (R63: said as jurisdictions alone)', async () => {
