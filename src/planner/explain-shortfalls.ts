@@ -124,9 +124,7 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
     }
     const ceiling = ceilingTokensPerSecond(own);
     if (ceiling < report.requiredTokensPerSecond) {
-      const offSite = offSiteOf(service.id);
-      const keptOff = offSite.length > 0 ? `; site power keeps it off the rest (${offSiteReasons(offSite)})` : '';
-      problems.push(`${head}: jurisdictions bind, all eligible pools together could serve at most ${formatRate(ceiling)} tokens/s (add capacity in ${where}, relax the SLO or lower headroom)${keptOff}`);
+      problems.push(`${head}: jurisdictions bind, all eligible pools together could serve at most ${formatRate(ceiling)} tokens/s (add capacity in ${where}, relax the SLO or lower headroom)${keptOff(offSiteOf(service.id))}`);
       continue;
     }
     // What follows is read off this plan's placement: no proof when the plan was cut short.
@@ -161,7 +159,7 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
       const remedy = `add capacity with another ${another} in [${service.jurisdictions.join(', ')}]${caps.map((kind) => `, raise policy.maxShare.${kind}`).join('')}, or lower policy.survive.keep`;
       const cause =
         ceiling < keep
-          ? `survival binds: outside ${row.lost}, pools in [${service.jurisdictions.join(', ')}] could keep at most ${formatBelow(ceiling, decimals)} (add capacity with another ${lose} there)${offSite.length > 0 ? `; site power keeps it off the rest (${offSiteReasons(offSite)})` : ''}`
+          ? `survival binds: outside ${row.lost}, pools in [${service.jurisdictions.join(', ')}] could keep at most ${formatBelow(ceiling, decimals)} (add capacity with another ${lose} there)${keptOff(offSite)}`
           : reached.length > 0 && roomTokensPerSecond < shortTokensPerSecond
             ? `survival binds with ${reached.join('; ')} outside ${row.lost} (${remedy})${room === undefined ? '' : `; outside it, ${room}`}`
             : `outside ${row.lost}, ${room ?? 'nothing stops more of its replicas'}`;
@@ -187,10 +185,8 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
       const stopped = candidates.map((c) => {
         const free = c.pool.chips - (usedByPool.get(c.pool.id)?.used ?? 0);
         if (free < c.chips) return `${c.pool.id}: needs ${formatCount(c.chips)} chips, ${formatCount(free)} free`;
-        if (c.facilityMW > siteRoomMW(c.pool)) {
-          const site = siteById.get(c.pool.site ?? '');
-          return `${c.pool.id}: needs ${formatMegawatts(c.facilityMW, 'up')} MW, site ${c.pool.site ?? ''} has ${formatMegawatts(Math.max(0, (site?.limitMW ?? 0) - (site?.powerMW ?? 0)), 'down')} MW left`;
-        }
+        const room = siteRoomMW(c.pool);
+        if (c.facilityMW > room) return `${c.pool.id}: needs ${formatMegawatts(c.facilityMW, 'up')} MW, site ${c.pool.site ?? ''} has ${formatMegawatts(Math.max(0, room), 'down')} MW left`;
         // Its penalty outweighs any cost or cap, so only a solve stopped short leaves it out with room (R61).
         return `${c.pool.id}: has room for it, which this plan leaves unused (the solver stopped short of the best plan, within its gap or at its time limit: a smaller --gap or a longer --time-limit may place it)`;
       });
@@ -226,6 +222,11 @@ export function explainShortfalls(fleet: Fleet, options: PlanOptions, evaluation
 /** Pools a site keeps a workload off, with why. */
 function offSiteReasons(offSite: readonly ExcludedOption[]): string {
   return somePoolReasons(offSite.map((e) => `${e.pool}: ${e.reason}`));
+}
+
+/** Beside a ceiling of what the other pools could give: the pools a site keeps it off, if any. */
+function keptOff(offSite: readonly ExcludedOption[]): string {
+  return offSite.length > 0 ? `; site power keeps it off the rest (${offSiteReasons(offSite)})` : '';
 }
 
 /** Up to four pools' reasons, and how many pools more. */

@@ -18,6 +18,11 @@ function fleetFrom(text: string, file = 'test.yaml'): Fleet {
   return result.value;
 }
 
+/** A fleet with one site, s1 (PUE 1.0), its pools, and what follows them (services, training jobs). */
+function onSiteS1(powerMW: number, pools: readonly string[], rest: readonly string[]): Fleet {
+  return fleetFrom(['version: 1', 'sites:', `  - { id: s1, powerMW: ${String(powerMW)}, pue: 1.0 }`, 'pools:', ...pools, ...rest].join('\n'));
+}
+
 const small = readFileSync(new URL('../../examples/small.yaml', import.meta.url), 'utf8');
 
 /** A compact spec for targeted cases: one US and one EU pool per provider. */
@@ -575,16 +580,7 @@ describe('a training job left out, read off a decision', () => {
 
 describe('what a site can never hold is no option there', () => {
   const onSite = (powerMW: number, workloads: string): Fleet =>
-    fleetFrom(
-      [
-        'version: 1',
-        'sites:',
-        `  - { id: s1, powerMW: ${String(powerMW)}, pue: 1.0 }`,
-        'pools:',
-        '  - { id: aws-h100, provider: aws, region: us-east-1, jurisdiction: us, site: s1, chip: h100, chips: 4096, pricing: on-demand }',
-        workloads,
-      ].join('\n'),
-    );
+    onSiteS1(powerMW, ['  - { id: aws-h100, provider: aws, region: us-east-1, jurisdiction: us, site: s1, chip: h100, chips: 4096, pricing: on-demand }'], [workloads]);
   const gang = 'trainingJobs:\n  - { id: ft, model: llama-3.1-70b, tokens: 2.0e10, deadlineDays: 7, jurisdictions: [us] }';
 
   it('a gang past the envelope by no more than the evaluation allows is kept, and planned (R62: 5e-8 over lost an optimal plan)', async () => {
@@ -611,17 +607,13 @@ describe('what a site can never hold is no option there', () => {
 
 describe('room and sites in what binds (R63)', () => {
   const twoOnOneSite = (powerMW: number, services: string): Fleet =>
-    fleetFrom(
+    onSiteS1(
+      powerMW,
       [
-        'version: 1',
-        'sites:',
-        `  - { id: s1, powerMW: ${String(powerMW)}, pue: 1.0 }`,
-        'pools:',
         '  - { id: aws-h100, provider: aws, region: us-east-1, jurisdiction: us, site: s1, chip: h100, chips: 64, pricing: on-demand }',
         '  - { id: gcp-h100, provider: gcp, region: us-east-2, jurisdiction: us, site: s1, chip: h100, chips: 64, pricing: on-demand }',
-        'services:',
-        services,
-      ].join('\n'),
+      ],
+      ['services:', services],
     );
   const chat = '  - { id: chat, model: llama-3.1-70b, requestsPerSecond: 100, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }';
 
@@ -696,19 +688,13 @@ describe('room and sites in what binds (R63)', () => {
   });
 
   it('names a pool its site keeps off, beside the ceiling or what binds (R63: said as jurisdictions alone)', async () => {
-    const fleet = (requestsPerSecond: number): Fleet =>
-      fleetFrom(
-        [
-          'version: 1',
-          'sites:',
-          '  - { id: s1, powerMW: 0.004, pue: 1.0 }',
-          'pools:',
-          '  - { id: aws-h100, provider: aws, region: us-east-1, jurisdiction: us, site: s1, chip: h100, chips: 256, pricing: on-demand }',
-          '  - { id: gcp-h100, provider: gcp, region: us-east-2, jurisdiction: us, chip: h100, chips: 8, pricing: on-demand }',
-          'services:',
-          `  - { id: chat, model: llama-3.1-70b, requestsPerSecond: ${String(requestsPerSecond)}, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }`,
-        ].join('\n'),
-      );
+    const pools = [
+      '  - { id: aws-h100, provider: aws, region: us-east-1, jurisdiction: us, site: s1, chip: h100, chips: 256, pricing: on-demand }',
+      '  - { id: gcp-h100, provider: gcp, region: us-east-2, jurisdiction: us, chip: h100, chips: 8, pricing: on-demand }',
+    ];
+    const service = (id: string, requestsPerSecond: number): string =>
+      `  - { id: ${id}, model: llama-3.1-70b, requestsPerSecond: ${String(requestsPerSecond)}, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }`;
+    const fleet = (requestsPerSecond: number): Fleet => onSiteS1(0.004, pools, ['services:', service('chat', requestsPerSecond)]);
     const offSite = /aws-h100: a replica needs [\d.]+ MW, more than site s1's whole 0\.004 MW envelope/.source;
     const plan = await planFleet(fleet(100), { timeLimitSeconds: 10 });
     expect(plan.problems).toEqual([
@@ -721,20 +707,7 @@ describe('room and sites in what binds (R63)', () => {
     const evaluation = evaluateDecision(small, options, { replicas: [1], trainingChosen: [] });
     expect(explainShortfalls(small, options, evaluation)).toEqual([expect.stringMatching(/^service chat is short [\d,]+ of 3,200 output tokens\/s in \[us\]: gcp-h100 has room for up to [\d,]+ tokens\/s more of it, which this plan leaves unused \(the solver stopped short /)]);
     // Where another service fills the rest, the site is named among what binds.
-    const shared = fleetFrom(
-      [
-        'version: 1',
-        'sites:',
-        '  - { id: s1, powerMW: 0.004, pue: 1.0 }',
-        'pools:',
-        '  - { id: aws-h100, provider: aws, region: us-east-1, jurisdiction: us, site: s1, chip: h100, chips: 256, pricing: on-demand }',
-        '  - { id: gcp-h100, provider: gcp, region: us-east-2, jurisdiction: us, chip: h100, chips: 8, pricing: on-demand }',
-        '  - { id: azure-h100, provider: azure, region: us-east-3, jurisdiction: us, chip: h100, chips: 8, pricing: on-demand }',
-        'services:',
-        '  - { id: chat, model: llama-3.1-70b, requestsPerSecond: 30, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }',
-        '  - { id: other, model: llama-3.1-70b, requestsPerSecond: 20, inputTokens: 1000, outputTokens: 200, slo: { ttftMs: 2000, tpotMs: 50 }, jurisdictions: [us] }',
-      ].join('\n'),
-    );
+    const shared = onSiteS1(0.004, [...pools, '  - { id: azure-h100, provider: azure, region: us-east-3, jurisdiction: us, chip: h100, chips: 8, pricing: on-demand }'], ['services:', service('chat', 30), service('other', 20)]);
     const sharedOptions = buildPlanOptions(shared);
     const replicas = sharedOptions.inference.map((o) => ((o.service.id === 'chat') === (o.pool.id === 'gcp-h100') ? 2 : 0));
     const sharedEvaluation = evaluateDecision(shared, sharedOptions, { replicas, trainingChosen: [] });
