@@ -46,3 +46,12 @@ export function headerLines(rawHeaders: readonly string[], lowerName: string): n
   }
   return lines;
 }
+
+/** The key of an `Authorization: Bearer <key>` value, or undefined for another scheme or none. */
+export function bearer(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  // Node has taken HTTP's whitespace (space, tab) off the value's ends; a no-break space is no
+  // separator and part of a key, as it is in x-api-key (JavaScript's \s and trim() would take it).
+  const match = /^Bearer[ \t]+(.+?)[ \t]*$/i.exec(value);
+  return match?.[1];
+}
