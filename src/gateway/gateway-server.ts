@@ -31,6 +31,8 @@ import { serveChat } from './serve-chat.js';
 import { serveTokenCount, tokenCounting } from './serve-token-count.js';
 import type { FailureLabels, ServingShell } from './serving-shell.js';
 import { TenantDirectory } from './tenant-directory.js';
+import { InFlightRequests } from './in-flight-requests.js';
+import { apiMethods, corsPaths, servedPaths, unservedApis } from './served-paths.js';
 import { answeredOnSocket, hasPendingAnswer, parserRefusal, queueAnswer, refuseSocket, type SocketRefusal, type SocketRefusalShell } from './socket-refusal.js';
 
 export interface GatewayOptions {
@@ -122,32 +124,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
   const { metrics } = core;
 
-  // Shutdown: how many responses are not yet sent, a waiter told when none is, and the chat
-  // requests running, each by the cancellation that ends it. A count and one shared listener:
-  // responses kept as keys of a Map cost about 50 MB more peak RSS under the bench's load.
-  const chatRequests = new Set<Cancellation>();
-  let unsent = 0;
-  let draining = false;
-  let shuttingDown = false;
-  let onIdle: (() => void) | undefined;
-  // Body bytes held by the requests in flight, and each response's share, given back when it closes.
-  let bodyBytesInFlight = 0;
-  const bodyBytesOf = new WeakMap<ServerResponse, number>();
-  function responseClosed(this: ServerResponse): void {
-    unsent -= 1;
-    const held = bodyBytesOf.get(this);
-    if (held !== undefined) bodyBytesInFlight -= held;
-    if (draining && unsent === 0) onIdle?.();
-  }
-  /** Takes a request's body bytes from the gateway's budget, or refuses them when it is spent. */
-  const bodyBudgetFor =
-    (res: ServerResponse) =>
-    (bytes: number): boolean => {
-      if (bodyBytesInFlight + bytes > config.limits.maxBodyBytesInFlight) return false;
-      bodyBytesInFlight += bytes;
-      bodyBytesOf.set(res, (bodyBytesOf.get(res) ?? 0) + bytes);
-      return true;
-    };
+  // What a shutdown waits for and ends, and the body bytes requests hold.
+  const inFlight = new InFlightRequests(config.limits.maxBodyBytesInFlight);
   // A new connection that never sends a request head would hold a socket (a file) for ever: Node's
   // headersTimeout starts at a request's first byte, and keepAliveTimeout only after a response.
   // Anyone who can reach the port could open them by the thousand, before any key is checked.
@@ -159,12 +137,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       clearTimeout(firstRequestTimer);
       firstRequestTimers.delete(req.socket);
     }
-    unsent += 1;
-    // 'close' comes once the response is sent (after 'finish'), or when its connection is gone.
-    res.on('close', responseClosed);
+    inFlight.track(res);
     if (res.socket === null) closeWithConnection(req, res);
-    // During a shutdown a connection takes no further request: it closes once its answer is sent.
-    if (draining) res.shouldKeepAlive = false;
   };
 
   // The idle sweep: one timer for every streaming attempt, instead of a timer each.
@@ -201,22 +175,22 @@ export function createGateway(options: GatewayOptions): Gateway {
     keptAlive,
     routes: new Map(config.routes.map((route) => [route.model, route])),
     resilienceOf: new Map(config.routes.map((route) => [route, routeResilience(config.resilience, route)])),
-    shuttingDown: () => shuttingDown,
+    shuttingDown: () => inFlight.shuttingDown,
     tracked: async (req, labels, serve) => {
-      if (draining) throw shuttingDownError();
+      if (inFlight.draining) throw shuttingDownError();
       const deadline = new Cancellation();
-      chatRequests.add(deadline);
+      inFlight.served.add(deadline);
       try {
         const authenticated = tenants.fromRequest(req);
         labels.tenant = authenticated.tenant.id;
         labels.key = authenticated.key;
         return await serve(authenticated, deadline);
       } finally {
-        chatRequests.delete(deadline);
+        inFlight.served.delete(deadline);
       }
     },
     readBody: (req, res, deadline) => {
-      const reading = { take: bodyBudgetFor(res), abandon: { cancellation: deadline, because: shuttingDownError }, maxJsonValues: config.limits.maxJsonValues };
+      const reading = { take: inFlight.bodyBudgetFor(res), abandon: { cancellation: deadline, because: shuttingDownError }, maxJsonValues: config.limits.maxJsonValues };
       if (!awaitingContinue.has(req)) return readJsonBody(req, config.limits.maxBodyBytes, reading);
       return readJsonBody(req, config.limits.maxBodyBytes, {
         ...reading,
@@ -254,30 +228,6 @@ export function createGateway(options: GatewayOptions): Gateway {
    * (E38); the caller is still told its own words.
    */
   const loggedReason = (reason: string): string => withoutKeys(reason, declaredNames);
-
-  // Named in every 404, so a client calling an API this gateway lacks (the Responses API,
-  // embeddings) learns what it can call instead.
-  const servedPaths = 'POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /v1/models/{id}, GET /metrics and GET /healthz';
-
-  // The paths a web page may call when cors allows its origin: the API, not the operator's (metrics, health).
-  const corsPaths = 'POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models and GET /v1/models/{id}';
-  const postOnly: readonly string[] = ['POST'];
-  const readOnly: readonly string[] = ['GET', 'HEAD'];
-
-  // The APIs the SDKs offer that callers try most, with why they are not served and what to use.
-  const unservedApis: ReadonlyMap<string, string> = new Map([
-    ['/v1/responses', 'the Responses API is not served: send the conversation as messages to POST /v1/chat/completions'],
-    ['/v1/completions', 'legacy completions are not served: send the prompt as a user message to POST /v1/chat/completions'],
-    ['/v1/complete', 'legacy Text Completions are not served: send the prompt as a user message to POST /v1/messages'],
-    ['/v1/embeddings', 'embeddings are not served: this gateway routes chat'],
-  ]);
-
-  /** The methods an API path a web page may call takes (CORS); undefined for the others. */
-  const apiMethods = (path: string): readonly string[] | undefined => {
-    // The APIs not served too: a page is told what to call instead.
-    if (path === '/v1/chat/completions' || path === '/v1/messages' || path === tokenCounting.path || unservedApis.has(path)) return postOnly;
-    return path === '/v1/models' || path.startsWith('/v1/models/') ? readOnly : undefined;
-  };
 
   /**
    * Who sent a request, for the log: the peer's address, or behind a proxy the header it writes the
@@ -328,7 +278,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         }
       }
       // While shutting down, a load balancer's health check is told to send requests elsewhere.
-      if ((req.method === 'GET' || req.method === 'HEAD') && path === '/healthz') return draining ? sendJson(res, 503, { status: 'shutting down' }, { ...headers, connection: 'close' }) : sendJson(res, 200, { status: 'ok' }, headers);
+      if ((req.method === 'GET' || req.method === 'HEAD') && path === '/healthz') return inFlight.draining ? sendJson(res, 503, { status: 'shutting down' }, { ...headers, connection: 'close' }) : sendJson(res, 200, { status: 'ok' }, headers);
       // The read-only paths answer GET and HEAD (RFC 9110, 9.3.2: Node sends a HEAD answer's headers only).
       const reading = req.method === 'GET' || req.method === 'HEAD';
       // The root, which clients touch to warm a connection (Claude Code sends HEAD / at start): what is served here.
@@ -514,21 +464,20 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 
   async function drainAndClose(graceMs: number): Promise<void> {
-    draining = true;
+    inFlight.draining = true;
     // Stop taking connections. http.Server.close would also close every connection whose answer
     // has been ended, sent or not (node's idle test), cutting a slow reader's answer: the listener
     // is closed alone, and connections once their answers are sent.
     const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
-    if (unsent > 0) logger?.info({ inFlight: unsent, graceMs }, 'shutting down: waiting for requests in flight');
-    const grace = untilIdle(graceMs);
+    if (inFlight.unsent > 0) logger?.info({ inFlight: inFlight.unsent, graceMs }, 'shutting down: waiting for requests in flight');
+    const grace = inFlight.untilIdle(graceMs);
     endGrace = grace.stop;
     await grace.idle;
     endGrace = undefined;
     // The rest are ended in their caller's dialect, and given a moment to say so.
-    if (unsent > 0) logger?.warn({ inFlight: unsent, graceMs }, 'shutting down: grace period over, ending requests in flight with an error');
-    shuttingDown = true;
-    for (const cancellation of chatRequests) cancellation.cancel();
-    await untilIdle(shutdownAnswerMs).idle;
+    if (inFlight.unsent > 0) logger?.warn({ inFlight: inFlight.unsent, graceMs }, 'shutting down: grace period over, ending requests in flight with an error');
+    inFlight.endAll();
+    await inFlight.untilIdle(shutdownAnswerMs).idle;
     // Every answer is sent (or out of time): what is left is idle keep-alive connections.
     server.closeAllConnections();
     clearInterval(sweep);
@@ -539,23 +488,6 @@ export function createGateway(options: GatewayOptions): Gateway {
     // What is cut now (a hedge's losing leg still waiting for its first token) is the gateway's doing.
     upstreamClosing = true;
     await core.upstream.close();
-  }
-
-  /** `idle` resolves when every response is sent, after `ms`, or when `stop` is called. */
-  function untilIdle(ms: number): { readonly idle: Promise<void>; readonly stop: () => void } {
-    if (unsent === 0) return { idle: Promise.resolve(), stop: () => undefined };
-    let stop = (): void => undefined;
-    const idle = new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        onIdle = undefined;
-        resolve();
-      }
-      onIdle = done;
-      stop = done;
-    });
-    return { idle, stop };
   }
 }
 
