@@ -28,11 +28,11 @@ import { createStoreCalls, storeErrorText } from './store-calls.js';
 import { headerLines, headerValue, inboundDialectOf, targetOf } from './request-head.js';
 import { requestIdFrom } from './request-id.js';
 import { serveChat } from './serve-chat.js';
-import { serveTokenCount, tokenCounting } from './serve-token-count.js';
+import { serveTokenCount } from './serve-token-count.js';
 import type { FailureLabels, ServingShell } from './serving-shell.js';
 import { TenantDirectory } from './tenant-directory.js';
 import { InFlightRequests } from './in-flight-requests.js';
-import { apiMethods, corsPaths, servedPaths, unservedApis } from './served-paths.js';
+import { apiMethods, corsPaths, servedPaths, tokenCounting, unservedApis } from './served-paths.js';
 import { answeredOnSocket, hasPendingAnswer, parserRefusal, queueAnswer, refuseSocket, type SocketRefusal, type SocketRefusalShell } from './socket-refusal.js';
 
 export interface GatewayOptions {
@@ -174,19 +174,19 @@ export function createGateway(options: GatewayOptions): Gateway {
     generateId,
     keptAlive,
     routes: new Map(config.routes.map((route) => [route.model, route])),
-    resilienceOf: new Map(config.routes.map((route) => [route, routeResilience(config.resilience, route)])),
+    resilienceByRoute: new Map(config.routes.map((route) => [route, routeResilience(config.resilience, route)])),
     shuttingDown: () => inFlight.shuttingDown,
     tracked: async (req, labels, serve) => {
       if (inFlight.draining) throw shuttingDownError();
       const deadline = new Cancellation();
-      inFlight.served.add(deadline);
+      inFlight.running.add(deadline);
       try {
         const authenticated = tenants.fromRequest(req);
         labels.tenant = authenticated.tenant.id;
         labels.key = authenticated.key;
         return await serve(authenticated, deadline);
       } finally {
-        inFlight.served.delete(deadline);
+        inFlight.running.delete(deadline);
       }
     },
     readBody: (req, res, deadline) => {
@@ -464,7 +464,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 
   async function drainAndClose(graceMs: number): Promise<void> {
-    inFlight.draining = true;
+    inFlight.drain();
     // Stop taking connections. http.Server.close would also close every connection whose answer
     // has been ended, sent or not (node's idle test), cutting a slow reader's answer: the listener
     // is closed alone, and connections once their answers are sent.

@@ -10,12 +10,12 @@ import type { Cancellation } from './cancellation.js';
 export class InFlightRequests {
   /** Responses not yet sent. */
   unsent = 0;
-  /** The shutdown began: no new request is taken, and connections close once their answer is sent. */
+  /** The shutdown began (drain): no new request is taken, and connections close once their answer is sent. */
   draining = false;
   /** The grace period is over: the requests in flight are being ended with an error. */
   shuttingDown = false;
-  /** The requests that reach upstreams, by the cancellation that ends each. */
-  readonly served = new Set<Cancellation>();
+  /** The requests still running that reach upstreams, by the cancellation that ends each. */
+  readonly running = new Set<Cancellation>();
   private onIdle: (() => void) | undefined;
   private bodyBytes = 0;
   private readonly bodyBytesOf = new WeakMap<ServerResponse, number>();
@@ -69,9 +69,14 @@ export class InFlightRequests {
     return { idle, stop };
   }
 
-  /** Ends the grace period: every request that reaches upstreams is cancelled (it answers with its error). */
+  /** Begins a shutdown: no new request is taken. */
+  drain(): void {
+    this.draining = true;
+  }
+
+  /** Ends the grace period: every request still running that reaches upstreams is cancelled (it answers with its error). */
   endAll(): void {
     this.shuttingDown = true;
-    for (const cancellation of this.served) cancellation.cancel();
+    for (const cancellation of this.running) cancellation.cancel();
   }
 }

@@ -1,17 +1,15 @@
 import { estimatePromptTokens } from '../protocol/chat.js';
 import { anthropicDialect } from '../protocol/anthropic/anthropic-dialect.js';
-import { anthropicTokenCounting } from '../protocol/anthropic/anthropic-token-counting.js';
 import { sendJson } from '../protocol/send-json.js';
 import { problemError } from './client-error.js';
 import { countTokens } from './count-tokens.js';
 import { headerJurisdictionsOf, refuseJurisdictionTrailer } from './jurisdiction-header.js';
 import { headerValue } from './request-head.js';
 import { routedTraits } from './routed-traits.js';
-import { admittedTenant, overLimit, refuseIfArrivedLate, resilienceOf, routeOf, watchClient, type ServedCall, type ServedOutcome, type ServingShell } from './serving-shell.js';
+import { tokenCounting } from './served-paths.js';
+import { admittedTenant, overLimit, refuseIfArrivedLate, resilienceOf, routeOf, watchClient } from './serving-steps.js';
+import type { ServedCall, ServedOutcome, ServingShell } from './serving-shell.js';
 import { checkRequestLimit, isPromiseLike } from './token-bucket.js';
-
-// The token counting API the gateway serves: Anthropic's (OpenAI's API has none).
-export const tokenCounting = anthropicTokenCounting;
 
 /**
  * A token count (Anthropic's POST /v1/messages/count_tokens, which Claude Code calls before its

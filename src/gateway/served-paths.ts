@@ -1,4 +1,7 @@
-import { tokenCounting } from './serve-token-count.js';
+import { anthropicTokenCounting } from '../protocol/anthropic/anthropic-token-counting.js';
+
+// The token counting API the gateway serves: Anthropic's (OpenAI's API has none).
+export const tokenCounting = anthropicTokenCounting;
 
 /**
  * What the gateway serves, named in every 404, so a client calling an API this gateway lacks (the

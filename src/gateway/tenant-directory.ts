@@ -1,11 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import { ClientError } from './client-error.js';
+import type { RenamedTenant } from './config-reload.js';
 import type { TenantConfig } from './gateway-config.js';
 import { bearer, headerLines, headerValue } from './request-head.js';
 import { authenticate, reauthenticate, type Authenticated } from './tenant-auth.js';
 
-/** A tenant a reload renamed, as it was and as it is now (for carrying its rate-limit levels). */
-export interface RenamedTenant {
+/** A tenant a reload renamed, as it was and as it is now: its rate-limit levels carry over. */
+export interface CarriedTenant {
   readonly from: TenantConfig;
   readonly to: TenantConfig;
 }
@@ -24,10 +25,6 @@ export class TenantDirectory {
   constructor(tenants: readonly TenantConfig[]) {
     this.current = tenants;
     this.byId = new Map(tenants.map((tenant) => [tenant.id, tenant]));
-  }
-
-  get tenants(): readonly TenantConfig[] {
-    return this.current;
   }
 
   /** The tenant whose key this is now, or undefined. */
@@ -97,11 +94,11 @@ export class TenantDirectory {
   }
 
   /** Takes a reload's tenants; returns the renamed ones that are on both sides, whose limits carry over. */
-  replace(tenants: readonly TenantConfig[], renamed: readonly { readonly from: string; readonly to: string }[], added: readonly string[]): RenamedTenant[] {
+  replace(tenants: readonly TenantConfig[], renamed: readonly RenamedTenant[], added: readonly string[]): CarriedTenant[] {
     const before = this.byId;
     this.current = tenants;
     this.byId = new Map(tenants.map((tenant) => [tenant.id, tenant]));
-    const carried: RenamedTenant[] = [];
+    const carried: CarriedTenant[] = [];
     for (const { from, to } of renamed) {
       this.renamedTo.set(from, to);
       const old = before.get(from);

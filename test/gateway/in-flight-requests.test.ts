@@ -17,7 +17,7 @@ describe('InFlightRequests', () => {
     inFlight.track(first);
     inFlight.track(second);
     expect(inFlight.unsent).toBe(2);
-    inFlight.draining = true;
+    inFlight.drain();
     let idle = false;
     void inFlight.untilIdle(60_000).idle.then(() => (idle = true));
     first.emit('close');
@@ -33,10 +33,27 @@ describe('InFlightRequests', () => {
     expect([inFlight.unsent, idle]).toEqual([0, true]);
   });
 
+  it('a wait with nothing in flight ends at once; before the drain, a response closing does not end it', async () => {
+    const inFlight = new InFlightRequests(100);
+    let ended = false;
+    void inFlight.untilIdle(60_000).idle.then(() => (ended = true));
+    await Promise.resolve();
+    expect(ended).toBe(true);
+    const res = response();
+    inFlight.track(res);
+    const wait = inFlight.untilIdle(60_000);
+    let waited = false;
+    void wait.idle.then(() => (waited = true));
+    res.emit('close');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect([inFlight.unsent, waited]).toEqual([0, false]);
+    wait.stop();
+  });
+
   it('ends the wait after its time, or when stopped', async () => {
     const inFlight = new InFlightRequests(100);
     inFlight.track(response());
-    inFlight.draining = true;
+    inFlight.drain();
     const started = Date.now();
     await inFlight.untilIdle(20).idle;
     expect(Date.now() - started).toBeGreaterThanOrEqual(15);
@@ -63,7 +80,7 @@ describe('InFlightRequests', () => {
   it('ending the grace period cancels every request that reaches upstreams', () => {
     const inFlight = new InFlightRequests(100);
     const requests = [new Cancellation(), new Cancellation()];
-    for (const cancellation of requests) inFlight.served.add(cancellation);
+    for (const cancellation of requests) inFlight.running.add(cancellation);
     inFlight.endAll();
     expect([inFlight.shuttingDown, ...requests.map((cancellation) => cancellation.cancelled)]).toEqual([true, true, true]);
   });

@@ -64,6 +64,16 @@ describe('TenantDirectory', () => {
     expect(directory.limitsOf(globex.tenant)).toBe(globex.tenant);
   });
 
+  it("a new tenant under a renamed one's old id is its own, also once it is gone in turn: not the renamed one's limits", () => {
+    const directory = new TenantDirectory(tenantsOf(['a', acmeKey, ['us']]));
+    directory.replace(tenantsOf(['b', acmeKey, ['us']]), [{ from: 'a', to: 'b' }], ['b']);
+    directory.replace(tenantsOf(['b', acmeKey, ['us']], ['a', globexKey, ['eu']]), [], ['a']);
+    const newA = directory.fromRequest(requestWith([['x-api-key', globexKey]])).tenant;
+    expect(newA.jurisdictions).toEqual(['eu']);
+    directory.replace(tenantsOf(['b', acmeKey, ['us']]), [], []);
+    expect(directory.limitsOf(newA)).toBe(newA);
+  });
+
   it('follows renames in a row to the tenant now, and stops on a cycle of renames', () => {
     const directory = new TenantDirectory(tenantsOf(['a', acmeKey, ['us']]));
     const a = directory.fromRequest(requestWith([['x-api-key', acmeKey]])).tenant;
