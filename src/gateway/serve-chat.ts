@@ -63,8 +63,8 @@ async function readChatRequest(shell: ServingShell, { inbound, req, res }: ChatC
 
 /**
  * Reads, checks and admits a chat request: its body, tenant, route and window, then its tenant's
- * limits. Its own function, so that the raw body and the request as the caller sent it stay out of
- * the frame that lives as long as the answer streams.
+ * limits. Its own function, so that the request as the caller sent it (before its max_tokens was
+ * fitted) and the admission's closures stay out of the frame that lives as long as the answer streams.
  */
 async function admitChat(shell: ServingShell, call: ChatCall, authenticated: Authenticated, deadline: Cancellation): Promise<AdmittedChat> {
   const { core, store, limits } = shell;
