@@ -496,9 +496,18 @@ export async function pumpAnswer(
     let next: Attempt | undefined;
     /** How the last resume or restart failed at an upstream, when one did: what the caller is told then. */
     let lastFailure: ClientError | undefined;
+    /**
+     * Why routing found no endpoint for the last resume or restart, when it did not (no endpoint
+     * failed: a reload took the tenant's jurisdictions away, every circuit is open): said after the cut.
+     */
+    let lastRefusal: ClientError | undefined;
     const failedAtUpstream = (error: unknown, continuing: boolean): void => {
-      // Not a routing refusal of the continuation (no endpoint failed): the caller's request was fine.
-      if (!(error instanceof ClientError) || error.endpoint === undefined) return;
+      if (!(error instanceof ClientError)) return;
+      // A routing refusal of the continuation (no endpoint failed): the caller's request was fine.
+      if (error.endpoint === undefined) {
+        lastRefusal = error;
+        return;
+      }
       if (!isRequestFault(error.status)) lastFailure = error;
       // Upstreams refused the continuation itself (the caller's request was answered until the break):
       // said, as the gateway's failure to resume (E26: "the upstream stream broke" hid a 400).
@@ -597,7 +606,9 @@ export async function pumpAnswer(
       }
       // Overload is told as such (a 503, Anthropic's overloaded_error), which clients wait on and retry.
       const status = overloaded && !watch.stalled ? 503 : 502;
-      sink.fail(new ClientError(status, status === 503 ? 'overloaded' : 'api_error', cut));
+      // No upstream failed a resume: routing found none to try, and why is said (E54: a reload that
+      // took the tenant's jurisdictions away read as the upstream's break alone).
+      sink.fail(new ClientError(status, status === 503 ? 'overloaded' : 'api_error', lastRefusal === undefined ? cut : `${cut}; then ${lastRefusal.message}`));
       return endedEarly(status, endpoint);
     }
     metrics.resumes.inc({ route, outcome: 'resumed' });

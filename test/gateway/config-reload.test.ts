@@ -8,6 +8,8 @@ import { createGateway } from '../../src/gateway/gateway-server.js';
 import { connectFailureStatus, type UpstreamClient } from '../../src/gateway/upstream-client.js';
 import { closedAfterEach, delay, gatewayConfig, metricValue, oneEndpointYaml, openAIChunk, scrape, startScriptedUpstream } from './helpers/fleet.js';
 import { scriptedAnswer, scriptedClient, scriptedHang } from './helpers/scripted-client.js';
+import { EventQueue } from '../../src/gateway/event-queue.js';
+import type { ChatEvent } from '../../src/protocol/chat.js';
 
 /** An answer's frames, as every upstream of these tests sends them. */
 const answerFrames = openAIChunk({ role: 'assistant', content: 'Hi' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n';
@@ -97,6 +99,34 @@ describe('a reload and the requests in flight', () => {
     expect(gateway.reload({ ok: true, value: gatewayConfig(yamlOf('t-renamed')) })).toMatchObject({ apply: true, added: ['t-renamed'], removed: ['t'] });
     expect(await answer).toBe(200);
     expect(eu.arrivals()).toBe(1);
+  });
+
+  it('a stream cut after a reload took its jurisdictions away ends saying so, not only that the upstream broke (E54), and never goes there', async () => {
+    const cut = gate();
+    const upstream = scriptedClient({
+      // us sends a token, then its stream ends without a finish (a break) once the reload is in.
+      us: () => {
+        const events = new EventQueue<ChatEvent>();
+        events.push({ type: 'start', id: 'scripted', model: 'm', inputTokens: 5 });
+        events.push({ type: 'text', text: 'Hi' });
+        void cut.released.then(() => events.end());
+        return { kind: 'events', events };
+      },
+      eu: () => scriptedAnswer(['from eu']),
+    });
+    const yamlOf = (jurisdictions: string): string => twoJurisdictions('http://127.0.0.1:1', 'http://127.0.0.1:2', 'sk-t', jurisdictions, '{ retries: 0 }');
+    const gateway = createGateway({ config: gatewayConfig(yamlOf('us')), logger: false, upstream });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-t', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', stream: true, max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] }) });
+    expect(response.status).toBe(200);
+    expect(gateway.reload({ ok: true, value: gatewayConfig(yamlOf('eu')) })).toMatchObject({ apply: true, changed: [{ id: 't', fields: ['jurisdictions'] }] });
+    cut.release();
+    const text = await response.text();
+    expect(text).toContain('"content":"Hi"');
+    expect(text).toContain("could not be resumed: the upstream stream broke; then no endpoint for model 'm': the tenant is allowed no jurisdictions");
+    expect(text).not.toContain('[DONE]');
+    expect(upstream.calls.map((call) => call.endpoint)).toEqual(['us']);
   });
 
   it("a tenant renamed (its key kept) keeps its buckets' levels: a rename lets no burst through (E43), and a request in flight settles against the new id", async () => {
