@@ -47,6 +47,16 @@ describe('an OpenAI-dialect stream with malformed parts', () => {
     expect(readOpenai([chunk({ role: 'assistant', content: null }), chunk({}, 'stop')])).toEqual({ events: [openaiStart], done: false });
   });
 
+  it('a finish_reason that is not text (a number, true, an object) breaks the stream, as a whole answer\'s schema refuses it: read as a finish, it ended a broken answer as a complete "stop" (R68)', () => {
+    const usage = { id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [], usage: { prompt_tokens: 3, completion_tokens: 1 } };
+    for (const finish of [7, true, { reason: 'stop' }]) {
+      const withFinish = { ...chunk({}), choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: finish }] };
+      expect(readOpenai([chunk({ role: 'assistant', content: 'Hello' }), withFinish, usage, '[DONE]'])).toEqual({ events: [openaiStart, { type: 'text', text: 'Hello' }, error('upstream sent a finish_reason that is not text')], done: true });
+    }
+    // A string finish, null and an empty one are read as before: null and '' are no finish yet.
+    expect(readOpenai([chunk({ role: 'assistant', content: 'Hello' }), chunk({}, ''), chunk({}, 'stop'), usage]).events.at(-1)).toEqual({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 3, outputTokens: 1 } });
+  });
+
   it("a choice other than the one asked for (index 0) breaks the stream: merged in, its words and finish ended a broken answer as whole", () => {
     const second = { id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: 'a' }, finish_reason: null }, { index: 1, delta: { content: 'b' }, finish_reason: 'stop' }] };
     expect(readOpenai([chunk({ content: 'Hello' }), second]).events.at(-1)).toEqual(error('upstream sent more than one choice, or one that is not an object; the gateway asks for one'));

@@ -7,7 +7,7 @@ export const finishToOpenAI: Readonly<Record<FinishReason, string>> = { stop: 's
  * number is a stop token, null the end of sequence) and SGLang (`matched_stop`). OpenAI's own API
  * names none: its finish_reason "stop" cannot tell a stop sequence from a natural end.
  */
-export function stopSequenceOf(choice: { readonly finish_reason?: string | null; readonly stop_reason?: unknown; readonly matched_stop?: unknown } | undefined): { stopSequence?: string } {
+export function stopSequenceOf(choice: { readonly finish_reason?: unknown; readonly stop_reason?: unknown; readonly matched_stop?: unknown } | undefined): { stopSequence?: string } {
   if (choice?.finish_reason !== 'stop') return {};
   const named = typeof choice.stop_reason === 'string' ? choice.stop_reason : typeof choice.matched_stop === 'string' ? choice.matched_stop : undefined;
   return named === undefined || named === '' ? {} : { stopSequence: named };

@@ -23,7 +23,7 @@ function malformed(events: ChatEvent[], message: string): { events: ChatEvent[];
 interface StreamChoice {
   readonly index?: unknown;
   readonly delta?: { readonly content?: unknown; readonly refusal?: unknown; readonly tool_calls?: unknown; readonly reasoning_content?: unknown; readonly reasoning?: unknown };
-  readonly finish_reason?: string | null;
+  readonly finish_reason?: unknown;
   readonly stop_reason?: unknown;
   readonly matched_stop?: unknown;
 }
@@ -119,6 +119,10 @@ class OpenaiStreamReader implements StreamReader {
     const refusal = delta?.refusal;
     // Text in another form (a number, an object) is no text: dropped, the answer would end looking whole without it (E45).
     if (content === undefined || (refusal !== undefined && refusal !== null && typeof refusal !== 'string')) return this.#broken(events, 'upstream sent a content delta that is not text');
+    // Read as a whole answer's schema reads it (a string or null): a finish of another type (7, true)
+    // is no finish, and taken as one it would end a broken answer looking complete ('stop').
+    const finishReason = choice?.finish_reason;
+    if (finishReason !== undefined && finishReason !== null && typeof finishReason !== 'string') return this.#broken(events, 'upstream sent a finish_reason that is not text');
     const reasoning = `${reasoningOf(delta) ?? ''}${content.reasoning}`;
     const calls = delta?.tool_calls;
     const calling = Array.isArray(calls) && calls.length > 0;
@@ -138,12 +142,12 @@ class OpenaiStreamReader implements StreamReader {
       const problem = (this.#toolCalls ??= createToolCallReader()).read(calls, events, this.#answerId);
       if (problem !== undefined) return malformed(events, problem);
     }
-    if (choice?.finish_reason && this.#finish === undefined) {
+    if (choice !== undefined && typeof finishReason === 'string' && finishReason !== '' && this.#finish === undefined) {
       // The calls are complete: each is announced before the finish.
-      const problem = this.#toolCalls?.finish(events, this.#answerId) ?? brokenFinish(choice.finish_reason, this.#toolCalls?.called() === true);
+      const problem = this.#toolCalls?.finish(events, this.#answerId) ?? brokenFinish(finishReason, this.#toolCalls?.called() === true);
       if (problem !== undefined) return malformed(events, problem);
       this.#stopped = this.#refused ? noStop : stopSequenceOf(choice);
-      this.#finish = this.#refused ? 'content_filter' : openaiFinishWithCalls(finishFromOpenAI(choice.finish_reason), this.#toolCalls?.called() === true, this.#stopped);
+      this.#finish = this.#refused ? 'content_filter' : openaiFinishWithCalls(finishFromOpenAI(finishReason), this.#toolCalls?.called() === true, this.#stopped);
     }
     // Usage arrives in its own chunk after the finish reason (include_usage); finish is emitted with it.
     if (chunk.usage && this.#finish !== undefined && !this.#finished) {
