@@ -29,7 +29,7 @@ export interface AnswerOutcome {
  * Characters per token of budget past which an upstream's answer is cut: a token is a few
  * characters, rarely dozens; an answer this long per token of its budget ignored the budget.
  */
-export const maxCharsPerToken = 256;
+const maxCharsPerToken = 256;
 
 /**
  * A request whose trailing assistant turn (a prefill to continue) ends in whitespace, as sent

@@ -11,7 +11,7 @@ export interface DiscardLimits {
 const cutGraceMs = 1_000;
 
 /** 64 MiB or 10 s: past either, a caller still sending is cut off (as nginx's lingering_time does). */
-export const defaultDiscardLimits: DiscardLimits = { maxBytes: 64 * 1024 * 1024, maxMs: 10_000 };
+const defaultDiscardLimits: DiscardLimits = { maxBytes: 64 * 1024 * 1024, maxMs: 10_000 };
 
 /**
  * Reads and drops what is left of the body of a request answered before it was read (too large,

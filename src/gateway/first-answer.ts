@@ -4,11 +4,11 @@ import { ClientError } from './client-error.js';
 import { recordTtftAtLeast, type EndpointRuntime } from './endpoint-pool.js';
 import type { GatewayCore } from './gateway-core.js';
 import { routedPromptTokens, type RequestContext } from './request-context.js';
-import { answerForUpstreamFailure, backoffMs, failureToTell, isRequestFault, isRetryableStatus, isWorthRevisiting, relayedWait } from './retry-policy.js';
+import { answerForUpstreamFailure, backoffMs, connectFailureStatus, failureToTell, isRequestFault, isRetryableStatus, isWorthRevisiting, relayedWait } from './retry-policy.js';
 import { retryAfterHeaders } from '../protocol/retry-after-headers.js';
 import { effectiveJurisdictions, routeRequest, type RouteDecision, type RouteInput } from './route-request.js';
 import { releaseAttempt, startAttempt, type Attempt, type FailedAttempt, type StreamAttempt } from './upstream-attempt.js';
-import { connectFailureStatus, type UpstreamFailure } from './upstream-client.js';
+import type { UpstreamFailure } from './upstream-client.js';
 import { judgeAfterReads } from './judge-after-reads.js';
 
 /** The room for its answer in an ordinary window that keeps a request without max_tokens from a reserved long-context one: half the default budget. */

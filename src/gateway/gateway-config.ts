@@ -74,7 +74,7 @@ function originProblem(text: string): string | undefined {
 }
 
 
-export const routingPolicyNames = ['cost', 'least-load', 'latency', 'prefix-affinity', 'weighted'] as const;
+const routingPolicyNames = ['cost', 'least-load', 'latency', 'prefix-affinity', 'weighted'] as const;
 export type RoutingPolicyName = (typeof routingPolicyNames)[number];
 
 export const endpointConfigSchema = z.strictObject({

@@ -6,7 +6,7 @@ import { ClientError } from './client-error.js';
 import { malformedJurisdictionHeader, parseJurisdictionHeader } from './route-request.js';
 
 /** Header a caller may send to narrow (never widen) its tenant's jurisdictions, comma-separated. */
-export const jurisdictionHeader = 'x-switchyard-jurisdiction';
+const jurisdictionHeader = 'x-switchyard-jurisdiction';
 
 /**
  * The jurisdictions the request's header narrows to. A part that is no name (`us eu`, `us;eu`) is

@@ -3,13 +3,10 @@ import type { ResilienceConfig } from './gateway-config.js';
 import type { ErrorKind } from '../protocol/chat.js';
 import { unitInterval } from './unit-interval.js';
 
-/** Pure helpers for retries: what to retry, how long to wait, and how big a prompt is. */
+/** Pure helpers for retries: what to retry, and how long to wait. */
 
-/**
- * An upstream attempt that got no HTTP status: refused, reset or unreachable
- * before any response. Status 0 means the same, for callers that keep statuses numeric.
- */
-export const connectError = 'connect-error';
+/** The status of an upstream attempt that got none: refused, reset or unreachable before any response. */
+export const connectFailureStatus = 0;
 
 /**
  * The only upstream 4xx statuses that are about the request itself, which would fail
@@ -18,8 +15,8 @@ export const connectError = 'connect-error';
 const requestFaultStatuses: ReadonlySet<number> = new Set([400, 413, 422]);
 
 /** Whether an upstream status says the caller's own request is at fault (400, 413, 422). */
-export function isRequestFault(status: number | typeof connectError): boolean {
-  return typeof status === 'number' && requestFaultStatuses.has(status);
+export function isRequestFault(status: number): boolean {
+  return requestFaultStatuses.has(status);
 }
 
 /**
@@ -28,16 +25,16 @@ export function isRequestFault(status: number | typeof connectError): boolean {
  * account (402), or a policy of its own (451). Never the caller's key or model,
  * which the gateway already accepted.
  */
-function isConfigurationFault(status: number | typeof connectError): boolean {
-  return typeof status === 'number' && status >= 400 && status < 500 && status !== 408 && status !== 429 && !requestFaultStatuses.has(status);
+function isConfigurationFault(status: number): boolean {
+  return status >= 400 && status < 500 && status !== 408 && status !== 429 && !requestFaultStatuses.has(status);
 }
 
 /**
  * Upstream failures that count against the endpoint's circuit: unreachable, a
  * configuration fault, a timeout (408), or any 5xx including Anthropic's 529.
  */
-export function isEndpointFault(status: number | typeof connectError): boolean {
-  return status === connectError || status === 0 || status === 408 || status >= 500 || isConfigurationFault(status);
+export function isEndpointFault(status: number): boolean {
+  return status === connectFailureStatus || status === 408 || status >= 500 || isConfigurationFault(status);
 }
 
 /**
@@ -45,7 +42,7 @@ export function isEndpointFault(status: number | typeof connectError): boolean {
  * backoff): endpoint faults, and 429, which is backpressure, not a fault, so it
  * does not count against the circuit. 400, 413 and 422 are about the request itself.
  */
-export function isRetryableStatus(status: number | typeof connectError): boolean {
+export function isRetryableStatus(status: number): boolean {
   return status === 429 || isEndpointFault(status);
 }
 
@@ -54,7 +51,7 @@ export function isRetryableStatus(status: number | typeof connectError): boolean
  * rejected key or an unknown model will not heal in a few milliseconds of
  * backoff, so configuration faults are only worth another endpoint.
  */
-export function isWorthRevisiting(status: number | typeof connectError): boolean {
+export function isWorthRevisiting(status: number): boolean {
   return isRetryableStatus(status) && !isConfigurationFault(status);
 }
 

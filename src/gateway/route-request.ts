@@ -212,8 +212,8 @@ export type RouteDecision =
 
 type RouteFailure = Extract<RouteDecision, { ok: false }>;
 
-export const tieTolerance = 0.05;
-export const affinityLoadFactor = 1.25;
+const tieTolerance = 0.05;
+const affinityLoadFactor = 1.25;
 
 const prefixKeyChars = 2048;
 

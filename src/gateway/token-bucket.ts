@@ -102,7 +102,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
 }
 
 /** Whether `cost` can be taken from a bucket holding `tokens`: a cost above capacity only from a full one. */
-export function fitsIn(tokens: number, cost: number, capacity: number): boolean {
+function fitsIn(tokens: number, cost: number, capacity: number): boolean {
   // Refill is floating point: a retry at exactly the Retry-After given may find the bucket a
   // hair short of the cost, and must not be refused for it.
   return cost <= tokens + shortfallTolerance || (cost > capacity && tokens >= capacity - shortfallTolerance);

@@ -2,8 +2,8 @@ import type { ChatEvent, ChatRequest } from '../protocol/chat.js';
 import type { Cancellation } from './cancellation.js';
 import { recordTtft, recordTtftTimeout, ttftSending, type EndpointRuntime } from './endpoint-pool.js';
 import type { GatewayCore } from './gateway-core.js';
-import { isEndpointFault, parseRetryAfterMs } from './retry-policy.js';
-import { connectFailureStatus, type UpstreamFailure } from './upstream-client.js';
+import { connectFailureStatus, isEndpointFault, parseRetryAfterMs } from './retry-policy.js';
+import type { UpstreamFailure } from './upstream-client.js';
 import { judgeAfterReads } from './judge-after-reads.js';
 
 /**
@@ -158,6 +158,6 @@ export function rememberRetryAfter(endpoint: EndpointRuntime, status: number, re
 }
 
 /** Whether a failure's status is one whose Retry-After asks the gateway to come back later. */
-export function asksForLater(status: number): boolean {
+function asksForLater(status: number): boolean {
   return status === 429 || status === 503 || status === 529;
 }

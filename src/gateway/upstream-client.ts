@@ -9,7 +9,7 @@ import { withoutByteOrderMark } from '../protocol/without-byte-order-mark.js';
 import type { Cancellation } from './cancellation.js';
 import { EventQueue } from './event-queue.js';
 import { releasingBody } from './releasing-body.js';
-import { longestRetryAfterMs } from './retry-policy.js';
+import { connectFailureStatus, longestRetryAfterMs } from './retry-policy.js';
 
 /** Where and how to reach one upstream replica. */
 export interface UpstreamTarget {
@@ -143,8 +143,6 @@ function viaEntries(via: string): string[] {
 /** The most of a request's own Via carried onto an upstream call (see viaOf): about 40 hops. */
 const forwardedViaChars = 1024;
 
-/** Status used for failures that never got an HTTP status (refused, reset, timed out connecting). */
-export const connectFailureStatus = 0;
 
 /**
  * Request bodies longer than this many characters go to undici as a releasingBody: undici keeps a

@@ -7,11 +7,11 @@ export interface CurlLines {
 }
 
 /** The prompt the demo curl lines send. */
-export const demoPrompt = 'Say hello from Switchyard.';
+const demoPrompt = 'Say hello from Switchyard.';
 const demoMaxTokens = 64;
 
 /** Quotes one argument for a POSIX shell (single quotes; an embedded quote becomes '\''). */
-export function shellQuote(value: string): string {
+function shellQuote(value: string): string {
   return /^[A-Za-z0-9_./:@=-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 

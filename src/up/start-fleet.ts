@@ -134,7 +134,7 @@ export class UpPortsError extends Error {
   }
 }
 
-export const demoTenantId = 'demo';
+const demoTenantId = 'demo';
 
 interface ReplicaSpec {
   readonly service: Service;

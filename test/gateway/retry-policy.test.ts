@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { answerForUpstreamFailure, backoffMs, connectError, failureToTell, isEndpointFault, isRetryableStatus, isWorthRevisiting, parseRetryAfterMs, relayedWait } from '../../src/gateway/retry-policy.js';
+import { answerForUpstreamFailure, backoffMs, connectFailureStatus, failureToTell, isEndpointFault, isRetryableStatus, isWorthRevisiting, parseRetryAfterMs, relayedWait } from '../../src/gateway/retry-policy.js';
 import { estimateTokens as estimatePromptTokens } from '../../src/protocol/chat.js';
 import { seededRandom } from './seeded-random.js';
 
@@ -7,7 +7,7 @@ const config = { backoffMs: 50, maxBackoffMs: 2000 };
 
 describe('isRetryableStatus', () => {
   it('retries connect errors, 408, 429, every 5xx (529 included) and the configuration faults 401/403/404', () => {
-    expect(([connectError, 0, 401, 402, 403, 404, 405, 409, 410, 415, 418, 451, 408, 429, 500, 501, 502, 503, 504, 529] as const).every((status) => isRetryableStatus(status))).toBe(true);
+    expect(([connectFailureStatus, 401, 402, 403, 404, 405, 409, 410, 415, 418, 451, 408, 429, 500, 501, 502, 503, 504, 529] as const).every((status) => isRetryableStatus(status))).toBe(true);
   });
   it('does not retry what is wrong with the request itself', () => {
     expect([200, 400, 413, 422].map(isRetryableStatus)).toEqual([false, false, false, false]);
@@ -16,14 +16,14 @@ describe('isRetryableStatus', () => {
 
 describe('isEndpointFault', () => {
   it('counts unreachable, misconfigured, timed-out and failing endpoints, but not 429 backpressure or the caller\'s 4xx', () => {
-    expect(([connectError, 0, 401, 403, 404, 408, 500, 503, 529] as const).every((status) => isEndpointFault(status))).toBe(true);
+    expect(([connectFailureStatus, 401, 403, 404, 408, 500, 503, 529] as const).every((status) => isEndpointFault(status))).toBe(true);
     expect([400, 413, 422, 429].map(isEndpointFault)).toEqual([false, false, false, false]);
   });
 });
 
 describe('isWorthRevisiting', () => {
   it('goes back after transient failures only: a rejected key or unknown model needs another endpoint', () => {
-    expect(([connectError, 408, 429, 503, 529] as const).every((status) => isWorthRevisiting(status))).toBe(true);
+    expect(([connectFailureStatus, 408, 429, 503, 529] as const).every((status) => isWorthRevisiting(status))).toBe(true);
     expect([400, 401, 402, 403, 404, 405, 410, 451].map(isWorthRevisiting)).toEqual([false, false, false, false, false, false, false, false]);
   });
 });

@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ChatEvent, ChatRequest } from '../../src/protocol/chat.js';
 import { openaiDialect } from '../../src/protocol/openai/openai-dialect.js';
 import { Cancellation } from '../../src/gateway/cancellation.js';
-import { connectFailureStatus, createPooledUpstreamClient, type UpstreamResponse, type UpstreamTarget } from '../../src/gateway/upstream-client.js';
+import { connectFailureStatus } from '../../src/gateway/retry-policy.js';
+import { createPooledUpstreamClient, type UpstreamResponse, type UpstreamTarget } from '../../src/gateway/upstream-client.js';
 
 const request: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'hi' }], maxTokens: undefined, temperature: undefined, topP: undefined, stop: [], stream: true, includeUsage: true, finalAssistant: 'continue' };
 const servers: Server[] = [];
