@@ -5,8 +5,10 @@ export interface ClientErrorDetails {
   /** Response headers (Retry-After, Allow). */
   readonly headers?: Record<string, string>;
   /**
-   * False when no retry by the caller can help (the gateway's configuration, a jurisdiction, a limit
-   * the request can never fit): both SDKs retry 408, 409, 429 and 5xx unless told `x-should-retry: false`.
+   * Whether a retry by the caller may help. By default, what the status says: both SDKs retry 408,
+   * 409, 429 and 5xx, and nothing else. False for such a status where no retry can help (the
+   * gateway's configuration, a jurisdiction, a limit the request can never fit): the answer then
+   * says `x-should-retry: false`, which both SDKs obey.
    */
   readonly isRetryable?: boolean;
   /** The request field at fault, for dialects that name it (OpenAI's `param`). */
@@ -48,13 +50,18 @@ export class ClientError extends Error {
     this.limit = details.limit;
     this.logMessage = details.logMessage ?? message;
     this.contextLimit = details.contextLimit;
-    this.isRetryable = details.isRetryable ?? true;
+    this.isRetryable = details.isRetryable ?? retriedByStatus(status);
   }
 
   /** The headers its answer carries, the SDKs' retry hint among them. */
   get responseHeaders(): Record<string, string> {
     return this.isRetryable ? this.headers : { ...this.headers, 'x-should-retry': 'false' };
   }
+}
+
+/** Whether the SDKs retry an answer of this status unless told not to (408, 409, 429, 5xx). */
+function retriedByStatus(status: number): boolean {
+  return status === 408 || status === 409 || status === 429 || status >= 500;
 }
 
 /** A dialect's request problem as a ClientError. */

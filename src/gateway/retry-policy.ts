@@ -61,7 +61,7 @@ export interface UpstreamFailureAnswer {
   readonly kind: ErrorKind;
   /** Whether the upstream's Retry-After, if any, is passed on. */
   readonly passRetryAfter: boolean;
-  /** False when a client's retry cannot help (the gateway's own configuration is wrong): ClientError's isRetryable. */
+  /** False when a client's retry cannot help (the gateway's own configuration is wrong, the request itself is at fault): ClientError's isRetryable. */
   readonly isRetryable: boolean;
   /**
    * Whether the upstream's own error text may reach the caller: only when it is about the
@@ -80,7 +80,7 @@ export function answerForUpstreamFailure(status: number): UpstreamFailureAnswer 
   if (status === 408 || status === 504) return { status: 504, kind: 'timeout', passRetryAfter: false, isRetryable: true, relayMessage: false };
   if (status === 503 || status === 529) return { status: 503, kind: 'overloaded', passRetryAfter: true, isRetryable: true, relayMessage: false };
   if (isConfigurationFault(status)) return { status: 502, kind: 'api_error', passRetryAfter: false, isRetryable: false, relayMessage: false };
-  if (requestFaultStatuses.has(status)) return { status, kind: status === 413 ? 'too_large' : 'invalid_request', passRetryAfter: false, isRetryable: true, relayMessage: true };
+  if (requestFaultStatuses.has(status)) return { status, kind: status === 413 ? 'too_large' : 'invalid_request', passRetryAfter: false, isRetryable: false, relayMessage: true };
   return { status: 502, kind: 'api_error', passRetryAfter: false, isRetryable: true, relayMessage: false };
 }
 

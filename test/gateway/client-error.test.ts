@@ -7,7 +7,14 @@ import type { ChatRequest } from '../../src/protocol/chat.js';
 import { anthropicDialect } from '../../src/protocol/anthropic/anthropic-dialect.js';
 
 describe('ClientError.isRetryable', () => {
-  it('is true unless said otherwise, and only a false one tells the SDKs not to retry', () => {
+  it('is by default what the status says: true for the statuses the SDKs retry (408, 409, 429, 5xx), false for the rest (R68: a 400 read as retryable)', () => {
+    expect([408, 409, 429, 500, 502, 503, 504, 529].map((status) => new ClientError(status, 'api_error', 'x').isRetryable)).toEqual([true, true, true, true, true, true, true, true]);
+    expect([400, 401, 403, 404, 405, 413, 415, 417, 422, 431].map((status) => new ClientError(status, 'invalid_request', 'x').isRetryable)).toEqual(Array.from({ length: 10 }, () => false));
+    // Told so, a 400 says it to the SDKs as well (no SDK retries one, but a client of its own may read the hint).
+    expect(new ClientError(400, 'invalid_request', 'bad').responseHeaders).toEqual({ 'x-should-retry': 'false' });
+  });
+
+  it('a retryable status is retryable unless said otherwise, and a false one tells the SDKs not to retry', () => {
     const retryable = new ClientError(503, 'overloaded', 'busy', { headers: { 'retry-after': '1' } });
     expect([retryable.isRetryable, retryable.responseHeaders]).toEqual([true, { 'retry-after': '1' }]);
     const final = new ClientError(503, 'api_error', 'no endpoint in eu', { headers: { 'retry-after': '1' }, isRetryable: false });

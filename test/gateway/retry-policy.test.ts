@@ -34,9 +34,9 @@ describe('answerForUpstreamFailure', () => {
   });
   it('passes the caller\'s own 4xx through and maps the rest to what a client can act on', () => {
     // Only about the caller's own request may the upstream's words reach the caller.
-    expect(answerForUpstreamFailure(400)).toEqual({ status: 400, kind: 'invalid_request', passRetryAfter: false, isRetryable: true, relayMessage: true });
-    expect(answerForUpstreamFailure(413)).toEqual({ status: 413, kind: 'too_large', passRetryAfter: false, isRetryable: true, relayMessage: true });
-    expect(answerForUpstreamFailure(422)).toEqual({ status: 422, kind: 'invalid_request', passRetryAfter: false, isRetryable: true, relayMessage: true });
+    expect(answerForUpstreamFailure(400)).toEqual({ status: 400, kind: 'invalid_request', passRetryAfter: false, isRetryable: false, relayMessage: true });
+    expect(answerForUpstreamFailure(413)).toEqual({ status: 413, kind: 'too_large', passRetryAfter: false, isRetryable: false, relayMessage: true });
+    expect(answerForUpstreamFailure(422)).toEqual({ status: 422, kind: 'invalid_request', passRetryAfter: false, isRetryable: false, relayMessage: true });
     expect(answerForUpstreamFailure(429)).toEqual({ status: 429, kind: 'rate_limit', passRetryAfter: true, isRetryable: true, relayMessage: false });
     expect(answerForUpstreamFailure(529)).toEqual({ status: 503, kind: 'overloaded', passRetryAfter: true, isRetryable: true, relayMessage: false });
     expect(answerForUpstreamFailure(503)).toEqual({ status: 503, kind: 'overloaded', passRetryAfter: true, isRetryable: true, relayMessage: false });
