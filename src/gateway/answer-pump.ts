@@ -498,14 +498,17 @@ export async function pumpAnswer(
     let lastFailure: ClientError | undefined;
     /**
      * Why routing found no endpoint for the last resume or restart, when it did not (no endpoint
-     * failed: a reload took the tenant's jurisdictions away, every circuit is open): said after the cut.
+     * failed) for a reason of the caller's situation: a reload took the tenant's jurisdictions away,
+     * every circuit is open, every endpoint was tried. Said after the cut.
      */
     let lastRefusal: ClientError | undefined;
     const failedAtUpstream = (error: unknown, continuing: boolean): void => {
       if (!(error instanceof ClientError)) return;
-      // A routing refusal of the continuation (no endpoint failed): the caller's request was fine.
+      // A routing refusal (no endpoint failed): the caller's request was fine. One of the
+      // continuation's own shape (a 4xx: no endpoint takes a prefill, the text sent made it too
+      // long) would give advice about a request the caller never sent (R69).
       if (error.endpoint === undefined) {
-        lastRefusal = error;
+        if (error.status >= 500) lastRefusal = error;
         return;
       }
       if (!isRequestFault(error.status)) lastFailure = error;

@@ -272,7 +272,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     // if that wait is still running. (One over says capacity is back: an older, longer wait is not.)
     if (last?.kind === 'failed') last = failureToTell(last, waits.findLast((wait) => wait.endpoint.config.contextWindow > refusingWindow), core.now());
   }
-  if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint could serve the request');
+  if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint was left to try: each was tried, as far as the retries allow');
   throw upstreamFailureError(core, last, last.endpoint.config.id, 'failed');
 }
 

@@ -6,7 +6,7 @@ import { describeReload, planReload } from '../../src/gateway/config-reload.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { connectFailureStatus } from '../../src/gateway/retry-policy.js';
-import type { UpstreamClient } from '../../src/gateway/upstream-client.js';
+import type { UpstreamClient, UpstreamResponse } from '../../src/gateway/upstream-client.js';
 import { closedAfterEach, delay, gatewayConfig, metricValue, oneEndpointYaml, openAIChunk, scrape, startScriptedUpstream } from './helpers/fleet.js';
 import { scriptedAnswer, scriptedClient, scriptedHang } from './helpers/scripted-client.js';
 import { EventQueue } from '../../src/gateway/event-queue.js';
@@ -128,6 +128,32 @@ describe('a reload and the requests in flight', () => {
     expect(text).toContain("could not be resumed: the upstream stream broke; then no endpoint for model 'm': the tenant is allowed no jurisdictions");
     expect(text).not.toContain('[DONE]');
     expect(upstream.calls.map((call) => call.endpoint)).toEqual(['us']);
+  });
+
+  it('a stream no resume took over names routing only where it is about the caller: not a continuation no endpoint takes, and "each was tried" as such (R69)', async () => {
+    // Each endpoint sends a token, then its stream ends without a finish (a break).
+    const breaking = (): UpstreamResponse => {
+      const events = new EventQueue<ChatEvent>();
+      events.push({ type: 'start', id: 'scripted', model: 'm', inputTokens: 5 });
+      events.push({ type: 'text', text: 'Hi' });
+      events.end();
+      return { kind: 'events', events };
+    };
+    const streamed = async (yamlText: string): Promise<string> => {
+      const gateway = createGateway({ config: gatewayConfig(yamlText), logger: false, upstream: scriptedClient({ us: breaking, eu: breaking }) });
+      const url = await gateway.listen(0, '127.0.0.1');
+      cleanups.push(() => gateway.close());
+      const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-t', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', stream: true, max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] }) });
+      return response.text();
+    };
+    const both = twoJurisdictions('http://127.0.0.1:1', 'http://127.0.0.1:2', 'sk-t', 'us, eu', '{ retries: 0 }');
+    // No endpoint takes a prefill: the continuation goes nowhere, but the caller's request ends with a user turn.
+    const noPrefill = await streamed(both.replaceAll('capacity: 8 }', 'prefill: false, capacity: 8 }'));
+    expect(noPrefill).toContain('could not be resumed: the upstream stream broke"');
+    expect(noPrefill).not.toContain('assistant turn');
+    // Resumed on eu, which broke too: both tried, no retry left.
+    const tried = await streamed(both);
+    expect(tried).toContain('could not be resumed: the upstream stream broke; then no eligible endpoint was left to try: each was tried, as far as the retries allow"');
   });
 
   it("a tenant renamed (its key kept) keeps its buckets' levels: a rename lets no burst through (E43), and a request in flight settles against the new id", async () => {
