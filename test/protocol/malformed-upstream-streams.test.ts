@@ -53,6 +53,9 @@ describe('an OpenAI-dialect stream with malformed parts', () => {
       const withFinish = { ...chunk({}), choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: finish }] };
       expect(readOpenai([chunk({ role: 'assistant', content: 'Hello' }), withFinish, usage, '[DONE]'])).toEqual({ events: [openaiStart, { type: 'text', text: 'Hello' }, error('upstream sent a finish_reason that is not text')], done: true });
     }
+    // After a finish, a later chunk's finish_reason is not read: its usage still counts (R69).
+    const badAfter = { ...usage, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: 7 }] };
+    expect(readOpenai([chunk({ role: 'assistant', content: 'Hello' }), chunk({}, 'stop'), badAfter]).events.at(-1)).toEqual({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 3, outputTokens: 1 } });
     // A string finish, null and an empty one are read as before: null and '' are no finish yet.
     expect(readOpenai([chunk({ role: 'assistant', content: 'Hello' }), chunk({}, ''), chunk({}, 'stop'), usage]).events.at(-1)).toEqual({ type: 'finish', finishReason: 'stop', usage: { inputTokens: 3, outputTokens: 1 } });
   });

@@ -120,9 +120,10 @@ class OpenaiStreamReader implements StreamReader {
     // Text in another form (a number, an object) is no text: dropped, the answer would end looking whole without it (E45).
     if (content === undefined || (refusal !== undefined && refusal !== null && typeof refusal !== 'string')) return this.#broken(events, 'upstream sent a content delta that is not text');
     // Read as a whole answer's schema reads it (a string or null): a finish of another type (7, true)
-    // is no finish, and taken as one it would end a broken answer looking complete ('stop').
+    // is no finish, and taken as one it would end a broken answer looking complete ('stop'). Once a
+    // finish was read, a later chunk's finish_reason is not read at all, as before (R69).
     const finishReason = choice?.finish_reason;
-    if (finishReason !== undefined && finishReason !== null && typeof finishReason !== 'string') return this.#broken(events, 'upstream sent a finish_reason that is not text');
+    if (this.#finish === undefined && finishReason !== undefined && finishReason !== null && typeof finishReason !== 'string') return this.#broken(events, 'upstream sent a finish_reason that is not text');
     const reasoning = `${reasoningOf(delta) ?? ''}${content.reasoning}`;
     const calls = delta?.tool_calls;
     const calling = Array.isArray(calls) && calls.length > 0;
