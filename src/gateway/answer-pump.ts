@@ -610,8 +610,10 @@ export async function pumpAnswer(
       // Overload is told as such (a 503, Anthropic's overloaded_error), which clients wait on and retry.
       const status = overloaded && !watch.stalled ? 503 : 502;
       // No upstream failed a resume: routing found none to try, and why is said (E54: a reload that
-      // took the tenant's jurisdictions away read as the upstream's break alone).
-      sink.fail(new ClientError(status, status === 503 ? 'overloaded' : 'api_error', lastRefusal === undefined ? cut : `${cut}; then ${lastRefusal.message}`));
+      // took the tenant's jurisdictions away read as the upstream's break alone), with its hints: no
+      // retry helps a jurisdiction taken away; open circuits say when one will probe again.
+      const refusal = lastRefusal === undefined ? {} : { headers: lastRefusal.headers, isRetryable: lastRefusal.isRetryable };
+      sink.fail(new ClientError(status, status === 503 ? 'overloaded' : 'api_error', lastRefusal === undefined ? cut : `${cut}; then ${lastRefusal.message}`, refusal));
       return endedEarly(status, endpoint);
     }
     metrics.resumes.inc({ route, outcome: 'resumed' });

@@ -128,6 +128,30 @@ describe('a reload and the requests in flight', () => {
     expect(text).toContain("could not be resumed: the upstream stream broke; then no endpoint for model 'm': the tenant is allowed no jurisdictions");
     expect(text).not.toContain('[DONE]');
     expect(upstream.calls.map((call) => call.endpoint)).toEqual(['us']);
+
+    // A whole answer cut the same way fails with the refusal's hint: no retry helps (R69: the SDKs retried the 502 once).
+    const again = gate();
+    const whole = scriptedClient({
+      us: () => {
+        const events = new EventQueue<ChatEvent>();
+        events.push({ type: 'start', id: 'scripted', model: 'm', inputTokens: 5 });
+        events.push({ type: 'text', text: 'Hi' });
+        void again.released.then(() => events.end());
+        return { kind: 'events', events };
+      },
+      eu: () => scriptedAnswer(['from eu']),
+    });
+    const second = createGateway({ config: gatewayConfig(yamlOf('us')), logger: false, upstream: whole });
+    const secondUrl = await second.listen(0, '127.0.0.1');
+    cleanups.push(() => second.close());
+    const answer = fetch(`${secondUrl}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-t', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] }) });
+    await expect.poll(() => whole.calls.length).toBe(1);
+    expect(second.reload({ ok: true, value: gatewayConfig(yamlOf('eu')) })).toMatchObject({ apply: true });
+    again.release();
+    const refused = await answer;
+    expect([refused.status, refused.headers.get('x-should-retry')]).toEqual([502, 'false']);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toContain('the tenant is allowed no jurisdictions');
+    expect(whole.calls.map((call) => call.endpoint)).toEqual(['us']);
   });
 
   it('a stream no resume took over names routing only where it is about the caller: not a continuation no endpoint takes, and "each was tried" as such (R69)', async () => {
