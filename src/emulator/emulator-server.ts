@@ -13,6 +13,7 @@ import { estimatePromptTokens, type ChatEvent, type ChatRequest, type ErrorKind 
 import type { Dialect } from '../protocol/dialect.js';
 import { quoteIdentifier } from '../protocol/request-problem.js';
 import { dialects } from '../protocol/dialects.js';
+import { inboundDialect } from '../protocol/inbound-dialect.js';
 import { anthropicTokenCounting } from '../protocol/anthropic/anthropic-token-counting.js';
 import { sendJson } from '../protocol/send-json.js';
 import { BatchScheduler, schedulerConfigFromProfile, type SchedulerEvent } from './batch-scheduler.js';
@@ -643,7 +644,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       return;
     }
     // Errors in the shape of the API the path belongs to.
-    const shape = path === dialects.anthropic.chatPath || path.startsWith(`${dialects.anthropic.chatPath}/`) ? dialects.anthropic : dialects.openai;
+    const shape = inboundDialect(path);
     const allow = (methods: string, run: () => void | Promise<void>): void | Promise<void> => {
       // HEAD is GET without the body (Node leaves it out), as load balancers' health checks send it.
       if (method === 'HEAD' && methods.split(', ').includes('GET')) return run();

@@ -26,6 +26,7 @@ import { answerPreflight, corsResponseHeaders } from './cors-policy.js';
 import { headerJurisdictionsOf } from './jurisdiction-header.js';
 import { createStoreCalls, storeErrorText } from './store-calls.js';
 import { headerLines, headerValue, inboundDialectOf, targetOf } from './request-head.js';
+import { isChatPath } from '../protocol/inbound-dialect.js';
 import { requestIdFrom } from './request-id.js';
 import { serveChat } from './serve-chat.js';
 import { serveTokenCount } from './serve-token-count.js';
@@ -307,7 +308,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         logger?.info({ requestId, client, tenant: labels.tenant, key: labels.key, path: '/v1/models/{id}', status: 200, ms: now() - started }, 'models');
         return;
       }
-      if (path === '/v1/chat/completions' || path === '/v1/messages') {
+      if (isChatPath(path)) {
         if (req.method !== 'POST') throw new ClientError(405, 'invalid_request', `${path} takes POST`, { headers: { allow: 'POST' } });
         const outcome = await serveChat(shell, { inbound, req, res, requestId, headers, labels, arrivedAt: started });
         metrics.requests.inc({ route: outcome.route, endpoint: outcome.endpoint, status: String(outcome.status), dialect: inbound.name });

@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Dialect } from '../protocol/dialect.js';
-import { anthropicDialect } from '../protocol/anthropic/anthropic-dialect.js';
-import { openaiDialect } from '../protocol/openai/openai-dialect.js';
+import { inboundDialect } from '../protocol/inbound-dialect.js';
 
 /** A header's value; the first, where Node keeps several. */
 export function headerValue(value: string | string[] | undefined): string | undefined {
@@ -16,9 +15,9 @@ export function targetOf(req: IncomingMessage): { readonly path: string; readonl
   return mark < 0 ? { path: url, query: '' } : { path: url.slice(0, mark), query: url.slice(mark + 1) };
 }
 
-/** The API a request speaks: the chat path names it; elsewhere Anthropic's own required version header does. */
+/** The API a request speaks (see inboundDialect). */
 export function inboundDialectOf(req: IncomingMessage, path: string): Dialect {
-  return path === '/v1/messages' || path.startsWith('/v1/messages/') || (path !== '/v1/chat/completions' && req.headers['anthropic-version'] !== undefined) ? anthropicDialect : openaiDialect;
+  return inboundDialect(path, req.headers);
 }
 
 /**

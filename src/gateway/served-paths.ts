@@ -1,4 +1,5 @@
 import { anthropicTokenCounting } from '../protocol/anthropic/anthropic-token-counting.js';
+import { isChatPath } from '../protocol/inbound-dialect.js';
 
 // The token counting API the gateway serves: Anthropic's (OpenAI's API has none).
 export const tokenCounting = anthropicTokenCounting;
@@ -26,6 +27,6 @@ const readOnly: readonly string[] = ['GET', 'HEAD'];
 /** The methods an API path a web page may call takes (CORS); undefined for the others. */
 export function apiMethods(path: string): readonly string[] | undefined {
   // The APIs not served too: a page is told what to call instead.
-  if (path === '/v1/chat/completions' || path === '/v1/messages' || path === tokenCounting.path || unservedApis.has(path)) return postOnly;
+  if (isChatPath(path) || path === tokenCounting.path || unservedApis.has(path)) return postOnly;
   return path === '/v1/models' || path.startsWith('/v1/models/') ? readOnly : undefined;
 }

@@ -32,6 +32,12 @@ export interface Dialect {
   /** Response header this dialect's SDK reads the request id from. */
   readonly requestIdHeader: string;
   /**
+   * A request header only this API's clients send (by lower-case name; Anthropic's
+   * `anthropic-version`): a request to no dialect's chat path that carries it is answered in this
+   * dialect, which its SDK reads (GET /v1/models, an unserved path's 404).
+   */
+  readonly versionHeader?: string;
+  /**
    * Request headers of this API that ask for what the gateway cannot give (by lower-case name, each
    * with why and what to do): a chat request carrying one, not empty, is refused rather than served
    * as if it had not asked. Token counts are not refused for them: a count bills nobody.

@@ -32,6 +32,7 @@ export const anthropicDialect: Dialect = {
   toolArgumentsAsObject: true,
   mayHoldToolArguments: true,
   requestIdHeader: 'request-id',
+  versionHeader: 'anthropic-version',
   // Where the SDK puts a request's user_profile_id (a beta): billing to a user's profile, which
   // Switchyard does not do (its upstream accounts are the operator's).
   refusedHeaders: { 'anthropic-user-profile-id': "billing to a user profile (user_profile_id, a beta of the Messages API) is not supported by Switchyard, which bills no user profile: leave user_profile_id out" },
