@@ -31,6 +31,15 @@ function gate(): { readonly released: Promise<void>; readonly release: () => voi
   return { released, release };
 }
 
+/** An upstream answer that sends one token, then ends without a finish (a break) once `after` settles. */
+function tokenThenBreak(after: Promise<void> = Promise.resolve()): UpstreamResponse {
+  const events = new EventQueue<ChatEvent>();
+  events.push({ type: 'start', id: 'scripted', model: 'm', inputTokens: 5 });
+  events.push({ type: 'text', text: 'Hi' });
+  void after.then(() => events.end());
+  return { kind: 'events', events };
+}
+
 /** Endpoints us (free) and eu (dearer) serving `m`, for tenant t with key `key` in `jurisdictions`. */
 const twoJurisdictions = (usUrl: string, euUrl: string, key: string, jurisdictions: string, resilience: string): string => `
 version: 1
@@ -104,17 +113,8 @@ describe('a reload and the requests in flight', () => {
 
   it('a stream cut after a reload took its jurisdictions away ends saying so, not only that the upstream broke (E54), and never goes there', async () => {
     const cut = gate();
-    const upstream = scriptedClient({
-      // us sends a token, then its stream ends without a finish (a break) once the reload is in.
-      us: () => {
-        const events = new EventQueue<ChatEvent>();
-        events.push({ type: 'start', id: 'scripted', model: 'm', inputTokens: 5 });
-        events.push({ type: 'text', text: 'Hi' });
-        void cut.released.then(() => events.end());
-        return { kind: 'events', events };
-      },
-      eu: () => scriptedAnswer(['from eu']),
-    });
+    // us sends a token, then its stream breaks once the reload is in.
+    const upstream = scriptedClient({ us: () => tokenThenBreak(cut.released), eu: () => scriptedAnswer(['from eu']) });
     const yamlOf = (jurisdictions: string): string => twoJurisdictions('http://127.0.0.1:1', 'http://127.0.0.1:2', 'sk-t', jurisdictions, '{ retries: 0 }');
     const gateway = createGateway({ config: gatewayConfig(yamlOf('us')), logger: false, upstream });
     const url = await gateway.listen(0, '127.0.0.1');
@@ -131,16 +131,7 @@ describe('a reload and the requests in flight', () => {
 
     // A whole answer cut the same way fails with the refusal's hint: no retry helps (R69: the SDKs retried the 502 once).
     const again = gate();
-    const whole = scriptedClient({
-      us: () => {
-        const events = new EventQueue<ChatEvent>();
-        events.push({ type: 'start', id: 'scripted', model: 'm', inputTokens: 5 });
-        events.push({ type: 'text', text: 'Hi' });
-        void again.released.then(() => events.end());
-        return { kind: 'events', events };
-      },
-      eu: () => scriptedAnswer(['from eu']),
-    });
+    const whole = scriptedClient({ us: () => tokenThenBreak(again.released), eu: () => scriptedAnswer(['from eu']) });
     const second = createGateway({ config: gatewayConfig(yamlOf('us')), logger: false, upstream: whole });
     const secondUrl = await second.listen(0, '127.0.0.1');
     cleanups.push(() => second.close());
@@ -155,14 +146,8 @@ describe('a reload and the requests in flight', () => {
   });
 
   it('a stream no resume took over names routing only where it is about the caller: not a continuation no endpoint takes, and "each was tried" as such (R69)', async () => {
-    // Each endpoint sends a token, then its stream ends without a finish (a break).
-    const breaking = (): UpstreamResponse => {
-      const events = new EventQueue<ChatEvent>();
-      events.push({ type: 'start', id: 'scripted', model: 'm', inputTokens: 5 });
-      events.push({ type: 'text', text: 'Hi' });
-      events.end();
-      return { kind: 'events', events };
-    };
+    // Each endpoint sends a token, then its stream breaks.
+    const breaking = (): UpstreamResponse => tokenThenBreak();
     const streamed = async (yamlText: string): Promise<string> => {
       const gateway = createGateway({ config: gatewayConfig(yamlText), logger: false, upstream: scriptedClient({ us: breaking, eu: breaking }) });
       const url = await gateway.listen(0, '127.0.0.1');
