@@ -3,6 +3,8 @@ import { dialects } from './dialects.js';
 import { openaiDialect } from './openai/openai-dialect.js';
 
 const all: readonly Dialect[] = Object.values(dialects);
+/** Each dialect with the prefix of the paths under its chat path, made once: read for every request. */
+const byChatPath: readonly (readonly [Dialect, string])[] = all.map((dialect) => [dialect, `${dialect.chatPath}/`]);
 
 /** Whether a path is a dialect's chat path (POST /v1/chat/completions, POST /v1/messages). */
 export function isChatPath(path: string): boolean {
@@ -15,7 +17,8 @@ export function isChatPath(path: string): boolean {
  * Dialect.versionHeader); else OpenAI's, which most clients speak.
  */
 export function inboundDialect(path: string, headers: Readonly<Record<string, unknown>> = {}): Dialect {
-  const byPath = all.find((dialect) => path === dialect.chatPath || path.startsWith(`${dialect.chatPath}/`));
-  if (byPath !== undefined) return byPath;
+  for (const [dialect, under] of byChatPath) {
+    if (path === dialect.chatPath || path.startsWith(under)) return dialect;
+  }
   return all.find((dialect) => dialect.versionHeader !== undefined && headers[dialect.versionHeader] !== undefined) ?? openaiDialect;
 }
