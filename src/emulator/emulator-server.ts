@@ -661,8 +661,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
         return allow('POST', () => handleCount(req, res));
       case '/v1/models':
         return allow('GET', () => {
-          // In Anthropic's shape for its SDK (which sends anthropic-version), as the gateway answers; vLLM's otherwise (E52).
-          if (req.headers['anthropic-version'] === undefined) return sendJson(res, 200, { object: 'list', data: [{ id: modelName, object: 'model', created: startedAt, owned_by: 'switchyard-emulator', root: profile.model, max_model_len: maxModelLen() }] });
+          // In Anthropic's shape for its SDK (its version header names its dialect), as the gateway answers; vLLM's otherwise (E52).
+          if (inboundDialect(path, req.headers) !== dialects.anthropic) return sendJson(res, 200, { object: 'list', data: [{ id: modelName, object: 'model', created: startedAt, owned_by: 'switchyard-emulator', root: profile.model, max_model_len: maxModelLen() }] });
           const list = dialects.anthropic.formatModelList([modelName], new URLSearchParams((req.url ?? '').split('?')[1] ?? ''));
           return list.ok ? sendJson(res, 200, list.value) : sendJson(res, list.problem.status, dialects.anthropic.formatError(list.problem));
         });
