@@ -1,3 +1,6 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Pool } from 'undici';
 import { parseGatewayConfig } from '../src/gateway/gateway-config.js';
 import { createGatewayLogger } from '../src/gateway/gateway-logger.js';
 import { limitHeapGrowth } from '../src/cli/limit-heap-growth.js';
@@ -7,9 +10,10 @@ import { startMockUpstream } from './mock-upstream.js';
 
 /**
  * Child-process entry points for bench:gateway, so each server's peak RSS is its
- * own: `mock [--slow-stream-ms N]` or `gateway --upstream URL [--log-file PATH]`. Each prints its
- * URL on one line and serves until killed. The gateway writes its request log,
- * as `switchyard gateway` does, to `--log-file` (none without it).
+ * own: `mock [--slow-stream-ms N]`, `gateway --upstream URL [--log-file PATH]` or
+ * `relay --upstream URL`. Each prints its URL on one line and serves until killed.
+ * The gateway writes its request log, as `switchyard gateway` does, to `--log-file`
+ * (none without it).
  */
 export const benchKey = 'sk-bench';
 
@@ -44,4 +48,23 @@ if (role === 'mock') {
   limitHeapGrowth();
   const gateway = createGateway({ config: parsed.value, logger: logFile === undefined ? false : createGatewayLogger(logFile), processMetrics: true });
   process.stdout.write(`${await gateway.listen(0, '127.0.0.1')}\n`);
+} else if (role === 'relay') {
+  // The floor under any Node gateway, for reference: node:http in and an undici pool out, as the
+  // gateway has, with no logic at all: the body goes up untouched, the answer comes back untouched.
+  const pool = new Pool(option('--upstream') ?? '', { connections: null, pipelining: 1 });
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      pool.request({ method: 'POST', path: req.url ?? '/', headers: { 'content-type': 'application/json' }, body: Buffer.concat(chunks) }).then(
+        async (answer) => {
+          res.writeHead(answer.statusCode, { 'content-type': String(answer.headers['content-type'] ?? 'application/json') });
+          for await (const chunk of answer.body) res.write(chunk);
+          res.end();
+        },
+        () => res.writeHead(502).end(),
+      );
+    });
+  });
+  server.listen(0, '127.0.0.1', () => process.stdout.write(`http://127.0.0.1:${(server.address() as AddressInfo).port}\n`));
 }

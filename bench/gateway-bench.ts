@@ -15,7 +15,9 @@ import { benchKey } from './bench-servers.js';
  * requests/s, peak RSS, each target's own CPU time per request (for (b) and
  * (c) the gateway's process alone, not the mock behind it; it drifts less
  * with the machine's speed than throughput does), and the RSS of the
- * gateway holding ~10k open streams.
+ * gateway holding ~10k open streams. (d), a relay with no logic at all (node:http in, undici
+ * out, as the gateway has), is measured beside them for reference: what Node's HTTP server and
+ * client alone cost on the same machine in the same round.
  * Every server runs in its own process; the load generator runs here. The
  * targets take turns over BENCH_ROUNDS rounds (default 3) and medians are
  * reported with every round's figure, since a shared machine drifts. The
@@ -170,10 +172,12 @@ try {
   const gateway = await startChild([serversScript, 'gateway', '--upstream', mock.line, '--log-file', logFile], /(http:\/\/\S+)/);
   const portkeyPort = 18_787;
   const portkey = await startChild([portkeyScript, `--port=${portkeyPort}`, '--headless'], /(Ready for connections)/);
+  const relay = await startChild([serversScript, 'relay', '--upstream', mock.line], /(http:\/\/\S+)/);
   const targets: Target[] = [
     { name: '(a) mock upstream, direct', url: mock.line, headers: {}, child: mock.child },
     { name: '(b) Switchyard gateway', url: gateway.line, headers: { authorization: `Bearer ${benchKey}` }, child: gateway.child },
     { name: '(c) Portkey gateway 1.15', url: `http://127.0.0.1:${portkeyPort}`, headers: { authorization: 'Bearer sk-unused', 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${mock.line}/v1` }, child: portkey.child },
+    { name: '(d) relay with no logic', url: relay.line, headers: {}, child: relay.child },
   ];
   console.log(
     `bench:gateway on ${process.platform}/${process.arch}, ${cpus().length} cores, node ${process.version}; ${connections} connections, ${seconds} s per run, ${rounds} interleaved rounds; load generator, upstream and gateway share the machine`,
@@ -185,7 +189,7 @@ try {
   for (let round = 0; round < rounds; round += 1) {
     for (const [index, target] of targets.entries()) loads[index]?.push(await throughput(target));
     // Portkey cannot sustain 1,000 requests/s here: one saturated run says so; more would only take minutes.
-    for (const [index, target] of targets.entries()) if (index < 2 || round === 0) paced[index]?.push(await fixedRate(target, 1000));
+    for (const [index, target] of targets.entries()) if (index !== 2 || round === 0) paced[index]?.push(await fixedRate(target, 1000));
   }
   const median = (values: number[]): number => {
     const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
@@ -209,6 +213,8 @@ try {
   const ratios = (loads[1] ?? []).map((run, round) => run.rps / (loads[2]?.[round]?.rps ?? Number.NaN));
   console.log(`Switchyard's request log: on, ${format(statSync(logFile).size / 1024 / 1024, 0)} MB written to ${logFile} (removed at the end)`);
   console.log(`Switchyard / Portkey throughput, same round: ${ratios.map((ratio) => `${format(ratio, 1)}x`).join(' / ')}; median ${format(median(ratios), 1)}x`);
+  const overRelay = (loads[1] ?? []).map((run, round) => run.cpuMicrosecondsPerRequest - (loads[3]?.[round]?.cpuMicrosecondsPerRequest ?? Number.NaN));
+  console.log(`Switchyard's CPU a request over the relay's (d), same round: ${overRelay.map((micros) => `+${format(micros, 0)}`).join(' / ')} µs; median +${format(median(overRelay), 0)} µs`);
 
   // Open streams: a slow upstream that sends a token a second and never ends.
   const slow = await startChild([serversScript, 'mock', '--slow-stream-ms', '1000'], /(http:\/\/\S+)/);
