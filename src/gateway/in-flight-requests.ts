@@ -8,12 +8,10 @@ import type { Cancellation } from './cancellation.js';
  * request body bytes held, against the gateway's budget for them.
  */
 export class InFlightRequests {
-  /** Responses not yet sent. */
-  unsent = 0;
-  /** The shutdown began (drain): no new request is taken, and connections close once their answer is sent. */
-  draining = false;
-  /** The grace period is over: the requests in flight are being ended with an error. */
-  shuttingDown = false;
+  // Changed only by track, drain and endAll, so what a shutdown has reached is read, never set, outside.
+  #unsent = 0;
+  #draining = false;
+  #shuttingDown = false;
   /** The requests still running that reach upstreams, by the cancellation that ends each. */
   readonly running = new Set<Cancellation>();
   private onIdle: (() => void) | undefined;
@@ -22,12 +20,27 @@ export class InFlightRequests {
   /** One listener for every response: `this` is the response. */
   private readonly responseClosed: (this: ServerResponse) => void;
 
+  /** Responses not yet sent. */
+  get unsent(): number {
+    return this.#unsent;
+  }
+
+  /** The shutdown began (drain): no new request is taken, and connections close once their answer is sent. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** The grace period is over: the requests in flight are being ended with an error. */
+  get shuttingDown(): boolean {
+    return this.#shuttingDown;
+  }
+
   constructor(private readonly maxBodyBytes: number) {
     const closed = (res: ServerResponse): void => {
-      this.unsent -= 1;
+      this.#unsent -= 1;
       const held = this.bodyBytesOf.get(res);
       if (held !== undefined) this.bodyBytes -= held;
-      if (this.draining && this.unsent === 0) this.onIdle?.();
+      if (this.#draining && this.#unsent === 0) this.onIdle?.();
     };
     this.responseClosed = function (this: ServerResponse) {
       closed(this);
@@ -36,10 +49,10 @@ export class InFlightRequests {
 
   /** Counts a response until it closes: once sent (after 'finish'), or when its connection is gone. */
   track(res: ServerResponse): void {
-    this.unsent += 1;
+    this.#unsent += 1;
     res.on('close', this.responseClosed);
     // During a shutdown a connection takes no further request: it closes once its answer is sent.
-    if (this.draining) res.shouldKeepAlive = false;
+    if (this.#draining) res.shouldKeepAlive = false;
   }
 
   /** Takes a request's body bytes from the gateway's budget, or refuses them when it is spent; given back when its response closes. */
@@ -54,7 +67,7 @@ export class InFlightRequests {
 
   /** `idle` resolves when every response is sent (once draining), after `ms`, or when `stop` is called. */
   untilIdle(ms: number): { readonly idle: Promise<void>; readonly stop: () => void } {
-    if (this.unsent === 0) return { idle: Promise.resolve(), stop: () => undefined };
+    if (this.#unsent === 0) return { idle: Promise.resolve(), stop: () => undefined };
     let stop = (): void => undefined;
     const idle = new Promise<void>((resolve) => {
       const done = (): void => {
@@ -71,12 +84,12 @@ export class InFlightRequests {
 
   /** Begins a shutdown: no new request is taken. */
   drain(): void {
-    this.draining = true;
+    this.#draining = true;
   }
 
   /** Ends the grace period: every request still running that reaches upstreams is cancelled (it answers with its error). */
   endAll(): void {
-    this.shuttingDown = true;
+    this.#shuttingDown = true;
     for (const cancellation of this.running) cancellation.cancel();
   }
 }
