@@ -44,6 +44,8 @@ export interface GatewayOptions {
   readonly random?: () => number;
   /** Unique opaque tokens for response ids (`chatcmpl-<token>`, `msg_<token>`); injected by tests. */
   readonly generateId?: () => string;
+  /** A request's id when its caller sent no usable x-request-id (default a random UUID); injected by tests. */
+  readonly generateRequestId?: () => string;
   /** JSON logs; false for none. Prompts and completions are never logged unless logging.logPrompts. */
   readonly logger?: Logger | false;
   /** Where `apiKeyEnv` names are looked up. */
@@ -96,6 +98,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const tenants = new TenantDirectory(config.tenants);
   const now = options.now ?? Date.now;
   const generateId = options.generateId ?? (() => randomUUID().replaceAll('-', ''));
+  const generateRequestId = options.generateRequestId ?? randomUUID;
   const limits = options.rateLimits ?? new MemoryRateLimitStore();
   const logger = options.logger === false ? undefined : (options.logger ?? createGatewayLogger());
   // One for every request: a silent stand-in made per request was three objects per open stream.
@@ -246,7 +249,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = now();
-    const requestId = requestIdFrom(headerValue(req.headers['x-request-id']), req.headers, tenants);
+    const requestId = requestIdFrom(headerValue(req.headers['x-request-id']), req.headers, tenants, generateRequestId);
     // Response headers are gathered here and written once: setHeader per header cost CPU and
     // kept a header table alive for every open stream.
     const { path, query } = targetOf(req);
@@ -384,7 +387,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     serve(req, res);
   });
   const socketShell: SocketRefusalShell = {
-    requestIdOf: (request) => requestIdFrom(request === undefined ? undefined : headerValue(request.headers['x-request-id']), request?.headers ?? {}, tenants),
+    requestIdOf: (request) => requestIdFrom(request === undefined ? undefined : headerValue(request.headers['x-request-id']), request?.headers ?? {}, tenants, generateRequestId),
     refused: (request, socket, requestId, status, reason) => {
       metrics.requests.inc({ route: unlabelled, endpoint: unlabelled, status: String(status), dialect: unlabelled });
       // Named as every other line names its client (logging.clientAddressHeader) once a head was read.

@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
@@ -769,6 +770,34 @@ describe('request ids', () => {
     }
     // Rate-limit headers still reach the client alongside the id.
     expect(plain.headers.get('x-ratelimit-limit-requests')).not.toBeNull();
+  });
+
+  it('are made by the injected generator where the caller sent none usable, on answers and socket refusals alike', async () => {
+    let made = 0;
+    const gateway = createGateway({ config: singleEndpointConfig('http://127.0.0.1:9', 'acme-demo-7', '{ retries: 0 }'), logger: false, generateRequestId: () => `gen-${(made += 1)}` });
+    const gatewayUrl = await gateway.listen(0, '127.0.0.1');
+    try {
+      const send = (headers: Record<string, string>): Promise<Response> => fetch(`${gatewayUrl}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer acme-demo-7', 'content-type': 'application/json', ...headers }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 }) });
+      const ids: (string | null)[] = [];
+      for (const headers of [{}, { 'x-request-id': 'has space' }, { 'x-request-id': 'acme-demo-7' }, { 'x-request-id': 'trace-1' }]) {
+        const response = await send(headers);
+        await response.text();
+        ids.push(response.headers.get('x-request-id'));
+      }
+      expect(ids).toEqual(['gen-1', 'gen-2', 'gen-3', 'trace-1']);
+      // A request head the gateway refuses before any handler runs is named by the same generator.
+      const refused = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(new URL(gatewayUrl).port), '127.0.0.1');
+        let text = '';
+        socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+        socket.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n');
+      });
+      expect(refused).toMatch(/x-request-id: gen-4\r\n/i);
+    } finally {
+      await gateway.close();
+    }
   });
 
   it("replace a tenant's key of no provider's shape, found by its hash", async () => {
