@@ -47,10 +47,19 @@ export function headerLines(rawHeaders: readonly string[], lowerName: string): n
 }
 
 /** The key of an `Authorization: Bearer <key>` value, or undefined for another scheme or none. */
-export function bearer(value: string | undefined): string | undefined {
+function bearer(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   // Node has taken HTTP's whitespace (space, tab) off the value's ends; a no-break space is no
   // separator and part of a key, as it is in x-api-key (JavaScript's \s and trim() would take it).
   const match = /^Bearer[ \t]+(.+?)[ \t]*$/i.exec(value);
   return match?.[1];
+}
+
+/**
+ * The API keys a request presents, each where a client may send one: `Authorization: Bearer <key>`
+ * (OpenAI's SDK) and `x-api-key` (Anthropic's). Read, not judged: authentication refuses two that
+ * differ, and request ids are checked against both.
+ */
+export function presentedKeys(headers: IncomingMessage['headers']): { readonly bearer: string | undefined; readonly apiKeyHeader: string | undefined } {
+  return { bearer: bearer(headers.authorization), apiKeyHeader: headerValue(headers['x-api-key']) };
 }

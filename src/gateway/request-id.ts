@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { holdsKeyInId } from './credential-text.js';
-import { bearer, headerValue } from './request-head.js';
+import { presentedKeys } from './request-head.js';
 import type { TenantDirectory } from './tenant-directory.js';
 
 const requestIdPattern = /^[\w.:@/+=-]{1,128}$/;
@@ -14,7 +14,8 @@ export function requestIdFrom(presented: string | undefined, headers: IncomingMe
   if (presented === undefined || !requestIdPattern.test(presented) || holdsKeyInId(presented)) return newId();
   // The request's own key, glued to other words in any way ('req-<key>', R37, R38): found as text
   // in one pass. Keys under 8 characters are placeholders, no secret (see the logging docs).
-  for (const own of [bearer(headerValue(headers.authorization)), headerValue(headers['x-api-key'])]) {
+  const keys = presentedKeys(headers);
+  for (const own of [keys.bearer, keys.apiKeyHeader]) {
     if (own !== undefined && own.length >= 8 && presented.includes(own)) return newId();
   }
   const pieces = presented.split(/[.:@/+=]+/);

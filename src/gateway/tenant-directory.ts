@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { ClientError } from './client-error.js';
 import type { RenamedTenant } from './config-reload.js';
 import type { TenantConfig } from './gateway-config.js';
-import { bearer, headerLines, headerValue } from './request-head.js';
+import { headerLines, presentedKeys } from './request-head.js';
 import { authenticate, reauthenticate, type Authenticated } from './tenant-auth.js';
 
 /** A tenant a reload renamed, as it was and as it is now: its rate-limit levels carry over. */
@@ -39,8 +39,7 @@ export class TenantDirectory {
     if (req.headers.authorization !== undefined && headerLines(req.rawHeaders, 'authorization') > 1) throw new ClientError(400, 'invalid_request', 'the request has more than one Authorization header: send one');
     // Node joins repeated x-api-key lines into one value ('k1, k2'): which key is meant would be a guess.
     if (req.headers['x-api-key'] !== undefined && headerLines(req.rawHeaders, 'x-api-key') > 1) throw new ClientError(400, 'invalid_request', 'the request has more than one x-api-key header: send one');
-    const presented = bearer(req.headers.authorization);
-    const headerKey = headerValue(req.headers['x-api-key']);
+    const { bearer: presented, apiKeyHeader: headerKey } = presentedKeys(req.headers);
     // Two different keys, for the same reason: which tenant is meant would be a guess.
     if (presented !== undefined && headerKey !== undefined && headerKey !== '' && headerKey !== presented) throw new ClientError(400, 'invalid_request', 'the request sends two different API keys (Authorization: Bearer and x-api-key): send one');
     const key = presented ?? headerKey ?? '';
