@@ -60,13 +60,13 @@ export function createAnthropicStreamReader(): StreamReader {
   let madeStart = false;
   const readEvent = (event: string | undefined, data: string): { events: ChatEvent[]; done: boolean } => {
     let json: {
-      type?: string;
+      type?: unknown;
       index?: unknown;
       message?: { id?: unknown; model?: unknown; usage?: unknown };
       content_block?: { type?: unknown; id?: unknown; name?: unknown; input?: unknown; thinking?: unknown; data?: unknown; text?: unknown };
-      delta?: { type?: string; text?: string; partial_json?: unknown; thinking?: unknown; signature?: unknown; stop_reason?: string; stop_sequence?: string | null };
+      delta?: { type?: unknown; text?: unknown; partial_json?: unknown; thinking?: unknown; signature?: unknown; stop_reason?: unknown; stop_sequence?: unknown };
       usage?: { output_tokens?: unknown };
-      error?: { type?: string; message?: string };
+      error?: { type?: unknown; message?: unknown };
     };
     try {
       json = JSON.parse(data) as typeof json;
@@ -77,16 +77,18 @@ export function createAnthropicStreamReader(): StreamReader {
     // JSON that is not an object (`data: null`, a number) is as malformed as text that is not JSON.
     if (typeof json !== 'object' || json === null || Array.isArray(json)) return broken('upstream sent a malformed stream event');
     const type = json.type ?? event;
+    // A type that is no string names no event this reader knows: passed over, as unknown events are.
+    const name = typeof type === 'string' ? type : '';
     // A message's part before its message_start: a server that sent none (Anthropic always sends
     // one). A start is made up for it, or a caller's stream would begin without message_start,
     // which Anthropic's SDKs refuse (E45: served as a 200 that no SDK read).
-    if (!started && messageParts.has(type ?? '')) {
+    if (!started && messageParts.has(name)) {
       started = true;
       madeStart = true;
     }
     // More of the answer after a stop reason: that was not the end (as OpenAI's finish_reason sent
     // early, R36). A stream that ends without another is broken.
-    if (announced && contentParts.has(type ?? '')) announced = false;
+    if (announced && contentParts.has(name)) announced = false;
     if (type === 'content_block_delta' && typeof json.index === 'number' && !openBlocks.has(json.index)) {
       // A text or thinking delta for a block never begun: a server that sends no content_block_start
       // (LiteLLM's adapter over Bedrock at times, R36) begins it so. One for a block stopped, or a
