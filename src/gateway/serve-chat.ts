@@ -18,7 +18,8 @@ import { admittedTenant, overLimit, refuseIfArrivedLate, resilienceOf, routeOf, 
 import type { ServedCall, ServedOutcome, ServingShell } from './serving-shell.js';
 import type { StoreWait } from './store-calls.js';
 import type { Authenticated } from './tenant-auth.js';
-import { checkTenantLimits, isPromiseLike, settleTokenUsage, tenantLimitState } from './token-bucket.js';
+import { isPromiseLike } from './awaitable.js';
+import { checkTenantLimits, settleTokenUsage, tenantLimitState } from './token-bucket.js';
 
 /** A chat request as the HTTP shell hands it over, with its caller's dialect. */
 export interface ChatCall extends ServedCall {

@@ -9,7 +9,8 @@ import { routedTraits } from './routed-traits.js';
 import { tokenCounting } from './served-paths.js';
 import { admittedTenant, overLimit, refuseIfArrivedLate, resilienceOf, routeOf, watchClient } from './serving-steps.js';
 import type { ServedCall, ServedOutcome, ServingShell } from './serving-shell.js';
-import { checkRequestLimit, isPromiseLike } from './token-bucket.js';
+import { isPromiseLike } from './awaitable.js';
+import { checkRequestLimit } from './token-bucket.js';
 
 /**
  * A token count (Anthropic's POST /v1/messages/count_tokens, which Claude Code calls before its

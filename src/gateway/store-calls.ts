@@ -3,7 +3,8 @@ import type { Cancellation } from './cancellation.js';
 import { ClientError, shuttingDownError } from './client-error.js';
 import { judgeAfterReads } from './judge-after-reads.js';
 import type { RequestContext } from './request-context.js';
-import { isPromiseLike, settleTokenUsage, type Awaitable, type RateLimitStore, type TenantLimitDecision } from './token-bucket.js';
+import { isPromiseLike, type Awaitable } from './awaitable.js';
+import { settleTokenUsage, type RateLimitStore, type TenantLimitDecision } from './token-bucket.js';
 import type { TenantConfig } from './gateway-config.js';
 
 /** What a request waiting on the rate-limit store is: see StoreCalls.ask. */

@@ -1,4 +1,5 @@
 import type { RateLimitName, RateLimitState } from '../protocol/chat.js';
+import { isPromiseLike, type Awaitable } from './awaitable.js';
 import type { TenantConfig } from './gateway-config.js';
 
 /**
@@ -9,13 +10,6 @@ import type { TenantConfig } from './gateway-config.js';
  * in-memory store answers at once and keeps no timers: buckets refill lazily from the `now` each
  * call passes in.
  */
-
-/** A value now, or one to wait for (a store across the network). */
-export type Awaitable<T> = T | PromiseLike<T>;
-
-export function isPromiseLike<T>(value: Awaitable<T>): value is PromiseLike<T> {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
-}
 
 /** `next` of a value now, at once; of a promise, when it settles. */
 function after<T, R>(value: Awaitable<T>, next: (value: T) => Awaitable<R>): Awaitable<R> {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkTenantLimits, isPromiseLike, MemoryRateLimitStore, settleTokenUsage, tenantLimitState, waitFor, type Awaitable, type BucketLevel, type BucketRule, type RateLimitStore, type TenantLimitDecision, type TenantLimits } from '../../src/gateway/token-bucket.js';
+import { isPromiseLike, type Awaitable } from '../../src/gateway/awaitable.js';
+import { checkTenantLimits, MemoryRateLimitStore, settleTokenUsage, tenantLimitState, waitFor, type BucketLevel, type BucketRule, type RateLimitStore, type TenantLimitDecision, type TenantLimits } from '../../src/gateway/token-bucket.js';
 import type { RateLimitState } from '../../src/protocol/chat.js';
 import { DeferredRateLimitStore } from './helpers/deferred-rate-limit-store.js';
 import { retryAfterHeaders } from '../../src/protocol/retry-after-headers.js';
