@@ -2,18 +2,15 @@ import { defaultMaxOutputTokens, estimatePromptTokens, estimateTokens, isCutShor
 import { dialects } from '../protocol/dialects.js';
 import type { AnswerSink } from './answer-sink.js';
 import { ClientError } from './client-error.js';
+import { DeliveredAnswer } from './delivered-answer.js';
 import { isRequestFault } from './retry-policy.js';
 import type { Cancellation } from './cancellation.js';
 import type { EndpointRuntime } from './endpoint-pool.js';
 import { firstAnswer, noteFailure, type GoingBack } from './first-answer.js';
 import type { GatewayCore, StreamWatch } from './gateway-core.js';
 import type { RequestContext } from './request-context.js';
-import { StopSequenceGuard } from './stop-sequence-guard.js';
-import { TextAccumulator } from './text-accumulator.js';
 import { maxJsonDepth } from '../protocol/json-depth.js';
 import { hasObjectArguments } from '../protocol/tool-use.js';
-import { ThinkingAccumulator } from './thinking-accumulator.js';
-import { ToolCallAccumulator } from './tool-call-accumulator.js';
 import { releaseAttempt, type Attempt, type StreamAttempt } from './upstream-attempt.js';
 
 /** How an answer ended: its status, the endpoint that last served it, what it used, and its text. */
@@ -24,12 +21,6 @@ export interface AnswerOutcome {
   readonly outputTokens: number;
   readonly text: string;
 }
-
-/**
- * Characters per token of budget past which an upstream's answer is cut: a token is a few
- * characters, rarely dozens; an answer this long per token of its budget ignored the budget.
- */
-const maxCharsPerToken = 256;
 
 /**
  * A request whose trailing assistant turn (a prefill to continue) ends in whitespace, as sent
@@ -81,13 +72,8 @@ export async function pumpAnswer(
   let current = first;
   /** An upstream's token count, or 0 (unknown) past the endpoint's context window: charged to the tenant, it must be possible. */
   const plausible = (count: number, endpoint: EndpointRuntime): number => (count <= endpoint.config.contextWindow ? count : 0);
-  let sent = new TextAccumulator();
-  /** The answer's tool calls so far: once one has begun, a break cannot be resumed by continuation. */
-  let calls = new ToolCallAccumulator();
-  /** The answer's thinking so far: once some has come, a break cannot be resumed by continuation either. */
-  let thought = new ThinkingAccumulator();
-  /** An open model's reasoning so far (see the 'reasoning' event): once some was shown to the caller, no continuation either. */
-  let reasoning = new TextAccumulator();
+  /** What reached the client; an answer started over gets a new one. */
+  let delivered = new DeliveredAnswer(sink, request, prefillWhitespace(request));
   /** The output budget every attempt was sent within: the caller's, the room routing left, or the default. */
   const budget = (): number => request.maxTokens ?? context.roomBudget ?? defaultMaxOutputTokens;
   /**
@@ -98,100 +84,12 @@ export async function pumpAnswer(
    * that came (and 16 tokens): a count naming reasoning never shown is held to the budget (R37).
    */
   const plausibleOutput = (usage: Usage, endpoint: EndpointRuntime): number => {
+    const { reasoning, thought } = delivered;
     const shown = reasoning.length + thought.chars === 0 ? 0 : 2 * estimateTokens(reasoning.toString() + thought.toText()) + 16;
     const past = Math.min(usage.reasoningTokens ?? 0, usage.outputTokens, shown);
     // A continuation was sent what was left of the budget: its own count is held to that (R43).
     const sent = (onContinuation ? context.resumed?.outputTokens : undefined) ?? budget();
     return usage.outputTokens - past <= sent ? plausible(usage.outputTokens, endpoint) : 0;
-  };
-  let sentTokens = 0;
-  /** Of sentTokens, the pieces of tool arguments. */
-  let argumentPieces = 0;
-  // More text than the budget could hold: an upstream that ignores max_tokens (or a hostile one)
-  // would otherwise fill the gateway's memory. No tokenizer's tokens run this long on average.
-  const textLimit = (request.maxTokens ?? defaultMaxOutputTokens) * maxCharsPerToken;
-  /** Set when the answer reached textLimit with more to come: it ends there, cut at its budget. */
-  let overran = false;
-  /** As much of `text` as fits under textLimit (text and tool arguments together); what would pass it ends the answer. */
-  const withinLimit = (text: string): string => {
-    const room = textLimit - sent.length - calls.argumentChars - thought.chars - reasoning.length;
-    if (text.length <= room) return text;
-    overran = true;
-    const kept = text.slice(0, Math.max(0, room));
-    // Not between the two halves of a surrogate pair.
-    return /[\ud800-\udbff]$/.test(kept) ? kept.slice(0, -1) : kept;
-  };
-  /** Whether text delivered was the model's refusal (OpenAI's `refusal`), which OpenAI callers read apart. */
-  let refused = false;
-  /** Text to the client, up to textLimit. */
-  const deliver = (text: string, event?: Extract<ChatEvent, { type: 'text' }>): void => {
-    const kept = withinLimit(text);
-    if (kept === '') return;
-    sent.append(kept);
-    if (event?.refusal === true) refused = true;
-    sink.event(kept === event?.text ? event : { type: 'text', text: kept, ...(event?.refusal === true ? { refusal: true as const } : {}) });
-  };
-  /** A tool call's events, after any text held for a possible stop sequence (it came first); stop sequences apply to text only. */
-  const deliverTool = (event: Extract<ChatEvent, { type: 'tool_call' } | { type: 'tool_arguments' } | { type: 'tool_call_end' }>): void => {
-    if (event.type === 'tool_call_end') {
-      // The call is whole: silence from here on is a stall again.
-      watch.quietByDesign = false;
-      return;
-    }
-    const held = guard?.flush() ?? '';
-    if (held !== '') deliver(held);
-    // Whitespace a continuation was to write again at the join: a call does not.
-    joinWhitespace = '';
-    if (event.type === 'tool_call') {
-      // Only where the upstream's API may hold a call's arguments back until they are whole (until its end).
-      watch.quietByDesign = dialects[current.endpoint.config.dialect].mayHoldToolArguments;
-      calls.start(event.index, event.id, event.name);
-      sink.event(event);
-      return;
-    }
-    const kept = withinLimit(event.text);
-    sentTokens += 1;
-    argumentPieces += 1;
-    if (kept === '') return;
-    calls.append(event.index, kept);
-    sink.event(kept === event.text ? event : { ...event, text: kept });
-  };
-  /** The model's thinking, after any text held for a possible stop sequence; stop sequences apply to text only. */
-  const deliverThinking = (event: Extract<ChatEvent, { type: 'thinking' } | { type: 'thinking_signature' } | { type: 'redacted_thinking' }>): void => {
-    const held = guard?.flush() ?? '';
-    if (held !== '') deliver(held);
-    if (event.type === 'thinking_signature') {
-      thought.sign(event.signature);
-      sink.event(event);
-      return;
-    }
-    if (event.type === 'redacted_thinking') {
-      sentTokens += 1;
-      thought.redacted(event.data);
-      sink.event(event);
-      return;
-    }
-    // A block's empty start is its first sign of life (its text may never stream: display omitted):
-    // passed on, so the caller's block opens as Anthropic opens it, but no token.
-    if (event.text === '') {
-      sink.event(event);
-      return;
-    }
-    sentTokens += 1;
-    const kept = withinLimit(event.text);
-    if (kept === '') return;
-    thought.append(kept);
-    sink.event(kept === event.text ? event : { ...event, text: kept });
-  };
-  /** An open model's reasoning, after any text held for a possible stop sequence (which applies to text only). */
-  const deliverReasoning = (event: Extract<ChatEvent, { type: 'reasoning' }>): void => {
-    const held = guard?.flush() ?? '';
-    if (held !== '') deliver(held);
-    sentTokens += 1;
-    const kept = withinLimit(event.text);
-    if (kept === '') return;
-    reasoning.append(kept);
-    sink.event(kept === event.text ? event : { ...event, text: kept });
   };
   /** Whether the answer was resumed on another attempt after a break. */
   let resumed = false;
@@ -224,17 +122,6 @@ export async function pumpAnswer(
   /** What the idle sweep watches of one attempt. */
   const watchOf = (cancellation: StreamAttempt['cancellation'], since: number): StreamWatch => ({ lastActive: since, cancellation, stalled: false, quietByDesign: false });
   let watch = watchOf(first.cancellation, firstTokenAt);
-  // Only with stop sequences: one may span the join of a resumed answer, where no upstream sees it.
-  let guard = request.stop.length > 0 ? new StopSequenceGuard(request.stop) : undefined;
-  /** Set when the guard completed a stop sequence: the answer ends there. */
-  let guardStop: string | undefined;
-  /**
-   * Whitespace left out of the prefill sent upstream (Anthropic refuses a prefill that ends in
-   * whitespace): the caller's own prefill's at first, then what the answer ended with when it was
-   * resumed. The answer writes it again, and that much of its start is dropped so the join is
-   * neither doubled nor lost.
-   */
-  let joinWhitespace = prefillWhitespace(request);
   const forward = (event: Exclude<ChatEvent, { type: 'finish' } | { type: 'error' }>): void => {
     if (event.type === 'start') {
       attemptPromptCounted = plausible(event.inputTokens, current.endpoint);
@@ -259,65 +146,41 @@ export async function pumpAnswer(
       // A block's empty start: with display omitted (some models' default), nothing more comes until
       // its signature; with display summarized its text follows, and silence is a stall again.
       watch.quietByDesign = event.type === 'thinking' && event.text === '' && request.thinking?.display !== 'summarized';
-      deliverThinking(event);
+      delivered.thinking(event);
       return;
     } else if (event.type === 'reasoning') {
       lastTokenAt = now();
       watch.lastActive = lastTokenAt;
       watch.quietByDesign = false;
-      deliverReasoning(event);
+      delivered.reasoningPart(event);
       return;
     } else if (event.type !== 'text') {
       lastTokenAt = now();
       watch.lastActive = lastTokenAt;
-      deliverTool(event);
+      // A call's end: it is whole, and silence from here on is a stall again. A call's start: quiet
+      // is by design only where the upstream's API may hold its arguments back until they are whole.
+      if (event.type === 'tool_call_end') watch.quietByDesign = false;
+      else if (event.type === 'tool_call') watch.quietByDesign = dialects[current.endpoint.config.dialect].mayHoldToolArguments;
+      delivered.tool(event);
       return;
     } else {
-      sentTokens += 1;
       lastTokenAt = now();
       watch.lastActive = lastTokenAt;
       watch.quietByDesign = false;
-      let text = event.text;
-      if (joinWhitespace !== '') {
-        const overlap = sharedPrefixLength(joinWhitespace, text);
-        joinWhitespace = overlap === text.length ? joinWhitespace.slice(overlap) : '';
-        text = text.slice(overlap);
-        if (text === '') return;
-      }
-      // A refusal is not the answer: stop sequences do not apply to it, and it keeps its flag (text
-      // held for a possible stop sequence came before it, and goes first).
-      if (guard !== undefined && event.refusal === true) {
-        const held = guard.flush();
-        if (held !== '') deliver(held);
-        deliver(text, { ...event, text });
-        return;
-      }
-      if (guard !== undefined) {
-        const guarded = guard.push(text);
-        if (guarded.release !== '') deliver(guarded.release);
-        guardStop = guarded.stop;
-        return;
-      }
-      deliver(text, event);
+      delivered.text(event);
       return;
     }
     sink.event(event);
   };
-  /**
-   * The tokens delivered, as far as the gateway can tell: a text chunk or argument piece is at
-   * least one, and arguments at least what the estimate makes of them (upstreams that hold a call
-   * back send it in a few large pieces). For answers whose upstream gave no count.
-   */
-  const deliveredTokens = (): number => sentTokens + Math.max(0, estimateTokens(calls.allArguments()) - argumentPieces);
   /**
    * An answer that ended without its finish: the prompt and the tokens delivered are what it used.
    * Tokens count against the endpoint that gave them; the outcome names the one that failed last
    * (`failedLast`), if another.
    */
   const endedEarly = (status: number, endpoint: EndpointRuntime, failedLast = endpoint.config.id): AnswerOutcome => {
-    const used = { inputTokens: inputTokens || context.promptTokens, outputTokens: deliveredTokens() };
-    countAttempt(endpoint, 0, deliveredTokens());
-    return { status, endpoint: failedLast, ...used, text: sent.toString() };
+    const used = { inputTokens: inputTokens || context.promptTokens, outputTokens: delivered.deliveredTokens() };
+    countAttempt(endpoint, 0, delivered.deliveredTokens());
+    return { status, endpoint: failedLast, ...used, text: delivered.sent.toString() };
   };
   /** Counts the current attempt against its endpoint, once: its prompt and what it gave of the answer's `output` tokens. */
   const countAttempt = (endpoint: EndpointRuntime, promptCounted: number, output: number): void => {
@@ -329,7 +192,7 @@ export async function pumpAnswer(
   const nextAttempt = (): void => {
     attemptPrompt = context.resumed?.promptTokens ?? context.promptTokens;
     attemptPromptCounted = 0;
-    attemptFrom = deliveredTokens();
+    attemptFrom = delivered.deliveredTokens();
     attemptCounted = false;
   };
   /**
@@ -340,18 +203,18 @@ export async function pumpAnswer(
   const stopped = (endpoint: EndpointRuntime, streaming: boolean): AnswerOutcome => {
     if (context.clientGone()) return endedEarly(499, endpoint);
     if (context.shuttingDown()) {
-      sink.fail(new ClientError(503, 'overloaded', `the gateway shut down after ${tokens(sentTokens)}; retry the request`));
+      sink.fail(new ClientError(503, 'overloaded', `the gateway shut down after ${tokens(delivered.tokens)}; retry the request`));
       return endedEarly(503, endpoint);
     }
-    const passed = `the ${context.resilience.deadlineMs} ms deadline passed after ${tokens(sentTokens)}`;
+    const passed = `the ${context.resilience.deadlineMs} ms deadline passed after ${tokens(delivered.tokens)}`;
     // The setting to raise: the route's own when it has one, which the gateway's does not override.
     const setting = context.route.resilience?.deadlineMs === undefined ? 'resilience.deadlineMs' : `the resilience.deadlineMs of route ${context.route.model}`;
     // Charged what was generated for it, as a deadline's failure is (a whole answer settles at its failure).
-    if (!streaming) sink.fail(new ClientError(504, 'timeout', `${passed}, while the answer was being resumed elsewhere`), (inputTokens || context.promptTokens) + deliveredTokens());
+    if (!streaming) sink.fail(new ClientError(504, 'timeout', `${passed}, while the answer was being resumed elsewhere`), (inputTokens || context.promptTokens) + delivered.deliveredTokens());
     else if (request.stream) sink.fail(new ClientError(504, 'timeout', `${passed}: for a longer answer, ask the operator to raise ${setting}`));
     // A whole answer that takes longer than the deadline allows: a retry would generate it again and
     // be cut the same way, so the SDKs (which retry a 504) are told not to, and the caller what helps.
-    else sink.fail(new ClientError(504, 'timeout', `${passed}: the answer takes longer than the deadline allows, and a retry would be cut the same way; ask for a lower max_tokens, ask the operator to raise ${setting}, or ask with stream: true to keep what is generated before the deadline (which does not lengthen it)`, { isRetryable: false }), (inputTokens || context.promptTokens) + deliveredTokens());
+    else sink.fail(new ClientError(504, 'timeout', `${passed}: the answer takes longer than the deadline allows, and a retry would be cut the same way; ask for a lower max_tokens, ask the operator to raise ${setting}, or ask with stream: true to keep what is generated before the deadline (which does not lengthen it)`, { isRetryable: false }), (inputTokens || context.promptTokens) + delivered.deliveredTokens());
     return endedEarly(504, endpoint);
   };
   /**
@@ -361,11 +224,7 @@ export async function pumpAnswer(
    * (already bounded), not an upstream's to check for plausibility or raise to the pieces sent.
    */
   const complete = (finished: Extract<ChatEvent, { type: 'finish' }>, endpoint: EndpointRuntime, upstreamPrompt: number, ownCount = false): AnswerOutcome => {
-    const held = guard?.flush() ?? '';
-    if (held !== '') {
-      sent.append(held);
-      sink.event({ type: 'text', text: held });
-    }
+    delivered.endHeld();
     // The upstream's count when it gave one (never below the pieces delivered), else the gateway's.
     const counted = ownCount ? finished.usage.outputTokens : plausibleOutput(finished.usage, endpoint);
     const upstreamCount = plausible(upstreamPrompt, endpoint);
@@ -377,13 +236,13 @@ export async function pumpAnswer(
     // A continuation's upstream counted only its own part: what was delivered before it is added (E50:
     // an upstream that packs several tokens a chunk made the pieces undercount it).
     const before = onContinuation ? attemptFrom : 0;
-    const outputTokens = ownCount ? counted : counted > 0 ? Math.max(before + counted, sentTokens) : deliveredTokens();
+    const outputTokens = ownCount ? counted : counted > 0 ? Math.max(before + counted, delivered.tokens) : delivered.deliveredTokens();
     // The reasoning part goes with the upstream's own count of the whole answer: a resumed one's
     // finish counted only the continuation.
     const reasoningTokens = ownCount || resumed || counted === 0 ? undefined : finished.usage.reasoningTokens;
     const usage: Usage = { inputTokens: upstreamCount || inputTokens || context.promptTokens, outputTokens, ...(reasoningTokens === undefined ? {} : { reasoningTokens }), ...(cache === undefined ? {} : { cache }) };
-    const text = sent.toString();
-    const toolCalls = calls.toCalls();
+    const text = delivered.sent.toString();
+    const toolCalls = delivered.calls.toCalls();
     if (sink.needsObjectArguments && !isCutShort(finished.finishReason) && !toolCalls.every(hasObjectArguments)) {
       // An answer whose dialect writes arguments as an object (Anthropic's input), whole or streamed: a model's
       // malformed arguments are a failed answer, not one passed on as something else. (OpenAI's
@@ -395,14 +254,14 @@ export async function pumpAnswer(
     }
     // Only a sequence the caller asked for: a server may name its chat template's own stop string.
     const stopSequence = finished.stopSequence !== undefined && request.stop.includes(finished.stopSequence) ? finished.stopSequence : undefined;
-    sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(stopSequence === undefined ? {} : { stopSequence }), usage }, { text, toolCalls, refusal: refused, thinking: thought.toBlocks(), reasoning: reasoning.toString() });
+    sink.finish({ type: 'finish', finishReason: finished.finishReason, ...(stopSequence === undefined ? {} : { stopSequence }), usage }, { text, toolCalls, refusal: delivered.refused, thinking: delivered.thought.toBlocks(), reasoning: delivered.reasoning.toString() });
     // The attempt's own prompt: a resumed answer's upstream counted the continuation.
     countAttempt(endpoint, plausible(finished.usage.inputTokens, endpoint) || (resumed ? 0 : usage.inputTokens), usage.outputTokens);
     // Over the tokens streamed: several may come in one chunk (so not the chunks), and a reasoning
     // model's count includes tokens never streamed (so not the count alone); a resumed answer's span
     // holds the break, and is no measure of either endpoint's pace.
-    const streamedTokens = Math.min(usage.outputTokens, Math.max(sentTokens, estimateTokens(text)));
-    if (!resumed && streamedTokens > 1 && sentTokens > 1) metrics.tpot.observe({ route, endpoint: endpoint.config.id }, (lastTokenAt - firstTokenAt) / 1e3 / (streamedTokens - 1));
+    const streamedTokens = Math.min(usage.outputTokens, Math.max(delivered.tokens, estimateTokens(text)));
+    if (!resumed && streamedTokens > 1 && delivered.tokens > 1) metrics.tpot.observe({ route, endpoint: endpoint.config.id }, (lastTokenAt - firstTokenAt) / 1e3 / (streamedTokens - 1));
     return { status: 200, endpoint: endpoint.config.id, ...usage, text };
   };
   /** The upstream's last break was its saying it was overloaded (Anthropic's overloaded_error event): told so if not resumed. */
@@ -423,7 +282,7 @@ export async function pumpAnswer(
         if (event.type === 'finish') finished = event;
         else if (event.type !== 'error') forward(event);
       }
-      while (finished === undefined && guardStop === undefined && !overran) {
+      while (finished === undefined && delivered.guardStop === undefined && !delivered.overran) {
         const next = await current.rest.next();
         if (next.done === true) {
           failure = 'upstream stream ended without its final event';
@@ -438,7 +297,7 @@ export async function pumpAnswer(
         }
         if (event.type === 'finish') finished = event;
         else forward(event);
-        if (sink.congested && finished === undefined && guardStop === undefined && !overran) {
+        if (sink.congested && finished === undefined && delivered.guardStop === undefined && !delivered.overran) {
           // The client reads slower than the upstream writes: stop reading the upstream (its queue
           // fills and pauses its socket) rather than hold the rest of the answer here. The wait is
           // the client's, not a stall of the upstream's, so the idle sweep does not see it.
@@ -454,21 +313,21 @@ export async function pumpAnswer(
     } finally {
       watched.delete(watch);
     }
+    const guardStop = delivered.guardStop;
     if (guardStop !== undefined) {
       // The stop sequence spanned the join: this upstream wrote past it, unaware. End here.
       releaseAttempt(core, current, 'success');
       current.cancellation.cancel();
       return complete({ type: 'finish', finishReason: 'stop', stopSequence: guardStop, usage: { inputTokens: 0, outputTokens: 0 } }, endpoint, 0);
     }
-    if (overran && finished === undefined) {
+    if (delivered.overran && finished === undefined) {
       // The upstream wrote far past the budget it was sent: end the answer as cut at its budget.
-      context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, chars: sent.length + calls.argumentChars + thought.chars + reasoning.length, sentTokens }, 'upstream answer ran past its max_tokens budget: cut');
+      context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, chars: delivered.chars, sentTokens: delivered.tokens }, 'upstream answer ran past its max_tokens budget: cut');
       releaseAttempt(core, current, 'success');
       current.cancellation.cancel();
       // Charged what the text holds by the gateway's estimate (its chunks say little here), but never
       // past the budget asked for: what the upstream wrote beyond it is the endpoint's fault.
-      const written = sent.toString() + calls.allArguments() + thought.toText() + reasoning.toString();
-      return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: Math.min(budget(), Math.max(estimateTokens(written), deliveredTokens())) } }, endpoint, 0, true);
+      return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: Math.min(budget(), Math.max(estimateTokens(delivered.written()), delivered.deliveredTokens())) } }, endpoint, 0, true);
     }
     if (watch.stalled && finished === undefined) failure = `no token for ${config.resilience.tokenIdleTimeoutMs} ms`;
     if (finished !== undefined) {
@@ -482,14 +341,14 @@ export async function pumpAnswer(
       return stopped(endpoint, true);
     }
     releaseAttempt(core, current, 'failure');
-    countAttempt(endpoint, 0, deliveredTokens());
+    countAttempt(endpoint, 0, delivered.deliveredTokens());
     noteFailure(context, endpoint.config.id, 'stream');
     metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: 'stream' });
     const reason = upstreamSaid && !config.logging.logPrompts ? "the upstream sent an error event; its words are logged only with logging.logPrompts" : failure;
-    context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, ...(current.sentRequestId === undefined ? {} : { sentRequestId: current.sentRequestId }), reason, sentTokens }, 'upstream stream broke');
+    context.log.warn({ requestId: context.requestId, endpoint: endpoint.config.id, ...(current.sentRequestId === undefined ? {} : { sentRequestId: current.sentRequestId }), reason, sentTokens: delivered.tokens }, 'upstream stream broke');
     // The whole answer keeps the budget it was sent with: the caller's, else the room a window left
     // (context.roomBudget), else the default.
-    const budgetLeft = budget() - sentTokens;
+    const budgetLeft = budget() - delivered.tokens;
     // Every token the client asked for was delivered: the answer is whole, cut or not.
     // (No upstream count: complete charges what was delivered.)
     if (budgetLeft <= 0) return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: 0 } }, endpoint, 0);
@@ -520,23 +379,23 @@ export async function pumpAnswer(
     // upstream holds to a format (constrained decoding would start the JSON over after the text
     // sent, and the whole would not parse): a non-stream answer starts over below, a
     // stream ends with an error event. JSON of which only whitespace was sent goes again as sent.
-    const jsonBegun = request.responseFormat !== undefined && (sent.toString() + (guard?.held ?? '')).trim() !== '';
+    const jsonBegun = request.responseFormat !== undefined && (delivered.sent.toString() + delivered.held).trim() !== '';
     // Nor a refusal: a continuation would carry on from the refusal's words as if they were an answer.
     // Nor an answer with thinking on: Anthropic takes no prefill then, and a thinking block cut before
     // its signature could not go back (even one that wrote text before any thinking). Adaptive
     // thinking the model did not use is no thinking: that answer goes on without it.
     // An open model's reasoning the caller was shown likewise: a continuation would begin a second one.
-    const thinkingOn = request.thinking?.type === 'enabled' || thought.started || (reasoning.length > 0 && sink.showsReasoning);
-    if (context.resilience.resumeStreams && calls.count === 0 && !jsonBegun && !refused && !thinkingOn) {
+    const thinkingOn = request.thinking?.type === 'enabled' || delivered.thought.started || (delivered.reasoning.length > 0 && sink.showsReasoning);
+    if (context.resilience.resumeStreams && delivered.calls.count === 0 && !jsonBegun && !delivered.refused && !thinkingOn) {
       // Held text (a possible stop sequence's start) was generated too: the continuation goes on from it.
-      const generated = sent.toString() + (guard?.held ?? '');
+      const generated = delivered.sent.toString() + delivered.held;
       const received = generated.trimEnd();
       // Nothing but whitespace sent: the request goes again as first sent, its answer's start dropped as far as that.
-      joinWhitespace = received === '' ? prefillWhitespace(request) + generated : generated.slice(received.length);
+      delivered.resumeAfter(received === '' ? prefillWhitespace(request) + generated : generated.slice(received.length));
       const continuation: ChatRequest = received === '' ? withoutPrefillWhitespace(request) : { ...withoutThinking(request), messages: continued(request, received), maxTokens: budgetLeft, finalAssistant: 'continue', resumedFrom: request.finalAssistant };
       // The text sent, now in the prompt, estimated by the rule upstreams like the emulator count
       // with, and never as fewer tokens than were generated.
-      context.resumed = received === '' ? undefined : { promptTokens: Math.max(estimatePromptTokens(continuation), context.promptTokens + sentTokens), outputTokens: budgetLeft };
+      context.resumed = received === '' ? undefined : { promptTokens: Math.max(estimatePromptTokens(continuation), context.promptTokens + delivered.tokens), outputTokens: budgetLeft };
       // A fresh endpoint is always tried, as for a first answer; going back to one this answer used
       // is what `retries` bounds, over all of the answer's resumes together, and a resume is not a
       // retry of the request: once even with 0.
@@ -562,15 +421,7 @@ export async function pumpAnswer(
         next = undefined;
       }
       if (next?.kind === 'stream') {
-        sent = new TextAccumulator();
-        refused = false;
-        calls = new ToolCallAccumulator();
-        thought = new ThinkingAccumulator();
-        reasoning = new TextAccumulator();
-        sentTokens = 0;
-        argumentPieces = 0;
-        guard = request.stop.length > 0 ? new StopSequenceGuard(request.stop) : undefined;
-        joinWhitespace = prefillWhitespace(request);
+        delivered = new DeliveredAnswer(sink, request, prefillWhitespace(request));
         // The caller's prompt, sent as it came: its count is this attempt's, as a first answer's is
         // (the earlier count and its parts, one endpoint's, stay until this one counts).
         onContinuation = false;
@@ -589,18 +440,18 @@ export async function pumpAnswer(
       // The cause in the gateway's words only: an upstream's error event may quote its account or internals (logged above).
       // Why no resume was tried, where that is the answer's kind rather than the upstreams'.
       const unresumable =
-        calls.count > 0
+        delivered.calls.count > 0
           ? 'inside a tool call, which cannot be continued'
           : jsonBegun
             ? 'inside a structured (JSON) answer, which cannot be continued'
-            : refused
+            : delivered.refused
               ? 'inside a refusal, which is not continued'
               : thinkingOn
                 ? 'in an answer with extended thinking, which cannot be continued'
                 : undefined;
       const how = watch.stalled ? `no token for ${config.resilience.tokenIdleTimeoutMs} ms` : overloaded ? 'the upstream was overloaded' : 'the upstream stream broke';
       const cause = unresumable === undefined ? how : `${how}${watch.stalled || overloaded ? ',' : ''} ${unresumable}`;
-      const cut = `the answer was cut after ${tokens(sentTokens)} and could not be resumed: ${cause}`;
+      const cut = `the answer was cut after ${tokens(delivered.tokens)} and could not be resumed: ${cause}`;
       // When the resumes failed at upstreams, the last one's failure is the answer, as for a first
       // answer's attempts: its status (429, 503, 504...), Retry-After and endpoint.
       if (lastFailure !== undefined) {
@@ -629,13 +480,6 @@ export async function pumpAnswer(
 /** A count of tokens in words: '1 token', '2 tokens'. */
 function tokens(count: number): string {
   return count === 1 ? '1 token' : `${String(count)} tokens`;
-}
-
-/** How many leading characters two strings share. */
-function sharedPrefixLength(a: string, b: string): number {
-  let index = 0;
-  while (index < a.length && index < b.length && a[index] === b[index]) index += 1;
-  return index;
 }
 
 /**
