@@ -59,8 +59,13 @@ if (role === 'mock') {
       pool.request({ method: 'POST', path: req.url ?? '/', headers: { 'content-type': 'application/json' }, body: Buffer.concat(chunks) }).then(
         async (answer) => {
           res.writeHead(answer.statusCode, { 'content-type': String(answer.headers['content-type'] ?? 'application/json') });
-          for await (const chunk of answer.body) res.write(chunk);
-          res.end();
+          try {
+            for await (const chunk of answer.body) res.write(chunk);
+            res.end();
+          } catch {
+            // The upstream's answer broke: so does the client's (a rejection here would end the process).
+            res.destroy();
+          }
         },
         () => res.writeHead(502).end(),
       );

@@ -166,6 +166,8 @@ async function openStreams(gatewayUrl: string, gateway: ChildProcess, count: num
 }
 
 const format = (value: number, digits = 2): string => (Number.isFinite(value) ? value.toFixed(digits) : '-');
+/** Whole microseconds with their sign: +12, -3. */
+const signed = (micros: number): string => (Number.isFinite(micros) ? `${micros < 0 ? '' : '+'}${micros.toFixed(0)}` : '-');
 
 try {
   const mock = await startChild([serversScript, 'mock'], /(http:\/\/\S+)/);
@@ -214,7 +216,7 @@ try {
   console.log(`Switchyard's request log: on, ${format(statSync(logFile).size / 1024 / 1024, 0)} MB written to ${logFile} (removed at the end)`);
   console.log(`Switchyard / Portkey throughput, same round: ${ratios.map((ratio) => `${format(ratio, 1)}x`).join(' / ')}; median ${format(median(ratios), 1)}x`);
   const overRelay = (loads[1] ?? []).map((run, round) => run.cpuMicrosecondsPerRequest - (loads[3]?.[round]?.cpuMicrosecondsPerRequest ?? Number.NaN));
-  console.log(`Switchyard's CPU a request over the relay's (d), same round: ${overRelay.map((micros) => `+${format(micros, 0)}`).join(' / ')} µs; median +${format(median(overRelay), 0)} µs`);
+  console.log(`Switchyard's CPU a request over the relay's (d), same round: ${overRelay.map((micros) => signed(micros)).join(' / ')} µs; median ${signed(median(overRelay))} µs`);
 
   // Open streams: a slow upstream that sends a token a second and never ends.
   const slow = await startChild([serversScript, 'mock', '--slow-stream-ms', '1000'], /(http:\/\/\S+)/);

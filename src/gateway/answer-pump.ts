@@ -25,7 +25,7 @@ export interface AnswerOutcome {
 /**
  * A request whose trailing assistant turn (a prefill to continue) ends in whitespace, as sent
  * upstream: without that whitespace, which Anthropic refuses at the end of a prefill. The answer
- * writes it again, and pumpAnswer drops that much from its start, as it does at a resume's join;
+ * writes it again, and the answer's DeliveredAnswer drops that much from its start, as at a resume's join;
  * so the caller gets the same text whichever dialect the upstream speaks.
  */
 export function withoutPrefillWhitespace(request: ChatRequest): ChatRequest {

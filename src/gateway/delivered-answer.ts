@@ -21,7 +21,10 @@ type ReasoningEvent = Extract<ChatEvent, { type: 'reasoning' }>;
  * thinking and reasoning, passed to the sink as they come. Together they are bounded by a text
  * limit (an upstream that ignores max_tokens, or a hostile one, would otherwise fill the gateway's
  * memory); with stop sequences, text is held until it cannot be the start of one (one may span the
- * join of a resumed answer, where no upstream sees it). An answer started over gets a new one.
+ * join of a resumed answer, where no upstream sees it). Text still held at the answer's end is
+ * delivered whole (endHeld), past the limit by less than the longest stop sequence: it was
+ * generated within the budget, and the limit is against answers without end. An answer started
+ * over gets a new one.
  */
 export class DeliveredAnswer {
   readonly sent = new TextAccumulator();

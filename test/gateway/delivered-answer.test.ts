@@ -56,6 +56,11 @@ describe('DeliveredAnswer', () => {
     delivered.text(text('N'));
     delivered.endHeld();
     expect([delivered.sent.toString(), delivered.guardStop]).toEqual(['done EN', undefined]);
+    // Held text at the end is delivered whole, even past the text limit (by less than a stop sequence).
+    const atLimit = answer({ stop: ['STOP'], maxTokens: 1 });
+    atLimit.delivered.text(text('a'.repeat(254) + 'STO'));
+    atLimit.delivered.endHeld();
+    expect([atLimit.delivered.sent.length, atLimit.delivered.overran]).toEqual([257, false]);
     const stopped = answer({ stop: ['END'] });
     stopped.delivered.text(text('all EN'));
     stopped.delivered.text(text('D and more'));
