@@ -7,7 +7,8 @@ import type { ResilienceConfig, RouteConfig } from './gateway-config.js';
 import type { GatewayCore } from './gateway-core.js';
 import type { RequestContext } from './request-context.js';
 import { failureToTell, isRequestFault } from './retry-policy.js';
-import { routeTokenCount, type RouteInput } from './route-request.js';
+import { routeTokenCount, type RouteDecision, type RouteInput } from './route-request.js';
+import { secondOpinionRoute } from './second-opinion.js';
 import { rememberRetryAfter } from './upstream-attempt.js';
 import type { UpstreamFailure } from './upstream-client.js';
 import { judgeAfterReads } from './judge-after-reads.js';
@@ -48,8 +49,9 @@ const noCountingStatuses: ReadonlySet<number> = new Set([404, 405, 501]);
  * (a count is cheap to ask elsewhere, and its caller can ask again): one that fails (unreachable,
  * 5xx, 429, no answer within the TTFT timeout, no counting API, a window too small for the prompt)
  * is passed over. A refusal of the request itself (400, 413, 422) gets one second opinion, as an
- * answer's does: an endpoint that refuses what others take must not fail every count routed to it
- * first; two refusals are the caller's fault, and it gets the first. Every attempt is routed afresh, so
+ * answer's does (from another deployment where one can count: see secondOpinionRoute): an endpoint
+ * that refuses what others take must not fail every count routed to it first; two refusals are the
+ * caller's fault, and it gets the first. Every attempt is routed afresh, so
  * jurisdiction is checked for each. Counts neither open nor close circuits: a circuit judges
  * answers. Throws a ClientError when no endpoint counts.
  */
@@ -63,7 +65,11 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
   let passedOver: string | undefined;
   for (;;) {
     if (job.deadline.cancelled) throw stopped(job, failed?.endpoint);
-    const decision = routeTokenCount(job.routeInput(tried), core.endpoints.views(job.route), core.policy, core.random);
+    const route = (exclude: ReadonlySet<string>): RouteDecision => routeTokenCount(job.routeInput(exclude), core.endpoints.views(job.route), core.policy, core.random);
+    let decision = route(tried);
+    // A refusal waiting for its second opinion: asked where it can be one, as an answer's is.
+    const refusing = refused === undefined ? undefined : core.endpoints.get(refused.endpoint);
+    if (refusing !== undefined && decision.ok) decision = secondOpinionRoute(route, tried, refusing, core.endpoints.runtimesOf(job.route), (endpoint) => core.endpoints.circuitOf(endpoint)) ?? decision;
     if (!decision.ok) {
       if (tried.size === 0) throw routeFailureError(core, decision, job.tenantId);
       break;

@@ -10,6 +10,7 @@ import { effectiveJurisdictions, routeRequest, type RouteDecision, type RouteInp
 import { releaseAttempt, startAttempt, type Attempt, type FailedAttempt, type StreamAttempt } from './upstream-attempt.js';
 import type { UpstreamFailure } from './upstream-client.js';
 import { judgeAfterReads } from './judge-after-reads.js';
+import { sameShape, secondOpinionRoute } from './second-opinion.js';
 
 /** The room for its answer in an ordinary window that keeps a request without max_tokens from a reserved long-context one: half the default budget. */
 const enoughRoom = defaultMaxOutputTokens / 2;
@@ -132,6 +133,8 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
         decision = whole;
       }
     }
+    // A refusal waiting for its second opinion: asked where it can be one (see secondOpinionRoute).
+    if (refused !== undefined && decision.ok) decision = secondOpinionRoute(route, tried, refused.endpoint, endpoints.runtimesOf(context.route), (endpoint) => endpoints.circuitOf(endpoint)) ?? decision;
     let revisiting = false;
     // Every eligible endpoint tried: go back to one, after a transient failure or to resume a
     // stream. Never to one that rejected the gateway's configuration; first to those that failed
@@ -219,7 +222,7 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     if (result.kind !== 'failed') {
       // Another endpoint took what one refused as the caller's fault: the refusal was the endpoint's.
       // Not for an attempt sent before the endpoint's circuit opened: only a probe decides a half-open one.
-      if (refused !== undefined && sameRequest(refused, result) && !endpoints.sentBeforeOpening(refused.endpoint, refused.number)) endpoints.setCircuit(refused.endpoint, 'failure');
+      if (refused !== undefined && sameShape(refused.endpoint, result.endpoint) && !endpoints.sentBeforeOpening(refused.endpoint, refused.number)) endpoints.setCircuit(refused.endpoint, 'failure');
       return result;
     }
     // 499 is this request's own cancellation: the deadline (a timeout for a waiting client) or the client leaving.
@@ -361,11 +364,6 @@ export function noteFailure(context: RequestContext, endpointId: string, status:
  * options: thinking blocks left out where thinking is off) may have been sent less, and its taking
  * that says nothing of the refusal. Each encoding option is compared here.
  */
-function sameRequest(refused: FailedAttempt, answered: Attempt): boolean {
-  const [a, b] = [refused.endpoint.target, answered.endpoint.target];
-  return a.dialect === b.dialect && a.encoding?.maxTokensField === b.encoding?.maxTokensField && a.encoding?.withoutThinking === b.encoding?.withoutThinking;
-}
-
 /**
  * Whether an endpoint routed to a while ago (before a backoff, a hedge's delay, a resend on a fresh
  * connection) may still take the request: a config reload may have narrowed its tenant's
@@ -499,7 +497,7 @@ async function hedged(core: GatewayCore, context: RequestContext, primary: Endpo
     // come after the request's own.
     if (late.status !== 499 && late.withdrawn !== true) recordFailure(core, context, late);
     // It refused what the winner is answering: the refusal was the endpoint's (see firstAnswer).
-    if (isRequestFault(late.status) && late.code !== 'context_length_exceeded' && sameRequest(late, winner.a) && !core.endpoints.sentBeforeOpening(late.endpoint, late.number)) core.endpoints.setCircuit(late.endpoint, 'failure');
+    if (isRequestFault(late.status) && late.code !== 'context_length_exceeded' && sameShape(late.endpoint, winner.a.endpoint) && !core.endpoints.sentBeforeOpening(late.endpoint, late.number)) core.endpoints.setCircuit(late.endpoint, 'failure');
   });
   return winner.a;
 }

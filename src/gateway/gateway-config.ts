@@ -105,7 +105,7 @@ export const endpointConfigSchema = z.strictObject({
   provider: id,
   region: id,
   jurisdiction: jurisdictionIdSchema,
-  /** Chip and pool are labels for metrics and logs; routing does not read them. */
+  /** Chip and pool are labels for metrics and logs; routing does not read them, but a refusal's second opinion prefers another pool (see second-opinion.ts). */
   chip: id.optional(),
   pool: id.optional(),
   /** Largest prompt plus output, in tokens. */

@@ -31,12 +31,13 @@ interface EndpointSpec {
   readonly longContext?: boolean;
   readonly prefill?: boolean;
   readonly thinking?: boolean;
+  readonly pool?: string;
 }
 
 function config(endpoints: readonly EndpointSpec[], options: { policy?: string; resilience?: string } = {}): ReturnType<typeof gatewayConfig> {
   const lines = endpoints.map(
     (e) =>
-      `  - { id: ${e.id}, url: "${e.url}", dialect: ${e.dialect ?? 'openai'}, model: ${e.model}, provider: p-${e.id}, region: r1, jurisdiction: us, contextWindow: ${e.contextWindow ?? 131072},${e.longContext === true ? ' longContext: true,' : ''}${e.prefill === false ? ' prefill: false,' : ''}${e.thinking === false ? ' thinking: false,' : ''} marginalCostPerMillionTokens: ${e.cost ?? 0}, capacity: ${e.capacity ?? 8} }`,
+      `  - { id: ${e.id}, url: "${e.url}", dialect: ${e.dialect ?? 'openai'}, model: ${e.model}, provider: p-${e.id}, region: r1, jurisdiction: us, contextWindow: ${e.contextWindow ?? 131072},${e.longContext === true ? ' longContext: true,' : ''}${e.prefill === false ? ' prefill: false,' : ''}${e.thinking === false ? ' thinking: false,' : ''}${e.pool === undefined ? '' : ` pool: ${e.pool},`} marginalCostPerMillionTokens: ${e.cost ?? 0}, capacity: ${e.capacity ?? 8} }`,
   );
   return gatewayConfig(`
 version: 1
@@ -1194,6 +1195,27 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 5000, t
       expect([cheap.arrivals(), dear.arrivals()]).toEqual([1, 1]);
       const scraped = await scrape(url);
       for (const endpoint of ['cheap', 'dear']) expect(metricValue(scraped, 'switchyard_circuit_state', { endpoint })).toBe(0);
+    });
+
+    it("is asked of another pool where one is eligible: two replicas of one pool refusing alike are one opinion, and their circuits open (E55)", async () => {
+      const refusal = JSON.stringify({ error: { message: 'injected fault', type: 'invalid_request_error' } });
+      const broken = [await startScriptedUpstream((res) => res.end(refusal), { status: 400, contentType: 'application/json' }), await startScriptedUpstream((res) => res.end(refusal), { status: 400, contentType: 'application/json' })];
+      const healthy = await startScriptedUpstream((res) => res.end(openAIChunk({ role: 'assistant', content: 'ok' }) + openAIChunk({}, 'stop') + 'data: [DONE]\n\n'));
+      for (const upstream of [...broken, healthy]) cleanups.push(() => upstream.close());
+      const { url } = await gateway(
+        [
+          { id: 'a0', url: broken[0]?.url ?? '', model: 'm', cost: 0, pool: 'committed' },
+          { id: 'a1', url: broken[1]?.url ?? '', model: 'm', cost: 0, pool: 'committed' },
+          { id: 'b0', url: healthy.url, model: 'm', cost: 1, pool: 'on-demand' },
+        ],
+        { policy: '[cost]', resilience: '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, deadlineMs: 10000, circuitBreaker: { failureThreshold: 2, openMs: 60000 } }' },
+      );
+      for (let request = 0; request < 5; request++) expect((await streamOpenAI(url, 'hi', 5)).status).toBe(200);
+      // Each refusal, answered by the other pool, counted against its replica: both circuits open
+      // after two each, and the fifth request goes straight to the healthy pool.
+      expect([broken.map((upstream) => upstream.arrivals()).reduce((sum, count) => sum + count, 0), healthy.arrivals()]).toEqual([4, 5]);
+      const scraped = await scrape(url);
+      for (const endpoint of ['a0', 'a1']) expect(metricValue(scraped, 'switchyard_circuit_state', { endpoint })).toBe(2);
     });
 
     /** Upstreams answering `status` with a body naming `param`, after `delayMs`; each its own endpoint, by cost in this order. */
