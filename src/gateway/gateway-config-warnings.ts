@@ -86,6 +86,14 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
       warnings.push(`routes '${other.model}' and '${route.model}' share ${someOf(shared.map((id) => `'${id}'`))} with different ttftTimeoutMs (${String(otherTtft)} and ${String(ttft)}): the shorter one's timeouts count against the endpoints' circuits, which open for both; give them the same, or endpoints of their own`);
     }
   });
+  // A hung endpoint fails each request one TTFT timeout after it was sent: with a window shorter than
+  // two of those, the failures of requests sent one after another (and their retries) never gather
+  // in one window, and its circuit opens only when failureThreshold requests hang on it at once (E55).
+  const longestTtft = Math.max(config.resilience.ttftTimeoutMs, ...config.routes.map((route) => routeResilience(config.resilience, route).ttftTimeoutMs));
+  const { windowMs, failureThreshold } = config.resilience.circuitBreaker;
+  if (windowMs < 2 * longestTtft) {
+    warnings.push(`resilience.circuitBreaker.windowMs (${String(windowMs)}) is shorter than twice the longest ttftTimeoutMs (${String(longestTtft)}): an endpoint that hangs before its first token is ejected only when ${String(failureThreshold)} requests hang on it within ${String(windowMs)} ms; set circuitBreaker.windowMs to at least ${String(2 * longestTtft)}`);
+  }
   // A route's short deadline fits the stall timeout for every route (see fitIdleToRoutes).
   const idle = config.resilience.tokenIdleTimeoutMs;
   const fittedBy = config.routes.find((route) => route.resilience?.deadlineMs !== undefined && defaultIdleMs(route.resilience.deadlineMs) === idle);

@@ -27,6 +27,13 @@ export interface FleetTimeouts {
   readonly gateway: GatewayTimeouts;
   /** Per route, where the gateway's own would cut answers the replicas give in their planned time. */
   readonly routes: ReadonlyMap<string, { readonly ttftTimeoutMs: number; readonly deadlineMs: number }>;
+  /**
+   * The circuit breaker's window: at least twice the longest TTFT timeout, so that a replica that
+   * hangs before its first token is ejected by the time-outs of requests sent one after another and
+   * of their retries, not only by requests that hang on it at once (E55: with the 30 s default under
+   * 33 s TTFT timeouts, two hung replicas were never ejected and every request took 65 s).
+   */
+  readonly circuitWindowMs: number;
 }
 
 /** Headroom over the times the performance model gives: a replica under load is slower than idle. */
@@ -44,9 +51,10 @@ const headroom = 1.5;
  *   spare (where window-long prefills are shorter than the emulator's prefill budget, four decode
  *   steps, two or three may go before a decode step: far inside `base`); every deadline is at least twice it, as the gateway's config requires a stalled stream
  *   to be cut before its deadline (with time left to resume it).
- * Never below `base` (the gateway's own, stretched for slow emulators), never above `ceilingMs`.
+ * Never below `base` (the gateway's own, stretched for slow emulators), never above `ceilingMs`;
+ * the circuit breaker's window never below `baseCircuitWindowMs` (see FleetTimeouts.circuitWindowMs).
  */
-export function fleetTimeouts(base: GatewayTimeouts, routes: readonly RouteTiming[], ceilingMs: number): FleetTimeouts {
+export function fleetTimeouts(base: GatewayTimeouts, routes: readonly RouteTiming[], ceilingMs: number, baseCircuitWindowMs: number): FleetTimeouts {
   const within = (ms: number, floor: number): number => Math.min(ceilingMs, Math.max(floor, Math.ceil(ms)));
   const longestStep = Math.max(0, ...routes.flatMap((route) => route.replicas.map((replica) => replica.windowPrefillMs)));
   const tokenIdleTimeoutMs = Math.min(Math.floor(ceilingMs / 2), within(headroom * longestStep, base.tokenIdleTimeoutMs));
@@ -59,5 +67,6 @@ export function fleetTimeouts(base: GatewayTimeouts, routes: readonly RouteTimin
     const deadlineMs = within(ttftTimeoutMs + answerMs, gateway.deadlineMs);
     if (ttftTimeoutMs > gateway.ttftTimeoutMs || deadlineMs > gateway.deadlineMs) perRoute.set(route.model, { ttftTimeoutMs, deadlineMs });
   }
-  return { gateway, routes: perRoute };
+  const longestTtft = Math.max(gateway.ttftTimeoutMs, ...[...perRoute.values()].map((own) => own.ttftTimeoutMs));
+  return { gateway, routes: perRoute, circuitWindowMs: within(2 * longestTtft, baseCircuitWindowMs) };
 }

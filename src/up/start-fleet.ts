@@ -290,6 +290,7 @@ export async function startFleet(fleet: Fleet, options: StartFleetOptions = {}):
       { ttftTimeoutMs: slowed(gatewayDefaults.ttftTimeoutMs, speed), tokenIdleTimeoutMs: slowed(gatewayDefaults.tokenIdleTimeoutMs, speed), deadlineMs: slowed(gatewayDefaults.deadlineMs, speed) },
       routes.map((route) => ({ model: route.model, outputTokens: services.get(route.model)?.outputTokens ?? 0, replicas: route.endpoints.map(timingOf) })),
       longestTimeoutMs,
+      gatewayDefaults.circuitBreaker.windowMs,
     );
     const config = buildGatewayConfig(fleet, endpoints, routes, apiKey, gatewayPort, host, timeouts);
     gatewayGraceMs = config.listen.shutdownGraceMs;
@@ -401,6 +402,9 @@ function buildGatewayConfig(fleet: Fleet, endpoints: readonly UpEndpoint[], rout
   const used = new Set([...fleet.pools.map((p) => p.jurisdiction), ...fleet.services.flatMap((s) => s.jurisdictions)]);
   const extra = [...used].filter((j) => !knownJurisdictions.includes(j)).sort();
   const tenantJurisdictions = [...new Set(fleet.services.flatMap((s) => s.jurisdictions))].sort();
+  const timeoutsOwn = sameTimeouts(timeouts.gateway, gatewayDefaults) ? {} : timeouts.gateway;
+  const windowOwn = timeouts.circuitWindowMs === gatewayDefaults.circuitBreaker.windowMs ? {} : { circuitBreaker: { windowMs: timeouts.circuitWindowMs } };
+  const resilience = Object.keys(timeoutsOwn).length + Object.keys(windowOwn).length === 0 ? undefined : { ...timeoutsOwn, ...windowOwn };
   const raw = {
     version: 1,
     ...(extra.length === 0 ? {} : { jurisdictions: extra }),
@@ -429,7 +433,8 @@ function buildGatewayConfig(fleet: Fleet, endpoints: readonly UpEndpoint[], rout
     // The gateway's timeouts (the defaults' 10 s to a first token or between tokens, 120 s in all)
     // stretched for emulators slower than real time, at most a day, and raised where the replicas'
     // prefills need it (see fleetTimeouts), or their answers would time out.
-    ...(sameTimeouts(timeouts.gateway, gatewayDefaults) ? {} : { resilience: { ...timeouts.gateway } }),
+    // The circuit breaker's window covers those timeouts (see FleetTimeouts.circuitWindowMs).
+    ...(resilience === undefined ? {} : { resilience }),
   };
   // Through the same parser as a config file (JSON is YAML): the schema, its defaults and the cross-checks.
   const parsed = parseGatewayConfig(JSON.stringify(raw), '<switchyard up>');

@@ -84,6 +84,16 @@ describe('a route\'s resilience in the config', () => {
   });
 });
 
+describe('a circuit window shorter than two TTFT timeouts', () => {
+  it('is warned of: a hung endpoint would be ejected only by requests hanging on it at once (E55)', () => {
+    const long = gatewayConfig(yaml('  - { model: big, endpoints: [slow, fast], resilience: { ttftTimeoutMs: 20000 } }', '{}'));
+    expect(gatewayConfigWarnings(long, {})).toEqual([
+      'resilience.circuitBreaker.windowMs (30000) is shorter than twice the longest ttftTimeoutMs (20000): an endpoint that hangs before its first token is ejected only when 5 requests hang on it within 30000 ms; set circuitBreaker.windowMs to at least 40000',
+    ]);
+    expect(gatewayConfigWarnings(gatewayConfig(yaml('  - { model: big, endpoints: [slow, fast], resilience: { ttftTimeoutMs: 20000 } }', '{ circuitBreaker: { windowMs: 40000 } }')), {})).toEqual([]);
+  });
+});
+
 describe("a route's resilience at run time", () => {
   it('with resumeStreams off, a broken stream ends in an error event, but a non-stream answer nothing of which was sent starts over elsewhere', async () => {
     const breaking = await startScriptedUpstream((res) => {
