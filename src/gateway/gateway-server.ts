@@ -475,11 +475,16 @@ export function createGateway(options: GatewayOptions): Gateway {
     const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
     if (inFlight.unsent > 0) logger?.info({ inFlight: inFlight.unsent, graceMs }, 'shutting down: waiting for requests in flight');
     const grace = inFlight.untilIdle(graceMs);
-    endGrace = grace.stop;
+    /** A second close (a second Ctrl-C) ended the grace period before its time. */
+    let cutShort = false;
+    endGrace = () => {
+      cutShort = true;
+      grace.stop();
+    };
     await grace.idle;
     endGrace = undefined;
     // The rest are ended in their caller's dialect, and given a moment to say so.
-    if (inFlight.unsent > 0) logger?.warn({ inFlight: inFlight.unsent, graceMs }, 'shutting down: grace period over, ending requests in flight with an error');
+    if (inFlight.unsent > 0) logger?.warn({ inFlight: inFlight.unsent, graceMs }, cutShort ? 'shutting down: grace period cut short, ending requests in flight with an error' : 'shutting down: grace period over, ending requests in flight with an error');
     inFlight.endAll();
     await inFlight.untilIdle(shutdownAnswerMs).idle;
     // Every answer is sent (or out of time): what is left is idle keep-alive connections.

@@ -322,6 +322,8 @@ describe('unknown references', () => {
   it('a name repeated in a list (without case) is reported where it repeats; global is reserved', () => {
     expect(onlyProblem(edit(small, 'jurisdictions: [eu]', 'jurisdictions: [eu, EU]'))).toMatchObject({ code: 'duplicate_id', path: 'services[1].jurisdictions[1]', message: "jurisdiction 'eu' is listed twice (names compare without case)" });
     expect(onlyProblem(edit(small, 'version: 1\n', 'version: 1\njurisdictions: [mars, Mars]\n'))).toMatchObject({ code: 'duplicate_id', path: 'jurisdictions[1]' });
+    // A version this switchyard does not read says which it does (E55: no hint).
+    expect(onlyProblem(edit(small, 'version: 1\n', 'version: 2\n'))).toMatchObject({ path: 'version', message: 'expected 1, got 2', suggestion: 'write 1' });
     expect(onlyProblem(edit(small, 'version: 1\n', 'version: 1\njurisdictions: [Global]\n'))).toMatchObject({ path: 'jurisdictions[0]', message: expect.stringContaining("'global' is reserved") });
     // In an entry that fails its schema too, in the same round.
     const both = parseFleet(edit(small, 'jurisdictions: [eu]', 'jurisdictions: [eu, EU, global]'), 'fleet.yaml');

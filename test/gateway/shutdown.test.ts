@@ -91,6 +91,23 @@ it('past the grace period a stream ends with an error event and a waiting reques
   expect(logs.map((log) => log.msg)).toContain('shutting down: grace period over, ending requests in flight with an error');
 });
 
+it('a second close ends the grace period at once, and the log says it was cut short, not over (E55)', async () => {
+  const { url: upstreamUrl, arrivals } = await tickingUpstream(Number.POSITIVE_INFINITY, 20);
+  const { gateway, url, logs } = await startGateway(upstreamUrl);
+  const stream = await chat(url, true);
+  expect(await waitFor(() => arrivals() === 1, 2_000)).toBe(true);
+  const started = Date.now();
+  const closed = gateway.close({ graceMs: 10_000 });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await gateway.close();
+  expect((await readSse(stream, 'openai')).ending).toBe('error-event');
+  await closed;
+  expect(Date.now() - started).toBeLessThan(5_000);
+  const said = logs.map((log) => log.msg);
+  expect(said).toContain('shutting down: grace period cut short, ending requests in flight with an error');
+  expect(said).not.toContain('shutting down: grace period over, ending requests in flight with an error');
+});
+
 /** An upstream whose 4 MB answer comes after `afterMs`, all at once. */
 async function bigUpstream(afterMs: number): Promise<string> {
   const upstream = await startScriptedUpstream((res: ServerResponse) => {
