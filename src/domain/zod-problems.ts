@@ -67,7 +67,7 @@ export function problemsFromZod(error: z.ZodError, source: YamlSource, schema: z
       // A quoted number where the number itself is expected ('1' for 1) is not a misspelling.
       const quoted = typeof value === 'string' && issue.values.some((v) => typeof v === 'number' && String(v) === value.trim());
       // One value allowed (a spec's version): that is the fix, whatever was written (E55: version 2 had no hint).
-      const hint = quoted ? `remove the quotes: ${value.trim()}` : (typeof value === 'string' ? didYouMean(value, options) : undefined) ?? (options.length === 1 ? `write ${String(options[0])}` : undefined);
+      const hint = quoted ? `remove the quotes: ${value.trim()}` : options.length === 1 ? `write ${String(options[0])}` : typeof value === 'string' ? didYouMean(value, options) : undefined;
       problems.push({
         ...base,
         code: 'invalid_value',

@@ -69,7 +69,13 @@ export async function countTokens(core: GatewayCore, job: TokenCountJob, request
     let decision = route(tried);
     // A refusal waiting for its second opinion: asked where it can be one, as an answer's is.
     const refusing = refused === undefined ? undefined : core.endpoints.get(refused.endpoint);
-    if (refusing !== undefined && decision.ok) decision = secondOpinionRoute(route, tried, refusing, core.endpoints.runtimesOf(job.route), (endpoint) => core.endpoints.circuitOf(endpoint)) ?? decision;
+    if (refusing !== undefined && decision.ok) {
+      const preferred = secondOpinionRoute(route, tried, refusing, core.endpoints.runtimesOf(job.route), (endpoint) => core.endpoints.circuitOf(endpoint));
+      // Counts rank windows that hold the prompt first, not only: not one too small for it while routing's own choice holds it (R71).
+      const promptTokens = job.routeInput(tried).promptTokens;
+      const holds = (choice: RouteDecision | undefined): boolean => choice?.ok === true && (choice.ranked[0]?.contextWindow ?? 0) >= promptTokens;
+      if (preferred !== undefined && (holds(preferred) || !holds(decision))) decision = preferred;
+    }
     if (!decision.ok) {
       if (tried.size === 0) throw routeFailureError(core, decision, job.tenantId);
       break;

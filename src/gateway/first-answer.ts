@@ -10,7 +10,7 @@ import { effectiveJurisdictions, routeRequest, type RouteDecision, type RouteInp
 import { releaseAttempt, startAttempt, type Attempt, type FailedAttempt, type StreamAttempt } from './upstream-attempt.js';
 import type { UpstreamFailure } from './upstream-client.js';
 import { judgeAfterReads } from './judge-after-reads.js';
-import { sameShape, secondOpinionRoute } from './second-opinion.js';
+import { otherDeploymentLeft, sameDeploymentAs, sameShape, secondOpinionRoute } from './second-opinion.js';
 
 /** The room for its answer in an ordinary window that keeps a request without max_tokens from a reserved long-context one: half the default budget. */
 const enoughRoom = defaultMaxOutputTokens / 2;
@@ -251,7 +251,12 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
       continue;
     }
     // A second opinion that refused too: the request is at fault, and the caller gets the refusal.
-    if (refused !== undefined) break;
+    // But not one from the refusing endpoint's own deployment (a hedge's leg, routed to its sibling)
+    // while another deployment's endpoint is eligible: that is still asked (R71).
+    if (refused !== undefined) {
+      if (sameDeploymentAs(result.endpoint, refused.endpoint) && otherDeploymentLeft(route, tried, refused.endpoint, endpoints.runtimesOf(context.route))) continue;
+      break;
+    }
     // A refusal of the caller's request (400, 413, 422) gets one second opinion: the gateway checked
     // the request already, and an endpoint that refuses what others take (a field it does not know,
     // a fault) must not fail every request routed to it first. Two refusals are the caller's fault.
@@ -358,12 +363,6 @@ export function noteFailure(context: RequestContext, endpointId: string, status:
   if (status !== 'stream' && !isWorthRevisiting(status)) (context.banned ??= new Set()).add(endpointId);
 }
 
-/**
- * Whether two attempts were sent the same request, so that one's answer shows the other's refusal
- * was its own fault: an endpoint written to another way (another dialect, or its own encoding
- * options: thinking blocks left out where thinking is off) may have been sent less, and its taking
- * that says nothing of the refusal. Each encoding option is compared here.
- */
 /**
  * Whether an endpoint routed to a while ago (before a backoff, a hedge's delay, a resend on a fresh
  * connection) may still take the request: a config reload may have narrowed its tenant's

@@ -3,7 +3,7 @@ import { didYouMean, someOf } from '../domain/suggest.js';
 import { defaultMaxOutputTokens } from '../protocol/chat.js';
 import { dialects } from '../protocol/dialects.js';
 import { holdsKey, namesCredential } from './credential-text.js';
-import { defaultIdleMs, routeResilience, type GatewayConfig } from './gateway-config.js';
+import { defaultIdleMs, longestTimeoutMs, routeResilience, type GatewayConfig } from './gateway-config.js';
 import { upstreamKey } from './upstream-key.js';
 
 /** Chips the catalog lists, for the warning about an endpoint's chip. */
@@ -86,13 +86,15 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
       warnings.push(`routes '${other.model}' and '${route.model}' share ${someOf(shared.map((id) => `'${id}'`))} with different ttftTimeoutMs (${String(otherTtft)} and ${String(ttft)}): the shorter one's timeouts count against the endpoints' circuits, which open for both; give them the same, or endpoints of their own`);
     }
   });
-  // A hung endpoint fails each request one TTFT timeout after it was sent: with a window shorter than
-  // two of those, the failures of requests sent one after another (and their retries) never gather
-  // in one window, and its circuit opens only when failureThreshold requests hang on it at once (E55).
+  // A hung endpoint fails each request one TTFT timeout after it was sent, and a request's retry on
+  // another hung one a timeout later: a window of two timeouts holds the time-outs of requests sent
+  // within one timeout of each other and of their retries, so fewer requests at once eject it (E55:
+  // under 33 s timeouts, a 30 s window needed five requests hanging at once on one replica).
   const longestTtft = Math.max(config.resilience.ttftTimeoutMs, ...config.routes.map((route) => routeResilience(config.resilience, route).ttftTimeoutMs));
   const { windowMs, failureThreshold } = config.resilience.circuitBreaker;
-  if (windowMs < 2 * longestTtft) {
-    warnings.push(`resilience.circuitBreaker.windowMs (${String(windowMs)}) is shorter than twice the longest ttftTimeoutMs (${String(longestTtft)}): an endpoint that hangs before its first token is ejected only when ${String(failureThreshold)} requests hang on it within ${String(windowMs)} ms; set circuitBreaker.windowMs to at least ${String(2 * longestTtft)}`);
+  const wanted = Math.min(longestTimeoutMs, 2 * longestTtft);
+  if (windowMs < wanted) {
+    warnings.push(`resilience.circuitBreaker.windowMs (${String(windowMs)}) is shorter than twice the longest ttftTimeoutMs (${String(longestTtft)}): an endpoint that hangs before its first token is ejected only when ${String(failureThreshold)} of its requests time out within ${String(windowMs)} ms, which under such time-outs takes about that many sent to it at once; set circuitBreaker.windowMs to ${String(wanted)}`);
   }
   // A route's short deadline fits the stall timeout for every route (see fitIdleToRoutes).
   const idle = config.resilience.tokenIdleTimeoutMs;

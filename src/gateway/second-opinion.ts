@@ -18,22 +18,42 @@ export interface Replica {
  * and only an endpoint sent the same request can show the refusal was the endpoint's (sameShape).
  * E55: two replicas of the cheapest pool refusing every request with a 400 failed the whole route,
  * its other pool healthy and idle. Where no endpoint meets them all, the same request is given up
- * first, then another deployment, then a closed circuit (a circuit opened by recent failures makes
- * the weaker witness of the two); with none met, `undefined`: the routing as it is.
+ * first, then a closed circuit, then another deployment: a sibling's refusal is no second opinion at
+ * all, and under cost routing nothing else would probe another pool whose circuit is half-open (R71:
+ * the route failed for good). With none met, `undefined`: the routing as it is.
  */
 export function secondOpinionRoute<E extends Replica>(route: (exclude: ReadonlySet<string>) => RouteDecision, tried: ReadonlySet<string>, refusing: E, candidates: readonly E[], circuitOf: (endpoint: E) => CircuitStatus): RouteDecision | undefined {
-  const idsOf = (keep: (endpoint: E) => boolean): string[] => candidates.filter(keep).map((endpoint) => endpoint.config.id);
-  const sameDeployment = idsOf((endpoint) => deploymentOf(endpoint) === deploymentOf(refusing));
-  const notClosed = idsOf((endpoint) => circuitOf(endpoint) !== 'closed');
-  const otherShape = idsOf((endpoint) => !sameShape(endpoint, refusing));
-  for (const exclude of [[...sameDeployment, ...notClosed, ...otherShape], [...sameDeployment, ...notClosed], notClosed, sameDeployment]) {
+  const sameDeployment = candidates.filter((endpoint) => sameDeploymentAs(endpoint, refusing)).map((endpoint) => endpoint.config.id);
+  const notClosed = candidates.filter((endpoint) => circuitOf(endpoint) !== 'closed').map((endpoint) => endpoint.config.id);
+  const otherShape = candidates.filter((endpoint) => !sameShape(endpoint, refusing)).map((endpoint) => endpoint.config.id);
+  for (const exclude of [[...sameDeployment, ...notClosed, ...otherShape], [...sameDeployment, ...notClosed], sameDeployment, notClosed]) {
     const decision = route(new Set([...tried, ...exclude]));
     if (decision.ok && !decision.panic) return decision;
   }
   return undefined;
 }
 
-/** Whether two endpoints are sent the same request for one caller's request: the same dialect, written the same way. */
+/**
+ * Whether another deployment than the refusing one's is eligible and untried: a second refusal from
+ * the refusing one's own (a hedge's leg, routed to its sibling) is then no second opinion, and that
+ * one is still asked (R71).
+ */
+export function otherDeploymentLeft<E extends Replica>(route: (exclude: ReadonlySet<string>) => RouteDecision, tried: ReadonlySet<string>, refusing: E, candidates: readonly E[]): boolean {
+  const decision = route(new Set([...tried, ...candidates.filter((endpoint) => sameDeploymentAs(endpoint, refusing)).map((endpoint) => endpoint.config.id)]));
+  return decision.ok && !decision.panic;
+}
+
+/** Whether two endpoints are replicas of one deployment (see secondOpinionRoute). */
+export function sameDeploymentAs(a: Replica, b: Replica): boolean {
+  return deploymentOf(a) === deploymentOf(b);
+}
+
+/**
+ * Whether two endpoints are sent the same request for one caller's request, so that one's answer
+ * shows the other's refusal was its own fault: an endpoint written to another way (another dialect,
+ * or its own encoding options: thinking blocks left out where thinking is off) may have been sent
+ * less, and its taking that says nothing of the refusal. Each encoding option is compared here.
+ */
 export function sameShape(a: Replica, b: Replica): boolean {
   const [one, other] = [a.target, b.target];
   return one.dialect === other.dialect && one.encoding?.maxTokensField === other.encoding?.maxTokensField && one.encoding?.withoutThinking === other.encoding?.withoutThinking;

@@ -28,10 +28,10 @@ export interface FleetTimeouts {
   /** Per route, where the gateway's own would cut answers the replicas give in their planned time. */
   readonly routes: ReadonlyMap<string, { readonly ttftTimeoutMs: number; readonly deadlineMs: number }>;
   /**
-   * The circuit breaker's window: at least twice the longest TTFT timeout, so that a replica that
-   * hangs before its first token is ejected by the time-outs of requests sent one after another and
-   * of their retries, not only by requests that hang on it at once (E55: with the 30 s default under
-   * 33 s TTFT timeouts, two hung replicas were never ejected and every request took 65 s).
+   * The circuit breaker's window: at least twice the longest TTFT timeout, so that it holds the
+   * time-outs of requests sent to a hung replica within one timeout of each other and of their
+   * retries, and fewer requests at once eject it (E55: with the 30 s default under 33 s TTFT
+   * timeouts, eight clients against two hung replicas never ejected them, every request taking 65 s).
    */
   readonly circuitWindowMs: number;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CircuitStatus } from '../../src/gateway/circuit-breaker.js';
 import type { RouteDecision } from '../../src/gateway/route-request.js';
-import { sameShape, secondOpinionRoute, type Replica } from '../../src/gateway/second-opinion.js';
+import { otherDeploymentLeft, sameDeploymentAs, sameShape, secondOpinionRoute, type Replica } from '../../src/gateway/second-opinion.js';
 
 interface Fake extends Replica {
   readonly circuit: CircuitStatus;
@@ -42,13 +42,21 @@ describe('secondOpinionRoute', () => {
     expect(chosen([one, sameRegion, otherRegion], one)).toBe('other');
   });
 
-  it('prefers a closed circuit: a half-open or open endpoint is asked only when no closed one is eligible', () => {
+  it('prefers a closed circuit among other deployments, but another deployment to a closed circuit', () => {
     const [refusing, probing, closed] = [replica('x', { pool: 'x' }), replica('y', { pool: 'y', circuit: 'half-open' }), replica('z', { pool: 'z' })];
     expect(chosen([refusing, probing, closed], refusing)).toBe('z');
-    // Of the same pool but closed, before another pool's half-open one.
+    // Another pool's half-open endpoint before the refusing pool's closed sibling, whose refusal
+    // would be no second opinion (R71: under cost routing nothing else probes the other pool).
     const sibling = replica('x2', { pool: 'x' });
-    expect(chosen([refusing, probing, sibling], refusing)).toBe('x2');
-    expect(chosen([refusing, probing], refusing)).toBe('y');
+    expect(chosen([refusing, sibling, probing], refusing)).toBe('y');
+    expect(chosen([refusing, sibling], refusing)).toBe('x2');
+  });
+
+  it('says whether another deployment than the refusing one is left to ask', () => {
+    const [a0, a1, b0] = [replica('a0', { pool: 'a' }), replica('a1', { pool: 'a' }), replica('b0', { pool: 'b' })];
+    expect(otherDeploymentLeft(routerOver([a0, a1, b0]), new Set(['a0', 'a1']), a0, [a0, a1, b0])).toBe(true);
+    expect(otherDeploymentLeft(routerOver([a0, a1, b0]), new Set(['a0', 'b0']), a0, [a0, a1, b0])).toBe(false);
+    expect([sameDeploymentAs(a0, a1), sameDeploymentAs(a0, b0)]).toEqual([true, false]);
   });
 
   it('prefers an endpoint sent the same request, whose answer can show the refusal was the endpoint\'s', () => {
