@@ -185,6 +185,26 @@ tenants:
     expect(spare.arrivals).toHaveLength(1);
   });
 
+  it("asks a refusal's second opinion of another pool than the refusing one's, as answers do (E55)", async () => {
+    const refusal = '{"type":"error","error":{"type":"invalid_request_error","message":"messages.0: bad block"}}';
+    const [a0, a1] = [await startScriptedUpstream((res) => res.end(refusal), { status: 400, contentType: 'application/json' }), await startScriptedUpstream((res) => res.end(refusal), { status: 400, contentType: 'application/json' })];
+    const counting = await startTestEmulator({ servedModelName: 'm' });
+    cleanups.push(() => a0.close(), () => a1.close(), () => counting.close());
+    const endpoint = (id: string, url: string, pool: string, cost: number): string => `  - { id: ${id}, url: "${url}", dialect: anthropic, model: m, provider: p, region: r1, pool: ${pool}, jurisdiction: us, contextWindow: 131072, marginalCostPerMillionTokens: ${String(cost)}, capacity: 8 }`;
+    const config = gatewayConfig(['version: 1', 'endpoints:', endpoint('a0', a0.url, 'a', 0), endpoint('a1', a1.url, 'a', 1), endpoint('b0', counting.url, 'b', 2), 'routes:', '  - { model: m, endpoints: [a0, a1, b0], policy: [cost] }', 'tenants:', `  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }`].join('\n'));
+    const counted = await countRequest(await gatewayFor(config), { model: 'm', messages: conversation.messages });
+    expect(counted.status).toBe(200);
+    expect([a0.arrivals(), a1.arrivals()]).toEqual([1, 0]);
+    // Not of another pool's window too small for the prompt, while routing's own choice holds it.
+    const small = await startScriptedUpstream((res) => res.end('{"input_tokens":1}'), { status: 200, contentType: 'application/json' });
+    cleanups.push(() => small.close());
+    const roomy = endpoint('a1', counting.url, 'a', 1);
+    const tooSmall = endpoint('b0', small.url, 'b', 2).replace('contextWindow: 131072', 'contextWindow: 8');
+    const sized = gatewayConfig(['version: 1', 'endpoints:', endpoint('a0', a0.url, 'a', 0), roomy, tooSmall, 'routes:', '  - { model: m, endpoints: [a0, a1, b0], policy: [cost] }', 'tenants:', `  - { id: t, apiKeySha256: ${hashApiKey(apiKey)}, jurisdictions: [us], requestsPerMinute: 100000, tokensPerMinute: 100000000 }`].join('\n'));
+    expect((await countRequest(await gatewayFor(sized), { model: 'm', messages: conversation.messages })).status).toBe(200);
+    expect([a0.arrivals(), small.arrivals()]).toEqual([2, 0]);
+  });
+
   it('a count that ends on a failure naming no wait, after one that asked for a wait still running, answers with that one', async () => {
     const busy = await startScriptedUpstream((res) => res.end('{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}'), { status: 429, contentType: 'application/json', headers: { 'retry-after': '30' } });
     const broken = await startScriptedUpstream((res) => res.end('{"type":"error","error":{"type":"api_error","message":"boom"}}'), { status: 500, contentType: 'application/json' });
