@@ -13,6 +13,9 @@ import { maxJsonDepth } from '../protocol/json-depth.js';
 import { hasObjectArguments } from '../protocol/tool-use.js';
 import { releaseAttempt, type Attempt, type StreamAttempt } from './upstream-attempt.js';
 
+/** Gaps between tokens, each over half the stall timeout, that make a stream crawl (see pumpAnswer). */
+const crawlGaps = 8;
+
 /** How an answer ended: its status, the endpoint that last served it, what it used, and its text. */
 export interface AnswerOutcome {
   readonly status: number;
@@ -120,8 +123,30 @@ export async function pumpAnswer(
   const firstTokenAt = now();
   let lastTokenAt = firstTokenAt;
   /** What the idle sweep watches of one attempt. */
-  const watchOf = (cancellation: StreamAttempt['cancellation'], since: number): StreamWatch => ({ lastActive: since, cancellation, stalled: false, quietByDesign: false });
+  const watchOf = (cancellation: StreamAttempt['cancellation'], since: number): StreamWatch => ({ lastActive: since, cancellation, stalled: false, quietByDesign: false, slowGaps: 0, crawled: false });
+  /**
+   * A stream that crawls is cut as a stalled one is, and resumed elsewhere: one whose last
+   * `crawlGaps` gaps between tokens each passed half the stall timeout. A replica that sends a token
+   * just inside the stall timeout (E56: one every 1.8 s under a 2 s timeout) otherwise held every
+   * request routed to it until the deadline failed it, its circuit closed, its peers idle. A gap in
+   * a silence by design (a held tool call, hidden thinking) is not counted.
+   */
+  const crawlGapMs = config.resilience.tokenIdleTimeoutMs / 2;
+  const tokenCame = (): void => {
+    const at = now();
+    if (!watch.quietByDesign) watch.slowGaps = at - watch.lastActive > crawlGapMs ? watch.slowGaps + 1 : 0;
+    lastTokenAt = at;
+    watch.lastActive = at;
+    if (watch.slowGaps >= crawlGaps && !watch.stalled) {
+      watch.stalled = true;
+      watch.crawled = true;
+      watched.delete(watch);
+      watch.cancellation.cancel();
+    }
+  };
   let watch = watchOf(first.cancellation, firstTokenAt);
+  /** Why a stalled attempt was cut, in the caller's and the log's words. */
+  const stallOf = (stalled: StreamWatch): string => (stalled.crawled ? `tokens came more than ${String(crawlGapMs)} ms apart, ${String(crawlGaps)} times in a row` : `no token for ${String(config.resilience.tokenIdleTimeoutMs)} ms`);
   const forward = (event: Exclude<ChatEvent, { type: 'finish' } | { type: 'error' }>): void => {
     if (event.type === 'start') {
       attemptPromptCounted = plausible(event.inputTokens, current.endpoint);
@@ -141,22 +166,19 @@ export async function pumpAnswer(
         return;
       }
     } else if (event.type === 'thinking' || event.type === 'thinking_signature' || event.type === 'redacted_thinking') {
-      lastTokenAt = now();
-      watch.lastActive = lastTokenAt;
+      tokenCame();
       // A block's empty start: with display omitted (some models' default), nothing more comes until
       // its signature; with display summarized its text follows, and silence is a stall again.
       watch.quietByDesign = event.type === 'thinking' && event.text === '' && request.thinking?.display !== 'summarized';
       delivered.thinking(event);
       return;
     } else if (event.type === 'reasoning') {
-      lastTokenAt = now();
-      watch.lastActive = lastTokenAt;
+      tokenCame();
       watch.quietByDesign = false;
       delivered.reasoningPart(event);
       return;
     } else if (event.type !== 'text') {
-      lastTokenAt = now();
-      watch.lastActive = lastTokenAt;
+      tokenCame();
       // A call's end: it is whole, and silence from here on is a stall again. A call's start: quiet
       // is by design only where the upstream's API may hold its arguments back until they are whole.
       if (event.type === 'tool_call_end') watch.quietByDesign = false;
@@ -164,8 +186,7 @@ export async function pumpAnswer(
       delivered.tool(event);
       return;
     } else {
-      lastTokenAt = now();
-      watch.lastActive = lastTokenAt;
+      tokenCame();
       watch.quietByDesign = false;
       delivered.text(event);
       return;
@@ -329,7 +350,7 @@ export async function pumpAnswer(
       // past the budget asked for: what the upstream wrote beyond it is the endpoint's fault.
       return complete({ type: 'finish', finishReason: 'length', usage: { inputTokens: 0, outputTokens: Math.min(budget(), Math.max(estimateTokens(delivered.written()), delivered.deliveredTokens())) } }, endpoint, 0, true);
     }
-    if (watch.stalled && finished === undefined) failure = `no token for ${config.resilience.tokenIdleTimeoutMs} ms`;
+    if (watch.stalled && finished === undefined) failure = stallOf(watch);
     if (finished !== undefined) {
       releaseAttempt(core, current, 'success');
       // A continuation's upstream counted a longer prompt (the caller's and the text sent): the
@@ -449,7 +470,7 @@ export async function pumpAnswer(
               : thinkingOn
                 ? 'in an answer with extended thinking, which cannot be continued'
                 : undefined;
-      const how = watch.stalled ? `no token for ${config.resilience.tokenIdleTimeoutMs} ms` : overloaded ? 'the upstream was overloaded' : 'the upstream stream broke';
+      const how = watch.stalled ? stallOf(watch) : overloaded ? 'the upstream was overloaded' : 'the upstream stream broke';
       const cause = unresumable === undefined ? how : `${how}${watch.stalled || overloaded ? ',' : ''} ${unresumable}`;
       const cut = `the answer was cut after ${tokens(delivered.tokens)} and could not be resumed: ${cause}`;
       // When the resumes failed at upstreams, the last one's failure is the answer, as for a first

@@ -10,8 +10,12 @@ export interface StreamWatch {
   /** When it last sent a token (or started). */
   lastActive: number;
   readonly cancellation: Cancellation;
-  /** Set by the sweep when it cut the attempt for silence. */
+  /** Set by the sweep when it cut the attempt for silence, or by the pump when it cut it for crawling. */
   stalled: boolean;
+  /** Of the attempt's latest gaps between tokens, how many in a row were long (see answer-pump's crawl rule). */
+  slowGaps: number;
+  /** Cut for crawling, not for silence: its tokens came too far apart too many times in a row. */
+  crawled: boolean;
   /**
    * The answer is where its upstream may be silent by design: inside a tool call from an upstream
    * whose API may hold the call's arguments back until they are whole (Dialect.mayHoldToolArguments),

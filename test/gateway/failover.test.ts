@@ -2010,3 +2010,58 @@ resilience: { retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, d
     });
   });
 });
+
+describe('a stream that crawls (E56)', () => {
+  /** An upstream that sends `tokens` tokens `c1 c2 ...`, each after the next of `gapsMs` (cycled), then stops. */
+  async function dripping(gapsMs: readonly number[], tokens: number): Promise<ScriptedUpstream> {
+    const upstream = await startScriptedUpstream((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: '' }));
+      let sent = 0;
+      let timer: NodeJS.Timeout | undefined;
+      const next = (): void => {
+        timer = setTimeout(() => {
+          sent += 1;
+          res.write(openAIChunk({ content: `c${String(sent)} ` }));
+          if (sent < tokens) next();
+          else res.end(`${openAIChunk({}, 'stop')}data: [DONE]\n\n`);
+        }, gapsMs[sent % gapsMs.length]);
+      };
+      next();
+      res.on('close', () => clearTimeout(timer));
+    });
+    cleanups.push(() => upstream.close());
+    return upstream;
+  }
+  const resilience = '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, tokenIdleTimeoutMs: 200, deadlineMs: 6000 }';
+
+  it('is cut after eight gaps in a row each over half the stall timeout, and resumed elsewhere before the deadline would fail it', async () => {
+    // A token every 130 ms under a 200 ms stall timeout: never silent long enough to be a stall.
+    const crawling = await dripping([130], 1000);
+    const healthy = await emulator('m');
+    const { url } = await gateway(
+      [
+        { id: 'crawling', url: crawling.url, model: 'm', cost: 0 },
+        { id: 'healthy', url: healthy.url, model: 'm', cost: 1 },
+      ],
+      { policy: '[cost]', resilience },
+    );
+    const started = Date.now();
+    const streamed = await readSse(await streamOpenAI(url, 'hi', 40), 'openai');
+    expect(streamed.ending).toBe('complete');
+    // The first token, then eight more each 130 ms after the last: cut after the ninth, resumed.
+    expect(streamed.text.startsWith('c1 c2 c3 c4 c5 c6 c7 c8 c9')).toBe(true);
+    expect(streamed.text.includes('c10')).toBe(false);
+    expect(Date.now() - started).toBeLessThan(4000);
+    const scraped = await scrape(url);
+    expect(metricValue(scraped, 'switchyard_stream_resumes_total', { route: publicModel, outcome: 'resumed' })).toBe(1);
+  });
+
+  it('is not a stream with slow gaps that a quicker one breaks, however long it takes', async () => {
+    const uneven = await dripping([130, 130, 130, 130, 130, 130, 130, 10], 24);
+    const { url } = await gateway([{ id: 'uneven', url: uneven.url, model: 'm', cost: 0 }], { policy: '[cost]', resilience });
+    const streamed = await readSse(await streamOpenAI(url, 'hi', 40), 'openai');
+    expect(streamed.ending).toBe('complete');
+    expect(streamed.text.trim().split(' ')).toHaveLength(24);
+    expect(metricValue(await scrape(url), 'switchyard_stream_resumes_total', { route: publicModel, outcome: 'resumed' }) ?? 0).toBe(0);
+  });
+});
