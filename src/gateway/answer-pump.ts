@@ -123,10 +123,11 @@ export async function pumpAnswer(
   const firstTokenAt = now();
   let lastTokenAt = firstTokenAt;
   /** What the idle sweep watches of one attempt. */
-  const watchOf = (cancellation: StreamAttempt['cancellation'], since: number): StreamWatch => ({ lastActive: since, cancellation, stalled: false, quietByDesign: false, slowGaps: 0, crawled: false });
+  const watchOf = (cancellation: StreamAttempt['cancellation'], since: number): StreamWatch => ({ lastActive: since, cancellation, stalled: false, quietByDesign: false, slowGaps: 0, slowSpanMs: 0, crawled: false });
   /**
    * A stream that crawls is cut as a stalled one is, and resumed elsewhere: one whose last
-   * `crawlGaps` gaps between tokens each passed half the stall timeout. A replica that sends a token
+   * `crawlGaps` gaps between tokens each passed half the stall timeout, at a pace that would miss the
+   * deadline (see crawlsPastDeadline). A replica that sends a token
    * just inside the stall timeout (E56: one every 1.8 s under a 2 s timeout) otherwise held every
    * request routed to it until the deadline failed it, its circuit closed, its peers idle. A gap in
    * a silence by design (a held tool call, hidden thinking) is not counted.
@@ -134,10 +135,15 @@ export async function pumpAnswer(
   const crawlGapMs = config.resilience.tokenIdleTimeoutMs / 2;
   const tokenCame = (): void => {
     const at = now();
-    if (!watch.quietByDesign) watch.slowGaps = at - watch.lastActive > crawlGapMs ? watch.slowGaps + 1 : 0;
+    if (!watch.quietByDesign) {
+      const gap = at - watch.lastActive;
+      const slow = gap > crawlGapMs;
+      watch.slowGaps = slow ? watch.slowGaps + 1 : 0;
+      watch.slowSpanMs = slow ? watch.slowSpanMs + gap : 0;
+    }
     lastTokenAt = at;
     watch.lastActive = at;
-    if (watch.slowGaps >= crawlGaps && !watch.stalled) {
+    if (watch.slowGaps >= crawlGaps && !watch.stalled && crawlsPastDeadline(at)) {
       watch.stalled = true;
       watch.crawled = true;
       watched.delete(watch);
@@ -145,6 +151,36 @@ export async function pumpAnswer(
     }
   };
   let watch = watchOf(first.cancellation, firstTokenAt);
+  /**
+   * Only a crawl that would miss the deadline is cut (the rest of the budget at the pace of the slow
+   * gaps runs past it), and only where the answer can go on elsewhere: by continuation, or, nothing
+   * having reached the client, whole. A slow answer that would finish in time, or one no resume
+   * could take over (a JSON answer begun, a tool call, thinking), is left to finish (R72).
+   */
+  const crawlsPastDeadline = (at: number): boolean => {
+    const paceMs = watch.slowSpanMs / Math.max(1, watch.slowGaps);
+    const missesDeadline = at + (budget() - delivered.tokens) * paceMs > context.deadlineAt;
+    return missesDeadline && (!sink.committed || (context.resilience.resumeStreams && unresumable() === undefined));
+  };
+  /**
+   * Why the answer cannot be continued elsewhere after a break, when it cannot. A tool call cut
+   * half-way cannot be continued (no API takes one as a prefill), nor can JSON an upstream holds to
+   * a format (constrained decoding would start the JSON over after the text sent, and the whole
+   * would not parse): a non-stream answer starts over, a stream ends with an error event. JSON of
+   * which only whitespace was sent goes again as sent. Nor a refusal: a continuation would carry on
+   * from the refusal's words as if they were an answer. Nor an answer with thinking on: Anthropic
+   * takes no prefill then, and a thinking block cut before its signature could not go back (even
+   * one that wrote text before any thinking). Adaptive thinking the model did not use is no
+   * thinking: that answer goes on without it. An open model's reasoning the caller was shown
+   * likewise: a continuation would begin a second one.
+   */
+  const unresumable = (): string | undefined => {
+    if (delivered.calls.count > 0) return 'inside a tool call, which cannot be continued';
+    if (request.responseFormat !== undefined && (delivered.sent.toString() + delivered.held).trim() !== '') return 'inside a structured (JSON) answer, which cannot be continued';
+    if (delivered.refused) return 'inside a refusal, which is not continued';
+    if (request.thinking?.type === 'enabled' || delivered.thought.started || (delivered.reasoning.length > 0 && sink.showsReasoning)) return 'in an answer with extended thinking, which cannot be continued';
+    return undefined;
+  };
   /** Why a stalled attempt was cut, in the caller's and the log's words. */
   const stallOf = (stalled: StreamWatch): string => (stalled.crawled ? `tokens came more than ${String(crawlGapMs)} ms apart, ${String(crawlGaps)} times in a row` : `no token for ${String(config.resilience.tokenIdleTimeoutMs)} ms`);
   const forward = (event: Exclude<ChatEvent, { type: 'finish' } | { type: 'error' }>): void => {
@@ -396,18 +432,7 @@ export async function pumpAnswer(
       // said, as the gateway's failure to resume (E26: "the upstream stream broke" hid a 400).
       else if (continuing) lastFailure = new ClientError(502, 'api_error', `the continuation was refused (${String(error.status)}): ${error.message}`, { endpoint: error.endpoint });
     };
-    // A tool call cut half-way cannot be continued (no API takes one as a prefill), nor can JSON an
-    // upstream holds to a format (constrained decoding would start the JSON over after the text
-    // sent, and the whole would not parse): a non-stream answer starts over below, a
-    // stream ends with an error event. JSON of which only whitespace was sent goes again as sent.
-    const jsonBegun = request.responseFormat !== undefined && (delivered.sent.toString() + delivered.held).trim() !== '';
-    // Nor a refusal: a continuation would carry on from the refusal's words as if they were an answer.
-    // Nor an answer with thinking on: Anthropic takes no prefill then, and a thinking block cut before
-    // its signature could not go back (even one that wrote text before any thinking). Adaptive
-    // thinking the model did not use is no thinking: that answer goes on without it.
-    // An open model's reasoning the caller was shown likewise: a continuation would begin a second one.
-    const thinkingOn = request.thinking?.type === 'enabled' || delivered.thought.started || (delivered.reasoning.length > 0 && sink.showsReasoning);
-    if (context.resilience.resumeStreams && delivered.calls.count === 0 && !jsonBegun && !delivered.refused && !thinkingOn) {
+    if (context.resilience.resumeStreams && unresumable() === undefined) {
       // Held text (a possible stop sequence's start) was generated too: the continuation goes on from it.
       const generated = delivered.sent.toString() + delivered.held;
       const received = generated.trimEnd();
@@ -460,18 +485,9 @@ export async function pumpAnswer(
       metrics.resumes.inc({ route, outcome: sink.committed ? 'error-event' : 'failed' });
       // The cause in the gateway's words only: an upstream's error event may quote its account or internals (logged above).
       // Why no resume was tried, where that is the answer's kind rather than the upstreams'.
-      const unresumable =
-        delivered.calls.count > 0
-          ? 'inside a tool call, which cannot be continued'
-          : jsonBegun
-            ? 'inside a structured (JSON) answer, which cannot be continued'
-            : delivered.refused
-              ? 'inside a refusal, which is not continued'
-              : thinkingOn
-                ? 'in an answer with extended thinking, which cannot be continued'
-                : undefined;
+      const why = unresumable();
       const how = watch.stalled ? stallOf(watch) : overloaded ? 'the upstream was overloaded' : 'the upstream stream broke';
-      const cause = unresumable === undefined ? how : `${how}${watch.stalled || overloaded ? ',' : ''} ${unresumable}`;
+      const cause = why === undefined ? how : `${how}${watch.stalled || overloaded ? ',' : ''} ${why}`;
       const cut = `the answer was cut after ${tokens(delivered.tokens)} and could not be resumed: ${cause}`;
       // When the resumes failed at upstreams, the last one's failure is the answer, as for a first
       // answer's attempts: its status (429, 503, 504...), Retry-After and endpoint.

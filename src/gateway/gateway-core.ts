@@ -12,8 +12,9 @@ export interface StreamWatch {
   readonly cancellation: Cancellation;
   /** Set by the sweep when it cut the attempt for silence, or by the pump when it cut it for crawling. */
   stalled: boolean;
-  /** Of the attempt's latest gaps between tokens, how many in a row were long (see answer-pump's crawl rule). */
+  /** Of the attempt's latest gaps between tokens, how many in a row were long (see answer-pump's crawl rule), and how long they took together. */
   slowGaps: number;
+  slowSpanMs: number;
   /** Cut for crawling, not for silence: its tokens came too far apart too many times in a row. */
   crawled: boolean;
   /**

@@ -2032,23 +2032,24 @@ describe('a stream that crawls (E56)', () => {
     cleanups.push(() => upstream.close());
     return upstream;
   }
-  const resilience = '{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, tokenIdleTimeoutMs: 200, deadlineMs: 6000 }';
+  const resilience = (deadlineMs: number): string => `{ retries: 2, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, tokenIdleTimeoutMs: 200, deadlineMs: ${String(deadlineMs)} }`;
 
-  it('is cut after eight gaps in a row each over half the stall timeout, and resumed elsewhere before the deadline would fail it', async () => {
-    // A token every 130 ms under a 200 ms stall timeout: never silent long enough to be a stall.
-    const crawling = await dripping([130], 1000);
+  it('is cut after eight gaps in a row each over half the stall timeout, at a pace that would miss the deadline, and resumed elsewhere', async () => {
+    // A token every 180 ms under a 200 ms stall timeout: never silent long enough to be a stall; 40
+    // tokens at that pace take 7 s, past the 4 s deadline.
+    const crawling = await dripping([180], 1000);
     const healthy = await emulator('m');
     const { url } = await gateway(
       [
         { id: 'crawling', url: crawling.url, model: 'm', cost: 0 },
         { id: 'healthy', url: healthy.url, model: 'm', cost: 1 },
       ],
-      { policy: '[cost]', resilience },
+      { policy: '[cost]', resilience: resilience(4000) },
     );
     const started = Date.now();
     const streamed = await readSse(await streamOpenAI(url, 'hi', 40), 'openai');
     expect(streamed.ending).toBe('complete');
-    // The first token, then eight more each 130 ms after the last: cut after the ninth, resumed.
+    // The first token, then eight more each 180 ms after the last: cut after the ninth, resumed.
     expect(streamed.text.startsWith('c1 c2 c3 c4 c5 c6 c7 c8 c9')).toBe(true);
     expect(streamed.text.includes('c10')).toBe(false);
     expect(Date.now() - started).toBeLessThan(4000);
@@ -2058,10 +2059,28 @@ describe('a stream that crawls (E56)', () => {
 
   it('is not a stream with slow gaps that a quicker one breaks, however long it takes', async () => {
     const uneven = await dripping([130, 130, 130, 130, 130, 130, 130, 10], 24);
-    const { url } = await gateway([{ id: 'uneven', url: uneven.url, model: 'm', cost: 0 }], { policy: '[cost]', resilience });
+    const { url } = await gateway([{ id: 'uneven', url: uneven.url, model: 'm', cost: 0 }], { policy: '[cost]', resilience: resilience(10000) });
     const streamed = await readSse(await streamOpenAI(url, 'hi', 40), 'openai');
     expect(streamed.ending).toBe('complete');
     expect(streamed.text.trim().split(' ')).toHaveLength(24);
     expect(metricValue(await scrape(url), 'switchyard_stream_resumes_total', { route: publicModel, outcome: 'resumed' }) ?? 0).toBe(0);
+  });
+
+  it('is left to finish when its pace meets the deadline, or when no resume could take it over (R72)', async () => {
+    // Twelve tokens at 180 ms: 2.2 s, inside the 4 s deadline. Plain text asking for no more than
+    // that, and JSON (which cannot be continued) asking for more: both finish where they are.
+    for (const json of [false, true]) {
+      const slow = await dripping([180], 12);
+      const { url } = await gateway([{ id: 'slow', url: slow.url, model: 'm', cost: 0 }], { policy: '[cost]', resilience: resilience(4000) });
+      const response = await fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'answer in JSON' }], max_tokens: json ? 40 : 12, stream: true, ...(json ? { response_format: { type: 'json_object' } } : {}) }),
+      });
+      const streamed = await readSse(response, 'openai');
+      expect(streamed.ending).toBe('complete');
+      expect(streamed.text.trim().split(' ')).toHaveLength(12);
+      expect(slow.arrivals()).toBe(1);
+    }
   });
 });
