@@ -2055,6 +2055,8 @@ describe('a stream that crawls (E56)', () => {
     expect(Date.now() - started).toBeLessThan(4000);
     const scraped = await scrape(url);
     expect(metricValue(scraped, 'switchyard_stream_resumes_total', { route: publicModel, outcome: 'resumed' })).toBe(1);
+    // Counted against the crawling endpoint, as a stall is.
+    expect(metricValue(scraped, 'switchyard_upstream_errors_total', { endpoint: 'crawling', status: 'stream' })).toBe(1);
   });
 
   it('is not a stream with slow gaps that a quicker one breaks, however long it takes', async () => {
