@@ -126,11 +126,11 @@ export async function pumpAnswer(
   const watchOf = (cancellation: StreamAttempt['cancellation'], since: number): StreamWatch => ({ lastActive: since, cancellation, stalled: false, quietByDesign: false, slowGaps: 0, slowSpanMs: 0, crawled: false });
   /**
    * A stream that crawls is cut as a stalled one is, and resumed elsewhere: one whose last
-   * `crawlGaps` gaps between tokens each passed half the stall timeout, at a pace that would miss the
-   * deadline (see crawlsPastDeadline). A replica that sends a token
-   * just inside the stall timeout (E56: one every 1.8 s under a 2 s timeout) otherwise held every
-   * request routed to it until the deadline failed it, its circuit closed, its peers idle. A gap in
-   * a silence by design (a held tool call, hidden thinking) is not counted.
+   * `crawlGaps` gaps between tokens each passed half the stall timeout, at a pace that would miss
+   * the deadline (see crawlsPastDeadline). A replica that sends a token just inside the stall
+   * timeout (E56: one every 1.8 s under a 2 s timeout) otherwise held every request routed to it
+   * until the deadline failed it, its circuit closed, its peers idle. A gap in a silence by design
+   * (a held tool call, hidden thinking) is not counted.
    */
   const crawlGapMs = config.resilience.tokenIdleTimeoutMs / 2;
   const tokenCame = (): void => {
