@@ -63,6 +63,16 @@ function renamedTenants(removed: readonly (TenantConfig | undefined)[], added: r
   return renamed;
 }
 
+/**
+ * A plan's tenants added and removed, less those renamed: a rename is said once, as a rename (E57:
+ * 'added alpha-corp; removed alpha; renamed alpha to alpha-corp' read as a tenant dropped).
+ */
+export function renamesApart(plan: { readonly added: readonly string[]; readonly removed: readonly string[]; readonly renamed: readonly RenamedTenant[] }): { readonly added: string[]; readonly removed: string[] } {
+  const to = new Set(plan.renamed.map((pair) => pair.to));
+  const from = new Set(plan.renamed.map((pair) => pair.from));
+  return { added: plan.added.filter((id) => !to.has(id)), removed: plan.removed.filter((id) => !from.has(id)) };
+}
+
 /** Tenants named in a reload's line on stderr, of each kind of change. */
 const namedTenants = 10;
 
@@ -72,6 +82,7 @@ export function describeReload(file: string, plan: ReloadPlan): string {
   if (!plan.apply) return `reload of ${file} not applied: it changes ${plan.needsRestart.join(', ')}, which take a restart; still serving the config loaded before, its tenants included`;
   // A reload that adds thousands of tenants says how many, naming the first few (the log line has them all).
   const named = (what: string, ids: readonly string[]): string[] => (ids.length === 0 ? [] : [`${what} ${ids.slice(0, namedTenants).join(', ')}${ids.length > namedTenants ? ` and ${String(ids.length - namedTenants)} more` : ''}`]);
-  const changes = [...named('added', plan.added), ...named('removed', plan.removed), ...named('renamed', plan.renamed.map((pair) => `${pair.from} to ${pair.to} (limits kept)`)), ...named('changed', plan.changed.map((tenant) => `${tenant.id} (${tenant.fields.join(', ')})`))];
+  const { added, removed } = renamesApart(plan);
+  const changes = [...named('added', added), ...named('removed', removed), ...named('renamed', plan.renamed.map((pair) => `${pair.from} to ${pair.to} (limits kept)`)), ...named('changed', plan.changed.map((tenant) => `${tenant.id} (${tenant.fields.join(', ')})`))];
   return `reloaded ${file}: tenants ${changes.length === 0 ? 'unchanged' : changes.join('; ')}`;
 }

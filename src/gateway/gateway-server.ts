@@ -21,7 +21,7 @@ import { effectiveJurisdictions, routingPolicyFromConfig } from './route-request
 import { carryTenantLimits, MemoryRateLimitStore, type RateLimitStore } from './token-bucket.js';
 import { createPooledUpstreamClient, type UpstreamClient } from './upstream-client.js';
 import { formatProblem, type Result } from '../domain/spec-problem.js';
-import { planReload, type ReloadPlan } from './config-reload.js';
+import { planReload, renamesApart, type ReloadPlan } from './config-reload.js';
 import { answerPreflight, corsResponseHeaders } from './cors-policy.js';
 import { headerJurisdictionsOf } from './jurisdiction-header.js';
 import { createStoreCalls, storeErrorText } from './store-calls.js';
@@ -461,7 +461,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         declaredNames = namesOf(current);
         seedTenantSeries(metrics, current.tenants);
         metrics.configReloads.inc({ outcome: 'applied' });
-        logger?.info({ added: plan.added, removed: plan.removed, renamed: plan.renamed, changed: plan.changed }, 'config reloaded: tenants');
+        logger?.info({ ...renamesApart(plan), renamed: plan.renamed, changed: plan.changed }, 'config reloaded: tenants');
       }
       return plan;
     },

@@ -79,7 +79,8 @@ describe('planReload (what a SIGHUP takes)', () => {
   });
 
   it('says what it took, and what a tenant changed', () => {
-    expect(describeReload('g.yaml', { apply: true, added: ['initech', 'b'], removed: ['a'], changed: [{ id: 'acme', fields: ['apiKeySha256', 'jurisdictions'] }], renamed: [{ from: 'a', to: 'b' }] })).toBe('reloaded g.yaml: tenants added initech, b; removed a; renamed a to b (limits kept); changed acme (apiKeySha256, jurisdictions)');
+    // A rename is said once, as a rename, not also as an addition and a removal (E57).
+    expect(describeReload('g.yaml', { apply: true, added: ['initech', 'b'], removed: ['a'], changed: [{ id: 'acme', fields: ['apiKeySha256', 'jurisdictions'] }], renamed: [{ from: 'a', to: 'b' }] })).toBe('reloaded g.yaml: tenants added initech; renamed a to b (limits kept); changed acme (apiKeySha256, jurisdictions)');
     expect(describeReload('g.yaml', { apply: true, added: [], removed: [], changed: [], renamed: [] })).toBe('reloaded g.yaml: tenants unchanged');
     expect(describeReload('g.yaml', { apply: false, needsRestart: ['routes'] })).toContain('not applied: it changes routes, which take a restart');
   });
