@@ -550,7 +550,9 @@ function jurisdictionFailure(request: RouteInput, allowed: ReadonlySet<string>, 
   } else if (request.headerJurisdictions !== undefined) {
     message = `no endpoint for model ${model}: the request's jurisdiction header ${list(request.headerJurisdictions.slice(0, 10).map(shownHeaderValue))} names none of the tenant's allowed jurisdictions ${list(request.tenantJurisdictions)}, so nothing is allowed`;
   } else {
-    message = `no endpoint for model ${model}: the tenant is allowed no jurisdictions`;
+    // A tenant is configured with one jurisdiction at least: none is a reload's doing, which may
+    // have narrowed the tenant's or revoked the request's key (E57: a revoked key read as the former).
+    message = `no endpoint for model ${model}: this request may use no jurisdiction now: a reload took them from its tenant, or took away the key it came with`;
   }
   return { ok: false, status: 503, code: 'jurisdiction', message };
 }

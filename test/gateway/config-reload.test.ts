@@ -126,7 +126,7 @@ describe('a reload and the requests in flight', () => {
     cut.release();
     const text = await response.text();
     expect(text).toContain('"content":"Hi"');
-    expect(text).toContain("could not be resumed: the upstream stream broke; then no endpoint for model 'm': the tenant is allowed no jurisdictions");
+    expect(text).toContain("could not be resumed: the upstream stream broke; then no endpoint for model 'm': this request may use no jurisdiction now: a reload took them from its tenant, or took away the key it came with");
     expect(text).not.toContain('[DONE]');
     expect(upstream.calls.map((call) => call.endpoint)).toEqual(['us']);
 
@@ -142,7 +142,7 @@ describe('a reload and the requests in flight', () => {
     again.release();
     const refused = await answer;
     expect([refused.status, refused.headers.get('x-should-retry')]).toEqual([502, 'false']);
-    expect(((await refused.json()) as { error: { message: string } }).error.message).toContain('the tenant is allowed no jurisdictions');
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toContain('this request may use no jurisdiction now: a reload took them from its tenant, or took away the key it came with');
     expect(whole.calls.map((call) => call.endpoint)).toEqual(['us']);
   });
 
