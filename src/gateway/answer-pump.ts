@@ -143,12 +143,14 @@ export async function pumpAnswer(
     }
     lastTokenAt = at;
     watch.lastActive = at;
-    if (watch.slowGaps >= crawlGaps && !watch.stalled && crawlsPastDeadline(at)) {
-      watch.stalled = true;
-      watch.crawled = true;
-      watched.delete(watch);
-      watch.cancellation.cancel();
-    }
+  };
+  /** After the token is delivered (it may be the one that makes the answer one no resume can take over, R73): the cut, where the rule asks for it. */
+  const cutIfCrawling = (): void => {
+    if (watch.slowGaps < crawlGaps || watch.stalled || !crawlsPastDeadline(watch.lastActive)) return;
+    watch.stalled = true;
+    watch.crawled = true;
+    watched.delete(watch);
+    watch.cancellation.cancel();
   };
   let watch = watchOf(first.cancellation, firstTokenAt);
   /**
@@ -159,8 +161,17 @@ export async function pumpAnswer(
    */
   const crawlsPastDeadline = (at: number): boolean => {
     const paceMs = watch.slowSpanMs / Math.max(1, watch.slowGaps);
-    const missesDeadline = at + (budget() - delivered.tokens) * paceMs > context.deadlineAt;
-    return missesDeadline && (!sink.committed || (context.resilience.resumeStreams && unresumable() === undefined));
+    // Of an answer whose length nothing bounds but the default budget, as much again as has come is
+    // expected (R73: 4,096 tokens to come made every crawl miss the deadline). Chunks stand for
+    // tokens, as the upstream sends them: one that packs several in each is taken to have more to come.
+    const bounded = request.maxTokens !== undefined || context.roomBudget !== undefined;
+    const toCome = bounded ? budget() - delivered.tokens : delivered.tokens;
+    if (at + toCome * paceMs <= context.deadlineAt) return false;
+    if (context.resilience.resumeStreams && unresumable() === undefined) return true;
+    if (sink.committed) return false;
+    // Nothing has reached the client and no continuation can take the answer over: it starts over
+    // whole, which only an endpoint it has not tried can do in time (R73).
+    return core.endpoints.runtimesOf(context.route).some((endpoint) => !tried.has(endpoint.config.id));
   };
   /**
    * Why the answer cannot be continued elsewhere after a break, when it cannot. A tool call cut
@@ -207,11 +218,13 @@ export async function pumpAnswer(
       // its signature; with display summarized its text follows, and silence is a stall again.
       watch.quietByDesign = event.type === 'thinking' && event.text === '' && request.thinking?.display !== 'summarized';
       delivered.thinking(event);
+      cutIfCrawling();
       return;
     } else if (event.type === 'reasoning') {
       tokenCame();
       watch.quietByDesign = false;
       delivered.reasoningPart(event);
+      cutIfCrawling();
       return;
     } else if (event.type !== 'text') {
       tokenCame();
@@ -220,11 +233,13 @@ export async function pumpAnswer(
       if (event.type === 'tool_call_end') watch.quietByDesign = false;
       else if (event.type === 'tool_call') watch.quietByDesign = dialects[current.endpoint.config.dialect].mayHoldToolArguments;
       delivered.tool(event);
+      cutIfCrawling();
       return;
     } else {
       tokenCame();
       watch.quietByDesign = false;
       delivered.text(event);
+      cutIfCrawling();
       return;
     }
     sink.event(event);

@@ -2071,18 +2071,58 @@ describe('a stream that crawls (E56)', () => {
   it('is left to finish when its pace meets the deadline, or when no resume could take it over (R72)', async () => {
     // Twelve tokens at 180 ms: 2.2 s, inside the 4 s deadline. Plain text asking for no more than
     // that, and JSON (which cannot be continued) asking for more: both finish where they are.
-    for (const json of [false, true]) {
+    // And plain text asking for no budget at all: as much again as has come is expected (R73).
+    for (const shape of [{ max_tokens: 12 }, { max_tokens: 40, response_format: { type: 'json_object' } }, {}]) {
       const slow = await dripping([180], 12);
       const { url } = await gateway([{ id: 'slow', url: slow.url, model: 'm', cost: 0 }], { policy: '[cost]', resilience: resilience(4000) });
       const response = await fetch(`${url}/v1/chat/completions`, {
         method: 'POST',
         headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'answer in JSON' }], max_tokens: json ? 40 : 12, stream: true, ...(json ? { response_format: { type: 'json_object' } } : {}) }),
+        body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'answer in JSON' }], stream: true, ...shape }),
       });
       const streamed = await readSse(response, 'openai');
       expect(streamed.ending).toBe('complete');
       expect(streamed.text.trim().split(' ')).toHaveLength(12);
       expect(slow.arrivals()).toBe(1);
     }
+  });
+
+  it('is not cut on the event that makes it one no resume could take over: a tool call begun (R73)', async () => {
+    const calling = await startScriptedUpstream((res) => {
+      res.write(openAIChunk({ role: 'assistant', content: '' }));
+      let sent = 0;
+      const timer = setInterval(() => {
+        sent += 1;
+        if (sent <= 8) {
+          res.write(openAIChunk({ content: `c${String(sent)} ` }));
+          return;
+        }
+        if (sent === 9) {
+          res.write(openAIChunk({ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '{}' } }] }));
+          return;
+        }
+        clearInterval(timer);
+        res.end(`${openAIChunk({}, 'tool_calls')}data: [DONE]\n\n`);
+      }, 180);
+      res.on('close', () => clearInterval(timer));
+    });
+    cleanups.push(() => calling.close());
+    const healthy = await emulator('m');
+    const { url } = await gateway(
+      [
+        { id: 'calling', url: calling.url, model: 'm', cost: 0 },
+        { id: 'healthy', url: healthy.url, model: 'm', cost: 1 },
+      ],
+      { policy: '[cost]', resilience: resilience(4000) },
+    );
+    const response = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'look it up' }], max_tokens: 40, stream: true, tools: [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: {} } } }] }),
+    });
+    const streamed = await readSse(response, 'openai');
+    expect(streamed.ending).toBe('complete');
+    expect(streamed.raw).toContain('"finish_reason":"tool_calls"');
+    expect(calling.arrivals()).toBe(1);
   });
 });
