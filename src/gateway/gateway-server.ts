@@ -25,7 +25,8 @@ import { planReload, renamesApart, type ReloadPlan } from './config-reload.js';
 import { answerPreflight, corsResponseHeaders } from './cors-policy.js';
 import { headerJurisdictionsOf } from './jurisdiction-header.js';
 import { createStoreCalls, storeErrorText } from './store-calls.js';
-import { headerLines, headerValue, inboundDialectOf, targetOf } from './request-head.js';
+import { headerLines, headerValue, targetOf } from './request-head.js';
+import { inboundDialect } from '../protocol/inbound-dialect.js';
 import { isChatPath } from '../protocol/inbound-dialect.js';
 import { requestIdFrom } from './request-id.js';
 import { serveChat } from './serve-chat.js';
@@ -253,7 +254,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     // Response headers are gathered here and written once: setHeader per header cost CPU and
     // kept a header table alive for every open stream.
     const { path, query } = targetOf(req);
-    const inbound = inboundDialectOf(req, path);
+    const inbound = inboundDialect(path, req.headers);
     // x-request-id always (logs, docs), and the header the caller's SDK reads if it is another.
     const headers: ResponseHeaders = { 'x-request-id': requestId, [inbound.requestIdHeader]: requestId };
     // A page allowed to call the API may read its answers, errors included.

@@ -1,6 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import type { Dialect } from '../protocol/dialect.js';
-import { inboundDialect } from '../protocol/inbound-dialect.js';
 
 /** A header's value; the first, where Node keeps several. */
 export function headerValue(value: string | string[] | undefined): string | undefined {
@@ -13,11 +11,6 @@ export function targetOf(req: IncomingMessage): { readonly path: string; readonl
   const url = target.charCodeAt(0) === 47 ? target : originForm(target);
   const mark = url.indexOf('?');
   return mark < 0 ? { path: url, query: '' } : { path: url.slice(0, mark), query: url.slice(mark + 1) };
-}
-
-/** The API a request speaks (see inboundDialect). */
-export function inboundDialectOf(req: IncomingMessage, path: string): Dialect {
-  return inboundDialect(path, req.headers);
 }
 
 /**

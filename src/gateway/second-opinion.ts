@@ -23,9 +23,9 @@ export interface Replica {
  * the route failed for good). With none met, `undefined`: the routing as it is.
  */
 export function secondOpinionRoute<E extends Replica>(route: (exclude: ReadonlySet<string>) => RouteDecision, tried: ReadonlySet<string>, refusing: E, candidates: readonly E[], circuitOf: (endpoint: E) => CircuitStatus): RouteDecision | undefined {
-  const sameDeployment = candidates.filter((endpoint) => sameDeploymentAs(endpoint, refusing)).map((endpoint) => endpoint.config.id);
-  const notClosed = candidates.filter((endpoint) => circuitOf(endpoint) !== 'closed').map((endpoint) => endpoint.config.id);
-  const otherShape = candidates.filter((endpoint) => !sameShape(endpoint, refusing)).map((endpoint) => endpoint.config.id);
+  const sameDeployment = idsOf(candidates, (endpoint) => sameDeploymentAs(endpoint, refusing));
+  const notClosed = idsOf(candidates, (endpoint) => circuitOf(endpoint) !== 'closed');
+  const otherShape = idsOf(candidates, (endpoint) => !sameShape(endpoint, refusing));
   for (const exclude of [[...sameDeployment, ...notClosed, ...otherShape], [...sameDeployment, ...notClosed], sameDeployment, notClosed]) {
     const decision = route(new Set([...tried, ...exclude]));
     if (decision.ok && !decision.panic) return decision;
@@ -39,7 +39,7 @@ export function secondOpinionRoute<E extends Replica>(route: (exclude: ReadonlyS
  * one is still asked (R71).
  */
 export function otherDeploymentLeft<E extends Replica>(route: (exclude: ReadonlySet<string>) => RouteDecision, tried: ReadonlySet<string>, refusing: E, candidates: readonly E[]): boolean {
-  const decision = route(new Set([...tried, ...candidates.filter((endpoint) => sameDeploymentAs(endpoint, refusing)).map((endpoint) => endpoint.config.id)]));
+  const decision = route(new Set([...tried, ...idsOf(candidates, (endpoint) => sameDeploymentAs(endpoint, refusing))]));
   return decision.ok && !decision.panic;
 }
 
@@ -57,6 +57,10 @@ export function sameDeploymentAs(a: Replica, b: Replica): boolean {
 export function sameShape(a: Replica, b: Replica): boolean {
   const [one, other] = [a.target, b.target];
   return one.dialect === other.dialect && one.encoding?.maxTokensField === other.encoding?.maxTokensField && one.encoding?.withoutThinking === other.encoding?.withoutThinking;
+}
+
+function idsOf<E extends Replica>(candidates: readonly E[], keep: (endpoint: E) => boolean): string[] {
+  return candidates.filter(keep).map((endpoint) => endpoint.config.id);
 }
 
 /** The deployment an endpoint is a replica of: its pool, else its provider's region. */

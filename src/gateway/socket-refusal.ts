@@ -2,7 +2,8 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Socket } from 'node:net';
 import type { ErrorKind } from '../protocol/chat.js';
 import { openaiDialect } from '../protocol/openai/openai-dialect.js';
-import { inboundDialectOf, targetOf } from './request-head.js';
+import { inboundDialect } from '../protocol/inbound-dialect.js';
+import { targetOf } from './request-head.js';
 
 /** A refusal written on a socket: its status, kind and words. */
 export interface SocketRefusal {
@@ -112,7 +113,7 @@ export function refuseSocket(shell: SocketRefusalShell, socket: Socket, refusal:
   if (current !== undefined) answeredRequests.add(current.req);
   // In the dialect of the request whose head was read (E38: a slow body on /v1/messages was told
   // in OpenAI's shape); OpenAI's before any head.
-  const inbound = request === undefined ? openaiDialect : inboundDialectOf(request, targetOf(request).path);
+  const inbound = request === undefined ? openaiDialect : inboundDialect(targetOf(request).path, request.headers);
   const body = JSON.stringify(inbound.formatError({ kind: refusal.kind, message: refusal.message, requestId }));
   const requestIdHeaders = inbound.requestIdHeader === 'x-request-id' ? '' : `${inbound.requestIdHeader}: ${requestId}\r\n`;
   // Closed once written, as Node does: a client that keeps its side open does not keep the socket.

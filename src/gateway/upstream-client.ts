@@ -143,7 +143,6 @@ function viaEntries(via: string): string[] {
 /** The most of a request's own Via carried onto an upstream call (see viaOf): about 40 hops. */
 const forwardedViaChars = 1024;
 
-
 /**
  * Request bodies longer than this many characters go to undici as a releasingBody: undici keeps a
  * string or Buffer body for the life of the request, which for a streaming answer is minutes, and
