@@ -2087,6 +2087,22 @@ describe('a stream that crawls (E56)', () => {
     }
   });
 
+  it('says why it was cut when no resume could take it over', async () => {
+    const crawling = await dripping([180], 1000);
+    const broken = await startScriptedUpstream((res) => res.end(JSON.stringify({ error: { message: 'down', type: 'server_error' } })), { status: 500, contentType: 'application/json' });
+    cleanups.push(() => broken.close());
+    const { url } = await gateway(
+      [
+        { id: 'crawling', url: crawling.url, model: 'm', cost: 0 },
+        { id: 'broken', url: broken.url, model: 'm', cost: 1 },
+      ],
+      { policy: '[cost]', resilience: '{ retries: 0, backoffMs: 5, maxBackoffMs: 50, ttftTimeoutMs: 2000, tokenIdleTimeoutMs: 200, deadlineMs: 6000 }' },
+    );
+    const streamed = await readSse(await streamOpenAI(url, 'hi', 40), 'openai');
+    expect(streamed.ending).toBe('error-event');
+    expect(streamed.raw).toContain('could not be resumed: tokens came more than 100 ms apart, 8 times in a row; then ');
+  });
+
   it('is not cut on the event that makes it one no resume could take over: a tool call begun (R73)', async () => {
     const calling = await startScriptedUpstream((res) => {
       res.write(openAIChunk({ role: 'assistant', content: '' }));
