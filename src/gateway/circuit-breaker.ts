@@ -4,14 +4,18 @@ import type { CircuitBreakerConfig } from './gateway-config.js';
  * A per-endpoint circuit breaker as a pure state machine over plain data, so the
  * gateway and the simulator share it and tests drive it with numbers for time.
  *
- *   closed    --failureThreshold failures within windowMs-->  open
+ *   closed    --failureThreshold failures within windowMs, or in a row-->  open
  *   open      --openMs elapsed (seen at the next event or view)-->  half-open
  *   half-open --a probe succeeds-->  closed (failure history cleared)
  *   half-open --a probe fails-->  open (timer restarts)
  *
  * In closed state a success does not clear earlier failures: a sliding window,
  * not a run of consecutive failures, so an endpoint failing half of its requests
- * still opens. In half-open state any outcome given counts as the probe's verdict:
+ * still opens. A run of failureThreshold failures with no success between them
+ * opens it too, however far apart: a hung endpoint fails each request one TTFT
+ * timeout after it was sent, so one client's requests one after another fail a
+ * timeout apart, too seldom for any window (E55: under 33 s timeouts every such
+ * request waited 33 s, for ever). In half-open state any outcome given counts as the probe's verdict:
  * the gateway gives none for an attempt sent before the circuit opened (see
  * EndpointPool.sentBeforeOpening). 'probe-cancel' releases a probe slot that ended
  * without a verdict (the client went away), so a cancelled probe cannot wedge the
@@ -26,13 +30,19 @@ import type { CircuitBreakerConfig } from './gateway-config.js';
 export type CircuitStatus = 'closed' | 'open' | 'half-open';
 
 export type CircuitState =
-  | { readonly status: 'closed'; /** Times of recent failures, oldest first, at most failureThreshold of them. */ readonly failures: readonly number[] }
+  | {
+      readonly status: 'closed';
+      /** Times of recent failures, oldest first, at most failureThreshold - 1 of them. */
+      readonly failures: readonly number[];
+      /** Failures since the last success, however long ago. */
+      readonly streak: number;
+    }
   | { readonly status: 'open'; readonly openedAt: number }
   | { readonly status: 'half-open'; readonly probesInFlight: number };
 
 export type CircuitEvent = 'success' | 'failure' | 'probe-start' | 'probe-cancel' | 'recovered' | 'relapse';
 
-export const initialCircuitState: CircuitState = { status: 'closed', failures: [] };
+export const initialCircuitState: CircuitState = { status: 'closed', failures: [], streak: 0 };
 
 /** The state after `event` at time `now` (ms). Returns the same object when nothing changes. */
 export function nextCircuitState(state: CircuitState, event: CircuitEvent, now: number, config: CircuitBreakerConfig): CircuitState {
@@ -40,7 +50,8 @@ export function nextCircuitState(state: CircuitState, event: CircuitEvent, now: 
   switch (current.status) {
     case 'closed':
       if (event === 'relapse') return { status: 'open', openedAt: now };
-      return event === 'failure' ? recordFailure(current.failures, now, config) : current;
+      if (event === 'failure') return recordFailure(current, now, config);
+      return event === 'success' && current.streak > 0 ? { ...current, streak: 0 } : current;
     case 'open':
       // Outcomes of requests started before the circuit opened change nothing; a request
       // sent while it was open (panic routing) that succeeded shows the endpoint works.
@@ -71,11 +82,12 @@ export function msUntilHalfOpen(state: CircuitState, now: number, config: Circui
   return state.status === 'open' ? Math.max(0, state.openedAt + config.openMs - now) : 0;
 }
 
-function recordFailure(previous: readonly number[], now: number, config: CircuitBreakerConfig): CircuitState {
-  const recent = [...previous.filter((at) => now - at < config.windowMs), now];
-  if (recent.length >= config.failureThreshold) return { status: 'open', openedAt: now };
+function recordFailure(previous: Extract<CircuitState, { status: 'closed' }>, now: number, config: CircuitBreakerConfig): CircuitState {
+  const recent = [...previous.failures.filter((at) => now - at < config.windowMs), now];
+  const streak = previous.streak + 1;
+  if (recent.length >= config.failureThreshold || streak >= config.failureThreshold) return { status: 'open', openedAt: now };
   // Only the newest threshold-1 failures can ever count towards opening.
-  return { status: 'closed', failures: recent.slice(-(config.failureThreshold - 1)) };
+  return { status: 'closed', failures: recent.slice(-(config.failureThreshold - 1)), streak };
 }
 
 function halfOpenAfter(probesInFlight: number, event: CircuitEvent, now: number, current: CircuitState): CircuitState {

@@ -86,15 +86,17 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
       warnings.push(`routes '${other.model}' and '${route.model}' share ${someOf(shared.map((id) => `'${id}'`))} with different ttftTimeoutMs (${String(otherTtft)} and ${String(ttft)}): the shorter one's timeouts count against the endpoints' circuits, which open for both; give them the same, or endpoints of their own`);
     }
   });
-  // A hung endpoint fails each request one TTFT timeout after it was sent, and a request's retry on
-  // another hung one a timeout later: a window of two timeouts holds the time-outs of requests sent
-  // within one timeout of each other and of their retries, so fewer requests at once eject it (E55:
-  // under 33 s timeouts, a 30 s window needed five requests hanging at once on one replica).
+  // An endpoint that hangs on every request is ejected after failureThreshold time-outs in a row; one
+  // that hangs on some and answers others only by the window. It fails each of those one TTFT timeout
+  // after it was sent, and a request's retry on another hung one a timeout later: a window of two
+  // timeouts holds the time-outs of requests sent within one timeout of each other and of their
+  // retries, so fewer requests at once eject it (E55: under 33 s timeouts, a 30 s window needed five
+  // requests hanging at once on one replica).
   const longestTtft = Math.max(config.resilience.ttftTimeoutMs, ...config.routes.map((route) => routeResilience(config.resilience, route).ttftTimeoutMs));
   const { windowMs, failureThreshold } = config.resilience.circuitBreaker;
   const wanted = Math.min(longestTimeoutMs, 2 * longestTtft);
   if (windowMs < wanted) {
-    warnings.push(`resilience.circuitBreaker.windowMs (${String(windowMs)}) is shorter than twice the longest ttftTimeoutMs (${String(longestTtft)}): an endpoint that hangs before its first token is ejected only when ${String(failureThreshold)} of its requests time out within ${String(windowMs)} ms, which under such time-outs takes about that many sent to it at once; set circuitBreaker.windowMs to ${String(wanted)}`);
+    warnings.push(`resilience.circuitBreaker.windowMs (${String(windowMs)}) is shorter than twice the longest ttftTimeoutMs (${String(longestTtft)}): an endpoint that hangs before its first token on some requests and answers others is ejected only when ${String(failureThreshold)} of its requests time out within ${String(windowMs)} ms, which under such time-outs takes about that many sent to it at once; set circuitBreaker.windowMs to ${String(wanted)}`);
   }
   // A route's short deadline fits the stall timeout for every route (see fitIdleToRoutes).
   const idle = config.resilience.tokenIdleTimeoutMs;

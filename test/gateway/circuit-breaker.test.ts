@@ -13,9 +13,21 @@ describe('circuit breaker', () => {
     expect(run([['failure', 0], ['failure', 100], ['failure', 200]])).toEqual({ status: 'open', openedAt: 200 });
   });
 
-  it('failures outside the window do not count', () => {
-    expect(run([['failure', 0], ['failure', 100], ['failure', 1100]]).status).toBe('closed');
-    expect(run([['failure', 0], ['failure', 600], ['failure', 1100], ['failure', 1200]]).status).toBe('open');
+  it('failures outside the window do not count towards it', () => {
+    expect(run([['failure', 0], ['failure', 100], ['success', 150], ['failure', 1100]])).toEqual({ status: 'closed', failures: [1100], streak: 1 });
+    expect(run([['failure', 0], ['failure', 600], ['success', 700], ['failure', 1100], ['failure', 1200]]).status).toBe('open');
+  });
+
+  it('opens after failureThreshold failures in a row, however far apart: a hung endpoint failing one request after another', () => {
+    // One client's requests to a hung endpoint, each failing a TTFT timeout (here 5 s) after it was sent.
+    expect(run([['failure', 5000], ['failure', 10_000]])).toEqual({ status: 'closed', failures: [10_000], streak: 2 });
+    expect(run([['failure', 5000], ['failure', 10_000], ['failure', 15_000]])).toEqual({ status: 'open', openedAt: 15_000 });
+    // A success between them ends the run: the window alone judges failures spread among answers.
+    expect(run([['failure', 5000], ['failure', 10_000], ['success', 12_000], ['failure', 15_000], ['failure', 20_000]])).toEqual({ status: 'closed', failures: [20_000], streak: 2 });
+    const afterSuccess = run([['failure', 5000], ['success', 6000]]);
+    expect(afterSuccess).toEqual({ status: 'closed', failures: [5000], streak: 0 });
+    // A success with no run to end changes nothing (the same object).
+    expect(nextCircuitState(afterSuccess, 'success', 7000, config)).toBe(afterSuccess);
   });
 
   it('successes do not clear the window: an endpoint failing half its requests still opens', () => {
@@ -30,9 +42,11 @@ describe('circuit breaker', () => {
   });
 
   it('keeps a bounded failure history', () => {
-    const events = Array.from({ length: 100 }, (_, index): [CircuitEvent, number] => ['failure', index * 600]);
+    // Two failures a window apart, then a success, a hundred times: never open, never more than threshold-1 kept.
+    const events = Array.from({ length: 100 }, (_, index): [CircuitEvent, number][] => [['failure', index * 1200], ['failure', index * 1200 + 600], ['success', index * 1200 + 700]]).flat();
     const state = run(events);
-    expect(state.status === 'closed' ? state.failures.length : -1).toBeLessThanOrEqual(config.failureThreshold - 1);
+    expect(state.status).toBe('closed');
+    expect(state.status === 'closed' ? state.failures.length : -1).toBe(config.failureThreshold - 1);
   });
 
   it('open -> half-open after openMs, seen by a view or the next event', () => {
@@ -47,14 +61,14 @@ describe('circuit breaker', () => {
     const open: CircuitState = { status: 'open', openedAt: 1000 };
     expect(nextCircuitState(open, 'success', 2000, config)).toBe(open);
     expect(nextCircuitState(open, 'failure', 2000, config)).toBe(open);
-    expect(nextCircuitState(open, 'recovered', 2000, config)).toEqual({ status: 'closed', failures: [] });
-    expect(nextCircuitState({ status: 'half-open', probesInFlight: 1 }, 'recovered', 7000, config)).toEqual({ status: 'closed', failures: [] });
-    expect(nextCircuitState({ status: 'closed', failures: [10] }, 'recovered', 20, config)).toEqual({ status: 'closed', failures: [10] });
+    expect(nextCircuitState(open, 'recovered', 2000, config)).toEqual({ status: 'closed', failures: [], streak: 0 });
+    expect(nextCircuitState({ status: 'half-open', probesInFlight: 1 }, 'recovered', 7000, config)).toEqual({ status: 'closed', failures: [], streak: 0 });
+    expect(nextCircuitState({ status: 'closed', failures: [10], streak: 1 }, 'recovered', 20, config)).toEqual({ status: 'closed', failures: [10], streak: 1 });
   });
 
   it('half-open -> closed on a successful probe, with a clean history', () => {
     const state = run([['probe-start', 6000], ['success', 6100]], { status: 'open', openedAt: 1000 });
-    expect(state).toEqual({ status: 'closed', failures: [] });
+    expect(state).toEqual({ status: 'closed', failures: [], streak: 0 });
   });
 
   it('half-open -> open on a failed probe, restarting the timer', () => {

@@ -274,6 +274,31 @@ describe('failover under faults', () => {
       expect(hung.stats().running).toBe(0);
     });
 
+    it('one client asking one request after another opens it too: failures in a row count however far apart, a window shorter than the timeout notwithstanding (E55)', async () => {
+      const hung = await emulator('m-hung', { faults: { hangMs: -1 } });
+      const good = await emulator('m-good');
+      // Each time-out comes a whole TTFT timeout (300 ms) after the last: never two within the 100 ms window.
+      const { url } = await gateway(
+        [
+          { id: 'hung', url: hung.url, model: 'm-hung', cost: 0 },
+          { id: 'good', url: good.url, model: 'm-good', cost: 1 },
+        ],
+        { policy: '[cost]', resilience: resilience.replace('windowMs: 60000', 'windowMs: 100') },
+      );
+      const oa = openai(url);
+      const took: number[] = [];
+      for (let n = 0; n < 6; n += 1) {
+        const started = performance.now();
+        const answer = await oa.chat.completions.create({ model: publicModel, messages: [{ role: 'user', content: `one after another ${n}` }], max_tokens: 5 });
+        expect(answer.choices[0]?.finish_reason).toBeDefined();
+        took.push(performance.now() - started);
+      }
+      // Three pay the timeout (failureThreshold), the circuit opens, and the rest go straight to the good endpoint.
+      for (const ms of took.slice(0, 3)) expect(ms).toBeGreaterThanOrEqual(290);
+      for (const ms of took.slice(3)) expect(ms).toBeLessThan(200);
+      expect(metricValue(await scrape(url), 'switchyard_circuit_state', { endpoint: 'hung' })).toBe(2);
+    });
+
     // Regression, fixed (src/gateway/gateway-server.ts, attempt(), lines 149-151 and 163): a STREAMED attempt that times out
     // waiting for its first token is recorded as 502 "upstream stream ended before the first token", not as the
     // TTFT timeout (504): the abort makes readStream end quietly (done), which attempt() reads as an early end.

@@ -88,7 +88,7 @@ describe('a circuit window shorter than two TTFT timeouts', () => {
   it('is warned of: a hung endpoint would be ejected only by requests hanging on it at once (E55)', () => {
     const long = gatewayConfig(yaml('  - { model: big, endpoints: [slow, fast], resilience: { ttftTimeoutMs: 20000 } }', '{}'));
     expect(gatewayConfigWarnings(long, {})).toEqual([
-      'resilience.circuitBreaker.windowMs (30000) is shorter than twice the longest ttftTimeoutMs (20000): an endpoint that hangs before its first token is ejected only when 5 of its requests time out within 30000 ms, which under such time-outs takes about that many sent to it at once; set circuitBreaker.windowMs to 40000',
+      'resilience.circuitBreaker.windowMs (30000) is shorter than twice the longest ttftTimeoutMs (20000): an endpoint that hangs before its first token on some requests and answers others is ejected only when 5 of its requests time out within 30000 ms, which under such time-outs takes about that many sent to it at once; set circuitBreaker.windowMs to 40000',
     ]);
     // No advice past what the schema takes: a window at its largest is not warned of (R71).
     const longest = '{ ttftTimeoutMs: 50000000, deadlineMs: 86400000, tokenIdleTimeoutMs: 1000000, circuitBreaker: { windowMs: 86400000 } }';
