@@ -6,14 +6,15 @@ import { createGatewayLogger } from '../src/gateway/gateway-logger.js';
 import { limitHeapGrowth } from '../src/cli/limit-heap-growth.js';
 import { createGateway } from '../src/gateway/gateway-server.js';
 import { hashApiKey } from '../src/gateway/tenant-auth.js';
+import { startMinimalGateway } from './minimal-gateway.js';
 import { startMockUpstream } from './mock-upstream.js';
 
 /**
  * Child-process entry points for bench:gateway, so each server's peak RSS is its
- * own: `mock [--slow-stream-ms N]`, `gateway --upstream URL [--log-file PATH]` or
- * `relay --upstream URL`. Each prints its URL on one line and serves until killed.
- * The gateway writes its request log, as `switchyard gateway` does, to `--log-file`
- * (none without it).
+ * own: `mock [--slow-stream-ms N]`, `gateway --upstream URL [--log-file PATH]`,
+ * `relay --upstream URL` or `minimal --upstream URL --log-file PATH`. Each prints its
+ * URL on one line and serves until killed. The gateway writes its request log, as
+ * `switchyard gateway` does, to `--log-file` (none without it); so does the minimal one.
  */
 export const benchKey = 'sk-bench';
 
@@ -72,4 +73,7 @@ if (role === 'mock') {
     });
   });
   server.listen(0, '127.0.0.1', () => process.stdout.write(`http://127.0.0.1:${(server.address() as AddressInfo).port}\n`));
+} else if (role === 'minimal') {
+  const minimal = await startMinimalGateway(option('--upstream') ?? '', createGatewayLogger(option('--log-file') ?? '/dev/null'));
+  process.stdout.write(`${minimal.url}\n`);
 }

@@ -17,7 +17,9 @@ import { benchKey } from './bench-servers.js';
  * with the machine's speed than throughput does), and the RSS of the
  * gateway holding ~10k open streams. (d), a relay with no logic at all (node:http in, undici
  * out, as the gateway has), is measured beside them for reference: what Node's HTTP server and
- * client alone cost on the same machine in the same round.
+ * client alone cost on the same machine in the same round; and (e), a minimal gateway
+ * (minimal-gateway.ts): the least work any gateway does for this request with the same libraries,
+ * before any of its features.
  * Every server runs in its own process; the load generator runs here. The
  * targets take turns over BENCH_ROUNDS rounds (default 3) and medians are
  * reported with every round's figure, since a shared machine drifts. The
@@ -32,6 +34,7 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const body = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'Say something short.' }], max_tokens: 16 });
 const children: ChildProcess[] = [];
 const logFile = join(tmpdir(), `switchyard-bench-gateway-${process.pid}.log`);
+const minimalLogFile = join(tmpdir(), `switchyard-bench-minimal-${process.pid}.log`);
 
 async function startChild(args: string[], readyPattern: RegExp): Promise<{ child: ChildProcess; line: string }> {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -175,11 +178,13 @@ try {
   const portkeyPort = 18_787;
   const portkey = await startChild([portkeyScript, `--port=${portkeyPort}`, '--headless'], /(Ready for connections)/);
   const relay = await startChild([serversScript, 'relay', '--upstream', mock.line], /(http:\/\/\S+)/);
+  const minimal = await startChild([serversScript, 'minimal', '--upstream', mock.line, '--log-file', minimalLogFile], /(http:\/\/\S+)/);
   const targets: Target[] = [
     { name: '(a) mock upstream, direct', url: mock.line, headers: {}, child: mock.child },
     { name: '(b) Switchyard gateway', url: gateway.line, headers: { authorization: `Bearer ${benchKey}` }, child: gateway.child },
     { name: '(c) Portkey gateway 1.15', url: `http://127.0.0.1:${portkeyPort}`, headers: { authorization: 'Bearer sk-unused', 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${mock.line}/v1` }, child: portkey.child },
     { name: '(d) relay with no logic', url: relay.line, headers: {}, child: relay.child },
+    { name: '(e) minimal gateway', url: minimal.line, headers: { authorization: `Bearer ${benchKey}` }, child: minimal.child },
   ];
   console.log(
     `bench:gateway on ${process.platform}/${process.arch}, ${cpus().length} cores, node ${process.version}; ${connections} connections, ${seconds} s per run, ${rounds} interleaved rounds; load generator, upstream and gateway share the machine`,
@@ -217,6 +222,9 @@ try {
   console.log(`Switchyard / Portkey throughput, same round: ${ratios.map((ratio) => `${format(ratio, 1)}x`).join(' / ')}; median ${format(median(ratios), 1)}x`);
   const overRelay = (loads[1] ?? []).map((run, round) => run.cpuMicrosecondsPerRequest - (loads[3]?.[round]?.cpuMicrosecondsPerRequest ?? Number.NaN));
   console.log(`Switchyard's CPU a request over the relay's (d), same round: ${overRelay.map((micros) => signed(micros)).join(' / ')} µs; median ${signed(median(overRelay))} µs`);
+  const minimalRatios = (loads[4] ?? []).map((run, round) => run.rps / (loads[2]?.[round]?.rps ?? Number.NaN));
+  const overMinimal = (loads[1] ?? []).map((run, round) => run.cpuMicrosecondsPerRequest - (loads[4]?.[round]?.cpuMicrosecondsPerRequest ?? Number.NaN));
+  console.log(`minimal gateway (e) / Portkey throughput, same round: ${minimalRatios.map((ratio) => `${format(ratio, 1)}x`).join(' / ')}; median ${format(median(minimalRatios), 1)}x; Switchyard's CPU a request over (e)'s: ${overMinimal.map((micros) => signed(micros)).join(' / ')} µs; median ${signed(median(overMinimal))} µs`);
 
   // Open streams: a slow upstream that sends a token a second and never ends.
   const slow = await startChild([serversScript, 'mock', '--slow-stream-ms', '1000'], /(http:\/\/\S+)/);
@@ -229,6 +237,7 @@ try {
 } finally {
   for (const child of children) child.kill('SIGKILL');
   rmSync(logFile, { force: true });
+  rmSync(minimalLogFile, { force: true });
 }
 
 function currentBaseline(held: { rssMB: number; opened: number; perStreamKB: number }): number {
