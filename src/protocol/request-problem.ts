@@ -20,6 +20,11 @@ export function malformedAnswer(error: z.ZodError, what: string): Parsed<never> 
   return { ok: false, problem: { status: 502, kind: 'api_error', message: `upstream returned a malformed ${what}: ${param === '' ? 'the body' : param}: ${message}` } };
 }
 
+/** Why an upstream's whole answer whose finish (`field`) is null is no answer: it may have been cut short. */
+export function unfinishedAnswer(field: 'finish_reason' | 'stop_reason'): string {
+  return `upstream returned a whole answer whose ${field} is null: it may have been cut short, so it is not passed on as complete`;
+}
+
 /** The first issue's path (caller or upstream text named `<key>` unless a plain name) and its message in plain words. */
 function firstIssue(error: z.ZodError, fallback: string): { readonly param: string; readonly message: string } {
   const issue = error.issues[0];

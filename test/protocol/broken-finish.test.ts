@@ -35,6 +35,18 @@ describe('finish reasons that end no answer', () => {
   });
 });
 
+describe('a whole answer without a finish (an upstream that answers a stream request with JSON)', () => {
+  it('is no answer in either dialect, as a stream that ends without one is not: it may have been cut short (E59)', () => {
+    const openaiWhole = { id: 'c', object: 'chat.completion', created: 0, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'Partial answer cut' }, finish_reason: null }], usage: { prompt_tokens: 5, completion_tokens: 3 } };
+    expect(openaiDialect.parseResult(openaiWhole)).toEqual({ ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a whole answer whose finish_reason is null: it may have been cut short, so it is not passed on as complete' } });
+    const anthropicWhole = { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [{ type: 'text', text: 'Partial answer cut' }], stop_reason: null, stop_sequence: null, usage: { input_tokens: 5, output_tokens: 3 } };
+    expect(anthropicDialect.parseResult(anthropicWhole)).toEqual({ ok: false, problem: { status: 502, kind: 'api_error', message: 'upstream returned a whole answer whose stop_reason is null: it may have been cut short, so it is not passed on as complete' } });
+    // With a finish each is the answer it always was.
+    expect(openaiDialect.parseResult({ ...openaiWhole, choices: [{ index: 0, message: { role: 'assistant', content: 'Whole' }, finish_reason: 'stop' }] })).toMatchObject({ ok: true, value: { text: 'Whole', finishReason: 'stop' } });
+    expect(anthropicDialect.parseResult({ ...anthropicWhole, stop_reason: 'end_turn' })).toMatchObject({ ok: true, value: { text: 'Partial answer cut', finishReason: 'stop' } });
+  });
+});
+
 describe('an Anthropic message_stop without a stop reason', () => {
   it('ends no answer, as OpenAI [DONE] without a finish_reason: the stream is done with no finish', () => {
     const start = anthropicFrame('message_start', { message: { id: 'msg_1', model: 'm', usage: { input_tokens: 5 } } });

@@ -1,6 +1,6 @@
 import { type ChatRequest, type ChatResult, type ErrorKind, type Parsed, type RateLimitName, type RateLimitState, type RateLimitWindow, type ThinkingBlock, type ToolCall } from '../chat.js';
 import type { Dialect } from '../dialect.js';
-import { malformedAnswer } from '../request-problem.js';
+import { malformedAnswer, unfinishedAnswer } from '../request-problem.js';
 import { sseFrame } from '../sse.js';
 import { madeUpCallId, takenBackId } from '../tool-call-id.js';
 import { formatAnthropicError } from './anthropic-error.js';
@@ -73,6 +73,8 @@ export const anthropicDialect: Dialect = {
   parseResult(body: unknown): Parsed<ChatResult> {
     const parsed = anthropicResultSchema.safeParse(body);
     if (!parsed.success) return malformedAnswer(parsed.error, 'message');
+    // No stop reason is no end: a whole message without one may be cut short, as a stream's message_stop without one is (E59).
+    if (parsed.data.stop_reason === null) return { ok: false, problem: { status: 502, kind: 'api_error', message: unfinishedAnswer('stop_reason') } };
     // An id the gateway would not take back is made one it takes, as for an OpenAI-dialect upstream (E50).
     const toolCalls = parsed.data.content.flatMap((block): ToolCall[] => (block.type === 'tool_use' && typeof block.id === 'string' && typeof block.name === 'string' ? [{ id: block.id, name: block.name, arguments: JSON.stringify(block.input) }] : [])).map((call, index) => ({ ...call, id: takenBackId(call.id) ?? madeUpCallId(parsed.data.id, index) }));
     const thinking = parsed.data.content.flatMap((block): ThinkingBlock[] => {

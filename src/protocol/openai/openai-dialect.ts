@@ -1,7 +1,7 @@
 import { type ChatResult, type ErrorKind, type Parsed, type RateLimitState } from '../chat.js';
 import type { Dialect } from '../dialect.js';
 import { goDuration } from '../go-duration.js';
-import { malformedAnswer } from '../request-problem.js';
+import { malformedAnswer, unfinishedAnswer } from '../request-problem.js';
 import { formatOpenaiError } from './openai-error.js';
 import { brokenFinish, finishFromOpenAI, finishToOpenAI, openaiFinishWithCalls, matchedStop, stopSequenceOf } from './openai-finish-reason.js';
 import { readContent } from './openai-content-parts.js';
@@ -65,7 +65,8 @@ export const openaiDialect: Dialect = {
     if (!parsed.success) return malformedAnswer(parsed.error, 'chat completion');
     const choice = parsed.data.choices[0];
     const toolCalls = (choice?.message.tool_calls ?? []).map((call, index) => ({ id: takenBackId(call.id) ?? madeUpCallId(parsed.data.id, index), name: call.function.name, arguments: argumentsText(call.function.arguments) }));
-    const broken = typeof choice?.finish_reason === 'string' ? brokenFinish(choice.finish_reason, toolCalls.length > 0) : undefined;
+    // No finish is no end: a whole answer without one may be cut short, as a stream's [DONE] without one is (E59).
+    const broken = typeof choice?.finish_reason === 'string' ? brokenFinish(choice.finish_reason, toolCalls.length > 0) : unfinishedAnswer('finish_reason');
     if (broken !== undefined) return { ok: false, problem: { status: 502, kind: 'api_error', message: broken } };
     const stopped = stopSequenceOf(choice);
     // A refusal is told as Anthropic tells one: its words as the text, and a content_filter finish,
