@@ -588,6 +588,13 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       this.#settle({ kind: 'error', status: 502, message: `upstream sent a response that is not JSON (${this.#status}, ${this.#typeText()})`, fromUpstream: false, retryAfter: undefined });
       return;
     }
+    // An error body sent with a 200 (by the upstream or a proxy before it) is told as what it says, as
+    // with an error status it would be: Anthropic's overload as a 529, not a malformed answer (E59).
+    const error = typeof body === 'object' && body !== null && 'error' in body ? body.error : undefined;
+    if (typeof error === 'object' && error !== null) {
+      this.#settle(upstreamError('type' in error && error.type === 'overloaded_error' ? 529 : 502, {}, body, this.apiKey));
+      return;
+    }
     const parsed = this.dialect.parseResult(body);
     if (!parsed.ok) {
       this.#settle({ kind: 'error', status: 502, message: parsed.problem.message, fromUpstream: false, retryAfter: undefined });

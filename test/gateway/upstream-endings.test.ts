@@ -39,6 +39,39 @@ describe('upstream endings', () => {
     expect(await refused.text()).toContain('max_tokens is too large for this model');
   });
 
+  it('a whole JSON answer without a finish (finish_reason or stop_reason null) is no answer: a 502 to fail over from, streamed or not (E59)', async () => {
+    const openaiWhole = { id: 'chatcmpl-1', object: 'chat.completion', created: 0, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'Partial answer cut' }, finish_reason: null }], usage: { prompt_tokens: 3, completion_tokens: 3, total_tokens: 6 } };
+    const anthropicWhole = { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [{ type: 'text', text: 'Partial answer cut' }], stop_reason: null, stop_sequence: null, usage: { input_tokens: 3, output_tokens: 3 } };
+    for (const [dialect, whole, field] of [['openai', openaiWhole, 'finish_reason'], ['anthropic', anthropicWhole, 'stop_reason']] as const) {
+      const upstream = await startScriptedUpstream((res) => res.end(JSON.stringify(whole)), { status: 200, contentType: 'application/json' });
+      cleanups.push(() => upstream.close());
+      const url = await gatewayOver(upstream.url, dialect);
+      for (const answer of [await askChat(url), await askChat(url, { stream: true }), await askMessages(url), await askMessages(url, { stream: true })]) {
+        expect(answer.status).toBe(502);
+        const text = await answer.text();
+        expect(text).toContain(`whose ${field} is null`);
+        expect(text).not.toContain('Partial answer cut');
+      }
+    }
+  });
+
+  it("an error body sent with a 200 is told as what it says: Anthropic's overload a 529, another error the upstream's 502, not a malformed answer (E59)", async () => {
+    const overloaded = await startScriptedUpstream((res) => res.end(JSON.stringify({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } })), { status: 200, contentType: 'application/json' });
+    const failing = await startScriptedUpstream((res) => res.end(JSON.stringify({ error: { message: 'the model crashed', type: 'server_error' } })), { status: 200, contentType: 'application/json' });
+    cleanups.push(() => overloaded.close(), () => failing.close());
+    const overloadedUrl = await gatewayOver(overloaded.url, 'anthropic');
+    for (const answer of [await askMessages(overloadedUrl), await askMessages(overloadedUrl, { stream: true })]) {
+      expect(answer.status).toBe(529);
+      const body = (await answer.json()) as { error: { type: string; message: string } };
+      expect(body.error.type).toBe('overloaded_error');
+      expect(body.error.message).not.toContain('malformed');
+    }
+    const failed = await askChat(await gatewayOver(failing.url, 'openai'));
+    expect(failed.status).toBe(502);
+    // As for an upstream's 5xx, its words are not passed on (they are logged with logging.logPrompts only).
+    expect(((await failed.json()) as { error: { message: string } }).error.message).toBe('upstream up failed: status 502');
+  });
+
   it('a refusal followed by an error event is told as the refusal, not continued', async () => {
     const upstream = await scripted((res) =>
       res.end(
