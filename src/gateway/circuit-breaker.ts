@@ -5,9 +5,15 @@ import type { CircuitBreakerConfig } from './gateway-config.js';
  * gateway and the simulator share it and tests drive it with numbers for time.
  *
  *   closed    --failureThreshold failures within windowMs, or in a row-->  open
- *   open      --openMs elapsed (seen at the next event or view)-->  half-open
+ *   open      --its open time elapsed (seen at the next event or view)-->  half-open
  *   half-open --a probe succeeds-->  closed (failure history cleared)
- *   half-open --a probe fails-->  open (timer restarts)
+ *   half-open --a probe fails-->  open for twice as long as last time
+ *
+ * A circuit stays open openMs, doubled for each probe in a row that failed, up to maxOpenFactor
+ * times openMs: a probe to a hung endpoint holds its caller a whole TTFT timeout, so with a fixed
+ * open time one client's requests one after another, each longer than openMs, each found the
+ * circuit half-open and each paid that timeout (E55, checked by hand under `up`: 65 s for every
+ * request after the circuits opened). A successful probe starts again from openMs.
  *
  * In closed state a success does not clear earlier failures: a sliding window,
  * not a run of consecutive failures, so an endpoint failing half of its requests
@@ -37,19 +43,32 @@ export type CircuitState =
       /** Failures since the last success, however long ago. */
       readonly streak: number;
     }
-  | { readonly status: 'open'; readonly openedAt: number }
-  | { readonly status: 'half-open'; readonly probesInFlight: number };
+  | {
+      readonly status: 'open';
+      readonly openedAt: number;
+      /** Probes in a row that failed before this opening: it lasts openMs times two to that power (see openForMs). */
+      readonly failedProbes: number;
+    }
+  | { readonly status: 'half-open'; readonly probesInFlight: number; readonly failedProbes: number };
 
 export type CircuitEvent = 'success' | 'failure' | 'probe-start' | 'probe-cancel' | 'recovered' | 'relapse';
 
 export const initialCircuitState: CircuitState = { status: 'closed', failures: [], streak: 0 };
+
+/** The longest a circuit stays open, in openMs: 32 (5 min 20 s at the default 10 s), about where Envoy's outlier detection stops (5 min). */
+export const maxOpenFactor = 32;
+
+/** How long a circuit opened after `failedProbes` failed probes in a row stays open. */
+export function openForMs(failedProbes: number, config: CircuitBreakerConfig): number {
+  return config.openMs * Math.min(maxOpenFactor, 2 ** failedProbes);
+}
 
 /** The state after `event` at time `now` (ms). Returns the same object when nothing changes. */
 export function nextCircuitState(state: CircuitState, event: CircuitEvent, now: number, config: CircuitBreakerConfig): CircuitState {
   const current = advanceCircuit(state, now, config);
   switch (current.status) {
     case 'closed':
-      if (event === 'relapse') return { status: 'open', openedAt: now };
+      if (event === 'relapse') return { status: 'open', openedAt: now, failedProbes: 0 };
       if (event === 'failure') return recordFailure(current, now, config);
       return event === 'success' && current.streak > 0 ? { ...current, streak: 0 } : current;
     case 'open':
@@ -57,13 +76,13 @@ export function nextCircuitState(state: CircuitState, event: CircuitEvent, now: 
       // sent while it was open (panic routing) that succeeded shows the endpoint works.
       return event === 'recovered' ? initialCircuitState : current;
     case 'half-open':
-      return halfOpenAfter(current.probesInFlight, event, now, current);
+      return halfOpenAfter(current, event, now);
   }
 }
 
 /** Applies the passage of time alone: an open circuit whose openMs has elapsed becomes half-open. */
 export function advanceCircuit(state: CircuitState, now: number, config: CircuitBreakerConfig): CircuitState {
-  if (state.status === 'open' && now - state.openedAt >= config.openMs) return { status: 'half-open', probesInFlight: 0 };
+  if (state.status === 'open' && now - state.openedAt >= openForMs(state.failedProbes, config)) return { status: 'half-open', probesInFlight: 0, failedProbes: state.failedProbes };
   return state;
 }
 
@@ -76,31 +95,32 @@ export function circuitView(state: CircuitState, now: number, config: CircuitBre
 /**
  * Milliseconds until this circuit admits a request again: 0 when closed or half-open
  * (a taken probe slot frees when its probe ends, which has no schedule), the rest of
- * openMs when open.
+ * its open time when open.
  */
 export function msUntilHalfOpen(state: CircuitState, now: number, config: CircuitBreakerConfig): number {
-  return state.status === 'open' ? Math.max(0, state.openedAt + config.openMs - now) : 0;
+  return state.status === 'open' ? Math.max(0, state.openedAt + openForMs(state.failedProbes, config) - now) : 0;
 }
 
 function recordFailure(previous: Extract<CircuitState, { status: 'closed' }>, now: number, config: CircuitBreakerConfig): CircuitState {
   const recent = [...previous.failures.filter((at) => now - at < config.windowMs), now];
   const streak = previous.streak + 1;
-  if (recent.length >= config.failureThreshold || streak >= config.failureThreshold) return { status: 'open', openedAt: now };
+  if (recent.length >= config.failureThreshold || streak >= config.failureThreshold) return { status: 'open', openedAt: now, failedProbes: 0 };
   // Only the newest threshold-1 failures can ever count towards opening.
   return { status: 'closed', failures: recent.slice(-(config.failureThreshold - 1)), streak };
 }
 
-function halfOpenAfter(probesInFlight: number, event: CircuitEvent, now: number, current: CircuitState): CircuitState {
+function halfOpenAfter(current: Extract<CircuitState, { status: 'half-open' }>, event: CircuitEvent, now: number): CircuitState {
+  const { probesInFlight, failedProbes } = current;
   switch (event) {
     case 'success':
     case 'recovered':
       return initialCircuitState;
     case 'failure':
     case 'relapse':
-      return { status: 'open', openedAt: now };
+      return { status: 'open', openedAt: now, failedProbes: failedProbes + 1 };
     case 'probe-start':
-      return { status: 'half-open', probesInFlight: probesInFlight + 1 };
+      return { status: 'half-open', probesInFlight: probesInFlight + 1, failedProbes };
     case 'probe-cancel':
-      return probesInFlight > 0 ? { status: 'half-open', probesInFlight: probesInFlight - 1 } : current;
+      return probesInFlight > 0 ? { status: 'half-open', probesInFlight: probesInFlight - 1, failedProbes } : current;
   }
 }

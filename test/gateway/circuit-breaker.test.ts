@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { advanceCircuit, circuitView, initialCircuitState, msUntilHalfOpen, nextCircuitState, type CircuitEvent, type CircuitState } from '../../src/gateway/circuit-breaker.js';
+import { advanceCircuit, circuitView, initialCircuitState, maxOpenFactor, msUntilHalfOpen, nextCircuitState, type CircuitEvent, type CircuitState } from '../../src/gateway/circuit-breaker.js';
 
 const config = { failureThreshold: 3, windowMs: 1000, openMs: 5000, halfOpenProbes: 1 };
 
@@ -10,7 +10,7 @@ function run(events: readonly [CircuitEvent, number][], from: CircuitState = ini
 describe('circuit breaker', () => {
   it('opens after failureThreshold failures within windowMs', () => {
     expect(run([['failure', 0], ['failure', 100]]).status).toBe('closed');
-    expect(run([['failure', 0], ['failure', 100], ['failure', 200]])).toEqual({ status: 'open', openedAt: 200 });
+    expect(run([['failure', 0], ['failure', 100], ['failure', 200]])).toEqual({ status: 'open', openedAt: 200, failedProbes: 0 });
   });
 
   it('failures outside the window do not count towards it', () => {
@@ -21,7 +21,7 @@ describe('circuit breaker', () => {
   it('opens after failureThreshold failures in a row, however far apart: a hung endpoint failing one request after another', () => {
     // One client's requests to a hung endpoint, each failing a TTFT timeout (here 5 s) after it was sent.
     expect(run([['failure', 5000], ['failure', 10_000]])).toEqual({ status: 'closed', failures: [10_000], streak: 2 });
-    expect(run([['failure', 5000], ['failure', 10_000], ['failure', 15_000]])).toEqual({ status: 'open', openedAt: 15_000 });
+    expect(run([['failure', 5000], ['failure', 10_000], ['failure', 15_000]])).toEqual({ status: 'open', openedAt: 15_000, failedProbes: 0 });
     // A success between them ends the run: the window alone judges failures spread among answers.
     expect(run([['failure', 5000], ['failure', 10_000], ['success', 12_000], ['failure', 15_000], ['failure', 20_000]])).toEqual({ status: 'closed', failures: [20_000], streak: 2 });
     const afterSuccess = run([['failure', 5000], ['success', 6000]]);
@@ -35,10 +35,10 @@ describe('circuit breaker', () => {
   });
 
   it("a relapse (the break of the answer that closed it) opens a closed circuit at once; open, it changes nothing; half-open, it opens", () => {
-    expect(run([['relapse', 50]])).toEqual({ status: 'open', openedAt: 50 });
-    expect(run([['relapse', 6000]], { status: 'open', openedAt: 1000 })).toEqual({ status: 'open', openedAt: 6000 });
-    expect(run([['relapse', 2000]], { status: 'open', openedAt: 1000 })).toEqual({ status: 'open', openedAt: 1000 });
-    expect(run([['relapse', 10]], { status: 'half-open', probesInFlight: 1 })).toEqual({ status: 'open', openedAt: 10 });
+    expect(run([['relapse', 50]])).toEqual({ status: 'open', openedAt: 50, failedProbes: 0 });
+    expect(run([['relapse', 6000]], { status: 'open', openedAt: 1000, failedProbes: 0 })).toEqual({ status: 'open', openedAt: 6000, failedProbes: 1 });
+    expect(run([['relapse', 2000]], { status: 'open', openedAt: 1000, failedProbes: 0 })).toEqual({ status: 'open', openedAt: 1000, failedProbes: 0 });
+    expect(run([['relapse', 10]], { status: 'half-open', probesInFlight: 1, failedProbes: 0 })).toEqual({ status: 'open', openedAt: 10, failedProbes: 1 });
   });
 
   it('keeps a bounded failure history', () => {
@@ -50,38 +50,58 @@ describe('circuit breaker', () => {
   });
 
   it('open -> half-open after openMs, seen by a view or the next event', () => {
-    const open: CircuitState = { status: 'open', openedAt: 1000 };
+    const open: CircuitState = { status: 'open', openedAt: 1000, failedProbes: 0 };
     expect(circuitView(open, 5999, config)).toEqual({ circuit: 'open', halfOpenInFlight: 0 });
     expect(circuitView(open, 6000, config)).toEqual({ circuit: 'half-open', halfOpenInFlight: 0 });
-    expect(advanceCircuit(open, 6000, config)).toEqual({ status: 'half-open', probesInFlight: 0 });
-    expect(nextCircuitState(open, 'probe-start', 6000, config)).toEqual({ status: 'half-open', probesInFlight: 1 });
+    expect(advanceCircuit(open, 6000, config)).toEqual({ status: 'half-open', probesInFlight: 0, failedProbes: 0 });
+    expect(nextCircuitState(open, 'probe-start', 6000, config)).toEqual({ status: 'half-open', probesInFlight: 1, failedProbes: 0 });
   });
 
   it('outcomes while open change nothing, but a request sent while open (panic routing) that succeeded closes it', () => {
-    const open: CircuitState = { status: 'open', openedAt: 1000 };
+    const open: CircuitState = { status: 'open', openedAt: 1000, failedProbes: 0 };
     expect(nextCircuitState(open, 'success', 2000, config)).toBe(open);
     expect(nextCircuitState(open, 'failure', 2000, config)).toBe(open);
     expect(nextCircuitState(open, 'recovered', 2000, config)).toEqual({ status: 'closed', failures: [], streak: 0 });
-    expect(nextCircuitState({ status: 'half-open', probesInFlight: 1 }, 'recovered', 7000, config)).toEqual({ status: 'closed', failures: [], streak: 0 });
+    expect(nextCircuitState({ status: 'half-open', probesInFlight: 1, failedProbes: 0 }, 'recovered', 7000, config)).toEqual({ status: 'closed', failures: [], streak: 0 });
     expect(nextCircuitState({ status: 'closed', failures: [10], streak: 1 }, 'recovered', 20, config)).toEqual({ status: 'closed', failures: [10], streak: 1 });
   });
 
   it('half-open -> closed on a successful probe, with a clean history', () => {
-    const state = run([['probe-start', 6000], ['success', 6100]], { status: 'open', openedAt: 1000 });
+    const state = run([['probe-start', 6000], ['success', 6100]], { status: 'open', openedAt: 1000, failedProbes: 0 });
     expect(state).toEqual({ status: 'closed', failures: [], streak: 0 });
   });
 
-  it('half-open -> open on a failed probe, restarting the timer', () => {
-    const state = run([['probe-start', 6000], ['failure', 6100]], { status: 'open', openedAt: 1000 });
-    expect(state).toEqual({ status: 'open', openedAt: 6100 });
-    expect(circuitView(state, 11_099, config).circuit).toBe('open');
+  it('half-open -> open on a failed probe, for twice as long each time, up to maxOpenFactor times openMs; a probe that succeeds starts again', () => {
+    const state = run([['probe-start', 6000], ['failure', 6100]], { status: 'open', openedAt: 1000, failedProbes: 0 });
+    expect(state).toEqual({ status: 'open', openedAt: 6100, failedProbes: 1 });
+    // Open 2 x openMs (10 s) now, not openMs.
+    expect(circuitView(state, 16_099, config).circuit).toBe('open');
+    expect(msUntilHalfOpen(state, 16_099, config)).toBe(1);
+    expect(circuitView(state, 16_100, config).circuit).toBe('half-open');
+    // Probes failing one after another: open 5, 10, 20, 40, 80, 160, then 160 s again (32 x openMs).
+    let circuit: CircuitState = { status: 'open', openedAt: 0, failedProbes: 0 };
+    const openFor: number[] = [];
+    for (let probe = 0; probe < 7; probe += 1) {
+      const openedAt = circuit.status === 'open' ? circuit.openedAt : Number.NaN;
+      const due = openedAt + msUntilHalfOpen(circuit, openedAt, config);
+      openFor.push(due - openedAt);
+      expect(circuitView(circuit, due - 1, config).circuit).toBe('open');
+      circuit = run([['probe-start', due], ['failure', due + 100]], circuit);
+    }
+    expect(openFor).toEqual([5000, 10_000, 20_000, 40_000, 80_000, 160_000, 160_000]);
+    expect(maxOpenFactor * config.openMs).toBe(160_000);
+    // A probe that succeeds closes it; the next opening lasts openMs again.
+    const due = (circuit.status === 'open' ? circuit.openedAt : Number.NaN) + 160_000;
+    const reopened = run([['probe-start', due], ['success', due + 10], ['failure', due + 20], ['failure', due + 30], ['failure', due + 40]], circuit);
+    expect(reopened).toEqual({ status: 'open', openedAt: due + 40, failedProbes: 0 });
+    expect(msUntilHalfOpen(reopened, due + 40, config)).toBe(config.openMs);
   });
 
   it('counts probes in flight, and a cancelled probe frees its slot', () => {
-    const probing = run([['probe-start', 6000]], { status: 'open', openedAt: 1000 });
+    const probing = run([['probe-start', 6000]], { status: 'open', openedAt: 1000, failedProbes: 0 });
     expect(circuitView(probing, 6001, config)).toEqual({ circuit: 'half-open', halfOpenInFlight: 1 });
-    expect(nextCircuitState(probing, 'probe-cancel', 6002, config)).toEqual({ status: 'half-open', probesInFlight: 0 });
-    const idle: CircuitState = { status: 'half-open', probesInFlight: 0 };
+    expect(nextCircuitState(probing, 'probe-cancel', 6002, config)).toEqual({ status: 'half-open', probesInFlight: 0, failedProbes: 0 });
+    const idle: CircuitState = { status: 'half-open', probesInFlight: 0, failedProbes: 0 };
     expect(nextCircuitState(idle, 'probe-cancel', 6002, config)).toBe(idle);
   });
 
@@ -90,7 +110,7 @@ describe('circuit breaker', () => {
   });
 
   it('a threshold of one opens on the first failure', () => {
-    expect(nextCircuitState(initialCircuitState, 'failure', 5, { ...config, failureThreshold: 1 })).toEqual({ status: 'open', openedAt: 5 });
+    expect(nextCircuitState(initialCircuitState, 'failure', 5, { ...config, failureThreshold: 1 })).toEqual({ status: 'open', openedAt: 5, failedProbes: 0 });
   });
 
   it('says how long until an open circuit takes a probe: the rest of openMs, 0 otherwise', () => {
@@ -99,6 +119,6 @@ describe('circuit breaker', () => {
     expect(msUntilHalfOpen(open, 4000, config)).toBe(1200);
     expect(msUntilHalfOpen(open, 9000, config)).toBe(0);
     expect(msUntilHalfOpen(initialCircuitState, 0, config)).toBe(0);
-    expect(msUntilHalfOpen({ status: 'half-open', probesInFlight: 1 }, 0, config)).toBe(0);
+    expect(msUntilHalfOpen({ status: 'half-open', probesInFlight: 1, failedProbes: 0 }, 0, config)).toBe(0);
   });
 });

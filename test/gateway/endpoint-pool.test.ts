@@ -16,7 +16,7 @@ it('says when an ejected endpoint takes a probe again: what its open circuit has
   expect(pool.msUntilProbe(['up'])).toBe(1000);
   now += 400;
   pool.setCircuit(endpoint, 'probe-start');
-  expect(endpoint.circuit).toEqual({ status: 'half-open', probesInFlight: 1 });
+  expect(endpoint.circuit).toEqual({ status: 'half-open', probesInFlight: 1, failedProbes: 0 });
   // The SDKs read retry-after-ms first: a caller must not be told to come back in a millisecond.
   expect(retryAfterHeaders(pool.msUntilProbe(['up']))).toEqual({ 'retry-after': '1', 'retry-after-ms': '1000' });
   expect(pool.msUntilProbe([])).toBe(1000);
