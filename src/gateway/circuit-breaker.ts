@@ -80,7 +80,7 @@ export function nextCircuitState(state: CircuitState, event: CircuitEvent, now: 
   }
 }
 
-/** Applies the passage of time alone: an open circuit whose openMs has elapsed becomes half-open. */
+/** Applies the passage of time alone: an open circuit whose open time (openForMs) has elapsed becomes half-open. */
 export function advanceCircuit(state: CircuitState, now: number, config: CircuitBreakerConfig): CircuitState {
   if (state.status === 'open' && now - state.openedAt >= openForMs(state.failedProbes, config)) return { status: 'half-open', probesInFlight: 0, failedProbes: state.failedProbes };
   return state;

@@ -206,6 +206,16 @@ export class EndpointPool {
   }
 
   /**
+   * An attempt's first token, outside a probe: the endpoint answers, which ends a run of failures
+   * (a closed circuit's streak). Not left to the answer's end: a stream its client stops, a hedge
+   * leg that lost, a stream still running are answers too, and between failures they must keep a
+   * healthy endpoint from being opened by the streak (R74). Costs nothing when there is no run.
+   */
+  answering(endpoint: EndpointRuntime): void {
+    if (endpoint.circuit.status === 'closed' && endpoint.circuit.streak > 0) this.setCircuit(endpoint, 'success');
+  }
+
+  /**
    * Whether attempt `number` was sent before the endpoint's circuit, open or half-open now, last
    * opened: its outcome says nothing of the endpoint since, and only a probe decides a half-open
    * circuit. A long stream begun before the opening that ends well during half-open closed it

@@ -110,7 +110,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
       // Until another answers whole, a break of this one is the probe failing after all (see 'relapse');
       // only of the one whose first token closed the circuit, not of one that found it closed (R23).
       if (before !== 'closed' && endpoints.circuitOf(endpoint) === 'closed') endpoint.closedByAttempt = number;
-    }
+    } else endpoints.answering(endpoint);
     // The request's cancellation keeps reaching this upstream until releaseAttempt: a client
     // that leaves mid-answer must cancel it.
     return { kind: 'stream', endpoint, head, rest, ttftMs, cancellation, detach, number, sentRequestId: requestId };
