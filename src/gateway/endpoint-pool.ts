@@ -216,13 +216,15 @@ export class EndpointPool {
   }
 
   /**
-   * Whether attempt `number` was sent before the endpoint's circuit, open or half-open now, last
-   * opened: its outcome says nothing of the endpoint since, and only a probe decides a half-open
-   * circuit. A long stream begun before the opening that ends well during half-open closed it
-   * with no probe sent, and the requests after went back to a broken endpoint.
+   * Whether attempt `number` was sent before the endpoint's circuit last opened: its outcome says
+   * nothing of the endpoint since, whatever the circuit's state now. Only a probe decides a
+   * half-open circuit: a long stream begun before the opening that ended well during half-open
+   * closed it with no probe sent, and the requests after went back to a broken endpoint. Nor does
+   * one count once a probe has closed it again: time-outs of attempts sent before the opening that
+   * came in after counted towards the window and the run, and could reopen a recovered endpoint (R74).
    */
   sentBeforeOpening(endpoint: EndpointRuntime, number: number): boolean {
-    return number <= endpoint.openedAtAttempt && this.circuitOf(endpoint) !== 'closed';
+    return number <= endpoint.openedAtAttempt;
   }
 
   /**
