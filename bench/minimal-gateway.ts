@@ -17,7 +17,8 @@ import { z } from 'zod';
  * resume, no jurisdiction. What it costs a request is what any gateway pays before its features.
  */
 export async function startMinimalGateway(upstream: string, logger: Logger): Promise<{ url: string; server: Server }> {
-  const pool = new Pool(upstream, { connections: null, pipelining: 1 });
+  // No undici timers, as Switchyard's pools have none (its own time the request).
+  const pool = new Pool(upstream, { connections: null, pipelining: 1, headersTimeout: 0, bodyTimeout: 0 });
   const tenants = new Map([[createHash('sha256').update('sk-bench').digest('hex'), 'bench']]);
   const registry = new Registry();
   const requests = new Counter({ name: 'requests_total', help: 'requests', labelNames: ['route', 'endpoint', 'status'], registers: [registry] });
@@ -57,12 +58,14 @@ export async function startMinimalGateway(upstream: string, logger: Logger): Pro
         if (!raw.startsWith('data: ') || raw === 'data: [DONE]') return;
         // Read as unknown, field by field: an upstream's chunk is not trusted either.
         const chunk = JSON.parse(raw.slice(6)) as { choices?: { delta?: { content?: unknown }; finish_reason?: unknown }[]; usage?: { prompt_tokens: number; completion_tokens: number } | null };
-        if (first) {
-          first = false;
-          ttft.observe({ route: parsed.model, endpoint: 'mock' }, (performance.now() - started) / 1e3);
-        }
         const choice = Array.isArray(chunk.choices) ? chunk.choices[0] : undefined;
-        if (typeof choice?.delta?.content === 'string') text += choice.delta.content;
+        if (typeof choice?.delta?.content === 'string' && choice.delta.content !== '') {
+          if (first) {
+            first = false;
+            ttft.observe({ route: parsed.model, endpoint: 'mock' }, (performance.now() - started) / 1e3);
+          }
+          text += choice.delta.content;
+        }
         if (typeof choice?.finish_reason === 'string') finishReason = choice.finish_reason;
         if (typeof chunk.usage?.prompt_tokens === 'number' && typeof chunk.usage.completion_tokens === 'number') usage = chunk.usage;
       };
