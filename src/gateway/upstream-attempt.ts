@@ -56,7 +56,8 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     const endpointFault = !notTheEndpoints && isEndpointFault(status);
     endpoint.outstanding -= 1;
     if (!endpointFault) {
-      if (probe) endpoints.setCircuit(endpoint, 'probe-cancel');
+      // A probe of an earlier half-open (the circuit reopened since) holds no slot of this one's (R75).
+      if (probe && !endpoints.sentBeforeOpening(endpoint, number)) endpoints.setCircuit(endpoint, 'probe-cancel');
     } else if (!endpoints.sentBeforeOpening(endpoint, number)) endpoints.setCircuit(endpoint, 'failure');
     // 499 is this request's own cancellation (client gone, deadline, a hedge that lost): not the endpoint's failure.
     if (!notTheEndpoints) metrics.upstreamErrors.inc({ endpoint: endpoint.config.id, status: String(status) });
@@ -110,7 +111,7 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
       // Until another answers whole, a break of this one is the probe failing after all (see 'relapse');
       // only of the one whose first token closed the circuit, not of one that found it closed (R23).
       if (before !== 'closed' && endpoints.circuitOf(endpoint) === 'closed') endpoint.closedByAttempt = number;
-    } else endpoints.answering(endpoint);
+    } else if (!endpoints.sentBeforeOpening(endpoint, number)) endpoints.answering(endpoint);
     // The request's cancellation keeps reaching this upstream until releaseAttempt: a client
     // that leaves mid-answer must cancel it.
     return { kind: 'stream', endpoint, head, rest, ttftMs, cancellation, detach, number, sentRequestId: requestId };
@@ -129,7 +130,10 @@ export function releaseAttempt(core: GatewayCore, current: StreamAttempt, outcom
   if (outcome !== 'success') current.cancellation.cancel();
   // A probe's verdict was given at its first token (see startAttempt); an attempt sent before the
   // circuit opened gives none.
-  const verdict = !core.endpoints.sentBeforeOpening(endpoint, current.number);
+  // The attempt whose first token closed the circuit (a probe, a panic-routed one) judges it by its
+  // end though the circuit last opened after it was sent (R75: a probe of an earlier half-open, two
+  // probes at once, or a panic-routed attempt, whose break was then no relapse).
+  const verdict = endpoint.closedByAttempt === current.number || !core.endpoints.sentBeforeOpening(endpoint, current.number);
   if (outcome === 'success') {
     if (verdict) {
       core.endpoints.setCircuit(endpoint, 'success');

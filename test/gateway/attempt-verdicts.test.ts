@@ -1,0 +1,173 @@
+// Which ends of attempts judge an endpoint's circuit, driven through startAttempt and
+// releaseAttempt with a fake upstream and a real EndpointPool (R75's reproductions).
+import { expect, it } from 'vitest';
+import { Cancellation } from '../../src/gateway/cancellation.js';
+import { EndpointPool } from '../../src/gateway/endpoint-pool.js';
+import { releaseAttempt, startAttempt, type Attempt, type StreamAttempt } from '../../src/gateway/upstream-attempt.js';
+import { singleEndpointConfig } from './helpers/fleet.js';
+
+type Reply = { kind: 'stream' } | { kind: 'error'; status: number };
+
+function harness(breaker: string) {
+  let now = 1_000_000;
+  const config = singleEndpointConfig('http://127.0.0.1:9', 'sk-verdicts', `{ circuitBreaker: ${breaker} }`);
+  const pool = new EndpointPool(config, {}, () => now);
+  const endpoint = pool.get('up');
+  if (endpoint === undefined) throw new Error('config');
+  const pending: ((r: Reply) => void)[] = [];
+  const core = {
+    now: () => now,
+    endpoints: pool,
+    closing: () => false,
+    metrics: { upstreamErrors: { inc: () => undefined } },
+    upstream: {
+      send: () =>
+        new Promise((resolve) => {
+          pending.push((reply) => {
+            if (reply.kind === 'error') return resolve({ kind: 'error', status: reply.status, message: 'x', fromUpstream: true, retryAfter: undefined });
+            async function* events() {
+              yield { type: 'text', text: 'hi' };
+            }
+            resolve({ kind: 'stream', events: events() });
+          });
+        }),
+    },
+  } as never;
+  const parent = new Cancellation();
+  const send = (): { reply: (r: Reply) => void; result: Promise<Attempt> } => {
+    const result = startAttempt(core, endpoint, { model: 'm', messages: [{ role: 'user', content: 'hi' }] } as never, parent, 600_000);
+    const reply = pending.at(-1);
+    if (reply === undefined) throw new Error('no send');
+    return { reply, result };
+  };
+  return { pool, endpoint, core, send, advance: (ms: number) => (now += ms) };
+}
+
+it('a first token of an attempt sent while closed, with the circuit open since and its open time over, gives no verdict', async () => {
+  const h = harness('{ failureThreshold: 2, windowMs: 60000, openMs: 1000 }');
+  const old = h.send(); // sent closed: attempt 1
+  const f1 = h.send();
+  const f2 = h.send();
+  f1.reply({ kind: 'error', status: 500 });
+  await f1.result;
+  f2.reply({ kind: 'error', status: 500 });
+  await f2.result;
+  expect(h.pool.circuitOf(h.endpoint)).toBe('open');
+  h.advance(1500); // raw 'open', seen half-open
+  old.reply({ kind: 'stream' });
+  const a = (await old.result) as StreamAttempt;
+  expect(a.kind).toBe('stream');
+  expect(h.endpoint.circuit.status).toBe('open');
+  expect(h.pool.circuitOf(h.endpoint)).toBe('half-open');
+  releaseAttempt(h.core, a, 'success');
+  expect(h.pool.circuitOf(h.endpoint)).toBe('half-open');
+});
+
+it('nor with a probe in flight: the probe decides', async () => {
+  const h = harness('{ failureThreshold: 2, windowMs: 60000, openMs: 1000 }');
+  const old = h.send();
+  for (let i = 0; i < 2; i += 1) {
+    const f = h.send();
+    f.reply({ kind: 'error', status: 500 });
+    await f.result;
+  }
+  h.advance(1500);
+  const probe = h.send();
+  expect(h.endpoint.circuit).toMatchObject({ status: 'half-open', probesInFlight: 1 });
+  old.reply({ kind: 'stream' });
+  await old.result;
+  expect(h.endpoint.circuit).toMatchObject({ status: 'half-open', probesInFlight: 1 });
+  probe.reply({ kind: 'error', status: 500 });
+  await probe.result;
+  expect(h.endpoint.circuit.status).toBe('open');
+});
+
+it('a panic-routed attempt sent while open, the circuit reopened by a failed probe before its first token: it closes the circuit, and its break reopens it (a relapse)', async () => {
+  const h = harness('{ failureThreshold: 2, windowMs: 60000, openMs: 1000 }');
+  for (let i = 0; i < 2; i += 1) {
+    const f = h.send();
+    f.reply({ kind: 'error', status: 500 });
+    await f.result;
+  }
+  expect(h.pool.circuitOf(h.endpoint)).toBe('open');
+  const ejected = h.send(); // panic-routed: sent while open
+  h.advance(1500);
+  const probe = h.send(); // probe in the half-open
+  probe.reply({ kind: 'error', status: 500 });
+  await probe.result; // open again, openedAtAttempt covers the ejected attempt
+  expect(h.endpoint.circuit).toMatchObject({ status: 'open', failedProbes: 1 });
+  ejected.reply({ kind: 'stream' });
+  const a = (await ejected.result) as StreamAttempt;
+  expect(h.pool.circuitOf(h.endpoint)).toBe('closed'); // 'recovered' closed it
+  expect(h.endpoint.closedByAttempt).toBe(a.number);
+  // Its answer breaks: the attempt that closed the circuit failed after all.
+  releaseAttempt(h.core, a, 'failure');
+  expect(h.endpoint.circuit.status).toBe('open');
+});
+
+it('two probes at once, one failing and reopening it, the other closing it at its first token after the doubled open time: its break reopens it (a relapse)', async () => {
+  const h = harness('{ failureThreshold: 2, windowMs: 60000, openMs: 1000, halfOpenProbes: 2 }');
+  for (let i = 0; i < 2; i += 1) {
+    const f = h.send();
+    f.reply({ kind: 'error', status: 500 });
+    await f.result;
+  }
+  h.advance(1500);
+  const p1 = h.send();
+  const p2 = h.send();
+  p1.reply({ kind: 'error', status: 500 });
+  await p1.result;
+  expect(h.endpoint.circuit).toMatchObject({ status: 'open', failedProbes: 1 });
+  h.advance(2500);
+  p2.reply({ kind: 'stream' });
+  const a = (await p2.result) as StreamAttempt;
+  expect(h.pool.circuitOf(h.endpoint)).toBe('closed');
+  releaseAttempt(h.core, a, 'failure');
+  expect(h.endpoint.circuit.status).toBe('open');
+});
+
+it('a first token of an attempt sent before the last opening does not end the run of failures after a probe closed the circuit', async () => {
+  const h = harness('{ failureThreshold: 2, windowMs: 1, openMs: 1000 }');
+  const old = h.send();
+  for (let i = 0; i < 2; i += 1) {
+    const f = h.send();
+    h.advance(10);
+    f.reply({ kind: 'error', status: 500 });
+    await f.result;
+  }
+  h.advance(1500);
+  const probe = h.send();
+  probe.reply({ kind: 'stream' });
+  const p = (await probe.result) as StreamAttempt;
+  releaseAttempt(h.core, p, 'success');
+  const f = h.send();
+  h.advance(10);
+  f.reply({ kind: 'error', status: 500 });
+  await f.result;
+  expect(h.endpoint.circuit).toMatchObject({ status: 'closed', streak: 1 });
+  old.reply({ kind: 'stream' });
+  const o = (await old.result) as StreamAttempt;
+  expect(h.pool.sentBeforeOpening(h.endpoint, o.number)).toBe(true);
+  expect(h.endpoint.circuit).toMatchObject({ status: 'closed', streak: 1 });
+});
+
+it('a probe of an earlier half-open that ends with no verdict frees no slot of the current probe', async () => {
+  const h = harness('{ failureThreshold: 2, windowMs: 60000, openMs: 1000, halfOpenProbes: 2 }');
+  for (let i = 0; i < 2; i += 1) {
+    const f = h.send();
+    f.reply({ kind: 'error', status: 500 });
+    await f.result;
+  }
+  h.advance(1500);
+  const p1 = h.send();
+  const p2 = h.send();
+  p1.reply({ kind: 'error', status: 500 });
+  await p1.result; // open, failedProbes 1
+  h.advance(2500);
+  const p3 = h.send(); // the new half-open's probe
+  expect(h.endpoint.circuit).toMatchObject({ status: 'half-open', probesInFlight: 1 });
+  p2.reply({ kind: 'error', status: 429 }); // not the endpoint's fault: probe-cancel
+  await p2.result;
+  expect(h.endpoint.circuit).toMatchObject({ status: 'half-open', probesInFlight: 1 });
+  void p3;
+});
