@@ -129,10 +129,9 @@ export function releaseAttempt(core: GatewayCore, current: StreamAttempt, outcom
   endpoint.outstanding -= 1;
   if (outcome !== 'success') current.cancellation.cancel();
   // A probe's verdict was given at its first token (see startAttempt); an attempt sent before the
-  // circuit opened gives none.
-  // The attempt whose first token closed the circuit (a probe, a panic-routed one) judges it by its
-  // end though the circuit last opened after it was sent (R75: a probe of an earlier half-open, two
-  // probes at once, or a panic-routed attempt, whose break was then no relapse).
+  // circuit last opened gives none, but for the one whose first token closed it, which its end still
+  // judges (R75: a probe of an earlier half-open, one of two probes at once, or a panic-routed
+  // attempt, whose break was otherwise no relapse).
   const verdict = endpoint.closedByAttempt === current.number || !core.endpoints.sentBeforeOpening(endpoint, current.number);
   if (outcome === 'success') {
     if (verdict) {
