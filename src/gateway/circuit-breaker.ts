@@ -31,7 +31,12 @@ import type { CircuitBreakerConfig } from './gateway-config.js';
  * 'relapse' is the break of the answer whose first token closed the circuit (a probe's, or a
  * panic-routed one's) with no success since: the probe failed after all, so the circuit opens
  * again at once rather than counting one failure of the threshold (an endpoint that breaks every
- * stream would otherwise read closed most of the time, and take a threshold of streams each time).
+ * stream would otherwise read closed most of the time, and take a threshold of streams each time),
+ * and for as long as one more failed probe would open it (the closed state keeps the count, as
+ * `probation`, until an answer ends whole): an endpoint that breaks every stream after its first
+ * token took one broken stream every openMs, for ever (R74, E60).
+ * 'first-token' is an ordinary attempt's first token: the endpoint answers, which ends a run of
+ * failures; only a whole answer ('success') ends a probation.
  */
 export type CircuitStatus = 'closed' | 'open' | 'half-open';
 
@@ -40,8 +45,10 @@ export type CircuitState =
       readonly status: 'closed';
       /** Times of recent failures, oldest first, at most failureThreshold - 1 of them. */
       readonly failures: readonly number[];
-      /** Failures since the last success, however long ago. */
+      /** Failures since the last first token or success, however long ago. */
       readonly streak: number;
+      /** The failed probes in a row before the first token that closed the circuit, until an answer ends whole (see 'relapse'); 0 otherwise. */
+      readonly probation: number;
     }
   | {
       readonly status: 'open';
@@ -51,9 +58,9 @@ export type CircuitState =
     }
   | { readonly status: 'half-open'; readonly probesInFlight: number; readonly failedProbes: number };
 
-export type CircuitEvent = 'success' | 'failure' | 'probe-start' | 'probe-cancel' | 'recovered' | 'relapse';
+export type CircuitEvent = 'success' | 'first-token' | 'failure' | 'probe-start' | 'probe-cancel' | 'recovered' | 'relapse';
 
-export const initialCircuitState: CircuitState = { status: 'closed', failures: [], streak: 0 };
+export const initialCircuitState: CircuitState = { status: 'closed', failures: [], streak: 0, probation: 0 };
 
 /** The longest a circuit stays open, in openMs: 32 (5 min 20 s at the default 10 s), about where Envoy's outlier detection stops (5 min). */
 export const maxOpenFactor = 32;
@@ -68,13 +75,14 @@ export function nextCircuitState(state: CircuitState, event: CircuitEvent, now: 
   const current = advanceCircuit(state, now, config);
   switch (current.status) {
     case 'closed':
-      if (event === 'relapse') return { status: 'open', openedAt: now, failedProbes: 0 };
+      if (event === 'relapse') return { status: 'open', openedAt: now, failedProbes: current.probation + 1 };
       if (event === 'failure') return recordFailure(current, now, config);
-      return event === 'success' && current.streak > 0 ? { ...current, streak: 0 } : current;
+      if (event === 'success' && (current.streak > 0 || current.probation > 0)) return { ...current, streak: 0, probation: 0 };
+      return event === 'first-token' && current.streak > 0 ? { ...current, streak: 0 } : current;
     case 'open':
       // Outcomes of requests started before the circuit opened change nothing; a request
       // sent while it was open (panic routing) that succeeded shows the endpoint works.
-      return event === 'recovered' ? initialCircuitState : current;
+      return event === 'recovered' ? closedOnProbation(current.failedProbes) : current;
     case 'half-open':
       return halfOpenAfter(current, event, now);
   }
@@ -104,9 +112,15 @@ export function msUntilHalfOpen(state: CircuitState, now: number, config: Circui
 function recordFailure(previous: Extract<CircuitState, { status: 'closed' }>, now: number, config: CircuitBreakerConfig): CircuitState {
   const recent = [...previous.failures.filter((at) => now - at < config.windowMs), now];
   const streak = previous.streak + 1;
-  if (recent.length >= config.failureThreshold || streak >= config.failureThreshold) return { status: 'open', openedAt: now, failedProbes: 0 };
+  // On probation (no answer whole since a probe closed it), it opens for as long as it last did.
+  if (recent.length >= config.failureThreshold || streak >= config.failureThreshold) return { status: 'open', openedAt: now, failedProbes: previous.probation };
   // Only the newest threshold-1 failures can ever count towards opening.
-  return { status: 'closed', failures: recent.slice(-(config.failureThreshold - 1)), streak };
+  return { status: 'closed', failures: recent.slice(-(config.failureThreshold - 1)), streak, probation: previous.probation };
+}
+
+/** Closed by a probe's (or a panic-routed attempt's) first token, after `failedProbes` failed probes. */
+function closedOnProbation(failedProbes: number): CircuitState {
+  return failedProbes === 0 ? initialCircuitState : { status: 'closed', failures: [], streak: 0, probation: failedProbes };
 }
 
 function halfOpenAfter(current: Extract<CircuitState, { status: 'half-open' }>, event: CircuitEvent, now: number): CircuitState {
@@ -114,7 +128,10 @@ function halfOpenAfter(current: Extract<CircuitState, { status: 'half-open' }>, 
   switch (event) {
     case 'success':
     case 'recovered':
-      return initialCircuitState;
+      return closedOnProbation(failedProbes);
+    case 'first-token':
+      // Not a probe's: an attempt sent before the circuit opened decides nothing.
+      return current;
     case 'failure':
     case 'relapse':
       return { status: 'open', openedAt: now, failedProbes: failedProbes + 1 };

@@ -212,7 +212,7 @@ export class EndpointPool {
    * healthy endpoint from being opened by the streak (R74). Costs nothing when there is no run.
    */
   answering(endpoint: EndpointRuntime): void {
-    if (endpoint.circuit.status === 'closed' && endpoint.circuit.streak > 0) this.setCircuit(endpoint, 'success');
+    if (endpoint.circuit.status === 'closed' && endpoint.circuit.streak > 0) this.setCircuit(endpoint, 'first-token');
   }
 
   /**

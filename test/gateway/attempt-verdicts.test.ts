@@ -144,11 +144,11 @@ it('a first token of an attempt sent before the last opening does not end the ru
   h.advance(10);
   f.reply({ kind: 'error', status: 500 });
   await f.result;
-  expect(h.endpoint.circuit).toMatchObject({ status: 'closed', streak: 1 });
+  expect(h.endpoint.circuit).toMatchObject({ status: 'closed', streak: 1, probation: 0 });
   old.reply({ kind: 'stream' });
   const o = (await old.result) as StreamAttempt;
   expect(h.pool.sentBeforeOpening(h.endpoint, o.number)).toBe(true);
-  expect(h.endpoint.circuit).toMatchObject({ status: 'closed', streak: 1 });
+  expect(h.endpoint.circuit).toMatchObject({ status: 'closed', streak: 1, probation: 0 });
 });
 
 it('a probe of an earlier half-open that ends with no verdict frees no slot of the current probe', async () => {
