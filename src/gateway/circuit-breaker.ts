@@ -33,8 +33,9 @@ import type { CircuitBreakerConfig } from './gateway-config.js';
  * again at once rather than counting one failure of the threshold (an endpoint that breaks every
  * stream would otherwise read closed most of the time, and take a threshold of streams each time),
  * and for as long as one more failed probe would open it (the closed state keeps the count, as
- * `probation`, until an answer ends whole): an endpoint that breaks every stream after its first
- * token took one broken stream every openMs, for ever (R74, E60).
+ * `probation`, until an answer ends whole, or for as long as the circuit was last open): an
+ * endpoint that breaks every stream after its first token took one broken stream every openMs,
+ * for ever (R74, E60).
  * 'first-token' is an ordinary attempt's first token: the endpoint answers, which ends a run of
  * failures; only a whole answer ('success') ends a probation.
  */
@@ -47,8 +48,11 @@ export type CircuitState =
       readonly failures: readonly number[];
       /** Failures since the last first token or success, however long ago. */
       readonly streak: number;
-      /** The failed probes in a row before the first token that closed the circuit, until an answer ends whole (see 'relapse'); 0 otherwise. */
-      readonly probation: number;
+      /**
+       * The failed probes in a row before the first token that closed the circuit (see 'relapse'),
+       * until an answer ends whole or `until` (as long as the circuit was last open) has passed.
+       */
+      readonly probation?: { readonly failedProbes: number; readonly until: number };
     }
   | {
       readonly status: 'open';
@@ -60,7 +64,7 @@ export type CircuitState =
 
 export type CircuitEvent = 'success' | 'first-token' | 'failure' | 'probe-start' | 'probe-cancel' | 'recovered' | 'relapse';
 
-export const initialCircuitState: CircuitState = { status: 'closed', failures: [], streak: 0, probation: 0 };
+export const initialCircuitState: CircuitState = { status: 'closed', failures: [], streak: 0 };
 
 /** The longest a circuit stays open, in openMs: 32 (5 min 20 s at the default 10 s), about where Envoy's outlier detection stops (5 min). */
 export const maxOpenFactor = 32;
@@ -75,16 +79,16 @@ export function nextCircuitState(state: CircuitState, event: CircuitEvent, now: 
   const current = advanceCircuit(state, now, config);
   switch (current.status) {
     case 'closed':
-      if (event === 'relapse') return { status: 'open', openedAt: now, failedProbes: current.probation + 1 };
+      if (event === 'relapse') return { status: 'open', openedAt: now, failedProbes: probationAt(current, now) + 1 };
       if (event === 'failure') return recordFailure(current, now, config);
-      if (event === 'success' && (current.streak > 0 || current.probation > 0)) return { ...current, streak: 0, probation: 0 };
+      if (event === 'success' && (current.streak > 0 || current.probation !== undefined)) return { status: 'closed', failures: current.failures, streak: 0 };
       return event === 'first-token' && current.streak > 0 ? { ...current, streak: 0 } : current;
     case 'open':
       // Outcomes of requests started before the circuit opened change nothing; a request
       // sent while it was open (panic routing) that succeeded shows the endpoint works.
-      return event === 'recovered' ? closedOnProbation(current.failedProbes) : current;
+      return event === 'recovered' ? closedOnProbation(current.failedProbes, now, config) : current;
     case 'half-open':
-      return halfOpenAfter(current, event, now);
+      return halfOpenAfter(current, event, now, config);
   }
 }
 
@@ -113,22 +117,28 @@ function recordFailure(previous: Extract<CircuitState, { status: 'closed' }>, no
   const recent = [...previous.failures.filter((at) => now - at < config.windowMs), now];
   const streak = previous.streak + 1;
   // On probation (no answer whole since a probe closed it), it opens for as long as it last did.
-  if (recent.length >= config.failureThreshold || streak >= config.failureThreshold) return { status: 'open', openedAt: now, failedProbes: previous.probation };
+  if (recent.length >= config.failureThreshold || streak >= config.failureThreshold) return { status: 'open', openedAt: now, failedProbes: probationAt(previous, now) };
   // Only the newest threshold-1 failures can ever count towards opening.
-  return { status: 'closed', failures: recent.slice(-(config.failureThreshold - 1)), streak, probation: previous.probation };
+  const failures = recent.slice(-(config.failureThreshold - 1));
+  return previous.probation === undefined ? { status: 'closed', failures, streak } : { status: 'closed', failures, streak, probation: previous.probation };
 }
 
-/** Closed by a probe's (or a panic-routed attempt's) first token, after `failedProbes` failed probes. */
-function closedOnProbation(failedProbes: number): CircuitState {
-  return failedProbes === 0 ? initialCircuitState : { status: 'closed', failures: [], streak: 0, probation: failedProbes };
+/** Closed by a probe's (or a panic-routed attempt's) first token, after `failedProbes` failed probes: on probation as long as it was last open. */
+function closedOnProbation(failedProbes: number, now: number, config: CircuitBreakerConfig): CircuitState {
+  return failedProbes === 0 ? initialCircuitState : { status: 'closed', failures: [], streak: 0, probation: { failedProbes, until: now + openForMs(failedProbes, config) } };
 }
 
-function halfOpenAfter(current: Extract<CircuitState, { status: 'half-open' }>, event: CircuitEvent, now: number): CircuitState {
+/** The failed probes a closed circuit is on probation for at `now`: 0 when none, or when it has lapsed. */
+function probationAt(state: Extract<CircuitState, { status: 'closed' }>, now: number): number {
+  return state.probation !== undefined && now < state.probation.until ? state.probation.failedProbes : 0;
+}
+
+function halfOpenAfter(current: Extract<CircuitState, { status: 'half-open' }>, event: CircuitEvent, now: number, config: CircuitBreakerConfig): CircuitState {
   const { probesInFlight, failedProbes } = current;
   switch (event) {
     case 'success':
     case 'recovered':
-      return closedOnProbation(failedProbes);
+      return closedOnProbation(failedProbes, now, config);
     case 'first-token':
       // Not a probe's: an attempt sent before the circuit opened decides nothing.
       return current;

@@ -104,13 +104,14 @@ export async function startAttempt(core: GatewayCore, endpoint: EndpointRuntime,
     recordTtft(endpoint, ttftMs, now());
     // A probe's verdict (or a panic-routed request's) is in at its first token: the endpoint
     // answers. Waiting for the end of an answer that may stream for minutes would keep every
-    // other request off a recovered endpoint that long. A later break of this answer reopens it (relapse).
-    if (probe || ejected) {
-      const before = endpoint.circuit.status;
+    // other request off a recovered endpoint that long. A later break of this answer reopens it
+    // (relapse). One that finds the circuit closed already (another probe's first token closed it)
+    // is an ordinary answer: only a whole answer ends the probation that one left (R76).
+    if ((probe || ejected) && endpoint.circuit.status !== 'closed') {
       endpoints.setCircuit(endpoint, ejected ? 'recovered' : 'success');
       // Until another answers whole, a break of this one is the probe failing after all (see 'relapse');
       // only of the one whose first token closed the circuit, not of one that found it closed (R23).
-      if (before !== 'closed' && endpoints.circuitOf(endpoint) === 'closed') endpoint.closedByAttempt = number;
+      if (endpoints.circuitOf(endpoint) === 'closed') endpoint.closedByAttempt = number;
     } else if (!endpoints.sentBeforeOpening(endpoint, number)) endpoints.answering(endpoint);
     // The request's cancellation keeps reaching this upstream until releaseAttempt: a client
     // that leaves mid-answer must cancel it.

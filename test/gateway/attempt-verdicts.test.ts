@@ -144,11 +144,11 @@ it('a first token of an attempt sent before the last opening does not end the ru
   h.advance(10);
   f.reply({ kind: 'error', status: 500 });
   await f.result;
-  expect(h.endpoint.circuit).toMatchObject({ status: 'closed', streak: 1, probation: 0 });
+  expect(h.endpoint.circuit).toMatchObject({ status: 'closed', streak: 1 });
   old.reply({ kind: 'stream' });
   const o = (await old.result) as StreamAttempt;
   expect(h.pool.sentBeforeOpening(h.endpoint, o.number)).toBe(true);
-  expect(h.endpoint.circuit).toMatchObject({ status: 'closed', streak: 1, probation: 0 });
+  expect(h.endpoint.circuit).toMatchObject({ status: 'closed', streak: 1 });
 });
 
 it('a probe of an earlier half-open that ends with no verdict frees no slot of the current probe', async () => {
@@ -170,4 +170,57 @@ it('a probe of an earlier half-open that ends with no verdict frees no slot of t
   await p2.result;
   expect(h.endpoint.circuit).toMatchObject({ status: 'half-open', probesInFlight: 1 });
   void p3;
+});
+
+/** Opens the circuit (threshold 2), then fails `failedProbes` probes in a row, and waits out the last open time. */
+async function openWithFailedProbes(h: ReturnType<typeof harness>, failedProbes: number): Promise<void> {
+  for (let i = 0; i < 2; i += 1) {
+    const failing = h.send();
+    failing.reply({ kind: 'error', status: 500 });
+    await failing.result;
+  }
+  for (let probe = 0; probe < failedProbes; probe += 1) {
+    h.advance(1000 * 2 ** probe + 1);
+    const failing = h.send();
+    failing.reply({ kind: 'error', status: 500 });
+    await failing.result;
+  }
+  expect(h.endpoint.circuit).toMatchObject({ status: 'open', failedProbes });
+  h.advance(1000 * 2 ** failedProbes + 1);
+}
+
+it("a second probe's first token, the circuit closed already by the first's, does not end the probation: the first's break reopens it for one more doubling (R76)", async () => {
+  const h = harness('{ failureThreshold: 2, windowMs: 60000, openMs: 1000, halfOpenProbes: 2 }');
+  await openWithFailedProbes(h, 3);
+  const first = h.send();
+  const second = h.send();
+  first.reply({ kind: 'stream' });
+  const closing = (await first.result) as StreamAttempt;
+  expect(h.endpoint.circuit).toMatchObject({ status: 'closed', probation: { failedProbes: 3 } });
+  expect(h.endpoint.closedByAttempt).toBe(closing.number);
+  second.reply({ kind: 'stream' });
+  await second.result;
+  expect(h.endpoint.circuit).toMatchObject({ status: 'closed', probation: { failedProbes: 3 } });
+  releaseAttempt(h.core, closing, 'failure');
+  expect(h.endpoint.circuit).toMatchObject({ status: 'open', failedProbes: 4 });
+  expect(h.pool.msUntilProbe(['up'])).toBe(16_000);
+});
+
+it('a whole answer through releaseAttempt ends the probation; a stopped one does not', async () => {
+  const h = harness('{ failureThreshold: 2, windowMs: 60000, openMs: 1000 }');
+  await openWithFailedProbes(h, 2);
+  const probe = h.send();
+  probe.reply({ kind: 'stream' });
+  const closing = (await probe.result) as StreamAttempt;
+  const stopped = h.send();
+  stopped.reply({ kind: 'stream' });
+  releaseAttempt(h.core, (await stopped.result) as StreamAttempt, 'cancel');
+  expect(h.endpoint.circuit).toMatchObject({ status: 'closed', probation: { failedProbes: 2 } });
+  const whole = h.send();
+  whole.reply({ kind: 'stream' });
+  releaseAttempt(h.core, (await whole.result) as StreamAttempt, 'success');
+  expect(h.endpoint.circuit).toEqual({ status: 'closed', failures: [], streak: 0 });
+  // The probe's own break is then one failure, not a relapse.
+  releaseAttempt(h.core, closing, 'failure');
+  expect(h.endpoint.circuit).toMatchObject({ status: 'closed', streak: 1 });
 });

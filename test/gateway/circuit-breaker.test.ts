@@ -14,18 +14,18 @@ describe('circuit breaker', () => {
   });
 
   it('failures outside the window do not count towards it', () => {
-    expect(run([['failure', 0], ['failure', 100], ['success', 150], ['failure', 1100]])).toEqual({ status: 'closed', failures: [1100], streak: 1, probation: 0 });
+    expect(run([['failure', 0], ['failure', 100], ['success', 150], ['failure', 1100]])).toEqual({ status: 'closed', failures: [1100], streak: 1 });
     expect(run([['failure', 0], ['failure', 600], ['success', 700], ['failure', 1100], ['failure', 1200]]).status).toBe('open');
   });
 
   it('opens after failureThreshold failures in a row, however far apart: a hung endpoint failing one request after another', () => {
     // One client's requests to a hung endpoint, each failing a TTFT timeout (here 5 s) after it was sent.
-    expect(run([['failure', 5000], ['failure', 10_000]])).toEqual({ status: 'closed', failures: [10_000], streak: 2, probation: 0 });
+    expect(run([['failure', 5000], ['failure', 10_000]])).toEqual({ status: 'closed', failures: [10_000], streak: 2 });
     expect(run([['failure', 5000], ['failure', 10_000], ['failure', 15_000]])).toEqual({ status: 'open', openedAt: 15_000, failedProbes: 0 });
     // A success between them ends the run: the window alone judges failures spread among answers.
-    expect(run([['failure', 5000], ['failure', 10_000], ['success', 12_000], ['failure', 15_000], ['failure', 20_000]])).toEqual({ status: 'closed', failures: [20_000], streak: 2, probation: 0 });
+    expect(run([['failure', 5000], ['failure', 10_000], ['success', 12_000], ['failure', 15_000], ['failure', 20_000]])).toEqual({ status: 'closed', failures: [20_000], streak: 2 });
     const afterSuccess = run([['failure', 5000], ['success', 6000]]);
-    expect(afterSuccess).toEqual({ status: 'closed', failures: [5000], streak: 0, probation: 0 });
+    expect(afterSuccess).toEqual({ status: 'closed', failures: [5000], streak: 0 });
     // A success with no run to end changes nothing (the same object).
     expect(nextCircuitState(afterSuccess, 'success', 7000, config)).toBe(afterSuccess);
   });
@@ -61,14 +61,14 @@ describe('circuit breaker', () => {
     const open: CircuitState = { status: 'open', openedAt: 1000, failedProbes: 0 };
     expect(nextCircuitState(open, 'success', 2000, config)).toBe(open);
     expect(nextCircuitState(open, 'failure', 2000, config)).toBe(open);
-    expect(nextCircuitState(open, 'recovered', 2000, config)).toEqual({ status: 'closed', failures: [], streak: 0, probation: 0 });
-    expect(nextCircuitState({ status: 'half-open', probesInFlight: 1, failedProbes: 0 }, 'recovered', 7000, config)).toEqual({ status: 'closed', failures: [], streak: 0, probation: 0 });
-    expect(nextCircuitState({ status: 'closed', failures: [10], streak: 1, probation: 0 }, 'recovered', 20, config)).toEqual({ status: 'closed', failures: [10], streak: 1, probation: 0 });
+    expect(nextCircuitState(open, 'recovered', 2000, config)).toEqual({ status: 'closed', failures: [], streak: 0 });
+    expect(nextCircuitState({ status: 'half-open', probesInFlight: 1, failedProbes: 0 }, 'recovered', 7000, config)).toEqual({ status: 'closed', failures: [], streak: 0 });
+    expect(nextCircuitState({ status: 'closed', failures: [10], streak: 1 }, 'recovered', 20, config)).toEqual({ status: 'closed', failures: [10], streak: 1 });
   });
 
   it('half-open -> closed on a successful probe, with a clean history', () => {
     const state = run([['probe-start', 6000], ['success', 6100]], { status: 'open', openedAt: 1000, failedProbes: 0 });
-    expect(state).toEqual({ status: 'closed', failures: [], streak: 0, probation: 0 });
+    expect(state).toEqual({ status: 'closed', failures: [], streak: 0 });
   });
 
   it('half-open -> open on a failed probe, for twice as long each time, up to maxOpenFactor times openMs; a probe that succeeds starts again', () => {
@@ -93,7 +93,8 @@ describe('circuit breaker', () => {
     // A probe's first token closes it on probation: failures before any answer ends whole reopen it as long as last time.
     const due = (circuit.status === 'open' ? circuit.openedAt : Number.NaN) + 160_000;
     const closed = run([['probe-start', due], ['success', due + 10]], circuit);
-    expect(closed).toEqual({ status: 'closed', failures: [], streak: 0, probation: 7 });
+    // Open 160 s last time (capped): on probation as long.
+    expect(closed).toEqual({ status: 'closed', failures: [], streak: 0, probation: { failedProbes: 7, until: due + 10 + 160_000 } });
     const failedAgain = run([['failure', due + 20], ['failure', due + 30], ['failure', due + 40]], closed);
     expect(failedAgain).toEqual({ status: 'open', openedAt: due + 40, failedProbes: 7 });
     expect(msUntilHalfOpen(failedAgain, due + 40, config)).toBe(160_000);
@@ -117,9 +118,14 @@ describe('circuit breaker', () => {
     expect(openFor).toEqual([5000, 10_000, 20_000, 40_000, 80_000, 160_000, 160_000]);
     // A first token of an ordinary attempt ends a run of failures, but not the probation; a whole answer ends both.
     const onProbation = run([['probe-start', 1], ['success', 2], ['failure', 3]], { status: 'open', openedAt: -30_000, failedProbes: 2 });
-    expect(onProbation).toEqual({ status: 'closed', failures: [3], streak: 1, probation: 2 });
-    expect(nextCircuitState(onProbation, 'first-token', 4, config)).toEqual({ status: 'closed', failures: [3], streak: 0, probation: 2 });
-    expect(nextCircuitState(onProbation, 'success', 4, config)).toEqual({ status: 'closed', failures: [3], streak: 0, probation: 0 });
+    expect(onProbation).toEqual({ status: 'closed', failures: [3], streak: 1, probation: { failedProbes: 2, until: 2 + 20_000 } });
+    expect(nextCircuitState(onProbation, 'first-token', 4, config)).toEqual({ status: 'closed', failures: [3], streak: 0, probation: { failedProbes: 2, until: 2 + 20_000 } });
+    expect(nextCircuitState(onProbation, 'success', 4, config)).toEqual({ status: 'closed', failures: [3], streak: 0 });
+    // It lapses once the circuit has stayed closed as long as it was last open (20 s): a relapse or a burst after that starts again.
+    expect(nextCircuitState(onProbation, 'relapse', 20_001, config)).toEqual({ status: 'open', openedAt: 20_001, failedProbes: 3 });
+    expect(nextCircuitState(onProbation, 'relapse', 20_002, config)).toEqual({ status: 'open', openedAt: 20_002, failedProbes: 1 });
+    expect(run([['failure', 19_000], ['failure', 19_500]], onProbation)).toEqual({ status: 'open', openedAt: 19_500, failedProbes: 2 });
+    expect(run([['failure', 21_000], ['failure', 21_500]], onProbation)).toEqual({ status: 'open', openedAt: 21_500, failedProbes: 0 });
     // Half-open, an ordinary attempt's first token decides nothing; open, nothing either.
     const halfOpen: CircuitState = { status: 'half-open', probesInFlight: 1, failedProbes: 2 };
     expect(nextCircuitState(halfOpen, 'first-token', 5, config)).toBe(halfOpen);
