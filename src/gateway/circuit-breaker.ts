@@ -13,12 +13,13 @@ import type { CircuitBreakerConfig } from './gateway-config.js';
  * times openMs: a probe to a hung endpoint holds its caller a whole TTFT timeout, so with a fixed
  * open time one client's requests one after another, each longer than openMs, each found the
  * circuit half-open and each paid that timeout (E55, checked by hand under `up`: 65 s for every
- * request after the circuits opened). A successful probe starts again from openMs.
+ * request after the circuits opened). A probe that succeeds, then an answer that ends whole,
+ * start it again from openMs (see 'relapse').
  *
  * In closed state a success does not clear earlier failures: a sliding window,
  * not a run of consecutive failures, so an endpoint failing half of its requests
- * still opens. A run of failureThreshold failures with no success between them
- * opens it too, however far apart: a hung endpoint fails each request one TTFT
+ * still opens. A run of failureThreshold failures with no first token or success
+ * between them opens it too, however far apart: a hung endpoint fails each request one TTFT
  * timeout after it was sent, so one client's requests one after another fail a
  * timeout apart, too seldom for any window (E55: under 33 s timeouts every such
  * request waited 33 s, for ever). In half-open state any outcome given counts as the probe's verdict:
@@ -33,7 +34,8 @@ import type { CircuitBreakerConfig } from './gateway-config.js';
  * again at once rather than counting one failure of the threshold (an endpoint that breaks every
  * stream would otherwise read closed most of the time, and take a threshold of streams each time),
  * and for as long as one more failed probe would open it (the closed state keeps the count, as
- * `probation`, until an answer ends whole, or for as long as the circuit was last open): an
+ * `probation`, until an answer ends whole; other requests' failures read it only for as long as
+ * the circuit was last open): an
  * endpoint that breaks every stream after its first token took one broken stream every openMs,
  * for ever (R74, E60).
  * 'first-token' is an ordinary attempt's first token: the endpoint answers, which ends a run of
@@ -50,7 +52,8 @@ export type CircuitState =
       readonly streak: number;
       /**
        * The failed probes in a row before the first token that closed the circuit (see 'relapse'),
-       * until an answer ends whole or `until` (as long as the circuit was last open) has passed.
+       * until an answer ends whole; a threshold opening reads it only before `until` (as long as
+       * the circuit was last open).
        */
       readonly probation?: { readonly failedProbes: number; readonly until: number };
     }
@@ -79,7 +82,9 @@ export function nextCircuitState(state: CircuitState, event: CircuitEvent, now: 
   const current = advanceCircuit(state, now, config);
   switch (current.status) {
     case 'closed':
-      if (event === 'relapse') return { status: 'open', openedAt: now, failedProbes: probationAt(current, now) + 1 };
+      // A relapse is the closing answer's own break, however late (a stream cut a minute in): the
+      // probation's lapse is for other requests' failures, or such streams never escalated (R77).
+      if (event === 'relapse') return { status: 'open', openedAt: now, failedProbes: (current.probation?.failedProbes ?? 0) + 1 };
       if (event === 'failure') return recordFailure(current, now, config);
       if (event === 'success' && (current.streak > 0 || current.probation !== undefined)) return { status: 'closed', failures: current.failures, streak: 0 };
       return event === 'first-token' && current.streak > 0 ? { ...current, streak: 0 } : current;

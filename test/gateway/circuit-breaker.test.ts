@@ -121,9 +121,10 @@ describe('circuit breaker', () => {
     expect(onProbation).toEqual({ status: 'closed', failures: [3], streak: 1, probation: { failedProbes: 2, until: 2 + 20_000 } });
     expect(nextCircuitState(onProbation, 'first-token', 4, config)).toEqual({ status: 'closed', failures: [3], streak: 0, probation: { failedProbes: 2, until: 2 + 20_000 } });
     expect(nextCircuitState(onProbation, 'success', 4, config)).toEqual({ status: 'closed', failures: [3], streak: 0 });
-    // It lapses once the circuit has stayed closed as long as it was last open (20 s): a relapse or a burst after that starts again.
+    // Other requests' failures read it only while the circuit has been closed less than it was last
+    // open (20 s); the closing answer's own break, however late (a stream cut a minute in), always (R77).
     expect(nextCircuitState(onProbation, 'relapse', 20_001, config)).toEqual({ status: 'open', openedAt: 20_001, failedProbes: 3 });
-    expect(nextCircuitState(onProbation, 'relapse', 20_002, config)).toEqual({ status: 'open', openedAt: 20_002, failedProbes: 1 });
+    expect(nextCircuitState(onProbation, 'relapse', 80_000, config)).toEqual({ status: 'open', openedAt: 80_000, failedProbes: 3 });
     expect(run([['failure', 19_000], ['failure', 19_500]], onProbation)).toEqual({ status: 'open', openedAt: 19_500, failedProbes: 2 });
     expect(run([['failure', 21_000], ['failure', 21_500]], onProbation)).toEqual({ status: 'open', openedAt: 21_500, failedProbes: 0 });
     // Half-open, an ordinary attempt's first token decides nothing; open, nothing either.
