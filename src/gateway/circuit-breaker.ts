@@ -35,9 +35,8 @@ import type { CircuitBreakerConfig } from './gateway-config.js';
  * stream would otherwise read closed most of the time, and take a threshold of streams each time),
  * and for as long as one more failed probe would open it (the closed state keeps the count, as
  * `probation`, until an answer ends whole; other requests' failures read it only for as long as
- * the circuit was last open): an
- * endpoint that breaks every stream after its first token took one broken stream every openMs,
- * for ever (R74, E60).
+ * the circuit was last open): an endpoint that breaks every stream after its first token took one
+ * broken stream every openMs, for ever (R74, E60).
  * 'first-token' is an ordinary attempt's first token: the endpoint answers, which ends a run of
  * failures; only a whole answer ('success') ends a probation.
  */
