@@ -27,7 +27,7 @@ export interface EndpointRuntime {
   retryAfterAtAttempt: number;
   /** `attempts` when the circuit last opened: attempts up to it were sent before (see sentBeforeOpening). */
   openedAtAttempt: number;
-  /** The attempt whose first token last closed the circuit (a probe, or panic-routed), until another answers whole; 0 for none (see 'relapse'). */
+  /** The attempt whose first token last closed the circuit (a probe, or panic-routed), until another answers whole or the circuit opens again; 0 for none (see 'relapse'). */
   closedByAttempt: number;
 }
 
@@ -202,7 +202,12 @@ export class EndpointPool {
   setCircuit(endpoint: EndpointRuntime, event: CircuitEvent): void {
     const before = endpoint.circuit;
     endpoint.circuit = nextCircuitState(before, event, this.now(), this.#breaker);
-    if (endpoint.circuit.status === 'open' && endpoint.circuit !== before) endpoint.openedAtAttempt = endpoint.attempts;
+    if (endpoint.circuit.status === 'open' && endpoint.circuit !== before) {
+      endpoint.openedAtAttempt = endpoint.attempts;
+      // The answer that closed it, if still running, was sent before this opening: its end judges
+      // nothing now, not even a later half-open it is no probe of (R77).
+      endpoint.closedByAttempt = 0;
+    }
   }
 
   /**

@@ -224,3 +224,24 @@ it('a whole answer through releaseAttempt ends the probation; a stopped one does
   releaseAttempt(h.core, closing, 'failure');
   expect(h.endpoint.circuit).toMatchObject({ status: 'closed', streak: 1 });
 });
+
+it("the answer that closed the circuit judges nothing once the circuit has reopened by other failures: not the half-open after, which it is no probe of (R77)", async () => {
+  const h = harness('{ failureThreshold: 2, windowMs: 60000, openMs: 1000 }');
+  await openWithFailedProbes(h, 1);
+  const probe = h.send();
+  probe.reply({ kind: 'stream' });
+  const closing = (await probe.result) as StreamAttempt;
+  expect(h.endpoint.closedByAttempt).toBe(closing.number);
+  // Two other requests fail: the threshold reopens it, as long as it was last open (probation 1: 2 s).
+  for (let i = 0; i < 2; i += 1) {
+    const failing = h.send();
+    failing.reply({ kind: 'error', status: 500 });
+    await failing.result;
+  }
+  expect(h.endpoint.circuit).toMatchObject({ status: 'open', failedProbes: 1 });
+  h.advance(2001);
+  expect(h.pool.circuitOf(h.endpoint)).toBe('half-open');
+  // The old answer ends whole: the half-open circuit waits for its own probe.
+  releaseAttempt(h.core, closing, 'success');
+  expect(h.pool.circuitOf(h.endpoint)).toBe('half-open');
+});
