@@ -305,7 +305,9 @@ export function upstreamFailureError(core: Pick<GatewayCore, 'now' | 'config'>, 
   // The field and code named by an upstream about the caller's own request: clients switch on
   // them (context_length_exceeded: shorten the prompt).
   const named = answer.relayMessage ? { ...(failure.param === undefined ? {} : { param: failure.param }), ...(failure.code === undefined ? {} : { code: failure.code }), ...(failure.contextLimit === undefined ? {} : { contextLimit: failure.contextLimit }) } : {};
-  return new ClientError(answer.status, answer.kind, `upstream ${endpointId} ${action}: ${detail}`, { headers, isRetryable: answer.isRetryable, endpoint: endpointId, logMessage: `upstream ${endpointId} ${action}: ${loggedReason(core, failure)}`, ...named });
+  // A configuration fault (401, 403, 404, ...): what the caller can do about it is to tell someone (E58).
+  const hint = !answer.isRetryable && !answer.relayMessage ? "; that endpoint refused the gateway itself (its key, account, model name or URL for it), which retrying will not change until the gateway's operator fixes it" : '';
+  return new ClientError(answer.status, answer.kind, `upstream ${endpointId} ${action}: ${detail}${hint}`, { headers, isRetryable: answer.isRetryable, endpoint: endpointId, logMessage: `upstream ${endpointId} ${action}: ${loggedReason(core, failure)}`, ...named });
 }
 
 /** How many more times a request may go back to an endpoint it already tried (see firstAnswer). */

@@ -1403,7 +1403,9 @@ resilience: { retries: 2, backoffMs: 5, maxBackoffMs: 20, ttftTimeoutMs: 5000, t
         const text = await response.text();
         expect(response.status).toBeGreaterThanOrEqual(500);
         expect(text).not.toMatch(/sk-gw|org-gateway-internal/);
-        expect(((JSON.parse(text) as { error: { message: string } }).error.message)).toBe(`upstream s${String(status)} failed: status ${String(status)}`);
+        // A refusal of the gateway itself says so, and who can fix it (E58).
+        const hint = status < 500 ? "; that endpoint refused the gateway itself (its key, account, model name or URL for it), which retrying will not change until the gateway's operator fixes it" : '';
+        expect(((JSON.parse(text) as { error: { message: string } }).error.message)).toBe(`upstream s${String(status)} failed: status ${String(status)}${hint}`);
       }
       // About the request itself: the upstream's words are what the caller needs to fix it.
       const badRequest = await streamOpenAI((await answer(400)).url, 'hi', 5);
