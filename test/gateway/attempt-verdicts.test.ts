@@ -40,7 +40,15 @@ function harness(breaker: string) {
     if (reply === undefined) throw new Error('no send');
     return { reply, result };
   };
-  return { pool, endpoint, core, send, advance: (ms: number) => (now += ms) };
+  /** Sends an attempt that fails with a 500, `times` times one after another. */
+  const fail = async (times: number): Promise<void> => {
+    for (let i = 0; i < times; i += 1) {
+      const failing = send();
+      failing.reply({ kind: 'error', status: 500 });
+      await failing.result;
+    }
+  };
+  return { pool, endpoint, core, send, fail, advance: (ms: number) => (now += ms) };
 }
 
 it('a first token of an attempt sent while closed, with the circuit open since and its open time over, gives no verdict', async () => {
@@ -66,11 +74,7 @@ it('a first token of an attempt sent while closed, with the circuit open since a
 it('nor with a probe in flight: the probe decides', async () => {
   const h = harness('{ failureThreshold: 2, windowMs: 60000, openMs: 1000 }');
   const old = h.send();
-  for (let i = 0; i < 2; i += 1) {
-    const f = h.send();
-    f.reply({ kind: 'error', status: 500 });
-    await f.result;
-  }
+  await h.fail(2);
   h.advance(1500);
   const probe = h.send();
   expect(h.endpoint.circuit).toMatchObject({ status: 'half-open', probesInFlight: 1 });
@@ -84,11 +88,7 @@ it('nor with a probe in flight: the probe decides', async () => {
 
 it('a panic-routed attempt sent while open, the circuit reopened by a failed probe before its first token: it closes the circuit, and its break reopens it (a relapse)', async () => {
   const h = harness('{ failureThreshold: 2, windowMs: 60000, openMs: 1000 }');
-  for (let i = 0; i < 2; i += 1) {
-    const f = h.send();
-    f.reply({ kind: 'error', status: 500 });
-    await f.result;
-  }
+  await h.fail(2);
   expect(h.pool.circuitOf(h.endpoint)).toBe('open');
   const ejected = h.send(); // panic-routed: sent while open
   h.advance(1500);
@@ -107,11 +107,7 @@ it('a panic-routed attempt sent while open, the circuit reopened by a failed pro
 
 it('two probes at once, one failing and reopening it, the other closing it at its first token after the doubled open time: its break reopens it (a relapse)', async () => {
   const h = harness('{ failureThreshold: 2, windowMs: 60000, openMs: 1000, halfOpenProbes: 2 }');
-  for (let i = 0; i < 2; i += 1) {
-    const f = h.send();
-    f.reply({ kind: 'error', status: 500 });
-    await f.result;
-  }
+  await h.fail(2);
   h.advance(1500);
   const p1 = h.send();
   const p2 = h.send();
@@ -153,11 +149,7 @@ it('a first token of an attempt sent before the last opening does not end the ru
 
 it('a probe of an earlier half-open that ends with no verdict frees no slot of the current probe', async () => {
   const h = harness('{ failureThreshold: 2, windowMs: 60000, openMs: 1000, halfOpenProbes: 2 }');
-  for (let i = 0; i < 2; i += 1) {
-    const f = h.send();
-    f.reply({ kind: 'error', status: 500 });
-    await f.result;
-  }
+  await h.fail(2);
   h.advance(1500);
   const p1 = h.send();
   const p2 = h.send();
@@ -174,16 +166,10 @@ it('a probe of an earlier half-open that ends with no verdict frees no slot of t
 
 /** Opens the circuit (threshold 2), then fails `failedProbes` probes in a row, and waits out the last open time. */
 async function openWithFailedProbes(h: ReturnType<typeof harness>, failedProbes: number): Promise<void> {
-  for (let i = 0; i < 2; i += 1) {
-    const failing = h.send();
-    failing.reply({ kind: 'error', status: 500 });
-    await failing.result;
-  }
+  await h.fail(2);
   for (let probe = 0; probe < failedProbes; probe += 1) {
     h.advance(1000 * 2 ** probe + 1);
-    const failing = h.send();
-    failing.reply({ kind: 'error', status: 500 });
-    await failing.result;
+    await h.fail(1);
   }
   expect(h.endpoint.circuit).toMatchObject({ status: 'open', failedProbes });
   h.advance(1000 * 2 ** failedProbes + 1);
@@ -233,11 +219,7 @@ it("the answer that closed the circuit judges nothing once the circuit has reope
   const closing = (await probe.result) as StreamAttempt;
   expect(h.endpoint.closedByAttempt).toBe(closing.number);
   // Two other requests fail: the threshold reopens it, as long as it was last open (probation 1: 2 s).
-  for (let i = 0; i < 2; i += 1) {
-    const failing = h.send();
-    failing.reply({ kind: 'error', status: 500 });
-    await failing.result;
-  }
+  await h.fail(2);
   expect(h.endpoint.circuit).toMatchObject({ status: 'open', failedProbes: 1 });
   h.advance(2001);
   expect(h.pool.circuitOf(h.endpoint)).toBe('half-open');

@@ -7,6 +7,25 @@ function run(events: readonly [CircuitEvent, number][], from: CircuitState = ini
   return events.reduce((state, [event, now]) => nextCircuitState(state, event, now, config), from);
 }
 
+/**
+ * From a circuit just opened, seven probes each sent when it turns half-open and each failing by
+ * `probeFails(due)`: how long it stayed open before each, and the circuit after the last. Checks it
+ * is still open a millisecond before each is due.
+ */
+function failingProbes(probeFails: (due: number) => [CircuitEvent, number][]): { openFor: number[]; circuit: CircuitState } {
+  let circuit: CircuitState = { status: 'open', openedAt: 0, failedProbes: 0 };
+  const openFor: number[] = [];
+  for (let probe = 0; probe < 7; probe += 1) {
+    const openedAt = circuit.status === 'open' ? circuit.openedAt : Number.NaN;
+    const due = openedAt + msUntilHalfOpen(circuit, openedAt, config);
+    openFor.push(due - openedAt);
+    expect(circuitView(circuit, due - 1, config).circuit).toBe('open');
+    circuit = run(probeFails(due), circuit);
+    expect(circuit.status).toBe('open');
+  }
+  return { openFor, circuit };
+}
+
 describe('circuit breaker', () => {
   it('opens after failureThreshold failures within windowMs', () => {
     expect(run([['failure', 0], ['failure', 100]]).status).toBe('closed');
@@ -79,15 +98,7 @@ describe('circuit breaker', () => {
     expect(msUntilHalfOpen(state, 16_099, config)).toBe(1);
     expect(circuitView(state, 16_100, config).circuit).toBe('half-open');
     // Probes failing one after another: open 5, 10, 20, 40, 80, 160, then 160 s again (32 x openMs).
-    let circuit: CircuitState = { status: 'open', openedAt: 0, failedProbes: 0 };
-    const openFor: number[] = [];
-    for (let probe = 0; probe < 7; probe += 1) {
-      const openedAt = circuit.status === 'open' ? circuit.openedAt : Number.NaN;
-      const due = openedAt + msUntilHalfOpen(circuit, openedAt, config);
-      openFor.push(due - openedAt);
-      expect(circuitView(circuit, due - 1, config).circuit).toBe('open');
-      circuit = run([['probe-start', due], ['failure', due + 100]], circuit);
-    }
+    const { openFor, circuit } = failingProbes((due) => [['probe-start', due], ['failure', due + 100]]);
     expect(openFor).toEqual([5000, 10_000, 20_000, 40_000, 80_000, 160_000, 160_000]);
     expect(maxOpenFactor * config.openMs).toBe(160_000);
     // A probe's first token closes it on probation: failures before any answer ends whole reopen it as long as last time.
@@ -106,15 +117,7 @@ describe('circuit breaker', () => {
 
   it("a relapse reopens it as long as one more failed probe would: an endpoint that breaks every stream after its first token is probed ever more rarely (E60)", () => {
     // Opened by failures, then each probe's first token closes it and its stream breaks.
-    let circuit: CircuitState = { status: 'open', openedAt: 0, failedProbes: 0 };
-    const openFor: number[] = [];
-    for (let probe = 0; probe < 7; probe += 1) {
-      const openedAt = circuit.status === 'open' ? circuit.openedAt : Number.NaN;
-      const due = openedAt + msUntilHalfOpen(circuit, openedAt, config);
-      openFor.push(due - openedAt);
-      circuit = run([['probe-start', due], ['success', due + 10], ['relapse', due + 500]], circuit);
-      expect(circuit.status).toBe('open');
-    }
+    const { openFor } = failingProbes((due) => [['probe-start', due], ['success', due + 10], ['relapse', due + 500]]);
     expect(openFor).toEqual([5000, 10_000, 20_000, 40_000, 80_000, 160_000, 160_000]);
     // A first token of an ordinary attempt ends a run of failures, but not the probation; a whole answer ends both.
     const onProbation = run([['probe-start', 1], ['success', 2], ['failure', 3]], { status: 'open', openedAt: -30_000, failedProbes: 2 });

@@ -1,17 +1,14 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway-server.js';
 import { hashApiKey } from '../../src/gateway/tenant-auth.js';
-import { delay, gatewayConfig, metricValue, openAIChunk, scrape } from './helpers/fleet.js';
+import { closedAfterEach, delay, gatewayConfig, metricValue, openAIChunk, scrape } from './helpers/fleet.js';
 
 // A run of failures in a row opens a circuit however far apart (circuit-breaker.ts): answers between
 // them end the run, from their first token, not only once whole (R74's reproductions).
 const apiKey = 'sk-circuit-streak';
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
+const { cleanups } = closedAfterEach();
 
 /** An upstream whose requests are answered by `plan(n)`: 'fail' a fast 500, or a stream of `ms` length. */
 async function upstream(plan: (n: number) => 'fail' | number): Promise<string> {
