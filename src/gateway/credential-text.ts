@@ -106,6 +106,23 @@ export function withoutKeys(text: string, declared: ReadonlySet<string> = new Se
 
 const hiddenKey = '(what looks like a key, not shown)';
 
+/** What a tenant's key is replaced with where text quotes one. */
+export const hiddenTenantKey = "(a tenant's key, not shown)";
+
+/**
+ * Text that may quote a caller's words (a refusal naming the model or path it sent) without a
+ * tenant's key (R78: one sent as the model, an environment variable mixed up, was logged). Tenants'
+ * keys have no shape to tell them by (an operator chooses them; `up`'s demo key has dashes), so each
+ * word of 8 characters or more, and each such piece of one between the punctuation that ids, paths
+ * and lists glue words with, is looked up by `isTenantKey` (by its hash, as a request id is); the
+ * request's own keys are found glued to anything. Keys under 8 characters are placeholders, no secret.
+ */
+export function withoutTenantKeys(text: string, isTenantKey: (word: string) => boolean, ownKeys: readonly (string | undefined)[] = []): string {
+  let scrubbed = text;
+  for (const own of ownKeys) if (own !== undefined && own.length >= 8) scrubbed = scrubbed.split(own).join(hiddenTenantKey);
+  return scrubbed.replace(/[^\s'"`]{8,}/g, (word) => (isTenantKey(word) ? hiddenTenantKey : word.replace(/[^\s'"`.:@/+=,;()[\]{}<>?&#]{8,}/g, (piece) => (isTenantKey(piece) ? hiddenTenantKey : piece))));
+}
+
 /** A key's prefix, or a run as long as a key with digits (see isProviderKey), past any '-' or '_' glued before it (R57: '--sk-ant-...'). */
 function looksKeyLike(piece: string): boolean {
   const bare = piece.replace(/^[-_]+/, '');

@@ -10,7 +10,7 @@ import { problemsFromZod } from '../domain/zod-problems.js';
 import { dialectNames } from '../protocol/dialect.js';
 import { dialects } from '../protocol/dialects.js';
 import { defaultMaxJsonValues } from '../protocol/json-value-count.js';
-import { holdsKey, looksLikeKey, namesCredential, namesIdentity, withoutKeys } from './credential-text.js';
+import { hiddenTenantKey, holdsKey, looksLikeKey, namesCredential, namesIdentity, withoutKeys } from './credential-text.js';
 import { isRecord } from '../protocol/is-record.js';
 import { hashApiKey } from './hash-api-key.js';
 
@@ -371,14 +371,14 @@ export function parseGatewayConfig(text: string, file: string): Result<GatewayCo
   const data = parsed.ok && isRecord(parsed.source.data) ? parsed.source.data : {};
   const declared = declaredNames(data);
   const keys = tenantKeysIn(data);
-  const scrub = (words: string): string => withoutTenantKeys(withoutKeys(words, declared), keys);
+  const scrub = (words: string): string => withoutKeysListed(withoutKeys(words, declared), keys);
   // The path too: a key pasted as a field's name is named by it (R23).
-  return { ok: false, problems: result.problems.map((problem) => ({ ...problem, path: withoutTenantKeys(problem.path, keys), message: scrub(problem.message), ...(problem.suggestion === undefined ? {} : { suggestion: scrub(problem.suggestion) }) })) };
+  return { ok: false, problems: result.problems.map((problem) => ({ ...problem, path: withoutKeysListed(problem.path, keys), message: scrub(problem.message), ...(problem.suggestion === undefined ? {} : { suggestion: scrub(problem.suggestion) }) })) };
 }
 
 /** Text with every one of `keys` replaced, longest first (one may hold another). */
-function withoutTenantKeys(text: string, keys: readonly string[]): string {
-  return [...keys].sort((a, b) => b.length - a.length).reduce((words, key) => words.split(key).join("(a tenant's key, not shown)"), text);
+function withoutKeysListed(text: string, keys: readonly string[]): string {
+  return [...keys].sort((a, b) => b.length - a.length).reduce((words, key) => words.split(key).join(hiddenTenantKey), text);
 }
 
 /**

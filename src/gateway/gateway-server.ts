@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { quoteIdentifier } from '../protocol/request-problem.js';
-import { withoutKeys } from './credential-text.js';
+import { withoutKeys, withoutTenantKeys } from './credential-text.js';
 import { keepStreamsAlive, type KeptAliveStream, type ResponseHeaders } from './answer-sink.js';
 import { sendJson } from '../protocol/send-json.js';
 import { Cancellation } from './cancellation.js';
@@ -25,7 +25,7 @@ import { planReload, renamesApart, type ReloadPlan } from './config-reload.js';
 import { answerPreflight, corsResponseHeaders } from './cors-policy.js';
 import { headerJurisdictionsOf } from './jurisdiction-header.js';
 import { createStoreCalls, storeErrorText } from './store-calls.js';
-import { headerLines, headerValue, targetOf } from './request-head.js';
+import { headerLines, headerValue, presentedKeys, targetOf } from './request-head.js';
 import { inboundDialect, isChatPath } from '../protocol/inbound-dialect.js';
 import { requestIdFrom } from './request-id.js';
 import { serveChat } from './serve-chat.js';
@@ -229,9 +229,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   /**
    * A refusal's reason as logged: without what looks like a key. It may quote what the caller sent
    * (a model, a path), where a key pasted by mistake (an environment variable mixed up) was logged
-   * (E38); the caller is still told its own words.
+   * (E38), or a tenant's own, which has no shape to tell it by and is found by its hash (R78); the
+   * caller is still told its own words.
    */
-  const loggedReason = (reason: string): string => withoutKeys(reason, declaredNames);
+  const loggedReason = (reason: string, req: IncomingMessage): string => {
+    const own = presentedKeys(req.headers);
+    return withoutKeys(withoutTenantKeys(reason, (word) => tenants.authenticate(word) !== undefined, [own.bearer, own.apiKeyHeader]), declaredNames);
+  };
 
   /**
    * Who sent a request, for the log: the peer's address, or behind a proxy the header it writes the
@@ -337,7 +341,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // The status the caller's dialect answers with (an Anthropic overload is 529), when not yet sent.
       const answered = inbound.errorStatus(clientError.kind, clientError.status);
       const httpStatus = res.headersSent ? sentStatus(res, clientError.status) : answered === clientError.status ? {} : { httpStatus: answered };
-      logger?.[levelOf(clientError.status)]({ requestId, client, tenant: labels.tenant, key: labels.key, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, ...httpStatus, reason: loggedReason(clientError.logMessage), ...(labels.attempts === undefined ? {} : { attempts: labels.attempts }), ms: now() - started }, path === tokenCounting.path ? 'token count refused' : 'request refused');
+      logger?.[levelOf(clientError.status)]({ requestId, client, tenant: labels.tenant, key: labels.key, route: labels.route, endpoint: clientError.endpoint, status: clientError.status, ...httpStatus, reason: loggedReason(clientError.logMessage, req), ...(labels.attempts === undefined ? {} : { attempts: labels.attempts }), ms: now() - started }, path === tokenCounting.path ? 'token count refused' : 'request refused');
       if (res.headersSent) {
         res.end();
         return;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { holdsKey, withoutKeys } from '../../src/gateway/credential-text.js';
+import { holdsKey, withoutKeys, withoutTenantKeys } from '../../src/gateway/credential-text.js';
 
 describe('withoutKeys', () => {
   it("hides a key even where it is one of the config's own names, digits or not (R35), but shows the names it gives", () => {
@@ -32,5 +32,23 @@ describe('withoutKeys', () => {
   it('tells keys by prefix and run, not ordinary values that share a prefix (R32, R33, R34)', () => {
     for (const key of ['xai-Ab12Cd34Ef56Gh78Ij90Kl12Mn34', 'glpat-x9Yz_Ab3-Cd5EfGh7IjK', 'glpat-abcdEFGHijklMNOP_-qr', `nvapi-${'Qw3rTy_uI0pAs-Df9'.repeat(3)}`]) expect(holdsKey(key)).toBe(true);
     for (const value of ['xai-prod', 'fw_us_east', 'nvapi-gateway-internal-service-01', 'glpat-rotation-job-2026-11-30', 'req_011CSHoEeqs5C35K2UUqR7Fy']) expect(holdsKey(value)).toBe(false);
+  });
+});
+
+describe('withoutTenantKeys', () => {
+  const keys = new Set(['team+Blue/2026==', 'acme-prod-7f3k29dj']);
+  const isKey = (word: string): boolean => keys.has(word);
+  const hidden = "(a tenant's key, not shown)";
+
+  it("hides a tenant's key as a whole word, base64's '+', '/' and '=' in it included, or as a piece between a path's or an id's punctuation", () => {
+    expect(withoutTenantKeys("model 'team+Blue/2026==' is not served here", isKey)).toBe(`model '${hidden}' is not served here`);
+    expect(withoutTenantKeys("no such path: POST '/v1/models/acme-prod-7f3k29dj'", isKey)).toBe(`no such path: POST '/v1/models/${hidden}'`);
+    expect(withoutTenantKeys('prod:acme-prod-7f3k29dj, staging', isKey)).toBe(`prod:${hidden}, staging`);
+  });
+
+  it("hides the request's own keys glued to anything, but no key under 8 characters (a placeholder), and leaves other words", () => {
+    expect(withoutTenantKeys("model 'v2_my-own-key-123' is unknown", isKey, ['my-own-key-123', undefined])).toBe(`model 'v2_${hidden}' is unknown`);
+    expect(withoutTenantKeys("model 'dummy' is unknown", isKey, ['dummy'])).toBe("model 'dummy' is unknown");
+    expect(withoutTenantKeys("model 'acme-prod-7f3k29dj-summaries' is unknown", isKey)).toBe("model 'acme-prod-7f3k29dj-summaries' is unknown");
   });
 });

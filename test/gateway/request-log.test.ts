@@ -89,6 +89,39 @@ describe('the log', () => {
     }
   });
 
+  it("holds no tenant's key a caller pasted as its model or path, though keys of tenants have no shape to tell them by (R78)", async () => {
+    // `up`'s demo key's shape (dashes make it no key-like run) and an operator's own choice.
+    const demoKey = 'sy-demo-Q3vX9kPz2LmN8rT1wY6uE4oA';
+    const operatorKey = 'acme-prod-2026-q4-7f3k29djx8q2p0zn';
+    const upstream = await startScriptedUpstream((res) => res.end());
+    cleanups.push(() => upstream.close());
+    const lines: string[] = [];
+    const tenants = [demoKey, operatorKey].map((key, index) => `  - { id: t${String(index)}, apiKeySha256: ${hashApiKey(key)}, jurisdictions: [us], requestsPerMinute: 1000, tokensPerMinute: 100000000 }`).join('\n');
+    const gateway = createGateway({ config: gatewayConfig(oneEndpointYaml(upstream.url, tenants)), logger: pino({ base: null }, { write: (line: string) => lines.push(line) }) });
+    const url = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    const asModel = async (model: string): Promise<Response> => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${demoKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }) });
+    // Its own key as the model, glued to another word too (found only as its own); another tenant's as the model, in a path with and without a key.
+    for (const model of [demoKey, `prod_${demoKey}`, operatorKey]) {
+      const refused = await asModel(model);
+      expect(refused.status).toBe(404);
+      expect(await refused.text()).toContain(model);
+    }
+    expect((await fetch(`${url}/v1/models/${operatorKey}`, { headers: { authorization: `Bearer ${demoKey}` } })).status).toBe(404);
+    expect((await fetch(`${url}/${operatorKey}`, { method: 'POST' })).status).toBe(404);
+    const refusals = lines.filter((line) => line.includes('refused'));
+    expect(refusals).toHaveLength(5);
+    for (const line of refusals) {
+      expect(line).not.toContain('Q3vX9kPz');
+      expect(line).not.toContain('7f3k29djx8q2p0zn');
+      expect(line).toContain("(a tenant's key, not shown)");
+    }
+    // Words around a key, and names that are no key, still read as they are.
+    expect(refusals[1]).toContain("'prod_(a tenant's key, not shown)'");
+    expect((await asModel('acme-prod-2026-q4-summaries')).status).toBe(404);
+    expect(lines.at(-1)).toContain('acme-prod-2026-q4-summaries');
+  });
+
   it.each([
     ['a 401 error body', 401, (res: ServerResponse) => res.end(JSON.stringify({ error: { message: quoting, type: 'invalid_request_error', code: 'invalid_api_key' } }))],
     ['a 500 error body', 500, (res: ServerResponse) => res.end(JSON.stringify({ error: { message: quoting } }))],
