@@ -13,7 +13,7 @@ const catalogChips = new Set(accelerators.map((chip) => chip.id));
  * What a valid config will do that its author may not expect, one sentence each: an
  * upstream key variable that is not set or whose value a header cannot carry as it is, a chip the catalog does not list, a tenant whose tokens per minute are below the
  * output budget of a request without max_tokens (every such request is refused), an endpoint
- * no route uses, hedging that can never fire, a body limit no request fits.
+ * no route uses, hedging that can never fire, a body limit no request fits, metrics open to every tenant.
  */
 export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Record<string, string | undefined>>): string[] {
   const warnings: string[] = [];
@@ -116,6 +116,10 @@ export function gatewayConfigWarnings(config: GatewayConfig, env: Readonly<Recor
     if (tenant.tokensPerMinute <= defaultMaxOutputTokens) {
       warnings.push(`tenant '${tenant.id}' has tokensPerMinute ${String(tenant.tokensPerMinute)}, ${tenant.tokensPerMinute === defaultMaxOutputTokens ? 'no more than' : 'below'} the ${String(defaultMaxOutputTokens)}-token output budget of a request without max_tokens, which also needs its prompt: every such request will be refused; raise it or have callers set max_tokens`);
     }
+  }
+  // Tenants are customers: the metrics name each and its use (R78).
+  if (config.tenants.length > 1 && config.metrics.scrapeKeySha256 === undefined) {
+    warnings.push(`GET /metrics needs no key and names every tenant with its use, to anyone who reaches the gateway's port, tenants included: list a scrape key's SHA-256 in metrics.scrapeKeySha256 (Prometheus sends it with its 'authorization' setting), or block the path at a proxy in front`);
   }
   return warnings;
 }

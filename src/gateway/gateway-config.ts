@@ -310,6 +310,13 @@ export const gatewayConfigSchema = z.strictObject({
         .optional(),
     })
     .prefault({}),
+  // Who may read GET /metrics: anyone who reaches the port without the block (as scrapers expect), or
+  // only a scraper that sends a key whose SHA-256 is listed (it shows every tenant's id and use).
+  metrics: z
+    .strictObject({
+      scrapeKeySha256: z.union([keyHash, z.array(keyHash).min(1, 'at least one key hash')], { error: 'the hex SHA-256 of the scrape key, or a list of them (while it is rotated)' }).optional(),
+    })
+    .prefault({}),
   // Web pages that may call the API from a browser; none without the block.
   cors: z
     .strictObject({
@@ -492,6 +499,8 @@ interface CheckedParts {
   /** The resilience fields written that are valid (the others are defaults), and those written that are not. */
   readonly resilienceWritten: ReadonlySet<string>;
   readonly resilienceInvalid: ReadonlySet<string>;
+  /** metrics.scrapeKeySha256 as written: one hash, a list, or none. */
+  readonly scrapeKeySha256: string | readonly string[] | undefined;
 }
 
 /** A config that passed its schema, for the cross-checks; `rawResilience`: its resilience block as written. */
@@ -508,6 +517,7 @@ function wholeConfig(config: GatewayConfig, rawResilience: unknown): CheckedPart
     resilience: config.resilience,
     resilienceWritten: new Set(typeof rawResilience === 'object' && rawResilience !== null ? Object.keys(rawResilience) : []),
     resilienceInvalid: new Set(),
+    scrapeKeySha256: config.metrics.scrapeKeySha256,
   };
 }
 
@@ -545,7 +555,15 @@ function validParts(data: unknown): CheckedParts {
     resilience: resilience.success ? fitIdleToRoutes(resilience.data, top.resilience, routes) : undefined,
     resilienceWritten: new Set(Object.keys(kept).filter((key) => key in resilienceFieldsSchema.shape)),
     resilienceInvalid: new Set(Object.keys(rawResilience).filter((key) => !(key in kept))),
+    scrapeKeySha256: scrapeKeysOf(top.metrics),
   };
+}
+
+/** A metrics block's scrape key hashes as written, where they are strings (the schema says what else is wrong). */
+function scrapeKeysOf(metrics: unknown): string | string[] | undefined {
+  const written: unknown = isRecord(metrics) ? metrics.scrapeKeySha256 : undefined;
+  if (typeof written === 'string') return written.toLowerCase();
+  return Array.isArray(written) && written.every((hex) => typeof hex === 'string') ? written.map((hex) => hex.toLowerCase()) : undefined;
 }
 
 /**
@@ -629,7 +647,7 @@ function crossCheck(parts: CheckedParts, source: YamlSource): SpecProblem[] {
   for (const [endpoint, index] of parts.endpoints) checkEndpoint(endpoint, index, checkJurisdiction, report);
   const endpointIds = parts.endpointIds === undefined ? undefined : new Set(parts.endpointIds.filter((value) => value !== undefined));
   for (const [route, index] of parts.routes) checkRoute(route, index, endpointIds, report);
-  checkTenants(parts.tenants, checkJurisdiction, report);
+  checkTenants(parts.tenants, parts.scrapeKeySha256, checkJurisdiction, report);
   if (parts.resilience !== undefined) checkResilience(parts.resilience, parts.resilienceWritten, report, ['resilience'], parts.resilienceInvalid);
   // A route's own settings against the gateway's: only what the route wrote is its problem.
   const gatewayResilience = parts.resilience;
@@ -732,7 +750,7 @@ function checkNamesAreNotKeys(parts: CheckedParts, report: Report): void {
   check(parts.routeModels, 'routes', 'model', 'public model name');
 }
 
-function checkTenants(tenants: readonly Placed<TenantConfig>[], checkJurisdiction: (path: readonly PropertyKey[], value: string) => void, report: Report): void {
+function checkTenants(tenants: readonly Placed<TenantConfig>[], scrapeKeySha256: string | readonly string[] | undefined, checkJurisdiction: (path: readonly PropertyKey[], value: string) => void, report: Report): void {
   const byKeyHash = new Map<string, string>();
   tenants.forEach(([tenant, index]) => {
     tenant.jurisdictions?.forEach((jurisdiction, position) => checkJurisdiction(['tenants', index, 'jurisdictions', position], jurisdiction));
@@ -744,35 +762,51 @@ function checkTenants(tenants: readonly Placed<TenantConfig>[], checkJurisdictio
     if (listed && tenant.apiKeySha256.length > maxKeysPerTenant) report(['tenants', index, 'apiKeySha256'], 'invalid_value', `a list of ${String(tenant.apiKeySha256.length)} key hashes: at most ${String(maxKeysPerTenant)} keys`, 'remove the retired ones');
     keyHashesOf({ apiKeySha256: tenant.apiKeySha256 }).forEach((hex, position) => {
       const at = listed ? ['tenants', index, 'apiKeySha256', position] : ['tenants', index, 'apiKeySha256'];
-      if (!/^[0-9a-f]{64}$/.test(hex)) {
-        // Not echoed: a value that is not a SHA-256 is likely the raw key pasted by mistake.
-        // Hex of about a hash's length is a hash cut or doubled; other hex (openssl rand -hex) is a key.
-        const length = hex.length;
-        const wrongLength = /^[0-9a-f]+$/.test(hex) && ((length >= 56 && length <= 72) || length === 128);
-        // A hash with more around it (E51): sha256sum's whole line ('<hash>  -'), a space, a block scalar's line break.
-        const trimmed = hex.trim();
-        if (/^[0-9a-f]{64}$/.test(trimmed)) {
-          report(at, 'invalid_value', 'expected the 64 hex digits alone; this has a space or a line break around them', "remove it (a block scalar, '|', adds a line break: write the value on the key's line)");
-          return;
-        }
-        // openssl's line: 'SHA2-256(stdin)= <hash>' (3.x), '(stdin)= <hash>' (1.1), lowercased here.
-        if (/^[a-z0-9-]*\([^)]*\)=\s*[0-9a-f]{64}$/.test(trimmed)) {
-          report(at, 'invalid_value', "expected the 64 hex digits alone; this is openssl's whole line ('SHA2-256(stdin)= ' and the digits)", "keep the 64 hex digits after '= ': printf %s \"$KEY\" | openssl dgst -sha256 -r | cut -d' ' -f1");
-          return;
-        }
-        if (/^[0-9a-f]{64}\s+\S/.test(trimmed)) {
-          report(at, 'invalid_value', "expected the 64 hex digits alone; this has more after them (sha256sum's whole line ends with the name of what it read, '-')", "keep the 64 hex digits: printf %s \"$KEY\" | sha256sum | cut -d' ' -f1");
-          return;
-        }
-        report(at, 'invalid_value', wrongLength ? `expected the hex SHA-256 of the key, 64 hex digits; this has ${String(length)} (cut or pasted twice?)` : 'expected the hex SHA-256 of the key (64 hex digits), not the key itself', "compute it with: printf %s \"$KEY\" | sha256sum | cut -d' ' -f1");
-        return;
-      }
+      if (!isKeyHash(hex, at, report)) return;
       const other = byKeyHash.get(hex);
       if (other === name) report(at, 'duplicate_id', `${name} lists the same API key twice`, 'list each key once');
       else if (other !== undefined) report(at, 'duplicate_id', `${name} has the same API key as ${other}`, 'give every tenant its own key');
       else byKeyHash.set(hex, name);
     });
   });
+  if (scrapeKeySha256 === undefined) return;
+  const listed = typeof scrapeKeySha256 !== 'string';
+  (typeof scrapeKeySha256 === 'string' ? [scrapeKeySha256] : scrapeKeySha256).forEach((hex, position) => {
+    const at = listed ? ['metrics', 'scrapeKeySha256', position] : ['metrics', 'scrapeKeySha256'];
+    if (!isKeyHash(hex, at, report)) return;
+    const tenant = byKeyHash.get(hex);
+    // A tenant's key would read every tenant's use, which is what the scrape key keeps from them.
+    if (tenant !== undefined) report(at, 'duplicate_id', `the scrape key is the API key of ${tenant}, who would read every tenant's id and use in the metrics`, 'give the scraper a key of its own');
+  });
+}
+
+/**
+ * Whether a key hash as written (lowercased) is one: else its problem is reported at `at`, saying
+ * what it looks like instead, without echoing it (it may be a raw key pasted by mistake).
+ */
+function isKeyHash(hex: string, at: readonly PropertyKey[], report: Report): boolean {
+  if (/^[0-9a-f]{64}$/.test(hex)) return true;
+  // Not echoed: a value that is not a SHA-256 is likely the raw key pasted by mistake.
+  // Hex of about a hash's length is a hash cut or doubled; other hex (openssl rand -hex) is a key.
+  const length = hex.length;
+  const wrongLength = /^[0-9a-f]+$/.test(hex) && ((length >= 56 && length <= 72) || length === 128);
+  // A hash with more around it (E51): sha256sum's whole line ('<hash>  -'), a space, a block scalar's line break.
+  const trimmed = hex.trim();
+  if (/^[0-9a-f]{64}$/.test(trimmed)) {
+    report(at, 'invalid_value', 'expected the 64 hex digits alone; this has a space or a line break around them', "remove it (a block scalar, '|', adds a line break: write the value on the key's line)");
+    return false;
+  }
+  // openssl's line: 'SHA2-256(stdin)= <hash>' (3.x), '(stdin)= <hash>' (1.1), lowercased here.
+  if (/^[a-z0-9-]*\([^)]*\)=\s*[0-9a-f]{64}$/.test(trimmed)) {
+    report(at, 'invalid_value', "expected the 64 hex digits alone; this is openssl's whole line ('SHA2-256(stdin)= ' and the digits)", "keep the 64 hex digits after '= ': printf %s \"$KEY\" | openssl dgst -sha256 -r | cut -d' ' -f1");
+    return false;
+  }
+  if (/^[0-9a-f]{64}\s+\S/.test(trimmed)) {
+    report(at, 'invalid_value', "expected the 64 hex digits alone; this has more after them (sha256sum's whole line ends with the name of what it read, '-')", "keep the 64 hex digits: printf %s \"$KEY\" | sha256sum | cut -d' ' -f1");
+    return false;
+  }
+  report(at, 'invalid_value', wrongLength ? `expected the hex SHA-256 of the key, 64 hex digits; this has ${String(length)} (cut or pasted twice?)` : 'expected the hex SHA-256 of the key (64 hex digits), not the key itself', "compute it with: printf %s \"$KEY\" | sha256sum | cut -d' ' -f1");
+  return false;
 }
 
 /**
@@ -817,6 +851,7 @@ function mayHoldSecret(path: readonly PropertyKey[], value: unknown): boolean {
   if (typeof value === 'string' && holdsKey(value)) return true;
   const [top, , field] = path;
   if (top === 'tenants') return field === 'apiKeySha256';
+  if (top === 'metrics') return path[1] === 'scrapeKeySha256';
   // An origin with a user and password, or a key pasted in the wrong list.
   if (top === 'cors') return typeof value === 'string' && (value.includes('@') || holdsKey(value));
   if (top !== 'endpoints') return false;

@@ -28,6 +28,7 @@ import { createStoreCalls, storeErrorText } from './store-calls.js';
 import { headerLines, headerValue, presentedKeys, targetOf } from './request-head.js';
 import { inboundDialect, isChatPath } from '../protocol/inbound-dialect.js';
 import { requestIdFrom } from './request-id.js';
+import { scrapeKeyCheck } from './scrape-key.js';
 import { serveChat } from './serve-chat.js';
 import { serveTokenCount } from './serve-token-count.js';
 import type { FailureLabels, ServingShell } from './serving-shell.js';
@@ -96,6 +97,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   /** The config as reloads left it (only its tenants change: see planReload). */
   let current = config;
   const tenants = new TenantDirectory(config.tenants);
+  // The config is not reloaded for it (a change to metrics needs a restart, see planReload).
+  const mayScrape = scrapeKeyCheck(config.metrics.scrapeKeySha256);
   const now = options.now ?? Date.now;
   const generateId = options.generateId ?? (() => randomUUID().replaceAll('-', ''));
   const generateRequestId = options.generateRequestId ?? randomUUID;
@@ -295,6 +298,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         throw new ClientError(405, 'invalid_request', `${quoteIdentifier(path)} takes GET or HEAD`, { headers: { allow: 'GET, HEAD' } });
       }
       if (reading && path === '/metrics') {
+        mayScrape(presentedKeys(req.headers).bearer);
         headers['content-type'] = metrics.registry.contentType;
         res.writeHead(200, headers);
         res.end(await metrics.registry.metrics());

@@ -181,14 +181,15 @@ describe('the bundled example', () => {
     expect(result.value.resilience.tokenIdleTimeoutMs).toBe(10_000);
   });
 
-  it('its commented-out blocks (cors, logging) load when uncommented, as its comments invite', () => {
+  it('its commented-out blocks (cors, logging, metrics) load when uncommented, as its comments invite', () => {
     const text = readText(join(repoRoot, 'examples', 'gateway.yaml'));
-    const blocks = text.split('\n').filter((line) => /^# (cors|logging): \{/.test(line));
-    expect(blocks.map((line) => line.slice(2, line.indexOf(':')))).toEqual(['cors', 'logging']);
+    const blocks = text.split('\n').filter((line) => /^# (cors|logging|metrics): \{/.test(line));
+    expect(blocks.map((line) => line.slice(2, line.indexOf(':')))).toEqual(['cors', 'logging', 'metrics']);
     const result = parseGatewayConfig(`${text}\n${blocks.map((line) => line.slice(2)).join('\n')}\n`, 'gateway.yaml');
     if (!result.ok) throw new Error(result.problems.map(formatProblem).join('\n'));
     expect(result.value.logging.clientAddressHeader).toBe('x-forwarded-for');
     expect(result.value.cors?.allowOrigins).toEqual(['http://localhost:3000']);
+    expect(result.value.metrics.scrapeKeySha256).toBe(hashApiKey('scrape-switchyard-demo'));
   });
 });
 
@@ -551,6 +552,18 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     if (beside.ok) return;
     expect(beside.problems.map((problem) => problem.path)).toEqual(['endpoints[0].headers.x api key', 'endpoints[0].headers.x api key', 'endpoints[0].headers.x-other', 'endpoints[0].headers.x-custom']);
     expect(JSON.stringify(beside.problems)).not.toMatch(/SUPERSECRET|AKIAIOSFODNN7EXAMPLE|abcdef/);
+  });
+
+  it("a metrics scrape key's hash is checked as a tenant's is, and may not be a tenant's key (R78)", () => {
+    const scraperHash = hashApiKey('scrape-key-of-prometheus');
+    const withScrapeKey = (value: string): string => `${valid}metrics: { scrapeKeySha256: ${value} }\n`;
+    expect(loadOk(withScrapeKey(scraperHash.toUpperCase())).metrics.scrapeKeySha256).toBe(scraperHash);
+    expect(loadOk(withScrapeKey(`[${scraperHash}, ${hashApiKey('the next one')}]`)).metrics.scrapeKeySha256).toHaveLength(2);
+    expect(loadOk(valid).metrics.scrapeKeySha256).toBeUndefined();
+    const pasted = withScrapeKey('sk-live-abc');
+    expect(onlyProblem(pasted)).toMatchObject({ path: 'metrics.scrapeKeySha256', line: pasted.split('\n').length - 1, message: 'expected the hex SHA-256 of the key (64 hex digits), not the key itself' });
+    expect(onlyProblem(withScrapeKey(`[${scraperHash}, "${scraperHash}  -"]`))).toMatchObject({ path: 'metrics.scrapeKeySha256[1]', message: expect.stringContaining("sha256sum's whole line") });
+    expect(onlyProblem(withScrapeKey(acmeKeyHash))).toMatchObject({ path: 'metrics.scrapeKeySha256', code: 'duplicate_id', message: "the scrape key is the API key of tenant 'acme', who would read every tenant's id and use in the metrics" });
   });
 
   it('messages that say what to write: a URL without its scheme, a cut key hash', () => {
