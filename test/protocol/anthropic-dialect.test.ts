@@ -225,6 +225,12 @@ describe("anthropic dialect: OpenAI's fields sent to the Messages API", () => {
     expect(anthropicDialect.parseRequest(request({ [field]: value }))).toMatchObject({ ok: false, problem: { status: 400, param: field, message: expect.stringContaining(advice) } });
   });
 
+  it("the legacy Text Completions API's fields are named, not the fields they stand for found missing (E61: 'max_tokens is required')", () => {
+    const legacy = { model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens_to_sample: 5 };
+    expect(anthropicDialect.parseRequest(legacy)).toMatchObject({ ok: false, problem: { param: 'max_tokens_to_sample', message: expect.stringContaining('legacy Text Completions API: here, send max_tokens') } });
+    expect(anthropicDialect.parseRequest({ model: 'm', prompt: '\n\nHuman: hi\n\nAssistant:', max_tokens_to_sample: 5 })).toMatchObject({ ok: false, problem: { param: 'prompt', message: expect.stringContaining('send the conversation as messages') } });
+  });
+
   it('null passes as leaving the field out does, and fields no API names still pass (SDKs add new ones)', () => {
     expect(anthropicDialect.parseRequest(request({ stop: null, seed: null, compaction: null, fallbacks: null, some_future_hint: 'x' })).ok).toBe(true);
     // Neutral values of the betas: billing the caller's own account (the default), no fallbacks.

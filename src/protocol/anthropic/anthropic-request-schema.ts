@@ -150,6 +150,10 @@ function serverToolRefusal(issue: { readonly input?: unknown }): string {
 /** What the gateway accepts from Anthropic Messages clients; unknown fields pass. */
 export const anthropicRequestSchema = z.looseObject({
   model: z.string().min(1),
+  // The legacy Text Completions API's fields, which older clients send here (E61): said first, before
+  // the fields they stand for are found missing ("max_tokens is required" named nothing sent).
+  prompt: otherApiField('prompt is a field of the legacy Text Completions API (POST /v1/complete), which is not served: here, send the conversation as messages, [{"role": "user", "content": "..."}]'),
+  max_tokens_to_sample: otherApiField('max_tokens_to_sample is a field of the legacy Text Completions API: here, send max_tokens'),
   max_tokens: z.number().int().positive(),
   // System messages among the turns are in the SDK's MessageParam (1.x): kept in place, like OpenAI's.
   messages: z.array(z.looseObject({ role: z.enum(['user', 'assistant', 'system']), content: messageContent })).min(1),
