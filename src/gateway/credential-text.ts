@@ -95,7 +95,8 @@ const identityWords: ReadonlySet<string> = new Set(['jwt', 'assertion', 'keys', 
  */
 export function withoutKeys(text: string, declared: ReadonlySet<string> = new Set()): string {
   return text
-    .replace(/\b(Bearer|Basic|Digest) +[^\s'",;]+/gi, '$1 (not shown)')
+    // (Not the placeholder the gateway's own hints write, "Bearer <key>", E61.)
+    .replace(/\b(Bearer|Basic|Digest) +(?!<key>(?:[\s'",;]|$))[^\s'",;]+/gi, '$1 (not shown)')
     // A JWT whole (R56: its pieces between dots are short, and passed as words), as holdsKey tells one.
     .replace(/[A-Za-z0-9_.-]+/g, (run) => (holdsJsonWebToken(run) ? hiddenKey : run))
     .replace(/[\w.:/-]+/g, (word) => {

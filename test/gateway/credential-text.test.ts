@@ -52,3 +52,12 @@ describe('withoutTenantKeys', () => {
     expect(withoutTenantKeys("model 'acme-prod-7f3k29dj-summaries' is unknown", isKey)).toBe("model 'acme-prod-7f3k29dj-summaries' is unknown");
   });
 });
+
+describe('withoutKeys and the gateway\'s own hints', () => {
+  it('leaves the placeholder of "Authorization: Bearer <key>" as written (E61), and still hides a key glued after it', () => {
+    const hint = 'invalid API key: check the key you send in "Authorization: Bearer <key>" or "x-api-key: <key>"';
+    expect(withoutKeys(hint)).toBe(hint);
+    expect(withoutKeys('Bearer <key>abc123secret')).toBe('Bearer (not shown)');
+    expect(withoutKeys('Authorization: Bearer abc123secret')).toBe('Authorization: Bearer (not shown)');
+  });
+});
