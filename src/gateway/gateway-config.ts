@@ -771,6 +771,7 @@ function checkTenants(tenants: readonly Placed<TenantConfig>[], scrapeKeySha256:
   });
   if (scrapeKeySha256 === undefined) return;
   const listed = typeof scrapeKeySha256 !== 'string';
+  if (listed && scrapeKeySha256.length > maxKeysPerTenant) report(['metrics', 'scrapeKeySha256'], 'invalid_value', `a list of ${String(scrapeKeySha256.length)} key hashes: at most ${String(maxKeysPerTenant)} keys`, 'remove the retired ones');
   (typeof scrapeKeySha256 === 'string' ? [scrapeKeySha256] : scrapeKeySha256).forEach((hex, position) => {
     const at = listed ? ['metrics', 'scrapeKeySha256', position] : ['metrics', 'scrapeKeySha256'];
     if (!isKeyHash(hex, at, report)) return;

@@ -563,6 +563,7 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     const pasted = withScrapeKey('sk-live-abc');
     expect(onlyProblem(pasted)).toMatchObject({ path: 'metrics.scrapeKeySha256', line: pasted.split('\n').length - 1, message: 'expected the hex SHA-256 of the key (64 hex digits), not the key itself' });
     expect(onlyProblem(withScrapeKey(`[${scraperHash}, "${scraperHash}  -"]`))).toMatchObject({ path: 'metrics.scrapeKeySha256[1]', message: expect.stringContaining("sha256sum's whole line") });
+    expect(onlyProblem(withScrapeKey(`[${Array.from({ length: 17 }, (_, index) => hashApiKey(`scraper-${String(index)}`)).join(', ')}]`))).toMatchObject({ path: 'metrics.scrapeKeySha256', message: 'a list of 17 key hashes: at most 16 keys' });
     expect(onlyProblem(withScrapeKey(acmeKeyHash))).toMatchObject({ path: 'metrics.scrapeKeySha256', code: 'duplicate_id', message: "the scrape key is the API key of tenant 'acme', who would read every tenant's id and use in the metrics" });
   });
 
