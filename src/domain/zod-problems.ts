@@ -7,10 +7,10 @@ import type { YamlSource } from './yaml-source.js';
  * Turns zod issues into located, human problems. Shared by every YAML file
  * Switchyard reads (fleet specs, gateway configs), so messages read the same.
  * `mayHoldSecret`: where a value may be a key pasted in the wrong place (described, never quoted);
- * `nameMayBeKey`: whether an unknown field's name may be one (a key pasted without its field name),
- * named neither in the message nor in the path.
+ * `nameMayBeKey`: whether an unknown field's name (at `path`, the object holding it) may be one (a
+ * key pasted without its field name), named neither in the message nor in the path.
  */
-export function problemsFromZod(error: z.ZodError, source: YamlSource, schema: z.ZodType, mayHoldSecret: (path: readonly PropertyKey[], value: unknown) => boolean = () => false, nameMayBeKey: (name: string) => boolean = () => false): SpecProblem[] {
+export function problemsFromZod(error: z.ZodError, source: YamlSource, schema: z.ZodType, mayHoldSecret: (path: readonly PropertyKey[], value: unknown) => boolean = () => false, nameMayBeKey: (name: string, path: readonly PropertyKey[]) => boolean = () => false): SpecProblem[] {
   const problems: SpecProblem[] = [];
   /** Fields an unknown key is taken for a misspelling of (`ttft` for `ttftMs`): their "missing" is the same problem. */
   const misspelt = new Set<string>();
@@ -19,7 +19,7 @@ export function problemsFromZod(error: z.ZodError, source: YamlSource, schema: z
     if (issue.code !== 'unrecognized_keys') continue;
     const allowed = objectKeysAt(schema, path);
     for (const key of issue.keys) {
-      if (nameMayBeKey(key)) {
+      if (nameMayBeKey(key, path)) {
         problems.push({ code: 'unknown_key', file: source.file, ...source.locateKey(path, key), path: formatPath([...path, '<key>']), message: 'unknown field, not shown: its name looks like an API key (pasted without a field name?)', suggestion: `remove it; allowed fields here: ${allowed.join(', ')}` });
         continue;
       }

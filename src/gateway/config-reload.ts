@@ -11,7 +11,7 @@ export interface ChangedTenant {
 /**
  * What a reload of the config file (SIGHUP) does to a running gateway. Only tenants are taken while
  * it runs (their keys, limits and jurisdictions: adding a customer, rotating a key); the other parts
- * (endpoints, routes, resilience, limits, listen, cors, logging, declared jurisdictions) shape state it
+ * (endpoints, routes, resilience, limits, listen, cors, logging, metrics, declared jurisdictions) shape state it
  * holds (circuits, connections, timeouts of requests in flight) and need a restart. A file that changes
  * one of those is not applied at all, tenants included: a new tenant whose route was not taken would be
  * refused. A file with problems is not applied either.

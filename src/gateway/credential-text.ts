@@ -1,3 +1,5 @@
+import { quotedIdentifierChars } from '../protocol/request-problem.js';
+
 /** Telling credentials in text a user wrote (a config's names and values), so that they are neither kept nor echoed. */
 
 /** Words of names that carry credentials (Helicone-Auth, x-goog-api-key, a URL's ?sig=): their values belong in environment variables. */
@@ -121,8 +123,29 @@ export const hiddenTenantKey = "(a tenant's key, not shown)";
 export function withoutTenantKeys(text: string, isTenantKey: (word: string) => boolean, ownKeys: readonly (string | undefined)[] = []): string {
   let scrubbed = text;
   for (const own of ownKeys) if (own !== undefined && own.length >= 8) scrubbed = scrubbed.split(own).join(hiddenTenantKey);
-  return scrubbed.replace(/[^\s'"`]{8,}/g, (word) => (isTenantKey(word) ? hiddenTenantKey : word.replace(/[^\s'"`.:@/+=,;()[\]{}<>?&#]{8,}/g, (piece) => (isTenantKey(piece) ? hiddenTenantKey : piece))));
+  // Each lookup is a SHA-256: a long text (an upstream's words, logged with logPrompts, which logs
+  // prompts too) is looked up in its first words only. A refusal's own reason has a few.
+  let lookups = 0;
+  const isKey = (word: string): boolean => lookups++ < maxKeyLookups && isTenantKey(word);
+  return scrubbed.replace(/[^\s'"`]{8,}/g, (word) => {
+    if (isKey(word)) return hiddenTenantKey;
+    const pieces = word.split(/[.:@/+=,;()[\]{}<>?&#]+/);
+    return pieces.length === 1 ? word : word.replace(/[^\s'"`.:@/+=,;()[\]{}<>?&#]{8,}/g, (piece) => (isKey(piece) ? hiddenTenantKey : piece));
+  });
 }
+
+const maxKeyLookups = 256;
+
+/**
+ * Text with every caller's text quoted cut at its limit ('...' after 64 characters) shortened to its
+ * first 8: a tenant's key longer than the limit, cut, is found by no hash (R79), and its first 64
+ * characters would leave too few unknown. (Eight is what OpenAI's own 401 shows of a key.)
+ */
+export function withoutCutQuotes(text: string): string {
+  return text.replace(cutQuote, (_quote, start: string) => `'${start}...' (cut)`);
+}
+
+const cutQuote = new RegExp(`'([^']{8})[^']{${String(quotedIdentifierChars - 9)},${String(quotedIdentifierChars - 8)}}\\.\\.\\.'`, 'g');
 
 /** A key's prefix, or a run as long as a key with digits (see isProviderKey), past any '-' or '_' glued before it (R57: '--sk-ant-...'). */
 function looksKeyLike(piece: string): boolean {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { jurisdictionIdSchema, knownJurisdictions, repeatedJurisdiction, repeatedJurisdictions, unknownJurisdiction } from '../domain/jurisdictions.js';
 import { idPattern, idRule } from '../domain/id-pattern.js';
 import { SpecError, formatPath, inFileOrder, type Result, type SpecProblem } from '../domain/spec-problem.js';
-import { didYouMean, someOf } from '../domain/suggest.js';
+import { closestMatch, didYouMean, someOf } from '../domain/suggest.js';
 import { wrongKindOfFile } from '../domain/wrong-kind-of-file.js';
 import { parseYamlSource, type YamlSource } from '../domain/yaml-source.js';
 import { readSpecFile } from '../domain/read-spec-file.js';
@@ -439,7 +439,7 @@ function parseUnscrubbed(text: string, file: string): Result<GatewayConfig> {
     const wrongKind = wrongKindOfFile(source.data, file, 'gateway');
     if (wrongKind !== undefined) return { ok: false, problems: [wrongKind] };
     // The parts that are valid are cross-checked too, so one round of fixes clears every problem.
-    return { ok: false, problems: inFileOrder([...problemsFromZod(checked.error, source, gatewayConfigSchema, mayHoldSecret, (name) => holdsKey(name) || looksLikeKey(name)), ...crossCheck(validParts(source.data), source)], file) };
+    return { ok: false, problems: inFileOrder([...problemsFromZod(checked.error, source, gatewayConfigSchema, mayHoldSecret, nameMayBeKey), ...crossCheck(validParts(source.data), source)], file) };
   }
   const rawResilience = (source.data as { resilience?: unknown }).resilience;
   const config = { ...checked.data, resilience: fitIdleToRoutes(checked.data.resilience, rawResilience, wholeConfig(checked.data, rawResilience).routes) };
@@ -852,13 +852,27 @@ function mayHoldSecret(path: readonly PropertyKey[], value: unknown): boolean {
   if (typeof value === 'string' && holdsKey(value)) return true;
   const [top, , field] = path;
   if (top === 'tenants') return field === 'apiKeySha256';
-  if (top === 'metrics') return path[1] === 'scrapeKeySha256';
+  // The block holds nothing but the scrape key: a value anywhere in it may be that key (R79: 'metrics: <key>').
+  if (top === 'metrics') return true;
   // An origin with a user and password, or a key pasted in the wrong list.
   if (top === 'cors') return typeof value === 'string' && (value.includes('@') || holdsKey(value));
   if (top !== 'endpoints') return false;
   if (field === 'headers' || field === 'apiKeyEnv') return true;
   // A key of digits pasted as the URL reads as a number.
   return field === 'url' && (typeof value === 'number' || (typeof value === 'string' && (/[@?#]/.test(value) || holdsKey(value))));
+}
+
+/**
+ * Whether an unknown field's name may be a key pasted without its field name: one that looks like a
+ * key, or in the metrics block, which holds nothing but the scrape key, any name but a misspelling of
+ * its one field (R79: 'metrics: { <key>: 1 }' named the key).
+ */
+function nameMayBeKey(name: string, path: readonly PropertyKey[]): boolean {
+  if (holdsKey(name) || looksLikeKey(name)) return true;
+  if (path[0] !== 'metrics') return false;
+  // A misspelling, or a part of the name ('scrapeKey', 'scrape_key'), is named, with its fix.
+  const plain = name.toLowerCase().replace(/[^a-z0-9]/g, '');
+  return closestMatch(name, ['scrapeKeySha256']) === undefined && !(plain.length >= 6 && 'scrapekeysha256'.includes(plain));
 }
 
 /** Whether a URL's port digits name no port to connect to (0, or past 65535). */

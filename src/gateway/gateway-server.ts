@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { quoteIdentifier } from '../protocol/request-problem.js';
-import { withoutKeys, withoutTenantKeys } from './credential-text.js';
+import { withoutCutQuotes, withoutKeys, withoutTenantKeys } from './credential-text.js';
 import { keepStreamsAlive, type KeptAliveStream, type ResponseHeaders } from './answer-sink.js';
 import { sendJson } from '../protocol/send-json.js';
 import { Cancellation } from './cancellation.js';
@@ -237,7 +237,7 @@ export function createGateway(options: GatewayOptions): Gateway {
    */
   const loggedReason = (reason: string, req: IncomingMessage): string => {
     const own = presentedKeys(req.headers);
-    return withoutKeys(withoutTenantKeys(reason, (word) => tenants.authenticate(word) !== undefined, [own.bearer, own.apiKeyHeader]), declaredNames);
+    return withoutKeys(withoutTenantKeys(withoutCutQuotes(reason), (word) => tenants.authenticate(word) !== undefined, [own.bearer, own.apiKeyHeader]), declaredNames);
   };
 
   /**
@@ -298,7 +298,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         throw new ClientError(405, 'invalid_request', `${quoteIdentifier(path)} takes GET or HEAD`, { headers: { allow: 'GET, HEAD' } });
       }
       if (reading && path === '/metrics') {
-        mayScrape(presentedKeys(req.headers).bearer);
+        // Two Authorization headers are no key, as for a tenant (a proxy in front may read the other).
+        mayScrape(headerLines(req.rawHeaders, 'authorization') > 1 ? undefined : presentedKeys(req.headers).bearer);
         headers['content-type'] = metrics.registry.contentType;
         res.writeHead(200, headers);
         res.end(await metrics.registry.metrics());

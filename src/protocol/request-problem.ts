@@ -72,11 +72,14 @@ export function isQuotableName(text: string): boolean {
   return /^[a-z0-9_.-]{1,40}$/i.test(text);
 }
 
+/** How many characters of a caller-chosen identifier an error quotes. */
+export const quotedIdentifierChars = 64;
+
 /** A caller-chosen identifier (a model name) quoted in an error: at most 64 characters, so a huge one is neither echoed nor logged whole. */
 export function quoteIdentifier(text: string): string {
-  if (text.length <= 64) return `'${text}'`;
+  if (text.length <= quotedIdentifierChars) return `'${text}'`;
   // Not between the two halves of a surrogate pair: a lone half is invalid in strict JSON parsers.
-  const end = /[\ud800-\udbff]/.test(text.charAt(63)) ? 63 : 64;
+  const end = /[\ud800-\udbff]/.test(text.charAt(quotedIdentifierChars - 1)) ? quotedIdentifierChars - 1 : quotedIdentifierChars;
   return `'${text.slice(0, end)}...'`;
 }
 

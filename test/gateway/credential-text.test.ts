@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { holdsKey, withoutKeys, withoutTenantKeys } from '../../src/gateway/credential-text.js';
+import { holdsKey, withoutCutQuotes, withoutKeys, withoutTenantKeys } from '../../src/gateway/credential-text.js';
+import { quoteIdentifier } from '../../src/protocol/request-problem.js';
 
 describe('withoutKeys', () => {
   it("hides a key even where it is one of the config's own names, digits or not (R35), but shows the names it gives", () => {
@@ -59,5 +60,28 @@ describe('withoutKeys and the gateway\'s own hints', () => {
     expect(withoutKeys(hint)).toBe(hint);
     expect(withoutKeys('Bearer <key>abc123secret')).toBe('Bearer (not shown)');
     expect(withoutKeys('Authorization: Bearer abc123secret')).toBe('Authorization: Bearer (not shown)');
+  });
+});
+
+describe('withoutCutQuotes', () => {
+  it('keeps 8 characters of a text quoted cut at 64, and any text quoted whole as it is', () => {
+    const long = `acme-prod-${'0123456789'.repeat(7)}`;
+    expect(withoutCutQuotes(`model ${quoteIdentifier(long)} is not served here`)).toBe("model 'acme-pro...' (cut) is not served here");
+    expect(withoutCutQuotes(`model ${quoteIdentifier(long.slice(0, 64))} is not served here`)).toBe(`model '${long.slice(0, 64)}' is not served here`);
+  });
+});
+
+describe('withoutTenantKeys on a long text', () => {
+  it('looks up at most 256 words and pieces (each a SHA-256), and a word without punctuation once', () => {
+    const looked: string[] = [];
+    const isKey = (word: string): boolean => {
+      looked.push(word);
+      return false;
+    };
+    withoutTenantKeys(Array.from({ length: 1000 }, (_, index) => `word${String(index).padStart(5, '0')}`).join(' '), isKey);
+    expect(looked).toHaveLength(256);
+    looked.length = 0;
+    withoutTenantKeys('plainword12 path/with/pieces12', isKey);
+    expect(looked).toEqual(['plainword12', 'path/with/pieces12', 'pieces12']);
   });
 });

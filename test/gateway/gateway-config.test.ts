@@ -564,6 +564,14 @@ describe('gateway config problems are located, with a path and a suggestion', ()
     expect(onlyProblem(pasted)).toMatchObject({ path: 'metrics.scrapeKeySha256', line: pasted.split('\n').length - 1, message: 'expected the hex SHA-256 of the key (64 hex digits), not the key itself' });
     expect(onlyProblem(withScrapeKey(`[${scraperHash}, "${scraperHash}  -"]`))).toMatchObject({ path: 'metrics.scrapeKeySha256[1]', message: expect.stringContaining("sha256sum's whole line") });
     expect(onlyProblem(withScrapeKey(`[${Array.from({ length: 17 }, (_, index) => hashApiKey(`scraper-${String(index)}`)).join(', ')}]`))).toMatchObject({ path: 'metrics.scrapeKeySha256', message: 'a list of 17 key hashes: at most 16 keys' });
+    // The raw key pasted as the block, as a field's name or under a misspelt field is never quoted (R79); a misspelling is named.
+    const rawKey = 'prometheus-scrape-secret-xyz';
+    for (const block of [`metrics: ${rawKey}\n`, `metrics: { ${rawKey}: 1 }\n`, `metrics: { scrapeKey: ${rawKey} }\n`, `metrics: { scrapeKeySha256: [${rawKey}, 5] }\n`]) {
+      const result = parseGatewayConfig(`${valid}${block}`, 'gateway.yaml');
+      expect(result.ok ? 'loaded' : JSON.stringify(result.problems)).not.toContain('prometheus-scrape');
+    }
+    expect(onlyProblem(`${valid}metrics: { scrapeKey: ${rawKey} }\n`)).toMatchObject({ path: 'metrics.scrapeKey', message: "unknown field 'scrapeKey'" });
+    expect(onlyProblem(`${valid}metrics: { ${rawKey}: 1 }\n`)).toMatchObject({ path: 'metrics.<key>' });
     expect(onlyProblem(withScrapeKey(acmeKeyHash))).toMatchObject({ path: 'metrics.scrapeKeySha256', code: 'duplicate_id', message: "the scrape key is the API key of tenant 'acme', who would read every tenant's id and use in the metrics" });
   });
 

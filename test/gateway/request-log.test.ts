@@ -80,7 +80,8 @@ describe('the log', () => {
     expect(refusals).toHaveLength(18);
     for (const line of refusals) {
       expect(line).not.toContain('AbCdEf');
-      expect(line).toContain('(what looks like a key, not shown)');
+      // (Or, past the 64 characters quoted, cut to 8: R79.)
+      expect(line).toMatch(/\(what looks like a key, not shown\)|\.\.\.' \(cut\)/);
     }
     // The config's own names, and ids an operator quotes to a provider, still read as they are (R32).
     for (const shown of ['m-missing', 'req_011CSHoEeqs5C35K2UUqR7Fy', 'chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT', 'xai-prod']) {
@@ -118,6 +119,14 @@ describe('the log', () => {
     }
     // Words around a key, and names that are no key, still read as they are.
     expect(refusals[1]).toContain("'prod_(a tenant's key, not shown)'");
+    // A key longer than the 64 characters a refusal quotes, cut there, is found by no hash: the log
+    // keeps 8 characters of any text cut so (R79: 64 of an 83-character key were logged).
+    const longKey = 'acme-prod-3f2a9c1e-1111-2222-3333-444455556666-aaaa-bbbb-cccc-dddd-eeeeffff0000';
+    expect((await asModel(longKey)).status).toBe(404);
+    expect((await fetch(`${url}/v1/x/${longKey}`, { method: 'POST' })).status).toBe(404);
+    expect(lines.at(-2)).toContain("model 'acme-pro...' (cut)");
+    expect(lines.at(-1)).toContain("'/v1/x/ac...' (cut)");
+    for (const line of lines.slice(-2)) expect(line).not.toContain('3f2a9c1e');
     expect((await asModel('acme-prod-2026-q4-summaries')).status).toBe(404);
     expect(lines.at(-1)).toContain('acme-prod-2026-q4-summaries');
   });

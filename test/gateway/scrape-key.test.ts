@@ -1,3 +1,4 @@
+import { request as undiciRequest } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { gatewayConfigWarnings } from '../../src/gateway/gateway-config-warnings.js';
 import { createGateway } from '../../src/gateway/gateway-server.js';
@@ -37,6 +38,10 @@ describe('GET /metrics with a scrape key', () => {
       expect(body).not.toContain('secret-merger');
     }
     expect((await scrape(url, undefined, 'HEAD')).status).toBe(401);
+    // Two Authorization headers, the right one first: no key, as for a tenant (R79).
+    const twice = await undiciRequest(`${url}/metrics`, { headers: ['Authorization', `Bearer ${scrapeKey}`, 'Authorization', 'Bearer other'] });
+    await twice.body.text();
+    expect(twice.statusCode).toBe(401);
     // Both keys of a rotation are taken.
     for (const key of [scrapeKey, nextScrapeKey]) {
       const scraped = await scrape(url, `Bearer ${key}`);
