@@ -281,15 +281,18 @@ export async function firstAnswer(core: GatewayCore, context: RequestContext, re
     if (last?.kind === 'failed') last = failureToTell(last, waits.findLast((wait) => wait.endpoint.config.contextWindow > refusingWindow), core.now());
   }
   if (last === undefined || last.kind !== 'failed') throw new ClientError(503, 'overloaded', 'no eligible endpoint was left to try: each was tried, as far as the retries allow');
-  throw upstreamFailureError(core, last, last.endpoint.config.id, 'failed');
+  // Several tried: the caller is told so, or a whole jurisdiction's outage reads as one endpoint's (E62).
+  throw upstreamFailureError(core, last, last.endpoint.config.id, 'failed', refused === undefined && tried.size > 1 ? ` (the last of ${String(tried.size)} endpoints tried for this request, in ${String(context.attempts)} attempts)` : '');
 }
 
 /**
  * The caller's answer when an upstream's failure is the last word (`action`: what the upstream
  * failed at, "failed" or "failed to count tokens"): its status as answerForUpstreamFailure maps it,
  * with its Retry-After; a failure of the gateway's own (a request it could not write) is a 500.
+ * `triedNote`: what the message adds of the other endpoints tried (not to an upstream's words about
+ * the caller's request, which say what to fix).
  */
-export function upstreamFailureError(core: Pick<GatewayCore, 'now' | 'config'>, failure: UpstreamFailure, endpointId: string, action: string): ClientError {
+export function upstreamFailureError(core: Pick<GatewayCore, 'now' | 'config'>, failure: UpstreamFailure, endpointId: string, action: string, triedNote = ''): ClientError {
   // Not the upstream's failure: the caller is not told one failed. Out of open files, the gateway
   // is overloaded, for a moment as a rule: a retry shortly may be served.
   if (failure.outOfFiles === true) return new ClientError(503, 'overloaded', 'the gateway has reached its open-file limit and could not connect to an upstream: retry shortly', { headers: retryAfterHeaders(1000), endpoint: endpointId, logMessage: `upstream ${endpointId}: ${failure.message} (the gateway's open-file limit, ulimit -n, is reached: raise it, or cap connections at a load balancer in front)` });
@@ -307,7 +310,7 @@ export function upstreamFailureError(core: Pick<GatewayCore, 'now' | 'config'>, 
   const named = answer.relayMessage ? { ...(failure.param === undefined ? {} : { param: failure.param }), ...(failure.code === undefined ? {} : { code: failure.code }), ...(failure.contextLimit === undefined ? {} : { contextLimit: failure.contextLimit }) } : {};
   // A configuration fault (401, 403, 404, ...): what the caller can do about it is to tell someone (E58).
   const hint = !answer.isRetryable && !answer.relayMessage ? "; that endpoint refused the gateway itself (its key, account, model name or URL for it), which retrying will not change until the gateway's operator fixes it" : '';
-  return new ClientError(answer.status, answer.kind, `upstream ${endpointId} ${action}: ${detail}${hint}`, { headers, isRetryable: answer.isRetryable, endpoint: endpointId, logMessage: `upstream ${endpointId} ${action}: ${loggedReason(core, failure)}`, ...named });
+  return new ClientError(answer.status, answer.kind, `upstream ${endpointId} ${action}: ${detail}${hint}${answer.relayMessage ? '' : triedNote}`, { headers, isRetryable: answer.isRetryable, endpoint: endpointId, logMessage: `upstream ${endpointId} ${action}: ${loggedReason(core, failure)}`, ...named });
 }
 
 /** How many more times a request may go back to an endpoint it already tried (see firstAnswer). */

@@ -396,7 +396,7 @@ describe('failover under faults', () => {
       const whole = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: publicModel, messages: [{ role: 'user', content: 'hi' }], max_tokens: 20 }) });
       expect(whole.status).toBe(503);
       expect(whole.headers.get('retry-after')).not.toBeNull();
-      expect(((await whole.json()) as { error: { message: string } }).error.message).toBe('the answer was cut after 2 tokens and could not be resumed: the upstream stream broke; then upstream breaking failed: status 503');
+      expect(((await whole.json()) as { error: { message: string } }).error.message).toBe('the answer was cut after 2 tokens and could not be resumed: the upstream stream broke; then upstream breaking failed: status 503 (the last of 2 endpoints tried for this request, in 3 attempts)');
       expect(metricValue(await scrape(url), 'switchyard_requests_total', { endpoint: 'breaking', status: '503' })).toBe(1);
       expect(overloaded.arrivals()).toBe(1);
       // A stream's resumes fail the same way: its error event says overloaded, as clients wait on that.
